@@ -1,0 +1,279 @@
+// Package config defines the Gatehouse configuration file, decodes it
+// strictly and validates it.
+//
+// The lifecycle follows three steps. Load decodes YAML, rejecting unknown
+// keys, and reports every problem with its key path and line
+// (`partners[1].interactions[0] (line 14): ...`). Validate checks the values
+// without side effects. The caller then compiles what it needs (certificate
+// pools, keys, rule tables) once at start-up; nothing is parsed per request.
+//
+// Relative file paths are resolved against the directory of the
+// configuration file.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-health/gatehouse/internal/fhirreq"
+)
+
+// File is the root of the configuration file.
+type File struct {
+	// Listen is the host:port of the inbound HTTPS listener for partners.
+	Listen string `yaml:"listen"`
+	// PublicURL is the https URL partners use to reach Listen. The FHIR base
+	// is PublicURL + "/fhir" and the token endpoint PublicURL + "/oauth/token";
+	// client assertions must name that token URL exactly as their audience.
+	PublicURL string `yaml:"public_url"`
+	// PayerID is this payer's verified identifier.
+	PayerID Identifier `yaml:"payer_id"`
+
+	TLS      TLS       `yaml:"tls"`
+	Token    Token     `yaml:"token"`
+	Database Database  `yaml:"database"`
+	Limits   Limits    `yaml:"limits"`
+	Upstream Upstream  `yaml:"upstream"`
+	Payer    Payer     `yaml:"payer"`
+	Partners []Partner `yaml:"partners"`
+
+	// dir is the directory relative paths are resolved against.
+	dir string
+}
+
+// Identifier is a FHIR identifier (system and value).
+type Identifier struct {
+	System string `yaml:"system"`
+	Value  string `yaml:"value"`
+}
+
+// TLS holds the inbound listener's certificate and the private CA partners'
+// client certificates must chain to.
+type TLS struct {
+	CertFile     string `yaml:"cert_file"`
+	KeyFile      string `yaml:"key_file"`
+	ClientCAFile string `yaml:"client_ca_file"`
+}
+
+// Token configures the SMART Backend Services token endpoint.
+type Token struct {
+	// SigningKeyFile is a PEM ECDSA P-256 private key that signs access tokens.
+	SigningKeyFile string `yaml:"signing_key_file"`
+	// Lifetime of access tokens; default 5m, at most 1h.
+	Lifetime time.Duration `yaml:"lifetime"`
+}
+
+// Database selects where exchange records and payer data are kept.
+type Database struct {
+	// Path of the SQLite database file.
+	Path string `yaml:"path"`
+}
+
+// Limits caps request sizes.
+type Limits struct {
+	// MaxBodyBytes is the largest accepted request body; default 10 MiB.
+	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+}
+
+// Upstream is the payer's FHIR server requests are forwarded to.
+type Upstream struct {
+	// URL is the upstream FHIR base URL, or "builtin" (the default) for the
+	// built-in payer service.
+	URL string `yaml:"url"`
+	// Timeout bounds one forwarded exchange; default 30s.
+	Timeout time.Duration `yaml:"timeout"`
+	// CAFile verifies an https upstream; empty means the system roots.
+	CAFile string `yaml:"ca_file"`
+}
+
+// Payer configures the built-in payer service.
+type Payer struct {
+	// Listen is the loopback host:port the payer service listens on when it is
+	// the upstream; default 127.0.0.1:0 (an ephemeral port).
+	Listen string `yaml:"listen"`
+	// RulesFile replaces the built-in decision rule table.
+	RulesFile string `yaml:"rules_file"`
+}
+
+// Partner is one EHR organisation allowed to connect.
+type Partner struct {
+	// ID is the partner's OAuth client id and the id in its certificate's
+	// urn:gatehouse:partner: URI SAN.
+	ID string `yaml:"id"`
+	// Organization identifies the partner's organisation, such as an NPI.
+	Organization Identifier `yaml:"organization"`
+	// JWKSFile holds the public keys that verify the partner's client
+	// assertions.
+	JWKSFile string `yaml:"jwks_file"`
+	// Scopes is the maximum set of SMART scopes the partner may be granted.
+	Scopes []string `yaml:"scopes"`
+	// Interactions lists the FHIR interactions the partner may perform, such
+	// as "Claim/$submit" or "capabilities". Everything else is denied.
+	Interactions []string `yaml:"interactions"`
+}
+
+// Defaults.
+const (
+	DefaultMaxBodyBytes   = 10 << 20
+	DefaultTokenLifetime  = 5 * time.Minute
+	MaxTokenLifetime      = time.Hour
+	DefaultUpstreamTimout = 30 * time.Second
+	Builtin               = "builtin"
+)
+
+// Dir returns the directory relative paths are resolved against.
+func (f *File) Dir() string { return f.dir }
+
+// Resolve returns p made absolute against the configuration directory.
+func (f *File) Resolve(p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(f.dir, p)
+}
+
+// FHIRBase returns the public FHIR base URL.
+func (f *File) FHIRBase() string { return strings.TrimRight(f.PublicURL, "/") + "/fhir" }
+
+// TokenURL returns the public token endpoint URL.
+func (f *File) TokenURL() string { return strings.TrimRight(f.PublicURL, "/") + "/oauth/token" }
+
+// ApplyDefaults fills unset optional values of a File built in code.
+func ApplyDefaults(f *File) { f.applyDefaults() }
+
+// applyDefaults fills unset optional values.
+func (f *File) applyDefaults() {
+	if f.Limits.MaxBodyBytes == 0 {
+		f.Limits.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if f.Token.Lifetime == 0 {
+		f.Token.Lifetime = DefaultTokenLifetime
+	}
+	if f.Upstream.URL == "" {
+		f.Upstream.URL = Builtin
+	}
+	if f.Upstream.Timeout == 0 {
+		f.Upstream.Timeout = DefaultUpstreamTimout
+	}
+	if f.Payer.Listen == "" {
+		f.Payer.Listen = "127.0.0.1:0"
+	}
+}
+
+// Validate checks every value and returns all problems found, joined. It has
+// no side effects: files are checked by the caller when it loads them.
+func (f *File) Validate() error {
+	var v validator
+	v.hostPort("listen", f.Listen)
+	v.httpsURL("public_url", f.PublicURL)
+	v.required("tls.cert_file", f.TLS.CertFile)
+	v.required("tls.key_file", f.TLS.KeyFile)
+	v.required("tls.client_ca_file", f.TLS.ClientCAFile)
+	v.required("token.signing_key_file", f.Token.SigningKeyFile)
+	if f.Token.Lifetime < 0 || f.Token.Lifetime > MaxTokenLifetime {
+		v.addf("token.lifetime", "%s is out of range: use a duration between 1s and %s", f.Token.Lifetime, MaxTokenLifetime)
+	}
+	v.required("database.path", f.Database.Path)
+	if f.Limits.MaxBodyBytes < 1024 || f.Limits.MaxBodyBytes > 1<<30 {
+		v.addf("limits.max_body_bytes", "%d is out of range: use a size between 1024 and 1073741824 bytes", f.Limits.MaxBodyBytes)
+	}
+	f.validateUpstream(&v)
+	f.validatePartners(&v)
+	return v.err()
+}
+
+func (f *File) validateUpstream(v *validator) {
+	if f.Upstream.URL != Builtin {
+		u, err := url.Parse(f.Upstream.URL)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+			v.addf("upstream.url", "invalid value %q: use \"builtin\" or an http(s) FHIR base URL without query", f.Upstream.URL)
+		}
+	}
+	if f.Upstream.Timeout < 0 {
+		v.addf("upstream.timeout", "%s is negative", f.Upstream.Timeout)
+	}
+	v.hostPort("payer.listen", f.Payer.Listen)
+}
+
+func (f *File) validatePartners(v *validator) {
+	seen := map[string]int{}
+	for i, p := range f.Partners {
+		at := fmt.Sprintf("partners[%d]", i)
+		if !validPartnerID(p.ID) {
+			v.addf(at+".id", "invalid value %q: use 1-63 lower-case letters, digits, '-' or '.'", p.ID)
+		} else if j, dup := seen[p.ID]; dup {
+			v.addf(at+".id", "%q is already used by partners[%d]", p.ID, j)
+		}
+		seen[p.ID] = i
+		v.required(at+".jwks_file", p.JWKSFile)
+		for k, s := range p.Interactions {
+			if _, err := fhirreq.ParsePattern(s); err != nil {
+				v.addf(fmt.Sprintf("%s.interactions[%d]", at, k), "%v", err)
+			}
+		}
+	}
+}
+
+// validPartnerID reports whether id is a partner id: 1-63 characters of
+// lower-case letters, digits, '-' and '.', starting with a letter or digit.
+func validPartnerID(id string) bool {
+	if len(id) == 0 || len(id) > 63 {
+		return false
+	}
+	for i, c := range id {
+		switch {
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9':
+		case (c == '-' || c == '.') && i > 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// validator collects problems, each tagged with its key path.
+type validator struct{ errs []error }
+
+// Error is one configuration problem at a key path.
+type Error struct {
+	Path string
+	Line int // 0 when unknown
+	Msg  string
+}
+
+func (e *Error) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("%s (line %d): %s", e.Path, e.Line, e.Msg)
+	}
+	return e.Path + ": " + e.Msg
+}
+
+func (v *validator) addf(path, format string, args ...any) {
+	v.errs = append(v.errs, &Error{Path: path, Msg: fmt.Sprintf(format, args...)})
+}
+
+func (v *validator) required(path, value string) {
+	if strings.TrimSpace(value) == "" {
+		v.addf(path, "missing: this key is required")
+	}
+}
+
+func (v *validator) hostPort(path, value string) {
+	if _, _, err := net.SplitHostPort(value); err != nil {
+		v.addf(path, "invalid value %q: use host:port, such as 127.0.0.1:8443", value)
+	}
+}
+
+func (v *validator) httpsURL(path, value string) {
+	u, err := url.Parse(value)
+	if err != nil || u.Scheme != "https" || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+		v.addf(path, "invalid value %q: use an https URL with no path, such as https://gateway.example.org:8443", value)
+	}
+}
+
+func (v *validator) err() error { return errors.Join(v.errs...) }

@@ -1,0 +1,110 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+const validYAML = `
+listen: 0.0.0.0:8443
+public_url: https://gateway.example.org:8443
+payer_id: {system: http://hl7.org/fhir/sid/us-npi, value: "1234567893"}
+tls:
+  cert_file: server.pem
+  key_file: server-key.pem
+  client_ca_file: ca.pem
+token:
+  signing_key_file: signing.pem
+  lifetime: 2m
+database:
+  path: gatehouse.db
+upstream:
+  url: https://engine.payer.internal/fhir
+  timeout: 20s
+partners:
+  - id: epic-prod
+    jwks_file: partners/epic.jwks.json
+    scopes: [system/Claim.rs]
+    interactions: ["Claim/$submit", "Claim/$inquire", capabilities]
+`
+
+func TestParseValid(t *testing.T) {
+	f, err := Parse([]byte(validYAML), "/etc/gatehouse")
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	if f.Token.Lifetime != 2*time.Minute {
+		t.Errorf("token.lifetime = %v, want 2m", f.Token.Lifetime)
+	}
+	if f.Limits.MaxBodyBytes != DefaultMaxBodyBytes {
+		t.Errorf("limits.max_body_bytes default = %d", f.Limits.MaxBodyBytes)
+	}
+	if got := f.Resolve(f.Partners[0].JWKSFile); got != "/etc/gatehouse/partners/epic.jwks.json" {
+		t.Errorf("Resolve = %s", got)
+	}
+	if got := f.TokenURL(); got != "https://gateway.example.org:8443/oauth/token" {
+		t.Errorf("TokenURL = %s", got)
+	}
+}
+
+func TestParseErrorsNameKeyPath(t *testing.T) {
+	tests := []struct {
+		name    string
+		edit    func(string) string
+		wantErr []string
+	}{
+		{"unknown top-level key", func(s string) string { return s + "debug: true\n" },
+			[]string{`debug (line 22)`, `unknown key "debug"`}},
+		{"unknown nested key", func(s string) string {
+			return strings.Replace(s, "  lifetime: 2m", "  lifetime: 2m\n  lifetme: 3m", 1)
+		}, []string{`token.lifetme (line 12)`, `unknown key "lifetme"`}},
+		{"unknown key in partner", func(s string) string {
+			return strings.Replace(s, "    scopes:", "    scope: x\n    scopes:", 1)
+		}, []string{`partners[0].scope`, `unknown key "scope"`}},
+		{"bad duration", func(s string) string { return strings.Replace(s, "lifetime: 2m", "lifetime: soon", 1) },
+			[]string{`token.lifetime (line 11)`, `invalid value "soon"`, "duration"}},
+		{"bad interaction", func(s string) string { return strings.Replace(s, `"Claim/$inquire"`, `"Claim/*"`, 1) },
+			[]string{`partners[0].interactions[1]`, `"Claim/*"`}},
+		{"http public url", func(s string) string {
+			return strings.Replace(s, "https://gateway.example.org:8443", "http://gateway.example.org", 1)
+		}, []string{`public_url`, `"http://gateway.example.org"`}},
+		{"missing tls key", func(s string) string { return strings.Replace(s, "  key_file: server-key.pem\n", "", 1) },
+			[]string{`tls.key_file: missing`}},
+		{"bad partner id", func(s string) string { return strings.Replace(s, "id: epic-prod", "id: Epic Prod", 1) },
+			[]string{`partners[0].id`, `"Epic Prod"`}},
+		{"duplicate partner", func(s string) string {
+			return s + "  - id: epic-prod\n    jwks_file: x.json\n"
+		}, []string{`partners[1].id`, `already used by partners[0]`}},
+		{"token lifetime too long", func(s string) string { return strings.Replace(s, "lifetime: 2m", "lifetime: 2h", 1) },
+			[]string{`token.lifetime`, "out of range"}},
+		{"upstream with query", func(s string) string {
+			return strings.Replace(s, "https://engine.payer.internal/fhir", "https://engine/fhir?x=1", 1)
+		}, []string{`upstream.url`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse([]byte(tt.edit(validYAML)), "/etc/gatehouse")
+			if err == nil {
+				t.Fatal("Parse accepted the configuration")
+			}
+			for _, want := range tt.wantErr {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error %q does not contain %q", err, want)
+				}
+			}
+		})
+	}
+}
+
+func TestParseRejectsTwoDocuments(t *testing.T) {
+	if _, err := Parse([]byte(validYAML+"---\nlisten: x\n"), "/"); err == nil {
+		t.Fatal("Parse accepted two YAML documents")
+	}
+}
+
+func TestParseRejectsEmpty(t *testing.T) {
+	if _, err := Parse(nil, "/"); err == nil {
+		t.Fatal("Parse accepted an empty file")
+	}
+}

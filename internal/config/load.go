@@ -1,0 +1,159 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// MaxFileBytes caps the configuration file size.
+const MaxFileBytes = 4 << 20
+
+// Load reads, strictly decodes and validates the configuration file at path.
+func Load(path string) (*File, error) {
+	data, err := readCapped(path)
+	if err != nil {
+		return nil, err
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	f, err := Parse(data, filepath.Dir(abs))
+	if err != nil {
+		return nil, fmt.Errorf("config: %s: %w", path, err)
+	}
+	return f, nil
+}
+
+// Parse decodes and validates a configuration document. dir is the
+// directory relative paths are resolved against.
+func Parse(data []byte, dir string) (*File, error) {
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return nil, fmt.Errorf("invalid YAML: %w", err)
+	}
+	if len(root.Content) == 0 {
+		return nil, errors.New("the file is empty")
+	}
+	paths := map[int]string{}
+	indexPaths(root.Content[0], "", paths)
+
+	f := &File{dir: dir}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(f); err != nil {
+		return nil, withPaths(err, paths)
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		return nil, errors.New("the file holds more than one YAML document")
+	}
+	f.applyDefaults()
+	if err := f.Validate(); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+func readCapped(path string) ([]byte, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	defer fh.Close()
+	data, err := io.ReadAll(io.LimitReader(fh, MaxFileBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("config: %s: %w", path, err)
+	}
+	if len(data) > MaxFileBytes {
+		return nil, fmt.Errorf("config: %s: larger than %d bytes", path, MaxFileBytes)
+	}
+	return data, nil
+}
+
+// indexPaths records, for each line holding a mapping key or a sequence
+// item, the dotted key path of that node, so decoder errors, which carry only
+// line numbers, can name the key.
+func indexPaths(n *yaml.Node, path string, out map[int]string) {
+	switch n.Kind {
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			key, val := n.Content[i], n.Content[i+1]
+			p := key.Value
+			if path != "" {
+				p = path + "." + key.Value
+			}
+			out[key.Line] = p
+			indexPaths(val, p, out)
+		}
+	case yaml.SequenceNode:
+		for i, item := range n.Content {
+			p := fmt.Sprintf("%s[%d]", path, i)
+			if _, taken := out[item.Line]; !taken || item.Kind == yaml.ScalarNode {
+				out[item.Line] = p
+			}
+			indexPaths(item, p, out)
+		}
+	}
+}
+
+var lineRE = regexp.MustCompile(`^line (\d+): (.*)$`)
+
+// withPaths rewrites yaml.v3 errors ("line 7: field x not found in type
+// config.Partner") into key-path errors.
+func withPaths(err error, paths map[int]string) error {
+	var te *yaml.TypeError
+	if !errors.As(err, &te) {
+		return fmt.Errorf("invalid YAML: %w", err)
+	}
+	var errs []error
+	for _, msg := range te.Errors {
+		m := lineRE.FindStringSubmatch(msg)
+		if m == nil {
+			errs = append(errs, errors.New(msg))
+			continue
+		}
+		line, _ := strconv.Atoi(m[1])
+		errs = append(errs, &Error{Path: paths[line], Line: line, Msg: rephrase(m[2])})
+	}
+	return errors.Join(errs...)
+}
+
+var (
+	unknownRE = regexp.MustCompile(`^field (\S+) not found in type \S+$`)
+	typeRE    = regexp.MustCompile("^cannot unmarshal !!(\\w+) `(.*)` into (\\S+)$")
+)
+
+func rephrase(msg string) string {
+	if m := unknownRE.FindStringSubmatch(msg); m != nil {
+		return fmt.Sprintf("unknown key %q: check the spelling against the configuration reference", m[1])
+	}
+	if m := typeRE.FindStringSubmatch(msg); m != nil {
+		want := m[3]
+		switch want {
+		case "time.Duration":
+			want = "a duration such as 30s or 5m"
+		case "int64", "int":
+			want = "a whole number"
+		case "string":
+			want = "a string"
+		default:
+			if strings.HasPrefix(want, "[]") {
+				want = "a list"
+			} else if strings.HasPrefix(want, "config.") {
+				want = "a mapping of keys"
+			}
+		}
+		return fmt.Sprintf("invalid value %q: expected %s", m[2], want)
+	}
+	return msg
+}

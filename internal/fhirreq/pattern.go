@@ -1,0 +1,115 @@
+package fhirreq
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Pattern names a set of interactions in partner configuration. The forms
+// are:
+//
+//	capabilities          GET [base]/metadata
+//	Type/$op              type-level operation, e.g. Claim/$submit
+//	Type/[id]/$op         instance-level operation on any instance
+//	$op                   system-level operation
+//	Type.read, Type.vread, Type.search, Type.create, Type.update,
+//	Type.patch, Type.delete, Type.history
+//	batch-transaction     POST [base]
+//
+// A pattern names exactly one interaction kind on exactly one type; there are
+// no wildcards, so an allowlist can be read as the full list of what a
+// partner may do.
+type Pattern struct {
+	Kind      Kind
+	Type      string
+	Operation string
+}
+
+var verbKinds = map[string][]Kind{
+	"read":    {Read},
+	"vread":   {VRead},
+	"search":  {SearchType},
+	"create":  {Create},
+	"update":  {Update},
+	"patch":   {Patch},
+	"delete":  {Delete},
+	"history": {HistoryInstance, HistoryType},
+}
+
+// ParsePattern parses one allowlist entry. The returned patterns are
+// equivalent to s; "Type.history" expands to instance and type history.
+func ParsePattern(s string) ([]Pattern, error) {
+	switch s {
+	case "capabilities":
+		return []Pattern{{Kind: Capabilities}}, nil
+	case "batch-transaction":
+		return []Pattern{{Kind: BatchTransaction}}, nil
+	}
+	if op, ok := operationName(s); ok {
+		return []Pattern{{Kind: OperationSystem, Operation: op}}, nil
+	}
+	if typ, verb, ok := strings.Cut(s, "."); ok && !strings.Contains(s, "/") {
+		kinds, known := verbKinds[verb]
+		if !known || !resourceTypes[typ] {
+			return nil, patternError(s)
+		}
+		out := make([]Pattern, len(kinds))
+		for i, k := range kinds {
+			out[i] = Pattern{Kind: k, Type: typ}
+		}
+		return out, nil
+	}
+	parts := strings.Split(s, "/")
+	if !resourceTypes[parts[0]] {
+		return nil, patternError(s)
+	}
+	switch {
+	case len(parts) == 2:
+		if op, ok := operationName(parts[1]); ok {
+			return []Pattern{{Kind: OperationType, Type: parts[0], Operation: op}}, nil
+		}
+	case len(parts) == 3 && parts[1] == "[id]":
+		if op, ok := operationName(parts[2]); ok {
+			return []Pattern{{Kind: OperationInstance, Type: parts[0], Operation: op}}, nil
+		}
+	}
+	return nil, patternError(s)
+}
+
+func patternError(s string) error {
+	return fmt.Errorf("invalid interaction %q: use capabilities, Type/$op, Type/[id]/$op, $op, batch-transaction or Type.read|vread|search|create|update|patch|delete|history", s)
+}
+
+// Matches reports whether req is the interaction p names.
+func (p Pattern) Matches(req *Request) bool {
+	return p.Kind == req.Kind && p.Type == req.Type && p.Operation == req.Operation
+}
+
+// String returns the pattern in configuration syntax.
+func (p Pattern) String() string {
+	switch p.Kind {
+	case Capabilities, BatchTransaction:
+		return string(p.Kind)
+	case OperationSystem:
+		return "$" + p.Operation
+	case OperationType:
+		return p.Type + "/$" + p.Operation
+	case OperationInstance:
+		return p.Type + "/[id]/$" + p.Operation
+	case HistoryInstance, HistoryType:
+		return p.Type + ".history"
+	case SearchType:
+		return p.Type + ".search"
+	}
+	return p.Type + "." + string(p.Kind)
+}
+
+// Describe returns the request in pattern syntax, for records and denials.
+// It contains no id or query, so it is safe to log.
+func (req *Request) Describe() string {
+	switch req.Kind {
+	case SearchSystem, HistorySystem:
+		return string(req.Kind)
+	}
+	return Pattern{Kind: req.Kind, Type: req.Type, Operation: req.Operation}.String()
+}

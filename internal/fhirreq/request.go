@@ -1,0 +1,286 @@
+// Package fhirreq parses an HTTP request addressed to a FHIR base into the
+// FHIR interaction it performs, once, so that policy decides on FHIR
+// semantics rather than on URL patterns.
+//
+// Only canonical requests parse. Dot segments, encoded slashes or dots,
+// empty segments, matrix parameters, resource types that differ from a known
+// type only in case, method-override headers and methods FHIR does not define
+// are rejected with an error; none is normalised into something that might
+// then be allowed.
+package fhirreq
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+)
+
+// Kind is a FHIR RESTful interaction.
+type Kind string
+
+const (
+	Capabilities      Kind = "capabilities"
+	Read              Kind = "read"
+	VRead             Kind = "vread"
+	SearchType        Kind = "search-type"
+	SearchSystem      Kind = "search-system"
+	Create            Kind = "create"
+	Update            Kind = "update"
+	Patch             Kind = "patch"
+	Delete            Kind = "delete"
+	HistoryInstance   Kind = "history-instance"
+	HistoryType       Kind = "history-type"
+	HistorySystem     Kind = "history-system"
+	OperationSystem   Kind = "operation-system"
+	OperationType     Kind = "operation-type"
+	OperationInstance Kind = "operation-instance"
+	BatchTransaction  Kind = "batch-transaction"
+)
+
+// Request is the FHIR view of one HTTP request.
+type Request struct {
+	Kind      Kind
+	Type      string // resource type, empty at system level
+	ID        string // resource id, for instance-level interactions
+	VersionID string // for vread
+	Operation string // operation name without "$"
+	Method    string
+}
+
+// Error is a request that cannot be accepted as a FHIR interaction. Status is
+// the HTTP status the gateway answers with.
+type Error struct {
+	Status int
+	Reason string
+}
+
+func (e *Error) Error() string { return "fhirreq: " + e.Reason }
+
+// ErrNotFHIR marks a path outside the FHIR base.
+var ErrNotFHIR = errors.New("fhirreq: path is not under the FHIR base")
+
+var overrideHeaders = []string{"X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override"}
+
+// Parse classifies r, whose URL path must start with base (for example
+// "/fhir"). It reads only the method, the escaped path and a few headers.
+func Parse(r *http.Request, base string) (*Request, error) {
+	for _, h := range overrideHeaders {
+		if _, ok := r.Header[http.CanonicalHeaderKey(h)]; ok {
+			return nil, &Error{http.StatusBadRequest, "method-override headers are not accepted"}
+		}
+	}
+	segs, err := pathSegments(r.URL.EscapedPath(), base)
+	if err != nil {
+		return nil, err
+	}
+	return classify(r.Method, segs)
+}
+
+// pathSegments splits the path below base, rejecting non-canonical forms.
+func pathSegments(escaped, base string) ([]string, error) {
+	rest, ok := strings.CutPrefix(escaped, base)
+	if !ok || (rest != "" && rest[0] != '/') {
+		return nil, ErrNotFHIR
+	}
+	rest = strings.TrimPrefix(rest, "/")
+	if rest == "" {
+		return nil, nil
+	}
+	segs := strings.Split(rest, "/")
+	for _, s := range segs {
+		switch {
+		case s == "":
+			return nil, &Error{http.StatusBadRequest, "empty path segment"}
+		case s == "." || s == "..":
+			return nil, &Error{http.StatusBadRequest, "dot segment in path"}
+		case strings.ContainsAny(s, "%;\\"):
+			return nil, &Error{http.StatusBadRequest, "encoded characters or matrix parameters in path"}
+		}
+	}
+	return segs, nil
+}
+
+func classify(method string, segs []string) (*Request, error) {
+	if !knownMethod(method) {
+		return nil, &Error{http.StatusMethodNotAllowed, fmt.Sprintf("method %q is not a FHIR interaction", method)}
+	}
+	req := &Request{Method: method}
+	if len(segs) == 0 {
+		return req.system(method)
+	}
+	if op, ok := operationName(segs[0]); ok {
+		return req.operation(OperationSystem, "", "", op, len(segs) == 1)
+	}
+	if segs[0] == "metadata" || segs[0] == "_history" || segs[0] == "_search" {
+		return req.systemPath(method, segs)
+	}
+	typ, err := resourceType(segs[0])
+	if err != nil {
+		return nil, err
+	}
+	req.Type = typ
+	return req.typed(method, segs[1:])
+}
+
+func (req *Request) system(method string) (*Request, error) {
+	switch method {
+	case http.MethodGet:
+		req.Kind = SearchSystem
+	case http.MethodPost:
+		req.Kind = BatchTransaction
+	default:
+		return nil, methodNotAllowed(method, "the FHIR base")
+	}
+	return req, nil
+}
+
+func (req *Request) systemPath(method string, segs []string) (*Request, error) {
+	if len(segs) != 1 {
+		return nil, notFound()
+	}
+	switch {
+	case segs[0] == "metadata" && method == http.MethodGet:
+		req.Kind = Capabilities
+	case segs[0] == "_history" && method == http.MethodGet:
+		req.Kind = HistorySystem
+	case segs[0] == "_search" && method == http.MethodPost:
+		req.Kind = SearchSystem
+	default:
+		return nil, methodNotAllowed(method, segs[0])
+	}
+	return req, nil
+}
+
+// typed classifies the segments after a resource type.
+func (req *Request) typed(method string, segs []string) (*Request, error) {
+	switch len(segs) {
+	case 0:
+		return req.byMethod(method, map[string]Kind{http.MethodGet: SearchType, http.MethodPost: Create})
+	case 1:
+		if op, ok := operationName(segs[0]); ok {
+			return req.operation(OperationType, req.Type, "", op, true)
+		}
+		if segs[0] == "_search" {
+			return req.byMethod(method, map[string]Kind{http.MethodPost: SearchType})
+		}
+		if segs[0] == "_history" {
+			return req.byMethod(method, map[string]Kind{http.MethodGet: HistoryType})
+		}
+		if err := checkID(segs[0]); err != nil {
+			return nil, err
+		}
+		req.ID = segs[0]
+		return req.byMethod(method, map[string]Kind{
+			http.MethodGet: Read, http.MethodPut: Update, http.MethodPatch: Patch, http.MethodDelete: Delete,
+		})
+	}
+	if err := checkID(segs[0]); err != nil {
+		return nil, err
+	}
+	req.ID = segs[0]
+	if op, ok := operationName(segs[1]); ok && len(segs) == 2 {
+		return req.operation(OperationInstance, req.Type, req.ID, op, true)
+	}
+	if segs[1] != "_history" {
+		return nil, notFound()
+	}
+	if len(segs) == 2 {
+		return req.byMethod(method, map[string]Kind{http.MethodGet: HistoryInstance})
+	}
+	if len(segs) == 3 {
+		if err := checkID(segs[2]); err != nil {
+			return nil, err
+		}
+		req.VersionID = segs[2]
+		return req.byMethod(method, map[string]Kind{http.MethodGet: VRead})
+	}
+	return nil, notFound()
+}
+
+func (req *Request) byMethod(method string, kinds map[string]Kind) (*Request, error) {
+	k, ok := kinds[method]
+	if !ok {
+		return nil, methodNotAllowed(method, "this path")
+	}
+	req.Kind = k
+	return req, nil
+}
+
+func (req *Request) operation(kind Kind, typ, id, op string, last bool) (*Request, error) {
+	if !last {
+		return nil, notFound()
+	}
+	if req.Method != http.MethodGet && req.Method != http.MethodPost {
+		return nil, methodNotAllowed(req.Method, "an operation")
+	}
+	req.Kind, req.Type, req.ID, req.Operation = kind, typ, id, op
+	return req, nil
+}
+
+func operationName(seg string) (string, bool) {
+	name, ok := strings.CutPrefix(seg, "$")
+	if !ok {
+		return "", false
+	}
+	if name == "" || len(name) > 64 {
+		return "", false
+	}
+	for _, c := range name {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return "", false
+		}
+	}
+	return name, true
+}
+
+// checkID enforces the FHIR id syntax: [A-Za-z0-9\-\.]{1,64}.
+func checkID(id string) error {
+	if len(id) == 0 || len(id) > 64 {
+		return &Error{http.StatusBadRequest, "invalid resource id"}
+	}
+	for _, c := range id {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.') {
+			return &Error{http.StatusBadRequest, "invalid resource id"}
+		}
+	}
+	return nil
+}
+
+func knownMethod(m string) bool {
+	switch m {
+	case http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete:
+		return true
+	}
+	return false
+}
+
+func methodNotAllowed(method, what string) error {
+	return &Error{http.StatusMethodNotAllowed, fmt.Sprintf("method %s is not allowed on %s", method, what)}
+}
+
+func notFound() error { return &Error{http.StatusNotFound, "no FHIR interaction at this path"} }
+
+// lowerTypes maps the lower-cased spelling of every resource type to the
+// canonical one, so that case variants are recognised and rejected.
+var lowerTypes = func() map[string]string {
+	m := make(map[string]string, len(resourceTypes))
+	for t := range resourceTypes {
+		m[strings.ToLower(t)] = t
+	}
+	return m
+}()
+
+// IsResourceType reports whether t is a concrete FHIR R4 resource type,
+// spelled exactly.
+func IsResourceType(t string) bool { return resourceTypes[t] }
+
+func resourceType(seg string) (string, error) {
+	if resourceTypes[seg] {
+		return seg, nil
+	}
+	if _, ok := lowerTypes[strings.ToLower(seg)]; ok {
+		return "", &Error{http.StatusBadRequest, "resource type is not spelled with its canonical case"}
+	}
+	return "", &Error{http.StatusNotFound, "unknown resource type"}
+}

@@ -1,0 +1,68 @@
+// Package replay keeps the ids of client assertions already used, in the
+// shared database, so that an assertion is accepted once across restarts and
+// across every gateway replica using the same database.
+package replay
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-health/gatehouse/internal/token"
+)
+
+const schema = `
+CREATE TABLE IF NOT EXISTS token_replay (
+	client_id  TEXT    NOT NULL,
+	jti        TEXT    NOT NULL,
+	expires_ns INTEGER NOT NULL,
+	PRIMARY KEY (client_id, jti)
+);
+CREATE INDEX IF NOT EXISTS token_replay_expiry ON token_replay (expires_ns);
+`
+
+// Cache implements token.ReplayCache over a SQL table. The primary key makes
+// the check and the insert one atomic step.
+type Cache struct {
+	db  *sql.DB
+	now func() time.Time
+}
+
+// New creates the table if needed.
+func New(ctx context.Context, db *sql.DB, now func() time.Time) (*Cache, error) {
+	if now == nil {
+		now = time.Now
+	}
+	if _, err := db.ExecContext(ctx, schema); err != nil {
+		return nil, fmt.Errorf("replay: create schema: %w", err)
+	}
+	return &Cache{db: db, now: now}, nil
+}
+
+// Use records (clientID, jti) until expires, returning an error wrapping
+// token.ErrReplay if it is already recorded and unexpired. Expired rows are
+// deleted first, so an id may be reused only after its assertion could no
+// longer be accepted anyway.
+func (c *Cache) Use(ctx context.Context, clientID, jti string, expires time.Time) error {
+	now := c.now().UnixNano()
+	if _, err := c.db.ExecContext(ctx, `DELETE FROM token_replay WHERE expires_ns < ?`, now); err != nil {
+		return fmt.Errorf("replay: prune: %w", err)
+	}
+	_, err := c.db.ExecContext(ctx,
+		`INSERT INTO token_replay (client_id, jti, expires_ns) VALUES (?, ?, ?)`,
+		clientID, jti, expires.UnixNano())
+	if err != nil {
+		if isUniqueViolation(err) {
+			return token.ErrReplay
+		}
+		return fmt.Errorf("replay: record: %w", err)
+	}
+	return nil
+}
+
+func isUniqueViolation(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "UNIQUE constraint failed") || strings.Contains(msg, "constraint failed: UNIQUE")
+}
