@@ -1,0 +1,49 @@
+package gateway
+
+import (
+	"net/http"
+	"strconv"
+
+	"github.com/gatehouse-health/gatehouse/internal/record"
+)
+
+// serveSmartConfiguration serves the SMART discovery document. It requires
+// no token, but the connection is still mutually authenticated by the
+// listener, and the exchange is recorded like any other.
+func (g *Gateway) serveSmartConfiguration(w http.ResponseWriter, r *http.Request) {
+	ex := g.begin(r)
+	ex.entry.Interaction = "smart-configuration"
+	if ref := g.receive(ex); ref != nil {
+		g.refuse(w, ex, ref)
+		return
+	}
+	if r.Method != http.MethodGet {
+		g.refuse(w, ex, &Refusal{Status: http.StatusMethodNotAllowed, Code: "not-supported", Rule: "request.method",
+			Message: "use GET for the SMART configuration", Header: http.Header{"Allow": {"GET"}}})
+		return
+	}
+	g.respondLocal(w, ex, http.StatusOK, "application/json", g.opts.SmartConfiguration)
+}
+
+// respondLocal records and releases a response the gateway produced itself.
+func (g *Gateway) respondLocal(w http.ResponseWriter, ex *exchange, status int, contentType string, body []byte) {
+	ex.entry.Phase = record.PhaseResponse
+	ex.entry.Decision = record.Allow
+	ex.entry.Status = status
+	ex.entry.RequestBody = ex.body
+	ex.entry.ResponseBody = body
+	if !g.commit(ex) {
+		g.writeUnrecorded(w, ex)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", contentType)
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Request-Id", ex.entry.ExchangeID)
+	h.Set("X-Gatehouse-Record", itoa(ex.entry.Seq))
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+	g.logExchange(ex)
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }

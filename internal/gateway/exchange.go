@@ -1,0 +1,81 @@
+package gateway
+
+import (
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-health/gatehouse/internal/fhirreq"
+	"github.com/gatehouse-health/gatehouse/internal/record"
+	"github.com/gatehouse-health/gatehouse/internal/token"
+)
+
+// exchange is the state one request accumulates as it passes the stages.
+// Each stage reads what earlier stages set and adds its own result.
+type exchange struct {
+	r     *http.Request
+	start time.Time
+
+	body      []byte // request body, at most MaxBodyBytes
+	oversized bool   // the body exceeded MaxBodyBytes and was not kept
+
+	leaf    *x509.Certificate // verified client certificate
+	partner *Partner
+	claims  *token.AccessClaims
+	fhir    *fhirreq.Request
+
+	entry record.Entry // the record under construction
+}
+
+// begin starts an exchange for r, filling the record fields known before
+// any stage runs.
+func (g *Gateway) begin(r *http.Request) *exchange {
+	ex := &exchange{r: r, start: g.now()}
+	ex.entry = record.Entry{
+		ExchangeID:  newExchangeID(),
+		Direction:   "inbound",
+		Source:      r.RemoteAddr,
+		Method:      r.Method,
+		Target:      redactTarget(r.URL),
+		RequestType: r.Header.Get("Content-Type"),
+		Received:    ex.start,
+	}
+	if r.TLS != nil && len(r.TLS.VerifiedChains) > 0 && len(r.TLS.VerifiedChains[0]) > 0 {
+		ex.leaf = r.TLS.VerifiedChains[0][0]
+		sum := sha256.Sum256(ex.leaf.Raw)
+		ex.entry.CertFingerprint = hex.EncodeToString(sum[:])
+	}
+	return ex
+}
+
+// Refusal is a stage's decision to stop the exchange. Rule is a stable id
+// for the rule that refused, recorded and counted; Message goes to the
+// client in the OperationOutcome and must not echo request content.
+type Refusal struct {
+	Status  int
+	Code    string // FHIR issue-type code
+	Rule    string
+	Message string
+	// Header holds extra response headers, such as WWW-Authenticate.
+	Header http.Header
+}
+
+// redactTarget returns the request-target with any access_token query
+// parameter replaced, so that a token sent against the rules does not end
+// up in the record.
+func redactTarget(u *url.URL) string {
+	target := u.RequestURI()
+	if u.RawQuery == "" || !strings.Contains(u.RawQuery, "access_token") {
+		return target
+	}
+	q := u.Query()
+	if q.Has("access_token") {
+		q.Set("access_token", "REDACTED")
+		return u.EscapedPath() + "?" + q.Encode()
+	}
+	return target
+}

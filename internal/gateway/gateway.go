@@ -1,0 +1,170 @@
+// Package gateway is the inbound request pipeline: every request a partner
+// sends over mutual TLS passes the same explicit stages, in order.
+//
+//  1. receive: read the body under a size cap, so every record holds it;
+//  2. identity: map the verified client certificate to a registered partner;
+//  3. token: verify the certificate-bound access token;
+//  4. authorization: parse the FHIR interaction and decide on it;
+//  5. payload: media type, size and strict JSON checks;
+//  6. record: commit the request entry (fail closed);
+//  7. forward: send the request to the upstream FHIR server;
+//  8. record: commit the response entry (fail closed);
+//  9. respond: release the upstream response.
+//
+// A stage that refuses returns a *Refusal; refuse is the one code path that
+// records the exchange, sets the status and writes the OperationOutcome, so
+// no deny branch can skip one of them. A request is forwarded only after its
+// request entry is durably recorded, and a response is released only after
+// its response entry is.
+package gateway
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/gatehouse-health/gatehouse/internal/fhirreq"
+	"github.com/gatehouse-health/gatehouse/internal/record"
+	"github.com/gatehouse-health/gatehouse/internal/token"
+)
+
+// FHIRBasePath is the path prefix of the FHIR API on the inbound listener.
+const FHIRBasePath = "/fhir"
+
+// TokenPath is the path of the SMART token endpoint.
+const TokenPath = "/oauth/token"
+
+// Partner is a registered partner as the pipeline uses it.
+type Partner struct {
+	ID string
+	// Allowed lists the interactions the partner may perform; anything else
+	// is denied.
+	Allowed []fhirreq.Pattern
+	// Limiter caps the partner's request rate; nil means no cap.
+	Limiter *RateLimiter
+}
+
+// TokenVerifier verifies access tokens presented on FHIR requests.
+type TokenVerifier interface {
+	Verify(raw string, peer *x509.Certificate) (*token.AccessClaims, error)
+}
+
+// TokenIssuer runs the token endpoint; *token.Server implements it.
+type TokenIssuer interface {
+	Issue(ctx context.Context, r *http.Request) (*token.Result, *token.Error)
+	WriteResponse(w http.ResponseWriter, res *token.Result, e *token.Error)
+}
+
+// Options configures a Gateway. All fields except Logger and Now are
+// required.
+type Options struct {
+	// Partners maps partner ids to registrations. It is read concurrently and
+	// must not be modified after New.
+	Partners map[string]*Partner
+	// PartnerOf extracts the partner id from a verified client certificate.
+	PartnerOf func(leaf *x509.Certificate) (string, bool)
+	Tokens    TokenVerifier
+	Issuer    TokenIssuer
+	// SmartConfiguration is the body served at
+	// [base]/.well-known/smart-configuration.
+	SmartConfiguration []byte
+	Records            record.Store
+	// Upstream is the FHIR base URL requests are forwarded to.
+	Upstream *url.URL
+	// UpstreamClient sends forwarded requests; its Timeout bounds each one.
+	UpstreamClient *http.Client
+	// MaxBodyBytes caps request bodies (413 above it) and, times four,
+	// upstream response bodies.
+	MaxBodyBytes int64
+	Logger       *slog.Logger
+	Now          func() time.Time
+}
+
+// Gateway is the inbound pipeline. It is safe for concurrent use.
+type Gateway struct {
+	opts Options
+	log  *slog.Logger
+	now  func() time.Time
+	mux  *http.ServeMux
+}
+
+// New checks opts and returns a Gateway.
+func New(opts Options) (*Gateway, error) {
+	switch {
+	case opts.PartnerOf == nil:
+		return nil, errors.New("gateway: Options.PartnerOf is required")
+	case opts.Tokens == nil || opts.Issuer == nil:
+		return nil, errors.New("gateway: Options.Tokens and Options.Issuer are required")
+	case opts.Records == nil:
+		return nil, errors.New("gateway: Options.Records is required")
+	case opts.Upstream == nil || opts.UpstreamClient == nil:
+		return nil, errors.New("gateway: Options.Upstream and Options.UpstreamClient are required")
+	case opts.MaxBodyBytes <= 0:
+		return nil, errors.New("gateway: Options.MaxBodyBytes must be positive")
+	}
+	g := &Gateway{opts: opts, log: opts.Logger, now: opts.Now}
+	if g.log == nil {
+		g.log = slog.New(slog.DiscardHandler)
+	}
+	if g.now == nil {
+		g.now = time.Now
+	}
+	g.mux = http.NewServeMux()
+	g.mux.HandleFunc(TokenPath, g.serveToken)
+	g.mux.HandleFunc(FHIRBasePath+"/.well-known/smart-configuration", g.serveSmartConfiguration)
+	g.mux.HandleFunc(FHIRBasePath, g.serveFHIR)
+	g.mux.HandleFunc(FHIRBasePath+"/", g.serveFHIR)
+	g.mux.HandleFunc("/", g.serveNotFound)
+	return g, nil
+}
+
+// ServeHTTP dispatches to the token endpoint, the SMART configuration or
+// the FHIR pipeline.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	g.mux.ServeHTTP(w, r)
+}
+
+// serveFHIR runs the pipeline stages in order.
+func (g *Gateway) serveFHIR(w http.ResponseWriter, r *http.Request) {
+	ex := g.begin(r)
+	stages := []func(*exchange) *Refusal{
+		g.receive,
+		g.identify,
+		g.authenticate,
+		g.authorize,
+		g.checkPayload,
+	}
+	for _, stage := range stages {
+		if ref := stage(ex); ref != nil {
+			g.refuse(w, ex, ref)
+			return
+		}
+	}
+	g.forwardAndRespond(w, ex)
+}
+
+func (g *Gateway) serveNotFound(w http.ResponseWriter, r *http.Request) {
+	ex := g.begin(r)
+	if ref := g.receive(ex); ref != nil {
+		g.refuse(w, ex, ref)
+		return
+	}
+	g.refuse(w, ex, &Refusal{Status: http.StatusNotFound, Code: "not-found", Rule: "route.unknown",
+		Message: "no Gatehouse endpoint at this path; the FHIR base is " + FHIRBasePath})
+}
+
+// newExchangeID returns a random 128-bit id in hex.
+func newExchangeID() string {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(fmt.Sprintf("gateway: crypto/rand failed: %v", err))
+	}
+	return hex.EncodeToString(b[:])
+}

@@ -1,0 +1,96 @@
+package gateway
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gatehouse-health/gatehouse/internal/outcome"
+	"github.com/gatehouse-health/gatehouse/internal/record"
+)
+
+// recordTimeout bounds one append to the record store. An append that has
+// not committed by then fails, and the exchange is answered with 503.
+const recordTimeout = 10 * time.Second
+
+// refuse is the single path for every refusal: it records the exchange with
+// the OperationOutcome it is about to send, then sends it. If the record
+// cannot be committed, the client receives 503 instead, because nothing may
+// be released unrecorded.
+func (g *Gateway) refuse(w http.ResponseWriter, ex *exchange, ref *Refusal) {
+	oo := outcome.New(outcome.Code(ref.Code), ref.Message)
+	body := oo.Marshal()
+
+	ex.entry.Phase = record.PhaseRefusal
+	ex.entry.Decision = record.Deny
+	ex.entry.Rule = ref.Rule
+	ex.entry.Reason = ref.Message
+	ex.entry.Status = ref.Status
+	ex.entry.RequestBody = ex.body
+	ex.entry.ResponseBody = body
+	if !g.commit(ex) {
+		g.writeUnrecorded(w, ex)
+		return
+	}
+	for k, vs := range ref.Header {
+		w.Header()[k] = vs
+	}
+	g.writeFHIR(w, ex, ref.Status, body)
+	g.logExchange(ex)
+}
+
+// commit appends the current entry and reports whether it is durable.
+func (g *Gateway) commit(ex *exchange) bool {
+	ex.entry.TotalTime = g.now().Sub(ex.start)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ex.r.Context()), recordTimeout)
+	defer cancel()
+	if _, err := g.opts.Records.Append(ctx, &ex.entry); err != nil {
+		g.log.Error("exchange record not committed",
+			"exchange", ex.entry.ExchangeID, "phase", ex.entry.Phase, "error", err)
+		return false
+	}
+	return true
+}
+
+// writeUnrecorded answers 503 when the record store failed. The refusal it
+// sends is itself not recorded, which is why it carries no payload data.
+func (g *Gateway) writeUnrecorded(w http.ResponseWriter, ex *exchange) {
+	w.Header().Set("Retry-After", "5")
+	oo := outcome.New(outcome.CodeTransient, "the exchange could not be recorded, so it was not processed; retry later")
+	g.writeFHIR(w, ex, http.StatusServiceUnavailable, oo.Marshal())
+	g.log.Warn("exchange refused unrecorded", "exchange", ex.entry.ExchangeID, "status", http.StatusServiceUnavailable)
+}
+
+func (g *Gateway) writeFHIR(w http.ResponseWriter, ex *exchange, status int, body []byte) {
+	h := w.Header()
+	h.Set("Content-Type", outcome.ContentType)
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Request-Id", ex.entry.ExchangeID)
+	if ex.entry.Seq > 0 {
+		h.Set("X-Gatehouse-Record", strconv.FormatInt(ex.entry.Seq, 10))
+	}
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
+// logExchange writes one structured line per exchange: ids, decision and
+// timing, never the path, query, headers or bodies.
+func (g *Gateway) logExchange(ex *exchange) {
+	level := slog.LevelInfo
+	if ex.entry.Decision == record.Deny {
+		level = slog.LevelWarn
+	}
+	g.log.Log(ex.r.Context(), level, "exchange",
+		"exchange", ex.entry.ExchangeID,
+		"record", ex.entry.Seq,
+		"partner", ex.entry.Partner,
+		"interaction", ex.entry.Interaction,
+		"decision", string(ex.entry.Decision),
+		"rule", ex.entry.Rule,
+		"status", ex.entry.Status,
+		"duration_ms", float64(ex.entry.TotalTime.Microseconds())/1000,
+	)
+}

@@ -1,0 +1,177 @@
+package gateway
+
+import (
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+
+	"github.com/gatehouse-health/gatehouse/internal/fhirjson"
+	"github.com/gatehouse-health/gatehouse/internal/fhirreq"
+	"github.com/gatehouse-health/gatehouse/internal/token"
+)
+
+// receive reads the request body, keeping at most MaxBodyBytes. An oversized
+// body is not an immediate refusal: the payload stage answers 413, so that an
+// unauthenticated caller learns nothing beyond 401.
+func (g *Gateway) receive(ex *exchange) *Refusal {
+	if ex.r.Body == nil || ex.r.Body == http.NoBody {
+		return nil
+	}
+	limit := g.opts.MaxBodyBytes
+	body, err := io.ReadAll(io.LimitReader(ex.r.Body, limit+1))
+	if err != nil {
+		return &Refusal{Status: http.StatusBadRequest, Code: "incomplete", Rule: "payload.unreadable",
+			Message: "the request body could not be read completely"}
+	}
+	if int64(len(body)) > limit {
+		ex.oversized = true
+		return nil
+	}
+	ex.body = body
+	return nil
+}
+
+// identify maps the verified client certificate to a registered partner.
+// Identity comes only from a verified chain, never from the presented
+// certificates alone.
+func (g *Gateway) identify(ex *exchange) *Refusal {
+	if ex.leaf == nil {
+		return &Refusal{Status: http.StatusUnauthorized, Code: "login", Rule: "identity.no-certificate",
+			Message: "a client certificate issued by the partner CA is required"}
+	}
+	id, ok := g.opts.PartnerOf(ex.leaf)
+	if !ok {
+		return &Refusal{Status: http.StatusForbidden, Code: "security", Rule: "identity.no-partner-uri",
+			Message: "the client certificate carries no partner identity"}
+	}
+	p, ok := g.opts.Partners[id]
+	if !ok {
+		return &Refusal{Status: http.StatusForbidden, Code: "security", Rule: "identity.unregistered",
+			Message: "the client certificate names a partner that is not registered"}
+	}
+	ex.partner = p
+	ex.entry.Partner = p.ID
+	if p.Limiter != nil && !p.Limiter.Allow(g.now()) {
+		return &Refusal{Status: http.StatusTooManyRequests, Code: "throttled", Rule: "rate.partner",
+			Message: "request rate limit exceeded for this partner; retry later",
+			Header:  http.Header{"Retry-After": {"1"}}}
+	}
+	return nil
+}
+
+// authenticate verifies the bearer token: signature, lifetime, binding to
+// the certificate of this connection, and that it was issued to the same
+// partner the certificate names.
+func (g *Gateway) authenticate(ex *exchange) *Refusal {
+	raw, err := token.BearerToken(ex.r)
+	if err != nil {
+		rule, msg := "token.missing", "an access token is required: send Authorization: Bearer <token>"
+		if errors.Is(err, token.ErrMalformedRequest) {
+			rule, msg = "token.malformed", "the Authorization header is not a valid Bearer token"
+		}
+		return tokenRefusal(err, rule, msg)
+	}
+	claims, err := g.opts.Tokens.Verify(raw, ex.leaf)
+	if err != nil {
+		rule, msg := "token.invalid", "the access token is invalid"
+		switch {
+		case errors.Is(err, token.ErrExpiredToken):
+			rule, msg = "token.expired", "the access token has expired"
+		case errors.Is(err, token.ErrCertificateMismatch):
+			rule, msg = "token.certificate-mismatch", "the access token is bound to another client certificate"
+		}
+		return tokenRefusal(err, rule, msg)
+	}
+	ex.claims = claims
+	ex.entry.TokenID = claims.TokenID
+	if claims.ClientID != ex.partner.ID {
+		return tokenRefusal(token.ErrInvalidToken, "token.client-mismatch", "the access token was issued to another client")
+	}
+	return nil
+}
+
+// tokenRefusal builds the RFC 6750 refusal for a failed bearer token check.
+func tokenRefusal(err error, rule, msg string) *Refusal {
+	status, challenge := token.BearerChallenge(err)
+	return &Refusal{Status: status, Code: "login", Rule: rule, Message: msg,
+		Header: http.Header{"Www-Authenticate": {challenge}}}
+}
+
+// authorize parses the FHIR interaction and allows it only if the partner's
+// allowlist names it. Deny by default.
+func (g *Gateway) authorize(ex *exchange) *Refusal {
+	req, err := fhirreq.Parse(ex.r, FHIRBasePath)
+	if err != nil {
+		var fe *fhirreq.Error
+		if errors.As(err, &fe) {
+			return &Refusal{Status: fe.Status, Code: codeForStatus(fe.Status), Rule: "request.noncanonical", Message: fe.Reason}
+		}
+		return &Refusal{Status: http.StatusNotFound, Code: "not-found", Rule: "request.unknown", Message: "no FHIR interaction at this path"}
+	}
+	ex.fhir = req
+	ex.entry.Interaction = req.Describe()
+	for _, p := range ex.partner.Allowed {
+		if p.Matches(req) {
+			ex.entry.Rule = "allow:" + p.String()
+			return nil
+		}
+	}
+	return &Refusal{Status: http.StatusForbidden, Code: "forbidden", Rule: "policy.not-allowed",
+		Message: "the interaction " + req.Describe() + " is not allowed for this partner"}
+}
+
+// checkPayload enforces the body rules: size, media type and strict JSON.
+func (g *Gateway) checkPayload(ex *exchange) *Refusal {
+	if ex.oversized {
+		return &Refusal{Status: http.StatusRequestEntityTooLarge, Code: "too-long", Rule: "payload.too-large",
+			Message: "the request body exceeds the size limit"}
+	}
+	hasBody := len(ex.body) > 0
+	switch ex.r.Method {
+	case http.MethodGet, http.MethodDelete:
+		if hasBody {
+			return &Refusal{Status: http.StatusBadRequest, Code: "invalid", Rule: "payload.unexpected",
+				Message: "this interaction takes no request body"}
+		}
+		return nil
+	}
+	if !hasBody {
+		return &Refusal{Status: http.StatusBadRequest, Code: "required", Rule: "payload.missing",
+			Message: "this interaction requires a FHIR JSON request body"}
+	}
+	if !isFHIRJSON(ex.r.Header.Get("Content-Type")) {
+		return &Refusal{Status: http.StatusUnsupportedMediaType, Code: "not-supported", Rule: "payload.media-type",
+			Message: "the request body must be FHIR JSON: send Content-Type: application/fhir+json"}
+	}
+	if err := fhirjson.CheckObject(ex.body, fhirjson.Limits{MaxBytes: g.opts.MaxBodyBytes, MaxDepth: 64, MaxStringLength: int(g.opts.MaxBodyBytes)}); err != nil {
+		return &Refusal{Status: http.StatusBadRequest, Code: "structure", Rule: "payload.json", Message: err.Error()}
+	}
+	return g.checkResourceType(ex)
+}
+
+// isFHIRJSON accepts application/fhir+json and application/json, with no
+// charset other than UTF-8.
+func isFHIRJSON(ct string) bool {
+	mt, params, err := mime.ParseMediaType(ct)
+	if err != nil || (mt != "application/fhir+json" && mt != "application/json") {
+		return false
+	}
+	for k, v := range params {
+		if k != "charset" || !strings.EqualFold(v, "utf-8") {
+			return false
+		}
+	}
+	return true
+}
+
+func codeForStatus(status int) string {
+	switch status {
+	case http.StatusNotFound:
+		return "not-found"
+	case http.StatusMethodNotAllowed:
+		return "not-supported"
+	}
+	return "invalid"
+}

@@ -1,0 +1,92 @@
+package gateway
+
+import (
+	"bytes"
+	"crypto/x509"
+	"net/http"
+
+	"github.com/gatehouse-health/gatehouse/internal/record"
+	"github.com/gatehouse-health/gatehouse/internal/token"
+)
+
+// PeerPartner adapts a certificate-to-partner mapping to the token
+// server's PeerClient hook, reading the verified chain of the connection.
+func PeerPartner(partnerOf func(*x509.Certificate) (string, bool)) func(*http.Request) (string, bool) {
+	return func(r *http.Request) (string, bool) {
+		if r.TLS == nil || len(r.TLS.VerifiedChains) == 0 || len(r.TLS.VerifiedChains[0]) == 0 {
+			return "", false
+		}
+		return partnerOf(r.TLS.VerifiedChains[0][0])
+	}
+}
+
+// bufferedResponse captures a handler's response so it can be recorded
+// before it is released.
+type bufferedResponse struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (b *bufferedResponse) Header() http.Header         { return b.header }
+func (b *bufferedResponse) Write(p []byte) (int, error) { return b.body.Write(p) }
+func (b *bufferedResponse) WriteHeader(status int) {
+	if b.status == 0 {
+		b.status = status
+	}
+}
+
+// serveToken runs the token endpoint. The token service authenticates the
+// client; the gateway records the exchange with the assertion and the
+// access token replaced by their ids, then releases the response.
+func (g *Gateway) serveToken(w http.ResponseWriter, r *http.Request) {
+	ex := g.begin(r)
+	ex.entry.Interaction = "token"
+	if ref := g.receive(ex); ref != nil {
+		g.refuse(w, ex, ref)
+		return
+	}
+	if ex.oversized {
+		g.refuse(w, ex, &Refusal{Status: http.StatusRequestEntityTooLarge, Code: "too-long", Rule: "payload.too-large",
+			Message: "the request body exceeds the size limit"})
+		return
+	}
+	// The token service reads the form itself; give it the body back.
+	r.Body = readCloser{bytes.NewReader(ex.body)}
+
+	res, terr := g.opts.Issuer.Issue(r.Context(), r)
+	buf := &bufferedResponse{header: http.Header{}}
+	g.opts.Issuer.WriteResponse(buf, res, terr)
+	if buf.status == 0 {
+		buf.status = http.StatusOK
+	}
+
+	sum := token.Summarize(res, terr)
+	ex.entry.Partner = sum.ClientID
+	ex.entry.TokenID = sum.TokenID
+	ex.entry.Status = buf.status
+	ex.entry.RequestBody = token.RedactForm(ex.body)
+	ex.entry.ResponseBody = token.RedactJSON(buf.body.Bytes())
+	if terr == nil && res != nil {
+		ex.entry.Phase, ex.entry.Decision, ex.entry.Rule = record.PhaseResponse, record.Allow, "token.issued"
+	} else {
+		ex.entry.Phase, ex.entry.Decision, ex.entry.Rule = record.PhaseRefusal, record.Deny, "token."+sum.ErrorCode
+		ex.entry.Reason = sum.Description
+	}
+	if !g.commit(ex) {
+		g.writeUnrecorded(w, ex)
+		return
+	}
+	for k, vs := range buf.header {
+		w.Header()[k] = vs
+	}
+	w.Header().Set("X-Request-Id", ex.entry.ExchangeID)
+	w.Header().Set("X-Gatehouse-Record", itoa(ex.entry.Seq))
+	w.WriteHeader(buf.status)
+	_, _ = w.Write(buf.body.Bytes())
+	g.logExchange(ex)
+}
+
+type readCloser struct{ *bytes.Reader }
+
+func (readCloser) Close() error { return nil }
