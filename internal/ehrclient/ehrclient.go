@@ -30,7 +30,7 @@ type Options struct {
 	AssertionKey *jose.JSONWebKey // private key that signs client assertions
 	Certificate  tls.Certificate  // the partner's client certificate
 	Roots        *x509.CertPool   // verifies the gateway's certificate
-	Scope        string           // requested scope; empty asks for the registered set
+	Scope        string           // requested scopes, space separated
 }
 
 // Client is safe for concurrent use. It caches its access token until

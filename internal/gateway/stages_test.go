@@ -28,7 +28,9 @@ type stubVerifier struct {
 	err    error
 }
 
-func (s stubVerifier) Verify(string, *x509.Certificate) (*token.AccessClaims, error) { return s.claims, s.err }
+func (s stubVerifier) Verify(string, *x509.Certificate) (*token.AccessClaims, error) {
+	return s.claims, s.err
+}
 
 type memStore struct {
 	mu      sync.Mutex
@@ -52,7 +54,9 @@ type stubIssuer struct{}
 func (stubIssuer) Issue(context.Context, *http.Request) (*token.Result, *token.Error) {
 	return nil, &token.Error{Code: token.CodeInvalidClient, Status: 401}
 }
-func (stubIssuer) WriteResponse(w http.ResponseWriter, _ *token.Result, e *token.Error) { w.WriteHeader(e.Status) }
+func (stubIssuer) WriteResponse(w http.ResponseWriter, _ *token.Result, e *token.Error) {
+	w.WriteHeader(e.Status)
+}
 
 func testGateway(t *testing.T, v TokenVerifier, store record.Store) *Gateway {
 	t.Helper()

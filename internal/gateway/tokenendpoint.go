@@ -51,6 +51,13 @@ func (g *Gateway) serveToken(w http.ResponseWriter, r *http.Request) {
 			Message: "the request body exceeds the size limit"})
 		return
 	}
+	// Only a certificate that names a registered partner may ask for a
+	// token; the token service then checks that the assertion's client is
+	// that partner.
+	if ref := g.identify(ex); ref != nil {
+		g.refuse(w, ex, ref)
+		return
+	}
 	// The token service reads the form itself; give it the body back.
 	r.Body = readCloser{bytes.NewReader(ex.body)}
 

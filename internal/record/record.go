@@ -51,7 +51,11 @@ type Entry struct {
 	TokenID         string // jti of the access token, never the token
 	Source          string // remote address of the connection
 
-	Method      string
+	Method string
+	// Target is the request-target as received (path and query). Queries
+	// carry PHI in FHIR searches, so it is kept here, in the record, and
+	// never in service logs. An access_token query parameter is redacted.
+	Target      string
 	Interaction string // interaction in allowlist syntax, e.g. Claim/$submit
 	Decision    Decision
 	Rule        string // id of the rule that decided

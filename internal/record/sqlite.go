@@ -25,6 +25,7 @@ CREATE TABLE IF NOT EXISTS exchange_log (
 	token_id         TEXT    NOT NULL,
 	source           TEXT    NOT NULL,
 	method           TEXT    NOT NULL,
+	target           TEXT    NOT NULL,
 	interaction      TEXT    NOT NULL,
 	decision         TEXT    NOT NULL,
 	rule             TEXT    NOT NULL,
@@ -60,12 +61,12 @@ func (s *SQLStore) Append(ctx context.Context, e *Entry) (int64, error) {
 	e.RecordedAt = s.now()
 	res, err := s.db.ExecContext(ctx, `INSERT INTO exchange_log (
 		exchange_id, phase, direction, partner, cert_fingerprint, token_id, source,
-		method, interaction, decision, rule, reason, status, upstream_status,
+		method, target, interaction, decision, rule, reason, status, upstream_status,
 		request_type, request_body, response_body,
 		received_ns, upstream_ns, total_ns, recorded_ns)
-		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
 		e.ExchangeID, string(e.Phase), e.Direction, e.Partner, e.CertFingerprint, e.TokenID, e.Source,
-		e.Method, e.Interaction, string(e.Decision), e.Rule, e.Reason, e.Status, e.UpstreamState,
+		e.Method, e.Target, e.Interaction, string(e.Decision), e.Rule, e.Reason, e.Status, e.UpstreamState,
 		e.RequestType, e.RequestBody, e.ResponseBody,
 		e.Received.UnixNano(), int64(e.UpstreamTime), int64(e.TotalTime), e.RecordedAt.UnixNano())
 	if err != nil {
@@ -85,7 +86,7 @@ func (s *SQLStore) List(ctx context.Context, f Filter) ([]Entry, error) {
 		f.Limit = 1000
 	}
 	rows, err := s.db.QueryContext(ctx, `SELECT seq, exchange_id, phase, direction, partner,
-		cert_fingerprint, token_id, source, method, interaction, decision, rule, reason,
+		cert_fingerprint, token_id, source, method, target, interaction, decision, rule, reason,
 		status, upstream_status, request_type, request_body, response_body,
 		received_ns, upstream_ns, total_ns, recorded_ns
 		FROM exchange_log
@@ -112,7 +113,7 @@ func scanEntry(rows *sql.Rows) (Entry, error) {
 	var phase, decision string
 	var received, upstream, total, recorded int64
 	err := rows.Scan(&e.Seq, &e.ExchangeID, &phase, &e.Direction, &e.Partner,
-		&e.CertFingerprint, &e.TokenID, &e.Source, &e.Method, &e.Interaction, &decision, &e.Rule, &e.Reason,
+		&e.CertFingerprint, &e.TokenID, &e.Source, &e.Method, &e.Target, &e.Interaction, &decision, &e.Rule, &e.Reason,
 		&e.Status, &e.UpstreamState, &e.RequestType, &e.RequestBody, &e.ResponseBody,
 		&received, &upstream, &total, &recorded)
 	if err != nil {

@@ -1,0 +1,199 @@
+// Package app assembles a running Gatehouse from a configuration: the
+// database, the exchange record store, the built-in payer service, the
+// token service, the gateway pipeline and the inbound TLS listener.
+package app
+
+import (
+	"context"
+	"crypto/tls"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/gatehouse-health/gatehouse/internal/config"
+	"github.com/gatehouse-health/gatehouse/internal/gateway"
+	"github.com/gatehouse-health/gatehouse/internal/pki"
+	"github.com/gatehouse-health/gatehouse/internal/record"
+	"github.com/gatehouse-health/gatehouse/internal/sqlitedb"
+	"github.com/gatehouse-health/gatehouse/internal/tlspolicy"
+	"github.com/gatehouse-health/gatehouse/internal/token"
+)
+
+// Options adjusts Start for tests and the demo.
+type Options struct {
+	Logger *slog.Logger
+	Now    func() time.Time
+	// WrapRecords, when set, wraps the record store, for tests that need a
+	// store that fails on demand.
+	WrapRecords func(record.Store) record.Store
+}
+
+// Running is a started gateway.
+type Running struct {
+	Addr      net.Addr
+	PublicURL string
+	FHIRBase  string
+	TokenURL  string
+	// PayerURL is the built-in payer service's base URL, empty when the
+	// upstream is external.
+	PayerURL string
+	DB       *sql.DB
+	Records  record.Store
+
+	server *http.Server
+	payer  *payerServer
+	log    *slog.Logger
+}
+
+// Start opens everything cfg names and starts serving. It returns once the
+// listener is bound; Close stops it.
+func Start(ctx context.Context, cfg *config.File, opts Options) (_ *Running, err error) {
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	rt := &Running{log: log}
+	defer func() {
+		if err != nil {
+			rt.Close(context.Background())
+		}
+	}()
+
+	if rt.DB, err = sqlitedb.Open(ctx, cfg.Resolve(cfg.Database.Path)); err != nil {
+		return nil, err
+	}
+	if rt.Records, err = record.NewSQLStore(ctx, rt.DB, now); err != nil {
+		return nil, err
+	}
+	if opts.WrapRecords != nil {
+		rt.Records = opts.WrapRecords(rt.Records)
+	}
+
+	upstream, err := rt.startUpstream(ctx, cfg, now)
+	if err != nil {
+		return nil, err
+	}
+	ln, tlsConf, err := listen(cfg)
+	if err != nil {
+		return nil, err
+	}
+	rt.Addr = ln.Addr()
+	rt.setURLs(cfg, ln.Addr())
+
+	handler, err := rt.buildGateway(ctx, cfg, upstream, log, now)
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	rt.server = &http.Server{
+		Handler:           handler,
+		TLSConfig:         tlsConf,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       2 * time.Minute,
+		WriteTimeout:      2 * time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+	go func() {
+		if err := rt.server.Serve(tls.NewListener(ln, tlsConf)); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("inbound listener stopped", "error", err)
+		}
+	}()
+	log.Info("gateway listening", "addr", rt.Addr.String(), "fhir_base", rt.FHIRBase, "upstream", upstreamName(cfg))
+	return rt, nil
+}
+
+// Close stops the listener, the payer service and the database.
+func (rt *Running) Close(ctx context.Context) error {
+	var errs []error
+	if rt.server != nil {
+		errs = append(errs, rt.server.Shutdown(ctx))
+	}
+	if rt.payer != nil {
+		errs = append(errs, rt.payer.close(ctx))
+	}
+	if rt.DB != nil {
+		errs = append(errs, rt.DB.Close())
+	}
+	return errors.Join(errs...)
+}
+
+func listen(cfg *config.File) (net.Listener, *tls.Config, error) {
+	cert, err := tls.LoadX509KeyPair(cfg.Resolve(cfg.TLS.CertFile), cfg.Resolve(cfg.TLS.KeyFile))
+	if err != nil {
+		return nil, nil, fmt.Errorf("tls.cert_file/tls.key_file: %w", err)
+	}
+	pool, err := pki.LoadCertPool(cfg.Resolve(cfg.TLS.ClientCAFile))
+	if err != nil {
+		return nil, nil, fmt.Errorf("tls.client_ca_file: %w", err)
+	}
+	tlsConf, err := tlspolicy.Server(cert, pool)
+	if err != nil {
+		return nil, nil, err
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return nil, nil, fmt.Errorf("listen: %w", err)
+	}
+	return ln, tlsConf, nil
+}
+
+// setURLs derives the public URLs. When the configured public URL has port
+// 0 (an ephemeral listener), the bound port replaces it.
+func (rt *Running) setURLs(cfg *config.File, addr net.Addr) {
+	u, _ := url.Parse(cfg.PublicURL) // validated by config
+	if u.Port() == "0" {
+		u.Host = net.JoinHostPort(u.Hostname(), strconv.Itoa(addr.(*net.TCPAddr).Port))
+		cfg.PublicURL = u.String()
+	}
+	rt.PublicURL = cfg.PublicURL
+	rt.FHIRBase = cfg.FHIRBase()
+	rt.TokenURL = cfg.TokenURL()
+}
+
+func (rt *Running) buildGateway(ctx context.Context, cfg *config.File, upstream *url.URL, log *slog.Logger, now func() time.Time) (http.Handler, error) {
+	partners, clients, err := loadPartners(cfg)
+	if err != nil {
+		return nil, err
+	}
+	tokens, err := newTokenServer(ctx, cfg, rt.DB, clients, now)
+	if err != nil {
+		return nil, err
+	}
+	upClient, err := upstreamClient(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return gateway.New(gateway.Options{
+		Partners:           partners,
+		PartnerOf:          pki.PartnerFromCertificate,
+		Tokens:             tokens,
+		Issuer:             tokens,
+		SmartConfiguration: token.SmartConfiguration(cfg.TokenURL(), allScopes(cfg)),
+		Records:            rt.Records,
+		Upstream:           upstream,
+		UpstreamClient:     upClient,
+		MaxBodyBytes:       cfg.Limits.MaxBodyBytes,
+		Logger:             log,
+		Now:                now,
+	})
+}
+
+func upstreamName(cfg *config.File) string {
+	if cfg.Upstream.URL == config.Builtin {
+		return "builtin payer service"
+	}
+	u, _ := url.Parse(cfg.Upstream.URL)
+	return u.Scheme + "://" + u.Host
+}

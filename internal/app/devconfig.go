@@ -1,0 +1,69 @@
+package app
+
+import (
+	"fmt"
+	"net"
+	"path/filepath"
+	"strings"
+
+	"github.com/gatehouse-health/gatehouse/internal/config"
+	"github.com/gatehouse-health/gatehouse/internal/devmode"
+)
+
+// DevPartner is the partner development mode registers.
+const DevPartner = devmode.PartnerID
+
+// DevScopes are the scopes registered for DevPartner, space separated as a
+// token request carries them.
+const DevScopes = "system/Claim.rs system/ClaimResponse.rs system/Claim.$submit system/Claim.$inquire"
+
+// DevConfig returns the development-mode configuration for the data
+// directory dir, creating the directory's keys and certificates on first
+// use. listen is the inbound listener address (host:port, port 0 for an
+// ephemeral one); the public URL is filled in once the listener is bound.
+func DevConfig(dir, listen string) (*config.File, *devmode.Layout, bool, error) {
+	layout, created, err := devmode.Ensure(dir, devmode.Options{})
+	if err != nil {
+		return nil, nil, false, err
+	}
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return nil, nil, false, fmt.Errorf("invalid listen address %q: use host:port", listen)
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "localhost"
+	}
+	f := &config.File{
+		Listen:    listen,
+		PublicURL: "https://" + net.JoinHostPort(publicHost(host), port),
+		PayerID:   config.Identifier{System: "http://hl7.org/fhir/sid/us-npi", Value: "1234567893"},
+		TLS: config.TLS{
+			CertFile:     layout.ServerCertFile,
+			KeyFile:      layout.ServerKeyFile,
+			ClientCAFile: layout.CACertFile,
+		},
+		Token:    config.Token{SigningKeyFile: layout.TokenKeyFile},
+		Database: config.Database{Path: filepath.Join(layout.Dir, "gatehouse.db")},
+		Partners: []config.Partner{{
+			ID:           DevPartner,
+			Organization: config.Identifier{System: "http://hl7.org/fhir/sid/us-npi", Value: devmode.PartnerNPI},
+			JWKSFile:     layout.JWKSFile,
+			Scopes:       strings.Fields(DevScopes),
+			Interactions: []string{"capabilities", "Claim/$submit", "Claim/$inquire"},
+		}},
+	}
+	config.ApplyDefaults(f)
+	if err := f.Validate(); err != nil {
+		return nil, nil, false, fmt.Errorf("development configuration: %w", err)
+	}
+	return f, layout, created, nil
+}
+
+// publicHost maps a loopback bind address to "localhost", the name the
+// development server certificate carries.
+func publicHost(host string) string {
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return "localhost"
+	}
+	return host
+}

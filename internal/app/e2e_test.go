@@ -1,0 +1,96 @@
+package app_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/gatehouse-health/gatehouse/internal/record"
+)
+
+// TestShippedBundlesEndToEnd submits every shipped PAS request bundle
+// through the gateway to the built-in payer service over real TLS, and
+// checks the PAS response and the two committed record entries.
+func TestShippedBundlesEndToEnd(t *testing.T) {
+	h := newHarness(t, harnessOptions{builtinUpstream: true})
+	files, err := filepath.Glob("../demo/bundles/*.json")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no shipped bundles: %v", err)
+	}
+	header := http.Header{"Content-Type": {"application/fhir+json"}, "Authorization": {"Bearer " + h.accessToken()}}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			in, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp := h.send(h.ehr.HTTPClient(), "POST", "/fhir/Claim/$submit", header, in)
+			body := readBody(t, resp)
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("status %d: %s", resp.StatusCode, body)
+			}
+			var b struct {
+				ResourceType string `json:"resourceType"`
+				Entry        []struct {
+					Resource struct {
+						ResourceType string `json:"resourceType"`
+						Item         []any  `json:"item"`
+					} `json:"resource"`
+				} `json:"entry"`
+			}
+			if err := json.Unmarshal(body, &b); err != nil || b.ResourceType != "Bundle" || len(b.Entry) == 0 {
+				t.Fatalf("response is not a Bundle: %s", body)
+			}
+			if rt := b.Entry[0].Resource.ResourceType; rt != "ClaimResponse" {
+				t.Fatalf("first entry is %s, want ClaimResponse", rt)
+			}
+			if len(b.Entry[0].Resource.Item) == 0 {
+				t.Error("ClaimResponse carries no item decisions")
+			}
+
+			entries := h.entries(resp)
+			if len(entries) != 2 {
+				t.Fatalf("recorded %d entries, want request and response", len(entries))
+			}
+			req, res := entries[0], entries[1]
+			if req.Phase != record.PhaseRequest || res.Phase != record.PhaseResponse {
+				t.Errorf("phases %s, %s", req.Phase, res.Phase)
+			}
+			if !bytes.Equal(req.RequestBody, in) || !bytes.Equal(res.ResponseBody, body) {
+				t.Error("recorded bodies differ from what crossed the link")
+			}
+			if res.Partner != "demo-ehr" || res.TokenID == "" || len(res.CertFingerprint) != 64 || res.Rule != "allow:Claim/$submit" {
+				t.Errorf("record identity: partner %q token %q cert %q rule %q", res.Partner, res.TokenID, res.CertFingerprint, res.Rule)
+			}
+			if res.Status != 200 || res.Interaction != "Claim/$submit" {
+				t.Errorf("record status %d interaction %q", res.Status, res.Interaction)
+			}
+		})
+	}
+}
+
+// TestSmartConfiguration checks the discovery document.
+func TestSmartConfiguration(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	resp := h.send(h.ehr.HTTPClient(), "GET", "/fhir/.well-known/smart-configuration", nil, nil)
+	body := readBody(t, resp)
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	var doc struct {
+		TokenEndpoint string   `json:"token_endpoint"`
+		AuthMethods   []string `json:"token_endpoint_auth_methods_supported"`
+	}
+	if err := json.Unmarshal(body, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if doc.TokenEndpoint != h.rt.TokenURL {
+		t.Errorf("token_endpoint = %q, want %q", doc.TokenEndpoint, h.rt.TokenURL)
+	}
+	if len(doc.AuthMethods) != 1 || doc.AuthMethods[0] != "private_key_jwt" {
+		t.Errorf("auth methods = %v", doc.AuthMethods)
+	}
+}

@@ -1,0 +1,227 @@
+package app_test
+
+import (
+	"crypto/tls"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-health/gatehouse/internal/app"
+	"github.com/gatehouse-health/gatehouse/internal/config"
+	"github.com/gatehouse-health/gatehouse/internal/devmode"
+	"github.com/gatehouse-health/gatehouse/internal/ehrclient"
+	"github.com/gatehouse-health/gatehouse/internal/record"
+	"github.com/gatehouse-health/gatehouse/internal/tlspolicy"
+)
+
+// harness is a gateway in development mode on a loopback ephemeral port,
+// with a real SQLite file, and the demo partner's client.
+type harness struct {
+	t      *testing.T
+	rt     *app.Running
+	layout *devmode.Layout
+	ehr    *ehrclient.Client
+	store  *switchableStore
+	// upstream, when set, is the test's own upstream that counts requests.
+	upstream *countingUpstream
+}
+
+type harnessOptions struct {
+	builtinUpstream bool   // use the built-in payer service
+	upstreamURL     string // overrides the upstream URL
+}
+
+func newHarness(t *testing.T, ho harnessOptions) *harness {
+	t.Helper()
+	cfg, layout, _, err := app.DevConfig(filepath.Join(t.TempDir(), "data"), "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("DevConfig: %v", err)
+	}
+	h := &harness{t: t, layout: layout}
+	switch {
+	case ho.upstreamURL != "":
+		cfg.Upstream.URL = ho.upstreamURL
+	case !ho.builtinUpstream:
+		h.upstream = newCountingUpstream(t)
+		cfg.Upstream.URL = h.upstream.srv.URL + "/fhir-engine"
+	}
+	cfg.Upstream.Timeout = 5 * time.Second
+	h.start(cfg)
+	return h
+}
+
+func (h *harness) start(cfg *config.File) {
+	t := h.t
+	ctx := context.Background()
+	h.store = &switchableStore{}
+	rt, err := app.Start(ctx, cfg, app.Options{WrapRecords: h.store.wrap})
+	if err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	t.Cleanup(func() { rt.Close(context.Background()) })
+	h.rt = rt
+	key, err := h.layout.PartnerAssertionKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := h.layout.PartnerClientCertificate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots, err := h.layout.CAPool()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.ehr, err = ehrclient.New(ehrclient.Options{PublicURL: rt.PublicURL, ClientID: app.DevPartner,
+		AssertionKey: key, Certificate: cert, Roots: roots, Scope: app.DevScopes})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(h.ehr.CloseIdle)
+}
+
+// accessToken returns a fresh access token for the demo partner.
+func (h *harness) accessToken() string {
+	h.t.Helper()
+	resp, err := h.ehr.Token(context.Background())
+	if err != nil {
+		h.t.Fatalf("token: %v", err)
+	}
+	return resp.AccessToken
+}
+
+// send issues a raw request over the partner's mTLS client.
+func (h *harness) send(client *http.Client, method, path string, header http.Header, body []byte) *http.Response {
+	h.t.Helper()
+	req, err := http.NewRequest(method, h.rt.PublicURL+path, bytes.NewReader(body))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if body == nil {
+		req.Body = http.NoBody
+	}
+	for k, vs := range header {
+		req.Header[k] = vs
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		h.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	return resp
+}
+
+// entries returns the exchange record entries of the response's exchange.
+func (h *harness) entries(resp *http.Response) []record.Entry {
+	h.t.Helper()
+	id := resp.Header.Get("X-Request-Id")
+	if id == "" {
+		h.t.Fatal("response has no X-Request-Id")
+	}
+	list, err := h.rt.Records.(record.Reader).List(context.Background(), record.Filter{ExchangeID: id})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return list
+}
+
+// outcomeCode decodes an OperationOutcome body and returns its first issue
+// code, failing the test if the body is not an OperationOutcome.
+func outcomeCode(t *testing.T, body []byte) string {
+	t.Helper()
+	var oo struct {
+		ResourceType string `json:"resourceType"`
+		Issue        []struct {
+			Severity string `json:"severity"`
+			Code     string `json:"code"`
+		} `json:"issue"`
+	}
+	if err := json.Unmarshal(body, &oo); err != nil || oo.ResourceType != "OperationOutcome" || len(oo.Issue) == 0 {
+		t.Fatalf("body is not an OperationOutcome: %s", body)
+	}
+	return oo.Issue[0].Code
+}
+
+func readBody(t *testing.T, resp *http.Response) []byte {
+	t.Helper()
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// countingUpstream is a stand-in payer engine that records what reaches it.
+type countingUpstream struct {
+	srv   *httptest.Server
+	count atomic.Int64
+	mu    sync.Mutex
+	last  *http.Request
+	body  []byte
+}
+
+func newCountingUpstream(t *testing.T) *countingUpstream {
+	u := &countingUpstream{}
+	u.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		u.mu.Lock()
+		u.last, u.body = r.Clone(context.Background()), b
+		u.mu.Unlock()
+		u.count.Add(1)
+		w.Header().Set("Content-Type", "application/fhir+json")
+		w.Header().Set("Set-Cookie", "engine-session=secret")
+		w.Header().Set("X-Engine-Internal", "node-7")
+		_, _ = w.Write([]byte(`{"resourceType":"Bundle","type":"collection","entry":[{"resource":{"resourceType":"ClaimResponse","status":"active"}}]}`))
+	}))
+	t.Cleanup(u.srv.Close)
+	return u
+}
+
+// switchableStore wraps the real record store and fails appends while
+// failing is set, to test that the gateway fails closed.
+type switchableStore struct {
+	record.Store
+	failing atomic.Bool
+}
+
+func (s *switchableStore) wrap(inner record.Store) record.Store {
+	s.Store = inner
+	return s
+}
+
+func (s *switchableStore) Append(ctx context.Context, e *record.Entry) (int64, error) {
+	if s.failing.Load() {
+		return 0, errors.Join(record.ErrUnavailable, errors.New("disk full (simulated)"))
+	}
+	return s.Store.Append(ctx, e)
+}
+
+func (s *switchableStore) List(ctx context.Context, f record.Filter) ([]record.Entry, error) {
+	return s.Store.(record.Reader).List(ctx, f)
+}
+
+// http1Client is the demo partner's mutual-TLS client restricted to
+// HTTP/1.1.
+func (h *harness) http1Client() *http.Client {
+	h.t.Helper()
+	cert, err := h.layout.PartnerClientCertificate()
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	roots, _ := h.layout.CAPool()
+	tr := &http.Transport{
+		TLSClientConfig: tlspolicy.Client(roots, &cert),
+		TLSNextProto:    map[string]func(string, *tls.Conn) http.RoundTripper{},
+	}
+	h.t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: tr}
+}

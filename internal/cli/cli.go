@@ -1,0 +1,124 @@
+// Package cli implements the gatehouse command line. Each subcommand parses
+// its own flags and returns an exit code; errors are printed as
+// "gatehouse: error: ..." with a "gatehouse: hint: ..." line saying what to
+// do next.
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+)
+
+const usage = `Gatehouse is a security gateway for FHIR exchange between a health plan and
+providers' EHRs: mutual TLS, SMART Backend Services tokens, FHIR-aware policy,
+and a record of every exchange.
+
+Usage:
+    gatehouse demo [--bundles DIR] [--json]
+    gatehouse serve [--config FILE] [--data DIR] [--listen ADDR]
+    gatehouse token [--data DIR] [--partner NAME] [--url URL]
+    gatehouse help
+
+Examples:
+    # Run the prior-authorization round trip on the shipped PAS bundles.
+    $ gatehouse demo
+
+    # Start in development mode: keys and certificates go to ./gatehouse-data.
+    $ gatehouse serve
+
+    # Get an access token for the demo partner from a running gateway.
+    $ gatehouse token --data ./gatehouse-data
+`
+
+// Main runs the command line with args (without the program name) and
+// returns the process exit code.
+func Main(args []string, stdout, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return MainContext(ctx, args, stdout, stderr)
+}
+
+// MainContext is Main with a context whose cancellation stops long-running
+// commands such as serve, as SIGINT does.
+func MainContext(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	env := &env{ctx: ctx, stdout: stdout, stderr: stderr}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "serve":
+		return env.serve(rest)
+	case "token":
+		return env.token(rest)
+	case "demo":
+		return env.demo(rest)
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	env.errorf("unknown command %q", cmd)
+	env.hint("run 'gatehouse help' for the list of commands")
+	return 2
+}
+
+// env carries the output streams of one invocation.
+type env struct {
+	ctx            context.Context
+	stdout, stderr io.Writer
+}
+
+func (e *env) errorf(format string, args ...any) {
+	fmt.Fprintf(e.stderr, "gatehouse: error: "+format+"\n", args...)
+}
+
+func (e *env) hint(format string, args ...any) {
+	fmt.Fprintf(e.stderr, "gatehouse: hint: "+format+"\n", args...)
+}
+
+func (e *env) warnf(format string, args ...any) {
+	fmt.Fprintf(e.stderr, "gatehouse: warning: "+format+"\n", args...)
+}
+
+// flags returns a flag set whose errors and help go through parse.
+func (e *env) flags(name string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	return fs
+}
+
+// parse parses args, printing usage or an error. ok is false when the
+// caller should return code.
+func (e *env) parse(fs *flag.FlagSet, synopsis string, args []string) (code int, ok bool) {
+	err := fs.Parse(args)
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintf(e.stdout, "Usage:\n    %s\n\nOptions:\n", synopsis)
+		fs.SetOutput(e.stdout)
+		fs.PrintDefaults()
+		return 0, false
+	}
+	if err != nil {
+		msg := err.Error()
+		if name, found := strings.CutPrefix(msg, "flag provided but not defined: "); found {
+			msg = "unknown option " + name
+		}
+		e.errorf("%s", msg)
+		e.hint("usage: %s", synopsis)
+		return 2, false
+	}
+	if fs.NArg() > 0 {
+		e.errorf("unexpected argument %q", fs.Arg(0))
+		e.hint("usage: %s", synopsis)
+		return 2, false
+	}
+	return 0, true
+}

@@ -1,0 +1,176 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+func run(t *testing.T, ctx context.Context, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code = MainContext(ctx, args, &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+func TestUsageErrors(t *testing.T) {
+	tests := []struct {
+		args []string
+		code int
+		want string
+	}{
+		{nil, 2, "Usage:"},
+		{[]string{"frobnicate"}, 2, `gatehouse: error: unknown command "frobnicate"`},
+		{[]string{"serve", "--bogus"}, 2, "gatehouse: error: unknown option -bogus"},
+		{[]string{"demo", "extra"}, 2, `gatehouse: error: unexpected argument "extra"`},
+		{[]string{"serve", "--config", "/nonexistent/gatehouse.yaml"}, 1, "gatehouse: error: config: open /nonexistent/gatehouse.yaml"},
+		{[]string{"token", "--data", "/nonexistent/data"}, 1, "is not a development data directory"},
+		{[]string{"demo", "--bundles", "/nonexistent/dir"}, 1, "gatehouse: error: demo: bundles directory"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			code, _, stderr := run(t, context.Background(), tt.args...)
+			if code != tt.code {
+				t.Errorf("exit code = %d, want %d", code, tt.code)
+			}
+			if !strings.Contains(stderr, tt.want) {
+				t.Errorf("stderr = %q, want it to contain %q", stderr, tt.want)
+			}
+		})
+	}
+}
+
+func TestServeBadConfigNamesKey(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "gatehouse.yaml")
+	if err := os.WriteFile(path, []byte("listen: 127.0.0.1:8443\npublic_url: https://gw.example\ntls:\n  certfile: x\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := run(t, context.Background(), "serve", "--config", path)
+	if code != 1 || !strings.Contains(stderr, `tls.certfile (line 4): unknown key "certfile"`) || !strings.Contains(stderr, "gatehouse: hint:") {
+		t.Errorf("code %d stderr %q", code, stderr)
+	}
+}
+
+// TestDemoJSON runs the demo on a directory holding one real PAS request
+// bundle and one file that is not a bundle: the second must be a failed row
+// with its OperationOutcome, and the exit code 1.
+func TestDemoJSON(t *testing.T) {
+	dir := t.TempDir()
+	good, err := os.ReadFile("../demo/bundles/pas-2.0.1-ReferralAuthorizationBundleExample.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "a-referral.json"), good, 0o600)
+	os.WriteFile(filepath.Join(dir, "b-patient.json"), []byte(`{"resourceType":"Patient","id":"p1"}`), 0o600)
+
+	code, stdout, stderr := run(t, context.Background(), "demo", "--bundles", dir, "--json")
+	if code != 1 {
+		t.Errorf("exit code = %d, want 1 (one failed row); stderr %s", code, stderr)
+	}
+	var res struct {
+		Exchanges, Succeeded, Failed int
+		Rows                         []struct {
+			File, Step, Error string
+			Status            int
+			OK                bool
+			Record            int64
+		}
+	}
+	if err := json.Unmarshal([]byte(stdout), &res); err != nil {
+		t.Fatalf("stdout is not JSON: %v\n%s", err, stdout)
+	}
+	// token, submit a, inquire a, submit b
+	if res.Exchanges != 4 || res.Succeeded != 3 || res.Failed != 1 {
+		t.Errorf("exchanges %d succeeded %d failed %d, want 4/3/1", res.Exchanges, res.Succeeded, res.Failed)
+	}
+	last := res.Rows[len(res.Rows)-1]
+	if last.File != "b-patient.json" || last.OK || last.Status != 422 || !strings.Contains(last.Error, "processing") || last.Record == 0 {
+		t.Errorf("failed row = %+v, want 422 with an OperationOutcome and a record", last)
+	}
+}
+
+// TestServeTokenCurl starts development mode, obtains a token with the
+// token command, and calls the gateway with curl, as the README shows.
+func TestServeTokenCurl(t *testing.T) {
+	curl, err := exec.LookPath("curl")
+	if err != nil {
+		t.Fatal("curl is required on PATH for this test")
+	}
+	data := filepath.Join(t.TempDir(), "data")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int)
+	var serveOut, serveErr syncBuffer
+	go func() {
+		done <- MainContext(ctx, []string{"serve", "--data", data, "--listen", "127.0.0.1:0"}, &serveOut, &serveErr)
+	}()
+	defer func() {
+		cancel()
+		if code := <-done; code != 0 {
+			t.Errorf("serve exit code %d: %s", code, serveErr.String())
+		}
+	}()
+	waitForFile(t, filepath.Join(data, endpointFile))
+	if !strings.Contains(serveErr.String(), "development mode") {
+		t.Errorf("no development-mode warning in %q", serveErr.String())
+	}
+
+	code, tok, stderr := run(t, context.Background(), "token", "--data", data)
+	if code != 0 {
+		t.Fatalf("token: exit %d: %s", code, stderr)
+	}
+	tok = strings.TrimSpace(tok)
+	publicURL, err := readEndpoint(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := func(rel string) string { return filepath.Join(data, rel) }
+	out, err := exec.Command(curl, "-sS", "--cacert", p("ca/ca.pem"),
+		"--cert", p("partners/demo-ehr/client.pem"), "--key", p("partners/demo-ehr/client-key.pem"),
+		"-H", "Authorization: Bearer "+tok, "-w", "\n%{http_code}", publicURL+"/fhir/metadata").CombinedOutput()
+	if err != nil {
+		t.Fatalf("curl: %v: %s", err, out)
+	}
+	if !strings.HasSuffix(strings.TrimSpace(string(out)), "200") || !strings.Contains(string(out), "CapabilityStatement") {
+		t.Errorf("curl output: %s", out)
+	}
+	if !strings.Contains(serveOut.String(), "token --data") || !strings.Contains(serveOut.String(), "curl --cacert") {
+		t.Errorf("serve did not print the try-it commands: %s", serveOut.String())
+	}
+}
+
+func waitForFile(t *testing.T, path string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if _, err := os.Stat(path); err == nil {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("%s did not appear", path)
+}
+
+// syncBuffer is a bytes.Buffer safe for one writer goroutine and one reader.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}

@@ -1,0 +1,135 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-health/gatehouse/internal/app"
+	"github.com/gatehouse-health/gatehouse/internal/config"
+	"github.com/gatehouse-health/gatehouse/internal/devmode"
+)
+
+const serveSynopsis = "gatehouse serve [--config FILE] [--data DIR] [--listen ADDR]"
+
+// endpointFile, written into a development data directory while serving,
+// tells `gatehouse token` where the gateway listens.
+const endpointFile = "endpoint.json"
+
+func (e *env) serve(args []string) int {
+	fs := e.flags("serve")
+	cfgPath := fs.String("config", "", "configuration `FILE` (YAML); without it, development mode")
+	dataDir := fs.String("data", "./gatehouse-data", "development-mode data `DIR` for keys, certificates and the database")
+	listen := fs.String("listen", "127.0.0.1:8443", "development-mode listen `ADDR` (host:port)")
+	if code, ok := e.parse(fs, serveSynopsis, args); !ok {
+		return code
+	}
+
+	cfg, layout, err := e.serveConfig(*cfgPath, *dataDir, *listen)
+	if err != nil {
+		e.errorf("%v", err)
+		if *cfgPath != "" {
+			e.hint("fix the key named above in %s", *cfgPath)
+		}
+		return 1
+	}
+
+	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	ctx := e.ctx
+	rt, err := app.Start(ctx, cfg, app.Options{Logger: log})
+	if err != nil {
+		e.errorf("start: %v", err)
+		return 1
+	}
+	if layout != nil {
+		if err := writeEndpoint(layout.Dir, rt.PublicURL); err != nil {
+			e.warnf("could not write %s: %v", endpointFile, err)
+		}
+		e.printTryIt(layout, rt.FHIRBase)
+	}
+
+	<-ctx.Done()
+	log.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := rt.Close(shutdownCtx); err != nil {
+		e.errorf("shutdown: %v", err)
+		return 1
+	}
+	return 0
+}
+
+// serveConfig loads the configuration file, or prepares development mode
+// when there is none.
+func (e *env) serveConfig(cfgPath, dataDir, listen string) (*config.File, *devmode.Layout, error) {
+	if cfgPath != "" {
+		cfg, err := config.Load(cfgPath)
+		return cfg, nil, err
+	}
+	cfg, layout, created, err := app.DevConfig(dataDir, listen)
+	if err != nil {
+		return nil, nil, err
+	}
+	e.warnf("development mode: a private CA and keys were generated on this machine; it is not for production, use --config")
+	for _, w := range layout.Warnings {
+		e.warnf("%s", w)
+	}
+	if created {
+		fmt.Fprintf(e.stderr, "gatehouse: created development data in %s\n", layout.Dir)
+	} else {
+		fmt.Fprintf(e.stderr, "gatehouse: using development data in %s\n", layout.Dir)
+	}
+	return cfg, layout, nil
+}
+
+func writeEndpoint(dir, publicURL string) error {
+	b, _ := json.Marshal(map[string]string{"public_url": publicURL})
+	return os.WriteFile(filepath.Join(dir, endpointFile), append(b, '\n'), 0o644)
+}
+
+// printTryIt prints the exact commands that exercise the running gateway.
+func (e *env) printTryIt(l *devmode.Layout, fhirBase string) {
+	self := selfCommand()
+	rel := func(p string) string {
+		if wd, err := os.Getwd(); err == nil {
+			if r, err := filepath.Rel(wd, p); err == nil && !strings.HasPrefix(r, "..") {
+				return r
+			}
+		}
+		return p
+	}
+	tls := fmt.Sprintf("--cacert %s --cert %s --key %s", rel(l.CACertFile), rel(l.ClientCertFile), rel(l.ClientKeyFile))
+	fmt.Fprintf(e.stdout, `
+Gatehouse is running. Try it from another terminal:
+
+    TOKEN=$(%s token --data %s)
+    curl %s \
+      -H "Authorization: Bearer $TOKEN" %s/metadata
+    curl %s \
+      -H "Authorization: Bearer $TOKEN" -H "Content-Type: application/fhir+json" \
+      --data-binary @internal/demo/bundles/pas-2.2.1-ReferralAuthorizationBundleExample.json \
+      '%s/Claim/$submit'
+
+Press Ctrl-C to stop.
+`, self, rel(l.Dir), tls, fhirBase, tls, fhirBase)
+}
+
+// selfCommand returns how the user invoked this program: "go run
+// ./cmd/gatehouse" when it runs from the go build cache.
+func selfCommand() string {
+	exe, err := os.Executable()
+	if err != nil || strings.Contains(exe, "go-build") {
+		return "go run ./cmd/gatehouse"
+	}
+	if p, err := os.Getwd(); err == nil {
+		if r, err := filepath.Rel(p, exe); err == nil && !strings.HasPrefix(r, "..") {
+			return "./" + r
+		}
+	}
+	return filepath.Base(exe)
+}

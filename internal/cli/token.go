@@ -1,0 +1,111 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/gatehouse-health/gatehouse/internal/app"
+	"github.com/gatehouse-health/gatehouse/internal/devmode"
+	"github.com/gatehouse-health/gatehouse/internal/ehrclient"
+)
+
+const tokenSynopsis = "gatehouse token [--data DIR] [--partner NAME] [--url URL] [--scope SCOPES]"
+
+// token plays the partner side of the SMART Backend Services flow and prints
+// the access token alone on stdout, so scripts can capture it.
+func (e *env) token(args []string) int {
+	fs := e.flags("token")
+	dataDir := fs.String("data", "./gatehouse-data", "development-mode data `DIR` holding the partner's certificate and key")
+	partner := fs.String("partner", "demo-ehr", "partner `NAME` whose credentials to use")
+	gatewayURL := fs.String("url", "", "gateway public `URL`; default: the one the running development gateway wrote into DIR")
+	scope := fs.String("scope", app.DevScopes, "space-separated `SCOPES` to request")
+	if code, ok := e.parse(fs, tokenSynopsis, args); !ok {
+		return code
+	}
+
+	layout, err := openDevData(*dataDir)
+	if err != nil {
+		e.errorf("%v", err)
+		e.hint("start the gateway once with 'gatehouse serve --data %s' to create it", *dataDir)
+		return 1
+	}
+	if *partner != "demo-ehr" {
+		e.errorf("partner %q has no credentials in %s", *partner, layout.Dir)
+		e.hint("development mode creates only the partner demo-ehr")
+		return 1
+	}
+	publicURL := *gatewayURL
+	if publicURL == "" {
+		if publicURL, err = readEndpoint(layout.Dir); err != nil {
+			e.errorf("%v", err)
+			e.hint("start the gateway with 'gatehouse serve --data %s', or pass --url", *dataDir)
+			return 1
+		}
+	}
+	client, err := newDevClient(layout, publicURL, *scope)
+	if err != nil {
+		e.errorf("%v", err)
+		return 1
+	}
+	ctx, cancel := context.WithTimeout(e.ctx, 30*time.Second)
+	defer cancel()
+	resp, err := client.Token(ctx)
+	if err != nil {
+		e.errorf("%v", err)
+		e.hint("check that the gateway at %s is running and uses the data directory %s", publicURL, layout.Dir)
+		return 1
+	}
+	fmt.Fprintln(e.stdout, resp.AccessToken)
+	return 0
+}
+
+func newDevClient(layout *devmode.Layout, publicURL, scope string) (*ehrclient.Client, error) {
+	key, err := layout.PartnerAssertionKey()
+	if err != nil {
+		return nil, err
+	}
+	cert, err := layout.PartnerClientCertificate()
+	if err != nil {
+		return nil, err
+	}
+	roots, err := layout.CAPool()
+	if err != nil {
+		return nil, err
+	}
+	return ehrclient.New(ehrclient.Options{
+		PublicURL: publicURL, ClientID: "demo-ehr", AssertionKey: key,
+		Certificate: cert, Roots: roots, Scope: scope,
+	})
+}
+
+func readEndpoint(dir string) (string, error) {
+	data, err := os.ReadFile(filepath.Join(dir, endpointFile))
+	if err != nil {
+		return "", fmt.Errorf("no running gateway recorded in %s: %w", dir, err)
+	}
+	var ep struct {
+		PublicURL string `json:"public_url"`
+	}
+	if err := json.Unmarshal(data, &ep); err != nil || ep.PublicURL == "" {
+		return "", fmt.Errorf("%s is not a valid endpoint file", filepath.Join(dir, endpointFile))
+	}
+	return ep.PublicURL, nil
+}
+
+// openDevData opens an existing development data directory. Unlike serve,
+// it never creates one: a token for a CA nobody runs is of no use.
+func openDevData(dir string) (*devmode.Layout, error) {
+	if _, err := os.Stat(filepath.Join(dir, devMarkerFile)); err != nil {
+		return nil, fmt.Errorf("%s is not a development data directory", dir)
+	}
+	layout, _, err := devmode.Ensure(dir, devmode.Options{})
+	return layout, err
+}
+
+// devMarkerFile is the file devmode writes last into a complete data
+// directory.
+const devMarkerFile = "devmode.json"

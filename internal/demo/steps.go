@@ -1,0 +1,143 @@
+package demo
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gatehouse-health/gatehouse/internal/app"
+	"github.com/gatehouse-health/gatehouse/internal/devmode"
+	"github.com/gatehouse-health/gatehouse/internal/ehrclient"
+	"github.com/gatehouse-health/gatehouse/internal/pas"
+	"github.com/gatehouse-health/gatehouse/internal/token"
+)
+
+// newEHR builds the demo partner's client from the development layout.
+func newEHR(layout *devmode.Layout, publicURL string) (*ehrclient.Client, error) {
+	key, err := layout.PartnerAssertionKey()
+	if err != nil {
+		return nil, err
+	}
+	cert, err := layout.PartnerClientCertificate()
+	if err != nil {
+		return nil, err
+	}
+	roots, err := layout.CAPool()
+	if err != nil {
+		return nil, err
+	}
+	return ehrclient.New(ehrclient.Options{
+		PublicURL:    publicURL,
+		ClientID:     app.DevPartner,
+		AssertionKey: key,
+		Certificate:  cert,
+		Roots:        roots,
+		Scope:        app.DevScopes,
+	})
+}
+
+func tokenRow(ctx context.Context, ehr *ehrclient.Client) Row {
+	row := Row{File: "-", Step: "token"}
+	start := time.Now()
+	_, err := ehr.Token(ctx)
+	row.LatencyMS = millis(time.Since(start))
+	if err != nil {
+		var re *token.ResponseError
+		if errors.As(err, &re) {
+			row.Status = re.Status
+		}
+		row.Error = sanitize(err.Error())
+		return row
+	}
+	row.Status, row.OK = http.StatusOK, true
+	return row
+}
+
+// submitRow posts one bundle to Claim/$submit. accepted reports whether
+// the payer returned a ClaimResponse, so that an inquiry can follow.
+func submitRow(ctx context.Context, ehr *ehrclient.Client, b bundle) (row Row, accepted bool) {
+	row = Row{File: b.name, Step: "submit"}
+	resp, err := ehr.Do(ctx, http.MethodPost, "Claim/$submit", b.data)
+	if err != nil {
+		row.Error = sanitize(err.Error())
+		return row, false
+	}
+	fillFromResponse(&row, resp)
+	if resp.Status != http.StatusOK {
+		row.Error = sanitize(outcomeText(resp.Body))
+		return row, false
+	}
+	claim, items, err := decisionsFrom(resp.Body)
+	if err != nil {
+		row.Error = sanitize(err.Error())
+		return row, false
+	}
+	row.Claim, row.Items, row.OK = claim, items, true
+	return row, true
+}
+
+// inquireRow builds the PAS inquiry for a submitted bundle and posts it to
+// Claim/$inquire.
+func inquireRow(ctx context.Context, ehr *ehrclient.Client, b bundle) Row {
+	row := Row{File: b.name, Step: "inquire"}
+	inquiry, err := inquiryFor(b.data)
+	if err != nil {
+		row.Error = sanitize(err.Error())
+		return row
+	}
+	resp, err := ehr.Do(ctx, http.MethodPost, "Claim/$inquire", inquiry)
+	if err != nil {
+		row.Error = sanitize(err.Error())
+		return row
+	}
+	fillFromResponse(&row, resp)
+	if resp.Status != http.StatusOK {
+		row.Error = sanitize(outcomeText(resp.Body))
+		return row
+	}
+	claim, items, err := decisionsFrom(resp.Body)
+	if err != nil {
+		row.Error = sanitize(err.Error())
+		return row
+	}
+	row.Claim, row.Items, row.OK = claim, items, true
+	return row
+}
+
+func fillFromResponse(row *Row, resp *ehrclient.Response) {
+	row.Status = resp.Status
+	row.LatencyMS = millis(resp.Duration)
+	row.exchangeID = resp.Header.Get("X-Request-Id")
+	row.Record, _ = strconv.ParseInt(resp.Header.Get("X-Gatehouse-Record"), 10, 64)
+}
+
+func millis(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// inquiryFor builds the PAS inquiry Bundle for a request Bundle, with fresh
+// ids as a real EHR would use.
+func inquiryFor(request []byte) ([]byte, error) {
+	req, err := pas.ParseRequest(request)
+	if err != nil {
+		return nil, err
+	}
+	return pas.BuildInquiry(req, pas.InquiryParams{
+		ClaimID:          newUUID(),
+		BundleIdentifier: pas.Identifier{System: "urn:ietf:rfc:3986", Value: "urn:uuid:" + newUUID()},
+		Created:          time.Now().UTC(),
+	})
+}
+
+// newUUID returns a random (version 4) UUID in lower case.
+func newUUID() string {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic("demo: crypto/rand failed: " + err.Error())
+	}
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}

@@ -1,0 +1,255 @@
+package pas
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"strings"
+
+	"github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
+)
+
+// bundleJSON holds the Bundle elements this package reads. Decoding uses
+// the JSON v2 rules: member names match case-sensitively and duplicate
+// names are rejected, so no differently-cased twin of an element can hide
+// beside it.
+type bundleJSON struct {
+	ResourceType string         `json:"resourceType"`
+	Meta         metaJSON       `json:"meta"`
+	Identifier   jsontext.Value `json:"identifier"`
+	Type         string         `json:"type"`
+	Timestamp    string         `json:"timestamp"`
+	Entry        []entryJSON    `json:"entry"`
+}
+
+type metaJSON struct {
+	Profile []string `json:"profile"`
+}
+
+type entryJSON struct {
+	FullURL  string         `json:"fullUrl"`
+	Resource jsontext.Value `json:"resource"`
+	Search   jsontext.Value `json:"search"`
+	Request  jsontext.Value `json:"request"`
+	Response jsontext.Value `json:"response"`
+}
+
+type headerJSON struct {
+	ResourceType string `json:"resourceType"`
+	ID           string `json:"id"`
+}
+
+// present reports whether an optional element was given a non-null value.
+func present(v jsontext.Value) bool {
+	return len(v) > 0 && !bytes.Equal(v, []byte("null"))
+}
+
+// decodeBundle checks the rules every PAS Bundle shares (a collection of
+// entries, each with a unique fullUrl and a resource, no search, request
+// or response parts) and indexes the entries.
+func decodeBundle(body []byte) (*bundleJSON, *bundleIndex, error) {
+	// Read resourceType alone first: another resource's elements may
+	// share a name with a Bundle element of another type.
+	var head struct {
+		ResourceType string `json:"resourceType"`
+	}
+	if err := json.Unmarshal(body, &head); err != nil {
+		return nil, nil, decodeError("Bundle", err)
+	}
+	if head.ResourceType != "Bundle" {
+		return nil, nil, invalid("Bundle.resourceType", "the resource is not a Bundle")
+	}
+	var b bundleJSON
+	if err := json.Unmarshal(body, &b); err != nil {
+		return nil, nil, decodeError("Bundle", err)
+	}
+	if b.Type != "collection" {
+		return nil, nil, invalid("Bundle.type", "must be collection")
+	}
+	if len(b.Entry) == 0 {
+		return nil, nil, invalid("Bundle.entry", "the Bundle has no entries")
+	}
+
+	ix := &bundleIndex{byURL: map[string]int{}, byTypeID: map[string][]int{}}
+	for i, e := range b.Entry {
+		entry, err := checkEntry(i, e)
+		if err != nil {
+			return nil, nil, err
+		}
+		if _, dup := ix.byURL[entry.FullURL]; dup {
+			return nil, nil, invalid("Bundle.entry["+itoa(i)+"].fullUrl", "the same fullUrl appears on an earlier entry")
+		}
+		ix.byURL[entry.FullURL] = i
+		if entry.ID != "" {
+			key := entry.Type + "/" + entry.ID
+			ix.byTypeID[key] = append(ix.byTypeID[key], i)
+		}
+		ix.entries = append(ix.entries, entry)
+	}
+	return &b, ix, nil
+}
+
+func checkEntry(i int, e entryJSON) (Entry, error) {
+	at := "Bundle.entry[" + itoa(i) + "]"
+	switch {
+	case e.FullURL == "":
+		return Entry{}, invalid(at+".fullUrl", "missing")
+	case !present(e.Resource):
+		return Entry{}, invalid(at+".resource", "missing")
+	case present(e.Search), present(e.Request), present(e.Response):
+		return Entry{}, invalid(at, "entries of a collection carry no search, request or response")
+	}
+	var h headerJSON
+	if err := json.Unmarshal(e.Resource, &h); err != nil {
+		return Entry{}, decodeError(entryPath(i), err)
+	}
+	if h.ResourceType == "" {
+		return Entry{}, invalid(entryPath(i)+".resourceType", "missing")
+	}
+	return Entry{Index: i, FullURL: e.FullURL, Type: h.ResourceType, ID: h.ID, Resource: e.Resource}, nil
+}
+
+// bundleIndex resolves references between the entries of one Bundle.
+type bundleIndex struct {
+	entries  []Entry
+	byURL    map[string]int
+	byTypeID map[string][]int
+}
+
+// resolve finds the entry that ref, written in entry from, points to:
+//
+//   - a reference equal to an entry's fullUrl is that entry;
+//   - any other absolute reference (with a scheme) does not resolve;
+//   - a relative "Type/id" (optionally "/_history/v") is appended to the
+//     RESTful base of the referring entry's fullUrl and must then equal a
+//     fullUrl; when the referring fullUrl has no RESTful base (a urn:uuid),
+//     it resolves only if exactly one entry has that type and id.
+func (ix *bundleIndex) resolve(from int, ref string) (*Entry, bool) {
+	if i, ok := ix.byURL[ref]; ok {
+		return &ix.entries[i], true
+	}
+	if strings.Contains(ref, ":") {
+		return nil, false
+	}
+	typeID, ok := relativeTypeID(ref)
+	if !ok {
+		return nil, false
+	}
+	if base := restBase(ix.entries[from].FullURL); base != "" {
+		i, ok := ix.byURL[base+typeID]
+		if !ok {
+			return nil, false
+		}
+		return &ix.entries[i], true
+	}
+	if found := ix.byTypeID[typeID]; len(found) == 1 {
+		return &ix.entries[found[0]], true
+	}
+	return nil, false
+}
+
+// relativeTypeID returns "Type/id" for "Type/id" or "Type/id/_history/v".
+func relativeTypeID(ref string) (string, bool) {
+	parts := strings.Split(ref, "/")
+	if len(parts) == 4 && parts[2] == "_history" && parts[3] != "" {
+		parts = parts[:2]
+	}
+	if len(parts) != 2 || !isResourceType(parts[0]) || parts[1] == "" {
+		return "", false
+	}
+	return parts[0] + "/" + parts[1], true
+}
+
+// restBase returns "http://host/fhir/" for a fullUrl such as
+// "http://host/fhir/Claim/123", or "" when the fullUrl is not of that form.
+func restBase(fullURL string) string {
+	if !strings.HasPrefix(fullURL, "http://") && !strings.HasPrefix(fullURL, "https://") {
+		return ""
+	}
+	idSlash := strings.LastIndexByte(fullURL, '/')
+	if idSlash <= 0 {
+		return ""
+	}
+	typeSlash := strings.LastIndexByte(fullURL[:idSlash], '/')
+	if typeSlash < 0 || !isResourceType(fullURL[typeSlash+1:idSlash]) {
+		return ""
+	}
+	return fullURL[:typeSlash+1]
+}
+
+func isResourceType(s string) bool {
+	return s != "" && s[0] >= 'A' && s[0] <= 'Z' && isElementName(s)
+}
+
+// references returns every Reference.reference string inside a resource
+// with the JSON Pointer of the Reference element that holds it, in
+// document order.
+func references(resource jsontext.Value) ([]reference, error) {
+	dec := jsontext.NewDecoder(bytes.NewReader(resource))
+	var refs []reference
+	for {
+		tok, err := dec.ReadToken()
+		if errors.Is(err, io.EOF) {
+			return refs, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		if tok.Kind() != '"' {
+			continue
+		}
+		// Inside an object, the length is even right after a member value.
+		kind, n := dec.StackIndex(dec.StackDepth())
+		ptr := dec.StackPointer()
+		if kind == '{' && n%2 == 0 && ptr.LastToken() == "reference" {
+			refs = append(refs, reference{at: ptr.Parent(), value: tok.String()})
+		}
+	}
+}
+
+type reference struct {
+	at    jsontext.Pointer
+	value string
+}
+
+// closure returns the start entries followed by every entry they reach
+// through references that resolve inside the Bundle, each once, in the
+// order found.
+func (ix *bundleIndex) closure(start ...*Entry) []*Entry {
+	seen := map[int]bool{}
+	var out []*Entry
+	queue := append([]*Entry(nil), start...)
+	for len(queue) > 0 {
+		e := queue[0]
+		queue = queue[1:]
+		if e == nil || seen[e.Index] {
+			continue
+		}
+		seen[e.Index] = true
+		out = append(out, e)
+
+		refs, err := references(e.Resource)
+		if err != nil {
+			continue
+		}
+		for _, r := range refs {
+			if target, ok := ix.resolve(e.Index, r.value); ok && !seen[target.Index] {
+				queue = append(queue, target)
+			}
+		}
+	}
+	return out
+}
+
+func hasProfile(profiles []string, want ...string) bool {
+	for _, p := range profiles {
+		p, _, _ = strings.Cut(p, "|")
+		for _, w := range want {
+			if p == w {
+				return true
+			}
+		}
+	}
+	return false
+}

@@ -1,0 +1,89 @@
+package payer
+
+import (
+	"encoding/json"
+	"net/http"
+	"time"
+
+	"github.com/gatehouse-health/gatehouse/internal/pas"
+)
+
+// Canonical URLs the CapabilityStatement points to. They carry no
+// version because the service accepts PAS 2.0.1 and 2.2.1 Bundles.
+const (
+	pasServerCapabilities  = "http://hl7.org/fhir/us/davinci-pas/CapabilityStatement/IntermediaryCapabilities"
+	pasImplementationGuide = "http://hl7.org/fhir/us/davinci-pas/ImplementationGuide/hl7.fhir.us.davinci-pas"
+	opSubmit               = "http://hl7.org/fhir/us/davinci-pas/OperationDefinition/Claim-submit"
+	opInquire              = "http://hl7.org/fhir/us/davinci-pas/OperationDefinition/Claim-inquiry"
+)
+
+type capabilityStatement struct {
+	ResourceType        string        `json:"resourceType"`
+	Status              string        `json:"status"`
+	Date                string        `json:"date"`
+	Kind                string        `json:"kind"`
+	Instantiates        []string      `json:"instantiates"`
+	Software            nameOnly      `json:"software"`
+	Implementation      description   `json:"implementation"`
+	FHIRVersion         string        `json:"fhirVersion"`
+	Format              []string      `json:"format"`
+	ImplementationGuide []string      `json:"implementationGuide"`
+	Rest                []restSection `json:"rest"`
+}
+
+type nameOnly struct {
+	Name string `json:"name"`
+}
+
+type description struct {
+	Description string `json:"description"`
+}
+
+type restSection struct {
+	Mode     string         `json:"mode"`
+	Resource []restResource `json:"resource"`
+}
+
+type restResource struct {
+	Type             string          `json:"type"`
+	SupportedProfile []string        `json:"supportedProfile"`
+	Operation        []restOperation `json:"operation"`
+}
+
+type restOperation struct {
+	Name       string `json:"name"`
+	Definition string `json:"definition"`
+}
+
+// handleMetadata answers GET /metadata with the CapabilityStatement of
+// this instance: FHIR R4, JSON only, the two PAS operations on Claim.
+func (s *Service) handleMetadata(w http.ResponseWriter, _ *http.Request) {
+	cs := capabilityStatement{
+		ResourceType:        "CapabilityStatement",
+		Status:              "active",
+		Date:                s.started.UTC().Format(time.RFC3339),
+		Kind:                "instance",
+		Instantiates:        []string{pasServerCapabilities},
+		Software:            nameOnly{Name: "Gatehouse payer service"},
+		Implementation:      description{Description: "Built-in payer service: Da Vinci PAS prior authorization"},
+		FHIRVersion:         "4.0.1",
+		Format:              []string{"json"},
+		ImplementationGuide: []string{pasImplementationGuide},
+		Rest: []restSection{{
+			Mode: "server",
+			Resource: []restResource{{
+				Type:             "Claim",
+				SupportedProfile: []string{pas.ProfileClaim, pas.ProfileClaimUpdate, pas.ProfileClaimInquiry},
+				Operation: []restOperation{
+					{Name: "submit", Definition: opSubmit},
+					{Name: "inquire", Definition: opInquire},
+				},
+			}},
+		}},
+	}
+	body, err := json.Marshal(cs)
+	if err != nil {
+		panic("payer: encode CapabilityStatement: " + err.Error()) // fixed strings always encode
+	}
+	writeFHIR(w, body)
+}

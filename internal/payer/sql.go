@@ -1,0 +1,93 @@
+package payer
+
+// All SQL of the payer service lives in this file so that a PostgreSQL
+// backend can reuse or replace it in one place. The statements use only
+// standard SQL that SQLite and PostgreSQL both accept: "$n" placeholders
+// numbered in order of first use, CREATE TABLE IF NOT EXISTS, no
+// AUTOINCREMENT, no INSERT OR IGNORE and no ON CONFLICT. Times are RFC 3339
+// text in UTC, so they sort as strings.
+//
+// Tables:
+//
+//   - payer_authorizations: one row per prior authorization, named by its
+//     preAuthRef. current_id names the submission whose decision is
+//     current; version increases with every submission, so a concurrent
+//     update loses its optimistic check instead of overwriting.
+//   - payer_claim_keys: every Claim identifier (system, value) bound to
+//     the authorization it belongs to. The primary key makes the first
+//     binding win under concurrency.
+//   - payer_submissions: every accepted $submit with the response Bundle
+//     sent. The unique (claim_system, claim_value, request_hash) makes a
+//     concurrent duplicate fail to insert, after which it replays.
+//   - payer_item_decisions: the decision for each item of a submission.
+
+var schema = []string{
+	`CREATE TABLE IF NOT EXISTS payer_authorizations (
+		pre_auth_ref VARCHAR(64)  NOT NULL PRIMARY KEY,
+		partner      VARCHAR(255) NOT NULL,
+		provider_key TEXT         NOT NULL,
+		patient_key  TEXT         NOT NULL,
+		current_id   VARCHAR(64)  NOT NULL,
+		version      INTEGER      NOT NULL,
+		created_at   VARCHAR(40)  NOT NULL,
+		updated_at   VARCHAR(40)  NOT NULL
+	)`,
+	`CREATE TABLE IF NOT EXISTS payer_claim_keys (
+		claim_system TEXT        NOT NULL,
+		claim_value  TEXT        NOT NULL,
+		pre_auth_ref VARCHAR(64) NOT NULL REFERENCES payer_authorizations (pre_auth_ref),
+		PRIMARY KEY (claim_system, claim_value)
+	)`,
+	`CREATE TABLE IF NOT EXISTS payer_submissions (
+		id            VARCHAR(64) NOT NULL PRIMARY KEY,
+		pre_auth_ref  VARCHAR(64) NOT NULL REFERENCES payer_authorizations (pre_auth_ref),
+		claim_system  TEXT        NOT NULL,
+		claim_value   TEXT        NOT NULL,
+		request_hash  VARCHAR(64) NOT NULL,
+		outcome       VARCHAR(16) NOT NULL,
+		response_json TEXT        NOT NULL,
+		created_at    VARCHAR(40) NOT NULL,
+		UNIQUE (claim_system, claim_value, request_hash)
+	)`,
+	`CREATE TABLE IF NOT EXISTS payer_item_decisions (
+		submission_id VARCHAR(64) NOT NULL REFERENCES payer_submissions (id),
+		item_sequence INTEGER     NOT NULL,
+		code_system   TEXT        NOT NULL,
+		code          TEXT        NOT NULL,
+		review_action VARCHAR(4)  NOT NULL,
+		PRIMARY KEY (submission_id, item_sequence)
+	)`,
+}
+
+const (
+	sqlSubmissionByHash = `SELECT response_json FROM payer_submissions
+		WHERE claim_system = $1 AND claim_value = $2 AND request_hash = $3`
+
+	sqlAuthorizationByClaim = `SELECT a.pre_auth_ref, a.partner, a.provider_key, a.patient_key, a.current_id, a.version
+		FROM payer_claim_keys k JOIN payer_authorizations a ON a.pre_auth_ref = k.pre_auth_ref
+		WHERE k.claim_system = $1 AND k.claim_value = $2`
+
+	sqlResponseByID = `SELECT response_json FROM payer_submissions WHERE id = $1`
+
+	sqlInsertAuthorization = `INSERT INTO payer_authorizations
+		(pre_auth_ref, partner, provider_key, patient_key, current_id, version, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, 1, $6, $6)`
+
+	sqlAdvanceAuthorization = `UPDATE payer_authorizations
+		SET current_id = $1, version = version + 1, updated_at = $2
+		WHERE pre_auth_ref = $3 AND version = $4`
+
+	sqlClaimKeyOwner = `SELECT pre_auth_ref FROM payer_claim_keys WHERE claim_system = $1 AND claim_value = $2`
+
+	sqlInsertClaimKey = `INSERT INTO payer_claim_keys (claim_system, claim_value, pre_auth_ref) VALUES ($1, $2, $3)`
+
+	sqlInsertSubmission = `INSERT INTO payer_submissions
+		(id, pre_auth_ref, claim_system, claim_value, request_hash, outcome, response_json, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`
+
+	sqlInsertDecision = `INSERT INTO payer_item_decisions
+		(submission_id, item_sequence, code_system, code, review_action)
+		VALUES ($1, $2, $3, $4, $5)`
+
+	sqlCountAuthorizations = `SELECT COUNT(*) FROM payer_authorizations`
+)

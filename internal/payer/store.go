@@ -1,0 +1,173 @@
+package payer
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/gatehouse-health/gatehouse/internal/pas"
+)
+
+// errRaceLost means a concurrent submission changed what a save relied
+// on; the caller plans again.
+var errRaceLost = errors.New("payer: a concurrent submission changed the authorization")
+
+// store reads and writes the payer_ tables. Its methods return database
+// errors wrapped with the operation that failed; the messages hold table
+// and column names, never request values.
+type store struct {
+	db *sql.DB
+}
+
+// authorization is one payer_authorizations row.
+type authorization struct {
+	preAuthRef  string
+	partner     string
+	providerKey string
+	patientKey  string
+	currentID   string
+	version     int
+}
+
+// replay returns the response stored for the same Claim key and request
+// fingerprint, or nil.
+func (s *store) replay(ctx context.Context, key pas.Identifier, hash string) ([]byte, error) {
+	var resp string
+	err := s.db.QueryRowContext(ctx, sqlSubmissionByHash, key.System, key.Value, hash).Scan(&resp)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("payer: look up submission: %w", err)
+	}
+	return []byte(resp), nil
+}
+
+// authorizationFor returns the authorization a Claim identifier is bound
+// to, or nil.
+func (s *store) authorizationFor(ctx context.Context, id pas.Identifier) (*authorization, error) {
+	var a authorization
+	err := s.db.QueryRowContext(ctx, sqlAuthorizationByClaim, id.System, id.Value).
+		Scan(&a.preAuthRef, &a.partner, &a.providerKey, &a.patientKey, &a.currentID, &a.version)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("payer: look up authorization: %w", err)
+	}
+	return &a, nil
+}
+
+// currentResponse returns the response Bundle of the authorization's
+// current submission.
+func (s *store) currentResponse(ctx context.Context, a *authorization) ([]byte, error) {
+	var resp string
+	if err := s.db.QueryRowContext(ctx, sqlResponseByID, a.currentID).Scan(&resp); err != nil {
+		return nil, fmt.Errorf("payer: read current decision: %w", err)
+	}
+	return []byte(resp), nil
+}
+
+// submission is everything save writes for one accepted $submit.
+type submission struct {
+	id         string
+	auth       *authorization // the authorization it belongs to
+	isNew      bool           // auth is created by this submission
+	key        pas.Identifier // the Claim key
+	claimKeys  []pas.Identifier
+	hash       string
+	outcome    string
+	response   []byte
+	decisions  []itemDecision
+	receivedAt time.Time
+}
+
+type itemDecision struct {
+	sequence int
+	coding   pas.Coding // the first productOrService coding, if any
+	action   pas.ReviewAction
+}
+
+// save records a submission in one transaction. It returns errRaceLost
+// when another submission bound the same identifier, stored the same
+// request or advanced the authorization first.
+func (s *store) save(ctx context.Context, sub *submission) (err error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("payer: begin: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			_ = tx.Rollback()
+		}
+	}()
+
+	now := sub.receivedAt.UTC().Format(time.RFC3339Nano)
+	if err := saveAuthorization(ctx, tx, sub, now); err != nil {
+		return err
+	}
+	if err := bindClaimKeys(ctx, tx, sub); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, sqlInsertSubmission, sub.id, sub.auth.preAuthRef, sub.key.System, sub.key.Value,
+		sub.hash, sub.outcome, string(sub.response), now); err != nil {
+		return fmt.Errorf("%w: insert submission: %w", errRaceLost, err)
+	}
+	for _, d := range sub.decisions {
+		if _, err := tx.ExecContext(ctx, sqlInsertDecision, sub.id, d.sequence, d.coding.System, d.coding.Code, string(d.action)); err != nil {
+			return fmt.Errorf("payer: insert item decision: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("payer: commit: %w", err)
+	}
+	return nil
+}
+
+func saveAuthorization(ctx context.Context, tx *sql.Tx, sub *submission, now string) error {
+	a := sub.auth
+	if sub.isNew {
+		if _, err := tx.ExecContext(ctx, sqlInsertAuthorization, a.preAuthRef, a.partner, a.providerKey, a.patientKey, sub.id, now); err != nil {
+			return fmt.Errorf("payer: insert authorization: %w", err)
+		}
+		return nil
+	}
+	res, err := tx.ExecContext(ctx, sqlAdvanceAuthorization, sub.id, now, a.preAuthRef, a.version)
+	if err != nil {
+		return fmt.Errorf("payer: update authorization: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n != 1 {
+		return errRaceLost
+	}
+	return nil
+}
+
+// bindClaimKeys binds every Claim identifier to the authorization. An
+// identifier already bound to it is left alone; one bound to another
+// authorization means a concurrent submission won.
+func bindClaimKeys(ctx context.Context, tx *sql.Tx, sub *submission) error {
+	for _, id := range sub.claimKeys {
+		var owner string
+		err := tx.QueryRowContext(ctx, sqlClaimKeyOwner, id.System, id.Value).Scan(&owner)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			if _, err := tx.ExecContext(ctx, sqlInsertClaimKey, id.System, id.Value, sub.auth.preAuthRef); err != nil {
+				return fmt.Errorf("%w: bind claim identifier: %w", errRaceLost, err)
+			}
+		case err != nil:
+			return fmt.Errorf("payer: look up claim identifier: %w", err)
+		case owner != sub.auth.preAuthRef:
+			return errRaceLost
+		}
+	}
+	return nil
+}
+
+// countAuthorizations returns the number of authorizations; tests use it.
+func (s *store) countAuthorizations(ctx context.Context) (int, error) {
+	var n int
+	err := s.db.QueryRowContext(ctx, sqlCountAuthorizations).Scan(&n)
+	return n, err
+}

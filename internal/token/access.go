@@ -1,0 +1,188 @@
+package token
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"crypto/x509"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/go-json-experiment/json"
+)
+
+// Errors returned, wrapped, by Server.Verify.
+var (
+	ErrInvalidToken        = errors.New("token: invalid access token")
+	ErrExpiredToken        = errors.New("token: access token has expired")
+	ErrCertificateMismatch = errors.New("token: access token is bound to another client certificate")
+)
+
+const (
+	// accessTokenType is the typ header of access tokens (RFC 9068).
+	accessTokenType = "at+jwt"
+
+	// maxAccessTokenBytes caps what Verify parses. Issued tokens are about
+	// 700 bytes.
+	maxAccessTokenBytes = 4 << 10
+)
+
+// AccessClaims are the verified contents of an access token.
+type AccessClaims struct {
+	ClientID string
+	Scopes   []string
+	TokenID  string
+	Expiry   time.Time
+}
+
+// accessTokenClaims is the JSON claims set of an access token.
+type accessTokenClaims struct {
+	Issuer       string       `json:"iss"`
+	Subject      string       `json:"sub"`
+	Audience     string       `json:"aud"`
+	Expiry       int64        `json:"exp"`
+	IssuedAt     int64        `json:"iat"`
+	ID           string       `json:"jti"`
+	Scope        string       `json:"scope"`
+	ClientID     string       `json:"client_id"`
+	Confirmation confirmation `json:"cnf"`
+}
+
+type confirmation struct {
+	CertificateThumbprint string `json:"x5t#S256"`
+}
+
+// CertificateThumbprint returns the RFC 8705 x5t#S256 value of cert: the
+// unpadded base64url SHA-256 of its DER encoding.
+func CertificateThumbprint(cert *x509.Certificate) string {
+	sum := sha256.Sum256(cert.Raw)
+	return base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+// mint signs an access token for an authenticated client, bound to leaf.
+func (s *Server) mint(a *authenticatedClient, scopes []string, leaf *x509.Certificate) (*Result, error) {
+	now := s.opts.Now().Truncate(time.Second)
+	expiry := now.Add(s.opts.Lifetime)
+	if certExpiry := leaf.NotAfter.Truncate(time.Second); certExpiry.Before(expiry) {
+		expiry = certExpiry
+	}
+
+	res := &Result{
+		ClientID:    a.client.ID,
+		AssertionID: a.jti,
+		TokenID:     randomID(),
+		Scopes:      scopes,
+		IssuedAt:    now,
+		Expiry:      expiry,
+		Thumbprint:  CertificateThumbprint(leaf),
+	}
+	claims := accessTokenClaims{
+		Issuer:       s.opts.Issuer,
+		Subject:      res.ClientID,
+		Audience:     s.opts.Audience,
+		Expiry:       expiry.Unix(),
+		IssuedAt:     now.Unix(),
+		ID:           res.TokenID,
+		Scope:        strings.Join(scopes, " "),
+		ClientID:     res.ClientID,
+		Confirmation: confirmation{CertificateThumbprint: res.Thumbprint},
+	}
+
+	payload, err := json.Marshal(claims)
+	if err != nil {
+		return nil, err
+	}
+	jws, err := s.signer.Sign(payload)
+	if err != nil {
+		return nil, err
+	}
+	if res.accessToken, err = jws.CompactSerialize(); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// randomID returns 128 random bits, base64url encoded.
+func randomID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never returns an error
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// Verify checks an access token this server issued, presented over a TLS
+// connection whose verified client certificate is peer. It checks the ES256
+// signature with the server's own key, typ and kid, iss, aud, exp and iat
+// (with Skew), and that cnf x5t#S256 is peer's thumbprint. Errors wrap
+// ErrInvalidToken, ErrExpiredToken or ErrCertificateMismatch.
+func (s *Server) Verify(raw string, peer *x509.Certificate) (*AccessClaims, error) {
+	claims, err := s.verifySigned(raw)
+	if err != nil {
+		return nil, err
+	}
+
+	now := s.opts.Now()
+	expiry := time.Unix(claims.Expiry, 0)
+	switch {
+	case claims.Issuer != s.opts.Issuer:
+		return nil, fmt.Errorf("%w: wrong issuer", ErrInvalidToken)
+	case claims.Audience != s.opts.Audience:
+		return nil, fmt.Errorf("%w: wrong audience", ErrInvalidToken)
+	case claims.ClientID == "" || claims.Subject != claims.ClientID || claims.ID == "":
+		return nil, fmt.Errorf("%w: client_id, sub or jti missing", ErrInvalidToken)
+	case !now.Before(expiry.Add(s.opts.Skew)):
+		return nil, ErrExpiredToken
+	case time.Unix(claims.IssuedAt, 0).After(now.Add(s.opts.Skew)):
+		return nil, fmt.Errorf("%w: issued in the future", ErrInvalidToken)
+	}
+
+	if peer == nil {
+		return nil, fmt.Errorf("%w: no client certificate", ErrCertificateMismatch)
+	}
+	want := CertificateThumbprint(peer)
+	if subtle.ConstantTimeCompare([]byte(claims.Confirmation.CertificateThumbprint), []byte(want)) != 1 {
+		return nil, ErrCertificateMismatch
+	}
+
+	out := &AccessClaims{
+		ClientID: claims.ClientID,
+		Scopes:   strings.Fields(claims.Scope),
+		TokenID:  claims.ID,
+		Expiry:   expiry,
+	}
+	return out, nil
+}
+
+// verifySigned checks the JWS structure, header and signature and decodes
+// the claims.
+func (s *Server) verifySigned(raw string) (*accessTokenClaims, error) {
+	if len(raw) > maxAccessTokenBytes {
+		return nil, fmt.Errorf("%w: longer than %d bytes", ErrInvalidToken, maxAccessTokenBytes)
+	}
+	jws, err := jose.ParseSignedCompact(raw, []jose.SignatureAlgorithm{jose.ES256})
+	if err != nil {
+		return nil, fmt.Errorf("%w: not an ES256 JWS in compact serialization", ErrInvalidToken)
+	}
+
+	header := jws.Signatures[0].Protected
+	typ, _ := header.ExtraHeaders[jose.HeaderType].(string)
+	if !strings.EqualFold(typ, accessTokenType) && !strings.EqualFold(typ, "application/"+accessTokenType) {
+		return nil, fmt.Errorf("%w: typ is not %s", ErrInvalidToken, accessTokenType)
+	}
+	if header.KeyID != s.keyID {
+		return nil, fmt.Errorf("%w: unknown kid", ErrInvalidToken)
+	}
+
+	payload, err := jws.Verify(s.publicKey)
+	if err != nil {
+		return nil, fmt.Errorf("%w: signature is invalid", ErrInvalidToken)
+	}
+	var claims accessTokenClaims
+	if err := json.Unmarshal(payload, &claims); err != nil {
+		return nil, fmt.Errorf("%w: claims are malformed", ErrInvalidToken)
+	}
+	return &claims, nil
+}
