@@ -15,13 +15,6 @@ import (
 	"github.com/gatehouse-health/gatehouse/internal/token"
 )
 
-// defaultPartnerRate and defaultPartnerBurst cap each partner's request rate
-// until the configuration grows a per-partner setting.
-const (
-	defaultPartnerRate  = 200
-	defaultPartnerBurst = 400
-)
-
 // loadPartners compiles the partner registrations once: allowlists parsed,
 // key sets loaded and checked.
 func loadPartners(cfg *config.File) (map[string]*gateway.Partner, token.StaticClients, error) {
@@ -44,7 +37,7 @@ func loadPartners(cfg *config.File) (map[string]*gateway.Partner, token.StaticCl
 		partners[p.ID] = &gateway.Partner{
 			ID:      p.ID,
 			Allowed: allowed,
-			Limiter: gateway.NewRateLimiter(defaultPartnerRate, defaultPartnerBurst),
+			Limiter: gateway.NewRateLimiter(p.RateLimit.RequestsPerSecond, p.RateLimit.Burst),
 		}
 		clients[p.ID] = &token.Client{ID: p.ID, Keys: keys, Scopes: p.Scopes}
 	}

@@ -115,6 +115,16 @@ type Partner struct {
 	// Interactions lists the FHIR interactions the partner may perform, such
 	// as "Claim/$submit" or "capabilities". Everything else is denied.
 	Interactions []string `yaml:"interactions"`
+	// RateLimit caps the partner's request rate; above it requests get 429.
+	RateLimit RateLimit `yaml:"rate_limit"`
+}
+
+// RateLimit is a token bucket: a sustained rate and a burst size.
+type RateLimit struct {
+	// RequestsPerSecond is the sustained rate; default 200.
+	RequestsPerSecond float64 `yaml:"requests_per_second"`
+	// Burst is how many requests may arrive at once; default twice the rate.
+	Burst int `yaml:"burst"`
 }
 
 // Defaults.
@@ -123,6 +133,7 @@ const (
 	DefaultTokenLifetime  = 5 * time.Minute
 	MaxTokenLifetime      = time.Hour
 	DefaultUpstreamTimout = 30 * time.Second
+	DefaultPartnerRate    = 200
 	Builtin               = "builtin"
 )
 
@@ -162,6 +173,15 @@ func (f *File) applyDefaults() {
 	}
 	if f.Payer.Listen == "" {
 		f.Payer.Listen = "127.0.0.1:0"
+	}
+	for i := range f.Partners {
+		rl := &f.Partners[i].RateLimit
+		if rl.RequestsPerSecond == 0 {
+			rl.RequestsPerSecond = DefaultPartnerRate
+		}
+		if rl.Burst == 0 {
+			rl.Burst = int(2 * rl.RequestsPerSecond)
+		}
 	}
 }
 
@@ -211,6 +231,9 @@ func (f *File) validatePartners(v *validator) {
 		}
 		seen[p.ID] = i
 		v.required(at+".jwks_file", p.JWKSFile)
+		if p.RateLimit.RequestsPerSecond < 0 || p.RateLimit.Burst < 1 {
+			v.addf(at+".rate_limit", "requests_per_second must be positive and burst at least 1")
+		}
 		for k, s := range p.Interactions {
 			if _, err := fhirreq.ParsePattern(s); err != nil {
 				v.addf(fmt.Sprintf("%s.interactions[%d]", at, k), "%v", err)

@@ -108,3 +108,14 @@ func TestParseRejectsEmpty(t *testing.T) {
 		t.Fatal("Parse accepted an empty file")
 	}
 }
+
+// TestExampleConfig keeps the shipped example configuration valid.
+func TestExampleConfig(t *testing.T) {
+	f, err := Load("../../examples/gatehouse.yaml")
+	if err != nil {
+		t.Fatalf("examples/gatehouse.yaml: %v", err)
+	}
+	if len(f.Partners) != 1 || f.Partners[0].RateLimit.Burst != 100 {
+		t.Errorf("partners = %+v", f.Partners)
+	}
+}

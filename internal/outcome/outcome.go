@@ -7,6 +7,7 @@
 package outcome
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/http"
 )
@@ -96,11 +97,14 @@ func (o *OperationOutcome) HasErrors() bool {
 // Marshal returns the JSON encoding. Encoding a value of this type cannot
 // fail, so a failure is a programming error and panics.
 func (o *OperationOutcome) Marshal() []byte {
-	b, err := json.Marshal(o)
-	if err != nil {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	// Keep <, > and & readable: the body is JSON for API clients, not HTML.
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(o); err != nil {
 		panic("outcome: marshal: " + err.Error())
 	}
-	return b
+	return bytes.TrimRight(buf.Bytes(), "\n")
 }
 
 // ContentType is the media type of FHIR JSON responses.
