@@ -18,6 +18,7 @@ import (
 
 	"github.com/gatehouse-health/gatehouse/internal/config"
 	"github.com/gatehouse-health/gatehouse/internal/gateway"
+	"github.com/gatehouse-health/gatehouse/internal/metrics"
 	"github.com/gatehouse-health/gatehouse/internal/pki"
 	"github.com/gatehouse-health/gatehouse/internal/record"
 	"github.com/gatehouse-health/gatehouse/internal/sqlitedb"
@@ -45,10 +46,14 @@ type Running struct {
 	PayerURL string
 	DB       *sql.DB
 	Records  record.Store
+	Metrics  *metrics.Metrics
+	// AdminAddr is the admin listener's address, nil when it is disabled.
+	AdminAddr net.Addr
 
-	server *http.Server
-	payer  *payerServer
-	log    *slog.Logger
+	server      *http.Server
+	adminServer *http.Server
+	payer       *payerServer
+	log         *slog.Logger
 }
 
 // Start opens everything cfg names and starts serving. It returns once the
@@ -62,7 +67,7 @@ func Start(ctx context.Context, cfg *config.File, opts Options) (_ *Running, err
 	if now == nil {
 		now = time.Now
 	}
-	rt := &Running{log: log}
+	rt := &Running{log: log, Metrics: metrics.New()}
 	defer func() {
 		if err != nil {
 			rt.Close(context.Background())
@@ -85,6 +90,10 @@ func Start(ctx context.Context, cfg *config.File, opts Options) (_ *Running, err
 	}
 	ln, tlsConf, err := listen(cfg)
 	if err != nil {
+		return nil, err
+	}
+	if err := rt.startAdmin(cfg, tlsConf.Certificates[0], nil, log); err != nil {
+		ln.Close()
 		return nil, err
 	}
 	rt.Addr = ln.Addr()
@@ -119,6 +128,9 @@ func (rt *Running) Close(ctx context.Context) error {
 	var errs []error
 	if rt.server != nil {
 		errs = append(errs, rt.server.Shutdown(ctx))
+	}
+	if rt.adminServer != nil {
+		errs = append(errs, rt.adminServer.Shutdown(ctx))
 	}
 	if rt.payer != nil {
 		errs = append(errs, rt.payer.close(ctx))
@@ -185,6 +197,7 @@ func (rt *Running) buildGateway(ctx context.Context, cfg *config.File, upstream 
 		Upstream:           upstream,
 		UpstreamClient:     upClient,
 		MaxBodyBytes:       cfg.Limits.MaxBodyBytes,
+		Observer:           rt.Metrics,
 		Logger:             log,
 		Now:                now,
 	})

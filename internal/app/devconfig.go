@@ -21,9 +21,13 @@ const DevScopes = "system/Claim.rs system/ClaimResponse.rs system/Claim.$submit 
 // directory dir, creating the directory's keys and certificates on first
 // use. listen is the inbound listener address (host:port, port 0 for an
 // ephemeral one); the public URL is filled in once the listener is bound.
-func DevConfig(dir, listen string) (*config.File, *devmode.Layout, bool, error) {
+// adminListen is the admin listener address; empty disables it.
+func DevConfig(dir, listen, adminListen string) (*config.File, *devmode.Layout, bool, error) {
 	layout, created, err := devmode.Ensure(dir, devmode.Options{})
 	if err != nil {
+		return nil, nil, false, err
+	}
+	if err := ensureDevAdmin(layout); err != nil {
 		return nil, nil, false, err
 	}
 	host, port, err := net.SplitHostPort(listen)
@@ -42,6 +46,7 @@ func DevConfig(dir, listen string) (*config.File, *devmode.Layout, bool, error) 
 			KeyFile:      layout.ServerKeyFile,
 			ClientCAFile: layout.CACertFile,
 		},
+		Admin:    config.Admin{Listen: adminListen},
 		Token:    config.Token{SigningKeyFile: layout.TokenKeyFile},
 		Database: config.Database{Path: filepath.Join(layout.Dir, "gatehouse.db")},
 		Partners: []config.Partner{{

@@ -1,9 +1,9 @@
 package app_test
 
 import (
-	"crypto/tls"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"io"
@@ -42,7 +42,7 @@ type harnessOptions struct {
 
 func newHarness(t *testing.T, ho harnessOptions) *harness {
 	t.Helper()
-	cfg, layout, _, err := app.DevConfig(filepath.Join(t.TempDir(), "data"), "127.0.0.1:0")
+	cfg, layout, _, err := app.DevConfig(filepath.Join(t.TempDir(), "data"), "127.0.0.1:0", "127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("DevConfig: %v", err)
 	}

@@ -108,7 +108,7 @@ func TestServeTokenCurl(t *testing.T) {
 	done := make(chan int)
 	var serveOut, serveErr syncBuffer
 	go func() {
-		done <- MainContext(ctx, []string{"serve", "--data", data, "--listen", "127.0.0.1:0"}, &serveOut, &serveErr)
+		done <- MainContext(ctx, []string{"serve", "--data", data, "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"}, &serveOut, &serveErr)
 	}()
 	defer func() {
 		cancel()

@@ -15,7 +15,7 @@ import (
 	"github.com/gatehouse-health/gatehouse/internal/devmode"
 )
 
-const serveSynopsis = "gatehouse serve [--config FILE] [--data DIR] [--listen ADDR]"
+const serveSynopsis = "gatehouse serve [--config FILE] [--data DIR] [--listen ADDR] [--admin-listen ADDR]"
 
 // endpointFile, written into a development data directory while serving,
 // tells `gatehouse token` where the gateway listens.
@@ -26,11 +26,12 @@ func (e *env) serve(args []string) int {
 	cfgPath := fs.String("config", "", "configuration `FILE` (YAML); without it, development mode")
 	dataDir := fs.String("data", "./gatehouse-data", "development-mode data `DIR` for keys, certificates and the database")
 	listen := fs.String("listen", "127.0.0.1:8443", "development-mode listen `ADDR` (host:port)")
+	adminListen := fs.String("admin-listen", "127.0.0.1:9443", "development-mode admin listener `ADDR` (metrics, health); empty disables it")
 	if code, ok := e.parse(fs, serveSynopsis, args); !ok {
 		return code
 	}
 
-	cfg, layout, err := e.serveConfig(*cfgPath, *dataDir, *listen)
+	cfg, layout, err := e.serveConfig(*cfgPath, *dataDir, *listen, *adminListen)
 	if err != nil {
 		e.errorf("%v", err)
 		if *cfgPath != "" {
@@ -66,12 +67,12 @@ func (e *env) serve(args []string) int {
 
 // serveConfig loads the configuration file, or prepares development mode
 // when there is none.
-func (e *env) serveConfig(cfgPath, dataDir, listen string) (*config.File, *devmode.Layout, error) {
+func (e *env) serveConfig(cfgPath, dataDir, listen, adminListen string) (*config.File, *devmode.Layout, error) {
 	if cfgPath != "" {
 		cfg, err := config.Load(cfgPath)
 		return cfg, nil, err
 	}
-	cfg, layout, created, err := app.DevConfig(dataDir, listen)
+	cfg, layout, created, err := app.DevConfig(dataDir, listen, adminListen)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -35,6 +35,7 @@ type File struct {
 	PayerID Identifier `yaml:"payer_id"`
 
 	TLS      TLS       `yaml:"tls"`
+	Admin    Admin     `yaml:"admin"`
 	Token    Token     `yaml:"token"`
 	Database Database  `yaml:"database"`
 	Limits   Limits    `yaml:"limits"`
@@ -57,6 +58,17 @@ type Identifier struct {
 type TLS struct {
 	CertFile     string `yaml:"cert_file"`
 	KeyFile      string `yaml:"key_file"`
+	ClientCAFile string `yaml:"client_ca_file"`
+}
+
+// Admin configures the administrators' listener (metrics, health, kill
+// switch). It requires client certificates with an urn:gatehouse:admin: URI
+// SAN.
+type Admin struct {
+	// Listen is the host:port of the admin listener; empty disables it.
+	Listen string `yaml:"listen"`
+	// ClientCAFile is the CA bundle administrator certificates must chain
+	// to; default tls.client_ca_file.
 	ClientCAFile string `yaml:"client_ca_file"`
 }
 
@@ -174,6 +186,9 @@ func (f *File) applyDefaults() {
 	if f.Payer.Listen == "" {
 		f.Payer.Listen = "127.0.0.1:0"
 	}
+	if f.Admin.ClientCAFile == "" {
+		f.Admin.ClientCAFile = f.TLS.ClientCAFile
+	}
 	for i := range f.Partners {
 		rl := &f.Partners[i].RateLimit
 		if rl.RequestsPerSecond == 0 {
@@ -195,6 +210,9 @@ func (f *File) Validate() error {
 	v.required("tls.key_file", f.TLS.KeyFile)
 	v.required("tls.client_ca_file", f.TLS.ClientCAFile)
 	v.required("token.signing_key_file", f.Token.SigningKeyFile)
+	if f.Admin.Listen != "" {
+		v.hostPort("admin.listen", f.Admin.Listen)
+	}
 	if f.Token.Lifetime < 0 || f.Token.Lifetime > MaxTokenLifetime {
 		v.addf("token.lifetime", "%s is out of range: use a duration between 1s and %s", f.Token.Lifetime, MaxTokenLifetime)
 	}

@@ -83,7 +83,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	}
 	defer os.RemoveAll(tmp)
 
-	cfg, layout, _, err := app.DevConfig(filepath.Join(tmp, "data"), "127.0.0.1:0")
+	cfg, layout, _, err := app.DevConfig(filepath.Join(tmp, "data"), "127.0.0.1:0", "")
 	if err != nil {
 		return nil, fmt.Errorf("demo: %w", err)
 	}

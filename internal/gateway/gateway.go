@@ -83,8 +83,19 @@ type Options struct {
 	// MaxBodyBytes caps request bodies (413 above it) and, times four,
 	// upstream response bodies.
 	MaxBodyBytes int64
-	Logger       *slog.Logger
-	Now          func() time.Time
+	// Observer, when set, is told about every completed exchange and every
+	// record commit, for metrics.
+	Observer Observer
+	Logger   *slog.Logger
+	Now      func() time.Time
+}
+
+// Observer receives what the gateway measures. Implementations must be
+// cheap and safe for concurrent use; they see record entries, so they must
+// not keep or export bodies.
+type Observer interface {
+	ObserveExchange(e *record.Entry)
+	ObserveCommit(d time.Duration, err error)
 }
 
 // Gateway is the inbound pipeline. It is safe for concurrent use.

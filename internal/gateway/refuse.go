@@ -46,7 +46,12 @@ func (g *Gateway) commit(ex *exchange) bool {
 	ex.entry.TotalTime = g.now().Sub(ex.start)
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ex.r.Context()), recordTimeout)
 	defer cancel()
-	if _, err := g.opts.Records.Append(ctx, &ex.entry); err != nil {
+	started := g.now()
+	_, err := g.opts.Records.Append(ctx, &ex.entry)
+	if g.opts.Observer != nil {
+		g.opts.Observer.ObserveCommit(g.now().Sub(started), err)
+	}
+	if err != nil {
 		g.log.Error("exchange record not committed",
 			"exchange", ex.entry.ExchangeID, "phase", ex.entry.Phase, "error", err)
 		return false
@@ -76,9 +81,13 @@ func (g *Gateway) writeFHIR(w http.ResponseWriter, ex *exchange, status int, bod
 	_, _ = w.Write(body)
 }
 
-// logExchange writes one structured line per exchange: ids, decision and
-// timing, never the path, query, headers or bodies.
+// logExchange reports a completed exchange to the observer and writes one
+// structured log line: ids, decision and timing, never the path, query,
+// headers or bodies.
 func (g *Gateway) logExchange(ex *exchange) {
+	if g.opts.Observer != nil {
+		g.opts.Observer.ObserveExchange(&ex.entry)
+	}
 	level := slog.LevelInfo
 	if ex.entry.Decision == record.Deny {
 		level = slog.LevelWarn

@@ -1,0 +1,68 @@
+package app
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/gatehouse-health/gatehouse/internal/admin"
+	"github.com/gatehouse-health/gatehouse/internal/config"
+	"github.com/gatehouse-health/gatehouse/internal/pki"
+	"github.com/gatehouse-health/gatehouse/internal/tlspolicy"
+)
+
+// startAdmin starts the administrators' listener when admin.listen is set.
+// It uses the inbound server certificate and requires administrator client
+// certificates.
+func (rt *Running) startAdmin(cfg *config.File, cert tls.Certificate, extra map[string]http.Handler, log *slog.Logger) error {
+	if cfg.Admin.Listen == "" {
+		return nil
+	}
+	pool, err := pki.LoadCertPool(cfg.Resolve(cfg.Admin.ClientCAFile))
+	if err != nil {
+		return fmt.Errorf("admin.client_ca_file: %w", err)
+	}
+	tlsConf, err := tlspolicy.Server(cert, pool)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Admin.Listen)
+	if err != nil {
+		return fmt.Errorf("admin.listen: %w", err)
+	}
+	rt.AdminAddr = ln.Addr()
+	h := admin.Handler(admin.Options{
+		AdminOf: pki.AdminFromCertificate,
+		Metrics: rt.Metrics.Handler(),
+		Ready:   rt.ready,
+		Logger:  log,
+	}, extra)
+	rt.adminServer = &http.Server{
+		Handler:           h,
+		TLSConfig:         tlsConf,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+	go func() {
+		if err := rt.adminServer.Serve(tls.NewListener(ln, tlsConf)); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("admin listener stopped", "error", err)
+		}
+	}()
+	log.Info("admin listening", "addr", rt.AdminAddr.String())
+	return nil
+}
+
+// ready reports whether the database answers.
+func (rt *Running) ready(ctx context.Context) error {
+	if err := rt.DB.PingContext(ctx); err != nil {
+		return errors.New("database unreachable")
+	}
+	return nil
+}
