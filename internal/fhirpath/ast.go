@@ -1,0 +1,268 @@
+package fhirpath
+
+import (
+	"fmt"
+	"strings"
+	"unicode"
+)
+
+// node is a compiled expression tree node. eval computes the node's
+// collection; focus is the input of an invocation (the left side of '.'),
+// and sc holds $this, $index and $total.
+type node interface {
+	eval(ev *evaluator, sc *scope, focus Collection) (Collection, error)
+	offset() int
+}
+
+type literalNode struct {
+	at    int
+	value Value
+}
+
+func (n *literalNode) offset() int { return n.at }
+
+func (n *literalNode) eval(*evaluator, *scope, Collection) (Collection, error) {
+	return Collection{n.value}, nil
+}
+
+// negateLiteral folds unary minus into a numeric or quantity literal.
+func negateLiteral(n *literalNode) (*literalNode, bool) {
+	switch v := n.value.(type) {
+	case Integer:
+		return &literalNode{at: n.at, value: -v}, true
+	case Decimal:
+		return &literalNode{at: n.at, value: v.Neg()}, true
+	case Quantity:
+		return &literalNode{at: n.at, value: Quantity{Value: v.Value.Neg(), Unit: v.Unit}}, true
+	}
+	return nil, false
+}
+
+// parseNumberLiteral reads an integer or decimal literal. Integers that do
+// not fit 64 bits become decimals.
+func parseNumberLiteral(text string) (Value, error) {
+	if !strings.Contains(text, ".") {
+		var i int64
+		overflow := false
+		for _, c := range []byte(text) {
+			if i > (1<<63-1-int64(c-'0'))/10 {
+				overflow = true
+				break
+			}
+			i = i*10 + int64(c-'0')
+		}
+		if !overflow {
+			return Integer(i), nil
+		}
+	}
+	return ParseDecimal(text)
+}
+
+type emptyNode struct{ at int }
+
+func (n *emptyNode) offset() int { return n.at }
+
+func (n *emptyNode) eval(*evaluator, *scope, Collection) (Collection, error) { return nil, nil }
+
+// memberNode navigates to the children of each focus item with the given
+// name. At the start of a path, a name starting with an upper-case letter
+// also matches an item of that type, so "Patient.name" works on a Patient.
+type memberNode struct {
+	at    int
+	name  string
+	first bool
+}
+
+func (n *memberNode) offset() int { return n.at }
+
+func (n *memberNode) eval(ev *evaluator, _ *scope, focus Collection) (Collection, error) {
+	var out Collection
+	for _, item := range focus {
+		switch x := item.(type) {
+		case *Node:
+			if err := ev.step(n.at, 1+len(x.children)); err != nil {
+				return nil, err
+			}
+			if n.first && startsUpper(n.name) && (x.typ != nil && x.typ.IsA(n.name) || x.declaredType == n.name) {
+				out = append(out, x)
+				continue
+			}
+			for _, c := range x.children {
+				if c.name == n.name {
+					out = append(out, c)
+				}
+			}
+		case Quantity:
+			switch n.name {
+			case "value":
+				out = append(out, x.Value)
+			case "unit":
+				out = append(out, String(x.Unit))
+			}
+		case TypeInfo:
+			switch n.name {
+			case "namespace":
+				out = append(out, String(x.Namespace))
+			case "name":
+				out = append(out, String(x.Name))
+			}
+		}
+	}
+	return out, ev.checkSize(n.at, out)
+}
+
+func startsUpper(s string) bool {
+	for _, r := range s {
+		return unicode.IsUpper(r)
+	}
+	return false
+}
+
+// dotNode evaluates right with the result of left as its focus.
+type dotNode struct {
+	left, right node
+}
+
+func (n *dotNode) offset() int { return n.right.offset() }
+
+func (n *dotNode) eval(ev *evaluator, sc *scope, focus Collection) (Collection, error) {
+	l, err := n.left.eval(ev, sc, focus)
+	if err != nil {
+		return nil, err
+	}
+	return n.right.eval(ev, sc, l)
+}
+
+type indexNode struct {
+	at            int
+	target, index node
+}
+
+func (n *indexNode) offset() int { return n.at }
+
+func (n *indexNode) eval(ev *evaluator, sc *scope, focus Collection) (Collection, error) {
+	c, err := n.target.eval(ev, sc, focus)
+	if err != nil {
+		return nil, err
+	}
+	idx, err := n.index.eval(ev, sc, sc.this)
+	if err != nil {
+		return nil, err
+	}
+	i, ok, err := singletonInteger(n.at, idx)
+	if err != nil || !ok {
+		return nil, err
+	}
+	if i < 0 || int(i) >= len(c) {
+		return nil, nil
+	}
+	return Collection{c[i]}, nil
+}
+
+type negateNode struct {
+	at      int
+	operand node
+}
+
+func (n *negateNode) offset() int { return n.at }
+
+func (n *negateNode) eval(ev *evaluator, sc *scope, focus Collection) (Collection, error) {
+	c, err := n.operand.eval(ev, sc, focus)
+	if err != nil || len(c) == 0 {
+		return nil, err
+	}
+	if len(c) > 1 {
+		return nil, errorf(n.at, "unary minus expects one item, got %d", len(c))
+	}
+	switch v := systemValue(c[0]).(type) {
+	case Integer:
+		return Collection{-v}, nil
+	case Decimal:
+		return Collection{v.Neg()}, nil
+	case Quantity:
+		return Collection{Quantity{Value: v.Value.Neg(), Unit: v.Unit}}, nil
+	}
+	return nil, errorf(n.at, "unary minus cannot negate %s", describe(c[0]))
+}
+
+type envVarNode struct {
+	at   int
+	name string
+}
+
+func (n *envVarNode) offset() int { return n.at }
+
+func (n *envVarNode) eval(ev *evaluator, _ *scope, _ Collection) (Collection, error) {
+	switch n.name {
+	case "resource":
+		return ev.resource, nil
+	case "rootResource":
+		return ev.root, nil
+	case "context":
+		return ev.input, nil
+	case "ucum":
+		return Collection{String("http://unitsofmeasure.org")}, nil
+	case "sct":
+		return Collection{String("http://snomed.info/sct")}, nil
+	case "loinc":
+		return Collection{String("http://loinc.org")}, nil
+	}
+	if v, ok := ev.cfg.Variables[n.name]; ok {
+		return v, nil
+	}
+	if rest, ok := strings.CutPrefix(n.name, "vs-"); ok {
+		return Collection{String("http://hl7.org/fhir/ValueSet/" + rest)}, nil
+	}
+	if rest, ok := strings.CutPrefix(n.name, "ext-"); ok {
+		return Collection{String("http://hl7.org/fhir/StructureDefinition/" + rest)}, nil
+	}
+	return nil, errorf(n.at, "undefined environment variable %q", "%"+n.name)
+}
+
+type specialVarNode struct {
+	at   int
+	name string
+}
+
+func (n *specialVarNode) offset() int { return n.at }
+
+func (n *specialVarNode) eval(_ *evaluator, sc *scope, _ Collection) (Collection, error) {
+	switch n.name {
+	case "$this":
+		return sc.this, nil
+	case "$index":
+		if !sc.hasIndex {
+			return nil, errorf(n.at, "%q used outside an iterating function", n.name)
+		}
+		return Collection{Integer(sc.index)}, nil
+	default:
+		if !sc.hasTotal {
+			return nil, errorf(n.at, "%q used outside aggregate()", n.name)
+		}
+		return sc.total, nil
+	}
+}
+
+// describe names a value for error messages without quoting data.
+func describe(v Value) string {
+	if v == nil {
+		return "a primitive without a value"
+	}
+	ns, name := v.TypeName()
+	return fmt.Sprintf("%s.%s", ns, name)
+}
+
+// singletonInteger reads an integer argument; ok is false for empty.
+func singletonInteger(at int, c Collection) (Integer, bool, error) {
+	if len(c) == 0 || systemValue(c[0]) == nil {
+		return 0, false, nil
+	}
+	if len(c) > 1 {
+		return 0, false, errorf(at, "expected one integer, got %d items", len(c))
+	}
+	i, ok := systemValue(c[0]).(Integer)
+	if !ok {
+		return 0, false, errorf(at, "expected an integer, got %s", describe(c[0]))
+	}
+	return i, true, nil
+}

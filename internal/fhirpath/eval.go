@@ -1,0 +1,260 @@
+package fhirpath
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/gatehouse-health/gatehouse/internal/fhirmodel"
+)
+
+// Default evaluation limits, used when the EvalContext leaves them zero.
+const (
+	DefaultMaxSteps      = 10_000_000 // items visited, summed over all steps
+	DefaultMaxCollection = 1 << 20    // items in one intermediate collection
+)
+
+// ErrLimit is returned, wrapped, when an evaluation exceeds MaxSteps or
+// MaxCollection.
+var ErrLimit = errors.New("evaluation limit exceeded")
+
+// Expression is a compiled FHIRPath expression. It is immutable and safe
+// for concurrent use.
+type Expression struct {
+	src  string
+	root node
+}
+
+// Compile parses expr and resolves its functions. It rejects expressions
+// longer than MaxExpressionLength or nested deeper than MaxDepth, with a
+// *SyntaxError.
+func Compile(expr string) (*Expression, error) {
+	root, err := parse(expr)
+	if err != nil {
+		return nil, err
+	}
+	return &Expression{src: expr, root: root}, nil
+}
+
+// MustCompile is Compile for expressions fixed in the program text; it
+// panics on error.
+func MustCompile(expr string) *Expression {
+	e, err := Compile(expr)
+	if err != nil {
+		panic(err)
+	}
+	return e
+}
+
+// String returns the source text.
+func (e *Expression) String() string { return e.src }
+
+// Terminology checks codes against value sets for memberOf(). The
+// validator implements it; evaluation without one fails memberOf().
+type Terminology interface {
+	// MemberOf reports whether the code, Coding or CodeableConcept in
+	// value is in the value set with the given canonical URL. known is
+	// false when the value set cannot be evaluated, which makes memberOf()
+	// return empty.
+	MemberOf(ctx context.Context, value *Node, valueSetURL string) (member, known bool, err error)
+}
+
+// Conformance checks resources against profiles for conformsTo().
+type Conformance interface {
+	// ConformsTo reports whether value conforms to the StructureDefinition
+	// with the given canonical URL. An unknown profile is an error.
+	ConformsTo(ctx context.Context, value *Node, profileURL string) (bool, error)
+}
+
+// Resolver looks up references that resolve() cannot find in the input's
+// own Bundle or contained resources. It returns nil when the reference is
+// unknown.
+type Resolver interface {
+	Resolve(ctx context.Context, from *Node, reference string) (*Node, error)
+}
+
+// EvalContext configures one evaluation. The zero value works: it
+// evaluates with the default limits and the R4 model, without
+// terminology or profile checks.
+type EvalContext struct {
+	// Context is passed to the hooks; nil means context.Background().
+	Context context.Context
+
+	// Resource and RootResource set %resource and %rootResource. When nil,
+	// they are the resource containing the first input node, and for a
+	// contained resource, the resource that contains it.
+	Resource     *Node
+	RootResource *Node
+
+	// Variables adds environment variables, named without the '%'.
+	Variables map[string]Collection
+
+	// Now returns the current time for now(), today() and timeOfDay();
+	// nil means time.Now. All calls in one evaluation see the same instant.
+	Now func() time.Time
+
+	Terminology Terminology // memberOf(); nil makes memberOf() an error
+	Conformance Conformance // conformsTo(); nil makes conformsTo() an error
+	Resolver    Resolver    // resolve() beyond the Bundle; may be nil
+
+	// Trace receives the values passed to trace(); nil discards them.
+	Trace func(name string, values Collection)
+
+	// Model types the names used in is(), as() and ofType(); nil means R4.
+	Model *fhirmodel.Model
+
+	// MaxSteps caps the work of one evaluation and MaxCollection the size
+	// of any intermediate collection; zero means the defaults.
+	MaxSteps      int
+	MaxCollection int
+}
+
+// EvalError reports a failure during evaluation: a type error, a
+// singleton expected, a limit exceeded, or a failing hook.
+type EvalError struct {
+	Offset int    // byte offset in the expression of the failing operator or function
+	Msg    string // lower case
+	Err    error  // underlying error, if any
+}
+
+func (e *EvalError) Error() string {
+	return fmt.Sprintf("fhirpath: %s at offset %d", e.Msg, e.Offset)
+}
+
+func (e *EvalError) Unwrap() error { return e.Err }
+
+// evaluator is the state of one Evaluate call.
+type evaluator struct {
+	cfg      *EvalContext
+	ctx      context.Context
+	model    *fhirmodel.Model
+	steps    int
+	maxSteps int
+	maxColl  int
+	now      time.Time
+	nowSet   bool
+	env      map[string]Collection
+	resource Collection
+	root     Collection
+	input    Collection
+}
+
+// scope holds the iteration variables inside function arguments.
+type scope struct {
+	this     Collection
+	index    int
+	hasIndex bool
+	total    Collection
+	hasTotal bool
+}
+
+// Evaluate runs the expression with input as the context collection
+// ($this and %context). Input items are usually the root *Node of a tree
+// from ParseJSON.
+func (e *Expression) Evaluate(ec EvalContext, input ...Value) (Collection, error) {
+	ev := newEvaluator(&ec, input)
+	sc := &scope{this: Collection(input)}
+	out, err := e.root.eval(ev, sc, sc.this)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// EvaluateBool evaluates a constraint expecting at most one boolean. It
+// returns ok=false for an empty result, so the caller decides what an
+// empty result means, and an error for more items or a non-boolean.
+func (e *Expression) EvaluateBool(ec EvalContext, input ...Value) (result, ok bool, err error) {
+	out, err := e.Evaluate(ec, input...)
+	if err != nil {
+		return false, false, err
+	}
+	switch len(out) {
+	case 0:
+		return false, false, nil
+	case 1:
+		if b, isBool := primitiveValue(out[0]).(Boolean); isBool {
+			return bool(b), true, nil
+		}
+	}
+	return false, false, &EvalError{Offset: 0, Msg: fmt.Sprintf("result of %q is not a single boolean", abbreviate(e.src))}
+}
+
+func newEvaluator(ec *EvalContext, input []Value) *evaluator {
+	ev := &evaluator{cfg: ec, ctx: ec.Context, model: ec.Model, maxSteps: ec.MaxSteps, maxColl: ec.MaxCollection, input: input}
+	if ev.ctx == nil {
+		ev.ctx = context.Background()
+	}
+	if ev.model == nil {
+		ev.model = fhirmodel.R4()
+	}
+	if ev.maxSteps <= 0 {
+		ev.maxSteps = DefaultMaxSteps
+	}
+	if ev.maxColl <= 0 {
+		ev.maxColl = DefaultMaxCollection
+	}
+	ev.setResources(ec, input)
+	return ev
+}
+
+func (ev *evaluator) setResources(ec *EvalContext, input []Value) {
+	var res *Node
+	if ec.Resource != nil {
+		res = ec.Resource
+	} else if len(input) > 0 {
+		if n, ok := input[0].(*Node); ok {
+			res = n.resource()
+		}
+	}
+	if res != nil {
+		ev.resource = Collection{res}
+	}
+	root := ec.RootResource
+	if root == nil && res != nil {
+		root = res
+		// A contained resource's root is the resource that contains it.
+		if res.name == "contained" && res.parent != nil {
+			if outer := res.parent.resource(); outer != nil {
+				root = outer
+			}
+		}
+	}
+	if root != nil {
+		ev.root = Collection{root}
+	}
+}
+
+// step charges n units of work.
+func (ev *evaluator) step(at, n int) error {
+	ev.steps += n
+	if ev.steps > ev.maxSteps {
+		return &EvalError{Offset: at, Msg: fmt.Sprintf("evaluation exceeded %d steps", ev.maxSteps), Err: ErrLimit}
+	}
+	return nil
+}
+
+// checkSize rejects collections above MaxCollection.
+func (ev *evaluator) checkSize(at int, c Collection) error {
+	if len(c) > ev.maxColl {
+		return &EvalError{Offset: at, Msg: fmt.Sprintf("collection of %d items exceeds the limit of %d", len(c), ev.maxColl), Err: ErrLimit}
+	}
+	return ev.step(at, len(c))
+}
+
+func (ev *evaluator) nowTime() time.Time {
+	if !ev.nowSet {
+		if ev.cfg.Now != nil {
+			ev.now = ev.cfg.Now()
+		} else {
+			ev.now = time.Now()
+		}
+		ev.nowSet = true
+	}
+	return ev.now
+}
+
+func errorf(at int, format string, args ...any) error {
+	return &EvalError{Offset: at, Msg: fmt.Sprintf(format, args...)}
+}

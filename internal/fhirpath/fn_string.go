@@ -1,0 +1,388 @@
+package fhirpath
+
+import (
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"html"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"unicode"
+	"unicode/utf8"
+)
+
+// String functions. Positions and lengths count Unicode code points, not
+// bytes. Regular expressions use Go's RE2 syntax, which runs in time
+// linear in the input.
+func init() {
+	register("indexOf", 1, 1, fnIndexOf)
+	register("lastIndexOf", 1, 1, fnLastIndexOf)
+	register("substring", 1, 2, fnSubstring)
+	register("startsWith", 1, 1, stringPredicate(strings.HasPrefix))
+	register("endsWith", 1, 1, stringPredicate(strings.HasSuffix))
+	register("contains", 1, 1, stringPredicate(strings.Contains))
+	register("upper", 0, 0, stringMap(strings.ToUpper))
+	register("lower", 0, 0, stringMap(strings.ToLower))
+	register("trim", 0, 0, stringMap(func(s string) string { return strings.TrimFunc(s, unicode.IsSpace) }))
+	register("length", 0, 0, fnLength)
+	register("toChars", 0, 0, fnToChars)
+	register("replace", 2, 2, fnReplace)
+	register("matches", 1, 1, func(c *call) (Collection, error) { return regexMatch(c, false) })
+	register("matchesFull", 1, 1, func(c *call) (Collection, error) { return regexMatch(c, true) })
+	register("replaceMatches", 2, 2, fnReplaceMatches)
+	register("split", 1, 1, fnSplit)
+	register("join", 0, 1, fnJoin)
+	register("encode", 1, 1, func(c *call) (Collection, error) { return codec(c, true) })
+	register("decode", 1, 1, func(c *call) (Collection, error) { return codec(c, false) })
+	register("escape", 1, 1, func(c *call) (Collection, error) { return escaping(c, true) })
+	register("unescape", 1, 1, func(c *call) (Collection, error) { return escaping(c, false) })
+}
+
+// runeIndex converts a byte offset in s to a code point offset.
+func runeIndex(s string, byteOff int) int {
+	if byteOff < 0 {
+		return -1
+	}
+	return utf8.RuneCountInString(s[:byteOff])
+}
+
+func fnIndexOf(c *call) (Collection, error) {
+	s, ok, err := c.inputString()
+	if err != nil || !ok {
+		return nil, err
+	}
+	sub, ok, err := c.stringArg(0)
+	if err != nil || !ok {
+		return nil, err
+	}
+	return Collection{Integer(runeIndex(s, strings.Index(s, sub)))}, nil
+}
+
+func fnLastIndexOf(c *call) (Collection, error) {
+	s, ok, err := c.inputString()
+	if err != nil || !ok {
+		return nil, err
+	}
+	sub, ok, err := c.stringArg(0)
+	if err != nil || !ok {
+		return nil, err
+	}
+	return Collection{Integer(runeIndex(s, strings.LastIndex(s, sub)))}, nil
+}
+
+func fnSubstring(c *call) (Collection, error) {
+	s, ok, err := c.inputString()
+	if err != nil || !ok {
+		return nil, err
+	}
+	start, ok, err := c.intArg(0)
+	if err != nil || !ok {
+		return nil, err
+	}
+	runes := []rune(s)
+	if start < 0 || start >= len(runes) {
+		return nil, nil
+	}
+	end := len(runes)
+	if len(c.node.args) > 1 {
+		n, given, err := c.intArg(1)
+		if err != nil {
+			return nil, err
+		}
+		if given {
+			end = min(start+max(n, 0), len(runes))
+		}
+	}
+	return Collection{String(runes[start:end])}, nil
+}
+
+func stringPredicate(pred func(s, sub string) bool) func(c *call) (Collection, error) {
+	return func(c *call) (Collection, error) {
+		s, ok, err := c.inputString()
+		if err != nil || !ok {
+			return nil, err
+		}
+		sub, ok, err := c.stringArg(0)
+		if err != nil || !ok {
+			return nil, err
+		}
+		return boolResult(pred(s, sub))
+	}
+}
+
+func stringMap(f func(string) string) func(c *call) (Collection, error) {
+	return func(c *call) (Collection, error) {
+		s, ok, err := c.inputString()
+		if err != nil || !ok {
+			return nil, err
+		}
+		return Collection{String(f(s))}, nil
+	}
+}
+
+func fnLength(c *call) (Collection, error) {
+	s, ok, err := c.inputString()
+	if err != nil || !ok {
+		return nil, err
+	}
+	return Collection{Integer(utf8.RuneCountInString(s))}, nil
+}
+
+func fnToChars(c *call) (Collection, error) {
+	s, ok, err := c.inputString()
+	if err != nil || !ok {
+		return nil, err
+	}
+	out := make(Collection, 0, len(s))
+	for _, r := range s {
+		out = append(out, String(string(r)))
+	}
+	return out, nil
+}
+
+func fnReplace(c *call) (Collection, error) {
+	s, ok, err := c.inputString()
+	if err != nil || !ok {
+		return nil, err
+	}
+	pattern, ok, err := c.stringArg(0)
+	if err != nil || !ok {
+		return nil, err
+	}
+	repl, ok, err := c.stringArg(1)
+	if err != nil || !ok {
+		return nil, err
+	}
+	if est := len(s) + (utf8.RuneCountInString(s)+1)*len(repl); pattern == "" && est > maxStringResult {
+		return nil, c.errorf("result would exceed %d bytes", maxStringResult)
+	}
+	return Collection{String(strings.ReplaceAll(s, pattern, repl))}, nil
+}
+
+// maxStringResult caps strings built by replace() and join().
+const maxStringResult = 16 << 20
+
+// regexCache keeps compiled patterns; expressions usually pass literal
+// patterns, so the set stays small. It is bounded to keep hostile inputs
+// from growing it.
+var regexCache sync.Map
+
+const maxCachedRegexps = 1024
+
+var regexCount int64
+var regexMu sync.Mutex
+
+func compileRegex(c *call, pattern string, full bool) (*regexp.Regexp, error) {
+	key := pattern
+	if full {
+		key = "\x00" + pattern
+	}
+	if re, ok := regexCache.Load(key); ok {
+		return re.(*regexp.Regexp), nil
+	}
+	src := "(?s)" + pattern
+	if full {
+		src = "(?s)^(?:" + pattern + ")$"
+	}
+	re, err := regexp.Compile(src)
+	if err != nil {
+		return nil, c.errorf("invalid regular expression %q: %v", abbreviate(pattern), err)
+	}
+	regexMu.Lock()
+	if regexCount < maxCachedRegexps {
+		regexCount++
+		regexCache.Store(key, re)
+	}
+	regexMu.Unlock()
+	return re, nil
+}
+
+func regexMatch(c *call, full bool) (Collection, error) {
+	s, ok, err := c.inputString()
+	if err != nil || !ok {
+		return nil, err
+	}
+	pattern, ok, err := c.stringArg(0)
+	if err != nil || !ok {
+		return nil, err
+	}
+	re, err := compileRegex(c, pattern, full)
+	if err != nil {
+		return nil, err
+	}
+	return boolResult(re.MatchString(s))
+}
+
+func fnReplaceMatches(c *call) (Collection, error) {
+	s, ok, err := c.inputString()
+	if err != nil || !ok {
+		return nil, err
+	}
+	pattern, ok, err := c.stringArg(0)
+	if err != nil || !ok {
+		return nil, err
+	}
+	repl, ok, err := c.stringArg(1)
+	if err != nil || !ok {
+		return nil, err
+	}
+	re, err := compileRegex(c, pattern, false)
+	if err != nil {
+		return nil, err
+	}
+	return Collection{String(re.ReplaceAllString(s, repl))}, nil
+}
+
+func fnSplit(c *call) (Collection, error) {
+	s, ok, err := c.inputString()
+	if err != nil || !ok {
+		return nil, err
+	}
+	sep, ok, err := c.stringArg(0)
+	if err != nil || !ok {
+		return nil, err
+	}
+	parts := strings.Split(s, sep)
+	out := make(Collection, len(parts))
+	for i, p := range parts {
+		out[i] = String(p)
+	}
+	return out, nil
+}
+
+func fnJoin(c *call) (Collection, error) {
+	sep := ""
+	if len(c.node.args) == 1 {
+		s, ok, err := c.stringArg(0)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			sep = s
+		}
+	}
+	var b strings.Builder
+	for i, v := range c.input {
+		s, ok := stringOf(v)
+		if !ok {
+			return nil, c.errorf("expects strings, got %s", describe(v))
+		}
+		if i > 0 {
+			b.WriteString(sep)
+		}
+		b.WriteString(s)
+		if b.Len() > maxStringResult {
+			return nil, c.errorf("result exceeds %d bytes", maxStringResult)
+		}
+	}
+	return Collection{String(b.String())}, nil
+}
+
+func codec(c *call, encode bool) (Collection, error) {
+	s, ok, err := c.inputString()
+	if err != nil || !ok {
+		return nil, err
+	}
+	format, ok, err := c.stringArg(0)
+	if err != nil || !ok {
+		return nil, err
+	}
+	var enc interface {
+		EncodeToString([]byte) string
+		DecodeString(string) ([]byte, error)
+	}
+	switch format {
+	case "base64":
+		enc = base64.StdEncoding
+	case "urlbase64":
+		enc = base64.URLEncoding
+	case "hex":
+		if encode {
+			return Collection{String(hex.EncodeToString([]byte(s)))}, nil
+		}
+		b, err := hex.DecodeString(s)
+		if err != nil {
+			return nil, c.errorf("invalid hex input: %v", err)
+		}
+		return Collection{String(b)}, nil
+	default:
+		return nil, c.errorf("unknown encoding %q", format)
+	}
+	if encode {
+		return Collection{String(enc.EncodeToString([]byte(s)))}, nil
+	}
+	b, err := enc.DecodeString(s)
+	if err != nil {
+		return nil, c.errorf("invalid %s input: %v", format, err)
+	}
+	return Collection{String(b)}, nil
+}
+
+var htmlEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, "&quot;", "'", "&#39;")
+
+func escaping(c *call, escape bool) (Collection, error) {
+	s, ok, err := c.inputString()
+	if err != nil || !ok {
+		return nil, err
+	}
+	format, ok, err := c.stringArg(0)
+	if err != nil || !ok {
+		return nil, err
+	}
+	switch {
+	case format == "html" && escape:
+		return Collection{String(htmlEscaper.Replace(s))}, nil
+	case format == "html":
+		return Collection{String(html.UnescapeString(s))}, nil
+	case format == "json" && escape:
+		b, _ := json.Marshal(s)
+		quoted := string(b[1 : len(b)-1])
+		// encoding/json escapes <, > and & for HTML safety; JSON does not
+		// require it.
+		quoted = strings.NewReplacer(`\u003c`, "<", `\u003e`, ">", `\u0026`, "&").Replace(quoted)
+		return Collection{String(quoted)}, nil
+	case format == "json":
+		return Collection{String(unescapeJSON(s))}, nil
+	}
+	return nil, c.errorf("unknown escape format %q", format)
+}
+
+// unescapeJSON resolves the escapes of a JSON string body. Malformed
+// escapes are kept as written.
+func unescapeJSON(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] != '\\' || i+1 == len(s) {
+			b.WriteByte(s[i])
+			continue
+		}
+		i++
+		switch c := s[i]; c {
+		case '"', '\\', '/':
+			b.WriteByte(c)
+		case 'b':
+			b.WriteByte('\b')
+		case 'f':
+			b.WriteByte('\f')
+		case 'n':
+			b.WriteByte('\n')
+		case 'r':
+			b.WriteByte('\r')
+		case 't':
+			b.WriteByte('\t')
+		case 'u':
+			if r, err := strconv.ParseUint(s[i+1:min(i+5, len(s))], 16, 32); err == nil && i+5 <= len(s) {
+				b.WriteRune(rune(r))
+				i += 4
+				continue
+			}
+			b.WriteString("\\u")
+		default:
+			b.WriteByte('\\')
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}

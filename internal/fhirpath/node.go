@@ -1,0 +1,144 @@
+package fhirpath
+
+import (
+	"github.com/gatehouse-health/gatehouse/internal/fhirmodel"
+)
+
+// Node is one element of a FHIR resource tree: a resource, a complex
+// element or a primitive. A primitive node carries its value as a System
+// value (String, Boolean, Integer, Decimal, Date, DateTime, Time) and its
+// id and extensions as children, merged from the JSON "_name" property.
+//
+// A tree is immutable once built, so it may be evaluated concurrently.
+type Node struct {
+	name     string          // element name, without the choice type suffix
+	jsonName string          // property name as written ("valueQuantity")
+	typ      *fhirmodel.Type // nil when the model does not define the element
+	value    Value           // primitive value; nil for complex nodes
+	children []*Node         // in document order
+	parent   *Node
+
+	// declaredType is the resourceType of a resource the model does not
+	// define, kept only when parsing leniently (see jsonBuilder.lenient).
+	declaredType string
+}
+
+// TypeName implements Value: the FHIR type of the node, or System.Any
+// when the model does not define it.
+func (n *Node) TypeName() (string, string) {
+	if n.typ == nil {
+		if n.value != nil {
+			return n.value.TypeName()
+		}
+		return "System", "Any"
+	}
+	return "FHIR", n.typ.Name
+}
+
+// Name returns the element name ("value" for valueQuantity), or "" for the
+// root of a tree.
+func (n *Node) Name() string { return n.name }
+
+// JSONName returns the property name as written in the JSON document.
+func (n *Node) JSONName() string { return n.jsonName }
+
+// Type returns the node's type in the FHIR model, or nil.
+func (n *Node) Type() *fhirmodel.Type { return n.typ }
+
+// Value returns the primitive value of the node, or nil.
+func (n *Node) Value() Value { return n.value }
+
+// Children returns the child elements in document order.
+func (n *Node) Children() []*Node { return n.children }
+
+// Parent returns the containing node, or nil at the root.
+func (n *Node) Parent() *Node { return n.parent }
+
+// Child returns the children with the given element name.
+func (n *Node) Child(name string) []*Node {
+	var out []*Node
+	for _, c := range n.children {
+		if c.name == name {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// firstChild returns the first child named name, or nil.
+func (n *Node) firstChild(name string) *Node {
+	for _, c := range n.children {
+		if c.name == name {
+			return c
+		}
+	}
+	return nil
+}
+
+func (n *Node) isPrimitive() bool {
+	return n.typ != nil && n.typ.Kind == fhirmodel.KindPrimitive
+}
+
+// isResource reports whether the node is a resource (the root of a tree,
+// a contained resource or a Bundle entry's resource).
+func (n *Node) isResource() bool {
+	return n.typ != nil && n.typ.Kind == fhirmodel.KindResource
+}
+
+// resource returns the nearest resource at or above n.
+func (n *Node) resource() *Node {
+	for x := n; x != nil; x = x.parent {
+		if x.isResource() {
+			return x
+		}
+	}
+	return nil
+}
+
+// typeNameOf returns the FHIR type name of n, or "".
+func (n *Node) typeNameOf() string {
+	if n.typ == nil {
+		return ""
+	}
+	return n.typ.Name
+}
+
+// quantity converts a FHIR Quantity (or a type derived from it, such as
+// Age) to System.Quantity. The unit is the UCUM code when the system is
+// UCUM, else the human-readable unit. A calendar keyword used as the
+// code with no system keeps its calendar meaning.
+func (n *Node) quantity() (Quantity, bool) {
+	if n.typ == nil || !n.typ.IsA("Quantity") {
+		return Quantity{}, false
+	}
+	v := n.firstChild("value")
+	if v == nil {
+		return Quantity{}, false
+	}
+	d, ok := v.value.(Decimal)
+	if !ok {
+		return Quantity{}, false
+	}
+	q := Quantity{Value: d, Unit: "1"}
+	code, _ := stringOf(childValue(n, "code"))
+	system, _ := stringOf(childValue(n, "system"))
+	unit, _ := stringOf(childValue(n, "unit"))
+	switch {
+	case code != "" && system == "http://unitsofmeasure.org":
+		q.Unit = code
+	case code != "" && system == "" && isCalendarUnit(code):
+		q.Unit = code
+	case unit != "":
+		q.Unit = unit
+	case code != "":
+		q.Unit = code
+	}
+	return q, true
+}
+
+func childValue(n *Node, name string) Value {
+	if c := n.firstChild(name); c != nil && c.value != nil {
+		return c.value
+	}
+	return nil
+}
