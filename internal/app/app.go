@@ -18,6 +18,7 @@ import (
 
 	"github.com/gatehouse-health/gatehouse/internal/config"
 	"github.com/gatehouse-health/gatehouse/internal/gateway"
+	"github.com/gatehouse-health/gatehouse/internal/killswitch"
 	"github.com/gatehouse-health/gatehouse/internal/metrics"
 	"github.com/gatehouse-health/gatehouse/internal/pki"
 	"github.com/gatehouse-health/gatehouse/internal/record"
@@ -50,8 +51,13 @@ type Running struct {
 	// AdminAddr is the admin listener's address, nil when it is disabled.
 	AdminAddr net.Addr
 
+	// KillSwitch holds the engaged cuts.
+	KillSwitch *killswitch.Switch
+
 	server      *http.Server
 	adminServer *http.Server
+	conns       *connTracker
+	stopPolling context.CancelFunc
 	payer       *payerServer
 	log         *slog.Logger
 }
@@ -83,6 +89,9 @@ func Start(ctx context.Context, cfg *config.File, opts Options) (_ *Running, err
 	if opts.WrapRecords != nil {
 		rt.Records = opts.WrapRecords(rt.Records)
 	}
+	if err := rt.startKillSwitch(ctx, now); err != nil {
+		return nil, err
+	}
 
 	upstream, err := rt.startUpstream(ctx, cfg, now)
 	if err != nil {
@@ -92,7 +101,7 @@ func Start(ctx context.Context, cfg *config.File, opts Options) (_ *Running, err
 	if err != nil {
 		return nil, err
 	}
-	if err := rt.startAdmin(cfg, tlsConf.Certificates[0], nil, log); err != nil {
+	if err := rt.startAdmin(cfg, tlsConf.Certificates[0], killswitch.Handlers(rt.KillSwitch, rt.Records), log); err != nil {
 		ln.Close()
 		return nil, err
 	}
@@ -112,6 +121,7 @@ func Start(ctx context.Context, cfg *config.File, opts Options) (_ *Running, err
 		WriteTimeout:      2 * time.Minute,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
+		ConnState:         rt.conns.track,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
 	go func() {
@@ -126,6 +136,9 @@ func Start(ctx context.Context, cfg *config.File, opts Options) (_ *Running, err
 // Close stops the listener, the payer service and the database.
 func (rt *Running) Close(ctx context.Context) error {
 	var errs []error
+	if rt.stopPolling != nil {
+		rt.stopPolling()
+	}
 	if rt.server != nil {
 		errs = append(errs, rt.server.Shutdown(ctx))
 	}
@@ -198,6 +211,7 @@ func (rt *Running) buildGateway(ctx context.Context, cfg *config.File, upstream 
 		UpstreamClient:     upClient,
 		MaxBodyBytes:       cfg.Limits.MaxBodyBytes,
 		Observer:           rt.Metrics,
+		KillSwitch:         rt.KillSwitch,
 		Logger:             log,
 		Now:                now,
 	})
@@ -209,4 +223,27 @@ func upstreamName(cfg *config.File) string {
 	}
 	u, _ := url.Parse(cfg.Upstream.URL)
 	return u.Scheme + "://" + u.Host
+}
+
+// startKillSwitch loads the persisted cuts, polls for cuts engaged by other
+// replicas, and closes the connections a new full cut covers.
+func (rt *Running) startKillSwitch(ctx context.Context, now func() time.Time) error {
+	sw, err := killswitch.Open(ctx, rt.DB, now, rt.log)
+	if err != nil {
+		return err
+	}
+	rt.KillSwitch = sw
+	rt.conns = newConnTracker()
+	sw.OnEngage(func(added []*killswitch.Cut) {
+		for _, c := range added {
+			rt.log.Warn("kill switch engaged", "cut", c.ID, "mode", string(c.Mode), "scope", c.Scope, "direction", string(c.Direction), "by", c.EngagedBy)
+		}
+		if n := rt.conns.cut(added); n > 0 {
+			rt.log.Warn("kill switch closed live connections", "count", n)
+		}
+	})
+	pollCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	rt.stopPolling = cancel
+	go sw.Run(pollCtx)
+	return nil
 }

@@ -24,6 +24,7 @@ Usage:
     gatehouse demo [--bundles DIR] [--json]
     gatehouse serve [--config FILE] [--data DIR] [--listen ADDR]
     gatehouse token [--data DIR] [--partner NAME] [--url URL]
+    gatehouse killswitch status|engage|release [options]
     gatehouse help
 
 Examples:
@@ -61,6 +62,8 @@ func MainContext(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		return env.token(rest)
 	case "demo":
 		return env.demo(rest)
+	case "killswitch":
+		return env.killswitch(rest)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -121,4 +124,16 @@ func (e *env) parse(fs *flag.FlagSet, synopsis string, args []string) (code int,
 		return 2, false
 	}
 	return 0, true
+}
+
+// parseOne is parse for commands that take one positional argument before
+// or after the options; arg is empty when none was given.
+func (e *env) parseOne(fs *flag.FlagSet, synopsis string, args []string) (arg string, code int, ok bool) {
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		arg, args = args[0], args[1:]
+	}
+	if code, ok := e.parse(fs, synopsis, args); !ok {
+		return "", code, false
+	}
+	return arg, 0, true
 }

@@ -126,7 +126,7 @@ func TestServeTokenCurl(t *testing.T) {
 		t.Fatalf("token: exit %d: %s", code, stderr)
 	}
 	tok = strings.TrimSpace(tok)
-	publicURL, err := readEndpoint(data)
+	publicURL, err := readPublicURL(data)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,4 +173,39 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// TestKillswitchCommand engages, lists and releases a cut on a running
+// development gateway through the admin listener.
+func TestKillswitchCommand(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int)
+	var serveOut, serveErr syncBuffer
+	go func() {
+		done <- MainContext(ctx, []string{"serve", "--data", data, "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"}, &serveOut, &serveErr)
+	}()
+	defer func() { cancel(); <-done }()
+	waitForFile(t, filepath.Join(data, endpointFile))
+
+	code, out, stderr := run(t, context.Background(), "killswitch", "engage", "--data", data, "--mode", "full", "--partner", "demo-ehr", "--reason", "drill")
+	if code != 0 || !strings.Contains(out, "engaged cut 1: mode full, scope partner:demo-ehr") {
+		t.Fatalf("engage: exit %d\n%s%s", code, out, stderr)
+	}
+	code, out, _ = run(t, context.Background(), "killswitch", "status", "--data", data)
+	if code != 0 || !strings.Contains(out, "partner:demo-ehr") || !strings.Contains(out, "dev-admin") {
+		t.Errorf("status: exit %d\n%s", code, out)
+	}
+	code, _, stderr = run(t, context.Background(), "killswitch", "engage", "--data", data, "--mode", "full")
+	if code != 1 || !strings.Contains(stderr, "a reason is required") {
+		t.Errorf("engage without reason: exit %d, %s", code, stderr)
+	}
+	code, out, stderr = run(t, context.Background(), "killswitch", "release", "1", "--data", data)
+	if code != 0 || !strings.Contains(out, "released") {
+		t.Errorf("release: exit %d\n%s%s", code, out, stderr)
+	}
+	code, out, _ = run(t, context.Background(), "killswitch", "status", "--data", data)
+	if code != 0 || !strings.Contains(out, "no cut engaged") {
+		t.Errorf("status after release: exit %d\n%s", code, out)
+	}
 }

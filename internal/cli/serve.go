@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -48,7 +49,7 @@ func (e *env) serve(args []string) int {
 		return 1
 	}
 	if layout != nil {
-		if err := writeEndpoint(layout.Dir, rt.PublicURL); err != nil {
+		if err := writeEndpoint(layout.Dir, rt); err != nil {
 			e.warnf("could not write %s: %v", endpointFile, err)
 		}
 		e.printTryIt(layout, rt.FHIRBase)
@@ -88,8 +89,19 @@ func (e *env) serveConfig(cfgPath, dataDir, listen, adminListen string) (*config
 	return cfg, layout, nil
 }
 
-func writeEndpoint(dir, publicURL string) error {
-	b, _ := json.Marshal(map[string]string{"public_url": publicURL})
+// endpoint is the content of endpointFile.
+type endpoint struct {
+	PublicURL string `json:"public_url"`
+	AdminURL  string `json:"admin_url,omitempty"`
+}
+
+func writeEndpoint(dir string, rt *app.Running) error {
+	ep := endpoint{PublicURL: rt.PublicURL}
+	if rt.AdminAddr != nil {
+		_, port, _ := net.SplitHostPort(rt.AdminAddr.String())
+		ep.AdminURL = "https://localhost:" + port
+	}
+	b, _ := json.Marshal(ep)
 	return os.WriteFile(filepath.Join(dir, endpointFile), append(b, '\n'), 0o644)
 }
 

@@ -40,7 +40,7 @@ func (e *env) token(args []string) int {
 	}
 	publicURL := *gatewayURL
 	if publicURL == "" {
-		if publicURL, err = readEndpoint(layout.Dir); err != nil {
+		if publicURL, err = readPublicURL(layout.Dir); err != nil {
 			e.errorf("%v", err)
 			e.hint("start the gateway with 'gatehouse serve --data %s', or pass --url", *dataDir)
 			return 1
@@ -82,16 +82,23 @@ func newDevClient(layout *devmode.Layout, publicURL, scope string) (*ehrclient.C
 	})
 }
 
-func readEndpoint(dir string) (string, error) {
+// readEndpoint reads the endpoint file a running development gateway wrote.
+func readEndpoint(dir string) (*endpoint, error) {
 	data, err := os.ReadFile(filepath.Join(dir, endpointFile))
 	if err != nil {
-		return "", fmt.Errorf("no running gateway recorded in %s: %w", dir, err)
+		return nil, fmt.Errorf("no running gateway recorded in %s: %w", dir, err)
 	}
-	var ep struct {
-		PublicURL string `json:"public_url"`
-	}
+	var ep endpoint
 	if err := json.Unmarshal(data, &ep); err != nil || ep.PublicURL == "" {
-		return "", fmt.Errorf("%s is not a valid endpoint file", filepath.Join(dir, endpointFile))
+		return nil, fmt.Errorf("%s is not a valid endpoint file", filepath.Join(dir, endpointFile))
+	}
+	return &ep, nil
+}
+
+func readPublicURL(dir string) (string, error) {
+	ep, err := readEndpoint(dir)
+	if err != nil {
+		return "", err
 	}
 	return ep.PublicURL, nil
 }

@@ -3,13 +3,15 @@
 //
 //  1. receive: read the body under a size cap, so every record holds it;
 //  2. identity: map the verified client certificate to a registered partner;
-//  3. token: verify the certificate-bound access token;
-//  4. authorization: parse the FHIR interaction and decide on it;
-//  5. payload: media type, size and strict JSON checks;
-//  6. record: commit the request entry (fail closed);
-//  7. forward: send the request to the upstream FHIR server;
-//  8. record: commit the response entry (fail closed);
-//  9. respond: release the upstream response.
+//  3. kill switch: refuse if a full cut covers the partner;
+//  4. token: verify the certificate-bound access token;
+//  5. authorization: parse the FHIR interaction and decide on it;
+//  6. kill switch: refuse if any cut covers the interaction;
+//  7. payload: media type, size and strict JSON checks;
+//  8. record: commit the request entry (fail closed);
+//  9. forward: send the request to the upstream FHIR server;
+//  10. record: commit the response entry (fail closed);
+//  11. respond: release the upstream response.
 //
 // A stage that refuses returns a *Refusal; refuse is the one code path that
 // records the exchange, sets the status and writes the OperationOutcome, so
@@ -31,6 +33,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-health/gatehouse/internal/fhirreq"
+	"github.com/gatehouse-health/gatehouse/internal/killswitch"
 	"github.com/gatehouse-health/gatehouse/internal/record"
 	"github.com/gatehouse-health/gatehouse/internal/token"
 )
@@ -83,6 +86,9 @@ type Options struct {
 	// MaxBodyBytes caps request bodies (413 above it) and, times four,
 	// upstream response bodies.
 	MaxBodyBytes int64
+	// KillSwitch, when set, is consulted on every request; requests a cut
+	// covers are refused with 503, and tokens it revoked with 401.
+	KillSwitch *killswitch.Switch
 	// Observer, when set, is told about every completed exchange and every
 	// record commit, for metrics.
 	Observer Observer
@@ -148,8 +154,10 @@ func (g *Gateway) serveFHIR(w http.ResponseWriter, r *http.Request) {
 	stages := []func(*exchange) *Refusal{
 		g.receive,
 		g.identify,
+		g.checkCut,
 		g.authenticate,
 		g.authorize,
+		g.checkCut,
 		g.checkPayload,
 	}
 	for _, stage := range stages {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/gatehouse-health/gatehouse/internal/fhirjson"
 	"github.com/gatehouse-health/gatehouse/internal/fhirreq"
+	"github.com/gatehouse-health/gatehouse/internal/killswitch"
 	"github.com/gatehouse-health/gatehouse/internal/token"
 )
 
@@ -86,6 +87,9 @@ func (g *Gateway) authenticate(ex *exchange) *Refusal {
 	}
 	ex.claims = claims
 	ex.entry.TokenID = claims.TokenID
+	if ks := g.opts.KillSwitch; ks != nil && ks.Revoked(ex.partner.ID, claims.IssuedAt) {
+		return tokenRefusal(token.ErrInvalidToken, "token.revoked", "the access token was revoked; request a new one")
+	}
 	if claims.ClientID != ex.partner.ID {
 		return tokenRefusal(token.ErrInvalidToken, "token.client-mismatch", "the access token was issued to another client")
 	}
@@ -97,6 +101,22 @@ func tokenRefusal(err error, rule, msg string) *Refusal {
 	status, challenge := token.BearerChallenge(err)
 	return &Refusal{Status: status, Code: "login", Rule: rule, Message: msg,
 		Header: http.Header{"Www-Authenticate": {challenge}}}
+}
+
+// checkCut refuses the request if an engaged kill-switch cut covers it.
+// Before authorization only full cuts of the partner apply; afterwards the
+// parsed interaction is matched too.
+func (g *Gateway) checkCut(ex *exchange) *Refusal {
+	ks := g.opts.KillSwitch
+	if ks == nil {
+		return nil
+	}
+	cut := ks.Check(ex.partner.ID, killswitch.Inbound, ex.fhir)
+	if cut == nil {
+		return nil
+	}
+	return &Refusal{Status: http.StatusServiceUnavailable, Code: "transient", Rule: "killswitch.cut-" + itoa(cut.ID),
+		Message: "the payer has suspended this exchange (kill switch, mode " + string(cut.Mode) + "); contact the payer's security team"}
 }
 
 // authorize parses the FHIR interaction and allows it only if the partner's

@@ -58,6 +58,10 @@ func (g *Gateway) serveToken(w http.ResponseWriter, r *http.Request) {
 		g.refuse(w, ex, ref)
 		return
 	}
+	if ref := g.checkCut(ex); ref != nil {
+		g.refuse(w, ex, ref)
+		return
+	}
 	// The token service reads the form itself; give it the body back.
 	r.Body = readCloser{bytes.NewReader(ex.body)}
 

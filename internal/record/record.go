@@ -29,6 +29,7 @@ const (
 	PhaseRequest  Phase = "request"  // allowed request, before forwarding
 	PhaseResponse Phase = "response" // upstream response, before release
 	PhaseRefusal  Phase = "refusal"  // refused request and its OperationOutcome
+	PhaseControl  Phase = "control"  // an administrative change, such as a kill-switch cut
 )
 
 // Decision is the outcome of the authorization stages.

@@ -36,6 +36,7 @@ type AccessClaims struct {
 	ClientID string
 	Scopes   []string
 	TokenID  string
+	IssuedAt time.Time
 	Expiry   time.Time
 }
 
@@ -151,6 +152,7 @@ func (s *Server) Verify(raw string, peer *x509.Certificate) (*AccessClaims, erro
 		ClientID: claims.ClientID,
 		Scopes:   strings.Fields(claims.Scope),
 		TokenID:  claims.ID,
+		IssuedAt: time.Unix(claims.IssuedAt, 0),
 		Expiry:   expiry,
 	}
 	return out, nil

@@ -1,0 +1,212 @@
+package app_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-health/gatehouse/internal/app"
+	"github.com/gatehouse-health/gatehouse/internal/pki"
+	"github.com/gatehouse-health/gatehouse/internal/record"
+	"github.com/gatehouse-health/gatehouse/internal/tlspolicy"
+)
+
+// adminClient returns a client with the development administrator
+// certificate and the admin base URL.
+func (h *harness) adminClient() (*http.Client, string) {
+	h.t.Helper()
+	roots, _ := h.layout.CAPool()
+	certFile, keyFile := app.DevAdminFiles(h.layout.Dir)
+	cert, err := pki.LoadTLSCertificate(certFile, keyFile)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	tr := &http.Transport{TLSClientConfig: tlspolicy.Client(roots, &cert)}
+	h.t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: tr}, "https://localhost:" + portOf(h.rt.AdminAddr.String())
+}
+
+func (h *harness) engage(body string) int64 {
+	h.t.Helper()
+	client, base := h.adminClient()
+	resp, err := client.Post(base+"/killswitch", "application/json", strings.NewReader(body))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	b := readBody(h.t, resp)
+	if resp.StatusCode != http.StatusCreated {
+		h.t.Fatalf("engage: status %d: %s", resp.StatusCode, b)
+	}
+	var cut struct{ ID int64 }
+	json.Unmarshal(b, &cut)
+	return cut.ID
+}
+
+func (h *harness) release(id int64) {
+	h.t.Helper()
+	client, base := h.adminClient()
+	resp, err := client.Post(fmt.Sprintf("%s/killswitch/%d/release", base, id), "application/json", nil)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if b := readBody(h.t, resp); resp.StatusCode != 200 {
+		h.t.Fatalf("release: status %d: %s", resp.StatusCode, b)
+	}
+}
+
+// TestKillSwitchFullCut engages a full cut on the demo partner while it
+// holds an idle keep-alive connection and a request in flight, and checks
+// that both are cut, that later requests and token requests get 503, that
+// tokens from before stay revoked after release, and that both changes are
+// in the record.
+func TestKillSwitchFullCut(t *testing.T) {
+	slow := make(chan struct{})
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.Contains(r.URL.Path, "$inquire") {
+			select {
+			case <-slow:
+			case <-r.Context().Done():
+			}
+		}
+		w.Header().Set("Content-Type", "application/fhir+json")
+		w.Write([]byte(`{"resourceType":"Bundle","type":"collection"}`))
+	}))
+	defer upstream.Close()
+	defer close(slow)
+	h := newHarness(t, harnessOptions{upstreamURL: upstream.URL})
+	tok := h.accessToken()
+	header := http.Header{"Content-Type": {"application/fhir+json"}, "Authorization": {"Bearer " + tok}}
+
+	// A request that will still be running when the cut comes.
+	inflight := make(chan error, 1)
+	go func() {
+		req, _ := http.NewRequest("POST", h.rt.FHIRBase+"/Claim/$inquire", bytes.NewReader(shippedBundle(t)))
+		req.Header = header.Clone()
+		resp, err := h.ehr.HTTPClient().Do(req)
+		if err == nil {
+			resp.Body.Close()
+			err = fmt.Errorf("request completed with status %d", resp.StatusCode)
+		}
+		inflight <- err
+	}()
+	time.Sleep(200 * time.Millisecond)
+
+	id := h.engage(`{"mode":"full","scope":"partner:demo-ehr","reason":"suspected credential theft"}`)
+
+	select {
+	case err := <-inflight:
+		if !strings.Contains(err.Error(), "EOF") && !strings.Contains(err.Error(), "reset") && !strings.Contains(err.Error(), "closed") {
+			t.Errorf("in-flight request ended with %v, want a closed connection", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the in-flight request was not cut")
+	}
+
+	resp := h.send(h.ehr.HTTPClient(), "GET", "/fhir/metadata", header, nil)
+	body := readBody(t, resp)
+	if resp.StatusCode != http.StatusServiceUnavailable || outcomeCode(t, body) != "transient" {
+		t.Fatalf("request during the cut: status %d: %s", resp.StatusCode, body)
+	}
+	if e := h.entries(resp); len(e) != 1 || !strings.HasPrefix(e[0].Rule, "killswitch.cut-") {
+		t.Errorf("entries = %+v", e)
+	}
+	if _, err := h.ehr.Token(context.Background()); err == nil {
+		t.Error("a token was issued during the cut")
+	}
+
+	h.release(id)
+	resp = h.send(h.ehr.HTTPClient(), "GET", "/fhir/metadata", header, nil)
+	if body := readBody(t, resp); resp.StatusCode != http.StatusUnauthorized || !strings.Contains(string(body), "revoked") {
+		t.Errorf("old token after release: status %d: %s", resp.StatusCode, body)
+	}
+	time.Sleep(1100 * time.Millisecond) // token iat has one-second resolution
+	fresh := h.accessToken()
+	resp = h.send(h.ehr.HTTPClient(), "GET", "/fhir/metadata", http.Header{"Authorization": {"Bearer " + fresh}}, nil)
+	if readBody(t, resp); resp.StatusCode != http.StatusOK {
+		t.Errorf("new token after release: status %d", resp.StatusCode)
+	}
+
+	controls, err := h.rt.Records.(record.Reader).List(context.Background(), record.Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var actions []string
+	for _, e := range controls {
+		if e.Phase == record.PhaseControl {
+			actions = append(actions, e.Interaction+" by "+strings.TrimPrefix(e.Source, "admin:"))
+		}
+	}
+	if strings.Join(actions, ", ") != "killswitch.engage by dev-admin, killswitch.release by dev-admin" {
+		t.Errorf("control entries = %v", actions)
+	}
+}
+
+// TestKillSwitchModes checks read-only and writes-off on the PAS operations.
+func TestKillSwitchModes(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	header := http.Header{"Content-Type": {"application/fhir+json"}, "Authorization": {"Bearer " + h.accessToken()}}
+	status := func(path string) int {
+		resp := h.send(h.ehr.HTTPClient(), "POST", path, header, shippedBundle(t))
+		readBody(t, resp)
+		return resp.StatusCode
+	}
+	id := h.engage(`{"mode":"writes-off","reason":"contain a bad deploy"}`)
+	if got := status("/fhir/Claim/$submit"); got != 503 {
+		t.Errorf("writes-off: $submit status %d, want 503", got)
+	}
+	if got := status("/fhir/Claim/$inquire"); got != 200 {
+		t.Errorf("writes-off: $inquire status %d, want 200", got)
+	}
+	h.release(id)
+	h.engage(`{"mode":"read-only","reason":"contain a bad deploy"}`)
+	if got := status("/fhir/Claim/$inquire"); got != 503 {
+		t.Errorf("read-only: $inquire status %d, want 503", got)
+	}
+}
+
+// TestKillSwitchReachesOtherReplica runs two gateways on one database file
+// and checks that a cut engaged on one refuses requests on the other within
+// a second, and that it survives a restart.
+func TestKillSwitchReachesOtherReplica(t *testing.T) {
+	a := newHarness(t, harnessOptions{})
+	cfg, _, _, err := app.DevConfig(a.layout.Dir, "127.0.0.1:0", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Upstream.URL = a.upstream.srv.URL
+	b := &harness{t: t, layout: a.layout, upstream: a.upstream}
+	b.start(cfg)
+
+	a.engage(`{"mode":"full","reason":"drill"}`)
+	deadline := time.Now().Add(time.Second)
+	for {
+		resp := b.send(b.ehr.HTTPClient(), "GET", "/fhir/metadata", nil, nil)
+		readBody(t, resp)
+		if resp.StatusCode == http.StatusServiceUnavailable {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("replica b still answers %d a second after the cut", resp.StatusCode)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if len(b.rt.KillSwitch.Cuts()) != 1 {
+		t.Errorf("replica b cuts = %v", b.rt.KillSwitch.Cuts())
+	}
+
+	// A restarted replica starts with the cut in force.
+	b.rt.Close(context.Background())
+	c := &harness{t: t, layout: a.layout, upstream: a.upstream}
+	cfg.PublicURL = "https://localhost:0" // Start filled in b's port
+	c.start(cfg)
+	resp := c.send(c.ehr.HTTPClient(), "GET", "/fhir/metadata", nil, nil)
+	if readBody(t, resp); resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("restarted replica answers %d, want 503", resp.StatusCode)
+	}
+}

@@ -1,0 +1,191 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/gatehouse-health/gatehouse/internal/app"
+	"github.com/gatehouse-health/gatehouse/internal/killswitch"
+	"github.com/gatehouse-health/gatehouse/internal/pki"
+	"github.com/gatehouse-health/gatehouse/internal/tlspolicy"
+)
+
+const killswitchSynopsis = `gatehouse killswitch status|engage|release [options]
+    gatehouse killswitch engage --mode full|read-only|writes-off [--partner ID | --route PATTERN] [--direction inbound|outbound|both] --reason TEXT
+    gatehouse killswitch release ID`
+
+// killswitch talks to the admin listener of a running gateway. In
+// development mode the data directory supplies the admin URL and the
+// administrator certificate; otherwise --admin, --cert, --key and --ca do.
+func (e *env) killswitch(args []string) int {
+	if len(args) == 0 {
+		e.errorf("missing subcommand")
+		e.hint("usage: %s", killswitchSynopsis)
+		return 2
+	}
+	sub, rest := args[0], args[1:]
+	fs := e.flags("killswitch")
+	dataDir := fs.String("data", "./gatehouse-data", "development-mode data `DIR` (admin URL and certificate)")
+	adminURL := fs.String("admin", "", "admin listener `URL`, such as https://gatehouse.internal:9443")
+	certFile := fs.String("cert", "", "administrator certificate `FILE` (PEM)")
+	keyFile := fs.String("key", "", "administrator key `FILE` (PEM)")
+	caFile := fs.String("ca", "", "CA bundle `FILE` that verifies the admin listener")
+	mode := fs.String("mode", "", "engage: full, read-only or writes-off")
+	partner := fs.String("partner", "", "engage: cut only this partner `ID`")
+	route := fs.String("route", "", "engage: cut only this interaction `PATTERN`, such as Claim/$submit")
+	direction := fs.String("direction", "both", "engage: inbound, outbound or both")
+	reason := fs.String("reason", "", "engage: why, recorded in the audit log (required)")
+	idArg, code, ok := e.parseOne(fs, killswitchSynopsis, rest)
+	if !ok {
+		return code
+	}
+
+	client, base, err := adminClient(*dataDir, *adminURL, *certFile, *keyFile, *caFile)
+	if err != nil {
+		e.errorf("%v", err)
+		e.hint("pass --admin, --cert, --key and --ca, or --data for a development gateway")
+		return 1
+	}
+	ctx, cancel := context.WithTimeout(e.ctx, 30*time.Second)
+	defer cancel()
+
+	switch sub {
+	case "status":
+		return e.killswitchStatus(ctx, client, base)
+	case "engage":
+		scope := "all"
+		switch {
+		case *partner != "" && *route != "":
+			e.errorf("--partner and --route cannot be combined")
+			return 2
+		case *partner != "":
+			scope = "partner:" + *partner
+		case *route != "":
+			scope = "route:" + *route
+		}
+		req := killswitch.EngageRequest{Mode: killswitch.Mode(*mode), Scope: scope, Direction: killswitch.Direction(*direction), Reason: *reason}
+		return e.adminCall(ctx, client, http.MethodPost, base+"/killswitch", req, "engaged")
+	case "release":
+		id, err := strconv.ParseInt(idArg, 10, 64)
+		if err != nil || id <= 0 {
+			e.errorf("invalid cut id %q", idArg)
+			e.hint("run 'gatehouse killswitch status' to list engaged cuts and their ids")
+			return 2
+		}
+		return e.adminCall(ctx, client, http.MethodPost, fmt.Sprintf("%s/killswitch/%d/release", base, id), nil, "released")
+	}
+	e.errorf("unknown killswitch subcommand %q", sub)
+	e.hint("usage: %s", killswitchSynopsis)
+	return 2
+}
+
+func (e *env) killswitchStatus(ctx context.Context, client *http.Client, base string) int {
+	body, code := e.adminRequest(ctx, client, http.MethodGet, base+"/killswitch", nil)
+	if code != 0 {
+		return code
+	}
+	var st struct{ Cuts []killswitch.Cut }
+	if err := json.Unmarshal(body, &st); err != nil {
+		e.errorf("unexpected answer from the admin listener: %v", err)
+		return 1
+	}
+	if len(st.Cuts) == 0 {
+		fmt.Fprintln(e.stdout, "no cut engaged: the link is open")
+		return 0
+	}
+	tw := tabwriter.NewWriter(e.stdout, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tMODE\tSCOPE\tDIRECTION\tENGAGED\tBY\tREASON")
+	for _, c := range st.Cuts {
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", c.ID, c.Mode, c.Scope, c.Direction, c.EngagedAt.UTC().Format(time.RFC3339), c.EngagedBy, c.Reason)
+	}
+	tw.Flush()
+	return 0
+}
+
+func (e *env) adminCall(ctx context.Context, client *http.Client, method, url string, payload any, done string) int {
+	body, code := e.adminRequest(ctx, client, method, url, payload)
+	if code != 0 {
+		return code
+	}
+	var cut killswitch.Cut
+	if json.Unmarshal(body, &cut) == nil && cut.ID > 0 {
+		fmt.Fprintf(e.stdout, "%s cut %d: mode %s, scope %s, direction %s\n", done, cut.ID, cut.Mode, cut.Scope, cut.Direction)
+		return 0
+	}
+	fmt.Fprintf(e.stdout, "%s: %s", done, body)
+	return 0
+}
+
+// adminRequest sends one request and reports a failure as an error line.
+func (e *env) adminRequest(ctx context.Context, client *http.Client, method, url string, payload any) ([]byte, int) {
+	var rd io.Reader = http.NoBody
+	if payload != nil {
+		b, _ := json.Marshal(payload)
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, url, rd)
+	if err != nil {
+		e.errorf("%v", err)
+		return nil, 1
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := client.Do(req)
+	if err != nil {
+		e.errorf("admin listener: %v", err)
+		e.hint("check that the gateway runs with an admin listener and that --admin is its URL")
+		return nil, 1
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode >= 300 {
+		var msg struct{ Error string }
+		json.Unmarshal(body, &msg)
+		e.errorf("admin listener answered %d: %s", resp.StatusCode, msg.Error)
+		return nil, 1
+	}
+	return body, 0
+}
+
+// adminClient builds the administrator's mutual-TLS client, from explicit
+// files or from a development data directory.
+func adminClient(dataDir, adminURL, certFile, keyFile, caFile string) (*http.Client, string, error) {
+	if certFile == "" {
+		layout, err := openDevData(dataDir)
+		if err != nil {
+			return nil, "", err
+		}
+		certFile, keyFile = app.DevAdminFiles(layout.Dir)
+		caFile = layout.CACertFile
+		if adminURL == "" {
+			ep, err := readEndpoint(layout.Dir)
+			if err != nil {
+				return nil, "", err
+			}
+			if ep.AdminURL == "" {
+				return nil, "", fmt.Errorf("the gateway using %s runs without an admin listener", layout.Dir)
+			}
+			adminURL = ep.AdminURL
+		}
+	}
+	if adminURL == "" || keyFile == "" || caFile == "" {
+		return nil, "", fmt.Errorf("--admin, --cert, --key and --ca are required together")
+	}
+	cert, err := pki.LoadTLSCertificate(certFile, keyFile)
+	if err != nil {
+		return nil, "", err
+	}
+	roots, err := pki.LoadCertPool(caFile)
+	if err != nil {
+		return nil, "", err
+	}
+	tr := &http.Transport{TLSClientConfig: tlspolicy.Client(roots, &cert)}
+	return &http.Client{Transport: tr, Timeout: 30 * time.Second}, strings.TrimRight(adminURL, "/"), nil
+}

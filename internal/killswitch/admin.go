@@ -1,0 +1,131 @@
+package killswitch
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gatehouse-health/gatehouse/internal/admin"
+	"github.com/gatehouse-health/gatehouse/internal/record"
+)
+
+// EngageRequest is the body of POST /killswitch.
+type EngageRequest struct {
+	Mode      Mode      `json:"mode"`
+	Scope     string    `json:"scope"`
+	Direction Direction `json:"direction"`
+	Reason    string    `json:"reason"`
+}
+
+// Handlers returns the admin routes of the switch: GET /killswitch lists
+// the engaged cuts, POST /killswitch engages one, POST
+// /killswitch/{id}/release releases one. Every change is appended to
+// records before the answer, so an engage that cannot be recorded is
+// released again and reported as failed.
+func Handlers(sw *Switch, records record.Store) map[string]http.Handler {
+	return map[string]http.Handler{
+		"GET /killswitch": http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			writeJSON(w, http.StatusOK, map[string]any{"cuts": sw.Cuts()})
+		}),
+		"POST /killswitch": http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			engage(w, r, sw, records)
+		}),
+		"POST /killswitch/{id}/release": http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			release(w, r, sw, records)
+		}),
+	}
+}
+
+func engage(w http.ResponseWriter, r *http.Request, sw *Switch, records record.Store) {
+	var req EngageRequest
+	dec := json.NewDecoder(io.LimitReader(r.Body, 16<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid JSON body: " + err.Error()})
+		return
+	}
+	c := &Cut{Mode: req.Mode, Scope: req.Scope, Direction: req.Direction, Reason: req.Reason, EngagedBy: admin.Name(r.Context())}
+	if c.Scope == "" {
+		c.Scope = "all"
+	}
+	if err := sw.Engage(r.Context(), c); err != nil {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+		return
+	}
+	if err := recordChange(r.Context(), records, "killswitch.engage", c, http.StatusCreated); err != nil {
+		// The cut is in force already; it stays, because failing open is
+		// worse than an unrecorded cut. The operator is told.
+		writeJSON(w, http.StatusInternalServerError, map[string]any{"error": "the cut is engaged but could not be recorded: " + err.Error(), "cut": c})
+		return
+	}
+	writeJSON(w, http.StatusCreated, c)
+}
+
+func release(w http.ResponseWriter, r *http.Request, sw *Switch, records record.Store) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid cut id"})
+		return
+	}
+	c, err := sw.Release(r.Context(), id, admin.Name(r.Context()))
+	if errors.Is(err, ErrNotEngaged) {
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": err.Error()})
+		return
+	}
+	if err != nil {
+		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": err.Error()})
+		return
+	}
+	if c == nil {
+		c = &Cut{ID: id}
+	}
+	if err := recordChange(r.Context(), records, "killswitch.release", c, http.StatusOK); err != nil {
+		writeJSON(w, http.StatusInternalServerError, map[string]any{"error": "the cut is released but could not be recorded: " + err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"released": id})
+}
+
+// recordChange appends a control entry describing the change.
+func recordChange(ctx context.Context, records record.Store, action string, c *Cut, status int) error {
+	body, _ := json.Marshal(c)
+	partner, _ := c.Partner()
+	e := &record.Entry{
+		ExchangeID:   newID(),
+		Phase:        record.PhaseControl,
+		Direction:    "admin",
+		Partner:      partner,
+		Method:       http.MethodPost,
+		Interaction:  action,
+		Rule:         "killswitch.cut-" + strconv.FormatInt(c.ID, 10),
+		Reason:       c.Reason,
+		Status:       status,
+		RequestType:  "application/json",
+		ResponseBody: body,
+		Received:     time.Now(),
+		Source:       "admin:" + admin.Name(ctx),
+	}
+	_, err := records.Append(ctx, e)
+	return err
+}
+
+func newID() string {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic("killswitch: crypto/rand failed: " + err.Error())
+	}
+	return hex.EncodeToString(b[:])
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

@@ -1,0 +1,130 @@
+package killswitch
+
+import (
+	"context"
+	"net/http/httptest"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-health/gatehouse/internal/fhirreq"
+	"github.com/gatehouse-health/gatehouse/internal/sqlitedb"
+)
+
+func parse(t *testing.T, method, path string) *fhirreq.Request {
+	t.Helper()
+	req, err := fhirreq.Parse(httptest.NewRequest(method, "https://gw"+path, nil), "/fhir")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return req
+}
+
+func TestCutModes(t *testing.T) {
+	submit := func(t *testing.T) *fhirreq.Request { return parse(t, "POST", "/fhir/Claim/$submit") }
+	inquire := func(t *testing.T) *fhirreq.Request { return parse(t, "POST", "/fhir/Claim/$inquire") }
+	read := func(t *testing.T) *fhirreq.Request { return parse(t, "GET", "/fhir/Claim/1") }
+	tests := []struct {
+		name    string
+		cut     Cut
+		partner string
+		req     func(*testing.T) *fhirreq.Request
+		blocked bool
+	}{
+		{"full all blocks a read", Cut{Mode: Full, Scope: "all"}, "a", read, true},
+		{"full partner blocks that partner", Cut{Mode: Full, Scope: "partner:a"}, "a", inquire, true},
+		{"full partner spares another", Cut{Mode: Full, Scope: "partner:a"}, "b", inquire, false},
+		{"read-only blocks $submit", Cut{Mode: ReadOnly, Scope: "all"}, "a", submit, true},
+		{"read-only blocks $inquire", Cut{Mode: ReadOnly, Scope: "all"}, "a", inquire, true},
+		{"read-only passes a read", Cut{Mode: ReadOnly, Scope: "all"}, "a", read, false},
+		{"writes-off blocks $submit", Cut{Mode: WritesOff, Scope: "all"}, "a", submit, true},
+		{"writes-off passes $inquire", Cut{Mode: WritesOff, Scope: "all"}, "a", inquire, false},
+		{"route cut blocks its route", Cut{Mode: Full, Scope: "route:Claim/$submit"}, "b", submit, true},
+		{"route cut spares other routes", Cut{Mode: Full, Scope: "route:Claim/$submit"}, "b", inquire, false},
+		{"outbound cut spares inbound", Cut{Mode: Full, Scope: "all", Direction: Outbound}, "a", read, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := tt.cut
+			c.Reason = "test"
+			if err := c.Validate(); err != nil {
+				t.Fatal(err)
+			}
+			if got := c.blocks(tt.partner, Inbound, tt.req(t)); got != tt.blocked {
+				t.Errorf("blocks = %v, want %v", got, tt.blocked)
+			}
+		})
+	}
+}
+
+func TestValidateRejects(t *testing.T) {
+	for _, c := range []Cut{
+		{Mode: "pause", Scope: "all", Reason: "x"},
+		{Mode: Full, Scope: "everything", Reason: "x"},
+		{Mode: Full, Scope: "partner:", Reason: "x"},
+		{Mode: Full, Scope: "route:Claim/*", Reason: "x"},
+		{Mode: Full, Scope: "all", Reason: " "},
+		{Mode: Full, Scope: "all", Reason: "x", Direction: "sideways"},
+	} {
+		if err := c.Validate(); err == nil {
+			t.Errorf("Validate accepted %+v", c)
+		}
+	}
+}
+
+// TestPersistedAndRevoking engages a cut, reopens the switch on the same
+// database, and checks the cut and the token revocation survive, and that
+// the revocation outlives the release.
+func TestPersistedAndRevoking(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "gatehouse.db")
+	db, err := sqlitedb.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	now := time.Unix(1_800_000_000, 0)
+	clock := func() time.Time { return now }
+	sw, err := Open(ctx, db, clock, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seen []*Cut
+	sw.OnEngage(func(added []*Cut) { seen = append(seen, added...) })
+	c := &Cut{Mode: Full, Scope: "partner:a", Reason: "incident 7", EngagedBy: "alice"}
+	if err := sw.Engage(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) != 1 || seen[0].ID != c.ID {
+		t.Errorf("OnEngage saw %v", seen)
+	}
+	if sw.Check("a", Inbound, nil) == nil {
+		t.Error("full cut does not apply before parsing")
+	}
+
+	other, err := Open(ctx, db, clock, nil) // a second replica
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := other.Cuts(); len(got) != 1 || got[0].Reason != "incident 7" || got[0].EngagedBy != "alice" {
+		t.Fatalf("reopened cuts = %+v", got)
+	}
+	if !other.Revoked("a", now.Add(-time.Second)) || other.Revoked("a", now.Add(time.Second)) || other.Revoked("b", now.Add(-time.Second)) {
+		t.Error("revocation does not cover exactly partner a's earlier tokens")
+	}
+	if _, err := other.Release(ctx, c.ID, "bob"); err != nil {
+		t.Fatal(err)
+	}
+	if err := sw.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if len(sw.Cuts()) != 0 {
+		t.Error("released cut still engaged on the first replica after reload")
+	}
+	if !sw.Revoked("a", now.Add(-time.Second)) {
+		t.Error("release restored tokens issued before the cut")
+	}
+	if _, err := sw.Release(ctx, c.ID, "bob"); err != ErrNotEngaged {
+		t.Errorf("second release: %v, want ErrNotEngaged", err)
+	}
+}

@@ -1,0 +1,250 @@
+package killswitch
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gatehouse-health/gatehouse/internal/fhirreq"
+)
+
+// PollInterval is how often a Switch reloads cuts from the database, which
+// bounds how long a cut engaged on one replica takes to act on the others.
+const PollInterval = 500 * time.Millisecond
+
+const schema = `
+CREATE TABLE IF NOT EXISTS killswitch (
+	id          INTEGER PRIMARY KEY AUTOINCREMENT,
+	mode        TEXT    NOT NULL,
+	scope       TEXT    NOT NULL,
+	direction   TEXT    NOT NULL,
+	reason      TEXT    NOT NULL,
+	engaged_by  TEXT    NOT NULL,
+	engaged_ns  INTEGER NOT NULL,
+	released_by TEXT,
+	released_ns INTEGER
+);
+`
+
+// ErrNotEngaged is returned by Release for an id that is not an engaged
+// cut.
+var ErrNotEngaged = errors.New("killswitch: no engaged cut with that id")
+
+// Switch holds the engaged cuts. Reads are lock-free snapshots, so the
+// per-request check costs a pointer load and a short loop.
+type Switch struct {
+	db  *sql.DB
+	now func() time.Time
+	log *slog.Logger
+
+	state atomic.Pointer[snapshot]
+
+	mu        sync.Mutex
+	listeners []func(added []*Cut)
+	known     map[int64]bool
+}
+
+// snapshot is what one Reload read: the engaged cuts, and per scope the
+// latest time a full cut was engaged, before which tokens are revoked.
+type snapshot struct {
+	cuts          []*Cut
+	revokeAll     time.Time
+	revokePartner map[string]time.Time
+}
+
+// Open creates the table if needed and loads the engaged cuts.
+func Open(ctx context.Context, db *sql.DB, now func() time.Time, log *slog.Logger) (*Switch, error) {
+	if now == nil {
+		now = time.Now
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if _, err := db.ExecContext(ctx, schema); err != nil {
+		return nil, fmt.Errorf("killswitch: create schema: %w", err)
+	}
+	s := &Switch{db: db, now: now, log: log, known: map[int64]bool{}}
+	s.state.Store(&snapshot{})
+	if err := s.Reload(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// OnEngage registers fn to be called with cuts that appear, whether engaged
+// here or found by Reload; the gateway uses it to drop connections.
+func (s *Switch) OnEngage(fn func(added []*Cut)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.listeners = append(s.listeners, fn)
+}
+
+// Run reloads the cuts every PollInterval until ctx ends. A failed reload
+// keeps the previous cuts and is logged.
+func (s *Switch) Run(ctx context.Context) {
+	t := time.NewTicker(PollInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := s.Reload(ctx); err != nil && ctx.Err() == nil {
+				s.log.Error("kill switch reload failed; keeping the previous cuts", "error", err)
+			}
+		}
+	}
+}
+
+// Reload reads the engaged cuts from the database.
+func (s *Switch) Reload(ctx context.Context) error {
+	rows, err := s.db.QueryContext(ctx, `SELECT id, mode, scope, direction, reason, engaged_by, engaged_ns
+		FROM killswitch WHERE released_ns IS NULL ORDER BY id`)
+	if err != nil {
+		return fmt.Errorf("killswitch: load: %w", err)
+	}
+	defer rows.Close()
+	var cuts []*Cut
+	for rows.Next() {
+		c := &Cut{}
+		var ns int64
+		var mode, dir string
+		if err := rows.Scan(&c.ID, &mode, &c.Scope, &dir, &c.Reason, &c.EngagedBy, &ns); err != nil {
+			return fmt.Errorf("killswitch: load: %w", err)
+		}
+		c.Mode, c.Direction, c.EngagedAt = Mode(mode), Direction(dir), time.Unix(0, ns)
+		if err := c.compileScope(); err != nil {
+			return err
+		}
+		cuts = append(cuts, c)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("killswitch: load: %w", err)
+	}
+	snap := &snapshot{cuts: cuts, revokePartner: map[string]time.Time{}}
+	if err := s.loadRevocations(ctx, snap); err != nil {
+		return err
+	}
+	s.publish(snap)
+	return nil
+}
+
+// loadRevocations reads, for every scope that ever had a full cut, the
+// latest engage time, released cuts included.
+func (s *Switch) loadRevocations(ctx context.Context, snap *snapshot) error {
+	rows, err := s.db.QueryContext(ctx, `SELECT scope, MAX(engaged_ns) FROM killswitch WHERE mode = ? GROUP BY scope`, string(Full))
+	if err != nil {
+		return fmt.Errorf("killswitch: load revocations: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var scope string
+		var ns int64
+		if err := rows.Scan(&scope, &ns); err != nil {
+			return fmt.Errorf("killswitch: load revocations: %w", err)
+		}
+		if scope == "all" {
+			snap.revokeAll = time.Unix(0, ns)
+		} else if id, ok := strings.CutPrefix(scope, "partner:"); ok {
+			snap.revokePartner[id] = time.Unix(0, ns)
+		}
+	}
+	return rows.Err()
+}
+
+// publish installs snap and tells listeners about new cuts.
+func (s *Switch) publish(snap *snapshot) {
+	s.state.Store(snap)
+	s.mu.Lock()
+	var added []*Cut
+	for _, c := range snap.cuts {
+		if !s.known[c.ID] {
+			s.known[c.ID] = true
+			added = append(added, c)
+		}
+	}
+	listeners := append([]func([]*Cut){}, s.listeners...)
+	s.mu.Unlock()
+	if len(added) > 0 {
+		for _, fn := range listeners {
+			fn(added)
+		}
+	}
+}
+
+// Engage validates and persists c, then applies it at once on this
+// replica. c.ID and c.EngagedAt are set.
+func (s *Switch) Engage(ctx context.Context, c *Cut) error {
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	c.EngagedAt = s.now()
+	res, err := s.db.ExecContext(ctx, `INSERT INTO killswitch (mode, scope, direction, reason, engaged_by, engaged_ns)
+		VALUES (?, ?, ?, ?, ?, ?)`, string(c.Mode), c.Scope, string(c.Direction), c.Reason, c.EngagedBy, c.EngagedAt.UnixNano())
+	if err != nil {
+		return fmt.Errorf("killswitch: engage: %w", err)
+	}
+	if c.ID, err = res.LastInsertId(); err != nil {
+		return fmt.Errorf("killswitch: engage: %w", err)
+	}
+	return s.Reload(ctx)
+}
+
+// Release marks the cut with id released.
+func (s *Switch) Release(ctx context.Context, id int64, by string) (*Cut, error) {
+	var released *Cut
+	for _, c := range s.Cuts() {
+		if c.ID == id {
+			released = c
+		}
+	}
+	res, err := s.db.ExecContext(ctx, `UPDATE killswitch SET released_by = ?, released_ns = ?
+		WHERE id = ? AND released_ns IS NULL`, by, s.now().UnixNano(), id)
+	if err != nil {
+		return nil, fmt.Errorf("killswitch: release: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return nil, ErrNotEngaged
+	}
+	if err := s.Reload(ctx); err != nil {
+		return nil, err
+	}
+	return released, nil
+}
+
+// Cuts returns the engaged cuts.
+func (s *Switch) Cuts() []*Cut { return s.state.Load().cuts }
+
+// Check returns the first engaged cut that refuses req from partner in
+// direction d, or nil. req may be nil before the request is parsed; then
+// only cuts that refuse everything from the partner apply.
+func (s *Switch) Check(partner string, d Direction, req *fhirreq.Request) *Cut {
+	for _, c := range s.Cuts() {
+		if req == nil && (c.Mode != Full || !c.coversPartner(partner) || !c.coversDirection(d)) {
+			continue
+		}
+		if c.blocks(partner, d, req) {
+			return c
+		}
+	}
+	return nil
+}
+
+// Revoked reports whether a token issued to partner at issuedAt is revoked
+// because a full cut covering the partner was engaged after it was issued.
+// Released cuts keep their revocation: tokens minted before an incident are
+// never honoured again.
+func (s *Switch) Revoked(partner string, issuedAt time.Time) bool {
+	snap := s.state.Load()
+	if issuedAt.Before(snap.revokeAll) {
+		return true
+	}
+	t, ok := snap.revokePartner[partner]
+	return ok && issuedAt.Before(t)
+}
