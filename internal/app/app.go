@@ -50,16 +50,20 @@ type Running struct {
 	Metrics  *metrics.Metrics
 	// AdminAddr is the admin listener's address, nil when it is disabled.
 	AdminAddr net.Addr
+	// OutboundAddr is the outbound listener's address, nil when it is
+	// disabled.
+	OutboundAddr net.Addr
 
 	// KillSwitch holds the engaged cuts.
 	KillSwitch *killswitch.Switch
 
-	server      *http.Server
-	adminServer *http.Server
-	conns       *connTracker
-	stopPolling context.CancelFunc
-	payer       *payerServer
-	log         *slog.Logger
+	server         *http.Server
+	adminServer    *http.Server
+	outboundServer *http.Server
+	conns          *connTracker
+	stopPolling    context.CancelFunc
+	payer          *payerServer
+	log            *slog.Logger
 }
 
 // Start opens everything cfg names and starts serving. It returns once the
@@ -108,11 +112,16 @@ func Start(ctx context.Context, cfg *config.File, opts Options) (_ *Running, err
 	rt.Addr = ln.Addr()
 	rt.setURLs(cfg, ln.Addr())
 
-	handler, err := rt.buildGateway(ctx, cfg, upstream, log, now)
+	gw, err := rt.buildGateway(ctx, cfg, upstream, log, now)
 	if err != nil {
 		ln.Close()
 		return nil, err
 	}
+	if err := rt.startOutbound(cfg, gw, tlsConf.Certificates[0], log); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	handler := http.Handler(gw)
 	rt.server = &http.Server{
 		Handler:           handler,
 		TLSConfig:         tlsConf,
@@ -144,6 +153,9 @@ func (rt *Running) Close(ctx context.Context) error {
 	}
 	if rt.adminServer != nil {
 		errs = append(errs, rt.adminServer.Shutdown(ctx))
+	}
+	if rt.outboundServer != nil {
+		errs = append(errs, rt.outboundServer.Shutdown(ctx))
 	}
 	if rt.payer != nil {
 		errs = append(errs, rt.payer.close(ctx))
@@ -187,7 +199,7 @@ func (rt *Running) setURLs(cfg *config.File, addr net.Addr) {
 	rt.TokenURL = cfg.TokenURL()
 }
 
-func (rt *Running) buildGateway(ctx context.Context, cfg *config.File, upstream *url.URL, log *slog.Logger, now func() time.Time) (http.Handler, error) {
+func (rt *Running) buildGateway(ctx context.Context, cfg *config.File, upstream *url.URL, log *slog.Logger, now func() time.Time) (*gateway.Gateway, error) {
 	partners, clients, err := loadPartners(cfg)
 	if err != nil {
 		return nil, err
@@ -200,12 +212,17 @@ func (rt *Running) buildGateway(ctx context.Context, cfg *config.File, upstream 
 	if err != nil {
 		return nil, err
 	}
+	jwks, err := publicJWKS(cfg)
+	if err != nil {
+		return nil, err
+	}
 	return gateway.New(gateway.Options{
 		Partners:           partners,
 		PartnerOf:          pki.PartnerFromCertificate,
 		Tokens:             tokens,
 		Issuer:             tokens,
 		SmartConfiguration: token.SmartConfiguration(cfg.TokenURL(), allScopes(cfg)),
+		JWKS:               jwks,
 		Records:            rt.Records,
 		Upstream:           upstream,
 		UpstreamClient:     upClient,

@@ -36,6 +36,7 @@ type File struct {
 
 	TLS      TLS       `yaml:"tls"`
 	Admin    Admin     `yaml:"admin"`
+	Outbound Outbound  `yaml:"outbound"`
 	Token    Token     `yaml:"token"`
 	Database Database  `yaml:"database"`
 	Limits   Limits    `yaml:"limits"`
@@ -70,6 +71,44 @@ type Admin struct {
 	// ClientCAFile is the CA bundle administrator certificates must chain
 	// to; default tls.client_ca_file.
 	ClientCAFile string `yaml:"client_ca_file"`
+}
+
+// Outbound configures the payer-to-partner path: a listener on the payer's
+// network where the integration engine sends requests addressed to a
+// partner, and the payer's own credentials toward partners.
+type Outbound struct {
+	// Listen is the host:port of the outbound listener; empty disables the
+	// outbound path.
+	Listen string `yaml:"listen"`
+	// ClientCAFile is the CA bundle the engine's certificate (with an
+	// urn:gatehouse:engine: URI SAN) must chain to; default
+	// tls.client_ca_file.
+	ClientCAFile string `yaml:"client_ca_file"`
+	// CertFile and KeyFile are the payer's client certificate presented to
+	// partners.
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// AssertionKeyFile is the payer's private JWK that signs client
+	// assertions to partners' authorization servers. Its public half is
+	// served at <public_url>/.well-known/jwks.json.
+	AssertionKeyFile string `yaml:"assertion_key_file"`
+}
+
+// PartnerOutbound is how the payer reaches one partner.
+type PartnerOutbound struct {
+	// FHIRBase is the partner's FHIR base URL (https).
+	FHIRBase string `yaml:"fhir_base"`
+	// TokenURL is the partner's SMART token endpoint.
+	TokenURL string `yaml:"token_url"`
+	// ClientID is the payer's client id at the partner.
+	ClientID string `yaml:"client_id"`
+	// Scopes requested from the partner.
+	Scopes []string `yaml:"scopes"`
+	// CAFile verifies the partner's server certificates; default the
+	// system roots.
+	CAFile string `yaml:"ca_file"`
+	// Interactions lists what the engine may do at the partner.
+	Interactions []string `yaml:"interactions"`
 }
 
 // Token configures the SMART Backend Services token endpoint.
@@ -129,6 +168,8 @@ type Partner struct {
 	Interactions []string `yaml:"interactions"`
 	// RateLimit caps the partner's request rate; above it requests get 429.
 	RateLimit RateLimit `yaml:"rate_limit"`
+	// Outbound, when set, lets the payer's engine call this partner.
+	Outbound *PartnerOutbound `yaml:"outbound"`
 }
 
 // RateLimit is a token bucket: a sustained rate and a burst size.
@@ -189,6 +230,9 @@ func (f *File) applyDefaults() {
 	if f.Admin.ClientCAFile == "" {
 		f.Admin.ClientCAFile = f.TLS.ClientCAFile
 	}
+	if f.Outbound.ClientCAFile == "" {
+		f.Outbound.ClientCAFile = f.TLS.ClientCAFile
+	}
 	for i := range f.Partners {
 		rl := &f.Partners[i].RateLimit
 		if rl.RequestsPerSecond == 0 {
@@ -222,7 +266,40 @@ func (f *File) Validate() error {
 	}
 	f.validateUpstream(&v)
 	f.validatePartners(&v)
+	f.validateOutbound(&v)
 	return v.err()
+}
+
+func (f *File) validateOutbound(v *validator) {
+	anyPartner := false
+	for i, p := range f.Partners {
+		if p.Outbound == nil {
+			continue
+		}
+		anyPartner = true
+		at := fmt.Sprintf("partners[%d].outbound", i)
+		v.httpsEndpoint(at+".fhir_base", p.Outbound.FHIRBase)
+		v.httpsEndpoint(at+".token_url", p.Outbound.TokenURL)
+		v.required(at+".client_id", p.Outbound.ClientID)
+		if len(p.Outbound.Scopes) == 0 {
+			v.addf(at+".scopes", "missing: list the scopes to request from the partner")
+		}
+		for k, s := range p.Outbound.Interactions {
+			if _, err := fhirreq.ParsePattern(s); err != nil {
+				v.addf(fmt.Sprintf("%s.interactions[%d]", at, k), "%v", err)
+			}
+		}
+	}
+	if f.Outbound.Listen == "" {
+		if anyPartner {
+			v.addf("outbound.listen", "missing: partners have an outbound section, so the outbound listener needs an address")
+		}
+		return
+	}
+	v.hostPort("outbound.listen", f.Outbound.Listen)
+	v.required("outbound.cert_file", f.Outbound.CertFile)
+	v.required("outbound.key_file", f.Outbound.KeyFile)
+	v.required("outbound.assertion_key_file", f.Outbound.AssertionKeyFile)
 }
 
 func (f *File) validateUpstream(v *validator) {
@@ -314,6 +391,13 @@ func (v *validator) httpsURL(path, value string) {
 	u, err := url.Parse(value)
 	if err != nil || u.Scheme != "https" || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
 		v.addf(path, "invalid value %q: use an https URL with no path, such as https://gateway.example.org:8443", value)
+	}
+}
+
+func (v *validator) httpsEndpoint(path, value string) {
+	u, err := url.Parse(value)
+	if err != nil || u.Scheme != "https" || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		v.addf(path, "invalid value %q: use an https URL without query", value)
 	}
 }
 

@@ -25,6 +25,22 @@ func (g *Gateway) serveSmartConfiguration(w http.ResponseWriter, r *http.Request
 	g.respondLocal(w, ex, http.StatusOK, "application/json", g.opts.SmartConfiguration)
 }
 
+// serveJWKS serves the payer's public JWK set.
+func (g *Gateway) serveJWKS(w http.ResponseWriter, r *http.Request) {
+	ex := g.begin(r)
+	ex.entry.Interaction = "jwks"
+	if ref := g.receive(ex); ref != nil {
+		g.refuse(w, ex, ref)
+		return
+	}
+	if r.Method != http.MethodGet {
+		g.refuse(w, ex, &Refusal{Status: http.StatusMethodNotAllowed, Code: "not-supported", Rule: "request.method",
+			Message: "use GET for the JWK set", Header: http.Header{"Allow": {"GET"}}})
+		return
+	}
+	g.respondLocal(w, ex, http.StatusOK, "application/jwk-set+json", g.opts.JWKS)
+}
+
 // respondLocal records and releases a response the gateway produced itself.
 func (g *Gateway) respondLocal(w http.ResponseWriter, ex *exchange, status int, contentType string, body []byte) {
 	ex.entry.Phase = record.PhaseResponse

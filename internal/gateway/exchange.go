@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-health/gatehouse/internal/fhirreq"
+	"github.com/gatehouse-health/gatehouse/internal/killswitch"
 	"github.com/gatehouse-health/gatehouse/internal/record"
 	"github.com/gatehouse-health/gatehouse/internal/token"
 )
@@ -27,6 +28,10 @@ type exchange struct {
 	partner *Partner
 	claims  *token.AccessClaims
 	fhir    *fhirreq.Request
+	target  *target // where the exchange is forwarded once allowed
+	// direction is the flow the kill switch checks: inbound from a partner
+	// or outbound from the payer's engine.
+	direction killswitch.Direction
 
 	entry record.Entry // the record under construction
 }
@@ -34,7 +39,7 @@ type exchange struct {
 // begin starts an exchange for r, filling the record fields known before
 // any stage runs.
 func (g *Gateway) begin(r *http.Request) *exchange {
-	ex := &exchange{r: r, start: g.now()}
+	ex := &exchange{r: r, start: g.now(), direction: killswitch.Inbound, target: g.upstream}
 	ex.entry = record.Entry{
 		ExchangeID:  newExchangeID(),
 		Direction:   "inbound",

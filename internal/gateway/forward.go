@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/gatehouse-health/gatehouse/internal/record"
@@ -71,12 +72,11 @@ func (g *Gateway) forward(ex *exchange) (int, http.Header, []byte, *Refusal) {
 	started := g.now()
 	defer func() { ex.entry.UpstreamTime = g.now().Sub(started) }()
 
-	out, err := g.upstreamRequest(ex)
-	if err != nil {
-		return 0, nil, nil, &Refusal{Status: http.StatusBadGateway, Code: "exception", Rule: "upstream.request",
-			Message: "the request could not be prepared for the upstream"}
+	out, ref := g.upstreamRequest(ex)
+	if ref != nil {
+		return 0, nil, nil, ref
 	}
-	resp, err := g.opts.UpstreamClient.Do(out)
+	resp, err := ex.target.client.Do(out)
 	if err != nil {
 		return 0, nil, nil, upstreamFailure(err)
 	}
@@ -94,14 +94,28 @@ func (g *Gateway) forward(ex *exchange) (int, http.Header, []byte, *Refusal) {
 	return resp.StatusCode, resp.Header, body, nil
 }
 
-// upstreamRequest builds the outbound request: the upstream base joined
-// with the path below the FHIR base, the original query, the allowlisted
-// headers and the gateway's own identity headers.
-func (g *Gateway) upstreamRequest(ex *exchange) (*http.Request, error) {
-	u := *g.opts.Upstream
-	rest := strings.TrimPrefix(ex.r.URL.EscapedPath(), FHIRBasePath)
-	u.RawPath = strings.TrimRight(g.opts.Upstream.EscapedPath(), "/") + rest
-	u.Path = strings.TrimRight(g.opts.Upstream.Path, "/") + strings.TrimPrefix(ex.r.URL.Path, FHIRBasePath)
+// target is where an allowed exchange is forwarded: the payer's upstream
+// for inbound exchanges, a partner's FHIR API for outbound ones.
+type target struct {
+	base   *url.URL     // FHIR base the path below prefix is appended to
+	prefix string       // path prefix of the gateway's own FHIR base
+	client *http.Client // never follows redirects
+	// authorize, when set, adds the credential the target requires.
+	authorize func(ctx context.Context, r *http.Request) error
+	// identityHeaders sends the verified partner identity, which only the
+	// payer's own upstream may trust.
+	identityHeaders bool
+}
+
+// upstreamRequest builds the forwarded request: the target base joined
+// with the path below the gateway's FHIR base, the original query, the
+// allowlisted headers and, for the payer's upstream, the gateway's own
+// identity headers.
+func (g *Gateway) upstreamRequest(ex *exchange) (*http.Request, *Refusal) {
+	t := ex.target
+	u := *t.base
+	u.RawPath = strings.TrimRight(t.base.EscapedPath(), "/") + strings.TrimPrefix(ex.r.URL.EscapedPath(), t.prefix)
+	u.Path = strings.TrimRight(t.base.Path, "/") + strings.TrimPrefix(ex.r.URL.Path, t.prefix)
 	u.RawQuery = ex.r.URL.RawQuery
 
 	var body io.Reader = http.NoBody
@@ -110,7 +124,8 @@ func (g *Gateway) upstreamRequest(ex *exchange) (*http.Request, error) {
 	}
 	out, err := http.NewRequestWithContext(ex.r.Context(), ex.r.Method, u.String(), body)
 	if err != nil {
-		return nil, err
+		return nil, &Refusal{Status: http.StatusBadGateway, Code: "exception", Rule: "upstream.request",
+			Message: "the request could not be prepared for the upstream"}
 	}
 	for _, k := range forwardedRequestHeaders {
 		if vs := ex.r.Header.Values(k); len(vs) > 0 {
@@ -118,9 +133,18 @@ func (g *Gateway) upstreamRequest(ex *exchange) (*http.Request, error) {
 		}
 	}
 	out.Header.Set("X-Request-Id", ex.entry.ExchangeID)
-	out.Header.Set("X-Gatehouse-Partner", ex.partner.ID)
-	out.Header.Set("X-Gatehouse-Client-Cert-Sha256", ex.entry.CertFingerprint)
 	out.Header.Set("User-Agent", "gatehouse")
+	if t.identityHeaders {
+		out.Header.Set("X-Gatehouse-Partner", ex.partner.ID)
+		out.Header.Set("X-Gatehouse-Client-Cert-Sha256", ex.entry.CertFingerprint)
+	}
+	if t.authorize != nil {
+		if err := t.authorize(ex.r.Context(), out); err != nil {
+			g.log.Warn("outbound credential unavailable", "exchange", ex.entry.ExchangeID, "partner", ex.partner.ID, "error", err)
+			return nil, &Refusal{Status: http.StatusBadGateway, Code: "transient", Rule: "outbound.token",
+				Message: "no access token could be obtained from the partner's authorization server"}
+		}
+	}
 	return out, nil
 }
 

@@ -78,7 +78,10 @@ type Options struct {
 	// SmartConfiguration is the body served at
 	// [base]/.well-known/smart-configuration.
 	SmartConfiguration []byte
-	Records            record.Store
+	// JWKS, when set, is the payer's public key set served at
+	// /.well-known/jwks.json for partners' authorization servers.
+	JWKS    []byte
+	Records record.Store
 	// Upstream is the FHIR base URL requests are forwarded to.
 	Upstream *url.URL
 	// UpstreamClient sends forwarded requests; its Timeout bounds each one.
@@ -106,10 +109,11 @@ type Observer interface {
 
 // Gateway is the inbound pipeline. It is safe for concurrent use.
 type Gateway struct {
-	opts Options
-	log  *slog.Logger
-	now  func() time.Time
-	mux  *http.ServeMux
+	opts     Options
+	log      *slog.Logger
+	now      func() time.Time
+	mux      *http.ServeMux
+	upstream *target
 }
 
 // New checks opts and returns a Gateway.
@@ -133,9 +137,13 @@ func New(opts Options) (*Gateway, error) {
 	if g.now == nil {
 		g.now = time.Now
 	}
+	g.upstream = &target{base: opts.Upstream, prefix: FHIRBasePath, client: opts.UpstreamClient, identityHeaders: true}
 	g.mux = http.NewServeMux()
 	g.mux.HandleFunc(TokenPath, g.serveToken)
 	g.mux.HandleFunc(FHIRBasePath+"/.well-known/smart-configuration", g.serveSmartConfiguration)
+	if opts.JWKS != nil {
+		g.mux.HandleFunc("/.well-known/jwks.json", g.serveJWKS)
+	}
 	g.mux.HandleFunc(FHIRBasePath, g.serveFHIR)
 	g.mux.HandleFunc(FHIRBasePath+"/", g.serveFHIR)
 	g.mux.HandleFunc("/", g.serveNotFound)

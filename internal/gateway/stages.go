@@ -9,7 +9,6 @@ import (
 
 	"github.com/gatehouse-health/gatehouse/internal/fhirjson"
 	"github.com/gatehouse-health/gatehouse/internal/fhirreq"
-	"github.com/gatehouse-health/gatehouse/internal/killswitch"
 	"github.com/gatehouse-health/gatehouse/internal/token"
 )
 
@@ -111,7 +110,7 @@ func (g *Gateway) checkCut(ex *exchange) *Refusal {
 	if ks == nil {
 		return nil
 	}
-	cut := ks.Check(ex.partner.ID, killswitch.Inbound, ex.fhir)
+	cut := ks.Check(ex.partner.ID, ex.direction, ex.fhir)
 	if cut == nil {
 		return nil
 	}
@@ -122,7 +121,7 @@ func (g *Gateway) checkCut(ex *exchange) *Refusal {
 // authorize parses the FHIR interaction and allows it only if the partner's
 // allowlist names it. Deny by default.
 func (g *Gateway) authorize(ex *exchange) *Refusal {
-	req, err := fhirreq.Parse(ex.r, FHIRBasePath)
+	req, err := fhirreq.Parse(ex.r, ex.target.prefix)
 	if err != nil {
 		var fe *fhirreq.Error
 		if errors.As(err, &fe) {

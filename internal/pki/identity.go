@@ -14,6 +14,9 @@ import (
 const (
 	PartnerURIPrefix = "urn:gatehouse:partner:"
 	AdminURIPrefix   = "urn:gatehouse:admin:"
+	// EngineURIPrefix names the payer's own integration engine, the only
+	// client of the outbound listener.
+	EngineURIPrefix = "urn:gatehouse:engine:"
 	// NPIURIPrefix is the organisation URI form for a US National Provider
 	// Identifier: 2.16.840.1.113883.4.6 is the HL7 OID of the NPI system.
 	NPIURIPrefix = "urn:oid:2.16.840.1.113883.4.6:"
@@ -107,20 +110,35 @@ func luhnValid(digits string) bool {
 // certificate. Callers must pass a certificate from a verified chain, never
 // one merely presented by the peer.
 func PartnerFromCertificate(leaf *x509.Certificate) (string, bool) {
-	return identityFromCertificate(leaf, PartnerURIPrefix, AdminURIPrefix)
+	return identityFromCertificate(leaf, PartnerURIPrefix)
 }
 
 // AdminFromCertificate returns the administrator name named by leaf's URI
 // SANs, with the same rules as PartnerFromCertificate: exactly one
-// urn:gatehouse:admin:<name> SAN and no partner SAN.
+// urn:gatehouse:admin:<name> SAN and no partner or engine SAN.
 func AdminFromCertificate(leaf *x509.Certificate) (string, bool) {
-	return identityFromCertificate(leaf, AdminURIPrefix, PartnerURIPrefix)
+	return identityFromCertificate(leaf, AdminURIPrefix)
 }
 
-func identityFromCertificate(leaf *x509.Certificate, prefix, otherPrefix string) (string, bool) {
+// EngineFromCertificate returns the integration engine named by leaf's URI
+// SANs, with the same rules: exactly one urn:gatehouse:engine:<name> SAN and
+// no partner or administrator SAN.
+func EngineFromCertificate(leaf *x509.Certificate) (string, bool) {
+	return identityFromCertificate(leaf, EngineURIPrefix)
+}
+
+// identityPrefixes are the identity kinds; a certificate may carry one.
+var identityPrefixes = []string{PartnerURIPrefix, AdminURIPrefix, EngineURIPrefix}
+
+func identityFromCertificate(leaf *x509.Certificate, prefix string) (string, bool) {
 	uris, err := rawURISANs(leaf)
-	if err != nil || len(withPrefix(uris, otherPrefix)) > 0 {
+	if err != nil {
 		return "", false
+	}
+	for _, other := range identityPrefixes {
+		if other != prefix && len(withPrefix(uris, other)) > 0 {
+			return "", false
+		}
 	}
 	return identityFromSANs(withPrefix(uris, prefix), prefix)
 }

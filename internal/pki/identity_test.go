@@ -179,3 +179,36 @@ func TestFingerprint(t *testing.T) {
 		t.Errorf("Fingerprint %q is not 64 lower-case hex digits", got)
 	}
 }
+
+// TestIdentityKindsExclusive checks that a certificate names one kind of
+// identity: an engine certificate is neither a partner nor an
+// administrator, and the other way round.
+func TestIdentityKindsExclusive(t *testing.T) {
+	ca, err := NewRoot(RootOptions{CommonName: "Test CA"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	engine, err := ca.IssueEngine(AdminOptions{Name: "iris-prod"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if name, ok := EngineFromCertificate(engine.Leaf); !ok || name != "iris-prod" {
+		t.Errorf("EngineFromCertificate = %q, %v", name, ok)
+	}
+	if _, ok := PartnerFromCertificate(engine.Leaf); ok {
+		t.Error("an engine certificate was read as a partner")
+	}
+	if _, ok := AdminFromCertificate(engine.Leaf); ok {
+		t.Error("an engine certificate was read as an administrator")
+	}
+	partner, err := ca.IssueClient(ClientOptions{PartnerID: "ehr-a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := EngineFromCertificate(partner.Leaf); ok {
+		t.Error("a partner certificate was read as an engine")
+	}
+	if _, err := ca.IssueClient(ClientOptions{PartnerID: "ehr-a", OrganizationURIs: []string{"urn:gatehouse:engine:x"}}); err == nil {
+		t.Error("IssueClient accepted an engine URI as the organisation")
+	}
+}

@@ -56,7 +56,7 @@ type ClientOptions struct {
 	PartnerID string
 	// OrganizationURIs are extra URI SANs naming the partner's organisation,
 	// such as the NPIURI of its requesting provider. They must be absolute
-	// URIs and must not use the partner or administrator prefix.
+	// URIs and must not use a Gatehouse identity prefix.
 	OrganizationURIs []string
 	// OrganizationName is the subject O. Optional.
 	OrganizationName string
@@ -136,6 +136,18 @@ func (c *CA) IssueAdmin(opts AdminOptions) (*Certificate, error) {
 	}
 	tmpl := leafTemplate(opts.Name, "", x509.ExtKeyUsageClientAuth)
 	tmpl.URIs = []*url.URL{mustParseURN(AdminURI(opts.Name))}
+	return c.issueLeaf(tmpl, opts.KeyType, opts.PublicKey, opts.Validity)
+}
+
+// IssueEngine issues the payer integration engine's TLS client
+// certificate for the outbound listener: extended key usage clientAuth only,
+// subject CN set to the name, and the URI SAN urn:gatehouse:engine:<name>.
+func (c *CA) IssueEngine(opts AdminOptions) (*Certificate, error) {
+	if err := ValidateID(opts.Name); err != nil {
+		return nil, fmt.Errorf("pki: engine Name: %w", err)
+	}
+	tmpl := leafTemplate(opts.Name, "", x509.ExtKeyUsageClientAuth)
+	tmpl.URIs = []*url.URL{mustParseURN(EngineURIPrefix + opts.Name)}
 	return c.issueLeaf(tmpl, opts.KeyType, opts.PublicKey, opts.Validity)
 }
 
@@ -223,8 +235,10 @@ func parseOrganizationURI(s string) (*url.URL, error) {
 		return nil, fmt.Errorf("pki: organisation URI %q is not an absolute URI in canonical form", s)
 	}
 	lower := strings.ToLower(s)
-	if strings.HasPrefix(lower, PartnerURIPrefix) || strings.HasPrefix(lower, AdminURIPrefix) {
-		return nil, fmt.Errorf("pki: organisation URI %q must not use a Gatehouse identity prefix", s)
+	for _, prefix := range identityPrefixes {
+		if strings.HasPrefix(lower, prefix) {
+			return nil, fmt.Errorf("pki: organisation URI %q must not use a Gatehouse identity prefix", s)
+		}
 	}
 	return u, nil
 }

@@ -1,0 +1,201 @@
+package app
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+
+	"github.com/gatehouse-health/gatehouse/internal/config"
+	"github.com/gatehouse-health/gatehouse/internal/fhirreq"
+	"github.com/gatehouse-health/gatehouse/internal/gateway"
+	"github.com/gatehouse-health/gatehouse/internal/pki"
+	"github.com/gatehouse-health/gatehouse/internal/tlspolicy"
+	"github.com/gatehouse-health/gatehouse/internal/token"
+)
+
+// startOutbound starts the outbound listener when outbound.listen is set.
+func (rt *Running) startOutbound(cfg *config.File, gw *gateway.Gateway, serverCert tls.Certificate, log *slog.Logger) error {
+	if cfg.Outbound.Listen == "" {
+		return nil
+	}
+	partners, err := outboundPartners(cfg)
+	if err != nil {
+		return err
+	}
+	handler, err := gw.Outbound(gateway.OutboundOptions{Partners: partners, EngineOf: pki.EngineFromCertificate})
+	if err != nil {
+		return err
+	}
+	pool, err := pki.LoadCertPool(cfg.Resolve(cfg.Outbound.ClientCAFile))
+	if err != nil {
+		return fmt.Errorf("outbound.client_ca_file: %w", err)
+	}
+	tlsConf, err := tlspolicy.Server(serverCert, pool)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Outbound.Listen)
+	if err != nil {
+		return fmt.Errorf("outbound.listen: %w", err)
+	}
+	rt.OutboundAddr = ln.Addr()
+	rt.outboundServer = &http.Server{
+		Handler:           handler,
+		TLSConfig:         tlsConf,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       2 * time.Minute,
+		WriteTimeout:      2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+	go func() {
+		if err := rt.outboundServer.Serve(tls.NewListener(ln, tlsConf)); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("outbound listener stopped", "error", err)
+		}
+	}()
+	log.Info("outbound listening", "addr", rt.OutboundAddr.String(), "partners", len(partners))
+	return nil
+}
+
+// outboundPartners compiles each partner's outbound section: its client
+// with the payer's certificate, its token source and its allowlist.
+func outboundPartners(cfg *config.File) (map[string]*gateway.OutboundPartner, error) {
+	cert, err := pki.LoadTLSCertificate(cfg.Resolve(cfg.Outbound.CertFile), cfg.Resolve(cfg.Outbound.KeyFile))
+	if err != nil {
+		return nil, fmt.Errorf("outbound.cert_file/outbound.key_file: %w", err)
+	}
+	key, err := loadPrivateJWK(cfg.Resolve(cfg.Outbound.AssertionKeyFile))
+	if err != nil {
+		return nil, fmt.Errorf("outbound.assertion_key_file: %w", err)
+	}
+	out := map[string]*gateway.OutboundPartner{}
+	for i, p := range cfg.Partners {
+		if p.Outbound == nil {
+			continue
+		}
+		at := fmt.Sprintf("partners[%d].outbound", i)
+		op, err := outboundPartner(cfg, p.ID, p.Outbound, cert, key)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", at, err)
+		}
+		out[p.ID] = op
+	}
+	return out, nil
+}
+
+func outboundPartner(cfg *config.File, id string, po *config.PartnerOutbound, cert tls.Certificate, key *jose.JSONWebKey) (*gateway.OutboundPartner, error) {
+	var roots *x509.CertPool // nil: the system roots
+	if po.CAFile != "" {
+		pool, err := pki.LoadCertPool(cfg.Resolve(po.CAFile))
+		if err != nil {
+			return nil, fmt.Errorf("ca_file: %w", err)
+		}
+		roots = pool
+	}
+	client := partnerClient(roots, cert, cfg.Upstream.Timeout)
+	var allowed []fhirreq.Pattern
+	for _, s := range po.Interactions {
+		pats, err := fhirreq.ParsePattern(s)
+		if err != nil {
+			return nil, err
+		}
+		allowed = append(allowed, pats...)
+	}
+	base, err := url.Parse(po.FHIRBase)
+	if err != nil {
+		return nil, err
+	}
+	src := &tokenSource{client: client, tokenURL: po.TokenURL, clientID: po.ClientID, key: key, scope: strings.Join(po.Scopes, " ")}
+	return &gateway.OutboundPartner{ID: id, Base: base, Client: client, Token: src.Token, Allowed: allowed}, nil
+}
+
+// partnerClient connects to a partner with the payer's client certificate.
+// It never follows redirects and ignores proxy environment variables.
+// NOTE: connections are not yet restricted to an egress allowlist; the
+// partner's configured URLs are the only destinations it is given.
+func partnerClient(roots *x509.CertPool, cert tls.Certificate, timeout time.Duration) *http.Client {
+	tr := &http.Transport{
+		Proxy:               nil,
+		TLSClientConfig:     tlspolicy.Client(roots, &cert),
+		ForceAttemptHTTP2:   true,
+		MaxIdleConnsPerHost: 16,
+		IdleConnTimeout:     90 * time.Second,
+	}
+	return &http.Client{
+		Transport:     tr,
+		Timeout:       timeout,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}
+
+// tokenSource fetches access tokens from a partner's authorization server
+// and reuses each until shortly before it expires.
+type tokenSource struct {
+	client   *http.Client
+	tokenURL string
+	clientID string
+	key      *jose.JSONWebKey
+	scope    string
+
+	mu      sync.Mutex
+	token   string
+	expires time.Time
+}
+
+// Token returns a cached token or fetches a new one.
+func (s *tokenSource) Token(ctx context.Context) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.token != "" && time.Now().Before(s.expires) {
+		return s.token, nil
+	}
+	resp, err := token.Fetch(ctx, s.client, s.tokenURL, s.clientID, s.key, s.scope)
+	if err != nil {
+		return "", err
+	}
+	s.token = resp.AccessToken
+	s.expires = time.Now().Add(time.Duration(resp.ExpiresIn)*time.Second - 30*time.Second)
+	return s.token, nil
+}
+
+// loadPrivateJWK reads the payer's private signing key.
+func loadPrivateJWK(path string) (*jose.JSONWebKey, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var k jose.JSONWebKey
+	if err := json.Unmarshal(data, &k); err != nil {
+		return nil, fmt.Errorf("%s is not a JWK", path)
+	}
+	if k.IsPublic() || k.KeyID == "" {
+		return nil, fmt.Errorf("%s must hold a private JWK with a kid", path)
+	}
+	return &k, nil
+}
+
+// publicJWKS returns the public JWK set of the payer's assertion key, served
+// for partners whose authorization servers fetch it.
+func publicJWKS(cfg *config.File) ([]byte, error) {
+	if cfg.Outbound.AssertionKeyFile == "" {
+		return nil, nil
+	}
+	k, err := loadPrivateJWK(cfg.Resolve(cfg.Outbound.AssertionKeyFile))
+	if err != nil {
+		return nil, fmt.Errorf("outbound.assertion_key_file: %w", err)
+	}
+	pub := k.Public()
+	return json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{pub}})
+}

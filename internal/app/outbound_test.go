@@ -1,0 +1,191 @@
+package app_test
+
+import (
+	"encoding/json"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/go-jose/go-jose/v4"
+
+	"github.com/gatehouse-health/gatehouse/internal/app"
+	"github.com/gatehouse-health/gatehouse/internal/config"
+	"github.com/gatehouse-health/gatehouse/internal/pki"
+	"github.com/gatehouse-health/gatehouse/internal/tlspolicy"
+	"github.com/gatehouse-health/gatehouse/internal/token"
+)
+
+// fakeEHR is a partner's FHIR API with its own SMART authorization server,
+// built from Gatehouse's token service: it requires mutual TLS, issues
+// certificate-bound tokens to the payer's client and checks them on FHIR
+// calls, as an EHR vendor's payer platform does.
+type fakeEHR struct {
+	srv      *httptest.Server
+	calls    atomic.Int64
+	tokens   atomic.Int64
+	lastAuth atomic.Value
+}
+
+func newFakeEHR(t *testing.T, ca *pki.CA, payerKey *jose.JSONWebKey) *fakeEHR {
+	t.Helper()
+	serverCert, err := ca.IssueServer(pki.ServerOptions{DNSNames: []string{"localhost"}, IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc, _ := serverCert.TLSCertificate()
+	conf, _ := tlspolicy.Server(tc, ca.CertPool())
+	f := &fakeEHR{}
+	f.srv = httptest.NewUnstartedServer(nil)
+	f.srv.TLS = conf
+	f.srv.StartTLS()
+	t.Cleanup(f.srv.Close)
+
+	signer, _ := pki.GenerateKey(pki.ECDSAP256)
+	pub := payerKey.Public()
+	ts, err := token.NewServer(token.ServerOptions{
+		TokenURL: f.srv.URL + "/oauth2/token", Issuer: f.srv.URL, Audience: f.srv.URL + "/fhir",
+		SigningKey: signer,
+		Clients:    token.StaticClients{"payer-123": {ID: "payer-123", Keys: jose.JSONWebKeySet{Keys: []jose.JSONWebKey{pub}}, Scopes: []string{"system/Task.cruds"}}},
+		Replay:     mustReplay(t),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/oauth2/token", func(w http.ResponseWriter, r *http.Request) {
+		f.tokens.Add(1)
+		ts.ServeHTTP(w, r)
+	})
+	mux.HandleFunc("/fhir/", func(w http.ResponseWriter, r *http.Request) {
+		f.calls.Add(1)
+		f.lastAuth.Store(r.Header.Get("Authorization"))
+		raw, err := token.BearerToken(r)
+		if err == nil {
+			_, err = ts.Verify(raw, r.TLS.VerifiedChains[0][0])
+		}
+		if err != nil {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		w.Header().Set("Content-Type", "application/fhir+json")
+		w.Write([]byte(`{"resourceType":"CapabilityStatement","status":"active","kind":"instance","fhirVersion":"4.0.1","format":["json"]}`))
+	})
+	f.srv.Config.Handler = mux
+	return f
+}
+
+func mustReplay(t *testing.T) token.ReplayCache {
+	c, err := token.NewMemoryReplayCache(1000, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// TestOutboundPath sends requests from the payer's engine through the
+// outbound listener to a partner: the gateway obtains a token with the
+// payer's key, presents the payer's certificate, records both phases, and
+// refuses what the allowlist or the kill switch does not permit.
+func TestOutboundPath(t *testing.T) {
+	dir := t.TempDir()
+	cfg, layout, _, err := app.DevConfig(filepath.Join(dir, "data"), "127.0.0.1:0", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, err := pki.LoadCA(layout.CACertFile, layout.CAKeyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	payerKey, err := token.GenerateKey("ES384")
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyJSON, _ := json.Marshal(payerKey)
+	keyFile := filepath.Join(dir, "payer.jwk")
+	os.WriteFile(keyFile, keyJSON, 0o600)
+	payerCert, _ := ca.IssueClient(pki.ClientOptions{PartnerID: "payer-123"})
+	payerCert.WriteFiles(filepath.Join(dir, "payer.pem"), filepath.Join(dir, "payer-key.pem"))
+	engineCert, _ := ca.IssueEngine(pki.AdminOptions{Name: "iris"})
+
+	ehr := newFakeEHR(t, ca, payerKey)
+	cfg.Outbound = config.Outbound{
+		Listen: "127.0.0.1:0", ClientCAFile: layout.CACertFile,
+		CertFile: filepath.Join(dir, "payer.pem"), KeyFile: filepath.Join(dir, "payer-key.pem"), AssertionKeyFile: keyFile,
+	}
+	cfg.Partners[0].Outbound = &config.PartnerOutbound{
+		FHIRBase: ehr.srv.URL + "/fhir", TokenURL: ehr.srv.URL + "/oauth2/token", ClientID: "payer-123",
+		Scopes: []string{"system/Task.cruds"}, CAFile: layout.CACertFile, Interactions: []string{"capabilities"},
+	}
+	h := &harness{t: t, layout: layout}
+	h.start(cfg)
+
+	tc, _ := engineCert.TLSCertificate()
+	roots, _ := layout.CAPool()
+	engine := &http.Client{Transport: &http.Transport{TLSClientConfig: tlspolicy.Client(roots, &tc)}}
+	defer engine.CloseIdleConnections()
+	base := "https://localhost:" + portOf(h.rt.OutboundAddr.String()) + "/partners/demo-ehr/fhir"
+
+	get := func(client *http.Client, url string) (*http.Response, []byte) {
+		resp, err := client.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp, readBody(t, resp)
+	}
+
+	resp, body := get(engine, base+"/metadata")
+	if resp.StatusCode != 200 || !strings.Contains(string(body), "CapabilityStatement") {
+		t.Fatalf("outbound metadata: status %d: %s", resp.StatusCode, body)
+	}
+	if auth, _ := ehr.lastAuth.Load().(string); !strings.HasPrefix(auth, "Bearer ") {
+		t.Errorf("the partner received Authorization %q", auth)
+	}
+	get(engine, base+"/metadata")
+	if n := ehr.tokens.Load(); n != 1 {
+		t.Errorf("the gateway fetched %d tokens for two calls, want 1 (cached)", n)
+	}
+	entries := h.entries(resp)
+	if len(entries) != 2 || entries[1].Direction != "outbound" || entries[1].Partner != "demo-ehr" || !strings.Contains(entries[1].Source, "engine:iris") {
+		t.Errorf("outbound entries = %+v", entries)
+	}
+
+	calls := ehr.calls.Load()
+	resp, body = get(engine, base+"/Patient/1")
+	if resp.StatusCode != 403 || outcomeCode(t, body) != "forbidden" {
+		t.Errorf("interaction outside the outbound allowlist: status %d: %s", resp.StatusCode, body)
+	}
+	resp, _ = get(engine, "https://localhost:"+portOf(h.rt.OutboundAddr.String())+"/partners/unknown/fhir/metadata")
+	if resp.StatusCode != 404 {
+		t.Errorf("unknown partner: status %d, want 404", resp.StatusCode)
+	}
+	// A partner certificate is not an engine certificate.
+	resp, _ = get(h.ehr.HTTPClient(), base+"/metadata")
+	if resp.StatusCode != 403 {
+		t.Errorf("partner certificate on the outbound listener: status %d, want 403", resp.StatusCode)
+	}
+	h.engage(`{"mode":"full","direction":"outbound","reason":"contain the engine"}`)
+	resp, _ = get(engine, base+"/metadata")
+	if resp.StatusCode != 503 {
+		t.Errorf("outbound during an outbound cut: status %d, want 503", resp.StatusCode)
+	}
+	if n := ehr.calls.Load(); n != calls {
+		t.Errorf("the partner received %d refused calls", n-calls)
+	}
+	// The inbound direction is not cut.
+	resp, _ = get(h.ehr.HTTPClient(), h.rt.FHIRBase+"/.well-known/smart-configuration")
+	if resp.StatusCode != 200 {
+		t.Errorf("inbound during an outbound cut: status %d", resp.StatusCode)
+	}
+
+	// The payer's public key is published for the partner.
+	resp, body = get(h.ehr.HTTPClient(), h.rt.PublicURL+"/.well-known/jwks.json")
+	var set jose.JSONWebKeySet
+	if resp.StatusCode != 200 || json.Unmarshal(body, &set) != nil || len(set.Keys) != 1 || !set.Keys[0].IsPublic() {
+		t.Errorf("jwks: status %d: %s", resp.StatusCode, body)
+	}
+}

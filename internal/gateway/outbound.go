@@ -1,0 +1,123 @@
+package gateway
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/gatehouse-health/gatehouse/internal/fhirreq"
+	"github.com/gatehouse-health/gatehouse/internal/killswitch"
+)
+
+// OutboundPrefix starts every path on the outbound listener:
+// /partners/{partner}/fhir/... is forwarded to that partner's FHIR base.
+const OutboundPrefix = "/partners/"
+
+// OutboundPartner is a partner the payer's integration engine may call
+// through the gateway.
+type OutboundPartner struct {
+	ID string
+	// Base is the partner's FHIR base URL.
+	Base *url.URL
+	// Client connects to the partner, presenting the payer's client
+	// certificate; it must not follow redirects.
+	Client *http.Client
+	// Token returns an access token from the partner's authorization
+	// server, obtained with the payer's own key.
+	Token func(ctx context.Context) (string, error)
+	// Allowed lists the interactions the engine may perform on the partner.
+	Allowed []fhirreq.Pattern
+}
+
+// OutboundOptions configures the outbound pipeline.
+type OutboundOptions struct {
+	Partners map[string]*OutboundPartner
+	// EngineOf names the integration engine from its verified certificate.
+	EngineOf func(*x509.Certificate) (string, bool)
+}
+
+// Outbound returns the handler of the outbound listener, the payer
+// integration engine's only way to a partner. It runs the same record,
+// kill-switch, authorization and payload stages as the inbound pipeline,
+// then forwards with the payer's credentials.
+func (g *Gateway) Outbound(opts OutboundOptions) (http.Handler, error) {
+	if opts.EngineOf == nil {
+		return nil, errors.New("gateway: OutboundOptions.EngineOf is required")
+	}
+	targets := map[string]*target{}
+	for id, p := range opts.Partners {
+		p := p
+		targets[id] = &target{
+			base:   p.Base,
+			prefix: OutboundPrefix + id + FHIRBasePath,
+			client: p.Client,
+			authorize: func(ctx context.Context, r *http.Request) error {
+				tok, err := p.Token(ctx)
+				if err != nil {
+					return err
+				}
+				r.Header.Set("Authorization", "Bearer "+tok)
+				return nil
+			},
+		}
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		g.serveOutbound(w, r, opts, targets)
+	}), nil
+}
+
+func (g *Gateway) serveOutbound(w http.ResponseWriter, r *http.Request, opts OutboundOptions, targets map[string]*target) {
+	ex := g.begin(r)
+	ex.direction = killswitch.Outbound
+	ex.entry.Direction = "outbound"
+	stages := []func(*exchange) *Refusal{
+		g.receive,
+		func(ex *exchange) *Refusal { return g.identifyEngine(ex, opts) },
+		func(ex *exchange) *Refusal { return g.selectPartner(ex, opts, targets) },
+		g.checkCut,
+		g.authorize,
+		g.checkCut,
+		g.checkPayload,
+	}
+	for _, stage := range stages {
+		if ref := stage(ex); ref != nil {
+			g.refuse(w, ex, ref)
+			return
+		}
+	}
+	g.forwardAndRespond(w, ex)
+}
+
+// identifyEngine requires the integration engine's certificate.
+func (g *Gateway) identifyEngine(ex *exchange, opts OutboundOptions) *Refusal {
+	if ex.leaf == nil {
+		return &Refusal{Status: http.StatusUnauthorized, Code: "login", Rule: "identity.no-certificate",
+			Message: "the integration engine's client certificate is required"}
+	}
+	name, ok := opts.EngineOf(ex.leaf)
+	if !ok {
+		return &Refusal{Status: http.StatusForbidden, Code: "security", Rule: "identity.not-engine",
+			Message: "the client certificate does not name an integration engine"}
+	}
+	ex.entry.Source = ex.r.RemoteAddr + " engine:" + name
+	return nil
+}
+
+// selectPartner reads the partner id from the path and picks its target.
+// Unknown partners get the same answer as unknown paths.
+func (g *Gateway) selectPartner(ex *exchange, opts OutboundOptions, targets map[string]*target) *Refusal {
+	rest, _ := strings.CutPrefix(ex.r.URL.EscapedPath(), OutboundPrefix)
+	id, _, _ := strings.Cut(rest, "/")
+	p, ok := opts.Partners[id]
+	if !ok {
+		return &Refusal{Status: http.StatusNotFound, Code: "not-found", Rule: "outbound.unknown-partner",
+			Message: "no partner at this path; use /partners/{partner}/fhir/..."}
+	}
+	ex.partner = &Partner{ID: p.ID, Allowed: p.Allowed}
+	ex.entry.Partner = p.ID
+	ex.target = targets[id]
+	return nil
+}
