@@ -123,8 +123,10 @@ type bundleIndex struct {
 //   - any other absolute reference (with a scheme) does not resolve;
 //   - a relative "Type/id" (optionally "/_history/v") is appended to the
 //     RESTful base of the referring entry's fullUrl and must then equal a
-//     fullUrl; when the referring fullUrl has no RESTful base (a urn:uuid),
-//     it resolves only if exactly one entry has that type and id.
+//     fullUrl;
+//   - when the referring fullUrl has no RESTful base (a urn:uuid), a
+//     relative reference resolves only if exactly one entry has that type
+//     and id.
 func (ix *bundleIndex) resolve(from int, ref string) (*Entry, bool) {
 	if i, ok := ix.byURL[ref]; ok {
 		return &ix.entries[i], true

@@ -44,12 +44,12 @@ var igCases = map[string]corpusCase{
 	"2.0.1/Bundle-ReferralAuthorizationResponseBundleExample.json": {parser: "response", items: 1,
 		actions: []ReviewAction{CertifiedInTotal}, numbers: []string{"AUTH0001"}, outcome: "complete"},
 
-	"2.2.1/Bundle-HomecareAuthorizationBundleExample.json":       {parser: "request", items: 2},
-	"2.2.1/Bundle-HomecareAuthorizationUpdateBundleExample.json": {parser: "request", items: 3, prior: 1},
+	"2.2.1/Bundle-HomecareAuthorizationBundleExample.json":        {parser: "request", items: 2},
+	"2.2.1/Bundle-HomecareAuthorizationUpdateBundleExample.json":  {parser: "request", items: 3, prior: 1},
 	"2.2.1/Bundle-MedicalServicesAuthorizationBundleExample.json": {parser: "request", items: 1},
-	"2.2.1/Bundle-ReferralAuthorizationBundleExample.json":       {parser: "request", items: 1},
-	"2.2.1/Bundle-SurgicalRequestBundleExample.json":             {parser: "request", items: 1},
-	"2.2.1/Bundle-PASClaimInquiryBundleExample.json":             {parser: "inquiry", items: 2},
+	"2.2.1/Bundle-ReferralAuthorizationBundleExample.json":        {parser: "request", items: 1},
+	"2.2.1/Bundle-SurgicalRequestBundleExample.json":              {parser: "request", items: 1},
+	"2.2.1/Bundle-PASClaimInquiryBundleExample.json":              {parser: "inquiry", items: 2},
 	"2.2.1/Bundle-PASClaimInquiryResponseBundleExample.json": {parser: "response", items: 1,
 		actions: []ReviewAction{CertifiedInTotal}, numbers: []string{"AUTH0001"}, outcome: "complete"},
 	// The 2.2.1 approval and pended examples name a PractitionerRole as
@@ -60,15 +60,15 @@ var igCases = map[string]corpusCase{
 		actions: []ReviewAction{NotCertified}, numbers: []string{""}, outcome: "complete"},
 }
 
-// infernoCases covers inferno-fixtures/pas, whose file names say which
-// fixtures are deliberately broken.
+// infernoCases covers inferno-fixtures/pas, whose file names mark the
+// deliberately broken fixtures.
 var infernoCases = map[string]corpusCase{
-	"conformant_pas_bundle_v110.json":                 {parser: "request", items: 1},
-	"conformant_pas_bundle_v110_uuid.json":            {parser: "request", items: 1},
-	"conformant_pas_inquire_bundle_v110.json":         {parser: "inquiry", items: 1},
-	"missing_referenced_resource_request_bundle.json": {parser: "request", errPath: "Bundle.entry[0].resource.careTeam[0].provider"},
-	"nonconformant_pas_bundle_v110.json":              {parser: "request", errPath: "Bundle.entry"},
-	"invalid_first_entry_response_bundle.json":        {parser: "response", errPath: "Bundle.entry[0].resource"},
+	"conformant_pas_bundle_v110.json":                  {parser: "request", items: 1},
+	"conformant_pas_bundle_v110_uuid.json":             {parser: "request", items: 1},
+	"conformant_pas_inquire_bundle_v110.json":          {parser: "inquiry", items: 1},
+	"missing_referenced_resource_request_bundle.json":  {parser: "request", errPath: "Bundle.entry[0].resource.careTeam[0].provider"},
+	"nonconformant_pas_bundle_v110.json":               {parser: "request", errPath: "Bundle.entry"},
+	"invalid_first_entry_response_bundle.json":         {parser: "response", errPath: "Bundle.entry[0].resource"},
 	"missing_referenced_resource_response_bundle.json": {parser: "response", errPath: "Bundle.entry[0].resource.patient"},
 	"pa_response_bundle_missing_elements.json":         {parser: "response", errPath: "Bundle.timestamp"},
 	"response_bundle_patient_wrong_fullurl.json": {parser: "response", items: 1,
@@ -80,13 +80,13 @@ var infernoCases = map[string]corpusCase{
 	"PAS_notification_example_full_resource.json": {parser: "request", errPath: "Bundle.type"},
 	"PAS_notification_example_id_only.json":       {parser: "request", errPath: "Bundle.type"},
 	"PAS_notification_missing_elements.json":      {parser: "request", errPath: "Bundle.type"},
-	"PAS_Subscription_example_full_resource.json":  notBundle,
-	"PAS_Subscription_example_id_only.json":        notBundle,
-	"PAS_Subscription_example_v221_bad.json":       notBundle,
-	"PAS_Subscription_example_v221_good.json":      notBundle,
-	"pas_claim.json":                               notBundle,
-	"pas_device_request_all_must_support.json":     notBundle,
-	"smart_jwks.json":                              notBundle,
+	"PAS_Subscription_example_full_resource.json": notBundle,
+	"PAS_Subscription_example_id_only.json":       notBundle,
+	"PAS_Subscription_example_v221_bad.json":      notBundle,
+	"PAS_Subscription_example_v221_good.json":     notBundle,
+	"pas_claim.json": notBundle,
+	"pas_device_request_all_must_support.json": notBundle,
+	"smart_jwks.json":                          notBundle,
 }
 
 func TestPASExamples(t *testing.T) {

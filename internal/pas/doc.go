@@ -9,8 +9,9 @@
 // strict JSON intake and accept it only if:
 //
 //   - it is a Bundle of type collection with an identifier, a timestamp
-//     and at least one entry; every entry has a unique fullUrl and a
-//     resource, and no search, request or response part;
+//     and at least one entry;
+//   - every entry has a unique fullUrl and a resource, and no search,
+//     request or response part;
 //   - the first entry is a Claim whose use is preauthorization (another
 //     use is a business-rule error, ErrBusinessRule), with at least one
 //     identifier that has system and value, and a type;
@@ -32,8 +33,9 @@
 // only to the single entry with that type and id.
 //
 // Every rejection is a *BundleError with a FHIRPath-like location, such as
-// "Bundle.entry[0].resource.item[1].sequence", and a reason. Neither holds
-// document content, so both may be returned to the submitter.
+// "Bundle.entry[0].resource.item[1].sequence", and a reason. Both may be
+// returned to the submitter: the reason is fixed text, and the location
+// holds only element names and indexes.
 //
 // A Claim.related element with relationship "prior" (the PAS 2.2.1 update
 // form) must point to a Claim in the same Bundle; its identifiers become

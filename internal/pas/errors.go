@@ -11,17 +11,19 @@ import (
 )
 
 // ErrInvalid marks a document that is not a well-formed PAS Bundle of the
-// kind expected: wrong resource type, missing required element, broken
-// reference. A server answers 400.
+// kind expected, such as a wrong resource type, a missing required element
+// or a broken reference. A server responds with 400.
 var ErrInvalid = errors.New("invalid PAS bundle")
 
-// ErrBusinessRule marks a well-formed Bundle that asks for something this
+// ErrBusinessRule marks a well-formed Bundle that requests something this
 // package does not handle, such as a Claim whose use is not
-// preauthorization. A server answers 422.
+// preauthorization. A server responds with 422.
 var ErrBusinessRule = errors.New("PAS business rule not met")
 
-// BundleError says where and why a Bundle was rejected. The message never
-// contains document content: no identifiers, references or codes.
+// BundleError is the rejection of a Bundle, with its location and reason.
+// Reasons are fixed text without identifiers, references or codes. Paths
+// hold element names and indexes, and a member name that is not a
+// plausible FHIR element name is printed as "?".
 type BundleError struct {
 	// Path is a FHIRPath-like location, such as
 	// "Bundle.entry[0].resource.use".

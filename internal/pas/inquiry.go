@@ -9,7 +9,8 @@ import (
 	"github.com/go-json-experiment/json/jsontext"
 )
 
-// InquiryParams is what BuildInquiry needs besides the original request.
+// InquiryParams are the inputs of BuildInquiry besides the original
+// request.
 type InquiryParams struct {
 	// ClaimID is the id of the inquiry Claim; a lower-case UUID when the
 	// original Claim's fullUrl is a URN (see Adjudication.ID).
@@ -46,11 +47,11 @@ type inquiryItemJSON struct {
 
 var normalPriority = jsontext.Value(`{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/processpriority","code":"normal"}]}`)
 
-// BuildInquiry returns a PAS inquiry Bundle asking about the request req
-// was parsed from: a PAS Claim Inquiry with the same key identifier,
-// patient, insurer, provider, insurance and items (sequence, category,
-// productOrService, request and certification type), followed by the
-// entries those references reach in the original Bundle.
+// BuildInquiry returns a PAS inquiry Bundle about the request req was
+// parsed from. Its first entry is a PAS Claim Inquiry with the same key
+// identifier, patient, insurer, provider and insurance. Its items keep the
+// sequence, category, productOrService, request type and certification
+// type. The entries those references reach in the original Bundle follow.
 func BuildInquiry(req *Request, p InquiryParams) ([]byte, error) {
 	if !isFHIRID(p.ClaimID) {
 		return nil, errors.New("pas: inquiry Claim id is not a valid FHIR id")
@@ -130,9 +131,9 @@ func inquiryItem(it Item) inquiryItemJSON {
 // BuildInquiryResponse returns the PAS inquiry response Bundle for inq,
 // carrying the decision recorded in stored, a response Bundle that
 // BuildResponse produced. The ClaimResponse and the entries it references
-// are those of stored; the ClaimResponse is relabelled with the PAS Claim
-// Inquiry Response profile, and the Bundle takes the inquiry's identifier
-// and the time now.
+// are copied from stored. The ClaimResponse is relabelled with the PAS
+// Claim Inquiry Response profile. The Bundle takes the inquiry's
+// identifier and the time now.
 func BuildInquiryResponse(stored []byte, inq *Request, now time.Time) ([]byte, error) {
 	var b bundleJSON
 	if err := json.Unmarshal(stored, &b); err != nil {

@@ -53,6 +53,9 @@ func parseItem(raw itemJSON, path string) (Item, error) {
 	if err := json.Unmarshal(raw.ProductOrService, &pos); err != nil {
 		return Item{}, decodeError(path+".productOrService", err)
 	}
+	if err := checkShape(raw.Category, &codeableJSON{}, path+".category"); err != nil {
+		return Item{}, err
+	}
 	item := Item{
 		Sequence:            raw.Sequence,
 		ProductOrService:    pos.Coding,
@@ -84,6 +87,9 @@ func (item *Item) readExtension(raw jsontext.Value, path string) error {
 	}
 	switch ext.URL {
 	case ExtItemTraceNumber:
+		if err := checkShape(ext.ValueIdentifier, &Identifier{}, path+".valueIdentifier"); err != nil {
+			return err
+		}
 		if present(ext.ValueIdentifier) {
 			item.TraceNumbers = append(item.TraceNumbers, ext.ValueIdentifier)
 		}

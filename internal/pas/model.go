@@ -108,7 +108,7 @@ func (p *Party) SameAs(q *Party) bool {
 	return false
 }
 
-// Item is one Claim.item as the payer sees it.
+// Item is one Claim.item, with the elements the payer reads.
 type Item struct {
 	Sequence         int      // Claim.item.sequence
 	ProductOrService []Coding // Claim.item.productOrService.coding, in order
@@ -130,7 +130,7 @@ type Item struct {
 	certificationRaw    jsontext.Value
 }
 
-// Kind says which PAS operation a Bundle is for.
+// Kind is the PAS operation a Bundle is for.
 type Kind int
 
 const (
@@ -142,7 +142,7 @@ const (
 // Request is a parsed PAS request Bundle ($submit) or inquiry Bundle
 // ($inquire). Inquiry Bundles may have no items and no coverage.
 type Request struct {
-	Kind Kind // the operation the Bundle declares, or the one it was parsed for
+	Kind Kind // the operation it was parsed for
 
 	// BundleIdentifier is Bundle.identifier as written, echoed in the
 	// response Bundle.
@@ -162,7 +162,7 @@ type Request struct {
 	Coverage []*Party // Claim.insurance.coverage, in order
 	Items    []Item
 
-	// Prior holds, for a PAS 2.2.1 update, the identifiers of the Claim
+	// Prior is, for a PAS 2.2.1 update, the identifiers of the Claim
 	// that Claim.related (relationship "prior") points to. That Claim must
 	// be in the Bundle.
 	Prior []Identifier

@@ -146,10 +146,10 @@ func reviewCode(cc *codeableJSON) ReviewAction {
 // ErrMismatch is wrapped by CheckAgainst errors.
 var ErrMismatch = errors.New("response does not match the request")
 
-// CheckAgainst reports whether the response answers req: the same
-// patient, insurer and (when given) requestor by identifier, and a
-// decision for every requested item. It is the check a submitter makes
-// before trusting a decision.
+// CheckAgainst returns an error wrapping ErrMismatch unless the response
+// matches req: the same patient, insurer and (when given) requestor by
+// identifier, and a decision for every requested item. A submitter makes
+// this check before trusting a decision.
 func (r *Response) CheckAgainst(req *Request) error {
 	at := r.ClaimResponse.Path()
 	switch {

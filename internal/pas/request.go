@@ -63,6 +63,9 @@ func parseClaimBundle(body []byte, want Kind) (*Request, error) {
 	if !present(b.Identifier) {
 		return nil, invalid("Bundle.identifier", "missing")
 	}
+	if err := checkShape(b.Identifier, &Identifier{}, "Bundle.identifier"); err != nil {
+		return nil, err
+	}
 	if b.Timestamp == "" {
 		return nil, invalid("Bundle.timestamp", "missing")
 	}
@@ -102,8 +105,8 @@ func parseClaimBundle(body []byte, want Kind) (*Request, error) {
 	return req, nil
 }
 
-// checkKind rejects a Bundle whose PAS profiles say it belongs to the
-// other operation. The Bundle profile decides when present, because
+// checkKind rejects a Bundle whose PAS profiles declare it for the other
+// operation. The Bundle profile decides when present, because
 // Inferno's inquiry fixture wraps a Claim that declares the submit
 // profile in an inquiry Bundle.
 func checkKind(want Kind, bundleProfiles, claimProfiles []string, at string) error {
@@ -157,6 +160,22 @@ func parseIdentifiers(req *Request, c *claimJSON, at string) error {
 	}
 	if !present(c.Type) {
 		return invalid(at+".type", "missing")
+	}
+	if err := checkShape(c.Type, &codeableJSON{}, at+".type"); err != nil {
+		return err
+	}
+	return checkShape(c.Priority, &codeableJSON{}, at+".priority")
+}
+
+// checkShape decodes an optional element that is copied verbatim into
+// new resources, so that a value of the wrong JSON type is rejected
+// instead of copied.
+func checkShape(raw jsontext.Value, into any, path string) error {
+	if !present(raw) {
+		return nil
+	}
+	if err := json.Unmarshal(raw, into); err != nil {
+		return decodeError(path, err)
 	}
 	return nil
 }

@@ -51,6 +51,9 @@ func TestParseRequestRejects(t *testing.T) {
 		{"not a Bundle", func(b map[string]any) { b["resourceType"] = "Parameters" }, "Bundle.resourceType", ErrInvalid},
 		{"transaction Bundle", func(b map[string]any) { b["type"] = "transaction" }, "Bundle.type", ErrInvalid},
 		{"Bundle without identifier", func(b map[string]any) { delete(b, "identifier") }, "Bundle.identifier", ErrInvalid},
+		{"Bundle identifier as a string", func(b map[string]any) { b["identifier"] = "A12345" }, "Bundle.identifier", ErrInvalid},
+		{"Claim type as a string", func(b map[string]any) { claim(b)["type"] = "professional" }, "Bundle.entry[0].resource.type", ErrInvalid},
+		{"item category as a list", func(b map[string]any) { item(b, 0)["category"] = []any{} }, "Bundle.entry[0].resource.item[0].category", ErrInvalid},
 		{"Bundle without timestamp", func(b map[string]any) { delete(b, "timestamp") }, "Bundle.timestamp", ErrInvalid},
 		{"entry without fullUrl", func(b map[string]any) { delete(entries(b)[2].(map[string]any), "fullUrl") }, "Bundle.entry[2].fullUrl", ErrInvalid},
 		{"duplicate fullUrl", func(b map[string]any) {

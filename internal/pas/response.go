@@ -41,16 +41,17 @@ func (a ReviewAction) Valid() bool { _, ok := reviewDisplay[a]; return ok }
 // Display returns the X12 name of the code, "" for an unknown code.
 func (a ReviewAction) Display() string { return reviewDisplay[a] }
 
-// Decision is the payer's answer for one Claim.item.
+// Decision is the payer's decision on one Claim.item.
 type Decision struct {
-	Sequence int // the Claim.item.sequence it answers
+	Sequence int // the Claim.item.sequence it decides
 	Action   ReviewAction
 	// Number is the item's review (authorization) number, written as the
 	// "number" part of the reviewAction extension; "" omits it.
 	Number string
 }
 
-// Adjudication is what BuildResponse needs besides the request.
+// Adjudication is the payer's side of a response: ids, time and the
+// decisions that BuildResponse writes beside the request's data.
 type Adjudication struct {
 	// ID is the ClaimResponse id. When the Claim's fullUrl is a URN, the
 	// ClaimResponse fullUrl is "urn:uuid:"+ID, so ID must then be a
@@ -137,12 +138,11 @@ type extensionOut struct {
 	ValueCodeableConcept *codeableJSON  `json:"valueCodeableConcept,omitzero"`
 }
 
-// BuildResponse returns the PAS response Bundle for req: a collection
-// whose first entry is the ClaimResponse, followed by the patient, insurer
-// and provider entries of the request and every entry they reference, so
-// that the ClaimResponse's references resolve inside the Bundle. The
-// shape follows the PAS 2.2.1 response examples (for instance
-// ReferralAuthorizationResponseBundleExample).
+// BuildResponse returns the PAS response Bundle for req. Its first entry
+// is the ClaimResponse. The patient, insurer and provider entries of the
+// request follow, with every entry they reference, so the ClaimResponse's
+// references resolve inside the Bundle. The shape follows the PAS 2.2.1
+// response examples, such as ReferralAuthorizationResponseBundleExample.
 func BuildResponse(req *Request, adj Adjudication) ([]byte, error) {
 	if err := checkAdjudication(req, adj); err != nil {
 		return nil, err
@@ -201,7 +201,7 @@ func checkAdjudication(req *Request, adj Adjudication) error {
 	}
 	for i, d := range adj.Decisions {
 		if d.Sequence != req.Items[i].Sequence {
-			return fmt.Errorf("pas: decision %d answers item sequence %d, expected %d", i, d.Sequence, req.Items[i].Sequence)
+			return fmt.Errorf("pas: decision %d is for item sequence %d, expected %d", i, d.Sequence, req.Items[i].Sequence)
 		}
 		if !d.Action.Valid() {
 			return fmt.Errorf("pas: decision %d has unknown review action %q", i, d.Action)
@@ -210,10 +210,10 @@ func checkAdjudication(req *Request, adj Adjudication) error {
 	return nil
 }
 
-// requestRef points ClaimResponse.request at the Claim. The Claim is not
-// copied into the response, so the reference is written relative (as the
-// PAS examples do) only for a Claim with a RESTful fullUrl; the identifier
-// is always given.
+// requestRef points ClaimResponse.request at the Claim. The identifier is
+// always given. The Claim is not copied into the response, so a relative
+// reference (as in the PAS examples) is added only for a Claim with a
+// RESTful fullUrl, where it names the Claim on the submitter's server.
 func requestRef(req *Request) requestRefJSON {
 	ref := requestRefJSON{Identifier: req.keyRaw}
 	if restBase(req.Claim.FullURL) != "" && req.Claim.ID != "" {

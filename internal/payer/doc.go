@@ -18,8 +18,8 @@
 // Request bodies must be FHIR JSON (415 otherwise), at most
 // Options.MaxBodyBytes (413), and pass the strict JSON intake of
 // internal/fhirjson (400). A Bundle that is not a valid PAS Bundle of the
-// operation's kind gets 400, or 422 when it breaks a business rule; the
-// OperationOutcome's expression gives the location. Errors never echo
+// operation's kind gets 400, or 422 when it breaks a business rule. The
+// OperationOutcome's expression gives the location, and no error echoes
 // identifiers or body text.
 //
 // # Identity of a submission
@@ -56,12 +56,13 @@
 // NOTE: PAS 2.0.1 "differential" updates list only the changed items, so
 // the current decision then covers only those items.
 //
-// Concurrent submissions are safe without check-then-insert: a duplicate
-// of the same request fails the unique (key, fingerprint) index and then
-// replays; two first submissions racing for one identifier fail the
-// identifier's primary key, and the loser is planned again as a revision
-// or a conflict; an update racing another loses an optimistic version
-// check and is planned again (at most maxSaveAttempts times).
+// Concurrent submissions are safe without check-then-insert. A duplicate
+// of the same request fails the unique (key, fingerprint) index, then
+// replays. Of two first submissions racing for one identifier, the loser
+// finds the identifier bound (or fails its primary key) and is planned
+// again as a revision or a conflict. An update racing another loses an
+// optimistic version check and is planned again. Each submission gets at
+// most three attempts.
 //
 // # Decisions
 //

@@ -182,7 +182,7 @@ func mustParseRequest(t *testing.T, body []byte) *pas.Request {
 	return req
 }
 
-// mustResponse checks a 200 answer and parses it as a PAS response.
+// mustResponse checks for status 200 and parses the body as a PAS response.
 func mustResponse(t *testing.T, r reply) *pas.Response {
 	t.Helper()
 	if r.status != http.StatusOK {

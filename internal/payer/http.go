@@ -69,8 +69,8 @@ func failTooLarge(w http.ResponseWriter, limit int64) {
 		"the request body is larger than "+strconv.FormatInt(limit, 10)+" bytes")
 }
 
-// failBundle answers a pas parse error: 422 for a business rule, 400
-// otherwise, with the error's location as the issue expression.
+// failBundle writes the response to a pas parse error: 422 for a business
+// rule, 400 otherwise, with the error's location as the issue expression.
 func failBundle(w http.ResponseWriter, err error) {
 	var be *pas.BundleError
 	if !errors.As(err, &be) {

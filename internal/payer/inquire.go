@@ -22,12 +22,12 @@ func (s *Service) handleInquire(w http.ResponseWriter, r *http.Request) {
 	stored, err := s.find(r.Context(), inq, r.Header.Get(PartnerHeader))
 	if err != nil {
 		s.log.Error("payer: $inquire failed", "error", err)
-		fail(w, http.StatusInternalServerError, outcome.CodeException, "the inquiry could not be answered; retry later")
+		fail(w, http.StatusInternalServerError, outcome.CodeException, "the inquiry failed; retry later")
 		return
 	}
 	if stored == nil {
-		// The same answer whether the identifier is unknown or belongs to
-		// another partner, provider or patient.
+		// The response is the same whether the identifier is unknown or
+		// belongs to another partner, provider or patient.
 		fail(w, http.StatusNotFound, outcome.CodeNotFound, "no prior authorization matches the inquiry")
 		return
 	}
@@ -35,7 +35,7 @@ func (s *Service) handleInquire(w http.ResponseWriter, r *http.Request) {
 	resp, err := pas.BuildInquiryResponse(stored, inq, s.now())
 	if err != nil {
 		s.log.Error("payer: $inquire failed", "error", err)
-		fail(w, http.StatusInternalServerError, outcome.CodeException, "the inquiry could not be answered; retry later")
+		fail(w, http.StatusInternalServerError, outcome.CodeException, "the inquiry failed; retry later")
 		return
 	}
 	writeFHIR(w, resp)

@@ -55,8 +55,8 @@ type restOperation struct {
 	Definition string `json:"definition"`
 }
 
-// handleMetadata answers GET /metadata with the CapabilityStatement of
-// this instance: FHIR R4, JSON only, the two PAS operations on Claim.
+// handleMetadata serves GET /metadata: the CapabilityStatement of this
+// instance, with FHIR R4, JSON only and the two PAS operations on Claim.
 func (s *Service) handleMetadata(w http.ResponseWriter, _ *http.Request) {
 	cs := capabilityStatement{
 		ResourceType:        "CapabilityStatement",
@@ -83,7 +83,7 @@ func (s *Service) handleMetadata(w http.ResponseWriter, _ *http.Request) {
 	}
 	body, err := json.Marshal(cs)
 	if err != nil {
-		panic("payer: encode CapabilityStatement: " + err.Error()) // fixed strings always encode
+		panic("payer: encode CapabilityStatement: " + err.Error()) // strings cannot fail to encode
 	}
 	writeFHIR(w, body)
 }

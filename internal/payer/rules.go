@@ -21,8 +21,8 @@ import (
 //go:embed rules.yaml
 var defaultRulesYAML []byte
 
-// maxRuleFileBytes caps a rule file; a real table of a few thousand codes
-// is well under 1 MiB.
+// maxRuleFileBytes caps a rule file. By estimate, a table of a few
+// thousand codes at about 30 bytes a line stays under 200 KiB.
 const maxRuleFileBytes = 1 << 20
 
 // decisions maps the decision names of a rule file to X12 306 codes.
@@ -50,9 +50,9 @@ type systemRules struct {
 }
 
 // Decide returns the decision for an item coded with codings. The first
-// coding (in order) whose system and code have a rule decides; failing
-// that, the first coding whose system has a default; failing that, the
-// table's default. Codes match exactly, case included.
+// coding whose system and code have a rule decides. Without one, the first
+// coding whose system has a default decides, and without that the table's
+// default applies. Codes match exactly, case included.
 func (r *Rules) Decide(codings []pas.Coding) pas.ReviewAction {
 	for _, c := range codings {
 		if action, ok := r.systems[c.System].codes[c.Code]; ok {
@@ -77,8 +77,8 @@ func DefaultRules() *Rules {
 	return r
 }
 
-// LoadRules reads a rule table from a YAML file; see the package
-// documentation for the format.
+// LoadRules reads a rule table from a YAML file in the format the package
+// documentation describes.
 func LoadRules(path string) (*Rules, error) {
 	f, err := os.Open(path)
 	if err != nil {

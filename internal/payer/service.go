@@ -24,19 +24,20 @@ const PartnerHeader = "X-Gatehouse-Partner"
 
 // Options configures a Service. The zero value is usable.
 type Options struct {
-	// Rules decides each item; nil means DefaultRules().
+	// Rules decides each item. Nil means DefaultRules().
 	Rules *Rules
-	// Now returns the current time; nil means time.Now.
+	// Now returns the current time. Nil means time.Now.
 	Now func() time.Time
 	// NewID returns a fresh lower-case UUID for ClaimResponse ids and
-	// preAuthRef values; nil means random version 4 UUIDs from
+	// preAuthRef values. Nil means random version 4 UUIDs from
 	// crypto/rand. Tests inject a sequence.
 	NewID func() string
-	// MaxBodyBytes caps request bodies, in bytes; 0 means
+	// MaxBodyBytes caps request bodies, in bytes. Zero means
 	// DefaultMaxBodyBytes.
 	MaxBodyBytes int64
-	// Logger receives the errors the service handles itself (database
-	// failures), with no request content; nil means slog.Default().
+	// Logger receives the errors the service handles itself, such as
+	// database failures, without request content. Nil means
+	// slog.Default().
 	Logger *slog.Logger
 }
 
@@ -115,11 +116,9 @@ func (s *Service) Migrate(ctx context.Context) error {
 //	POST /Claim/$inquire  PAS inquiry about an earlier request
 //	GET  /metadata        CapabilityStatement
 //
-// Every other path answers 404 and every other method 405, each with an
+// Every other path gets 404 and every other method 405, each with an
 // OperationOutcome.
-func (s *Service) Handler() http.Handler { return http.HandlerFunc(s.serveHTTP) }
-
-func (s *Service) serveHTTP(w http.ResponseWriter, r *http.Request) {
+func (s *Service) Handler() http.Handler {
 	type route struct {
 		method string
 		handle http.HandlerFunc
@@ -129,23 +128,26 @@ func (s *Service) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		"/Claim/$inquire": {http.MethodPost, s.handleInquire},
 		"/metadata":       {http.MethodGet, s.handleMetadata},
 	}
-	rt, ok := routes[r.URL.Path]
-	switch {
-	case !ok:
-		fail(w, http.StatusNotFound, outcome.CodeNotFound, "this payer service serves Claim/$submit, Claim/$inquire and metadata only")
-	case r.Method != rt.method:
-		w.Header().Set("Allow", rt.method)
-		fail(w, http.StatusMethodNotAllowed, outcome.CodeNotSupported, "use "+rt.method+" for this endpoint")
-	default:
-		rt.handle(w, r)
-	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rt, ok := routes[r.URL.Path]
+		switch {
+		case !ok:
+			fail(w, http.StatusNotFound, outcome.CodeNotFound, "this payer service serves Claim/$submit, Claim/$inquire and metadata only")
+		case r.Method != rt.method:
+			w.Header().Set("Allow", rt.method)
+			fail(w, http.StatusMethodNotAllowed, outcome.CodeNotSupported, "use "+rt.method+" for this endpoint")
+		default:
+			rt.handle(w, r)
+		}
+	})
 }
 
 // randomUUID returns a random version 4 UUID in lower case.
 func randomUUID() string {
 	var b [16]byte
 	if _, err := rand.Read(b[:]); err != nil {
-		// crypto/rand.Read does not fail on supported platforms.
+		// crypto/rand.Read documents that it crashes the program rather
+		// than return an error, so this line is not reached.
 		panic("payer: crypto/rand: " + err.Error())
 	}
 	b[6] = b[6]&0x0f | 0x40

@@ -11,12 +11,13 @@ import (
 )
 
 // errRaceLost means a concurrent submission changed what a save relied
-// on; the caller plans again.
+// on, so the caller plans again.
 var errRaceLost = errors.New("payer: a concurrent submission changed the authorization")
 
 // store reads and writes the payer_ tables. Its methods return database
-// errors wrapped with the operation that failed; the messages hold table
-// and column names, never request values.
+// errors wrapped with the operation that failed. Those messages name
+// tables and columns but contain no request values, because every value
+// travels as a query parameter.
 type store struct {
 	db *sql.DB
 }
@@ -145,7 +146,7 @@ func saveAuthorization(ctx context.Context, tx *sql.Tx, sub *submission, now str
 }
 
 // bindClaimKeys binds every Claim identifier to the authorization. An
-// identifier already bound to it is left alone; one bound to another
+// identifier already bound to it is left alone. One bound to another
 // authorization means a concurrent submission won.
 func bindClaimKeys(ctx context.Context, tx *sql.Tx, sub *submission) error {
 	for _, id := range sub.claimKeys {
@@ -165,7 +166,7 @@ func bindClaimKeys(ctx context.Context, tx *sql.Tx, sub *submission) error {
 	return nil
 }
 
-// countAuthorizations returns the number of authorizations; tests use it.
+// countAuthorizations returns the number of authorizations, for tests.
 func (s *store) countAuthorizations(ctx context.Context) (int, error) {
 	var n int
 	err := s.db.QueryRowContext(ctx, sqlCountAuthorizations).Scan(&n)

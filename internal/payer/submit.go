@@ -41,10 +41,12 @@ func (s *Service) handleSubmit(w http.ResponseWriter, r *http.Request) {
 	resp, err := s.submit(r.Context(), req, r.Header.Get(PartnerHeader))
 	switch {
 	case errors.Is(err, errIdentifierInUse):
+		s.log.Info("payer: $submit rejected", "status", http.StatusConflict, "reason", "claim identifier in use")
 		fail(w, http.StatusConflict, outcome.CodeConflict,
 			"the Claim identifier already belongs to a prior authorization request of another submitter or patient; use a new identifier",
 			req.Claim.Path()+".identifier")
 	case errors.Is(err, errPriorUnknown):
+		s.log.Info("payer: $submit rejected", "status", http.StatusUnprocessableEntity, "reason", "prior authorization not found")
 		fail(w, http.StatusUnprocessableEntity, outcome.CodeBusinessRule,
 			"the prior authorization request that Claim.related names is not known to this payer",
 			req.Claim.Path()+".related")
@@ -142,8 +144,8 @@ func sameOwner(a, b *authorization) bool {
 }
 
 // adjudicate decides every item and builds the response Bundle. Cancelled
-// items get review action C; the others get what the rules decide. Each
-// item's review number is the preAuthRef followed by the item sequence.
+// items get review action C, and the rules decide the others. Each item's
+// review number is the preAuthRef followed by the item sequence.
 func (s *Service) adjudicate(req *pas.Request, auth *authorization, isNew bool, hash string) (*submission, error) {
 	sub := &submission{
 		id:         s.newID(),
@@ -190,12 +192,12 @@ func preAuthRef(uuid string) string {
 	return "PA-" + hexDigits
 }
 
-// fingerprint is the SHA-256, in hex, of what a decision depends on: the
-// partner, the Claim identifiers, the patient, provider and insurer
-// identifiers, the prior Claim identifiers and, per item, the sequence,
-// the productOrService codings, the certification type and whether it is
-// cancelled. Timestamps, narrative and the Bundle identifier are left out,
-// so a retry that regenerates them still matches.
+// fingerprint returns the hex SHA-256 of what a decision depends on. That
+// is the partner and the Claim, patient, provider, insurer and prior Claim
+// identifiers, plus each item's sequence, productOrService codings,
+// certification type and cancellation. Timestamps, narrative and the
+// Bundle identifier are left out, so a retry that regenerates them still
+// matches.
 func fingerprint(req *pas.Request, partner string) string {
 	type item struct {
 		Sequence      int
@@ -221,7 +223,7 @@ func fingerprint(req *pas.Request, partner string) string {
 	}
 	b, err := json.Marshal(fp)
 	if err != nil {
-		panic("payer: fingerprint: " + err.Error()) // plain strings and ints always encode
+		panic("payer: fingerprint: " + err.Error()) // strings, ints and bools cannot fail to encode
 	}
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])

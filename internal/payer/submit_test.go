@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"sync"
 	"testing"
 
@@ -62,7 +63,7 @@ func TestSubmitDemoBundles(t *testing.T) {
 				t.Errorf("outcome %q, expected %q", resp.Outcome, wantOutcome)
 			}
 			for _, d := range resp.Items {
-				if d.Number != resp.PreAuthRef+"-"+itoa(d.Sequence) {
+				if d.Number != resp.PreAuthRef+"-"+strconv.Itoa(d.Sequence) {
 					t.Errorf("item %d review number %q, expected the preAuthRef and sequence", d.Sequence, d.Number)
 				}
 			}
@@ -76,8 +77,6 @@ func TestSubmitDemoBundles(t *testing.T) {
 		t.Errorf("update preAuthRef %q, expected the prior request's %q", preAuthRefs[update221], preAuthRefs[homecare221])
 	}
 }
-
-func itoa(i int) string { return string(rune('0' + i)) }
 
 func TestResubmitReturnsStoredDecision(t *testing.T) {
 	ts := newTestService(t, Options{})
@@ -243,6 +242,17 @@ func resourceAt(b map[string]any, resourceType string) map[string]any {
 	for _, e := range b["entry"].([]any) {
 		r := e.(map[string]any)["resource"].(map[string]any)
 		if r["resourceType"] == resourceType {
+			return r
+		}
+	}
+	return nil
+}
+
+// resourceByID returns the entry resource with the given id.
+func resourceByID(b map[string]any, id string) map[string]any {
+	for _, e := range b["entry"].([]any) {
+		r := e.(map[string]any)["resource"].(map[string]any)
+		if r["id"] == id {
 			return r
 		}
 	}
