@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/gatehouse-health/gatehouse/internal/auditlog"
 	"github.com/gatehouse-health/gatehouse/internal/config"
 	"github.com/gatehouse-health/gatehouse/internal/gateway"
 	"github.com/gatehouse-health/gatehouse/internal/killswitch"
@@ -61,9 +62,13 @@ type Running struct {
 	adminServer    *http.Server
 	outboundServer *http.Server
 	conns          *connTracker
-	stopPolling    context.CancelFunc
+	audit          *auditlog.Log
 	payer          *payerServer
-	log            *slog.Logger
+	// bg scopes the background loops (kill-switch polling, retention);
+	// Close cancels it.
+	bg       context.Context
+	cancelBG context.CancelFunc
+	log      *slog.Logger
 }
 
 // Start opens everything cfg names and starts serving. It returns once the
@@ -78,6 +83,7 @@ func Start(ctx context.Context, cfg *config.File, opts Options) (_ *Running, err
 		now = time.Now
 	}
 	rt := &Running{log: log, Metrics: metrics.New()}
+	rt.bg, rt.cancelBG = context.WithCancel(context.WithoutCancel(ctx))
 	defer func() {
 		if err != nil {
 			rt.Close(context.Background())
@@ -87,15 +93,17 @@ func Start(ctx context.Context, cfg *config.File, opts Options) (_ *Running, err
 	if rt.DB, err = sqlitedb.Open(ctx, cfg.Resolve(cfg.Database.Path)); err != nil {
 		return nil, err
 	}
-	if rt.Records, err = record.NewSQLStore(ctx, rt.DB, now); err != nil {
+	if rt.audit, err = openAuditLog(ctx, cfg, rt.DB, log, now); err != nil {
 		return nil, err
 	}
+	rt.Records = rt.audit
 	if opts.WrapRecords != nil {
 		rt.Records = opts.WrapRecords(rt.Records)
 	}
 	if err := rt.startKillSwitch(ctx, now); err != nil {
 		return nil, err
 	}
+	go runRetention(rt.bg, rt.audit, cfg.Audit.Retention, now, log)
 
 	upstream, err := rt.startUpstream(ctx, cfg, now)
 	if err != nil {
@@ -145,9 +153,7 @@ func Start(ctx context.Context, cfg *config.File, opts Options) (_ *Running, err
 // Close stops the listener, the payer service and the database.
 func (rt *Running) Close(ctx context.Context) error {
 	var errs []error
-	if rt.stopPolling != nil {
-		rt.stopPolling()
-	}
+	rt.cancelBG()
 	if rt.server != nil {
 		errs = append(errs, rt.server.Shutdown(ctx))
 	}
@@ -159,6 +165,9 @@ func (rt *Running) Close(ctx context.Context) error {
 	}
 	if rt.payer != nil {
 		errs = append(errs, rt.payer.close(ctx))
+	}
+	if rt.audit != nil {
+		errs = append(errs, rt.audit.Close(ctx))
 	}
 	if rt.DB != nil {
 		errs = append(errs, rt.DB.Close())
@@ -216,6 +225,11 @@ func (rt *Running) buildGateway(ctx context.Context, cfg *config.File, upstream 
 	if err != nil {
 		return nil, err
 	}
+	reader, err := auditlog.NewReader(ctx, rt.DB)
+	if err != nil {
+		return nil, err
+	}
+	receipts := reader.ReceiptHandler()
 	return gateway.New(gateway.Options{
 		Partners:           partners,
 		PartnerOf:          pki.PartnerFromCertificate,
@@ -223,6 +237,7 @@ func (rt *Running) buildGateway(ctx context.Context, cfg *config.File, upstream 
 		Issuer:             tokens,
 		SmartConfiguration: token.SmartConfiguration(cfg.TokenURL(), allScopes(cfg)),
 		JWKS:               jwks,
+		Receipts:           receipts,
 		Records:            rt.Records,
 		Upstream:           upstream,
 		UpstreamClient:     upClient,
@@ -259,8 +274,6 @@ func (rt *Running) startKillSwitch(ctx context.Context, now func() time.Time) er
 			rt.log.Warn("kill switch closed live connections", "count", n)
 		}
 	})
-	pollCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	rt.stopPolling = cancel
-	go sw.Run(pollCtx)
+	go sw.Run(rt.bg)
 	return nil
 }

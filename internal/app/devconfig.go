@@ -5,13 +5,18 @@ import (
 	"net"
 	"path/filepath"
 	"strings"
+	"time"
 
+	"github.com/gatehouse-health/gatehouse/internal/auditlog"
 	"github.com/gatehouse-health/gatehouse/internal/config"
 	"github.com/gatehouse-health/gatehouse/internal/devmode"
 )
 
 // DevPartner is the partner development mode registers.
 const DevPartner = devmode.PartnerID
+
+// DevAuditOrigin names the development audit log.
+const DevAuditOrigin = "gatehouse.localhost/dev-audit"
 
 // DevScopes are the scopes registered for DevPartner, space separated as a
 // token request carries them.
@@ -28,6 +33,10 @@ func DevConfig(dir, listen, adminListen string) (*config.File, *devmode.Layout, 
 		return nil, nil, false, err
 	}
 	if err := ensureDevAdmin(layout); err != nil {
+		return nil, nil, false, err
+	}
+	auditKeys, err := auditlog.EnsureDevKeys(layout.Dir, DevAuditOrigin)
+	if err != nil {
 		return nil, nil, false, err
 	}
 	host, port, err := net.SplitHostPort(listen)
@@ -49,6 +58,14 @@ func DevConfig(dir, listen, adminListen string) (*config.File, *devmode.Layout, 
 		Admin:    config.Admin{Listen: adminListen},
 		Token:    config.Token{SigningKeyFile: layout.TokenKeyFile},
 		Database: config.Database{Path: filepath.Join(layout.Dir, "gatehouse.db")},
+		Audit: config.Audit{
+			Origin:         DevAuditOrigin,
+			SigningKeyFile: auditKeys.SigningKeyFile,
+			RecipientsFile: auditKeys.RecipientsFile,
+			CheckpointFile: filepath.Join(auditKeys.Dir, "checkpoint.txt"),
+			// Short, so a development receipt is available within seconds.
+			CheckpointInterval: 2 * time.Second,
+		},
 		Partners: []config.Partner{{
 			ID:           DevPartner,
 			Organization: config.Identifier{System: "http://hl7.org/fhir/sid/us-npi", Value: devmode.PartnerNPI},

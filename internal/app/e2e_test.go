@@ -7,7 +7,9 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
+	"github.com/gatehouse-health/gatehouse/internal/auditlog"
 	"github.com/gatehouse-health/gatehouse/internal/record"
 )
 
@@ -59,7 +61,9 @@ func TestShippedBundlesEndToEnd(t *testing.T) {
 			if req.Phase != record.PhaseRequest || res.Phase != record.PhaseResponse {
 				t.Errorf("phases %s, %s", req.Phase, res.Phase)
 			}
-			if !bytes.Equal(req.RequestBody, in) || !bytes.Equal(res.ResponseBody, body) {
+			recIn, _ := h.bodies(req)
+			_, recOut := h.bodies(res)
+			if !bytes.Equal(recIn, in) || !bytes.Equal(recOut, body) {
 				t.Error("recorded bodies differ from what crossed the link")
 			}
 			if res.Partner != "demo-ehr" || res.TokenID == "" || len(res.CertFingerprint) != 64 || res.Rule != "allow:Claim/$submit" {
@@ -92,5 +96,47 @@ func TestSmartConfiguration(t *testing.T) {
 	}
 	if len(doc.AuthMethods) != 1 || doc.AuthMethods[0] != "private_key_jwt" {
 		t.Errorf("auth methods = %v", doc.AuthMethods)
+	}
+}
+
+// TestReceipt checks that a partner can prove its exchange was logged: the
+// response names the leaf, and the receipt endpoint returns an inclusion
+// proof against a signed checkpoint that verifies with the log's key.
+func TestReceipt(t *testing.T) {
+	h := newHarness(t, harnessOptions{builtinUpstream: true})
+	header := http.Header{"Content-Type": {"application/fhir+json"}, "Authorization": {"Bearer " + h.accessToken()}}
+	resp := h.send(h.ehr.HTTPClient(), "POST", "/fhir/Claim/$submit", header, shippedBundle(t))
+	readBody(t, resp)
+	index, leaf := resp.Header.Get("X-Gatehouse-Log-Index"), resp.Header.Get("X-Gatehouse-Leaf-Hash")
+	if index == "" || leaf == "" {
+		t.Fatalf("no receipt headers: %v", resp.Header)
+	}
+
+	var proof []byte
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		r := h.send(h.ehr.HTTPClient(), "GET", "/receipts/"+index, nil, nil)
+		proof = readBody(t, r)
+		if r.StatusCode == http.StatusOK {
+			break
+		}
+		if r.StatusCode != http.StatusAccepted || time.Now().After(deadline) {
+			t.Fatalf("receipt: status %d: %s", r.StatusCode, proof)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	p, err := auditlog.ParseProof(proof)
+	if err != nil {
+		t.Fatal(err)
+	}
+	verifier, err := auditlog.LoadVerifier(auditlog.DevKeyPaths(h.layout.Dir).VerifierFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := auditlog.CheckProof(p, verifier); err != nil {
+		t.Fatalf("the receipt does not verify: %v", err)
+	}
+	if p.LeafHash.String() != leaf {
+		t.Errorf("receipt leaf %s, header %s", p.LeafHash, leaf)
 	}
 }

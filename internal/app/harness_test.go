@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-health/gatehouse/internal/app"
+	"github.com/gatehouse-health/gatehouse/internal/auditlog"
 	"github.com/gatehouse-health/gatehouse/internal/config"
 	"github.com/gatehouse-health/gatehouse/internal/devmode"
 	"github.com/gatehouse-health/gatehouse/internal/ehrclient"
@@ -224,4 +225,36 @@ func (h *harness) http1Client() *http.Client {
 	}
 	h.t.Cleanup(tr.CloseIdleConnections)
 	return &http.Client{Transport: tr}
+}
+
+// bodies decrypts an entry's bodies with the development audit identity,
+// as the security team would, and checks them against the hashes the log
+// commits to.
+func (h *harness) bodies(e record.Entry) (req, resp []byte) {
+	h.t.Helper()
+	ctx := context.Background()
+	reader, err := auditlog.NewReader(ctx, h.rt.DB)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	row, err := reader.Row(ctx, e.Seq-1)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	ids, err := auditlog.LoadIdentities(auditlog.DevKeyPaths(h.layout.Dir).IdentityFile)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	b, err := auditlog.OpenBodies(app.DevAuditOrigin, row, ids)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return b.Request, b.Response
+}
+
+func (s *switchableStore) AppendEntry(ctx context.Context, e *record.Entry) (auditlog.Appended, error) {
+	if s.failing.Load() {
+		return auditlog.Appended{}, errors.Join(record.ErrUnavailable, errors.New("disk full (simulated)"))
+	}
+	return s.Store.(auditlog.Receipter).AppendEntry(ctx, e)
 }

@@ -25,6 +25,8 @@ Usage:
     gatehouse serve [--config FILE] [--data DIR] [--listen ADDR]
     gatehouse token [--data DIR] [--partner NAME] [--url URL]
     gatehouse killswitch status|engage|release [options]
+    gatehouse audit verify|show|export|prove|check-proof [options]
+    gatehouse fhirpath [--input FILE] [--json] EXPRESSION
     gatehouse help
 
 Examples:
@@ -64,6 +66,10 @@ func MainContext(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		return env.demo(rest)
 	case "killswitch":
 		return env.killswitch(rest)
+	case "audit":
+		return env.audit(rest)
+	case "fhirpath":
+		return env.fhirpath(rest)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -99,15 +105,39 @@ func (e *env) flags(name string) *flag.FlagSet {
 	return fs
 }
 
-// parse parses args, printing usage or an error. ok is false when the
-// caller should return code.
+// parse parses args, which must hold options only, printing usage or an
+// error. ok is false when the caller should return code.
 func (e *env) parse(fs *flag.FlagSet, synopsis string, args []string) (code int, ok bool) {
+	_, code, ok = e.parseArgs(fs, synopsis, args, 0)
+	return code, ok
+}
+
+// parseOne is parse for commands that take one positional argument, before
+// or after the options; arg is empty when none was given.
+func (e *env) parseOne(fs *flag.FlagSet, synopsis string, args []string) (arg string, code int, ok bool) {
+	var lead []string
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		lead, args = args[:1], args[1:]
+	}
+	pos, code, ok := e.parseArgs(fs, synopsis, args, 1-len(lead))
+	if !ok {
+		return "", code, false
+	}
+	pos = append(lead, pos...)
+	if len(pos) > 0 {
+		arg = pos[0]
+	}
+	return arg, 0, true
+}
+
+// parseArgs parses options and returns at most max positional arguments.
+func (e *env) parseArgs(fs *flag.FlagSet, synopsis string, args []string, max int) ([]string, int, bool) {
 	err := fs.Parse(args)
 	if errors.Is(err, flag.ErrHelp) {
 		fmt.Fprintf(e.stdout, "Usage:\n    %s\n\nOptions:\n", synopsis)
 		fs.SetOutput(e.stdout)
 		fs.PrintDefaults()
-		return 0, false
+		return nil, 0, false
 	}
 	if err != nil {
 		msg := err.Error()
@@ -116,24 +146,12 @@ func (e *env) parse(fs *flag.FlagSet, synopsis string, args []string) (code int,
 		}
 		e.errorf("%s", msg)
 		e.hint("usage: %s", synopsis)
-		return 2, false
+		return nil, 2, false
 	}
-	if fs.NArg() > 0 {
-		e.errorf("unexpected argument %q", fs.Arg(0))
+	if fs.NArg() > max {
+		e.errorf("unexpected argument %q", fs.Arg(max))
 		e.hint("usage: %s", synopsis)
-		return 2, false
+		return nil, 2, false
 	}
-	return 0, true
-}
-
-// parseOne is parse for commands that take one positional argument before
-// or after the options; arg is empty when none was given.
-func (e *env) parseOne(fs *flag.FlagSet, synopsis string, args []string) (arg string, code int, ok bool) {
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		arg, args = args[0], args[1:]
-	}
-	if code, ok := e.parse(fs, synopsis, args); !ok {
-		return "", code, false
-	}
-	return arg, 0, true
+	return fs.Args(), 0, true
 }

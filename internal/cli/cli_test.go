@@ -209,3 +209,30 @@ func TestKillswitchCommand(t *testing.T) {
 		t.Errorf("status after release: exit %d\n%s", code, out)
 	}
 }
+
+func TestFhirpathCommand(t *testing.T) {
+	bundle := "../demo/bundles/pas-2.2.1-ReferralAuthorizationBundleExample.json"
+	tests := []struct {
+		args []string
+		code int
+		out  string
+	}{
+		{[]string{"fhirpath", "--input", bundle, "entry.resource.ofType(Claim).item.sequence"}, 0, "FHIR.positiveInt\t1\n"},
+		{[]string{"fhirpath", "entry.resource.ofType(Claim).use", "--input", bundle, "--json"}, 0, `[{"type":"FHIR.code","value":"preauthorization"}]` + "\n"},
+		{[]string{"fhirpath", "--json", "1.0 = 1"}, 0, `[{"type":"System.Boolean","value":true}]` + "\n"},
+		{[]string{"fhirpath", "Patient.name.("}, 2, ""},
+		{[]string{"fhirpath"}, 2, ""},
+		{[]string{"fhirpath", "--input", "/nonexistent.json", "id"}, 2, ""},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args[1:], " "), func(t *testing.T) {
+			code, out, stderr := run(t, context.Background(), tt.args...)
+			if code != tt.code || out != tt.out {
+				t.Errorf("exit %d, stdout %q, stderr %q; want exit %d, stdout %q", code, out, stderr, tt.code, tt.out)
+			}
+			if tt.code != 0 && !strings.HasPrefix(stderr, "gatehouse: error: ") {
+				t.Errorf("stderr = %q", stderr)
+			}
+		})
+	}
+}

@@ -37,6 +37,7 @@ type File struct {
 	TLS      TLS       `yaml:"tls"`
 	Admin    Admin     `yaml:"admin"`
 	Outbound Outbound  `yaml:"outbound"`
+	Audit    Audit     `yaml:"audit"`
 	Token    Token     `yaml:"token"`
 	Database Database  `yaml:"database"`
 	Limits   Limits    `yaml:"limits"`
@@ -109,6 +110,32 @@ type PartnerOutbound struct {
 	CAFile string `yaml:"ca_file"`
 	// Interactions lists what the engine may do at the partner.
 	Interactions []string `yaml:"interactions"`
+}
+
+// Audit configures the tamper-evident exchange log: a Merkle tree over
+// every record entry, signed checkpoints, and bodies encrypted to the
+// security team.
+type Audit struct {
+	// Origin names the log; it is the first line of every checkpoint and
+	// never changes for a database, e.g. "payer.example/gatehouse-audit".
+	Origin string `yaml:"origin"`
+	// SigningKeyFile holds the checkpoint signing key (a signed-note
+	// private key whose name is Origin).
+	SigningKeyFile string `yaml:"signing_key_file"`
+	// RecipientsFile lists the age recipients (public keys) of the
+	// security team; every entry's bodies are encrypted to all of them, so
+	// the gateway host alone cannot read past bodies. Required.
+	RecipientsFile string `yaml:"recipients_file"`
+	// CheckpointFile, when set, receives each new signed checkpoint.
+	CheckpointFile string `yaml:"checkpoint_file"`
+	// CheckpointEvery signs a checkpoint after this many entries; default 1000.
+	CheckpointEvery int64 `yaml:"checkpoint_every"`
+	// CheckpointInterval is the longest an entry waits for a checkpoint;
+	// default 10s.
+	CheckpointInterval time.Duration `yaml:"checkpoint_interval"`
+	// Retention, when set, destroys the wrapped body keys of entries older
+	// than this, once a day; proofs stay valid.
+	Retention time.Duration `yaml:"retention"`
 }
 
 // Token configures the SMART Backend Services token endpoint.
@@ -261,6 +288,12 @@ func (f *File) Validate() error {
 		v.addf("token.lifetime", "%s is out of range: use a duration between 1s and %s", f.Token.Lifetime, MaxTokenLifetime)
 	}
 	v.required("database.path", f.Database.Path)
+	v.required("audit.origin", f.Audit.Origin)
+	v.required("audit.signing_key_file", f.Audit.SigningKeyFile)
+	v.required("audit.recipients_file", f.Audit.RecipientsFile)
+	if f.Audit.Retention < 0 || (f.Audit.Retention > 0 && f.Audit.Retention < 24*time.Hour) {
+		v.addf("audit.retention", "%s is out of range: use 0 to keep bodies forever, or at least 24h", f.Audit.Retention)
+	}
 	if f.Limits.MaxBodyBytes < 1024 || f.Limits.MaxBodyBytes > 1<<30 {
 		v.addf("limits.max_body_bytes", "%d is out of range: use a size between 1024 and 1073741824 bytes", f.Limits.MaxBodyBytes)
 	}

@@ -19,6 +19,10 @@ token:
   lifetime: 2m
 database:
   path: gatehouse.db
+audit:
+  origin: payer.example/gatehouse-audit
+  signing_key_file: audit/checkpoint.key
+  recipients_file: audit/recipients.txt
 upstream:
   url: https://engine.payer.internal/fhir
   timeout: 20s
@@ -55,7 +59,7 @@ func TestParseErrorsNameKeyPath(t *testing.T) {
 		wantErr []string
 	}{
 		{"unknown top-level key", func(s string) string { return s + "debug: true\n" },
-			[]string{`debug (line 22)`, `unknown key "debug"`}},
+			[]string{`debug (line 26)`, `unknown key "debug"`}},
 		{"unknown nested key", func(s string) string {
 			return strings.Replace(s, "  lifetime: 2m", "  lifetime: 2m\n  lifetme: 3m", 1)
 		}, []string{`token.lifetme (line 12)`, `unknown key "lifetme"`}},

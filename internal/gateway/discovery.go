@@ -41,6 +41,25 @@ func (g *Gateway) serveJWKS(w http.ResponseWriter, r *http.Request) {
 	g.respondLocal(w, ex, http.StatusOK, "application/jwk-set+json", g.opts.JWKS)
 }
 
+// serveReceipt gives a registered partner the receipt of a log entry: the
+// inclusion proof and the signed checkpoint covering it.
+func (g *Gateway) serveReceipt(w http.ResponseWriter, r *http.Request) {
+	ex := g.begin(r)
+	ex.entry.Interaction = "receipt"
+	for _, stage := range []func(*exchange) *Refusal{g.receive, g.identify} {
+		if ref := stage(ex); ref != nil {
+			g.refuse(w, ex, ref)
+			return
+		}
+	}
+	buf := &bufferedResponse{header: http.Header{}}
+	g.opts.Receipts.ServeHTTP(buf, r)
+	if buf.status == 0 {
+		buf.status = http.StatusOK
+	}
+	g.respondLocal(w, ex, buf.status, buf.header.Get("Content-Type"), buf.body.Bytes())
+}
+
 // respondLocal records and releases a response the gateway produced itself.
 func (g *Gateway) respondLocal(w http.ResponseWriter, ex *exchange, status int, contentType string, body []byte) {
 	ex.entry.Phase = record.PhaseResponse
@@ -56,7 +75,7 @@ func (g *Gateway) respondLocal(w http.ResponseWriter, ex *exchange, status int, 
 	h.Set("Content-Type", contentType)
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Request-Id", ex.entry.ExchangeID)
-	h.Set("X-Gatehouse-Record", itoa(ex.entry.Seq))
+	setRecordHeaders(h, ex)
 	w.WriteHeader(status)
 	_, _ = w.Write(body)
 	g.logExchange(ex)

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehouse-health/gatehouse/internal/auditlog"
 	"github.com/gatehouse-health/gatehouse/internal/fhirreq"
 	"github.com/gatehouse-health/gatehouse/internal/killswitch"
 	"github.com/gatehouse-health/gatehouse/internal/record"
@@ -33,7 +34,8 @@ type exchange struct {
 	// or outbound from the payer's engine.
 	direction killswitch.Direction
 
-	entry record.Entry // the record under construction
+	entry   record.Entry       // the record under construction
+	receipt *auditlog.Appended // where the last entry landed in the log, if known
 }
 
 // begin starts an exchange for r, filling the record fields known before

@@ -58,7 +58,7 @@ func (g *Gateway) forwardAndRespond(w http.ResponseWriter, ex *exchange) {
 		}
 	}
 	w.Header().Set("X-Request-Id", ex.entry.ExchangeID)
-	w.Header().Set("X-Gatehouse-Record", itoa(ex.entry.Seq))
+	setRecordHeaders(w.Header(), ex)
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	_, _ = w.Write(body)

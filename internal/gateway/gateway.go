@@ -78,6 +78,9 @@ type Options struct {
 	// SmartConfiguration is the body served at
 	// [base]/.well-known/smart-configuration.
 	SmartConfiguration []byte
+	// Receipts, when set, serves inclusion proofs of log entries at
+	// GET /receipts/{index} to registered partners.
+	Receipts http.Handler
 	// JWKS, when set, is the payer's public key set served at
 	// /.well-known/jwks.json for partners' authorization servers.
 	JWKS    []byte
@@ -141,6 +144,9 @@ func New(opts Options) (*Gateway, error) {
 	g.mux = http.NewServeMux()
 	g.mux.HandleFunc(TokenPath, g.serveToken)
 	g.mux.HandleFunc(FHIRBasePath+"/.well-known/smart-configuration", g.serveSmartConfiguration)
+	if opts.Receipts != nil {
+		g.mux.HandleFunc("GET /receipts/{index}", g.serveReceipt)
+	}
 	if opts.JWKS != nil {
 		g.mux.HandleFunc("/.well-known/jwks.json", g.serveJWKS)
 	}

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/gatehouse-health/gatehouse/internal/auditlog"
 	"github.com/gatehouse-health/gatehouse/internal/outcome"
 	"github.com/gatehouse-health/gatehouse/internal/record"
 )
@@ -47,7 +48,7 @@ func (g *Gateway) commit(ex *exchange) bool {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ex.r.Context()), recordTimeout)
 	defer cancel()
 	started := g.now()
-	_, err := g.opts.Records.Append(ctx, &ex.entry)
+	err := g.append(ctx, ex)
 	if g.opts.Observer != nil {
 		g.opts.Observer.ObserveCommit(g.now().Sub(started), err)
 	}
@@ -57,6 +58,21 @@ func (g *Gateway) commit(ex *exchange) bool {
 		return false
 	}
 	return true
+}
+
+// append commits the entry, keeping its tree index and leaf hash when the
+// store is the tamper-evident log, for the receipt headers.
+func (g *Gateway) append(ctx context.Context, ex *exchange) error {
+	if r, ok := g.opts.Records.(auditlog.Receipter); ok {
+		a, err := r.AppendEntry(ctx, &ex.entry)
+		if err != nil {
+			return err
+		}
+		ex.entry.Seq, ex.receipt = a.Seq, &a
+		return nil
+	}
+	_, err := g.opts.Records.Append(ctx, &ex.entry)
+	return err
 }
 
 // writeUnrecorded answers 503 when the record store failed. The refusal it
@@ -74,9 +90,7 @@ func (g *Gateway) writeFHIR(w http.ResponseWriter, ex *exchange, status int, bod
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Request-Id", ex.entry.ExchangeID)
-	if ex.entry.Seq > 0 {
-		h.Set("X-Gatehouse-Record", strconv.FormatInt(ex.entry.Seq, 10))
-	}
+	setRecordHeaders(h, ex)
 	w.WriteHeader(status)
 	_, _ = w.Write(body)
 }
@@ -102,4 +116,18 @@ func (g *Gateway) logExchange(ex *exchange) {
 		"status", ex.entry.Status,
 		"duration_ms", float64(ex.entry.TotalTime.Microseconds())/1000,
 	)
+}
+
+// setRecordHeaders tells the client where its exchange is recorded: the
+// entry's sequence number and, for the tamper-evident log, its leaf index
+// and RFC 6962 leaf hash, with which the partner can fetch a receipt (an
+// inclusion proof against a signed checkpoint) from /receipts/{index}.
+func setRecordHeaders(h http.Header, ex *exchange) {
+	if ex.entry.Seq > 0 {
+		h.Set("X-Gatehouse-Record", strconv.FormatInt(ex.entry.Seq, 10))
+	}
+	if ex.receipt != nil {
+		h.Set("X-Gatehouse-Log-Index", strconv.FormatInt(ex.receipt.Index, 10))
+		h.Set("X-Gatehouse-Leaf-Hash", ex.receipt.LeafHash.String())
+	}
 }

@@ -92,7 +92,7 @@ func (g *Gateway) serveToken(w http.ResponseWriter, r *http.Request) {
 		w.Header()[k] = vs
 	}
 	w.Header().Set("X-Request-Id", ex.entry.ExchangeID)
-	w.Header().Set("X-Gatehouse-Record", itoa(ex.entry.Seq))
+	setRecordHeaders(w.Header(), ex)
 	w.WriteHeader(buf.status)
 	_, _ = w.Write(buf.body.Bytes())
 	g.logExchange(ex)

@@ -1,0 +1,68 @@
+package app
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/gatehouse-health/gatehouse/internal/auditlog"
+	"github.com/gatehouse-health/gatehouse/internal/config"
+)
+
+// openAuditLog opens the tamper-evident exchange log on db: checkpoint
+// signer, the security team's recipients, and the checkpoint sinks.
+func openAuditLog(ctx context.Context, cfg *config.File, db *sql.DB, log *slog.Logger, now func() time.Time) (*auditlog.Log, error) {
+	signer, err := auditlog.LoadSigner(cfg.Resolve(cfg.Audit.SigningKeyFile))
+	if err != nil {
+		return nil, fmt.Errorf("audit.signing_key_file: %w", err)
+	}
+	recipients, err := auditlog.LoadRecipients(cfg.Resolve(cfg.Audit.RecipientsFile))
+	if err != nil {
+		return nil, fmt.Errorf("audit.recipients_file: %w", err)
+	}
+	sinks := []auditlog.Sink{&auditlog.SlogSink{Logger: log}}
+	if cfg.Audit.CheckpointFile != "" {
+		sinks = append(sinks, &auditlog.FileSink{Path: cfg.Resolve(cfg.Audit.CheckpointFile)})
+	}
+	l, err := auditlog.Open(ctx, db, auditlog.Options{
+		Origin:             cfg.Audit.Origin,
+		Signer:             signer,
+		Recipients:         recipients,
+		CheckpointEvery:    cfg.Audit.CheckpointEvery,
+		CheckpointInterval: cfg.Audit.CheckpointInterval,
+		Sinks:              sinks,
+		OnPublishError: func(sink string, size int64, err error) {
+			log.Error("checkpoint not published", "sink", sink, "size", size, "error", err)
+		},
+		Now: now,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("audit: %w", err)
+	}
+	return l, nil
+}
+
+// runRetention destroys the body keys of entries older than the retention
+// period, now and then once a day, until ctx ends.
+func runRetention(ctx context.Context, l *auditlog.Log, retention time.Duration, now func() time.Time, log *slog.Logger) {
+	if retention <= 0 {
+		return
+	}
+	t := time.NewTicker(24 * time.Hour)
+	defer t.Stop()
+	for {
+		n, err := l.Shred(ctx, now().Add(-retention))
+		if err != nil && ctx.Err() == nil {
+			log.Error("audit retention failed", "error", err)
+		} else if n > 0 {
+			log.Info("audit retention destroyed body keys", "entries", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

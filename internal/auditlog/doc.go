@@ -1,0 +1,106 @@
+// Package auditlog keeps the exchange record as a tamper-evident, encrypted
+// transparency log. It implements record.Store and record.Reader on top of
+// SQLite. It uses the C2SP formats, so standard tools and witnesses can
+// check it. These are signed notes (c2sp.org/signed-note, Ed25519),
+// checkpoints (c2sp.org/tlog-checkpoint), RFC 6962 Merkle trees, witness
+// add-checkpoint requests (c2sp.org/tlog-witness) and offline proofs
+// (c2sp.org/tlog-proof).
+//
+// This documentation is the specification of the formats. The rationale
+// and the threat model are in docs/design/audit-log.md.
+//
+// # Entries
+//
+// Every appended record.Entry becomes one leaf of an RFC 6962 Merkle tree.
+// Leaf index i holds the entry with sequence number i+1. The leaf data is
+// the canonical entry encoding below, and the leaf hash is
+// SHA-256(0x00 || encoding), as computed by tlog.RecordHash.
+//
+// The encoding is a fixed sequence of fields with no optional parts, so
+// every entry has exactly one encoding. Integers are big-endian. A string
+// is a uint32 byte length followed by the bytes (at most 65536 bytes). Time
+// stamps are int64 nanoseconds since the Unix epoch, with 0 meaning unset.
+//
+//	"gatehouse.audit.entry/v1\n"     25 bytes, the format and version
+//	uint64  index                     leaf index, 0 for the first entry
+//	int64   recorded                  time the log assigned the index
+//	string  exchange_id
+//	string  phase                     request, response or refusal
+//	string  direction                 inbound or outbound
+//	string  partner
+//	string  cert_fingerprint
+//	string  token_id
+//	string  source
+//	string  method
+//	string  target                    request-target, query included
+//	string  interaction
+//	string  decision                  allow or deny
+//	string  rule
+//	string  reason
+//	string  request_type
+//	uint32  status                    HTTP status released to the client
+//	uint32  upstream_status           0 when not forwarded
+//	int64   received
+//	int64   upstream_time             nanoseconds
+//	int64   total_time                nanoseconds
+//	body    request
+//	body    response
+//	[32]    wrapped_key_sha256        SHA-256 of the wrapped data key
+//
+// A body is a uint64 plaintext length. When the length is not zero, two
+// 32-byte hashes follow: SHA-256 of the plaintext and SHA-256 of the
+// stored ciphertext. An empty body has no ciphertext, so an absent body and
+// an empty one are recorded alike. DecodeEntry rejects anything that
+// EncodeEntry would not produce: a wrong prefix, a truncated field, an
+// over-long string, trailing bytes.
+//
+// # Body encryption
+//
+// Each entry gets a fresh random 256-bit data key. Each non-empty body is
+// stored as nonce || AES-256-GCM(data key, nonce, body, ad), with a random
+// 12-byte nonce and the associated data
+//
+//	"gatehouse.audit.body/v1\n" || string(origin) || uint64(index)
+//	    || string(exchange_id) || string(part)
+//
+// where part is "request" or "response". Binding the index means the
+// encryption runs after the log assigns it, in the writer. The data key is
+// wrapped with age (age-encryption.org/v1) to every configured recipient,
+// normally X25519 keys held by the security team; the wrapped key is an
+// age file whose plaintext is the 32-byte data key. The leaf commits to the
+// hash of the wrapped key and of each ciphertext, never to a key, so
+// crypto-shredding (deleting the wrapped key) leaves every proof valid.
+//
+// # Checkpoints
+//
+// A checkpoint is a signed note (c2sp.org/signed-note) whose text is
+//
+//	<origin>\n
+//	<tree size, decimal>\n
+//	<root hash, base64>\n
+//
+// with no extension lines, signed with the log's Ed25519 key, whose key
+// name is the origin. Witness cosignatures (c2sp.org/tlog-cosignature,
+// Ed25519 type 0x04) may be appended as further signature lines; verifiers
+// ignore signatures from keys they do not know. The log signs a checkpoint
+// every Options.CheckpointEvery entries or Options.CheckpointInterval,
+// whichever comes first, in the same database transaction as the entries
+// it covers.
+//
+// # Receipts and proofs
+//
+// A receipt is an inclusion proof in the c2sp.org/tlog-proof@v1 text form:
+//
+//	c2sp.org/tlog-proof@v1
+//	extra <base64 of the 32-byte leaf hash>
+//	index <leaf index>
+//	<base64 hash>            zero or more RFC 6962 inclusion proof hashes
+//	...
+//	                         an empty line
+//	<checkpoint, signatures included>
+//
+// The extra line carries the leaf hash so that a holder of the receipt can
+// check it without the entry. It is not authenticated by itself: a checker
+// compares it with the leaf hash it expects (for example from the response
+// headers of the exchange) before trusting the proof.
+package auditlog

@@ -1,0 +1,216 @@
+package auditlog
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/gatehouse-health/gatehouse/internal/record"
+)
+
+// entryPrefix starts every canonical entry encoding and names its version.
+const entryPrefix = "gatehouse.audit.entry/v1\n"
+
+const (
+	// MaxFieldBytes is the maximum length of one string field of an entry.
+	MaxFieldBytes = 64 << 10
+	// MaxEntryBytes is the maximum length of an encoded entry. It is above
+	// the sum of the field caps, so it only guards DecodeEntry's input.
+	MaxEntryBytes = 1 << 20
+)
+
+// ErrMalformedEntry is wrapped by DecodeEntry errors.
+var ErrMalformedEntry = errors.New("auditlog: malformed entry")
+
+// Body is the commitment a leaf makes to one request or response body.
+type Body struct {
+	Size             int64    // plaintext length in bytes
+	SHA256           [32]byte // of the plaintext; zero when Size is 0
+	CiphertextSHA256 [32]byte // of the stored ciphertext; zero when Size is 0
+}
+
+// Leaf is the decoded form of the canonical entry encoding described in
+// the package documentation.
+type Leaf struct {
+	Index int64
+	// Entry holds every record field. Seq is Index+1; RequestBody and
+	// ResponseBody are always nil, as the leaf only commits to them.
+	Entry            record.Entry
+	Request          Body
+	Response         Body
+	WrappedKeySHA256 [32]byte
+}
+
+// EncodeEntry returns the canonical encoding of l. It fails when a string
+// field is longer than MaxFieldBytes or a number is out of range.
+func EncodeEntry(l *Leaf) ([]byte, error) {
+	e := &l.Entry
+	if l.Index < 0 || e.Status < 0 || e.Status > 1<<31 || e.UpstreamState < 0 || e.UpstreamState > 1<<31 {
+		return nil, errors.New("auditlog: entry index or status out of range")
+	}
+	if l.Request.Size < 0 || l.Response.Size < 0 {
+		return nil, errors.New("auditlog: negative body size")
+	}
+	strs := entryStrings(e)
+	n := len(entryPrefix) + 8*2 + 4*len(strs) + 4*2 + 8*3 + 2*(8+64) + 32
+	for _, s := range strs {
+		if len(*s) > MaxFieldBytes {
+			return nil, fmt.Errorf("auditlog: entry field of %d bytes exceeds %d", len(*s), MaxFieldBytes)
+		}
+		n += len(*s)
+	}
+
+	b := make([]byte, 0, n)
+	b = append(b, entryPrefix...)
+	b = binary.BigEndian.AppendUint64(b, uint64(l.Index))
+	b = binary.BigEndian.AppendUint64(b, uint64(unixNano(e.RecordedAt)))
+	for _, s := range strs {
+		b = binary.BigEndian.AppendUint32(b, uint32(len(*s)))
+		b = append(b, *s...)
+	}
+	b = binary.BigEndian.AppendUint32(b, uint32(e.Status))
+	b = binary.BigEndian.AppendUint32(b, uint32(e.UpstreamState))
+	b = binary.BigEndian.AppendUint64(b, uint64(unixNano(e.Received)))
+	b = binary.BigEndian.AppendUint64(b, uint64(e.UpstreamTime))
+	b = binary.BigEndian.AppendUint64(b, uint64(e.TotalTime))
+	b = appendBody(b, &l.Request)
+	b = appendBody(b, &l.Response)
+	b = append(b, l.WrappedKeySHA256[:]...)
+	return b, nil
+}
+
+// entryStrings lists the string fields of e in encoding order. Phase and
+// Decision are converted through the pointer casts below.
+func entryStrings(e *record.Entry) []*string {
+	return []*string{
+		&e.ExchangeID, (*string)(&e.Phase), &e.Direction, &e.Partner,
+		&e.CertFingerprint, &e.TokenID, &e.Source, &e.Method, &e.Target,
+		&e.Interaction, (*string)(&e.Decision), &e.Rule, &e.Reason, &e.RequestType,
+	}
+}
+
+func appendBody(b []byte, body *Body) []byte {
+	b = binary.BigEndian.AppendUint64(b, uint64(body.Size))
+	if body.Size == 0 {
+		return b
+	}
+	b = append(b, body.SHA256[:]...)
+	return append(b, body.CiphertextSHA256[:]...)
+}
+
+// DecodeEntry parses a canonical entry encoding. It accepts exactly the
+// byte strings EncodeEntry produces.
+func DecodeEntry(data []byte) (*Leaf, error) {
+	if len(data) > MaxEntryBytes {
+		return nil, fmt.Errorf("%w: %d bytes exceeds %d", ErrMalformedEntry, len(data), MaxEntryBytes)
+	}
+	d := decoder{buf: data}
+	if string(d.bytes(len(entryPrefix))) != entryPrefix {
+		return nil, fmt.Errorf("%w: unknown format or version", ErrMalformedEntry)
+	}
+	l := new(Leaf)
+	e := &l.Entry
+	l.Index = d.int64()
+	e.RecordedAt = fromUnixNano(d.int64())
+	for _, s := range entryStrings(e) {
+		*s = d.string()
+	}
+	e.Status = int(d.uint32())
+	e.UpstreamState = int(d.uint32())
+	e.Received = fromUnixNano(d.int64())
+	e.UpstreamTime = time.Duration(d.int64())
+	e.TotalTime = time.Duration(d.int64())
+	l.Request = d.body()
+	l.Response = d.body()
+	copy(l.WrappedKeySHA256[:], d.bytes(32))
+	if err := d.finish(); err != nil {
+		return nil, err
+	}
+	if l.Index < 0 || e.Status > 1<<31 || e.UpstreamState > 1<<31 {
+		return nil, fmt.Errorf("%w: index or status out of range", ErrMalformedEntry)
+	}
+	e.Seq = l.Index + 1
+	return l, nil
+}
+
+// decoder reads big-endian fields; the first failure sticks in err and
+// later reads return zero values.
+type decoder struct {
+	buf []byte
+	err error
+}
+
+func (d *decoder) bytes(n int) []byte {
+	if d.err != nil {
+		return nil
+	}
+	if n < 0 || n > len(d.buf) {
+		d.err = fmt.Errorf("%w: truncated", ErrMalformedEntry)
+		return nil
+	}
+	b := d.buf[:n]
+	d.buf = d.buf[n:]
+	return b
+}
+
+func (d *decoder) uint32() uint32 {
+	if b := d.bytes(4); b != nil {
+		return binary.BigEndian.Uint32(b)
+	}
+	return 0
+}
+
+func (d *decoder) int64() int64 {
+	if b := d.bytes(8); b != nil {
+		return int64(binary.BigEndian.Uint64(b))
+	}
+	return 0
+}
+
+func (d *decoder) string() string {
+	n := d.uint32()
+	if n > MaxFieldBytes && d.err == nil {
+		d.err = fmt.Errorf("%w: field of %d bytes exceeds %d", ErrMalformedEntry, n, MaxFieldBytes)
+	}
+	return string(d.bytes(int(n)))
+}
+
+func (d *decoder) body() Body {
+	var b Body
+	b.Size = d.int64()
+	if b.Size < 0 && d.err == nil {
+		d.err = fmt.Errorf("%w: negative body size", ErrMalformedEntry)
+	}
+	if b.Size > 0 {
+		copy(b.SHA256[:], d.bytes(32))
+		copy(b.CiphertextSHA256[:], d.bytes(32))
+	}
+	return b
+}
+
+func (d *decoder) finish() error {
+	if d.err == nil && len(d.buf) != 0 {
+		d.err = fmt.Errorf("%w: %d trailing bytes", ErrMalformedEntry, len(d.buf))
+	}
+	return d.err
+}
+
+// unixNano maps the zero time to 0, as time.Time.UnixNano is undefined for it.
+func unixNano(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+func fromUnixNano(ns int64) time.Time {
+	if ns == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, ns)
+}
+
+// digest returns the SHA-256 of b as a fixed array.
+func digest(b []byte) [32]byte { return sha256.Sum256(b) }

@@ -1,0 +1,103 @@
+package auditlog_test
+
+import (
+	"encoding/hex"
+	"fmt"
+	"strings"
+	"time"
+
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/gatehouse-health/gatehouse/internal/auditlog"
+	"github.com/gatehouse-health/gatehouse/internal/record"
+)
+
+// The worked example of the entry encoding: a refusal with a 2-byte
+// request body and no response body. The output is the specification's
+// byte layout, field by field.
+func ExampleEncodeEntry() {
+	leaf := &auditlog.Leaf{
+		Index: 5,
+		Entry: record.Entry{
+			ExchangeID: "ex1", Phase: record.PhaseRefusal, Direction: "inbound",
+			Partner: "p", Method: "GET", Target: "/fhir/Patient", Decision: record.Deny,
+			Status: 403, RecordedAt: time.Unix(1, 0), Received: time.Unix(0, 999),
+		},
+		Request: auditlog.Body{Size: 2, SHA256: [32]byte{0xaa}, CiphertextSHA256: [32]byte{0xbb}},
+	}
+	enc, err := auditlog.EncodeEntry(leaf)
+	if err != nil {
+		panic(err)
+	}
+	s := hex.EncodeToString(enc)
+	prefix := len("gatehouse.audit.entry/v1\n") * 2
+	fmt.Printf("prefix   %q\n", enc[:prefix/2])
+	fields := []struct {
+		name string
+		size int
+	}{
+		{"index", 8}, {"recorded", 8},
+		{"exchange_id", 4 + 3}, {"phase", 4 + 7}, {"direction", 4 + 7}, {"partner", 4 + 1},
+		{"cert_fingerprint", 4}, {"token_id", 4}, {"source", 4}, {"method", 4 + 3},
+		{"target", 4 + 13}, {"interaction", 4}, {"decision", 4 + 4}, {"rule", 4},
+		{"reason", 4}, {"request_type", 4},
+		{"status", 4}, {"upstream_status", 4}, {"received", 8}, {"upstream_time", 8}, {"total_time", 8},
+		{"request", 8 + 64}, {"response", 8}, {"wrapped_key", 32},
+	}
+	at := prefix
+	for _, f := range fields {
+		field := s[at : at+2*f.size]
+		if len(field) > 40 {
+			field = field[:40] + "..."
+		}
+		fmt.Printf("%-16s %s\n", f.name, field)
+		at += 2 * f.size
+	}
+	fmt.Println("length  ", len(enc), "bytes; consumed", at/2)
+	fmt.Println("leaf    ", tlog.RecordHash(enc))
+
+	back, err := auditlog.DecodeEntry(enc)
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println("decoded ", back.Entry.Seq, back.Entry.Partner, strings.ToUpper(string(back.Entry.Decision)))
+	// Output:
+	// prefix   "gatehouse.audit.entry/v1\n"
+	// index            0000000000000005
+	// recorded         000000003b9aca00
+	// exchange_id      00000003657831
+	// phase            000000077265667573616c
+	// direction        00000007696e626f756e64
+	// partner          0000000170
+	// cert_fingerprint 00000000
+	// token_id         00000000
+	// source           00000000
+	// method           00000003474554
+	// target           0000000d2f666869722f50617469656e74
+	// interaction      00000000
+	// decision         0000000464656e79
+	// rule             00000000
+	// reason           00000000
+	// request_type     00000000
+	// status           00000193
+	// upstream_status  00000000
+	// received         00000000000003e7
+	// upstream_time    0000000000000000
+	// total_time       0000000000000000
+	// request          0000000000000002aa0000000000000000000000...
+	// response         0000000000000000
+	// wrapped_key      0000000000000000000000000000000000000000...
+	// length   279 bytes; consumed 279
+	// leaf     n4KPRXgK+yQGFBjGyWlrJgZ2fDwYvpdiLk1Q27U4b4I=
+	// decoded  6 p DENY
+}
+
+// A checkpoint's note text, before signing.
+func ExampleCheckpoint_Text() {
+	c := auditlog.Checkpoint{Origin: "payer.example/gatehouse-audit", Size: 42, Hash: tlog.RecordHash(nil)}
+	fmt.Print(c.Text())
+	// Output:
+	// payer.example/gatehouse-audit
+	// 42
+	// bjQLnP+zepicpUTmu3gKLHiQHT+zNzh2hRGjBhevoB0=
+}

@@ -1,0 +1,176 @@
+package auditlog
+
+import (
+	"context"
+	"database/sql"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
+)
+
+const proofHeader = "c2sp.org/tlog-proof@v1\n"
+
+// maxProofLines is the longest inclusion proof of a tree of up to 2^63
+// leaves.
+const maxProofLines = 63
+
+// ErrNotCovered is returned by Receipt when the entry exists but no
+// checkpoint covers it yet.
+var ErrNotCovered = errors.New("auditlog: no checkpoint covers the entry yet")
+
+// ErrNotFound is returned by Receipt when the index is beyond the log.
+var ErrNotFound = errors.New("auditlog: no entry at that index")
+
+// Proof is an offline inclusion proof: c2sp.org/tlog-proof@v1, with the
+// leaf hash in the extra field (see the package documentation).
+type Proof struct {
+	Index      int64
+	LeafHash   tlog.Hash
+	Hashes     tlog.RecordProof
+	Checkpoint []byte // signed note, cosignatures included
+}
+
+// Format returns the c2sp.org/tlog-proof@v1 text of p.
+func (p *Proof) Format() []byte {
+	var b strings.Builder
+	b.WriteString(proofHeader)
+	b.WriteString("extra " + base64.StdEncoding.EncodeToString(p.LeafHash[:]) + "\n")
+	b.WriteString("index " + strconv.FormatInt(p.Index, 10) + "\n")
+	for _, h := range p.Hashes {
+		b.WriteString(h.String() + "\n")
+	}
+	b.WriteString("\n")
+	b.Write(p.Checkpoint)
+	return []byte(b.String())
+}
+
+// ParseProof parses c2sp.org/tlog-proof@v1 text. It requires the extra
+// line to hold a 32-byte leaf hash, as this log writes it.
+func ParseProof(text []byte) (*Proof, error) {
+	if len(text) > MaxCheckpointBytes+maxProofLines*64+256 {
+		return nil, errors.New("auditlog: proof too long")
+	}
+	head, cp, ok := strings.Cut(string(text), "\n\n")
+	if !ok || !strings.HasPrefix(head+"\n", proofHeader) {
+		return nil, errors.New("auditlog: not a c2sp.org/tlog-proof@v1 proof")
+	}
+	lines := strings.Split(strings.TrimPrefix(head+"\n", proofHeader), "\n")
+	lines = lines[:len(lines)-1]
+	if len(lines) < 2 || len(lines)-2 > maxProofLines {
+		return nil, errors.New("auditlog: proof: want extra, index and at most 63 hash lines")
+	}
+	p := &Proof{Checkpoint: []byte(cp)}
+	leaf, err := parseB64Hash(strings.TrimPrefix(lines[0], "extra "))
+	if err != nil || !strings.HasPrefix(lines[0], "extra ") {
+		return nil, errors.New("auditlog: proof: extra line must hold the base64 leaf hash")
+	}
+	p.LeafHash = leaf
+	idxText, ok := strings.CutPrefix(lines[1], "index ")
+	p.Index, err = strconv.ParseInt(idxText, 10, 64)
+	if !ok || err != nil || p.Index < 0 || strconv.FormatInt(p.Index, 10) != idxText {
+		return nil, fmt.Errorf("auditlog: proof: invalid index line %q", lines[1])
+	}
+	for _, line := range lines[2:] {
+		h, err := parseB64Hash(line)
+		if err != nil {
+			return nil, fmt.Errorf("auditlog: proof: invalid hash line %q", line)
+		}
+		p.Hashes = append(p.Hashes, h)
+	}
+	return p, nil
+}
+
+func parseB64Hash(s string) (tlog.Hash, error) {
+	b, err := base64.StdEncoding.Strict().DecodeString(s)
+	if err != nil || len(b) != tlog.HashSize {
+		return tlog.Hash{}, errors.New("invalid hash")
+	}
+	return tlog.Hash(b), nil
+}
+
+// CheckProof verifies p with the log's key: the checkpoint signature (and
+// one by each of witnesses, if given), then the inclusion of p.LeafHash at
+// p.Index. It needs no access to the log. The caller must still compare
+// p.LeafHash with the leaf hash it expects.
+func CheckProof(p *Proof, logKey note.Verifier, witnesses ...note.Verifier) (Checkpoint, error) {
+	c, _, err := OpenCheckpoint(p.Checkpoint, logKey, witnesses...)
+	if err != nil {
+		return c, err
+	}
+	if p.Index >= c.Size {
+		return c, fmt.Errorf("auditlog: index %d is outside the checkpoint's tree of size %d", p.Index, c.Size)
+	}
+	if err := tlog.CheckRecord(p.Hashes, c.Size, c.Hash, p.Index, p.LeafHash); err != nil {
+		return c, fmt.Errorf("auditlog: inclusion proof of index %d: %w", p.Index, err)
+	}
+	return c, nil
+}
+
+// Receipt returns the inclusion proof of the entry at index against the
+// latest checkpoint. It returns ErrNotFound when the log has no such entry
+// and ErrNotCovered while no checkpoint covers it.
+func (r *Reader) Receipt(ctx context.Context, index int64) (*Proof, error) {
+	row, err := r.Row(ctx, index)
+	if err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, ErrNotFound
+		}
+		return nil, err
+	}
+	cp, err := r.LatestCheckpoint(ctx)
+	if errors.Is(err, ErrNoCheckpoint) || (err == nil && cp.Size <= index) {
+		return nil, ErrNotCovered
+	}
+	if err != nil {
+		return nil, err
+	}
+	hashes, err := r.InclusionProof(ctx, index, cp.Size)
+	if err != nil {
+		return nil, err
+	}
+	return &Proof{Index: index, LeafHash: tlog.RecordHash(row.Encoded), Hashes: hashes, Checkpoint: cp.Note}, nil
+}
+
+// ReceiptHandler serves receipts: GET with the leaf index as the last path
+// segment (or the "index" path value when routed by a ServeMux pattern
+// such as "GET /audit/receipt/{index}"). It returns 200 with the
+// tlog-proof text, 202 while no checkpoint covers the entry, 404 for an
+// index beyond the log and 400 for an invalid index. Authorization is the
+// caller's, so wrap the handler.
+func (r *Reader) ReceiptHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if req.Method != http.MethodGet && req.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+			return
+		}
+		text := req.PathValue("index")
+		if text == "" {
+			text = req.URL.Path[strings.LastIndexByte(req.URL.Path, '/')+1:]
+		}
+		index, err := strconv.ParseInt(text, 10, 64)
+		if err != nil || index < 0 {
+			http.Error(w, "invalid entry index", http.StatusBadRequest)
+			return
+		}
+		p, err := r.Receipt(req.Context(), index)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			http.Error(w, "no entry at that index", http.StatusNotFound)
+		case errors.Is(err, ErrNotCovered):
+			w.Header().Set("Retry-After", "10")
+			http.Error(w, "entry recorded; no checkpoint covers it yet", http.StatusAccepted)
+		case err != nil:
+			http.Error(w, "audit log unavailable", http.StatusServiceUnavailable)
+		default:
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			w.Write(p.Format())
+		}
+	})
+}

@@ -1,0 +1,270 @@
+package auditlog
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
+)
+
+// VerifyOptions configures Verify.
+type VerifyOptions struct {
+	// LogKey verifies checkpoint signatures; required. Take it from a
+	// source the database's administrators cannot change.
+	LogKey note.Verifier
+	// Trusted, if set, is a signed checkpoint from an earlier verification
+	// or from a witness. The log must extend it, and only entries from its
+	// size on are recomputed (incremental verification).
+	Trusted []byte
+	// Progress, if set, is called after each chunk of entries.
+	Progress func(done, total int64)
+	// MaxProblems stops verification after that many problems; default 20.
+	MaxProblems int
+}
+
+// Problem is one finding of Verify. Index is the first entry concerned,
+// or -1 when the problem is not tied to an entry.
+type Problem struct {
+	Index int64
+	End   int64 // when > Index+1, the entries concerned are [Index, End)
+	What  string
+}
+
+func (p Problem) String() string {
+	switch {
+	case p.Index < 0:
+		return p.What
+	case p.End > p.Index+1:
+		return fmt.Sprintf("entries %d to %d: %s", p.Index, p.End-1, p.What)
+	}
+	return fmt.Sprintf("entry %d: %s", p.Index, p.What)
+}
+
+// Report is the result of Verify.
+type Report struct {
+	Origin       string
+	Size         int64 // entries in the log
+	From         int64 // first entry recomputed (the trusted size, or 0)
+	Checkpoints  int   // checkpoints whose signature and root were checked
+	Latest       *SignedCheckpoint
+	Uncovered    int64 // entries after the latest valid checkpoint
+	Shredded     int64 // entries whose data key retention destroyed
+	LastShredded time.Time
+	Problems     []Problem // in the order found; empty when intact
+}
+
+// Intact reports whether verification found nothing wrong.
+func (r *Report) Intact() bool { return len(r.Problems) == 0 }
+
+// errTooManyProblems ends the scan once MaxProblems is reached.
+var errTooManyProblems = errors.New("auditlog: too many problems")
+
+// verifyChunk is the number of entries read per query.
+const verifyChunk = 2000
+
+// Verify recomputes the Merkle tree of the log in db from its entries. It
+// checks every stored hash, every checkpoint signature and root, and the
+// consistency of consecutive checkpoints. For each entry it also checks the
+// query columns and the hashes of the ciphertexts and the wrapped key.
+// Tampering is reported in Report.Problems; the error is for failures to
+// read the log. It reads one database snapshot and takes no write lock.
+func Verify(ctx context.Context, db *sql.DB, opts VerifyOptions) (*Report, error) {
+	if opts.LogKey == nil {
+		return nil, errors.New("auditlog: VerifyOptions.LogKey is required")
+	}
+	if opts.MaxProblems <= 0 {
+		opts.MaxProblems = 20
+	}
+	if _, err := NewReader(ctx, db); err != nil {
+		return nil, err
+	}
+	tx, err := db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, fmt.Errorf("auditlog: verify: %w", err)
+	}
+	defer tx.Rollback()
+
+	v := &verifier{ctx: ctx, tx: tx, opts: opts, rep: new(Report), frontier: hashMap{}}
+	err = v.run()
+	if errors.Is(err, errTooManyProblems) {
+		err = nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return v.rep, nil
+}
+
+type verifier struct {
+	ctx  context.Context
+	tx   *sql.Tx
+	opts VerifyOptions
+	rep  *Report
+
+	checkpoints []*SignedCheckpoint // valid ones, sorted by size
+	nextCP      int                 // first checkpoint not yet compared
+	frontier    hashMap
+	size        int64 // entries recomputed so far
+	lastGood    int64 // size of the last checkpoint whose root matched
+}
+
+func (v *verifier) problem(index, end int64, format string, args ...any) error {
+	v.rep.Problems = append(v.rep.Problems, Problem{Index: index, End: end, What: fmt.Sprintf(format, args...)})
+	if len(v.rep.Problems) >= v.opts.MaxProblems {
+		return errTooManyProblems
+	}
+	return nil
+}
+
+func (v *verifier) run() error {
+	if err := v.readHeader(); err != nil {
+		return err
+	}
+	if err := v.loadCheckpoints(); err != nil {
+		return err
+	}
+	if err := v.start(); err != nil {
+		return err
+	}
+	if err := v.scanEntries(); err != nil {
+		return err
+	}
+	if err := v.checkConsistency(); err != nil {
+		return err
+	}
+	return v.finish()
+}
+
+// readHeader reads the origin and size and checks the key belongs to the log.
+func (v *verifier) readHeader() error {
+	if err := v.tx.QueryRowContext(v.ctx, `SELECT value FROM audit_meta WHERE name = 'origin'`).Scan(&v.rep.Origin); err != nil {
+		return fmt.Errorf("auditlog: read origin: %w", err)
+	}
+	if v.rep.Origin != v.opts.LogKey.Name() {
+		return fmt.Errorf("auditlog: the key is for log %q but the database contains log %q", v.opts.LogKey.Name(), v.rep.Origin)
+	}
+	err := v.tx.QueryRowContext(v.ctx, `SELECT COALESCE(MAX(idx) + 1, 0) FROM audit_entries`).Scan(&v.rep.Size)
+	if err != nil {
+		return fmt.Errorf("auditlog: read size: %w", err)
+	}
+	return nil
+}
+
+// loadCheckpoints checks every stored checkpoint's signature and that no
+// two disagree about one size, or go back in size.
+func (v *verifier) loadCheckpoints() error {
+	rows, err := v.tx.QueryContext(v.ctx, `SELECT id, size, note, created_ns FROM audit_checkpoints ORDER BY id`)
+	if err != nil {
+		return fmt.Errorf("auditlog: read checkpoints: %w", err)
+	}
+	var all []*SignedCheckpoint
+	for rows.Next() {
+		c := new(SignedCheckpoint)
+		var created int64
+		if err := rows.Scan(&c.ID, &c.Size, &c.Note, &created); err != nil {
+			rows.Close()
+			return fmt.Errorf("auditlog: read checkpoints: %w", err)
+		}
+		c.Created = time.Unix(0, created)
+		all = append(all, c)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("auditlog: read checkpoints: %w", err)
+	}
+
+	bySize := make(map[int64]*SignedCheckpoint)
+	var maxSize int64
+	for _, c := range all {
+		if err := v.checkCheckpoint(c, bySize, &maxSize); err != nil {
+			return err
+		}
+	}
+	for _, c := range bySize {
+		v.checkpoints = append(v.checkpoints, c)
+	}
+	sort.Slice(v.checkpoints, func(i, j int) bool { return v.checkpoints[i].Size < v.checkpoints[j].Size })
+	return nil
+}
+
+func (v *verifier) checkCheckpoint(c *SignedCheckpoint, bySize map[int64]*SignedCheckpoint, maxSize *int64) error {
+	parsed, _, err := OpenCheckpoint(c.Note, v.opts.LogKey)
+	if err != nil {
+		return v.problem(-1, 0, "checkpoint #%d: %v", c.ID, err)
+	}
+	if parsed.Size != c.Size {
+		return v.problem(-1, 0, "checkpoint #%d: size column %d differs from the signed size %d", c.ID, c.Size, parsed.Size)
+	}
+	c.Checkpoint = parsed
+	if prev, ok := bySize[c.Size]; ok && prev.Hash != c.Hash {
+		return v.problem(-1, 0, "checkpoints #%d and #%d: two signed roots for size %d: the log forked", prev.ID, c.ID, c.Size)
+	}
+	if c.Size < *maxSize {
+		if err := v.problem(-1, 0, "checkpoint #%d: size %d is below the earlier checkpoint size %d", c.ID, c.Size, *maxSize); err != nil {
+			return err
+		}
+	}
+	*maxSize = max(*maxSize, c.Size)
+	if _, ok := bySize[c.Size]; !ok {
+		bySize[c.Size] = c
+	}
+	v.rep.Checkpoints++
+	return nil
+}
+
+// start sets up the tree: empty, or at the trusted checkpoint's size after
+// checking that the stored hashes there produce its root.
+func (v *verifier) start() error {
+	if v.opts.Trusted == nil {
+		return nil
+	}
+	trusted, _, err := OpenCheckpoint(v.opts.Trusted, v.opts.LogKey)
+	if err != nil {
+		return fmt.Errorf("auditlog: trusted checkpoint: %w", err)
+	}
+	if trusted.Size > v.rep.Size {
+		v.problem(trusted.Size, 0, "the log has %d entries but the trusted checkpoint covers %d: entries were truncated", v.rep.Size, trusted.Size)
+		return errTooManyProblems
+	}
+	ids := frontierIndexes(trusted.Size)
+	hashes, err := dbHashReader{ctx: v.ctx, q: v.tx}.ReadHashes(ids)
+	if err == nil {
+		for i, id := range ids {
+			v.frontier[id] = hashes[i]
+		}
+	}
+	root, rootErr := tlog.TreeHash(trusted.Size, v.frontier)
+	if err != nil || rootErr != nil || root != trusted.Hash {
+		v.problem(0, trusted.Size, "the stored tree does not reproduce the trusted checkpoint of size %d: history was rewritten or forked", trusted.Size)
+		return errTooManyProblems
+	}
+	v.size, v.lastGood = trusted.Size, trusted.Size
+	v.rep.From = trusted.Size
+	for v.nextCP < len(v.checkpoints) && v.checkpoints[v.nextCP].Size <= trusted.Size {
+		v.nextCP++
+	}
+	return nil
+}
+
+// finish reports checkpoints beyond the log and entries not yet covered.
+func (v *verifier) finish() error {
+	var latest *SignedCheckpoint
+	if n := len(v.checkpoints); n > 0 {
+		latest = v.checkpoints[n-1]
+	}
+	if latest != nil && latest.Size > v.rep.Size {
+		return v.problem(v.rep.Size, latest.Size, "missing: checkpoint #%d covers %d entries but the log has %d: entries were truncated",
+			latest.ID, latest.Size, v.rep.Size)
+	}
+	v.rep.Latest = latest
+	v.rep.Uncovered = v.rep.Size
+	if latest != nil {
+		v.rep.Uncovered -= latest.Size
+	}
+	return nil
+}

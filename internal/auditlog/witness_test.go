@@ -1,0 +1,165 @@
+package auditlog
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/transparency-dev/merkle/proof"
+	"github.com/transparency-dev/merkle/rfc6962"
+	"golang.org/x/mod/sumdb/note"
+)
+
+// testWitness is a minimal c2sp.org/tlog-witness server for one log. It
+// checks consistency with the transparency-dev verifier, not with tlog.
+type testWitness struct {
+	logKey note.Verifier
+	signer note.Signer
+	vkey   string
+
+	mu   sync.Mutex
+	size int64
+	root []byte
+	adds int
+}
+
+func newTestWitness(t *testing.T, logKey note.Verifier) *testWitness {
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, vkey := NewCosigner("witness.test/w1", priv, time.Now)
+	return &testWitness{logKey: logKey, signer: signer, vkey: vkey}
+}
+
+func (w *testWitness) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost || r.URL.Path != "/add-checkpoint" {
+		http.Error(rw, "not found", http.StatusNotFound)
+		return
+	}
+	body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<16))
+	old, hashes, cpText, err := parseAddCheckpoint(body)
+	if err != nil {
+		http.Error(rw, err.Error(), http.StatusBadRequest)
+		return
+	}
+	cp, _, err := OpenCheckpoint(cpText, w.logKey)
+	if err != nil {
+		http.Error(rw, err.Error(), http.StatusForbidden)
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if old != w.size {
+		rw.Header().Set("Content-Type", "text/x.tlog.size")
+		rw.WriteHeader(http.StatusConflict)
+		fmt.Fprintf(rw, "%d\n", w.size)
+		return
+	}
+	if old > 0 {
+		err := proof.VerifyConsistency(rfc6962.DefaultHasher, uint64(old), uint64(cp.Size), hashes, w.root, cp.Hash[:])
+		if err != nil {
+			http.Error(rw, err.Error(), http.StatusUnprocessableEntity)
+			return
+		}
+	}
+	w.size, w.root = cp.Size, append([]byte(nil), cp.Hash[:]...)
+	w.adds++
+	signed, _ := note.Sign(&note.Note{Text: cp.Text()}, w.signer)
+	rw.Write(signed[len(cp.Text())+1:])
+}
+
+func parseAddCheckpoint(body []byte) (old int64, hashes [][]byte, cp []byte, err error) {
+	s := bufio.NewScanner(bytes.NewReader(body))
+	s.Scan()
+	oldText, ok := strings.CutPrefix(s.Text(), "old ")
+	if old, err = strconv.ParseInt(oldText, 10, 64); !ok || err != nil {
+		return 0, nil, nil, fmt.Errorf("bad old line")
+	}
+	consumed := len(s.Text()) + 1
+	for s.Scan() && s.Text() != "" {
+		h, err := base64.StdEncoding.DecodeString(s.Text())
+		if err != nil {
+			return 0, nil, nil, err
+		}
+		hashes = append(hashes, h)
+		consumed += len(s.Text()) + 1
+	}
+	return old, hashes, body[consumed+1:], nil
+}
+
+func TestWitnessCosigns(t *testing.T) {
+	keys := newTestKeys(t)
+	witness := newTestWitness(t, keys.verifier)
+	srv := httptest.NewServer(witness)
+	defer srv.Close()
+
+	var publishErrs []error
+	open := func(db string) (*Log, *WitnessSink) {
+		sink, err := NewWitnessSink(srv.URL, witness.vkey, srv.Client())
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts := keys.options()
+		opts.CheckpointEvery = 5
+		opts.Sinks = []Sink{sink}
+		opts.OnPublishError = func(_ string, _ int64, err error) { publishErrs = append(publishErrs, err) }
+		l, err := Open(context.Background(), openTestDB(t, db), opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l, sink
+	}
+	path := t.TempDir() + "/audit.db"
+	l, _ := open(path)
+	appendN(t, l, 12)
+	if err := l.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+
+	// A second process starts with no memory of the witness's size: the
+	// witness returns 409 with its size and the sink retries from there.
+	l, _ = open(path)
+	appendN(t, l, 9)
+	if err := l.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if len(publishErrs) != 0 {
+		t.Fatalf("publish errors: %v", publishErrs)
+	}
+
+	wv, err := NewCosignatureVerifier(witness.vkey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	latest, err := l.LatestCheckpoint(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if latest.Size != 21 || witness.size != 21 {
+		t.Fatalf("latest checkpoint size %d, witness size %d; want 21", latest.Size, witness.size)
+	}
+	if _, _, err := OpenCheckpoint(latest.Note, keys.verifier, wv); err != nil {
+		t.Errorf("latest checkpoint lacks a valid cosignature: %v", err)
+	}
+}
+
+func TestNewWitnessSinkRequiresClient(t *testing.T) {
+	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	_, vkey := NewCosigner("witness.test/w1", priv, time.Now)
+	if _, err := NewWitnessSink("https://witness.test", vkey, nil); err == nil {
+		t.Error("NewWitnessSink accepted a nil *http.Client")
+	}
+}

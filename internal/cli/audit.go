@@ -1,0 +1,246 @@
+package cli
+
+import (
+	"database/sql"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/gatehouse-health/gatehouse/internal/auditlog"
+	"github.com/gatehouse-health/gatehouse/internal/devmode"
+	"github.com/gatehouse-health/gatehouse/internal/sqlitedb"
+)
+
+const auditUsage = `Usage:
+    gatehouse audit verify [--data DIR | --database FILE] [--key FILE] [--from-checkpoint FILE]
+    gatehouse audit show [--partner P] [--since T] [--status N] [--decision D] [--identity FILE]
+    gatehouse audit export --format ndjson|auditevent|cef [filters of show]
+    gatehouse audit prove INDEX
+    gatehouse audit check-proof FILE [--key FILE] [--leaf HASH]
+
+Every command reads the log in DIR/gatehouse.db (default DIR ./gatehouse-data),
+or in --database FILE. The checkpoint verifier key defaults to
+DIR/audit/checkpoint.vkey; with --database, pass --key.
+
+Examples:
+    # Check the whole log; exit 0 intact, 1 tampered, 2 on errors.
+    $ gatehouse audit verify --data ./gatehouse-data
+
+    # Check only what was added since a checkpoint saved by the last run.
+    $ gatehouse audit verify --from-checkpoint last.cp --write-checkpoint last.cp
+
+    # Read yesterday's refusals for one partner, bodies decrypted.
+    $ gatehouse audit show --partner demo-ehr --since 24h --decision deny \
+        --identity ./gatehouse-data/audit/identity.txt
+
+    # Give a partner an offline proof that entry 42 is in the log.
+    $ gatehouse audit prove 42 > entry-42.tlog-proof
+    $ gatehouse audit check-proof entry-42.tlog-proof --key checkpoint.vkey
+`
+
+// audit dispatches the audit subcommands.
+func (e *env) audit(args []string) int {
+	if len(args) == 0 {
+		fmt.Fprint(e.stderr, auditUsage)
+		return 2
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "verify":
+		return e.auditVerify(rest)
+	case "show":
+		return e.auditShow(rest)
+	case "export":
+		return e.auditExport(rest)
+	case "prove":
+		return e.auditProve(rest)
+	case "check-proof":
+		return e.auditCheckProof(rest)
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(e.stdout, auditUsage)
+		return 0
+	}
+	e.errorf("unknown audit command %q", cmd)
+	e.hint("run 'gatehouse audit help' for the list of audit commands")
+	return 2
+}
+
+// auditSource is the --data / --database / --key option group.
+type auditSource struct {
+	data, database, key *string
+}
+
+func auditSourceFlags(fs *flag.FlagSet) *auditSource {
+	return &auditSource{
+		data:     fs.String("data", "", "development data `DIR` holding gatehouse.db and audit/; default ./"+devmode.DefaultDir),
+		database: fs.String("database", "", "database `FILE` holding the audit log, instead of --data"),
+		key:      fs.String("key", "", "checkpoint verifier key `FILE` (name+hash+key); default DIR/audit/checkpoint.vkey"),
+	}
+}
+
+func (s *auditSource) dataDir() string {
+	if *s.data != "" {
+		return *s.data
+	}
+	return "./" + devmode.DefaultDir
+}
+
+// open opens the database read-side. It never creates a database file.
+func (e *env) openAudit(s *auditSource) (*sql.DB, *auditlog.Reader, bool) {
+	if *s.data != "" && *s.database != "" {
+		e.errorf("--data and --database are mutually exclusive")
+		return nil, nil, false
+	}
+	path := *s.database
+	if path == "" {
+		path = filepath.Join(s.dataDir(), "gatehouse.db")
+	}
+	if _, err := os.Stat(path); err != nil {
+		e.errorf("audit log database: %v", err)
+		e.hint("pass --data DIR of a gateway that has run, or --database FILE")
+		return nil, nil, false
+	}
+	db, err := sqlitedb.Open(e.ctx, path)
+	if err != nil {
+		e.errorf("%v", err)
+		return nil, nil, false
+	}
+	r, err := auditlog.NewReader(e.ctx, db)
+	if err != nil {
+		db.Close()
+		e.errorf("%s: %v", path, err)
+		return nil, nil, false
+	}
+	return db, r, true
+}
+
+// logKey loads the checkpoint verifier key.
+func (e *env) logKey(s *auditSource) (note.Verifier, bool) {
+	path := *s.key
+	if path == "" {
+		if *s.database != "" {
+			e.errorf("--key is required with --database")
+			e.hint("pass the checkpoint verifier key file the gateway was configured with")
+			return nil, false
+		}
+		path = auditlog.DevKeyPaths(s.dataDir()).VerifierFile
+	}
+	v, err := auditlog.LoadVerifier(path)
+	if err != nil {
+		e.errorf("%v", err)
+		e.hint("keep the verifier key where the database's administrators cannot change it, and pass it with --key")
+		return nil, false
+	}
+	return v, true
+}
+
+const verifySynopsis = "gatehouse audit verify [--data DIR | --database FILE] [--key FILE] [--from-checkpoint FILE] [--write-checkpoint FILE]"
+
+// auditVerify exits 0 when the log is intact, 1 when it was tampered with
+// and 2 when it cannot be checked.
+func (e *env) auditVerify(args []string) int {
+	fs := e.flags("audit verify")
+	src := auditSourceFlags(fs)
+	from := fs.String("from-checkpoint", "", "trusted signed checkpoint `FILE`: check only entries after it, and that the log extends it")
+	save := fs.String("write-checkpoint", "", "write the latest verified checkpoint to `FILE`, for the next --from-checkpoint")
+	if code, ok := e.parse(fs, verifySynopsis, args); !ok {
+		return code
+	}
+	key, ok := e.logKey(src)
+	if !ok {
+		return 2
+	}
+	db, _, ok := e.openAudit(src)
+	if !ok {
+		return 2
+	}
+	defer db.Close()
+
+	opts := auditlog.VerifyOptions{LogKey: key, Progress: e.verifyProgress()}
+	if *from != "" {
+		data, err := os.ReadFile(*from)
+		if err != nil {
+			e.errorf("%v", err)
+			return 2
+		}
+		opts.Trusted = data
+	}
+	rep, err := auditlog.Verify(e.ctx, db, opts)
+	if err != nil {
+		e.errorf("%v", err)
+		return 2
+	}
+	if !rep.Intact() {
+		e.reportTampered(rep)
+		return 1
+	}
+	e.reportIntact(rep)
+	if *save != "" && rep.Latest != nil {
+		if err := auditlog.WriteFileAtomic(*save, rep.Latest.Note, 0o644); err != nil {
+			e.errorf("%v", err)
+			return 2
+		}
+	}
+	return 0
+}
+
+// verifyProgress prints progress on stderr for logs of 100,000 entries or
+// more, at most every two seconds.
+func (e *env) verifyProgress() func(done, total int64) {
+	var last time.Time
+	return func(done, total int64) {
+		if total < 100000 || time.Since(last) < 2*time.Second {
+			return
+		}
+		last = time.Now()
+		fmt.Fprintf(e.stderr, "gatehouse: verified %d of %d entries (%d%%)\n", done, total, done*100/total)
+	}
+}
+
+func (e *env) reportTampered(rep *auditlog.Report) {
+	e.errorf("audit log %s was tampered with: %s", rep.Origin, rep.Problems[0])
+	for _, p := range rep.Problems[1:] {
+		fmt.Fprintf(e.stderr, "gatehouse: also: %s\n", p)
+	}
+	e.hint("compare with checkpoints kept outside this machine (checkpoint file, log stream, witnesses) to find the last good state")
+}
+
+func (e *env) reportIntact(rep *auditlog.Report) {
+	fmt.Fprintf(e.stdout, "audit log %s intact: %d entries, %d signed checkpoints", rep.Origin, rep.Size, rep.Checkpoints)
+	if rep.From > 0 {
+		fmt.Fprintf(e.stdout, ", entries from %d recomputed", rep.From)
+	}
+	fmt.Fprintln(e.stdout)
+	if rep.Uncovered > 0 {
+		fmt.Fprintf(e.stdout, "%d newest entries are not yet covered by a checkpoint\n", rep.Uncovered)
+	}
+	if rep.Shredded > 0 {
+		fmt.Fprintf(e.stdout, "%d entries have their body keys destroyed by retention (latest %s)\n",
+			rep.Shredded, rep.LastShredded.UTC().Format(time.RFC3339))
+	}
+}
+
+// parseSince accepts an RFC 3339 time or a duration before now ("24h").
+func parseSince(s string, now time.Time) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	if d, err := time.ParseDuration(s); err == nil && d > 0 {
+		return now.Add(-d), nil
+	}
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("invalid --since %q: want an RFC 3339 time or a duration such as 24h", s)
+	}
+	return t, nil
+}
+
+func (e *env) usageError(synopsis, format string, args ...any) int {
+	e.errorf(format, args...)
+	e.hint("usage: %s", synopsis)
+	return 2
+}

@@ -1,0 +1,312 @@
+package cli
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"strconv"
+	"time"
+	"unicode/utf8"
+
+	"filippo.io/age"
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/gatehouse-health/gatehouse/internal/auditlog"
+	"github.com/gatehouse-health/gatehouse/internal/record"
+)
+
+// maxProofFile caps a proof file read by check-proof.
+const maxProofFile = 128 << 10
+
+// auditFilter is the option group selecting entries for show and export.
+type auditFilter struct {
+	partner, since, decision, identity *string
+	status, limit                      *int
+}
+
+func auditFilterFlags(fs *flag.FlagSet, defaultLimit int) *auditFilter {
+	return &auditFilter{
+		partner:  fs.String("partner", "", "only entries of partner `P`"),
+		since:    fs.String("since", "", "only entries recorded since `T`: an RFC 3339 time, or a duration before now such as 24h"),
+		decision: fs.String("decision", "", "only entries with decision `D`: allow or deny"),
+		status:   fs.Int("status", 0, "only entries released with HTTP status `N`"),
+		limit:    fs.Int("limit", defaultLimit, "at most `N` entries; 0 means all"),
+		identity: fs.String("identity", "", "age identity `FILE` that decrypts bodies; without it bodies are not shown"),
+	}
+}
+
+func (f *auditFilter) query() (auditlog.Query, error) {
+	since, err := parseSince(*f.since, time.Now())
+	if err != nil {
+		return auditlog.Query{}, err
+	}
+	d := record.Decision(*f.decision)
+	if d != "" && d != record.Allow && d != record.Deny {
+		return auditlog.Query{}, fmt.Errorf("invalid --decision %q: want allow or deny", *f.decision)
+	}
+	return auditlog.Query{Partner: *f.partner, Since: since, Decision: d, Status: *f.status, Limit: *f.limit}, nil
+}
+
+func (f *auditFilter) identities() ([]age.Identity, error) {
+	if *f.identity == "" {
+		return nil, nil
+	}
+	return auditlog.LoadIdentities(*f.identity)
+}
+
+const showSynopsis = "gatehouse audit show [--data DIR | --database FILE] [--partner P] [--since T] [--status N] [--decision D] [--identity FILE] [--limit N]"
+
+func (e *env) auditShow(args []string) int {
+	return e.auditList(args, "audit show", showSynopsis, "", 100)
+}
+
+const exportSynopsis = "gatehouse audit export --format ndjson|auditevent|cef [--data DIR | --database FILE] [--partner P] [--since T] [--status N] [--decision D] [--identity FILE]"
+
+func (e *env) auditExport(args []string) int {
+	return e.auditList(args, "audit export", exportSynopsis, "ndjson", 0)
+}
+
+// auditList implements show (format "") and export.
+func (e *env) auditList(args []string, name, synopsis, defaultFormat string, defaultLimit int) int {
+	fs := e.flags(name)
+	src := auditSourceFlags(fs)
+	filter := auditFilterFlags(fs, defaultLimit)
+	format := &defaultFormat
+	if defaultFormat != "" {
+		format = fs.String("format", defaultFormat, "output `FORMAT`: ndjson (every field), auditevent (FHIR AuditEvent, IHE BALP shape, one per line) or cef")
+	}
+	if code, ok := e.parse(fs, synopsis, args); !ok {
+		return code
+	}
+	q, err := filter.query()
+	if err != nil {
+		return e.usageError(synopsis, "%v", err)
+	}
+	write, ok := e.entryWriter(*format, *filter.identity != "")
+	if !ok {
+		return e.usageError(synopsis, "invalid --format %q: want ndjson, auditevent or cef", *format)
+	}
+	ids, err := filter.identities()
+	if err != nil {
+		e.errorf("%v", err)
+		return 2
+	}
+	db, r, ok := e.openAudit(src)
+	if !ok {
+		return 2
+	}
+	defer db.Close()
+	origin, err := r.Origin(e.ctx)
+	if err != nil {
+		e.errorf("%v", err)
+		return 2
+	}
+	err = r.Scan(e.ctx, q, func(row *auditlog.Row) error {
+		return write(origin, row, ids)
+	})
+	if err != nil {
+		e.errorf("%v", err)
+		return 1
+	}
+	return 0
+}
+
+type rowWriter func(origin string, row *auditlog.Row, ids []age.Identity) error
+
+// entryWriter returns the writer for format ("" is the show layout).
+func (e *env) entryWriter(format string, withBodies bool) (rowWriter, bool) {
+	switch format {
+	case "":
+		return e.showRow, true
+	case "ndjson":
+		return e.ndjsonRow, true
+	case "auditevent":
+		return func(origin string, row *auditlog.Row, _ []age.Identity) error {
+			b, err := auditlog.MarshalAuditEvent(row, origin)
+			if err == nil {
+				_, err = fmt.Fprintf(e.stdout, "%s\n", b)
+			}
+			return err
+		}, !withBodies
+	case "cef":
+		return func(_ string, row *auditlog.Row, _ []age.Identity) error {
+			_, err := fmt.Fprintln(e.stdout, auditlog.CEF(row))
+			return err
+		}, !withBodies
+	}
+	return nil, false
+}
+
+// openBodies decrypts row's bodies, or returns nil without identities. A
+// shredded entry has no bodies; other failures are errors.
+func openBodies(origin string, row *auditlog.Row, ids []age.Identity) (*auditlog.Bodies, error) {
+	if ids == nil {
+		return nil, nil
+	}
+	b, err := auditlog.OpenBodies(origin, row, ids)
+	if errors.Is(err, auditlog.ErrShredded) {
+		return nil, nil
+	}
+	return b, err
+}
+
+func (e *env) ndjsonRow(origin string, row *auditlog.Row, ids []age.Identity) error {
+	bodies, err := openBodies(origin, row, ids)
+	if err != nil {
+		return err
+	}
+	b, err := json.Marshal(auditlog.Export(row, bodies))
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(e.stdout, "%s\n", b)
+	return err
+}
+
+func (e *env) showRow(origin string, row *auditlog.Row, ids []age.Identity) error {
+	x := &row.Leaf.Entry
+	fmt.Fprintf(e.stdout, "#%d %s %s %s %s %s -> %d %s", row.Leaf.Index, x.RecordedAt.UTC().Format(time.RFC3339Nano),
+		x.Direction, x.Partner, x.Method, x.Target, x.Status, x.Decision)
+	if x.Rule != "" {
+		fmt.Fprintf(e.stdout, " (%s)", x.Rule)
+	}
+	fmt.Fprintf(e.stdout, "\n    exchange %s, phase %s, interaction %s\n", x.ExchangeID, x.Phase, x.Interaction)
+	if x.Reason != "" {
+		fmt.Fprintf(e.stdout, "    reason: %s\n", x.Reason)
+	}
+	if !row.Shredded.IsZero() {
+		fmt.Fprintf(e.stdout, "    bodies: keys destroyed by retention at %s\n", row.Shredded.UTC().Format(time.RFC3339))
+		return nil
+	}
+	bodies, err := openBodies(origin, row, ids)
+	if err != nil || bodies == nil {
+		return err
+	}
+	e.showBody("request", bodies.Request)
+	e.showBody("response", bodies.Response)
+	return nil
+}
+
+func (e *env) showBody(part string, body []byte) {
+	if len(body) == 0 {
+		return
+	}
+	if !utf8.Valid(body) {
+		fmt.Fprintf(e.stdout, "    %s body (base64): %s\n", part, base64.StdEncoding.EncodeToString(body))
+		return
+	}
+	fmt.Fprintf(e.stdout, "    %s body:\n%s\n", part, body)
+}
+
+const proveSynopsis = "gatehouse audit prove INDEX [--data DIR | --database FILE]"
+
+// auditProve prints the c2sp.org/tlog-proof of one entry against the
+// latest checkpoint.
+func (e *env) auditProve(args []string) int {
+	fs := e.flags("audit prove")
+	src := auditSourceFlags(fs)
+	arg, code, ok := e.parseOne(fs, proveSynopsis, args)
+	if !ok {
+		return code
+	}
+	index, err := strconv.ParseInt(arg, 10, 64)
+	if err != nil || index < 0 {
+		return e.usageError(proveSynopsis, "invalid entry index %q", arg)
+	}
+	db, r, ok := e.openAudit(src)
+	if !ok {
+		return 2
+	}
+	defer db.Close()
+	p, err := r.Receipt(e.ctx, index)
+	switch {
+	case errors.Is(err, auditlog.ErrNotCovered):
+		e.errorf("entry %d is recorded but no checkpoint covers it yet", index)
+		e.hint("wait for the next checkpoint (every few seconds while the gateway runs) and retry")
+		return 1
+	case err != nil:
+		e.errorf("%v", err)
+		return 1
+	}
+	e.stdout.Write(p.Format())
+	return 0
+}
+
+const checkProofSynopsis = "gatehouse audit check-proof FILE [--key FILE | --data DIR] [--leaf HASH] [--witness VKEY]"
+
+// auditCheckProof verifies a proof file offline: exit 0 valid, 1 invalid,
+// 2 when it cannot be checked.
+func (e *env) auditCheckProof(args []string) int {
+	fs := e.flags("audit check-proof")
+	data := fs.String("data", "", "development data `DIR` whose audit/checkpoint.vkey is the log key")
+	key := fs.String("key", "", "checkpoint verifier key `FILE` of the log")
+	leaf := fs.String("leaf", "", "expected base64 leaf `HASH` of the entry (from the exchange's receipt)")
+	witness := fs.String("witness", "", "witness cosignature verifier `VKEY` whose cosignature is also required")
+	arg, code, ok := e.parseOne(fs, checkProofSynopsis, args)
+	if !ok {
+		return code
+	}
+	if arg == "" {
+		return e.usageError(checkProofSynopsis, "missing proof file")
+	}
+	src := &auditSource{data: data, database: new(string), key: key}
+	logKey, ok := e.logKey(src)
+	if !ok {
+		return 2
+	}
+	p, ok := e.readProof(arg)
+	if !ok {
+		return 2
+	}
+	return e.checkProof(p, logKey, *leaf, *witness)
+}
+
+func (e *env) readProof(path string) (*auditlog.Proof, bool) {
+	f, err := os.Open(path)
+	if err != nil {
+		e.errorf("%v", err)
+		return nil, false
+	}
+	defer f.Close()
+	buf := make([]byte, maxProofFile+1)
+	n, _ := f.Read(buf)
+	if n > maxProofFile {
+		e.errorf("%s is larger than %d bytes", path, maxProofFile)
+		return nil, false
+	}
+	p, err := auditlog.ParseProof(buf[:n])
+	if err != nil {
+		e.errorf("%s: %v", path, err)
+		return nil, false
+	}
+	return p, true
+}
+
+func (e *env) checkProof(p *auditlog.Proof, logKey note.Verifier, leaf, witness string) int {
+	var extra []note.Verifier
+	if witness != "" {
+		v, err := auditlog.NewCosignatureVerifier(witness)
+		if err != nil {
+			e.errorf("%v", err)
+			return 2
+		}
+		extra = append(extra, v)
+	}
+	if leaf != "" && leaf != p.LeafHash.String() {
+		e.errorf("the proof is for leaf hash %s, not %s", p.LeafHash, leaf)
+		return 1
+	}
+	cp, err := auditlog.CheckProof(p, logKey, extra...)
+	if err != nil {
+		e.errorf("invalid proof: %v", err)
+		return 1
+	}
+	fmt.Fprintf(e.stdout, "valid: entry %d with leaf hash %s is in log %s of %d entries\n", p.Index, p.LeafHash, cp.Origin, cp.Size)
+	if leaf == "" {
+		e.warnf("no --leaf given: the proof shows that some entry with the leaf hash above is at index %d; compare it with the expected one", p.Index)
+	}
+	return 0
+}

@@ -1,0 +1,228 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-health/gatehouse/internal/auditlog"
+	"github.com/gatehouse-health/gatehouse/internal/record"
+	"github.com/gatehouse-health/gatehouse/internal/sqlitedb"
+)
+
+const auditTestOrigin = "dev.gatehouse.test/audit"
+
+// auditDataDir creates a development data directory whose audit log holds
+// n entries, all covered by checkpoints.
+func auditDataDir(t *testing.T, n int) string {
+	t.Helper()
+	dir := t.TempDir()
+	keys, err := auditlog.EnsureDevKeys(dir, auditTestOrigin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := auditlog.LoadSigner(keys.SigningKeyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recipients, err := auditlog.LoadRecipients(keys.RecipientsFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	db, err := sqlitedb.Open(ctx, filepath.Join(dir, "gatehouse.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	l, err := auditlog.Open(ctx, db, auditlog.Options{Origin: auditTestOrigin, Signer: signer, Recipients: recipients, CheckpointEvery: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		e := &record.Entry{
+			ExchangeID: fmt.Sprintf("ex-%d", i), Phase: record.PhaseRequest, Direction: "inbound",
+			Partner: []string{"demo-ehr", "other-ehr"}[i%2], Source: "127.0.0.1:5000",
+			Method: "POST", Target: "/fhir/Claim/$submit?member=123", Interaction: "Claim/$submit",
+			Decision: record.Allow, Status: 200, TokenID: "jti-1", Received: time.Now(),
+			RequestBody: []byte(fmt.Sprintf(`{"resourceType":"Bundle","id":"b%d"}`, i)),
+		}
+		if i == 3 {
+			e.Decision, e.Status, e.Phase, e.Reason = record.Deny, 403, record.PhaseRefusal, "scope not granted"
+		}
+		if _, err := l.Append(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func TestAuditVerifyIntactAndTampered(t *testing.T) {
+	dir := auditDataDir(t, 10)
+	saved := filepath.Join(t.TempDir(), "last.cp")
+	code, stdout, stderr := run(t, context.Background(), "audit", "verify", "--data", dir, "--write-checkpoint", saved)
+	if code != 0 || !strings.Contains(stdout, "intact: 10 entries") {
+		t.Fatalf("verify: code %d stdout %q stderr %q", code, stdout, stderr)
+	}
+
+	code, stdout, _ = run(t, context.Background(), "audit", "verify", "--data", dir, "--from-checkpoint", saved)
+	if code != 0 || !strings.Contains(stdout, "intact") {
+		t.Errorf("incremental verify: code %d stdout %q", code, stdout)
+	}
+
+	db, err := sqlitedb.Open(context.Background(), filepath.Join(dir, "gatehouse.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec("UPDATE audit_entries SET partner = 'mallory' WHERE idx = 6"); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	code, _, stderr = run(t, context.Background(), "audit", "verify", "--data", dir)
+	if code != 1 || !strings.Contains(stderr, "entry 6: column partner") {
+		t.Errorf("tampered verify: code %d stderr %q", code, stderr)
+	}
+}
+
+func TestAuditVerifyErrors(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"audit", "verify", "--data", "/nonexistent/data"}, "gatehouse: error:"},
+		{[]string{"audit", "verify", "--database", "/nonexistent/x.db"}, "--key is required with --database"},
+		{[]string{"audit", "bogus"}, `unknown audit command "bogus"`},
+		{[]string{"audit", "show", "--decision", "maybe"}, `invalid --decision "maybe"`},
+		{[]string{"audit", "export", "--format", "xml"}, `invalid --format "xml"`},
+		{[]string{"audit", "prove", "minus-one"}, `invalid entry index "minus-one"`},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args[1:], " "), func(t *testing.T) {
+			code, _, stderr := run(t, context.Background(), tt.args...)
+			if code != 2 {
+				t.Errorf("exit code = %d, want 2", code)
+			}
+			if !strings.Contains(stderr, tt.want) {
+				t.Errorf("stderr = %q, want it to contain %q", stderr, tt.want)
+			}
+		})
+	}
+}
+
+func TestAuditShowDecrypts(t *testing.T) {
+	dir := auditDataDir(t, 6)
+	identity := auditlog.DevKeyPaths(dir).IdentityFile
+	code, stdout, stderr := run(t, context.Background(), "audit", "show", "--data", dir, "--partner", "other-ehr", "--decision", "deny", "--identity", identity)
+	if code != 0 {
+		t.Fatalf("code %d stderr %q", code, stderr)
+	}
+	if !strings.Contains(stdout, "#3 ") || strings.Contains(stdout, "#1 ") || !strings.Contains(stdout, `"id":"b3"`) {
+		t.Errorf("show output = %q, want entry 3 alone with its body", stdout)
+	}
+
+	code, stdout, _ = run(t, context.Background(), "audit", "show", "--data", dir, "--limit", "2")
+	if code != 0 || strings.Contains(stdout, "resourceType") || strings.Count(stdout, "\n#") != 1 {
+		t.Errorf("show without identity = %q, want 2 entries and no bodies", stdout)
+	}
+}
+
+func TestAuditExportFormats(t *testing.T) {
+	dir := auditDataDir(t, 4)
+	tests := []struct {
+		format string
+		check  func(line string) error
+	}{
+		{"ndjson", func(line string) error {
+			var x auditlog.ExportedEntry
+			if err := json.Unmarshal([]byte(line), &x); err != nil {
+				return err
+			}
+			if x.LeafHash == "" || x.Target != "/fhir/Claim/$submit?member=123" {
+				return fmt.Errorf("unexpected entry %+v", x)
+			}
+			return nil
+		}},
+		{"auditevent", func(line string) error {
+			var ev map[string]any
+			if err := json.Unmarshal([]byte(line), &ev); err != nil {
+				return err
+			}
+			if ev["resourceType"] != "AuditEvent" || strings.Contains(line, "member=123") {
+				return fmt.Errorf("unexpected AuditEvent %s", line)
+			}
+			return nil
+		}},
+		{"cef", func(line string) error {
+			if !strings.HasPrefix(line, "CEF:0|Gatehouse Health|Gatehouse|") || strings.Contains(line, "member=123") {
+				return fmt.Errorf("unexpected CEF line %s", line)
+			}
+			return nil
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.format, func(t *testing.T) {
+			code, stdout, stderr := run(t, context.Background(), "audit", "export", "--data", dir, "--format", tt.format)
+			if code != 0 {
+				t.Fatalf("code %d stderr %q", code, stderr)
+			}
+			lines := strings.Split(strings.TrimSuffix(stdout, "\n"), "\n")
+			if len(lines) != 4 {
+				t.Fatalf("%d lines, want 4", len(lines))
+			}
+			for _, line := range lines {
+				if err := tt.check(line); err != nil {
+					t.Error(err)
+				}
+			}
+		})
+	}
+}
+
+func TestAuditProveAndCheckProof(t *testing.T) {
+	dir := auditDataDir(t, 9)
+	code, proof, stderr := run(t, context.Background(), "audit", "prove", "5", "--data", dir)
+	if code != 0 {
+		t.Fatalf("prove: code %d stderr %q", code, stderr)
+	}
+	path := filepath.Join(t.TempDir(), "entry-5.tlog-proof")
+	if err := os.WriteFile(path, []byte(proof), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p, err := auditlog.ParseProof([]byte(proof))
+	if err != nil {
+		t.Fatal(err)
+	}
+	vkey := auditlog.DevKeyPaths(dir).VerifierFile
+
+	code, stdout, stderr := run(t, context.Background(), "audit", "check-proof", path, "--key", vkey, "--leaf", p.LeafHash.String())
+	if code != 0 || !strings.Contains(stdout, "valid: entry 5") {
+		t.Errorf("check-proof: code %d stdout %q stderr %q", code, stdout, stderr)
+	}
+
+	code, _, stderr = run(t, context.Background(), "audit", "check-proof", path, "--key", vkey, "--leaf", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=")
+	if code != 1 || !strings.Contains(stderr, "not AAAA") {
+		t.Errorf("check-proof with another leaf: code %d stderr %q", code, stderr)
+	}
+
+	damaged := strings.Replace(proof, "index 5", "index 4", 1)
+	if err := os.WriteFile(path, []byte(damaged), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr = run(t, context.Background(), "audit", "check-proof", path, "--key", vkey)
+	if code != 1 || !strings.Contains(stderr, "invalid proof") {
+		t.Errorf("check-proof of a damaged proof: code %d stderr %q", code, stderr)
+	}
+
+	code, _, stderr = run(t, context.Background(), "audit", "prove", "9", "--data", dir)
+	if code != 1 || !strings.Contains(stderr, "no entry") {
+		t.Errorf("prove beyond the log: code %d stderr %q", code, stderr)
+	}
+}

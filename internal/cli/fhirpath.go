@@ -1,0 +1,85 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/gatehouse-health/gatehouse/internal/fhirpath"
+)
+
+const fhirpathSynopsis = "gatehouse fhirpath [--input FILE] [--json] EXPRESSION"
+
+// maxInputBytes caps the resource fhirpath reads.
+const maxInputBytes = 64 << 20
+
+// fhirpath evaluates one FHIRPath expression, on a FHIR JSON resource from
+// --input or standard input, or on nothing when the expression needs no
+// input, and prints the result collection.
+func (e *env) fhirpath(args []string) int {
+	fs := e.flags("fhirpath")
+	input := fs.String("input", "", "FHIR JSON resource `FILE` to evaluate on; \"-\" reads standard input")
+	asJSON := fs.Bool("json", false, "print the result as a JSON array of {type, value} objects")
+	expr, code, ok := e.parseOne(fs, fhirpathSynopsis, args)
+	if !ok {
+		return code
+	}
+	if expr == "" {
+		e.errorf("missing EXPRESSION")
+		e.hint("usage: %s", fhirpathSynopsis)
+		return 2
+	}
+
+	compiled, err := fhirpath.Compile(expr)
+	if err != nil {
+		e.errorf("%v", err)
+		return 2
+	}
+	var inputs []fhirpath.Value
+	if *input != "" {
+		node, err := readResource(*input)
+		if err != nil {
+			e.errorf("%v", err)
+			e.hint("--input takes a FHIR JSON resource")
+			return 2
+		}
+		inputs = append(inputs, node)
+	}
+	result, err := compiled.Evaluate(fhirpath.EvalContext{Context: e.ctx}, inputs...)
+	if err != nil {
+		e.errorf("%v", err)
+		return 1
+	}
+	if *asJSON {
+		fmt.Fprintf(e.stdout, "%s\n", fhirpath.FormatJSON(result))
+	} else {
+		fmt.Fprint(e.stdout, fhirpath.FormatText(result))
+	}
+	return 0
+}
+
+func readResource(path string) (*fhirpath.Node, error) {
+	var r io.Reader
+	if path == "-" {
+		r = os.Stdin
+	} else {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		r = f
+	}
+	data, err := io.ReadAll(io.LimitReader(r, maxInputBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > maxInputBytes {
+		return nil, fmt.Errorf("%s is larger than %d bytes", path, maxInputBytes)
+	}
+	node, err := fhirpath.ParseJSON(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return node, nil
+}
