@@ -17,14 +17,16 @@ import (
 	"time"
 
 	"github.com/gatehouse-health/gatehouse/internal/auditlog"
+	"github.com/gatehouse-health/gatehouse/internal/certreload"
 	"github.com/gatehouse-health/gatehouse/internal/config"
+	"github.com/gatehouse-health/gatehouse/internal/egress"
 	"github.com/gatehouse-health/gatehouse/internal/gateway"
 	"github.com/gatehouse-health/gatehouse/internal/killswitch"
 	"github.com/gatehouse-health/gatehouse/internal/metrics"
+	"github.com/gatehouse-health/gatehouse/internal/netguard"
 	"github.com/gatehouse-health/gatehouse/internal/pki"
 	"github.com/gatehouse-health/gatehouse/internal/record"
 	"github.com/gatehouse-health/gatehouse/internal/sqlitedb"
-	"github.com/gatehouse-health/gatehouse/internal/tlspolicy"
 	"github.com/gatehouse-health/gatehouse/internal/token"
 )
 
@@ -54,6 +56,8 @@ type Running struct {
 	// OutboundAddr is the outbound listener's address, nil when it is
 	// disabled.
 	OutboundAddr net.Addr
+	// ProxyAddr is the forward proxy's address, nil when it is disabled.
+	ProxyAddr net.Addr
 
 	// KillSwitch holds the engaged cuts.
 	KillSwitch *killswitch.Switch
@@ -61,7 +65,11 @@ type Running struct {
 	server         *http.Server
 	adminServer    *http.Server
 	outboundServer *http.Server
+	proxyServer    *http.Server
 	conns          *connTracker
+	sources        *netguard.Guard
+	egress         *egress.Guard
+	certs          *certreload.Holder
 	audit          *auditlog.Log
 	payer          *payerServer
 	// bg scopes the background loops (kill-switch polling, retention);
@@ -105,15 +113,31 @@ func Start(ctx context.Context, cfg *config.File, opts Options) (_ *Running, err
 	}
 	go runRetention(rt.bg, rt.audit, cfg.Audit.Retention, now, log)
 
+	if rt.sources, err = newSourceGuard(cfg, log); err != nil {
+		return nil, err
+	}
+	if rt.egress, err = newEgressGuard(cfg, log); err != nil {
+		return nil, err
+	}
 	upstream, err := rt.startUpstream(ctx, cfg, now)
 	if err != nil {
 		return nil, err
 	}
-	ln, tlsConf, err := listen(cfg)
+	ln, tlsConf, err := rt.listen(cfg, log)
 	if err != nil {
 		return nil, err
 	}
-	if err := rt.startAdmin(cfg, tlsConf.Certificates[0], killswitch.Handlers(rt.KillSwitch, rt.Records), log); err != nil {
+	rt.registerPerimeterMetrics()
+	if err := rt.startForwardProxy(cfg, rt.egress, log); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	serverCert, err := tls.LoadX509KeyPair(cfg.Resolve(cfg.TLS.CertFile), cfg.Resolve(cfg.TLS.KeyFile))
+	if err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("tls.cert_file/tls.key_file: %w", err)
+	}
+	if err := rt.startAdmin(cfg, serverCert, killswitch.Handlers(rt.KillSwitch, rt.Records), log); err != nil {
 		ln.Close()
 		return nil, err
 	}
@@ -125,7 +149,7 @@ func Start(ctx context.Context, cfg *config.File, opts Options) (_ *Running, err
 		ln.Close()
 		return nil, err
 	}
-	if err := rt.startOutbound(cfg, gw, tlsConf.Certificates[0], log); err != nil {
+	if err := rt.startOutbound(cfg, gw, serverCert, log); err != nil {
 		ln.Close()
 		return nil, err
 	}
@@ -163,6 +187,7 @@ func (rt *Running) Close(ctx context.Context) error {
 	if rt.outboundServer != nil {
 		errs = append(errs, rt.outboundServer.Shutdown(ctx))
 	}
+	errs = append(errs, rt.closeProxy(ctx))
 	if rt.payer != nil {
 		errs = append(errs, rt.payer.close(ctx))
 	}
@@ -173,26 +198,6 @@ func (rt *Running) Close(ctx context.Context) error {
 		errs = append(errs, rt.DB.Close())
 	}
 	return errors.Join(errs...)
-}
-
-func listen(cfg *config.File) (net.Listener, *tls.Config, error) {
-	cert, err := tls.LoadX509KeyPair(cfg.Resolve(cfg.TLS.CertFile), cfg.Resolve(cfg.TLS.KeyFile))
-	if err != nil {
-		return nil, nil, fmt.Errorf("tls.cert_file/tls.key_file: %w", err)
-	}
-	pool, err := pki.LoadCertPool(cfg.Resolve(cfg.TLS.ClientCAFile))
-	if err != nil {
-		return nil, nil, fmt.Errorf("tls.client_ca_file: %w", err)
-	}
-	tlsConf, err := tlspolicy.Server(cert, pool)
-	if err != nil {
-		return nil, nil, err
-	}
-	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		return nil, nil, fmt.Errorf("listen: %w", err)
-	}
-	return ln, tlsConf, nil
 }
 
 // setURLs derives the public URLs. When the configured public URL has port
@@ -244,6 +249,7 @@ func (rt *Running) buildGateway(ctx context.Context, cfg *config.File, upstream 
 		MaxBodyBytes:       cfg.Limits.MaxBodyBytes,
 		Observer:           rt.Metrics,
 		KillSwitch:         rt.KillSwitch,
+		Sources:            rt.sources,
 		Logger:             log,
 		Now:                now,
 	})

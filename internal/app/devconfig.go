@@ -55,7 +55,9 @@ func DevConfig(dir, listen, adminListen string) (*config.File, *devmode.Layout, 
 			KeyFile:      layout.ServerKeyFile,
 			ClientCAFile: layout.CACertFile,
 		},
-		Admin:    config.Admin{Listen: adminListen},
+		Admin: config.Admin{Listen: adminListen},
+		// Development mode serves this machine only.
+		Network:  config.Network{AllowSources: []string{"127.0.0.0/8", "::1/128"}},
 		Token:    config.Token{SigningKeyFile: layout.TokenKeyFile},
 		Database: config.Database{Path: filepath.Join(layout.Dir, "gatehouse.db")},
 		Audit: config.Audit{

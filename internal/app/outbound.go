@@ -19,6 +19,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/gatehouse-health/gatehouse/internal/config"
+	"github.com/gatehouse-health/gatehouse/internal/egress"
 	"github.com/gatehouse-health/gatehouse/internal/fhirreq"
 	"github.com/gatehouse-health/gatehouse/internal/gateway"
 	"github.com/gatehouse-health/gatehouse/internal/pki"
@@ -31,7 +32,7 @@ func (rt *Running) startOutbound(cfg *config.File, gw *gateway.Gateway, serverCe
 	if cfg.Outbound.Listen == "" {
 		return nil
 	}
-	partners, err := outboundPartners(cfg)
+	partners, err := outboundPartners(cfg, rt.egress)
 	if err != nil {
 		return err
 	}
@@ -71,7 +72,7 @@ func (rt *Running) startOutbound(cfg *config.File, gw *gateway.Gateway, serverCe
 
 // outboundPartners compiles each partner's outbound section: its client
 // with the payer's certificate, its token source and its allowlist.
-func outboundPartners(cfg *config.File) (map[string]*gateway.OutboundPartner, error) {
+func outboundPartners(cfg *config.File, eg *egress.Guard) (map[string]*gateway.OutboundPartner, error) {
 	cert, err := pki.LoadTLSCertificate(cfg.Resolve(cfg.Outbound.CertFile), cfg.Resolve(cfg.Outbound.KeyFile))
 	if err != nil {
 		return nil, fmt.Errorf("outbound.cert_file/outbound.key_file: %w", err)
@@ -86,7 +87,7 @@ func outboundPartners(cfg *config.File) (map[string]*gateway.OutboundPartner, er
 			continue
 		}
 		at := fmt.Sprintf("partners[%d].outbound", i)
-		op, err := outboundPartner(cfg, p.ID, p.Outbound, cert, key)
+		op, err := outboundPartner(cfg, eg, p.ID, p.Outbound, cert, key)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", at, err)
 		}
@@ -95,7 +96,7 @@ func outboundPartners(cfg *config.File) (map[string]*gateway.OutboundPartner, er
 	return out, nil
 }
 
-func outboundPartner(cfg *config.File, id string, po *config.PartnerOutbound, cert tls.Certificate, key *jose.JSONWebKey) (*gateway.OutboundPartner, error) {
+func outboundPartner(cfg *config.File, eg *egress.Guard, id string, po *config.PartnerOutbound, cert tls.Certificate, key *jose.JSONWebKey) (*gateway.OutboundPartner, error) {
 	var roots *x509.CertPool // nil: the system roots
 	if po.CAFile != "" {
 		pool, err := pki.LoadCertPool(cfg.Resolve(po.CAFile))
@@ -104,7 +105,9 @@ func outboundPartner(cfg *config.File, id string, po *config.PartnerOutbound, ce
 		}
 		roots = pool
 	}
-	client := partnerClient(roots, cert, cfg.Upstream.Timeout)
+	// Every connection to the partner goes through the egress guard, which
+	// checks the resolved address against egress.allow.
+	client := eg.HTTPClient(egress.ClientOptions{RootCAs: roots, Certificate: &cert, Timeout: cfg.Upstream.Timeout})
 	var allowed []fhirreq.Pattern
 	for _, s := range po.Interactions {
 		pats, err := fhirreq.ParsePattern(s)
@@ -119,25 +122,6 @@ func outboundPartner(cfg *config.File, id string, po *config.PartnerOutbound, ce
 	}
 	src := &tokenSource{client: client, tokenURL: po.TokenURL, clientID: po.ClientID, key: key, scope: strings.Join(po.Scopes, " ")}
 	return &gateway.OutboundPartner{ID: id, Base: base, Client: client, Token: src.Token, Allowed: allowed}, nil
-}
-
-// partnerClient connects to a partner with the payer's client certificate.
-// It never follows redirects and ignores proxy environment variables.
-// NOTE: connections are not yet restricted to an egress allowlist; the
-// partner's configured URLs are the only destinations it is given.
-func partnerClient(roots *x509.CertPool, cert tls.Certificate, timeout time.Duration) *http.Client {
-	tr := &http.Transport{
-		Proxy:               nil,
-		TLSClientConfig:     tlspolicy.Client(roots, &cert),
-		ForceAttemptHTTP2:   true,
-		MaxIdleConnsPerHost: 16,
-		IdleConnTimeout:     90 * time.Second,
-	}
-	return &http.Client{
-		Transport:     tr,
-		Timeout:       timeout,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
 }
 
 // tokenSource fetches access tokens from a partner's authorization server

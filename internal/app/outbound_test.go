@@ -121,6 +121,9 @@ func TestOutboundPath(t *testing.T) {
 		FHIRBase: ehr.srv.URL + "/fhir", TokenURL: ehr.srv.URL + "/oauth2/token", ClientID: "payer-123",
 		Scopes: []string{"system/Task.cruds"}, CAFile: layout.CACertFile, Interactions: []string{"capabilities"},
 	}
+	// The fake EHR listens on loopback, which the egress guard refuses
+	// unless listed.
+	cfg.Egress.Allow = []string{ehr.srv.Listener.Addr().String()}
 	h := &harness{t: t, layout: layout}
 	h.start(cfg)
 
@@ -187,5 +190,49 @@ func TestOutboundPath(t *testing.T) {
 	var set jose.JSONWebKeySet
 	if resp.StatusCode != 200 || json.Unmarshal(body, &set) != nil || len(set.Keys) != 1 || !set.Keys[0].IsPublic() {
 		t.Errorf("jwks: status %d: %s", resp.StatusCode, body)
+	}
+}
+
+// TestOutboundEgressRefused checks that a partner endpoint outside the
+// egress allowlist is never connected to.
+func TestOutboundEgressRefused(t *testing.T) {
+	dir := t.TempDir()
+	cfg, layout, _, err := app.DevConfig(filepath.Join(dir, "data"), "127.0.0.1:0", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, _ := pki.LoadCA(layout.CACertFile, layout.CAKeyFile)
+	payerKey, _ := token.GenerateKey("ES384")
+	keyJSON, _ := json.Marshal(payerKey)
+	os.WriteFile(filepath.Join(dir, "payer.jwk"), keyJSON, 0o600)
+	payerCert, _ := ca.IssueClient(pki.ClientOptions{PartnerID: "payer-123"})
+	payerCert.WriteFiles(filepath.Join(dir, "payer.pem"), filepath.Join(dir, "payer-key.pem"))
+	engineCert, _ := ca.IssueEngine(pki.AdminOptions{Name: "iris"})
+	ehr := newFakeEHR(t, ca, payerKey)
+
+	cfg.Outbound = config.Outbound{Listen: "127.0.0.1:0", ClientCAFile: layout.CACertFile, CertFile: filepath.Join(dir, "payer.pem"),
+		KeyFile: filepath.Join(dir, "payer-key.pem"), AssertionKeyFile: filepath.Join(dir, "payer.jwk")}
+	cfg.Partners[0].Outbound = &config.PartnerOutbound{
+		FHIRBase: ehr.srv.URL + "/fhir", TokenURL: ehr.srv.URL + "/oauth2/token", ClientID: "payer-123",
+		Scopes: []string{"system/Task.cruds"}, CAFile: layout.CACertFile, Interactions: []string{"capabilities"},
+	}
+	cfg.Egress.Allow = []string{"ehr.vendor.example:443"} // not the fake EHR
+	h := &harness{t: t, layout: layout}
+	h.start(cfg)
+
+	tc, _ := engineCert.TLSCertificate()
+	roots, _ := layout.CAPool()
+	engine := &http.Client{Transport: &http.Transport{TLSClientConfig: tlspolicy.Client(roots, &tc)}}
+	defer engine.CloseIdleConnections()
+	resp, err := engine.Get("https://localhost:" + portOf(h.rt.OutboundAddr.String()) + "/partners/demo-ehr/fhir/metadata")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := readBody(t, resp)
+	if resp.StatusCode != http.StatusBadGateway {
+		t.Errorf("status %d, want 502: %s", resp.StatusCode, body)
+	}
+	if n := ehr.tokens.Load() + ehr.calls.Load(); n != 0 {
+		t.Errorf("the partner outside the egress allowlist received %d requests", n)
 	}
 }

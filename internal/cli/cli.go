@@ -25,6 +25,7 @@ Usage:
     gatehouse serve [--config FILE] [--data DIR] [--listen ADDR]
     gatehouse token [--data DIR] [--partner NAME] [--url URL]
     gatehouse killswitch status|engage|release [options]
+    gatehouse pki init|issue|revoke|crl|list [options]
     gatehouse audit verify|show|export|prove|check-proof [options]
     gatehouse fhirpath [--input FILE] [--json] EXPRESSION
     gatehouse help
@@ -64,6 +65,8 @@ func MainContext(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		return env.token(rest)
 	case "demo":
 		return env.demo(rest)
+	case "pki":
+		return env.pki(rest)
 	case "killswitch":
 		return env.killswitch(rest)
 	case "audit":

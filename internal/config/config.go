@@ -20,7 +20,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehouse-health/gatehouse/internal/egress"
 	"github.com/gatehouse-health/gatehouse/internal/fhirreq"
+	"github.com/gatehouse-health/gatehouse/internal/netguard"
 )
 
 // File is the root of the configuration file.
@@ -38,6 +40,8 @@ type File struct {
 	Admin    Admin     `yaml:"admin"`
 	Outbound Outbound  `yaml:"outbound"`
 	Audit    Audit     `yaml:"audit"`
+	Network  Network   `yaml:"network"`
+	Egress   Egress    `yaml:"egress"`
 	Token    Token     `yaml:"token"`
 	Database Database  `yaml:"database"`
 	Limits   Limits    `yaml:"limits"`
@@ -61,6 +65,46 @@ type TLS struct {
 	CertFile     string `yaml:"cert_file"`
 	KeyFile      string `yaml:"key_file"`
 	ClientCAFile string `yaml:"client_ca_file"`
+	// CRLFile holds the CRLs of the partner CA (as written by gatehouse
+	// pki). When set, revoked client certificates are refused, and so is
+	// every certificate whose issuer has no current CRL in the file.
+	CRLFile string `yaml:"crl_file"`
+	// ReloadInterval is how often certificate, key, CA and CRL files are
+	// checked for changes; default 30s.
+	ReloadInterval time.Duration `yaml:"reload_interval"`
+}
+
+// Network restricts where inbound connections may come from.
+type Network struct {
+	// AllowSources lists the CIDRs (IPv4 and IPv6) a connection may come
+	// from, checked before the TLS handshake. Required; list 0.0.0.0/0 and
+	// ::/0 explicitly to accept any source.
+	AllowSources []string `yaml:"allow_sources"`
+	// TrustedProxies lists the load balancers whose PROXY protocol header
+	// or Forwarded / X-Forwarded-For header is believed.
+	TrustedProxies []string `yaml:"trusted_proxies"`
+	// ProxyProtocol expects a PROXY protocol v2 header from trusted proxies.
+	ProxyProtocol bool `yaml:"proxy_protocol"`
+}
+
+// Egress restricts every outbound connection the gateway makes.
+type Egress struct {
+	// Allow lists the host names (exact or *.domain), addresses and CIDRs,
+	// each optionally with :port, outbound connections may reach. Private,
+	// loopback, link-local and metadata addresses are refused unless an
+	// entry inside that range lists them.
+	Allow []string `yaml:"allow"`
+	// ForwardProxy is an HTTP CONNECT proxy that forces the integration
+	// engine's own egress through the same allowlist.
+	ForwardProxy ForwardProxy `yaml:"forward_proxy"`
+}
+
+// ForwardProxy configures the CONNECT proxy listener.
+type ForwardProxy struct {
+	// Listen is the host:port of the proxy; empty disables it.
+	Listen string `yaml:"listen"`
+	// AllowClients lists the CIDRs that may use the proxy.
+	AllowClients []string `yaml:"allow_clients"`
 }
 
 // Admin configures the administrators' listener (metrics, health, kill
@@ -197,6 +241,9 @@ type Partner struct {
 	RateLimit RateLimit `yaml:"rate_limit"`
 	// Outbound, when set, lets the payer's engine call this partner.
 	Outbound *PartnerOutbound `yaml:"outbound"`
+	// Sources narrows, for this partner, the networks its certificate may
+	// be presented from; empty means network.allow_sources alone.
+	Sources []string `yaml:"sources"`
 }
 
 // RateLimit is a token bucket: a sustained rate and a burst size.
@@ -300,7 +347,34 @@ func (f *File) Validate() error {
 	f.validateUpstream(&v)
 	f.validatePartners(&v)
 	f.validateOutbound(&v)
+	f.validateNetwork(&v)
 	return v.err()
+}
+
+func (f *File) validateNetwork(v *validator) {
+	if len(f.Network.AllowSources) == 0 {
+		v.addf("network.allow_sources", "missing: list the partner networks (CIDRs); list 0.0.0.0/0 and ::/0 to accept any source")
+	}
+	v.allowlist("network.allow_sources", f.Network.AllowSources)
+	v.allowlist("network.trusted_proxies", f.Network.TrustedProxies)
+	for i, p := range f.Partners {
+		v.allowlist(fmt.Sprintf("partners[%d].sources", i), p.Sources)
+	}
+	if _, err := egress.New(egress.Options{Allow: f.Egress.Allow}); err != nil {
+		var ee *egress.EntryError
+		if errors.As(err, &ee) {
+			v.addf(fmt.Sprintf("egress.allow[%d]", ee.Index), "%v", ee.Err)
+		} else {
+			v.addf("egress.allow", "%v", err)
+		}
+	}
+	if f.Egress.ForwardProxy.Listen != "" {
+		v.hostPort("egress.forward_proxy.listen", f.Egress.ForwardProxy.Listen)
+		if len(f.Egress.ForwardProxy.AllowClients) == 0 {
+			v.addf("egress.forward_proxy.allow_clients", "missing: list the integration engine's addresses")
+		}
+		v.allowlist("egress.forward_proxy.allow_clients", f.Egress.ForwardProxy.AllowClients)
+	}
 }
 
 func (f *File) validateOutbound(v *validator) {
@@ -424,6 +498,18 @@ func (v *validator) httpsURL(path, value string) {
 	u, err := url.Parse(value)
 	if err != nil || u.Scheme != "https" || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
 		v.addf(path, "invalid value %q: use an https URL with no path, such as https://gateway.example.org:8443", value)
+	}
+}
+
+// allowlist checks a CIDR list, naming the bad entry's index.
+func (v *validator) allowlist(path string, entries []string) {
+	if _, err := netguard.ParseAllowlist(entries); err != nil {
+		var ee *netguard.EntryError
+		if errors.As(err, &ee) {
+			v.addf(fmt.Sprintf("%s[%d]", path, ee.Index), "%v", ee.Err)
+			return
+		}
+		v.addf(path, "%v", err)
 	}
 }
 

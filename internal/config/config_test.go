@@ -19,6 +19,10 @@ token:
   lifetime: 2m
 database:
   path: gatehouse.db
+network:
+  allow_sources: [203.0.113.0/24, "2001:db8::/32"]
+egress:
+  allow: [engine.payer.internal:443]
 audit:
   origin: payer.example/gatehouse-audit
   signing_key_file: audit/checkpoint.key
@@ -59,7 +63,7 @@ func TestParseErrorsNameKeyPath(t *testing.T) {
 		wantErr []string
 	}{
 		{"unknown top-level key", func(s string) string { return s + "debug: true\n" },
-			[]string{`debug (line 26)`, `unknown key "debug"`}},
+			[]string{`debug (line 30)`, `unknown key "debug"`}},
 		{"unknown nested key", func(s string) string {
 			return strings.Replace(s, "  lifetime: 2m", "  lifetime: 2m\n  lifetme: 3m", 1)
 		}, []string{`token.lifetme (line 12)`, `unknown key "lifetme"`}},
@@ -121,5 +125,22 @@ func TestExampleConfig(t *testing.T) {
 	}
 	if len(f.Partners) != 1 || f.Partners[0].RateLimit.Burst != 100 {
 		t.Errorf("partners = %+v", f.Partners)
+	}
+}
+
+func TestNetworkErrorsNameEntry(t *testing.T) {
+	bad := strings.Replace(validYAML, `allow_sources: [203.0.113.0/24, "2001:db8::/32"]`, `allow_sources: [203.0.113.0/24, "10.0.0.300/8"]`, 1)
+	_, err := Parse([]byte(bad), "/etc/gatehouse")
+	if err == nil || !strings.Contains(err.Error(), "network.allow_sources[1]") {
+		t.Errorf("error = %v, want it to name network.allow_sources[1]", err)
+	}
+	bad = strings.Replace(validYAML, `allow: [engine.payer.internal:443]`, `allow: [engine.payer.internal:443, "http://x"]`, 1)
+	_, err = Parse([]byte(bad), "/etc/gatehouse")
+	if err == nil || !strings.Contains(err.Error(), "egress.allow[1]") {
+		t.Errorf("error = %v, want it to name egress.allow[1]", err)
+	}
+	bad = strings.Replace(validYAML, "network:\n  allow_sources: [203.0.113.0/24, \"2001:db8::/32\"]\n", "", 1)
+	if _, err = Parse([]byte(bad), "/etc/gatehouse"); err == nil || !strings.Contains(err.Error(), "network.allow_sources: missing") {
+		t.Errorf("error = %v, want network.allow_sources missing", err)
 	}
 }

@@ -29,6 +29,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"time"
 
@@ -52,6 +53,13 @@ type Partner struct {
 	Allowed []fhirreq.Pattern
 	// Limiter caps the partner's request rate; nil means no cap.
 	Limiter *RateLimiter
+}
+
+// SourceChecker applies the source allowlists; *netguard.Guard implements
+// it.
+type SourceChecker interface {
+	ClientAddr(r *http.Request) (netip.Addr, error)
+	CheckPartner(partnerID string, source netip.Addr) error
 }
 
 // TokenVerifier verifies access tokens presented on FHIR requests.
@@ -92,6 +100,9 @@ type Options struct {
 	// MaxBodyBytes caps request bodies (413 above it) and, times four,
 	// upstream response bodies.
 	MaxBodyBytes int64
+	// Sources, when set, gives each request's client address and applies
+	// the partner's own source allowlist after the handshake.
+	Sources SourceChecker
 	// KillSwitch, when set, is consulted on every request; requests a cut
 	// covers are refused with 503, and tokens it revoked with 401.
 	KillSwitch *killswitch.Switch

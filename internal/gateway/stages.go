@@ -53,10 +53,33 @@ func (g *Gateway) identify(ex *exchange) *Refusal {
 	}
 	ex.partner = p
 	ex.entry.Partner = p.ID
+	if ref := g.checkSource(ex); ref != nil {
+		return ref
+	}
 	if p.Limiter != nil && !p.Limiter.Allow(g.now()) {
 		return &Refusal{Status: http.StatusTooManyRequests, Code: "throttled", Rule: "rate.partner",
 			Message: "request rate limit exceeded for this partner; retry later",
 			Header:  http.Header{"Retry-After": {"1"}}}
+	}
+	return nil
+}
+
+// checkSource applies the partner's own source allowlist to the client
+// address, which is the connection's peer unless a trusted proxy names
+// another.
+func (g *Gateway) checkSource(ex *exchange) *Refusal {
+	if g.opts.Sources == nil {
+		return nil
+	}
+	src, err := g.opts.Sources.ClientAddr(ex.r)
+	if err != nil {
+		return &Refusal{Status: http.StatusForbidden, Code: "security", Rule: "source.forwarded",
+			Message: "the request's source address is not allowed"}
+	}
+	ex.entry.Source = src.String()
+	if err := g.opts.Sources.CheckPartner(ex.partner.ID, src); err != nil {
+		return &Refusal{Status: http.StatusForbidden, Code: "security", Rule: "source.partner",
+			Message: "this partner may not connect from this address"}
 	}
 	return nil
 }

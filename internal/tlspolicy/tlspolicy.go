@@ -7,6 +7,9 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"fmt"
+	"slices"
+	"strings"
 )
 
 // CipherSuites are the TLS 1.2 suites allowed: ECDHE with AES-GCM or
@@ -58,4 +61,51 @@ func Client(roots *x509.CertPool, cert *tls.Certificate) *tls.Config {
 		c.Certificates = []tls.Certificate{*cert}
 	}
 	return c
+}
+
+// AllowsSuite reports whether id is one of the TLS 1.2 CipherSuites, or a
+// TLS 1.3 suite (all of which are AEAD).
+func AllowsSuite(id uint16) bool {
+	if slices.Contains(CipherSuites, id) {
+		return true
+	}
+	for _, s := range tls.CipherSuites() {
+		if s.ID == id && len(s.SupportedVersions) == 1 && s.SupportedVersions[0] == tls.VersionTLS13 {
+			return true
+		}
+	}
+	return false
+}
+
+// Check returns an error unless c keeps to this policy: MinVersion TLS 1.2
+// or higher, MaxVersion unset or TLS 1.3 so that TLS 1.3 stays available,
+// CipherSuites set and limited to the allowed suites, and certificate
+// verification on. It checks configurations built elsewhere, such as one
+// returned by a GetConfigForClient hook.
+func Check(c *tls.Config) error {
+	if c == nil {
+		return errors.New("tlspolicy: configuration is nil")
+	}
+	var problems []string
+	if c.MinVersion < tls.VersionTLS12 {
+		problems = append(problems, fmt.Sprintf("MinVersion %s is below TLS 1.2", tls.VersionName(c.MinVersion)))
+	}
+	if c.MaxVersion != 0 && c.MaxVersion != tls.VersionTLS13 {
+		problems = append(problems, fmt.Sprintf("MaxVersion %s disables TLS 1.3", tls.VersionName(c.MaxVersion)))
+	}
+	if len(c.CipherSuites) == 0 {
+		problems = append(problems, "CipherSuites is empty, so Go's defaults apply")
+	}
+	for _, id := range c.CipherSuites {
+		if !AllowsSuite(id) {
+			problems = append(problems, fmt.Sprintf("cipher suite %s is not ECDHE with AEAD", tls.CipherSuiteName(id)))
+		}
+	}
+	if c.InsecureSkipVerify {
+		problems = append(problems, "InsecureSkipVerify is set")
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("tlspolicy: configuration violates the policy: %s", strings.Join(problems, "; "))
+	}
+	return nil
 }

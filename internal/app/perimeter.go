@@ -1,0 +1,160 @@
+package app
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/gatehouse-health/gatehouse/internal/certreload"
+	"github.com/gatehouse-health/gatehouse/internal/config"
+	"github.com/gatehouse-health/gatehouse/internal/egress"
+	"github.com/gatehouse-health/gatehouse/internal/netguard"
+)
+
+// newSourceGuard compiles the inbound source allowlists. The
+// configuration was validated, so parse errors here are unexpected.
+func newSourceGuard(cfg *config.File, log *slog.Logger) (*netguard.Guard, error) {
+	allow, err := netguard.ParseAllowlist(cfg.Network.AllowSources)
+	if err != nil {
+		return nil, fmt.Errorf("network.allow_sources: %w", err)
+	}
+	proxies, err := netguard.ParseAllowlist(cfg.Network.TrustedProxies)
+	if err != nil {
+		return nil, fmt.Errorf("network.trusted_proxies: %w", err)
+	}
+	partners := map[string]*netguard.Allowlist{}
+	for i, p := range cfg.Partners {
+		if len(p.Sources) == 0 {
+			continue
+		}
+		if partners[p.ID], err = netguard.ParseAllowlist(p.Sources); err != nil {
+			return nil, fmt.Errorf("partners[%d].sources: %w", i, err)
+		}
+	}
+	return netguard.New(netguard.Options{
+		Allow: allow, Partners: partners, TrustedProxies: proxies,
+		ProxyProtocol: cfg.Network.ProxyProtocol,
+		Logger:        log.With("component", "netguard"),
+	})
+}
+
+// newEgressGuard compiles the egress allowlist; refusals are logged.
+func newEgressGuard(cfg *config.File, log *slog.Logger) (*egress.Guard, error) {
+	return egress.New(egress.Options{
+		Allow: cfg.Egress.Allow,
+		OnDeny: func(d *egress.DeniedError) {
+			log.Warn("egress refused", "host", d.Host, "port", d.Port, "address", d.Address, "rule", d.Rule)
+		},
+	})
+}
+
+// newCertHolder loads the inbound listener's certificate, client CA and CRL,
+// and reloads them when the files change.
+func (rt *Running) newCertHolder(cfg *config.File, log *slog.Logger) (*certreload.Holder, error) {
+	h, err := certreload.New(certreload.Options{
+		CertFile:     cfg.Resolve(cfg.TLS.CertFile),
+		KeyFile:      cfg.Resolve(cfg.TLS.KeyFile),
+		ClientCAFile: cfg.Resolve(cfg.TLS.ClientCAFile),
+		CRLFile:      cfg.Resolve(cfg.TLS.CRLFile),
+		Interval:     cfg.TLS.ReloadInterval,
+		OnExpiring: func(e certreload.Expiry) {
+			log.Warn("certificate or CRL expires soon", "item", e.Item, "file", e.File, "not_after", e.NotAfter)
+		},
+		Logger: log.With("component", "certreload"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	go h.Run(rt.bg)
+	return h, nil
+}
+
+// listen binds the inbound listener behind the source guard, with TLS
+// material that reloads without a restart.
+func (rt *Running) listen(cfg *config.File, log *slog.Logger) (net.Listener, *tls.Config, error) {
+	holder, err := rt.newCertHolder(cfg, log)
+	if err != nil {
+		return nil, nil, fmt.Errorf("tls: %w", err)
+	}
+	rt.certs = holder
+	tlsConf, err := holder.ServerConfig()
+	if err != nil {
+		return nil, nil, err
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return nil, nil, fmt.Errorf("listen: %w", err)
+	}
+	return rt.sources.Listen(ln), tlsConf, nil
+}
+
+// startForwardProxy starts the CONNECT proxy that forces the integration
+// engine's own egress through the allowlist, when configured.
+func (rt *Running) startForwardProxy(cfg *config.File, eg *egress.Guard, log *slog.Logger) error {
+	fpc := cfg.Egress.ForwardProxy
+	if fpc.Listen == "" {
+		return nil
+	}
+	clients, err := netguard.ParseAllowlist(fpc.AllowClients)
+	if err != nil {
+		return fmt.Errorf("egress.forward_proxy.allow_clients: %w", err)
+	}
+	pg, err := netguard.New(netguard.Options{Allow: clients, Logger: log.With("component", "forward-proxy")})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", fpc.Listen)
+	if err != nil {
+		return fmt.Errorf("egress.forward_proxy.listen: %w", err)
+	}
+	rt.ProxyAddr = ln.Addr()
+	fp := &egress.ForwardProxy{Guard: eg, OnAttempt: func(a egress.ProxyAttempt) {
+		if a.Allowed {
+			log.Info("forward proxy connection", "client", a.Client, "target", a.Target)
+		} else {
+			log.Warn("forward proxy refused", "client", a.Client, "target", a.Target, "error", a.Err)
+		}
+	}}
+	rt.proxyServer = &http.Server{Handler: fp, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := rt.proxyServer.Serve(pg.Listen(ln)); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("forward proxy stopped", "error", err)
+		}
+	}()
+	return nil
+}
+
+// registerPerimeterMetrics exports the source guard's counters and the
+// certificates' expiry.
+func (rt *Running) registerPerimeterMetrics() {
+	reg := rt.Metrics.Registry()
+	stat := func(name, help string, get func(netguard.Stats) uint64) {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help},
+			func() float64 { return float64(get(rt.sources.Stats())) }))
+	}
+	stat("gatehouse_connections_accepted_total", "Inbound connections that passed the source allowlist.",
+		func(s netguard.Stats) uint64 { return s.Accepted })
+	stat("gatehouse_connections_refused_total", "Inbound connections refused by the global source allowlist, before TLS.",
+		func(s netguard.Stats) uint64 { return s.RefusedGlobal })
+	stat("gatehouse_partner_source_refused_total", "Requests refused because the partner connected from outside its networks.",
+		func(s netguard.Stats) uint64 { return s.RefusedPartner })
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "gatehouse_tls_certificate_expiry_timestamp_seconds",
+		Help: "NotAfter of the inbound listener's server certificate, as a Unix time.",
+	}, func() float64 { return float64(rt.certs.NotAfter().Unix()) }))
+}
+
+// closeProxy stops the forward proxy.
+func (rt *Running) closeProxy(ctx context.Context) error {
+	if rt.proxyServer == nil {
+		return nil
+	}
+	return rt.proxyServer.Shutdown(ctx)
+}

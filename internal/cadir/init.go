@@ -1,0 +1,125 @@
+package cadir
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/gatehouse-health/gatehouse/internal/pki"
+)
+
+// InitOptions configures Init.
+type InitOptions struct {
+	// KeyType is the algorithm of the root and issuing CA keys. Zero means
+	// pki.ECDSAP256.
+	KeyType pki.KeyType
+	// Organization is the subject O of both CA certificates, and part of
+	// their common names. Empty means "Gatehouse".
+	Organization string
+	// OfflineRoot writes the root key to OfflineRootKeyFile instead of
+	// RootKeyFile.
+	OfflineRoot bool
+	// Now returns the current time. Nil means time.Now.
+	Now func() time.Time
+}
+
+// Init creates a CA directory at path, which must not exist or must be an
+// empty directory. It builds everything in a temporary directory beside
+// path and renames it into place, so an interrupted Init leaves no
+// half-made CA.
+func Init(path string, opts InitOptions) (*Dir, error) {
+	if err := checkFreePath(path); err != nil {
+		return nil, err
+	}
+	tmp, err := os.MkdirTemp(filepath.Dir(filepath.Clean(path)), "."+filepath.Base(path)+".init-*")
+	if err != nil {
+		return nil, fmt.Errorf("cadir: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+
+	d, err := create(tmp, opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return nil, fmt.Errorf("cadir: %w", err)
+	}
+	d.Path = path
+	return d, nil
+}
+
+func checkFreePath(path string) error {
+	entries, err := os.ReadDir(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("cadir: %w", err)
+	}
+	if len(entries) > 0 {
+		return fmt.Errorf("cadir: %s exists and is not empty", path)
+	}
+	return nil
+}
+
+func create(dir string, opts InitOptions) (*Dir, error) {
+	org := opts.Organization
+	if org == "" {
+		org = "Gatehouse"
+	}
+	root, err := pki.NewRoot(pki.RootOptions{CommonName: org + " Partner Root CA", Organization: org,
+		KeyType: opts.KeyType, PathLen: 1, Now: opts.Now})
+	if err != nil {
+		return nil, err
+	}
+	issuing, err := root.NewIntermediate(pki.IntermediateOptions{CommonName: org + " Partner Issuing CA",
+		Organization: org, KeyType: opts.KeyType})
+	if err != nil {
+		return nil, err
+	}
+	if err := writeCAFiles(dir, root, issuing, opts.OfflineRoot); err != nil {
+		return nil, err
+	}
+
+	d := &Dir{Path: dir, Issuing: issuing, Now: opts.Now,
+		Root: &pki.Certificate{Leaf: root.Certificate, Chain: [][]byte{root.Certificate.Raw}}}
+	d.Meta = Meta{Version: formatVersion, KeyType: keyTypeOrDefault(opts.KeyType), Created: d.now().UTC(), OfflineRoot: opts.OfflineRoot}
+	if err := d.saveIndex(&Index{Version: formatVersion}); err != nil {
+		return nil, err
+	}
+	if _, err := d.WriteCRL(0); err != nil {
+		return nil, err
+	}
+	meta, _ := json.MarshalIndent(d.Meta, "", "  ")
+	if err := writeAtomic(d.file(MetaFile), append(meta, '\n'), 0o644); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+func writeCAFiles(dir string, root, issuing *pki.CA, offline bool) error {
+	if err := os.Mkdir(filepath.Join(dir, IssuedDir), 0o755); err != nil {
+		return fmt.Errorf("cadir: %w", err)
+	}
+	rootKey := filepath.Join(dir, RootKeyFile)
+	if offline {
+		rootKey = filepath.Join(dir, OfflineRootKeyFile)
+		if err := os.Mkdir(filepath.Dir(rootKey), 0o700); err != nil {
+			return fmt.Errorf("cadir: %w", err)
+		}
+	}
+	if err := root.WriteFiles(filepath.Join(dir, RootCertFile), rootKey); err != nil {
+		return err
+	}
+	return issuing.WriteFiles(filepath.Join(dir, IssuingFile), filepath.Join(dir, IssuingKeyFile))
+}
+
+func keyTypeOrDefault(k pki.KeyType) pki.KeyType {
+	if k == "" {
+		return pki.ECDSAP256
+	}
+	return k
+}

@@ -1,0 +1,219 @@
+// Package certreload keeps TLS certificates, private keys, client CA
+// bundles and certificate revocation lists (CRLs) current without
+// restarting the listener that uses them.
+//
+// A Holder reads its files at start-up and then polls them every
+// Options.Interval (no file-system notification is used). It hashes their
+// contents, and when the hash changes it parses the new set. The new set
+// replaces the old one only if everything in it parses, the private key
+// matches the certificate, the certificate is valid now and no CRL goes
+// back to a lower CRL number. Otherwise the old set stays in use, and the
+// error is logged once per distinct content. Handshakes that start after a successful reload use
+// the new material; established connections are not touched.
+//
+// Client certificates are checked in VerifyConnection, which crypto/tls
+// calls on every handshake, including resumed sessions: the connection
+// must have a verified chain, and when a CRL file is configured, the leaf
+// must not be revoked by the current CRL of its issuer. A leaf whose issuer
+// has no CRL in the file, or whose issuer's CRL is past its next update, is
+// refused, so a missing or stale CRL fails closed.
+//
+// Session resumption: since Go 1.21 a resumed session carries the verified
+// chains of the original handshake, and crypto/tls (Go 1.26) only checks
+// that they are unexpired and still end in a root of the current ClientCAs
+// before it calls VerifyConnection; it does not consult any revocation
+// list. Two measures keep identity tied to current, verified state: every
+// reload installs new session ticket keys on the configuration that
+// GetConfigForClient returns, so tickets issued before a CA or CRL change
+// cannot be resumed at all and the client falls back to a full handshake;
+// and VerifyConnection applies the current CRL to resumed connections too,
+// so a ticket resumed within one generation is still refused once its
+// leaf is revoked.
+package certreload
+
+import (
+	"crypto/tls"
+	"errors"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gatehouse-health/gatehouse/internal/tlspolicy"
+)
+
+// Defaults.
+const (
+	DefaultInterval      = 30 * time.Second
+	DefaultExpiryWarning = 30 * 24 * time.Hour
+	// DefaultCRLExpiryWarning is shorter than DefaultExpiryWarning because
+	// CRLs are re-signed often: `gatehouse pki` gives them 30 days.
+	DefaultCRLExpiryWarning = 3 * 24 * time.Hour
+	// warnRepeat is how often OnExpiring and the log repeat a warning for
+	// the same item.
+	warnRepeat = 24 * time.Hour
+)
+
+// Options configures New.
+type Options struct {
+	// CertFile is a PEM certificate chain, leaf first, and KeyFile its
+	// private key. Required.
+	CertFile, KeyFile string
+	// ClientCAFile is a PEM bundle of the CA certificates client
+	// certificates must chain to. Required for GetConfigForClient,
+	// ServerConfig and VerifyConnection; a Holder without it serves only
+	// as a source of its own certificate (GetClientCertificate).
+	ClientCAFile string
+	// CRLFile is a PEM file of one or more X.509 CRLs ("X509 CRL" blocks).
+	// Empty disables revocation checking. Needs ClientCAFile.
+	CRLFile string
+	// Interval is how often the files are checked for changes. Zero means
+	// DefaultInterval.
+	Interval time.Duration
+	// ExpiryWarning is how long before a certificate's NotAfter the
+	// warning starts. Zero means DefaultExpiryWarning.
+	ExpiryWarning time.Duration
+	// CRLExpiryWarning is how long before a CRL's NextUpdate the warning
+	// starts. Zero means DefaultCRLExpiryWarning.
+	CRLExpiryWarning time.Duration
+	// OnExpiring, if not nil, is called for an item inside the warning
+	// window after each load that sees it, at most once a day per item. It
+	// must not block.
+	OnExpiring func(Expiry)
+	// Logger receives reloads, rejected reloads and expiry warnings. Nil
+	// discards them.
+	Logger *slog.Logger
+	// Now returns the current time. Nil means time.Now.
+	Now func() time.Time
+}
+
+// Expiry is the end of validity of one loaded item, for an expiry metric.
+type Expiry struct {
+	// Item is "certificate" for CertFile's leaf, "client-ca" for a
+	// certificate of ClientCAFile, or "crl" for a CRL of CRLFile.
+	Item string
+	// File is the file the item came from.
+	File string
+	// Subject is the certificate subject, or the CRL issuer.
+	Subject string
+	// NotAfter is the certificate's NotAfter, or the CRL's NextUpdate.
+	NotAfter time.Time
+}
+
+// Holder holds the current certificate material and reloads it. Its
+// methods are safe for concurrent use.
+type Holder struct {
+	opts Options
+	log  *slog.Logger
+	now  func() time.Time
+
+	current    atomic.Pointer[material]
+	generation atomic.Uint64
+
+	// mu serializes reloads and guards the fields below.
+	mu         sync.Mutex
+	lastFailed [32]byte
+	warned     map[Expiry]time.Time
+
+	// keepTicketKeys, set only by tests, keeps one set of session ticket
+	// keys across reloads, so that the resumption path of VerifyConnection
+	// can be exercised.
+	keepTicketKeys bool
+	// onVerify, set only by tests, observes every VerifyConnection call.
+	onVerify func(tls.ConnectionState, error)
+}
+
+// New reads the files named by opts. It fails if they do not form a valid
+// set; after that, reload failures only keep the old set.
+func New(opts Options) (*Holder, error) {
+	if opts.CertFile == "" || opts.KeyFile == "" {
+		return nil, errors.New("certreload: CertFile and KeyFile are required")
+	}
+	if opts.CRLFile != "" && opts.ClientCAFile == "" {
+		return nil, errors.New("certreload: CRLFile needs ClientCAFile")
+	}
+	if opts.Interval < 0 || opts.ExpiryWarning < 0 || opts.CRLExpiryWarning < 0 {
+		return nil, errors.New("certreload: Interval, ExpiryWarning and CRLExpiryWarning must not be negative")
+	}
+	if opts.Interval == 0 {
+		opts.Interval = DefaultInterval
+	}
+	if opts.ExpiryWarning == 0 {
+		opts.ExpiryWarning = DefaultExpiryWarning
+	}
+	if opts.CRLExpiryWarning == 0 {
+		opts.CRLExpiryWarning = DefaultCRLExpiryWarning
+	}
+	h := &Holder{opts: opts, log: opts.Logger, now: opts.Now, warned: map[Expiry]time.Time{}}
+	if h.log == nil {
+		h.log = slog.New(slog.DiscardHandler)
+	}
+	if h.now == nil {
+		h.now = time.Now
+	}
+
+	files, err := h.readFiles()
+	if err != nil {
+		return nil, err
+	}
+	m, err := h.build(files, nil)
+	if err != nil {
+		return nil, err
+	}
+	if err := h.install(m); err != nil {
+		return nil, err
+	}
+	h.warnExpiring()
+	return h, nil
+}
+
+// GetCertificate returns the current certificate, for
+// tls.Config.GetCertificate.
+func (h *Holder) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	return h.current.Load().cert, nil
+}
+
+// GetClientCertificate returns the current certificate, for
+// tls.Config.GetClientCertificate on outbound connections.
+func (h *Holder) GetClientCertificate(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+	return h.current.Load().cert, nil
+}
+
+// GetConfigForClient returns the server configuration of the current
+// generation, for tls.Config.GetConfigForClient. It fails without
+// ClientCAFile.
+func (h *Holder) GetConfigForClient(*tls.ClientHelloInfo) (*tls.Config, error) {
+	m := h.current.Load()
+	if m.server == nil {
+		return nil, errors.New("certreload: no client CA file configured")
+	}
+	return m.server, nil
+}
+
+// ServerConfig returns a listener configuration built by tlspolicy.Server
+// whose GetConfigForClient hands every handshake the current generation's
+// configuration.
+func (h *Holder) ServerConfig() (*tls.Config, error) {
+	m := h.current.Load()
+	if m.server == nil {
+		return nil, errors.New("certreload: ServerConfig needs ClientCAFile")
+	}
+	base := m.server.Clone()
+	base.GetConfigForClient = h.GetConfigForClient
+	if err := tlspolicy.Check(base); err != nil {
+		return nil, err
+	}
+	return base, nil
+}
+
+// Generation returns the number of material sets loaded: 1 after New, one
+// more after each successful reload.
+func (h *Holder) Generation() uint64 { return h.generation.Load() }
+
+// Expiries returns the end of validity of every loaded certificate and CRL.
+func (h *Holder) Expiries() []Expiry {
+	return append([]Expiry(nil), h.current.Load().expiries...)
+}
+
+// NotAfter returns the NotAfter of the current certificate's leaf.
+func (h *Holder) NotAfter() time.Time { return h.current.Load().cert.Leaf.NotAfter }

@@ -1,0 +1,147 @@
+package certreload
+
+import (
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"math/big"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-health/gatehouse/internal/pki"
+)
+
+func TestRevokedClientRefused(t *testing.T) {
+	ca := newTestCA(t)
+	h, err := New(ca.options(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var verified verifyLog
+	h.onVerify = verified.record
+	addr := serve(t, h)
+	revoked := ca.issueClient(t, "acme-ehr")
+	good := ca.issueClient(t, "other-ehr")
+
+	ca.revoke(t, revoked.Leaf.SerialNumber)
+	if changed, err := h.Reload(); !changed || err != nil {
+		t.Fatalf("Reload = %v, %v", changed, err)
+	}
+	if _, err := connect(addr, ca.clientConfig(revoked, 0)); err == nil {
+		t.Error("revoked client certificate accepted")
+	}
+	var revokedErr *RevokedError
+	if call := verified.last(t); !errors.As(call.err, &revokedErr) || revokedErr.Serial.Cmp(revoked.Leaf.SerialNumber) != 0 {
+		t.Errorf("VerifyConnection error = %v, want a RevokedError for the serial", call.err)
+	}
+	if _, err := connect(addr, ca.clientConfig(good, 0)); err != nil {
+		t.Errorf("unrevoked client refused: %v", err)
+	}
+}
+
+// TestResumedSessionAfterRevocation revokes a client whose session ticket
+// is cached and reconnects. With the default per-generation ticket keys the
+// old ticket is not resumed, and the full handshake is refused. With the
+// keys kept across the reload, the session is resumed and VerifyConnection
+// refuses it.
+func TestResumedSessionAfterRevocation(t *testing.T) {
+	for _, version := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
+		for _, keepKeys := range []bool{false, true} {
+			name := tls.VersionName(version) + map[bool]string{false: "/new ticket keys", true: "/kept ticket keys"}[keepKeys]
+			t.Run(name, func(t *testing.T) {
+				ca := newTestCA(t)
+				h, err := New(ca.options(nil))
+				if err != nil {
+					t.Fatal(err)
+				}
+				h.keepTicketKeys = keepKeys
+				var verified verifyLog
+				h.onVerify = verified.record
+				addr := serve(t, h)
+				cert := ca.issueClient(t, "acme-ehr")
+				client := ca.clientConfig(cert, version)
+
+				if _, err := connect(addr, client); err != nil {
+					t.Fatalf("first connection: %v", err)
+				}
+				state, err := connect(addr, client)
+				if err != nil || !state.DidResume {
+					t.Fatalf("second connection: resumed %v, error %v; want a resumed session", state.DidResume, err)
+				}
+
+				ca.revoke(t, cert.Leaf.SerialNumber)
+				if changed, err := h.Reload(); !changed || err != nil {
+					t.Fatalf("Reload = %v, %v", changed, err)
+				}
+				if _, err := connect(addr, client); err == nil {
+					t.Fatal("connection after revocation succeeded")
+				}
+				call := verified.last(t)
+				var revokedErr *RevokedError
+				if !errors.As(call.err, &revokedErr) {
+					t.Errorf("VerifyConnection error = %v, want a RevokedError", call.err)
+				}
+				if call.resumed != keepKeys {
+					t.Errorf("refused handshake resumed = %v, want %v", call.resumed, keepKeys)
+				}
+			})
+		}
+	}
+}
+
+func TestCRLFailsClosed(t *testing.T) {
+	tests := []struct {
+		name  string
+		setup func(t *testing.T, ca *testCA) Options
+		want  string
+	}{
+		{"no CRL from the client's issuer", func(t *testing.T, ca *testCA) Options {
+			der, err := x509.CreateRevocationList(rand.Reader, &x509.RevocationList{Number: big.NewInt(1),
+				ThisUpdate: time.Now(), NextUpdate: time.Now().Add(time.Hour)}, ca.root.Certificate, ca.root.Key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			writeFile(t, ca.crlFile, pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: der}))
+			return ca.options(nil)
+		}, "no CRL from issuer"},
+		{"CRL past its next update", func(t *testing.T, ca *testCA) Options {
+			opts := ca.options(nil)
+			opts.Now = func() time.Time { return time.Now().Add(48 * time.Hour) }
+			return opts
+		}, "expired"},
+		{"CRL signed by another key", func(t *testing.T, ca *testCA) Options {
+			key, err := pki.GenerateKey(pki.ECDSAP256)
+			if err != nil {
+				t.Fatal(err)
+			}
+			der, err := x509.CreateRevocationList(rand.Reader, &x509.RevocationList{Number: big.NewInt(5),
+				ThisUpdate: time.Now(), NextUpdate: time.Now().Add(time.Hour)}, ca.issuing.Certificate, key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			writeFile(t, ca.crlFile, pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: der}))
+			return ca.options(nil)
+		}, "invalid signature"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ca := newTestCA(t)
+			h, err := New(tt.setup(t, ca))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var verified verifyLog
+			h.onVerify = verified.record
+			addr := serve(t, h)
+			if _, err := connect(addr, ca.clientConfig(ca.issueClient(t, "acme-ehr"), 0)); err == nil {
+				t.Fatal("client accepted")
+			}
+			if call := verified.last(t); call.err == nil || !strings.Contains(call.err.Error(), tt.want) {
+				t.Errorf("VerifyConnection error = %v, want one containing %q", call.err, tt.want)
+			}
+		})
+	}
+}

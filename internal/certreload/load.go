@@ -1,0 +1,207 @@
+package certreload
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/gatehouse-health/gatehouse/internal/pki"
+	"github.com/gatehouse-health/gatehouse/internal/tlspolicy"
+)
+
+// maxFileSize caps each file read, far above any real chain, bundle or CRL
+// of a private CA.
+const maxFileSize = 4 << 20
+
+// fileSet is the raw contents of the configured files and their combined
+// SHA-256 digest.
+type fileSet struct {
+	cert, key, clientCAs, crl []byte
+	digest                    [32]byte
+}
+
+// material is one generation of parsed, checked material.
+type material struct {
+	digest   [32]byte
+	cert     *tls.Certificate
+	caCerts  []*x509.Certificate
+	crls     *crlSet
+	expiries []Expiry
+
+	// server is the configuration GetConfigForClient returns; nil without
+	// a client CA file. Its session ticket keys are this generation's own.
+	server *tls.Config
+	// ticketMu guards ticketKeys and ticketRotated.
+	ticketMu      sync.Mutex
+	ticketKeys    [][32]byte
+	ticketRotated time.Time
+}
+
+func (h *Holder) readFiles() (fileSet, error) {
+	var fs fileSet
+	var err error
+	read := func(path string, dst *[]byte) {
+		if err != nil || path == "" {
+			return
+		}
+		*dst, err = readCapped(path)
+	}
+	read(h.opts.CertFile, &fs.cert)
+	read(h.opts.KeyFile, &fs.key)
+	read(h.opts.ClientCAFile, &fs.clientCAs)
+	read(h.opts.CRLFile, &fs.crl)
+	if err != nil {
+		return fileSet{}, err
+	}
+
+	d := sha256.New()
+	for _, part := range [][]byte{fs.cert, fs.key, fs.clientCAs, fs.crl} {
+		fmt.Fprintf(d, "%d:", len(part))
+		d.Write(part)
+	}
+	copy(fs.digest[:], d.Sum(nil))
+	return fs, nil
+}
+
+func readCapped(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("certreload: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("certreload: reading %s: %w", path, err)
+	}
+	if len(data) > maxFileSize {
+		return nil, fmt.Errorf("certreload: %s is larger than %d bytes", path, maxFileSize)
+	}
+	return data, nil
+}
+
+// build parses and checks fs. prev, the generation in use, is nil at
+// start-up; with it, a CRL may not go back to a lower number.
+func (h *Holder) build(fs fileSet, prev *material) (*material, error) {
+	now := h.now()
+	m := &material{digest: fs.digest}
+	var err error
+	if m.cert, err = h.parseKeyPair(fs, now); err != nil {
+		return nil, err
+	}
+	m.expiries = append(m.expiries, Expiry{Item: "certificate", File: h.opts.CertFile,
+		Subject: m.cert.Leaf.Subject.String(), NotAfter: m.cert.Leaf.NotAfter})
+	if h.opts.ClientCAFile == "" {
+		return m, nil
+	}
+
+	if m.caCerts, err = parseClientCAs(h.opts.ClientCAFile, fs.clientCAs); err != nil {
+		return nil, err
+	}
+	for _, ca := range m.caCerts {
+		m.expiries = append(m.expiries, Expiry{Item: "client-ca", File: h.opts.ClientCAFile,
+			Subject: ca.Subject.String(), NotAfter: ca.NotAfter})
+	}
+	if h.opts.CRLFile != "" {
+		if m.crls, err = parseCRLs(h.opts.CRLFile, fs.crl); err != nil {
+			return nil, err
+		}
+		if prev != nil && prev.crls != nil {
+			if err := m.crls.checkNotOlder(prev.crls); err != nil {
+				return nil, fmt.Errorf("certreload: %s: %w", h.opts.CRLFile, err)
+			}
+		}
+		m.expiries = append(m.expiries, m.crls.expiries(h.opts.CRLFile)...)
+	}
+	if err := h.buildServerConfig(m); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+func (h *Holder) parseKeyPair(fs fileSet, now time.Time) (*tls.Certificate, error) {
+	cert, err := tls.X509KeyPair(fs.cert, fs.key)
+	if err != nil {
+		// The error can describe the key's PEM structure but never quotes
+		// key bytes.
+		return nil, fmt.Errorf("certreload: %s and %s: %w", h.opts.CertFile, h.opts.KeyFile, err)
+	}
+	leaf := cert.Leaf
+	if now.Before(leaf.NotBefore) || now.After(leaf.NotAfter) {
+		return nil, fmt.Errorf("certreload: %s: certificate %q is not valid now (valid from %s to %s)",
+			h.opts.CertFile, leaf.Subject.CommonName, leaf.NotBefore.UTC().Format(time.RFC3339), leaf.NotAfter.UTC().Format(time.RFC3339))
+	}
+	return &cert, nil
+}
+
+func parseClientCAs(path string, data []byte) ([]*x509.Certificate, error) {
+	certs, err := pki.ParseCertificatesPEM(data)
+	if err != nil {
+		return nil, fmt.Errorf("certreload: %s: %w", path, err)
+	}
+	for _, c := range certs {
+		if !c.BasicConstraintsValid || !c.IsCA {
+			return nil, fmt.Errorf("certreload: %s: certificate %q is not a CA certificate", path, c.Subject.CommonName)
+		}
+	}
+	return certs, nil
+}
+
+func (h *Holder) buildServerConfig(m *material) error {
+	pool := x509.NewCertPool()
+	for _, c := range m.caCerts {
+		pool.AddCert(c)
+	}
+	conf, err := tlspolicy.Server(*m.cert, pool)
+	if err != nil {
+		return err
+	}
+	conf.VerifyConnection = h.VerifyConnection
+	m.server = conf
+	return nil
+}
+
+// rotateTicketKeys puts a new session ticket key first on m's server
+// configuration and keeps the previous one for decrypting, so tickets
+// last at most two rotation periods.
+func (m *material) rotateTicketKeys(now time.Time, keep [][32]byte) error {
+	var key [32]byte
+	if _, err := rand.Read(key[:]); err != nil {
+		return fmt.Errorf("certreload: generating a session ticket key: %w", err)
+	}
+	m.ticketMu.Lock()
+	defer m.ticketMu.Unlock()
+	keys := [][32]byte{key}
+	if len(keep) > 0 {
+		keys = append(keys, keep[0])
+	}
+	m.ticketKeys, m.ticketRotated = keys, now
+	m.server.SetSessionTicketKeys(keys)
+	return nil
+}
+
+// install makes m the current generation with new session ticket keys, so
+// that no session from an earlier generation resumes. A caller holds h.mu,
+// or is New.
+func (h *Holder) install(m *material) error {
+	if m.server != nil {
+		prev := h.current.Load()
+		if h.keepTicketKeys && prev != nil && prev.server != nil {
+			m.ticketKeys, m.ticketRotated = prev.ticketKeys, prev.ticketRotated
+			m.server.SetSessionTicketKeys(m.ticketKeys)
+		} else if err := m.rotateTicketKeys(h.now(), nil); err != nil {
+			return err
+		}
+	}
+	h.current.Store(m)
+	h.generation.Add(1)
+	return nil
+}
+
+var errNoVerifiedChain = errors.New("certreload: the connection has no verified client certificate chain")

@@ -1,0 +1,426 @@
+package cli
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/gatehouse-health/gatehouse/internal/cadir"
+	"github.com/gatehouse-health/gatehouse/internal/pki"
+)
+
+const pkiUsage = `Usage:
+    gatehouse pki init [--dir DIR] [--key-type ecdsa-p256|ecdsa-p384|rsa-3072] [--offline-root] [--org NAME]
+    gatehouse pki issue server [--dir DIR] --dns NAME[,NAME] [--ip ADDR[,ADDR]] [--days N] [--key-type T] [--out DIR]
+    gatehouse pki issue client [--dir DIR] --partner ID [--npi NPI] [--org NAME] [--days N] [--key-type T] [--out DIR]
+    gatehouse pki issue admin [--dir DIR] --name NAME [--days N] [--key-type T] [--out DIR]
+    gatehouse pki revoke [--dir DIR] [--reason REASON] SERIAL
+    gatehouse pki crl [--dir DIR] [--days N]
+    gatehouse pki list [--dir DIR] [--json]
+
+The CA directory (--dir, default ./gatehouse-ca) holds a root, an issuing CA
+that signs every certificate and the CRL, and an index of what was issued.
+Give the gateway root.pem as tls.client_ca_file and crl.pem as tls.crl_file.
+
+Examples:
+    # Create the CA, keeping the root key apart for offline storage.
+    $ gatehouse pki init --dir ./ca --offline-root
+
+    # Issue the gateway's server certificate and a partner's client certificate.
+    $ gatehouse pki issue server --dir ./ca --dns gateway.payer.example
+    $ gatehouse pki issue client --dir ./ca --partner acme-ehr --npi 8189991234
+
+    # Revoke a certificate by the serial that 'list' shows.
+    $ gatehouse pki list --dir ./ca
+    $ gatehouse pki revoke --dir ./ca --reason keyCompromise 3f0c...
+`
+
+const defaultCADir = "./gatehouse-ca"
+
+func (e *env) pki(args []string) int {
+	if len(args) == 0 {
+		fmt.Fprint(e.stderr, pkiUsage)
+		return 2
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "init":
+		return e.pkiInit(rest)
+	case "issue":
+		return e.pkiIssue(rest)
+	case "revoke":
+		return e.pkiRevoke(rest)
+	case "crl":
+		return e.pkiCRL(rest)
+	case "list":
+		return e.pkiList(rest)
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(e.stdout, pkiUsage)
+		return 0
+	}
+	e.errorf("unknown pki command %q", cmd)
+	e.hint("run 'gatehouse pki help' for the list of pki commands")
+	return 2
+}
+
+func (e *env) pkiInit(args []string) int {
+	const synopsis = "gatehouse pki init [--dir DIR] [--key-type ecdsa-p256|ecdsa-p384|rsa-3072] [--offline-root] [--org NAME]"
+	fs := e.flags("pki init")
+	dir := fs.String("dir", defaultCADir, "CA `DIR` to create; it must not exist or must be empty")
+	keyType := fs.String("key-type", string(pki.ECDSAP256), "key `TYPE` of the root and issuing CA: ecdsa-p256, ecdsa-p384 or rsa-3072")
+	offline := fs.Bool("offline-root", false, "write the root key to a separate file to move to offline storage")
+	org := fs.String("org", "", "organisation `NAME` in the CA certificates (default Gatehouse)")
+	if code, ok := e.parse(fs, synopsis, args); !ok {
+		return code
+	}
+	kind, err := pki.ParseKeyType(*keyType)
+	if err != nil {
+		e.errorf("--key-type: %v", err)
+		return 2
+	}
+
+	d, err := cadir.Init(*dir, cadir.InitOptions{KeyType: kind, Organization: *org, OfflineRoot: *offline})
+	if err != nil {
+		e.errorf("%v", err)
+		e.hint("choose a new directory; an existing CA is never overwritten")
+		return 1
+	}
+	fmt.Fprintf(e.stdout, "gatehouse: created CA in %s\n", d.Path)
+	fmt.Fprintf(e.stdout, "    root         %s (tls.client_ca_file)\n", filepath.Join(d.Path, cadir.RootCertFile))
+	fmt.Fprintf(e.stdout, "    issuing CA   %s\n", filepath.Join(d.Path, cadir.IssuingFile))
+	fmt.Fprintf(e.stdout, "    CRL          %s (tls.crl_file)\n", filepath.Join(d.Path, cadir.CRLFile))
+	if *offline {
+		key := filepath.Join(d.Path, cadir.OfflineRootKeyFile)
+		e.warnf("the root key is in %s: move it to offline storage now and delete it here; issuing, revoking and CRLs do not need it", key)
+	} else {
+		e.warnf("the root key is in %s; consider --offline-root for a production CA", filepath.Join(d.Path, cadir.RootKeyFile))
+	}
+	return 0
+}
+
+// issueFlags are the options every kind of certificate takes.
+type issueFlags struct {
+	dir, keyType, out *string
+	days              *int
+}
+
+func (e *env) addIssueFlags(fs *flag.FlagSet) issueFlags {
+	return issueFlags{
+		dir:     fs.String("dir", defaultCADir, "CA `DIR`"),
+		keyType: fs.String("key-type", string(pki.ECDSAP256), "key `TYPE`: ecdsa-p256, ecdsa-p384 or rsa-3072"),
+		out:     fs.String("out", "", "output `DIR` for the certificate and key (default DIR/certs)"),
+		days:    fs.Int("days", 365, "validity in `DAYS`, at most 398"),
+	}
+}
+
+func (e *env) pkiIssue(args []string) int {
+	if len(args) == 0 {
+		e.errorf("missing certificate kind")
+		e.hint("usage: gatehouse pki issue server|client|admin [options]")
+		return 2
+	}
+	switch args[0] {
+	case "server":
+		return e.pkiIssueServer(args[1:])
+	case "client":
+		return e.pkiIssueClient(args[1:])
+	case "admin":
+		return e.pkiIssueAdmin(args[1:])
+	}
+	e.errorf("unknown certificate kind %q", args[0])
+	e.hint("use server, client or admin")
+	return 2
+}
+
+func (e *env) pkiIssueServer(args []string) int {
+	const synopsis = "gatehouse pki issue server [--dir DIR] --dns NAME[,NAME] [--ip ADDR[,ADDR]] [--days N] [--key-type T] [--out DIR]"
+	fs := e.flags("pki issue server")
+	common := e.addIssueFlags(fs)
+	dns := fs.String("dns", "", "comma-separated DNS `NAMES` (subject alternative names)")
+	ips := fs.String("ip", "", "comma-separated IP `ADDRS` (subject alternative names)")
+	if code, ok := e.parse(fs, synopsis, args); !ok {
+		return code
+	}
+	opts := pki.ServerOptions{DNSNames: splitList(*dns)}
+	for _, s := range splitList(*ips) {
+		ip := net.ParseIP(s)
+		if ip == nil {
+			e.errorf("--ip: invalid IP address %q", s)
+			return 2
+		}
+		opts.IPAddresses = append(opts.IPAddresses, ip)
+	}
+	if len(opts.DNSNames) == 0 && len(opts.IPAddresses) == 0 {
+		e.errorf("a server certificate needs --dns or --ip")
+		e.hint("usage: %s", synopsis)
+		return 2
+	}
+	name := *dns
+	if len(opts.DNSNames) > 0 {
+		name = opts.DNSNames[0]
+	} else {
+		name = opts.IPAddresses[0].String()
+	}
+	return e.issue(common, name, func(d *cadir.Dir, kind pki.KeyType, validity time.Duration) (*pki.Certificate, cadir.Record, error) {
+		opts.KeyType, opts.Validity = kind, validity
+		return d.IssueServer(opts)
+	})
+}
+
+func (e *env) pkiIssueClient(args []string) int {
+	const synopsis = "gatehouse pki issue client [--dir DIR] --partner ID [--npi NPI] [--org NAME] [--days N] [--key-type T] [--out DIR]"
+	fs := e.flags("pki issue client")
+	common := e.addIssueFlags(fs)
+	partner := fs.String("partner", "", "partner `ID` (also its OAuth client id)")
+	npi := fs.String("npi", "", "the partner organisation's `NPI`, added as a URI subject alternative name")
+	org := fs.String("org", "", "the partner organisation's `NAME` (subject O)")
+	if code, ok := e.parse(fs, synopsis, args); !ok {
+		return code
+	}
+	if *partner == "" {
+		e.errorf("a client certificate needs --partner")
+		e.hint("usage: %s", synopsis)
+		return 2
+	}
+	opts := pki.ClientOptions{PartnerID: *partner, OrganizationName: *org}
+	if *npi != "" {
+		uri, err := pki.NPIURI(*npi)
+		if err != nil {
+			e.errorf("--npi: %v", err)
+			return 2
+		}
+		opts.OrganizationURIs = []string{uri}
+	}
+	return e.issue(common, *partner, func(d *cadir.Dir, kind pki.KeyType, validity time.Duration) (*pki.Certificate, cadir.Record, error) {
+		opts.KeyType, opts.Validity = kind, validity
+		return d.IssueClient(opts)
+	})
+}
+
+func (e *env) pkiIssueAdmin(args []string) int {
+	const synopsis = "gatehouse pki issue admin [--dir DIR] --name NAME [--days N] [--key-type T] [--out DIR]"
+	fs := e.flags("pki issue admin")
+	common := e.addIssueFlags(fs)
+	name := fs.String("name", "", "administrator `NAME`")
+	if code, ok := e.parse(fs, synopsis, args); !ok {
+		return code
+	}
+	if *name == "" {
+		e.errorf("an admin certificate needs --name")
+		e.hint("usage: %s", synopsis)
+		return 2
+	}
+	return e.issue(common, *name, func(d *cadir.Dir, kind pki.KeyType, validity time.Duration) (*pki.Certificate, cadir.Record, error) {
+		return d.IssueAdmin(pki.AdminOptions{Name: *name, KeyType: kind, Validity: validity})
+	})
+}
+
+type issueFunc func(d *cadir.Dir, kind pki.KeyType, validity time.Duration) (*pki.Certificate, cadir.Record, error)
+
+// issue opens and locks the CA, checks the output paths, issues with fn and
+// writes the certificate and key.
+func (e *env) issue(f issueFlags, name string, fn issueFunc) int {
+	kind, err := pki.ParseKeyType(*f.keyType)
+	if err != nil {
+		e.errorf("--key-type: %v", err)
+		return 2
+	}
+	if *f.days < 1 {
+		e.errorf("--days %d must be at least 1", *f.days)
+		return 2
+	}
+	d, unlock, code := e.openCA(*f.dir)
+	if d == nil {
+		return code
+	}
+	defer unlock()
+
+	outDir := *f.out
+	if outDir == "" {
+		outDir = filepath.Join(d.Path, "certs")
+	}
+	certPath, keyPath := filepath.Join(outDir, name+".pem"), filepath.Join(outDir, name+"-key.pem")
+	for _, p := range []string{certPath, keyPath} {
+		if _, err := os.Stat(p); err == nil {
+			e.errorf("%s already exists", p)
+			e.hint("move the old files away, or write elsewhere with --out DIR")
+			return 1
+		}
+	}
+	if err := os.MkdirAll(outDir, 0o700); err != nil {
+		e.errorf("%v", err)
+		return 1
+	}
+
+	cert, rec, err := fn(d, kind, time.Duration(*f.days)*24*time.Hour)
+	if err != nil {
+		e.errorf("%v", err)
+		return 1
+	}
+	if err := cert.WriteFiles(certPath, keyPath); err != nil {
+		e.errorf("%v", err)
+		e.hint("the certificate %s is recorded in the index; revoke it with 'gatehouse pki revoke %s' and issue again", rec.Serial, rec.Serial)
+		return 1
+	}
+	fmt.Fprintf(e.stdout, "gatehouse: issued %s certificate %s\n", rec.Kind, rec.Subject)
+	fmt.Fprintf(e.stdout, "    serial       %s\n", rec.Serial)
+	fmt.Fprintf(e.stdout, "    names        %s\n", strings.Join(rec.Names, ", "))
+	fmt.Fprintf(e.stdout, "    expires      %s\n", rec.NotAfter.Format(time.RFC3339))
+	fmt.Fprintf(e.stdout, "    certificate  %s\n", certPath)
+	fmt.Fprintf(e.stdout, "    private key  %s (mode 0600)\n", keyPath)
+	return 0
+}
+
+// openCA opens and locks the CA directory. On failure it prints the error
+// and returns a nil Dir with the exit code.
+func (e *env) openCA(dir string) (*cadir.Dir, func(), int) {
+	d, err := cadir.Open(dir)
+	if err != nil {
+		e.errorf("%v", err)
+		if errors.Is(err, cadir.ErrNotCADir) {
+			e.hint("create one with 'gatehouse pki init --dir %s', or point --dir at an existing CA", dir)
+		}
+		return nil, nil, 1
+	}
+	unlock, err := d.Lock()
+	if err != nil {
+		e.errorf("%v", err)
+		e.hint("wait for the other command to finish; after an interrupted command, remove the lock file")
+		return nil, nil, 1
+	}
+	return d, unlock, 0
+}
+
+func (e *env) pkiRevoke(args []string) int {
+	const synopsis = "gatehouse pki revoke [--dir DIR] [--reason REASON] SERIAL"
+	fs := e.flags("pki revoke")
+	dir := fs.String("dir", defaultCADir, "CA `DIR`")
+	reason := fs.String("reason", "unspecified", "CRL `REASON`: "+strings.Join(cadir.ReasonNames(), ", "))
+	serial, code, ok := e.parseWithArgument(fs, synopsis, args)
+	if !ok {
+		return code
+	}
+	d, unlock, code := e.openCA(*dir)
+	if d == nil {
+		return code
+	}
+	defer unlock()
+
+	rec, err := d.Revoke(serial, *reason)
+	if err != nil {
+		e.errorf("%v", err)
+		if rec.Serial == "" {
+			e.hint("'gatehouse pki list --dir %s' shows the serials", *dir)
+		}
+		return 1
+	}
+	fmt.Fprintf(e.stdout, "gatehouse: revoked %s (%s, %s); the CRL %s is updated\n",
+		rec.Serial, rec.Subject, rec.RevocationReason, filepath.Join(d.Path, cadir.CRLFile))
+	fmt.Fprintf(e.stdout, "    gateways reading it as tls.crl_file refuse the certificate after their next reload\n")
+	return 0
+}
+
+// parseWithArgument parses flags around exactly one positional argument.
+func (e *env) parseWithArgument(fs *flag.FlagSet, synopsis string, args []string) (string, int, bool) {
+	if err := fs.Parse(args); err != nil {
+		code, _ := e.parse(fs, synopsis, args)
+		return "", code, false
+	}
+	if fs.NArg() == 0 {
+		e.errorf("missing argument")
+		e.hint("usage: %s", synopsis)
+		return "", 2, false
+	}
+	arg := fs.Arg(0)
+	if code, ok := e.parse(fs, synopsis, fs.Args()[1:]); !ok {
+		return "", code, false
+	}
+	return arg, 0, true
+}
+
+func (e *env) pkiCRL(args []string) int {
+	const synopsis = "gatehouse pki crl [--dir DIR] [--days N]"
+	fs := e.flags("pki crl")
+	dir := fs.String("dir", defaultCADir, "CA `DIR`")
+	days := fs.Int("days", int(cadir.DefaultCRLValidity/(24*time.Hour)), "`DAYS` until the CRL's next update")
+	if code, ok := e.parse(fs, synopsis, args); !ok {
+		return code
+	}
+	if *days < 1 {
+		e.errorf("--days %d must be at least 1", *days)
+		return 2
+	}
+	d, unlock, code := e.openCA(*dir)
+	if d == nil {
+		return code
+	}
+	defer unlock()
+	number, err := d.WriteCRL(time.Duration(*days) * 24 * time.Hour)
+	if err != nil {
+		e.errorf("%v", err)
+		return 1
+	}
+	fmt.Fprintf(e.stdout, "gatehouse: wrote CRL number %d to %s, next update in %d days\n", number, filepath.Join(d.Path, cadir.CRLFile), *days)
+	return 0
+}
+
+func (e *env) pkiList(args []string) int {
+	const synopsis = "gatehouse pki list [--dir DIR] [--json]"
+	fs := e.flags("pki list")
+	dir := fs.String("dir", defaultCADir, "CA `DIR`")
+	asJSON := fs.Bool("json", false, "print the index records as JSON")
+	if code, ok := e.parse(fs, synopsis, args); !ok {
+		return code
+	}
+	d, err := cadir.Open(*dir)
+	if err != nil {
+		e.errorf("%v", err)
+		return 1
+	}
+	idx, err := d.LoadIndex()
+	if err != nil {
+		e.errorf("%v", err)
+		return 1
+	}
+	if *asJSON {
+		out, _ := json.MarshalIndent(idx.Certificates, "", "  ")
+		fmt.Fprintf(e.stdout, "%s\n", out)
+		return 0
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SERIAL\tKIND\tSUBJECT\tUSAGES\tEXPIRES\tSTATE")
+	now := time.Now()
+	for _, r := range idx.Certificates {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Serial, r.Kind, r.Subject,
+			strings.Join(r.Usages, ","), r.NotAfter.Format("2006-01-02"), recordState(r, now))
+	}
+	tw.Flush()
+	return 0
+}
+
+func recordState(r cadir.Record, now time.Time) string {
+	switch {
+	case r.Revoked():
+		return fmt.Sprintf("revoked %s (%s)", r.RevokedAt.Format("2006-01-02"), r.RevocationReason)
+	case now.After(r.NotAfter):
+		return "expired"
+	}
+	return "valid"
+}
+
+func splitList(s string) []string {
+	var out []string
+	for part := range strings.SplitSeq(s, ",") {
+		if part = strings.TrimSpace(part); part != "" {
+			out = append(out, part)
+		}
+	}
+	return out
+}

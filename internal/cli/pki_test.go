@@ -1,0 +1,191 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// pkiRun runs one gatehouse command and fails the test unless it exits
+// with want.
+func pkiRun(t *testing.T, want int, args ...string) (stdout, stderr string) {
+	t.Helper()
+	code, stdout, stderr := run(t, context.Background(), args...)
+	if code != want {
+		t.Fatalf("gatehouse %s: exit code %d, want %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), code, want, stdout, stderr)
+	}
+	return stdout, stderr
+}
+
+var serialLine = regexp.MustCompile(`(?m)^\s+serial\s+([0-9a-f]+)$`)
+
+func issuedSerial(t *testing.T, stdout string) string {
+	t.Helper()
+	m := serialLine.FindStringSubmatch(stdout)
+	if m == nil {
+		t.Fatalf("no serial line in:\n%s", stdout)
+	}
+	return m[1]
+}
+
+// TestPKIScript runs the runbook's sequence: create a CA with an offline
+// root, issue a server, a partner and an admin certificate, revoke the
+// partner, and check the result with OpenSSL.
+func TestPKIScript(t *testing.T) {
+	openssl, err := exec.LookPath("openssl")
+	if err != nil {
+		t.Fatal("openssl is required on PATH for this test")
+	}
+	ca := filepath.Join(t.TempDir(), "ca")
+
+	stdout, stderr := pkiRun(t, 0, "pki", "init", "--dir", ca, "--offline-root", "--key-type", "ecdsa-p384")
+	if !strings.Contains(stderr, "offline-root/root-key.pem: move it to offline storage") {
+		t.Errorf("init did not tell the user to move the root key offline:\n%s", stderr)
+	}
+	if !strings.Contains(stdout, "tls.client_ca_file") {
+		t.Errorf("init output lacks the configuration hint:\n%s", stdout)
+	}
+
+	pkiRun(t, 0, "pki", "issue", "server", "--dir", ca, "--dns", "gateway.payer.test", "--ip", "127.0.0.1")
+	stdout, _ = pkiRun(t, 0, "pki", "issue", "client", "--dir", ca, "--partner", "acme-ehr", "--npi", "8189991234", "--days", "90")
+	partnerSerial := issuedSerial(t, stdout)
+	pkiRun(t, 0, "pki", "issue", "admin", "--dir", ca, "--name", "secops")
+	pkiRun(t, 0, "pki", "issue", "client", "--dir", ca, "--partner", "other-ehr")
+
+	checkKeyModes(t, filepath.Join(ca, "certs"))
+	checkSANs(t, openssl, filepath.Join(ca, "certs", "acme-ehr.pem"))
+
+	pkiRun(t, 0, "pki", "revoke", "--dir", ca, partnerSerial, "--reason", "keyCompromise")
+
+	stdout, _ = pkiRun(t, 0, "pki", "list", "--dir", ca)
+	for _, want := range []string{"acme-ehr", "clientAuth", "serverAuth", "revoked", "(keyCompromise)", "gateway.payer.test", "secops"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("list output lacks %q:\n%s", want, stdout)
+		}
+	}
+	checkListJSON(t, ca, partnerSerial)
+
+	verify := func(cert string) (string, error) {
+		out, err := exec.Command(openssl, "verify", "-crl_check",
+			"-CAfile", filepath.Join(ca, "root.pem"), "-untrusted", filepath.Join(ca, "issuing.pem"),
+			"-CRLfile", filepath.Join(ca, "crl.pem"), cert).CombinedOutput()
+		return string(out), err
+	}
+	if out, err := verify(filepath.Join(ca, "certs", "acme-ehr.pem")); err == nil || !strings.Contains(out, "certificate revoked") {
+		t.Errorf("openssl verify -crl_check of the revoked certificate: %v\n%s", err, out)
+	}
+	if out, err := verify(filepath.Join(ca, "certs", "other-ehr.pem")); err != nil || !strings.Contains(out, ": OK") {
+		t.Errorf("openssl verify -crl_check of a valid certificate: %v\n%s", err, out)
+	}
+}
+
+func checkKeyModes(t *testing.T, dir string) {
+	t.Helper()
+	keys, _ := filepath.Glob(filepath.Join(dir, "*-key.pem"))
+	if len(keys) != 4 {
+		t.Fatalf("found %d key files in %s, want 4", len(keys), dir)
+	}
+	for _, k := range keys {
+		fi, err := os.Stat(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s has mode %o, want 600", k, fi.Mode().Perm())
+		}
+	}
+}
+
+func checkSANs(t *testing.T, openssl, cert string) {
+	t.Helper()
+	out, err := exec.Command(openssl, "x509", "-noout", "-ext", "subjectAltName,extendedKeyUsage,keyUsage", "-in", cert).CombinedOutput()
+	if err != nil {
+		t.Fatalf("openssl x509: %v\n%s", err, out)
+	}
+	for _, want := range []string{"URI:urn:gatehouse:partner:acme-ehr", "URI:urn:oid:2.16.840.1.113883.4.6:8189991234", "TLS Web Client Authentication", "Digital Signature"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("client certificate lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(string(out), "Server Authentication") {
+		t.Errorf("client certificate also allows server authentication:\n%s", out)
+	}
+}
+
+func checkListJSON(t *testing.T, ca, revokedSerial string) {
+	t.Helper()
+	stdout, _ := pkiRun(t, 0, "pki", "list", "--dir", ca, "--json")
+	var records []struct {
+		Serial, Kind     string
+		RevocationReason string `json:"revocation_reason"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &records); err != nil {
+		t.Fatalf("list --json: %v\n%s", err, stdout)
+	}
+	if len(records) != 4 {
+		t.Fatalf("list --json has %d records, want 4", len(records))
+	}
+	for _, r := range records {
+		if (r.Serial == revokedSerial) != (r.RevocationReason == "keyCompromise") {
+			t.Errorf("record %+v: revocation state wrong", r)
+		}
+	}
+}
+
+func TestPKIErrors(t *testing.T) {
+	ca := filepath.Join(t.TempDir(), "ca")
+	pkiRun(t, 0, "pki", "init", "--dir", ca)
+	pkiRun(t, 0, "pki", "issue", "client", "--dir", ca, "--partner", "acme-ehr")
+
+	tests := []struct {
+		name      string
+		args      []string
+		code      int
+		err, hint string
+	}{
+		{"no subcommand", []string{"pki"}, 2, "", ""}, // prints the usage
+		{"unknown subcommand", []string{"pki", "frob"}, 2, `unknown pki command "frob"`, "gatehouse pki help"},
+		{"init over a CA", []string{"pki", "init", "--dir", ca}, 1, "not empty", "never overwritten"},
+		{"bad key type", []string{"pki", "init", "--dir", ca + "2", "--key-type", "dsa"}, 2, `unknown key type "dsa"`, ""},
+		{"not a CA", []string{"pki", "list", "--dir", t.TempDir()}, 1, "not a CA directory", ""},
+		{"issue without kind", []string{"pki", "issue"}, 2, "missing certificate kind", "server|client|admin"},
+		{"client without partner", []string{"pki", "issue", "client", "--dir", ca}, 2, "needs --partner", "usage:"},
+		{"invalid partner id", []string{"pki", "issue", "client", "--dir", ca, "--partner", "Acme EHR"}, 1, "pki: client PartnerID", ""},
+		{"bad NPI", []string{"pki", "issue", "client", "--dir", ca, "--partner", "x", "--npi", "1234567890"}, 2, "invalid check digit", ""},
+		{"existing output", []string{"pki", "issue", "client", "--dir", ca, "--partner", "acme-ehr"}, 1, "already exists", "--out DIR"},
+		{"server without names", []string{"pki", "issue", "server", "--dir", ca}, 2, "needs --dns or --ip", ""},
+		{"too long validity", []string{"pki", "issue", "admin", "--dir", ca, "--name", "ops", "--days", "400"}, 1, "exceeds the maximum", ""},
+		{"revoke without serial", []string{"pki", "revoke", "--dir", ca}, 2, "missing argument", "usage:"},
+		{"revoke unknown serial", []string{"pki", "revoke", "--dir", ca, "abcdef"}, 1, "no certificate with serial abcdef", "pki list"},
+		{"revoke bad reason", []string{"pki", "revoke", "--dir", ca, "--reason", "certificateHold", "abcdef"}, 1, "unknown revocation reason", ""},
+		{"missing CA for issue", []string{"pki", "issue", "admin", "--dir", filepath.Join(t.TempDir(), "none"), "--name", "ops"}, 1, "not a CA directory", "gatehouse pki init"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, stderr := pkiRun(t, tt.code, tt.args...)
+			if tt.err == "" && !strings.Contains(stderr, "Usage:") {
+				t.Errorf("stderr = %q, want the usage", stderr)
+			}
+			if tt.err != "" && !strings.Contains(stderr, "gatehouse: error: ") {
+				t.Errorf("stderr = %q, want a gatehouse: error: line", stderr)
+			}
+			if !strings.Contains(stderr, tt.err) {
+				t.Errorf("stderr = %q, want it to contain %q", stderr, tt.err)
+			}
+			if tt.hint != "" && !strings.Contains(stderr, "gatehouse: hint: ") {
+				t.Errorf("stderr = %q, want a gatehouse: hint: line", stderr)
+			}
+			if !strings.Contains(stderr, tt.hint) {
+				t.Errorf("stderr = %q, want it to contain %q", stderr, tt.hint)
+			}
+		})
+	}
+	if _, err := os.Stat(filepath.Join(ca, ".lock")); !os.IsNotExist(err) {
+		t.Error("a command left the lock file behind")
+	}
+}

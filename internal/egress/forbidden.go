@@ -1,0 +1,92 @@
+package egress
+
+import "net/netip"
+
+// forbiddenRange is an address range that no connection may reach unless an
+// entry inside the range allows it.
+type forbiddenRange struct {
+	prefix netip.Prefix
+	name   string
+}
+
+// forbiddenRanges are checked in order, so the specific metadata addresses
+// come before the ranges that contain them. Sources: RFC 6890 and the IANA
+// special-purpose address registries, and the cloud providers' published
+// instance metadata addresses (AWS, GCP and Azure 169.254.169.254, AWS
+// fd00:ec2::254, Alibaba 100.100.100.200, Oracle 192.0.0.192).
+var forbiddenRanges = mustRanges(
+	"169.254.169.254/32", "cloud-metadata",
+	"100.100.100.200/32", "cloud-metadata",
+	"192.0.0.192/32", "cloud-metadata",
+	"fd00:ec2::254/128", "cloud-metadata",
+
+	"0.0.0.0/8", "unspecified",
+	"10.0.0.0/8", "private",
+	"100.64.0.0/10", "carrier-grade NAT",
+	"127.0.0.0/8", "loopback",
+	"169.254.0.0/16", "link-local",
+	"172.16.0.0/12", "private",
+	"192.0.0.0/24", "special-purpose",
+	"192.168.0.0/16", "private",
+	"198.18.0.0/15", "benchmarking",
+	"224.0.0.0/4", "multicast",
+	"240.0.0.0/4", "reserved",
+
+	"::/128", "unspecified",
+	"::1/128", "loopback",
+	"::/96", "IPv4-compatible",
+	"100::/64", "discard-only",
+	"2001::/32", "Teredo",
+	"fc00::/7", "private",
+	"fe80::/10", "link-local",
+	"fec0::/10", "site-local",
+	"ff00::/8", "multicast",
+)
+
+// Translation prefixes whose addresses embed an IPv4 address: NAT64
+// (RFC 6052) in the last 32 bits, 6to4 (RFC 3056) in bits 16 to 47.
+var (
+	nat64Prefix = netip.MustParsePrefix("64:ff9b::/96")
+	sixToFour   = netip.MustParsePrefix("2002::/16")
+)
+
+func mustRanges(pairs ...string) []forbiddenRange {
+	var out []forbiddenRange
+	for i := 0; i < len(pairs); i += 2 {
+		out = append(out, forbiddenRange{prefix: netip.MustParsePrefix(pairs[i]), name: pairs[i+1]})
+	}
+	return out
+}
+
+// forbidden returns the forbidden range containing a, which must be
+// unmapped. For an address that embeds an IPv4 address, the range returned
+// is the translation prefix and the name that of the embedded address's
+// range.
+func forbidden(a netip.Addr) (forbiddenRange, bool) {
+	if embedded, prefix, ok := embeddedIPv4(a); ok {
+		if r, bad := forbidden(embedded); bad {
+			return forbiddenRange{prefix: prefix, name: r.name + " (embedded in " + prefix.String() + ")"}, true
+		}
+		return forbiddenRange{}, false
+	}
+	for _, r := range forbiddenRanges {
+		if r.prefix.Contains(a) {
+			return r, true
+		}
+	}
+	return forbiddenRange{}, false
+}
+
+func embeddedIPv4(a netip.Addr) (netip.Addr, netip.Prefix, bool) {
+	if !a.Is6() {
+		return netip.Addr{}, netip.Prefix{}, false
+	}
+	b := a.As16()
+	switch {
+	case nat64Prefix.Contains(a):
+		return netip.AddrFrom4([4]byte(b[12:16])), nat64Prefix, true
+	case sixToFour.Contains(a):
+		return netip.AddrFrom4([4]byte(b[2:6])), sixToFour, true
+	}
+	return netip.Addr{}, netip.Prefix{}, false
+}
