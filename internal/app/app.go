@@ -230,6 +230,10 @@ func (rt *Running) buildGateway(ctx context.Context, cfg *config.File, upstream 
 	if err != nil {
 		return nil, err
 	}
+	enforced, shadow, err := newPolicies(cfg)
+	if err != nil {
+		return nil, err
+	}
 	reader, err := auditlog.NewReader(ctx, rt.DB)
 	if err != nil {
 		return nil, err
@@ -250,6 +254,8 @@ func (rt *Running) buildGateway(ctx context.Context, cfg *config.File, upstream 
 		Observer:           rt.Metrics,
 		KillSwitch:         rt.KillSwitch,
 		Sources:            rt.sources,
+		Policy:             enforced,
+		ShadowPolicy:       shadow,
 		Logger:             log,
 		Now:                now,
 	})

@@ -50,6 +50,9 @@ func DevConfig(dir, listen, adminListen string) (*config.File, *devmode.Layout, 
 		Listen:    listen,
 		PublicURL: "https://" + net.JoinHostPort(publicHost(host), port),
 		PayerID:   config.Identifier{System: "http://hl7.org/fhir/sid/us-npi", Value: "1234567893"},
+		// The PAS 2.0.1 examples name the insurer by the number 789312, not
+		// a valid NPI; the demo replays them unchanged.
+		PayerIDAliases: []config.Identifier{{System: "http://hl7.org/fhir/sid/us-npi", Value: "789312"}},
 		TLS: config.TLS{
 			CertFile:     layout.ServerCertFile,
 			KeyFile:      layout.ServerKeyFile,
@@ -73,6 +76,8 @@ func DevConfig(dir, listen, adminListen string) (*config.File, *devmode.Layout, 
 			Organization: config.Identifier{System: "http://hl7.org/fhir/sid/us-npi", Value: devmode.PartnerNPI},
 			JWKSFile:     layout.JWKSFile,
 			Scopes:       strings.Fields(DevScopes),
+			// $submit and $inquire answer with ClaimResponses, a claims read.
+			Roles:        map[string]string{"claims": "read"},
 			Interactions: []string{"capabilities", "Claim/$submit", "Claim/$inquire"},
 		}},
 	}

@@ -9,9 +9,11 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/gatehouse-health/gatehouse/internal/config"
+	"github.com/gatehouse-health/gatehouse/internal/congruence"
 	"github.com/gatehouse-health/gatehouse/internal/fhirjson"
 	"github.com/gatehouse-health/gatehouse/internal/fhirreq"
 	"github.com/gatehouse-health/gatehouse/internal/gateway"
+	"github.com/gatehouse-health/gatehouse/internal/policy"
 	"github.com/gatehouse-health/gatehouse/internal/token"
 )
 
@@ -34,10 +36,15 @@ func loadPartners(cfg *config.File) (map[string]*gateway.Partner, token.StaticCl
 		if err != nil {
 			return nil, nil, fmt.Errorf("%s.jwks_file: %w", at, err)
 		}
+		pol, err := policy.NewPartner(config.PartnerPolicy(p))
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", at, err)
+		}
 		partners[p.ID] = &gateway.Partner{
 			ID:      p.ID,
 			Allowed: allowed,
 			Limiter: gateway.NewRateLimiter(p.RateLimit.RequestsPerSecond, p.RateLimit.Burst),
+			Policy:  pol,
 		}
 		clients[p.ID] = &token.Client{ID: p.ID, Keys: keys, Scopes: p.Scopes}
 	}
@@ -87,4 +94,42 @@ func allScopes(cfg *config.File) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// newPolicies builds the enforced policy engine and, when configured, the
+// shadow candidate.
+func newPolicies(cfg *config.File) (enforced, shadow policy.Decider, err error) {
+	payerIDs := []congruence.Identifier{{System: cfg.PayerID.System, Value: cfg.PayerID.Value}}
+	for _, a := range cfg.PayerIDAliases {
+		payerIDs = append(payerIDs, congruence.Identifier{System: a.System, Value: a.Value})
+	}
+	eng, err := policy.New(policy.Options{MaxCount: cfg.Policy.MaxCount, MaxBundleEntries: cfg.Policy.MaxBundleEntries, PayerIDs: payerIDs})
+	if err != nil {
+		return nil, nil, fmt.Errorf("policy: %w", err)
+	}
+	sh := cfg.Policy.Shadow
+	if sh == nil {
+		return eng, nil, nil
+	}
+	cand, err := policy.New(policy.Options{MaxCount: sh.MaxCount, MaxBundleEntries: sh.MaxBundleEntries, PayerIDs: payerIDs})
+	if err != nil {
+		return nil, nil, fmt.Errorf("policy.shadow: %w", err)
+	}
+	partners := map[string]*policy.Partner{}
+	for i, sp := range sh.Partners {
+		var base config.Partner
+		for _, p := range cfg.Partners {
+			if p.ID == sp.ID {
+				base = p
+			}
+		}
+		if base.ID == "" {
+			return nil, nil, fmt.Errorf("policy.shadow.partners[%d].id: %q is not a registered partner", i, sp.ID)
+		}
+		base.Roles, base.Grants = sp.Roles, sp.Grants
+		if partners[sp.ID], err = policy.NewPartner(config.PartnerPolicy(base)); err != nil {
+			return nil, nil, fmt.Errorf("policy.shadow.partners[%d]: %w", i, err)
+		}
+	}
+	return eng, policy.WithPartners(cand, partners), nil
 }

@@ -20,9 +20,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehouse-health/gatehouse/internal/congruence"
 	"github.com/gatehouse-health/gatehouse/internal/egress"
 	"github.com/gatehouse-health/gatehouse/internal/fhirreq"
 	"github.com/gatehouse-health/gatehouse/internal/netguard"
+	"github.com/gatehouse-health/gatehouse/internal/policy"
+	"github.com/gatehouse-health/gatehouse/internal/scope"
 )
 
 // File is the root of the configuration file.
@@ -33,8 +36,15 @@ type File struct {
 	// is PublicURL + "/fhir" and the token endpoint PublicURL + "/oauth/token";
 	// client assertions must name that token URL exactly as their audience.
 	PublicURL string `yaml:"public_url"`
-	// PayerID is this payer's verified identifier.
+	// PayerID is this payer's verified identifier. Claim.insurer and
+	// Coverage.payor in partners' payloads must carry it.
 	PayerID Identifier `yaml:"payer_id"`
+	// PayerIDAliases are other identifiers the payer is known by in
+	// payloads, accepted like PayerID.
+	PayerIDAliases []Identifier `yaml:"payer_id_aliases"`
+	// Policy sets the limits of the policy engine and an optional shadow
+	// candidate.
+	Policy Policy `yaml:"policy"`
 
 	TLS      TLS       `yaml:"tls"`
 	Admin    Admin     `yaml:"admin"`
@@ -51,6 +61,41 @@ type File struct {
 
 	// dir is the directory relative paths are resolved against.
 	dir string
+}
+
+// Policy configures the policy engine.
+type Policy struct {
+	// MaxCount is the largest _count a search may ask for; larger is
+	// refused, never lowered. Default 100.
+	MaxCount int `yaml:"max_count"`
+	// MaxBundleEntries caps the entries of a batch or transaction; default
+	// 100.
+	MaxBundleEntries int `yaml:"max_bundle_entries"`
+	// Shadow, when set, is a candidate policy that decides every request
+	// beside the enforced one without acting; disagreements are counted.
+	Shadow *ShadowPolicy `yaml:"shadow"`
+}
+
+// ShadowPolicy is a candidate policy. Partners it does not list keep their
+// enforced registration.
+type ShadowPolicy struct {
+	MaxCount         int             `yaml:"max_count"`
+	MaxBundleEntries int             `yaml:"max_bundle_entries"`
+	Partners         []ShadowPartner `yaml:"partners"`
+}
+
+// ShadowPartner is a candidate registration of one partner.
+type ShadowPartner struct {
+	ID     string            `yaml:"id"`
+	Roles  map[string]string `yaml:"roles"`
+	Grants []Grant           `yaml:"grants"`
+}
+
+// Grant gives one partner a feature that is refused by default, such as
+// history or $everything, with the reason it needs it.
+type Grant struct {
+	Feature string `yaml:"feature"`
+	Reason  string `yaml:"reason"`
 }
 
 // Identifier is a FHIR identifier (system and value).
@@ -232,8 +277,17 @@ type Partner struct {
 	// JWKSFile holds the public keys that verify the partner's client
 	// assertions.
 	JWKSFile string `yaml:"jwks_file"`
-	// Scopes is the maximum set of SMART scopes the partner may be granted.
+	// Scopes is the maximum set of SMART scopes the partner may be granted,
+	// in SMART v1 or v2 syntax plus Gatehouse's operation scopes (see
+	// docs/security.md).
 	Scopes []string `yaml:"scopes"`
+	// AllowWildcardScopes permits a "*" resource type in Scopes.
+	AllowWildcardScopes bool `yaml:"allow_wildcard_scopes"`
+	// Roles gives the partner read or write access per data class (claims,
+	// coverage, clinical, member, ...); classes not listed are none.
+	Roles map[string]string `yaml:"roles"`
+	// Grants are the refused-by-default features this partner may use.
+	Grants []Grant `yaml:"grants"`
 	// Interactions lists the FHIR interactions the partner may perform, such
 	// as "Claim/$submit" or "capabilities". Everything else is denied.
 	Interactions []string `yaml:"interactions"`
@@ -433,6 +487,12 @@ func (f *File) validatePartners(v *validator) {
 		}
 		seen[p.ID] = i
 		v.required(at+".jwks_file", p.JWKSFile)
+		if _, err := scope.ParseSet(p.Scopes, scope.Options{AllowWildcard: p.AllowWildcardScopes}); err != nil {
+			v.addf(at+".scopes", "%v", err)
+		}
+		if _, err := policy.NewPartner(partnerPolicyConfig(p)); err != nil {
+			v.addf(at, "%v", err)
+		}
 		if p.RateLimit.RequestsPerSecond < 0 || p.RateLimit.Burst < 1 {
 			v.addf(at+".rate_limit", "requests_per_second must be positive and burst at least 1")
 		}
@@ -521,3 +581,23 @@ func (v *validator) httpsEndpoint(path, value string) {
 }
 
 func (v *validator) err() error { return errors.Join(v.errs...) }
+
+// PartnerPolicy returns the policy registration of a partner.
+func PartnerPolicy(p Partner) policy.PartnerConfig { return partnerPolicyConfig(p) }
+
+func partnerPolicyConfig(p Partner) policy.PartnerConfig {
+	return policy.PartnerConfig{
+		ID:           p.ID,
+		Organization: congruence.Identifier{System: p.Organization.System, Value: p.Organization.Value},
+		Roles:        p.Roles,
+		Grants:       grantConfigs(p.Grants),
+	}
+}
+
+func grantConfigs(gs []Grant) []policy.GrantConfig {
+	out := make([]policy.GrantConfig, len(gs))
+	for i, g := range gs {
+		out[i] = policy.GrantConfig{Feature: g.Feature, Reason: g.Reason}
+	}
+	return out
+}

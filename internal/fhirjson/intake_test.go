@@ -123,3 +123,29 @@ func FuzzCheck(f *testing.F) {
 		}
 	})
 }
+
+func TestReadHead(t *testing.T) {
+	tests := []struct {
+		doc     string
+		want    Head
+		wantErr bool
+	}{
+		{`{"resourceType":"Claim","id":"c1","x":{"resourceType":"Patient"}}`, Head{"Claim", "c1"}, false},
+		{`{"id":"c1"}`, Head{"", "c1"}, false},
+		{`{"resourceType":"Patient","resourcetype":"Claim"}`, Head{}, true},
+		{`{"ResourceType":"Claim"}`, Head{}, true},
+		{`{"resourceType":"Claim","ID":"2"}`, Head{}, true},
+		{`{"resourceType":7}`, Head{}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.doc, func(t *testing.T) {
+			got, err := ReadHead([]byte(tt.doc))
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("err = %v, wantErr %v", err, tt.wantErr)
+			}
+			if !tt.wantErr && got != tt.want {
+				t.Errorf("head = %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}

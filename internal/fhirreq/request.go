@@ -6,7 +6,11 @@
 // empty segments, matrix parameters, resource types that differ from a known
 // type only in case, method-override headers and methods FHIR does not define
 // are rejected with an error; none is normalised into something that might
-// then be allowed.
+// then be allowed. The query string is parsed as strictly (see ParseQuery),
+// and so is every entry of a batch, transaction or operation Bundle (see
+// ParseBundle), by the same code.
+//
+// The package is pure: it reads the values it is given and does no I/O.
 package fhirreq
 
 import (
@@ -46,6 +50,17 @@ type Request struct {
 	VersionID string // for vread
 	Operation string // operation name without "$"
 	Method    string
+
+	// Query holds the query string's parameters, merged with the form body
+	// of a POST _search. It is never nil on a parsed request.
+	Query *Query
+	// Conditional marks a conditional update, patch or delete: Type is set,
+	// ID is empty and Query holds the match criteria.
+	Conditional bool
+	// IfNoneExist holds the criteria of a conditional create, from the
+	// If-None-Exist header (or Bundle.entry.request.ifNoneExist); nil when
+	// absent.
+	IfNoneExist *Query
 }
 
 // Error is a request that cannot be accepted as a FHIR interaction. Status is
@@ -63,8 +78,23 @@ var ErrNotFHIR = errors.New("fhirreq: path is not under the FHIR base")
 var overrideHeaders = []string{"X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override"}
 
 // Parse classifies r, whose URL path must start with base (for example
-// "/fhir"). It reads only the method, the escaped path and a few headers.
+// "/fhir"). It reads the method, the escaped path, the query string and a
+// few headers, never the body. It rejects a POST _search, whose parameters
+// are in the body: parse that with ParseWithBody.
 func Parse(r *http.Request, base string) (*Request, error) {
+	return parseHTTP(r, base, nil, false)
+}
+
+// ParseWithBody is Parse for a request whose body the caller has read. The
+// body is used only by a POST _search, as an
+// application/x-www-form-urlencoded form whose parameters join those of the
+// query string under the same rules (a single-valued parameter may appear
+// once across both).
+func ParseWithBody(r *http.Request, base string, body []byte) (*Request, error) {
+	return parseHTTP(r, base, body, true)
+}
+
+func parseHTTP(r *http.Request, base string, body []byte, haveBody bool) (*Request, error) {
 	for _, h := range overrideHeaders {
 		if _, ok := r.Header[http.CanonicalHeaderKey(h)]; ok {
 			return nil, &Error{http.StatusBadRequest, "method-override headers are not accepted"}
@@ -74,7 +104,29 @@ func Parse(r *http.Request, base string) (*Request, error) {
 	if err != nil {
 		return nil, err
 	}
-	return classify(r.Method, segs)
+	req, err := classify(r.Method, segs, r.URL.RawQuery != "")
+	if err != nil {
+		return nil, err
+	}
+
+	raw := r.URL.RawQuery
+	if isSearchPost(r.Method, segs) {
+		if !haveBody {
+			return nil, &Error{http.StatusBadRequest, "POST _search must be parsed with its form body"}
+		}
+		form, err := searchForm(r.Header.Get("Content-Type"), body)
+		if err != nil {
+			return nil, err
+		}
+		raw = joinQuery(raw, form)
+	}
+	if req.Query, err = ParseQuery(raw); err != nil {
+		return nil, err
+	}
+	if err := req.conditionalCreate(r.Header.Values("If-None-Exist")); err != nil {
+		return nil, err
+	}
+	return req, nil
 }
 
 // pathSegments splits the path below base, rejecting non-canonical forms.
@@ -101,7 +153,7 @@ func pathSegments(escaped, base string) ([]string, error) {
 	return segs, nil
 }
 
-func classify(method string, segs []string) (*Request, error) {
+func classify(method string, segs []string, hasQuery bool) (*Request, error) {
 	if !knownMethod(method) {
 		return nil, &Error{http.StatusMethodNotAllowed, fmt.Sprintf("method %q is not a FHIR interaction", method)}
 	}
@@ -120,6 +172,10 @@ func classify(method string, segs []string) (*Request, error) {
 		return nil, err
 	}
 	req.Type = typ
+	if len(segs) == 1 && hasQuery && isConditionalMethod(method) {
+		req.Kind, req.Conditional = conditionalKinds[method], true
+		return req, nil
+	}
 	return req.typed(method, segs[1:])
 }
 
@@ -152,28 +208,36 @@ func (req *Request) systemPath(method string, segs []string) (*Request, error) {
 	return req, nil
 }
 
+// The interaction each method performs on each kind of path.
+var (
+	typeKinds            = map[string]Kind{http.MethodGet: SearchType, http.MethodPost: Create}
+	typeSearchKinds      = map[string]Kind{http.MethodPost: SearchType}
+	typeHistoryKinds     = map[string]Kind{http.MethodGet: HistoryType}
+	instanceKinds        = map[string]Kind{http.MethodGet: Read, http.MethodPut: Update, http.MethodPatch: Patch, http.MethodDelete: Delete}
+	instanceHistoryKinds = map[string]Kind{http.MethodGet: HistoryInstance}
+	versionKinds         = map[string]Kind{http.MethodGet: VRead}
+)
+
 // typed classifies the segments after a resource type.
 func (req *Request) typed(method string, segs []string) (*Request, error) {
 	switch len(segs) {
 	case 0:
-		return req.byMethod(method, map[string]Kind{http.MethodGet: SearchType, http.MethodPost: Create})
+		return req.byMethod(method, typeKinds)
 	case 1:
 		if op, ok := operationName(segs[0]); ok {
 			return req.operation(OperationType, req.Type, "", op, true)
 		}
 		if segs[0] == "_search" {
-			return req.byMethod(method, map[string]Kind{http.MethodPost: SearchType})
+			return req.byMethod(method, typeSearchKinds)
 		}
 		if segs[0] == "_history" {
-			return req.byMethod(method, map[string]Kind{http.MethodGet: HistoryType})
+			return req.byMethod(method, typeHistoryKinds)
 		}
 		if err := checkID(segs[0]); err != nil {
 			return nil, err
 		}
 		req.ID = segs[0]
-		return req.byMethod(method, map[string]Kind{
-			http.MethodGet: Read, http.MethodPut: Update, http.MethodPatch: Patch, http.MethodDelete: Delete,
-		})
+		return req.byMethod(method, instanceKinds)
 	}
 	if err := checkID(segs[0]); err != nil {
 		return nil, err
@@ -186,14 +250,14 @@ func (req *Request) typed(method string, segs []string) (*Request, error) {
 		return nil, notFound()
 	}
 	if len(segs) == 2 {
-		return req.byMethod(method, map[string]Kind{http.MethodGet: HistoryInstance})
+		return req.byMethod(method, instanceHistoryKinds)
 	}
 	if len(segs) == 3 {
 		if err := checkID(segs[2]); err != nil {
 			return nil, err
 		}
 		req.VersionID = segs[2]
-		return req.byMethod(method, map[string]Kind{http.MethodGet: VRead})
+		return req.byMethod(method, versionKinds)
 	}
 	return nil, notFound()
 }

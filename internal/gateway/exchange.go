@@ -75,14 +75,10 @@ type Refusal struct {
 // parameter replaced, so that a token sent against the rules does not end
 // up in the record.
 func redactTarget(u *url.URL) string {
-	target := u.RequestURI()
-	if u.RawQuery == "" || !strings.Contains(u.RawQuery, "access_token") {
-		return target
+	if strings.Contains(strings.ToLower(u.RawQuery), "access_token") {
+		// The query may hide the token in a pair url.Query cannot parse,
+		// so none of it is kept.
+		return u.EscapedPath() + "?REDACTED"
 	}
-	q := u.Query()
-	if q.Has("access_token") {
-		q.Set("access_token", "REDACTED")
-		return u.EscapedPath() + "?" + q.Encode()
-	}
-	return target
+	return u.RequestURI()
 }

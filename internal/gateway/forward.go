@@ -116,7 +116,11 @@ func (g *Gateway) upstreamRequest(ex *exchange) (*http.Request, *Refusal) {
 	u := *t.base
 	u.RawPath = strings.TrimRight(t.base.EscapedPath(), "/") + strings.TrimPrefix(ex.r.URL.EscapedPath(), t.prefix)
 	u.Path = strings.TrimRight(t.base.Path, "/") + strings.TrimPrefix(ex.r.URL.Path, t.prefix)
-	u.RawQuery = ex.r.URL.RawQuery
+	// Forward the query the policy decided on, re-encoded canonically, not
+	// the client's bytes, so the upstream cannot read it differently.
+	if ex.fhir != nil && ex.fhir.Query != nil {
+		u.RawQuery = ex.fhir.Query.Encode()
+	}
 
 	var body io.Reader = http.NoBody
 	if len(ex.body) > 0 {

@@ -5,13 +5,16 @@
 //  2. identity: map the verified client certificate to a registered partner;
 //  3. kill switch: refuse if a full cut covers the partner;
 //  4. token: verify the certificate-bound access token;
-//  5. authorization: parse the FHIR interaction and decide on it;
+//  5. authorization: parse the FHIR interaction; the partner's interaction
+//     allowlist must name it;
 //  6. kill switch: refuse if any cut covers the interaction;
 //  7. payload: media type, size and strict JSON checks;
-//  8. record: commit the request entry (fail closed);
-//  9. forward: send the request to the upstream FHIR server;
-//  10. record: commit the response entry (fail closed);
-//  11. respond: release the upstream response.
+//  8. policy: scopes, roles per data class, refused features, search reach
+//     and identity congruence, decided on the checked body;
+//  9. record: commit the request entry (fail closed);
+//  10. forward: send the request to the upstream FHIR server;
+//  11. record: commit the response entry (fail closed);
+//  12. respond: release the upstream response.
 //
 // A stage that refuses returns a *Refusal; refuse is the one code path that
 // records the exchange, sets the status and writes the OperationOutcome, so
@@ -35,6 +38,7 @@ import (
 
 	"github.com/gatehouse-health/gatehouse/internal/fhirreq"
 	"github.com/gatehouse-health/gatehouse/internal/killswitch"
+	"github.com/gatehouse-health/gatehouse/internal/policy"
 	"github.com/gatehouse-health/gatehouse/internal/record"
 	"github.com/gatehouse-health/gatehouse/internal/token"
 )
@@ -53,6 +57,9 @@ type Partner struct {
 	Allowed []fhirreq.Pattern
 	// Limiter caps the partner's request rate; nil means no cap.
 	Limiter *RateLimiter
+	// Policy is the compiled registration inbound requests are decided on
+	// by Options.Policy; nil skips the policy engine (outbound partners).
+	Policy *policy.Partner
 }
 
 // SourceChecker applies the source allowlists; *netguard.Guard implements
@@ -100,6 +107,12 @@ type Options struct {
 	// MaxBodyBytes caps request bodies (413 above it) and, times four,
 	// upstream response bodies.
 	MaxBodyBytes int64
+	// Policy decides inbound requests on scopes, roles, refused features
+	// and identity congruence; nil leaves only the interaction allowlist.
+	Policy policy.Decider
+	// ShadowPolicy, when set, is a candidate policy that decides every
+	// request too without acting; disagreements are counted and logged.
+	ShadowPolicy policy.Decider
 	// Sources, when set, gives each request's client address and applies
 	// the partner's own source allowlist after the handshake.
 	Sources SourceChecker
@@ -119,6 +132,7 @@ type Options struct {
 type Observer interface {
 	ObserveExchange(e *record.Entry)
 	ObserveCommit(d time.Duration, err error)
+	ObserveShadow(partner, enforcedRule, candidateRule string)
 }
 
 // Gateway is the inbound pipeline. It is safe for concurrent use.
@@ -184,6 +198,7 @@ func (g *Gateway) serveFHIR(w http.ResponseWriter, r *http.Request) {
 		g.authorize,
 		g.checkCut,
 		g.checkPayload,
+		g.decide,
 	}
 	for _, stage := range stages {
 		if ref := stage(ex); ref != nil {

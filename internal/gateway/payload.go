@@ -1,8 +1,10 @@
 package gateway
 
 import (
-	"encoding/json"
+	"errors"
 	"net/http"
+
+	"github.com/gatehouse-health/gatehouse/internal/fhirjson"
 
 	"github.com/gatehouse-health/gatehouse/internal/fhirreq"
 )
@@ -18,12 +20,12 @@ var operationInputs = map[string]string{
 // fits the interaction: the URL's type for create and update, a Bundle for
 // batch and for the PAS operations.
 func (g *Gateway) checkResourceType(ex *exchange) *Refusal {
-	var head struct {
-		ResourceType string `json:"resourceType"`
+	head, err := fhirjson.ReadHead(ex.body)
+	if errors.Is(err, fhirjson.ErrCaseVariant) {
+		return &Refusal{Status: http.StatusBadRequest, Code: "structure", Rule: "payload.case-variant",
+			Message: "the request body has a member whose name differs from resourceType or id only in letter case"}
 	}
-	// The body has passed strict intake, so this decode cannot meet
-	// duplicate names or invalid UTF-8.
-	if err := json.Unmarshal(ex.body, &head); err != nil || head.ResourceType == "" {
+	if err != nil || head.ResourceType == "" {
 		return &Refusal{Status: http.StatusBadRequest, Code: "structure", Rule: "payload.resource-type",
 			Message: "the request body is not a FHIR resource: resourceType is missing"}
 	}
@@ -35,6 +37,10 @@ func (g *Gateway) checkResourceType(ex *exchange) *Refusal {
 	if want != "" && head.ResourceType != want {
 		return &Refusal{Status: http.StatusUnprocessableEntity, Code: "processing", Rule: "payload.wrong-type",
 			Message: "the request body must be a " + want + " resource for " + ex.fhir.Describe()}
+	}
+	if ex.fhir.Kind == fhirreq.Update && head.ID != ex.fhir.ID {
+		return &Refusal{Status: http.StatusBadRequest, Code: "invalid", Rule: "payload.id-mismatch",
+			Message: "the resource id in the body must equal the id in the URL"}
 	}
 	return nil
 }

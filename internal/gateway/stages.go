@@ -1,14 +1,18 @@
 package gateway
 
 import (
+	"crypto/x509"
 	"errors"
 	"io"
 	"mime"
 	"net/http"
 	"strings"
 
+	"github.com/gatehouse-health/gatehouse/internal/congruence"
 	"github.com/gatehouse-health/gatehouse/internal/fhirjson"
 	"github.com/gatehouse-health/gatehouse/internal/fhirreq"
+	"github.com/gatehouse-health/gatehouse/internal/policy"
+	"github.com/gatehouse-health/gatehouse/internal/scope"
 	"github.com/gatehouse-health/gatehouse/internal/token"
 )
 
@@ -40,6 +44,10 @@ func (g *Gateway) identify(ex *exchange) *Refusal {
 	if ex.leaf == nil {
 		return &Refusal{Status: http.StatusUnauthorized, Code: "login", Rule: "identity.no-certificate",
 			Message: "a client certificate issued by the partner CA is required"}
+	}
+	if !hasClientAuth(ex.leaf) {
+		return &Refusal{Status: http.StatusForbidden, Code: "security", Rule: "identity.no-client-auth-usage",
+			Message: "the client certificate must carry the clientAuth extended key usage"}
 	}
 	id, ok := g.opts.PartnerOf(ex.leaf)
 	if !ok {
@@ -88,6 +96,11 @@ func (g *Gateway) checkSource(ex *exchange) *Refusal {
 // the certificate of this connection, and that it was issued to the same
 // partner the certificate names.
 func (g *Gateway) authenticate(ex *exchange) *Refusal {
+	// url.Query drops pairs it cannot parse, so a token hidden in such a
+	// pair would pass BearerToken's own query check.
+	if strings.Contains(strings.ToLower(ex.r.URL.RawQuery), "access_token") {
+		return tokenRefusal(token.ErrMalformedRequest, "token.malformed", "access tokens must not be sent in the URL")
+	}
 	raw, err := token.BearerToken(ex.r)
 	if err != nil {
 		rule, msg := "token.missing", "an access token is required: send Authorization: Bearer <token>"
@@ -144,7 +157,7 @@ func (g *Gateway) checkCut(ex *exchange) *Refusal {
 // authorize parses the FHIR interaction and allows it only if the partner's
 // allowlist names it. Deny by default.
 func (g *Gateway) authorize(ex *exchange) *Refusal {
-	req, err := fhirreq.Parse(ex.r, ex.target.prefix)
+	req, err := fhirreq.ParseWithBody(ex.r, ex.target.prefix, ex.body)
 	if err != nil {
 		var fe *fhirreq.Error
 		if errors.As(err, &fe) {
@@ -154,14 +167,71 @@ func (g *Gateway) authorize(ex *exchange) *Refusal {
 	}
 	ex.fhir = req
 	ex.entry.Interaction = req.Describe()
-	for _, p := range ex.partner.Allowed {
+	if !allowlisted(ex.partner.Allowed, req) {
+		return &Refusal{Status: http.StatusForbidden, Code: "forbidden", Rule: "policy.not-allowed",
+			Message: "the interaction " + req.Describe() + " is not allowed for this partner"}
+	}
+	ex.entry.Rule = "allow:" + req.Describe()
+	return nil
+}
+
+// allowlisted reports whether one of the partner's configured interactions
+// names req.
+func allowlisted(allowed []fhirreq.Pattern, req *fhirreq.Request) bool {
+	for _, p := range allowed {
 		if p.Matches(req) {
-			ex.entry.Rule = "allow:" + p.String()
-			return nil
+			return true
 		}
 	}
-	return &Refusal{Status: http.StatusForbidden, Code: "forbidden", Rule: "policy.not-allowed",
-		Message: "the interaction " + req.Describe() + " is not allowed for this partner"}
+	return false
+}
+
+// decide runs the policy engine: scopes, roles per data class, refused
+// features, search reach and identity congruence. A candidate policy in
+// shadow mode decides too; disagreements are counted and logged, and only
+// the enforced decision acts.
+//
+// It runs after the payload stage, so the engine's parsers read only bodies
+// that passed strict intake.
+func (g *Gateway) decide(ex *exchange) *Refusal {
+	if ex.partner.Policy == nil || g.opts.Policy == nil {
+		return nil
+	}
+	in := policy.Input{
+		Partner: ex.partner.Policy,
+		Scopes:  scope.ParseGranted(ex.claims.Scopes),
+		Request: ex.fhir,
+		Body:    ex.body,
+		Identity: congruence.Identity{
+			PartnerID:                ex.partner.ID,
+			TokenClientID:            ex.claims.ClientID,
+			Organization:             ex.partner.Policy.Organization,
+			CertificateOrganizations: congruence.OrganizationsFromURIs(uriStrings(ex.leaf)),
+		},
+	}
+	res := policy.Shadow{Enforced: g.opts.Policy, Candidate: g.opts.ShadowPolicy}.Decide(in)
+	if res.Disagree {
+		g.log.Info("shadow policy disagrees", "exchange", ex.entry.ExchangeID, "partner", ex.partner.ID,
+			"enforced", res.Decision.Rule, "candidate", res.Candidate.Rule)
+		if g.opts.Observer != nil {
+			g.opts.Observer.ObserveShadow(ex.partner.ID, res.Decision.Rule, res.Candidate.Rule)
+		}
+	}
+	d := res.Decision
+	ex.entry.Rule = d.Rule
+	if !d.Allow {
+		ex.entry.Reason = d.Reason
+		return &Refusal{Status: d.Status, Code: d.Code, Rule: d.Rule, Message: d.Reason}
+	}
+	return nil
+}
+
+func uriStrings(leaf *x509.Certificate) []string {
+	out := make([]string, 0, len(leaf.URIs))
+	for _, u := range leaf.URIs {
+		out = append(out, u.String())
+	}
+	return out
 }
 
 // checkPayload enforces the body rules: size, media type and strict JSON.
@@ -179,11 +249,20 @@ func (g *Gateway) checkPayload(ex *exchange) *Refusal {
 		}
 		return nil
 	}
+	if isSearch(ex.fhir) {
+		// POST _search carries its parameters as a form, which the request
+		// model already parsed strictly.
+		if ct := ex.r.Header.Values("Content-Type"); hasBody && (len(ct) != 1 || !strings.HasPrefix(ct[0], "application/x-www-form-urlencoded")) {
+			return &Refusal{Status: http.StatusUnsupportedMediaType, Code: "not-supported", Rule: "payload.media-type",
+				Message: "a POST _search body must be application/x-www-form-urlencoded"}
+		}
+		return nil
+	}
 	if !hasBody {
 		return &Refusal{Status: http.StatusBadRequest, Code: "required", Rule: "payload.missing",
 			Message: "this interaction requires a FHIR JSON request body"}
 	}
-	if !isFHIRJSON(ex.r.Header.Get("Content-Type")) {
+	if cts := ex.r.Header.Values("Content-Type"); len(cts) != 1 || !isFHIRJSON(cts[0]) {
 		return &Refusal{Status: http.StatusUnsupportedMediaType, Code: "not-supported", Rule: "payload.media-type",
 			Message: "the request body must be FHIR JSON: send Content-Type: application/fhir+json"}
 	}
@@ -194,14 +273,17 @@ func (g *Gateway) checkPayload(ex *exchange) *Refusal {
 }
 
 // isFHIRJSON accepts application/fhir+json and application/json, with no
-// charset other than UTF-8.
+// charset other than UTF-8 and no FHIR version other than R4's.
 func isFHIRJSON(ct string) bool {
 	mt, params, err := mime.ParseMediaType(ct)
 	if err != nil || (mt != "application/fhir+json" && mt != "application/json") {
 		return false
 	}
 	for k, v := range params {
-		if k != "charset" || !strings.EqualFold(v, "utf-8") {
+		switch {
+		case k == "charset" && strings.EqualFold(v, "utf-8"):
+		case k == "fhirversion" && (v == "4.0" || v == "4.0.1"):
+		default:
 			return false
 		}
 	}
@@ -216,4 +298,21 @@ func codeForStatus(status int) string {
 		return "not-supported"
 	}
 	return "invalid"
+}
+
+// hasClientAuth reports whether the certificate names the clientAuth
+// extended key usage explicitly. Chain verification accepts a certificate
+// without any extended key usage for every purpose; partners must carry
+// the one they are issued for.
+func hasClientAuth(leaf *x509.Certificate) bool {
+	for _, u := range leaf.ExtKeyUsage {
+		if u == x509.ExtKeyUsageClientAuth {
+			return true
+		}
+	}
+	return false
+}
+
+func isSearch(req *fhirreq.Request) bool {
+	return req != nil && (req.Kind == fhirreq.SearchType || req.Kind == fhirreq.SearchSystem)
 }

@@ -21,7 +21,8 @@ import (
 // Unit tests for each stage, with a certificate and token verifier stubbed
 // at the interfaces; app's tests run the same stages over real TLS.
 
-var testLeaf = &x509.Certificate{Raw: []byte("leaf-der"), URIs: []*url.URL{{Scheme: "urn", Opaque: "gatehouse:partner:ehr-a"}}}
+var testLeaf = &x509.Certificate{Raw: []byte("leaf-der"), URIs: []*url.URL{{Scheme: "urn", Opaque: "gatehouse:partner:ehr-a"}},
+	ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
 
 type stubVerifier struct {
 	claims *token.AccessClaims
@@ -96,7 +97,11 @@ func TestIdentifyStage(t *testing.T) {
 	if ref := g.identify(newExchange(g, "GET", "/fhir/metadata", nil, nil)); ref == nil || ref.Status != 401 {
 		t.Errorf("no certificate: %+v, want 401", ref)
 	}
-	noURI := &x509.Certificate{Raw: []byte("x")}
+	noEKU := &x509.Certificate{Raw: []byte("x"), URIs: testLeaf.URIs}
+	if ref := g.identify(newExchange(g, "GET", "/fhir/metadata", nil, noEKU)); ref == nil || ref.Rule != "identity.no-client-auth-usage" {
+		t.Errorf("certificate without clientAuth usage: %+v", ref)
+	}
+	noURI := &x509.Certificate{Raw: []byte("x"), ExtKeyUsage: testLeaf.ExtKeyUsage}
 	if ref := g.identify(newExchange(g, "GET", "/fhir/metadata", nil, noURI)); ref == nil || ref.Rule != "identity.no-partner-uri" {
 		t.Errorf("certificate without partner URI: %+v", ref)
 	}
@@ -274,9 +279,19 @@ func TestRefuseRecordsBeforeResponding(t *testing.T) {
 }
 
 func TestRedactTarget(t *testing.T) {
-	u, _ := url.Parse("/fhir/Claim?patient=123&access_token=secret")
-	got := redactTarget(u)
-	if strings.Contains(got, "secret") || !strings.Contains(got, "patient=123") {
-		t.Errorf("redactTarget = %q", got)
+	for _, target := range []string{
+		"/fhir/Claim?patient=123&access_token=secret",
+		"/fhir/Claim?access_token=secret;x=1",
+		"/fhir/Claim?x=1;ACCESS_TOKEN=secret",
+		"/fhir/Claim?access_token=secret%",
+	} {
+		u, _ := url.Parse(target)
+		if got := redactTarget(u); strings.Contains(got, "secret") || !strings.HasPrefix(got, "/fhir/Claim?") {
+			t.Errorf("redactTarget(%q) = %q", target, got)
+		}
+	}
+	u, _ := url.Parse("/fhir/Claim?patient=123")
+	if got := redactTarget(u); got != "/fhir/Claim?patient=123" {
+		t.Errorf("redactTarget kept %q, want the query unchanged", got)
 	}
 }

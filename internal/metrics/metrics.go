@@ -27,6 +27,7 @@ type Metrics struct {
 	commitSeconds   prometheus.Histogram
 	commitFailures  prometheus.Counter
 	certExpiry      *prometheus.GaugeVec
+	shadow          *prometheus.CounterVec
 }
 
 // New registers every collector, plus the Go runtime and process
@@ -64,7 +65,11 @@ func New() *Metrics {
 		Name: "gatehouse_certificate_expiry_timestamp_seconds",
 		Help: "NotAfter of each certificate the gateway uses, as a Unix time.",
 	}, []string{"certificate"})
-	m.registry.MustRegister(m.exchanges, m.denials, m.exchangeSeconds, m.upstreamSeconds,
+	m.shadow = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "gatehouse_shadow_disagreements_total",
+		Help: "Requests the shadow policy decided differently from the enforced one, by partner and rules.",
+	}, []string{"partner", "enforced_rule", "candidate_rule"})
+	m.registry.MustRegister(m.shadow, m.exchanges, m.denials, m.exchangeSeconds, m.upstreamSeconds,
 		m.commitSeconds, m.commitFailures, m.certExpiry,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -113,4 +118,10 @@ func (m *Metrics) ObserveCommit(d time.Duration, err error) {
 // SetCertificateExpiry publishes the NotAfter of a named certificate.
 func (m *Metrics) SetCertificateExpiry(name string, notAfter time.Time) {
 	m.certExpiry.WithLabelValues(name).Set(float64(notAfter.Unix()))
+}
+
+// ObserveShadow counts one disagreement between the enforced and the
+// candidate policy.
+func (m *Metrics) ObserveShadow(partner, enforcedRule, candidateRule string) {
+	m.shadow.WithLabelValues(partner, enforcedRule, candidateRule).Inc()
 }

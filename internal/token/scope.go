@@ -4,6 +4,8 @@ import (
 	"errors"
 	"slices"
 	"strings"
+
+	"github.com/gatehouse-health/gatehouse/internal/scope"
 )
 
 // maxScopeTokens caps the number of scopes one request may name.
@@ -44,19 +46,24 @@ func validScopeToken(tok string) bool {
 	return true
 }
 
-// grantScopes returns the requested scopes that the registration allows, in
-// request order. It is the one place where the granted set is decided.
+// grantScopes returns what the requested scopes and the registration both
+// permit, in request order (see scope.Intersect). It is the one place where
+// the granted set is decided. A requested scope is granted as written when a
+// registered scope covers it, so system/Claim.read is granted against a
+// registered system/Claim.rs. Otherwise only its overlap with the
+// registration is granted, in SMART v2 form: system/Claim.* against
+// system/Claim.rs grants system/Claim.rs.
 //
-// TODO: matching is exact string equality. SMART v2 scope semantics
-// (system/Claim.rs within system/Claim.cruds, v1 read/write aliases, and
-// ?param=value granular scopes) are not yet applied, so a request must name
-// a registered scope verbatim to be granted it.
+// Requested scopes that do not parse are not granted. A requested wildcard
+// scope (system/*.rs) is not granted either, not even narrowed, unless the
+// registration itself holds a wildcard scope: the configuration decides
+// whether a partner may register one.
 func grantScopes(requested, registered []string) []string {
-	var granted []string
-	for _, s := range requested {
-		if slices.Contains(registered, s) {
-			granted = append(granted, s)
-		}
+	reg := scope.ParseGranted(registered)
+	req := scope.ParseRequested(requested, scope.Options{AllowWildcard: reg.HasWildcard()})
+	granted := scope.Intersect(req, reg)
+	if granted.Len() == 0 {
+		return nil
 	}
-	return granted
+	return granted.Strings()
 }

@@ -1,0 +1,66 @@
+package fhirjson
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/go-json-experiment/json/jsontext"
+)
+
+// Head is what the gateway reads of a resource before anything else: its
+// type and id.
+type Head struct {
+	ResourceType string
+	ID           string
+}
+
+// ErrCaseVariant is returned, wrapped, when a top-level member name differs
+// from resourceType or id only in letter case. FHIR names are case-sensitive
+// and never differ only in case, and readers that match names without case
+// (encoding/json among them) would see another type than strict ones do.
+var ErrCaseVariant = errors.New("member name differs from a FHIR element name only in letter case")
+
+// ReadHead reads the top-level resourceType and id of doc, which must have
+// passed Check. Names are matched exactly; a name that matches only without
+// case is an error.
+func ReadHead(doc []byte) (Head, error) {
+	var h Head
+	dec := jsontext.NewDecoder(bytes.NewReader(doc))
+	if tok, err := dec.ReadToken(); err != nil || tok.Kind() != '{' {
+		return h, errors.New("fhirjson: top-level value is not an object")
+	}
+	for dec.PeekKind() != '}' {
+		name, err := dec.ReadToken()
+		if err != nil {
+			return h, fmt.Errorf("fhirjson: %w", err)
+		}
+		key := name.String()
+		switch {
+		case key == "resourceType":
+			h.ResourceType, err = readString(dec)
+		case key == "id":
+			h.ID, err = readString(dec)
+		case strings.EqualFold(key, "resourceType") || strings.EqualFold(key, "id"):
+			return h, fmt.Errorf("fhirjson: %w", ErrCaseVariant)
+		default:
+			err = dec.SkipValue()
+		}
+		if err != nil {
+			return h, fmt.Errorf("fhirjson: %w", err)
+		}
+	}
+	return h, nil
+}
+
+func readString(dec *jsontext.Decoder) (string, error) {
+	tok, err := dec.ReadToken()
+	if err != nil {
+		return "", err
+	}
+	if tok.Kind() != '"' {
+		return "", errors.New("value is not a string")
+	}
+	return tok.String(), nil
+}

@@ -1,0 +1,168 @@
+package fhirreq
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const transaction = `{"resourceType":"Bundle","type":"transaction","entry":[
+ {"fullUrl":"urn:uuid:1","resource":{"resourceType":"Observation","status":"final"},
+  "request":{"method":"POST","url":"Observation","ifNoneExist":"identifier=x|1"}},
+ {"request":{"method":"GET","url":"Claim?patient=123&_include=Claim:patient:Patient"}},
+ {"request":{"method":"DELETE","url":"Coverage?identifier=x|1"}},
+ {"request":{"method":"GET","url":"Patient/1/$everything"}},
+ {"resource":{"resourceType":"Parameters","parameter":[{"name":"b","resource":{"resourceType":"Bundle","type":"collection"}}]},
+  "request":{"method":"POST","url":"Claim/$submit"}}
+]}`
+
+func TestParseBundleEntries(t *testing.T) {
+	b, err := ParseBundle([]byte(transaction))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Type != "transaction" || len(b.Entries) != 5 {
+		t.Fatalf("type %q, %d entries", b.Type, len(b.Entries))
+	}
+	tests := []struct {
+		kind        Kind
+		typ         string
+		conditional bool
+		ifNoneExist bool
+		nested      bool
+	}{
+		{Create, "Observation", false, true, false},
+		{SearchType, "Claim", false, false, false},
+		{Delete, "Coverage", true, false, false},
+		{OperationInstance, "Patient", false, false, false},
+		{OperationType, "Claim", false, false, true},
+	}
+	for i, tt := range tests {
+		t.Run(fmt.Sprint(i), func(t *testing.T) {
+			e := b.Entries[i]
+			if e.Request == nil || e.Request.Kind != tt.kind || e.Request.Type != tt.typ {
+				t.Fatalf("request = %+v", e.Request)
+			}
+			if e.Request.Conditional != tt.conditional || (e.Request.IfNoneExist != nil) != tt.ifNoneExist || e.NestedBundle != tt.nested {
+				t.Errorf("entry = %+v", e)
+			}
+		})
+	}
+	if len(b.Entries[1].Request.Query.Includes) != 1 {
+		t.Error("entry query not parsed")
+	}
+}
+
+func TestParseBundleNestedDetection(t *testing.T) {
+	tests := []struct {
+		name, resource string
+		nested         bool
+	}{
+		{"plain", `{"resourceType":"Claim","id":"1"}`, false},
+		{"mentions Bundle in text", `{"resourceType":"Claim","text":{"div":"Bundle"}}`, false},
+		{"is a Bundle", `{"resourceType":"Bundle","type":"collection"}`, true},
+		{"contained", `{"resourceType":"Claim","contained":[{"resourceType":"Bundle"}]}`, true},
+		{"escaped", `{"resourceType":"Claim","contained":[{"resourceType":"\u0042undle"}]}`, true},
+		{"escaped name", `{"resourceType":"Claim","contained":[{"resource\u0054ype":"Bundle"}]}`, true},
+		{"Bundle as a value elsewhere", `{"resourceType":"Claim","note":"Bundle","x":{"y":"Bundle"}}`, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			body := `{"resourceType":"Bundle","type":"collection","entry":[{"fullUrl":"urn:uuid:1","resource":` + tt.resource + `}]}`
+			b, err := ParseBundle([]byte(body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if b.Entries[0].NestedBundle != tt.nested {
+				t.Errorf("NestedBundle = %v, want %v", b.Entries[0].NestedBundle, tt.nested)
+			}
+		})
+	}
+}
+
+func TestParseBundleRejects(t *testing.T) {
+	tests := []struct{ name, body string }{
+		{"not JSON", `{`},
+		{"not a Bundle", `{"resourceType":"Claim"}`},
+		{"duplicate member", `{"resourceType":"Bundle","type":"batch","type":"transaction"}`},
+		{"duplicate in entry", `{"resourceType":"Bundle","entry":[{"request":{"method":"GET","url":"Claim","url":"Patient"}}]}`},
+		{"case variant member", `{"resourceType":"Bundle","Entry":[]}`},
+		{"case variant entry member", `{"resourceType":"Bundle","entry":[{"Request":{"method":"DELETE","url":"Claim/1"}}]}`},
+		{"case variant request member", `{"resourceType":"Bundle","entry":[{"request":{"method":"GET","url":"Claim","URL":"Patient"}}]}`},
+		{"modifier extension", `{"resourceType":"Bundle","entry":[{"modifierExtension":[{"url":"x"}],"request":{"method":"GET","url":"Claim"}}]}`},
+		{"request modifier extension", `{"resourceType":"Bundle","entry":[{"request":{"modifierExtension":[{"url":"x"}],"method":"GET","url":"Claim"}}]}`},
+		{"text on a Bundle", `{"resourceType":"Bundle","text":{"div":"x"}}`},
+		{"entry without resourceType", `{"resourceType":"Bundle","entry":[{"resource":{"id":"1"}}]}`},
+		{"absolute url", `{"resourceType":"Bundle","entry":[{"request":{"method":"GET","url":"https://evil/fhir/Claim"}}]}`},
+		{"rooted url", `{"resourceType":"Bundle","entry":[{"request":{"method":"GET","url":"/Claim"}}]}`},
+		{"dot segment", `{"resourceType":"Bundle","entry":[{"request":{"method":"GET","url":"Claim/../Patient/1"}}]}`},
+		{"semicolon in url", `{"resourceType":"Bundle","entry":[{"request":{"method":"GET","url":"Claim?a=1;b=2"}}]}`},
+		{"unknown method", `{"resourceType":"Bundle","entry":[{"request":{"method":"HEAD","url":"Claim"}}]}`},
+		{"lower-case type", `{"resourceType":"Bundle","entry":[{"request":{"method":"GET","url":"claim/1"}}]}`},
+		{"invalid UTF-8", "{\"resourceType\":\"Bundle\",\"type\":\"\xff\"}"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if b, err := ParseBundle([]byte(tt.body)); err == nil {
+				t.Errorf("ParseBundle accepted: %+v", b)
+			}
+		})
+	}
+}
+
+func TestParseBundleErrorNamesEntryOnly(t *testing.T) {
+	_, err := ParseBundle([]byte(`{"resourceType":"Bundle","entry":[{},{"request":{"method":"GET","url":"Claim?secret=a;b"}}]}`))
+	if err == nil || !strings.Contains(err.Error(), "Bundle.entry[1].request") || strings.Contains(err.Error(), "secret") {
+		t.Errorf("err = %v", err)
+	}
+}
+
+// TestParseBundleDemoBundles reads the shipped PAS request Bundles: each is
+// a collection with no entry requests and no nested Bundle.
+func TestParseBundleDemoBundles(t *testing.T) {
+	files, _ := filepath.Glob("../demo/bundles/*.json")
+	if len(files) == 0 {
+		t.Fatal("no demo bundles found")
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			body, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := ParseBundle(body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if b.Type != "collection" || b.Entries[0].ResourceType != "Claim" {
+				t.Errorf("type %q, first entry %q", b.Type, b.Entries[0].ResourceType)
+			}
+			for _, e := range b.Entries {
+				if e.Request != nil || e.NestedBundle {
+					t.Errorf("%s: request %v, nested %v", e.Path(), e.Request, e.NestedBundle)
+				}
+			}
+		})
+	}
+}
+
+func FuzzParseBundle(f *testing.F) {
+	f.Add([]byte(transaction))
+	f.Add([]byte(`{"resourceType":"Bundle","type":"batch","entry":[{"request":{"method":"POST","url":""}}]}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		b, err := ParseBundle(body)
+		if err != nil {
+			return
+		}
+		for _, e := range b.Entries {
+			if e.Request != nil && e.Request.Query == nil {
+				t.Fatal("entry request without a Query")
+			}
+			if e.ResourceType == "Bundle" && !e.NestedBundle {
+				t.Fatal("a Bundle entry was not flagged as nested")
+			}
+		}
+	})
+}

@@ -1,0 +1,245 @@
+package policy
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/gatehouse-health/gatehouse/internal/congruence"
+	"github.com/gatehouse-health/gatehouse/internal/fhirreq"
+	"github.com/gatehouse-health/gatehouse/internal/scope"
+)
+
+// attackFile is testdata/attacks.json: partner registrations and request
+// cases with the decision each must get. The cases are plain HTTP requests
+// plus the scopes the client asks for at the token endpoint, so the same
+// file can be replayed through the whole gateway.
+type attackFile struct {
+	PayerIDs []congruence.Identifier  `json:"payer_ids"`
+	MaxCount int                      `json:"max_count"`
+	Partners map[string]partnerRecord `json:"partners"`
+	Cases    []attackCase             `json:"cases"`
+}
+
+type partnerRecord struct {
+	Organization congruence.Identifier `json:"organization"`
+	Roles        map[string]string     `json:"roles"`
+	Grants       []struct {
+		Feature string `json:"feature"`
+		Reason  string `json:"reason"`
+	} `json:"grants"`
+	Scopes []string `json:"scopes"` // registered, the most the partner may be granted
+}
+
+type attackCase struct {
+	Name    string            `json:"name"`
+	Class   string            `json:"class"`
+	Partner string            `json:"partner"`
+	Scopes  string            `json:"scopes"` // requested at the token endpoint
+	Method  string            `json:"method"`
+	Target  string            `json:"target"`
+	Headers map[string]string `json:"headers"`
+	Body    json.RawMessage   `json:"body"`
+	// BodyFile is relative to testdata; Replace lists old/new pairs applied
+	// to its content.
+	BodyFile          string                  `json:"body_file"`
+	Replace           [][2]string             `json:"replace"`
+	CertOrganizations []congruence.Identifier `json:"cert_organizations"`
+	TokenClient       string                  `json:"token_client"`
+
+	Allow          bool   `json:"allow"`
+	Rule           string `json:"rule"`
+	Status         int    `json:"status"`
+	ReasonContains string `json:"reason_contains"`
+}
+
+func loadAttacks(t testing.TB) *attackFile {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("testdata", "attacks.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f attackFile
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&f); err != nil {
+		t.Fatalf("testdata/attacks.json: %v", err)
+	}
+	return &f
+}
+
+func (f *attackFile) engine(t testing.TB) *Engine {
+	t.Helper()
+	e, err := New(Options{MaxCount: f.MaxCount, PayerIDs: f.PayerIDs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func (f *attackFile) partner(t testing.TB, id string) *Partner {
+	t.Helper()
+	rec, ok := f.Partners[id]
+	if !ok {
+		t.Fatalf("unknown partner %q", id)
+	}
+	cfg := PartnerConfig{ID: id, Organization: rec.Organization, Roles: rec.Roles}
+	for _, g := range rec.Grants {
+		cfg.Grants = append(cfg.Grants, GrantConfig{Feature: g.Feature, Reason: g.Reason})
+	}
+	p, err := NewPartner(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// granted computes the token's scopes as the token service does.
+func (f *attackFile) granted(c *attackCase) scope.Set {
+	registered := scope.ParseGranted(f.Partners[c.Partner].Scopes)
+	requested := scope.ParseRequested(strings.Fields(c.Scopes), scope.Options{AllowWildcard: registered.HasWildcard()})
+	return scope.Intersect(requested, registered)
+}
+
+func (c *attackCase) body(t testing.TB) []byte {
+	t.Helper()
+	if c.BodyFile == "" {
+		return c.Body
+	}
+	data, err := os.ReadFile(filepath.Join("testdata", filepath.FromSlash(c.BodyFile)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(data)
+	for _, r := range c.Replace {
+		if !strings.Contains(s, r[0]) {
+			t.Fatalf("replace: %q not found in %s", r[0], c.BodyFile)
+		}
+		s = strings.ReplaceAll(s, r[0], r[1])
+	}
+	return []byte(s)
+}
+
+// input builds the policy input the gateway would. A request that fhirreq
+// rejects is returned as the decision the gateway responds with
+// (rule request.noncanonical and the parser's status).
+func (f *attackFile) input(t testing.TB, c *attackCase) (Input, *Decision) {
+	t.Helper()
+	body := c.body(t)
+	r := httptest.NewRequest(c.Method, "https://gw"+c.Target, bytes.NewReader(body))
+	for k, v := range c.Headers {
+		r.Header.Set(k, v)
+	}
+	req, err := fhirreq.ParseWithBody(r, "/fhir", body)
+	if err != nil {
+		var fe *fhirreq.Error
+		if !errors.As(err, &fe) {
+			t.Fatalf("Parse: %v", err)
+		}
+		return Input{}, &Decision{Rule: "request.noncanonical", Status: fe.Status, Reason: fe.Reason}
+	}
+	p := f.partner(t, c.Partner)
+	id := congruence.Identity{
+		PartnerID: p.ID, TokenClientID: p.ID, Organization: p.Organization,
+		CertificateOrganizations: []congruence.Identifier{p.Organization},
+	}
+	if c.TokenClient != "" {
+		id.TokenClientID = c.TokenClient
+	}
+	if c.CertOrganizations != nil {
+		id.CertificateOrganizations = c.CertOrganizations
+	}
+	return Input{Partner: p, Scopes: f.granted(c), Request: req, Body: body, Identity: id}, nil
+}
+
+func TestAttackSuite(t *testing.T) {
+	f := loadAttacks(t)
+	e := f.engine(t)
+	classes := map[string]int{}
+	for i := range f.Cases {
+		c := &f.Cases[i]
+		classes[c.Class]++
+		t.Run(c.Class+"/"+c.Name, func(t *testing.T) {
+			in, parsed := f.input(t, c)
+			d := Decision{}
+			if parsed != nil {
+				d = *parsed
+			} else {
+				d = e.Decide(in)
+			}
+			if d.Allow != c.Allow {
+				t.Errorf("Allow = %v, want %v (rule %s: %s)", d.Allow, c.Allow, d.Rule, d.Reason)
+			}
+			if d.Rule != c.Rule {
+				t.Errorf("Rule = %q, want %q (%s)", d.Rule, c.Rule, d.Reason)
+			}
+			if d.Status != c.Status {
+				t.Errorf("Status = %d, want %d", d.Status, c.Status)
+			}
+			if c.ReasonContains != "" && !strings.Contains(d.Reason, c.ReasonContains) {
+				t.Errorf("Reason = %q, want it to contain %q", d.Reason, c.ReasonContains)
+			}
+			if !d.Allow && parsed == nil && (d.Code == "" || d.Reason == "") {
+				t.Errorf("denial without code or reason: %+v", d)
+			}
+		})
+	}
+	for _, class := range []string{"include", "revinclude", "has", "chain", "everything", "history", "bundle",
+		"type-mismatch", "conditional", "scope", "congruence", "count", "write"} {
+		if classes[class] == 0 {
+			t.Errorf("the suite has no case of class %s", class)
+		}
+	}
+}
+
+// TestDecisionsQuoteNoRequestContent checks that no denial reason repeats
+// an id, parameter value or identifier from the request.
+func TestDecisionsQuoteNoRequestContent(t *testing.T) {
+	f := loadAttacks(t)
+	e := f.engine(t)
+	for i := range f.Cases {
+		c := &f.Cases[i]
+		in, parsed := f.input(t, c)
+		if parsed != nil {
+			continue
+		}
+		d := e.Decide(in)
+		for _, secret := range []string{"abc", "Smith", "1234-5", "1003000126", "8189991234", "1970-01-01", "SubscriberExample"} {
+			if strings.Contains(d.Reason, secret) {
+				t.Errorf("%s: Reason %q quotes %q", c.Name, d.Reason, secret)
+			}
+		}
+	}
+}
+
+// TestUniformAnswers checks that a forbidden read gets the same decision
+// whatever the id, so that a caller learns nothing about existence.
+func TestUniformAnswers(t *testing.T) {
+	f := loadAttacks(t)
+	e := f.engine(t)
+	var first Decision
+	for i, id := range []string{"exists", "does-not-exist", "1", "a.b"} {
+		c := &attackCase{Partner: "demo", Scopes: "system/Claim.rs", Method: "GET", Target: "/fhir/Patient/" + id}
+		in, _ := f.input(t, c)
+		d := e.Decide(in)
+		if d.Allow {
+			t.Fatal("read of Patient allowed")
+		}
+		if i == 0 {
+			first = d
+			continue
+		}
+		if d != first {
+			t.Errorf("id %q: %+v, differs from %+v", id, d, first)
+		}
+	}
+	if first.Status != http.StatusForbidden {
+		t.Errorf("status = %d, want 403", first.Status)
+	}
+}

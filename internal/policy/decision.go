@@ -1,0 +1,71 @@
+package policy
+
+import (
+	"net/http"
+
+	"github.com/gatehouse-health/gatehouse/internal/congruence"
+	"github.com/gatehouse-health/gatehouse/internal/fhirreq"
+	"github.com/gatehouse-health/gatehouse/internal/scope"
+)
+
+// Decision is the outcome of one policy evaluation.
+type Decision struct {
+	Allow bool
+	// Rule is a stable id of the rule that decided, recorded and counted.
+	Rule string
+	// Reason is safe to send to the partner: it names types, features and
+	// FHIRPath-like locations, never ids, parameter values or payload
+	// content.
+	Reason string
+	// Status is the HTTP status of a denial; 0 when Allow is true.
+	Status int
+	// Code is the FHIR issue-type code of a denial.
+	Code string
+}
+
+// Input is everything one decision reads. The policy never consults the
+// upstream, so a decision cannot depend on whether a resource exists.
+type Input struct {
+	// Partner is the registration of the certificate's partner.
+	Partner *Partner
+	// Scopes are the access token's granted scopes.
+	Scopes scope.Set
+	// Request is the parsed FHIR request.
+	Request *fhirreq.Request
+	// Body is the request body: read for Bundles, creates, updates and
+	// operations that take one.
+	Body []byte
+	// Identity holds the certificate, token and registration identities for
+	// the congruence checks on writes and operations.
+	Identity congruence.Identity
+
+	// entry is the Bundle entry being decided, whose resource type and id
+	// are already known; nil for a whole request.
+	entry *fhirreq.Entry
+}
+
+// Decider decides on one request. Implementations must be safe for
+// concurrent use and must not perform I/O.
+type Decider interface {
+	Decide(Input) Decision
+}
+
+func allow(rule string) Decision { return Decision{Allow: true, Rule: rule} }
+
+func forbidden(rule, reason string) Decision {
+	return Decision{Rule: rule, Reason: reason, Status: http.StatusForbidden, Code: "forbidden"}
+}
+
+func invalid(rule, reason string) Decision {
+	return Decision{Rule: rule, Reason: reason, Status: http.StatusBadRequest, Code: "invalid"}
+}
+
+func mismatch(m *congruence.Mismatch) Decision {
+	return forbidden(m.Rule, m.Reason)
+}
+
+// atEntry prefixes a denial of one Bundle entry with the entry's location.
+func atEntry(e *fhirreq.Entry, d Decision) Decision {
+	d.Reason = e.Path() + ": " + d.Reason
+	return d
+}
