@@ -27,6 +27,7 @@ import (
 	"github.com/gatehouse-health/gatehouse/internal/pki"
 	"github.com/gatehouse-health/gatehouse/internal/record"
 	"github.com/gatehouse-health/gatehouse/internal/sqlitedb"
+	"github.com/gatehouse-health/gatehouse/internal/strict"
 	"github.com/gatehouse-health/gatehouse/internal/token"
 )
 
@@ -72,6 +73,7 @@ type Running struct {
 	certs          *certreload.Holder
 	audit          *auditlog.Log
 	payer          *payerServer
+	payerKey       string // secret the built-in payer service requires
 	// bg scopes the background loops (kill-switch polling, retention);
 	// Close cancels it.
 	bg       context.Context
@@ -222,7 +224,7 @@ func (rt *Running) buildGateway(ctx context.Context, cfg *config.File, upstream 
 	if err != nil {
 		return nil, err
 	}
-	upClient, err := upstreamClient(cfg)
+	upClient, err := upstreamClient(cfg, rt.payerKey)
 	if err != nil {
 		return nil, err
 	}
@@ -233,6 +235,12 @@ func (rt *Running) buildGateway(ctx context.Context, cfg *config.File, upstream 
 	enforced, shadow, err := newPolicies(cfg)
 	if err != nil {
 		return nil, err
+	}
+	var checker gateway.StrictChecker
+	if cfg.Strict.Mode != "off" {
+		if checker, err = strict.New(cfg.Strict.PASVersions); err != nil {
+			return nil, err
+		}
 	}
 	reader, err := auditlog.NewReader(ctx, rt.DB)
 	if err != nil {
@@ -256,6 +264,7 @@ func (rt *Running) buildGateway(ctx context.Context, cfg *config.File, upstream 
 		Sources:            rt.sources,
 		Policy:             enforced,
 		ShadowPolicy:       shadow,
+		Strict:             checker,
 		Logger:             log,
 		Now:                now,
 	})

@@ -141,3 +141,20 @@ func TestReceipt(t *testing.T) {
 		t.Errorf("receipt leaf %s, header %s", p.LeafHash, leaf)
 	}
 }
+
+// TestPayerServiceRefusesOtherClients checks that a local process cannot
+// bypass the gateway by calling the built-in payer service directly.
+func TestPayerServiceRefusesOtherClients(t *testing.T) {
+	h := newHarness(t, harnessOptions{builtinUpstream: true})
+	req, _ := http.NewRequest("POST", h.rt.PayerURL+"/Claim/$submit", bytes.NewReader(shippedBundle(t)))
+	req.Header.Set("Content-Type", "application/fhir+json")
+	req.Header.Set("X-Gatehouse-Partner", "demo-ehr")
+	resp, err := (&http.Client{}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := readBody(t, resp)
+	if resp.StatusCode != http.StatusForbidden || outcomeCode(t, body) != "security" {
+		t.Errorf("direct call: status %d: %s", resp.StatusCode, body)
+	}
+}

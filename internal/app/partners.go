@@ -40,11 +40,17 @@ func loadPartners(cfg *config.File) (map[string]*gateway.Partner, token.StaticCl
 		if err != nil {
 			return nil, nil, fmt.Errorf("%s: %w", at, err)
 		}
+		skip := map[string]bool{}
+		for _, s := range append(append([]string{}, cfg.Strict.Skip...), p.StrictSkip...) {
+			skip[s] = true
+		}
 		partners[p.ID] = &gateway.Partner{
-			ID:      p.ID,
-			Allowed: allowed,
-			Limiter: gateway.NewRateLimiter(p.RateLimit.RequestsPerSecond, p.RateLimit.Burst),
-			Policy:  pol,
+			ID:         p.ID,
+			Allowed:    allowed,
+			Limiter:    gateway.NewRateLimiter(p.RateLimit.RequestsPerSecond, p.RateLimit.Burst),
+			Policy:     pol,
+			Strict:     cfg.StrictOn(p),
+			StrictSkip: skip,
 		}
 		clients[p.ID] = &token.Client{ID: p.ID, Keys: keys, Scopes: p.Scopes}
 	}

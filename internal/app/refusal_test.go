@@ -89,6 +89,18 @@ func TestRefusals(t *testing.T) {
 			413, "too-long", "payload.too-large"},
 		{"path outside the FHIR base", "GET", "/admin", withAuth(nil), nil,
 			404, "not-found", "route.unknown"},
+		{"dot-dot segment", "GET", "/fhir/../fhir/metadata", withAuth(nil), nil,
+			400, "invalid", "request.noncanonical"},
+		{"double slash", "POST", "/fhir//Claim/$submit", fhirJSON, bundle,
+			400, "invalid", "request.noncanonical"},
+		{"dot segment into the token endpoint", "GET", "/oauth/token/../../fhir/metadata", withAuth(nil), nil,
+			400, "invalid", "request.noncanonical"},
+		{"duplicate content type", "POST", "/fhir/Claim/$submit", withAuth(http.Header{"Content-Type": {"application/fhir+json", "application/xml"}}), bundle,
+			415, "not-supported", "payload.media-type"},
+		{"case-variant resourceType", "POST", "/fhir/Claim/$submit", fhirJSON, []byte(`{"resourceType":"Parameters","resourcetype":"Bundle"}`),
+			400, "structure", "payload.case-variant"},
+		{"token hidden in an unparsable query pair", "GET", "/fhir/metadata?access_token=" + tok + ";x=1", withAuth(nil), nil,
+			400, "login", "token.malformed"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

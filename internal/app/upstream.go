@@ -2,6 +2,9 @@ package app
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -10,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-health/gatehouse/internal/config"
+	"github.com/gatehouse-health/gatehouse/internal/outcome"
 	"github.com/gatehouse-health/gatehouse/internal/payer"
 	"github.com/gatehouse-health/gatehouse/internal/pki"
 	"github.com/gatehouse-health/gatehouse/internal/tlspolicy"
@@ -43,7 +47,8 @@ func (rt *Running) startUpstream(ctx context.Context, cfg *config.File, now func
 	if err != nil {
 		return nil, fmt.Errorf("payer.listen: %w", err)
 	}
-	srv := &http.Server{Handler: svc.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	rt.payerKey = newPayerKey()
+	srv := &http.Server{Handler: requirePayerKey(rt.payerKey, svc.Handler()), ReadHeaderTimeout: 10 * time.Second}
 	rt.payer = &payerServer{server: srv, addr: ln.Addr()}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -73,9 +78,45 @@ func (rt *Running) newPayerService(ctx context.Context, cfg *config.File, now fu
 	return svc, nil
 }
 
+// payerKeyHeader carries the per-process secret with which the gateway
+// proves itself to the built-in payer service. The service trusts the
+// gateway's identity headers, so no other local process may reach it.
+const payerKeyHeader = "X-Gatehouse-Upstream-Key"
+
+func newPayerKey() string {
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic("app: crypto/rand failed: " + err.Error())
+	}
+	return hex.EncodeToString(b[:])
+}
+
+// requirePayerKey refuses requests without the gateway's secret.
+func requirePayerKey(key string, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if subtle.ConstantTimeCompare([]byte(r.Header.Get(payerKeyHeader)), []byte(key)) != 1 {
+			outcome.Write(w, http.StatusForbidden, outcome.New(outcome.CodeSecurity, "the payer service accepts requests from its gateway only"))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// keyTransport adds the payer key to every request.
+type keyTransport struct {
+	key  string
+	next http.RoundTripper
+}
+
+func (t keyTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set(payerKeyHeader, t.key)
+	return t.next.RoundTrip(r)
+}
+
 // upstreamClient is the HTTP client for forwarded requests. It never
 // follows redirects: a redirect from the upstream is returned as is.
-func upstreamClient(cfg *config.File) (*http.Client, error) {
+func upstreamClient(cfg *config.File, payerKey string) (*http.Client, error) {
 	tr := &http.Transport{
 		Proxy:               nil,
 		MaxIdleConnsPerHost: 64,
@@ -91,8 +132,12 @@ func upstreamClient(cfg *config.File) (*http.Client, error) {
 	} else {
 		tr.TLSClientConfig = tlspolicy.Client(nil, nil)
 	}
+	var rtp http.RoundTripper = tr
+	if payerKey != "" {
+		rtp = keyTransport{key: payerKey, next: tr}
+	}
 	return &http.Client{
-		Transport:     tr,
+		Transport:     rtp,
 		Timeout:       cfg.Upstream.Timeout,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}, nil

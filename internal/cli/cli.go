@@ -24,8 +24,11 @@ Usage:
     gatehouse demo [--bundles DIR] [--json]
     gatehouse serve [--config FILE] [--data DIR] [--listen ADDR]
     gatehouse token [--data DIR] [--partner NAME] [--url URL]
+    gatehouse validate [--package FILE.tgz]... [--profile URL]... [--format text|json] PATH...
     gatehouse killswitch status|engage|release [options]
     gatehouse pki init|issue|revoke|crl|list [options]
+    gatehouse posture [--config FILE] [--live URL --data DIR] [--format table|json|sarif] [--fail-on high|medium|low]
+    gatehouse dfd [--config FILE | --data DIR] [--format mermaid|dot|svg]
     gatehouse audit verify|show|export|prove|check-proof [options]
     gatehouse fhirpath [--input FILE] [--json] EXPRESSION
     gatehouse help
@@ -65,10 +68,16 @@ func MainContext(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		return env.token(rest)
 	case "demo":
 		return env.demo(rest)
+	case "validate":
+		return env.validate(rest)
 	case "pki":
 		return env.pki(rest)
 	case "killswitch":
 		return env.killswitch(rest)
+	case "posture":
+		return env.posture(rest)
+	case "dfd":
+		return env.dfd(rest)
 	case "audit":
 		return env.audit(rest)
 	case "fhirpath":

@@ -51,6 +51,7 @@ type File struct {
 	Outbound Outbound  `yaml:"outbound"`
 	Audit    Audit     `yaml:"audit"`
 	Network  Network   `yaml:"network"`
+	Strict   Strict    `yaml:"strict"`
 	Egress   Egress    `yaml:"egress"`
 	Token    Token     `yaml:"token"`
 	Database Database  `yaml:"database"`
@@ -117,6 +118,19 @@ type TLS struct {
 	// ReloadInterval is how often certificate, key, CA and CRL files are
 	// checked for changes; default 30s.
 	ReloadInterval time.Duration `yaml:"reload_interval"`
+}
+
+// Strict configures strict mode: FHIR validation of every body in both
+// directions.
+type Strict struct {
+	// Mode is "enforce" (the default) or "off".
+	Mode string `yaml:"mode"`
+	// PASVersions are the Da Vinci PAS versions accepted; a PAS body must
+	// conform to one of them. Default 2.0.1 and 2.2.1.
+	PASVersions []string `yaml:"pas_versions"`
+	// Skip lists interactions, in allowlist syntax, exempt from strict mode
+	// for every partner.
+	Skip []string `yaml:"skip"`
 }
 
 // Network restricts where inbound connections may come from.
@@ -298,6 +312,16 @@ type Partner struct {
 	// Sources narrows, for this partner, the networks its certificate may
 	// be presented from; empty means network.allow_sources alone.
 	Sources []string `yaml:"sources"`
+	// Strict turns strict mode off for this partner when false; default on.
+	Strict *bool `yaml:"strict"`
+	// StrictSkip lists interactions exempt from strict mode for this
+	// partner only.
+	StrictSkip []string `yaml:"strict_skip"`
+}
+
+// StrictOn reports whether strict mode applies to the partner.
+func (f *File) StrictOn(p Partner) bool {
+	return f.Strict.Mode != "off" && (p.Strict == nil || *p.Strict)
 }
 
 // RateLimit is a token bucket: a sustained rate and a burst size.
@@ -402,7 +426,32 @@ func (f *File) Validate() error {
 	f.validatePartners(&v)
 	f.validateOutbound(&v)
 	f.validateNetwork(&v)
+	f.validateStrict(&v)
 	return v.err()
+}
+
+func (f *File) validateStrict(v *validator) {
+	switch f.Strict.Mode {
+	case "", "enforce", "off":
+	default:
+		v.addf("strict.mode", "invalid value %q: use enforce or off", f.Strict.Mode)
+	}
+	for i, ver := range f.Strict.PASVersions {
+		if ver != "2.0.1" && ver != "2.2.1" {
+			v.addf(fmt.Sprintf("strict.pas_versions[%d]", i), "invalid value %q: the shipped PAS versions are 2.0.1 and 2.2.1", ver)
+		}
+	}
+	check := func(path string, list []string) {
+		for i, s := range list {
+			if _, err := fhirreq.ParsePattern(s); err != nil {
+				v.addf(fmt.Sprintf("%s[%d]", path, i), "%v", err)
+			}
+		}
+	}
+	check("strict.skip", f.Strict.Skip)
+	for i, p := range f.Partners {
+		check(fmt.Sprintf("partners[%d].strict_skip", i), p.StrictSkip)
+	}
 }
 
 func (f *File) validateNetwork(v *validator) {

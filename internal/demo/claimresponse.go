@@ -96,14 +96,38 @@ func outcomeText(body []byte) string {
 	var oo struct {
 		ResourceType string `json:"resourceType"`
 		Issue        []struct {
-			Code        string `json:"code"`
-			Diagnostics string `json:"diagnostics"`
+			Severity    string   `json:"severity"`
+			Code        string   `json:"code"`
+			Diagnostics string   `json:"diagnostics"`
+			Expression  []string `json:"expression"`
 		} `json:"issue"`
 	}
 	if json.Unmarshal(body, &oo) != nil || oo.ResourceType != "OperationOutcome" || len(oo.Issue) == 0 {
 		return "no OperationOutcome in the response"
 	}
-	return oo.Issue[0].Code + ": " + oo.Issue[0].Diagnostics
+	// The first located error, else the first error, else the first issue:
+	// validation outcomes begin with a summary and information about codes
+	// that could not be verified offline.
+	pick, rank := oo.Issue[0], 0
+	for _, is := range oo.Issue {
+		isErr := is.Severity == "error" || is.Severity == "fatal"
+		switch {
+		case isErr && len(is.Expression) > 0:
+			pick, rank = is, 2
+		case isErr && rank == 0:
+			pick, rank = is, 1
+		default:
+			continue
+		}
+		if rank == 2 {
+			break
+		}
+	}
+	text := pick.Code + ": " + pick.Diagnostics
+	if len(pick.Expression) > 0 {
+		text += " at " + pick.Expression[0]
+	}
+	return text
 }
 
 func formatDecisions(items []ItemDecision) string {

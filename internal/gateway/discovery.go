@@ -13,6 +13,7 @@ import (
 func (g *Gateway) serveSmartConfiguration(w http.ResponseWriter, r *http.Request) {
 	ex := g.begin(r)
 	ex.entry.Interaction = "smart-configuration"
+	ex.entry.Rule = "allow:smart-configuration"
 	if ref := g.receive(ex); ref != nil {
 		g.refuse(w, ex, ref)
 		return
@@ -29,6 +30,7 @@ func (g *Gateway) serveSmartConfiguration(w http.ResponseWriter, r *http.Request
 func (g *Gateway) serveJWKS(w http.ResponseWriter, r *http.Request) {
 	ex := g.begin(r)
 	ex.entry.Interaction = "jwks"
+	ex.entry.Rule = "allow:jwks"
 	if ref := g.receive(ex); ref != nil {
 		g.refuse(w, ex, ref)
 		return
@@ -46,6 +48,7 @@ func (g *Gateway) serveJWKS(w http.ResponseWriter, r *http.Request) {
 func (g *Gateway) serveReceipt(w http.ResponseWriter, r *http.Request) {
 	ex := g.begin(r)
 	ex.entry.Interaction = "receipt"
+	ex.entry.Rule = "allow:receipt"
 	for _, stage := range []func(*exchange) *Refusal{g.receive, g.identify} {
 		if ref := stage(ex); ref != nil {
 			g.refuse(w, ex, ref)

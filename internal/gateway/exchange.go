@@ -12,6 +12,7 @@ import (
 	"github.com/gatehouse-health/gatehouse/internal/auditlog"
 	"github.com/gatehouse-health/gatehouse/internal/fhirreq"
 	"github.com/gatehouse-health/gatehouse/internal/killswitch"
+	"github.com/gatehouse-health/gatehouse/internal/outcome"
 	"github.com/gatehouse-health/gatehouse/internal/record"
 	"github.com/gatehouse-health/gatehouse/internal/token"
 )
@@ -69,6 +70,9 @@ type Refusal struct {
 	Message string
 	// Header holds extra response headers, such as WWW-Authenticate.
 	Header http.Header
+	// Outcome, when set, is sent instead of the one built from Code and
+	// Message, for refusals that carry many issues (strict mode).
+	Outcome *outcome.OperationOutcome
 }
 
 // redactTarget returns the request-target with any access_token query

@@ -24,7 +24,7 @@ var forwardedRequestHeaders = []string{
 
 // returnedResponseHeaders are the only upstream response headers released.
 var returnedResponseHeaders = []string{
-	"Content-Type", "Content-Language", "ETag", "Last-Modified", "Location", "Content-Location",
+	"Content-Type", "Content-Language", "ETag", "Last-Modified",
 }
 
 // forwardAndRespond records the allowed request, forwards it, records the
@@ -52,9 +52,22 @@ func (g *Gateway) forwardAndRespond(w http.ResponseWriter, ex *exchange) {
 		g.writeUnrecorded(w, ex)
 		return
 	}
+	// The upstream's answer is in the record as received; a refusal below
+	// adds a refusal entry with what the partner gets instead.
+	if ref := g.checkResponse(ex, status, header, body); ref != nil {
+		g.refuse(w, ex, ref)
+		return
+	}
 	for _, k := range returnedResponseHeaders {
 		if v := header.Get(k); v != "" {
 			w.Header().Set(k, v)
+		}
+	}
+	if loc := header.Get("Location"); loc != "" {
+		if rewritten := rewriteLocation(loc, ex.target); rewritten != "" {
+			w.Header().Set("Location", rewritten)
+		} else {
+			w.Header().Del("Location")
 		}
 	}
 	w.Header().Set("X-Request-Id", ex.entry.ExchangeID)

@@ -11,10 +11,13 @@
 //  7. payload: media type, size and strict JSON checks;
 //  8. policy: scopes, roles per data class, refused features, search reach
 //     and identity congruence, decided on the checked body;
-//  9. record: commit the request entry (fail closed);
-//  10. forward: send the request to the upstream FHIR server;
-//  11. record: commit the response entry (fail closed);
-//  12. respond: release the upstream response.
+//  9. strict mode: the body conforms to FHIR R4 and the interaction's
+//     profiles;
+//  10. record: commit the request entry (fail closed);
+//  11. forward: send the request to the upstream FHIR server;
+//  12. record: commit the response entry (fail closed), then check the
+//     response (status, media type, strict mode) before it is released;
+//  13. respond: release the upstream response.
 //
 // A stage that refuses returns a *Refusal; refuse is the one code path that
 // records the exchange, sets the status and writes the OperationOutcome, so
@@ -34,10 +37,12 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/gatehouse-health/gatehouse/internal/fhirreq"
 	"github.com/gatehouse-health/gatehouse/internal/killswitch"
+	"github.com/gatehouse-health/gatehouse/internal/outcome"
 	"github.com/gatehouse-health/gatehouse/internal/policy"
 	"github.com/gatehouse-health/gatehouse/internal/record"
 	"github.com/gatehouse-health/gatehouse/internal/token"
@@ -60,6 +65,18 @@ type Partner struct {
 	// Policy is the compiled registration inbound requests are decided on
 	// by Options.Policy; nil skips the policy engine (outbound partners).
 	Policy *policy.Partner
+	// Strict turns strict mode on for this partner, in both directions.
+	Strict bool
+	// StrictSkip lists interactions, in allowlist syntax, exempt from
+	// strict mode for this partner.
+	StrictSkip map[string]bool
+}
+
+// StrictChecker validates FHIR bodies for strict mode; *strict.Checker
+// implements it. A nil outcome means the body conforms.
+type StrictChecker interface {
+	CheckRequest(interaction string, body []byte) (*outcome.OperationOutcome, error)
+	CheckResponse(interaction string, body []byte) (*outcome.OperationOutcome, error)
 }
 
 // SourceChecker applies the source allowlists; *netguard.Guard implements
@@ -113,6 +130,9 @@ type Options struct {
 	// ShadowPolicy, when set, is a candidate policy that decides every
 	// request too without acting; disagreements are counted and logged.
 	ShadowPolicy policy.Decider
+	// Strict, when set, validates request bodies before they are forwarded
+	// and upstream responses before they are released (strict mode).
+	Strict StrictChecker
 	// Sources, when set, gives each request's client address and applies
 	// the partner's own source allowlist after the handshake.
 	Sources SourceChecker
@@ -184,7 +204,39 @@ func New(opts Options) (*Gateway, error) {
 // ServeHTTP dispatches to the token endpoint, the SMART configuration or
 // the FHIR pipeline.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// ServeMux would answer a path with dot segments or double slashes with
+	// a redirect to its cleaned form, before any stage or record. Such
+	// paths are refused here instead, through the recorded pipeline.
+	if !isCleanPath(r.URL.Path) {
+		g.serveNonCanonical(w, r)
+		return
+	}
 	g.mux.ServeHTTP(w, r)
+}
+
+// isCleanPath reports whether p has no empty, "." or ".." segment, apart
+// from a single trailing slash.
+func isCleanPath(p string) bool {
+	if p == "" || p[0] != '/' {
+		return false
+	}
+	segs := strings.Split(strings.TrimSuffix(p[1:], "/"), "/")
+	for _, s := range segs {
+		if s == "" || s == "." || s == ".." {
+			return p == "/"
+		}
+	}
+	return true
+}
+
+func (g *Gateway) serveNonCanonical(w http.ResponseWriter, r *http.Request) {
+	ex := g.begin(r)
+	if ref := g.receive(ex); ref != nil {
+		g.refuse(w, ex, ref)
+		return
+	}
+	g.refuse(w, ex, &Refusal{Status: http.StatusBadRequest, Code: "invalid", Rule: "request.noncanonical",
+		Message: "the path has empty or dot segments; send the canonical path"})
 }
 
 // serveFHIR runs the pipeline stages in order.
@@ -199,6 +251,7 @@ func (g *Gateway) serveFHIR(w http.ResponseWriter, r *http.Request) {
 		g.checkCut,
 		g.checkPayload,
 		g.decide,
+		g.checkConformance,
 	}
 	for _, stage := range stages {
 		if ref := stage(ex); ref != nil {

@@ -21,7 +21,10 @@ const recordTimeout = 10 * time.Second
 // cannot be committed, the client receives 503 instead, because nothing may
 // be released unrecorded.
 func (g *Gateway) refuse(w http.ResponseWriter, ex *exchange, ref *Refusal) {
-	oo := outcome.New(outcome.Code(ref.Code), ref.Message)
+	oo := ref.Outcome
+	if oo == nil {
+		oo = outcome.New(outcome.Code(ref.Code), ref.Message)
+	}
 	body := oo.Marshal()
 
 	ex.entry.Phase = record.PhaseRefusal

@@ -210,16 +210,13 @@ func checkAdjudication(req *Request, adj Adjudication) error {
 	return nil
 }
 
-// requestRef points ClaimResponse.request at the Claim. The identifier is
-// always given. The Claim is not copied into the response, so a relative
-// reference (as in the PAS examples) is added only for a Claim with a
-// RESTful fullUrl, where it names the Claim on the submitter's server.
+// requestRef points ClaimResponse.request at the Claim by its identifier
+// only. The Claim is not copied into the response, and PAS Bundles must
+// contain every resource they reference literally, so a literal reference
+// (as some PAS examples have) would leave the response Bundle
+// non-conformant.
 func requestRef(req *Request) requestRefJSON {
-	ref := requestRefJSON{Identifier: req.keyRaw}
-	if restBase(req.Claim.FullURL) != "" && req.Claim.ID != "" {
-		ref.Reference = "Claim/" + req.Claim.ID
-	}
-	return ref
+	return requestRefJSON{Identifier: req.keyRaw}
 }
 
 func responseItem(item Item, d Decision) responseItemJSON {

@@ -94,7 +94,7 @@ func TestBuildResponseShape(t *testing.T) {
 		{"patient", join(cr, "patient", "reference"), "Patient/SubscriberExample"},
 		{"insurer", join(cr, "insurer", "reference"), "Organization/InsurerExample"},
 		{"requestor is Claim.provider", join(cr, "requestor", "reference"), "Organization/UMOExample"},
-		{"request reference", join(cr, "request", "reference"), "Claim/ReferralAuthorizationExample"},
+		{"request by identifier only", join(cr, "request", "reference"), nil},
 		{"request identifier", join(cr, "request", "identifier", "system"), "urn:trnorg:9012345678"},
 		{"created", join(cr, "created"), "2026-03-01T09:30:00Z"},
 		{"outcome", join(cr, "outcome"), "complete"},

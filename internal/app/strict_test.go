@@ -1,0 +1,84 @@
+package app_test
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/gatehouse-health/gatehouse/internal/record"
+)
+
+// TestStrictModeRefusesRequest sends a PAS bundle that refers to resources
+// it does not contain: 422 with the location, nothing forwarded.
+func TestStrictModeRefusesRequest(t *testing.T) {
+	h := newHarness(t, harnessOptions{strict: true})
+	bundle, err := os.ReadFile("../demo/nonconformant/pas-2.2.1-SurgicalRequestBundleExample.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp := h.send(h.ehr.HTTPClient(), "POST", "/fhir/Claim/$submit",
+		http.Header{"Content-Type": {"application/fhir+json"}, "Authorization": {"Bearer " + h.accessToken()}}, bundle)
+	body := readBody(t, resp)
+	if resp.StatusCode != http.StatusUnprocessableEntity || outcomeCode(t, body) != "invalid" {
+		t.Fatalf("status %d: %.300s", resp.StatusCode, body)
+	}
+	if !strings.Contains(string(body), `"Bundle.entry[6].resource.practitioner"`) {
+		t.Error("the OperationOutcome does not locate the dangling reference")
+	}
+	if h.upstream.count.Load() != 0 {
+		t.Error("the non-conformant bundle reached the upstream")
+	}
+	if e := h.entries(resp); len(e) != 1 || e[0].Rule != "strict.request" {
+		t.Errorf("entries = %+v", e)
+	}
+}
+
+// TestStrictModeRefusesResponse lets a test upstream answer $submit with a
+// Bundle that is not a PAS response: the partner gets 502, and the record
+// keeps the upstream's original answer.
+func TestStrictModeRefusesResponse(t *testing.T) {
+	h := newHarness(t, harnessOptions{strict: true})
+	resp := h.send(h.ehr.HTTPClient(), "POST", "/fhir/Claim/$submit",
+		http.Header{"Content-Type": {"application/fhir+json"}, "Authorization": {"Bearer " + h.accessToken()}}, shippedBundle(t))
+	body := readBody(t, resp)
+	if resp.StatusCode != http.StatusBadGateway || outcomeCode(t, body) != "exception" {
+		t.Fatalf("status %d: %.300s", resp.StatusCode, body)
+	}
+	entries := h.entries(resp)
+	if len(entries) != 3 || entries[1].Phase != record.PhaseResponse || entries[2].Rule != "strict.response" {
+		t.Fatalf("entries = %+v, want request, response, refusal", entries)
+	}
+	_, original := h.bodies(entries[1])
+	if !strings.Contains(string(original), `"ClaimResponse"`) || entries[1].UpstreamState != 200 {
+		t.Errorf("the record lost the upstream's original answer: %s", original)
+	}
+}
+
+// TestUpstreamAnswersChecked checks that an upstream redirect or an HTML
+// error page is not released to the partner.
+func TestUpstreamAnswersChecked(t *testing.T) {
+	cases := map[string]http.HandlerFunc{
+		"redirect": func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, "http://engine.payer.internal:9000/secret", http.StatusFound)
+		},
+		"html page": func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/html")
+			w.WriteHeader(500)
+			w.Write([]byte("<html>stack trace at node-7</html>"))
+		},
+	}
+	for name, handler := range cases {
+		t.Run(name, func(t *testing.T) {
+			up := httptest.NewServer(handler)
+			defer up.Close()
+			h := newHarness(t, harnessOptions{upstreamURL: up.URL})
+			resp := h.send(h.ehr.HTTPClient(), "GET", "/fhir/metadata", http.Header{"Authorization": {"Bearer " + h.accessToken()}}, nil)
+			body := readBody(t, resp)
+			if resp.StatusCode != http.StatusBadGateway || resp.Header.Get("Location") != "" || strings.Contains(string(body), "node-7") {
+				t.Errorf("status %d, Location %q, body %s", resp.StatusCode, resp.Header.Get("Location"), body)
+			}
+		})
+	}
+}

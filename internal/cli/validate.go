@@ -1,0 +1,267 @@
+package cli
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/gatehouse-health/gatehouse/internal/fhirpkg"
+	"github.com/gatehouse-health/gatehouse/internal/outcome"
+	"github.com/gatehouse-health/gatehouse/internal/validate"
+)
+
+const validateSynopsis = "gatehouse validate [--package FILE.tgz]... [--profile URL]... [--format text|json] PATH..."
+
+// validateProgressEvery is how many files pass between progress lines on stderr,
+// printed only when more files than this are to be validated.
+const validateProgressEvery = 250
+
+// stringList is a repeatable string flag.
+type stringList []string
+
+func (l *stringList) String() string     { return strings.Join(*l, ",") }
+func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
+
+// validateReport is the JSON output for one resource.
+type validateReport struct {
+	File         string          `json:"file"`
+	ResourceType string          `json:"resourceType,omitempty"`
+	ID           string          `json:"id,omitempty"`
+	Valid        bool            `json:"valid"`
+	Issues       []outcome.Issue `json:"issues"`
+}
+
+// validate checks FHIR R4 JSON files against the core definitions, the
+// embedded implementation guides and the given packages and profiles.
+// The exit code is 0 when no resource has an error, 1 when one does, and 2
+// for usage and I/O errors.
+func (e *env) validate(args []string) int {
+	fset := e.flags("validate")
+	var packages, profiles stringList
+	fset.Var(&packages, "package", "load the FHIR package `FILE.tgz` beside the embedded ones (repeatable)")
+	fset.Var(&profiles, "profile", "also validate every resource against the profile `URL` (repeatable)")
+	format := fset.String("format", "text", "output format: text or json (one object per resource and line)")
+	flagArgs, paths := splitValidateArgs(args)
+	if code, ok := e.parse(fset, validateSynopsis, flagArgs); !ok {
+		return code
+	}
+	if *format != "text" && *format != "json" {
+		e.errorf("unknown format %q", *format)
+		e.hint("use --format text or --format json")
+		return 2
+	}
+	if len(paths) == 0 {
+		e.errorf("no file or directory to validate")
+		e.hint("usage: %s", validateSynopsis)
+		return 2
+	}
+	v, ok := e.newValidator(packages)
+	if !ok {
+		return 2
+	}
+	files, ok := e.collectFiles(paths)
+	run := &validateRun{env: e, v: v, profiles: profiles, json: *format == "json", total: len(files)}
+	for _, f := range files {
+		run.file(f)
+	}
+	switch {
+	case !ok || run.ioFailed:
+		return 2
+	case run.invalid > 0:
+		return 1
+	}
+	return 0
+}
+
+// splitValidateArgs separates options from the paths, which may come in
+// any order; "--" ends the options.
+func splitValidateArgs(args []string) (flags, paths []string) {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "--":
+			return flags, append(paths, args[i+1:]...)
+		case !strings.HasPrefix(a, "-") || a == "-":
+			paths = append(paths, a)
+		default:
+			flags = append(flags, a)
+			name := strings.TrimLeft(a, "-")
+			if !strings.Contains(name, "=") && (name == "package" || name == "profile" || name == "format") && i+1 < len(args) {
+				i++
+				flags = append(flags, args[i])
+			}
+		}
+	}
+	return flags, paths
+}
+
+func (e *env) newValidator(files []string) (*validate.Validator, bool) {
+	var pkgs []*fhirpkg.Package
+	for _, f := range files {
+		p, err := fhirpkg.LoadFile(f, fhirpkg.DefaultLimits)
+		if err != nil {
+			e.errorf("%v", err)
+			e.hint("--package takes a FHIR package archive (.tgz) with package/package.json")
+			return nil, false
+		}
+		pkgs = append(pkgs, p)
+	}
+	v, err := validate.New(validate.Options{Packages: pkgs})
+	if err != nil {
+		e.errorf("%v", err)
+		return nil, false
+	}
+	return v, true
+}
+
+// collectFiles expands directories, recursively, to their .json and
+// .ndjson files. ok is false when a path could not be read.
+func (e *env) collectFiles(paths []string) (files []string, ok bool) {
+	ok = true
+	for _, p := range paths {
+		info, err := os.Stat(p)
+		if err != nil {
+			e.errorf("%v", err)
+			ok = false
+			continue
+		}
+		if !info.IsDir() {
+			files = append(files, p)
+			continue
+		}
+		var found []string
+		err = filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if !d.IsDir() && (strings.HasSuffix(path, ".json") || strings.HasSuffix(path, ".ndjson")) {
+				found = append(found, path)
+			}
+			return nil
+		})
+		if err != nil {
+			e.errorf("%v", err)
+			ok = false
+		}
+		sort.Strings(found)
+		files = append(files, found...)
+	}
+	return files, ok
+}
+
+// validateRun is the state of one validate command.
+type validateRun struct {
+	env      *env
+	v        *validate.Validator
+	profiles []string
+	json     bool
+	total    int
+	done     int
+	invalid  int
+	ioFailed bool
+}
+
+func (r *validateRun) file(name string) {
+	r.done++
+	if r.total > validateProgressEvery && r.done%validateProgressEvery == 0 {
+		fmt.Fprintf(r.env.stderr, "gatehouse: validated %d of %d files\n", r.done, r.total)
+	}
+	f, err := os.Open(name)
+	if err != nil {
+		r.env.errorf("%v", err)
+		r.ioFailed = true
+		return
+	}
+	defer f.Close()
+	if strings.HasSuffix(name, ".ndjson") {
+		r.ndjson(name, f)
+		return
+	}
+	body, err := io.ReadAll(io.LimitReader(f, validate.DefaultLimits.MaxBytes+1))
+	if err != nil {
+		r.env.errorf("%v", err)
+		r.ioFailed = true
+		return
+	}
+	r.resource(name, body)
+}
+
+// ndjson validates each non-empty line as a resource, named file:line.
+func (r *validateRun) ndjson(name string, f io.Reader) {
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), int(validate.DefaultLimits.MaxBytes)+1)
+	line := 0
+	for sc.Scan() {
+		line++
+		if len(bytes.TrimSpace(sc.Bytes())) == 0 {
+			continue
+		}
+		r.resource(fmt.Sprintf("%s:%d", name, line), append([]byte(nil), sc.Bytes()...))
+	}
+	if err := sc.Err(); err != nil {
+		r.env.errorf("%s: line %d: %v", name, line+1, err)
+		r.ioFailed = true
+	}
+}
+
+func (r *validateRun) resource(name string, body []byte) {
+	res, err := r.v.Validate(body, r.profiles...)
+	if err != nil {
+		r.env.errorf("%s: %v", name, err)
+		r.ioFailed = true
+		return
+	}
+	if !res.Valid() {
+		r.invalid++
+	}
+	if r.json {
+		r.printJSON(name, res)
+		return
+	}
+	r.printText(name, res)
+}
+
+func (r *validateRun) printJSON(name string, res *validate.Result) {
+	issues := res.Issues
+	if issues == nil {
+		issues = []outcome.Issue{}
+	}
+	line, err := json.Marshal(validateReport{File: name, ResourceType: res.ResourceType, ID: res.ID, Valid: res.Valid(), Issues: issues})
+	if err != nil {
+		r.env.errorf("%s: %v", name, err)
+		return
+	}
+	fmt.Fprintf(r.env.stdout, "%s\n", line)
+}
+
+// printText prints one line per resource, then its errors and warnings;
+// information issues are only counted.
+func (r *validateRun) printText(name string, res *validate.Result) {
+	label := res.ResourceType
+	if res.ID != "" {
+		label += "/" + res.ID
+	}
+	counts := map[outcome.Severity]int{}
+	for _, is := range res.Issues {
+		counts[is.Severity]++
+	}
+	verdict := "valid"
+	if !res.Valid() {
+		verdict = "invalid"
+	}
+	fmt.Fprintf(r.env.stdout, "%s: %s: %s (%d errors, %d warnings, %d notes)\n", name, label, verdict,
+		counts[outcome.Error]+counts[outcome.Fatal], counts[outcome.Warning], counts[outcome.Information])
+	for _, is := range res.Issues {
+		if is.Severity == outcome.Information {
+			continue
+		}
+		fmt.Fprintf(r.env.stdout, "    %s %s: %s\n", is.Severity, strings.Join(is.Expression, ", "), is.Diagnostics)
+	}
+}

@@ -1,0 +1,90 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func runValidate(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	env := &env{ctx: context.Background(), stdout: &out, stderr: &errOut}
+	code = env.validate(args)
+	return code, out.String(), errOut.String()
+}
+
+func writeFile(t *testing.T, dir, name, body string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestValidateCommand(t *testing.T) {
+	dir := t.TempDir()
+	good := writeFile(t, dir, "good.json", `{"resourceType":"Patient","id":"a","gender":"male"}`)
+	bad := writeFile(t, dir, "sub/bad.json", `{"resourceType":"Patient","id":"b","gender":"tall"}`)
+	writeFile(t, dir, "sub/lines.ndjson", `{"resourceType":"Patient","id":"c"}`+"\n\n"+`{"resourceType":"Patient","id":"d","foo":1}`+"\n")
+	writeFile(t, dir, "sub/notes.txt", "not FHIR")
+
+	tests := []struct {
+		name   string
+		args   []string
+		code   int
+		stdout []string
+		stderr string
+	}{
+		{"valid file", []string{good}, 0, []string{"good.json: Patient/a: valid"}, ""},
+		{"invalid file", []string{bad}, 1, []string{"Patient/b: invalid", "error Patient.gender: code is not in value set"}, ""},
+		{"directory", []string{dir}, 1, []string{"good.json: Patient/a: valid", "lines.ndjson:1: Patient/c: valid", "lines.ndjson:3: Patient/d: invalid"}, ""},
+		{"options after paths", []string{good, "--format", "text"}, 0, []string{"Patient/a: valid"}, ""},
+		{"missing path", []string{filepath.Join(dir, "nope.json")}, 2, nil, "no such file"},
+		{"no paths", nil, 2, nil, "no file or directory"},
+		{"bad format", []string{"--format", "xml", good}, 2, nil, "unknown format"},
+		{"unknown option", []string{"--nope", good}, 2, nil, "unknown option"},
+		{"bad package", []string{"--package", good, good}, 2, nil, "not a gzip archive"},
+		{"unknown profile", []string{"--profile", "http://example.org/none", good}, 1, []string{"profile http://example.org/none not found"}, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out, errOut := runValidate(t, tc.args...)
+			if code != tc.code {
+				t.Errorf("exit code %d, want %d; stderr %s", code, tc.code, errOut)
+			}
+			for _, want := range tc.stdout {
+				if !strings.Contains(out, want) {
+					t.Errorf("stdout lacks %q:\n%s", want, out)
+				}
+			}
+			if tc.stderr != "" && !strings.Contains(errOut, tc.stderr) {
+				t.Errorf("stderr lacks %q:\n%s", tc.stderr, errOut)
+			}
+		})
+	}
+}
+
+func TestValidateCommandJSON(t *testing.T) {
+	dir := t.TempDir()
+	bad := writeFile(t, dir, "bad.json", `{"resourceType":"Patient","id":"b","gender":"tall"}`)
+	code, out, _ := runValidate(t, "--format", "json", bad)
+	if code != 1 {
+		t.Errorf("exit code %d, want 1", code)
+	}
+	var rep validateReport
+	if err := json.Unmarshal([]byte(strings.TrimSpace(out)), &rep); err != nil {
+		t.Fatalf("output is not one JSON object: %v\n%s", err, out)
+	}
+	if rep.File != bad || rep.ResourceType != "Patient" || rep.ID != "b" || rep.Valid || len(rep.Issues) == 0 {
+		t.Errorf("report = %+v", rep)
+	}
+}

@@ -1,0 +1,94 @@
+// Command gen writes embedded/packages.bin.gz, the FHIR packages package
+// fhirpkg ships in the binary, from the package archives of the shared
+// corpus beside the repository. Each resource is reduced by fhirpkg.Strip
+// to what validation reads; examples and other resource types are left out.
+//
+// Usage:
+//
+//	go run ./gen [-corpus DIR] -o embedded/packages.bin.gz
+package main
+
+import (
+	"bytes"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/gatehouse-health/gatehouse/internal/fhirpkg"
+)
+
+// source is one shipped package: its archive in the corpus and where the
+// corpus copy came from. embedded/LICENSE.md repeats these notes.
+type source struct {
+	file   string
+	origin string
+}
+
+// Sources lists the shipped packages. Every one is HL7 content under
+// CC0-1.0.
+var sources = []source{
+	{"fhir-r4-core/hl7.fhir.r4.core-4.0.1.tgz", "HL7 FHIR R4 core package 4.0.1, as published; copy from github.com/google/fhir spec/hl7.fhir.core/4.0.1"},
+	{"us-core/hl7.fhir.us.core-3.1.1.tgz", "HL7 US Core 3.1.1, as published; copy from github.com/inferno-framework/us-core-test-kit"},
+	{"us-core/hl7.fhir.us.core-6.1.0.tgz", "HL7 US Core 6.1.0, as published; copy from github.com/inferno-framework/us-core-test-kit"},
+	{"davinci-pas/hl7.fhir.us.davinci-pas-2.0.1.tgz", "HL7 Da Vinci PAS 2.0.1, as published; copy from github.com/inferno-framework/davinci-pas-test-kit"},
+	{"davinci-pas/hl7.fhir.us.davinci-pas-2.2.1.tgz", "HL7 Da Vinci PAS 2.2.1, as published; copy from github.com/inferno-framework/davinci-pas-test-kit"},
+	{"davinci-crd/hl7.fhir.us.davinci-crd-2.0.1.tgz", "HL7 Da Vinci CRD 2.0.1, as published; copy from github.com/inferno-framework/davinci-crd-test-kit"},
+	{"davinci-pdex/hl7.fhir.us.davinci-pdex-2.0.0.tgz", "HL7 Da Vinci PDex 2.0.0, as published; copy from github.com/inferno-framework/davinci-pdex-test-kit"},
+	{"carin-bb/hl7.fhir.us.carin-bb-2.0.0.tgz", "HL7 CARIN Blue Button 2.0.0, as published; copy from github.com/inferno-framework/carin-for-blue-button-test-kit"},
+}
+
+func main() {
+	corpus := flag.String("corpus", "../../../shared/corpus", "corpus directory")
+	out := flag.String("o", "embedded/packages.bin.gz", "output file")
+	flag.Parse()
+	data, err := Build(*corpus)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "gen: error:", err)
+		os.Exit(1)
+	}
+	if err := os.WriteFile(*out, data, 0o644); err != nil {
+		fmt.Fprintln(os.Stderr, "gen: error:", err)
+		os.Exit(1)
+	}
+}
+
+// Build reads and strips the shipped packages and returns the encoded
+// bundle.
+func Build(corpus string) ([]byte, error) {
+	var pkgs []*fhirpkg.Package
+	for _, s := range sources {
+		p, err := fhirpkg.LoadFile(filepath.Join(corpus, filepath.FromSlash(s.file)), fhirpkg.DefaultLimits)
+		if err != nil {
+			return nil, err
+		}
+		if err := strip(p); err != nil {
+			return nil, fmt.Errorf("%s: %w", p.ID(), err)
+		}
+		p.Source = s.origin
+		pkgs = append(pkgs, p)
+	}
+	var buf bytes.Buffer
+	if err := fhirpkg.EncodeBundle(&buf, pkgs); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// strip replaces p's resources by their stripped forms, dropping those
+// Strip does not keep.
+func strip(p *fhirpkg.Package) error {
+	kept := p.Resources[:0]
+	for _, r := range p.Resources {
+		small, err := fhirpkg.Strip(r.JSON)
+		if err != nil {
+			return fmt.Errorf("%s/%s: %w", r.ResourceType, r.ID, err)
+		}
+		if small != nil {
+			r.JSON = small
+			kept = append(kept, r)
+		}
+	}
+	p.Resources = kept
+	return nil
+}

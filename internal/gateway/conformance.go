@@ -1,0 +1,95 @@
+package gateway
+
+import (
+	"mime"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/gatehouse-health/gatehouse/internal/outcome"
+)
+
+// strictApplies reports whether strict mode covers this exchange.
+func (g *Gateway) strictApplies(ex *exchange) bool {
+	return g.opts.Strict != nil && ex.partner != nil && ex.partner.Strict && ex.fhir != nil &&
+		!ex.partner.StrictSkip[ex.fhir.Describe()]
+}
+
+// checkConformance refuses a request body that does not conform to FHIR R4
+// and the interaction's profiles, with the validator's issues.
+func (g *Gateway) checkConformance(ex *exchange) *Refusal {
+	if !g.strictApplies(ex) || len(ex.body) == 0 || isSearch(ex.fhir) {
+		return nil
+	}
+	oo, err := g.opts.Strict.CheckRequest(ex.fhir.Describe(), ex.body)
+	if err != nil {
+		g.log.Error("strict mode could not validate a request", "exchange", ex.entry.ExchangeID, "error", err)
+		return &Refusal{Status: http.StatusInternalServerError, Code: "exception", Rule: "strict.unavailable",
+			Message: "the request could not be validated; it was not forwarded"}
+	}
+	if oo != nil {
+		msg := "the request body does not conform to the profiles of " + ex.fhir.Describe() + "; it was not forwarded"
+		issues := append([]outcome.Issue{{Severity: outcome.Error, Code: outcome.CodeInvalid, Diagnostics: msg}}, oo.Issue...)
+		return &Refusal{Status: http.StatusUnprocessableEntity, Code: "invalid", Rule: "strict.request",
+			Message: msg, Outcome: outcome.FromIssues(issues)}
+	}
+	return nil
+}
+
+// checkResponse decides whether an upstream response may be released. The
+// upstream's own redirects, bodies that are not FHIR JSON, and, in strict
+// mode, successful bodies that do not conform are turned into 502; the
+// original stays in the record.
+func (g *Gateway) checkResponse(ex *exchange, status int, header http.Header, body []byte) *Refusal {
+	if status >= 300 && status < 400 {
+		return &Refusal{Status: http.StatusBadGateway, Code: "exception", Rule: "upstream.redirect",
+			Message: "the upstream answered with a redirect, which is not passed on"}
+	}
+	if len(body) > 0 && !isFHIRJSONResponse(header.Get("Content-Type")) {
+		return &Refusal{Status: http.StatusBadGateway, Code: "exception", Rule: "upstream.media-type",
+			Message: "the upstream answered with a body that is not FHIR JSON"}
+	}
+	if status < 200 || status >= 300 || len(body) == 0 || !g.strictApplies(ex) {
+		return nil
+	}
+	oo, err := g.opts.Strict.CheckResponse(ex.fhir.Describe(), body)
+	if err != nil {
+		g.log.Error("strict mode could not validate a response", "exchange", ex.entry.ExchangeID, "error", err)
+		return &Refusal{Status: http.StatusBadGateway, Code: "exception", Rule: "strict.unavailable",
+			Message: "the upstream response could not be validated, so it was not released"}
+	}
+	if oo != nil {
+		issues := append([]outcome.Issue{{Severity: outcome.Error, Code: outcome.CodeException,
+			Diagnostics: "the upstream response does not conform to the profiles of " + ex.fhir.Describe() + "; it was not released"}}, oo.Issue...)
+		return &Refusal{Status: http.StatusBadGateway, Code: "exception", Rule: "strict.response",
+			Message: issues[0].Diagnostics, Outcome: outcome.FromIssues(issues)}
+	}
+	return nil
+}
+
+func isFHIRJSONResponse(ct string) bool {
+	mt, _, err := mime.ParseMediaType(ct)
+	return err == nil && (mt == "application/fhir+json" || mt == "application/json")
+}
+
+// rewriteLocation maps a Location header from the upstream's base to the
+// gateway's own path, and drops one that points anywhere else.
+func rewriteLocation(loc string, t *target) string {
+	u, err := url.Parse(loc)
+	if err != nil {
+		return ""
+	}
+	base := strings.TrimRight(t.base.Path, "/")
+	if u.IsAbs() && (u.Scheme != t.base.Scheme || u.Host != t.base.Host) {
+		return ""
+	}
+	rest, ok := strings.CutPrefix(u.Path, base+"/")
+	if !ok {
+		return ""
+	}
+	out := t.prefix + "/" + rest
+	if u.RawQuery != "" {
+		out += "?" + u.RawQuery
+	}
+	return out
+}

@@ -1,0 +1,175 @@
+package posture
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// volatileDirs are directories whose content does not survive a reboot on
+// common Linux systems.
+var volatileDirs = []string{"/tmp", "/dev/shm", "/run"}
+
+var adminChecks = []Check{
+	{
+		ID: "GH-ADM-001", Control: "C5", Severity: High, Mode: ModeConfig,
+		Title:       "The admin listener is bound to one internal address, apart from the partner port",
+		Rationale:   "The admin listener engages the kill switch and exposes metrics; it belongs on the administrators' network, never on the interface or port partners reach.",
+		Remediation: "Set admin.listen to an address on the management network (or 127.0.0.1 behind a bastion), on a port other than the one in listen.",
+		config:      checkAdminExposure,
+	},
+	{
+		ID: "GH-ADM-002", Control: "C12", Severity: Medium, Mode: ModeConfig,
+		Title:       "The admin listener is enabled, so the kill switch and metrics are reachable",
+		Rationale:   "During an incident the security team must cut the link in seconds; without the admin listener the kill switch can only be reached by stopping the process.",
+		Remediation: "Set admin.listen to an internal address and issue administrator certificates from the admin CA.",
+		config:      checkAdminEnabled,
+	},
+	{
+		ID: "GH-ADM-003", Control: "C3", Severity: Low, Mode: ModeConfig,
+		Title:       "Administrators authenticate with a CA separate from partners",
+		Rationale:   "With one CA for both, a certificate mistakenly issued from the partner enrolment process could carry an administrator identity.",
+		Remediation: "Create a separate CA for administrator certificates and set admin.client_ca_file to it.",
+		config:      checkAdminCA,
+	},
+	{
+		ID: "GH-KIL-001", Control: "C12", Severity: Medium, Mode: ModeConfig,
+		Title:       "Kill-switch rules engage a cut automatically on alerts",
+		Rationale:   "An exfiltration at machine speed outruns a human on call; a rule that cuts a partner to read-only on a volume spike limits the loss.",
+		Remediation: "Define kill-switch rules once the configuration supports them; until then, alert on the gateway's metrics and keep the 'gatehouse killswitch engage' command in the incident runbook.",
+		config:      checkKillSwitchRules,
+	},
+}
+
+var logChecks = []Check{
+	{
+		ID: "GH-LOG-001", Control: "C4", Severity: Medium, Mode: ModeConfig,
+		Title:       "Recorded bodies are encrypted to the security team's keys",
+		Rationale:   "The exchange record holds full PHI payloads; encrypted to named recipients, a copy of the database or a backup reveals nothing.",
+		Remediation: "List the security team's age recipients (public keys), one a line, in the file audit.recipients_file names.",
+		config:      checkLogRecipients,
+	},
+	{
+		ID: "GH-LOG-002", Control: "C4", Severity: Medium, Mode: ModeConfig,
+		Title:       "Signed checkpoints are cosigned by at least one witness",
+		Rationale:   "A witness outside the payer's control cosigns each checkpoint, so an insider who rewrites the log and its checkpoints is still caught.",
+		Remediation: "Configure one or more checkpoint witnesses once the configuration supports them.",
+		config:      checkWitnesses,
+	},
+	{
+		ID: "GH-LOG-003", Control: "C4", Severity: Low, Mode: ModeConfig,
+		Title:       "A retention period is set for recorded bodies",
+		Rationale:   "Without retention, PHI in the record is kept forever; with it, old bodies are crypto-shredded while the proofs stay verifiable.",
+		Remediation: "Set audit.retention to the period the payer's records policy requires, such as 52560h for six years.",
+		config:      checkRetention,
+	},
+	{
+		ID: "GH-LOG-004", Control: "C4", Severity: Medium, Mode: ModeConfig,
+		Title:       "The record database is on persistent storage",
+		Rationale:   "The exchange record is the evidence in a dispute; a database under /tmp, /dev/shm or /run is lost on reboot.",
+		Remediation: "Set database.path to a file on a persistent, backed-up volume, such as /var/lib/gatehouse/gatehouse.db.",
+		config:      checkDatabasePath,
+	},
+	{
+		ID: "GH-MON-001", Control: "C13", Severity: Medium, Mode: ModeConfig,
+		Title:       "Alerts on unusual volume, distinct patients and denial spikes",
+		Rationale:   "Bulk extraction with valid credentials looks like normal traffic, only more of it; volume and distinct-patient alerts are how it is noticed.",
+		Remediation: "Configure alert rules once the configuration supports them; until then, scrape the admin listener's /metrics and alert on request and denial rates per partner.",
+		config:      checkAlertRules,
+	},
+}
+
+func checkAdminExposure(t *Target) []result {
+	c := t.Config
+	if c.Admin.Listen == "" {
+		return []result{pass("admin.listen", "the admin listener is disabled")}
+	}
+	if r := exposureProblem("admin.listen", "admin", c.Admin.Listen, c.Listen); r != nil {
+		return []result{*r}
+	}
+	return []result{pass("admin.listen", "the admin listener is bound to %s", c.Admin.Listen)}
+}
+
+func checkAdminEnabled(t *Target) []result {
+	if t.Config.Admin.Listen == "" {
+		return []result{fail("admin", "admin.listen is not set, so the kill switch cannot be engaged and metrics cannot be scraped")}
+	}
+	return []result{pass("admin.listen", "the admin listener is enabled on %s", t.Config.Admin.Listen)}
+}
+
+func checkAdminCA(t *Target) []result {
+	c := t.Config
+	if c.Admin.Listen == "" {
+		return []result{pass("admin", "the admin listener is disabled")}
+	}
+	adminCA, partnerCA := c.Resolve(c.Admin.ClientCAFile), c.Resolve(c.TLS.ClientCAFile)
+	if sameFile(adminCA, partnerCA) {
+		return []result{fail("admin.client_ca_file", "administrators and partners share the CA in %s", filepath.Base(partnerCA))}
+	}
+	return []result{pass("admin.client_ca_file", "administrators have their own CA")}
+}
+
+// sameFile reports whether a and b name the same file or files with the
+// same content.
+func sameFile(a, b string) bool {
+	if a == b {
+		return true
+	}
+	da, errA := os.ReadFile(a)
+	db, errB := os.ReadFile(b)
+	return errA == nil && errB == nil && bytes.Equal(da, db)
+}
+
+func checkKillSwitchRules(t *Target) []result {
+	if t.settings.killSwitchRules == nil {
+		return []result{notConfigured("no automatic kill-switch rules: this version engages cuts only by an administrator's command")}
+	}
+	return []result{pass("", "%d kill-switch rule(s) are defined", len(t.settings.killSwitchRules))}
+}
+
+func checkLogRecipients(t *Target) []result {
+	switch r := t.settings.logRecipients; {
+	case r == nil:
+		return []result{notConfigured("recorded bodies are not encrypted to recipients: this version has no key for audit-log recipients")}
+	case len(r) == 0:
+		return []result{fail("audit.recipients_file", "the recipients file is missing, unreadable or lists no recipient")}
+	default:
+		return []result{pass("audit.recipients_file", "recorded bodies are encrypted to %d recipient(s)", len(r))}
+	}
+}
+
+func checkWitnesses(t *Target) []result {
+	if len(t.settings.witnesses) == 0 {
+		return []result{notConfigured("no checkpoint witness: this version has no key for witnesses")}
+	}
+	return []result{pass("", "checkpoints are cosigned by %d witness(es)", len(t.settings.witnesses))}
+}
+
+func checkRetention(t *Target) []result {
+	switch s := t.settings; {
+	case !s.retentionSet:
+		return []result{notConfigured("no retention period: this version has no key for it, so recorded bodies are kept until deleted by hand")}
+	case s.retention <= 0:
+		return []result{fail("audit.retention", "audit.retention is not set, so recorded bodies stay readable forever")}
+	default:
+		return []result{pass("audit.retention", "recorded bodies become unreadable after %s", duration(s.retention))}
+	}
+}
+
+func checkDatabasePath(t *Target) []result {
+	p := t.Config.Resolve(t.Config.Database.Path)
+	for _, dir := range volatileDirs {
+		if strings.HasPrefix(p, dir+"/") {
+			return []result{fail("database.path", "the record database %s is under %s", p, dir)}
+		}
+	}
+	return []result{pass("database.path", "the record database is %s", p)}
+}
+
+func checkAlertRules(t *Target) []result {
+	if t.settings.alertRules == nil {
+		return []result{notConfigured("no volume or anomaly alerts: this version exports metrics but defines no alert rules")}
+	}
+	return []result{pass("", "%d alert rule(s) are defined", len(t.settings.alertRules))}
+}

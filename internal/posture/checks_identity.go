@@ -1,0 +1,74 @@
+package posture
+
+import (
+	"fmt"
+
+	"github.com/gatehouse-health/gatehouse/internal/config"
+	"github.com/gatehouse-health/gatehouse/internal/pki"
+)
+
+// npiSystem is the FHIR identifier system of US National Provider
+// Identifiers.
+const npiSystem = "http://hl7.org/fhir/sid/us-npi"
+
+var identityChecks = []Check{
+	{
+		ID: "GH-IDN-001", Control: "C8", Severity: High, Mode: ModeConfig,
+		Title:       "This payer's identifier is set and valid",
+		Rationale:   "Identity congruence compares the insurer and coverage payor named in every payload with this payer's verified identifier; without it, a payload naming another payer passes.",
+		Remediation: "Set payer_id.system and payer_id.value, such as system http://hl7.org/fhir/sid/us-npi with a ten-digit NPI.",
+		config:      checkPayerID,
+	},
+	{
+		ID: "GH-IDN-002", Control: "C8", Severity: High, Mode: ModeConfig,
+		Title:       "Every partner names its own organisation",
+		Rationale:   "The organisation in the registration is what the certificate and the payload identifiers are compared with; a missing or shared organisation lets one partner speak for another.",
+		Remediation: "Set partners[].organization.system and .value to the partner organisation's identifier, such as its NPI, distinct for every partner.",
+		config:      checkPartnerOrganizations,
+	},
+}
+
+// identifierProblem describes what is wrong with id, or returns "".
+func identifierProblem(id config.Identifier) string {
+	switch {
+	case id.System == "" && id.Value == "":
+		return "is not set"
+	case id.System == "" || id.Value == "":
+		return "needs both system and value"
+	case id.System == npiSystem:
+		if _, err := pki.NPIURI(id.Value); err != nil {
+			return fmt.Sprintf("value %q is not a valid NPI", id.Value)
+		}
+	}
+	return ""
+}
+
+func checkPayerID(t *Target) []result {
+	id := t.Config.PayerID
+	if msg := identifierProblem(id); msg != "" {
+		return []result{fail("payer_id", "payer_id %s", msg)}
+	}
+	return []result{pass("payer_id", "payer_id is %s|%s", id.System, id.Value)}
+}
+
+func checkPartnerOrganizations(t *Target) []result {
+	var out []result
+	owner := map[config.Identifier]string{}
+	for i, p := range t.Config.Partners {
+		key := fmt.Sprintf("partners[%d].organization", i)
+		if msg := identifierProblem(p.Organization); msg != "" {
+			out = append(out, fail(key, "partner %q: organization %s", p.ID, msg))
+			continue
+		}
+		if other, dup := owner[p.Organization]; dup {
+			out = append(out, failAt(Medium, key, "partner %q: organization %s is also registered for partner %q", p.ID, p.Organization.Value, other))
+			continue
+		}
+		owner[p.Organization] = p.ID
+		out = append(out, pass(key, "partner %q is organization %s|%s", p.ID, p.Organization.System, p.Organization.Value))
+	}
+	if len(t.Config.Partners) == 0 {
+		out = append(out, pass("partners", "no partner is registered"))
+	}
+	return out
+}

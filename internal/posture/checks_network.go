@@ -1,0 +1,225 @@
+package posture
+
+import (
+	"net"
+	"net/netip"
+	"net/url"
+	"strings"
+
+	"github.com/gatehouse-health/gatehouse/internal/config"
+)
+
+// Prefix lengths below which an allowlist network counts as wide.
+const (
+	wideIPv4Bits = 16
+	wideIPv6Bits = 32
+)
+
+var networkChecks = []Check{
+	{
+		ID: "GH-NET-001", Control: "C5", Severity: High, Mode: ModeConfig,
+		Title:       "Inbound connections only from allowlisted partner networks",
+		Rationale:   "A source allowlist, checked before the TLS handshake, makes stolen certificates and tokens useless from anywhere but the partner's own network; trusting every proxy lets any client forge its source address.",
+		Remediation: "List the partners' networks in network.allow_sources (and per partner in partners[].sources) as CIDR prefixes, never 0.0.0.0/0 or ::/0; list only your load balancers in network.trusted_proxies.",
+		config:      checkSourceAllowlist,
+	},
+	{
+		ID: "GH-NET-002", Control: "C5", Severity: High, Mode: ModeConfig,
+		Title:       "Outbound connections only to an explicit, narrow allowlist",
+		Rationale:   "A compromised payer engine will try to send PHI or beacon out; an egress allowlist of partner endpoints, checked after DNS resolution, leaves it nowhere to go.",
+		Remediation: "List in egress.allow only the partner host names (or narrow networks) the gateway may reach; never a /0 network, a top-level wildcard or the cloud metadata range 169.254.0.0/16.",
+		config:      checkEgressAllowlist,
+	},
+	{
+		ID: "GH-NET-003", Control: "C6", Severity: High, Mode: ModeConfig,
+		Title:       "The upstream uses https unless it is on this host",
+		Rationale:   "Plain http across a network exposes every forwarded PHI payload and the identity headers the upstream trusts.",
+		Remediation: "Use an https upstream.url with upstream.ca_file, or run the engine on the gateway host and address it by a loopback address.",
+		config:      checkUpstreamScheme,
+	},
+	{
+		ID: "GH-NET-004", Control: "C6", Severity: Low, Mode: ModeConfig,
+		Title:       "An https upstream is verified against a pinned CA bundle",
+		Rationale:   "Verifying the upstream against the system roots trusts every public CA to vouch for the payer's internal engine.",
+		Remediation: "Set upstream.ca_file to the CA bundle that issued the engine's certificate.",
+		config:      checkUpstreamCA,
+	},
+	{
+		ID: "GH-NET-005", Control: "C5", Severity: High, Mode: ModeConfig,
+		Title:       "The built-in payer service listens on loopback only",
+		Rationale:   "The built-in payer service trusts the identity headers the gateway sets; reachable from the network, anyone could claim to be any partner.",
+		Remediation: "Set payer.listen to a loopback address such as 127.0.0.1:0, or leave it unset.",
+		config:      checkPayerLoopback,
+	},
+	{
+		ID: "GH-NET-006", Control: "C5", Severity: High, Mode: ModeConfig,
+		Title:       "The outbound listener is bound to one internal address, apart from the partner port",
+		Rationale:   "The outbound listener is the engine's way to partners; reachable from the partner side, it would let outsiders send requests with the payer's credentials.",
+		Remediation: "Set outbound.listen to an address on the payer's internal network, on a port other than the one in listen.",
+		config:      checkOutboundExposure,
+	},
+}
+
+// networkProblem returns a failure for one allowlist network that is open
+// to everyone or wide, or nil.
+func networkProblem(key, entry string) *result {
+	prefix, err := netip.ParsePrefix(entry)
+	if err != nil {
+		addr, aerr := netip.ParseAddr(entry)
+		if aerr != nil {
+			return nil
+		}
+		prefix = netip.PrefixFrom(addr, addr.BitLen())
+	}
+	wide := wideIPv4Bits
+	if prefix.Addr().Is6() {
+		wide = wideIPv6Bits
+	}
+	switch {
+	case prefix.Bits() == 0:
+		r := fail(key, "%s admits every address", entry)
+		return &r
+	case prefix.Bits() < wide:
+		r := failAt(Medium, key, "%s is wider than /%d", entry, wide)
+		return &r
+	}
+	return nil
+}
+
+func checkSourceAllowlist(t *Target) []result {
+	list := t.settings.sourceAllowlist
+	if list == nil {
+		return []result{notConfigured("no inbound source allowlist: this version accepts TLS connections from every address, so enforce partner networks in the firewall")}
+	}
+	var out []result
+	for _, e := range list {
+		if r := networkProblem(e.key, e.value); r != nil {
+			out = append(out, *r)
+		}
+	}
+	if len(out) == 0 {
+		out = append(out, pass("network.allow_sources", "connections and forwarded addresses are accepted from %d listed network(s)", len(list)))
+	}
+	return out
+}
+
+func checkEgressAllowlist(t *Target) []result {
+	list := t.settings.egressAllowlist
+	if list == nil {
+		return []result{notConfigured("no egress allowlist: this version has no key for the destinations the gateway may reach")}
+	}
+	if len(list) == 0 {
+		return []result{pass("egress", "the egress allowlist is empty, so the gateway reaches no partner")}
+	}
+	var out []result
+	for _, e := range list {
+		if r := egressProblem(e.key, e.value); r != nil {
+			out = append(out, *r)
+		}
+	}
+	if len(out) == 0 {
+		out = append(out, pass("egress.allow", "the gateway may reach %d listed destination(s)", len(list)))
+	}
+	return out
+}
+
+var metadataRange = netip.MustParsePrefix("169.254.0.0/16")
+
+func egressProblem(key, entry string) *result {
+	host, _, err := net.SplitHostPort(entry)
+	if err != nil {
+		host = entry
+	}
+	if prefix, err := netip.ParsePrefix(host); err == nil && prefix.Overlaps(metadataRange) && prefix.Bits() > 0 {
+		r := fail(key, "%s reaches the link-local range 169.254.0.0/16, where cloud metadata services answer", entry)
+		return &r
+	}
+	if addr, err := netip.ParseAddr(host); err == nil && metadataRange.Contains(addr) {
+		r := fail(key, "%s is in the link-local range 169.254.0.0/16, where cloud metadata services answer", entry)
+		return &r
+	}
+	if suffix, ok := strings.CutPrefix(host, "*."); ok && !strings.Contains(suffix, ".") {
+		r := fail(key, "%s admits every name under a top-level domain", entry)
+		return &r
+	}
+	return networkProblem(key, host)
+}
+
+// isLoopbackHost reports whether host is localhost or a loopback address.
+func isLoopbackHost(host string) bool {
+	ip := net.ParseIP(host)
+	return host == "localhost" || (ip != nil && ip.IsLoopback())
+}
+
+func checkUpstreamScheme(t *Target) []result {
+	up := t.Config.Upstream.URL
+	if up == config.Builtin {
+		return []result{pass("upstream.url", "the upstream is the built-in payer service on loopback")}
+	}
+	u, err := url.Parse(up)
+	if err != nil {
+		return []result{fail("upstream.url", "upstream.url %q does not parse", up)}
+	}
+	if u.Scheme == "http" && !isLoopbackHost(u.Hostname()) {
+		return []result{fail("upstream.url", "the upstream %s is plain http to %q, which is not this host", up, u.Hostname())}
+	}
+	return []result{pass("upstream.url", "the upstream is %s", up)}
+}
+
+func checkUpstreamCA(t *Target) []result {
+	up := t.Config.Upstream
+	if !strings.HasPrefix(up.URL, "https://") {
+		return []result{pass("upstream.url", "the upstream does not use https, so no CA applies")}
+	}
+	if up.CAFile == "" {
+		return []result{fail("upstream.url", "the upstream %s is verified against the system roots", up.URL)}
+	}
+	return []result{pass("upstream.ca_file", "the upstream is verified against %s", up.CAFile)}
+}
+
+func checkPayerLoopback(t *Target) []result {
+	if t.Config.Upstream.URL != config.Builtin {
+		return []result{pass("upstream.url", "the built-in payer service does not run")}
+	}
+	host, _, err := net.SplitHostPort(t.Config.Payer.Listen)
+	if err != nil || !isLoopbackHost(host) {
+		return []result{fail("payer.listen", "the built-in payer service listens on %q, which is not a loopback address", t.Config.Payer.Listen)}
+	}
+	return []result{pass("payer.listen", "the built-in payer service listens on %s", t.Config.Payer.Listen)}
+}
+
+// exposureProblem checks an internal listener's address against the
+// partner-facing one: a wildcard host or the partner port is a failure,
+// the partner's interface a medium one.
+func exposureProblem(key, name, addr, inbound string) *result {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		r := fail(key, "the %s listener address %q is not host:port", name, addr)
+		return &r
+	}
+	inHost, inPort, _ := net.SplitHostPort(inbound)
+	ip := net.ParseIP(host)
+	switch {
+	case host == "" || (ip != nil && ip.IsUnspecified()):
+		r := fail(key, "the %s listener %q listens on every interface, the partner-facing ones included", name, addr)
+		return &r
+	case port == inPort:
+		r := fail(key, "the %s listener %q uses the partner port %s", name, addr, inPort)
+		return &r
+	case host == inHost && !isLoopbackHost(host):
+		r := failAt(Medium, key, "the %s listener %q shares the partner-facing address %s", name, addr, host)
+		return &r
+	}
+	return nil
+}
+
+func checkOutboundExposure(t *Target) []result {
+	c := t.Config
+	if c.Outbound.Listen == "" {
+		return []result{pass("outbound.listen", "the outbound listener is disabled")}
+	}
+	if r := exposureProblem("outbound.listen", "outbound", c.Outbound.Listen, c.Listen); r != nil {
+		return []result{*r}
+	}
+	return []result{pass("outbound.listen", "the outbound listener is bound to %s", c.Outbound.Listen)}
+}

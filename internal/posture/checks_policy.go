@@ -1,0 +1,269 @@
+package posture
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/gatehouse-health/gatehouse/internal/dfd"
+	"github.com/gatehouse-health/gatehouse/internal/fhirreq"
+	"github.com/gatehouse-health/gatehouse/internal/scope"
+)
+
+// bulkOperations read whole records or populations in one request.
+var bulkOperations = []string{"everything", "export", "graphql"}
+
+// workflowOperations are the operations of the Da Vinci PAS and HRex
+// member-match workflows, the only ones a partner needs.
+var workflowOperations = []string{"Claim/$submit", "Claim/$inquire", "Patient/$member-match"}
+
+// writeKinds are the interactions that create or change resources.
+var writeKinds = []fhirreq.Kind{fhirreq.Create, fhirreq.Update, fhirreq.Patch, fhirreq.Delete, fhirreq.BatchTransaction}
+
+var policyChecks = []Check{
+	{
+		ID: "GH-SCO-001", Control: "C1", Severity: High, Mode: ModeConfig,
+		Title:       "No wildcard scopes",
+		Rationale:   "A scope on resource \"*\" (system/*.read, system/*.*) grants every resource type, present and future, which is the scope creep that leaks whole patient records.",
+		Remediation: "Replace each wildcard scope in partners[].scopes with the types the partner's workflow needs, such as system/Claim.rs and system/Claim.$submit.",
+		config:      checkWildcardScopes,
+	},
+	{
+		ID: "GH-SCO-002", Control: "C7", Severity: High, Mode: ModeConfig,
+		Title:       "No create, update or delete scopes, above all on clinical or member data",
+		Rationale:   "Partners write only through operations such as Claim/$submit; a write scope (system/Observation.cruds, system/Patient.write) would let a partner inject or alter records in the payer's systems.",
+		Remediation: "Remove the c, u and d letters (v1: write or *) from partners[].scopes and grant the operation the workflow needs instead.",
+		config:      checkWriteScopes,
+	},
+	{
+		ID: "GH-SCO-003", Control: "C1", Severity: Low, Mode: ModeConfig,
+		Title:       "Every registered scope is valid",
+		Rationale:   "A scope that does not parse is never granted, so the registration does not say what the partner can do and the mistake hides a missing or wrong grant. Loading a configuration file rejects such scopes; this check covers configurations built in code.",
+		Remediation: "Write scopes as system/Type.perms (SMART v2 letters cruds, or v1 read/write) or as an operation grant such as system/Claim.$submit.",
+		config:      checkScopeSyntax,
+	},
+	{
+		ID: "GH-POL-001", Control: "C1", Severity: High, Mode: ModeConfig,
+		Title:       "No $everything, $export, GraphQL or history grants",
+		Rationale:   "These interactions return whole patient records, populations or every past version in one call; they are the fastest way to exfiltrate PHI with valid credentials.",
+		Remediation: "Remove the entry from partners[].interactions. Grant a bulk interaction only to a partner with a documented need, and review it with the security team.",
+		config:      checkBulkInteractions,
+	},
+	{
+		ID: "GH-POL-002", Control: "C10", Severity: High, Mode: ModeConfig,
+		Title:       "Writes only through the prior-authorization workflows",
+		Rationale:   "Decisions and statuses must change only through the operations built for them; a create, update, patch, delete or batch grant lets a partner write records that bypass those workflows.",
+		Remediation: "Limit partners[].interactions to capabilities, reads and searches, Claim/$submit, Claim/$inquire and Patient/$member-match.",
+		config:      checkWriteInteractions,
+	},
+	{
+		ID: "GH-POL-003", Control: "C1", Severity: Medium, Mode: ModeConfig,
+		Title:       "Searches cannot reach other resources through _has, chains or _include:iterate",
+		Rationale:   "Reverse chaining, chained parameters and iterated includes turn a search on one allowed type into a read of types the partner was never granted.",
+		Remediation: "Grant searches only where needed. Until the gateway refuses these parameters itself, block them at the upstream.",
+		config:      checkSearchReach,
+	},
+	{
+		ID: "GH-POL-004", Control: "C9", Severity: High, Mode: ModeConfig,
+		Title:       "Strict profile validation on for every partner and direction",
+		Rationale:   "Without profile validation, malformed or forged resources (wrong identifiers, missing required elements, broken invariants) reach the payer's engine or the EHR.",
+		Remediation: "Turn strict mode on everywhere once the configuration supports it; until then the gateway checks strict JSON and resource types only.",
+		config:      checkStrictMode,
+	},
+}
+
+// parsedScope is one scope of one partner with its key path.
+type parsedScope struct {
+	partner string
+	key     string
+	raw     string
+	scope   scope.Scope
+	err     error
+}
+
+func (t *Target) scopes() []parsedScope {
+	var out []parsedScope
+	for i, p := range t.Config.Partners {
+		for j, s := range p.Scopes {
+			sc, err := scope.Parse(s, scope.Options{AllowWildcard: true})
+			out = append(out, parsedScope{p.ID, fmt.Sprintf("partners[%d].scopes[%d]", i, j), s, sc, err})
+		}
+	}
+	return out
+}
+
+func checkWildcardScopes(t *Target) []result {
+	var out []result
+	for _, s := range t.scopes() {
+		if s.err == nil && s.scope.Type == scope.Wildcard {
+			out = append(out, fail(s.key, "partner %q: %s grants every resource type", s.partner, s.raw))
+		}
+	}
+	if len(out) == 0 {
+		out = append(out, pass("partners", "no partner holds a wildcard scope"))
+	}
+	return out
+}
+
+func checkWriteScopes(t *Target) []result {
+	const write = scope.Create | scope.Update | scope.Delete
+	var out []result
+	for _, s := range t.scopes() {
+		if s.err != nil || s.scope.Perms&write == 0 {
+			continue
+		}
+		class := "every type"
+		if s.scope.Type != scope.Wildcard {
+			class = string(dfd.ClassOfType(s.scope.Type)) + " data"
+		}
+		msg := fmt.Sprintf("partner %q: %s grants %s on %s", s.partner, s.raw, s.scope.Perms, class)
+		if patientData(s.scope.Type) {
+			out = append(out, fail(s.key, "%s", msg))
+		} else {
+			out = append(out, failAt(Medium, s.key, "%s", msg))
+		}
+	}
+	if len(out) == 0 {
+		out = append(out, pass("partners", "no scope grants create, update or delete"))
+	}
+	return out
+}
+
+// patientData reports whether typ holds clinical or member data; the
+// wildcard covers both.
+func patientData(typ string) bool {
+	if typ == scope.Wildcard {
+		return true
+	}
+	c := dfd.ClassOfType(typ)
+	return c == dfd.Clinical || c == dfd.Member
+}
+
+func checkScopeSyntax(t *Target) []result {
+	var out []result
+	for _, s := range t.scopes() {
+		if s.err != nil {
+			out = append(out, fail(s.key, "partner %q: %q is not a valid scope: %v", s.partner, s.raw, s.err))
+		}
+	}
+	if len(out) == 0 {
+		out = append(out, pass("partners", "every registered scope is valid"))
+	}
+	return out
+}
+
+// interaction is one allowlist entry of one partner, parsed.
+type interaction struct {
+	partner  int
+	key, raw string
+	patterns []fhirreq.Pattern
+}
+
+func (t *Target) interactions() []interaction {
+	var out []interaction
+	for i, p := range t.Config.Partners {
+		for j, s := range p.Interactions {
+			// Load has validated every entry, so a parse error leaves the
+			// entry without patterns and no check counts it.
+			ps, _ := fhirreq.ParsePattern(s)
+			out = append(out, interaction{i, fmt.Sprintf("partners[%d].interactions[%d]", i, j), s, ps})
+		}
+	}
+	return out
+}
+
+func (t *Target) partnerID(i int) string { return t.Config.Partners[i].ID }
+
+func checkBulkInteractions(t *Target) []result {
+	var out []result
+	for _, in := range t.interactions() {
+		if len(in.patterns) == 0 {
+			continue
+		}
+		// Every pattern of one entry has the same kind family: history
+		// expands to instance and type history.
+		p := in.patterns[0]
+		switch {
+		case slices.Contains(bulkOperations, p.Operation):
+			out = append(out, fail(in.key, "partner %q may call %s", t.partnerID(in.partner), in.raw))
+		case p.Kind == fhirreq.HistoryInstance || p.Kind == fhirreq.HistoryType:
+			out = append(out, failAt(Medium, in.key, "partner %q may read the history of %s", t.partnerID(in.partner), p.Type))
+		}
+	}
+	if len(out) == 0 {
+		out = append(out, pass("partners", "no partner may call $everything, $export, $graphql or history"))
+	}
+	return out
+}
+
+func checkWriteInteractions(t *Target) []result {
+	var out []result
+	for _, in := range t.interactions() {
+		if len(in.patterns) == 0 {
+			continue
+		}
+		p := in.patterns[0]
+		id := t.partnerID(in.partner)
+		switch {
+		case slices.Contains(writeKinds, p.Kind):
+			out = append(out, fail(in.key, "partner %q may %s", id, describeWrite(p)))
+		case isOperation(p.Kind) && !slices.Contains(workflowOperations, p.String()) && !slices.Contains(bulkOperations, p.Operation):
+			out = append(out, failAt(Medium, in.key, "partner %q may call %s, which is not a prior-authorization or member-match operation and may change data", id, in.raw))
+		}
+	}
+	if len(out) == 0 {
+		out = append(out, pass("partners", "partners write only through Claim/$submit"))
+	}
+	return out
+}
+
+func isOperation(k fhirreq.Kind) bool {
+	return k == fhirreq.OperationSystem || k == fhirreq.OperationType || k == fhirreq.OperationInstance
+}
+
+func describeWrite(p fhirreq.Pattern) string {
+	if p.Kind == fhirreq.BatchTransaction {
+		return "post batches and transactions of any type"
+	}
+	return fmt.Sprintf("%s %s resources", p.Kind, p.Type)
+}
+
+func checkSearchReach(t *Target) []result {
+	var out []result
+	for _, in := range t.interactions() {
+		if len(in.patterns) == 0 || in.patterns[0].Kind != fhirreq.SearchType {
+			continue
+		}
+		id, typ := t.partnerID(in.partner), in.patterns[0].Type
+		if !t.settings.searchRestricted {
+			out = append(out, fail(in.key, "partner %q may search %s, and this version forwards _has, chained parameters and _include:iterate without checking them", id, typ))
+			continue
+		}
+		if grants := t.settings.searchGrants[in.partner]; len(grants) > 0 {
+			out = append(out, failAt(High, in.key, "partner %q may search %s with %s", id, typ, strings.Join(grants, ", ")))
+			continue
+		}
+		out = append(out, pass(in.key, "partner %q may search %s without _has, chains or _include:iterate", id, typ))
+	}
+	if len(out) == 0 {
+		out = append(out, pass("partners", "no partner may search"))
+	}
+	return out
+}
+
+func checkStrictMode(t *Target) []result {
+	if t.settings.strictMode == nil {
+		return []result{notConfigured("strict profile validation is not configured: this version checks strict JSON and resource types, and has no key to turn on profile validation")}
+	}
+	var off []string
+	for where, on := range t.settings.strictMode {
+		if !on {
+			off = append(off, where)
+		}
+	}
+	if len(off) > 0 {
+		slices.Sort(off)
+		return []result{fail("", "strict mode is off for %s", strings.Join(off, ", "))}
+	}
+	return []result{pass("", "strict mode is on everywhere")}
+}

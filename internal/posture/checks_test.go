@@ -1,0 +1,364 @@
+package posture
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-health/gatehouse/internal/config"
+	"github.com/gatehouse-health/gatehouse/internal/pki"
+)
+
+// checkCase is one configuration for one check, derived from the hardened
+// example by mutate (nil keeps it), and the status the check must report.
+type checkCase struct {
+	id     string
+	name   string
+	mutate func(t *testing.T, fx *fixture, tg *Target)
+	want   Status
+	// sev, when set, is the severity the failing finding must have.
+	sev Severity
+}
+
+func cfgOf(tg *Target) *config.File { return tg.Config }
+
+var checkCases = []checkCase{
+	{"GH-TLS-001", "policy", nil, Pass, 0},
+	{"GH-TLS-001", "tls10", func(t *testing.T, fx *fixture, tg *Target) { tg.Listeners[0].TLS.MinVersion = tls.VersionTLS10 }, Fail, High},
+	{"GH-TLS-001", "no tls13", func(t *testing.T, fx *fixture, tg *Target) { tg.Outbound.MaxVersion = tls.VersionTLS12 }, Fail, Medium},
+	{"GH-TLS-002", "policy", nil, Pass, 0},
+	{"GH-TLS-002", "cbc suite", func(t *testing.T, fx *fixture, tg *Target) {
+		tg.Listeners[1].TLS.CipherSuites = append(tg.Listeners[1].TLS.CipherSuites, tls.TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA)
+	}, Fail, High},
+	{"GH-TLS-002", "go defaults", func(t *testing.T, fx *fixture, tg *Target) { tg.Outbound.CipherSuites = nil }, Fail, High},
+	{"GH-TLS-003", "policy", nil, Pass, 0},
+	{"GH-TLS-003", "optional cert", func(t *testing.T, fx *fixture, tg *Target) {
+		tg.Listeners[1].TLS.ClientAuth = tls.VerifyClientCertIfGiven
+	}, Fail, High},
+	{"GH-TLS-004", "valid", nil, Pass, 0},
+	{"GH-TLS-004", "expires soon", func(t *testing.T, fx *fixture, tg *Target) { tg.Now = serverNotAfter(t, tg).Add(-10 * 24 * time.Hour) }, Fail, Medium},
+	{"GH-TLS-004", "expired", func(t *testing.T, fx *fixture, tg *Target) { tg.Now = serverNotAfter(t, tg).Add(time.Hour) }, Fail, High},
+	{"GH-TLS-004", "wrong key", func(t *testing.T, fx *fixture, tg *Target) { cfgOf(tg).TLS.KeyFile = "pki/token-signing-key.pem" }, Fail, High},
+	{"GH-TLS-005", "valid", nil, Pass, 0},
+	{"GH-TLS-005", "leaf in bundle", func(t *testing.T, fx *fixture, tg *Target) { cfgOf(tg).Upstream.CAFile = "pki/server.pem" }, Fail, High},
+	{"GH-TLS-005", "ca expired", func(t *testing.T, fx *fixture, tg *Target) { tg.Now = fx.partnerCA.Certificate.NotAfter.Add(time.Hour) }, Fail, High},
+	{"GH-TLS-006", "private", nil, Pass, 0},
+	{"GH-TLS-006", "public root", func(t *testing.T, fx *fixture, tg *Target) {
+		tg.PublicRoots = x509.NewCertPool()
+		tg.PublicRoots.AddCert(fx.partnerCA.Certificate)
+	}, Fail, High},
+	{"GH-TLS-006", "no system roots", func(t *testing.T, fx *fixture, tg *Target) { tg.PublicRoots = nil }, Error, Low},
+	{"GH-TLS-007", "matching", nil, Pass, 0},
+	{"GH-TLS-007", "other host", func(t *testing.T, fx *fixture, tg *Target) { cfgOf(tg).PublicURL = "https://other.payer.example:8443" }, Fail, High},
+	{"GH-DEV-001", "key elsewhere", nil, Pass, 0},
+	{"GH-DEV-001", "key nearby", func(t *testing.T, fx *fixture, tg *Target) {
+		if err := pki.WritePrivateKeyFile(fx.file("pki/ca-key.pem"), fx.partnerCA.Key); err != nil {
+			t.Fatal(err)
+		}
+	}, Fail, High},
+	{"GH-DEV-002", "production", nil, Pass, 0},
+	{"GH-DEV-002", "dev directory", func(t *testing.T, fx *fixture, tg *Target) { mustWrite(t, fx.file(devMarker), []byte("{}")) }, Fail, High},
+	{"GH-DEV-003", "public name", nil, Pass, 0},
+	{"GH-DEV-003", "localhost", func(t *testing.T, fx *fixture, tg *Target) { cfgOf(tg).PublicURL = "https://localhost:8443" }, Fail, High},
+	{"GH-DEV-003", "loopback ip", func(t *testing.T, fx *fixture, tg *Target) { cfgOf(tg).PublicURL = "https://127.0.0.1:8443" }, Fail, High},
+	{"GH-DEV-004", "none", nil, Pass, 0},
+	{"GH-DEV-004", "debug on", func(t *testing.T, fx *fixture, tg *Target) { tg.settings.debugEndpoints = true }, Fail, High},
+	{"GH-TOK-001", "5m", nil, Pass, 0},
+	{"GH-TOK-001", "10m", func(t *testing.T, fx *fixture, tg *Target) { cfgOf(tg).Token.Lifetime = 10 * time.Minute }, Fail, Medium},
+	{"GH-TOK-001", "1h", func(t *testing.T, fx *fixture, tg *Target) { cfgOf(tg).Token.Lifetime = time.Hour }, Fail, High},
+	{"GH-TOK-002", "bound", nil, Pass, 0},
+	{"GH-TOK-002", "unbound", func(t *testing.T, fx *fixture, tg *Target) { tg.settings.tokenBinding = false }, Fail, High},
+	{"GH-TOK-003", "public keys", nil, Pass, 0},
+	{"GH-TOK-003", "private key", func(t *testing.T, fx *fixture, tg *Target) {
+		writeJWKS(t, fx.file("partners/epic-payer-platform.jwks.json"), true)
+	}, Fail, High},
+	{"GH-TOK-003", "symmetric key", func(t *testing.T, fx *fixture, tg *Target) {
+		mustWrite(t, fx.file("partners/epic-payer-platform.jwks.json"), []byte(`{"keys":[{"kty":"oct","k":"c2VjcmV0LXNlY3JldC1zZWNyZXQ","kid":"s"}]}`))
+	}, Fail, High},
+	{"GH-TOK-003", "missing file", func(t *testing.T, fx *fixture, tg *Target) { cfgOf(tg).Partners[0].JWKSFile = "partners/none.json" }, Fail, High},
+	{"GH-TOK-004", "file today", nil, NotConfigured, Low},
+	{"GH-TOK-004", "hosted", func(t *testing.T, fx *fixture, tg *Target) {
+		tg.settings.jwksURLs = map[int]string{0: "https://ehr.partner.example/jwks.json"}
+	}, Pass, 0},
+	{"GH-TOK-004", "plain http", func(t *testing.T, fx *fixture, tg *Target) {
+		tg.settings.jwksURLs = map[int]string{0: "http://ehr.partner.example/jwks.json"}
+	}, Fail, High},
+	{"GH-SCO-001", "specific", nil, Pass, 0},
+	{"GH-SCO-001", "wildcard", func(t *testing.T, fx *fixture, tg *Target) { addScope(tg, "system/*.read") }, Fail, High},
+	{"GH-SCO-002", "read only", nil, Pass, 0},
+	{"GH-SCO-002", "cruds clinical", func(t *testing.T, fx *fixture, tg *Target) { addScope(tg, "system/Observation.cruds") }, Fail, High},
+	{"GH-SCO-002", "write claims", func(t *testing.T, fx *fixture, tg *Target) { addScope(tg, "system/Claim.c") }, Fail, Medium},
+	{"GH-SCO-003", "valid", nil, Pass, 0},
+	{"GH-SCO-003", "patient context", func(t *testing.T, fx *fixture, tg *Target) { addScope(tg, "patient/Claim.read") }, Fail, Low},
+	{"GH-POL-001", "workflow", nil, Pass, 0},
+	{"GH-POL-001", "everything", func(t *testing.T, fx *fixture, tg *Target) { addInteraction(tg, "Patient/[id]/$everything") }, Fail, High},
+	{"GH-POL-001", "export", func(t *testing.T, fx *fixture, tg *Target) { addInteraction(tg, "Group/[id]/$export") }, Fail, High},
+	{"GH-POL-001", "history", func(t *testing.T, fx *fixture, tg *Target) { addInteraction(tg, "Claim.history") }, Fail, Medium},
+	{"GH-POL-002", "workflow", nil, Pass, 0},
+	{"GH-POL-002", "create", func(t *testing.T, fx *fixture, tg *Target) { addInteraction(tg, "Observation.create") }, Fail, High},
+	{"GH-POL-002", "other operation", func(t *testing.T, fx *fixture, tg *Target) { addInteraction(tg, "Claim/$validate") }, Fail, Medium},
+	{"GH-POL-003", "no search", nil, Pass, 0},
+	{"GH-POL-003", "search today", func(t *testing.T, fx *fixture, tg *Target) { addInteraction(tg, "Claim.search") }, Fail, Medium},
+	{"GH-POL-003", "search restricted", func(t *testing.T, fx *fixture, tg *Target) {
+		addInteraction(tg, "Claim.search")
+		tg.settings.searchRestricted = true
+	}, Pass, 0},
+	{"GH-POL-003", "has granted", func(t *testing.T, fx *fixture, tg *Target) {
+		addInteraction(tg, "Claim.search")
+		tg.settings.searchRestricted = true
+		tg.settings.searchGrants = map[int][]string{0: {"_has"}}
+	}, Fail, High},
+	{"GH-POL-004", "not configurable", nil, NotConfigured, Low},
+	{"GH-POL-004", "on", func(t *testing.T, fx *fixture, tg *Target) { tg.settings.strictMode = map[string]bool{"inbound": true} }, Pass, 0},
+	{"GH-POL-004", "off", func(t *testing.T, fx *fixture, tg *Target) {
+		tg.settings.strictMode = map[string]bool{"inbound": false}
+	}, Fail, High},
+	{"GH-IDN-001", "set", nil, Pass, 0},
+	{"GH-IDN-001", "missing", func(t *testing.T, fx *fixture, tg *Target) { cfgOf(tg).PayerID = config.Identifier{} }, Fail, High},
+	{"GH-IDN-001", "bad npi", func(t *testing.T, fx *fixture, tg *Target) { cfgOf(tg).PayerID.Value = "1234567890" }, Fail, High},
+	{"GH-IDN-002", "set", nil, Pass, 0},
+	{"GH-IDN-002", "missing", func(t *testing.T, fx *fixture, tg *Target) { cfgOf(tg).Partners[0].Organization = config.Identifier{} }, Fail, High},
+	{"GH-IDN-002", "shared", func(t *testing.T, fx *fixture, tg *Target) {
+		second := cfgOf(tg).Partners[0]
+		second.ID = "second-ehr"
+		cfgOf(tg).Partners = append(cfgOf(tg).Partners, second)
+	}, Fail, Medium},
+	{"GH-NET-001", "partner networks", nil, Pass, 0},
+	{"GH-NET-001", "not configurable", func(t *testing.T, fx *fixture, tg *Target) { tg.settings.sourceAllowlist = nil }, NotConfigured, Low},
+	{"GH-NET-001", "everyone", func(t *testing.T, fx *fixture, tg *Target) {
+		cfgOf(tg).Network.AllowSources = []string{"0.0.0.0/0", "::/0"}
+		tg.settings = settingsFrom(tg.Config)
+	}, Fail, High},
+	{"GH-NET-001", "wide", func(t *testing.T, fx *fixture, tg *Target) {
+		cfgOf(tg).Network.AllowSources = []string{"10.0.0.0/8"}
+		tg.settings = settingsFrom(tg.Config)
+	}, Fail, Medium},
+	{"GH-NET-001", "any proxy", func(t *testing.T, fx *fixture, tg *Target) {
+		cfgOf(tg).Network.TrustedProxies = []string{"0.0.0.0/0"}
+		tg.settings = settingsFrom(tg.Config)
+	}, Fail, High},
+	{"GH-NET-002", "empty", nil, Pass, 0},
+	{"GH-NET-002", "not configurable", func(t *testing.T, fx *fixture, tg *Target) { tg.settings.egressAllowlist = nil }, NotConfigured, Low},
+	{"GH-NET-002", "partner hosts", func(t *testing.T, fx *fixture, tg *Target) {
+		cfgOf(tg).Egress.Allow = []string{"fhir.ehr.example:443"}
+		tg.settings = settingsFrom(tg.Config)
+	}, Pass, 0},
+	{"GH-NET-002", "metadata", func(t *testing.T, fx *fixture, tg *Target) {
+		cfgOf(tg).Egress.Allow = []string{"169.254.169.254"}
+		tg.settings = settingsFrom(tg.Config)
+	}, Fail, High},
+	{"GH-NET-002", "tld wildcard", func(t *testing.T, fx *fixture, tg *Target) {
+		cfgOf(tg).Egress.Allow = []string{"*.com"}
+		tg.settings = settingsFrom(tg.Config)
+	}, Fail, High},
+	{"GH-NET-003", "https", nil, Pass, 0},
+	{"GH-NET-003", "plain http", func(t *testing.T, fx *fixture, tg *Target) {
+		cfgOf(tg).Upstream.URL = "http://engine.payer.internal/fhir"
+	}, Fail, High},
+	{"GH-NET-003", "http loopback", func(t *testing.T, fx *fixture, tg *Target) { cfgOf(tg).Upstream.URL = "http://127.0.0.1:8080/fhir" }, Pass, 0},
+	{"GH-NET-004", "pinned", nil, Pass, 0},
+	{"GH-NET-004", "system roots", func(t *testing.T, fx *fixture, tg *Target) { cfgOf(tg).Upstream.CAFile = "" }, Fail, Low},
+	{"GH-NET-005", "external upstream", nil, Pass, 0},
+	{"GH-NET-005", "builtin loopback", func(t *testing.T, fx *fixture, tg *Target) { cfgOf(tg).Upstream.URL = config.Builtin }, Pass, 0},
+	{"GH-NET-005", "builtin exposed", func(t *testing.T, fx *fixture, tg *Target) {
+		cfgOf(tg).Upstream.URL = config.Builtin
+		cfgOf(tg).Payer.Listen = "0.0.0.0:9000"
+	}, Fail, High},
+	{"GH-NET-006", "disabled", nil, Pass, 0},
+	{"GH-NET-006", "internal", func(t *testing.T, fx *fixture, tg *Target) { cfgOf(tg).Outbound.Listen = "10.30.0.5:8444" }, Pass, 0},
+	{"GH-NET-006", "every interface", func(t *testing.T, fx *fixture, tg *Target) { cfgOf(tg).Outbound.Listen = "0.0.0.0:8444" }, Fail, High},
+	{"GH-ADM-001", "internal", nil, Pass, 0},
+	{"GH-ADM-001", "every interface", func(t *testing.T, fx *fixture, tg *Target) { cfgOf(tg).Admin.Listen = "0.0.0.0:9443" }, Fail, High},
+	{"GH-ADM-001", "partner port", func(t *testing.T, fx *fixture, tg *Target) { cfgOf(tg).Admin.Listen = "10.20.0.5:8443" }, Fail, High},
+	{"GH-ADM-001", "partner address", func(t *testing.T, fx *fixture, tg *Target) {
+		cfgOf(tg).Listen = "192.0.2.10:8443"
+		cfgOf(tg).Admin.Listen = "192.0.2.10:9443"
+	}, Fail, Medium},
+	{"GH-ADM-002", "enabled", nil, Pass, 0},
+	{"GH-ADM-002", "disabled", func(t *testing.T, fx *fixture, tg *Target) { cfgOf(tg).Admin.Listen = "" }, Fail, Medium},
+	{"GH-ADM-003", "own CA", nil, Pass, 0},
+	{"GH-ADM-003", "shared CA", func(t *testing.T, fx *fixture, tg *Target) { cfgOf(tg).Admin.ClientCAFile = cfgOf(tg).TLS.ClientCAFile }, Fail, Low},
+	{"GH-KIL-001", "not configurable", nil, NotConfigured, Low},
+	{"GH-KIL-001", "rules", func(t *testing.T, fx *fixture, tg *Target) { tg.settings.killSwitchRules = []string{"volume"} }, Pass, 0},
+	{"GH-LOG-001", "recipients", nil, Pass, 0},
+	{"GH-LOG-001", "not configurable", func(t *testing.T, fx *fixture, tg *Target) { tg.settings.logRecipients = nil }, NotConfigured, Low},
+	{"GH-LOG-001", "empty file", func(t *testing.T, fx *fixture, tg *Target) {
+		mustWrite(t, fx.file("pki/audit-recipients.txt"), []byte("# nobody\n"))
+		tg.settings = settingsFrom(tg.Config)
+	}, Fail, Medium},
+	{"GH-LOG-002", "not configurable", nil, NotConfigured, Low},
+	{"GH-LOG-002", "witness", func(t *testing.T, fx *fixture, tg *Target) {
+		tg.settings.witnesses = []string{"https://witness.example"}
+	}, Pass, 0},
+	{"GH-LOG-003", "set", nil, Pass, 0},
+	{"GH-LOG-003", "forever", func(t *testing.T, fx *fixture, tg *Target) {
+		cfgOf(tg).Audit.Retention = 0
+		tg.settings = settingsFrom(tg.Config)
+	}, Fail, Low},
+	{"GH-LOG-003", "not configurable", func(t *testing.T, fx *fixture, tg *Target) { tg.settings.retentionSet = false }, NotConfigured, Low},
+	{"GH-LOG-004", "persistent", nil, Pass, 0},
+	{"GH-LOG-004", "tmp", func(t *testing.T, fx *fixture, tg *Target) { cfgOf(tg).Database.Path = "/tmp/gatehouse.db" }, Fail, Medium},
+	{"GH-MON-001", "not configurable", nil, NotConfigured, Low},
+	{"GH-MON-001", "rules", func(t *testing.T, fx *fixture, tg *Target) { tg.settings.alertRules = []string{"volume"} }, Pass, 0},
+}
+
+func serverNotAfter(t *testing.T, tg *Target) time.Time {
+	t.Helper()
+	certs, err := pki.LoadCertificates(tg.Config.Resolve(tg.Config.TLS.CertFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return certs[0].NotAfter
+}
+
+func addScope(tg *Target, s string) {
+	tg.Config.Partners[0].Scopes = append(tg.Config.Partners[0].Scopes, s)
+}
+
+func addInteraction(tg *Target, s string) {
+	tg.Config.Partners[0].Interactions = append(tg.Config.Partners[0].Interactions, s)
+}
+
+// worst returns the finding of fs that counts most: any non-passing one
+// before a passing one, the highest severity first.
+func worst(fs []Finding) Finding {
+	sortFindings(fs)
+	return fs[0]
+}
+
+func TestChecks(t *testing.T) {
+	for _, tc := range checkCases {
+		t.Run(tc.id+"/"+tc.name, func(t *testing.T) {
+			fx := materialize(t, "hardened.yaml", false)
+			tg := fx.target(t)
+			if tc.mutate != nil {
+				tc.mutate(t, fx, tg)
+			}
+			fs := findingsOf(Audit(tg), tc.id)
+			if len(fs) == 0 {
+				t.Fatalf("no finding for %s", tc.id)
+			}
+			got := worst(fs)
+			if got.Status != tc.want {
+				t.Fatalf("status = %s (%s), want %s", got.Status, got.Message, tc.want)
+			}
+			if tc.sev != 0 && got.Severity != tc.sev {
+				t.Errorf("severity = %s (%s), want %s", got.Severity, got.Message, tc.sev)
+			}
+			if got.Message == "" {
+				t.Error("finding has no message")
+			}
+		})
+	}
+}
+
+// TestChecksCovered requires a passing and a non-passing case for every
+// configuration check.
+func TestChecksCovered(t *testing.T) {
+	passing, failing := map[string]bool{}, map[string]bool{}
+	for _, tc := range checkCases {
+		if tc.want == Pass {
+			passing[tc.id] = true
+		} else {
+			failing[tc.id] = true
+		}
+	}
+	for _, c := range Catalogue() {
+		if c.Mode != ModeConfig {
+			continue
+		}
+		if !passing[c.ID] {
+			t.Errorf("%s has no passing case", c.ID)
+		}
+		if !failing[c.ID] {
+			t.Errorf("%s has no failing case", c.ID)
+		}
+	}
+}
+
+func TestCatalogueWellFormed(t *testing.T) {
+	seen := map[string]bool{}
+	for _, c := range Catalogue() {
+		if seen[c.ID] {
+			t.Errorf("%s is listed twice", c.ID)
+		}
+		seen[c.ID] = true
+		if c.Title == "" || c.Rationale == "" || c.Remediation == "" || c.Control == "" || c.Severity == 0 {
+			t.Errorf("%s lacks a text, its control or its severity", c.ID)
+		}
+		if (c.Mode == ModeConfig) != (c.config != nil) || (c.Mode == ModeLive) != (c.live != nil) {
+			t.Errorf("%s: mode %s does not match its function", c.ID, c.Mode)
+		}
+	}
+}
+
+func TestExampleHardenedPasses(t *testing.T) {
+	fx := materialize(t, "hardened.yaml", false)
+	r := Audit(fx.target(t))
+	for _, f := range r.Findings {
+		if f.Failed() && f.Severity >= Medium {
+			t.Errorf("%s %s %s: %s", f.Check, f.Status, f.Severity, f.Message)
+		}
+	}
+	if r.FailsAt(Medium) {
+		t.Error("FailsAt(Medium) = true, want false")
+	}
+}
+
+func TestExampleWeakFails(t *testing.T) {
+	fx := materialize(t, "weak.yaml", true)
+	r := Audit(fx.target(t))
+	want := []string{
+		"GH-TLS-007", "GH-DEV-001", "GH-DEV-003", "GH-IDN-001", "GH-IDN-002", "GH-ADM-001", "GH-ADM-003",
+		"GH-TOK-001", "GH-TOK-003", "GH-LOG-004", "GH-NET-003", "GH-SCO-001", "GH-SCO-002",
+		"GH-POL-001", "GH-POL-002", "GH-POL-003", "GH-NET-001", "GH-NET-002", "GH-LOG-001", "GH-LOG-003",
+	}
+	for _, id := range want {
+		if got := worst(findingsOf(r, id)); got.Status != Fail {
+			t.Errorf("%s: status %s (%s), want fail", id, got.Status, got.Message)
+		}
+	}
+	if !r.FailsAt(High) {
+		t.Error("FailsAt(High) = false, want true")
+	}
+}
+
+func TestFindingLines(t *testing.T) {
+	fx := materialize(t, "weak.yaml", true)
+	data, err := os.ReadFile(fx.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := splitLines(string(data))
+	r := Audit(fx.target(t))
+	for _, want := range []struct{ check, key, text string }{
+		{"GH-TOK-001", "token.lifetime", "lifetime: 30m"},
+		{"GH-SCO-001", "partners[0].scopes[0]", "system/*.read"},
+		{"GH-NET-003", "upstream.url", "url: http://"},
+	} {
+		var f *Finding
+		for i := range r.Findings {
+			if r.Findings[i].Check == want.check && r.Findings[i].Key == want.key {
+				f = &r.Findings[i]
+			}
+		}
+		if f == nil {
+			t.Errorf("%s: no finding at %s", want.check, want.key)
+			continue
+		}
+		if f.Line < 1 || f.Line > len(lines) || !contains(lines[f.Line-1], want.text) {
+			t.Errorf("%s: line %d does not hold %q", want.check, f.Line, want.text)
+		}
+	}
+	if got := filepath.Base(r.ConfigFile); got != "weak.yaml" {
+		t.Errorf("ConfigFile = %q", r.ConfigFile)
+	}
+}
+
+func splitLines(s string) []string { return strings.Split(s, "\n") }
+
+func contains(s, sub string) bool { return strings.Contains(s, sub) }

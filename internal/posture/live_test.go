@@ -1,0 +1,170 @@
+package posture_test
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-health/gatehouse/internal/app"
+	"github.com/gatehouse-health/gatehouse/internal/ehrclient"
+	"github.com/gatehouse-health/gatehouse/internal/pki"
+	"github.com/gatehouse-health/gatehouse/internal/posture"
+)
+
+// TestProbeDevGateway probes a real development-mode gateway on loopback:
+// every probe must pass.
+func TestProbeDevGateway(t *testing.T) {
+	cfg, layout, _, err := app.DevConfig(filepath.Join(t.TempDir(), "data"), "127.0.0.1:0", "")
+	if err != nil {
+		t.Fatalf("DevConfig: %v", err)
+	}
+	rt, err := app.Start(context.Background(), cfg, app.Options{})
+	if err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	t.Cleanup(func() { rt.Close(context.Background()) })
+
+	cert, err := layout.PartnerClientCertificate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots, err := layout.CAPool()
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := layout.PartnerAssertionKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ehr, err := ehrclient.New(ehrclient.Options{PublicURL: rt.PublicURL, ClientID: app.DevPartner,
+		AssertionKey: key, Certificate: cert, Roots: roots, Scope: app.DevScopes})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ehr.CloseIdle)
+
+	r, err := posture.Probe(context.Background(), posture.LiveOptions{
+		URL: rt.PublicURL, Roots: roots, Certificate: cert,
+		Token: func(ctx context.Context) (string, error) {
+			resp, err := ehr.Token(ctx)
+			if err != nil {
+				return "", err
+			}
+			return resp.AccessToken, nil
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, f := range r.Findings {
+		seen[f.Check] = true
+		if f.Status != posture.Pass {
+			t.Errorf("%s: %s: %s", f.Check, f.Status, f.Message)
+		}
+	}
+	for _, c := range r.Checks {
+		if !seen[c.ID] {
+			t.Errorf("%s produced no finding", c.ID)
+		}
+	}
+	if len(r.Checks) < 8 {
+		t.Errorf("%d live checks ran, want 8 or more", len(r.Checks))
+	}
+}
+
+// TestProbePermissiveServer probes a deliberately weak TLS server on
+// loopback: TLS 1.0, CBC and RSA key exchange allowed, client certificates
+// optional, and status 200 for every request. Every probe must fail.
+func TestProbePermissiveServer(t *testing.T) {
+	ca, err := pki.NewRoot(pki.RootOptions{CommonName: "Weak Test CA"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	server, err := ca.IssueServer(pki.ServerOptions{DNSNames: []string{"localhost"}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, KeyType: pki.RSA3072})
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := ca.IssueClient(pki.ClientOptions{PartnerID: "probe"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	serverCert, _ := server.TLSCertificate()
+	clientCert, _ := client.TLSCertificate()
+
+	var suites []uint16
+	for _, s := range append(tls.CipherSuites(), tls.InsecureCipherSuites()...) {
+		suites = append(suites, s.ID)
+	}
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{
+		MinVersion: tls.VersionTLS10, CipherSuites: suites, Certificates: []tls.Certificate{serverCert},
+		ClientAuth: tls.RequestClientCert,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, ErrorLog: log.New(io.Discard, "", 0), Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/fhir+json")
+		json.NewEncoder(w).Encode(map[string]string{"resourceType": "Patient", "id": "1"})
+	})}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	r, err := posture.Probe(context.Background(), posture.LiveOptions{
+		URL: "https://localhost:" + port, Roots: ca.CertPool(), Certificate: clientCert,
+		Token: func(context.Context) (string, error) { return "not-a-real-token", nil },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantFail := []string{"GH-LIVE-001", "GH-LIVE-002", "GH-LIVE-003", "GH-LIVE-005", "GH-LIVE-006", "GH-LIVE-007", "GH-LIVE-008"}
+	for _, id := range wantFail {
+		failed := false
+		for _, f := range r.Findings {
+			if f.Check == id && f.Status == posture.Fail {
+				failed = true
+			}
+		}
+		if !failed {
+			t.Errorf("%s did not fail", id)
+		}
+	}
+	for _, f := range r.Findings {
+		if f.Check == "GH-LIVE-004" && f.Status != posture.Pass {
+			t.Errorf("GH-LIVE-004: %s: %s", f.Status, f.Message)
+		}
+	}
+}
+
+// TestProbeNoServer reports every probe as an error when nothing listens.
+func TestProbeNoServer(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	ca, _ := pki.NewRoot(pki.RootOptions{CommonName: "Unused CA"})
+	client, _ := ca.IssueClient(pki.ClientOptions{PartnerID: "probe"})
+	cert, _ := client.TLSCertificate()
+	r, err := posture.Probe(context.Background(), posture.LiveOptions{
+		URL: "https://" + addr, Roots: ca.CertPool(), Certificate: cert, Timeout: 2 * time.Second,
+		Token: func(context.Context) (string, error) { return "x", nil },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range r.Findings {
+		if f.Status != posture.Error {
+			t.Errorf("%s: status %s (%s), want error", f.Check, f.Status, f.Message)
+		}
+	}
+}

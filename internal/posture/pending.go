@@ -1,0 +1,117 @@
+package posture
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-health/gatehouse/internal/config"
+)
+
+// settings holds the values the network, logging and policy checks
+// compare, in one form whether or not config.File has a key for them yet.
+// settingsFrom fills each field from the configuration; while a key does
+// not exist, its field keeps the value that describes today's product (nil
+// for a list) and the check reports the control as not configured. When a
+// key is added, one line in settingsFrom copies it and the check becomes a
+// real comparison.
+type settings struct {
+	// sourceAllowlist lists the networks partners may connect from, and the
+	// proxies whose forwarded addresses are believed; nil when not
+	// configured.
+	sourceAllowlist []entry
+	// egressAllowlist lists the destinations the gateway may connect to;
+	// nil when not configured.
+	egressAllowlist []entry
+	// logRecipients are the keys recorded bodies are encrypted to; nil
+	// when not configured.
+	logRecipients []string
+	// witnesses are the checkpoint witnesses; nil when not configured.
+	witnesses []string
+	// retention is how long recorded bodies stay readable; 0 means
+	// forever. retentionSet reports whether the configuration can say.
+	retention    time.Duration
+	retentionSet bool
+	// strictMode maps each place strict profile validation can be switched
+	// (such as "inbound" or "partners[0]") to whether it is on; nil when
+	// strict mode cannot be configured.
+	strictMode map[string]bool
+	// killSwitchRules are the alert rules that engage the kill switch.
+	killSwitchRules []string
+	// alertRules are the volume and anomaly alert rules.
+	alertRules []string
+	// jwksURLs maps a partner index to its hosted JWKS URL.
+	jwksURLs map[int]string
+	// searchRestricted reports whether the gateway refuses _has, chained
+	// search and _include:iterate unless a partner is granted them.
+	searchRestricted bool
+	// searchGrants maps a partner index to the search features it is
+	// granted explicitly ("_has", "chain", "_include:iterate").
+	searchGrants map[int][]string
+	// tokenBinding reports whether access tokens are bound to the client
+	// certificate.
+	tokenBinding bool
+	// debugEndpoints reports whether some listener serves debug handlers
+	// (profiling, variable dumps).
+	debugEndpoints bool
+}
+
+// entry is one list item with its key path.
+type entry struct{ key, value string }
+
+func entries(key string, values []string) []entry {
+	out := make([]entry, 0, len(values))
+	for i, v := range values {
+		out = append(out, entry{fmt.Sprintf("%s[%d]", key, i), v})
+	}
+	return out
+}
+
+// settingsFrom reads the settings from f.
+//
+// TODO: copy each remaining key here once config.File has it: witnesses,
+// strict mode switches, kill-switch and alert rules, hosted JWKS URLs and
+// search grants.
+func settingsFrom(f *config.File) settings {
+	s := settings{
+		// The gateway checks cnf.x5t#S256 on every request and no setting
+		// turns that off.
+		tokenBinding: true,
+		// No listener serves profiling or debug handlers in this version.
+		debugEndpoints: false,
+
+		sourceAllowlist: entries("network.allow_sources", f.Network.AllowSources),
+		egressAllowlist: entries("egress.allow", f.Egress.Allow),
+		retention:       f.Audit.Retention,
+		retentionSet:    true,
+	}
+	s.sourceAllowlist = append(s.sourceAllowlist, entries("network.trusted_proxies", f.Network.TrustedProxies)...)
+	for i, p := range f.Partners {
+		s.sourceAllowlist = append(s.sourceAllowlist, entries(fmt.Sprintf("partners[%d].sources", i), p.Sources)...)
+	}
+	if f.Audit.RecipientsFile != "" {
+		s.logRecipients = readRecipients(f.Resolve(f.Audit.RecipientsFile))
+	}
+	return s
+}
+
+// readRecipients returns the non-empty, non-comment lines of an age
+// recipients file; an unreadable file gives an empty, non-nil list.
+func readRecipients(path string) []string {
+	out := []string{}
+	fh, err := os.Open(path)
+	if err != nil {
+		return out
+	}
+	defer fh.Close()
+	sc := bufio.NewScanner(fh)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if line != "" && !strings.HasPrefix(line, "#") {
+			out = append(out, line)
+		}
+	}
+	return out
+}

@@ -1,0 +1,106 @@
+// Package strict is strict mode (control C9): every resource that crosses
+// the link, in either direction, must conform to FHIR R4 and to the
+// profiles declared for its interaction, or it is refused before it is
+// forwarded or released.
+//
+// Requests and responses of the Da Vinci PAS operations are checked against
+// the PAS Bundle profiles of every PAS version the payer supports; a body is
+// accepted when it conforms to one of them, and otherwise refused with the
+// issues of the newest version. Every other body is checked against the R4
+// core definitions and the profiles its meta.profile names.
+package strict
+
+import (
+	"fmt"
+
+	"github.com/gatehouse-health/gatehouse/internal/outcome"
+	"github.com/gatehouse-health/gatehouse/internal/validate"
+)
+
+const pasBase = "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/"
+
+// profiles gives the request and response profile of the PAS operations.
+var profiles = map[string][2]string{
+	"Claim/$submit":  {pasBase + "profile-pas-request-bundle", pasBase + "profile-pas-response-bundle"},
+	"Claim/$inquire": {pasBase + "profile-pas-inquiry-request-bundle", pasBase + "profile-pas-inquiry-response-bundle"},
+}
+
+// DefaultPASVersions are the PAS versions accepted when none are
+// configured, newest last.
+var DefaultPASVersions = []string{"2.0.1", "2.2.1"}
+
+// Checker validates bodies. It is safe for concurrent use.
+type Checker struct {
+	// versions holds one validator per PAS version, newest last, each
+	// resolving unversioned PAS profile URLs to its version.
+	versions []*validate.Validator
+}
+
+// New loads the embedded FHIR packages once per PAS version.
+func New(pasVersions []string) (*Checker, error) {
+	if len(pasVersions) == 0 {
+		pasVersions = DefaultPASVersions
+	}
+	c := &Checker{}
+	for _, v := range pasVersions {
+		val, err := validate.New(validate.Options{Context: []string{"hl7.fhir.us.davinci-pas#" + v}})
+		if err != nil {
+			return nil, fmt.Errorf("strict: PAS %s: %w", v, err)
+		}
+		c.versions = append(c.versions, val)
+	}
+	return c, nil
+}
+
+// CheckRequest validates the body of a request performing interaction
+// (in allowlist syntax, such as Claim/$submit). It returns nil when the body
+// conforms, and otherwise the OperationOutcome to send.
+func (c *Checker) CheckRequest(interaction string, body []byte) (*outcome.OperationOutcome, error) {
+	return c.check(body, profiles[interaction][0])
+}
+
+// CheckResponse validates an upstream response body of interaction.
+func (c *Checker) CheckResponse(interaction string, body []byte) (*outcome.OperationOutcome, error) {
+	return c.check(body, profiles[interaction][1])
+}
+
+// check accepts body if it conforms under any PAS version, and otherwise
+// reports the version with the fewest errors, the one the sender most
+// likely meant. Bodies without a declared profile conform or not the same
+// way under every version, so one validation suffices for them.
+func (c *Checker) check(body []byte, profile string) (*outcome.OperationOutcome, error) {
+	var best *validate.Result
+	bestErrors := -1
+	for i := len(c.versions) - 1; i >= 0; i-- {
+		var res *validate.Result
+		var err error
+		if profile != "" {
+			res, err = c.versions[i].Validate(body, profile)
+		} else {
+			res, err = c.versions[i].Validate(body)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("strict: %w", err)
+		}
+		if res.Valid() {
+			return nil, nil
+		}
+		if n := countErrors(res); bestErrors < 0 || n < bestErrors {
+			best, bestErrors = res, n
+		}
+		if profile == "" {
+			break
+		}
+	}
+	return best.OperationOutcome(), nil
+}
+
+func countErrors(res *validate.Result) int {
+	n := 0
+	for _, is := range res.Issues {
+		if is.Severity == outcome.Error || is.Severity == outcome.Fatal {
+			n++
+		}
+	}
+	return n
+}

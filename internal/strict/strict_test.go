@@ -1,0 +1,57 @@
+package strict
+
+import (
+	"os"
+	"strings"
+	"testing"
+)
+
+func TestCheckRequestAcceptsEitherPASVersion(t *testing.T) {
+	c, err := New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{
+		"../demo/bundles/pas-2.0.1-HomecareAuthorizationDifferentialBundleExample.json", // conforms to 2.0.1 only
+		"../demo/bundles/pas-2.2.1-HomecareAuthorizationUpdateBundleExample.json",       // conforms to 2.2.1 only
+	} {
+		body, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		oo, err := c.CheckRequest("Claim/$submit", body)
+		if err != nil || oo != nil {
+			t.Errorf("%s: refused: %v %v", f, err, oo)
+		}
+	}
+}
+
+func TestCheckRequestReportsClosestVersion(t *testing.T) {
+	c, err := New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := os.ReadFile("../demo/nonconformant/pas-2.0.1-SurgicalRequestBundleExample.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	oo, err := c.CheckRequest("Claim/$submit", body)
+	if err != nil || oo == nil || !oo.HasErrors() {
+		t.Fatalf("accepted a bundle with dangling references: %v", err)
+	}
+	text := string(oo.Marshal())
+	if !strings.Contains(text, "Bundle.entry[6].resource.practitioner") || strings.Contains(text, "|2.2.1") {
+		t.Errorf("outcome does not report the PAS 2.0.1 issues: %.400s", text)
+	}
+}
+
+func TestOnlyConfiguredVersions(t *testing.T) {
+	c, err := New([]string{"2.2.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := os.ReadFile("../demo/bundles/pas-2.0.1-HomecareAuthorizationDifferentialBundleExample.json")
+	if oo, _ := c.CheckRequest("Claim/$submit", body); oo == nil {
+		t.Error("a PAS 2.0.1-only bundle passed with only PAS 2.2.1 configured")
+	}
+}

@@ -1,0 +1,82 @@
+package validate
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/gatehouse-health/gatehouse/internal/corpustest"
+)
+
+// BenchmarkPASRequestBundle validates a Da Vinci PAS 2.0.1 $submit request
+// Bundle (Claim, Patient, Coverage, organizations, practitioners).
+func BenchmarkPASRequestBundle(b *testing.B) {
+	v, err := New(Options{Context: []string{"hl7.fhir.us.davinci-pas#2.0.1"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	dir := filepath.Join(corpustest.Unpack(b, "davinci-pas/hl7.fhir.us.davinci-pas-2.0.1.tgz"), "package", "example")
+	body, err := os.ReadFile(filepath.Join(dir, "Bundle-MedicalServicesAuthorizationBundleExample.json"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := v.Validate(body); err != nil { // compile definitions outside the timing
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := v.Validate(body); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkR4Examples validates the R4 instance examples; ns/op is per
+// resource.
+func BenchmarkR4Examples(b *testing.B) {
+	v, err := New(Options{AllowedExtensionDomains: exampleDomains})
+	if err != nil {
+		b.Fatal(err)
+	}
+	dir := filepath.Join(corpustest.Unpack(b, "fhir-r4-examples/hl7.fhir.r4.examples-4.0.1.tgz"), "package")
+	files, _ := filepath.Glob(filepath.Join(dir, "*.json"))
+	var bodies [][]byte
+	for _, f := range files {
+		base := filepath.Base(f)
+		if isConformanceFile(base) || strings.HasPrefix(base, "Bundle-searchParams") || strings.HasPrefix(base, "Bundle-terminologies") {
+			continue
+		}
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			b.Fatal(err)
+		}
+		bodies = append(bodies, raw)
+	}
+	for _, body := range bodies { // compile definitions outside the timing
+		if _, err := v.Validate(body); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	i := 0
+	for b.Loop() {
+		if _, err := v.Validate(bodies[i%len(bodies)]); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+}
+
+// BenchmarkNew measures start-up: decoding the embedded packages is done
+// once per process, so this is the cost of indexing them for a validator.
+func BenchmarkNew(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := New(Options{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

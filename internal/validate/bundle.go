@@ -1,0 +1,158 @@
+package validate
+
+import (
+	"strings"
+
+	"github.com/gatehouse-health/gatehouse/internal/outcome"
+)
+
+// bundleIndex lists the entries of a Bundle being validated, so that
+// references inside it resolve to its entries.
+type bundleIndex struct {
+	typ string // Bundle.type
+	// selfContained is set when every reference must resolve inside the
+	// Bundle: documents, messages, and Bundles of a profile listed in
+	// Options.SelfContainedBundles.
+	selfContained bool
+	entries       []bundleEntry
+	byFullURL     map[string]int
+	byNode        map[*jnode]int // entry resources to their index
+	versions      map[string]struct{}
+}
+
+type bundleEntry struct {
+	fullURL string
+	res     *jnode
+}
+
+// pushBundle indexes a Bundle's entries and checks the rules between them:
+// fullUrl is unique, and a RESTful fullUrl ends with the entry resource's
+// type and id.
+func (r *run) pushBundle(n *jnode, path string, profiles []*structure) {
+	b := &bundleIndex{typ: n.str("type"), byFullURL: map[string]int{}, byNode: map[*jnode]int{}, versions: map[string]struct{}{}}
+	b.selfContained = b.typ == "document" || b.typ == "message"
+	for _, p := range profiles {
+		b.selfContained = b.selfContained || r.v.selfContained[p.url]
+	}
+	entries := n.prop("entry")
+	if entries != nil && entries.kind == kindArray {
+		for i, e := range entries.items {
+			if e.kind != kindObject {
+				continue
+			}
+			r.indexEntry(b, e, indexed(path+".entry", i))
+		}
+	}
+	r.bundles = append(r.bundles, b)
+}
+
+func (r *run) popBundle() { r.bundles = r.bundles[:len(r.bundles)-1] }
+
+func (r *run) indexEntry(b *bundleIndex, e *jnode, path string) {
+	entry := bundleEntry{fullURL: e.str("fullUrl"), res: e.prop("resource")}
+	i := len(b.entries)
+	b.entries = append(b.entries, entry)
+	if entry.res != nil {
+		b.byNode[entry.res] = i
+	}
+	if entry.fullURL == "" {
+		return
+	}
+	// bdl-7: fullUrl is unique, except for versions of one resource.
+	versioned := entry.fullURL + "|" + entry.res.prop("meta").str("versionId")
+	if _, dup := b.versions[versioned]; dup && !b.allowsDuplicates() {
+		r.errorf(outcome.CodeDuplicate, path+".fullUrl", "fullUrl is used by more than one entry")
+	}
+	b.versions[versioned] = struct{}{}
+	if _, dup := b.byFullURL[entry.fullURL]; !dup {
+		b.byFullURL[entry.fullURL] = i
+	}
+	if entry.res == nil || entry.res.kind != kindObject {
+		return
+	}
+	typ, id, ok := restfulTail(entry.fullURL)
+	rt, rid := entry.res.str("resourceType"), entry.res.str("id")
+	if ok && (typ != rt || rid != "" && id != rid) {
+		r.errorf(outcome.CodeInvalid, path+".fullUrl", "fullUrl does not match the type and id of the entry's resource")
+	}
+}
+
+// allowsDuplicates reports whether the Bundle type may list one resource
+// several times (as versions of it), which history Bundles do.
+func (b *bundleIndex) allowsDuplicates() bool { return b.typ == "history" }
+
+// restfulTail returns the type and id a RESTful URL ends with
+// ("http://x/fhir/Patient/1" or "Patient/1/_history/2").
+func restfulTail(url string) (typ, id string, ok bool) {
+	if strings.HasPrefix(url, "urn:") {
+		return "", "", false
+	}
+	if i := strings.Index(url, "/_history/"); i >= 0 {
+		url = url[:i]
+	}
+	parts := strings.Split(url, "/")
+	if len(parts) < 2 {
+		return "", "", false
+	}
+	typ, id = parts[len(parts)-2], parts[len(parts)-1]
+	if !resourceTypeNames[typ] || id == "" {
+		return "", "", false
+	}
+	return typ, id, true
+}
+
+// resolveInBundle finds the entry a reference points to, following the
+// FHIR rules: absolute references match a fullUrl; relative ones are taken
+// against the base of the referring entry's fullUrl, or match an entry
+// without a RESTful fullUrl by type and id.
+func (r *run) resolveInBundle(ref string) (*jnode, bool) {
+	if len(r.bundles) == 0 {
+		return nil, false
+	}
+	b := r.bundles[len(r.bundles)-1]
+	if i, ok := b.byFullURL[ref]; ok {
+		return b.entries[i].res, true
+	}
+	if isAbsolute(ref) {
+		return nil, true
+	}
+	if base := r.referringBase(b); base != "" {
+		if i, ok := b.byFullURL[base+ref]; ok {
+			return b.entries[i].res, true
+		}
+	}
+	typ, id, ok := restfulTail(ref)
+	if !ok {
+		return nil, true
+	}
+	for _, e := range b.entries {
+		if e.res != nil && e.res.str("resourceType") == typ && e.res.str("id") == id {
+			if t, _, rest := restfulTail(e.fullURL); !rest || t == typ {
+				return e.res, true
+			}
+		}
+	}
+	return nil, true
+}
+
+// referringBase returns the service base of the fullUrl of the entry being
+// validated ("http://x/fhir/" of "http://x/fhir/Claim/1"), or "".
+func (r *run) referringBase(b *bundleIndex) string {
+	for i := len(r.resources) - 1; i >= 0; i-- {
+		idx, ok := b.byNode[r.resources[i].node]
+		if !ok {
+			continue
+		}
+		url := b.entries[idx].fullURL
+		typ, id, rest := restfulTail(url)
+		if !rest {
+			return ""
+		}
+		return url[:strings.LastIndex(url, typ+"/"+id)]
+	}
+	return ""
+}
+
+func isAbsolute(ref string) bool {
+	return strings.HasPrefix(ref, "urn:") || strings.Contains(ref, "://")
+}

@@ -1,0 +1,358 @@
+package validate
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/go-json-experiment/json/jsontext"
+
+	"github.com/gatehouse-health/gatehouse/internal/fhirpkg"
+)
+
+// structure is a StructureDefinition compiled for validation: its snapshot
+// as a tree of element definitions.
+type structure struct {
+	url, version, name string
+	typ                string // the type constrained or defined (StructureDefinition.type)
+	kind               string // primitive-type, complex-type, resource, logical
+	abstract           bool
+	derivation         string // specialization or constraint
+	base               string
+	pkg                *fhirpkg.Package
+	root               *elemDef
+	byID               map[string]*elemDef
+}
+
+// label names the structure in messages: its canonical URL and version.
+func (s *structure) label() string {
+	if s.version == "" {
+		return s.url
+	}
+	return s.url + "|" + s.version
+}
+
+// isCore reports whether s is a base definition of the FHIR specification
+// rather than a profile.
+func (s *structure) isCore() bool { return s.derivation != "constraint" }
+
+// elemDef is one ElementDefinition of a snapshot.
+type elemDef struct {
+	id, path    string
+	name        string // last path segment, "value" for "value[x]"
+	choice      bool   // the path ends in "[x]"
+	sliceName   string
+	min         int
+	max         int // unbounded is -1
+	baseMax     int // max of the base definition: whether JSON uses an array
+	types       []typeRef
+	contentRef  string
+	fixed       *jnode
+	pattern     *jnode
+	binding     *binding
+	constraints []*constraint
+	slicing     *slicing
+	maxLength   int
+	isModifier  bool
+	regex       string // the regex extension on a primitive's value element
+	children    []*elemDef
+	slices      []*elemDef
+	owner       *structure
+}
+
+type typeRef struct {
+	code           string
+	profiles       []string
+	targetProfiles []string
+}
+
+type binding struct {
+	strength string
+	valueSet string
+}
+
+type constraint struct {
+	key, severity, human, expr string
+}
+
+type slicing struct {
+	discriminators []discriminator
+	rules          string // closed, open, openAtEnd
+	ordered        bool
+}
+
+type discriminator struct {
+	typ, path string
+}
+
+// rawStructure is the JSON form of the parts of a StructureDefinition the
+// validator reads.
+type rawStructure struct {
+	URL            string `json:"url"`
+	Version        string `json:"version"`
+	Name           string `json:"name"`
+	Type           string `json:"type"`
+	Kind           string `json:"kind"`
+	Abstract       bool   `json:"abstract"`
+	Derivation     string `json:"derivation"`
+	BaseDefinition string `json:"baseDefinition"`
+	Snapshot       struct {
+		Element []json.RawMessage `json:"element"`
+	} `json:"snapshot"`
+}
+
+type rawElement struct {
+	ID        string `json:"id"`
+	Path      string `json:"path"`
+	SliceName string `json:"sliceName"`
+	Min       int    `json:"min"`
+	Max       string `json:"max"`
+	Base      struct {
+		Max string `json:"max"`
+	} `json:"base"`
+	Type []struct {
+		Code          string         `json:"code"`
+		Profile       []string       `json:"profile"`
+		TargetProfile []string       `json:"targetProfile"`
+		Extension     []rawExtension `json:"extension"`
+	} `json:"type"`
+	ContentReference string         `json:"contentReference"`
+	MaxLength        int            `json:"maxLength"`
+	IsModifier       bool           `json:"isModifier"`
+	Extension        []rawExtension `json:"extension"`
+	Binding          *struct {
+		Strength string `json:"strength"`
+		ValueSet string `json:"valueSet"`
+	} `json:"binding"`
+	Constraint []struct {
+		Key        string `json:"key"`
+		Severity   string `json:"severity"`
+		Human      string `json:"human"`
+		Expression string `json:"expression"`
+	} `json:"constraint"`
+	Slicing *struct {
+		Discriminator []struct {
+			Type string `json:"type"`
+			Path string `json:"path"`
+		} `json:"discriminator"`
+		Rules   string `json:"rules"`
+		Ordered bool   `json:"ordered"`
+	} `json:"slicing"`
+}
+
+type rawExtension struct {
+	URL         string `json:"url"`
+	ValueString string `json:"valueString"`
+	ValueURL    string `json:"valueUrl"`
+}
+
+const regexExtension = "http://hl7.org/fhir/StructureDefinition/regex"
+
+// compileStructure builds the element tree of a StructureDefinition.
+func compileStructure(r *fhirpkg.Resource) (*structure, error) {
+	var raw rawStructure
+	if err := json.Unmarshal(r.JSON, &raw); err != nil {
+		return nil, fmt.Errorf("validate: StructureDefinition %s: %w", r.URL, err)
+	}
+	if len(raw.Snapshot.Element) == 0 {
+		return nil, fmt.Errorf("validate: StructureDefinition %s has no snapshot", r.URL)
+	}
+	s := &structure{
+		url: raw.URL, version: raw.Version, name: raw.Name, typ: raw.Type, kind: raw.Kind,
+		abstract: raw.Abstract, derivation: raw.Derivation, base: raw.BaseDefinition,
+		pkg: r.Package(), byID: map[string]*elemDef{},
+	}
+	for i, msg := range raw.Snapshot.Element {
+		e, err := compileElement(msg)
+		if err != nil {
+			return nil, fmt.Errorf("validate: StructureDefinition %s: element %d: %w", r.URL, i, err)
+		}
+		e.owner = s
+		if err := s.attach(e, i == 0); err != nil {
+			return nil, fmt.Errorf("validate: StructureDefinition %s: %w", r.URL, err)
+		}
+	}
+	return s, nil
+}
+
+// attach places e in the tree: under its parent element, or as a slice of
+// the element it slices.
+func (s *structure) attach(e *elemDef, first bool) error {
+	if first {
+		s.root = e
+		s.byID[e.id] = e
+		return nil
+	}
+	parentID, segment := splitID(e.id, e.path)
+	parent := s.byID[parentID]
+	if parent == nil {
+		return fmt.Errorf("element %q comes before its parent", e.id)
+	}
+	s.byID[e.id] = e
+	base, slice, isSlice := strings.Cut(segment, ":")
+	if !isSlice {
+		parent.children = append(parent.children, e)
+		return nil
+	}
+	sliced := parent.child(base)
+	if i := strings.LastIndex(slice, "/"); i >= 0 {
+		// A re-slice "a/b" slices the slice "a".
+		sliced = s.byID[parentID+"."+base+":"+slice[:i]]
+	}
+	if sliced == nil {
+		return fmt.Errorf("slice %q has no sliced element", e.id)
+	}
+	sliced.slices = append(sliced.slices, e)
+	return nil
+}
+
+// splitID returns the id of the parent element and the last segment of an
+// element id ("extension:race" in "Patient.extension:race"). The last
+// segment starts where the last path segment's name does; ids of renamed
+// choice elements ("Observation.value[x]:valueQuantity" with the path
+// "Observation.valueQuantity") split at the last dot before the slice name.
+func splitID(id, path string) (parent, segment string) {
+	last := path[strings.LastIndex(path, ".")+1:]
+	for i := len(id) - len(last) - 1; i >= 0; i-- {
+		if id[i] != '.' || !strings.HasPrefix(id[i+1:], last) {
+			continue
+		}
+		rest := id[i+1+len(last):]
+		if rest == "" || rest[0] == ':' {
+			return id[:i], id[i+1:]
+		}
+	}
+	end := len(id)
+	if c := strings.LastIndex(id, ":"); c >= 0 {
+		end = c
+	}
+	dot := strings.LastIndex(id[:end], ".")
+	if dot < 0 {
+		return "", id
+	}
+	return id[:dot], id[dot+1:]
+}
+
+// child returns the direct child element (not a slice) whose name is the
+// given path segment, such as "value[x]" or "extension".
+func (e *elemDef) child(segment string) *elemDef {
+	for _, c := range e.children {
+		if c.path[strings.LastIndex(c.path, ".")+1:] == segment {
+			return c
+		}
+	}
+	return nil
+}
+
+func compileElement(msg json.RawMessage) (*elemDef, error) {
+	var raw rawElement
+	if err := json.Unmarshal(msg, &raw); err != nil {
+		return nil, err
+	}
+	e := &elemDef{
+		id: raw.ID, path: raw.Path, sliceName: raw.SliceName, min: raw.Min,
+		max: parseMax(raw.Max), baseMax: parseMax(raw.Base.Max),
+		contentRef: raw.ContentReference, maxLength: raw.MaxLength, isModifier: raw.IsModifier,
+	}
+	if e.id == "" {
+		e.id = e.path
+	}
+	if raw.Base.Max == "" {
+		e.baseMax = e.max
+	}
+	e.name = e.path[strings.LastIndex(e.path, ".")+1:]
+	if n, ok := strings.CutSuffix(e.name, "[x]"); ok {
+		e.name, e.choice = n, true
+	}
+	for _, t := range raw.Type {
+		e.types = append(e.types, typeRef{code: fhirTypeCode(t.Code, t.Extension), profiles: t.Profile, targetProfiles: t.TargetProfile})
+		for _, x := range t.Extension {
+			if x.URL == regexExtension {
+				e.regex = x.ValueString
+			}
+		}
+	}
+	for _, x := range raw.Extension {
+		if x.URL == regexExtension {
+			e.regex = x.ValueString
+		}
+	}
+	if raw.Binding != nil && raw.Binding.ValueSet != "" {
+		e.binding = &binding{strength: raw.Binding.Strength, valueSet: raw.Binding.ValueSet}
+	}
+	for _, c := range raw.Constraint {
+		e.constraints = append(e.constraints, &constraint{key: c.Key, severity: c.Severity, human: c.Human, expr: c.Expression})
+	}
+	if raw.Slicing != nil {
+		e.slicing = &slicing{rules: raw.Slicing.Rules, ordered: raw.Slicing.Ordered}
+		for _, d := range raw.Slicing.Discriminator {
+			e.slicing.discriminators = append(e.slicing.discriminators, discriminator{typ: d.Type, path: d.Path})
+		}
+	}
+	var err error
+	e.fixed, e.pattern, err = fixedAndPattern(msg)
+	return e, err
+}
+
+// fhirTypeCode maps the FHIRPath system type codes of primitive value
+// elements and of Resource.id to the FHIR type the
+// structuredefinition-fhir-type extension names.
+func fhirTypeCode(code string, exts []rawExtension) string {
+	if !strings.HasPrefix(code, "http://hl7.org/fhirpath/System.") {
+		return code
+	}
+	for _, x := range exts {
+		if x.URL == "http://hl7.org/fhir/StructureDefinition/structuredefinition-fhir-type" && x.ValueURL != "" {
+			return x.ValueURL
+		}
+	}
+	return code
+}
+
+func parseMax(s string) int {
+	if s == "*" {
+		return -1
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return -1
+	}
+	return n
+}
+
+// fixedAndPattern finds the fixed[x] and pattern[x] members of an element
+// definition, whose names carry the type ("fixedUri", "patternCodeableConcept").
+func fixedAndPattern(msg json.RawMessage) (fixed, pattern *jnode, err error) {
+	dec := jsontext.NewDecoder(bytes.NewReader(msg))
+	if _, err := dec.ReadToken(); err != nil {
+		return nil, nil, err
+	}
+	for dec.PeekKind() == '"' {
+		name, err := dec.ReadToken()
+		if err != nil {
+			return nil, nil, err
+		}
+		key := name.String()
+		isFixed := strings.HasPrefix(key, "fixed") && len(key) > 5
+		isPattern := strings.HasPrefix(key, "pattern") && len(key) > 7
+		if !isFixed && !isPattern {
+			if err := dec.SkipValue(); err != nil {
+				return nil, nil, err
+			}
+			continue
+		}
+		p := &treeParser{dec: dec, lim: Limits{MaxNodes: 1 << 20, MaxArrayItems: 1 << 20}}
+		v, err := p.value()
+		if err != nil {
+			return nil, nil, err
+		}
+		if isFixed {
+			fixed = v
+		} else {
+			pattern = v
+		}
+	}
+	return fixed, pattern, nil
+}

@@ -1,0 +1,180 @@
+package validate
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/go-json-experiment/json/jsontext"
+
+	"github.com/gatehouse-health/gatehouse/internal/fhirjson"
+)
+
+// Limits caps what Validate accepts. Zero fields take the DefaultLimits
+// value.
+type Limits struct {
+	MaxBytes        int64 // whole document
+	MaxDepth        int   // nesting of JSON objects and arrays
+	MaxStringLength int   // one JSON string, in bytes
+	MaxArrayItems   int   // items of one JSON array
+	MaxNodes        int   // JSON values in one document
+}
+
+// DefaultLimits accept a 10 MiB PAS Bundle with attachments: the nesting,
+// string and size limits are those of fhirjson.DefaultLimits; 50,000 items
+// per array and a million values per document are far beyond any
+// published example.
+var DefaultLimits = Limits{
+	MaxBytes:        fhirjson.DefaultLimits.MaxBytes,
+	MaxDepth:        fhirjson.DefaultLimits.MaxDepth,
+	MaxStringLength: fhirjson.DefaultLimits.MaxStringLength,
+	MaxArrayItems:   50_000,
+	MaxNodes:        1 << 20,
+}
+
+func (l Limits) withDefaults() Limits {
+	if l.MaxBytes <= 0 {
+		l.MaxBytes = DefaultLimits.MaxBytes
+	}
+	if l.MaxDepth <= 0 {
+		l.MaxDepth = DefaultLimits.MaxDepth
+	}
+	if l.MaxStringLength <= 0 {
+		l.MaxStringLength = DefaultLimits.MaxStringLength
+	}
+	if l.MaxArrayItems <= 0 {
+		l.MaxArrayItems = DefaultLimits.MaxArrayItems
+	}
+	if l.MaxNodes <= 0 {
+		l.MaxNodes = DefaultLimits.MaxNodes
+	}
+	return l
+}
+
+// JSON value kinds, as jsontext names them.
+const (
+	kindObject = '{'
+	kindArray  = '['
+	kindString = '"'
+	kindNumber = '0'
+	kindTrue   = 't'
+	kindFalse  = 'f'
+	kindNull   = 'n'
+)
+
+// jnode is one JSON value of the document being validated. Unlike the
+// FHIRPath tree it keeps the JSON syntax: arrays, nulls, the JSON
+// kind of each primitive and the text of numbers.
+type jnode struct {
+	kind  byte
+	text  string  // string value, or the text of a number
+	props []jprop // object members, in document order
+	items []*jnode
+}
+
+type jprop struct {
+	name string
+	val  *jnode
+}
+
+func (n *jnode) isScalar() bool {
+	return n.kind != kindObject && n.kind != kindArray && n.kind != kindNull
+}
+
+// prop returns the value of the member called name, or nil.
+func (n *jnode) prop(name string) *jnode {
+	if n == nil {
+		return nil
+	}
+	for i := range n.props {
+		if n.props[i].name == name {
+			return n.props[i].val
+		}
+	}
+	return nil
+}
+
+// str returns the member's string value, or "".
+func (n *jnode) str(name string) string {
+	if v := n.prop(name); v != nil && v.kind == kindString {
+		return v.text
+	}
+	return ""
+}
+
+// parseTree checks doc with the strict intake and reads it into a tree.
+func parseTree(doc []byte, lim Limits) (*jnode, error) {
+	err := fhirjson.CheckObject(doc, fhirjson.Limits{MaxBytes: lim.MaxBytes, MaxDepth: lim.MaxDepth, MaxStringLength: lim.MaxStringLength})
+	if err != nil {
+		return nil, err
+	}
+	p := &treeParser{dec: jsontext.NewDecoder(bytes.NewReader(doc)), lim: lim}
+	root, err := p.value()
+	if err != nil {
+		return nil, err
+	}
+	if _, err := p.dec.ReadToken(); !errors.Is(err, io.EOF) {
+		return nil, errors.New("validate: data after the top-level value")
+	}
+	return root, nil
+}
+
+type treeParser struct {
+	dec   *jsontext.Decoder
+	lim   Limits
+	nodes int
+}
+
+func (p *treeParser) value() (*jnode, error) {
+	p.nodes++
+	if p.nodes > p.lim.MaxNodes {
+		return nil, fmt.Errorf("validate: document has more than %d JSON values", p.lim.MaxNodes)
+	}
+	tok, err := p.dec.ReadToken()
+	if err != nil {
+		return nil, fmt.Errorf("validate: invalid JSON at byte %d", p.dec.InputOffset())
+	}
+	n := &jnode{kind: byte(tok.Kind())}
+	switch n.kind {
+	case kindObject:
+		return n, p.object(n)
+	case kindArray:
+		return n, p.array(n)
+	case kindString, kindNumber:
+		n.text = tok.String()
+	}
+	return n, nil
+}
+
+func (p *treeParser) object(n *jnode) error {
+	for p.dec.PeekKind() == kindString {
+		name, err := p.dec.ReadToken()
+		if err != nil {
+			return fmt.Errorf("validate: invalid JSON at byte %d", p.dec.InputOffset())
+		}
+		key := name.String() // the token is only valid until the next read
+		v, err := p.value()
+		if err != nil {
+			return err
+		}
+		n.props = append(n.props, jprop{name: key, val: v})
+	}
+	_, err := p.dec.ReadToken() // }
+	return err
+}
+
+func (p *treeParser) array(n *jnode) error {
+	for p.dec.PeekKind() != ']' {
+		if len(n.items) >= p.lim.MaxArrayItems {
+			return fmt.Errorf("validate: array at byte %d has more than %d items", p.dec.InputOffset(), p.lim.MaxArrayItems)
+		}
+		v, err := p.value()
+		if err != nil {
+			return err
+		}
+		n.items = append(n.items, v)
+	}
+	_, err := p.dec.ReadToken() // ]
+	return err
+}

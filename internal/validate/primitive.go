@@ -1,0 +1,194 @@
+package validate
+
+import (
+	"math"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-health/gatehouse/internal/fhirmodel"
+	"github.com/gatehouse-health/gatehouse/internal/outcome"
+)
+
+// resourceTypeNames are the concrete resource types of FHIR R4.
+var resourceTypeNames = func() map[string]bool {
+	m := map[string]bool{}
+	model := fhirmodel.R4()
+	for _, name := range model.Names() {
+		if t := model.Type(name); t.Kind == fhirmodel.KindResource && !t.Abstract {
+			m[name] = true
+		}
+	}
+	return m
+}()
+
+// jsonKinds gives the JSON kind each primitive type is written as; types
+// not listed are strings.
+var jsonKinds = map[string]string{
+	"boolean": "boolean", "integer": "number", "decimal": "number",
+	"positiveInt": "number", "unsignedInt": "number", "integer64": "string",
+}
+
+// primitive validates one primitive value: its JSON kind, the regex of its
+// type, calendar validity of dates, and the id and extensions of its
+// "_name" half.
+func (r *run) primitive(o *occurrence, d *elemDef) {
+	if o.ext != nil {
+		r.primitiveExtras(o)
+	}
+	if o.val == nil {
+		return
+	}
+	typ := o.typ
+	if isResourceID(d) {
+		typ = "id"
+	}
+	if !r.primitiveKind(o, typ) {
+		return
+	}
+	if o.val.kind == kindString && o.val.text == "" {
+		r.errorf(outcome.CodeInvalid, o.path, "empty strings are not allowed; omit the element instead")
+		return
+	}
+	r.primitiveFormat(o, typ, d)
+	r.maxLength(o, d)
+	if typ == "xhtml" {
+		r.xhtml(o)
+	}
+}
+
+// isResourceID reports whether d is the id of a resource, which the R4
+// definitions type as string but the specification restricts to id.
+func isResourceID(d *elemDef) bool {
+	return strings.Count(d.path, ".") == 1 && d.name == "id" && d.owner != nil && d.owner.kind == "resource"
+}
+
+// primitiveKind checks that the JSON value is of the kind the type uses.
+func (r *run) primitiveKind(o *occurrence, typ string) bool {
+	want := jsonKinds[typ]
+	if want == "" {
+		want = "string"
+	}
+	got := map[byte]string{kindString: "string", kindNumber: "number", kindTrue: "boolean", kindFalse: "boolean"}[o.val.kind]
+	if got != want {
+		r.errorf(outcome.CodeStructure, o.path, "a %s must be a JSON %s", typ, want)
+		return false
+	}
+	return true
+}
+
+// primitiveFormat checks the value against the regex of its type (and of
+// its element, if the definition adds one) and the rules a regex cannot
+// express: integer ranges and real calendar dates.
+func (r *run) primitiveFormat(o *occurrence, typ string, d *elemDef) {
+	text := o.val.text
+	if o.val.kind == kindTrue || o.val.kind == kindFalse {
+		return
+	}
+	valueDef := r.typeValueDef(typ)
+	if valueDef != nil && valueDef.maxLength > 0 && len(text) > valueDef.maxLength {
+		r.errorf(outcome.CodeTooLong, o.path, "a %s may not be longer than %d bytes", typ, valueDef.maxLength)
+		return
+	}
+	if re := r.typeRegex(valueDef); re != nil && !re.MatchString(text) {
+		r.errorf(outcome.CodeValue, o.path, "value is not a valid %s", typ)
+		return
+	}
+	if d.regex != "" && !isPrimitiveValueRegex(d) {
+		if re, err := r.v.regex(d.regex); err == nil && !re.MatchString(text) {
+			r.errorf(outcome.CodeValue, o.path, "value does not match the pattern required by %s", d.owner.label())
+		}
+	}
+	switch typ {
+	case "integer", "positiveInt", "unsignedInt":
+		if n, err := strconv.ParseInt(text, 10, 64); err != nil || n > math.MaxInt32 || n < math.MinInt32 {
+			r.errorf(outcome.CodeValue, o.path, "%s is outside the 32-bit range", typ)
+		}
+	case "date", "dateTime", "instant":
+		if !realDate(text) {
+			r.errorf(outcome.CodeValue, o.path, "value is not a valid %s: no such calendar date", typ)
+		}
+	}
+}
+
+// isPrimitiveValueRegex reports whether d is the value element of a
+// primitive type, whose regex typeRegex already applies.
+func isPrimitiveValueRegex(d *elemDef) bool {
+	return strings.HasSuffix(d.path, ".value") && d.owner.kind == "primitive-type"
+}
+
+// realDate checks that the day of a date exists in its month.
+func realDate(s string) bool {
+	if len(s) < 10 {
+		return true // year or year-month: the regex is enough
+	}
+	_, err := time.Parse("2006-01-02", s[:10])
+	return err == nil
+}
+
+// typeValueDef returns the value element of a primitive type's core
+// definition, which carries the type's regex and maximum length.
+func (r *run) typeValueDef(typ string) *elemDef {
+	s, err := r.v.typeStructure(typ)
+	if err != nil || s == nil {
+		return nil
+	}
+	return s.byID[typ+".value"]
+}
+
+// typeRegex returns the compiled regex of a primitive type's value
+// element, from its regex extension.
+func (r *run) typeRegex(e *elemDef) *regexp.Regexp {
+	if e == nil || e.regex == "" {
+		return nil
+	}
+	re, err := r.v.regex(e.regex)
+	if err != nil {
+		return nil
+	}
+	return re
+}
+
+// regex compiles a FHIR regex, anchored at both ends, once. Go's RE2
+// engine matches in time linear in the input.
+func (v *Validator) regex(src string) (*regexp.Regexp, error) {
+	return cached(&v.regexes, src, func() (*regexp.Regexp, error) { return regexp.Compile(`^(?:` + src + `)$`) })
+}
+
+// primitiveExtras validates the "_name" half of a primitive: an object
+// holding only id and extension.
+func (r *run) primitiveExtras(o *occurrence) {
+	if o.ext.kind != kindObject {
+		r.errorf(outcome.CodeStructure, o.path, "the %q form of a primitive must be a JSON object", "_")
+		return
+	}
+	root, err := r.v.typeStructure("Element")
+	if err != nil || root == nil {
+		return
+	}
+	if o.val == nil && !hasContent(o.ext) {
+		r.errorf(outcome.CodeInvariant, o.path, "ele-1: an element must have a value or children other than id")
+	}
+	for _, p := range o.ext.props {
+		if p.name != "id" && p.name != "extension" {
+			r.errorf(outcome.CodeStructure, o.path, "unknown element %q in the extensions of a primitive", p.name)
+		}
+	}
+	groups := r.groupMembers(&jnode{kind: kindObject, props: onlyProps(o.ext, "id", "extension")}, root.root, o.path, o.fp, false)
+	for _, g := range groups {
+		r.element(g)
+	}
+}
+
+func onlyProps(n *jnode, names ...string) []jprop {
+	var out []jprop
+	for _, p := range n.props {
+		for _, name := range names {
+			if p.name == name {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}

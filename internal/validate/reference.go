@@ -1,0 +1,159 @@
+package validate
+
+import (
+	"strings"
+
+	"github.com/gatehouse-health/gatehouse/internal/outcome"
+)
+
+// reference checks a Reference: that a local reference resolves (to a
+// contained resource, or to an entry of the enclosing Bundle), that the
+// target's type is one the element allows, and that a resolved target
+// conforms to one of the target profiles.
+func (r *run) reference(o *occurrence, d *elemDef) {
+	ref := o.val.str("reference")
+	if ref == "" {
+		return
+	}
+	target, checked := r.resolveReference(ref, o.path)
+	typ := ""
+	if target != nil {
+		typ = target.str("resourceType")
+	} else if t, _, ok := restfulTail(ref); ok {
+		typ = t
+	}
+	allowed := r.targetTypes(d)
+	if typ != "" && len(allowed) > 0 && !allowed[typ] && !allowed["Resource"] {
+		r.errorf(outcome.CodeStructure, o.path, "reference to a %s is not allowed here; allowed targets: %s (from %s)", typ, joinKeys(allowed), d.owner.label())
+		return
+	}
+	if target == nil {
+		if checked {
+			r.unresolved(ref, o.path)
+		}
+		return
+	}
+	r.targetProfiles(target, typ, o.path, d)
+}
+
+// resolveReference returns the resource a reference points to, and
+// whether the reference was one this validator can resolve (local to the
+// resource or to a Bundle that must be self-contained).
+func (r *run) resolveReference(ref, path string) (*jnode, bool) {
+	if strings.HasPrefix(ref, "#") {
+		return r.resolveContained(ref[1:]), true
+	}
+	if len(r.bundles) == 0 {
+		return nil, false
+	}
+	target, _ := r.resolveInBundle(ref)
+	b := r.bundles[len(r.bundles)-1]
+	local := strings.HasPrefix(ref, "urn:uuid:") || strings.HasPrefix(ref, "urn:oid:")
+	return target, local || b.selfContained
+}
+
+// resolveForDiscriminator resolves a Reference value for a resolve() step.
+func (r *run) resolveForDiscriminator(n *jnode) *jnode {
+	ref := n.str("reference")
+	if ref == "" {
+		return nil
+	}
+	target, _ := r.resolveReference(ref, "")
+	return target
+}
+
+// resolveContained finds a contained resource by id in the resource that
+// contains the current one, or the container itself for "#".
+func (r *run) resolveContained(id string) *jnode {
+	var container *jnode
+	for i := len(r.resources) - 1; i >= 0; i-- {
+		if !r.resources[i].contained {
+			container = r.resources[i].node
+			break
+		}
+	}
+	if container == nil {
+		return nil
+	}
+	if id == "" {
+		return container
+	}
+	for _, c := range itemsOf(container.prop("contained")) {
+		if c.str("id") == id {
+			return c
+		}
+	}
+	return nil
+}
+
+func (r *run) unresolved(ref, path string) {
+	if r.conformanceChecks > 0 {
+		return
+	}
+	switch {
+	case strings.HasPrefix(ref, "#"):
+		r.errorf(outcome.CodeNotFound, path, "reference to a contained resource that is not in the resource")
+	default:
+		r.errorf(outcome.CodeNotFound, path, "reference does not resolve to an entry of the Bundle, which must contain every resource it refers to")
+	}
+}
+
+// targetTypes returns the resource types a Reference element allows, from
+// its target profiles. An empty set allows any type.
+func (r *run) targetTypes(d *elemDef) map[string]bool {
+	out := map[string]bool{}
+	for _, t := range d.types {
+		if t.code != "Reference" && t.code != "canonical" {
+			continue
+		}
+		for _, p := range t.targetProfiles {
+			name, _, _ := strings.Cut(strings.TrimPrefix(p, coreURL), "|")
+			if strings.HasPrefix(p, coreURL) && (resourceTypeNames[name] || name == "Resource") {
+				out[name] = true
+				continue
+			}
+			if s, err := r.v.structureAt(p, d.owner.pkg); err == nil && s != nil {
+				out[s.typ] = true
+			} else {
+				out["Resource"] = true // an unknown profile: do not guess its type
+			}
+		}
+	}
+	return out
+}
+
+// targetProfiles checks that a resolved target conforms to at least one
+// of the target profiles of its type, when any are profiles rather than
+// core definitions.
+func (r *run) targetProfiles(target *jnode, typ, path string, d *elemDef) {
+	var profiles []string
+	for _, t := range d.types {
+		for _, p := range t.targetProfiles {
+			s, err := r.v.structureAt(p, d.owner.pkg)
+			if err != nil || s == nil || s.typ != typ {
+				continue
+			}
+			if s.isCore() {
+				return // the core type itself is allowed
+			}
+			profiles = append(profiles, p)
+		}
+	}
+	for _, p := range profiles {
+		if r.conformsTo(target, typ, p, path, d) {
+			return
+		}
+	}
+	if len(profiles) > 0 {
+		r.errorf(outcome.CodeInvalid, path, "the referenced %s does not conform to %s (from %s)", typ, strings.Join(profiles, " or "), d.owner.label())
+	}
+}
+
+func joinKeys(m map[string]bool) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sortStrings(keys)
+	return strings.Join(keys, ", ")
+}

@@ -1,0 +1,149 @@
+package validate
+
+import (
+	"github.com/gatehouse-health/gatehouse/internal/fhirpath"
+	"github.com/gatehouse-health/gatehouse/internal/fhirpkg"
+	"github.com/gatehouse-health/gatehouse/internal/outcome"
+)
+
+// resource validates a resource object found at path: against its core
+// definition, or against the profiles meta.profile and the caller name.
+// from is the package whose definition placed the resource here (nil for
+// the top-level resource), used to resolve the profiles it names.
+func (r *run) resource(n *jnode, path string, fp *fhirpath.Node, required []string, from *fhirpkg.Package) {
+	if n.kind != kindObject {
+		r.errorf(outcome.CodeStructure, path, "a resource must be a JSON object")
+		return
+	}
+	if r.nesting >= maxNesting {
+		r.errorf(outcome.CodeTooCostly, path, "resources nested deeper than %d levels are not validated", maxNesting)
+		return
+	}
+	r.nesting++
+	defer func() { r.nesting-- }()
+
+	base := r.resourceBase(n, path)
+	if base == nil {
+		return
+	}
+	if path == "" {
+		path = base.typ
+	}
+	r.resources = append(r.resources, &resourceFrame{node: n, path: path, contained: r.inContained(path)})
+	defer func() { r.resources = r.resources[:len(r.resources)-1] }()
+
+	profiles := r.profilesOf(n, base, path, required, from)
+	if base.typ == "Bundle" {
+		r.pushBundle(n, path, profiles)
+		defer r.popBundle()
+	}
+	if len(profiles) == 0 {
+		r.against(n, base, path, fp)
+		return
+	}
+	for _, p := range profiles {
+		r.against(n, p, path, fp)
+	}
+}
+
+// resourceBase checks resourceType and returns the core definition of the
+// resource's type, or nil after reporting why there is none.
+func (r *run) resourceBase(n *jnode, path string) *structure {
+	rtNode := n.prop("resourceType")
+	if rtNode == nil || rtNode.kind != kindString {
+		r.errorf(outcome.CodeStructure, path, "resourceType is missing or not a string")
+		return nil
+	}
+	base, err := r.v.typeStructure(rtNode.text)
+	if err != nil {
+		r.errorf(outcome.CodeException, path, "definition of %s unusable: %v", rtNode.text, err)
+		return nil
+	}
+	if base == nil || base.kind != "resource" || base.abstract {
+		r.errorf(outcome.CodeStructure, path, "unknown resource type; resourceType must name a concrete FHIR R4 resource")
+		return nil
+	}
+	return base
+}
+
+// profilesOf resolves the profiles a resource must conform to: those of
+// meta.profile and those required by the caller or by the definition that
+// placed it. An unknown meta.profile is a warning, because the sender may
+// declare profiles the receiver does not know; an unknown required profile
+// is an error.
+func (r *run) profilesOf(n *jnode, base *structure, path string, required []string, from *fhirpkg.Package) []*structure {
+	var out []*structure
+	add := func(url, at string, mandatory bool) {
+		s, err := r.v.structureAt(url, from)
+		switch {
+		case err != nil && mandatory:
+			r.errorf(outcome.CodeException, at, "profile %s unusable: %v", url, err)
+		case err != nil:
+			r.warnf(outcome.CodeNotSupported, at, "profile %s unusable, so the resource was not checked against it: %v", url, err)
+		case s == nil && mandatory:
+			r.errorf(outcome.CodeNotFound, at, "profile %s not found", url)
+		case s == nil:
+			r.warnf(outcome.CodeNotFound, at, "profile %s not found; the resource was not checked against it", url)
+		case s.typ != base.typ:
+			r.errorf(outcome.CodeInvalid, at, "profile %s is for %s, not %s", url, s.typ, base.typ)
+		case s.kind == "resource":
+			for _, have := range out {
+				if have == s {
+					return
+				}
+			}
+			out = append(out, s)
+		}
+	}
+	if meta := n.prop("meta"); meta != nil {
+		if list := meta.prop("profile"); list != nil && list.kind == kindArray {
+			for i, p := range list.items {
+				if p.kind == kindString {
+					add(p.text, indexed(path+".meta.profile", i), false)
+				}
+			}
+		}
+	}
+	for _, url := range required {
+		add(url, path, true)
+	}
+	return out
+}
+
+// against validates resource n against one definition of its type.
+func (r *run) against(n *jnode, s *structure, path string, fp *fhirpath.Node) {
+	r.members(n, s.root, path, fp, true)
+	r.constraints(s.root, path, fp)
+}
+
+// resourceAnyOf validates a resource that must conform to at least one of
+// several profiles (an element whose type lists more than one profile).
+// The issues of the best match are kept.
+func (r *run) resourceAnyOf(n *jnode, path string, fp *fhirpath.Node, profiles []string, from *fhirpkg.Package) {
+	if len(profiles) <= 1 {
+		r.resource(n, path, fp, profiles, from)
+		return
+	}
+	var best []outcome.Issue
+	for i, p := range profiles {
+		got := r.sandbox(func() { r.resource(n, path, fp, []string{p}, from) })
+		if i == 0 || countErrors(got) < countErrors(best) {
+			best = got
+		}
+		if countErrors(best) == 0 {
+			break
+		}
+	}
+	r.merge(best)
+}
+
+// inContained reports whether path is inside a contained resource.
+func (r *run) inContained(path string) bool {
+	for i := len(r.resources) - 1; i >= 0; i-- {
+		if len(path) > len(r.resources[i].path) {
+			rest := path[len(r.resources[i].path):]
+			return len(rest) > 10 && rest[:10] == ".contained"
+		}
+	}
+	return false
+}

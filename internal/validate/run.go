@@ -1,0 +1,149 @@
+package validate
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/gatehouse-health/gatehouse/internal/fhirpath"
+	"github.com/gatehouse-health/gatehouse/internal/outcome"
+)
+
+// maxNesting caps how deep resource validations nest: contained resources,
+// Bundle entries, and the profile checks of references and slices, which
+// validate a resource again inside another validation.
+const maxNesting = 24
+
+// run is the state of one Validate call.
+type run struct {
+	v         *Validator
+	issues    []outcome.Issue
+	seen      map[issueKey]struct{}
+	evaluated map[string]struct{} // constraint key and location, so each is evaluated once
+	nesting   int
+	// conformanceChecks counts the profile checks under way (see
+	// conformsTo). Unresolved references are not reported inside one,
+	// because the resource's own validation reports them where they are.
+	conformanceChecks int
+	fpFailed          bool
+	// unknownMembership is set when memberOf() met a value set it could
+	// not expand during the invariant being evaluated.
+	unknownMembership bool
+
+	resources []*resourceFrame     // resources being validated, innermost last
+	bundles   []*bundleIndex       // Bundles being validated, innermost last
+	conforms  map[conformKey]*bool // profile checks of resources, nil while in progress
+}
+
+type issueKey struct {
+	severity outcome.Severity
+	code     outcome.Code
+	path     string
+	msg      string
+}
+
+type conformKey struct {
+	node    *jnode
+	profile string
+}
+
+// resourceFrame is one resource being validated.
+type resourceFrame struct {
+	node      *jnode
+	path      string
+	contained bool // a contained resource, whose references resolve in its container
+}
+
+func newRun(v *Validator) *run {
+	return &run{v: v, seen: map[issueKey]struct{}{}, evaluated: map[string]struct{}{}, conforms: map[conformKey]*bool{}}
+}
+
+// add records an issue once; the same problem found through the base
+// definition and a profile is reported once.
+func (r *run) add(sev outcome.Severity, code outcome.Code, path, format string, args ...any) {
+	msg := format
+	if len(args) > 0 {
+		msg = fmt.Sprintf(format, args...)
+	}
+	k := issueKey{sev, code, path, msg}
+	if _, dup := r.seen[k]; dup {
+		return
+	}
+	r.seen[k] = struct{}{}
+	is := outcome.Issue{Severity: sev, Code: code, Diagnostics: msg}
+	if path != "" {
+		is.Expression = []string{path}
+	}
+	r.issues = append(r.issues, is)
+}
+
+func (r *run) errorf(code outcome.Code, path, format string, args ...any) {
+	r.add(outcome.Error, code, path, format, args...)
+}
+
+func (r *run) warnf(code outcome.Code, path, format string, args ...any) {
+	r.add(outcome.Warning, code, path, format, args...)
+}
+
+func (r *run) infof(code outcome.Code, path, format string, args ...any) {
+	r.add(outcome.Information, code, path, format, args...)
+}
+
+// errorCount counts the issues of severity error or fatal.
+func (r *run) errorCount() int {
+	n := 0
+	for _, is := range r.issues {
+		if is.Severity == outcome.Error || is.Severity == outcome.Fatal {
+			n++
+		}
+	}
+	return n
+}
+
+// sandbox runs fn with a fresh issue list and returns the issues fn
+// recorded, leaving the run's own list unchanged.
+func (r *run) sandbox(fn func()) []outcome.Issue {
+	savedIssues, savedSeen := r.issues, r.seen
+	r.issues, r.seen = nil, map[issueKey]struct{}{}
+	savedEval := r.evaluated
+	r.evaluated = map[string]struct{}{}
+	fn()
+	got := r.issues
+	r.issues, r.seen, r.evaluated = savedIssues, savedSeen, savedEval
+	return got
+}
+
+// merge records issues found in a sandbox.
+func (r *run) merge(issues []outcome.Issue) {
+	for _, is := range issues {
+		path := ""
+		if len(is.Expression) > 0 {
+			path = is.Expression[0]
+		}
+		r.add(is.Severity, is.Code, path, "%s", is.Diagnostics)
+	}
+}
+
+func countErrors(issues []outcome.Issue) int {
+	n := 0
+	for _, is := range issues {
+		if is.Severity == outcome.Error || is.Severity == outcome.Fatal {
+			n++
+		}
+	}
+	return n
+}
+
+// document validates the top-level resource.
+func (r *run) document(tree *jnode, body []byte, profiles []string) error {
+	fp, err := fhirpath.ParseJSON(body)
+	if err != nil {
+		r.fpFailed = true
+	}
+	r.resource(tree, "", fp, profiles, nil)
+	if r.fpFailed && r.errorCount() == 0 {
+		// The FHIRPath tree is only refused for structural faults this
+		// validator reports itself; fail closed if it did not.
+		r.errorf(outcome.CodeProcessing, tree.str("resourceType"), "invariants not evaluated: %s", strings.TrimPrefix(err.Error(), "fhirpath: "))
+	}
+	return nil
+}

@@ -1,0 +1,250 @@
+package validate
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gatehouse-health/gatehouse/internal/fhirpath"
+	"github.com/gatehouse-health/gatehouse/internal/fhirpkg"
+	"github.com/gatehouse-health/gatehouse/internal/outcome"
+)
+
+// Options configures a Validator. The zero value validates against the
+// embedded packages with DefaultLimits.
+type Options struct {
+	// Packages are loaded beside the embedded ones, for example
+	// implementation guides read with fhirpkg.LoadFile. A package with the
+	// same name and version as an embedded one is an error.
+	Packages []*fhirpkg.Package
+
+	// NoEmbedded leaves the embedded packages out, so that only Packages
+	// are loaded. Packages must then include hl7.fhir.r4.core.
+	NoEmbedded bool
+
+	// Limits caps the documents Validate accepts; zero fields take the
+	// DefaultLimits values.
+	Limits Limits
+
+	// Context lists packages, as "name#version", whose definitions win
+	// when the instance names a profile without a version, for example
+	// "hl7.fhir.us.davinci-pas#2.0.1" to validate PAS 2.0.1 exchanges while
+	// PAS 2.2.1 is loaded too. By default the highest version wins.
+	Context []string
+
+	// SelfContainedBundles lists Bundle profiles (canonical URLs without
+	// version) whose references must all resolve to entries of the Bundle.
+	// Documents and messages are always self-contained. Nil means
+	// DefaultSelfContainedBundles.
+	SelfContainedBundles []string
+
+	// AllowedExtensionDomains lists URL prefixes of extensions that may be
+	// used without a loaded definition; they are then reported as
+	// warnings. Any other extension without a definition is an error. Nil
+	// means DefaultAllowedExtensionDomains.
+	AllowedExtensionDomains []string
+
+	// Now is the clock FHIRPath's now() and today() read in invariants;
+	// nil means time.Now.
+	Now func() time.Time
+}
+
+// Validator checks FHIR R4 JSON resources against the StructureDefinitions
+// of its packages. It compiles definitions, value sets and invariants on
+// first use and caches them, so it should be created once and shared; it
+// is safe for concurrent use.
+type Validator struct {
+	set    *fhirpkg.Set
+	core   *fhirpkg.Package
+	limits Limits
+	now    func() time.Time
+
+	selfContained map[string]bool
+	extDomains    []string
+	context       []*fhirpkg.Package
+	types         sync.Map // type code -> *structure of the core definition
+
+	structs     sync.Map // *fhirpkg.Resource -> *lazy[*structure]
+	exprs       sync.Map // expression text -> *lazy[*fhirpath.Expression]
+	expansion   sync.Map // *fhirpkg.Resource -> *lazy[*expansion]
+	regexes     sync.Map // pattern -> *lazy[*regexp.Regexp]
+	codeSystems sync.Map // *fhirpkg.Resource -> *lazy[*codeSystem]
+
+	vsIndexOnce sync.Once
+	vsIndex     map[string]*fhirpkg.Resource
+}
+
+// lazy is a cache entry computed once.
+type lazy[T any] struct {
+	once sync.Once
+	val  T
+	err  error
+}
+
+func cached[T any](m *sync.Map, key any, build func() (T, error)) (T, error) {
+	e, _ := m.LoadOrStore(key, &lazy[T]{})
+	l := e.(*lazy[T])
+	l.once.Do(func() { l.val, l.err = build() })
+	return l.val, l.err
+}
+
+// DefaultSelfContainedBundles are the Da Vinci PAS Bundle profiles. A PAS
+// request, response or inquiry Bundle carries every resource the Claim
+// or ClaimResponse refers to, because the receiver has no other copy.
+var DefaultSelfContainedBundles = []string{
+	"http://hl7.org/fhir/us/davinci-pas/StructureDefinition/profile-pas-request-bundle",
+	"http://hl7.org/fhir/us/davinci-pas/StructureDefinition/profile-pas-response-bundle",
+	"http://hl7.org/fhir/us/davinci-pas/StructureDefinition/profile-pas-inquiry-request-bundle",
+	"http://hl7.org/fhir/us/davinci-pas/StructureDefinition/profile-pas-inquiry-response-bundle",
+}
+
+// DefaultAllowedExtensionDomains is HL7's own namespace. HL7 publishes
+// extensions in packages Gatehouse does not ship (the extension pack,
+// cross-version extensions, the subscriptions backport), so their use is a
+// warning; extensions of any other publisher must be defined in a loaded
+// package.
+var DefaultAllowedExtensionDomains = []string{"http://hl7.org/fhir/"}
+
+const coreURL = "http://hl7.org/fhir/StructureDefinition/"
+
+// New loads the packages. The embedded packages are decoded once per
+// process; definitions are compiled when first needed.
+func New(opts Options) (*Validator, error) {
+	var pkgs []*fhirpkg.Package
+	if !opts.NoEmbedded {
+		embedded, err := fhirpkg.Embedded()
+		if err != nil {
+			return nil, fmt.Errorf("validate: embedded packages: %w", err)
+		}
+		pkgs = append(pkgs, embedded...)
+	}
+	pkgs = append(pkgs, opts.Packages...)
+	set, err := fhirpkg.NewSet(pkgs...)
+	if err != nil {
+		return nil, fmt.Errorf("validate: %w", err)
+	}
+	v := &Validator{set: set, core: set.Package("hl7.fhir.r4.core", "4.0.1"), limits: opts.Limits.withDefaults(), now: opts.Now}
+	if v.core == nil {
+		return nil, errors.New("validate: package hl7.fhir.r4.core#4.0.1 is not loaded")
+	}
+	for _, id := range opts.Context {
+		name, version, _ := strings.Cut(id, "#")
+		p := set.Package(name, version)
+		if p == nil {
+			return nil, fmt.Errorf("validate: context package %q is not loaded", id)
+		}
+		v.context = append(v.context, p)
+	}
+	v.extDomains = opts.AllowedExtensionDomains
+	if v.extDomains == nil {
+		v.extDomains = DefaultAllowedExtensionDomains
+	}
+	v.selfContained = map[string]bool{}
+	if opts.SelfContainedBundles == nil {
+		opts.SelfContainedBundles = DefaultSelfContainedBundles
+	}
+	for _, url := range opts.SelfContainedBundles {
+		v.selfContained[url] = true
+	}
+	if v.now == nil {
+		v.now = time.Now
+	}
+	return v, nil
+}
+
+// Packages returns the package set the validator resolves against.
+func (v *Validator) Packages() *fhirpkg.Set { return v.set }
+
+// Result is the outcome of validating one resource.
+type Result struct {
+	ResourceType string // "" when the document has none
+	ID           string
+	Issues       []outcome.Issue
+}
+
+// Valid reports whether no issue has severity error or fatal.
+func (r *Result) Valid() bool {
+	for _, is := range r.Issues {
+		if is.Severity == outcome.Error || is.Severity == outcome.Fatal {
+			return false
+		}
+	}
+	return true
+}
+
+// OperationOutcome returns the issues as an OperationOutcome resource.
+func (r *Result) OperationOutcome() *outcome.OperationOutcome {
+	return outcome.FromIssues(r.Issues)
+}
+
+// Validate checks one FHIR R4 JSON resource against the core definitions,
+// the profiles its meta.profile names and the given profiles (canonical
+// URLs, optionally with "|version"). A document that is not strict JSON
+// yields a Result with a fatal issue, not an error; the error is for
+// failures of the validator itself, such as a damaged definition.
+func (v *Validator) Validate(body []byte, profiles ...string) (*Result, error) {
+	tree, err := parseTree(body, v.limits)
+	if err != nil {
+		return &Result{Issues: []outcome.Issue{{Severity: outcome.Fatal, Code: outcome.CodeStructure, Diagnostics: err.Error()}}}, nil
+	}
+	res := &Result{ResourceType: tree.str("resourceType"), ID: tree.str("id")}
+	r := newRun(v)
+	if err := r.document(tree, body, profiles); err != nil {
+		return nil, err
+	}
+	res.Issues = r.issues
+	return res, nil
+}
+
+// resolve finds a conformance resource by canonical URL as seen from a
+// package (nil for the instance): that package's scope first, then the
+// context packages, then the highest version.
+func (v *Validator) resolve(url string, from *fhirpkg.Package) *fhirpkg.Resource {
+	if len(v.context) == 0 {
+		return v.set.Resolve(url, from)
+	}
+	scopes := make([]*fhirpkg.Package, 0, 1+len(v.context))
+	return v.set.Resolve(url, append(append(scopes, from), v.context...)...)
+}
+
+// structureAt resolves a StructureDefinition by canonical URL, as seen from
+// a package (nil for the instance), and compiles it once.
+func (v *Validator) structureAt(url string, from *fhirpkg.Package) (*structure, error) {
+	res := v.resolve(url, from)
+	if res == nil || res.ResourceType != "StructureDefinition" {
+		return nil, nil
+	}
+	return cached(&v.structs, res, func() (*structure, error) { return compileStructure(res) })
+}
+
+// typeStructure returns the core definition of a type, such as "HumanName"
+// or "Patient", or nil for an unknown type.
+func (v *Validator) typeStructure(code string) (*structure, error) {
+	if s, ok := v.types.Load(code); ok {
+		return s.(*structure), nil
+	}
+	s, err := v.structureAt(coreURL+code, v.core)
+	if err != nil || s == nil {
+		return nil, err
+	}
+	v.types.Store(code, s)
+	return s, nil
+}
+
+// expression compiles a FHIRPath expression once.
+func (v *Validator) expression(src string) (*fhirpath.Expression, error) {
+	return cached(&v.exprs, src, func() (*fhirpath.Expression, error) { return fhirpath.Compile(src) })
+}
+
+// allowedExtension reports whether an extension url is in an allowed
+// domain.
+func (v *Validator) allowedExtension(url string) bool {
+	for _, d := range v.extDomains {
+		if strings.HasPrefix(url, d) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,235 @@
+package validate
+
+import (
+	"strconv"
+	"strings"
+
+	"github.com/gatehouse-health/gatehouse/internal/fhirpath"
+	"github.com/gatehouse-health/gatehouse/internal/outcome"
+)
+
+// occurrence is one value of an element in the instance. A primitive
+// value is split in JSON between "name" (val) and "_name" (ext); either
+// may be nil.
+type occurrence struct {
+	val  *jnode
+	ext  *jnode
+	typ  string // type code: the single type, or the one a choice name selects
+	path string
+	fp   *fhirpath.Node
+}
+
+// group is the occurrences of one child element definition.
+type group struct {
+	def        *elemDef
+	parentPath string
+	occs       []*occurrence
+}
+
+// members validates the members of object n against the children of the
+// element definition c.
+func (r *run) members(n *jnode, c *elemDef, path string, fp *fhirpath.Node, isResource bool) {
+	if n.kind != kindObject {
+		r.errorf(outcome.CodeStructure, path, "must be a JSON object")
+		return
+	}
+	if !isResource && !hasContent(n) {
+		r.errorf(outcome.CodeInvariant, path, "ele-1: an element must have a value or children other than id")
+	}
+	groups := r.groupMembers(n, c, path, fp, isResource)
+	for _, g := range groups {
+		r.element(g)
+	}
+}
+
+// hasContent reports whether an object has a member besides id, the test
+// of invariant ele-1.
+func hasContent(n *jnode) bool {
+	for _, p := range n.props {
+		if p.name != "id" {
+			return true
+		}
+	}
+	return false
+}
+
+// groupMembers matches the members of n to the children of c, reporting
+// unknown members and JSON shapes that do not fit the definition. It
+// returns one group per child definition, in definition order.
+func (r *run) groupMembers(n *jnode, c *elemDef, path string, fp *fhirpath.Node, isResource bool) []*group {
+	groups := make([]*group, len(c.children))
+	for i, d := range c.children {
+		groups[i] = &group{def: d, parentPath: path}
+	}
+	var fpKids []*fhirpath.Node
+	if fp != nil {
+		fpKids = fp.Children()
+	}
+	for _, p := range n.props {
+		name, isExt := strings.CutPrefix(p.name, "_")
+		if isResource && p.name == "resourceType" {
+			continue
+		}
+		i, typ := matchChild(c, name)
+		if i < 0 {
+			r.errorf(outcome.CodeStructure, path+"."+p.name, "unknown element %q", p.name)
+			continue
+		}
+		g := groups[i]
+		if isExt && !isPrimitiveType(typ) {
+			r.errorf(outcome.CodeStructure, path+"."+p.name, "%q is not a primitive element, so it has no %q form", name, p.name)
+			continue
+		}
+		r.addOccurrences(g, p, name, typ, isExt, path, fpKids)
+	}
+	return groups
+}
+
+// matchChild finds the child of c that a JSON member name belongs to and
+// the type it has: "valueQuantity" selects Quantity of "value[x]".
+func matchChild(c *elemDef, name string) (int, string) {
+	for i, d := range c.children {
+		if !d.choice {
+			if d.name == name {
+				return i, singleType(d)
+			}
+			continue
+		}
+		suffix, ok := strings.CutPrefix(name, d.name)
+		if !ok || suffix == "" {
+			continue
+		}
+		for _, t := range d.types {
+			if upperFirst(t.code) == suffix {
+				return i, t.code
+			}
+		}
+	}
+	return -1, ""
+}
+
+func singleType(d *elemDef) string {
+	if len(d.types) > 0 {
+		return d.types[0].code
+	}
+	return ""
+}
+
+// addOccurrences adds the values of one JSON member to its group. Arrays
+// are required exactly where the base definition repeats; "name" and
+// "_name" arrays are aligned by index.
+func (r *run) addOccurrences(g *group, p jprop, name, typ string, isExt bool, path string, fpKids []*fhirpath.Node) {
+	repeats := g.def.baseMax != 1 && g.def.baseMax != 0
+	jsonName := name
+	base := path + "." + g.def.name
+	if g.def.choice {
+		base += ".ofType(" + upperFirst(typ) + ")"
+	}
+	items := []*jnode{p.val}
+	switch {
+	case repeats && p.val.kind != kindArray:
+		r.errorf(outcome.CodeStructure, path+"."+p.name, "%q repeats, so its JSON value must be an array", p.name)
+		return
+	case !repeats && p.val.kind == kindArray:
+		r.errorf(outcome.CodeStructure, path+"."+p.name, "%q does not repeat, so its JSON value must not be an array", p.name)
+		return
+	case repeats:
+		items = p.val.items
+		if len(items) == 0 {
+			r.errorf(outcome.CodeStructure, path+"."+p.name, "arrays must not be empty")
+			return
+		}
+	}
+	start := fpStart(fpKids, jsonName)
+	// Primitive halves of the same member share occurrences.
+	var existing []*occurrence
+	for _, o := range g.occs {
+		if o.typ == typ {
+			existing = append(existing, o)
+		}
+	}
+	if len(existing) > 0 && len(existing) != len(items) && isPrimitiveType(typ) {
+		r.errorf(outcome.CodeStructure, path+"."+p.name, "%q and %q must have the same number of items", name, "_"+name)
+		return
+	}
+	for i, item := range items {
+		var o *occurrence
+		if i < len(existing) {
+			o = existing[i]
+		} else {
+			o = &occurrence{typ: typ, path: base}
+			if repeats {
+				o.path = indexed(base, i)
+			}
+			o.fp = fpAt(fpKids, start, i, jsonName)
+			g.occs = append(g.occs, o)
+		}
+		if item.kind == kindNull {
+			if !isPrimitiveType(typ) || !repeats {
+				r.errorf(outcome.CodeStructure, o.path, "null is not allowed here")
+			}
+			continue
+		}
+		if isExt {
+			o.ext = item
+		} else {
+			o.val = item
+		}
+	}
+}
+
+// fpStart returns the index of the first FHIRPath child node built from
+// the JSON member jsonName, or -1.
+func fpStart(kids []*fhirpath.Node, jsonName string) int {
+	for i, k := range kids {
+		if k.JSONName() == jsonName {
+			return i
+		}
+	}
+	return -1
+}
+
+// fpAt returns the node of item i of a member. The nodes of one member are
+// consecutive; a node of another name at that position means the trees
+// disagree, and nil is returned so that invariants are skipped there.
+func fpAt(kids []*fhirpath.Node, start, i int, jsonName string) *fhirpath.Node {
+	if start < 0 || start+i >= len(kids) || kids[start+i].JSONName() != jsonName {
+		return nil
+	}
+	return kids[start+i]
+}
+
+func indexed(path string, i int) string {
+	return path + "[" + strconv.Itoa(i) + "]"
+}
+
+func upperFirst(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+// isPrimitiveType reports whether a type code names a FHIR primitive
+// type; those, and only those, start with a lower-case letter.
+func isPrimitiveType(code string) bool {
+	return code != "" && code[0] >= 'a' && code[0] <= 'z'
+}
+
+// element validates the occurrences of one element definition:
+// cardinality, slicing, then each value.
+func (r *run) element(g *group) {
+	d := g.def
+	r.cardinality(d, len(g.occs), g.path())
+	if d.choice && len(g.occs) > 1 {
+		r.oneChoice(g)
+	}
+	defs := r.slices(g)
+	for i, o := range g.occs {
+		r.occurrence(o, defs[i])
+	}
+}
+
+// path returns the location used for cardinality issues: the element's
+// path in the parent, without an index.
+func (g *group) path() string { return g.parentPath + "." + g.def.name }

@@ -1,0 +1,108 @@
+package validate
+
+import (
+	"encoding/xml"
+	"errors"
+	"io"
+	"strings"
+
+	"github.com/gatehouse-health/gatehouse/internal/outcome"
+)
+
+const xhtmlNamespace = "http://www.w3.org/1999/xhtml"
+
+// xhtmlElements and xhtmlAttributes are the HTML 4.0 formatting elements
+// and attributes invariant txt-1 of Narrative.div allows.
+var (
+	xhtmlElements = setOf("a", "abbr", "acronym", "b", "big", "blockquote", "br", "caption", "cite", "code",
+		"col", "colgroup", "dd", "dfn", "div", "dl", "dt", "em", "h1", "h2", "h3", "h4", "h5", "h6", "hr",
+		"i", "img", "li", "ol", "p", "pre", "q", "samp", "small", "span", "strong", "sub", "sup", "table",
+		"tbody", "td", "tfoot", "th", "thead", "tr", "tt", "ul", "var")
+	xhtmlAttributes = setOf("abbr", "accesskey", "align", "alt", "axis", "bgcolor", "border", "cellhalign",
+		"cellpadding", "cellspacing", "cellvalign", "char", "charoff", "charset", "cite", "class", "colspan",
+		"compact", "coords", "dir", "frame", "headers", "height", "href", "hreflang", "hspace", "id", "lang",
+		"longdesc", "name", "nowrap", "rel", "rev", "rowspan", "rules", "scope", "shape", "span", "src",
+		"start", "style", "summary", "tabindex", "title", "type", "valign", "value", "vspace", "width")
+)
+
+func setOf(names ...string) map[string]bool {
+	m := make(map[string]bool, len(names))
+	for _, n := range names {
+		m[n] = true
+	}
+	return m
+}
+
+// xhtml checks narrative natively, for invariants txt-1 and txt-2:
+// well-formed XHTML whose root is a div in the XHTML namespace, only the
+// allowed elements and attributes, no javascript: links, and some text or
+// an image. HTML named entities (&nbsp;, &reg;) are accepted.
+func (r *run) xhtml(o *occurrence) {
+	if err := checkXHTML(o.val.text); err != nil {
+		r.errorf(outcome.CodeValue, o.path, "invalid narrative: %v", err)
+	}
+}
+
+func checkXHTML(text string) error {
+	dec := xml.NewDecoder(strings.NewReader(text))
+	dec.Strict = true
+	dec.Entity = xml.HTMLEntity
+	depth, content := 0, false
+	for {
+		tok, err := dec.Token()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return errors.New("not well-formed XHTML")
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			if depth == 0 && (t.Name.Local != "div" || t.Name.Space != xhtmlNamespace) {
+				return errors.New("txt-1: the root must be a div in the XHTML namespace")
+			}
+			if err := checkXHTMLElement(t); err != nil {
+				return err
+			}
+			content = content || t.Name.Local == "img" && hasAttr(t, "src")
+			depth++
+		case xml.EndElement:
+			depth--
+		case xml.CharData:
+			content = content || strings.TrimSpace(string(t)) != ""
+		case xml.ProcInst, xml.Directive:
+			return errors.New("txt-1: processing instructions and DTDs are not allowed")
+		}
+	}
+	if !content {
+		return errors.New("txt-2: the narrative has no text")
+	}
+	return nil
+}
+
+func checkXHTMLElement(t xml.StartElement) error {
+	if t.Name.Space != xhtmlNamespace || !xhtmlElements[t.Name.Local] {
+		return errors.New("txt-1: element <" + t.Name.Local + "> is not allowed")
+	}
+	for _, a := range t.Attr {
+		if a.Name.Space == "xmlns" || a.Name.Space == "" && a.Name.Local == "xmlns" || a.Name.Space == "xml" || a.Name.Space == "http://www.w3.org/XML/1998/namespace" {
+			continue
+		}
+		if a.Name.Space != "" || !xhtmlAttributes[a.Name.Local] {
+			return errors.New("txt-1: attribute " + a.Name.Local + " is not allowed")
+		}
+		if (a.Name.Local == "href" || a.Name.Local == "src") && strings.HasPrefix(strings.ToLower(strings.TrimSpace(a.Value)), "javascript:") {
+			return errors.New("txt-1: javascript: links are not allowed")
+		}
+	}
+	return nil
+}
+
+func hasAttr(t xml.StartElement, name string) bool {
+	for _, a := range t.Attr {
+		if a.Name.Local == name {
+			return true
+		}
+	}
+	return false
+}
