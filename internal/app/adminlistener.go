@@ -48,7 +48,7 @@ func (rt *Running) startAdmin(cfg *config.File, cert tls.Certificate, extra map[
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+		ErrorLog:          serverErrorLog(log, "admin"),
 	}
 	go func() {
 		if err := rt.adminServer.Serve(tls.NewListener(ln, tlsConf)); err != nil && !errors.Is(err, http.ErrServerClosed) {

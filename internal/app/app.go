@@ -165,7 +165,7 @@ func Start(ctx context.Context, cfg *config.File, opts Options) (_ *Running, err
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
 		ConnState:         rt.conns.track,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+		ErrorLog:          serverErrorLog(log, "inbound"),
 	}
 	go func() {
 		if err := rt.server.Serve(tls.NewListener(ln, tlsConf)); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -173,6 +173,7 @@ func Start(ctx context.Context, cfg *config.File, opts Options) (_ *Running, err
 		}
 	}()
 	log.Info("gateway listening", "addr", rt.Addr.String(), "fhir_base", rt.FHIRBase, "upstream", upstreamName(cfg))
+	warnPlainUpstream(cfg, log)
 	return rt, nil
 }
 
@@ -297,4 +298,21 @@ func (rt *Running) startKillSwitch(ctx context.Context, now func() time.Time) er
 	})
 	go sw.Run(rt.bg)
 	return nil
+}
+
+// warnPlainUpstream warns once at start-up when PHI and the gateway's
+// identity headers would travel to the upstream in clear text over the
+// network.
+func warnPlainUpstream(cfg *config.File, log *slog.Logger) {
+	if cfg.Upstream.URL == config.Builtin {
+		return
+	}
+	u, err := url.Parse(cfg.Upstream.URL)
+	if err != nil || u.Scheme != "http" {
+		return
+	}
+	if ip := net.ParseIP(u.Hostname()); u.Hostname() == "localhost" || (ip != nil && ip.IsLoopback()) {
+		return
+	}
+	log.Warn("the upstream is reached over plain http: payloads and identity headers cross the network unencrypted; use https", "upstream", upstreamName(cfg))
 }

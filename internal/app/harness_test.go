@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -34,6 +35,26 @@ type harness struct {
 	store  *switchableStore
 	// upstream, when set, is the test's own upstream that counts requests.
 	upstream *countingUpstream
+	// logs holds everything the gateway logged.
+	logs *logBuffer
+}
+
+// logBuffer collects log output from concurrent writers.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 type harnessOptions struct {
@@ -71,7 +92,9 @@ func (h *harness) start(cfg *config.File) {
 	t := h.t
 	ctx := context.Background()
 	h.store = &switchableStore{}
-	rt, err := app.Start(ctx, cfg, app.Options{WrapRecords: h.store.wrap})
+	h.logs = &logBuffer{}
+	logger := slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	rt, err := app.Start(ctx, cfg, app.Options{WrapRecords: h.store.wrap, Logger: logger})
 	if err != nil {
 		t.Fatalf("Start: %v", err)
 	}

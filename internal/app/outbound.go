@@ -59,7 +59,7 @@ func (rt *Running) startOutbound(cfg *config.File, gw *gateway.Gateway, serverCe
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       2 * time.Minute,
 		WriteTimeout:      2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+		ErrorLog:          serverErrorLog(log, "outbound"),
 	}
 	go func() {
 		if err := rt.outboundServer.Serve(tls.NewListener(ln, tlsConf)); err != nil && !errors.Is(err, http.ErrServerClosed) {

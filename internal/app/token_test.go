@@ -211,4 +211,9 @@ func TestListenerRequiresClientCertificate(t *testing.T) {
 			}
 		})
 	}
+	// The refusals leave a trace for the security team (rate-limited, so
+	// at least one line).
+	if logs := h.logs.String(); !strings.Contains(logs, "TLS handshake refused") || !strings.Contains(logs, "source=127.0.0.1") {
+		t.Errorf("no WARN line for refused handshakes in:\n%s", logs)
+	}
 }

@@ -31,6 +31,9 @@ func (g *Gateway) receive(ex *exchange) *Refusal {
 	}
 	if int64(len(body)) > limit {
 		ex.oversized = true
+		// Read on, up to a bound, so the client finishes sending and can
+		// read the refusal; over HTTP/2 an unread body resets the stream.
+		_, _ = io.Copy(io.Discard, io.LimitReader(ex.r.Body, 4*limit))
 		return nil
 	}
 	ex.body = body
