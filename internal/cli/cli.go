@@ -26,6 +26,7 @@ Usage:
     gatehouse token [--data DIR] [--partner NAME] [--url URL]
     gatehouse validate [--package FILE.tgz]... [--profile URL]... [--format text|json] PATH...
     gatehouse killswitch status|engage|release [options]
+    gatehouse payer load|pended|decide [options]
     gatehouse pki init|issue|revoke|crl|list [options]
     gatehouse posture [--config FILE] [--live URL --data DIR] [--format table|json|sarif] [--fail-on high|medium|low]
     gatehouse dfd [--config FILE | --data DIR] [--format mermaid|dot|svg]
@@ -74,6 +75,8 @@ func MainContext(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		return env.pki(rest)
 	case "killswitch":
 		return env.killswitch(rest)
+	case "payer":
+		return env.payer(rest)
 	case "posture":
 		return env.posture(rest)
 	case "dfd":

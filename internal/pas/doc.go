@@ -53,7 +53,7 @@
 //	    identifier   = the Claim identifiers
 //	    status active, use preauthorization, type = Claim.type
 //	    patient, insurer = as in the Claim; requestor = Claim.provider
-//	    request      = {reference "Claim/<id>", identifier <Claim key>}
+//	    request      = {identifier <Claim key>}
 //	    created, outcome, preAuthRef
 //	    item[n]      itemSequence = Claim.item[n].sequence
 //	      extension  itemTraceNumber, echoed from the Claim item

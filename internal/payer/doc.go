@@ -13,6 +13,16 @@
 //     the inquiry response Bundle carrying the current decision, or 404
 //     (not-found) when no authorization matches. The 404 is the same
 //     whether the identifier is unknown or belongs to someone else.
+//   - GET /ClaimResponse searches the partner's current ClaimResponses
+//     (claim status) by identifier, patient and created; GET
+//     /ClaimResponse/{id} reads any version. See handleSearch.
+//   - POST /CoverageEligibilityRequest/$submit takes a
+//     CoverageEligibilityRequest and returns a CoverageEligibilityResponse
+//     (see Eligibility below).
+//   - POST /Patient/$member-match is the Da Vinci HRex member match (see
+//     internal/members for the matching rules).
+//   - /Subscription, /Subscription/{id}, .../$status and .../$events are
+//     the PAS Subscriptions of internal/subscriptions.
 //   - GET /metadata returns the CapabilityStatement.
 //
 // Request bodies must be FHIR JSON (415 otherwise), at most
@@ -72,6 +82,35 @@
 // followed by "-" and the item sequence. ClaimResponse.outcome is
 // "partial" while any item is pended and "complete" otherwise.
 //
+// # Pended items
+//
+// Every pended item (A4) of the current decision sits in a work queue
+// (payer_pended). A revision replaces the authorization's queue. An item
+// leaves the queue when it is decided, by Decide: from an operator
+// (gatehouse payer decide, or AdminHandlers on the admin listener), or
+// from the rule table's pend_then once its delay has passed (DecideDue,
+// which Run calls every Options.PollInterval). A decision writes a new
+// ClaimResponse version with a new id, the same preAuthRef and review
+// numbers, the new review action and the outcome that follows. That
+// version becomes current, so $inquire returns it, and the PAS topic
+// event for the partner's Subscriptions is queued in the same
+// transaction. A resubmission of the original request still replays the
+// original response byte for byte (rule 1 above).
+//
+// # Eligibility
+//
+// The Da Vinci guides define no eligibility operation for FHIR R4, so the
+// service takes the form the FHIR build defines for later versions:
+// POST [base]/CoverageEligibilityRequest/$submit with the
+// CoverageEligibilityRequest, or a collection Bundle starting with it, as
+// the body. The member is found by member id (Options.MemberSystem): an
+// identifier on the patient reference, on the referenced Patient, or the
+// subscriberId or identifier of a referenced Coverage. Referenced
+// resources must be contained or in the Bundle. The answer lists each of
+// the member's coverages with inforce true when it covers the serviced
+// date (servicedDate, servicedPeriod.start, or today in UTC). A request
+// naming no member of this payer gets 422.
+//
 // # Rule table
 //
 // The table is YAML; DefaultRules uses rules.yaml of this package and
@@ -85,6 +124,9 @@
 //	      B4185: deny
 //	      "33510": pend
 //
+// An optional top-level pend_then decides pended items later, such as
+// "pend_then: approve after 30s"; without it an operator decides them.
+//
 // A decision is one of approve (A1), partial (A2), deny (A3), pend (A4),
 // modify (A6), contact (CT) or none (NA). For an item, the first coding
 // with a code rule decides, else the first coding whose system has a
@@ -95,6 +137,7 @@
 //
 // # Storage
 //
-// Migrate creates the payer_* tables; all SQL is in sql.go and is
-// portable to PostgreSQL.
+// Migrate creates the payer_* tables, including those of
+// internal/subscriptions and internal/members; the SQL is portable to
+// PostgreSQL.
 package payer

@@ -15,6 +15,10 @@ const (
 	pasImplementationGuide = "http://hl7.org/fhir/us/davinci-pas/ImplementationGuide/hl7.fhir.us.davinci-pas"
 	opSubmit               = "http://hl7.org/fhir/us/davinci-pas/OperationDefinition/Claim-submit"
 	opInquire              = "http://hl7.org/fhir/us/davinci-pas/OperationDefinition/Claim-inquiry"
+	opEligibility          = "http://hl7.org/fhir/OperationDefinition/CoverageEligibilityRequest-submit"
+	opMemberMatch          = "http://hl7.org/fhir/us/davinci-hrex/OperationDefinition/member-match"
+	opSubscriptionStatus   = "http://hl7.org/fhir/uv/subscriptions-backport/OperationDefinition/backport-subscription-status"
+	opSubscriptionEvents   = "http://hl7.org/fhir/uv/subscriptions-backport/OperationDefinition/backport-subscription-events"
 )
 
 type capabilityStatement struct {
@@ -46,8 +50,19 @@ type restSection struct {
 
 type restResource struct {
 	Type             string          `json:"type"`
-	SupportedProfile []string        `json:"supportedProfile"`
-	Operation        []restOperation `json:"operation"`
+	SupportedProfile []string        `json:"supportedProfile,omitempty"`
+	Interaction      []interaction   `json:"interaction,omitempty"`
+	SearchParam      []searchParam   `json:"searchParam,omitempty"`
+	Operation        []restOperation `json:"operation,omitempty"`
+}
+
+type interaction struct {
+	Code string `json:"code"`
+}
+
+type searchParam struct {
+	Name string `json:"name"`
+	Type string `json:"type"`
 }
 
 type restOperation struct {
@@ -65,20 +80,13 @@ func (s *Service) handleMetadata(w http.ResponseWriter, _ *http.Request) {
 		Kind:                "instance",
 		Instantiates:        []string{pasServerCapabilities},
 		Software:            nameOnly{Name: "Gatehouse payer service"},
-		Implementation:      description{Description: "Built-in payer service: Da Vinci PAS prior authorization"},
+		Implementation:      description{Description: "Built-in payer service: Da Vinci PAS prior authorization, eligibility, claim status, member match"},
 		FHIRVersion:         "4.0.1",
 		Format:              []string{"json"},
 		ImplementationGuide: []string{pasImplementationGuide},
 		Rest: []restSection{{
-			Mode: "server",
-			Resource: []restResource{{
-				Type:             "Claim",
-				SupportedProfile: []string{pas.ProfileClaim, pas.ProfileClaimUpdate, pas.ProfileClaimInquiry},
-				Operation: []restOperation{
-					{Name: "submit", Definition: opSubmit},
-					{Name: "inquire", Definition: opInquire},
-				},
-			}},
+			Mode:     "server",
+			Resource: restResources(),
 		}},
 	}
 	body, err := json.Marshal(cs)
@@ -86,4 +94,33 @@ func (s *Service) handleMetadata(w http.ResponseWriter, _ *http.Request) {
 		panic("payer: encode CapabilityStatement: " + err.Error()) // strings cannot fail to encode
 	}
 	writeFHIR(w, body)
+}
+
+// restResources lists what the service serves, per resource type.
+func restResources() []restResource {
+	return []restResource{
+		{
+			Type:             "Claim",
+			SupportedProfile: []string{pas.ProfileClaim, pas.ProfileClaimUpdate, pas.ProfileClaimInquiry},
+			Operation:        []restOperation{{Name: "submit", Definition: opSubmit}, {Name: "inquire", Definition: opInquire}},
+		},
+		{
+			Type:        "ClaimResponse",
+			Interaction: []interaction{{Code: "read"}, {Code: "search-type"}},
+			SearchParam: []searchParam{{Name: "identifier", Type: "token"}, {Name: "patient", Type: "reference"}, {Name: "created", Type: "date"}},
+		},
+		{
+			Type:      "CoverageEligibilityRequest",
+			Operation: []restOperation{{Name: "submit", Definition: opEligibility}},
+		},
+		{
+			Type:      "Patient",
+			Operation: []restOperation{{Name: "member-match", Definition: opMemberMatch}},
+		},
+		{
+			Type:        "Subscription",
+			Interaction: []interaction{{Code: "create"}, {Code: "read"}, {Code: "delete"}},
+			Operation:   []restOperation{{Name: "status", Definition: opSubscriptionStatus}, {Name: "events", Definition: opSubscriptionEvents}},
+		},
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 
@@ -42,6 +43,10 @@ var decisions = map[string]pas.ReviewAction{
 type Rules struct {
 	fallback pas.ReviewAction
 	systems  map[string]systemRules
+	// pendThen and pendDelay decide pended items automatically; pendThen
+	// is "" when only an operator decides them.
+	pendThen  pas.ReviewAction
+	pendDelay time.Duration
 }
 
 type systemRules struct {
@@ -100,8 +105,9 @@ func LoadRules(path string) (*Rules, error) {
 }
 
 type ruleFile struct {
-	Default string                `yaml:"default"`
-	Systems map[string]systemFile `yaml:"systems"`
+	Default  string                `yaml:"default"`
+	PendThen string                `yaml:"pend_then"`
+	Systems  map[string]systemFile `yaml:"systems"`
 }
 
 type systemFile struct {
@@ -138,6 +144,11 @@ func (f *ruleFile) compile() (*Rules, error) {
 		return nil, err
 	}
 	r := &Rules{fallback: fallback, systems: map[string]systemRules{}}
+	if f.PendThen != "" {
+		if r.pendThen, r.pendDelay, err = parsePendThen(f.PendThen); err != nil {
+			return nil, err
+		}
+	}
 
 	for _, system := range sortedKeys(f.Systems) {
 		sf := f.Systems[system]
@@ -183,4 +194,48 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// maxPendDelay caps pend_then: a pended item the rules decide later than a
+// month is better left to an operator.
+const maxPendDelay = 31 * 24 * time.Hour
+
+// PendThen returns the decision the table makes on a pended item once
+// delay has passed since it was pended. ok is false when pended items
+// wait for an operator.
+func (r *Rules) PendThen() (action pas.ReviewAction, delay time.Duration, ok bool) {
+	return r.pendThen, r.pendDelay, r.pendThen != ""
+}
+
+// parsePendThen reads "DECISION after DURATION", such as "approve after
+// 30s". The decision may not be pend, and the duration is a Go duration
+// between 0s and 744h.
+func parsePendThen(s string) (pas.ReviewAction, time.Duration, error) {
+	fields := strings.Fields(s)
+	if len(fields) != 3 || fields[1] != "after" {
+		return "", 0, fmt.Errorf("payer: rules: pend_then: invalid value %q; use DECISION after DURATION, such as \"approve after 30s\"", s)
+	}
+	action, err := decision("pend_then", fields[0])
+	if err != nil {
+		return "", 0, err
+	}
+	if action == pas.Pended {
+		return "", 0, errors.New("payer: rules: pend_then: the later decision cannot be pend")
+	}
+	delay, err := time.ParseDuration(fields[2])
+	if err != nil || delay < 0 || delay > maxPendDelay {
+		return "", 0, fmt.Errorf("payer: rules: pend_then: invalid duration %q; use a Go duration between 0s and %s", fields[2], maxPendDelay)
+	}
+	return action, delay, nil
+}
+
+// ParseDecision returns the X12 306 code for a decision name of the rule
+// file other than pend: approve, partial, deny, modify, contact or none.
+// An operator uses these names to decide a pended item.
+func ParseDecision(name string) (pas.ReviewAction, error) {
+	action, ok := decisions[name]
+	if !ok || action == pas.Pended {
+		return "", fmt.Errorf("payer: unknown decision %q; use approve, partial, deny, modify, contact or none", name)
+	}
+	return action, nil
 }

@@ -8,9 +8,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
+	"github.com/gatehouse-health/gatehouse/internal/members"
 	"github.com/gatehouse-health/gatehouse/internal/outcome"
+	"github.com/gatehouse-health/gatehouse/internal/subscriptions"
 )
 
 // DefaultMaxBodyBytes is the request body cap when Options.MaxBodyBytes
@@ -39,18 +42,45 @@ type Options struct {
 	// database failures, without request content. Nil means
 	// slog.Default().
 	Logger *slog.Logger
+
+	// FHIRBase is the public FHIR base URL partners use (the gateway's
+	// <public_url>/fhir). Search results and notifications name resources
+	// under it. Empty means references relative to the service root.
+	FHIRBase string
+	// Partners maps partner ids to where their Subscription notifications
+	// go. A partner absent here cannot subscribe.
+	Partners map[string]subscriptions.Partner
+	// Delivery, when set, makes Run send Subscription notifications
+	// through the gateway's outbound listener.
+	Delivery *subscriptions.Delivery
+	// PollInterval is how often Run applies the rule table's later
+	// decisions. Zero means one second.
+	PollInterval time.Duration
+	// MemberSystem is the identifier system of member ids in eligibility
+	// and $member-match. Empty means DefaultMemberSystem.
+	MemberSystem string
 }
+
+// DefaultMemberSystem is the identifier system of this payer's member ids
+// when Options.MemberSystem is empty.
+const DefaultMemberSystem = "urn:gatehouse:payer:member-id"
 
 // Service is the built-in payer: PAS Claim/$submit and Claim/$inquire over
 // its own tables. Its methods are safe for concurrent use.
 type Service struct {
-	store   store
-	rules   *Rules
-	now     func() time.Time
-	newID   func() string
-	maxBody int64
-	log     *slog.Logger
-	started time.Time
+	store        store
+	rules        *Rules
+	now          func() time.Time
+	newID        func() string
+	maxBody      int64
+	log          *slog.Logger
+	started      time.Time
+	subs         *subscriptions.Hub
+	delivering   bool
+	poll         time.Duration
+	members      *members.Store
+	fhirBase     string
+	memberSystem string
 }
 
 // New returns a Service storing in db, which may be shared with other
@@ -89,8 +119,38 @@ func New(db *sql.DB, opts Options) (*Service, error) {
 		s.log = slog.Default()
 	}
 	s.started = s.now()
-	return s, nil
+	return s, s.attach(db, opts)
 }
+
+// attach sets up the Subscription hub, the member store and Run.
+func (s *Service) attach(db *sql.DB, opts Options) error {
+	hub, err := subscriptions.New(db, subscriptions.Options{
+		FHIRBase: opts.FHIRBase, Partners: opts.Partners, Delivery: opts.Delivery,
+		Now: s.now, NewID: s.newID, Logger: s.log,
+	})
+	if err != nil {
+		return fmt.Errorf("payer: %w", err)
+	}
+	s.subs, s.delivering = hub, opts.Delivery != nil
+	s.members = members.NewStore(db)
+	s.fhirBase = strings.TrimRight(opts.FHIRBase, "/")
+	s.poll = opts.PollInterval
+	if s.poll <= 0 {
+		s.poll = time.Second
+	}
+	s.memberSystem = opts.MemberSystem
+	if s.memberSystem == "" {
+		s.memberSystem = DefaultMemberSystem
+	}
+	return nil
+}
+
+// Subscriptions returns the service's Subscription hub, for a process
+// that delivers notifications separately.
+func (s *Service) Subscriptions() *subscriptions.Hub { return s.subs }
+
+// Members returns the service's member store, which the loader fills.
+func (s *Service) Members() *members.Store { return s.members }
 
 // Migrate creates the service's tables if they do not exist.
 func (s *Service) Migrate(ctx context.Context) error {
@@ -107,14 +167,22 @@ func (s *Service) Migrate(ctx context.Context) error {
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("payer: migrate: %w", err)
 	}
-	return nil
+	if err := s.subs.Migrate(ctx); err != nil {
+		return err
+	}
+	return s.members.Migrate(ctx)
 }
 
 // Handler returns the FHIR endpoint, rooted at "/":
 //
-//	POST /Claim/$submit   PAS prior authorization request
-//	POST /Claim/$inquire  PAS inquiry about an earlier request
-//	GET  /metadata        CapabilityStatement
+//	POST /Claim/$submit                        PAS prior authorization request
+//	POST /Claim/$inquire                       PAS inquiry about an earlier request
+//	GET  /ClaimResponse?identifier=&patient=&created=   claim status search
+//	GET  /ClaimResponse/{id}                   one ClaimResponse version
+//	POST /CoverageEligibilityRequest/$submit   eligibility
+//	POST /Patient/$member-match                HRex member match
+//	     /Subscription...                      see internal/subscriptions
+//	GET  /metadata                             CapabilityStatement
 //
 // Every other path gets 404 and every other method 405, each with an
 // OperationOutcome.
@@ -124,15 +192,23 @@ func (s *Service) Handler() http.Handler {
 		handle http.HandlerFunc
 	}
 	routes := map[string]route{
-		"/Claim/$submit":  {http.MethodPost, s.handleSubmit},
-		"/Claim/$inquire": {http.MethodPost, s.handleInquire},
-		"/metadata":       {http.MethodGet, s.handleMetadata},
+		"/Claim/$submit":                      {http.MethodPost, s.handleSubmit},
+		"/Claim/$inquire":                     {http.MethodPost, s.handleInquire},
+		"/ClaimResponse":                      {http.MethodGet, s.handleSearch},
+		"/CoverageEligibilityRequest/$submit": {http.MethodPost, s.handleEligibility},
+		"/Patient/$member-match":              {http.MethodPost, s.handleMemberMatch},
+		"/metadata":                           {http.MethodGet, s.handleMetadata},
 	}
+	subs := s.subs.Handler()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rt, ok := routes[r.URL.Path]
 		switch {
+		case !ok && (r.URL.Path == "/Subscription" || strings.HasPrefix(r.URL.Path, "/Subscription/")):
+			subs.ServeHTTP(w, r)
+		case !ok && strings.HasPrefix(r.URL.Path, "/ClaimResponse/"):
+			s.handleRead(w, r, strings.TrimPrefix(r.URL.Path, "/ClaimResponse/"))
 		case !ok:
-			fail(w, http.StatusNotFound, outcome.CodeNotFound, "this payer service serves Claim/$submit, Claim/$inquire and metadata only")
+			fail(w, http.StatusNotFound, outcome.CodeNotFound, "this payer service has no endpoint at this path; see its CapabilityStatement at metadata")
 		case r.Method != rt.method:
 			w.Header().Set("Allow", rt.method)
 			fail(w, http.StatusMethodNotAllowed, outcome.CodeNotSupported, "use "+rt.method+" for this endpoint")

@@ -83,6 +83,11 @@ type submission struct {
 	response   []byte
 	decisions  []itemDecision
 	receivedAt time.Time
+	patientRef string // ClaimResponse.patient.reference as written
+	// pendThen and pendDelay are the rule table's later decision on the
+	// pended items; pendThen is "" when an operator decides.
+	pendThen  pas.ReviewAction
+	pendDelay time.Duration
 }
 
 type itemDecision struct {
@@ -120,6 +125,12 @@ func (s *store) save(ctx context.Context, sub *submission) (err error) {
 		if _, err := tx.ExecContext(ctx, sqlInsertDecision, sub.id, d.sequence, d.coding.System, d.coding.Code, string(d.action)); err != nil {
 			return fmt.Errorf("payer: insert item decision: %w", err)
 		}
+	}
+	if _, err := tx.ExecContext(ctx, sqlInsertResponse, sub.id, sub.auth.preAuthRef, searchInstant(sub.receivedAt), sub.patientRef); err != nil {
+		return fmt.Errorf("payer: index response: %w", err)
+	}
+	if err := queuePended(ctx, tx, sub); err != nil {
+		return err
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("payer: commit: %w", err)

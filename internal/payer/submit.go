@@ -155,7 +155,9 @@ func (s *Service) adjudicate(req *pas.Request, auth *authorization, isNew bool, 
 		claimKeys:  req.Identifiers,
 		hash:       hash,
 		receivedAt: s.now(),
+		patientRef: referenceOf(req.Patient.Reference),
 	}
+	sub.pendThen, sub.pendDelay, _ = s.rules.PendThen()
 	var ds []pas.Decision
 	for _, it := range req.Items {
 		action := pas.Cancelled
@@ -227,4 +229,16 @@ func fingerprint(req *pas.Request, partner string) string {
 	}
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
+}
+
+// referenceOf returns the reference string of a Reference element, "" when
+// it has none.
+func referenceOf(raw []byte) string {
+	var ref struct {
+		Reference string `json:"reference"`
+	}
+	if json.Unmarshal(raw, &ref) != nil {
+		return ""
+	}
+	return ref.Reference
 }

@@ -1,0 +1,223 @@
+package cli
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/gatehouse-health/gatehouse/internal/members"
+	"github.com/gatehouse-health/gatehouse/internal/payer"
+	"github.com/gatehouse-health/gatehouse/internal/sqlitedb"
+)
+
+const payerSynopsis = `gatehouse payer load|pended|decide [options]
+    gatehouse payer load [--data DIR] [--database FILE] FILE.tgz|DIR|FILE.json
+    gatehouse payer pended [--data DIR] [--database FILE]
+    gatehouse payer decide [--data DIR] [--database FILE] CLAIM ITEM approve|partial|deny|modify|contact|none`
+
+// progressEvery is how many files pass between progress lines of a load.
+const progressEvery = 25
+
+// payer runs the built-in payer service's offline commands on its
+// database file: load members, list the work queue, decide a pended item.
+// A running gateway reads the changes from the same file, and its
+// notification sender delivers the events a decision queues.
+func (e *env) payer(args []string) int {
+	if len(args) == 0 {
+		e.errorf("missing subcommand")
+		e.hint("usage: %s", payerSynopsis)
+		return 2
+	}
+	sub, rest := args[0], args[1:]
+	fs := e.flags("payer " + sub)
+	dataDir := fs.String("data", "./gatehouse-data", "data `DIR` whose gatehouse.db is the database")
+	dbFile := fs.String("database", "", "SQLite database `FILE`; default DIR/gatehouse.db")
+	positional, code, ok := e.parseMany(fs, rest)
+	if !ok {
+		return code
+	}
+	path := *dbFile
+	if path == "" {
+		path = filepath.Join(*dataDir, "gatehouse.db")
+	}
+
+	switch sub {
+	case "load":
+		return e.withService(path, func(svc *payer.Service) int { return e.payerLoad(svc, positional) })
+	case "pended":
+		if len(positional) != 0 {
+			return e.payerUsage("unexpected argument %q", positional[0])
+		}
+		return e.withService(path, e.payerPended)
+	case "decide":
+		return e.withService(path, func(svc *payer.Service) int { return e.payerDecide(svc, positional) })
+	}
+	e.errorf("unknown payer subcommand %q", sub)
+	e.hint("usage: %s", payerSynopsis)
+	return 2
+}
+
+// parseMany parses options placed before, between or after positional
+// arguments and returns the positional ones.
+func (e *env) parseMany(fs *flag.FlagSet, args []string) ([]string, int, bool) {
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			code, _ := e.parse(fs, payerSynopsis, args)
+			return nil, code, false
+		}
+		if fs.NArg() == 0 {
+			return positional, 0, true
+		}
+		positional = append(positional, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+}
+
+func (e *env) payerUsage(format string, args ...any) int {
+	e.errorf(format, args...)
+	e.hint("usage: %s", payerSynopsis)
+	return 2
+}
+
+// withService opens the database, migrates the payer tables and runs fn.
+func (e *env) withService(path string, fn func(*payer.Service) int) int {
+	if _, err := os.Stat(filepath.Dir(path)); err != nil {
+		e.errorf("database directory %s does not exist", filepath.Dir(path))
+		e.hint("pass --data with a gateway data directory or --database with the SQLite file")
+		return 1
+	}
+	db, err := sqlitedb.Open(e.ctx, path)
+	if err != nil {
+		e.errorf("%v", err)
+		return 1
+	}
+	defer db.Close()
+	svc, err := openPayer(e.ctx, db)
+	if err != nil {
+		e.errorf("%v", err)
+		return 1
+	}
+	return fn(svc)
+}
+
+func openPayer(ctx context.Context, db *sql.DB) (*payer.Service, error) {
+	svc, err := payer.New(db, payer.Options{})
+	if err != nil {
+		return nil, err
+	}
+	return svc, svc.Migrate(ctx)
+}
+
+func (e *env) payerLoad(svc *payer.Service, positional []string) int {
+	if len(positional) != 1 {
+		return e.payerUsage("payer load takes one FILE.tgz, DIR or FILE.json")
+	}
+	start := time.Now()
+	progress := func(p members.Progress) {
+		if p.Files%progressEvery == 0 {
+			fmt.Fprintf(e.stderr, "gatehouse: load: %d files read, %d members loaded, %d skipped\n", p.Files, p.Members, p.Skipped)
+		}
+	}
+	sum, err := svc.Members().LoadPath(e.ctx, positional[0], members.LoadOptions{Progress: progress})
+	e.printLoadSummary(sum, time.Since(start))
+	if err != nil {
+		e.errorf("%v", err)
+		e.hint("the members loaded before the error are kept; running the load again skips them")
+		return 1
+	}
+	return 0
+}
+
+func (e *env) printLoadSummary(sum *members.Summary, took time.Duration) {
+	fmt.Fprintf(e.stdout, "files read:        %d\nmembers loaded:    %d\ncoverages loaded:  %d\n", sum.Files, sum.Members, sum.Coverages)
+	reasons := make([]string, 0, len(sum.Skipped))
+	for r := range sum.Skipped {
+		reasons = append(reasons, r)
+	}
+	sort.Strings(reasons)
+	for _, r := range reasons {
+		fmt.Fprintf(e.stdout, "skipped:           %d (%s)\n", sum.Skipped[r], r)
+	}
+	var used []string
+	for _, t := range []string{"Patient", "Coverage", "ExplanationOfBenefit", "Claim", "Organization"} {
+		used = append(used, fmt.Sprintf("%s %d", t, sum.Resources[t]))
+	}
+	fmt.Fprintf(e.stdout, "resources read:    %s\ntook:              %s\n", strings.Join(used, ", "), took.Round(time.Millisecond))
+}
+
+func (e *env) payerPended(svc *payer.Service) int {
+	items, err := svc.ListPended(e.ctx, 0)
+	if err != nil {
+		e.errorf("%v", err)
+		return 1
+	}
+	if len(items) == 0 {
+		fmt.Fprintln(e.stdout, "no pended items")
+		return 0
+	}
+	tw := tabwriter.NewWriter(e.stdout, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "PREAUTHREF\tITEM\tCODE\tPENDED\tRULES DECIDE")
+	for _, it := range items {
+		due := "operator"
+		if !it.DueAt.IsZero() {
+			due = string(it.DueAction) + " at " + it.DueAt.UTC().Format(time.RFC3339)
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\n", it.PreAuthRef, it.Sequence, it.Coding.Code, it.PendedAt.UTC().Format(time.RFC3339), due)
+	}
+	tw.Flush()
+	return 0
+}
+
+func (e *env) payerDecide(svc *payer.Service, positional []string) int {
+	if len(positional) != 3 {
+		return e.payerUsage("payer decide takes CLAIM ITEM DECISION")
+	}
+	seq, err := strconv.Atoi(positional[1])
+	if err != nil || seq < 1 {
+		return e.payerUsage("invalid item sequence %q: use the Claim.item sequence, a positive integer", positional[1])
+	}
+	action, err := payer.ParseDecision(positional[2])
+	if err != nil {
+		return e.payerUsage("%v", err)
+	}
+
+	ref, err := svc.ResolveAuthorization(e.ctx, positional[0])
+	if err != nil {
+		e.errorf("%v", err)
+		e.hint("run 'gatehouse payer pended' to list the pended items and their preAuthRef")
+		return 1
+	}
+
+	res, err := svc.Decide(e.ctx, payer.ItemDecision{PreAuthRef: ref, Sequence: seq, Action: action, By: "operator:" + operatorName()})
+	if errors.Is(err, payer.ErrNotPended) {
+		e.errorf("item %d of %s is not pended", seq, ref)
+		e.hint("run 'gatehouse payer pended' to list the pended items")
+		return 1
+	}
+	if err != nil {
+		e.errorf("%v", err)
+		return 1
+	}
+	fmt.Fprintf(e.stdout, "decided %s item %d: %s (%s); outcome %s; ClaimResponse %s; %d subscription(s) notified\n",
+		ref, seq, positional[2], action, res.Outcome, res.ClaimResponseID, res.Notified)
+	return 0
+}
+
+// operatorName names the person deciding from the command line: the
+// login name, as the operating system reports it.
+func operatorName() string {
+	if u := os.Getenv("USER"); u != "" {
+		return u
+	}
+	return "cli"
+}

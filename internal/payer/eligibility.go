@@ -1,0 +1,246 @@
+package payer
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
+
+	"github.com/gatehouse-health/gatehouse/internal/outcome"
+)
+
+// eligibilityRequestJSON holds the CoverageEligibilityRequest elements
+// the service reads.
+type eligibilityRequestJSON struct {
+	ResourceType   string           `json:"resourceType"`
+	ID             string           `json:"id"`
+	Contained      []jsontext.Value `json:"contained"`
+	Identifier     []identifierJSON `json:"identifier"`
+	Status         string           `json:"status"`
+	Purpose        []string         `json:"purpose"`
+	Patient        *referenceJSON   `json:"patient"`
+	ServicedDate   string           `json:"servicedDate"`
+	ServicedPeriod *periodJSON      `json:"servicedPeriod"`
+	Created        string           `json:"created"`
+	Insurer        jsontext.Value   `json:"insurer"`
+	Insurance      []struct {
+		Coverage referenceJSON `json:"coverage"`
+	} `json:"insurance"`
+}
+
+type eligibilityResponseJSON struct {
+	ResourceType string                 `json:"resourceType"`
+	ID           string                 `json:"id"`
+	Status       string                 `json:"status"`
+	Purpose      []string               `json:"purpose"`
+	Patient      *referenceJSON         `json:"patient"`
+	ServicedDate string                 `json:"servicedDate"`
+	Created      string                 `json:"created"`
+	Request      referenceJSON          `json:"request"`
+	Outcome      string                 `json:"outcome"`
+	Disposition  string                 `json:"disposition"`
+	Insurer      jsontext.Value         `json:"insurer"`
+	Insurance    []eligibilityInsurance `json:"insurance,omitzero"`
+}
+
+type eligibilityInsurance struct {
+	Coverage      referenceJSON `json:"coverage"`
+	Inforce       bool          `json:"inforce"`
+	BenefitPeriod periodJSON    `json:"benefitPeriod"`
+}
+
+var eligibilityPurposes = map[string]bool{"auth-requirements": true, "benefits": true, "discovery": true, "validation": true}
+
+// errNoMember means an eligibility request names no member this payer
+// holds.
+var errNoMember = errors.New("payer: no member matches the request")
+
+// handleEligibility serves POST /CoverageEligibilityRequest/$submit. The
+// body is a CoverageEligibilityRequest, or a collection Bundle whose first
+// entry is one, with the Patient and Coverage it references contained or
+// in the Bundle. The member is found by member id (see package doc).
+func (s *Service) handleEligibility(w http.ResponseWriter, r *http.Request) {
+	body, ok := s.readBody(w, r)
+	if !ok {
+		return
+	}
+	req, local, path, reason := parseEligibility(body)
+	if reason != "" {
+		fail(w, http.StatusBadRequest, outcome.CodeInvalid, reason, path)
+		return
+	}
+	resp, err := s.eligibility(r.Context(), req, local)
+	switch {
+	case errors.Is(err, errNoMember):
+		fail(w, http.StatusUnprocessableEntity, outcome.CodeBusinessRule, "no member of this payer matches the patient or coverage of the request", "CoverageEligibilityRequest.patient")
+	case err != nil:
+		s.log.Error("payer: eligibility failed", "error", err)
+		fail(w, http.StatusInternalServerError, outcome.CodeException, "the eligibility request failed; retry later")
+	default:
+		writeFHIR(w, resp)
+	}
+}
+
+// parseEligibility reads the request and the resources it carries. On
+// failure it returns the element path and a reason without request
+// values.
+func parseEligibility(body []byte) (*eligibilityRequestJSON, localResources, string, string) {
+	local := localResources{}
+	var head struct {
+		ResourceType string `json:"resourceType"`
+		Entry        []struct {
+			FullURL  string         `json:"fullUrl"`
+			Resource jsontext.Value `json:"resource"`
+		} `json:"entry"`
+	}
+	if err := json.Unmarshal(body, &head); err != nil {
+		return nil, nil, "", "the body is not a CoverageEligibilityRequest"
+	}
+	main := jsontext.Value(body)
+	if head.ResourceType == "Bundle" {
+		if len(head.Entry) == 0 {
+			return nil, nil, "Bundle.entry", "the Bundle has no entries"
+		}
+		main = head.Entry[0].Resource
+		for _, e := range head.Entry[1:] {
+			local.addEntry(e.FullURL, e.Resource)
+		}
+	}
+	var req eligibilityRequestJSON
+	if err := json.Unmarshal(main, &req); err != nil || req.ResourceType != "CoverageEligibilityRequest" {
+		return nil, nil, "", "the body must be a CoverageEligibilityRequest or a Bundle starting with one"
+	}
+	local.addContained(req.Contained)
+	if path, reason := checkEligibility(&req); reason != "" {
+		return nil, nil, path, reason
+	}
+	return &req, local, "", ""
+}
+
+func checkEligibility(req *eligibilityRequestJSON) (string, string) {
+	const at = "CoverageEligibilityRequest."
+	switch {
+	case req.Status != "active":
+		return at + "status", "must be active"
+	case len(req.Purpose) == 0:
+		return at + "purpose", "missing"
+	case req.Patient == nil:
+		return at + "patient", "missing"
+	case req.Created == "":
+		return at + "created", "missing"
+	case len(req.Insurer) == 0:
+		return at + "insurer", "missing"
+	}
+	for _, p := range req.Purpose {
+		if !eligibilityPurposes[p] {
+			return at + "purpose", "use auth-requirements, benefits, discovery or validation"
+		}
+	}
+	if req.ServicedDate != "" {
+		if _, err := time.Parse("2006-01-02", req.ServicedDate); err != nil {
+			return at + "servicedDate", "must be a full date (YYYY-MM-DD)"
+		}
+	}
+	return "", ""
+}
+
+// eligibility finds the member and reports each coverage as in force or
+// not on the serviced date (today when the request gives none).
+func (s *Service) eligibility(ctx context.Context, req *eligibilityRequestJSON, local localResources) ([]byte, error) {
+	memberID, err := s.eligibilityMember(ctx, req, local)
+	if err != nil {
+		return nil, err
+	}
+	covs, err := s.members.Coverages(ctx, memberID)
+	if err != nil {
+		return nil, err
+	}
+
+	now := s.now()
+	day := servicedDay(req, now)
+	resp := eligibilityResponseJSON{
+		ResourceType: "CoverageEligibilityResponse",
+		ID:           s.newID(),
+		Status:       "active",
+		Purpose:      req.Purpose,
+		Patient:      req.Patient,
+		ServicedDate: day,
+		Created:      now.UTC().Format(time.RFC3339),
+		Request:      requestReference(req),
+		Outcome:      "complete",
+		Disposition:  "No coverage in force on the serviced date",
+		Insurer:      req.Insurer,
+	}
+	for _, c := range covs {
+		in := c.InForce(day)
+		if in {
+			resp.Disposition = "Coverage in force on the serviced date"
+		}
+		resp.Insurance = append(resp.Insurance, eligibilityInsurance{
+			Coverage:      referenceJSON{Reference: "Coverage/" + c.ID, Display: c.Plan},
+			Inforce:       in,
+			BenefitPeriod: periodJSON{Start: c.Start, End: c.End},
+		})
+	}
+	return json.Marshal(resp)
+}
+
+// eligibilityMember returns the member id the request names through its
+// patient (identifiers in the member system, on the reference or the
+// resource) or its coverage (subscriberId or member-system identifiers).
+func (s *Service) eligibilityMember(ctx context.Context, req *eligibilityRequestJSON, local localResources) (string, error) {
+	var ids []string
+	if req.Patient.Identifier != nil && req.Patient.Identifier.System == s.memberSystem {
+		ids = append(ids, req.Patient.Identifier.Value)
+	}
+	var p patientJSON
+	if raw := local.resolve(req.Patient.Reference); raw != nil && json.Unmarshal(raw, &p) == nil {
+		ids = append(ids, memberIDs(p.Identifier, s.memberSystem)...)
+	}
+	for _, ins := range req.Insurance {
+		var c coverageJSON
+		if raw := local.resolve(ins.Coverage.Reference); raw != nil && json.Unmarshal(raw, &c) == nil {
+			ids = append(ids, c.SubscriberID)
+			ids = append(ids, memberIDs(c.Identifier, s.memberSystem)...)
+		}
+	}
+	for _, id := range ids {
+		if id == "" {
+			continue
+		}
+		m, err := s.members.Member(ctx, id)
+		if err != nil {
+			return "", err
+		}
+		if m != nil {
+			return m.ID, nil
+		}
+	}
+	return "", errNoMember
+}
+
+func servicedDay(req *eligibilityRequestJSON, now time.Time) string {
+	switch {
+	case req.ServicedDate != "":
+		return req.ServicedDate
+	case req.ServicedPeriod != nil && len(req.ServicedPeriod.Start) >= 10:
+		return req.ServicedPeriod.Start[:10]
+	}
+	return now.UTC().Format("2006-01-02")
+}
+
+// requestReference points the response at the request: by id when it has
+// one, else by its first identifier.
+func requestReference(req *eligibilityRequestJSON) referenceJSON {
+	switch {
+	case req.ID != "":
+		return referenceJSON{Reference: "CoverageEligibilityRequest/" + req.ID}
+	case len(req.Identifier) > 0:
+		id := req.Identifier[0]
+		return referenceJSON{Identifier: &identifierJSON{System: id.System, Value: id.Value}}
+	}
+	return referenceJSON{Display: "the submitted CoverageEligibilityRequest"}
+}

@@ -1,0 +1,171 @@
+package payer
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
+
+	"github.com/gatehouse-health/gatehouse/internal/members"
+	"github.com/gatehouse-health/gatehouse/internal/outcome"
+)
+
+type parametersJSON struct {
+	ResourceType string `json:"resourceType"`
+	Parameter    []struct {
+		Name     string         `json:"name"`
+		Resource jsontext.Value `json:"resource"`
+	} `json:"parameter"`
+}
+
+type consentJSON struct {
+	ResourceType string `json:"resourceType"`
+	Status       string `json:"status"`
+	Policy       []struct {
+		URI string `json:"uri"`
+	} `json:"policy"`
+	Provision *struct {
+		Type string `json:"type"`
+	} `json:"provision"`
+}
+
+type matchOutJSON struct {
+	ResourceType string          `json:"resourceType"`
+	Parameter    []matchOutParam `json:"parameter"`
+}
+
+type matchOutParam struct {
+	Name            string         `json:"name"`
+	ValueIdentifier identifierJSON `json:"valueIdentifier"`
+}
+
+// matchRequest is a parsed $member-match input.
+type matchRequest struct {
+	patient  patientJSON
+	coverage coverageJSON
+	consent  consentJSON
+}
+
+// handleMemberMatch serves POST /Patient/$member-match (Da Vinci HRex).
+// The input Parameters carry MemberPatient, CoverageToMatch, an optional
+// CoverageToLink and a Consent. A unique match returns 200 with the
+// MemberIdentifier; no match and an ambiguous match both return 422 with
+// the same OperationOutcome, so the answer never tells how many members
+// share the demographics.
+func (s *Service) handleMemberMatch(w http.ResponseWriter, r *http.Request) {
+	body, ok := s.readBody(w, r)
+	if !ok {
+		return
+	}
+	in, path, reason := parseMemberMatch(body)
+	if reason != "" {
+		fail(w, http.StatusBadRequest, outcome.CodeInvalid, reason, path)
+		return
+	}
+	if reason := checkConsent(in.consent); reason != "" {
+		fail(w, http.StatusUnprocessableEntity, outcome.CodeBusinessRule, reason, "Parameters.parameter.where(name = 'Consent')")
+		return
+	}
+
+	id, result, err := s.members.Match(r.Context(), s.matchQuery(in))
+	if err != nil {
+		s.log.Error("payer: $member-match failed", "error", err)
+		fail(w, http.StatusInternalServerError, outcome.CodeException, "the member match failed; retry later")
+		return
+	}
+	s.log.Info("payer: $member-match", "result", result.String())
+	if result != members.MatchUnique {
+		fail(w, http.StatusUnprocessableEntity, outcome.CodeProcessing, "no unique member matches the patient and coverage given")
+		return
+	}
+	out := matchOutJSON{ResourceType: "Parameters", Parameter: []matchOutParam{{
+		Name: "MemberIdentifier",
+		ValueIdentifier: identifierJSON{
+			Type:   &codeableJSON{Coding: []codingJSON{{System: "http://terminology.hl7.org/CodeSystem/v2-0203", Code: "MB"}}},
+			System: s.memberSystem,
+			Value:  id,
+		},
+	}}}
+	b, err := json.Marshal(out)
+	if err != nil {
+		panic("payer: encode member-match output: " + err.Error()) // strings cannot fail to encode
+	}
+	writeFHIR(w, b)
+}
+
+// parseMemberMatch reads the input Parameters. On failure it returns the
+// path and a reason without request values.
+func parseMemberMatch(body []byte) (*matchRequest, string, string) {
+	var p parametersJSON
+	if err := json.Unmarshal(body, &p); err != nil || p.ResourceType != "Parameters" {
+		return nil, "", "the body must be a Parameters resource"
+	}
+	in := &matchRequest{}
+	want := map[string]struct {
+		into         any
+		resourceType string
+		required     bool
+	}{
+		"MemberPatient":   {&in.patient, "Patient", true},
+		"CoverageToMatch": {&in.coverage, "Coverage", true},
+		"CoverageToLink":  {&coverageJSON{}, "Coverage", false},
+		"Consent":         {&in.consent, "Consent", true},
+	}
+	seen := map[string]bool{}
+	for _, param := range p.Parameter {
+		w, known := want[param.Name]
+		at := "Parameters.parameter.where(name = '" + param.Name + "')"
+		switch {
+		case !known:
+			return nil, "Parameters.parameter", "unknown parameter; use MemberPatient, CoverageToMatch, CoverageToLink and Consent"
+		case seen[param.Name]:
+			return nil, at, "the parameter appears more than once"
+		case json.Unmarshal(param.Resource, w.into) != nil || resourceType(param.Resource) != w.resourceType:
+			return nil, at + ".resource", "must be a " + w.resourceType
+		}
+		seen[param.Name] = true
+	}
+	for name, w := range want {
+		if w.required && !seen[name] {
+			return nil, "Parameters.parameter", "missing " + name
+		}
+	}
+	return in, "", ""
+}
+
+func resourceType(raw jsontext.Value) string {
+	var h struct {
+		ResourceType string `json:"resourceType"`
+	}
+	_ = json.Unmarshal(raw, &h)
+	return h.ResourceType
+}
+
+// checkConsent requires an active Consent that permits disclosure under
+// one of the HRex consent policies (regular or sensitive data).
+func checkConsent(c consentJSON) string {
+	if c.Status != "active" || (c.Provision != nil && c.Provision.Type != "" && c.Provision.Type != "permit") {
+		return "the Consent must be active and permit disclosure"
+	}
+	for _, p := range c.Policy {
+		if strings.HasSuffix(p.URI, "#regular") || strings.HasSuffix(p.URI, "#sensitive") {
+			return ""
+		}
+	}
+	return "the Consent must name the HRex regular or sensitive consent policy"
+}
+
+// matchQuery collects member ids and demographics from the input: member
+// ids are member-system identifiers of the patient or coverage and the
+// coverage's subscriberId.
+func (s *Service) matchQuery(in *matchRequest) members.MatchQuery {
+	family, given := in.patient.officialName()
+	q := members.MatchQuery{Family: family, Given: given, BirthDate: in.patient.BirthDate, Gender: in.patient.Gender}
+	q.MemberIDs = append(q.MemberIDs, memberIDs(in.patient.Identifier, s.memberSystem)...)
+	q.MemberIDs = append(q.MemberIDs, memberIDs(in.coverage.Identifier, s.memberSystem)...)
+	if in.coverage.SubscriberID != "" {
+		q.MemberIDs = append(q.MemberIDs, in.coverage.SubscriberID)
+	}
+	return q
+}

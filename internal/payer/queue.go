@@ -1,0 +1,171 @@
+package payer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-health/gatehouse/internal/pas"
+)
+
+// PendedItem is one entry of the work queue.
+type PendedItem struct {
+	PreAuthRef string
+	Sequence   int
+	// Coding is the item's first productOrService coding.
+	Coding   pas.Coding
+	PendedAt time.Time
+	// DueAt and DueAction are the rule table's later decision; DueAt is
+	// zero when an operator must decide.
+	DueAt     time.Time
+	DueAction pas.ReviewAction
+}
+
+// maxListPended caps ListPended.
+const maxListPended = 1000
+
+// ListPended returns up to limit items of the work queue (at most 1000),
+// oldest first.
+func (s *Service) ListPended(ctx context.Context, limit int) ([]PendedItem, error) {
+	if limit <= 0 || limit > maxListPended {
+		limit = maxListPended
+	}
+	rows, err := s.store.db.QueryContext(ctx, sqlListPended, limit)
+	if err != nil {
+		return nil, fmt.Errorf("payer: list work queue: %w", err)
+	}
+	defer rows.Close()
+	var out []PendedItem
+	for rows.Next() {
+		var it PendedItem
+		var pendedAt, dueAt, dueAction string
+		if err := rows.Scan(&it.PreAuthRef, &it.Sequence, &it.Coding.System, &it.Coding.Code, &pendedAt, &dueAt, &dueAction); err != nil {
+			return nil, fmt.Errorf("payer: list work queue: %w", err)
+		}
+		it.PendedAt, _ = time.Parse(stampLayout, pendedAt)
+		it.DueAt, _ = time.Parse(stampLayout, dueAt)
+		it.DueAction = pas.ReviewAction(dueAction)
+		out = append(out, it)
+	}
+	return out, rows.Err()
+}
+
+// ResolveAuthorization returns the preAuthRef that ref names: a preAuthRef
+// itself, a Claim identifier as "system|value", or a bare Claim identifier
+// value that belongs to exactly one authorization. It returns ErrNotFound
+// or ErrAmbiguous otherwise.
+func (s *Service) ResolveAuthorization(ctx context.Context, ref string) (string, error) {
+	if ref == "" {
+		return "", ErrNotFound
+	}
+	var found string
+	err := s.store.db.QueryRowContext(ctx, sqlAuthorizationExists, ref).Scan(&found)
+	if err == nil {
+		return found, nil
+	}
+	if system, value, ok := strings.Cut(ref, "|"); ok {
+		auth, err := s.store.authorizationFor(ctx, pas.Identifier{System: system, Value: value})
+		if err != nil {
+			return "", err
+		}
+		if auth == nil {
+			return "", ErrNotFound
+		}
+		return auth.preAuthRef, nil
+	}
+	return s.resolveValue(ctx, ref)
+}
+
+func (s *Service) resolveValue(ctx context.Context, value string) (string, error) {
+	rows, err := s.store.db.QueryContext(ctx, sqlClaimKeysByValue, value)
+	if err != nil {
+		return "", fmt.Errorf("payer: look up claim identifier: %w", err)
+	}
+	defer rows.Close()
+	var refs []string
+	for rows.Next() {
+		var r string
+		if err := rows.Scan(&r); err != nil {
+			return "", fmt.Errorf("payer: look up claim identifier: %w", err)
+		}
+		refs = append(refs, r)
+	}
+	if err := rows.Err(); err != nil {
+		return "", fmt.Errorf("payer: look up claim identifier: %w", err)
+	}
+	switch len(refs) {
+	case 0:
+		return "", ErrNotFound
+	case 1:
+		return refs[0], nil
+	}
+	return "", ErrAmbiguous
+}
+
+// DecideDue applies the rule table's later decision to every pended item
+// whose delay has passed, and returns how many it decided. An item an
+// operator decided meanwhile is skipped.
+func (s *Service) DecideDue(ctx context.Context) (int, error) {
+	type due struct {
+		ref    string
+		seq    int
+		action string
+	}
+	rows, err := s.store.db.QueryContext(ctx, sqlDuePended, s.now().UTC().Format(stampLayout))
+	if err != nil {
+		return 0, fmt.Errorf("payer: read work queue: %w", err)
+	}
+	var items []due
+	for rows.Next() {
+		var d due
+		if err := rows.Scan(&d.ref, &d.seq, &d.action); err != nil {
+			rows.Close()
+			return 0, fmt.Errorf("payer: read work queue: %w", err)
+		}
+		items = append(items, d)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, fmt.Errorf("payer: read work queue: %w", err)
+	}
+
+	decided := 0
+	for _, it := range items {
+		_, err := s.Decide(ctx, ItemDecision{PreAuthRef: it.ref, Sequence: it.seq, Action: pas.ReviewAction(it.action), By: "rules"})
+		switch {
+		case errors.Is(err, ErrNotPended) || errors.Is(err, ErrNotFound):
+		case err != nil:
+			return decided, err
+		default:
+			decided++
+		}
+	}
+	return decided, nil
+}
+
+// Run applies the rule table's later decisions every Options.PollInterval
+// and, when Options.Delivery is set, delivers Subscription notifications,
+// until ctx ends. It returns nil when ctx is cancelled.
+func (s *Service) Run(ctx context.Context) error {
+	if s.delivering {
+		go func() {
+			if err := s.subs.Run(ctx); err != nil {
+				s.log.Error("payer: notification delivery stopped", "error", err)
+			}
+		}()
+	}
+	ticker := time.NewTicker(s.poll)
+	defer ticker.Stop()
+	for {
+		if _, err := s.DecideDue(ctx); err != nil && ctx.Err() == nil {
+			s.log.Error("payer: automatic decision failed", "error", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-ticker.C:
+		}
+	}
+}

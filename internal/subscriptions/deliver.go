@@ -1,0 +1,250 @@
+package subscriptions
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"time"
+)
+
+// errorAfter is the number of failed attempts in a row after which an
+// active Subscription's status becomes error.
+const errorAfter = 3
+
+// deliveryTimeout bounds one delivery attempt, and the lease a sender
+// holds on a notification is this long plus a margin.
+const deliveryTimeout = 30 * time.Second
+
+// Run delivers notifications and queues heartbeats until ctx ends. It
+// returns nil when ctx is cancelled, and an error at once when the Hub
+// has no Delivery.
+func (h *Hub) Run(ctx context.Context) error {
+	if !h.sending {
+		return errors.New("subscriptions: Run needs Options.Delivery")
+	}
+	ticker := time.NewTicker(h.delivery.PollInterval)
+	defer ticker.Stop()
+	for {
+		h.Tick(ctx)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-ticker.C:
+		}
+	}
+}
+
+// Tick runs one round of Run: it queues due heartbeats and makes one
+// attempt at every due notification. Errors are logged.
+func (h *Hub) Tick(ctx context.Context) {
+	if err := h.queueHeartbeats(ctx); err != nil {
+		h.log.Error("subscriptions: heartbeat failed", "error", err)
+	}
+	if !h.sending {
+		return
+	}
+	heads, err := h.dueHeads(ctx)
+	if err != nil {
+		h.log.Error("subscriptions: read queue failed", "error", err)
+		return
+	}
+	for _, o := range heads {
+		if ctx.Err() != nil {
+			return
+		}
+		h.attempt(ctx, o)
+	}
+}
+
+// outboxRow is one queued notification.
+type outboxRow struct {
+	subscription string
+	seq          int64
+	kind         string
+	event        int64
+	attempts     int
+	due          string
+}
+
+func (h *Hub) dueHeads(ctx context.Context) ([]outboxRow, error) {
+	rows, err := h.db.QueryContext(ctx, sqlDueHeads, h.stamp())
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []outboxRow
+	for rows.Next() {
+		var o outboxRow
+		if err := rows.Scan(&o.subscription, &o.seq, &o.kind, &o.event, &o.attempts, &o.due); err != nil {
+			return nil, err
+		}
+		out = append(out, o)
+	}
+	return out, rows.Err()
+}
+
+// attempt claims a queued notification, sends it and records the result.
+// The claim moves the row's due time past the attempt, so that another
+// sender sharing the database skips it.
+func (h *Hub) attempt(ctx context.Context, o outboxRow) {
+	lease := h.now().Add(deliveryTimeout + 10*time.Second).UTC().Format(timeLayout)
+	res, err := h.db.ExecContext(ctx, sqlClaimOutbox, lease, o.subscription, o.seq, o.due)
+	if err != nil {
+		h.log.Error("subscriptions: claim notification failed", "error", err)
+		return
+	}
+	if n, err := res.RowsAffected(); err != nil || n != 1 {
+		return // another sender has it
+	}
+
+	status, err := h.send(ctx, o)
+	if err == nil {
+		h.delivered(ctx, o)
+		return
+	}
+	h.failed(ctx, o, status, err)
+}
+
+// send builds the notification and posts it through the outbound path.
+// It returns the HTTP status, 0 when there was none.
+func (h *Hub) send(ctx context.Context, o outboxRow) (int, error) {
+	sub, err := h.get(ctx, o.subscription)
+	if err != nil {
+		return 0, err
+	}
+	n := notice{sub: sub, kind: o.kind, content: sub.Content}
+	if o.kind == kindEvent {
+		if n.events, err = h.events(ctx, sub.ID, o.event, o.event); err != nil {
+			return 0, err
+		}
+		if len(n.events) != 1 {
+			return 0, errors.New("subscriptions: queued event is missing")
+		}
+	}
+	body, err := h.bundle(n)
+	if err != nil {
+		return 0, err
+	}
+
+	ctx, cancel := context.WithTimeout(ctx, deliveryTimeout)
+	defer cancel()
+	target := h.delivery.OutboundURL + "/partners/" + url.PathEscape(sub.Partner) + "/fhir/" + sub.EndpointPath
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
+	if err != nil {
+		return 0, fmt.Errorf("subscriptions: build request: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/fhir+json")
+	resp, err := h.delivery.Client.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return resp.StatusCode, errors.New("subscriptions: endpoint answered with a non-2xx status")
+	}
+	return resp.StatusCode, nil
+}
+
+func (h *Hub) delivered(ctx context.Context, o outboxRow) {
+	tx, err := h.db.BeginTx(ctx, nil)
+	if err != nil {
+		h.log.Error("subscriptions: record delivery failed", "error", err)
+		return
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, sqlDeleteOutbox, o.subscription, o.seq); err != nil {
+		h.log.Error("subscriptions: record delivery failed", "error", err)
+		return
+	}
+	if _, err := tx.ExecContext(ctx, sqlDelivered, h.stamp(), o.subscription); err != nil {
+		h.log.Error("subscriptions: record delivery failed", "error", err)
+		return
+	}
+	if err := tx.Commit(); err != nil {
+		h.log.Error("subscriptions: record delivery failed", "error", err)
+		return
+	}
+	h.log.Debug("subscriptions: delivered", "subscription", o.subscription, "kind", o.kind, "event", o.event, "attempts", o.attempts+1)
+}
+
+// failed schedules the next attempt after an exponential backoff. The
+// first failure of a notification and every tenth after it are logged.
+func (h *Hub) failed(ctx context.Context, o outboxRow, status int, cause error) {
+	wait := backoff(o.attempts+1, h.delivery.MinBackoff, h.delivery.MaxBackoff)
+	next := h.now().Add(wait).UTC().Format(timeLayout)
+	if _, err := h.db.ExecContext(ctx, sqlRetryOutbox, next, o.subscription, o.seq); err != nil {
+		h.log.Error("subscriptions: schedule retry failed", "error", err)
+	}
+	if _, err := h.db.ExecContext(ctx, sqlDeliveryFailed, errorAfter, o.subscription); err != nil {
+		h.log.Error("subscriptions: record failure failed", "error", err)
+	}
+	if o.attempts%10 == 0 {
+		h.log.Warn("subscriptions: delivery failed; will retry", "subscription", o.subscription, "kind", o.kind,
+			"event", o.event, "attempt", o.attempts+1, "status", status, "retry_in", wait.String(), "error", cause)
+	}
+}
+
+// backoff returns min doubled attempts-1 times, capped at max.
+func backoff(attempts int, minWait, maxWait time.Duration) time.Duration {
+	wait := minWait
+	for i := 1; i < attempts && wait < maxWait; i++ {
+		wait *= 2
+	}
+	return min(wait, maxWait)
+}
+
+// queueHeartbeats queues a heartbeat for every active Subscription with a
+// heartbeat period whose queue is empty and whose last delivery is at
+// least one period ago.
+func (h *Hub) queueHeartbeats(ctx context.Context) error {
+	type candidate struct {
+		id       string
+		period   int
+		lastSent string
+	}
+	rows, err := h.db.QueryContext(ctx, sqlHeartbeatCandidates)
+	if err != nil {
+		return err
+	}
+	var due []candidate
+	now := h.now()
+	for rows.Next() {
+		var c candidate
+		if err := rows.Scan(&c.id, &c.period, &c.lastSent); err != nil {
+			rows.Close()
+			return err
+		}
+		last, err := time.Parse(timeLayout, c.lastSent)
+		if err != nil || !now.Before(last.Add(time.Duration(c.period)*time.Second)) {
+			due = append(due, c)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+
+	for _, c := range due {
+		if err := h.queueOne(ctx, c.id, kindHeartbeat); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (h *Hub) queueOne(ctx context.Context, id, kind string) error {
+	tx, err := h.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if err := enqueue(ctx, tx, id, kind, 0, h.stamp()); err != nil {
+		return err
+	}
+	return tx.Commit()
+}

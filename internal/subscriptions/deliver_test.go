@@ -1,0 +1,441 @@
+package subscriptions
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	_ "modernc.org/sqlite"
+)
+
+const (
+	testPartner = "partner-a"
+	hookPath    = "/partners/partner-a/fhir/$subscription-hook"
+)
+
+// fakeOutbound replaces the gateway's outbound listener. It records every
+// notification and responds 503 while down. dropNext makes it respond 200
+// to the next event notification without keeping it, as a receiver that
+// loses a message does.
+type fakeOutbound struct {
+	srv      *httptest.Server
+	mu       sync.Mutex
+	down     bool
+	dropNext bool
+	attempts int
+	received []notification
+}
+
+type notification struct {
+	kind   string
+	events []string
+	count  string
+}
+
+func newFakeOutbound(t *testing.T) *fakeOutbound {
+	f := &fakeOutbound{}
+	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		f.attempts++
+		if r.Method != http.MethodPost || r.URL.EscapedPath() != "/partners/partner-a/fhir/$subscription-hook" || r.Header.Get("Content-Type") != "application/fhir+json" {
+			w.WriteHeader(http.StatusNotFound)
+			return
+		}
+		if f.down {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		n := parseNotification(t, body)
+		if f.dropNext && n.kind == kindEvent {
+			f.dropNext = false
+			return
+		}
+		f.received = append(f.received, n)
+	}))
+	t.Cleanup(f.srv.Close)
+	return f
+}
+
+func (f *fakeOutbound) set(down, dropNext bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.down, f.dropNext = down, dropNext
+}
+
+func (f *fakeOutbound) snapshot() (attempts int, got []notification) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.attempts, slices.Clone(f.received)
+}
+
+func parseNotification(t *testing.T, body []byte) notification {
+	var b struct {
+		Type  string `json:"type"`
+		Entry []struct {
+			Resource struct {
+				Parameter []struct {
+					Name        string `json:"name"`
+					ValueCode   string `json:"valueCode"`
+					ValueString string `json:"valueString"`
+					Part        []struct {
+						Name        string `json:"name"`
+						ValueString string `json:"valueString"`
+					} `json:"part"`
+				} `json:"parameter"`
+			} `json:"resource"`
+		} `json:"entry"`
+	}
+	if err := json.Unmarshal(body, &b); err != nil || b.Type != "history" || len(b.Entry) == 0 {
+		t.Errorf("notification is not a history Bundle: %s", body)
+		return notification{}
+	}
+	var n notification
+	for _, p := range b.Entry[0].Resource.Parameter {
+		switch p.Name {
+		case "type":
+			n.kind = p.ValueCode
+		case "events-since-subscription-start":
+			n.count = p.ValueString
+		case "notification-event":
+			for _, part := range p.Part {
+				if part.Name == "event-number" {
+					n.events = append(n.events, part.ValueString)
+				}
+			}
+		}
+	}
+	return n
+}
+
+func openDB(t *testing.T, path string) *sql.DB {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(ON)&_txlock=immediate")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+func newTestHub(t *testing.T, db *sql.DB, out *fakeOutbound) *Hub {
+	t.Helper()
+	opts := Options{
+		FHIRBase: "https://gateway.example/fhir",
+		Partners: map[string]Partner{testPartner: {FHIRBase: "https://ehr.example/fhir/r4", OrganizationSystem: "http://hl7.org/fhir/sid/us-npi", OrganizationValue: "8189991234"}},
+		Logger:   slog.New(slog.DiscardHandler),
+	}
+	if out != nil {
+		opts.Delivery = &Delivery{Client: out.srv.Client(), OutboundURL: out.srv.URL,
+			MinBackoff: 10 * time.Millisecond, MaxBackoff: 40 * time.Millisecond, PollInterval: 5 * time.Millisecond}
+	}
+	h, err := New(db, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+const pasSubscription = `{"resourceType":"Subscription","status":"requested","reason":"PAS results",
+ "criteria":"http://hl7.org/fhir/us/davinci-pas/SubscriptionTopic/PASSubscriptionTopic",
+ "_criteria":{"extension":[{"url":"http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-filter-criteria","valueString":"org-identifier=8189991234"}]},
+ "channel":{"type":"rest-hook","endpoint":"https://ehr.example/fhir/r4/$subscription-hook","payload":"application/fhir+json",
+  "_payload":{"extension":[{"url":"http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-payload-content","valueCode":"id-only"}]}}}`
+
+// call sends a request to the Hub's handler as the gateway would.
+func call(t *testing.T, h *Hub, method, target, body string) *httptest.ResponseRecorder {
+	t.Helper()
+	req := httptest.NewRequest(method, target, strings.NewReader(body))
+	req.Header.Set(PartnerHeader, testPartner)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/fhir+json")
+	}
+	rec := httptest.NewRecorder()
+	h.Handler().ServeHTTP(rec, req)
+	return rec
+}
+
+func subscribe(t *testing.T, h *Hub) string {
+	t.Helper()
+	rec := call(t, h, http.MethodPost, "/Subscription", pasSubscription)
+	if rec.Code != http.StatusCreated {
+		t.Fatalf("create: status %d: %s", rec.Code, rec.Body)
+	}
+	return strings.TrimPrefix(rec.Header().Get("Location"), "Subscription/")
+}
+
+// publish raises one event for the partner's provider, in its own
+// transaction, as a decision does.
+func publish(t *testing.T, h *Hub, db *sql.DB, n int) {
+	t.Helper()
+	for i := range n {
+		tx, err := db.Begin()
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := "00000000-0000-4000-8000-00000000000" + string(rune('a'+i))
+		ev := Event{
+			Partner:       testPartner,
+			Organizations: [][2]string{{"http://hl7.org/fhir/sid/us-npi", "8189991234"}},
+			Focus:         Resource{FullURL: "urn:uuid:" + id, Type: "ClaimResponse", ID: id, JSON: []byte(`{"resourceType":"ClaimResponse","id":"` + id + `"}`)},
+		}
+		if matched, err := h.Publish(context.Background(), tx, ev); err != nil || matched != 1 {
+			t.Fatalf("Publish matched %d: %v", matched, err)
+		}
+		if err := tx.Commit(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// waitFor polls cond until it holds or five seconds pass.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func outboxLen(t *testing.T, db *sql.DB) int {
+	var n int
+	if err := db.QueryRow(`SELECT COUNT(*) FROM payer_sub_outbox`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func statusOf(t *testing.T, h *Hub, id string) string {
+	sub, err := h.get(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sub.Status
+}
+
+// TestDeliveryWhileEndpointDown queues a handshake and three events while
+// the endpoint responds 503, restarts the sender on the same database file,
+// then lets the endpoint recover: everything arrives once, in order.
+func TestDeliveryWhileEndpointDown(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "subs.db")
+	out := newFakeOutbound(t)
+	out.set(true, false)
+	db := openDB(t, path)
+	h := newTestHub(t, db, out)
+	id := subscribe(t, h)
+	publish(t, h, db, 3)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { h.Run(ctx); close(done) }()
+	waitFor(t, "three failed attempts", func() bool { n, _ := out.snapshot(); return n >= 3 })
+	cancel()
+	<-done
+	if got := statusOf(t, h, id); got != "requested" {
+		t.Errorf("status before the handshake succeeded: %q, expected requested", got)
+	}
+	if n := outboxLen(t, db); n != 4 {
+		t.Fatalf("queue holds %d notifications, expected the handshake and 3 events", n)
+	}
+
+	// A new Hub over a new connection to the same file: a restart.
+	db2 := openDB(t, path)
+	h2 := newTestHub(t, db2, out)
+	out.set(false, false)
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	defer cancel2()
+	go h2.Run(ctx2)
+	waitFor(t, "the queue to drain", func() bool { return outboxLen(t, db2) == 0 })
+
+	_, got := out.snapshot()
+	kinds := []string{}
+	var events []string
+	for _, n := range got {
+		kinds = append(kinds, n.kind)
+		events = append(events, n.events...)
+	}
+	if !slices.Equal(kinds, []string{kindHandshake, kindEvent, kindEvent, kindEvent}) {
+		t.Errorf("notification kinds %v, expected handshake then 3 events", kinds)
+	}
+	if !slices.Equal(events, []string{"1", "2", "3"}) {
+		t.Errorf("event numbers %v, expected 1, 2, 3", events)
+	}
+	if got := statusOf(t, h2, id); got != "active" {
+		t.Errorf("status after delivery %q, expected active", got)
+	}
+}
+
+// TestGapDetectedAndCaughtUp loses one event at the receiver: the next
+// event's number shows the gap, and $events returns the missing one.
+func TestGapDetectedAndCaughtUp(t *testing.T) {
+	out := newFakeOutbound(t)
+	db := openDB(t, filepath.Join(t.TempDir(), "subs.db"))
+	h := newTestHub(t, db, out)
+	id := subscribe(t, h)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go h.Run(ctx)
+	waitFor(t, "the handshake", func() bool { return outboxLen(t, db) == 0 })
+
+	publish(t, h, db, 1)
+	waitFor(t, "event 1", func() bool { return outboxLen(t, db) == 0 })
+	out.set(false, true)
+	publish(t, h, db, 1) // event 2, lost by the receiver
+	waitFor(t, "event 2", func() bool { return outboxLen(t, db) == 0 })
+	publish(t, h, db, 1)
+	waitFor(t, "event 3", func() bool { return outboxLen(t, db) == 0 })
+
+	_, got := out.snapshot()
+	var seen []string
+	for _, n := range got {
+		seen = append(seen, n.events...)
+	}
+	if !slices.Equal(seen, []string{"1", "3"}) {
+		t.Fatalf("received events %v, expected 1 and 3 (2 lost)", seen)
+	}
+
+	rec := call(t, h, http.MethodGet, "/Subscription/"+id+"/$events?eventsSinceNumber=2&eventsUntilNumber=2", "")
+	if rec.Code != http.StatusOK {
+		t.Fatalf("$events: status %d: %s", rec.Code, rec.Body)
+	}
+	caught := parseNotification(t, rec.Body.Bytes())
+	if caught.kind != kindQueryEvent || !slices.Equal(caught.events, []string{"2"}) || caught.count != "3" {
+		t.Errorf("$events = %+v, expected query-event with event 2 of 3", caught)
+	}
+	if !bytes.Contains(rec.Body.Bytes(), []byte("https://gateway.example/fhir/ClaimResponse/00000000-0000-4000-8000-00000000000a")) {
+		t.Errorf("id-only $events lacks the focus reference: %s", rec.Body)
+	}
+
+	rec = call(t, h, http.MethodGet, "/Subscription/"+id+"/$status", "")
+	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), `"valueString":"3"`) || !strings.Contains(rec.Body.String(), kindQueryState) {
+		t.Errorf("$status: status %d: %s", rec.Code, rec.Body)
+	}
+}
+
+func TestHeartbeatOnlyWhenIdle(t *testing.T) {
+	out := newFakeOutbound(t)
+	db := openDB(t, filepath.Join(t.TempDir(), "subs.db"))
+	h := newTestHub(t, db, out)
+	body := strings.Replace(pasSubscription, `"type":"rest-hook",`,
+		`"extension":[{"url":"http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-heartbeat-period","valueUnsignedInt":1}],"type":"rest-hook",`, 1)
+	if rec := call(t, h, http.MethodPost, "/Subscription", body); rec.Code != http.StatusCreated {
+		t.Fatalf("create: %d %s", rec.Code, rec.Body)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go h.Run(ctx)
+	waitFor(t, "a heartbeat", func() bool {
+		_, got := out.snapshot()
+		return slices.ContainsFunc(got, func(n notification) bool { return n.kind == kindHeartbeat })
+	})
+
+	// While the endpoint is down, at most one heartbeat waits in the queue.
+	out.set(true, false)
+	time.Sleep(2500 * time.Millisecond)
+	if n := outboxLen(t, db); n > 1 {
+		t.Errorf("queue holds %d notifications while the endpoint is down, expected at most one heartbeat", n)
+	}
+}
+
+func TestCreateRejections(t *testing.T) {
+	cases := []struct {
+		name, from, to string
+	}{
+		{"another topic", "SubscriptionTopic/PASSubscriptionTopic", "SubscriptionTopic/Other"},
+		{"email channel", `"type":"rest-hook"`, `"type":"email"`},
+		{"endpoint outside the partner base", "https://ehr.example/fhir/r4/$subscription-hook", "https://evil.example/hook"},
+		{"http endpoint", "https://ehr.example/fhir/r4/$subscription-hook", "http://ehr.example/fhir/r4/$subscription-hook"},
+		{"another organisation", "org-identifier=8189991234", "org-identifier=1111111111"},
+		{"unknown content", `"valueCode":"id-only"`, `"valueCode":"everything"`},
+		{"channel headers", `"type":"rest-hook",`, `"type":"rest-hook","header":["Authorization: Bearer x"],`},
+	}
+	db := openDB(t, filepath.Join(t.TempDir(), "subs.db"))
+	h := newTestHub(t, db, nil)
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			body := strings.Replace(pasSubscription, c.from, c.to, 1)
+			if body == pasSubscription {
+				t.Fatal("the replacement changed nothing")
+			}
+			rec := call(t, h, http.MethodPost, "/Subscription", body)
+			if rec.Code != http.StatusUnprocessableEntity || !strings.Contains(rec.Body.String(), "OperationOutcome") {
+				t.Errorf("status %d: %s", rec.Code, rec.Body)
+			}
+		})
+	}
+	t.Run("another partner cannot read it", func(t *testing.T) {
+		id := subscribe(t, h)
+		req := httptest.NewRequest(http.MethodGet, "/Subscription/"+id, nil)
+		req.Header.Set(PartnerHeader, "partner-b")
+		rec := httptest.NewRecorder()
+		h.Handler().ServeHTTP(rec, req)
+		if rec.Code != http.StatusNotFound {
+			t.Errorf("status %d, expected 404", rec.Code)
+		}
+	})
+}
+
+func TestBackoff(t *testing.T) {
+	cases := []struct {
+		attempts int
+		want     time.Duration
+	}{{1, time.Second}, {2, 2 * time.Second}, {3, 4 * time.Second}, {10, 60 * time.Second}, {100, 60 * time.Second}}
+	for _, c := range cases {
+		if got := backoff(c.attempts, time.Second, time.Minute); got != c.want {
+			t.Errorf("backoff(%d) = %s, expected %s", c.attempts, got, c.want)
+		}
+	}
+}
+
+func TestEventsByPost(t *testing.T) {
+	db := openDB(t, filepath.Join(t.TempDir(), "subs.db"))
+	h := newTestHub(t, db, nil)
+	id := subscribe(t, h)
+	publish(t, h, db, 3)
+	rec := call(t, h, http.MethodPost, "/Subscription/"+id+"/$events",
+		`{"resourceType":"Parameters","parameter":[{"name":"eventsSinceNumber","valueString":"2"},{"name":"eventsUntilNumber","valueInteger":3},{"name":"content","valueCode":"full-resource"}]}`)
+	if rec.Code != http.StatusOK {
+		t.Fatalf("status %d: %s", rec.Code, rec.Body)
+	}
+	got := parseNotification(t, rec.Body.Bytes())
+	if !slices.Equal(got.events, []string{"2", "3"}) {
+		t.Errorf("events %v, expected 2 and 3", got.events)
+	}
+	if !strings.Contains(rec.Body.String(), `"resourceType":"ClaimResponse"`) {
+		t.Errorf("full-resource $events lacks the ClaimResponse: %s", rec.Body)
+	}
+	if rec := call(t, h, http.MethodPost, "/Subscription/"+id+"/$status", `{"resourceType":"Parameters"}`); rec.Code != http.StatusOK {
+		t.Errorf("$status by POST: status %d: %s", rec.Code, rec.Body)
+	}
+}
+
+func TestEndpointMustBeOperation(t *testing.T) {
+	db := openDB(t, filepath.Join(t.TempDir(), "subs.db"))
+	h := newTestHub(t, db, nil)
+	for _, endpoint := range []string{"https://ehr.example/fhir/r4/notify/pas", "https://ehr.example/fhir/r4/$", "https://ehr.example/fhir/r4/$a/b", "https://ehr.example/fhir/r4/../$hook"} {
+		t.Run(endpoint, func(t *testing.T) {
+			body := strings.Replace(pasSubscription, "https://ehr.example/fhir/r4/$subscription-hook", endpoint, 1)
+			if rec := call(t, h, http.MethodPost, "/Subscription", body); rec.Code != http.StatusUnprocessableEntity {
+				t.Errorf("status %d: %s", rec.Code, rec.Body)
+			}
+		})
+	}
+}

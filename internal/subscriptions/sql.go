@@ -1,0 +1,120 @@
+package subscriptions
+
+// The SQL of this package, portable to PostgreSQL under the same rules as
+// internal/payer: "$n" placeholders, CREATE TABLE IF NOT EXISTS, no
+// AUTOINCREMENT and no upserts. Times are fixed-width UTC text
+// (timeLayout), so they compare as strings.
+//
+// Tables:
+//
+//   - payer_subscriptions: one row per Subscription. events_count is
+//     events-since-subscription-start; failures counts failed delivery
+//     attempts in a row; end_at and last_sent_at are "" when unset.
+//   - payer_sub_events: every event of every Subscription, numbered per
+//     Subscription, with the resources a notification carries, kept so
+//     $events can return them again.
+//   - payer_sub_outbox: notifications not yet delivered, in seq order per
+//     Subscription. next_attempt_at also serves as a lease: a sender
+//     claims a row by moving it forward.
+
+var schema = []string{
+	`CREATE TABLE IF NOT EXISTS payer_subscriptions (
+		id                VARCHAR(64)  NOT NULL PRIMARY KEY,
+		partner           VARCHAR(255) NOT NULL,
+		status            VARCHAR(16)  NOT NULL,
+		topic             TEXT         NOT NULL,
+		filter_system     TEXT         NOT NULL,
+		filter_value      TEXT         NOT NULL,
+		endpoint          TEXT         NOT NULL,
+		endpoint_path     TEXT         NOT NULL,
+		content           VARCHAR(16)  NOT NULL,
+		heartbeat_seconds INTEGER      NOT NULL,
+		reason            TEXT         NOT NULL,
+		end_at            VARCHAR(40)  NOT NULL,
+		events_count      INTEGER      NOT NULL,
+		failures          INTEGER      NOT NULL,
+		last_sent_at      VARCHAR(40)  NOT NULL,
+		created_at        VARCHAR(40)  NOT NULL
+	)`,
+	`CREATE INDEX IF NOT EXISTS payer_subscriptions_partner ON payer_subscriptions (partner, topic)`,
+	`CREATE TABLE IF NOT EXISTS payer_sub_events (
+		subscription_id VARCHAR(64) NOT NULL REFERENCES payer_subscriptions (id),
+		event_number    INTEGER     NOT NULL,
+		occurred_at     VARCHAR(40) NOT NULL,
+		content_json    TEXT        NOT NULL,
+		PRIMARY KEY (subscription_id, event_number)
+	)`,
+	`CREATE TABLE IF NOT EXISTS payer_sub_outbox (
+		subscription_id VARCHAR(64) NOT NULL REFERENCES payer_subscriptions (id),
+		seq             INTEGER     NOT NULL,
+		kind            VARCHAR(24) NOT NULL,
+		event_number    INTEGER     NOT NULL,
+		attempts        INTEGER     NOT NULL,
+		next_attempt_at VARCHAR(40) NOT NULL,
+		PRIMARY KEY (subscription_id, seq)
+	)`,
+}
+
+const subscriptionColumns = `id, partner, status, topic, filter_system, filter_value, endpoint, endpoint_path,
+	content, heartbeat_seconds, reason, end_at, events_count, failures, last_sent_at, created_at`
+
+const (
+	sqlInsertSubscription = `INSERT INTO payer_subscriptions (` + subscriptionColumns + `)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 0, 0, '', $13)`
+
+	sqlSubscriptionByID = `SELECT ` + subscriptionColumns + ` FROM payer_subscriptions WHERE id = $1`
+
+	sqlMatchingSubscriptions = `SELECT id, filter_system, filter_value FROM payer_subscriptions
+		WHERE partner = $1 AND topic = $2 AND status <> 'off' AND (end_at = '' OR end_at > $3)
+		ORDER BY created_at, id`
+
+	sqlCountEvent = `UPDATE payer_subscriptions SET events_count = events_count + 1 WHERE id = $1`
+
+	sqlEventsCount = `SELECT events_count FROM payer_subscriptions WHERE id = $1`
+
+	sqlInsertEvent = `INSERT INTO payer_sub_events (subscription_id, event_number, occurred_at, content_json)
+		VALUES ($1, $2, $3, $4)`
+
+	sqlEventsRange = `SELECT event_number, occurred_at, content_json FROM payer_sub_events
+		WHERE subscription_id = $1 AND event_number >= $2 AND event_number <= $3
+		ORDER BY event_number`
+
+	sqlNextOutboxSeq = `SELECT COALESCE(MAX(seq), 0) + 1 FROM payer_sub_outbox WHERE subscription_id = $1`
+
+	sqlInsertOutbox = `INSERT INTO payer_sub_outbox (subscription_id, seq, kind, event_number, attempts, next_attempt_at)
+		VALUES ($1, $2, $3, $4, 0, $5)`
+
+	// sqlDueHeads selects, per Subscription, the first queued notification
+	// if it is due.
+	sqlDueHeads = `SELECT o.subscription_id, o.seq, o.kind, o.event_number, o.attempts, o.next_attempt_at
+		FROM payer_sub_outbox o
+		WHERE o.seq = (SELECT MIN(i.seq) FROM payer_sub_outbox i WHERE i.subscription_id = o.subscription_id)
+		  AND o.next_attempt_at <= $1
+		ORDER BY o.next_attempt_at, o.subscription_id
+		LIMIT 64`
+
+	sqlClaimOutbox = `UPDATE payer_sub_outbox SET next_attempt_at = $1
+		WHERE subscription_id = $2 AND seq = $3 AND next_attempt_at = $4`
+
+	sqlDeleteOutbox = `DELETE FROM payer_sub_outbox WHERE subscription_id = $1 AND seq = $2`
+
+	sqlRetryOutbox = `UPDATE payer_sub_outbox SET attempts = attempts + 1, next_attempt_at = $1
+		WHERE subscription_id = $2 AND seq = $3`
+
+	sqlDelivered = `UPDATE payer_subscriptions
+		SET status = CASE WHEN status = 'off' THEN status ELSE 'active' END, failures = 0, last_sent_at = $1
+		WHERE id = $2`
+
+	sqlDeliveryFailed = `UPDATE payer_subscriptions
+		SET failures = failures + 1,
+		    status = CASE WHEN failures + 1 >= $1 AND status = 'active' THEN 'error' ELSE status END
+		WHERE id = $2`
+
+	sqlHeartbeatCandidates = `SELECT s.id, s.heartbeat_seconds, s.last_sent_at FROM payer_subscriptions s
+		WHERE s.status IN ('active', 'error') AND s.heartbeat_seconds > 0
+		  AND NOT EXISTS (SELECT 1 FROM payer_sub_outbox o WHERE o.subscription_id = s.id)`
+
+	sqlSetOff = `UPDATE payer_subscriptions SET status = 'off' WHERE id = $1`
+
+	sqlDropOutbox = `DELETE FROM payer_sub_outbox WHERE subscription_id = $1`
+)
