@@ -3,24 +3,33 @@ package policy
 import (
 	"errors"
 	"net/http"
+	"slices"
+	"strings"
 
 	"github.com/gatehouse-health/gatehouse/internal/fhirreq"
 )
 
 // workflow is an operation a partner may call with an operation grant.
 type workflow struct {
-	kind  fhirreq.Kind
-	typ   string
-	name  string
-	class Class  // the class of what the operation returns: the partner needs read on it
-	input string // the resource type of the request body
-	pas   bool   // the body is a PAS request Bundle
+	kind   fhirreq.Kind
+	typ    string
+	name   string
+	class  Class    // the class of what the operation returns: the partner needs read on it
+	inputs []string // the resource types the request body may be; none means no body
+	pas    bool     // the body is a PAS request Bundle
 }
 
 var workflows = []workflow{
-	{fhirreq.OperationType, "Claim", "submit", Claims, "Bundle", true},
-	{fhirreq.OperationType, "Claim", "inquire", Claims, "Bundle", true},
-	{fhirreq.OperationType, "Patient", "member-match", Member, "Parameters", false},
+	{fhirreq.OperationType, "Claim", "submit", Claims, []string{"Bundle"}, true},
+	{fhirreq.OperationType, "Claim", "inquire", Claims, []string{"Bundle"}, true},
+	{fhirreq.OperationType, "Patient", "member-match", Member, []string{"Parameters"}, false},
+	// Eligibility takes the request itself or a collection Bundle that
+	// starts with it.
+	{fhirreq.OperationType, "CoverageEligibilityRequest", "submit", Coverage, []string{"CoverageEligibilityRequest", "Bundle"}, false},
+	// Subscription catch-up (R4 Subscriptions Backport): read-only, by GET
+	// or by POST without a body.
+	{fhirreq.OperationInstance, "Subscription", "status", Workflow, nil, false},
+	{fhirreq.OperationInstance, "Subscription", "events", Workflow, nil, false},
 }
 
 // pasEntryTypes are the resource types a PAS request or inquiry Bundle may
@@ -76,7 +85,8 @@ func (e *Engine) decideGraphQL(in Input) Decision {
 // PAS, every entry and identity checked.
 func (e *Engine) decideWorkflow(in Input, w *workflow) Decision {
 	req := in.Request
-	if req.Method != http.MethodPost {
+	readOnly := len(w.inputs) == 0
+	if req.Method != http.MethodPost && !(readOnly && req.Method == http.MethodGet) {
 		return Decision{Rule: "policy.operation.method", Status: http.StatusMethodNotAllowed, Code: "not-supported",
 			Reason: "use POST for " + req.Describe()}
 	}
@@ -92,6 +102,12 @@ func (e *Engine) decideWorkflow(in Input, w *workflow) Decision {
 	if w.pas {
 		return e.decidePASBundle(in)
 	}
+	if readOnly {
+		if len(in.Body) > 0 {
+			return invalid("policy.body.unexpected", req.Describe()+" takes no body")
+		}
+		return allow("allow.operation")
+	}
 	return e.decideParameters(in, w)
 }
 
@@ -100,11 +116,15 @@ func (e *Engine) decideParameters(in Input, w *workflow) Decision {
 	if err != nil {
 		return invalid("policy.body.unreadable", "the body is not a FHIR JSON resource")
 	}
-	if typ != w.input {
+	if !slices.Contains(w.inputs, typ) {
 		return Decision{Rule: "policy.body.type-mismatch", Status: http.StatusUnprocessableEntity, Code: "processing",
-			Reason: in.Request.Describe() + " takes a " + w.input + " body"}
+			Reason: in.Request.Describe() + " takes a " + strings.Join(w.inputs, " or ") + " body"}
 	}
 	nested, err := fhirreq.ContainsBundle(in.Body)
+	if typ == "Bundle" {
+		// The body itself is the Bundle; what it may not hold is another.
+		nested, err = bundleHoldsBundle(in.Body)
+	}
 	if err != nil || nested {
 		return forbidden("policy.bundle.nested", "the body may not contain a Bundle")
 	}
@@ -160,4 +180,19 @@ func (e *Engine) parseBundle(body []byte) (*fhirreq.Bundle, Decision, bool) {
 			Reason: "the Bundle has more entries than this gateway accepts"}, false
 	}
 	return b, Decision{}, true
+}
+
+// bundleHoldsBundle reports whether an entry of the Bundle body is itself a
+// Bundle or contains one.
+func bundleHoldsBundle(body []byte) (bool, error) {
+	b, err := fhirreq.ParseBundle(body)
+	if err != nil {
+		return false, err
+	}
+	for _, e := range b.Entries {
+		if e.NestedBundle {
+			return true, nil
+		}
+	}
+	return false, nil
 }

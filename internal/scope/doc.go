@@ -11,7 +11,7 @@
 //	v1-perm     = "read" / "write" / "*"
 //	v2-perm     = 1*5( "c" / "r" / "u" / "d" / "s" ), each letter at most once, in that order
 //	restriction = param "=" value *( "&" param "=" value )
-//	operation   = "$submit" / "$inquire" / "$member-match"    (see the table below)
+//	operation   = "$submit" / "$inquire" / "$member-match" / "$status" / "$events"    (see the table below)
 //
 // SMART v1 permissions map to v2 letters: read is rs, write is cud and * is
 // cruds. The two forms of one permission set are equal, so system/Claim.read
@@ -61,9 +61,15 @@
 //	system/Claim.$submit          POST [base]/Claim/$submit  (Da Vinci PAS request)
 //	system/Claim.$inquire         POST [base]/Claim/$inquire (Da Vinci PAS inquiry)
 //	system/Patient.$member-match  POST [base]/Patient/$member-match (Da Vinci HRex)
+//	system/CoverageEligibilityRequest.$submit
+//	                              POST [base]/CoverageEligibilityRequest/$submit (eligibility)
+//	system/Subscription.$status   GET or POST [base]/Subscription/[id]/$status (Subscriptions Backport)
+//	system/Subscription.$events   GET or POST [base]/Subscription/[id]/$events (Subscriptions Backport)
 //
-// An operation grant confers no read, search or write permission, and no
-// permission scope confers an operation.
+// The two Subscription grants permit their operation on instances; the
+// others permit it at type level. An operation grant confers no read,
+// search or write permission, and no permission scope confers an
+// operation.
 //
 // # Wildcards
 //

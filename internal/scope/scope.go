@@ -66,6 +66,9 @@ var Operations = []struct{ Type, Name string }{
 	{"Claim", "submit"},
 	{"Claim", "inquire"},
 	{"Patient", "member-match"},
+	{"CoverageEligibilityRequest", "submit"},
+	{"Subscription", "status"},
+	{"Subscription", "events"},
 }
 
 // Scope is one parsed scope. The zero value is not a valid scope.
@@ -175,7 +178,7 @@ func (sc Scope) withOperation(op string) (Scope, error) {
 			return sc, nil
 		}
 	}
-	return Scope{}, invalid("unknown operation grant; Gatehouse defines system/Claim.$submit, system/Claim.$inquire and system/Patient.$member-match")
+	return Scope{}, invalid("unknown operation grant; Gatehouse defines system/Claim.$submit, system/Claim.$inquire, system/Patient.$member-match, system/CoverageEligibilityRequest.$submit, system/Subscription.$status and system/Subscription.$events")
 }
 
 // parsePerms reads a v1 word or v2 letters. v1 words take no restriction.
