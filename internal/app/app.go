@@ -24,6 +24,7 @@ import (
 	"github.com/gatehouse-health/gatehouse/internal/killswitch"
 	"github.com/gatehouse-health/gatehouse/internal/metrics"
 	"github.com/gatehouse-health/gatehouse/internal/netguard"
+	"github.com/gatehouse-health/gatehouse/internal/payer"
 	"github.com/gatehouse-health/gatehouse/internal/pki"
 	"github.com/gatehouse-health/gatehouse/internal/record"
 	"github.com/gatehouse-health/gatehouse/internal/sqlitedb"
@@ -73,7 +74,8 @@ type Running struct {
 	certs          *certreload.Holder
 	audit          *auditlog.Log
 	payer          *payerServer
-	payerKey       string // secret the built-in payer service requires
+	payerService   *payer.Service // nil when the upstream is external
+	payerKey       string         // secret the built-in payer service requires
 	// bg scopes the background loops (kill-switch polling, retention);
 	// Close cancels it.
 	bg       context.Context
@@ -121,12 +123,17 @@ func Start(ctx context.Context, cfg *config.File, opts Options) (_ *Running, err
 	if rt.egress, err = newEgressGuard(cfg, log); err != nil {
 		return nil, err
 	}
-	upstream, err := rt.startUpstream(ctx, cfg, now)
+	// Bind first: the payer service needs the public URL, which holds the
+	// bound port in development mode.
+	ln, tlsConf, err := rt.listen(cfg, log)
 	if err != nil {
 		return nil, err
 	}
-	ln, tlsConf, err := rt.listen(cfg, log)
+	rt.Addr = ln.Addr()
+	rt.setURLs(cfg, ln.Addr())
+	upstream, err := rt.startUpstream(ctx, cfg, now)
 	if err != nil {
+		ln.Close()
 		return nil, err
 	}
 	rt.registerPerimeterMetrics()
@@ -139,12 +146,10 @@ func Start(ctx context.Context, cfg *config.File, opts Options) (_ *Running, err
 		ln.Close()
 		return nil, fmt.Errorf("tls.cert_file/tls.key_file: %w", err)
 	}
-	if err := rt.startAdmin(cfg, serverCert, killswitch.Handlers(rt.KillSwitch, rt.Records), log); err != nil {
+	if err := rt.startAdmin(cfg, serverCert, rt.adminRoutes(), log); err != nil {
 		ln.Close()
 		return nil, err
 	}
-	rt.Addr = ln.Addr()
-	rt.setURLs(cfg, ln.Addr())
 
 	gw, err := rt.buildGateway(ctx, cfg, upstream, log, now)
 	if err != nil {
@@ -152,6 +157,10 @@ func Start(ctx context.Context, cfg *config.File, opts Options) (_ *Running, err
 		return nil, err
 	}
 	if err := rt.startOutbound(cfg, gw, serverCert, log); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	if err := rt.startNotifications(cfg, now, log); err != nil {
 		ln.Close()
 		return nil, err
 	}

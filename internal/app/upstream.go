@@ -60,7 +60,8 @@ func (rt *Running) startUpstream(ctx context.Context, cfg *config.File, now func
 }
 
 func (rt *Running) newPayerService(ctx context.Context, cfg *config.File, now func() time.Time) (*payer.Service, error) {
-	opts := payer.Options{Now: now, MaxBodyBytes: cfg.Limits.MaxBodyBytes, Logger: rt.log}
+	opts := payer.Options{Now: now, MaxBodyBytes: cfg.Limits.MaxBodyBytes, Logger: rt.log,
+		FHIRBase: cfg.FHIRBase(), Partners: notificationPartners(cfg)}
 	if cfg.Payer.RulesFile != "" {
 		rules, err := payer.LoadRules(cfg.Resolve(cfg.Payer.RulesFile))
 		if err != nil {
@@ -75,6 +76,9 @@ func (rt *Running) newPayerService(ctx context.Context, cfg *config.File, now fu
 	if err := svc.Migrate(ctx); err != nil {
 		return nil, err
 	}
+	rt.payerService = svc
+	// Decides pended items whose rule-table delay has passed.
+	go svc.Run(rt.bg)
 	return svc, nil
 }
 

@@ -279,6 +279,21 @@ type Payer struct {
 	Listen string `yaml:"listen"`
 	// RulesFile replaces the built-in decision rule table.
 	RulesFile string `yaml:"rules_file"`
+	// Notifications lets the payer service send Subscription notifications
+	// to partners through the outbound listener, as an integration engine.
+	Notifications Notifications `yaml:"notifications"`
+}
+
+// Notifications holds the payer service's engine credentials toward the
+// outbound listener.
+type Notifications struct {
+	// CertFile and KeyFile are an engine certificate (urn:gatehouse:engine:
+	// URI SAN) that the outbound listener accepts; empty disables sending.
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// CAFile verifies the outbound listener's certificate; default
+	// tls.client_ca_file.
+	CAFile string `yaml:"ca_file"`
 }
 
 // Partner is one EHR organisation allowed to connect.
