@@ -28,7 +28,7 @@ import (
 // harness is a gateway in development mode on a loopback ephemeral port,
 // with a real SQLite file, and the demo partner's client.
 type harness struct {
-	t      *testing.T
+	t      testing.TB
 	rt     *app.Running
 	layout *devmode.Layout
 	ehr    *ehrclient.Client
@@ -66,7 +66,7 @@ type harnessOptions struct {
 	strict bool
 }
 
-func newHarness(t *testing.T, ho harnessOptions) *harness {
+func newHarness(t testing.TB, ho harnessOptions) *harness {
 	t.Helper()
 	cfg, layout, _, err := app.DevConfig(filepath.Join(t.TempDir(), "data"), "127.0.0.1:0", "127.0.0.1:0")
 	if err != nil {
@@ -166,7 +166,7 @@ func (h *harness) entries(resp *http.Response) []record.Entry {
 
 // outcomeCode decodes an OperationOutcome body and returns its first issue
 // code, failing the test if the body is not an OperationOutcome.
-func outcomeCode(t *testing.T, body []byte) string {
+func outcomeCode(t testing.TB, body []byte) string {
 	t.Helper()
 	var oo struct {
 		ResourceType string `json:"resourceType"`
@@ -181,7 +181,7 @@ func outcomeCode(t *testing.T, body []byte) string {
 	return oo.Issue[0].Code
 }
 
-func readBody(t *testing.T, resp *http.Response) []byte {
+func readBody(t testing.TB, resp *http.Response) []byte {
 	t.Helper()
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
@@ -200,7 +200,7 @@ type countingUpstream struct {
 	body  []byte
 }
 
-func newCountingUpstream(t *testing.T) *countingUpstream {
+func newCountingUpstream(t testing.TB) *countingUpstream {
 	u := &countingUpstream{}
 	u.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)

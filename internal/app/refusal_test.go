@@ -10,7 +10,7 @@ import (
 	"github.com/gatehouse-health/gatehouse/internal/record"
 )
 
-func shippedBundle(t *testing.T) []byte {
+func shippedBundle(t testing.TB) []byte {
 	t.Helper()
 	b, err := os.ReadFile("../demo/bundles/pas-2.2.1-ReferralAuthorizationBundleExample.json")
 	if err != nil {

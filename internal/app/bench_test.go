@@ -1,0 +1,65 @@
+package app_test
+
+import (
+	"bytes"
+	"crypto/tls"
+	"net/http"
+	"testing"
+)
+
+// BenchmarkSubmitThroughGateway measures one PAS $submit through every
+// control: mutual TLS (kept-alive connection), token verification, policy
+// and congruence, strict validation of the request and the response, two
+// durable audit-log entries, and the built-in payer service's decision.
+func BenchmarkSubmitThroughGateway(b *testing.B) {
+	h := newHarness(b, harnessOptions{builtinUpstream: true})
+	bundle := shippedBundle(b)
+	header := http.Header{"Content-Type": {"application/fhir+json"}, "Authorization": {"Bearer " + h.accessToken()}}
+	client := h.ehr.HTTPClient()
+	b.ResetTimer()
+	for b.Loop() {
+		req, _ := http.NewRequest("POST", h.rt.FHIRBase+"/Claim/$submit", bytes.NewReader(bundle))
+		req.Header = header.Clone()
+		resp, err := client.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		readBody(b, resp)
+		if resp.StatusCode != 200 {
+			b.Fatalf("status %d", resp.StatusCode)
+		}
+	}
+}
+
+// BenchmarkHandshake measures TLS 1.2 handshakes with a client certificate
+// against the inbound listener: full handshakes, and resumed ones with a
+// session cache. TLS 1.2, because a TLS 1.3 client receives its session
+// ticket only after the handshake, when it first reads.
+func BenchmarkHandshake(b *testing.B) {
+	h := newHarness(b, harnessOptions{})
+	cert, _ := h.layout.PartnerClientCertificate()
+	roots, _ := h.layout.CAPool()
+	for _, mode := range []string{"full", "resumed"} {
+		b.Run(mode, func(b *testing.B) {
+			conf := &tls.Config{RootCAs: roots, Certificates: []tls.Certificate{cert}, ServerName: "localhost",
+				MinVersion: tls.VersionTLS12, MaxVersion: tls.VersionTLS12}
+			if mode == "resumed" {
+				conf.ClientSessionCache = tls.NewLRUClientSessionCache(1)
+			}
+			resumed := 0
+			for b.Loop() {
+				conn, err := tls.Dial("tcp", h.rt.Addr.String(), conf)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if conn.ConnectionState().DidResume {
+					resumed++
+				}
+				conn.Close()
+			}
+			if mode == "resumed" && resumed == 0 {
+				b.Fatal("no handshake was resumed")
+			}
+		})
+	}
+}
