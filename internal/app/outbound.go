@@ -91,6 +91,7 @@ func outboundPartners(cfg *config.File, eg *egress.Guard) (map[string]*gateway.O
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", at, err)
 		}
+		op.Strict = cfg.StrictOn(p)
 		out[p.ID] = op
 	}
 	return out, nil

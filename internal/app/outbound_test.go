@@ -73,7 +73,8 @@ func newFakeEHR(t *testing.T, ca *pki.CA, payerKey *jose.JSONWebKey) *fakeEHR {
 			return
 		}
 		w.Header().Set("Content-Type", "application/fhir+json")
-		w.Write([]byte(`{"resourceType":"CapabilityStatement","status":"active","kind":"instance","fhirVersion":"4.0.1","format":["json"]}`))
+		w.Write([]byte(`{"resourceType":"CapabilityStatement","status":"active","date":"2026-12-01","kind":"instance",` +
+			`"implementation":{"description":"Fake EHR payer platform"},"fhirVersion":"4.0.1","format":["json"],"rest":[{"mode":"server"}]}`))
 	})
 	f.srv.Config.Handler = mux
 	return f

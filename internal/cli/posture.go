@@ -8,6 +8,7 @@ import (
 
 	"github.com/gatehouse-health/gatehouse/internal/app"
 	"github.com/gatehouse-health/gatehouse/internal/config"
+	"github.com/gatehouse-health/gatehouse/internal/ehrclient"
 	"github.com/gatehouse-health/gatehouse/internal/posture"
 )
 
@@ -124,7 +125,7 @@ func (e *env) postureLive(url, dataDir string) (*posture.Report, bool) {
 		e.hint("live probes use the demo partner's certificate and key from a development data directory: pass --data DIR")
 		return nil, false
 	}
-	client, err := newDevClient(layout, url, app.DevScopes)
+	client, err := ehrclient.DevPartner(layout, url, app.DevScopes)
 	if err != nil {
 		e.errorf("%v", err)
 		return nil, false

@@ -46,7 +46,7 @@ func (e *env) token(args []string) int {
 			return 1
 		}
 	}
-	client, err := newDevClient(layout, publicURL, *scope)
+	client, err := ehrclient.DevPartner(layout, publicURL, *scope)
 	if err != nil {
 		e.errorf("%v", err)
 		return 1
@@ -61,25 +61,6 @@ func (e *env) token(args []string) int {
 	}
 	fmt.Fprintln(e.stdout, resp.AccessToken)
 	return 0
-}
-
-func newDevClient(layout *devmode.Layout, publicURL, scope string) (*ehrclient.Client, error) {
-	key, err := layout.PartnerAssertionKey()
-	if err != nil {
-		return nil, err
-	}
-	cert, err := layout.PartnerClientCertificate()
-	if err != nil {
-		return nil, err
-	}
-	roots, err := layout.CAPool()
-	if err != nil {
-		return nil, err
-	}
-	return ehrclient.New(ehrclient.Options{
-		PublicURL: publicURL, ClientID: "demo-ehr", AssertionKey: key,
-		Certificate: cert, Roots: roots, Scope: scope,
-	})
 }
 
 // readEndpoint reads the endpoint file a running development gateway wrote.

@@ -20,6 +20,7 @@ import (
 	"strings"
 
 	"github.com/gatehouse-health/gatehouse/internal/app"
+	"github.com/gatehouse-health/gatehouse/internal/ehrclient"
 	"github.com/gatehouse-health/gatehouse/internal/record"
 )
 
@@ -93,7 +94,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	}
 	defer rt.Close(context.WithoutCancel(ctx))
 
-	ehr, err := newEHR(layout, rt.PublicURL)
+	ehr, err := ehrclient.DevPartner(layout, rt.PublicURL, app.DevScopes)
 	if err != nil {
 		return nil, fmt.Errorf("demo: %w", err)
 	}

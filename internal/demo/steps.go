@@ -9,36 +9,10 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/gatehouse-health/gatehouse/internal/app"
-	"github.com/gatehouse-health/gatehouse/internal/devmode"
 	"github.com/gatehouse-health/gatehouse/internal/ehrclient"
 	"github.com/gatehouse-health/gatehouse/internal/pas"
 	"github.com/gatehouse-health/gatehouse/internal/token"
 )
-
-// newEHR builds the demo partner's client from the development layout.
-func newEHR(layout *devmode.Layout, publicURL string) (*ehrclient.Client, error) {
-	key, err := layout.PartnerAssertionKey()
-	if err != nil {
-		return nil, err
-	}
-	cert, err := layout.PartnerClientCertificate()
-	if err != nil {
-		return nil, err
-	}
-	roots, err := layout.CAPool()
-	if err != nil {
-		return nil, err
-	}
-	return ehrclient.New(ehrclient.Options{
-		PublicURL:    publicURL,
-		ClientID:     app.DevPartner,
-		AssertionKey: key,
-		Certificate:  cert,
-		Roots:        roots,
-		Scope:        app.DevScopes,
-	})
-}
 
 func tokenRow(ctx context.Context, ehr *ehrclient.Client) Row {
 	row := Row{File: "-", Step: "token"}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 
+	"github.com/gatehouse-health/gatehouse/internal/devmode"
 	"github.com/gatehouse-health/gatehouse/internal/tlspolicy"
 	"github.com/gatehouse-health/gatehouse/internal/token"
 )
@@ -136,3 +137,22 @@ func (c *Client) Do(ctx context.Context, method, path string, body []byte) (*Res
 
 // CloseIdle closes idle connections.
 func (c *Client) CloseIdle() { c.http.CloseIdleConnections() }
+
+// DevPartner returns the client of the development partner whose
+// credentials a development data directory holds.
+func DevPartner(layout *devmode.Layout, publicURL, scope string) (*Client, error) {
+	key, err := layout.PartnerAssertionKey()
+	if err != nil {
+		return nil, err
+	}
+	cert, err := layout.PartnerClientCertificate()
+	if err != nil {
+		return nil, err
+	}
+	roots, err := layout.CAPool()
+	if err != nil {
+		return nil, err
+	}
+	return New(Options{PublicURL: publicURL, ClientID: devmode.PartnerID, AssertionKey: key,
+		Certificate: cert, Roots: roots, Scope: scope})
+}

@@ -11,36 +11,29 @@ import (
 // no token, but the connection is still mutually authenticated by the
 // listener, and the exchange is recorded like any other.
 func (g *Gateway) serveSmartConfiguration(w http.ResponseWriter, r *http.Request) {
-	ex := g.begin(r)
-	ex.entry.Interaction = "smart-configuration"
-	ex.entry.Rule = "allow:smart-configuration"
-	if ref := g.receive(ex); ref != nil {
-		g.refuse(w, ex, ref)
-		return
-	}
-	if r.Method != http.MethodGet {
-		g.refuse(w, ex, &Refusal{Status: http.StatusMethodNotAllowed, Code: "not-supported", Rule: "request.method",
-			Message: "use GET for the SMART configuration", Header: http.Header{"Allow": {"GET"}}})
-		return
-	}
-	g.respondLocal(w, ex, http.StatusOK, "application/json", g.opts.SmartConfiguration)
+	g.serveDocument(w, r, "smart-configuration", "application/json", g.opts.SmartConfiguration)
 }
 
 // serveJWKS serves the payer's public JWK set.
 func (g *Gateway) serveJWKS(w http.ResponseWriter, r *http.Request) {
+	g.serveDocument(w, r, "jwks", "application/jwk-set+json", g.opts.JWKS)
+}
+
+// serveDocument answers GET with a fixed document, recording the exchange.
+func (g *Gateway) serveDocument(w http.ResponseWriter, r *http.Request, name, contentType string, body []byte) {
 	ex := g.begin(r)
-	ex.entry.Interaction = "jwks"
-	ex.entry.Rule = "allow:jwks"
+	ex.entry.Interaction = name
+	ex.entry.Rule = "allow:" + name
 	if ref := g.receive(ex); ref != nil {
 		g.refuse(w, ex, ref)
 		return
 	}
 	if r.Method != http.MethodGet {
 		g.refuse(w, ex, &Refusal{Status: http.StatusMethodNotAllowed, Code: "not-supported", Rule: "request.method",
-			Message: "use GET for the JWK set", Header: http.Header{"Allow": {"GET"}}})
+			Message: "use GET for " + name, Header: http.Header{"Allow": {"GET"}}})
 		return
 	}
-	g.respondLocal(w, ex, http.StatusOK, "application/jwk-set+json", g.opts.JWKS)
+	g.respondLocal(w, ex, http.StatusOK, contentType, body)
 }
 
 // serveReceipt gives a registered partner the receipt of a log entry: the
@@ -49,11 +42,8 @@ func (g *Gateway) serveReceipt(w http.ResponseWriter, r *http.Request) {
 	ex := g.begin(r)
 	ex.entry.Interaction = "receipt"
 	ex.entry.Rule = "allow:receipt"
-	for _, stage := range []func(*exchange) *Refusal{g.receive, g.identify} {
-		if ref := stage(ex); ref != nil {
-			g.refuse(w, ex, ref)
-			return
-		}
+	if !g.runStages(w, ex, g.receive, g.identify) {
+		return
 	}
 	buf := &bufferedResponse{header: http.Header{}}
 	g.opts.Receipts.ServeHTTP(buf, r)

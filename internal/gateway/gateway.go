@@ -242,7 +242,7 @@ func (g *Gateway) serveNonCanonical(w http.ResponseWriter, r *http.Request) {
 // serveFHIR runs the pipeline stages in order.
 func (g *Gateway) serveFHIR(w http.ResponseWriter, r *http.Request) {
 	ex := g.begin(r)
-	stages := []func(*exchange) *Refusal{
+	if !g.runStages(w, ex,
 		g.receive,
 		g.identify,
 		g.checkCut,
@@ -252,14 +252,22 @@ func (g *Gateway) serveFHIR(w http.ResponseWriter, r *http.Request) {
 		g.checkPayload,
 		g.decide,
 		g.checkConformance,
+	) {
+		return
 	}
+	g.forwardAndRespond(w, ex)
+}
+
+// runStages runs stages in order and reports whether all passed; the first
+// refusal is sent through refuse.
+func (g *Gateway) runStages(w http.ResponseWriter, ex *exchange, stages ...func(*exchange) *Refusal) bool {
 	for _, stage := range stages {
 		if ref := stage(ex); ref != nil {
 			g.refuse(w, ex, ref)
-			return
+			return false
 		}
 	}
-	g.forwardAndRespond(w, ex)
+	return true
 }
 
 func (g *Gateway) serveNotFound(w http.ResponseWriter, r *http.Request) {

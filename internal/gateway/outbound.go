@@ -30,6 +30,8 @@ type OutboundPartner struct {
 	Token func(ctx context.Context) (string, error)
 	// Allowed lists the interactions the engine may perform on the partner.
 	Allowed []fhirreq.Pattern
+	// Strict validates what the engine sends and what the partner answers.
+	Strict bool
 }
 
 // OutboundOptions configures the outbound pipeline.
@@ -73,7 +75,7 @@ func (g *Gateway) serveOutbound(w http.ResponseWriter, r *http.Request, opts Out
 	ex := g.begin(r)
 	ex.direction = killswitch.Outbound
 	ex.entry.Direction = "outbound"
-	stages := []func(*exchange) *Refusal{
+	if !g.runStages(w, ex,
 		g.receive,
 		func(ex *exchange) *Refusal { return g.identifyEngine(ex, opts) },
 		func(ex *exchange) *Refusal { return g.selectPartner(ex, opts, targets) },
@@ -81,12 +83,9 @@ func (g *Gateway) serveOutbound(w http.ResponseWriter, r *http.Request, opts Out
 		g.authorize,
 		g.checkCut,
 		g.checkPayload,
-	}
-	for _, stage := range stages {
-		if ref := stage(ex); ref != nil {
-			g.refuse(w, ex, ref)
-			return
-		}
+		g.checkConformance,
+	) {
+		return
 	}
 	g.forwardAndRespond(w, ex)
 }
@@ -116,7 +115,7 @@ func (g *Gateway) selectPartner(ex *exchange, opts OutboundOptions, targets map[
 		return &Refusal{Status: http.StatusNotFound, Code: "not-found", Rule: "outbound.unknown-partner",
 			Message: "no partner at this path; use /partners/{partner}/fhir/..."}
 	}
-	ex.partner = &Partner{ID: p.ID, Allowed: p.Allowed}
+	ex.partner = &Partner{ID: p.ID, Allowed: p.Allowed, Strict: p.Strict}
 	ex.entry.Partner = p.ID
 	ex.target = targets[id]
 	return nil
