@@ -170,9 +170,9 @@ func (r *Reader) Row(ctx context.Context, index int64) (*Row, error) {
 	return found, nil
 }
 
-// List implements record.Reader with the semantics of record.SQLStore:
-// entries after f.AfterSeq, oldest first, at most f.Limit (default 1000).
-// Bodies are not returned: they are encrypted.
+// List implements record.Reader: the entries after f.AfterSeq that match
+// the filter, oldest first, at most f.Limit (default 1000). Bodies are not
+// returned, because they are encrypted.
 func (r *Reader) List(ctx context.Context, f record.Filter) ([]record.Entry, error) {
 	if f.Limit <= 0 {
 		f.Limit = 1000
