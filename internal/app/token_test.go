@@ -187,9 +187,30 @@ func TestListenerRequiresClientCertificate(t *testing.T) {
 	}
 	foreignCert, _ := foreignLeaf.TLSCertificate()
 
+	devCA, err := pki.LoadCA(h.layout.CACertFile, h.layout.CAKeyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Issued four minutes ago for one minute: inside the development CA's
+	// own validity, which starts pki.Backdate before it was made.
+	devCA.Now = func() time.Time { return time.Now().Add(-4 * time.Minute) }
+	expiredLeaf, err := devCA.IssueClient(pki.ClientOptions{PartnerID: "demo-ehr", Validity: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	expiredCert, _ := expiredLeaf.TLSCertificate()
+	devCA.Now = nil
+	serverLeaf, err := devCA.IssueServer(pki.ServerOptions{DNSNames: []string{"demo-ehr.example"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	serverOnlyCert, _ := serverLeaf.TLSCertificate()
+
 	cases := map[string]*tls.Config{
-		"no certificate": tlspolicy.Client(roots, nil),
-		"foreign CA":     tlspolicy.Client(roots, &foreignCert),
+		"no certificate":  tlspolicy.Client(roots, nil),
+		"foreign CA":      tlspolicy.Client(roots, &foreignCert),
+		"expired":         tlspolicy.Client(roots, &expiredCert),
+		"serverAuth only": tlspolicy.Client(roots, &serverOnlyCert),
 		"TLS 1.1": func() *tls.Config {
 			c := tlspolicy.Client(roots, nil)
 			c.MinVersion, c.MaxVersion = tls.VersionTLS10, tls.VersionTLS11
