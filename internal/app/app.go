@@ -6,7 +6,6 @@ package app
 import (
 	"context"
 	"crypto/tls"
-	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -27,7 +26,7 @@ import (
 	"github.com/gatehouse-health/gatehouse/internal/payer"
 	"github.com/gatehouse-health/gatehouse/internal/pki"
 	"github.com/gatehouse-health/gatehouse/internal/record"
-	"github.com/gatehouse-health/gatehouse/internal/sqlitedb"
+	"github.com/gatehouse-health/gatehouse/internal/storage"
 	"github.com/gatehouse-health/gatehouse/internal/strict"
 	"github.com/gatehouse-health/gatehouse/internal/token"
 )
@@ -39,6 +38,9 @@ type Options struct {
 	// WrapRecords, when set, wraps the record store, for tests that need a
 	// store that fails on demand.
 	WrapRecords func(record.Store) record.Store
+	// ConfigFile is the file cfg was loaded from, for line numbers in the
+	// console's posture report; empty in development mode.
+	ConfigFile string
 }
 
 // Running is a started gateway.
@@ -50,7 +52,7 @@ type Running struct {
 	// PayerURL is the built-in payer service's base URL, empty when the
 	// upstream is external.
 	PayerURL string
-	DB       *sql.DB
+	DB       *storage.DB
 	Records  record.Store
 	Metrics  *metrics.Metrics
 	// AdminAddr is the admin listener's address, nil when it is disabled.
@@ -76,6 +78,8 @@ type Running struct {
 	payer          *payerServer
 	payerService   *payer.Service // nil when the upstream is external
 	payerKey       string         // secret the built-in payer service requires
+	monitoring     *monitoring    // alerts and the console
+	configFile     string
 	// bg scopes the background loops (kill-switch polling, retention);
 	// Close cancels it.
 	bg       context.Context
@@ -102,7 +106,7 @@ func Start(ctx context.Context, cfg *config.File, opts Options) (_ *Running, err
 		}
 	}()
 
-	if rt.DB, err = sqlitedb.Open(ctx, cfg.Resolve(cfg.Database.Path)); err != nil {
+	if rt.DB, err = storage.Open(ctx, cfg.DatabaseURL()); err != nil {
 		return nil, err
 	}
 	if rt.audit, err = openAuditLog(ctx, cfg, rt.DB, log, now); err != nil {
@@ -145,6 +149,11 @@ func Start(ctx context.Context, cfg *config.File, opts Options) (_ *Running, err
 	if err != nil {
 		ln.Close()
 		return nil, fmt.Errorf("tls.cert_file/tls.key_file: %w", err)
+	}
+	rt.configFile = opts.ConfigFile
+	if err := rt.startMonitoring(ctx, cfg, log, now); err != nil {
+		ln.Close()
+		return nil, err
 	}
 	if err := rt.startAdmin(cfg, serverCert, rt.adminRoutes(), log); err != nil {
 		ln.Close()
@@ -226,9 +235,12 @@ func (rt *Running) setURLs(cfg *config.File, addr net.Addr) {
 }
 
 func (rt *Running) buildGateway(ctx context.Context, cfg *config.File, upstream *url.URL, log *slog.Logger, now func() time.Time) (*gateway.Gateway, error) {
-	partners, clients, err := loadPartners(cfg)
+	partners, clients, err := loadPartners(cfg, rt.egress, log, now)
 	if err != nil {
 		return nil, err
+	}
+	if remote, ok := clients.(*token.RemoteKeys); ok {
+		go remote.Prefetch(rt.bg)
 	}
 	tokens, err := newTokenServer(ctx, cfg, rt.DB, clients, now)
 	if err != nil {
@@ -262,6 +274,7 @@ func (rt *Running) buildGateway(ctx context.Context, cfg *config.File, upstream 
 		PartnerOf:          pki.PartnerFromCertificate,
 		Tokens:             tokens,
 		Issuer:             tokens,
+		TokenControl:       tokens,
 		SmartConfiguration: token.SmartConfiguration(cfg.TokenURL(), allScopes(cfg)),
 		JWKS:               jwks,
 		Receipts:           receipts,
@@ -269,7 +282,7 @@ func (rt *Running) buildGateway(ctx context.Context, cfg *config.File, upstream 
 		Upstream:           upstream,
 		UpstreamClient:     upClient,
 		MaxBodyBytes:       cfg.Limits.MaxBodyBytes,
-		Observer:           rt.Metrics,
+		Observer:           rt.observer(),
 		KillSwitch:         rt.KillSwitch,
 		Sources:            rt.sources,
 		Policy:             enforced,

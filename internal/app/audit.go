@@ -2,18 +2,18 @@ package app
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/gatehouse-health/gatehouse/internal/auditlog"
 	"github.com/gatehouse-health/gatehouse/internal/config"
+	"github.com/gatehouse-health/gatehouse/internal/storage"
 )
 
 // openAuditLog opens the tamper-evident exchange log on db: checkpoint
 // signer, the security team's recipients, and the checkpoint sinks.
-func openAuditLog(ctx context.Context, cfg *config.File, db *sql.DB, log *slog.Logger, now func() time.Time) (*auditlog.Log, error) {
+func openAuditLog(ctx context.Context, cfg *config.File, db *storage.DB, log *slog.Logger, now func() time.Time) (*auditlog.Log, error) {
 	signer, err := auditlog.LoadSigner(cfg.Resolve(cfg.Audit.SigningKeyFile))
 	if err != nil {
 		return nil, fmt.Errorf("audit.signing_key_file: %w", err)

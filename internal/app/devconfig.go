@@ -18,6 +18,10 @@ const DevPartner = devmode.PartnerID
 // DevAuditOrigin names the development audit log.
 const DevAuditOrigin = "gatehouse.localhost/dev-audit"
 
+// DevCanaryMember is the canary member identifier of development mode, in
+// token form.
+const DevCanaryMember = "urn:gatehouse:dev:member|CANARY-0001"
+
 // DevScopes are the scopes registered for DevPartner, space separated as a
 // token request carries them.
 const DevScopes = "system/Claim.rs system/ClaimResponse.rs system/Claim.$submit system/Claim.$inquire"
@@ -71,6 +75,9 @@ func DevConfig(dir, listen, adminListen string) (*config.File, *devmode.Layout, 
 			// Short, so a development receipt is available within seconds.
 			CheckpointInterval: 2 * time.Second,
 		},
+		// A canary member no demo bundle names, so that any request for it
+		// shows an alert on the console.
+		Alerts: config.Alerts{CanaryMembers: []string{DevCanaryMember}},
 		Partners: []config.Partner{{
 			ID:           DevPartner,
 			Organization: config.Identifier{System: "http://hl7.org/fhir/sid/us-npi", Value: devmode.PartnerNPI},

@@ -275,7 +275,11 @@ func (h *harness) bodies(e record.Entry) (req, resp []byte) {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	b, err := auditlog.OpenBodies(app.DevAuditOrigin, row, ids)
+	d, err := reader.NewDecrypter(ctx, ids)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	b, err := d.Open(ctx, row)
 	if err != nil {
 		h.t.Fatal(err)
 	}

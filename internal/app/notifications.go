@@ -75,12 +75,17 @@ func (rt *Running) startNotifications(cfg *config.File, now func() time.Time, lo
 }
 
 // adminRoutes are the routes mounted on the admin listener beside metrics
-// and health: the kill switch and, with the built-in payer service, its
-// operator decisions on pended items.
+// and health: the kill switch, the console and, with the built-in payer
+// service, its operator decisions on pended items.
 func (rt *Running) adminRoutes() map[string]http.Handler {
 	routes := killswitch.Handlers(rt.KillSwitch, rt.Records)
 	if rt.payerService != nil {
 		for pattern, h := range rt.payerService.AdminHandlers() {
+			routes[pattern] = h
+		}
+	}
+	if rt.monitoring != nil && rt.monitoring.console != nil {
+		for pattern, h := range rt.monitoring.console.Routes() {
 			routes[pattern] = h
 		}
 	}

@@ -1,27 +1,34 @@
 package app
 
 import (
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"os"
 	"sort"
+	"time"
 
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/gatehouse-health/gatehouse/internal/config"
 	"github.com/gatehouse-health/gatehouse/internal/congruence"
+	"github.com/gatehouse-health/gatehouse/internal/egress"
 	"github.com/gatehouse-health/gatehouse/internal/fhirjson"
 	"github.com/gatehouse-health/gatehouse/internal/fhirreq"
 	"github.com/gatehouse-health/gatehouse/internal/gateway"
+	"github.com/gatehouse-health/gatehouse/internal/pki"
 	"github.com/gatehouse-health/gatehouse/internal/policy"
 	"github.com/gatehouse-health/gatehouse/internal/token"
 )
 
 // loadPartners compiles the partner registrations once: allowlists parsed,
-// key sets loaded and checked.
-func loadPartners(cfg *config.File) (map[string]*gateway.Partner, token.StaticClients, error) {
+// key files loaded and checked, and JWKS URLs set up for fetching through
+// the egress guard.
+func loadPartners(cfg *config.File, eg *egress.Guard, log *slog.Logger, now func() time.Time) (map[string]*gateway.Partner, token.ClientStore, error) {
 	partners := map[string]*gateway.Partner{}
 	clients := token.StaticClients{}
+	sources := map[string]token.JWKSSource{}
 	for i, p := range cfg.Partners {
 		at := fmt.Sprintf("partners[%d]", i)
 		var allowed []fhirreq.Pattern
@@ -32,9 +39,20 @@ func loadPartners(cfg *config.File) (map[string]*gateway.Partner, token.StaticCl
 			}
 			allowed = append(allowed, pats...)
 		}
-		keys, err := loadJWKS(cfg.Resolve(p.JWKSFile))
-		if err != nil {
-			return nil, nil, fmt.Errorf("%s.jwks_file: %w", at, err)
+		// A partner registered by URL starts without keys: RemoteKeys
+		// fetches them on first use.
+		var keys jose.JSONWebKeySet
+		if p.JWKSURL != "" {
+			src, err := jwksSource(cfg, eg, p)
+			if err != nil {
+				return nil, nil, fmt.Errorf("%s.jwks_ca_file: %w", at, err)
+			}
+			sources[p.ID] = src
+		} else {
+			var err error
+			if keys, err = loadJWKS(cfg.Resolve(p.JWKSFile)); err != nil {
+				return nil, nil, fmt.Errorf("%s.jwks_file: %w", at, err)
+			}
 		}
 		pol, err := policy.NewPartner(config.PartnerPolicy(p))
 		if err != nil {
@@ -54,7 +72,45 @@ func loadPartners(cfg *config.File) (map[string]*gateway.Partner, token.StaticCl
 		}
 		clients[p.ID] = &token.Client{ID: p.ID, Keys: keys, Scopes: p.Scopes}
 	}
-	return partners, clients, nil
+	if len(sources) == 0 {
+		return partners, clients, nil
+	}
+	remote, err := token.NewRemoteKeys(clients, sources, token.RemoteKeyOptions{Now: now, OnFetch: logJWKSFetch(log)})
+	if err != nil {
+		return nil, nil, err
+	}
+	return partners, remote, nil
+}
+
+// jwksSource returns where partner p publishes its keys, with a client
+// that connects only through the egress guard and follows no redirects.
+func jwksSource(cfg *config.File, eg *egress.Guard, p config.Partner) (token.JWKSSource, error) {
+	var roots *x509.CertPool // nil: the system roots
+	if p.JWKSCAFile != "" {
+		pool, err := pki.LoadCertPool(cfg.Resolve(p.JWKSCAFile))
+		if err != nil {
+			return token.JWKSSource{}, err
+		}
+		roots = pool
+	}
+	client := eg.HTTPClient(egress.ClientOptions{RootCAs: roots, Timeout: jwksFetchTimeout})
+	return token.JWKSSource{URL: p.JWKSURL, HTTPClient: client}, nil
+}
+
+// jwksFetchTimeout bounds one fetch of a partner's JWK set.
+const jwksFetchTimeout = 10 * time.Second
+
+// logJWKSFetch logs each fetch of a partner's JWK set. RemoteKeys fetches
+// a set at most once a minute, so the failure lines are bounded too.
+func logJWKSFetch(log *slog.Logger) func(token.JWKSFetch) {
+	return func(ev token.JWKSFetch) {
+		if ev.Err != nil {
+			log.Warn("partner JWKS fetch failed", "partner", ev.ClientID, "url", ev.URL,
+				"serving_last_good_set", ev.Stale, "error", ev.Err)
+			return
+		}
+		log.Info("partner JWKS fetched", "partner", ev.ClientID, "url", ev.URL, "keys", ev.Keys, "max_age", ev.MaxAge)
+	}
 }
 
 // loadJWKS reads a public JWK set. Private keys are rejected: the gateway

@@ -238,3 +238,40 @@ func TestListenerRequiresClientCertificate(t *testing.T) {
 		t.Errorf("no WARN line for refused handshakes in:\n%s", logs)
 	}
 }
+
+// TestTokenRefusalBeforeIssueRedacted checks that a token request refused by
+// the gateway itself (here: a certificate of an unregistered partner) is
+// recorded without its client assertion too.
+func TestTokenRefusalBeforeIssueRedacted(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	ca, err := pki.LoadCA(h.layout.CACertFile, h.layout.CAKeyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := ca.IssueClient(pki.ClientOptions{PartnerID: "other-ehr"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc, _ := other.TLSCertificate()
+	roots, _ := h.layout.CAPool()
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: tlspolicy.Client(roots, &tc)}}
+	defer client.CloseIdleConnections()
+
+	key, _ := h.layout.PartnerAssertionKey()
+	a := h.assertion("demo-ehr", h.rt.TokenURL, key, time.Now())
+	form := url.Values{"grant_type": {"client_credentials"}, "client_assertion": {a},
+		"client_assertion_type": {"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"}, "scope": {"system/Claim.rs"}}
+	resp := h.send(client, "POST", "/oauth/token", http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}, []byte(form.Encode()))
+	readBody(t, resp)
+	if resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("status %d, want 403", resp.StatusCode)
+	}
+	e := h.entries(resp)
+	if len(e) != 1 {
+		t.Fatalf("entries = %+v", e)
+	}
+	req, _ := h.bodies(e[0])
+	if strings.Contains(string(req), a) || len(req) == 0 {
+		t.Errorf("the record holds the assertion or no body: %q", req)
+	}
+}

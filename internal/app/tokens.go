@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"time"
 
@@ -10,12 +9,15 @@ import (
 	"github.com/gatehouse-health/gatehouse/internal/gateway"
 	"github.com/gatehouse-health/gatehouse/internal/pki"
 	"github.com/gatehouse-health/gatehouse/internal/replay"
+	"github.com/gatehouse-health/gatehouse/internal/revocation"
+	"github.com/gatehouse-health/gatehouse/internal/storage"
 	"github.com/gatehouse-health/gatehouse/internal/token"
 )
 
 // newTokenServer builds the token service: the gateway's signing key, the
-// partners' registered keys, and the database-backed replay cache.
-func newTokenServer(ctx context.Context, cfg *config.File, db *sql.DB, clients token.StaticClients, now func() time.Time) (*token.Server, error) {
+// partners' registered keys, and the database-backed replay cache and
+// revocation store.
+func newTokenServer(ctx context.Context, cfg *config.File, db *storage.DB, clients token.ClientStore, now func() time.Time) (*token.Server, error) {
 	key, err := pki.LoadPrivateKey(cfg.Resolve(cfg.Token.SigningKeyFile))
 	if err != nil {
 		return nil, fmt.Errorf("token.signing_key_file: %w", err)
@@ -24,15 +26,20 @@ func newTokenServer(ctx context.Context, cfg *config.File, db *sql.DB, clients t
 	if err != nil {
 		return nil, err
 	}
+	revocations, err := revocation.New(ctx, db, now)
+	if err != nil {
+		return nil, err
+	}
 	return token.NewServer(token.ServerOptions{
-		TokenURL:   cfg.TokenURL(),
-		Issuer:     cfg.PublicURL,
-		Audience:   cfg.FHIRBase(),
-		SigningKey: key,
-		Lifetime:   cfg.Token.Lifetime,
-		Clients:    clients,
-		Replay:     cache,
-		Now:        now,
-		PeerClient: gateway.PeerPartner(pki.PartnerFromCertificate),
+		TokenURL:    cfg.TokenURL(),
+		Issuer:      cfg.PublicURL,
+		Audience:    cfg.FHIRBase(),
+		SigningKey:  key,
+		Lifetime:    cfg.Token.Lifetime,
+		Clients:     clients,
+		Replay:      cache,
+		Revocations: revocations,
+		Now:         now,
+		PeerClient:  gateway.PeerPartner(pki.PartnerFromCertificate),
 	})
 }

@@ -18,7 +18,7 @@ import (
 	"filippo.io/age"
 	"golang.org/x/mod/sumdb/note"
 
-	"github.com/gatehouse-health/gatehouse/internal/sqlitedb"
+	"github.com/gatehouse-health/gatehouse/internal/storage"
 )
 
 // crashChildEnv names the directory the crash child works in; the test
@@ -32,8 +32,7 @@ func TestMain(m *testing.M) {
 	}
 	code := m.Run()
 	for _, bl := range benchLogs {
-		bl.db.Close()
-		os.RemoveAll(bl.dir)
+		bl.close()
 	}
 	os.Exit(code)
 }
@@ -51,7 +50,7 @@ func crashChild(dir string) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(3)
 	}
-	db, err := sqlitedb.Open(context.Background(), filepath.Join(dir, "audit.db"))
+	db, err := storage.Open(context.Background(), filepath.Join(dir, "audit.db"))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(3)

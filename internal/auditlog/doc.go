@@ -1,7 +1,7 @@
 // Package auditlog keeps the exchange record as a tamper-evident, encrypted
 // transparency log. It implements record.Store and record.Reader on top of
-// SQLite. It uses the C2SP formats, so standard tools and witnesses can
-// check it. These are signed notes (c2sp.org/signed-note, Ed25519),
+// SQLite or PostgreSQL (internal/storage). It uses the C2SP formats, so
+// standard tools and witnesses can check it. These are signed notes (c2sp.org/signed-note, Ed25519),
 // checkpoints (c2sp.org/tlog-checkpoint), RFC 6962 Merkle trees, witness
 // add-checkpoint requests (c2sp.org/tlog-witness) and offline proofs
 // (c2sp.org/tlog-proof).
@@ -45,7 +45,7 @@
 //	int64   total_time                nanoseconds
 //	body    request
 //	body    response
-//	[32]    wrapped_key_sha256        SHA-256 of the wrapped data key
+//	[32]    wrapped_key_sha256        SHA-256 of the wrapped data key (below)
 //
 // A body is a uint64 plaintext length. When the length is not zero, two
 // 32-byte hashes follow: SHA-256 of the plaintext and SHA-256 of the
@@ -64,12 +64,37 @@
 //	    || string(exchange_id) || string(part)
 //
 // where part is "request" or "response". Binding the index means the
-// encryption runs after the log assigns it, in the writer. The data key is
-// wrapped with age (age-encryption.org/v1) to every configured recipient,
-// normally X25519 keys held by the security team; the wrapped key is an
-// age file whose plaintext is the 32-byte data key. The leaf commits to the
-// hash of the wrapped key and of each ciphertext, never to a key, so
-// crypto-shredding (deleting the wrapped key) leaves every proof valid.
+// encryption runs after the log assigns it, in the writer.
+//
+// The data key is wrapped under a key-encryption key (KEK). A KEK is a
+// random 256-bit AES key, stored in the audit_keks table as an age file
+// (age-encryption.org/v1) to every configured recipient, normally X25519
+// keys held by the security team, whose plaintext is the 32 bytes of the
+// KEK. A writer wraps data keys under one KEK for Options.KEKInterval or
+// Options.KEKMaxEntries entries, whichever ends first, so the age
+// encryption (one X25519 exchange per recipient) runs once per window
+// instead of once per entry. kek_id is the KEK's row id. The wrapped data
+// key, 68 bytes, is
+//
+//	uint64  kek_id
+//	[12]    nonce                     random
+//	[48]    AES-256-GCM(KEK, nonce, data key, ad)
+//
+// with the associated data
+//
+//	"gatehouse.audit.key/v1\n" || string(origin) || uint64(index) || uint64(kek_id)
+//
+// so a wrapped key moved to another entry, or paired with another KEK,
+// fails to authenticate. Entries written before key-encryption keys hold
+// an age file to the recipients instead, whose plaintext is the data key.
+// Readers accept both forms and tell them apart by the age file's first
+// line, "age-encryption.org/v1", which no kek_id starts with.
+//
+// The leaf commits to the hash of the wrapped key and of each ciphertext,
+// never to a key. Crypto-shredding deletes an entry's wrapped key and
+// leaves every proof valid; once every entry under a KEK is shredded, the
+// KEK is deleted too. A reader with an age identity decrypts a body by
+// opening the KEK's age file, then the wrapped key, then the body.
 //
 // # Checkpoints
 //

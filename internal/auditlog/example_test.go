@@ -1,15 +1,27 @@
 package auditlog_test
 
 import (
+	"bytes"
+	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
+	"filippo.io/age"
+	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/gatehouse-health/gatehouse/internal/auditlog"
 	"github.com/gatehouse-health/gatehouse/internal/record"
+	"github.com/gatehouse-health/gatehouse/internal/storage"
 )
 
 // The worked example of the entry encoding: a refusal with a 2-byte
@@ -100,4 +112,93 @@ func ExampleCheckpoint_Text() {
 	// payer.example/gatehouse-audit
 	// 42
 	// bjQLnP+zepicpUTmu3gKLHiQHT+zNzh2hRGjBhevoB0=
+}
+
+// The worked example of body encryption: one entry is appended, then its
+// request body is decrypted by hand, following the package documentation
+// and using only the standard library and age.
+func Example_decryptBody() {
+	ctx := context.Background()
+	dir, _ := os.MkdirTemp("", "auditlog-example")
+	defer os.RemoveAll(dir)
+	db, err := storage.Open(ctx, filepath.Join(dir, "audit.db"))
+	if err != nil {
+		panic(err)
+	}
+	defer db.Close()
+	skey, _, _ := note.GenerateKey(rand.Reader, "example.org/audit")
+	signer, _ := note.NewSigner(skey)
+	identity, _ := age.GenerateX25519Identity()
+	l, err := auditlog.Open(ctx, db, auditlog.Options{
+		Origin: "example.org/audit", Signer: signer, Recipients: []age.Recipient{identity.Recipient()},
+	})
+	if err != nil {
+		panic(err)
+	}
+	_, err = l.Append(ctx, &record.Entry{
+		ExchangeID: "ex1", Phase: record.PhaseRequest, Direction: "inbound", Partner: "p",
+		Method: "POST", Target: "/fhir/Claim/$submit", Decision: record.Allow, Status: 200,
+		RequestBody: []byte(`{"resourceType":"Bundle"}`),
+	})
+	if err != nil {
+		panic(err)
+	}
+	l.Close(ctx)
+	row, err := l.Row(ctx, 0)
+	if err != nil {
+		panic(err)
+	}
+
+	// 1. The wrapped data key names its key-encryption key.
+	wrapped := row.WrappedKey
+	kekID := binary.BigEndian.Uint64(wrapped[:8])
+	fmt.Println("wrapped key:", len(wrapped), "bytes, KEK", kekID)
+
+	// 2. The KEK is an age file to the recipients.
+	var kekFile []byte
+	if err := db.QueryRowContext(ctx, `SELECT wrapped FROM audit_keks WHERE id = $1`, kekID).Scan(&kekFile); err != nil {
+		panic(err)
+	}
+	r, err := age.Decrypt(bytes.NewReader(kekFile), identity)
+	if err != nil {
+		panic(err)
+	}
+	kek, _ := io.ReadAll(r)
+
+	// 3. The data key is AES-256-GCM under the KEK, bound to the origin,
+	// the leaf index and the KEK id.
+	str := func(b []byte, s string) []byte { return append(binary.BigEndian.AppendUint32(b, uint32(len(s))), s...) }
+	index := uint64(row.Leaf.Index)
+	ad := str([]byte("gatehouse.audit.key/v1\n"), "example.org/audit")
+	ad = binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(ad, index), kekID)
+	dataKey, err := gcm(kek).Open(nil, wrapped[8:20], wrapped[20:], ad)
+	if err != nil {
+		panic(err)
+	}
+
+	// 4. The body is AES-256-GCM under the data key, bound to the origin,
+	// the index, the exchange id and the part.
+	ad = str([]byte("gatehouse.audit.body/v1\n"), "example.org/audit")
+	ad = str(str(binary.BigEndian.AppendUint64(ad, index), "ex1"), "request")
+	sealed := row.RequestCiphertext
+	body, err := gcm(dataKey).Open(nil, sealed[:12], sealed[12:], ad)
+	if err != nil {
+		panic(err)
+	}
+	fmt.Printf("request body: %s\n", body)
+	// Output:
+	// wrapped key: 68 bytes, KEK 1
+	// request body: {"resourceType":"Bundle"}
+}
+
+func gcm(key []byte) cipher.AEAD {
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		panic(err)
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		panic(err)
+	}
+	return aead
 }

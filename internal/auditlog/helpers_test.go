@@ -3,17 +3,17 @@ package auditlog
 import (
 	"context"
 	"crypto/rand"
-	"database/sql"
 	"fmt"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"filippo.io/age"
 	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/gatehouse-health/gatehouse/internal/record"
-	"github.com/gatehouse-health/gatehouse/internal/sqlitedb"
+	"github.com/gatehouse-health/gatehouse/internal/storage"
+	"github.com/gatehouse-health/gatehouse/internal/storage/storagetest"
 )
 
 const testOrigin = "test.gatehouse.example/audit"
@@ -48,21 +48,27 @@ func (k *testKeys) options() Options {
 	return Options{Origin: testOrigin, Signer: k.signer, Recipients: []age.Recipient{k.identity.Recipient()}}
 }
 
-func openTestDB(t testing.TB, path string) *sql.DB {
+// openTestDB opens the database at url (a SQLite path is enough) for t.
+func openTestDB(t testing.TB, url string) *storage.DB {
 	t.Helper()
-	db, err := sqlitedb.Open(context.Background(), path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return db
+	return storagetest.Open(t, url)
 }
 
-// newTestLog opens a log in a new database file; edit adjusts the options.
-func newTestLog(t testing.TB, edit func(*Options)) (*Log, *sql.DB, *testKeys) {
+// sqliteBackend is the backend of tests that run on SQLite only.
+var sqliteBackend = storagetest.Backend{Dialect: storage.SQLite}
+
+// newTestLog opens a log in a new SQLite database; edit adjusts the
+// options.
+func newTestLog(t testing.TB, edit func(*Options)) (*Log, *storage.DB, *testKeys) {
+	t.Helper()
+	return newTestLogOn(t, sqliteBackend, edit)
+}
+
+// newTestLogOn opens a log in a new database on b.
+func newTestLogOn(t testing.TB, b storagetest.Backend, edit func(*Options)) (*Log, *storage.DB, *testKeys) {
 	t.Helper()
 	keys := newTestKeys(t)
-	db := openTestDB(t, filepath.Join(t.TempDir(), "audit.db"))
+	db := b.New(t)
 	opts := keys.options()
 	if edit != nil {
 		edit(&opts)
@@ -121,4 +127,30 @@ func appendN(t testing.TB, l *Log, n int) []Appended {
 		out[i] = a
 	}
 	return out
+}
+
+// openBodies decrypts the bodies of row with the keys' identity.
+func openBodies(t testing.TB, l *Log, keys *testKeys, row *Row) (*Bodies, error) {
+	t.Helper()
+	d, err := l.NewDecrypter(context.Background(), []age.Identity{keys.identity})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d.Open(context.Background(), row)
+}
+
+// hashMap is an in-memory tlog.HashReader, for tests that rebuild stored
+// hashes with tlog itself.
+type hashMap map[int64]tlog.Hash
+
+func (m hashMap) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
+	out := make([]tlog.Hash, len(indexes))
+	for i, id := range indexes {
+		h, ok := m[id]
+		if !ok {
+			return nil, fmt.Errorf("stored hash %d not in memory", id)
+		}
+		out[i] = h
+	}
+	return out, nil
 }

@@ -14,55 +14,58 @@ import (
 	"testing"
 	"time"
 
-	"filippo.io/age"
 	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
 
 	"github.com/gatehouse-health/gatehouse/internal/record"
+	"github.com/gatehouse-health/gatehouse/internal/storage"
+	"github.com/gatehouse-health/gatehouse/internal/storage/storagetest"
 )
 
 func TestAppendListRoundTrip(t *testing.T) {
-	l, _, keys := newTestLog(t, nil)
-	ctx := context.Background()
-	in := testEntry(7, 300)
-	seq, err := l.Append(ctx, in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if seq != 1 || in.Seq != 1 {
-		t.Fatalf("seq = %d, entry.Seq = %d; want 1", seq, in.Seq)
-	}
-	if in.RecordedAt.IsZero() {
-		t.Error("RecordedAt not set")
-	}
+	storagetest.Run(t, func(t *testing.T, b storagetest.Backend) {
+		l, _, keys := newTestLogOn(t, b, nil)
+		ctx := context.Background()
+		in := testEntry(7, 300)
+		seq, err := l.Append(ctx, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if seq != 1 || in.Seq != 1 {
+			t.Fatalf("seq = %d, entry.Seq = %d; want 1", seq, in.Seq)
+		}
+		if in.RecordedAt.IsZero() {
+			t.Error("RecordedAt not set")
+		}
 
-	got, err := l.List(ctx, record.Filter{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(got) != 1 {
-		t.Fatalf("List returned %d entries, want 1", len(got))
-	}
-	want := *in
-	want.RequestBody, want.ResponseBody = nil, nil
-	if !entriesEqual(got[0], want) {
-		t.Errorf("List = %+v\nwant %+v", got[0], want)
-	}
+		got, err := l.List(ctx, record.Filter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 1 {
+			t.Fatalf("List returned %d entries, want 1", len(got))
+		}
+		want := *in
+		want.RequestBody, want.ResponseBody = nil, nil
+		if !entriesEqual(got[0], want) {
+			t.Errorf("List = %+v\nwant %+v", got[0], want)
+		}
 
-	row, err := l.Row(ctx, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bodies, err := OpenBodies(testOrigin, row, []age.Identity{keys.identity})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(bodies.Request, in.RequestBody) {
-		t.Error("decrypted request body differs")
-	}
-	if !bytes.Equal(bodies.Response, in.ResponseBody) {
-		t.Error("decrypted response body differs")
-	}
+		row, err := l.Row(ctx, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bodies, err := openBodies(t, l, keys, row)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(bodies.Request, in.RequestBody) {
+			t.Error("decrypted request body differs")
+		}
+		if !bytes.Equal(bodies.Response, in.ResponseBody) {
+			t.Error("decrypted response body differs")
+		}
+	})
 }
 
 func entriesEqual(a, b record.Entry) bool {
@@ -82,36 +85,38 @@ func equalNoTimes(a, b record.Entry) bool {
 }
 
 func TestListFilters(t *testing.T) {
-	l, _, _ := newTestLog(t, nil)
-	appendN(t, l, 10)
-	ctx := context.Background()
+	storagetest.Run(t, func(t *testing.T, b storagetest.Backend) {
+		l, _, _ := newTestLogOn(t, b, nil)
+		appendN(t, l, 10)
+		ctx := context.Background()
 
-	tests := []struct {
-		name string
-		f    record.Filter
-		want []int64
-	}{
-		{"all", record.Filter{}, []int64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}},
-		{"after seq", record.Filter{AfterSeq: 8}, []int64{9, 10}},
-		{"limit", record.Filter{Limit: 2}, []int64{1, 2}},
-		{"partner", record.Filter{Partner: "other-ehr", AfterSeq: 4}, []int64{6, 8, 10}},
-		{"exchange", record.Filter{ExchangeID: "ex-000003"}, []int64{4}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := l.List(ctx, tt.f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var seqs []int64
-			for _, e := range got {
-				seqs = append(seqs, e.Seq)
-			}
-			if !equalInts(seqs, tt.want) {
-				t.Errorf("seqs = %v, want %v", seqs, tt.want)
-			}
-		})
-	}
+		tests := []struct {
+			name string
+			f    record.Filter
+			want []int64
+		}{
+			{"all", record.Filter{}, []int64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}},
+			{"after seq", record.Filter{AfterSeq: 8}, []int64{9, 10}},
+			{"limit", record.Filter{Limit: 2}, []int64{1, 2}},
+			{"partner", record.Filter{Partner: "other-ehr", AfterSeq: 4}, []int64{6, 8, 10}},
+			{"exchange", record.Filter{ExchangeID: "ex-000003"}, []int64{4}},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				got, err := l.List(ctx, tt.f)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var seqs []int64
+				for _, e := range got {
+					seqs = append(seqs, e.Seq)
+				}
+				if !equalInts(seqs, tt.want) {
+					t.Errorf("seqs = %v, want %v", seqs, tt.want)
+				}
+			})
+		}
+	})
 }
 
 func equalInts(a, b []int64) bool {
@@ -127,218 +132,249 @@ func equalInts(a, b []int64) bool {
 }
 
 func TestGroupCommitConcurrent(t *testing.T) {
-	l, db, keys := newTestLog(t, func(o *Options) { o.CheckpointEvery = 50 })
-	const workers, each = 300, 5
-	var mu sync.Mutex
-	seen := make(map[int64]bool)
-	var wg sync.WaitGroup
-	errs := make(chan error, workers*each)
-	for w := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range each {
-				a, err := l.AppendEntry(context.Background(), testEntry(w*each+i, 512))
-				if err != nil {
-					errs <- err
-					return
+	storagetest.Run(t, func(t *testing.T, b storagetest.Backend) {
+		l, db, keys := newTestLogOn(t, b, func(o *Options) { o.CheckpointEvery = 50 })
+		const workers, each = 300, 5
+		var mu sync.Mutex
+		seen := make(map[int64]bool)
+		var wg sync.WaitGroup
+		errs := make(chan error, workers*each)
+		for w := range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range each {
+					a, err := l.AppendEntry(context.Background(), testEntry(w*each+i, 512))
+					if err != nil {
+						errs <- err
+						return
+					}
+					mu.Lock()
+					if seen[a.Index] {
+						errs <- errors.New("duplicate index")
+					}
+					seen[a.Index] = true
+					mu.Unlock()
 				}
-				mu.Lock()
-				if seen[a.Index] {
-					errs <- errors.New("duplicate index")
-				}
-				seen[a.Index] = true
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
-	}
-	for i := range int64(workers * each) {
-		if !seen[i] {
-			t.Fatalf("index %d never returned: indexes are not dense", i)
+			}()
 		}
-	}
-	if err := l.Close(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	rep, err := Verify(context.Background(), db, VerifyOptions{LogKey: keys.verifier})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !rep.Intact() || rep.Size != workers*each || rep.Uncovered != 0 {
-		t.Errorf("report = %+v, want intact with %d entries all covered", rep, workers*each)
-	}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatal(err)
+		}
+		for i := range int64(workers * each) {
+			if !seen[i] {
+				t.Fatalf("index %d never returned: indexes are not dense", i)
+			}
+		}
+		if err := l.Close(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		rep, err := Verify(context.Background(), db, VerifyOptions{LogKey: keys.verifier})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !rep.Intact() || rep.Size != workers*each || rep.Uncovered != 0 {
+			t.Errorf("report = %+v, want intact with %d entries all covered", rep, workers*each)
+		}
+	})
 }
 
 func TestQueueFullFailsFast(t *testing.T) {
-	l, _, _ := newTestLog(t, func(o *Options) { o.QueueSize = 1; o.MaxBatch = 1 })
-	// Fill the queue directly while the writer is kept busy by a held
-	// write lock on the database.
-	conn, err := l.db.Conn(context.Background())
+	storagetest.Run(t, func(t *testing.T, b storagetest.Backend) {
+		l, _, _ := newTestLogOn(t, b, func(o *Options) { o.QueueSize = 1; o.MaxBatch = 1 })
+		// Fill the queue directly while the writer is kept busy waiting
+		// for the append lock, held by another connection.
+		release := holdAppendLock(t, l)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		var wg sync.WaitGroup
+		results := make(chan error, 10)
+		for i := range 10 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, err := l.Append(ctx, testEntry(i, 10))
+				results <- err
+			}()
+		}
+		// At most one entry is in the writer and one in the queue. The others
+		// must fail at once, while the writer still waits.
+		deadline := time.After(3 * time.Second)
+		full := 0
+		for full < 8 {
+			select {
+			case err := <-results:
+				if !errors.Is(err, record.ErrUnavailable) {
+					t.Fatalf("err = %v, want record.ErrUnavailable", err)
+				}
+				full++
+			case <-deadline:
+				t.Fatalf("only %d of 8 appends failed fast", full)
+			}
+		}
+		release()
+		wg.Wait()
+	})
+}
+
+// holdAppendLock takes the append lock of l's database on a connection of
+// its own and returns the function that releases it.
+func holdAppendLock(t *testing.T, l *Log) func() {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := l.db.Conn(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
-	if _, err := conn.ExecContext(context.Background(), "BEGIN IMMEDIATE"); err != nil {
+	lock, unlock, args := "BEGIN IMMEDIATE", "ROLLBACK", []any(nil)
+	if l.db.Dialect == storage.PostgreSQL {
+		lock, unlock, args = sqlLockAppendsSessionPostgres, sqlUnlockAppendsSessionPostgres, []any{l.lockKey}
+	}
+	if _, err := conn.ExecContext(ctx, lock, args...); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	var wg sync.WaitGroup
-	results := make(chan error, 10)
-	for i := range 10 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			_, err := l.Append(ctx, testEntry(i, 10))
-			results <- err
-		}()
-	}
-	// At most one entry is in the writer and one in the queue. The others
-	// must fail at once, well before the 10 s busy timeout.
-	deadline := time.After(3 * time.Second)
-	full := 0
-	for full < 8 {
-		select {
-		case err := <-results:
-			if !errors.Is(err, record.ErrUnavailable) {
-				t.Fatalf("err = %v, want record.ErrUnavailable", err)
-			}
-			full++
-		case <-deadline:
-			t.Fatalf("only %d of 8 appends failed fast", full)
+	return func() {
+		if _, err := conn.ExecContext(ctx, unlock, args...); err != nil {
+			t.Error(err)
 		}
+		conn.Close()
 	}
-	conn.ExecContext(context.Background(), "ROLLBACK")
-	wg.Wait()
 }
 
 func TestCloseDrainsAndRejects(t *testing.T) {
-	l, db, keys := newTestLog(t, func(o *Options) { o.CheckpointEvery = 1000 })
-	appendN(t, l, 3)
-	if err := l.Close(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := l.Append(context.Background(), testEntry(9, 1)); !errors.Is(err, record.ErrUnavailable) {
-		t.Errorf("append after close: err = %v, want record.ErrUnavailable", err)
-	}
-	rep, err := Verify(context.Background(), db, VerifyOptions{LogKey: keys.verifier})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if rep.Latest == nil || rep.Latest.Size != 3 {
-		t.Errorf("latest checkpoint = %+v, want a final one of size 3", rep.Latest)
-	}
+	storagetest.Run(t, func(t *testing.T, b storagetest.Backend) {
+		l, db, keys := newTestLogOn(t, b, func(o *Options) { o.CheckpointEvery = 1000 })
+		appendN(t, l, 3)
+		if err := l.Close(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := l.Append(context.Background(), testEntry(9, 1)); !errors.Is(err, record.ErrUnavailable) {
+			t.Errorf("append after close: err = %v, want record.ErrUnavailable", err)
+		}
+		rep, err := Verify(context.Background(), db, VerifyOptions{LogKey: keys.verifier})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Latest == nil || rep.Latest.Size != 3 {
+			t.Errorf("latest checkpoint = %+v, want a final one of size 3", rep.Latest)
+		}
+	})
 }
 
 func TestReceiptsVerifyIndependently(t *testing.T) {
-	l, _, keys := newTestLog(t, func(o *Options) { o.CheckpointEvery = 37 })
-	appended := appendN(t, l, 100)
-	ctx := context.Background()
-	hasher := rfc6962.DefaultHasher
-	for _, a := range appended {
-		p, err := l.Receipt(ctx, a.Index)
-		if a.Index >= 74 {
-			if !errors.Is(err, ErrNotCovered) {
-				t.Fatalf("index %d: err = %v, want ErrNotCovered", a.Index, err)
+	storagetest.Run(t, func(t *testing.T, b storagetest.Backend) {
+		l, _, keys := newTestLogOn(t, b, func(o *Options) { o.CheckpointEvery = 37 })
+		appended := appendN(t, l, 100)
+		ctx := context.Background()
+		hasher := rfc6962.DefaultHasher
+		for _, a := range appended {
+			p, err := l.Receipt(ctx, a.Index)
+			if a.Index >= 74 {
+				if !errors.Is(err, ErrNotCovered) {
+					t.Fatalf("index %d: err = %v, want ErrNotCovered", a.Index, err)
+				}
+				continue
 			}
-			continue
+			if err != nil {
+				t.Fatalf("index %d: %v", a.Index, err)
+			}
+			if p.LeafHash != a.LeafHash {
+				t.Fatalf("index %d: receipt leaf hash differs from AppendEntry's", a.Index)
+			}
+			cp, err := CheckProof(p, keys.verifier)
+			if err != nil {
+				t.Fatalf("index %d: %v", a.Index, err)
+			}
+			var hashes [][]byte
+			for _, h := range p.Hashes {
+				hashes = append(hashes, h[:])
+			}
+			if err := proof.VerifyInclusion(hasher, uint64(a.Index), uint64(cp.Size), a.LeafHash[:], hashes, cp.Hash[:]); err != nil {
+				t.Fatalf("index %d: transparency-dev verifier: %v", a.Index, err)
+			}
 		}
-		if err != nil {
-			t.Fatalf("index %d: %v", a.Index, err)
+		if _, err := l.Receipt(ctx, 100); !errors.Is(err, ErrNotFound) {
+			t.Errorf("index 100: err = %v, want ErrNotFound", err)
 		}
-		if p.LeafHash != a.LeafHash {
-			t.Fatalf("index %d: receipt leaf hash differs from AppendEntry's", a.Index)
-		}
-		cp, err := CheckProof(p, keys.verifier)
-		if err != nil {
-			t.Fatalf("index %d: %v", a.Index, err)
-		}
-		var hashes [][]byte
-		for _, h := range p.Hashes {
-			hashes = append(hashes, h[:])
-		}
-		if err := proof.VerifyInclusion(hasher, uint64(a.Index), uint64(cp.Size), a.LeafHash[:], hashes, cp.Hash[:]); err != nil {
-			t.Fatalf("index %d: transparency-dev verifier: %v", a.Index, err)
-		}
-	}
-	if _, err := l.Receipt(ctx, 100); !errors.Is(err, ErrNotFound) {
-		t.Errorf("index 100: err = %v, want ErrNotFound", err)
-	}
+	})
 }
 
 func TestConsistencyProofsVerifyIndependently(t *testing.T) {
-	l, _, _ := newTestLog(t, nil)
-	appendN(t, l, 70)
-	ctx := context.Background()
-	roots := make(map[int64][]byte)
-	for size := int64(1); size <= 70; size++ {
-		p, err := l.InclusionProof(ctx, 0, size)
-		if err != nil {
-			t.Fatal(err)
+	storagetest.Run(t, func(t *testing.T, b storagetest.Backend) {
+		l, _, _ := newTestLogOn(t, b, nil)
+		appendN(t, l, 70)
+		ctx := context.Background()
+		roots := make(map[int64][]byte)
+		for size := int64(1); size <= 70; size++ {
+			p, err := l.InclusionProof(ctx, 0, size)
+			if err != nil {
+				t.Fatal(err)
+			}
+			row, _ := l.Row(ctx, 0)
+			leaf := rfc6962.DefaultHasher.HashLeaf(row.Encoded)
+			var hashes [][]byte
+			for _, h := range p {
+				hashes = append(hashes, h[:])
+			}
+			root, err := proof.RootFromInclusionProof(rfc6962.DefaultHasher, 0, uint64(size), leaf, hashes)
+			if err != nil {
+				t.Fatal(err)
+			}
+			roots[size] = root
 		}
-		row, _ := l.Row(ctx, 0)
-		leaf := rfc6962.DefaultHasher.HashLeaf(row.Encoded)
-		var hashes [][]byte
-		for _, h := range p {
-			hashes = append(hashes, h[:])
+		for _, pair := range [][2]int64{{1, 2}, {3, 7}, {8, 64}, {13, 70}, {64, 70}, {69, 70}} {
+			p, err := l.ConsistencyProof(ctx, pair[0], pair[1])
+			if err != nil {
+				t.Fatal(err)
+			}
+			var hashes [][]byte
+			for _, h := range p {
+				hashes = append(hashes, h[:])
+			}
+			err = proof.VerifyConsistency(rfc6962.DefaultHasher, uint64(pair[0]), uint64(pair[1]), hashes, roots[pair[0]], roots[pair[1]])
+			if err != nil {
+				t.Errorf("consistency %d -> %d: %v", pair[0], pair[1], err)
+			}
 		}
-		root, err := proof.RootFromInclusionProof(rfc6962.DefaultHasher, 0, uint64(size), leaf, hashes)
-		if err != nil {
-			t.Fatal(err)
-		}
-		roots[size] = root
-	}
-	for _, pair := range [][2]int64{{1, 2}, {3, 7}, {8, 64}, {13, 70}, {64, 70}, {69, 70}} {
-		p, err := l.ConsistencyProof(ctx, pair[0], pair[1])
-		if err != nil {
-			t.Fatal(err)
-		}
-		var hashes [][]byte
-		for _, h := range p {
-			hashes = append(hashes, h[:])
-		}
-		err = proof.VerifyConsistency(rfc6962.DefaultHasher, uint64(pair[0]), uint64(pair[1]), hashes, roots[pair[0]], roots[pair[1]])
-		if err != nil {
-			t.Errorf("consistency %d -> %d: %v", pair[0], pair[1], err)
-		}
-	}
+	})
 }
 
 func TestReopenContinuesTree(t *testing.T) {
-	keys := newTestKeys(t)
-	db := openTestDB(t, t.TempDir()+"/audit.db")
-	for round := range 3 {
-		l, err := Open(context.Background(), db, keys.options())
+	storagetest.Run(t, func(t *testing.T, b storagetest.Backend) {
+		keys := newTestKeys(t)
+		db := b.New(t)
+		for round := range 3 {
+			l, err := Open(context.Background(), db, keys.options())
+			if err != nil {
+				t.Fatal(err)
+			}
+			appendN(t, l, 11)
+			if err := l.Close(context.Background()); err != nil {
+				t.Fatalf("round %d: %v", round, err)
+			}
+		}
+		rep, err := Verify(context.Background(), db, VerifyOptions{LogKey: keys.verifier})
 		if err != nil {
 			t.Fatal(err)
 		}
-		appendN(t, l, 11)
-		if err := l.Close(context.Background()); err != nil {
-			t.Fatalf("round %d: %v", round, err)
+		if !rep.Intact() || rep.Size != 33 || rep.Checkpoints != 3 {
+			t.Errorf("report = %+v, want intact, 33 entries, 3 checkpoints", rep)
 		}
-	}
-	rep, err := Verify(context.Background(), db, VerifyOptions{LogKey: keys.verifier})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !rep.Intact() || rep.Size != 33 || rep.Checkpoints != 3 {
-		t.Errorf("report = %+v, want intact, 33 entries, 3 checkpoints", rep)
-	}
+	})
 }
 
 func TestOpenRejectsOtherOrigin(t *testing.T) {
-	_, db, _ := newTestLog(t, nil)
-	other := newTestKeys(t)
-	opts := other.options()
-	opts.Origin = "other.example/log"
-	if _, err := Open(context.Background(), db, opts); err == nil {
-		t.Fatal("Open with another origin and key succeeded")
-	}
+	storagetest.Run(t, func(t *testing.T, b storagetest.Backend) {
+		_, db, _ := newTestLogOn(t, b, nil)
+		other := newTestKeys(t)
+		opts := other.options()
+		opts.Origin = "other.example/log"
+		if _, err := Open(context.Background(), db, opts); err == nil {
+			t.Fatal("Open with another origin and key succeeded")
+		}
+	})
 }
 
 func TestOptionsValidate(t *testing.T) {
@@ -365,38 +401,40 @@ func TestOptionsValidate(t *testing.T) {
 }
 
 func TestReceiptHandlerStatuses(t *testing.T) {
-	l, _, keys := newTestLog(t, func(o *Options) { o.CheckpointEvery = 4 })
-	appendN(t, l, 6)
-	mux := http.NewServeMux()
-	mux.Handle("GET /audit/receipt/{index}", l.ReceiptHandler())
-	tests := []struct {
-		path string
-		want int
-	}{
-		{"/audit/receipt/2", http.StatusOK},
-		{"/audit/receipt/5", http.StatusAccepted},
-		{"/audit/receipt/6", http.StatusNotFound},
-		{"/audit/receipt/x", http.StatusBadRequest},
-	}
-	for _, tt := range tests {
-		t.Run(tt.path, func(t *testing.T) {
-			rec := httptest.NewRecorder()
-			mux.ServeHTTP(rec, httptest.NewRequest("GET", tt.path, nil))
-			if rec.Code != tt.want {
-				t.Fatalf("status = %d, want %d", rec.Code, tt.want)
-			}
-			if rec.Code != http.StatusOK {
-				return
-			}
-			p, err := ParseProof(rec.Body.Bytes())
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := CheckProof(p, keys.verifier); err != nil {
-				t.Error(err)
-			}
-		})
-	}
+	storagetest.Run(t, func(t *testing.T, b storagetest.Backend) {
+		l, _, keys := newTestLogOn(t, b, func(o *Options) { o.CheckpointEvery = 4 })
+		appendN(t, l, 6)
+		mux := http.NewServeMux()
+		mux.Handle("GET /audit/receipt/{index}", l.ReceiptHandler())
+		tests := []struct {
+			path string
+			want int
+		}{
+			{"/audit/receipt/2", http.StatusOK},
+			{"/audit/receipt/5", http.StatusAccepted},
+			{"/audit/receipt/6", http.StatusNotFound},
+			{"/audit/receipt/x", http.StatusBadRequest},
+		}
+		for _, tt := range tests {
+			t.Run(tt.path, func(t *testing.T) {
+				rec := httptest.NewRecorder()
+				mux.ServeHTTP(rec, httptest.NewRequest("GET", tt.path, nil))
+				if rec.Code != tt.want {
+					t.Fatalf("status = %d, want %d", rec.Code, tt.want)
+				}
+				if rec.Code != http.StatusOK {
+					return
+				}
+				p, err := ParseProof(rec.Body.Bytes())
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := CheckProof(p, keys.verifier); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+	})
 }
 
 func TestFileAndSlogSinks(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/gatehouse-health/gatehouse/internal/record"
+	"github.com/gatehouse-health/gatehouse/internal/storage"
 )
 
 // ErrNoCheckpoint is returned when the log has no checkpoint yet.
@@ -23,17 +25,16 @@ var ErrNoLog = errors.New("auditlog: the database has no audit log")
 // Reader reads an audit log without writing to it and without any key.
 // It decrypts nothing.
 type Reader struct {
-	db *sql.DB
+	db *storage.DB
 }
 
 // NewReader returns a Reader over db, which must hold an audit log.
-func NewReader(ctx context.Context, db *sql.DB) (*Reader, error) {
-	var n int
-	err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'audit_entries'`).Scan(&n)
+func NewReader(ctx context.Context, db *storage.DB) (*Reader, error) {
+	exists, err := db.TableExists(ctx, "audit_entries")
 	if err != nil {
 		return nil, fmt.Errorf("auditlog: %w", err)
 	}
-	if n == 0 {
+	if !exists {
 		return nil, ErrNoLog
 	}
 	return &Reader{db: db}, nil
@@ -73,45 +74,41 @@ type Query struct {
 	Limit      int       // 0 means no limit
 }
 
-const rowColumnsSQL = `idx, exchange_id, partner, phase, decision, status, recorded_ns,
-	entry, request_ct, response_ct, wrapped_key, shredded_ns`
-
 // Scan calls fn for each entry matching q, in index order. It stops at the
 // first error from fn and returns it.
 func (r *Reader) Scan(ctx context.Context, q Query, fn func(*Row) error) error {
 	var where []string
 	var args []any
-	add := func(cond string, arg any) {
-		where = append(where, cond)
+	add := func(column string, arg any) {
 		args = append(args, arg)
+		where = append(where, column+" $"+strconv.Itoa(len(args)))
 	}
-	add("idx >= ?", q.FromIndex)
+	add("idx >=", q.FromIndex)
 	if q.ExchangeID != "" {
-		add("exchange_id = ?", q.ExchangeID)
+		add("exchange_id =", q.ExchangeID)
 	}
 	if q.Partner != "" {
-		add("partner = ?", q.Partner)
+		add("partner =", q.Partner)
 	}
 	if q.Decision != "" {
-		add("decision = ?", string(q.Decision))
+		add("decision =", string(q.Decision))
 	}
 	if q.Status != 0 {
-		add("status = ?", q.Status)
+		add("status =", q.Status)
 	}
 	if !q.Since.IsZero() {
-		add("recorded_ns >= ?", q.Since.UnixNano())
+		add("recorded_ns >=", q.Since.UnixNano())
 	}
-	query := `SELECT ` + rowColumnsSQL + ` FROM audit_entries WHERE ` + strings.Join(where, " AND ") + ` ORDER BY idx`
+	query := sqlSelectEntries + strings.Join(where, " AND ") + sqlOrderEntries
 	if q.Limit > 0 {
 		query += fmt.Sprintf(" LIMIT %d", q.Limit)
 	}
-	return scanRows(ctx, r.db, query, args, true, fn)
+	return scanRows(ctx, r.db, query, args, fn)
 }
 
-// scanRows runs query and calls fn with each row. With decode set, a row
-// whose encoding does not parse is an error. Without it, the row is passed
-// on with a zero Leaf, for the verifier to report.
-func scanRows(ctx context.Context, q queryer, query string, args []any, decode bool, fn func(*Row) error) error {
+// scanRows runs query and calls fn with each row, its encoding decoded
+// into Row.Leaf. A row whose encoding does not parse is an error.
+func scanRows(ctx context.Context, q queryer, query string, args []any, fn func(*Row) error) error {
 	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
 		return fmt.Errorf("auditlog: read entries: %w", err)
@@ -123,12 +120,10 @@ func scanRows(ctx context.Context, q queryer, query string, args []any, decode b
 			return err
 		}
 		leaf, err := DecodeEntry(row.Encoded)
-		if err != nil && decode {
+		if err != nil {
 			return fmt.Errorf("auditlog: entry %d: %w", row.columns.index, err)
 		}
-		if leaf != nil {
-			row.Leaf = *leaf
-		}
+		row.Leaf = *leaf
 		if err := fn(row); err != nil {
 			return err
 		}
@@ -189,7 +184,7 @@ func (r *Reader) List(ctx context.Context, f record.Filter) ([]record.Entry, err
 // Origin returns the log's origin.
 func (r *Reader) Origin(ctx context.Context) (string, error) {
 	var origin string
-	err := r.db.QueryRowContext(ctx, `SELECT value FROM audit_meta WHERE name = 'origin'`).Scan(&origin)
+	err := r.db.QueryRowContext(ctx, sqlReadOrigin).Scan(&origin)
 	if err != nil {
 		return "", fmt.Errorf("auditlog: read origin: %w", err)
 	}
@@ -199,7 +194,7 @@ func (r *Reader) Origin(ctx context.Context) (string, error) {
 // Size returns the number of entries: one more than the highest index.
 func (r *Reader) Size(ctx context.Context) (int64, error) {
 	var size int64
-	if err := r.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(idx) + 1, 0) FROM audit_entries`).Scan(&size); err != nil {
+	if err := r.db.QueryRowContext(ctx, sqlSize).Scan(&size); err != nil {
 		return 0, fmt.Errorf("auditlog: read size: %w", err)
 	}
 	return size, nil
@@ -221,7 +216,7 @@ type SignedCheckpoint struct {
 // verifying its signature.
 func (r *Reader) LatestCheckpoint(ctx context.Context) (*SignedCheckpoint, error) {
 	var latest *SignedCheckpoint
-	err := r.checkpoints(ctx, `ORDER BY id DESC LIMIT 1`, func(c *SignedCheckpoint) error {
+	err := r.checkpoints(ctx, sqlLatestCheckpoint, nil, func(c *SignedCheckpoint) error {
 		latest = c
 		return nil
 	})
@@ -235,11 +230,13 @@ func (r *Reader) LatestCheckpoint(ctx context.Context) (*SignedCheckpoint, error
 // without verifying signatures. A row whose note does not parse is passed
 // with a zero Checkpoint, for the verifier to report.
 func (r *Reader) Checkpoints(ctx context.Context, fn func(*SignedCheckpoint) error) error {
-	return r.checkpoints(ctx, `ORDER BY id`, fn)
+	return r.checkpoints(ctx, sqlCheckpointsInOrder, nil, fn)
 }
 
-func (r *Reader) checkpoints(ctx context.Context, order string, fn func(*SignedCheckpoint) error) error {
-	rows, err := r.db.QueryContext(ctx, `SELECT id, size, note, created_ns FROM audit_checkpoints `+order)
+// checkpoints runs query, which selects the columns of sqlCheckpoints, and
+// calls fn with each checkpoint.
+func (r *Reader) checkpoints(ctx context.Context, query string, args []any, fn func(*SignedCheckpoint) error) error {
+	rows, err := r.db.QueryContext(ctx, query, args...)
 	if err != nil {
 		return fmt.Errorf("auditlog: read checkpoints: %w", err)
 	}

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/gatehouse-health/gatehouse/internal/storage"
 )
 
 // shredBatch bounds the rows changed per transaction, so retention never
@@ -15,31 +17,54 @@ const shredBatch = 1000
 // Shred destroys the wrapped data keys of entries recorded before cutoff
 // (crypto-shredding): their bodies can no longer be decrypted by anyone,
 // while entries, ciphertexts, hashes and checkpoints stay, so every proof
-// and verification remains valid. It returns the number of entries
-// shredded.
+// and verification remains valid. It then deletes the key-encryption keys
+// whose every entry was recorded before cutoff. It returns the number of
+// entries shredded.
 //
-// SQLite's secure_delete is switched on for the connection doing the work,
-// so the freed key bytes are overwritten in the database file, and the WAL
-// is checkpointed and truncated at the end.
-// NOTE: copies made before shredding (backups, file system snapshots,
-// replicas) still hold the keys; retention must cover them separately.
-func Shred(ctx context.Context, db *sql.DB, cutoff, now time.Time) (int64, error) {
+// On SQLite, secure_delete is switched on for the connection doing the
+// work, so the freed key bytes are overwritten in the database file, and
+// the WAL is checkpointed and truncated at the end.
+// NOTE: on PostgreSQL the old row versions keep the keys until VACUUM
+// reuses their space, and the write-ahead log keeps them until it is
+// recycled. On both backends, copies made before shredding (backups, file
+// system snapshots, replicas, WAL archives) still hold the keys; retention
+// must cover them separately.
+func Shred(ctx context.Context, db *storage.DB, cutoff, now time.Time) (int64, error) {
 	conn, err := db.Conn(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("auditlog: shred: %w", err)
 	}
 	defer conn.Close()
-	if _, err := conn.ExecContext(ctx, `PRAGMA secure_delete = ON`); err != nil {
-		return 0, fmt.Errorf("auditlog: shred: %w", err)
+	sqlite := db.Dialect == storage.SQLite
+	if sqlite {
+		if _, err := conn.ExecContext(ctx, sqlSecureDeleteOnSQLite); err != nil {
+			return 0, fmt.Errorf("auditlog: shred: %w", err)
+		}
+		defer conn.ExecContext(context.Background(), sqlSecureDeleteOffSQLite)
 	}
-	defer conn.ExecContext(context.Background(), `PRAGMA secure_delete = OFF`)
 
+	total, err := shredKeys(ctx, conn, cutoff, now)
+	if err != nil {
+		return total, err
+	}
+	if _, err := conn.ExecContext(ctx, sqlDeleteExpiredKEKs, cutoff.UnixNano()); err != nil {
+		return total, fmt.Errorf("auditlog: shred: delete key-encryption keys: %w", err)
+	}
+	if !sqlite {
+		return total, nil
+	}
+	if _, err := conn.ExecContext(ctx, sqlTruncateWALSQLite); err != nil && !errors.Is(err, context.Canceled) {
+		return total, fmt.Errorf("auditlog: shred: checkpoint the WAL: %w", err)
+	}
+	return total, nil
+}
+
+// shredKeys clears the wrapped keys of entries recorded before cutoff,
+// shredBatch rows per statement.
+func shredKeys(ctx context.Context, conn *sql.Conn, cutoff, now time.Time) (int64, error) {
 	var total int64
 	for {
-		res, err := conn.ExecContext(ctx, `UPDATE audit_entries SET wrapped_key = NULL, shredded_ns = ?
-			WHERE idx IN (SELECT idx FROM audit_entries
-				WHERE recorded_ns < ? AND wrapped_key IS NOT NULL ORDER BY idx LIMIT ?)`,
-			now.UnixNano(), cutoff.UnixNano(), shredBatch)
+		res, err := conn.ExecContext(ctx, sqlShredBatch, now.UnixNano(), cutoff.UnixNano(), shredBatch)
 		if err != nil {
 			return total, fmt.Errorf("auditlog: shred: %w", err)
 		}
@@ -49,13 +74,9 @@ func Shred(ctx context.Context, db *sql.DB, cutoff, now time.Time) (int64, error
 		}
 		total += n
 		if n < shredBatch {
-			break
+			return total, nil
 		}
 	}
-	if _, err := conn.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`); err != nil && !errors.Is(err, context.Canceled) {
-		return total, fmt.Errorf("auditlog: shred: checkpoint the WAL: %w", err)
-	}
-	return total, nil
 }
 
 // Shred destroys the data keys of entries recorded before cutoff; see the

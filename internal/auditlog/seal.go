@@ -1,14 +1,16 @@
 package auditlog
 
 import (
-	"bytes"
+	"context"
 	"crypto/aes"
 	"crypto/cipher"
-	"crypto/rand"
+	"database/sql"
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
+	"runtime"
+	"sync"
+	"time"
 
 	"filippo.io/age"
 )
@@ -17,55 +19,11 @@ const (
 	bodyADPrefix = "gatehouse.audit.body/v1\n"
 	dataKeySize  = 32
 	nonceSize    = 12
-	// maxWrappedKey caps the age file read back as a wrapped key. An age
-	// header is about 200 bytes per X25519 recipient.
-	maxWrappedKey = 64 << 10
 )
 
 // ErrShredded is returned when a body is requested whose data key was
 // destroyed by Shred.
 var ErrShredded = errors.New("auditlog: data key destroyed by retention")
-
-// wrapKey encrypts a new data key to recipients and returns both. It is
-// the expensive step of an append (one X25519 exchange per recipient), so
-// Append runs it on the caller's goroutine.
-func wrapKey(recipients []age.Recipient) (key, wrapped []byte, err error) {
-	key = make([]byte, dataKeySize)
-	if _, err := rand.Read(key); err != nil {
-		return nil, nil, err
-	}
-	var buf bytes.Buffer
-	w, err := age.Encrypt(&buf, recipients...)
-	if err != nil {
-		return nil, nil, fmt.Errorf("auditlog: wrap data key: %w", err)
-	}
-	if _, err := w.Write(key); err != nil {
-		return nil, nil, fmt.Errorf("auditlog: wrap data key: %w", err)
-	}
-	if err := w.Close(); err != nil {
-		return nil, nil, fmt.Errorf("auditlog: wrap data key: %w", err)
-	}
-	return key, buf.Bytes(), nil
-}
-
-// unwrapKey recovers a data key with one of identities.
-func unwrapKey(wrapped []byte, identities []age.Identity) ([]byte, error) {
-	if wrapped == nil {
-		return nil, ErrShredded
-	}
-	r, err := age.Decrypt(bytes.NewReader(wrapped), identities...)
-	if err != nil {
-		return nil, fmt.Errorf("auditlog: unwrap data key: %w", err)
-	}
-	key, err := io.ReadAll(io.LimitReader(r, dataKeySize+1))
-	if err != nil {
-		return nil, fmt.Errorf("auditlog: unwrap data key: %w", err)
-	}
-	if len(key) != dataKeySize {
-		return nil, errors.New("auditlog: unwrap data key: wrong key length")
-	}
-	return key, nil
-}
 
 // bodyAD builds the associated data that binds a ciphertext to its log,
 // leaf and part (see the package documentation).
@@ -83,31 +41,21 @@ func appendString(b []byte, s string) []byte {
 	return append(b, s...)
 }
 
-// sealBody encrypts plaintext under key and returns nonce || ciphertext,
-// or nil for an empty body.
-func sealBody(key, plaintext, ad []byte) ([]byte, error) {
+// sealBody encrypts plaintext with aead and nonce and returns
+// nonce || ciphertext, or nil for an empty body.
+func sealBody(aead cipher.AEAD, nonce, plaintext, ad []byte) []byte {
 	if len(plaintext) == 0 {
-		return nil, nil
-	}
-	aead, err := newGCM(key)
-	if err != nil {
-		return nil, err
+		return nil
 	}
 	out := make([]byte, nonceSize, nonceSize+len(plaintext)+aead.Overhead())
-	if _, err := rand.Read(out); err != nil {
-		return nil, err
-	}
-	return aead.Seal(out, out[:nonceSize], plaintext, ad), nil
+	copy(out, nonce)
+	return aead.Seal(out, nonce, plaintext, ad)
 }
 
 // openBody reverses sealBody.
-func openBody(key, sealed, ad []byte) ([]byte, error) {
+func openBody(aead cipher.AEAD, sealed, ad []byte) ([]byte, error) {
 	if len(sealed) == 0 {
 		return nil, nil
-	}
-	aead, err := newGCM(key)
-	if err != nil {
-		return nil, err
 	}
 	if len(sealed) < nonceSize+aead.Overhead() {
 		return nil, errors.New("auditlog: body ciphertext too short")
@@ -132,11 +80,40 @@ type Bodies struct {
 	Request, Response []byte
 }
 
-// OpenBodies decrypts the bodies of row with one of identities and checks
-// each plaintext against the hash its leaf commits to. origin is the log's
-// origin line. It returns ErrShredded when the row's data key is gone.
-func OpenBodies(origin string, row *Row, identities []age.Identity) (*Bodies, error) {
-	key, err := unwrapKey(row.WrappedKey, identities)
+// maxCachedKEKs bounds the key-encryption keys a Decrypter keeps. Entries
+// read in index order use a few KEKs at a time (one per writer).
+const maxCachedKEKs = 64
+
+// Decrypter decrypts entry bodies with the security team's age
+// identities. It unwraps each key-encryption key once, from the log's
+// audit_keks table, and keeps the most recent ones, so reading many
+// entries costs one age decryption per KEK rather than per entry. It is
+// not safe for concurrent use.
+type Decrypter struct {
+	r          *Reader
+	origin     string
+	identities []age.Identity
+	keks       map[int64]cipher.AEAD
+}
+
+// NewDecrypter returns a Decrypter for the log r reads.
+func (r *Reader) NewDecrypter(ctx context.Context, identities []age.Identity) (*Decrypter, error) {
+	origin, err := r.Origin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &Decrypter{r: r, origin: origin, identities: identities, keks: map[int64]cipher.AEAD{}}, nil
+}
+
+// Open decrypts the bodies of row and checks each plaintext against the
+// hash its leaf commits to. It returns ErrShredded when the row's data key
+// was destroyed.
+func (d *Decrypter) Open(ctx context.Context, row *Row) (*Bodies, error) {
+	key, err := d.dataKey(ctx, row)
+	if err != nil {
+		return nil, err
+	}
+	aead, err := newGCM(key)
 	if err != nil {
 		return nil, err
 	}
@@ -151,8 +128,8 @@ func OpenBodies(origin string, row *Row, identities []age.Identity) (*Bodies, er
 		{"response", row.ResponseCiphertext, &row.Leaf.Response, &out.Response},
 	}
 	for _, p := range parts {
-		ad := bodyAD(origin, row.Leaf.Index, row.Leaf.Entry.ExchangeID, p.name)
-		plain, err := openBody(key, p.sealed, ad)
+		ad := bodyAD(d.origin, row.Leaf.Index, row.Leaf.Entry.ExchangeID, p.name)
+		plain, err := openBody(aead, p.sealed, ad)
 		if err != nil {
 			return nil, fmt.Errorf("auditlog: entry %d %s body: %w", row.Leaf.Index, p.name, err)
 		}
@@ -162,4 +139,118 @@ func OpenBodies(origin string, row *Row, identities []age.Identity) (*Bodies, er
 		*p.dst = plain
 	}
 	return &out, nil
+}
+
+// dataKey unwraps row's data key: under its key-encryption key, or with
+// age for an entry written before key-encryption keys.
+func (d *Decrypter) dataKey(ctx context.Context, row *Row) ([]byte, error) {
+	if row.WrappedKey == nil {
+		return nil, ErrShredded
+	}
+	index := row.Leaf.Index
+	kekID, legacy, err := parseWrappedKey(row.WrappedKey)
+	if err != nil {
+		return nil, fmt.Errorf("%w (entry %d)", err, index)
+	}
+	if legacy {
+		key, err := ageDecryptKey(row.WrappedKey, d.identities)
+		if err != nil {
+			return nil, fmt.Errorf("auditlog: entry %d: unwrap data key: %w", index, err)
+		}
+		return key, nil
+	}
+	aead, err := d.kek(ctx, kekID)
+	if err != nil {
+		return nil, fmt.Errorf("%w (entry %d)", err, index)
+	}
+	return unwrapDataKey(aead, d.origin, index, kekID, row.WrappedKey)
+}
+
+// kek returns the unwrapped key-encryption key id, from the cache or the
+// database.
+func (d *Decrypter) kek(ctx context.Context, id int64) (cipher.AEAD, error) {
+	if aead, ok := d.keks[id]; ok {
+		return aead, nil
+	}
+	var wrapped []byte
+	err := d.r.db.QueryRowContext(ctx, sqlReadKEK, id).Scan(&wrapped)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("auditlog: key-encryption key %d is missing", id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("auditlog: read key-encryption key %d: %w", id, err)
+	}
+	aead, err := unwrapKEK(wrapped, d.identities)
+	if err != nil {
+		return nil, err
+	}
+	if len(d.keks) >= maxCachedKEKs {
+		clear(d.keks)
+	}
+	d.keks[id] = aead
+	return aead, nil
+}
+
+// sealPerWorker is the fewest entries worth another sealing goroutine.
+const sealPerWorker = 16
+
+// sealBatch builds the stored rows of batch, the first at index first,
+// spreading encryption and hashing over the available processors.
+func (l *Log) sealBatch(batch []*pending, first int64, now time.Time, k *kek) ([]*Row, error) {
+	rows := make([]*Row, len(batch))
+	errs := make([]error, len(batch))
+	workers := min(runtime.GOMAXPROCS(0), (len(batch)+sealPerWorker-1)/sealPerWorker)
+	sealEvery := func(start int) {
+		for i := start; i < len(batch); i += workers {
+			rows[i], errs[i] = l.seal(batch[i], first+int64(i), now, k)
+		}
+	}
+	if workers <= 1 {
+		workers = 1
+		sealEvery(0)
+		return rows, errs[0]
+	}
+	var wg sync.WaitGroup
+	for start := range workers {
+		wg.Go(func() { sealEvery(start) })
+	}
+	wg.Wait()
+	return rows, errors.Join(errs...)
+}
+
+// seal builds the stored row of p at index: ciphertexts and the wrapped
+// data key bound to the index, and the canonical encoding committing to
+// them. It clears p's data key.
+func (l *Log) seal(p *pending, index int64, now time.Time, k *kek) (*Row, error) {
+	defer clear(p.secret[:dataKeySize])
+	row := &Row{}
+	leaf := &row.Leaf
+	leaf.Index = index
+	leaf.Entry = p.entry
+	leaf.Entry.RequestBody, leaf.Entry.ResponseBody = nil, nil
+	leaf.Entry.RecordedAt = now
+
+	aead, err := newGCM(p.dataKey())
+	if err != nil {
+		return nil, err
+	}
+	origin, id := l.opts.Origin, p.entry.ExchangeID
+	row.RequestCiphertext = sealBody(aead, p.nonce(0), p.entry.RequestBody, bodyAD(origin, index, id, "request"))
+	row.ResponseCiphertext = sealBody(aead, p.nonce(1), p.entry.ResponseBody, bodyAD(origin, index, id, "response"))
+	row.WrappedKey = k.wrapDataKey(origin, index, p.dataKey(), p.nonce(2))
+
+	leaf.WrappedKeySHA256 = digest(row.WrappedKey)
+	leaf.Request = commitBody(p.entry.RequestBody, p.reqSum, row.RequestCiphertext)
+	leaf.Response = commitBody(p.entry.ResponseBody, p.respSum, row.ResponseCiphertext)
+	if row.Encoded, err = EncodeEntry(leaf); err != nil {
+		return nil, err
+	}
+	return row, nil
+}
+
+func commitBody(plain []byte, sum [32]byte, sealed []byte) Body {
+	if len(plain) == 0 {
+		return Body{}
+	}
+	return Body{Size: int64(len(plain)), SHA256: sum, CiphertextSHA256: digest(sealed)}
 }

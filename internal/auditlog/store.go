@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"hash/fnv"
+	"slices"
 	"sync"
 	"time"
 
@@ -13,46 +15,8 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/gatehouse-health/gatehouse/internal/record"
+	"github.com/gatehouse-health/gatehouse/internal/storage"
 )
-
-// schema creates the log's tables. audit_entries.entry is the canonical
-// encoding, the leaf data. The other entry columns copy some of its fields
-// for queries, and verification checks that they agree with it.
-// audit_hashes contains the tlog stored hashes, keyed by tlog.StoredHashIndex.
-const schema = `
-CREATE TABLE IF NOT EXISTS audit_meta (
-	name  TEXT PRIMARY KEY,
-	value TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS audit_entries (
-	idx          INTEGER PRIMARY KEY,
-	exchange_id  TEXT    NOT NULL,
-	partner      TEXT    NOT NULL,
-	phase        TEXT    NOT NULL,
-	decision     TEXT    NOT NULL,
-	status       INTEGER NOT NULL,
-	recorded_ns  INTEGER NOT NULL,
-	entry        BLOB    NOT NULL,
-	request_ct   BLOB,
-	response_ct  BLOB,
-	wrapped_key  BLOB,
-	shredded_ns  INTEGER
-);
-CREATE INDEX IF NOT EXISTS audit_entries_exchange ON audit_entries (exchange_id);
-CREATE INDEX IF NOT EXISTS audit_entries_partner ON audit_entries (partner, idx);
-CREATE INDEX IF NOT EXISTS audit_entries_recorded ON audit_entries (recorded_ns);
-CREATE TABLE IF NOT EXISTS audit_hashes (
-	id   INTEGER PRIMARY KEY,
-	hash BLOB NOT NULL
-);
-CREATE TABLE IF NOT EXISTS audit_checkpoints (
-	id         INTEGER PRIMARY KEY AUTOINCREMENT,
-	size       INTEGER NOT NULL,
-	note       BLOB    NOT NULL,
-	created_ns INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS audit_checkpoints_size ON audit_checkpoints (size);
-`
 
 // Options configures a Log. Origin, Signer and Recipients are required.
 type Options struct {
@@ -62,10 +26,20 @@ type Options struct {
 	Origin string
 	// Signer signs checkpoints; its key name must equal Origin.
 	Signer note.Signer
-	// Recipients receive each entry's data key. At least one is required:
-	// without it, bodies could not be encrypted. Development mode uses the
-	// identity EnsureDevKeys creates.
+	// Recipients receive each key-encryption key, and so can unwrap every
+	// entry's data key. At least one is required: without it, bodies could
+	// not be encrypted. Development mode uses the identity EnsureDevKeys
+	// creates.
 	Recipients []age.Recipient
+	// KEKInterval is how long one key-encryption key wraps data keys
+	// before the writer wraps a new one to the recipients; default 1m.
+	// Shorter windows cost one age encryption each.
+	KEKInterval time.Duration
+	// KEKMaxEntries is the maximum number of data keys one key-encryption
+	// key wraps; default 1<<20. It is far below 2^32, the limit of messages
+	// under one AES-GCM key with random nonces that the documentation of
+	// Go's cipher.NewGCMWithRandomNonce sets.
+	KEKMaxEntries int64
 
 	// CheckpointEvery is the number of entries after which a checkpoint
 	// is signed; default 1000.
@@ -101,6 +75,12 @@ func (o *Options) setDefaults() {
 	if o.CheckpointInterval == 0 {
 		o.CheckpointInterval = 10 * time.Second
 	}
+	if o.KEKInterval == 0 {
+		o.KEKInterval = time.Minute
+	}
+	if o.KEKMaxEntries == 0 {
+		o.KEKMaxEntries = 1 << 20
+	}
 	if o.QueueSize == 0 {
 		o.QueueSize = 4096
 	}
@@ -129,8 +109,11 @@ func (o *Options) Validate() error {
 		return fmt.Errorf("auditlog: Options.Signer key name %q must equal Options.Origin %q", o.Signer.Name(), o.Origin)
 	case len(o.Recipients) == 0:
 		return errors.New("auditlog: Options.Recipients is empty: at least one age recipient must receive body keys")
-	case o.CheckpointEvery < 0, o.CheckpointInterval < 0, o.QueueSize < 0, o.MaxBatch < 0, o.CommitTimeout < 0, o.PublishTimeout < 0:
-		return errors.New("auditlog: Options.CheckpointEvery, CheckpointInterval, QueueSize, MaxBatch, CommitTimeout and PublishTimeout must not be negative")
+	case o.CheckpointEvery < 0, o.CheckpointInterval < 0, o.QueueSize < 0, o.MaxBatch < 0, o.CommitTimeout < 0, o.PublishTimeout < 0,
+		o.KEKInterval < 0, o.KEKMaxEntries < 0:
+		return errors.New("auditlog: Options.CheckpointEvery, CheckpointInterval, QueueSize, MaxBatch, CommitTimeout, PublishTimeout, KEKInterval and KEKMaxEntries must not be negative")
+	case o.KEKMaxEntries > 1<<32:
+		return fmt.Errorf("auditlog: Options.KEKMaxEntries %d exceeds 2^32, the limit of AES-GCM messages with random nonces under one key", o.KEKMaxEntries)
 	}
 	if _, err := ParseCheckpoint(Checkpoint{Origin: o.Origin}.Text()); err != nil {
 		return fmt.Errorf("auditlog: Options.Origin %q: must be non-empty with no spaces or '+'", o.Origin)
@@ -140,10 +123,14 @@ func (o *Options) Validate() error {
 
 // Log is the audit log: a record.Store and record.Reader whose entries
 // form a Merkle tree with signed checkpoints. Appends are committed by one
-// writer goroutine in batches (group commit).
+// writer goroutine in batches (group commit). Several Logs, in one process
+// or in gateway replicas, may append to one database: each batch
+// transaction holds the database's append lock and reads the tree state
+// under it, so indexes stay dense and the tree stays one tree.
 type Log struct {
 	*Reader
-	opts Options
+	opts    Options
+	lockKey int64 // PostgreSQL advisory lock key of this log's tables
 
 	mu     sync.RWMutex // guards closed and sends on queue
 	closed bool
@@ -156,37 +143,73 @@ type Log struct {
 
 // Open creates the schema if needed, loads the tree state and starts the
 // writer. The caller keeps ownership of db and closes it after Close.
-func Open(ctx context.Context, db *sql.DB, opts Options) (*Log, error) {
+func Open(ctx context.Context, db *storage.DB, opts Options) (*Log, error) {
 	opts.setDefaults()
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
-	if _, err := db.ExecContext(ctx, schema); err != nil {
+
+	stmts := schema
+	if db.Dialect == storage.PostgreSQL {
+		stmts = append(slices.Clip(schema), schemaPostgres...)
+	}
+	if err := db.CreateSchema(ctx, stmts); err != nil {
 		return nil, fmt.Errorf("auditlog: create schema: %w", err)
 	}
 	if err := claimOrigin(ctx, db, opts.Origin); err != nil {
 		return nil, err
 	}
+
 	l := &Log{
 		Reader: &Reader{db: db},
 		opts:   opts,
 		queue:  make(chan *pending, opts.QueueSize),
 		done:   make(chan struct{}),
 	}
-	if err := l.loadState(ctx); err != nil {
+	var err error
+	if l.lockKey, err = appendLockKey(ctx, db); err != nil {
 		return nil, err
 	}
+	// Read the tree now, so a log that is behind its checkpoints fails
+	// here rather than at the first append.
+	l.w.cpAt = opts.Now()
+	if err := l.refresh(ctx, db); err != nil {
+		return nil, err
+	}
+
 	l.pub = newPublisher(l, opts)
 	go l.run()
 	return l, nil
 }
 
-// claimOrigin records the origin in a new database, or checks it.
-func claimOrigin(ctx context.Context, db *sql.DB, origin string) error {
+// appendLockKey returns the advisory lock key that serialises appends to
+// the log in db's current PostgreSQL schema: FNV-1a of the schema name, so
+// logs in two schemas of one database do not wait for each other. SQLite
+// needs no key.
+func appendLockKey(ctx context.Context, db *storage.DB) (int64, error) {
+	if db.Dialect != storage.PostgreSQL {
+		return 0, nil
+	}
+	var schemaName string
+	if err := db.QueryRowContext(ctx, sqlCurrentSchemaPostgres).Scan(&schemaName); err != nil {
+		return 0, fmt.Errorf("auditlog: read the current schema: %w", err)
+	}
+	h := fnv.New64a()
+	h.Write([]byte("gatehouse.auditlog\x00" + schemaName))
+	return int64(h.Sum64()), nil
+}
+
+// claimOrigin records the origin in a new database, or checks it. Two
+// replicas opening a new database together both try the insert; the
+// loser reads the winner's origin.
+func claimOrigin(ctx context.Context, db *storage.DB, origin string) error {
 	var have string
-	err := db.QueryRowContext(ctx, `SELECT value FROM audit_meta WHERE name = 'origin'`).Scan(&have)
+	err := db.QueryRowContext(ctx, sqlReadOrigin).Scan(&have)
 	if errors.Is(err, sql.ErrNoRows) {
-		_, err = db.ExecContext(ctx, `INSERT INTO audit_meta (name, value) VALUES ('origin', ?)`, origin)
+		_, err = db.ExecContext(ctx, sqlInsertOrigin, origin)
+		if storage.IsUniqueViolation(err) {
+			return claimOrigin(ctx, db, origin)
+		}
 		if err != nil {
 			return fmt.Errorf("auditlog: record origin: %w", err)
 		}

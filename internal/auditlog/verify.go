@@ -5,11 +5,13 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"sort"
 	"time"
 
 	"golang.org/x/mod/sumdb/note"
-	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/gatehouse-health/gatehouse/internal/storage"
 )
 
 // VerifyOptions configures Verify.
@@ -64,16 +66,15 @@ func (r *Report) Intact() bool { return len(r.Problems) == 0 }
 // errTooManyProblems ends the scan once MaxProblems is reached.
 var errTooManyProblems = errors.New("auditlog: too many problems")
 
-// verifyChunk is the number of entries read per query.
-const verifyChunk = 2000
-
 // Verify recomputes the Merkle tree of the log in db from its entries. It
 // checks every stored hash, every checkpoint signature and root, and the
 // consistency of consecutive checkpoints. For each entry it also checks the
-// query columns and the hashes of the ciphertexts and the wrapped key.
-// Tampering is reported in Report.Problems; the error is for failures to
-// read the log. It reads one database snapshot and takes no write lock.
-func Verify(ctx context.Context, db *sql.DB, opts VerifyOptions) (*Report, error) {
+// query columns, the hashes of the ciphertexts and the wrapped key, and
+// that the key-encryption key it names exists unless the entry is
+// shredded. Tampering is reported in Report.Problems; the error is for
+// failures to read the log. It reads one database snapshot and takes no
+// write lock.
+func Verify(ctx context.Context, db *storage.DB, opts VerifyOptions) (*Report, error) {
 	if opts.LogKey == nil {
 		return nil, errors.New("auditlog: VerifyOptions.LogKey is required")
 	}
@@ -83,14 +84,14 @@ func Verify(ctx context.Context, db *sql.DB, opts VerifyOptions) (*Report, error
 	if _, err := NewReader(ctx, db); err != nil {
 		return nil, err
 	}
-	tx, err := db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	tx, end, err := db.BeginScan(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("auditlog: verify: %w", err)
 	}
-	defer tx.Rollback()
+	defer end()
 
-	v := &verifier{ctx: ctx, tx: tx, opts: opts, rep: new(Report), frontier: hashMap{}}
-	err = v.run()
+	v := &verifier{ctx: ctx, tx: tx, opts: opts, rep: new(Report), arenas: make(chan []byte, 3)}
+	err = v.runCatchingFaults(v.run)
 	if errors.Is(err, errTooManyProblems) {
 		err = nil
 	}
@@ -108,9 +109,10 @@ type verifier struct {
 
 	checkpoints []*SignedCheckpoint // valid ones, sorted by size
 	nextCP      int                 // first checkpoint not yet compared
-	frontier    hashMap
-	size        int64 // entries recomputed so far
-	lastGood    int64 // size of the last checkpoint whose root matched
+	keks        map[int64]bool      // ids of the stored key-encryption keys
+	arenas      chan []byte         // chunk arenas free for reuse
+	tree        frontier            // the tree recomputed so far
+	lastGood    int64               // size of the last checkpoint whose root matched
 }
 
 func (v *verifier) problem(index, end int64, format string, args ...any) error {
@@ -121,11 +123,32 @@ func (v *verifier) problem(index, end int64, format string, args ...any) error {
 	return nil
 }
 
+// runCatchingFaults runs fn with faults on memory-mapped database pages
+// turned into an error (see storage.DB.BeginScan).
+func (v *verifier) runCatchingFaults(fn func() error) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		r := recover()
+		if r == nil {
+			return
+		}
+		if fault, ok := r.(interface{ Addr() uintptr }); ok {
+			err = fmt.Errorf("auditlog: verify: memory fault reading the database file at %#x (an I/O error?)", fault.Addr())
+			return
+		}
+		panic(r)
+	}()
+	return fn()
+}
+
 func (v *verifier) run() error {
 	if err := v.readHeader(); err != nil {
 		return err
 	}
 	if err := v.loadCheckpoints(); err != nil {
+		return err
+	}
+	if err := v.loadKEKs(); err != nil {
 		return err
 	}
 	if err := v.start(); err != nil {
@@ -142,13 +165,13 @@ func (v *verifier) run() error {
 
 // readHeader reads the origin and size and checks the key belongs to the log.
 func (v *verifier) readHeader() error {
-	if err := v.tx.QueryRowContext(v.ctx, `SELECT value FROM audit_meta WHERE name = 'origin'`).Scan(&v.rep.Origin); err != nil {
+	if err := v.tx.QueryRowContext(v.ctx, sqlReadOrigin).Scan(&v.rep.Origin); err != nil {
 		return fmt.Errorf("auditlog: read origin: %w", err)
 	}
 	if v.rep.Origin != v.opts.LogKey.Name() {
 		return fmt.Errorf("auditlog: the key is for log %q but the database contains log %q", v.opts.LogKey.Name(), v.rep.Origin)
 	}
-	err := v.tx.QueryRowContext(v.ctx, `SELECT COALESCE(MAX(idx) + 1, 0) FROM audit_entries`).Scan(&v.rep.Size)
+	err := v.tx.QueryRowContext(v.ctx, sqlSize).Scan(&v.rep.Size)
 	if err != nil {
 		return fmt.Errorf("auditlog: read size: %w", err)
 	}
@@ -158,7 +181,7 @@ func (v *verifier) readHeader() error {
 // loadCheckpoints checks every stored checkpoint's signature and that no
 // two disagree about one size, or go back in size.
 func (v *verifier) loadCheckpoints() error {
-	rows, err := v.tx.QueryContext(v.ctx, `SELECT id, size, note, created_ns FROM audit_checkpoints ORDER BY id`)
+	rows, err := v.tx.QueryContext(v.ctx, sqlCheckpointsInOrder)
 	if err != nil {
 		return fmt.Errorf("auditlog: read checkpoints: %w", err)
 	}
@@ -190,6 +213,24 @@ func (v *verifier) loadCheckpoints() error {
 	}
 	sort.Slice(v.checkpoints, func(i, j int) bool { return v.checkpoints[i].Size < v.checkpoints[j].Size })
 	return nil
+}
+
+// loadKEKs reads the ids of the stored key-encryption keys.
+func (v *verifier) loadKEKs() error {
+	rows, err := v.tx.QueryContext(v.ctx, sqlKEKIDs)
+	if err != nil {
+		return fmt.Errorf("auditlog: read key-encryption keys: %w", err)
+	}
+	defer rows.Close()
+	v.keks = map[int64]bool{}
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return fmt.Errorf("auditlog: read key-encryption keys: %w", err)
+		}
+		v.keks[id] = true
+	}
+	return rows.Err()
 }
 
 func (v *verifier) checkCheckpoint(c *SignedCheckpoint, bySize map[int64]*SignedCheckpoint, maxSize *int64) error {
@@ -231,19 +272,12 @@ func (v *verifier) start() error {
 		v.problem(trusted.Size, 0, "the log has %d entries but the trusted checkpoint covers %d: entries were truncated", v.rep.Size, trusted.Size)
 		return errTooManyProblems
 	}
-	ids := frontierIndexes(trusted.Size)
-	hashes, err := dbHashReader{ctx: v.ctx, q: v.tx}.ReadHashes(ids)
-	if err == nil {
-		for i, id := range ids {
-			v.frontier[id] = hashes[i]
-		}
-	}
-	root, rootErr := tlog.TreeHash(trusted.Size, v.frontier)
-	if err != nil || rootErr != nil || root != trusted.Hash {
+	tree, err := loadFrontier(dbHashReader{ctx: v.ctx, q: v.tx}, trusted.Size)
+	if err != nil || tree.root() != trusted.Hash {
 		v.problem(0, trusted.Size, "the stored tree does not reproduce the trusted checkpoint of size %d: history was rewritten or forked", trusted.Size)
 		return errTooManyProblems
 	}
-	v.size, v.lastGood = trusted.Size, trusted.Size
+	v.tree, v.lastGood = tree, trusted.Size
 	v.rep.From = trusted.Size
 	for v.nextCP < len(v.checkpoints) && v.checkpoints[v.nextCP].Size <= trusted.Size {
 		v.nextCP++

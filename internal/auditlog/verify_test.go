@@ -2,20 +2,23 @@ package auditlog
 
 import (
 	"context"
-	"database/sql"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/gatehouse-health/gatehouse/internal/storage"
+	"github.com/gatehouse-health/gatehouse/internal/storage/storagetest"
 )
 
 // tamperLog is a closed log of 40 entries with checkpoints at 8, 16, 24,
 // 32 and 40, copied fresh for every tamper case.
-func tamperLog(t *testing.T) (*sql.DB, *testKeys, *Log) {
+func tamperLog(t *testing.T, b storagetest.Backend) (*storage.DB, *testKeys, *Log) {
 	t.Helper()
-	l, db, keys := newTestLog(t, func(o *Options) { o.CheckpointEvery = 8 })
+	l, db, keys := newTestLogOn(t, b, func(o *Options) { o.CheckpointEvery = 8 })
 	appendN(t, l, 40)
 	if err := l.Close(context.Background()); err != nil {
 		t.Fatal(err)
@@ -23,7 +26,7 @@ func tamperLog(t *testing.T) (*sql.DB, *testKeys, *Log) {
 	return db, keys, l
 }
 
-func mustExec(t *testing.T, db *sql.DB, query string, args ...any) {
+func mustExec(t *testing.T, db *storage.DB, query string, args ...any) {
 	t.Helper()
 	if _, err := db.Exec(query, args...); err != nil {
 		t.Fatalf("%s: %v", query, err)
@@ -31,150 +34,157 @@ func mustExec(t *testing.T, db *sql.DB, query string, args ...any) {
 }
 
 // flipByte changes one byte in the middle of a blob column of one row.
-func flipByte(t *testing.T, db *sql.DB, table, column, key string, id int64) {
+func flipByte(t *testing.T, db *storage.DB, table, column, key string, id int64) {
 	t.Helper()
 	var b []byte
-	if err := db.QueryRow("SELECT "+column+" FROM "+table+" WHERE "+key+" = ?", id).Scan(&b); err != nil {
+	if err := db.QueryRow("SELECT "+column+" FROM "+table+" WHERE "+key+" = $1", id).Scan(&b); err != nil {
 		t.Fatal(err)
 	}
 	if len(b) == 0 {
 		t.Fatalf("%s.%s of %d is empty", table, column, id)
 	}
 	b[len(b)/2] ^= 0x01
-	mustExec(t, db, "UPDATE "+table+" SET "+column+" = ? WHERE "+key+" = ?", b, id)
+	mustExec(t, db, "UPDATE "+table+" SET "+column+" = $1 WHERE "+key+" = $2", b, id)
 }
 
 func TestVerifyIntact(t *testing.T) {
-	db, keys, _ := tamperLog(t)
-	var calls int
-	rep, err := Verify(context.Background(), db, VerifyOptions{LogKey: keys.verifier, Progress: func(done, total int64) { calls++ }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !rep.Intact() {
-		t.Fatalf("problems in an untouched log: %v", rep.Problems)
-	}
-	if rep.Size != 40 || rep.Checkpoints != 5 || rep.Uncovered != 0 || rep.Latest.Size != 40 {
-		t.Errorf("report = %+v", rep)
-	}
-	if calls == 0 {
-		t.Error("Progress never called")
-	}
+	storagetest.Run(t, func(t *testing.T, b storagetest.Backend) {
+		db, keys, _ := tamperLog(t, b)
+		var calls int
+		rep, err := Verify(context.Background(), db, VerifyOptions{LogKey: keys.verifier, Progress: func(done, total int64) { calls++ }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !rep.Intact() {
+			t.Fatalf("problems in an untouched log: %v", rep.Problems)
+		}
+		if rep.Size != 40 || rep.Checkpoints != 5 || rep.Uncovered != 0 || rep.Latest.Size != 40 {
+			t.Errorf("report = %+v", rep)
+		}
+		if calls == 0 {
+			t.Error("Progress never called")
+		}
+	})
 }
 
 func TestVerifyDetectsTampering(t *testing.T) {
-	tests := []struct {
-		name      string
-		tamper    func(t *testing.T, db *sql.DB, keys *testKeys)
-		wantIndex int64  // first problem's index
-		wantText  string // in the first problem
-	}{
-		{"partner column", func(t *testing.T, db *sql.DB, _ *testKeys) {
-			mustExec(t, db, "UPDATE audit_entries SET partner = 'mallory' WHERE idx = 5")
-		}, 5, "column partner"},
-		{"exchange_id column", func(t *testing.T, db *sql.DB, _ *testKeys) {
-			mustExec(t, db, "UPDATE audit_entries SET exchange_id = 'ex-x' WHERE idx = 5")
-		}, 5, "column exchange_id"},
-		{"phase column", func(t *testing.T, db *sql.DB, _ *testKeys) {
-			mustExec(t, db, "UPDATE audit_entries SET phase = 'response' WHERE idx = 5")
-		}, 5, "column phase"},
-		{"decision column", func(t *testing.T, db *sql.DB, _ *testKeys) {
-			mustExec(t, db, "UPDATE audit_entries SET decision = 'allow' WHERE idx = 5")
-		}, 5, "column decision"},
-		{"status column", func(t *testing.T, db *sql.DB, _ *testKeys) {
-			mustExec(t, db, "UPDATE audit_entries SET status = 201 WHERE idx = 5")
-		}, 5, "column status"},
-		{"recorded_ns column", func(t *testing.T, db *sql.DB, _ *testKeys) {
-			mustExec(t, db, "UPDATE audit_entries SET recorded_ns = recorded_ns + 1 WHERE idx = 5")
-		}, 5, "column recorded_ns"},
-		{"entry encoding byte", func(t *testing.T, db *sql.DB, _ *testKeys) {
-			flipByte(t, db, "audit_entries", "entry", "idx", 5)
-		}, 5, ""},
-		{"request ciphertext byte", func(t *testing.T, db *sql.DB, _ *testKeys) {
-			flipByte(t, db, "audit_entries", "request_ct", "idx", 6)
-		}, 6, "request ciphertext"},
-		{"response ciphertext byte", func(t *testing.T, db *sql.DB, _ *testKeys) {
-			flipByte(t, db, "audit_entries", "response_ct", "idx", 6)
-		}, 6, "response ciphertext"},
-		{"wrapped key byte", func(t *testing.T, db *sql.DB, _ *testKeys) {
-			flipByte(t, db, "audit_entries", "wrapped_key", "idx", 6)
-		}, 6, "wrapped data key"},
-		{"wrapped key deleted", func(t *testing.T, db *sql.DB, _ *testKeys) {
-			mustExec(t, db, "UPDATE audit_entries SET wrapped_key = NULL WHERE idx = 6")
-		}, 6, "without a shredding time"},
-		{"leaf stored hash byte", func(t *testing.T, db *sql.DB, _ *testKeys) {
-			flipByte(t, db, "audit_hashes", "hash", "id", tlog.StoredHashIndex(0, 9))
-		}, 9, "stored hash"},
-		{"interior stored hash byte", func(t *testing.T, db *sql.DB, _ *testKeys) {
-			flipByte(t, db, "audit_hashes", "hash", "id", tlog.StoredHashIndex(2, 2))
-		}, 11, "stored hash"},
-		{"checkpoint byte", func(t *testing.T, db *sql.DB, _ *testKeys) {
-			flipByte(t, db, "audit_checkpoints", "note", "id", 2)
-		}, -1, "checkpoint #2"},
-		{"checkpoint size column", func(t *testing.T, db *sql.DB, _ *testKeys) {
-			mustExec(t, db, "UPDATE audit_checkpoints SET size = 17 WHERE id = 2")
-		}, -1, "checkpoint #2"},
-		{"deleted entry", func(t *testing.T, db *sql.DB, _ *testKeys) {
-			mustExec(t, db, "DELETE FROM audit_entries WHERE idx = 12")
-		}, 12, "missing"},
-		{"deleted range", func(t *testing.T, db *sql.DB, _ *testKeys) {
-			mustExec(t, db, "DELETE FROM audit_entries WHERE idx BETWEEN 20 AND 27")
-		}, 20, "missing"},
-		{"reordered entries", func(t *testing.T, db *sql.DB, _ *testKeys) {
-			swapRows(t, db, 14, 15)
-		}, 14, "reordered"},
-		{"truncated tail", func(t *testing.T, db *sql.DB, _ *testKeys) {
-			mustExec(t, db, "DELETE FROM audit_entries WHERE idx >= 30")
-			mustExec(t, db, "DELETE FROM audit_hashes WHERE id >= ?", tlog.StoredHashCount(30))
-		}, 30, "truncated"},
-		{"fork", func(t *testing.T, db *sql.DB, keys *testKeys) {
-			msg, err := SignCheckpoint(Checkpoint{Origin: testOrigin, Size: 16, Hash: tlog.Hash{1}}, keys.signer)
-			if err != nil {
-				t.Fatal(err)
-			}
-			mustExec(t, db, "INSERT INTO audit_checkpoints (size, note, created_ns) VALUES (16, ?, 0)", msg)
-		}, -1, "forked"},
-		{"rewritten history with recomputed hashes", func(t *testing.T, db *sql.DB, _ *testKeys) {
-			rewriteEntry(t, db, 3)
-		}, 0, "signed checkpoint #1"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			db, keys, _ := tamperLog(t)
-			tt.tamper(t, db, keys)
-			rep, err := Verify(context.Background(), db, VerifyOptions{LogKey: keys.verifier})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if rep.Intact() {
-				t.Fatal("tampering not detected")
-			}
-			first := rep.Problems[0]
-			if first.Index != tt.wantIndex {
-				t.Errorf("first problem %q at index %d, want %d", first, first.Index, tt.wantIndex)
-			}
-			if !strings.Contains(first.String(), tt.wantText) {
-				t.Errorf("first problem %q does not mention %q", first, tt.wantText)
-			}
-		})
-	}
+	storagetest.Run(t, func(t *testing.T, b storagetest.Backend) {
+		tests := []struct {
+			name      string
+			tamper    func(t *testing.T, db *storage.DB, keys *testKeys)
+			wantIndex int64  // first problem's index
+			wantText  string // in the first problem
+		}{
+			{"partner column", func(t *testing.T, db *storage.DB, _ *testKeys) {
+				mustExec(t, db, "UPDATE audit_entries SET partner = 'mallory' WHERE idx = 5")
+			}, 5, "column partner"},
+			{"exchange_id column", func(t *testing.T, db *storage.DB, _ *testKeys) {
+				mustExec(t, db, "UPDATE audit_entries SET exchange_id = 'ex-x' WHERE idx = 5")
+			}, 5, "column exchange_id"},
+			{"phase column", func(t *testing.T, db *storage.DB, _ *testKeys) {
+				mustExec(t, db, "UPDATE audit_entries SET phase = 'response' WHERE idx = 5")
+			}, 5, "column phase"},
+			{"decision column", func(t *testing.T, db *storage.DB, _ *testKeys) {
+				mustExec(t, db, "UPDATE audit_entries SET decision = 'allow' WHERE idx = 5")
+			}, 5, "column decision"},
+			{"status column", func(t *testing.T, db *storage.DB, _ *testKeys) {
+				mustExec(t, db, "UPDATE audit_entries SET status = 201 WHERE idx = 5")
+			}, 5, "column status"},
+			{"recorded_ns column", func(t *testing.T, db *storage.DB, _ *testKeys) {
+				mustExec(t, db, "UPDATE audit_entries SET recorded_ns = recorded_ns + 1 WHERE idx = 5")
+			}, 5, "column recorded_ns"},
+			{"entry encoding byte", func(t *testing.T, db *storage.DB, _ *testKeys) {
+				flipByte(t, db, "audit_entries", "entry", "idx", 5)
+			}, 5, ""},
+			{"request ciphertext byte", func(t *testing.T, db *storage.DB, _ *testKeys) {
+				flipByte(t, db, "audit_entries", "request_ct", "idx", 6)
+			}, 6, "request ciphertext"},
+			{"response ciphertext byte", func(t *testing.T, db *storage.DB, _ *testKeys) {
+				flipByte(t, db, "audit_entries", "response_ct", "idx", 6)
+			}, 6, "response ciphertext"},
+			{"wrapped key byte", func(t *testing.T, db *storage.DB, _ *testKeys) {
+				flipByte(t, db, "audit_entries", "wrapped_key", "idx", 6)
+			}, 6, "wrapped data key"},
+			{"wrapped key deleted", func(t *testing.T, db *storage.DB, _ *testKeys) {
+				mustExec(t, db, "UPDATE audit_entries SET wrapped_key = NULL WHERE idx = 6")
+			}, 6, "without a shredding time"},
+			{"key-encryption key deleted", func(t *testing.T, db *storage.DB, _ *testKeys) {
+				mustExec(t, db, "DELETE FROM audit_keks")
+			}, 0, "key-encryption key"},
+			{"leaf stored hash byte", func(t *testing.T, db *storage.DB, _ *testKeys) {
+				flipByte(t, db, "audit_hashes", "hash", "id", tlog.StoredHashIndex(0, 9))
+			}, 9, "stored hash"},
+			{"interior stored hash byte", func(t *testing.T, db *storage.DB, _ *testKeys) {
+				flipByte(t, db, "audit_hashes", "hash", "id", tlog.StoredHashIndex(2, 2))
+			}, 11, "stored hash"},
+			{"checkpoint byte", func(t *testing.T, db *storage.DB, _ *testKeys) {
+				flipByte(t, db, "audit_checkpoints", "note", "id", 2)
+			}, -1, "checkpoint #2"},
+			{"checkpoint size column", func(t *testing.T, db *storage.DB, _ *testKeys) {
+				mustExec(t, db, "UPDATE audit_checkpoints SET size = 17 WHERE id = 2")
+			}, -1, "checkpoint #2"},
+			{"deleted entry", func(t *testing.T, db *storage.DB, _ *testKeys) {
+				mustExec(t, db, "DELETE FROM audit_entries WHERE idx = 12")
+			}, 12, "missing"},
+			{"deleted range", func(t *testing.T, db *storage.DB, _ *testKeys) {
+				mustExec(t, db, "DELETE FROM audit_entries WHERE idx BETWEEN 20 AND 27")
+			}, 20, "missing"},
+			{"reordered entries", func(t *testing.T, db *storage.DB, _ *testKeys) {
+				swapRows(t, db, 14, 15)
+			}, 14, "reordered"},
+			{"truncated tail", func(t *testing.T, db *storage.DB, _ *testKeys) {
+				mustExec(t, db, "DELETE FROM audit_entries WHERE idx >= 30")
+				mustExec(t, db, "DELETE FROM audit_hashes WHERE id >= $1", tlog.StoredHashCount(30))
+			}, 30, "truncated"},
+			{"fork", func(t *testing.T, db *storage.DB, keys *testKeys) {
+				msg, err := SignCheckpoint(Checkpoint{Origin: testOrigin, Size: 16, Hash: tlog.Hash{1}}, keys.signer)
+				if err != nil {
+					t.Fatal(err)
+				}
+				mustExec(t, db, "INSERT INTO audit_checkpoints (size, note, created_ns) VALUES (16, $1, 0)", msg)
+			}, -1, "forked"},
+			{"rewritten history with recomputed hashes", func(t *testing.T, db *storage.DB, _ *testKeys) {
+				rewriteEntry(t, db, 3)
+			}, 0, "signed checkpoint #1"},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				db, keys, _ := tamperLog(t, b)
+				tt.tamper(t, db, keys)
+				rep, err := Verify(context.Background(), db, VerifyOptions{LogKey: keys.verifier})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if rep.Intact() {
+					t.Fatal("tampering not detected")
+				}
+				first := rep.Problems[0]
+				if first.Index != tt.wantIndex {
+					t.Errorf("first problem %q at index %d, want %d", first, first.Index, tt.wantIndex)
+				}
+				if !strings.Contains(first.String(), tt.wantText) {
+					t.Errorf("first problem %q does not mention %q", first, tt.wantText)
+				}
+			})
+		}
+	})
 }
 
 // swapRows exchanges every column but idx between two entries.
-func swapRows(t *testing.T, db *sql.DB, a, b int64) {
+func swapRows(t *testing.T, db *storage.DB, a, b int64) {
 	t.Helper()
-	mustExec(t, db, "UPDATE audit_entries SET idx = -1 WHERE idx = ?", a)
-	mustExec(t, db, "UPDATE audit_entries SET idx = ? WHERE idx = ?", a, b)
-	mustExec(t, db, "UPDATE audit_entries SET idx = ? WHERE idx = -1", b)
+	mustExec(t, db, "UPDATE audit_entries SET idx = -1 WHERE idx = $1", a)
+	mustExec(t, db, "UPDATE audit_entries SET idx = $1 WHERE idx = $2", a, b)
+	mustExec(t, db, "UPDATE audit_entries SET idx = $1 WHERE idx = -1", b)
 }
 
 // rewriteEntry changes entry i's partner consistently in the encoding and
 // the column, and recomputes every stored hash, as an insider with write
 // access but without the signing key could. Only checkpoints catch it.
-func rewriteEntry(t *testing.T, db *sql.DB, i int64) {
+func rewriteEntry(t *testing.T, db *storage.DB, i int64) {
 	t.Helper()
 	var enc []byte
-	if err := db.QueryRow("SELECT entry FROM audit_entries WHERE idx = ?", i).Scan(&enc); err != nil {
+	if err := db.QueryRow("SELECT entry FROM audit_entries WHERE idx = $1", i).Scan(&enc); err != nil {
 		t.Fatal(err)
 	}
 	leaf, err := DecodeEntry(enc)
@@ -185,7 +195,7 @@ func rewriteEntry(t *testing.T, db *sql.DB, i int64) {
 	if enc, err = EncodeEntry(leaf); err != nil {
 		t.Fatal(err)
 	}
-	mustExec(t, db, "UPDATE audit_entries SET entry = ?, partner = 'mallory' WHERE idx = ?", enc, i)
+	mustExec(t, db, "UPDATE audit_entries SET entry = $1, partner = 'mallory' WHERE idx = $2", enc, i)
 
 	rows, err := db.Query("SELECT entry FROM audit_entries ORDER BY idx")
 	if err != nil {
@@ -208,92 +218,105 @@ func rewriteEntry(t *testing.T, db *sql.DB, i int64) {
 		first := tlog.StoredHashIndex(0, int64(n))
 		for k, h := range hashes {
 			m[first+int64(k)] = h
-			mustExec(t, db, "INSERT INTO audit_hashes (id, hash) VALUES (?, ?)", first+int64(k), h[:])
+			mustExec(t, db, "INSERT INTO audit_hashes (id, hash) VALUES ($1, $2)", first+int64(k), h[:])
 		}
 	}
 }
 
 func TestVerifyShreddedIsIntact(t *testing.T) {
-	db, keys, l := tamperLog(t)
-	var cutoff int64
-	if err := db.QueryRow("SELECT recorded_ns FROM audit_entries WHERE idx = 20").Scan(&cutoff); err != nil {
-		t.Fatal(err)
-	}
-	n, err := Shred(context.Background(), db, fromUnixNano(cutoff), l.opts.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n == 0 {
-		t.Fatal("nothing shredded")
-	}
-	rep, err := Verify(context.Background(), db, VerifyOptions{LogKey: keys.verifier})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !rep.Intact() || rep.Shredded != n {
-		t.Errorf("report = %+v, want intact with %d shredded", rep, n)
-	}
-	row, err := l.Row(context.Background(), 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := OpenBodies(testOrigin, row, nil); err != ErrShredded {
-		t.Errorf("OpenBodies of a shredded entry: err = %v, want ErrShredded", err)
-	}
-	p, err := l.Receipt(context.Background(), 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := CheckProof(p, keys.verifier); err != nil {
-		t.Errorf("proof of a shredded entry: %v", err)
-	}
-}
-
-func TestVerifyIncremental(t *testing.T) {
-	db, keys, _ := tamperLog(t)
-	var trusted []byte
-	if err := db.QueryRow("SELECT note FROM audit_checkpoints WHERE size = 24").Scan(&trusted); err != nil {
-		t.Fatal(err)
-	}
-
-	rep, err := Verify(context.Background(), db, VerifyOptions{LogKey: keys.verifier, Trusted: trusted})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !rep.Intact() || rep.From != 24 {
-		t.Fatalf("report = %+v, want intact from 24", rep)
-	}
-
-	t.Run("truncated below trusted", func(t *testing.T) {
-		mustExec(t, db, "DELETE FROM audit_checkpoints WHERE size > 16")
-		mustExec(t, db, "DELETE FROM audit_entries WHERE idx >= 20")
-		rep, err := Verify(context.Background(), db, VerifyOptions{LogKey: keys.verifier, Trusted: trusted})
+	storagetest.Run(t, func(t *testing.T, b storagetest.Backend) {
+		db, keys, l := tamperLog(t, b)
+		var cutoff int64
+		if err := db.QueryRow("SELECT recorded_ns FROM audit_entries WHERE idx = 20").Scan(&cutoff); err != nil {
+			t.Fatal(err)
+		}
+		n, err := Shred(context.Background(), db, fromUnixNano(cutoff), l.opts.Now())
 		if err != nil {
 			t.Fatal(err)
 		}
-		if rep.Intact() || !strings.Contains(rep.Problems[0].What, "truncated") {
-			t.Errorf("problems = %v, want truncation", rep.Problems)
+		if n == 0 {
+			t.Fatal("nothing shredded")
+		}
+		rep, err := Verify(context.Background(), db, VerifyOptions{LogKey: keys.verifier})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !rep.Intact() || rep.Shredded != n {
+			t.Errorf("report = %+v, want intact with %d shredded", rep, n)
+		}
+		row, err := l.Row(context.Background(), 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := openBodies(t, l, keys, row); !errors.Is(err, ErrShredded) {
+			t.Errorf("decrypting a shredded entry: err = %v, want ErrShredded", err)
+		}
+		afterCutoff, err := l.Row(context.Background(), 30)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := openBodies(t, l, keys, afterCutoff); err != nil {
+			t.Errorf("decrypting an entry after the cutoff: %v", err)
+		}
+		p, err := l.Receipt(context.Background(), 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := CheckProof(p, keys.verifier); err != nil {
+			t.Errorf("proof of a shredded entry: %v", err)
 		}
 	})
 }
 
+func TestVerifyIncremental(t *testing.T) {
+	storagetest.Run(t, func(t *testing.T, b storagetest.Backend) {
+		db, keys, _ := tamperLog(t, b)
+		var trusted []byte
+		if err := db.QueryRow("SELECT note FROM audit_checkpoints WHERE size = 24").Scan(&trusted); err != nil {
+			t.Fatal(err)
+		}
+
+		rep, err := Verify(context.Background(), db, VerifyOptions{LogKey: keys.verifier, Trusted: trusted})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !rep.Intact() || rep.From != 24 {
+			t.Fatalf("report = %+v, want intact from 24", rep)
+		}
+
+		t.Run("truncated below trusted", func(t *testing.T) {
+			mustExec(t, db, "DELETE FROM audit_checkpoints WHERE size > 16")
+			mustExec(t, db, "DELETE FROM audit_entries WHERE idx >= 20")
+			rep, err := Verify(context.Background(), db, VerifyOptions{LogKey: keys.verifier, Trusted: trusted})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep.Intact() || !strings.Contains(rep.Problems[0].What, "truncated") {
+				t.Errorf("problems = %v, want truncation", rep.Problems)
+			}
+		})
+	})
+}
+
 func TestVerifyForkAgainstTrusted(t *testing.T) {
-	db, keys, _ := tamperLog(t)
-	// A trusted checkpoint of size 24 that the stored tree does not match:
-	// what a witness would hold if the log showed it another history.
-	forked, err := SignCheckpoint(Checkpoint{Origin: testOrigin, Size: 24, Hash: tlog.Hash{2}}, keys.signer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "trusted")
-	if err := os.WriteFile(path, forked, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	rep, err := Verify(context.Background(), db, VerifyOptions{LogKey: keys.verifier, Trusted: forked})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if rep.Intact() || !strings.Contains(rep.Problems[0].What, "forked") {
-		t.Errorf("problems = %v, want a fork", rep.Problems)
-	}
+	storagetest.Run(t, func(t *testing.T, b storagetest.Backend) {
+		db, keys, _ := tamperLog(t, b)
+		// A trusted checkpoint of size 24 that the stored tree does not match:
+		// what a witness would hold if the log showed it another history.
+		forked, err := SignCheckpoint(Checkpoint{Origin: testOrigin, Size: 24, Hash: tlog.Hash{2}}, keys.signer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(t.TempDir(), "trusted")
+		if err := os.WriteFile(path, forked, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		rep, err := Verify(context.Background(), db, VerifyOptions{LogKey: keys.verifier, Trusted: forked})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Intact() || !strings.Contains(rep.Problems[0].What, "forked") {
+			t.Errorf("problems = %v, want a fork", rep.Problems)
+		}
+	})
 }

@@ -146,7 +146,7 @@ func (s *WitnessSink) checkCosignatures(cp *SignedCheckpoint, sigs []byte) error
 // note signature lines; duplicates of lines already stored are skipped.
 func (l *Log) AddCosignatures(ctx context.Context, cp Checkpoint, lines []byte) error {
 	var stored *SignedCheckpoint
-	err := l.checkpoints(ctx, `WHERE size = `+strconv.FormatInt(cp.Size, 10)+` ORDER BY id DESC`, func(c *SignedCheckpoint) error {
+	err := l.checkpoints(ctx, sqlCheckpointsBySize, []any{cp.Size}, func(c *SignedCheckpoint) error {
 		if stored == nil && c.Checkpoint == cp {
 			stored = c
 		}
@@ -170,7 +170,7 @@ func (l *Log) AddCosignatures(ctx context.Context, cp Checkpoint, lines []byte) 
 	if _, err := parseUnverified(updated); err != nil {
 		return fmt.Errorf("auditlog: cosigned checkpoint does not parse: %w", err)
 	}
-	_, err = l.db.ExecContext(ctx, `UPDATE audit_checkpoints SET note = ? WHERE id = ?`, updated, stored.ID)
+	_, err = l.db.ExecContext(ctx, sqlUpdateCheckpointNote, updated, stored.ID)
 	if err != nil {
 		return fmt.Errorf("auditlog: store cosignatures: %w", err)
 	}

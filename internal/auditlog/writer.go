@@ -2,14 +2,15 @@ package auditlog
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
-	"errors"
 	"fmt"
 	"time"
 
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/gatehouse-health/gatehouse/internal/record"
+	"github.com/gatehouse-health/gatehouse/internal/storage"
 )
 
 // pending is one Append waiting for its batch to commit.
@@ -17,9 +18,17 @@ type pending struct {
 	entry   record.Entry // caller's entry, copied; bodies are read, not changed
 	reqSum  [32]byte     // SHA-256 of the request plaintext
 	respSum [32]byte
-	key     []byte // data key
-	wrapped []byte // data key wrapped to the recipients
-	done    chan appendResult
+	// secret holds the data key, then the nonces of the request body, the
+	// response body and the wrapped key, drawn on the caller's goroutine.
+	secret [dataKeySize + 3*nonceSize]byte
+	done   chan appendResult
+}
+
+func (p *pending) dataKey() []byte { return p.secret[:dataKeySize] }
+
+func (p *pending) nonce(i int) []byte {
+	at := dataKeySize + i*nonceSize
+	return p.secret[at : at+nonceSize]
 }
 
 type appendResult struct {
@@ -29,20 +38,24 @@ type appendResult struct {
 }
 
 // writerState is the tree state, read and changed only by the writer
-// goroutine (and by Open before it starts).
+// goroutine (and by Open before it starts). Each batch transaction reads
+// it again from the database under the append lock, since other writers
+// may have appended.
 type writerState struct {
-	size     int64
-	frontier hashMap // stored hashes of the complete subtrees of size
-	cpSize   int64   // size of the latest checkpoint
-	cpAt     time.Time
-	stale    bool // a commit failed: reload from the database first
+	tree    frontier
+	loaded  bool  // tree was read from the database at least once
+	cpSize  int64 // size of the latest checkpoint
+	cpAt    time.Time
+	stale   bool // a commit failed: reload the tree before the next
+	kek     *kek // key-encryption key in use; nil before the first batch
+	kekUses int64
 }
 
-// AppendEntry wraps a new data key for e, queues e for the writer and waits
-// for its batch to commit. On success it sets e.Seq and e.RecordedAt. The
-// error wraps record.ErrUnavailable when the queue is full, the log is
-// closed, the commit fails or ctx ends first. In the last case the entry
-// may still be committed.
+// AppendEntry queues e for the writer and waits for its batch to commit.
+// On success it sets e.Seq and e.RecordedAt. The error wraps
+// record.ErrUnavailable when the queue is full, the log is closed, the
+// commit fails or ctx ends first. In the last case the entry may still be
+// committed.
 func (l *Log) AppendEntry(ctx context.Context, e *record.Entry) (Appended, error) {
 	if err := checkFields(e); err != nil {
 		return Appended{}, err
@@ -50,9 +63,8 @@ func (l *Log) AppendEntry(ctx context.Context, e *record.Entry) (Appended, error
 	p := &pending{entry: *e, done: make(chan appendResult, 1)}
 	p.entry.Seq = 0
 	p.reqSum, p.respSum = digest(e.RequestBody), digest(e.ResponseBody)
-	var err error
-	if p.key, p.wrapped, err = wrapKey(l.opts.Recipients); err != nil {
-		return Appended{}, fmt.Errorf("%w: %w", record.ErrUnavailable, err)
+	if _, err := rand.Read(p.secret[:]); err != nil {
+		return Appended{}, fmt.Errorf("auditlog: append: %w (%w)", record.ErrUnavailable, err)
 	}
 	if err := l.enqueue(p); err != nil {
 		return Appended{}, err
@@ -138,9 +150,7 @@ func (l *Log) collect(first *pending) []*pending {
 func (l *Log) commit(batch []*pending) {
 	ctx, cancel := context.WithTimeout(context.Background(), l.opts.CommitTimeout)
 	defer cancel()
-	results, cp, err := l.commitTx(ctx, len(batch), func(tx *sql.Tx, now time.Time) ([]appendResult, error) {
-		return l.writeEntries(ctx, tx, batch, now)
-	})
+	results, cp, err := l.commitTx(ctx, batch, false)
 	if err != nil {
 		err = fmt.Errorf("auditlog: commit: %w (%w)", record.ErrUnavailable, err)
 		for _, p := range batch {
@@ -156,11 +166,12 @@ func (l *Log) commit(batch []*pending) {
 	}
 }
 
-// checkpointIfBehind signs a checkpoint when entries have waited for one
-// longer than CheckpointInterval, or on close when any entry is uncovered.
+// checkpointIfBehind signs a checkpoint when this writer's entries have
+// waited for one longer than CheckpointInterval, or on close when any
+// entry is uncovered.
 func (l *Log) checkpointIfBehind(closing bool) {
 	w := &l.w
-	if w.stale || w.size == w.cpSize {
+	if !w.stale && w.tree.size == w.cpSize {
 		return
 	}
 	if !closing && l.opts.Now().Sub(w.cpAt) < l.opts.CheckpointInterval {
@@ -168,9 +179,9 @@ func (l *Log) checkpointIfBehind(closing bool) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), l.opts.CommitTimeout)
 	defer cancel()
-	_, cp, err := l.commitTx(ctx, 0, func(*sql.Tx, time.Time) ([]appendResult, error) { return nil, nil })
+	_, cp, err := l.commitTx(ctx, nil, closing)
 	if err != nil {
-		l.reportPublish("checkpoint", w.size, err)
+		l.reportPublish("checkpoint", w.tree.size, err)
 		return
 	}
 	if cp != nil {
@@ -178,18 +189,13 @@ func (l *Log) checkpointIfBehind(closing bool) {
 	}
 }
 
-// commitTx runs write and, when due, a checkpoint in one transaction. On
-// failure it restores the in-memory tree and marks it for reloading, since
-// the database may or may not hold the transaction.
-func (l *Log) commitTx(ctx context.Context, added int, write func(*sql.Tx, time.Time) ([]appendResult, error)) ([]appendResult, *SignedCheckpoint, error) {
+// commitTx appends batch and, when due or forced, signs a checkpoint, in
+// one transaction that holds the append lock. On failure it restores the
+// in-memory state and marks it stale, since the database may or may not
+// hold the transaction.
+func (l *Log) commitTx(ctx context.Context, batch []*pending, force bool) ([]appendResult, *SignedCheckpoint, error) {
 	w := &l.w
-	if w.stale {
-		if err := l.loadState(ctx); err != nil {
-			return nil, nil, err
-		}
-	}
 	saved := *w
-	saved.frontier = w.frontier.clone()
 	fail := func(err error) ([]appendResult, *SignedCheckpoint, error) {
 		*w = saved
 		w.stale = true
@@ -201,13 +207,22 @@ func (l *Log) commitTx(ctx context.Context, added int, write func(*sql.Tx, time.
 		return fail(err)
 	}
 	defer tx.Rollback()
-	now := l.opts.Now()
-	results, err := write(tx, now)
-	if err != nil {
+	if err := l.lockAppends(ctx, tx); err != nil {
 		return fail(err)
 	}
+	if err := l.refresh(ctx, tx); err != nil {
+		return fail(err)
+	}
+	now := l.opts.Now()
+	var results []appendResult
+	if len(batch) > 0 {
+		if results, err = l.writeEntries(ctx, tx, batch, now); err != nil {
+			return fail(err)
+		}
+	}
 	var cp *SignedCheckpoint
-	if w.size > w.cpSize && (added == 0 || w.size-w.cpSize >= l.opts.CheckpointEvery || now.Sub(w.cpAt) >= l.opts.CheckpointInterval) {
+	size := w.tree.size
+	if size > w.cpSize && (force || size-w.cpSize >= l.opts.CheckpointEvery || now.Sub(w.cpAt) >= l.opts.CheckpointInterval) {
 		if cp, err = l.writeCheckpoint(ctx, tx, now); err != nil {
 			return fail(err)
 		}
@@ -218,151 +233,145 @@ func (l *Log) commitTx(ctx context.Context, added int, write func(*sql.Tx, time.
 	return results, cp, nil
 }
 
-// writeEntries assigns indexes, encrypts the bodies, and inserts the
-// entries and their stored hashes.
-func (l *Log) writeEntries(ctx context.Context, tx *sql.Tx, batch []*pending, now time.Time) ([]appendResult, error) {
-	insEntry, err := tx.PrepareContext(ctx, `INSERT INTO audit_entries
-		(idx, exchange_id, partner, phase, decision, status, recorded_ns, entry, request_ct, response_ct, wrapped_key)
-		VALUES (?,?,?,?,?,?,?,?,?,?,?)`)
-	if err != nil {
-		return nil, err
+// lockAppends takes the append lock on PostgreSQL. On SQLite the
+// transaction already holds the write lock.
+func (l *Log) lockAppends(ctx context.Context, tx *sql.Tx) error {
+	if l.db.Dialect != storage.PostgreSQL {
+		return nil
 	}
-	defer insEntry.Close()
-	insHash, err := tx.PrepareContext(ctx, `INSERT INTO audit_hashes (id, hash) VALUES (?, ?)`)
-	if err != nil {
-		return nil, err
-	}
-	defer insHash.Close()
+	_, err := tx.ExecContext(ctx, sqlLockAppendsPostgres, l.lockKey)
+	return err
+}
 
+// refresh reads the tree size and the latest checkpoint through q, and
+// reloads the tree's edge when another writer appended since this one last
+// did, or after a failed commit. Under the append lock, what it reads stays
+// true until the transaction ends.
+func (l *Log) refresh(ctx context.Context, q queryer) error {
+	w := &l.w
+	var size int64
+	var cpSize, cpCreated sql.NullInt64
+	if err := q.QueryRowContext(ctx, sqlTreeState).Scan(&size, &cpSize, &cpCreated); err != nil {
+		return fmt.Errorf("auditlog: read tree state: %w", err)
+	}
+	if cpSize.Valid {
+		w.cpSize, w.cpAt = cpSize.Int64, time.Unix(0, cpCreated.Int64)
+	}
+	if w.cpSize > size {
+		return fmt.Errorf("auditlog: latest checkpoint covers %d entries but the log has %d; run 'gatehouse audit verify'", w.cpSize, size)
+	}
+	if w.loaded && !w.stale && size == w.tree.size {
+		return nil
+	}
+	tree, err := loadFrontier(dbHashReader{ctx: ctx, q: q}, size)
+	if err != nil {
+		return fmt.Errorf("auditlog: load tree of size %d: %w", size, err)
+	}
+	w.tree, w.loaded, w.stale = tree, true, false
+	return nil
+}
+
+// writeEntries assigns indexes, seals the entries and inserts them with
+// their stored hashes.
+func (l *Log) writeEntries(ctx context.Context, tx *sql.Tx, batch []*pending, now time.Time) ([]appendResult, error) {
+	k, err := l.currentKEK(ctx, tx, now, len(batch))
+	if err != nil {
+		return nil, err
+	}
+	rows, err := l.sealBatch(batch, l.w.tree.size, now, k)
+	if err != nil {
+		return nil, err
+	}
+
+	tree := &l.w.tree
 	results := make([]appendResult, len(batch))
-	for i, p := range batch {
-		row, err := l.seal(p, l.w.size, now)
-		if err != nil {
-			return nil, err
-		}
-		leafHash, err := l.insertRow(ctx, insEntry, insHash, row)
-		if err != nil {
-			return nil, err
+	hashArgs := make([]any, 0, 2*hashColumnCount*len(batch))
+	for i, row := range rows {
+		leafHash := tlog.RecordHash(row.Encoded)
+		first := tlog.StoredHashIndex(0, tree.size)
+		for k, h := range tree.add(leafHash) {
+			hashArgs = append(hashArgs, first+int64(k), h[:])
 		}
 		results[i] = appendResult{
 			appended: Appended{Seq: row.Leaf.Index + 1, Index: row.Leaf.Index, LeafHash: leafHash},
 			recorded: now,
 		}
 	}
+	if err := l.insertEntries(ctx, tx, rows); err != nil {
+		return nil, err
+	}
+	if err := l.insertRows(ctx, tx, sqlInsertHashesPrefix, hashColumnCount, hashArgs); err != nil {
+		return nil, err
+	}
 	return results, nil
 }
 
-// seal builds the stored row of p at index: ciphertexts bound to the
-// index, and the canonical encoding committing to them.
-func (l *Log) seal(p *pending, index int64, now time.Time) (*Row, error) {
-	row := &Row{WrappedKey: p.wrapped}
-	leaf := &row.Leaf
-	leaf.Index = index
-	leaf.Entry = p.entry
-	leaf.Entry.RequestBody, leaf.Entry.ResponseBody = nil, nil
-	leaf.Entry.RecordedAt = now
-	leaf.WrappedKeySHA256 = digest(p.wrapped)
-
-	var err error
-	ad := bodyAD(l.opts.Origin, index, p.entry.ExchangeID, "request")
-	if row.RequestCiphertext, err = sealBody(p.key, p.entry.RequestBody, ad); err != nil {
-		return nil, err
-	}
-	ad = bodyAD(l.opts.Origin, index, p.entry.ExchangeID, "response")
-	if row.ResponseCiphertext, err = sealBody(p.key, p.entry.ResponseBody, ad); err != nil {
-		return nil, err
-	}
-	leaf.Request = commitBody(p.entry.RequestBody, p.reqSum, row.RequestCiphertext)
-	leaf.Response = commitBody(p.entry.ResponseBody, p.respSum, row.ResponseCiphertext)
-	if row.Encoded, err = EncodeEntry(leaf); err != nil {
-		return nil, err
-	}
-	return row, nil
-}
-
-func commitBody(plain []byte, sum [32]byte, sealed []byte) Body {
-	if len(plain) == 0 {
-		return Body{}
-	}
-	return Body{Size: int64(len(plain)), SHA256: sum, CiphertextSHA256: digest(sealed)}
-}
-
-// insertRow stores row and its tree hashes and advances the tree.
-func (l *Log) insertRow(ctx context.Context, insEntry, insHash *sql.Stmt, row *Row) (tlog.Hash, error) {
+// currentKEK returns the key-encryption key for a batch of n entries at
+// now, wrapping and storing a new one when the current one has expired or
+// would exceed KEKMaxEntries.
+func (l *Log) currentKEK(ctx context.Context, tx *sql.Tx, now time.Time, n int) (*kek, error) {
 	w := &l.w
-	e := &row.Leaf.Entry
-	leafHash := tlog.RecordHash(row.Encoded)
-	hashes, err := tlog.StoredHashesForRecordHash(w.size, leafHash, w.frontier)
-	if err != nil {
-		return tlog.Hash{}, err
-	}
-	_, err = insEntry.ExecContext(ctx, w.size, e.ExchangeID, e.Partner, string(e.Phase), string(e.Decision),
-		e.Status, unixNano(e.RecordedAt), row.Encoded, row.RequestCiphertext, row.ResponseCiphertext, row.WrappedKey)
-	if err != nil {
-		return tlog.Hash{}, err
-	}
-	first := tlog.StoredHashIndex(0, w.size)
-	for k, h := range hashes {
-		if _, err := insHash.ExecContext(ctx, first+int64(k), h[:]); err != nil {
-			return tlog.Hash{}, err
+	if w.kek == nil || !now.Before(w.kek.expires) || w.kekUses+int64(n) > l.opts.KEKMaxEntries {
+		k, err := newKEK(ctx, tx, l.opts.Recipients, now, l.opts.KEKInterval)
+		if err != nil {
+			return nil, err
 		}
-		w.frontier[first+int64(k)] = h
+		w.kek, w.kekUses = k, 0
 	}
-	w.size++
-	w.frontier.keep(frontierIndexes(w.size))
-	return leafHash, nil
+	w.kekUses += int64(n)
+	return w.kek, nil
+}
+
+// insertEntries inserts rows with multi-row INSERT statements.
+func (l *Log) insertEntries(ctx context.Context, tx *sql.Tx, rows []*Row) error {
+	args := make([]any, 0, len(rows)*entryColumnCount)
+	for _, row := range rows {
+		e := &row.Leaf.Entry
+		args = append(args, row.Leaf.Index, e.ExchangeID, e.Partner, string(e.Phase), string(e.Decision), e.Status,
+			unixNano(e.RecordedAt), row.Encoded, row.RequestCiphertext, row.ResponseCiphertext, row.WrappedKey)
+	}
+	return l.insertRows(ctx, tx, sqlInsertEntriesPrefix, entryColumnCount, args)
+}
+
+// insertSizes are the row counts of the multi-row INSERT statements,
+// largest first. A few fixed sizes keep PostgreSQL's prepared statement
+// cache (pgx prepares each distinct text) small, and the largest keeps a
+// statement under SQLite's default limit of 32766 parameters.
+var insertSizes = []int{256, 64, 16, 4, 1}
+
+// insertRows inserts args, cols values per row, in statements of
+// insertSizes rows.
+func (l *Log) insertRows(ctx context.Context, tx *sql.Tx, prefix string, cols int, args []any) error {
+	for len(args) > 0 {
+		rows := len(args) / cols
+		n := insertSizes[len(insertSizes)-1]
+		for _, size := range insertSizes {
+			if size <= rows {
+				n = size
+				break
+			}
+		}
+		if _, err := tx.ExecContext(ctx, insertQuery(l.db.Dialect, prefix, cols, n), args[:n*cols]...); err != nil {
+			return err
+		}
+		args = args[n*cols:]
+	}
+	return nil
 }
 
 // writeCheckpoint signs the current tree head and inserts it.
 func (l *Log) writeCheckpoint(ctx context.Context, tx *sql.Tx, now time.Time) (*SignedCheckpoint, error) {
 	w := &l.w
-	root, err := tlog.TreeHash(w.size, w.frontier)
-	if err != nil {
-		return nil, err
-	}
-	c := Checkpoint{Origin: l.opts.Origin, Size: w.size, Hash: root}
+	c := Checkpoint{Origin: l.opts.Origin, Size: w.tree.size, Hash: w.tree.root()}
 	msg, err := SignCheckpoint(c, l.opts.Signer)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO audit_checkpoints (size, note, created_ns) VALUES (?, ?, ?)`,
-		w.size, msg, now.UnixNano()); err != nil {
+	if _, err := tx.ExecContext(ctx, sqlInsertCheckpoint, c.Size, msg, now.UnixNano()); err != nil {
 		return nil, err
 	}
-	w.cpSize, w.cpAt = w.size, now
+	w.cpSize, w.cpAt = c.Size, now
 	return &SignedCheckpoint{Checkpoint: c, Note: msg}, nil
-}
-
-// loadState reads the tree size, its frontier hashes and the latest
-// checkpoint from the database.
-func (l *Log) loadState(ctx context.Context) error {
-	size, err := l.Size(ctx)
-	if err != nil {
-		return err
-	}
-	idx := frontierIndexes(size)
-	hashes, err := l.hashReader(ctx).ReadHashes(idx)
-	if err != nil {
-		return fmt.Errorf("auditlog: load tree of size %d: %w", size, err)
-	}
-	w := writerState{size: size, frontier: make(hashMap, len(idx))}
-	for i, id := range idx {
-		w.frontier[id] = hashes[i]
-	}
-	cp, err := l.LatestCheckpoint(ctx)
-	switch {
-	case errors.Is(err, ErrNoCheckpoint):
-		w.cpAt = l.opts.Now()
-	case err != nil:
-		return err
-	default:
-		w.cpSize, w.cpAt = cp.Size, cp.Created
-	}
-	if w.cpSize > size {
-		return fmt.Errorf("auditlog: latest checkpoint covers %d entries but the log has %d; run 'gatehouse audit verify'", w.cpSize, size)
-	}
-	l.w = w
-	return nil
 }
 
 func (l *Log) reportPublish(sink string, size int64, err error) {

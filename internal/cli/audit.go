@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"database/sql"
 	"flag"
 	"fmt"
 	"os"
@@ -12,18 +11,20 @@ import (
 
 	"github.com/gatehouse-health/gatehouse/internal/auditlog"
 	"github.com/gatehouse-health/gatehouse/internal/devmode"
-	"github.com/gatehouse-health/gatehouse/internal/sqlitedb"
+	"github.com/gatehouse-health/gatehouse/internal/storage"
 )
 
 const auditUsage = `Usage:
-    gatehouse audit verify [--data DIR | --database FILE] [--key FILE] [--from-checkpoint FILE]
+    gatehouse audit verify [--data DIR | --database FILE|URL] [--key FILE] [--from-checkpoint FILE]
     gatehouse audit show [--partner P] [--since T] [--status N] [--decision D] [--identity FILE]
     gatehouse audit export --format ndjson|auditevent|cef [filters of show]
     gatehouse audit prove INDEX
     gatehouse audit check-proof FILE [--key FILE] [--leaf HASH]
 
 Every command reads the log in DIR/gatehouse.db (default DIR ./gatehouse-data),
-or in --database FILE. The checkpoint verifier key defaults to
+or in --database, a SQLite FILE or a database URL as in database.url of the
+configuration (postgres://user@host/database; give the password in
+PGPASSWORD, not on the command line). The checkpoint verifier key defaults to
 DIR/audit/checkpoint.vkey; with --database, pass --key.
 
 Examples:
@@ -77,7 +78,7 @@ type auditSource struct {
 func auditSourceFlags(fs *flag.FlagSet) *auditSource {
 	return &auditSource{
 		data:     fs.String("data", "", "development data `DIR` holding gatehouse.db and audit/; default ./"+devmode.DefaultDir),
-		database: fs.String("database", "", "database `FILE` holding the audit log, instead of --data"),
+		database: fs.String("database", "", "database `FILE` or URL holding the audit log, instead of --data"),
 		key:      fs.String("key", "", "checkpoint verifier key `FILE` (name+hash+key); default DIR/audit/checkpoint.vkey"),
 	}
 }
@@ -89,22 +90,29 @@ func (s *auditSource) dataDir() string {
 	return "./" + devmode.DefaultDir
 }
 
-// open opens the database read-side. It never creates a database file.
-func (e *env) openAudit(s *auditSource) (*sql.DB, *auditlog.Reader, bool) {
+// openAudit opens the database read-side. It never creates a SQLite file.
+func (e *env) openAudit(s *auditSource) (*storage.DB, *auditlog.Reader, bool) {
 	if *s.data != "" && *s.database != "" {
 		e.errorf("--data and --database are mutually exclusive")
 		return nil, nil, false
 	}
-	path := *s.database
-	if path == "" {
-		path = filepath.Join(s.dataDir(), "gatehouse.db")
+	target := *s.database
+	if target == "" {
+		target = filepath.Join(s.dataDir(), "gatehouse.db")
 	}
-	if _, err := os.Stat(path); err != nil {
-		e.errorf("audit log database: %v", err)
-		e.hint("pass --data DIR of a gateway that has run, or --database FILE")
+	dialect, path, err := storage.ParseURL(target)
+	if err != nil {
+		e.errorf("--database: %v", err)
 		return nil, nil, false
 	}
-	db, err := sqlitedb.Open(e.ctx, path)
+	if dialect == storage.SQLite {
+		if _, err := os.Stat(path); err != nil {
+			e.errorf("audit log database: %v", err)
+			e.hint("pass --data DIR of a gateway that has run, or --database FILE")
+			return nil, nil, false
+		}
+	}
+	db, err := storage.Open(e.ctx, target)
 	if err != nil {
 		e.errorf("%v", err)
 		return nil, nil, false
@@ -112,7 +120,7 @@ func (e *env) openAudit(s *auditSource) (*sql.DB, *auditlog.Reader, bool) {
 	r, err := auditlog.NewReader(e.ctx, db)
 	if err != nil {
 		db.Close()
-		e.errorf("%s: %v", path, err)
+		e.errorf("%s: %v", db.Target, err)
 		return nil, nil, false
 	}
 	return db, r, true
@@ -138,7 +146,7 @@ func (e *env) logKey(s *auditSource) (note.Verifier, bool) {
 	return v, true
 }
 
-const verifySynopsis = "gatehouse audit verify [--data DIR | --database FILE] [--key FILE] [--from-checkpoint FILE] [--write-checkpoint FILE]"
+const verifySynopsis = "gatehouse audit verify [--data DIR | --database FILE|URL] [--key FILE] [--from-checkpoint FILE] [--write-checkpoint FILE]"
 
 // auditVerify exits 0 when the log is intact, 1 when it was tampered with
 // and 2 when it cannot be checked.

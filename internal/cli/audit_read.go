@@ -57,13 +57,13 @@ func (f *auditFilter) identities() ([]age.Identity, error) {
 	return auditlog.LoadIdentities(*f.identity)
 }
 
-const showSynopsis = "gatehouse audit show [--data DIR | --database FILE] [--partner P] [--since T] [--status N] [--decision D] [--identity FILE] [--limit N]"
+const showSynopsis = "gatehouse audit show [--data DIR | --database FILE|URL] [--partner P] [--since T] [--status N] [--decision D] [--identity FILE] [--limit N]"
 
 func (e *env) auditShow(args []string) int {
 	return e.auditList(args, "audit show", showSynopsis, "", 100)
 }
 
-const exportSynopsis = "gatehouse audit export --format ndjson|auditevent|cef [--data DIR | --database FILE] [--partner P] [--since T] [--status N] [--decision D] [--identity FILE]"
+const exportSynopsis = "gatehouse audit export --format ndjson|auditevent|cef [--data DIR | --database FILE|URL] [--partner P] [--since T] [--status N] [--decision D] [--identity FILE]"
 
 func (e *env) auditExport(args []string) int {
 	return e.auditList(args, "audit export", exportSynopsis, "ndjson", 0)
@@ -104,8 +104,15 @@ func (e *env) auditList(args []string, name, synopsis, defaultFormat string, def
 		e.errorf("%v", err)
 		return 2
 	}
+	var dec *auditlog.Decrypter
+	if ids != nil {
+		if dec, err = r.NewDecrypter(e.ctx, ids); err != nil {
+			e.errorf("%v", err)
+			return 2
+		}
+	}
 	err = r.Scan(e.ctx, q, func(row *auditlog.Row) error {
-		return write(origin, row, ids)
+		return write(origin, row, dec)
 	})
 	if err != nil {
 		e.errorf("%v", err)
@@ -114,7 +121,8 @@ func (e *env) auditList(args []string, name, synopsis, defaultFormat string, def
 	return 0
 }
 
-type rowWriter func(origin string, row *auditlog.Row, ids []age.Identity) error
+// rowWriter writes one entry; dec is nil when bodies are not decrypted.
+type rowWriter func(origin string, row *auditlog.Row, dec *auditlog.Decrypter) error
 
 // entryWriter returns the writer for format ("" is the show layout).
 func (e *env) entryWriter(format string, withBodies bool) (rowWriter, bool) {
@@ -124,7 +132,7 @@ func (e *env) entryWriter(format string, withBodies bool) (rowWriter, bool) {
 	case "ndjson":
 		return e.ndjsonRow, true
 	case "auditevent":
-		return func(origin string, row *auditlog.Row, _ []age.Identity) error {
+		return func(origin string, row *auditlog.Row, _ *auditlog.Decrypter) error {
 			b, err := auditlog.MarshalAuditEvent(row, origin)
 			if err == nil {
 				_, err = fmt.Fprintf(e.stdout, "%s\n", b)
@@ -132,7 +140,7 @@ func (e *env) entryWriter(format string, withBodies bool) (rowWriter, bool) {
 			return err
 		}, !withBodies
 	case "cef":
-		return func(_ string, row *auditlog.Row, _ []age.Identity) error {
+		return func(_ string, row *auditlog.Row, _ *auditlog.Decrypter) error {
 			_, err := fmt.Fprintln(e.stdout, auditlog.CEF(row))
 			return err
 		}, !withBodies
@@ -140,21 +148,21 @@ func (e *env) entryWriter(format string, withBodies bool) (rowWriter, bool) {
 	return nil, false
 }
 
-// openBodies decrypts row's bodies, or returns nil without identities. A
+// openBodies decrypts row's bodies, or returns nil without a decrypter. A
 // shredded entry has no bodies; other failures are errors.
-func openBodies(origin string, row *auditlog.Row, ids []age.Identity) (*auditlog.Bodies, error) {
-	if ids == nil {
+func (e *env) openBodies(row *auditlog.Row, dec *auditlog.Decrypter) (*auditlog.Bodies, error) {
+	if dec == nil {
 		return nil, nil
 	}
-	b, err := auditlog.OpenBodies(origin, row, ids)
+	b, err := dec.Open(e.ctx, row)
 	if errors.Is(err, auditlog.ErrShredded) {
 		return nil, nil
 	}
 	return b, err
 }
 
-func (e *env) ndjsonRow(origin string, row *auditlog.Row, ids []age.Identity) error {
-	bodies, err := openBodies(origin, row, ids)
+func (e *env) ndjsonRow(_ string, row *auditlog.Row, dec *auditlog.Decrypter) error {
+	bodies, err := e.openBodies(row, dec)
 	if err != nil {
 		return err
 	}
@@ -166,7 +174,7 @@ func (e *env) ndjsonRow(origin string, row *auditlog.Row, ids []age.Identity) er
 	return err
 }
 
-func (e *env) showRow(origin string, row *auditlog.Row, ids []age.Identity) error {
+func (e *env) showRow(_ string, row *auditlog.Row, dec *auditlog.Decrypter) error {
 	x := &row.Leaf.Entry
 	fmt.Fprintf(e.stdout, "#%d %s %s %s %s %s -> %d %s", row.Leaf.Index, x.RecordedAt.UTC().Format(time.RFC3339Nano),
 		x.Direction, x.Partner, x.Method, x.Target, x.Status, x.Decision)
@@ -181,7 +189,7 @@ func (e *env) showRow(origin string, row *auditlog.Row, ids []age.Identity) erro
 		fmt.Fprintf(e.stdout, "    bodies: keys destroyed by retention at %s\n", row.Shredded.UTC().Format(time.RFC3339))
 		return nil
 	}
-	bodies, err := openBodies(origin, row, ids)
+	bodies, err := e.openBodies(row, dec)
 	if err != nil || bodies == nil {
 		return err
 	}
@@ -201,7 +209,7 @@ func (e *env) showBody(part string, body []byte) {
 	fmt.Fprintf(e.stdout, "    %s body:\n%s\n", part, body)
 }
 
-const proveSynopsis = "gatehouse audit prove INDEX [--data DIR | --database FILE]"
+const proveSynopsis = "gatehouse audit prove INDEX [--data DIR | --database FILE|URL]"
 
 // auditProve prints the c2sp.org/tlog-proof of one entry against the
 // latest checkpoint.

@@ -10,9 +10,13 @@ import (
 	"testing"
 	"time"
 
+	"filippo.io/age"
+	"golang.org/x/mod/sumdb/note"
+
 	"github.com/gatehouse-health/gatehouse/internal/auditlog"
 	"github.com/gatehouse-health/gatehouse/internal/record"
-	"github.com/gatehouse-health/gatehouse/internal/sqlitedb"
+	"github.com/gatehouse-health/gatehouse/internal/storage"
+	"github.com/gatehouse-health/gatehouse/internal/storage/storagetest"
 )
 
 const auditTestOrigin = "dev.gatehouse.test/audit"
@@ -34,8 +38,16 @@ func auditDataDir(t *testing.T, n int) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	writeAuditLog(t, filepath.Join(dir, "gatehouse.db"), signer, recipients, n)
+	return dir
+}
+
+// writeAuditLog appends n entries to a new log in the database at url and
+// closes it.
+func writeAuditLog(t *testing.T, url string, signer note.Signer, recipients []age.Recipient, n int) {
+	t.Helper()
 	ctx := context.Background()
-	db, err := sqlitedb.Open(ctx, filepath.Join(dir, "gatehouse.db"))
+	db, err := storage.Open(ctx, url)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +74,36 @@ func auditDataDir(t *testing.T, n int) string {
 	if err := l.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
-	return dir
+}
+
+// TestAuditCommandsOnPostgres reads a log kept in PostgreSQL through
+// --database URL.
+func TestAuditCommandsOnPostgres(t *testing.T) {
+	storagetest.SkipWithoutPostgres(t)
+	dir := t.TempDir()
+	keys, err := auditlog.EnsureDevKeys(dir, auditTestOrigin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := auditlog.LoadSigner(keys.SigningKeyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recipients, err := auditlog.LoadRecipients(keys.RecipientsFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := storagetest.Backend{Dialect: storage.PostgreSQL}.NewURL(t)
+	writeAuditLog(t, url, signer, recipients, 6)
+
+	code, stdout, stderr := run(t, context.Background(), "audit", "verify", "--database", url, "--key", keys.VerifierFile)
+	if code != 0 || !strings.Contains(stdout, "intact: 6 entries") {
+		t.Errorf("verify: code %d stdout %q stderr %q", code, stdout, stderr)
+	}
+	code, stdout, stderr = run(t, context.Background(), "audit", "show", "--database", url, "--identity", keys.IdentityFile)
+	if code != 0 || !strings.Contains(stdout, `"id":"b5"`) {
+		t.Errorf("show: code %d stdout %q stderr %q", code, stdout, stderr)
+	}
 }
 
 func TestAuditVerifyIntactAndTampered(t *testing.T) {
@@ -78,7 +119,7 @@ func TestAuditVerifyIntactAndTampered(t *testing.T) {
 		t.Errorf("incremental verify: code %d stdout %q", code, stdout)
 	}
 
-	db, err := sqlitedb.Open(context.Background(), filepath.Join(dir, "gatehouse.db"))
+	db, err := storage.Open(context.Background(), filepath.Join(dir, "gatehouse.db"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,6 +22,7 @@ and a record of every exchange.
 
 Usage:
     gatehouse demo [--bundles DIR] [--json]
+    gatehouse load [--synthea FILE.tgz | --bundles DIR] [--rate N/s] [--concurrency C] [--duration D] [--json] [--target URL --data DIR]
     gatehouse serve [--config FILE] [--data DIR] [--listen ADDR]
     gatehouse token [--data DIR] [--partner NAME] [--url URL]
     gatehouse validate [--package FILE.tgz]... [--profile URL]... [--format text|json] PATH...
@@ -69,6 +70,8 @@ func MainContext(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		return env.token(rest)
 	case "demo":
 		return env.demo(rest)
+	case "load":
+		return env.load(rest)
 	case "validate":
 		return env.validate(rest)
 	case "pki":

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"flag"
 	"fmt"
@@ -16,13 +15,13 @@ import (
 
 	"github.com/gatehouse-health/gatehouse/internal/members"
 	"github.com/gatehouse-health/gatehouse/internal/payer"
-	"github.com/gatehouse-health/gatehouse/internal/sqlitedb"
+	"github.com/gatehouse-health/gatehouse/internal/storage"
 )
 
 const payerSynopsis = `gatehouse payer load|pended|decide [options]
-    gatehouse payer load [--data DIR] [--database FILE] FILE.tgz|DIR|FILE.json
-    gatehouse payer pended [--data DIR] [--database FILE]
-    gatehouse payer decide [--data DIR] [--database FILE] CLAIM ITEM approve|partial|deny|modify|contact|none`
+    gatehouse payer load [--data DIR] [--database FILE|URL] FILE.tgz|DIR|FILE.json
+    gatehouse payer pended [--data DIR] [--database FILE|URL]
+    gatehouse payer decide [--data DIR] [--database FILE|URL] CLAIM ITEM approve|partial|deny|modify|contact|none`
 
 // progressEvery is how many files pass between progress lines of a load.
 const progressEvery = 25
@@ -40,7 +39,7 @@ func (e *env) payer(args []string) int {
 	sub, rest := args[0], args[1:]
 	fs := e.flags("payer " + sub)
 	dataDir := fs.String("data", "./gatehouse-data", "data `DIR` whose gatehouse.db is the database")
-	dbFile := fs.String("database", "", "SQLite database `FILE`; default DIR/gatehouse.db")
+	dbFile := fs.String("database", "", "SQLite database `FILE` or database URL, as database.url of the configuration; default DIR/gatehouse.db")
 	positional, code, ok := e.parseMany(fs, rest)
 	if !ok {
 		return code
@@ -90,13 +89,20 @@ func (e *env) payerUsage(format string, args ...any) int {
 }
 
 // withService opens the database, migrates the payer tables and runs fn.
-func (e *env) withService(path string, fn func(*payer.Service) int) int {
-	if _, err := os.Stat(filepath.Dir(path)); err != nil {
-		e.errorf("database directory %s does not exist", filepath.Dir(path))
-		e.hint("pass --data with a gateway data directory or --database with the SQLite file")
-		return 1
+func (e *env) withService(target string, fn func(*payer.Service) int) int {
+	dialect, path, err := storage.ParseURL(target)
+	if err != nil {
+		e.errorf("--database: %v", err)
+		return 2
 	}
-	db, err := sqlitedb.Open(e.ctx, path)
+	if dialect == storage.SQLite {
+		if _, err := os.Stat(filepath.Dir(path)); err != nil {
+			e.errorf("database directory %s does not exist", filepath.Dir(path))
+			e.hint("pass --data with a gateway data directory or --database with the SQLite file")
+			return 1
+		}
+	}
+	db, err := storage.Open(e.ctx, target)
 	if err != nil {
 		e.errorf("%v", err)
 		return 1
@@ -110,7 +116,7 @@ func (e *env) withService(path string, fn func(*payer.Service) int) int {
 	return fn(svc)
 }
 
-func openPayer(ctx context.Context, db *sql.DB) (*payer.Service, error) {
+func openPayer(ctx context.Context, db *storage.DB) (*payer.Service, error) {
 	svc, err := payer.New(db, payer.Options{})
 	if err != nil {
 		return nil, err

@@ -11,7 +11,7 @@ import (
 	"testing"
 
 	"github.com/gatehouse-health/gatehouse/internal/payer"
-	"github.com/gatehouse-health/gatehouse/internal/sqlitedb"
+	"github.com/gatehouse-health/gatehouse/internal/storage"
 )
 
 // submitPended records the PAS Surgical example, whose one item the
@@ -19,7 +19,7 @@ import (
 func submitPended(t *testing.T) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "gatehouse.db")
-	db, err := sqlitedb.Open(context.Background(), path)
+	db, err := storage.Open(context.Background(), path)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -27,7 +27,7 @@ func (e *env) serve(args []string) int {
 	cfgPath := fs.String("config", "", "configuration `FILE` (YAML); without it, development mode")
 	dataDir := fs.String("data", "./gatehouse-data", "development-mode data `DIR` for keys, certificates and the database")
 	listen := fs.String("listen", "127.0.0.1:8443", "development-mode listen `ADDR` (host:port)")
-	adminListen := fs.String("admin-listen", "127.0.0.1:9443", "development-mode admin listener `ADDR` (metrics, health); empty disables it")
+	adminListen := fs.String("admin-listen", "127.0.0.1:9443", "development-mode admin listener `ADDR` (metrics, health, kill switch, console at /console/); empty disables it")
 	if code, ok := e.parse(fs, serveSynopsis, args); !ok {
 		return code
 	}
@@ -43,7 +43,7 @@ func (e *env) serve(args []string) int {
 
 	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	ctx := e.ctx
-	rt, err := app.Start(ctx, cfg, app.Options{Logger: log})
+	rt, err := app.Start(ctx, cfg, app.Options{Logger: log, ConfigFile: *cfgPath})
 	if err != nil {
 		e.errorf("start: %v", err)
 		return 1

@@ -17,6 +17,7 @@ import (
 	"net"
 	"net/url"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -26,6 +27,7 @@ import (
 	"github.com/gatehouse-health/gatehouse/internal/netguard"
 	"github.com/gatehouse-health/gatehouse/internal/policy"
 	"github.com/gatehouse-health/gatehouse/internal/scope"
+	"github.com/gatehouse-health/gatehouse/internal/storage"
 )
 
 // File is the root of the configuration file.
@@ -59,6 +61,8 @@ type File struct {
 	Upstream Upstream  `yaml:"upstream"`
 	Payer    Payer     `yaml:"payer"`
 	Partners []Partner `yaml:"partners"`
+	// Alerts tunes the anomaly alerts and lists canary members.
+	Alerts Alerts `yaml:"alerts"`
 
 	// dir is the directory relative paths are resolved against.
 	dir string
@@ -249,9 +253,17 @@ type Token struct {
 	Lifetime time.Duration `yaml:"lifetime"`
 }
 
-// Database selects where exchange records and payer data are kept.
+// Database selects where exchange records and payer data are kept. Set
+// one of URL and Path.
 type Database struct {
-	// Path of the SQLite database file.
+	// URL names the database: a SQLite file as a path or sqlite:///path,
+	// or a PostgreSQL database as
+	// postgres://user@host:5432/database?sslmode=verify-full, which gateway
+	// replicas share. A relative SQLite path is relative to this file.
+	// Leave the password out of the URL: the PostgreSQL driver reads
+	// PGPASSWORD and ~/.pgpass.
+	URL string `yaml:"url"`
+	// Path of the SQLite database file, the older form of URL.
 	Path string `yaml:"path"`
 }
 
@@ -304,8 +316,16 @@ type Partner struct {
 	// Organization identifies the partner's organisation, such as an NPI.
 	Organization Identifier `yaml:"organization"`
 	// JWKSFile holds the public keys that verify the partner's client
-	// assertions.
+	// assertions. Set exactly one of JWKSFile and JWKSURL.
 	JWKSFile string `yaml:"jwks_file"`
+	// JWKSURL is the https URL of the partner's published JWK set, fetched
+	// through the egress guard, so its host must be on egress.allow. The
+	// set is cached for its Cache-Control max-age (1m to 24h, default 1h)
+	// and fetched at most once a minute (see docs/security.md).
+	JWKSURL string `yaml:"jwks_url"`
+	// JWKSCAFile verifies the JWKS URL's server certificate; default the
+	// system roots. Only with JWKSURL.
+	JWKSCAFile string `yaml:"jwks_ca_file"`
 	// Scopes is the maximum set of SMART scopes the partner may be granted,
 	// in SMART v1 or v2 syntax plus Gatehouse's operation scopes (see
 	// docs/security.md).
@@ -368,6 +388,21 @@ func (f *File) Resolve(p string) string {
 	return filepath.Join(f.dir, p)
 }
 
+// DatabaseURL returns the URL to open the database with: database.url or
+// database.path, a relative SQLite path resolved against the directory of
+// the configuration file.
+func (f *File) DatabaseURL() string {
+	raw := f.Database.URL
+	if raw == "" {
+		raw = f.Database.Path
+	}
+	dialect, target, err := storage.ParseURL(raw)
+	if err != nil || dialect != storage.SQLite {
+		return raw
+	}
+	return "sqlite://" + f.Resolve(target)
+}
+
 // FHIRBase returns the public FHIR base URL.
 func (f *File) FHIRBase() string { return strings.TrimRight(f.PublicURL, "/") + "/fhir" }
 
@@ -400,6 +435,7 @@ func (f *File) applyDefaults() {
 	if f.Outbound.ClientCAFile == "" {
 		f.Outbound.ClientCAFile = f.TLS.ClientCAFile
 	}
+	f.Alerts.applyDefaults()
 	for i := range f.Partners {
 		rl := &f.Partners[i].RateLimit
 		if rl.RequestsPerSecond == 0 {
@@ -427,7 +463,7 @@ func (f *File) Validate() error {
 	if f.Token.Lifetime < 0 || f.Token.Lifetime > MaxTokenLifetime {
 		v.addf("token.lifetime", "%s is out of range: use a duration between 1s and %s", f.Token.Lifetime, MaxTokenLifetime)
 	}
-	v.required("database.path", f.Database.Path)
+	f.validateDatabase(&v)
 	v.required("audit.origin", f.Audit.Origin)
 	v.required("audit.signing_key_file", f.Audit.SigningKeyFile)
 	v.required("audit.recipients_file", f.Audit.RecipientsFile)
@@ -442,7 +478,22 @@ func (f *File) Validate() error {
 	f.validateOutbound(&v)
 	f.validateNetwork(&v)
 	f.validateStrict(&v)
+	f.validateAlerts(&v)
 	return v.err()
+}
+
+func (f *File) validateDatabase(v *validator) {
+	d := f.Database
+	switch {
+	case d.URL != "" && d.Path != "":
+		v.addf("database.url", "set database.url or database.path, not both")
+	case d.URL == "" && d.Path == "":
+		v.addf("database.url", "missing: set database.url, or database.path for a SQLite file")
+	case d.URL != "":
+		if _, _, err := storage.ParseURL(d.URL); err != nil {
+			v.addf("database.url", "%v", err)
+		}
+	}
 }
 
 func (f *File) validateStrict(v *validator) {
@@ -550,7 +601,7 @@ func (f *File) validatePartners(v *validator) {
 			v.addf(at+".id", "%q is already used by partners[%d]", p.ID, j)
 		}
 		seen[p.ID] = i
-		v.required(at+".jwks_file", p.JWKSFile)
+		f.validatePartnerKeys(v, at, p)
 		if _, err := scope.ParseSet(p.Scopes, scope.Options{AllowWildcard: p.AllowWildcardScopes}); err != nil {
 			v.addf(at+".scopes", "%v", err)
 		}
@@ -565,6 +616,42 @@ func (f *File) validatePartners(v *validator) {
 				v.addf(fmt.Sprintf("%s.interactions[%d]", at, k), "%v", err)
 			}
 		}
+	}
+}
+
+// validatePartnerKeys checks that a partner registers its keys in exactly
+// one way, and that a JWKS URL is https and reachable through the egress
+// allowlist.
+func (f *File) validatePartnerKeys(v *validator, at string, p Partner) {
+	switch {
+	case p.JWKSFile == "" && p.JWKSURL == "":
+		v.addf(at+".jwks_file", "missing: set jwks_file or jwks_url to register the partner's public keys")
+		return
+	case p.JWKSFile != "" && p.JWKSURL != "":
+		v.addf(at+".jwks_url", "set either jwks_file or jwks_url, not both")
+		return
+	case p.JWKSFile != "":
+		if p.JWKSCAFile != "" {
+			v.addf(at+".jwks_ca_file", "is only used with jwks_url; remove it or register the keys by URL")
+		}
+		return
+	}
+
+	u, err := url.Parse(p.JWKSURL)
+	port := uint64(443)
+	if err == nil && u.Port() != "" {
+		port, err = strconv.ParseUint(u.Port(), 10, 16)
+	}
+	if err != nil || u.Scheme != "https" || u.Hostname() == "" || port == 0 || u.User != nil || u.Fragment != "" {
+		v.addf(at+".jwks_url", "invalid value %q: use an https URL without user information or fragment", p.JWKSURL)
+		return
+	}
+	guard, err := egress.New(egress.Options{Allow: f.Egress.Allow})
+	if err != nil {
+		return // validateNetwork reports the bad egress.allow entry
+	}
+	if err := guard.CheckHost(u.Hostname(), uint16(port)); err != nil {
+		v.addf(at+".jwks_url", "the gateway may not connect to %s: add it to egress.allow", u.Host)
 	}
 }
 

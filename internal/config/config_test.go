@@ -144,3 +144,102 @@ func TestNetworkErrorsNameEntry(t *testing.T) {
 		t.Errorf("error = %v, want network.allow_sources missing", err)
 	}
 }
+
+func TestPartnerJWKSURL(t *testing.T) {
+	withURL := func(url string) func(string) string {
+		return func(s string) string {
+			return strings.Replace(s, "    jwks_file: partners/epic.jwks.json\n", "    jwks_url: "+url+"\n", 1)
+		}
+	}
+	allowJWKSHost := func(s string) string {
+		return strings.Replace(s, "allow: [engine.payer.internal:443]", "allow: [engine.payer.internal:443, fhir.epic.example:443]", 1)
+	}
+
+	f, err := Parse([]byte(allowJWKSHost(withURL("https://fhir.epic.example/jwks.json")(validYAML))), "/etc/gatehouse")
+	if err != nil {
+		t.Fatalf("Parse with jwks_url: %v", err)
+	}
+	if got := f.Partners[0].JWKSURL; got != "https://fhir.epic.example/jwks.json" {
+		t.Errorf("jwks_url = %q", got)
+	}
+
+	tests := []struct {
+		name    string
+		edit    func(string) string
+		wantErr []string
+	}{
+		{"neither file nor URL", func(s string) string {
+			return strings.Replace(s, "    jwks_file: partners/epic.jwks.json\n", "", 1)
+		}, []string{`partners[0].jwks_file: missing`, "jwks_url"}},
+		{"file and URL", func(s string) string {
+			return allowJWKSHost(strings.Replace(s, "    jwks_file: partners/epic.jwks.json\n",
+				"    jwks_file: partners/epic.jwks.json\n    jwks_url: https://fhir.epic.example/jwks.json\n", 1))
+		}, []string{`partners[0].jwks_url`, "not both"}},
+		{"http URL", func(s string) string { return allowJWKSHost(withURL("http://fhir.epic.example/jwks.json")(s)) },
+			[]string{`partners[0].jwks_url`, `"http://fhir.epic.example/jwks.json"`}},
+		{"URL with user information", func(s string) string {
+			return allowJWKSHost(withURL("https://user:secret@fhir.epic.example/jwks.json")(s))
+		}, []string{`partners[0].jwks_url`, "user information"}},
+		{"URL with fragment", func(s string) string { return allowJWKSHost(withURL("https://fhir.epic.example/jwks.json#k1")(s)) },
+			[]string{`partners[0].jwks_url`, "fragment"}},
+		{"URL with port 0", func(s string) string { return allowJWKSHost(withURL("https://fhir.epic.example:0/jwks.json")(s)) },
+			[]string{`partners[0].jwks_url`}},
+		{"host not on egress.allow", withURL("https://fhir.epic.example/jwks.json"),
+			[]string{`partners[0].jwks_url`, "add it to egress.allow"}},
+		{"port not on egress.allow", func(s string) string { return allowJWKSHost(withURL("https://fhir.epic.example:8443/jwks.json")(s)) },
+			[]string{`partners[0].jwks_url`, "fhir.epic.example:8443"}},
+		{"CA file without URL", func(s string) string {
+			return strings.Replace(s, "    jwks_file: partners/epic.jwks.json\n",
+				"    jwks_file: partners/epic.jwks.json\n    jwks_ca_file: partners/epic-ca.pem\n", 1)
+		}, []string{`partners[0].jwks_ca_file`, "only used with jwks_url"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse([]byte(tt.edit(validYAML)), "/etc/gatehouse")
+			if err == nil {
+				t.Fatal("Parse accepted the configuration")
+			}
+			for _, want := range tt.wantErr {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error %q does not contain %q", err, want)
+				}
+			}
+		})
+	}
+}
+
+func TestDatabaseURL(t *testing.T) {
+	tests := []struct {
+		name     string
+		database string // the database section, replacing "  path: gatehouse.db"
+		want     string // DatabaseURL, or the error's key and text
+		wantErr  bool
+	}{
+		{"path", "  path: gatehouse.db", "sqlite:///etc/gatehouse/gatehouse.db", false},
+		{"sqlite url, relative", "  url: sqlite://data/g.db", "sqlite:///etc/gatehouse/data/g.db", false},
+		{"plain path url", "  url: /var/lib/gatehouse/g.db", "sqlite:///var/lib/gatehouse/g.db", false},
+		{"postgres url", "  url: postgres://gh@db.internal/gatehouse?sslmode=verify-full",
+			"postgres://gh@db.internal/gatehouse?sslmode=verify-full", false},
+		{"both", "  path: g.db\n  url: postgres://db/g", "database.url: set database.url or database.path, not both", true},
+		{"neither", "  url: \"\"", "database.url: missing", true},
+		{"other scheme", "  url: mysql://db/g", `database.url: storage: unsupported database URL scheme "mysql"`, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			yaml := strings.Replace(validYAML, "  path: gatehouse.db", tt.database, 1)
+			f, err := Parse([]byte(yaml), "/etc/gatehouse")
+			if tt.wantErr {
+				if err == nil || !strings.Contains(err.Error(), tt.want) {
+					t.Errorf("err = %v, want one containing %q", err, tt.want)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := f.DatabaseURL(); got != tt.want {
+				t.Errorf("DatabaseURL = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-health/gatehouse/internal/config"
+	"github.com/gatehouse-health/gatehouse/internal/storage"
 )
 
 // Node ids of the fixed parts of the diagram.
@@ -112,9 +113,22 @@ func allPartnerClasses(cfg *config.File) []DataClass {
 	return ClassesOf(all)
 }
 
+// databaseLines labels the database node: the SQLite file's name, or the
+// PostgreSQL server's host and port, never the user or password.
+func databaseLines(cfg *config.File) []string {
+	dialect, target, err := storage.ParseURL(cfg.DatabaseURL())
+	if err == nil && dialect == storage.PostgreSQL {
+		host := "(host from the environment)"
+		if u, err := url.Parse(target); err == nil && u.Host != "" {
+			host = u.Host
+		}
+		return []string{"Database (PostgreSQL)", host, "exchange record, replay cache, shared by replicas"}
+	}
+	return []string{"Database (SQLite)", filepath.Base(target), "exchange record, replay cache"}
+}
+
 func (g *Graph) addPayerSide(cfg *config.File) {
-	db := Node{ID: idDatabase, Zone: ZoneInternal.ID, Store: true, Col: 3, Row: 1,
-		Lines: []string{"Database (SQLite)", filepath.Base(cfg.Database.Path), "exchange record, replay cache"}}
+	db := Node{ID: idDatabase, Zone: ZoneInternal.ID, Store: true, Col: 3, Row: 1, Lines: databaseLines(cfg)}
 	upstreamEdge := Edge{From: idGateway, To: idUpstream, Data: classNames(allPartnerClasses(cfg))}
 	if cfg.Upstream.URL == config.Builtin {
 		g.Nodes = append(g.Nodes, Node{ID: idUpstream, Zone: ZoneInternal.ID, Col: 3, Row: 0,

@@ -58,7 +58,7 @@ func (g *Gateway) respondLocal(w http.ResponseWriter, ex *exchange, status int, 
 	ex.entry.Phase = record.PhaseResponse
 	ex.entry.Decision = record.Allow
 	ex.entry.Status = status
-	ex.entry.RequestBody = ex.body
+	ex.entry.RequestBody = ex.recordedBody()
 	ex.entry.ResponseBody = body
 	if !g.commit(ex) {
 		g.writeUnrecorded(w, ex)

@@ -23,8 +23,12 @@ type exchange struct {
 	r     *http.Request
 	start time.Time
 
-	body      []byte // request body, at most MaxBodyBytes
-	oversized bool   // the body exceeded MaxBodyBytes and was not kept
+	body []byte // request body, at most MaxBodyBytes
+	// redact, when set, turns the body into what the record keeps: the
+	// OAuth endpoints replace credentials by their fingerprints, on every
+	// path, refusals included.
+	redact    func([]byte) []byte
+	oversized bool // the body exceeded MaxBodyBytes and was not kept
 
 	leaf    *x509.Certificate // verified client certificate
 	partner *Partner
@@ -85,4 +89,12 @@ func redactTarget(u *url.URL) string {
 		return u.EscapedPath() + "?REDACTED"
 	}
 	return u.RequestURI()
+}
+
+// recordedBody returns the request body as the record keeps it.
+func (ex *exchange) recordedBody() []byte {
+	if ex.redact != nil && len(ex.body) > 0 {
+		return ex.redact(ex.body)
+	}
+	return ex.body
 }

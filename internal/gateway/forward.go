@@ -32,7 +32,7 @@ var returnedResponseHeaders = []string{
 func (g *Gateway) forwardAndRespond(w http.ResponseWriter, ex *exchange) {
 	ex.entry.Phase = record.PhaseRequest
 	ex.entry.Decision = record.Allow
-	ex.entry.RequestBody = ex.body
+	ex.entry.RequestBody = ex.recordedBody()
 	if !g.commit(ex) {
 		g.writeUnrecorded(w, ex)
 		return

@@ -86,9 +86,10 @@ type SourceChecker interface {
 	CheckPartner(partnerID string, source netip.Addr) error
 }
 
-// TokenVerifier verifies access tokens presented on FHIR requests.
+// TokenVerifier verifies access tokens presented on FHIR requests;
+// *token.Server implements it.
 type TokenVerifier interface {
-	Verify(raw string, peer *x509.Certificate) (*token.AccessClaims, error)
+	VerifyContext(ctx context.Context, raw string, peer *x509.Certificate) (*token.AccessClaims, error)
 }
 
 // TokenIssuer runs the token endpoint; *token.Server implements it.
@@ -107,6 +108,10 @@ type Options struct {
 	PartnerOf func(leaf *x509.Certificate) (string, bool)
 	Tokens    TokenVerifier
 	Issuer    TokenIssuer
+	// TokenControl, when set, serves token revocation to partners at
+	// RevokePath on this listener, and revocation and introspection to the
+	// integration engine on the outbound listener.
+	TokenControl TokenControl
 	// SmartConfiguration is the body served at
 	// [base]/.well-known/smart-configuration.
 	SmartConfiguration []byte
@@ -155,6 +160,22 @@ type Observer interface {
 	ObserveShadow(partner, enforcedRule, candidateRule string)
 }
 
+// PayloadObserver is an optional interface of an Observer that inspects
+// what an exchange carried, such as the anomaly alerts. The gateway calls
+// ObservePayload once per completed exchange, right after ObserveExchange,
+// on the request's goroutine and after the response has been written.
+//
+// e is the exchange's final entry. Its RequestBody and ResponseBody are the
+// bodies as recorded, so the token endpoint's have the client assertion and
+// the access token replaced by their ids. req is the parsed FHIR request,
+// nil when the exchange was refused before it was parsed. The gateway
+// never changes e, its bodies or req after the call, so an implementation
+// may hand them to another goroutine. It must not modify them, must return
+// without blocking, and must not log or export their content.
+type PayloadObserver interface {
+	ObservePayload(e *record.Entry, req *fhirreq.Request)
+}
+
 // Gateway is the inbound pipeline. It is safe for concurrent use.
 type Gateway struct {
 	opts     Options
@@ -188,6 +209,9 @@ func New(opts Options) (*Gateway, error) {
 	g.upstream = &target{base: opts.Upstream, prefix: FHIRBasePath, client: opts.UpstreamClient, identityHeaders: true}
 	g.mux = http.NewServeMux()
 	g.mux.HandleFunc(TokenPath, g.serveToken)
+	if opts.TokenControl != nil {
+		g.mux.HandleFunc(RevokePath, g.servePartnerRevoke)
+	}
 	g.mux.HandleFunc(FHIRBasePath+"/.well-known/smart-configuration", g.serveSmartConfiguration)
 	if opts.Receipts != nil {
 		g.mux.HandleFunc("GET /receipts/{index}", g.serveReceipt)

@@ -44,7 +44,9 @@ type OutboundOptions struct {
 // Outbound returns the handler of the outbound listener, the payer
 // integration engine's only way to a partner. It runs the same record,
 // kill-switch, authorization and payload stages as the inbound pipeline,
-// then forwards with the payer's credentials.
+// then forwards with the payer's credentials. When Options.TokenControl is
+// set, it also serves the engine token revocation at RevokePath and
+// introspection at IntrospectPath.
 func (g *Gateway) Outbound(opts OutboundOptions) (http.Handler, error) {
 	if opts.EngineOf == nil {
 		return nil, errors.New("gateway: OutboundOptions.EngineOf is required")
@@ -67,6 +69,16 @@ func (g *Gateway) Outbound(opts OutboundOptions) (http.Handler, error) {
 		}
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if g.opts.TokenControl != nil {
+			switch r.URL.EscapedPath() {
+			case RevokePath:
+				g.serveEngineRevoke(w, r, opts)
+				return
+			case IntrospectPath:
+				g.serveIntrospect(w, r, opts)
+				return
+			}
+		}
 		g.serveOutbound(w, r, opts, targets)
 	}), nil
 }

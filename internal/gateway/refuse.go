@@ -32,7 +32,7 @@ func (g *Gateway) refuse(w http.ResponseWriter, ex *exchange, ref *Refusal) {
 	ex.entry.Rule = ref.Rule
 	ex.entry.Reason = ref.Message
 	ex.entry.Status = ref.Status
-	ex.entry.RequestBody = ex.body
+	ex.entry.RequestBody = ex.recordedBody()
 	ex.entry.ResponseBody = body
 	if !g.commit(ex) {
 		g.writeUnrecorded(w, ex)
@@ -104,6 +104,9 @@ func (g *Gateway) writeFHIR(w http.ResponseWriter, ex *exchange, status int, bod
 func (g *Gateway) logExchange(ex *exchange) {
 	if g.opts.Observer != nil {
 		g.opts.Observer.ObserveExchange(&ex.entry)
+		if po, ok := g.opts.Observer.(PayloadObserver); ok {
+			po.ObservePayload(&ex.entry, ex.fhir)
+		}
 	}
 	level := slog.LevelInfo
 	if ex.entry.Decision == record.Deny {

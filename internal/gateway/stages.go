@@ -96,8 +96,9 @@ func (g *Gateway) checkSource(ex *exchange) *Refusal {
 }
 
 // authenticate verifies the bearer token: signature, lifetime, binding to
-// the certificate of this connection, and that it was issued to the same
-// partner the certificate names.
+// the certificate of this connection, revocation (by request or by the kill
+// switch), and that it was issued to the same partner the certificate
+// names.
 func (g *Gateway) authenticate(ex *exchange) *Refusal {
 	// url.Query drops pairs it cannot parse, so a token hidden in such a
 	// pair would pass BearerToken's own query check.
@@ -112,26 +113,37 @@ func (g *Gateway) authenticate(ex *exchange) *Refusal {
 		}
 		return tokenRefusal(err, rule, msg)
 	}
-	claims, err := g.opts.Tokens.Verify(raw, ex.leaf)
+	claims, err := g.opts.Tokens.VerifyContext(ex.r.Context(), raw, ex.leaf)
 	if err != nil {
-		rule, msg := "token.invalid", "the access token is invalid"
-		switch {
-		case errors.Is(err, token.ErrExpiredToken):
-			rule, msg = "token.expired", "the access token has expired"
-		case errors.Is(err, token.ErrCertificateMismatch):
-			rule, msg = "token.certificate-mismatch", "the access token is bound to another client certificate"
-		}
-		return tokenRefusal(err, rule, msg)
+		return verifyRefusal(err)
 	}
 	ex.claims = claims
 	ex.entry.TokenID = claims.TokenID
 	if ks := g.opts.KillSwitch; ks != nil && ks.Revoked(ex.partner.ID, claims.IssuedAt) {
-		return tokenRefusal(token.ErrInvalidToken, "token.revoked", "the access token was revoked; request a new one")
+		return tokenRefusal(token.ErrRevokedToken, "token.revoked", "the access token was revoked; request a new one")
 	}
 	if claims.ClientID != ex.partner.ID {
 		return tokenRefusal(token.ErrInvalidToken, "token.client-mismatch", "the access token was issued to another client")
 	}
 	return nil
+}
+
+// verifyRefusal maps a failed token verification to its rule. A failed
+// revocation lookup is rejected with 503, because the token may be valid.
+func verifyRefusal(err error) *Refusal {
+	rule, msg := "token.invalid", "the access token is invalid"
+	switch {
+	case errors.Is(err, token.ErrRevocationUnavailable):
+		return &Refusal{Status: http.StatusServiceUnavailable, Code: "transient", Rule: "token.revocation-unavailable",
+			Message: "the token's revocation state could not be checked; retry later", Header: http.Header{"Retry-After": {"5"}}}
+	case errors.Is(err, token.ErrExpiredToken):
+		rule, msg = "token.expired", "the access token has expired"
+	case errors.Is(err, token.ErrRevokedToken):
+		rule, msg = "token.revoked", "the access token was revoked; request a new one"
+	case errors.Is(err, token.ErrCertificateMismatch):
+		rule, msg = "token.certificate-mismatch", "the access token is bound to another client certificate"
+	}
+	return tokenRefusal(err, rule, msg)
 }
 
 // tokenRefusal builds the RFC 6750 refusal for a failed bearer token check.

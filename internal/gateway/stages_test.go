@@ -29,7 +29,7 @@ type stubVerifier struct {
 	err    error
 }
 
-func (s stubVerifier) Verify(string, *x509.Certificate) (*token.AccessClaims, error) {
+func (s stubVerifier) VerifyContext(context.Context, string, *x509.Certificate) (*token.AccessClaims, error) {
 	return s.claims, s.err
 }
 
@@ -142,6 +142,7 @@ func TestAuthenticateStage(t *testing.T) {
 		{"other certificate", "Bearer abc", stubVerifier{err: token.ErrCertificateMismatch}, 401, "token.certificate-mismatch"},
 		{"forged", "Bearer abc", stubVerifier{err: errors.New("bad signature")}, 401, "token.invalid"},
 		{"other client", "Bearer abc", stubVerifier{claims: &token.AccessClaims{ClientID: "ehr-b"}}, 401, "token.client-mismatch"},
+		{"revoked", "Bearer abc", stubVerifier{err: token.ErrRevokedToken}, 401, "token.revoked"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -170,6 +171,22 @@ func TestAuthenticateStage(t *testing.T) {
 				t.Errorf("WWW-Authenticate = %q", ref.Header.Get("WWW-Authenticate"))
 			}
 		})
+	}
+}
+
+func TestAuthenticateRevocationUnavailable(t *testing.T) {
+	g := testGateway(t, stubVerifier{err: token.ErrRevocationUnavailable}, &memStore{})
+	ex := newExchange(g, "GET", "/fhir/metadata", nil, testLeaf)
+	ex.r.Header.Set("Authorization", "Bearer abc")
+	if ref := g.identify(ex); ref != nil {
+		t.Fatal(ref.Message)
+	}
+	ref := g.authenticate(ex)
+	if ref == nil || ref.Status != http.StatusServiceUnavailable || ref.Rule != "token.revocation-unavailable" {
+		t.Fatalf("refusal = %+v, want 503 token.revocation-unavailable", ref)
+	}
+	if ref.Header.Get("Retry-After") == "" {
+		t.Error("503 without Retry-After")
 	}
 }
 

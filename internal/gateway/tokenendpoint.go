@@ -41,6 +41,7 @@ func (b *bufferedResponse) WriteHeader(status int) {
 // access token replaced by their ids, then releases the response.
 func (g *Gateway) serveToken(w http.ResponseWriter, r *http.Request) {
 	ex := g.begin(r)
+	ex.redact = token.RedactForm
 	ex.entry.Interaction = "token"
 	if ref := g.receive(ex); ref != nil {
 		g.refuse(w, ex, ref)
@@ -68,15 +69,11 @@ func (g *Gateway) serveToken(w http.ResponseWriter, r *http.Request) {
 	res, terr := g.opts.Issuer.Issue(r.Context(), r)
 	buf := &bufferedResponse{header: http.Header{}}
 	g.opts.Issuer.WriteResponse(buf, res, terr)
-	if buf.status == 0 {
-		buf.status = http.StatusOK
-	}
 
 	sum := token.Summarize(res, terr)
 	ex.entry.Partner = sum.ClientID
 	ex.entry.TokenID = sum.TokenID
-	ex.entry.Status = buf.status
-	ex.entry.RequestBody = token.RedactForm(ex.body)
+	ex.entry.RequestBody = ex.recordedBody()
 	ex.entry.ResponseBody = token.RedactJSON(buf.body.Bytes())
 	if terr == nil && res != nil {
 		ex.entry.Phase, ex.entry.Decision, ex.entry.Rule = record.PhaseResponse, record.Allow, "token.issued"
@@ -84,18 +81,7 @@ func (g *Gateway) serveToken(w http.ResponseWriter, r *http.Request) {
 		ex.entry.Phase, ex.entry.Decision, ex.entry.Rule = record.PhaseRefusal, record.Deny, "token."+sum.ErrorCode
 		ex.entry.Reason = sum.Description
 	}
-	if !g.commit(ex) {
-		g.writeUnrecorded(w, ex)
-		return
-	}
-	for k, vs := range buf.header {
-		w.Header()[k] = vs
-	}
-	w.Header().Set("X-Request-Id", ex.entry.ExchangeID)
-	setRecordHeaders(w.Header(), ex)
-	w.WriteHeader(buf.status)
-	_, _ = w.Write(buf.body.Bytes())
-	g.logExchange(ex)
+	g.releaseBuffered(w, ex, buf)
 }
 
 type readCloser struct{ *bytes.Reader }

@@ -3,12 +3,11 @@ package killswitch
 import (
 	"context"
 	"net/http/httptest"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/gatehouse-health/gatehouse/internal/fhirreq"
-	"github.com/gatehouse-health/gatehouse/internal/sqlitedb"
+	"github.com/gatehouse-health/gatehouse/internal/storage/storagetest"
 )
 
 func parse(t *testing.T, method, path string) *fhirreq.Request {
@@ -76,55 +75,53 @@ func TestValidateRejects(t *testing.T) {
 // database, and checks the cut and the token revocation survive, and that
 // the revocation outlives the release.
 func TestPersistedAndRevoking(t *testing.T) {
-	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "gatehouse.db")
-	db, err := sqlitedb.Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	now := time.Unix(1_800_000_000, 0)
-	clock := func() time.Time { return now }
-	sw, err := Open(ctx, db, clock, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var seen []*Cut
-	sw.OnEngage(func(added []*Cut) { seen = append(seen, added...) })
-	c := &Cut{Mode: Full, Scope: "partner:a", Reason: "incident 7", EngagedBy: "alice"}
-	if err := sw.Engage(ctx, c); err != nil {
-		t.Fatal(err)
-	}
-	if len(seen) != 1 || seen[0].ID != c.ID {
-		t.Errorf("OnEngage saw %v", seen)
-	}
-	if sw.Check("a", Inbound, nil) == nil {
-		t.Error("full cut does not apply before parsing")
-	}
+	storagetest.Run(t, func(t *testing.T, b storagetest.Backend) {
+		ctx := context.Background()
+		url := b.NewURL(t)
+		db := storagetest.Open(t, url)
+		now := time.Unix(1_800_000_000, 0)
+		clock := func() time.Time { return now }
+		sw, err := Open(ctx, db, clock, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var seen []*Cut
+		sw.OnEngage(func(added []*Cut) { seen = append(seen, added...) })
+		c := &Cut{Mode: Full, Scope: "partner:a", Reason: "incident 7", EngagedBy: "alice"}
+		if err := sw.Engage(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		if len(seen) != 1 || seen[0].ID != c.ID {
+			t.Errorf("OnEngage saw %v", seen)
+		}
+		if sw.Check("a", Inbound, nil) == nil {
+			t.Error("full cut does not apply before parsing")
+		}
 
-	other, err := Open(ctx, db, clock, nil) // a second replica
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := other.Cuts(); len(got) != 1 || got[0].Reason != "incident 7" || got[0].EngagedBy != "alice" {
-		t.Fatalf("reopened cuts = %+v", got)
-	}
-	if !other.Revoked("a", now.Add(-time.Second)) || other.Revoked("a", now.Add(time.Second)) || other.Revoked("b", now.Add(-time.Second)) {
-		t.Error("revocation does not cover exactly partner a's earlier tokens")
-	}
-	if _, err := other.Release(ctx, c.ID, "bob"); err != nil {
-		t.Fatal(err)
-	}
-	if err := sw.Reload(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if len(sw.Cuts()) != 0 {
-		t.Error("released cut still engaged on the first replica after reload")
-	}
-	if !sw.Revoked("a", now.Add(-time.Second)) {
-		t.Error("release restored tokens issued before the cut")
-	}
-	if _, err := sw.Release(ctx, c.ID, "bob"); err != ErrNotEngaged {
-		t.Errorf("second release: %v, want ErrNotEngaged", err)
-	}
+		other, err := Open(ctx, storagetest.Open(t, url), clock, nil) // a second replica
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := other.Cuts(); len(got) != 1 || got[0].Reason != "incident 7" || got[0].EngagedBy != "alice" {
+			t.Fatalf("reopened cuts = %+v", got)
+		}
+		if !other.Revoked("a", now.Add(-time.Second)) || other.Revoked("a", now.Add(time.Second)) || other.Revoked("b", now.Add(-time.Second)) {
+			t.Error("revocation does not cover exactly partner a's earlier tokens")
+		}
+		if _, err := other.Release(ctx, c.ID, "bob"); err != nil {
+			t.Fatal(err)
+		}
+		if err := sw.Reload(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if len(sw.Cuts()) != 0 {
+			t.Error("released cut still engaged on the first replica after reload")
+		}
+		if !sw.Revoked("a", now.Add(-time.Second)) {
+			t.Error("release restored tokens issued before the cut")
+		}
+		if _, err := sw.Release(ctx, c.ID, "bob"); err != ErrNotEngaged {
+			t.Errorf("second release: %v, want ErrNotEngaged", err)
+		}
+	})
 }

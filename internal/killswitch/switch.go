@@ -2,7 +2,6 @@ package killswitch
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,25 +11,45 @@ import (
 	"time"
 
 	"github.com/gatehouse-health/gatehouse/internal/fhirreq"
+	"github.com/gatehouse-health/gatehouse/internal/storage"
 )
 
 // PollInterval is how often a Switch reloads cuts from the database, which
 // bounds how long a cut engaged on one replica takes to act on the others.
 const PollInterval = 500 * time.Millisecond
 
-const schema = `
-CREATE TABLE IF NOT EXISTS killswitch (
-	id          INTEGER PRIMARY KEY AUTOINCREMENT,
-	mode        TEXT    NOT NULL,
-	scope       TEXT    NOT NULL,
-	direction   TEXT    NOT NULL,
-	reason      TEXT    NOT NULL,
-	engaged_by  TEXT    NOT NULL,
-	engaged_ns  INTEGER NOT NULL,
-	released_by TEXT,
-	released_ns INTEGER
-);
-`
+// The SQL of this package, written once for SQLite and PostgreSQL under the
+// rules of internal/storage. The killswitch table has one row per cut ever
+// engaged; released_ns is NULL while it is engaged.
+
+var schema = []string{
+	`CREATE TABLE IF NOT EXISTS killswitch (
+		id          INTEGER PRIMARY KEY AUTOINCREMENT,
+		mode        TEXT    NOT NULL,
+		scope       TEXT    NOT NULL,
+		direction   TEXT    NOT NULL,
+		reason      TEXT    NOT NULL,
+		engaged_by  TEXT    NOT NULL,
+		engaged_ns  INTEGER NOT NULL,
+		released_by TEXT,
+		released_ns INTEGER
+	)`,
+}
+
+const (
+	sqlEngagedCuts = `SELECT id, mode, scope, direction, reason, engaged_by, engaged_ns
+		FROM killswitch WHERE released_ns IS NULL ORDER BY id`
+
+	// sqlRevocations selects, per scope that ever had a cut of mode $1,
+	// the latest engage time, released cuts included.
+	sqlRevocations = `SELECT scope, MAX(engaged_ns) FROM killswitch WHERE mode = $1 GROUP BY scope`
+
+	sqlEngage = `INSERT INTO killswitch (mode, scope, direction, reason, engaged_by, engaged_ns)
+		VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`
+
+	sqlRelease = `UPDATE killswitch SET released_by = $1, released_ns = $2
+		WHERE id = $3 AND released_ns IS NULL`
+)
 
 // ErrNotEngaged is returned by Release for an id that is not an engaged
 // cut.
@@ -39,7 +58,7 @@ var ErrNotEngaged = errors.New("killswitch: no engaged cut with that id")
 // Switch holds the engaged cuts. Reads are lock-free snapshots, so the
 // per-request check costs a pointer load and a short loop.
 type Switch struct {
-	db  *sql.DB
+	db  *storage.DB
 	now func() time.Time
 	log *slog.Logger
 
@@ -59,14 +78,14 @@ type snapshot struct {
 }
 
 // Open creates the table if needed and loads the engaged cuts.
-func Open(ctx context.Context, db *sql.DB, now func() time.Time, log *slog.Logger) (*Switch, error) {
+func Open(ctx context.Context, db *storage.DB, now func() time.Time, log *slog.Logger) (*Switch, error) {
 	if now == nil {
 		now = time.Now
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	if _, err := db.ExecContext(ctx, schema); err != nil {
+	if err := db.CreateSchema(ctx, schema); err != nil {
 		return nil, fmt.Errorf("killswitch: create schema: %w", err)
 	}
 	s := &Switch{db: db, now: now, log: log, known: map[int64]bool{}}
@@ -104,8 +123,7 @@ func (s *Switch) Run(ctx context.Context) {
 
 // Reload reads the engaged cuts from the database.
 func (s *Switch) Reload(ctx context.Context) error {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, mode, scope, direction, reason, engaged_by, engaged_ns
-		FROM killswitch WHERE released_ns IS NULL ORDER BY id`)
+	rows, err := s.db.QueryContext(ctx, sqlEngagedCuts)
 	if err != nil {
 		return fmt.Errorf("killswitch: load: %w", err)
 	}
@@ -138,7 +156,7 @@ func (s *Switch) Reload(ctx context.Context) error {
 // loadRevocations reads, for every scope that ever had a full cut, the
 // latest engage time, released cuts included.
 func (s *Switch) loadRevocations(ctx context.Context, snap *snapshot) error {
-	rows, err := s.db.QueryContext(ctx, `SELECT scope, MAX(engaged_ns) FROM killswitch WHERE mode = ? GROUP BY scope`, string(Full))
+	rows, err := s.db.QueryContext(ctx, sqlRevocations, string(Full))
 	if err != nil {
 		return fmt.Errorf("killswitch: load revocations: %w", err)
 	}
@@ -185,12 +203,9 @@ func (s *Switch) Engage(ctx context.Context, c *Cut) error {
 		return err
 	}
 	c.EngagedAt = s.now()
-	res, err := s.db.ExecContext(ctx, `INSERT INTO killswitch (mode, scope, direction, reason, engaged_by, engaged_ns)
-		VALUES (?, ?, ?, ?, ?, ?)`, string(c.Mode), c.Scope, string(c.Direction), c.Reason, c.EngagedBy, c.EngagedAt.UnixNano())
+	err := s.db.QueryRowContext(ctx, sqlEngage, string(c.Mode), c.Scope, string(c.Direction), c.Reason, c.EngagedBy,
+		c.EngagedAt.UnixNano()).Scan(&c.ID)
 	if err != nil {
-		return fmt.Errorf("killswitch: engage: %w", err)
-	}
-	if c.ID, err = res.LastInsertId(); err != nil {
 		return fmt.Errorf("killswitch: engage: %w", err)
 	}
 	return s.Reload(ctx)
@@ -204,8 +219,7 @@ func (s *Switch) Release(ctx context.Context, id int64, by string) (*Cut, error)
 			released = c
 		}
 	}
-	res, err := s.db.ExecContext(ctx, `UPDATE killswitch SET released_by = ?, released_ns = ?
-		WHERE id = ? AND released_ns IS NULL`, by, s.now().UnixNano(), id)
+	res, err := s.db.ExecContext(ctx, sqlRelease, by, s.now().UnixNano(), id)
 	if err != nil {
 		return nil, fmt.Errorf("killswitch: release: %w", err)
 	}

@@ -2,26 +2,18 @@ package members
 
 import (
 	"context"
-	"database/sql"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	_ "modernc.org/sqlite"
-
 	"github.com/gatehouse-health/gatehouse/internal/corpustest"
+	"github.com/gatehouse-health/gatehouse/internal/storage/storagetest"
 )
 
-func openStore(t *testing.T) *Store {
+func openStore(t *testing.T, b storagetest.Backend) *Store {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "members.db")
-	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(ON)&_txlock=immediate")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	s := NewStore(db)
+	s := NewStore(b.New(t))
 	if err := s.Migrate(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -29,66 +21,70 @@ func openStore(t *testing.T) *Store {
 }
 
 func TestLoadSyntheaArchive(t *testing.T) {
-	s := openStore(t)
-	archive := corpustest.File(t, "synthea/synthea-r4-bundles-200.tgz")
-	var calls int
-	sum, err := s.LoadPath(context.Background(), archive, LoadOptions{Progress: func(Progress) { calls++ }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("summary: %d members, %d coverages, skipped %v", sum.Members, sum.Coverages, sum.Skipped)
-	if sum.Files != 200 || calls != 200 {
-		t.Errorf("files %d, progress calls %d; expected 200 each", sum.Files, calls)
-	}
-	if sum.Resources["Patient"] != 199 || sum.Resources["ExplanationOfBenefit"] != 3215 {
-		t.Errorf("resources read %v", sum.Resources)
-	}
-	if got := sum.Members + sum.Skipped[SkipNoCoverage]; got != 199 {
-		t.Errorf("members %d + skipped without coverage %d = %d, expected 199 patients", sum.Members, sum.Skipped[SkipNoCoverage], got)
-	}
-	if sum.Members < 190 {
-		t.Errorf("only %d members loaded; skipped %v", sum.Members, sum.Skipped)
-	}
-	n, err := s.Count(context.Background())
-	if err != nil || n != sum.Members {
-		t.Errorf("store holds %d members (%v), summary says %d", n, err, sum.Members)
-	}
+	storagetest.Run(t, func(t *testing.T, b storagetest.Backend) {
+		s := openStore(t, b)
+		archive := corpustest.File(t, "synthea/synthea-r4-bundles-200.tgz")
+		var calls int
+		sum, err := s.LoadPath(context.Background(), archive, LoadOptions{Progress: func(Progress) { calls++ }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("summary: %d members, %d coverages, skipped %v", sum.Members, sum.Coverages, sum.Skipped)
+		if sum.Files != 200 || calls != 200 {
+			t.Errorf("files %d, progress calls %d; expected 200 each", sum.Files, calls)
+		}
+		if sum.Resources["Patient"] != 199 || sum.Resources["ExplanationOfBenefit"] != 3215 {
+			t.Errorf("resources read %v", sum.Resources)
+		}
+		if got := sum.Members + sum.Skipped[SkipNoCoverage]; got != 199 {
+			t.Errorf("members %d + skipped without coverage %d = %d, expected 199 patients", sum.Members, sum.Skipped[SkipNoCoverage], got)
+		}
+		if sum.Members < 190 {
+			t.Errorf("only %d members loaded; skipped %v", sum.Members, sum.Skipped)
+		}
+		n, err := s.Count(context.Background())
+		if err != nil || n != sum.Members {
+			t.Errorf("store holds %d members (%v), summary says %d", n, err, sum.Members)
+		}
 
-	again, err := s.LoadPath(context.Background(), archive, LoadOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if again.Members != 0 || again.Skipped[SkipAlreadyLoaded] != sum.Members {
-		t.Errorf("second load: %d members, %d already loaded; expected 0 and %d", again.Members, again.Skipped[SkipAlreadyLoaded], sum.Members)
-	}
+		again, err := s.LoadPath(context.Background(), archive, LoadOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if again.Members != 0 || again.Skipped[SkipAlreadyLoaded] != sum.Members {
+			t.Errorf("second load: %d members, %d already loaded; expected 0 and %d", again.Members, again.Skipped[SkipAlreadyLoaded], sum.Members)
+		}
+	})
 }
 
 // TestSyntheaCoverageHistory checks one known patient: Synthea's id
 // ece76cc5-... has private-plan claims up to 2021 and is alive, so the
 // last coverage is open-ended.
 func TestSyntheaCoverageHistory(t *testing.T) {
-	dir := corpustest.Unpack(t, "synthea/synthea-r4-bundles-200.tgz")
-	file := filepath.Join(dir, "synthea-r4-bundles", "Lemuel_Hodkiewicz_ece76cc5-d728-4ddd-a85d-a47de7d1649a.json")
-	s := openStore(t)
-	sum, err := s.LoadPath(context.Background(), file, LoadOptions{})
-	if err != nil || sum.Members != 1 {
-		t.Fatalf("load: %v, summary %+v", err, sum)
-	}
-	id := MemberID("https://github.com/synthetichealth/synthea", "ece76cc5-d728-4ddd-a85d-a47de7d1649a")
-	m, err := s.Member(context.Background(), id)
-	if err != nil || m == nil {
-		t.Fatalf("member %s: %v", id, err)
-	}
-	if m.Family != "Hodkiewicz" || m.BirthDate == "" || m.Gender != "male" {
-		t.Errorf("member %+v", m)
-	}
-	covs, err := s.Coverages(context.Background(), id)
-	if err != nil || len(covs) == 0 {
-		t.Fatalf("coverages %v: %v", covs, err)
-	}
-	if covs[0].End != "" || !covs[0].InForce("2026-03-01") {
-		t.Errorf("latest coverage %+v, expected open-ended and in force", covs[0])
-	}
+	storagetest.Run(t, func(t *testing.T, b storagetest.Backend) {
+		dir := corpustest.Unpack(t, "synthea/synthea-r4-bundles-200.tgz")
+		file := filepath.Join(dir, "synthea-r4-bundles", "Lemuel_Hodkiewicz_ece76cc5-d728-4ddd-a85d-a47de7d1649a.json")
+		s := openStore(t, b)
+		sum, err := s.LoadPath(context.Background(), file, LoadOptions{})
+		if err != nil || sum.Members != 1 {
+			t.Fatalf("load: %v, summary %+v", err, sum)
+		}
+		id := MemberID("https://github.com/synthetichealth/synthea", "ece76cc5-d728-4ddd-a85d-a47de7d1649a")
+		m, err := s.Member(context.Background(), id)
+		if err != nil || m == nil {
+			t.Fatalf("member %s: %v", id, err)
+		}
+		if m.Family != "Hodkiewicz" || m.BirthDate == "" || m.Gender != "male" {
+			t.Errorf("member %+v", m)
+		}
+		covs, err := s.Coverages(context.Background(), id)
+		if err != nil || len(covs) == 0 {
+			t.Fatalf("coverages %v: %v", covs, err)
+		}
+		if covs[0].End != "" || !covs[0].InForce("2026-03-01") {
+			t.Errorf("latest coverage %+v, expected open-ended and in force", covs[0])
+		}
+	})
 }
 
 func TestCoverageFromSegments(t *testing.T) {
@@ -119,88 +115,92 @@ func TestCoverageFromSegments(t *testing.T) {
 }
 
 func TestLoadSkipsUnusableFiles(t *testing.T) {
-	dir := t.TempDir()
-	files := map[string]string{
-		"a-not-json.json": "not json",
-		"b-patient.json":  `{"resourceType":"Patient","id":"x"}`,
-		"c-no-ident.json": `{"resourceType":"Bundle","type":"collection","entry":[{"resource":{"resourceType":"Patient","name":[{"family":"Doe"}],"birthDate":"1970-01-01"}}]}`,
-		"d-no-cover.json": `{"resourceType":"Bundle","type":"collection","entry":[{"resource":{"resourceType":"Patient","identifier":[{"system":"s","value":"1"}],"name":[{"family":"Doe"}],"birthDate":"1970-01-01"}}]}`,
-		"e-two-pats.json": `{"resourceType":"Bundle","entry":[{"resource":{"resourceType":"Patient"}},{"resource":{"resourceType":"Patient"}}]}`,
-		"f-coverage.json": `{"resourceType":"Bundle","type":"collection","entry":[{"resource":{"resourceType":"Patient","identifier":[{"system":"s","value":"2"}],"name":[{"family":"Roe","given":["Ann"]}],"gender":"female","birthDate":"1980-02-03"}},{"resource":{"resourceType":"Coverage","status":"active","type":{"text":"PPO"},"period":{"start":"2020-01-01","end":"2020-12-31"},"payor":[{"display":"Plan A"}]}}]}`,
-		"ignored.txt":     "not loaded",
-	}
-	for name, body := range files {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o600); err != nil {
+	storagetest.Run(t, func(t *testing.T, b storagetest.Backend) {
+		dir := t.TempDir()
+		files := map[string]string{
+			"a-not-json.json": "not json",
+			"b-patient.json":  `{"resourceType":"Patient","id":"x"}`,
+			"c-no-ident.json": `{"resourceType":"Bundle","type":"collection","entry":[{"resource":{"resourceType":"Patient","name":[{"family":"Doe"}],"birthDate":"1970-01-01"}}]}`,
+			"d-no-cover.json": `{"resourceType":"Bundle","type":"collection","entry":[{"resource":{"resourceType":"Patient","identifier":[{"system":"s","value":"1"}],"name":[{"family":"Doe"}],"birthDate":"1970-01-01"}}]}`,
+			"e-two-pats.json": `{"resourceType":"Bundle","entry":[{"resource":{"resourceType":"Patient"}},{"resource":{"resourceType":"Patient"}}]}`,
+			"f-coverage.json": `{"resourceType":"Bundle","type":"collection","entry":[{"resource":{"resourceType":"Patient","identifier":[{"system":"s","value":"2"}],"name":[{"family":"Roe","given":["Ann"]}],"gender":"female","birthDate":"1980-02-03"}},{"resource":{"resourceType":"Coverage","status":"active","type":{"text":"PPO"},"period":{"start":"2020-01-01","end":"2020-12-31"},"payor":[{"display":"Plan A"}]}}]}`,
+			"ignored.txt":     "not loaded",
+		}
+		for name, body := range files {
+			if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		s := openStore(t, b)
+		sum, err := s.LoadPath(context.Background(), dir, LoadOptions{})
+		if err != nil {
 			t.Fatal(err)
 		}
-	}
-	s := openStore(t)
-	sum, err := s.LoadPath(context.Background(), dir, LoadOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	checks := []struct {
-		reason string
-		want   int
-	}{
-		{SkipNotBundle, 2},
-		{SkipNoIdentifier, 1},
-		{SkipNoCoverage, 1},
-		{SkipManyPatients, 1},
-	}
-	for _, c := range checks {
-		if got := sum.Skipped[c.reason]; got != c.want {
-			t.Errorf("skipped %q: %d, expected %d", c.reason, got, c.want)
+		checks := []struct {
+			reason string
+			want   int
+		}{
+			{SkipNotBundle, 2},
+			{SkipNoIdentifier, 1},
+			{SkipNoCoverage, 1},
+			{SkipManyPatients, 1},
 		}
-	}
-	if sum.Files != 6 || sum.Members != 1 || sum.Coverages != 1 {
-		t.Errorf("summary %+v, expected 6 files, 1 member with 1 coverage", sum)
-	}
-	covs, _ := s.Coverages(context.Background(), MemberID("s", "2"))
-	if len(covs) != 1 || covs[0].InForce("2021-01-01") || !covs[0].InForce("2020-06-30") {
-		t.Errorf("coverage %+v, expected in force during 2020 only", covs)
-	}
+		for _, c := range checks {
+			if got := sum.Skipped[c.reason]; got != c.want {
+				t.Errorf("skipped %q: %d, expected %d", c.reason, got, c.want)
+			}
+		}
+		if sum.Files != 6 || sum.Members != 1 || sum.Coverages != 1 {
+			t.Errorf("summary %+v, expected 6 files, 1 member with 1 coverage", sum)
+		}
+		covs, _ := s.Coverages(context.Background(), MemberID("s", "2"))
+		if len(covs) != 1 || covs[0].InForce("2021-01-01") || !covs[0].InForce("2020-06-30") {
+			t.Errorf("coverage %+v, expected in force during 2020 only", covs)
+		}
+	})
 }
 
 func TestMatch(t *testing.T) {
-	s := openStore(t)
-	ctx := context.Background()
-	add := func(m Member) {
-		t.Helper()
-		if err := s.Add(ctx, m, nil); err != nil {
-			t.Fatal(err)
-		}
-	}
-	add(Member{ID: "M1", Family: "Person", Given: "Patricia", BirthDate: "1974-12-25", Gender: "female"})
-	add(Member{ID: "M2", Family: "Twin", Given: "Alex", BirthDate: "1990-05-01", Gender: "male"})
-	add(Member{ID: "M3", Family: "TWIN", Given: "alex", BirthDate: "1990-05-01", Gender: "male"})
-
-	cases := []struct {
-		name   string
-		q      MatchQuery
-		want   MatchOutcome
-		wantID string
-	}{
-		{"demographics", MatchQuery{Family: "Person", Given: "Patricia", BirthDate: "1974-12-25", Gender: "female"}, MatchUnique, "M1"},
-		{"member id and demographics", MatchQuery{MemberIDs: []string{"M2"}, Family: "Twin", BirthDate: "1990-05-01"}, MatchUnique, "M2"},
-		{"member id with another birth date", MatchQuery{MemberIDs: []string{"M1"}, Family: "Person", BirthDate: "1974-12-26"}, MatchNone, ""},
-		{"ambiguous demographics", MatchQuery{Family: "Twin", Given: "Alex", BirthDate: "1990-05-01", Gender: "male"}, MatchAmbiguous, ""},
-		{"two member ids both agreeing", MatchQuery{MemberIDs: []string{"M2", "M3"}, Family: "twin", BirthDate: "1990-05-01"}, MatchAmbiguous, ""},
-		{"unknown id falls back to demographics", MatchQuery{MemberIDs: []string{"M9"}, Family: "Person", Given: "Patricia", BirthDate: "1974-12-25", Gender: "female"}, MatchUnique, "M1"},
-		{"no gender without member id", MatchQuery{Family: "Person", Given: "Patricia", BirthDate: "1974-12-25"}, MatchNone, ""},
-		{"nobody", MatchQuery{Family: "Nobody", Given: "Some", BirthDate: "2000-01-01", Gender: "other"}, MatchNone, ""},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			id, got, err := s.Match(ctx, c.q)
-			if err != nil {
+	storagetest.Run(t, func(t *testing.T, b storagetest.Backend) {
+		s := openStore(t, b)
+		ctx := context.Background()
+		add := func(m Member) {
+			t.Helper()
+			if err := s.Add(ctx, m, nil); err != nil {
 				t.Fatal(err)
 			}
-			if got != c.want || id != c.wantID {
-				t.Errorf("Match = %q, %v; expected %q, %v", id, got, c.wantID, c.want)
-			}
-		})
-	}
+		}
+		add(Member{ID: "M1", Family: "Person", Given: "Patricia", BirthDate: "1974-12-25", Gender: "female"})
+		add(Member{ID: "M2", Family: "Twin", Given: "Alex", BirthDate: "1990-05-01", Gender: "male"})
+		add(Member{ID: "M3", Family: "TWIN", Given: "alex", BirthDate: "1990-05-01", Gender: "male"})
+
+		cases := []struct {
+			name   string
+			q      MatchQuery
+			want   MatchOutcome
+			wantID string
+		}{
+			{"demographics", MatchQuery{Family: "Person", Given: "Patricia", BirthDate: "1974-12-25", Gender: "female"}, MatchUnique, "M1"},
+			{"member id and demographics", MatchQuery{MemberIDs: []string{"M2"}, Family: "Twin", BirthDate: "1990-05-01"}, MatchUnique, "M2"},
+			{"member id with another birth date", MatchQuery{MemberIDs: []string{"M1"}, Family: "Person", BirthDate: "1974-12-26"}, MatchNone, ""},
+			{"ambiguous demographics", MatchQuery{Family: "Twin", Given: "Alex", BirthDate: "1990-05-01", Gender: "male"}, MatchAmbiguous, ""},
+			{"two member ids both agreeing", MatchQuery{MemberIDs: []string{"M2", "M3"}, Family: "twin", BirthDate: "1990-05-01"}, MatchAmbiguous, ""},
+			{"unknown id falls back to demographics", MatchQuery{MemberIDs: []string{"M9"}, Family: "Person", Given: "Patricia", BirthDate: "1974-12-25", Gender: "female"}, MatchUnique, "M1"},
+			{"no gender without member id", MatchQuery{Family: "Person", Given: "Patricia", BirthDate: "1974-12-25"}, MatchNone, ""},
+			{"nobody", MatchQuery{Family: "Nobody", Given: "Some", BirthDate: "2000-01-01", Gender: "other"}, MatchNone, ""},
+		}
+		for _, c := range cases {
+			t.Run(c.name, func(t *testing.T) {
+				id, got, err := s.Match(ctx, c.q)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got != c.want || id != c.wantID {
+					t.Errorf("Match = %q, %v; expected %q, %v", id, got, c.wantID, c.want)
+				}
+			})
+		}
+	})
 }
 
 func TestKey(t *testing.T) {

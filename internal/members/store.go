@@ -40,6 +40,8 @@ import (
 	"fmt"
 	"strings"
 	"unicode"
+
+	"github.com/gatehouse-health/gatehouse/internal/storage"
 )
 
 // Member is one payer_members row.
@@ -91,25 +93,18 @@ var ErrExists = errors.New("members: member already stored")
 
 // Store reads and writes members and coverage.
 type Store struct {
-	db *sql.DB
+	db *storage.DB
 }
 
 // NewStore returns a Store over db. Call Migrate before use.
-func NewStore(db *sql.DB) *Store { return &Store{db: db} }
+func NewStore(db *storage.DB) *Store { return &Store{db: db} }
 
 // Migrate creates the tables if they do not exist.
 func (s *Store) Migrate(ctx context.Context) error {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
+	if err := s.db.CreateSchema(ctx, schema); err != nil {
 		return fmt.Errorf("members: migrate: %w", err)
 	}
-	defer tx.Rollback()
-	for _, stmt := range schema {
-		if _, err := tx.ExecContext(ctx, stmt); err != nil {
-			return fmt.Errorf("members: migrate: %w", err)
-		}
-	}
-	return tx.Commit()
+	return nil
 }
 
 // Add stores a member with its coverage in one transaction. It returns

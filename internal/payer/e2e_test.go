@@ -27,7 +27,7 @@ import (
 	"github.com/gatehouse-health/gatehouse/internal/payer"
 	"github.com/gatehouse-health/gatehouse/internal/pki"
 	"github.com/gatehouse-health/gatehouse/internal/record"
-	"github.com/gatehouse-health/gatehouse/internal/sqlitedb"
+	"github.com/gatehouse-health/gatehouse/internal/storage"
 	"github.com/gatehouse-health/gatehouse/internal/subscriptions"
 	"github.com/gatehouse-health/gatehouse/internal/tlspolicy"
 	"github.com/gatehouse-health/gatehouse/internal/token"
@@ -182,7 +182,7 @@ func startGateway(t *testing.T) *gatewaySetup {
 
 func startPayer(t *testing.T, dir string, rt *app.Running, ehr *receivingEHR, engineCert *pki.Certificate, layout *devmode.Layout) *payer.Service {
 	t.Helper()
-	db, err := sqlitedb.Open(context.Background(), filepath.Join(dir, "payer.db"))
+	db, err := storage.Open(context.Background(), filepath.Join(dir, "payer.db"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,7 +3,6 @@ package payer
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -17,10 +16,10 @@ import (
 	"testing"
 	"time"
 
-	_ "modernc.org/sqlite"
-
 	"github.com/gatehouse-health/gatehouse/internal/outcome"
 	"github.com/gatehouse-health/gatehouse/internal/pas"
+	"github.com/gatehouse-health/gatehouse/internal/storage"
+	"github.com/gatehouse-health/gatehouse/internal/storage/storagetest"
 )
 
 const fhirJSONType = "application/fhir+json"
@@ -54,19 +53,8 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
-// openDB opens a SQLite file in a temporary directory with the settings
-// internal/sqlitedb uses: WAL, a busy timeout and immediate transactions.
-func openDB(t *testing.T) *sql.DB {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "payer.db")
-	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(ON)&_txlock=immediate"
-	db, err := sql.Open("sqlite", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return db
-}
+// sqliteBackend is the backend of tests that run on SQLite only.
+var sqliteBackend = storagetest.Backend{Dialect: storage.SQLite}
 
 // sequentialIDs returns a NewID that yields distinct UUIDs in order.
 func sequentialIDs() func() string {
@@ -83,7 +71,8 @@ func fixedClock() func() time.Time {
 	return func() time.Time { return start.Add(time.Duration(n.Add(1)) * time.Second) }
 }
 
-func newTestService(t *testing.T, opts Options) *testService {
+// newTestService starts the service on a new database on b.
+func newTestService(t *testing.T, b storagetest.Backend, opts Options) *testService {
 	t.Helper()
 	logs := &syncBuffer{}
 	if opts.Now == nil {
@@ -93,7 +82,7 @@ func newTestService(t *testing.T, opts Options) *testService {
 		opts.NewID = sequentialIDs()
 	}
 	opts.Logger = slog.New(slog.NewTextHandler(logs, nil))
-	svc, err := New(openDB(t), opts)
+	svc, err := New(b.New(t), opts)
 	if err != nil {
 		t.Fatal(err)
 	}

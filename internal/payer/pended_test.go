@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-health/gatehouse/internal/pas"
+	"github.com/gatehouse-health/gatehouse/internal/storage/storagetest"
 	"github.com/gatehouse-health/gatehouse/internal/subscriptions"
 )
 
@@ -92,110 +93,116 @@ func (ts *testService) subscribe(t *testing.T) string {
 }
 
 func TestOperatorDecisionOnPendedItem(t *testing.T) {
-	clock := newTestClock()
-	ts := newTestService(t, partnerOptions(Options{Now: clock.Now}))
-	subID := ts.subscribe(t)
-	body := surgicalBundle(t)
-	submitted := mustResponse(t, ts.post(t, "/Claim/$submit", fhirJSONType, body, PartnerHeader, partnerA))
-	if got := actions(submitted); !slices.Equal(got, []pas.ReviewAction{pas.Pended}) || submitted.Outcome != "partial" {
-		t.Fatalf("submission decisions %v outcome %q, expected pended and partial", got, submitted.Outcome)
-	}
+	storagetest.Run(t, func(t *testing.T, b storagetest.Backend) {
+		clock := newTestClock()
+		ts := newTestService(t, b, partnerOptions(Options{Now: clock.Now}))
+		subID := ts.subscribe(t)
+		body := surgicalBundle(t)
+		submitted := mustResponse(t, ts.post(t, "/Claim/$submit", fhirJSONType, body, PartnerHeader, partnerA))
+		if got := actions(submitted); !slices.Equal(got, []pas.ReviewAction{pas.Pended}) || submitted.Outcome != "partial" {
+			t.Fatalf("submission decisions %v outcome %q, expected pended and partial", got, submitted.Outcome)
+		}
 
-	queue, err := ts.ListPended(context.Background(), 0)
-	if err != nil || len(queue) != 1 {
-		t.Fatalf("work queue %+v (%v), expected one item", queue, err)
-	}
-	if queue[0].PreAuthRef != submitted.PreAuthRef || queue[0].Sequence != 1 || queue[0].Coding.Code != "33510" || !queue[0].DueAt.IsZero() {
-		t.Errorf("work queue item %+v", queue[0])
-	}
+		queue, err := ts.ListPended(context.Background(), 0)
+		if err != nil || len(queue) != 1 {
+			t.Fatalf("work queue %+v (%v), expected one item", queue, err)
+		}
+		if queue[0].PreAuthRef != submitted.PreAuthRef || queue[0].Sequence != 1 || queue[0].Coding.Code != "33510" || !queue[0].DueAt.IsZero() {
+			t.Errorf("work queue item %+v", queue[0])
+		}
 
-	clock.Advance(time.Hour)
-	ref, err := ts.ResolveAuthorization(context.Background(), "16139462398")
-	if err != nil || ref != submitted.PreAuthRef {
-		t.Fatalf("ResolveAuthorization by claim value = %q, %v", ref, err)
-	}
-	res, err := ts.Decide(context.Background(), ItemDecision{PreAuthRef: ref, Sequence: 1, Action: pas.NotCertified, By: "operator:test"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.Outcome != "complete" || res.Notified != 1 || res.ClaimResponseID == submitted.ClaimResponse.ID {
-		t.Errorf("decision result %+v", res)
-	}
+		clock.Advance(time.Hour)
+		ref, err := ts.ResolveAuthorization(context.Background(), "16139462398")
+		if err != nil || ref != submitted.PreAuthRef {
+			t.Fatalf("ResolveAuthorization by claim value = %q, %v", ref, err)
+		}
+		res, err := ts.Decide(context.Background(), ItemDecision{PreAuthRef: ref, Sequence: 1, Action: pas.NotCertified, By: "operator:test"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Outcome != "complete" || res.Notified != 1 || res.ClaimResponseID == submitted.ClaimResponse.ID {
+			t.Errorf("decision result %+v", res)
+		}
 
-	t.Run("inquiry sees the final decision", func(t *testing.T) {
-		answer := mustResponse(t, ts.inquire(t, inquiryFor(t, body), PartnerHeader, partnerA))
-		if answer.PreAuthRef != submitted.PreAuthRef || answer.ClaimResponse.ID != res.ClaimResponseID {
-			t.Errorf("inquiry preAuthRef %q ClaimResponse %q, expected %q and %q", answer.PreAuthRef, answer.ClaimResponse.ID, submitted.PreAuthRef, res.ClaimResponseID)
-		}
-		if got := actions(answer); !slices.Equal(got, []pas.ReviewAction{pas.NotCertified}) || answer.Outcome != "complete" {
-			t.Errorf("inquiry decisions %v outcome %q", got, answer.Outcome)
-		}
-		if answer.Items[0].Number != submitted.Items[0].Number {
-			t.Errorf("review number %q, expected the original %q", answer.Items[0].Number, submitted.Items[0].Number)
-		}
-	})
-	t.Run("queue is empty", func(t *testing.T) {
-		queue, _ := ts.ListPended(context.Background(), 0)
-		if len(queue) != 0 {
-			t.Errorf("work queue %+v, expected empty", queue)
-		}
-		if _, err := ts.Decide(context.Background(), ItemDecision{PreAuthRef: ref, Sequence: 1, Action: pas.CertifiedInTotal}); !errors.Is(err, ErrNotPended) {
-			t.Errorf("second decision: %v, expected ErrNotPended", err)
-		}
-	})
-	t.Run("event is stored for the subscription", func(t *testing.T) {
-		r := ts.do(t, getAs(t, ts.url+"/Subscription/"+subID+"/$events", partnerA))
-		if r.status != http.StatusOK {
-			t.Fatalf("$events: status %d: %s", r.status, r.body)
-		}
-		ev := notificationEvents(t, r.body)
-		if len(ev) != 1 || ev[0] != "1" || !strings.Contains(string(r.body), res.ClaimResponseID) {
-			t.Errorf("$events numbers %v, body %s", ev, r.body)
-		}
+		t.Run("inquiry sees the final decision", func(t *testing.T) {
+			answer := mustResponse(t, ts.inquire(t, inquiryFor(t, body), PartnerHeader, partnerA))
+			if answer.PreAuthRef != submitted.PreAuthRef || answer.ClaimResponse.ID != res.ClaimResponseID {
+				t.Errorf("inquiry preAuthRef %q ClaimResponse %q, expected %q and %q", answer.PreAuthRef, answer.ClaimResponse.ID, submitted.PreAuthRef, res.ClaimResponseID)
+			}
+			if got := actions(answer); !slices.Equal(got, []pas.ReviewAction{pas.NotCertified}) || answer.Outcome != "complete" {
+				t.Errorf("inquiry decisions %v outcome %q", got, answer.Outcome)
+			}
+			if answer.Items[0].Number != submitted.Items[0].Number {
+				t.Errorf("review number %q, expected the original %q", answer.Items[0].Number, submitted.Items[0].Number)
+			}
+		})
+		t.Run("queue is empty", func(t *testing.T) {
+			queue, _ := ts.ListPended(context.Background(), 0)
+			if len(queue) != 0 {
+				t.Errorf("work queue %+v, expected empty", queue)
+			}
+			if _, err := ts.Decide(context.Background(), ItemDecision{PreAuthRef: ref, Sequence: 1, Action: pas.CertifiedInTotal}); !errors.Is(err, ErrNotPended) {
+				t.Errorf("second decision: %v, expected ErrNotPended", err)
+			}
+		})
+		t.Run("event is stored for the subscription", func(t *testing.T) {
+			r := ts.do(t, getAs(t, ts.url+"/Subscription/"+subID+"/$events", partnerA))
+			if r.status != http.StatusOK {
+				t.Fatalf("$events: status %d: %s", r.status, r.body)
+			}
+			ev := notificationEvents(t, r.body)
+			if len(ev) != 1 || ev[0] != "1" || !strings.Contains(string(r.body), res.ClaimResponseID) {
+				t.Errorf("$events numbers %v, body %s", ev, r.body)
+			}
+		})
 	})
 }
 
 func TestRulesDecideAfterDelay(t *testing.T) {
-	clock := newTestClock()
-	ts := newTestService(t, partnerOptions(Options{Now: clock.Now, Rules: rulesWithPendThen(t, "approve after 30s")}))
-	submitted := mustResponse(t, ts.post(t, "/Claim/$submit", fhirJSONType, surgicalBundle(t), PartnerHeader, partnerA))
+	storagetest.Run(t, func(t *testing.T, b storagetest.Backend) {
+		clock := newTestClock()
+		ts := newTestService(t, b, partnerOptions(Options{Now: clock.Now, Rules: rulesWithPendThen(t, "approve after 30s")}))
+		submitted := mustResponse(t, ts.post(t, "/Claim/$submit", fhirJSONType, surgicalBundle(t), PartnerHeader, partnerA))
 
-	queue, _ := ts.ListPended(context.Background(), 0)
-	if len(queue) != 1 || queue[0].DueAction != pas.CertifiedInTotal || !queue[0].DueAt.Equal(clock.Now().Add(30*time.Second)) {
-		t.Fatalf("work queue %+v, expected approve due in 30s", queue)
-	}
+		queue, _ := ts.ListPended(context.Background(), 0)
+		if len(queue) != 1 || queue[0].DueAction != pas.CertifiedInTotal || !queue[0].DueAt.Equal(clock.Now().Add(30*time.Second)) {
+			t.Fatalf("work queue %+v, expected approve due in 30s", queue)
+		}
 
-	clock.Advance(29 * time.Second)
-	if n, err := ts.DecideDue(context.Background()); err != nil || n != 0 {
-		t.Errorf("DecideDue before the delay decided %d (%v)", n, err)
-	}
-	clock.Advance(time.Second)
-	if n, err := ts.DecideDue(context.Background()); err != nil || n != 1 {
-		t.Errorf("DecideDue after the delay decided %d (%v), expected 1", n, err)
-	}
+		clock.Advance(29 * time.Second)
+		if n, err := ts.DecideDue(context.Background()); err != nil || n != 0 {
+			t.Errorf("DecideDue before the delay decided %d (%v)", n, err)
+		}
+		clock.Advance(time.Second)
+		if n, err := ts.DecideDue(context.Background()); err != nil || n != 1 {
+			t.Errorf("DecideDue after the delay decided %d (%v), expected 1", n, err)
+		}
 
-	var by string
-	if err := ts.store.db.QueryRow(`SELECT decided_by FROM payer_decisions WHERE pre_auth_ref = $1`, submitted.PreAuthRef).Scan(&by); err != nil || by != "rules" {
-		t.Errorf("decided_by %q (%v), expected rules", by, err)
-	}
-	answer := mustResponse(t, ts.inquire(t, inquiryFor(t, surgicalBundle(t)), PartnerHeader, partnerA))
-	if got := actions(answer); !slices.Equal(got, []pas.ReviewAction{pas.CertifiedInTotal}) {
-		t.Errorf("inquiry decisions %v, expected A1", got)
-	}
+		var by string
+		if err := ts.store.db.QueryRow(`SELECT decided_by FROM payer_decisions WHERE pre_auth_ref = $1`, submitted.PreAuthRef).Scan(&by); err != nil || by != "rules" {
+			t.Errorf("decided_by %q (%v), expected rules", by, err)
+		}
+		answer := mustResponse(t, ts.inquire(t, inquiryFor(t, surgicalBundle(t)), PartnerHeader, partnerA))
+		if got := actions(answer); !slices.Equal(got, []pas.ReviewAction{pas.CertifiedInTotal}) {
+			t.Errorf("inquiry decisions %v, expected A1", got)
+		}
+	})
 }
 
 func TestRevisionReplacesWorkQueue(t *testing.T) {
-	ts := newTestService(t, Options{})
-	mustResponse(t, ts.submit(t, demoBundle(t, homecare201)))
-	queue, _ := ts.ListPended(context.Background(), 0)
-	if len(queue) != 1 {
-		t.Fatalf("work queue after the request: %+v, expected the pended B4184 item", queue)
-	}
-	mustResponse(t, ts.submit(t, demoBundle(t, update201)))
-	queue, _ = ts.ListPended(context.Background(), 0)
-	if len(queue) != 0 {
-		t.Errorf("work queue after the update: %+v, expected empty (the update has no pended item)", queue)
-	}
+	storagetest.Run(t, func(t *testing.T, b storagetest.Backend) {
+		ts := newTestService(t, b, Options{})
+		mustResponse(t, ts.submit(t, demoBundle(t, homecare201)))
+		queue, _ := ts.ListPended(context.Background(), 0)
+		if len(queue) != 1 {
+			t.Fatalf("work queue after the request: %+v, expected the pended B4184 item", queue)
+		}
+		mustResponse(t, ts.submit(t, demoBundle(t, update201)))
+		queue, _ = ts.ListPended(context.Background(), 0)
+		if len(queue) != 0 {
+			t.Errorf("work queue after the update: %+v, expected empty (the update has no pended item)", queue)
+		}
+	})
 }
 
 func TestParsePendThen(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/gatehouse-health/gatehouse/internal/pas"
+	"github.com/gatehouse-health/gatehouse/internal/storage/storagetest"
 )
 
 const (
@@ -152,13 +153,15 @@ func TestLoadRules(t *testing.T) {
 }
 
 func TestRulesApplyToSubmissions(t *testing.T) {
-	rules, err := ParseRules([]byte("default: deny\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := newTestService(t, Options{Rules: rules})
-	resp := mustResponse(t, ts.submit(t, demoBundle(t, referral221)))
-	if got := actions(resp); len(got) != 1 || got[0] != pas.NotCertified {
-		t.Errorf("decisions %v, expected the custom table's deny", got)
-	}
+	storagetest.Run(t, func(t *testing.T, b storagetest.Backend) {
+		rules, err := ParseRules([]byte("default: deny\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ts := newTestService(t, b, Options{Rules: rules})
+		resp := mustResponse(t, ts.submit(t, demoBundle(t, referral221)))
+		if got := actions(resp); len(got) != 1 || got[0] != pas.NotCertified {
+			t.Errorf("decisions %v, expected the custom table's deny", got)
+		}
+	})
 }

@@ -123,20 +123,23 @@ func (q *searchQuery) createdCondition(v string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	l, h := q.arg(searchInstant(lo)), q.arg(searchInstant(hi))
+	// Each bound becomes a placeholder only where it is used: PostgreSQL
+	// rejects a statement with a parameter it cannot give a type.
+	l := func() string { return q.arg(searchInstant(lo)) }
+	h := func() string { return q.arg(searchInstant(hi)) }
 	switch prefix {
 	case "eq":
-		return "(r.created >= " + l + " AND r.created < " + h + ")", nil
+		return "(r.created >= " + l() + " AND r.created < " + h() + ")", nil
 	case "ne":
-		return "(r.created < " + l + " OR r.created >= " + h + ")", nil
+		return "(r.created < " + l() + " OR r.created >= " + h() + ")", nil
 	case "lt", "eb":
-		return "r.created < " + l, nil
+		return "r.created < " + l(), nil
 	case "le":
-		return "r.created < " + h, nil
+		return "r.created < " + h(), nil
 	case "gt", "sa":
-		return "r.created >= " + h, nil
+		return "r.created >= " + h(), nil
 	case "ge":
-		return "r.created >= " + l, nil
+		return "r.created >= " + l(), nil
 	}
 	return "", errors.New("payer: created has an unknown prefix; use eq, ne, lt, le, gt, ge, sa or eb")
 }

@@ -3,7 +3,6 @@ package payer
 import (
 	"context"
 	"crypto/rand"
-	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/gatehouse-health/gatehouse/internal/members"
 	"github.com/gatehouse-health/gatehouse/internal/outcome"
+	"github.com/gatehouse-health/gatehouse/internal/storage"
 	"github.com/gatehouse-health/gatehouse/internal/subscriptions"
 )
 
@@ -84,11 +84,12 @@ type Service struct {
 }
 
 // New returns a Service storing in db, which may be shared with other
-// components: the service touches only tables named payer_*. For SQLite,
-// db should have a busy timeout and immediate transactions (as
-// internal/sqlitedb sets up), so concurrent submissions wait for each
-// other instead of failing. Call Migrate before serving.
-func New(db *sql.DB, opts Options) (*Service, error) {
+// components: the service touches only tables named payer_*. On SQLite
+// concurrent submissions wait for each other (storage begins write
+// transactions with the write lock); on PostgreSQL they run concurrently,
+// and the optimistic checks and unique keys make the loser plan again.
+// Call Migrate before serving.
+func New(db *storage.DB, opts Options) (*Service, error) {
 	if db == nil {
 		return nil, errors.New("payer: New: db is nil")
 	}
@@ -123,7 +124,7 @@ func New(db *sql.DB, opts Options) (*Service, error) {
 }
 
 // attach sets up the Subscription hub, the member store and Run.
-func (s *Service) attach(db *sql.DB, opts Options) error {
+func (s *Service) attach(db *storage.DB, opts Options) error {
 	hub, err := subscriptions.New(db, subscriptions.Options{
 		FHIRBase: opts.FHIRBase, Partners: opts.Partners, Delivery: opts.Delivery,
 		Now: s.now, NewID: s.newID, Logger: s.log,
@@ -154,17 +155,7 @@ func (s *Service) Members() *members.Store { return s.members }
 
 // Migrate creates the service's tables if they do not exist.
 func (s *Service) Migrate(ctx context.Context) error {
-	tx, err := s.store.db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("payer: migrate: %w", err)
-	}
-	defer tx.Rollback()
-	for _, stmt := range schema {
-		if _, err := tx.ExecContext(ctx, stmt); err != nil {
-			return fmt.Errorf("payer: migrate: %w", err)
-		}
-	}
-	if err := tx.Commit(); err != nil {
+	if err := s.store.db.CreateSchema(ctx, schema); err != nil {
 		return fmt.Errorf("payer: migrate: %w", err)
 	}
 	if err := s.subs.Migrate(ctx); err != nil {

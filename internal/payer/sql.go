@@ -1,11 +1,10 @@
 package payer
 
-// All SQL of the payer service lives in this file so that a PostgreSQL
-// backend can reuse or replace it in one place. The one exception is the
-// list of ClaimResponse search conditions, which search.go composes from
-// fixed fragments and placeholders. The statements use only
-// standard SQL that SQLite and PostgreSQL both accept: "$n" placeholders
-// numbered in order of first use, CREATE TABLE IF NOT EXISTS, no
+// All SQL of the payer service lives in this file, written once for SQLite
+// and PostgreSQL under the rules of internal/storage. The one exception is
+// the list of ClaimResponse search conditions, which search.go composes
+// from fixed fragments and placeholders. The statements use only standard
+// SQL that both accept: "$n" placeholders, CREATE TABLE IF NOT EXISTS, no
 // AUTOINCREMENT, no INSERT OR IGNORE and no ON CONFLICT. Times are RFC 3339
 // text in UTC, so they sort as strings.
 //

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-health/gatehouse/internal/pas"
+	"github.com/gatehouse-health/gatehouse/internal/storage"
 )
 
 // errRaceLost means a concurrent submission changed what a save relied
@@ -19,7 +20,7 @@ var errRaceLost = errors.New("payer: a concurrent submission changed the authori
 // tables and columns but contain no request values, because every value
 // travels as a query parameter.
 type store struct {
-	db *sql.DB
+	db *storage.DB
 }
 
 // authorization is one payer_authorizations row.

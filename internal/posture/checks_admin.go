@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/gatehouse-health/gatehouse/internal/storage"
 )
 
 // volatileDirs are directories whose content does not survive a reboot on
@@ -123,7 +125,7 @@ func sameFile(a, b string) bool {
 
 func checkKillSwitchRules(t *Target) []result {
 	if t.settings.killSwitchRules == nil {
-		return []result{notConfigured("no automatic kill-switch rules: this version engages cuts only by an administrator's command")}
+		return []result{notConfigured("no automatic kill-switch rules: alerts.kill_switch is off or no threshold or canary alert is set, so only an administrator engages cuts")}
 	}
 	return []result{pass("", "%d kill-switch rule(s) are defined", len(t.settings.killSwitchRules))}
 }
@@ -158,7 +160,10 @@ func checkRetention(t *Target) []result {
 }
 
 func checkDatabasePath(t *Target) []result {
-	p := t.Config.Resolve(t.Config.Database.Path)
+	dialect, p, err := storage.ParseURL(t.Config.DatabaseURL())
+	if err == nil && dialect == storage.PostgreSQL {
+		return []result{pass("database.url", "the record database is PostgreSQL at %s", storage.Redacted(p))}
+	}
 	for _, dir := range volatileDirs {
 		if strings.HasPrefix(p, dir+"/") {
 			return []result{fail("database.path", "the record database %s is under %s", p, dir)}

@@ -80,7 +80,10 @@ var checkCases = []checkCase{
 		mustWrite(t, fx.file("partners/epic-payer-platform.jwks.json"), []byte(`{"keys":[{"kty":"oct","k":"c2VjcmV0LXNlY3JldC1zZWNyZXQ","kid":"s"}]}`))
 	}, Fail, High},
 	{"GH-TOK-003", "missing file", func(t *testing.T, fx *fixture, tg *Target) { cfgOf(tg).Partners[0].JWKSFile = "partners/none.json" }, Fail, High},
-	{"GH-TOK-004", "file today", nil, NotConfigured, Low},
+	{"GH-TOK-003", "JWKS URL", func(t *testing.T, fx *fixture, tg *Target) {
+		cfgOf(tg).Partners[0].JWKSFile, cfgOf(tg).Partners[0].JWKSURL = "", "https://ehr.partner.example/jwks.json"
+	}, Pass, 0},
+	{"GH-TOK-004", "file", nil, Fail, Low},
 	{"GH-TOK-004", "hosted", func(t *testing.T, fx *fixture, tg *Target) {
 		tg.settings.jwksURLs = map[int]string{0: "https://ehr.partner.example/jwks.json"}
 	}, Pass, 0},
@@ -182,7 +185,7 @@ var checkCases = []checkCase{
 	{"GH-ADM-002", "disabled", func(t *testing.T, fx *fixture, tg *Target) { cfgOf(tg).Admin.Listen = "" }, Fail, Medium},
 	{"GH-ADM-003", "own CA", nil, Pass, 0},
 	{"GH-ADM-003", "shared CA", func(t *testing.T, fx *fixture, tg *Target) { cfgOf(tg).Admin.ClientCAFile = cfgOf(tg).TLS.ClientCAFile }, Fail, Low},
-	{"GH-KIL-001", "not configurable", nil, NotConfigured, Low},
+	{"GH-KIL-001", "not configurable", func(t *testing.T, fx *fixture, tg *Target) { tg.settings.killSwitchRules = nil }, NotConfigured, Low},
 	{"GH-KIL-001", "rules", func(t *testing.T, fx *fixture, tg *Target) { tg.settings.killSwitchRules = []string{"volume"} }, Pass, 0},
 	{"GH-LOG-001", "recipients", nil, Pass, 0},
 	{"GH-LOG-001", "not configurable", func(t *testing.T, fx *fixture, tg *Target) { tg.settings.logRecipients = nil }, NotConfigured, Low},
@@ -202,7 +205,7 @@ var checkCases = []checkCase{
 	{"GH-LOG-003", "not configurable", func(t *testing.T, fx *fixture, tg *Target) { tg.settings.retentionSet = false }, NotConfigured, Low},
 	{"GH-LOG-004", "persistent", nil, Pass, 0},
 	{"GH-LOG-004", "tmp", func(t *testing.T, fx *fixture, tg *Target) { cfgOf(tg).Database.Path = "/tmp/gatehouse.db" }, Fail, Medium},
-	{"GH-MON-001", "not configurable", nil, NotConfigured, Low},
+	{"GH-MON-001", "not configurable", func(t *testing.T, fx *fixture, tg *Target) { tg.settings.alertRules = nil }, NotConfigured, Low},
 	{"GH-MON-001", "rules", func(t *testing.T, fx *fixture, tg *Target) { tg.settings.alertRules = []string{"volume"} }, Pass, 0},
 }
 

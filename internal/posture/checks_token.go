@@ -49,14 +49,14 @@ var tokenChecks = []Check{
 		ID: "GH-TOK-003", Control: "C2", Severity: High, Mode: ModeConfig,
 		Title:       "Partners authenticate with asymmetric keys only",
 		Rationale:   "A shared secret sits on both sides and can leak from either; a public key registered with the gateway proves nothing to anyone who steals it. A private key in a registered set means the partner's secret has left the partner.",
-		Remediation: "Register only public EC P-256/P-384 or RSA (2048 bits or more) keys for ES256, ES384, RS384 or PS384 in each partners[].jwks_file; ask the partner for a new key if a private one was shared.",
+		Remediation: "Register only public EC P-256/P-384 or RSA (2048 bits or more) keys for ES256, ES384, RS384 or PS384 in each partners[].jwks_file or at each partners[].jwks_url; ask the partner for a new key if a private one was shared.",
 		config:      checkPartnerKeys,
 	},
 	{
 		ID: "GH-TOK-004", Control: "C2", Severity: Medium, Mode: ModeConfig,
 		Title:       "Partner keys come from a hosted JWKS URL over https",
 		Rationale:   "A hosted JWK set lets a partner rotate or revoke a key without a change on the payer side, so a compromised key is replaced in minutes.",
-		Remediation: "Register each partner's https JWKS URL once the configuration supports it; until then, replace partners[].jwks_file promptly when a partner rotates keys.",
+		Remediation: "Set partners[].jwks_url to each partner's https JWKS URL in place of partners[].jwks_file, and add its host to egress.allow; until then, replace partners[].jwks_file promptly when a partner rotates keys.",
 		config:      checkHostedJWKS,
 	},
 }
@@ -82,6 +82,13 @@ func checkTokenBinding(t *Target) []result {
 func checkPartnerKeys(t *Target) []result {
 	var out []result
 	for i, p := range t.Config.Partners {
+		if p.JWKSURL != "" {
+			// The gateway checks a fetched set itself and rejects the
+			// whole set if any key is private or symmetric.
+			out = append(out, pass(fmt.Sprintf("partners[%d].jwks_url", i),
+				"partner %q: keys come from its JWKS URL, where the gateway accepts only public asymmetric keys", p.ID))
+			continue
+		}
 		key := fmt.Sprintf("partners[%d].jwks_file", i)
 		set, err := loadJWKS(t.Config.Resolve(p.JWKSFile))
 		if err != nil {
@@ -173,9 +180,8 @@ func checkHostedJWKS(t *Target) []result {
 		u, hosted := t.settings.jwksURLs[i]
 		switch {
 		case !hosted:
-			r := notConfigured("partner %q: keys come from a local file; this version has no key for a hosted JWKS URL", p.ID)
-			r.key = key + ".jwks_file"
-			out = append(out, r)
+			out = append(out, failAt(Low, key+".jwks_file",
+				"partner %q: keys come from a local file; set %s.jwks_url to the partner's hosted JWKS URL", p.ID, key))
 		case !strings.HasPrefix(u, "https://"):
 			out = append(out, failAt(High, key, "partner %q: the JWKS URL %q is not https", p.ID, u))
 		default:

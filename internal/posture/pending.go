@@ -72,8 +72,7 @@ func entries(key string, values []string) []entry {
 // settingsFrom reads the settings from f.
 //
 // TODO: copy each remaining key here once config.File has it: witnesses,
-// strict mode switches, kill-switch and alert rules, hosted JWKS URLs and
-// search grants.
+// strict mode switches and search grants.
 func settingsFrom(f *config.File) settings {
 	s := settings{
 		// The gateway checks cnf.x5t#S256 on every request and no setting
@@ -94,7 +93,40 @@ func settingsFrom(f *config.File) settings {
 	if f.Audit.RecipientsFile != "" {
 		s.logRecipients = readRecipients(f.Resolve(f.Audit.RecipientsFile))
 	}
+	s.alertRules, s.killSwitchRules = alertRules(f.Alerts)
+	s.jwksURLs = map[int]string{}
+	for i, p := range f.Partners {
+		if p.JWKSURL != "" {
+			s.jwksURLs[i] = p.JWKSURL
+		}
+	}
 	return s
+}
+
+// alertRules lists the alert rules the alerts section defines, and those
+// of them that engage the kill switch: the high-severity ones (thresholds
+// and canaries) when alerts.kill_switch is on, otherwise none (nil).
+func alertRules(a config.Alerts) (all, cutting []string) {
+	all = []string{}
+	var high []string
+	th := map[string]int64{"requests": a.Thresholds.Requests, "patients": a.Thresholds.Patients, "bytes_out": a.Thresholds.BytesOut,
+		"denials": a.Thresholds.Denials, "validation_failures": a.Thresholds.ValidationFailures}
+	for _, m := range []string{"requests", "patients", "bytes_out", "denials", "validation_failures"} {
+		if a.Baselines.On() {
+			all = append(all, "baseline."+m)
+		}
+		if th[m] > 0 {
+			high = append(high, "threshold."+m)
+		}
+	}
+	if len(a.CanaryMembers) > 0 {
+		high = append(high, "canary")
+	}
+	all = append(all, high...)
+	if a.KillSwitch && len(high) > 0 {
+		cutting = high
+	}
+	return all, cutting
 }
 
 // readRecipients returns the non-empty, non-comment lines of an age

@@ -5,37 +5,47 @@ package replay
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
-	"strings"
 	"time"
 
+	"github.com/gatehouse-health/gatehouse/internal/storage"
 	"github.com/gatehouse-health/gatehouse/internal/token"
 )
 
-const schema = `
-CREATE TABLE IF NOT EXISTS token_replay (
-	client_id  TEXT    NOT NULL,
-	jti        TEXT    NOT NULL,
-	expires_ns INTEGER NOT NULL,
-	PRIMARY KEY (client_id, jti)
-);
-CREATE INDEX IF NOT EXISTS token_replay_expiry ON token_replay (expires_ns);
-`
+// The SQL of this package, written once for SQLite and PostgreSQL under the
+// rules of internal/storage. token_replay has one row per assertion id
+// used, until expires_ns.
+
+var schema = []string{
+	`CREATE TABLE IF NOT EXISTS token_replay (
+		client_id  TEXT    NOT NULL,
+		jti        TEXT    NOT NULL,
+		expires_ns INTEGER NOT NULL,
+		PRIMARY KEY (client_id, jti)
+	)`,
+	`CREATE INDEX IF NOT EXISTS token_replay_expiry ON token_replay (expires_ns)`,
+}
+
+const (
+	sqlPrune  = `DELETE FROM token_replay WHERE expires_ns < $1`
+	sqlRecord = `INSERT INTO token_replay (client_id, jti, expires_ns) VALUES ($1, $2, $3)`
+)
 
 // Cache implements token.ReplayCache over a SQL table. The primary key makes
-// the check and the insert one atomic step.
+// the check and the insert one atomic step, on SQLite and on PostgreSQL,
+// where a concurrent insert of the same id waits for the first to commit
+// and then fails.
 type Cache struct {
-	db  *sql.DB
+	db  *storage.DB
 	now func() time.Time
 }
 
 // New creates the table if needed.
-func New(ctx context.Context, db *sql.DB, now func() time.Time) (*Cache, error) {
+func New(ctx context.Context, db *storage.DB, now func() time.Time) (*Cache, error) {
 	if now == nil {
 		now = time.Now
 	}
-	if _, err := db.ExecContext(ctx, schema); err != nil {
+	if err := db.CreateSchema(ctx, schema); err != nil {
 		return nil, fmt.Errorf("replay: create schema: %w", err)
 	}
 	return &Cache{db: db, now: now}, nil
@@ -47,22 +57,15 @@ func New(ctx context.Context, db *sql.DB, now func() time.Time) (*Cache, error) 
 // longer be accepted anyway.
 func (c *Cache) Use(ctx context.Context, clientID, jti string, expires time.Time) error {
 	now := c.now().UnixNano()
-	if _, err := c.db.ExecContext(ctx, `DELETE FROM token_replay WHERE expires_ns < ?`, now); err != nil {
+	if _, err := c.db.ExecContext(ctx, sqlPrune, now); err != nil {
 		return fmt.Errorf("replay: prune: %w", err)
 	}
-	_, err := c.db.ExecContext(ctx,
-		`INSERT INTO token_replay (client_id, jti, expires_ns) VALUES (?, ?, ?)`,
-		clientID, jti, expires.UnixNano())
+	_, err := c.db.ExecContext(ctx, sqlRecord, clientID, jti, expires.UnixNano())
 	if err != nil {
-		if isUniqueViolation(err) {
+		if storage.IsUniqueViolation(err) {
 			return token.ErrReplay
 		}
 		return fmt.Errorf("replay: record: %w", err)
 	}
 	return nil
-}
-
-func isUniqueViolation(err error) bool {
-	msg := err.Error()
-	return strings.Contains(msg, "UNIQUE constraint failed") || strings.Contains(msg, "constraint failed: UNIQUE")
 }

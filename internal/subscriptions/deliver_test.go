@@ -3,13 +3,11 @@ package subscriptions
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -17,6 +15,9 @@ import (
 	"time"
 
 	_ "modernc.org/sqlite"
+
+	"github.com/gatehouse-health/gatehouse/internal/storage"
+	"github.com/gatehouse-health/gatehouse/internal/storage/storagetest"
 )
 
 const (
@@ -120,17 +121,14 @@ func parseNotification(t *testing.T, body []byte) notification {
 	return n
 }
 
-func openDB(t *testing.T, path string) *sql.DB {
+// openDB opens the database at url for t; opening one url twice is how a
+// test restarts the Hub.
+func openDB(t *testing.T, url string) *storage.DB {
 	t.Helper()
-	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(ON)&_txlock=immediate")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return db
+	return storagetest.Open(t, url)
 }
 
-func newTestHub(t *testing.T, db *sql.DB, out *fakeOutbound) *Hub {
+func newTestHub(t *testing.T, db *storage.DB, out *fakeOutbound) *Hub {
 	t.Helper()
 	opts := Options{
 		FHIRBase: "https://gateway.example/fhir",
@@ -181,7 +179,7 @@ func subscribe(t *testing.T, h *Hub) string {
 
 // publish raises one event for the partner's provider, in its own
 // transaction, as a decision does.
-func publish(t *testing.T, h *Hub, db *sql.DB, n int) {
+func publish(t *testing.T, h *Hub, db *storage.DB, n int) {
 	t.Helper()
 	for i := range n {
 		tx, err := db.Begin()
@@ -215,7 +213,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-func outboxLen(t *testing.T, db *sql.DB) int {
+func outboxLen(t *testing.T, db *storage.DB) int {
 	var n int
 	if err := db.QueryRow(`SELECT COUNT(*) FROM payer_sub_outbox`).Scan(&n); err != nil {
 		t.Fatal(err)
@@ -235,161 +233,169 @@ func statusOf(t *testing.T, h *Hub, id string) string {
 // the endpoint responds 503, restarts the sender on the same database file,
 // then lets the endpoint recover: everything arrives once, in order.
 func TestDeliveryWhileEndpointDown(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "subs.db")
-	out := newFakeOutbound(t)
-	out.set(true, false)
-	db := openDB(t, path)
-	h := newTestHub(t, db, out)
-	id := subscribe(t, h)
-	publish(t, h, db, 3)
+	storagetest.Run(t, func(t *testing.T, b storagetest.Backend) {
+		path := b.NewURL(t)
+		out := newFakeOutbound(t)
+		out.set(true, false)
+		db := openDB(t, path)
+		h := newTestHub(t, db, out)
+		id := subscribe(t, h)
+		publish(t, h, db, 3)
 
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { h.Run(ctx); close(done) }()
-	waitFor(t, "three failed attempts", func() bool { n, _ := out.snapshot(); return n >= 3 })
-	cancel()
-	<-done
-	if got := statusOf(t, h, id); got != "requested" {
-		t.Errorf("status before the handshake succeeded: %q, expected requested", got)
-	}
-	if n := outboxLen(t, db); n != 4 {
-		t.Fatalf("queue holds %d notifications, expected the handshake and 3 events", n)
-	}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { h.Run(ctx); close(done) }()
+		waitFor(t, "three failed attempts", func() bool { n, _ := out.snapshot(); return n >= 3 })
+		cancel()
+		<-done
+		if got := statusOf(t, h, id); got != "requested" {
+			t.Errorf("status before the handshake succeeded: %q, expected requested", got)
+		}
+		if n := outboxLen(t, db); n != 4 {
+			t.Fatalf("queue holds %d notifications, expected the handshake and 3 events", n)
+		}
 
-	// A new Hub over a new connection to the same file: a restart.
-	db2 := openDB(t, path)
-	h2 := newTestHub(t, db2, out)
-	out.set(false, false)
-	ctx2, cancel2 := context.WithCancel(context.Background())
-	defer cancel2()
-	go h2.Run(ctx2)
-	waitFor(t, "the queue to drain", func() bool { return outboxLen(t, db2) == 0 })
+		// A new Hub over a new connection to the same file: a restart.
+		db2 := openDB(t, path)
+		h2 := newTestHub(t, db2, out)
+		out.set(false, false)
+		ctx2, cancel2 := context.WithCancel(context.Background())
+		defer cancel2()
+		go h2.Run(ctx2)
+		waitFor(t, "the queue to drain", func() bool { return outboxLen(t, db2) == 0 })
 
-	_, got := out.snapshot()
-	kinds := []string{}
-	var events []string
-	for _, n := range got {
-		kinds = append(kinds, n.kind)
-		events = append(events, n.events...)
-	}
-	if !slices.Equal(kinds, []string{kindHandshake, kindEvent, kindEvent, kindEvent}) {
-		t.Errorf("notification kinds %v, expected handshake then 3 events", kinds)
-	}
-	if !slices.Equal(events, []string{"1", "2", "3"}) {
-		t.Errorf("event numbers %v, expected 1, 2, 3", events)
-	}
-	if got := statusOf(t, h2, id); got != "active" {
-		t.Errorf("status after delivery %q, expected active", got)
-	}
+		_, got := out.snapshot()
+		kinds := []string{}
+		var events []string
+		for _, n := range got {
+			kinds = append(kinds, n.kind)
+			events = append(events, n.events...)
+		}
+		if !slices.Equal(kinds, []string{kindHandshake, kindEvent, kindEvent, kindEvent}) {
+			t.Errorf("notification kinds %v, expected handshake then 3 events", kinds)
+		}
+		if !slices.Equal(events, []string{"1", "2", "3"}) {
+			t.Errorf("event numbers %v, expected 1, 2, 3", events)
+		}
+		if got := statusOf(t, h2, id); got != "active" {
+			t.Errorf("status after delivery %q, expected active", got)
+		}
+	})
 }
 
 // TestGapDetectedAndCaughtUp loses one event at the receiver: the next
 // event's number shows the gap, and $events returns the missing one.
 func TestGapDetectedAndCaughtUp(t *testing.T) {
-	out := newFakeOutbound(t)
-	db := openDB(t, filepath.Join(t.TempDir(), "subs.db"))
-	h := newTestHub(t, db, out)
-	id := subscribe(t, h)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go h.Run(ctx)
-	waitFor(t, "the handshake", func() bool { return outboxLen(t, db) == 0 })
+	storagetest.Run(t, func(t *testing.T, b storagetest.Backend) {
+		out := newFakeOutbound(t)
+		db := openDB(t, b.NewURL(t))
+		h := newTestHub(t, db, out)
+		id := subscribe(t, h)
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		go h.Run(ctx)
+		waitFor(t, "the handshake", func() bool { return outboxLen(t, db) == 0 })
 
-	publish(t, h, db, 1)
-	waitFor(t, "event 1", func() bool { return outboxLen(t, db) == 0 })
-	out.set(false, true)
-	publish(t, h, db, 1) // event 2, lost by the receiver
-	waitFor(t, "event 2", func() bool { return outboxLen(t, db) == 0 })
-	publish(t, h, db, 1)
-	waitFor(t, "event 3", func() bool { return outboxLen(t, db) == 0 })
+		publish(t, h, db, 1)
+		waitFor(t, "event 1", func() bool { return outboxLen(t, db) == 0 })
+		out.set(false, true)
+		publish(t, h, db, 1) // event 2, lost by the receiver
+		waitFor(t, "event 2", func() bool { return outboxLen(t, db) == 0 })
+		publish(t, h, db, 1)
+		waitFor(t, "event 3", func() bool { return outboxLen(t, db) == 0 })
 
-	_, got := out.snapshot()
-	var seen []string
-	for _, n := range got {
-		seen = append(seen, n.events...)
-	}
-	if !slices.Equal(seen, []string{"1", "3"}) {
-		t.Fatalf("received events %v, expected 1 and 3 (2 lost)", seen)
-	}
+		_, got := out.snapshot()
+		var seen []string
+		for _, n := range got {
+			seen = append(seen, n.events...)
+		}
+		if !slices.Equal(seen, []string{"1", "3"}) {
+			t.Fatalf("received events %v, expected 1 and 3 (2 lost)", seen)
+		}
 
-	rec := call(t, h, http.MethodGet, "/Subscription/"+id+"/$events?eventsSinceNumber=2&eventsUntilNumber=2", "")
-	if rec.Code != http.StatusOK {
-		t.Fatalf("$events: status %d: %s", rec.Code, rec.Body)
-	}
-	caught := parseNotification(t, rec.Body.Bytes())
-	if caught.kind != kindQueryEvent || !slices.Equal(caught.events, []string{"2"}) || caught.count != "3" {
-		t.Errorf("$events = %+v, expected query-event with event 2 of 3", caught)
-	}
-	if !bytes.Contains(rec.Body.Bytes(), []byte("https://gateway.example/fhir/ClaimResponse/00000000-0000-4000-8000-00000000000a")) {
-		t.Errorf("id-only $events lacks the focus reference: %s", rec.Body)
-	}
+		rec := call(t, h, http.MethodGet, "/Subscription/"+id+"/$events?eventsSinceNumber=2&eventsUntilNumber=2", "")
+		if rec.Code != http.StatusOK {
+			t.Fatalf("$events: status %d: %s", rec.Code, rec.Body)
+		}
+		caught := parseNotification(t, rec.Body.Bytes())
+		if caught.kind != kindQueryEvent || !slices.Equal(caught.events, []string{"2"}) || caught.count != "3" {
+			t.Errorf("$events = %+v, expected query-event with event 2 of 3", caught)
+		}
+		if !bytes.Contains(rec.Body.Bytes(), []byte("https://gateway.example/fhir/ClaimResponse/00000000-0000-4000-8000-00000000000a")) {
+			t.Errorf("id-only $events lacks the focus reference: %s", rec.Body)
+		}
 
-	rec = call(t, h, http.MethodGet, "/Subscription/"+id+"/$status", "")
-	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), `"valueString":"3"`) || !strings.Contains(rec.Body.String(), kindQueryState) {
-		t.Errorf("$status: status %d: %s", rec.Code, rec.Body)
-	}
+		rec = call(t, h, http.MethodGet, "/Subscription/"+id+"/$status", "")
+		if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), `"valueString":"3"`) || !strings.Contains(rec.Body.String(), kindQueryState) {
+			t.Errorf("$status: status %d: %s", rec.Code, rec.Body)
+		}
+	})
 }
 
 func TestHeartbeatOnlyWhenIdle(t *testing.T) {
-	out := newFakeOutbound(t)
-	db := openDB(t, filepath.Join(t.TempDir(), "subs.db"))
-	h := newTestHub(t, db, out)
-	body := strings.Replace(pasSubscription, `"type":"rest-hook",`,
-		`"extension":[{"url":"http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-heartbeat-period","valueUnsignedInt":1}],"type":"rest-hook",`, 1)
-	if rec := call(t, h, http.MethodPost, "/Subscription", body); rec.Code != http.StatusCreated {
-		t.Fatalf("create: %d %s", rec.Code, rec.Body)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go h.Run(ctx)
-	waitFor(t, "a heartbeat", func() bool {
-		_, got := out.snapshot()
-		return slices.ContainsFunc(got, func(n notification) bool { return n.kind == kindHeartbeat })
-	})
+	storagetest.Run(t, func(t *testing.T, b storagetest.Backend) {
+		out := newFakeOutbound(t)
+		db := openDB(t, b.NewURL(t))
+		h := newTestHub(t, db, out)
+		body := strings.Replace(pasSubscription, `"type":"rest-hook",`,
+			`"extension":[{"url":"http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-heartbeat-period","valueUnsignedInt":1}],"type":"rest-hook",`, 1)
+		if rec := call(t, h, http.MethodPost, "/Subscription", body); rec.Code != http.StatusCreated {
+			t.Fatalf("create: %d %s", rec.Code, rec.Body)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		go h.Run(ctx)
+		waitFor(t, "a heartbeat", func() bool {
+			_, got := out.snapshot()
+			return slices.ContainsFunc(got, func(n notification) bool { return n.kind == kindHeartbeat })
+		})
 
-	// While the endpoint is down, at most one heartbeat waits in the queue.
-	out.set(true, false)
-	time.Sleep(2500 * time.Millisecond)
-	if n := outboxLen(t, db); n > 1 {
-		t.Errorf("queue holds %d notifications while the endpoint is down, expected at most one heartbeat", n)
-	}
+		// While the endpoint is down, at most one heartbeat waits in the queue.
+		out.set(true, false)
+		time.Sleep(2500 * time.Millisecond)
+		if n := outboxLen(t, db); n > 1 {
+			t.Errorf("queue holds %d notifications while the endpoint is down, expected at most one heartbeat", n)
+		}
+	})
 }
 
 func TestCreateRejections(t *testing.T) {
-	cases := []struct {
-		name, from, to string
-	}{
-		{"another topic", "SubscriptionTopic/PASSubscriptionTopic", "SubscriptionTopic/Other"},
-		{"email channel", `"type":"rest-hook"`, `"type":"email"`},
-		{"endpoint outside the partner base", "https://ehr.example/fhir/r4/$subscription-hook", "https://evil.example/hook"},
-		{"http endpoint", "https://ehr.example/fhir/r4/$subscription-hook", "http://ehr.example/fhir/r4/$subscription-hook"},
-		{"another organisation", "org-identifier=8189991234", "org-identifier=1111111111"},
-		{"unknown content", `"valueCode":"id-only"`, `"valueCode":"everything"`},
-		{"channel headers", `"type":"rest-hook",`, `"type":"rest-hook","header":["Authorization: Bearer x"],`},
-	}
-	db := openDB(t, filepath.Join(t.TempDir(), "subs.db"))
-	h := newTestHub(t, db, nil)
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			body := strings.Replace(pasSubscription, c.from, c.to, 1)
-			if body == pasSubscription {
-				t.Fatal("the replacement changed nothing")
-			}
-			rec := call(t, h, http.MethodPost, "/Subscription", body)
-			if rec.Code != http.StatusUnprocessableEntity || !strings.Contains(rec.Body.String(), "OperationOutcome") {
-				t.Errorf("status %d: %s", rec.Code, rec.Body)
+	storagetest.Run(t, func(t *testing.T, b storagetest.Backend) {
+		cases := []struct {
+			name, from, to string
+		}{
+			{"another topic", "SubscriptionTopic/PASSubscriptionTopic", "SubscriptionTopic/Other"},
+			{"email channel", `"type":"rest-hook"`, `"type":"email"`},
+			{"endpoint outside the partner base", "https://ehr.example/fhir/r4/$subscription-hook", "https://evil.example/hook"},
+			{"http endpoint", "https://ehr.example/fhir/r4/$subscription-hook", "http://ehr.example/fhir/r4/$subscription-hook"},
+			{"another organisation", "org-identifier=8189991234", "org-identifier=1111111111"},
+			{"unknown content", `"valueCode":"id-only"`, `"valueCode":"everything"`},
+			{"channel headers", `"type":"rest-hook",`, `"type":"rest-hook","header":["Authorization: Bearer x"],`},
+		}
+		db := openDB(t, b.NewURL(t))
+		h := newTestHub(t, db, nil)
+		for _, c := range cases {
+			t.Run(c.name, func(t *testing.T) {
+				body := strings.Replace(pasSubscription, c.from, c.to, 1)
+				if body == pasSubscription {
+					t.Fatal("the replacement changed nothing")
+				}
+				rec := call(t, h, http.MethodPost, "/Subscription", body)
+				if rec.Code != http.StatusUnprocessableEntity || !strings.Contains(rec.Body.String(), "OperationOutcome") {
+					t.Errorf("status %d: %s", rec.Code, rec.Body)
+				}
+			})
+		}
+		t.Run("another partner cannot read it", func(t *testing.T) {
+			id := subscribe(t, h)
+			req := httptest.NewRequest(http.MethodGet, "/Subscription/"+id, nil)
+			req.Header.Set(PartnerHeader, "partner-b")
+			rec := httptest.NewRecorder()
+			h.Handler().ServeHTTP(rec, req)
+			if rec.Code != http.StatusNotFound {
+				t.Errorf("status %d, expected 404", rec.Code)
 			}
 		})
-	}
-	t.Run("another partner cannot read it", func(t *testing.T) {
-		id := subscribe(t, h)
-		req := httptest.NewRequest(http.MethodGet, "/Subscription/"+id, nil)
-		req.Header.Set(PartnerHeader, "partner-b")
-		rec := httptest.NewRecorder()
-		h.Handler().ServeHTTP(rec, req)
-		if rec.Code != http.StatusNotFound {
-			t.Errorf("status %d, expected 404", rec.Code)
-		}
 	})
 }
 
@@ -406,36 +412,40 @@ func TestBackoff(t *testing.T) {
 }
 
 func TestEventsByPost(t *testing.T) {
-	db := openDB(t, filepath.Join(t.TempDir(), "subs.db"))
-	h := newTestHub(t, db, nil)
-	id := subscribe(t, h)
-	publish(t, h, db, 3)
-	rec := call(t, h, http.MethodPost, "/Subscription/"+id+"/$events",
-		`{"resourceType":"Parameters","parameter":[{"name":"eventsSinceNumber","valueString":"2"},{"name":"eventsUntilNumber","valueInteger":3},{"name":"content","valueCode":"full-resource"}]}`)
-	if rec.Code != http.StatusOK {
-		t.Fatalf("status %d: %s", rec.Code, rec.Body)
-	}
-	got := parseNotification(t, rec.Body.Bytes())
-	if !slices.Equal(got.events, []string{"2", "3"}) {
-		t.Errorf("events %v, expected 2 and 3", got.events)
-	}
-	if !strings.Contains(rec.Body.String(), `"resourceType":"ClaimResponse"`) {
-		t.Errorf("full-resource $events lacks the ClaimResponse: %s", rec.Body)
-	}
-	if rec := call(t, h, http.MethodPost, "/Subscription/"+id+"/$status", `{"resourceType":"Parameters"}`); rec.Code != http.StatusOK {
-		t.Errorf("$status by POST: status %d: %s", rec.Code, rec.Body)
-	}
+	storagetest.Run(t, func(t *testing.T, b storagetest.Backend) {
+		db := openDB(t, b.NewURL(t))
+		h := newTestHub(t, db, nil)
+		id := subscribe(t, h)
+		publish(t, h, db, 3)
+		rec := call(t, h, http.MethodPost, "/Subscription/"+id+"/$events",
+			`{"resourceType":"Parameters","parameter":[{"name":"eventsSinceNumber","valueString":"2"},{"name":"eventsUntilNumber","valueInteger":3},{"name":"content","valueCode":"full-resource"}]}`)
+		if rec.Code != http.StatusOK {
+			t.Fatalf("status %d: %s", rec.Code, rec.Body)
+		}
+		got := parseNotification(t, rec.Body.Bytes())
+		if !slices.Equal(got.events, []string{"2", "3"}) {
+			t.Errorf("events %v, expected 2 and 3", got.events)
+		}
+		if !strings.Contains(rec.Body.String(), `"resourceType":"ClaimResponse"`) {
+			t.Errorf("full-resource $events lacks the ClaimResponse: %s", rec.Body)
+		}
+		if rec := call(t, h, http.MethodPost, "/Subscription/"+id+"/$status", `{"resourceType":"Parameters"}`); rec.Code != http.StatusOK {
+			t.Errorf("$status by POST: status %d: %s", rec.Code, rec.Body)
+		}
+	})
 }
 
 func TestEndpointMustBeOperation(t *testing.T) {
-	db := openDB(t, filepath.Join(t.TempDir(), "subs.db"))
-	h := newTestHub(t, db, nil)
-	for _, endpoint := range []string{"https://ehr.example/fhir/r4/notify/pas", "https://ehr.example/fhir/r4/$", "https://ehr.example/fhir/r4/$a/b", "https://ehr.example/fhir/r4/../$hook"} {
-		t.Run(endpoint, func(t *testing.T) {
-			body := strings.Replace(pasSubscription, "https://ehr.example/fhir/r4/$subscription-hook", endpoint, 1)
-			if rec := call(t, h, http.MethodPost, "/Subscription", body); rec.Code != http.StatusUnprocessableEntity {
-				t.Errorf("status %d: %s", rec.Code, rec.Body)
-			}
-		})
-	}
+	storagetest.Run(t, func(t *testing.T, b storagetest.Backend) {
+		db := openDB(t, b.NewURL(t))
+		h := newTestHub(t, db, nil)
+		for _, endpoint := range []string{"https://ehr.example/fhir/r4/notify/pas", "https://ehr.example/fhir/r4/$", "https://ehr.example/fhir/r4/$a/b", "https://ehr.example/fhir/r4/../$hook"} {
+			t.Run(endpoint, func(t *testing.T) {
+				body := strings.Replace(pasSubscription, "https://ehr.example/fhir/r4/$subscription-hook", endpoint, 1)
+				if rec := call(t, h, http.MethodPost, "/Subscription", body); rec.Code != http.StatusUnprocessableEntity {
+					t.Errorf("status %d: %s", rec.Code, rec.Body)
+				}
+			})
+		}
+	})
 }

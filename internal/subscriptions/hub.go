@@ -3,13 +3,14 @@ package subscriptions
 import (
 	"context"
 	"crypto/rand"
-	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/gatehouse-health/gatehouse/internal/storage"
 )
 
 // Canonical URLs of the topic and the Backport IG profiles and extensions.
@@ -83,7 +84,7 @@ type Options struct {
 // Hub stores Subscriptions and their events and delivers notifications.
 // Its methods are safe for concurrent use.
 type Hub struct {
-	db       *sql.DB
+	db       *storage.DB
 	fhirBase string
 	partners map[string]Partner
 	delivery Delivery
@@ -94,7 +95,7 @@ type Hub struct {
 }
 
 // New returns a Hub over db. Call Migrate before use.
-func New(db *sql.DB, opts Options) (*Hub, error) {
+func New(db *storage.DB, opts Options) (*Hub, error) {
 	if db == nil {
 		return nil, errors.New("subscriptions: New: db is nil")
 	}
@@ -141,17 +142,7 @@ func (h *Hub) applyDefaults() {
 
 // Migrate creates the Subscription tables if they do not exist.
 func (h *Hub) Migrate(ctx context.Context) error {
-	tx, err := h.db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("subscriptions: migrate: %w", err)
-	}
-	defer tx.Rollback()
-	for _, stmt := range schema {
-		if _, err := tx.ExecContext(ctx, stmt); err != nil {
-			return fmt.Errorf("subscriptions: migrate: %w", err)
-		}
-	}
-	if err := tx.Commit(); err != nil {
+	if err := h.db.CreateSchema(ctx, schema); err != nil {
 		return fmt.Errorf("subscriptions: migrate: %w", err)
 	}
 	return nil

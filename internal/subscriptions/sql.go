@@ -79,6 +79,11 @@ const (
 		WHERE subscription_id = $1 AND event_number >= $2 AND event_number <= $3
 		ORDER BY event_number`
 
+	// sqlLockSubscription changes nothing but takes the row's lock on
+	// PostgreSQL until the transaction ends. On SQLite the write
+	// transaction already holds the database's write lock.
+	sqlLockSubscription = `UPDATE payer_subscriptions SET failures = failures WHERE id = $1`
+
 	sqlNextOutboxSeq = `SELECT COALESCE(MAX(seq), 0) + 1 FROM payer_sub_outbox WHERE subscription_id = $1`
 
 	sqlInsertOutbox = `INSERT INTO payer_sub_outbox (subscription_id, seq, kind, event_number, attempts, next_attempt_at)

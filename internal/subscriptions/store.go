@@ -118,8 +118,14 @@ const (
 	kindQueryEvent = "query-event"
 )
 
-// enqueue appends a notification to a Subscription's queue, due now.
+// enqueue appends a notification to a Subscription's queue, due now. It
+// first locks the Subscription's row, so that on PostgreSQL two
+// transactions enqueueing for one Subscription take turns instead of
+// reading the same next seq.
 func enqueue(ctx context.Context, tx *sql.Tx, id, kind string, event int64, now string) error {
+	if _, err := tx.ExecContext(ctx, sqlLockSubscription, id); err != nil {
+		return fmt.Errorf("subscriptions: queue notification: %w", err)
+	}
 	var seq int64
 	if err := tx.QueryRowContext(ctx, sqlNextOutboxSeq, id).Scan(&seq); err != nil {
 		return fmt.Errorf("subscriptions: queue notification: %w", err)

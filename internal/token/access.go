@@ -1,6 +1,7 @@
 package token
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -20,6 +21,11 @@ var (
 	ErrInvalidToken        = errors.New("token: invalid access token")
 	ErrExpiredToken        = errors.New("token: access token has expired")
 	ErrCertificateMismatch = errors.New("token: access token is bound to another client certificate")
+	ErrRevokedToken        = errors.New("token: access token has been revoked")
+
+	// ErrRevocationUnavailable means that the Revocations store failed, so
+	// the token is rejected because it may have been revoked.
+	ErrRevocationUnavailable = errors.New("token: revocation state is unavailable")
 )
 
 const (
@@ -114,12 +120,42 @@ func randomID() string {
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
-// Verify checks an access token this server issued, presented over a TLS
-// connection whose verified client certificate is peer. It checks the ES256
-// signature with the server's own key, typ and kid, iss, aud, exp and iat
-// (with Skew), and that cnf x5t#S256 is peer's thumbprint. Errors wrap
-// ErrInvalidToken, ErrExpiredToken or ErrCertificateMismatch.
+// Verify calls VerifyContext with a background context.
 func (s *Server) Verify(raw string, peer *x509.Certificate) (*AccessClaims, error) {
+	return s.VerifyContext(context.Background(), raw, peer)
+}
+
+// VerifyContext checks an access token this server issued, presented over
+// a TLS connection whose verified client certificate is peer. It checks the
+// ES256 signature with the server's own key, typ and kid, iss, aud, exp and
+// iat (with Skew), that cnf x5t#S256 is peer's thumbprint and, when
+// ServerOptions.Revocations is set, that the token id is not revoked.
+// Errors wrap ErrInvalidToken, ErrExpiredToken, ErrCertificateMismatch,
+// ErrRevokedToken or ErrRevocationUnavailable.
+func (s *Server) VerifyContext(ctx context.Context, raw string, peer *x509.Certificate) (*AccessClaims, error) {
+	claims, err := s.checkToken(raw)
+	if err != nil {
+		return nil, err
+	}
+
+	if peer == nil {
+		return nil, fmt.Errorf("%w: no client certificate", ErrCertificateMismatch)
+	}
+	if !claims.boundTo(CertificateThumbprint(peer)) {
+		return nil, ErrCertificateMismatch
+	}
+
+	// The store is asked last, so that forged and expired tokens cost no
+	// database query.
+	if err := s.checkRevoked(ctx, claims.ID); err != nil {
+		return nil, err
+	}
+	return claims.accessClaims(), nil
+}
+
+// checkToken checks everything about a token except its binding and its
+// revocation: signature, header, iss, aud, the ids, exp and iat.
+func (s *Server) checkToken(raw string) (*accessTokenClaims, error) {
 	claims, err := s.verifySigned(raw)
 	if err != nil {
 		return nil, err
@@ -139,23 +175,39 @@ func (s *Server) Verify(raw string, peer *x509.Certificate) (*AccessClaims, erro
 	case time.Unix(claims.IssuedAt, 0).After(now.Add(s.opts.Skew)):
 		return nil, fmt.Errorf("%w: issued in the future", ErrInvalidToken)
 	}
+	return claims, nil
+}
 
-	if peer == nil {
-		return nil, fmt.Errorf("%w: no client certificate", ErrCertificateMismatch)
+// checkRevoked returns ErrRevokedToken when the Revocations store contains
+// jti, and fails closed when the lookup fails.
+func (s *Server) checkRevoked(ctx context.Context, jti string) error {
+	if s.opts.Revocations == nil {
+		return nil
 	}
-	want := CertificateThumbprint(peer)
-	if subtle.ConstantTimeCompare([]byte(claims.Confirmation.CertificateThumbprint), []byte(want)) != 1 {
-		return nil, ErrCertificateMismatch
+	revoked, err := s.opts.Revocations.Revoked(ctx, jti)
+	switch {
+	case err != nil:
+		return fmt.Errorf("%w: %w", ErrRevocationUnavailable, err)
+	case revoked:
+		return ErrRevokedToken
 	}
+	return nil
+}
 
-	out := &AccessClaims{
-		ClientID: claims.ClientID,
-		Scopes:   strings.Fields(claims.Scope),
-		TokenID:  claims.ID,
-		IssuedAt: time.Unix(claims.IssuedAt, 0),
-		Expiry:   expiry,
+// boundTo reports whether the token's cnf x5t#S256 is thumbprint, in
+// constant time.
+func (c *accessTokenClaims) boundTo(thumbprint string) bool {
+	return subtle.ConstantTimeCompare([]byte(c.Confirmation.CertificateThumbprint), []byte(thumbprint)) == 1
+}
+
+func (c *accessTokenClaims) accessClaims() *AccessClaims {
+	return &AccessClaims{
+		ClientID: c.ClientID,
+		Scopes:   strings.Fields(c.Scope),
+		TokenID:  c.ID,
+		IssuedAt: time.Unix(c.IssuedAt, 0),
+		Expiry:   time.Unix(c.Expiry, 0),
 	}
-	return out, nil
 }
 
 // verifySigned checks the JWS structure, header and signature and decodes

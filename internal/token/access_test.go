@@ -256,11 +256,15 @@ func TestBearerChallenge(t *testing.T) {
 		{ErrExpiredToken, 401, `error="invalid_token"`},
 		{ErrCertificateMismatch, 401, "another client certificate"},
 		{ErrInvalidToken, 401, `error="invalid_token"`},
+		{ErrRevokedToken, 401, "has been revoked"},
 	}
 	for _, tt := range tests {
 		status, challenge := BearerChallenge(tt.err)
 		if status != tt.status || !strings.HasPrefix(challenge, "Bearer") || !strings.Contains(challenge, tt.want) {
 			t.Errorf("BearerChallenge(%v) = %d, %q; want %d and %q", tt.err, status, challenge, tt.status, tt.want)
 		}
+	}
+	if status, challenge := BearerChallenge(ErrRevocationUnavailable); status != 503 || challenge != "" {
+		t.Errorf("BearerChallenge(ErrRevocationUnavailable) = %d, %q; want 503 without a challenge", status, challenge)
 	}
 }

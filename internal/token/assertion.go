@@ -87,7 +87,7 @@ func (s *Server) authenticate(ctx context.Context, raw, formClientID string) (*a
 	if e := checkClientID(claims, formClientID); e != nil {
 		return fail(e)
 	}
-	client, e := s.lookupClient(ctx, claims.Issuer)
+	client, e := s.lookupClient(ctx, claims.Issuer, jws.kid)
 	if e != nil {
 		return fail(e)
 	}
@@ -220,8 +220,16 @@ func printableASCII(s string) bool {
 	return true
 }
 
-func (s *Server) lookupClient(ctx context.Context, id string) (*Client, *Error) {
-	client, err := s.opts.Clients.Client(ctx, id)
+// lookupClient returns the registration of id. A KeyedClientStore is told
+// the assertion's kid, so that it can fetch keys the partner has rotated in.
+func (s *Server) lookupClient(ctx context.Context, id, kid string) (*Client, *Error) {
+	var client *Client
+	var err error
+	if keyed, ok := s.opts.Clients.(KeyedClientStore); ok {
+		client, err = keyed.ClientForKey(ctx, id, kid)
+	} else {
+		client, err = s.opts.Clients.Client(ctx, id)
+	}
 	switch {
 	case errors.Is(err, ErrUnknownClient):
 		return nil, invalidClient("client is not registered")

@@ -62,17 +62,22 @@ func validB64Token(s string) bool {
 // BearerChallenge returns the HTTP status and WWW-Authenticate value that a
 // resource request failing BearerToken or Server.Verify gets (RFC 6750
 // section 3). A request without a token gets a challenge without an error
-// code, a malformed request gets invalid_request, and every other failure
-// gets invalid_token. The description names the failure and never contains
-// the token.
+// code, a malformed request gets invalid_request, an unavailable revocation
+// store gets 503 with no challenge, and every other failure gets
+// invalid_token. The description names the failure and never contains the
+// token.
 func BearerChallenge(err error) (status int, challenge string) {
 	switch {
+	case errors.Is(err, ErrRevocationUnavailable):
+		return http.StatusServiceUnavailable, ""
 	case errors.Is(err, ErrNoToken):
 		return http.StatusUnauthorized, "Bearer"
 	case errors.Is(err, ErrMalformedRequest):
 		return http.StatusBadRequest, `Bearer error="invalid_request"`
 	case errors.Is(err, ErrExpiredToken):
 		return http.StatusUnauthorized, `Bearer error="invalid_token", error_description="the access token has expired"`
+	case errors.Is(err, ErrRevokedToken):
+		return http.StatusUnauthorized, `Bearer error="invalid_token", error_description="the access token has been revoked"`
 	case errors.Is(err, ErrCertificateMismatch):
 		return http.StatusUnauthorized, `Bearer error="invalid_token", error_description="the access token is bound to another client certificate"`
 	default:

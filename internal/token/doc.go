@@ -58,12 +58,45 @@
 // certificate: exp is the earlier of iat + Lifetime and the certificate's
 // NotAfter.
 //
+// # Revocation and introspection
+//
+// Server.Revoke (RFC 7009) and Server.Introspect (RFC 7662) take a POST of
+// a form with one token parameter and an optional token_type_hint, which
+// is ignored because the server issues access tokens only:
+//
+//	token=<access token>&token_type_hint=access_token
+//
+// The caller is authenticated by its TLS client certificate before either
+// is called. A RevocationScope limits the tokens it may revoke to all of
+// them (the payer's integration engine) or to those whose cnf is its own
+// certificate (a partner). A revoked token id is kept in
+// ServerOptions.Revocations until the token's exp plus Skew, and Verify
+// rejects it with ErrRevokedToken. A revocation request for a token that is
+// malformed, forged or expired succeeds and changes nothing (RFC 7009
+// section 2.2). Introspection answers {"active":false} for any token Verify
+// would reject, and otherwise the claims of the token, its cnf included,
+// never the token itself:
+//
+//	{"active":true,"scope":"system/Claim.read","client_id":"ehr-alpha",
+//	 "token_type":"Bearer","exp":1767225900,"iat":1767225600,
+//	 "sub":"ehr-alpha","aud":"https://gatehouse.example/fhir",
+//	 "iss":"https://gatehouse.example/","jti":"nq2CqkDUw9ZKTm3nlDxwRw",
+//	 "cnf":{"x5t#S256":"<base64url SHA-256 of the client certificate DER>"}}
+//
+// # Keys from a JWKS URL
+//
+// RemoteKeys is a ClientStore that fetches the keys of some clients from
+// their https JWKS URLs through a caller-supplied HTTP client (the egress
+// guard's), with the caching, refresh limits and checks its documentation
+// lists.
+//
 // # Recording
 //
 // Server.Issue returns the outcome as data (a Result or an Error) before
 // anything is written, so the gateway can record the exchange and only then
-// call Server.WriteResponse. Summarize flattens either outcome into an
-// Exchange that carries ids and codes but never token or assertion text, and
-// RedactForm and RedactJSON replace credentials in recorded bodies with
-// Fingerprint values.
+// call Server.WriteResponse. Revoke and Introspect follow the same pattern
+// with WriteRevocation and WriteIntrospection. Summarize flattens a token
+// request's outcome into an Exchange that carries ids and codes but never
+// token or assertion text, and RedactForm and RedactJSON replace
+// credentials in recorded bodies with Fingerprint values.
 package token

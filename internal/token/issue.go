@@ -83,23 +83,31 @@ func verifiedLeaf(r *http.Request) (*x509.Certificate, *Error) {
 	return r.TLS.VerifiedChains[0][0], nil
 }
 
-// readForm checks the request's method, headers and body, then parses the
-// form with every parameter appearing at most once.
+// readForm checks the token request's method, headers and body, then
+// parses the form.
 func (s *Server) readForm(r *http.Request) (url.Values, *Error) {
+	return readPostForm(r, "token requests", "a client assertion", int64(s.opts.MaxAssertionBytes+formOverhead))
+}
+
+// readPostForm checks that r is a POST of a form body of at most limit
+// bytes, with no URL query and no Authorization header, then parses the
+// form with every parameter appearing at most once. endpoint and
+// credential name the request and its client authentication in errors.
+func readPostForm(r *http.Request, endpoint, credential string, limit int64) (url.Values, *Error) {
 	if r.Method != http.MethodPost {
-		return nil, newError(http.StatusMethodNotAllowed, CodeInvalidRequest, "token requests must use POST")
+		return nil, newError(http.StatusMethodNotAllowed, CodeInvalidRequest, endpoint+" must use POST")
 	}
 	if r.URL.RawQuery != "" {
 		return nil, invalidRequest("parameters must be sent in the request body, not the URL")
 	}
 	if len(r.Header.Values("Authorization")) > 0 {
-		return nil, invalidRequest("the Authorization header is not accepted; authenticate with a client assertion only")
+		return nil, invalidRequest("the Authorization header is not accepted; authenticate with " + credential + " only")
 	}
 	if e := checkContentType(r.Header.Values("Content-Type")); e != nil {
 		return nil, e
 	}
 
-	body, e := readBody(r.Body, int64(s.opts.MaxAssertionBytes+formOverhead))
+	body, e := readBody(r.Body, limit)
 	if e != nil {
 		return nil, e
 	}
@@ -150,7 +158,8 @@ func readBody(body io.Reader, limit int64) ([]byte, *Error) {
 // endpoint defines, so that no client-chosen text is echoed.
 func repeatedParameter(name string) string {
 	switch name {
-	case "grant_type", "client_assertion_type", "client_assertion", "client_id", "client_secret", "scope":
+	case "grant_type", "client_assertion_type", "client_assertion", "client_id", "client_secret", "scope",
+		"token", "token_type_hint":
 		return "parameter " + name + " must not be repeated"
 	}
 	return "a parameter is repeated"

@@ -60,6 +60,12 @@ type ServerOptions struct {
 	// cache, so a MemoryReplayCache fits a single instance only.
 	Replay ReplayCache
 
+	// Revocations records revoked access token ids. When nil, no token can
+	// be revoked: Revoke returns unsupported_token_type and Verify skips
+	// the check. Replicas must share one store, so that a token revoked
+	// through one of them is rejected by all.
+	Revocations Revocations
+
 	// Now returns the current time. When nil, time.Now is used.
 	Now func() time.Time
 

@@ -25,6 +25,7 @@ var secretFormParameters = map[string]bool{
 	"client_assertion": true,
 	"client_secret":    true,
 	"assertion":        true,
+	"token":            true, // revocation and introspection requests
 }
 
 // secretJSONMembers are the token response members RedactJSON replaces.
@@ -34,11 +35,12 @@ var secretJSONMembers = map[string]bool{
 	"id_token":      true,
 }
 
-// RedactForm returns a copy of a form-encoded token request body in which
-// the values of client_assertion, client_secret and assertion are replaced
-// by their Fingerprint. Other parameters and their order are kept. A pair
-// whose name cannot be decoded is replaced whole, since it might be a
-// secret under an odd encoding.
+// RedactForm returns a copy of a form-encoded token, revocation or
+// introspection request body in which the values of client_assertion,
+// client_secret, assertion and token are replaced by their Fingerprint.
+// Other parameters and their order are kept. A pair whose name cannot be
+// decoded is replaced whole, since it might be a secret under an odd
+// encoding.
 func RedactForm(body []byte) []byte {
 	pairs := strings.Split(string(body), "&")
 	for i, pair := range pairs {

@@ -70,12 +70,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // Both carry Cache-Control: no-store. An invalid_client error also carries
 // a WWW-Authenticate challenge, and a rejected method an Allow header.
 func (s *Server) WriteResponse(w http.ResponseWriter, res *Result, e *Error) {
-	h := w.Header()
-	h.Set("Content-Type", "application/json;charset=UTF-8")
-	h.Set("Cache-Control", "no-store")
-	h.Set("Pragma", "no-cache")
-
+	setNoStore(w.Header())
 	if res != nil && e == nil {
+		w.Header().Set("Content-Type", "application/json;charset=UTF-8")
 		writeJSON(w, http.StatusOK, Response{
 			AccessToken: res.accessToken,
 			TokenType:   "Bearer",
@@ -85,9 +82,17 @@ func (s *Server) WriteResponse(w http.ResponseWriter, res *Result, e *Error) {
 		return
 	}
 
+	s.writeError(w, e)
+}
+
+// writeError sends the RFC 6749 section 5.2 error response for e, or a
+// server_error when e is nil. The caller has set Cache-Control.
+func (s *Server) writeError(w http.ResponseWriter, e *Error) {
 	if e == nil {
 		e = missingOutcome()
 	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json;charset=UTF-8")
 	switch e.Status {
 	case http.StatusUnauthorized:
 		h.Set("WWW-Authenticate", fmt.Sprintf("private_key_jwt realm=%q", s.opts.TokenURL))
@@ -95,6 +100,13 @@ func (s *Server) WriteResponse(w http.ResponseWriter, res *Result, e *Error) {
 		h.Set("Allow", http.MethodPost)
 	}
 	writeJSON(w, e.Status, errorBody{Error: e.Code, Description: e.Description})
+}
+
+// setNoStore marks a response that must not be cached (RFC 6749 section
+// 5.1).
+func setNoStore(h http.Header) {
+	h.Set("Cache-Control", "no-store")
+	h.Set("Pragma", "no-cache")
 }
 
 type errorBody struct {
@@ -105,7 +117,8 @@ type errorBody struct {
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	body, err := json.Marshal(v)
 	if err != nil {
-		// Only fixed struct types with string and integer fields reach here.
+		// Only fixed struct types of strings, integers and booleans reach
+		// here.
 		panic("token: encoding response: " + err.Error())
 	}
 	w.WriteHeader(status)

@@ -50,6 +50,33 @@ type ReplayCache interface {
 	Use(ctx context.Context, clientID, jti string, expires time.Time) error
 }
 
+// KeyedClientStore is a ClientStore that can refresh a client's keys when
+// an assertion names a kid it does not hold. The Server uses ClientForKey in
+// place of Client when the store implements it. RemoteKeys does.
+type KeyedClientStore interface {
+	ClientStore
+
+	// ClientForKey returns the registration for id as Client does. When
+	// none of the client's keys has kid, it may fetch them again first,
+	// within limits the store sets, because kid comes from an assertion
+	// whose signature is not yet checked.
+	ClientForKey(ctx context.Context, id, kid string) (*Client, error)
+}
+
+// Revocations stores the ids (jti) of revoked access tokens.
+type Revocations interface {
+	// Revoke records jti as revoked until expires. Revoking a recorded jti
+	// again succeeds. It MUST make the record visible to every gateway
+	// replica before returning nil, and it may drop the record once
+	// expires has passed, because the token then fails the exp check.
+	Revoke(ctx context.Context, jti string, expires time.Time) error
+
+	// Revoked reports whether jti is recorded and its record has not
+	// expired. An error fails closed: Verify rejects the token with
+	// ErrRevocationUnavailable.
+	Revoked(ctx context.Context, jti string) (bool, error)
+}
+
 // StaticClients is a ClientStore over a fixed map from client id to
 // registration, for tests, the demo and the development mode.
 type StaticClients map[string]*Client

@@ -1,0 +1,168 @@
+package auditlog
+
+import (
+	"github.com/gatehouse-health/gatehouse/internal/storage"
+)
+
+// The SQL of the audit log, written once for SQLite and PostgreSQL under
+// the rules of internal/storage.
+//
+// Tables:
+//
+//   - audit_entries: one row per leaf. entry is the canonical encoding,
+//     the leaf data. exchange_id, partner, phase, decision, status and
+//     recorded_ns copy fields of it for queries, and verification checks
+//     that they agree with it. request_ct and response_ct are the body
+//     ciphertexts and wrapped_key the wrapped data key, NULL once
+//     shredded_ns records its destruction.
+//   - audit_hashes: the tlog stored hashes, keyed by tlog.StoredHashIndex.
+//   - audit_checkpoints: signed checkpoints in signing order, cosignatures
+//     appended to note.
+//   - audit_keks: key-encryption keys, each an age file to the recipients.
+//     A writer wraps data keys under one until expires_ns, so every entry
+//     under it has recorded_ns < expires_ns.
+//   - audit_meta: the origin.
+
+var schema = []string{
+	`CREATE TABLE IF NOT EXISTS audit_meta (
+		name  TEXT PRIMARY KEY,
+		value TEXT NOT NULL
+	)`,
+	`CREATE TABLE IF NOT EXISTS audit_entries (
+		idx          INTEGER PRIMARY KEY,
+		exchange_id  TEXT    NOT NULL,
+		partner      TEXT    NOT NULL,
+		phase        TEXT    NOT NULL,
+		decision     TEXT    NOT NULL,
+		status       INTEGER NOT NULL,
+		recorded_ns  INTEGER NOT NULL,
+		entry        BLOB    NOT NULL,
+		request_ct   BLOB,
+		response_ct  BLOB,
+		wrapped_key  BLOB,
+		shredded_ns  INTEGER
+	)`,
+	`CREATE INDEX IF NOT EXISTS audit_entries_exchange ON audit_entries (exchange_id)`,
+	`CREATE INDEX IF NOT EXISTS audit_entries_partner ON audit_entries (partner, idx)`,
+	`CREATE INDEX IF NOT EXISTS audit_entries_recorded ON audit_entries (recorded_ns)`,
+	`CREATE TABLE IF NOT EXISTS audit_hashes (
+		id   INTEGER PRIMARY KEY,
+		hash BLOB NOT NULL
+	)`,
+	`CREATE TABLE IF NOT EXISTS audit_checkpoints (
+		id         INTEGER PRIMARY KEY AUTOINCREMENT,
+		size       INTEGER NOT NULL,
+		note       BLOB    NOT NULL,
+		created_ns INTEGER NOT NULL
+	)`,
+	`CREATE INDEX IF NOT EXISTS audit_checkpoints_size ON audit_checkpoints (size)`,
+	`CREATE TABLE IF NOT EXISTS audit_keks (
+		id         INTEGER PRIMARY KEY AUTOINCREMENT,
+		wrapped    BLOB    NOT NULL,
+		created_ns INTEGER NOT NULL,
+		expires_ns INTEGER NOT NULL
+	)`,
+}
+
+// schemaPostgres follows schema on PostgreSQL. Ciphertexts are random, so
+// storing them EXTERNAL skips the compression PostgreSQL would otherwise
+// try on every value above about 2 KiB before moving it out of line.
+var schemaPostgres = []string{
+	`ALTER TABLE audit_entries ALTER COLUMN request_ct SET STORAGE EXTERNAL`,
+	`ALTER TABLE audit_entries ALTER COLUMN response_ct SET STORAGE EXTERNAL`,
+}
+
+const (
+	sqlReadOrigin = `SELECT value FROM audit_meta WHERE name = 'origin'`
+
+	sqlInsertOrigin = `INSERT INTO audit_meta (name, value) VALUES ('origin', $1)`
+
+	sqlSize = `SELECT COALESCE(MAX(idx) + 1, 0) FROM audit_entries`
+
+	// sqlTreeState reads the tree size and the size and signing time of
+	// the latest checkpoint (NULL without one) in one round trip.
+	sqlTreeState = `SELECT (SELECT COALESCE(MAX(idx) + 1, 0) FROM audit_entries),
+		(SELECT size FROM audit_checkpoints ORDER BY id DESC LIMIT 1),
+		(SELECT created_ns FROM audit_checkpoints ORDER BY id DESC LIMIT 1)`
+
+	// sqlLockAppendsPostgres serialises the append transactions of every
+	// writer on one PostgreSQL log until the transaction ends. It also
+	// makes the commit wait for the WAL flush, whatever synchronous_commit
+	// the server or role defaults to (set_config with is_local true is SET
+	// LOCAL). SQLite needs no statement, because its write transactions
+	// begin with the write lock (storage's BEGIN IMMEDIATE).
+	sqlLockAppendsPostgres = `SELECT pg_advisory_xact_lock($1), set_config('synchronous_commit', 'on', true)`
+
+	// sqlLockAppendsSessionPostgres takes the same lock for a session, for
+	// tests that hold appends back.
+	sqlLockAppendsSessionPostgres   = `SELECT pg_advisory_lock($1)`
+	sqlUnlockAppendsSessionPostgres = `SELECT pg_advisory_unlock($1)`
+
+	sqlCurrentSchemaPostgres = `SELECT current_schema()`
+
+	sqlInsertEntriesPrefix = `INSERT INTO audit_entries
+		(idx, exchange_id, partner, phase, decision, status, recorded_ns, entry, request_ct, response_ct, wrapped_key) VALUES `
+	entryColumnCount = 11
+
+	sqlInsertHashesPrefix = `INSERT INTO audit_hashes (id, hash) VALUES `
+	hashColumnCount       = 2
+
+	sqlInsertCheckpoint = `INSERT INTO audit_checkpoints (size, note, created_ns) VALUES ($1, $2, $3)`
+
+	sqlInsertKEK = `INSERT INTO audit_keks (wrapped, created_ns, expires_ns) VALUES ($1, $2, $3) RETURNING id`
+
+	sqlReadKEK = `SELECT wrapped FROM audit_keks WHERE id = $1`
+
+	sqlKEKIDs = `SELECT id FROM audit_keks`
+
+	rowColumnsSQL = `idx, exchange_id, partner, phase, decision, status, recorded_ns,
+		entry, request_ct, response_ct, wrapped_key, shredded_ns`
+
+	// sqlSelectEntries starts Reader.Scan's query. Scan appends the
+	// conditions, each a column, an operator and a placeholder, then
+	// sqlOrderEntries and a LIMIT.
+	sqlSelectEntries = `SELECT ` + rowColumnsSQL + ` FROM audit_entries WHERE `
+
+	sqlOrderEntries = ` ORDER BY idx`
+
+	sqlEntryRange = `SELECT ` + rowColumnsSQL + ` FROM audit_entries WHERE idx >= $1 AND idx < $2 ORDER BY idx`
+
+	sqlHashRange = `SELECT id, hash FROM audit_hashes WHERE id >= $1 AND id < $2 ORDER BY id`
+
+	// sqlHashesIn is completed by hashesInQuery.
+	sqlHashesIn = `SELECT id, hash FROM audit_hashes WHERE id IN (`
+
+	sqlCheckpoints = `SELECT id, size, note, created_ns FROM audit_checkpoints `
+
+	sqlCheckpointsInOrder = sqlCheckpoints + `ORDER BY id`
+
+	sqlLatestCheckpoint = sqlCheckpoints + `ORDER BY id DESC LIMIT 1`
+
+	sqlCheckpointsBySize = sqlCheckpoints + `WHERE size = $1 ORDER BY id DESC`
+
+	sqlUpdateCheckpointNote = `UPDATE audit_checkpoints SET note = $1 WHERE id = $2`
+
+	sqlShredBatch = `UPDATE audit_entries SET wrapped_key = NULL, shredded_ns = $1
+		WHERE idx IN (SELECT idx FROM audit_entries
+			WHERE recorded_ns < $2 AND wrapped_key IS NOT NULL ORDER BY idx LIMIT $3)`
+
+	// sqlDeleteExpiredKEKs deletes the key-encryption keys that expired by
+	// the cutoff $1. Every entry under such a key was recorded before the
+	// cutoff, so Shred has already destroyed its wrapped data key.
+	sqlDeleteExpiredKEKs = `DELETE FROM audit_keks WHERE expires_ns <= $1`
+
+	sqlSecureDeleteOnSQLite  = `PRAGMA secure_delete = ON`
+	sqlSecureDeleteOffSQLite = `PRAGMA secure_delete = OFF`
+	sqlTruncateWALSQLite     = `PRAGMA wal_checkpoint(TRUNCATE)`
+)
+
+// hashesInQuery returns sqlHashesIn completed for n ids.
+func hashesInQuery(n int) string {
+	return sqlHashesIn + storage.Placeholders(1, n) + `)`
+}
+
+// insertQuery returns a multi-row INSERT of rows rows of cols columns:
+// prefix followed by the VALUES list for d.
+func insertQuery(d storage.Dialect, prefix string, cols, rows int) string {
+	return prefix + d.Values(rows, cols)
+}

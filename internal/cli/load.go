@@ -1,0 +1,234 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-health/gatehouse/internal/app"
+	"github.com/gatehouse-health/gatehouse/internal/config"
+	"github.com/gatehouse-health/gatehouse/internal/devmode"
+	"github.com/gatehouse-health/gatehouse/internal/loadgen"
+)
+
+const loadSynopsis = "gatehouse load [--synthea FILE.tgz | --bundles DIR] [--rate N/s] [--concurrency C] [--duration D] [--json] [--target URL --data DIR]"
+
+// load replays PAS prior-authorization requests through a gateway and
+// reports throughput and latency. Without --target it starts a
+// development-mode gateway of its own in a temporary directory.
+func (e *env) load(args []string) int {
+	fs := e.flags("load")
+	synthea := fs.String("synthea", "", "Synthea `FILE.tgz` of patient Bundles whose claims become the requests; default: built-in requests shaped like them")
+	bundles := fs.String("bundles", "", "`DIR` of PAS request bundles (*.json) to replay instead")
+	rateText := fs.String("rate", "50/s", fmt.Sprintf("open-loop request rate `N/s`, at most %d/s; 0 sends closed loop, each worker sending as soon as it has a response", loadgen.MaxRate))
+	concurrency := fs.Int("concurrency", 8, fmt.Sprintf("number of workers `C`, 1 to %d, each with its own connection and access token", loadgen.MaxConcurrency))
+	duration := fs.Duration("duration", 10*time.Second, fmt.Sprintf("how long to send requests, `D` such as 30s, at most %s", loadgen.MaxDuration))
+	asJSON := fs.Bool("json", false, "print the summary as one JSON object")
+	targetURL := fs.String("target", "", "public `URL` of a running gateway on this machine; default: the one --data names, else a new one in a temporary directory")
+	dataDir := fs.String("data", "", "development-mode data `DIR` of the running gateway, for the partner's certificate and key")
+	if code, ok := e.parse(fs, loadSynopsis, args); !ok {
+		return code
+	}
+
+	rate, err := parseRate(*rateText)
+	if err == nil && *synthea != "" && *bundles != "" {
+		err = fmt.Errorf("--synthea and --bundles are exclusive")
+	}
+	if err == nil && *targetURL != "" && *dataDir == "" {
+		err = fmt.Errorf("--target needs --data with the gateway's data directory")
+	}
+	if err != nil {
+		e.errorf("%v", err)
+		e.hint("usage: %s", loadSynopsis)
+		return 2
+	}
+	if err := loadgen.CheckLimits(rate, *concurrency, *duration); err != nil {
+		e.errorf("%v", err)
+		e.hint("the limits are --rate 0 to %d/s, --concurrency 1 to %d and --duration up to %s", loadgen.MaxRate, loadgen.MaxConcurrency, loadgen.MaxDuration)
+		return 2
+	}
+
+	reqs, err := e.loadRequests(*synthea, *bundles)
+	if err != nil {
+		e.errorf("%v", err)
+		return 1
+	}
+	target, stop, err := e.loadTarget(*targetURL, *dataDir, rate)
+	if err != nil {
+		e.errorf("%v", err)
+		return 1
+	}
+	defer stop()
+
+	sum, err := loadgen.Run(e.ctx, loadgen.Options{
+		Requests:    reqs,
+		Target:      target,
+		Rate:        rate,
+		Concurrency: *concurrency,
+		Duration:    *duration,
+		Progress:    e.loadProgress,
+	})
+	if err != nil {
+		e.errorf("%v", err)
+		return 1
+	}
+	return e.printLoadResult(sum, *asJSON)
+}
+
+// parseRate reads "20", "20/s" or "0".
+func parseRate(text string) (float64, error) {
+	v, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(text), "/s"), 64)
+	if err != nil || math.IsNaN(v) || math.IsInf(v, 0) || v < 0 {
+		return 0, fmt.Errorf("invalid --rate %q: use requests per second, such as 20/s, or 0 for closed loop", text)
+	}
+	if v > loadgen.MaxRate {
+		return 0, fmt.Errorf("--rate %q is above the cap of %d/s", text, loadgen.MaxRate)
+	}
+	return v, nil
+}
+
+// loadRequests prepares the requests and prints their source on stderr.
+func (e *env) loadRequests(synthea, bundles string) ([]*loadgen.Template, error) {
+	switch {
+	case synthea != "":
+		reqs, st, err := loadgen.FromSynthea(synthea, loadgen.SyntheaOptions{})
+		if err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(e.stderr, "gatehouse: load: %d requests from %d Synthea patients in %s (%d claims skipped)\n",
+			len(reqs), st.Patients, filepath.Base(synthea), st.Claims-st.Requests)
+		return reqs, nil
+	case bundles != "":
+		reqs, skipped, err := loadgen.FromDir(bundles)
+		for _, s := range skipped {
+			e.warnf("skipping %s: %s", s.File, s.Reason)
+		}
+		if err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(e.stderr, "gatehouse: load: %d request bundles from %s\n", len(reqs), bundles)
+		return reqs, nil
+	}
+	return loadgen.Builtin(0, 1, time.Now())
+}
+
+// loadTarget returns the gateway to load: the running one at targetURL,
+// the one dataDir's endpoint file names, or a new development-mode gateway
+// in a temporary directory, which stop closes.
+func (e *env) loadTarget(targetURL, dataDir string, rate float64) (loadgen.Target, func(), error) {
+	if dataDir == "" {
+		return e.startLoadGateway(rate)
+	}
+	layout, err := openDevData(dataDir)
+	if err != nil {
+		return nil, nil, err
+	}
+	if targetURL == "" {
+		if targetURL, err = readPublicURL(layout.Dir); err != nil {
+			return nil, nil, err
+		}
+	}
+	if err := loadgen.CheckLoopbackURL(targetURL); err != nil {
+		return nil, nil, err
+	}
+	target, err := gatewayTarget(layout, targetURL)
+	return target, func() {}, err
+}
+
+// startLoadGateway starts a development-mode gateway with its built-in
+// payer service on loopback ports, as the demo does. The partner's rate
+// limit is raised above the load's rate, so that the limiter runs but
+// does not refuse the load.
+func (e *env) startLoadGateway(rate float64) (loadgen.Target, func(), error) {
+	tmp, err := os.MkdirTemp("", "gatehouse-load-")
+	if err != nil {
+		return nil, nil, err
+	}
+	cleanup := func() { os.RemoveAll(tmp) }
+	cfg, layout, _, err := app.DevConfig(filepath.Join(tmp, "data"), "127.0.0.1:0", "")
+	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+
+	limit := max(config.DefaultPartnerRate, 2*rate)
+	if rate == 0 {
+		limit = loadgen.MaxRate
+	}
+	for i := range cfg.Partners {
+		cfg.Partners[i].RateLimit = config.RateLimit{RequestsPerSecond: limit, Burst: int(2 * limit)}
+	}
+
+	rt, err := app.Start(e.ctx, cfg, app.Options{})
+	if err != nil {
+		cleanup()
+		return nil, nil, fmt.Errorf("start gateway: %w", err)
+	}
+	stop := func() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(e.ctx), 15*time.Second)
+		defer cancel()
+		rt.Close(ctx)
+		cleanup()
+	}
+	fmt.Fprintf(e.stderr, "gatehouse: load: started a development-mode gateway at %s (partner rate limit %g/s)\n", rt.PublicURL, limit)
+
+	target, err := gatewayTarget(layout, rt.PublicURL)
+	if err != nil {
+		stop()
+		return nil, nil, err
+	}
+	return target, stop, nil
+}
+
+func (e *env) loadProgress(p loadgen.Progress) {
+	fmt.Fprintf(e.stderr, "gatehouse: load: %3.0fs: %d sent, %d ok, %d failed, %d errors, %d in flight, %d/s\n",
+		p.Elapsed.Seconds(), p.Sent, p.Succeeded, p.Failed, p.Errors, p.InFlight, p.LastSecond)
+}
+
+// printLoadResult prints the summary. The exit code is 0 only when every
+// request sent got a 2xx response.
+func (e *env) printLoadResult(sum *loadgen.Summary, asJSON bool) int {
+	var err error
+	if asJSON {
+		err = sum.WriteJSON(e.stdout)
+	} else {
+		err = sum.WriteText(e.stdout)
+	}
+	if err != nil {
+		e.errorf("writing the summary: %v", err)
+		return 1
+	}
+	if sum.Successes == 0 || sum.Failures > 0 || sum.Errors > 0 {
+		e.errorf("%d of %d requests did not succeed", sum.Sent-sum.Successes, sum.Sent)
+		if sum.Statuses["429"] > 0 {
+			e.hint("429 means the partner's rate limit (partners[].rate_limit) was reached: lower --rate or raise the limit")
+		}
+		return 1
+	}
+	return 0
+}
+
+// gatewayTarget loads the development partner's credentials from layout.
+func gatewayTarget(layout *devmode.Layout, publicURL string) (*loadgen.Gateway, error) {
+	key, err := layout.PartnerAssertionKey()
+	if err != nil {
+		return nil, err
+	}
+	cert, err := layout.PartnerClientCertificate()
+	if err != nil {
+		return nil, err
+	}
+	roots, err := layout.CAPool()
+	if err != nil {
+		return nil, err
+	}
+	return &loadgen.Gateway{
+		PublicURL: publicURL, ClientID: app.DevPartner, AssertionKey: key,
+		Certificate: cert, Roots: roots, Scope: app.DevScopes,
+	}, nil
+}

@@ -1,0 +1,113 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// loadSummary is the part of the load command's JSON output the tests
+// read.
+type loadSummary struct {
+	Mode       string
+	Sent       int64
+	Successes  int64
+	Failures   int64
+	Errors     int64
+	Throughput float64
+	Latency    struct{ P50, P90, P99, Max float64 } `json:"latency_ms"`
+	Statuses   map[string]int64
+	Requests   struct{ Distinct int }
+}
+
+func parseLoadSummary(t *testing.T, stdout string) loadSummary {
+	t.Helper()
+	var s loadSummary
+	if err := json.Unmarshal([]byte(stdout), &s); err != nil {
+		t.Fatalf("stdout is not the JSON summary: %v\n%s", err, stdout)
+	}
+	return s
+}
+
+// TestLoadDevGateway runs the load command against the development-mode
+// gateway it starts itself, with the built-in requests.
+func TestLoadDevGateway(t *testing.T) {
+	code, stdout, stderr := run(t, context.Background(), "load", "--duration", "2s", "--rate", "20", "--json")
+	if code != 0 {
+		t.Fatalf("exit code %d\nstderr: %s", code, stderr)
+	}
+	s := parseLoadSummary(t, stdout)
+	if s.Successes == 0 || s.Errors != 0 || s.Failures != 0 {
+		t.Errorf("successes %d, failures %d, errors %d; want successes only", s.Successes, s.Failures, s.Errors)
+	}
+	if s.Statuses["200"] != s.Successes || len(s.Statuses) != 1 {
+		t.Errorf("statuses %v, want only 200", s.Statuses)
+	}
+	// 20/s for 2s is 40 requests; a busy machine may miss a few.
+	if s.Sent < 30 || s.Sent > 40 {
+		t.Errorf("sent %d, want about 40 at 20/s for 2s", s.Sent)
+	}
+	if s.Mode != "open loop" || s.Latency.P50 <= 0 || s.Latency.P99 < s.Latency.P50 || s.Latency.Max < s.Latency.P99 {
+		t.Errorf("mode %q latency %+v, want open loop with ordered percentiles", s.Mode, s.Latency)
+	}
+	if !strings.Contains(stderr, "gatehouse: load:   1s: ") {
+		t.Errorf("no progress line on stderr: %s", stderr)
+	}
+}
+
+// TestLoadRunningGateway loads a gateway started with serve, found through
+// its data directory, with the shipped PAS example bundles.
+func TestLoadRunningGateway(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int)
+	var serveOut, serveErr syncBuffer
+	go func() {
+		done <- MainContext(ctx, []string{"serve", "--data", data, "--listen", "127.0.0.1:0", "--admin-listen", ""}, &serveOut, &serveErr)
+	}()
+	defer func() { cancel(); <-done }()
+	waitForFile(t, filepath.Join(data, endpointFile))
+
+	code, stdout, stderr := run(t, context.Background(), "load", "--data", data, "--bundles", "../demo/bundles",
+		"--duration", "1s", "--rate", "10", "--concurrency", "2", "--json")
+	if code != 0 {
+		t.Fatalf("exit code %d\nstderr: %s\nserve: %s", code, stderr, serveErr.String())
+	}
+	s := parseLoadSummary(t, stdout)
+	if s.Successes == 0 || s.Errors != 0 || s.Failures != 0 || s.Requests.Distinct != 8 {
+		t.Errorf("summary %+v, want successes only from the 8 replayable bundles", s)
+	}
+	if !strings.Contains(stderr, "gatehouse: warning: skipping pas-2.2.1-HomecareAuthorizationUpdateBundleExample.json") {
+		t.Errorf("no warning about the skipped update bundle: %s", stderr)
+	}
+
+	code, _, stderr = run(t, context.Background(), "load", "--data", data, "--target", "https://gatehouse.example.org", "--duration", "1s")
+	if code != 1 || !strings.Contains(stderr, "not a loopback address") {
+		t.Errorf("remote target: exit %d, stderr %q; want 1 and a loopback error", code, stderr)
+	}
+}
+
+func TestLoadUsageErrors(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"load", "--rate", "99999"}, "above the cap"},
+		{[]string{"load", "--rate", "fast"}, `invalid --rate "fast"`},
+		{[]string{"load", "--target", "https://localhost:8443"}, "--target needs --data"},
+		{[]string{"load", "--synthea", "a.tgz", "--bundles", "dir"}, "exclusive"},
+		{[]string{"load", "extra"}, `unexpected argument "extra"`},
+		{[]string{"load", "--concurrency", "1000"}, "concurrency 1000 is out of range"},
+		{[]string{"load", "--duration", "11m"}, "duration 11m0s is out of range"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args[1:], " "), func(t *testing.T) {
+			code, _, stderr := run(t, context.Background(), tt.args...)
+			if code != 2 || !strings.Contains(stderr, "gatehouse: error: ") || !strings.Contains(stderr, tt.want) {
+				t.Errorf("exit %d, stderr %q; want 2 and %q", code, stderr, tt.want)
+			}
+		})
+	}
+}
