@@ -202,7 +202,7 @@ type Outbound struct {
 	AssertionKeyFile string `yaml:"assertion_key_file"`
 }
 
-// PartnerOutbound is how the payer reaches one partner.
+// PartnerOutbound is the payer's route to one partner.
 type PartnerOutbound struct {
 	// FHIRBase is the partner's FHIR base URL (https).
 	FHIRBase string `yaml:"fhir_base"`
@@ -333,7 +333,7 @@ type Partner struct {
 	// AllowWildcardScopes permits a "*" resource type in Scopes.
 	AllowWildcardScopes bool `yaml:"allow_wildcard_scopes"`
 	// Roles gives the partner read or write access per data class (claims,
-	// coverage, clinical, member, ...); classes not listed are none.
+	// coverage, clinical, member, ...); classes not listed get no access.
 	Roles map[string]string `yaml:"roles"`
 	// Grants are the refused-by-default features this partner may use.
 	Grants []Grant `yaml:"grants"`

@@ -19,7 +19,8 @@ func (g *Gateway) serveJWKS(w http.ResponseWriter, r *http.Request) {
 	g.serveDocument(w, r, "jwks", "application/jwk-set+json", g.opts.JWKS)
 }
 
-// serveDocument answers GET with a fixed document, recording the exchange.
+// serveDocument returns a fixed document to GET requests and records the
+// exchange.
 func (g *Gateway) serveDocument(w http.ResponseWriter, r *http.Request, name, contentType string, body []byte) {
 	ex := g.begin(r)
 	ex.entry.Interaction = name

@@ -34,13 +34,13 @@ type exchange struct {
 	partner *Partner
 	claims  *token.AccessClaims
 	fhir    *fhirreq.Request
-	target  *target // where the exchange is forwarded once allowed
+	target  *target // destination of the exchange once allowed
 	// direction is the flow the kill switch checks: inbound from a partner
 	// or outbound from the payer's engine.
 	direction killswitch.Direction
 
 	entry   record.Entry       // the record under construction
-	receipt *auditlog.Appended // where the last entry landed in the log, if known
+	receipt *auditlog.Appended // log position of the last entry, if known
 }
 
 // begin starts an exchange for r, filling the record fields known before

@@ -52,7 +52,7 @@ func (g *Gateway) forwardAndRespond(w http.ResponseWriter, ex *exchange) {
 		g.writeUnrecorded(w, ex)
 		return
 	}
-	// The upstream's answer is in the record as received; a refusal below
+	// The record holds the upstream's response as received. A refusal below
 	// adds a refusal entry with what the partner gets instead.
 	if ref := g.checkResponse(ex, status, header, body); ref != nil {
 		g.refuse(w, ex, ref)
@@ -79,7 +79,7 @@ func (g *Gateway) forwardAndRespond(w http.ResponseWriter, ex *exchange) {
 }
 
 // forward sends the request upstream and reads the whole response under a
-// cap. Failures become 502 (unreachable, unreadable or oversized answer) or
+// cap. Failures become 502 (unreachable, unreadable or oversized response) or
 // 504 (timed out) refusals.
 func (g *Gateway) forward(ex *exchange) (int, http.Header, []byte, *Refusal) {
 	started := g.now()
@@ -107,7 +107,7 @@ func (g *Gateway) forward(ex *exchange) (int, http.Header, []byte, *Refusal) {
 	return resp.StatusCode, resp.Header, body, nil
 }
 
-// target is where an allowed exchange is forwarded: the payer's upstream
+// target is the destination of an allowed exchange: the payer's upstream
 // for inbound exchanges, a partner's FHIR API for outbound ones.
 type target struct {
 	base   *url.URL     // FHIR base the path below prefix is appended to

@@ -78,13 +78,13 @@ func (g *Gateway) append(ctx context.Context, ex *exchange) error {
 	return err
 }
 
-// writeUnrecorded answers 503 when the record store failed. The refusal it
+// writeUnrecorded sends 503 when the record store failed. The refusal it
 // sends is itself not recorded, which is why it carries no payload data.
 func (g *Gateway) writeUnrecorded(w http.ResponseWriter, ex *exchange) {
 	w.Header().Set("Retry-After", "5")
 	oo := outcome.New(outcome.CodeTransient, "the exchange could not be recorded, so it was not processed; retry later")
 	g.writeFHIR(w, ex, http.StatusServiceUnavailable, oo.Marshal())
-	g.log.Warn("exchange refused unrecorded", "exchange", ex.entry.ExchangeID, "status", http.StatusServiceUnavailable)
+	g.log.Warn("exchange rejected: record store unavailable", "exchange", ex.entry.ExchangeID, "status", http.StatusServiceUnavailable)
 }
 
 func (g *Gateway) writeFHIR(w http.ResponseWriter, ex *exchange, status int, body []byte) {
@@ -124,7 +124,7 @@ func (g *Gateway) logExchange(ex *exchange) {
 	)
 }
 
-// setRecordHeaders tells the client where its exchange is recorded: the
+// setRecordHeaders sets the headers that locate the exchange's record: the
 // entry's sequence number and, for the tamper-evident log, its leaf index
 // and RFC 6962 leaf hash, with which the partner can fetch a receipt (an
 // inclusion proof against a signed checkpoint) from /receipts/{index}.
