@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -37,10 +38,10 @@ func (e *env) load(args []string) int {
 
 	rate, err := parseRate(*rateText)
 	if err == nil && *synthea != "" && *bundles != "" {
-		err = fmt.Errorf("--synthea and --bundles are exclusive")
+		err = errors.New("--synthea and --bundles cannot be used together")
 	}
 	if err == nil && *targetURL != "" && *dataDir == "" {
-		err = fmt.Errorf("--target needs --data with the gateway's data directory")
+		err = errors.New("--target needs --data with the gateway's data directory")
 	}
 	if err != nil {
 		e.errorf("%v", err)
@@ -142,8 +143,8 @@ func (e *env) loadTarget(targetURL, dataDir string, rate float64) (loadgen.Targe
 
 // startLoadGateway starts a development-mode gateway with its built-in
 // payer service on loopback ports, as the demo does. The partner's rate
-// limit is raised above the load's rate, so that the limiter runs but
-// does not refuse the load.
+// limit becomes twice the load's rate (at least the default, and MaxRate
+// for a closed loop), so that the limiter runs but does not reject the load.
 func (e *env) startLoadGateway(rate float64) (loadgen.Target, func(), error) {
 	tmp, err := os.MkdirTemp("", "gatehouse-load-")
 	if err != nil {

@@ -97,7 +97,7 @@ func TestLoadUsageErrors(t *testing.T) {
 		{[]string{"load", "--rate", "99999"}, "above the cap"},
 		{[]string{"load", "--rate", "fast"}, `invalid --rate "fast"`},
 		{[]string{"load", "--target", "https://localhost:8443"}, "--target needs --data"},
-		{[]string{"load", "--synthea", "a.tgz", "--bundles", "dir"}, "exclusive"},
+		{[]string{"load", "--synthea", "a.tgz", "--bundles", "dir"}, "cannot be used together"},
 		{[]string{"load", "extra"}, `unexpected argument "extra"`},
 		{[]string{"load", "--concurrency", "1000"}, "concurrency 1000 is out of range"},
 		{[]string{"load", "--duration", "11m"}, "duration 11m0s is out of range"},

@@ -146,9 +146,9 @@ func TestSyntheaSkipsWhatPASCannotCarry(t *testing.T) {
 		t.Errorf("%d requests (stats %d), want MaxRequests 30", len(reqs), st.Requests)
 	}
 	doc := string(reqs[0].Fill(nil, "b", "c"))
-	for _, gone := range []string{"us-ssn", "synthetichealth.github.io/synthea/", "patient-birthPlace", `"use":"claim"`, `"pharmacy"`} {
-		if strings.Contains(doc, gone) {
-			t.Errorf("the converted Bundle still contains %q", gone)
+	for _, dropped := range []string{"us-ssn", "synthetichealth.github.io/synthea/", "patient-birthPlace", `"use":"claim"`, `"pharmacy"`} {
+		if strings.Contains(doc, dropped) {
+			t.Errorf("the converted Bundle still contains %q", dropped)
 		}
 	}
 }

@@ -1,0 +1,195 @@
+#!/usr/bin/env bash
+# Compares three targets on this machine under the same load. The requests
+# are PAS prior-authorization Bundles converted from the Synthea sample.
+# The targets:
+#   (a) the built-in payer service alone, plain HTTP;
+#   (b) nginx as a mutual-TLS reverse proxy in front of a payer service;
+#   (c) Gatehouse in development mode, every control on.
+# Each target first runs closed loop to find its maximum throughput. Then
+# every target runs open loop at half of Gatehouse's maximum. Both phases
+# run in ROUNDS rounds taken in turns, and the report takes medians, so
+# that a stall of the shared machine does not fall on one target only.
+# Writes bench/results/compare.txt.
+#
+#   bench/compare/run.sh
+#   CONCURRENCY=32 MAX_DURATION=10s HALF_DURATION=10s ROUNDS=5 bench/compare/run.sh
+#   PROFILE=/tmp/gatehouse-cpu.pprof bench/compare/run.sh   # CPU profile of (c)
+#
+# PROFILE needs MAX_DURATION in whole seconds, such as 10s.
+# Needs go, curl (for PROFILE only) and nginx; as root it installs nginx
+# with apt-get when missing. GATEHOUSE_CORPUS overrides the corpus location
+# (default: ../shared/corpus beside the repository). Every server listens
+# on 127.0.0.1 and every load is sent there; the script stops what it
+# started.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+corpus=${GATEHOUSE_CORPUS:-$(cd "$root/.." && pwd)/shared/corpus}
+synthea=$corpus/synthea/synthea-r4-bundles-200.tgz
+conc=${CONCURRENCY:-16}
+max_dur=${MAX_DURATION:-6s}
+half_dur=${HALF_DURATION:-7s}
+rounds=${ROUNDS:-3}
+warm=${WARMUP:-3s}
+profile=${PROFILE:-}
+results=$root/bench/results/compare.txt
+
+log() { echo "run.sh: $*" >&2; }
+fail() {
+  echo "run.sh: error: $1" >&2
+  [ -n "${2:-}" ] && echo "run.sh: hint: $2" >&2
+  exit 1
+}
+
+[ -f "$synthea" ] || fail "Synthea sample not found at $synthea" "set GATEHOUSE_CORPUS to the shared/corpus folder"
+if ! command -v nginx >/dev/null 2>&1; then
+  [ "$(id -u)" = 0 ] || fail "nginx is not installed" "run 'apt-get install -y nginx' as root, then run this script again"
+  log "installing nginx from the Debian packages"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y nginx >&2
+fi
+
+work=$(mktemp -d /tmp/gatehouse-compare.XXXXXX)
+pids=()
+cleanup() {
+  if [ -f "$work/nginx/nginx.pid" ]; then
+    kill "$(cat "$work/nginx/nginx.pid")" 2>/dev/null || true
+  fi
+  for pid in "${pids[@]}"; do
+    kill "$pid" 2>/dev/null || true
+  done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+mkdir -p "$work/out" "$work/payer-a" "$work/payer-b" "$work/nginx"
+# nginx's workers drop root privileges and must reach their directory.
+chmod 755 "$work" "$work/nginx"
+
+# With two CPUs or more, the servers share CPU 0 and the load generator
+# runs on CPU 1, so that sending the load takes no CPU from the targets.
+# Go sets GOMAXPROCS from the affinity, so every Go process gets one P.
+server_pin=()
+client_pin=()
+if command -v taskset >/dev/null 2>&1 && [ "$(nproc)" -ge 2 ]; then
+  server_pin=(taskset -c 0)
+  client_pin=(taskset -c 1)
+fi
+
+log "building"
+(cd "$root" && go build -o "$work/gatehouse" ./cmd/gatehouse && go build -o "$work/compare" ./bench/compare)
+bin=$work/compare
+
+wait_for() {
+  for _ in $(seq 1 300); do
+    [ -s "$1" ] && return 0
+    sleep 0.1
+  done
+  fail "$1 did not appear: a server failed to start" "see the logs in $work"
+}
+
+log "starting the payer services, the gateway and nginx"
+gateway_args=(-data "$work/gh" -addr-file "$work/gh.url")
+if [ -n "$profile" ]; then
+  pprof_port=$("$bin" freeport)
+  gateway_args+=(-pprof "127.0.0.1:$pprof_port")
+fi
+"${server_pin[@]}" "$bin" gateway "${gateway_args[@]}" 2>"$work/gateway.log" &
+pids+=($!)
+"${server_pin[@]}" "$bin" payer -db "$work/payer-a/payer.db" -addr-file "$work/payer-a.url" 2>"$work/payer-a.log" &
+pids+=($!)
+"${server_pin[@]}" "$bin" payer -db "$work/payer-b/payer.db" -addr-file "$work/payer-b.url" 2>"$work/payer-b.log" &
+pids+=($!)
+wait_for "$work/gh.url"
+wait_for "$work/payer-a.url"
+wait_for "$work/payer-b.url"
+gatehouse_url=$(cat "$work/gh.url")
+payer_url=$(cat "$work/payer-a.url")
+payer_b=$(cat "$work/payer-b.url")
+
+nginx_port=$("$bin" freeport)
+"$bin" nginx-conf -data "$work/gh" -listen "127.0.0.1:$nginx_port" -upstream "${payer_b#http://}" -dir "$work/nginx" >"$work/nginx/nginx.conf"
+nginx -q -t -c "$work/nginx/nginx.conf" -p "$work/nginx" 2>&1 | grep -v 'could not open error log file' >&2 || true
+"${server_pin[@]}" nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" 2>/dev/null
+wait_for "$work/nginx/nginx.pid"
+nginx_url=https://localhost:$nginx_port
+
+# load TARGET RATE DURATION OUT sends the same load to one target; RATE 0
+# is closed loop.
+load() {
+  local common=(-synthea "$synthea" -rate "$2" -concurrency "$conc" -duration "$3")
+  case $1 in
+    payer) "${client_pin[@]}" "$bin" load -kind payer -url "$payer_url" "${common[@]}" >"$4" ;;
+    nginx) "${client_pin[@]}" "$bin" load -kind nginx -url "$nginx_url" -data "$work/gh" "${common[@]}" >"$4" ;;
+    gatehouse)
+      # Exit status 1 means some requests failed; the summary counts them.
+      "${client_pin[@]}" "$work/gatehouse" load --target "$gatehouse_url" --data "$work/gh" --synthea "$synthea" \
+        --rate "$2" --concurrency "$conc" --duration "$3" --json >"$4" || true ;;
+  esac
+}
+
+# Other work on the machine skews the numbers, above all other processes'
+# disk flushes, since every target commits each request to SQLite with
+# fsync. The report records the load average and the I/O pressure.
+pressure() { head -1 /proc/pressure/io 2>/dev/null || echo "not available"; }
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+io_before=$(pressure)
+for t in payer nginx gatehouse; do
+  log "$t: warm-up, closed loop for $warm"
+  load "$t" 0 "$warm" /dev/null 2>/dev/null
+done
+if [ -n "$profile" ]; then
+  # One profile over the first Gatehouse round, minus a second at each end.
+  seconds=$(( ${max_dur%s} - 2 ))
+fi
+for r in $(seq 1 "$rounds"); do
+  for t in payer nginx gatehouse; do
+    log "$t: round $r of $rounds, closed loop for $max_dur"
+    if [ "$t" = gatehouse ] && [ "$r" = 1 ] && [ -n "$profile" ]; then
+      (sleep 1 && curl -sS -o "$profile" "http://127.0.0.1:$pprof_port/debug/pprof/profile?seconds=$seconds") &
+      curl_pid=$!
+    fi
+    load "$t" 0 "$max_dur" "$work/out/$t-max-$r.json" 2>"$work/$t-max-$r.progress"
+  done
+done
+[ -n "$profile" ] && wait "$curl_pid"
+
+half=$("$bin" half "$work"/out/gatehouse-max-*.json)
+for r in $(seq 1 "$rounds"); do
+  for t in payer nginx gatehouse; do
+    log "$t: round $r of $rounds, open loop at $half/s for $half_dur"
+    load "$t" "$half" "$half_dur" "$work/out/$t-half-$r.json" 2>"$work/$t-half-$r.progress"
+  done
+done
+load_after=$(cut -d' ' -f1-3 /proc/loadavg)
+io_after=$(pressure)
+
+{
+  echo "# Gatehouse vs nginx vs the payer service alone"
+  echo
+  echo "command: CONCURRENCY=$conc MAX_DURATION=$max_dur HALF_DURATION=$half_dur ROUNDS=$rounds WARMUP=$warm bench/compare/run.sh"
+  echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  echo "commit: $(cd "$root" && git rev-parse --short HEAD 2>/dev/null || echo unknown) (working tree may hold uncommitted changes)"
+  echo "load average (1, 5, 15 min): before $load_before, after $load_after"
+  echo "I/O pressure (/proc/pressure/io): before: $io_before; after: $io_after"
+  echo "go: $(go version)"
+  echo "nginx: $(nginx -v 2>&1)"
+  echo "requests: the insured claims of $(basename "$synthea"), converted by internal/loadgen"
+  if [ ${#server_pin[@]} -gt 0 ]; then
+    echo "pinning: servers (payer services, nginx, Gatehouse) on CPU 0, load generator on CPU 1 (taskset); GOMAXPROCS follows the affinity"
+  else
+    echo "pinning: none; the servers and the load generator share every CPU"
+  fi
+  echo
+  echo "machine (lscpu | head):"
+  lscpu | head | sed 's/^/  /'
+  "$bin" report -dir "$work/out"
+  echo
+  echo "## Raw summaries"
+  for f in "$work"/out/*.json; do
+    echo
+    echo "### $(basename "$f")"
+    cat "$f"
+  done
+} | tee "$results"
+log "wrote $results"
