@@ -124,7 +124,7 @@ func Start(ctx context.Context, cfg *config.File, opts Options) (_ *Running, err
 	if rt.sources, err = newSourceGuard(cfg, log); err != nil {
 		return nil, err
 	}
-	if rt.egress, err = newEgressGuard(cfg, log); err != nil {
+	if rt.egress, err = rt.newEgressGuard(cfg, log); err != nil {
 		return nil, err
 	}
 	// Bind first: the payer service needs the public URL, which holds the

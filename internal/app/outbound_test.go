@@ -1,7 +1,9 @@
 package app_test
 
 import (
+	"context"
 	"encoding/json"
+	"github.com/gatehouse-health/gatehouse/internal/record"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -235,5 +237,17 @@ func TestOutboundEgressRefused(t *testing.T) {
 	}
 	if n := ehr.tokens.Load() + ehr.calls.Load(); n != 0 {
 		t.Errorf("the partner outside the egress allowlist received %d requests", n)
+	}
+	// The refused connection is in the audit log, not only in the logs.
+	all, err := h.rt.Records.(record.Reader).List(context.Background(), record.Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, e := range all {
+		found = found || (e.Direction == "egress" && e.Decision == record.Deny && strings.HasPrefix(e.Rule, "egress."))
+	}
+	if !found {
+		t.Error("the refused egress attempt is not in the audit log")
 	}
 }

@@ -2,12 +2,15 @@ package app
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -16,6 +19,7 @@ import (
 	"github.com/gatehouse-health/gatehouse/internal/config"
 	"github.com/gatehouse-health/gatehouse/internal/egress"
 	"github.com/gatehouse-health/gatehouse/internal/netguard"
+	"github.com/gatehouse-health/gatehouse/internal/record"
 )
 
 // newSourceGuard compiles the inbound source allowlists. The
@@ -45,14 +49,43 @@ func newSourceGuard(cfg *config.File, log *slog.Logger) (*netguard.Guard, error)
 	})
 }
 
-// newEgressGuard compiles the egress allowlist; refusals are logged.
-func newEgressGuard(cfg *config.File, log *slog.Logger) (*egress.Guard, error) {
+// newEgressGuard compiles the egress allowlist. Every refusal is logged
+// and recorded in the audit log.
+func (rt *Running) newEgressGuard(cfg *config.File, log *slog.Logger) (*egress.Guard, error) {
 	return egress.New(egress.Options{
 		Allow: cfg.Egress.Allow,
 		OnDeny: func(d *egress.DeniedError) {
 			log.Warn("egress refused", "host", d.Host, "port", d.Port, "address", d.Address, "rule", d.Rule)
+			rt.recordEgress(&record.Entry{
+				Phase: record.PhaseRefusal, Decision: record.Deny, Source: "gateway",
+				Target: net.JoinHostPort(d.Host, strconv.Itoa(int(d.Port))), Rule: "egress." + d.Rule, Reason: d.Error(),
+				Status: http.StatusForbidden,
+			}, log)
 		},
 	})
+}
+
+// recordEgress appends an entry about an outbound connection attempt. It
+// runs on the attempt's path, so a store outage is logged, not returned:
+// the attempt itself was already refused or made.
+func (rt *Running) recordEgress(e *record.Entry, log *slog.Logger) {
+	e.ExchangeID = newEntryID()
+	e.Direction = "egress"
+	e.Interaction = "egress"
+	e.Received = time.Now()
+	ctx, cancel := context.WithTimeout(rt.bg, 10*time.Second)
+	defer cancel()
+	if _, err := rt.Records.Append(ctx, e); err != nil {
+		log.Error("egress attempt not recorded", "exchange", e.ExchangeID, "error", err)
+	}
+}
+
+func newEntryID() string {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic("app: crypto/rand failed: " + err.Error())
+	}
+	return hex.EncodeToString(b[:])
 }
 
 // newCertHolder loads the inbound listener's certificate, client CA and CRL,
@@ -116,11 +149,18 @@ func (rt *Running) startForwardProxy(cfg *config.File, eg *egress.Guard, log *sl
 	}
 	rt.ProxyAddr = ln.Addr()
 	fp := &egress.ForwardProxy{Guard: eg, OnAttempt: func(a egress.ProxyAttempt) {
+		e := &record.Entry{Source: a.Client, Method: a.Method, Target: a.Target}
 		if a.Allowed {
 			log.Info("forward proxy connection", "client", a.Client, "target", a.Target)
+			e.Phase, e.Decision, e.Rule, e.Status = record.PhaseResponse, record.Allow, "egress.proxy", http.StatusOK
 		} else {
 			log.Warn("forward proxy refused", "client", a.Client, "target", a.Target, "error", a.Err)
+			e.Phase, e.Decision, e.Rule, e.Status = record.PhaseRefusal, record.Deny, "egress.proxy.denied", http.StatusForbidden
+			if a.Err != nil {
+				e.Reason = a.Err.Error()
+			}
 		}
+		rt.recordEgress(e, log)
 	}}
 	rt.proxyServer = &http.Server{Handler: fp, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
