@@ -1,0 +1,591 @@
+package app_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+
+	"github.com/gatehouse-health/gatehouse/internal/app"
+	"github.com/gatehouse-health/gatehouse/internal/config"
+	"github.com/gatehouse-health/gatehouse/internal/fhirreq"
+	"github.com/gatehouse-health/gatehouse/internal/pki"
+	"github.com/gatehouse-health/gatehouse/internal/record"
+	"github.com/gatehouse-health/gatehouse/internal/scope"
+	"github.com/gatehouse-health/gatehouse/internal/tlspolicy"
+	"github.com/gatehouse-health/gatehouse/internal/token"
+)
+
+// attackDir is the policy package's testdata directory, where attacks.json
+// lives and against which its body_file paths are relative.
+const attackDir = "../policy/testdata"
+
+// attackFile mirrors internal/policy/testdata/attacks.json. The policy
+// package decodes the same file into its own types, in a test file this
+// package cannot import.
+type attackFile struct {
+	PayerIDs []config.Identifier      `json:"payer_ids"`
+	MaxCount int                      `json:"max_count"`
+	Partners map[string]attackPartner `json:"partners"`
+	Cases    []attackCase             `json:"cases"`
+}
+
+type attackPartner struct {
+	Organization config.Identifier `json:"organization"`
+	Roles        map[string]string `json:"roles"`
+	Grants       []config.Grant    `json:"grants"`
+	Scopes       []string          `json:"scopes"`
+}
+
+type attackCase struct {
+	Name              string              `json:"name"`
+	Class             string              `json:"class"`
+	Partner           string              `json:"partner"`
+	Scopes            string              `json:"scopes"`
+	Method            string              `json:"method"`
+	Target            string              `json:"target"`
+	Headers           map[string]string   `json:"headers"`
+	Body              json.RawMessage     `json:"body"`
+	BodyFile          string              `json:"body_file"`
+	Replace           [][2]string         `json:"replace"`
+	CertOrganizations []config.Identifier `json:"cert_organizations"`
+	TokenClient       string              `json:"token_client"`
+
+	Allow          bool   `json:"allow"`
+	Rule           string `json:"rule"`
+	Status         int    `json:"status"`
+	ReasonContains string `json:"reason_contains"`
+}
+
+func loadAttackFile(t testing.TB) *attackFile {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(attackDir, "attacks.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f attackFile
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&f); err != nil {
+		t.Fatalf("attacks.json: %v", err)
+	}
+	return &f
+}
+
+// body returns the case's request body: the inline body, or body_file with
+// the replacements applied.
+func (c *attackCase) body(t testing.TB) []byte {
+	t.Helper()
+	if c.BodyFile == "" {
+		if len(c.Body) == 0 || string(c.Body) == "null" {
+			return nil
+		}
+		return c.Body
+	}
+	data, err := os.ReadFile(filepath.Join(attackDir, filepath.FromSlash(c.BodyFile)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(data)
+	for _, r := range c.Replace {
+		if !strings.Contains(s, r[0]) {
+			t.Fatalf("replace: %q not found in %s", r[0], c.BodyFile)
+		}
+		s = strings.ReplaceAll(s, r[0], r[1])
+	}
+	return []byte(s)
+}
+
+// parse returns the case's request as the gateway's request model reads
+// it, or an error when fhirreq rejects it.
+func (c *attackCase) parse(t testing.TB) (*fhirreq.Request, error) {
+	t.Helper()
+	body := c.body(t)
+	r := httptest.NewRequest(c.Method, "https://gateway.test"+c.Target, bytes.NewReader(body))
+	for k, v := range c.Headers {
+		r.Header.Set(k, v)
+	}
+	return fhirreq.ParseWithBody(r, "/fhir", body)
+}
+
+// interaction returns the allowlist entry naming the case's request. It
+// reports false when fhirreq rejects the request or when the allowlist
+// syntax has no form for its kind (a search or history at the base).
+func (c *attackCase) interaction(t testing.TB) (string, bool) {
+	t.Helper()
+	req, err := c.parse(t)
+	if err != nil {
+		return "", false
+	}
+	s := req.Describe()
+	if _, err := fhirreq.ParsePattern(s); err != nil {
+		return "", false
+	}
+	return s, true
+}
+
+// grantedScopes computes what the token endpoint grants for the case's
+// requested scopes, as docs/security.md describes the intersection.
+func (f *attackFile) grantedScopes(c *attackCase) scope.Set {
+	registered := scope.ParseGranted(f.Partners[c.Partner].Scopes)
+	requested := scope.ParseRequested(strings.Fields(c.Scopes), scope.Options{AllowWildcard: registered.HasWildcard()})
+	return scope.Intersect(requested, registered)
+}
+
+// earlierStage is the outcome of a case that the gateway refuses before the
+// policy engine evaluates it, with the reason.
+type earlierStage struct {
+	rule   string
+	status int
+	reason string
+}
+
+// refusedBeforePolicy lists the attack cases that the full gateway refuses
+// at an earlier stage than the policy level replay expects. Each is still
+// refused, and the upstream still receives nothing.
+var refusedBeforePolicy = map[string]earlierStage{
+	// The allowlist syntax has no entry for a search or history at the
+	// base, so no partner can be allowed one and the allowlist stage
+	// refuses them before the policy evaluates the query.
+	"history system": {"policy.not-allowed", 403,
+		"the allowlist cannot name history-system"},
+	"history system granted without every class": {"policy.not-allowed", 403,
+		"the allowlist cannot name history-system"},
+	"system search untyped": {"policy.not-allowed", 403,
+		"the allowlist cannot name search-system"},
+	"system search reaches Patient": {"policy.not-allowed", 403,
+		"the allowlist cannot name search-system"},
+
+	// The payload stage checks the body's resourceType and id against the
+	// URL before the policy does, with the same statuses.
+	"create Observation with Claim body": {"payload.wrong-type", 422,
+		"the payload stage compares the body's resourceType with the URL's type"},
+	"update id differs": {"payload.id-mismatch", 400,
+		"the payload stage compares the body's id with the URL's id"},
+	// A JSON Patch body is an array, and the payload stage accepts only a
+	// FHIR JSON object.
+	"patch ClaimResponse": {"payload.json", 400,
+		"the payload stage accepts only a JSON object body"},
+
+	// The token endpoint issues a token to a client only over that
+	// client's own certificate, so a token of another client can be
+	// presented only over a certificate it is not bound to. The binding
+	// check refuses it before the policy's congruence.client rule.
+	"token of another client": {"token.certificate-mismatch", 401,
+		"the token is bound to the other client's certificate"},
+}
+
+// refusedAtTokenEndpoint lists the cases whose requested scopes the token
+// endpoint grants none of. The token endpoint grants the intersection of
+// requested and registered scopes and returns invalid_scope when it is
+// empty, so such a client never holds a token to present. The policy level
+// replay decides them with an empty scope set instead.
+var refusedAtTokenEndpoint = map[string]string{
+	"wildcard without registration": "a wildcard is granted only against a registered wildcard",
+	"type in lower case":            "system/claim.rs does not parse",
+	"permissions in upper case":     "system/Claim.RS does not parse",
+	"prefix before context":         "xsystem/ is not a SMART context",
+	"trailing characters":           "system/Claim.rsx does not parse",
+	"empty restriction":             "system/Claim.rs? has an empty restriction",
+	"patient context":               "only system/ scopes are accepted",
+}
+
+// attackPartnerCreds are one registered partner's assertion key and a
+// client per certificate, keyed by the certificate's organisation URIs.
+type attackPartnerCreds struct {
+	key     *jose.JSONWebKey
+	clients map[string]*http.Client
+}
+
+// attackGateway is one development gateway with every partner of
+// attacks.json registered.
+type attackGateway struct {
+	*harness
+	file   *attackFile
+	ca     *pki.CA
+	creds  map[string]*attackPartnerCreds
+	tokens map[string]*token.Response // by partner, certificate and scopes
+}
+
+func newAttackGateway(t *testing.T, f *attackFile) *attackGateway {
+	t.Helper()
+	cfg, layout, _, err := app.DevConfig(filepath.Join(t.TempDir(), "data"), "127.0.0.1:0", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, err := pki.LoadCA(layout.CACertFile, layout.CAKeyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := &attackGateway{harness: &harness{t: t, layout: layout}, file: f, ca: ca,
+		creds: map[string]*attackPartnerCreds{}, tokens: map[string]*token.Response{}}
+
+	// The PAS 2.0.1 examples' insurer alias is dropped, so the payer is
+	// known by payer_ids alone, as in the policy level replay.
+	if len(f.PayerIDs) != 1 {
+		t.Fatalf("attacks.json lists %d payer ids; the gateway configuration takes one", len(f.PayerIDs))
+	}
+	cfg.PayerID, cfg.PayerIDAliases = f.PayerIDs[0], nil
+	cfg.Policy.MaxCount = f.MaxCount
+
+	interactions := map[string][]string{}
+	for i := range f.Cases {
+		c := &f.Cases[i]
+		if s, ok := c.interaction(t); ok && !slices.Contains(interactions[c.Partner], s) {
+			interactions[c.Partner] = append(interactions[c.Partner], s)
+		}
+	}
+	ids := make([]string, 0, len(f.Partners))
+	for id := range f.Partners {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		cfg.Partners = append(cfg.Partners, g.register(id, f.Partners[id], interactions[id]))
+	}
+	// A case's token_client is registered as one more partner, with the
+	// case partner's registration and its own key and certificate.
+	for _, c := range f.Cases {
+		if c.TokenClient != "" && g.creds[c.TokenClient] == nil {
+			cfg.Partners = append(cfg.Partners, g.register(c.TokenClient, f.Partners[c.Partner], interactions[c.Partner]))
+		}
+	}
+
+	g.upstream = newCountingUpstream(t)
+	cfg.Upstream.URL = g.upstream.srv.URL + "/fhir-engine"
+	cfg.Upstream.Timeout = 5 * time.Second
+	// The counting upstream returns bodies that are not PAS responses.
+	cfg.Strict.Mode = "off"
+	config.ApplyDefaults(cfg)
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("configuration: %v", err)
+	}
+	g.start(cfg)
+	return g
+}
+
+// register writes partner id's public JWK set and returns its
+// configuration.
+func (g *attackGateway) register(id string, p attackPartner, interactions []string) config.Partner {
+	t := g.t
+	key, err := token.GenerateKey("ES384")
+	if err != nil {
+		t.Fatal(err)
+	}
+	jwks, err := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{key.Public()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	jwksFile := filepath.Join(t.TempDir(), id+"-jwks.json")
+	if err := os.WriteFile(jwksFile, jwks, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	g.creds[id] = &attackPartnerCreds{key: key, clients: map[string]*http.Client{}}
+
+	wildcard := false
+	for _, s := range p.Scopes {
+		wildcard = wildcard || strings.HasPrefix(s, "system/*.")
+	}
+	return config.Partner{
+		ID:                  id,
+		Organization:        p.Organization,
+		JWKSFile:            jwksFile,
+		Scopes:              p.Scopes,
+		AllowWildcardScopes: wildcard,
+		Roles:               p.Roles,
+		Grants:              p.Grants,
+		Interactions:        interactions,
+	}
+}
+
+// client returns an mTLS client presenting a certificate of partner id
+// whose organisation URI SANs name orgs.
+func (g *attackGateway) client(t testing.TB, id string, orgs []config.Identifier) *http.Client {
+	t.Helper()
+	var uris []string
+	for _, o := range orgs {
+		if o.System != "http://hl7.org/fhir/sid/us-npi" {
+			t.Fatalf("certificate organisation system %q: only NPIs go into certificates", o.System)
+		}
+		u, err := pki.NPIURI(o.Value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		uris = append(uris, u)
+	}
+
+	creds := g.creds[id]
+	k := strings.Join(uris, " ")
+	if c, ok := creds.clients[k]; ok {
+		return c
+	}
+
+	cert, err := g.ca.IssueClient(pki.ClientOptions{PartnerID: id, OrganizationURIs: uris})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tlsCert, err := cert.TLSCertificate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots, err := g.layout.CAPool()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	tr := &http.Transport{TLSClientConfig: tlspolicy.Client(roots, &tlsCert)}
+	g.t.Cleanup(tr.CloseIdleConnections)
+	c := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	creds.clients[k] = c
+	return c
+}
+
+// token returns an access token for partner id, fetched over client with
+// the requested scopes, from a cache.
+func (g *attackGateway) token(t testing.TB, id string, client *http.Client, orgs []config.Identifier, scopes string) (*token.Response, error) {
+	t.Helper()
+	k := id + "\x00" + orgKey(orgs) + "\x00" + scopes
+	if resp, ok := g.tokens[k]; ok {
+		return resp, nil
+	}
+	resp, err := token.Fetch(context.Background(), client, g.rt.TokenURL, id, g.creds[id].key, scopes)
+	if err != nil {
+		return nil, err
+	}
+	g.tokens[k] = resp
+	return resp, nil
+}
+
+func orgKey(orgs []config.Identifier) string {
+	var b strings.Builder
+	for _, o := range orgs {
+		b.WriteString(o.System + "|" + o.Value + " ")
+	}
+	return b.String()
+}
+
+// request sends the case's request with tok over client.
+func (g *attackGateway) request(t testing.TB, client *http.Client, c *attackCase, tok string) (*http.Response, []byte) {
+	t.Helper()
+	body := c.body(t)
+	req, err := http.NewRequest(c.Method, g.rt.PublicURL+c.Target, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body == nil {
+		req.Body = http.NoBody
+	}
+	for k, v := range c.Headers {
+		req.Header.Set(k, v)
+	}
+	if body != nil && req.Header.Get("Content-Type") == "" {
+		req.Header.Set("Content-Type", "application/fhir+json")
+	}
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", c.Method, c.Target, err)
+	}
+	return resp, readBody(t, resp)
+}
+
+// TestAttackSuiteThroughGateway replays every case of the policy attack
+// suite through a running gateway: each partner with its own key and
+// client certificate, a token from the token endpoint for the case's
+// requested scopes, and the request over TLS. Allowed cases must reach the
+// upstream once. Refused ones must get the expected status, an
+// OperationOutcome and a refusal record with the expected rule, and the
+// upstream must receive nothing.
+func TestAttackSuiteThroughGateway(t *testing.T) {
+	f := loadAttackFile(t)
+	g := newAttackGateway(t, f)
+
+	allowed := map[string]bool{}
+	for i := range f.Cases {
+		c := &f.Cases[i]
+		allowed[c.Name] = c.Allow
+		t.Run(c.Class+"/"+c.Name, func(t *testing.T) { g.replay(t, c) })
+	}
+
+	// Both lists must name refused cases of the file, so they stay true
+	// when attacks.json changes.
+	for name := range refusedBeforePolicy {
+		if allow, ok := allowed[name]; !ok || allow {
+			t.Errorf("refusedBeforePolicy names %q, which is not a refused case of attacks.json", name)
+		}
+	}
+	for name := range refusedAtTokenEndpoint {
+		if allow, ok := allowed[name]; !ok || allow {
+			t.Errorf("refusedAtTokenEndpoint names %q, which is not a refused case of attacks.json", name)
+		}
+	}
+}
+
+// replay sends one case and checks the gateway's response, record and
+// upstream traffic.
+func (g *attackGateway) replay(t *testing.T, c *attackCase) {
+	partner, ok := g.file.Partners[c.Partner]
+	if !ok {
+		t.Fatalf("case names unknown partner %q", c.Partner)
+	}
+	certOrgs := c.CertOrganizations
+	if certOrgs == nil {
+		certOrgs = []config.Identifier{partner.Organization}
+	}
+	client := g.client(t, c.Partner, certOrgs)
+	before := g.upstream.count.Load()
+
+	tok, ok := g.caseToken(t, c, client, certOrgs)
+	if !ok {
+		return
+	}
+	resp, body := g.request(t, client, c, tok)
+	if c.Allow {
+		g.checkAllowed(t, c, resp, body, before)
+		return
+	}
+	g.checkRefused(t, c, resp, body, before)
+}
+
+// caseToken returns the access token the case presents. It reports false
+// when the case ends at the token endpoint, after checking that refusal.
+func (g *attackGateway) caseToken(t *testing.T, c *attackCase, client *http.Client, certOrgs []config.Identifier) (string, bool) {
+	t.Helper()
+	if c.TokenClient != "" {
+		return g.otherClientToken(t, c, client), true
+	}
+	want := g.file.grantedScopes(c)
+
+	resp, err := g.token(t, c.Partner, client, certOrgs, c.Scopes)
+	if reason, listed := refusedAtTokenEndpoint[c.Name]; listed {
+		var re *token.ResponseError
+		if !errors.As(err, &re) || re.Code != "invalid_scope" || re.Status != http.StatusBadRequest {
+			t.Fatalf("token request: err = %v; want 400 invalid_scope (%s)", err, reason)
+		}
+		if want.Len() != 0 {
+			t.Errorf("token endpoint granted nothing, but the intersection is %q", want)
+		}
+		return "", false
+	}
+	if err != nil {
+		t.Fatalf("token request for %q: %v", c.Scopes, err)
+	}
+	if resp.Scope != "" && resp.Scope != want.String() {
+		t.Errorf("granted scope = %q, want %q as the policy level replay computes it", resp.Scope, want)
+	}
+	return resp.AccessToken, true
+}
+
+// otherClientToken returns a token issued to the case's token_client,
+// which can only be fetched over that client's own certificate: the token
+// endpoint refuses its assertion over the case partner's certificate.
+func (g *attackGateway) otherClientToken(t *testing.T, c *attackCase, partnerClient *http.Client) string {
+	t.Helper()
+	_, err := token.Fetch(context.Background(), partnerClient, g.rt.TokenURL, c.TokenClient, g.creds[c.TokenClient].key, c.Scopes)
+	var re *token.ResponseError
+	if !errors.As(err, &re) || re.Code != "invalid_client" {
+		t.Errorf("token for %s over %s's certificate: err = %v; want invalid_client", c.TokenClient, c.Partner, err)
+	}
+
+	orgs := []config.Identifier{g.file.Partners[c.Partner].Organization}
+	own := g.client(t, c.TokenClient, orgs)
+	resp, err := g.token(t, c.TokenClient, own, orgs, c.Scopes)
+	if err != nil {
+		t.Fatalf("token for %s over its own certificate: %v", c.TokenClient, err)
+	}
+	return resp.AccessToken
+}
+
+func (g *attackGateway) checkAllowed(t *testing.T, c *attackCase, resp *http.Response, body []byte, before int64) {
+	t.Helper()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status = %d, want 200 (%s); body %s", resp.StatusCode, c.Rule, body)
+	}
+	if n := g.upstream.count.Load() - before; n != 1 {
+		t.Errorf("upstream received %d requests, want 1", n)
+	}
+	g.upstream.mu.Lock()
+	got, gotBody := g.upstream.last, g.upstream.body
+	g.upstream.mu.Unlock()
+	path, _, _ := strings.Cut(c.Target, "?")
+	wantPath := "/fhir-engine" + strings.TrimPrefix(path, "/fhir")
+	if got.Method != c.Method || got.URL.Path != wantPath {
+		t.Errorf("upstream request = %s %s, want %s %s", got.Method, got.URL.Path, c.Method, wantPath)
+	}
+	// The upstream must see the query in the canonical form the policy
+	// decided on, and the body and conditional criteria unchanged.
+	parsed, err := c.parse(t)
+	if err != nil {
+		t.Fatalf("an allowed case does not parse: %v", err)
+	}
+	if want := parsed.Query.Encode(); got.URL.RawQuery != want {
+		t.Errorf("upstream query = %q, want %q", got.URL.RawQuery, want)
+	}
+	if !bytes.Equal(gotBody, c.body(t)) {
+		t.Error("upstream body differs from the one sent")
+	}
+	if want := c.Headers["If-None-Exist"]; got.Header.Get("If-None-Exist") != want {
+		t.Errorf("upstream If-None-Exist = %q, want %q", got.Header.Get("If-None-Exist"), want)
+	}
+
+	entries := g.entriesOf(t, resp)
+	if len(entries) != 2 {
+		t.Fatalf("recorded %d entries, want request and response", len(entries))
+	}
+	if e := entries[0]; e.Phase != record.PhaseRequest || e.Decision != record.Allow || e.Rule != c.Rule {
+		t.Errorf("request entry = phase %s decision %s rule %q; want request allow %q", e.Phase, e.Decision, e.Rule, c.Rule)
+	}
+}
+
+func (g *attackGateway) checkRefused(t *testing.T, c *attackCase, resp *http.Response, body []byte, before int64) {
+	t.Helper()
+	rule, status, reason := c.Rule, c.Status, "policy decision"
+	stage, early := refusedBeforePolicy[c.Name]
+	if early {
+		rule, status, reason = stage.rule, stage.status, stage.reason
+	}
+	if n := g.upstream.count.Load() - before; n != 0 {
+		t.Errorf("upstream received %d requests, want 0", n)
+	}
+	if resp.StatusCode != status {
+		t.Fatalf("status = %d, want %d (%s: %s); body %s", resp.StatusCode, status, rule, reason, body)
+	}
+	outcomeCode(t, body)
+
+	entries := g.entriesOf(t, resp)
+	if len(entries) != 1 {
+		t.Fatalf("recorded %d entries, want 1 refusal", len(entries))
+	}
+	e := entries[0]
+	if e.Phase != record.PhaseRefusal || e.Decision != record.Deny || e.Status != status || e.Rule != rule {
+		t.Errorf("record = phase %s decision %s status %d rule %q; want refusal deny %d %q",
+			e.Phase, e.Decision, e.Status, e.Rule, status, rule)
+	}
+	if !early && c.ReasonContains != "" && !strings.Contains(e.Reason, c.ReasonContains) {
+		t.Errorf("recorded reason = %q, want it to contain %q", e.Reason, c.ReasonContains)
+	}
+}
+
+// entriesOf returns the exchange record entries of the response's exchange.
+func (g *attackGateway) entriesOf(t testing.TB, resp *http.Response) []record.Entry {
+	t.Helper()
+	id := resp.Header.Get("X-Request-Id")
+	if id == "" {
+		t.Fatal("response has no X-Request-Id")
+	}
+	list, err := g.rt.Records.(record.Reader).List(context.Background(), record.Filter{ExchangeID: id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return list
+}
