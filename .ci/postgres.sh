@@ -35,10 +35,12 @@ fi
 
 # The suites open one pool per test and run packages in parallel.
 pg_conftool "$version" "$cluster" set max_connections 300
+# The server must not inherit fd 3, the pipe of the caller's $(...):
+# a daemon holding it open would keep the caller waiting forever.
 if [ "$status" = online ]; then
-  pg_ctlcluster "$version" "$cluster" restart
+  pg_ctlcluster "$version" "$cluster" restart 3>&-
 else
-  pg_ctlcluster "$version" "$cluster" start
+  pg_ctlcluster "$version" "$cluster" start 3>&-
 fi
 for _ in $(seq 1 60); do
   pg_isready -q -h 127.0.0.1 -p "$port" && break
