@@ -29,6 +29,8 @@ import (
 	"github.com/gatehouse-health/gatehouse/internal/storage"
 	"github.com/gatehouse-health/gatehouse/internal/strict"
 	"github.com/gatehouse-health/gatehouse/internal/token"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Options adjusts Start for tests and the demo.
@@ -41,6 +43,10 @@ type Options struct {
 	// ConfigFile is the file cfg was loaded from, for line numbers in the
 	// console's posture report; empty in development mode.
 	ConfigFile string
+	// SpanProcessor, when set, receives the spans in place of the OTLP
+	// exporter, for tests that record them in memory. Tracing stays off
+	// unless tracing.endpoint is set.
+	SpanProcessor sdktrace.SpanProcessor
 }
 
 // Running is a started gateway.
@@ -85,6 +91,10 @@ type Running struct {
 	bg       context.Context
 	cancelBG context.CancelFunc
 	log      *slog.Logger
+	// tracerProvider is a no-op provider when tracing is off;
+	// shutdownTracing flushes the spans still queued.
+	tracerProvider  trace.TracerProvider
+	shutdownTracing func(context.Context) error
 }
 
 // Start opens everything cfg names and starts serving. It returns once the
@@ -160,6 +170,10 @@ func Start(ctx context.Context, cfg *config.File, opts Options) (_ *Running, err
 		return nil, err
 	}
 
+	if err := rt.startTracing(ctx, cfg, opts, log); err != nil {
+		ln.Close()
+		return nil, err
+	}
 	gw, err := rt.buildGateway(ctx, cfg, upstream, log, now)
 	if err != nil {
 		ln.Close()
@@ -209,6 +223,9 @@ func (rt *Running) Close(ctx context.Context) error {
 		errs = append(errs, rt.outboundServer.Shutdown(ctx))
 	}
 	errs = append(errs, rt.closeProxy(ctx))
+	if rt.shutdownTracing != nil {
+		errs = append(errs, rt.shutdownTracing(ctx))
+	}
 	if rt.payer != nil {
 		errs = append(errs, rt.payer.close(ctx))
 	}
@@ -288,6 +305,7 @@ func (rt *Running) buildGateway(ctx context.Context, cfg *config.File, upstream 
 		Policy:             enforced,
 		ShadowPolicy:       shadow,
 		Strict:             checker,
+		TracerProvider:     rt.tracerProvider,
 		Logger:             log,
 		Now:                now,
 	})

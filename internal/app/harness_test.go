@@ -23,6 +23,7 @@ import (
 	"github.com/gatehouse-health/gatehouse/internal/ehrclient"
 	"github.com/gatehouse-health/gatehouse/internal/record"
 	"github.com/gatehouse-health/gatehouse/internal/tlspolicy"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 )
 
 // harness is a gateway in development mode on a loopback ephemeral port,
@@ -37,6 +38,9 @@ type harness struct {
 	upstream *countingUpstream
 	// logs holds everything the gateway logged.
 	logs *logBuffer
+	// spans, when set before start, receives the gateway's spans in place
+	// of the OTLP exporter; spans arrive only if tracing.endpoint is set.
+	spans *tracetest.SpanRecorder
 }
 
 // logBuffer collects log output from concurrent writers.
@@ -64,6 +68,11 @@ type harnessOptions struct {
 	// answers do not conform to PAS; it is always on with the built-in
 	// payer service.
 	strict bool
+	// spans records the gateway's spans in memory.
+	spans *tracetest.SpanRecorder
+	// tracingEndpoint sets tracing.endpoint, which turns tracing on. With
+	// spans set, nothing is sent to it.
+	tracingEndpoint string
 }
 
 func newHarness(t testing.TB, ho harnessOptions) *harness {
@@ -72,7 +81,8 @@ func newHarness(t testing.TB, ho harnessOptions) *harness {
 	if err != nil {
 		t.Fatalf("DevConfig: %v", err)
 	}
-	h := &harness{t: t, layout: layout}
+	h := &harness{t: t, layout: layout, spans: ho.spans}
+	cfg.Tracing.Endpoint = ho.tracingEndpoint
 	switch {
 	case ho.upstreamURL != "":
 		cfg.Upstream.URL = ho.upstreamURL
@@ -94,7 +104,13 @@ func (h *harness) start(cfg *config.File) {
 	h.store = &switchableStore{}
 	h.logs = &logBuffer{}
 	logger := slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	rt, err := app.Start(ctx, cfg, app.Options{WrapRecords: h.store.wrap, Logger: logger})
+
+	opts := app.Options{WrapRecords: h.store.wrap, Logger: logger}
+	// A nil *SpanRecorder would make a non-nil SpanProcessor.
+	if h.spans != nil {
+		opts.SpanProcessor = h.spans
+	}
+	rt, err := app.Start(ctx, cfg, opts)
 	if err != nil {
 		t.Fatalf("Start: %v", err)
 	}

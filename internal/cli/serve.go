@@ -57,6 +57,10 @@ func (e *env) serve(args []string) int {
 
 	<-ctx.Done()
 	log.Info("shutting down")
+	if layout != nil {
+		// A stale endpoint file would point gatehouse token at a dead port.
+		_ = os.Remove(filepath.Join(layout.Dir, endpointFile))
+	}
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	if err := rt.Close(shutdownCtx); err != nil {
@@ -102,7 +106,12 @@ func writeEndpoint(dir string, rt *app.Running) error {
 		ep.AdminURL = "https://localhost:" + port
 	}
 	b, _ := json.Marshal(ep)
-	return os.WriteFile(filepath.Join(dir, endpointFile), append(b, '\n'), 0o644)
+	// Written aside and renamed, so that a reader never sees a partial file.
+	tmp := filepath.Join(dir, endpointFile+".tmp")
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, filepath.Join(dir, endpointFile))
 }
 
 // printTryIt prints the exact commands that exercise the running gateway.

@@ -63,6 +63,8 @@ type File struct {
 	Partners []Partner `yaml:"partners"`
 	// Alerts tunes the anomaly alerts and lists canary members.
 	Alerts Alerts `yaml:"alerts"`
+	// Tracing sends OpenTelemetry spans to a collector; off by default.
+	Tracing Tracing `yaml:"tracing"`
 
 	// dir is the directory relative paths are resolved against.
 	dir string
@@ -436,6 +438,7 @@ func (f *File) applyDefaults() {
 		f.Outbound.ClientCAFile = f.TLS.ClientCAFile
 	}
 	f.Alerts.applyDefaults()
+	f.Tracing.applyDefaults()
 	for i := range f.Partners {
 		rl := &f.Partners[i].RateLimit
 		if rl.RequestsPerSecond == 0 {
@@ -479,6 +482,7 @@ func (f *File) Validate() error {
 	f.validateNetwork(&v)
 	f.validateStrict(&v)
 	f.validateAlerts(&v)
+	f.validateTracing(&v)
 	return v.err()
 }
 

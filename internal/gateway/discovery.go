@@ -43,7 +43,7 @@ func (g *Gateway) serveReceipt(w http.ResponseWriter, r *http.Request) {
 	ex := g.begin(r)
 	ex.entry.Interaction = "receipt"
 	ex.entry.Rule = "allow:receipt"
-	if !g.runStages(w, ex, g.receive, g.identify) {
+	if !g.runStages(w, ex, stage{stageReceive, g.receive}, stage{stageIdentity, g.identify}) {
 		return
 	}
 	buf := &bufferedResponse{header: http.Header{}}

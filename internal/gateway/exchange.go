@@ -34,7 +34,9 @@ type exchange struct {
 	partner *Partner
 	claims  *token.AccessClaims
 	fhir    *fhirreq.Request
-	target  *target // destination of the exchange once allowed
+	// allowlisted is set once the partner's allowlist names fhir.
+	allowlisted bool
+	target      *target // destination of the exchange once allowed
 	// direction is the flow the kill switch checks: inbound from a partner
 	// or outbound from the payer's engine.
 	direction killswitch.Direction

@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/gatehouse-health/gatehouse/internal/record"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // forwardedRequestHeaders are the only request headers passed upstream.
@@ -54,7 +56,8 @@ func (g *Gateway) forwardAndRespond(w http.ResponseWriter, ex *exchange) {
 	}
 	// The record holds the upstream's response as received. A refusal below
 	// adds a refusal entry with what the partner gets instead.
-	if ref := g.checkResponse(ex, status, header, body); ref != nil {
+	check := stage{stageResponseCheck, func(ex *exchange) *Refusal { return g.checkResponse(ex, status, header, body) }}
+	if ref := g.runStage(ex, check); ref != nil {
 		g.refuse(w, ex, ref)
 		return
 	}
@@ -78,14 +81,30 @@ func (g *Gateway) forwardAndRespond(w http.ResponseWriter, ex *exchange) {
 	g.logExchange(ex)
 }
 
-// forward sends the request upstream and reads the whole response under a
-// cap. Failures become 502 (unreachable, unreadable or oversized response) or
-// 504 (timed out) refusals.
+// forward sends the request upstream, in a "forward" span, and reads the
+// whole response under a cap. Failures become 502 (unreachable, unreadable
+// or oversized response) or 504 (timed out) refusals.
 func (g *Gateway) forward(ex *exchange) (int, http.Header, []byte, *Refusal) {
 	started := g.now()
 	defer func() { ex.entry.UpstreamTime = g.now().Sub(started) }()
+	ctx, span := g.startSpan(ex, stageForward, trace.SpanKindClient)
+	defer span.End()
 
-	out, ref := g.upstreamRequest(ex)
+	status, header, body, ref := g.roundTrip(ctx, ex)
+	if span.IsRecording() {
+		if ref != nil {
+			span.SetAttributes(attrRule.String(ref.Rule), attrStatus.Int(ref.Status))
+			span.SetStatus(codes.Error, ref.Rule)
+		} else {
+			span.SetAttributes(attrStatus.Int(status))
+		}
+	}
+	return status, header, body, ref
+}
+
+// roundTrip sends the forwarded request and reads the response.
+func (g *Gateway) roundTrip(ctx context.Context, ex *exchange) (int, http.Header, []byte, *Refusal) {
+	out, ref := g.upstreamRequest(ctx, ex)
 	if ref != nil {
 		return 0, nil, nil, ref
 	}
@@ -123,8 +142,8 @@ type target struct {
 // upstreamRequest builds the forwarded request: the target base joined
 // with the path below the gateway's FHIR base, the original query, the
 // allowlisted headers and, for the payer's upstream, the gateway's own
-// identity headers.
-func (g *Gateway) upstreamRequest(ex *exchange) (*http.Request, *Refusal) {
+// identity headers and, with tracing on, the traceparent of ctx's span.
+func (g *Gateway) upstreamRequest(ctx context.Context, ex *exchange) (*http.Request, *Refusal) {
 	t := ex.target
 	u := *t.base
 	u.RawPath = strings.TrimRight(t.base.EscapedPath(), "/") + strings.TrimPrefix(ex.r.URL.EscapedPath(), t.prefix)
@@ -139,7 +158,7 @@ func (g *Gateway) upstreamRequest(ex *exchange) (*http.Request, *Refusal) {
 	if len(ex.body) > 0 {
 		body = bytes.NewReader(ex.body)
 	}
-	out, err := http.NewRequestWithContext(ex.r.Context(), ex.r.Method, u.String(), body)
+	out, err := http.NewRequestWithContext(ctx, ex.r.Method, u.String(), body)
 	if err != nil {
 		return nil, &Refusal{Status: http.StatusBadGateway, Code: "exception", Rule: "upstream.request",
 			Message: "the request could not be prepared for the upstream"}
@@ -154,9 +173,11 @@ func (g *Gateway) upstreamRequest(ex *exchange) (*http.Request, *Refusal) {
 	if t.identityHeaders {
 		out.Header.Set("X-Gatehouse-Partner", ex.partner.ID)
 		out.Header.Set("X-Gatehouse-Client-Cert-Sha256", ex.entry.CertFingerprint)
+		// Partners get no traceparent: the trace ids stay with the payer.
+		injectTraceContext(ctx, out.Header)
 	}
 	if t.authorize != nil {
-		if err := t.authorize(ex.r.Context(), out); err != nil {
+		if err := t.authorize(ctx, out); err != nil {
 			g.log.Warn("outbound credential unavailable", "exchange", ex.entry.ExchangeID, "partner", ex.partner.ID, "error", err)
 			return nil, &Refusal{Status: http.StatusBadGateway, Code: "transient", Rule: "outbound.token",
 				Message: "no access token could be obtained from the partner's authorization server"}

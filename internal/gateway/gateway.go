@@ -46,6 +46,7 @@ import (
 	"github.com/gatehouse-health/gatehouse/internal/policy"
 	"github.com/gatehouse-health/gatehouse/internal/record"
 	"github.com/gatehouse-health/gatehouse/internal/token"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // FHIRBasePath is the path prefix of the FHIR API on the inbound listener.
@@ -147,8 +148,13 @@ type Options struct {
 	// Observer, when set, is told about every completed exchange and every
 	// record commit, for metrics.
 	Observer Observer
-	Logger   *slog.Logger
-	Now      func() time.Time
+	// TracerProvider, when set to a provider other than a no-op one, gets
+	// a server span per exchange with a child span per stage, record
+	// commit and upstream call, and the payer's upstream gets a
+	// traceparent header. Nil or a no-op provider turns tracing off.
+	TracerProvider trace.TracerProvider
+	Logger         *slog.Logger
+	Now            func() time.Time
 }
 
 // Observer receives what the gateway measures. Implementations must be
@@ -183,6 +189,7 @@ type Gateway struct {
 	now      func() time.Time
 	mux      *http.ServeMux
 	upstream *target
+	tracer   trace.Tracer // nil when tracing is off
 }
 
 // New checks opts and returns a Gateway.
@@ -199,7 +206,7 @@ func New(opts Options) (*Gateway, error) {
 	case opts.MaxBodyBytes <= 0:
 		return nil, errors.New("gateway: Options.MaxBodyBytes must be positive")
 	}
-	g := &Gateway{opts: opts, log: opts.Logger, now: opts.Now}
+	g := &Gateway{opts: opts, log: opts.Logger, now: opts.Now, tracer: newTracer(opts.TracerProvider)}
 	if g.log == nil {
 		g.log = slog.New(slog.DiscardHandler)
 	}
@@ -232,10 +239,10 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// a redirect to its cleaned form, before any stage or record. Such
 	// paths are refused here instead, through the recorded pipeline.
 	if !isCleanPath(r.URL.Path) {
-		g.serveNonCanonical(w, r)
+		g.serveTraced(w, r, inboundSpan, g.serveNonCanonical)
 		return
 	}
-	g.mux.ServeHTTP(w, r)
+	g.serveTraced(w, r, inboundSpan, g.mux.ServeHTTP)
 }
 
 // isCleanPath reports whether p has no empty, "." or ".." segment, apart
@@ -267,26 +274,26 @@ func (g *Gateway) serveNonCanonical(w http.ResponseWriter, r *http.Request) {
 func (g *Gateway) serveFHIR(w http.ResponseWriter, r *http.Request) {
 	ex := g.begin(r)
 	if !g.runStages(w, ex,
-		g.receive,
-		g.identify,
-		g.checkCut,
-		g.authenticate,
-		g.authorize,
-		g.checkCut,
-		g.checkPayload,
-		g.decide,
-		g.checkConformance,
+		stage{stageReceive, g.receive},
+		stage{stageIdentity, g.identify},
+		stage{stageKillSwitch, g.checkCut},
+		stage{stageToken, g.authenticate},
+		stage{stageAuthorization, g.authorize},
+		stage{stageKillSwitch, g.checkCut},
+		stage{stagePayload, g.checkPayload},
+		stage{stagePolicy, g.decide},
+		stage{stageStrict, g.checkConformance},
 	) {
 		return
 	}
 	g.forwardAndRespond(w, ex)
 }
 
-// runStages runs stages in order and reports whether all passed; the first
-// refusal is sent through refuse.
-func (g *Gateway) runStages(w http.ResponseWriter, ex *exchange, stages ...func(*exchange) *Refusal) bool {
-	for _, stage := range stages {
-		if ref := stage(ex); ref != nil {
+// runStages runs stages in order, each in its own span, and reports
+// whether all passed. The first refusal is sent through refuse.
+func (g *Gateway) runStages(w http.ResponseWriter, ex *exchange, stages ...stage) bool {
+	for _, s := range stages {
+		if ref := g.runStage(ex, s); ref != nil {
 			g.refuse(w, ex, ref)
 			return false
 		}

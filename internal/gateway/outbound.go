@@ -68,7 +68,7 @@ func (g *Gateway) Outbound(opts OutboundOptions) (http.Handler, error) {
 			},
 		}
 	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	serve := func(w http.ResponseWriter, r *http.Request) {
 		if g.opts.TokenControl != nil {
 			switch r.URL.EscapedPath() {
 			case RevokePath:
@@ -80,6 +80,9 @@ func (g *Gateway) Outbound(opts OutboundOptions) (http.Handler, error) {
 			}
 		}
 		g.serveOutbound(w, r, opts, targets)
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		g.serveTraced(w, r, outboundSpan, serve)
 	}), nil
 }
 
@@ -88,14 +91,14 @@ func (g *Gateway) serveOutbound(w http.ResponseWriter, r *http.Request, opts Out
 	ex.direction = killswitch.Outbound
 	ex.entry.Direction = "outbound"
 	if !g.runStages(w, ex,
-		g.receive,
-		func(ex *exchange) *Refusal { return g.identifyEngine(ex, opts) },
-		func(ex *exchange) *Refusal { return g.selectPartner(ex, opts, targets) },
-		g.checkCut,
-		g.authorize,
-		g.checkCut,
-		g.checkPayload,
-		g.checkConformance,
+		stage{stageReceive, g.receive},
+		stage{stageIdentity, func(ex *exchange) *Refusal { return g.identifyEngine(ex, opts) }},
+		stage{stagePartner, func(ex *exchange) *Refusal { return g.selectPartner(ex, opts, targets) }},
+		stage{stageKillSwitch, g.checkCut},
+		stage{stageAuthorization, g.authorize},
+		stage{stageKillSwitch, g.checkCut},
+		stage{stagePayload, g.checkPayload},
+		stage{stageStrict, g.checkConformance},
 	) {
 		return
 	}

@@ -10,6 +10,8 @@ import (
 	"github.com/gatehouse-health/gatehouse/internal/auditlog"
 	"github.com/gatehouse-health/gatehouse/internal/outcome"
 	"github.com/gatehouse-health/gatehouse/internal/record"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // recordTimeout bounds one append to the record store. An append that has
@@ -45,17 +47,25 @@ func (g *Gateway) refuse(w http.ResponseWriter, ex *exchange, ref *Refusal) {
 	g.logExchange(ex)
 }
 
-// commit appends the current entry and reports whether it is durable.
+// commit appends the current entry, in a "record" span, and reports
+// whether it is durable.
 func (g *Gateway) commit(ex *exchange) bool {
 	ex.entry.TotalTime = g.now().Sub(ex.start)
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ex.r.Context()), recordTimeout)
+	spanCtx, span := g.startSpan(ex, stageRecord, trace.SpanKindInternal)
+	defer span.End()
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(spanCtx), recordTimeout)
 	defer cancel()
 	started := g.now()
 	err := g.append(ctx, ex)
 	if g.opts.Observer != nil {
 		g.opts.Observer.ObserveCommit(g.now().Sub(started), err)
 	}
+	if span.IsRecording() {
+		span.SetAttributes(attrPhase.String(string(ex.entry.Phase)))
+	}
 	if err != nil {
+		// The span gets no error text: store errors may quote the entry.
+		span.SetStatus(codes.Error, "record not committed")
 		g.log.Error("exchange record not committed",
 			"exchange", ex.entry.ExchangeID, "phase", ex.entry.Phase, "error", err)
 		return false
@@ -84,6 +94,7 @@ func (g *Gateway) writeUnrecorded(w http.ResponseWriter, ex *exchange) {
 	w.Header().Set("Retry-After", "5")
 	oo := outcome.New(outcome.CodeTransient, "the exchange could not be recorded, so it was not processed; retry later")
 	g.writeFHIR(w, ex, http.StatusServiceUnavailable, oo.Marshal())
+	g.annotateExchange(ex, http.StatusServiceUnavailable)
 	g.log.Warn("exchange rejected: record store unavailable", "exchange", ex.entry.ExchangeID, "status", http.StatusServiceUnavailable)
 }
 
@@ -98,10 +109,12 @@ func (g *Gateway) writeFHIR(w http.ResponseWriter, ex *exchange, status int, bod
 	_, _ = w.Write(body)
 }
 
-// logExchange reports a completed exchange to the observer and writes one
-// structured log line: ids, decision and timing, never the path, query,
-// headers or bodies.
+// logExchange finishes a completed exchange: it annotates the exchange's
+// span, reports the exchange to the observer and writes one structured log
+// line with ids, decision and timing, never the path, query, headers or
+// bodies.
 func (g *Gateway) logExchange(ex *exchange) {
+	g.annotateExchange(ex, ex.entry.Status)
 	if g.opts.Observer != nil {
 		g.opts.Observer.ObserveExchange(&ex.entry)
 		if po, ok := g.opts.Observer.(PayloadObserver); ok {

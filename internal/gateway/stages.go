@@ -186,6 +186,7 @@ func (g *Gateway) authorize(ex *exchange) *Refusal {
 		return &Refusal{Status: http.StatusForbidden, Code: "forbidden", Rule: "policy.not-allowed",
 			Message: "the interaction " + req.Describe() + " is not allowed for this partner"}
 	}
+	ex.allowlisted = true
 	ex.entry.Rule = "allow:" + req.Describe()
 	return nil
 }
