@@ -38,6 +38,12 @@ func TestAdminListener(t *testing.T) {
 	if !strings.Contains(body, `gatehouse_denials_total{partner="demo-ehr",rule="token.missing"} 1`) {
 		t.Errorf("metrics do not count the refused exchange:\n%s", grep(body, "gatehouse_"))
 	}
+	for _, name := range []string{"gatehouse_killswitch_cuts_engaged 0", "gatehouse_audit_checkpoint_age_seconds",
+		"gatehouse_record_commit_seconds_count", "gatehouse_tls_certificate_expiry_timestamp_seconds", "gatehouse_connections_accepted_total"} {
+		if !strings.Contains(body, name) {
+			t.Errorf("metrics lack %s", name)
+		}
+	}
 	if strings.Contains(body, "Patient/1") {
 		t.Error("metrics leak a request path")
 	}

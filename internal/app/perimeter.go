@@ -15,6 +15,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/gatehouse-health/gatehouse/internal/auditlog"
 	"github.com/gatehouse-health/gatehouse/internal/certreload"
 	"github.com/gatehouse-health/gatehouse/internal/config"
 	"github.com/gatehouse-health/gatehouse/internal/egress"
@@ -186,9 +187,32 @@ func (rt *Running) registerPerimeterMetrics() {
 	stat("gatehouse_partner_source_refused_total", "Requests refused because the partner connected from outside its networks.",
 		func(s netguard.Stats) uint64 { return s.RefusedPartner })
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "gatehouse_killswitch_cuts_engaged",
+		Help: "Kill-switch cuts in force.",
+	}, func() float64 { return float64(len(rt.KillSwitch.Cuts())) }))
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "gatehouse_audit_checkpoint_age_seconds",
+		Help: "Seconds since the audit log's latest signed checkpoint; -1 before the first.",
+	}, rt.checkpointAge))
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "gatehouse_tls_certificate_expiry_timestamp_seconds",
 		Help: "NotAfter of the inbound listener's server certificate, as a Unix time.",
 	}, func() float64 { return float64(rt.certs.NotAfter().Unix()) }))
+}
+
+// checkpointAge reads the latest checkpoint's signing time at scrape time.
+func (rt *Running) checkpointAge() float64 {
+	ctx, cancel := context.WithTimeout(rt.bg, 2*time.Second)
+	defer cancel()
+	reader, err := auditlog.NewReader(ctx, rt.DB)
+	if err != nil {
+		return -1
+	}
+	cp, err := reader.LatestCheckpoint(ctx)
+	if err != nil || cp == nil {
+		return -1
+	}
+	return time.Since(cp.Created).Seconds()
 }
 
 // closeProxy stops the forward proxy.

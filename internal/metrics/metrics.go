@@ -7,6 +7,7 @@ package metrics
 import (
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -26,7 +27,7 @@ type Metrics struct {
 	upstreamSeconds prometheus.Histogram
 	commitSeconds   prometheus.Histogram
 	commitFailures  prometheus.Counter
-	certExpiry      *prometheus.GaugeVec
+	validation      *prometheus.CounterVec
 	shadow          *prometheus.CounterVec
 }
 
@@ -61,16 +62,16 @@ func New() *Metrics {
 		Name: "gatehouse_record_commit_failures_total",
 		Help: "Record entries that could not be committed; each made the gateway answer 503.",
 	})
-	m.certExpiry = prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "gatehouse_certificate_expiry_timestamp_seconds",
-		Help: "NotAfter of each certificate the gateway uses, as a Unix time.",
-	}, []string{"certificate"})
+	m.validation = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "gatehouse_validation_failures_total",
+		Help: "Bodies strict mode refused, by partner and direction (request or response).",
+	}, []string{"partner", "rule"})
 	m.shadow = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "gatehouse_shadow_disagreements_total",
 		Help: "Requests the shadow policy decided differently from the enforced one, by partner and rules.",
 	}, []string{"partner", "enforced_rule", "candidate_rule"})
 	m.registry.MustRegister(m.shadow, m.exchanges, m.denials, m.exchangeSeconds, m.upstreamSeconds,
-		m.commitSeconds, m.commitFailures, m.certExpiry,
+		m.commitSeconds, m.commitFailures, m.validation,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -98,6 +99,9 @@ func (m *Metrics) ObserveExchange(e *record.Entry) {
 	m.exchanges.WithLabelValues(partner, interaction, strconv.Itoa(e.Status), string(e.Decision)).Inc()
 	if e.Decision == record.Deny {
 		m.denials.WithLabelValues(partner, e.Rule).Inc()
+		if strings.HasPrefix(e.Rule, "strict.") {
+			m.validation.WithLabelValues(partner, e.Rule).Inc()
+		}
 	}
 	m.exchangeSeconds.WithLabelValues(string(e.Decision)).Observe(e.TotalTime.Seconds())
 	if e.UpstreamTime > 0 {
@@ -113,11 +117,6 @@ func (m *Metrics) ObserveCommit(d time.Duration, err error) {
 		return
 	}
 	m.commitSeconds.Observe(d.Seconds())
-}
-
-// SetCertificateExpiry publishes the NotAfter of a named certificate.
-func (m *Metrics) SetCertificateExpiry(name string, notAfter time.Time) {
-	m.certExpiry.WithLabelValues(name).Set(float64(notAfter.Unix()))
 }
 
 // ObserveShadow counts one disagreement between the enforced and the
