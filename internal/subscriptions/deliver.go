@@ -102,11 +102,17 @@ func (h *Hub) attempt(ctx context.Context, o outboxRow) {
 	}
 
 	status, err := h.send(ctx, o)
+	// The outcome is written even when ctx was cancelled mid-attempt (a
+	// shutdown), so the row leaves its lease at once instead of waiting for
+	// it to expire. NOTE: a sender killed outright still leaves the row
+	// leased until the lease expires.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
 	if err == nil {
-		h.delivered(ctx, o)
+		h.delivered(rctx, o)
 		return
 	}
-	h.failed(ctx, o, status, err)
+	h.failed(rctx, o, status, err)
 }
 
 // send builds the notification and posts it through the outbound path.
