@@ -2,7 +2,6 @@ package app
 
 import (
 	"crypto/x509"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"os"
@@ -14,7 +13,6 @@ import (
 	"github.com/gatehouse-health/gatehouse/internal/config"
 	"github.com/gatehouse-health/gatehouse/internal/congruence"
 	"github.com/gatehouse-health/gatehouse/internal/egress"
-	"github.com/gatehouse-health/gatehouse/internal/fhirjson"
 	"github.com/gatehouse-health/gatehouse/internal/fhirreq"
 	"github.com/gatehouse-health/gatehouse/internal/gateway"
 	"github.com/gatehouse-health/gatehouse/internal/pki"
@@ -48,6 +46,11 @@ func loadPartners(cfg *config.File, eg *egress.Guard, log *slog.Logger, now func
 				return nil, nil, fmt.Errorf("%s.jwks_ca_file: %w", at, err)
 			}
 			sources[p.ID] = src
+		} else if p.JWKS != "" {
+			var err error
+			if keys, err = token.ParsePublicJWKS([]byte(p.JWKS)); err != nil {
+				return nil, nil, fmt.Errorf("%s.jwks: %w", at, err)
+			}
 		} else {
 			var err error
 			if keys, err = loadJWKS(cfg.Resolve(p.JWKSFile)); err != nil {
@@ -113,30 +116,15 @@ func logJWKSFetch(log *slog.Logger) func(token.JWKSFetch) {
 	}
 }
 
-// loadJWKS reads a public JWK set. Private keys are rejected: the gateway
-// must never hold a partner's signing key.
+// loadJWKS reads a public JWK set file.
 func loadJWKS(path string) (jose.JSONWebKeySet, error) {
-	var set jose.JSONWebKeySet
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return set, err
+		return jose.JSONWebKeySet{}, err
 	}
-	if err := fhirjson.CheckObject(data, fhirjson.Limits{MaxBytes: 1 << 20, MaxDepth: 16}); err != nil {
+	set, err := token.ParsePublicJWKS(data)
+	if err != nil {
 		return set, fmt.Errorf("%s: %w", path, err)
-	}
-	if err := json.Unmarshal(data, &set); err != nil {
-		return set, fmt.Errorf("%s: not a JWK set: %w", path, err)
-	}
-	if len(set.Keys) == 0 {
-		return set, fmt.Errorf("%s: the JWK set has no keys", path)
-	}
-	for i, k := range set.Keys {
-		if !k.IsPublic() {
-			return set, fmt.Errorf("%s: keys[%d] is a private key; register only the public key", path, i)
-		}
-		if k.KeyID == "" {
-			return set, fmt.Errorf("%s: keys[%d] has no kid", path, i)
-		}
 	}
 	return set, nil
 }

@@ -28,6 +28,7 @@ import (
 	"github.com/gatehouse-health/gatehouse/internal/policy"
 	"github.com/gatehouse-health/gatehouse/internal/scope"
 	"github.com/gatehouse-health/gatehouse/internal/storage"
+	"github.com/gatehouse-health/gatehouse/internal/token"
 )
 
 // File is the root of the configuration file.
@@ -318,8 +319,11 @@ type Partner struct {
 	// Organization identifies the partner's organisation, such as an NPI.
 	Organization Identifier `yaml:"organization"`
 	// JWKSFile holds the public keys that verify the partner's client
-	// assertions. Set exactly one of JWKSFile and JWKSURL.
+	// assertions. Set exactly one of JWKSFile, JWKS and JWKSURL.
 	JWKSFile string `yaml:"jwks_file"`
+	// JWKS is the partner's public JWK set inline, as JSON text (a YAML
+	// block scalar: `jwks: |` followed by the JSON).
+	JWKS string `yaml:"jwks"`
 	// JWKSURL is the https URL of the partner's published JWK set, fetched
 	// through the egress guard, so its host must be on egress.allow. The
 	// set is cached for its Cache-Control max-age (1m to 24h, default 1h)
@@ -627,12 +631,26 @@ func (f *File) validatePartners(v *validator) {
 // one way, and that a JWKS URL is https and reachable through the egress
 // allowlist.
 func (f *File) validatePartnerKeys(v *validator, at string, p Partner) {
+	set := 0
+	for _, s := range []string{p.JWKSFile, p.JWKS, p.JWKSURL} {
+		if s != "" {
+			set++
+		}
+	}
 	switch {
-	case p.JWKSFile == "" && p.JWKSURL == "":
-		v.addf(at+".jwks_file", "missing: set jwks_file or jwks_url to register the partner's public keys")
+	case set == 0:
+		v.addf(at+".jwks_file", "missing: set jwks_file, jwks or jwks_url to register the partner's public keys")
 		return
-	case p.JWKSFile != "" && p.JWKSURL != "":
-		v.addf(at+".jwks_url", "set either jwks_file or jwks_url, not both")
+	case set > 1:
+		v.addf(at+".jwks_url", "set only one of jwks_file, jwks and jwks_url")
+		return
+	case p.JWKS != "":
+		if _, err := token.ParsePublicJWKS([]byte(p.JWKS)); err != nil {
+			v.addf(at+".jwks", "%v", err)
+		}
+		if p.JWKSCAFile != "" {
+			v.addf(at+".jwks_ca_file", "is only used with jwks_url; remove it or register the keys by URL")
+		}
 		return
 	case p.JWKSFile != "":
 		if p.JWKSCAFile != "" {

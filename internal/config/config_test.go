@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -174,7 +175,7 @@ func TestPartnerJWKSURL(t *testing.T) {
 		{"file and URL", func(s string) string {
 			return allowJWKSHost(strings.Replace(s, "    jwks_file: partners/epic.jwks.json\n",
 				"    jwks_file: partners/epic.jwks.json\n    jwks_url: https://fhir.epic.example/jwks.json\n", 1))
-		}, []string{`partners[0].jwks_url`, "not both"}},
+		}, []string{`partners[0].jwks_url`, "only one of"}},
 		{"http URL", func(s string) string { return allowJWKSHost(withURL("http://fhir.epic.example/jwks.json")(s)) },
 			[]string{`partners[0].jwks_url`, `"http://fhir.epic.example/jwks.json"`}},
 		{"URL with user information", func(s string) string {
@@ -241,5 +242,28 @@ func TestDatabaseURL(t *testing.T) {
 				t.Errorf("DatabaseURL = %q, want %q", got, tt.want)
 			}
 		})
+	}
+}
+
+func TestInlineJWKS(t *testing.T) {
+	pub := `{"keys":[{"kty":"EC","crv":"P-256","kid":"k1","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]}`
+	priv := `{"keys":[{"kty":"EC","crv":"P-256","kid":"k1","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0","d":"jpsQnnGQmL-YBIffH1136cspYG6-0iY7X1fCE9-E9LI"}]}`
+	inline := func(jwks string) string {
+		return strings.Replace(validYAML, "    jwks_file: partners/epic.jwks.json\n", "    jwks: '"+jwks+"'\n", 1)
+	}
+	f, err := Parse([]byte(inline(pub)), "/etc/gatehouse")
+	if err != nil || f.Partners[0].JWKS == "" {
+		t.Fatalf("inline public JWK set: %v", err)
+	}
+	_, err = Parse([]byte(inline(priv)), "/etc/gatehouse")
+	if err == nil || !strings.Contains(err.Error(), "partners[0].jwks") || !strings.Contains(err.Error(), "private key") {
+		t.Errorf("inline private key: %v", err)
+	}
+	if strings.Contains(fmt.Sprint(err), "jpsQnnGQ") {
+		t.Error("the error quotes key material")
+	}
+	both := strings.Replace(validYAML, "    jwks_file: partners/epic.jwks.json\n", "    jwks_file: partners/epic.jwks.json\n    jwks: '"+pub+"'\n", 1)
+	if _, err := Parse([]byte(both), "/etc/gatehouse"); err == nil || !strings.Contains(err.Error(), "only one of") {
+		t.Errorf("file and inline together: %v", err)
 	}
 }
