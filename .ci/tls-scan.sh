@@ -40,36 +40,9 @@ stop_servers() {
 }
 trap stop_servers EXIT
 
-# free_port prints a loopback port that nothing listens on.
-free_port() {
-  local port
-  for _ in $(seq 1 50); do
-    port=$((20000 + RANDOM % 40000))
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-      echo "$port"
-      return 0
-    fi
-  done
-  echo "tls-scan: error: no free loopback port found" >&2
-  return 1
-}
-
-# wait_port waits up to 60 seconds for a listener on the loopback port $1.
-wait_port() {
-  for _ in $(seq 1 120); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then
-      return 0
-    fi
-    if ! kill -0 "$server_pid" 2>/dev/null; then
-      echo "tls-scan: error: the gateway exited; its output:" >&2
-      cat "$work/serve.log" >&2
-      return 1
-    fi
-    sleep 0.5
-  done
-  echo "tls-scan: error: nothing listens on 127.0.0.1:$1 after 60s" >&2
-  return 1
-}
+script_name=tls-scan
+# shellcheck source=ports.sh
+source "$(dirname "$0")/ports.sh"
 
 # The binary is built first, rather than started with go run, so that the
 # process stopped at the end is the gateway itself and not the go tool.
