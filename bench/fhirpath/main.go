@@ -17,10 +17,11 @@
 package main
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"os"
+
+	"github.com/gatehouse-health/gatehouse/bench/internal/cmdmain"
 )
 
 const usage = `Usage:
@@ -33,22 +34,10 @@ Run ./run.sh rather than these steps by hand: it installs fhirpath.js and
 pins both engines to one core.
 `
 
-func main() {
-	if len(os.Args) < 2 {
-		fmt.Fprint(os.Stderr, usage)
-		os.Exit(2)
-	}
-	if err := run(os.Args[1], os.Args[2:]); err != nil {
-		fmt.Fprintf(os.Stderr, "fhirpath-bench: error: %v\n", err)
-		if errors.Is(err, errUsage) {
-			fmt.Fprint(os.Stderr, usage)
-			os.Exit(2)
-		}
-		os.Exit(1)
-	}
-}
+func main() { cmdmain.Main("fhirpath-bench", usage, run) }
 
-var errUsage = errors.New("invalid arguments")
+// errUsage marks invalid arguments.
+var errUsage = cmdmain.ErrUsage
 
 func run(command string, args []string) error {
 	fs := flag.NewFlagSet(command, flag.ContinueOnError)

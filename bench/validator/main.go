@@ -15,11 +15,12 @@
 package main
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"strings"
+
+	"github.com/gatehouse-health/gatehouse/bench/internal/cmdmain"
 )
 
 const usage = `Usage:
@@ -31,22 +32,10 @@ Run ./run.sh rather than these steps by hand: it installs the JavaScript
 validators and pins every validator to one core.
 `
 
-func main() {
-	if len(os.Args) < 2 {
-		fmt.Fprint(os.Stderr, usage)
-		os.Exit(2)
-	}
-	if err := run(os.Args[1], os.Args[2:]); err != nil {
-		fmt.Fprintf(os.Stderr, "validator-bench: error: %v\n", err)
-		if errors.Is(err, errUsage) {
-			fmt.Fprint(os.Stderr, usage)
-			os.Exit(2)
-		}
-		os.Exit(1)
-	}
-}
+func main() { cmdmain.Main("validator-bench", usage, run) }
 
-var errUsage = errors.New("invalid arguments")
+// errUsage marks invalid arguments.
+var errUsage = cmdmain.ErrUsage
 
 func run(command string, args []string) error {
 	fs := flag.NewFlagSet(command, flag.ContinueOnError)

@@ -18,8 +18,10 @@ import (
 
 	"github.com/gatehouse-health/gatehouse/internal/app"
 	"github.com/gatehouse-health/gatehouse/internal/config"
+	"github.com/gatehouse-health/gatehouse/internal/congruence"
 	"github.com/gatehouse-health/gatehouse/internal/fhirreq"
 	"github.com/gatehouse-health/gatehouse/internal/pki"
+	"github.com/gatehouse-health/gatehouse/internal/policy/attackdata"
 	"github.com/gatehouse-health/gatehouse/internal/record"
 	"github.com/gatehouse-health/gatehouse/internal/scope"
 	"github.com/gatehouse-health/gatehouse/internal/tlspolicy"
@@ -30,87 +32,38 @@ import (
 // lives and against which its body_file paths are relative.
 const attackDir = "../policy/testdata"
 
-// attackFile mirrors internal/policy/testdata/attacks.json. The policy
-// package decodes the same file into its own types, in a test file this
-// package cannot import.
-type attackFile struct {
-	PayerIDs []config.Identifier      `json:"payer_ids"`
-	MaxCount int                      `json:"max_count"`
-	Partners map[string]attackPartner `json:"partners"`
-	Cases    []attackCase             `json:"cases"`
-}
+type attackFile struct{ *attackdata.File }
 
-type attackPartner struct {
-	Organization config.Identifier `json:"organization"`
-	Roles        map[string]string `json:"roles"`
-	Grants       []config.Grant    `json:"grants"`
-	Scopes       []string          `json:"scopes"`
-}
-
-type attackCase struct {
-	Name              string              `json:"name"`
-	Class             string              `json:"class"`
-	Partner           string              `json:"partner"`
-	Scopes            string              `json:"scopes"`
-	Method            string              `json:"method"`
-	Target            string              `json:"target"`
-	Headers           map[string]string   `json:"headers"`
-	Body              json.RawMessage     `json:"body"`
-	BodyFile          string              `json:"body_file"`
-	Replace           [][2]string         `json:"replace"`
-	CertOrganizations []config.Identifier `json:"cert_organizations"`
-	TokenClient       string              `json:"token_client"`
-
-	Allow          bool   `json:"allow"`
-	Rule           string `json:"rule"`
-	Status         int    `json:"status"`
-	ReasonContains string `json:"reason_contains"`
-}
+type attackCase = attackdata.Case
 
 func loadAttackFile(t testing.TB) *attackFile {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join(attackDir, "attacks.json"))
+	f, err := attackdata.Load(attackDir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var f attackFile
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&f); err != nil {
-		t.Fatalf("attacks.json: %v", err)
-	}
-	return &f
+	return &attackFile{f}
 }
 
-// body returns the case's request body: the inline body, or body_file with
-// the replacements applied.
-func (c *attackCase) body(t testing.TB) []byte {
+func caseBody(t testing.TB, c *attackCase) []byte {
 	t.Helper()
-	if c.BodyFile == "" {
-		if len(c.Body) == 0 || string(c.Body) == "null" {
-			return nil
-		}
-		return c.Body
-	}
-	data, err := os.ReadFile(filepath.Join(attackDir, filepath.FromSlash(c.BodyFile)))
+	body, err := c.RequestBody(attackDir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := string(data)
-	for _, r := range c.Replace {
-		if !strings.Contains(s, r[0]) {
-			t.Fatalf("replace: %q not found in %s", r[0], c.BodyFile)
-		}
-		s = strings.ReplaceAll(s, r[0], r[1])
-	}
-	return []byte(s)
+	return body
+}
+
+// configID converts an identifier of the suite to the configuration's form.
+func configID(id congruence.Identifier) config.Identifier {
+	return config.Identifier{System: id.System, Value: id.Value}
 }
 
 // parse returns the case's request as the gateway's request model reads
 // it, or an error when fhirreq rejects it.
-func (c *attackCase) parse(t testing.TB) (*fhirreq.Request, error) {
+func parseCase(t testing.TB, c *attackCase) (*fhirreq.Request, error) {
 	t.Helper()
-	body := c.body(t)
+	body := caseBody(t, c)
 	r := httptest.NewRequest(c.Method, "https://gateway.test"+c.Target, bytes.NewReader(body))
 	for k, v := range c.Headers {
 		r.Header.Set(k, v)
@@ -121,9 +74,9 @@ func (c *attackCase) parse(t testing.TB) (*fhirreq.Request, error) {
 // interaction returns the allowlist entry naming the case's request. It
 // reports false when fhirreq rejects the request or when the allowlist
 // syntax has no form for its kind (a search or history at the base).
-func (c *attackCase) interaction(t testing.TB) (string, bool) {
+func caseInteraction(t testing.TB, c *attackCase) (string, bool) {
 	t.Helper()
-	req, err := c.parse(t)
+	req, err := parseCase(t, c)
 	if err != nil {
 		return "", false
 	}
@@ -235,13 +188,13 @@ func newAttackGateway(t *testing.T, f *attackFile) *attackGateway {
 	if len(f.PayerIDs) != 1 {
 		t.Fatalf("attacks.json lists %d payer ids; the gateway configuration takes one", len(f.PayerIDs))
 	}
-	cfg.PayerID, cfg.PayerIDAliases = f.PayerIDs[0], nil
+	cfg.PayerID, cfg.PayerIDAliases = configID(f.PayerIDs[0]), nil
 	cfg.Policy.MaxCount = f.MaxCount
 
 	interactions := map[string][]string{}
 	for i := range f.Cases {
 		c := &f.Cases[i]
-		if s, ok := c.interaction(t); ok && !slices.Contains(interactions[c.Partner], s) {
+		if s, ok := caseInteraction(t, c); ok && !slices.Contains(interactions[c.Partner], s) {
 			interactions[c.Partner] = append(interactions[c.Partner], s)
 		}
 	}
@@ -276,7 +229,7 @@ func newAttackGateway(t *testing.T, f *attackFile) *attackGateway {
 
 // register writes partner id's public JWK set and returns its
 // configuration.
-func (g *attackGateway) register(id string, p attackPartner, interactions []string) config.Partner {
+func (g *attackGateway) register(id string, p attackdata.Partner, interactions []string) config.Partner {
 	t := g.t
 	key, err := token.GenerateKey("ES384")
 	if err != nil {
@@ -296,14 +249,18 @@ func (g *attackGateway) register(id string, p attackPartner, interactions []stri
 	for _, s := range p.Scopes {
 		wildcard = wildcard || strings.HasPrefix(s, "system/*.")
 	}
+	var grants []config.Grant
+	for _, gr := range p.Grants {
+		grants = append(grants, config.Grant{Feature: gr.Feature, Reason: gr.Reason})
+	}
 	return config.Partner{
 		ID:                  id,
-		Organization:        p.Organization,
+		Organization:        configID(p.Organization),
 		JWKSFile:            jwksFile,
 		Scopes:              p.Scopes,
 		AllowWildcardScopes: wildcard,
 		Roles:               p.Roles,
-		Grants:              p.Grants,
+		Grants:              grants,
 		Interactions:        interactions,
 	}
 }
@@ -377,7 +334,7 @@ func orgKey(orgs []config.Identifier) string {
 // request sends the case's request with tok over client.
 func (g *attackGateway) request(t testing.TB, client *http.Client, c *attackCase, tok string) (*http.Response, []byte) {
 	t.Helper()
-	body := c.body(t)
+	body := caseBody(t, c)
 	req, err := http.NewRequest(c.Method, g.rt.PublicURL+c.Target, bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
@@ -438,9 +395,12 @@ func (g *attackGateway) replay(t *testing.T, c *attackCase) {
 	if !ok {
 		t.Fatalf("case names unknown partner %q", c.Partner)
 	}
-	certOrgs := c.CertOrganizations
-	if certOrgs == nil {
-		certOrgs = []config.Identifier{partner.Organization}
+	certOrgs := []config.Identifier{configID(partner.Organization)}
+	if c.CertOrganizations != nil {
+		certOrgs = certOrgs[:0]
+		for _, id := range c.CertOrganizations {
+			certOrgs = append(certOrgs, configID(id))
+		}
 	}
 	client := g.client(t, c.Partner, certOrgs)
 	before := g.upstream.count.Load()
@@ -497,7 +457,7 @@ func (g *attackGateway) otherClientToken(t *testing.T, c *attackCase, partnerCli
 		t.Errorf("token for %s over %s's certificate: err = %v; want invalid_client", c.TokenClient, c.Partner, err)
 	}
 
-	orgs := []config.Identifier{g.file.Partners[c.Partner].Organization}
+	orgs := []config.Identifier{configID(g.file.Partners[c.Partner].Organization)}
 	own := g.client(t, c.TokenClient, orgs)
 	resp, err := g.token(t, c.TokenClient, own, orgs, c.Scopes)
 	if err != nil {
@@ -524,14 +484,14 @@ func (g *attackGateway) checkAllowed(t *testing.T, c *attackCase, resp *http.Res
 	}
 	// The upstream must see the query in the canonical form the policy
 	// decided on, and the body and conditional criteria unchanged.
-	parsed, err := c.parse(t)
+	parsed, err := parseCase(t, c)
 	if err != nil {
 		t.Fatalf("an allowed case does not parse: %v", err)
 	}
 	if want := parsed.Query.Encode(); got.URL.RawQuery != want {
 		t.Errorf("upstream query = %q, want %q", got.URL.RawQuery, want)
 	}
-	if !bytes.Equal(gotBody, c.body(t)) {
+	if !bytes.Equal(gotBody, caseBody(t, c)) {
 		t.Error("upstream body differs from the one sent")
 	}
 	if want := c.Headers["If-None-Exist"]; got.Header.Get("If-None-Exist") != want {

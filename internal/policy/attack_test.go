@@ -2,17 +2,15 @@ package policy
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/gatehouse-health/gatehouse/internal/congruence"
 	"github.com/gatehouse-health/gatehouse/internal/fhirreq"
+	"github.com/gatehouse-health/gatehouse/internal/policy/attackdata"
 	"github.com/gatehouse-health/gatehouse/internal/scope"
 )
 
@@ -20,58 +18,17 @@ import (
 // cases with the decision each must get. The cases are plain HTTP requests
 // plus the scopes the client asks for at the token endpoint, so the same
 // file can be replayed through the whole gateway.
-type attackFile struct {
-	PayerIDs []congruence.Identifier  `json:"payer_ids"`
-	MaxCount int                      `json:"max_count"`
-	Partners map[string]partnerRecord `json:"partners"`
-	Cases    []attackCase             `json:"cases"`
-}
+type attackFile struct{ *attackdata.File }
 
-type partnerRecord struct {
-	Organization congruence.Identifier `json:"organization"`
-	Roles        map[string]string     `json:"roles"`
-	Grants       []struct {
-		Feature string `json:"feature"`
-		Reason  string `json:"reason"`
-	} `json:"grants"`
-	Scopes []string `json:"scopes"` // registered, the most the partner may be granted
-}
-
-type attackCase struct {
-	Name    string            `json:"name"`
-	Class   string            `json:"class"`
-	Partner string            `json:"partner"`
-	Scopes  string            `json:"scopes"` // requested at the token endpoint
-	Method  string            `json:"method"`
-	Target  string            `json:"target"`
-	Headers map[string]string `json:"headers"`
-	Body    json.RawMessage   `json:"body"`
-	// BodyFile is relative to testdata; Replace lists old/new pairs applied
-	// to its content.
-	BodyFile          string                  `json:"body_file"`
-	Replace           [][2]string             `json:"replace"`
-	CertOrganizations []congruence.Identifier `json:"cert_organizations"`
-	TokenClient       string                  `json:"token_client"`
-
-	Allow          bool   `json:"allow"`
-	Rule           string `json:"rule"`
-	Status         int    `json:"status"`
-	ReasonContains string `json:"reason_contains"`
-}
+type attackCase = attackdata.Case
 
 func loadAttacks(t testing.TB) *attackFile {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join("testdata", "attacks.json"))
+	f, err := attackdata.Load("testdata")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var f attackFile
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&f); err != nil {
-		t.Fatalf("testdata/attacks.json: %v", err)
-	}
-	return &f
+	return &attackFile{f}
 }
 
 func (f *attackFile) engine(t testing.TB) *Engine {
@@ -107,23 +64,13 @@ func (f *attackFile) granted(c *attackCase) scope.Set {
 	return scope.Intersect(requested, registered)
 }
 
-func (c *attackCase) body(t testing.TB) []byte {
+func caseBody(t testing.TB, c *attackCase) []byte {
 	t.Helper()
-	if c.BodyFile == "" {
-		return c.Body
-	}
-	data, err := os.ReadFile(filepath.Join("testdata", filepath.FromSlash(c.BodyFile)))
+	body, err := c.RequestBody("testdata")
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := string(data)
-	for _, r := range c.Replace {
-		if !strings.Contains(s, r[0]) {
-			t.Fatalf("replace: %q not found in %s", r[0], c.BodyFile)
-		}
-		s = strings.ReplaceAll(s, r[0], r[1])
-	}
-	return []byte(s)
+	return body
 }
 
 // input builds the policy input the gateway would. A request that fhirreq
@@ -131,7 +78,7 @@ func (c *attackCase) body(t testing.TB) []byte {
 // (rule request.noncanonical and the parser's status).
 func (f *attackFile) input(t testing.TB, c *attackCase) (Input, *Decision) {
 	t.Helper()
-	body := c.body(t)
+	body := caseBody(t, c)
 	r := httptest.NewRequest(c.Method, "https://gw"+c.Target, bytes.NewReader(body))
 	for k, v := range c.Headers {
 		r.Header.Set(k, v)
