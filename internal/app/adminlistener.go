@@ -59,7 +59,7 @@ func (rt *Running) startAdmin(cfg *config.File, cert tls.Certificate, extra map[
 	return nil
 }
 
-// ready reports whether the database answers.
+// ready reports whether the database responds to a ping.
 func (rt *Running) ready(ctx context.Context) error {
 	if err := rt.DB.PingContext(ctx); err != nil {
 		return errors.New("database unreachable")

@@ -83,7 +83,7 @@ func DevConfig(dir, listen, adminListen string) (*config.File, *devmode.Layout, 
 			Organization: config.Identifier{System: "http://hl7.org/fhir/sid/us-npi", Value: devmode.PartnerNPI},
 			JWKSFile:     layout.JWKSFile,
 			Scopes:       strings.Fields(DevScopes),
-			// $submit and $inquire answer with ClaimResponses, a claims read.
+			// $submit and $inquire return ClaimResponses, which needs a claims read role.
 			Roles:        map[string]string{"claims": "read"},
 			Interactions: []string{"capabilities", "Claim/$submit", "Claim/$inquire"},
 		}},

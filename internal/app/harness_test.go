@@ -65,7 +65,7 @@ type harnessOptions struct {
 	builtinUpstream bool   // use the built-in payer service
 	upstreamURL     string // overrides the upstream URL
 	// strict keeps strict mode on with a test upstream, whose minimal
-	// answers do not conform to PAS; it is always on with the built-in
+	// responses do not conform to PAS. It is always on with the built-in
 	// payer service.
 	strict bool
 	// spans records the gateway's spans in memory.

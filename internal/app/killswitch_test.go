@@ -62,10 +62,10 @@ func (h *harness) release(id int64) {
 }
 
 // TestKillSwitchFullCut engages a full cut on the demo partner while it
-// holds an idle keep-alive connection and a request in flight, and checks
-// that both are cut, that later requests and token requests get 503, that
-// tokens from before stay revoked after release, and that both changes are
-// in the record.
+// holds an idle keep-alive connection and a request in flight. Both must be
+// cut, and later requests and token requests must get 503. Tokens from
+// before the cut must stay revoked after the release, and both changes
+// must be in the record.
 func TestKillSwitchFullCut(t *testing.T) {
 	slow := make(chan struct{})
 	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -172,9 +172,9 @@ func TestKillSwitchModes(t *testing.T) {
 }
 
 // TestKillSwitchReachesOtherReplica runs a second kill switch on the same
-// database, as a replica would, and checks that a cut engaged through the
-// first gateway reaches it within a second through polling, and that a
-// gateway restarted on the database starts with the cut in force.
+// database, as a replica would. A cut engaged through the first gateway
+// must reach it by polling within a second. A gateway restarted on the
+// database must start with the cut in force.
 func TestKillSwitchReachesOtherReplica(t *testing.T) {
 	a := newHarness(t, harnessOptions{})
 	replica, err := killswitch.Open(context.Background(), a.rt.DB, nil, nil)

@@ -28,11 +28,11 @@ func notificationPartners(cfg *config.File) map[string]subscriptions.Partner {
 	return out
 }
 
-// startNotifications runs the Subscription notification sender: it posts
+// startNotifications runs the Subscription notification sender. It posts
 // through the outbound listener with an engine certificate, so every
 // notification passes the same policy, strict mode and record as the
-// engine's own traffic, and a kill-switch cut of the outbound direction
-// pauses it.
+// engine's own traffic. A kill-switch cut of the outbound direction pauses
+// it.
 func (rt *Running) startNotifications(cfg *config.File, now func() time.Time, log *slog.Logger) error {
 	n := cfg.Payer.Notifications
 	if rt.payerService == nil || n.CertFile == "" {

@@ -23,9 +23,9 @@ import (
 )
 
 // fakeEHR is a partner's FHIR API with its own SMART authorization server,
-// built from Gatehouse's token service: it requires mutual TLS, issues
-// certificate-bound tokens to the payer's client and checks them on FHIR
-// calls, as an EHR vendor's payer platform does.
+// built from Gatehouse's token service. Like an EHR vendor's payer
+// platform, it requires mutual TLS, issues certificate-bound tokens to the
+// payer's client and checks them on FHIR calls.
 type fakeEHR struct {
 	srv      *httptest.Server
 	calls    atomic.Int64
@@ -91,9 +91,9 @@ func mustReplay(t *testing.T) token.ReplayCache {
 }
 
 // TestOutboundPath sends requests from the payer's engine through the
-// outbound listener to a partner: the gateway obtains a token with the
-// payer's key, presents the payer's certificate, records both phases, and
-// refuses what the allowlist or the kill switch does not permit.
+// outbound listener to a partner. The gateway must obtain a token with the
+// payer's key, present the payer's certificate and record both phases. It
+// must refuse what the allowlist or the kill switch does not permit.
 func TestOutboundPath(t *testing.T) {
 	dir := t.TempDir()
 	cfg, layout, _, err := app.DevConfig(filepath.Join(dir, "data"), "127.0.0.1:0", "127.0.0.1:0")

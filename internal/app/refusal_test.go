@@ -143,7 +143,7 @@ func TestRefusals(t *testing.T) {
 	}
 }
 
-// TestForwardStripsClientHeaders checks that the upstream sees neither the
+// TestForwardStripsClientHeaders checks that the upstream receives neither the
 // partner's token nor any forwarding or identity header the client set, and
 // that the gateway's own identity headers come from verified state.
 func TestForwardStripsClientHeaders(t *testing.T) {

@@ -77,8 +77,8 @@ type Options struct {
 	// starts. Zero means DefaultCRLExpiryWarning.
 	CRLExpiryWarning time.Duration
 	// OnExpiring, if not nil, is called for an item inside the warning
-	// window after each load that sees it, at most once a day per item. It
-	// must not block.
+	// window after each load that finds it there, at most once a day per
+	// item. It must not block.
 	OnExpiring func(Expiry)
 	// Logger receives reloads, rejected reloads and expiry warnings. Nil
 	// discards them.

@@ -18,8 +18,9 @@ import (
 
 const serveSynopsis = "gatehouse serve [--config FILE] [--data DIR] [--listen ADDR] [--admin-listen ADDR]"
 
-// endpointFile, written into a development data directory while serving,
-// tells `gatehouse token` where the gateway listens.
+// endpointFile is the file, written into a development data directory
+// while serving, from which `gatehouse token` reads where the gateway
+// listens.
 const endpointFile = "endpoint.json"
 
 func (e *env) serve(args []string) int {

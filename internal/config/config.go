@@ -233,7 +233,7 @@ type Audit struct {
 	// private key whose name is Origin).
 	SigningKeyFile string `yaml:"signing_key_file"`
 	// RecipientsFile lists the age recipients (public keys) of the
-	// security team; every entry's bodies are encrypted to all of them, so
+	// security team. Every entry's bodies are encrypted to all of them, so
 	// the gateway host alone cannot read past bodies. Required.
 	RecipientsFile string `yaml:"recipients_file"`
 	// CheckpointFile, when set, receives each new signed checkpoint.
@@ -460,6 +460,7 @@ func (f *File) Validate() error {
 	var v validator
 	v.hostPort("listen", f.Listen)
 	v.httpsURL("public_url", f.PublicURL)
+
 	v.required("tls.cert_file", f.TLS.CertFile)
 	v.required("tls.key_file", f.TLS.KeyFile)
 	v.required("tls.client_ca_file", f.TLS.ClientCAFile)
@@ -467,9 +468,11 @@ func (f *File) Validate() error {
 	if f.Admin.Listen != "" {
 		v.hostPort("admin.listen", f.Admin.Listen)
 	}
+
 	if f.Token.Lifetime < 0 || f.Token.Lifetime > MaxTokenLifetime {
 		v.addf("token.lifetime", "%s is out of range: use a duration between 1s and %s", f.Token.Lifetime, MaxTokenLifetime)
 	}
+
 	f.validateDatabase(&v)
 	v.required("audit.origin", f.Audit.Origin)
 	v.required("audit.signing_key_file", f.Audit.SigningKeyFile)
@@ -477,9 +480,11 @@ func (f *File) Validate() error {
 	if f.Audit.Retention < 0 || (f.Audit.Retention > 0 && f.Audit.Retention < 24*time.Hour) {
 		v.addf("audit.retention", "%s is out of range: use 0 to keep bodies forever, or at least 24h", f.Audit.Retention)
 	}
+
 	if f.Limits.MaxBodyBytes < 1024 || f.Limits.MaxBodyBytes > 1<<30 {
 		v.addf("limits.max_body_bytes", "%d is out of range: use a size between 1024 and 1073741824 bytes", f.Limits.MaxBodyBytes)
 	}
+
 	f.validateUpstream(&v)
 	f.validatePartners(&v)
 	f.validateOutbound(&v)

@@ -13,9 +13,9 @@ import (
 	"github.com/gatehouse-health/gatehouse/internal/pki"
 )
 
-// stubResolver answers from a table. A name with several answers returns
-// the next one on each lookup, so tests can change the answer between two
-// connections as a rebinding DNS server would.
+// stubResolver resolves names from a table. A name with several address
+// lists returns the next one on each lookup, so tests can change the result
+// between two connections as a rebinding DNS server would.
 type stubResolver struct {
 	mu      sync.Mutex
 	answers map[string][][]netip.Addr
@@ -30,7 +30,7 @@ func newStubResolver(table map[string][]string) *stubResolver {
 	return r
 }
 
-// then appends a later answer for name.
+// then appends a later address list for name.
 func (r *stubResolver) then(name string, addrs ...string) *stubResolver {
 	r.answers[name] = append(r.answers[name], parseAddrs(addrs...))
 	return r

@@ -24,8 +24,8 @@ type ProxyAttempt struct {
 	Target string
 	// Allowed is true when the tunnel was opened.
 	Allowed bool
-	// Err is why the attempt failed: a *DeniedError for a refusal, or the
-	// connection error. Nil when Allowed.
+	// Err is the cause of a failed attempt: a *DeniedError for a refusal,
+	// or the connection error. Nil when Allowed.
 	Err error
 }
 
@@ -159,7 +159,7 @@ func (t *tunnel) copy(dst, src net.Conn) {
 	}
 }
 
-// closeWrite half-closes c when it supports it, so the other side sees EOF
+// closeWrite half-closes c when it supports it, so the other side reads EOF
 // while the reverse direction keeps flowing; otherwise it closes c.
 func closeWrite(c net.Conn) {
 	if cw, ok := c.(interface{ CloseWrite() error }); ok {
