@@ -3,7 +3,6 @@ package payer_test
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -12,17 +11,14 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/go-jose/go-jose/v4"
-
 	"github.com/gatehouse-health/gatehouse/internal/app"
-	"github.com/gatehouse-health/gatehouse/internal/config"
 	"github.com/gatehouse-health/gatehouse/internal/devmode"
 	"github.com/gatehouse-health/gatehouse/internal/ehrclient"
+	"github.com/gatehouse-health/gatehouse/internal/ehrsim"
 	"github.com/gatehouse-health/gatehouse/internal/pas"
 	"github.com/gatehouse-health/gatehouse/internal/payer"
 	"github.com/gatehouse-health/gatehouse/internal/pki"
@@ -30,74 +26,7 @@ import (
 	"github.com/gatehouse-health/gatehouse/internal/storage"
 	"github.com/gatehouse-health/gatehouse/internal/subscriptions"
 	"github.com/gatehouse-health/gatehouse/internal/tlspolicy"
-	"github.com/gatehouse-health/gatehouse/internal/token"
 )
-
-// receivingEHR is a partner's FHIR API that receives notifications: it
-// runs its own SMART token service for the payer's client, requires mutual
-// TLS and a certificate-bound token on every call, and responds 503 while
-// down.
-type receivingEHR struct {
-	srv      *httptest.Server
-	down     atomic.Bool
-	mu       sync.Mutex
-	received [][]byte
-	refused  atomic.Int64
-}
-
-func newReceivingEHR(t *testing.T, ca *pki.CA, payerKey *jose.JSONWebKey) *receivingEHR {
-	t.Helper()
-	cert, err := ca.IssueServer(pki.ServerOptions{DNSNames: []string{"localhost"}, IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tc, _ := cert.TLSCertificate()
-	conf, _ := tlspolicy.Server(tc, ca.CertPool())
-	e := &receivingEHR{srv: httptest.NewUnstartedServer(nil)}
-	e.srv.TLS = conf
-	e.srv.StartTLS()
-	t.Cleanup(e.srv.Close)
-
-	signer, _ := pki.GenerateKey(pki.ECDSAP256)
-	replay, _ := token.NewMemoryReplayCache(1000, nil)
-	ts, err := token.NewServer(token.ServerOptions{
-		TokenURL: e.srv.URL + "/oauth2/token", Issuer: e.srv.URL, Audience: e.srv.URL + "/fhir",
-		SigningKey: signer, Replay: replay,
-		Clients: token.StaticClients{"payer-123": {ID: "payer-123", Keys: jose.JSONWebKeySet{Keys: []jose.JSONWebKey{payerKey.Public()}}, Scopes: []string{"system/Task.cruds"}}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	mux.Handle("/oauth2/token", ts)
-	mux.HandleFunc("/fhir/", func(w http.ResponseWriter, r *http.Request) {
-		raw, err := token.BearerToken(r)
-		if err == nil {
-			_, err = ts.Verify(raw, r.TLS.VerifiedChains[0][0])
-		}
-		if err != nil || r.Method != http.MethodPost || r.URL.Path != "/fhir/$subscription-hook" {
-			e.refused.Add(1)
-			w.WriteHeader(http.StatusUnauthorized)
-			return
-		}
-		if e.down.Load() {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			return
-		}
-		body, _ := io.ReadAll(r.Body)
-		e.mu.Lock()
-		e.received = append(e.received, body)
-		e.mu.Unlock()
-	})
-	e.srv.Config.Handler = mux
-	return e
-}
-
-func (e *receivingEHR) notifications() [][]byte {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return slices.Clone(e.received)
-}
 
 // swappableHandler lets the test start the upstream before it knows the
 // gateway's addresses.
@@ -114,53 +43,43 @@ func (s *swappableHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 type gatewaySetup struct {
 	rt     *app.Running
 	layout *devmode.Layout
-	ehr    *receivingEHR
+	ehr    *ehrsim.Sim
 	svc    *payer.Service
-	client *ehrclient.Client
 	// upstreamURL is the payer service's own base, behind the gateway.
 	upstreamURL string
 }
 
 // startGateway starts a development gateway with an outbound listener
-// whose partner demo-ehr is the receiving EHR, and the payer service as
+// whose partner demo-ehr is the EHR simulator, and the payer service as
 // its upstream, delivering notifications through the outbound listener
 // with an engine certificate.
 func startGateway(t *testing.T) *gatewaySetup {
+	t.Helper()
+	return startGatewayDropping(t, nil)
+}
+
+// startGatewayDropping is startGateway with an EHR that loses the events
+// drop names after acknowledging them.
+func startGatewayDropping(t *testing.T, drop func(string, int64) bool) *gatewaySetup {
 	t.Helper()
 	dir := t.TempDir()
 	cfg, layout, _, err := app.DevConfig(filepath.Join(dir, "data"), "127.0.0.1:0", "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	ca, err := pki.LoadCA(layout.CACertFile, layout.CAKeyFile)
+	kit, err := ehrsim.PrepareDev(cfg, layout, filepath.Join(dir, "kit"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	payerKey, _ := token.GenerateKey("ES384")
-	keyJSON, _ := json.Marshal(payerKey)
-	keyFile := filepath.Join(dir, "payer.jwk")
-	os.WriteFile(keyFile, keyJSON, 0o600)
-	payerCert, _ := ca.IssueClient(pki.ClientOptions{PartnerID: "payer-123"})
-	payerCert.WriteFiles(filepath.Join(dir, "payer.pem"), filepath.Join(dir, "payer-key.pem"))
-	engineCert, _ := ca.IssueEngine(pki.AdminOptions{Name: "payer-service"})
-
-	ehr := newReceivingEHR(t, ca, payerKey)
-	cfg.Outbound = config.Outbound{
-		Listen: "127.0.0.1:0", ClientCAFile: layout.CACertFile,
-		CertFile: filepath.Join(dir, "payer.pem"), KeyFile: filepath.Join(dir, "payer-key.pem"), AssertionKeyFile: keyFile,
+	kit.Options.Drop = drop
+	ehr, err := ehrsim.Start(kit.Options)
+	if err != nil {
+		t.Fatal(err)
 	}
-	cfg.Partners[0].Outbound = &config.PartnerOutbound{
-		FHIRBase: ehr.srv.URL + "/fhir", TokenURL: ehr.srv.URL + "/oauth2/token", ClientID: "payer-123",
-		Scopes: []string{"system/Task.cruds"}, CAFile: layout.CACertFile, Interactions: []string{"$subscription-hook"},
+	if err := kit.Attach(cfg, ehr); err != nil {
+		t.Fatal(err)
 	}
-	extra := []string{"Subscription.create", "Subscription.read", "Subscription/[id]/$status", "Subscription/[id]/$events", "ClaimResponse.search"}
-	cfg.Partners[0].Interactions = append(cfg.Partners[0].Interactions, extra...)
-	cfg.Partners[0].Scopes = append(cfg.Partners[0].Scopes, "system/Subscription.cruds")
-	cfg.Partners[0].Roles["workflow"] = "write"
-
-	// The receiving EHR listens on loopback, which the egress guard refuses
-	// unless it is listed.
-	cfg.Egress.Allow = []string{ehr.srv.Listener.Addr().String()}
+	cfg.Partners[0].Interactions = append(cfg.Partners[0].Interactions, "ClaimResponse.search")
 
 	upstream := &swappableHandler{}
 	up := httptest.NewServer(upstream)
@@ -173,21 +92,30 @@ func startGateway(t *testing.T) *gatewaySetup {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { rt.Close(context.Background()) })
+	// Closed before the gateway, so that the gateway's shutdown does not
+	// wait for the simulator's connections to it.
+	t.Cleanup(func() { ehr.Close(context.Background()) })
+	if err := ehr.Connect(rt.PublicURL); err != nil {
+		t.Fatal(err)
+	}
 
-	svc := startPayer(t, dir, rt, ehr, engineCert, layout)
+	svc := startPayer(t, dir, rt, ehr, kit, layout)
 	var h http.Handler = svc.Handler()
 	upstream.h.Store(&h)
-	return &gatewaySetup{rt: rt, layout: layout, ehr: ehr, svc: svc, client: partnerClient(t, rt, layout), upstreamURL: up.URL}
+	return &gatewaySetup{rt: rt, layout: layout, ehr: ehr, svc: svc, upstreamURL: up.URL}
 }
 
-func startPayer(t *testing.T, dir string, rt *app.Running, ehr *receivingEHR, engineCert *pki.Certificate, layout *devmode.Layout) *payer.Service {
+func startPayer(t *testing.T, dir string, rt *app.Running, ehr *ehrsim.Sim, kit *ehrsim.DevKit, layout *devmode.Layout) *payer.Service {
 	t.Helper()
 	db, err := storage.Open(context.Background(), filepath.Join(dir, "payer.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	tc, _ := engineCert.TLSCertificate()
+	tc, err := pki.LoadTLSCertificate(kit.EngineCertFile, kit.EngineKeyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
 	roots, _ := layout.CAPool()
 	engine := &http.Client{Transport: &http.Transport{TLSClientConfig: tlspolicy.Client(roots, &tc)}, Timeout: 10 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
@@ -197,7 +125,7 @@ func startPayer(t *testing.T, dir string, rt *app.Running, ehr *receivingEHR, en
 	svc, err := payer.New(db, payer.Options{
 		FHIRBase: rt.FHIRBase,
 		Partners: map[string]subscriptions.Partner{
-			app.DevPartner: {FHIRBase: ehr.srv.URL + "/fhir", OrganizationSystem: "http://hl7.org/fhir/sid/us-npi", OrganizationValue: devmode.PartnerNPI},
+			app.DevPartner: {FHIRBase: ehr.FHIRBase(), OrganizationSystem: "http://hl7.org/fhir/sid/us-npi", OrganizationValue: devmode.PartnerNPI},
 		},
 		Delivery: &subscriptions.Delivery{Client: engine, OutboundURL: "https://localhost:" + port,
 			MinBackoff: 20 * time.Millisecond, MaxBackoff: 100 * time.Millisecond, PollInterval: 10 * time.Millisecond},
@@ -216,23 +144,9 @@ func startPayer(t *testing.T, dir string, rt *app.Running, ehr *receivingEHR, en
 	return svc
 }
 
-func partnerClient(t *testing.T, rt *app.Running, layout *devmode.Layout) *ehrclient.Client {
-	t.Helper()
-	key, _ := layout.PartnerAssertionKey()
-	cert, _ := layout.PartnerClientCertificate()
-	roots, _ := layout.CAPool()
-	c, err := ehrclient.New(ehrclient.Options{PublicURL: rt.PublicURL, ClientID: app.DevPartner, AssertionKey: key,
-		Certificate: cert, Roots: roots, Scope: app.DevScopes + " system/Subscription.cruds"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.CloseIdle)
-	return c
-}
-
 func (g *gatewaySetup) do(t *testing.T, method, path string, body []byte) *ehrclient.Response {
 	t.Helper()
-	resp, err := g.client.Do(context.Background(), method, path, body)
+	resp, err := g.ehr.Do(context.Background(), method, path, body)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -257,19 +171,17 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 // $inquire returns the final decision.
 func TestPendDecideNotifyThroughGateway(t *testing.T) {
 	g := startGateway(t)
-	sub := g.do(t, http.MethodPost, "Subscription", []byte(strings.Replace(subscriptionJSON, "{{endpoint}}", g.ehr.srv.URL+"/fhir/$subscription-hook", 1)))
-	if sub.Status != http.StatusCreated {
-		t.Fatalf("create Subscription: status %d: %s", sub.Status, sub.Body)
+	sub, subID, err := g.ehr.Subscribe(context.Background())
+	if err != nil || sub.Status != http.StatusCreated {
+		t.Fatalf("create Subscription: %v, %+v", err, sub)
 	}
 	var created struct {
-		ID     string `json:"id"`
 		Status string `json:"status"`
 	}
-	if err := json.Unmarshal(sub.Body, &created); err != nil || created.ID == "" || created.Status != "requested" {
+	if err := json.Unmarshal(sub.Body, &created); err != nil || created.Status != "requested" {
 		t.Fatalf("created Subscription %s (%v)", sub.Body, err)
 	}
-	subID := created.ID
-	waitUntil(t, "the handshake", func() bool { return len(g.ehr.notifications()) == 1 })
+	waitFor(t, g.ehr, "the handshake", func(s *ehrsim.Snapshot) bool { return len(s.Notifications) == 1 })
 
 	// The Homecare request: one item approved, one (B4184) pended.
 	body, err := os.ReadFile("../demo/bundles/pas-2.2.1-HomecareAuthorizationBundleExample.json")
@@ -283,27 +195,28 @@ func TestPendDecideNotifyThroughGateway(t *testing.T) {
 	}
 	pended := first.Items[1].Sequence
 
-	g.ehr.down.Store(true)
+	g.ehr.SetDown(true)
 	res, err := g.svc.Decide(context.Background(), payer.ItemDecision{PreAuthRef: first.PreAuthRef, Sequence: pended, Action: pas.CertifiedInTotal, By: "operator:test"})
 	if err != nil || res.Notified != 1 {
 		t.Fatalf("Decide: %+v, %v", res, err)
 	}
 	waitUntil(t, "failed delivery attempts to be recorded", func() bool { return countOutbound(t, g.rt, 503) >= 2 })
-	g.ehr.down.Store(false)
-	waitUntil(t, "the event notification", func() bool { return len(g.ehr.notifications()) == 2 })
+	g.ehr.SetDown(false)
+	snap := waitFor(t, g.ehr, "the event notification", func(s *ehrsim.Snapshot) bool { return len(s.Notifications) == 2 })
 
-	got := g.ehr.notifications()
-	if !strings.Contains(string(got[0]), `"handshake"`) {
-		t.Errorf("first notification is not the handshake: %s", got[0])
+	got := snap.Notifications
+	if got[0].Type != ehrsim.TypeHandshake || !got[0].Accepted {
+		t.Errorf("first notification: %+v, want an accepted handshake", got[0])
 	}
-	event := string(got[1])
-	for _, want := range []string{`"event-notification"`, `"event-number","valueString":"1"`, res.ClaimResponseID, `"outcome":"complete"`, g.rt.FHIRBase + "/Subscription/" + subID} {
-		if !strings.Contains(event, want) {
-			t.Errorf("event notification lacks %s: %s", want, event)
-		}
+	event := got[1]
+	if event.Type != ehrsim.TypeEvent || !event.Accepted || !event.Strict || event.Subscription != subID {
+		t.Errorf("event notification %+v", event)
 	}
-	if n := g.ehr.refused.Load(); n != 0 {
-		t.Errorf("the EHR refused %d calls (token or path)", n)
+	if len(event.Events) != 1 || event.Events[0].Number != 1 || !strings.HasSuffix(event.Events[0].Focus, res.ClaimResponseID) {
+		t.Errorf("event notification events %+v, want event 1 on ClaimResponse %s", event.Events, res.ClaimResponseID)
+	}
+	if snap.Refused != 0 {
+		t.Errorf("the EHR refused %d calls (token or path)", snap.Refused)
 	}
 
 	t.Run("inquiry returns the final decision", func(t *testing.T) {
@@ -321,35 +234,63 @@ func TestPendDecideNotifyThroughGateway(t *testing.T) {
 			t.Errorf("inquiry answer %+v", answer)
 		}
 	})
-	// NOTE: the gateway's policy engine does not yet allow the
-	// Subscription $status and $events operations, so the catch-up goes to
-	// the payer service directly, with the identity header the gateway sets.
-	t.Run("status and events at the payer service", func(t *testing.T) {
-		st := getAsPartner(t, g.upstreamURL+"/Subscription/"+subID+"/$status")
-		if !strings.Contains(st, `"active"`) || !strings.Contains(st, `"events-since-subscription-start","valueString":"1"`) {
-			t.Errorf("$status: %s", st)
+	t.Run("status and events through the gateway", func(t *testing.T) {
+		counter, code, _, err := g.ehr.Status(context.Background(), subID)
+		if err != nil || counter != 1 || code != "active" {
+			t.Errorf("$status: counter %d, status %q, %v", counter, code, err)
 		}
-		ev := getAsPartner(t, g.upstreamURL+"/Subscription/"+subID+"/$events?eventsSinceNumber=1")
-		if !strings.Contains(ev, res.ClaimResponseID) || !strings.Contains(ev, `"query-event"`) {
-			t.Errorf("$events: %s", ev)
+		events, _, err := g.ehr.Events(context.Background(), subID, 1, 1)
+		if err != nil || len(events) != 1 || !strings.HasSuffix(events[0].Focus, res.ClaimResponseID) {
+			t.Errorf("$events: %+v, %v", events, err)
 		}
 	})
 }
 
-func getAsPartner(t *testing.T, url string) string {
-	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, url, nil)
-	req.Header.Set(payer.PartnerHeader, app.DevPartner)
-	resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+// TestCatchUpAfterLostEvent loses the first event inside the EHR: the
+// counter of $status reveals the gap, and $events through the gateway
+// recovers the event.
+func TestCatchUpAfterLostEvent(t *testing.T) {
+	g := startGatewayDropping(t, func(_ string, n int64) bool { return n == 1 })
+	_, subID, err := g.ehr.Subscribe(context.Background())
+	if err != nil || subID == "" {
+		t.Fatalf("Subscribe: %q, %v", subID, err)
+	}
+	body, err := os.ReadFile("../demo/bundles/pas-2.2.1-HomecareAuthorizationBundleExample.json")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET: status %d: %s", resp.StatusCode, b)
+	first, err := pas.ParseResponse(g.do(t, http.MethodPost, "Claim/$submit", body).Body)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return string(b)
+	if _, err := g.svc.Decide(context.Background(), payer.ItemDecision{PreAuthRef: first.PreAuthRef, Sequence: 2, Action: pas.NotCertified, By: "operator:test"}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, g.ehr, "the dropped event notification", func(s *ehrsim.Snapshot) bool {
+		return len(s.Notifications) == 2 && len(s.Notifications[1].Dropped) == 1
+	})
+
+	gap, err := g.ehr.CheckStatus(context.Background(), subID)
+	if err != nil || !slices.Equal(gap, []int64{1}) {
+		t.Fatalf("CheckStatus: gap %v, %v; want [1]", gap, err)
+	}
+	st, _ := g.ehr.Snapshot().Subscription(subID)
+	if !slices.Equal(st.CaughtUp, []int64{1}) || !slices.Equal(st.Received, []int64{1}) || len(st.Missing) != 0 {
+		t.Errorf("after catch-up %+v, want event 1 caught up and nothing missing", st)
+	}
+}
+
+// waitFor waits for a condition on the simulator's state, ten seconds at
+// most.
+func waitFor(t *testing.T, sim *ehrsim.Sim, what string, cond func(*ehrsim.Snapshot) bool) *ehrsim.Snapshot {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	snap, err := sim.Wait(ctx, what, cond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return snap
 }
 
 // countOutbound counts the outbound response entries of the gateway's
@@ -377,9 +318,3 @@ func mustParse(t *testing.T, body []byte) *pas.Request {
 	}
 	return req
 }
-
-const subscriptionJSON = `{"resourceType":"Subscription","status":"requested","reason":"PAS results",
- "criteria":"http://hl7.org/fhir/us/davinci-pas/SubscriptionTopic/PASSubscriptionTopic",
- "_criteria":{"extension":[{"url":"http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-filter-criteria","valueString":"org-identifier=8189991234"}]},
- "channel":{"type":"rest-hook","endpoint":"{{endpoint}}","payload":"application/fhir+json",
-  "_payload":{"extension":[{"url":"http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-payload-content","valueCode":"full-resource"}]}}}`
