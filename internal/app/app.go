@@ -47,6 +47,10 @@ type Options struct {
 	// exporter, for tests that record them in memory. Tracing stays off
 	// unless tracing.endpoint is set.
 	SpanProcessor sdktrace.SpanProcessor
+	// NotificationPoll is how often the notification sender looks for due
+	// notifications; zero means the default of one second. The demo
+	// shortens it so that a notification follows its decision at once.
+	NotificationPoll time.Duration
 }
 
 // Running is a started gateway.
@@ -183,7 +187,7 @@ func Start(ctx context.Context, cfg *config.File, opts Options) (_ *Running, err
 		ln.Close()
 		return nil, err
 	}
-	if err := rt.startNotifications(cfg, now, log); err != nil {
+	if err := rt.startNotifications(cfg, now, opts.NotificationPoll, log); err != nil {
 		ln.Close()
 		return nil, err
 	}

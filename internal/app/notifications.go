@@ -33,7 +33,7 @@ func notificationPartners(cfg *config.File) map[string]subscriptions.Partner {
 // notification passes the same policy, strict mode and record as the
 // engine's own traffic. A kill-switch cut of the outbound direction pauses
 // it.
-func (rt *Running) startNotifications(cfg *config.File, now func() time.Time, log *slog.Logger) error {
+func (rt *Running) startNotifications(cfg *config.File, now func() time.Time, poll time.Duration, log *slog.Logger) error {
 	n := cfg.Payer.Notifications
 	if rt.payerService == nil || n.CertFile == "" {
 		return nil
@@ -62,7 +62,7 @@ func (rt *Running) startNotifications(cfg *config.File, now func() time.Time, lo
 	hub, err := subscriptions.New(rt.DB, subscriptions.Options{
 		FHIRBase: rt.FHIRBase,
 		Partners: notificationPartners(cfg),
-		Delivery: &subscriptions.Delivery{Client: client, OutboundURL: "https://localhost:" + port},
+		Delivery: &subscriptions.Delivery{Client: client, OutboundURL: "https://localhost:" + port, PollInterval: poll},
 		Now:      now,
 		Logger:   log.With("component", "notifications"),
 	})

@@ -59,8 +59,9 @@ func TestServeBadConfigNamesKey(t *testing.T) {
 }
 
 // TestDemoJSON runs the demo on a directory holding one real PAS request
-// bundle and one file that is not a bundle: the second must be a failed row
-// with its OperationOutcome, and the exit code 1.
+// bundle, which the payer approves, and one file that is not a bundle: the
+// second must be a failed row with its OperationOutcome, the round trip
+// must fail for want of a pended item, and the exit code must be 1.
 func TestDemoJSON(t *testing.T) {
 	dir := t.TempDir()
 	good, err := os.ReadFile("../demo/bundles/pas-2.0.1-ReferralAuthorizationBundleExample.json")
@@ -72,7 +73,7 @@ func TestDemoJSON(t *testing.T) {
 
 	code, stdout, stderr := run(t, context.Background(), "demo", "--bundles", dir, "--json")
 	if code != 1 {
-		t.Errorf("exit code = %d, want 1 (one failed row); stderr %s", code, stderr)
+		t.Errorf("exit code = %d, want 1 (failed rows); stderr %s", code, stderr)
 	}
 	var res struct {
 		Exchanges, Succeeded, Failed int
@@ -86,13 +87,23 @@ func TestDemoJSON(t *testing.T) {
 	if err := json.Unmarshal([]byte(stdout), &res); err != nil {
 		t.Fatalf("stdout is not JSON: %v\n%s", err, stdout)
 	}
-	// token, submit a, inquire a, submit b
-	if res.Exchanges != 4 || res.Succeeded != 3 || res.Failed != 1 {
-		t.Errorf("exchanges %d succeeded %d failed %d, want 4/3/1", res.Exchanges, res.Succeeded, res.Failed)
+	// token, subscribe, handshake, submit a, inquire a, submit b, pended
+	if res.Exchanges != 7 || res.Succeeded != 5 || res.Failed != 2 {
+		t.Errorf("exchanges %d succeeded %d failed %d, want 7/5/2", res.Exchanges, res.Succeeded, res.Failed)
 	}
-	last := res.Rows[len(res.Rows)-1]
-	if last.File != "b-patient.json" || last.OK || last.Status != 422 || !strings.Contains(last.Error, "processing") || last.Record == 0 {
-		t.Errorf("failed row = %+v, want 422 with an OperationOutcome and a record", last)
+	for _, row := range res.Rows {
+		switch {
+		case row.File == "b-patient.json":
+			if row.OK || row.Status != 422 || !strings.Contains(row.Error, "processing") || row.Record == 0 {
+				t.Errorf("failed row = %+v, want 422 with an OperationOutcome and a record", row)
+			}
+		case row.Step == "pended":
+			if row.OK || !strings.Contains(row.Error, "pended item") {
+				t.Errorf("pended row = %+v, want a failure for want of a pended item", row)
+			}
+		case !row.OK:
+			t.Errorf("unexpected failed row %+v", row)
+		}
 	}
 }
 

@@ -1,9 +1,19 @@
-// Package demo runs the main job end to end in one process: it starts the
-// gateway in development mode with the built-in payer service on loopback
-// ephemeral ports, then plays the provider's EHR. The EHR obtains a token
-// over mutual TLS, submits every PAS request bundle, and inquires about each
-// accepted claim. Every exchange must come back successful and be found in
-// the exchange record.
+// Package demo runs the main job end to end, in both directions, in one
+// process. It starts the gateway in development mode with the built-in
+// payer service on loopback ephemeral ports, and an EHR simulator
+// (internal/ehrsim) with its own key, certificates and JWKS URL, which
+// the gateway fetches its keys from.
+//
+// The EHR obtains a token over mutual TLS, subscribes to the PAS topic
+// and receives the handshake, submits every PAS request bundle and
+// inquires about each accepted claim. Then the round trip runs: an
+// administrator decides the oldest pended item through the admin
+// listener, the payer service's notification leaves through the
+// gateway's outbound listener and reaches the EHR's own mutual-TLS
+// endpoint, where it must pass strict mode, the EHR checks the
+// Subscription's event counter ($status), and a final inquiry must
+// return the decision. Every exchange must succeed and be found in the
+// exchange record, inbound and outbound alike.
 package demo
 
 import (
@@ -19,8 +29,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/gatehouse-health/gatehouse/internal/app"
-	"github.com/gatehouse-health/gatehouse/internal/ehrclient"
 	"github.com/gatehouse-health/gatehouse/internal/record"
 )
 
@@ -39,27 +47,49 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// Row is one exchange the EHR performed.
+// Row is one step of the demo: an exchange the EHR made, a notification
+// it received, or an administrator's action.
 type Row struct {
-	File      string         `json:"file"`
-	Step      string         `json:"step"` // token, submit or inquire
+	File string `json:"file"`
+	// Step is token, subscribe, handshake, submit, inquire, pended,
+	// decide, notification, status or inquire-final.
+	Step string `json:"step"`
+	// Direction is inbound (EHR to payer), outbound (payer to EHR) or
+	// admin (the admin listener, which the exchange record does not
+	// cover).
+	Direction string         `json:"direction"`
 	Claim     string         `json:"claim,omitempty"`
 	Items     []ItemDecision `json:"items,omitempty"`
-	Status    int            `json:"status"`
-	LatencyMS float64        `json:"latency_ms"`
-	Record    int64          `json:"record,omitempty"`
-	OK        bool           `json:"ok"`
-	Error     string         `json:"error,omitempty"`
+	// Subscription is the Subscription id of the round-trip steps.
+	Subscription string `json:"subscription,omitempty"`
+	// Event is the event number a notification carried, or the counter
+	// $status returned.
+	Event int64 `json:"event,omitempty"`
+	// Strict reports that a notification passed strict mode at the EHR.
+	Strict    bool    `json:"strict,omitempty"`
+	Detail    string  `json:"detail,omitempty"`
+	Status    int     `json:"status"`
+	LatencyMS float64 `json:"latency_ms"`
+	Record    int64   `json:"record,omitempty"`
+	OK        bool    `json:"ok"`
+	Error     string  `json:"error,omitempty"`
 
 	exchangeID string
+	preAuthRef string
+	bundle     *bundle
 }
 
 // Result is the outcome of a demo run.
 type Result struct {
-	Exchanges int   `json:"exchanges"`
-	Succeeded int   `json:"succeeded"`
-	Failed    int   `json:"failed"`
-	Rows      []Row `json:"rows"`
+	// Exchanges counts the rows: every step, admin calls included.
+	Exchanges int `json:"exchanges"`
+	Succeeded int `json:"succeeded"`
+	Failed    int `json:"failed"`
+	// RecordedInbound and RecordedOutbound count the successful rows
+	// found in the exchange record, per direction.
+	RecordedInbound  int   `json:"recorded_inbound"`
+	RecordedOutbound int   `json:"recorded_outbound"`
+	Rows             []Row `json:"rows"`
 }
 
 // OK reports whether every exchange succeeded and was recorded.
@@ -84,34 +114,40 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	}
 	defer os.RemoveAll(tmp)
 
-	cfg, layout, _, err := app.DevConfig(filepath.Join(tmp, "data"), "127.0.0.1:0", "")
+	w, err := startWorld(ctx, tmp, opts.Logger)
 	if err != nil {
-		return nil, fmt.Errorf("demo: %w", err)
+		return nil, err
 	}
-	rt, err := app.Start(ctx, cfg, app.Options{Logger: opts.Logger})
-	if err != nil {
-		return nil, fmt.Errorf("demo: start gateway: %w", err)
-	}
-	defer rt.Close(context.WithoutCancel(ctx))
-
-	ehr, err := ehrclient.DevPartner(layout, rt.PublicURL, app.DevScopes)
-	if err != nil {
-		return nil, fmt.Errorf("demo: %w", err)
-	}
-	defer ehr.CloseIdle()
+	defer w.close(context.WithoutCancel(ctx))
+	ehr := w.sim.Client()
 
 	res := &Result{}
 	res.add(tokenRow(ctx, ehr))
-	for _, b := range bundles {
-		row, accepted := submitRow(ctx, ehr, b)
+	subID := w.subscribe(ctx, res)
+	decided := false
+	for i := range bundles {
+		row, accepted := submitRow(ctx, ehr, &bundles[i])
 		res.add(row)
-		if accepted {
-			res.add(inquireRow(ctx, ehr, b))
+		if !accepted {
+			continue
+		}
+		res.add(inquireRow(ctx, ehr, &bundles[i]))
+		// The first request that pends an item goes round the whole loop
+		// before the next is submitted, because a later request may revise
+		// it and take the item out of the work queue.
+		if item := pendedItem(row); subID != "" && !decided && item > 0 {
+			w.roundTrip(ctx, res, subID, row, item)
+			decided = true
 		}
 	}
-	if err := checkRecorded(ctx, rt.Records, res); err != nil {
+	if subID != "" && !decided {
+		res.add(Row{File: "-", Step: "pended", Direction: "admin",
+			Error: "no submitted request had a pended item, so the payer had nothing to decide and notify"})
+	}
+	if err := checkRecorded(ctx, w.rt.Records, res); err != nil {
 		return nil, err
 	}
+	res.RecordedInbound, res.RecordedOutbound = res.recordedRows()
 	return res, nil
 }
 
@@ -179,7 +215,7 @@ func checkRecorded(ctx context.Context, store record.Store, res *Result) error {
 	}
 	for i := range res.Rows {
 		row := &res.Rows[i]
-		if row.exchangeID == "" || row.Record == 0 {
+		if row.exchangeID == "" || (row.Direction == "inbound" && row.Record == 0) {
 			continue
 		}
 		entries, err := reader.List(ctx, record.Filter{ExchangeID: row.exchangeID})
@@ -187,7 +223,7 @@ func checkRecorded(ctx context.Context, store record.Store, res *Result) error {
 			return fmt.Errorf("demo: reading the exchange record: %w", err)
 		}
 		if !recorded(entries, row) && row.OK {
-			row.OK, row.Error = false, "exchange not found in the record with status "+strconv.Itoa(row.Status)
+			row.OK, row.Error = false, row.Direction+" exchange not found in the record with status "+strconv.Itoa(row.Status)
 			res.Succeeded--
 			res.Failed++
 		}
@@ -195,9 +231,20 @@ func checkRecorded(ctx context.Context, store record.Store, res *Result) error {
 	return nil
 }
 
+// recorded finds the row's entry. An inbound row knows its sequence number
+// from the X-Gatehouse-Record header; an outbound row learns it here, from
+// the entry of its exchange id, because the gateway does not send the
+// header to partners.
 func recorded(entries []record.Entry, row *Row) bool {
 	for _, e := range entries {
-		if e.Seq == row.Record && e.Status == row.Status {
+		if e.Direction != row.Direction || e.Status != row.Status {
+			continue
+		}
+		switch {
+		case row.Direction == "outbound" && e.UpstreamState == row.Status:
+			row.Record = e.Seq
+			return true
+		case row.Direction == "inbound" && e.Seq == row.Record:
 			return true
 		}
 	}

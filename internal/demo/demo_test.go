@@ -2,6 +2,7 @@ package demo
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -9,6 +10,98 @@ import (
 // TestRunShippedBundles runs the whole demo on the shipped PAS bundles: every
 // submission and inquiry must succeed and be found in the record.
 func TestRunShippedBundles(t *testing.T) {
+	res := runDemo(t)
+	submits, inquiries := 0, 0
+	for _, row := range res.Rows {
+		switch row.Step {
+		case "submit":
+			submits++
+		case "inquire":
+			inquiries++
+		default:
+			continue
+		}
+		if row.Record == 0 || len(row.Items) == 0 {
+			t.Errorf("%s %s: record %d, %d item decisions", row.File, row.Step, row.Record, len(row.Items))
+		}
+	}
+	if submits != 9 || inquiries != 9 {
+		t.Errorf("%d submissions and %d inquiries, want 9 each", submits, inquiries)
+	}
+}
+
+// TestRunRoundTrip checks the steps that go both ways: the Subscription,
+// its handshake, the pended item, the administrator's decision, the
+// notification through the outbound path, the counter check and the final
+// inquiry.
+func TestRunRoundTrip(t *testing.T) {
+	res := runDemo(t)
+	var steps []string
+	for _, row := range res.Rows {
+		steps = append(steps, row.Step)
+	}
+	want := []string{"token", "subscribe", "handshake", "submit", "inquire", "pended", "decide", "notification", "status", "inquire-final", "submit"}
+	if len(steps) < len(want) || !slices.Equal(steps[:len(want)], want) {
+		t.Fatalf("steps %v, want them to start with %v", steps, want)
+	}
+	byStep := map[string]Row{}
+	for _, row := range res.Rows {
+		if _, seen := byStep[row.Step]; !seen {
+			byStep[row.Step] = row
+		}
+	}
+
+	sub := byStep["subscribe"]
+	if sub.Subscription == "" || sub.Status != 201 || sub.Record == 0 {
+		t.Errorf("subscribe row %+v, want a Subscription id, 201 and a record", sub)
+	}
+
+	for _, step := range []string{"handshake", "notification"} {
+		row := byStep[step]
+		if row.Direction != "outbound" || !row.Strict || row.Status != 200 || row.Subscription != sub.Subscription {
+			t.Errorf("%s row %+v, want an outbound delivery to the Subscription that passed strict mode", step, row)
+		}
+		// The demo sets an outbound row's record only once it has found
+		// the gateway's outbound entry with the same exchange id.
+		if row.Record == 0 {
+			t.Errorf("%s row has no outbound record entry", step)
+		}
+	}
+	if n := byStep["notification"]; n.Event != 1 || !strings.Contains(n.Detail, "no gap") {
+		t.Errorf("notification event %d, detail %q; want event 1 and no gap", n.Event, n.Detail)
+	}
+	if res.RecordedOutbound != 2 {
+		t.Errorf("%d outbound exchanges found in the record, want 2 (handshake and notification)", res.RecordedOutbound)
+	}
+
+	pended := byStep["pended"]
+	if len(pended.Items) != 1 || pended.Items[0].Code != "A4" || pended.File != byStep["submit"].File {
+		t.Fatalf("pended row %+v, want the first submission's pended item", pended)
+	}
+	item := pended.Items[0].Sequence
+	if d := byStep["decide"]; len(d.Items) != 1 || d.Items[0].Sequence != item || d.Items[0].Code != "A1" {
+		t.Errorf("decide row items %+v, want item %d approved (A1)", d.Items, item)
+	}
+	if st := byStep["status"]; st.Event != 1 || st.Record == 0 {
+		t.Errorf("status row %+v, want counter 1 and a record", st)
+	}
+
+	final := byStep["inquire-final"]
+	if final.Record == 0 || final.File != pended.File {
+		t.Errorf("inquire-final row %+v, want a recorded inquiry about %s", final, pended.File)
+	}
+	if i := slices.IndexFunc(final.Items, func(d ItemDecision) bool { return d.Sequence == item }); i < 0 || final.Items[i].Code != "A1" {
+		t.Errorf("final inquiry items %+v, want item %d approved (A1)", final.Items, item)
+	}
+	if before := byStep["inquire"]; slices.Equal(before.Items, final.Items) {
+		t.Errorf("the final inquiry returned the same decisions as the first: %+v", final.Items)
+	}
+}
+
+// runDemo runs the demo on the shipped bundles and fails unless every step
+// succeeded.
+func runDemo(t *testing.T) *Result {
+	t.Helper()
 	res, err := Run(context.Background(), Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -18,21 +111,7 @@ func TestRunShippedBundles(t *testing.T) {
 		res.WriteTable(&b)
 		t.Fatalf("demo failed:\n%s", b.String())
 	}
-	submits, inquiries := 0, 0
-	for _, row := range res.Rows {
-		switch row.Step {
-		case "submit":
-			submits++
-		case "inquire":
-			inquiries++
-		}
-		if row.Step != "token" && (row.Record == 0 || len(row.Items) == 0) {
-			t.Errorf("%s %s: record %d, %d item decisions", row.File, row.Step, row.Record, len(row.Items))
-		}
-	}
-	if submits != 9 || inquiries != 9 {
-		t.Errorf("%d submissions and %d inquiries, want 9 each", submits, inquiries)
-	}
+	return res
 }
 
 func TestDecisionsFromRejectsNonBundle(t *testing.T) {
@@ -43,18 +122,31 @@ func TestDecisionsFromRejectsNonBundle(t *testing.T) {
 
 // TestRunNonconformantBundles replays the two PAS examples that refer to
 // resources they do not contain: strict mode must refuse both with 422 and
-// the location of the dangling reference, and the demo must fail.
+// the location of the dangling reference, and the demo must fail, with
+// nothing pended for the round trip.
 func TestRunNonconformantBundles(t *testing.T) {
 	res, err := Run(context.Background(), Options{BundlesDir: "nonconformant"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.OK() || res.Failed != 2 {
-		t.Fatalf("failed = %d, want 2", res.Failed)
+	if res.OK() || res.Failed != 3 {
+		t.Fatalf("failed = %d, want 3 (two submissions and the round trip)", res.Failed)
 	}
-	for _, row := range res.Rows[1:] {
-		if row.Status != 422 || !strings.Contains(row.Error, "Bundle.entry[6].resource.practitioner") {
-			t.Errorf("%s: status %d, error %q", row.File, row.Status, row.Error)
+	submits := 0
+	for _, row := range res.Rows {
+		switch row.Step {
+		case "submit":
+			submits++
+			if row.Status != 422 || !strings.Contains(row.Error, "Bundle.entry[6].resource.practitioner") {
+				t.Errorf("%s: status %d, error %q", row.File, row.Status, row.Error)
+			}
+		case "pended":
+			if row.OK || !strings.Contains(row.Error, "no submitted request had a pended item") {
+				t.Errorf("pended row %+v, want a failure naming the missing pended item", row)
+			}
 		}
+	}
+	if submits != 2 {
+		t.Errorf("%d submissions, want 2", submits)
 	}
 }

@@ -15,7 +15,7 @@ import (
 )
 
 func tokenRow(ctx context.Context, ehr *ehrclient.Client) Row {
-	row := Row{File: "-", Step: "token"}
+	row := Row{File: "-", Step: "token", Direction: "inbound"}
 	start := time.Now()
 	_, err := ehr.Token(ctx)
 	row.LatencyMS = millis(time.Since(start))
@@ -33,8 +33,8 @@ func tokenRow(ctx context.Context, ehr *ehrclient.Client) Row {
 
 // submitRow posts one bundle to Claim/$submit. accepted reports whether
 // the payer returned a ClaimResponse, so that an inquiry can follow.
-func submitRow(ctx context.Context, ehr *ehrclient.Client, b bundle) (row Row, accepted bool) {
-	row = Row{File: b.name, Step: "submit"}
+func submitRow(ctx context.Context, ehr *ehrclient.Client, b *bundle) (row Row, accepted bool) {
+	row = Row{File: b.name, Step: "submit", Direction: "inbound", bundle: b}
 	resp, err := ehr.Do(ctx, http.MethodPost, "Claim/$submit", b.data)
 	if err != nil {
 		row.Error = sanitize(err.Error())
@@ -51,13 +51,16 @@ func submitRow(ctx context.Context, ehr *ehrclient.Client, b bundle) (row Row, a
 		return row, false
 	}
 	row.Claim, row.Items, row.OK = claim, items, true
+	if parsed, err := pas.ParseResponse(resp.Body); err == nil {
+		row.preAuthRef = parsed.PreAuthRef
+	}
 	return row, true
 }
 
 // inquireRow builds the PAS inquiry for a submitted bundle and posts it to
 // Claim/$inquire.
-func inquireRow(ctx context.Context, ehr *ehrclient.Client, b bundle) Row {
-	row := Row{File: b.name, Step: "inquire"}
+func inquireRow(ctx context.Context, ehr *ehrclient.Client, b *bundle) Row {
+	row := Row{File: b.name, Step: "inquire", Direction: "inbound"}
 	inquiry, err := inquiryFor(b.data)
 	if err != nil {
 		row.Error = sanitize(err.Error())

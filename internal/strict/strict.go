@@ -66,8 +66,9 @@ func (c *Checker) CheckResponse(interaction string, body []byte) (*outcome.Opera
 
 // check accepts body if it conforms under any PAS version, and otherwise
 // reports the version with the fewest errors, the one the sender most
-// likely meant. Bodies without a declared profile conform or not the same
-// way under every version, so one validation suffices for them.
+// likely meant. A body without an interaction profile is also tried under
+// every version, because its entries may declare unversioned PAS profiles,
+// as a notification about a PAS 2.0.1 request does.
 func (c *Checker) check(body []byte, profile string) (*outcome.OperationOutcome, error) {
 	var best *validate.Result
 	bestErrors := -1
@@ -87,9 +88,6 @@ func (c *Checker) check(body []byte, profile string) (*outcome.OperationOutcome,
 		}
 		if n := countErrors(res); bestErrors < 0 || n < bestErrors {
 			best, bestErrors = res, n
-		}
-		if profile == "" {
-			break
 		}
 	}
 	return best.OperationOutcome(), nil

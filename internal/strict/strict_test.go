@@ -55,3 +55,28 @@ func TestOnlyConfiguredVersions(t *testing.T) {
 		t.Error("a PAS 2.0.1-only bundle passed with only PAS 2.2.1 configured")
 	}
 }
+
+// TestUndeclaredInteractionTriesEveryVersion checks a body outside the PAS
+// operations, such as a notification Bundle, whose entries declare
+// unversioned PAS profiles that only PAS 2.0.1 accepts: its insurer NPI
+// has 6 digits, which PAS 2.2.1 refuses.
+func TestUndeclaredInteractionTriesEveryVersion(t *testing.T) {
+	c, err := New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := os.ReadFile("../demo/bundles/pas-2.0.1-HomecareAuthorizationBundleExample.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if oo, err := c.CheckRequest("$subscription-hook", body); err != nil || oo != nil {
+		t.Errorf("refused a body that conforms under PAS 2.0.1: %v %+v", err, oo)
+	}
+	only221, err := New([]string{"2.2.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if oo, err := only221.CheckRequest("$subscription-hook", body); err != nil || oo == nil {
+		t.Errorf("PAS 2.2.1 alone accepted the 6-digit insurer NPI: %v", err)
+	}
+}
