@@ -59,7 +59,7 @@ func startWorld(ctx context.Context, dir string, log *slog.Logger) (*world, erro
 		return nil, fmt.Errorf("demo: start the EHR simulator: %w", err)
 	}
 	w := &world{sim: sim}
-	if err := kit.Attach(cfg, sim); err != nil {
+	if err := kit.Attach(cfg, sim.Endpoints()); err != nil {
 		w.close(ctx)
 		return nil, fmt.Errorf("demo: %w", err)
 	}

@@ -159,19 +159,19 @@ func (k *DevKit) issuePayer(cfg *config.File, ca *pki.CA, dir string) (jose.JSON
 	return jose.JSONWebKeySet{Keys: []jose.JSONWebKey{key.Public()}}, nil
 }
 
-// Attach completes cfg for a started simulator: the partner's keys come
+// Attach completes cfg for a started simulator's endpoints: the partner's keys come
 // from its JWKS URL, the payer's route to it is its FHIR base and token
 // endpoint, and the egress guard lets the gateway reach both listeners.
 // It validates cfg.
-func (k *DevKit) Attach(cfg *config.File, sim *Sim) error {
+func (k *DevKit) Attach(cfg *config.File, sim Endpoints) error {
 	p := &cfg.Partners[k.partner]
 	p.JWKSFile, p.JWKS = "", ""
-	p.JWKSURL, p.JWKSCAFile = sim.JWKSURL(), k.caFile
+	p.JWKSURL, p.JWKSCAFile = sim.JWKSURL, k.caFile
 	p.Outbound = &config.PartnerOutbound{
-		FHIRBase: sim.FHIRBase(), TokenURL: sim.TokenURL(), ClientID: DevPayerClientID,
-		Scopes: sim.opts.PayerScopes, CAFile: k.caFile, Interactions: []string{HookPath},
+		FHIRBase: sim.FHIRBase, TokenURL: sim.TokenURL, ClientID: DevPayerClientID,
+		Scopes: sim.PayerScopes, CAFile: k.caFile, Interactions: []string{HookPath},
 	}
-	cfg.Egress.Allow = appendMissing(cfg.Egress.Allow, sim.Addrs()...)
+	cfg.Egress.Allow = appendMissing(cfg.Egress.Allow, sim.Addrs...)
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("ehrsim: round-trip configuration: %w", err)
 	}

@@ -69,9 +69,9 @@ type Options struct {
 	// system/Task.cruds, which the EHR does not check further.
 	PayerScopes []string
 
-	// Host is the loopback address both listeners bind to, with port 0;
-	// default 127.0.0.1.
-	Host string
+	// JWKSAddr and FHIRAddr are the loopback host:port the two listeners
+	// bind to; default 127.0.0.1 with an ephemeral port.
+	JWKSAddr, FHIRAddr string
 	// Strict checks every notification Bundle. Nil means strict.New with
 	// the default PAS versions.
 	Strict *strict.Checker
@@ -146,11 +146,14 @@ func (o *Options) check() error {
 	if len(missing) > 0 {
 		return fmt.Errorf("ehrsim: missing options: %s", strings.Join(slices.Sorted(slices.Values(missing)), ", "))
 	}
-	if o.Host == "" {
-		o.Host = "127.0.0.1"
-	}
-	if ip := net.ParseIP(o.Host); ip == nil || !ip.IsLoopback() {
-		return fmt.Errorf("ehrsim: Host %q is not a loopback address; the simulator serves this machine only", o.Host)
+	for name, addr := range map[string]*string{"JWKSAddr": &o.JWKSAddr, "FHIRAddr": &o.FHIRAddr} {
+		if *addr == "" {
+			*addr = "127.0.0.1:0"
+		}
+		host, _, err := net.SplitHostPort(*addr)
+		if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
+			return fmt.Errorf("ehrsim: %s %q is not a loopback IP address with a port; the simulator serves this machine only", name, *addr)
+		}
 	}
 	if len(o.PayerScopes) == 0 {
 		o.PayerScopes = []string{"system/Task.cruds"}
@@ -192,11 +195,11 @@ func (s *Sim) prepare() error {
 // fetches keys without a client certificate) and the FHIR listener
 // (mutual TLS), then builds the token service, which needs the bound URL.
 func (s *Sim) listen() error {
-	jwksLn, err := net.Listen("tcp", net.JoinHostPort(s.opts.Host, "0"))
+	jwksLn, err := net.Listen("tcp", s.opts.JWKSAddr)
 	if err != nil {
 		return fmt.Errorf("ehrsim: JWKS listener: %w", err)
 	}
-	fhirLn, err := net.Listen("tcp", net.JoinHostPort(s.opts.Host, "0"))
+	fhirLn, err := net.Listen("tcp", s.opts.FHIRAddr)
 	if err != nil {
 		jwksLn.Close()
 		return fmt.Errorf("ehrsim: FHIR listener: %w", err)
@@ -305,6 +308,23 @@ func (s *Sim) HookURL() string { return s.FHIRBase() + "/" + HookPath }
 // Addrs returns the host:port of both listeners, the entries of
 // egress.allow the gateway needs to reach the simulator.
 func (s *Sim) Addrs() []string { return []string{s.jwksAddr.String(), s.fhirAddr.String()} }
+
+// Endpoints are the simulator's URLs and addresses as a gateway
+// configuration names them.
+type Endpoints struct {
+	JWKSURL  string   `json:"jwks_url"`
+	FHIRBase string   `json:"fhir_base"`
+	TokenURL string   `json:"token_url"`
+	Addrs    []string `json:"egress_allow"`
+	// PayerScopes are what the payer requests at TokenURL.
+	PayerScopes []string `json:"payer_scopes"`
+}
+
+// Endpoints returns the simulator's URLs and addresses.
+func (s *Sim) Endpoints() Endpoints {
+	return Endpoints{JWKSURL: s.JWKSURL(), FHIRBase: s.FHIRBase(), TokenURL: s.TokenURL(), Addrs: s.Addrs(),
+		PayerScopes: s.opts.PayerScopes}
+}
 
 // PublicKeys returns the EHR's public key set, as JWKSURL serves it.
 func (s *Sim) PublicKeys() jose.JSONWebKeySet {

@@ -202,8 +202,8 @@ func TestStartRejectsMissingOptions(t *testing.T) {
 	}
 	f := newFixture(t, nil)
 	opts := f.sim.opts
-	opts.Host = "192.0.2.1"
-	if _, err := Start(opts); err == nil || !strings.Contains(err.Error(), "not a loopback address") {
+	opts.FHIRAddr = "192.0.2.1:0"
+	if _, err := Start(opts); err == nil || !strings.Contains(err.Error(), "not a loopback IP address") {
 		t.Errorf("Start on a non-loopback host: %v", err)
 	}
 }

@@ -76,7 +76,7 @@ func startGatewayDropping(t *testing.T, drop func(string, int64) bool) *gatewayS
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := kit.Attach(cfg, ehr); err != nil {
+	if err := kit.Attach(cfg, ehr.Endpoints()); err != nil {
 		t.Fatal(err)
 	}
 	cfg.Partners[0].Interactions = append(cfg.Partners[0].Interactions, "ClaimResponse.search")

@@ -1,0 +1,186 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-health/gatehouse/internal/ehrclient"
+	"github.com/gatehouse-health/gatehouse/internal/ehrsim"
+)
+
+// runEHR starts the simulator, prints its endpoints, makes the requested
+// calls and prints notifications until the end. It exits 1 when a call
+// failed, a notification was rejected or an event is still missing.
+func (e *env) runEHR(f *ehrFlags, opts ehrsim.Options) int {
+	sim, err := ehrsim.Start(opts)
+	if err != nil {
+		e.errorf("%v", err)
+		e.hint("--jwks-listen and --fhir-listen take a free loopback address such as 127.0.0.1:9445")
+		return 1
+	}
+	defer sim.Close(context.WithoutCancel(e.ctx))
+	if err := sim.Connect(f.gateway); err != nil {
+		e.errorf("%v", err)
+		return 1
+	}
+	e.printEndpoints(f, sim.Endpoints())
+
+	ctx := e.ctx
+	if f.duration > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, f.duration)
+		defer cancel()
+	}
+	failed := !e.ehrCalls(ctx, f, sim)
+	snap := e.printNotifications(ctx, f, sim)
+	for _, n := range snap.Notifications {
+		failed = failed || !n.Accepted
+	}
+	for id, st := range snap.Subscriptions {
+		if len(st.Missing) > 0 {
+			e.errorf("Subscription %s: events %v are still missing", id, st.Missing)
+			failed = true
+		}
+	}
+	if failed {
+		return 1
+	}
+	return 0
+}
+
+func (e *env) printEndpoints(f *ehrFlags, ep ehrsim.Endpoints) {
+	if f.asJSON {
+		e.printJSON(map[string]any{"endpoints": ep})
+		return
+	}
+	fmt.Fprintf(e.stdout, "ehr: JWKS URL      %s  (partners[].jwks_url)\n", ep.JWKSURL)
+	fmt.Fprintf(e.stdout, "ehr: FHIR base     %s  (partners[].outbound.fhir_base)\n", ep.FHIRBase)
+	fmt.Fprintf(e.stdout, "ehr: token URL     %s  (partners[].outbound.token_url)\n", ep.TokenURL)
+	fmt.Fprintf(e.stdout, "ehr: egress.allow  %s\n", strings.Join(ep.Addrs, ", "))
+}
+
+// ehrCalls subscribes and submits as the flags ask, and reports whether
+// every call succeeded.
+func (e *env) ehrCalls(ctx context.Context, f *ehrFlags, sim *ehrsim.Sim) bool {
+	if !f.subscribe && len(f.submit) == 0 {
+		return true
+	}
+	if err := awaitGateway(ctx, sim); err != nil {
+		e.errorf("%v", err)
+		e.hint("start the gateway, with this EHR's JWKS URL registered, before --for ends")
+		return false
+	}
+	ok := true
+	if f.subscribe {
+		resp, id, err := sim.Subscribe(ctx)
+		ok = e.reportCall(f, "subscribe", resp, err, id) && ok
+	}
+	for _, file := range f.submit {
+		body, err := os.ReadFile(file)
+		if err != nil {
+			e.errorf("--submit: %v", err)
+			ok = false
+			continue
+		}
+		resp, err := sim.Do(ctx, http.MethodPost, "Claim/$submit", body)
+		ok = e.reportCall(f, "submit "+filepath.Base(file), resp, err, "") && ok
+	}
+	return ok
+}
+
+// awaitGateway fetches a first token, retrying while the gateway cannot
+// be reached, for at most gatewayWait.
+func awaitGateway(ctx context.Context, sim *ehrsim.Sim) error {
+	ctx, cancel := context.WithTimeout(ctx, gatewayWait)
+	defer cancel()
+	retry := time.NewTicker(250 * time.Millisecond)
+	defer retry.Stop()
+	for {
+		_, err := sim.Client().Token(ctx)
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("no access token from the gateway: %w", err)
+		case <-retry.C:
+		}
+	}
+}
+
+// reportCall prints one call's result and reports whether it succeeded.
+func (e *env) reportCall(f *ehrFlags, what string, resp *ehrclient.Response, err error, id string) bool {
+	line := map[string]any{"call": what}
+	switch {
+	case err != nil:
+		line["error"] = err.Error()
+	default:
+		line["status"], line["exchange"], line["record"] = resp.Status, resp.Header.Get("X-Request-Id"), resp.Header.Get("X-Gatehouse-Record")
+		if id != "" {
+			line["subscription"] = id
+		}
+	}
+	ok := err == nil && resp.Status < 300
+	if f.asJSON {
+		e.printJSON(line)
+		return ok
+	}
+	if err != nil {
+		e.errorf("%s: %v", what, err)
+		return false
+	}
+	fmt.Fprintf(e.stdout, "%s: status %d, exchange %s, record %s", what, resp.Status, line["exchange"], line["record"])
+	if id != "" {
+		fmt.Fprintf(e.stdout, ", Subscription %s", id)
+	}
+	fmt.Fprintln(e.stdout)
+	return ok
+}
+
+// printNotifications prints each notification as it arrives until ctx
+// ends, and returns the final state.
+func (e *env) printNotifications(ctx context.Context, f *ehrFlags, sim *ehrsim.Sim) *ehrsim.Snapshot {
+	printed := 0
+	for {
+		snap, err := sim.Wait(ctx, "notifications", func(s *ehrsim.Snapshot) bool { return len(s.Notifications) > printed })
+		for _, n := range snap.Notifications[printed:] {
+			e.printNotification(f, n)
+		}
+		printed = len(snap.Notifications)
+		if err != nil {
+			return snap
+		}
+	}
+}
+
+func (e *env) printNotification(f *ehrFlags, n ehrsim.Notification) {
+	if f.asJSON {
+		e.printJSON(map[string]any{"notification": n})
+		return
+	}
+	var numbers []string
+	for _, ev := range n.Events {
+		numbers = append(numbers, fmt.Sprint(ev.Number))
+	}
+	verdict := "accepted"
+	if !n.Accepted {
+		verdict = fmt.Sprintf("rejected with %d: %s", n.StatusCode, n.Problem)
+	}
+	fmt.Fprintf(e.stdout, "notification: %s, Subscription %s, events [%s], strict %v, gap %v, duplicates %v, exchange %s: %s\n",
+		n.Type, n.Subscription, strings.Join(numbers, " "), n.Strict, n.Gap, n.Duplicates, n.ExchangeID, verdict)
+}
+
+func (e *env) printJSON(v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		e.errorf("encoding a JSON line failed: %v", err)
+		return
+	}
+	fmt.Fprintln(e.stdout, string(b))
+}
