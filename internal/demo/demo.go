@@ -6,14 +6,14 @@
 //
 // The EHR obtains a token over mutual TLS, subscribes to the PAS topic
 // and receives the handshake, submits every PAS request bundle and
-// inquires about each accepted claim. Then the round trip runs: an
-// administrator decides the oldest pended item through the admin
-// listener, the payer service's notification leaves through the
-// gateway's outbound listener and reaches the EHR's own mutual-TLS
-// endpoint, where it must pass strict mode, the EHR checks the
-// Subscription's event counter ($status), and a final inquiry must
-// return the decision. Every exchange must succeed and be found in the
-// exchange record, inbound and outbound alike.
+// inquires about each accepted claim. The first submission with a pended
+// item goes round the loop before the next is sent. An administrator
+// decides the item through the admin listener. The payer service's
+// notification leaves through the gateway's outbound listener and reaches
+// the EHR's own mutual-TLS endpoint, where it must pass strict mode. The
+// EHR checks the Subscription's event counter ($status), and a final
+// inquiry must return the decision. Every exchange must succeed and be
+// found in the exchange record, inbound and outbound alike.
 package demo
 
 import (
@@ -231,8 +231,8 @@ func checkRecorded(ctx context.Context, store record.Store, res *Result) error {
 	return nil
 }
 
-// recorded finds the row's entry. An inbound row knows its sequence number
-// from the X-Gatehouse-Record header; an outbound row learns it here, from
+// recorded finds the row's entry. An inbound row has its sequence number
+// from the X-Gatehouse-Record header. An outbound row gets it here, from
 // the entry of its exchange id, because the gateway does not send the
 // header to partners.
 func recorded(entries []record.Entry, row *Row) bool {

@@ -235,7 +235,7 @@ func (w *world) decideRow(ctx context.Context, pended Row, item int) (Row, strin
 }
 
 // adminCall sends one JSON request to the admin listener and decodes a
-// 200 answer into out.
+// 200 response into out.
 func (w *world) adminCall(ctx context.Context, method, path string, in, out any, row *Row) (int, error) {
 	var body io.Reader = http.NoBody
 	if in != nil {
@@ -293,8 +293,8 @@ func (w *world) notificationRow(ctx context.Context, step, subID string, match f
 	})
 	row.LatencyMS = millis(time.Since(start))
 	if err != nil {
-		row.Error = sanitize(fmt.Sprintf("%v after %s (%d notifications received, %d requests refused)",
-			err, waitLimit, len(snap.Notifications), snap.Refused))
+		row.Error = fmt.Sprintf("the %s did not reach the EHR within %s (%d notifications received, %d requests rejected for their credentials)",
+			step, waitLimit, len(snap.Notifications), snap.Refused)
 		return row
 	}
 	n := *found
@@ -327,8 +327,8 @@ func describeNotification(n ehrsim.Notification) string {
 	return text
 }
 
-// statusRow asks the gateway for the Subscription's counter ($status),
-// which must equal the highest event the EHR received.
+// statusRow reads the Subscription's counter from the gateway ($status).
+// It must equal the highest event number the EHR received.
 func (w *world) statusRow(ctx context.Context, subID string) Row {
 	row := Row{File: "-", Step: "status", Direction: "inbound", Subscription: subID}
 	counter, code, resp, err := w.sim.Status(ctx, subID)

@@ -3,10 +3,10 @@
 // gateway in both directions on one machine.
 //
 // As a client of the gateway the simulator holds its own assertion key,
-// client certificate and JWK set: it obtains SMART Backend Services tokens
-// (internal/ehrclient), submits and inquires about prior authorizations,
-// creates a Subscription to the Da Vinci PAS topic filtered on its
-// organisation, and reads $status and $events.
+// client certificate and JWK set. It obtains SMART Backend Services tokens
+// (internal/ehrclient) and submits and inquires about prior
+// authorizations. It creates a Subscription to the Da Vinci PAS topic,
+// filtered on its organisation, and reads $status and $events.
 //
 // As a server it runs two loopback listeners:
 //

@@ -162,7 +162,7 @@ func notification(id, kind string, counter int64, events ...int64) []byte {
 }
 
 // mustAccept posts body as the payer and fails unless the simulator
-// answers 200.
+// responds 200.
 func (f *fixture) mustAccept(t *testing.T, tok string, body []byte) {
 	t.Helper()
 	status, resp, err := f.post(t, f.payer, tok, body)

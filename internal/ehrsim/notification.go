@@ -29,7 +29,7 @@ type Event struct {
 	Focus  string `json:"focus,omitempty"` // the focus reference; empty for empty content
 }
 
-// status is what a SubscriptionStatus Parameters resource reports.
+// status is the content of a SubscriptionStatus Parameters resource.
 type status struct {
 	subscription     string // the reference, as sent
 	subscriptionID   string // its last path segment
@@ -77,7 +77,7 @@ func invalidf(format string, args ...any) error {
 }
 
 // parseNotification reads the SubscriptionStatus of a notification Bundle
-// (type history) or of a $status answer (type searchset), and checks the
+// (type history) or of a $status response (type searchset), and checks the
 // elements the Backport profiles backport-subscription-notification-r4
 // and backport-subscription-status-r4 require.
 //
@@ -187,8 +187,8 @@ func readEvent(parts []parameterIn) (Event, error) {
 }
 
 // checkKind matches the events to the notification type: handshakes,
-// heartbeats and status answers carry none, event notifications at least
-// one.
+// heartbeats and status responses carry none, event notifications at
+// least one.
 func (st *status) checkKind() error {
 	switch st.kind {
 	case TypeHandshake, TypeHeartbeat, TypeQueryStatus:
@@ -206,8 +206,8 @@ func (st *status) checkKind() error {
 	return nil
 }
 
-// rejection is the OperationOutcome for a notification the EHR does not
-// accept, with the status code to answer.
+// rejection returns the status code and the OperationOutcome for a
+// notification the EHR does not accept.
 func rejection(status int, code outcome.Code, msg string, more ...outcome.Issue) (int, *outcome.OperationOutcome) {
 	issues := append([]outcome.Issue{{Severity: outcome.Error, Code: code, Diagnostics: msg}}, more...)
 	return status, outcome.FromIssues(issues)

@@ -31,7 +31,7 @@ func (s *Sim) Do(ctx context.Context, method, path string, body []byte) (*ehrcli
 
 // Subscribe creates a Subscription to the PAS topic, filtered on the EHR's
 // organisation, with full-resource payloads delivered to HookURL. It
-// returns the gateway's answer and, on 201, the new Subscription's id,
+// returns the gateway's response and, on 201, the new Subscription's id,
 // which the simulator then tracks.
 func (s *Sim) Subscribe(ctx context.Context) (*ehrclient.Response, string, error) {
 	s.state.startCreating()
@@ -48,7 +48,7 @@ func (s *Sim) Subscribe(ctx context.Context) (*ehrclient.Response, string, error
 		ID           string `json:"id"`
 	}
 	if err := json.Unmarshal(resp.Body, &created); err != nil || created.ResourceType != "Subscription" || created.ID == "" {
-		return resp, "", errors.New("ehrsim: the gateway answered 201 without a Subscription id")
+		return resp, "", errors.New("ehrsim: the gateway returned 201 without a Subscription id")
 	}
 	s.state.track(created.ID)
 	return resp, created.ID, nil
@@ -77,7 +77,7 @@ func (s *Sim) subscriptionJSON() []byte {
 	return body
 }
 
-// Status asks the gateway for a Subscription's status ($status) and
+// Status reads a Subscription's status through the gateway ($status) and
 // returns its events-since-subscription-start counter and status code.
 func (s *Sim) Status(ctx context.Context, id string) (counter int64, code string, resp *ehrclient.Response, err error) {
 	resp, err = s.Do(ctx, http.MethodGet, "Subscription/"+id+"/$status", nil)
@@ -98,7 +98,7 @@ func (s *Sim) Status(ctx context.Context, id string) (counter int64, code string
 // the same strict checks as a notification.
 //
 // NOTE: the gateway's policy refuses query parameters on $events, so the
-// request names no range: the payer answers events 1 to 100
+// request names no range: the payer returns events 1 to 100
 // (subscriptions.MaxEventsPerQuery) and Events keeps those in from..to.
 // Events above 100 cannot be caught up through the gateway yet.
 func (s *Sim) Events(ctx context.Context, id string, from, to int64) ([]Event, *ehrclient.Response, error) {
@@ -114,14 +114,14 @@ func (s *Sim) Events(ctx context.Context, id string, from, to int64) ([]Event, *
 		return nil, resp, fmt.Errorf("ehrsim: $events: %w", err)
 	}
 	if oo != nil {
-		return nil, resp, fmt.Errorf("ehrsim: $events: the answer does not conform to FHIR R4: %s", firstError(oo))
+		return nil, resp, fmt.Errorf("ehrsim: $events: the response does not conform to FHIR R4: %s", firstError(oo))
 	}
 	st, err := parseNotification(resp.Body, "history")
 	if err != nil {
 		return nil, resp, err
 	}
 	if st.kind != TypeQueryEvent || st.subscriptionID != id {
-		return nil, resp, fmt.Errorf("ehrsim: $events: answered a %s for another Subscription", st.kind)
+		return nil, resp, fmt.Errorf("ehrsim: $events: the response is a %s for another Subscription", st.kind)
 	}
 	var out []Event
 	for _, ev := range st.events {

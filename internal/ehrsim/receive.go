@@ -28,7 +28,7 @@ func (s *Sim) fhirRoutes() http.Handler {
 	return mux
 }
 
-// serveFHIR is the EHR's FHIR API as the payer sees it: the rest-hook
+// serveFHIR is the EHR's FHIR API toward the payer: the rest-hook
 // endpoint and nothing else. Credentials are checked before the target,
 // so that an unauthenticated caller learns nothing about the paths.
 func (s *Sim) serveFHIR(w http.ResponseWriter, r *http.Request) {
@@ -86,7 +86,8 @@ func (s *Sim) authenticate(r *http.Request) (int, *outcome.OperationOutcome) {
 }
 
 // receive checks a notification, applies its events and returns the
-// answer: 200 with no outcome when it is accepted.
+// response status with its OperationOutcome, or 200 and nil when it is
+// accepted.
 func (s *Sim) receive(ctx context.Context, body []byte, exchangeID string) (int, *outcome.OperationOutcome) {
 	n := &Notification{ExchangeID: exchangeID, Received: time.Now()}
 	status, oo := s.check(ctx, body, n)
@@ -126,7 +127,7 @@ func (s *Sim) check(ctx context.Context, body []byte, n *Notification) (int, *ou
 	if st.kind == TypeQueryEvent || st.kind == TypeQueryStatus {
 		return rejection(http.StatusUnprocessableEntity, outcome.CodeInvalid, "a "+st.kind+" Bundle answers a query; it is not a notification")
 	}
-	// The handshake can overtake the gateway's answer to the creation.
+	// The handshake can arrive before the gateway's response to the creation.
 	wait, cancel := context.WithTimeout(ctx, creationWait)
 	defer cancel()
 	if !s.state.awaitKnown(wait, st.subscriptionID) {

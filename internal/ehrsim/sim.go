@@ -30,7 +30,7 @@ import (
 const HookPath = "$subscription-hook"
 
 // Options configures Start. Every field is required unless its comment
-// says otherwise.
+// gives a default.
 type Options struct {
 	// PartnerID is the EHR's OAuth client id at the gateway, the partner id
 	// its client certificate names.
@@ -77,9 +77,9 @@ type Options struct {
 	Strict *strict.Checker
 	// Drop, when set, is asked about each new event of an accepted
 	// notification. When it returns true the simulator acknowledges the
-	// notification but forgets the event, as an EHR that lost it after
-	// acknowledging would, so that catch-up through $events can be
-	// exercised. Nil drops nothing.
+	// notification but discards the event, like an EHR that lost it after
+	// acknowledging it. Tests use it to exercise catch-up through $events.
+	// Nil drops nothing.
 	Drop func(subscriptionID string, eventNumber int64) bool
 	// Logger receives refusals and catch-up failures, without content.
 	// Nil discards them.

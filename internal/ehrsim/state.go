@@ -34,15 +34,15 @@ type Notification struct {
 	// Strict reports that the Bundle passed strict mode and the Backport
 	// checks.
 	Strict bool `json:"strict"`
-	// Accepted reports a 2xx answer; StatusCode is the answer sent.
+	// Accepted reports a 2xx response. StatusCode is the status sent.
 	Accepted   bool `json:"accepted"`
 	StatusCode int  `json:"status_code"`
-	// Problem says why it was rejected, without content.
+	// Problem is the reason it was rejected, without content.
 	Problem  string    `json:"problem,omitempty"`
 	Received time.Time `json:"received"`
 }
 
-// SubscriptionState is what the simulator tracks about one Subscription.
+// SubscriptionState is the simulator's tracking state of one Subscription.
 type SubscriptionState struct {
 	ID string `json:"id"`
 	// Status is the Subscription status the last notification reported.
@@ -101,8 +101,8 @@ type state struct {
 	refused       int
 	catchUpErrors int
 	down          bool
-	// creating counts Subscription creations in flight: their handshake
-	// may arrive before the gateway's answer names the new id.
+	// creating counts Subscription creations in flight, because their
+	// handshake may arrive before the gateway's response names the new id.
 	creating int
 }
 
@@ -331,14 +331,14 @@ func (s *Sim) Wait(ctx context.Context, what string, cond func(*Snapshot) bool) 
 		}
 		select {
 		case <-ctx.Done():
-			return snap, fmt.Errorf("ehrsim: gave up waiting for %s: %w", what, context.Cause(ctx))
+			return snap, fmt.Errorf("ehrsim: stopped waiting for %s: %w", what, context.Cause(ctx))
 		case <-changed:
 		}
 	}
 }
 
-// SetDown makes the rest-hook endpoint answer 503 while down is true, as
-// an EHR in maintenance would, so the gateway's retries can be watched.
+// SetDown makes the rest-hook endpoint respond 503 while down is true,
+// like an EHR in maintenance, so that the gateway's retries show.
 func (s *Sim) SetDown(down bool) {
 	s.state.mu.Lock()
 	defer s.state.mu.Unlock()

@@ -45,8 +45,6 @@ type gatewaySetup struct {
 	layout *devmode.Layout
 	ehr    *ehrsim.Sim
 	svc    *payer.Service
-	// upstreamURL is the payer service's own base, behind the gateway.
-	upstreamURL string
 }
 
 // startGateway starts a development gateway with an outbound listener
@@ -102,7 +100,7 @@ func startGatewayDropping(t *testing.T, drop func(string, int64) bool) *gatewayS
 	svc := startPayer(t, dir, rt, ehr, kit, layout)
 	var h http.Handler = svc.Handler()
 	upstream.h.Store(&h)
-	return &gatewaySetup{rt: rt, layout: layout, ehr: ehr, svc: svc, upstreamURL: up.URL}
+	return &gatewaySetup{rt: rt, layout: layout, ehr: ehr, svc: svc}
 }
 
 func startPayer(t *testing.T, dir string, rt *app.Running, ehr *ehrsim.Sim, kit *ehrsim.DevKit, layout *devmode.Layout) *payer.Service {
