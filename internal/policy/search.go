@@ -34,7 +34,8 @@ func (e *Engine) decideSearch(in Input, types []string) Decision {
 			return e.decideGraphQL(in)
 		}
 	}
-	plain := plainParams(q)
+	var buf [8]scope.Param
+	plain := appendPlainParams(buf[:0], q)
 	for _, typ := range types {
 		if d, ok := e.searchable(in, typ, plain); !ok {
 			return d
@@ -104,15 +105,15 @@ func (e *Engine) searchable(in Input, typ string, plain []scope.Param) (Decision
 	return Decision{}, true
 }
 
-// plainParams returns the parameters that can satisfy a granular scope.
-func plainParams(q *fhirreq.Query) []scope.Param {
-	var out []scope.Param
+// appendPlainParams appends to dst the parameters that can satisfy a
+// granular scope.
+func appendPlainParams(dst []scope.Param, q *fhirreq.Query) []scope.Param {
 	for _, p := range q.Params {
 		if p.Plain() {
-			out = append(out, scope.Param{Name: p.Name(), Value: p.Value})
+			dst = append(dst, scope.Param{Name: p.Name(), Value: p.Value})
 		}
 	}
-	return out
+	return dst
 }
 
 // checkChains refuses chained parameters unless granted. With the grant,
