@@ -95,7 +95,7 @@ func checkPartnerIssuingCAs(t *Target) []result {
 	}
 	trusted += len(own)
 	if trusted <= 1 {
-		return []result{pass("tls.client_ca_file", "one client CA is trusted, so the partner URI SAN alone cannot come from another CA")}
+		return []result{pass("tls.client_ca_file", "at most one client CA is trusted, so no other CA can issue a certificate naming a partner")}
 	}
 	var out []result
 	for i, p := range c.Partners {
