@@ -10,9 +10,10 @@ import (
 )
 
 // partnerCAFiles returns the resolved issuing_ca.cert_file of every
-// partner, each once, for the inbound listener's trust pool.
+// partner, each once, for the inbound listener's trust pool. A partner
+// file that is tls.client_ca_file itself is already in the pool.
 func partnerCAFiles(cfg *config.File) []string {
-	seen := map[string]bool{}
+	seen := map[string]bool{cfg.Resolve(cfg.TLS.ClientCAFile): true}
 	var out []string
 	for _, p := range cfg.Partners {
 		if p.IssuingCA == nil || p.IssuingCA.CertFile == "" {
