@@ -188,7 +188,7 @@ func checkRawQuery(raw string) error {
 	if len(raw) > MaxQueryBytes {
 		return badQuery("the query is longer than " + strconv.Itoa(MaxQueryBytes) + " bytes")
 	}
-	if strings.ContainsAny(raw, ";+#") {
+	if querySeparators.in(raw) {
 		return badQuery(`the query contains ";", "+" or "#": separate parameters with "&" and percent-encode spaces as %20 and plus signs as %2B`)
 	}
 	for i := strings.IndexByte(raw, '%'); i >= 0 && i+2 < len(raw); {
@@ -517,3 +517,33 @@ func hasUnescapedComma(v string) bool {
 	}
 	return false
 }
+
+// byteSet is a set of ASCII bytes. Its in method is strings.ContainsAny
+// without the lookup table that ContainsAny builds on every call, which the
+// parsers would otherwise pay for every Bundle entry.
+type byteSet [256]bool
+
+func newByteSet(chars string) *byteSet {
+	var set byteSet
+	for i := 0; i < len(chars); i++ {
+		set[chars[i]] = true
+	}
+	return &set
+}
+
+// in reports whether s contains a byte of the set.
+func (set *byteSet) in(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if set[s[i]] {
+			return true
+		}
+	}
+	return false
+}
+
+// The byte sets the parsers reject.
+var (
+	querySeparators   = newByteSet(";+#")
+	pathEscapes       = newByteSet("%;\\")
+	entryURLAbsolutes = newByteSet(":#")
+)

@@ -150,7 +150,7 @@ func splitSegments(dst []string, path string) ([]string, error) {
 			return nil, &Error{http.StatusBadRequest, "empty path segment"}
 		case s == "." || s == "..":
 			return nil, &Error{http.StatusBadRequest, "dot segment in path"}
-		case strings.ContainsAny(s, "%;\\"):
+		case pathEscapes.in(s):
 			return nil, &Error{http.StatusBadRequest, "encoded characters or matrix parameters in path"}
 		}
 		dst = append(dst, s)

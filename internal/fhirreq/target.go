@@ -99,7 +99,7 @@ const maxEntrySegments = 6
 // req and q, which must be zero.
 func parseEntryRequest(req *Request, q *Query, method, url, ifNoneExist string) error {
 	path, rawQuery, _ := strings.Cut(url, "?")
-	if strings.HasPrefix(path, "/") || strings.ContainsAny(path, ":#") {
+	if strings.HasPrefix(path, "/") || entryURLAbsolutes.in(path) {
 		return &Error{http.StatusBadRequest, "an entry request url must be relative to the FHIR base"}
 	}
 	var buf [maxEntrySegments]string
