@@ -30,9 +30,9 @@ func partnerCAFiles(cfg *config.File) []string {
 
 // checkIssuingCAs reads every partner's issuing CA once at start-up, so
 // that a wrong file or fingerprint stops the gateway with the key to fix.
-// A file must hold CA certificates only; a fingerprint must name a
-// certificate of the partner's own file, or, without one, of the trust
-// pool (tls.client_ca_file and the partners' files).
+// A file must hold CA certificates only. A fingerprint must name a
+// certificate of the partner's own file or, when the partner has none, of
+// the trust pool (tls.client_ca_file and the partners' files).
 func checkIssuingCAs(cfg *config.File) error {
 	trusted := map[[sha256.Size]byte]bool{}
 	files := map[string][][sha256.Size]byte{}
