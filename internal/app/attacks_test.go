@@ -71,9 +71,8 @@ func parseCase(t testing.TB, c *attackCase) (*fhirreq.Request, error) {
 	return fhirreq.ParseWithBody(r, "/fhir", body)
 }
 
-// interaction returns the allowlist entry naming the case's request. It
-// reports false when fhirreq rejects the request or when the allowlist
-// syntax has no form for its kind (a search or history at the base).
+// caseInteraction returns the allowlist entry naming the case's request. It
+// reports false when fhirreq rejects the request.
 func caseInteraction(t testing.TB, c *attackCase) (string, bool) {
 	t.Helper()
 	req, err := parseCase(t, c)
@@ -107,18 +106,6 @@ type earlierStage struct {
 // at an earlier stage than the policy level replay expects. Each is still
 // refused, and the upstream still receives nothing.
 var refusedBeforePolicy = map[string]earlierStage{
-	// The allowlist syntax has no entry for a search or history at the
-	// base, so no partner can be allowed one and the allowlist stage
-	// refuses them before the policy evaluates the query.
-	"history system": {"policy.not-allowed", 403,
-		"the allowlist cannot name history-system"},
-	"history system granted without every class": {"policy.not-allowed", 403,
-		"the allowlist cannot name history-system"},
-	"system search untyped": {"policy.not-allowed", 403,
-		"the allowlist cannot name search-system"},
-	"system search reaches Patient": {"policy.not-allowed", 403,
-		"the allowlist cannot name search-system"},
-
 	// The payload stage checks the body's resourceType and id against the
 	// URL before the policy does, with the same statuses.
 	"create Observation with Claim body": {"payload.wrong-type", 422,

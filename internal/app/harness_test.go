@@ -73,6 +73,9 @@ type harnessOptions struct {
 	// tracingEndpoint sets tracing.endpoint, which turns tracing on. With
 	// spans set, nothing is sent to it.
 	tracingEndpoint string
+	// edit, when set, changes the development configuration before the
+	// gateway starts.
+	edit func(cfg *config.File, layout *devmode.Layout)
 }
 
 func newHarness(t testing.TB, ho harnessOptions) *harness {
@@ -94,6 +97,9 @@ func newHarness(t testing.TB, ho harnessOptions) *harness {
 		cfg.Strict.Mode = "off"
 	}
 	cfg.Upstream.Timeout = 5 * time.Second
+	if ho.edit != nil {
+		ho.edit(cfg, layout)
+	}
 	h.start(cfg)
 	return h
 }

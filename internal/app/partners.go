@@ -10,6 +10,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 
+	"github.com/gatehouse-health/gatehouse/internal/certreload"
 	"github.com/gatehouse-health/gatehouse/internal/config"
 	"github.com/gatehouse-health/gatehouse/internal/congruence"
 	"github.com/gatehouse-health/gatehouse/internal/egress"
@@ -23,7 +24,7 @@ import (
 // loadPartners compiles the partner registrations once: allowlists parsed,
 // key files loaded and checked, and JWKS URLs set up for fetching through
 // the egress guard.
-func loadPartners(cfg *config.File, eg *egress.Guard, log *slog.Logger, now func() time.Time) (map[string]*gateway.Partner, token.ClientStore, error) {
+func loadPartners(cfg *config.File, eg *egress.Guard, certs *certreload.Holder, log *slog.Logger, now func() time.Time) (map[string]*gateway.Partner, token.ClientStore, error) {
 	partners := map[string]*gateway.Partner{}
 	clients := token.StaticClients{}
 	sources := map[string]token.JWKSSource{}
@@ -61,6 +62,10 @@ func loadPartners(cfg *config.File, eg *egress.Guard, log *slog.Logger, now func
 		if err != nil {
 			return nil, nil, fmt.Errorf("%s: %w", at, err)
 		}
+		issuers, err := issuingCAs(cfg, p, certs)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s.issuing_ca.sha256: %w", at, err)
+		}
 		skip := map[string]bool{}
 		for _, s := range append(append([]string{}, cfg.Strict.Skip...), p.StrictSkip...) {
 			skip[s] = true
@@ -72,6 +77,7 @@ func loadPartners(cfg *config.File, eg *egress.Guard, log *slog.Logger, now func
 			Policy:     pol,
 			Strict:     cfg.StrictOn(p),
 			StrictSkip: skip,
+			IssuingCAs: issuers,
 		}
 		clients[p.ID] = &token.Client{ID: p.ID, Keys: keys, Scopes: p.Scopes}
 	}

@@ -89,15 +89,17 @@ func newEntryID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// newCertHolder loads the inbound listener's certificate, client CA and CRL,
-// and reloads them when the files change.
+// newCertHolder loads the inbound listener's certificate, client CAs
+// (tls.client_ca_file and the partners' issuing CA files) and CRL, and
+// reloads them when the files change.
 func (rt *Running) newCertHolder(cfg *config.File, log *slog.Logger) (*certreload.Holder, error) {
 	h, err := certreload.New(certreload.Options{
-		CertFile:     cfg.Resolve(cfg.TLS.CertFile),
-		KeyFile:      cfg.Resolve(cfg.TLS.KeyFile),
-		ClientCAFile: cfg.Resolve(cfg.TLS.ClientCAFile),
-		CRLFile:      cfg.Resolve(cfg.TLS.CRLFile),
-		Interval:     cfg.TLS.ReloadInterval,
+		CertFile:       cfg.Resolve(cfg.TLS.CertFile),
+		KeyFile:        cfg.Resolve(cfg.TLS.KeyFile),
+		ClientCAFile:   cfg.Resolve(cfg.TLS.ClientCAFile),
+		PartnerCAFiles: partnerCAFiles(cfg),
+		CRLFile:        cfg.Resolve(cfg.TLS.CRLFile),
+		Interval:       cfg.TLS.ReloadInterval,
 		OnExpiring: func(e certreload.Expiry) {
 			log.Warn("certificate or CRL expires soon", "item", e.Item, "file", e.File, "not_after", e.NotAfter)
 		},
@@ -113,6 +115,9 @@ func (rt *Running) newCertHolder(cfg *config.File, log *slog.Logger) (*certreloa
 // listen binds the inbound listener behind the source guard, with TLS
 // material that reloads without a restart.
 func (rt *Running) listen(cfg *config.File, log *slog.Logger) (net.Listener, *tls.Config, error) {
+	if err := checkIssuingCAs(cfg); err != nil {
+		return nil, nil, err
+	}
 	holder, err := rt.newCertHolder(cfg, log)
 	if err != nil {
 		return nil, nil, fmt.Errorf("tls: %w", err)

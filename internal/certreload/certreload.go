@@ -32,6 +32,7 @@
 package certreload
 
 import (
+	"crypto/sha256"
 	"crypto/tls"
 	"errors"
 	"log/slog"
@@ -64,6 +65,11 @@ type Options struct {
 	// ServerConfig and VerifyConnection; a Holder without it serves only
 	// as a source of its own certificate (GetClientCertificate).
 	ClientCAFile string
+	// PartnerCAFiles are further PEM bundles of client CA certificates,
+	// such as the issuing CA of one partner. Their certificates join
+	// ClientCAFile's in the trust pool and reload with it. Needs
+	// ClientCAFile.
+	PartnerCAFiles []string
 	// CRLFile is a PEM file of one or more X.509 CRLs ("X509 CRL" blocks).
 	// Empty disables revocation checking. Needs ClientCAFile.
 	CRLFile string
@@ -90,7 +96,8 @@ type Options struct {
 // Expiry is the end of validity of one loaded item, for an expiry metric.
 type Expiry struct {
 	// Item is "certificate" for CertFile's leaf, "client-ca" for a
-	// certificate of ClientCAFile, or "crl" for a CRL of CRLFile.
+	// certificate of ClientCAFile or PartnerCAFiles, or "crl" for a CRL
+	// of CRLFile.
 	Item string
 	// File is the file the item came from.
 	File string
@@ -131,6 +138,9 @@ func New(opts Options) (*Holder, error) {
 	}
 	if opts.CRLFile != "" && opts.ClientCAFile == "" {
 		return nil, errors.New("certreload: CRLFile needs ClientCAFile")
+	}
+	if len(opts.PartnerCAFiles) > 0 && opts.ClientCAFile == "" {
+		return nil, errors.New("certreload: PartnerCAFiles needs ClientCAFile")
 	}
 	if opts.Interval < 0 || opts.ExpiryWarning < 0 || opts.CRLExpiryWarning < 0 {
 		return nil, errors.New("certreload: Interval, ExpiryWarning and CRLExpiryWarning must not be negative")
@@ -213,6 +223,13 @@ func (h *Holder) Generation() uint64 { return h.generation.Load() }
 // Expiries returns the end of validity of every loaded certificate and CRL.
 func (h *Holder) Expiries() []Expiry {
 	return append([]Expiry(nil), h.current.Load().expiries...)
+}
+
+// ClientCAFingerprints returns the SHA-256 fingerprints of the DER
+// certificates that file, one of ClientCAFile and PartnerCAFiles,
+// contributed to the current trust pool; nil for any other name.
+func (h *Holder) ClientCAFingerprints(file string) [][sha256.Size]byte {
+	return h.current.Load().caByFile[file]
 }
 
 // NotAfter returns the NotAfter of the current certificate's leaf.

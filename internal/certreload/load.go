@@ -24,14 +24,18 @@ const maxFileSize = 4 << 20
 // SHA-256 digest.
 type fileSet struct {
 	cert, key, clientCAs, crl []byte
+	partnerCAs                [][]byte // in the order of Options.PartnerCAFiles
 	digest                    [32]byte
 }
 
 // material is one generation of parsed, checked material.
 type material struct {
-	digest   [32]byte
-	cert     *tls.Certificate
-	caCerts  []*x509.Certificate
+	digest  [32]byte
+	cert    *tls.Certificate
+	caCerts []*x509.Certificate
+	// caByFile holds the fingerprints of the CA certificates each client
+	// CA file contributed to caCerts.
+	caByFile map[string][][sha256.Size]byte
 	crls     *crlSet
 	expiries []Expiry
 
@@ -57,12 +61,16 @@ func (h *Holder) readFiles() (fileSet, error) {
 	read(h.opts.KeyFile, &fs.key)
 	read(h.opts.ClientCAFile, &fs.clientCAs)
 	read(h.opts.CRLFile, &fs.crl)
+	fs.partnerCAs = make([][]byte, len(h.opts.PartnerCAFiles))
+	for i, path := range h.opts.PartnerCAFiles {
+		read(path, &fs.partnerCAs[i])
+	}
 	if err != nil {
 		return fileSet{}, err
 	}
 
 	d := sha256.New()
-	for _, part := range [][]byte{fs.cert, fs.key, fs.clientCAs, fs.crl} {
+	for _, part := range append([][]byte{fs.cert, fs.key, fs.clientCAs, fs.crl}, fs.partnerCAs...) {
 		fmt.Fprintf(d, "%d:", len(part))
 		d.Write(part)
 	}
@@ -101,12 +109,13 @@ func (h *Holder) build(fs fileSet, prev *material) (*material, error) {
 		return m, nil
 	}
 
-	if m.caCerts, err = parseClientCAs(h.opts.ClientCAFile, fs.clientCAs); err != nil {
+	if err := m.addClientCAs(h.opts.ClientCAFile, fs.clientCAs); err != nil {
 		return nil, err
 	}
-	for _, ca := range m.caCerts {
-		m.expiries = append(m.expiries, Expiry{Item: "client-ca", File: h.opts.ClientCAFile,
-			Subject: ca.Subject.String(), NotAfter: ca.NotAfter})
+	for i, path := range h.opts.PartnerCAFiles {
+		if err := m.addClientCAs(path, fs.partnerCAs[i]); err != nil {
+			return nil, err
+		}
 	}
 	if h.opts.CRLFile != "" {
 		if m.crls, err = parseCRLs(h.opts.CRLFile, fs.crl); err != nil {
@@ -138,6 +147,25 @@ func (h *Holder) parseKeyPair(fs fileSet, now time.Time) (*tls.Certificate, erro
 			h.opts.CertFile, leaf.Subject.CommonName, leaf.NotBefore.UTC().Format(time.RFC3339), leaf.NotAfter.UTC().Format(time.RFC3339))
 	}
 	return &cert, nil
+}
+
+// addClientCAs adds the CA certificates of one client CA file to the trust
+// pool of m.
+func (m *material) addClientCAs(path string, data []byte) error {
+	certs, err := parseClientCAs(path, data)
+	if err != nil {
+		return err
+	}
+	if m.caByFile == nil {
+		m.caByFile = map[string][][sha256.Size]byte{}
+	}
+	for _, ca := range certs {
+		m.caCerts = append(m.caCerts, ca)
+		m.caByFile[path] = append(m.caByFile[path], sha256.Sum256(ca.Raw))
+		m.expiries = append(m.expiries, Expiry{Item: "client-ca", File: path,
+			Subject: ca.Subject.String(), NotAfter: ca.NotAfter})
+	}
+	return nil
 }
 
 func parseClientCAs(path string, data []byte) ([]*x509.Certificate, error) {

@@ -12,6 +12,8 @@
 package config
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -104,6 +106,45 @@ type ShadowPartner struct {
 type Grant struct {
 	Feature string `yaml:"feature"`
 	Reason  string `yaml:"reason"`
+}
+
+// IssuingCA names the CA that issues one partner's client certificates.
+// Set CertFile, SHA256 or both; with both, SHA256 must be the fingerprint
+// of a certificate in CertFile and only that certificate is accepted.
+type IssuingCA struct {
+	// CertFile is a PEM file of the CA certificate (several during a CA
+	// rotation). Its certificates join tls.client_ca_file's in the trust
+	// pool and reload with it.
+	CertFile string `yaml:"cert_file"`
+	// SHA256 is the SHA-256 fingerprint of the CA certificate's DER
+	// encoding: 64 hex digits, optionally in colon-separated pairs as
+	// `openssl x509 -fingerprint -sha256` prints them. Without CertFile
+	// the certificate must be in tls.client_ca_file or another partner's
+	// issuing_ca.cert_file.
+	SHA256 string `yaml:"sha256"`
+}
+
+var errBadFingerprint = errors.New("a SHA-256 fingerprint is 64 hex digits, or 32 hex pairs separated by ':'")
+
+// ParseFingerprint decodes a SHA-256 certificate fingerprint written as
+// 64 hex digits, or as 32 colon-separated hex pairs, in either case.
+func ParseFingerprint(s string) ([sha256.Size]byte, error) {
+	var fp [sha256.Size]byte
+	if len(s) == 3*sha256.Size-1 {
+		for i := 2; i < len(s); i += 3 {
+			if s[i] != ':' {
+				return fp, errBadFingerprint
+			}
+		}
+		s = strings.ReplaceAll(s, ":", "")
+	}
+	if len(s) != 2*sha256.Size {
+		return fp, errBadFingerprint
+	}
+	if _, err := hex.Decode(fp[:], []byte(s)); err != nil {
+		return fp, errBadFingerprint
+	}
+	return fp, nil
 }
 
 // Identifier is a FHIR identifier (system and value).
@@ -318,6 +359,11 @@ type Partner struct {
 	ID string `yaml:"id"`
 	// Organization identifies the partner's organisation, such as an NPI.
 	Organization Identifier `yaml:"organization"`
+	// IssuingCA, when set, is the only CA whose certificates may speak for
+	// this partner: the verified chain of the partner's client certificate
+	// must pass through it, on FHIR requests and at the token endpoint.
+	// Nil accepts a chain to any client CA the listener trusts.
+	IssuingCA *IssuingCA `yaml:"issuing_ca"`
 	// JWKSFile holds the public keys that verify the partner's client
 	// assertions. Set exactly one of JWKSFile, JWKS and JWKSURL.
 	JWKSFile string `yaml:"jwks_file"`
@@ -615,6 +661,7 @@ func (f *File) validatePartners(v *validator) {
 		}
 		seen[p.ID] = i
 		f.validatePartnerKeys(v, at, p)
+		validateIssuingCA(v, at+".issuing_ca", p.IssuingCA)
 		if _, err := scope.ParseSet(p.Scopes, scope.Options{AllowWildcard: p.AllowWildcardScopes}); err != nil {
 			v.addf(at+".scopes", "%v", err)
 		}
@@ -679,6 +726,24 @@ func (f *File) validatePartnerKeys(v *validator, at string, p Partner) {
 	}
 	if err := guard.CheckHost(u.Hostname(), uint16(port)); err != nil {
 		v.addf(at+".jwks_url", "the gateway may not connect to %s: add it to egress.allow", u.Host)
+	}
+}
+
+// validateIssuingCA checks the form of a partner's issuing CA. Whether the
+// file holds CA certificates, and the fingerprint names one, is checked
+// when the gateway starts, because validation reads no files.
+func validateIssuingCA(v *validator, at string, ca *IssuingCA) {
+	if ca == nil {
+		return
+	}
+	if ca.CertFile == "" && ca.SHA256 == "" {
+		v.addf(at, "set cert_file, sha256 or both to name the CA that issues this partner's certificates")
+		return
+	}
+	if ca.SHA256 != "" {
+		if _, err := ParseFingerprint(ca.SHA256); err != nil {
+			v.addf(at+".sha256", "invalid value %q: %v", ca.SHA256, err)
+		}
 	}
 }
 

@@ -95,7 +95,8 @@ func patternClasses(p fhirreq.Pattern) []DataClass {
 	switch p.Kind {
 	case fhirreq.Capabilities:
 		return []DataClass{Metadata}
-	case fhirreq.BatchTransaction:
+	case fhirreq.BatchTransaction, fhirreq.SearchSystem, fhirreq.HistorySystem:
+		// These reach any type, so they may carry every class.
 		return slices.Clone(classOrder)
 	case fhirreq.OperationSystem, fhirreq.OperationType, fhirreq.OperationInstance:
 		if cs, ok := operationClasses[p.Operation]; ok {

@@ -141,6 +141,8 @@ func TestDataClasses(t *testing.T) {
 		{[]string{"Coverage.read", "Observation.search"}, "coverage clinical"},
 		{[]string{"NewFangledType.read"}, ""},
 		{[]string{"Organization.read"}, "directory"},
+		{[]string{"search-system"}, "claims coverage clinical member directory metadata"},
+		{[]string{"history-system"}, "claims coverage clinical member directory metadata"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.interactions, ","), func(t *testing.T) {

@@ -40,7 +40,9 @@ type Entry struct {
 	// Resource is entry.resource as sent.
 	Resource jsontext.Value
 
-	raw *rawRequest // entry.request before ParseEntryRequest
+	raw     rawRequest // entry.request before it is parsed
+	hasRaw  bool       // the entry has a request part
+	fullURL span       // FullURL in the decoder's arena
 }
 
 // Path returns the FHIRPath-like location of the entry,
@@ -54,7 +56,10 @@ type headJSON struct {
 
 func badBundle(reason string) error { return &Error{http.StatusBadRequest, reason} }
 
-// ParseBundle reads a Bundle body in one pass. JSON member names match
+// ParseBundle reads a Bundle body in one pass, plus a second walk of each
+// entry resource whose bytes hold "Bundle" or a \u escape, to find nested
+// Bundles. Entry.Resource refers to body, which must not change while the
+// result is in use. JSON member names match
 // case-sensitively, and duplicate names and invalid UTF-8 are rejected. Only
 // the members FHIR R4 defines for Bundle, Bundle.entry and
 // Bundle.entry.request are accepted there. A member that differs from a
@@ -70,20 +75,37 @@ func ParseBundle(body []byte) (*Bundle, error) {
 		}
 		return nil, err
 	}
+	// One allocation holds the requests and queries of every entry.
+	n := 0
 	for i := range b.Entries {
-		if err := b.Entries[i].parseRequest(); err != nil {
+		if b.Entries[i].hasRaw {
+			n++
+		}
+	}
+	slab := make([]parsedRequest, n)
+	for i := range b.Entries {
+		e := &b.Entries[i]
+		if !e.hasRaw {
+			continue
+		}
+		if err := e.parseRequest(&slab[0]); err != nil {
 			return nil, err
 		}
+		slab = slab[1:]
 	}
 	return b, nil
 }
 
-// parseRequest parses the entry's raw request fields into Request.
-func (e *Entry) parseRequest() error {
-	if e.raw == nil {
-		return nil
-	}
-	req, err := ParseEntryRequest(e.raw.method, e.raw.url, e.raw.ifNoneExist)
+// parsedRequest is the storage of one entry's parsed request.
+type parsedRequest struct {
+	req   Request
+	query Query
+}
+
+// parseRequest parses the entry's raw request fields into Request, using
+// dst for storage.
+func (e *Entry) parseRequest(dst *parsedRequest) error {
+	err := parseEntryRequest(&dst.req, &dst.query, e.raw.method, e.raw.url, e.raw.ifNoneExist)
 	if err != nil {
 		var fe *Error
 		if errors.As(err, &fe) {
@@ -91,7 +113,7 @@ func (e *Entry) parseRequest() error {
 		}
 		return badBundle(e.Path() + ".request is invalid")
 	}
-	e.Request, e.raw = req, nil
+	e.Request, e.raw, e.hasRaw = &dst.req, rawRequest{}, false
 	return nil
 }
 
@@ -113,33 +135,39 @@ func ResourceHead(body []byte) (typ, id string, err error) {
 func ContainsBundle(resource []byte) (bool, error) { return containsBundle(resource) }
 
 // containsBundle reports whether a resource is a Bundle or has a member
-// "resourceType" with the value "Bundle" at any depth. A resource whose
-// bytes hold neither "Bundle" nor a backslash (which could escape those
-// letters) cannot, so it is not walked.
+// "resourceType" with the value "Bundle" at any depth. JSON can spell those
+// letters only literally or as \u escapes, so a resource whose bytes hold
+// neither "Bundle" nor "\u" cannot, and it is not walked.
 func containsBundle(resource jsontext.Value) (bool, error) {
-	if !bytes.Contains(resource, []byte("Bundle")) && !bytes.Contains(resource, []byte(`\`)) {
+	if !bytes.Contains(resource, []byte("Bundle")) && !bytes.Contains(resource, []byte(`\u`)) {
 		return false, nil
 	}
-	dec := jsontext.NewDecoder(bytes.NewReader(resource))
+	s := getScratch(resource)
+	defer s.release()
+	dec := s.dec
+	d := &bundleDecoder{body: resource, dec: dec, scratch: s}
 	afterTypeName := false
 	for {
-		tok, err := dec.ReadToken()
-		if errors.Is(err, io.EOF) {
-			return false, nil
-		}
-		if err != nil {
-			return false, err
-		}
-		if tok.Kind() != '"' {
+		if d.dec.PeekKind() != '"' {
+			if _, err := dec.ReadToken(); err != nil {
+				if errors.Is(err, io.EOF) {
+					return false, nil
+				}
+				return false, err
+			}
 			afterTypeName = false
 			continue
+		}
+		str, err := d.stringValue()
+		if err != nil {
+			return false, err
 		}
 		kind, n := dec.StackIndex(dec.StackDepth())
 		isName := kind == '{' && n%2 == 1
 		switch {
 		case isName:
-			afterTypeName = tok.String() == "resourceType"
-		case afterTypeName && tok.String() == "Bundle":
+			afterTypeName = string(str) == "resourceType"
+		case afterTypeName && string(str) == "Bundle":
 			return true, nil
 		default:
 			afterTypeName = false

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"slices"
 	"strconv"
+	"sync"
 
 	"github.com/go-json-experiment/json/jsontext"
 )
@@ -28,10 +30,15 @@ func names(list ...string) map[string]bool {
 	return m
 }
 
-// rawRequest is entry.request as written.
+// rawRequest is entry.request as written. The decoder fills method and
+// the spans; url and ifNoneExist are set from the spans when decoding ends.
 type rawRequest struct {
 	method, url, ifNoneExist string
+	urlSpan, ifNoneExistSpan span
 }
+
+// span locates a string in the decoder's arena.
+type span struct{ start, end int }
 
 // bundleDecoder reads a Bundle token by token, in one pass and without
 // reflection. The jsontext defaults reject duplicate member names and
@@ -39,12 +46,57 @@ type rawRequest struct {
 type bundleDecoder struct {
 	body []byte
 	dec  *jsontext.Decoder
+	// scratch holds the entries while they are read, and the arena that
+	// collects the strings the Bundle keeps (urls, fullUrls), so that
+	// those become one string allocation rather than one each.
+	scratch *scratch
 }
 
 var errStructure = errors.New("structure")
 
+// scratch is the working storage of one decode, kept between Bundles in
+// scratches so that the decoder's state stacks, the entry list and the
+// string arena are allocated once rather than per request. release clears
+// everything that refers to the last body.
+type scratch struct {
+	dec     *jsontext.Decoder
+	entries []Entry
+	arena   []byte
+}
+
+var scratches = sync.Pool{New: func() any { return &scratch{dec: jsontext.NewDecoder(noInput)} }}
+
+// noInput is the reader a released decoder holds, so that it keeps no
+// reference to the last body. It is never read.
+var noInput = new(bytes.Reader)
+
+// maxKeptArena is the largest arena a released scratch keeps; a larger one,
+// from an unusual Bundle, is left to the garbage collector.
+const maxKeptArena = 64 << 10
+
+func getScratch(body []byte) *scratch {
+	s := scratches.Get().(*scratch)
+	// A bytes.Buffer lets jsontext parse body in place instead of copying
+	// it into a buffer of its own; nothing writes to it.
+	s.dec.Reset(bytes.NewBuffer(body))
+	return s
+}
+
+func (s *scratch) release() {
+	s.dec.Reset(noInput)
+	clear(s.entries)
+	s.entries = s.entries[:0]
+	s.arena = s.arena[:0]
+	if cap(s.arena) > maxKeptArena {
+		s.arena = nil
+	}
+	scratches.Put(s)
+}
+
 func decodeBundle(body []byte) (*Bundle, error) {
-	d := &bundleDecoder{body: body, dec: jsontext.NewDecoder(bytes.NewReader(body))}
+	s := getScratch(body)
+	defer s.release()
+	d := &bundleDecoder{body: body, dec: s.dec, scratch: s}
 	b, err := d.bundle()
 	if err != nil {
 		var fe *Error
@@ -56,7 +108,28 @@ func decodeBundle(body []byte) (*Bundle, error) {
 	if _, err := d.dec.ReadToken(); !errors.Is(err, io.EOF) {
 		return nil, badBundle("the body has data after the Bundle")
 	}
+	text := string(d.scratch.arena)
+	for i := range b.Entries {
+		e := &b.Entries[i]
+		e.FullURL = text[e.fullURL.start:e.fullURL.end]
+		e.raw.url = text[e.raw.urlSpan.start:e.raw.urlSpan.end]
+		e.raw.ifNoneExist = text[e.raw.ifNoneExistSpan.start:e.raw.ifNoneExistSpan.end]
+	}
 	return b, nil
+}
+
+// keep reads a string value into the arena and returns where it is.
+func (d *bundleDecoder) keep() (span, error) {
+	if d.dec.PeekKind() != '"' {
+		return span{}, errStructure
+	}
+	b, err := d.stringValue()
+	if err != nil {
+		return span{}, err
+	}
+	start := len(d.scratch.arena)
+	d.scratch.arena = append(d.scratch.arena, b...)
+	return span{start, len(d.scratch.arena)}, nil
 }
 
 func (d *bundleDecoder) bundle() (*Bundle, error) {
@@ -64,14 +137,14 @@ func (d *bundleDecoder) bundle() (*Bundle, error) {
 		return nil, err
 	}
 	b := &Bundle{}
-	resourceType := ""
+	isBundle := false
 	err := d.members(func(name []byte) error {
 		var err error
 		switch string(name) {
 		case "resourceType":
-			resourceType, err = d.str()
+			isBundle, err = d.isString("Bundle")
 		case "type":
-			b.Type, err = d.str()
+			b.Type, err = d.bundleType()
 		case "entry":
 			b.Entries, err = d.entries()
 		default:
@@ -85,7 +158,7 @@ func (d *bundleDecoder) bundle() (*Bundle, error) {
 	if err != nil {
 		return nil, err
 	}
-	if resourceType != "Bundle" {
+	if !isBundle {
 		return nil, badBundle("the body is not a Bundle")
 	}
 	return b, nil
@@ -137,16 +210,35 @@ func (d *bundleDecoder) open(kind jsontext.Kind) error {
 	return nil
 }
 
-func (d *bundleDecoder) str() (string, error) {
-	tok, err := d.dec.ReadToken()
+// isString reads a string value and reports whether it is want.
+func (d *bundleDecoder) isString(want string) (bool, error) {
+	if d.dec.PeekKind() != '"' {
+		return false, errStructure
+	}
+	b, err := d.stringValue()
+	return err == nil && string(b) == want, err
+}
+
+// bundleType reads Bundle.type, returning the codes FHIR R4 defines as
+// constants so that they cost no allocation.
+func (d *bundleDecoder) bundleType() (string, error) {
+	if d.dec.PeekKind() != '"' {
+		return "", errStructure
+	}
+	b, err := d.stringValue()
 	if err != nil {
 		return "", err
 	}
-	if tok.Kind() != '"' {
-		return "", errStructure
+	for _, t := range bundleTypes {
+		if string(b) == t {
+			return t, nil
+		}
 	}
-	return tok.String(), nil
+	return string(b), nil
 }
+
+var bundleTypes = []string{"document", "message", "transaction", "transaction-response", "batch",
+	"batch-response", "history", "searchset", "collection"}
 
 // isNull consumes a null value and reports whether there was one.
 func (d *bundleDecoder) isNull() (bool, error) {
@@ -161,18 +253,25 @@ func (d *bundleDecoder) entries() ([]Entry, error) {
 	if err := d.open('['); err != nil {
 		return nil, err
 	}
-	var out []Entry
+	// Entries are read into the scratch list, and copied once their number
+	// is known.
 	for d.dec.PeekKind() != ']' {
-		if len(out) == MaxBundleEntries {
+		n := len(d.scratch.entries)
+		if n == MaxBundleEntries {
 			return nil, badBundle("the Bundle has more than " + strconv.Itoa(MaxBundleEntries) + " entries")
 		}
-		out = append(out, Entry{Index: len(out)})
-		if err := d.entry(&out[len(out)-1]); err != nil {
+		d.scratch.entries = append(d.scratch.entries, Entry{Index: n})
+		if err := d.entry(&d.scratch.entries[n]); err != nil {
 			return nil, err
 		}
 	}
-	_, err := d.dec.ReadToken()
-	return out, err
+	if _, err := d.dec.ReadToken(); err != nil {
+		return nil, err
+	}
+	if len(d.scratch.entries) == 0 {
+		return nil, nil
+	}
+	return slices.Clone(d.scratch.entries), nil
 }
 
 func (d *bundleDecoder) entry(e *Entry) error {
@@ -183,7 +282,7 @@ func (d *bundleDecoder) entry(e *Entry) error {
 		var err error
 		switch string(name) {
 		case "fullUrl":
-			e.FullURL, err = d.str()
+			e.fullURL, err = d.keep()
 		case "resource":
 			err = d.resource(e)
 		case "request":
@@ -228,17 +327,17 @@ func (d *bundleDecoder) request(e *Entry) error {
 	if err := d.open('{'); err != nil {
 		return err
 	}
-	raw := &rawRequest{}
-	e.raw = raw
+	raw := &e.raw
+	e.hasRaw = true
 	return d.members(func(name []byte) error {
 		var err error
 		switch string(name) {
 		case "method":
-			raw.method, err = d.str()
+			raw.method, err = d.method()
 		case "url":
-			raw.url, err = d.str()
+			raw.urlSpan, err = d.keep()
 		case "ifNoneExist":
-			raw.ifNoneExist, err = d.str()
+			raw.ifNoneExistSpan, err = d.keep()
 		case "modifierExtension":
 			err = d.refuseModifier(e.Path() + ".request")
 		default:
@@ -251,9 +350,11 @@ func (d *bundleDecoder) request(e *Entry) error {
 	})
 }
 
-// resource walks entry.resource once: it records resourceType and id of the
-// top level, flags a "resourceType": "Bundle" member at any depth, and
-// keeps the raw bytes.
+// resource reads entry.resource: it records resourceType and id of the
+// top level, skips (and so validates) every other member, and keeps the raw
+// bytes. An entry is flagged as nested when the resource is a Bundle or has
+// a "resourceType": "Bundle" member at any depth. containsBundle looks for
+// such a member only when the bytes could spell it.
 func (d *bundleDecoder) resource(e *Entry) error {
 	if null, err := d.isNull(); null || err != nil {
 		return err
@@ -262,59 +363,79 @@ func (d *bundleDecoder) resource(e *Entry) error {
 	if err := d.open('{'); err != nil {
 		return badBundle(e.Path() + ".resource is not a FHIR resource")
 	}
-	depth, field := 1, ""
-	for depth > 0 {
-		if d.dec.PeekKind() == '"' {
-			str, err := d.stringValue()
-			if err != nil {
-				return err
-			}
-			field = d.stringToken(e, str, depth, field)
-			continue
+	err := d.members(func(name []byte) error {
+		isType, isID := string(name) == "resourceType", string(name) == "id"
+		if !isType && !isID || d.dec.PeekKind() != '"' {
+			return d.dec.SkipValue()
 		}
-		tok, err := d.dec.ReadToken()
+		s, err := d.stringValue()
 		if err != nil {
 			return err
 		}
-		switch tok.Kind() {
-		case '{', '[':
-			depth++
-		case '}', ']':
-			depth--
+		if isType {
+			e.ResourceType = internType(s)
+		} else {
+			e.ResourceID = string(s)
 		}
-		field = ""
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	e.Resource = jsontext.Value(bytes.TrimLeft(d.body[start:d.dec.InputOffset()], " \t\r\n:"))
 	if e.ResourceType == "" {
 		return badBundle(e.Path() + ".resource has no resourceType")
 	}
+	e.NestedBundle = e.ResourceType == "Bundle"
+	if !e.NestedBundle {
+		if e.NestedBundle, err = containsBundle(e.Resource); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
-// stringToken handles one string inside a resource. field is the member
-// name the string is the value of, when that name matters; the result is
-// the field for the next token.
-func (d *bundleDecoder) stringToken(e *Entry, s []byte, depth int, field string) string {
-	kind, n := d.dec.StackIndex(d.dec.StackDepth())
-	if kind == '{' && n%2 == 1 { // a member name
-		switch {
-		case string(s) == "resourceType":
-			return "resourceType"
-		case depth == 1 && string(s) == "id":
-			return "id"
-		}
-		return ""
+// method reads entry.request.method. The methods FHIR defines are returned
+// as constants, so that the common case allocates nothing.
+func (d *bundleDecoder) method() (string, error) {
+	if d.dec.PeekKind() != '"' {
+		return "", errStructure
 	}
-	if field == "resourceType" && string(s) == "Bundle" {
-		e.NestedBundle = true
+	b, err := d.stringValue()
+	if err != nil {
+		return "", err
 	}
-	if depth == 1 {
-		switch field {
-		case "resourceType":
-			e.ResourceType = string(s)
-		case "id":
-			e.ResourceID = string(s)
-		}
+	switch string(b) {
+	case "GET":
+		return "GET", nil
+	case "HEAD":
+		return "HEAD", nil
+	case "POST":
+		return "POST", nil
+	case "PUT":
+		return "PUT", nil
+	case "DELETE":
+		return "DELETE", nil
+	case "PATCH":
+		return "PATCH", nil
 	}
-	return ""
+	return string(b), nil
 }
+
+// internType returns a resource type name without allocating when it is a
+// FHIR R4 type.
+func internType(b []byte) string {
+	if t, ok := canonicalTypes[string(b)]; ok {
+		return t
+	}
+	return string(b)
+}
+
+// canonicalTypes maps every resource type name to itself, for internType.
+var canonicalTypes = func() map[string]string {
+	m := make(map[string]string, len(resourceTypes))
+	for t := range resourceTypes {
+		m[t] = t
+	}
+	return m
+}()

@@ -1,6 +1,8 @@
 package fhirreq
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -55,6 +57,39 @@ func TestParseBundleEntries(t *testing.T) {
 	}
 }
 
+func TestParseBundleKeepsStrings(t *testing.T) {
+	body := `{"resourceType":"Bundle","type":"batch","entry":[
+	 {"fullUrl":"urn:uuid:a","resource":{"resourceType":"Observation","id":"o1"},
+	  "request":{"method":"POST","url":"Observation","ifNoneExist":"identifier=sys|1"}},
+	 {"fullUrl":"urn:uuid:\u0062","request":{"method":"GET","url":"Claim\/c2?patient=Patient\/p2"}},
+	 {"request":{"method":"GET","url":"Claim/c3"}}
+	]}`
+	b, err := ParseBundle([]byte(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Type != "batch" {
+		t.Errorf("Type = %q, want batch", b.Type)
+	}
+	want := []struct{ fullURL, typ, id, resourceID string }{
+		{"urn:uuid:a", "Observation", "", "o1"},
+		{"urn:uuid:b", "Claim", "c2", ""},
+		{"", "Claim", "c3", ""},
+	}
+	for i, w := range want {
+		e := b.Entries[i]
+		if e.FullURL != w.fullURL || e.Request.Type != w.typ || e.Request.ID != w.id || e.ResourceID != w.resourceID {
+			t.Errorf("entry %d: fullUrl %q, type %q, id %q, resource id %q; want %+v", i, e.FullURL, e.Request.Type, e.Request.ID, e.ResourceID, w)
+		}
+	}
+	if q := b.Entries[1].Request.Query; len(q.Params) != 1 || q.Params[0].Value != "Patient/p2" {
+		t.Errorf("escaped url query = %+v", q.Params)
+	}
+	if c := b.Entries[0].Request.IfNoneExist; c == nil || len(c.Params) != 1 || c.Params[0].Value != "sys|1" {
+		t.Errorf("ifNoneExist = %+v", c)
+	}
+}
+
 func TestParseBundleNestedDetection(t *testing.T) {
 	tests := []struct {
 		name, resource string
@@ -67,6 +102,9 @@ func TestParseBundleNestedDetection(t *testing.T) {
 		{"escaped", `{"resourceType":"Claim","contained":[{"resourceType":"\u0042undle"}]}`, true},
 		{"escaped name", `{"resourceType":"Claim","contained":[{"resource\u0054ype":"Bundle"}]}`, true},
 		{"Bundle as a value elsewhere", `{"resourceType":"Claim","note":"Bundle","x":{"y":"Bundle"}}`, false},
+		{"escapes other than \\u", `{"resourceType":"Claim","text":{"div":"a\nb\/c\"d"}}`, false},
+		{"escaped top-level type", `{"resourceType":"\u0042undle","type":"collection"}`, true},
+		{"escaped value of another member", `{"resourceType":"Claim","note":"\u0042undle"}`, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -151,18 +189,130 @@ func TestParseBundleDemoBundles(t *testing.T) {
 func FuzzParseBundle(f *testing.F) {
 	f.Add([]byte(transaction))
 	f.Add([]byte(`{"resourceType":"Bundle","type":"batch","entry":[{"request":{"method":"POST","url":""}}]}`))
+	f.Add([]byte(`{"resourceType":"Bundle","type":"batch","entry":[{"fullUrl":"urn:uuid:\u0061","resource":{"resourceType":"Claim","contained":[{"resourceType":"\u0042undle"}]},"request":{"method":"POST","url":"Claim\/x"}}]}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
+		before := bytes.Clone(body)
 		b, err := ParseBundle(body)
+		if !bytes.Equal(body, before) {
+			t.Fatal("ParseBundle changed its input")
+		}
 		if err != nil {
 			return
 		}
-		for _, e := range b.Entries {
+		want := referenceEntries(t, body)
+		if len(want) != len(b.Entries) {
+			t.Fatalf("%d entries, the reference decoder reads %d", len(b.Entries), len(want))
+		}
+		for i, e := range b.Entries {
 			if e.Request != nil && e.Request.Query == nil {
 				t.Fatal("entry request without a Query")
 			}
 			if e.ResourceType == "Bundle" && !e.NestedBundle {
 				t.Fatal("a Bundle entry was not flagged as nested")
 			}
+			w := want[i]
+			if e.FullURL != w.FullURL || e.ResourceType != w.resourceType || e.NestedBundle != w.nested {
+				t.Fatalf("entry %d: fullUrl %q, type %q, nested %v; the reference decoder reads %q, %q, %v",
+					i, e.FullURL, e.ResourceType, e.NestedBundle, w.FullURL, w.resourceType, w.nested)
+			}
+			if e.Request != nil && e.Request.Method != w.Request.Method {
+				t.Fatalf("entry %d: method %q, the reference decoder reads %q", i, e.Request.Method, w.Request.Method)
+			}
 		}
 	})
+}
+
+// referenceEntry is an entry as encoding/json reads it, for comparison with
+// ParseBundle's own decoder.
+type referenceEntry struct {
+	FullURL  string          `json:"fullUrl"`
+	Resource json.RawMessage `json:"resource"`
+	Request  struct {
+		Method string `json:"method"`
+		URL    string `json:"url"`
+	} `json:"request"`
+
+	resourceType string
+	nested       bool
+}
+
+func referenceEntries(t *testing.T, body []byte) []referenceEntry {
+	t.Helper()
+	var b struct {
+		Entry []referenceEntry `json:"entry"`
+	}
+	if err := json.Unmarshal(body, &b); err != nil {
+		t.Fatalf("ParseBundle accepted what encoding/json rejects: %v", err)
+	}
+	for i := range b.Entry {
+		e := &b.Entry[i]
+		if len(e.Resource) == 0 || string(e.Resource) == "null" {
+			continue
+		}
+		var v any
+		if err := json.Unmarshal(e.Resource, &v); err != nil {
+			t.Fatal(err)
+		}
+		if m, ok := v.(map[string]any); ok {
+			e.resourceType, _ = m["resourceType"].(string)
+		}
+		e.nested = holdsBundle(v)
+	}
+	return b.Entry
+}
+
+// holdsBundle reports whether v has a "resourceType": "Bundle" member at
+// any depth.
+func holdsBundle(v any) bool {
+	switch v := v.(type) {
+	case map[string]any:
+		if v["resourceType"] == "Bundle" {
+			return true
+		}
+		for _, x := range v {
+			if holdsBundle(x) {
+				return true
+			}
+		}
+	case []any:
+		for _, x := range v {
+			if holdsBundle(x) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// TestParseBundleConcurrent parses different Bundles at once, so that the
+// pooled decoders and scratch space are shared between goroutines (run it
+// with -race), and checks that no result holds another Bundle's entries.
+func TestParseBundleConcurrent(t *testing.T) {
+	const workers, rounds = 4, 50
+	errs := make(chan error, workers)
+	for w := range workers {
+		go func() {
+			body := fmt.Sprintf(`{"resourceType":"Bundle","type":"batch","entry":[`+
+				`{"fullUrl":"urn:uuid:w%d","request":{"method":"GET","url":"Claim/w%d?patient=p%d"}}]}`, w, w, w)
+			for range rounds {
+				b, err := ParseBundle([]byte(body))
+				if err != nil {
+					errs <- err
+					return
+				}
+				want := fmt.Sprintf("w%d", w)
+				if len(b.Entries) != 1 || b.Entries[0].FullURL != "urn:uuid:"+want || b.Entries[0].Request.ID != want ||
+					b.Entries[0].Request.Query.Params[0].Value != "p"+want[1:] {
+					errs <- fmt.Errorf("worker %d read %+v", w, b.Entries)
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range workers {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
 }

@@ -15,6 +15,8 @@ import (
 //	Type.read, Type.vread, Type.search, Type.create, Type.update,
 //	Type.patch, Type.delete, Type.history
 //	batch-transaction     POST [base]
+//	search-system         GET [base]?_type=... and POST [base]/_search
+//	history-system        GET [base]/_history
 //
 // A pattern names exactly one interaction kind on exactly one type; there are
 // no wildcards, so an allowlist can be read as the full list of what a
@@ -44,6 +46,10 @@ func ParsePattern(s string) ([]Pattern, error) {
 		return []Pattern{{Kind: Capabilities}}, nil
 	case "batch-transaction":
 		return []Pattern{{Kind: BatchTransaction}}, nil
+	case "search-system":
+		return []Pattern{{Kind: SearchSystem}}, nil
+	case "history-system":
+		return []Pattern{{Kind: HistorySystem}}, nil
 	}
 	if op, ok := operationName(s); ok {
 		return []Pattern{{Kind: OperationSystem, Operation: op}}, nil
@@ -77,7 +83,7 @@ func ParsePattern(s string) ([]Pattern, error) {
 }
 
 func patternError(s string) error {
-	return fmt.Errorf("invalid interaction %q: use capabilities, Type/$op, Type/[id]/$op, $op, batch-transaction or Type.read|vread|search|create|update|patch|delete|history", s)
+	return fmt.Errorf("invalid interaction %q: use capabilities, Type/$op, Type/[id]/$op, $op, batch-transaction, search-system, history-system or Type.read|vread|search|create|update|patch|delete|history", s)
 }
 
 // Matches reports whether req is the interaction p names.
@@ -88,7 +94,7 @@ func (p Pattern) Matches(req *Request) bool {
 // String returns the pattern in configuration syntax.
 func (p Pattern) String() string {
 	switch p.Kind {
-	case Capabilities, BatchTransaction:
+	case Capabilities, BatchTransaction, SearchSystem, HistorySystem:
 		return string(p.Kind)
 	case OperationSystem:
 		return "$" + p.Operation
@@ -107,9 +113,5 @@ func (p Pattern) String() string {
 // Describe returns the request in pattern syntax, for records and denials.
 // It contains no id or query, so it is safe to log.
 func (req *Request) Describe() string {
-	switch req.Kind {
-	case SearchSystem, HistorySystem:
-		return string(req.Kind)
-	}
 	return Pattern{Kind: req.Kind, Type: req.Type, Operation: req.Operation}.String()
 }

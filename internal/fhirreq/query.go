@@ -29,6 +29,12 @@ type Query struct {
 	Format   string    // _format, as sent
 	Elements []string  // _elements
 	Types    []string  // _type, each a resource type
+
+	// firstParam and firstLink store the first parameter of Params and its
+	// first link, so that the common query of one plain parameter (and
+	// controls such as _count) needs no allocation of its own.
+	firstParam [1]Param
+	firstLink  [1]Link
 }
 
 // Empty reports whether q has no parameter at all.
@@ -98,12 +104,21 @@ func (h *Has) Types() []string {
 	return out
 }
 
-// singleValued are the parameters that may appear once per query.
-var singleValued = map[string]bool{
-	"_count": true, "_summary": true, "_format": true, "_elements": true, "_sort": true,
-	"_total": true, "_contained": true, "_containedType": true, "_pretty": true, "_type": true,
-	"_since": true, "_at": true, "_query": true, "_graphql": true, "_outputFormat": true,
-}
+// singleValued are the parameters that may appear once per query, each
+// with its own bit, so that a query tracks the ones it has seen in one
+// word.
+var singleValued = func() map[string]uint32 {
+	names := []string{
+		"_count", "_summary", "_format", "_elements", "_sort",
+		"_total", "_contained", "_containedType", "_pretty", "_type",
+		"_since", "_at", "_query", "_graphql", "_outputFormat",
+	}
+	m := make(map[string]uint32, len(names))
+	for i, n := range names {
+		m[n] = 1 << i
+	}
+	return m
+}()
 
 // knownUnderscore are the underscore parameters FHIR R4 defines for search,
 // history, GraphQL and bulk export. Any other name starting with "_" is
@@ -133,39 +148,47 @@ func badQuery(reason string) error { return &Error{http.StatusBadRequest, reason
 //
 // Errors never quote the query, which may hold PHI.
 func ParseQuery(raw string) (*Query, error) {
-	q := &Query{Count: -1}
-	if raw == "" {
-		return q, nil
-	}
-	if err := checkRawQuery(raw); err != nil {
+	q := &Query{}
+	if err := q.parse(raw); err != nil {
 		return nil, err
 	}
-	parts := strings.Split(raw, "&")
-	if len(parts) > MaxParams {
-		return nil, badQuery("the query has more than " + strconv.Itoa(MaxParams) + " parameters")
+	return q, nil
+}
+
+// parse is ParseQuery into q, which must be zero.
+func (q *Query) parse(raw string) error {
+	q.Count = -1
+	if raw == "" {
+		return nil
 	}
-	var seen map[string]bool
-	for _, part := range parts {
+	if err := checkRawQuery(raw); err != nil {
+		return err
+	}
+	if strings.Count(raw, "&") >= MaxParams {
+		return badQuery("the query has more than " + strconv.Itoa(MaxParams) + " parameters")
+	}
+	var seen uint32 // bits of singleValued
+	for part := range strings.SplitSeq(raw, "&") {
 		key, rawValue, ok := strings.Cut(part, "=")
 		if !ok || key == "" || rawValue == "" {
-			return nil, badQuery("every query parameter must be name=value with a non-empty name and value")
+			return badQuery("every query parameter must be name=value with a non-empty name and value")
 		}
 		value, err := decodeValue(rawValue)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if err := q.add(key, value, &seen); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	return q, nil
+	return nil
 }
 
 func checkRawQuery(raw string) error {
 	if len(raw) > MaxQueryBytes {
 		return badQuery("the query is longer than " + strconv.Itoa(MaxQueryBytes) + " bytes")
 	}
-	if strings.ContainsAny(raw, ";+#") {
+	if querySeparators.in(raw) {
 		return badQuery(`the query contains ";", "+" or "#": separate parameters with "&" and percent-encode spaces as %20 and plus signs as %2B`)
 	}
 	for i := strings.IndexByte(raw, '%'); i >= 0 && i+2 < len(raw); {
@@ -213,26 +236,24 @@ func decodeValue(raw string) (string, error) {
 }
 
 // add parses one name=value pair into q.
-func (q *Query) add(key, value string, seen *map[string]bool) error {
+func (q *Query) add(key, value string, seen *uint32) error {
 	if !validKey(key) {
 		return badQuery(`a parameter name contains characters other than letters, digits, "_", "-", "." and ":"`)
 	}
 	base, _, _ := strings.Cut(key, ":")
 	base, _, _ = strings.Cut(base, ".")
-	if strings.HasPrefix(base, "_") && !knownUnderscore[base] && !singleValued[base] {
+	bit := singleValued[base]
+	if strings.HasPrefix(base, "_") && !knownUnderscore[base] && bit == 0 {
 		return badQuery("the query names an unknown parameter starting with \"_\"")
 	}
-	if singleValued[base] {
+	if bit != 0 {
 		if key != base {
 			return badQuery("the parameter " + base + " takes no modifier")
 		}
-		if (*seen)[base] {
+		if *seen&bit != 0 {
 			return badQuery("the parameter " + base + " appears more than once")
 		}
-		if *seen == nil {
-			*seen = map[string]bool{}
-		}
-		(*seen)[base] = true
+		*seen |= bit
 	}
 
 	switch base {
@@ -246,12 +267,16 @@ func (q *Query) add(key, value string, seen *map[string]bool) error {
 		q.Has = append(q.Has, *h)
 		return nil
 	}
-	if singleValued[base] {
+	if bit != 0 {
 		if done, err := q.addControl(base, value); done || err != nil {
 			return err
 		}
 	}
-	links, err := parseLinks(key)
+	var dst []Link
+	if q.Params == nil {
+		q.Params, dst = q.firstParam[:0:1], q.firstLink[:0:1]
+	}
+	links, err := parseLinks(dst, key)
 	if err != nil {
 		return err
 	}
@@ -399,22 +424,26 @@ func hasChain(parts []string, depth int) (*Has, error) {
 	return h, nil
 }
 
-// parseLinks splits a parameter name into chain links.
-func parseLinks(key string) ([]Link, error) {
-	steps := strings.Split(key, ".")
-	if len(steps) > maxChainLinks {
+// parseLinks splits a parameter name into chain links, appended to dst
+// when it has room for all of them.
+func parseLinks(dst []Link, key string) ([]Link, error) {
+	n := strings.Count(key, ".") + 1
+	if n > maxChainLinks {
 		return nil, badQuery("chained parameters are limited to " + strconv.Itoa(maxChainLinks) + " links")
 	}
-	links := make([]Link, len(steps))
-	for i, s := range steps {
+	links := dst[:0]
+	if cap(dst) < n {
+		links = make([]Link, 0, n)
+	}
+	for s := range strings.SplitSeq(key, ".") {
 		name, modifier, hasModifier := strings.Cut(s, ":")
 		if !isName(name) || (hasModifier && !isModifier(modifier)) {
 			return nil, badQuery("a parameter name must be name[:modifier] links joined by \".\"")
 		}
-		if i > 0 && strings.HasPrefix(name, "_has") {
+		if len(links) > 0 && strings.HasPrefix(name, "_has") {
 			return nil, badQuery("_has cannot follow a chain")
 		}
-		links[i] = Link{Name: name, Modifier: modifier}
+		links = append(links, Link{Name: name, Modifier: modifier})
 	}
 	return links, nil
 }
@@ -488,3 +517,33 @@ func hasUnescapedComma(v string) bool {
 	}
 	return false
 }
+
+// byteSet is a set of ASCII bytes. Its in method is strings.ContainsAny
+// without the lookup table that ContainsAny builds on every call, which the
+// parsers would otherwise pay for every Bundle entry.
+type byteSet [256]bool
+
+func newByteSet(chars string) *byteSet {
+	var set byteSet
+	for i := 0; i < len(chars); i++ {
+		set[chars[i]] = true
+	}
+	return &set
+}
+
+// in reports whether s contains a byte of the set.
+func (set *byteSet) in(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if set[s[i]] {
+			return true
+		}
+	}
+	return false
+}
+
+// The byte sets the parsers reject.
+var (
+	querySeparators   = newByteSet(";+#")
+	pathEscapes       = newByteSet("%;\\")
+	entryURLAbsolutes = newByteSet(":#")
+)

@@ -104,7 +104,7 @@ func parseHTTP(r *http.Request, base string, body []byte, haveBody bool) (*Reque
 	if err != nil {
 		return nil, err
 	}
-	req, err := classify(r.Method, segs, r.URL.RawQuery != "")
+	req, err := (&Request{}).classify(r.Method, segs, r.URL.RawQuery != "")
 	if err != nil {
 		return nil, err
 	}
@@ -135,29 +135,36 @@ func pathSegments(escaped, base string) ([]string, error) {
 	if !ok || (rest != "" && rest[0] != '/') {
 		return nil, ErrNotFHIR
 	}
-	rest = strings.TrimPrefix(rest, "/")
-	if rest == "" {
-		return nil, nil
+	return splitSegments(nil, strings.TrimPrefix(rest, "/"))
+}
+
+// splitSegments appends the "/"-separated segments of path to dst,
+// rejecting non-canonical forms. An empty path has no segments.
+func splitSegments(dst []string, path string) ([]string, error) {
+	if path == "" {
+		return dst, nil
 	}
-	segs := strings.Split(rest, "/")
-	for _, s := range segs {
+	for s := range strings.SplitSeq(path, "/") {
 		switch {
 		case s == "":
 			return nil, &Error{http.StatusBadRequest, "empty path segment"}
 		case s == "." || s == "..":
 			return nil, &Error{http.StatusBadRequest, "dot segment in path"}
-		case strings.ContainsAny(s, "%;\\"):
+		case pathEscapes.in(s):
 			return nil, &Error{http.StatusBadRequest, "encoded characters or matrix parameters in path"}
 		}
+		dst = append(dst, s)
 	}
-	return segs, nil
+	return dst, nil
 }
 
-func classify(method string, segs []string, hasQuery bool) (*Request, error) {
+// classify sets the interaction of req, which must be zero, from the
+// method and path segments, and returns req.
+func (req *Request) classify(method string, segs []string, hasQuery bool) (*Request, error) {
 	if !knownMethod(method) {
 		return nil, &Error{http.StatusMethodNotAllowed, fmt.Sprintf("method %q is not a FHIR interaction", method)}
 	}
-	req := &Request{Method: method}
+	req.Method = method
 	if len(segs) == 0 {
 		return req.system(method)
 	}

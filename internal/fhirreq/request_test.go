@@ -1,6 +1,7 @@
 package fhirreq
 
 import (
+	"bytes"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -110,7 +111,7 @@ func TestParseOutsideBase(t *testing.T) {
 }
 
 func TestPatternRoundTrip(t *testing.T) {
-	for _, s := range []string{"capabilities", "batch-transaction", "Claim/$submit", "Patient/[id]/$everything", "$export", "Claim.read", "Claim.search", "Claim.create"} {
+	for _, s := range []string{"capabilities", "batch-transaction", "Claim/$submit", "Patient/[id]/$everything", "$export", "Claim.read", "Claim.search", "Claim.create", "search-system", "history-system"} {
 		t.Run(s, func(t *testing.T) {
 			pats, err := ParsePattern(s)
 			if err != nil {
@@ -124,10 +125,50 @@ func TestPatternRoundTrip(t *testing.T) {
 }
 
 func TestPatternRejects(t *testing.T) {
-	for _, s := range []string{"", "Claim", "claim/$submit", "Claim/$", "Claim.*", "*", "Claim/*/$submit", "Claim.write", "Foo.read", "Claim/$submit/x", "system/Claim.read"} {
+	for _, s := range []string{"", "Claim", "claim/$submit", "Claim/$", "Claim.*", "*", "Claim/*/$submit", "Claim.write", "Foo.read", "Claim/$submit/x", "system/Claim.read", "Search-System", "search-type", "history-type", "Claim.search-system"} {
 		t.Run(s, func(t *testing.T) {
 			if _, err := ParsePattern(s); err == nil {
 				t.Errorf("ParsePattern(%q) accepted", s)
+			}
+		})
+	}
+}
+
+func TestSystemPatternsMatch(t *testing.T) {
+	tests := []struct {
+		pattern string
+		method  string
+		path    string
+		want    bool
+	}{
+		{"search-system", "GET", "/fhir?_type=Claim", true},
+		{"search-system", "POST", "/fhir/_search", true},
+		{"search-system", "GET", "/fhir/Claim?patient=1", false},
+		{"search-system", "GET", "/fhir/_history", false},
+		{"history-system", "GET", "/fhir/_history", true},
+		{"history-system", "GET", "/fhir/Claim/_history", false},
+		{"history-system", "GET", "/fhir?_type=Claim", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.pattern+" "+tt.method+" "+tt.path, func(t *testing.T) {
+			pats, err := ParsePattern(tt.pattern)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var body []byte
+			if tt.method == "POST" {
+				body = []byte("_type=Claim")
+			}
+			r := httptest.NewRequest(tt.method, "https://gw"+tt.path, bytes.NewReader(body))
+			if tt.method == "POST" {
+				r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			}
+			req, err := ParseWithBody(r, "/fhir", body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := pats[0].Matches(req); got != tt.want {
+				t.Errorf("Matches = %v, want %v", got, tt.want)
 			}
 		})
 	}

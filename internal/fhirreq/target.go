@@ -84,26 +84,38 @@ func (req *Request) conditionalCreate(values []string) error {
 // ifNoneExist, by the same rules as an HTTP request. An empty url names the
 // base itself, so a POST entry with an empty url is a nested batch.
 func ParseEntryRequest(method, url, ifNoneExist string) (*Request, error) {
-	path, rawQuery, _ := strings.Cut(url, "?")
-	if strings.HasPrefix(path, "/") || strings.ContainsAny(path, ":#") {
-		return nil, &Error{http.StatusBadRequest, "an entry request url must be relative to the FHIR base"}
-	}
-	segs, err := pathSegments("/"+path, "")
-	if err != nil {
-		return nil, err
-	}
-	req, err := classify(method, segs, rawQuery != "")
-	if err != nil {
-		return nil, err
-	}
-	if req.Query, err = ParseQuery(rawQuery); err != nil {
-		return nil, err
-	}
-	if ifNoneExist == "" {
-		return req, nil
-	}
-	if err := req.conditionalCreate([]string{ifNoneExist}); err != nil {
+	req := &Request{}
+	if err := parseEntryRequest(req, &Query{}, method, url, ifNoneExist); err != nil {
 		return nil, err
 	}
 	return req, nil
+}
+
+// maxEntrySegments is the number of path segments parseEntryRequest splits
+// without allocating; longer paths still parse.
+const maxEntrySegments = 6
+
+// parseEntryRequest is ParseEntryRequest into storage the caller provides:
+// req and q, which must be zero.
+func parseEntryRequest(req *Request, q *Query, method, url, ifNoneExist string) error {
+	path, rawQuery, _ := strings.Cut(url, "?")
+	if strings.HasPrefix(path, "/") || entryURLAbsolutes.in(path) {
+		return &Error{http.StatusBadRequest, "an entry request url must be relative to the FHIR base"}
+	}
+	var buf [maxEntrySegments]string
+	segs, err := splitSegments(buf[:0], path)
+	if err != nil {
+		return err
+	}
+	if _, err := req.classify(method, segs, rawQuery != ""); err != nil {
+		return err
+	}
+	if err := q.parse(rawQuery); err != nil {
+		return err
+	}
+	req.Query = q
+	if ifNoneExist == "" {
+		return nil
+	}
+	return req.conditionalCreate([]string{ifNoneExist})
 }

@@ -29,6 +29,7 @@ package gateway
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
 	"errors"
@@ -71,6 +72,12 @@ type Partner struct {
 	// StrictSkip lists interactions, in allowlist syntax, exempt from
 	// strict mode for this partner.
 	StrictSkip map[string]bool
+	// IssuingCAs, when not nil, returns the SHA-256 fingerprints of the CA
+	// certificates that may issue this partner's client certificates: a
+	// connection is refused unless one of its verified chains passes
+	// through one of them. It is called on every request, so that a reload
+	// of the CA file applies at once. Nil accepts any verified chain.
+	IssuingCAs func() [][sha256.Size]byte
 }
 
 // StrictChecker validates FHIR bodies for strict mode; *strict.Checker

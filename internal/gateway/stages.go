@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"crypto/sha256"
 	"crypto/x509"
 	"errors"
 	"io"
@@ -64,6 +65,10 @@ func (g *Gateway) identify(ex *exchange) *Refusal {
 	}
 	ex.partner = p
 	ex.entry.Partner = p.ID
+	if p.IssuingCAs != nil && !chainsPassThrough(ex.r.TLS.VerifiedChains, p.IssuingCAs()) {
+		return &Refusal{Status: http.StatusForbidden, Code: "security", Rule: "identity.issuer",
+			Message: "the client certificate was not issued by the CA registered for this partner"}
+	}
 	if ref := g.checkSource(ex); ref != nil {
 		return ref
 	}
@@ -73,6 +78,27 @@ func (g *Gateway) identify(ex *exchange) *Refusal {
 			Header:  http.Header{"Retry-After": {"1"}}}
 	}
 	return nil
+}
+
+// chainsPassThrough reports whether a CA certificate (any element after
+// the leaf) of one of the verified chains has one of the fingerprints.
+// An empty fingerprint list matches nothing, so a partner whose CA file
+// holds no usable certificate is refused rather than let through.
+func chainsPassThrough(chains [][]*x509.Certificate, fingerprints [][sha256.Size]byte) bool {
+	for _, chain := range chains {
+		if len(chain) < 2 {
+			continue
+		}
+		for _, ca := range chain[1:] {
+			sum := sha256.Sum256(ca.Raw)
+			for _, fp := range fingerprints {
+				if sum == fp {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
 
 // checkSource applies the partner's own source allowlist to the client

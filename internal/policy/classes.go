@@ -67,6 +67,16 @@ func ClassOf(typ string) (Class, bool) {
 	return c, ok
 }
 
+// allClassTypes lists the resource types of every class, sorted.
+var allClassTypes = func() []string {
+	var out []string
+	for _, types := range classTypes {
+		out = append(out, types...)
+	}
+	sort.Strings(out)
+	return out
+}()
+
 // Classes returns every data class, sorted.
 func Classes() []Class {
 	out := make([]Class, 0, len(classTypes))
@@ -109,9 +119,10 @@ const (
 	IncludeIterate Feature = "include-iterate" // _include:iterate and _revinclude:iterate
 	GraphQL        Feature = "graphql"         // $graphql and _graphql
 	History        Feature = "history"         // _history at any level
+	SystemSearch   Feature = "system-search"   // search at the FHIR base, across types
 )
 
-var features = []Feature{Everything, Export, HasSearch, ChainedSearch, IncludeIterate, GraphQL, History}
+var features = []Feature{Everything, Export, HasSearch, ChainedSearch, IncludeIterate, GraphQL, History, SystemSearch}
 
 // Partner is a compiled partner registration, as the policy uses it.
 type Partner struct {

@@ -27,7 +27,9 @@
 //     name each target type (subject:Patient.name). _include needs a named
 //     target type and _revinclude a source type the partner may read;
 //     wildcards are refused and :iterate needs the include-iterate grant.
-//   - search at the base: only with _type, as a search of each listed type.
+//   - search at the base: the system-search grant, then a search of each
+//     type listed in _type. Without _type it is a search of every type, so
+//     it needs a read role on every data class and a wildcard search scope.
 //   - create, update: only on writable data classes (clinical, workflow),
 //     with the write role and a c or u scope; the body's resourceType (and
 //     id, for an update) must match the URL; conditional criteria must be
@@ -35,7 +37,8 @@
 //     (package congruence).
 //   - patch and delete: refused to every partner.
 //   - history: the history grant and read on the type; history at the base
-//     returns every type and needs what $everything needs.
+//     returns every type and needs what $everything needs. Only _count,
+//     _since, _at and presentation parameters are accepted.
 //   - $everything, $export, $graphql and _graphql: their grant, a read role
 //     on every data class and the scope system/*.read.
 //   - Claim/$submit, Claim/$inquire, Patient/$member-match: POST, the

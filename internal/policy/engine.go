@@ -191,10 +191,34 @@ func (e *Engine) decideHistory(in Input) Decision {
 	} else if d, ok := e.readable(in, req.Type, scope.Read); !ok {
 		return d
 	}
+	if d, ok := checkHistoryParams(req.Query); !ok {
+		return d
+	}
 	if d, ok := e.checkCount(req.Query); !ok {
 		return d
 	}
 	return allow("allow.history")
+}
+
+// historyParams are the parameters FHIR R4 defines for history besides
+// _count and the presentation ones. _list is refused with the searches'
+// refused parameters.
+var historyParams = map[string]bool{"_since": true, "_at": true, "_pretty": true}
+
+// checkHistoryParams refuses search features on a history interaction.
+// History takes no search criteria, so an _include, _has, _type or filter
+// there would reach types the history decision never checked, on any
+// server that reads them.
+func checkHistoryParams(q *fhirreq.Query) (Decision, bool) {
+	if len(q.Includes) > 0 || len(q.Has) > 0 || q.Types != nil {
+		return invalid("policy.param.not-allowed", "history takes no _include, _revinclude, _has or _type"), false
+	}
+	for _, p := range q.Params {
+		if !historyParams[p.Name()] || p.Chained() || p.Modifier() != "" {
+			return invalid("policy.param.not-allowed", "history takes only _count, _since, _at and presentation parameters"), false
+		}
+	}
+	return Decision{}, true
 }
 
 func (e *Engine) checkCount(q *fhirreq.Query) (Decision, bool) {

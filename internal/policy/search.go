@@ -34,7 +34,8 @@ func (e *Engine) decideSearch(in Input, types []string) Decision {
 			return e.decideGraphQL(in)
 		}
 	}
-	plain := plainParams(q)
+	var buf [8]scope.Param
+	plain := appendPlainParams(buf[:0], q)
 	for _, typ := range types {
 		if d, ok := e.searchable(in, typ, plain); !ok {
 			return d
@@ -52,12 +53,21 @@ func (e *Engine) decideSearch(in Input, types []string) Decision {
 	return allow("allow.search")
 }
 
-// decideSystemSearch allows a search at the FHIR base only with _type, as
-// a search of each listed type.
+// decideSystemSearch decides a search at the FHIR base. It needs the
+// system-search grant, and then it is decided as a search of each type
+// listed in _type. Without _type it can return every type, so it needs what
+// every other form returning any type needs (see everyClass), with search
+// in place of read.
 func (e *Engine) decideSystemSearch(in Input) Decision {
+	if !in.Partner.Granted(SystemSearch) {
+		return forbidden("policy.feature.system-search", "search at the FHIR base is not granted to this partner: it returns several types in one call")
+	}
 	types := in.Request.Query.Types
 	if len(types) == 0 {
-		return forbidden("policy.search.untyped", "a search at the FHIR base must list its types in _type, because it can return any type")
+		if _, ok := e.everyClassSearch(in); !ok {
+			return forbidden("policy.search.untyped", "a search at the FHIR base without _type can return any type: list the types in _type")
+		}
+		types = allClassTypes
 	}
 	q := *in.Request.Query
 	q.Types = nil
@@ -65,6 +75,18 @@ func (e *Engine) decideSystemSearch(in Input) Decision {
 	req.Query = &q
 	in.Request = &req
 	return e.decideSearch(in, types)
+}
+
+// everyClassSearch is everyClass for a search: a read role on every data
+// class and a wildcard scope that permits search.
+func (e *Engine) everyClassSearch(in Input) (Decision, bool) {
+	if d, ok := e.everyClass(in, "a search at the FHIR base without _type"); !ok {
+		return d, false
+	}
+	if !in.Scopes.Permits(scope.Search, scope.Wildcard, nil) {
+		return forbidden("policy.scope", "a search at the FHIR base without _type returns every resource type, which needs a wildcard search scope"), false
+	}
+	return Decision{}, true
 }
 
 // searchable checks role and scopes for a search of typ. A granular scope
@@ -83,15 +105,15 @@ func (e *Engine) searchable(in Input, typ string, plain []scope.Param) (Decision
 	return Decision{}, true
 }
 
-// plainParams returns the parameters that can satisfy a granular scope.
-func plainParams(q *fhirreq.Query) []scope.Param {
-	var out []scope.Param
+// appendPlainParams appends to dst the parameters that can satisfy a
+// granular scope.
+func appendPlainParams(dst []scope.Param, q *fhirreq.Query) []scope.Param {
 	for _, p := range q.Params {
 		if p.Plain() {
-			out = append(out, scope.Param{Name: p.Name(), Value: p.Value})
+			dst = append(dst, scope.Param{Name: p.Name(), Value: p.Value})
 		}
 	}
-	return out
+	return dst
 }
 
 // checkChains refuses chained parameters unless granted. With the grant,

@@ -47,7 +47,10 @@ func (e *Engine) decideWrite(in Input) Decision {
 	if m := e.congruence.CheckIdentity(in.Identity); m != nil {
 		return mismatch(m)
 	}
-	return allow("allow." + verb)
+	if perm == scope.Update {
+		return allow("allow.update")
+	}
+	return allow("allow.create")
 }
 
 // checkBody requires the body to be a resource of the URL's type and, for
@@ -94,7 +97,7 @@ func (e *Engine) checkCriteria(in Input) (Decision, bool) {
 			return forbidden("policy.conditional.criteria", "conditional criteria may hold only plain search parameters of the written type"), false
 		}
 	}
-	if d, ok := e.searchable(in, req.Type, plainParams(criteria)); !ok {
+	if d, ok := e.searchable(in, req.Type, appendPlainParams(nil, criteria)); !ok {
 		return d, false
 	}
 	return Decision{}, true

@@ -26,6 +26,13 @@ var identityChecks = []Check{
 		Remediation: "Set partners[].organization.system and .value to the partner organisation's identifier, such as its NPI, distinct for every partner.",
 		config:      checkPartnerOrganizations,
 	},
+	{
+		ID: "GH-IDN-003", Control: "C3", Severity: High, Mode: ModeConfig,
+		Title:       "Every partner names its issuing CA when several client CAs are trusted",
+		Rationale:   "Without an issuing CA, a partner is identified by the URI SAN alone, so any trusted CA can issue a certificate that speaks for it: with a partner's own CA in the trust pool, that partner could impersonate every other.",
+		Remediation: "Set partners[].issuing_ca.cert_file or .sha256 for every partner once tls.client_ca_file holds more than one CA or any partner registers its own CA.",
+		config:      checkPartnerIssuingCAs,
+	},
 }
 
 // identifierProblem describes what is wrong with id, or returns "".
@@ -69,6 +76,35 @@ func checkPartnerOrganizations(t *Target) []result {
 	}
 	if len(t.Config.Partners) == 0 {
 		out = append(out, pass("partners", "no partner is registered"))
+	}
+	return out
+}
+
+func checkPartnerIssuingCAs(t *Target) []result {
+	c := t.Config
+	trusted := 0
+	if certs, err := pki.LoadCertificates(c.Resolve(c.TLS.ClientCAFile)); err == nil {
+		trusted = len(certs)
+	}
+	// A partner file that is tls.client_ca_file itself adds no CA.
+	own := map[string]bool{}
+	for _, p := range c.Partners {
+		if p.IssuingCA != nil && p.IssuingCA.CertFile != "" && c.Resolve(p.IssuingCA.CertFile) != c.Resolve(c.TLS.ClientCAFile) {
+			own[c.Resolve(p.IssuingCA.CertFile)] = true
+		}
+	}
+	trusted += len(own)
+	if trusted <= 1 {
+		return []result{pass("tls.client_ca_file", "at most one client CA is trusted, so no other CA can issue a certificate naming a partner")}
+	}
+	var out []result
+	for i, p := range c.Partners {
+		key := fmt.Sprintf("partners[%d]", i)
+		if p.IssuingCA == nil {
+			out = append(out, fail(key, "partner %q names no issuing_ca while %d client CAs are trusted, so a certificate from any of them can speak for it", p.ID, trusted))
+			continue
+		}
+		out = append(out, pass(key+".issuing_ca", "partner %q accepts certificates from its issuing CA only", p.ID))
 	}
 	return out
 }

@@ -186,6 +186,8 @@ func checkBulkInteractions(t *Target) []result {
 		switch {
 		case slices.Contains(bulkOperations, p.Operation):
 			out = append(out, fail(in.key, "partner %q may call %s", t.partnerID(in.partner), in.raw))
+		case p.Kind == fhirreq.HistorySystem:
+			out = append(out, fail(in.key, "partner %q may read the history of every type", t.partnerID(in.partner)))
 		case p.Kind == fhirreq.HistoryInstance || p.Kind == fhirreq.HistoryType:
 			out = append(out, failAt(Medium, in.key, "partner %q may read the history of %s", t.partnerID(in.partner), p.Type))
 		}

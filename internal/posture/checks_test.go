@@ -101,6 +101,7 @@ var checkCases = []checkCase{
 	{"GH-POL-001", "everything", func(t *testing.T, fx *fixture, tg *Target) { addInteraction(tg, "Patient/[id]/$everything") }, Fail, High},
 	{"GH-POL-001", "export", func(t *testing.T, fx *fixture, tg *Target) { addInteraction(tg, "Group/[id]/$export") }, Fail, High},
 	{"GH-POL-001", "history", func(t *testing.T, fx *fixture, tg *Target) { addInteraction(tg, "Claim.history") }, Fail, Medium},
+	{"GH-POL-001", "system history", func(t *testing.T, fx *fixture, tg *Target) { addInteraction(tg, "history-system") }, Fail, High},
 	{"GH-POL-002", "workflow", nil, Pass, 0},
 	{"GH-POL-002", "create", func(t *testing.T, fx *fixture, tg *Target) { addInteraction(tg, "Observation.create") }, Fail, High},
 	{"GH-POL-002", "other operation", func(t *testing.T, fx *fixture, tg *Target) { addInteraction(tg, "Claim/$validate") }, Fail, Medium},
@@ -130,6 +131,20 @@ var checkCases = []checkCase{
 		second.ID = "second-ehr"
 		cfgOf(tg).Partners = append(cfgOf(tg).Partners, second)
 	}, Fail, Medium},
+	{"GH-IDN-003", "one CA", nil, Pass, 0},
+	{"GH-IDN-003", "partner CA, other partner without", func(t *testing.T, fx *fixture, tg *Target) {
+		second := cfgOf(tg).Partners[0]
+		second.ID = "second-ehr"
+		second.IssuingCA = &config.IssuingCA{CertFile: "pki/admin-ca.pem"}
+		cfgOf(tg).Partners = append(cfgOf(tg).Partners, second)
+	}, Fail, High},
+	{"GH-IDN-003", "every partner names its CA", func(t *testing.T, fx *fixture, tg *Target) {
+		cfgOf(tg).Partners[0].IssuingCA = &config.IssuingCA{CertFile: "pki/partner-ca.pem"}
+		second := cfgOf(tg).Partners[0]
+		second.ID = "second-ehr"
+		second.IssuingCA = &config.IssuingCA{CertFile: "pki/admin-ca.pem"}
+		cfgOf(tg).Partners = append(cfgOf(tg).Partners, second)
+	}, Pass, 0},
 	{"GH-NET-001", "partner networks", nil, Pass, 0},
 	{"GH-NET-001", "not configurable", func(t *testing.T, fx *fixture, tg *Target) { tg.settings.sourceAllowlist = nil }, NotConfigured, Low},
 	{"GH-NET-001", "everyone", func(t *testing.T, fx *fixture, tg *Target) {

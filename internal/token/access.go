@@ -156,7 +156,7 @@ func (s *Server) VerifyContext(ctx context.Context, raw string, peer *x509.Certi
 // checkToken checks everything about a token except its binding and its
 // revocation: signature, header, iss, aud, the ids, exp and iat.
 func (s *Server) checkToken(raw string) (*accessTokenClaims, error) {
-	claims, err := s.verifySigned(raw)
+	claims, err := s.verifySignedCached(raw)
 	if err != nil {
 		return nil, err
 	}
@@ -210,9 +210,30 @@ func (c *accessTokenClaims) accessClaims() *AccessClaims {
 	}
 }
 
+// verifySignedCached is verifySigned with the verified-token cache: a token
+// whose text was verified before, and is still cached, is not verified
+// again. Only successes are cached.
+func (s *Server) verifySignedCached(raw string) (*accessTokenClaims, error) {
+	if s.verified == nil || len(raw) > maxAccessTokenBytes {
+		return s.verifySigned(raw)
+	}
+	key := sha256.Sum256([]byte(raw))
+	now := s.opts.Now()
+	if claims, ok := s.verified.get(key, now); ok {
+		return claims, nil
+	}
+	claims, err := s.verifySigned(raw)
+	if err != nil {
+		return nil, err
+	}
+	s.verified.put(key, claims, now)
+	return claims, nil
+}
+
 // verifySigned checks the JWS structure, header and signature and decodes
 // the claims.
 func (s *Server) verifySigned(raw string) (*accessTokenClaims, error) {
+	s.signatureChecks.Add(1)
 	if len(raw) > maxAccessTokenBytes {
 		return nil, fmt.Errorf("%w: longer than %d bytes", ErrInvalidToken, maxAccessTokenBytes)
 	}

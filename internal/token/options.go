@@ -85,6 +85,13 @@ type ServerOptions struct {
 	// must reject certificates that map to no partner before they reach the
 	// token endpoint.
 	PeerClient func(r *http.Request) (clientID string, ok bool)
+
+	// VerifiedCacheTTL is how long the signature check of an access token
+	// is reused for the same token text, within the token's lifetime:
+	// DefaultVerifiedCacheTTL when zero, at most 5 minutes, and no cache
+	// when negative. The claims, the certificate binding and the
+	// revocation state are checked on every request whatever it is.
+	VerifiedCacheTTL time.Duration
 }
 
 // withDefaults returns a copy of o with zero values replaced by defaults.
@@ -100,6 +107,9 @@ func (o ServerOptions) withDefaults() ServerOptions {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.VerifiedCacheTTL == 0 {
+		o.VerifiedCacheTTL = DefaultVerifiedCacheTTL
 	}
 	return o
 }
@@ -133,6 +143,9 @@ func (o ServerOptions) validate() error {
 	}
 	if o.Skew < 0 || o.Skew > maxSkew {
 		return optionError("Skew", fmt.Sprintf("must be between 0 and %v, got %v", maxSkew, o.Skew))
+	}
+	if o.VerifiedCacheTTL > maxVerifiedCacheTTL {
+		return optionError("VerifiedCacheTTL", fmt.Sprintf("must be at most %v, got %v", maxVerifiedCacheTTL, o.VerifiedCacheTTL))
 	}
 	return nil
 }

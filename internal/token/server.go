@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync/atomic"
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/cryptosigner"
@@ -21,6 +22,11 @@ type Server struct {
 	signer    jose.Signer
 	publicKey *ecdsa.PublicKey
 	keyID     string
+	// verified is nil when ServerOptions.VerifiedCacheTTL is negative.
+	verified *verifiedCache
+	// signatureChecks counts the tokens verifySigned checked, so that tests
+	// can tell a cached verification from a full one.
+	signatureChecks atomic.Int64
 }
 
 // NewServer validates opts and returns a Server.
@@ -49,6 +55,9 @@ func NewServer(opts ServerOptions) (*Server, error) {
 	}
 
 	s := &Server{opts: opts, signer: signer, publicKey: pub, keyID: keyID}
+	if opts.VerifiedCacheTTL > 0 {
+		s.verified = newVerifiedCache(opts.VerifiedCacheTTL)
+	}
 	return s, nil
 }
 

@@ -83,12 +83,20 @@ func Load(dir string) (*File, error) {
 }
 
 // RequestBody returns the case's request body: the inline body, or
-// BodyFile under dir with the replacements applied. A case without a body
-// returns nil.
+// BodyFile under dir with the replacements applied. An inline JSON string
+// is sent as its text, such as a form body for POST _search; any other
+// inline value is sent as JSON. A case without a body returns nil.
 func (c *Case) RequestBody(dir string) ([]byte, error) {
 	if c.BodyFile == "" {
 		if len(c.Body) == 0 || string(c.Body) == "null" {
 			return nil, nil
+		}
+		if c.Body[0] == '"' {
+			var text string
+			if err := json.Unmarshal(c.Body, &text); err != nil {
+				return nil, err
+			}
+			return []byte(text), nil
 		}
 		return c.Body, nil
 	}

@@ -1,0 +1,115 @@
+package app
+
+import (
+	"crypto/sha256"
+	"fmt"
+
+	"github.com/gatehouse-health/gatehouse/internal/certreload"
+	"github.com/gatehouse-health/gatehouse/internal/config"
+	"github.com/gatehouse-health/gatehouse/internal/pki"
+)
+
+// partnerCAFiles returns the resolved issuing_ca.cert_file of every
+// partner, each once, for the inbound listener's trust pool. A partner
+// file that is tls.client_ca_file itself is already in the pool.
+func partnerCAFiles(cfg *config.File) []string {
+	seen := map[string]bool{cfg.Resolve(cfg.TLS.ClientCAFile): true}
+	var out []string
+	for _, p := range cfg.Partners {
+		if p.IssuingCA == nil || p.IssuingCA.CertFile == "" {
+			continue
+		}
+		path := cfg.Resolve(p.IssuingCA.CertFile)
+		if !seen[path] {
+			seen[path] = true
+			out = append(out, path)
+		}
+	}
+	return out
+}
+
+// checkIssuingCAs reads every partner's issuing CA once at start-up, so
+// that a wrong file or fingerprint stops the gateway with the key to fix.
+// A file must hold CA certificates only. A fingerprint must name a
+// certificate of the partner's own file or, when the partner has none, of
+// the trust pool (tls.client_ca_file and the partners' files).
+func checkIssuingCAs(cfg *config.File) error {
+	trusted := map[[sha256.Size]byte]bool{}
+	files := map[string][][sha256.Size]byte{}
+	load := func(key, path string) error {
+		certs, err := pki.LoadCertificates(path)
+		if err != nil {
+			return fmt.Errorf("%s: %w", key, err)
+		}
+		for _, c := range certs {
+			if !c.BasicConstraintsValid || !c.IsCA {
+				return fmt.Errorf("%s: certificate %q in %s is not a CA certificate", key, c.Subject.CommonName, path)
+			}
+			fp := sha256.Sum256(c.Raw)
+			trusted[fp] = true
+			files[path] = append(files[path], fp)
+		}
+		return nil
+	}
+	if err := load("tls.client_ca_file", cfg.Resolve(cfg.TLS.ClientCAFile)); err != nil {
+		return err
+	}
+	for i, p := range cfg.Partners {
+		if p.IssuingCA != nil && p.IssuingCA.CertFile != "" {
+			if err := load(fmt.Sprintf("partners[%d].issuing_ca.cert_file", i), cfg.Resolve(p.IssuingCA.CertFile)); err != nil {
+				return err
+			}
+		}
+	}
+
+	for i, p := range cfg.Partners {
+		if p.IssuingCA == nil || p.IssuingCA.SHA256 == "" {
+			continue
+		}
+		key := fmt.Sprintf("partners[%d].issuing_ca.sha256", i)
+		fp, err := config.ParseFingerprint(p.IssuingCA.SHA256)
+		if err != nil {
+			return fmt.Errorf("%s: %w", key, err)
+		}
+		if p.IssuingCA.CertFile == "" {
+			if !trusted[fp] {
+				return fmt.Errorf("%s: no certificate in tls.client_ca_file or a partner's issuing_ca.cert_file has this fingerprint", key)
+			}
+			continue
+		}
+		if !containsFingerprint(files[cfg.Resolve(p.IssuingCA.CertFile)], fp) {
+			return fmt.Errorf("%s: no certificate in partners[%d].issuing_ca.cert_file has this fingerprint", key, i)
+		}
+	}
+	return nil
+}
+
+func containsFingerprint(list [][sha256.Size]byte, fp [sha256.Size]byte) bool {
+	for _, x := range list {
+		if x == fp {
+			return true
+		}
+	}
+	return false
+}
+
+// issuingCAs returns the gateway's view of partner p's issuing CA: the
+// pinned fingerprint when one is configured, or else the certificates its
+// file holds in the current generation of certs, so that a reloaded file
+// applies at once. It returns nil when p names no issuing CA.
+func issuingCAs(cfg *config.File, p config.Partner, certs *certreload.Holder) (func() [][sha256.Size]byte, error) {
+	switch {
+	case p.IssuingCA == nil:
+		return nil, nil
+	case p.IssuingCA.SHA256 != "":
+		fp, err := config.ParseFingerprint(p.IssuingCA.SHA256)
+		if err != nil {
+			return nil, err
+		}
+		pinned := [][sha256.Size]byte{fp}
+		return func() [][sha256.Size]byte { return pinned }, nil
+	default:
+		path := cfg.Resolve(p.IssuingCA.CertFile)
+		return func() [][sha256.Size]byte { return certs.ClientCAFingerprints(path) }, nil
+	}
+}

@@ -1,0 +1,83 @@
+package token
+
+import (
+	"crypto/sha256"
+	"sync"
+	"time"
+)
+
+// DefaultVerifiedCacheTTL and maxVerifiedCacheTTL bound
+// ServerOptions.VerifiedCacheTTL.
+const (
+	DefaultVerifiedCacheTTL = 30 * time.Second
+	maxVerifiedCacheTTL     = 5 * time.Minute
+
+	// maxVerifiedCacheEntries caps the cache. Only tokens this server
+	// signed get in, so it fills only with live tokens; when it is full of
+	// them, further tokens are verified without caching.
+	maxVerifiedCacheEntries = 10000
+)
+
+// verifiedCache holds the claims of access tokens whose JWS structure,
+// header and ES256 signature were verified, keyed by the SHA-256 of the
+// token text, so that the next requests with the same token skip that
+// work. An entry lives until the earlier of the token's exp and the TTL.
+// Only verifySigned is skipped: the claims checks of checkToken (iss, aud,
+// ids, exp, iat), the certificate binding and the revocation lookup still
+// run on every request. It is safe for concurrent use.
+type verifiedCache struct {
+	ttl time.Duration
+
+	mu      sync.Mutex
+	entries map[[sha256.Size]byte]verifiedEntry
+}
+
+type verifiedEntry struct {
+	claims accessTokenClaims
+	until  time.Time
+}
+
+func newVerifiedCache(ttl time.Duration) *verifiedCache {
+	return &verifiedCache{ttl: ttl, entries: map[[sha256.Size]byte]verifiedEntry{}}
+}
+
+// get returns a copy of the claims cached for key, if any are live at now.
+func (c *verifiedCache) get(key [sha256.Size]byte, now time.Time) (*accessTokenClaims, bool) {
+	c.mu.Lock()
+	e, ok := c.entries[key]
+	if ok && !now.Before(e.until) {
+		delete(c.entries, key)
+		ok = false
+	}
+	c.mu.Unlock()
+	if !ok {
+		return nil, false
+	}
+	claims := e.claims
+	return &claims, true
+}
+
+// put caches a copy of claims under key. When the cache is full, it first
+// drops the entries no longer live; if none were, claims is not cached.
+func (c *verifiedCache) put(key [sha256.Size]byte, claims *accessTokenClaims, now time.Time) {
+	until := now.Add(c.ttl)
+	if exp := time.Unix(claims.Expiry, 0); exp.Before(until) {
+		until = exp
+	}
+	if !now.Before(until) {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.entries) >= maxVerifiedCacheEntries {
+		for k, e := range c.entries {
+			if !now.Before(e.until) {
+				delete(c.entries, k)
+			}
+		}
+		if len(c.entries) >= maxVerifiedCacheEntries {
+			return
+		}
+	}
+	c.entries[key] = verifiedEntry{claims: *claims, until: until}
+}
