@@ -59,6 +59,9 @@ type Options struct {
 	// MemberSystem is the identifier system of member ids in eligibility
 	// and $member-match. Empty means DefaultMemberSystem.
 	MemberSystem string
+	// EventsPerQuery is the page size of Subscription $events. Zero means
+	// subscriptions.MaxEventsPerQuery.
+	EventsPerQuery int
 }
 
 // DefaultMemberSystem is the identifier system of this payer's member ids
@@ -127,7 +130,7 @@ func New(db *storage.DB, opts Options) (*Service, error) {
 func (s *Service) attach(db *storage.DB, opts Options) error {
 	hub, err := subscriptions.New(db, subscriptions.Options{
 		FHIRBase: opts.FHIRBase, Partners: opts.Partners, Delivery: opts.Delivery,
-		Now: s.now, NewID: s.newID, Logger: s.log,
+		Now: s.now, NewID: s.newID, Logger: s.log, EventsPerQuery: opts.EventsPerQuery,
 	})
 	if err != nil {
 		return fmt.Errorf("payer: %w", err)
