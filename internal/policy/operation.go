@@ -73,8 +73,8 @@ func isEventNumber(v string) bool {
 
 // decideOwnParams allows a read-only operation that takes its own
 // parameters: each one known, plain, valid and given once, by GET in the
-// query string or by POST in a Parameters body. Anything else gets one
-// answer, so a refusal does not tell which part failed.
+// query string or by POST in a Parameters body. Anything else is rejected
+// with the same decision, so a rejection does not tell which part failed.
 func decideOwnParams(in Input, params map[string]opParam) Decision {
 	refused := invalid("policy.param.not-allowed", in.Request.Describe()+" takes only its own parameters, each once with a valid value")
 	seen := make(map[string]bool, len(params))
