@@ -51,6 +51,10 @@ func TestRunRoundTrip(t *testing.T) {
 		}
 	}
 
+	if tok := byStep["token"]; tok.Record == 0 || tok.Status != 200 {
+		t.Errorf("token row %+v, want 200 and the token exchange's record", tok)
+	}
+
 	sub := byStep["subscribe"]
 	if sub.Subscription == "" || sub.Status != 201 || sub.Record == 0 {
 		t.Errorf("subscribe row %+v, want a Subscription id, 201 and a record", sub)
