@@ -57,6 +57,12 @@ func (e *env) payer(args []string) int {
 		path = filepath.Join(*dataDir, "gatehouse.db")
 	}
 	if sub == "decide" {
+		if *cfgPath == "" && *dbFile != "" && filepath.Clean(*dbFile) != filepath.Join(*dataDir, "gatehouse.db") {
+			// The record's signing key and recipients come from the
+			// configuration; a development directory's keys must not
+			// sign another database's log.
+			return e.payerUsage("payer decide with --database needs --config FILE, whose audit settings record the decision")
+		}
 		cfg, ok := e.operatorConfig(*cfgPath, *dataDir)
 		if !ok {
 			return 1

@@ -122,9 +122,13 @@ func assertDecisionRecorded(t *testing.T, path string) {
 // refused and leaves the item pended.
 func TestPayerDecideNeedsRecord(t *testing.T) {
 	_, db := submitPended(t)
-	code, _, stderr := run(t, context.Background(), "payer", "decide", "--database", db, "--data", t.TempDir(), "16139462398", "1", "deny")
+	code, _, stderr := run(t, context.Background(), "payer", "decide", "--data", t.TempDir(), "16139462398", "1", "deny")
 	if code != 1 || !strings.Contains(stderr, "not a development data directory") {
-		t.Errorf("decide: code %d stderr %q", code, stderr)
+		t.Errorf("decide without a development directory: code %d stderr %q", code, stderr)
+	}
+	code, _, stderr = run(t, context.Background(), "payer", "decide", "--database", db, "--data", t.TempDir(), "16139462398", "1", "deny")
+	if code != 2 || !strings.Contains(stderr, "needs --config") {
+		t.Errorf("decide on another database without --config: code %d stderr %q", code, stderr)
 	}
 	code, out, _ := run(t, context.Background(), "payer", "pended", "--database", db)
 	if code != 0 || !strings.Contains(out, "33510") {
