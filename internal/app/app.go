@@ -256,7 +256,7 @@ func (rt *Running) setURLs(cfg *config.File, addr net.Addr) {
 }
 
 func (rt *Running) buildGateway(ctx context.Context, cfg *config.File, upstream *url.URL, log *slog.Logger, now func() time.Time) (*gateway.Gateway, error) {
-	partners, clients, err := loadPartners(cfg, rt.egress, rt.certs, log, now)
+	partners, clients, err := loadPartners(cfg, rt.egress, rt.certs, log, now, rt.Metrics.ObserveJWKSFetch)
 	if err != nil {
 		return nil, err
 	}

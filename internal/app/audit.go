@@ -66,3 +66,11 @@ func runRetention(ctx context.Context, l *auditlog.Log, retention time.Duration,
 		}
 	}
 }
+
+// OpenRecord opens the exchange record of cfg on db for a command that
+// appends to it beside a running gateway, such as an operator decision
+// from the command line. Appends from several processes keep one tree
+// (see auditlog.Log). Close the log before db.
+func OpenRecord(ctx context.Context, cfg *config.File, db *storage.DB, log *slog.Logger) (*auditlog.Log, error) {
+	return openAuditLog(ctx, cfg, db, log, time.Now)
+}

@@ -24,7 +24,7 @@ import (
 // loadPartners compiles the partner registrations once: allowlists parsed,
 // key files loaded and checked, and JWKS URLs set up for fetching through
 // the egress guard.
-func loadPartners(cfg *config.File, eg *egress.Guard, certs *certreload.Holder, log *slog.Logger, now func() time.Time) (map[string]*gateway.Partner, token.ClientStore, error) {
+func loadPartners(cfg *config.File, eg *egress.Guard, certs *certreload.Holder, log *slog.Logger, now func() time.Time, counter func(partner, outcome string)) (map[string]*gateway.Partner, token.ClientStore, error) {
 	partners := map[string]*gateway.Partner{}
 	clients := token.StaticClients{}
 	sources := map[string]token.JWKSSource{}
@@ -84,7 +84,8 @@ func loadPartners(cfg *config.File, eg *egress.Guard, certs *certreload.Holder, 
 	if len(sources) == 0 {
 		return partners, clients, nil
 	}
-	remote, err := token.NewRemoteKeys(clients, sources, token.RemoteKeyOptions{Now: now, OnFetch: logJWKSFetch(log)})
+	remote, err := token.NewRemoteKeys(clients, sources, token.RemoteKeyOptions{Now: now, OnFetch: logJWKSFetch(log, counter),
+		MaxKeyAge: cfg.Token.JWKSMaxKeyAge})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -109,16 +110,25 @@ func jwksSource(cfg *config.File, eg *egress.Guard, p config.Partner) (token.JWK
 // jwksFetchTimeout bounds one fetch of a partner's JWK set.
 const jwksFetchTimeout = 10 * time.Second
 
-// logJWKSFetch logs each fetch of a partner's JWK set. RemoteKeys fetches
-// a set at most once a minute, so the failure lines are bounded too.
-func logJWKSFetch(log *slog.Logger) func(token.JWKSFetch) {
+// logJWKSFetch logs and counts each fetch of a partner's JWK set.
+// RemoteKeys retries a failed fetch after 1s, doubling up to once a
+// minute, so the failure lines are bounded too. A set past
+// token.jwks_max_key_age gets an error line: the partner is rejected.
+func logJWKSFetch(log *slog.Logger, count func(partner, outcome string)) func(token.JWKSFetch) {
 	return func(ev token.JWKSFetch) {
-		if ev.Err != nil {
+		switch {
+		case ev.Err == nil:
+			count(ev.ClientID, "fetched")
+			log.Info("partner JWKS fetched", "partner", ev.ClientID, "url", ev.URL, "keys", ev.Keys, "max_age", ev.MaxAge)
+		case ev.Expired:
+			count(ev.ClientID, "expired")
+			log.Error("partner JWKS fetch failed and the last good set is older than token.jwks_max_key_age; the partner's token requests are rejected",
+				"partner", ev.ClientID, "url", ev.URL, "retry_in", ev.RetryIn, "error", ev.Err)
+		default:
+			count(ev.ClientID, "failed")
 			log.Warn("partner JWKS fetch failed", "partner", ev.ClientID, "url", ev.URL,
-				"serving_last_good_set", ev.Stale, "error", ev.Err)
-			return
+				"serving_last_good_set", ev.Stale, "retry_in", ev.RetryIn, "error", ev.Err)
 		}
-		log.Info("partner JWKS fetched", "partner", ev.ClientID, "url", ev.URL, "keys", ev.Keys, "max_age", ev.MaxAge)
 	}
 }
 

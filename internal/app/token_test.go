@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -124,6 +125,13 @@ func TestTokenRecordedWithoutSecrets(t *testing.T) {
 	}
 	if e.TokenID == "" || e.Partner != "demo-ehr" {
 		t.Errorf("record token id %q partner %q", e.TokenID, e.Partner)
+	}
+	// The token response locates its entry like a FHIR response does.
+	if got := resp.Header.Get("X-Gatehouse-Record"); got != strconv.FormatInt(e.Seq, 10) {
+		t.Errorf("X-Gatehouse-Record = %q, expected the entry's %d", got, e.Seq)
+	}
+	if resp.Header.Get("X-Gatehouse-Log-Index") == "" || resp.Header.Get("X-Gatehouse-Leaf-Hash") == "" {
+		t.Errorf("token response lacks the receipt headers: %v", resp.Header)
 	}
 }
 

@@ -12,7 +12,9 @@ import (
 // read.
 type loadSummary struct {
 	Mode       string
+	Rate       float64
 	Sent       int64
+	Missed     int64
 	Successes  int64
 	Failures   int64
 	Errors     int64
@@ -45,9 +47,19 @@ func TestLoadDevGateway(t *testing.T) {
 	if s.Statuses["200"] != s.Successes || len(s.Statuses) != 1 {
 		t.Errorf("statuses %v, want only 200", s.Statuses)
 	}
-	// 20/s for 2s is 40 requests; a busy machine may miss a few.
-	if s.Sent < 30 || s.Sent > 40 {
-		t.Errorf("sent %d, want about 40 at 20/s for 2s", s.Sent)
+	// The schedule of 20/s for 2s has 40 requests. A slow machine sends
+	// fewer and counts the rest missed, so the sum does not depend on its
+	// speed, and nothing beyond the schedule is ever sent. Without --rate
+	// reaching the pacing the sum would be 100 (the default 50/s) or the
+	// closed loop would send far more than 40.
+	if s.Rate != 20 {
+		t.Errorf("rate %g, want the --rate of 20", s.Rate)
+	}
+	if s.Sent+s.Missed != 40 {
+		t.Errorf("sent %d + missed %d, want the 40 due at 20/s for 2s", s.Sent, s.Missed)
+	}
+	if s.Sent > 40 {
+		t.Errorf("sent %d, more than the 40 due at 20/s for 2s", s.Sent)
 	}
 	if s.Mode != "open loop" || s.Latency.P50 <= 0 || s.Latency.P99 < s.Latency.P50 || s.Latency.Max < s.Latency.P99 {
 		t.Errorf("mode %q latency %+v, want open loop with ordered percentiles", s.Mode, s.Latency)

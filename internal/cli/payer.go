@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
@@ -13,15 +14,21 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/gatehouse-health/gatehouse/internal/app"
+	"github.com/gatehouse-health/gatehouse/internal/config"
 	"github.com/gatehouse-health/gatehouse/internal/members"
 	"github.com/gatehouse-health/gatehouse/internal/payer"
+	"github.com/gatehouse-health/gatehouse/internal/record"
 	"github.com/gatehouse-health/gatehouse/internal/storage"
 )
 
 const payerSynopsis = `gatehouse payer load|pended|decide [options]
     gatehouse payer load [--data DIR] [--database FILE|URL] FILE.tgz|DIR|FILE.json
     gatehouse payer pended [--data DIR] [--database FILE|URL]
-    gatehouse payer decide [--data DIR] [--database FILE|URL] CLAIM ITEM approve|partial|deny|modify|contact|none`
+    gatehouse payer decide [--data DIR | --config FILE] [--database FILE|URL] CLAIM ITEM approve|partial|deny|modify|contact|none
+
+A decision is appended to the exchange record of the configuration (--config),
+or of the development data directory (--data) when there is none.`
 
 // progressEvery is how many files pass between progress lines of a load.
 const progressEvery = 25
@@ -40,6 +47,7 @@ func (e *env) payer(args []string) int {
 	fs := e.flags("payer " + sub)
 	dataDir := fs.String("data", "./gatehouse-data", "data `DIR` whose gatehouse.db is the database")
 	dbFile := fs.String("database", "", "SQLite database `FILE` or database URL, as database.url of the configuration; default DIR/gatehouse.db")
+	cfgPath := fs.String("config", "", "configuration `FILE` whose audit settings and database payer decide uses; default the development configuration of DIR")
 	positional, code, ok := e.parseMany(fs, rest)
 	if !ok {
 		return code
@@ -47,6 +55,22 @@ func (e *env) payer(args []string) int {
 	path := *dbFile
 	if path == "" {
 		path = filepath.Join(*dataDir, "gatehouse.db")
+	}
+	if sub == "decide" {
+		if *cfgPath == "" && *dbFile != "" && filepath.Clean(*dbFile) != filepath.Join(*dataDir, "gatehouse.db") {
+			// The record's signing key and recipients come from the
+			// configuration; a development directory's keys must not
+			// sign another database's log.
+			return e.payerUsage("payer decide with --database needs --config FILE, whose audit settings record the decision")
+		}
+		cfg, ok := e.operatorConfig(*cfgPath, *dataDir)
+		if !ok {
+			return 1
+		}
+		if *dbFile == "" && *cfgPath != "" {
+			path = cfg.DatabaseURL()
+		}
+		return e.withRecordedService(path, cfg, func(svc *payer.Service) int { return e.payerDecide(svc, positional) })
 	}
 
 	switch sub {
@@ -57,8 +81,6 @@ func (e *env) payer(args []string) int {
 			return e.payerUsage("unexpected argument %q", positional[0])
 		}
 		return e.withService(path, e.payerPended)
-	case "decide":
-		return e.withService(path, func(svc *payer.Service) int { return e.payerDecide(svc, positional) })
 	}
 	e.errorf("unknown payer subcommand %q", sub)
 	e.hint("usage: %s", payerSynopsis)
@@ -90,6 +112,39 @@ func (e *env) payerUsage(format string, args ...any) int {
 
 // withService opens the database, migrates the payer tables and runs fn.
 func (e *env) withService(target string, fn func(*payer.Service) int) int {
+	return e.withRecordedService(target, nil, fn)
+}
+
+// operatorConfig loads the configuration whose exchange record receives
+// an operator decision: the file, or the development configuration of a
+// data directory a gateway has created.
+func (e *env) operatorConfig(cfgPath, dataDir string) (*config.File, bool) {
+	if cfgPath != "" {
+		cfg, err := config.Load(cfgPath)
+		if err != nil {
+			e.errorf("%v", err)
+			return nil, false
+		}
+		return cfg, true
+	}
+	if _, err := openDevData(dataDir); err != nil {
+		e.errorf("%v", err)
+		e.hint("pass --config FILE, or --data DIR of a development gateway: a decision must be added to the exchange record")
+		return nil, false
+	}
+	// The addresses are serve's development defaults; only the audit
+	// settings are used.
+	cfg, _, _, err := app.DevConfig(dataDir, "127.0.0.1:8443", "127.0.0.1:9443")
+	if err != nil {
+		e.errorf("%v", err)
+		return nil, false
+	}
+	return cfg, true
+}
+
+// withRecordedService is withService with the exchange record of cfg open
+// on the same database, when cfg is set.
+func (e *env) withRecordedService(target string, cfg *config.File, fn func(*payer.Service) int) int {
 	dialect, path, err := storage.ParseURL(target)
 	if err != nil {
 		e.errorf("--database: %v", err)
@@ -108,7 +163,17 @@ func (e *env) withService(target string, fn func(*payer.Service) int) int {
 		return 1
 	}
 	defer db.Close()
-	svc, err := openPayer(e.ctx, db)
+	var records record.Store
+	if cfg != nil {
+		l, err := app.OpenRecord(e.ctx, cfg, db, slog.New(slog.DiscardHandler))
+		if err != nil {
+			e.errorf("exchange record: %v", err)
+			return 1
+		}
+		defer l.Close(context.WithoutCancel(e.ctx))
+		records = l
+	}
+	svc, err := openPayer(e.ctx, db, records)
 	if err != nil {
 		e.errorf("%v", err)
 		return 1
@@ -116,8 +181,8 @@ func (e *env) withService(target string, fn func(*payer.Service) int) int {
 	return fn(svc)
 }
 
-func openPayer(ctx context.Context, db *storage.DB) (*payer.Service, error) {
-	svc, err := payer.New(db, payer.Options{})
+func openPayer(ctx context.Context, db *storage.DB, records record.Store) (*payer.Service, error) {
+	svc, err := payer.New(db, payer.Options{Records: records})
 	if err != nil {
 		return nil, err
 	}
@@ -204,18 +269,23 @@ func (e *env) payerDecide(svc *payer.Service, positional []string) int {
 		return 1
 	}
 
-	res, err := svc.Decide(e.ctx, payer.ItemDecision{PreAuthRef: ref, Sequence: seq, Action: action, By: "operator:" + operatorName()})
+	res, err := svc.DecideAsOperator(e.ctx, payer.ItemDecision{PreAuthRef: ref, Sequence: seq, Action: action, By: "operator:" + operatorName()})
 	if errors.Is(err, payer.ErrNotPended) {
 		e.errorf("item %d of %s is not pended", seq, ref)
 		e.hint("run 'gatehouse payer pended' to list the pended items")
+		return 1
+	}
+	if res != nil && err != nil {
+		e.errorf("%v", err)
+		e.hint("the decision (ClaimResponse %s) stands; tell the security team it is missing from the exchange record", res.ClaimResponseID)
 		return 1
 	}
 	if err != nil {
 		e.errorf("%v", err)
 		return 1
 	}
-	fmt.Fprintf(e.stdout, "decided %s item %d: %s (%s); outcome %s; ClaimResponse %s; %d subscription(s) notified\n",
-		ref, seq, positional[2], action, res.Outcome, res.ClaimResponseID, res.Notified)
+	fmt.Fprintf(e.stdout, "decided %s item %d: %s (%s); outcome %s; ClaimResponse %s; %d subscription(s) notified; record %d\n",
+		ref, seq, positional[2], action, res.Outcome, res.ClaimResponseID, res.Notified, res.Record)
 	return 0
 }
 

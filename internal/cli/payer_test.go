@@ -10,21 +10,29 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gatehouse-health/gatehouse/internal/app"
+	"github.com/gatehouse-health/gatehouse/internal/auditlog"
 	"github.com/gatehouse-health/gatehouse/internal/payer"
+	"github.com/gatehouse-health/gatehouse/internal/record"
 	"github.com/gatehouse-health/gatehouse/internal/storage"
 )
 
 // submitPended records the PAS Surgical example, whose one item the
-// default rules pend, in a new database file and returns its path.
-func submitPended(t *testing.T) string {
+// default rules pend, in the database of a new development data directory
+// and returns the directory and the database file.
+func submitPended(t *testing.T) (dir, path string) {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "gatehouse.db")
+	dir = t.TempDir()
+	if _, _, _, err := app.DevConfig(dir, "127.0.0.1:8443", "127.0.0.1:9443"); err != nil {
+		t.Fatal(err)
+	}
+	path = filepath.Join(dir, "gatehouse.db")
 	db, err := storage.Open(context.Background(), path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	svc, err := openPayer(context.Background(), db)
+	svc, err := openPayer(context.Background(), db, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,11 +50,11 @@ func submitPended(t *testing.T) string {
 		t.Fatalf("submit: %v %v", resp, err)
 	}
 	resp.Body.Close()
-	return path
+	return dir, path
 }
 
 func TestPayerPendedAndDecide(t *testing.T) {
-	db := submitPended(t)
+	dir, db := submitPended(t)
 	ctx := context.Background()
 
 	code, out, stderr := run(t, ctx, "payer", "pended", "--database", db)
@@ -54,12 +62,13 @@ func TestPayerPendedAndDecide(t *testing.T) {
 		t.Fatalf("pended: code %d stdout %q stderr %q", code, out, stderr)
 	}
 
-	code, out, stderr = run(t, ctx, "payer", "decide", "16139462398", "1", "deny", "--database", db)
-	if code != 0 || !strings.Contains(out, "item 1: deny (A3); outcome complete") {
+	code, out, stderr = run(t, ctx, "payer", "decide", "16139462398", "1", "deny", "--data", dir)
+	if code != 0 || !strings.Contains(out, "item 1: deny (A3); outcome complete") || !strings.Contains(out, "; record 1\n") {
 		t.Fatalf("decide: code %d stdout %q stderr %q", code, out, stderr)
 	}
+	assertDecisionRecorded(t, db)
 
-	code, _, stderr = run(t, ctx, "payer", "decide", "--database", db, "16139462398", "1", "approve")
+	code, _, stderr = run(t, ctx, "payer", "decide", "--data", dir, "16139462398", "1", "approve")
 	if code != 1 || !strings.Contains(stderr, "is not pended") || !strings.Contains(stderr, "gatehouse: hint:") {
 		t.Errorf("second decide: code %d stderr %q", code, stderr)
 	}
@@ -69,8 +78,66 @@ func TestPayerPendedAndDecide(t *testing.T) {
 	}
 }
 
+// assertDecisionRecorded checks that the exchange record holds the
+// operator's decision as its one control entry, with its bodies encrypted.
+func assertDecisionRecorded(t *testing.T, path string) {
+	t.Helper()
+	db, err := storage.Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	r, err := auditlog.NewReader(context.Background(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rows []auditlog.Row
+	err = r.Scan(context.Background(), auditlog.Query{Limit: 10}, func(row *auditlog.Row) error {
+		rows = append(rows, *row)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 1 {
+		t.Fatalf("the record holds %d entries, expected the decision's one", len(rows))
+	}
+	e := rows[0].Leaf.Entry
+	if e.Seq != 1 || e.Phase != record.PhaseControl || e.Interaction != "payer.decide" || !strings.HasPrefix(e.Source, "operator:") {
+		t.Errorf("decision entry %+v", e)
+	}
+	if e.Partner != "demo-ehr" {
+		t.Errorf("decision entry partner %q, expected demo-ehr", e.Partner)
+	}
+	if len(rows[0].RequestCiphertext) == 0 || len(rows[0].ResponseCiphertext) == 0 {
+		t.Errorf("the decision entry has no encrypted bodies")
+	}
+	if bytes.Contains(rows[0].RequestCiphertext, []byte("reviewAction")) || bytes.Contains(rows[0].Encoded, []byte("reviewAction")) {
+		t.Errorf("the decision's request body is stored in the clear")
+	}
+}
+
+// TestPayerDecideNeedsRecord checks that a decision without a development
+// data directory or configuration, and so without an exchange record, is
+// refused and leaves the item pended.
+func TestPayerDecideNeedsRecord(t *testing.T) {
+	_, db := submitPended(t)
+	code, _, stderr := run(t, context.Background(), "payer", "decide", "--data", t.TempDir(), "16139462398", "1", "deny")
+	if code != 1 || !strings.Contains(stderr, "not a development data directory") {
+		t.Errorf("decide without a development directory: code %d stderr %q", code, stderr)
+	}
+	code, _, stderr = run(t, context.Background(), "payer", "decide", "--database", db, "--data", t.TempDir(), "16139462398", "1", "deny")
+	if code != 2 || !strings.Contains(stderr, "needs --config") {
+		t.Errorf("decide on another database without --config: code %d stderr %q", code, stderr)
+	}
+	code, out, _ := run(t, context.Background(), "payer", "pended", "--database", db)
+	if code != 0 || !strings.Contains(out, "33510") {
+		t.Errorf("pended after the refused decision: code %d stdout %q", code, out)
+	}
+}
+
 func TestPayerUsageErrors(t *testing.T) {
-	db := submitPended(t)
+	dir, db := submitPended(t)
 	cases := []struct {
 		args []string
 		code int
@@ -78,9 +145,9 @@ func TestPayerUsageErrors(t *testing.T) {
 	}{
 		{[]string{"payer"}, 2, "missing subcommand"},
 		{[]string{"payer", "frob"}, 2, `unknown payer subcommand "frob"`},
-		{[]string{"payer", "decide", "--database", db, "16139462398", "1", "pend"}, 2, `unknown decision "pend"`},
-		{[]string{"payer", "decide", "--database", db, "16139462398", "x", "approve"}, 2, `invalid item sequence "x"`},
-		{[]string{"payer", "decide", "--database", db, "NOPE", "1", "approve"}, 1, "prior authorization not found"},
+		{[]string{"payer", "decide", "--data", dir, "16139462398", "1", "pend"}, 2, `unknown decision "pend"`},
+		{[]string{"payer", "decide", "--data", dir, "16139462398", "x", "approve"}, 2, `invalid item sequence "x"`},
+		{[]string{"payer", "decide", "--data", dir, "NOPE", "1", "approve"}, 1, "prior authorization not found"},
 		{[]string{"payer", "load", "--database", db}, 2, "payer load takes one"},
 		{[]string{"payer", "load", "--database", "/nonexistent/dir/g.db", "x.tgz"}, 1, "does not exist"},
 	}

@@ -295,6 +295,11 @@ type Token struct {
 	SigningKeyFile string `yaml:"signing_key_file"`
 	// Lifetime of access tokens; default 5m, at most 1h.
 	Lifetime time.Duration `yaml:"lifetime"`
+	// JWKSMaxKeyAge is how long after its last successful fetch a
+	// partner's JWK set (partners[].jwks_url) stays trusted while it
+	// cannot be fetched again. Past it the partner's token requests are
+	// rejected until a fetch succeeds. Default 24h; 1m to 720h.
+	JWKSMaxKeyAge time.Duration `yaml:"jwks_max_key_age"`
 }
 
 // Database selects where exchange records and payer data are kept. Set
@@ -373,7 +378,9 @@ type Partner struct {
 	// JWKSURL is the https URL of the partner's published JWK set, fetched
 	// through the egress guard, so its host must be on egress.allow. The
 	// set is cached for its Cache-Control max-age (1m to 24h, default 1h)
-	// and fetched at most once a minute (see docs/security.md).
+	// and fetched at most once a minute after a successful fetch; a failed
+	// fetch is retried after 1s, doubling up to a minute (see
+	// docs/security.md).
 	JWKSURL string `yaml:"jwks_url"`
 	// JWKSCAFile verifies the JWKS URL's server certificate; default the
 	// system roots. Only with JWKSURL.
@@ -515,6 +522,9 @@ func (f *File) Validate() error {
 		v.hostPort("admin.listen", f.Admin.Listen)
 	}
 
+	if a := f.Token.JWKSMaxKeyAge; a != 0 && (a < time.Minute || a > 720*time.Hour) {
+		v.addf("token.jwks_max_key_age", "%s is out of range: use a duration between 1m and 720h, or leave it out for 24h", a)
+	}
 	if f.Token.Lifetime < 0 || f.Token.Lifetime > MaxTokenLifetime {
 		v.addf("token.lifetime", "%s is out of range: use a duration between 1s and %s", f.Token.Lifetime, MaxTokenLifetime)
 	}

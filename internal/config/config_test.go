@@ -87,6 +87,9 @@ func TestParseErrorsNameKeyPath(t *testing.T) {
 		}, []string{`partners[1].id`, `already used by partners[0]`}},
 		{"token lifetime too long", func(s string) string { return strings.Replace(s, "lifetime: 2m", "lifetime: 2h", 1) },
 			[]string{`token.lifetime`, "out of range"}},
+		{"jwks max key age too short", func(s string) string {
+			return strings.Replace(s, "lifetime: 2m", "lifetime: 2m\n  jwks_max_key_age: 30s", 1)
+		}, []string{`token.jwks_max_key_age`, "out of range"}},
 		{"upstream with query", func(s string) string {
 			return strings.Replace(s, "https://engine.payer.internal/fhir", "https://engine/fhir?x=1", 1)
 		}, []string{`upstream.url`}},

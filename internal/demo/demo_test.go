@@ -51,6 +51,10 @@ func TestRunRoundTrip(t *testing.T) {
 		}
 	}
 
+	if tok := byStep["token"]; tok.Record == 0 || tok.Status != 200 {
+		t.Errorf("token row %+v, want 200 and the token exchange's record", tok)
+	}
+
 	sub := byStep["subscribe"]
 	if sub.Subscription == "" || sub.Status != 201 || sub.Record == 0 {
 		t.Errorf("subscribe row %+v, want a Subscription id, 201 and a record", sub)
@@ -81,6 +85,11 @@ func TestRunRoundTrip(t *testing.T) {
 	item := pended.Items[0].Sequence
 	if d := byStep["decide"]; len(d.Items) != 1 || d.Items[0].Sequence != item || d.Items[0].Code != "A1" {
 		t.Errorf("decide row items %+v, want item %d approved (A1)", d.Items, item)
+	}
+	// The operator's decision is a control entry of the exchange record,
+	// appended after the submission's entries.
+	if d := byStep["decide"]; d.Record <= pended.Record {
+		t.Errorf("decide row record %d, want an entry after the pended row's %d", d.Record, pended.Record)
 	}
 	if st := byStep["status"]; st.Event != 1 || st.Record == 0 {
 		t.Errorf("status row %+v, want counter 1 and a record", st)

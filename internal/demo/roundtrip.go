@@ -209,7 +209,8 @@ func (w *world) pendedRow(ctx context.Context, submitted Row, item int) Row {
 }
 
 // decideRow records the administrator's decision on the pended item and
-// returns the new ClaimResponse id.
+// returns the new ClaimResponse id. The row carries the decision's entry in
+// the exchange record.
 func (w *world) decideRow(ctx context.Context, pended Row, item int) (Row, string) {
 	row := Row{File: pended.File, Step: "decide", Direction: "admin", Claim: pended.Claim}
 	req := map[string]any{"claim": pended.preAuthRef, "item": item, "decision": finalDecision}
@@ -217,6 +218,7 @@ func (w *world) decideRow(ctx context.Context, pended Row, item int) (Row, strin
 		ClaimResponse string `json:"claimResponse"`
 		ReviewAction  string `json:"reviewAction"`
 		Notified      int    `json:"notified"`
+		Record        int64  `json:"record"`
 	}
 	status, err := w.adminCall(ctx, http.MethodPost, "/payer/decisions", req, &out, &row)
 	row.Status = status
@@ -225,6 +227,7 @@ func (w *world) decideRow(ctx context.Context, pended Row, item int) (Row, strin
 		return row, ""
 	}
 	row.Items = []ItemDecision{{Sequence: item, Code: out.ReviewAction, Decision: reviewActionNames[out.ReviewAction]}}
+	row.Record = out.Record
 	row.Detail = fmt.Sprintf("by %s; queued for %d Subscription(s)", app.DevAdminName, out.Notified)
 	if out.Notified != 1 {
 		row.Error = fmt.Sprintf("the decision was queued for %d Subscriptions, expected the EHR's one", out.Notified)

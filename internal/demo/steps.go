@@ -17,18 +17,27 @@ import (
 func tokenRow(ctx context.Context, ehr *ehrclient.Client) Row {
 	row := Row{File: "-", Step: "token", Direction: "inbound"}
 	start := time.Now()
-	_, err := ehr.Token(ctx)
+	resp, err := ehr.Token(ctx)
 	row.LatencyMS = millis(time.Since(start))
 	if err != nil {
 		var re *token.ResponseError
 		if errors.As(err, &re) {
 			row.Status = re.Status
+			row.Record = recordNumber(re.Header)
 		}
 		row.Error = sanitize(err.Error())
 		return row
 	}
 	row.Status, row.OK = http.StatusOK, true
+	row.Record = recordNumber(resp.Header)
 	return row
+}
+
+// recordNumber reads the gateway's X-Gatehouse-Record header, 0 when it is
+// absent or invalid.
+func recordNumber(h http.Header) int64 {
+	n, _ := strconv.ParseInt(h.Get("X-Gatehouse-Record"), 10, 64)
+	return n
 }
 
 // submitRow posts one bundle to Claim/$submit. accepted reports whether
@@ -89,7 +98,7 @@ func fillFromResponse(row *Row, resp *ehrclient.Response) {
 	row.Status = resp.Status
 	row.LatencyMS = millis(resp.Duration)
 	row.exchangeID = resp.Header.Get("X-Request-Id")
-	row.Record, _ = strconv.ParseInt(resp.Header.Get("X-Gatehouse-Record"), 10, 64)
+	row.Record = recordNumber(resp.Header)
 }
 
 func millis(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

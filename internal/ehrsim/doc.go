@@ -32,7 +32,8 @@
 // before is a duplicate (acknowledged, since delivery is at least once),
 // and a number above the highest seen plus one, or a handshake or heartbeat
 // counter above it, opens a gap. Each gap starts a catch-up through
-// $events on the gateway, which marks the fetched events received.
+// $events on the gateway, page by page with eventsSinceNumber, which marks
+// the fetched events received.
 //
 // Wait blocks on a condition over the state with the caller's deadline, so
 // callers never sleep for a fixed time.

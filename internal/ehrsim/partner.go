@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -95,20 +96,23 @@ func (s *Sim) Status(ctx context.Context, id string) (counter int64, code string
 }
 
 // Events fetches events from..to of a Subscription through $events, after
-// the same strict checks as a notification.
-//
-// NOTE: the gateway's policy refuses query parameters on $events, so the
-// request names no range: the payer returns events 1 to 100
-// (subscriptions.MaxEventsPerQuery) and Events keeps those in from..to.
-// Events above 100 cannot be caught up through the gateway yet.
+// the same strict checks as a notification. The payer returns one page, at
+// most its page size (100 by default) from from on, so the result may end
+// before to; CatchUp asks again from the next number.
 func (s *Sim) Events(ctx context.Context, id string, from, to int64) ([]Event, *ehrclient.Response, error) {
-	resp, err := s.Do(ctx, http.MethodGet, "Subscription/"+id+"/$events", nil)
+	if from < 1 || to < from {
+		return nil, nil, fmt.Errorf("ehrsim: $events: invalid range %d to %d", from, to)
+	}
+	path := "Subscription/" + id + "/$events?eventsSinceNumber=" + strconv.FormatInt(from, 10) +
+		"&eventsUntilNumber=" + strconv.FormatInt(to, 10)
+	resp, err := s.Do(ctx, http.MethodGet, path, nil)
 	if err != nil {
 		return nil, nil, err
 	}
 	if resp.Status != http.StatusOK {
 		return nil, resp, fmt.Errorf("ehrsim: $events: status %d", resp.Status)
 	}
+
 	oo, err := s.opts.Strict.CheckRequest(HookPath, resp.Body)
 	if err != nil {
 		return nil, resp, fmt.Errorf("ehrsim: $events: %w", err)
@@ -152,17 +156,38 @@ func (s *Sim) CheckStatus(ctx context.Context, id string) ([]int64, error) {
 	return gap, s.CatchUp(ctx)
 }
 
-// CatchUp fetches every missing event through $events and marks the ones
-// it gets received. It returns the first error; events fetched before it
-// stay received.
+// CatchUp fetches every missing event through $events, page by page, and
+// marks the ones it gets received. It returns the first error; events
+// fetched before it stay received.
 func (s *Sim) CatchUp(ctx context.Context) error {
 	for id, r := range s.state.missingRanges() {
-		events, _, err := s.Events(ctx, id, r[0], r[1])
-		if err != nil {
+		if err := s.catchUpRange(ctx, id, r[0], r[1]); err != nil {
 			s.state.catchUpFailed()
 			return err
 		}
+	}
+	return nil
+}
+
+// catchUpRange asks for from..to and then for the rest after the last event
+// each page returns, until the page reaches to.
+func (s *Sim) catchUpRange(ctx context.Context, id string, from, to int64) error {
+	for from <= to {
+		events, _, err := s.Events(ctx, id, from, to)
+		if err != nil {
+			return err
+		}
 		s.state.recover(id, events)
+		last := int64(0)
+		for _, ev := range events {
+			last = max(last, ev.Number)
+		}
+		if last < from {
+			// An empty page would make the loop ask for the same range
+			// forever; the payer no longer stores these events.
+			return fmt.Errorf("ehrsim: $events: Subscription %q returned no event from %d to %d", id, from, to)
+		}
+		from = last + 1
 	}
 	return nil
 }

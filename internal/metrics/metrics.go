@@ -29,6 +29,7 @@ type Metrics struct {
 	commitFailures  prometheus.Counter
 	validation      *prometheus.CounterVec
 	shadow          *prometheus.CounterVec
+	jwksFetches     *prometheus.CounterVec
 }
 
 // New registers every collector, plus the Go runtime and process
@@ -70,10 +71,20 @@ func New() *Metrics {
 		Name: "gatehouse_shadow_disagreements_total",
 		Help: "Requests the shadow policy decided differently from the enforced one, by partner and rules.",
 	}, []string{"partner", "enforced_rule", "candidate_rule"})
-	m.registry.MustRegister(m.shadow, m.exchanges, m.denials, m.exchangeSeconds, m.upstreamSeconds,
+	m.jwksFetches = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "gatehouse_jwks_fetches_total",
+		Help: "Fetches of partners' JWK sets (partners[].jwks_url), by partner and outcome: fetched, failed, or expired (failed with the last good set too old, so the partner is rejected).",
+	}, []string{"partner", "outcome"})
+	m.registry.MustRegister(m.jwksFetches, m.shadow, m.exchanges, m.denials, m.exchangeSeconds, m.upstreamSeconds,
 		m.commitSeconds, m.commitFailures, m.validation,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
+}
+
+// ObserveJWKSFetch counts one fetch of a partner's JWK set; outcome is
+// fetched, failed or expired.
+func (m *Metrics) ObserveJWKSFetch(partner, outcome string) {
+	m.jwksFetches.WithLabelValues(partner, outcome).Inc()
 }
 
 // Registry returns the registry, for components that add their own

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/gatehouse-health/gatehouse/internal/admin"
@@ -40,9 +41,12 @@ type pendedJSON struct {
 //	POST /payer/decisions  decide a pended item: a DecisionRequest body;
 //	                       200 with the new ClaimResponse id, 404 when no
 //	                       authorization or pended item matches, 400 for
-//	                       a bad body or decision
+//	                       a bad body or decision, 503 without an
+//	                       exchange record
 //
-// A decision is recorded as made by "operator:<administrator name>".
+// A decision is made by "operator:<administrator name>" and appended to
+// the exchange record (DecideAsOperator). The 200 body names the entry's
+// sequence number as "record", and so does the X-Gatehouse-Record header.
 func (s *Service) AdminHandlers() map[string]http.Handler {
 	return map[string]http.Handler{
 		"GET /payer/pended":     http.HandlerFunc(s.adminPended),
@@ -81,18 +85,26 @@ func (s *Service) adminDecide(w http.ResponseWriter, r *http.Request) {
 	ref, err := s.ResolveAuthorization(r.Context(), req.Claim)
 	var res *DecisionResult
 	if err == nil {
-		res, err = s.Decide(r.Context(), ItemDecision{PreAuthRef: ref, Sequence: req.Item, Action: action, By: "operator:" + admin.Name(r.Context())})
+		res, err = s.DecideAsOperator(r.Context(), ItemDecision{PreAuthRef: ref, Sequence: req.Item, Action: action, By: "operator:" + admin.Name(r.Context())})
 	}
 	switch {
 	case errors.Is(err, ErrNotFound), errors.Is(err, ErrNotPended), errors.Is(err, ErrAmbiguous):
 		writeAdminJSON(w, http.StatusNotFound, map[string]string{"error": err.Error()})
+	case res != nil && err != nil:
+		// DecideAsOperator has logged it. The decision remains in force, unrecorded.
+		writeAdminJSON(w, http.StatusInternalServerError, map[string]any{
+			"error": "the decision is made but could not be added to the exchange record", "claimResponse": res.ClaimResponseID,
+		})
+	case errors.Is(err, ErrNoRecord):
+		writeAdminJSON(w, http.StatusServiceUnavailable, map[string]string{"error": err.Error()})
 	case err != nil:
 		s.log.Error("payer: operator decision failed", "error", err)
 		writeAdminJSON(w, http.StatusInternalServerError, map[string]string{"error": "the decision could not be recorded"})
 	default:
+		w.Header().Set("X-Gatehouse-Record", strconv.FormatInt(res.Record, 10))
 		writeAdminJSON(w, http.StatusOK, map[string]any{
 			"preAuthRef": ref, "item": req.Item, "reviewAction": string(action),
-			"claimResponse": res.ClaimResponseID, "outcome": res.Outcome, "notified": res.Notified,
+			"claimResponse": res.ClaimResponseID, "outcome": res.Outcome, "notified": res.Notified, "record": res.Record,
 		})
 	}
 }

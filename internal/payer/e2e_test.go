@@ -53,12 +53,13 @@ type gatewaySetup struct {
 // with an engine certificate.
 func startGateway(t *testing.T) *gatewaySetup {
 	t.Helper()
-	return startGatewayDropping(t, nil)
+	return startGatewayDropping(t, nil, 0)
 }
 
 // startGatewayDropping is startGateway with an EHR that loses the events
-// drop names after acknowledging them.
-func startGatewayDropping(t *testing.T, drop func(string, int64) bool) *gatewaySetup {
+// drop names after acknowledging them, and a payer whose $events page size
+// is perQuery (zero for the default).
+func startGatewayDropping(t *testing.T, drop func(string, int64) bool, perQuery int) *gatewaySetup {
 	t.Helper()
 	dir := t.TempDir()
 	cfg, layout, _, err := app.DevConfig(filepath.Join(dir, "data"), "127.0.0.1:0", "")
@@ -97,13 +98,13 @@ func startGatewayDropping(t *testing.T, drop func(string, int64) bool) *gatewayS
 		t.Fatal(err)
 	}
 
-	svc := startPayer(t, dir, rt, ehr, kit, layout)
+	svc := startPayer(t, dir, rt, ehr, kit, layout, perQuery)
 	var h http.Handler = svc.Handler()
 	upstream.h.Store(&h)
 	return &gatewaySetup{rt: rt, layout: layout, ehr: ehr, svc: svc}
 }
 
-func startPayer(t *testing.T, dir string, rt *app.Running, ehr *ehrsim.Sim, kit *ehrsim.DevKit, layout *devmode.Layout) *payer.Service {
+func startPayer(t *testing.T, dir string, rt *app.Running, ehr *ehrsim.Sim, kit *ehrsim.DevKit, layout *devmode.Layout, perQuery int) *payer.Service {
 	t.Helper()
 	db, err := storage.Open(context.Background(), filepath.Join(dir, "payer.db"))
 	if err != nil {
@@ -127,8 +128,9 @@ func startPayer(t *testing.T, dir string, rt *app.Running, ehr *ehrsim.Sim, kit 
 		},
 		Delivery: &subscriptions.Delivery{Client: engine, OutboundURL: "https://localhost:" + port,
 			MinBackoff: 20 * time.Millisecond, MaxBackoff: 100 * time.Millisecond, PollInterval: 10 * time.Millisecond},
-		PollInterval: 10 * time.Millisecond,
-		Logger:       slog.New(slog.DiscardHandler),
+		PollInterval:   10 * time.Millisecond,
+		Logger:         slog.New(slog.DiscardHandler),
+		EventsPerQuery: perQuery,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -248,7 +250,7 @@ func TestPendDecideNotifyThroughGateway(t *testing.T) {
 // counter of $status reveals the gap, and $events through the gateway
 // recovers the event.
 func TestCatchUpAfterLostEvent(t *testing.T) {
-	g := startGatewayDropping(t, func(_ string, n int64) bool { return n == 1 })
+	g := startGatewayDropping(t, func(_ string, n int64) bool { return n == 1 }, 0)
 	_, subID, err := g.ehr.Subscribe(context.Background())
 	if err != nil || subID == "" {
 		t.Fatalf("Subscribe: %q, %v", subID, err)

@@ -70,6 +70,11 @@ type DecisionResult struct {
 	Outcome         string
 	// Notified is the number of Subscriptions the event was queued for.
 	Notified int
+	// Partner is the partner the authorization belongs to.
+	Partner string
+	// Record is the sequence number of the decision's entry in the
+	// exchange record; DecideAsOperator sets it, Decide leaves it zero.
+	Record int64
 }
 
 // Decide records d: a new ClaimResponse version with the same preAuthRef,
@@ -114,6 +119,7 @@ func (s *Service) decideOnce(ctx context.Context, d ItemDecision) (*DecisionResu
 	if err != nil {
 		return nil, err
 	}
+	res.Partner = auth.partner
 	if res.Notified, err = s.publish(ctx, tx, auth, response); err != nil {
 		return nil, err
 	}

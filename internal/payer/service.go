@@ -12,6 +12,7 @@ import (
 
 	"github.com/gatehouse-health/gatehouse/internal/members"
 	"github.com/gatehouse-health/gatehouse/internal/outcome"
+	"github.com/gatehouse-health/gatehouse/internal/record"
 	"github.com/gatehouse-health/gatehouse/internal/storage"
 	"github.com/gatehouse-health/gatehouse/internal/subscriptions"
 )
@@ -59,6 +60,13 @@ type Options struct {
 	// MemberSystem is the identifier system of member ids in eligibility
 	// and $member-match. Empty means DefaultMemberSystem.
 	MemberSystem string
+	// EventsPerQuery is the page size of Subscription $events. Zero means
+	// subscriptions.MaxEventsPerQuery.
+	EventsPerQuery int
+	// Records is the exchange record that receives a control entry for
+	// every operator decision (DecideAsOperator). Nil means operator
+	// decisions are refused; the rule table still decides.
+	Records record.Store
 }
 
 // DefaultMemberSystem is the identifier system of this payer's member ids
@@ -81,6 +89,7 @@ type Service struct {
 	members      *members.Store
 	fhirBase     string
 	memberSystem string
+	records      record.Store
 }
 
 // New returns a Service storing in db, which may be shared with other
@@ -103,6 +112,7 @@ func New(db *storage.DB, opts Options) (*Service, error) {
 		newID:   opts.NewID,
 		maxBody: opts.MaxBodyBytes,
 		log:     opts.Logger,
+		records: opts.Records,
 	}
 	if s.rules == nil {
 		s.rules = DefaultRules()
@@ -127,7 +137,7 @@ func New(db *storage.DB, opts Options) (*Service, error) {
 func (s *Service) attach(db *storage.DB, opts Options) error {
 	hub, err := subscriptions.New(db, subscriptions.Options{
 		FHIRBase: opts.FHIRBase, Partners: opts.Partners, Delivery: opts.Delivery,
-		Now: s.now, NewID: s.newID, Logger: s.log,
+		Now: s.now, NewID: s.newID, Logger: s.log, EventsPerQuery: opts.EventsPerQuery,
 	})
 	if err != nil {
 		return fmt.Errorf("payer: %w", err)

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"encoding/json"
 	"errors"
 	"net/http"
 	"slices"
@@ -17,19 +18,132 @@ type workflow struct {
 	class  Class    // the class of what the operation returns: the partner needs read on it
 	inputs []string // the resource types the request body may be; none means no body
 	pas    bool     // the body is a PAS request Bundle
+	// params names the operation's own parameters with their value checks.
+	// A read-only operation takes them in the query string by GET or in a
+	// Parameters body by POST; nil means it takes none.
+	params map[string]opParam
+}
+
+// opParam is one input of an operation: the value[x] element it takes in a
+// Parameters body and the check its value must pass.
+type opParam struct {
+	valueType string
+	valid     func(string) bool
 }
 
 var workflows = []workflow{
-	{fhirreq.OperationType, "Claim", "submit", Claims, []string{"Bundle"}, true},
-	{fhirreq.OperationType, "Claim", "inquire", Claims, []string{"Bundle"}, true},
-	{fhirreq.OperationType, "Patient", "member-match", Member, []string{"Parameters"}, false},
+	{fhirreq.OperationType, "Claim", "submit", Claims, []string{"Bundle"}, true, nil},
+	{fhirreq.OperationType, "Claim", "inquire", Claims, []string{"Bundle"}, true, nil},
+	{fhirreq.OperationType, "Patient", "member-match", Member, []string{"Parameters"}, false, nil},
 	// Eligibility takes the request itself or a collection Bundle that
 	// starts with it.
-	{fhirreq.OperationType, "CoverageEligibilityRequest", "submit", Coverage, []string{"CoverageEligibilityRequest", "Bundle"}, false},
+	{fhirreq.OperationType, "CoverageEligibilityRequest", "submit", Coverage, []string{"CoverageEligibilityRequest", "Bundle"}, false, nil},
 	// Subscription catch-up (R4 Subscriptions Backport): read-only, by GET
-	// or by POST without a body.
-	{fhirreq.OperationInstance, "Subscription", "status", Workflow, nil, false},
-	{fhirreq.OperationInstance, "Subscription", "events", Workflow, nil, false},
+	// or by POST. $events pages through the stored events with its own
+	// parameters.
+	{fhirreq.OperationInstance, "Subscription", "status", Workflow, nil, false, nil},
+	{fhirreq.OperationInstance, "Subscription", "events", Workflow, nil, false, eventsParams},
+}
+
+// eventsParams are the inputs of the Backport's $events operation
+// (OperationDefinition backport-subscription-events, STU 1.1): the event
+// numbers are strings that must hold a positive integer, and content is a
+// code of the backport-content value set.
+var eventsParams = map[string]opParam{
+	"eventsSinceNumber": {"valueString", isEventNumber},
+	"eventsUntilNumber": {"valueString", isEventNumber},
+	"content": {"valueCode", func(v string) bool {
+		return v == "empty" || v == "id-only" || v == "full-resource"
+	}},
+}
+
+// isEventNumber accepts a positive decimal integer without sign or leading
+// zero that fits in 18 digits, so every accepted value parses as an int64.
+func isEventNumber(v string) bool {
+	if v == "" || len(v) > 18 || v[0] == '0' {
+		return false
+	}
+	for i := 0; i < len(v); i++ {
+		if v[i] < '0' || v[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// decideOwnParams allows a read-only operation that takes its own
+// parameters: each one known, plain, valid and given once, by GET in the
+// query string or by POST in a Parameters body. Anything else is rejected
+// with the same decision, so a rejection does not tell which part failed.
+func decideOwnParams(in Input, params map[string]opParam) Decision {
+	refused := invalid("policy.param.not-allowed", in.Request.Describe()+" takes only its own parameters, each once with a valid value")
+	seen := make(map[string]bool, len(params))
+	if !ownQueryParams(in.Request.Query, params, seen, in.Request.Method == http.MethodGet) {
+		return refused
+	}
+	if len(in.Body) > 0 && !ownBodyParams(in.Body, params, seen) {
+		return refused
+	}
+	return allow("allow.operation")
+}
+
+// ownQueryParams accepts a query string of _pretty and, when allowOwn is
+// set, the operation's own parameters. A POST carries them in its body, so
+// the hub would ignore them in the query string.
+func ownQueryParams(q *fhirreq.Query, params map[string]opParam, seen map[string]bool, allowOwn bool) bool {
+	if len(q.Includes) > 0 || len(q.Has) > 0 || q.Count >= 0 || q.Types != nil {
+		return false
+	}
+	for _, p := range q.Params {
+		name := p.Name()
+		if p.Chained() || p.Modifier() != "" {
+			return false
+		}
+		if name == "_pretty" {
+			continue
+		}
+		param, ok := params[name]
+		if !allowOwn || !ok || seen[name] || !param.valid(p.Value) {
+			return false
+		}
+		seen[name] = true
+	}
+	return true
+}
+
+// ownBodyParams accepts a Parameters resource with no element but
+// parameter, whose entries each hold a known name and one value of the
+// declared type. The payload stage has already refused duplicate JSON keys.
+func ownBodyParams(body []byte, params map[string]opParam, seen map[string]bool) bool {
+	var top map[string]json.RawMessage
+	if json.Unmarshal(body, &top) != nil || string(top["resourceType"]) != `"Parameters"` {
+		return false
+	}
+	var entries []map[string]json.RawMessage
+	for k, v := range top {
+		switch k {
+		case "resourceType":
+		case "parameter":
+			if json.Unmarshal(v, &entries) != nil {
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	for _, entry := range entries {
+		var name string
+		if len(entry) != 2 || json.Unmarshal(entry["name"], &name) != nil {
+			return false
+		}
+		param, ok := params[name]
+		var value string
+		if !ok || seen[name] || json.Unmarshal(entry[param.valueType], &value) != nil || !param.valid(value) {
+			return false
+		}
+		seen[name] = true
+	}
+	return true
 }
 
 // pasEntryTypes are the resource types a PAS request or inquiry Bundle may
@@ -95,6 +209,9 @@ func (e *Engine) decideWorkflow(in Input, w *workflow) Decision {
 	}
 	if in.Partner.Role(w.class) < Read {
 		return forbidden("policy.role", req.Describe()+" returns "+string(w.class)+" data, and the partner has no read role on it")
+	}
+	if w.params != nil {
+		return decideOwnParams(in, w.params)
 	}
 	if d := e.controlsOnly(req, allow("")); !d.Allow {
 		return d

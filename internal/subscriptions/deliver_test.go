@@ -449,3 +449,11 @@ func TestEndpointMustBeOperation(t *testing.T) {
 		}
 	})
 }
+
+func TestNewRejectsEventsPerQueryOutOfRange(t *testing.T) {
+	for _, n := range []int{-1, MaxEventsPerQuery + 1} {
+		if _, err := New(&storage.DB{}, Options{EventsPerQuery: n}); err == nil {
+			t.Errorf("New accepted EventsPerQuery %d", n)
+		}
+	}
+}

@@ -69,7 +69,8 @@
 // arrive twice (at least once). A partner detects duplicates and gaps by
 // event-number and fetches missed events with
 // GET [base]/Subscription/<id>/$events?eventsSinceNumber=N&eventsUntilNumber=M
-// (at most MaxEventsPerQuery per call), or checks the counter with
+// (at most Options.EventsPerQuery per call, then again from the next
+// number), or checks the counter with
 // GET [base]/Subscription/<id>/$status. Heartbeats are queued only when
 // nothing else waits, so a dead endpoint does not pile them up.
 //

@@ -205,7 +205,8 @@ func (h *Hub) handleStatus(w http.ResponseWriter, r *http.Request, partner, id s
 }
 
 // handleEvents returns the events eventsSinceNumber..eventsUntilNumber as
-// a history Bundle of type query-event, at most MaxEventsPerQuery of them.
+// a history Bundle of type query-event, at most the page size
+// (Options.EventsPerQuery) of them.
 func (h *Hub) handleEvents(w http.ResponseWriter, r *http.Request, partner, id string, q url.Values) {
 	sub, ok := h.owned(w, r, partner, id)
 	if !ok {
@@ -226,7 +227,7 @@ func (h *Hub) handleEvents(w http.ResponseWriter, r *http.Request, partner, id s
 		return
 	}
 
-	to = min(to, sub.EventsCount, from+MaxEventsPerQuery-1)
+	to = min(to, sub.EventsCount, from+h.perQuery-1)
 	events, err := h.events(r.Context(), id, from, to)
 	var body []byte
 	if err == nil {

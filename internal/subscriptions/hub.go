@@ -29,7 +29,8 @@ const (
 	profilePASSubscription = "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/profile-subscription"
 )
 
-// MaxEventsPerQuery caps the events one $events call returns.
+// MaxEventsPerQuery is the default and the largest number of events one
+// $events call returns (Options.EventsPerQuery).
 const MaxEventsPerQuery = 100
 
 // Partner is what the payer knows about a partner's receiving side.
@@ -79,6 +80,10 @@ type Options struct {
 	// Logger receives delivery failures and database errors, without
 	// content. Nil means slog.Default().
 	Logger *slog.Logger
+	// EventsPerQuery is the page size of $events: a call returns at most
+	// this many events, and the client asks again from the next number.
+	// Zero means MaxEventsPerQuery; larger values are an error.
+	EventsPerQuery int
 }
 
 // Hub stores Subscriptions and their events and delivers notifications.
@@ -92,12 +97,16 @@ type Hub struct {
 	now      func() time.Time
 	newID    func() string
 	log      *slog.Logger
+	perQuery int64
 }
 
 // New returns a Hub over db. Call Migrate before use.
 func New(db *storage.DB, opts Options) (*Hub, error) {
 	if db == nil {
 		return nil, errors.New("subscriptions: New: db is nil")
+	}
+	if opts.EventsPerQuery < 0 || opts.EventsPerQuery > MaxEventsPerQuery {
+		return nil, fmt.Errorf("subscriptions: Options.EventsPerQuery is %d; use 0 for the default or 1 to %d", opts.EventsPerQuery, MaxEventsPerQuery)
 	}
 	h := &Hub{
 		db:       db,
@@ -106,6 +115,7 @@ func New(db *storage.DB, opts Options) (*Hub, error) {
 		now:      opts.Now,
 		newID:    opts.NewID,
 		log:      opts.Logger,
+		perQuery: int64(opts.EventsPerQuery),
 	}
 	if opts.Delivery != nil {
 		if opts.Delivery.Client == nil || opts.Delivery.OutboundURL == "" {
@@ -127,6 +137,9 @@ func (h *Hub) applyDefaults() {
 	}
 	if h.log == nil {
 		h.log = slog.Default()
+	}
+	if h.perQuery == 0 {
+		h.perQuery = MaxEventsPerQuery
 	}
 	d := &h.delivery
 	if d.MinBackoff <= 0 {

@@ -32,6 +32,10 @@ type Response struct {
 	TokenType   string `json:"token_type"`
 	ExpiresIn   int64  `json:"expires_in"`
 	Scope       string `json:"scope,omitempty"`
+	// Header holds the HTTP response headers, such as the record headers
+	// a Gatehouse token endpoint sets (X-Gatehouse-Record). It never
+	// holds the token.
+	Header http.Header `json:"-"`
 }
 
 // String describes the response with the access token replaced by its
@@ -48,6 +52,7 @@ type ResponseError struct {
 	Status      int    // HTTP status
 	Code        string // OAuth error code, empty if the body had none
 	Description string
+	Header      http.Header // HTTP response headers; nil when not built by Fetch
 }
 
 func (e *ResponseError) Error() string {
@@ -144,9 +149,16 @@ func Fetch(ctx context.Context, client *http.Client, tokenURL, clientID string, 
 	}
 
 	if resp.StatusCode != http.StatusOK {
-		return nil, parseErrorResponse(resp.StatusCode, body)
+		e := parseErrorResponse(resp.StatusCode, body)
+		e.Header = resp.Header
+		return nil, e
 	}
-	return parseTokenResponse(body)
+	r, err := parseTokenResponse(body)
+	if err != nil {
+		return nil, err
+	}
+	r.Header = resp.Header
+	return r, nil
 }
 
 func parseTokenResponse(body []byte) (*Response, error) {

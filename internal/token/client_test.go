@@ -151,6 +151,38 @@ func TestFetchNonJSONError(t *testing.T) {
 	}
 }
 
+func TestFetchKeepsResponseHeaders(t *testing.T) {
+	record := "7"
+	ts := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Gatehouse-Record", record)
+		w.Header().Set("Content-Type", "application/json")
+		if r.FormValue("scope") == "system/Patient.read" {
+			w.WriteHeader(http.StatusBadRequest)
+			_, _ = w.Write([]byte(`{"error":"invalid_scope"}`))
+			return
+		}
+		_, _ = w.Write([]byte(`{"access_token":"t","token_type":"Bearer","expires_in":300}`))
+	}))
+	defer ts.Close()
+	key := mustGenerateKey(t, "ES256")
+
+	resp, err := Fetch(context.Background(), ts.Client(), ts.URL+"/token", "ehr-alpha", key, "system/Claim.read")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := resp.Header.Get("X-Gatehouse-Record"); got != record {
+		t.Errorf("response X-Gatehouse-Record = %q, expected %q", got, record)
+	}
+	_, err = Fetch(context.Background(), ts.Client(), ts.URL+"/token", "ehr-alpha", key, "system/Patient.read")
+	var re *ResponseError
+	if !errors.As(err, &re) {
+		t.Fatalf("err = %v, expected *ResponseError", err)
+	}
+	if got := re.Header.Get("X-Gatehouse-Record"); got != record {
+		t.Errorf("error X-Gatehouse-Record = %q, expected %q", got, record)
+	}
+}
+
 func TestParseErrorResponseSanitizes(t *testing.T) {
 	body := []byte(`{"error":"invalid_client","error_description":"bad\nline \u001b[31m` + strings.Repeat("x", 400) + `"}`)
 	e := parseErrorResponse(401, body)

@@ -29,10 +29,19 @@ const (
 	// as MinJWKSMaxAge.
 	MinJWKSMaxAge = time.Minute
 	MaxJWKSMaxAge = 24 * time.Hour
-	// JWKSRefreshInterval is the least time between two fetches of one
-	// client's key set, whether an expired set or an unknown kid triggers
-	// the fetch, so that assertions with forged kids cannot force fetches.
+	// JWKSRefreshInterval is the least time between a successful fetch of
+	// one client's key set and the next fetch, whether an expired set or an
+	// unknown kid triggers it, so that assertions with forged kids cannot
+	// force fetches.
 	JWKSRefreshInterval = time.Minute
+	// JWKSRetryInterval is the wait before the first retry after a failed
+	// fetch. Each further consecutive failure doubles it, up to
+	// JWKSRefreshInterval, so that a gateway started before a partner's
+	// JWKS host is up trusts the partner soon after the host comes up.
+	JWKSRetryInterval = time.Second
+	// DefaultJWKSMaxKeyAge is how long after its last successful fetch a
+	// key set is used when RemoteKeyOptions.MaxKeyAge is zero.
+	DefaultJWKSMaxKeyAge = 24 * time.Hour
 	// MaxJWKSBytes caps a fetched key set.
 	MaxJWKSBytes = 64 << 10
 
@@ -62,6 +71,12 @@ type RemoteKeyOptions struct {
 	// OnFetch, when set, is called after every fetch, failed or not, for
 	// logging. It must not block.
 	OnFetch func(JWKSFetch)
+
+	// MaxKeyAge is how long after its last successful fetch a key set is
+	// used. Past it, while fetches keep failing, the client's assertions
+	// are rejected (fail closed), so that a key the partner has removed is
+	// not trusted for ever. Zero means DefaultJWKSMaxKeyAge.
+	MaxKeyAge time.Duration
 }
 
 // JWKSFetch describes one fetch of a client's key set.
@@ -76,6 +91,13 @@ type JWKSFetch struct {
 	// Stale reports, for a failed fetch, that an earlier set is still
 	// served.
 	Stale bool
+	// Expired reports, for a failed fetch, that the last good set is older
+	// than MaxKeyAge and no longer used: the client is rejected until a
+	// fetch succeeds.
+	Expired bool
+	// RetryIn is, for a failed fetch, the wait before the next fetch is
+	// allowed.
+	RetryIn time.Duration
 }
 
 // RemoteKeys is a ClientStore that takes the keys of some clients from
@@ -83,21 +105,25 @@ type JWKSFetch struct {
 //
 // A client's key set is fetched on first use and again once it expires
 // (after the response's Cache-Control max-age, bounded) or when an
-// assertion names a kid the set does not hold, but never more than once per
+// assertion names a kid the set does not hold. After a successful fetch the
+// next one waits JWKSRefreshInterval. After a failed one it waits
+// JWKSRetryInterval, doubled for each further consecutive failure up to
 // JWKSRefreshInterval. A fetched set must come with status 200 as
 // application/jwk-set+json or application/json. It must be at most
 // MaxJWKSBytes of strict JSON (no duplicate member names, valid UTF-8,
 // nothing after the value, nesting at most 8 deep) and hold 1 to 100
-// asymmetric public keys, each with a kid. A set that fails any check is rejected whole. When a fetch
-// fails, the last good set stays in use, and a client with no good set yet
+// asymmetric public keys, each with a kid. A set that fails any check is
+// rejected whole. When a fetch fails, the last good set stays in use until
+// it is older than RemoteKeyOptions.MaxKeyAge. A client with no usable set
 // gets an error, for which the token endpoint returns 503.
 //
 // RemoteKeys is safe for concurrent use. Concurrent requests for one
 // client share a single fetch.
 type RemoteKeys struct {
-	inner   ClientStore
-	now     func() time.Time
-	onFetch func(JWKSFetch)
+	inner     ClientStore
+	now       func() time.Time
+	onFetch   func(JWKSFetch)
+	maxKeyAge time.Duration
 
 	// sets maps client ids to their remote key sets. It is not modified
 	// after NewRemoteKeys.
@@ -113,12 +139,14 @@ type remoteSet struct {
 	// callers wait for it rather than start their own.
 	fetching chan struct{}
 
-	mu          sync.Mutex
-	keys        jose.JSONWebKeySet
-	have        bool      // keys holds a set that passed every check
-	freshUntil  time.Time // when keys expire
-	lastAttempt time.Time // start of the latest fetch
-	lastErr     error     // cause of the latest failed fetch
+	mu         sync.Mutex
+	keys       jose.JSONWebKeySet
+	have       bool      // keys holds a set that passed every check
+	fetchedAt  time.Time // when keys were fetched
+	freshUntil time.Time // when keys expire
+	nextFetch  time.Time // when the next fetch is allowed; zero before the first
+	failures   int       // consecutive failed fetches
+	lastErr    error     // cause of the latest failed fetch
 }
 
 // NewRemoteKeys returns a store that combines inner's registration of each
@@ -128,9 +156,15 @@ func NewRemoteKeys(inner ClientStore, sources map[string]JWKSSource, opts Remote
 	if inner == nil {
 		return nil, errors.New("token: NewRemoteKeys needs an inner ClientStore")
 	}
-	k := &RemoteKeys{inner: inner, now: opts.Now, onFetch: opts.OnFetch, sets: map[string]*remoteSet{}}
+	if opts.MaxKeyAge < 0 {
+		return nil, fmt.Errorf("token: RemoteKeyOptions.MaxKeyAge is %v; use 0 for the default of %v or a positive duration", opts.MaxKeyAge, DefaultJWKSMaxKeyAge)
+	}
+	k := &RemoteKeys{inner: inner, now: opts.Now, onFetch: opts.OnFetch, maxKeyAge: opts.MaxKeyAge, sets: map[string]*remoteSet{}}
 	if k.now == nil {
 		k.now = time.Now
+	}
+	if k.maxKeyAge == 0 {
+		k.maxKeyAge = DefaultJWKSMaxKeyAge
 	}
 	for id, src := range sources {
 		if err := checkJWKSURL(src.URL); err != nil {
@@ -161,8 +195,8 @@ func (k *RemoteKeys) Client(ctx context.Context, id string) (*Client, error) {
 }
 
 // ClientForKey returns the registration for id like Client. When id's key
-// set does not hold kid, the set is fetched again if JWKSRefreshInterval
-// has passed since the last fetch.
+// set does not hold kid, the set is fetched again if the next fetch is
+// allowed.
 func (k *RemoteKeys) ClientForKey(ctx context.Context, id, kid string) (*Client, error) {
 	c, err := k.inner.Client(ctx, id)
 	if err != nil {
@@ -193,13 +227,13 @@ func (k *RemoteKeys) Prefetch(ctx context.Context) {
 // keysFor returns set's keys, fetching them first when they are missing,
 // expired or lack kid, and the refresh interval allows.
 func (k *RemoteKeys) keysFor(ctx context.Context, set *remoteSet, kid string) (jose.JSONWebKeySet, error) {
-	if keys, ok := set.usable(k.now(), kid); ok {
+	if keys, ok := set.usable(k.now(), k.maxKeyAge, kid); ok {
 		return keys, nil
 	}
-	// A known set is served at once while no fetch is allowed. A client
+	// A trusted set is served at once while no fetch is allowed. A client
 	// without one waits below for a fetch that may be running.
-	if set.hasKeys() && !set.mayFetch(k.now()) {
-		return set.fallback()
+	if set.trusted(k.now(), k.maxKeyAge) && !set.mayFetch(k.now()) {
+		return set.fallback(k.now(), k.maxKeyAge)
 	}
 
 	select {
@@ -210,21 +244,21 @@ func (k *RemoteKeys) keysFor(ctx context.Context, set *remoteSet, kid string) (j
 	defer func() { <-set.fetching }()
 
 	// Another caller may have fetched while this one waited.
-	if keys, ok := set.usable(k.now(), kid); ok {
+	if keys, ok := set.usable(k.now(), k.maxKeyAge, kid); ok {
 		return keys, nil
 	}
 	if set.mayFetch(k.now()) {
 		k.fetch(ctx, set)
 	}
-	return set.fallback()
+	return set.fallback(k.now(), k.maxKeyAge)
 }
 
-// usable returns the keys if they are fresh and, when kid is not empty,
-// hold kid.
-func (s *remoteSet) usable(now time.Time, kid string) (jose.JSONWebKeySet, bool) {
+// usable returns the keys if they are fresh, younger than maxAge and, when
+// kid is not empty, hold kid.
+func (s *remoteSet) usable(now time.Time, maxAge time.Duration, kid string) (jose.JSONWebKeySet, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !s.have || !now.Before(s.freshUntil) {
+	if !s.trustedLocked(now, maxAge) || !now.Before(s.freshUntil) {
 		return jose.JSONWebKeySet{}, false
 	}
 	if kid != "" && len(s.keys.Key(kid)) == 0 {
@@ -233,58 +267,77 @@ func (s *remoteSet) usable(now time.Time, kid string) (jose.JSONWebKeySet, bool)
 	return s.keys, true
 }
 
-func (s *remoteSet) hasKeys() bool {
+// trusted reports whether the set holds keys fetched less than maxAge ago.
+func (s *remoteSet) trusted(now time.Time, maxAge time.Duration) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.have
+	return s.trustedLocked(now, maxAge)
 }
 
-// mayFetch reports whether JWKSRefreshInterval has passed since the latest
-// fetch started.
+func (s *remoteSet) trustedLocked(now time.Time, maxAge time.Duration) bool {
+	return s.have && now.Sub(s.fetchedAt) < maxAge
+}
+
+// mayFetch reports whether the wait after the latest fetch has passed.
 func (s *remoteSet) mayFetch(now time.Time) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.lastAttempt.IsZero() || now.Sub(s.lastAttempt) >= JWKSRefreshInterval
+	return s.nextFetch.IsZero() || !now.Before(s.nextFetch)
 }
 
-// fallback returns the last good keys, stale or not, or the reason there
-// are none.
-//
-// NOTE: a stale set has no age limit, so a key the partner has removed
-// stays trusted for as long as its JWKS URL cannot be fetched.
-func (s *remoteSet) fallback() (jose.JSONWebKeySet, error) {
+// fallback returns the last good keys, stale or not, while they are younger
+// than maxAge, or the reason there are none.
+func (s *remoteSet) fallback(now time.Time, maxAge time.Duration) (jose.JSONWebKeySet, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.have {
+	switch {
+	case s.trustedLocked(now, maxAge):
 		return s.keys, nil
-	}
-	if s.lastErr != nil {
+	case s.have:
+		return jose.JSONWebKeySet{}, fmt.Errorf("token: the key set of client %q was fetched more than %v ago and cannot be refreshed: %w",
+			s.clientID, maxAge, s.lastErr)
+	case s.lastErr != nil:
 		return jose.JSONWebKeySet{}, fmt.Errorf("token: no key set for client %q yet: %w", s.clientID, s.lastErr)
 	}
-	return jose.JSONWebKeySet{}, fmt.Errorf("token: no key set for client %q yet; the next fetch is allowed %v after the last", s.clientID, JWKSRefreshInterval)
+	return jose.JSONWebKeySet{}, fmt.Errorf("token: no key set for client %q yet; the next fetch is allowed at %s", s.clientID, s.nextFetch.UTC().Format(time.RFC3339))
+}
+
+// retryDelay is the wait after the given number of consecutive failed
+// fetches: JWKSRetryInterval doubled for each failure after the first, at
+// most JWKSRefreshInterval.
+func retryDelay(failures int) time.Duration {
+	d := JWKSRetryInterval
+	for i := 1; i < failures && d < JWKSRefreshInterval; i++ {
+		d *= 2
+	}
+	return min(d, JWKSRefreshInterval)
 }
 
 // fetch downloads set's keys and stores them, or the failure. The
 // download does not end when ctx is cancelled, only when it times out, so
 // that a client dropping its connection cannot spend the fetch allowance.
 func (k *RemoteKeys) fetch(ctx context.Context, set *remoteSet) {
-	set.mu.Lock()
-	set.lastAttempt = k.now()
-	set.mu.Unlock()
+	started := k.now()
 
 	fetchCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), jwksFetchTimeout)
 	defer cancel()
 	keys, maxAge, err := download(fetchCtx, set.client, set.url)
 
 	ev := JWKSFetch{ClientID: set.clientID, URL: set.url, Err: err}
+	now := k.now()
 	set.mu.Lock()
 	if err == nil {
-		set.keys, set.have, set.lastErr = keys, true, nil
-		set.freshUntil = k.now().Add(maxAge)
+		set.keys, set.have, set.lastErr, set.failures = keys, true, nil, 0
+		set.fetchedAt, set.freshUntil = now, now.Add(maxAge)
+		set.nextFetch = started.Add(JWKSRefreshInterval)
 		ev.Keys, ev.MaxAge = len(keys.Keys), maxAge
 	} else {
 		set.lastErr = err
-		ev.Stale = set.have
+		set.failures++
+		ev.RetryIn = retryDelay(set.failures)
+		set.nextFetch = started.Add(ev.RetryIn)
+		ev.Stale = set.trustedLocked(now, k.maxKeyAge)
+		ev.Expired = set.have && !ev.Stale
 	}
 	set.mu.Unlock()
 

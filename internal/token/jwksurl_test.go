@@ -463,7 +463,7 @@ func TestRemoteKeysEgressDenied(t *testing.T) {
 }
 
 // TestRemoteKeysWithoutSetHonoursInterval checks that a client whose first
-// fetch failed is not fetched again within the refresh interval.
+// fetch failed is not fetched again within the retry interval.
 func TestRemoteKeysWithoutSetHonoursInterval(t *testing.T) {
 	env := newRemoteEnv(t)
 	env.jwks.serveRaw(http.StatusServiceUnavailable, "text/plain", nil)
@@ -474,7 +474,7 @@ func TestRemoteKeysWithoutSetHonoursInterval(t *testing.T) {
 		}
 	}
 	if n := env.jwks.hits.Load(); n != 1 {
-		t.Errorf("JWKS fetched %d times within the refresh interval, want 1", n)
+		t.Errorf("JWKS fetched %d times within the retry interval, want 1", n)
 	}
 
 	env.jwks.serve(marshalSet(t, env.partners["ehr-alpha"].key), "")
