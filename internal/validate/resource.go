@@ -37,6 +37,9 @@ func (r *run) resource(n *jnode, path string, fp *fhirpath.Node, required []stri
 		r.pushBundle(n, path, profiles)
 		defer r.popBundle()
 	}
+	if base.typ == "QuestionnaireResponse" {
+		r.questionnaireResponse(n, path)
+	}
 	if len(profiles) == 0 {
 		r.against(n, base, path, fp)
 		return

@@ -66,11 +66,12 @@ type Validator struct {
 	context       []*fhirpkg.Package
 	types         sync.Map // type code -> *structure of the core definition
 
-	structs     sync.Map // *fhirpkg.Resource -> *lazy[*structure]
-	exprs       sync.Map // expression text -> *lazy[*fhirpath.Expression]
-	expansion   sync.Map // *fhirpkg.Resource -> *lazy[*expansion]
-	regexes     sync.Map // pattern -> *lazy[*regexp.Regexp]
-	codeSystems sync.Map // *fhirpkg.Resource -> *lazy[*codeSystem]
+	structs        sync.Map // *fhirpkg.Resource -> *lazy[*structure]
+	exprs          sync.Map // expression text -> *lazy[*fhirpath.Expression]
+	expansion      sync.Map // *fhirpkg.Resource -> *lazy[*expansion]
+	regexes        sync.Map // pattern -> *lazy[*regexp.Regexp]
+	codeSystems    sync.Map // *fhirpkg.Resource -> *lazy[*codeSystem]
+	questionnaires sync.Map // *fhirpkg.Resource -> *lazy[*jnode]
 
 	vsIndexOnce sync.Once
 	vsIndex     map[string]*fhirpkg.Resource
