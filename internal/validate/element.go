@@ -54,6 +54,7 @@ func (r *run) occurrence(o *occurrence, d *elemDef) {
 		}
 	}
 	r.fixedPattern(o, d)
+	r.valueLimits(o, d)
 	r.bind(o, d)
 	if !isResourceElement(d) {
 		r.constraints(d, o.path, o.fp)

@@ -37,8 +37,11 @@ func (r *run) resource(n *jnode, path string, fp *fhirpath.Node, required []stri
 		r.pushBundle(n, path, profiles)
 		defer r.popBundle()
 	}
-	if base.typ == "QuestionnaireResponse" {
+	switch base.typ {
+	case "QuestionnaireResponse":
 		r.questionnaireResponse(n, path)
+	case "StructureDefinition":
+		r.structureDefinition(n, path)
 	}
 	if len(profiles) == 0 {
 		r.against(n, base, path, fp)

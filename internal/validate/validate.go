@@ -217,7 +217,7 @@ func (v *Validator) structureAt(url string, from *fhirpkg.Package) (*structure, 
 	if res == nil || res.ResourceType != "StructureDefinition" {
 		return nil, nil
 	}
-	return cached(&v.structs, res, func() (*structure, error) { return compileStructure(res) })
+	return cached(&v.structs, res, func() (*structure, error) { return v.compileWithSnapshot(res) })
 }
 
 // typeStructure returns the core definition of a type, such as "HumanName"
