@@ -61,8 +61,11 @@ func (r *run) questionnaireOf(n *jnode, path string) *jnode {
 		}
 		return q
 	}
+	if r.wrongCanonicalType(ref, "Questionnaire", at) {
+		return nil
+	}
 	res := r.v.resolve(ref, nil)
-	if res == nil || res.ResourceType != "Questionnaire" {
+	if res == nil {
 		r.warnf(outcome.CodeNotFound, at, "Questionnaire %s is not loaded, so the answers were not checked against it", ref)
 		return nil
 	}
