@@ -46,7 +46,7 @@ func (r *run) occurrence(o *occurrence, d *elemDef) {
 	case isPrimitiveType(o.typ):
 		r.primitive(o, d)
 	case o.typ == "Resource" || r.isResourceType(o.typ):
-		r.resourceAnyOf(o.val, o.path, o.fp, d.typeProfiles(o.typ), d.owner.pkg)
+		r.resourceAnyOf(o.val, o.path, o.fp, d.typeProfiles(resourceTypeOf(o, d)), d.owner.pkg)
 		return
 	default:
 		if !r.complex(o, d) {

@@ -93,6 +93,8 @@ func (r *run) unresolved(ref, path string) {
 	switch {
 	case strings.HasPrefix(ref, "#"):
 		r.errorf(outcome.CodeNotFound, path, "reference to a contained resource that is not in the resource")
+	case r.inCollection():
+		r.warnf(outcome.CodeNotFound, path, "reference does not resolve to an entry of the collection Bundle")
 	default:
 		r.errorf(outcome.CodeNotFound, path, "reference does not resolve to an entry of the Bundle, which must contain every resource it refers to")
 	}
