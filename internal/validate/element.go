@@ -226,6 +226,7 @@ func (r *run) extensionDefinition(o *occurrence, d *elemDef) *structure {
 	case !s.root.isModifier && modifierSlot:
 		r.errorf(outcome.CodeStructure, o.path, "extension %s is not a modifier extension, so it must not be sent in modifierExtension", url)
 	}
+	r.checkExtensionContext(o, s)
 	return s
 }
 

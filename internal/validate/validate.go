@@ -72,6 +72,7 @@ type Validator struct {
 	regexes        sync.Map // pattern -> *lazy[*regexp.Regexp]
 	codeSystems    sync.Map // *fhirpkg.Resource -> *lazy[*codeSystem]
 	questionnaires sync.Map // *fhirpkg.Resource -> *lazy[*jnode]
+	extContexts    sync.Map // *fhirpkg.Resource -> *lazy[[]extensionContext]
 
 	vsIndexOnce sync.Once
 	vsIndex     map[string]*fhirpkg.Resource
