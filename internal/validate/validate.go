@@ -75,6 +75,8 @@ type Validator struct {
 	extContexts    sync.Map // *fhirpkg.Resource -> *lazy[[]extensionContext]
 
 	vsIndexOnce sync.Once
+	globalsOnce sync.Once
+	globals     map[string][]globalProfile // resource type -> ImplementationGuide.global profiles
 	vsIndex     map[string]*fhirpkg.Resource
 }
 
