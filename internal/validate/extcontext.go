@@ -10,9 +10,10 @@ import (
 
 // An extension definition's context lists where the extension may be
 // used. Contexts of type "element" name a type ("HumanName"), an element
-// path ("Patient.name", "HumanName.family") or "Element"; contexts of type
-// "extension" name the extension it may be nested in; "fhirpath" contexts
-// are expressions this check does not evaluate, so they allow any place.
+// path ("Patient.name", "HumanName.family") or "Element". Contexts of type
+// "extension" name the extension it may be nested in, and "fhirpath"
+// contexts are expressions. This check does not evaluate those two kinds,
+// so they allow any place.
 
 // extensionContext is one StructureDefinition.context entry.
 type extensionContext struct {
@@ -75,6 +76,8 @@ func (r *run) extensionHost(path string) (names map[string]bool, ok bool) {
 	if loc == nil || len(r.resources) == 0 {
 		return nil, false
 	}
+
+	// The host's path relative to the innermost resource being validated.
 	frame := r.resources[len(r.resources)-1]
 	rel, found := strings.CutPrefix(path[:loc[0]], frame.path)
 	if !found {
@@ -95,6 +98,8 @@ func (r *run) extensionHost(path string) (names map[string]bool, ok bool) {
 		// that place is not checked.
 		return nil, false
 	}
+
+	// The host's paths, its type and the types that type specializes.
 	names[resourcePath], names[typePath] = true, true
 	for t := typ; t != ""; {
 		names[t] = true

@@ -97,7 +97,10 @@ func (r *run) discriminate(disc discriminator, s *elemDef, o *occurrence) bool {
 	actual := r.nodesAt([]typedNode{{node: o.val, typ: o.typ}}, steps)
 	switch disc.typ {
 	case "value", "pattern":
-		if target != nil && unconstrained(target) {
+		if matched, known := extensionURLSlice(disc, s, o); known {
+			return matched
+		}
+		if target != nil && unconstrained(s, target) {
 			return true // the slice sets no value for this discriminator
 		}
 		return target != nil && r.valueDiscriminator(target, actual)

@@ -104,3 +104,28 @@ func TestDifferentialConsistency(t *testing.T) {
 		})
 	}
 }
+
+// TestSliceWithoutDiscriminatorValue checks that a slice which sets no
+// value for one of two pattern discriminators matches on the other.
+func TestSliceWithoutDiscriminatorValue(t *testing.T) {
+	sd := `{"resourceType":"StructureDefinition","url":"http://x.test/sd/rr","name":"RR","status":"active","kind":"resource","abstract":false,"type":"Observation","derivation":"constraint","baseDefinition":"http://hl7.org/fhir/StructureDefinition/Observation","differential":{"element":[
+{"id":"Observation.referenceRange","path":"Observation.referenceRange","slicing":{"discriminator":[{"type":"pattern","path":"type"},{"type":"pattern","path":"appliesTo"}],"rules":"closed"}},
+{"id":"Observation.referenceRange:normal","path":"Observation.referenceRange","sliceName":"normal","min":1,"max":"1"},
+{"id":"Observation.referenceRange:normal.type","path":"Observation.referenceRange.type","patternCodeableConcept":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/referencerange-meaning","code":"normal"}]}}]}}`
+	pkg := fhirpkg.NewPackage("test.slices", "1.0.0", map[string]string{"hl7.fhir.r4.core": "4.0.1"})
+	if err := pkg.AddResource([]byte(sd)); err != nil {
+		t.Fatal(err)
+	}
+	v, err := New(Options{Packages: []*fhirpkg.Package{pkg}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := `{"resourceType":"Observation","status":"final","code":{"text":"x"},"referenceRange":[{"low":{"value":1},"type":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/referencerange-meaning","code":"normal"}]}}]}`
+	res, err := v.Validate([]byte(doc), "http://x.test/sd/rr")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Valid() {
+		t.Errorf("range matching the slice on its only constrained discriminator rejected: %+v", res.Issues)
+	}
+}
