@@ -34,7 +34,7 @@ func (c *qrCheck) enabled(def *jnode) bool {
 // presence of answers with answerBoolean; the other operators hold when
 // some answer of the same type compares as the operator says.
 func (c *qrCheck) conditionMet(cond *jnode) bool {
-	answers := answersTo(itemsOf(c.qr.prop("item")), cond.str("question"), nil)
+	answers := c.answers[cond.str("question")]
 	want, typ := choiceValue(cond, "answer")
 	op := cond.str("operator")
 	if op == "exists" {
@@ -52,20 +52,18 @@ func (c *qrCheck) conditionMet(cond *jnode) bool {
 	return false
 }
 
-// answersTo collects the answers of the response items with a linkId,
-// at any depth.
-func answersTo(items []*jnode, link string, out []*jnode) []*jnode {
+// indexAnswers collects the answers of the response items by linkId, at
+// any depth.
+func indexAnswers(items []*jnode, out map[string][]*jnode) {
 	for _, it := range items {
 		answers := itemsOf(it.prop("answer"))
-		if it.str("linkId") == link {
-			out = append(out, answers...)
-		}
-		out = answersTo(itemsOf(it.prop("item")), link, out)
+		link := it.str("linkId")
+		out[link] = append(out[link], answers...)
+		indexAnswers(itemsOf(it.prop("item")), out)
 		for _, a := range answers {
-			out = answersTo(itemsOf(a.prop("item")), link, out)
+			indexAnswers(itemsOf(a.prop("item")), out)
 		}
 	}
-	return out
 }
 
 func compareAnswer(op, typ string, got, want *jnode) bool {

@@ -32,6 +32,11 @@ type qrCheck struct {
 	q          *jnode // the Questionnaire
 	qr         *jnode // the QuestionnaireResponse
 	inProgress bool
+	// defs and answers index the Questionnaire's items and the response's
+	// answers by linkId, each built once, so that the checks stay linear
+	// in the size of both documents.
+	defs    map[string]*jnode
+	answers map[string][]*jnode
 }
 
 // questionnaireResponse checks the items of the QuestionnaireResponse n at
@@ -41,7 +46,9 @@ func (r *run) questionnaireResponse(n *jnode, path string) {
 	if q == nil {
 		return
 	}
-	c := &qrCheck{r: r, q: q, qr: n, inProgress: n.str("status") == "in-progress"}
+	c := &qrCheck{r: r, q: q, qr: n, inProgress: n.str("status") == "in-progress", defs: map[string]*jnode{}, answers: map[string][]*jnode{}}
+	indexItemDefs(itemsOf(q.prop("item")), c.defs)
+	indexAnswers(itemsOf(n.prop("item")), c.answers)
 	c.items(itemsOf(q.prop("item")), itemsOf(n.prop("item")), path)
 }
 
@@ -81,6 +88,12 @@ func (r *run) questionnaireOf(n *jnode, path string) *jnode {
 // group item or an answer) against the Questionnaire items of that level.
 func (c *qrCheck) items(defs, items []*jnode, parent string) {
 	present := map[string][]int{}
+	position := map[string]int{}
+	for i, d := range defs {
+		if _, dup := position[d.str("linkId")]; !dup {
+			position[d.str("linkId")] = i
+		}
+	}
 	last := -1
 	for i, it := range items {
 		link := it.str("linkId")
@@ -88,8 +101,8 @@ func (c *qrCheck) items(defs, items []*jnode, parent string) {
 			continue // linkId is mandatory; the structure check reports it
 		}
 		at := indexed(parent+".item", i)
-		idx := defIndex(defs, link)
-		if idx < 0 {
+		idx, defined := position[link]
+		if !defined {
 			c.unknownLinkID(link, it, at)
 			continue
 		}
@@ -126,7 +139,7 @@ func (c *qrCheck) items(defs, items []*jnode, parent string) {
 // does not define at this level. An item defined at another level is still
 // checked against that definition.
 func (c *qrCheck) unknownLinkID(link string, it *jnode, at string) {
-	def := findItemDef(itemsOf(c.q.prop("item")), link)
+	def := c.defs[link]
 	if def == nil {
 		c.r.errorf(outcome.CodeNotFound, at, "linkId %q is not defined in the Questionnaire", link)
 		return
@@ -190,29 +203,15 @@ func (c *qrCheck) answerCount(def *jnode, n int, at string) {
 	}
 }
 
-// defIndex returns the position of the item definition with a linkId
-// among defs, or -1.
-func defIndex(defs []*jnode, link string) int {
-	for i, d := range defs {
-		if d.str("linkId") == link {
-			return i
-		}
-	}
-	return -1
-}
-
-// findItemDef searches the whole item tree of a Questionnaire for a
-// linkId.
-func findItemDef(defs []*jnode, link string) *jnode {
+// indexItemDefs indexes the item definitions of a Questionnaire by
+// linkId, at any depth; the first definition of a linkId wins.
+func indexItemDefs(defs []*jnode, out map[string]*jnode) {
 	for _, d := range defs {
-		if d.str("linkId") == link {
-			return d
+		if link := d.str("linkId"); out[link] == nil {
+			out[link] = d
 		}
-		if found := findItemDef(itemsOf(d.prop("item")), link); found != nil {
-			return found
-		}
+		indexItemDefs(itemsOf(d.prop("item")), out)
 	}
-	return nil
 }
 
 // hasAnswers reports whether a response item or any item nested in it has

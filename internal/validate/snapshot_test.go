@@ -1,6 +1,7 @@
 package validate
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -128,4 +129,22 @@ func TestSliceWithoutDiscriminatorValue(t *testing.T) {
 	if !res.Valid() {
 		t.Errorf("range matching the slice on its only constrained discriminator rejected: %+v", res.Issues)
 	}
+}
+
+func TestSnapshotGenerationBounded(t *testing.T) {
+	var elements []string
+	for i := range maxSnapshotElements / 5 { // 9 elements a slice: past the cap
+		elements = append(elements, fmt.Sprintf(`{"id":"Observation.component:s%d","path":"Observation.component","sliceName":"s%d"}`, i, i))
+	}
+	sd := `{"resourceType":"StructureDefinition","url":"http://x.test/sd/big","name":"Big","status":"active","kind":"resource","abstract":false,"type":"Observation","derivation":"constraint","baseDefinition":"http://hl7.org/fhir/StructureDefinition/Observation","differential":{"element":[{"id":"Observation.component","path":"Observation.component","slicing":{"discriminator":[{"type":"value","path":"code"}],"rules":"open"}},` + strings.Join(elements, ",") + `]}}`
+	res, err := shared(t).Validate([]byte(sd))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, is := range res.Issues {
+		if strings.Contains(is.Diagnostics, fmt.Sprintf("more than %d elements", maxSnapshotElements)) {
+			return
+		}
+	}
+	t.Errorf("no issue about the snapshot size; issues: %+v", res.Issues)
 }
