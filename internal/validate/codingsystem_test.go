@@ -34,3 +34,42 @@ func TestCodingSystemAndCanonicalKinds(t *testing.T) {
 		})
 	}
 }
+
+func TestVersionedReferences(t *testing.T) {
+	const observations = `{"fullUrl":"http://x.test/Observation/o1","resource":{"resourceType":"Observation","id":"o1","meta":{"versionId":"1"},"status":"final","code":{"text":"x"}}},` +
+		`{"fullUrl":"http://x.test/Observation/o1","resource":{"resourceType":"Observation","id":"o1","meta":{"versionId":"2"},"status":"final","code":{"text":"x"}}}`
+	// doc returns a Bundle whose List refers to the Observations with the
+	// given list entries.
+	doc := func(bundleType, listEntries string) string {
+		return `{"resourceType":"Bundle","type":"` + bundleType + `","entry":[{"fullUrl":"http://x.test/List/l1","resource":{"resourceType":"List","id":"l1","status":"current","mode":"working","entry":[` +
+			listEntries + `]}},` + observations + `]}`
+	}
+	tests := []struct {
+		name, bundleType, entries, message string // message "" means no error
+	}{
+		{"each version named", "collection", `{"item":{"reference":"Observation/o1/_history/1"}},{"item":{"reference":"Observation/o1/_history/2"}}`, ""},
+		{"unversioned with two versions", "collection", `{"item":{"reference":"Observation/o1"}}`, "must name the version"},
+		{"missing version in a transaction", "transaction", `{"item":{"reference":"Observation/o1/_history/3"}}`, "does not resolve"},
+	}
+	v := shared(t)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			res, err := v.Validate([]byte(doc(tc.bundleType, tc.entries)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var found []string
+			for _, is := range res.Issues {
+				if is.Severity == "error" && len(is.Expression) > 0 && strings.HasPrefix(is.Expression[0], "Bundle.entry[0].resource.entry") {
+					found = append(found, is.Diagnostics)
+				}
+			}
+			switch {
+			case tc.message == "" && len(found) > 0:
+				t.Errorf("unexpected reference errors: %v", found)
+			case tc.message != "" && !strings.Contains(strings.Join(found, "\n"), tc.message):
+				t.Errorf("reference errors %v, want one containing %q", found, tc.message)
+			}
+		})
+	}
+}

@@ -46,6 +46,9 @@ func (r *run) resolveReference(ref, path string) (*jnode, bool) {
 	if len(r.bundles) == 0 {
 		return nil, false
 	}
+	if target, decided := r.resolveVersioned(ref, path); decided {
+		return target, true
+	}
 	target, _ := r.resolveInBundle(ref)
 	b := r.bundles[len(r.bundles)-1]
 	local := strings.HasPrefix(ref, "urn:uuid:") || strings.HasPrefix(ref, "urn:oid:")
