@@ -10,7 +10,7 @@ import (
 // enabled evaluates the enableWhen conditions of an item definition.
 // enableBehavior "any" needs one condition to hold, otherwise all must.
 // NOTE: a condition reads the answers of every response item with the
-// question's linkId; inside repeating groups the reference validator
+// question's linkId. Inside repeating groups the reference validator
 // reads only the nearest group's answers.
 func (c *qrCheck) enabled(def *jnode) bool {
 	conds := itemsOf(def.prop("enableWhen"))

@@ -24,6 +24,9 @@ func (r *run) resolveVersioned(ref, path string) (target *jnode, decided bool) {
 	if b.allowsDuplicates() {
 		return nil, false
 	}
+
+	// The entries the reference can mean, ignoring and then checking the
+	// version.
 	plain, version, _ := strings.Cut(ref, "/_history/")
 	typ, id, ok := restfulTail(plain)
 	if !ok {
@@ -48,6 +51,7 @@ func (r *run) resolveVersioned(ref, path string) (target *jnode, decided bool) {
 		}
 		matches = append(matches, e.res)
 	}
+
 	switch {
 	case len(matches) > 1:
 		if path != "" { // "" when resolving for a slice discriminator
