@@ -83,7 +83,7 @@ func bindingCodings(o *occurrence) (codings []coding, applies bool) {
 // as not verified.
 func (r *run) codingInSystem(c *jnode, path string) {
 	system, code := c.str("system"), c.str("code")
-	if system == "" || code == "" {
+	if system == "" || code == "" || r.notCodeSystem(system, path) {
 		return
 	}
 	if cs := r.v.codeSystem(system, nil); cs != nil {

@@ -57,6 +57,8 @@ type elemDef struct {
 	maxLength   int
 	isModifier  bool
 	regex       string // the regex extension on a primitive's value element
+	minValue    *valueLimit
+	maxValue    *valueLimit
 	children    []*elemDef
 	slices      []*elemDef
 	owner       *structure
@@ -159,6 +161,12 @@ func compileStructure(r *fhirpkg.Resource) (*structure, error) {
 	if len(raw.Snapshot.Element) == 0 {
 		return nil, fmt.Errorf("validate: StructureDefinition %s has no snapshot", r.URL)
 	}
+	return buildStructure(&raw, r)
+}
+
+// buildStructure builds the element tree from the snapshot elements in
+// raw, which may have been generated rather than read from r.
+func buildStructure(raw *rawStructure, r *fhirpkg.Resource) (*structure, error) {
 	s := &structure{
 		url: raw.URL, version: raw.Version, name: raw.Name, typ: raw.Type, kind: raw.Kind,
 		abstract: raw.Abstract, derivation: raw.Derivation, base: raw.BaseDefinition,
@@ -293,6 +301,10 @@ func compileElement(msg json.RawMessage) (*elemDef, error) {
 	}
 	var err error
 	e.fixed, e.pattern, err = fixedAndPattern(msg)
+	if err != nil {
+		return nil, err
+	}
+	e.minValue, e.maxValue, err = elementLimits(msg)
 	return e, err
 }
 

@@ -46,7 +46,7 @@ func (r *run) occurrence(o *occurrence, d *elemDef) {
 	case isPrimitiveType(o.typ):
 		r.primitive(o, d)
 	case o.typ == "Resource" || r.isResourceType(o.typ):
-		r.resourceAnyOf(o.val, o.path, o.fp, d.typeProfiles(o.typ), d.owner.pkg)
+		r.resourceAnyOf(o.val, o.path, o.fp, d.typeProfiles(resourceTypeOf(o, d)), d.owner.pkg)
 		return
 	default:
 		if !r.complex(o, d) {
@@ -54,6 +54,7 @@ func (r *run) occurrence(o *occurrence, d *elemDef) {
 		}
 	}
 	r.fixedPattern(o, d)
+	r.valueLimits(o, d)
 	r.bind(o, d)
 	if !isResourceElement(d) {
 		r.constraints(d, o.path, o.fp)
@@ -225,6 +226,7 @@ func (r *run) extensionDefinition(o *occurrence, d *elemDef) *structure {
 	case !s.root.isModifier && modifierSlot:
 		r.errorf(outcome.CodeStructure, o.path, "extension %s is not a modifier extension, so it must not be sent in modifierExtension", url)
 	}
+	r.checkExtensionContext(o, s)
 	return s
 }
 

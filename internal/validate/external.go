@@ -54,6 +54,8 @@ var externalSystems = map[string]externalSystem{
 	"urn:ietf:bcp:47":                                                                      syntax("BCP 47 language tag", `[a-zA-Z]{2,8}(-[a-zA-Z0-9]{1,8})*`, nil),
 	"urn:ietf:bcp:13":                                                                      syntax("MIME type", `[a-zA-Z0-9!#$&^_.+-]+/[a-zA-Z0-9!#$&^_.+-]+( *; *[a-zA-Z0-9-]+=[^;]+)*`, nil),
 	"urn:iso:std:iso:3166":                                                                 syntax("ISO 3166 country", `[A-Z]{2,3}|[0-9]{3}`, nil),
+	"urn:iso:std:iso:3166:-2":                                                              syntax("ISO 3166-2 subdivision", `[A-Z]{2}-[0-9A-Z]{1,3}`, nil),
+	"http://unstats.un.org/unsd/methods/m49/m49.htm":                                       syntax("UN M49 region", `[0-9]{3}`, nil),
 	"urn:iso:std:iso:4217":                                                                 syntax("ISO 4217 currency", `[A-Z]{3}`, nil),
 	"https://www.nubc.org/CodeSystem/TypeOfBill":                                           nubc,
 	"https://www.nubc.org/CodeSystem/RevenueCodes":                                         nubc,

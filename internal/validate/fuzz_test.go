@@ -10,8 +10,9 @@ import (
 
 // FuzzValidate checks that no input makes the validator panic, hang or
 // fail as a whole: every input yields a Result, and one without errors
-// never carries a fatal issue. Seeds are the Inferno PAS payloads and a
-// few of the rule-test documents.
+// never carries a fatal issue. Seeds are the Inferno PAS payloads, a
+// few of the rule-test documents, a QuestionnaireResponse with its
+// Questionnaire and a differential-only StructureDefinition.
 func FuzzValidate(f *testing.F) {
 	files, _ := filepath.Glob(filepath.Join(corpustest.Root(f), "inferno-fixtures", "pas", "*.json"))
 	for _, name := range files {
@@ -21,6 +22,9 @@ func FuzzValidate(f *testing.F) {
 	}
 	f.Add([]byte(`{"resourceType":"Patient","name":[{"given":["a",null],"_given":[null,{"id":"x"}]}]}`))
 	f.Add([]byte(`{"resourceType":"Bundle","type":"collection","entry":[{"fullUrl":"urn:uuid:1","resource":{"resourceType":"Patient","contained":[{"resourceType":"Patient"}]}}]}`))
+	f.Add([]byte(questionnaireDoc(`{"linkId":"a","type":"quantity","required":true,"enableWhen":[{"question":"b","operator":">","answerInteger":1}],"extension":[{"url":"http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-maxQuantity","valueQuantity":{"value":5,"system":"http://unitsofmeasure.org","code":"km"}}]},{"linkId":"b","type":"integer"}`,
+		"completed", `{"linkId":"b","answer":[{"valueInteger":2}]},{"linkId":"a","answer":[{"valueQuantity":{"value":6000,"system":"http://unitsofmeasure.org","code":"m"}}]}`)))
+	f.Add([]byte(differentialOnly))
 	v := shared(f)
 	f.Fuzz(func(t *testing.T, doc []byte) {
 		res, err := v.Validate(doc)

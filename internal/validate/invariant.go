@@ -19,9 +19,14 @@ import (
 //
 // Questionnaire's que-7 tests "answer is Boolean"; the answer is the FHIR
 // type boolean, which this FHIRPath engine does not match to System.Boolean.
+//
+// Questionnaire's que-12 tests "more than two" enableWhen although its
+// rule is about more than one; the reference validator applies the rule
+// as stated.
 var corrections = map[string]string{
-	"operator = 'exists' implies (answer is Boolean)": "operator = 'exists' implies (answer is boolean)",
-	"telecom or endpoint":                             "telecom.exists() or endpoint.exists()",
+	"enableWhen.count() > 2 implies enableBehavior.exists()":                             "enableWhen.count() > 1 implies enableBehavior.exists()",
+	"operator = 'exists' implies (answer is Boolean)":                                    "operator = 'exists' implies (answer is boolean)",
+	"telecom or endpoint":                                                                "telecom.exists() or endpoint.exists()",
 	"offset.empty() or (when.exists() and ((when in ('C' | 'CM' | 'CD' | 'CV')).not()))": "offset.empty() or (when.exists() and when.all(($this in ('C' | 'CM' | 'CD' | 'CV')).not()))",
 }
 

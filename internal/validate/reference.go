@@ -46,6 +46,9 @@ func (r *run) resolveReference(ref, path string) (*jnode, bool) {
 	if len(r.bundles) == 0 {
 		return nil, false
 	}
+	if target, decided := r.resolveVersioned(ref, path); decided {
+		return target, true
+	}
 	target, _ := r.resolveInBundle(ref)
 	b := r.bundles[len(r.bundles)-1]
 	local := strings.HasPrefix(ref, "urn:uuid:") || strings.HasPrefix(ref, "urn:oid:")
@@ -93,6 +96,8 @@ func (r *run) unresolved(ref, path string) {
 	switch {
 	case strings.HasPrefix(ref, "#"):
 		r.errorf(outcome.CodeNotFound, path, "reference to a contained resource that is not in the resource")
+	case r.inCollection():
+		r.warnf(outcome.CodeNotFound, path, "reference does not resolve to an entry of the collection Bundle")
 	default:
 		r.errorf(outcome.CodeNotFound, path, "reference does not resolve to an entry of the Bundle, which must contain every resource it refers to")
 	}

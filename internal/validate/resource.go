@@ -32,10 +32,18 @@ func (r *run) resource(n *jnode, path string, fp *fhirpath.Node, required []stri
 	r.resources = append(r.resources, &resourceFrame{node: n, path: path, contained: r.inContained(path)})
 	defer func() { r.resources = r.resources[:len(r.resources)-1] }()
 
-	profiles := r.profilesOf(n, base, path, required, from)
+	profiles := r.withGlobalProfiles(r.profilesOf(n, base, path, required, from), base, path)
 	if base.typ == "Bundle" {
 		r.pushBundle(n, path, profiles)
 		defer r.popBundle()
+	}
+	switch base.typ {
+	case "QuestionnaireResponse":
+		r.questionnaireResponse(n, path)
+	case "StructureDefinition":
+		r.structureDefinition(n, path)
+	case "ValueSet":
+		r.valueSetParameters(n, path)
 	}
 	if len(profiles) == 0 {
 		r.against(n, base, path, fp)

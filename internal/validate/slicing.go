@@ -97,6 +97,12 @@ func (r *run) discriminate(disc discriminator, s *elemDef, o *occurrence) bool {
 	actual := r.nodesAt([]typedNode{{node: o.val, typ: o.typ}}, steps)
 	switch disc.typ {
 	case "value", "pattern":
+		if matched, known := extensionURLSlice(disc, s, o); known {
+			return matched
+		}
+		if target != nil && unconstrained(s, target) {
+			return true // the slice sets no value for this discriminator
+		}
 		return target != nil && r.valueDiscriminator(target, actual)
 	case "exists":
 		if target == nil {

@@ -66,13 +66,17 @@ type Validator struct {
 	context       []*fhirpkg.Package
 	types         sync.Map // type code -> *structure of the core definition
 
-	structs     sync.Map // *fhirpkg.Resource -> *lazy[*structure]
-	exprs       sync.Map // expression text -> *lazy[*fhirpath.Expression]
-	expansion   sync.Map // *fhirpkg.Resource -> *lazy[*expansion]
-	regexes     sync.Map // pattern -> *lazy[*regexp.Regexp]
-	codeSystems sync.Map // *fhirpkg.Resource -> *lazy[*codeSystem]
+	structs        sync.Map // *fhirpkg.Resource -> *lazy[*structure]
+	exprs          sync.Map // expression text -> *lazy[*fhirpath.Expression]
+	expansion      sync.Map // *fhirpkg.Resource -> *lazy[*expansion]
+	regexes        sync.Map // pattern -> *lazy[*regexp.Regexp]
+	codeSystems    sync.Map // *fhirpkg.Resource -> *lazy[*codeSystem]
+	questionnaires sync.Map // *fhirpkg.Resource -> *lazy[*jnode]
+	extContexts    sync.Map // *fhirpkg.Resource -> *lazy[[]extensionContext]
 
 	vsIndexOnce sync.Once
+	globalsOnce sync.Once
+	globals     map[string][]globalProfile // resource type -> ImplementationGuide.global profiles
 	vsIndex     map[string]*fhirpkg.Resource
 }
 
@@ -216,7 +220,7 @@ func (v *Validator) structureAt(url string, from *fhirpkg.Package) (*structure, 
 	if res == nil || res.ResourceType != "StructureDefinition" {
 		return nil, nil
 	}
-	return cached(&v.structs, res, func() (*structure, error) { return compileStructure(res) })
+	return cached(&v.structs, res, func() (*structure, error) { return v.compileWithSnapshot(res) })
 }
 
 // typeStructure returns the core definition of a type, such as "HumanName"

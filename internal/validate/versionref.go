@@ -1,0 +1,67 @@
+package validate
+
+import (
+	"strings"
+
+	"github.com/gatehouse-health/gatehouse/internal/outcome"
+)
+
+// A Bundle may carry several versions of one resource under one fullUrl
+// (bdl-7 allows it when meta.versionId differs). A reference then has to
+// say which version it means: "Observation/1/_history/2" resolves only to
+// the entry with that version, and "Observation/1" is ambiguous.
+
+// resolveVersioned resolves a RESTful reference in the innermost Bundle
+// when the Bundle holds more than one candidate for it, or when the
+// reference names a version and the Bundle holds the resource. decided is
+// false when the ordinary resolution applies. An ambiguous reference is
+// reported here.
+func (r *run) resolveVersioned(ref, path string) (target *jnode, decided bool) {
+	if len(r.bundles) == 0 || strings.HasPrefix(ref, "urn:") {
+		return nil, false
+	}
+	b := r.bundles[len(r.bundles)-1]
+	if b.allowsDuplicates() {
+		return nil, false
+	}
+
+	// The entries the reference can mean, ignoring and then checking the
+	// version.
+	plain, version, _ := strings.Cut(ref, "/_history/")
+	typ, id, ok := restfulTail(plain)
+	if !ok {
+		return nil, false
+	}
+	full := plain
+	if !isAbsolute(plain) {
+		full = r.referringBase(b) + plain
+	}
+	var matches []*jnode
+	candidates := 0
+	for _, e := range b.entries {
+		if e.res == nil || e.res.str("resourceType") != typ || e.res.str("id") != id {
+			continue
+		}
+		if e.fullURL != full && isAbsolute(full) {
+			continue
+		}
+		candidates++
+		if have := e.res.prop("meta").str("versionId"); version != "" && have != "" && have != version {
+			continue
+		}
+		matches = append(matches, e.res)
+	}
+
+	switch {
+	case len(matches) > 1:
+		if path != "" { // "" when resolving for a slice discriminator
+			r.errorf(outcome.CodeStructure, path, "reference matches %d entries of the Bundle; a reference to one of several versions must name the version", len(matches))
+		}
+		return matches[0], true
+	case version == "" || candidates == 0:
+		return nil, false
+	case len(matches) == 1:
+		return matches[0], true
+	}
+	return nil, true
+}
