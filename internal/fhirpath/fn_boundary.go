@@ -69,15 +69,15 @@ func fnPrecision(c *call) (Collection, error) {
 	}
 	switch x := systemValue(v).(type) {
 	case Integer:
-		return Collection{Integer(0)}, nil
+		return c.ev.single(Integer(0)), nil
 	case Decimal:
-		return Collection{Integer(x.Scale())}, nil
+		return c.ev.single(Integer(x.Scale())), nil
 	case Date:
-		return Collection{Integer(x.precisionDigits(false))}, nil
+		return c.ev.single(Integer(x.precisionDigits(false))), nil
 	case DateTime:
-		return Collection{Integer(x.precisionDigits(false))}, nil
+		return c.ev.single(Integer(x.precisionDigits(false))), nil
 	case Time:
-		return Collection{Integer(x.precisionDigits(true))}, nil
+		return c.ev.single(Integer(x.precisionDigits(true))), nil
 	}
 	return nil, c.errorf("expects a number, date or time, got %s", describe(v))
 }

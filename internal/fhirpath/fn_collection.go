@@ -16,7 +16,7 @@ func init() {
 	register("anyFalse", 0, 0, func(c *call) (Collection, error) { return boolsAll(c, false, false) })
 	register("subsetOf", 1, 1, func(c *call) (Collection, error) { return subset(c, false) })
 	register("supersetOf", 1, 1, func(c *call) (Collection, error) { return subset(c, true) })
-	register("count", 0, 0, func(c *call) (Collection, error) { return Collection{Integer(len(c.input))}, nil })
+	register("count", 0, 0, func(c *call) (Collection, error) { return c.ev.single(Integer(len(c.input))), nil })
 	register("distinct", 0, 0, func(c *call) (Collection, error) { return distinct(c.input), nil })
 	register("isDistinct", 0, 0, func(c *call) (Collection, error) { return boolResult(len(distinct(c.input)) == len(c.input)) })
 	register("not", 0, 0, fnNot)

@@ -33,7 +33,7 @@ func conversion(name string, convert func(Value) (Value, bool)) {
 			return nil, err
 		}
 		if r, ok := convert(v); ok {
-			return Collection{r}, nil
+			return c.ev.single(r), nil
 		}
 		return nil, nil
 	})
@@ -257,5 +257,5 @@ func quantityConversion(c *call, test bool) (Collection, error) {
 	if !ok {
 		return nil, nil
 	}
-	return Collection{q}, nil
+	return c.ev.single(q), nil
 }

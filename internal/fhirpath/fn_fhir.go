@@ -55,7 +55,7 @@ func fnGetValue(c *call) (Collection, error) {
 		return nil, nil
 	}
 	if n, ok := c.input[0].(*Node); ok && n.value != nil {
-		return Collection{n.value}, nil
+		return c.ev.single(n.value), nil
 	}
 	return nil, nil
 }

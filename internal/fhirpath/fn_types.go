@@ -2,6 +2,7 @@ package fhirpath
 
 import (
 	"github.com/gatehouse-health/gatehouse/internal/fhirmodel"
+	"slices"
 )
 
 // Type operators and functions, tree navigation and utility functions.
@@ -16,16 +17,16 @@ func init() {
 
 	register("trace", 1, 2, fnTrace)
 	register("now", 0, 0, func(c *call) (Collection, error) {
-		return Collection{dateTimeFromInstant(c.ev.nowTime())}, nil
+		return c.ev.single(dateTimeFromInstant(c.ev.nowTime())), nil
 	})
 	register("today", 0, 0, func(c *call) (Collection, error) {
 		d, _ := convertToDate(dateTimeFromInstant(c.ev.nowTime()))
-		return Collection{d}, nil
+		return c.ev.single(d), nil
 	})
 	register("timeOfDay", 0, 0, func(c *call) (Collection, error) {
 		t := dateTimeFromInstant(c.ev.nowTime()).temporal
 		t.year, t.month, t.day, t.hasTZ, t.tzMinutes = 0, 1, 1, false, 0
-		return Collection{Time{t}}, nil
+		return c.ev.single(Time{t}), nil
 	})
 }
 
@@ -118,7 +119,7 @@ func (n *typeOpNode) eval(ev *evaluator, sc *scope, focus Collection) (Collectio
 		return nil, errorf(n.at, "operator %q expects one item, got %d", n.op, len(c))
 	}
 	if n.op == "is" {
-		return Collection{Boolean(isType(c[0], n.typ, false))}, nil
+		return boolCollection(isType(c[0], n.typ, false)), nil
 	}
 	if isType(c[0], n.typ, true) {
 		return c, nil
@@ -225,6 +226,7 @@ func fnTrace(c *call) (Collection, error) {
 			values = append(values, r...)
 		}
 	}
-	c.ev.cfg.Trace(name, values)
+	// The hook may keep values, which can live in the evaluator's arena.
+	c.ev.cfg.Trace(name, slices.Clone(values))
 	return c.input, nil
 }

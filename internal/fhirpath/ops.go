@@ -37,9 +37,9 @@ func (n *binaryNode) eval(ev *evaluator, sc *scope, focus Collection) (Collectio
 	case "=", "!=":
 		return fromTristate(negateIf(equalCollections(l, r), n.op == "!=")), nil
 	case "~":
-		return Collection{Boolean(equivalentCollections(l, r))}, nil
+		return boolCollection(equivalentCollections(l, r)), nil
 	case "!~":
-		return Collection{Boolean(!equivalentCollections(l, r))}, nil
+		return boolCollection(!equivalentCollections(l, r)), nil
 	case "<", ">", "<=", ">=":
 		return n.compare(l, r)
 	case "|":
@@ -58,9 +58,9 @@ func (n *binaryNode) eval(ev *evaluator, sc *scope, focus Collection) (Collectio
 func fromTristate(t tristate) Collection {
 	switch t {
 	case isTrue:
-		return Collection{Boolean(true)}
+		return collTrue
 	case isFalse:
-		return Collection{Boolean(false)}
+		return collFalse
 	}
 	return nil
 }
@@ -140,7 +140,7 @@ func (n *binaryNode) compare(l, r Collection) (Collection, error) {
 	default:
 		b = c >= 0
 	}
-	return Collection{Boolean(b)}, nil
+	return boolCollection(b), nil
 }
 
 // containsItem reports whether c has an item equal to v.
@@ -173,7 +173,7 @@ func (n *binaryNode) membership(item, coll Collection) (Collection, error) {
 	if len(item) > 1 {
 		return nil, errorf(n.at, "operator %q expects one item, got %d", n.op, len(item))
 	}
-	return Collection{Boolean(containsItem(coll, item[0]))}, nil
+	return boolCollection(containsItem(coll, item[0])), nil
 }
 
 func (n *binaryNode) concatenate(l, r Collection) (Collection, error) {

@@ -1,0 +1,80 @@
+package fhirpath
+
+import (
+	"testing"
+)
+
+// The evaluator reuses its scratch memory across evaluations. These tests
+// check that nothing a caller receives is overwritten by a later
+// evaluation or shared with the compiled expression.
+
+func TestEvaluateResultSurvivesLaterEvaluations(t *testing.T) {
+	p, err := ParseJSON([]byte(primitiveExtensionsJSON))
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := MustCompile("Patient.name.given")
+	first, err := names.Evaluate(EvalContext{}, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := FormatText(first)
+
+	other := MustCompile("Patient.deceased")
+	for range 20 {
+		if _, err := other.Evaluate(EvalContext{}, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := FormatText(first); got != want {
+		t.Errorf("first result changed to %q, want %q", got, want)
+	}
+}
+
+func TestEvaluateResultIsCallersCopy(t *testing.T) {
+	for _, expr := range []string{"'abc'", "1 = 1", "true"} {
+		t.Run(expr, func(t *testing.T) {
+			e := MustCompile(expr)
+			out, err := e.Evaluate(EvalContext{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := FormatText(out)
+			out[0] = Integer(99)
+
+			again, err := e.Evaluate(EvalContext{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := FormatText(again); got != want {
+				t.Errorf("after changing a result, got %q, want %q", got, want)
+			}
+		})
+	}
+}
+
+func TestTraceValuesSurviveEvaluation(t *testing.T) {
+	p, err := ParseJSON([]byte(primitiveExtensionsJSON))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var traced Collection
+	ec := EvalContext{Trace: func(_ string, values Collection) { traced = values }}
+	if _, err := MustCompile("Patient.name.given.trace('t').count()").Evaluate(ec, p); err != nil {
+		t.Fatal(err)
+	}
+	want := FormatText(traced)
+	if want != "FHIR.string\tAnn\nFHIR.string\tnull\nFHIR.string\tBo\n" {
+		t.Fatalf("trace values %q", want)
+	}
+
+	other := MustCompile("Patient.deceased | Patient.id")
+	for range 20 {
+		if _, err := other.Evaluate(EvalContext{}, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := FormatText(traced); got != want {
+		t.Errorf("trace values changed to %q, want %q", got, want)
+	}
+}
