@@ -80,18 +80,69 @@ func allDigits(s string) bool {
 	return true
 }
 
+// pow10 returns 10^n. The result may be shared, so callers use it only
+// as an operand and never modify it.
 func pow10(n int) *big.Int {
+	if n >= 0 && n < len(smallPowersOf10) {
+		return smallPowersOf10[n]
+	}
 	return new(big.Int).Exp(bigTen, big.NewInt(int64(n)), nil)
 }
 
+// smallPowersOf10 holds 10^0 to 10^39, the scales decimals commonly have.
+var smallPowersOf10 = func() []*big.Int {
+	out := make([]*big.Int, 40)
+	for i := range out {
+		out[i] = new(big.Int).Exp(bigTen, big.NewInt(int64(i)), nil)
+	}
+	return out
+}()
+
 // DecimalFromInt returns i as a decimal with no fraction digits.
-func DecimalFromInt(i int64) Decimal { return Decimal{coef: big.NewInt(i)} }
+func DecimalFromInt(i int64) Decimal {
+	if i >= 0 && i < int64(len(smallInts)) {
+		return Decimal{coef: smallInts[i]}
+	}
+	return Decimal{coef: big.NewInt(i)}
+}
+
+// smallInts holds the coefficients of DecimalFromInt(0) to (255), shared
+// because integers in that range meet decimals most often (counts,
+// lengths, the unit factor 1).
+var smallInts = func() []*big.Int {
+	out := make([]*big.Int, 256)
+	for i := range out {
+		out[i] = big.NewInt(int64(i))
+	}
+	return out
+}()
+
+// bigZero is the coefficient of the zero Decimal. Like every coefficient
+// it is never modified.
+var bigZero = new(big.Int)
 
 func (d Decimal) big() *big.Int {
 	if d.coef == nil {
-		return new(big.Int)
+		return bigZero
 	}
 	return d.coef
+}
+
+// smallCoefAt returns the coefficient of d at a scale not below its own
+// as an int64, and ok=false when it does not fit.
+func (d Decimal) smallCoefAt(scale int32) (int64, bool) {
+	c := d.big()
+	if !c.IsInt64() {
+		return 0, false
+	}
+	x := c.Int64()
+	for range scale - d.scale {
+		if x > math.MaxInt64/10 || x < math.MinInt64/10 {
+			return 0, false
+		}
+		x *= 10
+	}
+	return x, true
 }
 
 // Scale returns the number of digits after the decimal point.
@@ -129,7 +180,22 @@ func (d Decimal) coefAt(scale int32) *big.Int {
 // Cmp compares numerically: 1.10 and 1.1 are equal.
 func (d Decimal) Cmp(e Decimal) int {
 	s := max(d.scale, e.scale)
+	if x, ok := d.smallCoefAt(s); ok {
+		if y, ok := e.smallCoefAt(s); ok {
+			return cmpInt64(x, y)
+		}
+	}
 	return d.coefAt(s).Cmp(e.coefAt(s))
+}
+
+func cmpInt64(x, y int64) int {
+	switch {
+	case x < y:
+		return -1
+	case x > y:
+		return 1
+	}
+	return 0
 }
 
 func checked(d Decimal) (Decimal, error) {
@@ -142,6 +208,13 @@ func checked(d Decimal) (Decimal, error) {
 // Add returns d+e at the larger of the two scales.
 func (d Decimal) Add(e Decimal) (Decimal, error) {
 	s := max(d.scale, e.scale)
+	if x, ok := d.smallCoefAt(s); ok {
+		if y, ok := e.smallCoefAt(s); ok {
+			if sum := x + y; (sum > x) == (y > 0) {
+				return checked(Decimal{coef: big.NewInt(sum), scale: s})
+			}
+		}
+	}
 	return checked(Decimal{coef: new(big.Int).Add(d.coefAt(s), e.coefAt(s)), scale: s})
 }
 
@@ -189,6 +262,16 @@ func roundLastDigit(x *big.Int) *big.Int {
 
 // trimZeros removes trailing fraction zeros.
 func (d Decimal) trimZeros() Decimal {
+	if x, ok := d.smallCoefAt(d.scale); ok {
+		s := d.scale
+		for s > 0 && x%10 == 0 {
+			x, s = x/10, s-1
+		}
+		if s == d.scale {
+			return Decimal{coef: d.coef, scale: s} // as below, without negZero
+		}
+		return Decimal{coef: big.NewInt(x), scale: s}
+	}
 	c := new(big.Int).Set(d.big())
 	s := d.scale
 	r := new(big.Int)

@@ -4,6 +4,8 @@ import (
 	"math/big"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 )
 
 // Quantity is System.Quantity: a decimal value with a unit. The unit is a
@@ -395,12 +397,43 @@ func (q Quantity) canonical() (*big.Rat, dimensions, bool) {
 	if u, ok := calendarToUCUM[unit]; ok {
 		unit = u
 	}
-	d, ok := parseUnit(unit)
+	d, ok := cachedUnit(unit)
 	if !ok {
 		return nil, dimensions{}, false
 	}
-	v, _ := new(big.Rat).SetString(q.Value.String())
+	v := new(big.Rat).SetFrac(q.Value.big(), pow10(int(q.Value.scale)))
 	return v.Mul(v, d.factor), d.dims, true
+}
+
+// unitCache maps unit expressions to their parseUnit result, because
+// parsing a unit costs more than the comparison that needs it and the
+// units in use are few. It stops growing at maxCachedUnits entries, so
+// units from hostile input cannot fill memory; later units are parsed on
+// every use. The cached factors are shared and never modified.
+var (
+	unitCache      sync.Map // string -> cachedUnitDef
+	unitCacheSize  atomic.Int32
+	maxCachedUnits int32 = 1024
+)
+
+type cachedUnitDef struct {
+	def unitDef
+	ok  bool
+}
+
+// cachedUnit is parseUnit through unitCache.
+func cachedUnit(u string) (unitDef, bool) {
+	if c, found := unitCache.Load(u); found {
+		entry := c.(cachedUnitDef)
+		return entry.def, entry.ok
+	}
+	d, ok := parseUnit(u)
+	if unitCacheSize.Load() < maxCachedUnits {
+		if _, loaded := unitCache.LoadOrStore(u, cachedUnitDef{def: d, ok: ok}); !loaded {
+			unitCacheSize.Add(1)
+		}
+	}
+	return d, ok
 }
 
 // compareQuantities orders a and b after unit conversion. ok is false when
