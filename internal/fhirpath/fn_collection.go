@@ -17,8 +17,8 @@ func init() {
 	register("subsetOf", 1, 1, func(c *call) (Collection, error) { return subset(c, false) })
 	register("supersetOf", 1, 1, func(c *call) (Collection, error) { return subset(c, true) })
 	register("count", 0, 0, func(c *call) (Collection, error) { return c.ev.single(Integer(len(c.input))), nil })
-	register("distinct", 0, 0, func(c *call) (Collection, error) { return distinct(c.input), nil })
-	register("isDistinct", 0, 0, func(c *call) (Collection, error) { return boolResult(len(distinct(c.input)) == len(c.input)) })
+	register("distinct", 0, 0, func(c *call) (Collection, error) { return distinct(c.ev, c.input), nil })
+	register("isDistinct", 0, 0, func(c *call) (Collection, error) { return boolResult(len(distinct(c.ev, c.input)) == len(c.input)) })
 	register("not", 0, 0, fnNot)
 
 	register("where", 1, 1, fnWhere)
@@ -36,7 +36,7 @@ func init() {
 
 	register("union", 1, 1, func(c *call) (Collection, error) {
 		other, err := c.arg(0)
-		return union(c.input, other), err
+		return union(c.ev, c.input, other), err
 	})
 	register("combine", 1, 1, func(c *call) (Collection, error) {
 		other, err := c.arg(0)
@@ -110,8 +110,8 @@ func subset(c *call, super bool) (Collection, error) {
 	return boolResult(true)
 }
 
-func distinct(in Collection) Collection {
-	out := make(Collection, 0, len(in))
+func distinct(ev *evaluator, in Collection) Collection {
+	out := ev.collection(len(in))
 	for _, v := range in {
 		if !containsItem(out, v) {
 			out = append(out, v)
@@ -256,9 +256,11 @@ func fnAggregate(c *call) (Collection, error) {
 		}
 	}
 	for i, item := range c.input {
-		this := Collection{item}
-		sc := &scope{this: this, index: i, hasIndex: true, total: total, hasTotal: true}
+		this := c.ev.single(item)
+		sc := c.ev.pushScope()
+		*sc = scope{this: this, index: i, hasIndex: true, total: total, hasTotal: true}
 		r, err := c.node.args[0].eval(c.ev, sc, this)
+		c.ev.popScope(sc)
 		if err != nil {
 			return nil, err
 		}

@@ -55,7 +55,9 @@ func fnIif(c *call) (Collection, error) {
 	}
 	sc := c.sc
 	if len(c.input) == 1 {
-		sc = &scope{this: c.input, index: c.sc.index, hasIndex: c.sc.hasIndex, total: c.sc.total, hasTotal: c.sc.hasTotal}
+		sc = c.ev.pushScope()
+		defer c.ev.popScope(sc)
+		*sc = scope{this: c.input, index: c.sc.index, hasIndex: c.sc.hasIndex, total: c.sc.total, hasTotal: c.sc.hasTotal}
 	}
 	cond, err := c.node.args[0].eval(c.ev, sc, sc.this)
 	if err != nil {

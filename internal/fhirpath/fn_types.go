@@ -182,29 +182,51 @@ func fnChildren(c *call) (Collection, error) {
 
 // fnDescendants walks the subtrees of the input breadth first. The walk is
 // iterative and charged against MaxSteps and MaxCollection.
+//
+// The result is sized by counting first, and serves as the queue: after
+// the input nodes, the walk visits out in order.
 func fnDescendants(c *call) (Collection, error) {
-	var out Collection
-	queue := make([]*Node, 0, len(c.input))
+	total := 0
 	for _, v := range c.input {
 		if n, ok := v.(*Node); ok {
-			queue = append(queue, n)
+			total += countDescendants(n)
 		}
 	}
-	for len(queue) > 0 {
-		n := queue[0]
-		queue = queue[1:]
+	out := c.ev.collection(min(total, c.ev.maxColl+1))
+	visit := func(n *Node) error {
 		if err := c.ev.step(c.node.at, 1+len(n.children)); err != nil {
-			return nil, err
+			return err
 		}
 		for _, ch := range n.children {
 			out = append(out, ch)
-			queue = append(queue, ch)
 		}
 		if len(out) > c.ev.maxColl {
-			return nil, c.ev.checkSize(c.node.at, out)
+			return c.ev.checkSize(c.node.at, out)
+		}
+		return nil
+	}
+	for _, v := range c.input {
+		if n, ok := v.(*Node); ok {
+			if err := visit(n); err != nil {
+				return nil, err
+			}
+		}
+	}
+	for i := 0; i < len(out); i++ {
+		if err := visit(out[i].(*Node)); err != nil {
+			return nil, err
 		}
 	}
 	return out, nil
+}
+
+// countDescendants returns the number of nodes below n.
+func countDescendants(n *Node) int {
+	total := len(n.children)
+	for _, ch := range n.children {
+		total += countDescendants(ch)
+	}
+	return total
 }
 
 func fnTrace(c *call) (Collection, error) {

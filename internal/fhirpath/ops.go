@@ -43,7 +43,7 @@ func (n *binaryNode) eval(ev *evaluator, sc *scope, focus Collection) (Collectio
 	case "<", ">", "<=", ">=":
 		return n.compare(l, r)
 	case "|":
-		out := union(l, r)
+		out := union(ev, l, r)
 		return out, ev.checkSize(n.at, out)
 	case "in":
 		return n.membership(l, r)
@@ -154,8 +154,8 @@ func containsItem(c Collection, v Value) bool {
 }
 
 // union merges two collections, dropping duplicates.
-func union(l, r Collection) Collection {
-	out := make(Collection, 0, len(l)+len(r))
+func union(ev *evaluator, l, r Collection) Collection {
+	out := ev.collection(len(l) + len(r))
 	for _, part := range [2]Collection{l, r} {
 		for _, v := range part {
 			if !containsItem(out, v) {
