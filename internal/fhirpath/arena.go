@@ -1,5 +1,7 @@
 package fhirpath
 
+import "slices"
+
 // Scratch memory of one evaluation. Most steps of an evaluation produce a
 // small collection that the next step reads and drops, so allocating each
 // one from the heap made allocation the bulk of the evaluation time. The
@@ -51,6 +53,30 @@ func (a *arena) reset() bool {
 	return len(a.chunk) <= maxPooledArena
 }
 
+// resultChunk is the number of items the evaluator allocates at once for
+// the results it returns.
+const resultChunk = 32
+
+// result copies out into memory that the caller owns. Small results are
+// carved from a chunk shared by the results of later evaluations: each
+// piece goes to one caller only and has no spare capacity, so a caller
+// that modifies or appends to its result affects no other. This saves an
+// allocation per evaluation, at the price that a retained result keeps
+// its whole chunk alive.
+func (ev *evaluator) result(out Collection) Collection {
+	n := len(out)
+	if n > resultChunk/4 {
+		return slices.Clone(out)
+	}
+	if n > len(ev.results) {
+		ev.results = make([]Value, resultChunk)
+	}
+	r := ev.results[:n:n]
+	ev.results = ev.results[n:]
+	copy(r, out)
+	return r
+}
+
 // single returns the collection of one item.
 func (ev *evaluator) single(v Value) Collection {
 	c := ev.arena.alloc(1)
@@ -77,8 +103,11 @@ func (ev *evaluator) pushCall() *call {
 	return c
 }
 
-func (ev *evaluator) popCall(c *call) {
-	*c = call{}
+// popCall leaves the frame's fields as they are, because the next
+// pushCall sets them all again. Clearing them cost a write barrier per
+// field while the collector runs. Until then they may keep collections of
+// the last evaluation alive, for as long as the pool keeps the evaluator.
+func (ev *evaluator) popCall(*call) {
 	ev.callDepth--
 }
 

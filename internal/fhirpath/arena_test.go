@@ -78,3 +78,24 @@ func TestTraceValuesSurviveEvaluation(t *testing.T) {
 		t.Errorf("trace values changed to %q, want %q", got, want)
 	}
 }
+
+func TestEvaluateResultsDoNotShareItems(t *testing.T) {
+	e := MustCompile("1 = 1")
+	first, err := e.Evaluate(EvalContext{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := e.Evaluate(EvalContext{})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	first[0] = Integer(7)
+	first = append(first, Integer(8))
+	if got := FormatText(second); got != "System.Boolean\ttrue\n" {
+		t.Errorf("second result is %q after changing the first", got)
+	}
+	if got := FormatText(first); got != "System.Integer\t7\nSystem.Integer\t8\n" {
+		t.Errorf("first result is %q", got)
+	}
+}

@@ -76,6 +76,13 @@ type memberNode struct {
 	at    int
 	name  string
 	first bool
+	// typeStep is first && startsUpper(name): the step may match the
+	// focus item itself.
+	typeStep bool
+}
+
+func newMember(at int, name string, first bool) *memberNode {
+	return &memberNode{at: at, name: name, first: first, typeStep: first && startsUpper(name)}
 }
 
 func (n *memberNode) offset() int { return n.at }
@@ -105,40 +112,45 @@ func (n *memberNode) eval(ev *evaluator, _ *scope, focus Collection) (Collection
 // matches returns the number of items the step finds in item, and appends
 // them to out unless out is nil.
 func (n *memberNode) matches(item Value, out *Collection) int {
-	found := 0
-	add := func(v Value) {
-		found++
-		if out != nil {
-			*out = append(*out, v)
-		}
-	}
+	var found Value
 	switch x := item.(type) {
 	case *Node:
-		if n.first && startsUpper(n.name) && (x.typ != nil && x.typ.IsA(n.name) || x.declaredType == n.name) {
-			add(x)
+		if n.typeStep && (x.typ != nil && x.typ.IsA(n.name) || x.declaredType == n.name) {
+			found = x
 			break
 		}
+		count := 0
 		for _, c := range x.children {
 			if c.name == n.name {
-				add(c)
+				count++
+				if out != nil {
+					*out = append(*out, c)
+				}
 			}
 		}
+		return count
 	case Quantity:
 		switch n.name {
 		case "value":
-			add(x.Value)
+			found = x.Value
 		case "unit":
-			add(String(x.Unit))
+			found = String(x.Unit)
 		}
 	case TypeInfo:
 		switch n.name {
 		case "namespace":
-			add(String(x.Namespace))
+			found = String(x.Namespace)
 		case "name":
-			add(String(x.Name))
+			found = String(x.Name)
 		}
 	}
-	return found
+	if found == nil {
+		return 0
+	}
+	if out != nil {
+		*out = append(*out, found)
+	}
+	return 1
 }
 
 func startsUpper(s string) bool {

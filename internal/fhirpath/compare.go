@@ -24,6 +24,22 @@ func tri(b bool) tristate {
 
 // equalItems implements '=' on two items.
 func equalItems(a, b Value) tristate {
+	// Strings, integers and booleans of the same type compare directly;
+	// they are most of what '=' sees.
+	switch x := a.(type) {
+	case String:
+		if y, ok := b.(String); ok {
+			return tri(x == y)
+		}
+	case Integer:
+		if y, ok := b.(Integer); ok {
+			return tri(x == y)
+		}
+	case Boolean:
+		if y, ok := b.(Boolean); ok {
+			return tri(x == y)
+		}
+	}
 	an, aIsNode := a.(*Node)
 	bn, bIsNode := b.(*Node)
 	if aIsNode && bIsNode && an.value == nil && bn.value == nil && !an.isPrimitive() && !bn.isPrimitive() {

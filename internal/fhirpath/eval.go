@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"sync"
 	"time"
 
@@ -131,8 +130,12 @@ func (e *EvalError) Unwrap() error { return e.Err }
 // stacks) is reused by the next, so Evaluate copies its result out of the
 // arena before the evaluator goes back to the pool.
 type evaluator struct {
+	// cfg is a copy of the caller's EvalContext, made only when it sets a
+	// field that isZero checks (cfgSet). Most callers set none, and
+	// copying the struct in and out of a pooled evaluator costs a write
+	// barrier for every pointer in it while the collector runs.
 	cfg      EvalContext
-	ctx      context.Context
+	cfgSet   bool
 	model    *fhirmodel.Model
 	steps    int
 	maxSteps int
@@ -152,6 +155,10 @@ type evaluator struct {
 	callDepth int
 	scopes    []*scope // iteration scopes, a stack like calls
 	scopeTop  int
+
+	// results is heap memory for the results of later evaluations, handed
+	// out in pieces and never reused (see result).
+	results []Value
 }
 
 // scope holds the iteration variables inside function arguments.
@@ -177,7 +184,7 @@ func (e *Expression) Evaluate(ec EvalContext, input ...Value) (Collection, error
 	}
 	// out may live in the evaluator's arena, which the next evaluation
 	// reuses.
-	return slices.Clone(out), nil
+	return ev.result(out), nil
 }
 
 // EvaluateBool evaluates a constraint expecting at most one boolean. It
@@ -206,23 +213,29 @@ func (e *Expression) EvaluateBool(ec EvalContext, input ...Value) (result, ok bo
 func acquireEvaluator(ec *EvalContext, input []Value) *evaluator {
 	ev := evaluatorPool.Get().(*evaluator)
 	ev.reset(ec, input)
-	ev.rootScope.this = Collection(input)
+	ev.rootScope.this = ev.input
 	return ev
 }
 
 // reset prepares a pooled evaluator for one evaluation.
 func (ev *evaluator) reset(ec *EvalContext, input []Value) {
-	ev.cfg = *ec
-	ev.ctx, ev.model, ev.maxSteps, ev.maxColl, ev.input = ec.Context, ec.Model, ec.MaxSteps, ec.MaxCollection, input
+	if !ec.isZero() {
+		ev.cfg, ev.cfgSet = *ec, true
+	}
+	model := ec.Model
+	if model == nil {
+		model = fhirmodel.R4()
+	}
+	if ev.model != model {
+		ev.model = model
+	}
+	ev.maxSteps, ev.maxColl = ec.MaxSteps, ec.MaxCollection
+	// A copy, so that the caller's variadic slice does not escape and can
+	// stay on its stack.
+	ev.input = append(ev.collection(len(input)), input...)
 	ev.steps, ev.nowSet = 0, false
 	// A panic in an earlier evaluation may have left frames pushed.
 	ev.callDepth, ev.scopeTop = 0, 0
-	if ev.ctx == nil {
-		ev.ctx = context.Background()
-	}
-	if ev.model == nil {
-		ev.model = fhirmodel.R4()
-	}
 	if ev.maxSteps <= 0 {
 		ev.maxSteps = DefaultMaxSteps
 	}
@@ -237,14 +250,34 @@ func (ev *evaluator) reset(ec *EvalContext, input []Value) {
 // maxPooledArena is dropped instead, so one huge evaluation does not pin
 // its memory.
 func (ev *evaluator) release() {
-	ev.cfg = EvalContext{}
-	ev.ctx, ev.input = nil, nil
-	ev.resourceNode, ev.rootNode, ev.resource, ev.root = nil, nil, nil, nil
+	if ev.cfgSet {
+		ev.cfg, ev.cfgSet = EvalContext{}, false
+	}
+	ev.input, ev.resourceNode, ev.rootNode = nil, nil, nil
+	if ev.resource != nil || ev.root != nil {
+		ev.resource, ev.root = nil, nil
+	}
 	ev.rootScope = scope{}
 	if !ev.arena.reset() {
 		return
 	}
 	evaluatorPool.Put(ev)
+}
+
+// isZero reports whether ec sets nothing that the evaluator copies.
+// Resource, RootResource and the limits are read by reset directly.
+func (ec *EvalContext) isZero() bool {
+	return ec.Context == nil && ec.Variables == nil && ec.Now == nil &&
+		ec.Terminology == nil && ec.Conformance == nil && ec.Resolver == nil &&
+		ec.Trace == nil && ec.Model == nil
+}
+
+// context returns the context passed to the hooks.
+func (ev *evaluator) context() context.Context {
+	if ev.cfg.Context != nil {
+		return ev.cfg.Context
+	}
+	return context.Background()
 }
 
 func (ev *evaluator) setResources(ec *EvalContext, input []Value) {

@@ -284,7 +284,7 @@ func (p *parser) invocation(first bool) (node, error) {
 	case tokSpecial:
 		return &specialVarNode{at: t.pos, name: t.text}, nil
 	case tokDelimIdent:
-		return &memberNode{at: t.pos, name: t.text, first: first}, nil
+		return newMember(t.pos, t.text, first), nil
 	case tokIdent:
 		if p.isOp("(") {
 			return p.call(t)
@@ -292,7 +292,7 @@ func (p *parser) invocation(first bool) (node, error) {
 		if keywordOps[t.text] && t.text != "as" && t.text != "is" && t.text != "contains" && t.text != "in" {
 			return nil, p.errorf(t, "unexpected keyword %s", t)
 		}
-		return &memberNode{at: t.pos, name: t.text, first: first}, nil
+		return newMember(t.pos, t.text, first), nil
 	}
 	return nil, p.errorf(t, "unexpected %s", t)
 }
