@@ -45,10 +45,15 @@ func (a *arena) alloc(n int) Collection {
 	return c
 }
 
-// reset clears the items handed out, so the pool does not keep resource
-// trees alive, and reports whether the arena is small enough to pool.
+// reset makes the whole chunk available again and reports whether the
+// arena is small enough to pool.
+//
+// NOTE: the items handed out are not cleared, because clearing them cost
+// a write barrier per item while the collector ran. Until they are
+// overwritten they keep the values and nodes of earlier evaluations
+// alive, for as long as the pool keeps the evaluator (sync.Pool drops
+// idle items within two garbage collections).
 func (a *arena) reset() bool {
-	clear(a.chunk[:a.used])
 	a.used = 0
 	return len(a.chunk) <= maxPooledArena
 }
@@ -73,7 +78,11 @@ func (ev *evaluator) result(out Collection) Collection {
 	}
 	r := ev.results[:n:n]
 	ev.results = ev.results[n:]
-	copy(r, out)
+	if n == 1 {
+		r[0] = out[0] // a single store is cheaper than copy's bulk write barrier
+	} else {
+		copy(r, out)
+	}
 	return r
 }
 

@@ -232,7 +232,12 @@ func (ev *evaluator) reset(ec *EvalContext, input []Value) {
 	ev.maxSteps, ev.maxColl = ec.MaxSteps, ec.MaxCollection
 	// A copy, so that the caller's variadic slice does not escape and can
 	// stay on its stack.
-	ev.input = append(ev.collection(len(input)), input...)
+	ev.input = ev.collection(len(input))
+	if len(input) == 1 {
+		ev.input = append(ev.input, input[0])
+	} else {
+		ev.input = append(ev.input, input...)
+	}
 	ev.steps, ev.nowSet = 0, false
 	// A panic in an earlier evaluation may have left frames pushed.
 	ev.callDepth, ev.scopeTop = 0, 0
@@ -245,19 +250,19 @@ func (ev *evaluator) reset(ec *EvalContext, input []Value) {
 	ev.setResources(ec, input)
 }
 
-// release clears every reference the evaluator holds into the caller's
-// data and returns it to the pool. An evaluator whose arena grew past
-// maxPooledArena is dropped instead, so one huge evaluation does not pin
-// its memory.
+// release returns the evaluator to the pool. An evaluator whose arena
+// grew past maxPooledArena is dropped instead, so one huge evaluation
+// does not pin its memory.
 func (ev *evaluator) release() {
 	if ev.cfgSet {
 		ev.cfg, ev.cfgSet = EvalContext{}, false
 	}
-	ev.input, ev.resourceNode, ev.rootNode = nil, nil, nil
+	// The collections of %resource and %rootResource are built on first
+	// use, so they must not carry over. The input, the resource nodes and
+	// $this are set again by the next reset.
 	if ev.resource != nil || ev.root != nil {
 		ev.resource, ev.root = nil, nil
 	}
-	ev.rootScope = scope{}
 	if !ev.arena.reset() {
 		return
 	}
