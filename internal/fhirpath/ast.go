@@ -87,70 +87,60 @@ func newMember(at int, name string, first bool) *memberNode {
 
 func (n *memberNode) offset() int { return n.at }
 
-// eval counts the matches first, so the result takes one allocation from
-// the arena.
+// eval reserves room for every child of the focus items in the arena, an
+// upper bound on the matches, and fills it in one pass. The spare room
+// belongs to the result, so appending to it overwrites nothing.
 func (n *memberNode) eval(ev *evaluator, _ *scope, focus Collection) (Collection, error) {
-	count := 0
+	room := 0
+	for _, item := range focus {
+		room++ // the item itself, for a type step or a quantity's field
+		if x, ok := item.(*Node); ok {
+			room += len(x.children)
+		}
+	}
+	out := ev.collection(room)
 	for _, item := range focus {
 		if x, ok := item.(*Node); ok {
 			if err := ev.step(n.at, 1+len(x.children)); err != nil {
 				return nil, err
 			}
 		}
-		count += n.matches(item, nil)
+		out = n.appendMatches(out, item)
 	}
-	if err := ev.checkCount(n.at, count); err != nil {
-		return nil, err
+	if len(out) == 0 {
+		return nil, nil
 	}
-	out := ev.collection(count)
-	for _, item := range focus {
-		n.matches(item, &out)
-	}
-	return out, nil
+	return out, ev.checkSize(n.at, out)
 }
 
-// matches returns the number of items the step finds in item, and appends
-// them to out unless out is nil.
-func (n *memberNode) matches(item Value, out *Collection) int {
-	var found Value
+// appendMatches appends what the step finds in item to out.
+func (n *memberNode) appendMatches(out Collection, item Value) Collection {
 	switch x := item.(type) {
 	case *Node:
 		if n.typeStep && (x.typ != nil && x.typ.IsA(n.name) || x.declaredType == n.name) {
-			found = x
-			break
+			return append(out, x)
 		}
-		count := 0
 		for _, c := range x.children {
 			if c.name == n.name {
-				count++
-				if out != nil {
-					*out = append(*out, c)
-				}
+				out = append(out, c)
 			}
 		}
-		return count
 	case Quantity:
 		switch n.name {
 		case "value":
-			found = x.Value
+			out = append(out, x.Value)
 		case "unit":
-			found = String(x.Unit)
+			out = append(out, String(x.Unit))
 		}
 	case TypeInfo:
 		switch n.name {
 		case "namespace":
-			found = String(x.Namespace)
+			out = append(out, String(x.Namespace))
 		case "name":
-			found = String(x.Name)
+			out = append(out, String(x.Name))
 		}
 	}
-	if found == nil {
-		return 0
-	}
-	if out != nil {
-		*out = append(*out, found)
-	}
-	return 1
+	return out
 }
 
 func startsUpper(s string) bool {

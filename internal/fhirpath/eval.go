@@ -326,9 +326,17 @@ func (ev *evaluator) resourceCollection(root bool) Collection {
 func (ev *evaluator) step(at, n int) error {
 	ev.steps += n
 	if ev.steps > ev.maxSteps {
-		return &EvalError{Offset: at, Msg: fmt.Sprintf("evaluation exceeded %d steps", ev.maxSteps), Err: ErrLimit}
+		return ev.stepsExceeded(at)
 	}
 	return nil
+}
+
+// stepsExceeded is the error of step, kept out of line so that step is
+// inlined.
+//
+//go:noinline
+func (ev *evaluator) stepsExceeded(at int) error {
+	return &EvalError{Offset: at, Msg: fmt.Sprintf("evaluation exceeded %d steps", ev.maxSteps), Err: ErrLimit}
 }
 
 // checkSize rejects collections above MaxCollection.
