@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math"
 	"math/big"
+	"math/bits"
 	"strconv"
 	"strings"
 )
@@ -188,6 +189,38 @@ func (d Decimal) Cmp(e Decimal) int {
 	return d.coefAt(s).Cmp(e.coefAt(s))
 }
 
+// smallDecimal returns x × 10^-scale.
+func smallDecimal(x int64, scale int32) Decimal {
+	if x >= 0 && x < int64(len(smallInts)) {
+		return Decimal{coef: smallInts[x], scale: scale}
+	}
+	return Decimal{coef: big.NewInt(x), scale: scale}
+}
+
+// smallPow10 returns 10^n for n in 0..18, the powers an int64 holds.
+func smallPow10(n int) (int64, bool) {
+	if n < 0 || n > 18 {
+		return 0, false
+	}
+	p := int64(1)
+	for range n {
+		p *= 10
+	}
+	return p, true
+}
+
+// roundLastDigitInt64 is roundLastDigit for an int64.
+func roundLastDigitInt64(x int64) int64 {
+	q, r := x/10, x%10
+	switch {
+	case r >= 5:
+		q++
+	case r <= -5:
+		q--
+	}
+	return q
+}
+
 func cmpInt64(x, y int64) int {
 	switch {
 	case x < y:
@@ -223,6 +256,18 @@ func (d Decimal) Sub(e Decimal) (Decimal, error) { return d.Add(e.Neg()) }
 
 // Mul returns d×e, exactly.
 func (d Decimal) Mul(e Decimal) (Decimal, error) {
+	if x, ok := d.smallCoefAt(d.scale); ok {
+		if y, ok := e.smallCoefAt(e.scale); ok {
+			hi, lo := bits.Mul64(uint64(absInt64(x)), uint64(absInt64(y)))
+			if hi == 0 && lo <= math.MaxInt64 && x != math.MinInt64 && y != math.MinInt64 {
+				p := int64(lo)
+				if (x < 0) != (y < 0) {
+					p = -p
+				}
+				return checked(smallDecimal(p, d.scale+e.scale))
+			}
+		}
+	}
 	return checked(Decimal{coef: new(big.Int).Mul(d.big(), e.big()), scale: d.scale + e.scale})
 }
 
@@ -286,15 +331,40 @@ func (d Decimal) trimZeros() Decimal {
 }
 
 // Neg returns -d.
-func (d Decimal) Neg() Decimal { return Decimal{coef: new(big.Int).Neg(d.big()), scale: d.scale} }
+func (d Decimal) Neg() Decimal {
+	if x, ok := d.smallCoefAt(d.scale); ok && x != math.MinInt64 {
+		return smallDecimal(-x, d.scale)
+	}
+	return Decimal{coef: new(big.Int).Neg(d.big()), scale: d.scale}
+}
 
 // Abs returns |d|.
-func (d Decimal) Abs() Decimal { return Decimal{coef: new(big.Int).Abs(d.big()), scale: d.scale} }
+func (d Decimal) Abs() Decimal {
+	if x, ok := d.smallCoefAt(d.scale); ok && x != math.MinInt64 {
+		return smallDecimal(absInt64(x), d.scale)
+	}
+	return Decimal{coef: new(big.Int).Abs(d.big()), scale: d.scale}
+}
+
+func absInt64(x int64) int64 {
+	if x < 0 {
+		return -x
+	}
+	return x
+}
 
 // RoundTo rounds half away from zero to p digits after the point.
 func (d Decimal) RoundTo(p int) Decimal {
 	if p >= int(d.scale) {
+		if x, ok := d.smallCoefAt(int32(p)); ok {
+			return smallDecimal(x, int32(p))
+		}
 		return Decimal{coef: d.coefAt(int32(p)), scale: int32(p)}
+	}
+	if x, ok := d.smallCoefAt(d.scale); ok {
+		if div, ok := smallPow10(int(d.scale) - p - 1); ok {
+			return smallDecimal(roundLastDigitInt64(x/div), int32(p))
+		}
 	}
 	c := d.big()
 	if drop := int(d.scale) - p; drop > 1 {
@@ -306,7 +376,15 @@ func (d Decimal) RoundTo(p int) Decimal {
 // Truncate drops the digits after position p, rounding toward zero.
 func (d Decimal) Truncate(p int) Decimal {
 	if p >= int(d.scale) {
+		if x, ok := d.smallCoefAt(int32(p)); ok {
+			return smallDecimal(x, int32(p))
+		}
 		return Decimal{coef: d.coefAt(int32(p)), scale: int32(p)}
+	}
+	if x, ok := d.smallCoefAt(d.scale); ok {
+		if div, ok := smallPow10(int(d.scale) - p); ok {
+			return smallDecimal(x/div, int32(p)) // truncates toward zero, as big.Int.Quo does
+		}
 	}
 	return Decimal{coef: new(big.Int).Quo(d.big(), pow10(int(d.scale)-p)), scale: int32(p)}
 }

@@ -72,6 +72,33 @@ func fnLastIndexOf(c *call) (Collection, error) {
 	return c.ev.single(Integer(runeIndex(s, strings.LastIndex(s, sub)))), nil
 }
 
+// substringASCII is fnSubstring for an ASCII string, from start on.
+func substringASCII(c *call, s string, start int) (Collection, error) {
+	if start < 0 || start >= len(s) {
+		return nil, nil
+	}
+	end := len(s)
+	if len(c.node.args) > 1 {
+		n, given, err := c.intArg(1)
+		if err != nil {
+			return nil, err
+		}
+		if given {
+			end = min(start+max(n, 0), len(s))
+		}
+	}
+	return c.ev.single(String(s[start:end])), nil
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
+
 func fnSubstring(c *call) (Collection, error) {
 	s, ok, err := c.inputString()
 	if err != nil || !ok {
@@ -80,6 +107,10 @@ func fnSubstring(c *call) (Collection, error) {
 	start, ok, err := c.intArg(0)
 	if err != nil || !ok {
 		return nil, err
+	}
+	if isASCII(s) {
+		// Byte offsets are rune offsets, and the result can share s.
+		return substringASCII(c, s, start)
 	}
 	runes := []rune(s)
 	if start < 0 || start >= len(runes) {

@@ -448,10 +448,8 @@ func quantityArith(op string, a, b Quantity) (Value, error) {
 // length differs from calendar years and months.
 func temporalArith(op string, x Value, q Quantity) (Value, error) {
 	unit := q.Unit
-	for k, v := range calendarToUCUM {
-		if v == unit {
-			unit = k
-		}
+	if word, ok := ucumToCalendar[unit]; ok {
+		unit = word
 	}
 	if !isCalendarUnit(unit) {
 		return nil, errorf(0, "cannot add %q to a date or time", q.Unit)

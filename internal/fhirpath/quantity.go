@@ -41,6 +41,15 @@ var calendarToUCUM = map[string]string{
 	"week": "wk", "day": "d", "hour": "h", "minute": "min", "second": "s", "millisecond": "ms",
 }
 
+// ucumToCalendar is calendarToUCUM reversed; its values are distinct.
+var ucumToCalendar = func() map[string]string {
+	out := make(map[string]string, len(calendarToUCUM))
+	for word, ucum := range calendarToUCUM {
+		out[ucum] = word
+	}
+	return out
+}()
+
 // Dimensions of a unit: exponents of the base quantities below.
 type dimensions [8]int8
 
