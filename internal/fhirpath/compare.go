@@ -24,19 +24,19 @@ func tri(b bool) tristate {
 
 // equalItems implements '=' on two items.
 func equalItems(a, b Value) tristate {
-	// Strings, integers and booleans of the same type compare directly;
-	// they are most of what '=' sees.
-	switch x := a.(type) {
+	// Strings, integers and booleans of the same type, or primitive nodes
+	// holding them, compare directly; they are most of what '=' sees.
+	switch x := primitiveOrSelf(a).(type) {
 	case String:
-		if y, ok := b.(String); ok {
+		if y, ok := primitiveOrSelf(b).(String); ok {
 			return tri(x == y)
 		}
 	case Integer:
-		if y, ok := b.(Integer); ok {
+		if y, ok := primitiveOrSelf(b).(Integer); ok {
 			return tri(x == y)
 		}
 	case Boolean:
-		if y, ok := b.(Boolean); ok {
+		if y, ok := primitiveOrSelf(b).(Boolean); ok {
 			return tri(x == y)
 		}
 	}
@@ -52,6 +52,15 @@ func equalItems(a, b Value) tristate {
 		return unknown
 	}
 	return equalSystem(x, y, false)
+}
+
+// primitiveOrSelf returns the value of a node that has one, and any other
+// item unchanged.
+func primitiveOrSelf(v Value) Value {
+	if n, ok := v.(*Node); ok && n.value != nil {
+		return n.value
+	}
+	return v
 }
 
 // equivalentItems implements '~' on two items.

@@ -340,28 +340,55 @@ func (c *call) sortCompare(a, b Collection, desc bool, errp *error) int {
 }
 
 // itemSet tracks the items repeat() has found: nodes by identity, other
-// values by equality.
+// values by equality. Nodes are kept in a list until there are more than
+// itemSetListMax of them, which covers most repeat() calls without
+// building a map.
 type itemSet struct {
+	list   []*Node
 	nodes  map[*Node]bool
 	others Collection // compared with '=', so 3 'min' and 180 seconds are one item
 }
 
+const itemSetListMax = 32
+
 func newItemSet() *itemSet {
-	return &itemSet{nodes: map[*Node]bool{}}
+	return &itemSet{}
 }
 
 // add reports whether v was new.
 func (s *itemSet) add(v Value) bool {
 	if n, ok := v.(*Node); ok {
+		return s.addNode(n)
+	}
+	if containsItem(s.others, v) {
+		return false
+	}
+	s.others = append(s.others, v)
+	return true
+}
+
+func (s *itemSet) addNode(n *Node) bool {
+	if s.nodes != nil {
 		if s.nodes[n] {
 			return false
 		}
 		s.nodes[n] = true
 		return true
 	}
-	if containsItem(s.others, v) {
-		return false
+	for _, seen := range s.list {
+		if seen == n {
+			return false
+		}
 	}
-	s.others = append(s.others, v)
+	if len(s.list) < itemSetListMax {
+		s.list = append(s.list, n)
+		return true
+	}
+	s.nodes = make(map[*Node]bool, 2*itemSetListMax)
+	for _, seen := range s.list {
+		s.nodes[seen] = true
+	}
+	s.nodes[n] = true
+	s.list = nil
 	return true
 }

@@ -353,6 +353,18 @@ func codec(c *call, encode bool) (Collection, error) {
 
 var htmlEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, "&quot;", "'", "&#39;")
 
+// escapeJSON returns s as the inside of a JSON string literal. Unlike
+// json.Marshal it leaves <, > and & alone: JSON does not require their
+// escapes, which encoding/json adds for HTML safety.
+func escapeJSON(s string) string {
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(s) // a string always encodes
+	quoted := b.String()
+	return quoted[1 : len(quoted)-2] // drop the quotes and Encode's newline
+}
+
 func escaping(c *call, escape bool) (Collection, error) {
 	s, ok, err := c.inputString()
 	if err != nil || !ok {
@@ -368,12 +380,7 @@ func escaping(c *call, escape bool) (Collection, error) {
 	case format == "html":
 		return c.ev.single(String(html.UnescapeString(s))), nil
 	case format == "json" && escape:
-		b, _ := json.Marshal(s)
-		quoted := string(b[1 : len(b)-1])
-		// encoding/json escapes <, > and & for HTML safety; JSON does not
-		// require it.
-		quoted = strings.NewReplacer(`\u003c`, "<", `\u003e`, ">", `\u0026`, "&").Replace(quoted)
-		return c.ev.single(String(quoted)), nil
+		return c.ev.single(String(escapeJSON(s))), nil
 	case format == "json":
 		return c.ev.single(String(unescapeJSON(s))), nil
 	}
