@@ -122,6 +122,8 @@ var smallInts = func() []*big.Int {
 // it is never modified.
 var bigZero = new(big.Int)
 
+var bigOne = big.NewInt(1)
+
 func (d Decimal) big() *big.Int {
 	if d.coef == nil {
 		return bigZero
