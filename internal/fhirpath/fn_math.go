@@ -112,12 +112,12 @@ func fnRound(c *call) (Collection, error) {
 
 // floatResult converts a float result back; NaN and infinities (sqrt of a
 // negative number, ln of zero) give empty.
-func floatResult(f float64) (Collection, error) {
+func floatResult(ev *evaluator, f float64) (Collection, error) {
 	d, ok := decimalFromFloat(f)
 	if !ok {
 		return nil, nil
 	}
-	return Collection{d}, nil
+	return ev.single(d), nil
 }
 
 func floatFunc(f func(float64) float64) func(c *call) (Collection, error) {
@@ -129,7 +129,7 @@ func floatFunc(f func(float64) float64) func(c *call) (Collection, error) {
 		if _, isQ := v.(Quantity); isQ {
 			return nil, c.errorf("expects a number, got a quantity")
 		}
-		return floatResult(f(toDecimal(v).Float64()))
+		return floatResult(c.ev, f(toDecimal(v).Float64()))
 	}
 }
 
@@ -159,7 +159,7 @@ func fnLog(c *call) (Collection, error) {
 	if err != nil || !ok {
 		return nil, err
 	}
-	return floatResult(math.Log(toDecimal(v).Float64()) / math.Log(base.Float64()))
+	return floatResult(c.ev, math.Log(toDecimal(v).Float64()) / math.Log(base.Float64()))
 }
 
 // fnPower keeps Integer results exact when both operands are integers and
@@ -192,7 +192,7 @@ func fnPower(c *call) (Collection, error) {
 		}
 		return c.ev.single(r), nil
 	}
-	return floatResult(math.Pow(toDecimal(v).Float64(), exp.Float64()))
+	return floatResult(c.ev, math.Pow(toDecimal(v).Float64(), exp.Float64()))
 }
 
 func fnSum(c *call) (Collection, error) {
