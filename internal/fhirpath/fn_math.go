@@ -159,7 +159,7 @@ func fnLog(c *call) (Collection, error) {
 	if err != nil || !ok {
 		return nil, err
 	}
-	return floatResult(c.ev, math.Log(toDecimal(v).Float64()) / math.Log(base.Float64()))
+	return floatResult(c.ev, math.Log(toDecimal(v).Float64())/math.Log(base.Float64()))
 }
 
 // fnPower keeps Integer results exact when both operands are integers and
