@@ -286,17 +286,22 @@ func fnSort(c *call) (Collection, error) {
 			desc[j], keyNodes[j] = true, neg.operand
 		}
 	}
+	keys := make([]Collection, len(c.input)*len(keyNodes))
 	for i, item := range c.input {
 		items[i].item = item
-		this := Collection{item}
-		sc := &scope{this: this, index: i, hasIndex: true}
-		for _, k := range keyNodes {
+		items[i].keys = keys[i*len(keyNodes) : (i+1)*len(keyNodes)]
+		this := c.ev.single(item)
+		sc := c.ev.pushScope()
+		*sc = scope{this: this, index: i, hasIndex: true}
+		for j, k := range keyNodes {
 			r, err := k.eval(c.ev, sc, this)
 			if err != nil {
+				c.ev.popScope(sc)
 				return nil, err
 			}
-			items[i].keys = append(items[i].keys, r)
+			items[i].keys[j] = r
 		}
+		c.ev.popScope(sc)
 	}
 	var sortErr error
 	slices.SortStableFunc(items, func(a, b keyed) int {
@@ -313,9 +318,9 @@ func fnSort(c *call) (Collection, error) {
 	if sortErr != nil {
 		return nil, sortErr
 	}
-	out := make(Collection, len(items))
-	for i, k := range items {
-		out[i] = k.item
+	out := c.ev.collection(len(items))
+	for _, k := range items {
+		out = append(out, k.item)
 	}
 	return out, nil
 }
