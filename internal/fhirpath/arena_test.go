@@ -1,6 +1,7 @@
 package fhirpath
 
 import (
+	"sync"
 	"testing"
 )
 
@@ -97,5 +98,56 @@ func TestEvaluateResultsDoNotShareItems(t *testing.T) {
 	}
 	if got := FormatText(first); got != "System.Integer\t7\nSystem.Integer\t8\n" {
 		t.Errorf("first result is %q", got)
+	}
+}
+
+func TestConcurrentEvaluationsAgree(t *testing.T) {
+	p, err := ParseJSON([]byte(primitiveExtensionsJSON))
+	if err != nil {
+		t.Fatal(err)
+	}
+	exprs := []string{
+		"Patient.name.given",
+		"Patient.name.given.where(hasValue()).select($this & '!') | Patient.id",
+		"(1 | 2 | 3).aggregate($this + $total, 0)",
+		"Patient.descendants().count()",
+		"4 'g' ~ 4000 'mg'",
+		"%resource.id.substring(1)",
+	}
+	want := make([]string, len(exprs))
+	compiled := make([]*Expression, len(exprs))
+	for i, s := range exprs {
+		compiled[i] = MustCompile(s)
+		out, err := compiled[i].Evaluate(EvalContext{}, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[i] = FormatText(out)
+	}
+
+	var wg sync.WaitGroup
+	errs := make(chan string, 8)
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := range 300 {
+				i := (g + k) % len(exprs)
+				out, err := compiled[i].Evaluate(EvalContext{}, p)
+				if err != nil {
+					errs <- err.Error()
+					return
+				}
+				if got := FormatText(out); got != want[i] {
+					errs <- exprs[i] + ": got " + got + ", want " + want[i]
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
 	}
 }
