@@ -25,7 +25,8 @@ func tri(b bool) tristate {
 // equalItems implements '=' on two items.
 func equalItems(a, b Value) tristate {
 	// Strings, integers and booleans of the same type, or primitive nodes
-	// holding them, compare directly; they are most of what '=' sees.
+	// holding them, compare directly, because most operands of '=' are
+	// of these types.
 	switch x := primitiveOrSelf(a).(type) {
 	case String:
 		if y, ok := primitiveOrSelf(b).(String); ok {
