@@ -17,23 +17,28 @@ type node interface {
 type literalNode struct {
 	at    int
 	value Value
+	coll  Collection // {value}, built once and shared by every evaluation
+}
+
+func newLiteral(at int, v Value) *literalNode {
+	return &literalNode{at: at, value: v, coll: Collection{v}}
 }
 
 func (n *literalNode) offset() int { return n.at }
 
 func (n *literalNode) eval(*evaluator, *scope, Collection) (Collection, error) {
-	return Collection{n.value}, nil
+	return n.coll, nil
 }
 
 // negateLiteral folds unary minus into a numeric or quantity literal.
 func negateLiteral(n *literalNode) (*literalNode, bool) {
 	switch v := n.value.(type) {
 	case Integer:
-		return &literalNode{at: n.at, value: -v}, true
+		return newLiteral(n.at, -v), true
 	case Decimal:
-		return &literalNode{at: n.at, value: v.Neg()}, true
+		return newLiteral(n.at, v.Neg()), true
 	case Quantity:
-		return &literalNode{at: n.at, value: Quantity{Value: v.Value.Neg(), Unit: v.Unit}}, true
+		return newLiteral(n.at, Quantity{Value: v.Value.Neg(), Unit: v.Unit}), true
 	}
 	return nil, false
 }
@@ -71,44 +76,71 @@ type memberNode struct {
 	at    int
 	name  string
 	first bool
+	// typeStep is first && startsUpper(name): the step may match the
+	// focus item itself.
+	typeStep bool
+}
+
+func newMember(at int, name string, first bool) *memberNode {
+	return &memberNode{at: at, name: name, first: first, typeStep: first && startsUpper(name)}
 }
 
 func (n *memberNode) offset() int { return n.at }
 
+// eval reserves room for every child of the focus items in the arena, an
+// upper bound on the matches, and fills it in one pass. The spare room
+// belongs to the result, so appending to it overwrites nothing.
 func (n *memberNode) eval(ev *evaluator, _ *scope, focus Collection) (Collection, error) {
-	var out Collection
+	room := 0
 	for _, item := range focus {
-		switch x := item.(type) {
-		case *Node:
+		room++ // the item itself, for a type step or a quantity's field
+		if x, ok := item.(*Node); ok {
+			room += len(x.children)
+		}
+	}
+	out := ev.collection(room)
+	for _, item := range focus {
+		if x, ok := item.(*Node); ok {
 			if err := ev.step(n.at, 1+len(x.children)); err != nil {
 				return nil, err
 			}
-			if n.first && startsUpper(n.name) && (x.typ != nil && x.typ.IsA(n.name) || x.declaredType == n.name) {
-				out = append(out, x)
-				continue
-			}
-			for _, c := range x.children {
-				if c.name == n.name {
-					out = append(out, c)
-				}
-			}
-		case Quantity:
-			switch n.name {
-			case "value":
-				out = append(out, x.Value)
-			case "unit":
-				out = append(out, String(x.Unit))
-			}
-		case TypeInfo:
-			switch n.name {
-			case "namespace":
-				out = append(out, String(x.Namespace))
-			case "name":
-				out = append(out, String(x.Name))
-			}
 		}
+		out = n.appendMatches(out, item)
+	}
+	if len(out) == 0 {
+		return nil, nil
 	}
 	return out, ev.checkSize(n.at, out)
+}
+
+// appendMatches appends what the step finds in item to out.
+func (n *memberNode) appendMatches(out Collection, item Value) Collection {
+	switch x := item.(type) {
+	case *Node:
+		if n.typeStep && (x.typ != nil && x.typ.IsA(n.name) || x.declaredType == n.name) {
+			return append(out, x)
+		}
+		for _, c := range x.children {
+			if c.name == n.name {
+				out = append(out, c)
+			}
+		}
+	case Quantity:
+		switch n.name {
+		case "value":
+			out = append(out, x.Value)
+		case "unit":
+			out = append(out, String(x.Unit))
+		}
+	case TypeInfo:
+		switch n.name {
+		case "namespace":
+			out = append(out, String(x.Namespace))
+		case "name":
+			out = append(out, String(x.Name))
+		}
+	}
+	return out
 }
 
 func startsUpper(s string) bool {
@@ -156,7 +188,7 @@ func (n *indexNode) eval(ev *evaluator, sc *scope, focus Collection) (Collection
 	if i < 0 || int(i) >= len(c) {
 		return nil, nil
 	}
-	return Collection{c[i]}, nil
+	return ev.single(c[i]), nil
 }
 
 type negateNode struct {
@@ -176,11 +208,11 @@ func (n *negateNode) eval(ev *evaluator, sc *scope, focus Collection) (Collectio
 	}
 	switch v := systemValue(c[0]).(type) {
 	case Integer:
-		return Collection{-v}, nil
+		return ev.single(-v), nil
 	case Decimal:
-		return Collection{v.Neg()}, nil
+		return ev.single(v.Neg()), nil
 	case Quantity:
-		return Collection{Quantity{Value: v.Value.Neg(), Unit: v.Unit}}, nil
+		return ev.single(Quantity{Value: v.Value.Neg(), Unit: v.Unit}), nil
 	}
 	return nil, errorf(n.at, "unary minus cannot negate %s", describe(c[0]))
 }
@@ -195,26 +227,26 @@ func (n *envVarNode) offset() int { return n.at }
 func (n *envVarNode) eval(ev *evaluator, _ *scope, _ Collection) (Collection, error) {
 	switch n.name {
 	case "resource":
-		return ev.resource, nil
+		return ev.resourceCollection(false), nil
 	case "rootResource":
-		return ev.root, nil
+		return ev.resourceCollection(true), nil
 	case "context":
 		return ev.input, nil
 	case "ucum":
-		return Collection{String("http://unitsofmeasure.org")}, nil
+		return ev.single(String("http://unitsofmeasure.org")), nil
 	case "sct":
-		return Collection{String("http://snomed.info/sct")}, nil
+		return ev.single(String("http://snomed.info/sct")), nil
 	case "loinc":
-		return Collection{String("http://loinc.org")}, nil
+		return ev.single(String("http://loinc.org")), nil
 	}
 	if v, ok := ev.cfg.Variables[n.name]; ok {
 		return v, nil
 	}
 	if rest, ok := strings.CutPrefix(n.name, "vs-"); ok {
-		return Collection{String("http://hl7.org/fhir/ValueSet/" + rest)}, nil
+		return ev.single(String("http://hl7.org/fhir/ValueSet/" + rest)), nil
 	}
 	if rest, ok := strings.CutPrefix(n.name, "ext-"); ok {
-		return Collection{String("http://hl7.org/fhir/StructureDefinition/" + rest)}, nil
+		return ev.single(String("http://hl7.org/fhir/StructureDefinition/" + rest)), nil
 	}
 	return nil, errorf(n.at, "undefined environment variable %q", "%"+n.name)
 }
@@ -226,7 +258,7 @@ type specialVarNode struct {
 
 func (n *specialVarNode) offset() int { return n.at }
 
-func (n *specialVarNode) eval(_ *evaluator, sc *scope, _ Collection) (Collection, error) {
+func (n *specialVarNode) eval(ev *evaluator, sc *scope, _ Collection) (Collection, error) {
 	switch n.name {
 	case "$this":
 		return sc.this, nil
@@ -234,7 +266,7 @@ func (n *specialVarNode) eval(_ *evaluator, sc *scope, _ Collection) (Collection
 		if !sc.hasIndex {
 			return nil, errorf(n.at, "%q used outside an iterating function", n.name)
 		}
-		return Collection{Integer(sc.index)}, nil
+		return ev.single(Integer(sc.index)), nil
 	default:
 		if !sc.hasTotal {
 			return nil, errorf(n.at, "%q used outside aggregate()", n.name)

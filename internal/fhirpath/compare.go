@@ -24,6 +24,23 @@ func tri(b bool) tristate {
 
 // equalItems implements '=' on two items.
 func equalItems(a, b Value) tristate {
+	// Strings, integers and booleans of the same type, or primitive nodes
+	// holding them, compare directly, because most operands of '=' are
+	// of these types.
+	switch x := primitiveOrSelf(a).(type) {
+	case String:
+		if y, ok := primitiveOrSelf(b).(String); ok {
+			return tri(x == y)
+		}
+	case Integer:
+		if y, ok := primitiveOrSelf(b).(Integer); ok {
+			return tri(x == y)
+		}
+	case Boolean:
+		if y, ok := primitiveOrSelf(b).(Boolean); ok {
+			return tri(x == y)
+		}
+	}
 	an, aIsNode := a.(*Node)
 	bn, bIsNode := b.(*Node)
 	if aIsNode && bIsNode && an.value == nil && bn.value == nil && !an.isPrimitive() && !bn.isPrimitive() {
@@ -36,6 +53,15 @@ func equalItems(a, b Value) tristate {
 		return unknown
 	}
 	return equalSystem(x, y, false)
+}
+
+// primitiveOrSelf returns the value of a node that has one, and any other
+// item unchanged.
+func primitiveOrSelf(v Value) Value {
+	if n, ok := v.(*Node); ok && n.value != nil {
+		return n.value
+	}
+	return v
 }
 
 // equivalentItems implements '~' on two items.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math"
 	"math/big"
+	"math/bits"
 	"strconv"
 	"strings"
 )
@@ -80,18 +81,71 @@ func allDigits(s string) bool {
 	return true
 }
 
+// pow10 returns 10^n. The result may be shared, so callers use it only
+// as an operand and never modify it.
 func pow10(n int) *big.Int {
+	if n >= 0 && n < len(smallPowersOf10) {
+		return smallPowersOf10[n]
+	}
 	return new(big.Int).Exp(bigTen, big.NewInt(int64(n)), nil)
 }
 
+// smallPowersOf10 holds 10^0 to 10^39, the scales decimals commonly have.
+var smallPowersOf10 = func() []*big.Int {
+	out := make([]*big.Int, 40)
+	for i := range out {
+		out[i] = new(big.Int).Exp(bigTen, big.NewInt(int64(i)), nil)
+	}
+	return out
+}()
+
 // DecimalFromInt returns i as a decimal with no fraction digits.
-func DecimalFromInt(i int64) Decimal { return Decimal{coef: big.NewInt(i)} }
+func DecimalFromInt(i int64) Decimal {
+	if i >= 0 && i < int64(len(smallInts)) {
+		return Decimal{coef: smallInts[i]}
+	}
+	return Decimal{coef: big.NewInt(i)}
+}
+
+// smallInts holds the coefficients of DecimalFromInt(0) to (255), shared
+// because integers in that range meet decimals most often (counts,
+// lengths, the unit factor 1).
+var smallInts = func() []*big.Int {
+	out := make([]*big.Int, 256)
+	for i := range out {
+		out[i] = big.NewInt(int64(i))
+	}
+	return out
+}()
+
+// bigZero is the coefficient of the zero Decimal. Like every coefficient
+// it is never modified.
+var bigZero = new(big.Int)
+
+var bigOne = big.NewInt(1)
 
 func (d Decimal) big() *big.Int {
 	if d.coef == nil {
-		return new(big.Int)
+		return bigZero
 	}
 	return d.coef
+}
+
+// smallCoefAt returns the coefficient of d at a scale not below its own
+// as an int64, and ok=false when it does not fit.
+func (d Decimal) smallCoefAt(scale int32) (int64, bool) {
+	c := d.big()
+	if !c.IsInt64() {
+		return 0, false
+	}
+	x := c.Int64()
+	for range scale - d.scale {
+		if x > math.MaxInt64/10 || x < math.MinInt64/10 {
+			return 0, false
+		}
+		x *= 10
+	}
+	return x, true
 }
 
 // Scale returns the number of digits after the decimal point.
@@ -129,7 +183,54 @@ func (d Decimal) coefAt(scale int32) *big.Int {
 // Cmp compares numerically: 1.10 and 1.1 are equal.
 func (d Decimal) Cmp(e Decimal) int {
 	s := max(d.scale, e.scale)
+	if x, ok := d.smallCoefAt(s); ok {
+		if y, ok := e.smallCoefAt(s); ok {
+			return cmpInt64(x, y)
+		}
+	}
 	return d.coefAt(s).Cmp(e.coefAt(s))
+}
+
+// smallDecimal returns x × 10^-scale.
+func smallDecimal(x int64, scale int32) Decimal {
+	if x >= 0 && x < int64(len(smallInts)) {
+		return Decimal{coef: smallInts[x], scale: scale}
+	}
+	return Decimal{coef: big.NewInt(x), scale: scale}
+}
+
+// smallPow10 returns 10^n for n in 0..18, the powers an int64 holds.
+func smallPow10(n int) (int64, bool) {
+	if n < 0 || n > 18 {
+		return 0, false
+	}
+	p := int64(1)
+	for range n {
+		p *= 10
+	}
+	return p, true
+}
+
+// roundLastDigitInt64 is roundLastDigit for an int64.
+func roundLastDigitInt64(x int64) int64 {
+	q, r := x/10, x%10
+	switch {
+	case r >= 5:
+		q++
+	case r <= -5:
+		q--
+	}
+	return q
+}
+
+func cmpInt64(x, y int64) int {
+	switch {
+	case x < y:
+		return -1
+	case x > y:
+		return 1
+	}
+	return 0
 }
 
 func checked(d Decimal) (Decimal, error) {
@@ -142,6 +243,13 @@ func checked(d Decimal) (Decimal, error) {
 // Add returns d+e at the larger of the two scales.
 func (d Decimal) Add(e Decimal) (Decimal, error) {
 	s := max(d.scale, e.scale)
+	if x, ok := d.smallCoefAt(s); ok {
+		if y, ok := e.smallCoefAt(s); ok {
+			if sum := x + y; (sum > x) == (y > 0) {
+				return checked(Decimal{coef: big.NewInt(sum), scale: s})
+			}
+		}
+	}
 	return checked(Decimal{coef: new(big.Int).Add(d.coefAt(s), e.coefAt(s)), scale: s})
 }
 
@@ -150,6 +258,18 @@ func (d Decimal) Sub(e Decimal) (Decimal, error) { return d.Add(e.Neg()) }
 
 // Mul returns d×e, exactly.
 func (d Decimal) Mul(e Decimal) (Decimal, error) {
+	if x, ok := d.smallCoefAt(d.scale); ok {
+		if y, ok := e.smallCoefAt(e.scale); ok {
+			hi, lo := bits.Mul64(uint64(absInt64(x)), uint64(absInt64(y)))
+			if hi == 0 && lo <= math.MaxInt64 && x != math.MinInt64 && y != math.MinInt64 {
+				p := int64(lo)
+				if (x < 0) != (y < 0) {
+					p = -p
+				}
+				return checked(smallDecimal(p, d.scale+e.scale))
+			}
+		}
+	}
 	return checked(Decimal{coef: new(big.Int).Mul(d.big(), e.big()), scale: d.scale + e.scale})
 }
 
@@ -189,6 +309,16 @@ func roundLastDigit(x *big.Int) *big.Int {
 
 // trimZeros removes trailing fraction zeros.
 func (d Decimal) trimZeros() Decimal {
+	if x, ok := d.smallCoefAt(d.scale); ok {
+		s := d.scale
+		for s > 0 && x%10 == 0 {
+			x, s = x/10, s-1
+		}
+		if s == d.scale {
+			return Decimal{coef: d.coef, scale: s} // as below, without negZero
+		}
+		return Decimal{coef: big.NewInt(x), scale: s}
+	}
 	c := new(big.Int).Set(d.big())
 	s := d.scale
 	r := new(big.Int)
@@ -203,15 +333,40 @@ func (d Decimal) trimZeros() Decimal {
 }
 
 // Neg returns -d.
-func (d Decimal) Neg() Decimal { return Decimal{coef: new(big.Int).Neg(d.big()), scale: d.scale} }
+func (d Decimal) Neg() Decimal {
+	if x, ok := d.smallCoefAt(d.scale); ok && x != math.MinInt64 {
+		return smallDecimal(-x, d.scale)
+	}
+	return Decimal{coef: new(big.Int).Neg(d.big()), scale: d.scale}
+}
 
 // Abs returns |d|.
-func (d Decimal) Abs() Decimal { return Decimal{coef: new(big.Int).Abs(d.big()), scale: d.scale} }
+func (d Decimal) Abs() Decimal {
+	if x, ok := d.smallCoefAt(d.scale); ok && x != math.MinInt64 {
+		return smallDecimal(absInt64(x), d.scale)
+	}
+	return Decimal{coef: new(big.Int).Abs(d.big()), scale: d.scale}
+}
+
+func absInt64(x int64) int64 {
+	if x < 0 {
+		return -x
+	}
+	return x
+}
 
 // RoundTo rounds half away from zero to p digits after the point.
 func (d Decimal) RoundTo(p int) Decimal {
 	if p >= int(d.scale) {
+		if x, ok := d.smallCoefAt(int32(p)); ok {
+			return smallDecimal(x, int32(p))
+		}
 		return Decimal{coef: d.coefAt(int32(p)), scale: int32(p)}
+	}
+	if x, ok := d.smallCoefAt(d.scale); ok {
+		if div, ok := smallPow10(int(d.scale) - p - 1); ok {
+			return smallDecimal(roundLastDigitInt64(x/div), int32(p))
+		}
 	}
 	c := d.big()
 	if drop := int(d.scale) - p; drop > 1 {
@@ -223,7 +378,15 @@ func (d Decimal) RoundTo(p int) Decimal {
 // Truncate drops the digits after position p, rounding toward zero.
 func (d Decimal) Truncate(p int) Decimal {
 	if p >= int(d.scale) {
+		if x, ok := d.smallCoefAt(int32(p)); ok {
+			return smallDecimal(x, int32(p))
+		}
 		return Decimal{coef: d.coefAt(int32(p)), scale: int32(p)}
+	}
+	if x, ok := d.smallCoefAt(d.scale); ok {
+		if div, ok := smallPow10(int(d.scale) - p); ok {
+			return smallDecimal(x/div, int32(p)) // truncates toward zero, as big.Int.Quo does
+		}
 	}
 	return Decimal{coef: new(big.Int).Quo(d.big(), pow10(int(d.scale)-p)), scale: int32(p)}
 }

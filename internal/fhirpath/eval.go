@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/gatehouse-health/gatehouse/internal/fhirmodel"
@@ -124,20 +125,40 @@ func (e *EvalError) Error() string {
 
 func (e *EvalError) Unwrap() error { return e.Err }
 
-// evaluator is the state of one Evaluate call.
+// evaluator is the state of one Evaluate call. Evaluators are pooled:
+// the scratch memory of one evaluation (the arena and the call and scope
+// stacks) is reused by the next, so Evaluate copies its result out of the
+// arena before the evaluator goes back to the pool.
 type evaluator struct {
-	cfg      *EvalContext
-	ctx      context.Context
+	// cfg is a copy of the caller's EvalContext, made only when it sets a
+	// field that isZero checks (cfgSet). Most callers set none, and
+	// copying the struct in and out of a pooled evaluator costs a write
+	// barrier for every pointer in it while the collector runs.
+	cfg      EvalContext
+	cfgSet   bool
 	model    *fhirmodel.Model
 	steps    int
 	maxSteps int
 	maxColl  int
 	now      time.Time
 	nowSet   bool
-	env      map[string]Collection
-	resource Collection
-	root     Collection
 	input    Collection
+
+	// %resource and %rootResource; their collections are built on first
+	// use, because most expressions never name them.
+	resourceNode, rootNode *Node
+	resource, root         Collection
+
+	rootScope scope
+	arena     arena
+	calls     []*call // call frames in use below callDepth, reused above it
+	callDepth int
+	scopes    []*scope // iteration scopes, a stack like calls
+	scopeTop  int
+
+	// results is heap memory for the results of later evaluations, handed
+	// out in pieces and never reused (see result).
+	results []Value
 }
 
 // scope holds the iteration variables inside function arguments.
@@ -149,24 +170,30 @@ type scope struct {
 	hasTotal bool
 }
 
+var evaluatorPool = sync.Pool{New: func() any { return new(evaluator) }}
+
 // Evaluate runs the expression with input as the context collection
 // ($this and %context). Input items are usually the root *Node of a tree
-// from ParseJSON.
+// from ParseJSON. The result is the caller's to keep and modify.
 func (e *Expression) Evaluate(ec EvalContext, input ...Value) (Collection, error) {
-	ev := newEvaluator(&ec, input)
-	sc := &scope{this: Collection(input)}
-	out, err := e.root.eval(ev, sc, sc.this)
-	if err != nil {
+	ev := acquireEvaluator(&ec, input)
+	defer ev.release()
+	out, err := e.root.eval(ev, &ev.rootScope, ev.rootScope.this)
+	if err != nil || len(out) == 0 {
 		return nil, err
 	}
-	return out, nil
+	// out may live in the evaluator's arena, which the next evaluation
+	// reuses.
+	return ev.result(out), nil
 }
 
 // EvaluateBool evaluates a constraint expecting at most one boolean. It
 // returns ok=false for an empty result, so the caller decides what an
 // empty result means, and an error for more items or a non-boolean.
 func (e *Expression) EvaluateBool(ec EvalContext, input ...Value) (result, ok bool, err error) {
-	out, err := e.Evaluate(ec, input...)
+	ev := acquireEvaluator(&ec, input)
+	defer ev.release()
+	out, err := e.root.eval(ev, &ev.rootScope, ev.rootScope.this)
 	if err != nil {
 		return false, false, err
 	}
@@ -181,14 +208,39 @@ func (e *Expression) EvaluateBool(ec EvalContext, input ...Value) (result, ok bo
 	return false, false, &EvalError{Offset: 0, Msg: fmt.Sprintf("result of %q is not a single boolean", abbreviate(e.src))}
 }
 
-func newEvaluator(ec *EvalContext, input []Value) *evaluator {
-	ev := &evaluator{cfg: ec, ctx: ec.Context, model: ec.Model, maxSteps: ec.MaxSteps, maxColl: ec.MaxCollection, input: input}
-	if ev.ctx == nil {
-		ev.ctx = context.Background()
+// acquireEvaluator takes an evaluator from the pool and prepares it for
+// one evaluation of input under ec.
+func acquireEvaluator(ec *EvalContext, input []Value) *evaluator {
+	ev := evaluatorPool.Get().(*evaluator)
+	ev.reset(ec, input)
+	ev.rootScope.this = ev.input
+	return ev
+}
+
+// reset prepares a pooled evaluator for one evaluation.
+func (ev *evaluator) reset(ec *EvalContext, input []Value) {
+	if !ec.isZero() {
+		ev.cfg, ev.cfgSet = *ec, true
 	}
-	if ev.model == nil {
-		ev.model = fhirmodel.R4()
+	model := ec.Model
+	if model == nil {
+		model = fhirmodel.R4()
 	}
+	if ev.model != model {
+		ev.model = model
+	}
+	ev.maxSteps, ev.maxColl = ec.MaxSteps, ec.MaxCollection
+	// A copy, so that the caller's variadic slice does not escape and can
+	// stay on its stack.
+	ev.input = ev.collection(len(input))
+	if len(input) == 1 {
+		ev.input = append(ev.input, input[0])
+	} else {
+		ev.input = append(ev.input, input...)
+	}
+	ev.steps, ev.nowSet = 0, false
+	// A panic in an earlier evaluation may have left frames pushed.
+	ev.callDepth, ev.scopeTop = 0, 0
 	if ev.maxSteps <= 0 {
 		ev.maxSteps = DefaultMaxSteps
 	}
@@ -196,7 +248,41 @@ func newEvaluator(ec *EvalContext, input []Value) *evaluator {
 		ev.maxColl = DefaultMaxCollection
 	}
 	ev.setResources(ec, input)
-	return ev
+}
+
+// release returns the evaluator to the pool. An evaluator whose arena
+// grew past maxPooledArena is dropped instead, so one huge evaluation
+// does not pin its memory.
+func (ev *evaluator) release() {
+	if ev.cfgSet {
+		ev.cfg, ev.cfgSet = EvalContext{}, false
+	}
+	// The collections of %resource and %rootResource are built on first
+	// use, so they must not carry over. The input, the resource nodes and
+	// $this are set again by the next reset.
+	if ev.resource != nil || ev.root != nil {
+		ev.resource, ev.root = nil, nil
+	}
+	if !ev.arena.reset() {
+		return
+	}
+	evaluatorPool.Put(ev)
+}
+
+// isZero reports whether ec sets nothing that the evaluator copies.
+// Resource, RootResource and the limits are read by reset directly.
+func (ec *EvalContext) isZero() bool {
+	return ec.Context == nil && ec.Variables == nil && ec.Now == nil &&
+		ec.Terminology == nil && ec.Conformance == nil && ec.Resolver == nil &&
+		ec.Trace == nil && ec.Model == nil
+}
+
+// context returns the context passed to the hooks.
+func (ev *evaluator) context() context.Context {
+	if ev.cfg.Context != nil {
+		return ev.cfg.Context
+	}
+	return context.Background()
 }
 
 func (ev *evaluator) setResources(ec *EvalContext, input []Value) {
@@ -208,9 +294,7 @@ func (ev *evaluator) setResources(ec *EvalContext, input []Value) {
 			res = n.resource()
 		}
 	}
-	if res != nil {
-		ev.resource = Collection{res}
-	}
+	ev.resourceNode = res
 	root := ec.RootResource
 	if root == nil && res != nil {
 		root = res
@@ -221,26 +305,51 @@ func (ev *evaluator) setResources(ec *EvalContext, input []Value) {
 			}
 		}
 	}
-	if root != nil {
-		ev.root = Collection{root}
+	ev.rootNode = root
+}
+
+// resourceCollection returns %resource, or %rootResource with root set.
+func (ev *evaluator) resourceCollection(root bool) Collection {
+	if root {
+		if ev.root == nil && ev.rootNode != nil {
+			ev.root = ev.single(ev.rootNode)
+		}
+		return ev.root
 	}
+	if ev.resource == nil && ev.resourceNode != nil {
+		ev.resource = ev.single(ev.resourceNode)
+	}
+	return ev.resource
 }
 
 // step charges n units of work.
 func (ev *evaluator) step(at, n int) error {
 	ev.steps += n
 	if ev.steps > ev.maxSteps {
-		return &EvalError{Offset: at, Msg: fmt.Sprintf("evaluation exceeded %d steps", ev.maxSteps), Err: ErrLimit}
+		return ev.stepsExceeded(at)
 	}
 	return nil
 }
 
+// stepsExceeded is the error of step, kept out of line so that step is
+// inlined.
+//
+//go:noinline
+func (ev *evaluator) stepsExceeded(at int) error {
+	return &EvalError{Offset: at, Msg: fmt.Sprintf("evaluation exceeded %d steps", ev.maxSteps), Err: ErrLimit}
+}
+
 // checkSize rejects collections above MaxCollection.
 func (ev *evaluator) checkSize(at int, c Collection) error {
-	if len(c) > ev.maxColl {
-		return &EvalError{Offset: at, Msg: fmt.Sprintf("collection of %d items exceeds the limit of %d", len(c), ev.maxColl), Err: ErrLimit}
+	return ev.checkCount(at, len(c))
+}
+
+// checkCount is checkSize for a collection of n items not built yet.
+func (ev *evaluator) checkCount(at, n int) error {
+	if n > ev.maxColl {
+		return &EvalError{Offset: at, Msg: fmt.Sprintf("collection of %d items exceeds the limit of %d", n, ev.maxColl), Err: ErrLimit}
 	}
-	return ev.step(at, len(c))
+	return ev.step(at, n)
 }
 
 func (ev *evaluator) nowTime() time.Time {

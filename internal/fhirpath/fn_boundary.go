@@ -26,40 +26,40 @@ func boundary(c *call, high bool) (Collection, error) {
 			digits = defaultBoundaries
 		}
 		d, ok := toDecimal(x).boundary(digits, high)
-		return optional(d, ok), nil
+		return optional(c.ev, d, ok), nil
 	case Quantity:
 		if !given {
 			digits = defaultBoundaries
 		}
 		d, ok := x.Value.boundary(digits, high)
-		return optional(Quantity{Value: d, Unit: x.Unit}, ok), nil
+		return optional(c.ev, Quantity{Value: d, Unit: x.Unit}, ok), nil
 	case Date:
 		if !given {
 			digits = 8
 		}
 		t, ok := x.temporal.boundary(digits, high, false, true)
-		return optional(Date{t}, ok), nil
+		return optional(c.ev, Date{t}, ok), nil
 	case DateTime:
 		if !given {
 			digits = 17
 		}
 		t, ok := x.temporal.boundary(digits, high, false, false)
-		return optional(DateTime{t}, ok), nil
+		return optional(c.ev, DateTime{t}, ok), nil
 	case Time:
 		if !given {
 			digits = 9
 		}
 		t, ok := x.temporal.boundary(digits, high, true, false)
-		return optional(Time{t}, ok), nil
+		return optional(c.ev, Time{t}, ok), nil
 	}
 	return nil, c.errorf("expects a number, quantity, date or time, got %s", describe(v))
 }
 
-func optional(v Value, ok bool) Collection {
+func optional(ev *evaluator, v Value, ok bool) Collection {
 	if !ok {
 		return nil
 	}
-	return Collection{v}
+	return ev.single(v)
 }
 
 func fnPrecision(c *call) (Collection, error) {
@@ -69,15 +69,15 @@ func fnPrecision(c *call) (Collection, error) {
 	}
 	switch x := systemValue(v).(type) {
 	case Integer:
-		return Collection{Integer(0)}, nil
+		return c.ev.single(Integer(0)), nil
 	case Decimal:
-		return Collection{Integer(x.Scale())}, nil
+		return c.ev.single(Integer(x.Scale())), nil
 	case Date:
-		return Collection{Integer(x.precisionDigits(false))}, nil
+		return c.ev.single(Integer(x.precisionDigits(false))), nil
 	case DateTime:
-		return Collection{Integer(x.precisionDigits(false))}, nil
+		return c.ev.single(Integer(x.precisionDigits(false))), nil
 	case Time:
-		return Collection{Integer(x.precisionDigits(true))}, nil
+		return c.ev.single(Integer(x.precisionDigits(true))), nil
 	}
 	return nil, c.errorf("expects a number, date or time, got %s", describe(v))
 }

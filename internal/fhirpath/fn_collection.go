@@ -16,9 +16,9 @@ func init() {
 	register("anyFalse", 0, 0, func(c *call) (Collection, error) { return boolsAll(c, false, false) })
 	register("subsetOf", 1, 1, func(c *call) (Collection, error) { return subset(c, false) })
 	register("supersetOf", 1, 1, func(c *call) (Collection, error) { return subset(c, true) })
-	register("count", 0, 0, func(c *call) (Collection, error) { return Collection{Integer(len(c.input))}, nil })
-	register("distinct", 0, 0, func(c *call) (Collection, error) { return distinct(c.input), nil })
-	register("isDistinct", 0, 0, func(c *call) (Collection, error) { return boolResult(len(distinct(c.input)) == len(c.input)) })
+	register("count", 0, 0, func(c *call) (Collection, error) { return c.ev.single(Integer(len(c.input))), nil })
+	register("distinct", 0, 0, func(c *call) (Collection, error) { return distinct(c.ev, c.input), nil })
+	register("isDistinct", 0, 0, func(c *call) (Collection, error) { return boolResult(len(distinct(c.ev, c.input)) == len(c.input)) })
 	register("not", 0, 0, fnNot)
 
 	register("where", 1, 1, fnWhere)
@@ -36,7 +36,7 @@ func init() {
 
 	register("union", 1, 1, func(c *call) (Collection, error) {
 		other, err := c.arg(0)
-		return union(c.input, other), err
+		return union(c.ev, c.input, other), err
 	})
 	register("combine", 1, 1, func(c *call) (Collection, error) {
 		other, err := c.arg(0)
@@ -110,8 +110,8 @@ func subset(c *call, super bool) (Collection, error) {
 	return boolResult(true)
 }
 
-func distinct(in Collection) Collection {
-	out := make(Collection, 0, len(in))
+func distinct(ev *evaluator, in Collection) Collection {
+	out := ev.collection(len(in))
 	for _, v := range in {
 		if !containsItem(out, v) {
 			out = append(out, v)
@@ -256,9 +256,11 @@ func fnAggregate(c *call) (Collection, error) {
 		}
 	}
 	for i, item := range c.input {
-		this := Collection{item}
-		sc := &scope{this: this, index: i, hasIndex: true, total: total, hasTotal: true}
+		this := c.ev.single(item)
+		sc := c.ev.pushScope()
+		*sc = scope{this: this, index: i, hasIndex: true, total: total, hasTotal: true}
 		r, err := c.node.args[0].eval(c.ev, sc, this)
+		c.ev.popScope(sc)
 		if err != nil {
 			return nil, err
 		}
@@ -284,17 +286,22 @@ func fnSort(c *call) (Collection, error) {
 			desc[j], keyNodes[j] = true, neg.operand
 		}
 	}
+	keys := make([]Collection, len(c.input)*len(keyNodes))
 	for i, item := range c.input {
 		items[i].item = item
-		this := Collection{item}
-		sc := &scope{this: this, index: i, hasIndex: true}
-		for _, k := range keyNodes {
+		items[i].keys = keys[i*len(keyNodes) : (i+1)*len(keyNodes)]
+		this := c.ev.single(item)
+		sc := c.ev.pushScope()
+		*sc = scope{this: this, index: i, hasIndex: true}
+		for j, k := range keyNodes {
 			r, err := k.eval(c.ev, sc, this)
 			if err != nil {
+				c.ev.popScope(sc)
 				return nil, err
 			}
-			items[i].keys = append(items[i].keys, r)
+			items[i].keys[j] = r
 		}
+		c.ev.popScope(sc)
 	}
 	var sortErr error
 	slices.SortStableFunc(items, func(a, b keyed) int {
@@ -311,9 +318,9 @@ func fnSort(c *call) (Collection, error) {
 	if sortErr != nil {
 		return nil, sortErr
 	}
-	out := make(Collection, len(items))
-	for i, k := range items {
-		out[i] = k.item
+	out := c.ev.collection(len(items))
+	for _, k := range items {
+		out = append(out, k.item)
 	}
 	return out, nil
 }
@@ -338,28 +345,55 @@ func (c *call) sortCompare(a, b Collection, desc bool, errp *error) int {
 }
 
 // itemSet tracks the items repeat() has found: nodes by identity, other
-// values by equality.
+// values by equality. Nodes are kept in a list until there are more than
+// itemSetListMax of them, which covers most repeat() calls without
+// building a map.
 type itemSet struct {
+	list   []*Node
 	nodes  map[*Node]bool
 	others Collection // compared with '=', so 3 'min' and 180 seconds are one item
 }
 
+const itemSetListMax = 32
+
 func newItemSet() *itemSet {
-	return &itemSet{nodes: map[*Node]bool{}}
+	return &itemSet{}
 }
 
 // add reports whether v was new.
 func (s *itemSet) add(v Value) bool {
 	if n, ok := v.(*Node); ok {
+		return s.addNode(n)
+	}
+	if containsItem(s.others, v) {
+		return false
+	}
+	s.others = append(s.others, v)
+	return true
+}
+
+func (s *itemSet) addNode(n *Node) bool {
+	if s.nodes != nil {
 		if s.nodes[n] {
 			return false
 		}
 		s.nodes[n] = true
 		return true
 	}
-	if containsItem(s.others, v) {
-		return false
+	for _, seen := range s.list {
+		if seen == n {
+			return false
+		}
 	}
-	s.others = append(s.others, v)
+	if len(s.list) < itemSetListMax {
+		s.list = append(s.list, n)
+		return true
+	}
+	s.nodes = make(map[*Node]bool, 2*itemSetListMax)
+	for _, seen := range s.list {
+		s.nodes[seen] = true
+	}
+	s.nodes[n] = true
+	s.list = nil
 	return true
 }

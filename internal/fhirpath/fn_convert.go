@@ -1,7 +1,6 @@
 package fhirpath
 
 import (
-	"regexp"
 	"strconv"
 	"strings"
 )
@@ -33,7 +32,7 @@ func conversion(name string, convert func(Value) (Value, bool)) {
 			return nil, err
 		}
 		if r, ok := convert(v); ok {
-			return Collection{r}, nil
+			return c.ev.single(r), nil
 		}
 		return nil, nil
 	})
@@ -55,7 +54,9 @@ func fnIif(c *call) (Collection, error) {
 	}
 	sc := c.sc
 	if len(c.input) == 1 {
-		sc = &scope{this: c.input, index: c.sc.index, hasIndex: c.sc.hasIndex, total: c.sc.total, hasTotal: c.sc.hasTotal}
+		sc = c.ev.pushScope()
+		defer c.ev.popScope(sc)
+		*sc = scope{this: c.input, index: c.sc.index, hasIndex: c.sc.hasIndex, total: c.sc.total, hasTotal: c.sc.hasTotal}
 	}
 	cond, err := c.node.args[0].eval(c.ev, sc, sc.this)
 	if err != nil {
@@ -106,8 +107,6 @@ func convertToBoolean(v Value) (Value, bool) {
 	return nil, false
 }
 
-var integerPattern = regexp.MustCompile(`^[+-]?[0-9]+$`)
-
 func convertToInteger(v Value) (Value, bool) {
 	switch x := systemValue(v).(type) {
 	case Integer:
@@ -118,7 +117,7 @@ func convertToInteger(v Value) (Value, bool) {
 		}
 		return Integer(0), true
 	case String:
-		if !integerPattern.MatchString(string(x)) {
+		if !isIntegerText(string(x)) {
 			return nil, false
 		}
 		i, err := strconv.ParseInt(string(x), 10, 64)
@@ -129,8 +128,6 @@ func convertToInteger(v Value) (Value, bool) {
 	}
 	return nil, false
 }
-
-var decimalPattern = regexp.MustCompile(`^[+-]?[0-9]+(\.[0-9]+)?$`)
 
 func convertToDecimal(v Value) (Value, bool) {
 	switch x := systemValue(v).(type) {
@@ -144,7 +141,7 @@ func convertToDecimal(v Value) (Value, bool) {
 		}
 		return DecimalFromInt(0), true
 	case String:
-		if !decimalPattern.MatchString(string(x)) {
+		if !isDecimalText(string(x)) {
 			return nil, false
 		}
 		d, err := ParseDecimal(string(x))
@@ -199,10 +196,6 @@ func convertToTime(v Value) (Value, bool) {
 	return nil, false
 }
 
-// quantityPattern is the string form toQuantity() accepts: a number, then
-// optionally a quoted UCUM unit or a calendar duration keyword.
-var quantityPattern = regexp.MustCompile(`^([+-]?[0-9]+(?:\.[0-9]+)?)\s*(?:'([^']+)'|([a-zA-Z]+))?$`)
-
 func convertToQuantity(v Value) (Quantity, bool) {
 	switch x := systemValue(v).(type) {
 	case Quantity:
@@ -213,19 +206,19 @@ func convertToQuantity(v Value) (Quantity, bool) {
 		d, _ := convertToDecimal(x)
 		return Quantity{Value: d.(Decimal), Unit: "1"}, true
 	case String:
-		m := quantityPattern.FindStringSubmatch(string(x))
-		if m == nil {
+		number, unit, keyword, ok := splitQuantityText(string(x))
+		if !ok {
 			return Quantity{}, false
 		}
-		d, err := ParseDecimal(m[1])
+		d, err := ParseDecimal(number)
 		if err != nil {
 			return Quantity{}, false
 		}
 		switch {
-		case m[2] != "":
-			return Quantity{Value: d, Unit: m[2]}, true
-		case m[3] != "":
-			u, ok := calendarUnits[m[3]]
+		case unit != "":
+			return Quantity{Value: d, Unit: unit}, true
+		case keyword != "":
+			u, ok := calendarUnits[keyword]
 			return Quantity{Value: d, Unit: u}, ok
 		}
 		return Quantity{Value: d, Unit: "1"}, true
@@ -257,5 +250,5 @@ func quantityConversion(c *call, test bool) (Collection, error) {
 	if !ok {
 		return nil, nil
 	}
-	return Collection{q}, nil
+	return c.ev.single(q), nil
 }

@@ -55,7 +55,7 @@ func fnGetValue(c *call) (Collection, error) {
 		return nil, nil
 	}
 	if n, ok := c.input[0].(*Node); ok && n.value != nil {
-		return Collection{n.value}, nil
+		return c.ev.single(n.value), nil
 	}
 	return nil, nil
 }
@@ -75,7 +75,7 @@ func fnResolve(c *call) (Collection, error) {
 		target := resolveLocal(from, ref)
 		if target == nil && c.ev.cfg.Resolver != nil {
 			var err error
-			target, err = c.ev.cfg.Resolver.Resolve(c.ev.ctx, from, ref)
+			target, err = c.ev.cfg.Resolver.Resolve(c.ev.context(), from, ref)
 			if err != nil {
 				return nil, &EvalError{Offset: c.node.at, Msg: "function \"resolve\": " + err.Error(), Err: err}
 			}
@@ -284,7 +284,7 @@ func fnMemberOf(c *call) (Collection, error) {
 		}
 		n = &Node{typ: c.ev.model.Type("code"), value: String(s)}
 	}
-	member, known, err := c.ev.cfg.Terminology.MemberOf(c.ev.ctx, n, url)
+	member, known, err := c.ev.cfg.Terminology.MemberOf(c.ev.context(), n, url)
 	if err != nil {
 		return nil, &EvalError{Offset: c.node.at, Msg: "function \"memberOf\": " + err.Error(), Err: err}
 	}
@@ -310,7 +310,7 @@ func fnConformsTo(c *call) (Collection, error) {
 	if c.ev.cfg.Conformance == nil {
 		return nil, c.errorf("no conformance checker configured")
 	}
-	conforms, err := c.ev.cfg.Conformance.ConformsTo(c.ev.ctx, n, url)
+	conforms, err := c.ev.cfg.Conformance.ConformsTo(c.ev.context(), n, url)
 	if err != nil {
 		return nil, &EvalError{Offset: c.node.at, Msg: "function \"conformsTo\": " + err.Error(), Err: err}
 	}

@@ -54,14 +54,14 @@ func fnAbs(c *call) (Collection, error) {
 			return nil, c.errorf("integer overflow")
 		}
 		if x < 0 {
-			return Collection{-x}, nil
+			return c.ev.single(-x), nil
 		}
-		return Collection{x}, nil
+		return c.ev.single(x), nil
 	case Decimal:
-		return Collection{x.Abs()}, nil
+		return c.ev.single(x.Abs()), nil
 	default:
 		q := x.(Quantity)
-		return Collection{Quantity{Value: q.Value.Abs(), Unit: q.Unit}}, nil
+		return c.ev.single(Quantity{Value: q.Value.Abs(), Unit: q.Unit}), nil
 	}
 }
 
@@ -72,13 +72,13 @@ func rounding(c *call, f func(Decimal) *big.Int) (Collection, error) {
 	}
 	switch x := v.(type) {
 	case Integer:
-		return Collection{x}, nil
+		return c.ev.single(x), nil
 	case Decimal:
 		i, ok := int64Value(f(x))
 		if !ok {
 			return nil, c.errorf("result out of integer range")
 		}
-		return Collection{i}, nil
+		return c.ev.single(i), nil
 	}
 	return nil, c.errorf("expects a number, got %s", describe(v))
 }
@@ -103,21 +103,21 @@ func fnRound(c *call) (Collection, error) {
 	}
 	switch x := v.(type) {
 	case Integer:
-		return Collection{DecimalFromInt(int64(x)).RoundTo(p)}, nil
+		return c.ev.single(DecimalFromInt(int64(x)).RoundTo(p)), nil
 	case Decimal:
-		return Collection{x.RoundTo(p)}, nil
+		return c.ev.single(x.RoundTo(p)), nil
 	}
 	return nil, c.errorf("expects a number, got %s", describe(v))
 }
 
 // floatResult converts a float result back; NaN and infinities (sqrt of a
 // negative number, ln of zero) give empty.
-func floatResult(f float64) (Collection, error) {
+func floatResult(ev *evaluator, f float64) (Collection, error) {
 	d, ok := decimalFromFloat(f)
 	if !ok {
 		return nil, nil
 	}
-	return Collection{d}, nil
+	return ev.single(d), nil
 }
 
 func floatFunc(f func(float64) float64) func(c *call) (Collection, error) {
@@ -129,7 +129,7 @@ func floatFunc(f func(float64) float64) func(c *call) (Collection, error) {
 		if _, isQ := v.(Quantity); isQ {
 			return nil, c.errorf("expects a number, got a quantity")
 		}
-		return floatResult(f(toDecimal(v).Float64()))
+		return floatResult(c.ev, f(toDecimal(v).Float64()))
 	}
 }
 
@@ -159,7 +159,7 @@ func fnLog(c *call) (Collection, error) {
 	if err != nil || !ok {
 		return nil, err
 	}
-	return floatResult(math.Log(toDecimal(v).Float64()) / math.Log(base.Float64()))
+	return floatResult(c.ev, math.Log(toDecimal(v).Float64())/math.Log(base.Float64()))
 }
 
 // fnPower keeps Integer results exact when both operands are integers and
@@ -178,7 +178,7 @@ func fnPower(c *call) (Collection, error) {
 		if e, expInt := systemValue(a[0]).(Integer); expInt && e >= 0 {
 			r := new(big.Int).Exp(big.NewInt(int64(base)), big.NewInt(int64(e)), nil)
 			if i, ok := int64Value(r); ok {
-				return Collection{i}, nil
+				return c.ev.single(i), nil
 			}
 			return nil, c.errorf("integer overflow")
 		}
@@ -190,9 +190,9 @@ func fnPower(c *call) (Collection, error) {
 				return nil, c.errorf("%v", err)
 			}
 		}
-		return Collection{r}, nil
+		return c.ev.single(r), nil
 	}
-	return floatResult(math.Pow(toDecimal(v).Float64(), exp.Float64()))
+	return floatResult(c.ev, math.Pow(toDecimal(v).Float64(), exp.Float64()))
 }
 
 func fnSum(c *call) (Collection, error) {
@@ -213,7 +213,7 @@ func fnSum(c *call) (Collection, error) {
 		}
 		total = r
 	}
-	return Collection{total}, nil
+	return c.ev.single(total), nil
 }
 
 func extreme(c *call, sign int) (Collection, error) {
@@ -234,7 +234,7 @@ func extreme(c *call, sign int) (Collection, error) {
 	if best == nil {
 		return nil, nil
 	}
-	return Collection{systemValue(best)}, nil
+	return c.ev.single(systemValue(best)), nil
 }
 
 func fnAvg(c *call) (Collection, error) {
@@ -246,5 +246,5 @@ func fnAvg(c *call) (Collection, error) {
 	if err != nil {
 		return nil, c.errorf("%v", err)
 	}
-	return Collection{r}, nil
+	return c.ev.single(r), nil
 }

@@ -57,7 +57,7 @@ func fnIndexOf(c *call) (Collection, error) {
 	if err != nil || !ok {
 		return nil, err
 	}
-	return Collection{Integer(runeIndex(s, strings.Index(s, sub)))}, nil
+	return c.ev.single(Integer(runeIndex(s, strings.Index(s, sub)))), nil
 }
 
 func fnLastIndexOf(c *call) (Collection, error) {
@@ -69,7 +69,34 @@ func fnLastIndexOf(c *call) (Collection, error) {
 	if err != nil || !ok {
 		return nil, err
 	}
-	return Collection{Integer(runeIndex(s, strings.LastIndex(s, sub)))}, nil
+	return c.ev.single(Integer(runeIndex(s, strings.LastIndex(s, sub)))), nil
+}
+
+// substringASCII is fnSubstring for an ASCII string, from start on.
+func substringASCII(c *call, s string, start int) (Collection, error) {
+	if start < 0 || start >= len(s) {
+		return nil, nil
+	}
+	end := len(s)
+	if len(c.node.args) > 1 {
+		n, given, err := c.intArg(1)
+		if err != nil {
+			return nil, err
+		}
+		if given {
+			end = min(start+max(n, 0), len(s))
+		}
+	}
+	return c.ev.single(String(s[start:end])), nil
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }
 
 func fnSubstring(c *call) (Collection, error) {
@@ -80,6 +107,10 @@ func fnSubstring(c *call) (Collection, error) {
 	start, ok, err := c.intArg(0)
 	if err != nil || !ok {
 		return nil, err
+	}
+	if isASCII(s) {
+		// Byte offsets are rune offsets, and the result can share s.
+		return substringASCII(c, s, start)
 	}
 	runes := []rune(s)
 	if start < 0 || start >= len(runes) {
@@ -95,7 +126,7 @@ func fnSubstring(c *call) (Collection, error) {
 			end = min(start+max(n, 0), len(runes))
 		}
 	}
-	return Collection{String(runes[start:end])}, nil
+	return c.ev.single(String(runes[start:end])), nil
 }
 
 func stringPredicate(pred func(s, sub string) bool) func(c *call) (Collection, error) {
@@ -118,7 +149,7 @@ func stringMap(f func(string) string) func(c *call) (Collection, error) {
 		if err != nil || !ok {
 			return nil, err
 		}
-		return Collection{String(f(s))}, nil
+		return c.ev.single(String(f(s))), nil
 	}
 }
 
@@ -127,7 +158,7 @@ func fnLength(c *call) (Collection, error) {
 	if err != nil || !ok {
 		return nil, err
 	}
-	return Collection{Integer(utf8.RuneCountInString(s))}, nil
+	return c.ev.single(Integer(utf8.RuneCountInString(s))), nil
 }
 
 func fnToChars(c *call) (Collection, error) {
@@ -158,7 +189,7 @@ func fnReplace(c *call) (Collection, error) {
 	if est := len(s) + (utf8.RuneCountInString(s)+1)*len(repl); pattern == "" && est > maxStringResult {
 		return nil, c.errorf("result would exceed %d bytes", maxStringResult)
 	}
-	return Collection{String(strings.ReplaceAll(s, pattern, repl))}, nil
+	return c.ev.single(String(strings.ReplaceAll(s, pattern, repl))), nil
 }
 
 // maxStringResult caps strings built by replace() and join().
@@ -232,7 +263,7 @@ func fnReplaceMatches(c *call) (Collection, error) {
 	if err != nil {
 		return nil, err
 	}
-	return Collection{String(re.ReplaceAllString(s, repl))}, nil
+	return c.ev.single(String(re.ReplaceAllString(s, repl))), nil
 }
 
 func fnSplit(c *call) (Collection, error) {
@@ -277,7 +308,7 @@ func fnJoin(c *call) (Collection, error) {
 			return nil, c.errorf("result exceeds %d bytes", maxStringResult)
 		}
 	}
-	return Collection{String(b.String())}, nil
+	return c.ev.single(String(b.String())), nil
 }
 
 func codec(c *call, encode bool) (Collection, error) {
@@ -300,27 +331,39 @@ func codec(c *call, encode bool) (Collection, error) {
 		enc = base64.URLEncoding
 	case "hex":
 		if encode {
-			return Collection{String(hex.EncodeToString([]byte(s)))}, nil
+			return c.ev.single(String(hex.EncodeToString([]byte(s)))), nil
 		}
 		b, err := hex.DecodeString(s)
 		if err != nil {
 			return nil, c.errorf("invalid hex input: %v", err)
 		}
-		return Collection{String(b)}, nil
+		return c.ev.single(String(b)), nil
 	default:
 		return nil, c.errorf("unknown encoding %q", format)
 	}
 	if encode {
-		return Collection{String(enc.EncodeToString([]byte(s)))}, nil
+		return c.ev.single(String(enc.EncodeToString([]byte(s)))), nil
 	}
 	b, err := enc.DecodeString(s)
 	if err != nil {
 		return nil, c.errorf("invalid %s input: %v", format, err)
 	}
-	return Collection{String(b)}, nil
+	return c.ev.single(String(b)), nil
 }
 
 var htmlEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, "&quot;", "'", "&#39;")
+
+// escapeJSON returns s as the inside of a JSON string literal. Unlike
+// json.Marshal it leaves <, > and & alone: JSON does not require their
+// escapes, which encoding/json adds for HTML safety.
+func escapeJSON(s string) string {
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(s) // a string always encodes
+	quoted := b.String()
+	return quoted[1 : len(quoted)-2] // drop the quotes and Encode's newline
+}
 
 func escaping(c *call, escape bool) (Collection, error) {
 	s, ok, err := c.inputString()
@@ -333,18 +376,13 @@ func escaping(c *call, escape bool) (Collection, error) {
 	}
 	switch {
 	case format == "html" && escape:
-		return Collection{String(htmlEscaper.Replace(s))}, nil
+		return c.ev.single(String(htmlEscaper.Replace(s))), nil
 	case format == "html":
-		return Collection{String(html.UnescapeString(s))}, nil
+		return c.ev.single(String(html.UnescapeString(s))), nil
 	case format == "json" && escape:
-		b, _ := json.Marshal(s)
-		quoted := string(b[1 : len(b)-1])
-		// encoding/json escapes <, > and & for HTML safety; JSON does not
-		// require it.
-		quoted = strings.NewReplacer(`\u003c`, "<", `\u003e`, ">", `\u0026`, "&").Replace(quoted)
-		return Collection{String(quoted)}, nil
+		return c.ev.single(String(escapeJSON(s))), nil
 	case format == "json":
-		return Collection{String(unescapeJSON(s))}, nil
+		return c.ev.single(String(unescapeJSON(s))), nil
 	}
 	return nil, c.errorf("unknown escape format %q", format)
 }

@@ -2,6 +2,7 @@ package fhirpath
 
 import (
 	"github.com/gatehouse-health/gatehouse/internal/fhirmodel"
+	"slices"
 )
 
 // Type operators and functions, tree navigation and utility functions.
@@ -16,16 +17,16 @@ func init() {
 
 	register("trace", 1, 2, fnTrace)
 	register("now", 0, 0, func(c *call) (Collection, error) {
-		return Collection{dateTimeFromInstant(c.ev.nowTime())}, nil
+		return c.ev.single(dateTimeFromInstant(c.ev.nowTime())), nil
 	})
 	register("today", 0, 0, func(c *call) (Collection, error) {
 		d, _ := convertToDate(dateTimeFromInstant(c.ev.nowTime()))
-		return Collection{d}, nil
+		return c.ev.single(d), nil
 	})
 	register("timeOfDay", 0, 0, func(c *call) (Collection, error) {
 		t := dateTimeFromInstant(c.ev.nowTime()).temporal
 		t.year, t.month, t.day, t.hasTZ, t.tzMinutes = 0, 1, 1, false, 0
-		return Collection{Time{t}}, nil
+		return c.ev.single(Time{t}), nil
 	})
 }
 
@@ -118,7 +119,7 @@ func (n *typeOpNode) eval(ev *evaluator, sc *scope, focus Collection) (Collectio
 		return nil, errorf(n.at, "operator %q expects one item, got %d", n.op, len(c))
 	}
 	if n.op == "is" {
-		return Collection{Boolean(isType(c[0], n.typ, false))}, nil
+		return boolCollection(isType(c[0], n.typ, false)), nil
 	}
 	if isType(c[0], n.typ, true) {
 		return c, nil
@@ -181,29 +182,51 @@ func fnChildren(c *call) (Collection, error) {
 
 // fnDescendants walks the subtrees of the input breadth first. The walk is
 // iterative and charged against MaxSteps and MaxCollection.
+//
+// The result is sized by counting first, and serves as the queue: after
+// the input nodes, the walk visits out in order.
 func fnDescendants(c *call) (Collection, error) {
-	var out Collection
-	queue := make([]*Node, 0, len(c.input))
+	total := 0
 	for _, v := range c.input {
 		if n, ok := v.(*Node); ok {
-			queue = append(queue, n)
+			total += countDescendants(n)
 		}
 	}
-	for len(queue) > 0 {
-		n := queue[0]
-		queue = queue[1:]
+	out := c.ev.collection(min(total, c.ev.maxColl+1))
+	visit := func(n *Node) error {
 		if err := c.ev.step(c.node.at, 1+len(n.children)); err != nil {
-			return nil, err
+			return err
 		}
 		for _, ch := range n.children {
 			out = append(out, ch)
-			queue = append(queue, ch)
 		}
 		if len(out) > c.ev.maxColl {
-			return nil, c.ev.checkSize(c.node.at, out)
+			return c.ev.checkSize(c.node.at, out)
+		}
+		return nil
+	}
+	for _, v := range c.input {
+		if n, ok := v.(*Node); ok {
+			if err := visit(n); err != nil {
+				return nil, err
+			}
+		}
+	}
+	for i := 0; i < len(out); i++ {
+		if err := visit(out[i].(*Node)); err != nil {
+			return nil, err
 		}
 	}
 	return out, nil
+}
+
+// countDescendants returns the number of nodes below n.
+func countDescendants(n *Node) int {
+	total := len(n.children)
+	for _, ch := range n.children {
+		total += countDescendants(ch)
+	}
+	return total
 }
 
 func fnTrace(c *call) (Collection, error) {
@@ -225,6 +248,7 @@ func fnTrace(c *call) (Collection, error) {
 			values = append(values, r...)
 		}
 	}
-	c.ev.cfg.Trace(name, values)
+	// The hook may keep values, which can live in the evaluator's arena.
+	c.ev.cfg.Trace(name, slices.Clone(values))
 	return c.input, nil
 }

@@ -63,8 +63,10 @@ func (n *callNode) eval(ev *evaluator, sc *scope, focus Collection) (Collection,
 	if err := ev.step(n.at, 1+len(focus)); err != nil {
 		return nil, err
 	}
-	c := &call{ev: ev, sc: sc, input: focus, node: n}
+	c := ev.pushCall()
+	c.ev, c.sc, c.input, c.node = ev, sc, focus, n
 	out, err := n.def.impl(c)
+	ev.popCall(c)
 	if err != nil {
 		return nil, err
 	}
@@ -92,9 +94,12 @@ func (c *call) arg(i int) (Collection, error) {
 // lambda evaluates argument i once for an item of the input, with $this
 // set to the item and $index to its position.
 func (c *call) lambda(i int, item Value, index int) (Collection, error) {
-	this := Collection{item}
-	sc := &scope{this: this, index: index, hasIndex: true, total: c.sc.total, hasTotal: c.sc.hasTotal}
-	return c.node.args[i].eval(c.ev, sc, this)
+	this := c.ev.single(item)
+	sc := c.ev.pushScope()
+	*sc = scope{this: this, index: index, hasIndex: true, total: c.sc.total, hasTotal: c.sc.hasTotal}
+	out, err := c.node.args[i].eval(c.ev, sc, this)
+	c.ev.popScope(sc)
+	return out, err
 }
 
 // criterion evaluates a boolean argument for one item.
@@ -160,4 +165,4 @@ func (c *call) inputString() (string, bool, error) {
 	return s, true, nil
 }
 
-func boolResult(b bool) (Collection, error) { return Collection{Boolean(b)}, nil }
+func boolResult(b bool) (Collection, error) { return boolCollection(b), nil }

@@ -8,18 +8,58 @@ import (
 type binaryNode struct {
 	at          int
 	op          string
+	kind        opKind // op classified at compile time
 	left, right node
+}
+
+// opKind groups the binary operators by how eval handles them.
+type opKind uint8
+
+const (
+	opArithmetic    opKind = iota // + - * / div mod
+	opLogic                       // and or xor implies
+	opEqual                       // = !=
+	opEquivalent                  // ~
+	opNotEquivalent               // !~
+	opCompare                     // < > <= >=
+	opUnion                       // |
+	opIn                          // in
+	opContains                    // contains
+	opConcatenate                 // &
+)
+
+func classifyOperator(op string) opKind {
+	switch op {
+	case "and", "or", "xor", "implies":
+		return opLogic
+	case "=", "!=":
+		return opEqual
+	case "~":
+		return opEquivalent
+	case "!~":
+		return opNotEquivalent
+	case "<", ">", "<=", ">=":
+		return opCompare
+	case "|":
+		return opUnion
+	case "in":
+		return opIn
+	case "contains":
+		return opContains
+	case "&":
+		return opConcatenate
+	}
+	return opArithmetic
 }
 
 func (n *binaryNode) offset() int { return n.at }
 
 func newBinary(op token, left, right node) (node, error) {
-	return &binaryNode{at: op.pos, op: op.text, left: left, right: right}, nil
+	return &binaryNode{at: op.pos, op: op.text, kind: classifyOperator(op.text), left: left, right: right}, nil
 }
 
 func (n *binaryNode) eval(ev *evaluator, sc *scope, focus Collection) (Collection, error) {
-	switch n.op {
-	case "and", "or", "xor", "implies":
+	if n.kind == opLogic {
 		return n.evalLogic(ev, sc, focus)
 	}
 	l, err := n.left.eval(ev, sc, focus)
@@ -33,34 +73,34 @@ func (n *binaryNode) eval(ev *evaluator, sc *scope, focus Collection) (Collectio
 	if err := ev.step(n.at, len(l)+len(r)); err != nil {
 		return nil, err
 	}
-	switch n.op {
-	case "=", "!=":
+	switch n.kind {
+	case opEqual:
 		return fromTristate(negateIf(equalCollections(l, r), n.op == "!=")), nil
-	case "~":
-		return Collection{Boolean(equivalentCollections(l, r))}, nil
-	case "!~":
-		return Collection{Boolean(!equivalentCollections(l, r))}, nil
-	case "<", ">", "<=", ">=":
+	case opEquivalent:
+		return boolCollection(equivalentCollections(l, r)), nil
+	case opNotEquivalent:
+		return boolCollection(!equivalentCollections(l, r)), nil
+	case opCompare:
 		return n.compare(l, r)
-	case "|":
-		out := union(l, r)
+	case opUnion:
+		out := union(ev, l, r)
 		return out, ev.checkSize(n.at, out)
-	case "in":
+	case opIn:
 		return n.membership(l, r)
-	case "contains":
+	case opContains:
 		return n.membership(r, l)
-	case "&":
-		return n.concatenate(l, r)
+	case opConcatenate:
+		return n.concatenate(ev, l, r)
 	}
-	return n.arithmetic(l, r)
+	return n.arithmetic(ev, l, r)
 }
 
 func fromTristate(t tristate) Collection {
 	switch t {
 	case isTrue:
-		return Collection{Boolean(true)}
+		return collTrue
 	case isFalse:
-		return Collection{Boolean(false)}
+		return collFalse
 	}
 	return nil
 }
@@ -140,7 +180,7 @@ func (n *binaryNode) compare(l, r Collection) (Collection, error) {
 	default:
 		b = c >= 0
 	}
-	return Collection{Boolean(b)}, nil
+	return boolCollection(b), nil
 }
 
 // containsItem reports whether c has an item equal to v.
@@ -154,8 +194,8 @@ func containsItem(c Collection, v Value) bool {
 }
 
 // union merges two collections, dropping duplicates.
-func union(l, r Collection) Collection {
-	out := make(Collection, 0, len(l)+len(r))
+func union(ev *evaluator, l, r Collection) Collection {
+	out := ev.collection(len(l) + len(r))
 	for _, part := range [2]Collection{l, r} {
 		for _, v := range part {
 			if !containsItem(out, v) {
@@ -173,10 +213,10 @@ func (n *binaryNode) membership(item, coll Collection) (Collection, error) {
 	if len(item) > 1 {
 		return nil, errorf(n.at, "operator %q expects one item, got %d", n.op, len(item))
 	}
-	return Collection{Boolean(containsItem(coll, item[0]))}, nil
+	return boolCollection(containsItem(coll, item[0])), nil
 }
 
-func (n *binaryNode) concatenate(l, r Collection) (Collection, error) {
+func (n *binaryNode) concatenate(ev *evaluator, l, r Collection) (Collection, error) {
 	var parts [2]string
 	for i, c := range [2]Collection{l, r} {
 		if len(c) > 1 {
@@ -190,7 +230,7 @@ func (n *binaryNode) concatenate(l, r Collection) (Collection, error) {
 			parts[i] = s
 		}
 	}
-	return Collection{String(parts[0] + parts[1])}, nil
+	return ev.single(String(parts[0] + parts[1])), nil
 }
 
 // evalLogic implements and, or, xor and implies with three-valued logic.
@@ -271,7 +311,7 @@ func toBoolean(at int, c Collection) (tristate, error) {
 }
 
 // arithmetic implements + - * / div mod.
-func (n *binaryNode) arithmetic(l, r Collection) (Collection, error) {
+func (n *binaryNode) arithmetic(ev *evaluator, l, r Collection) (Collection, error) {
 	if len(l) == 0 || len(r) == 0 {
 		return nil, nil
 	}
@@ -292,7 +332,7 @@ func (n *binaryNode) arithmetic(l, r Collection) (Collection, error) {
 	if v == nil {
 		return nil, nil
 	}
-	return Collection{v}, nil
+	return ev.single(v), nil
 }
 
 func quote(s string) string { return "\"" + s + "\"" }
@@ -448,10 +488,8 @@ func quantityArith(op string, a, b Quantity) (Value, error) {
 // length differs from calendar years and months.
 func temporalArith(op string, x Value, q Quantity) (Value, error) {
 	unit := q.Unit
-	for k, v := range calendarToUCUM {
-		if v == unit {
-			unit = k
-		}
+	if word, ok := ucumToCalendar[unit]; ok {
+		unit = word
 	}
 	if !isCalendarUnit(unit) {
 		return nil, errorf(0, "cannot add %q to a date or time", q.Unit)

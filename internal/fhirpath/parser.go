@@ -236,14 +236,14 @@ func (p *parser) term() (node, error) {
 		return p.numberOrQuantity()
 	case tokString:
 		p.advance()
-		return &literalNode{at: t.pos, value: String(t.text)}, nil
+		return newLiteral(t.pos, String(t.text)), nil
 	case tokDate, tokDateTime, tokTime:
 		p.advance()
 		v, err := parseTemporalLiteral(t)
 		if err != nil {
 			return nil, p.errorf(t, "invalid literal %s: %v", t, err)
 		}
-		return &literalNode{at: t.pos, value: v}, nil
+		return newLiteral(t.pos, v), nil
 	case tokEnvVar:
 		p.advance()
 		return &envVarNode{at: t.pos, name: t.text}, nil
@@ -269,7 +269,7 @@ func (p *parser) term() (node, error) {
 	case tokIdent:
 		if t.text == "true" || t.text == "false" {
 			p.advance()
-			return &literalNode{at: t.pos, value: Boolean(t.text == "true")}, nil
+			return newLiteral(t.pos, Boolean(t.text == "true")), nil
 		}
 	}
 	return p.invocation(true)
@@ -284,7 +284,7 @@ func (p *parser) invocation(first bool) (node, error) {
 	case tokSpecial:
 		return &specialVarNode{at: t.pos, name: t.text}, nil
 	case tokDelimIdent:
-		return &memberNode{at: t.pos, name: t.text, first: first}, nil
+		return newMember(t.pos, t.text, first), nil
 	case tokIdent:
 		if p.isOp("(") {
 			return p.call(t)
@@ -292,7 +292,7 @@ func (p *parser) invocation(first bool) (node, error) {
 		if keywordOps[t.text] && t.text != "as" && t.text != "is" && t.text != "contains" && t.text != "in" {
 			return nil, p.errorf(t, "unexpected keyword %s", t)
 		}
-		return &memberNode{at: t.pos, name: t.text, first: first}, nil
+		return newMember(t.pos, t.text, first), nil
 	}
 	return nil, p.errorf(t, "unexpected %s", t)
 }
@@ -336,12 +336,12 @@ func (p *parser) numberOrQuantity() (node, error) {
 		if !validUCUMSyntax(next.text) {
 			return nil, p.errorf(next, "invalid UCUM unit %s", next)
 		}
-		return &literalNode{at: t.pos, value: Quantity{Value: toDecimal(num), Unit: next.text}}, nil
+		return newLiteral(t.pos, Quantity{Value: toDecimal(num), Unit: next.text}), nil
 	case next.kind == tokIdent && calendarUnits[next.text] != "":
 		p.advance()
-		return &literalNode{at: t.pos, value: Quantity{Value: toDecimal(num), Unit: calendarUnits[next.text]}}, nil
+		return newLiteral(t.pos, Quantity{Value: toDecimal(num), Unit: calendarUnits[next.text]}), nil
 	}
-	return &literalNode{at: t.pos, value: num}, nil
+	return newLiteral(t.pos, num), nil
 }
 
 // typeSpecifier parses a qualified type name such as FHIR.Patient.

@@ -4,6 +4,8 @@ import (
 	"math/big"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 )
 
 // Quantity is System.Quantity: a decimal value with a unit. The unit is a
@@ -38,6 +40,15 @@ func isCalendarUnit(u string) bool {
 var calendarToUCUM = map[string]string{
 	"week": "wk", "day": "d", "hour": "h", "minute": "min", "second": "s", "millisecond": "ms",
 }
+
+// ucumToCalendar is calendarToUCUM reversed; its values are distinct.
+var ucumToCalendar = func() map[string]string {
+	out := make(map[string]string, len(calendarToUCUM))
+	for word, ucum := range calendarToUCUM {
+		out[ucum] = word
+	}
+	return out
+}()
 
 // Dimensions of a unit: exponents of the base quantities below.
 type dimensions [8]int8
@@ -387,20 +398,35 @@ func validUCUMSyntax(u string) bool {
 	return u != "" && !strings.ContainsAny(u, " \t\n")
 }
 
-// canonical returns q's value in base units, and its dimensions. Calendar
-// keywords of fixed length use their UCUM equivalents; year and month
-// report ok=false.
-func (q Quantity) canonical() (*big.Rat, dimensions, bool) {
-	unit := q.Unit
-	if u, ok := calendarToUCUM[unit]; ok {
-		unit = u
+// unitCache maps unit expressions to their parseUnit result, because
+// parsing a unit costs more than the comparison that needs it and the
+// units in use are few. It stops growing at maxCachedUnits entries, so
+// units from hostile input cannot fill memory; later units are parsed on
+// every use. The cached factors are shared and never modified.
+var (
+	unitCache      sync.Map // string -> cachedUnitDef
+	unitCacheSize  atomic.Int32
+	maxCachedUnits int32 = 1024
+)
+
+type cachedUnitDef struct {
+	def unitDef
+	ok  bool
+}
+
+// cachedUnit is parseUnit through unitCache.
+func cachedUnit(u string) (unitDef, bool) {
+	if c, found := unitCache.Load(u); found {
+		entry := c.(cachedUnitDef)
+		return entry.def, entry.ok
 	}
-	d, ok := parseUnit(unit)
-	if !ok {
-		return nil, dimensions{}, false
+	d, ok := parseUnit(u)
+	if unitCacheSize.Load() < maxCachedUnits {
+		if _, loaded := unitCache.LoadOrStore(u, cachedUnitDef{def: d, ok: ok}); !loaded {
+			unitCacheSize.Add(1)
+		}
 	}
-	v, _ := new(big.Rat).SetString(q.Value.String())
-	return v.Mul(v, d.factor), d.dims, true
+	return d, ok
 }
 
 // compareQuantities orders a and b after unit conversion. ok is false when
@@ -420,12 +446,37 @@ func compareQuantities(a, b Quantity, equivalence bool) (int, bool) {
 	if equivalence {
 		a.Unit, b.Unit = definiteUnit(a.Unit), definiteUnit(b.Unit)
 	}
-	ra, da, ok1 := a.canonical()
-	rb, db, ok2 := b.canonical()
-	if !ok1 || !ok2 || da != db {
+	ua, fa, ok1 := unitFactor(a.Unit)
+	ub, fb, ok2 := unitFactor(b.Unit)
+	if !ok1 || !ok2 || fa.dims != fb.dims {
 		return 0, false
 	}
-	return ra.Cmp(rb), true
+	if ua == ub {
+		return a.Value.Cmp(b.Value), true
+	}
+	// a.Value × fa against b.Value × fb, with both sides multiplied by
+	// the (positive) denominators, so no fraction is reduced.
+	lhs := scaledProduct(a.Value.big(), fa.factor.Num(), fb.factor.Denom(), b.Value.scale)
+	rhs := scaledProduct(b.Value.big(), fb.factor.Num(), fa.factor.Denom(), a.Value.scale)
+	return lhs.Cmp(rhs), true
+}
+
+// unitFactor returns the UCUM unit that u is compared in (a calendar
+// keyword of fixed length becomes its UCUM unit) and that unit's
+// definition. Calendar years and months report ok=false.
+func unitFactor(u string) (string, unitDef, bool) {
+	if ucum, ok := calendarToUCUM[u]; ok {
+		u = ucum
+	}
+	d, ok := cachedUnit(u)
+	return u, d, ok
+}
+
+// scaledProduct returns x × y × z × 10^scale.
+func scaledProduct(x, y, z *big.Int, scale int32) *big.Int {
+	p := new(big.Int).Mul(x, y)
+	p.Mul(p, z)
+	return p.Mul(p, pow10(int(scale)))
 }
 
 func calendarMonths(u string) int {
@@ -465,28 +516,20 @@ func convertQuantity(q Quantity, unit string) (Quantity, bool) {
 	if isCalendarUnit(q.Unit) && (unit == "a" || unit == "mo") || isCalendarUnit(unit) && (q.Unit == "a" || q.Unit == "mo") {
 		return Quantity{}, false
 	}
-	from, df, ok1 := q.canonical()
-	to, dt, ok2 := Quantity{Value: DecimalFromInt(1), Unit: unit}.canonical()
-	if !ok1 || !ok2 || df != dt {
+	_, from, ok1 := unitFactor(q.Unit)
+	_, to, ok2 := unitFactor(unit)
+	if !ok1 || !ok2 || from.dims != to.dims {
 		return Quantity{}, false
 	}
-	v := new(big.Rat).Quo(from, to)
-	d, ok := ratToDecimal(v)
-	if !ok {
+	// q.Value × from / to as one fraction, which Quo rounds as it would
+	// the reduced fraction: the quotient depends only on the value.
+	num := scaledProduct(q.Value.big(), from.factor.Num(), to.factor.Denom(), 0)
+	den := scaledProduct(from.factor.Denom(), to.factor.Num(), bigOne, q.Value.scale)
+	d, ok, err := Decimal{coef: num}.Quo(Decimal{coef: den})
+	if !ok || err != nil {
 		return Quantity{}, false
 	}
 	return Quantity{Value: d, Unit: unit}, true
-}
-
-// ratToDecimal returns r as a decimal, rounded as Decimal.Quo rounds.
-func ratToDecimal(r *big.Rat) (Decimal, bool) {
-	num := Decimal{coef: new(big.Int).Set(r.Num())}
-	den := Decimal{coef: new(big.Int).Set(r.Denom())}
-	q, ok, err := num.Quo(den)
-	if !ok || err != nil {
-		return Decimal{}, false
-	}
-	return q, true
 }
 
 // multiplyUnits and divideUnits build the unit of a product or quotient of

@@ -398,15 +398,44 @@ func (t temporal) add(amount Decimal, unit string, isDate bool) (temporal, error
 		return t.addDays(int(n)), nil
 	}
 	if isDate {
-		secs := map[string]int64{"hour": 3600, "minute": 60, "second": 1, "millisecond": 0}[unit]
+		secs := secondsPer(unit)
 		if secs == 0 {
 			return t, nil
 		}
 		return t.addDays(int(int64(n) * secs / 86400)), nil
 	}
-	nanosPer := map[string]float64{"hour": 3.6e12, "minute": 6e10, "second": 1e9, "millisecond": 1e6}[unit]
-	d := time.Duration(amount.Float64() * nanosPer)
+	d := time.Duration(amount.Float64() * nanosecondsPer(unit))
 	return t.fromInstant(t.instant().Add(d)), nil
+}
+
+// secondsPer returns the whole seconds in one hour, minute or second, and
+// 0 for a millisecond or another unit.
+func secondsPer(unit string) int64 {
+	switch unit {
+	case "hour":
+		return 3600
+	case "minute":
+		return 60
+	case "second":
+		return 1
+	}
+	return 0
+}
+
+// nanosecondsPer returns the nanoseconds in one hour, minute, second or
+// millisecond, and 0 for another unit.
+func nanosecondsPer(unit string) float64 {
+	switch unit {
+	case "hour":
+		return 3.6e12
+	case "minute":
+		return 6e10
+	case "second":
+		return 1e9
+	case "millisecond":
+		return 1e6
+	}
+	return 0
 }
 
 func (t temporal) addMonths(n int) temporal {
