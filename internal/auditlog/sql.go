@@ -1,6 +1,8 @@
 package auditlog
 
 import (
+	"fmt"
+
 	"github.com/gatehouse-health/gatehouse/internal/storage"
 )
 
@@ -125,7 +127,12 @@ const (
 
 	sqlOrderEntries = ` ORDER BY idx`
 
-	sqlEntryRange = `SELECT ` + rowColumnsSQL + ` FROM audit_entries WHERE idx >= $1 AND idx < $2 ORDER BY idx`
+	// sqlVerifyEntryRange reads entries [$1, $2) for verification, with
+	// %[1]s(request_ct) and %[1]s(response_ct) in place of the
+	// ciphertexts; see verifyEntryRangeQuery.
+	sqlVerifyEntryRange = `SELECT idx, exchange_id, partner, phase, decision, status, recorded_ns,
+		entry, %[1]s(request_ct), %[1]s(response_ct), wrapped_key, shredded_ns
+		FROM audit_entries WHERE idx >= $1 AND idx < $2 ORDER BY idx`
 
 	sqlHashRange = `SELECT id, hash FROM audit_hashes WHERE id >= $1 AND id < $2 ORDER BY id`
 
@@ -165,4 +172,15 @@ func hashesInQuery(n int) string {
 // prefix followed by the VALUES list for d.
 func insertQuery(d storage.Dialect, prefix string, cols, rows int) string {
 	return prefix + d.Values(rows, cols)
+}
+
+// verifyEntryRangeQuery returns sqlVerifyEntryRange for d. On SQLite the
+// ciphertext columns are replaced by their SHA-256 digests, computed in
+// this process by storage.SQLiteSHA256 without copying the ciphertexts out
+// of SQLite. PostgreSQL returns the ciphertexts, which the verifier hashes.
+func verifyEntryRangeQuery(d storage.Dialect) string {
+	if d == storage.SQLite {
+		return fmt.Sprintf(sqlVerifyEntryRange, storage.SQLiteSHA256)
+	}
+	return fmt.Sprintf(sqlVerifyEntryRange, "")
 }

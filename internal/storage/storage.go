@@ -201,6 +201,66 @@ func (db *DB) BeginScan(ctx context.Context) (*sql.Tx, func(), error) {
 	return tx, end, nil
 }
 
+// Snapshot names the database state a scan transaction reads, so that
+// other scan transactions can read the same state with BeginScanAt. On
+// PostgreSQL it is the id pg_export_snapshot returns. SQLite cannot share
+// a snapshot between connections, so there it is empty.
+type Snapshot string
+
+// ExportSnapshot returns the Snapshot of tx, a transaction from BeginScan.
+// On PostgreSQL the snapshot stays importable until tx ends.
+func (db *DB) ExportSnapshot(ctx context.Context, tx *sql.Tx) (Snapshot, error) {
+	if db.Dialect != PostgreSQL {
+		return "", nil
+	}
+	var id string
+	if err := tx.QueryRowContext(ctx, `SELECT pg_export_snapshot()`).Scan(&id); err != nil {
+		return "", fmt.Errorf("storage: export snapshot: %w", err)
+	}
+	if !isSnapshotID(id) {
+		return "", fmt.Errorf("storage: export snapshot: unexpected id %q", id)
+	}
+	return Snapshot(id), nil
+}
+
+// BeginScanAt begins a scan transaction as BeginScan does, on a connection
+// of its own. On PostgreSQL the transaction reads snapshot s (SET
+// TRANSACTION SNAPSHOT), so it sees exactly what the exporting
+// transaction sees. On SQLite it reads the state committed when it first
+// reads, which is the exporter's state or a later one: callers that need
+// the exporter's state must read only rows no later commit can change.
+func (db *DB) BeginScanAt(ctx context.Context, s Snapshot) (*sql.Tx, func(), error) {
+	tx, end, err := db.BeginScan(ctx)
+	if err != nil || db.Dialect != PostgreSQL {
+		return tx, end, err
+	}
+	if !isSnapshotID(string(s)) {
+		end()
+		return nil, nil, fmt.Errorf("storage: invalid snapshot id %q", s)
+	}
+	// SET TRANSACTION SNAPSHOT takes no parameters; the id was checked
+	// above to contain only hexadecimal digits and dashes.
+	if _, err := tx.ExecContext(ctx, `SET TRANSACTION SNAPSHOT '`+string(s)+`'`); err != nil {
+		end()
+		return nil, nil, fmt.Errorf("storage: import snapshot: %w", err)
+	}
+	return tx, end, nil
+}
+
+// isSnapshotID reports whether id has the form of a PostgreSQL snapshot
+// id, such as "00000003-0000001B-1": hexadecimal digits and dashes.
+func isSnapshotID(id string) bool {
+	if id == "" || len(id) > 64 {
+		return false
+	}
+	for _, c := range id {
+		if c != '-' && (c < '0' || c > '9') && (c < 'A' || c > 'F') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
 // Placeholders returns n placeholders numbered from first, separated by
 // commas: Placeholders(3, 2) is "$3,$4".
 func Placeholders(first, n int) string {
