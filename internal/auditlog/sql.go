@@ -1,8 +1,6 @@
 package auditlog
 
 import (
-	"fmt"
-
 	"github.com/gatehouse-health/gatehouse/internal/storage"
 )
 
@@ -127,12 +125,20 @@ const (
 
 	sqlOrderEntries = ` ORDER BY idx`
 
-	// sqlVerifyEntryRange reads entries [$1, $2) for verification, with
-	// %[1]s(request_ct) and %[1]s(response_ct) in place of the
-	// ciphertexts; see verifyEntryRangeQuery.
-	sqlVerifyEntryRange = `SELECT idx, exchange_id, partner, phase, decision, status, recorded_ns,
-		entry, %[1]s(request_ct), %[1]s(response_ct), wrapped_key, shredded_ns
+	// sqlVerifyEntryRangePostgres reads entries [$1, $2) for verification.
+	sqlVerifyEntryRangePostgres = `SELECT ` + verifyColumnsSQL + ` FROM audit_entries WHERE idx >= $1 AND idx < $2 ORDER BY idx`
+
+	// sqlVerifyEntryRangeSQLite reads the same as one packed column per
+	// row, with the SHA-256 digests of the ciphertexts in their place; see
+	// verifyEntryRangeQuery.
+	sqlVerifyEntryRangeSQLite = `SELECT ` + storage.SQLitePackRow + `(` + verifyColumnsSQLite + `)
 		FROM audit_entries WHERE idx >= $1 AND idx < $2 ORDER BY idx`
+
+	verifyColumnsSQL = `idx, exchange_id, partner, phase, decision, status, recorded_ns,
+		entry, request_ct, response_ct, wrapped_key, shredded_ns`
+
+	verifyColumnsSQLite = `idx, exchange_id, partner, phase, decision, status, recorded_ns,
+		entry, ` + storage.SQLiteSHA256 + `(request_ct), ` + storage.SQLiteSHA256 + `(response_ct), wrapped_key, shredded_ns`
 
 	sqlHashRange = `SELECT id, hash FROM audit_hashes WHERE id >= $1 AND id < $2 ORDER BY id`
 
@@ -174,13 +180,14 @@ func insertQuery(d storage.Dialect, prefix string, cols, rows int) string {
 	return prefix + d.Values(rows, cols)
 }
 
-// verifyEntryRangeQuery returns sqlVerifyEntryRange for d. On SQLite the
-// ciphertext columns are replaced by their SHA-256 digests, computed in
-// this process by storage.SQLiteSHA256 without copying the ciphertexts out
-// of SQLite. PostgreSQL returns the ciphertexts, which the verifier hashes.
+// verifyEntryRangeQuery returns the query of entries [$1, $2) for
+// verification on d. On SQLite, functions running inside SQLite's step
+// hash the ciphertexts and pack the row into one blob, which spares the
+// driver copying each ciphertext into Go and a mutex-guarded call per
+// column (storage.SQLiteSHA256, storage.SQLitePackRow).
 func verifyEntryRangeQuery(d storage.Dialect) string {
 	if d == storage.SQLite {
-		return fmt.Sprintf(sqlVerifyEntryRange, storage.SQLiteSHA256)
+		return sqlVerifyEntryRangeSQLite
 	}
-	return fmt.Sprintf(sqlVerifyEntryRange, "")
+	return sqlVerifyEntryRangePostgres
 }

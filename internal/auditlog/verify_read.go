@@ -130,6 +130,10 @@ type chunkReader struct {
 	end   func()
 	query string     // verifyEntryRangeQuery for the dialect
 	row   scannedRow // reused for every row read
+
+	// On SQLite, the packed row and its reader.
+	packed sql.RawBytes
+	unpack storage.PackedRow
 }
 
 // beginReaders begins one scan transaction per reader. The number of
@@ -176,10 +180,10 @@ type scannedRow struct {
 	fields         entryFields // encoded, parsed by inspect
 }
 
-// read reads and inspects the rows of c and reads its stored hashes. It
-// scans the columns into sql.RawBytes, which alias the driver's buffers
-// until the next row, and inspects each row before moving on, so nothing
-// is copied or kept but the result.
+// read reads and inspects the rows of c and reads its stored hashes. The
+// columns are scanned into buffers that alias the driver's until the next
+// row, and each row is inspected before moving on, so nothing is copied or
+// kept but the result.
 func (r *chunkReader) read(ctx context.Context, c *chunk) error {
 	rows, err := r.tx.QueryContext(ctx, r.query, c.from, c.to)
 	if err != nil {
@@ -187,26 +191,12 @@ func (r *chunkReader) read(ctx context.Context, c *chunk) error {
 	}
 	defer rows.Close()
 	c.checks = make([]rowCheck, 0, c.to-c.from)
-	var raw [4]sql.RawBytes
-	var shredded sql.NullInt64
-	row := &r.row
-	col := &row.columns
 	for rows.Next() {
-		err := rows.Scan(&col.index, &col.exchangeID, &col.partner, &col.phase, &col.decision, &col.status, &col.recordedNS,
-			&raw[0], &raw[1], &raw[2], &raw[3], &shredded)
-		if err != nil {
-			return fmt.Errorf("auditlog: read entries: %w", err)
-		}
-		row.encoded, row.wrappedKey = raw[0], raw[3]
-		if err := r.ciphertextDigests(raw[1], raw[2]); err != nil {
+		if err := r.scan(rows); err != nil {
 			return err
 		}
-		row.shredded = time.Time{}
-		if shredded.Valid {
-			row.shredded = time.Unix(0, shredded.Int64)
-		}
-		check := r.v.inspect(row)
-		check.index, check.shredded, check.shreddedAt = col.index, row.wrappedKey == nil, row.shredded
+		check := r.v.inspect(&r.row)
+		check.index, check.shredded, check.shreddedAt = r.row.columns.index, r.row.wrappedKey == nil, r.row.shredded
 		c.checks = append(c.checks, check)
 	}
 	if err := rows.Err(); err != nil {
@@ -216,17 +206,43 @@ func (r *chunkReader) read(ctx context.Context, c *chunk) error {
 	return err
 }
 
-// ciphertextDigests sets the digests of r.row from the ciphertext columns
-// as read: digests already on SQLite, the ciphertexts on PostgreSQL.
-func (r *chunkReader) ciphertextDigests(request, response []byte) error {
-	if r.v.db.Dialect != storage.SQLite {
-		r.row.requestDigest, r.row.responseDigest = digest(request), digest(response)
-		return nil
+// scan sets r.row from the current row of a verifyEntryRangeQuery.
+func (r *chunkReader) scan(rows *sql.Rows) error {
+	row, col := &r.row, &r.row.columns
+	var shredded sql.NullInt64
+	if r.v.db.Dialect == storage.SQLite {
+		if err := rows.Scan(&r.packed); err != nil {
+			return fmt.Errorf("auditlog: read entries: %w", err)
+		}
+		p := &r.unpack
+		p.Reset(r.packed)
+		col.index, col.exchangeID, col.partner, col.phase, col.decision = p.Int64(), p.String(), p.String(), p.String(), p.String()
+		col.status, col.recordedNS = int(p.Int64()), p.Int64()
+		row.encoded = p.Bytes()
+		request, response := p.Bytes(), p.Bytes()
+		row.wrappedKey = p.Bytes()
+		shredded.Int64, shredded.Valid = p.NullInt64()
+		if err := p.Err(); err != nil {
+			return fmt.Errorf("auditlog: read entries: %w", err)
+		}
+		if len(request) != sha256.Size || len(response) != sha256.Size {
+			return fmt.Errorf("auditlog: read entries: %s returned %d and %d bytes", storage.SQLiteSHA256, len(request), len(response))
+		}
+		row.requestDigest, row.responseDigest = [32]byte(request), [32]byte(response)
+	} else {
+		var raw [4]sql.RawBytes
+		err := rows.Scan(&col.index, &col.exchangeID, &col.partner, &col.phase, &col.decision, &col.status, &col.recordedNS,
+			&raw[0], &raw[1], &raw[2], &raw[3], &shredded)
+		if err != nil {
+			return fmt.Errorf("auditlog: read entries: %w", err)
+		}
+		row.encoded, row.wrappedKey = raw[0], raw[3]
+		row.requestDigest, row.responseDigest = digest(raw[1]), digest(raw[2])
 	}
-	if len(request) != sha256.Size || len(response) != sha256.Size {
-		return fmt.Errorf("auditlog: read entries: %s returned %d and %d bytes", storage.SQLiteSHA256, len(request), len(response))
+	row.shredded = time.Time{}
+	if shredded.Valid {
+		row.shredded = time.Unix(0, shredded.Int64)
 	}
-	r.row.requestDigest, r.row.responseDigest = [32]byte(request), [32]byte(response)
 	return nil
 }
 

@@ -210,6 +210,37 @@ func TestVerifyReportsFirstProblemAcrossChunks(t *testing.T) {
 	})
 }
 
+func TestVerifyStopsEarly(t *testing.T) {
+	storagetest.Run(t, func(t *testing.T, b storagetest.Backend) {
+		db, keys, _ := tamperLog(t, b)
+		mustExec(t, db, "UPDATE audit_entries SET status = 201 WHERE idx >= 4")
+
+		t.Run("max problems", func(t *testing.T) {
+			rep, err := Verify(context.Background(), db, VerifyOptions{LogKey: keys.verifier, MaxProblems: 2, chunkSize: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(rep.Problems) != 2 || rep.Problems[0].Index != 4 || rep.Problems[1].Index != 5 {
+				t.Errorf("problems = %v, want entries 4 and 5", rep.Problems)
+			}
+		})
+
+		t.Run("canceled", func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			progress := func(done, total int64) {
+				if done >= 6 {
+					cancel()
+				}
+			}
+			_, err := Verify(ctx, db, VerifyOptions{LogKey: keys.verifier, Progress: progress, chunkSize: 3})
+			if !errors.Is(err, context.Canceled) {
+				t.Errorf("err = %v, want context.Canceled", err)
+			}
+		})
+	})
+}
+
 // swapRows exchanges every column but idx between two entries.
 func swapRows(t *testing.T, db *storage.DB, a, b int64) {
 	t.Helper()

@@ -94,3 +94,69 @@ func countRows(t *testing.T, tx *sql.Tx) int {
 	}
 	return n
 }
+
+// TestSQLitePackRow checks that PackedRow reads back what SQLitePackRow
+// packed, converted as database/sql's Scan converts.
+func TestSQLitePackRow(t *testing.T) {
+	db := storagetest.Open(t, "sqlite://"+t.TempDir()+"/g.db")
+	var packed []byte
+	err := db.QueryRowContext(context.Background(), `SELECT `+storage.SQLitePackRow+`(7, 'seven', X'0700', NULL, X'', 2.5, '42')`).Scan(&packed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := storage.NewPackedRow(packed)
+	if got := p.Int64(); got != 7 {
+		t.Errorf("integer = %d, want 7", got)
+	}
+	if got := p.String(); got != "seven" {
+		t.Errorf("text = %q, want seven", got)
+	}
+	if got := p.Bytes(); !bytes.Equal(got, []byte{7, 0}) {
+		t.Errorf("blob = %x, want 0700", got)
+	}
+	if _, valid := p.NullInt64(); valid {
+		t.Error("NULL read as a valid integer")
+	}
+	if got := p.Bytes(); got != nil {
+		t.Errorf("empty blob = %#v, want nil as the SQLite driver returns", got)
+	}
+	if got := p.Bytes(); string(got) != "2.5" {
+		t.Errorf("float as bytes = %q, want 2.5", got)
+	}
+	if got := p.Int64(); got != 42 {
+		t.Errorf("decimal text as integer = %d, want 42", got)
+	}
+	if err := p.Err(); err != nil {
+		t.Errorf("Err = %v after reading every value", err)
+	}
+
+	tests := []struct {
+		name string
+		read func(p *storage.PackedRow)
+	}{
+		{"NULL as integer", func(p *storage.PackedRow) { p.Int64(); p.Int64(); p.Int64(); p.Int64() }},
+		{"text as integer", func(p *storage.PackedRow) { p.Int64(); p.Int64() }},
+		{"NULL as string", func(p *storage.PackedRow) { p.Bytes(); p.Bytes(); p.Bytes(); _ = p.String() }},
+		{"more values than packed", func(p *storage.PackedRow) {
+			for range 8 {
+				p.Bytes()
+			}
+		}},
+		{"fewer values than packed", func(p *storage.PackedRow) { p.Bytes() }},
+		{"truncated", func(p *storage.PackedRow) {
+			p.Reset(packed[:len(packed)-1])
+			for range 7 {
+				p.Bytes()
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := storage.NewPackedRow(packed)
+			tt.read(p)
+			if p.Err() == nil {
+				t.Error("no error")
+			}
+		})
+	}
+}
