@@ -142,6 +142,10 @@ const (
 
 	sqlHashRange = `SELECT id, hash FROM audit_hashes WHERE id >= $1 AND id < $2 ORDER BY id`
 
+	// sqlPackedHashRangeSQLite reads the rows of sqlHashRange as one value
+	// (storage.SQLitePackRows), NULL when there are none.
+	sqlPackedHashRangeSQLite = `SELECT ` + storage.SQLitePackRows + `(id, hash) FROM audit_hashes WHERE id >= $1 AND id < $2`
+
 	// sqlHashesIn is completed by hashesInQuery.
 	sqlHashesIn = `SELECT id, hash FROM audit_hashes WHERE id IN (`
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"database/sql"
+	"errors"
 	"fmt"
 	"runtime"
 	"sync"
@@ -202,7 +203,7 @@ func (r *chunkReader) read(ctx context.Context, c *chunk) error {
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("auditlog: read entries: %w", err)
 	}
-	c.stored, err = readStoredHashes(ctx, r.tx, c.from, c.to)
+	c.stored, err = r.readStoredHashes(ctx, c.from, c.to)
 	return err
 }
 
@@ -222,7 +223,7 @@ func (r *chunkReader) scan(rows *sql.Rows) error {
 		request, response := p.Bytes(), p.Bytes()
 		row.wrappedKey = p.Bytes()
 		shredded.Int64, shredded.Valid = p.NullInt64()
-		if err := p.Err(); err != nil {
+		if err := p.End(); err != nil {
 			return fmt.Errorf("auditlog: read entries: %w", err)
 		}
 		if len(request) != sha256.Size || len(response) != sha256.Size {
@@ -264,29 +265,75 @@ func (s *storedHashes) get(id int64) (tlog.Hash, bool) {
 // readStoredHashes reads the stored hashes written with entries [from, to).
 // A hash of the wrong length reads as zero, which the caller reports as a
 // mismatch.
-func readStoredHashes(ctx context.Context, tx *sql.Tx, from, to int64) (storedHashes, error) {
+func (r *chunkReader) readStoredHashes(ctx context.Context, from, to int64) (storedHashes, error) {
 	lo, hi := tlog.StoredHashIndex(0, from), tlog.StoredHashCount(to)
 	s := storedHashes{lo: lo, hashes: make([]tlog.Hash, hi-lo), found: make([]bool, hi-lo)}
-	rows, err := tx.QueryContext(ctx, sqlHashRange, lo, hi)
+	var err error
+	if r.v.db.Dialect == storage.SQLite {
+		err = r.readPackedHashes(ctx, &s, hi)
+	} else {
+		err = r.readHashRows(ctx, &s, hi)
+	}
 	if err != nil {
 		return s, fmt.Errorf("auditlog: read stored hashes: %w", err)
+	}
+	return s, nil
+}
+
+// readHashRows reads the stored hashes [s.lo, hi) into s one row at a
+// time.
+func (r *chunkReader) readHashRows(ctx context.Context, s *storedHashes, hi int64) error {
+	rows, err := r.tx.QueryContext(ctx, sqlHashRange, s.lo, hi)
+	if err != nil {
+		return err
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var id int64
 		var b sql.RawBytes
 		if err := rows.Scan(&id, &b); err != nil {
-			return s, fmt.Errorf("auditlog: read stored hashes: %w", err)
+			return err
 		}
-		if id < lo || id >= hi {
-			continue
-		}
-		if len(b) == tlog.HashSize {
-			copy(s.hashes[id-lo][:], b)
-		}
-		s.found[id-lo] = true
+		s.set(id, b)
 	}
-	return s, rows.Err()
+	return rows.Err()
+}
+
+// readPackedHashes reads the stored hashes [s.lo, hi) into s as one
+// packed value (sqlPackedHashRangeSQLite).
+func (r *chunkReader) readPackedHashes(ctx context.Context, s *storedHashes, hi int64) error {
+	rows, err := r.tx.QueryContext(ctx, sqlPackedHashRangeSQLite, s.lo, hi)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		return errors.Join(rows.Err(), sql.ErrNoRows)
+	}
+	if err := rows.Scan(&r.packed); err != nil {
+		return err
+	}
+	p := &r.unpack
+	p.Reset(r.packed)
+	for p.More() {
+		id, b := p.Int64(), p.Bytes()
+		if p.Err() == nil {
+			s.set(id, b)
+		}
+	}
+	return p.End()
+}
+
+// set records the stored hash id as read, ignoring ids outside s.
+func (s *storedHashes) set(id int64, b []byte) {
+	i := id - s.lo
+	if i < 0 || i >= int64(len(s.hashes)) {
+		return
+	}
+	if len(b) == tlog.HashSize {
+		s.hashes[i] = tlog.Hash(b)
+	}
+	s.found[i] = true
 }
 
 // inspect checks one row against its own encoding: the index, the query

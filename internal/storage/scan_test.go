@@ -126,8 +126,8 @@ func TestSQLitePackRow(t *testing.T) {
 	if got := p.Int64(); got != 42 {
 		t.Errorf("decimal text as integer = %d, want 42", got)
 	}
-	if err := p.Err(); err != nil {
-		t.Errorf("Err = %v after reading every value", err)
+	if err := p.End(); err != nil {
+		t.Errorf("End = %v after reading every value", err)
 	}
 
 	tests := []struct {
@@ -154,9 +154,49 @@ func TestSQLitePackRow(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			p := storage.NewPackedRow(packed)
 			tt.read(p)
-			if p.Err() == nil {
+			if p.End() == nil {
 				t.Error("no error")
 			}
 		})
+	}
+}
+
+func TestSQLitePackRows(t *testing.T) {
+	db := storagetest.Open(t, "sqlite://"+t.TempDir()+"/g.db")
+	ctx := context.Background()
+	if _, err := db.ExecContext(ctx, `CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB)`); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if _, err := db.ExecContext(ctx, `INSERT INTO t (id, v) VALUES ($1, $2)`, i, []byte{byte(i), 0xee}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var packed []byte
+	query := `SELECT ` + storage.SQLitePackRows + `(id, v) FROM t WHERE id >= $1`
+	if err := db.QueryRowContext(ctx, query, 1).Scan(&packed); err != nil {
+		t.Fatal(err)
+	}
+	p := storage.NewPackedRow(packed)
+	var ids []int64
+	for p.More() {
+		id, v := p.Int64(), p.Bytes()
+		ids = append(ids, id)
+		if !bytes.Equal(v, []byte{byte(id), 0xee}) {
+			t.Errorf("row %d: value %x", id, v)
+		}
+	}
+	if err := p.End(); err != nil {
+		t.Fatal(err)
+	}
+	if len(ids) != 2 || ids[0] != 1 || ids[1] != 2 {
+		t.Errorf("ids = %v, want [1 2]", ids)
+	}
+
+	if err := db.QueryRowContext(ctx, query, 10).Scan(&packed); err != nil {
+		t.Fatal(err)
+	}
+	if packed != nil {
+		t.Errorf("no rows packed into %x, want NULL", packed)
 	}
 }

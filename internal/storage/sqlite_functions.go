@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 
 	"modernc.org/sqlite"
@@ -33,6 +34,13 @@ const (
 	// as its IEEE 754 bits. Text or a blob is its length as 4 bytes
 	// big-endian, then its bytes.
 	SQLitePackRow = "gatehouse_pack_row"
+
+	// SQLitePackRows is the aggregate form of SQLitePackRow: it returns
+	// the arguments of every row it aggregates packed one after another,
+	// in the order SQLite steps through the rows, or NULL for no rows.
+	// One query result then carries many small rows, which spares the
+	// driver and database/sql their work per row.
+	SQLitePackRows = "gatehouse_pack_rows"
 )
 
 const (
@@ -51,6 +59,10 @@ func init() {
 	})
 	sqlite.MustRegisterFunction(SQLitePackRow, &sqlite.FunctionImpl{
 		NArgs: -1, Deterministic: true, Scalar: sqlitePackRow, VolatileArgs: true,
+	})
+	sqlite.MustRegisterFunction(SQLitePackRows, &sqlite.FunctionImpl{
+		NArgs: -1, Deterministic: true, VolatileArgs: true,
+		MakeAggregate: func(sqlite.FunctionContext) (sqlite.AggregateFunction, error) { return new(packRows), nil },
 	})
 }
 
@@ -74,7 +86,12 @@ func sqliteSHA256(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value,
 }
 
 func sqlitePackRow(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
-	size := 0
+	return appendPacked(nil, args)
+}
+
+// appendPacked appends args to b in the format of SQLitePackRow.
+func appendPacked(b []byte, args []driver.Value) ([]byte, error) {
+	size := len(b)
 	for _, a := range args {
 		switch v := a.(type) {
 		case []byte:
@@ -85,7 +102,7 @@ func sqlitePackRow(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value
 			size += 9
 		}
 	}
-	b := make([]byte, 0, size)
+	b = slices.Grow(b, size-len(b))
 	for _, a := range args {
 		switch v := a.(type) {
 		case nil:
@@ -107,12 +124,37 @@ func sqlitePackRow(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value
 	return b, nil
 }
 
+// packRows is one evaluation of SQLitePackRows.
+type packRows struct {
+	packed []byte
+	rows   int
+}
+
+func (a *packRows) Step(_ *sqlite.FunctionContext, args []driver.Value) (err error) {
+	a.packed, err = appendPacked(a.packed, args)
+	a.rows++
+	return err
+}
+
+func (a *packRows) WindowInverse(*sqlite.FunctionContext, []driver.Value) error {
+	return fmt.Errorf("%s cannot be used as a window function", SQLitePackRows)
+}
+
+func (a *packRows) WindowValue(*sqlite.FunctionContext) (driver.Value, error) {
+	if a.rows == 0 {
+		return nil, nil
+	}
+	return a.packed, nil
+}
+
+func (a *packRows) Final(*sqlite.FunctionContext) {}
+
 // errPackedRow is wrapped by the errors of PackedRow.
 var errPackedRow = errors.New("storage: packed row")
 
 // PackedRow reads the values of a blob from SQLitePackRow in order. Its
 // methods convert values as database/sql's Scan does. The first failure
-// sticks: later calls return zero values, and Err returns it.
+// sticks: later calls return zero values, and Err and End return it.
 type PackedRow struct {
 	buf []byte
 	err error
@@ -121,11 +163,17 @@ type PackedRow struct {
 // NewPackedRow returns a reader of b, which it does not copy.
 func NewPackedRow(b []byte) *PackedRow { return &PackedRow{buf: b} }
 
+// More reports whether values are left to read and nothing failed.
+func (p *PackedRow) More() bool { return p.err == nil && len(p.buf) > 0 }
+
 // Reset starts reading b.
 func (p *PackedRow) Reset(b []byte) { p.buf, p.err = b, nil }
 
-// Err returns the first failure, or an error if values are left over.
-func (p *PackedRow) Err() error {
+// Err returns the first failure.
+func (p *PackedRow) Err() error { return p.err }
+
+// End returns the first failure, or an error if values are left over.
+func (p *PackedRow) End() error {
 	if p.err == nil && len(p.buf) != 0 {
 		p.err = fmt.Errorf("%w: %d bytes after the last value", errPackedRow, len(p.buf))
 	}
