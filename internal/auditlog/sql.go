@@ -129,8 +129,11 @@ const (
 	sqlVerifyEntryRangePostgres = `SELECT ` + verifyColumnsSQL + ` FROM audit_entries WHERE idx >= $1 AND idx < $2 ORDER BY idx`
 
 	// sqlVerifyEntryRangeSQLite reads the same as one packed column per
-	// row, with the SHA-256 digests of the ciphertexts in their place; see
-	// verifyEntryRangeQuery.
+	// row, with the SHA-256 digests of the ciphertexts in their place.
+	// Functions running inside SQLite's step hash the ciphertexts and pack
+	// the row (storage.SQLiteSHA256, storage.SQLitePackRow), which spares
+	// the driver copying each ciphertext into Go and a mutex-guarded call
+	// per column.
 	sqlVerifyEntryRangeSQLite = `SELECT ` + storage.SQLitePackRow + `(` + verifyColumnsSQLite + `)
 		FROM audit_entries WHERE idx >= $1 AND idx < $2 ORDER BY idx`
 
@@ -182,16 +185,4 @@ func hashesInQuery(n int) string {
 // prefix followed by the VALUES list for d.
 func insertQuery(d storage.Dialect, prefix string, cols, rows int) string {
 	return prefix + d.Values(rows, cols)
-}
-
-// verifyEntryRangeQuery returns the query of entries [$1, $2) for
-// verification on d. On SQLite, functions running inside SQLite's step
-// hash the ciphertexts and pack the row into one blob, which spares the
-// driver copying each ciphertext into Go and a mutex-guarded call per
-// column (storage.SQLiteSHA256, storage.SQLitePackRow).
-func verifyEntryRangeQuery(d storage.Dialect) string {
-	if d == storage.SQLite {
-		return sqlVerifyEntryRangeSQLite
-	}
-	return sqlVerifyEntryRangePostgres
 }

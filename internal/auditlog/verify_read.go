@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"database/sql"
-	"errors"
 	"fmt"
 	"runtime"
 	"sync"
@@ -76,7 +75,7 @@ func (v *verifier) scanEntries() error {
 	wg.Go(func() { v.dispatch(ctx, jobs, ordered) })
 	for _, r := range readers {
 		wg.Go(func() {
-			defer r.end()
+			defer r.scan.End()
 			r.run(ctx, jobs)
 		})
 	}
@@ -129,15 +128,24 @@ func (v *verifier) dispatch(ctx context.Context, jobs, ordered chan<- *chunk) {
 
 // chunkReader reads chunks through one scan transaction.
 type chunkReader struct {
-	v     *verifier
-	tx    *sql.Tx
-	end   func()
-	query string     // verifyEntryRangeQuery for the dialect
-	row   scannedRow // reused for every row read
+	v    *verifier
+	scan *storage.Scan
+	row  scannedRow // reused for every row read
 
-	// On SQLite, the packed row and its reader.
+	// On SQLite, the packed value last read and its reader.
 	packed sql.RawBytes
 	unpack storage.PackedRow
+}
+
+// columnReader reads the columns of a row in order, converting them as
+// database/sql's Scan does: storage.PackedRow on SQLite and
+// storage.BinaryRow on PostgreSQL.
+type columnReader interface {
+	Int64() int64
+	NullInt64() (int64, bool)
+	String() string
+	Bytes() []byte
+	End() error
 }
 
 // beginReaders begins one scan transaction per reader. The number of
@@ -147,14 +155,14 @@ func (v *verifier) beginReaders(ctx context.Context, snapshot storage.Snapshot) 
 	n := min(max(2, runtime.GOMAXPROCS(0)), maxVerifyReaders)
 	readers := make([]*chunkReader, 0, n)
 	for range n {
-		tx, end, err := v.db.BeginScanAt(ctx, snapshot)
+		scan, err := v.db.BeginScanAt(ctx, snapshot)
 		if err != nil {
 			for _, r := range readers {
-				r.end()
+				r.scan.End()
 			}
 			return nil, fmt.Errorf("auditlog: verify: %w", err)
 		}
-		readers = append(readers, &chunkReader{v: v, tx: tx, end: end, query: verifyEntryRangeQuery(v.db.Dialect)})
+		readers = append(readers, &chunkReader{v: v, scan: scan})
 	}
 	return readers, nil
 }
@@ -185,67 +193,81 @@ type scannedRow struct {
 }
 
 // read reads and inspects the rows of c and reads its stored hashes. The
-// columns are scanned into buffers that alias the driver's until the next
-// row, and each row is inspected before moving on, so nothing is copied or
-// kept but the result.
+// column values alias the driver's buffers until the next row, and each
+// row is inspected before moving on, so nothing is copied or kept but the
+// result.
 func (r *chunkReader) read(ctx context.Context, c *chunk) error {
-	rows, err := r.tx.QueryContext(ctx, r.query, c.from, c.to)
-	if err != nil {
-		return fmt.Errorf("auditlog: read entries: %w", err)
-	}
-	defer rows.Close()
 	c.checks = make([]rowCheck, 0, c.to-c.from)
-	for rows.Next() {
-		if err := r.scan(rows); err != nil {
+	inspectRow := func(cols columnReader) error {
+		if err := r.scanRow(cols); err != nil {
 			return err
 		}
 		check := r.v.inspect(&r.row)
 		check.index, check.shredded, check.shreddedAt = r.row.columns.index, r.row.wrappedKey == nil, r.row.shredded
 		c.checks = append(c.checks, check)
+		return nil
 	}
-	if err := rows.Err(); err != nil {
+	var err error
+	if r.v.db.Dialect == storage.SQLite {
+		err = r.queryPacked(ctx, sqlVerifyEntryRangeSQLite, c.from, c.to,
+			func(row *storage.PackedRow) error { return inspectRow(row) })
+	} else {
+		err = r.scan.QueryBinary(ctx, sqlVerifyEntryRangePostgres, []any{c.from, c.to},
+			func(row *storage.BinaryRow) error { return inspectRow(row) })
+	}
+	if err != nil {
 		return fmt.Errorf("auditlog: read entries: %w", err)
 	}
 	c.stored, err = r.readStoredHashes(ctx, c.from, c.to)
 	return err
 }
 
-// scan sets r.row from the current row of a verifyEntryRangeQuery.
-func (r *chunkReader) scan(rows *sql.Rows) error {
-	row, col := &r.row, &r.row.columns
-	var shredded sql.NullInt64
-	if r.v.db.Dialect == storage.SQLite {
+// queryPacked runs query, whose rows are one packed value each (NULL for
+// none), and calls fn with each value's reader.
+func (r *chunkReader) queryPacked(ctx context.Context, query string, from, to int64, fn func(*storage.PackedRow) error) error {
+	rows, err := r.scan.Tx.QueryContext(ctx, query, from, to)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
 		if err := rows.Scan(&r.packed); err != nil {
-			return fmt.Errorf("auditlog: read entries: %w", err)
+			return err
 		}
-		p := &r.unpack
-		p.Reset(r.packed)
-		col.index, col.exchangeID, col.partner, col.phase, col.decision = p.Int64(), p.String(), p.String(), p.String(), p.String()
-		col.status, col.recordedNS = int(p.Int64()), p.Int64()
-		row.encoded = p.Bytes()
-		request, response := p.Bytes(), p.Bytes()
-		row.wrappedKey = p.Bytes()
-		shredded.Int64, shredded.Valid = p.NullInt64()
-		if err := p.End(); err != nil {
-			return fmt.Errorf("auditlog: read entries: %w", err)
+		r.unpack.Reset(r.packed)
+		if err := fn(&r.unpack); err != nil {
+			return err
 		}
+	}
+	return rows.Err()
+}
+
+// scanRow sets r.row from the columns of verifyColumnsSQL, or on SQLite
+// of verifyColumnsSQLite, which has the ciphertexts' digests in their
+// place.
+func (r *chunkReader) scanRow(cols columnReader) error {
+	row, col := &r.row, &r.row.columns
+	col.index, col.exchangeID, col.partner, col.phase, col.decision = cols.Int64(), cols.String(), cols.String(), cols.String(), cols.String()
+	col.status, col.recordedNS = int(cols.Int64()), cols.Int64()
+	row.encoded = cols.Bytes()
+	request, response := cols.Bytes(), cols.Bytes()
+	row.wrappedKey = cols.Bytes()
+	shreddedNS, shredded := cols.NullInt64()
+	if err := cols.End(); err != nil {
+		return err
+	}
+
+	if r.v.db.Dialect == storage.SQLite {
 		if len(request) != sha256.Size || len(response) != sha256.Size {
-			return fmt.Errorf("auditlog: read entries: %s returned %d and %d bytes", storage.SQLiteSHA256, len(request), len(response))
+			return fmt.Errorf("%s returned %d and %d bytes", storage.SQLiteSHA256, len(request), len(response))
 		}
 		row.requestDigest, row.responseDigest = [32]byte(request), [32]byte(response)
 	} else {
-		var raw [4]sql.RawBytes
-		err := rows.Scan(&col.index, &col.exchangeID, &col.partner, &col.phase, &col.decision, &col.status, &col.recordedNS,
-			&raw[0], &raw[1], &raw[2], &raw[3], &shredded)
-		if err != nil {
-			return fmt.Errorf("auditlog: read entries: %w", err)
-		}
-		row.encoded, row.wrappedKey = raw[0], raw[3]
-		row.requestDigest, row.responseDigest = digest(raw[1]), digest(raw[2])
+		row.requestDigest, row.responseDigest = digest(request), digest(response)
 	}
 	row.shredded = time.Time{}
-	if shredded.Valid {
-		row.shredded = time.Unix(0, shredded.Int64)
+	if shredded {
+		row.shredded = time.Unix(0, shreddedNS)
 	}
 	return nil
 }
@@ -286,45 +308,28 @@ func (r *chunkReader) readStoredHashes(ctx context.Context, from, to int64) (sto
 // readHashRows reads the stored hashes [s.lo, hi) into s one row at a
 // time.
 func (r *chunkReader) readHashRows(ctx context.Context, s *storedHashes, hi int64) error {
-	rows, err := r.tx.QueryContext(ctx, sqlHashRange, s.lo, hi)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var id int64
-		var b sql.RawBytes
-		if err := rows.Scan(&id, &b); err != nil {
+	return r.scan.QueryBinary(ctx, sqlHashRange, []any{s.lo, hi}, func(row *storage.BinaryRow) error {
+		id, hash := row.Int64(), row.Bytes()
+		if err := row.End(); err != nil {
 			return err
 		}
-		s.set(id, b)
-	}
-	return rows.Err()
+		s.set(id, hash)
+		return nil
+	})
 }
 
 // readPackedHashes reads the stored hashes [s.lo, hi) into s as one
 // packed value (sqlPackedHashRangeSQLite).
 func (r *chunkReader) readPackedHashes(ctx context.Context, s *storedHashes, hi int64) error {
-	rows, err := r.tx.QueryContext(ctx, sqlPackedHashRangeSQLite, s.lo, hi)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	if !rows.Next() {
-		return errors.Join(rows.Err(), sql.ErrNoRows)
-	}
-	if err := rows.Scan(&r.packed); err != nil {
-		return err
-	}
-	p := &r.unpack
-	p.Reset(r.packed)
-	for p.More() {
-		id, b := p.Int64(), p.Bytes()
-		if p.Err() == nil {
-			s.set(id, b)
+	return r.queryPacked(ctx, sqlPackedHashRangeSQLite, s.lo, hi, func(p *storage.PackedRow) error {
+		for p.More() {
+			id, hash := p.Int64(), p.Bytes()
+			if p.Err() == nil {
+				s.set(id, hash)
+			}
 		}
-	}
-	return p.End()
+		return p.End()
+	})
 }
 
 // set records the stored hash id as read, ignoring ids outside s.

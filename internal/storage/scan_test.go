@@ -63,16 +63,16 @@ func TestBeginScanAtSeesExportedState(t *testing.T) {
 		if _, err := db.ExecContext(ctx, `INSERT INTO t (id) VALUES (2)`); err != nil {
 			t.Fatal(err)
 		}
-		imported, endImported, err := db.BeginScanAt(ctx, snapshot)
+		imported, err := db.BeginScanAt(ctx, snapshot)
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer endImported()
+		defer imported.End()
 		want := 2
 		if b.Dialect == storage.PostgreSQL {
 			want = 1
 		}
-		if n := countRows(t, imported); n != want {
+		if n := countRows(t, imported.Tx); n != want {
 			t.Errorf("the imported scan sees %d rows, want %d", n, want)
 		}
 	})
@@ -81,7 +81,7 @@ func TestBeginScanAtSeesExportedState(t *testing.T) {
 func TestBeginScanAtRejectsBadSnapshot(t *testing.T) {
 	storagetest.SkipWithoutPostgres(t)
 	db := storagetest.Backend{Dialect: storage.PostgreSQL}.New(t)
-	if _, _, err := db.BeginScanAt(context.Background(), "1'; DROP TABLE t; --"); err == nil {
+	if _, err := db.BeginScanAt(context.Background(), "1'; DROP TABLE t; --"); err == nil {
 		t.Error("BeginScanAt accepted a snapshot id with quotes")
 	}
 }
@@ -199,4 +199,88 @@ func TestSQLitePackRows(t *testing.T) {
 	if packed != nil {
 		t.Errorf("no rows packed into %x, want NULL", packed)
 	}
+}
+
+// TestQueryBinary checks BinaryRow's conversions of PostgreSQL's binary
+// formats, and its errors.
+func TestQueryBinary(t *testing.T) {
+	storagetest.SkipWithoutPostgres(t)
+	db := storagetest.Backend{Dialect: storage.PostgreSQL}.New(t)
+	ctx := context.Background()
+	scan, err := db.BeginScanAt(ctx, mustExport(t, db))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer scan.End()
+
+	query := `SELECT $1::int2, $2::int4, $3::int8, 'text'::text, '\x0700'::bytea, NULL::int8, ''::bytea`
+	var rows int
+	err = scan.QueryBinary(ctx, query, []any{-2, -4, int64(1) << 40}, func(row *storage.BinaryRow) error {
+		rows++
+		if got := row.Int64(); got != -2 {
+			t.Errorf("int2 = %d, want -2", got)
+		}
+		if got := row.Int64(); got != -4 {
+			t.Errorf("int4 = %d, want -4", got)
+		}
+		if got := row.Int64(); got != 1<<40 {
+			t.Errorf("int8 = %d, want 2^40", got)
+		}
+		if got := row.String(); got != "text" {
+			t.Errorf("text = %q, want text", got)
+		}
+		if got := row.Bytes(); !bytes.Equal(got, []byte{7, 0}) {
+			t.Errorf("bytea = %x, want 0700", got)
+		}
+		if _, valid := row.NullInt64(); valid {
+			t.Error("NULL read as a valid integer")
+		}
+		if got := row.Bytes(); got == nil || len(got) != 0 {
+			t.Errorf("empty bytea = %#v, want an empty non-nil slice as database/sql returns", got)
+		}
+		return row.End()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rows != 1 {
+		t.Errorf("%d rows, want 1", rows)
+	}
+
+	tests := []struct {
+		name  string
+		query string
+		read  func(row *storage.BinaryRow)
+	}{
+		{"text as integer", `SELECT 'x'::text`, func(row *storage.BinaryRow) { row.Int64() }},
+		{"integer as bytes", `SELECT 1::int8`, func(row *storage.BinaryRow) { row.Bytes() }},
+		{"NULL as string", `SELECT NULL::text`, func(row *storage.BinaryRow) { _ = row.String() }},
+		{"past the last column", `SELECT 1::int8`, func(row *storage.BinaryRow) { row.Int64(); row.Int64() }},
+		{"columns left unread", `SELECT 1::int8, 2::int8`, func(row *storage.BinaryRow) { row.Int64() }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := scan.QueryBinary(ctx, tt.query, nil, func(row *storage.BinaryRow) error {
+				tt.read(row)
+				return row.End()
+			})
+			if err == nil {
+				t.Error("no error")
+			}
+		})
+	}
+}
+
+func mustExport(t *testing.T, db *storage.DB) storage.Snapshot {
+	t.Helper()
+	tx, end, err := db.BeginScan(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(end)
+	s, err := db.ExportSnapshot(context.Background(), tx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }

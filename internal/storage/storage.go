@@ -170,15 +170,23 @@ const scanMmapSize = 1 << 30
 // runtime/debug.SetPanicOnFault, which turns the fault into a panic they
 // can recover.
 func (db *DB) BeginScan(ctx context.Context) (*sql.Tx, func(), error) {
-	conn, err := db.Conn(ctx)
+	s, err := db.beginScan(ctx)
 	if err != nil {
 		return nil, nil, err
+	}
+	return s.Tx, s.end, nil
+}
+
+func (db *DB) beginScan(ctx context.Context) (*Scan, error) {
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return nil, err
 	}
 	mapped := false
 	if db.Dialect == SQLite {
 		if _, err := conn.ExecContext(ctx, fmt.Sprintf("PRAGMA mmap_size = %d", scanMmapSize)); err != nil {
 			conn.Close()
-			return nil, nil, err
+			return nil, err
 		}
 		mapped = true
 	}
@@ -196,9 +204,9 @@ func (db *DB) BeginScan(ctx context.Context) (*sql.Tx, func(), error) {
 	if err != nil {
 		tx = nil
 		end()
-		return nil, nil, err
+		return nil, err
 	}
-	return tx, end, nil
+	return &Scan{Tx: tx, conn: conn, end: end}, nil
 }
 
 // Snapshot names the database state a scan transaction reads, so that
@@ -229,22 +237,22 @@ func (db *DB) ExportSnapshot(ctx context.Context, tx *sql.Tx) (Snapshot, error) 
 // transaction sees. On SQLite it reads the state committed when it first
 // reads, which is the exporter's state or a later one: callers that need
 // the exporter's state must read only rows no later commit can change.
-func (db *DB) BeginScanAt(ctx context.Context, s Snapshot) (*sql.Tx, func(), error) {
-	tx, end, err := db.BeginScan(ctx)
+func (db *DB) BeginScanAt(ctx context.Context, s Snapshot) (*Scan, error) {
+	scan, err := db.beginScan(ctx)
 	if err != nil || db.Dialect != PostgreSQL {
-		return tx, end, err
+		return scan, err
 	}
 	if !isSnapshotID(string(s)) {
-		end()
-		return nil, nil, fmt.Errorf("storage: invalid snapshot id %q", s)
+		scan.End()
+		return nil, fmt.Errorf("storage: invalid snapshot id %q", s)
 	}
 	// SET TRANSACTION SNAPSHOT takes no parameters; the id was checked
 	// above to contain only hexadecimal digits and dashes.
-	if _, err := tx.ExecContext(ctx, `SET TRANSACTION SNAPSHOT '`+string(s)+`'`); err != nil {
-		end()
-		return nil, nil, fmt.Errorf("storage: import snapshot: %w", err)
+	if _, err := scan.Tx.ExecContext(ctx, `SET TRANSACTION SNAPSHOT '`+string(s)+`'`); err != nil {
+		scan.End()
+		return nil, fmt.Errorf("storage: import snapshot: %w", err)
 	}
-	return tx, end, nil
+	return scan, nil
 }
 
 // isSnapshotID reports whether id has the form of a PostgreSQL snapshot
