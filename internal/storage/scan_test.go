@@ -75,6 +75,20 @@ func TestBeginScanAtSeesExportedState(t *testing.T) {
 		if n := countRows(t, imported.Tx); n != want {
 			t.Errorf("the imported scan sees %d rows, want %d", n, want)
 		}
+		if b.Dialect != storage.PostgreSQL {
+			return
+		}
+		var binaryRows int
+		err = imported.QueryBinary(ctx, `SELECT id FROM t`, nil, func(row *storage.BinaryRow) error {
+			binaryRows++
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if binaryRows != want {
+			t.Errorf("QueryBinary in the imported scan returns %d rows, want %d", binaryRows, want)
+		}
 	})
 }
 
