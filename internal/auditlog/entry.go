@@ -103,36 +103,80 @@ func appendBody(b []byte, body *Body) []byte {
 // DecodeEntry parses a canonical entry encoding. It accepts exactly the
 // byte strings EncodeEntry produces.
 func DecodeEntry(data []byte) (*Leaf, error) {
+	var f entryFields
+	if err := parseEntry(data, &f); err != nil {
+		return nil, err
+	}
+	l := &Leaf{Index: f.index, Request: f.request, Response: f.response, WrappedKeySHA256: f.wrappedKeySHA256}
+	e := &l.Entry
+	e.RecordedAt = fromUnixNano(f.recordedNS)
+	for i, s := range entryStrings(e) {
+		*s = string(f.strs[i])
+	}
+	e.Status = int(f.status)
+	e.UpstreamState = int(f.upstreamState)
+	e.Received = fromUnixNano(f.receivedNS)
+	e.UpstreamTime = time.Duration(f.upstreamTime)
+	e.TotalTime = time.Duration(f.totalTime)
+	e.Seq = l.Index + 1
+	return l, nil
+}
+
+// entryFields is a parsed entry encoding. The string fields are subslices
+// of the encoding, so parsing allocates nothing; strs follows the order of
+// entryStrings.
+type entryFields struct {
+	index            int64
+	recordedNS       int64
+	strs             [entryStringCount][]byte
+	status           uint32
+	upstreamState    uint32
+	receivedNS       int64
+	upstreamTime     int64
+	totalTime        int64
+	request          Body
+	response         Body
+	wrappedKeySHA256 [32]byte
+}
+
+// The positions in entryFields.strs of the fields that have query columns.
+const (
+	fieldExchangeID  = 0
+	fieldPhase       = 1
+	fieldPartner     = 3
+	fieldDecision    = 10
+	entryStringCount = 14
+)
+
+// parseEntry parses data into f with every check DecodeEntry makes.
+func parseEntry(data []byte, f *entryFields) error {
 	if len(data) > MaxEntryBytes {
-		return nil, fmt.Errorf("%w: %d bytes exceeds %d", ErrMalformedEntry, len(data), MaxEntryBytes)
+		return fmt.Errorf("%w: %d bytes exceeds %d", ErrMalformedEntry, len(data), MaxEntryBytes)
 	}
 	d := decoder{buf: data}
 	if string(d.bytes(len(entryPrefix))) != entryPrefix {
-		return nil, fmt.Errorf("%w: unknown format or version", ErrMalformedEntry)
+		return fmt.Errorf("%w: unknown format or version", ErrMalformedEntry)
 	}
-	l := new(Leaf)
-	e := &l.Entry
-	l.Index = d.int64()
-	e.RecordedAt = fromUnixNano(d.int64())
-	for _, s := range entryStrings(e) {
-		*s = d.string()
+	f.index = d.int64()
+	f.recordedNS = d.int64()
+	for i := range f.strs {
+		f.strs[i] = d.string()
 	}
-	e.Status = int(d.uint32())
-	e.UpstreamState = int(d.uint32())
-	e.Received = fromUnixNano(d.int64())
-	e.UpstreamTime = time.Duration(d.int64())
-	e.TotalTime = time.Duration(d.int64())
-	l.Request = d.body()
-	l.Response = d.body()
-	copy(l.WrappedKeySHA256[:], d.bytes(32))
+	f.status = d.uint32()
+	f.upstreamState = d.uint32()
+	f.receivedNS = d.int64()
+	f.upstreamTime = d.int64()
+	f.totalTime = d.int64()
+	f.request = d.body()
+	f.response = d.body()
+	copy(f.wrappedKeySHA256[:], d.bytes(32))
 	if err := d.finish(); err != nil {
-		return nil, err
+		return err
 	}
-	if l.Index < 0 || e.Status > 1<<31 || e.UpstreamState > 1<<31 {
-		return nil, fmt.Errorf("%w: index or status out of range", ErrMalformedEntry)
+	if f.index < 0 || f.status > 1<<31 || f.upstreamState > 1<<31 {
+		return fmt.Errorf("%w: index or status out of range", ErrMalformedEntry)
 	}
-	e.Seq = l.Index + 1
-	return l, nil
+	return nil
 }
 
 // decoder reads big-endian fields; the first failure sticks in err and
@@ -169,12 +213,13 @@ func (d *decoder) int64() int64 {
 	return 0
 }
 
-func (d *decoder) string() string {
+// string returns a length-prefixed field as a subslice of the input.
+func (d *decoder) string() []byte {
 	n := d.uint32()
 	if n > MaxFieldBytes && d.err == nil {
 		d.err = fmt.Errorf("%w: field of %d bytes exceeds %d", ErrMalformedEntry, n, MaxFieldBytes)
 	}
-	return string(d.bytes(int(n)))
+	return d.bytes(int(n))
 }
 
 func (d *decoder) body() Body {

@@ -125,9 +125,29 @@ const (
 
 	sqlOrderEntries = ` ORDER BY idx`
 
-	sqlEntryRange = `SELECT ` + rowColumnsSQL + ` FROM audit_entries WHERE idx >= $1 AND idx < $2 ORDER BY idx`
+	// sqlVerifyEntryRangePostgres reads entries [$1, $2) for verification.
+	sqlVerifyEntryRangePostgres = `SELECT ` + verifyColumnsSQL + ` FROM audit_entries WHERE idx >= $1 AND idx < $2 ORDER BY idx`
+
+	// sqlVerifyEntryRangeSQLite reads the same as one packed column per
+	// row, with the SHA-256 digests of the ciphertexts in their place.
+	// Functions running inside SQLite's step hash the ciphertexts and pack
+	// the row (storage.SQLiteSHA256, storage.SQLitePackRow), which spares
+	// the driver copying each ciphertext into Go and a mutex-guarded call
+	// per column.
+	sqlVerifyEntryRangeSQLite = `SELECT ` + storage.SQLitePackRow + `(` + verifyColumnsSQLite + `)
+		FROM audit_entries WHERE idx >= $1 AND idx < $2 ORDER BY idx`
+
+	verifyColumnsSQL = `idx, exchange_id, partner, phase, decision, status, recorded_ns,
+		entry, request_ct, response_ct, wrapped_key, shredded_ns`
+
+	verifyColumnsSQLite = `idx, exchange_id, partner, phase, decision, status, recorded_ns,
+		entry, ` + storage.SQLiteSHA256 + `(request_ct), ` + storage.SQLiteSHA256 + `(response_ct), wrapped_key, shredded_ns`
 
 	sqlHashRange = `SELECT id, hash FROM audit_hashes WHERE id >= $1 AND id < $2 ORDER BY id`
+
+	// sqlPackedHashRangeSQLite reads the rows of sqlHashRange as one value
+	// (storage.SQLitePackRows), NULL when there are none.
+	sqlPackedHashRangeSQLite = `SELECT ` + storage.SQLitePackRows + `(id, hash) FROM audit_hashes WHERE id >= $1 AND id < $2`
 
 	// sqlHashesIn is completed by hashesInQuery.
 	sqlHashesIn = `SELECT id, hash FROM audit_hashes WHERE id IN (`

@@ -27,6 +27,10 @@ type VerifyOptions struct {
 	Progress func(done, total int64)
 	// MaxProblems stops verification after that many problems; default 20.
 	MaxProblems int
+
+	// chunkSize is the number of entries read per query, verifyChunk when
+	// 0. Tests make it small so that a small log spans many chunks.
+	chunkSize int64
 }
 
 // Problem is one finding of Verify. Index is the first entry concerned,
@@ -81,6 +85,9 @@ func Verify(ctx context.Context, db *storage.DB, opts VerifyOptions) (*Report, e
 	if opts.MaxProblems <= 0 {
 		opts.MaxProblems = 20
 	}
+	if opts.chunkSize <= 0 {
+		opts.chunkSize = verifyChunk
+	}
 	if _, err := NewReader(ctx, db); err != nil {
 		return nil, err
 	}
@@ -90,7 +97,7 @@ func Verify(ctx context.Context, db *storage.DB, opts VerifyOptions) (*Report, e
 	}
 	defer end()
 
-	v := &verifier{ctx: ctx, tx: tx, opts: opts, rep: new(Report), arenas: make(chan []byte, 3)}
+	v := &verifier{ctx: ctx, db: db, tx: tx, opts: opts, rep: new(Report)}
 	err = v.runCatchingFaults(v.run)
 	if errors.Is(err, errTooManyProblems) {
 		err = nil
@@ -103,14 +110,14 @@ func Verify(ctx context.Context, db *storage.DB, opts VerifyOptions) (*Report, e
 
 type verifier struct {
 	ctx  context.Context
-	tx   *sql.Tx
+	db   *storage.DB
+	tx   *sql.Tx // the snapshot every read sees
 	opts VerifyOptions
 	rep  *Report
 
 	checkpoints []*SignedCheckpoint // valid ones, sorted by size
 	nextCP      int                 // first checkpoint not yet compared
 	keks        map[int64]bool      // ids of the stored key-encryption keys
-	arenas      chan []byte         // chunk arenas free for reuse
 	tree        frontier            // the tree recomputed so far
 	lastGood    int64               // size of the last checkpoint whose root matched
 }

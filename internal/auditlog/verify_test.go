@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -102,6 +103,12 @@ func TestVerifyDetectsTampering(t *testing.T) {
 			{"response ciphertext byte", func(t *testing.T, db *storage.DB, _ *testKeys) {
 				flipByte(t, db, "audit_entries", "response_ct", "idx", 6)
 			}, 6, "response ciphertext"},
+			{"request ciphertext replaced by text", func(t *testing.T, db *storage.DB, _ *testKeys) {
+				mustExec(t, db, "UPDATE audit_entries SET request_ct = 'x' WHERE idx = 6")
+			}, 6, "request ciphertext"},
+			{"response ciphertext added to an empty body", func(t *testing.T, db *storage.DB, _ *testKeys) {
+				mustExec(t, db, "UPDATE audit_entries SET response_ct = $1 WHERE idx = 5", []byte{1})
+			}, 5, "response ciphertext present for an empty body"},
 			{"wrapped key byte", func(t *testing.T, db *storage.DB, _ *testKeys) {
 				flipByte(t, db, "audit_entries", "wrapped_key", "idx", 6)
 			}, 6, "wrapped data key"},
@@ -155,6 +162,14 @@ func TestVerifyDetectsTampering(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
+				// Chunks of 3 entries spread the 40 over every reader.
+				small, err := Verify(context.Background(), db, VerifyOptions{LogKey: keys.verifier, chunkSize: 3})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !reflect.DeepEqual(small.Problems, rep.Problems) {
+					t.Errorf("problems with chunks of 3 entries:\n%v\nwith one chunk:\n%v", small.Problems, rep.Problems)
+				}
 				if rep.Intact() {
 					t.Fatal("tampering not detected")
 				}
@@ -167,6 +182,62 @@ func TestVerifyDetectsTampering(t *testing.T) {
 				}
 			})
 		}
+	})
+}
+
+func TestVerifyReportsFirstProblemAcrossChunks(t *testing.T) {
+	storagetest.Run(t, func(t *testing.T, b storagetest.Backend) {
+		db, keys, _ := tamperLog(t, b)
+		flipByte(t, db, "audit_entries", "request_ct", "idx", 33)
+		mustExec(t, db, "UPDATE audit_entries SET status = 201 WHERE idx = 2")
+		mustExec(t, db, "DELETE FROM audit_entries WHERE idx = 17")
+		for _, size := range []int64{1, 2, 5, 16, 40} {
+			rep, err := Verify(context.Background(), db, VerifyOptions{LogKey: keys.verifier, chunkSize: size})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var indexes []int64
+			for _, p := range rep.Problems {
+				indexes = append(indexes, p.Index)
+			}
+			// The leaves commit to neither the query columns nor the
+			// ciphertexts themselves, so no checkpoint root breaks.
+			want := []int64{2, 17, 33}
+			if !reflect.DeepEqual(indexes, want) {
+				t.Errorf("chunks of %d: problems at %v, want %v: %v", size, indexes, want, rep.Problems)
+			}
+		}
+	})
+}
+
+func TestVerifyStopsEarly(t *testing.T) {
+	storagetest.Run(t, func(t *testing.T, b storagetest.Backend) {
+		db, keys, _ := tamperLog(t, b)
+		mustExec(t, db, "UPDATE audit_entries SET status = 201 WHERE idx >= 4")
+
+		t.Run("max problems", func(t *testing.T) {
+			rep, err := Verify(context.Background(), db, VerifyOptions{LogKey: keys.verifier, MaxProblems: 2, chunkSize: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(rep.Problems) != 2 || rep.Problems[0].Index != 4 || rep.Problems[1].Index != 5 {
+				t.Errorf("problems = %v, want entries 4 and 5", rep.Problems)
+			}
+		})
+
+		t.Run("canceled", func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			progress := func(done, total int64) {
+				if done >= 6 {
+					cancel()
+				}
+			}
+			_, err := Verify(ctx, db, VerifyOptions{LogKey: keys.verifier, Progress: progress, chunkSize: 3})
+			if !errors.Is(err, context.Canceled) {
+				t.Errorf("err = %v, want context.Canceled", err)
+			}
+		})
 	})
 }
 

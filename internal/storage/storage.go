@@ -170,15 +170,23 @@ const scanMmapSize = 1 << 30
 // runtime/debug.SetPanicOnFault, which turns the fault into a panic they
 // can recover.
 func (db *DB) BeginScan(ctx context.Context) (*sql.Tx, func(), error) {
-	conn, err := db.Conn(ctx)
+	s, err := db.beginScan(ctx)
 	if err != nil {
 		return nil, nil, err
+	}
+	return s.Tx, s.end, nil
+}
+
+func (db *DB) beginScan(ctx context.Context) (*Scan, error) {
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return nil, err
 	}
 	mapped := false
 	if db.Dialect == SQLite {
 		if _, err := conn.ExecContext(ctx, fmt.Sprintf("PRAGMA mmap_size = %d", scanMmapSize)); err != nil {
 			conn.Close()
-			return nil, nil, err
+			return nil, err
 		}
 		mapped = true
 	}
@@ -196,9 +204,69 @@ func (db *DB) BeginScan(ctx context.Context) (*sql.Tx, func(), error) {
 	if err != nil {
 		tx = nil
 		end()
-		return nil, nil, err
+		return nil, err
 	}
-	return tx, end, nil
+	return &Scan{Tx: tx, conn: conn, end: end}, nil
+}
+
+// Snapshot names the database state a scan transaction reads, so that
+// other scan transactions can read the same state with BeginScanAt. On
+// PostgreSQL it is the id pg_export_snapshot returns. SQLite cannot share
+// a snapshot between connections, so there it is empty.
+type Snapshot string
+
+// ExportSnapshot returns the Snapshot of tx, a transaction from BeginScan.
+// On PostgreSQL the snapshot stays importable until tx ends.
+func (db *DB) ExportSnapshot(ctx context.Context, tx *sql.Tx) (Snapshot, error) {
+	if db.Dialect != PostgreSQL {
+		return "", nil
+	}
+	var id string
+	if err := tx.QueryRowContext(ctx, `SELECT pg_export_snapshot()`).Scan(&id); err != nil {
+		return "", fmt.Errorf("storage: export snapshot: %w", err)
+	}
+	if !isSnapshotID(id) {
+		return "", fmt.Errorf("storage: export snapshot: unexpected id %q", id)
+	}
+	return Snapshot(id), nil
+}
+
+// BeginScanAt begins a scan transaction as BeginScan does, on a connection
+// of its own. On PostgreSQL the transaction reads snapshot s (SET
+// TRANSACTION SNAPSHOT), so it sees exactly what the exporting
+// transaction sees. On SQLite it reads the state committed when it first
+// reads, which is the exporter's state or a later one: callers that need
+// the exporter's state must read only rows no later commit can change.
+func (db *DB) BeginScanAt(ctx context.Context, s Snapshot) (*Scan, error) {
+	scan, err := db.beginScan(ctx)
+	if err != nil || db.Dialect != PostgreSQL {
+		return scan, err
+	}
+	if !isSnapshotID(string(s)) {
+		scan.End()
+		return nil, fmt.Errorf("storage: invalid snapshot id %q", s)
+	}
+	// SET TRANSACTION SNAPSHOT takes no parameters; the id was checked
+	// above to contain only hexadecimal digits and dashes.
+	if _, err := scan.Tx.ExecContext(ctx, `SET TRANSACTION SNAPSHOT '`+string(s)+`'`); err != nil {
+		scan.End()
+		return nil, fmt.Errorf("storage: import snapshot: %w", err)
+	}
+	return scan, nil
+}
+
+// isSnapshotID reports whether id has the form of a PostgreSQL snapshot
+// id, such as "00000003-0000001B-1": hexadecimal digits and dashes.
+func isSnapshotID(id string) bool {
+	if id == "" || len(id) > 64 {
+		return false
+	}
+	for _, c := range id {
+		if c != '-' && (c < '0' || c > '9') && (c < 'A' || c > 'F') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // Placeholders returns n placeholders numbered from first, separated by
