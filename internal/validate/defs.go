@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"github.com/go-json-experiment/json/jsontext"
 
@@ -56,10 +57,26 @@ type elemDef struct {
 	slicing     *slicing
 	maxLength   int
 	isModifier  bool
-	regex       string // the regex extension on a primitive's value element
+	regex       string            // the regex extension on a primitive's value element
+	format      func(string) bool // the Go form of regex, when nativeFormats has one
 	children    []*elemDef
 	slices      []*elemDef
 	owner       *structure
+	plan        atomic.Pointer[elemPlan] // see planOf
+}
+
+// requiredSomewhere reports whether the element or one of its slices has
+// a minimum cardinality, the only rule an absent element can break.
+func (e *elemDef) requiredSomewhere() bool {
+	if e.min > 0 {
+		return true
+	}
+	for _, s := range e.slices {
+		if s.min > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 type typeRef struct {
@@ -279,6 +296,7 @@ func compileElement(msg json.RawMessage) (*elemDef, error) {
 			e.regex = x.ValueString
 		}
 	}
+	e.format = nativeFormats[e.regex]
 	if raw.Binding != nil && raw.Binding.ValueSet != "" {
 		e.binding = &binding{strength: raw.Binding.Strength, valueSet: raw.Binding.ValueSet}
 	}

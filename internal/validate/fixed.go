@@ -131,7 +131,7 @@ func (r *run) constraints(d *elemDef, path string, fp *fhirpath.Node) {
 		if nativeConstraints[c.key] || c.expr == "" {
 			continue
 		}
-		key := c.key + "\x00" + c.expr + "\x00" + path
+		key := evalKey{key: c.key, expr: c.expr, node: fp}
 		if _, done := r.evaluated[key]; done {
 			continue
 		}

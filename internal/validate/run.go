@@ -18,7 +18,7 @@ type run struct {
 	v         *Validator
 	issues    []outcome.Issue
 	seen      map[issueKey]struct{}
-	evaluated map[string]struct{} // constraint key and location, so each is evaluated once
+	evaluated map[evalKey]struct{} // constraints evaluated, so each is evaluated once per location
 	nesting   int
 	// conformanceChecks counts the profile checks under way (see
 	// conformsTo). Unresolved references are not reported inside one,
@@ -41,6 +41,14 @@ type issueKey struct {
 	msg      string
 }
 
+// evalKey identifies one constraint at one location. The base definition
+// and a profile carry copies of the same constraint, so it is keyed by
+// content; the FHIRPath node stands for the location.
+type evalKey struct {
+	key, expr string
+	node      *fhirpath.Node
+}
+
 type conformKey struct {
 	node    *jnode
 	profile string
@@ -54,7 +62,7 @@ type resourceFrame struct {
 }
 
 func newRun(v *Validator) *run {
-	return &run{v: v, seen: map[issueKey]struct{}{}, evaluated: map[string]struct{}{}, conforms: map[conformKey]*bool{}}
+	return &run{v: v, seen: map[issueKey]struct{}{}, evaluated: map[evalKey]struct{}{}, conforms: map[conformKey]*bool{}}
 }
 
 // add records an issue once; the same problem found through the base
@@ -105,7 +113,7 @@ func (r *run) sandbox(fn func()) []outcome.Issue {
 	savedIssues, savedSeen := r.issues, r.seen
 	r.issues, r.seen = nil, map[issueKey]struct{}{}
 	savedEval := r.evaluated
-	r.evaluated = map[string]struct{}{}
+	r.evaluated = map[evalKey]struct{}{}
 	fn()
 	got := r.issues
 	r.issues, r.seen, r.evaluated = savedIssues, savedSeen, savedEval

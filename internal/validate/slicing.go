@@ -50,7 +50,9 @@ func (r *run) slices(g *group) []*elemDef {
 		last = max(last, m)
 	}
 	for j, s := range d.slices {
-		r.sliceCardinality(s, counts[j], g.path())
+		if n := counts[j]; n < s.min || s.max >= 0 && n > s.max {
+			r.sliceCardinality(s, n, g.path())
+		}
 	}
 	return defs
 }

@@ -72,6 +72,9 @@ type Validator struct {
 	regexes     sync.Map // pattern -> *lazy[*regexp.Regexp]
 	codeSystems sync.Map // *fhirpkg.Resource -> *lazy[*codeSystem]
 
+	resolved  sync.Map // resolveKey -> *fhirpkg.Resource, for canonicals found
+	valueDefs sync.Map // primitive type code -> *elemDef of its value element
+
 	vsIndexOnce sync.Once
 	vsIndex     map[string]*fhirpkg.Resource
 }
@@ -84,7 +87,10 @@ type lazy[T any] struct {
 }
 
 func cached[T any](m *sync.Map, key any, build func() (T, error)) (T, error) {
-	e, _ := m.LoadOrStore(key, &lazy[T]{})
+	e, ok := m.Load(key)
+	if !ok {
+		e, _ = m.LoadOrStore(key, &lazy[T]{})
+	}
 	l := e.(*lazy[T])
 	l.once.Do(func() { l.val, l.err = build() })
 	return l.val, l.err
@@ -201,12 +207,30 @@ func (v *Validator) Validate(body []byte, profiles ...string) (*Result, error) {
 // resolve finds a conformance resource by canonical URL as seen from a
 // package (nil for the instance): that package's scope first, then the
 // context packages, then the highest version.
+// Resources found are cached, because the package set does not change
+// after New. Misses are not: the instance chooses those URLs, so caching
+// them would let one sender grow the cache without bound.
 func (v *Validator) resolve(url string, from *fhirpkg.Package) *fhirpkg.Resource {
-	if len(v.context) == 0 {
-		return v.set.Resolve(url, from)
+	key := resolveKey{url: url, from: from}
+	if res, ok := v.resolved.Load(key); ok {
+		return res.(*fhirpkg.Resource)
 	}
-	scopes := make([]*fhirpkg.Package, 0, 1+len(v.context))
-	return v.set.Resolve(url, append(append(scopes, from), v.context...)...)
+	var res *fhirpkg.Resource
+	if len(v.context) == 0 {
+		res = v.set.Resolve(url, from)
+	} else {
+		scopes := make([]*fhirpkg.Package, 0, 1+len(v.context))
+		res = v.set.Resolve(url, append(append(scopes, from), v.context...)...)
+	}
+	if res != nil {
+		v.resolved.Store(key, res)
+	}
+	return res
+}
+
+type resolveKey struct {
+	url  string
+	from *fhirpkg.Package
 }
 
 // structureAt resolves a StructureDefinition by canonical URL, as seen from

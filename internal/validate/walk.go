@@ -37,9 +37,31 @@ func (r *run) members(n *jnode, c *elemDef, path string, fp *fhirpath.Node, isRe
 		r.errorf(outcome.CodeInvariant, path, "ele-1: an element must have a value or children other than id")
 	}
 	groups := r.groupMembers(n, c, path, fp, isResource)
-	for _, g := range groups {
+	r.elements(c, groups, path)
+}
+
+// elements validates each child definition of c in definition order: the
+// groups of the members present, and the cardinality of the absent ones.
+func (r *run) elements(c *elemDef, groups []*group, path string) {
+	for i, g := range groups {
+		if g == nil {
+			r.absent(c.children[i], path)
+			continue
+		}
 		r.element(g)
 	}
+}
+
+// absent checks a child definition that has no member in the instance:
+// only a minimum cardinality, of the element or of one of its slices, can
+// fail. It reports what element would for an empty group, building the
+// location only when there is an issue.
+func (r *run) absent(d *elemDef, parentPath string) {
+	if !d.requiredSomewhere() {
+		return
+	}
+	g := &group{def: d, parentPath: parentPath}
+	r.element(g)
 }
 
 // hasContent reports whether an object has a member besides id, the test
@@ -55,12 +77,10 @@ func hasContent(n *jnode) bool {
 
 // groupMembers matches the members of n to the children of c, reporting
 // unknown members and JSON shapes that do not fit the definition. It
-// returns one group per child definition, in definition order.
+// returns one entry per child definition, in definition order: the group
+// of the child's members, or nil for a child without members.
 func (r *run) groupMembers(n *jnode, c *elemDef, path string, fp *fhirpath.Node, isResource bool) []*group {
 	groups := make([]*group, len(c.children))
-	for i, d := range c.children {
-		groups[i] = &group{def: d, parentPath: path}
-	}
 	var fpKids []*fhirpath.Node
 	if fp != nil {
 		fpKids = fp.Children()
@@ -74,6 +94,9 @@ func (r *run) groupMembers(n *jnode, c *elemDef, path string, fp *fhirpath.Node,
 		if i < 0 {
 			r.errorf(outcome.CodeStructure, path+"."+p.name, "unknown element %q", p.name)
 			continue
+		}
+		if groups[i] == nil {
+			groups[i] = &group{def: c.children[i], parentPath: path}
 		}
 		g := groups[i]
 		if isExt && !isPrimitiveType(typ) {
@@ -220,7 +243,9 @@ func isPrimitiveType(code string) bool {
 // cardinality, slicing, then each value.
 func (r *run) element(g *group) {
 	d := g.def
-	r.cardinality(d, len(g.occs), g.path())
+	if n := len(g.occs); n < d.min || d.max >= 0 && n > d.max {
+		r.cardinality(d, n, g.path())
+	}
 	if d.choice && len(g.occs) > 1 {
 		r.oneChoice(g)
 	}
