@@ -92,6 +92,7 @@ type binding struct {
 
 type constraint struct {
 	key, severity, human, expr string
+	absent                     atomic.Pointer[absentPlan] // see absentPlan
 }
 
 type slicing struct {

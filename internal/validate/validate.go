@@ -74,6 +74,12 @@ type Validator struct {
 
 	resolved  sync.Map // resolveKey -> *fhirpkg.Resource, for canonicals found
 	valueDefs sync.Map // primitive type code -> *elemDef of its value element
+	// absentResults holds invariant outcomes on values without the
+	// elements the invariant names, by expression and type (absent.go).
+	absentResults sync.Map // absentKey -> invariantResult
+	// noShortcuts makes every invariant evaluate through FHIRPath, for
+	// tests that compare the shortcuts with the evaluation.
+	noShortcuts bool
 
 	vsIndexOnce sync.Once
 	vsIndex     map[string]*fhirpkg.Resource
