@@ -196,6 +196,11 @@ func (r *run) conformsTo(n *jnode, typ, profile, path string, d *elemDef) bool {
 	if res, ok := r.conforms[k]; ok {
 		return res == nil || *res
 	}
+	if n.str("resourceType") != "" && r.provenNonConformant(n, profile, d.owner.pkg) {
+		no := false
+		r.conforms[k] = &no
+		return false
+	}
 	r.conforms[k] = nil
 	r.conformanceChecks++
 	defer func() { r.conformanceChecks-- }()
