@@ -103,16 +103,42 @@ func (n *jnode) str(name string) string {
 	return ""
 }
 
-// parseTree checks doc with the strict intake and reads it into a tree.
+// parseTree checks doc with the rules of the strict intake (fhirjson) and
+// reads it into a tree, in one pass: the decoder rejects duplicate names
+// and invalid UTF-8, and the parser applies the intake's size, depth and
+// string limits. When the pass fails, fhirjson.CheckObject runs to give
+// the intake's own error, so that errors read the same as when the intake
+// ran first; only a document the intake accepts gets the parser's error.
 func parseTree(doc []byte, lim Limits) (*jnode, error) {
-	err := fhirjson.CheckObject(doc, fhirjson.Limits{MaxBytes: lim.MaxBytes, MaxDepth: lim.MaxDepth, MaxStringLength: lim.MaxStringLength})
-	if err != nil {
-		return nil, err
+	root, err := readTree(doc, lim)
+	if err == nil {
+		return root, nil
 	}
-	p := &treeParser{dec: jsontext.NewDecoder(bytes.NewReader(doc)), lim: lim}
+	if cerr := fhirjson.CheckObject(doc, intakeLimits(lim)); cerr != nil {
+		return nil, cerr
+	}
+	return nil, err
+}
+
+func intakeLimits(lim Limits) fhirjson.Limits {
+	return fhirjson.Limits{MaxBytes: lim.MaxBytes, MaxDepth: lim.MaxDepth, MaxStringLength: lim.MaxStringLength}
+}
+
+// errIntake stands for a fault the intake reports in its own words.
+var errIntake = errors.New("validate: document rejected by the intake")
+
+func readTree(doc []byte, lim Limits) (*jnode, error) {
+	if int64(len(doc)) > lim.MaxBytes {
+		return nil, errIntake
+	}
+	dec := jsontext.NewDecoder(bytes.NewReader(doc), jsontext.AllowDuplicateNames(false), jsontext.AllowInvalidUTF8(false))
+	p := &treeParser{dec: dec, lim: lim, intake: true}
 	root, err := p.value()
 	if err != nil {
 		return nil, err
+	}
+	if root.kind != kindObject {
+		return nil, errIntake
 	}
 	if _, err := p.dec.ReadToken(); !errors.Is(err, io.EOF) {
 		return nil, errors.New("validate: data after the top-level value")
@@ -124,6 +150,8 @@ type treeParser struct {
 	dec   *jsontext.Decoder
 	lim   Limits
 	nodes int
+	// intake applies the intake's depth and string limits while reading.
+	intake bool
 }
 
 func (p *treeParser) value() (*jnode, error) {
@@ -138,10 +166,21 @@ func (p *treeParser) value() (*jnode, error) {
 	n := &jnode{kind: byte(tok.Kind())}
 	switch n.kind {
 	case kindObject:
+		if p.intake && p.dec.StackDepth() > p.lim.MaxDepth {
+			return nil, errIntake
+		}
 		return n, p.object(n)
 	case kindArray:
+		if p.intake && p.dec.StackDepth() > p.lim.MaxDepth {
+			return nil, errIntake
+		}
 		return n, p.array(n)
-	case kindString, kindNumber:
+	case kindString:
+		n.text = tok.String()
+		if p.intake && len(n.text) > p.lim.MaxStringLength {
+			return nil, errIntake
+		}
+	case kindNumber:
 		n.text = tok.String()
 	}
 	return n, nil
@@ -154,6 +193,9 @@ func (p *treeParser) object(n *jnode) error {
 			return fmt.Errorf("validate: invalid JSON at byte %d", p.dec.InputOffset())
 		}
 		key := name.String() // the token is only valid until the next read
+		if p.intake && len(key) > p.lim.MaxStringLength {
+			return errIntake
+		}
 		v, err := p.value()
 		if err != nil {
 			return err
