@@ -132,7 +132,10 @@ func readTree(doc []byte, lim Limits) (*jnode, error) {
 		return nil, errIntake
 	}
 	dec := jsontext.NewDecoder(bytes.NewReader(doc), jsontext.AllowDuplicateNames(false), jsontext.AllowInvalidUTF8(false))
-	p := &treeParser{dec: dec, lim: lim, intake: true}
+	// One copy of the document holds every string of the tree: members
+	// and values without escapes are substrings of it, so reading them
+	// allocates nothing.
+	p := &treeParser{dec: dec, lim: lim, intake: true, src: string(doc)}
 	root, err := p.value()
 	if err != nil {
 		return nil, err
@@ -152,6 +155,23 @@ type treeParser struct {
 	nodes int
 	// intake applies the intake's depth and string limits while reading.
 	intake bool
+	// src is the text the decoder reads, when the caller has it as a
+	// string; strings of the tree are then cut from it.
+	src string
+
+	slab  []jnode  // nodes are allocated from here, a chunk at a time
+	props []jprop  // members of the objects being read, innermost last
+	items []*jnode // items of the arrays being read, innermost last
+}
+
+func (p *treeParser) newNode(kind byte) *jnode {
+	if len(p.slab) == 0 {
+		p.slab = make([]jnode, 128)
+	}
+	n := &p.slab[0]
+	p.slab = p.slab[1:]
+	n.kind = kind
+	return n
 }
 
 func (p *treeParser) value() (*jnode, error) {
@@ -159,63 +179,107 @@ func (p *treeParser) value() (*jnode, error) {
 	if p.nodes > p.lim.MaxNodes {
 		return nil, fmt.Errorf("validate: document has more than %d JSON values", p.lim.MaxNodes)
 	}
-	tok, err := p.dec.ReadToken()
+	if kind := byte(p.dec.PeekKind()); kind == kindObject || kind == kindArray {
+		if _, err := p.dec.ReadToken(); err != nil {
+			return nil, fmt.Errorf("validate: invalid JSON at byte %d", p.dec.InputOffset())
+		}
+		if p.intake && p.dec.StackDepth() > p.lim.MaxDepth {
+			return nil, errIntake
+		}
+		n := p.newNode(kind)
+		if kind == kindObject {
+			return n, p.object(n)
+		}
+		return n, p.array(n)
+	}
+	raw, err := p.dec.ReadValue()
 	if err != nil {
 		return nil, fmt.Errorf("validate: invalid JSON at byte %d", p.dec.InputOffset())
 	}
-	n := &jnode{kind: byte(tok.Kind())}
+	n := p.newNode(byte(raw.Kind()))
 	switch n.kind {
-	case kindObject:
-		if p.intake && p.dec.StackDepth() > p.lim.MaxDepth {
-			return nil, errIntake
-		}
-		return n, p.object(n)
-	case kindArray:
-		if p.intake && p.dec.StackDepth() > p.lim.MaxDepth {
-			return nil, errIntake
-		}
-		return n, p.array(n)
 	case kindString:
-		n.text = tok.String()
-		if p.intake && len(n.text) > p.lim.MaxStringLength {
-			return nil, errIntake
+		if n.text, err = p.stringValue(raw); err != nil {
+			return nil, err
 		}
 	case kindNumber:
-		n.text = tok.String()
+		n.text = p.rawText(raw)
 	}
 	return n, nil
 }
 
+// stringValue returns the text of a JSON string read as raw.
+func (p *treeParser) stringValue(raw jsontext.Value) (string, error) {
+	var text string
+	if bytes.IndexByte(raw, '\\') < 0 {
+		quoted := p.rawText(raw)
+		text = quoted[1 : len(quoted)-1]
+	} else {
+		b, err := jsontext.AppendUnquote(nil, raw)
+		if err != nil {
+			return "", fmt.Errorf("validate: invalid JSON at byte %d", p.dec.InputOffset())
+		}
+		text = string(b)
+	}
+	if p.intake && len(text) > p.lim.MaxStringLength {
+		return "", errIntake
+	}
+	return text, nil
+}
+
+// rawText returns raw, the value just read, as a string: cut from src
+// when src holds it at the decoder's offset, else copied.
+func (p *treeParser) rawText(raw []byte) string {
+	end := int(p.dec.InputOffset())
+	start := end - len(raw)
+	if start >= 0 && end <= len(p.src) && p.src[start:end] == string(raw) {
+		return p.src[start:end]
+	}
+	return string(raw)
+}
+
 func (p *treeParser) object(n *jnode) error {
+	mark := len(p.props)
 	for p.dec.PeekKind() == kindString {
-		name, err := p.dec.ReadToken()
+		name, err := p.dec.ReadValue()
 		if err != nil {
 			return fmt.Errorf("validate: invalid JSON at byte %d", p.dec.InputOffset())
 		}
-		key := name.String() // the token is only valid until the next read
-		if p.intake && len(key) > p.lim.MaxStringLength {
-			return errIntake
+		key, err := p.stringValue(name)
+		if err != nil {
+			return err
 		}
 		v, err := p.value()
 		if err != nil {
 			return err
 		}
-		n.props = append(n.props, jprop{name: key, val: v})
+		p.props = append(p.props, jprop{name: key, val: v})
+	}
+	if len(p.props) > mark {
+		n.props = append(make([]jprop, 0, len(p.props)-mark), p.props[mark:]...)
+		clear(p.props[mark:])
+		p.props = p.props[:mark]
 	}
 	_, err := p.dec.ReadToken() // }
 	return err
 }
 
 func (p *treeParser) array(n *jnode) error {
+	mark := len(p.items)
 	for p.dec.PeekKind() != ']' {
-		if len(n.items) >= p.lim.MaxArrayItems {
+		if len(p.items)-mark >= p.lim.MaxArrayItems {
 			return fmt.Errorf("validate: array at byte %d has more than %d items", p.dec.InputOffset(), p.lim.MaxArrayItems)
 		}
 		v, err := p.value()
 		if err != nil {
 			return err
 		}
-		n.items = append(n.items, v)
+		p.items = append(p.items, v)
+	}
+	if len(p.items) > mark {
+		n.items = append(make([]*jnode, 0, len(p.items)-mark), p.items[mark:]...)
+		clear(p.items[mark:])
+		p.items = p.items[:mark]
 	}
 	_, err := p.dec.ReadToken() // ]
 	return err

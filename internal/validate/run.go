@@ -29,6 +29,9 @@ type run struct {
 	// not expand during the invariant being evaluated.
 	unknownMembership bool
 
+	groupSlab []group      // see newGroup
+	occSlab   []occurrence // see newOccurrence
+
 	resources []*resourceFrame     // resources being validated, innermost last
 	bundles   []*bundleIndex       // Bundles being validated, innermost last
 	conforms  map[conformKey]*bool // profile checks of resources, nil while in progress

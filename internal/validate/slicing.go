@@ -8,18 +8,19 @@ import (
 // whose discriminators it matches and checks the slicing rules: each
 // slice's cardinality, closed slicing (no unmatched values), ordered
 // slicing and openAtEnd. It returns the definition each occurrence is
-// validated against: its slice, or the sliced element itself.
+// validated against: its slice, or the sliced element itself. It returns
+// nil when the element has no slices, which means the element for all.
 //
 // NOTE: re-slices (slices of slices) are not matched; values are checked
 // against the outer slice only.
 func (r *run) slices(g *group) []*elemDef {
 	d := g.def
+	if len(d.slices) == 0 {
+		return nil
+	}
 	defs := make([]*elemDef, len(g.occs))
 	for i := range defs {
 		defs[i] = d
-	}
-	if len(d.slices) == 0 {
-		return defs
 	}
 	counts := make([]int, len(d.slices))
 	rules, ordered := "open", false

@@ -201,7 +201,9 @@ func (v *Validator) Validate(body []byte, profiles ...string) (*Result, error) {
 	if err != nil {
 		return &Result{Issues: []outcome.Issue{{Severity: outcome.Fatal, Code: outcome.CodeStructure, Diagnostics: err.Error()}}}, nil
 	}
-	res := &Result{ResourceType: tree.str("resourceType"), ID: tree.str("id")}
+	// The tree's strings share the document's memory; the Result keeps
+	// copies, so that it does not hold the document alive.
+	res := &Result{ResourceType: strings.Clone(tree.str("resourceType")), ID: strings.Clone(tree.str("id"))}
 	r := newRun(v)
 	if err := r.document(tree, body, profiles); err != nil {
 		return nil, err

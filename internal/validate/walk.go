@@ -52,6 +52,28 @@ func (r *run) elements(c *elemDef, groups []*group, path string) {
 	}
 }
 
+// newGroup and newOccurrence allocate from slabs of the run, because
+// every object of the instance needs them.
+func (r *run) newGroup(d *elemDef, parentPath string) *group {
+	if len(r.groupSlab) == 0 {
+		r.groupSlab = make([]group, 64)
+	}
+	g := &r.groupSlab[0]
+	r.groupSlab = r.groupSlab[1:]
+	g.def, g.parentPath = d, parentPath
+	return g
+}
+
+func (r *run) newOccurrence(typ, path string) *occurrence {
+	if len(r.occSlab) == 0 {
+		r.occSlab = make([]occurrence, 64)
+	}
+	o := &r.occSlab[0]
+	r.occSlab = r.occSlab[1:]
+	o.typ, o.path = typ, path
+	return o
+}
+
 // absent checks a child definition that has no member in the instance:
 // only a minimum cardinality, of the element or of one of its slices, can
 // fail. It reports what element would for an empty group, building the
@@ -96,7 +118,7 @@ func (r *run) groupMembers(n *jnode, c *elemDef, path string, fp *fhirpath.Node,
 			continue
 		}
 		if groups[i] == nil {
-			groups[i] = &group{def: c.children[i], parentPath: path}
+			groups[i] = r.newGroup(c.children[i], path)
 		}
 		g := groups[i]
 		if isExt && !isPrimitiveType(typ) {
@@ -180,7 +202,7 @@ func (r *run) addOccurrences(g *group, p jprop, name, typ string, isExt bool, pa
 		if i < len(existing) {
 			o = existing[i]
 		} else {
-			o = &occurrence{typ: typ, path: base}
+			o = r.newOccurrence(typ, base)
 			if repeats {
 				o.path = indexed(base, i)
 			}
@@ -251,7 +273,11 @@ func (r *run) element(g *group) {
 	}
 	defs := r.slices(g)
 	for i, o := range g.occs {
-		r.occurrence(o, defs[i])
+		if defs == nil {
+			r.occurrence(o, d)
+		} else {
+			r.occurrence(o, defs[i])
+		}
 	}
 }
 
