@@ -44,12 +44,16 @@ const (
 type absentPlan struct {
 	mode  absentMode
 	names []string // child names the result depends on (modeChain: the first only)
+	// holds is the expression's entry in knownToHold, or nil.
+	holds func(fp *fhirpath.Node) bool
 }
 
-// absentKey identifies a cached result: expression, type of the focus and
-// which names of the plan are present (a bit per name).
+// absentKey identifies a cached result: the constraint, type of the focus
+// and which names of the plan are present (a bit per name). Constraints
+// belong to the compiled definitions a Validator caches, so the keys are
+// bounded by the loaded packages.
 type absentKey struct {
-	expr    string
+	c       *constraint
 	typ     *fhirmodel.Type
 	present uint64
 }
@@ -301,7 +305,7 @@ func isFunctionCall(src string, i int) bool {
 // cached, or false when the result must be evaluated. fp must be a complex
 // node of a known type. A child is present under a name when its element
 // name or its JSON name is that name.
-func absentKeyFor(plan absentPlan, expr string, fp *fhirpath.Node) (absentKey, bool) {
+func absentKeyFor(plan absentPlan, c *constraint, fp *fhirpath.Node) (absentKey, bool) {
 	if plan.mode == modeNone || fp.Type() == nil || fp.Value() != nil {
 		return absentKey{}, false
 	}
@@ -317,5 +321,5 @@ func absentKeyFor(plan absentPlan, expr string, fp *fhirpath.Node) (absentKey, b
 	if plan.mode != modePresence && present != 0 {
 		return absentKey{}, false
 	}
-	return absentKey{expr: expr, typ: fp.Type(), present: present}, true
+	return absentKey{c: c, typ: fp.Type(), present: present}, true
 }

@@ -34,10 +34,11 @@ func (r *run) invariant(c *constraint, d *elemDef, path string, fp *fhirpath.Nod
 		r.reportInvariant(c, d, path, r.evalInvariant(c, fp))
 		return
 	}
-	if holds := knownToHold[c.expr]; holds != nil && holds(fp) {
+	plan := c.absentPlan()
+	if plan.holds != nil && plan.holds(fp) {
 		return
 	}
-	key, cacheable := absentKeyFor(c.absentPlan(), c.expr, fp)
+	key, cacheable := absentKeyFor(plan, c, fp)
 	if !cacheable {
 		r.reportInvariant(c, d, path, r.evalInvariant(c, fp))
 		return
@@ -151,6 +152,7 @@ func (c *constraint) absentPlan() absentPlan {
 		return *p
 	}
 	p := analyzeAbsent(c.source())
+	p.holds = knownToHold[c.expr]
 	c.absent.Store(&p)
 	return p
 }
