@@ -145,12 +145,26 @@ func matchChild(c *elemDef, name string) (int, string) {
 			continue
 		}
 		for _, t := range d.types {
-			if upperFirst(t.code) == suffix {
+			if isUpperFirstOf(suffix, t.code) {
 				return i, t.code
 			}
 		}
 	}
 	return -1, ""
+}
+
+// isUpperFirstOf reports whether s is code with its first letter in upper
+// case, as a choice member names its type ("Quantity", "DateTime"),
+// without building that string.
+func isUpperFirstOf(s, code string) bool {
+	if len(s) != len(code) || s == "" {
+		return false
+	}
+	c := code[0]
+	if c >= 'a' && c <= 'z' {
+		c -= 'a' - 'A'
+	}
+	return s[0] == c && s[1:] == code[1:]
 }
 
 func singleType(d *elemDef) string {
@@ -166,9 +180,12 @@ func singleType(d *elemDef) string {
 func (r *run) addOccurrences(g *group, p jprop, name, typ string, isExt bool, path string, fpKids []*fhirpath.Node) {
 	repeats := g.def.baseMax != 1 && g.def.baseMax != 0
 	jsonName := name
-	base := path + "." + g.def.name
+	// The location is the element's path, with the type of a choice
+	// (".ofType(Quantity)", which the member name ends with) and, for
+	// repeating elements, the index; each is built in one concatenation.
+	ofType := ""
 	if g.def.choice {
-		base += ".ofType(" + upperFirst(typ) + ")"
+		ofType = name[len(g.def.name):]
 	}
 	items := []*jnode{p.val}
 	switch {
@@ -202,10 +219,7 @@ func (r *run) addOccurrences(g *group, p jprop, name, typ string, isExt bool, pa
 		if i < len(existing) {
 			o = existing[i]
 		} else {
-			o = r.newOccurrence(typ, base)
-			if repeats {
-				o.path = indexed(base, i)
-			}
+			o = r.newOccurrence(typ, occurrencePath(path, g.def.name, ofType, repeats, i))
 			o.fp = fpAt(fpKids, start, i, jsonName)
 			g.occs = append(g.occs, o)
 		}
@@ -242,6 +256,18 @@ func fpAt(kids []*fhirpath.Node, start, i int, jsonName string) *fhirpath.Node {
 		return nil
 	}
 	return kids[start+i]
+}
+
+func occurrencePath(parent, name, ofType string, repeats bool, i int) string {
+	switch {
+	case ofType == "" && !repeats:
+		return parent + "." + name
+	case ofType == "":
+		return parent + "." + name + "[" + strconv.Itoa(i) + "]"
+	case !repeats:
+		return parent + "." + name + ".ofType(" + ofType + ")"
+	}
+	return parent + "." + name + ".ofType(" + ofType + ")[" + strconv.Itoa(i) + "]"
 }
 
 func indexed(path string, i int) string {
