@@ -9,7 +9,7 @@ import (
 // quickXHTML reports whether checkXHTML would accept text, for narrative
 // in the plain form most senders write: one div root that declares the
 // XHTML namespace as default, elements and attributes from the allowed
-// lists, quoted attribute values without references, and text whose only
+// lists, quoted attribute values, and text and values whose only
 // references are the five XML entities and &nbsp;. It returns false for
 // anything else, valid or not, and checkXHTML then decides with the XML
 // decoder; so it never accepts what checkXHTML rejects, and is several
@@ -193,7 +193,9 @@ func (q *xhtmlScanner) startTag(root bool) (name string, selfClosing, ok bool) {
 		case attr == "xml:lang" || attr == "xml:space":
 		case !xhtmlAttributes[attr]:
 			return "", false, false
-		case (attr == "href" || attr == "src") && strings.HasPrefix(strings.ToLower(strings.TrimSpace(value)), "javascript:"):
+		case (attr == "href" || attr == "src") && (strings.Contains(value, "&") || strings.HasPrefix(strings.ToLower(strings.TrimSpace(value)), "javascript:")):
+			// A reference could hide the scheme (&nbsp; is white space
+			// to TrimSpace), so such links are left to the decoder.
 			return "", false, false
 		}
 		if name == "img" && attr == "src" {
@@ -202,8 +204,9 @@ func (q *xhtmlScanner) startTag(root bool) (name string, selfClosing, ok bool) {
 	}
 }
 
-// attribute reads name="value" or name='value'; values with references,
-// '<' or control characters are left to the XML decoder.
+// attribute reads name="value" or name='value' and returns the value as
+// written. Values with '<', control characters other than white space, or
+// references other than those text may have are left to the XML decoder.
 func (q *xhtmlScanner) attribute() (name, value string, ok bool) {
 	name = q.name()
 	if strings.HasPrefix(q.src[q.pos:], ":") && name == "xml" {
@@ -228,7 +231,17 @@ func (q *xhtmlScanner) attribute() (name, value string, ok bool) {
 	for q.pos < len(q.src) && q.src[q.pos] != quote {
 		c := q.src[q.pos]
 		switch {
-		case c == '<' || c == '&' || c < 0x20:
+		case c == '&':
+			// reference marks the text as content; an attribute is not
+			// text, so the mark is restored.
+			content := q.content
+			ok := q.reference()
+			q.content = content
+			if !ok {
+				return "", "", false
+			}
+			continue
+		case c == '<' || c < 0x20 && !isXMLSpace(c):
 			return "", "", false
 		case c >= 0x80:
 			if _, ok := q.char(); !ok {
