@@ -68,7 +68,7 @@ type Validator struct {
 
 	structs     sync.Map // *fhirpkg.Resource -> *lazy[*structure]
 	exprs       sync.Map // expression text -> *lazy[*fhirpath.Expression]
-	expansion   sync.Map // *fhirpkg.Resource -> *lazy[*expansion]
+	expansion   sync.Map // *fhirpkg.Resource or *codeSystem -> *lazy[*expansion]
 	regexes     sync.Map // pattern -> *lazy[*regexp.Regexp]
 	codeSystems sync.Map // *fhirpkg.Resource -> *lazy[*codeSystem]
 
