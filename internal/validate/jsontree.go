@@ -131,7 +131,9 @@ func readTree(doc []byte, lim Limits) (*jnode, error) {
 	if int64(len(doc)) > lim.MaxBytes {
 		return nil, errIntake
 	}
-	dec := jsontext.NewDecoder(bytes.NewReader(doc), jsontext.AllowDuplicateNames(false), jsontext.AllowInvalidUTF8(false))
+	// A bytes.Buffer lets the decoder read doc in place instead of copying
+	// it into a buffer of its own; it only reads the bytes.
+	dec := jsontext.NewDecoder(bytes.NewBuffer(doc), jsontext.AllowDuplicateNames(false), jsontext.AllowInvalidUTF8(false))
 	// One copy of the document holds every string of the tree: members
 	// and values without escapes are substrings of it, so reading them
 	// allocates nothing.

@@ -1,6 +1,7 @@
 package validate
 
 import (
+	"bytes"
 	"strings"
 	"testing"
 
@@ -50,5 +51,22 @@ func TestParseTreeAcceptsAtLimits(t *testing.T) {
 	}
 	if got := root.prop("a").prop("b").prop("c").items[0].text; got != "0123456789" {
 		t.Errorf("innermost value = %q", got)
+	}
+}
+
+// TestParseTreeLeavesDocument checks that reading a document in place
+// does not change it: the gateway forwards the bytes it validated.
+func TestParseTreeLeavesDocument(t *testing.T) {
+	doc := []byte(`{"resourceType":"Patient","name":[{"family":"O\u0027Brien \"x\"","given":["A","B"]}],"active":true,"multipleBirthInteger":2}`)
+	orig := bytes.Clone(doc)
+	root, err := parseTree(doc, DefaultLimits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(doc, orig) {
+		t.Errorf("document changed to %s", doc)
+	}
+	if got := root.prop("name").items[0].str("family"); got != `O'Brien "x"` {
+		t.Errorf("family = %q", got)
 	}
 }
