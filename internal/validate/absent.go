@@ -40,7 +40,7 @@ const (
 	modeChain
 )
 
-// absentPlan is what the analysis of one expression found.
+// absentPlan is the analysis of one expression.
 type absentPlan struct {
 	mode  absentMode
 	names []string // child names the result depends on (modeChain: the first only)
@@ -94,8 +94,8 @@ func analyzeAbsent(src string) absentPlan {
 // presenceTerm is name.exists() or name.empty() with a single-step name.
 var presenceTerm = regexp.MustCompile(`(^|[^.\w$%])([A-Za-z_]\w*)\.(exists|empty)\(\)`)
 
-// presenceRest is what may remain of a presence expression once its terms,
-// .not() calls and boolean operators are removed.
+// presenceRest matches the remainder of a presence expression once its
+// terms, .not() calls and boolean operators are removed.
 var presenceRest = regexp.MustCompile(`^[T()\s]*$`)
 
 var booleanOperators = regexp.MustCompile(`\b(and|or|xor|implies)\b`)
@@ -122,8 +122,8 @@ func presenceNames(src string) ([]string, bool) {
 }
 
 // emptyPreserving are the functions that map an empty collection to an
-// empty one without evaluating their arguments; chainEnds are functions
-// without arguments whose result on a constant input is constant.
+// empty one without evaluating their arguments. chainEnds are functions
+// without arguments, so their result on a constant input is constant.
 var (
 	emptyPreserving = setOf("where", "select", "trace", "ofType", "first", "last", "tail", "distinct", "skip", "take", "extension")
 	chainEnds       = setOf("empty", "exists", "not", "count", "allTrue", "anyTrue", "allFalse", "anyFalse", "isDistinct")

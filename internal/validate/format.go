@@ -2,9 +2,9 @@ package validate
 
 // nativeFormats check the regexes of the R4 primitive types in Go. They
 // are keyed by the regex text, so a type whose definition carries another
-// regex falls back to the regex engine, and each function accepts exactly
-// the strings its regex matches anchored at both ends (format_test.go
-// compares them with the regex engine). Primitive values are the most
+// regex falls back to the regex engine. Each function accepts exactly the
+// strings its regex matches anchored at both ends, which format_test.go
+// checks against the regex engine. Primitive values are the most
 // numerous values of an instance, and a hand-written scan is several
 // times faster than RE2 on them.
 var nativeFormats = map[string]func(string) bool{

@@ -107,8 +107,8 @@ func (n *jnode) str(name string) string {
 // reads it into a tree, in one pass: the decoder rejects duplicate names
 // and invalid UTF-8, and the parser applies the intake's size, depth and
 // string limits. When the pass fails, fhirjson.CheckObject runs to give
-// the intake's own error, so that errors read the same as when the intake
-// ran first; only a document the intake accepts gets the parser's error.
+// the intake's own error, so errors read as they did when the intake ran
+// first. Only a document the intake accepts gets the parser's error.
 func parseTree(doc []byte, lim Limits) (*jnode, error) {
 	root, err := readTree(doc, lim)
 	if err == nil {

@@ -10,8 +10,8 @@ import "github.com/gatehouse-health/gatehouse/internal/fhirpkg"
 // proves nothing.
 //
 // It lets the choice between alternative profiles (an element whose type
-// lists several, or slices told apart by profile) skip the full
-// validation of alternatives that cannot match, such as PAS's Claim
+// lists several, or slices discriminated by profile) skip the full
+// validation of alternatives that cannot match. An example is PAS's Claim
 // update profile, which requires Claim.related, for a Claim without it.
 func (r *run) provenNonConformant(n *jnode, url string, from *fhirpkg.Package) bool {
 	if n == nil || n.kind != kindObject || r.v.noShortcuts {

@@ -181,8 +181,8 @@ func (r *run) addOccurrences(g *group, p jprop, name, typ string, isExt bool, pa
 	repeats := g.def.baseMax != 1 && g.def.baseMax != 0
 	jsonName := name
 	// The location is the element's path, with the type of a choice
-	// (".ofType(Quantity)", which the member name ends with) and, for
-	// repeating elements, the index; each is built in one concatenation.
+	// (".ofType(Quantity)", which the member name ends with) and the index
+	// of a repeating element. Each is built in one concatenation.
 	ofType := ""
 	if g.def.choice {
 		ofType = name[len(g.def.name):]
