@@ -92,6 +92,8 @@ type binding struct {
 
 type constraint struct {
 	key, severity, human, expr string
+	id                         uint32 // the same for copies of one constraint (constraintID)
+	skip                       bool   // checked natively, or without an expression
 	absent                     atomic.Pointer[absentPlan] // see absentPlan
 }
 
@@ -302,7 +304,10 @@ func compileElement(msg json.RawMessage) (*elemDef, error) {
 		e.binding = &binding{strength: raw.Binding.Strength, valueSet: raw.Binding.ValueSet}
 	}
 	for _, c := range raw.Constraint {
-		e.constraints = append(e.constraints, &constraint{key: c.Key, severity: c.Severity, human: c.Human, expr: c.Expression})
+		e.constraints = append(e.constraints, &constraint{
+			key: c.Key, severity: c.Severity, human: c.Human, expr: c.Expression,
+			id: constraintID(c.Key, c.Expression), skip: nativeConstraints[c.Key] || c.Expression == "",
+		})
 	}
 	if raw.Slicing != nil {
 		e.slicing = &slicing{rules: raw.Slicing.Rules, ordered: raw.Slicing.Ordered}

@@ -46,10 +46,10 @@ type issueKey struct {
 
 // evalKey identifies one constraint at one location. The base definition
 // and a profile carry copies of the same constraint, so it is keyed by
-// content; the FHIRPath node stands for the location.
+// content (constraintID), and the FHIRPath node stands for the location.
 type evalKey struct {
-	key, expr string
-	node      *fhirpath.Node
+	id   uint32
+	node *fhirpath.Node
 }
 
 type conformKey struct {
