@@ -74,6 +74,24 @@ var knownToHold = map[string]func(fp *fhirpath.Node) bool{
 		s, ok := ref.Value().(fhirpath.String)
 		return ok && !strings.HasPrefix(string(s), "#")
 	},
+	// dom-6 (a warning) holds when a text child has a div child.
+	"text.`div`.exists()": func(fp *fhirpath.Node) bool {
+		for _, text := range fp.Children() {
+			if text.Name() == "text" && len(text.Child("div")) > 0 {
+				return true
+			}
+		}
+		return false
+	},
+	// bdl-8 holds for a single fullUrl string without "/_history/".
+	"fullUrl.contains('/_history/').not()": func(fp *fhirpath.Node) bool {
+		url := fp.Child("fullUrl")
+		if len(url) != 1 {
+			return false
+		}
+		s, ok := url[0].Value().(fhirpath.String)
+		return ok && !strings.Contains(string(s), "/_history/")
+	},
 }
 
 // invariantResult is the outcome of evaluating one invariant, before it
