@@ -134,8 +134,8 @@ var (
 // first step names the type of the focus, not a child.
 func chainLead(src string) (string, bool) {
 	steps, ok := splitTopLevel(strings.TrimSpace(src))
-	if !ok || len(steps) < 2 || !isLowerIdent(steps[0]) {
-		return "", false
+	if !ok || len(steps) < 2 || !isLowerIdent(steps[0]) || fhirpathKeywords[steps[0]] {
+		return "", false // a literal such as true is not a child
 	}
 	ended := false
 	for _, step := range steps[1:] {

@@ -26,6 +26,7 @@ func TestAnalyzeAbsentShapes(t *testing.T) {
 		{"chain needs an end", "contained.where(%resource.exists())", modeNone, nil},
 		{"chain from the type is not a chain", "Patient.where(%resource.exists()).empty()", modeNone, nil},
 		{"operator after chain", "contained.where(x).empty() or %resource.exists()", modeNone, nil},
+		{"chain from a literal", "true.where(%resource.active).empty()", modeNone, nil},
 		{"environment", "reference.startsWith('#').not() or (reference.substring(1) in %rootResource.contained.id)", modeNone, nil},
 		{"focus functions", "hasValue() or (children().count() > id.count())", modeNone, nil},
 		{"this", "$this.code.exists()", modeNone, nil},
