@@ -218,8 +218,7 @@ func (r *run) primitiveExtras(o *occurrence) {
 			r.errorf(outcome.CodeStructure, o.path, "unknown element %q in the extensions of a primitive", p.name)
 		}
 	}
-	groups := r.groupMembers(&jnode{kind: kindObject, props: onlyProps(o.ext, "id", "extension")}, root.root, o.path, o.fp, false)
-	r.elements(root.root, groups, o.path)
+	r.memberElements(&jnode{kind: kindObject, props: onlyProps(o.ext, "id", "extension")}, root.root, o.path, o.fp, false)
 }
 
 func onlyProps(n *jnode, names ...string) []jprop {

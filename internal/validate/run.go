@@ -29,8 +29,9 @@ type run struct {
 	// not expand during the invariant being evaluated.
 	unknownMembership bool
 
-	groupSlab []group      // see newGroup
-	occSlab   []occurrence // see newOccurrence
+	groupSlab  []group      // see newGroup
+	groupStack []*group     // see memberElements
+	occSlab    []occurrence // see newOccurrence
 
 	resources []*resourceFrame     // resources being validated, innermost last
 	bundles   []*bundleIndex       // Bundles being validated, innermost last

@@ -1,6 +1,7 @@
 package validate
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 
@@ -36,8 +37,19 @@ func (r *run) members(n *jnode, c *elemDef, path string, fp *fhirpath.Node, isRe
 	if !isResource && !hasContent(n) {
 		r.errorf(outcome.CodeInvariant, path, "ele-1: an element must have a value or children other than id")
 	}
+	r.memberElements(n, c, path, fp, isResource)
+}
+
+// memberElements groups the members of n by the children of c and
+// validates the groups. The list of groups is taken from the run's stack
+// and given back afterwards, because every object of the instance needs
+// one.
+func (r *run) memberElements(n *jnode, c *elemDef, path string, fp *fhirpath.Node, isResource bool) {
+	mark := len(r.groupStack)
 	groups := r.groupMembers(n, c, path, fp, isResource)
 	r.elements(c, groups, path)
+	clear(groups)
+	r.groupStack = r.groupStack[:mark]
 }
 
 // elements validates each child definition of c in definition order: the
@@ -100,9 +112,13 @@ func hasContent(n *jnode) bool {
 // groupMembers matches the members of n to the children of c, reporting
 // unknown members and JSON shapes that do not fit the definition. It
 // returns one entry per child definition, in definition order: the group
-// of the child's members, or nil for a child without members.
+// of the child's members, or nil for a child without members. The list
+// is pushed on the run's group stack, from which memberElements pops it.
 func (r *run) groupMembers(n *jnode, c *elemDef, path string, fp *fhirpath.Node, isResource bool) []*group {
-	groups := make([]*group, len(c.children))
+	mark := len(r.groupStack)
+	r.groupStack = slices.Grow(r.groupStack, len(c.children))[:mark+len(c.children)]
+	groups := r.groupStack[mark:]
+	clear(groups)
 	var fpKids []*fhirpath.Node
 	if fp != nil {
 		fpKids = fp.Children()
