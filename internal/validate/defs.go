@@ -92,8 +92,8 @@ type binding struct {
 
 type constraint struct {
 	key, severity, human, expr string
-	id                         uint32 // the same for copies of one constraint (constraintID)
-	skip                       bool   // checked natively, or without an expression
+	id                         uint32                     // the same for copies of one constraint (constraintID)
+	skip                       bool                       // checked natively, or without an expression
 	absent                     atomic.Pointer[absentPlan] // see absentPlan
 }
 
