@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"github.com/go-json-experiment/json/jsontext"
 
@@ -56,12 +57,28 @@ type elemDef struct {
 	slicing     *slicing
 	maxLength   int
 	isModifier  bool
-	regex       string // the regex extension on a primitive's value element
+	regex       string            // the regex extension on a primitive's value element
+	format      func(string) bool // the Go form of regex, when nativeFormats has one
 	minValue    *valueLimit
 	maxValue    *valueLimit
 	children    []*elemDef
 	slices      []*elemDef
 	owner       *structure
+	plan        atomic.Pointer[elemPlan] // see planOf
+}
+
+// requiredSomewhere reports whether the element or one of its slices has
+// a minimum cardinality, the only rule an absent element can break.
+func (e *elemDef) requiredSomewhere() bool {
+	if e.min > 0 {
+		return true
+	}
+	for _, s := range e.slices {
+		if s.min > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 type typeRef struct {
@@ -77,6 +94,9 @@ type binding struct {
 
 type constraint struct {
 	key, severity, human, expr string
+	id                         uint32                     // the same for copies of one constraint (constraintID)
+	skip                       bool                       // checked natively, or without an expression
+	absent                     atomic.Pointer[absentPlan] // see absentPlan
 }
 
 type slicing struct {
@@ -287,11 +307,15 @@ func compileElement(msg json.RawMessage) (*elemDef, error) {
 			e.regex = x.ValueString
 		}
 	}
+	e.format = nativeFormats[e.regex]
 	if raw.Binding != nil && raw.Binding.ValueSet != "" {
 		e.binding = &binding{strength: raw.Binding.Strength, valueSet: raw.Binding.ValueSet}
 	}
 	for _, c := range raw.Constraint {
-		e.constraints = append(e.constraints, &constraint{key: c.Key, severity: c.Severity, human: c.Human, expr: c.Expression})
+		e.constraints = append(e.constraints, &constraint{
+			key: c.Key, severity: c.Severity, human: c.Human, expr: c.Expression,
+			id: constraintID(c.Key, c.Expression), skip: nativeConstraints[c.Key] || c.Expression == "",
+		})
 	}
 	if raw.Slicing != nil {
 		e.slicing = &slicing{rules: raw.Slicing.Rules, ordered: raw.Slicing.Ordered}

@@ -14,7 +14,9 @@
 //     so matching is linear in the input), 32-bit integers, real calendar
 //     dates, maximum lengths, narrative XHTML (txt-1, txt-2 natively);
 //   - invariants: ele-1 and ext-1 natively, every other constraint through
-//     the FHIRPath engine, compiled once per validator;
+//     the FHIRPath engine, compiled once per validator. Outcomes that only
+//     the presence of named elements decides are reused (absent.go), and
+//     ref-1, dom-6 and bdl-8 are settled in Go when they hold;
 //   - terminology: required bindings are errors, extensible and preferred
 //     bindings warnings, against value sets expanded offline from the
 //     packages' code systems. Codes of systems no package enumerates (CPT,

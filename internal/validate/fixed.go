@@ -1,6 +1,8 @@
 package validate
 
 import (
+	"sync"
+
 	"github.com/gatehouse-health/gatehouse/internal/fhirpath"
 	"github.com/gatehouse-health/gatehouse/internal/outcome"
 )
@@ -128,10 +130,10 @@ func (r *run) constraints(d *elemDef, path string, fp *fhirpath.Node) {
 		return
 	}
 	for _, c := range d.constraints {
-		if nativeConstraints[c.key] || c.expr == "" {
+		if c.skip {
 			continue
 		}
-		key := c.key + "\x00" + c.expr + "\x00" + path
+		key := evalKey{id: c.id, node: fp}
 		if _, done := r.evaluated[key]; done {
 			continue
 		}
@@ -142,3 +144,26 @@ func (r *run) constraints(d *elemDef, path string, fp *fhirpath.Node) {
 
 // nativeConstraints are the core invariants this package checks in Go.
 var nativeConstraints = map[string]bool{"ele-1": true, "ext-1": true, "txt-1": true, "txt-2": true}
+
+// constraintIDs numbers the distinct (key, expression) pairs of the
+// compiled definitions, so that the copies of one constraint in a base
+// definition and its profiles share a number. It grows only with the
+// definitions compiled, never with instances.
+var constraintIDs struct {
+	sync.Mutex
+	ids map[[2]string]uint32
+}
+
+func constraintID(key, expr string) uint32 {
+	constraintIDs.Lock()
+	defer constraintIDs.Unlock()
+	if constraintIDs.ids == nil {
+		constraintIDs.ids = map[[2]string]uint32{}
+	}
+	id, ok := constraintIDs.ids[[2]string{key, expr}]
+	if !ok {
+		id = uint32(len(constraintIDs.ids))
+		constraintIDs.ids[[2]string{key, expr}] = id
+	}
+	return id
+}

@@ -35,32 +35,149 @@ var corrections = map[string]string{
 // for error constraints, because an invariant that cannot be evaluated has
 // not been shown to hold.
 func (r *run) invariant(c *constraint, d *elemDef, path string, fp *fhirpath.Node) {
-	src := c.expr
-	if fixed, ok := corrections[src]; ok {
-		src = fixed
-	}
-	expr, err := r.v.expression(src)
-	if err != nil {
-		r.warnf(outcome.CodeProcessing, path, "invariant %s of %s not evaluated: %v", c.key, d.owner.label(), err)
+	if r.v.noShortcuts {
+		r.reportInvariant(c, d, path, r.evalInvariant(c, fp))
 		return
+	}
+	plan := c.absentPlan()
+	if plan.holds != nil && plan.holds(fp) {
+		return
+	}
+	key, cacheable := absentKeyFor(plan, c, fp)
+	if !cacheable {
+		r.reportInvariant(c, d, path, r.evalInvariant(c, fp))
+		return
+	}
+	if got, ok := r.v.absentResults.Load(key); ok {
+		r.reportInvariant(c, d, path, got.(invariantResult))
+		return
+	}
+	res := r.evalInvariant(c, fp)
+	r.v.absentResults.Store(key, res)
+	r.reportInvariant(c, d, path, res)
+}
+
+// knownToHold maps invariant expressions to Go tests of cases in which
+// they hold, checked before FHIRPath evaluates them. A false return
+// means evaluate.
+var knownToHold = map[string]func(fp *fhirpath.Node) bool{
+	// ref-1 holds for a reference that does not start with "#": the left
+	// operand of "or" is true. Only local references need %rootResource.
+	"reference.startsWith('#').not() or (reference.substring(1).trace('url') in %rootResource.contained.id.trace('ids'))": func(fp *fhirpath.Node) bool {
+		var ref *fhirpath.Node
+		for _, c := range fp.Children() {
+			if c.Name() == "reference" || c.JSONName() == "reference" {
+				if ref != nil {
+					return false
+				}
+				ref = c
+			}
+		}
+		if ref == nil {
+			return false
+		}
+		s, ok := ref.Value().(fhirpath.String)
+		return ok && !strings.HasPrefix(string(s), "#")
+	},
+	// dom-6 (a warning) holds when a text child has a div child.
+	"text.`div`.exists()": func(fp *fhirpath.Node) bool {
+		for _, text := range fp.Children() {
+			if text.Name() == "text" && len(text.Child("div")) > 0 {
+				return true
+			}
+		}
+		return false
+	},
+	// bdl-8 holds for a single fullUrl string without "/_history/".
+	"fullUrl.contains('/_history/').not()": func(fp *fhirpath.Node) bool {
+		url := fp.Child("fullUrl")
+		if len(url) != 1 {
+			return false
+		}
+		s, ok := url[0].Value().(fhirpath.String)
+		return ok && !strings.Contains(string(s), "/_history/")
+	},
+}
+
+// invariantResult is the outcome of evaluating one invariant, before it
+// is reported at a location.
+type invariantResult struct {
+	kind   invariantOutcome
+	detail string // the compile or evaluation error
+}
+
+type invariantOutcome uint8
+
+const (
+	invariantHolds        invariantOutcome = iota
+	invariantFails                         // false
+	invariantNotCompiled                   // the expression does not compile
+	invariantNotEvaluable                  // a hook cannot tell offline
+	invariantError                         // evaluation failed
+	invariantUnverified                    // false, but memberOf() met a value set not loaded
+)
+
+// evalInvariant evaluates the (corrected) expression of c on fp.
+func (r *run) evalInvariant(c *constraint, fp *fhirpath.Node) invariantResult {
+	expr, err := r.v.expression(c.source())
+	if err != nil {
+		return invariantResult{kind: invariantNotCompiled, detail: err.Error()}
 	}
 	r.unknownMembership = false
 	out, err := expr.Evaluate(r.evalContext(), fp)
 	ok, known := constraintResult(out)
+	switch {
+	case err != nil && errors.Is(err, errNotEvaluable):
+		return invariantResult{kind: invariantNotEvaluable, detail: trimPrefix(err)}
+	case err != nil:
+		return invariantResult{kind: invariantError, detail: trimPrefix(err)}
+	case known && !ok && r.unknownMembership:
+		return invariantResult{kind: invariantUnverified}
+	case known && !ok:
+		return invariantResult{kind: invariantFails}
+	}
+	return invariantResult{kind: invariantHolds}
+}
+
+// reportInvariant records the issue, if any, of an invariant's outcome.
+func (r *run) reportInvariant(c *constraint, d *elemDef, path string, res invariantResult) {
 	sev := outcome.Error
 	if c.severity == "warning" {
 		sev = outcome.Warning
 	}
-	switch {
-	case err != nil && errors.Is(err, errNotEvaluable):
-		r.infof(outcome.CodeInformational, path, "invariant %s of %s not evaluated: %s", c.key, d.owner.label(), trimPrefix(err))
-	case err != nil:
-		r.add(sev, outcome.CodeInvariant, path, "invariant %s of %s could not be evaluated: %s", c.key, d.owner.label(), trimPrefix(err))
-	case known && !ok && r.unknownMembership:
+	switch res.kind {
+	case invariantNotCompiled:
+		r.warnf(outcome.CodeProcessing, path, "invariant %s of %s not evaluated: %v", c.key, d.owner.label(), res.detail)
+	case invariantNotEvaluable:
+		r.infof(outcome.CodeInformational, path, "invariant %s of %s not evaluated: %s", c.key, d.owner.label(), res.detail)
+	case invariantError:
+		r.add(sev, outcome.CodeInvariant, path, "invariant %s of %s could not be evaluated: %s", c.key, d.owner.label(), res.detail)
+	case invariantUnverified:
 		r.infof(outcome.CodeInformational, path, "invariant %s of %s could not be verified offline: it tests membership in a value set that is not loaded", c.key, d.owner.label())
-	case known && !ok:
+	case invariantFails:
 		r.add(sev, outcome.CodeInvariant, path, "%s: %s (from %s)", c.key, c.human, d.owner.label())
 	}
+}
+
+// source returns the expression evaluated for c: the published one, or
+// its replacement from corrections.
+func (c *constraint) source() string {
+	if fixed, ok := corrections[c.expr]; ok {
+		return fixed
+	}
+	return c.expr
+}
+
+// absentPlan returns the analysis of c's expression (see absent.go),
+// made on first use.
+func (c *constraint) absentPlan() absentPlan {
+	if p := c.absent.Load(); p != nil {
+		return *p
+	}
+	p := analyzeAbsent(c.source())
+	p.holds = knownToHold[c.expr]
+	c.absent.Store(&p)
+	return p
 }
 
 // constraintResult reads an invariant's result as a boolean. An empty

@@ -103,16 +103,47 @@ func (n *jnode) str(name string) string {
 	return ""
 }
 
-// parseTree checks doc with the strict intake and reads it into a tree.
+// parseTree checks doc with the rules of the strict intake (fhirjson) and
+// reads it into a tree, in one pass: the decoder rejects duplicate names
+// and invalid UTF-8, and the parser applies the intake's size, depth and
+// string limits. When the pass fails, fhirjson.CheckObject runs to give
+// the intake's own error, so errors read as they did when the intake ran
+// first. Only a document the intake accepts gets the parser's error.
 func parseTree(doc []byte, lim Limits) (*jnode, error) {
-	err := fhirjson.CheckObject(doc, fhirjson.Limits{MaxBytes: lim.MaxBytes, MaxDepth: lim.MaxDepth, MaxStringLength: lim.MaxStringLength})
-	if err != nil {
-		return nil, err
+	root, err := readTree(doc, lim)
+	if err == nil {
+		return root, nil
 	}
-	p := &treeParser{dec: jsontext.NewDecoder(bytes.NewReader(doc)), lim: lim}
+	if cerr := fhirjson.CheckObject(doc, intakeLimits(lim)); cerr != nil {
+		return nil, cerr
+	}
+	return nil, err
+}
+
+func intakeLimits(lim Limits) fhirjson.Limits {
+	return fhirjson.Limits{MaxBytes: lim.MaxBytes, MaxDepth: lim.MaxDepth, MaxStringLength: lim.MaxStringLength}
+}
+
+// errIntake stands for a fault the intake reports in its own words.
+var errIntake = errors.New("validate: document rejected by the intake")
+
+func readTree(doc []byte, lim Limits) (*jnode, error) {
+	if int64(len(doc)) > lim.MaxBytes {
+		return nil, errIntake
+	}
+	// A bytes.Buffer lets the decoder read doc in place instead of copying
+	// it into a buffer of its own; it only reads the bytes.
+	dec := jsontext.NewDecoder(bytes.NewBuffer(doc), jsontext.AllowDuplicateNames(false), jsontext.AllowInvalidUTF8(false))
+	// One copy of the document holds every string of the tree: members
+	// and values without escapes are substrings of it, so reading them
+	// allocates nothing.
+	p := &treeParser{dec: dec, lim: lim, intake: true, src: string(doc)}
 	root, err := p.value()
 	if err != nil {
 		return nil, err
+	}
+	if root.kind != kindObject {
+		return nil, errIntake
 	}
 	if _, err := p.dec.ReadToken(); !errors.Is(err, io.EOF) {
 		return nil, errors.New("validate: data after the top-level value")
@@ -124,6 +155,25 @@ type treeParser struct {
 	dec   *jsontext.Decoder
 	lim   Limits
 	nodes int
+	// intake applies the intake's depth and string limits while reading.
+	intake bool
+	// src is the text the decoder reads, when the caller has it as a
+	// string; strings of the tree are then cut from it.
+	src string
+
+	slab  []jnode  // nodes are allocated from here, a chunk at a time
+	props []jprop  // members of the objects being read, innermost last
+	items []*jnode // items of the arrays being read, innermost last
+}
+
+func (p *treeParser) newNode(kind byte) *jnode {
+	if len(p.slab) == 0 {
+		p.slab = make([]jnode, 128)
+	}
+	n := &p.slab[0]
+	p.slab = p.slab[1:]
+	n.kind = kind
+	return n
 }
 
 func (p *treeParser) value() (*jnode, error) {
@@ -131,49 +181,107 @@ func (p *treeParser) value() (*jnode, error) {
 	if p.nodes > p.lim.MaxNodes {
 		return nil, fmt.Errorf("validate: document has more than %d JSON values", p.lim.MaxNodes)
 	}
-	tok, err := p.dec.ReadToken()
+	if kind := byte(p.dec.PeekKind()); kind == kindObject || kind == kindArray {
+		if _, err := p.dec.ReadToken(); err != nil {
+			return nil, fmt.Errorf("validate: invalid JSON at byte %d", p.dec.InputOffset())
+		}
+		if p.intake && p.dec.StackDepth() > p.lim.MaxDepth {
+			return nil, errIntake
+		}
+		n := p.newNode(kind)
+		if kind == kindObject {
+			return n, p.object(n)
+		}
+		return n, p.array(n)
+	}
+	raw, err := p.dec.ReadValue()
 	if err != nil {
 		return nil, fmt.Errorf("validate: invalid JSON at byte %d", p.dec.InputOffset())
 	}
-	n := &jnode{kind: byte(tok.Kind())}
+	n := p.newNode(byte(raw.Kind()))
 	switch n.kind {
-	case kindObject:
-		return n, p.object(n)
-	case kindArray:
-		return n, p.array(n)
-	case kindString, kindNumber:
-		n.text = tok.String()
+	case kindString:
+		if n.text, err = p.stringValue(raw); err != nil {
+			return nil, err
+		}
+	case kindNumber:
+		n.text = p.rawText(raw)
 	}
 	return n, nil
 }
 
+// stringValue returns the text of a JSON string read as raw.
+func (p *treeParser) stringValue(raw jsontext.Value) (string, error) {
+	var text string
+	if bytes.IndexByte(raw, '\\') < 0 {
+		quoted := p.rawText(raw)
+		text = quoted[1 : len(quoted)-1]
+	} else {
+		b, err := jsontext.AppendUnquote(nil, raw)
+		if err != nil {
+			return "", fmt.Errorf("validate: invalid JSON at byte %d", p.dec.InputOffset())
+		}
+		text = string(b)
+	}
+	if p.intake && len(text) > p.lim.MaxStringLength {
+		return "", errIntake
+	}
+	return text, nil
+}
+
+// rawText returns raw, the value just read, as a string: cut from src
+// when src holds it at the decoder's offset, else copied.
+func (p *treeParser) rawText(raw []byte) string {
+	end := int(p.dec.InputOffset())
+	start := end - len(raw)
+	if start >= 0 && end <= len(p.src) && p.src[start:end] == string(raw) {
+		return p.src[start:end]
+	}
+	return string(raw)
+}
+
 func (p *treeParser) object(n *jnode) error {
+	mark := len(p.props)
 	for p.dec.PeekKind() == kindString {
-		name, err := p.dec.ReadToken()
+		name, err := p.dec.ReadValue()
 		if err != nil {
 			return fmt.Errorf("validate: invalid JSON at byte %d", p.dec.InputOffset())
 		}
-		key := name.String() // the token is only valid until the next read
+		key, err := p.stringValue(name)
+		if err != nil {
+			return err
+		}
 		v, err := p.value()
 		if err != nil {
 			return err
 		}
-		n.props = append(n.props, jprop{name: key, val: v})
+		p.props = append(p.props, jprop{name: key, val: v})
+	}
+	if len(p.props) > mark {
+		n.props = append(make([]jprop, 0, len(p.props)-mark), p.props[mark:]...)
+		clear(p.props[mark:])
+		p.props = p.props[:mark]
 	}
 	_, err := p.dec.ReadToken() // }
 	return err
 }
 
 func (p *treeParser) array(n *jnode) error {
+	mark := len(p.items)
 	for p.dec.PeekKind() != ']' {
-		if len(n.items) >= p.lim.MaxArrayItems {
+		if len(p.items)-mark >= p.lim.MaxArrayItems {
 			return fmt.Errorf("validate: array at byte %d has more than %d items", p.dec.InputOffset(), p.lim.MaxArrayItems)
 		}
 		v, err := p.value()
 		if err != nil {
 			return err
 		}
-		n.items = append(n.items, v)
+		p.items = append(p.items, v)
+	}
+	if len(p.items) > mark {
+		n.items = append(make([]*jnode, 0, len(p.items)-mark), p.items[mark:]...)
+		clear(p.items[mark:])
+		p.items = p.items[:mark]
 	}
 	_, err := p.dec.ReadToken() // ]
 	return err

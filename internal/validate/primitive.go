@@ -70,12 +70,25 @@ func (r *run) primitiveKind(o *occurrence, typ string) bool {
 	if want == "" {
 		want = "string"
 	}
-	got := map[byte]string{kindString: "string", kindNumber: "number", kindTrue: "boolean", kindFalse: "boolean"}[o.val.kind]
-	if got != want {
+	if jsonKindName(o.val.kind) != want {
 		r.errorf(outcome.CodeStructure, o.path, "a %s must be a JSON %s", typ, want)
 		return false
 	}
 	return true
+}
+
+// jsonKindName names a JSON kind as jsonKinds does; "" for objects,
+// arrays and null.
+func jsonKindName(kind byte) string {
+	switch kind {
+	case kindString:
+		return "string"
+	case kindNumber:
+		return "number"
+	case kindTrue, kindFalse:
+		return "boolean"
+	}
+	return ""
 }
 
 // primitiveFormat checks the value against the regex of its type (and of
@@ -91,12 +104,12 @@ func (r *run) primitiveFormat(o *occurrence, typ string, d *elemDef) {
 		r.errorf(outcome.CodeTooLong, o.path, "a %s may not be longer than %d bytes", typ, valueDef.maxLength)
 		return
 	}
-	if !r.matchesTypeFormat(typ, valueDef, text) {
+	if !r.matchesTypeFormat(valueDef, text) {
 		r.errorf(outcome.CodeValue, o.path, "value is not a valid %s", typ)
 		return
 	}
 	if d.regex != "" && !isPrimitiveValueRegex(d) {
-		if re, err := r.v.regex(d.regex); err == nil && !re.MatchString(text) {
+		if !r.matchesTypeFormat(d, text) {
 			r.errorf(outcome.CodeValue, o.path, "value does not match the pattern required by %s", d.owner.label())
 		}
 	}
@@ -115,12 +128,16 @@ func (r *run) primitiveFormat(o *occurrence, typ string, d *elemDef) {
 // base64Regex is the R4 regex of base64Binary values.
 const base64Regex = `(\s*([0-9a-zA-Z\+/=]){4}\s*)+`
 
-// matchesTypeFormat applies the regex of a primitive type. base64Binary is
-// checked natively, with the same meaning as its regex, because attachments
-// are large and the regex engine takes milliseconds per megabyte on them.
-func (r *run) matchesTypeFormat(typ string, valueDef *elemDef, text string) bool {
-	if typ == "base64Binary" && valueDef != nil && valueDef.regex == base64Regex {
-		return isBase64Text(text)
+// matchesTypeFormat applies the regex of a primitive type, natively where
+// nativeFormats has the regex. base64Binary is always checked natively,
+// because attachments are large and the regex engine takes milliseconds
+// per megabyte on them.
+func (r *run) matchesTypeFormat(valueDef *elemDef, text string) bool {
+	if valueDef == nil || valueDef.regex == "" {
+		return true
+	}
+	if valueDef.format != nil {
+		return valueDef.format(text)
 	}
 	re := r.typeRegex(valueDef)
 	return re == nil || re.MatchString(text)
@@ -163,16 +180,6 @@ func realDate(s string) bool {
 	return err == nil
 }
 
-// typeValueDef returns the value element of a primitive type's core
-// definition, which carries the type's regex and maximum length.
-func (r *run) typeValueDef(typ string) *elemDef {
-	s, err := r.v.typeStructure(typ)
-	if err != nil || s == nil {
-		return nil
-	}
-	return s.byID[typ+".value"]
-}
-
 // typeRegex returns the compiled regex of a primitive type's value
 // element, from its regex extension.
 func (r *run) typeRegex(e *elemDef) *regexp.Regexp {
@@ -211,10 +218,7 @@ func (r *run) primitiveExtras(o *occurrence) {
 			r.errorf(outcome.CodeStructure, o.path, "unknown element %q in the extensions of a primitive", p.name)
 		}
 	}
-	groups := r.groupMembers(&jnode{kind: kindObject, props: onlyProps(o.ext, "id", "extension")}, root.root, o.path, o.fp, false)
-	for _, g := range groups {
-		r.element(g)
-	}
+	r.memberElements(&jnode{kind: kindObject, props: onlyProps(o.ext, "id", "extension")}, root.root, o.path, o.fp, false)
 }
 
 func onlyProps(n *jnode, names ...string) []jprop {

@@ -103,9 +103,9 @@ func (r *run) unresolved(ref, path string) {
 	}
 }
 
-// targetTypes returns the resource types a Reference element allows, from
-// its target profiles. An empty set allows any type.
-func (r *run) targetTypes(d *elemDef) map[string]bool {
+// buildTargetTypes returns the resource types a Reference element allows,
+// from its target profiles. An empty set allows any type.
+func (r *run) buildTargetTypes(d *elemDef) map[string]bool {
 	out := map[string]bool{}
 	for _, t := range d.types {
 		if t.code != "Reference" && t.code != "canonical" {

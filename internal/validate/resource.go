@@ -126,20 +126,34 @@ func (r *run) against(n *jnode, s *structure, path string, fp *fhirpath.Node) {
 
 // resourceAnyOf validates a resource that must conform to at least one of
 // several profiles (an element whose type lists more than one profile).
-// The issues of the best match are kept.
+// The issues of the first profile it conforms to are kept, or, when it
+// conforms to none, those of the profile with the fewest errors. Profiles
+// it certainly does not conform to are validated only in that last case.
 func (r *run) resourceAnyOf(n *jnode, path string, fp *fhirpath.Node, profiles []string, from *fhirpkg.Package) {
 	if len(profiles) <= 1 {
 		r.resource(n, path, fp, profiles, from)
 		return
 	}
+	results := make([][]outcome.Issue, len(profiles))
+	validated := make([]bool, len(profiles))
+	for i, p := range profiles {
+		if r.provenNonConformant(n, p, from) {
+			continue
+		}
+		results[i] = r.sandbox(func() { r.resource(n, path, fp, []string{p}, from) })
+		validated[i] = true
+		if countErrors(results[i]) == 0 {
+			r.merge(results[i])
+			return
+		}
+	}
 	var best []outcome.Issue
 	for i, p := range profiles {
-		got := r.sandbox(func() { r.resource(n, path, fp, []string{p}, from) })
-		if i == 0 || countErrors(got) < countErrors(best) {
-			best = got
+		if !validated[i] {
+			results[i] = r.sandbox(func() { r.resource(n, path, fp, []string{p}, from) })
 		}
-		if countErrors(best) == 0 {
-			break
+		if i == 0 || countErrors(results[i]) < countErrors(best) {
+			best = results[i]
 		}
 	}
 	r.merge(best)

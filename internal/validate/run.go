@@ -18,7 +18,7 @@ type run struct {
 	v         *Validator
 	issues    []outcome.Issue
 	seen      map[issueKey]struct{}
-	evaluated map[string]struct{} // constraint key and location, so each is evaluated once
+	evaluated map[evalKey]struct{} // constraints evaluated, so each is evaluated once per location
 	nesting   int
 	// conformanceChecks counts the profile checks under way (see
 	// conformsTo). Unresolved references are not reported inside one,
@@ -28,6 +28,10 @@ type run struct {
 	// unknownMembership is set when memberOf() met a value set it could
 	// not expand during the invariant being evaluated.
 	unknownMembership bool
+
+	groupSlab  []group      // see newGroup
+	groupStack []*group     // see memberElements
+	occSlab    []occurrence // see newOccurrence
 
 	resources []*resourceFrame     // resources being validated, innermost last
 	bundles   []*bundleIndex       // Bundles being validated, innermost last
@@ -39,6 +43,14 @@ type issueKey struct {
 	code     outcome.Code
 	path     string
 	msg      string
+}
+
+// evalKey identifies one constraint at one location. The base definition
+// and a profile carry copies of the same constraint, so it is keyed by
+// content (constraintID), and the FHIRPath node stands for the location.
+type evalKey struct {
+	id   uint32
+	node *fhirpath.Node
 }
 
 type conformKey struct {
@@ -54,7 +66,7 @@ type resourceFrame struct {
 }
 
 func newRun(v *Validator) *run {
-	return &run{v: v, seen: map[issueKey]struct{}{}, evaluated: map[string]struct{}{}, conforms: map[conformKey]*bool{}}
+	return &run{v: v, seen: map[issueKey]struct{}{}, evaluated: map[evalKey]struct{}{}, conforms: map[conformKey]*bool{}}
 }
 
 // add records an issue once; the same problem found through the base
@@ -105,7 +117,7 @@ func (r *run) sandbox(fn func()) []outcome.Issue {
 	savedIssues, savedSeen := r.issues, r.seen
 	r.issues, r.seen = nil, map[issueKey]struct{}{}
 	savedEval := r.evaluated
-	r.evaluated = map[string]struct{}{}
+	r.evaluated = map[evalKey]struct{}{}
 	fn()
 	got := r.issues
 	r.issues, r.seen, r.evaluated = savedIssues, savedSeen, savedEval

@@ -8,18 +8,19 @@ import (
 // whose discriminators it matches and checks the slicing rules: each
 // slice's cardinality, closed slicing (no unmatched values), ordered
 // slicing and openAtEnd. It returns the definition each occurrence is
-// validated against: its slice, or the sliced element itself.
+// validated against: its slice, or the sliced element itself. It returns
+// nil when the element has no slices, which means the element for all.
 //
 // NOTE: re-slices (slices of slices) are not matched; values are checked
 // against the outer slice only.
 func (r *run) slices(g *group) []*elemDef {
 	d := g.def
+	if len(d.slices) == 0 {
+		return nil
+	}
 	defs := make([]*elemDef, len(g.occs))
 	for i := range defs {
 		defs[i] = d
-	}
-	if len(d.slices) == 0 {
-		return defs
 	}
 	counts := make([]int, len(d.slices))
 	rules, ordered := "open", false
@@ -50,7 +51,9 @@ func (r *run) slices(g *group) []*elemDef {
 		last = max(last, m)
 	}
 	for j, s := range d.slices {
-		r.sliceCardinality(s, counts[j], g.path())
+		if n := counts[j]; n < s.min || s.max >= 0 && n > s.max {
+			r.sliceCardinality(s, n, g.path())
+		}
 	}
 	return defs
 }
@@ -199,6 +202,11 @@ func (r *run) conformsTo(n *jnode, typ, profile, path string, d *elemDef) bool {
 	k := conformKey{node: n, profile: profile}
 	if res, ok := r.conforms[k]; ok {
 		return res == nil || *res
+	}
+	if n.str("resourceType") != "" && r.provenNonConformant(n, profile, d.owner.pkg) {
+		no := false
+		r.conforms[k] = &no
+		return false
 	}
 	r.conforms[k] = nil
 	r.conformanceChecks++

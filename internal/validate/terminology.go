@@ -119,8 +119,11 @@ func (v *Validator) expandDepth(url string, from *fhirpkg.Package, depth int) *e
 	res := v.resolve(url, from)
 	if res == nil || res.ResourceType != "ValueSet" {
 		if cs := v.codeSystemForValueSet(url); cs != nil {
-			x := newExpansion()
-			cs.addAll(x, cs.url)
+			x, _ := cached(&v.expansion, cs, func() (*expansion, error) {
+				x := newExpansion()
+				cs.addAll(x, cs.url)
+				return x, nil
+			})
 			return x
 		}
 		return nil

@@ -68,11 +68,20 @@ type Validator struct {
 
 	structs        sync.Map // *fhirpkg.Resource -> *lazy[*structure]
 	exprs          sync.Map // expression text -> *lazy[*fhirpath.Expression]
-	expansion      sync.Map // *fhirpkg.Resource -> *lazy[*expansion]
+	expansion      sync.Map // *fhirpkg.Resource or *codeSystem -> *lazy[*expansion]
 	regexes        sync.Map // pattern -> *lazy[*regexp.Regexp]
 	codeSystems    sync.Map // *fhirpkg.Resource -> *lazy[*codeSystem]
 	questionnaires sync.Map // *fhirpkg.Resource -> *lazy[*jnode]
 	extContexts    sync.Map // *fhirpkg.Resource -> *lazy[[]extensionContext]
+
+	resolved  sync.Map // resolveKey -> *fhirpkg.Resource, for canonicals found
+	valueDefs sync.Map // primitive type code -> *elemDef of its value element
+	// absentResults holds invariant outcomes on values without the
+	// elements the invariant names, by expression and type (absent.go).
+	absentResults sync.Map // absentKey -> invariantResult
+	// noShortcuts makes every invariant evaluate through FHIRPath, for
+	// tests that compare the shortcuts with the evaluation.
+	noShortcuts bool
 
 	vsIndexOnce sync.Once
 	globalsOnce sync.Once
@@ -88,7 +97,10 @@ type lazy[T any] struct {
 }
 
 func cached[T any](m *sync.Map, key any, build func() (T, error)) (T, error) {
-	e, _ := m.LoadOrStore(key, &lazy[T]{})
+	e, ok := m.Load(key)
+	if !ok {
+		e, _ = m.LoadOrStore(key, &lazy[T]{})
+	}
 	l := e.(*lazy[T])
 	l.once.Do(func() { l.val, l.err = build() })
 	return l.val, l.err
@@ -193,7 +205,9 @@ func (v *Validator) Validate(body []byte, profiles ...string) (*Result, error) {
 	if err != nil {
 		return &Result{Issues: []outcome.Issue{{Severity: outcome.Fatal, Code: outcome.CodeStructure, Diagnostics: err.Error()}}}, nil
 	}
-	res := &Result{ResourceType: tree.str("resourceType"), ID: tree.str("id")}
+	// The tree's strings share the document's memory; the Result keeps
+	// copies, so that it does not hold the document alive.
+	res := &Result{ResourceType: strings.Clone(tree.str("resourceType")), ID: strings.Clone(tree.str("id"))}
 	r := newRun(v)
 	if err := r.document(tree, body, profiles); err != nil {
 		return nil, err
@@ -205,12 +219,30 @@ func (v *Validator) Validate(body []byte, profiles ...string) (*Result, error) {
 // resolve finds a conformance resource by canonical URL as seen from a
 // package (nil for the instance): that package's scope first, then the
 // context packages, then the highest version.
+// Resources found are cached, because the package set does not change
+// after New. Misses are not: the instance chooses those URLs, so caching
+// them would let one sender grow the cache without bound.
 func (v *Validator) resolve(url string, from *fhirpkg.Package) *fhirpkg.Resource {
-	if len(v.context) == 0 {
-		return v.set.Resolve(url, from)
+	key := resolveKey{url: url, from: from}
+	if res, ok := v.resolved.Load(key); ok {
+		return res.(*fhirpkg.Resource)
 	}
-	scopes := make([]*fhirpkg.Package, 0, 1+len(v.context))
-	return v.set.Resolve(url, append(append(scopes, from), v.context...)...)
+	var res *fhirpkg.Resource
+	if len(v.context) == 0 {
+		res = v.set.Resolve(url, from)
+	} else {
+		scopes := make([]*fhirpkg.Package, 0, 1+len(v.context))
+		res = v.set.Resolve(url, append(append(scopes, from), v.context...)...)
+	}
+	if res != nil {
+		v.resolved.Store(key, res)
+	}
+	return res
+}
+
+type resolveKey struct {
+	url  string
+	from *fhirpkg.Package
 }
 
 // structureAt resolves a StructureDefinition by canonical URL, as seen from

@@ -1,6 +1,7 @@
 package validate
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 
@@ -36,10 +37,65 @@ func (r *run) members(n *jnode, c *elemDef, path string, fp *fhirpath.Node, isRe
 	if !isResource && !hasContent(n) {
 		r.errorf(outcome.CodeInvariant, path, "ele-1: an element must have a value or children other than id")
 	}
+	r.memberElements(n, c, path, fp, isResource)
+}
+
+// memberElements groups the members of n by the children of c and
+// validates the groups. The list of groups is taken from the run's stack
+// and given back afterwards, because every object of the instance needs
+// one.
+func (r *run) memberElements(n *jnode, c *elemDef, path string, fp *fhirpath.Node, isResource bool) {
+	mark := len(r.groupStack)
 	groups := r.groupMembers(n, c, path, fp, isResource)
-	for _, g := range groups {
+	r.elements(c, groups, path)
+	clear(groups)
+	r.groupStack = r.groupStack[:mark]
+}
+
+// elements validates each child definition of c in definition order: the
+// groups of the members present, and the cardinality of the absent ones.
+func (r *run) elements(c *elemDef, groups []*group, path string) {
+	for i, g := range groups {
+		if g == nil {
+			r.absent(c.children[i], path)
+			continue
+		}
 		r.element(g)
 	}
+}
+
+// newGroup and newOccurrence allocate from slabs of the run, because
+// every object of the instance needs them.
+func (r *run) newGroup(d *elemDef, parentPath string) *group {
+	if len(r.groupSlab) == 0 {
+		r.groupSlab = make([]group, 64)
+	}
+	g := &r.groupSlab[0]
+	r.groupSlab = r.groupSlab[1:]
+	g.def, g.parentPath = d, parentPath
+	return g
+}
+
+func (r *run) newOccurrence(typ, path string) *occurrence {
+	if len(r.occSlab) == 0 {
+		r.occSlab = make([]occurrence, 64)
+	}
+	o := &r.occSlab[0]
+	r.occSlab = r.occSlab[1:]
+	o.typ, o.path = typ, path
+	return o
+}
+
+// absent checks a child definition that has no member in the instance:
+// only a minimum cardinality, of the element or of one of its slices, can
+// fail. It reports what element would for an empty group, building the
+// location only when there is an issue.
+func (r *run) absent(d *elemDef, parentPath string) {
+	if !d.requiredSomewhere() {
+		return
+	}
+	g := &group{def: d, parentPath: parentPath}
+	r.element(g)
 }
 
 // hasContent reports whether an object has a member besides id, the test
@@ -55,12 +111,14 @@ func hasContent(n *jnode) bool {
 
 // groupMembers matches the members of n to the children of c, reporting
 // unknown members and JSON shapes that do not fit the definition. It
-// returns one group per child definition, in definition order.
+// returns one entry per child definition, in definition order: the group
+// of the child's members, or nil for a child without members. The list
+// is pushed on the run's group stack, from which memberElements pops it.
 func (r *run) groupMembers(n *jnode, c *elemDef, path string, fp *fhirpath.Node, isResource bool) []*group {
-	groups := make([]*group, len(c.children))
-	for i, d := range c.children {
-		groups[i] = &group{def: d, parentPath: path}
-	}
+	mark := len(r.groupStack)
+	r.groupStack = slices.Grow(r.groupStack, len(c.children))[:mark+len(c.children)]
+	groups := r.groupStack[mark:]
+	clear(groups)
 	var fpKids []*fhirpath.Node
 	if fp != nil {
 		fpKids = fp.Children()
@@ -74,6 +132,9 @@ func (r *run) groupMembers(n *jnode, c *elemDef, path string, fp *fhirpath.Node,
 		if i < 0 {
 			r.errorf(outcome.CodeStructure, path+"."+p.name, "unknown element %q", p.name)
 			continue
+		}
+		if groups[i] == nil {
+			groups[i] = r.newGroup(c.children[i], path)
 		}
 		g := groups[i]
 		if isExt && !isPrimitiveType(typ) {
@@ -100,12 +161,26 @@ func matchChild(c *elemDef, name string) (int, string) {
 			continue
 		}
 		for _, t := range d.types {
-			if upperFirst(t.code) == suffix {
+			if isUpperFirstOf(suffix, t.code) {
 				return i, t.code
 			}
 		}
 	}
 	return -1, ""
+}
+
+// isUpperFirstOf reports whether s is code with its first letter in upper
+// case, as a choice member names its type ("Quantity", "DateTime"),
+// without building that string.
+func isUpperFirstOf(s, code string) bool {
+	if len(s) != len(code) || s == "" {
+		return false
+	}
+	c := code[0]
+	if c >= 'a' && c <= 'z' {
+		c -= 'a' - 'A'
+	}
+	return s[0] == c && s[1:] == code[1:]
 }
 
 func singleType(d *elemDef) string {
@@ -121,9 +196,12 @@ func singleType(d *elemDef) string {
 func (r *run) addOccurrences(g *group, p jprop, name, typ string, isExt bool, path string, fpKids []*fhirpath.Node) {
 	repeats := g.def.baseMax != 1 && g.def.baseMax != 0
 	jsonName := name
-	base := path + "." + g.def.name
+	// The location is the element's path, with the type of a choice
+	// (".ofType(Quantity)", which the member name ends with) and the index
+	// of a repeating element. Each is built in one concatenation.
+	ofType := ""
 	if g.def.choice {
-		base += ".ofType(" + upperFirst(typ) + ")"
+		ofType = name[len(g.def.name):]
 	}
 	items := []*jnode{p.val}
 	switch {
@@ -157,10 +235,7 @@ func (r *run) addOccurrences(g *group, p jprop, name, typ string, isExt bool, pa
 		if i < len(existing) {
 			o = existing[i]
 		} else {
-			o = &occurrence{typ: typ, path: base}
-			if repeats {
-				o.path = indexed(base, i)
-			}
+			o = r.newOccurrence(typ, occurrencePath(path, g.def.name, ofType, repeats, i))
 			o.fp = fpAt(fpKids, start, i, jsonName)
 			g.occs = append(g.occs, o)
 		}
@@ -199,6 +274,18 @@ func fpAt(kids []*fhirpath.Node, start, i int, jsonName string) *fhirpath.Node {
 	return kids[start+i]
 }
 
+func occurrencePath(parent, name, ofType string, repeats bool, i int) string {
+	switch {
+	case ofType == "" && !repeats:
+		return parent + "." + name
+	case ofType == "":
+		return parent + "." + name + "[" + strconv.Itoa(i) + "]"
+	case !repeats:
+		return parent + "." + name + ".ofType(" + ofType + ")"
+	}
+	return parent + "." + name + ".ofType(" + ofType + ")[" + strconv.Itoa(i) + "]"
+}
+
 func indexed(path string, i int) string {
 	return path + "[" + strconv.Itoa(i) + "]"
 }
@@ -220,13 +307,19 @@ func isPrimitiveType(code string) bool {
 // cardinality, slicing, then each value.
 func (r *run) element(g *group) {
 	d := g.def
-	r.cardinality(d, len(g.occs), g.path())
+	if n := len(g.occs); n < d.min || d.max >= 0 && n > d.max {
+		r.cardinality(d, n, g.path())
+	}
 	if d.choice && len(g.occs) > 1 {
 		r.oneChoice(g)
 	}
 	defs := r.slices(g)
 	for i, o := range g.occs {
-		r.occurrence(o, defs[i])
+		if defs == nil {
+			r.occurrence(o, d)
+		} else {
+			r.occurrence(o, defs[i])
+		}
 	}
 }
 

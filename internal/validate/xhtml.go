@@ -38,6 +38,9 @@ func setOf(names ...string) map[string]bool {
 // allowed elements and attributes, no javascript: links, and some text or
 // an image. HTML named entities (&nbsp;, &reg;) are accepted.
 func (r *run) xhtml(o *occurrence) {
+	if !r.v.noShortcuts && quickXHTML(o.val.text) {
+		return
+	}
 	if err := checkXHTML(o.val.text); err != nil {
 		r.errorf(outcome.CodeValue, o.path, "invalid narrative: %v", err)
 	}

@@ -1,0 +1,126 @@
+package validate
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"testing"
+
+	"github.com/gatehouse-health/gatehouse/internal/corpustest"
+)
+
+func TestAnalyzeAbsentShapes(t *testing.T) {
+	tests := []struct {
+		name, expr string
+		mode       absentMode
+		names      []string
+	}{
+		{"qty-3 presence", "code.empty() or system.exists()", modePresence, []string{"code", "system"}},
+		{"presence with not", "(a.exists() and b.empty()).not() implies c.exists().not()", modePresence, []string{"a", "b", "c"}},
+		{"two-step path is not presence", "text.`div`.exists()", modeAbsent, []string{"text", "div"}},
+		{"dom-4 absent", "contained.meta.versionId.empty() and contained.meta.lastUpdated.empty()", modeAbsent,
+			[]string{"contained", "meta", "versionId", "contained", "meta", "lastUpdated"}},
+		{"dom-3 chain", "contained.where((('#'+id in %resource.descendants().reference) or descendants().where(reference = '#').exists()).not()).trace('unmatched', id).empty()", modeChain, []string{"contained"}},
+		{"chain needs an end", "contained.where(%resource.exists())", modeNone, nil},
+		{"chain from the type is not a chain", "Patient.where(%resource.exists()).empty()", modeNone, nil},
+		{"operator after chain", "contained.where(x).empty() or %resource.exists()", modeNone, nil},
+		{"chain from a literal", "true.where(%resource.active).empty()", modeNone, nil},
+		{"environment", "reference.startsWith('#').not() or (reference.substring(1) in %rootResource.contained.id)", modeNone, nil},
+		{"focus functions", "hasValue() or (children().count() > id.count())", modeNone, nil},
+		{"this", "$this.code.exists()", modeNone, nil},
+		{"clock", "date <= today()", modeNone, nil},
+		{"string literal names nothing", "system = 'http://x.org/code.exists()'", modeAbsent, []string{"system"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := analyzeAbsent(tt.expr)
+			if got.mode != tt.mode {
+				t.Fatalf("mode = %d, want %d", got.mode, tt.mode)
+			}
+			if tt.mode != modeNone && !slices.Equal(got.names, tt.names) {
+				t.Errorf("names = %q, want %q", got.names, tt.names)
+			}
+		})
+	}
+}
+
+// TestShortcutsAgree validates examples with and without the shortcuts
+// (cached invariant results, native invariant checks, the pre-screen of
+// alternative profiles) and requires the same issues, so a shortcut that
+// changes an outcome fails here.
+func TestShortcutsAgree(t *testing.T) {
+	if testing.Short() {
+		t.Skip("validates several hundred examples twice")
+	}
+	var r4Files []string
+	r4 := filepath.Join(corpustest.Unpack(t, "fhir-r4-examples/hl7.fhir.r4.examples-4.0.1.tgz"), "package")
+	all, _ := filepath.Glob(filepath.Join(r4, "*.json"))
+	for _, f := range all {
+		if !isConformanceFile(filepath.Base(f)) {
+			r4Files = append(r4Files, f)
+		}
+	}
+	if len(r4Files) < 500 {
+		t.Fatalf("only %d R4 examples found", len(r4Files))
+	}
+	pas, _ := filepath.Glob(filepath.Join("..", "demo", "bundles", "pas-*.json"))
+	if len(pas) == 0 {
+		t.Fatal("no PAS Bundles found")
+	}
+	const request = "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/profile-pas-request-bundle"
+	runs := []struct {
+		name    string
+		opts    Options
+		files   []string
+		profile []string
+	}{
+		{"r4", Options{AllowedExtensionDomains: exampleDomains}, r4Files, nil},
+		{"pas-2.0.1", Options{Context: []string{"hl7.fhir.us.davinci-pas#2.0.1"}}, pas, []string{request}},
+		{"pas-2.2.1", Options{Context: []string{"hl7.fhir.us.davinci-pas#2.2.1"}}, pas, []string{request}},
+	}
+	for _, run := range runs {
+		t.Run(run.name, func(t *testing.T) {
+			fast, err := New(run.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			slow, err := New(run.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			slow.noShortcuts = true
+			for _, f := range run.files {
+				body, err := os.ReadFile(f)
+				if err != nil {
+					t.Fatal(err)
+				}
+				compareShortcuts(t, fast, slow, filepath.Base(f), body, run.profile)
+				// Renaming created breaks every Claim profile, so the
+				// choice between them falls back to the fewest errors.
+				if broken := bytes.Replace(body, []byte(`"created"`), []byte(`"createdAt"`), 1); !bytes.Equal(broken, body) {
+					compareShortcuts(t, fast, slow, filepath.Base(f)+" without created", broken, run.profile)
+				}
+			}
+		})
+	}
+}
+
+// compareShortcuts validates one document with both validators; the fast
+// one validates it twice, so that the second run uses the results cached
+// by the first.
+func compareShortcuts(t *testing.T, fast, slow *Validator, name string, body []byte, profiles []string) {
+	t.Helper()
+	if _, err := fast.Validate(body, profiles...); err != nil {
+		t.Fatal(err)
+	}
+	got, err1 := fast.Validate(body, profiles...)
+	want, err2 := slow.Validate(body, profiles...)
+	if err1 != nil || err2 != nil {
+		t.Fatalf("%s: %v, %v", name, err1, err2)
+	}
+	if !reflect.DeepEqual(got.Issues, want.Issues) {
+		t.Errorf("%s: issues differ with shortcuts:\n got %v\nwant %v", name, got.Issues, want.Issues)
+	}
+}

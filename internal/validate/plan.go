@@ -1,0 +1,47 @@
+package validate
+
+// elemPlan holds what checking a value against one element definition
+// needs beyond the definition itself and is the same for every value:
+// facts that resolve other definitions. It is worked out on first use and
+// kept with the definition, so the structures cached by a Validator carry
+// their plans, and a transient definition (see conformsTo) drops its plan
+// with it.
+type elemPlan struct {
+	// targetTypes are the resource types a Reference or canonical element
+	// allows, from its target profiles; empty allows any type.
+	targetTypes map[string]bool
+}
+
+// planOf returns the plan of d, building it on first use. Building is
+// deterministic, so when two goroutines race the first plan stored wins
+// and the other is dropped.
+func (r *run) planOf(d *elemDef) *elemPlan {
+	if p := d.plan.Load(); p != nil {
+		return p
+	}
+	p := &elemPlan{targetTypes: r.buildTargetTypes(d)}
+	d.plan.CompareAndSwap(nil, p)
+	return d.plan.Load()
+}
+
+// targetTypes returns the resource types a Reference element allows; the
+// map is shared and must not be changed.
+func (r *run) targetTypes(d *elemDef) map[string]bool { return r.planOf(d).targetTypes }
+
+// typeValueDef returns the value element of a primitive type's core
+// definition, which carries the type's regex and maximum length.
+func (r *run) typeValueDef(typ string) *elemDef {
+	if e, ok := r.v.valueDefs.Load(typ); ok {
+		return e.(*elemDef)
+	}
+	s, err := r.v.typeStructure(typ)
+	if err != nil || s == nil {
+		return nil
+	}
+	e := s.byID[typ+".value"]
+	if e != nil {
+		// Only types of the core package get here, so the cache is bounded.
+		r.v.valueDefs.Store(typ, e)
+	}
+	return e
+}

@@ -1,0 +1,109 @@
+package validate
+
+import (
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/gatehouse-health/gatehouse/internal/corpustest"
+)
+
+// xhtmlCases are narratives at the edges of what quickXHTML accepts.
+var xhtmlCases = []string{
+	`<div xmlns="http://www.w3.org/1999/xhtml">x</div>`,
+	` <div xmlns='http://www.w3.org/1999/xhtml' class="a">a &amp; b&nbsp;<br/><p>é</p></div> `,
+	`<div xmlns="http://www.w3.org/1999/xhtml">&nbsp;</div>`,
+	`<div xmlns="http://www.w3.org/1999/xhtml"><img src="a.png"/></div>`,
+	`<div xmlns="http://www.w3.org/1999/xhtml"><a href=" JavaScript:x">a</a></div>`,
+	`<div xmlns="http://www.w3.org/1999/xhtml"><a href="&nbsp;javascript:x">a</a></div>`,
+	`<div xmlns="http://www.w3.org/1999/xhtml"><a href="x?a=1&amp;b=2">a</a></div>`,
+	"<div xmlns=\"http://www.w3.org/1999/xhtml\"><span title=\"a &quot;b&quot;\nc\">x</span></div>",
+	`<div xmlns="http://www.w3.org/1999/xhtml"><span title="a &copy; b">x</span></div>`,
+	`<div xmlns="http://www.w3.org/1999/xhtml"><script>x</script></div>`,
+	`<div xmlns="http://www.w3.org/1999/xhtml" onclick="x">a</div>`,
+	`<div>x</div>`,
+	`<div xmlns="http://www.w3.org/1999/xhtml"><p>x</div>`,
+	`<div xmlns="http://www.w3.org/1999/xhtml"><p xmlns="http://www.w3.org/1999/xhtml">x</p></div>`,
+	`<div xmlns="http://www.w3.org/1999/xhtml" xml:lang="en"><td nowrap="nowrap">x</td></div>`,
+	`<div xmlns="http://www.w3.org/1999/xhtml">a &copy; b</div>`,
+	`<div xmlns="http://www.w3.org/1999/xhtml">a]]>b</div>`,
+	`<div xmlns="http://www.w3.org/1999/xhtml"><!-- c -->x</div>`,
+	"<div xmlns=\"http://www.w3.org/1999/xhtml\">a\x01</div>",
+	"<div xmlns=\"http://www.w3.org/1999/xhtml\">\xff</div>",
+	`<div xmlns="http://www.w3.org/1999/xhtml" class="a" class="b">x</div>`,
+	`<div xmlns="http://www.w3.org/1999/xhtml"></div><div xmlns="http://www.w3.org/1999/xhtml">x</div>`,
+}
+
+// TestQuickXHTMLNeverAcceptsInvalid requires checkXHTML to accept every
+// narrative quickXHTML accepts: the edge cases above, the narratives of
+// the R4 examples, and random changes to both.
+func TestQuickXHTMLNeverAcceptsInvalid(t *testing.T) {
+	inputs := append([]string(nil), xhtmlCases...)
+	inputs = append(inputs, corpusNarratives(t)...)
+	rng := rand.New(rand.NewPCG(3, 4))
+	alphabet := `<>/="' &;:abdipvxmlnsr` + "\t\x01\xc3\xa9"
+	checked := 0
+	for _, in := range inputs {
+		variants := []string{in}
+		for range 20 {
+			variants = append(variants, mutate(rng, in, alphabet))
+		}
+		for _, s := range variants {
+			if quickXHTML(s) {
+				checked++
+				if err := checkXHTML(s); err != nil {
+					t.Errorf("quickXHTML accepts %q, checkXHTML rejects it: %v", s, err)
+				}
+			}
+		}
+	}
+	if checked == 0 {
+		t.Fatal("quickXHTML accepted nothing")
+	}
+}
+
+// TestQuickXHTMLCoversCorpus requires the quick check to decide most
+// published narratives, or it would not save anything.
+func TestQuickXHTMLCoversCorpus(t *testing.T) {
+	divs := corpusNarratives(t)
+	accepted := 0
+	for _, d := range divs {
+		if quickXHTML(d) {
+			accepted++
+		}
+	}
+	t.Logf("quickXHTML accepts %d of %d narratives", accepted, len(divs))
+	if accepted*10 < len(divs)*8 {
+		t.Errorf("quickXHTML accepts %d of %d narratives of the R4 examples, want at least 80%%", accepted, len(divs))
+	}
+}
+
+// corpusNarratives returns the top-level narrative of every R4 example
+// that has one.
+func corpusNarratives(t *testing.T) []string {
+	t.Helper()
+	dir := filepath.Join(corpustest.Unpack(t, "fhir-r4-examples/hl7.fhir.r4.examples-4.0.1.tgz"), "package")
+	files, _ := filepath.Glob(filepath.Join(dir, "*.json"))
+	var out []string
+	for _, f := range files {
+		if isConformanceFile(filepath.Base(f)) {
+			continue
+		}
+		body, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tree, err := parseTree(body, DefaultLimits)
+		if err != nil {
+			continue
+		}
+		if div := tree.prop("text").prop("div"); div != nil && div.kind == kindString {
+			out = append(out, div.text)
+		}
+	}
+	if len(out) < 100 {
+		t.Fatalf("only %d narratives found", len(out))
+	}
+	return out
+}
