@@ -57,8 +57,11 @@ func ParseJSONModel(b []byte, model *fhirmodel.Model, typeName string) (*Node, e
 	return root, nil
 }
 
+// newJSONDecoder reads b in place: given a *bytes.Buffer, jsontext uses its
+// bytes without copying them into a buffer of its own. Every token the
+// builder keeps is copied out by String, so the tree never aliases b.
 func newJSONDecoder(b []byte) *jsontext.Decoder {
-	return jsontext.NewDecoder(bytes.NewReader(b), jsontext.AllowDuplicateNames(false), jsontext.AllowInvalidUTF8(false))
+	return jsontext.NewDecoder(bytes.NewBuffer(b), jsontext.AllowDuplicateNames(false), jsontext.AllowInvalidUTF8(false))
 }
 
 type jsonBuilder struct {
