@@ -29,7 +29,7 @@ func unsupportedParameter(ct string) string {
 	return ""
 }
 
-// checkContentEncoding refuses a compressed or otherwise encoded body with
+// checkContentEncoding rejects a compressed or otherwise encoded body with
 // 415 (RFC 7694), naming the encoding: strict mode reads only the bytes as
 // sent, and decoding them here would add a decompression-bomb surface.
 func checkContentEncoding(ex *exchange, hasBody bool) *Refusal {

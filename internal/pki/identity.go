@@ -205,7 +205,7 @@ func identityFromSANs(sans []string, prefix string) (string, bool) {
 
 // PartnerIdentityProblem explains why PartnerFromCertificate finds no
 // partner in leaf, as a phrase that follows "the client certificate", such
-// as "carries more than one partner URI SAN". It returns "" when leaf names
+// as "carries 2 partner URI SANs: it must carry exactly one". It returns "" when leaf names
 // a partner.
 func PartnerIdentityProblem(leaf *x509.Certificate) string {
 	uris, err := rawURISANs(leaf)

@@ -205,8 +205,8 @@ func checkEndpoint(sub *subscription, in *subscriptionJSON, p Partner) error {
 	return nil
 }
 
-// endpointURLProblem says what keeps raw from being an absolute https URL
-// without user information, query or fragment, or returns "".
+// endpointURLProblem returns what keeps raw from being an absolute https URL
+// without user information, query or fragment, or "" when nothing does.
 func endpointURLProblem(raw string) string {
 	u, err := url.Parse(raw)
 	switch {

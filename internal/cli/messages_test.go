@@ -189,3 +189,26 @@ func TestTryItBundleExists(t *testing.T) {
 		t.Error("the copied bundle differs from the shipped one")
 	}
 }
+
+// TestFhirpathInvalidDateInput checks that an impossible date in the
+// input fails intake, naming the element, instead of evaluating to a
+// FHIR.date value.
+func TestFhirpathInvalidDateInput(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "patient.json")
+	if err := os.WriteFile(path, []byte(`{"resourceType":"Patient","birthDate":"2020-13-45"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := run(t, context.Background(), "fhirpath", "--input", path, "Patient.birthDate")
+	if code != 2 {
+		t.Errorf("exit code = %d, want 2", code)
+	}
+	if stdout != "" {
+		t.Errorf("stdout = %q, want nothing", stdout)
+	}
+	if !strings.Contains(stderr, "gatehouse: error: "+path+": fhirpath: Patient.birthDate is not a valid FHIR date") {
+		t.Errorf("stderr = %q, want the invalid date named", stderr)
+	}
+	if strings.Contains(stderr, "2020-13-45") {
+		t.Errorf("stderr = %q repeats the input value", stderr)
+	}
+}
