@@ -110,26 +110,37 @@ func TestUsageErrorsBeforeNetwork(t *testing.T) {
 	}
 }
 
-// TestServePortInUse holds the listen address and checks that serve names
-// it and says how to get past it.
+// TestServePortInUse holds the listen address, then the admin address,
+// and checks that serve names it and the option that moves it.
 func TestServePortInUse(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	addr := ln.Addr().String()
+	held := ln.Addr().String()
+	data := t.TempDir()
 
-	code, _, stderr := run(t, context.Background(), "serve", "--data", t.TempDir(), "--listen", addr, "--admin-listen", "")
-	if code != 1 {
-		t.Errorf("exit code = %d, want 1", code)
+	tests := []struct {
+		name, listen, adminListen, option string
+	}{
+		{"listen", held, "", "--listen"},
+		{"admin listen", "127.0.0.1:0", held, "--admin-listen"},
 	}
-	if !strings.Contains(stderr, "address already in use") {
-		t.Errorf("stderr = %q, want the bind error", stderr)
-	}
-	want := "gatehouse: hint: another process listens on " + addr + "; pick another with --listen"
-	if !strings.Contains(stderr, want) {
-		t.Errorf("stderr = %q, want %q", stderr, want)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, _, stderr := run(t, context.Background(), "serve", "--data", data, "--listen", tt.listen, "--admin-listen", tt.adminListen)
+			if code != 1 {
+				t.Errorf("exit code = %d, want 1", code)
+			}
+			if !strings.Contains(stderr, "address already in use") {
+				t.Errorf("stderr = %q, want the bind error", stderr)
+			}
+			want := "gatehouse: hint: another process listens on " + held + "; pick another with " + tt.option + " or stop it"
+			if !strings.Contains(stderr, want) {
+				t.Errorf("stderr = %q, want %q", stderr, want)
+			}
+		})
 	}
 }
 

@@ -60,7 +60,7 @@ func (e *env) serve(args []string) int {
 	rt, err := app.Start(ctx, cfg, app.Options{Logger: log, ConfigFile: *cfgPath})
 	if err != nil {
 		e.errorf("start: %v", err)
-		e.startHint(err, *cfgPath)
+		e.startHint(err, *cfgPath, *adminListen)
 		return 1
 	}
 	if layout != nil {
@@ -97,7 +97,7 @@ func (e *env) checkServeFlags(flags *flag.FlagSet, cfgPath, listen, adminListen 
 			}
 		})
 		if len(devOnly) > 0 {
-			e.errorf("%s cannot be combined with --config: it applies to development mode only", strings.Join(devOnly, " and "))
+			e.errorf("%s cannot be combined with --config: these options apply to development mode only", strings.Join(devOnly, " and "))
 			e.hint("set listen, admin.listen and the file paths in %s, or drop --config for development mode", cfgPath)
 			return 2, false
 		}
@@ -118,7 +118,7 @@ func (e *env) checkServeFlags(flags *flag.FlagSet, cfgPath, listen, adminListen 
 
 // startHint explains a start failure the user can fix: a listen address
 // that another process already holds.
-func (e *env) startHint(err error, cfgPath string) {
+func (e *env) startHint(err error, cfgPath, adminListen string) {
 	if !errors.Is(err, syscall.EADDRINUSE) {
 		return
 	}
@@ -131,7 +131,11 @@ func (e *env) startHint(err error, cfgPath string) {
 		e.hint("another process listens on %s; stop it, or pick another address in %s", addr, cfgPath)
 		return
 	}
-	e.hint("another process listens on %s; pick another with --listen (or --admin-listen) or stop it", addr)
+	option := "--listen"
+	if addr == adminListen {
+		option = "--admin-listen"
+	}
+	e.hint("another process listens on %s; pick another with %s or stop it", addr, option)
 }
 
 // serveConfig loads the configuration file, or prepares development mode
