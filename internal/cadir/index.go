@@ -21,7 +21,7 @@ type Index struct {
 type Record struct {
 	// Serial is the serial number in lower-case hexadecimal.
 	Serial string `json:"serial"`
-	// Kind is "server", "client" or "admin".
+	// Kind is "server", "client", "admin" or "engine".
 	Kind    string `json:"kind"`
 	Subject string `json:"subject"`
 	// Names are the subject alternative names: DNS names, IP addresses

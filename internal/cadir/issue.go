@@ -12,6 +12,7 @@ const (
 	KindServer = "server"
 	KindClient = "client"
 	KindAdmin  = "admin"
+	KindEngine = "engine"
 )
 
 // IssueServer issues a server certificate and records it.
@@ -39,6 +40,16 @@ func (d *Dir) IssueAdmin(opts pki.AdminOptions) (*pki.Certificate, Record, error
 		return nil, Record{}, err
 	}
 	return d.record(KindAdmin, c)
+}
+
+// IssueEngine issues a payer integration engine's client certificate,
+// which the outbound listener accepts, and records it.
+func (d *Dir) IssueEngine(opts pki.AdminOptions) (*pki.Certificate, Record, error) {
+	c, err := d.withNow().IssueEngine(opts)
+	if err != nil {
+		return nil, Record{}, err
+	}
+	return d.record(KindEngine, c)
 }
 
 func (d *Dir) withNow() *pki.CA {

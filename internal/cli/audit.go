@@ -43,31 +43,16 @@ Examples:
     $ gatehouse audit check-proof entry-42.tlog-proof --key checkpoint.vkey
 `
 
-// audit dispatches the audit subcommands.
-func (e *env) audit(args []string) int {
-	if len(args) == 0 {
-		fmt.Fprint(e.stderr, auditUsage)
-		return 2
-	}
-	cmd, rest := args[0], args[1:]
-	switch cmd {
-	case "verify":
-		return e.auditVerify(rest)
-	case "show":
-		return e.auditShow(rest)
-	case "export":
-		return e.auditExport(rest)
-	case "prove":
-		return e.auditProve(rest)
-	case "check-proof":
-		return e.auditCheckProof(rest)
-	case "help", "-h", "-help", "--help":
-		fmt.Fprint(e.stdout, auditUsage)
-		return 0
-	}
-	e.errorf("unknown audit command %q", cmd)
-	e.hint("run 'gatehouse audit help' for the list of audit commands")
-	return 2
+var auditGroup = &commandGroup{
+	name:  "audit",
+	usage: auditUsage,
+	commands: map[string]command{
+		"verify":      {run: (*env).auditVerify},
+		"show":        {run: (*env).auditShow},
+		"export":      {run: (*env).auditExport},
+		"prove":       {run: (*env).auditProve},
+		"check-proof": {run: (*env).auditCheckProof},
+	},
 }
 
 // auditSource is the --data / --database / --key option group.

@@ -231,6 +231,8 @@ func (e *env) auditProve(args []string) int {
 	defer db.Close()
 	p, err := r.Receipt(e.ctx, index)
 	switch {
+	case errors.Is(err, auditlog.ErrNotFound):
+		return e.proveNotFound(r, index)
 	case errors.Is(err, auditlog.ErrNotCovered):
 		e.errorf("entry %d is recorded but no checkpoint covers it yet", index)
 		e.hint("wait for the next checkpoint (every few seconds while the gateway runs) and retry")
@@ -241,6 +243,23 @@ func (e *env) auditProve(args []string) int {
 	}
 	e.stdout.Write(p.Format())
 	return 0
+}
+
+// proveNotFound reports an index beyond the log, with the log's size.
+func (e *env) proveNotFound(r *auditlog.Reader, index int64) int {
+	size, err := r.Size(e.ctx)
+	if err != nil {
+		e.errorf("no entry %d in the audit log, and its size could not be read: %v", index, err)
+		return 1
+	}
+	if size == 0 {
+		e.errorf("no entry %d: the audit log is empty", index)
+		e.hint("prove an entry once the gateway has recorded exchanges")
+		return 1
+	}
+	e.errorf("no entry %d: the audit log has %d entries, indexes 0 to %d", index, size, size-1)
+	e.hint("'gatehouse audit show' lists the entries with their index")
+	return 1
 }
 
 const checkProofSynopsis = "gatehouse audit check-proof FILE [--key FILE | --data DIR] [--leaf HASH] [--witness VKEY]"

@@ -140,7 +140,7 @@ func TestAuditVerifyErrors(t *testing.T) {
 	}{
 		{[]string{"audit", "verify", "--data", "/nonexistent/data"}, "gatehouse: error:"},
 		{[]string{"audit", "verify", "--database", "/nonexistent/x.db"}, "--key is required with --database"},
-		{[]string{"audit", "bogus"}, `unknown audit command "bogus"`},
+		{[]string{"audit", "bogus"}, `unknown audit subcommand "bogus"`},
 		{[]string{"audit", "show", "--decision", "maybe"}, `invalid --decision "maybe"`},
 		{[]string{"audit", "export", "--format", "xml"}, `invalid --format "xml"`},
 		{[]string{"audit", "prove", "minus-one"}, `invalid entry index "minus-one"`},
@@ -263,7 +263,7 @@ func TestAuditProveAndCheckProof(t *testing.T) {
 	}
 
 	code, _, stderr = run(t, context.Background(), "audit", "prove", "9", "--data", dir)
-	if code != 1 || !strings.Contains(stderr, "no entry") {
+	if code != 1 || !strings.Contains(stderr, "no entry 9: the audit log has 9 entries, indexes 0 to 8") {
 		t.Errorf("prove beyond the log: code %d stderr %q", code, stderr)
 	}
 }

@@ -58,46 +58,82 @@ func Main(args []string, stdout, stderr io.Writer) int {
 // MainContext is Main with a context whose cancellation stops long-running
 // commands such as serve, as SIGINT does.
 func MainContext(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	env := &env{ctx: ctx, stdout: stdout, stderr: stderr}
+	return env.dispatch(topLevel, args)
+}
+
+// commandGroup is a command whose first argument names a subcommand, such
+// as "pki issue". Every entry answers -h, which the help table test checks
+// by walking the tree from topLevel.
+type commandGroup struct {
+	name     string // the command words after "gatehouse", such as "pki issue"; empty at the top
+	usage    string // full usage text, printed for -h and after errors
+	commands map[string]command
+}
+
+// command is a leaf that runs with its arguments, or a nested group.
+type command struct {
+	run   func(e *env, args []string) int
+	group *commandGroup
+}
+
+var topLevel = &commandGroup{
+	usage: usage,
+	commands: map[string]command{
+		"serve":      {run: (*env).serve},
+		"token":      {run: (*env).token},
+		"demo":       {run: (*env).demo},
+		"ehr":        {run: (*env).ehr},
+		"load":       {run: (*env).load},
+		"validate":   {run: (*env).validate},
+		"pki":        {group: pkiGroup},
+		"killswitch": {group: killswitchGroup},
+		"payer":      {group: payerGroup},
+		"posture":    {run: (*env).posture},
+		"dfd":        {run: (*env).dfd},
+		"audit":      {group: auditGroup},
+		"fhirpath":   {run: (*env).fhirpath},
+	},
+}
+
+// isHelp reports whether arg asks for help in place of a subcommand.
+func isHelp(arg string) bool {
+	switch arg {
+	case "help", "-h", "-help", "--help":
+		return true
+	}
+	return false
+}
+
+// dispatch runs the subcommand of g named by args[0]. Help goes to stdout
+// with exit 0; a missing or unknown subcommand is a usage error (exit 2).
+func (e *env) dispatch(g *commandGroup, args []string) int {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
+		if g.name != "" {
+			e.errorf("missing %s subcommand", g.name)
+		}
+		fmt.Fprint(e.stderr, g.usage)
 		return 2
 	}
-	env := &env{ctx: ctx, stdout: stdout, stderr: stderr}
-	cmd, rest := args[0], args[1:]
-	switch cmd {
-	case "serve":
-		return env.serve(rest)
-	case "token":
-		return env.token(rest)
-	case "demo":
-		return env.demo(rest)
-	case "ehr":
-		return env.ehr(rest)
-	case "load":
-		return env.load(rest)
-	case "validate":
-		return env.validate(rest)
-	case "pki":
-		return env.pki(rest)
-	case "killswitch":
-		return env.killswitch(rest)
-	case "payer":
-		return env.payer(rest)
-	case "posture":
-		return env.posture(rest)
-	case "dfd":
-		return env.dfd(rest)
-	case "audit":
-		return env.audit(rest)
-	case "fhirpath":
-		return env.fhirpath(rest)
-	case "help", "-h", "-help", "--help":
-		fmt.Fprint(stdout, usage)
+	name, rest := args[0], args[1:]
+	if isHelp(name) {
+		fmt.Fprint(e.stdout, g.usage)
 		return 0
 	}
-	env.errorf("unknown command %q", cmd)
-	env.hint("run 'gatehouse help' for the list of commands")
-	return 2
+	cmd, ok := g.commands[name]
+	switch {
+	case !ok && g.name == "":
+		e.errorf("unknown command %q", name)
+		e.hint("run 'gatehouse help' for the list of commands")
+		return 2
+	case !ok:
+		e.errorf("unknown %s subcommand %q", g.name, name)
+		e.hint("run 'gatehouse %s help' for the list of subcommands", g.name)
+		return 2
+	case cmd.group != nil:
+		return e.dispatch(cmd.group, rest)
+	}
+	return cmd.run(e, rest)
 }
 
 // env carries the output streams of one invocation.

@@ -30,7 +30,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"frobnicate"}, 2, `gatehouse: error: unknown command "frobnicate"`},
 		{[]string{"serve", "--bogus"}, 2, "gatehouse: error: unknown option -bogus"},
 		{[]string{"demo", "extra"}, 2, `gatehouse: error: unexpected argument "extra"`},
-		{[]string{"serve", "--config", "/nonexistent/gatehouse.yaml"}, 1, "gatehouse: error: config: open /nonexistent/gatehouse.yaml"},
+		{[]string{"serve", "--config", "/nonexistent/gatehouse.yaml"}, 2, "gatehouse: error: configuration file /nonexistent/gatehouse.yaml not found"},
 		{[]string{"token", "--data", "/nonexistent/data"}, 1, "is not a development data directory"},
 		{[]string{"demo", "--bundles", "/nonexistent/dir"}, 1, "gatehouse: error: demo: bundles directory"},
 	}
@@ -208,7 +208,7 @@ func TestKillswitchCommand(t *testing.T) {
 		t.Errorf("status: exit %d\n%s", code, out)
 	}
 	code, _, stderr = run(t, context.Background(), "killswitch", "engage", "--data", data, "--mode", "full")
-	if code != 1 || !strings.Contains(stderr, "a reason is required") {
+	if code != 2 || !strings.Contains(stderr, "a reason is required") {
 		t.Errorf("engage without reason: exit %d, %s", code, stderr)
 	}
 	code, out, stderr = run(t, context.Background(), "killswitch", "release", "1", "--data", data)

@@ -40,7 +40,7 @@ func (e *env) fhirpath(args []string) int {
 		node, err := readResource(*input)
 		if err != nil {
 			e.errorf("%v", err)
-			e.hint("--input takes a FHIR JSON resource")
+			e.hint("--input takes a valid FHIR JSON resource: fix the element named above")
 			return 2
 		}
 		inputs = append(inputs, node)
@@ -78,6 +78,12 @@ func readResource(path string) (*fhirpath.Node, error) {
 		return nil, fmt.Errorf("%s is larger than %d bytes", path, maxInputBytes)
 	}
 	node, err := fhirpath.ParseJSON(data)
+	if err == nil {
+		// Invalid FHIR is rejected at intake, as invalid JSON is: the FHIR
+		// R4 date type says dates SHALL be valid dates, and no expression
+		// may see a String typed as FHIR.date.
+		err = fhirpath.CheckPrimitives(node)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -18,76 +19,142 @@ import (
 	"github.com/gatehouse-health/gatehouse/internal/tlspolicy"
 )
 
-const killswitchSynopsis = `gatehouse killswitch status|engage|release [options]
-    gatehouse killswitch engage --mode full|read-only|writes-off [--partner ID | --route PATTERN] [--direction inbound|outbound|both] --reason TEXT
-    gatehouse killswitch release ID`
+const killswitchUsage = `Usage:
+    gatehouse killswitch status [admin options]
+    gatehouse killswitch engage --mode full|read-only|writes-off [--partner ID | --route PATTERN] [--direction inbound|outbound|both] --reason TEXT [admin options]
+    gatehouse killswitch release [admin options] ID
 
-// killswitch talks to the admin listener of a running gateway. In
-// development mode the data directory supplies the admin URL and the
-// administrator certificate; otherwise --admin, --cert, --key and --ca do.
-func (e *env) killswitch(args []string) int {
-	if len(args) == 0 {
-		e.errorf("missing subcommand")
-		e.hint("usage: %s", killswitchSynopsis)
-		return 2
-	}
-	sub, rest := args[0], args[1:]
-	fs := e.flags("killswitch")
-	dataDir := fs.String("data", "./gatehouse-data", "development-mode data `DIR` (admin URL and certificate)")
-	adminURL := fs.String("admin", "", "admin listener `URL`, such as https://gatehouse.internal:9443")
-	certFile := fs.String("cert", "", "administrator certificate `FILE` (PEM)")
-	keyFile := fs.String("key", "", "administrator key `FILE` (PEM)")
-	caFile := fs.String("ca", "", "CA bundle `FILE` that verifies the admin listener")
-	mode := fs.String("mode", "", "engage: full, read-only or writes-off")
-	partner := fs.String("partner", "", "engage: cut only this partner `ID`")
-	route := fs.String("route", "", "engage: cut only this interaction `PATTERN`, such as Claim/$submit")
-	direction := fs.String("direction", "both", "engage: inbound, outbound or both")
-	reason := fs.String("reason", "", "engage: why, recorded in the audit log (required)")
-	idArg, code, ok := e.parseOne(fs, killswitchSynopsis, rest)
-	if !ok {
-		return code
-	}
+Admin options: --data DIR of a development gateway (default ./gatehouse-data),
+or --admin URL --cert FILE --key FILE --ca FILE. Run
+'gatehouse killswitch engage -h' for the options of one subcommand.
+`
 
-	client, base, err := adminClient(*dataDir, *adminURL, *certFile, *keyFile, *caFile)
+const (
+	killswitchStatusSynopsis  = "gatehouse killswitch status [--data DIR | --admin URL --cert FILE --key FILE --ca FILE]"
+	killswitchEngageSynopsis  = "gatehouse killswitch engage --mode full|read-only|writes-off [--partner ID | --route PATTERN] [--direction inbound|outbound|both] --reason TEXT [--data DIR | --admin URL --cert FILE --key FILE --ca FILE]"
+	killswitchReleaseSynopsis = "gatehouse killswitch release [--data DIR | --admin URL --cert FILE --key FILE --ca FILE] ID"
+)
+
+// The killswitch commands talk to the admin listener of a running gateway.
+// Each checks its own arguments before connecting, so a usage error exits
+// 2 without a network call.
+var killswitchGroup = &commandGroup{
+	name:  "killswitch",
+	usage: killswitchUsage,
+	commands: map[string]command{
+		"status":  {run: (*env).killswitchStatus},
+		"engage":  {run: (*env).killswitchEngage},
+		"release": {run: (*env).killswitchRelease},
+	},
+}
+
+// adminFlags locate the admin listener and the administrator's
+// certificate. In development mode the data directory supplies them.
+type adminFlags struct {
+	dataDir, adminURL, certFile, keyFile, caFile *string
+}
+
+func addAdminFlags(fs *flag.FlagSet) adminFlags {
+	return adminFlags{
+		dataDir:  fs.String("data", "./gatehouse-data", "development-mode data `DIR` (admin URL and certificate)"),
+		adminURL: fs.String("admin", "", "admin listener `URL`, such as https://gatehouse.internal:9443"),
+		certFile: fs.String("cert", "", "administrator certificate `FILE` (PEM)"),
+		keyFile:  fs.String("key", "", "administrator key `FILE` (PEM)"),
+		caFile:   fs.String("ca", "", "CA bundle `FILE` that verifies the admin listener"),
+	}
+}
+
+// client builds the administrator's client, printing the error on failure.
+func (e *env) adminClientOf(f adminFlags) (*http.Client, string, bool) {
+	client, base, err := adminClient(*f.dataDir, *f.adminURL, *f.certFile, *f.keyFile, *f.caFile)
 	if err != nil {
 		e.errorf("%v", err)
 		e.hint("pass --admin, --cert, --key and --ca, or --data for a development gateway")
+		return nil, "", false
+	}
+	return client, base, true
+}
+
+func (e *env) killswitchStatus(args []string) int {
+	fs := e.flags("killswitch status")
+	admin := addAdminFlags(fs)
+	if code, ok := e.parse(fs, killswitchStatusSynopsis, args); !ok {
+		return code
+	}
+	client, base, ok := e.adminClientOf(admin)
+	if !ok {
 		return 1
 	}
 	ctx, cancel := context.WithTimeout(e.ctx, 30*time.Second)
 	defer cancel()
-
-	switch sub {
-	case "status":
-		return e.killswitchStatus(ctx, client, base)
-	case "engage":
-		scope := "all"
-		switch {
-		case *partner != "" && *route != "":
-			e.errorf("--partner and --route cannot be combined")
-			return 2
-		case *partner != "":
-			scope = "partner:" + *partner
-		case *route != "":
-			scope = "route:" + *route
-		}
-		req := killswitch.EngageRequest{Mode: killswitch.Mode(*mode), Scope: scope, Direction: killswitch.Direction(*direction), Reason: *reason}
-		return e.adminCall(ctx, client, http.MethodPost, base+"/killswitch", req, "engaged")
-	case "release":
-		id, err := strconv.ParseInt(idArg, 10, 64)
-		if err != nil || id <= 0 {
-			e.errorf("invalid cut id %q", idArg)
-			e.hint("run 'gatehouse killswitch status' to list engaged cuts and their ids")
-			return 2
-		}
-		return e.adminCall(ctx, client, http.MethodPost, fmt.Sprintf("%s/killswitch/%d/release", base, id), nil, "released")
-	}
-	e.errorf("unknown killswitch subcommand %q", sub)
-	e.hint("usage: %s", killswitchSynopsis)
-	return 2
+	return e.printCuts(ctx, client, base)
 }
 
-func (e *env) killswitchStatus(ctx context.Context, client *http.Client, base string) int {
+func (e *env) killswitchEngage(args []string) int {
+	fs := e.flags("killswitch engage")
+	admin := addAdminFlags(fs)
+	mode := fs.String("mode", "", "how much to stop: full, read-only or writes-off (required)")
+	partner := fs.String("partner", "", "cut only this partner `ID`")
+	route := fs.String("route", "", "cut only this interaction `PATTERN`, such as Claim/$submit")
+	direction := fs.String("direction", "both", "inbound, outbound or both")
+	reason := fs.String("reason", "", "why, recorded in the audit log (required)")
+	if code, ok := e.parse(fs, killswitchEngageSynopsis, args); !ok {
+		return code
+	}
+	if *partner != "" && *route != "" {
+		return e.usageError(killswitchEngageSynopsis, "--partner and --route cannot be combined: engage one cut for each")
+	}
+	scope := "all"
+	switch {
+	case *partner != "":
+		scope = "partner:" + *partner
+	case *route != "":
+		scope = "route:" + *route
+	}
+
+	// The gateway checks the cut again; checking here first makes a
+	// typing mistake a usage error instead of a refused request.
+	cut := killswitch.Cut{Mode: killswitch.Mode(*mode), Scope: scope, Direction: killswitch.Direction(*direction), Reason: *reason}
+	if *mode == "" {
+		return e.usageError(killswitchEngageSynopsis, "missing --mode: use full, read-only or writes-off")
+	}
+	if err := cut.Validate(); err != nil {
+		return e.usageError(killswitchEngageSynopsis, "%s", strings.TrimPrefix(err.Error(), "killswitch: "))
+	}
+
+	client, base, ok := e.adminClientOf(admin)
+	if !ok {
+		return 1
+	}
+	ctx, cancel := context.WithTimeout(e.ctx, 30*time.Second)
+	defer cancel()
+	req := killswitch.EngageRequest{Mode: cut.Mode, Scope: scope, Direction: cut.Direction, Reason: *reason}
+	return e.adminCall(ctx, client, http.MethodPost, base+"/killswitch", req, "engaged")
+}
+
+func (e *env) killswitchRelease(args []string) int {
+	fs := e.flags("killswitch release")
+	admin := addAdminFlags(fs)
+	idArg, code, ok := e.parseOne(fs, killswitchReleaseSynopsis, args)
+	if !ok {
+		return code
+	}
+	id, err := strconv.ParseInt(idArg, 10, 64)
+	if err != nil || id <= 0 {
+		e.errorf("invalid cut id %q: use the positive number in the ID column", idArg)
+		e.hint("run 'gatehouse killswitch status' to list engaged cuts and their ids")
+		return 2
+	}
+	client, base, ok := e.adminClientOf(admin)
+	if !ok {
+		return 1
+	}
+	ctx, cancel := context.WithTimeout(e.ctx, 30*time.Second)
+	defer cancel()
+	return e.adminCall(ctx, client, http.MethodPost, fmt.Sprintf("%s/killswitch/%d/release", base, id), nil, "released")
+}
+
+func (e *env) printCuts(ctx context.Context, client *http.Client, base string) int {
 	body, code := e.adminRequest(ctx, client, http.MethodGet, base+"/killswitch", nil)
 	if code != 0 {
 		return code

@@ -17,6 +17,7 @@ import (
 	"github.com/gatehouse-health/gatehouse/internal/app"
 	"github.com/gatehouse-health/gatehouse/internal/config"
 	"github.com/gatehouse-health/gatehouse/internal/members"
+	"github.com/gatehouse-health/gatehouse/internal/pas"
 	"github.com/gatehouse-health/gatehouse/internal/payer"
 	"github.com/gatehouse-health/gatehouse/internal/record"
 	"github.com/gatehouse-health/gatehouse/internal/storage"
@@ -33,58 +34,98 @@ or of the development data directory (--data) when there is none.`
 // progressEvery is how many files pass between progress lines of a load.
 const progressEvery = 25
 
-// payer runs the built-in payer service's offline commands on its
-// database file: load members, list the work queue, decide a pended item.
-// A running gateway reads the changes from the same file, and its
+// The payer commands run the built-in payer service's offline commands on
+// its database file: load members, list the work queue, decide a pended
+// item. A running gateway reads the changes from the same file, and its
 // notification sender delivers the events a decision queues.
-func (e *env) payer(args []string) int {
-	if len(args) == 0 {
-		e.errorf("missing subcommand")
-		e.hint("usage: %s", payerSynopsis)
-		return 2
-	}
-	sub, rest := args[0], args[1:]
+var payerGroup = &commandGroup{
+	name:  "payer",
+	usage: "Usage:\n    " + payerSynopsis + "\n",
+	commands: map[string]command{
+		"load":   {run: (*env).payerLoadCommand},
+		"pended": {run: (*env).payerPendedCommand},
+		"decide": {run: (*env).payerDecideCommand},
+	},
+}
+
+// payerFlags are the options every payer command takes.
+type payerFlags struct {
+	dataDir, dbFile, cfgPath *string
+}
+
+func (e *env) payerFlags(sub string) (*flag.FlagSet, payerFlags) {
 	fs := e.flags("payer " + sub)
-	dataDir := fs.String("data", "./gatehouse-data", "data `DIR` whose gatehouse.db is the database")
-	dbFile := fs.String("database", "", "SQLite database `FILE` or database URL, as database.url of the configuration; default DIR/gatehouse.db")
-	cfgPath := fs.String("config", "", "configuration `FILE` whose audit settings and database payer decide uses; default the development configuration of DIR")
-	positional, code, ok := e.parseMany(fs, rest)
+	return fs, payerFlags{
+		dataDir: fs.String("data", "./gatehouse-data", "data `DIR` whose gatehouse.db is the database"),
+		dbFile:  fs.String("database", "", "SQLite database `FILE` or database URL, as database.url of the configuration; default DIR/gatehouse.db"),
+		cfgPath: fs.String("config", "", "configuration `FILE` whose audit settings and database payer decide uses; default the development configuration of DIR"),
+	}
+}
+
+// database returns the --database value, or DIR/gatehouse.db.
+func (f payerFlags) database() string {
+	if *f.dbFile != "" {
+		return *f.dbFile
+	}
+	return filepath.Join(*f.dataDir, "gatehouse.db")
+}
+
+func (e *env) payerLoadCommand(args []string) int {
+	fs, f := e.payerFlags("load")
+	positional, code, ok := e.parseMany(fs, args)
 	if !ok {
 		return code
 	}
-	path := *dbFile
-	if path == "" {
-		path = filepath.Join(*dataDir, "gatehouse.db")
+	if len(positional) != 1 {
+		return e.payerUsage("payer load takes one FILE.tgz, DIR or FILE.json")
 	}
-	if sub == "decide" {
-		if *cfgPath == "" && *dbFile != "" && filepath.Clean(*dbFile) != filepath.Join(*dataDir, "gatehouse.db") {
-			// The record's signing key and recipients come from the
-			// configuration; a development directory's keys must not
-			// sign another database's log.
-			return e.payerUsage("payer decide with --database needs --config FILE, whose audit settings record the decision")
-		}
-		cfg, ok := e.operatorConfig(*cfgPath, *dataDir)
-		if !ok {
-			return 1
-		}
-		if *dbFile == "" && *cfgPath != "" {
-			path = cfg.DatabaseURL()
-		}
-		return e.withRecordedService(path, cfg, func(svc *payer.Service) int { return e.payerDecide(svc, positional) })
+	// A path that cannot be read is reported before the database opens,
+	// so no empty summary suggests that a load ran.
+	if _, err := os.Stat(positional[0]); err != nil {
+		e.errorf("cannot read %s: %v", positional[0], errors.Unwrap(err))
+		e.hint("pass a Synthea FILE.tgz, a directory of FHIR Bundle files, or one FILE.json")
+		return 2
 	}
+	return e.withService(f.database(), func(svc *payer.Service) int { return e.payerLoad(svc, positional) })
+}
 
-	switch sub {
-	case "load":
-		return e.withService(path, func(svc *payer.Service) int { return e.payerLoad(svc, positional) })
-	case "pended":
-		if len(positional) != 0 {
-			return e.payerUsage("unexpected argument %q", positional[0])
-		}
-		return e.withService(path, e.payerPended)
+func (e *env) payerPendedCommand(args []string) int {
+	fs, f := e.payerFlags("pended")
+	positional, code, ok := e.parseMany(fs, args)
+	if !ok {
+		return code
 	}
-	e.errorf("unknown payer subcommand %q", sub)
-	e.hint("usage: %s", payerSynopsis)
-	return 2
+	if len(positional) != 0 {
+		return e.payerUsage("unexpected argument %q", positional[0])
+	}
+	return e.withService(f.database(), e.payerPended)
+}
+
+func (e *env) payerDecideCommand(args []string) int {
+	fs, f := e.payerFlags("decide")
+	positional, code, ok := e.parseMany(fs, args)
+	if !ok {
+		return code
+	}
+	if *f.cfgPath == "" && *f.dbFile != "" && filepath.Clean(*f.dbFile) != filepath.Join(*f.dataDir, "gatehouse.db") {
+		// The record's signing key and recipients come from the
+		// configuration; a development directory's keys must not sign
+		// another database's log.
+		return e.payerUsage("payer decide with --database needs --config FILE, whose audit settings record the decision")
+	}
+	decision, code, ok := e.parseDecideArgs(positional)
+	if !ok {
+		return code
+	}
+	cfg, ok := e.operatorConfig(*f.cfgPath, *f.dataDir)
+	if !ok {
+		return 1
+	}
+	path := f.database()
+	if *f.dbFile == "" && *f.cfgPath != "" {
+		path = cfg.DatabaseURL()
+	}
+	return e.withRecordedService(path, cfg, func(svc *payer.Service) int { return e.payerDecide(svc, decision) })
 }
 
 // parseMany parses options placed before, between or after positional
@@ -200,10 +241,15 @@ func (e *env) payerLoad(svc *payer.Service, positional []string) int {
 		}
 	}
 	sum, err := svc.Members().LoadPath(e.ctx, positional[0], members.LoadOptions{Progress: progress})
-	e.printLoadSummary(sum, time.Since(start))
+	// A summary of nothing read would only hide the error.
+	if sum != nil && (err == nil || sum.Files > 0) {
+		e.printLoadSummary(sum, time.Since(start))
+	}
 	if err != nil {
 		e.errorf("%v", err)
-		e.hint("the members loaded before the error are kept; running the load again skips them")
+		if sum != nil && sum.Members > 0 {
+			e.hint("the members loaded before the error are kept; running the load again skips them")
+		}
 		return 1
 	}
 	return 0
@@ -249,22 +295,39 @@ func (e *env) payerPended(svc *payer.Service) int {
 	return 0
 }
 
-func (e *env) payerDecide(svc *payer.Service, positional []string) int {
+// decideArgs are the positional arguments of payer decide.
+type decideArgs struct {
+	claim    string
+	sequence int
+	action   pas.ReviewAction
+	word     string
+}
+
+func (e *env) parseDecideArgs(positional []string) (decideArgs, int, bool) {
 	if len(positional) != 3 {
-		return e.payerUsage("payer decide takes CLAIM ITEM DECISION")
+		return decideArgs{}, e.payerUsage("payer decide takes CLAIM ITEM DECISION"), false
 	}
 	seq, err := strconv.Atoi(positional[1])
 	if err != nil || seq < 1 {
-		return e.payerUsage("invalid item sequence %q: use the Claim.item sequence, a positive integer", positional[1])
+		return decideArgs{}, e.payerUsage("invalid item sequence %q: use the Claim.item sequence, a positive integer", positional[1]), false
 	}
 	action, err := payer.ParseDecision(positional[2])
 	if err != nil {
-		return e.payerUsage("%v", err)
+		return decideArgs{}, e.payerUsage("%v", err), false
 	}
+	return decideArgs{claim: positional[0], sequence: seq, action: action, word: positional[2]}, 0, true
+}
 
-	ref, err := svc.ResolveAuthorization(e.ctx, positional[0])
+func (e *env) payerDecide(svc *payer.Service, a decideArgs) int {
+	seq, action := a.sequence, a.action
+	ref, err := svc.ResolveAuthorization(e.ctx, a.claim)
+	if errors.Is(err, payer.ErrNotFound) {
+		e.errorf("no prior authorization matches %q", a.claim)
+		e.hint("pass the preAuthRef or the Claim identifier value; run 'gatehouse payer pended' to list the pended items and their preAuthRef")
+		return 1
+	}
 	if err != nil {
-		e.errorf("%v", err)
+		e.errorf("claim %q: %v", a.claim, err)
 		e.hint("run 'gatehouse payer pended' to list the pended items and their preAuthRef")
 		return 1
 	}
@@ -285,7 +348,7 @@ func (e *env) payerDecide(svc *payer.Service, positional []string) int {
 		return 1
 	}
 	fmt.Fprintf(e.stdout, "decided %s item %d: %s (%s); outcome %s; ClaimResponse %s; %d subscription(s) notified; record %d\n",
-		ref, seq, positional[2], action, res.Outcome, res.ClaimResponseID, res.Notified, res.Record)
+		ref, seq, a.word, action, res.Outcome, res.ClaimResponseID, res.Notified, res.Record)
 	return 0
 }
 

@@ -143,13 +143,14 @@ func TestPayerUsageErrors(t *testing.T) {
 		code int
 		want string
 	}{
-		{[]string{"payer"}, 2, "missing subcommand"},
+		{[]string{"payer"}, 2, "missing payer subcommand"},
 		{[]string{"payer", "frob"}, 2, `unknown payer subcommand "frob"`},
 		{[]string{"payer", "decide", "--data", dir, "16139462398", "1", "pend"}, 2, `unknown decision "pend"`},
 		{[]string{"payer", "decide", "--data", dir, "16139462398", "x", "approve"}, 2, `invalid item sequence "x"`},
-		{[]string{"payer", "decide", "--data", dir, "NOPE", "1", "approve"}, 1, "prior authorization not found"},
+		{[]string{"payer", "decide", "--data", dir, "NOPE", "1", "approve"}, 1, `no prior authorization matches "NOPE"`},
+		{[]string{"payer", "load", "--database", db, "/nonexistent/members.tgz"}, 2, "cannot read /nonexistent/members.tgz: no such file"},
 		{[]string{"payer", "load", "--database", db}, 2, "payer load takes one"},
-		{[]string{"payer", "load", "--database", "/nonexistent/dir/g.db", "x.tgz"}, 1, "does not exist"},
+		{[]string{"payer", "load", "--database", "/nonexistent/dir/g.db", db}, 1, "does not exist"},
 	}
 	for _, c := range cases {
 		t.Run(strings.Join(c.args[1:], " "), func(t *testing.T) {

@@ -21,6 +21,7 @@ const pkiUsage = `Usage:
     gatehouse pki issue server [--dir DIR] --dns NAME[,NAME] [--ip ADDR[,ADDR]] [--days N] [--key-type T] [--out DIR]
     gatehouse pki issue client [--dir DIR] --partner ID [--npi NPI] [--org NAME] [--days N] [--key-type T] [--out DIR]
     gatehouse pki issue admin [--dir DIR] --name NAME [--days N] [--key-type T] [--out DIR]
+    gatehouse pki issue engine [--dir DIR] --name NAME [--days N] [--key-type T] [--out DIR]
     gatehouse pki revoke [--dir DIR] [--reason REASON] SERIAL
     gatehouse pki crl [--dir DIR] [--days N]
     gatehouse pki list [--dir DIR] [--json]
@@ -37,6 +38,9 @@ Examples:
     $ gatehouse pki issue server --dir ./ca --dns gateway.payer.example
     $ gatehouse pki issue client --dir ./ca --partner acme-ehr --npi 8189991234
 
+    # Issue the payer service's certificate for payer.notifications.
+    $ gatehouse pki issue engine --dir ./ca --name payer-service
+
     # Revoke a certificate by the serial that 'list' shows.
     $ gatehouse pki list --dir ./ca
     $ gatehouse pki revoke --dir ./ca --reason keyCompromise 3f0c...
@@ -44,30 +48,41 @@ Examples:
 
 const defaultCADir = "./gatehouse-ca"
 
-func (e *env) pki(args []string) int {
-	if len(args) == 0 {
-		fmt.Fprint(e.stderr, pkiUsage)
-		return 2
-	}
-	cmd, rest := args[0], args[1:]
-	switch cmd {
-	case "init":
-		return e.pkiInit(rest)
-	case "issue":
-		return e.pkiIssue(rest)
-	case "revoke":
-		return e.pkiRevoke(rest)
-	case "crl":
-		return e.pkiCRL(rest)
-	case "list":
-		return e.pkiList(rest)
-	case "help", "-h", "-help", "--help":
-		fmt.Fprint(e.stdout, pkiUsage)
-		return 0
-	}
-	e.errorf("unknown pki command %q", cmd)
-	e.hint("run 'gatehouse pki help' for the list of pki commands")
-	return 2
+var pkiGroup = &commandGroup{
+	name:  "pki",
+	usage: pkiUsage,
+	commands: map[string]command{
+		"init":   {run: (*env).pkiInit},
+		"issue":  {group: pkiIssueGroup},
+		"revoke": {run: (*env).pkiRevoke},
+		"crl":    {run: (*env).pkiCRL},
+		"list":   {run: (*env).pkiList},
+	},
+}
+
+const pkiIssueUsage = `Usage:
+    gatehouse pki issue server [--dir DIR] --dns NAME[,NAME] [--ip ADDR[,ADDR]] [--days N] [--key-type T] [--out DIR]
+    gatehouse pki issue client [--dir DIR] --partner ID [--npi NPI] [--org NAME] [--days N] [--key-type T] [--out DIR]
+    gatehouse pki issue admin [--dir DIR] --name NAME [--days N] [--key-type T] [--out DIR]
+    gatehouse pki issue engine [--dir DIR] --name NAME [--days N] [--key-type T] [--out DIR]
+
+server is the gateway's TLS server certificate; client is a partner's
+(urn:gatehouse:partner:ID); admin is an administrator's for the admin
+listener (urn:gatehouse:admin:NAME); engine is the payer integration
+engine's or the payer service's for the outbound listener
+(urn:gatehouse:engine:NAME), as payer.notifications.cert_file uses.
+Run 'gatehouse pki issue KIND -h' for the options of one kind.
+`
+
+var pkiIssueGroup = &commandGroup{
+	name:  "pki issue",
+	usage: pkiIssueUsage,
+	commands: map[string]command{
+		"server": {run: (*env).pkiIssueServer},
+		"client": {run: (*env).pkiIssueClient},
+		"admin":  {run: (*env).pkiIssueAdmin},
+		"engine": {run: (*env).pkiIssueEngine},
+	},
 }
 
 func (e *env) pkiInit(args []string) int {
@@ -118,25 +133,6 @@ func (e *env) addIssueFlags(fs *flag.FlagSet) issueFlags {
 		out:     fs.String("out", "", "output `DIR` for the certificate and key (default DIR/certs)"),
 		days:    fs.Int("days", 365, "validity in `DAYS`, at most 398"),
 	}
-}
-
-func (e *env) pkiIssue(args []string) int {
-	if len(args) == 0 {
-		e.errorf("missing certificate kind")
-		e.hint("usage: gatehouse pki issue server|client|admin [options]")
-		return 2
-	}
-	switch args[0] {
-	case "server":
-		return e.pkiIssueServer(args[1:])
-	case "client":
-		return e.pkiIssueClient(args[1:])
-	case "admin":
-		return e.pkiIssueAdmin(args[1:])
-	}
-	e.errorf("unknown certificate kind %q", args[0])
-	e.hint("use server, client or admin")
-	return 2
 }
 
 func (e *env) pkiIssueServer(args []string) int {
@@ -219,6 +215,24 @@ func (e *env) pkiIssueAdmin(args []string) int {
 	}
 	return e.issue(common, *name, func(d *cadir.Dir, kind pki.KeyType, validity time.Duration) (*pki.Certificate, cadir.Record, error) {
 		return d.IssueAdmin(pki.AdminOptions{Name: *name, KeyType: kind, Validity: validity})
+	})
+}
+
+func (e *env) pkiIssueEngine(args []string) int {
+	const synopsis = "gatehouse pki issue engine [--dir DIR] --name NAME [--days N] [--key-type T] [--out DIR]"
+	fs := e.flags("pki issue engine")
+	common := e.addIssueFlags(fs)
+	name := fs.String("name", "", "engine `NAME`, such as payer-service (URI SAN urn:gatehouse:engine:NAME)")
+	if code, ok := e.parse(fs, synopsis, args); !ok {
+		return code
+	}
+	if *name == "" {
+		e.errorf("an engine certificate needs --name")
+		e.hint("usage: %s", synopsis)
+		return 2
+	}
+	return e.issue(common, *name, func(d *cadir.Dir, kind pki.KeyType, validity time.Duration) (*pki.Certificate, cadir.Record, error) {
+		return d.IssueEngine(pki.AdminOptions{Name: *name, KeyType: kind, Validity: validity})
 	})
 }
 

@@ -149,11 +149,13 @@ func TestPKIErrors(t *testing.T) {
 		err, hint string
 	}{
 		{"no subcommand", []string{"pki"}, 2, "", ""}, // prints the usage
-		{"unknown subcommand", []string{"pki", "frob"}, 2, `unknown pki command "frob"`, "gatehouse pki help"},
+		{"unknown subcommand", []string{"pki", "frob"}, 2, `unknown pki subcommand "frob"`, "gatehouse pki help"},
 		{"init over a CA", []string{"pki", "init", "--dir", ca}, 1, "not empty", "never overwritten"},
 		{"bad key type", []string{"pki", "init", "--dir", ca + "2", "--key-type", "dsa"}, 2, `unknown key type "dsa"`, ""},
 		{"not a CA", []string{"pki", "list", "--dir", t.TempDir()}, 1, "not a CA directory", ""},
-		{"issue without kind", []string{"pki", "issue"}, 2, "missing certificate kind", "server|client|admin"},
+		{"issue without kind", []string{"pki", "issue"}, 2, "missing pki issue subcommand", ""},
+		{"unknown kind", []string{"pki", "issue", "robot"}, 2, `unknown pki issue subcommand "robot"`, "gatehouse pki issue help"},
+		{"engine without name", []string{"pki", "issue", "engine", "--dir", ca}, 2, "an engine certificate needs --name", "usage:"},
 		{"client without partner", []string{"pki", "issue", "client", "--dir", ca}, 2, "needs --partner", "usage:"},
 		{"invalid partner id", []string{"pki", "issue", "client", "--dir", ca, "--partner", "Acme EHR"}, 1, "pki: client PartnerID", ""},
 		{"bad NPI", []string{"pki", "issue", "client", "--dir", ca, "--partner", "x", "--npi", "1234567890"}, 2, "invalid check digit", ""},

@@ -3,16 +3,20 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/gatehouse-health/gatehouse/internal/app"
 	"github.com/gatehouse-health/gatehouse/internal/config"
+	"github.com/gatehouse-health/gatehouse/internal/demo"
 	"github.com/gatehouse-health/gatehouse/internal/devmode"
 )
 
@@ -32,11 +36,20 @@ func (e *env) serve(args []string) int {
 	if code, ok := e.parse(fs, serveSynopsis, args); !ok {
 		return code
 	}
+	if code, ok := e.checkServeFlags(fs, *cfgPath, *listen, *adminListen); !ok {
+		return code
+	}
 
 	cfg, layout, err := e.serveConfig(*cfgPath, *dataDir, *listen, *adminListen)
+	if errors.Is(err, os.ErrNotExist) && *cfgPath != "" {
+		e.errorf("configuration file %s not found", *cfgPath)
+		e.hint("check the path, or run 'gatehouse serve' without --config for development mode")
+		return 2
+	}
 	if err != nil {
 		e.errorf("%v", err)
-		if *cfgPath != "" {
+		var pathErr *os.PathError
+		if *cfgPath != "" && !errors.As(err, &pathErr) {
 			e.hint("fix the key named above in %s", *cfgPath)
 		}
 		return 1
@@ -47,6 +60,7 @@ func (e *env) serve(args []string) int {
 	rt, err := app.Start(ctx, cfg, app.Options{Logger: log, ConfigFile: *cfgPath})
 	if err != nil {
 		e.errorf("start: %v", err)
+		e.startHint(err, *cfgPath, *adminListen)
 		return 1
 	}
 	if layout != nil {
@@ -69,6 +83,59 @@ func (e *env) serve(args []string) int {
 		return 1
 	}
 	return 0
+}
+
+// checkServeFlags rejects what serve would otherwise ignore or fail on
+// later: the development-mode options next to --config, and listen
+// addresses that are not host:port.
+func (e *env) checkServeFlags(flags *flag.FlagSet, cfgPath, listen, adminListen string) (int, bool) {
+	if cfgPath != "" {
+		var devOnly []string
+		flags.Visit(func(f *flag.Flag) {
+			if f.Name == "listen" || f.Name == "admin-listen" || f.Name == "data" {
+				devOnly = append(devOnly, "--"+f.Name)
+			}
+		})
+		if len(devOnly) > 0 {
+			e.errorf("%s cannot be combined with --config: these options apply to development mode only", strings.Join(devOnly, " and "))
+			e.hint("set listen, admin.listen and the file paths in %s, or drop --config for development mode", cfgPath)
+			return 2, false
+		}
+		return 0, true
+	}
+	for _, a := range []struct{ name, value string }{{"--listen", listen}, {"--admin-listen", adminListen}} {
+		if a.name == "--admin-listen" && a.value == "" {
+			continue
+		}
+		if _, port, err := net.SplitHostPort(a.value); err != nil || port == "" {
+			e.errorf("%s: invalid address %q: use host:port, such as 127.0.0.1:8443", a.name, a.value)
+			e.hint("usage: %s", serveSynopsis)
+			return 2, false
+		}
+	}
+	return 0, true
+}
+
+// startHint explains a start failure the user can fix: a listen address
+// that another process already holds.
+func (e *env) startHint(err error, cfgPath, adminListen string) {
+	if !errors.Is(err, syscall.EADDRINUSE) {
+		return
+	}
+	addr := "the listen address"
+	var opErr *net.OpError
+	if errors.As(err, &opErr) && opErr.Addr != nil {
+		addr = opErr.Addr.String()
+	}
+	if cfgPath != "" {
+		e.hint("another process listens on %s; stop it, or pick another address in %s", addr, cfgPath)
+		return
+	}
+	option := "--listen"
+	if addr == adminListen {
+		option = "--admin-listen"
+	}
+	e.hint("another process listens on %s; pick another with %s or stop it", addr, option)
 }
 
 // serveConfig loads the configuration file, or prepares development mode
@@ -115,31 +182,64 @@ func writeEndpoint(dir string, rt *app.Running) error {
 	return os.Rename(tmp, filepath.Join(dir, endpointFile))
 }
 
+// tryItBundle is the shipped PAS request the try-it commands submit. serve
+// copies it into the data directory, so the command does not depend on a
+// source checkout.
+const tryItBundle = "pas-2.2.1-ReferralAuthorizationBundleExample.json"
+
+// writeTryItBundle copies tryItBundle into DIR/examples and returns its
+// path; an existing copy is kept.
+func writeTryItBundle(dir string) (string, error) {
+	p := filepath.Join(dir, "examples", tryItBundle)
+	if _, err := os.Stat(p); err == nil {
+		return p, nil
+	}
+	data, err := demo.ShippedBundle(tryItBundle)
+	if err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return "", err
+	}
+	return p, os.WriteFile(p, data, 0o644)
+}
+
 // printTryIt prints the exact commands that exercise the running gateway.
+// Paths are relative to the working directory, which the text names.
 func (e *env) printTryIt(l *devmode.Layout, fhirBase string) {
 	self := selfCommand()
+	wd, wdErr := os.Getwd()
 	rel := func(p string) string {
-		if wd, err := os.Getwd(); err == nil {
+		if wdErr == nil {
 			if r, err := filepath.Rel(wd, p); err == nil && !strings.HasPrefix(r, "..") {
 				return r
 			}
 		}
 		return p
 	}
+	bundle, err := writeTryItBundle(l.Dir)
+	if err != nil {
+		e.warnf("could not copy the example bundle into %s: %v", l.Dir, err)
+		return
+	}
+	where := "in the same directory"
+	if wdErr == nil {
+		where = "in " + wd
+	}
 	tls := fmt.Sprintf("--cacert %s --cert %s --key %s", rel(l.CACertFile), rel(l.ClientCertFile), rel(l.ClientKeyFile))
 	fmt.Fprintf(e.stdout, `
-Gatehouse is running. Try it from another terminal:
+Gatehouse is running. Try it from another terminal, %s:
 
     TOKEN=$(%s token --data %s)
     curl %s \
       -H "Authorization: Bearer $TOKEN" %s/metadata
     curl %s \
       -H "Authorization: Bearer $TOKEN" -H "Content-Type: application/fhir+json" \
-      --data-binary @internal/demo/bundles/pas-2.2.1-ReferralAuthorizationBundleExample.json \
+      --data-binary @%s \
       '%s/Claim/$submit'
 
 Press Ctrl-C to stop.
-`, self, rel(l.Dir), tls, fhirBase, tls, fhirBase)
+`, where, self, rel(l.Dir), tls, fhirBase, tls, rel(bundle), fhirBase)
 }
 
 // selfCommand returns how the user invoked this program: "go run
@@ -154,5 +254,6 @@ func selfCommand() string {
 			return "./" + r
 		}
 	}
-	return filepath.Base(exe)
+	// An absolute path works from any directory, with or without PATH.
+	return exe
 }

@@ -27,15 +27,17 @@ func (e *env) token(args []string) int {
 		return code
 	}
 
+	// Development mode creates one partner, so any other name is a usage
+	// error, found before the data directory or the network is touched.
+	if *partner != "demo-ehr" {
+		e.errorf("unknown partner %q: development mode has only the partner demo-ehr", *partner)
+		e.hint("omit --partner, or pass --partner demo-ehr")
+		return 2
+	}
 	layout, err := openDevData(*dataDir)
 	if err != nil {
 		e.errorf("%v", err)
 		e.hint("start the gateway once with 'gatehouse serve --data %s' to create it", *dataDir)
-		return 1
-	}
-	if *partner != "demo-ehr" {
-		e.errorf("partner %q has no credentials in %s", *partner, layout.Dir)
-		e.hint("development mode creates only the partner demo-ehr")
 		return 1
 	}
 	publicURL := *gatewayURL

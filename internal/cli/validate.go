@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -128,7 +129,8 @@ func (e *env) collectFiles(paths []string) (files []string, ok bool) {
 	for _, p := range paths {
 		info, err := os.Stat(p)
 		if err != nil {
-			e.errorf("%v", err)
+			e.errorf("cannot read %s: %v", p, errors.Unwrap(err))
+			e.hint("pass FHIR JSON or NDJSON files, or directories holding them")
 			ok = false
 			continue
 		}

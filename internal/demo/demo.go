@@ -24,6 +24,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"path"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -34,6 +35,13 @@ import (
 
 //go:embed bundles/*.json
 var shipped embed.FS
+
+// ShippedBundle returns the content of one request bundle shipped in the
+// binary, by file name, such as
+// pas-2.2.1-ReferralAuthorizationBundleExample.json.
+func ShippedBundle(name string) ([]byte, error) {
+	return shipped.ReadFile(path.Join("bundles", name))
+}
 
 // maxBundleBytes caps one bundle file read from disk.
 const maxBundleBytes = 64 << 20

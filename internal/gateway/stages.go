@@ -12,6 +12,7 @@ import (
 	"github.com/gatehouse-health/gatehouse/internal/congruence"
 	"github.com/gatehouse-health/gatehouse/internal/fhirjson"
 	"github.com/gatehouse-health/gatehouse/internal/fhirreq"
+	"github.com/gatehouse-health/gatehouse/internal/pki"
 	"github.com/gatehouse-health/gatehouse/internal/policy"
 	"github.com/gatehouse-health/gatehouse/internal/scope"
 	"github.com/gatehouse-health/gatehouse/internal/token"
@@ -55,8 +56,12 @@ func (g *Gateway) identify(ex *exchange) *Refusal {
 	}
 	id, ok := g.opts.PartnerOf(ex.leaf)
 	if !ok {
+		problem := pki.PartnerIdentityProblem(ex.leaf)
+		if problem == "" {
+			problem = "carries no partner identity"
+		}
 		return &Refusal{Status: http.StatusForbidden, Code: "security", Rule: "identity.no-partner-uri",
-			Message: "the client certificate carries no partner identity"}
+			Message: "the client certificate " + problem}
 	}
 	p, ok := g.opts.Partners[id]
 	if !ok {
@@ -283,6 +288,9 @@ func (g *Gateway) checkPayload(ex *exchange) *Refusal {
 			Message: "the request body exceeds the size limit"}
 	}
 	hasBody := len(ex.body) > 0
+	if ref := checkContentEncoding(ex, hasBody); ref != nil {
+		return ref
+	}
 	switch ex.r.Method {
 	case http.MethodGet, http.MethodDelete:
 		if hasBody {
@@ -304,9 +312,15 @@ func (g *Gateway) checkPayload(ex *exchange) *Refusal {
 		return &Refusal{Status: http.StatusBadRequest, Code: "required", Rule: "payload.missing",
 			Message: "this interaction requires a FHIR JSON request body"}
 	}
-	if cts := ex.r.Header.Values("Content-Type"); len(cts) != 1 || !isFHIRJSON(cts[0]) {
-		return &Refusal{Status: http.StatusUnsupportedMediaType, Code: "not-supported", Rule: "payload.media-type",
-			Message: "the request body must be FHIR JSON: send Content-Type: application/fhir+json"}
+	cts := ex.r.Header.Values("Content-Type")
+	if len(cts) != 1 || !isFHIRJSON(cts[0]) {
+		msg := "the request body must be FHIR JSON: send Content-Type: application/fhir+json"
+		if len(cts) == 1 {
+			if param := unsupportedParameter(cts[0]); param != "" {
+				msg = "Content-Type " + param + " is not supported: send the body as UTF-8 FHIR R4 JSON, with Content-Type: application/fhir+json"
+			}
+		}
+		return &Refusal{Status: http.StatusUnsupportedMediaType, Code: "not-supported", Rule: "payload.media-type", Message: msg}
 	}
 	if err := fhirjson.CheckObject(ex.body, fhirjson.Limits{MaxBytes: g.opts.MaxBodyBytes, MaxDepth: 64, MaxStringLength: int(g.opts.MaxBodyBytes)}); err != nil {
 		return &Refusal{Status: http.StatusBadRequest, Code: "structure", Rule: "payload.json", Message: err.Error()}

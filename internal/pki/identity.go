@@ -203,6 +203,33 @@ func identityFromSANs(sans []string, prefix string) (string, bool) {
 	return id, true
 }
 
+// PartnerIdentityProblem explains why PartnerFromCertificate finds no
+// partner in leaf, as a phrase that follows "the client certificate", such
+// as "carries 2 partner URI SANs: it must carry exactly one". It returns "" when leaf names
+// a partner.
+func PartnerIdentityProblem(leaf *x509.Certificate) string {
+	uris, err := rawURISANs(leaf)
+	if err != nil {
+		return "has an invalid subjectAltName extension"
+	}
+	for _, other := range []string{AdminURIPrefix, EngineURIPrefix} {
+		if len(withPrefix(uris, other)) > 0 {
+			return "carries an administrator or engine identity, not a partner one"
+		}
+	}
+	sans := withPrefix(uris, PartnerURIPrefix)
+	switch {
+	case len(sans) == 0:
+		return "carries no partner identity: it needs one URI SAN " + PartnerURIPrefix + "<id>"
+	case len(sans) > 1:
+		return fmt.Sprintf("carries %d partner URI SANs: it must carry exactly one", len(sans))
+	}
+	if _, ok := identityFromSANs(sans, PartnerURIPrefix); !ok {
+		return "carries an invalid partner URI SAN: use " + PartnerURIPrefix + "<id>, with an id of 1 to 63 characters from a-z, 0-9, '-' and '.'"
+	}
+	return ""
+}
+
 // Fingerprint returns the SHA-256 digest of cert's DER encoding as 64
 // lower-case hex digits, the form Gatehouse records store.
 func Fingerprint(cert *x509.Certificate) string {

@@ -212,3 +212,28 @@ func TestIdentityKindsExclusive(t *testing.T) {
 		t.Error("IssueClient accepted an engine URI as the organisation")
 	}
 }
+
+func TestPartnerIdentityProblem(t *testing.T) {
+	tests := []struct {
+		name string
+		uris []string
+		want string
+	}{
+		{"one partner", []string{"urn:gatehouse:partner:acme-ehr"}, ""},
+		{"none", []string{"urn:oid:2.16.840.1.113883.4.6:8189991234"}, "carries no partner identity"},
+		{"two partners", []string{"urn:gatehouse:partner:a", "urn:gatehouse:partner:b"}, "carries 2 partner URI SANs: it must carry exactly one"},
+		{"partner and admin", []string{"urn:gatehouse:partner:a", "urn:gatehouse:admin:ops"}, "carries an administrator or engine identity"},
+		{"invalid id", []string{"urn:gatehouse:partner:Acme EHR"}, "carries an invalid partner URI SAN"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := PartnerIdentityProblem(certWithURIs(t, tt.uris...))
+			if tt.want == "" && got != "" {
+				t.Errorf("PartnerIdentityProblem = %q, want none", got)
+			}
+			if !strings.Contains(got, tt.want) {
+				t.Errorf("PartnerIdentityProblem = %q, want it to contain %q", got, tt.want)
+			}
+		})
+	}
+}

@@ -371,6 +371,7 @@ func TestCreateRejections(t *testing.T) {
 			{"another organisation", "org-identifier=8189991234", "org-identifier=1111111111"},
 			{"unknown content", `"valueCode":"id-only"`, `"valueCode":"everything"`},
 			{"channel headers", `"type":"rest-hook",`, `"type":"rest-hook","header":["Authorization: Bearer x"],`},
+			{"contained Bundle", `"channel":`, `"contained":[{"resourceType":"Bundle","id":"b","type":"collection"}],"channel":`},
 		}
 		db := openDB(t, b.NewURL(t))
 		h := newTestHub(t, db, nil)
@@ -446,6 +447,52 @@ func TestEndpointMustBeOperation(t *testing.T) {
 					t.Errorf("status %d: %s", rec.Code, rec.Body)
 				}
 			})
+		}
+	})
+}
+
+// TestEndpointURLMessages checks that each defect of the endpoint URL is
+// named in the OperationOutcome, not reported as another one.
+func TestEndpointURLMessages(t *testing.T) {
+	storagetest.Run(t, func(t *testing.T, b storagetest.Backend) {
+		db := openDB(t, b.NewURL(t))
+		h := newTestHub(t, db, nil)
+		cases := []struct{ endpoint, want string }{
+			{"https://user:pw@ehr.example/fhir/r4/$subscription-hook", "must not carry a user name or password"},
+			{"https://ehr.example/fhir/r4/$subscription-hook#x", "must not carry a fragment"},
+			{"https://ehr.example/fhir/r4/$subscription-hook?a=1", "must not carry a query"},
+			{"http://ehr.example/fhir/r4/$subscription-hook", "must be an absolute https URL"},
+		}
+		for _, c := range cases {
+			t.Run(c.endpoint, func(t *testing.T) {
+				body := strings.Replace(pasSubscription, "https://ehr.example/fhir/r4/$subscription-hook", c.endpoint, 1)
+				rec := call(t, h, http.MethodPost, "/Subscription", body)
+				if rec.Code != http.StatusUnprocessableEntity {
+					t.Errorf("status %d, expected 422: %s", rec.Code, rec.Body)
+				}
+				if !strings.Contains(rec.Body.String(), c.want) {
+					t.Errorf("body %s lacks %q", rec.Body, c.want)
+				}
+			})
+		}
+	})
+}
+
+// TestContainedRejectedWithPath checks that a contained resource is
+// rejected with an OperationOutcome naming Subscription.contained.
+func TestContainedRejectedWithPath(t *testing.T) {
+	storagetest.Run(t, func(t *testing.T, b storagetest.Backend) {
+		db := openDB(t, b.NewURL(t))
+		h := newTestHub(t, db, nil)
+		body := strings.Replace(pasSubscription, `"channel":`, `"contained":[{"resourceType":"Bundle","id":"b","type":"collection"}],"channel":`, 1)
+		rec := call(t, h, http.MethodPost, "/Subscription", body)
+		if rec.Code != http.StatusUnprocessableEntity {
+			t.Errorf("status %d, expected 422: %s", rec.Code, rec.Body)
+		}
+		for _, want := range []string{`"resourceType":"OperationOutcome"`, "Subscription.contained", "no contained resources"} {
+			if !strings.Contains(rec.Body.String(), want) {
+				t.Errorf("body %s lacks %q", rec.Body, want)
+			}
 		}
 	})
 }

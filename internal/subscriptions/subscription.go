@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 )
 
 // Payload content codes of the Backport IG.
@@ -61,6 +62,9 @@ type subscriptionJSON struct {
 	Criteria     string         `json:"criteria"`
 	CriteriaExt  *primitiveJSON `json:"_criteria,omitzero"`
 	Channel      channelJSON    `json:"channel"`
+	// Contained is read only to reject it: a rest-hook Subscription needs
+	// no contained resource, and a stored one would be returned unchecked.
+	Contained jsontext.Value `json:"contained,omitzero"`
 }
 
 type metaJSON struct {
@@ -114,6 +118,9 @@ func (h *Hub) parseSubscription(body []byte, partner string) (*subscription, err
 }
 
 func checkStatus(_ *subscription, in *subscriptionJSON, _ Partner) error {
+	if len(in.Contained) > 0 {
+		return reject("Subscription.contained", "is not supported: a Subscription for this topic carries no contained resources")
+	}
 	if in.Status != "requested" && in.Status != "active" {
 		return reject("Subscription.status", "must be requested")
 	}
@@ -179,9 +186,8 @@ func checkEndpoint(sub *subscription, in *subscriptionJSON, p Partner) error {
 	if ch.Type != "rest-hook" {
 		return reject("Subscription.channel.type", "must be rest-hook")
 	}
-	u, err := url.Parse(ch.Endpoint)
-	if err != nil || u.Scheme != "https" || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
-		return reject("Subscription.channel.endpoint", "must be an https URL without query")
+	if msg := endpointURLProblem(ch.Endpoint); msg != "" {
+		return reject("Subscription.channel.endpoint", msg)
 	}
 	// NOTE: the outbound path forwards only FHIR interactions, so the
 	// endpoint must be a system-level operation of the partner's FHIR base,
@@ -197,6 +203,25 @@ func checkEndpoint(sub *subscription, in *subscriptionJSON, p Partner) error {
 	}
 	sub.Endpoint, sub.EndpointPath = ch.Endpoint, rel
 	return nil
+}
+
+// endpointURLProblem returns what keeps raw from being an absolute https URL
+// without user information, query or fragment, or "" when nothing does.
+func endpointURLProblem(raw string) string {
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil:
+		return "is not a valid URL"
+	case u.Scheme != "https" || u.Host == "":
+		return "must be an absolute https URL"
+	case u.User != nil:
+		return "must not carry a user name or password: the gateway authenticates notifications"
+	case u.RawQuery != "" || u.ForceQuery:
+		return "must not carry a query"
+	case u.Fragment != "" || strings.Contains(raw, "#"):
+		return "must not carry a fragment"
+	}
+	return ""
 }
 
 // isOperationName reports whether s is "$" followed by a letter and then
