@@ -7,14 +7,14 @@ import (
 )
 
 // maxCachedStatements bounds a Statements cache. Callers pass a fixed set
-// of query texts; a text beyond the bound runs unprepared rather than
+// of query texts, so a text beyond the bound runs unprepared instead of
 // growing the cache without limit.
 const maxCachedStatements = 64
 
-// Statements prepares each query text once on a database and reuses it in
-// later transactions. On SQLite, preparing parses and plans the SQL, a
-// cost a request path should not pay on every call; database/sql keeps
-// one prepared copy per pooled connection.
+// Statements is a cache that prepares each query text once on a database
+// and reuses it in later transactions. On SQLite, preparing parses and
+// plans the SQL, which a request path should not pay for on every call.
+// database/sql keeps one prepared copy per pooled connection.
 //
 // A Statements is safe for concurrent use. Close it before the database.
 type Statements struct {

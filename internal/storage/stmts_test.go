@@ -20,9 +20,9 @@ func openStmtsTestDB(t *testing.T) *DB {
 	return db
 }
 
-// TestStatementsReusedAcrossTransactions checks that one query text is
+// TestStatementsReusedAcrossTx checks that one query text is
 // prepared once and gives correct results in later transactions.
-func TestStatementsReusedAcrossTransactions(t *testing.T) {
+func TestStatementsReusedAcrossTx(t *testing.T) {
 	ctx := context.Background()
 	db := openStmtsTestDB(t)
 	s := NewStatements(db)
@@ -84,9 +84,9 @@ func TestStatementsBounded(t *testing.T) {
 	}
 }
 
-// TestStatementsReportPrepareErrors checks that a bad query text fails
+// TestStatementsPrepareErrors checks that a bad query text fails
 // in every method rather than panicking on a nil statement.
-func TestStatementsReportPrepareErrors(t *testing.T) {
+func TestStatementsPrepareErrors(t *testing.T) {
 	ctx := context.Background()
 	db := openStmtsTestDB(t)
 	s := NewStatements(db)
