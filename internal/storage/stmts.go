@@ -16,7 +16,8 @@ const maxCachedStatements = 64
 // plans the SQL, which a request path should not pay for on every call.
 // database/sql keeps one prepared copy per pooled connection.
 //
-// A Statements is safe for concurrent use. Close it before the database.
+// A Statements is safe for concurrent use. Close releases the statements,
+// and so does closing the database.
 type Statements struct {
 	db *DB
 	mu sync.Mutex
@@ -59,6 +60,41 @@ func (s *Statements) Close() error {
 		delete(s.m, q)
 	}
 	return first
+}
+
+// ExecContext is (*sql.DB).ExecContext with a cached statement.
+func (s *Statements) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	st, err := s.get(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if st == nil {
+		return s.db.ExecContext(ctx, query, args...)
+	}
+	return st.ExecContext(ctx, args...)
+}
+
+// QueryContext is (*sql.DB).QueryContext with a cached statement.
+func (s *Statements) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	st, err := s.get(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if st == nil {
+		return s.db.QueryContext(ctx, query, args...)
+	}
+	return st.QueryContext(ctx, args...)
+}
+
+// QueryRowContext is (*sql.DB).QueryRowContext with a cached statement.
+func (s *Statements) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	st, err := s.get(ctx, query)
+	if err != nil || st == nil {
+		// The database reports the same failure, or runs the text
+		// unprepared when the cache is full.
+		return s.db.QueryRowContext(ctx, query, args...)
+	}
+	return st.QueryRowContext(ctx, args...)
 }
 
 // In returns tx's query methods backed by the cache.

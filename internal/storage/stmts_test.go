@@ -109,3 +109,51 @@ func TestStatementsPrepareErrors(t *testing.T) {
 		t.Error("QueryRowContext: no error")
 	}
 }
+
+// TestStatementsOutsideTx checks the database-level methods and that they
+// share the cache with transactions.
+func TestStatementsOutsideTx(t *testing.T) {
+	ctx := context.Background()
+	db := openStmtsTestDB(t)
+	s := NewStatements(db)
+	defer s.Close()
+
+	for i := range 3 {
+		if _, err := s.ExecContext(ctx, `INSERT INTO n (v) VALUES (?)`, i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var sum int
+	if err := s.QueryRowContext(ctx, `SELECT SUM(v) FROM n`).Scan(&sum); err != nil {
+		t.Fatal(err)
+	}
+	if sum != 3 {
+		t.Errorf("sum = %d, want 3", sum)
+	}
+	rows, err := s.QueryContext(ctx, `SELECT v FROM n ORDER BY v`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	count := 0
+	for rows.Next() {
+		count++
+	}
+	if err := rows.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if count != 3 {
+		t.Errorf("rows = %d, want 3", count)
+	}
+
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	if _, err := s.In(tx).ExecContext(ctx, `INSERT INTO n (v) VALUES (?)`, 9); err != nil {
+		t.Fatal(err)
+	}
+	if len(s.m) != 3 {
+		t.Errorf("cache holds %d statements, want 3 (one per query text)", len(s.m))
+	}
+}
