@@ -5,11 +5,11 @@ import (
 	"github.com/go-json-experiment/json/jsontext"
 )
 
-// PatientOf returns the patient of a PAS $submit or $inquire Bundle: the
-// entry that Claim.patient references and its identifiers. It reads only
-// what finds that entry (the Bundle's entries and Claim.patient), so it
-// costs a fraction of ParseRequest. It does not check the rest of the
-// request: a Bundle PatientOf accepts may still fail ParseRequest.
+// PatientOf returns the patient of a PAS $submit or $inquire Bundle, which
+// is the entry that Claim.patient references, with its identifiers. It
+// reads the Bundle's entries and Claim.patient only, so it costs a
+// fraction of ParseRequest. A Bundle that PatientOf accepts may still fail
+// ParseRequest, because the rest of the request is not checked.
 func PatientOf(body []byte) (*Party, error) {
 	_, ix, err := decodeBundle(body)
 	if err != nil {

@@ -1,6 +1,7 @@
 package pas
 
 import (
+	"errors"
 	"path/filepath"
 	"testing"
 )
@@ -58,6 +59,28 @@ func TestPatientOfRejects(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			if p, err := PatientOf(body); err == nil {
 				t.Errorf("accepted, patient %q", p.Key())
+			}
+		})
+	}
+}
+
+// TestDecodeBundleOtherResource checks that a resource of another
+// type is reported as not a Bundle, also when its elements reuse a Bundle
+// element's name with another JSON type and so fail to decode.
+func TestDecodeBundleOtherResource(t *testing.T) {
+	cases := map[string]string{
+		"plain":             `{"resourceType":"Patient","id":"p"}`,
+		"conflicting entry": `{"resourceType":"Patient","entry":"text","type":7}`,
+	}
+	for name, body := range cases {
+		t.Run(name, func(t *testing.T) {
+			_, _, err := decodeBundle([]byte(body))
+			var be *BundleError
+			if !errors.As(err, &be) {
+				t.Fatalf("error = %v, want a BundleError", err)
+			}
+			if be.Path != "Bundle.resourceType" {
+				t.Errorf("path = %q, want Bundle.resourceType", be.Path)
 			}
 		})
 	}
