@@ -33,7 +33,7 @@ func patientNames(e *record.Entry, req *fhirreq.Request) []string {
 		}
 	}
 	if req.Type == "Claim" && (req.Operation == "submit" || req.Operation == "inquire") {
-		if n := pasPatient(req.Operation, e.RequestBody); n != "" {
+		if n := pasPatient(e.RequestBody); n != "" {
 			names = append(names, n)
 		}
 	}
@@ -114,21 +114,18 @@ func splitValues(v string) []string {
 }
 
 // pasPatient returns the patient of a PAS Bundle: the first identifier of
-// the Patient that Claim.patient references. A Bundle that does not parse
-// names no patient.
-func pasPatient(operation string, body []byte) string {
+// the Patient that Claim.patient references. A Bundle whose patient does
+// not resolve names no patient. It reads the patient alone, not the whole
+// request, because the monitor runs on every allowed $submit.
+func pasPatient(body []byte) string {
 	if len(body) == 0 {
 		return ""
 	}
-	parse := pas.ParseRequest
-	if operation == "inquire" {
-		parse = pas.ParseInquiry
-	}
-	req, err := parse(body)
-	if err != nil || req.Patient == nil {
+	patient, err := pas.PatientOf(body)
+	if err != nil {
 		return ""
 	}
-	if k := req.Patient.Key(); k != "" {
+	if k := patient.Key(); k != "" {
 		return "identifier:" + k
 	}
 	return ""

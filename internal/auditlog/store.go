@@ -138,7 +138,8 @@ type Log struct {
 	done   chan struct{} // closed when the writer has exited
 	pub    *publisher
 
-	w writerState // owned by the writer goroutine
+	w     writerState         // owned by the writer goroutine
+	stmts *storage.Statements // the writer's prepared statements
 }
 
 // Open creates the schema if needed, loads the tree state and starts the
@@ -162,6 +163,7 @@ func Open(ctx context.Context, db *storage.DB, opts Options) (*Log, error) {
 
 	l := &Log{
 		Reader: &Reader{db: db},
+		stmts:  storage.NewStatements(db),
 		opts:   opts,
 		queue:  make(chan *pending, opts.QueueSize),
 		done:   make(chan struct{}),
@@ -239,6 +241,8 @@ func (l *Log) Close(ctx context.Context) error {
 	case <-ctx.Done():
 		return fmt.Errorf("auditlog: close: %w", ctx.Err())
 	}
+	// The writer has exited, so nothing uses its statements any more.
+	l.stmts.Close()
 	return l.pub.close(ctx)
 }
 

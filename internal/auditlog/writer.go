@@ -210,7 +210,7 @@ func (l *Log) commitTx(ctx context.Context, batch []*pending, force bool) ([]app
 	if err := l.lockAppends(ctx, tx); err != nil {
 		return fail(err)
 	}
-	if err := l.refresh(ctx, tx); err != nil {
+	if err := l.refresh(ctx, l.stmts.In(tx)); err != nil {
 		return fail(err)
 	}
 	now := l.opts.Now()
@@ -297,10 +297,11 @@ func (l *Log) writeEntries(ctx context.Context, tx *sql.Tx, batch []*pending, no
 			recorded: now,
 		}
 	}
-	if err := l.insertEntries(ctx, tx, rows); err != nil {
+	ptx := l.stmts.In(tx)
+	if err := l.insertEntries(ctx, ptx, rows); err != nil {
 		return nil, err
 	}
-	if err := l.insertRows(ctx, tx, sqlInsertHashesPrefix, hashColumnCount, hashArgs); err != nil {
+	if err := l.insertRows(ctx, ptx, sqlInsertHashesPrefix, hashColumnCount, hashArgs); err != nil {
 		return nil, err
 	}
 	return results, nil
@@ -323,7 +324,7 @@ func (l *Log) currentKEK(ctx context.Context, tx *sql.Tx, now time.Time, n int) 
 }
 
 // insertEntries inserts rows with multi-row INSERT statements.
-func (l *Log) insertEntries(ctx context.Context, tx *sql.Tx, rows []*Row) error {
+func (l *Log) insertEntries(ctx context.Context, tx storage.PreparedTx, rows []*Row) error {
 	args := make([]any, 0, len(rows)*entryColumnCount)
 	for _, row := range rows {
 		e := &row.Leaf.Entry
@@ -340,8 +341,8 @@ func (l *Log) insertEntries(ctx context.Context, tx *sql.Tx, rows []*Row) error 
 var insertSizes = []int{256, 64, 16, 4, 1}
 
 // insertRows inserts args, cols values per row, in statements of
-// insertSizes rows.
-func (l *Log) insertRows(ctx context.Context, tx *sql.Tx, prefix string, cols int, args []any) error {
+// insertSizes rows. The fixed sizes also keep the statement cache small.
+func (l *Log) insertRows(ctx context.Context, tx storage.PreparedTx, prefix string, cols int, args []any) error {
 	for len(args) > 0 {
 		rows := len(args) / cols
 		n := insertSizes[len(insertSizes)-1]

@@ -114,7 +114,7 @@ func (g *Gateway) roundTrip(ctx context.Context, ex *exchange) (int, http.Header
 	}
 	defer resp.Body.Close()
 	limit := 4 * g.opts.MaxBodyBytes
-	body, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	body, err := readCapped(resp.Body, resp.ContentLength, limit)
 	if err != nil {
 		return 0, nil, nil, upstreamFailure(err)
 	}

@@ -26,7 +26,7 @@ func (g *Gateway) receive(ex *exchange) *Refusal {
 		return nil
 	}
 	limit := g.opts.MaxBodyBytes
-	body, err := io.ReadAll(io.LimitReader(ex.r.Body, limit+1))
+	body, err := readCapped(ex.r.Body, ex.r.ContentLength, limit)
 	if err != nil {
 		return &Refusal{Status: http.StatusBadRequest, Code: "incomplete", Rule: "payload.unreadable",
 			Message: "the request body could not be read completely"}

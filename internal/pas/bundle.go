@@ -49,20 +49,21 @@ func present(v jsontext.Value) bool {
 // entries, each with a unique fullUrl and a resource, no search, request
 // or response parts) and indexes the entries.
 func decodeBundle(body []byte) (*bundleJSON, *bundleIndex, error) {
-	// Read resourceType alone first: another resource's elements may
-	// share a name with a Bundle element of another type.
-	var head struct {
-		ResourceType string `json:"resourceType"`
-	}
-	if err := json.Unmarshal(body, &head); err != nil {
-		return nil, nil, decodeError("Bundle", err)
-	}
-	if head.ResourceType != "Bundle" {
-		return nil, nil, invalid("Bundle.resourceType", "the resource is not a Bundle")
-	}
+	// Decode in one pass. Another resource's elements may share a name
+	// with a Bundle element of another type, so when decoding fails, read
+	// resourceType alone to report a resource that is not a Bundle as such.
 	var b bundleJSON
 	if err := json.Unmarshal(body, &b); err != nil {
+		var head struct {
+			ResourceType string `json:"resourceType"`
+		}
+		if json.Unmarshal(body, &head) == nil && head.ResourceType != "Bundle" {
+			return nil, nil, errNotBundle()
+		}
 		return nil, nil, decodeError("Bundle", err)
+	}
+	if b.ResourceType != "Bundle" {
+		return nil, nil, errNotBundle()
 	}
 	if b.Type != "collection" {
 		return nil, nil, invalid("Bundle.type", "must be collection")
@@ -88,6 +89,10 @@ func decodeBundle(body []byte) (*bundleJSON, *bundleIndex, error) {
 		ix.entries = append(ix.entries, entry)
 	}
 	return &b, ix, nil
+}
+
+func errNotBundle() error {
+	return invalid("Bundle.resourceType", "the resource is not a Bundle")
 }
 
 func checkEntry(i int, e entryJSON) (Entry, error) {

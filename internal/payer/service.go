@@ -106,7 +106,7 @@ func New(db *storage.DB, opts Options) (*Service, error) {
 		return nil, fmt.Errorf("payer: Options.MaxBodyBytes is %d; use 0 for the default or a positive size", opts.MaxBodyBytes)
 	}
 	s := &Service{
-		store:   store{db: db},
+		store:   store{db: db, stmts: storage.NewStatements(db)},
 		rules:   opts.Rules,
 		now:     opts.Now,
 		newID:   opts.NewID,

@@ -21,6 +21,16 @@ var errRaceLost = errors.New("payer: a concurrent submission changed the authori
 // travels as a query parameter.
 type store struct {
 	db *storage.DB
+	// stmts prepares the SQL of the $submit path once: SQLite would parse
+	// each statement on every submission.
+	stmts *storage.Statements
+}
+
+// txQueries is the part of a transaction that the save steps use, met by
+// *sql.Tx and storage.PreparedTx.
+type txQueries interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
 // authorization is one payer_authorizations row.
@@ -37,7 +47,7 @@ type authorization struct {
 // fingerprint, or nil.
 func (s *store) replay(ctx context.Context, key pas.Identifier, hash string) ([]byte, error) {
 	var resp string
-	err := s.db.QueryRowContext(ctx, sqlSubmissionByHash, key.System, key.Value, hash).Scan(&resp)
+	err := s.stmts.QueryRowContext(ctx, sqlSubmissionByHash, key.System, key.Value, hash).Scan(&resp)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
@@ -51,7 +61,7 @@ func (s *store) replay(ctx context.Context, key pas.Identifier, hash string) ([]
 // to, or nil.
 func (s *store) authorizationFor(ctx context.Context, id pas.Identifier) (*authorization, error) {
 	var a authorization
-	err := s.db.QueryRowContext(ctx, sqlAuthorizationByClaim, id.System, id.Value).
+	err := s.stmts.QueryRowContext(ctx, sqlAuthorizationByClaim, id.System, id.Value).
 		Scan(&a.preAuthRef, &a.partner, &a.providerKey, &a.patientKey, &a.currentID, &a.version)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
@@ -66,7 +76,7 @@ func (s *store) authorizationFor(ctx context.Context, id pas.Identifier) (*autho
 // current submission.
 func (s *store) currentResponse(ctx context.Context, a *authorization) ([]byte, error) {
 	var resp string
-	if err := s.db.QueryRowContext(ctx, sqlResponseByID, a.currentID).Scan(&resp); err != nil {
+	if err := s.stmts.QueryRowContext(ctx, sqlResponseByID, a.currentID).Scan(&resp); err != nil {
 		return nil, fmt.Errorf("payer: read current decision: %w", err)
 	}
 	return []byte(resp), nil
@@ -101,17 +111,18 @@ type itemDecision struct {
 // when another submission bound the same identifier, stored the same
 // request or advanced the authorization first.
 func (s *store) save(ctx context.Context, sub *submission) (err error) {
-	tx, err := s.db.BeginTx(ctx, nil)
+	sqlTx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("payer: begin: %w", err)
 	}
 	defer func() {
 		if err != nil {
-			_ = tx.Rollback()
+			_ = sqlTx.Rollback()
 		}
 	}()
 
 	now := sub.receivedAt.UTC().Format(time.RFC3339Nano)
+	tx := s.stmts.In(sqlTx)
 	if err := saveAuthorization(ctx, tx, sub, now); err != nil {
 		return err
 	}
@@ -133,13 +144,13 @@ func (s *store) save(ctx context.Context, sub *submission) (err error) {
 	if err := queuePended(ctx, tx, sub); err != nil {
 		return err
 	}
-	if err := tx.Commit(); err != nil {
+	if err := sqlTx.Commit(); err != nil {
 		return fmt.Errorf("payer: commit: %w", err)
 	}
 	return nil
 }
 
-func saveAuthorization(ctx context.Context, tx *sql.Tx, sub *submission, now string) error {
+func saveAuthorization(ctx context.Context, tx txQueries, sub *submission, now string) error {
 	a := sub.auth
 	if sub.isNew {
 		if _, err := tx.ExecContext(ctx, sqlInsertAuthorization, a.preAuthRef, a.partner, a.providerKey, a.patientKey, sub.id, now); err != nil {
@@ -160,7 +171,7 @@ func saveAuthorization(ctx context.Context, tx *sql.Tx, sub *submission, now str
 // bindClaimKeys binds every Claim identifier to the authorization. An
 // identifier already bound to it is left alone. One bound to another
 // authorization means a concurrent submission won.
-func bindClaimKeys(ctx context.Context, tx *sql.Tx, sub *submission) error {
+func bindClaimKeys(ctx context.Context, tx txQueries, sub *submission) error {
 	for _, id := range sub.claimKeys {
 		var owner string
 		err := tx.QueryRowContext(ctx, sqlClaimKeyOwner, id.System, id.Value).Scan(&owner)

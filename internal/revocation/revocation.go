@@ -32,6 +32,8 @@ var schema = []string{
 type Store struct {
 	db  *storage.DB
 	now func() time.Time
+	// stmts prepares the lookup once, since every token check runs it.
+	stmts *storage.Statements
 }
 
 // New creates the table if needed. now returns the current time; nil means
@@ -43,7 +45,7 @@ func New(ctx context.Context, db *storage.DB, now func() time.Time) (*Store, err
 	if err := db.CreateSchema(ctx, schema); err != nil {
 		return nil, fmt.Errorf("revocation: create schema: %w", err)
 	}
-	return &Store{db: db, now: now}, nil
+	return &Store{db: db, now: now, stmts: storage.NewStatements(db)}, nil
 }
 
 // Revoke records jti until expires, after deleting the rows that have
@@ -74,7 +76,7 @@ func (s *Store) Revoke(ctx context.Context, jti string, expires time.Time) error
 // Revoked reports whether jti is recorded with an expiry still ahead.
 func (s *Store) Revoked(ctx context.Context, jti string) (bool, error) {
 	var found int
-	err := s.db.QueryRowContext(ctx,
+	err := s.stmts.QueryRowContext(ctx,
 		`SELECT 1 FROM token_revocations WHERE jti = $1 AND expires_ns > $2`, jti, s.now().UnixNano()).Scan(&found)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
