@@ -43,8 +43,8 @@ func verifyBenchSize(b *testing.B) int {
 
 // benchCacheVersion names the layout of cached benchmark logs. Change it
 // when the entry format, the schema or testEntry changes, so stale logs
-// are rebuilt instead of reused. SQLite logs are at v2 since new SQLite
-// files get 16 KiB pages; the PostgreSQL layout did not change.
+// are rebuilt instead of reused. SQLite logs are at v2 because new SQLite
+// files get 16 KiB pages. The PostgreSQL layout did not change.
 var benchCacheVersion = map[storage.Dialect]string{storage.SQLite: "v2", storage.PostgreSQL: "v1"}
 
 // getCachedBenchLog returns a log of n entries with 4 KiB bodies on be and

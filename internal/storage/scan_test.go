@@ -112,7 +112,7 @@ func countRows(t *testing.T, tx *sql.Tx) int {
 
 // TestSQLitePackRowSHA256 checks that the masked arguments are packed as
 // their digests and the others as SQLitePackRow packs them, and that a
-// mask naming no argument is refused.
+// mask naming no argument is rejected.
 func TestSQLitePackRowSHA256(t *testing.T) {
 	db := storagetest.Open(t, "sqlite://"+t.TempDir()+"/g.db")
 	ctx := context.Background()
@@ -145,7 +145,7 @@ func TestSQLitePackRowSHA256(t *testing.T) {
 	for _, mask := range []string{"4", "-1", "'1'"} {
 		err := db.QueryRowContext(ctx, `SELECT `+storage.SQLitePackRowSHA256+`(`+mask+`, 'a', 'b')`).Scan(&packed)
 		if err == nil || !strings.Contains(err.Error(), "mask") {
-			t.Errorf("mask %s: err = %v, want a refused mask", mask, err)
+			t.Errorf("mask %s: err = %v, want an invalid mask", mask, err)
 		}
 	}
 }

@@ -60,10 +60,10 @@ const sqlitePageSize = 16384
 
 // initSQLite gives a new (missing or empty) SQLite file at abs its page
 // size and write-ahead logging. SQLite fixes the page size when it writes
-// the first page, which setting WAL mode does, and the driver applies
-// DSN pragmas in alphabetical order (journal_mode before page_size), so
-// the new file is set up on a connection of its own first. An existing
-// file keeps the page size it was created with.
+// the first page, which setting WAL mode does. The driver applies DSN
+// pragmas in alphabetical order (journal_mode before page_size), so the
+// new file is set up on a connection of its own first. An existing file
+// keeps the page size it was created with.
 func initSQLite(ctx context.Context, abs string) error {
 	if st, err := os.Stat(abs); err == nil && st.Size() > 0 {
 		return nil

@@ -106,7 +106,7 @@ func valueSHA256(function string, v driver.Value) ([sha256.Size]byte, error) {
 func sqlitePackRowSHA256(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
 	mask, ok := args[0].(int64)
 	if !ok || mask < 0 || mask >= 1<<(len(args)-1) {
-		return nil, fmt.Errorf("%s: the first argument must be a mask of the other arguments", SQLitePackRowSHA256)
+		return nil, fmt.Errorf("%s: invalid mask: the first argument must be an integer with a bit for each other argument", SQLitePackRowSHA256)
 	}
 	return appendPackedDigests(nil, args[1:], uint64(mask))
 }
