@@ -43,8 +43,9 @@ func verifyBenchSize(b *testing.B) int {
 
 // benchCacheVersion names the layout of cached benchmark logs. Change it
 // when the entry format, the schema or testEntry changes, so stale logs
-// are rebuilt instead of reused.
-const benchCacheVersion = "v1"
+// are rebuilt instead of reused. SQLite logs are at v2 because new SQLite
+// files get 16 KiB pages. The PostgreSQL layout did not change.
+var benchCacheVersion = map[storage.Dialect]string{storage.SQLite: "v2", storage.PostgreSQL: "v1"}
 
 // getCachedBenchLog returns a log of n entries with 4 KiB bodies on be and
 // the verifier of its checkpoints. Building a million entries takes
@@ -55,7 +56,7 @@ const benchCacheVersion = "v1"
 // Delete the directory (and drop the schema) to rebuild it.
 func getCachedBenchLog(b *testing.B, be storagetest.Backend, n int) (*storage.DB, note.Verifier) {
 	b.Helper()
-	name := fmt.Sprintf("gatehouse_bench_auditlog_%s_%s_%d", benchCacheVersion, be.Dialect, n)
+	name := fmt.Sprintf("gatehouse_bench_auditlog_%s_%s_%d", benchCacheVersion[be.Dialect], be.Dialect, n)
 	dir := filepath.Join(os.TempDir(), name)
 	dbURL, err := benchCacheURL(be, dir, name)
 	if err != nil {

@@ -242,9 +242,8 @@ func (r *chunkReader) queryPacked(ctx context.Context, query string, from, to in
 	return rows.Err()
 }
 
-// scanRow sets r.row from the columns of verifyColumnsSQL, or on SQLite
-// of verifyColumnsSQLite, which has the ciphertexts' digests in their
-// place.
+// scanRow sets r.row from the columns of verifyColumnsSQL. On SQLite the
+// ciphertexts' digests come in their place (sqlVerifyEntryRangeSQLite).
 func (r *chunkReader) scanRow(cols columnReader) error {
 	row, col := &r.row, &r.row.columns
 	col.index, col.exchangeID, col.partner, col.phase, col.decision = cols.Int64(), cols.String(), cols.String(), cols.String(), cols.String()
@@ -259,7 +258,7 @@ func (r *chunkReader) scanRow(cols columnReader) error {
 
 	if r.v.db.Dialect == storage.SQLite {
 		if len(request) != sha256.Size || len(response) != sha256.Size {
-			return fmt.Errorf("%s returned %d and %d bytes", storage.SQLiteSHA256, len(request), len(response))
+			return fmt.Errorf("%s returned %d and %d bytes", storage.SQLitePackRowSHA256, len(request), len(response))
 		}
 		row.requestDigest, row.responseDigest = [32]byte(request), [32]byte(response)
 	} else {

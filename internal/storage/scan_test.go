@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"database/sql"
+	"strings"
 	"testing"
 
 	"github.com/gatehouse-health/gatehouse/internal/storage"
@@ -107,6 +108,46 @@ func countRows(t *testing.T, tx *sql.Tx) int {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// TestSQLitePackRowSHA256 checks that the masked arguments are packed as
+// their digests and the others as SQLitePackRow packs them, and that a
+// mask naming no argument is rejected.
+func TestSQLitePackRowSHA256(t *testing.T) {
+	db := storagetest.Open(t, "sqlite://"+t.TempDir()+"/g.db")
+	ctx := context.Background()
+	var packed []byte
+	// Mask 0b1010: the second ('body') and fourth (NULL) arguments.
+	err := db.QueryRowContext(ctx, `SELECT `+storage.SQLitePackRowSHA256+`(10, 7, 'body', X'0700', NULL, 12)`).Scan(&packed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := storage.NewPackedRow(packed)
+	if got := p.Int64(); got != 7 {
+		t.Errorf("unmasked integer = %d, want 7", got)
+	}
+	if got, want := p.Bytes(), sha256.Sum256([]byte("body")); !bytes.Equal(got, want[:]) {
+		t.Errorf("masked text = %x, want its digest %x", got, want)
+	}
+	if got := p.Bytes(); !bytes.Equal(got, []byte{7, 0}) {
+		t.Errorf("unmasked blob = %x, want 0700", got)
+	}
+	if got, want := p.Bytes(), sha256.Sum256(nil); !bytes.Equal(got, want[:]) {
+		t.Errorf("masked NULL = %x, want the digest of no bytes", got)
+	}
+	if got := p.Int64(); got != 12 {
+		t.Errorf("unmasked integer = %d, want 12", got)
+	}
+	if err := p.End(); err != nil {
+		t.Errorf("End = %v after reading every value", err)
+	}
+
+	for _, mask := range []string{"4", "-1", "'1'"} {
+		err := db.QueryRowContext(ctx, `SELECT `+storage.SQLitePackRowSHA256+`(`+mask+`, 'a', 'b')`).Scan(&packed)
+		if err == nil || !strings.Contains(err.Error(), "mask") {
+			t.Errorf("mask %s: err = %v, want an invalid mask", mask, err)
+		}
+	}
 }
 
 // TestSQLitePackRow checks that PackedRow reads back what SQLitePackRow

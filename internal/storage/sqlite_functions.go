@@ -35,6 +35,15 @@ const (
 	// big-endian, then its bytes.
 	SQLitePackRow = "gatehouse_pack_row"
 
+	// SQLitePackRowSHA256 packs its arguments after the first as
+	// SQLitePackRow does, with some of them replaced by their SHA-256
+	// digest as SQLiteSHA256 computes it, packed as a 32-byte blob. The
+	// first argument is a bit mask: bit i (1<<i) set replaces the argument
+	// i places after the mask. One call per row then hashes a row's large
+	// values and packs it, where separate SQLiteSHA256 calls would cost
+	// the driver an argument list, a result and two copies each.
+	SQLitePackRowSHA256 = "gatehouse_pack_row_sha256"
+
 	// SQLitePackRows is the aggregate form of SQLitePackRow: it returns
 	// the arguments of every row it aggregates packed one after another,
 	// in the order SQLite steps through the rows, or NULL for no rows.
@@ -60,6 +69,9 @@ func init() {
 	sqlite.MustRegisterFunction(SQLitePackRow, &sqlite.FunctionImpl{
 		NArgs: -1, Deterministic: true, Scalar: sqlitePackRow, VolatileArgs: true,
 	})
+	sqlite.MustRegisterFunction(SQLitePackRowSHA256, &sqlite.FunctionImpl{
+		NArgs: -1, Deterministic: true, Scalar: sqlitePackRowSHA256, VolatileArgs: true,
+	})
 	sqlite.MustRegisterFunction(SQLitePackRows, &sqlite.FunctionImpl{
 		NArgs: -1, Deterministic: true, VolatileArgs: true,
 		MakeAggregate: func(sqlite.FunctionContext) (sqlite.AggregateFunction, error) { return new(packRows), nil },
@@ -67,22 +79,36 @@ func init() {
 }
 
 func sqliteSHA256(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
-	var sum [sha256.Size]byte
-	switch v := args[0].(type) {
-	case nil:
-		sum = sha256.Sum256(nil)
-	case []byte:
-		sum = sha256.Sum256(v)
-	case string:
-		sum = sha256.Sum256([]byte(v))
-	case int64:
-		sum = sha256.Sum256(strconv.AppendInt(nil, v, 10))
-	case float64:
-		sum = sha256.Sum256(strconv.AppendFloat(nil, v, 'g', -1, 64))
-	default:
-		return nil, fmt.Errorf("%s: unsupported argument type %T", SQLiteSHA256, v)
+	sum, err := valueSHA256(SQLiteSHA256, args[0])
+	if err != nil {
+		return nil, err
 	}
 	return sum[:], nil
+}
+
+// valueSHA256 returns the digest of the bytes a query of v would return.
+func valueSHA256(function string, v driver.Value) ([sha256.Size]byte, error) {
+	switch v := v.(type) {
+	case nil:
+		return sha256.Sum256(nil), nil
+	case []byte:
+		return sha256.Sum256(v), nil
+	case string:
+		return sha256.Sum256([]byte(v)), nil
+	case int64:
+		return sha256.Sum256(strconv.AppendInt(nil, v, 10)), nil
+	case float64:
+		return sha256.Sum256(strconv.AppendFloat(nil, v, 'g', -1, 64)), nil
+	}
+	return [sha256.Size]byte{}, fmt.Errorf("%s: unsupported argument type %T", function, v)
+}
+
+func sqlitePackRowSHA256(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
+	mask, ok := args[0].(int64)
+	if !ok || mask < 0 || mask >= 1<<(len(args)-1) {
+		return nil, fmt.Errorf("%s: invalid mask: the first argument must be an integer with a bit for each other argument", SQLitePackRowSHA256)
+	}
+	return appendPackedDigests(nil, args[1:], uint64(mask))
 }
 
 func sqlitePackRow(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
@@ -91,8 +117,19 @@ func sqlitePackRow(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value
 
 // appendPacked appends args to b in the format of SQLitePackRow.
 func appendPacked(b []byte, args []driver.Value) ([]byte, error) {
-	size := len(b)
-	for _, a := range args {
+	return appendPackedDigests(b, args, 0)
+}
+
+// appendPackedDigests appends args to b in the format of SQLitePackRow,
+// with each argument i whose bit 1<<i is set in digests replaced by its
+// SHA-256 digest. The blob grows once, by the packed size.
+func appendPackedDigests(b []byte, args []driver.Value, digests uint64) ([]byte, error) {
+	size := 0
+	for i, a := range args {
+		if digests&(1<<i) != 0 {
+			size += 5 + sha256.Size
+			continue
+		}
 		switch v := a.(type) {
 		case []byte:
 			size += 5 + len(v)
@@ -102,8 +139,17 @@ func appendPacked(b []byte, args []driver.Value) ([]byte, error) {
 			size += 9
 		}
 	}
-	b = slices.Grow(b, size-len(b))
-	for _, a := range args {
+	b = slices.Grow(b, size)
+	for i, a := range args {
+		if digests&(1<<i) != 0 {
+			sum, err := valueSHA256(SQLitePackRowSHA256, a)
+			if err != nil {
+				return nil, err
+			}
+			b = binary.BigEndian.AppendUint32(append(b, packedBlob), sha256.Size)
+			b = append(b, sum[:]...)
+			continue
+		}
 		switch v := a.(type) {
 		case nil:
 			b = append(b, packedNull)
