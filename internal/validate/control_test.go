@@ -2,8 +2,8 @@ package validate
 
 import "testing"
 
-// FHIR R4 string values match [ \r\n\t\S]+, so code points below U+0020
-// other than tab, CR and LF are invalid, whether written raw or as a JSON
+// The FHIR R4 datatypes page says strings shall not contain code points
+// below U+0020 other than tab, CR and LF, whether written raw or as a JSON
 // \u escape. A NUL that passes strict mode reaches the upstream, where a C
 // library or PostgreSQL text column may truncate or reject it.
 func TestControlCharactersInStrings(t *testing.T) {
