@@ -208,24 +208,13 @@ func (g *Gateway) authorize(ex *exchange) *Refusal {
 	}
 	ex.fhir = req
 	ex.entry.Interaction = req.Describe()
-	if !allowlisted(ex.partner.Allowed, req) {
+	if missing, ok := ex.partner.Allowed.Missing(req); ok {
 		return &Refusal{Status: http.StatusForbidden, Code: "forbidden", Rule: "policy.not-allowed",
-			Message: "the interaction " + req.Describe() + " is not allowed for this partner"}
+			Message: "the interaction " + missing + " is not allowed for this partner"}
 	}
 	ex.allowlisted = true
 	ex.entry.Rule = "allow:" + req.Describe()
 	return nil
-}
-
-// allowlisted reports whether one of the partner's configured interactions
-// names req.
-func allowlisted(allowed []fhirreq.Pattern, req *fhirreq.Request) bool {
-	for _, p := range allowed {
-		if p.Matches(req) {
-			return true
-		}
-	}
-	return false
 }
 
 // decide runs the policy engine: scopes, roles per data class, refused
@@ -240,10 +229,11 @@ func (g *Gateway) decide(ex *exchange) *Refusal {
 		return nil
 	}
 	in := policy.Input{
-		Partner: ex.partner.Policy,
-		Scopes:  scope.ParseGranted(ex.claims.Scopes),
-		Request: ex.fhir,
-		Body:    ex.body,
+		Partner:   ex.partner.Policy,
+		Allowlist: ex.partner.Allowed,
+		Scopes:    scope.ParseGranted(ex.claims.Scopes),
+		Request:   ex.fhir,
+		Body:      ex.body,
 		Identity: congruence.Identity{
 			PartnerID:                ex.partner.ID,
 			TokenClientID:            ex.claims.ClientID,
