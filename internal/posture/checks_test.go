@@ -102,6 +102,7 @@ var checkCases = []checkCase{
 	{"GH-POL-001", "export", func(t *testing.T, fx *fixture, tg *Target) { addInteraction(tg, "Group/[id]/$export") }, Fail, High},
 	{"GH-POL-001", "history", func(t *testing.T, fx *fixture, tg *Target) { addInteraction(tg, "Claim.history") }, Fail, Medium},
 	{"GH-POL-001", "system history", func(t *testing.T, fx *fixture, tg *Target) { addInteraction(tg, "history-system") }, Fail, High},
+	{"GH-POL-001", "system search", func(t *testing.T, fx *fixture, tg *Target) { addInteraction(tg, "search-system") }, Fail, Medium},
 	{"GH-POL-002", "workflow", nil, Pass, 0},
 	{"GH-POL-002", "create", func(t *testing.T, fx *fixture, tg *Target) { addInteraction(tg, "Observation.create") }, Fail, High},
 	{"GH-POL-002", "other operation", func(t *testing.T, fx *fixture, tg *Target) { addInteraction(tg, "Claim/$validate") }, Fail, Medium},
