@@ -34,7 +34,7 @@ func checkAccessHeader(raw string) error {
 	}
 	for name := range members {
 		if !accessHeaderMembers[name] {
-			return fmt.Errorf("%w: header member %q is not accepted in access tokens", ErrInvalidToken, name)
+			return fmt.Errorf("%w: header carries a member other than alg, kid and typ", ErrInvalidToken)
 		}
 	}
 	return nil
@@ -58,9 +58,8 @@ func checkLowS(signature []byte) error {
 }
 
 // checkLifetime rejects a token whose exp is further after its iat than
-// this server issues tokens for, with the skew on top. A token signed with
-// the gateway key but a long exp (a leaked key used offline, or a minting
-// bug) is refused.
+// this server issues tokens for, with the skew on top, so that a token
+// forged with a stolen signing key lives no longer than an issued one.
 func (s *Server) checkLifetime(c *accessTokenClaims) error {
 	limit := int64((s.opts.Lifetime + s.opts.Skew) / time.Second)
 	if c.IssuedAt < 0 || c.Expiry < c.IssuedAt || c.Expiry-c.IssuedAt > limit {
