@@ -187,6 +187,23 @@ var checkCases = []checkCase{
 		cfgOf(tg).Upstream.URL = config.Builtin
 		cfgOf(tg).Payer.Listen = "0.0.0.0:9000"
 	}, Fail, High},
+	{"GH-NET-007", "no outbound partner", nil, Pass, 0},
+	{"GH-NET-007", "allowed https base", func(t *testing.T, fx *fixture, tg *Target) {
+		cfgOf(tg).Egress.Allow = []string{"fhir.ehr.example:443"}
+		cfgOf(tg).Partners[0].Outbound = &config.PartnerOutbound{FHIRBase: "https://fhir.ehr.example/r4", TokenURL: "https://fhir.ehr.example/token"}
+	}, Pass, 0},
+	{"GH-NET-007", "base outside egress.allow", func(t *testing.T, fx *fixture, tg *Target) {
+		cfgOf(tg).Egress.Allow = []string{"fhir.ehr.example:443"}
+		cfgOf(tg).Partners[0].Outbound = &config.PartnerOutbound{FHIRBase: "https://other.example/r4", TokenURL: "https://fhir.ehr.example/token"}
+	}, Fail, Medium},
+	{"GH-NET-007", "dot-dot segment", func(t *testing.T, fx *fixture, tg *Target) {
+		cfgOf(tg).Egress.Allow = []string{"fhir.ehr.example:443"}
+		cfgOf(tg).Partners[0].Outbound = &config.PartnerOutbound{FHIRBase: "https://fhir.ehr.example/r4/../admin", TokenURL: "https://fhir.ehr.example/token"}
+	}, Fail, Medium},
+	{"GH-NET-007", "plain http", func(t *testing.T, fx *fixture, tg *Target) {
+		cfgOf(tg).Egress.Allow = []string{"fhir.ehr.example:80"}
+		cfgOf(tg).Partners[0].Outbound = &config.PartnerOutbound{FHIRBase: "http://fhir.ehr.example/r4", TokenURL: "https://fhir.ehr.example/token"}
+	}, Fail, Medium},
 	{"GH-NET-006", "disabled", nil, Pass, 0},
 	{"GH-NET-006", "internal", func(t *testing.T, fx *fixture, tg *Target) { cfgOf(tg).Outbound.Listen = "10.30.0.5:8444" }, Pass, 0},
 	{"GH-NET-006", "every interface", func(t *testing.T, fx *fixture, tg *Target) { cfgOf(tg).Outbound.Listen = "0.0.0.0:8444" }, Fail, High},
