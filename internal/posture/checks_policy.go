@@ -114,7 +114,10 @@ func checkWriteScopes(t *Target) []result {
 		}
 		class := "every type"
 		if s.scope.Type != scope.Wildcard {
-			class = string(dfd.ClassOfType(s.scope.Type)) + " data"
+			class = "a type in no data class, which the policy refuses"
+			if c, ok := dfd.ClassOfType(s.scope.Type); ok {
+				class = string(c) + " data"
+			}
 		}
 		msg := fmt.Sprintf("partner %q: %s grants %s on %s", s.partner, s.raw, s.scope.Perms, class)
 		if patientData(s.scope.Type) {
@@ -135,7 +138,7 @@ func patientData(typ string) bool {
 	if typ == scope.Wildcard {
 		return true
 	}
-	c := dfd.ClassOfType(typ)
+	c, _ := dfd.ClassOfType(typ)
 	return c == dfd.Clinical || c == dfd.Member
 }
 

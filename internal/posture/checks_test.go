@@ -95,6 +95,8 @@ var checkCases = []checkCase{
 	{"GH-SCO-002", "read only", nil, Pass, 0},
 	{"GH-SCO-002", "cruds clinical", func(t *testing.T, fx *fixture, tg *Target) { addScope(tg, "system/Observation.cruds") }, Fail, High},
 	{"GH-SCO-002", "write claims", func(t *testing.T, fx *fixture, tg *Target) { addScope(tg, "system/Claim.c") }, Fail, Medium},
+	// Subscription is workflow data in the policy, not clinical data.
+	{"GH-SCO-002", "write subscriptions", func(t *testing.T, fx *fixture, tg *Target) { addScope(tg, "system/Subscription.crs") }, Fail, Medium},
 	{"GH-SCO-003", "valid", nil, Pass, 0},
 	{"GH-SCO-003", "patient context", func(t *testing.T, fx *fixture, tg *Target) { addScope(tg, "patient/Claim.read") }, Fail, Low},
 	{"GH-POL-001", "workflow", nil, Pass, 0},
@@ -398,3 +400,23 @@ func TestFindingLines(t *testing.T) {
 func splitLines(s string) []string { return strings.Split(s, "\n") }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+// GH-SCO-002 names the data class the policy puts a type in, so posture
+// and policy cannot disagree on what a write scope reaches.
+func TestWriteScopeNamesPolicyClass(t *testing.T) {
+	tests := map[string]string{
+		"system/Subscription.crs": "workflow data",
+		"system/Observation.c":    "clinical data",
+		"system/Provenance.c":     "audit data",
+		"system/Basic.c":          "a type in no data class",
+	}
+	for raw, want := range tests {
+		t.Run(raw, func(t *testing.T) {
+			cfg := &config.File{Partners: []config.Partner{{ID: "p", Scopes: []string{raw}}}}
+			results := checkWriteScopes(&Target{Config: cfg})
+			if len(results) != 1 || !strings.Contains(results[0].msg, want) {
+				t.Errorf("results = %+v, want one naming %q", results, want)
+			}
+		})
+	}
+}
