@@ -833,8 +833,8 @@ func (v *validator) httpsEndpoint(path, value string) {
 	}
 }
 
-// outboundEndpoint requires a partner URL the engine's requests go to to
-// pass CheckOutboundEndpoint.
+// outboundEndpoint adds the CheckOutboundEndpoint error of value, if any,
+// under path.
 func (f *File) outboundEndpoint(v *validator, path, value string) {
 	if err := f.CheckOutboundEndpoint(value); err != nil {
 		v.addf(path, "%v", err)
@@ -842,20 +842,22 @@ func (f *File) outboundEndpoint(v *validator, path, value string) {
 }
 
 // CheckOutboundEndpoint checks a partner URL the engine's requests go to
-// (partners[].outbound.fhir_base and token_url): an https URL without user
-// name, query or fragment, with no "." or ".." path segment (which would
-// let the URL name another path than it appears to after normalisation),
-// whose host and port egress.allow permits. The error names the problem
-// but not the key.
+// (partners[].outbound.fhir_base and token_url). It must be an https URL
+// without user name, query or fragment, and whose host and port
+// egress.allow permits. A "." or ".." path segment is rejected, because
+// the URL would name another path than it shows once normalised. The
+// error names the problem but not the key, and never quotes a URL that
+// carries a password.
 func (f *File) CheckOutboundEndpoint(value string) error {
 	u, err := url.Parse(value)
-	if err != nil || u.Scheme != "https" || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.ForceQuery {
-		return fmt.Errorf("invalid value %q: use an https URL without query or fragment", value)
-	}
-	if u.User != nil {
+	switch {
+	case err != nil:
+		return errors.New("invalid value: not a URL; use an https URL without query or fragment")
+	case u.User != nil:
 		return errors.New("the URL carries a user name or password: remove it; the gateway authenticates with its certificate and token")
-	}
-	if hasDotSegment(u.EscapedPath()) {
+	case u.Scheme != "https" || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.ForceQuery:
+		return fmt.Errorf("invalid value %q: use an https URL without query or fragment", value)
+	case hasDotSegment(u.EscapedPath()):
 		return fmt.Errorf("invalid value %q: the path has a \".\" or \"..\" segment; write the path it resolves to", value)
 	}
 	return f.checkEgressHost(u)

@@ -37,6 +37,7 @@ func TestOutboundFHIRBase(t *testing.T) {
 		{"encoded dot-dot segment", "https://engine.payer.internal/fhir/%2E%2e/admin", key + ": invalid value"},
 		{"dot segment", "https://engine.payer.internal/./fhir", key + ": invalid value"},
 		{"user name", "https://u:p@engine.payer.internal/fhir", key + ": the URL carries a user name or password"},
+		{"password in a plain http URL", "http://u:SECRET@engine.payer.internal/fhir", key + ": the URL carries a user name or password"},
 		{"fragment", "https://engine.payer.internal/fhir#x", key + ": invalid value"},
 	}
 	for _, tt := range tests {
@@ -53,6 +54,9 @@ func TestOutboundFHIRBase(t *testing.T) {
 			}
 			if !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("error = %v\nwant it to contain %q", err, tt.want)
+			}
+			if strings.Contains(err.Error(), "SECRET") {
+				t.Errorf("error quotes the password: %v", err)
 			}
 		})
 	}
