@@ -71,19 +71,26 @@ func parseCase(t testing.TB, c *attackCase) (*fhirreq.Request, error) {
 	return fhirreq.ParseWithBody(r, "/fhir", body)
 }
 
-// caseInteraction returns the allowlist entry naming the case's request. It
-// reports false when fhirreq rejects the request.
-func caseInteraction(t testing.TB, c *attackCase) (string, bool) {
+// caseInteractions returns the allowlist entries the case's request needs:
+// its own, and for a search at the base each _type's search. It returns
+// none when fhirreq rejects the request.
+func caseInteractions(t testing.TB, c *attackCase) []string {
 	t.Helper()
 	req, err := parseCase(t, c)
 	if err != nil {
-		return "", false
+		return nil
 	}
 	s := req.Describe()
 	if _, err := fhirreq.ParsePattern(s); err != nil {
-		return "", false
+		return nil
 	}
-	return s, true
+	out := []string{s}
+	if req.Kind == fhirreq.SearchSystem {
+		for _, typ := range req.Query.Types {
+			out = append(out, typ+".search")
+		}
+	}
+	return out
 }
 
 // grantedScopes computes what the token endpoint grants for the case's
@@ -181,8 +188,10 @@ func newAttackGateway(t *testing.T, f *attackFile) *attackGateway {
 	interactions := map[string][]string{}
 	for i := range f.Cases {
 		c := &f.Cases[i]
-		if s, ok := caseInteraction(t, c); ok && !slices.Contains(interactions[c.Partner], s) {
-			interactions[c.Partner] = append(interactions[c.Partner], s)
+		for _, s := range caseInteractions(t, c) {
+			if !slices.Contains(interactions[c.Partner], s) {
+				interactions[c.Partner] = append(interactions[c.Partner], s)
+			}
 		}
 	}
 	ids := make([]string, 0, len(f.Partners))

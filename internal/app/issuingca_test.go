@@ -154,8 +154,8 @@ func TestIssuingCARefusesOtherTrustedCA(t *testing.T) {
 			// the partner's assertion key.
 			_, err := h.ehrWith(s.forged, app.DevPartner).Token(context.Background())
 			var re *token.ResponseError
-			if !errors.As(err, &re) || re.Status != http.StatusForbidden {
-				t.Fatalf("token request with the forged certificate: %v, want HTTP 403", err)
+			if !errors.As(err, &re) || re.Status != http.StatusUnauthorized || re.Code != "invalid_client" {
+				t.Fatalf("token request with the forged certificate: %v, want HTTP 401 invalid_client", err)
 			}
 			if !recordedRule(t, h, app.DevPartner, "identity.issuer", "token") {
 				t.Error("the refused token request was not recorded as identity.issuer")

@@ -275,8 +275,8 @@ func TestEngineEndpointsRefusePartners(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if body := readBody(t, resp); resp.StatusCode != http.StatusForbidden {
-			t.Errorf("%s with a partner certificate: status %d: %s; want 403", path, resp.StatusCode, body)
+		if body := readBody(t, resp); resp.StatusCode != http.StatusUnauthorized || !strings.Contains(string(body), `"error":"invalid_client"`) {
+			t.Errorf("%s with a partner certificate: status %d: %s; want 401 invalid_client", path, resp.StatusCode, body)
 		}
 	}
 	if resp, body := h.metadata(h.ehr.HTTPClient(), tok); resp.StatusCode != http.StatusOK {

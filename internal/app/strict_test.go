@@ -82,3 +82,33 @@ func TestUpstreamAnswersChecked(t *testing.T) {
 		})
 	}
 }
+
+// A control character written as a JSON \u escape decodes to the character
+// itself, which FHIR strings forbid. Strict mode must refuse it before the
+// upstream, where a NUL can truncate a C string or a text column.
+func TestStrictModeRefusesEscapedControl(t *testing.T) {
+	h := newHarness(t, harnessOptions{strict: true})
+	for _, escape := range []string{`\u0000`, `\u0001`, `\u001b`} {
+		t.Run(escape, func(t *testing.T) {
+			bundle := strings.Replace(string(shippedBundle(t)), `"family":"SMITH"`, `"family":"SMI`+escape+`TH"`, 1)
+			before := h.upstream.count.Load()
+
+			resp := h.send(h.ehr.HTTPClient(), "POST", "/fhir/Claim/$submit",
+				http.Header{"Content-Type": {"application/fhir+json"}, "Authorization": {"Bearer " + h.accessToken()}}, []byte(bundle))
+			body := readBody(t, resp)
+
+			if resp.StatusCode != http.StatusUnprocessableEntity {
+				t.Fatalf("status %d, want 422: %.300s", resp.StatusCode, body)
+			}
+			if !strings.Contains(string(body), ".name[0].family") {
+				t.Errorf("the OperationOutcome does not locate the family name: %.300s", body)
+			}
+			if n := h.upstream.count.Load() - before; n != 0 {
+				t.Errorf("upstream received %d requests, want 0", n)
+			}
+			if e := h.entries(resp); len(e) != 1 || e[0].Rule != "strict.request" {
+				t.Errorf("entries = %+v, want one strict.request refusal", e)
+			}
+		})
+	}
+}

@@ -271,8 +271,8 @@ func TestTokenRefusalBeforeIssueRedacted(t *testing.T) {
 		"client_assertion_type": {"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"}, "scope": {"system/Claim.rs"}}
 	resp := h.send(client, "POST", "/oauth/token", http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}, []byte(form.Encode()))
 	readBody(t, resp)
-	if resp.StatusCode != http.StatusForbidden {
-		t.Fatalf("status %d, want 403", resp.StatusCode)
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("status %d, want 401", resp.StatusCode)
 	}
 	e := h.entries(resp)
 	if len(e) != 1 {

@@ -58,7 +58,7 @@ func (e *env) token(args []string) int {
 	resp, err := client.Token(ctx)
 	if err != nil {
 		e.errorf("%v", err)
-		e.hint("check that the gateway at %s is running and uses the data directory %s", publicURL, layout.Dir)
+		e.hint("%s", ehrclient.TokenHint(err, publicURL))
 		return 1
 	}
 	fmt.Fprintln(e.stdout, resp.AccessToken)

@@ -183,22 +183,32 @@ func (f *File) validateWebhook(v *validator) {
 		v.addf("alerts.webhook_url", "the URL carries a user name or password: the receiver must authenticate the gateway another way")
 		return
 	}
+	if err := f.checkEgressHost(u); err != nil {
+		v.addf("alerts.webhook_url", "%v", err)
+	}
+}
+
+// checkEgressHost requires the host and port of an https URL to be allowed
+// by egress.allow, as the egress guard checks them before it connects, so
+// a destination the guard would refuse at run time stops start-up instead.
+// An invalid egress.allow is reported under its own key, so it returns nil.
+func (f *File) checkEgressHost(u *url.URL) error {
 	guard, err := egress.New(egress.Options{Allow: f.Egress.Allow})
 	if err != nil {
-		return // reported under egress.allow
+		return nil
 	}
 	port := uint16(443)
 	if p := u.Port(); p != "" {
 		n, err := strconv.ParseUint(p, 10, 16)
 		if err != nil {
-			v.addf("alerts.webhook_url", "invalid port %q", p)
-			return
+			return fmt.Errorf("invalid port %q", p)
 		}
 		port = uint16(n)
 	}
 	if err := guard.CheckHost(u.Hostname(), port); err != nil {
-		v.addf("alerts.webhook_url", "the host %s is not allowed by egress.allow: add it there (%v)", net.JoinHostPort(u.Hostname(), strconv.Itoa(int(port))), err)
+		return fmt.Errorf("the host %s is not allowed by egress.allow: add it there (%v)", net.JoinHostPort(u.Hostname(), strconv.Itoa(int(port))), err)
 	}
+	return nil
 }
 
 func (f *File) validateCanaries(v *validator) {

@@ -623,8 +623,8 @@ func (f *File) validateOutbound(v *validator) {
 		}
 		anyPartner = true
 		at := fmt.Sprintf("partners[%d].outbound", i)
-		v.httpsEndpoint(at+".fhir_base", p.Outbound.FHIRBase)
-		v.httpsEndpoint(at+".token_url", p.Outbound.TokenURL)
+		f.outboundEndpoint(v, at+".fhir_base", p.Outbound.FHIRBase)
+		f.outboundEndpoint(v, at+".token_url", p.Outbound.TokenURL)
 		v.required(at+".client_id", p.Outbound.ClientID)
 		if len(p.Outbound.Scopes) == 0 {
 			v.addf(at+".scopes", "missing: list the scopes to request from the partner")
@@ -831,6 +831,48 @@ func (v *validator) httpsEndpoint(path, value string) {
 	if err != nil || u.Scheme != "https" || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
 		v.addf(path, "invalid value %q: use an https URL without query", value)
 	}
+}
+
+// outboundEndpoint adds the CheckOutboundEndpoint error of value, if any,
+// under path.
+func (f *File) outboundEndpoint(v *validator, path, value string) {
+	if err := f.CheckOutboundEndpoint(value); err != nil {
+		v.addf(path, "%v", err)
+	}
+}
+
+// CheckOutboundEndpoint checks a partner URL the engine's requests go to
+// (partners[].outbound.fhir_base and token_url). It must be an https URL
+// without user name, query or fragment, and whose host and port
+// egress.allow permits. A "." or ".." path segment is rejected, because
+// the URL would name another path than it shows once normalised. The
+// error names the problem but not the key, and never quotes a URL that
+// carries a password.
+func (f *File) CheckOutboundEndpoint(value string) error {
+	u, err := url.Parse(value)
+	switch {
+	case err != nil:
+		return errors.New("invalid value: not a URL; use an https URL without query or fragment")
+	case u.User != nil:
+		return errors.New("the URL carries a user name or password: remove it; the gateway authenticates with its certificate and token")
+	case u.Scheme != "https" || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.ForceQuery:
+		return fmt.Errorf("invalid value %q: use an https URL without query or fragment", value)
+	case hasDotSegment(u.EscapedPath()):
+		return fmt.Errorf("invalid value %q: the path has a \".\" or \"..\" segment; write the path it resolves to", value)
+	}
+	return f.checkEgressHost(u)
+}
+
+// hasDotSegment reports whether an escaped URL path has a "." or ".."
+// segment, written plainly or percent-encoded.
+func hasDotSegment(escaped string) bool {
+	for _, seg := range strings.Split(escaped, "/") {
+		switch strings.ToLower(seg) {
+		case ".", "..", "%2e", "%2e%2e", ".%2e", "%2e.":
+			return true
+		}
+	}
+	return false
 }
 
 func (v *validator) err() error { return errors.Join(v.errs...) }

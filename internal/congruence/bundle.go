@@ -122,7 +122,7 @@ func (c *Checker) checkPayer(ix *index, from int, ref *referenceJSON, path, rule
 		return unresolved(rule, path)
 	}
 	party, err := ix.party(target)
-	if err != nil || ix.entries[target].ResourceType != "Organization" || !c.isPayer(party.ids()) {
+	if err != nil || ix.entries[target].ResourceType != "Organization" || !keyedTo(party.ids(), c.payerIDs...) {
 		return wrong
 	}
 	return nil
@@ -146,7 +146,7 @@ func checkProvider(org Identifier, ix *index, from int, ref *referenceJSON, path
 	}
 	switch ix.entries[target].ResourceType {
 	case "Organization", "Practitioner":
-		if contains(party.ids(), org) {
+		if keyedTo(party.ids(), org) {
 			return nil
 		}
 		return wrong
@@ -176,10 +176,41 @@ func roleProvider(org Identifier, ix *index, role int, party *partyJSON, claimPa
 		return unresolved(rule, path)
 	}
 	p, err := ix.party(target)
-	if err != nil || ix.entries[target].ResourceType != want || !contains(p.ids(), org) {
+	if err != nil || ix.entries[target].ResourceType != want || !keyedTo(p.ids(), org) {
 		return wrong
 	}
 	return nil
+}
+
+// keyedTo reports whether a party is unambiguously one of want. The payer
+// keys a party on its first identifier that has both system and value
+// (pas.Party.Key), so that identifier must be one of want. Every other
+// identifier in a system that want uses must be one of want too, so that
+// no reader that picks another identifier finds a second party.
+func keyedTo(ids []Identifier, want ...Identifier) bool {
+	keyed := false
+	for _, id := range ids {
+		if id.System == "" || id.Value == "" {
+			continue
+		}
+		if !keyed && !contains(want, id) {
+			return false
+		}
+		keyed = true
+		if inSystemOf(want, id.System) && !contains(want, id) {
+			return false
+		}
+	}
+	return keyed
+}
+
+func inSystemOf(ids []Identifier, system string) bool {
+	for _, id := range ids {
+		if id.System == system {
+			return true
+		}
+	}
+	return false
 }
 
 func unresolved(rule, path string) *Mismatch {

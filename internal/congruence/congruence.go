@@ -18,16 +18,23 @@
 //   - no entry is, or contains, a Bundle;
 //   - every Claim entry, not only the first, names a provider that resolves
 //     inside the Bundle to the partner's organisation: an Organization or
-//     Practitioner carrying the registered identifier, or a PractitionerRole
-//     whose organization (when it has one, else its practitioner) does;
-//   - every Claim names an insurer that resolves to an Organization carrying
-//     one of this payer's identifiers;
+//     Practitioner keyed to the registered identifier, or a PractitionerRole
+//     whose organization (when it has one, else its practitioner) is;
+//   - every Claim names an insurer that resolves to an Organization keyed
+//     to one of this payer's identifiers;
 //   - every Coverage entry, whether or not a Claim points to it, has payors
-//     that all resolve to an Organization carrying one of this payer's
+//     that all resolve to an Organization keyed to one of this payer's
 //     identifiers;
 //   - a Reference that also carries Reference.identifier must carry the
 //     expected identifier there too, so that a server reading either part
 //     finds the same party.
+//
+// A party is keyed to an expected identifier when its first identifier
+// with both system and value is an expected one, and every identifier in a
+// system the expected identifiers use is an expected one. The payer keys a
+// party on that first identifier (pas.Party.Key), and keys a
+// PractitionerRole on the party this package checks, so the key it
+// stores is the identifier verified here.
 //
 // References resolve as in the PAS package: a reference equal to an entry's
 // fullUrl is that entry; a relative Type/id is appended to the RESTful base

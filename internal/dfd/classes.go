@@ -4,46 +4,27 @@ import (
 	"slices"
 
 	"github.com/gatehouse-health/gatehouse/internal/fhirreq"
+	"github.com/gatehouse-health/gatehouse/internal/policy"
 )
 
-// DataClass is a kind of data crossing the link, coarse enough for a
-// diagram and for risk decisions.
+// DataClass is a data class of the policy (policy.Class): the resource
+// types one role covers. The diagram and posture use the policy's table, so
+// they describe data exactly as the policy decides on it.
 type DataClass string
 
 // The data classes, in the order diagrams list them.
 const (
-	Claims    DataClass = "claims"    // claims, prior authorizations, payments
-	Coverage  DataClass = "coverage"  // coverage, eligibility, plans
-	Clinical  DataClass = "clinical"  // clinical records and orders
-	Member    DataClass = "member"    // patients and related persons
-	Directory DataClass = "directory" // organisations, practitioners, locations
-	Metadata  DataClass = "metadata"  // capability statements and definitions
+	Claims      = DataClass(policy.Claims)      // claims, prior authorizations
+	Coverage    = DataClass(policy.Coverage)    // coverage and eligibility
+	Clinical    = DataClass(policy.Clinical)    // clinical records and orders
+	Member      = DataClass(policy.Member)      // patients and related persons
+	Directory   = DataClass(policy.Directory)   // organisations, practitioners, locations
+	Workflow    = DataClass(policy.Workflow)    // tasks, communications, subscriptions
+	Audit       = DataClass(policy.Audit)       // provenance and audit events
+	Conformance = DataClass(policy.Conformance) // capability statements and definitions
 )
 
-var classOrder = []DataClass{Claims, Coverage, Clinical, Member, Directory, Metadata}
-
-// typeClasses maps the resource types that are not clinical. Every other
-// resource type is clinical, so an unknown or new type is treated as the
-// most sensitive kind of data.
-var typeClasses = map[string]DataClass{
-	"Claim": Claims, "ClaimResponse": Claims, "ExplanationOfBenefit": Claims,
-	"PaymentNotice": Claims, "PaymentReconciliation": Claims, "Invoice": Claims,
-	"ChargeItem": Claims, "Account": Claims,
-
-	"Coverage": Coverage, "CoverageEligibilityRequest": Coverage,
-	"CoverageEligibilityResponse": Coverage, "InsurancePlan": Coverage,
-	"Contract": Coverage, "EnrollmentRequest": Coverage, "EnrollmentResponse": Coverage,
-
-	"Patient": Member, "RelatedPerson": Member, "Person": Member, "Group": Member,
-
-	"Organization": Directory, "Practitioner": Directory, "PractitionerRole": Directory,
-	"Location": Directory, "Endpoint": Directory, "HealthcareService": Directory,
-	"OrganizationAffiliation": Directory,
-
-	"CapabilityStatement": Metadata, "StructureDefinition": Metadata,
-	"OperationDefinition": Metadata, "SearchParameter": Metadata, "ValueSet": Metadata,
-	"CodeSystem": Metadata, "ConceptMap": Metadata, "ImplementationGuide": Metadata,
-}
+var classOrder = []DataClass{Claims, Coverage, Clinical, Member, Directory, Workflow, Audit, Conformance}
 
 // operationClasses lists what the known operations carry. A Da Vinci PAS
 // request or inquiry bundle holds the Claim, the patient, the coverage and
@@ -58,12 +39,12 @@ var operationClasses = map[string][]DataClass{
 	"graphql":      {Claims, Coverage, Clinical, Member, Directory},
 }
 
-// ClassOfType returns the data class of a FHIR resource type.
-func ClassOfType(resourceType string) DataClass {
-	if c, ok := typeClasses[resourceType]; ok {
-		return c
-	}
-	return Clinical
+// ClassOfType returns the policy's data class of a FHIR resource type. It
+// reports false for a type in no class, which the policy refuses to every
+// partner.
+func ClassOfType(resourceType string) (DataClass, bool) {
+	c, ok := policy.ClassOf(resourceType)
+	return DataClass(c), ok
 }
 
 // ClassesOf returns the data classes that the interactions in allowlist
@@ -94,7 +75,7 @@ func ClassesOf(interactions []string) []DataClass {
 func patternClasses(p fhirreq.Pattern) []DataClass {
 	switch p.Kind {
 	case fhirreq.Capabilities:
-		return []DataClass{Metadata}
+		return []DataClass{Conformance}
 	case fhirreq.BatchTransaction, fhirreq.SearchSystem, fhirreq.HistorySystem:
 		// These reach any type, so they may carry every class.
 		return slices.Clone(classOrder)
@@ -104,7 +85,13 @@ func patternClasses(p fhirreq.Pattern) []DataClass {
 		}
 	}
 	if p.Type == "" {
+		// An operation of unknown content is drawn as the most sensitive
+		// data.
 		return []DataClass{Clinical}
 	}
-	return []DataClass{ClassOfType(p.Type)}
+	if c, ok := ClassOfType(p.Type); ok {
+		return []DataClass{c}
+	}
+	// The policy refuses a type in no class, so no data of it crosses.
+	return nil
 }

@@ -135,14 +135,16 @@ func TestDataClasses(t *testing.T) {
 		interactions []string
 		want         string
 	}{
-		{[]string{"capabilities"}, "metadata"},
+		{[]string{"capabilities"}, "conformance"},
+		{[]string{"Subscription.search"}, "workflow"},
+		{[]string{"Provenance.read"}, "audit"},
 		{[]string{"Claim/$submit"}, "claims coverage clinical member"},
 		{[]string{"Patient/$member-match"}, "coverage member"},
 		{[]string{"Coverage.read", "Observation.search"}, "coverage clinical"},
 		{[]string{"NewFangledType.read"}, ""},
 		{[]string{"Organization.read"}, "directory"},
-		{[]string{"search-system"}, "claims coverage clinical member directory metadata"},
-		{[]string{"history-system"}, "claims coverage clinical member directory metadata"},
+		{[]string{"search-system"}, "claims coverage clinical member directory workflow audit conformance"},
+		{[]string{"history-system"}, "claims coverage clinical member directory workflow audit conformance"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.interactions, ","), func(t *testing.T) {

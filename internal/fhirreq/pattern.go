@@ -115,3 +115,41 @@ func (p Pattern) String() string {
 func (req *Request) Describe() string {
 	return Pattern{Kind: req.Kind, Type: req.Type, Operation: req.Operation}.String()
 }
+
+// Allowlist is a partner's configured interactions. Anything it does not
+// name is denied.
+type Allowlist []Pattern
+
+// Missing returns the first interaction req needs that the allowlist does
+// not name, in configuration syntax, and reports whether there is one. It
+// is the one check for a whole request and for each entry of a batch or
+// transaction, so the two cannot drift apart.
+//
+// A search at the base (search-system) with _type also needs each listed
+// type's own search (Type.search), so the system form opens no type that a
+// type-level search could not reach. Without _type it needs search-system
+// alone; the policy engine then requires a read role on every data class
+// and a wildcard search scope.
+func (a Allowlist) Missing(req *Request) (string, bool) {
+	if !a.names(req.Kind, req.Type, req.Operation) {
+		return req.Describe(), true
+	}
+	if req.Kind != SearchSystem || req.Query == nil {
+		return "", false
+	}
+	for _, typ := range req.Query.Types {
+		if !a.names(SearchType, typ, "") {
+			return Pattern{Kind: SearchType, Type: typ}.String(), true
+		}
+	}
+	return "", false
+}
+
+func (a Allowlist) names(kind Kind, typ, operation string) bool {
+	for _, p := range a {
+		if p.Kind == kind && p.Type == typ && p.Operation == operation {
+			return true
+		}
+	}
+	return false
+}

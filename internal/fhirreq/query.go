@@ -272,6 +272,14 @@ func (q *Query) add(key, value string, seen *uint32) error {
 			return err
 		}
 	}
+	// _sort stays in Params, so every check on parameters sees it, and
+	// its value is checked here so that a malformed one never reaches the
+	// upstream.
+	if base == "_sort" {
+		if _, err := ParseSort(value); err != nil {
+			return err
+		}
+	}
 	var dst []Link
 	if q.Params == nil {
 		q.Params, dst = q.firstParam[:0:1], q.firstLink[:0:1]

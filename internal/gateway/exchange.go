@@ -29,6 +29,9 @@ type exchange struct {
 	// path, refusals included.
 	redact    func([]byte) []byte
 	oversized bool // the body exceeded MaxBodyBytes and was not kept
+	// oauth marks the token, revocation and introspection endpoints, whose
+	// refusals are RFC 6749 JSON errors rather than OperationOutcomes.
+	oauth bool
 
 	leaf    *x509.Certificate // verified client certificate
 	partner *Partner

@@ -61,7 +61,7 @@ type Partner struct {
 	ID string
 	// Allowed lists the interactions the partner may perform; anything else
 	// is denied.
-	Allowed []fhirreq.Pattern
+	Allowed fhirreq.Allowlist
 	// Limiter caps the partner's request rate; nil means no cap.
 	Limiter *RateLimiter
 	// Policy is the compiled registration inbound requests are decided on

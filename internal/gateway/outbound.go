@@ -29,7 +29,7 @@ type OutboundPartner struct {
 	// server, obtained with the payer's own key.
 	Token func(ctx context.Context) (string, error)
 	// Allowed lists the interactions the engine may perform on the partner.
-	Allowed []fhirreq.Pattern
+	Allowed fhirreq.Allowlist
 	// Strict validates what the engine sends and what the partner answers.
 	Strict bool
 }

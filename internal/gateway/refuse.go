@@ -19,21 +19,18 @@ import (
 const recordTimeout = 10 * time.Second
 
 // refuse is the single path for every refusal: it records the exchange with
-// the OperationOutcome it is about to send, then sends it. If the record
-// cannot be committed, the client receives 503 instead, because nothing may
-// be released unrecorded.
+// the response it is about to send, then sends it. The response is an
+// OperationOutcome, or on the OAuth endpoints an RFC 6749 error. If the
+// record cannot be committed, the client receives 503 instead, because
+// nothing may be released unrecorded.
 func (g *Gateway) refuse(w http.ResponseWriter, ex *exchange, ref *Refusal) {
-	oo := ref.Outcome
-	if oo == nil {
-		oo = outcome.New(outcome.Code(ref.Code), ref.Message)
-	}
-	body := oo.Marshal()
+	status, body := refusalBody(ex, ref)
 
 	ex.entry.Phase = record.PhaseRefusal
 	ex.entry.Decision = record.Deny
 	ex.entry.Rule = ref.Rule
 	ex.entry.Reason = ref.Message
-	ex.entry.Status = ref.Status
+	ex.entry.Status = status
 	ex.entry.RequestBody = ex.recordedBody()
 	ex.entry.ResponseBody = body
 	if !g.commit(ex) {
@@ -43,8 +40,24 @@ func (g *Gateway) refuse(w http.ResponseWriter, ex *exchange, ref *Refusal) {
 	for k, vs := range ref.Header {
 		w.Header()[k] = vs
 	}
-	g.writeFHIR(w, ex, ref.Status, body)
+	if ex.oauth {
+		g.writeOAuth(w, ex, status, body)
+	} else {
+		g.writeFHIR(w, ex, status, body)
+	}
 	g.logExchange(ex)
+}
+
+// refusalBody returns the status and body a refusal is sent with.
+func refusalBody(ex *exchange, ref *Refusal) (int, []byte) {
+	if ex.oauth {
+		return oauthRefusal(ref)
+	}
+	oo := ref.Outcome
+	if oo == nil {
+		oo = outcome.New(outcome.Code(ref.Code), ref.Message)
+	}
+	return ref.Status, oo.Marshal()
 }
 
 // commit appends the current entry, in a "record" span, and reports
@@ -92,8 +105,14 @@ func (g *Gateway) append(ctx context.Context, ex *exchange) error {
 // sends is itself not recorded, which is why it carries no payload data.
 func (g *Gateway) writeUnrecorded(w http.ResponseWriter, ex *exchange) {
 	w.Header().Set("Retry-After", "5")
-	oo := outcome.New(outcome.CodeTransient, "the exchange could not be recorded, so it was not processed; retry later")
-	g.writeFHIR(w, ex, http.StatusServiceUnavailable, oo.Marshal())
+	ref := &Refusal{Status: http.StatusServiceUnavailable, Code: string(outcome.CodeTransient), Rule: "record.unavailable",
+		Message: "the exchange could not be recorded, so it was not processed; retry later"}
+	status, body := refusalBody(ex, ref)
+	if ex.oauth {
+		g.writeOAuth(w, ex, status, body)
+	} else {
+		g.writeFHIR(w, ex, status, body)
+	}
 	g.annotateExchange(ex, http.StatusServiceUnavailable)
 	g.log.Warn("exchange rejected: record store unavailable", "exchange", ex.entry.ExchangeID, "status", http.StatusServiceUnavailable)
 }

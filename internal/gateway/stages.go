@@ -213,24 +213,16 @@ func (g *Gateway) authorize(ex *exchange) *Refusal {
 	}
 	ex.fhir = req
 	ex.entry.Interaction = req.Describe()
-	if !allowlisted(ex.partner.Allowed, req) {
+	if missing, ok := ex.partner.Allowed.Missing(req); ok {
 		return &Refusal{Status: http.StatusForbidden, Code: "forbidden", Rule: "policy.not-allowed",
-			Message: "the interaction " + req.Describe() + " is not allowed for this partner"}
+			Message: "the interaction " + missing + " is not allowed for this partner"}
+	}
+	if ref := checkOutboundEntries(ex, req); ref != nil {
+		return ref
 	}
 	ex.allowlisted = true
 	ex.entry.Rule = "allow:" + req.Describe()
 	return nil
-}
-
-// allowlisted reports whether one of the partner's configured interactions
-// names req.
-func allowlisted(allowed []fhirreq.Pattern, req *fhirreq.Request) bool {
-	for _, p := range allowed {
-		if p.Matches(req) {
-			return true
-		}
-	}
-	return false
 }
 
 // decide runs the policy engine: scopes, roles per data class, refused
@@ -245,10 +237,11 @@ func (g *Gateway) decide(ex *exchange) *Refusal {
 		return nil
 	}
 	in := policy.Input{
-		Partner: ex.partner.Policy,
-		Scopes:  scope.ParseGranted(ex.claims.Scopes),
-		Request: ex.fhir,
-		Body:    ex.body,
+		Partner:   ex.partner.Policy,
+		Allowlist: ex.partner.Allowed,
+		Scopes:    scope.ParseGranted(ex.claims.Scopes),
+		Request:   ex.fhir,
+		Body:      ex.body,
 		Identity: congruence.Identity{
 			PartnerID:                ex.partner.ID,
 			TokenClientID:            ex.claims.ClientID,
@@ -371,4 +364,32 @@ func hasClientAuth(leaf *x509.Certificate) bool {
 
 func isSearch(req *fhirreq.Request) bool {
 	return req != nil && (req.Kind == fhirreq.SearchType || req.Kind == fhirreq.SearchSystem)
+}
+
+// checkOutboundEntries checks each entry of a batch or transaction the
+// engine sends to a partner against the outbound allowlist. Inbound, the
+// policy engine does this with the same Allowlist.Missing; outbound no
+// policy engine runs, so without this check batch-transaction would open
+// every interaction. A Bundle whose entries cannot be read is refused.
+func checkOutboundEntries(ex *exchange, req *fhirreq.Request) *Refusal {
+	if ex.partner.Policy != nil || req.Kind != fhirreq.BatchTransaction {
+		return nil
+	}
+	b, err := fhirreq.ParseBundle(ex.body)
+	if err != nil {
+		return &Refusal{Status: http.StatusBadRequest, Code: "invalid", Rule: "policy.bundle.unreadable",
+			Message: "the batch or transaction Bundle could not be read, so its entries cannot be checked"}
+	}
+	for i := range b.Entries {
+		e := &b.Entries[i]
+		if e.Request == nil {
+			return &Refusal{Status: http.StatusBadRequest, Code: "invalid", Rule: "policy.bundle.entry-request",
+				Message: e.Path() + ": each entry of a batch or transaction needs a request"}
+		}
+		if missing, ok := ex.partner.Allowed.Missing(e.Request); ok {
+			return &Refusal{Status: http.StatusForbidden, Code: "forbidden", Rule: "policy.not-allowed",
+				Message: e.Path() + ": the interaction " + missing + " is not allowed for this partner"}
+		}
+	}
+	return nil
 }

@@ -33,6 +33,7 @@ type TokenControl interface {
 func (g *Gateway) servePartnerRevoke(w http.ResponseWriter, r *http.Request) {
 	ex := g.begin(r)
 	ex.redact = token.RedactForm
+	ex.oauth = true
 	ex.entry.Interaction = "revoke"
 	if ref := g.receiveControl(ex); ref != nil {
 		g.refuse(w, ex, ref)
@@ -89,6 +90,7 @@ func (g *Gateway) serveIntrospect(w http.ResponseWriter, r *http.Request, opts O
 func (g *Gateway) beginEngineControl(r *http.Request, interaction string) *exchange {
 	ex := g.begin(r)
 	ex.redact = token.RedactForm
+	ex.oauth = true
 	ex.direction = killswitch.Outbound
 	ex.entry.Direction = "outbound"
 	ex.entry.Interaction = interaction

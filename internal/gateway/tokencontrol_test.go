@@ -160,7 +160,7 @@ func TestPartnerRevokeRefusals(t *testing.T) {
 	}{
 		{"no certificate", &stubControl{}, RevokePath, nil, 401, "identity.no-certificate", false},
 		{"certificate without partner", &stubControl{}, RevokePath, &x509.Certificate{Raw: []byte("x"), ExtKeyUsage: testLeaf.ExtKeyUsage},
-			403, "identity.no-partner-uri", false},
+			401, "identity.no-partner-uri", false},
 		{"introspection is engine only", &stubControl{}, IntrospectPath, testLeaf, 404, "route.unknown", false},
 		{"token of another certificate", &stubControl{err: &token.Error{Code: token.CodeUnauthorizedClient, Status: 400,
 			Description: "the token is bound to another client certificate"}}, RevokePath, testLeaf, 400, "revocation.unauthorized_client", true},
@@ -230,8 +230,10 @@ func TestEngineControlRequiresEngine(t *testing.T) {
 			store := &memStore{}
 			_, out := controlGateway(t, control, store)
 			rec := controlPost(out, path, "token="+secretToken, testLeaf)
-			if rec.Code != http.StatusForbidden {
-				t.Errorf("partner certificate: status %d, want 403", rec.Code)
+			// An OAuth endpoint reports a certificate it does not accept as
+			// invalid_client, 401.
+			if rec.Code != http.StatusUnauthorized || !strings.Contains(rec.Body.String(), `"error":"invalid_client"`) {
+				t.Errorf("partner certificate: status %d body %s, want 401 invalid_client", rec.Code, rec.Body)
 			}
 			if control.calls != 0 {
 				t.Error("the token service was called")

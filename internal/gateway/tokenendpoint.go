@@ -42,6 +42,7 @@ func (b *bufferedResponse) WriteHeader(status int) {
 func (g *Gateway) serveToken(w http.ResponseWriter, r *http.Request) {
 	ex := g.begin(r)
 	ex.redact = token.RedactForm
+	ex.oauth = true
 	ex.entry.Interaction = "token"
 	if ref := g.receive(ex); ref != nil {
 		g.refuse(w, ex, ref)

@@ -110,8 +110,10 @@ func (item *Item) readExtension(raw jsontext.Value, path string) error {
 }
 
 // partyIdentifiers returns the complete identifiers of a resource. A
-// PractitionerRole rarely carries its own, so it borrows those of the
-// Practitioner, or else the Organization, it references in the Bundle.
+// PractitionerRole is keyed on the Organization it references, or when it
+// names none, its Practitioner; its own identifiers are not used. That is
+// the party the congruence check binds to the submitting partner, so the
+// key the payer stores is the identifier the gateway verified.
 func partyIdentifiers(ix *bundleIndex, e *Entry) []Identifier {
 	var r struct {
 		Identifier   []Identifier  `json:"identifier"`
@@ -123,21 +125,26 @@ func partyIdentifiers(ix *bundleIndex, e *Entry) []Identifier {
 		// identifier; none of them is a party.
 		return nil
 	}
+	if e.Type == "PractitionerRole" {
+		return roleIdentifiers(ix, e, r.Organization.Reference, r.Practitioner.Reference)
+	}
 	var ids []Identifier
 	for _, id := range r.Identifier {
 		if id.complete() {
 			ids = append(ids, id)
 		}
 	}
-	if len(ids) > 0 || e.Type != "PractitionerRole" {
-		return ids
+	return ids
+}
+
+func roleIdentifiers(ix *bundleIndex, role *Entry, organization, practitioner string) []Identifier {
+	ref := organization
+	if ref == "" {
+		ref = practitioner
 	}
-	for _, ref := range []string{r.Practitioner.Reference, r.Organization.Reference} {
-		if target, ok := ix.resolve(e.Index, ref); ok && target.Type != "PractitionerRole" {
-			if ids := partyIdentifiers(ix, target); len(ids) > 0 {
-				return ids
-			}
-		}
+	target, ok := ix.resolve(role.Index, ref)
+	if !ok || target.Type == "PractitionerRole" {
+		return nil
 	}
-	return nil
+	return partyIdentifiers(ix, target)
 }

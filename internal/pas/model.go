@@ -78,8 +78,8 @@ type Party struct {
 	Reference jsontext.Value
 	Entry     *Entry
 	// Identifiers are the target's identifiers that have both system and
-	// value. For a PractitionerRole without identifiers they are those of
-	// its practitioner, or failing that its organization.
+	// value. For a PractitionerRole they are those of its organization,
+	// or when it names none its practitioner.
 	Identifiers []Identifier
 }
 

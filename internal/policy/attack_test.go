@@ -102,7 +102,29 @@ func (f *attackFile) input(t testing.TB, c *attackCase) (Input, *Decision) {
 	if c.CertOrganizations != nil {
 		id.CertificateOrganizations = c.CertOrganizations
 	}
-	return Input{Partner: p, Scopes: f.granted(c), Request: req, Body: body, Identity: id}, nil
+	return Input{Partner: p, Scopes: f.granted(c), Request: req, Body: body, Identity: id, Allowlist: f.allowlist(t, c.Partner)}, nil
+}
+
+// allowlist returns the interactions the gateway level replay registers
+// for partner: the whole request of each of its cases that parses.
+func (f *attackFile) allowlist(t testing.TB, partner string) fhirreq.Allowlist {
+	t.Helper()
+	var out fhirreq.Allowlist
+	for i := range f.Cases {
+		c := &f.Cases[i]
+		if c.Partner != partner {
+			continue
+		}
+		body := caseBody(t, c)
+		r := httptest.NewRequest(c.Method, "https://gw"+c.Target, bytes.NewReader(body))
+		for k, v := range c.Headers {
+			r.Header.Set(k, v)
+		}
+		if req, err := fhirreq.ParseWithBody(r, "/fhir", body); err == nil {
+			out = append(out, interactionsOf(req)...)
+		}
+	}
+	return out
 }
 
 func TestAttackSuite(t *testing.T) {
@@ -189,4 +211,16 @@ func TestUniformAnswers(t *testing.T) {
 	if first.Status != http.StatusForbidden {
 		t.Errorf("status = %d, want 403", first.Status)
 	}
+}
+
+// interactionsOf returns the allowlist entries req needs: its own, and for
+// a search at the base, each _type's search.
+func interactionsOf(req *fhirreq.Request) fhirreq.Allowlist {
+	out := fhirreq.Allowlist{{Kind: req.Kind, Type: req.Type, Operation: req.Operation}}
+	if req.Kind == fhirreq.SearchSystem {
+		for _, typ := range req.Query.Types {
+			out = append(out, fhirreq.Pattern{Kind: fhirreq.SearchType, Type: typ})
+		}
+	}
+	return out
 }

@@ -44,6 +44,11 @@ func (e *Engine) decideEntry(in Input, entry *fhirreq.Entry) Decision {
 	if d, ok := checkFormat(req.Query); !ok {
 		return d
 	}
+	// An entry must be an interaction the partner registered, checked
+	// first as the gateway checks a direct request before the policy.
+	if missing, ok := in.Allowlist.Missing(req); ok {
+		return forbidden("policy.not-allowed", "the interaction "+missing+" is not allowed for this partner")
+	}
 	in.Request, in.Body, in.entry = req, []byte(entry.Resource), entry
 	return e.decideRequest(in)
 }

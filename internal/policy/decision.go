@@ -38,6 +38,11 @@ type Input struct {
 	// Identity holds the certificate, token and registration identities for
 	// the congruence checks on writes and operations.
 	Identity congruence.Identity
+	// Allowlist is the partner's configured interactions. The gateway
+	// checks the whole request against it before the engine runs; the
+	// engine checks each entry of a batch or transaction against it. An
+	// empty allowlist allows no entry.
+	Allowlist fhirreq.Allowlist
 
 	// entry is the Bundle entry being decided, whose resource type and id
 	// are already known; nil for a whole request.

@@ -187,6 +187,8 @@ func TestTransaction50Allowed(t *testing.T) {
 	f := loadAttacks(t)
 	e := f.engine(t)
 	in, _ := f.input(t, &attackCase{Partner: "writer", Scopes: strings.Join(f.Partners["writer"].Scopes, " "), Method: "POST", Target: "/fhir", Body: transaction50()})
+	in.Allowlist = fhirreq.Allowlist{{Kind: fhirreq.BatchTransaction}, {Kind: fhirreq.Read, Type: "Claim"},
+		{Kind: fhirreq.SearchType, Type: "Claim"}, {Kind: fhirreq.Create, Type: "Observation"}}
 	if d := e.Decide(in); !d.Allow || d.Rule != "allow.batch" {
 		t.Errorf("decision = %+v", d)
 	}

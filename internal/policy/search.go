@@ -44,6 +44,9 @@ func (e *Engine) decideSearch(in Input, types []string) Decision {
 	if d, ok := e.checkChains(in, q); !ok {
 		return d
 	}
+	if d, ok := e.checkSort(in, q); !ok {
+		return d
+	}
 	if d, ok := e.checkHas(in, q); !ok {
 		return d
 	}
@@ -124,15 +127,53 @@ func (e *Engine) checkChains(in Input, q *fhirreq.Query) (Decision, bool) {
 		if !p.Chained() {
 			continue
 		}
-		if !in.Partner.Granted(ChainedSearch) {
-			return forbidden("policy.feature.chain", "chained search is not granted to this partner: it filters on, and so reveals, resources of other types"), false
+		if d, ok := e.checkChain(in, p.Links); !ok {
+			return d, false
 		}
-		for _, l := range p.Links[:len(p.Links)-1] {
-			if !fhirreq.IsResourceType(l.Modifier) {
-				return forbidden("policy.search.untyped-chain", "each link of a chained parameter must name its target type, as in subject:Patient.name"), false
-			}
-			if d, ok := e.searchable(in, l.Modifier, nil); !ok {
-				return d, false
+	}
+	return Decision{}, true
+}
+
+// checkChain decides one chained parameter name, in a criterion or in a
+// _sort key.
+func (e *Engine) checkChain(in Input, links []fhirreq.Link) (Decision, bool) {
+	if !in.Partner.Granted(ChainedSearch) {
+		return forbidden("policy.feature.chain", "chained search is not granted to this partner: it filters on, and so reveals, resources of other types"), false
+	}
+	for _, l := range links[:len(links)-1] {
+		if !fhirreq.IsResourceType(l.Modifier) {
+			return forbidden("policy.search.untyped-chain", "each link of a chained parameter must name its target type, as in subject:Patient.name"), false
+		}
+		if d, ok := e.searchable(in, l.Modifier, nil); !ok {
+			return d, false
+		}
+	}
+	return Decision{}, true
+}
+
+// checkSort decides the keys of _sort as search parameter names: ordering
+// by a chained value (patient.birthdate) reveals that value as a chained
+// criterion would. A _has key is refused to every partner, and without the
+// has grant with the same rule as a _has parameter.
+func (e *Engine) checkSort(in Input, q *fhirreq.Query) (Decision, bool) {
+	for _, p := range q.Params {
+		if p.Name() != "_sort" {
+			continue
+		}
+		keys, err := fhirreq.ParseSort(p.Value)
+		if err != nil {
+			return invalid("policy.search.sort", "_sort must be comma-separated search parameter names, each with an optional leading \"-\""), false
+		}
+		for _, k := range keys {
+			switch {
+			case k.Has() && !in.Partner.Granted(HasSearch):
+				return forbidden("policy.feature.has", "_has is not granted to this partner: it reveals whether resources of another type exist"), false
+			case k.Has():
+				return invalid("policy.search.sort", "a _sort key cannot be a _has path"), false
+			case k.Chained():
+				if d, ok := e.checkChain(in, k.Links); !ok {
+					return d, false
+				}
 			}
 		}
 	}

@@ -1,6 +1,7 @@
 package posture
 
 import (
+	"fmt"
 	"net"
 	"net/netip"
 	"net/url"
@@ -58,6 +59,34 @@ var networkChecks = []Check{
 		Remediation: "Set outbound.listen to an address on the payer's internal network, on a port other than the one in listen.",
 		config:      checkOutboundExposure,
 	},
+	{
+		ID: "GH-NET-007", Control: "C5", Severity: Medium, Mode: ModeConfig,
+		Title:       "Partner outbound URLs are https, normalised and allowed by egress.allow",
+		Rationale:   "The engine's requests to a partner go to partners[].outbound.fhir_base and token_url. A plain-http URL exposes the payer's token, a \"..\" segment names another path than it shows, and a host outside egress.allow makes every outbound request fail at run time. Loading a configuration file rejects these; this check covers configurations built in code.",
+		Remediation: "Write each partner's fhir_base and token_url as the https URL the path resolves to, without user name, query or fragment, and add its host and port to egress.allow.",
+		config:      checkOutboundPartnerURLs,
+	},
+}
+
+func checkOutboundPartnerURLs(t *Target) []result {
+	var out []result
+	for i, p := range t.Config.Partners {
+		if p.Outbound == nil {
+			continue
+		}
+		for _, ep := range []struct{ key, value string }{
+			{fmt.Sprintf("partners[%d].outbound.fhir_base", i), p.Outbound.FHIRBase},
+			{fmt.Sprintf("partners[%d].outbound.token_url", i), p.Outbound.TokenURL},
+		} {
+			if err := t.Config.CheckOutboundEndpoint(ep.value); err != nil {
+				out = append(out, fail(ep.key, "partner %q: %v", p.ID, err))
+			}
+		}
+	}
+	if len(out) == 0 {
+		out = append(out, pass("partners", "every partner outbound URL is https and allowed by egress.allow"))
+	}
+	return out
 }
 
 // networkProblem returns a failure for one allowlist network that is open

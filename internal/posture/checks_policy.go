@@ -44,8 +44,8 @@ var policyChecks = []Check{
 	},
 	{
 		ID: "GH-POL-001", Control: "C1", Severity: High, Mode: ModeConfig,
-		Title:       "No $everything, $export, GraphQL or history grants",
-		Rationale:   "These interactions return whole patient records, populations or every past version in one call; they are the fastest way to exfiltrate PHI with valid credentials.",
+		Title:       "No $everything, $export, GraphQL, history or system search grants",
+		Rationale:   "These interactions return whole patient records, populations, every past version or several types in one call; they are the fastest way to exfiltrate PHI with valid credentials. A search at the base (search-system) is reported one level below history at the base, because the gateway requires each _type to have its own Type.search entry, so it opens no type a type-level search could not reach.",
 		Remediation: "Remove the entry from partners[].interactions. Grant a bulk interaction only to a partner with a documented need, and review it with the security team.",
 		config:      checkBulkInteractions,
 	},
@@ -114,7 +114,10 @@ func checkWriteScopes(t *Target) []result {
 		}
 		class := "every type"
 		if s.scope.Type != scope.Wildcard {
-			class = string(dfd.ClassOfType(s.scope.Type)) + " data"
+			class = "a type in no data class, which the policy refuses"
+			if c, ok := dfd.ClassOfType(s.scope.Type); ok {
+				class = string(c) + " data"
+			}
 		}
 		msg := fmt.Sprintf("partner %q: %s grants %s on %s", s.partner, s.raw, s.scope.Perms, class)
 		if patientData(s.scope.Type) {
@@ -135,7 +138,7 @@ func patientData(typ string) bool {
 	if typ == scope.Wildcard {
 		return true
 	}
-	c := dfd.ClassOfType(typ)
+	c, _ := dfd.ClassOfType(typ)
 	return c == dfd.Clinical || c == dfd.Member
 }
 
@@ -188,12 +191,14 @@ func checkBulkInteractions(t *Target) []result {
 			out = append(out, fail(in.key, "partner %q may call %s", t.partnerID(in.partner), in.raw))
 		case p.Kind == fhirreq.HistorySystem:
 			out = append(out, fail(in.key, "partner %q may read the history of every type", t.partnerID(in.partner)))
+		case p.Kind == fhirreq.SearchSystem:
+			out = append(out, failAt(Medium, in.key, "partner %q may search several types in one call at the FHIR base", t.partnerID(in.partner)))
 		case p.Kind == fhirreq.HistoryInstance || p.Kind == fhirreq.HistoryType:
 			out = append(out, failAt(Medium, in.key, "partner %q may read the history of %s", t.partnerID(in.partner), p.Type))
 		}
 	}
 	if len(out) == 0 {
-		out = append(out, pass("partners", "no partner may call $everything, $export, $graphql or history"))
+		out = append(out, pass("partners", "no partner may call $everything, $export, $graphql, history or search at the base"))
 	}
 	return out
 }

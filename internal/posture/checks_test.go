@@ -95,6 +95,8 @@ var checkCases = []checkCase{
 	{"GH-SCO-002", "read only", nil, Pass, 0},
 	{"GH-SCO-002", "cruds clinical", func(t *testing.T, fx *fixture, tg *Target) { addScope(tg, "system/Observation.cruds") }, Fail, High},
 	{"GH-SCO-002", "write claims", func(t *testing.T, fx *fixture, tg *Target) { addScope(tg, "system/Claim.c") }, Fail, Medium},
+	// Subscription is workflow data in the policy, not clinical data.
+	{"GH-SCO-002", "write subscriptions", func(t *testing.T, fx *fixture, tg *Target) { addScope(tg, "system/Subscription.crs") }, Fail, Medium},
 	{"GH-SCO-003", "valid", nil, Pass, 0},
 	{"GH-SCO-003", "patient context", func(t *testing.T, fx *fixture, tg *Target) { addScope(tg, "patient/Claim.read") }, Fail, Low},
 	{"GH-POL-001", "workflow", nil, Pass, 0},
@@ -102,6 +104,7 @@ var checkCases = []checkCase{
 	{"GH-POL-001", "export", func(t *testing.T, fx *fixture, tg *Target) { addInteraction(tg, "Group/[id]/$export") }, Fail, High},
 	{"GH-POL-001", "history", func(t *testing.T, fx *fixture, tg *Target) { addInteraction(tg, "Claim.history") }, Fail, Medium},
 	{"GH-POL-001", "system history", func(t *testing.T, fx *fixture, tg *Target) { addInteraction(tg, "history-system") }, Fail, High},
+	{"GH-POL-001", "system search", func(t *testing.T, fx *fixture, tg *Target) { addInteraction(tg, "search-system") }, Fail, Medium},
 	{"GH-POL-002", "workflow", nil, Pass, 0},
 	{"GH-POL-002", "create", func(t *testing.T, fx *fixture, tg *Target) { addInteraction(tg, "Observation.create") }, Fail, High},
 	{"GH-POL-002", "other operation", func(t *testing.T, fx *fixture, tg *Target) { addInteraction(tg, "Claim/$validate") }, Fail, Medium},
@@ -186,6 +189,23 @@ var checkCases = []checkCase{
 		cfgOf(tg).Upstream.URL = config.Builtin
 		cfgOf(tg).Payer.Listen = "0.0.0.0:9000"
 	}, Fail, High},
+	{"GH-NET-007", "no outbound partner", nil, Pass, 0},
+	{"GH-NET-007", "allowed https base", func(t *testing.T, fx *fixture, tg *Target) {
+		cfgOf(tg).Egress.Allow = []string{"fhir.ehr.example:443"}
+		cfgOf(tg).Partners[0].Outbound = &config.PartnerOutbound{FHIRBase: "https://fhir.ehr.example/r4", TokenURL: "https://fhir.ehr.example/token"}
+	}, Pass, 0},
+	{"GH-NET-007", "base outside egress.allow", func(t *testing.T, fx *fixture, tg *Target) {
+		cfgOf(tg).Egress.Allow = []string{"fhir.ehr.example:443"}
+		cfgOf(tg).Partners[0].Outbound = &config.PartnerOutbound{FHIRBase: "https://other.example/r4", TokenURL: "https://fhir.ehr.example/token"}
+	}, Fail, Medium},
+	{"GH-NET-007", "dot-dot segment", func(t *testing.T, fx *fixture, tg *Target) {
+		cfgOf(tg).Egress.Allow = []string{"fhir.ehr.example:443"}
+		cfgOf(tg).Partners[0].Outbound = &config.PartnerOutbound{FHIRBase: "https://fhir.ehr.example/r4/../admin", TokenURL: "https://fhir.ehr.example/token"}
+	}, Fail, Medium},
+	{"GH-NET-007", "plain http", func(t *testing.T, fx *fixture, tg *Target) {
+		cfgOf(tg).Egress.Allow = []string{"fhir.ehr.example:80"}
+		cfgOf(tg).Partners[0].Outbound = &config.PartnerOutbound{FHIRBase: "http://fhir.ehr.example/r4", TokenURL: "https://fhir.ehr.example/token"}
+	}, Fail, Medium},
 	{"GH-NET-006", "disabled", nil, Pass, 0},
 	{"GH-NET-006", "internal", func(t *testing.T, fx *fixture, tg *Target) { cfgOf(tg).Outbound.Listen = "10.30.0.5:8444" }, Pass, 0},
 	{"GH-NET-006", "every interface", func(t *testing.T, fx *fixture, tg *Target) { cfgOf(tg).Outbound.Listen = "0.0.0.0:8444" }, Fail, High},
@@ -380,3 +400,23 @@ func TestFindingLines(t *testing.T) {
 func splitLines(s string) []string { return strings.Split(s, "\n") }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+// GH-SCO-002 names the data class the policy puts a type in, so posture
+// and policy cannot disagree on what a write scope reaches.
+func TestWriteScopeNamesPolicyClass(t *testing.T) {
+	tests := map[string]string{
+		"system/Subscription.crs": "workflow data",
+		"system/Observation.c":    "clinical data",
+		"system/Provenance.c":     "audit data",
+		"system/Basic.c":          "a type in no data class",
+	}
+	for raw, want := range tests {
+		t.Run(raw, func(t *testing.T) {
+			cfg := &config.File{Partners: []config.Partner{{ID: "p", Scopes: []string{raw}}}}
+			results := checkWriteScopes(&Target{Config: cfg})
+			if len(results) != 1 || !strings.Contains(results[0].msg, want) {
+				t.Errorf("results = %+v, want one naming %q", results, want)
+			}
+		})
+	}
+}

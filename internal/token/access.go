@@ -107,7 +107,11 @@ func (s *Server) mint(a *authenticatedClient, scopes []string, leaf *x509.Certif
 	if err != nil {
 		return nil, err
 	}
-	if res.accessToken, err = jws.CompactSerialize(); err != nil {
+	compact, err := jws.CompactSerialize()
+	if err != nil {
+		return nil, err
+	}
+	if res.accessToken, err = lowS(compact); err != nil {
 		return nil, err
 	}
 	return res, nil
@@ -127,8 +131,9 @@ func (s *Server) Verify(raw string, peer *x509.Certificate) (*AccessClaims, erro
 
 // VerifyContext checks an access token this server issued, presented over
 // a TLS connection whose verified client certificate is peer. It checks the
-// ES256 signature with the server's own key, typ and kid, iss, aud, exp and
-// iat (with Skew), that cnf x5t#S256 is peer's thumbprint and, when
+// ES256 signature (low-s) with the server's own key, that the header holds
+// only alg, typ and kid, iss, aud, exp and iat (with Skew), that exp - iat
+// is at most Lifetime + Skew, that cnf x5t#S256 is peer's thumbprint and, when
 // ServerOptions.Revocations is set, that the token id is not revoked.
 // Errors wrap ErrInvalidToken, ErrExpiredToken, ErrCertificateMismatch,
 // ErrRevokedToken or ErrRevocationUnavailable.
@@ -174,6 +179,9 @@ func (s *Server) checkToken(raw string) (*accessTokenClaims, error) {
 		return nil, ErrExpiredToken
 	case time.Unix(claims.IssuedAt, 0).After(now.Add(s.opts.Skew)):
 		return nil, fmt.Errorf("%w: issued in the future", ErrInvalidToken)
+	}
+	if err := s.checkLifetime(claims); err != nil {
+		return nil, err
 	}
 	return claims, nil
 }
@@ -237,9 +245,15 @@ func (s *Server) verifySigned(raw string) (*accessTokenClaims, error) {
 	if len(raw) > maxAccessTokenBytes {
 		return nil, fmt.Errorf("%w: longer than %d bytes", ErrInvalidToken, maxAccessTokenBytes)
 	}
+	if err := checkAccessHeader(raw); err != nil {
+		return nil, err
+	}
 	jws, err := jose.ParseSignedCompact(raw, []jose.SignatureAlgorithm{jose.ES256})
 	if err != nil {
 		return nil, fmt.Errorf("%w: not an ES256 JWS in compact serialization", ErrInvalidToken)
+	}
+	if err := checkLowS(jws.Signatures[0].Signature); err != nil {
+		return nil, err
 	}
 
 	header := jws.Signatures[0].Protected

@@ -5,6 +5,7 @@ import (
 	"crypto/elliptic"
 	"crypto/x509"
 	"errors"
+	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -66,7 +67,7 @@ func TestVerify(t *testing.T) {
 		if change != nil {
 			change(claims)
 		}
-		return signCompact(t, "ES256", serverKey, mustJSON(t, header), mustJSON(t, claims))
+		return lowSForm(t, signCompact(t, "ES256", serverKey, mustJSON(t, header), mustJSON(t, claims)))
 	}
 	goodHeader := map[string]any{"alg": "ES256", "kid": env.server.KeyID(), "typ": "at+jwt"}
 
@@ -110,6 +111,28 @@ func TestVerify(t *testing.T) {
 		{"issued in the future", func(t *testing.T) string {
 			return manual(t, goodHeader, func(c map[string]any) { c["iat"] = testStart.Add(3 * time.Minute).Unix() })
 		}, alpha.cert.Leaf, 0, ErrInvalidToken},
+		{"ten-year lifetime", func(t *testing.T) string {
+			return manual(t, goodHeader, func(c map[string]any) { c["exp"] = testStart.AddDate(10, 0, 0).Unix() })
+		}, alpha.cert.Leaf, 0, ErrInvalidToken},
+		{"lifetime one second above lifetime and skew", func(t *testing.T) string {
+			return manual(t, goodHeader, func(c map[string]any) { c["exp"] = testStart.Add(6*time.Minute + time.Second).Unix() })
+		}, alpha.cert.Leaf, 0, ErrInvalidToken},
+		{"exp before iat", func(t *testing.T) string {
+			return manual(t, goodHeader, func(c map[string]any) { c["iat"] = testStart.Unix(); c["exp"] = testStart.Unix() - 1 })
+		}, alpha.cert.Leaf, 0, ErrInvalidToken},
+		{"jku header", func(t *testing.T) string { return manual(t, with(goodHeader, "jku", "https://attacker.test/jwks"), nil) },
+			alpha.cert.Leaf, 0, ErrInvalidToken},
+		{"x5u header", func(t *testing.T) string { return manual(t, with(goodHeader, "x5u", "https://attacker.test/cert"), nil) },
+			alpha.cert.Leaf, 0, ErrInvalidToken},
+		{"jwk header", func(t *testing.T) string {
+			return manual(t, with(goodHeader, "jwk", map[string]string{"kty": "EC", "crv": "P-256"}), nil)
+		}, alpha.cert.Leaf, 0, ErrInvalidToken},
+		{"x5c header", func(t *testing.T) string { return manual(t, with(goodHeader, "x5c", []string{"MIIB"}), nil) },
+			alpha.cert.Leaf, 0, ErrInvalidToken},
+		{"crit header", func(t *testing.T) string { return manual(t, with(goodHeader, "crit", []string{"exp"}), nil) },
+			alpha.cert.Leaf, 0, ErrInvalidToken},
+		{"high-s twin of a valid token", func(t *testing.T) string { return highS(t, manual(t, goodHeader, nil)) },
+			alpha.cert.Leaf, 0, ErrInvalidToken},
 		{"alg none", func(t *testing.T) string { return unsigned(t, goodHeader) },
 			alpha.cert.Leaf, 0, ErrInvalidToken},
 		{"empty", func(t *testing.T) string { return "" }, alpha.cert.Leaf, 0, ErrInvalidToken},
@@ -266,5 +289,50 @@ func TestBearerChallenge(t *testing.T) {
 	}
 	if status, challenge := BearerChallenge(ErrRevocationUnavailable); status != 503 || challenge != "" {
 		t.Errorf("BearerChallenge(ErrRevocationUnavailable) = %d, %q; want 503 without a challenge", status, challenge)
+	}
+}
+
+// lowSForm puts an ES256 token's signature in low-s form, as mint does.
+func lowSForm(t testing.TB, tok string) string {
+	t.Helper()
+	out, err := lowS(tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// highS returns the other valid signature (r, n-s) of a low-s token.
+func highS(t testing.TB, tok string) string {
+	t.Helper()
+	i := strings.LastIndexByte(tok, '.')
+	sig, err := base64URL.DecodeString(tok[i+1:])
+	if err != nil || len(sig) != 64 {
+		t.Fatalf("not an ES256 token: %v", err)
+	}
+	s := new(big.Int).SetBytes(sig[32:])
+	s.Sub(elliptic.P256().Params().N, s)
+	s.FillBytes(sig[32:])
+	return tok[:i+1] + base64URL.EncodeToString(sig)
+}
+
+// Every token mint issues is in low-s form, and its high-s twin, which
+// the signature check alone accepts, is rejected even after the original
+// is in the verified-token cache.
+func TestAccessTokenHasOneString(t *testing.T) {
+	env := newTestEnv(t, testStart)
+	alpha := env.partners["ehr-alpha"]
+	for i := range 16 {
+		tok := env.issueDirect(t, env.server, "ehr-alpha", "system/Claim.read")
+		if _, err := env.server.Verify(tok, alpha.cert.Leaf); err != nil {
+			t.Fatalf("token %d: Verify: %v", i, err)
+		}
+		twin := highS(t, tok)
+		if _, err := env.server.Verify(twin, alpha.cert.Leaf); !errors.Is(err, ErrInvalidToken) {
+			t.Errorf("token %d: high-s twin: err = %v, want ErrInvalidToken", i, err)
+		}
+		if _, err := env.server.Verify(tok, alpha.cert.Leaf); err != nil {
+			t.Errorf("token %d: cached original: %v", i, err)
+		}
 	}
 }

@@ -58,6 +58,14 @@
 // certificate: exp is the earlier of iat + Lifetime and the certificate's
 // NotAfter.
 //
+// Server.Verify accepts only the form mint writes, so that a token has one
+// valid string: a protected header of exactly alg, kid and typ (no jwk,
+// jku, x5u, x5c or crit), an ES256 signature in low-s form (s at most n/2;
+// mint rewrites s to n-s when the signer returns the high half), and
+// exp - iat at most Lifetime + Skew, so a token signed with the gateway key
+// but a longer exp is rejected. These checks run before a token enters the
+// verified-token cache, or on every request for the lifetime check.
+//
 // # Revocation and introspection
 //
 // Server.Revoke (RFC 7009) and Server.Introspect (RFC 7662) take a POST of

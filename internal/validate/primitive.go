@@ -51,11 +51,29 @@ func (r *run) primitive(o *occurrence, d *elemDef) {
 		r.errorf(outcome.CodeInvalid, o.path, "empty strings are not allowed; omit the element instead")
 		return
 	}
+	if o.val.kind == kindString && hasControlCharacter(o.val.text) {
+		r.errorf(outcome.CodeInvalid, o.path, "a %s may not contain control characters other than tab, carriage return and line feed", typ)
+		return
+	}
 	r.primitiveFormat(o, typ, d)
 	r.maxLength(o, d)
 	if typ == "xhtml" {
 		r.xhtml(o)
 	}
+}
+
+// hasControlCharacter reports whether text contains a code point below
+// U+0020 other than tab, CR and LF, which FHIR R4 forbids in every string
+// primitive. The type regexes do not catch them, because \S matches a
+// control character. text is the decoded value, so a JSON \u escape
+// counts as the character it encodes.
+func hasControlCharacter(text string) bool {
+	for i := 0; i < len(text); i++ {
+		if c := text[i]; c < 0x20 && c != '\t' && c != '\r' && c != '\n' {
+			return true
+		}
+	}
+	return false
 }
 
 // isResourceID reports whether d is the id of a resource, which the R4

@@ -1,0 +1,70 @@
+package gateway
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/go-json-experiment/json"
+
+	"github.com/gatehouse-health/gatehouse/internal/token"
+)
+
+// oauthRetryAfter is the Retry-After, in seconds, of a 503 on the OAuth
+// endpoints when the refusal does not set one: a kill-switch cut has no
+// known end, so the client is asked to wait a minute before it tries again.
+const oauthRetryAfter = "60"
+
+// oauthRefusal is a refusal in the form OAuth clients read on the token,
+// revocation and introspection endpoints (RFC 6749 section 5.2): the status
+// to send and the JSON body.
+func oauthRefusal(ref *Refusal) (int, []byte) {
+	status, code := oauthStatus(ref)
+	body, err := json.Marshal(struct {
+		Error       string `json:"error"`
+		Description string `json:"error_description,omitempty"`
+	}{code, ref.Message})
+	if err != nil {
+		// Two strings always marshal; keep a fixed body just in case.
+		body = []byte(`{"error":"server_error"}`)
+	}
+	return status, body
+}
+
+// oauthStatus maps a gateway refusal to an OAuth error code and status. A
+// client certificate that does not identify a registered partner is
+// invalid_client (401), as a bad assertion is; an unavailable gateway (a
+// kill-switch cut, the record store) is temporarily_unavailable (503);
+// any other request refusal is invalid_request with its own status.
+func oauthStatus(ref *Refusal) (int, string) {
+	switch {
+	case strings.HasPrefix(ref.Rule, "identity."):
+		return http.StatusUnauthorized, token.CodeInvalidClient
+	case ref.Status == http.StatusServiceUnavailable || ref.Status == http.StatusTooManyRequests:
+		return ref.Status, token.CodeTemporarilyUnavailable
+	case ref.Status >= 500:
+		return ref.Status, token.CodeServerError
+	}
+	return ref.Status, token.CodeInvalidRequest
+}
+
+// writeOAuth sends an OAuth error body with the headers RFC 6749 asks for:
+// no caching, WWW-Authenticate with a 401, and Retry-After with a 503.
+func (g *Gateway) writeOAuth(w http.ResponseWriter, ex *exchange, status int, body []byte) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json;charset=UTF-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Pragma", "no-cache")
+	h.Set("X-Request-Id", ex.entry.ExchangeID)
+	switch status {
+	case http.StatusUnauthorized:
+		h.Set("WWW-Authenticate", `private_key_jwt realm="gatehouse"`)
+	case http.StatusServiceUnavailable:
+		if h.Get("Retry-After") == "" {
+			h.Set("Retry-After", oauthRetryAfter)
+		}
+	}
+	setRecordHeaders(h, ex)
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}

@@ -1,0 +1,34 @@
+package validate
+
+import "testing"
+
+// The FHIR R4 datatypes page says strings shall not contain code points
+// below U+0020 other than tab, CR and LF, whether written raw or as a JSON
+// \u escape. A NUL that passes strict mode reaches the upstream, where a C
+// library or PostgreSQL text column may truncate or reject it.
+func TestControlCharactersInStrings(t *testing.T) {
+	tests := []struct {
+		name string
+		doc  string
+		path string
+	}{
+		{"NUL in family name", `{"resourceType":"Patient","name":[{"family":"A\u0000B"}]}`, "Patient.name[0].family"},
+		{"SOH in identifier value", `{"resourceType":"Patient","identifier":[{"system":"http://x","value":"A\u0001B"}]}`, "Patient.identifier[0].value"},
+		{"ESC in code", `{"resourceType":"Patient","gender":"ma\u001ble"}`, "Patient.gender"},
+	}
+	v := shared(t)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			res, err := v.Validate([]byte(tc.doc))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Valid() {
+				t.Fatalf("accepted a control character at %s", tc.path)
+			}
+			if !hasIssue(res, "error", tc.path, "") {
+				t.Errorf("no error at %s; issues: %+v", tc.path, res.Issues)
+			}
+		})
+	}
+}
