@@ -31,15 +31,17 @@ func newTokenServer(ctx context.Context, cfg *config.File, db *storage.DB, clien
 		return nil, err
 	}
 	return token.NewServer(token.ServerOptions{
-		TokenURL:    cfg.TokenURL(),
-		Issuer:      cfg.PublicURL,
-		Audience:    cfg.FHIRBase(),
-		SigningKey:  key,
-		Lifetime:    cfg.Token.Lifetime,
-		Clients:     clients,
-		Replay:      cache,
-		Revocations: revocations,
-		Now:         now,
-		PeerClient:  gateway.PeerPartner(pki.PartnerFromCertificate),
+		TokenURL:   cfg.TokenURL(),
+		Issuer:     cfg.PublicURL,
+		Audience:   cfg.FHIRBase(),
+		SigningKey: key,
+		Lifetime:   cfg.Token.Lifetime,
+		Clients:    clients,
+		// VerifiedCacheTTL: zero keeps the default, negative turns it off.
+		VerifiedCacheTTL: cfg.Token.VerifiedCacheOption(),
+		Replay:           cache,
+		Revocations:      revocations,
+		Now:              now,
+		PeerClient:       gateway.PeerPartner(pki.PartnerFromCertificate),
 	})
 }

@@ -300,6 +300,27 @@ type Token struct {
 	// cannot be fetched again. Past it the partner's token requests are
 	// rejected until a fetch succeeds. Default 24h; 1m to 720h.
 	JWKSMaxKeyAge time.Duration `yaml:"jwks_max_key_age"`
+	// VerifiedCacheTTL is how long the signature check of an access token
+	// is reused for the same token text: unset for 30s, 0s to verify the
+	// signature on every request, at most 5m. Claims, the certificate
+	// binding and revocation are checked on every request either way.
+	VerifiedCacheTTL *time.Duration `yaml:"verified_cache_ttl"`
+}
+
+// MaxVerifiedCacheTTL bounds token.verified_cache_ttl.
+const MaxVerifiedCacheTTL = 5 * time.Minute
+
+// VerifiedCacheOption returns token.verified_cache_ttl in the form
+// token.ServerOptions takes: zero for the default, negative for no cache.
+func (t Token) VerifiedCacheOption() time.Duration {
+	switch {
+	case t.VerifiedCacheTTL == nil:
+		return 0
+	case *t.VerifiedCacheTTL == 0:
+		return -1
+	default:
+		return *t.VerifiedCacheTTL
+	}
 }
 
 // Database selects where exchange records and payer data are kept. Set
@@ -524,6 +545,9 @@ func (f *File) Validate() error {
 
 	if a := f.Token.JWKSMaxKeyAge; a != 0 && (a < time.Minute || a > 720*time.Hour) {
 		v.addf("token.jwks_max_key_age", "%s is out of range: use a duration between 1m and 720h, or leave it out for 24h", a)
+	}
+	if c := f.Token.VerifiedCacheTTL; c != nil && (*c < 0 || *c > MaxVerifiedCacheTTL) {
+		v.addf("token.verified_cache_ttl", "%s is out of range: use a duration between 0s (no cache) and %s, or leave it out for 30s", *c, MaxVerifiedCacheTTL)
 	}
 	if f.Token.Lifetime < 0 || f.Token.Lifetime > MaxTokenLifetime {
 		v.addf("token.lifetime", "%s is out of range: use a duration between 1s and %s", f.Token.Lifetime, MaxTokenLifetime)

@@ -90,6 +90,9 @@ func TestParseErrorsNameKeyPath(t *testing.T) {
 		{"jwks max key age too short", func(s string) string {
 			return strings.Replace(s, "lifetime: 2m", "lifetime: 2m\n  jwks_max_key_age: 30s", 1)
 		}, []string{`token.jwks_max_key_age`, "out of range"}},
+		{"verified cache too long", func(s string) string {
+			return strings.Replace(s, "lifetime: 2m", "lifetime: 2m\n  verified_cache_ttl: 10m", 1)
+		}, []string{`token.verified_cache_ttl`, "out of range"}},
 		{"upstream with query", func(s string) string {
 			return strings.Replace(s, "https://engine.payer.internal/fhir", "https://engine/fhir?x=1", 1)
 		}, []string{`upstream.url`}},
@@ -268,5 +271,25 @@ func TestInlineJWKS(t *testing.T) {
 	both := strings.Replace(validYAML, "    jwks_file: partners/epic.jwks.json\n", "    jwks_file: partners/epic.jwks.json\n    jwks: '"+pub+"'\n", 1)
 	if _, err := Parse([]byte(both), "/etc/gatehouse"); err == nil || !strings.Contains(err.Error(), "only one of") {
 		t.Errorf("file and inline together: %v", err)
+	}
+}
+
+func TestVerifiedCacheOption(t *testing.T) {
+	tests := []struct {
+		yaml string
+		want time.Duration
+	}{
+		{"", 0},
+		{"\n  verified_cache_ttl: 0s", -1},
+		{"\n  verified_cache_ttl: 1m", time.Minute},
+	}
+	for _, tt := range tests {
+		f, err := Parse([]byte(strings.Replace(validYAML, "lifetime: 2m", "lifetime: 2m"+tt.yaml, 1)), "/etc/gatehouse")
+		if err != nil {
+			t.Fatalf("%q: %v", tt.yaml, err)
+		}
+		if got := f.Token.VerifiedCacheOption(); got != tt.want {
+			t.Errorf("%q: VerifiedCacheOption() = %v, want %v", tt.yaml, got, tt.want)
+		}
 	}
 }
