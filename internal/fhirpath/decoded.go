@@ -12,8 +12,8 @@ import (
 type DecodedJSON interface {
 	// JSONKind returns the kind of the value.
 	JSONKind() byte
-	// JSONText returns the unescaped text of a string or the text of a
-	// number as written, so decimal precision is kept; "" otherwise.
+	// JSONText returns the unescaped text of a string, or a number as
+	// written so that decimal precision is kept. Other kinds return "".
 	JSONText() string
 	// JSONLen returns the number of members of an object or items of an
 	// array.
@@ -24,9 +24,9 @@ type DecodedJSON interface {
 	JSONItem(i int) DecodedJSON
 }
 
-// errUndecided stops a build from a decoded document at a fault whose
-// error only ParseJSON words exactly (it names byte offsets).
-var errUndecided = errors.New("fhirpath: decoded document needs the parser's error")
+// errNeedsParse stops a build at a fault that ParseJSON reports, because
+// only ParseJSON can word that error with its byte offset.
+var errNeedsParse = errors.New("fhirpath: decoded document needs the parser's error")
 
 // ParseDecoded builds the tree ParseJSON builds from body, reading root,
 // the caller's decoding of body, instead of tokenising body again. root
@@ -44,7 +44,7 @@ func ParseDecoded(root DecodedJSON, body []byte) (*Node, error) {
 }
 
 // decodedBuilder mirrors jsonBuilder step by step over decoded values,
-// with the same depth and node limits; every fault returns errUndecided.
+// with the same depth and node limits. Every fault returns errNeedsParse.
 type decodedBuilder struct {
 	model *fhirmodel.Model
 	depth int
@@ -54,7 +54,7 @@ type decodedBuilder struct {
 func (b *decodedBuilder) newNode() error {
 	b.nodes++
 	if b.nodes > MaxJSONNodes {
-		return errUndecided
+		return errNeedsParse
 	}
 	return nil
 }
@@ -62,7 +62,7 @@ func (b *decodedBuilder) newNode() error {
 // resource types a resource object from its resourceType member.
 func (b *decodedBuilder) resource(v DecodedJSON, name, jsonName string) (*Node, error) {
 	if v.JSONKind() != '{' {
-		return nil, errUndecided
+		return nil, errNeedsParse
 	}
 	n := &Node{name: name, jsonName: jsonName}
 	for i := range v.JSONLen() {
@@ -71,11 +71,11 @@ func (b *decodedBuilder) resource(v DecodedJSON, name, jsonName string) (*Node, 
 			continue
 		}
 		if val.JSONKind() != '"' {
-			return nil, errUndecided
+			return nil, errNeedsParse
 		}
 		n.typ = b.model.Type(val.JSONText())
 		if n.typ == nil || n.typ.Kind != fhirmodel.KindResource {
-			return nil, errUndecided
+			return nil, errNeedsParse
 		}
 		break
 	}
@@ -87,7 +87,7 @@ func (b *decodedBuilder) object(v DecodedJSON, n *Node) error {
 	b.depth++
 	defer func() { b.depth-- }()
 	if b.depth > MaxJSONDepth {
-		return errUndecided
+		return errNeedsParse
 	}
 	var groups []primitiveGroup
 	for i := range v.JSONLen() {
@@ -134,7 +134,7 @@ func eachDecoded(v DecodedJSON, fn func(DecodedJSON) error) error {
 	for i := range v.JSONLen() {
 		item := v.JSONItem(i)
 		if item.JSONKind() == '[' {
-			return errUndecided
+			return errNeedsParse
 		}
 		if err := fn(item); err != nil {
 			return err
@@ -160,7 +160,7 @@ func (b *decodedBuilder) complexValue(v DecodedJSON, name, jsonName string, typ 
 		return nil, nil
 	}
 	if typ != nil {
-		return nil, errUndecided
+		return nil, errNeedsParse
 	}
 	return &Node{name: name, jsonName: jsonName, value: inferScalar(v.JSONKind(), v.JSONText())}, nil
 }
@@ -186,11 +186,11 @@ func (b *decodedBuilder) primitiveMember(v DecodedJSON, parent *Node, name, json
 		case kind == 'n':
 			return nil
 		case extra && kind != '{':
-			return errUndecided
+			return errNeedsParse
 		case extra:
 			return b.object(item, n)
 		case kind == '{' || kind == '[':
-			return errUndecided
+			return errNeedsParse
 		}
 		n.value = primitiveFromScalar(kind, item.JSONText(), typ)
 		return nil

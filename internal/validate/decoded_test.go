@@ -62,8 +62,8 @@ func TestParseDecodedMatchesParseJSON(t *testing.T) {
 	}
 }
 
-// compareDecoded compares the trees of body; reparsed says ParseDecoded
-// may parse body although ParseJSON accepts it.
+// compareDecoded compares the two trees of body. When reparsed is true,
+// ParseDecoded may parse body although ParseJSON accepts it.
 func compareDecoded(t *testing.T, body []byte, reparsed bool) {
 	t.Helper()
 	tree, err := parseTree(body, DefaultLimits)
