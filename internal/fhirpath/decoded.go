@@ -49,6 +49,71 @@ type decodedBuilder struct {
 	model *fhirmodel.Model
 	depth int
 	nodes int
+
+	// Nodes and the first room for each object's children are carved out
+	// of chunks, a few allocations per document instead of one or two
+	// per element. Children slices have exact capacity, so an append past
+	// it moves to the heap and overwrites no other node's children. A node
+	// kept after the tree is dropped keeps its whole chunk in memory.
+	slab []Node
+	refs []*Node
+	// groups holds the primitive groups of the objects being read,
+	// innermost last.
+	groups []decodedGroup
+}
+
+// decodedGroup is primitiveGroup without a slice for the common case of
+// one value: the nodes of one primitive property, so that "name" and
+// "_name" merge whichever comes first.
+type decodedGroup struct {
+	name  string
+	first *Node
+	more  []*Node
+	count int
+}
+
+func (g *decodedGroup) node(i int) *Node {
+	if i == 0 {
+		return g.first
+	}
+	return g.more[i-1]
+}
+
+func (g *decodedGroup) add(n *Node) {
+	if g.count == 0 {
+		g.first = n
+	} else {
+		g.more = append(g.more, n)
+	}
+	g.count++
+}
+
+const (
+	nodeChunk = 64
+	refChunk  = 256
+)
+
+// node returns a zero Node from the current chunk.
+func (b *decodedBuilder) node() *Node {
+	if len(b.slab) == 0 {
+		b.slab = make([]Node, nodeChunk)
+	}
+	n := &b.slab[0]
+	b.slab = b.slab[1:]
+	return n
+}
+
+// childRoom returns an empty children slice with capacity n.
+func (b *decodedBuilder) childRoom(n int) []*Node {
+	if n > refChunk/4 {
+		return make([]*Node, 0, n)
+	}
+	if len(b.refs) < n {
+		b.refs = make([]*Node, refChunk)
+	}
+	c := b.refs[:0:n]
+	b.refs = b.refs[n:]
+	return c
 }
 
 func (b *decodedBuilder) newNode() error {
@@ -64,7 +129,8 @@ func (b *decodedBuilder) resource(v DecodedJSON, name, jsonName string) (*Node, 
 	if v.JSONKind() != '{' {
 		return nil, errNeedsParse
 	}
-	n := &Node{name: name, jsonName: jsonName}
+	n := b.node()
+	n.name, n.jsonName = name, jsonName
 	for i := range v.JSONLen() {
 		member, val := v.JSONMember(i)
 		if member != "resourceType" {
@@ -89,22 +155,28 @@ func (b *decodedBuilder) object(v DecodedJSON, n *Node) error {
 	if b.depth > MaxJSONDepth {
 		return errNeedsParse
 	}
-	var groups []primitiveGroup
-	for i := range v.JSONLen() {
+	members := v.JSONLen()
+	if n.children == nil {
+		n.children = b.childRoom(members)
+	}
+	mark := len(b.groups)
+	for i := range members {
 		name, val := v.JSONMember(i)
 		if name == "resourceType" && n.isResource() {
 			continue
 		}
-		if err := b.member(val, n, name, &groups); err != nil {
+		if err := b.member(val, n, name, mark); err != nil {
 			return err
 		}
 	}
+	clear(b.groups[mark:])
+	b.groups = b.groups[:mark]
 	dropPlaceholders(n)
 	return nil
 }
 
 // member reads one property, as jsonBuilder.member does.
-func (b *decodedBuilder) member(v DecodedJSON, parent *Node, jsonName string, groups *[]primitiveGroup) error {
+func (b *decodedBuilder) member(v DecodedJSON, parent *Node, jsonName string, groups int) error {
 	extra := len(jsonName) > 0 && jsonName[0] == '_'
 	baseName := jsonName
 	if extra {
@@ -154,7 +226,8 @@ func (b *decodedBuilder) complexValue(v DecodedJSON, name, jsonName string, typ 
 	}
 	switch v.JSONKind() {
 	case '{':
-		n := &Node{name: name, jsonName: jsonName, typ: typ}
+		n := b.node()
+		n.name, n.jsonName, n.typ = name, jsonName, typ
 		return n, b.object(v, n)
 	case 'n':
 		return nil, nil
@@ -162,24 +235,31 @@ func (b *decodedBuilder) complexValue(v DecodedJSON, name, jsonName string, typ 
 	if typ != nil {
 		return nil, errNeedsParse
 	}
-	return &Node{name: name, jsonName: jsonName, value: inferScalar(v.JSONKind(), v.JSONText())}, nil
+	n := b.node()
+	n.name, n.jsonName, n.value = name, jsonName, inferScalar(v.JSONKind(), v.JSONText())
+	return n, nil
 }
 
 // primitiveMember reads "name" or "_name" of a primitive property and
-// merges it with the other half.
-func (b *decodedBuilder) primitiveMember(v DecodedJSON, parent *Node, name, jsonName string, typ *fhirmodel.Type, extra bool, groups *[]primitiveGroup) error {
-	g := findGroup(groups, name)
+// merges it with the other half. The groups of the object being read
+// start at index groups of b.groups.
+func (b *decodedBuilder) primitiveMember(v DecodedJSON, parent *Node, name, jsonName string, typ *fhirmodel.Type, extra bool, groups int) error {
+	gi := b.findGroup(groups, name)
 	i := 0
 	return eachDecoded(v, func(item DecodedJSON) error {
-		if i >= len(g.nodes) {
+		// Re-read on each item: reading an item's "_name" object may
+		// append groups of a nested object and move b.groups.
+		g := &b.groups[gi]
+		if i >= g.count {
 			if err := b.newNode(); err != nil {
 				return err
 			}
-			n := &Node{name: name, jsonName: jsonName, typ: typ, parent: parent}
-			g.nodes = append(g.nodes, n)
+			n := b.node()
+			n.name, n.jsonName, n.typ, n.parent = name, jsonName, typ, parent
+			g.add(n)
 			parent.children = append(parent.children, n)
 		}
-		n := g.nodes[i]
+		n := g.node(i)
 		i++
 		kind := item.JSONKind()
 		switch {
@@ -195,4 +275,16 @@ func (b *decodedBuilder) primitiveMember(v DecodedJSON, parent *Node, name, json
 		n.value = primitiveFromScalar(kind, item.JSONText(), typ)
 		return nil
 	})
+}
+
+// findGroup returns the index in b.groups of the group called name among
+// those from index from on, adding it when missing.
+func (b *decodedBuilder) findGroup(from int, name string) int {
+	for i := from; i < len(b.groups); i++ {
+		if b.groups[i].name == name {
+			return i
+		}
+	}
+	b.groups = append(b.groups, decodedGroup{name: name})
+	return len(b.groups) - 1
 }
