@@ -115,3 +115,31 @@ func nodeDiff(got, want *fhirpath.Node, at string) string {
 	}
 	return ""
 }
+
+// FuzzParseDecoded checks that ParseDecoded and ParseJSON agree on any
+// document the validator reads: the same tree, or the same error.
+func FuzzParseDecoded(f *testing.F) {
+	for _, doc := range []string{
+		`{"resourceType":"Patient","name":[{"given":["a",null],"_given":[null,{"id":"x"}]}],"_gender":{"id":"g"}}`,
+		`{"resourceType":"Bundle","type":"collection","entry":[{"resource":{"resourceType":"Observation","valueQuantity":{"value":1.50}}}]}`,
+		`{"resourceType":"Patient","foo":[1,"x",{"bar":[3]}],"active":"true"}`,
+	} {
+		f.Add([]byte(doc))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		tree, err := parseTree(body, DefaultLimits)
+		if err != nil {
+			return
+		}
+		want, wantErr := fhirpath.ParseJSON(body)
+		got, gotErr := fhirpath.ParseDecoded(tree, body)
+		if fmt.Sprint(gotErr) != fmt.Sprint(wantErr) {
+			t.Fatalf("error %v, want %v", gotErr, wantErr)
+		}
+		if wantErr == nil {
+			if diff := nodeDiff(got, want, "root"); diff != "" {
+				t.Fatal(diff)
+			}
+		}
+	})
+}
