@@ -1,6 +1,7 @@
 package fhirpath
 
 import (
+	"strings"
 	"sync"
 	"testing"
 )
@@ -149,5 +150,43 @@ func TestConcurrentEvaluationsAgree(t *testing.T) {
 	close(errs)
 	for e := range errs {
 		t.Error(e)
+	}
+}
+
+// A step from a node with many children reserves room for its matches
+// only, so "entry.all(%resource.type ...)" over a large Bundle does not
+// reserve a slot per entry for every entry.
+func TestMemberStepReservesMatchesOfLargeNodes(t *testing.T) {
+	var b strings.Builder
+	b.WriteString(`{"resourceType":"Bundle","type":"batch","entry":[`)
+	for i := range 200 {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		b.WriteString(`{"fullUrl":"urn:uuid:x"}`)
+	}
+	b.WriteString(`]}`)
+	bundle, err := ParseJSON([]byte(b.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := &evaluator{}
+	ev.reset(&EvalContext{}, []Value{bundle})
+	defer ev.release()
+	for _, tc := range []struct {
+		name string
+		want int
+	}{{"type", 1}, {"entry", 200}, {"id", 0}} {
+		out, err := newMember(0, tc.name, false).eval(ev, &ev.rootScope, ev.input)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(out) != tc.want || cap(out) != tc.want {
+			t.Errorf("%s: %d matches in room for %d, want %d in room for %d", tc.name, len(out), cap(out), tc.want, tc.want)
+		}
+	}
+	small := newMember(0, "type", false)
+	if got := small.room(Collection{&Node{children: bundle.children[:3]}}); got != 4 {
+		t.Errorf("room on a small node = %d, want the bound 4", got)
 	}
 }

@@ -87,18 +87,11 @@ func newMember(at int, name string, first bool) *memberNode {
 
 func (n *memberNode) offset() int { return n.at }
 
-// eval reserves room for every child of the focus items in the arena, an
-// upper bound on the matches, and fills it in one pass. The spare room
-// belongs to the result, so appending to it overwrites nothing.
+// eval reserves room in the arena for the matches and fills it in one
+// pass. The spare room belongs to the result, so appending to it
+// overwrites nothing.
 func (n *memberNode) eval(ev *evaluator, _ *scope, focus Collection) (Collection, error) {
-	room := 0
-	for _, item := range focus {
-		room++ // the item itself, for a type step or a quantity's field
-		if x, ok := item.(*Node); ok {
-			room += len(x.children)
-		}
-	}
-	out := ev.collection(room)
+	out := ev.collection(n.room(focus))
 	for _, item := range focus {
 		if x, ok := item.(*Node); ok {
 			if err := ev.step(n.at, 1+len(x.children)); err != nil {
@@ -111,6 +104,52 @@ func (n *memberNode) eval(ev *evaluator, _ *scope, focus Collection) (Collection
 		return nil, nil
 	}
 	return out, ev.checkSize(n.at, out)
+}
+
+// exactRoomAbove is the number of children above which room counts the
+// matches instead of reserving a slot per child.
+const exactRoomAbove = 32
+
+// room returns the room eval reserves: one slot per child of the focus
+// items (an upper bound on the matches, and cheapest to find), or the
+// exact number of matches when that bound is large. Reserving the bound
+// for a step from a Bundle with thousands of entries, repeated for each
+// entry as in "entry.all(... %resource.type ...)", filled the arena with
+// slots no match used.
+func (n *memberNode) room(focus Collection) int {
+	bound := 0
+	for _, item := range focus {
+		bound++ // the item itself, for a type step or a quantity's field
+		if x, ok := item.(*Node); ok {
+			bound += len(x.children)
+		}
+	}
+	if bound <= exactRoomAbove {
+		return bound
+	}
+	exact := 0
+	for _, item := range focus {
+		exact += n.countMatches(item)
+	}
+	return exact
+}
+
+// countMatches returns the number of items appendMatches appends for item.
+func (n *memberNode) countMatches(item Value) int {
+	x, ok := item.(*Node)
+	if !ok {
+		return 1 // a quantity's or type's field, or nothing
+	}
+	if n.typeStep && (x.typ != nil && x.typ.IsA(n.name) || x.declaredType == n.name) {
+		return 1
+	}
+	count := 0
+	for _, c := range x.children {
+		if c.name == n.name {
+			count++
+		}
+	}
+	return count
 }
 
 // appendMatches appends what the step finds in item to out.

@@ -332,57 +332,68 @@ func dropPlaceholders(n *Node) {
 }
 
 // primitiveFromJSON converts a JSON scalar to the System value of the
-// FHIR primitive type typ. A value whose text does not fit the type is
-// kept as a String so that a validator can report it.
+// FHIR primitive type typ.
 func primitiveFromJSON(tok jsontext.Token, typ *fhirmodel.Type) Value {
+	return primitiveFromScalar(byte(tok.Kind()), tok.String(), typ)
+}
+
+// primitiveFromScalar converts a JSON scalar of the given kind and text
+// (the unescaped string, or a number as written) to the System value of
+// the FHIR primitive type typ. A value whose text does not fit the type is
+// kept as a String so that a validator can report it.
+func primitiveFromScalar(kind byte, text string, typ *fhirmodel.Type) Value {
 	if typ == nil {
-		return inferValue(tok)
+		return inferScalar(kind, text)
 	}
-	text := tok.String()
 	switch typ.System {
 	case "Boolean":
-		if tok.Kind() == 't' || tok.Kind() == 'f' {
-			return Boolean(tok.Bool())
+		if kind == 't' || kind == 'f' {
+			return Boolean(kind == 't')
 		}
 	case "Integer":
-		if tok.Kind() == '0' {
+		if kind == '0' {
 			if i, err := strconv.ParseInt(text, 10, 64); err == nil {
 				return Integer(i)
 			}
 		}
 	case "Decimal":
-		if tok.Kind() == '0' {
+		if kind == '0' {
 			if d, err := ParseDecimal(text); err == nil {
 				return d
 			}
 		}
 	case "Date":
-		if d, err := ParseDate(text); err == nil && tok.Kind() == '"' {
+		if d, err := ParseDate(text); err == nil && kind == '"' {
 			return d
 		}
 	case "DateTime":
-		if d, err := ParseDateTime(text); err == nil && tok.Kind() == '"' {
+		if d, err := ParseDateTime(text); err == nil && kind == '"' {
 			return d
 		}
 	case "Time":
-		if t, err := ParseTime(text); err == nil && tok.Kind() == '"' {
+		if t, err := ParseTime(text); err == nil && kind == '"' {
 			return t
 		}
 	case "String":
-		if tok.Kind() == '"' {
+		if kind == '"' {
 			return String(text)
 		}
 	}
-	return inferValue(tok)
+	return inferScalar(kind, text)
 }
 
 // inferValue types a JSON scalar the model does not describe.
 func inferValue(tok jsontext.Token) Value {
-	switch tok.Kind() {
+	return inferScalar(byte(tok.Kind()), tok.String())
+}
+
+// inferScalar types a JSON scalar of the given kind and text that the
+// model does not describe.
+func inferScalar(kind byte, text string) Value {
+	switch kind {
 	case 't', 'f':
-		return Boolean(tok.Bool())
+		return Boolean(kind == 't')
 	case '0':
-		text := tok.String()
 		if i, err := strconv.ParseInt(text, 10, 64); err == nil {
 			return Integer(i)
 		}
@@ -393,5 +404,5 @@ func inferValue(tok jsontext.Token) Value {
 	case 'n':
 		return nil
 	}
-	return String(tok.String())
+	return String(text)
 }

@@ -6,8 +6,10 @@
 // Requests and responses of the Da Vinci PAS operations are checked against
 // the PAS Bundle profiles of every PAS version the payer supports; a body is
 // accepted when it conforms to one of them, and otherwise refused with the
-// issues of the newest version. Every other body is checked against the R4
-// core definitions and the profiles its meta.profile names.
+// issues of the closest version. A body whose meta.profile names a PAS
+// profile with a supported version ("...|2.0.1") is checked under that
+// version only. Every other body is checked against the R4 core
+// definitions and the profiles its meta.profile names.
 package strict
 
 import (
@@ -34,6 +36,8 @@ type Checker struct {
 	// versions holds one validator per PAS version, newest last, each
 	// resolving unversioned PAS profile URLs to its version.
 	versions []*validate.Validator
+	// names holds the PAS version of each validator, in the same order.
+	names []string
 }
 
 // New loads the embedded FHIR packages once per PAS version.
@@ -48,6 +52,7 @@ func New(pasVersions []string) (*Checker, error) {
 			return nil, fmt.Errorf("strict: PAS %s: %w", v, err)
 		}
 		c.versions = append(c.versions, val)
+		c.names = append(c.names, v)
 	}
 	return c, nil
 }
@@ -69,19 +74,23 @@ func (c *Checker) CheckResponse(interaction string, body []byte) (*outcome.Opera
 // likely meant. A body without an interaction profile is also tried under
 // every version, because its entries may declare unversioned PAS profiles,
 // as a notification about a PAS 2.0.1 request does.
+//
+// A body that declares its PAS version is checked under that version
+// alone, which spares a second validation when it fails the newest one.
 func (c *Checker) check(body []byte, profile string) (*outcome.OperationOutcome, error) {
+	if i := c.declaredVersion(body); i >= 0 {
+		res, err := c.validate(i, body, profile)
+		if err != nil || res.Valid() {
+			return nil, err
+		}
+		return res.OperationOutcome(), nil
+	}
 	var best *validate.Result
 	bestErrors := -1
 	for i := len(c.versions) - 1; i >= 0; i-- {
-		var res *validate.Result
-		var err error
-		if profile != "" {
-			res, err = c.versions[i].Validate(body, profile)
-		} else {
-			res, err = c.versions[i].Validate(body)
-		}
+		res, err := c.validate(i, body, profile)
 		if err != nil {
-			return nil, fmt.Errorf("strict: %w", err)
+			return nil, err
 		}
 		if res.Valid() {
 			return nil, nil
@@ -91,6 +100,21 @@ func (c *Checker) check(body []byte, profile string) (*outcome.OperationOutcome,
 		}
 	}
 	return best.OperationOutcome(), nil
+}
+
+// validate checks body under version i, against profile when it is set.
+func (c *Checker) validate(i int, body []byte, profile string) (*validate.Result, error) {
+	var res *validate.Result
+	var err error
+	if profile != "" {
+		res, err = c.versions[i].Validate(body, profile)
+	} else {
+		res, err = c.versions[i].Validate(body)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("strict: %w", err)
+	}
+	return res, nil
 }
 
 func countErrors(res *validate.Result) int {

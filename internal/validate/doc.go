@@ -16,7 +16,8 @@
 //   - invariants: ele-1 and ext-1 natively, every other constraint through
 //     the FHIRPath engine, compiled once per validator. Outcomes that only
 //     the presence of named elements decides are reused (absent.go), and
-//     ref-1, dom-6 and bdl-8 are settled in Go when they hold;
+//     ref-1, dom-6, bdl-3, bdl-4, bdl-7 and bdl-8 are settled in Go when
+//     they hold;
 //   - terminology: required bindings are errors, extensible and preferred
 //     bindings warnings, against value sets expanded offline from the
 //     packages' code systems. Codes of systems no package enumerates (CPT,

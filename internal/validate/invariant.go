@@ -88,6 +88,10 @@ var knownToHold = map[string]func(fp *fhirpath.Node) bool{
 		}
 		return false
 	},
+	// bdl-3, bdl-4 and bdl-7: see bundlecheck.go.
+	"entry.all(request.exists() = (%resource.type = 'batch' or %resource.type = 'transaction' or %resource.type = 'history'))":                    entriesMatchType("request", "batch", "transaction", "history"),
+	"entry.all(response.exists() = (%resource.type = 'batch-response' or %resource.type = 'transaction-response' or %resource.type = 'history'))": entriesMatchType("response", "batch-response", "transaction-response", "history"),
+	"(type = 'history') or entry.where(fullUrl.exists()).select(fullUrl&resource.meta.versionId).isDistinct()":                                    entryVersionsDistinct,
 	// bdl-8 holds for a single fullUrl string without "/_history/".
 	"fullUrl.contains('/_history/').not()": func(fp *fhirpath.Node) bool {
 		url := fp.Child("fullUrl")

@@ -9,6 +9,7 @@ import (
 	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/gatehouse-health/gatehouse/internal/fhirjson"
+	"github.com/gatehouse-health/gatehouse/internal/fhirpath"
 )
 
 // Limits caps what Validate accepts. Zero fields take the DefaultLimits
@@ -102,6 +103,26 @@ func (n *jnode) str(name string) string {
 	}
 	return ""
 }
+
+// The methods below let fhirpath.ParseDecoded build the FHIRPath tree
+// from this tree instead of tokenising the document a second time.
+
+// JSONKind implements fhirpath.DecodedJSON.
+func (n *jnode) JSONKind() byte { return n.kind }
+
+// JSONText implements fhirpath.DecodedJSON.
+func (n *jnode) JSONText() string { return n.text }
+
+// JSONLen implements fhirpath.DecodedJSON.
+func (n *jnode) JSONLen() int { return len(n.props) + len(n.items) }
+
+// JSONMember implements fhirpath.DecodedJSON.
+func (n *jnode) JSONMember(i int) (string, fhirpath.DecodedJSON) {
+	return n.props[i].name, n.props[i].val
+}
+
+// JSONItem implements fhirpath.DecodedJSON.
+func (n *jnode) JSONItem(i int) fhirpath.DecodedJSON { return n.items[i] }
 
 // parseTree checks doc with the rules of the strict intake (fhirjson) and
 // reads it into a tree, in one pass: the decoder rejects duplicate names

@@ -147,7 +147,7 @@ func countErrors(issues []outcome.Issue) int {
 
 // document validates the top-level resource.
 func (r *run) document(tree *jnode, body []byte, profiles []string) error {
-	fp, err := fhirpath.ParseJSON(body)
+	fp, err := fhirpath.ParseDecoded(tree, body)
 	if err != nil {
 		r.fpFailed = true
 	}

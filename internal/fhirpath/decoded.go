@@ -1,0 +1,290 @@
+package fhirpath
+
+import (
+	"errors"
+
+	"github.com/gatehouse-health/gatehouse/internal/fhirmodel"
+)
+
+// DecodedJSON is one value of a JSON document a caller has already
+// decoded, read by ParseDecoded. Kinds are those of jsontext.Kind: '{',
+// '[', '"', '0', 't', 'f' and 'n'.
+type DecodedJSON interface {
+	// JSONKind returns the kind of the value.
+	JSONKind() byte
+	// JSONText returns the unescaped text of a string, or a number as
+	// written so that decimal precision is kept. Other kinds return "".
+	JSONText() string
+	// JSONLen returns the number of members of an object or items of an
+	// array.
+	JSONLen() int
+	// JSONMember returns member i of an object, in document order.
+	JSONMember(i int) (name string, value DecodedJSON)
+	// JSONItem returns item i of an array.
+	JSONItem(i int) DecodedJSON
+}
+
+// errNeedsParse stops a build at a fault that ParseJSON reports, because
+// only ParseJSON can word that error with its byte offset.
+var errNeedsParse = errors.New("fhirpath: decoded document needs the parser's error")
+
+// ParseDecoded builds the tree ParseJSON builds from body, reading root,
+// the caller's decoding of body, instead of tokenising body again. root
+// must be body decoded as a single JSON object without duplicate member
+// names. When the document has a fault that makes ParseJSON fail, body is
+// parsed to return ParseJSON's own error. Strings of the tree are those of
+// root, so root's strings must not alias memory the caller changes later.
+func ParseDecoded(root DecodedJSON, body []byte) (*Node, error) {
+	bld := &decodedBuilder{model: fhirmodel.R4()}
+	n, err := bld.resource(root, "", "")
+	if err != nil {
+		return ParseJSON(body)
+	}
+	return n, nil
+}
+
+// decodedBuilder mirrors jsonBuilder step by step over decoded values,
+// with the same depth and node limits. Every fault returns errNeedsParse.
+type decodedBuilder struct {
+	model *fhirmodel.Model
+	depth int
+	nodes int
+
+	// Nodes and the first room for each object's children are carved out
+	// of chunks, a few allocations per document instead of one or two
+	// per element. Children slices have exact capacity, so an append past
+	// it moves to the heap and overwrites no other node's children. A node
+	// kept after the tree is dropped keeps its whole chunk in memory.
+	slab []Node
+	refs []*Node
+	// groups holds the primitive groups of the objects being read,
+	// innermost last.
+	groups []decodedGroup
+}
+
+// decodedGroup is primitiveGroup without a slice for the common case of
+// one value: the nodes of one primitive property, so that "name" and
+// "_name" merge whichever comes first.
+type decodedGroup struct {
+	name  string
+	first *Node
+	more  []*Node
+	count int
+}
+
+func (g *decodedGroup) node(i int) *Node {
+	if i == 0 {
+		return g.first
+	}
+	return g.more[i-1]
+}
+
+func (g *decodedGroup) add(n *Node) {
+	if g.count == 0 {
+		g.first = n
+	} else {
+		g.more = append(g.more, n)
+	}
+	g.count++
+}
+
+const (
+	nodeChunk = 64
+	refChunk  = 256
+)
+
+// node returns a zero Node from the current chunk.
+func (b *decodedBuilder) node() *Node {
+	if len(b.slab) == 0 {
+		b.slab = make([]Node, nodeChunk)
+	}
+	n := &b.slab[0]
+	b.slab = b.slab[1:]
+	return n
+}
+
+// childRoom returns an empty children slice with capacity n.
+func (b *decodedBuilder) childRoom(n int) []*Node {
+	if n > refChunk/4 {
+		return make([]*Node, 0, n)
+	}
+	if len(b.refs) < n {
+		b.refs = make([]*Node, refChunk)
+	}
+	c := b.refs[:0:n]
+	b.refs = b.refs[n:]
+	return c
+}
+
+func (b *decodedBuilder) newNode() error {
+	b.nodes++
+	if b.nodes > MaxJSONNodes {
+		return errNeedsParse
+	}
+	return nil
+}
+
+// resource types a resource object from its resourceType member.
+func (b *decodedBuilder) resource(v DecodedJSON, name, jsonName string) (*Node, error) {
+	if v.JSONKind() != '{' {
+		return nil, errNeedsParse
+	}
+	n := b.node()
+	n.name, n.jsonName = name, jsonName
+	for i := range v.JSONLen() {
+		member, val := v.JSONMember(i)
+		if member != "resourceType" {
+			continue
+		}
+		if val.JSONKind() != '"' {
+			return nil, errNeedsParse
+		}
+		n.typ = b.model.Type(val.JSONText())
+		if n.typ == nil || n.typ.Kind != fhirmodel.KindResource {
+			return nil, errNeedsParse
+		}
+		break
+	}
+	return n, b.object(v, n)
+}
+
+// object reads the members of v into n's children.
+func (b *decodedBuilder) object(v DecodedJSON, n *Node) error {
+	b.depth++
+	defer func() { b.depth-- }()
+	if b.depth > MaxJSONDepth {
+		return errNeedsParse
+	}
+	members := v.JSONLen()
+	if n.children == nil {
+		n.children = b.childRoom(members)
+	}
+	mark := len(b.groups)
+	for i := range members {
+		name, val := v.JSONMember(i)
+		if name == "resourceType" && n.isResource() {
+			continue
+		}
+		if err := b.member(val, n, name, mark); err != nil {
+			return err
+		}
+	}
+	clear(b.groups[mark:])
+	b.groups = b.groups[:mark]
+	dropPlaceholders(n)
+	return nil
+}
+
+// member reads one property, as jsonBuilder.member does.
+func (b *decodedBuilder) member(v DecodedJSON, parent *Node, jsonName string, groups int) error {
+	extra := len(jsonName) > 0 && jsonName[0] == '_'
+	baseName := jsonName
+	if extra {
+		baseName = jsonName[1:]
+	}
+	name, typ := (&jsonBuilder{model: b.model}).elementType(parent, baseName)
+	if typ != nil && typ.Kind == fhirmodel.KindPrimitive || extra {
+		return b.primitiveMember(v, parent, name, baseName, typ, extra, groups)
+	}
+	return eachDecoded(v, func(item DecodedJSON) error {
+		child, err := b.complexValue(item, name, jsonName, typ)
+		if err != nil || child == nil {
+			return err
+		}
+		child.parent = parent
+		parent.children = append(parent.children, child)
+		return nil
+	})
+}
+
+// eachDecoded calls fn once for a single value or once per array item.
+// An array inside an array is a fault ParseJSON reports.
+func eachDecoded(v DecodedJSON, fn func(DecodedJSON) error) error {
+	if v.JSONKind() != '[' {
+		return fn(v)
+	}
+	for i := range v.JSONLen() {
+		item := v.JSONItem(i)
+		if item.JSONKind() == '[' {
+			return errNeedsParse
+		}
+		if err := fn(item); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// complexValue reads one object or, for properties the model does not
+// know, any value.
+func (b *decodedBuilder) complexValue(v DecodedJSON, name, jsonName string, typ *fhirmodel.Type) (*Node, error) {
+	if err := b.newNode(); err != nil {
+		return nil, err
+	}
+	if typ != nil && typ.Kind == fhirmodel.KindResource {
+		return b.resource(v, name, jsonName)
+	}
+	switch v.JSONKind() {
+	case '{':
+		n := b.node()
+		n.name, n.jsonName, n.typ = name, jsonName, typ
+		return n, b.object(v, n)
+	case 'n':
+		return nil, nil
+	}
+	if typ != nil {
+		return nil, errNeedsParse
+	}
+	n := b.node()
+	n.name, n.jsonName, n.value = name, jsonName, inferScalar(v.JSONKind(), v.JSONText())
+	return n, nil
+}
+
+// primitiveMember reads "name" or "_name" of a primitive property and
+// merges it with the other half. The groups of the object being read
+// start at index groups of b.groups.
+func (b *decodedBuilder) primitiveMember(v DecodedJSON, parent *Node, name, jsonName string, typ *fhirmodel.Type, extra bool, groups int) error {
+	gi := b.findGroup(groups, name)
+	i := 0
+	return eachDecoded(v, func(item DecodedJSON) error {
+		// Re-read on each item: reading an item's "_name" object may
+		// append groups of a nested object and move b.groups.
+		g := &b.groups[gi]
+		if i >= g.count {
+			if err := b.newNode(); err != nil {
+				return err
+			}
+			n := b.node()
+			n.name, n.jsonName, n.typ, n.parent = name, jsonName, typ, parent
+			g.add(n)
+			parent.children = append(parent.children, n)
+		}
+		n := g.node(i)
+		i++
+		kind := item.JSONKind()
+		switch {
+		case kind == 'n':
+			return nil
+		case extra && kind != '{':
+			return errNeedsParse
+		case extra:
+			return b.object(item, n)
+		case kind == '{' || kind == '[':
+			return errNeedsParse
+		}
+		n.value = primitiveFromScalar(kind, item.JSONText(), typ)
+		return nil
+	})
+}
+
+// findGroup returns the index in b.groups of the group called name among
+// those from index from on, adding it when missing.
+func (b *decodedBuilder) findGroup(from int, name string) int {
+	for i := from; i < len(b.groups); i++ {
+		if b.groups[i].name == name {
+			return i
+		}
+	}
+	b.groups = append(b.groups, decodedGroup{name: name})
+	return len(b.groups) - 1
+}
