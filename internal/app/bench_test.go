@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"crypto/tls"
 	"fmt"
+	"io"
 	"net/http"
+	"runtime"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -35,6 +38,44 @@ func BenchmarkSubmitNewClaimThroughGateway(b *testing.B) {
 	benchSubmit(b, func(i int) []byte {
 		return bytes.Replace(bundle, claimID, fmt.Appendf(nil, `"value":"b%08d"`, i), 1)
 	})
+}
+
+// BenchmarkSubmitNewClaimParallel is BenchmarkSubmitNewClaimThroughGateway
+// with eight submissions in flight at once, so the audit log, the payer's
+// store and the replay cache write to the one SQLite file concurrently, as
+// under load, and writers wait for one another's locks.
+func BenchmarkSubmitNewClaimParallel(b *testing.B) {
+	bundle := shippedBundle(b)
+	claimID := []byte(`"value":"111099"`)
+	if bytes.Count(bundle, claimID) != 1 {
+		b.Fatal("the shipped Bundle no longer has the Claim identifier this benchmark replaces")
+	}
+	h := newHarness(b, harnessOptions{builtinUpstream: true})
+	header := http.Header{"Content-Type": {"application/fhir+json"}, "Authorization": {"Bearer " + h.accessToken()}}
+	client := h.ehr.HTTPClient()
+	var next atomic.Int64
+	b.SetParallelism(8 / runtime.GOMAXPROCS(0))
+	b.ResetTimer()
+	cpu := processCPU()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			body := bytes.Replace(bundle, claimID, fmt.Appendf(nil, `"value":"p%08d"`, next.Add(1)), 1)
+			req, _ := http.NewRequest("POST", h.rt.FHIRBase+"/Claim/$submit", bytes.NewReader(body))
+			req.Header = header.Clone()
+			resp, err := client.Do(req)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			_, err = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if err != nil || resp.StatusCode != 200 {
+				b.Errorf("status %d, %v", resp.StatusCode, err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(processCPU()-cpu)/float64(b.N), "cpu-ns/op")
 }
 
 // benchSubmit sends the Bundle body(i) returns for each iteration i.
