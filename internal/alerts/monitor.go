@@ -109,8 +109,8 @@ type inspection struct {
 	// bundle is the request Bundle the gateway's policy engine parsed, nil
 	// when it parsed none.
 	bundle *fhirreq.Bundle
-	at    time.Time
-	size  int
+	at     time.Time
+	size   int
 }
 
 // partnerState holds one partner's windows and baselines.
