@@ -106,8 +106,11 @@ type Monitor struct {
 type inspection struct {
 	entry *record.Entry
 	req   *fhirreq.Request
-	at    time.Time
-	size  int
+	// bundle is the request Bundle the gateway's policy engine parsed, nil
+	// when it parsed none.
+	bundle *fhirreq.Bundle
+	at     time.Time
+	size   int
 }
 
 // partnerState holds one partner's windows and baselines.
@@ -223,12 +226,13 @@ func (m *Monitor) ObserveExchange(e *record.Entry) {
 // ObservePayload queues the exchange for inspection of the patients it
 // names and of canary members. It does not wait for room in the queue:
 // when the queue is full, the inspection is dropped, counted and reported
-// by a monitor.overload alert.
-func (m *Monitor) ObservePayload(e *record.Entry, req *fhirreq.Request) {
+// by a monitor.overload alert. b, when set, is e.RequestBody already
+// parsed (gateway.PayloadObserver), which spares decoding it again.
+func (m *Monitor) ObservePayload(e *record.Entry, req *fhirreq.Request, b *fhirreq.Bundle) {
 	if m.canaries.empty() && (e.Decision != record.Allow || req == nil || e.Partner == "") {
 		return // no patient to count and no canary to look for
 	}
-	job := inspection{entry: e, req: req, at: m.now(), size: len(e.RequestBody) + len(e.ResponseBody)}
+	job := inspection{entry: e, req: req, bundle: b, at: m.now(), size: len(e.RequestBody) + len(e.ResponseBody)}
 	m.mu.Lock()
 	fits := m.queued+job.size <= maxQueuedBodyBytes
 	if fits {
@@ -272,7 +276,7 @@ func (m *Monitor) inspect(job inspection) {
 	e := job.entry
 	var keys []patientKey
 	if e.Decision == record.Allow && e.Partner != "" {
-		for _, name := range patientNames(e, job.req) {
+		for _, name := range patientNames(e, job.req, job.bundle) {
 			keys = append(keys, hashPatient(m.salt, name))
 		}
 	}

@@ -99,7 +99,7 @@ func (f *fixture) exchange(e *record.Entry, req *fhirreq.Request) {
 		e.ExchangeID = "ex-" + f.clock.Now().Format("150405.000000")
 	}
 	f.m.ObserveExchange(e)
-	f.m.ObservePayload(e, req)
+	f.m.ObservePayload(e, req, nil)
 	f.drain()
 }
 
@@ -408,11 +408,29 @@ func TestPatientNames(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			req := parseRequest(t, tt.method, tt.target, tt.body)
-			got := patientNames(&record.Entry{RequestBody: tt.body}, req)
+			got := patientNames(&record.Entry{RequestBody: tt.body}, req, nil)
 			if strings.Join(got, " ") != strings.Join(tt.want, " ") {
 				t.Errorf("patientNames = %q, want %q", got, tt.want)
 			}
 		})
+	}
+}
+
+// The patient of a PAS Bundle the gateway already parsed is read from the
+// parsed entries: with the body gone from the entry, it is still found.
+func TestPatientNamesFromParsedBundle(t *testing.T) {
+	pasBody, err := os.ReadFile("../demo/bundles/pas-2.2.1-ReferralAuthorizationBundleExample.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := fhirreq.ParseBundle(pasBody)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := parseRequest(t, "POST", "/fhir/Claim/$submit", pasBody)
+	got := patientNames(&record.Entry{}, req, b)
+	if want := "identifier:http://example.org/MIN|12345678901"; len(got) != 1 || got[0] != want {
+		t.Errorf("patientNames = %q, want [%q]", got, want)
 	}
 }
 
@@ -477,7 +495,7 @@ func TestOverloadReported(t *testing.T) {
 	f := newFixture(t, nil)
 	e := &record.Entry{Partner: "p", Decision: record.Deny, RequestBody: []byte(`{}`)}
 	for range maxQueuedInspections + 5 {
-		f.m.ObservePayload(e, nil) // nothing drains the queue
+		f.m.ObservePayload(e, nil, nil) // nothing drains the queue
 	}
 	if n := f.metric("gatehouse_alert_inspections_dropped_total"); n != 5 {
 		t.Errorf("dropped inspections = %v, want 5", n)
@@ -514,7 +532,7 @@ func TestWebhookAndRun(t *testing.T) {
 
 	e := &record.Entry{ExchangeID: "x1", Partner: "ehr-a", Decision: record.Deny, Target: "/fhir/Patient?identifier=CANARY-0001"}
 	f.m.ObserveExchange(e)
-	f.m.ObservePayload(e, nil)
+	f.m.ObservePayload(e, nil, nil)
 	select {
 	case b := <-got:
 		if b.Alert.Rule != RuleCanary || b.Alert.Partner != "ehr-a" || b.Source != "gatehouse" {

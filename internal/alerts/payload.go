@@ -18,8 +18,8 @@ import (
 // patientNames returns the patients an exchange names, each prefixed with
 // its kind ("id:" for a logical id, "identifier:" for system|value) so that
 // an id and an identifier value never collide. They are PHI: the caller
-// hashes them at once.
-func patientNames(e *record.Entry, req *fhirreq.Request) []string {
+// hashes them at once. b is the request Bundle already parsed, or nil.
+func patientNames(e *record.Entry, req *fhirreq.Request, b *fhirreq.Bundle) []string {
 	if req == nil {
 		return nil
 	}
@@ -33,7 +33,7 @@ func patientNames(e *record.Entry, req *fhirreq.Request) []string {
 		}
 	}
 	if req.Type == "Claim" && (req.Operation == "submit" || req.Operation == "inquire") {
-		if n := pasPatient(e.RequestBody); n != "" {
+		if n := pasPatient(e.RequestBody, b); n != "" {
 			names = append(names, n)
 		}
 	}
@@ -116,12 +116,20 @@ func splitValues(v string) []string {
 // pasPatient returns the patient of a PAS Bundle: the first identifier of
 // the Patient that Claim.patient references. A Bundle whose patient does
 // not resolve names no patient. It reads the patient alone, not the whole
-// request, because the monitor runs on every allowed $submit.
-func pasPatient(body []byte) string {
-	if len(body) == 0 {
+// request, because the monitor runs on every allowed $submit. When the
+// gateway passed the Bundle its policy engine parsed, b, the body is not
+// decoded again.
+func pasPatient(body []byte, b *fhirreq.Bundle) string {
+	var patient *pas.Party
+	var err error
+	switch {
+	case b != nil:
+		patient, err = pas.PatientOfBundle(b)
+	case len(body) == 0:
 		return ""
+	default:
+		patient, err = pas.PatientOf(body)
 	}
-	patient, err := pas.PatientOf(body)
 	if err != nil {
 		return ""
 	}

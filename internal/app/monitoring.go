@@ -220,6 +220,6 @@ func (t *observerTee) ObserveExchange(e *record.Entry) {
 }
 
 // ObservePayload implements gateway.PayloadObserver for the alerts.
-func (t *observerTee) ObservePayload(e *record.Entry, req *fhirreq.Request) {
-	t.alerts.ObservePayload(e, req)
+func (t *observerTee) ObservePayload(e *record.Entry, req *fhirreq.Request, b *fhirreq.Bundle) {
+	t.alerts.ObservePayload(e, req, b)
 }

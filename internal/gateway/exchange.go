@@ -37,6 +37,9 @@ type exchange struct {
 	partner *Partner
 	claims  *token.AccessClaims
 	fhir    *fhirreq.Request
+	// bundle is the request Bundle the policy engine parsed to allow a
+	// PAS operation, nil otherwise; it refers to body.
+	bundle *fhirreq.Bundle
 	// allowlisted is set once the partner's allowlist names fhir.
 	allowlisted bool
 	target      *target // destination of the exchange once allowed

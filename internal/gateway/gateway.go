@@ -181,12 +181,15 @@ type Observer interface {
 // e is the exchange's final entry. Its RequestBody and ResponseBody are the
 // bodies as recorded, so the token endpoint's have the client assertion and
 // the access token replaced by their ids. req is the parsed FHIR request,
-// nil when the exchange was refused before it was parsed. The gateway
-// never changes e, its bodies or req after the call, so an implementation
-// may hand them to another goroutine. It must not modify them, must return
-// without blocking, and must not log or export their content.
+// nil when the exchange was refused before it was parsed. b is the request
+// Bundle the policy engine parsed to allow a PAS operation (see
+// policy.Decision.Bundle), nil otherwise, so that the observer need not
+// decode e.RequestBody again. The gateway never changes e, its bodies, req
+// or b after the call, so an implementation may hand them to another
+// goroutine. It must not modify them, must return without blocking, and
+// must not log or export their content.
 type PayloadObserver interface {
-	ObservePayload(e *record.Entry, req *fhirreq.Request)
+	ObservePayload(e *record.Entry, req *fhirreq.Request, b *fhirreq.Bundle)
 }
 
 // Gateway is the inbound pipeline. It is safe for concurrent use.

@@ -137,7 +137,7 @@ func (g *Gateway) logExchange(ex *exchange) {
 	if g.opts.Observer != nil {
 		g.opts.Observer.ObserveExchange(&ex.entry)
 		if po, ok := g.opts.Observer.(PayloadObserver); ok {
-			po.ObservePayload(&ex.entry, ex.fhir)
+			po.ObservePayload(&ex.entry, ex.fhir, ex.bundle)
 		}
 	}
 	level := slog.LevelInfo

@@ -263,6 +263,7 @@ func (g *Gateway) decide(ex *exchange) *Refusal {
 		ex.entry.Reason = d.Reason
 		return &Refusal{Status: d.Status, Code: d.Code, Rule: d.Rule, Message: d.Reason}
 	}
+	ex.bundle = d.Bundle
 	return nil
 }
 

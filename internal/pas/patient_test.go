@@ -4,6 +4,8 @@ import (
 	"errors"
 	"path/filepath"
 	"testing"
+
+	"github.com/gatehouse-health/gatehouse/internal/fhirreq"
 )
 
 // TestPatientOfMatchesParse checks that PatientOf finds the same patient
@@ -33,6 +35,18 @@ func TestPatientOfMatchesParse(t *testing.T) {
 			if got.Entry.Index != full.Patient.Entry.Index {
 				t.Errorf("entry = %d, want %d", got.Entry.Index, full.Patient.Entry.Index)
 			}
+			parsed, err := fhirreq.ParseBundle(body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fromParsed, err := PatientOfBundle(parsed)
+			if err != nil {
+				t.Fatalf("PatientOfBundle: %v", err)
+			}
+			if fromParsed.Key() != full.Patient.Key() || fromParsed.Entry.Index != full.Patient.Entry.Index {
+				t.Errorf("PatientOfBundle: key %q at entry %d, want %q at %d",
+					fromParsed.Key(), fromParsed.Entry.Index, full.Patient.Key(), full.Patient.Entry.Index)
+			}
 			checked++
 		})
 	}
@@ -55,10 +69,21 @@ func TestPatientOfRejects(t *testing.T) {
 			claim(b)["patient"] = claim(b)["insurer"]
 		}),
 	}
+	cases["entry without fullUrl"] = mutate(t, homecare221, func(b map[string]any) {
+		delete(b["entry"].([]any)[1].(map[string]any), "fullUrl")
+	})
+	cases["not a collection"] = mutate(t, homecare221, func(b map[string]any) { b["type"] = "batch" })
 	for name, body := range cases {
 		t.Run(name, func(t *testing.T) {
 			if p, err := PatientOf(body); err == nil {
 				t.Errorf("accepted, patient %q", p.Key())
+			}
+			parsed, err := fhirreq.ParseBundle(body)
+			if err != nil {
+				return // what the policy engine refuses never reaches PatientOfBundle
+			}
+			if p, err := PatientOfBundle(parsed); err == nil {
+				t.Errorf("PatientOfBundle accepted, patient %q", p.Key())
 			}
 		})
 	}

@@ -21,6 +21,11 @@ type Decision struct {
 	Status int
 	// Code is the FHIR issue-type code of a denial.
 	Code string
+	// Bundle is the request Bundle the engine parsed to allow a PAS
+	// operation (Claim/$submit, Claim/$inquire), nil otherwise. It refers
+	// to Input.Body, so later stages read the parsed entries instead of
+	// decoding the body again.
+	Bundle *fhirreq.Bundle
 }
 
 // Input is everything one decision reads. The policy never consults the

@@ -278,7 +278,9 @@ func (e *Engine) decidePASBundle(in Input) Decision {
 	if m := e.congruence.CheckClaimBundle(in.Identity, b); m != nil {
 		return mismatch(m)
 	}
-	return allow("allow.operation")
+	allowed := allow("allow.operation")
+	allowed.Bundle = b
+	return allowed
 }
 
 // parseBundle parses a Bundle body under the entry cap.

@@ -196,3 +196,19 @@ func TestTransaction50Allowed(t *testing.T) {
 		t.Error("writer scopes not granted")
 	}
 }
+
+// An allowed PAS submission hands on the Bundle the engine parsed, so that
+// the gateway's later stages need not decode the body again.
+func TestSubmitDecisionCarriesParsedBundle(t *testing.T) {
+	f := loadAttacks(t)
+	e := f.engine(t)
+	in, _ := f.input(t, &attackCase{Partner: "demo", Scopes: "system/Claim.$submit", Method: "POST", Target: "/fhir/Claim/$submit",
+		BodyFile: "../../demo/bundles/pas-2.2.1-ReferralAuthorizationBundleExample.json"})
+	d := e.Decide(in)
+	if !d.Allow {
+		t.Fatalf("decision = %+v", d)
+	}
+	if d.Bundle == nil || len(d.Bundle.Entries) == 0 || d.Bundle.Entries[0].ResourceType != "Claim" {
+		t.Fatalf("the decision carries no parsed request Bundle: %+v", d.Bundle)
+	}
+}

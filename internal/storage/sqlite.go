@@ -17,7 +17,8 @@ import (
 // settings every Gatehouse component relies on. These are write-ahead
 // logging, full fsync on commit so a committed exchange record survives a
 // power loss, a busy timeout instead of immediate lock errors, and foreign
-// keys on. Write transactions take the write lock when they begin.
+// keys on. Write transactions take the write lock when they begin, after
+// the file's in-process gate (see writeGate).
 func openSQLite(ctx context.Context, path string) (*DB, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
@@ -30,14 +31,17 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 		return nil, err
 	}
 	q := url.Values{}
-	for _, p := range []string{"journal_mode(WAL)", "synchronous(FULL)", "busy_timeout(10000)", "foreign_keys(ON)"} {
+	busy := fmt.Sprintf("busy_timeout(%d)", sqliteBusyTimeoutMS)
+	for _, p := range []string{"journal_mode(WAL)", "synchronous(FULL)", busy, "foreign_keys(ON)"} {
 		q.Add("_pragma", p)
 	}
 	q.Set("_txlock", "immediate")
-	db, err := sql.Open("sqlite", "file:"+abs+"?"+q.Encode())
+	connector, err := sqlite.NewConnector("file:" + abs + "?" + q.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("storage: open %s: %w", abs, err)
 	}
+	// Writers of this process queue on the file's gate (sqlite_gate.go).
+	db := sql.OpenDB(gatedConnector{Connector: connector, gate: gateFor(abs)})
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("storage: open %s: %w", abs, err)
@@ -49,6 +53,11 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 	}
 	return &DB{DB: db, Dialect: SQLite, Target: abs}, nil
 }
+
+// sqliteBusyTimeoutMS is how long a connection waits for the write lock,
+// in milliseconds, in SQLite's busy handler: while a writer in another
+// process holds it. Tests set it to 0 to make any wait there fail at once.
+var sqliteBusyTimeoutMS = 10000
 
 // sqlitePageSize is the page size of new SQLite files. With SQLite's
 // default of 4 KiB, a 4 KiB audit body does not fit its row's page and

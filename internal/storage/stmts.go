@@ -18,38 +18,95 @@ const maxCachedStatements = 64
 //
 // A Statements is safe for concurrent use. Close releases the statements,
 // and so does closing the database.
+//
+// Preparing takes a pooled connection. A transaction already holds one,
+// and when every pooled connection is held by a transaction (PostgreSQL
+// caps the pool), a transaction that waited for another to prepare would
+// wait forever. So no lock is held while preparing, and a text first met
+// inside a transaction runs unprepared there while it is prepared in the
+// background.
 type Statements struct {
 	db *DB
 	mu sync.Mutex
 	m  map[string]*sql.Stmt
+	// pending is the set of texts being prepared in the background.
+	pending map[string]bool
+	closed  bool
+	bg      sync.WaitGroup
 }
 
 // NewStatements returns an empty cache for db.
 func NewStatements(db *DB) *Statements {
-	return &Statements{db: db, m: make(map[string]*sql.Stmt)}
+	return &Statements{db: db, m: make(map[string]*sql.Stmt), pending: make(map[string]bool)}
+}
+
+// lookup returns the statement prepared for query, or nil, and whether
+// the cache has room for another.
+func (s *Statements) lookup(query string) (*sql.Stmt, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.m[query]
+	return st, st == nil && !s.closed && len(s.m)+len(s.pending) < maxCachedStatements
 }
 
 // get returns the statement prepared for query, preparing it on first
-// use, or nil when the cache is full.
+// use, or nil when the cache is full or closed. The caller must hold no
+// connection of the database, since preparing may wait for one.
 func (s *Statements) get(ctx context.Context, query string) (*sql.Stmt, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if st, ok := s.m[query]; ok {
+	st, room := s.lookup(query)
+	if st != nil || !room {
 		return st, nil
-	}
-	if len(s.m) >= maxCachedStatements {
-		return nil, nil
 	}
 	st, err := s.db.PrepareContext(ctx, query)
 	if err != nil {
 		return nil, err
 	}
-	s.m[query] = st
-	return st, nil
+	return s.store(query, st), nil
 }
 
-// Close releases every prepared statement.
+// store caches st for query and returns the statement to use: st, or the
+// one another caller cached first, or nil once the cache is closed.
+func (s *Statements) store(query string, st *sql.Stmt) *sql.Stmt {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if prior := s.m[query]; prior != nil || s.closed || len(s.m) >= maxCachedStatements {
+		st.Close()
+		return prior
+	}
+	s.m[query] = st
+	return st
+}
+
+// prepareLater prepares query in the background, for a transaction that
+// cannot wait for a second connection.
+func (s *Statements) prepareLater(query string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed || s.pending[query] || s.m[query] != nil || len(s.m)+len(s.pending) >= maxCachedStatements {
+		return
+	}
+	s.pending[query] = true
+	s.bg.Add(1)
+	go func() {
+		defer s.bg.Done()
+		st, err := s.db.PrepareContext(context.Background(), query)
+		if err == nil {
+			s.store(query, st)
+		}
+		s.mu.Lock()
+		delete(s.pending, query)
+		s.mu.Unlock()
+	}()
+}
+
+// Close releases every prepared statement, after waiting for those being
+// prepared in the background.
 func (s *Statements) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	s.bg.Wait()
+
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var first error
@@ -111,11 +168,14 @@ type PreparedTx struct {
 }
 
 // stmt returns query's statement bound to the transaction, or nil to run
-// the text directly.
+// the text directly while it is prepared in the background.
 func (p PreparedTx) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
-	st, err := p.s.get(ctx, query)
-	if err != nil || st == nil {
-		return nil, err
+	st, room := p.s.lookup(query)
+	if st == nil {
+		if room {
+			p.s.prepareLater(query)
+		}
+		return nil, nil
 	}
 	return p.tx.StmtContext(ctx, st), nil
 }
@@ -144,13 +204,12 @@ func (p PreparedTx) QueryContext(ctx context.Context, query string, args ...any)
 	return st.QueryContext(ctx, args...)
 }
 
-// QueryRowContext is (*sql.Tx).QueryRowContext with a cached statement. A
-// failure to prepare surfaces as the row's error, as with *sql.Tx.
+// QueryRowContext is (*sql.Tx).QueryRowContext with a cached statement.
 func (p PreparedTx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
 	st, err := p.stmt(ctx, query)
 	if err != nil || st == nil {
-		// The transaction reports the same failure, or runs the text
-		// unprepared when the cache is full.
+		// The text runs unprepared while it is prepared or when the cache
+		// is full.
 		return p.tx.QueryRowContext(ctx, query, args...)
 	}
 	return st.QueryRowContext(ctx, args...)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 func openStmtsTestDB(t *testing.T) *DB {
@@ -48,6 +49,7 @@ func TestStatementsReusedAcrossTx(t *testing.T) {
 			t.Errorf("transaction %d: sum = %d, want %d", i, sum, want)
 		}
 	}
+	s.bg.Wait()
 	if len(s.m) != 2 {
 		t.Errorf("cache holds %d statements, want 2 (one per query text)", len(s.m))
 	}
@@ -79,6 +81,7 @@ func TestStatementsBounded(t *testing.T) {
 			t.Errorf("SELECT %d returned %d", i, got)
 		}
 	}
+	s.bg.Wait()
 	if len(s.m) != maxCachedStatements {
 		t.Errorf("cache holds %d statements, want the bound %d", len(s.m), maxCachedStatements)
 	}
@@ -153,7 +156,37 @@ func TestStatementsOutsideTx(t *testing.T) {
 	if _, err := s.In(tx).ExecContext(ctx, `INSERT INTO n (v) VALUES (?)`, 9); err != nil {
 		t.Fatal(err)
 	}
+	s.bg.Wait()
 	if len(s.m) != 3 {
 		t.Errorf("cache holds %d statements, want 3 (one per query text)", len(s.m))
+	}
+}
+
+// A transaction on the pool's only connection runs a text not yet
+// prepared: preparing it on a second connection would wait for the
+// transaction to end, so it runs unprepared and is prepared once a
+// connection is free.
+func TestStatementsInTxOnFullPool(t *testing.T) {
+	db := openStmtsTestDB(t)
+	db.SetMaxOpenConns(1)
+	s := NewStatements(db)
+	defer s.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	if _, err := s.In(tx).ExecContext(ctx, `INSERT INTO n (v) VALUES (?)`, 1); err != nil {
+		t.Fatalf("insert in a transaction holding the only connection: %v", err)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	s.bg.Wait()
+	if st, _ := s.lookup(`INSERT INTO n (v) VALUES (?)`); st == nil {
+		t.Error("the text was not prepared once the connection was free")
 	}
 }

@@ -38,7 +38,10 @@
 //
 // Writers differ: a SQLite transaction takes the database's write lock
 // when it begins (BEGIN IMMEDIATE), so write transactions run one at a
-// time, while PostgreSQL runs them concurrently at READ COMMITTED. Code
+// time, while PostgreSQL runs them concurrently at READ COMMITTED. On
+// SQLite the writers of one process queue for the lock on a Go lock per
+// file, which every write through a DB takes (see writeGate), instead of
+// polling in SQLite's busy handler; readers never take it. Code
 // that must serialise writes across replicas takes its own lock on
 // PostgreSQL (the audit log takes an advisory lock).
 package storage

@@ -1,0 +1,374 @@
+package storage
+
+import (
+	"context"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+)
+
+// SQLite lets one connection at a time hold a file's write lock. A
+// connection that asks while another holds it sleeps in SQLite's busy
+// handler, which retries after 1, 2, 5, 10, ... up to 100 ms: a waiter
+// wakes late, and under load the waits add tens to hundreds of
+// milliseconds to a request. So every connection of this process to one
+// file first takes that file's writeGate, a Go lock that hands over as
+// soon as the holder commits, and only then asks SQLite. Another process
+// on the same file still waits in the busy handler (busy_timeout).
+//
+// The gate sits in the driver connection, so it covers every way a write
+// reaches the file: a transaction that is not read-only holds the gate
+// from BEGIN IMMEDIATE to COMMIT or ROLLBACK, a statement run outside a
+// transaction holds it while it runs, and an INSERT, UPDATE or DELETE
+// read as rows (RETURNING) holds it until its rows are closed. Read-only
+// transactions and plain queries never take it: in WAL mode readers do not
+// wait for the writer.
+
+// writeGate is the in-process write lock of one SQLite file.
+type writeGate struct {
+	ch chan struct{}
+}
+
+// gates holds the writeGate of each SQLite file this process opened, by
+// absolute path, so that two Opens of one file share one gate. Entries are
+// never removed: a process opens few files.
+var gates = struct {
+	sync.Mutex
+	m map[string]*writeGate
+}{m: make(map[string]*writeGate)}
+
+// gateFor returns the writeGate of the file at abs.
+func gateFor(abs string) *writeGate {
+	gates.Lock()
+	defer gates.Unlock()
+	g := gates.m[abs]
+	if g == nil {
+		g = &writeGate{ch: make(chan struct{}, 1)}
+		gates.m[abs] = g
+	}
+	return g
+}
+
+// writeGateTimeout is how long a writer waits for the gate: as long as
+// the busy_timeout SQLite waits for another process's lock.
+const writeGateTimeout = 10 * time.Second
+
+// errGateTimeout is returned when the gate stayed taken for
+// writeGateTimeout.
+var errGateTimeout = errors.New("storage: timed out waiting for the SQLite write lock")
+
+// acquire takes the gate. It gives up when ctx is done, with ctx's error,
+// or after the busy timeout, so a connection that never commits cannot
+// block other writers for longer than SQLite itself would.
+func (g *writeGate) acquire(ctx context.Context) error {
+	select {
+	case g.ch <- struct{}{}:
+		return nil
+	default:
+	}
+	t := time.NewTimer(writeGateTimeout)
+	defer t.Stop()
+	select {
+	case g.ch <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return errGateTimeout
+	}
+}
+
+func (g *writeGate) release() { <-g.ch }
+
+// gatedConnector opens driver connections that take gate before writing.
+type gatedConnector struct {
+	driver.Connector
+	gate *writeGate
+}
+
+// sqliteConn is what database/sql uses of a modernc.org/sqlite connection.
+type sqliteConn interface {
+	driver.Conn
+	driver.ConnBeginTx
+	driver.ConnPrepareContext
+	driver.ExecerContext
+	driver.QueryerContext
+	driver.Pinger
+	driver.SessionResetter
+	driver.Validator
+}
+
+func (c gatedConnector) Connect(ctx context.Context) (driver.Conn, error) {
+	conn, err := c.Connector.Connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	inner, ok := conn.(sqliteConn)
+	if !ok {
+		conn.Close()
+		return nil, fmt.Errorf("storage: the SQLite driver's connection type %T lacks a method Gatehouse needs", conn)
+	}
+	return &gatedConn{inner: inner, gate: c.gate}, nil
+}
+
+// gatedConn is a driver connection that takes its file's gate before a
+// write. database/sql never uses one connection from two goroutines at
+// once, so holding needs no lock.
+type gatedConn struct {
+	inner sqliteConn
+	gate  *writeGate
+	// holding is set while the connection holds the gate for a write
+	// transaction or for the rows of a write statement.
+	holding bool
+}
+
+// beginWrite takes the gate unless this connection already holds it. It
+// reports whether it took it, in which case the caller must call
+// endWrite.
+func (c *gatedConn) beginWrite(ctx context.Context) (bool, error) {
+	if c.holding {
+		return false, nil
+	}
+	if err := c.gate.acquire(ctx); err != nil {
+		return false, err
+	}
+	c.holding = true
+	return true, nil
+}
+
+func (c *gatedConn) endWrite() {
+	if c.holding {
+		c.holding = false
+		c.gate.release()
+	}
+}
+
+func (c *gatedConn) Prepare(query string) (driver.Stmt, error) {
+	return c.PrepareContext(context.Background(), query)
+}
+
+func (c *gatedConn) PrepareContext(ctx context.Context, query string) (driver.Stmt, error) {
+	s, err := c.inner.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	inner, ok := s.(sqliteStmt)
+	if !ok {
+		s.Close()
+		return nil, fmt.Errorf("storage: the SQLite driver's statement type %T lacks a method Gatehouse needs", s)
+	}
+	return &gatedStmt{inner: inner, conn: c, query: query}, nil
+}
+
+func (c *gatedConn) Close() error {
+	c.endWrite()
+	return c.inner.Close()
+}
+
+func (c *gatedConn) Begin() (driver.Tx, error) {
+	return c.BeginTx(context.Background(), driver.TxOptions{})
+}
+
+// BeginTx begins a transaction. One that is not read-only begins with
+// BEGIN IMMEDIATE (the DSN's _txlock), so it takes the gate first and
+// keeps it until it ends.
+func (c *gatedConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
+	if opts.ReadOnly {
+		return c.inner.BeginTx(ctx, opts)
+	}
+	took, err := c.beginWrite(ctx)
+	if err != nil {
+		return nil, err
+	}
+	tx, err := c.inner.BeginTx(ctx, opts)
+	if err != nil {
+		if took {
+			c.endWrite()
+		}
+		return nil, err
+	}
+	return &gatedTx{inner: tx, conn: c}, nil
+}
+
+// ExecContext runs a statement outside a transaction under the gate, since
+// it may write; PRAGMA statements, which set connection state or
+// checkpoint, run without it. A transaction begun and ended with BEGIN,
+// COMMIT and ROLLBACK statements holds the gate as one begun by BeginTx.
+func (c *gatedConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
+	switch firstWord(query) {
+	case "PRAGMA":
+		return c.inner.ExecContext(ctx, query, args)
+	case "BEGIN":
+		if _, err := c.beginWrite(ctx); err != nil {
+			return nil, err
+		}
+		res, err := c.inner.ExecContext(ctx, query, args)
+		if err != nil {
+			c.endWrite()
+		}
+		return res, err
+	case "COMMIT", "END", "ROLLBACK":
+		res, err := c.inner.ExecContext(ctx, query, args)
+		if !isRollbackTo(query) && (err == nil || firstWord(query) == "ROLLBACK") {
+			c.endWrite()
+		}
+		return res, err
+	}
+	took, err := c.beginWrite(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if took {
+		defer c.endWrite()
+	}
+	return c.inner.ExecContext(ctx, query, args)
+}
+
+// QueryContext runs a query; a write read as rows holds the gate until
+// the rows close, because SQLite commits it then.
+func (c *gatedConn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
+	if !isWriteStatement(query) {
+		return c.inner.QueryContext(ctx, query, args)
+	}
+	took, err := c.beginWrite(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := c.inner.QueryContext(ctx, query, args)
+	return c.gatedRows(rows, err, took)
+}
+
+// gatedRows returns rows that release the gate on Close when took is set.
+func (c *gatedConn) gatedRows(rows driver.Rows, err error, took bool) (driver.Rows, error) {
+	if !took {
+		return rows, err
+	}
+	if err != nil {
+		c.endWrite()
+		return nil, err
+	}
+	return &writeRows{Rows: rows, conn: c}, nil
+}
+
+func (c *gatedConn) Ping(ctx context.Context) error { return c.inner.Ping(ctx) }
+
+func (c *gatedConn) ResetSession(ctx context.Context) error { return c.inner.ResetSession(ctx) }
+
+func (c *gatedConn) IsValid() bool { return c.inner.IsValid() }
+
+// gatedTx releases the gate once its transaction ends. The driver leaves
+// the connection outside any transaction even when COMMIT fails.
+type gatedTx struct {
+	inner driver.Tx
+	conn  *gatedConn
+}
+
+func (t *gatedTx) Commit() error {
+	defer t.conn.endWrite()
+	return t.inner.Commit()
+}
+
+func (t *gatedTx) Rollback() error {
+	defer t.conn.endWrite()
+	return t.inner.Rollback()
+}
+
+// writeRows releases the gate when the rows of a write statement close.
+type writeRows struct {
+	driver.Rows
+	conn *gatedConn
+}
+
+func (r *writeRows) Close() error {
+	defer r.conn.endWrite()
+	return r.Rows.Close()
+}
+
+// sqliteStmt is what database/sql uses of a modernc.org/sqlite statement.
+type sqliteStmt interface {
+	driver.Stmt
+	driver.StmtExecContext
+	driver.StmtQueryContext
+}
+
+// gatedStmt is a prepared statement of a gatedConn. Run inside the
+// connection's write transaction it needs nothing more; run outside one
+// it takes the gate as the connection's own ExecContext and QueryContext
+// do.
+type gatedStmt struct {
+	inner sqliteStmt
+	conn  *gatedConn
+	query string
+}
+
+func (s *gatedStmt) Close() error  { return s.inner.Close() }
+func (s *gatedStmt) NumInput() int { return s.inner.NumInput() }
+
+func (s *gatedStmt) Exec(args []driver.Value) (driver.Result, error) {
+	return nil, errors.New("storage: Stmt.Exec without a context is not supported")
+}
+
+func (s *gatedStmt) Query(args []driver.Value) (driver.Rows, error) {
+	return nil, errors.New("storage: Stmt.Query without a context is not supported")
+}
+
+func (s *gatedStmt) ExecContext(ctx context.Context, args []driver.NamedValue) (driver.Result, error) {
+	if isPragma(s.query) {
+		return s.inner.ExecContext(ctx, args)
+	}
+	took, err := s.conn.beginWrite(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if took {
+		defer s.conn.endWrite()
+	}
+	return s.inner.ExecContext(ctx, args)
+}
+
+func (s *gatedStmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driver.Rows, error) {
+	if !isWriteStatement(s.query) {
+		return s.inner.QueryContext(ctx, args)
+	}
+	took, err := s.conn.beginWrite(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := s.inner.QueryContext(ctx, args)
+	return s.conn.gatedRows(rows, err, took)
+}
+
+// firstWord returns the first keyword of query in upper case.
+func firstWord(query string) string {
+	q := strings.TrimLeft(query, " \t\r\n(")
+	end := strings.IndexFunc(q, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z')
+	})
+	if end >= 0 {
+		q = q[:end]
+	}
+	return strings.ToUpper(q)
+}
+
+func isPragma(query string) bool { return firstWord(query) == "PRAGMA" }
+
+// isRollbackTo reports a ROLLBACK TO a savepoint, which leaves the
+// transaction open.
+func isRollbackTo(query string) bool {
+	f := strings.Fields(strings.ToUpper(query))
+	return len(f) >= 2 && f[0] == "ROLLBACK" && (f[1] == "TO" || len(f) >= 3 && f[1] == "TRANSACTION" && f[2] == "TO")
+}
+
+// isWriteStatement reports whether query, read as rows, changes the file:
+// an INSERT, UPDATE, DELETE or REPLACE with RETURNING. A write behind a
+// WITH clause is not recognised and waits in the busy handler instead.
+func isWriteStatement(query string) bool {
+	switch firstWord(query) {
+	case "INSERT", "UPDATE", "DELETE", "REPLACE":
+		return true
+	}
+	return false
+}
