@@ -3,11 +3,16 @@
 # script_name (the prefix of error lines), work (the directory holding
 # serve.log) and, before wait_port is called, server_pid.
 
-# free_port prints a loopback port that nothing listens on.
+# free_port prints a loopback port that nothing listens on, below the
+# kernel's ephemeral range: the gateway binds its internal listeners (the
+# built-in payer service, for one) to port 0, and an ephemeral port picked
+# for those could otherwise be the one chosen here before it is bound.
 free_port() {
-  local port
+  local port low
+  read -r low _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || low=32768
+  [ "$low" -gt 11000 ] || low=32768
   for _ in $(seq 1 50); do
-    port=$((20000 + RANDOM % 40000))
+    port=$((10000 + RANDOM % (low - 10000)))
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
       echo "$port"
       return 0
