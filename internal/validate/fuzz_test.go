@@ -3,14 +3,17 @@ package validate
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
 
 	"github.com/gatehouse-health/gatehouse/internal/corpustest"
 )
 
 // FuzzValidate checks that no input makes the validator panic, hang or
-// fail as a whole: every input yields a Result, and one without errors
-// never carries a fatal issue. Seeds are the Inferno PAS payloads, a
+// fail as a whole: every input yields a Result whose issues each carry a
+// severity and a code, and validating the same input again (through the
+// caches, pools and shortcuts the first run filled) yields the same
+// issues. Seeds are the Inferno PAS payloads, a
 // few of the rule-test documents, a QuestionnaireResponse with its
 // Questionnaire and a differential-only StructureDefinition.
 func FuzzValidate(f *testing.F) {
@@ -33,6 +36,18 @@ func FuzzValidate(f *testing.F) {
 		}
 		if res == nil {
 			t.Fatal("nil result")
+		}
+		for _, is := range res.Issues {
+			if is.Severity == "" || is.Code == "" {
+				t.Fatalf("issue without severity or code: %+v", is)
+			}
+		}
+		again, err := v.Validate(doc)
+		if err != nil {
+			t.Fatalf("second Validate returned an error: %v", err)
+		}
+		if !reflect.DeepEqual(res.Issues, again.Issues) {
+			t.Fatalf("validating twice gave different issues:\n%+v\n%+v", res.Issues, again.Issues)
 		}
 	})
 }
