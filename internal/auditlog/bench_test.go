@@ -14,7 +14,7 @@ import (
 	"github.com/gatehouse-health/gatehouse/internal/storage/storagetest"
 )
 
-// eachBackend runs fn as one sub-benchmark per backend; the PostgreSQL one
+// eachBackend runs fn as one sub-benchmark per backend. The PostgreSQL one
 // skips without GATEHOUSE_TEST_POSTGRES.
 func eachBackend(b *testing.B, fn func(b *testing.B, be storagetest.Backend)) {
 	for _, be := range storagetest.Backends() {

@@ -52,7 +52,8 @@ var benchCacheVersion = map[storage.Dialect]string{storage.SQLite: "v2", storage
 // minutes, so the log outlives the test binary. On SQLite it is a file
 // under the temporary directory. On PostgreSQL it is a schema named after
 // n in the GATEHOUSE_TEST_POSTGRES database. Its verifier key is stored
-// beside it, and a marker file written last says the log is complete.
+// beside it, and a marker file written last records that the log is
+// complete.
 // Delete the directory (and drop the schema) to rebuild it.
 func getCachedBenchLog(b *testing.B, be storagetest.Backend, n int) (*storage.DB, note.Verifier) {
 	b.Helper()
@@ -141,11 +142,13 @@ func buildBenchLog(b *testing.B, db *storage.DB, n int) string {
 	if err != nil {
 		b.Fatal(err)
 	}
+
 	ctx := context.Background()
 	l, err := Open(ctx, db, Options{Origin: testOrigin, Signer: signer, Recipients: []age.Recipient{identity.Recipient()}})
 	if err != nil {
 		b.Fatal(err)
 	}
+
 	var wg sync.WaitGroup
 	var next atomic.Int64
 	for range 64 {
@@ -159,6 +162,7 @@ func buildBenchLog(b *testing.B, db *storage.DB, n int) string {
 		})
 	}
 	wg.Wait()
+
 	if err := l.Close(ctx); err != nil {
 		b.Fatal(err)
 	}

@@ -167,7 +167,7 @@ func cosignedMessage(ts uint64, text []byte) []byte {
 }
 
 // NewCosigner returns a note.Signer producing c2sp.org/tlog-cosignature/v1
-// signatures, and its verifier key. Gatehouse itself is not a witness; the
+// signatures, and its verifier key. Gatehouse itself is not a witness. The
 // signer exists for tests and for running a local witness in development.
 func NewCosigner(name string, key ed25519.PrivateKey, now func() time.Time) (note.Signer, string) {
 	pub := append([]byte{cosignatureAlg}, key.Public().(ed25519.PublicKey)...)

@@ -21,7 +21,7 @@ import (
 	"github.com/gatehouse-health/gatehouse/internal/storage"
 )
 
-// crashChildEnv names the directory the crash child works in; the test
+// crashChildEnv names the directory the crash child works in. The test
 // binary re-executed with it set runs crashChild instead of the tests.
 const crashChildEnv = "GATEHOUSE_AUDITLOG_CRASH_DIR"
 

@@ -92,7 +92,7 @@
 //
 // The leaf commits to the hash of the wrapped key and of each ciphertext,
 // never to a key. Crypto-shredding deletes an entry's wrapped key and
-// leaves every proof valid; once every entry under a KEK is shredded, the
+// leaves every proof valid. Once every entry under a KEK is shredded, the
 // KEK is deleted too. A reader with an age identity decrypts a body by
 // opening the KEK's age file, then the wrapped key, then the body.
 //
@@ -106,7 +106,7 @@
 //
 // with no extension lines, signed with the log's Ed25519 key, whose key
 // name is the origin. Witness cosignatures (c2sp.org/tlog-cosignature,
-// Ed25519 type 0x04) may be appended as further signature lines; verifiers
+// Ed25519 type 0x04) may be appended as further signature lines, and verifiers
 // ignore signatures from keys they do not know. The log signs a checkpoint
 // every Options.CheckpointEvery entries or Options.CheckpointInterval,
 // whichever comes first, in the same database transaction as the entries

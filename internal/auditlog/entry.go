@@ -35,7 +35,7 @@ type Body struct {
 // the package documentation.
 type Leaf struct {
 	Index int64
-	// Entry holds every record field. Seq is Index+1; RequestBody and
+	// Entry holds every record field. Seq is Index+1. RequestBody and
 	// ResponseBody are always nil, as the leaf only commits to them.
 	Entry            record.Entry
 	Request          Body
@@ -123,7 +123,7 @@ func DecodeEntry(data []byte) (*Leaf, error) {
 }
 
 // entryFields is a parsed entry encoding. The string fields are subslices
-// of the encoding, so parsing allocates nothing; strs follows the order of
+// of the encoding, so parsing allocates nothing. strs follows the order of
 // entryStrings.
 type entryFields struct {
 	index            int64
@@ -179,7 +179,7 @@ func parseEntry(data []byte, f *entryFields) error {
 	return nil
 }
 
-// decoder reads big-endian fields; the first failure sticks in err and
+// decoder reads big-endian fields. The first failure is kept in err, and
 // later reads return zero values.
 type decoder struct {
 	buf []byte

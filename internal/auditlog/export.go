@@ -18,7 +18,7 @@ import (
 
 // ExportedEntry is the NDJSON export of one entry: every record field, the
 // leaf index and hash, and the body commitments. Bodies appear only when
-// they were decrypted; a body that is not UTF-8 text is exported in the
+// they were decrypted, and a body that is not UTF-8 text is exported in the
 // *_base64 field instead.
 type ExportedEntry struct {
 	Index           int64  `json:"index"`

@@ -57,7 +57,7 @@ func openTestDB(t testing.TB, url string) *storage.DB {
 // sqliteBackend is the backend of tests that run on SQLite only.
 var sqliteBackend = storagetest.Backend{Dialect: storage.SQLite}
 
-// newTestLog opens a log in a new SQLite database; edit adjusts the
+// newTestLog opens a log in a new SQLite database, and edit adjusts the
 // options.
 func newTestLog(t testing.TB, edit func(*Options)) (*Log, *storage.DB, *testKeys) {
 	t.Helper()

@@ -30,7 +30,7 @@ const (
 )
 
 // kek is the key-encryption key the writer wraps data keys under. It is
-// immutable; the writer counts its uses.
+// immutable, and the writer counts its uses.
 type kek struct {
 	id      int64
 	aead    cipher.AEAD

@@ -111,7 +111,7 @@ func DevKeyPaths(dataDir string) *DevKeys {
 }
 
 // EnsureDevKeys creates, on first use, an age identity and a checkpoint
-// signing key named origin under dataDir/audit. Existing files are kept; a
+// signing key named origin under dataDir/audit. Existing files are kept. A
 // signing key with another name is an error, since the origin of a log
 // never changes.
 func EnsureDevKeys(dataDir, origin string) (*DevKeys, error) {
@@ -164,7 +164,7 @@ func (k *DevKeys) ensureSigner(origin string) error {
 	return writeNew(k.VerifierFile, vkey+"\n", 0o644)
 }
 
-// writeNew creates path with text; it never overwrites an existing file.
+// writeNew creates path with text. It never overwrites an existing file.
 func writeNew(path, text string, perm os.FileMode) error {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
 	if err != nil {

@@ -27,7 +27,7 @@ const shredBatch = 1000
 // NOTE: on PostgreSQL the old row versions keep the keys until VACUUM
 // reuses their space, and the write-ahead log keeps them until it is
 // recycled. On both backends, copies made before shredding (backups, file
-// system snapshots, replicas, WAL archives) still hold the keys; retention
+// system snapshots, replicas, WAL archives) still hold the keys, so retention
 // must cover them separately.
 func Shred(ctx context.Context, db *storage.DB, cutoff, now time.Time) (int64, error) {
 	conn, err := db.Conn(ctx)
@@ -79,8 +79,8 @@ func shredKeys(ctx context.Context, conn *sql.Conn, cutoff, now time.Time) (int6
 	}
 }
 
-// Shred destroys the data keys of entries recorded before cutoff; see the
-// package-level Shred.
+// Shred destroys the data keys of entries recorded before cutoff, as the
+// package-level Shred does.
 func (l *Log) Shred(ctx context.Context, cutoff time.Time) (int64, error) {
 	return Shred(ctx, l.db, cutoff, l.opts.Now())
 }

@@ -13,7 +13,7 @@ import (
 )
 
 // Sink receives each newly signed checkpoint. Publish is called from one
-// goroutine, in signing order; a slow sink delays only later publications,
+// goroutine, in signing order. A slow sink delays only later publications,
 // never appends. When sinks fall behind, intermediate checkpoints are
 // skipped and only the latest is published.
 type Sink interface {

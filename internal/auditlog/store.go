@@ -24,7 +24,7 @@ type Options struct {
 	// example "payer.example/gatehouse-audit". It never changes for a
 	// database: Open fails if the database belongs to another origin.
 	Origin string
-	// Signer signs checkpoints; its key name must equal Origin.
+	// Signer signs checkpoints. Its key name must equal Origin.
 	Signer note.Signer
 	// Recipients receive each key-encryption key, and so can unwrap every
 	// entry's data key. At least one is required: without it, bodies could
@@ -32,39 +32,40 @@ type Options struct {
 	// creates.
 	Recipients []age.Recipient
 	// KEKInterval is how long one key-encryption key wraps data keys
-	// before the writer wraps a new one to the recipients; default 1m.
+	// before the writer wraps a new one to the recipients. Default 1m.
 	// Shorter windows cost one age encryption each.
 	KEKInterval time.Duration
 	// KEKMaxEntries is the maximum number of data keys one key-encryption
-	// key wraps; default 1<<20. It is far below 2^32, the limit of messages
+	// key wraps. Default 1<<20. It is far below 2^32, the limit of messages
 	// under one AES-GCM key with random nonces that the documentation of
 	// Go's cipher.NewGCMWithRandomNonce sets.
 	KEKMaxEntries int64
 
 	// CheckpointEvery is the number of entries after which a checkpoint
-	// is signed; default 1000.
+	// is signed. Default 1000.
 	CheckpointEvery int64
-	// CheckpointInterval is the longest time new entries wait for a
-	// checkpoint; default 10s.
+	// CheckpointInterval is the maximum time new entries wait for a
+	// checkpoint. Default 10s.
 	CheckpointInterval time.Duration
-	// QueueSize bounds the entries waiting for the writer; when it is full
+	// QueueSize bounds the entries waiting for the writer. When it is full
 	// Append fails at once with an error wrapping record.ErrUnavailable.
 	// Default 4096.
 	QueueSize int
-	// MaxBatch is the most entries committed in one transaction; default 512.
+	// MaxBatch is the maximum number of entries committed in one
+	// transaction. Default 512.
 	MaxBatch int
-	// CommitTimeout bounds one transaction; default 30s.
+	// CommitTimeout bounds one transaction. Default 30s.
 	CommitTimeout time.Duration
 
 	// Sinks receive each new checkpoint after it is committed.
 	Sinks []Sink
-	// PublishTimeout bounds one Sink.Publish call; default 10s.
+	// PublishTimeout bounds one Sink.Publish call. Default 10s.
 	PublishTimeout time.Duration
-	// OnPublishError, if set, is called with every failed publication; the
+	// OnPublishError, if set, is called with every failed publication. The
 	// package itself never logs. Nil means failures are dropped.
 	OnPublishError func(sink string, size int64, err error)
 
-	// Now is the clock; nil means time.Now.
+	// Now is the clock. Nil means time.Now.
 	Now func() time.Time
 }
 
@@ -202,7 +203,7 @@ func appendLockKey(ctx context.Context, db *storage.DB) (int64, error) {
 }
 
 // claimOrigin records the origin in a new database, or checks it. Two
-// replicas opening a new database together both try the insert; the
+// replicas opening a new database together both try the insert, and the
 // loser reads the winner's origin.
 func claimOrigin(ctx context.Context, db *storage.DB, origin string) error {
 	var have string
@@ -247,7 +248,7 @@ func (l *Log) Close(ctx context.Context) error {
 }
 
 // Append implements record.Store. It returns once the entry is committed
-// with its leaf hash in the tree; see AppendEntry.
+// with its leaf hash in the tree, as AppendEntry does.
 func (l *Log) Append(ctx context.Context, e *record.Entry) (int64, error) {
 	a, err := l.AppendEntry(ctx, e)
 	if err != nil {

@@ -16,7 +16,7 @@ import (
 
 // VerifyOptions configures Verify.
 type VerifyOptions struct {
-	// LogKey verifies checkpoint signatures; required. Take it from a
+	// LogKey verifies checkpoint signatures. It is required. Take it from a
 	// source the database's administrators cannot change.
 	LogKey note.Verifier
 	// Trusted, if set, is a signed checkpoint from an earlier verification
@@ -25,7 +25,7 @@ type VerifyOptions struct {
 	Trusted []byte
 	// Progress, if set, is called after each chunk of entries.
 	Progress func(done, total int64)
-	// MaxProblems stops verification after that many problems; default 20.
+	// MaxProblems stops verification after that many problems. Default 20.
 	MaxProblems int
 
 	// chunkSize is the number of entries read per query, verifyChunk when
@@ -75,7 +75,7 @@ var errTooManyProblems = errors.New("auditlog: too many problems")
 // consistency of consecutive checkpoints. For each entry it also checks the
 // query columns, the hashes of the ciphertexts and the wrapped key, and
 // that the key-encryption key it names exists unless the entry is
-// shredded. Tampering is reported in Report.Problems; the error is for
+// shredded. Tampering is reported in Report.Problems, and the error is for
 // failures to read the log. It reads one database snapshot and takes no
 // write lock.
 func Verify(ctx context.Context, db *storage.DB, opts VerifyOptions) (*Report, error) {
@@ -111,7 +111,7 @@ func Verify(ctx context.Context, db *storage.DB, opts VerifyOptions) (*Report, e
 type verifier struct {
 	ctx  context.Context
 	db   *storage.DB
-	tx   *sql.Tx // the snapshot every read sees
+	tx   *sql.Tx // the snapshot that every read uses
 	opts VerifyOptions
 	rep  *Report
 

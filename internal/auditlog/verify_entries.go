@@ -46,7 +46,7 @@ func (v *verifier) report(c *rowCheck) error {
 }
 
 // missing reports a deleted entry and continues with its stored leaf hash,
-// so later entries are still checked; without one the tree cannot go on.
+// so later entries are still checked. Without one the tree cannot go on.
 func (v *verifier) missing(stored *storedHashes) error {
 	if err := v.problem(v.tree.size, 0, "missing: the entry was deleted"); err != nil {
 		return err

@@ -44,7 +44,7 @@ type rowCheck struct {
 // this goroutine adds the results to the tree in index order. The first
 // problem reported is therefore the same however the reads interleave.
 //
-// The readers see the state of v.tx: on PostgreSQL they import its
+// The readers read the state of v.tx: on PostgreSQL they import its
 // snapshot. On SQLite each reads the state committed when it starts, at or
 // after that of v.tx. That state has the same rows below v.rep.Size and the
 // same stored hashes for them, because appends only add rows above. The one
@@ -79,6 +79,8 @@ func (v *verifier) scanEntries() error {
 			r.run(ctx, jobs)
 		})
 	}
+	// Deferred calls run last first, so cancel stops dispatch and the
+	// readers before wg.Wait waits for them when foldChunks returns early.
 	defer wg.Wait()
 	defer cancel()
 	return v.foldChunks(ctx, ordered)
@@ -203,7 +205,9 @@ func (r *chunkReader) read(ctx context.Context, c *chunk) error {
 			return err
 		}
 		check := r.v.inspect(&r.row)
-		check.index, check.shredded, check.shreddedAt = r.row.columns.index, r.row.wrappedKey == nil, r.row.shredded
+		check.index = r.row.columns.index
+		check.shredded = r.row.wrappedKey == nil
+		check.shreddedAt = r.row.shredded
 		c.checks = append(c.checks, check)
 		return nil
 	}
@@ -258,7 +262,7 @@ func (r *chunkReader) scanRow(cols columnReader) error {
 
 	if r.v.db.Dialect == storage.SQLite {
 		if len(request) != sha256.Size || len(response) != sha256.Size {
-			return fmt.Errorf("%s returned %d and %d bytes", storage.SQLitePackRowSHA256, len(request), len(response))
+			return fmt.Errorf("%s returned request and response digests of %d and %d bytes, want %d each", storage.SQLitePackRowSHA256, len(request), len(response), sha256.Size)
 		}
 		row.requestDigest, row.responseDigest = [32]byte(request), [32]byte(response)
 	} else {
@@ -357,19 +361,19 @@ func (v *verifier) inspect(r *scannedRow) rowCheck {
 		c.problems = append(c.problems, fmt.Sprintf("its signed encoding is entry %d: entries were reordered or copied", f.index))
 		return c
 	}
-	if what := columnMismatch(&r.columns, f); what != "" {
-		c.problems = append(c.problems, "column "+what+" differs from the signed entry")
+	if column := columnMismatch(&r.columns, f); column != "" {
+		c.problems = append(c.problems, "column "+column+" differs from the signed entry")
 	}
-	if what := blobMismatch(r, f); what != "" {
-		c.problems = append(c.problems, what)
-	} else if what := v.kekMissing(r.wrappedKey); what != "" {
-		c.problems = append(c.problems, what)
+	if problem := blobMismatch(r, f); problem != "" {
+		c.problems = append(c.problems, problem)
+	} else if problem := v.kekMissing(r.wrappedKey); problem != "" {
+		c.problems = append(c.problems, problem)
 	}
 	return c
 }
 
-// kekMissing checks that an unshredded entry's key-encryption key is
-// stored. Retention deletes a KEK only after every entry under it is
+// kekMissing returns the problem with an unshredded entry's key-encryption
+// key (malformed or not stored), or "". Retention deletes a KEK only after every entry under it is
 // shredded, so a missing one means bodies were made unreadable outside
 // retention.
 func (v *verifier) kekMissing(wrappedKey []byte) string {
@@ -408,8 +412,8 @@ func columnMismatch(c *rowColumns, f *entryFields) string {
 	return ""
 }
 
-// blobMismatch checks ciphertexts and the wrapped key against the hashes
-// the entry commits to. A missing wrapped key is shredding, not tampering,
+// blobMismatch compares the ciphertexts and the wrapped key with the hashes
+// the entry commits to, and returns the first problem or "". A missing wrapped key is shredding, not tampering,
 // when shredded_ns is set.
 func blobMismatch(r *scannedRow, f *entryFields) string {
 	if bad := ciphertextMismatch("request", r.requestDigest, &f.request); bad != "" {
@@ -432,7 +436,7 @@ func blobMismatch(r *scannedRow, f *entryFields) string {
 var noBytesDigest = digest(nil)
 
 // ciphertextMismatch compares the digest of a stored ciphertext with the
-// body's commitment. An empty body has no ciphertext, and a ciphertext is
+// body's commitment, and returns the problem or "". An empty body has no ciphertext, and a ciphertext is
 // empty exactly when its digest is that of no bytes.
 func ciphertextMismatch(part string, ctDigest [32]byte, b *Body) string {
 	if b.Size == 0 {

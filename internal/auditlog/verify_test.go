@@ -59,8 +59,20 @@ func TestVerifyIntact(t *testing.T) {
 		if !rep.Intact() {
 			t.Fatalf("problems in an untouched log: %v", rep.Problems)
 		}
-		if rep.Size != 40 || rep.Checkpoints != 5 || rep.Uncovered != 0 || rep.Latest.Size != 40 {
-			t.Errorf("report = %+v", rep)
+		if rep.Size != 40 {
+			t.Errorf("Size = %d, want 40", rep.Size)
+		}
+		if rep.Checkpoints != 5 {
+			t.Errorf("Checkpoints = %d, want 5", rep.Checkpoints)
+		}
+		if rep.Uncovered != 0 {
+			t.Errorf("Uncovered = %d, want 0", rep.Uncovered)
+		}
+		if rep.Latest == nil {
+			t.Fatal("Latest = nil, want the checkpoint of size 40")
+		}
+		if rep.Latest.Size != 40 {
+			t.Errorf("Latest.Size = %d, want 40", rep.Latest.Size)
 		}
 		if calls == 0 {
 			t.Error("Progress never called")
@@ -69,6 +81,13 @@ func TestVerifyIntact(t *testing.T) {
 }
 
 func TestVerifyDetectsTampering(t *testing.T) {
+	// updateEntry5 returns a tamper function that applies the SET clause
+	// set to entry 5.
+	updateEntry5 := func(set string) func(*testing.T, *storage.DB, *testKeys) {
+		return func(t *testing.T, db *storage.DB, _ *testKeys) {
+			mustExec(t, db, "UPDATE audit_entries SET "+set+" WHERE idx = 5")
+		}
+	}
 	storagetest.Run(t, func(t *testing.T, b storagetest.Backend) {
 		tests := []struct {
 			name      string
@@ -76,24 +95,12 @@ func TestVerifyDetectsTampering(t *testing.T) {
 			wantIndex int64  // first problem's index
 			wantText  string // in the first problem
 		}{
-			{"partner column", func(t *testing.T, db *storage.DB, _ *testKeys) {
-				mustExec(t, db, "UPDATE audit_entries SET partner = 'mallory' WHERE idx = 5")
-			}, 5, "column partner"},
-			{"exchange_id column", func(t *testing.T, db *storage.DB, _ *testKeys) {
-				mustExec(t, db, "UPDATE audit_entries SET exchange_id = 'ex-x' WHERE idx = 5")
-			}, 5, "column exchange_id"},
-			{"phase column", func(t *testing.T, db *storage.DB, _ *testKeys) {
-				mustExec(t, db, "UPDATE audit_entries SET phase = 'response' WHERE idx = 5")
-			}, 5, "column phase"},
-			{"decision column", func(t *testing.T, db *storage.DB, _ *testKeys) {
-				mustExec(t, db, "UPDATE audit_entries SET decision = 'allow' WHERE idx = 5")
-			}, 5, "column decision"},
-			{"status column", func(t *testing.T, db *storage.DB, _ *testKeys) {
-				mustExec(t, db, "UPDATE audit_entries SET status = 201 WHERE idx = 5")
-			}, 5, "column status"},
-			{"recorded_ns column", func(t *testing.T, db *storage.DB, _ *testKeys) {
-				mustExec(t, db, "UPDATE audit_entries SET recorded_ns = recorded_ns + 1 WHERE idx = 5")
-			}, 5, "column recorded_ns"},
+			{"partner column", updateEntry5("partner = 'mallory'"), 5, "column partner"},
+			{"exchange_id column", updateEntry5("exchange_id = 'ex-x'"), 5, "column exchange_id"},
+			{"phase column", updateEntry5("phase = 'response'"), 5, "column phase"},
+			{"decision column", updateEntry5("decision = 'allow'"), 5, "column decision"},
+			{"status column", updateEntry5("status = 201"), 5, "column status"},
+			{"recorded_ns column", updateEntry5("recorded_ns = recorded_ns + 1"), 5, "column recorded_ns"},
 			{"entry encoding byte", func(t *testing.T, db *storage.DB, _ *testKeys) {
 				flipByte(t, db, "audit_entries", "entry", "idx", 5)
 			}, 5, ""},

@@ -143,7 +143,7 @@ func (s *WitnessSink) checkCosignatures(cp *SignedCheckpoint, sigs []byte) error
 
 // AddCosignatures appends the signature lines in lines to the stored
 // checkpoint matching cp (same size and root). Lines must be complete
-// note signature lines; duplicates of lines already stored are skipped.
+// note signature lines. Duplicates of lines already stored are skipped.
 func (l *Log) AddCosignatures(ctx context.Context, cp Checkpoint, lines []byte) error {
 	var stored *SignedCheckpoint
 	err := l.checkpoints(ctx, sqlCheckpointsBySize, []any{cp.Size}, func(c *SignedCheckpoint) error {

@@ -100,8 +100,12 @@ func TestRevocationExpires(t *testing.T) {
 		if err := s.Revoke(ctx, "other", start.Add(time.Hour)); err != nil {
 			t.Fatal(err)
 		}
-		if n, err := s.Len(ctx); err != nil || n != 2 {
-			t.Errorf("Len after pruning = %d, %v; want 2", n, err)
+		n, err := s.Len(ctx)
+		if err != nil {
+			t.Fatalf("Len after pruning: %v", err)
+		}
+		if n != 2 {
+			t.Errorf("Len after pruning = %d, want 2", n)
 		}
 	})
 }
@@ -115,8 +119,12 @@ func TestRevokeAlreadyExpired(t *testing.T) {
 		if err := s.Revoke(ctx, "old", c.Now().Add(-time.Second)); err != nil {
 			t.Fatalf("Revoke: %v", err)
 		}
-		if n, err := s.Len(ctx); err != nil || n != 0 {
-			t.Errorf("Len = %d, %v; want no row for an expired token", n, err)
+		n, err := s.Len(ctx)
+		if err != nil {
+			t.Fatalf("Len: %v", err)
+		}
+		if n != 0 {
+			t.Errorf("Len = %d, want no row for an expired token", n)
 		}
 	})
 }

@@ -157,7 +157,7 @@ func isTextOrBytes(oid uint32) bool {
 
 // Scan is a scan transaction from BeginScanAt, on a connection of its own.
 type Scan struct {
-	// Tx is the transaction; run queries through it.
+	// Tx is the scan transaction. Run queries through it.
 	Tx   *sql.Tx
 	conn *sql.Conn
 	end  func()

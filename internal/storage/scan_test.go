@@ -12,9 +12,10 @@ import (
 	"github.com/gatehouse-health/gatehouse/internal/storage/storagetest"
 )
 
-// TestSQLiteSHA256 checks that the function hashes the bytes a query of
-// the value returns, for every SQLite storage class.
-func TestSQLiteSHA256(t *testing.T) {
+// TestPackRowSHA256StorageClasses checks that a masked argument is packed as
+// the digest of the bytes a query of the value returns, for every SQLite
+// storage class.
+func TestPackRowSHA256StorageClasses(t *testing.T) {
 	db := storagetest.Open(t, "sqlite://"+t.TempDir()+"/g.db")
 	ctx := context.Background()
 	if _, err := db.ExecContext(ctx, `CREATE TABLE t (id INTEGER PRIMARY KEY, v)`); err != nil {
@@ -27,11 +28,12 @@ func TestSQLiteSHA256(t *testing.T) {
 		}
 	}
 	for i, v := range values {
-		var raw, sum []byte
-		err := db.QueryRowContext(ctx, `SELECT v, `+storage.SQLiteSHA256+`(v) FROM t WHERE id = $1`, i).Scan(&raw, &sum)
+		var raw, packed []byte
+		err := db.QueryRowContext(ctx, `SELECT v, `+storage.SQLitePackRowSHA256+`(1, v) FROM t WHERE id = $1`, i).Scan(&raw, &packed)
 		if err != nil {
 			t.Fatalf("%T %v: %v", v, v, err)
 		}
+		sum := storage.NewPackedRow(packed).Bytes()
 		want := sha256.Sum256(raw)
 		if !bytes.Equal(sum, want[:]) {
 			t.Errorf("%T %v: digest %x, want the digest of %q, %x", v, v, sum, raw, want)
@@ -39,10 +41,10 @@ func TestSQLiteSHA256(t *testing.T) {
 	}
 }
 
-// TestBeginScanAtSeesExportedState checks that a scan begun at an exported
-// snapshot sees no row committed after the export on PostgreSQL, and that
+// TestBeginScanAtExportedState checks that a scan begun at an exported
+// snapshot reads no row committed after the export on PostgreSQL, and that
 // it begins on SQLite, which shares no snapshot.
-func TestBeginScanAtSeesExportedState(t *testing.T) {
+func TestBeginScanAtExportedState(t *testing.T) {
 	storagetest.Run(t, func(t *testing.T, b storagetest.Backend) {
 		db := b.New(t)
 		ctx := context.Background()
@@ -74,7 +76,7 @@ func TestBeginScanAtSeesExportedState(t *testing.T) {
 			want = 1
 		}
 		if n := countRows(t, imported.Tx); n != want {
-			t.Errorf("the imported scan sees %d rows, want %d", n, want)
+			t.Errorf("the imported scan reads %d rows, want %d", n, want)
 		}
 		if b.Dialect != storage.PostgreSQL {
 			return

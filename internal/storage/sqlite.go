@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"time"
 
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
@@ -54,10 +55,11 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 	return &DB{DB: db, Dialect: SQLite, Target: abs}, nil
 }
 
-// sqliteBusyTimeoutMS is how long a connection waits for the write lock,
-// in milliseconds, in SQLite's busy handler: while a writer in another
-// process holds it. Tests set it to 0 to make any wait there fail at once.
-var sqliteBusyTimeoutMS = 10000
+// sqliteBusyTimeoutMS is the maximum wait, in milliseconds, of a
+// connection in SQLite's busy handler for a write lock that another
+// process holds. It matches writeGateTimeout, the maximum wait for the
+// in-process gate. Tests set it to 0 to make any wait there fail at once.
+var sqliteBusyTimeoutMS = int(writeGateTimeout / time.Millisecond)
 
 // sqlitePageSize is the page size of new SQLite files. With SQLite's
 // default of 4 KiB, a 4 KiB audit body does not fit its row's page and

@@ -17,15 +17,6 @@ import (
 // scan do per-row work inside SQLite's step, which already holds the
 // connection mutex, on values that are not copied into Go.
 const (
-	// SQLiteSHA256 returns the SHA-256 digest (32 bytes) of its argument.
-	// The digest is computed in this process, by crypto/sha256, on the
-	// bytes SQLite holds, so a query for the digest of a large blob spares
-	// the driver copying the blob into a new Go slice. The input is the
-	// bytes a query of the value would return: a blob or text as stored,
-	// NULL as no bytes, and a number in the decimal form database/sql
-	// gives it.
-	SQLiteSHA256 = "gatehouse_sha256"
-
 	// SQLitePackRow returns its arguments packed into one blob, which
 	// PackedRow reads back. Selecting one packed column instead of a dozen
 	// columns spares the driver a mutex-guarded call per column. Each value
@@ -37,11 +28,13 @@ const (
 
 	// SQLitePackRowSHA256 packs its arguments after the first as
 	// SQLitePackRow does, with some of them replaced by their SHA-256
-	// digest as SQLiteSHA256 computes it, packed as a 32-byte blob. The
-	// first argument is a bit mask: bit i (1<<i) set replaces the argument
-	// i places after the mask. One call per row then hashes a row's large
-	// values and packs it, where separate SQLiteSHA256 calls would cost
-	// the driver an argument list, a result and two copies each.
+	// digest, packed as a 32-byte blob. The first argument is a bit mask:
+	// bit i (1<<i) set replaces the argument i places after the mask.
+	// The digest is computed in this process, by crypto/sha256, on the
+	// bytes a query of the value would return: a blob or text as stored,
+	// NULL as no bytes, and a number in the decimal form database/sql
+	// gives it. One call per row then hashes a row's large values and
+	// packs it without the driver copying them into Go slices.
 	SQLitePackRowSHA256 = "gatehouse_pack_row_sha256"
 
 	// SQLitePackRows is the aggregate form of SQLitePackRow: it returns
@@ -63,9 +56,6 @@ const (
 func init() {
 	// The arguments are hashed or copied before each function returns,
 	// never kept, as VolatileArgs requires.
-	sqlite.MustRegisterFunction(SQLiteSHA256, &sqlite.FunctionImpl{
-		NArgs: 1, Deterministic: true, Scalar: sqliteSHA256, VolatileArgs: true,
-	})
 	sqlite.MustRegisterFunction(SQLitePackRow, &sqlite.FunctionImpl{
 		NArgs: -1, Deterministic: true, Scalar: sqlitePackRow, VolatileArgs: true,
 	})
@@ -76,14 +66,6 @@ func init() {
 		NArgs: -1, Deterministic: true, VolatileArgs: true,
 		MakeAggregate: func(sqlite.FunctionContext) (sqlite.AggregateFunction, error) { return new(packRows), nil },
 	})
-}
-
-func sqliteSHA256(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
-	sum, err := valueSHA256(SQLiteSHA256, args[0])
-	if err != nil {
-		return nil, err
-	}
-	return sum[:], nil
 }
 
 // valueSHA256 returns the digest of the bytes a query of v would return.

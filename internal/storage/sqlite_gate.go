@@ -11,30 +11,31 @@ import (
 )
 
 // SQLite lets one connection at a time hold a file's write lock. A
-// connection that asks while another holds it sleeps in SQLite's busy
-// handler, which retries after 1, 2, 5, 10, ... up to 100 ms: a waiter
-// wakes late, and under load the waits add tens to hundreds of
-// milliseconds to a request. So every connection of this process to one
-// file first takes that file's writeGate, a Go lock that hands over as
-// soon as the holder commits, and only then asks SQLite. Another process
-// on the same file still waits in the busy handler (busy_timeout).
+// connection that requests it while another holds it sleeps in SQLite's
+// busy handler, which retries after 1, 2, 5, 10, ... up to 100 ms. So a
+// waiter wakes late, and under load the waits add tens to hundreds of
+// milliseconds to a request (an estimate from the retry schedule). So
+// every connection of this process to one file first takes that file's
+// writeGate, a Go lock that hands over as soon as the holder commits, and
+// only then requests the lock from SQLite. Another process on the same
+// file still waits in the busy handler (busy_timeout).
 //
 // The gate sits in the driver connection, so it covers every way a write
-// reaches the file: a transaction that is not read-only holds the gate
-// from BEGIN IMMEDIATE to COMMIT or ROLLBACK, a statement run outside a
-// transaction holds it while it runs, and an INSERT, UPDATE or DELETE
-// read as rows (RETURNING) holds it until its rows are closed. Read-only
-// transactions and plain queries never take it: in WAL mode readers do not
-// wait for the writer.
+// reaches the file. A transaction that is not read-only holds the gate
+// from BEGIN IMMEDIATE to COMMIT or ROLLBACK. A statement run outside a
+// transaction holds it while it runs. An INSERT, UPDATE or DELETE read as
+// rows (RETURNING) holds it until its rows are closed. Read-only
+// transactions and plain queries never take it, because in WAL mode
+// readers do not wait for the writer.
 
 // writeGate is the in-process write lock of one SQLite file.
 type writeGate struct {
 	ch chan struct{}
 }
 
-// gates holds the writeGate of each SQLite file this process opened, by
-// absolute path, so that two Opens of one file share one gate. Entries are
-// never removed: a process opens few files.
+// gates maps the absolute path of each SQLite file this process opened to
+// its writeGate, so that two Opens of one file share one gate. Entries are
+// never removed, because a process opens few files.
 var gates = struct {
 	sync.Mutex
 	m map[string]*writeGate
@@ -52,17 +53,18 @@ func gateFor(abs string) *writeGate {
 	return g
 }
 
-// writeGateTimeout is how long a writer waits for the gate: as long as
-// the busy_timeout SQLite waits for another process's lock.
+// writeGateTimeout is the maximum wait of a writer for the gate. It is
+// also the default busy_timeout (sqliteBusyTimeoutMS) that SQLite waits for
+// another process's lock.
 const writeGateTimeout = 10 * time.Second
 
-// errGateTimeout is returned when the gate stayed taken for
-// writeGateTimeout.
+// errGateTimeout is the error of a writer that waited writeGateTimeout for
+// the gate.
 var errGateTimeout = errors.New("storage: timed out waiting for the SQLite write lock")
 
-// acquire takes the gate. It gives up when ctx is done, with ctx's error,
-// or after the busy timeout, so a connection that never commits cannot
-// block other writers for longer than SQLite itself would.
+// acquire takes the gate. It returns ctx's error when ctx is done, or
+// errGateTimeout after writeGateTimeout, so a writer waits for a holder
+// that never commits no longer than SQLite's busy handler would wait.
 func (g *writeGate) acquire(ctx context.Context) error {
 	select {
 	case g.ch <- struct{}{}:
@@ -89,7 +91,8 @@ type gatedConnector struct {
 	gate *writeGate
 }
 
-// sqliteConn is what database/sql uses of a modernc.org/sqlite connection.
+// sqliteConn is the set of modernc.org/sqlite connection methods that
+// database/sql calls.
 type sqliteConn interface {
 	driver.Conn
 	driver.ConnBeginTx
@@ -194,7 +197,7 @@ func (c *gatedConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.
 }
 
 // ExecContext runs a statement outside a transaction under the gate, since
-// it may write; PRAGMA statements, which set connection state or
+// it may write. PRAGMA statements, which set connection state or
 // checkpoint, run without it. A transaction begun and ended with BEGIN,
 // COMMIT and ROLLBACK statements holds the gate as one begun by BeginTx.
 func (c *gatedConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
@@ -227,8 +230,8 @@ func (c *gatedConn) ExecContext(ctx context.Context, query string, args []driver
 	return c.inner.ExecContext(ctx, query, args)
 }
 
-// QueryContext runs a query; a write read as rows holds the gate until
-// the rows close, because SQLite commits it then.
+// QueryContext runs a query. A write read as rows holds the gate until the
+// rows close, because SQLite commits it then.
 func (c *gatedConn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
 	if !isWriteStatement(query) {
 		return c.inner.QueryContext(ctx, query, args)
@@ -287,7 +290,8 @@ func (r *writeRows) Close() error {
 	return r.Rows.Close()
 }
 
-// sqliteStmt is what database/sql uses of a modernc.org/sqlite statement.
+// sqliteStmt is the set of modernc.org/sqlite statement methods that
+// database/sql calls.
 type sqliteStmt interface {
 	driver.Stmt
 	driver.StmtExecContext
@@ -295,7 +299,7 @@ type sqliteStmt interface {
 }
 
 // gatedStmt is a prepared statement of a gatedConn. Run inside the
-// connection's write transaction it needs nothing more; run outside one
+// connection's write transaction it needs nothing more. Run outside one,
 // it takes the gate as the connection's own ExecContext and QueryContext
 // do.
 type gatedStmt struct {

@@ -73,9 +73,10 @@ func TestWriteGateQueuesWritersOfOneFile(t *testing.T) {
 	}
 }
 
-// writeOnce inserts v in one of the three ways a write reaches the file.
-func writeOnce(ctx context.Context, db *DB, how int, v string) error {
-	switch how {
+// writeOnce inserts v in one of the three ways a write reaches the file:
+// kind 0 is a transaction, 1 an autocommit INSERT, and 2 INSERT ... RETURNING.
+func writeOnce(ctx context.Context, db *DB, kind int, v string) error {
+	switch kind {
 	case 0:
 		tx, err := db.BeginTx(ctx, nil)
 		if err != nil {
@@ -116,8 +117,11 @@ func TestWriteGateContextAndReaders(t *testing.T) {
 	}
 
 	var n int
-	if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM t`).Scan(&n); err != nil || n != 0 {
-		t.Fatalf("read while a writer holds the gate: %d rows, %v; want 0, nil", n, err)
+	if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM t`).Scan(&n); err != nil {
+		t.Fatalf("read while a writer holds the gate: %v", err)
+	}
+	if n != 0 {
+		t.Fatalf("read while a writer holds the gate: %d rows, want 0", n)
 	}
 	snap, err := db.BeginTx(ctx, SnapshotTx)
 	if err != nil {
@@ -160,6 +164,7 @@ func TestWriteGateStatementTransactions(t *testing.T) {
 	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
 		t.Fatal(err)
 	}
+
 	done := make(chan error, 1)
 	go func() { done <- writeOnce(ctx, db, 0, "queued") }()
 	if _, err := conn.ExecContext(ctx, `INSERT INTO t (v) VALUES ('first')`); err != nil {
@@ -171,7 +176,14 @@ func TestWriteGateStatementTransactions(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("writer queued behind a BEGIN statement: %v", err)
 	}
-	if !isRollbackTo("rollback to sp1") || !isRollbackTo("ROLLBACK TRANSACTION TO sp") || isRollbackTo("ROLLBACK") {
-		t.Error("isRollbackTo misreads ROLLBACK statements")
+
+	for q, want := range map[string]bool{
+		"rollback to sp1":            true,
+		"ROLLBACK TRANSACTION TO sp": true,
+		"ROLLBACK":                   false,
+	} {
+		if got := isRollbackTo(q); got != want {
+			t.Errorf("isRollbackTo(%q) = %v, want %v", q, got, want)
+		}
 	}
 }

@@ -169,23 +169,20 @@ type PreparedTx struct {
 
 // stmt returns query's statement bound to the transaction, or nil to run
 // the text directly while it is prepared in the background.
-func (p PreparedTx) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
+func (p PreparedTx) stmt(ctx context.Context, query string) *sql.Stmt {
 	st, room := p.s.lookup(query)
 	if st == nil {
 		if room {
 			p.s.prepareLater(query)
 		}
-		return nil, nil
+		return nil
 	}
-	return p.tx.StmtContext(ctx, st), nil
+	return p.tx.StmtContext(ctx, st)
 }
 
 // ExecContext is (*sql.Tx).ExecContext with a cached statement.
 func (p PreparedTx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	st, err := p.stmt(ctx, query)
-	if err != nil {
-		return nil, err
-	}
+	st := p.stmt(ctx, query)
 	if st == nil {
 		return p.tx.ExecContext(ctx, query, args...)
 	}
@@ -194,10 +191,7 @@ func (p PreparedTx) ExecContext(ctx context.Context, query string, args ...any) 
 
 // QueryContext is (*sql.Tx).QueryContext with a cached statement.
 func (p PreparedTx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	st, err := p.stmt(ctx, query)
-	if err != nil {
-		return nil, err
-	}
+	st := p.stmt(ctx, query)
 	if st == nil {
 		return p.tx.QueryContext(ctx, query, args...)
 	}
@@ -206,8 +200,8 @@ func (p PreparedTx) QueryContext(ctx context.Context, query string, args ...any)
 
 // QueryRowContext is (*sql.Tx).QueryRowContext with a cached statement.
 func (p PreparedTx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
-	st, err := p.stmt(ctx, query)
-	if err != nil || st == nil {
+	st := p.stmt(ctx, query)
+	if st == nil {
 		// The text runs unprepared while it is prepared or when the cache
 		// is full.
 		return p.tx.QueryRowContext(ctx, query, args...)

@@ -94,7 +94,7 @@ func (b Backend) NewURL(t testing.TB) string {
 // CreateSchema creates a schema with a random name in the database at
 // GATEHOUSE_TEST_POSTGRES and returns a URL whose search_path selects it,
 // and a function that drops it with everything in it. It is for fixtures
-// that outlive one test; tests use Backend.NewURL.
+// that outlive one test. Tests use Backend.NewURL instead.
 func CreateSchema(ctx context.Context) (string, func() error, error) {
 	base := os.Getenv(EnvPostgres)
 	if base == "" {
