@@ -1,12 +1,12 @@
 # Shared by the CI scripts that start a development gateway: finding a free
 # loopback port and waiting for a listener. Source it after setting
-# script_name (the prefix of error lines), work (the directory holding
+# script_name (the prefix of error lines), work (the directory containing
 # serve.log) and, before wait_port is called, server_pid.
 
 # free_port prints a loopback port that nothing listens on, below the
-# kernel's ephemeral range: the gateway binds its internal listeners (the
-# built-in payer service, for one) to port 0, and an ephemeral port picked
-# for those could otherwise be the one chosen here before it is bound.
+# kernel's ephemeral range. The gateway binds its internal listeners, such
+# as the built-in payer service, to port 0. A port inside the range could be
+# handed to one of those before the gateway binds the port chosen here.
 free_port() {
   local port low
   read -r low _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || low=32768

@@ -5,7 +5,7 @@
 #
 #   eval "$(bash .ci/postgres.sh)"
 #
-# Only that export line goes to stdout; progress and errors go to stderr.
+# Only that export line goes to stdout. Progress and errors go to stderr.
 # The server listens on localhost only (the Debian default). Running the
 # script again reuses the cluster, the role and the database, and sets a
 # new password.

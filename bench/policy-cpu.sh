@@ -8,9 +8,9 @@
 #   NEW_REV defaults to the working tree, ROUNDS to 3.
 #
 # Each benchmark runs N times (-benchtime Nx) and once (1x) under
-# /usr/bin/time; the difference, divided by N, removes the start-up cost
-# of the test binary. Rounds alternate between the revisions, so both see
-# the same load. Output: one line per revision and benchmark with the CPU
+# /usr/bin/time. The difference, divided by N, removes the start-up cost
+# of the test binary. Rounds alternate between the revisions, so both run
+# under the same load. Output: one line per revision and benchmark with the CPU
 # microseconds per operation of every round, sorted.
 set -eu
 

@@ -16,10 +16,10 @@
 #   PROFILE=/tmp/gatehouse-cpu.pprof bench/compare/run.sh   # CPU profile of (c)
 #
 # PROFILE needs MAX_DURATION in whole seconds, such as 10s.
-# Needs go, curl (for PROFILE only) and nginx; as root it installs nginx
+# Needs go, curl (for PROFILE only) and nginx. As root it installs nginx
 # with apt-get when missing. GATEHOUSE_CORPUS overrides the corpus location
 # (default: ../shared/corpus beside the repository). Every server listens
-# on 127.0.0.1 and every load is sent there; the script stops what it
+# on 127.0.0.1 and every load is sent there. The script stops what it
 # started.
 set -euo pipefail
 
@@ -114,15 +114,15 @@ nginx -q -t -c "$work/nginx/nginx.conf" -p "$work/nginx" 2>&1 | grep -v 'could n
 wait_for "$work/nginx/nginx.pid"
 nginx_url=https://localhost:$nginx_port
 
-# load TARGET RATE DURATION OUT sends the same load to one target; RATE 0
-# is closed loop.
+# load TARGET RATE DURATION OUT sends the same load to one target. RATE 0
+# means closed loop.
 load() {
   local common=(-synthea "$synthea" -rate "$2" -concurrency "$conc" -duration "$3")
   case $1 in
     payer) "${client_pin[@]}" "$bin" load -kind payer -url "$payer_url" "${common[@]}" >"$4" ;;
     nginx) "${client_pin[@]}" "$bin" load -kind nginx -url "$nginx_url" -data "$work/gh" "${common[@]}" >"$4" ;;
     gatehouse)
-      # Exit status 1 means some requests failed; the summary counts them.
+      # Exit status 1 means some requests failed, and the summary counts them.
       "${client_pin[@]}" "$work/gatehouse" load --target "$gatehouse_url" --data "$work/gh" --synthea "$synthea" \
         --rate "$2" --concurrency "$conc" --duration "$3" --json >"$4" || true ;;
   esac

@@ -1,6 +1,6 @@
 // Command fhirpath-bench times Gatehouse's FHIRPath engine against
 // fhirpath.js on the official FHIRPath R4 suite and compares their
-// results. run.sh in this directory drives it; the steps are:
+// results. run.sh in this directory drives it. The steps are:
 //
 //	extract  write the suite's cases that Gatehouse evaluates without error
 //	select   keep the cases that fhirpath.js evaluated without error too
@@ -12,7 +12,7 @@
 // path of a JSON resource relative to the corpus directory, or "" for
 // cases evaluated on an empty input. Timing files are {"engine",
 // "iterations", "rounds", "warmup", "cases": [{"name", "roundNS",
-// "result"}]}, where roundNS holds the time of each round's
+// "result"}]}, where roundNS is the time in nanoseconds of each round's
 // iterations/rounds evaluations and result is the last result as JSON.
 package main
 
@@ -67,7 +67,7 @@ func run(command string, args []string) error {
 		}
 		return selectCases(*candidates, *jsFile, *out)
 	case "time":
-		if *cases == "" || *out == "" || *rounds < 1 || *iterations < *rounds || *iterations%*rounds != 0 || *warmup < 0 {
+		if *cases == "" || *out == "" || !cmdmain.ValidTiming(*iterations, *rounds, *warmup) {
 			return fmt.Errorf("time needs -cases, -out, -rounds >= 1, -n a multiple of -rounds and -warmup >= 0: %w", errUsage)
 		}
 		return timeCases(*cases, *iterations, *rounds, *warmup, *out, *cpuProfile)

@@ -9,7 +9,7 @@
 # The report gives the mean over all rounds and the median round, which
 # leaves out bursts of other load on the machine.
 #
-# Needs go, node (20 or later) and npm; npm installs fhirpath.js at the
+# Needs go, node (20 or later) and npm. npm installs fhirpath.js at the
 # version package-lock.json pins. GATEHOUSE_CORPUS overrides the corpus
 # location (default: ../shared/corpus beside the repository).
 set -euo pipefail

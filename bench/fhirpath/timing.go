@@ -19,15 +19,15 @@ type timingFile struct {
 	Rounds     int    `json:"rounds"`
 	Warmup     int    `json:"warmup"`
 	// CPUShare is the process CPU time over the wall-clock time of the
-	// rounds; well below 1 means other processes took the core.
+	// rounds. Well below 1 means other processes took the core.
 	CPUShare float64      `json:"cpuShare"`
 	Cases    []timingCase `json:"cases"`
 }
 
 type timingCase struct {
 	Name string `json:"name"`
-	// RoundNS holds the time of each round's Iterations/Rounds
-	// evaluations of the case.
+	// RoundNS is the time, in nanoseconds, of each round's
+	// Iterations/Rounds evaluations of the case.
 	RoundNS []int64         `json:"roundNS"`
 	Result  json.RawMessage `json:"result"`
 }

@@ -22,7 +22,7 @@ type input struct {
 	// Context is the package, as "name#version", whose profiles apply,
 	// or "" for the core definitions only.
 	Context string `json:"context,omitempty"`
-	// Timed inputs are validated N times; the others once.
+	// Timed inputs are validated N times, the others once.
 	Timed    bool      `json:"timed"`
 	Mutation *mutation `json:"mutation,omitempty"`
 }

@@ -1,6 +1,6 @@
 // Command validator-bench times Gatehouse's FHIR validator against
 // JavaScript validators from npm on the same inputs and compares what
-// each finds. run.sh in this directory drives it; the steps are:
+// each finds. run.sh in this directory drives it. The steps are:
 //
 //	inputs  list the R4 instance examples and PAS Bundles, write the mutants
 //	time    validate every input with Gatehouse, N times per timed input, in rounds
@@ -10,7 +10,7 @@
 // "mutation"}]}. Every validator's run writes {"validators": [{"name",
 // "mode", "iterations", "rounds", "warmup", "results": [{"name",
 // "roundNS", "errors", "messages", "failure"}]}]}, one result per input
-// in the same order, where roundNS holds the time of each round's
+// in the same order, where roundNS is the time in nanoseconds of each round's
 // iterations/rounds validations of a timed input.
 package main
 
@@ -60,7 +60,7 @@ func run(command string, args []string) error {
 		}
 		return writeInputs(*examples, *bundles, *out)
 	case "time":
-		if *inputs == "" || *out == "" || *rounds < 1 || *iterations < *rounds || *iterations%*rounds != 0 || *warmup < 0 {
+		if *inputs == "" || *out == "" || !cmdmain.ValidTiming(*iterations, *rounds, *warmup) {
 			return fmt.Errorf("time needs -inputs, -out, -rounds >= 1, -n a multiple of -rounds and -warmup >= 0: %w", errUsage)
 		}
 		return timeGatehouse(*inputs, *iterations, *rounds, *warmup, *out, *cpuProfile)

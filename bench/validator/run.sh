@@ -11,7 +11,7 @@
 # rounds. The report gives the mean over all rounds and the median round,
 # which leaves out bursts of other load on the machine.
 #
-# Needs go, node (20 or later), npm and tar; npm installs the validators at
+# Needs go, node (20 or later), npm and tar. npm installs the validators at
 # the versions package-lock.json pins. GATEHOUSE_CORPUS overrides the
 # corpus location (default: ../shared/corpus beside the repository).
 set -euo pipefail

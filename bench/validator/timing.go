@@ -26,15 +26,16 @@ type validatorRun struct {
 	Rounds     int    `json:"rounds"`
 	Warmup     int    `json:"warmup"`
 	// CPUShare is the process CPU time over the wall-clock time of the
-	// rounds; well below 1 means other processes took the core.
+	// rounds. Well below 1 means other processes took the core.
 	CPUShare float64  `json:"cpuShare"`
 	Results  []result `json:"results"`
 }
 
 type result struct {
 	Name string `json:"name"`
-	// RoundNS holds the time of each round's Iterations/Rounds
-	// validations of a timed input; it is empty for a mutant.
+	// RoundNS is the time, in nanoseconds, of each round's
+	// Iterations/Rounds validations of a timed input. It is empty for a
+	// mutant.
 	RoundNS  []int64  `json:"roundNS"`
 	Errors   int      `json:"errors"`   // issues of severity error or fatal
 	Messages []string `json:"messages"` // the first few errors
@@ -44,7 +45,7 @@ type result struct {
 }
 
 // exampleDomains are the extension domains the specification's examples
-// use without defining the extensions; internal/validate's tests allow
+// use without defining the extensions, and internal/validate's tests allow
 // them the same way for the R4 examples.
 var exampleDomains = []string{"http://hl7.org/fhir/", "http://example.org/", "http://nema.org/"}
 
@@ -134,7 +135,7 @@ func timeGatehouse(inputsPath string, n, rounds, warmup int, out, cpuProfile str
 
 // newGatehouseValidator configures the validator as Gatehouse does for
 // the input's context: PAS Bundles in the context of their PAS version,
-// with the default extension domains; R4 examples with the example
+// with the default extension domains. R4 examples with the example
 // domains added, as internal/validate's tests do.
 func newGatehouseValidator(context string) (*validate.Validator, error) {
 	if context == "" {

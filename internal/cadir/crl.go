@@ -70,7 +70,7 @@ func (d *Dir) Revoke(serial, reason string) (Record, error) {
 
 // WriteCRL signs a CRL of every revoked certificate in the index with the
 // next CRL number and writes it to crl.pem. validity is the time to
-// NextUpdate; zero means DefaultCRLValidity. It returns the CRL number. The
+// NextUpdate. Zero means DefaultCRLValidity. It returns the CRL number. The
 // caller holds the lock.
 func (d *Dir) WriteCRL(validity time.Duration) (int64, error) {
 	if validity == 0 {

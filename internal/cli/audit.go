@@ -62,8 +62,8 @@ type auditSource struct {
 
 func auditSourceFlags(fs *flag.FlagSet) *auditSource {
 	return &auditSource{
-		data:     fs.String("data", "", "development data `DIR` holding gatehouse.db and audit/; default ./"+devmode.DefaultDir),
-		database: fs.String("database", "", "database `FILE` or URL holding the audit log, instead of --data"),
+		data:     fs.String("data", "", "development data `DIR` containing gatehouse.db and audit/; default ./"+devmode.DefaultDir),
+		database: fs.String("database", "", "database `FILE` or URL containing the audit log, instead of --data"),
 		key:      fs.String("key", "", "checkpoint verifier key `FILE` (name+hash+key); default DIR/audit/checkpoint.vkey"),
 	}
 }

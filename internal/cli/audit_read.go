@@ -121,7 +121,8 @@ func (e *env) auditList(args []string, name, synopsis, defaultFormat string, def
 	return 0
 }
 
-// rowWriter writes one entry; dec is nil when bodies are not decrypted.
+// rowWriter writes one entry. The dec argument is nil when bodies are not
+// decrypted.
 type rowWriter func(origin string, row *auditlog.Row, dec *auditlog.Decrypter) error
 
 // entryWriter returns the writer for format ("" is the show layout).
@@ -149,7 +150,7 @@ func (e *env) entryWriter(format string, withBodies bool) (rowWriter, bool) {
 }
 
 // openBodies decrypts row's bodies, or returns nil without a decrypter. A
-// shredded entry has no bodies; other failures are errors.
+// shredded entry has no bodies, and other failures are errors.
 func (e *env) openBodies(row *auditlog.Row, dec *auditlog.Decrypter) (*auditlog.Bodies, error) {
 	if dec == nil {
 		return nil, nil

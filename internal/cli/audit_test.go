@@ -21,7 +21,7 @@ import (
 
 const auditTestOrigin = "dev.gatehouse.test/audit"
 
-// auditDataDir creates a development data directory whose audit log holds
+// auditDataDir creates a development data directory whose audit log contains
 // n entries, all covered by checkpoints.
 func auditDataDir(t *testing.T, n int) string {
 	t.Helper()

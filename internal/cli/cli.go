@@ -63,8 +63,8 @@ func MainContext(ctx context.Context, args []string, stdout, stderr io.Writer) i
 }
 
 // commandGroup is a command whose first argument names a subcommand, such
-// as "pki issue". Every entry answers -h, which the help table test checks
-// by walking the tree from topLevel.
+// as "pki issue". Every entry prints its usage for -h, which the help table
+// test checks by walking the tree from topLevel.
 type commandGroup struct {
 	name     string // the command words after "gatehouse", such as "pki issue"; empty at the top
 	usage    string // full usage text, printed for -h and after errors
@@ -96,7 +96,7 @@ var topLevel = &commandGroup{
 	},
 }
 
-// isHelp reports whether arg asks for help in place of a subcommand.
+// isHelp reports whether arg requests help in place of a subcommand.
 func isHelp(arg string) bool {
 	switch arg {
 	case "help", "-h", "-help", "--help":
@@ -106,7 +106,7 @@ func isHelp(arg string) bool {
 }
 
 // dispatch runs the subcommand of g named by args[0]. Help goes to stdout
-// with exit 0; a missing or unknown subcommand is a usage error (exit 2).
+// with exit 0, and a missing or unknown subcommand is a usage error (exit 2).
 func (e *env) dispatch(g *commandGroup, args []string) int {
 	if len(args) == 0 {
 		if g.name != "" {
@@ -170,7 +170,7 @@ func (e *env) parse(fs *flag.FlagSet, synopsis string, args []string) (code int,
 }
 
 // parseOne is parse for commands that take one positional argument, before
-// or after the options; arg is empty when none was given.
+// or after the options. The arg result is empty when none was given.
 func (e *env) parseOne(fs *flag.FlagSet, synopsis string, args []string) (arg string, code int, ok bool) {
 	var lead []string
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {

@@ -59,9 +59,9 @@ func TestServeBadConfigNamesKey(t *testing.T) {
 }
 
 // TestDemoJSON runs the demo on a directory holding one real PAS request
-// bundle, which the payer approves, and one file that is not a bundle: the
-// second must be a failed row with its OperationOutcome, the round trip
-// must fail for want of a pended item, and the exit code must be 1.
+// bundle, which the payer approves, and one file that is not a bundle. The
+// second must be a failed row with its OperationOutcome, and the round trip
+// must fail because no item is pended. The exit code must be 1.
 func TestDemoJSON(t *testing.T) {
 	dir := t.TempDir()
 	good, err := os.ReadFile("../demo/bundles/pas-2.0.1-ReferralAuthorizationBundleExample.json")

@@ -111,6 +111,7 @@ func (f *ehrFlags) options() (ehrsim.Options, error) {
 	if !found {
 		system, value = "", f.org
 	}
+
 	client, err := pki.LoadTLSCertificate(f.certFile, f.keyFile)
 	if err != nil {
 		return opts, fmt.Errorf("--cert/--key: %w", err)
@@ -123,6 +124,7 @@ func (f *ehrFlags) options() (ehrsim.Options, error) {
 	if err != nil {
 		return opts, fmt.Errorf("--ca: %w", err)
 	}
+
 	payerRoots := roots
 	if f.payerCAFile != "" {
 		if payerRoots, err = pki.LoadCertPool(f.payerCAFile); err != nil {
@@ -133,12 +135,14 @@ func (f *ehrFlags) options() (ehrsim.Options, error) {
 	if err != nil {
 		return opts, fmt.Errorf("--payer-jwks: %w", err)
 	}
+
 	var assertion *jose.JSONWebKey
 	if f.assertionKeyFile != "" {
 		if assertion, err = loadPrivateKey(f.assertionKeyFile); err != nil {
 			return opts, fmt.Errorf("--assertion-key: %w", err)
 		}
 	}
+
 	return ehrsim.Options{
 		PartnerID: f.clientID, OrganizationSystem: system, OrganizationValue: value,
 		ClientCertificate: client, AssertionKey: assertion, Scope: f.scope, GatewayRoots: roots,
@@ -156,11 +160,11 @@ func loadPublicKeys(path string) (jose.JSONWebKeySet, error) {
 		return set, err
 	}
 	if err := json.Unmarshal(data, &set); err != nil || len(set.Keys) == 0 {
-		var one jose.JSONWebKey
-		if err := one.UnmarshalJSON(data); err != nil {
+		var key jose.JSONWebKey
+		if err := key.UnmarshalJSON(data); err != nil {
 			return set, errors.New("not a JWK set or a JWK")
 		}
-		set.Keys = []jose.JSONWebKey{one}
+		set.Keys = []jose.JSONWebKey{key}
 	}
 	for i, k := range set.Keys {
 		set.Keys[i] = k.Public()

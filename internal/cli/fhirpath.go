@@ -79,9 +79,9 @@ func readResource(path string) (*fhirpath.Node, error) {
 	}
 	node, err := fhirpath.ParseJSON(data)
 	if err == nil {
-		// Invalid FHIR is rejected at intake, as invalid JSON is: the FHIR
-		// R4 date type says dates SHALL be valid dates, and no expression
-		// may see a String typed as FHIR.date.
+		// Invalid FHIR is rejected at intake, as invalid JSON is. The FHIR R4
+		// date type requires valid dates, so no expression may read a String
+		// typed as FHIR.date.
 		err = fhirpath.CheckPrimitives(node)
 	}
 	if err != nil {

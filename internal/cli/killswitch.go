@@ -112,7 +112,7 @@ func (e *env) killswitchEngage(args []string) int {
 		scope = "route:" + *route
 	}
 
-	// The gateway checks the cut again; checking here first makes a
+	// The gateway checks the cut again. Checking here first makes a
 	// typing mistake a usage error instead of a refused request.
 	cut := killswitch.Cut{Mode: killswitch.Mode(*mode), Scope: scope, Direction: killswitch.Direction(*direction), Reason: *reason}
 	if *mode == "" {

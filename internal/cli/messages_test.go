@@ -110,7 +110,7 @@ func TestUsageErrorsBeforeNetwork(t *testing.T) {
 	}
 }
 
-// TestServePortInUse holds the listen address, then the admin address,
+// TestServePortInUse occupies the listen address, then the admin address,
 // and checks that serve names it and the option that moves it.
 func TestServePortInUse(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -118,14 +118,14 @@ func TestServePortInUse(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	held := ln.Addr().String()
+	busyAddr := ln.Addr().String()
 	data := t.TempDir()
 
 	tests := []struct {
 		name, listen, adminListen, option string
 	}{
-		{"listen", held, "", "--listen"},
-		{"admin listen", "127.0.0.1:0", held, "--admin-listen"},
+		{"listen", busyAddr, "", "--listen"},
+		{"admin listen", "127.0.0.1:0", busyAddr, "--admin-listen"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -136,7 +136,7 @@ func TestServePortInUse(t *testing.T) {
 			if !strings.Contains(stderr, "address already in use") {
 				t.Errorf("stderr = %q, want the bind error", stderr)
 			}
-			want := "gatehouse: hint: another process listens on " + held + "; pick another with " + tt.option + " or stop it"
+			want := "gatehouse: hint: another process listens on " + busyAddr + "; pick another with " + tt.option + " or stop it"
 			if !strings.Contains(stderr, want) {
 				t.Errorf("stderr = %q, want %q", stderr, want)
 			}

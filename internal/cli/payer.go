@@ -109,7 +109,7 @@ func (e *env) payerDecideCommand(args []string) int {
 	}
 	if *f.cfgPath == "" && *f.dbFile != "" && filepath.Clean(*f.dbFile) != filepath.Join(*f.dataDir, "gatehouse.db") {
 		// The record's signing key and recipients come from the
-		// configuration; a development directory's keys must not sign
+		// configuration, and a development directory's keys must not sign
 		// another database's log.
 		return e.payerUsage("payer decide with --database needs --config FILE, whose audit settings record the decision")
 	}
@@ -173,8 +173,8 @@ func (e *env) operatorConfig(cfgPath, dataDir string) (*config.File, bool) {
 		e.hint("pass --config FILE, or --data DIR of a development gateway: a decision must be added to the exchange record")
 		return nil, false
 	}
-	// The addresses are serve's development defaults; only the audit
-	// settings are used.
+	// The addresses are serve's development defaults, because only the
+	// audit settings are used.
 	cfg, _, _, err := app.DevConfig(dataDir, "127.0.0.1:8443", "127.0.0.1:9443")
 	if err != nil {
 		e.errorf("%v", err)
@@ -340,7 +340,7 @@ func (e *env) payerDecide(svc *payer.Service, a decideArgs) int {
 	}
 	if res != nil && err != nil {
 		e.errorf("%v", err)
-		e.hint("the decision (ClaimResponse %s) stands; tell the security team it is missing from the exchange record", res.ClaimResponseID)
+		e.hint("the decision (ClaimResponse %s) remains in effect; tell the security team it is missing from the exchange record", res.ClaimResponseID)
 		return 1
 	}
 	if err != nil {

@@ -78,7 +78,7 @@ func TestPayerPendedAndDecide(t *testing.T) {
 	}
 }
 
-// assertDecisionRecorded checks that the exchange record holds the
+// assertDecisionRecorded checks that the exchange record contains the
 // operator's decision as its one control entry, with its bodies encrypted.
 func assertDecisionRecorded(t *testing.T, path string) {
 	t.Helper()
@@ -87,6 +87,7 @@ func assertDecisionRecorded(t *testing.T, path string) {
 		t.Fatal(err)
 	}
 	defer db.Close()
+
 	r, err := auditlog.NewReader(context.Background(), db)
 	if err != nil {
 		t.Fatal(err)
@@ -99,21 +100,37 @@ func assertDecisionRecorded(t *testing.T, path string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+
 	if len(rows) != 1 {
-		t.Fatalf("the record holds %d entries, expected the decision's one", len(rows))
+		t.Fatalf("the record contains %d entries, expected the decision's one", len(rows))
 	}
 	e := rows[0].Leaf.Entry
-	if e.Seq != 1 || e.Phase != record.PhaseControl || e.Interaction != "payer.decide" || !strings.HasPrefix(e.Source, "operator:") {
-		t.Errorf("decision entry %+v", e)
+	if e.Seq != 1 {
+		t.Errorf("decision entry seq %d, expected 1", e.Seq)
+	}
+	if e.Phase != record.PhaseControl {
+		t.Errorf("decision entry phase %v, expected %v", e.Phase, record.PhaseControl)
+	}
+	if e.Interaction != "payer.decide" {
+		t.Errorf("decision entry interaction %q, expected payer.decide", e.Interaction)
+	}
+	if !strings.HasPrefix(e.Source, "operator:") {
+		t.Errorf("decision entry source %q, expected an operator: source", e.Source)
 	}
 	if e.Partner != "demo-ehr" {
 		t.Errorf("decision entry partner %q, expected demo-ehr", e.Partner)
 	}
-	if len(rows[0].RequestCiphertext) == 0 || len(rows[0].ResponseCiphertext) == 0 {
-		t.Errorf("the decision entry has no encrypted bodies")
+	if len(rows[0].RequestCiphertext) == 0 {
+		t.Errorf("the decision entry has no encrypted request body")
 	}
-	if bytes.Contains(rows[0].RequestCiphertext, []byte("reviewAction")) || bytes.Contains(rows[0].Encoded, []byte("reviewAction")) {
-		t.Errorf("the decision's request body is stored in the clear")
+	if len(rows[0].ResponseCiphertext) == 0 {
+		t.Errorf("the decision entry has no encrypted response body")
+	}
+	if bytes.Contains(rows[0].RequestCiphertext, []byte("reviewAction")) {
+		t.Errorf("the decision's request ciphertext contains the body in the clear")
+	}
+	if bytes.Contains(rows[0].Encoded, []byte("reviewAction")) {
+		t.Errorf("the decision's encoded entry contains the request body in the clear")
 	}
 }
 

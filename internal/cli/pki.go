@@ -26,7 +26,7 @@ const pkiUsage = `Usage:
     gatehouse pki crl [--dir DIR] [--days N]
     gatehouse pki list [--dir DIR] [--json]
 
-The CA directory (--dir, default ./gatehouse-ca) holds a root, an issuing CA
+The CA directory (--dir, default ./gatehouse-ca) contains a root, an issuing CA
 that signs every certificate and the CRL, and an index of what was issued.
 Give the gateway root.pem as tls.client_ca_file and crl.pem as tls.crl_file.
 
@@ -201,38 +201,30 @@ func (e *env) pkiIssueClient(args []string) int {
 }
 
 func (e *env) pkiIssueAdmin(args []string) int {
-	const synopsis = "gatehouse pki issue admin [--dir DIR] --name NAME [--days N] [--key-type T] [--out DIR]"
-	fs := e.flags("pki issue admin")
-	common := e.addIssueFlags(fs)
-	name := fs.String("name", "", "administrator `NAME`")
-	if code, ok := e.parse(fs, synopsis, args); !ok {
-		return code
-	}
-	if *name == "" {
-		e.errorf("an admin certificate needs --name")
-		e.hint("usage: %s", synopsis)
-		return 2
-	}
-	return e.issue(common, *name, func(d *cadir.Dir, kind pki.KeyType, validity time.Duration) (*pki.Certificate, cadir.Record, error) {
-		return d.IssueAdmin(pki.AdminOptions{Name: *name, KeyType: kind, Validity: validity})
-	})
+	return e.pkiIssueNamed(args, "admin", "administrator `NAME`", (*cadir.Dir).IssueAdmin)
 }
 
 func (e *env) pkiIssueEngine(args []string) int {
-	const synopsis = "gatehouse pki issue engine [--dir DIR] --name NAME [--days N] [--key-type T] [--out DIR]"
-	fs := e.flags("pki issue engine")
+	return e.pkiIssueNamed(args, "engine", "engine `NAME`, such as payer-service (URI SAN urn:gatehouse:engine:NAME)", (*cadir.Dir).IssueEngine)
+}
+
+// pkiIssueNamed runs "pki issue KIND" for the certificate kinds that take
+// only --name besides the common issue flags.
+func (e *env) pkiIssueNamed(args []string, kind, nameHelp string, issueWith func(*cadir.Dir, pki.AdminOptions) (*pki.Certificate, cadir.Record, error)) int {
+	synopsis := "gatehouse pki issue " + kind + " [--dir DIR] --name NAME [--days N] [--key-type T] [--out DIR]"
+	fs := e.flags("pki issue " + kind)
 	common := e.addIssueFlags(fs)
-	name := fs.String("name", "", "engine `NAME`, such as payer-service (URI SAN urn:gatehouse:engine:NAME)")
+	name := fs.String("name", "", nameHelp)
 	if code, ok := e.parse(fs, synopsis, args); !ok {
 		return code
 	}
 	if *name == "" {
-		e.errorf("an engine certificate needs --name")
+		e.errorf("an %s certificate needs --name", kind)
 		e.hint("usage: %s", synopsis)
 		return 2
 	}
-	return e.issue(common, *name, func(d *cadir.Dir, kind pki.KeyType, validity time.Duration) (*pki.Certificate, cadir.Record, error) {
-		return d.IssueEngine(pki.AdminOptions{Name: *name, KeyType: kind, Validity: validity})
+	return e.issue(common, *name, func(d *cadir.Dir, keyType pki.KeyType, validity time.Duration) (*pki.Certificate, cadir.Record, error) {
+		return issueWith(d, pki.AdminOptions{Name: *name, KeyType: keyType, Validity: validity})
 	})
 }
 

@@ -117,7 +117,7 @@ func (e *env) checkServeFlags(flags *flag.FlagSet, cfgPath, listen, adminListen 
 }
 
 // startHint explains a start failure the user can fix: a listen address
-// that another process already holds.
+// that another process already uses.
 func (e *env) startHint(err error, cfgPath, adminListen string) {
 	if !errors.Is(err, syscall.EADDRINUSE) {
 		return
@@ -174,7 +174,7 @@ func writeEndpoint(dir string, rt *app.Running) error {
 		ep.AdminURL = "https://localhost:" + port
 	}
 	b, _ := json.Marshal(ep)
-	// Written aside and renamed, so that a reader never sees a partial file.
+	// Written aside and renamed, so that a reader never reads a partial file.
 	tmp := filepath.Join(dir, endpointFile+".tmp")
 	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
 		return err
@@ -188,7 +188,7 @@ func writeEndpoint(dir string, rt *app.Running) error {
 const tryItBundle = "pas-2.2.1-ReferralAuthorizationBundleExample.json"
 
 // writeTryItBundle copies tryItBundle into DIR/examples and returns its
-// path; an existing copy is kept.
+// path. An existing copy is kept.
 func writeTryItBundle(dir string) (string, error) {
 	p := filepath.Join(dir, "examples", tryItBundle)
 	if _, err := os.Stat(p); err == nil {

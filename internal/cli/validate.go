@@ -82,7 +82,7 @@ func (e *env) validate(args []string) int {
 }
 
 // splitValidateArgs separates options from the paths, which may come in
-// any order; "--" ends the options.
+// any order, and "--" ends the options.
 func splitValidateArgs(args []string) (flags, paths []string) {
 	for i := 0; i < len(args); i++ {
 		a := args[i]
@@ -130,7 +130,7 @@ func (e *env) collectFiles(paths []string) (files []string, ok bool) {
 		info, err := os.Stat(p)
 		if err != nil {
 			e.errorf("cannot read %s: %v", p, errors.Unwrap(err))
-			e.hint("pass FHIR JSON or NDJSON files, or directories holding them")
+			e.hint("pass FHIR JSON or NDJSON files, or directories containing them")
 			ok = false
 			continue
 		}
@@ -243,8 +243,8 @@ func (r *validateRun) printJSON(name string, res *validate.Result) {
 	fmt.Fprintf(r.env.stdout, "%s\n", line)
 }
 
-// printText prints one line per resource, then its errors and warnings;
-// information issues are only counted.
+// printText prints one line per resource, then its errors and warnings.
+// Information issues are only counted.
 func (r *validateRun) printText(name string, res *validate.Result) {
 	label := res.ResourceType
 	if res.ID != "" {

@@ -100,7 +100,7 @@ func (ev *evaluator) collection(n int) Collection {
 	return ev.arena.alloc(n)
 }
 
-// pushCall returns a cleared call frame; popCall releases it. Frames are
+// pushCall returns a cleared call frame, and popCall releases it. Frames are
 // used in stack order, so one evaluation needs as many as its deepest
 // nesting of function calls.
 func (ev *evaluator) pushCall() *call {
@@ -120,7 +120,7 @@ func (ev *evaluator) popCall(*call) {
 	ev.callDepth--
 }
 
-// pushScope returns a scope for one iteration of a function argument;
+// pushScope returns a scope for one iteration of a function argument, and
 // popScope releases it.
 func (ev *evaluator) pushScope() *scope {
 	if ev.scopeTop == len(ev.scopes) {

@@ -7,8 +7,8 @@ import (
 )
 
 // node is a compiled expression tree node. eval computes the node's
-// collection; focus is the input of an invocation (the left side of '.'),
-// and sc holds $this, $index and $total.
+// collection. Its focus argument is the input of an invocation (the left
+// side of '.'), and sc contains $this, $index and $total.
 type node interface {
 	eval(ev *evaluator, sc *scope, focus Collection) (Collection, error)
 	offset() int
@@ -323,7 +323,8 @@ func describe(v Value) string {
 	return fmt.Sprintf("%s.%s", ns, name)
 }
 
-// singletonInteger reads an integer argument; ok is false for empty.
+// singletonInteger reads an integer argument. The bool result is false for
+// an empty collection.
 func singletonInteger(at int, c Collection) (Integer, bool, error) {
 	if len(c) == 0 || systemValue(c[0]) == nil {
 		return 0, false, nil

@@ -159,8 +159,8 @@ func describeTypes(types []string) string {
 }
 
 // call infers a function's result. Functions that filter or reorder keep
-// their input type; the projection functions take their argument's type;
-// the rest are not typed.
+// their input type. The projection functions take their argument's type,
+// and the rest are not typed.
 func (ck *checker) call(x *callNode, focus, this []string) ([]string, error) {
 	lambda := map[string]bool{"where": true, "select": true, "all": true, "exists": true, "repeat": true, "sort": true, "aggregate": true, "trace": true}[x.name]
 	var argTypes [][]string

@@ -25,7 +25,7 @@ func tri(b bool) tristate {
 // equalItems implements '=' on two items.
 func equalItems(a, b Value) tristate {
 	// Strings, integers and booleans of the same type, or primitive nodes
-	// holding them, compare directly, because most operands of '=' are
+	// containing them, compare directly, because most operands of '=' are
 	// of these types.
 	switch x := primitiveOrSelf(a).(type) {
 	case String:
@@ -240,7 +240,7 @@ func normalizeSpace(s string) string {
 }
 
 // compareItems orders two items for <, >, <= and >=. known is false when
-// the order is undetermined (precision or units); an error reports types
+// the order is undetermined (precision or units). An error reports types
 // that cannot be compared.
 func compareItems(at int, a, b Value) (c int, known bool, err error) {
 	x, y := systemValue(a), systemValue(b)

@@ -90,7 +90,7 @@ func pow10(n int) *big.Int {
 	return new(big.Int).Exp(bigTen, big.NewInt(int64(n)), nil)
 }
 
-// smallPowersOf10 holds 10^0 to 10^39, the scales decimals commonly have.
+// smallPowersOf10 contains 10^0 to 10^39, the scales decimals commonly have.
 var smallPowersOf10 = func() []*big.Int {
 	out := make([]*big.Int, 40)
 	for i := range out {
@@ -107,7 +107,7 @@ func DecimalFromInt(i int64) Decimal {
 	return Decimal{coef: big.NewInt(i)}
 }
 
-// smallInts holds the coefficients of DecimalFromInt(0) to (255), shared
+// smallInts contains the coefficients of DecimalFromInt(0) to (255), shared
 // because integers in that range meet decimals most often (counts,
 // lengths, the unit factor 1).
 var smallInts = func() []*big.Int {
@@ -199,7 +199,7 @@ func smallDecimal(x int64, scale int32) Decimal {
 	return Decimal{coef: big.NewInt(x), scale: scale}
 }
 
-// smallPow10 returns 10^n for n in 0..18, the powers an int64 holds.
+// smallPow10 returns 10^n for n in 0..18, the powers an int64 can represent.
 func smallPow10(n int) (int64, bool) {
 	if n < 0 || n > 18 {
 		return 0, false
@@ -425,8 +425,8 @@ func decimalFromFloat(f float64) (Decimal, bool) {
 	if math.IsNaN(f) || math.IsInf(f, 0) {
 		return Decimal{}, false
 	}
-	// 15 significant digits is what a float64 carries reliably; more
-	// would print binary noise (0.30000000000000004).
+	// A float64 carries 15 significant digits reliably, and more would
+	// print binary noise (0.30000000000000004).
 	s := strconv.FormatFloat(f, 'g', 15, 64)
 	d, err := ParseDecimal(s)
 	if err != nil {

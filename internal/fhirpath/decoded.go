@@ -57,12 +57,12 @@ type decodedBuilder struct {
 	// kept after the tree is dropped keeps its whole chunk in memory.
 	slab []Node
 	refs []*Node
-	// groups holds the primitive groups of the objects being read,
+	// groups contains the primitive groups of the objects being read,
 	// innermost last.
 	groups []decodedGroup
 }
 
-// decodedGroup is primitiveGroup without a slice for the common case of
+// decodedGroup is a primitiveGroup without a slice for the common case of
 // one value: the nodes of one primitive property, so that "name" and
 // "_name" merge whichever comes first.
 type decodedGroup struct {

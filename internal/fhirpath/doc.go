@@ -3,7 +3,7 @@
 //
 // # Use
 //
-// An expression is compiled once and evaluated many times; a resource is
+// An expression is compiled once and evaluated many times. A resource is
 // parsed once into a node tree typed by the R4 model of package fhirmodel:
 //
 //	expr, err := fhirpath.Compile("name.where(use = 'official').given")
@@ -12,11 +12,11 @@
 //	fmt.Print(fhirpath.FormatText(result))
 //
 // Compiled expressions and trees are immutable and safe for concurrent
-// use. The package never logs; trace() output goes to EvalContext.Trace.
+// use. The package never logs, and trace() output goes to EvalContext.Trace.
 //
 // # Values
 //
-// A Collection holds Values: the System types Boolean, Integer (64-bit),
+// A Collection contains Values: the System types Boolean, Integer (64-bit),
 // Decimal (exact, keeping the digits it was written with), String, Date,
 // DateTime, Time and Quantity, or *Node for elements of a resource tree. A
 // primitive node (FHIR.string, FHIR.date, ...) carries its System value
@@ -32,7 +32,7 @@
 // compare after UCUM unit conversion for the common clinical units: mass,
 // length, volume, time, pressure, energy and the arbitrary units of
 // laboratory results (see quantity.go for the list). Strings are handled
-// as Unicode code points; matches() and replaceMatches() use Go's RE2
+// as Unicode code points. matches() and replaceMatches() use Go's RE2
 // syntax, which runs in linear time.
 //
 // FHIR additions: extension(url), hasValue(), getValue(), resolve() (to

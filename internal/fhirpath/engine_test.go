@@ -26,6 +26,28 @@ const primitiveExtensionsJSON = `{
   "deceasedBoolean": false
 }`
 
+// checkSingleStrings evaluates each expression without input and compares
+// its single result, as a string, with want. An empty want means an empty
+// result, or a result of more than one item.
+func checkSingleStrings(t *testing.T, cases []struct{ expr, want string }) {
+	t.Helper()
+	for _, c := range cases {
+		t.Run(c.expr, func(t *testing.T) {
+			got, err := evalString(t, c.expr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := ""
+			if len(got) == 1 {
+				s, _ = toString(got[0])
+			}
+			if s != c.want {
+				t.Errorf("got %q, want %q", s, c.want)
+			}
+		})
+	}
+}
+
 func TestParseJSONPrimitives(t *testing.T) {
 	p, err := ParseJSON([]byte(primitiveExtensionsJSON))
 	if err != nil {
@@ -114,21 +136,7 @@ func TestQuantityUnits(t *testing.T) {
 		{"5 'mg/dL' = 50 'mg/L'", "true"},
 		{"(3 'kg' + 500 'g').toString()", "3.5 'kg'"},
 	}
-	for _, c := range cases {
-		t.Run(c.expr, func(t *testing.T) {
-			got, err := evalString(t, c.expr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			s := ""
-			if len(got) == 1 {
-				s, _ = toString(got[0])
-			}
-			if s != c.want {
-				t.Errorf("got %q, want %q", s, c.want)
-			}
-		})
-	}
+	checkSingleStrings(t, cases)
 }
 
 func TestDateTimePrecision(t *testing.T) {
@@ -140,21 +148,7 @@ func TestDateTimePrecision(t *testing.T) {
 		{"@T10:30 < @T10:30:00", ""},
 		{"@2014-01-01T08.lowBoundary(17)", "2014-01-01T08:00:00.000+14:00"},
 	}
-	for _, c := range cases {
-		t.Run(c.expr, func(t *testing.T) {
-			got, err := evalString(t, c.expr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			s := ""
-			if len(got) == 1 {
-				s, _ = toString(got[0])
-			}
-			if s != c.want {
-				t.Errorf("got %q, want %q", s, c.want)
-			}
-		})
-	}
+	checkSingleStrings(t, cases)
 }
 
 const bundleJSON = `{

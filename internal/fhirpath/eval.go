@@ -38,7 +38,7 @@ func Compile(expr string) (*Expression, error) {
 	return &Expression{src: expr, root: root}, nil
 }
 
-// MustCompile is Compile for expressions fixed in the program text; it
+// MustCompile is Compile for expressions fixed in the program text. It
 // panics on error.
 func MustCompile(expr string) *Expression {
 	e, err := Compile(expr)
@@ -52,7 +52,7 @@ func MustCompile(expr string) *Expression {
 func (e *Expression) String() string { return e.src }
 
 // Terminology checks codes against value sets for memberOf(). The
-// validator implements it; evaluation without one fails memberOf().
+// validator implements it, and evaluation without one fails memberOf().
 type Terminology interface {
 	// MemberOf reports whether the code, Coding or CodeableConcept in
 	// value is in the value set with the given canonical URL. known is
@@ -79,7 +79,7 @@ type Resolver interface {
 // evaluates with the default limits and the R4 model, without
 // terminology or profile checks.
 type EvalContext struct {
-	// Context is passed to the hooks; nil means context.Background().
+	// Context is passed to the hooks. Nil means context.Background().
 	Context context.Context
 
 	// Resource and RootResource set %resource and %rootResource. When nil,
@@ -91,22 +91,22 @@ type EvalContext struct {
 	// Variables adds environment variables, named without the '%'.
 	Variables map[string]Collection
 
-	// Now returns the current time for now(), today() and timeOfDay();
-	// nil means time.Now. All calls in one evaluation see the same instant.
+	// Now returns the current time for now(), today() and timeOfDay().
+	// Nil means time.Now. All calls in one evaluation see the same instant.
 	Now func() time.Time
 
 	Terminology Terminology // memberOf(); nil makes memberOf() an error
 	Conformance Conformance // conformsTo(); nil makes conformsTo() an error
 	Resolver    Resolver    // resolve() beyond the Bundle; may be nil
 
-	// Trace receives the values passed to trace(); nil discards them.
+	// Trace receives the values passed to trace(). Nil discards them.
 	Trace func(name string, values Collection)
 
-	// Model types the names used in is(), as() and ofType(); nil means R4.
+	// Model types the names used in is(), as() and ofType(). Nil means R4.
 	Model *fhirmodel.Model
 
 	// MaxSteps caps the work of one evaluation and MaxCollection the size
-	// of any intermediate collection; zero means the defaults.
+	// of any intermediate collection. Zero means the defaults.
 	MaxSteps      int
 	MaxCollection int
 }
@@ -144,8 +144,8 @@ type evaluator struct {
 	nowSet   bool
 	input    Collection
 
-	// %resource and %rootResource; their collections are built on first
-	// use, because most expressions never name them.
+	// Nodes of %resource and %rootResource. Their collections are built on
+	// first use, because most expressions never name them.
 	resourceNode, rootNode *Node
 	resource, root         Collection
 
@@ -161,7 +161,7 @@ type evaluator struct {
 	results []Value
 }
 
-// scope holds the iteration variables inside function arguments.
+// scope contains the iteration variables inside function arguments.
 type scope struct {
 	this     Collection
 	index    int

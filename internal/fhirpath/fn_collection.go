@@ -159,7 +159,7 @@ func fnSelect(c *call) (Collection, error) {
 
 // fnRepeat applies the projection to the input, then to its results, until
 // no new items appear. Items already found are not projected again, so a
-// cycle ends; MaxSteps bounds the rest.
+// cycle ends, and MaxSteps bounds the rest.
 func fnRepeat(c *call) (Collection, error) {
 	var out Collection
 	seen := newItemSet()

@@ -62,7 +62,7 @@ func fnGetValue(c *call) (Collection, error) {
 
 // fnResolve finds the resources that references point to: "#id" among the
 // contained resources, other references among the entries of the Bundle
-// that holds the reference (by fullUrl, or by type and id), and then
+// that contains the reference (by fullUrl, or by type and id), and then
 // through the Resolver hook. References that cannot be found are left
 // out.
 func fnResolve(c *call) (Collection, error) {
@@ -178,7 +178,7 @@ func resolveInBundle(bundle, from *Node, ref string) *Node {
 }
 
 // entryBase returns the server base of the fullUrl of the Bundle entry
-// that holds n, for example "http://example.org/fhir/" for
+// that contains n, for example "http://example.org/fhir/" for
 // "http://example.org/fhir/Patient/1".
 func entryBase(n *Node) string {
 	for x := n; x != nil; x = x.parent {

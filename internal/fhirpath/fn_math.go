@@ -110,7 +110,7 @@ func fnRound(c *call) (Collection, error) {
 	return nil, c.errorf("expects a number, got %s", describe(v))
 }
 
-// floatResult converts a float result back; NaN and infinities (sqrt of a
+// floatResult converts a float result back. NaN and infinities (sqrt of a
 // negative number, ln of zero) give empty.
 func floatResult(ev *evaluator, f float64) (Collection, error) {
 	d, ok := decimalFromFloat(f)

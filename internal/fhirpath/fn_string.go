@@ -72,22 +72,17 @@ func fnLastIndexOf(c *call) (Collection, error) {
 	return c.ev.single(Integer(runeIndex(s, strings.LastIndex(s, sub)))), nil
 }
 
-// substringASCII is fnSubstring for an ASCII string, from start on.
-func substringASCII(c *call, s string, start int) (Collection, error) {
-	if start < 0 || start >= len(s) {
-		return nil, nil
+// substringEnd returns the end offset of substring(start [, length]) in a
+// string of n characters, for a start already known to be in range.
+func substringEnd(c *call, start, n int) (int, error) {
+	if len(c.node.args) < 2 {
+		return n, nil
 	}
-	end := len(s)
-	if len(c.node.args) > 1 {
-		n, given, err := c.intArg(1)
-		if err != nil {
-			return nil, err
-		}
-		if given {
-			end = min(start+max(n, 0), len(s))
-		}
+	length, hasLength, err := c.intArg(1)
+	if err != nil || !hasLength {
+		return n, err
 	}
-	return c.ev.single(String(s[start:end])), nil
+	return min(start+max(length, 0), n), nil
 }
 
 func isASCII(s string) bool {
@@ -110,21 +105,23 @@ func fnSubstring(c *call) (Collection, error) {
 	}
 	if isASCII(s) {
 		// Byte offsets are rune offsets, and the result can share s.
-		return substringASCII(c, s, start)
+		if start < 0 || start >= len(s) {
+			return nil, nil
+		}
+		end, err := substringEnd(c, start, len(s))
+		if err != nil {
+			return nil, err
+		}
+		return c.ev.single(String(s[start:end])), nil
 	}
+
 	runes := []rune(s)
 	if start < 0 || start >= len(runes) {
 		return nil, nil
 	}
-	end := len(runes)
-	if len(c.node.args) > 1 {
-		n, given, err := c.intArg(1)
-		if err != nil {
-			return nil, err
-		}
-		if given {
-			end = min(start+max(n, 0), len(runes))
-		}
+	end, err := substringEnd(c, start, len(runes))
+	if err != nil {
+		return nil, err
 	}
 	return c.ev.single(String(runes[start:end])), nil
 }
@@ -195,7 +192,7 @@ func fnReplace(c *call) (Collection, error) {
 // maxStringResult caps strings built by replace() and join().
 const maxStringResult = 16 << 20
 
-// regexCache keeps compiled patterns; expressions usually pass literal
+// regexCache keeps compiled patterns. Expressions usually pass literal
 // patterns, so the set stays small. It is bounded to keep hostile inputs
 // from growing it.
 var regexCache sync.Map

@@ -12,7 +12,7 @@ import (
 // FormatJSON renders a result collection as a JSON array with one object
 // per item: {"type": "System.Integer", "value": 4}. The type is qualified
 // by its namespace. Primitive values are JSON strings, numbers (decimals
-// keep their digits) or booleans; quantities are {"value", "unit"};
+// keep their digits) or booleans. Quantities are {"value", "unit"}, and
 // complex FHIR elements and resources are written back as FHIR JSON.
 func FormatJSON(c Collection) []byte {
 	var b bytes.Buffer

@@ -111,7 +111,8 @@ func (c *call) criterion(i int, item Value, index int) (tristate, error) {
 	return toBoolean(c.node.args[i].offset(), r)
 }
 
-// singleInput returns the only input item; ok is false for empty input.
+// singleInput returns the only input item. The bool result is false for
+// empty input.
 func (c *call) singleInput() (Value, bool, error) {
 	switch len(c.input) {
 	case 0:
@@ -148,8 +149,8 @@ func (c *call) intArg(i int) (int, bool, error) {
 	return int(n), ok, err
 }
 
-// inputString returns the single string input; ok is false for empty
-// input or a primitive without a value. A non-string input is an error.
+// inputString returns the single string input. The bool result is false
+// for empty input or a primitive without a value. A non-string input is an error.
 func (c *call) inputString() (string, bool, error) {
 	v, ok, err := c.singleInput()
 	if err != nil || !ok {

@@ -23,7 +23,7 @@ func (e *InvalidPrimitiveError) Error() string {
 // under root whose value does not fit its type. ParseJSON keeps such a
 // value as a String so that a validator can report it. A caller that
 // evaluates expressions on the input calls CheckPrimitives first, so that
-// no expression sees a String typed as FHIR.date.
+// no expression reads a String typed as FHIR.date.
 func CheckPrimitives(root *Node) error {
 	return checkPrimitives(root, rootPath(root))
 }
@@ -62,26 +62,24 @@ func checkPrimitives(n *Node, path string) error {
 func fitsSystemType(v Value, system string) bool {
 	switch strings.TrimPrefix(system, "System.") {
 	case "Boolean":
-		_, ok := v.(Boolean)
-		return ok
+		return hasGoType[Boolean](v)
 	case "Integer":
-		_, ok := v.(Integer)
-		return ok
+		return hasGoType[Integer](v)
 	case "Decimal":
-		_, ok := v.(Decimal)
-		return ok
+		return hasGoType[Decimal](v)
 	case "Date":
-		_, ok := v.(Date)
-		return ok
+		return hasGoType[Date](v)
 	case "DateTime":
-		_, ok := v.(DateTime)
-		return ok
+		return hasGoType[DateTime](v)
 	case "Time":
-		_, ok := v.(Time)
-		return ok
+		return hasGoType[Time](v)
 	case "String":
-		_, ok := v.(String)
-		return ok
+		return hasGoType[String](v)
 	}
 	return true
+}
+
+func hasGoType[T Value](v Value) bool {
+	_, ok := v.(T)
+	return ok
 }

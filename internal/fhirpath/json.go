@@ -22,15 +22,15 @@ const (
 // ParseJSON builds a node tree from a FHIR R4 JSON resource, typing every
 // element from the R4 model. Properties the model does not define are
 // kept, untyped, with values inferred from their JSON kind. The document
-// must be a single JSON object without duplicate member names; numbers
+// must be a single JSON object without duplicate member names. Numbers
 // keep their text, so decimal precision is preserved.
 func ParseJSON(b []byte) (*Node, error) {
 	return ParseJSONModel(b, fhirmodel.R4(), "")
 }
 
 // ParseJSONModel is ParseJSON with an explicit model. typeName types the
-// root object when it is not a resource (for example "HumanName"); when
-// empty, the root's resourceType names its type.
+// root object when it is not a resource (for example "HumanName"). When it
+// is empty, the root's resourceType names its type.
 func ParseJSONModel(b []byte, model *fhirmodel.Model, typeName string) (*Node, error) {
 	bld := &jsonBuilder{model: model}
 	dec := newJSONDecoder(b)

@@ -42,7 +42,7 @@ var binaryPrecedence = map[string]int{
 	"*": 10, "/": 10, "div": 10, "mod": 10,
 }
 
-// keywordOps are operators spelt as words; they are operators only in
+// keywordOps are operators spelt as words. They are operators only in
 // infix position, and a delimited identifier is never one.
 var keywordOps = map[string]bool{
 	"implies": true, "or": true, "xor": true, "and": true, "in": true,
@@ -138,7 +138,7 @@ func (p *parser) infixOp() (string, bool) {
 }
 
 // expression parses operators binding tighter than minPrec by precedence
-// climbing; all binary operators are left-associative.
+// climbing. All binary operators are left-associative.
 func (p *parser) expression(minPrec int) (node, error) {
 	if err := p.enter(); err != nil {
 		return nil, err

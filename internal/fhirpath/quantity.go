@@ -41,7 +41,7 @@ var calendarToUCUM = map[string]string{
 	"week": "wk", "day": "d", "hour": "h", "minute": "min", "second": "s", "millisecond": "ms",
 }
 
-// ucumToCalendar is calendarToUCUM reversed; its values are distinct.
+// ucumToCalendar is calendarToUCUM reversed, and its values are distinct.
 var ucumToCalendar = func() map[string]string {
 	out := make(map[string]string, len(calendarToUCUM))
 	for word, ucum := range calendarToUCUM {
@@ -401,7 +401,7 @@ func validUCUMSyntax(u string) bool {
 // unitCache maps unit expressions to their parseUnit result, because
 // parsing a unit costs more than the comparison that needs it and the
 // units in use are few. It stops growing at maxCachedUnits entries, so
-// units from hostile input cannot fill memory; later units are parsed on
+// units from hostile input cannot fill memory. Later units are parsed on
 // every use. The cached factors are shared and never modified.
 var (
 	unitCache      sync.Map // string -> cachedUnitDef

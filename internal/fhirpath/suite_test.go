@@ -89,7 +89,7 @@ func (in *suiteInputs) get(name string) (*Node, error) {
 	return n, nil
 }
 
-// coreConformance answers conformsTo() for the core resource profiles by
+// coreConformance evaluates conformsTo() for the core resource profiles by
 // type, as a stand-in for the validator.
 type coreConformance struct{}
 

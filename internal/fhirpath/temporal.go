@@ -22,7 +22,7 @@ const (
 	PrecisionMillisecond // a fraction of a second was given
 )
 
-// temporal holds the components of a Date, DateTime or Time. Components
+// temporal contains the components of a Date, DateTime or Time. Components
 // finer than prec are zero (month and day are 1).
 type temporal struct {
 	year, month, day     int
@@ -379,7 +379,7 @@ func timeCompare(a, b Time) (int, bool) {
 func dateToDateTime(d Date) DateTime { return DateTime(d) }
 
 // add adds amount units to t. Years and months clamp the day to
-// the end of the month; finer units are exact. Units finer than the
+// the end of the month. Finer units are exact. Units finer than the
 // precision of a Date are converted to days, truncated.
 func (t temporal) add(amount Decimal, unit string, isDate bool) (temporal, error) {
 	whole := amount.Truncate(0)

@@ -13,8 +13,8 @@ type Value interface {
 	TypeName() (namespace, name string)
 }
 
-// Collection is an ordered FHIRPath collection. An empty collection stands
-// for "no value".
+// Collection is an ordered FHIRPath collection. An empty collection
+// represents "no value".
 type Collection []Value
 
 // Boolean is System.Boolean.
@@ -63,7 +63,7 @@ func (TypeInfo) TypeName() (string, string) { return "System", "SimpleTypeInfo" 
 func (b Boolean) String() string { return strconv.FormatBool(bool(b)) }
 func (i Integer) String() string { return strconv.FormatInt(int64(i), 10) }
 
-// systemValue unwraps a FHIR primitive node to its System value; other
+// systemValue unwraps a FHIR primitive node to its System value. Other
 // values are returned unchanged. A primitive without a value (only id or
 // extensions) yields nil.
 func systemValue(v Value) Value {

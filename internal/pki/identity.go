@@ -127,7 +127,7 @@ func EngineFromCertificate(leaf *x509.Certificate) (string, bool) {
 	return identityFromCertificate(leaf, EngineURIPrefix)
 }
 
-// identityPrefixes are the identity kinds; a certificate may carry one.
+// identityPrefixes are the identity kinds. A certificate may carry one.
 var identityPrefixes = []string{PartnerURIPrefix, AdminURIPrefix, EngineURIPrefix}
 
 func identityFromCertificate(leaf *x509.Certificate, prefix string) (string, bool) {

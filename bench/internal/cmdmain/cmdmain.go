@@ -13,7 +13,7 @@ import (
 var ErrUsage = errors.New("invalid arguments")
 
 // Main runs run with the subcommand and its arguments from os.Args and
-// exits. name prefixes error lines; usage is printed on usage errors.
+// exits. Error lines start with name, and usage is printed on usage errors.
 func Main(name, usage string, run func(command string, args []string) error) {
 	if len(os.Args) < 2 {
 		fmt.Fprint(os.Stderr, usage)
@@ -27,4 +27,11 @@ func Main(name, usage string, run func(command string, args []string) error) {
 		}
 		os.Exit(1)
 	}
+}
+
+// ValidTiming reports whether the options of a time step are usable:
+// at least one round, iterations a positive multiple of rounds, and no
+// negative warmup.
+func ValidTiming(iterations, rounds, warmup int) bool {
+	return rounds >= 1 && iterations >= rounds && iterations%rounds == 0 && warmup >= 0
 }
