@@ -22,7 +22,7 @@ import (
 //	the resources' JSON, concatenated in index order
 //
 // Each resource of the index gives its offset and length in the
-// concatenated data, so loading a bundle parses only the index; a resource
+// concatenated data, so loading a bundle parses only the index. A resource
 // is parsed when a validator first needs it.
 const bundleMagic = "gatehouse-fhirpkg-1\n"
 

@@ -62,8 +62,9 @@ type Package struct {
 // ID returns "name#version", the usual way to name a package version.
 func (p *Package) ID() string { return p.Name + "#" + p.Version }
 
-// Resource is one conformance resource of a package. JSON holds the
-// resource as stored; the other fields are copies of its top-level members.
+// Resource is one conformance resource of a package. JSON contains the
+// resource as stored, and the other fields are copies of its top-level
+// members.
 type Resource struct {
 	ResourceType string
 	ID           string
@@ -110,7 +111,7 @@ func LoadFile(name string, lim Limits) (*Package, error) {
 }
 
 // ReadTGZ reads a package archive. The manifest package/package.json is
-// required; resources are the JSON files directly under package/.
+// required, and the resources are the JSON files directly under package/.
 func ReadTGZ(r io.Reader, lim Limits) (*Package, error) {
 	gz, err := gzip.NewReader(r)
 	if err != nil {

@@ -30,7 +30,7 @@ type Dependency struct {
 }
 
 // NewSet builds a set. Two packages with the same name and version are an
-// error; dependencies the set cannot satisfy are not (see Unresolved),
+// error. Dependencies the set cannot satisfy are not (see Unresolved),
 // because most published packages depend on terminology packages that a
 // validator can do without.
 func NewSet(pkgs ...*Package) (*Set, error) {
@@ -214,7 +214,7 @@ func majorMinor(v string) string {
 	return parts[0] + "." + parts[1]
 }
 
-// compareVersions orders dotted versions numerically, part by part; parts
+// compareVersions orders dotted versions numerically, part by part. Parts
 // that are not numbers compare as text.
 func compareVersions(a, b string) int {
 	pa, pb := strings.Split(a, "."), strings.Split(b, ".")

@@ -2,6 +2,7 @@ package strict
 
 import (
 	"bytes"
+	"slices"
 	"strings"
 
 	"github.com/go-json-experiment/json/jsontext"
@@ -22,22 +23,13 @@ func (c *Checker) declaredVersion(body []byte) int {
 		if !ok || !strings.HasPrefix(canonical, pasBase) {
 			continue
 		}
-		i := c.versionIndex(version)
+		i := slices.Index(c.names, version)
 		if i < 0 || found >= 0 && found != i {
 			return -1
 		}
 		found = i
 	}
 	return found
-}
-
-func (c *Checker) versionIndex(version string) int {
-	for i, name := range c.names {
-		if name == version {
-			return i
-		}
-	}
-	return -1
 }
 
 // topLevelProfiles returns the strings of meta.profile of the top-level

@@ -70,7 +70,7 @@ func TestDeclaredVersionIsTheOnlyOneTried(t *testing.T) {
 	for _, profile := range []string{requestBundle + "|2.0.1", requestBundle + "|9.9.9"} {
 		oo, err := c.CheckRequest("Claim/$submit", declare(t, file, profile))
 		if err != nil || oo != nil {
-			t.Errorf("declaring %s: refused: %v %v", profile, err, oo)
+			t.Errorf("declaring %s: rejected: %v %v", profile, err, oo)
 		}
 	}
 }

@@ -1,11 +1,11 @@
 // Package strict is strict mode (control C9): every resource that crosses
 // the link, in either direction, must conform to FHIR R4 and to the
-// profiles declared for its interaction, or it is refused before it is
+// profiles declared for its interaction, or it is rejected before it is
 // forwarded or released.
 //
 // Requests and responses of the Da Vinci PAS operations are checked against
-// the PAS Bundle profiles of every PAS version the payer supports; a body is
-// accepted when it conforms to one of them, and otherwise refused with the
+// the PAS Bundle profiles of every PAS version the payer supports. A body is
+// accepted when it conforms to one of them, and otherwise rejected with the
 // issues of the closest version. A body whose meta.profile names a PAS
 // profile with a supported version ("...|2.0.1") is checked under that
 // version only. Every other body is checked against the R4 core
@@ -33,10 +33,10 @@ var DefaultPASVersions = []string{"2.0.1", "2.2.1"}
 
 // Checker validates bodies. It is safe for concurrent use.
 type Checker struct {
-	// versions holds one validator per PAS version, newest last, each
+	// versions contains one validator per PAS version, newest last, each
 	// resolving unversioned PAS profile URLs to its version.
 	versions []*validate.Validator
-	// names holds the PAS version of each validator, in the same order.
+	// names contains the PAS version of each validator, in the same order.
 	names []string
 }
 

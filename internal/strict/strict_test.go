@@ -21,7 +21,7 @@ func TestCheckRequestAcceptsEitherPASVersion(t *testing.T) {
 		}
 		oo, err := c.CheckRequest("Claim/$submit", body)
 		if err != nil || oo != nil {
-			t.Errorf("%s: refused: %v %v", f, err, oo)
+			t.Errorf("%s: rejected: %v %v", f, err, oo)
 		}
 	}
 }
@@ -59,7 +59,7 @@ func TestOnlyConfiguredVersions(t *testing.T) {
 // TestUndeclaredInteractionTriesEveryVersion checks a body outside the PAS
 // operations, such as a notification Bundle, whose entries declare
 // unversioned PAS profiles that only PAS 2.0.1 accepts: its insurer NPI
-// has 6 digits, which PAS 2.2.1 refuses.
+// has 6 digits, which PAS 2.2.1 rejects.
 func TestUndeclaredInteractionTriesEveryVersion(t *testing.T) {
 	c, err := New(nil)
 	if err != nil {
@@ -70,7 +70,7 @@ func TestUndeclaredInteractionTriesEveryVersion(t *testing.T) {
 		t.Fatal(err)
 	}
 	if oo, err := c.CheckRequest("$subscription-hook", body); err != nil || oo != nil {
-		t.Errorf("refused a body that conforms under PAS 2.0.1: %v %+v", err, oo)
+		t.Errorf("rejected a body that conforms under PAS 2.0.1: %v %+v", err, oo)
 	}
 	only221, err := New([]string{"2.2.1"})
 	if err != nil {

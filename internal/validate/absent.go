@@ -44,8 +44,8 @@ const (
 type absentPlan struct {
 	mode  absentMode
 	names []string // child names the result depends on (modeChain: the first only)
-	// holds is the expression's entry in knownToHold, or nil.
-	holds func(fp *fhirpath.Node) bool
+	// satisfied is the expression's entry in satisfiedShortcuts, or nil.
+	satisfied func(fp *fhirpath.Node) bool
 }
 
 // absentKey identifies a cached result: the constraint, type of the focus
@@ -214,8 +214,8 @@ func isIdent(s string) bool {
 func isLowerIdent(s string) bool { return isIdent(s) && s[0] >= 'a' && s[0] <= 'z' }
 
 // absentNames decides whether an expression has the absent shape and
-// collects its names. It scans tokens without parsing; anything it does
-// not recognize disqualifies the expression.
+// collects its names. It scans tokens without parsing, and anything it
+// does not recognize disqualifies the expression.
 func absentNames(src string) absentPlan {
 	var names []string
 	for i := 0; i < len(src); {

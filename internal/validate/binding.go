@@ -8,9 +8,9 @@ import (
 // code system.
 const codeInvalid = outcome.Code("code-invalid")
 
-// bind checks a value against the element's binding. Required bindings
-// are errors; extensible and preferred bindings are warnings; example
-// bindings are not checked. Membership that cannot be decided offline is
+// bind checks a value against the element's binding. Violations of
+// required bindings are errors, of extensible and preferred bindings
+// warnings, and example bindings are not checked. Membership that cannot be decided offline is
 // reported as not verified, never as valid.
 func (r *run) bind(o *occurrence, d *elemDef) {
 	b := d.binding
@@ -77,8 +77,8 @@ func bindingCodings(o *occurrence) (codings []coding, applies bool) {
 	return nil, false
 }
 
-// codingInSystem checks a Coding's code against its code system: codes of
-// complete code systems in the packages must exist; codes of external
+// codingInSystem checks a Coding's code against its code system. Codes of
+// complete code systems in the packages must exist. Codes of external
 // systems are checked for syntax where the syntax is known and reported
 // as not verified.
 func (r *run) codingInSystem(c *jnode, path string) {

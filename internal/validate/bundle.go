@@ -48,6 +48,15 @@ func (r *run) pushBundle(n *jnode, path string, profiles []*structure) {
 
 func (r *run) popBundle() { r.bundles = r.bundles[:len(r.bundles)-1] }
 
+// innermostBundle returns the index of the Bundle being validated that
+// contains the current element most closely, or nil outside any Bundle.
+func (r *run) innermostBundle() *bundleIndex {
+	if len(r.bundles) == 0 {
+		return nil
+	}
+	return r.bundles[len(r.bundles)-1]
+}
+
 func (r *run) indexEntry(b *bundleIndex, e *jnode, path string) {
 	entry := bundleEntry{fullURL: e.str("fullUrl"), res: e.prop("resource")}
 	i := len(b.entries)
@@ -87,29 +96,36 @@ func restfulTail(url string) (typ, id string, ok bool) {
 	if strings.HasPrefix(url, "urn:") {
 		return "", "", false
 	}
-	if i := strings.Index(url, "/_history/"); i >= 0 {
-		url = url[:i]
-	}
-	parts := strings.Split(url, "/")
-	if len(parts) < 2 {
-		return "", "", false
-	}
-	typ, id = parts[len(parts)-2], parts[len(parts)-1]
-	if !resourceTypeNames[typ] || id == "" {
+	typ, id, ok = lastTwoSegments(url)
+	if !ok || !resourceTypeNames[typ] || id == "" {
 		return "", "", false
 	}
 	return typ, id, true
 }
 
+// lastTwoSegments returns the last two path segments of a reference
+// without its "/_history/" part, which are the type and id of a RESTful
+// reference. ok is false when the reference has no "/".
+func lastTwoSegments(ref string) (typ, id string, ok bool) {
+	if i := strings.Index(ref, "/_history/"); i >= 0 {
+		ref = ref[:i]
+	}
+	slash := strings.LastIndexByte(ref, '/')
+	if slash < 0 {
+		return "", "", false
+	}
+	return ref[strings.LastIndexByte(ref[:slash], '/')+1 : slash], ref[slash+1:], true
+}
+
 // resolveInBundle finds the entry a reference points to, following the
-// FHIR rules: absolute references match a fullUrl; relative ones are taken
-// against the base of the referring entry's fullUrl, or match an entry
+// FHIR rules. Absolute references match a fullUrl, and relative ones are
+// taken against the base of the referring entry's fullUrl, or match an entry
 // without a RESTful fullUrl by type and id.
 func (r *run) resolveInBundle(ref string) (*jnode, bool) {
-	if len(r.bundles) == 0 {
+	b := r.innermostBundle()
+	if b == nil {
 		return nil, false
 	}
-	b := r.bundles[len(r.bundles)-1]
 	if i, ok := b.byFullURL[ref]; ok {
 		return b.entries[i].res, true
 	}

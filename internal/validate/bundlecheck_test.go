@@ -8,7 +8,7 @@ import (
 )
 
 // bundleCases are Bundles for the native checks of bdl-3, bdl-4 and bdl-7,
-// with whether each check may decide that the invariant holds.
+// with whether each check may decide that the invariant is true.
 var bundleCases = []struct {
 	name                   string
 	doc                    string
@@ -67,8 +67,8 @@ func TestBundleChecksAgree(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for key, holds := range map[string]bool{"bdl-3": tc.request, "bdl-4": tc.response, "bdl-7": tc.ver} {
-			if !holds && !strings.Contains(issueText(res), key) {
+		for key, satisfied := range map[string]bool{"bdl-3": tc.request, "bdl-4": tc.response, "bdl-7": tc.ver} {
+			if !satisfied && !strings.Contains(issueText(res), key) {
 				t.Errorf("%s: no %s issue in %s", tc.name, key, issueText(res))
 			}
 		}

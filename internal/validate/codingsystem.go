@@ -8,7 +8,7 @@ import (
 
 // notCodeSystem reports a Coding.system that cannot name a code system:
 // a relative reference, or the canonical URL of a value set the packages
-// hold (a common mistake, since bindings name value sets).
+// contain (a common mistake, since bindings name value sets).
 func (r *run) notCodeSystem(system, path string) bool {
 	if !strings.Contains(system, ":") {
 		r.errorf(codeInvalid, path+".system", "Coding.system must be an absolute URI, not a relative reference")

@@ -2,7 +2,7 @@ package validate
 
 import "testing"
 
-// The FHIR R4 datatypes page says strings shall not contain code points
+// The FHIR R4 datatypes page states that strings shall not contain code points
 // below U+0020 other than tab, CR and LF, whether written raw or as a JSON
 // \u escape. A NUL that passes strict mode reaches the upstream, where a C
 // library or PostgreSQL text column may truncate or reject it.

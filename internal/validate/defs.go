@@ -238,7 +238,7 @@ func (s *structure) attach(e *elemDef, first bool) error {
 
 // splitID returns the id of the parent element and the last segment of an
 // element id ("extension:race" in "Patient.extension:race"). The last
-// segment starts where the last path segment's name does; ids of renamed
+// segment starts where the last path segment's name does. Ids of renamed
 // choice elements ("Observation.value[x]:valueQuantity" with the path
 // "Observation.valueQuantity") split at the last dot before the slice name.
 func splitID(id, path string) (parent, segment string) {
@@ -323,13 +323,12 @@ func compileElement(msg json.RawMessage) (*elemDef, error) {
 			e.slicing.discriminators = append(e.slicing.discriminators, discriminator{typ: d.Type, path: d.Path})
 		}
 	}
-	var err error
-	e.fixed, e.pattern, err = fixedAndPattern(msg)
+	values, err := readValueMembers(msg)
 	if err != nil {
 		return nil, err
 	}
-	e.minValue, e.maxValue, err = elementLimits(msg)
-	return e, err
+	e.fixed, e.pattern, e.minValue, e.maxValue = values.fixed, values.pattern, values.minValue, values.maxValue
+	return e, nil
 }
 
 // fhirTypeCode maps the FHIRPath system type codes of primitive value
@@ -358,37 +357,60 @@ func parseMax(s string) int {
 	return n
 }
 
-// fixedAndPattern finds the fixed[x] and pattern[x] members of an element
-// definition, whose names carry the type ("fixedUri", "patternCodeableConcept").
-func fixedAndPattern(msg json.RawMessage) (fixed, pattern *jnode, err error) {
+// valueMembers are the members of an element definition that give a value
+// of the element's type, each named by a prefix and the type ("fixedUri",
+// "patternCodeableConcept", "minValueDate").
+type valueMembers struct {
+	fixed, pattern     *jnode
+	minValue, maxValue *valueLimit
+}
+
+// readValueMembers finds the fixed[x], pattern[x], minValue[x] and
+// maxValue[x] members of an element definition in one pass.
+func readValueMembers(msg json.RawMessage) (valueMembers, error) {
+	var out valueMembers
 	dec := jsontext.NewDecoder(bytes.NewReader(msg))
 	if _, err := dec.ReadToken(); err != nil {
-		return nil, nil, err
+		return out, err
 	}
 	for dec.PeekKind() == '"' {
 		name, err := dec.ReadToken()
 		if err != nil {
-			return nil, nil, err
+			return out, err
 		}
 		key := name.String()
-		isFixed := strings.HasPrefix(key, "fixed") && len(key) > 5
-		isPattern := strings.HasPrefix(key, "pattern") && len(key) > 7
-		if !isFixed && !isPattern {
+		isFixed := strings.HasPrefix(key, "fixed") && len(key) > len("fixed")
+		isPattern := strings.HasPrefix(key, "pattern") && len(key) > len("pattern")
+		isMin := strings.HasPrefix(key, "minValue") && len(key) > len("minValue")
+		isMax := strings.HasPrefix(key, "maxValue") && len(key) > len("maxValue")
+		if !isFixed && !isPattern && !isMin && !isMax {
 			if err := dec.SkipValue(); err != nil {
-				return nil, nil, err
+				return out, err
 			}
 			continue
 		}
-		p := &treeParser{dec: dec, lim: Limits{MaxNodes: 1 << 20, MaxArrayItems: 1 << 20}}
-		v, err := p.value()
-		if err != nil {
-			return nil, nil, err
+
+		// A limit is a scalar or a Quantity, so it gets a smaller node budget.
+		maxNodes := 1 << 20
+		if isMin || isMax {
+			maxNodes = 1 << 10
 		}
-		if isFixed {
-			fixed = v
-		} else {
-			pattern = v
+		p := &treeParser{dec: dec, lim: Limits{MaxNodes: maxNodes, MaxArrayItems: maxNodes}}
+		v, err := p.value()
+		switch {
+		case err != nil && (isMin || isMax):
+			return out, fmt.Errorf("%s: %w", key, err)
+		case err != nil:
+			return out, err
+		case isFixed:
+			out.fixed = v
+		case isPattern:
+			out.pattern = v
+		case isMin:
+			out.minValue = &valueLimit{typ: key[len("minValue"):], val: v}
+		default:
+			out.maxValue = &valueLimit{typ: key[len("maxValue"):], val: v}
 		}
 	}
-	return fixed, pattern, nil
+	return out, nil
 }

@@ -44,7 +44,7 @@
 // gives (profiles, extensions), which are part of its structure.
 //
 // The package never logs. Input is capped (Limits): size, nesting, string
-// length, array length and number of values; nested validations (contained
+// length, array length and number of values. Nested validations (contained
 // resources, Bundle entries, profile checks of references) are capped at
 // 24 levels, and FHIRPath evaluation has its own step limits.
 package validate

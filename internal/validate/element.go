@@ -80,7 +80,7 @@ func (d *elemDef) typeProfiles(code string) []string {
 	return nil
 }
 
-// isResourceElement reports whether d holds a resource; the resource's own
+// isResourceElement reports whether d contains a resource, whose own
 // definition carries its constraints.
 func isResourceElement(d *elemDef) bool {
 	return len(d.types) == 1 && (d.types[0].code == "Resource" || resourceTypeNames[d.types[0].code])
@@ -244,11 +244,17 @@ func (r *run) attachmentSize(o *occurrence) {
 	if size == nil || data == nil || size.kind != kindNumber || data.kind != kindString {
 		return
 	}
-	decoded, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(data.text), ""))
+	decoded, err := decodeBase64(data.text)
 	if err != nil {
 		return // the base64Binary check reports it
 	}
 	if n, err := strconv.Atoi(size.text); err == nil && n != len(decoded) {
-		r.errorf(outcome.CodeValue, o.path+".size", "size is %d but the data holds %d bytes", n, len(decoded))
+		r.errorf(outcome.CodeValue, o.path+".size", "size is %d but the data contains %d bytes", n, len(decoded))
 	}
+}
+
+// decodeBase64 decodes a base64Binary value, which may contain whitespace
+// between its groups of four characters.
+func decodeBase64(text string) ([]byte, error) {
+	return base64.StdEncoding.DecodeString(strings.Join(strings.Fields(text), ""))
 }

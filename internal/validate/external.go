@@ -1,9 +1,6 @@
 package validate
 
-import (
-	"regexp"
-	"slices"
-)
+import "regexp"
 
 // externalSystem is a code system no package enumerates, with the syntax
 // its codes follow.
@@ -135,5 +132,3 @@ func verhoeff(code string) bool {
 	}
 	return c == 0
 }
-
-func sortStrings(s []string) { slices.Sort(s) }

@@ -2,6 +2,7 @@ package validate
 
 import (
 	"encoding/json"
+	"slices"
 
 	"github.com/gatehouse-health/gatehouse/internal/fhirpkg"
 	"github.com/gatehouse-health/gatehouse/internal/outcome"
@@ -53,11 +54,7 @@ func (r *run) withGlobalProfiles(profiles []*structure, base *structure, path st
 		case s.typ != base.typ:
 			continue
 		}
-		dup := false
-		for _, have := range profiles {
-			dup = dup || have == s
-		}
-		if !dup {
+		if !slices.Contains(profiles, s) {
 			profiles = append(profiles, s)
 		}
 	}

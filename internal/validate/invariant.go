@@ -12,16 +12,17 @@ import (
 // corrections replaces invariants whose published R4 expression is wrong.
 // tim-9 compares the repeating Timing.repeat.when with "in", which
 // FHIRPath makes an error as soon as when has two values (HL7 Jira
-// FHIR-35990); the replacement tests every value.
+// FHIR-35990), so the replacement tests every value.
 //
 // US Core's pd-1 applies "or" to repeating elements, which FHIRPath makes
-// an error as soon as one has two values; the replacement tests existence.
+// an error as soon as one has two values, so the replacement tests existence.
 //
-// Questionnaire's que-7 tests "answer is Boolean"; the answer is the FHIR
-// type boolean, which this FHIRPath engine does not match to System.Boolean.
+// Questionnaire's que-7 tests "answer is Boolean", but the answer is the
+// FHIR type boolean, which this FHIRPath engine does not match to
+// System.Boolean.
 //
 // Questionnaire's que-12 tests "more than two" enableWhen although its
-// rule is about more than one; the reference validator applies the rule
+// rule is about more than one. The reference validator applies the rule
 // as stated.
 var corrections = map[string]string{
 	"enableWhen.count() > 2 implies enableBehavior.exists()":                             "enableWhen.count() > 1 implies enableBehavior.exists()",
@@ -40,7 +41,7 @@ func (r *run) invariant(c *constraint, d *elemDef, path string, fp *fhirpath.Nod
 		return
 	}
 	plan := c.absentPlan()
-	if plan.holds != nil && plan.holds(fp) {
+	if plan.satisfied != nil && plan.satisfied(fp) {
 		return
 	}
 	key, cacheable := absentKeyFor(plan, c, fp)
@@ -57,10 +58,10 @@ func (r *run) invariant(c *constraint, d *elemDef, path string, fp *fhirpath.Nod
 	r.reportInvariant(c, d, path, res)
 }
 
-// knownToHold maps invariant expressions to Go tests of cases in which
-// they hold, checked before FHIRPath evaluates them. A false return
-// means evaluate.
-var knownToHold = map[string]func(fp *fhirpath.Node) bool{
+// satisfiedShortcuts maps invariant expressions to Go tests of cases in
+// which they are true, run before FHIRPath evaluates them. A false return
+// means FHIRPath evaluates the expression.
+var satisfiedShortcuts = map[string]func(fp *fhirpath.Node) bool{
 	// ref-1 holds for a reference that does not start with "#": the left
 	// operand of "or" is true. Only local references need %rootResource.
 	"reference.startsWith('#').not() or (reference.substring(1).trace('url') in %rootResource.contained.id.trace('ids'))": func(fp *fhirpath.Node) bool {
@@ -113,12 +114,12 @@ type invariantResult struct {
 type invariantOutcome uint8
 
 const (
-	invariantHolds        invariantOutcome = iota
-	invariantFails                         // false
-	invariantNotCompiled                   // the expression does not compile
-	invariantNotEvaluable                  // a hook cannot tell offline
-	invariantError                         // evaluation failed
-	invariantUnverified                    // false, but memberOf() met a value set not loaded
+	invariantSatisfied    invariantOutcome = iota // true
+	invariantFails                                // false
+	invariantNotCompiled                          // the expression does not compile
+	invariantNotEvaluable                         // a hook cannot tell offline
+	invariantError                                // evaluation failed
+	invariantUnverified                           // false, but memberOf() met a value set not loaded
 )
 
 // evalInvariant evaluates the (corrected) expression of c on fp.
@@ -140,7 +141,7 @@ func (r *run) evalInvariant(c *constraint, fp *fhirpath.Node) invariantResult {
 	case known && !ok:
 		return invariantResult{kind: invariantFails}
 	}
-	return invariantResult{kind: invariantHolds}
+	return invariantResult{kind: invariantSatisfied}
 }
 
 // reportInvariant records the issue, if any, of an invariant's outcome.
@@ -179,7 +180,7 @@ func (c *constraint) absentPlan() absentPlan {
 		return *p
 	}
 	p := analyzeAbsent(c.source())
-	p.holds = knownToHold[c.expr]
+	p.satisfied = satisfiedShortcuts[c.expr]
 	c.absent.Store(&p)
 	return p
 }
@@ -280,7 +281,7 @@ func nodeString(n *fhirpath.Node, name string) string {
 
 // conformanceHook implements conformsTo().
 // NOTE: conformsTo() needs the validator to check a FHIRPath node, but the
-// validator walks its own JSON tree; until the two are linked, conformsTo()
+// validator walks its own JSON tree. Until the two are linked, conformsTo()
 // reports that it cannot tell, and the invariant is reported as not
 // evaluated (information). No invariant of the shipped packages calls it.
 type conformanceHook struct{}

@@ -22,8 +22,8 @@ type Limits struct {
 	MaxNodes        int   // JSON values in one document
 }
 
-// DefaultLimits accept a 10 MiB PAS Bundle with attachments: the nesting,
-// string and size limits are those of fhirjson.DefaultLimits; 50,000 items
+// DefaultLimits accept a 10 MiB PAS Bundle with attachments. The nesting,
+// string and size limits are those of fhirjson.DefaultLimits, and 50,000 items
 // per array and a million values per document are far beyond any
 // published example.
 var DefaultLimits = Limits{
@@ -145,7 +145,7 @@ func intakeLimits(lim Limits) fhirjson.Limits {
 	return fhirjson.Limits{MaxBytes: lim.MaxBytes, MaxDepth: lim.MaxDepth, MaxStringLength: lim.MaxStringLength}
 }
 
-// errIntake stands for a fault the intake reports in its own words.
+// errIntake marks a fault the intake reports in its own words.
 var errIntake = errors.New("validate: document rejected by the intake")
 
 func readTree(doc []byte, lim Limits) (*jnode, error) {
@@ -153,9 +153,9 @@ func readTree(doc []byte, lim Limits) (*jnode, error) {
 		return nil, errIntake
 	}
 	// A bytes.Buffer lets the decoder read doc in place instead of copying
-	// it into a buffer of its own; it only reads the bytes.
+	// it into a buffer of its own, because the decoder only reads the bytes.
 	dec := jsontext.NewDecoder(bytes.NewBuffer(doc), jsontext.AllowDuplicateNames(false), jsontext.AllowInvalidUTF8(false))
-	// One copy of the document holds every string of the tree: members
+	// One copy of the document contains every string of the tree: members
 	// and values without escapes are substrings of it, so reading them
 	// allocates nothing.
 	p := &treeParser{dec: dec, lim: lim, intake: true, src: string(doc)}
@@ -179,7 +179,7 @@ type treeParser struct {
 	// intake applies the intake's depth and string limits while reading.
 	intake bool
 	// src is the text the decoder reads, when the caller has it as a
-	// string; strings of the tree are then cut from it.
+	// string. Strings of the tree are then cut from it.
 	src string
 
 	slab  []jnode  // nodes are allocated from here, a chunk at a time
@@ -251,7 +251,7 @@ func (p *treeParser) stringValue(raw jsontext.Value) (string, error) {
 }
 
 // rawText returns raw, the value just read, as a string: cut from src
-// when src holds it at the decoder's offset, else copied.
+// when src contains it at the decoder's offset, else copied.
 func (p *treeParser) rawText(raw []byte) string {
 	end := int(p.dec.InputOffset())
 	start := end - len(raw)

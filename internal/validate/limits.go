@@ -1,14 +1,8 @@
 package validate
 
 import (
-	"bytes"
-	"encoding/json"
-	"fmt"
 	"strings"
 
-	"github.com/go-json-experiment/json/jsontext"
-
-	"github.com/gatehouse-health/gatehouse/internal/fhirpath"
 	"github.com/gatehouse-health/gatehouse/internal/outcome"
 )
 
@@ -17,36 +11,6 @@ import (
 type valueLimit struct {
 	typ string
 	val *jnode
-}
-
-// elementLimits reads the minValue[x] and maxValue[x] members of an
-// element definition.
-func elementLimits(msg json.RawMessage) (minimum, maximum *valueLimit, err error) {
-	if !bytes.Contains(msg, []byte(`"minValue`)) && !bytes.Contains(msg, []byte(`"maxValue`)) {
-		return nil, nil, nil
-	}
-	var members map[string]json.RawMessage
-	if err := json.Unmarshal(msg, &members); err != nil {
-		return nil, nil, err
-	}
-	for key, raw := range members {
-		isMin := strings.HasPrefix(key, "minValue") && len(key) > len("minValue")
-		isMax := strings.HasPrefix(key, "maxValue") && len(key) > len("maxValue")
-		if !isMin && !isMax {
-			continue
-		}
-		p := &treeParser{dec: jsontext.NewDecoder(bytes.NewReader(raw)), lim: Limits{MaxNodes: 1 << 10, MaxArrayItems: 1 << 10}}
-		v, err := p.value()
-		if err != nil {
-			return nil, nil, fmt.Errorf("%s: %w", key, err)
-		}
-		if isMin {
-			minimum = &valueLimit{typ: key[len("minValue"):], val: v}
-		} else {
-			maximum = &valueLimit{typ: key[len("maxValue"):], val: v}
-		}
-	}
-	return minimum, maximum, nil
 }
 
 // valueLimits checks a value against the element's minValue[x] and
@@ -85,20 +49,13 @@ func (r *run) valueLimit(o *occurrence, d *elemDef, lim *valueLimit, op, relatio
 	}
 }
 
-// quantityBeyond compares a quantity to a quantity limit in the FHIRPath
-// engine, which converts between UCUM units. known is false when either
-// has no UCUM code or the units are not commensurable.
+// quantityBeyond compares a quantity to a quantity limit. known is false
+// when either has no UCUM code or the units are not commensurable.
 func quantityBeyond(q, lim *jnode, op string) (beyond, known bool) {
-	value, limit := q.prop("value"), lim.prop("value")
-	formal := func(n *jnode) bool { return n.str("system") == ucumSystem && ucumCode.MatchString(n.str("code")) }
-	if value == nil || limit == nil || !formal(q) || !formal(lim) || !ucumNumber.MatchString(value.text) || !ucumNumber.MatchString(limit.text) {
+	if !isUCUMQuantity(q) || !isUCUMQuantity(lim) {
 		return false, false
 	}
-	expr, err := fhirpath.Compile(fmt.Sprintf("%s '%s' %s %s '%s'", value.text, q.str("code"), op, limit.text, lim.str("code")))
-	if err != nil {
-		return false, false
-	}
-	beyond, known, err = expr.EvaluateBool(fhirpath.EvalContext{})
+	beyond, known, err := compareUCUM(q, lim, op)
 	return beyond, known && err == nil
 }
 

@@ -1,14 +1,14 @@
 package validate
 
-// elemPlan holds what checking a value against one element definition
-// needs beyond the definition itself and is the same for every value:
-// facts that resolve other definitions. It is worked out on first use and
+// elemPlan contains the facts, resolved from other definitions, that
+// checking a value against one element definition needs and that are the
+// same for every value. It is worked out on first use and
 // kept with the definition, so the structures cached by a Validator carry
 // their plans, and a transient definition (see conformsTo) drops its plan
 // with it.
 type elemPlan struct {
 	// targetTypes are the resource types a Reference or canonical element
-	// allows, from its target profiles; empty allows any type.
+	// allows, from its target profiles. An empty map allows any type.
 	targetTypes map[string]bool
 }
 
@@ -24,7 +24,7 @@ func (r *run) planOf(d *elemDef) *elemPlan {
 	return d.plan.Load()
 }
 
-// targetTypes returns the resource types a Reference element allows; the
+// targetTypes returns the resource types a Reference element allows. The
 // map is shared and must not be changed.
 func (r *run) targetTypes(d *elemDef) map[string]bool { return r.planOf(d).targetTypes }
 

@@ -23,7 +23,7 @@ var resourceTypeNames = func() map[string]bool {
 	return m
 }()
 
-// jsonKinds gives the JSON kind each primitive type is written as; types
+// jsonKinds gives the JSON kind each primitive type is written as. Types
 // not listed are strings.
 var jsonKinds = map[string]string{
 	"boolean": "boolean", "integer": "number", "decimal": "number",
@@ -95,8 +95,8 @@ func (r *run) primitiveKind(o *occurrence, typ string) bool {
 	return true
 }
 
-// jsonKindName names a JSON kind as jsonKinds does; "" for objects,
-// arrays and null.
+// jsonKindName names a JSON kind as jsonKinds does, or returns "" for
+// objects, arrays and null.
 func jsonKindName(kind byte) string {
 	switch kind {
 	case kindString:
@@ -172,7 +172,7 @@ func isBase64Text(text string) bool {
 		switch {
 		case c >= '0' && c <= '9', c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c == '+', c == '/', c == '=':
 			n++
-		case c == ' ' || c == '\t' || c == '\n' || c == '\f' || c == '\r':
+		case isSpace(c):
 			if n%4 != 0 {
 				return false
 			}

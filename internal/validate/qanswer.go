@@ -1,7 +1,6 @@
 package validate
 
 import (
-	"encoding/base64"
 	"fmt"
 	"regexp"
 	"slices"
@@ -70,7 +69,7 @@ func (c *qrCheck) answer(def, ans *jnode, at string, count int) {
 	}
 	valAt := at + ".value.ofType(" + typ + ")"
 	if !answerValueTypes[typ] {
-		return // not a type QuestionnaireResponse.answer.value[x] has; the structure check reports it
+		return // the structure check reports a type QuestionnaireResponse.answer.value[x] does not have
 	}
 	if !slices.Contains(allowed, typ) {
 		c.r.errorf(outcome.CodeStructure, valAt, "an answer to an item of type %s must be of type %s, not %s", itemType, strings.Join(allowed, " or "), typ)
@@ -226,32 +225,48 @@ var (
 	ucumCode   = regexp.MustCompile(`^[!-&(-\[\]-~]+$`) // printable ASCII without ' and \
 )
 
+// isUCUMQuantity reports whether a Quantity has a UCUM code and a value
+// that a FHIRPath quantity literal can contain.
+func isUCUMQuantity(q *jnode) bool {
+	value := q.prop("value")
+	return value != nil && q.str("system") == ucumSystem && ucumCode.MatchString(q.str("code")) && ucumNumber.MatchString(value.text)
+}
+
+// compareUCUM evaluates "q op lim" in the FHIRPath engine, which converts
+// between UCUM units. Both quantities must pass isUCUMQuantity. known is
+// false when the units are not commensurable, and err is set only when
+// the comparison does not compile.
+func compareUCUM(q, lim *jnode, op string) (beyond, known bool, err error) {
+	src := fmt.Sprintf("%s '%s' %s %s '%s'", q.prop("value").text, q.str("code"), op, lim.prop("value").text, lim.str("code"))
+	expr, err := fhirpath.Compile(src)
+	if err != nil {
+		return false, false, err
+	}
+	beyond, known, evalErr := expr.EvaluateBool(fhirpath.EvalContext{})
+	return beyond, known && evalErr == nil, nil
+}
+
 // quantityLimit reports a quantity beyond a limit: op is "<" for a
-// minimum and ">" for a maximum, and relation names the comparison in words. The FHIRPath engine converts between UCUM units; a
-// quantity or limit without a UCUM code cannot be compared, which is an
-// error because the limit then cannot be shown to hold.
+// minimum and ">" for a maximum, and relation names the comparison in
+// words. A quantity or limit without a UCUM code is an error, because
+// the limit then cannot be checked.
 func (c *qrCheck) quantityLimit(val, lim *jnode, op, relation, link, at string) {
-	value, limit := val.prop("value"), lim.prop("value")
-	if value == nil || limit == nil {
+	if val.prop("value") == nil || lim.prop("value") == nil {
 		return
 	}
-	formal := func(q *jnode) bool { return q.str("system") == ucumSystem && ucumCode.MatchString(q.str("code")) }
-	if !formal(val) || !formal(lim) || !ucumNumber.MatchString(value.text) || !ucumNumber.MatchString(limit.text) {
+	if !isUCUMQuantity(val) || !isUCUMQuantity(lim) {
 		c.r.errorf(outcome.CodeValue, at, "the answer cannot be checked against the limit of item %q because the answer and the limit do not both have a UCUM unit code", link)
 		return
 	}
-	src := fmt.Sprintf("%s '%s' %s %s '%s'", value.text, val.str("code"), op, limit.text, lim.str("code"))
-	expr, err := fhirpath.Compile(src)
-	if err != nil {
-		c.r.warnf(outcome.CodeProcessing, at, "the quantity limit of item %q was not checked: %v", link, trimPrefix(err))
-		return
-	}
-	beyond, known, err := expr.EvaluateBool(fhirpath.EvalContext{})
+
+	beyond, known, err := compareUCUM(val, lim, op)
 	switch {
-	case err != nil || !known:
+	case err != nil:
+		c.r.warnf(outcome.CodeProcessing, at, "the quantity limit of item %q was not checked: %v", link, trimPrefix(err))
+	case !known:
 		c.r.errorf(outcome.CodeValue, at, "the answer's unit %s cannot be converted to the unit %s of the limit of item %q", val.str("code"), lim.str("code"), link)
 	case beyond:
-		c.r.errorf(outcome.CodeValue, at, "the answer is %s %s %s of item %q", relation, limit.text, lim.str("code"), link)
+		c.r.errorf(outcome.CodeValue, at, "the answer is %s %s %s of item %q", relation, lim.prop("value").text, lim.str("code"), link)
 	}
 }
 
@@ -288,7 +303,7 @@ func attachmentBytes(val *jnode) (int, bool) {
 	if data == nil || data.kind != kindString {
 		return 0, false
 	}
-	decoded, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(data.text), ""))
+	decoded, err := decodeBase64(data.text)
 	return len(decoded), err == nil
 }
 
@@ -323,15 +338,8 @@ func referenceTypeName(ref string) string {
 		return ""
 	}
 	ref, _, _ = strings.Cut(ref, "?")
-	if i := strings.Index(ref, "/_history/"); i >= 0 {
-		ref = ref[:i]
-	}
-	parts := strings.Split(ref, "/")
-	if len(parts) < 2 {
-		return ""
-	}
-	typ := parts[len(parts)-2]
-	if typ == "" || typ[0] < 'A' || typ[0] > 'Z' {
+	typ, _, ok := lastTwoSegments(ref)
+	if !ok || typ == "" || typ[0] < 'A' || typ[0] > 'Z' {
 		return ""
 	}
 	return typ

@@ -8,7 +8,7 @@ import (
 )
 
 // enabled evaluates the enableWhen conditions of an item definition.
-// enableBehavior "any" needs one condition to hold, otherwise all must.
+// enableBehavior "any" needs one condition to be met, otherwise all must be.
 // NOTE: a condition reads the answers of every response item with the
 // question's linkId. Inside repeating groups the reference validator
 // reads only the nearest group's answers.
@@ -31,8 +31,8 @@ func (c *qrCheck) enabled(def *jnode) bool {
 }
 
 // conditionMet evaluates one enableWhen condition. "exists" compares the
-// presence of answers with answerBoolean; the other operators hold when
-// some answer of the same type compares as the operator says.
+// presence of answers with answerBoolean. Any other operator is met when
+// some answer of the same type as answer[x] satisfies it.
 func (c *qrCheck) conditionMet(cond *jnode) bool {
 	answers := c.answers[cond.str("question")]
 	want, typ := choiceValue(cond, "answer")
@@ -144,7 +144,7 @@ func orderValues(typ string, a, b *jnode) (int, bool) {
 	return 0, false
 }
 
-// compareNumbers compares two JSON number texts exactly; a text that is
+// compareNumbers compares two JSON number texts exactly. A text that is
 // not a number sorts as zero.
 func compareNumbers(a, b string) int {
 	da, _ := fhirpath.ParseDecimal(a)

@@ -1,7 +1,6 @@
 package validate
 
 import (
-	"strconv"
 	"strings"
 
 	"github.com/gatehouse-health/gatehouse/internal/outcome"
@@ -21,10 +20,10 @@ import (
 //     response is in progress), and an item whose enableWhen conditions
 //     fail has none;
 //   - each answer has the value type of the item and meets its limits
-//     (see questionnaireAnswer).
+//     (see qrCheck.answer).
 //
 // A Questionnaire that cannot be found is a warning, because the receiver
-// may not hold every form a sender uses.
+// may not have every form a sender uses.
 
 // qrCheck is the state of one QuestionnaireResponse check.
 type qrCheck struct {
@@ -98,7 +97,7 @@ func (c *qrCheck) items(defs, items []*jnode, parent string) {
 	for i, it := range items {
 		link := it.str("linkId")
 		if link == "" {
-			continue // linkId is mandatory; the structure check reports it
+			continue // linkId is mandatory, so the structure check reports it
 		}
 		at := indexed(parent+".item", i)
 		idx, defined := position[link]
@@ -204,7 +203,7 @@ func (c *qrCheck) answerCount(def *jnode, n int, at string) {
 }
 
 // indexItemDefs indexes the item definitions of a Questionnaire by
-// linkId, at any depth; the first definition of a linkId wins.
+// linkId, at any depth. The first definition of a linkId wins.
 func indexItemDefs(defs []*jnode, out map[string]*jnode) {
 	for _, d := range defs {
 		if link := d.str("linkId"); out[link] == nil {
@@ -260,8 +259,7 @@ func extensionInt(n *jnode, url string) (int, bool) {
 	if v == nil || v.kind != kindNumber {
 		return 0, false
 	}
-	i, err := strconv.Atoi(v.text)
-	return i, err == nil
+	return integerText(v.text)
 }
 
 // choiceValue returns the member of n whose name is prefix followed by a

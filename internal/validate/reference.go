@@ -1,6 +1,7 @@
 package validate
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/gatehouse-health/gatehouse/internal/outcome"
@@ -43,14 +44,14 @@ func (r *run) resolveReference(ref, path string) (*jnode, bool) {
 	if strings.HasPrefix(ref, "#") {
 		return r.resolveContained(ref[1:]), true
 	}
-	if len(r.bundles) == 0 {
+	b := r.innermostBundle()
+	if b == nil {
 		return nil, false
 	}
 	if target, decided := r.resolveVersioned(ref, path); decided {
 		return target, true
 	}
 	target, _ := r.resolveInBundle(ref)
-	b := r.bundles[len(r.bundles)-1]
 	local := strings.HasPrefix(ref, "urn:uuid:") || strings.HasPrefix(ref, "urn:oid:")
 	return target, local || b.selfContained
 }
@@ -159,6 +160,6 @@ func joinKeys(m map[string]bool) string {
 	for k := range m {
 		keys = append(keys, k)
 	}
-	sortStrings(keys)
+	slices.Sort(keys)
 	return strings.Join(keys, ", ")
 }

@@ -77,7 +77,7 @@ func (r *run) resourceBase(n *jnode, path string) *structure {
 // profilesOf resolves the profiles a resource must conform to: those of
 // meta.profile and those required by the caller or by the definition that
 // placed it. An unknown meta.profile is a warning, because the sender may
-// declare profiles the receiver does not know; an unknown required profile
+// declare profiles the receiver does not have. An unknown required profile
 // is an error.
 func (r *run) profilesOf(n *jnode, base *structure, path string, required []string, from *fhirpkg.Package) []*structure {
 	var out []*structure

@@ -18,11 +18,8 @@ func resourceTypeOf(o *occurrence, d *elemDef) string {
 // collection that need not contain what it refers to. An unresolved
 // reference there is a warning, as the reference validator reports it.
 func (r *run) inCollection() bool {
-	if len(r.bundles) == 0 {
-		return false
-	}
-	b := r.bundles[len(r.bundles)-1]
-	return b.typ == "collection" && !b.selfContained
+	b := r.innermostBundle()
+	return b != nil && b.typ == "collection" && !b.selfContained
 }
 
 // unconstrained reports whether slice s leaves a value or pattern
@@ -42,7 +39,7 @@ func unconstrained(s, target *elemDef) bool {
 
 // extensionURLSlice matches an extension against a slice by the url
 // discriminator: the slice's extension profile is the url the extension
-// must have. This holds whether or not the profile is loaded. known is
+// must have. This is true whether or not the profile is loaded. known is
 // false for other discriminators and slices.
 func extensionURLSlice(disc discriminator, s *elemDef, o *occurrence) (matched, known bool) {
 	if disc.path != "url" || o.typ != "Extension" {

@@ -47,7 +47,7 @@ type issueKey struct {
 
 // evalKey identifies one constraint at one location. The base definition
 // and a profile carry copies of the same constraint, so it is keyed by
-// content (constraintID), and the FHIRPath node stands for the location.
+// content (constraintID), and the FHIRPath node identifies the location.
 type evalKey struct {
 	id   uint32
 	node *fhirpath.Node
@@ -69,7 +69,7 @@ func newRun(v *Validator) *run {
 	return &run{v: v, seen: map[issueKey]struct{}{}, evaluated: map[evalKey]struct{}{}, conforms: map[conformKey]*bool{}}
 }
 
-// add records an issue once; the same problem found through the base
+// add records an issue once, so the same problem found through the base
 // definition and a profile is reported once.
 func (r *run) add(sev outcome.Severity, code outcome.Code, path, format string, args ...any) {
 	msg := format
@@ -153,8 +153,8 @@ func (r *run) document(tree *jnode, body []byte, profiles []string) error {
 	}
 	r.resource(tree, "", fp, profiles, nil)
 	if r.fpFailed && r.errorCount() == 0 {
-		// The FHIRPath tree is only refused for structural faults this
-		// validator reports itself; fail closed if it did not.
+		// The FHIRPath tree is only rejected for structural faults this
+		// validator reports itself, so fail closed if it did not.
 		r.errorf(outcome.CodeProcessing, tree.str("resourceType"), "invariants not evaluated: %s", strings.TrimPrefix(err.Error(), "fhirpath: "))
 	}
 	return nil

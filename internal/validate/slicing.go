@@ -11,7 +11,7 @@ import (
 // validated against: its slice, or the sliced element itself. It returns
 // nil when the element has no slices, which means the element for all.
 //
-// NOTE: re-slices (slices of slices) are not matched; values are checked
+// NOTE: re-slices (slices of slices) are not matched. Values are checked
 // against the outer slice only.
 func (r *run) slices(g *group) []*elemDef {
 	d := g.def
@@ -196,7 +196,7 @@ func (r *run) profileDiscriminator(target *elemDef, actual []typedNode, path str
 }
 
 // conformsTo reports whether a value validates without errors against a
-// profile. Results are remembered per value and profile; a check that
+// profile. Results are cached per value and profile, and a check that
 // reaches itself again (a reference cycle) counts as conforming.
 func (r *run) conformsTo(n *jnode, typ, profile, path string, d *elemDef) bool {
 	k := conformKey{node: n, profile: profile}

@@ -26,7 +26,7 @@ import (
 // Inconsistencies in the differential (an id that does not match its path,
 // an element the base does not have, a fixed value that differs from the
 // base's, cardinality wider than the base's) are collected as problems.
-// A profile with problems is still used, as far as its snapshot goes;
+// A profile with problems is still used, as far as its snapshot goes, and
 // a StructureDefinition validated as a resource reports them as errors.
 
 // maxBaseDepth caps the chain of bases generated for one definition, and
@@ -93,6 +93,7 @@ func (v *Validator) generateSnapshot(sd []byte, from *fhirpkg.Package, depth int
 	if err := json.Unmarshal(sd, &head); err != nil {
 		return nil, nil, err
 	}
+
 	if len(head.Differential.Element) > maxDifferentialElements {
 		return nil, nil, fmt.Errorf("its differential has more than %d elements", maxDifferentialElements)
 	}
@@ -103,6 +104,7 @@ func (v *Validator) generateSnapshot(sd []byte, from *fhirpkg.Package, depth int
 	if err != nil {
 		return nil, nil, err
 	}
+
 	g := &snapshotGen{v: v, url: head.URL, original: map[string]map[string]any{}, aliases: map[string]string{}}
 	for _, raw := range base {
 		m, err := decodeElement(raw)
@@ -113,6 +115,7 @@ func (v *Validator) generateSnapshot(sd []byte, from *fhirpkg.Package, depth int
 		g.elems = append(g.elems, e)
 		g.original[e.id] = cloneElement(m)
 	}
+
 	for i, raw := range head.Differential.Element {
 		d, err := decodeElement(raw)
 		if err != nil {
@@ -120,6 +123,7 @@ func (v *Validator) generateSnapshot(sd []byte, from *fhirpkg.Package, depth int
 		}
 		g.apply(d)
 	}
+
 	if g.overflow {
 		return nil, nil, fmt.Errorf("its snapshot would have more than %d elements", maxSnapshotElements)
 	}
@@ -364,7 +368,7 @@ func (g *snapshotGen) merge(e *snapshotElement, d map[string]any, id string) {
 		case key == "id" || key == "path":
 		case key == "type" && g.restatesBackbone(e, val):
 			// A differential may restate the type of an element defined by
-			// a contentReference; the element keeps having none.
+			// a contentReference, and the element keeps having none.
 		case key == "constraint" || key == "extension":
 			list, _ := e.m[key].([]any)
 			add, _ := val.([]any)
@@ -512,7 +516,7 @@ func (g *snapshotGen) encode() ([]json.RawMessage, error) {
 	return out, nil
 }
 
-// idPath returns the path an element id stands for: the id without its
+// idPath returns the path an element id names: the id without its
 // slice names.
 func idPath(id string) string {
 	parts := strings.Split(id, ".")

@@ -7,7 +7,7 @@ import (
 	"github.com/gatehouse-health/gatehouse/internal/fhirpkg"
 )
 
-// maxExpansion caps the codes of one offline expansion; a value set
+// maxExpansion caps the codes of one offline expansion. A value set
 // larger than this is treated as not enumerable.
 const maxExpansion = 200_000
 

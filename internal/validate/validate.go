@@ -24,7 +24,7 @@ type Options struct {
 	// are loaded. Packages must then include hl7.fhir.r4.core.
 	NoEmbedded bool
 
-	// Limits caps the documents Validate accepts; zero fields take the
+	// Limits caps the documents Validate accepts. Zero fields take the
 	// DefaultLimits values.
 	Limits Limits
 
@@ -41,19 +41,18 @@ type Options struct {
 	SelfContainedBundles []string
 
 	// AllowedExtensionDomains lists URL prefixes of extensions that may be
-	// used without a loaded definition; they are then reported as
-	// warnings. Any other extension without a definition is an error. Nil
+	// used without a loaded definition, reported as warnings. Any other extension without a definition is an error. Nil
 	// means DefaultAllowedExtensionDomains.
 	AllowedExtensionDomains []string
 
-	// Now is the clock FHIRPath's now() and today() read in invariants;
-	// nil means time.Now.
+	// Now is the clock FHIRPath's now() and today() read in invariants.
+	// Nil means time.Now.
 	Now func() time.Time
 }
 
 // Validator checks FHIR R4 JSON resources against the StructureDefinitions
 // of its packages. It compiles definitions, value sets and invariants on
-// first use and caches them, so it should be created once and shared; it
+// first use and caches them, so it should be created once and shared. It
 // is safe for concurrent use.
 type Validator struct {
 	set    *fhirpkg.Set
@@ -76,7 +75,7 @@ type Validator struct {
 
 	resolved  sync.Map // resolveKey -> *fhirpkg.Resource, for canonicals found
 	valueDefs sync.Map // primitive type code -> *elemDef of its value element
-	// absentResults holds invariant outcomes on values without the
+	// absentResults caches invariant outcomes on values without the
 	// elements the invariant names, by expression and type (absent.go).
 	absentResults sync.Map // absentKey -> invariantResult
 	// noShortcuts makes every invariant evaluate through FHIRPath, for
@@ -119,14 +118,14 @@ var DefaultSelfContainedBundles = []string{
 // DefaultAllowedExtensionDomains is HL7's own namespace. HL7 publishes
 // extensions in packages Gatehouse does not ship (the extension pack,
 // cross-version extensions, the subscriptions backport), so their use is a
-// warning; extensions of any other publisher must be defined in a loaded
+// warning. Extensions of any other publisher must be defined in a loaded
 // package.
 var DefaultAllowedExtensionDomains = []string{"http://hl7.org/fhir/"}
 
 const coreURL = "http://hl7.org/fhir/StructureDefinition/"
 
 // New loads the packages. The embedded packages are decoded once per
-// process; definitions are compiled when first needed.
+// process, and definitions are compiled when first needed.
 func New(opts Options) (*Validator, error) {
 	var pkgs []*fhirpkg.Package
 	if !opts.NoEmbedded {
@@ -198,14 +197,14 @@ func (r *Result) OperationOutcome() *outcome.OperationOutcome {
 // Validate checks one FHIR R4 JSON resource against the core definitions,
 // the profiles its meta.profile names and the given profiles (canonical
 // URLs, optionally with "|version"). A document that is not strict JSON
-// yields a Result with a fatal issue, not an error; the error is for
+// yields a Result with a fatal issue, not an error. The error is for
 // failures of the validator itself, such as a damaged definition.
 func (v *Validator) Validate(body []byte, profiles ...string) (*Result, error) {
 	tree, err := parseTree(body, v.limits)
 	if err != nil {
 		return &Result{Issues: []outcome.Issue{{Severity: outcome.Fatal, Code: outcome.CodeStructure, Diagnostics: err.Error()}}}, nil
 	}
-	// The tree's strings share the document's memory; the Result keeps
+	// The tree's strings share the document's memory, and the Result keeps
 	// copies, so that it does not hold the document alive.
 	res := &Result{ResourceType: strings.Clone(tree.str("resourceType")), ID: strings.Clone(tree.str("id"))}
 	r := newRun(v)

@@ -8,19 +8,19 @@ import (
 
 // A Bundle may carry several versions of one resource under one fullUrl
 // (bdl-7 allows it when meta.versionId differs). A reference then has to
-// say which version it means: "Observation/1/_history/2" resolves only to
+// name the version it means: "Observation/1/_history/2" resolves only to
 // the entry with that version, and "Observation/1" is ambiguous.
 
 // resolveVersioned resolves a RESTful reference in the innermost Bundle
-// when the Bundle holds more than one candidate for it, or when the
-// reference names a version and the Bundle holds the resource. decided is
+// when the Bundle contains more than one candidate for it, or when the
+// reference names a version and the Bundle contains the resource. decided is
 // false when the ordinary resolution applies. An ambiguous reference is
 // reported here.
 func (r *run) resolveVersioned(ref, path string) (target *jnode, decided bool) {
-	if len(r.bundles) == 0 || strings.HasPrefix(ref, "urn:") {
+	b := r.innermostBundle()
+	if b == nil || strings.HasPrefix(ref, "urn:") {
 		return nil, false
 	}
-	b := r.bundles[len(r.bundles)-1]
 	if b.allowsDuplicates() {
 		return nil, false
 	}

@@ -10,7 +10,7 @@ import (
 )
 
 // occurrence is one value of an element in the instance. A primitive
-// value is split in JSON between "name" (val) and "_name" (ext); either
+// value is split in JSON between "name" (val) and "_name" (ext), and either
 // may be nil.
 type occurrence struct {
 	val  *jnode
@@ -191,7 +191,7 @@ func singleType(d *elemDef) string {
 }
 
 // addOccurrences adds the values of one JSON member to its group. Arrays
-// are required exactly where the base definition repeats; "name" and
+// are required exactly where the base definition repeats, and "name" and
 // "_name" arrays are aligned by index.
 func (r *run) addOccurrences(g *group, p jprop, name, typ string, isExt bool, path string, fpKids []*fhirpath.Node) {
 	repeats := g.def.baseMax != 1 && g.def.baseMax != 0
@@ -265,7 +265,7 @@ func fpStart(kids []*fhirpath.Node, jsonName string) int {
 }
 
 // fpAt returns the node of item i of a member. The nodes of one member are
-// consecutive; a node of another name at that position means the trees
+// consecutive, so a node of another name at that position means the trees
 // disagree, and nil is returned so that invariants are skipped there.
 func fpAt(kids []*fhirpath.Node, start, i int, jsonName string) *fhirpath.Node {
 	if start < 0 || start+i >= len(kids) || kids[start+i].JSONName() != jsonName {
@@ -298,7 +298,7 @@ func upperFirst(s string) string {
 }
 
 // isPrimitiveType reports whether a type code names a FHIR primitive
-// type; those, and only those, start with a lower-case letter.
+// type. Primitive type codes, and only those, start with a lower-case letter.
 func isPrimitiveType(code string) bool {
 	return code != "" && code[0] >= 'a' && code[0] <= 'z'
 }

@@ -1,6 +1,7 @@
 package validate
 
 import (
+	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -180,7 +181,7 @@ func (q *xhtmlScanner) startTag(root bool) (name string, selfClosing, ok bool) {
 			return "", false, false // attributes are separated by white space
 		}
 		attr, value, ok := q.attribute()
-		if !ok || containsString(seen, attr) {
+		if !ok || slices.Contains(seen, attr) {
 			return "", false, false
 		}
 		seen = append(seen, attr)
@@ -238,8 +239,8 @@ func (q *xhtmlScanner) attributeValue() (string, bool) {
 		c := q.src[q.pos]
 		switch {
 		case c == '&':
-			// reference marks the text as content; an attribute is not
-			// text, so the mark is restored.
+			// reference marks the text as content, but an attribute is
+			// not text, so the mark is restored.
 			content := q.content
 			ok := q.reference()
 			q.content = content
@@ -263,13 +264,4 @@ func (q *xhtmlScanner) attributeValue() (string, bool) {
 	value := q.src[start:q.pos]
 	q.pos++
 	return value, true
-}
-
-func containsString(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

@@ -1,7 +1,8 @@
 // Command gen writes embedded/packages.bin.gz, the FHIR packages package
 // fhirpkg ships in the binary, from the package archives of the shared
 // corpus beside the repository. Each resource is reduced by fhirpkg.Strip
-// to what validation reads; examples and other resource types are left out.
+// to what validation reads, and examples and other resource types are left
+// out.
 //
 // Usage:
 //
