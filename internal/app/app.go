@@ -73,7 +73,7 @@ type Running struct {
 	// ProxyAddr is the forward proxy's address, nil when it is disabled.
 	ProxyAddr net.Addr
 
-	// KillSwitch holds the engaged cuts.
+	// KillSwitch contains the engaged cuts.
 	KillSwitch *killswitch.Switch
 
 	server         *http.Server
@@ -141,7 +141,7 @@ func Start(ctx context.Context, cfg *config.File, opts Options) (_ *Running, err
 	if rt.egress, err = rt.newEgressGuard(cfg, log); err != nil {
 		return nil, err
 	}
-	// Bind first: the payer service needs the public URL, which holds the
+	// Bind first: the payer service needs the public URL, which contains the
 	// bound port in development mode.
 	ln, tlsConf, err := rt.listen(cfg, log)
 	if err != nil {

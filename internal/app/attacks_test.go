@@ -135,7 +135,7 @@ var refusedBeforePolicy = map[string]earlierStage{
 // refusedAtTokenEndpoint lists the cases whose requested scopes the token
 // endpoint grants none of. The token endpoint grants the intersection of
 // requested and registered scopes and returns invalid_scope when it is
-// empty, so such a client never holds a token to present. The policy level
+// empty, so such a client never has a token to present. The policy level
 // replay decides them with an empty scope set instead.
 var refusedAtTokenEndpoint = map[string]string{
 	"wildcard without registration": "a wildcard is granted only against a registered wildcard",

@@ -46,9 +46,11 @@ func BenchmarkSubmitNewClaimThroughGateway(b *testing.B) {
 }
 
 // BenchmarkSubmitNewClaimParallel is BenchmarkSubmitNewClaimThroughGateway
-// with eight submissions in flight at once, so the audit log, the payer's
-// store and the replay cache write to the one SQLite file concurrently, as
-// under load, and writers wait for one another's locks. Besides CPU time
+// with eight submissions in flight at once (exactly eight when GOMAXPROCS
+// divides 8, because RunParallel starts 8/GOMAXPROCS goroutines per P). So
+// the audit log, the payer's store and the replay cache write to the one
+// SQLite file concurrently, as under load, and writers wait for one
+// another's locks. Besides CPU time
 // it reports the median and 99th percentile of the submissions' latency.
 func BenchmarkSubmitNewClaimParallel(b *testing.B) {
 	bundle := shippedBundle(b)
@@ -56,12 +58,15 @@ func BenchmarkSubmitNewClaimParallel(b *testing.B) {
 	if bytes.Count(bundle, claimID) != 1 {
 		b.Fatal("the shipped Bundle no longer has the Claim identifier this benchmark replaces")
 	}
+
 	h := newHarness(b, harnessOptions{builtinUpstream: true, edit: unlimitedRate})
 	header := http.Header{"Content-Type": {"application/fhir+json"}, "Authorization": {"Bearer " + h.accessToken()}}
 	client := h.ehr.HTTPClient()
+
 	var next atomic.Int64
 	var mu sync.Mutex
 	var latencies []time.Duration
+
 	b.SetParallelism(8 / runtime.GOMAXPROCS(0))
 	b.ResetTimer()
 	cpu := processCPU()
@@ -76,6 +81,7 @@ func BenchmarkSubmitNewClaimParallel(b *testing.B) {
 			body := bytes.Replace(bundle, claimID, fmt.Appendf(nil, `"value":"p%08d"`, next.Add(1)), 1)
 			req, _ := http.NewRequest("POST", h.rt.FHIRBase+"/Claim/$submit", bytes.NewReader(body))
 			req.Header = header.Clone()
+
 			start := time.Now()
 			resp, err := client.Do(req)
 			if err != nil {
@@ -84,13 +90,18 @@ func BenchmarkSubmitNewClaimParallel(b *testing.B) {
 			}
 			_, err = io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
-			if err != nil || resp.StatusCode != 200 {
-				b.Errorf("status %d, %v", resp.StatusCode, err)
+			if err != nil {
+				b.Errorf("reading the $submit response failed: %v", err)
+				return
+			}
+			if resp.StatusCode != 200 {
+				b.Errorf("$submit status = %d, want 200", resp.StatusCode)
 				return
 			}
 			mine = append(mine, time.Since(start))
 		}
 	})
+
 	b.ReportMetric(float64(processCPU()-cpu)/float64(b.N), "cpu-ns/op")
 	if len(latencies) > 0 {
 		slices.Sort(latencies)

@@ -59,7 +59,7 @@ func TestRevokedCertificateRefused(t *testing.T) {
 	defer client.CloseIdleConnections()
 	if resp, err := client.Get(h.rt.FHIRBase + "/metadata"); err == nil {
 		resp.Body.Close()
-		t.Fatalf("a revoked certificate got an answer: %d", resp.StatusCode)
+		t.Fatalf("a revoked certificate got a response: status %d, want a failed handshake", resp.StatusCode)
 	}
 	// The development partner certificate is not on the CRL.
 	resp := h.send(h.ehr.HTTPClient(), "GET", "/fhir/metadata", http.Header{"Authorization": {"Bearer " + h.accessToken()}}, nil)

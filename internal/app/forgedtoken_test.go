@@ -17,10 +17,10 @@ import (
 )
 
 // Tokens signed with the gateway's own key but not in the form it issues
-// must be refused over the real listener: a lifetime above token.lifetime,
+// must be rejected over the real listener: a lifetime above token.lifetime,
 // a key location in the header, or the high-s twin of a real token. Each
-// gets 401 token.invalid and the upstream sees nothing.
-func TestForgedAccessTokensRefused(t *testing.T) {
+// gets 401 token.invalid and the upstream receives nothing.
+func TestForgedAccessTokensRejected(t *testing.T) {
 	h := newHarness(t, harnessOptions{})
 	key, err := pki.LoadPrivateKey(h.layout.TokenKeyFile)
 	if err != nil {
@@ -38,6 +38,14 @@ func TestForgedAccessTokensRefused(t *testing.T) {
 	withJKU := map[string]any{"jku": "https://attacker.test/jwks"}
 	for k, v := range header {
 		withJKU[k] = v
+	}
+
+	// A token re-signed unchanged must pass, so each rejection below comes
+	// from the one property its case changes and not from resign itself.
+	control := h.send(h.ehr.HTTPClient(), "POST", "/fhir/Claim/$submit",
+		http.Header{"Content-Type": {"application/fhir+json"}, "Authorization": {"Bearer " + resign(t, ecKey, header, claims)}}, shippedBundle(t))
+	if body := readBody(t, control); control.StatusCode != http.StatusOK {
+		t.Fatalf("re-signed unchanged token: status = %d, want 200: %s", control.StatusCode, body)
 	}
 
 	tests := map[string]string{
@@ -59,8 +67,12 @@ func TestForgedAccessTokensRefused(t *testing.T) {
 			if n := h.upstream.count.Load() - before; n != 0 {
 				t.Errorf("upstream received %d requests, want 0", n)
 			}
-			if e := h.entries(resp); len(e) != 1 || e[0].Rule != "token.invalid" {
-				t.Errorf("entries = %+v, want one token.invalid refusal", e)
+			e := h.entries(resp)
+			if len(e) != 1 {
+				t.Fatalf("entries = %+v, want one token.invalid refusal", e)
+			}
+			if e[0].Rule != "token.invalid" {
+				t.Errorf("rule = %q, want token.invalid", e[0].Rule)
 			}
 		})
 	}

@@ -36,7 +36,7 @@ type harness struct {
 	store  *switchableStore
 	// upstream, when set, is the test's own upstream that counts requests.
 	upstream *countingUpstream
-	// logs holds everything the gateway logged.
+	// logs contains everything the gateway logged.
 	logs *logBuffer
 	// spans, when set before start, receives the gateway's spans in place
 	// of the OTLP exporter; spans arrive only if tracing.endpoint is set.

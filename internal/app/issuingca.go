@@ -95,7 +95,7 @@ func containsFingerprint(list [][sha256.Size]byte, fp [sha256.Size]byte) bool {
 
 // issuingCAs returns the gateway's view of partner p's issuing CA: the
 // pinned fingerprint when one is configured, or else the certificates its
-// file holds in the current generation of certs, so that a reloaded file
+// file contains in the current generation of certs, so that a reloaded file
 // applies at once. It returns nil when p names no issuing CA.
 func issuingCAs(cfg *config.File, p config.Partner, certs *certreload.Holder) (func() [][sha256.Size]byte, error) {
 	switch {

@@ -121,7 +121,7 @@ func (h *harness) ehrWith(cert tls.Certificate, partnerID string) *ehrclient.Cli
 	return c
 }
 
-func TestIssuingCARefusesOtherTrustedCA(t *testing.T) {
+func TestIssuingCARejectsOtherTrustedCA(t *testing.T) {
 	for _, tt := range []struct {
 		name          string
 		byFingerprint bool
@@ -143,8 +143,14 @@ func TestIssuingCARefusesOtherTrustedCA(t *testing.T) {
 				t.Errorf("issue code = %q, want security", code)
 			}
 			entries := h.entries(resp)
-			if len(entries) != 1 || entries[0].Rule != "identity.issuer" || entries[0].Decision != record.Deny {
-				t.Errorf("recorded %+v, want one identity.issuer denial", entries)
+			if len(entries) != 1 {
+				t.Fatalf("recorded %+v, want one identity.issuer denial", entries)
+			}
+			if entries[0].Rule != "identity.issuer" {
+				t.Errorf("recorded rule = %q, want identity.issuer", entries[0].Rule)
+			}
+			if entries[0].Decision != record.Deny {
+				t.Errorf("recorded decision = %q, want %q", entries[0].Decision, record.Deny)
 			}
 			if n := h.upstream.count.Load(); n != 0 {
 				t.Errorf("upstream received %d requests", n)
@@ -154,8 +160,14 @@ func TestIssuingCARefusesOtherTrustedCA(t *testing.T) {
 			// the partner's assertion key.
 			_, err := h.ehrWith(s.forged, app.DevPartner).Token(context.Background())
 			var re *token.ResponseError
-			if !errors.As(err, &re) || re.Status != http.StatusUnauthorized || re.Code != "invalid_client" {
+			if !errors.As(err, &re) {
 				t.Fatalf("token request with the forged certificate: %v, want HTTP 401 invalid_client", err)
+			}
+			if re.Status != http.StatusUnauthorized {
+				t.Errorf("token request with the forged certificate: status = %d, want 401", re.Status)
+			}
+			if re.Code != "invalid_client" {
+				t.Errorf("token request with the forged certificate: error = %q, want invalid_client", re.Code)
 			}
 			if !recordedRule(t, h, app.DevPartner, "identity.issuer", "token") {
 				t.Error("the refused token request was not recorded as identity.issuer")

@@ -13,7 +13,7 @@ import (
 
 // TestJWKSFetchLogAndCount checks the log level and counter outcome of
 // each kind of JWKS fetch, and that an expired set is logged as an error
-// that says the partner is rejected.
+// that states the partner is rejected.
 func TestJWKSFetchLogAndCount(t *testing.T) {
 	fail := errors.New("connection refused")
 	cases := []struct {

@@ -62,7 +62,7 @@ func (h *harness) release(id int64) {
 }
 
 // TestKillSwitchFullCut engages a full cut on the demo partner while it
-// holds an idle keep-alive connection and a request in flight. Both must be
+// keeps an idle keep-alive connection and a request in flight. Both must be
 // cut, and later requests and token requests must get 503. Tokens from
 // before the cut must stay revoked after the release, and both changes
 // must be in the record.

@@ -27,7 +27,7 @@ import (
 	"github.com/gatehouse-health/gatehouse/internal/record"
 )
 
-// monitoring holds the components that watch completed exchanges besides
+// monitoring contains the components that watch completed exchanges besides
 // the metrics: the anomaly alerts and the console's activity feed.
 type monitoring struct {
 	alerts   *alerts.Monitor

@@ -13,10 +13,10 @@ import (
 	"github.com/gatehouse-health/gatehouse/internal/token"
 )
 
-// During a kill-switch cut, the token and revocation endpoints answer as
-// OAuth servers do (RFC 6749 section 5.2): 503 temporarily_unavailable in
-// application/json with Retry-After, never an OperationOutcome, and the
-// refusal is recorded.
+// During a kill-switch cut, the token and revocation endpoints respond as
+// OAuth servers do (RFC 6749 section 5.2). They send 503
+// temporarily_unavailable in application/json with Retry-After, never an
+// OperationOutcome, and the refusal is recorded.
 func TestOAuthEndpointsDuringCut(t *testing.T) {
 	h := newHarness(t, harnessOptions{})
 	tok := h.accessToken()
@@ -39,11 +39,18 @@ func TestOAuthEndpointsDuringCut(t *testing.T) {
 	if resp.Header.Get("Retry-After") == "" {
 		t.Error("503 without Retry-After")
 	}
-	if e := h.entries(resp); len(e) != 1 || !strings.HasPrefix(e[0].Rule, "killswitch.cut-") || e[0].Status != http.StatusServiceUnavailable {
-		t.Errorf("entries = %+v, want one kill-switch refusal with status 503", e)
+	e := h.entries(resp)
+	if len(e) != 1 {
+		t.Fatalf("entries = %+v, want one kill-switch refusal", e)
+	}
+	if !strings.HasPrefix(e[0].Rule, "killswitch.cut-") {
+		t.Errorf("rule = %q, want killswitch.cut-*", e[0].Rule)
+	}
+	if e[0].Status != http.StatusServiceUnavailable {
+		t.Errorf("recorded status = %d, want 503", e[0].Status)
 	}
 
-	// Revocation is not cut, and still answers in OAuth form.
+	// Revocation is not cut, and still responds in OAuth form.
 	resp = h.send(h.ehr.HTTPClient(), "POST", "/oauth/revoke",
 		http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}, []byte("token="+tok+"&token="+tok))
 	checkOAuthError(t, h, resp, http.StatusBadRequest, token.CodeInvalidRequest)

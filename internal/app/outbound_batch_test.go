@@ -2,52 +2,18 @@ package app_test
 
 import (
 	"bytes"
-	"encoding/json"
 	"net/http"
-	"os"
-	"path/filepath"
 	"testing"
 
-	"github.com/gatehouse-health/gatehouse/internal/app"
 	"github.com/gatehouse-health/gatehouse/internal/config"
-	"github.com/gatehouse-health/gatehouse/internal/pki"
 	"github.com/gatehouse-health/gatehouse/internal/tlspolicy"
-	"github.com/gatehouse-health/gatehouse/internal/token"
 )
 
 // The engine's batch to a partner is checked entry by entry against the
 // outbound allowlist, as a partner's batch is inbound: batch-transaction
 // alone does not let the engine read a Patient at the partner.
 func TestOutboundBatchEntriesAllowlisted(t *testing.T) {
-	dir := t.TempDir()
-	cfg, layout, _, err := app.DevConfig(filepath.Join(dir, "data"), "127.0.0.1:0", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, err := pki.LoadCA(layout.CACertFile, layout.CAKeyFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	payerKey, err := token.GenerateKey("ES384")
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyJSON, _ := json.Marshal(payerKey)
-	keyFile := filepath.Join(dir, "payer.jwk")
-	if err := os.WriteFile(keyFile, keyJSON, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	payerCert, _ := ca.IssueClient(pki.ClientOptions{PartnerID: "payer-123"})
-	if err := payerCert.WriteFiles(filepath.Join(dir, "payer.pem"), filepath.Join(dir, "payer-key.pem")); err != nil {
-		t.Fatal(err)
-	}
-	engineCert, _ := ca.IssueEngine(pki.AdminOptions{Name: "iris"})
-
-	ehr := newFakeEHR(t, ca, payerKey)
-	cfg.Outbound = config.Outbound{
-		Listen: "127.0.0.1:0", ClientCAFile: layout.CACertFile,
-		CertFile: filepath.Join(dir, "payer.pem"), KeyFile: filepath.Join(dir, "payer-key.pem"), AssertionKeyFile: keyFile,
-	}
+	cfg, layout, ehr, engineCert := newPayerOutbound(t)
 	cfg.Partners[0].Outbound = &config.PartnerOutbound{
 		FHIRBase: ehr.srv.URL + "/fhir", TokenURL: ehr.srv.URL + "/oauth2/token", ClientID: "payer-123",
 		Scopes: []string{"system/Task.cruds"}, CAFile: layout.CACertFile,

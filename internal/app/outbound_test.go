@@ -3,7 +3,6 @@ package app_test
 import (
 	"context"
 	"encoding/json"
-	"github.com/gatehouse-health/gatehouse/internal/record"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -17,7 +16,9 @@ import (
 
 	"github.com/gatehouse-health/gatehouse/internal/app"
 	"github.com/gatehouse-health/gatehouse/internal/config"
+	"github.com/gatehouse-health/gatehouse/internal/devmode"
 	"github.com/gatehouse-health/gatehouse/internal/pki"
+	"github.com/gatehouse-health/gatehouse/internal/record"
 	"github.com/gatehouse-health/gatehouse/internal/tlspolicy"
 	"github.com/gatehouse-health/gatehouse/internal/token"
 )
@@ -82,6 +83,55 @@ func newFakeEHR(t *testing.T, ca *pki.CA, payerKey *jose.JSONWebKey) *fakeEHR {
 	return f
 }
 
+// newPayerOutbound returns a dev configuration whose outbound listener
+// presents the payer's client certificate and assertion key (written to a
+// temporary folder), a fake partner EHR that trusts them, and the engine's
+// certificate for calls to the outbound listener. The caller sets the
+// partner's outbound endpoint and the egress allowlist.
+func newPayerOutbound(t *testing.T) (*config.File, *devmode.Layout, *fakeEHR, *pki.Certificate) {
+	t.Helper()
+	dir := t.TempDir()
+	cfg, layout, _, err := app.DevConfig(filepath.Join(dir, "data"), "127.0.0.1:0", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, err := pki.LoadCA(layout.CACertFile, layout.CAKeyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	payerKey, err := token.GenerateKey("ES384")
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyJSON, err := json.Marshal(payerKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyFile := filepath.Join(dir, "payer.jwk")
+	if err := os.WriteFile(keyFile, keyJSON, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	payerCert, err := ca.IssueClient(pki.ClientOptions{PartnerID: "payer-123"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := payerCert.WriteFiles(filepath.Join(dir, "payer.pem"), filepath.Join(dir, "payer-key.pem")); err != nil {
+		t.Fatal(err)
+	}
+	engineCert, err := ca.IssueEngine(pki.AdminOptions{Name: "iris"})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	ehr := newFakeEHR(t, ca, payerKey)
+	cfg.Outbound = config.Outbound{
+		Listen: "127.0.0.1:0", ClientCAFile: layout.CACertFile,
+		CertFile: filepath.Join(dir, "payer.pem"), KeyFile: filepath.Join(dir, "payer-key.pem"), AssertionKeyFile: keyFile,
+	}
+	return cfg, layout, ehr, engineCert
+}
+
 func mustReplay(t *testing.T) token.ReplayCache {
 	c, err := token.NewMemoryReplayCache(1000, nil)
 	if err != nil {
@@ -95,31 +145,7 @@ func mustReplay(t *testing.T) token.ReplayCache {
 // payer's key, present the payer's certificate and record both phases. It
 // must refuse what the allowlist or the kill switch does not permit.
 func TestOutboundPath(t *testing.T) {
-	dir := t.TempDir()
-	cfg, layout, _, err := app.DevConfig(filepath.Join(dir, "data"), "127.0.0.1:0", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, err := pki.LoadCA(layout.CACertFile, layout.CAKeyFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	payerKey, err := token.GenerateKey("ES384")
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyJSON, _ := json.Marshal(payerKey)
-	keyFile := filepath.Join(dir, "payer.jwk")
-	os.WriteFile(keyFile, keyJSON, 0o600)
-	payerCert, _ := ca.IssueClient(pki.ClientOptions{PartnerID: "payer-123"})
-	payerCert.WriteFiles(filepath.Join(dir, "payer.pem"), filepath.Join(dir, "payer-key.pem"))
-	engineCert, _ := ca.IssueEngine(pki.AdminOptions{Name: "iris"})
-
-	ehr := newFakeEHR(t, ca, payerKey)
-	cfg.Outbound = config.Outbound{
-		Listen: "127.0.0.1:0", ClientCAFile: layout.CACertFile,
-		CertFile: filepath.Join(dir, "payer.pem"), KeyFile: filepath.Join(dir, "payer-key.pem"), AssertionKeyFile: keyFile,
-	}
+	cfg, layout, ehr, engineCert := newPayerOutbound(t)
 	cfg.Partners[0].Outbound = &config.PartnerOutbound{
 		FHIRBase: ehr.srv.URL + "/fhir", TokenURL: ehr.srv.URL + "/oauth2/token", ClientID: "payer-123",
 		Scopes: []string{"system/Task.cruds"}, CAFile: layout.CACertFile, Interactions: []string{"capabilities"},
@@ -199,22 +225,7 @@ func TestOutboundPath(t *testing.T) {
 // TestOutboundEgressRefused checks that a partner endpoint outside the
 // egress allowlist is never connected to.
 func TestOutboundEgressRefused(t *testing.T) {
-	dir := t.TempDir()
-	cfg, layout, _, err := app.DevConfig(filepath.Join(dir, "data"), "127.0.0.1:0", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, _ := pki.LoadCA(layout.CACertFile, layout.CAKeyFile)
-	payerKey, _ := token.GenerateKey("ES384")
-	keyJSON, _ := json.Marshal(payerKey)
-	os.WriteFile(filepath.Join(dir, "payer.jwk"), keyJSON, 0o600)
-	payerCert, _ := ca.IssueClient(pki.ClientOptions{PartnerID: "payer-123"})
-	payerCert.WriteFiles(filepath.Join(dir, "payer.pem"), filepath.Join(dir, "payer-key.pem"))
-	engineCert, _ := ca.IssueEngine(pki.AdminOptions{Name: "iris"})
-	ehr := newFakeEHR(t, ca, payerKey)
-
-	cfg.Outbound = config.Outbound{Listen: "127.0.0.1:0", ClientCAFile: layout.CACertFile, CertFile: filepath.Join(dir, "payer.pem"),
-		KeyFile: filepath.Join(dir, "payer-key.pem"), AssertionKeyFile: filepath.Join(dir, "payer.jwk")}
+	cfg, layout, ehr, engineCert := newPayerOutbound(t)
 	cfg.Partners[0].Outbound = &config.PartnerOutbound{
 		FHIRBase: ehr.srv.URL + "/fhir", TokenURL: ehr.srv.URL + "/oauth2/token", ClientID: "payer-123",
 		Scopes: []string{"system/Task.cruds"}, CAFile: layout.CACertFile, Interactions: []string{"capabilities"},

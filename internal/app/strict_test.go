@@ -35,9 +35,9 @@ func TestStrictModeRefusesRequest(t *testing.T) {
 	}
 }
 
-// TestStrictModeRefusesResponse lets a test upstream answer $submit with a
+// TestStrictModeRefusesResponse lets a test upstream respond to $submit with a
 // Bundle that is not a PAS response: the partner gets 502, and the record
-// keeps the upstream's original answer.
+// keeps the upstream's original response.
 func TestStrictModeRefusesResponse(t *testing.T) {
 	h := newHarness(t, harnessOptions{strict: true})
 	resp := h.send(h.ehr.HTTPClient(), "POST", "/fhir/Claim/$submit",
@@ -52,7 +52,7 @@ func TestStrictModeRefusesResponse(t *testing.T) {
 	}
 	_, original := h.bodies(entries[1])
 	if !strings.Contains(string(original), `"ClaimResponse"`) || entries[1].UpstreamState != 200 {
-		t.Errorf("the record lost the upstream's original answer: %s", original)
+		t.Errorf("the record lost the upstream's original response: %s", original)
 	}
 }
 

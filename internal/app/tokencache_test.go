@@ -6,7 +6,7 @@ import (
 )
 
 // TestCachedTokenOverAnotherCertificate uses a token once, so that the
-// gateway's verified-token cache holds it, then presents it over another
+// gateway's verified-token cache contains it, then presents it over another
 // certificate of the same partner: the binding is still checked.
 func TestCachedTokenOverAnotherCertificate(t *testing.T) {
 	h := newHarness(t, harnessOptions{})

@@ -159,7 +159,7 @@ type TLS struct {
 	CertFile     string `yaml:"cert_file"`
 	KeyFile      string `yaml:"key_file"`
 	ClientCAFile string `yaml:"client_ca_file"`
-	// CRLFile holds the CRLs of the partner CA (as written by gatehouse
+	// CRLFile contains the CRLs of the partner CA (as written by gatehouse
 	// pki). When set, revoked client certificates are refused, and so is
 	// every certificate whose issuer has no current CRL in the file.
 	CRLFile string `yaml:"crl_file"`
@@ -270,7 +270,7 @@ type Audit struct {
 	// Origin names the log; it is the first line of every checkpoint and
 	// never changes for a database, e.g. "payer.example/gatehouse-audit".
 	Origin string `yaml:"origin"`
-	// SigningKeyFile holds the checkpoint signing key (a signed-note
+	// SigningKeyFile contains the checkpoint signing key (a signed-note
 	// private key whose name is Origin).
 	SigningKeyFile string `yaml:"signing_key_file"`
 	// RecipientsFile lists the age recipients (public keys) of the
@@ -306,9 +306,6 @@ type Token struct {
 	// binding and revocation are checked on every request either way.
 	VerifiedCacheTTL *time.Duration `yaml:"verified_cache_ttl"`
 }
-
-// MaxVerifiedCacheTTL bounds token.verified_cache_ttl.
-const MaxVerifiedCacheTTL = 5 * time.Minute
 
 // VerifiedCacheOption returns token.verified_cache_ttl in the form
 // token.ServerOptions takes: zero for the default, negative for no cache.
@@ -366,7 +363,7 @@ type Payer struct {
 	Notifications Notifications `yaml:"notifications"`
 }
 
-// Notifications holds the payer service's engine credentials toward the
+// Notifications contains the payer service's engine credentials toward the
 // outbound listener.
 type Notifications struct {
 	// CertFile and KeyFile are an engine certificate (urn:gatehouse:engine:
@@ -398,9 +395,10 @@ type Partner struct {
 	JWKS string `yaml:"jwks"`
 	// JWKSURL is the https URL of the partner's published JWK set, fetched
 	// through the egress guard, so its host must be on egress.allow. The
-	// set is cached for its Cache-Control max-age (1m to 24h, default 1h)
-	// and fetched at most once a minute after a successful fetch; a failed
-	// fetch is retried after 1s, doubling up to a minute (see
+	// set is cached for its Cache-Control max-age (1m to 24h, default 1h).
+	// It is fetched on demand, at most once a minute after a successful
+	// fetch. After a failed fetch the next one is allowed after 1s, and the
+	// wait doubles with each further failure up to a minute (see
 	// docs/security.md).
 	JWKSURL string `yaml:"jwks_url"`
 	// JWKSCAFile verifies the JWKS URL's server certificate; default the
@@ -546,8 +544,8 @@ func (f *File) Validate() error {
 	if a := f.Token.JWKSMaxKeyAge; a != 0 && (a < time.Minute || a > 720*time.Hour) {
 		v.addf("token.jwks_max_key_age", "%s is out of range: use a duration between 1m and 720h, or leave it out for 24h", a)
 	}
-	if c := f.Token.VerifiedCacheTTL; c != nil && (*c < 0 || *c > MaxVerifiedCacheTTL) {
-		v.addf("token.verified_cache_ttl", "%s is out of range: use a duration between 0s (no cache) and %s, or leave it out for 30s", *c, MaxVerifiedCacheTTL)
+	if c := f.Token.VerifiedCacheTTL; c != nil && (*c < 0 || *c > token.MaxVerifiedCacheTTL) {
+		v.addf("token.verified_cache_ttl", "%s is out of range: use a duration between 0s (no cache) and %s, or leave it out for %s", *c, token.MaxVerifiedCacheTTL, token.DefaultVerifiedCacheTTL)
 	}
 	if f.Token.Lifetime < 0 || f.Token.Lifetime > MaxTokenLifetime {
 		v.addf("token.lifetime", "%s is out of range: use a duration between 1s and %s", f.Token.Lifetime, MaxTokenLifetime)
@@ -764,7 +762,7 @@ func (f *File) validatePartnerKeys(v *validator, at string, p Partner) {
 }
 
 // validateIssuingCA checks the form of a partner's issuing CA. Whether the
-// file holds CA certificates, and the fingerprint names one, is checked
+// file contains CA certificates, and the fingerprint names one, is checked
 // when the gateway starts, because validation reads no files.
 func validateIssuingCA(v *validator, at string, ca *IssuingCA) {
 	if ca == nil {
@@ -847,13 +845,6 @@ func (v *validator) allowlist(path string, entries []string) {
 			return
 		}
 		v.addf(path, "%v", err)
-	}
-}
-
-func (v *validator) httpsEndpoint(path, value string) {
-	u, err := url.Parse(value)
-	if err != nil || u.Scheme != "https" || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
-		v.addf(path, "invalid value %q: use an https URL without query", value)
 	}
 }
 

@@ -109,7 +109,7 @@ type Mismatch struct {
 
 func (m *Mismatch) Error() string { return "congruence: " + m.Reason }
 
-// Checker holds this payer's identifiers. It is safe for concurrent use.
+// Checker contains this payer's identifiers. It is safe for concurrent use.
 type Checker struct {
 	payerIDs []Identifier
 }

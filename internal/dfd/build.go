@@ -28,7 +28,7 @@ const npiSystem = "http://hl7.org/fhir/sid/us-npi"
 
 // Build returns the diagram of cfg.
 //
-// The layout grid has four columns. The first holds the partners and the
+// The layout grid has four columns. The first contains the partners and the
 // security team, the second the listeners and the token endpoint, the third
 // the gateway pipeline, and the fourth the upstream, the database and the
 // payer engine. Rows are chosen so that every edge joins neighbouring

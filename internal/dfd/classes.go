@@ -27,7 +27,7 @@ const (
 var classOrder = []DataClass{Claims, Coverage, Clinical, Member, Directory, Workflow, Audit, Conformance}
 
 // operationClasses lists what the known operations carry. A Da Vinci PAS
-// request or inquiry bundle holds the Claim, the patient, the coverage and
+// request or inquiry bundle contains the Claim, the patient, the coverage and
 // the requested service (a ServiceRequest, DeviceRequest or
 // MedicationRequest), so it carries clinical and member data too.
 var operationClasses = map[string][]DataClass{

@@ -44,7 +44,7 @@ type rect struct{ x, y, w, h float64 }
 func (r rect) cx() float64 { return r.x + r.w/2 }
 func (r rect) cy() float64 { return r.y + r.h/2 }
 
-// layout holds the computed geometry of a graph.
+// layout contains the computed geometry of a graph.
 type layout struct {
 	boxes  map[string]rect
 	zones  map[string]rect

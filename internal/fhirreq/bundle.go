@@ -46,7 +46,7 @@ type Entry struct {
 }
 
 // Path returns the FHIRPath-like location of the entry,
-// "Bundle.entry[i]". It holds no request content, so it is safe to send.
+// "Bundle.entry[i]". It contains no request content, so it is safe to send.
 func (e *Entry) Path() string { return "Bundle.entry[" + strconv.Itoa(e.Index) + "]" }
 
 type headJSON struct {
@@ -75,7 +75,7 @@ func ParseBundle(body []byte) (*Bundle, error) {
 		}
 		return nil, err
 	}
-	// One allocation holds the requests and queries of every entry.
+	// One allocation stores the requests and queries of every entry.
 	n := 0
 	for i := range b.Entries {
 		if b.Entries[i].hasRaw {

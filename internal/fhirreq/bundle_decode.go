@@ -46,7 +46,7 @@ type span struct{ start, end int }
 type bundleDecoder struct {
 	body []byte
 	dec  *jsontext.Decoder
-	// scratch holds the entries while they are read, and the arena that
+	// scratch contains the entries while they are read, and the arena that
 	// collects the strings the Bundle keeps (urls, fullUrls), so that
 	// those become one string allocation rather than one each.
 	scratch *scratch
@@ -66,7 +66,7 @@ type scratch struct {
 
 var scratches = sync.Pool{New: func() any { return &scratch{dec: jsontext.NewDecoder(noInput)} }}
 
-// noInput is the reader a released decoder holds, so that it keeps no
+// noInput is the reader a released decoder keeps, so that it keeps no
 // reference to the last body. It is never read.
 var noInput = new(bytes.Reader)
 

@@ -286,7 +286,7 @@ func holdsBundle(v any) bool {
 
 // TestParseBundleConcurrent parses different Bundles at once, so that the
 // pooled decoders and scratch space are shared between goroutines (run it
-// with -race), and checks that no result holds another Bundle's entries.
+// with -race), and checks that no result contains another Bundle's entries.
 func TestParseBundleConcurrent(t *testing.T) {
 	const workers, rounds = 4, 50
 	errs := make(chan error, workers)

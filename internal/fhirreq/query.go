@@ -272,7 +272,7 @@ func (q *Query) add(key, value string, seen *uint32) error {
 			return err
 		}
 	}
-	// _sort stays in Params, so every check on parameters sees it, and
+	// _sort stays in Params, so every check on parameters reads it, and
 	// its value is checked here so that a malformed one never reaches the
 	// upstream.
 	if base == "_sort" {

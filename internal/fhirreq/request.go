@@ -51,13 +51,13 @@ type Request struct {
 	Operation string // operation name without "$"
 	Method    string
 
-	// Query holds the query string's parameters, merged with the form body
+	// Query contains the query string's parameters, merged with the form body
 	// of a POST _search. It is never nil on a parsed request.
 	Query *Query
 	// Conditional marks a conditional update, patch or delete: Type is set,
-	// ID is empty and Query holds the match criteria.
+	// ID is empty and Query contains the match criteria.
 	Conditional bool
-	// IfNoneExist holds the criteria of a conditional create, from the
+	// IfNoneExist contains the criteria of a conditional create, from the
 	// If-None-Exist header (or Bundle.entry.request.ifNoneExist); nil when
 	// absent.
 	IfNoneExist *Query

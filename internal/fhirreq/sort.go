@@ -9,7 +9,7 @@ type SortKey struct {
 	// Links is the key's parameter name split as a search parameter name
 	// is: one link for a plain parameter, more for a chain
 	// (patient:Patient.name). A _has path is one link named "_has" whose
-	// modifier holds the rest of the path.
+	// modifier contains the rest of the path.
 	Links []Link
 }
 

@@ -7,7 +7,7 @@ import (
 )
 
 // conditionalKinds are the interactions a PUT, PATCH or DELETE on a type
-// with a query performs: the query holds the match criteria.
+// with a query performs: the query contains the match criteria.
 var conditionalKinds = map[string]Kind{
 	http.MethodPut:    Update,
 	http.MethodPatch:  Patch,

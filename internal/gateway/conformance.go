@@ -43,11 +43,11 @@ func (g *Gateway) checkConformance(ex *exchange) *Refusal {
 func (g *Gateway) checkResponse(ex *exchange, status int, header http.Header, body []byte) *Refusal {
 	if status >= 300 && status < 400 {
 		return &Refusal{Status: http.StatusBadGateway, Code: "exception", Rule: "upstream.redirect",
-			Message: "the upstream answered with a redirect, which is not passed on"}
+			Message: "the upstream returned a redirect, which is not passed on"}
 	}
 	if len(body) > 0 && !isFHIRJSONResponse(header.Get("Content-Type")) {
 		return &Refusal{Status: http.StatusBadGateway, Code: "exception", Rule: "upstream.media-type",
-			Message: "the upstream answered with a body that is not FHIR JSON"}
+			Message: "the upstream returned a body that is not FHIR JSON"}
 	}
 	if status < 200 || status >= 300 || len(body) == 0 || !g.strictApplies(ex) {
 		return nil

@@ -54,7 +54,7 @@ func (g *Gateway) forwardAndRespond(w http.ResponseWriter, ex *exchange) {
 		g.writeUnrecorded(w, ex)
 		return
 	}
-	// The record holds the upstream's response as received. A refusal below
+	// The record contains the upstream's response as received. A refusal below
 	// adds a refusal entry with what the partner gets instead.
 	check := stage{stageResponseCheck, func(ex *exchange) *Refusal { return g.checkResponse(ex, status, header, body) }}
 	if ref := g.runStage(ex, check); ref != nil {

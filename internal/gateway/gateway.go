@@ -245,7 +245,7 @@ func New(opts Options) (*Gateway, error) {
 // ServeHTTP dispatches to the token endpoint, the SMART configuration or
 // the FHIR pipeline.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	// ServeMux would answer a path with dot segments or double slashes with
+	// ServeMux would respond to a path with dot segments or double slashes with
 	// a redirect to its cleaned form, before any stage or record. Such
 	// paths are refused here instead, through the recorded pipeline.
 	if !isCleanPath(r.URL.Path) {

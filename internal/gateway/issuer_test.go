@@ -41,11 +41,20 @@ func TestIdentifyIssuingCA(t *testing.T) {
 				r.TLS.VerifiedChains = [][]*x509.Certificate{{&leaf}}
 			}
 			ref := g.identify(g.begin(r))
-			switch {
-			case tt.refuse && (ref == nil || ref.Rule != "identity.issuer" || ref.Status != 403):
-				t.Errorf("identify = %+v, want 403 identity.issuer", ref)
-			case !tt.refuse && ref != nil:
-				t.Errorf("identify refused: %+v", ref)
+			if !tt.refuse {
+				if ref != nil {
+					t.Errorf("identify rejected the request: %+v", ref)
+				}
+				return
+			}
+			if ref == nil {
+				t.Fatal("identify = nil, want 403 identity.issuer")
+			}
+			if ref.Rule != "identity.issuer" {
+				t.Errorf("rule = %q, want identity.issuer", ref.Rule)
+			}
+			if ref.Status != 403 {
+				t.Errorf("status = %d, want 403", ref.Status)
 			}
 		})
 	}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"unicode/utf8"
 )
 
 // unsupportedParameter names the parameter that makes an otherwise FHIR
@@ -45,10 +46,14 @@ func checkContentEncoding(ex *exchange, hasBody bool) *Refusal {
 		Message: fmt.Sprintf("Content-Encoding %q is not supported: send the request body uncompressed, without Content-Encoding", clip(value, 40))}
 }
 
-// clip shortens a client-supplied value quoted in a message to n bytes.
+// clip shortens a client-supplied value quoted in a message to at most n
+// bytes, cutting at a UTF-8 character boundary.
 func clip(s string, n int) string {
-	if len(s) > n {
-		return s[:n] + "..."
+	if len(s) <= n {
+		return s
 	}
-	return s
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "..."
 }

@@ -10,13 +10,12 @@ import (
 )
 
 // oauthRetryAfter is the Retry-After, in seconds, of a 503 on the OAuth
-// endpoints when the refusal does not set one: a kill-switch cut has no
-// known end, so the client is asked to wait a minute before it tries again.
+// endpoints when the refusal does not set one. A kill-switch cut has no known
+// end, so the client should wait a minute before it retries.
 const oauthRetryAfter = "60"
 
-// oauthRefusal is a refusal in the form OAuth clients read on the token,
-// revocation and introspection endpoints (RFC 6749 section 5.2): the status
-// to send and the JSON body.
+// oauthRefusal returns the status and RFC 6749 section 5.2 JSON error body of
+// a refusal on the token, revocation and introspection endpoints.
 func oauthRefusal(ref *Refusal) (int, []byte) {
 	status, code := oauthStatus(ref)
 	body, err := json.Marshal(struct {
@@ -24,17 +23,17 @@ func oauthRefusal(ref *Refusal) (int, []byte) {
 		Description string `json:"error_description,omitempty"`
 	}{code, ref.Message})
 	if err != nil {
-		// Two strings always marshal; keep a fixed body just in case.
+		// Two strings always marshal, so this fixed body is only a safeguard.
 		body = []byte(`{"error":"server_error"}`)
 	}
 	return status, body
 }
 
-// oauthStatus maps a gateway refusal to an OAuth error code and status. A
-// client certificate that does not identify a registered partner is
-// invalid_client (401), as a bad assertion is; an unavailable gateway (a
-// kill-switch cut, the record store) is temporarily_unavailable (503);
-// any other request refusal is invalid_request with its own status.
+// oauthStatus maps a gateway refusal to an HTTP status and OAuth error code.
+// An identity.* refusal (a client certificate that does not identify a
+// registered partner) is invalid_client with 401, as a bad assertion is. A
+// 503 or 429 keeps its status with temporarily_unavailable, and any other 5xx
+// is server_error. Every other refusal is invalid_request with its own status.
 func oauthStatus(ref *Refusal) (int, string) {
 	switch {
 	case strings.HasPrefix(ref.Rule, "identity."):
@@ -47,8 +46,8 @@ func oauthStatus(ref *Refusal) (int, string) {
 	return ref.Status, token.CodeInvalidRequest
 }
 
-// writeOAuth sends an OAuth error body with the headers RFC 6749 asks for:
-// no caching, WWW-Authenticate with a 401, and Retry-After with a 503.
+// writeOAuth sends an OAuth error body with no-cache headers (RFC 6749
+// section 5.1), WWW-Authenticate with a 401, and Retry-After with a 503.
 func (g *Gateway) writeOAuth(w http.ResponseWriter, ex *exchange, status int, body []byte) {
 	h := w.Header()
 	h.Set("Content-Type", "application/json;charset=UTF-8")

@@ -30,7 +30,7 @@ type OutboundPartner struct {
 	Token func(ctx context.Context) (string, error)
 	// Allowed lists the interactions the engine may perform on the partner.
 	Allowed fhirreq.Allowlist
-	// Strict validates what the engine sends and what the partner answers.
+	// Strict validates what the engine sends and what the partner returns.
 	Strict bool
 }
 
@@ -121,7 +121,7 @@ func (g *Gateway) identifyEngine(ex *exchange, opts OutboundOptions) *Refusal {
 }
 
 // selectPartner reads the partner id from the path and picks its target.
-// Unknown partners get the same answer as unknown paths.
+// Unknown partners get the same response as unknown paths.
 func (g *Gateway) selectPartner(ex *exchange, opts OutboundOptions, targets map[string]*target) *Refusal {
 	rest, _ := strings.CutPrefix(ex.r.URL.EscapedPath(), OutboundPrefix)
 	id, _, _ := strings.Cut(rest, "/")

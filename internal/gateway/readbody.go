@@ -15,7 +15,7 @@ const maxPresize = 256 << 10
 func readCapped(r io.Reader, declared, limit int64) ([]byte, error) {
 	size := int64(512)
 	if declared > 0 {
-		size = min(declared, limit, maxPresize) + 1 // +1: room to see EOF without growing
+		size = min(declared, limit, maxPresize) + 1 // +1: room to detect EOF without growing
 	}
 	buf := make([]byte, 0, size)
 	lr := io.LimitedReader{R: r, N: limit + 1}

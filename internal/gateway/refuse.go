@@ -40,11 +40,7 @@ func (g *Gateway) refuse(w http.ResponseWriter, ex *exchange, ref *Refusal) {
 	for k, vs := range ref.Header {
 		w.Header()[k] = vs
 	}
-	if ex.oauth {
-		g.writeOAuth(w, ex, status, body)
-	} else {
-		g.writeFHIR(w, ex, status, body)
-	}
+	g.writeRefusal(w, ex, status, body)
 	g.logExchange(ex)
 }
 
@@ -108,13 +104,19 @@ func (g *Gateway) writeUnrecorded(w http.ResponseWriter, ex *exchange) {
 	ref := &Refusal{Status: http.StatusServiceUnavailable, Code: string(outcome.CodeTransient), Rule: "record.unavailable",
 		Message: "the exchange could not be recorded, so it was not processed; retry later"}
 	status, body := refusalBody(ex, ref)
-	if ex.oauth {
-		g.writeOAuth(w, ex, status, body)
-	} else {
-		g.writeFHIR(w, ex, status, body)
-	}
+	g.writeRefusal(w, ex, status, body)
 	g.annotateExchange(ex, http.StatusServiceUnavailable)
 	g.log.Warn("exchange rejected: record store unavailable", "exchange", ex.entry.ExchangeID, "status", http.StatusServiceUnavailable)
+}
+
+// writeRefusal sends a refusal body in the endpoint's error form: RFC 6749 on
+// the OAuth endpoints, an OperationOutcome elsewhere.
+func (g *Gateway) writeRefusal(w http.ResponseWriter, ex *exchange, status int, body []byte) {
+	if ex.oauth {
+		g.writeOAuth(w, ex, status, body)
+		return
+	}
+	g.writeFHIR(w, ex, status, body)
 }
 
 func (g *Gateway) writeFHIR(w http.ResponseWriter, ex *exchange, status int, body []byte) {

@@ -70,7 +70,7 @@ func (g *Gateway) identify(ex *exchange) *Refusal {
 	}
 	ex.partner = p
 	ex.entry.Partner = p.ID
-	if p.IssuingCAs != nil && !chainsPassThrough(ex.r.TLS.VerifiedChains, p.IssuingCAs()) {
+	if p.IssuingCAs != nil && !chainsIncludeCA(ex.r.TLS.VerifiedChains, p.IssuingCAs()) {
 		return &Refusal{Status: http.StatusForbidden, Code: "security", Rule: "identity.issuer",
 			Message: "the client certificate was not issued by the CA registered for this partner"}
 	}
@@ -85,11 +85,11 @@ func (g *Gateway) identify(ex *exchange) *Refusal {
 	return nil
 }
 
-// chainsPassThrough reports whether a CA certificate (any element after
+// chainsIncludeCA reports whether a CA certificate (any element after
 // the leaf) of one of the verified chains has one of the fingerprints.
 // An empty fingerprint list matches nothing, so a partner whose CA file
-// holds no usable certificate is refused rather than let through.
-func chainsPassThrough(chains [][]*x509.Certificate, fingerprints [][sha256.Size]byte) bool {
+// contains no usable certificate is rejected rather than let through.
+func chainsIncludeCA(chains [][]*x509.Certificate, fingerprints [][sha256.Size]byte) bool {
 	for _, chain := range chains {
 		if len(chain) < 2 {
 			continue
@@ -214,8 +214,7 @@ func (g *Gateway) authorize(ex *exchange) *Refusal {
 	ex.fhir = req
 	ex.entry.Interaction = req.Describe()
 	if missing, ok := ex.partner.Allowed.Missing(req); ok {
-		return &Refusal{Status: http.StatusForbidden, Code: "forbidden", Rule: "policy.not-allowed",
-			Message: "the interaction " + missing + " is not allowed for this partner"}
+		return notAllowed("", missing)
 	}
 	if ref := checkOutboundEntries(ex, req); ref != nil {
 		return ref
@@ -367,11 +366,19 @@ func isSearch(req *fhirreq.Request) bool {
 	return req != nil && (req.Kind == fhirreq.SearchType || req.Kind == fhirreq.SearchSystem)
 }
 
+// notAllowed is the 403 policy.not-allowed refusal for an interaction
+// missing from the partner's allowlist. prefix names the Bundle entry, or
+// is empty for the request itself.
+func notAllowed(prefix, missing string) *Refusal {
+	return &Refusal{Status: http.StatusForbidden, Code: "forbidden", Rule: "policy.not-allowed",
+		Message: prefix + "the interaction " + missing + " is not allowed for this partner"}
+}
+
 // checkOutboundEntries checks each entry of a batch or transaction the
 // engine sends to a partner against the outbound allowlist. Inbound, the
-// policy engine does this with the same Allowlist.Missing; outbound no
+// policy engine does this with the same Allowlist.Missing. Outbound no
 // policy engine runs, so without this check batch-transaction would open
-// every interaction. A Bundle whose entries cannot be read is refused.
+// every interaction. A Bundle whose entries cannot be read is rejected.
 func checkOutboundEntries(ex *exchange, req *fhirreq.Request) *Refusal {
 	if ex.partner.Policy != nil || req.Kind != fhirreq.BatchTransaction {
 		return nil
@@ -388,8 +395,7 @@ func checkOutboundEntries(ex *exchange, req *fhirreq.Request) *Refusal {
 				Message: e.Path() + ": each entry of a batch or transaction needs a request"}
 		}
 		if missing, ok := ex.partner.Allowed.Missing(e.Request); ok {
-			return &Refusal{Status: http.StatusForbidden, Code: "forbidden", Rule: "policy.not-allowed",
-				Message: e.Path() + ": the interaction " + missing + " is not allowed for this partner"}
+			return notAllowed(e.Path()+": ", missing)
 		}
 	}
 	return nil

@@ -128,7 +128,7 @@ func (ex *exchange) withBody() *http.Request {
 
 // recordRevocation fills the entry for a revocation request. The token
 // parameter is kept only as its fingerprint. The response is empty or an
-// OAuth error, and holds no credential.
+// OAuth error, and contains no credential.
 func recordRevocation(ex *exchange, res *token.Revocation, terr *token.Error, buf *bufferedResponse) {
 	ex.entry.RequestBody = ex.recordedBody()
 	ex.entry.ResponseBody = buf.body.Bytes()
@@ -149,7 +149,7 @@ func recordRevocation(ex *exchange, res *token.Revocation, terr *token.Error, bu
 }
 
 // recordIntrospection fills the entry for an introspection request. The
-// token parameter is kept only as its fingerprint, and the response holds
+// token parameter is kept only as its fingerprint, and the response contains
 // claims but never the token.
 func recordIntrospection(ex *exchange, in *token.Introspection, terr *token.Error, buf *bufferedResponse) {
 	ex.entry.RequestBody = ex.recordedBody()

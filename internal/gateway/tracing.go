@@ -131,7 +131,7 @@ func (g *Gateway) runStage(ex *exchange, s stage) *Refusal {
 }
 
 // injectTraceContext sets traceparent on a forwarded request from ctx's
-// span. It does nothing with tracing off, because then ctx holds no valid
+// span. It does nothing with tracing off, because then ctx contains no valid
 // span context.
 func injectTraceContext(ctx context.Context, h http.Header) {
 	traceContext.Inject(ctx, propagation.HeaderCarrier(h))

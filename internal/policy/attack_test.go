@@ -16,7 +16,7 @@ import (
 
 // attackFile is testdata/attacks.json: partner registrations and request
 // cases with the decision each must get. The cases are plain HTTP requests
-// plus the scopes the client asks for at the token endpoint, so the same
+// plus the scopes the client requests at the token endpoint, so the same
 // file can be replayed through the whole gateway.
 type attackFile struct{ *attackdata.File }
 

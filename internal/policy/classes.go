@@ -135,7 +135,7 @@ type Partner struct {
 // Role returns the partner's role on a class.
 func (p *Partner) Role(c Class) Role { return p.roles[c] }
 
-// Granted reports whether the partner holds a grant for f.
+// Granted reports whether the partner has a grant for f.
 func (p *Partner) Granted(f Feature) bool {
 	_, ok := p.grants[f]
 	return ok

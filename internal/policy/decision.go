@@ -40,7 +40,7 @@ type Input struct {
 	// Body is the request body: read for Bundles, creates, updates and
 	// operations that take one.
 	Body []byte
-	// Identity holds the certificate, token and registration identities for
+	// Identity contains the certificate, token and registration identities for
 	// the congruence checks on writes and operations.
 	Identity congruence.Identity
 	// Allowlist is the partner's configured interactions. The gateway

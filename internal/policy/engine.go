@@ -153,7 +153,7 @@ func (e *Engine) everyClass(in Input, what string) (Decision, bool) {
 	return Decision{}, true
 }
 
-// controlsOnly allows d only if the query holds nothing but presentation
+// controlsOnly allows d only if the query contains nothing but presentation
 // parameters (_format, _pretty, _summary, _elements).
 func (e *Engine) controlsOnly(req *fhirreq.Request, d Decision) Decision {
 	q := req.Query

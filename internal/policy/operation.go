@@ -20,7 +20,7 @@ type workflow struct {
 	pas    bool     // the body is a PAS request Bundle
 	// params names the operation's own parameters with their value checks.
 	// A read-only operation takes them in the query string by GET or in a
-	// Parameters body by POST; nil means it takes none.
+	// Parameters body by POST. A nil map means it takes none.
 	params map[string]opParam
 }
 
@@ -47,7 +47,7 @@ var workflows = []workflow{
 
 // eventsParams are the inputs of the Backport's $events operation
 // (OperationDefinition backport-subscription-events, STU 1.1): the event
-// numbers are strings that must hold a positive integer, and content is a
+// numbers are strings that must contain a positive integer, and content is a
 // code of the backport-content value set.
 var eventsParams = map[string]opParam{
 	"eventsSinceNumber": {"valueString", isEventNumber},
@@ -76,13 +76,13 @@ func isEventNumber(v string) bool {
 // query string or by POST in a Parameters body. Anything else is rejected
 // with the same decision, so a rejection does not tell which part failed.
 func decideOwnParams(in Input, params map[string]opParam) Decision {
-	refused := invalid("policy.param.not-allowed", in.Request.Describe()+" takes only its own parameters, each once with a valid value")
+	rejected := invalid("policy.param.not-allowed", in.Request.Describe()+" takes only its own parameters, each once with a valid value")
 	seen := make(map[string]bool, len(params))
 	if !ownQueryParams(in.Request.Query, params, seen, in.Request.Method == http.MethodGet) {
-		return refused
+		return rejected
 	}
 	if len(in.Body) > 0 && !ownBodyParams(in.Body, params, seen) {
-		return refused
+		return rejected
 	}
 	return allow("allow.operation")
 }
@@ -112,8 +112,8 @@ func ownQueryParams(q *fhirreq.Query, params map[string]opParam, seen map[string
 }
 
 // ownBodyParams accepts a Parameters resource with no element but
-// parameter, whose entries each hold a known name and one value of the
-// declared type. The payload stage has already refused duplicate JSON keys.
+// parameter, whose entries each contain a known name and one value of the
+// declared type. The payload stage has already rejected duplicate JSON keys.
 func ownBodyParams(body []byte, params map[string]opParam, seen map[string]bool) bool {
 	var top map[string]json.RawMessage
 	if json.Unmarshal(body, &top) != nil || string(top["resourceType"]) != `"Parameters"` {

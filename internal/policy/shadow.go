@@ -9,7 +9,7 @@ type Shadow struct {
 	Candidate Decider
 }
 
-// ShadowResult holds both decisions of one request.
+// ShadowResult contains both decisions of one request.
 type ShadowResult struct {
 	// Decision is the enforced decision, the only one that acts.
 	Decision Decision

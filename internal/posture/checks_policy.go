@@ -132,7 +132,7 @@ func checkWriteScopes(t *Target) []result {
 	return out
 }
 
-// patientData reports whether typ holds clinical or member data; the
+// patientData reports whether typ contains clinical or member data; the
 // wildcard covers both.
 func patientData(typ string) bool {
 	if typ == scope.Wildcard {

@@ -10,7 +10,7 @@ import (
 	"github.com/gatehouse-health/gatehouse/internal/config"
 )
 
-// settings holds the values the network, logging and policy checks
+// settings contains the values the network, logging and policy checks
 // compare, in one form whether or not config.File has a key for them yet.
 // settingsFrom fills each field from the configuration; while a key does
 // not exist, its field keeps the value that describes today's product (nil

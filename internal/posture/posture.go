@@ -63,7 +63,7 @@ const (
 	Error Status = "error"
 )
 
-// Mode says what a check examines.
+// Mode is the kind of input a check examines.
 type Mode string
 
 const (
@@ -74,7 +74,7 @@ const (
 )
 
 // Check is one entry of the catalogue. Its texts are the user's manual for
-// the finding: Title says what good looks like, Rationale why it matters,
+// the finding: Title states what good looks like, Rationale why it matters,
 // Remediation what to change.
 type Check struct {
 	// ID is stable across versions, such as GH-TLS-001.

@@ -37,7 +37,7 @@
 //
 // A restriction (SMART v2 "granular scope") narrows a scope to searches that
 // carry every one of its parameters with exactly that value. Gatehouse
-// decides before the upstream answers and never sees the stored resource, so:
+// decides before the upstream responds and never reads the stored resource, so:
 //
 //   - a restriction is accepted only on the letters r and s (rs, r or s);
 //   - a restricted scope permits a search only when the search names each
@@ -75,7 +75,7 @@
 //
 // The resource "*" parses only when Options.AllowWildcard is set; a partner
 // registration sets it explicitly. The token service parses a client's
-// requested scopes with AllowWildcard only when the registration holds a
+// requested scopes with AllowWildcard only when the registration contains a
 // wildcard scope, so a client without one cannot even ask for "*". Between
 // two parsed sets, Intersect narrows a wildcard to the scopes it overlaps.
 package scope

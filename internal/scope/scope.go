@@ -44,7 +44,7 @@ func (p Perm) String() string {
 	return b.String()
 }
 
-// Wildcard is the resource that stands for every type.
+// Wildcard is the resource that matches every type.
 const Wildcard = "*"
 
 // MaxLength is the longest scope Parse accepts, in bytes.
@@ -143,7 +143,7 @@ func Parse(s string, opts Options) (Scope, error) {
 }
 
 // cutContext removes the "system/" prefix, rejecting the other SMART
-// contexts by name so that the error says why.
+// contexts by name so that the error states why.
 func cutContext(s string) (string, error) {
 	if rest, ok := strings.CutPrefix(s, "system/"); ok {
 		return rest, nil

@@ -127,7 +127,7 @@ func restrictionMet(restriction, params []Param) bool {
 	return true
 }
 
-// PermitsOperation reports whether s holds the operation grant for op (the
+// PermitsOperation reports whether s contains the operation grant for op (the
 // name without "$") on typ.
 func (s Set) PermitsOperation(typ, op string) bool {
 	for _, sc := range s.scopes {

@@ -131,10 +131,11 @@ func (s *Server) Verify(raw string, peer *x509.Certificate) (*AccessClaims, erro
 
 // VerifyContext checks an access token this server issued, presented over
 // a TLS connection whose verified client certificate is peer. It checks the
-// ES256 signature (low-s) with the server's own key, that the header holds
-// only alg, typ and kid, iss, aud, exp and iat (with Skew), that exp - iat
-// is at most Lifetime + Skew, that cnf x5t#S256 is peer's thumbprint and, when
-// ServerOptions.Revocations is set, that the token id is not revoked.
+// ES256 signature (low-s) with the server's own key and that the header
+// contains only alg, typ and kid. It checks iss, aud, exp and iat (with
+// Skew), and that exp - iat is at most Lifetime + Skew. It checks that cnf
+// x5t#S256 is peer's thumbprint and, when ServerOptions.Revocations is set,
+// that the token id is not revoked.
 // Errors wrap ErrInvalidToken, ErrExpiredToken, ErrCertificateMismatch,
 // ErrRevokedToken or ErrRevocationUnavailable.
 func (s *Server) VerifyContext(ctx context.Context, raw string, peer *x509.Certificate) (*AccessClaims, error) {

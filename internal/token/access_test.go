@@ -120,9 +120,13 @@ func TestVerify(t *testing.T) {
 		{"exp before iat", func(t *testing.T) string {
 			return manual(t, goodHeader, func(c map[string]any) { c["iat"] = testStart.Unix(); c["exp"] = testStart.Unix() - 1 })
 		}, alpha.cert.Leaf, 0, ErrInvalidToken},
-		{"jku header", func(t *testing.T) string { return manual(t, with(goodHeader, "jku", "https://attacker.test/jwks"), nil) },
+		{"jku header", func(t *testing.T) string {
+			return manual(t, with(goodHeader, "jku", "https://attacker.test/jwks"), nil)
+		},
 			alpha.cert.Leaf, 0, ErrInvalidToken},
-		{"x5u header", func(t *testing.T) string { return manual(t, with(goodHeader, "x5u", "https://attacker.test/cert"), nil) },
+		{"x5u header", func(t *testing.T) string {
+			return manual(t, with(goodHeader, "x5u", "https://attacker.test/cert"), nil)
+		},
 			alpha.cert.Leaf, 0, ErrInvalidToken},
 		{"jwk header", func(t *testing.T) string {
 			return manual(t, with(goodHeader, "jwk", map[string]string{"kty": "EC", "crv": "P-256"}), nil)

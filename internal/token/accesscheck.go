@@ -63,7 +63,7 @@ func checkLowS(signature []byte) error {
 func (s *Server) checkLifetime(c *accessTokenClaims) error {
 	limit := int64((s.opts.Lifetime + s.opts.Skew) / time.Second)
 	if c.IssuedAt < 0 || c.Expiry < c.IssuedAt || c.Expiry-c.IssuedAt > limit {
-		return fmt.Errorf("%w: lifetime exceeds the configured token lifetime", ErrInvalidToken)
+		return fmt.Errorf("%w: exp - iat is negative or exceeds the configured token lifetime", ErrInvalidToken)
 	}
 	return nil
 }

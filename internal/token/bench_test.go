@@ -39,7 +39,7 @@ func BenchmarkIssue(b *testing.B) {
 }
 
 // BenchmarkVerifyAccessToken measures Server.Verify, the per-request cost
-// at the FHIR API, for a token the verified-token cache holds (every
+// at the FHIR API, for a token the verified-token cache contains (every
 // request after a token's first) and, with the cache off, for a token
 // verified in full (the first request).
 func BenchmarkVerifyAccessToken(b *testing.B) {

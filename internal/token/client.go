@@ -32,9 +32,9 @@ type Response struct {
 	TokenType   string `json:"token_type"`
 	ExpiresIn   int64  `json:"expires_in"`
 	Scope       string `json:"scope,omitempty"`
-	// Header holds the HTTP response headers, such as the record headers
+	// Header contains the HTTP response headers, such as the record headers
 	// a Gatehouse token endpoint sets (X-Gatehouse-Record). It never
-	// holds the token.
+	// contains the token.
 	Header http.Header `json:"-"`
 }
 

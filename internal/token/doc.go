@@ -59,12 +59,13 @@
 // NotAfter.
 //
 // Server.Verify accepts only the form mint writes, so that a token has one
-// valid string: a protected header of exactly alg, kid and typ (no jwk,
-// jku, x5u, x5c or crit), an ES256 signature in low-s form (s at most n/2;
-// mint rewrites s to n-s when the signer returns the high half), and
-// exp - iat at most Lifetime + Skew, so a token signed with the gateway key
-// but a longer exp is rejected. These checks run before a token enters the
-// verified-token cache, or on every request for the lifetime check.
+// valid string. The protected header must contain exactly alg, kid and typ
+// (no jwk, jku, x5u, x5c or crit). The ES256 signature must be in low-s form
+// (s at most n/2), because mint rewrites s to n-s when the signer returns
+// the high half. And exp - iat must be at most Lifetime + Skew, so a token
+// signed with the gateway key but with a longer exp is rejected. The header
+// and signature checks run before a token enters the verified-token cache.
+// The lifetime check runs on every request.
 //
 // # Revocation and introspection
 //
@@ -81,7 +82,7 @@
 // ServerOptions.Revocations until the token's exp plus Skew, and Verify
 // rejects it with ErrRevokedToken. A revocation request for a token that is
 // malformed, forged or expired succeeds and changes nothing (RFC 7009
-// section 2.2). Introspection answers {"active":false} for any token Verify
+// section 2.2). Introspection returns {"active":false} for any token Verify
 // would reject, and otherwise the claims of the token, its cnf included,
 // never the token itself:
 //

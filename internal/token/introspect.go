@@ -9,7 +9,7 @@ import (
 )
 
 // Introspection is the outcome of a well-formed introspection request
-// (RFC 7662). It holds claims of the token but never the token text.
+// (RFC 7662). It contains claims of the token but never the token text.
 type Introspection struct {
 	// Active reports whether the token is one this server issued, with a
 	// valid signature, unexpired and not revoked. When false, only

@@ -105,13 +105,13 @@ type JWKSFetch struct {
 //
 // A client's key set is fetched on first use and again once it expires
 // (after the response's Cache-Control max-age, bounded) or when an
-// assertion names a kid the set does not hold. After a successful fetch the
+// assertion names a kid the set does not contain. After a successful fetch the
 // next one waits JWKSRefreshInterval. After a failed one it waits
 // JWKSRetryInterval, doubled for each further consecutive failure up to
 // JWKSRefreshInterval. A fetched set must come with status 200 as
 // application/jwk-set+json or application/json. It must be at most
 // MaxJWKSBytes of strict JSON (no duplicate member names, valid UTF-8,
-// nothing after the value, nesting at most 8 deep) and hold 1 to 100
+// nothing after the value, nesting at most 8 deep) and contain 1 to 100
 // asymmetric public keys, each with a kid. A set that fails any check is
 // rejected whole. When a fetch fails, the last good set stays in use until
 // it is older than RemoteKeyOptions.MaxKeyAge. A client with no usable set
@@ -135,13 +135,13 @@ type remoteSet struct {
 	clientID string
 	url      string
 	client   *http.Client
-	// fetching holds a value while a fetch runs, so that concurrent
+	// fetching contains a value while a fetch runs, so that concurrent
 	// callers wait for it rather than start their own.
 	fetching chan struct{}
 
 	mu         sync.Mutex
 	keys       jose.JSONWebKeySet
-	have       bool      // keys holds a set that passed every check
+	have       bool      // keys contains a set that passed every check
 	fetchedAt  time.Time // when keys were fetched
 	freshUntil time.Time // when keys expire
 	nextFetch  time.Time // when the next fetch is allowed; zero before the first
@@ -195,7 +195,7 @@ func (k *RemoteKeys) Client(ctx context.Context, id string) (*Client, error) {
 }
 
 // ClientForKey returns the registration for id like Client. When id's key
-// set does not hold kid, the set is fetched again if the next fetch is
+// set does not contain kid, the set is fetched again if the next fetch is
 // allowed.
 func (k *RemoteKeys) ClientForKey(ctx context.Context, id, kid string) (*Client, error) {
 	c, err := k.inner.Client(ctx, id)
@@ -254,7 +254,7 @@ func (k *RemoteKeys) keysFor(ctx context.Context, set *remoteSet, kid string) (j
 }
 
 // usable returns the keys if they are fresh, younger than maxAge and, when
-// kid is not empty, hold kid.
+// kid is not empty, contain kid.
 func (s *remoteSet) usable(now time.Time, maxAge time.Duration, kid string) (jose.JSONWebKeySet, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -267,7 +267,7 @@ func (s *remoteSet) usable(now time.Time, maxAge time.Duration, kid string) (jos
 	return s.keys, true
 }
 
-// trusted reports whether the set holds keys fetched less than maxAge ago.
+// trusted reports whether the set contains keys fetched less than maxAge ago.
 func (s *remoteSet) trusted(now time.Time, maxAge time.Duration) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -400,7 +400,7 @@ func jwksMediaType(values []string) bool {
 	return true
 }
 
-// parseJWKS parses a JWK set strictly and checks that it holds 1 to 100
+// parseJWKS parses a JWK set strictly and checks that it contains 1 to 100
 // asymmetric public keys with kids. Errors name the key by index and never
 // quote the document.
 func parseJWKS(data []byte) (jose.JSONWebKeySet, error) {

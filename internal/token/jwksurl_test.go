@@ -367,7 +367,7 @@ func privateSet(t *testing.T) []byte {
 
 // TestRemoteKeysRejectsBadSets checks each rule on a fetched set. With no
 // earlier set, the client cannot authenticate, and the token endpoint
-// answers 503.
+// returns 503.
 func TestRemoteKeysRejectsBadSets(t *testing.T) {
 	good := func(t *testing.T) []byte { return marshalSet(t, mustGenerateKey(t, "ES256")) }
 	tests := []struct {

@@ -144,8 +144,8 @@ func (o ServerOptions) validate() error {
 	if o.Skew < 0 || o.Skew > maxSkew {
 		return optionError("Skew", fmt.Sprintf("must be between 0 and %v, got %v", maxSkew, o.Skew))
 	}
-	if o.VerifiedCacheTTL > maxVerifiedCacheTTL {
-		return optionError("VerifiedCacheTTL", fmt.Sprintf("must be at most %v, got %v", maxVerifiedCacheTTL, o.VerifiedCacheTTL))
+	if o.VerifiedCacheTTL > MaxVerifiedCacheTTL {
+		return optionError("VerifiedCacheTTL", fmt.Sprintf("must be at most %v, got %v", MaxVerifiedCacheTTL, o.VerifiedCacheTTL))
 	}
 	return nil
 }

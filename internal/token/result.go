@@ -21,7 +21,7 @@ const (
 	// CodeUnauthorizedClient refuses a revocation of a token the caller
 	// may not revoke (RFC 7009 section 2.1, RFC 6749 section 5.2).
 	CodeUnauthorizedClient = "unauthorized_client"
-	// CodeUnsupportedTokenType answers a revocation request to a server
+	// CodeUnsupportedTokenType is the error for a revocation request to a server
 	// that does not revoke access tokens (RFC 7009 section 2.2.1).
 	CodeUnsupportedTokenType = "unsupported_token_type"
 )

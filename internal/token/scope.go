@@ -56,7 +56,7 @@ func validScopeToken(tok string) bool {
 //
 // Requested scopes that do not parse are not granted. A requested wildcard
 // scope (system/*.rs) is not granted either, not even narrowed, unless the
-// registration itself holds a wildcard scope: the configuration decides
+// registration itself contains a wildcard scope: the configuration decides
 // whether a partner may register one.
 func grantScopes(requested, registered []string) []string {
 	reg := scope.ParseGranted(registered)

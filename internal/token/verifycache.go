@@ -6,19 +6,19 @@ import (
 	"time"
 )
 
-// DefaultVerifiedCacheTTL and maxVerifiedCacheTTL bound
-// ServerOptions.VerifiedCacheTTL.
+// DefaultVerifiedCacheTTL is the default of ServerOptions.VerifiedCacheTTL,
+// and MaxVerifiedCacheTTL its maximum.
 const (
 	DefaultVerifiedCacheTTL = 30 * time.Second
-	maxVerifiedCacheTTL     = 5 * time.Minute
+	MaxVerifiedCacheTTL     = 5 * time.Minute
 
 	// maxVerifiedCacheEntries caps the cache. Only tokens this server
-	// signed get in, so it fills only with live tokens; when it is full of
+	// signed get in, so it fills only with live tokens. When it is full of
 	// them, further tokens are verified without caching.
 	maxVerifiedCacheEntries = 10000
 )
 
-// verifiedCache holds the claims of access tokens whose JWS structure,
+// verifiedCache contains the claims of access tokens whose JWS structure,
 // header and ES256 signature were verified, keyed by the SHA-256 of the
 // token text, so that the next requests with the same token skip that
 // work. An entry lives until the earlier of the token's exp and the TTL.
@@ -58,7 +58,7 @@ func (c *verifiedCache) get(key [sha256.Size]byte, now time.Time) (*accessTokenC
 }
 
 // put caches a copy of claims under key. When the cache is full, it first
-// drops the entries no longer live; if none were, claims is not cached.
+// drops the entries no longer live, and if none were, claims is not cached.
 func (c *verifiedCache) put(key [sha256.Size]byte, claims *accessTokenClaims, now time.Time) {
 	until := now.Add(c.ttl)
 	if exp := time.Unix(claims.Expiry, 0); exp.Before(until) {

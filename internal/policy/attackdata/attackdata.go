@@ -1,6 +1,6 @@
 // Package attackdata reads the policy attack suite, testdata/attacks.json of
 // internal/policy: partner registrations and attack cases, each a plain
-// HTTP request plus the scopes the client asks for at the token endpoint,
+// HTTP request plus the scopes the client requests at the token endpoint,
 // with the decision it must get. The policy tests replay the cases against
 // the engine and the gateway tests replay them through the whole gateway.
 package attackdata
