@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-// Metric names one per-partner metric; the names match the keys of
+// Metric names one per-partner metric. The names match the keys of
 // alerts.thresholds in the configuration.
 type Metric string
 
@@ -23,23 +23,14 @@ const (
 // Metrics lists every metric.
 var Metrics = []Metric{Requests, Patients, BytesOut, Denials, ValidationFailures}
 
-func metricIndex(m Metric) int {
-	for i, x := range Metrics {
-		if x == m {
-			return i
-		}
-	}
-	return -1
-}
-
 // Severity ranks an alert.
 type Severity string
 
 const (
 	// Medium is a deviation from a partner's own history.
 	Medium Severity = "medium"
-	// High is a fixed threshold or a canary: a configured line was crossed.
-	// Only high alerts may engage the kill switch.
+	// High is a crossed fixed threshold or a canary hit. Only high alerts
+	// may engage the kill switch.
 	High Severity = "high"
 )
 

@@ -113,7 +113,7 @@ type inspection struct {
 	size   int
 }
 
-// partnerState holds one partner's windows and baselines.
+// partnerState contains one partner's windows and baselines.
 type partnerState struct {
 	sums     map[Metric]*slidingSum
 	patients *distinctSet

@@ -329,7 +329,7 @@ func TestCanaryFiresOnce(t *testing.T) {
 		t.Errorf("kill-switch callback calls = %d, want 1 with the canary alert", len(engaged))
 	}
 	if strings.Contains(f.logs.String(), "CANARY-0001") {
-		t.Errorf("the log holds the canary identifier:\n%s", f.logs.String())
+		t.Errorf("the log contains the canary identifier:\n%s", f.logs.String())
 	}
 
 	// Once the alert has been quiet for a window, a new appearance is a

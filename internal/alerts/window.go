@@ -18,7 +18,7 @@ const maxPatientKeys = 100_000
 type slidingSum struct {
 	width   time.Duration
 	sums    [bucketsPerWindow]float64
-	indexes [bucketsPerWindow]int64 // the bucket number each slot holds
+	indexes [bucketsPerWindow]int64 // the bucket number in each slot
 }
 
 func newSlidingSum(window time.Duration) *slidingSum {

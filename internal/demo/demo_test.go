@@ -51,19 +51,38 @@ func TestRunRoundTrip(t *testing.T) {
 		}
 	}
 
-	if tok := byStep["token"]; tok.Record == 0 || tok.Status != 200 {
-		t.Errorf("token row %+v, want 200 and the token exchange's record", tok)
+	tok := byStep["token"]
+	if tok.Status != 200 {
+		t.Errorf("token row status %d, want 200", tok.Status)
+	}
+	if tok.Record == 0 {
+		t.Errorf("token row %+v has no record entry", tok)
 	}
 
 	sub := byStep["subscribe"]
-	if sub.Subscription == "" || sub.Status != 201 || sub.Record == 0 {
-		t.Errorf("subscribe row %+v, want a Subscription id, 201 and a record", sub)
+	if sub.Subscription == "" {
+		t.Errorf("subscribe row %+v has no Subscription id", sub)
+	}
+	if sub.Status != 201 {
+		t.Errorf("subscribe row status %d, want 201", sub.Status)
+	}
+	if sub.Record == 0 {
+		t.Errorf("subscribe row %+v has no record entry", sub)
 	}
 
 	for _, step := range []string{"handshake", "notification"} {
 		row := byStep[step]
-		if row.Direction != "outbound" || !row.Strict || row.Status != 200 || row.Subscription != sub.Subscription {
-			t.Errorf("%s row %+v, want an outbound delivery to the Subscription that passed strict mode", step, row)
+		if row.Direction != "outbound" {
+			t.Errorf("%s row direction %q, want outbound", step, row.Direction)
+		}
+		if !row.Strict {
+			t.Errorf("%s row %+v did not pass strict mode", step, row)
+		}
+		if row.Status != 200 {
+			t.Errorf("%s row status %d, want 200", step, row.Status)
+		}
+		if row.Subscription != sub.Subscription {
+			t.Errorf("%s row Subscription %q, want %q", step, row.Subscription, sub.Subscription)
 		}
 		// The demo sets an outbound row's record only once it has found
 		// the gateway's outbound entry with the same exchange id.
@@ -71,8 +90,12 @@ func TestRunRoundTrip(t *testing.T) {
 			t.Errorf("%s row has no outbound record entry", step)
 		}
 	}
-	if n := byStep["notification"]; n.Event != 1 || !strings.Contains(n.Detail, "no gap") {
-		t.Errorf("notification event %d, detail %q; want event 1 and no gap", n.Event, n.Detail)
+	notification := byStep["notification"]
+	if notification.Event != 1 {
+		t.Errorf("notification event %d, want 1", notification.Event)
+	}
+	if !strings.Contains(notification.Detail, "no gap") {
+		t.Errorf("notification detail %q, want no gap", notification.Detail)
 	}
 	if res.RecordedOutbound != 2 {
 		t.Errorf("%d outbound exchanges found in the record, want 2 (handshake and notification)", res.RecordedOutbound)
@@ -91,13 +114,20 @@ func TestRunRoundTrip(t *testing.T) {
 	if d := byStep["decide"]; d.Record <= pended.Record {
 		t.Errorf("decide row record %d, want an entry after the pended row's %d", d.Record, pended.Record)
 	}
-	if st := byStep["status"]; st.Event != 1 || st.Record == 0 {
-		t.Errorf("status row %+v, want counter 1 and a record", st)
+	status := byStep["status"]
+	if status.Event != 1 {
+		t.Errorf("status row counter %d, want 1", status.Event)
+	}
+	if status.Record == 0 {
+		t.Errorf("status row %+v has no record entry", status)
 	}
 
 	final := byStep["inquire-final"]
-	if final.Record == 0 || final.File != pended.File {
-		t.Errorf("inquire-final row %+v, want a recorded inquiry about %s", final, pended.File)
+	if final.Record == 0 {
+		t.Errorf("inquire-final row %+v has no record entry", final)
+	}
+	if final.File != pended.File {
+		t.Errorf("inquire-final row file %q, want %q", final.File, pended.File)
 	}
 	if i := slices.IndexFunc(final.Items, func(d ItemDecision) bool { return d.Sequence == item }); i < 0 || final.Items[i].Code != "A1" {
 		t.Errorf("final inquiry items %+v, want item %d approved (A1)", final.Items, item)
@@ -130,7 +160,7 @@ func TestDecisionsFromRejectsNonBundle(t *testing.T) {
 }
 
 // TestRunNonconformantBundles replays the two PAS examples that refer to
-// resources they do not contain: strict mode must refuse both with 422 and
+// resources they do not contain: strict mode must reject both with 422 and
 // the location of the dangling reference, and the demo must fail, with
 // nothing pended for the round trip.
 func TestRunNonconformantBundles(t *testing.T) {
@@ -138,7 +168,10 @@ func TestRunNonconformantBundles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.OK() || res.Failed != 3 {
+	if res.OK() {
+		t.Fatal("the demo succeeded on nonconformant bundles")
+	}
+	if res.Failed != 3 {
 		t.Fatalf("failed = %d, want 3 (two submissions and the round trip)", res.Failed)
 	}
 	submits := 0
@@ -146,8 +179,11 @@ func TestRunNonconformantBundles(t *testing.T) {
 		switch row.Step {
 		case "submit":
 			submits++
-			if row.Status != 422 || !strings.Contains(row.Error, "Bundle.entry[6].resource.practitioner") {
-				t.Errorf("%s: status %d, error %q", row.File, row.Status, row.Error)
+			if row.Status != 422 {
+				t.Errorf("%s: status %d, want 422", row.File, row.Status)
+			}
+			if !strings.Contains(row.Error, "Bundle.entry[6].resource.practitioner") {
+				t.Errorf("%s: error %q, want the dangling reference's location", row.File, row.Error)
 			}
 		case "pended":
 			if row.OK || !strings.Contains(row.Error, "no submitted request had a pended item") {

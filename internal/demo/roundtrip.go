@@ -53,11 +53,13 @@ func startWorld(ctx context.Context, dir string, log *slog.Logger) (*world, erro
 	if err != nil {
 		return nil, fmt.Errorf("demo: %w", err)
 	}
+
 	kit.Options.Logger = log
 	sim, err := ehrsim.Start(kit.Options)
 	if err != nil {
 		return nil, fmt.Errorf("demo: start the EHR simulator: %w", err)
 	}
+
 	w := &world{sim: sim}
 	if err := kit.Attach(cfg, sim.Endpoints()); err != nil {
 		w.close(ctx)
@@ -68,6 +70,7 @@ func startWorld(ctx context.Context, dir string, log *slog.Logger) (*world, erro
 		w.close(ctx)
 		return nil, fmt.Errorf("demo: start gateway: %w", err)
 	}
+
 	w.rt = rt
 	if err := sim.Connect(rt.PublicURL); err != nil {
 		w.close(ctx)
@@ -179,7 +182,7 @@ func pendedItem(submitted Row) int {
 }
 
 // pendedRow reads the payer's work queue through the admin listener, which
-// must hold the submission's pended item.
+// must contain the submission's pended item.
 func (w *world) pendedRow(ctx context.Context, submitted Row, item int) Row {
 	row := Row{File: submitted.File, Step: "pended", Direction: "admin", Claim: submitted.Claim,
 		bundle: submitted.bundle, preAuthRef: submitted.preAuthRef}
@@ -248,11 +251,13 @@ func (w *world) adminCall(ctx context.Context, method, path string, in, out any,
 		}
 		body = bytes.NewReader(b)
 	}
+
 	req, err := http.NewRequestWithContext(ctx, method, w.adminURL+path, body)
 	if err != nil {
 		return 0, err
 	}
 	req.Header.Set("Content-Type", "application/json")
+
 	start := time.Now()
 	resp, err := w.admin.Do(req)
 	if err != nil {
@@ -264,6 +269,7 @@ func (w *world) adminCall(ctx context.Context, method, path string, in, out any,
 	if err != nil {
 		return resp.StatusCode, fmt.Errorf("admin %s %s: reading the response: %w", method, path, err)
 	}
+
 	if resp.StatusCode != http.StatusOK {
 		var e struct {
 			Error string `json:"error"`
@@ -272,7 +278,7 @@ func (w *world) adminCall(ctx context.Context, method, path string, in, out any,
 		return resp.StatusCode, fmt.Errorf("admin %s %s: status %d: %s", method, path, resp.StatusCode, e.Error)
 	}
 	if err := json.Unmarshal(data, out); err != nil {
-		return resp.StatusCode, fmt.Errorf("admin %s %s: invalid JSON response", method, path)
+		return resp.StatusCode, fmt.Errorf("admin %s %s: invalid JSON response: %w", method, path, err)
 	}
 	return resp.StatusCode, nil
 }
@@ -284,6 +290,7 @@ func (w *world) notificationRow(ctx context.Context, step, subID string, match f
 	start := time.Now()
 	wait, cancel := context.WithTimeout(ctx, waitLimit)
 	defer cancel()
+
 	var found *ehrsim.Notification
 	snap, err := w.sim.Wait(wait, "the "+step+" at the EHR", func(s *ehrsim.Snapshot) bool {
 		for i := range s.Notifications {
@@ -297,9 +304,10 @@ func (w *world) notificationRow(ctx context.Context, step, subID string, match f
 	row.LatencyMS = millis(time.Since(start))
 	if err != nil {
 		row.Error = fmt.Sprintf("the %s did not reach the EHR within %s (%d notifications received, %d requests rejected for their credentials)",
-			step, waitLimit, len(snap.Notifications), snap.Refused)
+			step, waitLimit, len(snap.Notifications), snap.Rejected)
 		return row
 	}
+
 	n := *found
 	row.exchangeID, row.Status, row.Strict = n.ExchangeID, n.StatusCode, n.Strict
 	if len(n.Events) > 0 {

@@ -139,7 +139,7 @@ func (c *Client) Do(ctx context.Context, method, path string, body []byte) (*Res
 func (c *Client) CloseIdle() { c.http.CloseIdleConnections() }
 
 // DevPartner returns the client of the development partner whose
-// credentials a development data directory holds.
+// credentials a development data directory contains.
 func DevPartner(layout *devmode.Layout, publicURL, scope string) (*Client, error) {
 	key, err := layout.PartnerAssertionKey()
 	if err != nil {

@@ -9,8 +9,8 @@ import (
 
 // TokenHint returns the next step for a failed Token call, chosen by the
 // OAuth error code the token endpoint returned. publicURL is the gateway
-// the client asked. An error with no OAuth response (the gateway is not
-// reachable) gets the hint to check that it is running.
+// the client sent the request to. An error with no OAuth response (the
+// gateway is not reachable) gets the hint to check that it is running.
 func TokenHint(err error, publicURL string) string {
 	var re *token.ResponseError
 	if !errors.As(err, &re) {

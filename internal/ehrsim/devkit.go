@@ -24,22 +24,21 @@ const DevPayerClientID = "dev-payer"
 // devEngineName names the payer service's engine certificate in a DevKit.
 const devEngineName = "payer-service"
 
-// subscriptionGrants are what a partner needs beyond the PAS operations to
-// subscribe and catch up: the interactions, the scopes and the workflow
-// role.
+// Interactions and scopes a partner needs beyond the PAS operations to
+// subscribe and catch up. PrepareDev also grants the workflow role.
 var (
 	subscriptionInteractions = []string{"Subscription.create", "Subscription.read",
 		"Subscription/[id]/$status", "Subscription/[id]/$events"}
 	subscriptionScopes = []string{"system/Subscription.cruds", "system/Subscription.$status", "system/Subscription.$events"}
 )
 
-// DevKit holds what a development gateway (app.DevConfig) and one
-// simulator need to exchange in both directions, all issued from the
-// development CA: the simulator's certificates and key, and the payer's
-// outbound certificate, assertion key and notification engine
-// certificate.
+// DevKit is the set of credentials a development gateway (app.DevConfig)
+// and one simulator need to exchange in both directions, all issued from
+// the development CA. It contains the simulator's certificates and key,
+// and the payer's outbound certificate, assertion key and notification
+// engine certificate.
 type DevKit struct {
-	// Options starts the simulator; its PartnerID is the development
+	// Options starts the simulator. Its PartnerID is the development
 	// partner.
 	Options Options
 	// EngineCertFile and EngineKeyFile are the payer service's engine
@@ -137,6 +136,7 @@ func (k *DevKit) issuePayer(cfg *config.File, ca *pki.CA, dir string) (jose.JSON
 	if err := os.WriteFile(keyFile, keyJSON, 0o600); err != nil {
 		return none, fmt.Errorf("ehrsim: %w", err)
 	}
+
 	payer, err := ca.IssueClient(pki.ClientOptions{PartnerID: DevPayerClientID})
 	if err != nil {
 		return none, fmt.Errorf("ehrsim: payer certificate: %w", err)
@@ -145,6 +145,7 @@ func (k *DevKit) issuePayer(cfg *config.File, ca *pki.CA, dir string) (jose.JSON
 	if err := payer.WriteFiles(certFile, certKeyFile); err != nil {
 		return none, fmt.Errorf("ehrsim: %w", err)
 	}
+
 	engine, err := ca.IssueEngine(pki.AdminOptions{Name: devEngineName})
 	if err != nil {
 		return none, fmt.Errorf("ehrsim: engine certificate: %w", err)
@@ -153,14 +154,15 @@ func (k *DevKit) issuePayer(cfg *config.File, ca *pki.CA, dir string) (jose.JSON
 	if err := engine.WriteFiles(k.EngineCertFile, k.EngineKeyFile); err != nil {
 		return none, fmt.Errorf("ehrsim: %w", err)
 	}
+
 	cfg.Outbound = config.Outbound{Listen: "127.0.0.1:0", ClientCAFile: k.caFile,
 		CertFile: certFile, KeyFile: certKeyFile, AssertionKeyFile: keyFile}
 	cfg.Payer.Notifications = config.Notifications{CertFile: k.EngineCertFile, KeyFile: k.EngineKeyFile}
 	return jose.JSONWebKeySet{Keys: []jose.JSONWebKey{key.Public()}}, nil
 }
 
-// Attach completes cfg for a started simulator's endpoints: the partner's keys come
-// from its JWKS URL, the payer's route to it is its FHIR base and token
+// Attach completes cfg for a started simulator's endpoints. The partner's
+// keys come from its JWKS URL, the payer's route to it is its FHIR base and token
 // endpoint, and the egress guard lets the gateway reach both listeners.
 // It validates cfg.
 func (k *DevKit) Attach(cfg *config.File, sim Endpoints) error {

@@ -18,20 +18,20 @@
 // chained to Options.PayerRoots whose urn:gatehouse:partner: URI SAN names
 // Options.PayerClientID, and an access token from the simulator's own
 // token endpoint, bound to that certificate (RFC 8705). Anything else is
-// refused with 401 or 403 before the body is read, and counted.
+// rejected with 401 or 403 before the body is read, and counted.
 //
 // Each notification Bundle must pass strict mode (internal/strict: FHIR R4
-// core and the profiles it declares) and the Subscriptions Backport rules
-// for a notification (type history, a SubscriptionStatus first, a PAS
-// topic, a known Subscription, event numbers that match the type).
-// Otherwise the simulator answers 422 (404 for an unknown Subscription)
-// with an OperationOutcome and keeps the rejected notification in its
-// state.
+// core and the profiles it declares). It must also follow the
+// Subscriptions Backport rules for a notification: type history, a
+// SubscriptionStatus first, a PAS topic, a known Subscription, and event
+// numbers that match the type. Otherwise the simulator returns 422 (404
+// for an unknown Subscription) with an OperationOutcome and keeps the
+// rejected notification in its state.
 //
-// The simulator tracks event numbers per Subscription: a number seen
-// before is a duplicate (acknowledged, since delivery is at least once),
-// and a number above the highest seen plus one, or a handshake or heartbeat
-// counter above it, opens a gap. Each gap starts a catch-up through
+// The simulator tracks event numbers per Subscription. A number seen
+// before is a duplicate, acknowledged because delivery is at least once.
+// A number above the highest seen plus one, or a handshake or heartbeat
+// counter above the highest seen, opens a gap. Each gap starts a catch-up through
 // $events on the gateway, page by page with eventsSinceNumber, which marks
 // the fetched events received.
 //

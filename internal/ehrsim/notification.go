@@ -26,7 +26,7 @@ var statusCodes = map[string]bool{"requested": true, "active": true, "error": tr
 // Event is one notification-event of a SubscriptionStatus.
 type Event struct {
 	Number int64  `json:"number"`
-	Focus  string `json:"focus,omitempty"` // the focus reference; empty for empty content
+	Focus  string `json:"focus,omitempty"` // the focus reference, empty for empty content
 }
 
 // status is the content of a SubscriptionStatus Parameters resource.
@@ -82,7 +82,7 @@ func invalidf(format string, args ...any) error {
 // and backport-subscription-status-r4 require.
 //
 // NOTE: the validator's embedded packages do not include the Backport IG,
-// so strict mode checks these Bundles against the R4 core only; this
+// so strict mode checks these Bundles against the R4 core only. This
 // function checks the Backport-specific rules in its place.
 func parseNotification(body []byte, wantType string) (*status, error) {
 	var b bundleIn
@@ -106,7 +106,7 @@ func parseNotification(body []byte, wantType string) (*status, error) {
 	return st, st.checkKind()
 }
 
-// readStatus reads the SubscriptionStatus parameters; each is allowed once
+// readStatus reads the SubscriptionStatus parameters. Each is allowed once
 // except notification-event.
 func readStatus(params []parameterIn) (*status, error) {
 	st := &status{}

@@ -98,7 +98,7 @@ func (s *Sim) Status(ctx context.Context, id string) (counter int64, code string
 // Events fetches events from..to of a Subscription through $events, after
 // the same strict checks as a notification. The payer returns one page, at
 // most its page size (100 by default) from from on, so the result may end
-// before to; CatchUp asks again from the next number.
+// before to. CatchUp then requests the rest from the next number.
 func (s *Sim) Events(ctx context.Context, id string, from, to int64) ([]Event, *ehrclient.Response, error) {
 	if from < 1 || to < from {
 		return nil, nil, fmt.Errorf("ehrsim: $events: invalid range %d to %d", from, to)
@@ -157,7 +157,7 @@ func (s *Sim) CheckStatus(ctx context.Context, id string) ([]int64, error) {
 }
 
 // CatchUp fetches every missing event through $events, page by page, and
-// marks the ones it gets received. It returns the first error; events
+// marks the ones it gets received. It returns the first error. Events
 // fetched before it stay received.
 func (s *Sim) CatchUp(ctx context.Context) error {
 	for id, r := range s.state.missingRanges() {
@@ -169,8 +169,8 @@ func (s *Sim) CatchUp(ctx context.Context) error {
 	return nil
 }
 
-// catchUpRange asks for from..to and then for the rest after the last event
-// each page returns, until the page reaches to.
+// catchUpRange requests from..to, then the rest after the last event each
+// page returns, until a page reaches to.
 func (s *Sim) catchUpRange(ctx context.Context, id string, from, to int64) error {
 	for from <= to {
 		events, _, err := s.Events(ctx, id, from, to)
@@ -178,13 +178,14 @@ func (s *Sim) catchUpRange(ctx context.Context, id string, from, to int64) error
 			return err
 		}
 		s.state.recover(id, events)
+
 		last := int64(0)
 		for _, ev := range events {
 			last = max(last, ev.Number)
 		}
 		if last < from {
-			// An empty page would make the loop ask for the same range
-			// forever; the payer no longer stores these events.
+			// An empty page means the payer no longer stores these events,
+			// so requesting the same range again would loop forever.
 			return fmt.Errorf("ehrsim: $events: Subscription %q returned no event from %d to %d", id, from, to)
 		}
 		from = last + 1

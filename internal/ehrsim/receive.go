@@ -33,13 +33,14 @@ func (s *Sim) fhirRoutes() http.Handler {
 // so that an unauthenticated caller learns nothing about the paths.
 func (s *Sim) serveFHIR(w http.ResponseWriter, r *http.Request) {
 	if status, oo := s.authenticate(r); oo != nil {
-		s.state.refuse()
-		s.log.Warn("ehrsim: request refused", "status", status, "reason", oo.Issue[0].Diagnostics)
+		s.state.rejectRequest()
+		s.log.Warn("ehrsim: request rejected", "status", status, "reason", oo.Issue[0].Diagnostics)
 		outcome.Write(w, status, oo)
 		return
 	}
 	if r.Method != http.MethodPost || r.URL.Path != "/fhir/"+HookPath {
-		s.state.refuse()
+		s.state.rejectRequest()
+		s.log.Warn("ehrsim: request rejected: not the rest-hook endpoint", "method", r.Method, "path", r.URL.Path)
 		outcome.Write(w, http.StatusNotFound, outcome.New(outcome.CodeNotSupported, "this EHR accepts only POST [base]/"+HookPath))
 		return
 	}
@@ -47,16 +48,21 @@ func (s *Sim) serveFHIR(w http.ResponseWriter, r *http.Request) {
 		outcome.Write(w, http.StatusServiceUnavailable, outcome.New(outcome.CodeTransient, "the EHR is down for maintenance; retry later"))
 		return
 	}
+
+	exchangeID := r.Header.Get("X-Request-Id")
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxNotificationBytes+1))
 	if err != nil {
+		s.log.Warn("ehrsim: reading the notification body failed", "exchange", exchangeID, "error", err)
 		outcome.Write(w, http.StatusBadRequest, outcome.New(outcome.CodeStructure, "the notification body could not be read"))
 		return
 	}
 	if len(body) > maxNotificationBytes {
+		s.log.Warn("ehrsim: notification body too large", "exchange", exchangeID, "max_bytes", maxNotificationBytes)
 		outcome.Write(w, http.StatusRequestEntityTooLarge, outcome.New(outcome.CodeTooLong, "the notification body is too large"))
 		return
 	}
-	status, oo := s.receive(r.Context(), body, r.Header.Get("X-Request-Id"))
+
+	status, oo := s.receive(r.Context(), body, exchangeID)
 	if oo != nil {
 		outcome.Write(w, status, oo)
 		return
@@ -66,7 +72,7 @@ func (s *Sim) serveFHIR(w http.ResponseWriter, r *http.Request) {
 
 // authenticate accepts a request only from the payer: a verified client
 // certificate naming PayerClientID and an access token this EHR issued,
-// bound to that certificate. It returns the refusal, or a nil outcome.
+// bound to that certificate. It returns the rejection, or a nil outcome.
 func (s *Sim) authenticate(r *http.Request) (int, *outcome.OperationOutcome) {
 	if r.TLS == nil || len(r.TLS.VerifiedChains) == 0 {
 		return http.StatusUnauthorized, outcome.New(outcome.CodeLogin, "a verified client certificate is required")
@@ -94,7 +100,7 @@ func (s *Sim) receive(ctx context.Context, body []byte, exchangeID string) (int,
 	n.StatusCode = status
 	if oo != nil {
 		n.Problem = oo.Issue[0].Diagnostics
-		s.state.reject(n)
+		s.state.recordRejected(n)
 		s.log.Warn("ehrsim: notification rejected", "exchange", exchangeID, "status", status, "reason", n.Problem)
 		return status, oo
 	}
@@ -111,6 +117,7 @@ func (s *Sim) receive(ctx context.Context, body []byte, exchangeID string) (int,
 func (s *Sim) check(ctx context.Context, body []byte, n *Notification) (int, *outcome.OperationOutcome) {
 	oo, err := s.opts.Strict.CheckRequest(HookPath, body)
 	if err != nil {
+		s.log.Error("ehrsim: strict mode check failed", "exchange", n.ExchangeID, "error", err)
 		return rejection(http.StatusInternalServerError, outcome.CodeException, "the notification could not be validated; retry later")
 	}
 	if oo != nil {
@@ -125,7 +132,7 @@ func (s *Sim) check(ctx context.Context, body []byte, n *Notification) (int, *ou
 	n.Subscription, n.Type, n.Status = st.subscriptionID, st.kind, st.code
 	n.EventsSinceStart, n.Events = st.eventsSinceStart, st.events
 	if st.kind == TypeQueryEvent || st.kind == TypeQueryStatus {
-		return rejection(http.StatusUnprocessableEntity, outcome.CodeInvalid, "a "+st.kind+" Bundle answers a query; it is not a notification")
+		return rejection(http.StatusUnprocessableEntity, outcome.CodeInvalid, "a "+st.kind+" Bundle is the response to a query, not a notification")
 	}
 	// The handshake can arrive before the gateway's response to the creation.
 	wait, cancel := context.WithTimeout(ctx, creationWait)

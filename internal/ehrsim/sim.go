@@ -36,14 +36,14 @@ type Options struct {
 	// its client certificate names.
 	PartnerID string
 	// OrganizationSystem and OrganizationValue identify the EHR's
-	// organisation; the Subscription filter names them.
+	// organisation, which the Subscription filter names.
 	OrganizationSystem string
 	OrganizationValue  string
 	// ClientCertificate is the EHR's TLS client certificate toward the
 	// gateway.
 	ClientCertificate tls.Certificate
-	// AssertionKey signs the EHR's client assertions; its public half is
-	// served at JWKSURL. Nil means a fresh ES384 key.
+	// AssertionKey signs the EHR's client assertions, and JWKSURL serves
+	// its public half. Nil means a fresh ES384 key.
 	AssertionKey *jose.JSONWebKey
 	// Scope is the space-separated scopes the EHR requests from the
 	// gateway.
@@ -65,12 +65,12 @@ type Options struct {
 	// PayerKeys are the payer's public keys that verify its client
 	// assertions.
 	PayerKeys jose.JSONWebKeySet
-	// PayerScopes are the most the payer may be granted; default
-	// system/Task.cruds, which the EHR does not check further.
+	// PayerScopes are the maximum scopes the payer may be granted, by
+	// default system/Task.cruds. The EHR does not check them further.
 	PayerScopes []string
 
 	// JWKSAddr and FHIRAddr are the loopback host:port the two listeners
-	// bind to; default 127.0.0.1 with an ephemeral port.
+	// bind to, by default 127.0.0.1 with an ephemeral port.
 	JWKSAddr, FHIRAddr string
 	// Strict checks every notification Bundle. Nil means strict.New with
 	// the default PAS versions.
@@ -81,7 +81,7 @@ type Options struct {
 	// acknowledging it. Tests use it to exercise catch-up through $events.
 	// Nil drops nothing.
 	Drop func(subscriptionID string, eventNumber int64) bool
-	// Logger receives refusals and catch-up failures, without content.
+	// Logger receives rejections and catch-up failures, without content.
 	// Nil discards them.
 	Logger *slog.Logger
 }
@@ -211,17 +211,21 @@ func (s *Sim) listen() error {
 		return err
 	}
 
-	jwksConf := &tls.Config{MinVersion: tls.VersionTLS12, CipherSuites: tlspolicy.CipherSuites,
-		CurvePreferences: tlspolicy.CurvePreferences, Certificates: []tls.Certificate{s.opts.ServerCertificate}}
 	fhirConf, err := tlspolicy.Server(s.opts.ServerCertificate, s.opts.PayerRoots)
 	if err != nil {
 		jwksLn.Close()
 		fhirLn.Close()
 		return fmt.Errorf("ehrsim: %w", err)
 	}
-	// HTTP/1.1 only: an HTTP/2 server's graceful shutdown waits up to a
-	// second for the peer to leave, which would slow every Close.
+	// HTTP/1.1 only, because an HTTP/2 server's graceful shutdown waits up
+	// to a second for the peer to leave, which would slow every Close.
 	fhirConf.NextProtos = []string{"http/1.1"}
+	// The JWKS listener applies the same policy without requesting a
+	// client certificate.
+	jwksConf := fhirConf.Clone()
+	jwksConf.ClientAuth = tls.NoClientCert
+	jwksConf.ClientCAs = nil
+
 	s.jwksServer = s.newServer(http.HandlerFunc(s.serveJWKS))
 	s.fhirServer = s.newServer(s.fhirRoutes())
 	go s.jwksServer.Serve(tls.NewListener(jwksLn, jwksConf))

@@ -15,7 +15,7 @@ type Notification struct {
 	// ExchangeID is the X-Request-Id the gateway set, the id of its
 	// outbound exchange record.
 	ExchangeID string `json:"exchange_id,omitempty"`
-	// Subscription is the Subscription id; empty when the Bundle could
+	// Subscription is the Subscription id, empty when the Bundle could
 	// not be read.
 	Subscription string `json:"subscription,omitempty"`
 	// Type is handshake, heartbeat or event-notification.
@@ -67,9 +67,9 @@ type SubscriptionState struct {
 type Snapshot struct {
 	Notifications []Notification
 	Subscriptions map[string]SubscriptionState
-	// Refused counts requests to the FHIR listener refused for their
+	// Rejected counts requests to the FHIR listener rejected for their
 	// credentials or their target, before any notification was read.
-	Refused int
+	Rejected int
 	// CatchUpErrors counts failed catch-up attempts.
 	CatchUpErrors int
 }
@@ -98,7 +98,7 @@ type state struct {
 	changed       chan struct{}
 	subs          map[string]*subState
 	received      []Notification
-	refused       int
+	rejected      int
 	catchUpErrors int
 	down          bool
 	// creating counts Subscription creations in flight, because their
@@ -111,7 +111,7 @@ func (st *state) init() {
 	st.subs = map[string]*subState{}
 }
 
-// notifyLocked wakes every waiter; st.mu must be held.
+// notifyLocked wakes every waiter. The caller must hold st.mu.
 func (st *state) notifyLocked() {
 	close(st.changed)
 	st.changed = make(chan struct{})
@@ -127,8 +127,8 @@ func (st *state) track(id string) {
 	st.notifyLocked()
 }
 
-// creatingDone ends one creation; track has already run when it
-// succeeded.
+// creatingDone ends one creation. When the creation succeeded, track has
+// already run.
 func (st *state) creatingDone() {
 	st.mu.Lock()
 	defer st.mu.Unlock()
@@ -176,6 +176,7 @@ func (st *state) record(n *Notification, counter bool, drop func(string, int64) 
 	if n.Type == TypeHandshake {
 		sub.handshake = true
 	}
+
 	before := maps.Clone(sub.missing)
 	for _, ev := range n.Events {
 		switch {
@@ -189,17 +190,20 @@ func (st *state) record(n *Notification, counter bool, drop func(string, int64) 
 			n.New = append(n.New, ev.Number)
 		}
 	}
+
 	// A handshake or heartbeat is sent only when nothing else waits, so a
 	// counter above the highest event received means events were lost.
 	if counter && n.EventsSinceStart > sub.highest {
 		sub.markMissing(sub.highest+1, n.EventsSinceStart+1)
 	}
+
 	for num := range sub.missing {
 		if !before[num] {
 			n.Gap = append(n.Gap, num)
 		}
 	}
 	slices.Sort(n.Gap)
+
 	st.received = append(st.received, *n)
 	st.notifyLocked()
 }
@@ -240,22 +244,22 @@ func (st *state) openGap(id string, counter int64) []int64 {
 	return gap
 }
 
-// reject stores a notification that was not accepted.
-func (st *state) reject(n *Notification) {
+// recordRejected stores a notification that was not accepted.
+func (st *state) recordRejected(n *Notification) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	st.received = append(st.received, *n)
 	st.notifyLocked()
 }
 
-func (st *state) refuse() {
+func (st *state) rejectRequest() {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	st.refused++
+	st.rejected++
 	st.notifyLocked()
 }
 
-// missing returns, per Subscription, the lowest and highest missing
+// missingRanges returns, per Subscription, the lowest and highest missing
 // numbers.
 func (st *state) missingRanges() map[string][2]int64 {
 	st.mu.Lock()
@@ -294,12 +298,12 @@ func (st *state) catchUpFailed() {
 	st.notifyLocked()
 }
 
-// snapshotLocked copies the state; st.mu must be held.
+// snapshotLocked copies the state. The caller must hold st.mu.
 func (st *state) snapshotLocked() *Snapshot {
 	snap := &Snapshot{
 		Notifications: slices.Clone(st.received),
 		Subscriptions: map[string]SubscriptionState{},
-		Refused:       st.refused,
+		Rejected:      st.rejected,
 		CatchUpErrors: st.catchUpErrors,
 	}
 	for id, sub := range st.subs {

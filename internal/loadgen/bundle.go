@@ -50,7 +50,7 @@ type claimData struct {
 	items     []itemData
 }
 
-// patientData holds the Patient elements a request carries.
+// patientData contains the Patient elements a request carries.
 type patientData struct {
 	identifiers []identifierJSON
 	name        humanNameJSON

@@ -141,8 +141,8 @@ func TestRunKeepsRate(t *testing.T) {
 	if sum.Sent+sum.Missed != 100 {
 		t.Errorf("sent %d + missed %d, want 100 due in one second at 100/s", sum.Sent, sum.Missed)
 	}
-	// How many go out in time depends on the machine; the accounting
-	// above must not, and a run that sends nothing is broken.
+	// How many go out in time depends on the machine, but the accounting
+	// above must not. A run that sends nothing is broken.
 	if sum.Sent == 0 {
 		t.Errorf("sent nothing of 100 to an instant target")
 	}

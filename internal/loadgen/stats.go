@@ -14,7 +14,7 @@ const maxErrorKinds = 20
 
 const otherErrors = "other errors"
 
-// workerStats holds the measurements of one worker. Only that worker
+// workerStats contains the measurements of one worker. Only that worker
 // writes it, so it needs no lock.
 type workerStats struct {
 	latencies []time.Duration // of successful requests
@@ -63,7 +63,7 @@ type Summary struct {
 	Requests      RequestStats     `json:"requests"`
 }
 
-// Latency holds percentiles of the successful requests, in milliseconds.
+// Latency contains percentiles of the successful requests, in milliseconds.
 type Latency struct {
 	P50  float64 `json:"p50"`
 	P90  float64 `json:"p90"`

@@ -45,7 +45,7 @@ type SyntheaOptions struct {
 	Now func() time.Time
 }
 
-// DefaultMaxRequests caps how many distinct requests a source holds. They
+// DefaultMaxRequests caps how many distinct requests a source contains. They
 // are replayed in turns, so more would only cost memory.
 const DefaultMaxRequests = 5000
 

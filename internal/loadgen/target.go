@@ -64,7 +64,7 @@ func CheckLoopbackURL(raw string) error {
 	return nil
 }
 
-// loopbackOnly refuses, at connect time, any address that is not a
+// loopbackOnly rejects, at connect time, any address that is not a
 // loopback IP address, whatever the name resolved to.
 func loopbackOnly(_, address string, _ syscall.RawConn) error {
 	host, _, err := net.SplitHostPort(address)

@@ -17,7 +17,7 @@ type Template struct {
 	Name string
 	// Items is the number of Claim items.
 	Items int
-	// parts holds the text before the first hole, between the holes and
+	// parts contains the text before the first hole, between the holes and
 	// after the second.
 	parts [3][]byte
 	// claimFirst is true when the Claim identifier's hole comes first.

@@ -7,7 +7,7 @@ import (
 	"fmt"
 )
 
-// MatchQuery is what a $member-match request says about the member.
+// MatchQuery is the member data of a $member-match request.
 type MatchQuery struct {
 	// MemberIDs are candidate member ids from the request: identifiers
 	// and subscriber ids of the patient and coverage.
@@ -73,7 +73,7 @@ func (s *Store) Match(ctx context.Context, q MatchQuery) (string, MatchOutcome, 
 }
 
 // matchByID returns the members named by q's ids that agree with its
-// demographics. known is false when the store holds none of the ids.
+// demographics. known is false when the store contains none of the ids.
 func (s *Store) matchByID(ctx context.Context, q MatchQuery) (ids []string, known bool, err error) {
 	seen := map[string]bool{}
 	for _, id := range q.MemberIDs {

@@ -44,7 +44,7 @@ func TestLoadSyntheaArchive(t *testing.T) {
 		}
 		n, err := s.Count(context.Background())
 		if err != nil || n != sum.Members {
-			t.Errorf("store holds %d members (%v), summary says %d", n, err, sum.Members)
+			t.Errorf("store contains %d members (%v), summary reports %d", n, err, sum.Members)
 		}
 
 		again, err := s.LoadPath(context.Background(), archive, LoadOptions{})

@@ -1,4 +1,4 @@
-// Package members holds the payer's members and their coverage for the
+// Package members stores the payer's members and their coverage for the
 // built-in payer service: eligibility, $member-match and the Synthea
 // loader. It stores in payer_members and payer_coverages and never logs.
 //
@@ -19,7 +19,7 @@
 //
 // Match is deterministic and never guesses:
 //
-//  1. When the query carries member ids that the store holds, the
+//  1. When the query carries member ids that the store contains, the
 //     candidates are those members, and each must also have the query's
 //     birth date and family name key (and gender, when both sides have
 //     one). Ids the store does not hold are ignored.

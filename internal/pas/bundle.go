@@ -65,30 +65,48 @@ func decodeBundle(body []byte) (*bundleJSON, *bundleIndex, error) {
 	if b.ResourceType != "Bundle" {
 		return nil, nil, errNotBundle()
 	}
-	if b.Type != "collection" {
-		return nil, nil, invalid("Bundle.type", "must be collection")
-	}
-	if len(b.Entry) == 0 {
-		return nil, nil, invalid("Bundle.entry", "the Bundle has no entries")
+	if err := checkCollection(b.Type, len(b.Entry)); err != nil {
+		return nil, nil, err
 	}
 
-	ix := &bundleIndex{byURL: map[string]int{}, byTypeID: map[string][]int{}}
+	ix := newBundleIndex(len(b.Entry))
 	for i, e := range b.Entry {
 		entry, err := checkEntry(i, e)
 		if err != nil {
 			return nil, nil, err
 		}
-		if _, dup := ix.byURL[entry.FullURL]; dup {
-			return nil, nil, invalid("Bundle.entry["+itoa(i)+"].fullUrl", "the same fullUrl appears on an earlier entry")
+		if err := ix.add(entry); err != nil {
+			return nil, nil, err
 		}
-		ix.byURL[entry.FullURL] = i
-		if entry.ID != "" {
-			key := entry.Type + "/" + entry.ID
-			ix.byTypeID[key] = append(ix.byTypeID[key], i)
-		}
-		ix.entries = append(ix.entries, entry)
 	}
 	return &b, ix, nil
+}
+
+// checkCollection applies the Bundle-level rules of a PAS request: a
+// collection with at least one entry.
+func checkCollection(bundleType string, entries int) error {
+	if bundleType != "collection" {
+		return invalid("Bundle.type", "must be collection")
+	}
+	if entries == 0 {
+		return invalid("Bundle.entry", "the Bundle has no entries")
+	}
+	return nil
+}
+
+// checkEntryParts applies the entry rules of a collection: a fullUrl, a
+// resource, and no search, request or response part.
+func checkEntryParts(i int, fullURL string, hasResource, hasOtherPart bool) error {
+	at := "Bundle.entry[" + itoa(i) + "]"
+	switch {
+	case fullURL == "":
+		return invalid(at+".fullUrl", "missing")
+	case !hasResource:
+		return invalid(at+".resource", "missing")
+	case hasOtherPart:
+		return invalid(at, "entries of a collection carry no search, request or response")
+	}
+	return nil
 }
 
 func errNotBundle() error {
@@ -96,14 +114,9 @@ func errNotBundle() error {
 }
 
 func checkEntry(i int, e entryJSON) (Entry, error) {
-	at := "Bundle.entry[" + itoa(i) + "]"
-	switch {
-	case e.FullURL == "":
-		return Entry{}, invalid(at+".fullUrl", "missing")
-	case !present(e.Resource):
-		return Entry{}, invalid(at+".resource", "missing")
-	case present(e.Search), present(e.Request), present(e.Response):
-		return Entry{}, invalid(at, "entries of a collection carry no search, request or response")
+	hasOtherPart := present(e.Search) || present(e.Request) || present(e.Response)
+	if err := checkEntryParts(i, e.FullURL, present(e.Resource), hasOtherPart); err != nil {
+		return Entry{}, err
 	}
 	var h headerJSON
 	if err := json.Unmarshal(e.Resource, &h); err != nil {
@@ -120,6 +133,25 @@ type bundleIndex struct {
 	entries  []Entry
 	byURL    map[string]int
 	byTypeID map[string][]int
+}
+
+func newBundleIndex(capacity int) *bundleIndex {
+	return &bundleIndex{entries: make([]Entry, 0, capacity), byURL: map[string]int{}, byTypeID: map[string][]int{}}
+}
+
+// add appends entry, whose Index must be its position in the Bundle, and
+// rejects a fullUrl that an earlier entry already has.
+func (ix *bundleIndex) add(entry Entry) error {
+	if _, dup := ix.byURL[entry.FullURL]; dup {
+		return invalid("Bundle.entry["+itoa(entry.Index)+"].fullUrl", "the same fullUrl appears on an earlier entry")
+	}
+	ix.byURL[entry.FullURL] = entry.Index
+	if entry.ID != "" {
+		key := entry.Type + "/" + entry.ID
+		ix.byTypeID[key] = append(ix.byTypeID[key], entry.Index)
+	}
+	ix.entries = append(ix.entries, entry)
+	return nil
 }
 
 // resolve finds the entry that ref, written in entry from, points to:

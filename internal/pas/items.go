@@ -111,7 +111,7 @@ func (item *Item) readExtension(raw jsontext.Value, path string) error {
 
 // partyIdentifiers returns the complete identifiers of a resource. A
 // PractitionerRole is keyed on the Organization it references, or when it
-// names none, its Practitioner; its own identifiers are not used. That is
+// names none, on its Practitioner. Its own identifiers are not used. That is
 // the party the congruence check binds to the submitting partner, so the
 // key the payer stores is the identifier the gateway verified.
 func partyIdentifiers(ix *bundleIndex, e *Entry) []Identifier {

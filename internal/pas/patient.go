@@ -9,8 +9,8 @@ import (
 
 // PatientOf returns the patient of a PAS $submit or $inquire Bundle, which
 // is the entry that Claim.patient references, with its identifiers. It
-// reads the Bundle's entries and Claim.patient only, so it costs a
-// fraction of ParseRequest. A Bundle that PatientOf accepts may still fail
+// reads the Bundle's entries and Claim.patient only, so it does less
+// work than ParseRequest. A Bundle that PatientOf accepts may still fail
 // ParseRequest, because the rest of the request is not checked.
 func PatientOf(body []byte) (*Party, error) {
 	_, ix, err := decodeBundle(body)
@@ -20,12 +20,11 @@ func PatientOf(body []byte) (*Party, error) {
 	return patientOf(ix)
 }
 
-// PatientOfBundle is PatientOf on a Bundle that fhirreq.ParseBundle has
-// already read, such as the one the policy engine parsed to decide the
-// request, so the body is not decoded again. It applies the entry rules
-// of PatientOf (a collection, each entry with a unique fullUrl and a
-// resource, and no search, request or response) and reads only
-// Claim.patient and the Patient entry.
+// PatientOfBundle returns what PatientOf returns, from a Bundle that
+// fhirreq.ParseBundle has already read, so the body is not decoded again.
+// The policy engine's parsed Bundle is one such input. It applies the same
+// entry rules as PatientOf and reads only Claim.patient and the Patient
+// entry.
 func PatientOfBundle(b *fhirreq.Bundle) (*Party, error) {
 	ix, err := indexParsed(b)
 	if err != nil {
@@ -53,33 +52,21 @@ func patientOf(ix *bundleIndex) (*Party, error) {
 // indexParsed indexes the entries of a parsed Bundle under the rules
 // decodeBundle applies to a body.
 func indexParsed(b *fhirreq.Bundle) (*bundleIndex, error) {
-	switch {
-	case b.Type != "collection":
-		return nil, invalid("Bundle.type", "must be collection")
-	case len(b.Entries) == 0:
-		return nil, invalid("Bundle.entry", "the Bundle has no entries")
+	if err := checkCollection(b.Type, len(b.Entries)); err != nil {
+		return nil, err
 	}
-	ix := &bundleIndex{entries: make([]Entry, 0, len(b.Entries)), byURL: map[string]int{}, byTypeID: map[string][]int{}}
+
+	ix := newBundleIndex(len(b.Entries))
 	for i := range b.Entries {
 		e := &b.Entries[i]
-		at := "Bundle.entry[" + itoa(i) + "]"
-		switch {
-		case e.FullURL == "":
-			return nil, invalid(at+".fullUrl", "missing")
-		case e.ResourceType == "":
-			return nil, invalid(at+".resource", "missing")
-		case e.Request != nil || e.HasResponse || e.HasSearch:
-			return nil, invalid(at, "entries of a collection carry no search, request or response")
+		hasOtherPart := e.Request != nil || e.HasResponse || e.HasSearch
+		if err := checkEntryParts(i, e.FullURL, e.ResourceType != "", hasOtherPart); err != nil {
+			return nil, err
 		}
-		if _, dup := ix.byURL[e.FullURL]; dup {
-			return nil, invalid(at+".fullUrl", "the same fullUrl appears on an earlier entry")
+		entry := Entry{Index: i, FullURL: e.FullURL, Type: e.ResourceType, ID: e.ResourceID, Resource: e.Resource}
+		if err := ix.add(entry); err != nil {
+			return nil, err
 		}
-		ix.byURL[e.FullURL] = i
-		if e.ResourceID != "" {
-			key := e.ResourceType + "/" + e.ResourceID
-			ix.byTypeID[key] = append(ix.byTypeID[key], i)
-		}
-		ix.entries = append(ix.entries, Entry{Index: i, FullURL: e.FullURL, Type: e.ResourceType, ID: e.ResourceID, Resource: e.Resource})
 	}
 	return ix, nil
 }

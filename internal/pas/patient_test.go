@@ -80,7 +80,7 @@ func TestPatientOfRejects(t *testing.T) {
 			}
 			parsed, err := fhirreq.ParseBundle(body)
 			if err != nil {
-				return // what the policy engine refuses never reaches PatientOfBundle
+				return // what the policy engine rejects never reaches PatientOfBundle
 			}
 			if p, err := PatientOfBundle(parsed); err == nil {
 				t.Errorf("PatientOfBundle accepted, patient %q", p.Key())

@@ -15,15 +15,17 @@ import (
 )
 
 // TestCatchUpPagesThroughGateway loses every event inside the EHR while
-// the payer's $events page holds two events: the catch-up through the
-// gateway must ask for the later pages with eventsSinceNumber to recover
-// all five.
+// the payer's $events page size is two. The catch-up through the gateway
+// must request the later pages with eventsSinceNumber to recover all five.
 func TestCatchUpPagesThroughGateway(t *testing.T) {
 	const events = 5
 	g := startGatewayDropping(t, func(string, int64) bool { return true }, 2)
 	_, subID, err := g.ehr.Subscribe(context.Background())
-	if err != nil || subID == "" {
-		t.Fatalf("Subscribe: %q, %v", subID, err)
+	if err != nil {
+		t.Fatalf("Subscribe: %v", err)
+	}
+	if subID == "" {
+		t.Fatal("Subscribe returned no Subscription id")
 	}
 	template, err := os.ReadFile("../demo/bundles/pas-2.2.1-HomecareAuthorizationBundleExample.json")
 	if err != nil {
@@ -44,9 +46,12 @@ func TestCatchUpPagesThroughGateway(t *testing.T) {
 	waitFor(t, g.ehr, "the dropped event notifications", func(s *ehrsim.Snapshot) bool { return len(s.Notifications) == 1+events })
 
 	gap, err := g.ehr.CheckStatus(context.Background(), subID)
+	if err != nil {
+		t.Fatalf("CheckStatus: %v", err)
+	}
 	want := []int64{1, 2, 3, 4, 5}
-	if err != nil || !slices.Equal(gap, want) {
-		t.Fatalf("CheckStatus: gap %v, %v; want %v", gap, err, want)
+	if !slices.Equal(gap, want) {
+		t.Fatalf("CheckStatus: gap %v, want %v", gap, want)
 	}
 	st, _ := g.ehr.Snapshot().Subscription(subID)
 	if !slices.Equal(st.CaughtUp, want) {
@@ -68,10 +73,10 @@ func TestCatchUpPagesThroughGateway(t *testing.T) {
 			}
 		}
 		if strings.Contains(string(r.Body), `"valueString":"3"`) {
-			t.Errorf("the page from 4 holds event 3: %s", r.Body)
+			t.Errorf("the page from 4 contains event 3: %s", r.Body)
 		}
 	})
-	t.Run("invalid range refused", func(t *testing.T) {
+	t.Run("invalid range rejected", func(t *testing.T) {
 		for _, q := range []string{"eventsSinceNumber=0", "eventsSinceNumber=1&eventsSinceNumber=2", "eventsSinceNumber=1&patient=x"} {
 			if r := g.do(t, http.MethodGet, "Subscription/"+subID+"/$events?"+q, nil); r.Status != http.StatusBadRequest {
 				t.Errorf("%s: status %d, want 400", q, r.Status)

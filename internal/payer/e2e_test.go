@@ -28,7 +28,7 @@ import (
 	"github.com/gatehouse-health/gatehouse/internal/tlspolicy"
 )
 
-// swappableHandler lets the test start the upstream before it knows the
+// swappableHandler lets the test start the upstream before it has the
 // gateway's addresses.
 type swappableHandler struct{ h atomic.Pointer[http.Handler] }
 
@@ -172,14 +172,20 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 func TestPendDecideNotifyThroughGateway(t *testing.T) {
 	g := startGateway(t)
 	sub, subID, err := g.ehr.Subscribe(context.Background())
-	if err != nil || sub.Status != http.StatusCreated {
-		t.Fatalf("create Subscription: %v, %+v", err, sub)
+	if err != nil {
+		t.Fatalf("create Subscription: %v", err)
+	}
+	if sub.Status != http.StatusCreated {
+		t.Fatalf("create Subscription: status %d, want 201: %s", sub.Status, sub.Body)
 	}
 	var created struct {
 		Status string `json:"status"`
 	}
-	if err := json.Unmarshal(sub.Body, &created); err != nil || created.Status != "requested" {
-		t.Fatalf("created Subscription %s (%v)", sub.Body, err)
+	if err := json.Unmarshal(sub.Body, &created); err != nil {
+		t.Fatalf("created Subscription %s: %v", sub.Body, err)
+	}
+	if created.Status != "requested" {
+		t.Fatalf("created Subscription status %q, want requested", created.Status)
 	}
 	waitFor(t, g.ehr, "the handshake", func(s *ehrsim.Snapshot) bool { return len(s.Notifications) == 1 })
 
@@ -189,34 +195,64 @@ func TestPendDecideNotifyThroughGateway(t *testing.T) {
 		t.Fatal(err)
 	}
 	submitted := g.do(t, http.MethodPost, "Claim/$submit", body)
+	if submitted.Status != http.StatusOK {
+		t.Fatalf("submit: status %d: %s", submitted.Status, submitted.Body)
+	}
 	first, err := pas.ParseResponse(submitted.Body)
-	if submitted.Status != http.StatusOK || err != nil || len(first.Items) != 2 || first.Items[1].Action != pas.Pended {
-		t.Fatalf("submit: status %d (%v): %s", submitted.Status, err, submitted.Body)
+	if err != nil {
+		t.Fatalf("submit: %v: %s", err, submitted.Body)
+	}
+	if len(first.Items) != 2 {
+		t.Fatalf("submit: %d items, want 2: %s", len(first.Items), submitted.Body)
+	}
+	if first.Items[1].Action != pas.Pended {
+		t.Fatalf("submit: item 2 action %q, want pended", first.Items[1].Action)
 	}
 	pended := first.Items[1].Sequence
 
 	g.ehr.SetDown(true)
 	res, err := g.svc.Decide(context.Background(), payer.ItemDecision{PreAuthRef: first.PreAuthRef, Sequence: pended, Action: pas.CertifiedInTotal, By: "operator:test"})
-	if err != nil || res.Notified != 1 {
-		t.Fatalf("Decide: %+v, %v", res, err)
+	if err != nil {
+		t.Fatalf("Decide: %v", err)
+	}
+	if res.Notified != 1 {
+		t.Fatalf("Decide notified %d Subscriptions, want 1", res.Notified)
 	}
 	waitUntil(t, "failed delivery attempts to be recorded", func() bool { return countOutbound(t, g.rt, 503) >= 2 })
 	g.ehr.SetDown(false)
 	snap := waitFor(t, g.ehr, "the event notification", func(s *ehrsim.Snapshot) bool { return len(s.Notifications) == 2 })
 
 	got := snap.Notifications
-	if got[0].Type != ehrsim.TypeHandshake || !got[0].Accepted {
-		t.Errorf("first notification: %+v, want an accepted handshake", got[0])
+	if got[0].Type != ehrsim.TypeHandshake {
+		t.Errorf("first notification type %q, want a handshake", got[0].Type)
+	}
+	if !got[0].Accepted {
+		t.Errorf("handshake not accepted: %+v", got[0])
 	}
 	event := got[1]
-	if event.Type != ehrsim.TypeEvent || !event.Accepted || !event.Strict || event.Subscription != subID {
-		t.Errorf("event notification %+v", event)
+	if event.Type != ehrsim.TypeEvent {
+		t.Errorf("second notification type %q, want an event notification", event.Type)
 	}
-	if len(event.Events) != 1 || event.Events[0].Number != 1 || !strings.HasSuffix(event.Events[0].Focus, res.ClaimResponseID) {
-		t.Errorf("event notification events %+v, want event 1 on ClaimResponse %s", event.Events, res.ClaimResponseID)
+	if !event.Accepted {
+		t.Errorf("event notification not accepted: %+v", event)
 	}
-	if snap.Refused != 0 {
-		t.Errorf("the EHR refused %d calls (token or path)", snap.Refused)
+	if !event.Strict {
+		t.Errorf("event notification did not pass strict mode: %+v", event)
+	}
+	if event.Subscription != subID {
+		t.Errorf("event notification for Subscription %q, want %q", event.Subscription, subID)
+	}
+	if len(event.Events) != 1 {
+		t.Fatalf("event notification events %+v, want one", event.Events)
+	}
+	if event.Events[0].Number != 1 {
+		t.Errorf("event number %d, want 1", event.Events[0].Number)
+	}
+	if !strings.HasSuffix(event.Events[0].Focus, res.ClaimResponseID) {
+		t.Errorf("event focus %q, want ClaimResponse %s", event.Events[0].Focus, res.ClaimResponseID)
+	}
+	if snap.Rejected != 0 {
+		t.Errorf("the EHR rejected %d calls (token or path)", snap.Rejected)
 	}
 
 	t.Run("inquiry returns the final decision", func(t *testing.T) {
@@ -226,34 +262,62 @@ func TestPendDecideNotifyThroughGateway(t *testing.T) {
 			t.Fatal(err)
 		}
 		r := g.do(t, http.MethodPost, "Claim/$inquire", inq)
-		answer, err := pas.ParseResponse(r.Body)
-		if r.Status != http.StatusOK || err != nil {
-			t.Fatalf("inquire: status %d (%v): %s", r.Status, err, r.Body)
+		if r.Status != http.StatusOK {
+			t.Fatalf("inquire: status %d: %s", r.Status, r.Body)
 		}
-		if answer.Items[1].Action != pas.CertifiedInTotal || answer.Outcome != "complete" || answer.PreAuthRef != first.PreAuthRef {
-			t.Errorf("inquiry answer %+v", answer)
+		final, err := pas.ParseResponse(r.Body)
+		if err != nil {
+			t.Fatalf("inquire: %v: %s", err, r.Body)
+		}
+		if len(final.Items) != 2 {
+			t.Fatalf("inquiry response has %d items, want 2", len(final.Items))
+		}
+		if final.Items[1].Action != pas.CertifiedInTotal {
+			t.Errorf("inquiry item 2 action %q, want certified in total", final.Items[1].Action)
+		}
+		if final.Outcome != "complete" {
+			t.Errorf("inquiry outcome %q, want complete", final.Outcome)
+		}
+		if final.PreAuthRef != first.PreAuthRef {
+			t.Errorf("inquiry preAuthRef %q, want %q", final.PreAuthRef, first.PreAuthRef)
 		}
 	})
 	t.Run("status and events through the gateway", func(t *testing.T) {
 		counter, code, _, err := g.ehr.Status(context.Background(), subID)
-		if err != nil || counter != 1 || code != "active" {
-			t.Errorf("$status: counter %d, status %q, %v", counter, code, err)
+		if err != nil {
+			t.Fatalf("$status: %v", err)
 		}
+		if counter != 1 {
+			t.Errorf("$status: counter %d, want 1", counter)
+		}
+		if code != "active" {
+			t.Errorf("$status: status %q, want active", code)
+		}
+
 		events, _, err := g.ehr.Events(context.Background(), subID, 1, 1)
-		if err != nil || len(events) != 1 || !strings.HasSuffix(events[0].Focus, res.ClaimResponseID) {
-			t.Errorf("$events: %+v, %v", events, err)
+		if err != nil {
+			t.Fatalf("$events: %v", err)
+		}
+		if len(events) != 1 {
+			t.Fatalf("$events: %+v, want one event", events)
+		}
+		if !strings.HasSuffix(events[0].Focus, res.ClaimResponseID) {
+			t.Errorf("$events: focus %q, want ClaimResponse %s", events[0].Focus, res.ClaimResponseID)
 		}
 	})
 }
 
-// TestCatchUpAfterLostEvent loses the first event inside the EHR: the
+// TestCatchUpAfterLostEvent loses the first event inside the EHR. The
 // counter of $status reveals the gap, and $events through the gateway
 // recovers the event.
 func TestCatchUpAfterLostEvent(t *testing.T) {
 	g := startGatewayDropping(t, func(_ string, n int64) bool { return n == 1 }, 0)
 	_, subID, err := g.ehr.Subscribe(context.Background())
-	if err != nil || subID == "" {
-		t.Fatalf("Subscribe: %q, %v", subID, err)
+	if err != nil {
+		t.Fatalf("Subscribe: %v", err)
+	}
+	if subID == "" {
+		t.Fatal("Subscribe returned no Subscription id")
 	}
 	body, err := os.ReadFile("../demo/bundles/pas-2.2.1-HomecareAuthorizationBundleExample.json")
 	if err != nil {
@@ -271,12 +335,21 @@ func TestCatchUpAfterLostEvent(t *testing.T) {
 	})
 
 	gap, err := g.ehr.CheckStatus(context.Background(), subID)
-	if err != nil || !slices.Equal(gap, []int64{1}) {
-		t.Fatalf("CheckStatus: gap %v, %v; want [1]", gap, err)
+	if err != nil {
+		t.Fatalf("CheckStatus: %v", err)
+	}
+	if !slices.Equal(gap, []int64{1}) {
+		t.Fatalf("CheckStatus: gap %v, want [1]", gap)
 	}
 	st, _ := g.ehr.Snapshot().Subscription(subID)
-	if !slices.Equal(st.CaughtUp, []int64{1}) || !slices.Equal(st.Received, []int64{1}) || len(st.Missing) != 0 {
-		t.Errorf("after catch-up %+v, want event 1 caught up and nothing missing", st)
+	if !slices.Equal(st.CaughtUp, []int64{1}) {
+		t.Errorf("caught up %v, want [1]", st.CaughtUp)
+	}
+	if !slices.Equal(st.Received, []int64{1}) {
+		t.Errorf("received %v, want [1]", st.Received)
+	}
+	if len(st.Missing) != 0 {
+		t.Errorf("still missing %v after catch-up", st.Missing)
 	}
 }
 

@@ -12,7 +12,7 @@ import (
 	"github.com/gatehouse-health/gatehouse/internal/outcome"
 )
 
-// eligibilityRequestJSON holds the CoverageEligibilityRequest elements
+// eligibilityRequestJSON contains the CoverageEligibilityRequest elements
 // the service reads.
 type eligibilityRequestJSON struct {
 	ResourceType   string           `json:"resourceType"`
@@ -55,7 +55,7 @@ type eligibilityInsurance struct {
 var eligibilityPurposes = map[string]bool{"auth-requirements": true, "benefits": true, "discovery": true, "validation": true}
 
 // errNoMember means an eligibility request names no member this payer
-// holds.
+// stores.
 var errNoMember = errors.New("payer: no member matches the request")
 
 // handleEligibility serves POST /CoverageEligibilityRequest/$submit. The

@@ -12,7 +12,7 @@ import (
 	"github.com/gatehouse-health/gatehouse/internal/storage/storagetest"
 )
 
-func TestRefusals(t *testing.T) {
+func TestHTTPRejections(t *testing.T) {
 	storagetest.Run(t, func(t *testing.T, b storagetest.Backend) {
 		referral := demoBundle(t, referral221)
 		patientOnly := []byte(`{"resourceType":"Patient","id":"p","identifier":[{"system":"http://example.org/MIN","value":"12345678901"}]}`)
@@ -76,7 +76,7 @@ func TestRefusals(t *testing.T) {
 			})
 		}
 		if n := countAuthorizations(t, ts); n != 0 {
-			t.Errorf("refused requests recorded %d authorizations", n)
+			t.Errorf("rejected requests recorded %d authorizations", n)
 		}
 	})
 }

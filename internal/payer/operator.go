@@ -44,10 +44,10 @@ type operatorResponse struct {
 // DecideAsOperator records a person's decision d (d.By is
 // "operator:<name>") with Decide and then appends it to the exchange
 // record as a control entry, whose sequence number it returns in
-// DecisionResult.Record. It refuses to decide without a record
-// (ErrNoRecord). If the decision is made but the entry cannot be
-// appended, it returns the result with an error that says so. The
-// decision remains in force, and the caller must report it as unrecorded.
+// DecisionResult.Record. Without a record it rejects the decision with
+// ErrNoRecord. If the decision is made but the entry cannot be appended,
+// it returns both the result and an error. The decision remains in force,
+// and the caller must report it as unrecorded.
 func (s *Service) DecideAsOperator(ctx context.Context, d ItemDecision) (*DecisionResult, error) {
 	if s.records == nil {
 		return nil, ErrNoRecord
@@ -55,6 +55,7 @@ func (s *Service) DecideAsOperator(ctx context.Context, d ItemDecision) (*Decisi
 	if !strings.HasPrefix(d.By, "operator:") || len(d.By) == len("operator:") {
 		return nil, fmt.Errorf("payer: an operator decision must name its operator as operator:<name>, not %q", d.By)
 	}
+
 	received := s.now()
 	res, err := s.Decide(ctx, d)
 	if err != nil {
@@ -72,7 +73,7 @@ func (s *Service) DecideAsOperator(ctx context.Context, d ItemDecision) (*Decisi
 }
 
 // operatorEntry builds the control entry of an operator decision. The
-// clear fields carry no identifier of the authorization; the bodies do.
+// clear fields carry no identifier of the authorization, but the bodies do.
 func operatorEntry(id string, d ItemDecision, res *DecisionResult, received, now time.Time) (*record.Entry, error) {
 	req, err := json.Marshal(operatorRequest{PreAuthRef: d.PreAuthRef, Item: d.Sequence, ReviewAction: string(d.Action), By: d.By})
 	if err != nil {

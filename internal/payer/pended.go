@@ -73,7 +73,7 @@ type DecisionResult struct {
 	// Partner is the partner the authorization belongs to.
 	Partner string
 	// Record is the sequence number of the decision's entry in the
-	// exchange record; DecideAsOperator sets it, Decide leaves it zero.
+	// exchange record. DecideAsOperator sets it, and Decide leaves it zero.
 	Record int64
 }
 

@@ -65,7 +65,7 @@ type Options struct {
 	EventsPerQuery int
 	// Records is the exchange record that receives a control entry for
 	// every operator decision (DecideAsOperator). Nil means operator
-	// decisions are refused; the rule table still decides.
+	// decisions are rejected, but the rule table still decides.
 	Records record.Store
 }
 

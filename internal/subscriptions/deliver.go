@@ -94,7 +94,7 @@ func (h *Hub) attempt(ctx context.Context, o outboxRow) {
 	lease := h.now().Add(deliveryTimeout + 10*time.Second).UTC().Format(timeLayout)
 	res, err := h.db.ExecContext(ctx, sqlClaimOutbox, lease, o.subscription, o.seq, o.due)
 	if err != nil {
-		h.log.Error("subscriptions: claim notification failed", "error", err)
+		h.log.Error("subscriptions: claim notification failed", "subscription", o.subscription, "seq", o.seq, "error", err)
 		return
 	}
 	if n, err := res.RowsAffected(); err != nil || n != 1 {
@@ -159,20 +159,20 @@ func (h *Hub) send(ctx context.Context, o outboxRow) (int, error) {
 func (h *Hub) delivered(ctx context.Context, o outboxRow) {
 	tx, err := h.db.BeginTx(ctx, nil)
 	if err != nil {
-		h.log.Error("subscriptions: record delivery failed", "error", err)
+		h.log.Error("subscriptions: record delivery failed", "subscription", o.subscription, "seq", o.seq, "error", err)
 		return
 	}
 	defer tx.Rollback()
 	if _, err := tx.ExecContext(ctx, sqlDeleteOutbox, o.subscription, o.seq); err != nil {
-		h.log.Error("subscriptions: record delivery failed", "error", err)
+		h.log.Error("subscriptions: record delivery failed", "subscription", o.subscription, "seq", o.seq, "error", err)
 		return
 	}
 	if _, err := tx.ExecContext(ctx, sqlDelivered, h.stamp(), o.subscription); err != nil {
-		h.log.Error("subscriptions: record delivery failed", "error", err)
+		h.log.Error("subscriptions: record delivery failed", "subscription", o.subscription, "seq", o.seq, "error", err)
 		return
 	}
 	if err := tx.Commit(); err != nil {
-		h.log.Error("subscriptions: record delivery failed", "error", err)
+		h.log.Error("subscriptions: record delivery failed", "subscription", o.subscription, "seq", o.seq, "error", err)
 		return
 	}
 	h.log.Debug("subscriptions: delivered", "subscription", o.subscription, "kind", o.kind, "event", o.event, "attempts", o.attempts+1)
@@ -184,10 +184,10 @@ func (h *Hub) failed(ctx context.Context, o outboxRow, status int, cause error) 
 	wait := backoff(o.attempts+1, h.delivery.MinBackoff, h.delivery.MaxBackoff)
 	next := h.now().Add(wait).UTC().Format(timeLayout)
 	if _, err := h.db.ExecContext(ctx, sqlRetryOutbox, next, o.subscription, o.seq); err != nil {
-		h.log.Error("subscriptions: schedule retry failed", "error", err)
+		h.log.Error("subscriptions: schedule retry failed", "subscription", o.subscription, "seq", o.seq, "error", err)
 	}
 	if _, err := h.db.ExecContext(ctx, sqlDeliveryFailed, errorAfter, o.subscription); err != nil {
-		h.log.Error("subscriptions: record failure failed", "error", err)
+		h.log.Error("subscriptions: recording the delivery failure failed", "subscription", o.subscription, "seq", o.seq, "error", err)
 	}
 	if o.attempts%10 == 0 {
 		h.log.Warn("subscriptions: delivery failed; will retry", "subscription", o.subscription, "kind", o.kind,

@@ -252,7 +252,7 @@ func TestDeliveryWhileEndpointDown(t *testing.T) {
 			t.Errorf("status before the handshake succeeded: %q, expected requested", got)
 		}
 		if n := outboxLen(t, db); n != 4 {
-			t.Fatalf("queue holds %d notifications, expected the handshake and 3 events", n)
+			t.Fatalf("queue contains %d notifications, expected the handshake and 3 events", n)
 		}
 
 		// A new Hub over a new connection to the same file: a restart.
@@ -354,7 +354,7 @@ func TestHeartbeatOnlyWhenIdle(t *testing.T) {
 		out.set(true, false)
 		time.Sleep(2500 * time.Millisecond)
 		if n := outboxLen(t, db); n > 1 {
-			t.Errorf("queue holds %d notifications while the endpoint is down, expected at most one heartbeat", n)
+			t.Errorf("queue contains %d notifications while the endpoint is down, expected at most one heartbeat", n)
 		}
 	})
 }

@@ -63,7 +63,7 @@
 // # Delivery
 //
 // Run delivers the queue: one notification at a time per Subscription, in
-// queue order, each retried until the endpoint answers 2xx, with the wait
+// queue order, each retried until the endpoint returns 2xx, with the wait
 // doubling from Delivery.MinBackoff up to Delivery.MaxBackoff. The queue is
 // in the database, so a restart loses nothing, and the same event may
 // arrive twice (at least once). A partner detects duplicates and gaps by

@@ -139,7 +139,7 @@ func (h *Hub) handleCreate(w http.ResponseWriter, r *http.Request, partner strin
 		err = h.create(r.Context(), sub)
 	}
 	if err != nil {
-		h.log.Error("subscriptions: create failed", "error", err)
+		h.log.Error("subscriptions: create failed", "partner", partner, "error", err)
 		fail(w, http.StatusInternalServerError, outcome.CodeException, "the Subscription could not be stored; retry later")
 		return
 	}
@@ -157,7 +157,7 @@ func (h *Hub) owned(w http.ResponseWriter, r *http.Request, partner, id string) 
 		fail(w, http.StatusNotFound, outcome.CodeNotFound, "no Subscription with this id")
 		return nil, false
 	case err != nil:
-		h.log.Error("subscriptions: read failed", "error", err)
+		h.log.Error("subscriptions: read failed", "subscription", id, "partner", partner, "error", err)
 		fail(w, http.StatusInternalServerError, outcome.CodeException, "the Subscription could not be read; retry later")
 		return nil, false
 	}
@@ -175,7 +175,7 @@ func (h *Hub) handleDelete(w http.ResponseWriter, r *http.Request, partner, id s
 		return
 	}
 	if err := h.turnOff(r.Context(), id); err != nil {
-		h.log.Error("subscriptions: delete failed", "error", err)
+		h.log.Error("subscriptions: delete failed", "subscription", id, "partner", partner, "error", err)
 		fail(w, http.StatusInternalServerError, outcome.CodeException, "the Subscription could not be turned off; retry later")
 		return
 	}
@@ -191,7 +191,7 @@ func (h *Hub) handleStatus(w http.ResponseWriter, r *http.Request, partner, id s
 	}
 	status, err := h.status(notice{sub: sub, kind: kindQueryState})
 	if err != nil {
-		h.log.Error("subscriptions: $status failed", "error", err)
+		h.log.Error("subscriptions: $status failed", "subscription", id, "partner", partner, "error", err)
 		fail(w, http.StatusInternalServerError, outcome.CodeException, "the status could not be built; retry later")
 		return
 	}
@@ -234,7 +234,7 @@ func (h *Hub) handleEvents(w http.ResponseWriter, r *http.Request, partner, id s
 		body, err = h.bundle(notice{sub: sub, kind: kindQueryEvent, events: events, content: content})
 	}
 	if err != nil {
-		h.log.Error("subscriptions: $events failed", "error", err)
+		h.log.Error("subscriptions: $events failed", "subscription", id, "partner", partner, "from", from, "to", to, "error", err)
 		fail(w, http.StatusInternalServerError, outcome.CodeException, "the events could not be read; retry later")
 		return
 	}

@@ -33,7 +33,7 @@ const (
 // $events call returns (Options.EventsPerQuery).
 const MaxEventsPerQuery = 100
 
-// Partner is what the payer knows about a partner's receiving side.
+// Partner is the payer's record of a partner's receiving side.
 type Partner struct {
 	// FHIRBase is the partner's FHIR base URL as the gateway's outbound
 	// path forwards to it (partners[].outbound.fhir_base).
@@ -81,8 +81,8 @@ type Options struct {
 	// content. Nil means slog.Default().
 	Logger *slog.Logger
 	// EventsPerQuery is the page size of $events: a call returns at most
-	// this many events, and the client asks again from the next number.
-	// Zero means MaxEventsPerQuery; larger values are an error.
+	// this many events, and the client requests the rest from the next number.
+	// Zero means MaxEventsPerQuery, and larger values are an error.
 	EventsPerQuery int
 }
 
@@ -106,7 +106,7 @@ func New(db *storage.DB, opts Options) (*Hub, error) {
 		return nil, errors.New("subscriptions: New: db is nil")
 	}
 	if opts.EventsPerQuery < 0 || opts.EventsPerQuery > MaxEventsPerQuery {
-		return nil, fmt.Errorf("subscriptions: Options.EventsPerQuery is %d; use 0 for the default or 1 to %d", opts.EventsPerQuery, MaxEventsPerQuery)
+		return nil, fmt.Errorf("subscriptions: invalid Options.EventsPerQuery %d: use 0 for the default or 1 to %d", opts.EventsPerQuery, MaxEventsPerQuery)
 	}
 	h := &Hub{
 		db:       db,
