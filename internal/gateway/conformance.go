@@ -38,8 +38,10 @@ func (g *Gateway) checkConformance(ex *exchange) *Refusal {
 
 // checkResponse decides whether an upstream response may be released. The
 // upstream's own redirects, bodies that are not FHIR JSON, and, in strict
-// mode, successful bodies that do not conform are turned into 502; the
-// original stays in the record.
+// mode, bodies that do not conform are turned into 502; the original stays
+// in the record. Strict mode checks a successful body against the
+// interaction's profiles and any other body as an R4 OperationOutcome, so
+// an error status carries no other resource past it.
 func (g *Gateway) checkResponse(ex *exchange, status int, header http.Header, body []byte) *Refusal {
 	if status >= 300 && status < 400 {
 		return &Refusal{Status: http.StatusBadGateway, Code: "exception", Rule: "upstream.redirect",
@@ -49,10 +51,16 @@ func (g *Gateway) checkResponse(ex *exchange, status int, header http.Header, bo
 		return &Refusal{Status: http.StatusBadGateway, Code: "exception", Rule: "upstream.media-type",
 			Message: "the upstream returned a body that is not FHIR JSON"}
 	}
-	if status < 200 || status >= 300 || len(body) == 0 || !g.strictApplies(ex) {
+	if len(body) == 0 || !g.strictApplies(ex) {
 		return nil
 	}
-	oo, err := g.opts.Strict.CheckResponse(ex.fhir.Describe(), body)
+	var oo *outcome.OperationOutcome
+	var err error
+	if status >= 200 && status < 300 {
+		oo, err = g.opts.Strict.CheckResponse(ex.fhir.Describe(), body)
+	} else {
+		oo, err = g.opts.Strict.CheckErrorResponse(body)
+	}
 	if err != nil {
 		g.log.Error("strict mode could not validate a response", "exchange", ex.entry.ExchangeID, "error", err)
 		return &Refusal{Status: http.StatusBadGateway, Code: "exception", Rule: "strict.unavailable",

@@ -85,6 +85,9 @@ type Partner struct {
 type StrictChecker interface {
 	CheckRequest(interaction string, body []byte) (*outcome.OperationOutcome, error)
 	CheckResponse(interaction string, body []byte) (*outcome.OperationOutcome, error)
+	// CheckErrorResponse validates the body of a response whose status is
+	// not 2xx, which must be an OperationOutcome.
+	CheckErrorResponse(body []byte) (*outcome.OperationOutcome, error)
 }
 
 // SourceChecker applies the source allowlists; *netguard.Guard implements

@@ -69,6 +69,16 @@ func (c *Checker) CheckResponse(interaction string, body []byte) (*outcome.Opera
 	return c.check(body, profiles[interaction][1])
 }
 
+// profileOperationOutcome is the R4 core definition of OperationOutcome.
+const profileOperationOutcome = "http://hl7.org/fhir/StructureDefinition/OperationOutcome"
+
+// CheckErrorResponse validates the body of an upstream response whose
+// status is not 2xx. FHIR servers return errors as an OperationOutcome,
+// so any other resource is rejected, whatever the interaction.
+func (c *Checker) CheckErrorResponse(body []byte) (*outcome.OperationOutcome, error) {
+	return c.check(body, profileOperationOutcome)
+}
+
 // check accepts body if it conforms under any PAS version, and otherwise
 // reports the version with the fewest errors, the one the sender most
 // likely meant. A body without an interaction profile is also tried under
