@@ -3,6 +3,14 @@
 // certificate that chains to the configured CA and carries an
 // urn:gatehouse:admin: URI SAN; partner certificates are refused, so a
 // partner can never reach the operations surface.
+//
+// An administrator's browser presents that certificate to any page that
+// makes it send a request here, so the listener also rejects cross-site
+// requests: a request whose Sec-Fetch-Site header names another origin
+// gets 403, and a POST, PUT, PATCH or DELETE outside Options.FormPaths
+// must carry Content-Type application/json (415 otherwise). Browsers send
+// that media type to another origin only after a CORS preflight, which
+// this listener never grants.
 package admin
 
 import (
@@ -10,7 +18,9 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"log/slog"
+	"mime"
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -22,8 +32,12 @@ type Options struct {
 	Metrics http.Handler
 	// Ready reports whether the gateway can serve: database reachable,
 	// record store accepting. nil means always ready.
-	Ready  func(ctx context.Context) error
-	Logger *slog.Logger
+	Ready func(ctx context.Context) error
+	// FormPaths are path prefixes whose handlers accept browser forms and
+	// check a CSRF token themselves, such as the console. Other
+	// state-changing requests must be JSON.
+	FormPaths []string
+	Logger    *slog.Logger
 }
 
 // Handler returns the admin HTTP handler. extra routes, such as the kill
@@ -70,8 +84,57 @@ func requireAdmin(opts Options, next http.Handler) http.Handler {
 			writeJSON(w, http.StatusForbidden, map[string]string{"error": "an administrator client certificate is required"})
 			return
 		}
+		if !sameOrigin(r) {
+			log.Warn("admin request rejected: cross-site request", "admin", name, "source", r.RemoteAddr)
+			writeJSON(w, http.StatusForbidden, map[string]string{"error": "cross-site requests to the admin listener are rejected"})
+			return
+		}
+		if changesState(r.Method) && !hasPrefix(r.URL.Path, opts.FormPaths) && !isJSON(r.Header.Values("Content-Type")) {
+			log.Warn("admin request rejected: body is not JSON", "admin", name, "source", r.RemoteAddr)
+			writeJSON(w, http.StatusUnsupportedMediaType, map[string]string{"error": "send the request body as JSON, with Content-Type: application/json"})
+			return
+		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), adminKey{}, name)))
 	})
+}
+
+// sameOrigin reports whether the browser's Sec-Fetch-Site header, when
+// present, shows that the request came from this listener's own pages or from
+// the user directly. Clients other than browsers send no such header.
+func sameOrigin(r *http.Request) bool {
+	switch r.Header.Get("Sec-Fetch-Site") {
+	case "", "same-origin", "none":
+		return true
+	}
+	return false
+}
+
+func changesState(method string) bool {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+		return false
+	}
+	return true
+}
+
+// isJSON reports whether the request has exactly one Content-Type and it
+// is application/json, a media type that HTML forms cannot send and that
+// fetch sends to another origin only after a CORS preflight.
+func isJSON(contentTypes []string) bool {
+	if len(contentTypes) != 1 {
+		return false
+	}
+	mt, _, err := mime.ParseMediaType(contentTypes[0])
+	return err == nil && mt == "application/json"
+}
+
+func hasPrefix(path string, prefixes []string) bool {
+	for _, p := range prefixes {
+		if strings.HasPrefix(path, p) {
+			return true
+		}
+	}
+	return false
 }
 
 type adminKey struct{}

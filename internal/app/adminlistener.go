@@ -12,6 +12,7 @@ import (
 
 	"github.com/gatehouse-health/gatehouse/internal/admin"
 	"github.com/gatehouse-health/gatehouse/internal/config"
+	"github.com/gatehouse-health/gatehouse/internal/console"
 	"github.com/gatehouse-health/gatehouse/internal/pki"
 	"github.com/gatehouse-health/gatehouse/internal/tlspolicy"
 )
@@ -40,7 +41,9 @@ func (rt *Running) startAdmin(cfg *config.File, cert tls.Certificate, extra map[
 		AdminOf: pki.AdminFromCertificate,
 		Metrics: rt.Metrics.Handler(),
 		Ready:   rt.ready,
-		Logger:  log,
+		// The console's forms carry its own CSRF token.
+		FormPaths: []string{console.Prefix},
+		Logger:    log,
 	}, extra)
 	rt.adminServer = &http.Server{
 		Handler:           h,
