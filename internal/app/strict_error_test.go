@@ -84,3 +84,34 @@ func TestStrictModeReleasesConformingError(t *testing.T) {
 		t.Errorf("the upstream's OperationOutcome did not reach the partner: %.300s", body)
 	}
 }
+
+// TestUpstreamCharsetChecked lets the upstream label a UTF-8 body with
+// another charset. The gateway reads the body as UTF-8, so a partner that
+// decodes it by its label (UTF-7 turns "+ACI-" into a quote) would read
+// something the gateway never checked: 502 instead.
+func TestUpstreamCharsetChecked(t *testing.T) {
+	for _, contentType := range []string{
+		"application/fhir+json; charset=utf-7",
+		"application/fhir+json; charset=utf-16",
+		"application/json;charset=iso-8859-1",
+	} {
+		t.Run(contentType, func(t *testing.T) {
+			up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", contentType)
+				_, _ = w.Write([]byte(`{"resourceType":"CapabilityStatement","description":"+ACIAfQ-"}`))
+			}))
+			defer up.Close()
+			h := newHarness(t, harnessOptions{upstreamURL: up.URL})
+
+			resp := h.send(h.ehr.HTTPClient(), "GET", "/fhir/metadata", http.Header{"Authorization": {"Bearer " + h.accessToken()}}, nil)
+			body := readBody(t, resp)
+
+			if resp.StatusCode != http.StatusBadGateway {
+				t.Fatalf("status %d, want 502: %.300s", resp.StatusCode, body)
+			}
+			if strings.Contains(string(body), "+ACIAfQ-") {
+				t.Errorf("the upstream's body reached the partner: %.300s", body)
+			}
+		})
+	}
+}

@@ -75,9 +75,16 @@ func (g *Gateway) checkResponse(ex *exchange, status int, header http.Header, bo
 	return nil
 }
 
+// isFHIRJSONResponse accepts the FHIR JSON media types with no charset
+// other than UTF-8. Strict mode reads the body as UTF-8, so a body
+// labelled with another charset could decode differently at the partner.
 func isFHIRJSONResponse(ct string) bool {
-	mt, _, err := mime.ParseMediaType(ct)
-	return err == nil && (mt == "application/fhir+json" || mt == "application/json")
+	mt, params, err := mime.ParseMediaType(ct)
+	if err != nil || (mt != "application/fhir+json" && mt != "application/json") {
+		return false
+	}
+	cs, ok := params["charset"]
+	return !ok || strings.EqualFold(cs, "utf-8")
 }
 
 // rewriteLocation maps a Location header from the upstream's base to the
