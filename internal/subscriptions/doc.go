@@ -26,7 +26,11 @@
 //     when absent, empty when there is no payload);
 //   - channel.header is absent: the gateway sets the credentials;
 //   - the backport-heartbeat-period extension on channel, when given, is
-//     between 1 and 86400 seconds.
+//     between 1 and 86400 seconds;
+//   - the partner holds fewer than Options.MaxPerPartner live
+//     Subscriptions (status other than off, end not passed), because each
+//     one adds notifications and heartbeats to the outbound path and the
+//     exchange record.
 //
 // The service stores its own rendering of the Subscription with status
 // "requested" and queues a handshake. The first successful delivery makes

@@ -138,6 +138,12 @@ func (h *Hub) handleCreate(w http.ResponseWriter, r *http.Request, partner strin
 	if err == nil {
 		err = h.create(r.Context(), sub)
 	}
+	if errors.Is(err, errTooMany) {
+		h.log.Info("subscriptions: create rejected: limit reached", "partner", partner, "limit", h.maxLive)
+		fail(w, http.StatusUnprocessableEntity, outcome.CodeBusinessRule,
+			"this partner already has "+strconv.Itoa(h.maxLive)+" live Subscriptions, the maximum; delete one it no longer needs first", "Subscription")
+		return
+	}
 	if err != nil {
 		h.log.Error("subscriptions: create failed", "partner", partner, "error", err)
 		fail(w, http.StatusInternalServerError, outcome.CodeException, "the Subscription could not be stored; retry later")

@@ -33,6 +33,11 @@ const (
 // $events call returns (Options.EventsPerQuery).
 const MaxEventsPerQuery = 100
 
+// DefaultMaxPerPartner is the number of live Subscriptions (status other
+// than off, end not passed) a partner may hold when
+// Options.MaxPerPartner is zero.
+const DefaultMaxPerPartner = 10
+
 // Partner is the payer's record of a partner's receiving side.
 type Partner struct {
 	// FHIRBase is the partner's FHIR base URL as the gateway's outbound
@@ -84,6 +89,11 @@ type Options struct {
 	// this many events, and the client requests the rest from the next number.
 	// Zero means MaxEventsPerQuery, and larger values are an error.
 	EventsPerQuery int
+	// MaxPerPartner caps the live Subscriptions of one partner, because
+	// each one multiplies that partner's notifications and heartbeats
+	// through the outbound path and the exchange record. Zero means
+	// DefaultMaxPerPartner.
+	MaxPerPartner int
 }
 
 // Hub stores Subscriptions and their events and delivers notifications.
@@ -98,6 +108,7 @@ type Hub struct {
 	newID    func() string
 	log      *slog.Logger
 	perQuery int64
+	maxLive  int
 }
 
 // New returns a Hub over db. Call Migrate before use.
@@ -108,6 +119,9 @@ func New(db *storage.DB, opts Options) (*Hub, error) {
 	if opts.EventsPerQuery < 0 || opts.EventsPerQuery > MaxEventsPerQuery {
 		return nil, fmt.Errorf("subscriptions: invalid Options.EventsPerQuery %d: use 0 for the default or 1 to %d", opts.EventsPerQuery, MaxEventsPerQuery)
 	}
+	if opts.MaxPerPartner < 0 {
+		return nil, fmt.Errorf("subscriptions: invalid Options.MaxPerPartner %d: use 0 for the default or a positive number", opts.MaxPerPartner)
+	}
 	h := &Hub{
 		db:       db,
 		fhirBase: strings.TrimRight(opts.FHIRBase, "/"),
@@ -116,6 +130,7 @@ func New(db *storage.DB, opts Options) (*Hub, error) {
 		newID:    opts.NewID,
 		log:      opts.Logger,
 		perQuery: int64(opts.EventsPerQuery),
+		maxLive:  opts.MaxPerPartner,
 	}
 	if opts.Delivery != nil {
 		if opts.Delivery.Client == nil || opts.Delivery.OutboundURL == "" {
@@ -140,6 +155,9 @@ func (h *Hub) applyDefaults() {
 	}
 	if h.perQuery == 0 {
 		h.perQuery = MaxEventsPerQuery
+	}
+	if h.maxLive == 0 {
+		h.maxLive = DefaultMaxPerPartner
 	}
 	d := &h.delivery
 	if d.MinBackoff <= 0 {

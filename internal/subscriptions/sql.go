@@ -62,6 +62,9 @@ const (
 	sqlInsertSubscription = `INSERT INTO payer_subscriptions (` + subscriptionColumns + `)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 0, 0, '', $13)`
 
+	sqlCountLive = `SELECT COUNT(*) FROM payer_subscriptions
+		WHERE partner = $1 AND status <> 'off' AND (end_at = '' OR end_at > $2)`
+
 	sqlSubscriptionByID = `SELECT ` + subscriptionColumns + ` FROM payer_subscriptions WHERE id = $1`
 
 	sqlMatchingSubscriptions = `SELECT id, filter_system, filter_value FROM payer_subscriptions

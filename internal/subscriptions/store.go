@@ -136,7 +136,10 @@ func enqueue(ctx context.Context, tx *sql.Tx, id, kind string, event int64, now 
 	return nil
 }
 
-// create stores a new Subscription and queues its handshake.
+// create stores a new Subscription and queues its handshake. It returns
+// errTooMany when the partner already holds h.maxLive live Subscriptions.
+// NOTE: on PostgreSQL concurrent creates may all pass the count, so a
+// partner can exceed the limit by as many creates as it sends at once.
 func (h *Hub) create(ctx context.Context, sub *subscription) error {
 	tx, err := h.db.BeginTx(ctx, nil)
 	if err != nil {
@@ -144,6 +147,13 @@ func (h *Hub) create(ctx context.Context, sub *subscription) error {
 	}
 	defer tx.Rollback()
 	sub.ID, sub.CreatedAt = h.newID(), h.stamp()
+	var live int
+	if err := tx.QueryRowContext(ctx, sqlCountLive, sub.Partner, sub.CreatedAt).Scan(&live); err != nil {
+		return fmt.Errorf("subscriptions: count subscriptions: %w", err)
+	}
+	if live >= h.maxLive {
+		return errTooMany
+	}
 	if _, err := tx.ExecContext(ctx, sqlInsertSubscription, sub.ID, sub.Partner, sub.Status, sub.Topic,
 		sub.FilterSystem, sub.FilterValue, sub.Endpoint, sub.EndpointPath, sub.Content, sub.Heartbeat,
 		sub.Reason, sub.EndAt, sub.CreatedAt); err != nil {

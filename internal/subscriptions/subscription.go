@@ -335,3 +335,7 @@ func (h *Hub) resource(sub *subscription) []byte {
 }
 
 var errNotFound = errors.New("subscriptions: subscription not found")
+
+// errTooMany means the partner already has the maximum number of live
+// Subscriptions.
+var errTooMany = errors.New("subscriptions: too many live subscriptions for this partner")
