@@ -340,7 +340,7 @@ func (e *env) payerDecide(svc *payer.Service, a decideArgs) int {
 	}
 	if res != nil && err != nil {
 		e.errorf("%v", err)
-		e.hint("the decision (ClaimResponse %s) remains in effect; tell the security team it is missing from the exchange record", res.ClaimResponseID)
+		e.hint("the decision (ClaimResponse %s) remains in effect; tell the security team its outcome is missing from the exchange record", res.ClaimResponseID)
 		return 1
 	}
 	if err != nil {

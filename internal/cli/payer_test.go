@@ -63,7 +63,7 @@ func TestPayerPendedAndDecide(t *testing.T) {
 	}
 
 	code, out, stderr = run(t, ctx, "payer", "decide", "16139462398", "1", "deny", "--data", dir)
-	if code != 0 || !strings.Contains(out, "item 1: deny (A3); outcome complete") || !strings.Contains(out, "; record 1\n") {
+	if code != 0 || !strings.Contains(out, "item 1: deny (A3); outcome complete") || !strings.Contains(out, "; record 2\n") {
 		t.Fatalf("decide: code %d stdout %q stderr %q", code, out, stderr)
 	}
 	assertDecisionRecorded(t, db)
@@ -79,7 +79,8 @@ func TestPayerPendedAndDecide(t *testing.T) {
 }
 
 // assertDecisionRecorded checks that the exchange record contains the
-// operator's decision as its one control entry, with its bodies encrypted.
+// operator's decision as two control entries, the request appended before
+// the decision and its outcome after, with their bodies encrypted.
 func assertDecisionRecorded(t *testing.T, path string) {
 	t.Helper()
 	db, err := storage.Open(context.Background(), path)
@@ -101,12 +102,19 @@ func assertDecisionRecorded(t *testing.T, path string) {
 		t.Fatal(err)
 	}
 
-	if len(rows) != 1 {
-		t.Fatalf("the record contains %d entries, expected the decision's one", len(rows))
+	if len(rows) != 2 {
+		t.Fatalf("the record contains %d entries, expected the decision's two", len(rows))
 	}
+	if first := rows[0].Leaf.Entry; first.Source != rows[1].Leaf.Entry.Source || first.ExchangeID != rows[1].Leaf.Entry.ExchangeID {
+		t.Errorf("request entry %+v does not belong to the decision entry", first)
+	}
+	if len(rows[0].RequestCiphertext) == 0 {
+		t.Errorf("the request entry has no encrypted request body")
+	}
+	rows = rows[1:]
 	e := rows[0].Leaf.Entry
-	if e.Seq != 1 {
-		t.Errorf("decision entry seq %d, expected 1", e.Seq)
+	if e.Seq != 2 {
+		t.Errorf("decision entry seq %d, expected 2", e.Seq)
 	}
 	if e.Phase != record.PhaseControl {
 		t.Errorf("decision entry phase %v, expected %v", e.Phase, record.PhaseControl)

@@ -91,11 +91,12 @@ func (s *Service) adminDecide(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, ErrNotFound), errors.Is(err, ErrNotPended), errors.Is(err, ErrAmbiguous):
 		writeAdminJSON(w, http.StatusNotFound, map[string]string{"error": err.Error()})
 	case res != nil && err != nil:
-		// DecideAsOperator has logged it. The decision remains in force, unrecorded.
+		// DecideAsOperator has logged it. The decision remains in force,
+		// and the record names it but lacks its outcome.
 		writeAdminJSON(w, http.StatusInternalServerError, map[string]any{
 			"error": "the decision is made but could not be added to the exchange record", "claimResponse": res.ClaimResponseID,
 		})
-	case errors.Is(err, ErrNoRecord):
+	case errors.Is(err, ErrNoRecord), errors.Is(err, ErrRecordUnavailable):
 		writeAdminJSON(w, http.StatusServiceUnavailable, map[string]string{"error": err.Error()})
 	case err != nil:
 		s.log.Error("payer: operator decision failed", "error", err)
