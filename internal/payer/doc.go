@@ -20,7 +20,8 @@
 //     CoverageEligibilityRequest and returns a CoverageEligibilityResponse
 //     (see Eligibility below).
 //   - POST /Patient/$member-match is the Da Vinci HRex member match (see
-//     internal/members for the matching rules).
+//     internal/members for the matching rules). A request carrying more
+//     than 10 distinct member ids gets 422.
 //   - /Subscription, /Subscription/{id}, .../$status and .../$events are
 //     the PAS Subscriptions of internal/subscriptions.
 //   - GET /metadata returns the CapabilityStatement.

@@ -2,6 +2,7 @@ package payer
 
 import (
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/go-json-experiment/json"
@@ -10,6 +11,11 @@ import (
 	"github.com/gatehouse-health/gatehouse/internal/members"
 	"github.com/gatehouse-health/gatehouse/internal/outcome"
 )
+
+// maxMatchIDs caps the distinct member ids one $member-match request may
+// carry. A match by id checks only the family name and birth date, so
+// without a cap one request could test thousands of guessed ids.
+const maxMatchIDs = 10
 
 type parametersJSON struct {
 	ResourceType string `json:"resourceType"`
@@ -68,7 +74,14 @@ func (s *Service) handleMemberMatch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	id, result, err := s.members.Match(r.Context(), s.matchQuery(in))
+	q := s.matchQuery(in)
+	if distinct(q.MemberIDs) > maxMatchIDs {
+		fail(w, http.StatusUnprocessableEntity, outcome.CodeBusinessRule,
+			"the patient and coverage carry more than "+strconv.Itoa(maxMatchIDs)+" member identifiers; send the member's own",
+			"Parameters.parameter.where(name = 'MemberPatient')")
+		return
+	}
+	id, result, err := s.members.Match(r.Context(), q)
 	if err != nil {
 		s.log.Error("payer: $member-match failed", "error", err)
 		fail(w, http.StatusInternalServerError, outcome.CodeException, "the member match failed; retry later")
@@ -132,6 +145,14 @@ func parseMemberMatch(body []byte) (*matchRequest, string, string) {
 		}
 	}
 	return in, "", ""
+}
+
+func distinct(values []string) int {
+	seen := map[string]bool{}
+	for _, v := range values {
+		seen[v] = true
+	}
+	return len(seen)
 }
 
 func resourceType(raw jsontext.Value) string {
