@@ -110,7 +110,8 @@
 // resources must be contained or in the Bundle. The answer lists each of
 // the member's coverages with inforce true when it covers the serviced
 // date (servicedDate, servicedPeriod.start, or today in UTC). A request
-// naming no member of this payer gets 422.
+// naming no member of this payer, or more than 10 distinct member ids,
+// gets 422.
 //
 // # Rule table
 //

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/go-json-experiment/json"
@@ -58,6 +59,11 @@ var eligibilityPurposes = map[string]bool{"auth-requirements": true, "benefits":
 // stores.
 var errNoMember = errors.New("payer: no member matches the request")
 
+// errTooManyIDs means an eligibility request carries more than
+// maxMatchIDs distinct member ids. The member is found by id alone, so
+// without a cap one request could test thousands of guessed ids.
+var errTooManyIDs = errors.New("payer: too many member ids in the request")
+
 // handleEligibility serves POST /CoverageEligibilityRequest/$submit. The
 // body is a CoverageEligibilityRequest, or a collection Bundle whose first
 // entry is one, with the Patient and Coverage it references contained or
@@ -74,6 +80,9 @@ func (s *Service) handleEligibility(w http.ResponseWriter, r *http.Request) {
 	}
 	resp, err := s.eligibility(r.Context(), req, local)
 	switch {
+	case errors.Is(err, errTooManyIDs):
+		fail(w, http.StatusUnprocessableEntity, outcome.CodeBusinessRule,
+			"the patient and coverages carry more than "+strconv.Itoa(maxMatchIDs)+" member identifiers; send the member's own", "CoverageEligibilityRequest.patient")
 	case errors.Is(err, errNoMember):
 		fail(w, http.StatusUnprocessableEntity, outcome.CodeBusinessRule, "no member of this payer matches the patient or coverage of the request", "CoverageEligibilityRequest.patient")
 	case err != nil:
@@ -206,6 +215,9 @@ func (s *Service) eligibilityMember(ctx context.Context, req *eligibilityRequest
 			ids = append(ids, c.SubscriberID)
 			ids = append(ids, memberIDs(c.Identifier, s.memberSystem)...)
 		}
+	}
+	if distinct(ids) > maxMatchIDs {
+		return "", errTooManyIDs
 	}
 	for _, id := range ids {
 		if id == "" {

@@ -12,9 +12,10 @@ import (
 	"github.com/gatehouse-health/gatehouse/internal/outcome"
 )
 
-// maxMatchIDs caps the distinct member ids one $member-match request may
-// carry. A match by id checks only the family name and birth date, so
-// without a cap one request could test thousands of guessed ids.
+// maxMatchIDs caps the distinct member ids one $member-match or
+// eligibility request may carry. A match by id checks only the family
+// name and birth date, and eligibility checks nothing else, so without a
+// cap one request could test thousands of guessed ids.
 const maxMatchIDs = 10
 
 type parametersJSON struct {
@@ -147,10 +148,13 @@ func parseMemberMatch(body []byte) (*matchRequest, string, string) {
 	return in, "", ""
 }
 
+// distinct returns the number of different non-empty values.
 func distinct(values []string) int {
 	seen := map[string]bool{}
 	for _, v := range values {
-		seen[v] = true
+		if v != "" {
+			seen[v] = true
+		}
 	}
 	return len(seen)
 }
