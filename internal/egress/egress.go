@@ -18,7 +18,9 @@
 //     link-local, multicast, reserved and special-purpose ranges, and cloud
 //     instance metadata addresses such as 169.254.169.254, fd00:ec2::254 and
 //     100.100.100.200. IPv4-mapped, NAT64 (64:ff9b::/96) and 6to4 addresses
-//     are checked by the IPv4 address they embed. A forbidden address is
+//     are checked by the IPv4 address they embed. Local-use NAT64
+//     (64:ff9b:1::/48) and IPv4-translated (::ffff:0:0:0/96) addresses are
+//     refused whole. A forbidden address is
 //     allowed only when an address or CIDR entry inside the forbidden range
 //     contains it: "10.1.2.0/24" allows 10.1.2.7, but "0.0.0.0/0" allows no
 //     private or loopback address.

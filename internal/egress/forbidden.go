@@ -35,6 +35,11 @@ var forbiddenRanges = mustRanges(
 	"::/128", "unspecified",
 	"::1/128", "loopback",
 	"::/96", "IPv4-compatible",
+	// A translator on the path maps these to IPv4 addresses, and for the
+	// local-use NAT64 prefix the IPv4 bits sit where the operator's prefix
+	// length puts them, so both are refused whole.
+	"::ffff:0:0:0/96", "IPv4-translated",
+	"64:ff9b:1::/48", "local-use NAT64",
 	"100::/64", "discard-only",
 	"2001::/32", "Teredo",
 	"fc00::/7", "private",
