@@ -26,8 +26,9 @@ type EngageRequest struct {
 // Handlers returns the admin routes of the switch: GET /killswitch lists
 // the engaged cuts, POST /killswitch engages one, POST
 // /killswitch/{id}/release releases one. Every change is appended to
-// records before the answer, so an engage that cannot be recorded is
-// released again and reported as failed.
+// records before the response. An engage that cannot be recorded stays in
+// force and is reported as unrecorded. A release that cannot be recorded
+// is not made (503).
 func Handlers(sw *Switch, records record.Store) map[string]http.Handler {
 	return map[string]http.Handler{
 		"GET /killswitch": http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -67,13 +68,36 @@ func engage(w http.ResponseWriter, r *http.Request, sw *Switch, records record.S
 	writeJSON(w, http.StatusCreated, c)
 }
 
+// release records the release of a cut and then releases it. Releasing
+// ends the containment of an incident, so unlike an engage it fails
+// closed: when the record cannot take the entry, the cut stays engaged.
 func release(w http.ResponseWriter, r *http.Request, sw *Switch, records record.Store) {
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
 	if err != nil {
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid cut id"})
 		return
 	}
-	c, err := sw.Release(r.Context(), id, admin.Name(r.Context()))
+	c := engagedCut(sw, id)
+	if c == nil {
+		// Another replica may have engaged it since this one last loaded.
+		if err := sw.Reload(r.Context()); err != nil {
+			writeJSON(w, http.StatusInternalServerError, map[string]string{"error": err.Error()})
+			return
+		}
+		c = engagedCut(sw, id)
+	}
+	if c == nil {
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": ErrNotEngaged.Error()})
+		return
+	}
+	if err := recordChange(r.Context(), records, "killswitch.release", c, http.StatusOK); err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "the release could not be recorded, so the cut stays engaged; retry later: " + err.Error()})
+		return
+	}
+	// NOTE: the record now names a release. If it fails below, the cut
+	// stays engaged and the error reaches the operator, but the record is
+	// not corrected.
+	_, err = sw.Release(r.Context(), id, admin.Name(r.Context()))
 	if errors.Is(err, ErrNotEngaged) {
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": err.Error()})
 		return
@@ -82,14 +106,17 @@ func release(w http.ResponseWriter, r *http.Request, sw *Switch, records record.
 		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": err.Error()})
 		return
 	}
-	if c == nil {
-		c = &Cut{ID: id}
-	}
-	if err := recordChange(r.Context(), records, "killswitch.release", c, http.StatusOK); err != nil {
-		writeJSON(w, http.StatusInternalServerError, map[string]any{"error": "the cut is released but could not be recorded: " + err.Error()})
-		return
-	}
 	writeJSON(w, http.StatusOK, map[string]any{"released": id})
+}
+
+// engagedCut returns the engaged cut with id, or nil.
+func engagedCut(sw *Switch, id int64) *Cut {
+	for _, c := range sw.Cuts() {
+		if c.ID == id {
+			return c
+		}
+	}
+	return nil
 }
 
 // recordChange appends a control entry describing the change.
