@@ -132,7 +132,8 @@ func (s *Service) recordOperatorFailure(ctx context.Context, exchange, partner s
 }
 
 // operatorRequestEntry builds the entry appended before an operator's
-// decision is made. Its Status is zero until the outcome entry follows.
+// decision is made. Its Status is zero, and the outcome entry that
+// follows it carries the result.
 func operatorRequestEntry(id, partner string, d ItemDecision, received time.Time) (*record.Entry, error) {
 	req, err := json.Marshal(operatorRequest{PreAuthRef: d.PreAuthRef, Item: d.Sequence, ReviewAction: string(d.Action), By: d.By})
 	if err != nil {
