@@ -51,7 +51,9 @@
 //     form (HomecareAuthorizationUpdate reuses the original identifier).
 //     The items are decided again, the preAuthRef stays, and the new
 //     decision becomes current.
-//  3. A key bound to another partner, provider or patient: 409 conflict.
+//  3. A key the same partner bound for another provider or patient: 409
+//     conflict. Keys are per partner: another partner's use of the same
+//     identifier is a separate authorization and is never revealed.
 //  4. A new key whose Claim.related (relationship prior) names a Claim
 //     whose identifier is bound to an authorization of the same partner,
 //     provider and patient: an update, the PAS 2.2.1 form. It is handled

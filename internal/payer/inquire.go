@@ -47,7 +47,7 @@ func (s *Service) handleInquire(w http.ResponseWriter, r *http.Request) {
 // and provider carrying the identifiers recorded at submission.
 func (s *Service) find(ctx context.Context, inq *pas.Request, partner string) ([]byte, error) {
 	for _, id := range inq.Identifiers {
-		auth, err := s.store.authorizationFor(ctx, id)
+		auth, err := s.store.authorizationFor(ctx, partner, id)
 		if err != nil {
 			return nil, err
 		}

@@ -66,20 +66,16 @@ func (s *Service) ResolveAuthorization(ctx context.Context, ref string) (string,
 		return found, nil
 	}
 	if system, value, ok := strings.Cut(ref, "|"); ok {
-		auth, err := s.store.authorizationFor(ctx, pas.Identifier{System: system, Value: value})
-		if err != nil {
-			return "", err
-		}
-		if auth == nil {
-			return "", ErrNotFound
-		}
-		return auth.preAuthRef, nil
+		return s.resolveOne(ctx, sqlClaimKeysByIdentifier, system, value)
 	}
-	return s.resolveValue(ctx, ref)
+	return s.resolveOne(ctx, sqlClaimKeysByValue, ref)
 }
 
-func (s *Service) resolveValue(ctx context.Context, value string) (string, error) {
-	rows, err := s.store.db.QueryContext(ctx, sqlClaimKeysByValue, value)
+// resolveOne runs a query for preAuthRefs and returns the one it finds,
+// ErrNotFound for none and ErrAmbiguous for more: identifiers are unique
+// per partner only, so two partners may use the same one.
+func (s *Service) resolveOne(ctx context.Context, query string, args ...any) (string, error) {
+	rows, err := s.store.db.QueryContext(ctx, query, args...)
 	if err != nil {
 		return "", fmt.Errorf("payer: look up claim identifier: %w", err)
 	}

@@ -87,7 +87,7 @@ func (q *searchQuery) add(name, v string) error {
 		if hasSystem {
 			cond += " AND k.claim_system = " + q.arg(system)
 		}
-		q.where = append(q.where, "EXISTS (SELECT 1 FROM payer_claim_keys k WHERE k.pre_auth_ref = a.pre_auth_ref AND "+cond+")")
+		q.where = append(q.where, "EXISTS (SELECT 1 FROM payer_partner_claim_keys k WHERE k.pre_auth_ref = a.pre_auth_ref AND "+cond+")")
 	case "patient":
 		if v == "" {
 			return errors.New("payer: patient needs a reference, such as patient=Patient/123")

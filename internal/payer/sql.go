@@ -14,9 +14,13 @@ package payer
 //     preAuthRef. current_id names the submission whose decision is
 //     current; version increases with every submission, so a concurrent
 //     update loses its optimistic check instead of overwriting.
-//   - payer_claim_keys: every Claim identifier (system, value) bound to
-//     the authorization it belongs to. The primary key makes the first
-//     binding win under concurrency.
+//   - payer_partner_claim_keys: every Claim identifier (system, value)
+//     a partner used, bound to the authorization it belongs to. The
+//     primary key makes the first binding win under concurrency. The
+//     partner is part of the key, so one partner cannot take over another
+//     partner's identifiers or learn that they are in use. Databases from
+//     before this table had payer_claim_keys, keyed on (system, value)
+//     alone; Migrate moves its rows over and drops it.
 //   - payer_submissions: every accepted $submit with the response Bundle
 //     sent. The unique (claim_system, claim_value, request_hash) makes a
 //     concurrent duplicate fail to insert, after which it replays.
@@ -47,12 +51,27 @@ var schema = []string{
 		created_at   VARCHAR(40)  NOT NULL,
 		updated_at   VARCHAR(40)  NOT NULL
 	)`,
+	`CREATE TABLE IF NOT EXISTS payer_partner_claim_keys (
+		partner      VARCHAR(255) NOT NULL,
+		claim_system TEXT         NOT NULL,
+		claim_value  TEXT         NOT NULL,
+		pre_auth_ref VARCHAR(64)  NOT NULL REFERENCES payer_authorizations (pre_auth_ref),
+		PRIMARY KEY (partner, claim_system, claim_value)
+	)`,
+	`CREATE INDEX IF NOT EXISTS payer_partner_claim_keys_value ON payer_partner_claim_keys (claim_value)`,
+	// The three statements below move the rows of the table that keyed
+	// identifiers across partners. On a new database, and on every start
+	// after the first, the table they create is empty.
 	`CREATE TABLE IF NOT EXISTS payer_claim_keys (
 		claim_system TEXT        NOT NULL,
 		claim_value  TEXT        NOT NULL,
-		pre_auth_ref VARCHAR(64) NOT NULL REFERENCES payer_authorizations (pre_auth_ref),
+		pre_auth_ref VARCHAR(64) NOT NULL,
 		PRIMARY KEY (claim_system, claim_value)
 	)`,
+	`INSERT INTO payer_partner_claim_keys (partner, claim_system, claim_value, pre_auth_ref)
+		SELECT a.partner, k.claim_system, k.claim_value, k.pre_auth_ref
+		FROM payer_claim_keys k JOIN payer_authorizations a ON a.pre_auth_ref = k.pre_auth_ref`,
+	`DROP TABLE payer_claim_keys`,
 	`CREATE TABLE IF NOT EXISTS payer_submissions (
 		id            VARCHAR(64) NOT NULL PRIMARY KEY,
 		pre_auth_ref  VARCHAR(64) NOT NULL REFERENCES payer_authorizations (pre_auth_ref),
@@ -106,8 +125,8 @@ const (
 		WHERE claim_system = $1 AND claim_value = $2 AND request_hash = $3`
 
 	sqlAuthorizationByClaim = `SELECT a.pre_auth_ref, a.partner, a.provider_key, a.patient_key, a.current_id, a.version
-		FROM payer_claim_keys k JOIN payer_authorizations a ON a.pre_auth_ref = k.pre_auth_ref
-		WHERE k.claim_system = $1 AND k.claim_value = $2`
+		FROM payer_partner_claim_keys k JOIN payer_authorizations a ON a.pre_auth_ref = k.pre_auth_ref
+		WHERE k.partner = $1 AND k.claim_system = $2 AND k.claim_value = $3`
 
 	sqlResponseByID = `SELECT response_json FROM payer_submissions WHERE id = $1
 		UNION ALL SELECT response_json FROM payer_decisions WHERE id = $1`
@@ -120,9 +139,11 @@ const (
 		SET current_id = $1, version = version + 1, updated_at = $2
 		WHERE pre_auth_ref = $3 AND version = $4`
 
-	sqlClaimKeyOwner = `SELECT pre_auth_ref FROM payer_claim_keys WHERE claim_system = $1 AND claim_value = $2`
+	sqlClaimKeyOwner = `SELECT pre_auth_ref FROM payer_partner_claim_keys
+		WHERE partner = $1 AND claim_system = $2 AND claim_value = $3`
 
-	sqlInsertClaimKey = `INSERT INTO payer_claim_keys (claim_system, claim_value, pre_auth_ref) VALUES ($1, $2, $3)`
+	sqlInsertClaimKey = `INSERT INTO payer_partner_claim_keys (partner, claim_system, claim_value, pre_auth_ref)
+		VALUES ($1, $2, $3, $4)`
 
 	sqlInsertSubmission = `INSERT INTO payer_submissions
 		(id, pre_auth_ref, claim_system, claim_value, request_hash, outcome, response_json, created_at)
@@ -161,7 +182,12 @@ const (
 	sqlDuePended = `SELECT pre_auth_ref, item_sequence, due_action FROM payer_pended
 		WHERE due_at <> '' AND due_at <= $1 ORDER BY due_at, pre_auth_ref, item_sequence LIMIT 100`
 
-	sqlClaimKeysByValue = `SELECT DISTINCT pre_auth_ref FROM payer_claim_keys WHERE claim_value = $1`
+	// The operator's lookups span every partner, so one identifier may
+	// name several authorizations.
+	sqlClaimKeysByValue = `SELECT DISTINCT pre_auth_ref FROM payer_partner_claim_keys WHERE claim_value = $1`
+
+	sqlClaimKeysByIdentifier = `SELECT DISTINCT pre_auth_ref FROM payer_partner_claim_keys
+		WHERE claim_system = $1 AND claim_value = $2`
 
 	sqlAuthorizationExists = `SELECT pre_auth_ref FROM payer_authorizations WHERE pre_auth_ref = $1`
 

@@ -57,11 +57,11 @@ func (s *store) replay(ctx context.Context, key pas.Identifier, hash string) ([]
 	return []byte(resp), nil
 }
 
-// authorizationFor returns the authorization a Claim identifier is bound
-// to, or nil.
-func (s *store) authorizationFor(ctx context.Context, id pas.Identifier) (*authorization, error) {
+// authorizationFor returns the authorization the partner's Claim
+// identifier is bound to, or nil.
+func (s *store) authorizationFor(ctx context.Context, partner string, id pas.Identifier) (*authorization, error) {
 	var a authorization
-	err := s.stmts.QueryRowContext(ctx, sqlAuthorizationByClaim, id.System, id.Value).
+	err := s.stmts.QueryRowContext(ctx, sqlAuthorizationByClaim, partner, id.System, id.Value).
 		Scan(&a.preAuthRef, &a.partner, &a.providerKey, &a.patientKey, &a.currentID, &a.version)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
@@ -168,16 +168,17 @@ func saveAuthorization(ctx context.Context, tx txQueries, sub *submission, now s
 	return nil
 }
 
-// bindClaimKeys binds every Claim identifier to the authorization. An
+// bindClaimKeys binds every Claim identifier, under the authorization's
+// partner, to the authorization. An
 // identifier already bound to it is left alone. One bound to another
 // authorization means a concurrent submission won.
 func bindClaimKeys(ctx context.Context, tx txQueries, sub *submission) error {
 	for _, id := range sub.claimKeys {
 		var owner string
-		err := tx.QueryRowContext(ctx, sqlClaimKeyOwner, id.System, id.Value).Scan(&owner)
+		err := tx.QueryRowContext(ctx, sqlClaimKeyOwner, sub.auth.partner, id.System, id.Value).Scan(&owner)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
-			if _, err := tx.ExecContext(ctx, sqlInsertClaimKey, id.System, id.Value, sub.auth.preAuthRef); err != nil {
+			if _, err := tx.ExecContext(ctx, sqlInsertClaimKey, sub.auth.partner, id.System, id.Value, sub.auth.preAuthRef); err != nil {
 				return fmt.Errorf("%w: bind claim identifier: %w", errRaceLost, err)
 			}
 		case err != nil:

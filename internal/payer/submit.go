@@ -92,7 +92,7 @@ func (s *Service) submit(ctx context.Context, req *pas.Request, partner string) 
 func (s *Service) authorizationFor(ctx context.Context, req *pas.Request, partner string) (*authorization, bool, error) {
 	owner := &authorization{partner: partner, providerKey: req.Provider.Key(), patientKey: req.Patient.Key()}
 
-	bound, err := s.boundAuthorization(ctx, req.Identifiers)
+	bound, err := s.boundAuthorization(ctx, partner, req.Identifiers)
 	if err != nil {
 		return nil, false, err
 	}
@@ -104,7 +104,7 @@ func (s *Service) authorizationFor(ctx context.Context, req *pas.Request, partne
 	}
 
 	if len(req.Prior) > 0 {
-		prior, err := s.boundAuthorization(ctx, req.Prior)
+		prior, err := s.boundAuthorization(ctx, partner, req.Prior)
 		if err != nil {
 			return nil, false, err
 		}
@@ -118,13 +118,13 @@ func (s *Service) authorizationFor(ctx context.Context, req *pas.Request, partne
 	return owner, true, nil
 }
 
-// boundAuthorization returns the authorization the identifiers are bound
-// to, nil when none is, and errIdentifierInUse when they are bound to two
-// different ones.
-func (s *Service) boundAuthorization(ctx context.Context, ids []pas.Identifier) (*authorization, error) {
+// boundAuthorization returns the authorization the partner's identifiers
+// are bound to, nil when none is, and errIdentifierInUse when they are
+// bound to two different ones. Other partners' identifiers play no part.
+func (s *Service) boundAuthorization(ctx context.Context, partner string, ids []pas.Identifier) (*authorization, error) {
 	var found *authorization
 	for _, id := range ids {
-		a, err := s.store.authorizationFor(ctx, id)
+		a, err := s.store.authorizationFor(ctx, partner, id)
 		if err != nil {
 			return nil, err
 		}

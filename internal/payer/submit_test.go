@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"path/filepath"
 	"slices"
@@ -185,9 +186,6 @@ func TestSubmitConflicts(t *testing.T) {
 					patient["identifier"] = []any{map[string]any{"system": "http://example.org/MIN", "value": "99999999999"}}
 				}), nil
 			}},
-			{"same identifier from another partner", func(t *testing.T, body []byte) ([]byte, []string) {
-				return body, []string{PartnerHeader, "other-partner"}
-			}},
 		}
 		for _, tc := range cases {
 			t.Run(tc.name, func(t *testing.T) {
@@ -210,6 +208,41 @@ func TestSubmitConflicts(t *testing.T) {
 					t.Errorf("%d authorizations recorded, expected 1", n)
 				}
 			})
+		}
+	})
+}
+
+// TestClaimIdentifiersPerPartner is the squatting attack: partner B
+// submits the Claim identifier partner A is about to use. A's submission
+// must still succeed as its own authorization, without a 409 that would
+// tell B the identifier is in use, and each partner's inquiry must see
+// only its own decision.
+func TestClaimIdentifiersPerPartner(t *testing.T) {
+	storagetest.Run(t, func(t *testing.T, b storagetest.Backend) {
+		ts := newTestService(t, b, Options{})
+		body := demoBundle(t, referral221)
+
+		squatter := mustResponse(t, ts.post(t, "/Claim/$submit", fhirJSONType, body, PartnerHeader, "partner-b"))
+		owner := mustResponse(t, ts.post(t, "/Claim/$submit", fhirJSONType, body, PartnerHeader, "partner-a"))
+		if owner.PreAuthRef == squatter.PreAuthRef {
+			t.Fatalf("both partners got authorization %s, expected one each", owner.PreAuthRef)
+		}
+		if n := countAuthorizations(t, ts); n != 2 {
+			t.Errorf("%d authorizations recorded, expected 2", n)
+		}
+		for partner, want := range map[string]string{"partner-a": owner.PreAuthRef, "partner-b": squatter.PreAuthRef} {
+			got := mustResponse(t, ts.inquire(t, inquiryFor(t, body), PartnerHeader, partner))
+			if got.PreAuthRef != want {
+				t.Errorf("%s's inquiry found %s, expected %s", partner, got.PreAuthRef, want)
+			}
+		}
+
+		// The operator's lookup by the shared identifier now names two
+		// authorizations, so it must refuse to pick one.
+		req := mustParseRequest(t, body)
+		ref := req.Identifiers[0].System + "|" + req.Identifiers[0].Value
+		if _, err := ts.ResolveAuthorization(context.Background(), ref); !errors.Is(err, ErrAmbiguous) {
+			t.Errorf("ResolveAuthorization(%q) = %v, expected ErrAmbiguous", ref, err)
 		}
 	})
 }
@@ -272,4 +305,39 @@ func resourceByID(b map[string]any, id string) map[string]any {
 		}
 	}
 	return nil
+}
+
+// TestMigrateMovesSharedClaimKeys checks the upgrade of a database whose
+// Claim identifiers were keyed across partners: after Migrate the old
+// table is gone and its bindings still answer inquiries.
+func TestMigrateMovesSharedClaimKeys(t *testing.T) {
+	storagetest.Run(t, func(t *testing.T, b storagetest.Backend) {
+		ts := newTestService(t, b, Options{})
+		body := demoBundle(t, referral221)
+		submitted := mustResponse(t, ts.post(t, "/Claim/$submit", fhirJSONType, body, PartnerHeader, "partner-a"))
+
+		ctx := context.Background()
+		db := ts.store.db
+		for _, stmt := range []string{
+			`CREATE TABLE payer_claim_keys (claim_system TEXT NOT NULL, claim_value TEXT NOT NULL,
+				pre_auth_ref VARCHAR(64) NOT NULL, PRIMARY KEY (claim_system, claim_value))`,
+			`INSERT INTO payer_claim_keys SELECT claim_system, claim_value, pre_auth_ref FROM payer_partner_claim_keys`,
+			`DELETE FROM payer_partner_claim_keys`,
+		} {
+			if _, err := db.ExecContext(ctx, stmt); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := ts.Migrate(ctx); err != nil {
+			t.Fatal(err)
+		}
+
+		if exists, err := db.TableExists(ctx, "payer_claim_keys"); err != nil || exists {
+			t.Errorf("old table still there after Migrate (exists %v, err %v)", exists, err)
+		}
+		got := mustResponse(t, ts.inquire(t, inquiryFor(t, body), PartnerHeader, "partner-a"))
+		if got.PreAuthRef != submitted.PreAuthRef {
+			t.Errorf("inquiry after Migrate found %q, expected %q", got.PreAuthRef, submitted.PreAuthRef)
+		}
+	})
 }
