@@ -212,8 +212,12 @@ func TestKillswitchCommand(t *testing.T) {
 		t.Errorf("engage without reason: exit %d, %s", code, stderr)
 	}
 	code, out, stderr = run(t, context.Background(), "killswitch", "release", "1", "--data", data)
-	if code != 0 || !strings.Contains(out, "released") {
+	if code != 0 || out != "released cut 1\n" {
 		t.Errorf("release: exit %d\n%s%s", code, out, stderr)
+	}
+	code, _, stderr = run(t, context.Background(), "killswitch", "release", "1", "--data", data)
+	if code != 1 || !strings.Contains(stderr, "gatehouse: hint: run 'gatehouse killswitch status'") {
+		t.Errorf("release of a released cut: exit %d, %s", code, stderr)
 	}
 	code, out, _ = run(t, context.Background(), "killswitch", "status", "--data", data)
 	if code != 0 || !strings.Contains(out, "no cut engaged") {
