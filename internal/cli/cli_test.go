@@ -231,13 +231,15 @@ func TestFhirpathCommand(t *testing.T) {
 		args []string
 		code int
 		out  string
+		hint string // expected in the hint line of a failure
 	}{
-		{[]string{"fhirpath", "--input", bundle, "entry.resource.ofType(Claim).item.sequence"}, 0, "FHIR.positiveInt\t1\n"},
-		{[]string{"fhirpath", "entry.resource.ofType(Claim).use", "--input", bundle, "--json"}, 0, `[{"type":"FHIR.code","value":"preauthorization"}]` + "\n"},
-		{[]string{"fhirpath", "--json", "1.0 = 1"}, 0, `[{"type":"System.Boolean","value":true}]` + "\n"},
-		{[]string{"fhirpath", "Patient.name.("}, 2, ""},
-		{[]string{"fhirpath"}, 2, ""},
-		{[]string{"fhirpath", "--input", "/nonexistent.json", "id"}, 2, ""},
+		{[]string{"fhirpath", "--input", bundle, "entry.resource.ofType(Claim).item.sequence"}, 0, "FHIR.positiveInt\t1\n", ""},
+		{[]string{"fhirpath", "entry.resource.ofType(Claim).use", "--input", bundle, "--json"}, 0, `[{"type":"FHIR.code","value":"preauthorization"}]` + "\n", ""},
+		{[]string{"fhirpath", "--json", "1.0 = 1"}, 0, `[{"type":"System.Boolean","value":true}]` + "\n", ""},
+		{[]string{"fhirpath", "Patient.name.("}, 2, "", "the offset counts bytes"},
+		{[]string{"fhirpath", `name.where(use = "official")`}, 2, "", "string literals take single quotes"},
+		{[]string{"fhirpath"}, 2, "", "usage:"},
+		{[]string{"fhirpath", "--input", "/nonexistent.json", "id"}, 2, "", "check the path"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args[1:], " "), func(t *testing.T) {
@@ -247,6 +249,9 @@ func TestFhirpathCommand(t *testing.T) {
 			}
 			if tt.code != 0 && !strings.HasPrefix(stderr, "gatehouse: error: ") {
 				t.Errorf("stderr = %q", stderr)
+			}
+			if tt.hint != "" && (!strings.Contains(stderr, "gatehouse: hint: ") || !strings.Contains(stderr, tt.hint)) {
+				t.Errorf("stderr = %q, want a hint with %q", stderr, tt.hint)
 			}
 		})
 	}
