@@ -28,7 +28,7 @@ func TestUsageErrors(t *testing.T) {
 	}{
 		{nil, 2, "Usage:"},
 		{[]string{"frobnicate"}, 2, `gatehouse: error: unknown command "frobnicate"`},
-		{[]string{"serve", "--bogus"}, 2, "gatehouse: error: unknown option -bogus"},
+		{[]string{"serve", "--bogus"}, 2, "gatehouse: error: unknown option --bogus"},
 		{[]string{"demo", "extra"}, 2, `gatehouse: error: unexpected argument "extra"`},
 		{[]string{"serve", "--config", "/nonexistent/gatehouse.yaml"}, 2, "gatehouse: error: configuration file /nonexistent/gatehouse.yaml not found"},
 		{[]string{"token", "--data", "/nonexistent/data"}, 1, "is not a development data directory"},

@@ -31,7 +31,7 @@ func TestEhrFlagErrors(t *testing.T) {
 		{"plain http gateway", append(append([]string{}, full...), "--gateway", "http://localhost:8443"), 2, `gatehouse: error: invalid --gateway "http://localhost:8443"`},
 		{"negative duration", append(append([]string{}, full...), "--for", "-1s"), 2, "gatehouse: error: invalid --for -1s"},
 		{"bad duration", append(append([]string{}, full...), "--for", "soon"), 2, "gatehouse: error: invalid value"},
-		{"unknown option", append(append([]string{}, full...), "--bogus"), 2, "gatehouse: error: unknown option -bogus"},
+		{"unknown option", append(append([]string{}, full...), "--bogus"), 2, "gatehouse: error: unknown option --bogus"},
 		{"missing files", full, 1, "gatehouse: error: --cert/--key:"},
 	}
 	for _, tt := range tests {
