@@ -25,15 +25,15 @@ Usage:
     gatehouse demo [--bundles DIR] [--json]
     gatehouse ehr --gateway URL --org SYSTEM|VALUE --cert FILE --key FILE --ca FILE --server-cert FILE --server-key FILE --payer-jwks FILE [--subscribe] [--submit FILE]... [--for D] [--json]
     gatehouse load [--synthea FILE.tgz | --bundles DIR] [--rate N/s] [--concurrency C] [--duration D] [--json] [--target URL --data DIR]
-    gatehouse serve [--config FILE] [--data DIR] [--listen ADDR]
-    gatehouse token [--data DIR] [--partner NAME] [--url URL]
+    gatehouse serve [--config FILE] [--data DIR] [--listen ADDR] [--admin-listen ADDR]
+    gatehouse token [--data DIR] [--partner NAME] [--url URL] [--scope SCOPES]
     gatehouse validate [--package FILE.tgz]... [--profile URL]... [--format text|json] PATH...
     gatehouse killswitch status|engage|release [options]
     gatehouse payer load|pended|decide [options]
     gatehouse pki init|issue|revoke|crl|list [options]
     gatehouse posture [--config FILE] [--live URL --data DIR] [--format table|json|sarif] [--fail-on high|medium|low]
     gatehouse dfd [--config FILE | --data DIR] [--format mermaid|dot|svg]
-    gatehouse audit verify|show|export|prove|check-proof [options]
+    gatehouse audit verify|show|export|prove|check-proof|keygen [options]
     gatehouse fhirpath [--input FILE] [--json] EXPRESSION
     gatehouse help
 
