@@ -67,7 +67,7 @@ var policyChecks = []Check{
 		ID: "GH-POL-004", Control: "C9", Severity: High, Mode: ModeConfig,
 		Title:       "Strict profile validation on for every partner and direction",
 		Rationale:   "Without profile validation, malformed or forged resources (wrong identifiers, missing required elements, broken invariants) reach the payer's engine or the EHR.",
-		Remediation: "Turn strict mode on everywhere once the configuration supports it; until then the gateway checks strict JSON and resource types only.",
+		Remediation: "Keep strict.mode at enforce (the default), and remove partners[].strict: false and the strict.skip and partners[].strict_skip entries once the partner's payloads conform.",
 		config:      checkStrictMode,
 	},
 }

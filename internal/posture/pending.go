@@ -71,8 +71,8 @@ func entries(key string, values []string) []entry {
 
 // settingsFrom reads the settings from f.
 //
-// TODO: copy each remaining key here once config.File has it: witnesses,
-// strict mode switches and search grants.
+// TODO: copy each remaining key here once config.File has it: witnesses
+// and search grants.
 func settingsFrom(f *config.File) settings {
 	s := settings{
 		// The gateway checks cnf.x5t#S256 on every request and no setting
@@ -93,6 +93,7 @@ func settingsFrom(f *config.File) settings {
 	if f.Audit.RecipientsFile != "" {
 		s.logRecipients = readRecipients(f.Resolve(f.Audit.RecipientsFile))
 	}
+	s.strictMode = strictSwitches(f)
 	s.alertRules, s.killSwitchRules = alertRules(f.Alerts)
 	s.jwksURLs = map[int]string{}
 	for i, p := range f.Partners {
@@ -101,6 +102,26 @@ func settingsFrom(f *config.File) settings {
 		}
 	}
 	return s
+}
+
+// strictSwitches maps each key that turns strict mode off, for every
+// partner or for some partners or interactions, to whether strict mode
+// stays on there. An exempted interaction counts as off.
+func strictSwitches(f *config.File) map[string]bool {
+	on := map[string]bool{"strict.mode": f.Strict.Mode != "off"}
+	for i, pattern := range f.Strict.Skip {
+		on[fmt.Sprintf("strict.skip[%d] (%s)", i, pattern)] = false
+	}
+	for i, p := range f.Partners {
+		at := fmt.Sprintf("partners[%d]", i)
+		if p.Strict != nil {
+			on[at+".strict"] = *p.Strict
+		}
+		for j, pattern := range p.StrictSkip {
+			on[fmt.Sprintf("%s.strict_skip[%d] (%s)", at, j, pattern)] = false
+		}
+	}
+	return on
 }
 
 // alertRules lists the alert rules the alerts section defines, and those
