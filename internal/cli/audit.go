@@ -122,7 +122,7 @@ func (e *env) logKey(s *auditSource) (note.Verifier, bool) {
 	if path == "" {
 		if *s.database != "" {
 			e.errorf("--key is required with --database")
-			e.hint("pass the checkpoint verifier key file the gateway was configured with")
+			e.hint("pass --key with the checkpoint.vkey that 'gatehouse audit keygen' wrote beside the gateway's audit.signing_key_file")
 			return nil, false
 		}
 		path = auditlog.DevKeyPaths(s.dataDir()).VerifierFile

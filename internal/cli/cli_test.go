@@ -58,6 +58,29 @@ func TestServeBadConfigNamesKey(t *testing.T) {
 	}
 }
 
+// TestServeConfigHints checks the hint after a configuration that is not
+// YAML, and after one that names a file that does not exist.
+func TestServeConfigHints(t *testing.T) {
+	dir := t.TempDir()
+	broken := filepath.Join(dir, "broken.yaml")
+	os.WriteFile(broken, []byte("listen: [\n"), 0o600)
+	code, _, stderr := run(t, context.Background(), "serve", "--config", broken)
+	if code != 1 || !strings.Contains(stderr, "gatehouse: hint: fix the YAML syntax at the line named above in "+broken) {
+		t.Errorf("broken YAML: code %d stderr %q", code, stderr)
+	}
+
+	// payerConfigYAML names server.pem, which does not exist in dir.
+	missing := filepath.Join(dir, "gatehouse.yaml")
+	os.WriteFile(missing, []byte(strings.Replace(payerConfigYAML, "127.0.0.1:8443", "127.0.0.1:0", 1)), 0o600)
+	code, _, stderr = run(t, context.Background(), "serve", "--config", missing)
+	if code != 1 || !strings.Contains(stderr, "no such file or directory") {
+		t.Errorf("missing file: code %d stderr %q, want the missing file", code, stderr)
+	}
+	if !strings.Contains(stderr, "gatehouse: hint: create the missing file or correct its key in "+missing) {
+		t.Errorf("missing file: stderr %q, want the hint", stderr)
+	}
+}
+
 // TestDemoJSON runs the demo on a directory holding one real PAS request
 // bundle, which the payer approves, and one file that is not a bundle. The
 // second must be a failed row with its OperationOutcome, and the round trip

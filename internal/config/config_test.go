@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -298,5 +299,16 @@ func TestVerifiedCacheOption(t *testing.T) {
 		if got := f.Token.VerifiedCacheOption(); got != tt.want {
 			t.Errorf("%q: VerifiedCacheOption() = %v, want %v", tt.yaml, got, tt.want)
 		}
+	}
+}
+
+func TestParseSyntaxErrorWrapsErrSyntax(t *testing.T) {
+	_, err := Parse([]byte("listen: [\n"), "/")
+	if !errors.Is(err, ErrSyntax) {
+		t.Errorf("Parse of broken YAML = %v, want it to wrap ErrSyntax", err)
+	}
+	_, err = Parse([]byte(validYAML+"debug: true\n"), "/")
+	if errors.Is(err, ErrSyntax) {
+		t.Errorf("Parse of an unknown key = %v, which wraps ErrSyntax", err)
 	}
 }
