@@ -279,3 +279,27 @@ func TestFhirpathCommand(t *testing.T) {
 		})
 	}
 }
+
+// TestTokenHintOutsideDevData checks that token suggests development mode
+// only for a missing or empty directory, never for one holding other files.
+func TestTokenHintOutsideDevData(t *testing.T) {
+	deployment := t.TempDir()
+	os.WriteFile(filepath.Join(deployment, "gatehouse.yaml"), []byte("listen: x\n"), 0o600)
+	tests := []struct {
+		name, dir, hint string
+	}{
+		{"missing directory", filepath.Join(t.TempDir(), "none"), "start the gateway once with 'gatehouse serve --data "},
+		{"deployment directory", deployment, "token works with development data only"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, _, stderr := run(t, context.Background(), "token", "--data", tt.dir)
+			if code != 1 {
+				t.Errorf("exit %d, want 1; stderr %q", code, stderr)
+			}
+			if !strings.Contains(stderr, "gatehouse: hint: "+tt.hint) {
+				t.Errorf("stderr = %q, want hint %q", stderr, tt.hint)
+			}
+		})
+	}
+}
