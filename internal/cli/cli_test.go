@@ -32,7 +32,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"demo", "extra"}, 2, `gatehouse: error: unexpected argument "extra"`},
 		{[]string{"serve", "--config", "/nonexistent/gatehouse.yaml"}, 2, "gatehouse: error: configuration file /nonexistent/gatehouse.yaml not found"},
 		{[]string{"token", "--data", "/nonexistent/data"}, 1, "is not a development data directory"},
-		{[]string{"demo", "--bundles", "/nonexistent/dir"}, 1, "gatehouse: error: demo: bundles directory"},
+		{[]string{"demo", "--bundles", "/nonexistent/dir"}, 2, "gatehouse: error: --bundles /nonexistent/dir is not a readable directory"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
