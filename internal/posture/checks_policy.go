@@ -60,7 +60,7 @@ var policyChecks = []Check{
 		ID: "GH-POL-003", Control: "C1", Severity: Medium, Mode: ModeConfig,
 		Title:       "Searches cannot reach other resources through _has, chains or _include:iterate",
 		Rationale:   "Reverse chaining, chained parameters and iterated includes turn a search on one allowed type into a read of types the partner was never granted.",
-		Remediation: "Grant searches only where needed. Until the gateway refuses these parameters itself, block them at the upstream.",
+		Remediation: "Remove the has, chain and include-iterate entries from partners[].grants unless the partner's workflow needs them; without a grant the gateway refuses these parameters.",
 		config:      checkSearchReach,
 	},
 	{

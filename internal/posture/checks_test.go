@@ -109,7 +109,19 @@ var checkCases = []checkCase{
 	{"GH-POL-002", "create", func(t *testing.T, fx *fixture, tg *Target) { addInteraction(tg, "Observation.create") }, Fail, High},
 	{"GH-POL-002", "other operation", func(t *testing.T, fx *fixture, tg *Target) { addInteraction(tg, "Claim/$validate") }, Fail, Medium},
 	{"GH-POL-003", "no search", nil, Pass, 0},
-	{"GH-POL-003", "search today", func(t *testing.T, fx *fixture, tg *Target) { addInteraction(tg, "Claim.search") }, Fail, Medium},
+	{"GH-POL-003", "search unrestricted", func(t *testing.T, fx *fixture, tg *Target) {
+		addInteraction(tg, "Claim.search")
+		tg.settings.searchRestricted = false
+	}, Fail, Medium},
+	{"GH-POL-003", "search from config", func(t *testing.T, fx *fixture, tg *Target) {
+		addInteraction(tg, "Claim.search")
+		tg.settings = settingsFrom(tg.Config)
+	}, Pass, 0},
+	{"GH-POL-003", "chain granted in config", func(t *testing.T, fx *fixture, tg *Target) {
+		addInteraction(tg, "Claim.search")
+		cfgOf(tg).Partners[0].Grants = []config.Grant{{Feature: "chain", Reason: "provider lookup"}}
+		tg.settings = settingsFrom(tg.Config)
+	}, Fail, High},
 	{"GH-POL-003", "search restricted", func(t *testing.T, fx *fixture, tg *Target) {
 		addInteraction(tg, "Claim.search")
 		tg.settings.searchRestricted = true

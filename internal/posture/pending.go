@@ -71,8 +71,7 @@ func entries(key string, values []string) []entry {
 
 // settingsFrom reads the settings from f.
 //
-// TODO: copy each remaining key here once config.File has it: witnesses
-// and search grants.
+// TODO: copy the witnesses here once config.File has a key for them.
 func settingsFrom(f *config.File) settings {
 	s := settings{
 		// The gateway checks cnf.x5t#S256 on every request and no setting
@@ -80,6 +79,10 @@ func settingsFrom(f *config.File) settings {
 		tokenBinding: true,
 		// No listener serves profiling or debug handlers in this version.
 		debugEndpoints: false,
+		// The policy refuses _has, chained parameters and
+		// _include:iterate unless the partner holds the grant.
+		searchRestricted: true,
+		searchGrants:     searchGrants(f.Partners),
 
 		sourceAllowlist: entries("network.allow_sources", f.Network.AllowSources),
 		egressAllowlist: entries("egress.allow", f.Egress.Allow),
@@ -102,6 +105,21 @@ func settingsFrom(f *config.File) settings {
 		}
 	}
 	return s
+}
+
+// searchGrants maps a partner index to the search features it holds a
+// grant for, named as the search parameters they open.
+func searchGrants(partners []config.Partner) map[int][]string {
+	names := map[string]string{"has": "_has", "chain": "chain", "include-iterate": "_include:iterate"}
+	out := map[int][]string{}
+	for i, p := range partners {
+		for _, g := range p.Grants {
+			if name, ok := names[g.Feature]; ok {
+				out[i] = append(out[i], name)
+			}
+		}
+	}
+	return out
 }
 
 // strictSwitches maps each key that turns strict mode off, for every
