@@ -20,8 +20,9 @@ const auditUsage = `Usage:
     gatehouse audit export --format ndjson|auditevent|cef [filters of show]
     gatehouse audit prove INDEX
     gatehouse audit check-proof FILE [--key FILE] [--leaf HASH]
+    gatehouse audit keygen --origin NAME [--out DIR]
 
-Every command reads the log in DIR/gatehouse.db (default DIR ./gatehouse-data),
+Every command but keygen reads the log in DIR/gatehouse.db (default DIR ./gatehouse-data),
 or in --database, a SQLite FILE or a database URL as in database.url of the
 configuration (postgres://user@host/database; give the password in
 PGPASSWORD, not on the command line). The checkpoint verifier key defaults to
@@ -38,6 +39,9 @@ Examples:
     $ gatehouse audit show --partner demo-ehr --since 24h --decision deny \
         --identity ./gatehouse-data/audit/identity.txt
 
+    # Create the checkpoint key of a deployment with a configuration file.
+    $ gatehouse audit keygen --origin gatehouse.payer.example/audit --out /etc/gatehouse
+
     # Give a partner an offline proof that entry 42 is in the log.
     $ gatehouse audit prove 42 > entry-42.tlog-proof
     $ gatehouse audit check-proof entry-42.tlog-proof --key checkpoint.vkey
@@ -52,6 +56,7 @@ var auditGroup = &commandGroup{
 		"export":      {run: (*env).auditExport},
 		"prove":       {run: (*env).auditProve},
 		"check-proof": {run: (*env).auditCheckProof},
+		"keygen":      {run: (*env).auditKeygen},
 	},
 }
 
@@ -117,7 +122,7 @@ func (e *env) logKey(s *auditSource) (note.Verifier, bool) {
 	if path == "" {
 		if *s.database != "" {
 			e.errorf("--key is required with --database")
-			e.hint("pass the checkpoint verifier key file the gateway was configured with")
+			e.hint("pass --key with the checkpoint.vkey that 'gatehouse audit keygen' wrote beside the gateway's audit.signing_key_file")
 			return nil, false
 		}
 		path = auditlog.DevKeyPaths(s.dataDir()).VerifierFile

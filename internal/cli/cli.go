@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"regexp"
 	"strings"
 	"syscall"
 )
@@ -24,15 +25,15 @@ Usage:
     gatehouse demo [--bundles DIR] [--json]
     gatehouse ehr --gateway URL --org SYSTEM|VALUE --cert FILE --key FILE --ca FILE --server-cert FILE --server-key FILE --payer-jwks FILE [--subscribe] [--submit FILE]... [--for D] [--json]
     gatehouse load [--synthea FILE.tgz | --bundles DIR] [--rate N/s] [--concurrency C] [--duration D] [--json] [--target URL --data DIR]
-    gatehouse serve [--config FILE] [--data DIR] [--listen ADDR]
-    gatehouse token [--data DIR] [--partner NAME] [--url URL]
+    gatehouse serve [--config FILE] [--data DIR] [--listen ADDR] [--admin-listen ADDR]
+    gatehouse token [--data DIR] [--partner NAME] [--url URL] [--scope SCOPES]
     gatehouse validate [--package FILE.tgz]... [--profile URL]... [--format text|json] PATH...
     gatehouse killswitch status|engage|release [options]
     gatehouse payer load|pended|decide [options]
     gatehouse pki init|issue|revoke|crl|list [options]
     gatehouse posture [--config FILE] [--live URL --data DIR] [--format table|json|sarif] [--fail-on high|medium|low]
     gatehouse dfd [--config FILE | --data DIR] [--format mermaid|dot|svg]
-    gatehouse audit verify|show|export|prove|check-proof [options]
+    gatehouse audit verify|show|export|prove|check-proof|keygen [options]
     gatehouse fhirpath [--input FILE] [--json] EXPRESSION
     gatehouse help
 
@@ -192,16 +193,11 @@ func (e *env) parseArgs(fs *flag.FlagSet, synopsis string, args []string, max in
 	err := fs.Parse(args)
 	if errors.Is(err, flag.ErrHelp) {
 		fmt.Fprintf(e.stdout, "Usage:\n    %s\n\nOptions:\n", synopsis)
-		fs.SetOutput(e.stdout)
-		fs.PrintDefaults()
+		printOptions(e.stdout, fs)
 		return nil, 0, false
 	}
 	if err != nil {
-		msg := err.Error()
-		if name, found := strings.CutPrefix(msg, "flag provided but not defined: "); found {
-			msg = "unknown option " + name
-		}
-		e.errorf("%s", msg)
+		e.errorf("%s", flagErrorMessage(err))
 		e.hint("usage: %s", synopsis)
 		return nil, 2, false
 	}
@@ -211,4 +207,38 @@ func (e *env) parseArgs(fs *flag.FlagSet, synopsis string, args []string, max in
 		return nil, 2, false
 	}
 	return fs.Args(), 0, true
+}
+
+// printOptions prints the options of fs as flag.PrintDefaults does, but
+// spelled with two dashes, as the usage lines and the docs write them.
+func printOptions(w io.Writer, fs *flag.FlagSet) {
+	var buf strings.Builder
+	fs.SetOutput(&buf)
+	fs.PrintDefaults()
+	fs.SetOutput(io.Discard)
+	fmt.Fprint(w, optionLine.ReplaceAllString(buf.String(), "  --"))
+}
+
+// optionLine matches the start of an option's first line in the output of
+// flag.PrintDefaults; its description lines start with a tab instead.
+var optionLine = regexp.MustCompile(`(?m)^  -`)
+
+// flagErrorMessage rewrites an error of flag.FlagSet.Parse in the words the
+// other errors use, with the option spelled with two dashes.
+func flagErrorMessage(err error) string {
+	msg := err.Error()
+	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: -"); ok {
+		return "unknown option --" + name
+	}
+	if name, ok := strings.CutPrefix(msg, "flag needs an argument: -"); ok {
+		return "missing value for --" + name
+	}
+	// flag writes `invalid value "x" for flag -name: reason` and, for
+	// booleans, `invalid boolean value "x" for -name: reason`.
+	for _, sep := range []string{" for flag -", " for -"} {
+		if before, after, ok := strings.Cut(msg, sep); ok && strings.HasPrefix(before, "invalid ") {
+			return before + " for --" + after
+		}
+	}
+	return msg
 }

@@ -28,11 +28,11 @@ func TestUsageErrors(t *testing.T) {
 	}{
 		{nil, 2, "Usage:"},
 		{[]string{"frobnicate"}, 2, `gatehouse: error: unknown command "frobnicate"`},
-		{[]string{"serve", "--bogus"}, 2, "gatehouse: error: unknown option -bogus"},
+		{[]string{"serve", "--bogus"}, 2, "gatehouse: error: unknown option --bogus"},
 		{[]string{"demo", "extra"}, 2, `gatehouse: error: unexpected argument "extra"`},
 		{[]string{"serve", "--config", "/nonexistent/gatehouse.yaml"}, 2, "gatehouse: error: configuration file /nonexistent/gatehouse.yaml not found"},
 		{[]string{"token", "--data", "/nonexistent/data"}, 1, "is not a development data directory"},
-		{[]string{"demo", "--bundles", "/nonexistent/dir"}, 1, "gatehouse: error: demo: bundles directory"},
+		{[]string{"demo", "--bundles", "/nonexistent/dir"}, 2, "gatehouse: error: --bundles /nonexistent/dir is not a readable directory"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
@@ -55,6 +55,29 @@ func TestServeBadConfigNamesKey(t *testing.T) {
 	code, _, stderr := run(t, context.Background(), "serve", "--config", path)
 	if code != 1 || !strings.Contains(stderr, `tls.certfile (line 4): unknown key "certfile"`) || !strings.Contains(stderr, "gatehouse: hint:") {
 		t.Errorf("code %d stderr %q", code, stderr)
+	}
+}
+
+// TestServeConfigHints checks the hint after a configuration that is not
+// YAML, and after one that names a file that does not exist.
+func TestServeConfigHints(t *testing.T) {
+	dir := t.TempDir()
+	broken := filepath.Join(dir, "broken.yaml")
+	os.WriteFile(broken, []byte("listen: [\n"), 0o600)
+	code, _, stderr := run(t, context.Background(), "serve", "--config", broken)
+	if code != 1 || !strings.Contains(stderr, "gatehouse: hint: fix the YAML syntax at the line named above in "+broken) {
+		t.Errorf("broken YAML: code %d stderr %q", code, stderr)
+	}
+
+	// payerConfigYAML names server.pem, which does not exist in dir.
+	missing := filepath.Join(dir, "gatehouse.yaml")
+	os.WriteFile(missing, []byte(strings.Replace(payerConfigYAML, "127.0.0.1:8443", "127.0.0.1:0", 1)), 0o600)
+	code, _, stderr = run(t, context.Background(), "serve", "--config", missing)
+	if code != 1 || !strings.Contains(stderr, "no such file or directory") {
+		t.Errorf("missing file: code %d stderr %q, want the missing file", code, stderr)
+	}
+	if !strings.Contains(stderr, "gatehouse: hint: create the missing file or correct its key in "+missing) {
+		t.Errorf("missing file: stderr %q, want the hint", stderr)
 	}
 }
 
@@ -212,8 +235,12 @@ func TestKillswitchCommand(t *testing.T) {
 		t.Errorf("engage without reason: exit %d, %s", code, stderr)
 	}
 	code, out, stderr = run(t, context.Background(), "killswitch", "release", "1", "--data", data)
-	if code != 0 || !strings.Contains(out, "released") {
+	if code != 0 || out != "released cut 1\n" {
 		t.Errorf("release: exit %d\n%s%s", code, out, stderr)
+	}
+	code, _, stderr = run(t, context.Background(), "killswitch", "release", "1", "--data", data)
+	if code != 1 || !strings.Contains(stderr, "gatehouse: hint: run 'gatehouse killswitch status'") {
+		t.Errorf("release of a released cut: exit %d, %s", code, stderr)
 	}
 	code, out, _ = run(t, context.Background(), "killswitch", "status", "--data", data)
 	if code != 0 || !strings.Contains(out, "no cut engaged") {
@@ -227,13 +254,15 @@ func TestFhirpathCommand(t *testing.T) {
 		args []string
 		code int
 		out  string
+		hint string // expected in the hint line of a failure
 	}{
-		{[]string{"fhirpath", "--input", bundle, "entry.resource.ofType(Claim).item.sequence"}, 0, "FHIR.positiveInt\t1\n"},
-		{[]string{"fhirpath", "entry.resource.ofType(Claim).use", "--input", bundle, "--json"}, 0, `[{"type":"FHIR.code","value":"preauthorization"}]` + "\n"},
-		{[]string{"fhirpath", "--json", "1.0 = 1"}, 0, `[{"type":"System.Boolean","value":true}]` + "\n"},
-		{[]string{"fhirpath", "Patient.name.("}, 2, ""},
-		{[]string{"fhirpath"}, 2, ""},
-		{[]string{"fhirpath", "--input", "/nonexistent.json", "id"}, 2, ""},
+		{[]string{"fhirpath", "--input", bundle, "entry.resource.ofType(Claim).item.sequence"}, 0, "FHIR.positiveInt\t1\n", ""},
+		{[]string{"fhirpath", "entry.resource.ofType(Claim).use", "--input", bundle, "--json"}, 0, `[{"type":"FHIR.code","value":"preauthorization"}]` + "\n", ""},
+		{[]string{"fhirpath", "--json", "1.0 = 1"}, 0, `[{"type":"System.Boolean","value":true}]` + "\n", ""},
+		{[]string{"fhirpath", "Patient.name.("}, 2, "", "the offset counts bytes"},
+		{[]string{"fhirpath", `name.where(use = "official")`}, 2, "", "string literals take single quotes"},
+		{[]string{"fhirpath"}, 2, "", "usage:"},
+		{[]string{"fhirpath", "--input", "/nonexistent.json", "id"}, 2, "", "check the path"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args[1:], " "), func(t *testing.T) {
@@ -243,6 +272,33 @@ func TestFhirpathCommand(t *testing.T) {
 			}
 			if tt.code != 0 && !strings.HasPrefix(stderr, "gatehouse: error: ") {
 				t.Errorf("stderr = %q", stderr)
+			}
+			if tt.hint != "" && (!strings.Contains(stderr, "gatehouse: hint: ") || !strings.Contains(stderr, tt.hint)) {
+				t.Errorf("stderr = %q, want a hint with %q", stderr, tt.hint)
+			}
+		})
+	}
+}
+
+// TestTokenHintOutsideDevData checks that token suggests development mode
+// only for a missing or empty directory, never for one holding other files.
+func TestTokenHintOutsideDevData(t *testing.T) {
+	deployment := t.TempDir()
+	os.WriteFile(filepath.Join(deployment, "gatehouse.yaml"), []byte("listen: x\n"), 0o600)
+	tests := []struct {
+		name, dir, hint string
+	}{
+		{"missing directory", filepath.Join(t.TempDir(), "none"), "start the gateway once with 'gatehouse serve --data "},
+		{"deployment directory", deployment, "token works with development data only"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, _, stderr := run(t, context.Background(), "token", "--data", tt.dir)
+			if code != 1 {
+				t.Errorf("exit %d, want 1; stderr %q", code, stderr)
+			}
+			if !strings.Contains(stderr, "gatehouse: hint: "+tt.hint) {
+				t.Errorf("stderr = %q, want hint %q", stderr, tt.hint)
 			}
 		})
 	}

@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"os"
+
 	"github.com/gatehouse-health/gatehouse/internal/demo"
 )
 
@@ -12,6 +14,15 @@ func (e *env) demo(args []string) int {
 	asJSON := fs.Bool("json", false, "print one JSON object instead of a table")
 	if code, ok := e.parse(fs, demoSynopsis, args); !ok {
 		return code
+	}
+	// A directory that cannot be read is a usage error, reported before
+	// the demo starts its gateway.
+	if *dir != "" {
+		if st, err := os.Stat(*dir); err != nil || !st.IsDir() {
+			e.errorf("--bundles %s is not a readable directory", *dir)
+			e.hint("--bundles takes a directory of FHIR JSON request Bundles")
+			return 2
+		}
 	}
 	res, err := demo.Run(e.ctx, demo.Options{BundlesDir: *dir})
 	if err != nil {

@@ -32,7 +32,7 @@ func (e *env) dfd(args []string) int {
 	if *cfgPath != "" {
 		if cfg, err = config.Load(*cfgPath); err != nil {
 			e.errorf("%v", err)
-			e.hint("fix the key named above in %s", *cfgPath)
+			e.hint("%s", configFixHint(err, *cfgPath))
 			return 2
 		}
 	} else {

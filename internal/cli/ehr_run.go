@@ -73,7 +73,7 @@ func (e *env) ehrCalls(ctx context.Context, f *ehrFlags, sim *ehrsim.Sim) bool {
 	}
 	if err := awaitGateway(ctx, sim); err != nil {
 		e.errorf("%v", err)
-		e.hint("start the gateway, with this EHR's JWKS URL registered, before --for ends")
+		e.hint("start the gateway with this EHR's JWKS URL and --client-id registered before --for ends; a simulator restarted without --assertion-key has a new key, which the gateway learns at its next JWK set fetch (at most once a minute)")
 		return false
 	}
 	ok := true
@@ -97,18 +97,33 @@ func (e *env) ehrCalls(ctx context.Context, f *ehrFlags, sim *ehrsim.Sim) bool {
 // awaitGateway fetches a first token, retrying while the gateway cannot
 // be reached, for at most gatewayWait.
 func awaitGateway(ctx context.Context, sim *ehrsim.Sim) error {
-	ctx, cancel := context.WithTimeout(ctx, gatewayWait)
-	defer cancel()
-	retry := time.NewTicker(250 * time.Millisecond)
-	defer retry.Stop()
-	for {
+	return retryToken(ctx, gatewayWait, 250*time.Millisecond, func(ctx context.Context) error {
 		_, err := sim.Client().Token(ctx)
+		return err
+	})
+}
+
+// retryToken calls fetch every interval until it succeeds or wait has
+// passed. The error it returns is that of the last attempt that ended on
+// its own, such as the gateway's 401, because the attempt the deadline cut
+// short can only report the deadline.
+func retryToken(ctx context.Context, wait, interval time.Duration, fetch func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	retry := time.NewTicker(interval)
+	defer retry.Stop()
+	var last error
+	for {
+		err := fetch(ctx)
 		if err == nil {
 			return nil
 		}
+		if last == nil || ctx.Err() == nil {
+			last = err
+		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("no access token from the gateway: %w", err)
+			return fmt.Errorf("no access token from the gateway: %w", last)
 		case <-retry.C:
 		}
 	}

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net"
 	"os"
 	"path/filepath"
@@ -30,7 +31,7 @@ func TestEhrFlagErrors(t *testing.T) {
 		{"plain http gateway", append(append([]string{}, full...), "--gateway", "http://localhost:8443"), 2, `gatehouse: error: invalid --gateway "http://localhost:8443"`},
 		{"negative duration", append(append([]string{}, full...), "--for", "-1s"), 2, "gatehouse: error: invalid --for -1s"},
 		{"bad duration", append(append([]string{}, full...), "--for", "soon"), 2, "gatehouse: error: invalid value"},
-		{"unknown option", append(append([]string{}, full...), "--bogus"), 2, "gatehouse: error: unknown option -bogus"},
+		{"unknown option", append(append([]string{}, full...), "--bogus"), 2, "gatehouse: error: unknown option --bogus"},
 		{"missing files", full, 1, "gatehouse: error: --cert/--key:"},
 	}
 	for _, tt := range tests {
@@ -153,5 +154,40 @@ func waitForOutput(t *testing.T, out *syncBuffer, want string) {
 			t.Fatalf("output lacks %q after 30s:\n%s", want, out.String())
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestRetryTokenReportsRefusal checks that when the wait ends during an
+// attempt, the error is the gateway's last answer and not the deadline.
+func TestRetryTokenReportsRefusal(t *testing.T) {
+	refusal := errors.New(`token: 401 invalid_client: assertion kid does not match a registered key`)
+	calls := 0
+	err := retryToken(context.Background(), 50*time.Millisecond, time.Millisecond, func(ctx context.Context) error {
+		calls++
+		if calls == 1 {
+			return refusal
+		}
+		<-ctx.Done()
+		return ctx.Err()
+	})
+	if !errors.Is(err, refusal) {
+		t.Errorf("retryToken = %v, want it to wrap %v", err, refusal)
+	}
+	if err != nil && !strings.HasPrefix(err.Error(), "no access token from the gateway: ") {
+		t.Errorf("retryToken = %q, want the no access token prefix", err)
+	}
+}
+
+func TestRetryTokenSucceeds(t *testing.T) {
+	calls := 0
+	err := retryToken(context.Background(), time.Minute, time.Millisecond, func(context.Context) error {
+		calls++
+		if calls < 3 {
+			return errors.New("connection refused")
+		}
+		return nil
+	})
+	if err != nil || calls != 3 {
+		t.Errorf("retryToken = %v after %d calls, want nil after 3", err, calls)
 	}
 }

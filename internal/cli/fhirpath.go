@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -33,11 +34,17 @@ func (e *env) fhirpath(args []string) int {
 	compiled, err := fhirpath.Compile(expr)
 	if err != nil {
 		e.errorf("%v", err)
+		e.hint("the offset counts bytes of the expression from 0; string literals take single quotes, as in name.where(use = 'official')")
 		return 2
 	}
 	var inputs []fhirpath.Value
 	if *input != "" {
 		node, err := readResource(*input)
+		if errors.Is(err, os.ErrNotExist) {
+			e.errorf("--input: file %s not found", *input)
+			e.hint("check the path, or pass - to read the resource from standard input")
+			return 2
+		}
 		if err != nil {
 			e.errorf("%v", err)
 			e.hint("--input takes a valid FHIR JSON resource: fix the element named above")

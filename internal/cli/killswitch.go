@@ -64,15 +64,49 @@ func addAdminFlags(fs *flag.FlagSet) adminFlags {
 	}
 }
 
-// client builds the administrator's client, printing the error on failure.
-func (e *env) adminClientOf(f adminFlags) (*http.Client, string, bool) {
+// adminClientOf builds the administrator's client, printing the error on
+// failure. The exit code is 2 when the admin options are incomplete, 1
+// when a file or the data directory cannot be used.
+func (e *env) adminClientOf(f adminFlags) (*http.Client, string, int) {
+	if missing := missingAdminOptions(f); len(missing) > 0 {
+		e.errorf("missing %s: --admin, --cert, --key and --ca are required together", joinAnd(missing))
+		e.hint("pass all four for a gateway with a configuration file, or only --data DIR for a development gateway")
+		return nil, "", 2
+	}
 	client, base, err := adminClient(*f.dataDir, *f.adminURL, *f.certFile, *f.keyFile, *f.caFile)
 	if err != nil {
 		e.errorf("%v", err)
 		e.hint("pass --admin, --cert, --key and --ca, or --data for a development gateway")
-		return nil, "", false
+		return nil, "", 1
 	}
-	return client, base, true
+	return client, base, 0
+}
+
+// joinAnd joins words as a list in a sentence: "a", "a and b", "a, b and c".
+func joinAnd(words []string) string {
+	if len(words) < 2 {
+		return strings.Join(words, "")
+	}
+	return strings.Join(words[:len(words)-1], ", ") + " and " + words[len(words)-1]
+}
+
+// missingAdminOptions returns the explicit admin options left out once
+// any of --cert, --key and --ca is given. --admin alone is complete,
+// because it may point at a development gateway whose --data supplies
+// the certificate.
+func missingAdminOptions(f adminFlags) []string {
+	if *f.certFile == "" && *f.keyFile == "" && *f.caFile == "" {
+		return nil
+	}
+	var missing []string
+	for _, o := range []struct{ name, value string }{
+		{"--admin", *f.adminURL}, {"--cert", *f.certFile}, {"--key", *f.keyFile}, {"--ca", *f.caFile},
+	} {
+		if o.value == "" {
+			missing = append(missing, o.name)
+		}
+	}
+	return missing
 }
 
 func (e *env) killswitchStatus(args []string) int {
@@ -81,9 +115,9 @@ func (e *env) killswitchStatus(args []string) int {
 	if code, ok := e.parse(fs, killswitchStatusSynopsis, args); !ok {
 		return code
 	}
-	client, base, ok := e.adminClientOf(admin)
-	if !ok {
-		return 1
+	client, base, code := e.adminClientOf(admin)
+	if code != 0 {
+		return code
 	}
 	ctx, cancel := context.WithTimeout(e.ctx, 30*time.Second)
 	defer cancel()
@@ -122,9 +156,9 @@ func (e *env) killswitchEngage(args []string) int {
 		return e.usageError(killswitchEngageSynopsis, "%s", strings.TrimPrefix(err.Error(), "killswitch: "))
 	}
 
-	client, base, ok := e.adminClientOf(admin)
-	if !ok {
-		return 1
+	client, base, code := e.adminClientOf(admin)
+	if code != 0 {
+		return code
 	}
 	ctx, cancel := context.WithTimeout(e.ctx, 30*time.Second)
 	defer cancel()
@@ -145,9 +179,9 @@ func (e *env) killswitchRelease(args []string) int {
 		e.hint("run 'gatehouse killswitch status' to list engaged cuts and their ids")
 		return 2
 	}
-	client, base, ok := e.adminClientOf(admin)
-	if !ok {
-		return 1
+	client, base, code := e.adminClientOf(admin)
+	if code != 0 {
+		return code
 	}
 	ctx, cancel := context.WithTimeout(e.ctx, 30*time.Second)
 	defer cancel()
@@ -187,7 +221,13 @@ func (e *env) adminCall(ctx context.Context, client *http.Client, method, url st
 		fmt.Fprintf(e.stdout, "%s cut %d: mode %s, scope %s, direction %s\n", done, cut.ID, cut.Mode, cut.Scope, cut.Direction)
 		return 0
 	}
-	fmt.Fprintf(e.stdout, "%s: %s", done, body)
+	// A release answers {"released": ID}.
+	var released struct{ Released int64 }
+	if json.Unmarshal(body, &released) == nil && released.Released > 0 {
+		fmt.Fprintf(e.stdout, "%s cut %d\n", done, released.Released)
+		return 0
+	}
+	fmt.Fprintf(e.stdout, "%s: %s\n", done, bytes.TrimSpace(body))
 	return 0
 }
 
@@ -216,6 +256,12 @@ func (e *env) adminRequest(ctx context.Context, client *http.Client, method, url
 		var msg struct{ Error string }
 		json.Unmarshal(body, &msg)
 		e.errorf("admin listener answered %d: %s", resp.StatusCode, msg.Error)
+		switch resp.StatusCode {
+		case http.StatusNotFound:
+			e.hint("run 'gatehouse killswitch status' to list engaged cuts and their ids")
+		case http.StatusUnauthorized, http.StatusForbidden:
+			e.hint("use an administrator certificate ('gatehouse pki issue admin') chained to admin.client_ca_file")
+		}
 		return nil, 1
 	}
 	return body, 0
@@ -226,6 +272,9 @@ func (e *env) adminRequest(ctx context.Context, client *http.Client, method, url
 func adminClient(dataDir, adminURL, certFile, keyFile, caFile string) (*http.Client, string, error) {
 	if certFile == "" {
 		layout, err := openDevData(dataDir)
+		if err != nil && adminURL != "" {
+			return nil, "", fmt.Errorf("--admin %s needs --cert, --key and --ca, because %w", adminURL, err)
+		}
 		if err != nil {
 			return nil, "", err
 		}

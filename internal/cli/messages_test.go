@@ -61,8 +61,15 @@ func checkHelp(t *testing.T, args []string) {
 		if stderr != "" {
 			t.Errorf("stderr = %q, want nothing", stderr)
 		}
+		if m := singleDashOption.FindString(stdout); m != "" {
+			t.Errorf("option %q is spelled with one dash; usage lines and docs use two", strings.TrimSpace(m))
+		}
 	})
 }
+
+// singleDashOption matches an option line of flag.PrintDefaults left as
+// it is, such as "  -dir DIR".
+var singleDashOption = regexp.MustCompile(`(?m)^  -[a-z][a-z-]*`)
 
 // TestUsageErrorsBeforeNetwork checks that mistakes in the arguments exit
 // 2 with the value and the fix. The data directories do not exist, so a
@@ -81,6 +88,11 @@ func TestUsageErrorsBeforeNetwork(t *testing.T) {
 		{"engage without reason", []string{"killswitch", "engage", "--data", none, "--mode", "full"}, "a reason is required", "usage:", false},
 		{"engage bogus direction", []string{"killswitch", "engage", "--data", none, "--mode", "full", "--reason", "x", "--direction", "up"}, `invalid direction "up"`, "usage:", false},
 		{"engage partner and route", []string{"killswitch", "engage", "--data", none, "--mode", "full", "--reason", "x", "--partner", "a", "--route", "Claim"}, "--partner and --route cannot be combined", "usage:", false},
+		{"status with cert only", []string{"killswitch", "status", "--cert", "admin.pem"}, "missing --admin, --key and --ca: --admin, --cert, --key and --ca are required together", "only --data DIR for a development gateway", false},
+		{"unknown option", []string{"pki", "list", "--bogus"}, "unknown option --bogus", "usage: gatehouse pki list", false},
+		{"option without value", []string{"pki", "list", "--dir"}, "missing value for --dir", "usage: gatehouse pki list", false},
+		{"option with bad number", []string{"pki", "crl", "--days", "soon"}, `invalid value "soon" for --days`, "usage: gatehouse pki crl", false},
+		{"issue bad admin name", []string{"pki", "issue", "admin", "--dir", none, "--name", "Alice Smith"}, `--name: id "Alice Smith" contains 'A'`, "such as alice", false},
 		{"release bad id", []string{"killswitch", "release", "--data", none, "abc"}, `invalid cut id "abc"`, "gatehouse killswitch status", false},
 		{"serve bad listen", []string{"serve", "--data", none, "--listen", "bogus"}, `--listen: invalid address "bogus": use host:port`, "usage: gatehouse serve", false},
 		{"serve bad admin listen", []string{"serve", "--data", none, "--admin-listen", "9443"}, `--admin-listen: invalid address "9443"`, "usage:", false},

@@ -24,8 +24,8 @@ import (
 )
 
 const payerSynopsis = `gatehouse payer load|pended|decide [options]
-    gatehouse payer load [--data DIR] [--database FILE|URL] FILE.tgz|DIR|FILE.json
-    gatehouse payer pended [--data DIR] [--database FILE|URL]
+    gatehouse payer load [--data DIR | --config FILE] [--database FILE|URL] FILE.tgz|DIR|FILE.json
+    gatehouse payer pended [--data DIR | --config FILE] [--database FILE|URL]
     gatehouse payer decide [--data DIR | --config FILE] [--database FILE|URL] CLAIM ITEM approve|partial|deny|modify|contact|none
 
 A decision is appended to the exchange record of the configuration (--config),
@@ -58,7 +58,7 @@ func (e *env) payerFlags(sub string) (*flag.FlagSet, payerFlags) {
 	return fs, payerFlags{
 		dataDir: fs.String("data", "./gatehouse-data", "data `DIR` whose gatehouse.db is the database"),
 		dbFile:  fs.String("database", "", "SQLite database `FILE` or database URL, as database.url of the configuration; default DIR/gatehouse.db"),
-		cfgPath: fs.String("config", "", "configuration `FILE` whose audit settings and database payer decide uses; default the development configuration of DIR"),
+		cfgPath: fs.String("config", "", "configuration `FILE` whose database (database.url or database.path) every payer command uses, and whose audit settings payer decide uses; default the development configuration of DIR"),
 	}
 }
 
@@ -68,6 +68,26 @@ func (f payerFlags) database() string {
 		return *f.dbFile
 	}
 	return filepath.Join(*f.dataDir, "gatehouse.db")
+}
+
+// configDatabase returns the database of the command: --database, else
+// that of --config, else DIR/gatehouse.db. ok is false, with the error
+// printed, when --config cannot be loaded.
+func (e *env) configDatabase(f payerFlags) (string, bool) {
+	if *f.dbFile != "" || *f.cfgPath == "" {
+		return f.database(), true
+	}
+	cfg, err := config.Load(*f.cfgPath)
+	if errors.Is(err, os.ErrNotExist) {
+		e.errorf("configuration file %s not found", *f.cfgPath)
+		e.hint("check the path, or pass --database FILE|URL")
+		return "", false
+	}
+	if err != nil {
+		e.errorf("%v", err)
+		return "", false
+	}
+	return cfg.DatabaseURL(), true
 }
 
 func (e *env) payerLoadCommand(args []string) int {
@@ -86,7 +106,11 @@ func (e *env) payerLoadCommand(args []string) int {
 		e.hint("pass a Synthea FILE.tgz, a directory of FHIR Bundle files, or one FILE.json")
 		return 2
 	}
-	return e.withService(f.database(), func(svc *payer.Service) int { return e.payerLoad(svc, positional) })
+	database, ok := e.configDatabase(f)
+	if !ok {
+		return 1
+	}
+	return e.withService(database, func(svc *payer.Service) int { return e.payerLoad(svc, positional) })
 }
 
 func (e *env) payerPendedCommand(args []string) int {
@@ -98,7 +122,11 @@ func (e *env) payerPendedCommand(args []string) int {
 	if len(positional) != 0 {
 		return e.payerUsage("unexpected argument %q", positional[0])
 	}
-	return e.withService(f.database(), e.payerPended)
+	database, ok := e.configDatabase(f)
+	if !ok {
+		return 1
+	}
+	return e.withService(database, e.payerPended)
 }
 
 func (e *env) payerDecideCommand(args []string) int {

@@ -204,3 +204,41 @@ func TestPayerLoad(t *testing.T) {
 		}
 	}
 }
+
+// payerConfigYAML is a valid configuration whose SQLite file, members.db,
+// lies beside it. The payer commands read only its database key.
+const payerConfigYAML = `
+listen: 127.0.0.1:8443
+public_url: https://gateway.example.org:8443
+tls: {cert_file: server.pem, key_file: server-key.pem, client_ca_file: ca.pem}
+token: {signing_key_file: signing.pem}
+database: {path: members.db}
+network: {allow_sources: [203.0.113.0/24]}
+audit: {origin: payer.example/audit, signing_key_file: checkpoint.key, recipients_file: recipients.txt}
+`
+
+// TestPayerCommandsUseConfigDatabase checks that load and pended open the
+// database of --config, as their help says, and not ./gatehouse-data.
+func TestPayerCommandsUseConfigDatabase(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "gatehouse.yaml")
+	os.WriteFile(cfg, []byte(payerConfigYAML), 0o600)
+	bundle := filepath.Join(t.TempDir(), "a.json")
+	os.WriteFile(bundle, []byte(`{"resourceType":"Bundle","type":"collection","entry":[{"resource":{"resourceType":"Patient","identifier":[{"system":"s","value":"1"}],"name":[{"family":"Roe"}],"gender":"female","birthDate":"1980-02-03"}},{"resource":{"resourceType":"Coverage","status":"active","period":{"start":"2020-01-01"}}}]}`), 0o600)
+
+	code, out, stderr := run(t, context.Background(), "payer", "load", "--config", cfg, bundle)
+	if code != 0 || !strings.Contains(out, "members loaded:    1") {
+		t.Fatalf("load --config: code %d stdout %q stderr %q", code, out, stderr)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "members.db")); err != nil {
+		t.Errorf("load --config did not write database.path: %v", err)
+	}
+	code, out, stderr = run(t, context.Background(), "payer", "pended", "--config", cfg)
+	if code != 0 || out != "no pended items\n" {
+		t.Errorf("pended --config: code %d stdout %q stderr %q", code, out, stderr)
+	}
+	code, _, stderr = run(t, context.Background(), "payer", "pended", "--config", filepath.Join(dir, "missing.yaml"))
+	if code != 1 || !strings.Contains(stderr, "configuration file "+filepath.Join(dir, "missing.yaml")+" not found") {
+		t.Errorf("pended with a missing --config: code %d stderr %q", code, stderr)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -185,6 +186,11 @@ func (e *env) pkiIssueClient(args []string) int {
 		e.hint("usage: %s", synopsis)
 		return 2
 	}
+	if err := pki.ValidateID(*partner); err != nil {
+		e.errorf("--partner: %v", strings.TrimPrefix(err.Error(), "pki: "))
+		e.hint("use the partners[].id of the partner's registration, such as acme-ehr")
+		return 2
+	}
 	opts := pki.ClientOptions{PartnerID: *partner, OrganizationName: *org}
 	if *npi != "" {
 		uri, err := pki.NPIURI(*npi)
@@ -223,6 +229,11 @@ func (e *env) pkiIssueNamed(args []string, kind, nameHelp string, issueWith func
 		e.hint("usage: %s", synopsis)
 		return 2
 	}
+	if err := pki.ValidateID(*name); err != nil {
+		e.errorf("--name: %v", strings.TrimPrefix(err.Error(), "pki: "))
+		e.hint("use lower-case letters, digits, '-' and '.', such as alice or payer-service")
+		return 2
+	}
 	return e.issue(common, *name, func(d *cadir.Dir, keyType pki.KeyType, validity time.Duration) (*pki.Certificate, cadir.Record, error) {
 		return issueWith(d, pki.AdminOptions{Name: *name, KeyType: keyType, Validity: validity})
 	})
@@ -238,8 +249,9 @@ func (e *env) issue(f issueFlags, name string, fn issueFunc) int {
 		e.errorf("--key-type: %v", err)
 		return 2
 	}
-	if *f.days < 1 {
-		e.errorf("--days %d must be at least 1", *f.days)
+	if maxDays := int(pki.MaxLeafValidity / (24 * time.Hour)); *f.days < 1 || *f.days > maxDays {
+		e.errorf("--days %d is out of range: use 1 to %d", *f.days, maxDays)
+		e.hint("certificates are limited to %d days so that they are renewed every year", maxDays)
 		return 2
 	}
 	d, unlock, code := e.openCA(*f.dir)
@@ -312,6 +324,11 @@ func (e *env) pkiRevoke(args []string) int {
 	serial, code, ok := e.parseWithArgument(fs, synopsis, args)
 	if !ok {
 		return code
+	}
+	if !slices.Contains(cadir.ReasonNames(), *reason) {
+		e.errorf("invalid --reason %q", *reason)
+		e.hint("use one of %s", strings.Join(cadir.ReasonNames(), ", "))
+		return 2
 	}
 	d, unlock, code := e.openCA(*dir)
 	if d == nil {

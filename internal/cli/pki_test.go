@@ -157,14 +157,14 @@ func TestPKIErrors(t *testing.T) {
 		{"unknown kind", []string{"pki", "issue", "robot"}, 2, `unknown pki issue subcommand "robot"`, "gatehouse pki issue help"},
 		{"engine without name", []string{"pki", "issue", "engine", "--dir", ca}, 2, "an engine certificate needs --name", "usage:"},
 		{"client without partner", []string{"pki", "issue", "client", "--dir", ca}, 2, "needs --partner", "usage:"},
-		{"invalid partner id", []string{"pki", "issue", "client", "--dir", ca, "--partner", "Acme EHR"}, 1, "pki: client PartnerID", ""},
+		{"invalid partner id", []string{"pki", "issue", "client", "--dir", ca, "--partner", "Acme EHR"}, 2, `--partner: id "Acme EHR" contains 'A'`, "partners[].id"},
 		{"bad NPI", []string{"pki", "issue", "client", "--dir", ca, "--partner", "x", "--npi", "1234567890"}, 2, "invalid check digit", ""},
 		{"existing output", []string{"pki", "issue", "client", "--dir", ca, "--partner", "acme-ehr"}, 1, "already exists", "--out DIR"},
 		{"server without names", []string{"pki", "issue", "server", "--dir", ca}, 2, "needs --dns or --ip", ""},
-		{"too long validity", []string{"pki", "issue", "admin", "--dir", ca, "--name", "ops", "--days", "400"}, 1, "exceeds the maximum", ""},
+		{"too long validity", []string{"pki", "issue", "admin", "--dir", ca, "--name", "ops", "--days", "400"}, 2, "--days 400 is out of range: use 1 to 398", "limited to 398 days"},
 		{"revoke without serial", []string{"pki", "revoke", "--dir", ca}, 2, "missing argument", "usage:"},
 		{"revoke unknown serial", []string{"pki", "revoke", "--dir", ca, "abcdef"}, 1, "no certificate with serial abcdef", "pki list"},
-		{"revoke bad reason", []string{"pki", "revoke", "--dir", ca, "--reason", "certificateHold", "abcdef"}, 1, "unknown revocation reason", ""},
+		{"revoke bad reason", []string{"pki", "revoke", "--dir", ca, "--reason", "certificateHold", "abcdef"}, 2, `invalid --reason "certificateHold"`, "use one of affiliationChanged, cACompromise"},
 		{"missing CA for issue", []string{"pki", "issue", "admin", "--dir", filepath.Join(t.TempDir(), "none"), "--name", "ops"}, 1, "not a CA directory", "gatehouse pki init"},
 	}
 	for _, tt := range tests {

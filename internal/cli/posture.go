@@ -91,7 +91,7 @@ func (e *env) postureConfig(cfgPath, dataDir string) (*posture.Report, bool) {
 		cfg, err = config.Load(cfgPath)
 		if err != nil {
 			e.errorf("%v", err)
-			e.hint("fix the key named above in %s; 'gatehouse serve' would refuse it too", cfgPath)
+			e.hint("%s; 'gatehouse serve' would refuse it too", configFixHint(err, cfgPath))
 			return nil, false
 		}
 	} else {

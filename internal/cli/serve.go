@@ -50,7 +50,7 @@ func (e *env) serve(args []string) int {
 		e.errorf("%v", err)
 		var pathErr *os.PathError
 		if *cfgPath != "" && !errors.As(err, &pathErr) {
-			e.hint("fix the key named above in %s", *cfgPath)
+			e.hint("%s", configFixHint(err, *cfgPath))
 		}
 		return 1
 	}
@@ -119,6 +119,10 @@ func (e *env) checkServeFlags(flags *flag.FlagSet, cfgPath, listen, adminListen 
 // startHint explains a start failure the user can fix: a listen address
 // that another process already uses.
 func (e *env) startHint(err error, cfgPath, adminListen string) {
+	if cfgPath != "" && errors.Is(err, os.ErrNotExist) {
+		e.hint("create the missing file or correct its key in %s; docs/operations.md, 'Set up a deployment', lists the files a configuration needs", cfgPath)
+		return
+	}
 	if !errors.Is(err, syscall.EADDRINUSE) {
 		return
 	}
@@ -256,4 +260,13 @@ func selfCommand() string {
 	}
 	// An absolute path works from any directory, with or without PATH.
 	return exe
+}
+
+// configFixHint says where to look after config.Load failed on cfgPath: a
+// syntax error names a line, every other error a key.
+func configFixHint(err error, cfgPath string) string {
+	if errors.Is(err, config.ErrSyntax) {
+		return "fix the YAML syntax at the line named above in " + cfgPath
+	}
+	return "fix the key named above in " + cfgPath
 }

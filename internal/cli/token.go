@@ -37,7 +37,13 @@ func (e *env) token(args []string) int {
 	layout, err := openDevData(*dataDir)
 	if err != nil {
 		e.errorf("%v", err)
-		e.hint("start the gateway once with 'gatehouse serve --data %s' to create it", *dataDir)
+		// Suggesting development mode in a directory that already holds
+		// other files would mix generated keys into it.
+		if entries, _ := os.ReadDir(*dataDir); len(entries) > 0 {
+			e.hint("token works with development data only; against a gateway with a configuration file, play the partner with 'gatehouse ehr'")
+		} else {
+			e.hint("start the gateway once with 'gatehouse serve --data %s' to create it", *dataDir)
+		}
 		return 1
 	}
 	publicURL := *gatewayURL

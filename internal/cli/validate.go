@@ -247,6 +247,9 @@ func (r *validateRun) printJSON(name string, res *validate.Result) {
 // Information issues are only counted.
 func (r *validateRun) printText(name string, res *validate.Result) {
 	label := res.ResourceType
+	if label == "" {
+		label = "(no resource)" // the file did not parse as one
+	}
 	if res.ID != "" {
 		label += "/" + res.ID
 	}
@@ -264,6 +267,10 @@ func (r *validateRun) printText(name string, res *validate.Result) {
 		if is.Severity == outcome.Information {
 			continue
 		}
-		fmt.Fprintf(r.env.stdout, "    %s %s: %s\n", is.Severity, strings.Join(is.Expression, ", "), is.Diagnostics)
+		where := strings.Join(is.Expression, ", ")
+		if where == "" {
+			where = "(file)"
+		}
+		fmt.Fprintf(r.env.stdout, "    %s %s: %s\n", is.Severity, where, is.Diagnostics)
 	}
 }

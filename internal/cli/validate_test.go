@@ -36,6 +36,7 @@ func TestValidateCommand(t *testing.T) {
 	bad := writeFile(t, dir, "sub/bad.json", `{"resourceType":"Patient","id":"b","gender":"tall"}`)
 	writeFile(t, dir, "sub/lines.ndjson", `{"resourceType":"Patient","id":"c"}`+"\n\n"+`{"resourceType":"Patient","id":"d","foo":1}`+"\n")
 	writeFile(t, dir, "sub/notes.txt", "not FHIR")
+	truncated := writeFile(t, t.TempDir(), "truncated.json", `{"resourceType":"Patient",`)
 
 	tests := []struct {
 		name   string
@@ -48,6 +49,7 @@ func TestValidateCommand(t *testing.T) {
 		{"invalid file", []string{bad}, 1, []string{"Patient/b: invalid", "error Patient.gender: code is not in value set"}, ""},
 		{"directory", []string{dir}, 1, []string{"good.json: Patient/a: valid", "lines.ndjson:1: Patient/c: valid", "lines.ndjson:3: Patient/d: invalid"}, ""},
 		{"options after paths", []string{good, "--format", "text"}, 0, []string{"Patient/a: valid"}, ""},
+		{"truncated file", []string{truncated}, 1, []string{"truncated.json: (no resource): invalid", "    fatal (file): "}, ""},
 		{"missing path", []string{filepath.Join(dir, "nope.json")}, 2, nil, "no such file"},
 		{"no paths", nil, 2, nil, "no file or directory"},
 		{"bad format", []string{"--format", "xml", good}, 2, nil, "unknown format"},

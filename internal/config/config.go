@@ -536,6 +536,9 @@ func (f *File) Validate() error {
 	v.required("tls.cert_file", f.TLS.CertFile)
 	v.required("tls.key_file", f.TLS.KeyFile)
 	v.required("tls.client_ca_file", f.TLS.ClientCAFile)
+	if f.TLS.ReloadInterval < 0 {
+		v.addf("tls.reload_interval", "%s is negative: use a duration such as 30s, or leave it out for 30s", f.TLS.ReloadInterval)
+	}
 	v.required("token.signing_key_file", f.Token.SigningKeyFile)
 	if f.Admin.Listen != "" {
 		v.hostPort("admin.listen", f.Admin.Listen)
@@ -824,8 +827,14 @@ func (v *validator) required(path, value string) {
 }
 
 func (v *validator) hostPort(path, value string) {
-	if _, _, err := net.SplitHostPort(value); err != nil {
+	_, port, err := net.SplitHostPort(value)
+	if err != nil {
 		v.addf(path, "invalid value %q: use host:port, such as 127.0.0.1:8443", value)
+		return
+	}
+	// Port 0 is allowed: it asks the system for a free port.
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		v.addf(path, "invalid port %q in %q: use a number from 0 to 65535", port, value)
 	}
 }
 

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -93,6 +94,13 @@ func TestParseErrorsNameKeyPath(t *testing.T) {
 		{"verified cache too long", func(s string) string {
 			return strings.Replace(s, "lifetime: 2m", "lifetime: 2m\n  verified_cache_ttl: 10m", 1)
 		}, []string{`token.verified_cache_ttl`, "out of range"}},
+		{"listen port out of range", func(s string) string { return strings.Replace(s, "listen: 0.0.0.0:8443", "listen: 0.0.0.0:99999", 1) },
+			[]string{`listen: invalid port "99999" in "0.0.0.0:99999"`, "0 to 65535"}},
+		{"listen port not a number", func(s string) string { return strings.Replace(s, "listen: 0.0.0.0:8443", "listen: 0.0.0.0:https", 1) },
+			[]string{`listen: invalid port "https"`}},
+		{"negative reload interval", func(s string) string {
+			return strings.Replace(s, "  client_ca_file: ca.pem", "  client_ca_file: ca.pem\n  reload_interval: -1s", 1)
+		}, []string{`tls.reload_interval: -1s is negative`}},
 		{"upstream with query", func(s string) string {
 			return strings.Replace(s, "https://engine.payer.internal/fhir", "https://engine/fhir?x=1", 1)
 		}, []string{`upstream.url`}},
@@ -291,5 +299,16 @@ func TestVerifiedCacheOption(t *testing.T) {
 		if got := f.Token.VerifiedCacheOption(); got != tt.want {
 			t.Errorf("%q: VerifiedCacheOption() = %v, want %v", tt.yaml, got, tt.want)
 		}
+	}
+}
+
+func TestParseSyntaxErrorWrapsErrSyntax(t *testing.T) {
+	_, err := Parse([]byte("listen: [\n"), "/")
+	if !errors.Is(err, ErrSyntax) {
+		t.Errorf("Parse of broken YAML = %v, want it to wrap ErrSyntax", err)
+	}
+	_, err = Parse([]byte(validYAML+"debug: true\n"), "/")
+	if errors.Is(err, ErrSyntax) {
+		t.Errorf("Parse of an unknown key = %v, which wraps ErrSyntax", err)
 	}
 }

@@ -17,6 +17,10 @@ import (
 // MaxFileBytes caps the configuration file size.
 const MaxFileBytes = 4 << 20
 
+// ErrSyntax is wrapped by the error of a file that is not well-formed YAML,
+// which names a line but no key.
+var ErrSyntax = errors.New("invalid YAML")
+
 // Load reads, strictly decodes and validates the configuration file at path.
 func Load(path string) (*File, error) {
 	data, err := readCapped(path)
@@ -39,7 +43,7 @@ func Load(path string) (*File, error) {
 func Parse(data []byte, dir string) (*File, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
-		return nil, fmt.Errorf("invalid YAML: %w", err)
+		return nil, fmt.Errorf("%w: %w", ErrSyntax, err)
 	}
 	if len(root.Content) == 0 {
 		return nil, errors.New("the file is empty")
@@ -113,7 +117,7 @@ var lineRE = regexp.MustCompile(`^line (\d+): (.*)$`)
 func withPaths(err error, paths map[int]string) error {
 	var te *yaml.TypeError
 	if !errors.As(err, &te) {
-		return fmt.Errorf("invalid YAML: %w", err)
+		return fmt.Errorf("%w: %w", ErrSyntax, err)
 	}
 	var errs []error
 	for _, msg := range te.Errors {
@@ -135,7 +139,7 @@ var (
 
 func rephrase(msg string) string {
 	if m := unknownRE.FindStringSubmatch(msg); m != nil {
-		return fmt.Sprintf("unknown key %q: check the spelling against the configuration reference", m[1])
+		return fmt.Sprintf("unknown key %q: check the spelling against the key table in docs/architecture.md", m[1])
 	}
 	if m := typeRE.FindStringSubmatch(msg); m != nil {
 		want := m[3]

@@ -39,7 +39,7 @@ var adminChecks = []Check{
 		ID: "GH-KIL-001", Control: "C12", Severity: Medium, Mode: ModeConfig,
 		Title:       "Kill-switch rules engage a cut automatically on alerts",
 		Rationale:   "An exfiltration at machine speed outruns a human on call; a rule that cuts a partner to read-only on a volume spike limits the loss.",
-		Remediation: "Define kill-switch rules once the configuration supports them; until then, alert on the gateway's metrics and keep the 'gatehouse killswitch engage' command in the incident runbook.",
+		Remediation: "Set alerts.kill_switch: true with at least one alerts.thresholds value or alerts.canary_members entry, so that a high alert cuts its partner; keep the 'gatehouse killswitch engage' command in the incident runbook.",
 		config:      checkKillSwitchRules,
 	},
 }

@@ -60,14 +60,14 @@ var policyChecks = []Check{
 		ID: "GH-POL-003", Control: "C1", Severity: Medium, Mode: ModeConfig,
 		Title:       "Searches cannot reach other resources through _has, chains or _include:iterate",
 		Rationale:   "Reverse chaining, chained parameters and iterated includes turn a search on one allowed type into a read of types the partner was never granted.",
-		Remediation: "Grant searches only where needed. Until the gateway refuses these parameters itself, block them at the upstream.",
+		Remediation: "Remove the has, chain and include-iterate entries from partners[].grants unless the partner's workflow needs them; without a grant the gateway refuses these parameters.",
 		config:      checkSearchReach,
 	},
 	{
 		ID: "GH-POL-004", Control: "C9", Severity: High, Mode: ModeConfig,
 		Title:       "Strict profile validation on for every partner and direction",
 		Rationale:   "Without profile validation, malformed or forged resources (wrong identifiers, missing required elements, broken invariants) reach the payer's engine or the EHR.",
-		Remediation: "Turn strict mode on everywhere once the configuration supports it; until then the gateway checks strict JSON and resource types only.",
+		Remediation: "Keep strict.mode at enforce (the default), and remove partners[].strict: false and the strict.skip and partners[].strict_skip entries once the partner's payloads conform.",
 		config:      checkStrictMode,
 	},
 }

@@ -109,7 +109,19 @@ var checkCases = []checkCase{
 	{"GH-POL-002", "create", func(t *testing.T, fx *fixture, tg *Target) { addInteraction(tg, "Observation.create") }, Fail, High},
 	{"GH-POL-002", "other operation", func(t *testing.T, fx *fixture, tg *Target) { addInteraction(tg, "Claim/$validate") }, Fail, Medium},
 	{"GH-POL-003", "no search", nil, Pass, 0},
-	{"GH-POL-003", "search today", func(t *testing.T, fx *fixture, tg *Target) { addInteraction(tg, "Claim.search") }, Fail, Medium},
+	{"GH-POL-003", "search unrestricted", func(t *testing.T, fx *fixture, tg *Target) {
+		addInteraction(tg, "Claim.search")
+		tg.settings.searchRestricted = false
+	}, Fail, Medium},
+	{"GH-POL-003", "search from config", func(t *testing.T, fx *fixture, tg *Target) {
+		addInteraction(tg, "Claim.search")
+		tg.settings = settingsFrom(tg.Config)
+	}, Pass, 0},
+	{"GH-POL-003", "chain granted in config", func(t *testing.T, fx *fixture, tg *Target) {
+		addInteraction(tg, "Claim.search")
+		cfgOf(tg).Partners[0].Grants = []config.Grant{{Feature: "chain", Reason: "provider lookup"}}
+		tg.settings = settingsFrom(tg.Config)
+	}, Fail, High},
 	{"GH-POL-003", "search restricted", func(t *testing.T, fx *fixture, tg *Target) {
 		addInteraction(tg, "Claim.search")
 		tg.settings.searchRestricted = true
@@ -119,7 +131,25 @@ var checkCases = []checkCase{
 		tg.settings.searchRestricted = true
 		tg.settings.searchGrants = map[int][]string{0: {"_has"}}
 	}, Fail, High},
-	{"GH-POL-004", "not configurable", nil, NotConfigured, Low},
+	{"GH-POL-004", "not configurable", func(t *testing.T, fx *fixture, tg *Target) { tg.settings.strictMode = nil }, NotConfigured, Low},
+	{"GH-POL-004", "default config", nil, Pass, 0},
+	{"GH-POL-004", "mode off", func(t *testing.T, fx *fixture, tg *Target) {
+		cfgOf(tg).Strict.Mode = "off"
+		tg.settings = settingsFrom(tg.Config)
+	}, Fail, High},
+	{"GH-POL-004", "partner off", func(t *testing.T, fx *fixture, tg *Target) {
+		off := false
+		cfgOf(tg).Partners[0].Strict = &off
+		tg.settings = settingsFrom(tg.Config)
+	}, Fail, High},
+	{"GH-POL-004", "partner skip", func(t *testing.T, fx *fixture, tg *Target) {
+		cfgOf(tg).Partners[0].StrictSkip = []string{"Claim/$inquire"}
+		tg.settings = settingsFrom(tg.Config)
+	}, Fail, High},
+	{"GH-POL-004", "global skip", func(t *testing.T, fx *fixture, tg *Target) {
+		cfgOf(tg).Strict.Skip = []string{"Claim/$inquire"}
+		tg.settings = settingsFrom(tg.Config)
+	}, Fail, High},
 	{"GH-POL-004", "on", func(t *testing.T, fx *fixture, tg *Target) { tg.settings.strictMode = map[string]bool{"inbound": true} }, Pass, 0},
 	{"GH-POL-004", "off", func(t *testing.T, fx *fixture, tg *Target) {
 		tg.settings.strictMode = map[string]bool{"inbound": false}

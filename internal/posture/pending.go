@@ -71,8 +71,7 @@ func entries(key string, values []string) []entry {
 
 // settingsFrom reads the settings from f.
 //
-// TODO: copy each remaining key here once config.File has it: witnesses,
-// strict mode switches and search grants.
+// TODO: copy the witnesses here once config.File has a key for them.
 func settingsFrom(f *config.File) settings {
 	s := settings{
 		// The gateway checks cnf.x5t#S256 on every request and no setting
@@ -80,6 +79,10 @@ func settingsFrom(f *config.File) settings {
 		tokenBinding: true,
 		// No listener serves profiling or debug handlers in this version.
 		debugEndpoints: false,
+		// The policy refuses _has, chained parameters and
+		// _include:iterate unless the partner holds the grant.
+		searchRestricted: true,
+		searchGrants:     searchGrants(f.Partners),
 
 		sourceAllowlist: entries("network.allow_sources", f.Network.AllowSources),
 		egressAllowlist: entries("egress.allow", f.Egress.Allow),
@@ -93,6 +96,7 @@ func settingsFrom(f *config.File) settings {
 	if f.Audit.RecipientsFile != "" {
 		s.logRecipients = readRecipients(f.Resolve(f.Audit.RecipientsFile))
 	}
+	s.strictMode = strictSwitches(f)
 	s.alertRules, s.killSwitchRules = alertRules(f.Alerts)
 	s.jwksURLs = map[int]string{}
 	for i, p := range f.Partners {
@@ -101,6 +105,41 @@ func settingsFrom(f *config.File) settings {
 		}
 	}
 	return s
+}
+
+// searchGrants maps a partner index to the search features it holds a
+// grant for, named as the search parameters they open.
+func searchGrants(partners []config.Partner) map[int][]string {
+	names := map[string]string{"has": "_has", "chain": "chain", "include-iterate": "_include:iterate"}
+	out := map[int][]string{}
+	for i, p := range partners {
+		for _, g := range p.Grants {
+			if name, ok := names[g.Feature]; ok {
+				out[i] = append(out[i], name)
+			}
+		}
+	}
+	return out
+}
+
+// strictSwitches maps each key that turns strict mode off, for every
+// partner or for some partners or interactions, to whether strict mode
+// stays on there. An exempted interaction counts as off.
+func strictSwitches(f *config.File) map[string]bool {
+	on := map[string]bool{"strict.mode": f.Strict.Mode != "off"}
+	for i, pattern := range f.Strict.Skip {
+		on[fmt.Sprintf("strict.skip[%d] (%s)", i, pattern)] = false
+	}
+	for i, p := range f.Partners {
+		at := fmt.Sprintf("partners[%d]", i)
+		if p.Strict != nil {
+			on[at+".strict"] = *p.Strict
+		}
+		for j, pattern := range p.StrictSkip {
+			on[fmt.Sprintf("%s.strict_skip[%d] (%s)", at, j, pattern)] = false
+		}
+	}
+	return on
 }
 
 // alertRules lists the alert rules the alerts section defines, and those
