@@ -23,11 +23,16 @@ var resourceTypeNames = func() map[string]bool {
 	return m
 }()
 
-// jsonKinds gives the JSON kind each primitive type is written as. Types
-// not listed are strings.
-var jsonKinds = map[string]string{
-	"boolean": "boolean", "integer": "number", "decimal": "number",
-	"positiveInt": "number", "unsignedInt": "number", "integer64": "string",
+// jsonKind returns the JSON kind a primitive type is written as. It is a
+// switch rather than a map because it runs for every primitive value.
+func jsonKind(typ string) string {
+	switch typ {
+	case "boolean":
+		return "boolean"
+	case "integer", "decimal", "positiveInt", "unsignedInt":
+		return "number"
+	}
+	return "string" // integer64 included
 }
 
 // primitive validates one primitive value: its JSON kind, the regex of its
@@ -66,14 +71,43 @@ func (r *run) primitive(o *occurrence, d *elemDef) {
 // U+0020 other than tab, CR and LF, which FHIR R4 forbids in every string
 // primitive. The type regexes do not catch them, because \S matches a
 // control character. text is the decoded value, so a JSON \u escape
-// counts as the character it encodes.
+// counts as the character it encodes. It tests eight bytes at a time and
+// looks at single bytes only in a word that has a byte below 0x20, because
+// narratives, the longest strings, are scanned in full.
 func hasControlCharacter(text string) bool {
+	i := 0
+	for ; i+8 <= len(text); i += 8 {
+		if hasByteBelow0x20(loadWord(text[i:])) && hasControlByte(text[i:i+8]) {
+			return true
+		}
+	}
+	return hasControlByte(text[i:])
+}
+
+func hasControlByte(text string) bool {
 	for i := 0; i < len(text); i++ {
 		if c := text[i]; c < 0x20 && c != '\t' && c != '\r' && c != '\n' {
 			return true
 		}
 	}
 	return false
+}
+
+// loadWord returns the first eight bytes of s as a little-endian word.
+// The compiler turns the shifts into one load.
+func loadWord(s string) uint64 {
+	_ = s[7]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+}
+
+// hasByteBelow0x20 reports whether a byte of w is below 0x20. Subtracting
+// 0x20 from each byte borrows into the byte's top bit exactly when some
+// byte is below 0x20 and had its top bit clear, so the result is exact
+// for "any byte", though not for which one.
+func hasByteBelow0x20(w uint64) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	return (w-0x20*ones)&^w&highs != 0
 }
 
 // isResourceID reports whether d is the id of a resource, which the R4
@@ -84,10 +118,7 @@ func isResourceID(d *elemDef) bool {
 
 // primitiveKind checks that the JSON value is of the kind the type uses.
 func (r *run) primitiveKind(o *occurrence, typ string) bool {
-	want := jsonKinds[typ]
-	if want == "" {
-		want = "string"
-	}
+	want := jsonKind(typ)
 	if jsonKindName(o.val.kind) != want {
 		r.errorf(outcome.CodeStructure, o.path, "a %s must be a JSON %s", typ, want)
 		return false
@@ -95,7 +126,7 @@ func (r *run) primitiveKind(o *occurrence, typ string) bool {
 	return true
 }
 
-// jsonKindName names a JSON kind as jsonKinds does, or returns "" for
+// jsonKindName names a JSON kind as jsonKind does, or returns "" for
 // objects, arrays and null.
 func jsonKindName(kind byte) string {
 	switch kind {
