@@ -17,7 +17,8 @@ func (r *run) bind(o *occurrence, d *elemDef) {
 	if b == nil || b.strength == "example" || o.val == nil {
 		return
 	}
-	codings, applies := bindingCodings(o)
+	var buf [4]coding
+	codings, applies := appendBindingCodings(buf[:0], o)
 	if !applies {
 		return
 	}
@@ -27,13 +28,13 @@ func (r *run) bind(o *occurrence, d *elemDef) {
 	}
 	if len(codings) == 0 {
 		if o.typ == "CodeableConcept" && b.strength != "preferred" {
-			r.add(sev, outcome.CodeRequired, o.path, "no code given; a code from value set %s is %s", b.valueSet, b.strength)
+			r.addBuilt(sev, outcome.CodeRequired, o.path, "no code given; a code from value set "+b.valueSet+" is "+b.strength)
 		}
 		return
 	}
 	exp := r.v.expand(b.valueSet, d.owner.pkg)
 	if exp == nil {
-		r.infof(outcome.CodeNotFound, o.path, "value set %s is not loaded; the %s binding was not verified", b.valueSet, b.strength)
+		r.addBuilt(outcome.Information, outcome.CodeNotFound, o.path, "value set "+b.valueSet+" is not loaded; the "+b.strength+" binding was not verified")
 		return
 	}
 	allKnown := true
@@ -45,25 +46,31 @@ func (r *run) bind(o *occurrence, d *elemDef) {
 		allKnown = allKnown && known
 	}
 	if !allKnown {
-		r.infof(outcome.CodeInformational, o.path, "membership in value set %s could not be verified offline", b.valueSet)
+		r.addBuilt(outcome.Information, outcome.CodeInformational, o.path, "membership in value set "+b.valueSet+" could not be verified offline")
 		return
 	}
-	r.add(sev, codeInvalid, o.path, "code is not in value set %s (%s binding)", b.valueSet, b.strength)
+	r.addBuilt(sev, codeInvalid, o.path, "code is not in value set "+b.valueSet+" ("+b.strength+" binding)")
 }
 
 // bindingCodings returns the codes a binding applies to. applies is false
 // for types bindings do not apply to.
 func bindingCodings(o *occurrence) (codings []coding, applies bool) {
+	return appendBindingCodings(nil, o)
+}
+
+// appendBindingCodings is bindingCodings appending to codings, whose
+// storage the caller provides so that most values need no allocation.
+func appendBindingCodings(codings []coding, o *occurrence) ([]coding, bool) {
 	v := o.val
 	switch o.typ {
 	case "code", "string", "uri":
 		if v.kind != kindString {
 			return nil, false
 		}
-		return []coding{{code: v.text}}, true
+		return append(codings, coding{code: v.text}), true
 	case "Coding", "Quantity":
 		if code := v.str("code"); code != "" {
-			return []coding{{system: v.str("system"), code: code}}, true
+			return append(codings, coding{system: v.str("system"), code: code}), true
 		}
 		return nil, o.typ == "Coding"
 	case "CodeableConcept":
@@ -81,24 +88,42 @@ func bindingCodings(o *occurrence) (codings []coding, applies bool) {
 // complete code systems in the packages must exist. Codes of external
 // systems are checked for syntax where the syntax is known and reported
 // as not verified.
+// The system is resolved once, and messages are concatenated rather than
+// formatted, because this runs for every Coding.
 func (r *run) codingInSystem(c *jnode, path string) {
 	system, code := c.str("system"), c.str("code")
-	if system == "" || code == "" || r.notCodeSystem(system, path) {
+	if system == "" || code == "" || r.relativeSystem(system, path) {
 		return
 	}
-	if cs := r.v.codeSystem(system, nil); cs != nil {
-		if cs.complete && !cs.has(code) {
-			r.errorf(codeInvalid, path+".code", "code is not defined in code system %s", system)
+	res := r.v.resolve(system, nil)
+	if r.valueSetAsSystem(system, res, path) {
+		return
+	}
+	if res != nil && res.ResourceType == "CodeSystem" {
+		if cs := r.v.compiledCodeSystem(res); cs.complete && !cs.has(code) {
+			r.addBuilt(outcome.Error, codeInvalid, path+".code", "code is not defined in code system "+system)
 		}
 		return
 	}
 	ext, known := externalSystems[system]
 	switch {
 	case known && !ext.valid(code):
-		r.errorf(codeInvalid, path+".code", "code is not a valid %s code", ext.name)
+		r.addBuilt(outcome.Error, codeInvalid, path+".code", ext.invalidMessage)
 	case known:
-		r.infof(outcome.CodeInformational, path+".code", "%s codes cannot be verified offline; the syntax is valid", ext.name)
+		r.addBuilt(outcome.Information, outcome.CodeInformational, path+".code", ext.unverifiedMessage)
 	default:
-		r.infof(outcome.CodeInformational, path+".code", "code system %s is not in the loaded packages; the code was not verified", system)
+		r.addBuilt(outcome.Information, outcome.CodeInformational, path+".code", "code system "+system+" is not in the loaded packages; the code was not verified")
 	}
 }
+
+// addBuilt records an issue whose message is already built, without a
+// call to fmt. add uses its format verbatim when it gets no arguments, so
+// a '%' in msg, from a system URL for example, stays as written.
+func (r *run) addBuilt(sev outcome.Severity, code outcome.Code, path, msg string) {
+	r.add(sev, code, path, msg, noFormatArgs...)
+}
+
+// noFormatArgs is the empty argument list for add with a built message.
+// Passing it, rather than nothing, tells go vet the message is not a
+// format.
+var noFormatArgs []any
