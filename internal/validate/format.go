@@ -47,15 +47,7 @@ func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 // A byte of a multi-byte UTF-8 sequence is never one of the \s bytes, so
 // scanning bytes is enough.
 func isFHIRString(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\f' {
-			return false
-		}
-	}
-	return true
+	return s != "" && strings.IndexByte(s, '\f') < 0
 }
 
 // isFHIRCode matches [^\s]+(\s[^\s]+)*: no whitespace at either end and

@@ -96,3 +96,16 @@ func BenchmarkControlCharacters(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkBase64Text checks a 64 KB attachment written in 76-character
+// lines, the MIME layout.
+func BenchmarkBase64Text(b *testing.B) {
+	line := strings.Repeat("QUJD", 19)
+	text := strings.Repeat(line+"\r\n", 65536/len(line))
+	b.SetBytes(int64(len(text)))
+	for b.Loop() {
+		if !isBase64Text(text) {
+			b.Fatal("valid base64 rejected")
+		}
+	}
+}

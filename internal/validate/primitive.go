@@ -195,24 +195,46 @@ func (r *run) matchesTypeFormat(valueDef *elemDef, text string) bool {
 // isBase64Text reports whether text matches base64Regex anchored at both
 // ends: groups of four characters from [0-9a-zA-Z+/=], with whitespace
 // (tab, newline, form feed, carriage return, space) allowed only between
-// groups, and at least one group.
+// groups, and at least one group. Attachments make these the longest
+// values, so runs of alphabet characters are skipped through a table.
 func isBase64Text(text string) bool {
 	n := 0
-	for i := 0; i < len(text); i++ {
-		c := text[i]
-		switch {
-		case c >= '0' && c <= '9', c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c == '+', c == '/', c == '=':
-			n++
-		case isSpace(c):
-			if n%4 != 0 {
-				return false
-			}
-		default:
+	for i := 0; i < len(text); {
+		start := i
+		for i < len(text) && base64Class[text[i]] == base64Alphabet {
+			i++
+		}
+		n += i - start
+		if i == len(text) {
+			break
+		}
+		if base64Class[text[i]] != base64Space || n%4 != 0 {
 			return false
 		}
+		i++
 	}
 	return n > 0 && n%4 == 0
 }
+
+// Byte classes of base64Binary text: base64Invalid is the zero value.
+const (
+	base64Invalid uint8 = iota
+	base64Alphabet
+	base64Space
+)
+
+var base64Class = func() (t [256]uint8) {
+	for c := range 256 {
+		b := byte(c)
+		switch {
+		case isDigit(b), b >= 'a' && b <= 'z', b >= 'A' && b <= 'Z', b == '+', b == '/', b == '=':
+			t[c] = base64Alphabet
+		case isSpace(b):
+			t[c] = base64Space
+		}
+	}
+	return t
+}()
 
 // isPrimitiveValueRegex reports whether d is the value element of a
 // primitive type, whose regex typeRegex already applies.
