@@ -27,13 +27,16 @@ func (r *run) bind(o *occurrence, d *elemDef) {
 		sev = outcome.Error
 	}
 	if len(codings) == 0 {
-		if o.typ == "CodeableConcept" && b.strength != "preferred" {
+		if o.typ == "CodeableConcept" && b.strength != "preferred" && r.keeps(sev) {
 			r.addBuilt(sev, outcome.CodeRequired, o.path, "no code given; a code from value set "+b.valueSet+" is "+b.strength)
 		}
 		return
 	}
 	exp := r.v.expand(b.valueSet, d.owner.pkg)
 	if exp == nil {
+		if !r.keeps(outcome.Information) {
+			return
+		}
 		r.addBuilt(outcome.Information, outcome.CodeNotFound, o.path, "value set "+b.valueSet+" is not loaded; the "+b.strength+" binding was not verified")
 		return
 	}
@@ -46,10 +49,15 @@ func (r *run) bind(o *occurrence, d *elemDef) {
 		allKnown = allKnown && known
 	}
 	if !allKnown {
+		if !r.keeps(outcome.Information) {
+			return
+		}
 		r.addBuilt(outcome.Information, outcome.CodeInformational, o.path, "membership in value set "+b.valueSet+" could not be verified offline")
 		return
 	}
-	r.addBuilt(sev, codeInvalid, o.path, "code is not in value set "+b.valueSet+" ("+b.strength+" binding)")
+	if r.keeps(sev) {
+		r.addBuilt(sev, codeInvalid, o.path, "code is not in value set "+b.valueSet+" ("+b.strength+" binding)")
+	}
 }
 
 // bindingCodings returns the codes a binding applies to. applies is false
@@ -109,11 +117,21 @@ func (r *run) codingInSystem(c *jnode, path string) {
 	switch {
 	case known && !ext.valid(code):
 		r.addBuilt(outcome.Error, codeInvalid, path+".code", ext.invalidMessage)
+	case !r.keeps(outcome.Information):
 	case known:
 		r.addBuilt(outcome.Information, outcome.CodeInformational, path+".code", ext.unverifiedMessage)
 	default:
 		r.addBuilt(outcome.Information, outcome.CodeInformational, path+".code", "code system "+system+" is not in the loaded packages; the code was not verified")
 	}
+}
+
+// keeps reports whether an issue of severity sev recorded now can reach
+// the result. Inside a profile check (conformsTo) only errors can,
+// because that check counts the errors of its sandbox and drops the
+// issues, along with whatever nested checks merged into it. Callers skip
+// building the message of an issue that cannot be kept.
+func (r *run) keeps(sev outcome.Severity) bool {
+	return r.conformanceChecks == 0 || sev == outcome.Error || sev == outcome.Fatal
 }
 
 // addBuilt records an issue whose message is already built, without a
@@ -124,6 +142,6 @@ func (r *run) addBuilt(sev outcome.Severity, code outcome.Code, path, msg string
 }
 
 // noFormatArgs is the empty argument list for add with a built message.
-// Passing it, rather than nothing, tells go vet the message is not a
-// format.
+// go vet reports a call with a non-constant format and no arguments, and
+// passing this empty list keeps that check quiet.
 var noFormatArgs []any

@@ -1,0 +1,56 @@
+package validate
+
+import (
+	"testing"
+
+	"github.com/gatehouse-health/gatehouse/internal/outcome"
+)
+
+// codingIssues runs codingInSystem on one Coding, inside a profile check
+// when inCheck is set, and returns the issues it records.
+func codingIssues(t *testing.T, coding string, inCheck bool) []outcome.Issue {
+	t.Helper()
+	n, err := parseTree([]byte(coding), DefaultLimits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := newRun(shared(t))
+	if inCheck {
+		r.conformanceChecks = 1
+	}
+	r.codingInSystem(n, "Claim.item[0].productOrService.coding[0]")
+	return r.issues
+}
+
+// TestCodingNotesOnlyOutsideProfileChecks requires the "not verified"
+// notes of codingInSystem outside a profile check and none inside one,
+// which drops them anyway. Errors are recorded in both.
+func TestCodingNotesOnlyOutsideProfileChecks(t *testing.T) {
+	cases := []struct {
+		name, coding string
+		severity     outcome.Severity
+		message      string
+	}{
+		{"external system", `{"system":"http://www.ama-assn.org/go/cpt","code":"99213"}`, outcome.Information, "CPT codes cannot be verified offline; the syntax is valid"},
+		{"unknown system", `{"system":"http://example.org/cs","code":"a"}`, outcome.Information, "code system http://example.org/cs is not in the loaded packages; the code was not verified"},
+		{"invalid external code", `{"system":"http://www.ama-assn.org/go/cpt","code":"9921"}`, outcome.Error, "code is not a valid CPT code"},
+		{"code not in system", `{"system":"http://hl7.org/fhir/administrative-gender","code":"x"}`, outcome.Error, "code is not defined in code system http://hl7.org/fhir/administrative-gender"},
+		{"value set as system", `{"system":"http://hl7.org/fhir/ValueSet/administrative-gender","code":"male"}`, outcome.Error, "Coding.system names value set http://hl7.org/fhir/ValueSet/administrative-gender, but it must name a code system"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			outside := codingIssues(t, tc.coding, false)
+			if len(outside) != 1 || outside[0].Severity != tc.severity || outside[0].Diagnostics != tc.message {
+				t.Fatalf("outside a profile check: issues %+v, want one %s %q", outside, tc.severity, tc.message)
+			}
+			inside := codingIssues(t, tc.coding, true)
+			wantInside := 0
+			if tc.severity == outcome.Error {
+				wantInside = 1
+			}
+			if len(inside) != wantInside {
+				t.Errorf("inside a profile check: %d issues %+v, want %d", len(inside), inside, wantInside)
+			}
+		})
+	}
+}
