@@ -1,6 +1,8 @@
 package validate
 
 import (
+	"strconv"
+
 	"github.com/gatehouse-health/gatehouse/internal/outcome"
 )
 
@@ -96,33 +98,44 @@ func appendBindingCodings(codings []coding, o *occurrence) ([]coding, bool) {
 // complete code systems in the packages must exist. Codes of external
 // systems are checked for syntax where the syntax is known and reported
 // as not verified.
-// The system is resolved once, and messages are concatenated rather than
+// The Coding is at path, or at path.coding[index] of a CodeableConcept
+// when index is not negative. Its location is built only for an issue,
+// the system is resolved once, and messages are concatenated rather than
 // formatted, because this runs for every Coding.
-func (r *run) codingInSystem(c *jnode, path string) {
+func (r *run) codingInSystem(c *jnode, path string, index int) {
 	system, code := c.str("system"), c.str("code")
-	if system == "" || code == "" || r.relativeSystem(system, path) {
+	if system == "" || code == "" || r.relativeSystem(system, path, index) {
 		return
 	}
 	res := r.v.resolve(system, nil)
-	if r.valueSetAsSystem(system, res, path) {
+	if r.valueSetAsSystem(system, res, path, index) {
 		return
 	}
 	if res != nil && res.ResourceType == "CodeSystem" {
 		if cs := r.v.compiledCodeSystem(res); cs.complete && !cs.has(code) {
-			r.addBuilt(outcome.Error, codeInvalid, path+".code", "code is not defined in code system "+system)
+			r.addBuilt(outcome.Error, codeInvalid, codingPath(path, index, "code"), "code is not defined in code system "+system)
 		}
 		return
 	}
 	ext, known := externalSystems[system]
 	switch {
 	case known && !ext.valid(code):
-		r.addBuilt(outcome.Error, codeInvalid, path+".code", ext.invalidMessage)
+		r.addBuilt(outcome.Error, codeInvalid, codingPath(path, index, "code"), ext.invalidMessage)
 	case !r.keeps(outcome.Information):
 	case known:
-		r.addBuilt(outcome.Information, outcome.CodeInformational, path+".code", ext.unverifiedMessage)
+		r.addBuilt(outcome.Information, outcome.CodeInformational, codingPath(path, index, "code"), ext.unverifiedMessage)
 	default:
-		r.addBuilt(outcome.Information, outcome.CodeInformational, path+".code", "code system "+system+" is not in the loaded packages; the code was not verified")
+		r.addBuilt(outcome.Information, outcome.CodeInformational, codingPath(path, index, "code"), "code system "+system+" is not in the loaded packages; the code was not verified")
 	}
+}
+
+// codingPath returns the location of a member of the Coding at path, or
+// at path.coding[index] when index is not negative, in one concatenation.
+func codingPath(path string, index int, member string) string {
+	if index < 0 {
+		return path + "." + member
+	}
+	return path + ".coding[" + strconv.Itoa(index) + "]." + member
 }
 
 // keeps reports whether an issue of severity sev recorded now can reach

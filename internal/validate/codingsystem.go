@@ -8,23 +8,25 @@ import (
 )
 
 // relativeSystem reports a Coding.system that is a relative reference,
-// which cannot name a code system.
-func (r *run) relativeSystem(system, path string) bool {
+// which cannot name a code system. path and index locate the Coding as
+// for codingInSystem.
+func (r *run) relativeSystem(system, path string, index int) bool {
 	if strings.Contains(system, ":") {
 		return false
 	}
-	r.errorf(codeInvalid, path+".system", "Coding.system must be an absolute URI, not a relative reference")
+	r.errorf(codeInvalid, codingPath(path, index, "system"), "Coding.system must be an absolute URI, not a relative reference")
 	return true
 }
 
 // valueSetAsSystem reports a Coding.system whose resource res, as the
 // packages resolve it, is a value set: a common mistake, because
-// bindings name value sets.
-func (r *run) valueSetAsSystem(system string, res *fhirpkg.Resource, path string) bool {
+// bindings name value sets. path and index locate the Coding as for
+// codingInSystem.
+func (r *run) valueSetAsSystem(system string, res *fhirpkg.Resource, path string, index int) bool {
 	if res == nil || res.ResourceType != "ValueSet" {
 		return false
 	}
-	r.errorf(codeInvalid, path+".system", "Coding.system names value set %s, but it must name a code system", system)
+	r.errorf(codeInvalid, codingPath(path, index, "system"), "Coding.system names value set %s, but it must name a code system", system)
 	return true
 }
 
