@@ -113,7 +113,7 @@ func hasByteBelow0x20(w uint64) bool {
 // isResourceID reports whether d is the id of a resource, which the R4
 // definitions type as string but the specification restricts to id.
 func isResourceID(d *elemDef) bool {
-	return strings.Count(d.path, ".") == 1 && d.name == "id" && d.owner != nil && d.owner.kind == "resource"
+	return d.name == "id" && strings.Count(d.path, ".") == 1 && d.owner != nil && d.owner.kind == "resource"
 }
 
 // primitiveKind checks that the JSON value is of the kind the type uses.
@@ -242,13 +242,45 @@ func isPrimitiveValueRegex(d *elemDef) bool {
 	return strings.HasSuffix(d.path, ".value") && d.owner.kind == "primitive-type"
 }
 
-// realDate checks that the day of a date exists in its month.
+// realDate checks that the day of a date exists in its month. A value
+// the type regex has passed is decided without time.Parse, with the same
+// result. Anything else, which only a definition without the regex lets
+// through, is left to time.Parse.
 func realDate(s string) bool {
 	if len(s) < 10 {
 		return true // year or year-month: the regex is enough
 	}
-	_, err := time.Parse("2006-01-02", s[:10])
-	return err == nil
+	year, month, day, ok := dateDigits(s[:10])
+	if !ok {
+		_, err := time.Parse("2006-01-02", s[:10])
+		return err == nil
+	}
+	return month >= 1 && month <= 12 && day >= 1 && day <= daysIn(month, year)
+}
+
+// dateDigits reads YYYY-MM-DD written with ASCII digits only.
+func dateDigits(s string) (year, month, day int, ok bool) {
+	if len(s) != 10 || s[4] != '-' || s[7] != '-' || digits(s[:4]) != 4 {
+		return 0, 0, 0, false
+	}
+	year = int(s[0]-'0')*1000 + int(s[1]-'0')*100 + twoDigits(s[2:])
+	month, day = twoDigits(s[5:]), twoDigits(s[8:])
+	return year, month, day, month >= 0 && day >= 0
+}
+
+// daysIn returns the number of days of a month of the proleptic
+// Gregorian calendar, which time.Parse uses.
+func daysIn(month, year int) int {
+	switch month {
+	case 2:
+		if year%4 == 0 && (year%100 != 0 || year%400 == 0) {
+			return 29
+		}
+		return 28
+	case 4, 6, 9, 11:
+		return 30
+	}
+	return 31
 }
 
 // typeRegex returns the compiled regex of a primitive type's value

@@ -1,8 +1,10 @@
 package validate
 
 import (
+	"fmt"
 	"regexp"
 	"testing"
+	"time"
 )
 
 // scannerCases pin the native format checks on the edges of their R4
@@ -194,4 +196,26 @@ func FuzzScannersMatchRegex(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestRealDateMatchesTimeParse compares realDate with the time.Parse
+// check it replaces on every month and day number of leap, common and
+// century years, and on values that are not dates.
+func TestRealDateMatchesTimeParse(t *testing.T) {
+	var values []string
+	for _, year := range []string{"0000", "0004", "1900", "2000", "2023", "2024", "2100", "9999"} {
+		for month := 0; month <= 13; month++ {
+			for day := 0; day <= 32; day++ {
+				values = append(values, fmt.Sprintf("%s-%02d-%02d", year, month, day))
+			}
+		}
+	}
+	values = append(values, "2024-02-3x", "2024/02/28", "+024-02-28", "-024-02-28", "2024-2-28T", "2024-02-2 ", "２０２４-01-01",
+		"2024-02-29T10:00:00Z", "2023-02-29T10:00:00Z", "2024-13-01")
+	for _, v := range values {
+		_, err := time.Parse("2006-01-02", v[:10])
+		if got, want := realDate(v), err == nil; got != want {
+			t.Errorf("realDate(%q) = %v, time.Parse says %v", v, got, want)
+		}
+	}
 }
