@@ -50,7 +50,8 @@ var primitiveSamples = []struct{ regex, value string }{
 }
 
 // BenchmarkPrimitiveFormats compares the native format checks with the
-// regex engine on the same values; ns/op covers all samples.
+// regex engine on the same values; ns/op covers all the samples that
+// have a native check.
 func BenchmarkPrimitiveFormats(b *testing.B) {
 	b.Run("native", func(b *testing.B) {
 		type check struct {
@@ -63,7 +64,6 @@ func BenchmarkPrimitiveFormats(b *testing.B) {
 				checks = append(checks, check{f, s.value})
 			}
 		}
-		b.ReportMetric(float64(len(checks)), "values")
 		b.ReportAllocs()
 		for b.Loop() {
 			for _, c := range checks {

@@ -94,7 +94,7 @@ func hasControlByte(text string) bool {
 }
 
 // loadWord returns the first eight bytes of s as a little-endian word.
-// The compiler turns the shifts into one load.
+// The compiler turns the shifts into one load (checked on amd64, Go 1.26).
 func loadWord(s string) uint64 {
 	_ = s[7]
 	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |

@@ -130,22 +130,22 @@ func TestJavaScriptScheme(t *testing.T) {
 func TestXHTMLNameLists(t *testing.T) {
 	for _, name := range []string{"div", "a", "h6", "tbody", "var", "img", "br"} {
 		if !isXHTMLElement(name) {
-			t.Errorf("element %q is allowed, isXHTMLElement says no", name)
+			t.Errorf("element %q is allowed, isXHTMLElement returns false", name)
 		}
 	}
 	for _, name := range []string{"script", "DIV", "h7", "form", "iframe", "style", ""} {
 		if isXHTMLElement(name) {
-			t.Errorf("element %q is not allowed, isXHTMLElement says yes", name)
+			t.Errorf("element %q is not allowed, isXHTMLElement returns true", name)
 		}
 	}
 	for _, name := range []string{"href", "src", "class", "style", "colspan", "width", "title"} {
 		if !isXHTMLAttribute(name) {
-			t.Errorf("attribute %q is allowed, isXHTMLAttribute says no", name)
+			t.Errorf("attribute %q is allowed, isXHTMLAttribute returns false", name)
 		}
 	}
 	for _, name := range []string{"onclick", "HREF", "xmlns", "formaction", "srcset", ""} {
 		if isXHTMLAttribute(name) {
-			t.Errorf("attribute %q is not allowed, isXHTMLAttribute says yes", name)
+			t.Errorf("attribute %q is not allowed, isXHTMLAttribute returns true", name)
 		}
 	}
 }
@@ -160,5 +160,22 @@ func TestQuickXHTMLAllocations(t *testing.T) {
 	}
 	if n := testing.AllocsPerRun(100, func() { quickXHTML(div) }); n != 0 {
 		t.Errorf("quickXHTML allocates %v times per narrative, want 0", n)
+	}
+}
+
+// TestQuickXHTMLDeepNesting checks narrative nested deeper than the
+// stack quickXHTML keeps without allocating, closed and unclosed.
+func TestQuickXHTMLDeepNesting(t *testing.T) {
+	depth := maxQuickDepth + 8
+	div := `<div xmlns="http://www.w3.org/1999/xhtml">` + strings.Repeat("<span>", depth) + "x" + strings.Repeat("</span>", depth) + "</div>"
+	if !quickXHTML(div) {
+		t.Errorf("quickXHTML rejects %d nested spans", depth)
+	}
+	if err := checkXHTML(div); err != nil {
+		t.Errorf("checkXHTML rejects %d nested spans: %v", depth, err)
+	}
+	unclosed := `<div xmlns="http://www.w3.org/1999/xhtml">` + strings.Repeat("<span>", depth) + "x" + strings.Repeat("</span>", depth-1) + "</div>"
+	if quickXHTML(unclosed) {
+		t.Errorf("quickXHTML accepts %d spans with one left open", depth)
 	}
 }
