@@ -71,14 +71,16 @@ type xhtmlScanner struct {
 func isXMLSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
 
 func (q *xhtmlScanner) skipSpace() {
-	for q.pos < len(q.src) && isXMLSpace(q.src[q.pos]) {
-		q.pos++
+	src, i := q.src, q.pos
+	for i < len(src) && isXMLSpace(src[i]) {
+		i++
 	}
+	q.pos = i
 }
 
 // Byte classes of character data. A byte of class textPlain is content
-// and a byte of class textSpace is white space; every other byte needs the
-// closer look text gives it.
+// and a byte of class textSpace is white space. Every other byte needs
+// the closer look text gives it.
 const (
 	textPlain uint8 = iota
 	textSpace
@@ -100,16 +102,11 @@ var textClass = func() (t [256]uint8) {
 // text reads character data up to the next '<' or the end.
 func (q *xhtmlScanner) text() bool {
 	for q.pos < len(q.src) {
-		c := q.src[q.pos]
-		switch textClass[c] {
-		case textPlain:
-			q.content = true
-			q.pos++
-			continue
-		case textSpace:
-			q.pos++
-			continue
+		q.skipOrdinary()
+		if q.pos == len(q.src) {
+			break
 		}
+		c := q.src[q.pos]
 		switch {
 		case c == '<':
 			return true
@@ -134,6 +131,27 @@ func (q *xhtmlScanner) text() bool {
 		}
 	}
 	return true
+}
+
+// skipOrdinary skips plain characters and white space, noting whether
+// any was plain. Once the narrative has content, that no longer needs
+// noting and the loop only looks for the next byte of class textSpecial.
+func (q *xhtmlScanner) skipOrdinary() {
+	src, i := q.src, q.pos
+	if q.content {
+		for i < len(src) && textClass[src[i]] != textSpecial {
+			i++
+		}
+		q.pos = i
+		return
+	}
+	for i < len(src) && textClass[src[i]] != textSpecial {
+		if textClass[src[i]] == textPlain {
+			q.content = true
+		}
+		i++
+	}
+	q.pos = i
 }
 
 // reference reads one of the five XML entities or &nbsp;, which is white
@@ -166,15 +184,16 @@ func (q *xhtmlScanner) char() (rune, bool) {
 }
 
 func (q *xhtmlScanner) name() string {
-	start := q.pos
-	for q.pos < len(q.src) {
-		c := q.src[q.pos]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || q.pos > start && (c >= '0' && c <= '9' || c == '-')) {
+	src, start, i := q.src, q.pos, q.pos
+	for i < len(src) {
+		c := src[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || i > start && (c >= '0' && c <= '9' || c == '-')) {
 			break
 		}
-		q.pos++
+		i++
 	}
-	return q.src[start:q.pos]
+	q.pos = i
+	return src[start:i]
 }
 
 // endTag reads "</name>" closing the element want.
@@ -294,6 +313,10 @@ func (q *xhtmlScanner) attributeValue() (string, bool) {
 	q.pos++
 	start := q.pos
 	for q.pos < len(q.src) && q.src[q.pos] != quote {
+		q.skipValueCharacters()
+		if q.pos >= len(q.src) || q.src[q.pos] == quote {
+			break
+		}
 		c := q.src[q.pos]
 		switch {
 		case c == '&':
@@ -323,3 +346,24 @@ func (q *xhtmlScanner) attributeValue() (string, bool) {
 	q.pos++
 	return value, true
 }
+
+// skipValueCharacters skips the characters of an attribute value that
+// need no closer look, up to the next byte valueStop marks. attributeValue
+// reads that byte, which may be the closing quote.
+func (q *xhtmlScanner) skipValueCharacters() {
+	src, i := q.src, q.pos
+	for i < len(src) && !valueStop[src[i]] {
+		i++
+	}
+	q.pos = i
+}
+
+// valueStop marks the bytes of an attribute value that attributeValue
+// reads one at a time: both quotes, and the bytes of class textSpecial
+// other than ']', which a value may contain as it is.
+var valueStop = func() (t [256]bool) {
+	for c := range 256 {
+		t[c] = textClass[c] == textSpecial && c != ']' || c == '"' || c == '\''
+	}
+	return t
+}()
