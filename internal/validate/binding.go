@@ -34,7 +34,7 @@ func (r *run) bind(o *occurrence, d *elemDef) {
 		}
 		return
 	}
-	exp := r.v.expand(b.valueSet, d.owner.pkg)
+	exp := r.v.bindingExpansion(b, d.owner.pkg)
 	if exp == nil {
 		if !r.keeps(outcome.Information) {
 			return

@@ -72,3 +72,39 @@ func TestCodingPath(t *testing.T) {
 		t.Errorf("CodeableConcept coding: got %q, want %q", got, want)
 	}
 }
+
+// TestBindingExpansionCache checks that the per-binding cache returns
+// what expand returns, for a loaded value set and for one not loaded,
+// and that the second lookup comes from the cache.
+func TestBindingExpansionCache(t *testing.T) {
+	v, err := New(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name     string
+		valueSet string
+		loaded   bool
+	}{
+		{"loaded", "http://hl7.org/fhir/ValueSet/administrative-gender|4.0.1", true},
+		{"not loaded", "http://example.org/ValueSet/none", false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			b := &binding{strength: "required", valueSet: tc.valueSet}
+			got := v.bindingExpansion(b, v.core)
+			if want := v.expand(tc.valueSet, v.core); got != want {
+				t.Fatalf("bindingExpansion = %p, expand = %p", got, want)
+			}
+			if (got != nil) != tc.loaded {
+				t.Fatalf("expansion %v, want loaded %v", got, tc.loaded)
+			}
+			if _, ok := v.bindingSets.Load(bindingKey{b, v.core}); !ok {
+				t.Fatal("the expansion was not cached")
+			}
+			if again := v.bindingExpansion(b, v.core); again != got {
+				t.Errorf("second lookup = %p, want %p", again, got)
+			}
+		})
+	}
+}
