@@ -179,3 +179,18 @@ func TestQuickXHTMLDeepNesting(t *testing.T) {
 		t.Errorf("quickXHTML accepts %d spans with one left open", depth)
 	}
 }
+
+// FuzzQuickXHTML requires checkXHTML to accept whatever quickXHTML
+// accepts, from the edge cases above as seeds.
+func FuzzQuickXHTML(f *testing.F) {
+	for _, s := range xhtmlCases {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if quickXHTML(s) {
+			if err := checkXHTML(s); err != nil {
+				t.Fatalf("quickXHTML accepts %q, checkXHTML rejects it: %v", s, err)
+			}
+		}
+	})
+}
