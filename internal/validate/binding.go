@@ -1,6 +1,8 @@
 package validate
 
 import (
+	"strconv"
+
 	"github.com/gatehouse-health/gatehouse/internal/outcome"
 )
 
@@ -17,7 +19,8 @@ func (r *run) bind(o *occurrence, d *elemDef) {
 	if b == nil || b.strength == "example" || o.val == nil {
 		return
 	}
-	codings, applies := bindingCodings(o)
+	var buf [4]coding
+	codings, applies := appendBindingCodings(buf[:0], o)
 	if !applies {
 		return
 	}
@@ -26,14 +29,17 @@ func (r *run) bind(o *occurrence, d *elemDef) {
 		sev = outcome.Error
 	}
 	if len(codings) == 0 {
-		if o.typ == "CodeableConcept" && b.strength != "preferred" {
-			r.add(sev, outcome.CodeRequired, o.path, "no code given; a code from value set %s is %s", b.valueSet, b.strength)
+		if o.typ == "CodeableConcept" && b.strength != "preferred" && r.keeps(sev) {
+			r.addBuilt(sev, outcome.CodeRequired, o.path, "no code given; a code from value set "+b.valueSet+" is "+b.strength)
 		}
 		return
 	}
-	exp := r.v.expand(b.valueSet, d.owner.pkg)
+	exp := r.v.bindingExpansion(b, d.owner.pkg)
 	if exp == nil {
-		r.infof(outcome.CodeNotFound, o.path, "value set %s is not loaded; the %s binding was not verified", b.valueSet, b.strength)
+		if !r.keeps(outcome.Information) {
+			return
+		}
+		r.addBuilt(outcome.Information, outcome.CodeNotFound, o.path, "value set "+b.valueSet+" is not loaded; the "+b.strength+" binding was not verified")
 		return
 	}
 	allKnown := true
@@ -45,25 +51,36 @@ func (r *run) bind(o *occurrence, d *elemDef) {
 		allKnown = allKnown && known
 	}
 	if !allKnown {
-		r.infof(outcome.CodeInformational, o.path, "membership in value set %s could not be verified offline", b.valueSet)
+		if !r.keeps(outcome.Information) {
+			return
+		}
+		r.addBuilt(outcome.Information, outcome.CodeInformational, o.path, "membership in value set "+b.valueSet+" could not be verified offline")
 		return
 	}
-	r.add(sev, codeInvalid, o.path, "code is not in value set %s (%s binding)", b.valueSet, b.strength)
+	if r.keeps(sev) {
+		r.addBuilt(sev, codeInvalid, o.path, "code is not in value set "+b.valueSet+" ("+b.strength+" binding)")
+	}
 }
 
 // bindingCodings returns the codes a binding applies to. applies is false
 // for types bindings do not apply to.
 func bindingCodings(o *occurrence) (codings []coding, applies bool) {
+	return appendBindingCodings(nil, o)
+}
+
+// appendBindingCodings is bindingCodings appending to codings, whose
+// storage the caller provides so that most values need no allocation.
+func appendBindingCodings(codings []coding, o *occurrence) ([]coding, bool) {
 	v := o.val
 	switch o.typ {
 	case "code", "string", "uri":
 		if v.kind != kindString {
 			return nil, false
 		}
-		return []coding{{code: v.text}}, true
+		return append(codings, coding{code: v.text}), true
 	case "Coding", "Quantity":
 		if code := v.str("code"); code != "" {
-			return []coding{{system: v.str("system"), code: code}}, true
+			return append(codings, coding{system: v.str("system"), code: code}), true
 		}
 		return nil, o.typ == "Coding"
 	case "CodeableConcept":
@@ -81,24 +98,63 @@ func bindingCodings(o *occurrence) (codings []coding, applies bool) {
 // complete code systems in the packages must exist. Codes of external
 // systems are checked for syntax where the syntax is known and reported
 // as not verified.
-func (r *run) codingInSystem(c *jnode, path string) {
+// The Coding is at path, or at path.coding[index] of a CodeableConcept
+// when index is not negative. Its location is built only for an issue,
+// the system is resolved once, and messages are concatenated rather than
+// formatted, because this runs for every Coding.
+func (r *run) codingInSystem(c *jnode, path string, index int) {
 	system, code := c.str("system"), c.str("code")
-	if system == "" || code == "" || r.notCodeSystem(system, path) {
+	if system == "" || code == "" || r.relativeSystem(system, path, index) {
 		return
 	}
-	if cs := r.v.codeSystem(system, nil); cs != nil {
-		if cs.complete && !cs.has(code) {
-			r.errorf(codeInvalid, path+".code", "code is not defined in code system %s", system)
+	res := r.v.resolve(system, nil)
+	if r.valueSetAsSystem(system, res, path, index) {
+		return
+	}
+	if res != nil && res.ResourceType == "CodeSystem" {
+		if cs := r.v.compiledCodeSystem(res); cs.complete && !cs.has(code) {
+			r.addBuilt(outcome.Error, codeInvalid, codingPath(path, index, "code"), "code is not defined in code system "+system)
 		}
 		return
 	}
 	ext, known := externalSystems[system]
 	switch {
 	case known && !ext.valid(code):
-		r.errorf(codeInvalid, path+".code", "code is not a valid %s code", ext.name)
+		r.addBuilt(outcome.Error, codeInvalid, codingPath(path, index, "code"), ext.invalidMessage)
+	case !r.keeps(outcome.Information):
 	case known:
-		r.infof(outcome.CodeInformational, path+".code", "%s codes cannot be verified offline; the syntax is valid", ext.name)
+		r.addBuilt(outcome.Information, outcome.CodeInformational, codingPath(path, index, "code"), ext.unverifiedMessage)
 	default:
-		r.infof(outcome.CodeInformational, path+".code", "code system %s is not in the loaded packages; the code was not verified", system)
+		r.addBuilt(outcome.Information, outcome.CodeInformational, codingPath(path, index, "code"), "code system "+system+" is not in the loaded packages; the code was not verified")
 	}
 }
+
+// codingPath returns the location of a member of the Coding at path, or
+// at path.coding[index] when index is not negative, in one concatenation.
+func codingPath(path string, index int, member string) string {
+	if index < 0 {
+		return path + "." + member
+	}
+	return path + ".coding[" + strconv.Itoa(index) + "]." + member
+}
+
+// keeps reports whether an issue of severity sev recorded now can reach
+// the result. Inside a profile check (conformsTo) only errors can,
+// because that check counts the errors of its sandbox and drops the
+// issues, along with whatever nested checks merged into it. Callers skip
+// building the message of an issue that cannot be kept.
+func (r *run) keeps(sev outcome.Severity) bool {
+	return r.conformanceChecks == 0 || sev == outcome.Error || sev == outcome.Fatal
+}
+
+// addBuilt records an issue whose message is already built, without a
+// call to fmt. add uses its format verbatim when it gets no arguments, so
+// a '%' in msg, from a system URL for example, stays as written.
+func (r *run) addBuilt(sev outcome.Severity, code outcome.Code, path, msg string) {
+	r.add(sev, code, path, msg, noFormatArgs...)
+}
+
+// noFormatArgs is the empty argument list for add with a built message.
+// go vet reports a call with a non-constant format and no arguments, and
+// passing this empty list keeps that check quiet.
+var noFormatArgs []any

@@ -42,6 +42,11 @@ func (v *Validator) codeSystem(url string, from *fhirpkg.Package) *codeSystem {
 	if res == nil || res.ResourceType != "CodeSystem" {
 		return nil
 	}
+	return v.compiledCodeSystem(res)
+}
+
+// compiledCodeSystem compiles a CodeSystem resource once.
+func (v *Validator) compiledCodeSystem(res *fhirpkg.Resource) *codeSystem {
 	cs, _ := cached(&v.codeSystems, res, func() (*codeSystem, error) { return compileCodeSystem(res), nil })
 	return cs
 }

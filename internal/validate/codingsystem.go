@@ -3,25 +3,31 @@ package validate
 import (
 	"strings"
 
+	"github.com/gatehouse-health/gatehouse/internal/fhirpkg"
 	"github.com/gatehouse-health/gatehouse/internal/outcome"
 )
 
-// notCodeSystem reports a Coding.system that cannot name a code system:
-// a relative reference, or the canonical URL of a value set the packages
-// contain (a common mistake, since bindings name value sets).
-func (r *run) notCodeSystem(system, path string) bool {
-	if !strings.Contains(system, ":") {
-		r.errorf(codeInvalid, path+".system", "Coding.system must be an absolute URI, not a relative reference")
-		return true
-	}
-	if r.v.codeSystem(system, nil) != nil {
+// relativeSystem reports a Coding.system that is a relative reference,
+// which cannot name a code system. path and index locate the Coding as
+// for codingInSystem.
+func (r *run) relativeSystem(system, path string, index int) bool {
+	if strings.Contains(system, ":") {
 		return false
 	}
-	if res := r.v.resolve(system, nil); res != nil && res.ResourceType == "ValueSet" {
-		r.errorf(codeInvalid, path+".system", "Coding.system names value set %s, but it must name a code system", system)
-		return true
+	r.errorf(codeInvalid, codingPath(path, index, "system"), "Coding.system must be an absolute URI, not a relative reference")
+	return true
+}
+
+// valueSetAsSystem reports a Coding.system whose resource res, as the
+// packages resolve it, is a value set: a common mistake, because
+// bindings name value sets. path and index locate the Coding as for
+// codingInSystem.
+func (r *run) valueSetAsSystem(system string, res *fhirpkg.Resource, path string, index int) bool {
+	if res == nil || res.ResourceType != "ValueSet" {
+		return false
 	}
-	return false
+	r.errorf(codeInvalid, codingPath(path, index, "system"), "Coding.system names value set %s, but it must name a code system", system)
+	return true
 }
 
 // wrongCanonicalType reports a canonical reference that resolves to a

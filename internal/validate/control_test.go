@@ -32,3 +32,20 @@ func TestControlCharactersInStrings(t *testing.T) {
 		})
 	}
 }
+
+// TestHasControlCharacterWordScan puts every byte value at every offset
+// of a 19-byte string, so each lands in a full word and in the tail, next
+// to bytes above 0x7F that a faulty word test could confuse with it.
+func TestHasControlCharacterWordScan(t *testing.T) {
+	base := []byte("ab\u00e9\u00e9 \t\r\nxyz\u00ff0123")
+	for c := range 256 {
+		for i := range base {
+			s := append([]byte(nil), base...)
+			s[i] = byte(c)
+			want := c < 0x20 && c != '\t' && c != '\r' && c != '\n'
+			if got := hasControlCharacter(string(s)); got != want {
+				t.Errorf("byte %#02x at offset %d: hasControlCharacter = %v, want %v", c, i, got, want)
+			}
+		}
+	}
+}

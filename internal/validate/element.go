@@ -109,10 +109,10 @@ func (r *run) complex(o *occurrence, d *elemDef) bool {
 	case "Attachment":
 		r.attachmentSize(o)
 	case "Coding":
-		r.codingInSystem(o.val, o.path)
+		r.codingInSystem(o.val, o.path, -1)
 	case "CodeableConcept":
 		for i, c := range itemsOf(o.val.prop("coding")) {
-			r.codingInSystem(c, indexed(o.path+".coding", i))
+			r.codingInSystem(c, o.path, i)
 		}
 	}
 	return true

@@ -8,6 +8,10 @@ type externalSystem struct {
 	name  string
 	re    *regexp.Regexp
 	check func(string) bool // a check digit, where the system has one
+
+	// invalidMessage and unverifiedMessage are the diagnostics for a code
+	// of this system, built once because they name only the system.
+	invalidMessage, unverifiedMessage string
 }
 
 func (e externalSystem) valid(code string) bool {
@@ -15,7 +19,11 @@ func (e externalSystem) valid(code string) bool {
 }
 
 func syntax(name, re string, check func(string) bool) externalSystem {
-	return externalSystem{name: name, re: regexp.MustCompile(`^(?:` + re + `)$`), check: check}
+	return externalSystem{
+		name: name, re: regexp.MustCompile(`^(?:` + re + `)$`), check: check,
+		invalidMessage:    "code is not a valid " + name + " code",
+		unverifiedMessage: name + " codes cannot be verified offline; the syntax is valid",
+	}
 }
 
 var (

@@ -1,5 +1,7 @@
 package validate
 
+import "strings"
+
 // nativeFormats check the regexes of the R4 primitive types in Go. They
 // are keyed by the regex text, so a type whose definition carries another
 // regex falls back to the regex engine. Each function accepts exactly the
@@ -21,11 +23,15 @@ var nativeFormats = map[string]func(string) bool{
 	instantRegex:                                     isFHIRInstant,
 	`([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]+)?`: isFHIRTime,
 	base64Regex: isBase64Text,
+	oidRegex:    isFHIROID,
+	uuidRegex:   isFHIRUUID,
 }
 
 const (
 	dateRegex     = `([0-9]([0-9]([0-9][1-9]|[1-9]0)|[1-9]00)|[1-9]000)(-(0[1-9]|1[0-2])(-(0[1-9]|[1-2][0-9]|3[0-1]))?)?`
 	dateTimeRegex = `([0-9]([0-9]([0-9][1-9]|[1-9]0)|[1-9]00)|[1-9]000)(-(0[1-9]|1[0-2])(-(0[1-9]|[1-2][0-9]|3[0-1])(T([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]+)?(Z|(\+|-)((0[0-9]|1[0-3]):[0-5][0-9]|14:00)))?)?)?`
+	oidRegex      = `urn:oid:[0-2](\.(0|[1-9][0-9]*))+`
+	uuidRegex     = `urn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}`
 	instantRegex  = `([0-9]([0-9]([0-9][1-9]|[1-9]0)|[1-9]00)|[1-9]000)-(0[1-9]|1[0-2])-(0[1-9]|[1-2][0-9]|3[0-1])T([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]+)?(Z|(\+|-)((0[0-9]|1[0-3]):[0-5][0-9]|14:00))`
 )
 
@@ -41,15 +47,7 @@ func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 // A byte of a multi-byte UTF-8 sequence is never one of the \s bytes, so
 // scanning bytes is enough.
 func isFHIRString(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\f' {
-			return false
-		}
-	}
-	return true
+	return s != "" && strings.IndexByte(s, '\f') < 0
 }
 
 // isFHIRCode matches [^\s]+(\s[^\s]+)*: no whitespace at either end and
@@ -243,4 +241,48 @@ func isInstantTail(s string) bool {
 func isFHIRTime(s string) bool {
 	rest, ok := timePart(s)
 	return ok && rest == ""
+}
+
+// isFHIROID matches urn:oid: and then an arc 0, 1 or 2 followed by one or
+// more further arcs, each a number without leading zeros.
+func isFHIROID(s string) bool {
+	rest, ok := strings.CutPrefix(s, "urn:oid:")
+	if !ok || len(rest) < 3 || rest[0] < '0' || rest[0] > '2' {
+		return false
+	}
+	rest = rest[1:]
+	for rest != "" {
+		if rest[0] != '.' {
+			return false
+		}
+		n := digits(rest[1:])
+		if !isUnsignedDigits(rest[1 : 1+n]) {
+			return false
+		}
+		rest = rest[1+n:]
+	}
+	return true
+}
+
+// isFHIRUUID matches urn:uuid: and a UUID in lower-case hex, in groups
+// of 8, 4, 4, 4 and 12 digits.
+func isFHIRUUID(s string) bool {
+	rest, ok := strings.CutPrefix(s, "urn:uuid:")
+	if !ok || len(rest) != 36 {
+		return false
+	}
+	for i := 0; i < len(rest); i++ {
+		c := rest[i]
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if !isDigit(c) && (c < 'a' || c > 'f') {
+				return false
+			}
+		}
+	}
+	return true
 }

@@ -23,11 +23,16 @@ var resourceTypeNames = func() map[string]bool {
 	return m
 }()
 
-// jsonKinds gives the JSON kind each primitive type is written as. Types
-// not listed are strings.
-var jsonKinds = map[string]string{
-	"boolean": "boolean", "integer": "number", "decimal": "number",
-	"positiveInt": "number", "unsignedInt": "number", "integer64": "string",
+// jsonKind returns the JSON kind a primitive type is written as. It is a
+// switch rather than a map because it runs for every primitive value.
+func jsonKind(typ string) string {
+	switch typ {
+	case "boolean":
+		return "boolean"
+	case "integer", "decimal", "positiveInt", "unsignedInt":
+		return "number"
+	}
+	return "string" // integer64 included
 }
 
 // primitive validates one primitive value: its JSON kind, the regex of its
@@ -66,8 +71,20 @@ func (r *run) primitive(o *occurrence, d *elemDef) {
 // U+0020 other than tab, CR and LF, which FHIR R4 forbids in every string
 // primitive. The type regexes do not catch them, because \S matches a
 // control character. text is the decoded value, so a JSON \u escape
-// counts as the character it encodes.
+// counts as the character it encodes. It tests eight bytes at a time and
+// looks at single bytes only in a word that has a byte below 0x20, because
+// narratives, the longest strings, are scanned in full.
 func hasControlCharacter(text string) bool {
+	i := 0
+	for ; i+8 <= len(text); i += 8 {
+		if hasByteBelow0x20(loadWord(text[i:])) && hasControlByte(text[i:i+8]) {
+			return true
+		}
+	}
+	return hasControlByte(text[i:])
+}
+
+func hasControlByte(text string) bool {
 	for i := 0; i < len(text); i++ {
 		if c := text[i]; c < 0x20 && c != '\t' && c != '\r' && c != '\n' {
 			return true
@@ -76,18 +93,32 @@ func hasControlCharacter(text string) bool {
 	return false
 }
 
+// loadWord returns the first eight bytes of s as a little-endian word.
+// The compiler turns the shifts into one load (checked on amd64, Go 1.26).
+func loadWord(s string) uint64 {
+	_ = s[7]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+}
+
+// hasByteBelow0x20 reports whether a byte of w is below 0x20. Subtracting
+// 0x20 from each byte borrows into the byte's top bit exactly when some
+// byte is below 0x20 and had its top bit clear, so the result is exact
+// for "any byte", though not for which one.
+func hasByteBelow0x20(w uint64) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	return (w-0x20*ones)&^w&highs != 0
+}
+
 // isResourceID reports whether d is the id of a resource, which the R4
 // definitions type as string but the specification restricts to id.
 func isResourceID(d *elemDef) bool {
-	return strings.Count(d.path, ".") == 1 && d.name == "id" && d.owner != nil && d.owner.kind == "resource"
+	return d.name == "id" && strings.Count(d.path, ".") == 1 && d.owner != nil && d.owner.kind == "resource"
 }
 
 // primitiveKind checks that the JSON value is of the kind the type uses.
 func (r *run) primitiveKind(o *occurrence, typ string) bool {
-	want := jsonKinds[typ]
-	if want == "" {
-		want = "string"
-	}
+	want := jsonKind(typ)
 	if jsonKindName(o.val.kind) != want {
 		r.errorf(outcome.CodeStructure, o.path, "a %s must be a JSON %s", typ, want)
 		return false
@@ -95,7 +126,7 @@ func (r *run) primitiveKind(o *occurrence, typ string) bool {
 	return true
 }
 
-// jsonKindName names a JSON kind as jsonKinds does, or returns "" for
+// jsonKindName names a JSON kind as jsonKind does, or returns "" for
 // objects, arrays and null.
 func jsonKindName(kind byte) string {
 	switch kind {
@@ -164,24 +195,46 @@ func (r *run) matchesTypeFormat(valueDef *elemDef, text string) bool {
 // isBase64Text reports whether text matches base64Regex anchored at both
 // ends: groups of four characters from [0-9a-zA-Z+/=], with whitespace
 // (tab, newline, form feed, carriage return, space) allowed only between
-// groups, and at least one group.
+// groups, and at least one group. Attachments make these the longest
+// values, so runs of alphabet characters are skipped through a table.
 func isBase64Text(text string) bool {
 	n := 0
-	for i := 0; i < len(text); i++ {
-		c := text[i]
-		switch {
-		case c >= '0' && c <= '9', c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c == '+', c == '/', c == '=':
-			n++
-		case isSpace(c):
-			if n%4 != 0 {
-				return false
-			}
-		default:
+	for i := 0; i < len(text); {
+		start := i
+		for i < len(text) && base64Class[text[i]] == base64Alphabet {
+			i++
+		}
+		n += i - start
+		if i == len(text) {
+			break
+		}
+		if base64Class[text[i]] != base64Space || n%4 != 0 {
 			return false
 		}
+		i++
 	}
 	return n > 0 && n%4 == 0
 }
+
+// Byte classes of base64Binary text: base64Invalid is the zero value.
+const (
+	base64Invalid uint8 = iota
+	base64Alphabet
+	base64Space
+)
+
+var base64Class = func() (t [256]uint8) {
+	for c := range 256 {
+		b := byte(c)
+		switch {
+		case isDigit(b), b >= 'a' && b <= 'z', b >= 'A' && b <= 'Z', b == '+', b == '/', b == '=':
+			t[c] = base64Alphabet
+		case isSpace(b):
+			t[c] = base64Space
+		}
+	}
+	return t
+}()
 
 // isPrimitiveValueRegex reports whether d is the value element of a
 // primitive type, whose regex typeRegex already applies.
@@ -189,13 +242,45 @@ func isPrimitiveValueRegex(d *elemDef) bool {
 	return strings.HasSuffix(d.path, ".value") && d.owner.kind == "primitive-type"
 }
 
-// realDate checks that the day of a date exists in its month.
+// realDate checks that the day of a date exists in its month. A value
+// the type regex has passed is decided without time.Parse, with the same
+// result. Anything else, which only a definition without the regex lets
+// through, is left to time.Parse.
 func realDate(s string) bool {
 	if len(s) < 10 {
 		return true // year or year-month: the regex is enough
 	}
-	_, err := time.Parse("2006-01-02", s[:10])
-	return err == nil
+	year, month, day, ok := dateDigits(s[:10])
+	if !ok {
+		_, err := time.Parse("2006-01-02", s[:10])
+		return err == nil
+	}
+	return month >= 1 && month <= 12 && day >= 1 && day <= daysIn(month, year)
+}
+
+// dateDigits reads YYYY-MM-DD written with ASCII digits only.
+func dateDigits(s string) (year, month, day int, ok bool) {
+	if len(s) != 10 || s[4] != '-' || s[7] != '-' || digits(s[:4]) != 4 {
+		return 0, 0, 0, false
+	}
+	year = int(s[0]-'0')*1000 + int(s[1]-'0')*100 + twoDigits(s[2:])
+	month, day = twoDigits(s[5:]), twoDigits(s[8:])
+	return year, month, day, month >= 0 && day >= 0
+}
+
+// daysIn returns the number of days of a month of the proleptic
+// Gregorian calendar, which time.Parse uses.
+func daysIn(month, year int) int {
+	switch month {
+	case 2:
+		if year%4 == 0 && (year%100 != 0 || year%400 == 0) {
+			return 29
+		}
+		return 28
+	case 4, 6, 9, 11:
+		return 30
+	}
+	return 31
 }
 
 // typeRegex returns the compiled regex of a primitive type's value

@@ -115,6 +115,25 @@ func (v *Validator) expand(url string, from *fhirpkg.Package) *expansion {
 	return v.expandDepth(url, from, 0)
 }
 
+// bindingExpansion returns expand(b.valueSet, from) and caches it per
+// binding. Bindings and their packages come from the definitions, never
+// from the instance, so the cache is bounded, and a value set that is not
+// loaded can be cached too.
+func (v *Validator) bindingExpansion(b *binding, from *fhirpkg.Package) *expansion {
+	key := bindingKey{b, from}
+	if x, ok := v.bindingSets.Load(key); ok {
+		return x.(*expansion)
+	}
+	x := v.expand(b.valueSet, from)
+	v.bindingSets.Store(key, x)
+	return x
+}
+
+type bindingKey struct {
+	binding *binding
+	from    *fhirpkg.Package
+}
+
 func (v *Validator) expandDepth(url string, from *fhirpkg.Package, depth int) *expansion {
 	res := v.resolve(url, from)
 	if res == nil || res.ResourceType != "ValueSet" {

@@ -68,6 +68,7 @@ type Validator struct {
 	structs        sync.Map // *fhirpkg.Resource -> *lazy[*structure]
 	exprs          sync.Map // expression text -> *lazy[*fhirpath.Expression]
 	expansion      sync.Map // *fhirpkg.Resource or *codeSystem -> *lazy[*expansion]
+	bindingSets    sync.Map // bindingKey -> *expansion, nil when the value set is not loaded
 	regexes        sync.Map // pattern -> *lazy[*regexp.Regexp]
 	codeSystems    sync.Map // *fhirpkg.Resource -> *lazy[*codeSystem]
 	questionnaires sync.Map // *fhirpkg.Resource -> *lazy[*jnode]

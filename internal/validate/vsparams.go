@@ -35,16 +35,26 @@ func (r *run) valueSetParameters(n *jnode, path string) {
 	for _, part := range []string{"include", "exclude"} {
 		for i, inc := range itemsOf(compose.prop(part)) {
 			for j, f := range itemsOf(inc.prop("filter")) {
-				at := indexed(indexed(path+".compose."+part, i)+".filter", j) + ".value"
-				r.filterExpression(f.prop("_value"), declared, at)
+				r.filterExpression(f.prop("_value"), declared, filterValueAt{path, part, i, j})
 			}
 		}
 	}
 }
 
+// filterValueAt locates a compose.include or compose.exclude filter value
+// of a ValueSet at path. The location is built only for an issue.
+type filterValueAt struct {
+	path, part string // part is "include" or "exclude"
+	i, j       int    // the indexes of the include and of its filter
+}
+
+func (at filterValueAt) String() string {
+	return indexed(indexed(at.path+".compose."+at.part, at.i)+".filter", at.j) + ".value"
+}
+
 // filterExpression checks the variables of the cqf-expression extensions
 // on a filter value.
-func (r *run) filterExpression(value *jnode, declared map[string]bool, at string) {
+func (r *run) filterExpression(value *jnode, declared map[string]bool, at filterValueAt) {
 	for k, x := range itemsOf(value.prop("extension")) {
 		if x.str("url") != extCQFExpression {
 			continue
@@ -58,7 +68,7 @@ func (r *run) filterExpression(value *jnode, declared map[string]bool, at string
 			if declared[name] || builtinVariables[name] || strings.HasPrefix(name, "vs-") || strings.HasPrefix(name, "ext-") {
 				continue
 			}
-			r.errorf(outcome.CodeBusinessRule, indexed(at+".extension", k), "the filter expression uses parameter %q, which the ValueSet does not declare", name)
+			r.errorf(outcome.CodeBusinessRule, indexed(at.String()+".extension", k), "the filter expression uses parameter %q, which the ValueSet does not declare", name)
 		}
 	}
 }

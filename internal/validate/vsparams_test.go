@@ -34,6 +34,9 @@ func TestValueSetFilterParameters(t *testing.T) {
 			if rejected != tc.rejected {
 				t.Errorf("rejected = %v, want %v; issues: %+v", rejected, tc.rejected, res.Issues)
 			}
+			if tc.rejected && !hasIssue(res, "error", "ValueSet.compose.include[0].filter[0].value.extension[0]", "does not declare") {
+				t.Errorf("no error at the filter value's extension; issues: %+v", res.Issues)
+			}
 		})
 	}
 }

@@ -5,25 +5,61 @@ import (
 	"errors"
 	"io"
 	"strings"
+	"unicode"
 
 	"github.com/gatehouse-health/gatehouse/internal/outcome"
 )
 
 const xhtmlNamespace = "http://www.w3.org/1999/xhtml"
 
-// xhtmlElements and xhtmlAttributes are the HTML 4.0 formatting elements
-// and attributes invariant txt-1 of Narrative.div allows.
-var (
-	xhtmlElements = setOf("a", "abbr", "acronym", "b", "big", "blockquote", "br", "caption", "cite", "code",
+// isXHTMLElement and isXHTMLAttribute hold the HTML 4.0 formatting
+// elements and attributes invariant txt-1 of Narrative.div allows. They
+// are switches rather than maps because they run for every tag of every
+// narrative, and a switch on a short string needs no hashing.
+func isXHTMLElement(name string) bool {
+	switch name {
+	case "a", "abbr", "acronym", "b", "big", "blockquote", "br", "caption", "cite", "code",
 		"col", "colgroup", "dd", "dfn", "div", "dl", "dt", "em", "h1", "h2", "h3", "h4", "h5", "h6", "hr",
 		"i", "img", "li", "ol", "p", "pre", "q", "samp", "small", "span", "strong", "sub", "sup", "table",
-		"tbody", "td", "tfoot", "th", "thead", "tr", "tt", "ul", "var")
-	xhtmlAttributes = setOf("abbr", "accesskey", "align", "alt", "axis", "bgcolor", "border", "cellhalign",
+		"tbody", "td", "tfoot", "th", "thead", "tr", "tt", "ul", "var":
+		return true
+	}
+	return false
+}
+
+func isXHTMLAttribute(name string) bool {
+	switch name {
+	case "abbr", "accesskey", "align", "alt", "axis", "bgcolor", "border", "cellhalign",
 		"cellpadding", "cellspacing", "cellvalign", "char", "charoff", "charset", "cite", "class", "colspan",
 		"compact", "coords", "dir", "frame", "headers", "height", "href", "hreflang", "hspace", "id", "lang",
 		"longdesc", "name", "nowrap", "rel", "rev", "rowspan", "rules", "scope", "shape", "span", "src",
-		"start", "style", "summary", "tabindex", "title", "type", "valign", "value", "vspace", "width")
-)
+		"start", "style", "summary", "tabindex", "title", "type", "valign", "value", "vspace", "width":
+		return true
+	}
+	return false
+}
+
+// hasJavaScriptScheme reports whether a link, with leading white space
+// removed, starts with "javascript:" in any case. It decides as
+// strings.HasPrefix(strings.ToLower(strings.TrimSpace(v)), "javascript:")
+// would, without building either string: unicode.ToLower maps each rune to
+// one rune, so the comparison can go rune by rune, and it counts U+0130
+// (capital I with dot above), which lower-cases to 'i', as an 'i'.
+func hasJavaScriptScheme(v string) bool {
+	const scheme = "javascript:"
+	v = strings.TrimLeftFunc(v, unicode.IsSpace)
+	i := 0
+	for _, r := range v {
+		if i == len(scheme) {
+			break
+		}
+		if unicode.ToLower(r) != rune(scheme[i]) {
+			return false
+		}
+		i++
+	}
+	return i == len(scheme)
+}
 
 func setOf(names ...string) map[string]bool {
 	m := make(map[string]bool, len(names))
@@ -84,17 +120,17 @@ func checkXHTML(text string) error {
 }
 
 func checkXHTMLElement(t xml.StartElement) error {
-	if t.Name.Space != xhtmlNamespace || !xhtmlElements[t.Name.Local] {
+	if t.Name.Space != xhtmlNamespace || !isXHTMLElement(t.Name.Local) {
 		return errors.New("txt-1: element <" + t.Name.Local + "> is not allowed")
 	}
 	for _, a := range t.Attr {
 		if a.Name.Space == "xmlns" || a.Name.Space == "" && a.Name.Local == "xmlns" || a.Name.Space == "xml" || a.Name.Space == "http://www.w3.org/XML/1998/namespace" {
 			continue
 		}
-		if a.Name.Space != "" || !xhtmlAttributes[a.Name.Local] {
+		if a.Name.Space != "" || !isXHTMLAttribute(a.Name.Local) {
 			return errors.New("txt-1: attribute " + a.Name.Local + " is not allowed")
 		}
-		if (a.Name.Local == "href" || a.Name.Local == "src") && strings.HasPrefix(strings.ToLower(strings.TrimSpace(a.Value)), "javascript:") {
+		if (a.Name.Local == "href" || a.Name.Local == "src") && hasJavaScriptScheme(a.Value) {
 			return errors.New("txt-1: javascript: links are not allowed")
 		}
 	}

@@ -1,7 +1,6 @@
 package validate
 
 import (
-	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -13,15 +12,16 @@ import (
 // the allowed lists, quoted attribute values, and no references but the
 // five XML entities and &nbsp;. For anything else, valid or not, it
 // returns false and checkXHTML decides with the XML decoder. So it never
-// accepts what checkXHTML rejects, and it is several times faster on what
-// it accepts.
+// accepts what checkXHTML rejects. It reads text once and allocates
+// nothing unless elements nest deeper than maxQuickDepth.
 func quickXHTML(text string) bool {
 	q := xhtmlScanner{src: text}
 	q.skipSpace()
 	if !strings.HasPrefix(q.src[q.pos:], "<div") {
 		return false
 	}
-	var stack []string
+	var open [maxQuickDepth]string
+	stack := open[:0]
 	for {
 		if !q.text() {
 			return false
@@ -54,6 +54,14 @@ func quickXHTML(text string) bool {
 	return len(stack) == 0 && q.pos == len(q.src) && q.content
 }
 
+// maxQuickDepth is the element nesting quickXHTML tracks without
+// allocating. Deeper narrative is still checked, on the heap.
+const maxQuickDepth = 32
+
+// maxQuickAttributes is the number of attributes per element whose names
+// quickXHTML compares for duplicates without allocating.
+const maxQuickAttributes = 8
+
 type xhtmlScanner struct {
 	src     string
 	pos     int
@@ -63,14 +71,41 @@ type xhtmlScanner struct {
 func isXMLSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
 
 func (q *xhtmlScanner) skipSpace() {
-	for q.pos < len(q.src) && isXMLSpace(q.src[q.pos]) {
-		q.pos++
+	src, i := q.src, q.pos
+	for i < len(src) && isXMLSpace(src[i]) {
+		i++
 	}
+	q.pos = i
 }
+
+// Byte classes of character data. A byte of class textPlain is content
+// and a byte of class textSpace is white space. Every other byte needs
+// the closer look text gives it.
+const (
+	textPlain uint8 = iota
+	textSpace
+	textSpecial
+)
+
+var textClass = func() (t [256]uint8) {
+	for c := range 256 {
+		switch {
+		case isXMLSpace(byte(c)):
+			t[c] = textSpace
+		case c < 0x20, c >= 0x80, c == '<', c == '&', c == ']':
+			t[c] = textSpecial
+		}
+	}
+	return t
+}()
 
 // text reads character data up to the next '<' or the end.
 func (q *xhtmlScanner) text() bool {
 	for q.pos < len(q.src) {
+		q.skipOrdinary()
+		if q.pos == len(q.src) {
+			break
+		}
 		c := q.src[q.pos]
 		switch {
 		case c == '<':
@@ -79,24 +114,44 @@ func (q *xhtmlScanner) text() bool {
 			if !q.reference() {
 				return false
 			}
-			continue
-		case c == ']' && strings.HasPrefix(q.src[q.pos:], "]]>"):
-			return false
+		case c == ']':
+			if strings.HasPrefix(q.src[q.pos:], "]]>") {
+				return false
+			}
+			q.content = true
+			q.pos++
 		case c >= 0x80:
 			r, ok := q.char()
 			if !ok {
 				return false
 			}
 			q.content = q.content || !unicode.IsSpace(r)
-			continue
-		case c < 0x20 && !isXMLSpace(c):
+		default: // a control character other than white space
 			return false
-		case !isXMLSpace(c):
-			q.content = true
 		}
-		q.pos++
 	}
 	return true
+}
+
+// skipOrdinary skips plain characters and white space, noting whether
+// any was plain. Once the narrative has content, that no longer needs
+// noting and the loop only looks for the next byte of class textSpecial.
+func (q *xhtmlScanner) skipOrdinary() {
+	src, i := q.src, q.pos
+	if q.content {
+		for i < len(src) && textClass[src[i]] != textSpecial {
+			i++
+		}
+		q.pos = i
+		return
+	}
+	for i < len(src) && textClass[src[i]] != textSpecial {
+		if textClass[src[i]] == textPlain {
+			q.content = true
+		}
+		i++
+	}
+	q.pos = i
 }
 
 // reference reads one of the five XML entities or &nbsp;, which is white
@@ -129,15 +184,16 @@ func (q *xhtmlScanner) char() (rune, bool) {
 }
 
 func (q *xhtmlScanner) name() string {
-	start := q.pos
-	for q.pos < len(q.src) {
-		c := q.src[q.pos]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || q.pos > start && (c >= '0' && c <= '9' || c == '-')) {
+	src, start, i := q.src, q.pos, q.pos
+	for i < len(src) {
+		c := src[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || i > start && (c >= '0' && c <= '9' || c == '-')) {
 			break
 		}
-		q.pos++
+		i++
 	}
-	return q.src[start:q.pos]
+	q.pos = i
+	return src[start:i]
 }
 
 // endTag reads "</name>" closing the element want.
@@ -159,10 +215,10 @@ func (q *xhtmlScanner) endTag(want string) bool {
 func (q *xhtmlScanner) startTag(root bool) (name string, selfClosing, ok bool) {
 	q.pos++
 	name = q.name()
-	if !xhtmlElements[name] || root && name != "div" {
+	if !isXHTMLElement(name) || root && name != "div" {
 		return "", false, false
 	}
-	var attrs [8]string
+	var attrs [maxQuickAttributes]string
 	seen, namespaced := attrs[:0], false
 	for {
 		space := q.pos
@@ -181,38 +237,59 @@ func (q *xhtmlScanner) startTag(root bool) (name string, selfClosing, ok bool) {
 			return "", false, false // attributes are separated by white space
 		}
 		attr, value, ok := q.attribute()
-		if !ok || slices.Contains(seen, attr) {
+		if !ok || containsString(seen, attr) {
 			return "", false, false
 		}
 		seen = append(seen, attr)
-		switch {
-		case attr == "xmlns":
-			if !root || value != xhtmlNamespace {
-				return "", false, false
-			}
-			namespaced = true
-		case attr == "xml:lang" || attr == "xml:space":
-		case !xhtmlAttributes[attr]:
-			return "", false, false
-		case (attr == "href" || attr == "src") && (strings.Contains(value, "&") || strings.HasPrefix(strings.ToLower(strings.TrimSpace(value)), "javascript:")):
-			// A reference could hide the scheme (&nbsp; is white space
-			// to TrimSpace), so such links are left to the decoder.
+		if !q.quickAttribute(root, name, attr, value) {
 			return "", false, false
 		}
-		if name == "img" && attr == "src" {
+		namespaced = namespaced || attr == "xmlns"
+	}
+}
+
+// quickAttribute reports whether an attribute of element name is one the
+// quick path may accept. The root div alone may declare xmlns.
+func (q *xhtmlScanner) quickAttribute(root bool, name, attr, value string) bool {
+	switch {
+	case attr == "xmlns":
+		return root && value == xhtmlNamespace
+	case attr == "xml:lang" || attr == "xml:space":
+		return true
+	case !isXHTMLAttribute(attr):
+		return false
+	case attr == "href" || attr == "src":
+		// A reference could hide the scheme (&nbsp; is white space to
+		// the decoder's checks), so such links are left to the decoder.
+		if strings.IndexByte(value, '&') >= 0 || hasJavaScriptScheme(value) {
+			return false
+		}
+		if attr == "src" && name == "img" {
 			q.content = true
 		}
 	}
+	return true
+}
+
+func containsString(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
 }
 
 // attribute reads name="value" or name='value' and returns the value as
 // written. Values with '<', control characters other than white space, or
 // references other than those text may have are left to the XML decoder.
 func (q *xhtmlScanner) attribute() (name, value string, ok bool) {
+	start := q.pos
 	name = q.name()
-	if strings.HasPrefix(q.src[q.pos:], ":") && name == "xml" {
+	if name == "xml" && strings.HasPrefix(q.src[q.pos:], ":") {
 		q.pos++
-		name = "xml:" + q.name()
+		q.name()
+		name = q.src[start:q.pos]
 	}
 	if name == "" {
 		return "", "", false
@@ -236,6 +313,10 @@ func (q *xhtmlScanner) attributeValue() (string, bool) {
 	q.pos++
 	start := q.pos
 	for q.pos < len(q.src) && q.src[q.pos] != quote {
+		q.skipValueCharacters()
+		if q.pos >= len(q.src) || q.src[q.pos] == quote {
+			break
+		}
 		c := q.src[q.pos]
 		switch {
 		case c == '&':
@@ -265,3 +346,24 @@ func (q *xhtmlScanner) attributeValue() (string, bool) {
 	q.pos++
 	return value, true
 }
+
+// skipValueCharacters skips the characters of an attribute value that
+// need no closer look, up to the next byte valueStop marks. attributeValue
+// reads that byte, which may be the closing quote.
+func (q *xhtmlScanner) skipValueCharacters() {
+	src, i := q.src, q.pos
+	for i < len(src) && !valueStop[src[i]] {
+		i++
+	}
+	q.pos = i
+}
+
+// valueStop marks the bytes of an attribute value that attributeValue
+// reads one at a time: both quotes, and the bytes of class textSpecial
+// other than ']', which a value may contain as it is.
+var valueStop = func() (t [256]bool) {
+	for c := range 256 {
+		t[c] = textClass[c] == textSpecial && c != ']' || c == '"' || c == '\''
+	}
+	return t
+}()

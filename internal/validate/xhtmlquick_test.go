@@ -4,6 +4,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/gatehouse-health/gatehouse/internal/corpustest"
@@ -81,7 +82,7 @@ func TestQuickXHTMLCoversCorpus(t *testing.T) {
 
 // corpusNarratives returns the top-level narrative of every R4 example
 // that has one.
-func corpusNarratives(t *testing.T) []string {
+func corpusNarratives(t testing.TB) []string {
 	t.Helper()
 	dir := filepath.Join(corpustest.Unpack(t, "fhir-r4-examples/hl7.fhir.r4.examples-4.0.1.tgz"), "package")
 	files, _ := filepath.Glob(filepath.Join(dir, "*.json"))
@@ -106,4 +107,90 @@ func corpusNarratives(t *testing.T) []string {
 		t.Fatalf("only %d narratives found", len(out))
 	}
 	return out
+}
+
+// TestJavaScriptScheme pins hasJavaScriptScheme to the expression it
+// replaces, including the runes whose lower case is ASCII.
+func TestJavaScriptScheme(t *testing.T) {
+	cases := []string{
+		"javascript:x", "JavaScript:x", " \t\njavascript:x", "\u00a0javascript:x", "\u2003JAVASCRIPT:",
+		"javascr\u0130pt:x", "javascr\u0131pt:x", "javascript", "javascript :x", "java script:x",
+		"http://x/javascript:", "", " ", "j", "\xffjavascript:", "javascript:\xff", "javascript\u212a",
+	}
+	for _, v := range cases {
+		want := strings.HasPrefix(strings.ToLower(strings.TrimSpace(v)), "javascript:")
+		if got := hasJavaScriptScheme(v); got != want {
+			t.Errorf("hasJavaScriptScheme(%q) = %v, want %v", v, got, want)
+		}
+	}
+}
+
+// TestXHTMLNameLists checks the allowed names against a few that txt-1
+// allows and a few it does not, case included.
+func TestXHTMLNameLists(t *testing.T) {
+	for _, name := range []string{"div", "a", "h6", "tbody", "var", "img", "br"} {
+		if !isXHTMLElement(name) {
+			t.Errorf("element %q is allowed, isXHTMLElement returns false", name)
+		}
+	}
+	for _, name := range []string{"script", "DIV", "h7", "form", "iframe", "style", ""} {
+		if isXHTMLElement(name) {
+			t.Errorf("element %q is not allowed, isXHTMLElement returns true", name)
+		}
+	}
+	for _, name := range []string{"href", "src", "class", "style", "colspan", "width", "title"} {
+		if !isXHTMLAttribute(name) {
+			t.Errorf("attribute %q is allowed, isXHTMLAttribute returns false", name)
+		}
+	}
+	for _, name := range []string{"onclick", "HREF", "xmlns", "formaction", "srcset", ""} {
+		if isXHTMLAttribute(name) {
+			t.Errorf("attribute %q is not allowed, isXHTMLAttribute returns true", name)
+		}
+	}
+}
+
+// TestQuickXHTMLAllocations requires the quick path to allocate nothing
+// on a clean narrative of ordinary depth.
+func TestQuickXHTMLAllocations(t *testing.T) {
+	div := `<div xmlns="http://www.w3.org/1999/xhtml" xml:lang="en"><table class="grid"><tr><td>a &amp; b</td>` +
+		`<td><a href="http://example.org/x">é</a><br/></td></tr></table><p><img src="a.png" alt="a"/></p></div>`
+	if !quickXHTML(div) {
+		t.Fatal("quickXHTML rejects a clean narrative")
+	}
+	if n := testing.AllocsPerRun(100, func() { quickXHTML(div) }); n != 0 {
+		t.Errorf("quickXHTML allocates %v times per narrative, want 0", n)
+	}
+}
+
+// TestQuickXHTMLDeepNesting checks narrative nested deeper than the
+// stack quickXHTML keeps without allocating, closed and unclosed.
+func TestQuickXHTMLDeepNesting(t *testing.T) {
+	depth := maxQuickDepth + 8
+	div := `<div xmlns="http://www.w3.org/1999/xhtml">` + strings.Repeat("<span>", depth) + "x" + strings.Repeat("</span>", depth) + "</div>"
+	if !quickXHTML(div) {
+		t.Errorf("quickXHTML rejects %d nested spans", depth)
+	}
+	if err := checkXHTML(div); err != nil {
+		t.Errorf("checkXHTML rejects %d nested spans: %v", depth, err)
+	}
+	unclosed := `<div xmlns="http://www.w3.org/1999/xhtml">` + strings.Repeat("<span>", depth) + "x" + strings.Repeat("</span>", depth-1) + "</div>"
+	if quickXHTML(unclosed) {
+		t.Errorf("quickXHTML accepts %d spans with one left open", depth)
+	}
+}
+
+// FuzzQuickXHTML requires checkXHTML to accept whatever quickXHTML
+// accepts, from the edge cases above as seeds.
+func FuzzQuickXHTML(f *testing.F) {
+	for _, s := range xhtmlCases {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if quickXHTML(s) {
+			if err := checkXHTML(s); err != nil {
+				t.Fatalf("quickXHTML accepts %q, checkXHTML rejects it: %v", s, err)
+			}
+		}
+	})
 }

@@ -1,0 +1,110 @@
+package validate
+
+import (
+	"testing"
+
+	"github.com/gatehouse-health/gatehouse/internal/outcome"
+)
+
+// codingIssues runs codingInSystem on one Coding, inside a profile check
+// when inCheck is set, and returns the issues it records.
+func codingIssues(t *testing.T, coding string, inCheck bool) []outcome.Issue {
+	t.Helper()
+	n, err := parseTree([]byte(coding), DefaultLimits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := newRun(shared(t))
+	if inCheck {
+		r.conformanceChecks = 1
+	}
+	r.codingInSystem(n, "Claim.item[0].productOrService", 0)
+	return r.issues
+}
+
+// TestCodingNotesOnlyOutsideProfileChecks requires the "not verified"
+// notes of codingInSystem outside a profile check and none inside one,
+// which drops them anyway. Errors are recorded in both.
+func TestCodingNotesOnlyOutsideProfileChecks(t *testing.T) {
+	cases := []struct {
+		name, coding string
+		severity     outcome.Severity
+		member       string // the member of the Coding the issue is at
+		message      string
+	}{
+		{"external system", `{"system":"http://www.ama-assn.org/go/cpt","code":"99213"}`, outcome.Information, "code", "CPT codes cannot be verified offline; the syntax is valid"},
+		{"unknown system", `{"system":"http://example.org/cs","code":"a"}`, outcome.Information, "code", "code system http://example.org/cs is not in the loaded packages; the code was not verified"},
+		{"invalid external code", `{"system":"http://www.ama-assn.org/go/cpt","code":"9921"}`, outcome.Error, "code", "code is not a valid CPT code"},
+		{"code not in system", `{"system":"http://hl7.org/fhir/administrative-gender","code":"x"}`, outcome.Error, "code", "code is not defined in code system http://hl7.org/fhir/administrative-gender"},
+		{"value set as system", `{"system":"http://hl7.org/fhir/ValueSet/administrative-gender","code":"male"}`, outcome.Error, "system", "Coding.system names value set http://hl7.org/fhir/ValueSet/administrative-gender, but it must name a code system"},
+		{"relative system", `{"system":"cs","code":"a"}`, outcome.Error, "system", "Coding.system must be an absolute URI, not a relative reference"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			outside := codingIssues(t, tc.coding, false)
+			if len(outside) != 1 || outside[0].Severity != tc.severity || outside[0].Diagnostics != tc.message {
+				t.Fatalf("outside a profile check: issues %+v, want one %s %q", outside, tc.severity, tc.message)
+			}
+			at := "Claim.item[0].productOrService.coding[0]." + tc.member
+			if len(outside[0].Expression) != 1 || outside[0].Expression[0] != at {
+				t.Errorf("issue at %v, want %s", outside[0].Expression, at)
+			}
+			inside := codingIssues(t, tc.coding, true)
+			wantInside := 0
+			if tc.severity == outcome.Error {
+				wantInside = 1
+			}
+			if len(inside) != wantInside {
+				t.Errorf("inside a profile check: %d issues %+v, want %d", len(inside), inside, wantInside)
+			}
+		})
+	}
+}
+
+// TestCodingPath checks the locations codingInSystem reports against the
+// element paths the walk builds for a Coding and for a CodeableConcept's
+// coding.
+func TestCodingPath(t *testing.T) {
+	if got, want := codingPath("Claim.type", -1, "code"), "Claim.type.code"; got != want {
+		t.Errorf("Coding: got %q, want %q", got, want)
+	}
+	if got, want := codingPath("Claim.type", 12, "system"), indexed("Claim.type.coding", 12)+".system"; got != want {
+		t.Errorf("CodeableConcept coding: got %q, want %q", got, want)
+	}
+}
+
+// TestBindingExpansionCache checks that the per-binding cache returns
+// what expand returns, for a loaded value set and for one not loaded,
+// and that the second lookup comes from the cache.
+func TestBindingExpansionCache(t *testing.T) {
+	v, err := New(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name     string
+		valueSet string
+		loaded   bool
+	}{
+		{"loaded", "http://hl7.org/fhir/ValueSet/administrative-gender|4.0.1", true},
+		{"not loaded", "http://example.org/ValueSet/none", false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			b := &binding{strength: "required", valueSet: tc.valueSet}
+			got := v.bindingExpansion(b, v.core)
+			if want := v.expand(tc.valueSet, v.core); got != want {
+				t.Fatalf("bindingExpansion = %p, expand = %p", got, want)
+			}
+			if (got != nil) != tc.loaded {
+				t.Fatalf("expansion %v, want loaded %v", got, tc.loaded)
+			}
+			if _, ok := v.bindingSets.Load(bindingKey{b, v.core}); !ok {
+				t.Fatal("the expansion was not cached")
+			}
+			if again := v.bindingExpansion(b, v.core); again != got {
+				t.Errorf("second lookup = %p, want %p", again, got)
+			}
+		})
+	}
+}
