@@ -154,6 +154,18 @@ var checkCases = []checkCase{
 	{"GH-POL-004", "off", func(t *testing.T, fx *fixture, tg *Target) {
 		tg.settings.strictMode = map[string]bool{"inbound": false}
 	}, Fail, High},
+	{"GH-POL-005", "claims role", nil, Pass, 0},
+	{"GH-POL-005", "no roles", func(t *testing.T, fx *fixture, tg *Target) { cfgOf(tg).Partners[0].Roles = nil }, Fail, Medium},
+	{"GH-POL-005", "role none", func(t *testing.T, fx *fixture, tg *Target) {
+		cfgOf(tg).Partners[0].Roles = map[string]string{"claims": "none"}
+	}, Fail, Medium},
+	{"GH-POL-005", "read without role", func(t *testing.T, fx *fixture, tg *Target) {
+		cfgOf(tg).Partners[0].Interactions = append(cfgOf(tg).Partners[0].Interactions, "Patient.read")
+	}, Fail, Medium},
+	{"GH-POL-005", "capabilities only", func(t *testing.T, fx *fixture, tg *Target) {
+		cfgOf(tg).Partners[0].Roles = nil
+		cfgOf(tg).Partners[0].Interactions = []string{"capabilities"}
+	}, Pass, 0},
 	{"GH-IDN-001", "set", nil, Pass, 0},
 	{"GH-IDN-001", "missing", func(t *testing.T, fx *fixture, tg *Target) { cfgOf(tg).PayerID = config.Identifier{} }, Fail, High},
 	{"GH-IDN-001", "bad npi", func(t *testing.T, fx *fixture, tg *Target) { cfgOf(tg).PayerID.Value = "1234567890" }, Fail, High},
