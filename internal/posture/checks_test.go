@@ -262,7 +262,15 @@ var checkCases = []checkCase{
 	{"GH-ADM-002", "disabled", func(t *testing.T, fx *fixture, tg *Target) { cfgOf(tg).Admin.Listen = "" }, Fail, Medium},
 	{"GH-ADM-003", "own CA", nil, Pass, 0},
 	{"GH-ADM-003", "shared CA", func(t *testing.T, fx *fixture, tg *Target) { cfgOf(tg).Admin.ClientCAFile = cfgOf(tg).TLS.ClientCAFile }, Fail, Low},
-	{"GH-KIL-001", "not configurable", func(t *testing.T, fx *fixture, tg *Target) { tg.settings.killSwitchRules = nil }, NotConfigured, Low},
+	{"GH-KIL-001", "threshold cuts", nil, Pass, 0},
+	{"GH-KIL-001", "kill switch off", func(t *testing.T, fx *fixture, tg *Target) {
+		cfgOf(tg).Alerts.KillSwitch = false
+		tg.settings = settingsFrom(tg.Config)
+	}, Fail, Medium},
+	{"GH-KIL-001", "no high alert", func(t *testing.T, fx *fixture, tg *Target) {
+		cfgOf(tg).Alerts.Thresholds = config.Thresholds{}
+		tg.settings = settingsFrom(tg.Config)
+	}, Fail, Medium},
 	{"GH-KIL-001", "rules", func(t *testing.T, fx *fixture, tg *Target) { tg.settings.killSwitchRules = []string{"volume"} }, Pass, 0},
 	{"GH-LOG-001", "recipients", nil, Pass, 0},
 	{"GH-LOG-001", "not configurable", func(t *testing.T, fx *fixture, tg *Target) { tg.settings.logRecipients = nil }, NotConfigured, Low},
