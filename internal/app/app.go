@@ -210,6 +210,7 @@ func Start(ctx context.Context, cfg *config.File, opts Options) (_ *Running, err
 	}()
 	log.Info("gateway listening", "addr", rt.Addr.String(), "fhir_base", rt.FHIRBase, "upstream", upstreamName(cfg))
 	warnPlainUpstream(cfg, log)
+	warnRelaxedStrict(cfg, log)
 	return rt, nil
 }
 
