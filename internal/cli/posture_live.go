@@ -133,7 +133,7 @@ func (c liveCredentials) clientOptions(url string) (ehrclient.Options, error) {
 	}
 	key, err := loadPrivateKey(*c.assertionKeyFile)
 	if err != nil {
-		return ehrclient.Options{}, fmt.Errorf("--assertion-key %s: %w", *c.assertionKeyFile, err)
+		return ehrclient.Options{}, fmt.Errorf("--assertion-key: %w", err)
 	}
 	return ehrclient.Options{PublicURL: url, ClientID: *c.clientID, AssertionKey: key,
 		Certificate: cert, Roots: roots, Scope: *c.scope}, nil
