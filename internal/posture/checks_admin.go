@@ -181,5 +181,8 @@ func checkAlertRules(t *Target) []result {
 	if t.settings.alertRules == nil {
 		return []result{notConfigured("no volume or anomaly alerts: this version exports metrics but defines no alert rules")}
 	}
+	if len(t.settings.alertRules) == 0 {
+		return []result{fail("alerts", "alerts.baselines.enabled is false and no alerts.thresholds value or alerts.canary_members entry is set, so no alert can be raised")}
+	}
 	return []result{pass("", "%d alert rule(s) are defined", len(t.settings.alertRules))}
 }

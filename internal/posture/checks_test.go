@@ -292,6 +292,11 @@ var checkCases = []checkCase{
 	{"GH-LOG-004", "tmp", func(t *testing.T, fx *fixture, tg *Target) { cfgOf(tg).Database.Path = "/tmp/gatehouse.db" }, Fail, Medium},
 	{"GH-MON-001", "not configurable", func(t *testing.T, fx *fixture, tg *Target) { tg.settings.alertRules = nil }, NotConfigured, Low},
 	{"GH-MON-001", "rules", func(t *testing.T, fx *fixture, tg *Target) { tg.settings.alertRules = []string{"volume"} }, Pass, 0},
+	{"GH-MON-001", "every alert off", func(t *testing.T, fx *fixture, tg *Target) {
+		off := false
+		cfgOf(tg).Alerts = config.Alerts{Baselines: config.Baselines{Enabled: &off}}
+		tg.settings = settingsFrom(tg.Config)
+	}, Fail, Medium},
 }
 
 func serverNotAfter(t *testing.T, tg *Target) time.Time {
