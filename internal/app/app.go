@@ -121,7 +121,7 @@ func Start(ctx context.Context, cfg *config.File, opts Options) (_ *Running, err
 	}()
 
 	if rt.DB, err = storage.Open(ctx, cfg.DatabaseURL()); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s: %w", databaseKey(cfg), err)
 	}
 	if rt.audit, err = openAuditLog(ctx, cfg, rt.DB, log, now); err != nil {
 		return nil, err
@@ -210,6 +210,7 @@ func Start(ctx context.Context, cfg *config.File, opts Options) (_ *Running, err
 	}()
 	log.Info("gateway listening", "addr", rt.Addr.String(), "fhir_base", rt.FHIRBase, "upstream", upstreamName(cfg))
 	warnPlainUpstream(cfg, log)
+	warnRelaxedStrict(cfg, log)
 	return rt, nil
 }
 
@@ -342,6 +343,14 @@ func (rt *Running) startKillSwitch(ctx context.Context, now func() time.Time) er
 	})
 	go sw.Run(rt.bg)
 	return nil
+}
+
+// databaseKey returns the configuration key that names the database.
+func databaseKey(cfg *config.File) string {
+	if cfg.Database.URL == "" {
+		return "database.path"
+	}
+	return "database.url"
 }
 
 // warnPlainUpstream warns once at start-up when PHI and the gateway's

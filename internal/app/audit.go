@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -38,6 +39,10 @@ func openAuditLog(ctx context.Context, cfg *config.File, db *storage.DB, log *sl
 		},
 		Now: now,
 	})
+	if errors.Is(err, auditlog.ErrOriginMismatch) {
+		return nil, fmt.Errorf("audit.origin %q differs from the name %q of the key in audit.signing_key_file: set audit.origin to the key's name, or generate a key for this origin with 'gatehouse audit keygen --origin %s': %w",
+			cfg.Audit.Origin, signer.Name(), cfg.Audit.Origin, auditlog.ErrOriginMismatch)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("audit: %w", err)
 	}

@@ -400,6 +400,14 @@ func TestOptionsValidate(t *testing.T) {
 	}
 }
 
+func TestOptionsValidateOriginMismatch(t *testing.T) {
+	o := newTestKeys(t).options()
+	o.Origin = "elsewhere.example/log"
+	if err := o.Validate(); !errors.Is(err, ErrOriginMismatch) {
+		t.Errorf("Validate() = %v, want ErrOriginMismatch", err)
+	}
+}
+
 func TestReceiptHandlerStatuses(t *testing.T) {
 	storagetest.Run(t, func(t *testing.T, b storagetest.Backend) {
 		l, _, keys := newTestLogOn(t, b, func(o *Options) { o.CheckpointEvery = 4 })

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -72,10 +73,18 @@ type Query struct {
 	Since      time.Time // recorded at or after
 	FromIndex  int64     // first leaf index
 	Limit      int       // 0 means no limit
+	// Interactions, when not empty, selects entries whose interaction is
+	// one of them, such as "killswitch.engage". The interaction is inside
+	// the encoded entry, not a column, so these entries are filtered after
+	// they are read.
+	Interactions []string
+	// Newest lists entries from the highest index down, so Limit keeps the
+	// most recent ones.
+	Newest bool
 }
 
-// Scan calls fn for each entry matching q, in index order. It stops at the
-// first error from fn and returns it.
+// Scan calls fn for each entry matching q, in index order (descending with
+// q.Newest). It stops at the first error from fn and returns it.
 func (r *Reader) Scan(ctx context.Context, q Query, fn func(*Row) error) error {
 	var where []string
 	var args []any
@@ -100,10 +109,42 @@ func (r *Reader) Scan(ctx context.Context, q Query, fn func(*Row) error) error {
 		add("recorded_ns >=", q.Since.UnixNano())
 	}
 	query := sqlSelectEntries + strings.Join(where, " AND ") + sqlOrderEntries
-	if q.Limit > 0 {
-		query += fmt.Sprintf(" LIMIT %d", q.Limit)
+	if q.Newest {
+		query += " DESC"
 	}
-	return scanRows(ctx, r.db, query, args, fn)
+	if len(q.Interactions) == 0 {
+		if q.Limit > 0 {
+			query += fmt.Sprintf(" LIMIT %d", q.Limit)
+		}
+		return scanRows(ctx, r.db, query, args, fn)
+	}
+	err := scanRows(ctx, r.db, query, args, interactionFilter(q, fn))
+	if errors.Is(err, errLimitReached) {
+		return nil
+	}
+	return err
+}
+
+// errLimitReached stops a filtered scan once Limit entries matched.
+var errLimitReached = errors.New("auditlog: limit reached")
+
+// interactionFilter wraps fn to pass on only the entries of
+// q.Interactions, at most q.Limit of them.
+func interactionFilter(q Query, fn func(*Row) error) func(*Row) error {
+	n := 0
+	return func(row *Row) error {
+		if !slices.Contains(q.Interactions, row.Leaf.Entry.Interaction) {
+			return nil
+		}
+		if err := fn(row); err != nil {
+			return err
+		}
+		n++
+		if q.Limit > 0 && n == q.Limit {
+			return errLimitReached
+		}
+		return nil
+	}
 }
 
 // scanRows runs query and calls fn with each row, its encoding decoded

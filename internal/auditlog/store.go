@@ -99,6 +99,10 @@ func (o *Options) setDefaults() {
 	}
 }
 
+// ErrOriginMismatch is wrapped by the Validate error of options whose
+// checkpoint signing key is named for another log than Options.Origin.
+var ErrOriginMismatch = errors.New("the checkpoint signing key is named for another log origin")
+
 // Validate checks the options without side effects, naming the field to fix.
 func (o *Options) Validate() error {
 	switch {
@@ -107,7 +111,7 @@ func (o *Options) Validate() error {
 	case o.Signer == nil:
 		return errors.New("auditlog: Options.Signer is required")
 	case o.Signer.Name() != o.Origin:
-		return fmt.Errorf("auditlog: Options.Signer key name %q must equal Options.Origin %q", o.Signer.Name(), o.Origin)
+		return fmt.Errorf("auditlog: Options.Signer key name %q must equal Options.Origin %q: %w", o.Signer.Name(), o.Origin, ErrOriginMismatch)
 	case len(o.Recipients) == 0:
 		return errors.New("auditlog: Options.Recipients is empty: at least one age recipient must receive body keys")
 	case o.CheckpointEvery < 0, o.CheckpointInterval < 0, o.QueueSize < 0, o.MaxBatch < 0, o.CommitTimeout < 0, o.PublishTimeout < 0,

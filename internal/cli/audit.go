@@ -16,7 +16,7 @@ import (
 
 const auditUsage = `Usage:
     gatehouse audit verify [--data DIR | --database FILE|URL] [--key FILE] [--from-checkpoint FILE]
-    gatehouse audit show [--partner P] [--since T] [--status N] [--decision D] [--identity FILE]
+    gatehouse audit show [--partner P] [--since T] [--status N] [--decision D] [--interaction I] [--identity FILE] [--limit N] [--newest]
     gatehouse audit export --format ndjson|auditevent|cef [filters of show]
     gatehouse audit prove INDEX
     gatehouse audit check-proof FILE [--key FILE] [--leaf HASH]
@@ -38,6 +38,9 @@ Examples:
     # Read yesterday's refusals for one partner, bodies decrypted.
     $ gatehouse audit show --partner demo-ehr --since 24h --decision deny \
         --identity ./gatehouse-data/audit/identity.txt
+
+    # List the latest kill-switch engagements and releases, newest first.
+    $ gatehouse audit show --interaction killswitch.engage --interaction killswitch.release --newest --limit 10
 
     # Create the checkpoint key of a deployment with a configuration file.
     $ gatehouse audit keygen --origin gatehouse.payer.example/audit --out /etc/gatehouse

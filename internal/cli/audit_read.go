@@ -25,16 +25,22 @@ const maxProofFile = 128 << 10
 type auditFilter struct {
 	partner, since, decision, identity *string
 	status, limit                      *int
+	interactions                       *multiFlag
+	newest                             *bool
 }
 
 func auditFilterFlags(fs *flag.FlagSet, defaultLimit int) *auditFilter {
+	interactions := &multiFlag{}
+	fs.Var(interactions, "interaction", "only entries of interaction `I`, such as Claim/$submit or killswitch.engage; repeat for more")
 	return &auditFilter{
-		partner:  fs.String("partner", "", "only entries of partner `P`"),
-		since:    fs.String("since", "", "only entries recorded since `T`: an RFC 3339 time, or a duration before now such as 24h"),
-		decision: fs.String("decision", "", "only entries with decision `D`: allow or deny"),
-		status:   fs.Int("status", 0, "only entries released with HTTP status `N`"),
-		limit:    fs.Int("limit", defaultLimit, "at most `N` entries; 0 means all"),
-		identity: fs.String("identity", "", "age identity `FILE` that decrypts bodies; without it bodies are not shown"),
+		partner:      fs.String("partner", "", "only entries of partner `P`"),
+		since:        fs.String("since", "", "only entries recorded since `T`: an RFC 3339 time, or a duration before now such as 24h"),
+		decision:     fs.String("decision", "", "only entries with decision `D`: allow or deny"),
+		status:       fs.Int("status", 0, "only entries released with HTTP status `N`"),
+		limit:        fs.Int("limit", defaultLimit, "at most `N` entries; 0 means all"),
+		identity:     fs.String("identity", "", "age identity `FILE` that decrypts bodies; without it bodies are not shown"),
+		interactions: interactions,
+		newest:       fs.Bool("newest", false, "list the newest entries first, so --limit keeps the most recent ones; default oldest first"),
 	}
 }
 
@@ -47,7 +53,8 @@ func (f *auditFilter) query() (auditlog.Query, error) {
 	if d != "" && d != record.Allow && d != record.Deny {
 		return auditlog.Query{}, fmt.Errorf("invalid --decision %q: want allow or deny", *f.decision)
 	}
-	return auditlog.Query{Partner: *f.partner, Since: since, Decision: d, Status: *f.status, Limit: *f.limit}, nil
+	return auditlog.Query{Partner: *f.partner, Since: since, Decision: d, Status: *f.status, Limit: *f.limit,
+		Interactions: *f.interactions, Newest: *f.newest}, nil
 }
 
 func (f *auditFilter) identities() ([]age.Identity, error) {
@@ -57,13 +64,13 @@ func (f *auditFilter) identities() ([]age.Identity, error) {
 	return auditlog.LoadIdentities(*f.identity)
 }
 
-const showSynopsis = "gatehouse audit show [--data DIR | --database FILE|URL] [--partner P] [--since T] [--status N] [--decision D] [--identity FILE] [--limit N]"
+const showSynopsis = "gatehouse audit show [--data DIR | --database FILE|URL] [--partner P] [--since T] [--status N] [--decision D] [--interaction I] [--identity FILE] [--limit N] [--newest]"
 
 func (e *env) auditShow(args []string) int {
 	return e.auditList(args, "audit show", showSynopsis, "", 100)
 }
 
-const exportSynopsis = "gatehouse audit export --format ndjson|auditevent|cef [--data DIR | --database FILE|URL] [--partner P] [--since T] [--status N] [--decision D] [--identity FILE]"
+const exportSynopsis = "gatehouse audit export --format ndjson|auditevent|cef [--data DIR | --database FILE|URL] [--partner P] [--since T] [--status N] [--decision D] [--interaction I] [--identity FILE] [--newest]"
 
 func (e *env) auditExport(args []string) int {
 	return e.auditList(args, "audit export", exportSynopsis, "ndjson", 0)
@@ -177,12 +184,15 @@ func (e *env) ndjsonRow(_ string, row *auditlog.Row, dec *auditlog.Decrypter) er
 
 func (e *env) showRow(_ string, row *auditlog.Row, dec *auditlog.Decrypter) error {
 	x := &row.Leaf.Entry
-	fmt.Fprintf(e.stdout, "#%d %s %s %s %s %s -> %d %s", row.Leaf.Index, x.RecordedAt.UTC().Format(time.RFC3339Nano),
-		x.Direction, x.Partner, x.Method, x.Target, x.Status, x.Decision)
+	fmt.Fprintf(e.stdout, "#%d %s %s %s %s %s -> %s %s", row.Leaf.Index, x.RecordedAt.UTC().Format(time.RFC3339Nano),
+		x.Direction, x.Partner, x.Method, x.Target, statusText(x.Status), x.Decision)
 	if x.Rule != "" {
 		fmt.Fprintf(e.stdout, " (%s)", x.Rule)
 	}
 	fmt.Fprintf(e.stdout, "\n    exchange %s, phase %s, interaction %s\n", x.ExchangeID, x.Phase, x.Interaction)
+	if x.Phase == record.PhaseControl && x.Source != "" {
+		fmt.Fprintf(e.stdout, "    by: %s\n", x.Source)
+	}
 	if x.Reason != "" {
 		fmt.Fprintf(e.stdout, "    reason: %s\n", x.Reason)
 	}
@@ -197,6 +207,16 @@ func (e *env) showRow(_ string, row *auditlog.Row, dec *auditlog.Decrypter) erro
 	e.showBody("request", bodies.Request)
 	e.showBody("response", bodies.Response)
 	return nil
+}
+
+// statusText returns the HTTP status released to the client, or "-" for
+// an entry recorded before any status was released, such as an allowed
+// request before it is forwarded.
+func statusText(status int) string {
+	if status == 0 {
+		return "-"
+	}
+	return strconv.Itoa(status)
 }
 
 func (e *env) showBody(part string, body []byte) {

@@ -31,10 +31,11 @@ Usage:
     gatehouse killswitch status|engage|release [options]
     gatehouse payer load|pended|decide [options]
     gatehouse pki init|issue|revoke|crl|list [options]
-    gatehouse posture [--config FILE] [--live URL --data DIR] [--format table|json|sarif] [--fail-on high|medium|low]
+    gatehouse posture [--config FILE] [--live URL [--data DIR | --cert FILE --key FILE --ca FILE --client-id ID --assertion-key FILE]] [--format table|json|sarif] [--fail-on high|medium|low]
     gatehouse dfd [--config FILE | --data DIR] [--format mermaid|dot|svg]
     gatehouse audit verify|show|export|prove|check-proof|keygen [options]
     gatehouse fhirpath [--input FILE] [--json] EXPRESSION
+    gatehouse version
     gatehouse help
 
 Examples:
@@ -94,6 +95,7 @@ var topLevel = &commandGroup{
 		"dfd":        {run: (*env).dfd},
 		"audit":      {group: auditGroup},
 		"fhirpath":   {run: (*env).fhirpath},
+		"version":    {run: (*env).version},
 	},
 }
 
@@ -117,6 +119,9 @@ func (e *env) dispatch(g *commandGroup, args []string) int {
 		return 2
 	}
 	name, rest := args[0], args[1:]
+	if g.name == "" && (name == "--version" || name == "-version") {
+		name = "version"
+	}
 	if isHelp(name) {
 		fmt.Fprint(e.stdout, g.usage)
 		return 0

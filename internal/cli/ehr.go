@@ -2,7 +2,6 @@ package cli
 
 import (
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -162,14 +161,14 @@ func loadPublicKeys(path string) (jose.JSONWebKeySet, error) {
 	if err := json.Unmarshal(data, &set); err != nil || len(set.Keys) == 0 {
 		var key jose.JSONWebKey
 		if err := key.UnmarshalJSON(data); err != nil {
-			return set, errors.New("not a JWK set or a JWK")
+			return set, fmt.Errorf("%s is not a JWK set or a JWK: save the gateway's /.well-known/jwks.json there", path)
 		}
 		set.Keys = []jose.JSONWebKey{key}
 	}
 	for i, k := range set.Keys {
 		set.Keys[i] = k.Public()
 		if !set.Keys[i].Valid() {
-			return set, fmt.Errorf("key %d has no valid public half", i)
+			return set, fmt.Errorf("%s: key %d has no valid public half", path, i)
 		}
 	}
 	return set, nil
@@ -182,7 +181,7 @@ func loadPrivateKey(path string) (*jose.JSONWebKey, error) {
 	}
 	var k jose.JSONWebKey
 	if err := k.UnmarshalJSON(data); err != nil || k.IsPublic() {
-		return nil, errors.New("not a private JWK")
+		return nil, fmt.Errorf("%s is not a private JWK", path)
 	}
 	return &k, nil
 }

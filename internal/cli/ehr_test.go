@@ -191,3 +191,16 @@ func TestRetryTokenSucceeds(t *testing.T) {
 		t.Errorf("retryToken = %v after %d calls, want nil after 3", err, calls)
 	}
 }
+
+func TestEhrKeyFileErrorsNameFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "payer.jwks")
+	if err := os.WriteFile(path, []byte(`{"not":"a key"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := loadPublicKeys(path); err == nil || !strings.Contains(err.Error(), path) {
+		t.Errorf("loadPublicKeys error %v does not name %s", err, path)
+	}
+	if _, err := loadPrivateKey(path); err == nil || !strings.Contains(err.Error(), path) {
+		t.Errorf("loadPrivateKey error %v does not name %s", err, path)
+	}
+}

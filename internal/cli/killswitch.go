@@ -163,7 +163,7 @@ func (e *env) killswitchEngage(args []string) int {
 	ctx, cancel := context.WithTimeout(e.ctx, 30*time.Second)
 	defer cancel()
 	req := killswitch.EngageRequest{Mode: cut.Mode, Scope: scope, Direction: cut.Direction, Reason: *reason}
-	return e.adminCall(ctx, client, http.MethodPost, base+"/killswitch", req, "engaged")
+	return e.adminCall(ctx, client, http.MethodPost, base+"/killswitch", req, "engaged", "")
 }
 
 func (e *env) killswitchRelease(args []string) int {
@@ -185,11 +185,11 @@ func (e *env) killswitchRelease(args []string) int {
 	}
 	ctx, cancel := context.WithTimeout(e.ctx, 30*time.Second)
 	defer cancel()
-	return e.adminCall(ctx, client, http.MethodPost, fmt.Sprintf("%s/killswitch/%d/release", base, id), nil, "released")
+	return e.adminCall(ctx, client, http.MethodPost, fmt.Sprintf("%s/killswitch/%d/release", base, id), nil, "released", fmt.Sprintf("cut %d", id))
 }
 
 func (e *env) printCuts(ctx context.Context, client *http.Client, base string) int {
-	body, code := e.adminRequest(ctx, client, http.MethodGet, base+"/killswitch", nil)
+	body, code := e.adminRequest(ctx, client, http.MethodGet, base+"/killswitch", nil, "")
 	if code != 0 {
 		return code
 	}
@@ -211,8 +211,8 @@ func (e *env) printCuts(ctx context.Context, client *http.Client, base string) i
 	return 0
 }
 
-func (e *env) adminCall(ctx context.Context, client *http.Client, method, url string, payload any, done string) int {
-	body, code := e.adminRequest(ctx, client, method, url, payload)
+func (e *env) adminCall(ctx context.Context, client *http.Client, method, url string, payload any, done, subject string) int {
+	body, code := e.adminRequest(ctx, client, method, url, payload, subject)
 	if code != 0 {
 		return code
 	}
@@ -232,7 +232,9 @@ func (e *env) adminCall(ctx context.Context, client *http.Client, method, url st
 }
 
 // adminRequest sends one request and reports a failure as an error line.
-func (e *env) adminRequest(ctx context.Context, client *http.Client, method, url string, payload any) ([]byte, int) {
+// subject names what the request acts on, such as "cut 3", so that a 404
+// says which one was not found; it is empty for a request on no object.
+func (e *env) adminRequest(ctx context.Context, client *http.Client, method, url string, payload any, subject string) ([]byte, int) {
 	var rd io.Reader = http.NoBody
 	if payload != nil {
 		b, _ := json.Marshal(payload)
@@ -255,7 +257,11 @@ func (e *env) adminRequest(ctx context.Context, client *http.Client, method, url
 	if resp.StatusCode >= 300 {
 		var msg struct{ Error string }
 		json.Unmarshal(body, &msg)
-		e.errorf("admin listener answered %d: %s", resp.StatusCode, msg.Error)
+		if resp.StatusCode == http.StatusNotFound && subject != "" {
+			e.errorf("%s is not engaged: the admin listener answered 404: %s", subject, msg.Error)
+		} else {
+			e.errorf("admin listener answered %d: %s", resp.StatusCode, msg.Error)
+		}
 		switch resp.StatusCode {
 		case http.StatusNotFound:
 			e.hint("run 'gatehouse killswitch status' to list engaged cuts and their ids")

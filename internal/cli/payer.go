@@ -275,7 +275,10 @@ func (e *env) payerLoad(svc *payer.Service, positional []string) int {
 	}
 	if err != nil {
 		e.errorf("%v", err)
-		if sum != nil && sum.Members > 0 {
+		switch {
+		case errors.Is(err, members.ErrNotBundle) || errors.Is(err, members.ErrNoFiles):
+			e.hint("pass a FHIR Bundle file (\"resourceType\": \"Bundle\") such as a Synthea patient file, a directory of them or a Synthea .tgz archive")
+		case sum != nil && sum.Members > 0:
 			e.hint("the members loaded before the error are kept; running the load again skips them")
 		}
 		return 1

@@ -242,3 +242,24 @@ func TestPayerCommandsUseConfigDatabase(t *testing.T) {
 		t.Errorf("pended with a missing --config: code %d stderr %q", code, stderr)
 	}
 }
+
+func TestPayerLoadWithoutBundle(t *testing.T) {
+	dir := t.TempDir()
+	patient := filepath.Join(dir, "patient.json")
+	os.WriteFile(patient, []byte(`{"resourceType":"Patient"}`), 0o600)
+	empty := filepath.Join(dir, "empty")
+	os.Mkdir(empty, 0o700)
+	db := filepath.Join(t.TempDir(), "gatehouse.db")
+	for _, path := range []string{patient, empty} {
+		code, _, stderr := run(t, context.Background(), "payer", "load", "--database", db, path)
+		if code != 1 {
+			t.Errorf("load %s: code %d, want 1", path, code)
+		}
+		if !strings.Contains(stderr, "gatehouse: error: ") || !strings.Contains(stderr, path) {
+			t.Errorf("load %s: the error does not name the path: %q", path, stderr)
+		}
+		if !strings.Contains(stderr, "gatehouse: hint: pass a FHIR Bundle") {
+			t.Errorf("load %s: no hint: %q", path, stderr)
+		}
+	}
+}

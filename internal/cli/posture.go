@@ -1,21 +1,15 @@
 package cli
 
 import (
-	"context"
 	"fmt"
 	"io"
-	"time"
 
 	"github.com/gatehouse-health/gatehouse/internal/app"
 	"github.com/gatehouse-health/gatehouse/internal/config"
-	"github.com/gatehouse-health/gatehouse/internal/ehrclient"
 	"github.com/gatehouse-health/gatehouse/internal/posture"
 )
 
-const postureSynopsis = "gatehouse posture [--config FILE] [--live URL --data DIR] [--format table|json|sarif] [--fail-on high|medium|low]"
-
-// liveProbeBudget bounds a whole live probe run.
-const liveProbeBudget = 2 * time.Minute
+const postureSynopsis = "gatehouse posture [--config FILE] [--live URL [--data DIR | --cert FILE --key FILE --ca FILE --client-id ID --assertion-key FILE]] [--format table|json|sarif] [--fail-on high|medium|low]"
 
 // posture audits a configuration, or probes a running gateway, and exits 1
 // when a finding at or above the --fail-on severity did not pass.
@@ -26,6 +20,7 @@ func (e *env) posture(args []string) int {
 	liveURL := fs.String("live", "", "probe the running gateway at `URL` (https://host:port) instead of auditing a configuration")
 	format := fs.String("format", "table", "output `FORMAT`: table, json or sarif")
 	failOn := fs.String("fail-on", "medium", "exit 1 when a finding at or above this `SEVERITY` (high, medium or low) did not pass")
+	creds := liveCredentialFlags(fs)
 	if code, ok := e.parse(fs, postureSynopsis, args); !ok {
 		return code
 	}
@@ -46,10 +41,13 @@ func (e *env) posture(args []string) int {
 		e.hint("audit the configuration and probe the gateway in two runs")
 		return 2
 	}
+	if !e.checkLiveCredentials(creds, *liveURL != "") {
+		return 2
+	}
 
 	var report *posture.Report
 	if *liveURL != "" {
-		report, ok = e.postureLive(*liveURL, *dataDir)
+		report, ok = e.postureLive(*liveURL, *dataDir, creds)
 	} else {
 		report, ok = e.postureConfig(*cfgPath, *dataDir)
 	}
@@ -114,49 +112,4 @@ func (e *env) postureConfig(cfgPath, dataDir string) (*posture.Report, bool) {
 		return nil, false
 	}
 	return posture.Audit(target), true
-}
-
-// postureLive probes the gateway at url with the demo partner's
-// credentials from dataDir.
-func (e *env) postureLive(url, dataDir string) (*posture.Report, bool) {
-	layout, err := openDevData(dataDir)
-	if err != nil {
-		e.errorf("%v", err)
-		e.hint("live probes use the demo partner's certificate and key from a development data directory: pass --data DIR")
-		return nil, false
-	}
-	client, err := ehrclient.DevPartner(layout, url, app.DevScopes)
-	if err != nil {
-		e.errorf("%v", err)
-		return nil, false
-	}
-	defer client.CloseIdle()
-	cert, err := layout.PartnerClientCertificate()
-	if err != nil {
-		e.errorf("%v", err)
-		return nil, false
-	}
-	roots, err := layout.CAPool()
-	if err != nil {
-		e.errorf("%v", err)
-		return nil, false
-	}
-	ctx, cancel := context.WithTimeout(e.ctx, liveProbeBudget)
-	defer cancel()
-	report, err := posture.Probe(ctx, posture.LiveOptions{
-		URL: url, Roots: roots, Certificate: cert,
-		Token: func(ctx context.Context) (string, error) {
-			resp, err := client.Token(ctx)
-			if err != nil {
-				return "", err
-			}
-			return resp.AccessToken, nil
-		},
-	})
-	if err != nil {
-		e.errorf("%v", err)
-		e.hint("usage: %s", postureSynopsis)
-		return nil, false
-	}
-	return report, true
 }

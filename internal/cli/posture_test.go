@@ -177,3 +177,50 @@ func TestDFDCommand(t *testing.T) {
 		t.Errorf("bad format: code %d stderr %s", code, stderr)
 	}
 }
+
+// TestPostureLiveWithCredentials probes a development gateway with the
+// partner credentials given as options, as against a production gateway,
+// then with a CA that does not verify the gateway.
+func TestPostureLiveWithCredentials(t *testing.T) {
+	dir := t.TempDir()
+	cfg, layout, _, err := app.DevConfig(filepath.Join(dir, "data"), "127.0.0.1:0", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt, err := app.Start(context.Background(), cfg, app.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rt.Close(context.Background()) })
+	creds := func(ca string) []string {
+		return []string{"posture", "--live", rt.PublicURL, "--data", filepath.Join(dir, "no-such-dir"),
+			"--cert", layout.ClientCertFile, "--key", layout.ClientKeyFile, "--ca", ca,
+			"--client-id", app.DevPartner, "--assertion-key", layout.AssertionKeyFile, "--fail-on", "low"}
+	}
+
+	code, stdout, stderr := run(t, context.Background(), creds(layout.CACertFile)...)
+	if code != 0 {
+		t.Errorf("trusted CA: exit code %d\n%s%s", code, stdout, stderr)
+	}
+
+	other, err := pki.NewRoot(pki.RootOptions{CommonName: "Unrelated CA"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherCA := filepath.Join(dir, "other-ca.pem")
+	if err := pki.WriteCertificateFile(otherCA, [][]byte{other.Certificate.Raw}); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr = run(t, context.Background(), creds(otherCA)...)
+	if code != 1 {
+		t.Errorf("unrelated CA: exit code %d, want 1\n%s%s", code, stdout, stderr)
+	}
+	if !strings.Contains(stdout, "Result: FAIL") || !strings.Contains(stdout, "could not complete") || !strings.Contains(stdout, "did not verify") {
+		t.Errorf("unrelated CA: the report does not say the probes could not complete:\n%s", stdout)
+	}
+
+	code, _, stderr = run(t, context.Background(), "posture", "--live", rt.PublicURL, "--cert", layout.ClientCertFile)
+	if code != 2 || !strings.Contains(stderr, "missing --key") {
+		t.Errorf("partial credentials: exit code %d, stderr %s", code, stderr)
+	}
+}

@@ -18,6 +18,7 @@ import (
 	"github.com/gatehouse-health/gatehouse/internal/config"
 	"github.com/gatehouse-health/gatehouse/internal/demo"
 	"github.com/gatehouse-health/gatehouse/internal/devmode"
+	"github.com/gatehouse-health/gatehouse/internal/storage"
 )
 
 const serveSynopsis = "gatehouse serve [--config FILE] [--data DIR] [--listen ADDR] [--admin-listen ADDR]"
@@ -116,9 +117,24 @@ func (e *env) checkServeFlags(flags *flag.FlagSet, cfgPath, listen, adminListen 
 	return 0, true
 }
 
-// startHint explains a start failure the user can fix: a listen address
-// that another process already uses.
+// SQLSTATE codes of PostgreSQL start-up failures a setting can fix.
+const (
+	pgInvalidPassword   = "28P01"
+	pgInvalidSchemaName = "3F000"
+)
+
+// startHint explains a start failure the user can fix: a missing file, a
+// PostgreSQL password or schema, or a listen address that another process
+// already uses.
 func (e *env) startHint(err error, cfgPath, adminListen string) {
+	switch storage.SQLState(err) {
+	case pgInvalidPassword:
+		e.hint("PostgreSQL rejected the password: set PGPASSWORD in the gateway's environment, or add a line for the host, port, database and user of database.url to ~/.pgpass (or the file PGPASSFILE names); keep the password out of database.url")
+		return
+	case pgInvalidSchemaName:
+		e.hint("the database user has no schema to create Gatehouse's tables in: create one it owns (CREATE SCHEMA gatehouse AUTHORIZATION the_user) and add search_path=gatehouse to the query of database.url, or grant the user CREATE on schema public")
+		return
+	}
 	if cfgPath != "" && errors.Is(err, os.ErrNotExist) {
 		e.hint("create the missing file or correct its key in %s; docs/operations.md, 'Set up a deployment', lists the files a configuration needs", cfgPath)
 		return

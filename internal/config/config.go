@@ -611,6 +611,34 @@ func (f *File) validateStrict(v *validator) {
 	check("strict.skip", f.Strict.Skip)
 	for i, p := range f.Partners {
 		check(fmt.Sprintf("partners[%d].strict_skip", i), p.StrictSkip)
+		checkSkipAllowed(v, i, p)
+	}
+}
+
+// checkSkipAllowed rejects a partner's strict_skip entry for an
+// interaction the partner may not perform: the exemption would never apply,
+// and it usually means the entry has a typo or names another partner's
+// workflow.
+func checkSkipAllowed(v *validator, i int, p Partner) {
+	allowed := map[fhirreq.Pattern]bool{}
+	for _, s := range p.Interactions {
+		ps, _ := fhirreq.ParsePattern(s)
+		for _, pat := range ps {
+			allowed[pat] = true
+		}
+	}
+	for j, s := range p.StrictSkip {
+		ps, err := fhirreq.ParsePattern(s)
+		if err != nil {
+			continue
+		}
+		for _, pat := range ps {
+			if !allowed[pat] {
+				v.addf(fmt.Sprintf("partners[%d].strict_skip[%d]", i, j),
+					"%q is not in partners[%d].interactions, so the exemption never applies: remove the entry, or correct it to one of the partner's interactions", s, i)
+				break
+			}
+		}
 	}
 }
 

@@ -101,6 +101,14 @@ func TestParseErrorsNameKeyPath(t *testing.T) {
 		{"negative reload interval", func(s string) string {
 			return strings.Replace(s, "  client_ca_file: ca.pem", "  client_ca_file: ca.pem\n  reload_interval: -1s", 1)
 		}, []string{`tls.reload_interval: -1s is negative`}},
+		{"strict skip outside interactions", func(s string) string { return s + "    strict_skip: [Claim.read]\n" },
+			[]string{`partners[0].strict_skip[0]`, `"Claim.read" is not in partners[0].interactions`, "remove the entry"}},
+		{"quoted strict no", func(s string) string { return s + "    strict: \"no\"\n" },
+			[]string{`partners[0].strict (line 30)`, `invalid value "no": expected true or false`}},
+		{"strict off word", func(s string) string { return s + "    strict: off\n" },
+			[]string{`partners[0].strict`, `invalid value "off"`}},
+		{"quoted kill switch", func(s string) string { return s + "alerts:\n  kill_switch: \"yes\"\n" },
+			[]string{`alerts.kill_switch`, `invalid value "yes"`}},
 		{"upstream with query", func(s string) string {
 			return strings.Replace(s, "https://engine.payer.internal/fhir", "https://engine/fhir?x=1", 1)
 		}, []string{`upstream.url`}},
@@ -117,6 +125,26 @@ func TestParseErrorsNameKeyPath(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestStrictSkipOfInteraction(t *testing.T) {
+	f, err := Parse([]byte(validYAML+"    strict_skip: [\"Claim/$inquire\"]\n"), "/etc/gatehouse")
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	if got := f.Partners[0].StrictSkip; len(got) != 1 {
+		t.Errorf("strict_skip = %q, want one entry", got)
+	}
+}
+
+func TestParseBooleans(t *testing.T) {
+	f, err := Parse([]byte(validYAML+"    strict: false\n"), "/etc/gatehouse")
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	if p := f.Partners[0].Strict; p == nil || *p {
+		t.Errorf("partners[0].strict = %v, want false", p)
 	}
 }
 

@@ -50,6 +50,9 @@ func Parse(data []byte, dir string) (*File, error) {
 	}
 	paths := map[int]string{}
 	indexPaths(root.Content[0], "", paths)
+	if err := checkBools(root.Content[0]); err != nil {
+		return nil, err
+	}
 
 	f := &File{dir: dir}
 	dec := yaml.NewDecoder(bytes.NewReader(data))

@@ -27,9 +27,19 @@ const (
 	SkipNoBirthDate   = "Patient without birth date or family name"
 	SkipNoCoverage    = "no insurance coverage"
 	SkipAlreadyLoaded = "member already loaded"
+	SkipProvidersOnly = "providers only, no member (such as the Synthea hospital file)"
 )
 
-// Summary is the result of a load.
+// ErrNotBundle is returned by LoadPath for a single file that is not a
+// FHIR Bundle. In a directory or an archive such a file is skipped.
+var ErrNotBundle = errors.New("not a FHIR Bundle")
+
+// ErrNoFiles is returned by LoadPath for a directory or an archive without
+// a .json file.
+var ErrNoFiles = errors.New("no .json Bundle files")
+
+// Summary is the result of a load. Every file read is either a member
+// loaded or a skip, so Files equals Members plus the sum of Skipped.
 type Summary struct {
 	Files     int
 	Members   int
@@ -72,6 +82,13 @@ func (s *Store) LoadPath(ctx context.Context, path string, opts LoadOptions) (*S
 		err = s.loadArchive(ctx, path, sum, opts)
 	default:
 		err = s.loadFile(ctx, path, sum, opts)
+		if err == nil && sum.Skipped[SkipNotBundle] > 0 {
+			return sum, fmt.Errorf("members: load: %s: %w", path, ErrNotBundle)
+		}
+		return sum, err
+	}
+	if err == nil && sum.Files == 0 {
+		err = fmt.Errorf("members: load: %s contains %w", path, ErrNoFiles)
 	}
 	return sum, err
 }
@@ -168,7 +185,8 @@ func (s *Store) storeBundle(ctx context.Context, b *bundleData, sum *Summary) er
 	switch {
 	case len(b.patients) == 0:
 		if b.hasOnlyOrganizations() {
-			return nil // the Synthea hospital file: providers, not members
+			sum.Skipped[SkipProvidersOnly]++
+			return nil
 		}
 		sum.Skipped[SkipNoPatient]++
 		return nil

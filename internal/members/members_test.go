@@ -2,6 +2,7 @@ package members
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -36,6 +37,12 @@ func TestLoadSyntheaArchive(t *testing.T) {
 		if sum.Resources["Patient"] != 199 || sum.Resources["ExplanationOfBenefit"] != 3215 {
 			t.Errorf("resources read %v", sum.Resources)
 		}
+		if got := sum.Members + skippedTotal(sum); got != sum.Files {
+			t.Errorf("members %d + skipped %v = %d, expected the %d files read", sum.Members, sum.Skipped, got, sum.Files)
+		}
+		if sum.Skipped[SkipProvidersOnly] != 1 {
+			t.Errorf("skipped %v, expected the hospital file under %q", sum.Skipped, SkipProvidersOnly)
+		}
 		if got := sum.Members + sum.Skipped[SkipNoCoverage]; got != 199 {
 			t.Errorf("members %d + skipped without coverage %d = %d, expected 199 patients", sum.Members, sum.Skipped[SkipNoCoverage], got)
 		}
@@ -53,6 +60,35 @@ func TestLoadSyntheaArchive(t *testing.T) {
 		}
 		if again.Members != 0 || again.Skipped[SkipAlreadyLoaded] != sum.Members {
 			t.Errorf("second load: %d members, %d already loaded; expected 0 and %d", again.Members, again.Skipped[SkipAlreadyLoaded], sum.Members)
+		}
+	})
+}
+
+func TestLoadSingleFileNotBundle(t *testing.T) {
+	storagetest.Run(t, func(t *testing.T, b storagetest.Backend) {
+		path := filepath.Join(t.TempDir(), "patient.json")
+		if err := os.WriteFile(path, []byte(`{"resourceType":"Patient","id":"x"}`), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		sum, err := openStore(t, b).LoadPath(context.Background(), path, LoadOptions{})
+		if !errors.Is(err, ErrNotBundle) || !strings.Contains(err.Error(), path) {
+			t.Errorf("err = %v, want ErrNotBundle naming %s", err, path)
+		}
+		if sum.Files != 1 || sum.Skipped[SkipNotBundle] != 1 {
+			t.Errorf("summary %+v, expected one file skipped as not a Bundle", sum)
+		}
+	})
+}
+
+func TestLoadDirectoryWithoutBundles(t *testing.T) {
+	storagetest.Run(t, func(t *testing.T, b storagetest.Backend) {
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, "readme.txt"), []byte("no bundles"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, err := openStore(t, b).LoadPath(context.Background(), dir, LoadOptions{})
+		if !errors.Is(err, ErrNoFiles) || !strings.Contains(err.Error(), dir) {
+			t.Errorf("err = %v, want ErrNoFiles naming %s", err, dir)
 		}
 	})
 }
@@ -152,6 +188,9 @@ func TestLoadSkipsUnusableFiles(t *testing.T) {
 		}
 		if sum.Files != 6 || sum.Members != 1 || sum.Coverages != 1 {
 			t.Errorf("summary %+v, expected 6 files, 1 member with 1 coverage", sum)
+		}
+		if got := sum.Members + skippedTotal(sum); got != sum.Files {
+			t.Errorf("members %d + skipped %v = %d, expected the %d files read", sum.Members, sum.Skipped, got, sum.Files)
 		}
 		covs, _ := s.Coverages(context.Background(), MemberID("s", "2"))
 		if len(covs) != 1 || covs[0].InForce("2021-01-01") || !covs[0].InForce("2020-06-30") {

@@ -26,11 +26,12 @@ A finding has one of four statuses:
 - **not-configured**: this version of Gatehouse has no configuration key for
   the control yet, so it is absent. These findings are low.
 - **error**: the check could not run, for example because a probe could not
-  connect. These findings are low.
+  connect. These findings are low, but a live run with one fails at every
+  threshold, because it does not show that the gateway has the control.
 
 The exit status is 1 when a finding that did not pass has a severity at or
-above ` + "`--fail-on`" + ` (default medium), 2 for usage and configuration errors, and 0
-otherwise.
+above ` + "`--fail-on`" + ` (default medium) or a live probe could not complete, 2 for
+usage and configuration errors, and 0 otherwise.
 
 `
 
@@ -44,7 +45,7 @@ func WriteCatalogue(w io.Writer) error {
 			b.WriteString("## Configuration checks\n\n")
 		} else {
 			b.WriteString("## Live probes\n\n")
-			b.WriteString("Live probes connect only to the host and port of `--live URL`, with the demo\npartner's certificate and key from `--data DIR`.\n\n")
+			b.WriteString("Live probes connect only to the host and port of `--live URL`, with the demo\npartner's certificate and key from `--data DIR`, or with a registered partner's\n`--cert`, `--key`, `--ca`, `--client-id` and `--assertion-key`. They start with\none TLS handshake; when it cannot connect or verify the gateway's certificate,\nevery probe reports error.\n\n")
 		}
 		b.WriteString("| ID | Control | Severity | Check | Why | Fix |\n|---|---|---|---|---|---|\n")
 		for _, c := range Catalogue() {

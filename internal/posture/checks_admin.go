@@ -124,8 +124,13 @@ func sameFile(a, b string) bool {
 }
 
 func checkKillSwitchRules(t *Target) []result {
+	// alerts.kill_switch exists, so its absence is a failure of the
+	// configuration, not a key this version lacks.
 	if t.settings.killSwitchRules == nil {
-		return []result{notConfigured("no automatic kill-switch rules: alerts.kill_switch is off or no threshold or canary alert is set, so only an administrator engages cuts")}
+		if !t.Config.Alerts.KillSwitch {
+			return []result{fail("alerts.kill_switch", "alerts.kill_switch is off, so no alert cuts a partner and only an administrator engages cuts")}
+		}
+		return []result{fail("alerts.thresholds", "alerts.kill_switch is on, but no alerts.thresholds value or alerts.canary_members entry is set, so no alert is severe enough to cut a partner")}
 	}
 	return []result{pass("", "%d kill-switch rule(s) are defined", len(t.settings.killSwitchRules))}
 }
@@ -175,6 +180,9 @@ func checkDatabasePath(t *Target) []result {
 func checkAlertRules(t *Target) []result {
 	if t.settings.alertRules == nil {
 		return []result{notConfigured("no volume or anomaly alerts: this version exports metrics but defines no alert rules")}
+	}
+	if len(t.settings.alertRules) == 0 {
+		return []result{fail("alerts", "alerts.baselines.enabled is false and no alerts.thresholds value or alerts.canary_members entry is set, so no alert can be raised")}
 	}
 	return []result{pass("", "%d alert rule(s) are defined", len(t.settings.alertRules))}
 }

@@ -5,8 +5,10 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/gatehouse-health/gatehouse/internal/config"
 	"github.com/gatehouse-health/gatehouse/internal/dfd"
 	"github.com/gatehouse-health/gatehouse/internal/fhirreq"
+	"github.com/gatehouse-health/gatehouse/internal/policy"
 	"github.com/gatehouse-health/gatehouse/internal/scope"
 )
 
@@ -69,6 +71,13 @@ var policyChecks = []Check{
 		Rationale:   "Without profile validation, malformed or forged resources (wrong identifiers, missing required elements, broken invariants) reach the payer's engine or the EHR.",
 		Remediation: "Keep strict.mode at enforce (the default), and remove partners[].strict: false and the strict.skip and partners[].strict_skip entries once the partner's payloads conform.",
 		config:      checkStrictMode,
+	},
+	{
+		ID: "GH-POL-005", Control: "C7", Severity: Medium, Mode: ModeConfig,
+		Title:       "Every partner with interactions has a role for them",
+		Rationale:   "The gateway allows a request only when the partner has a read or write role on the data class of the resources it touches. A partner with interactions but no roles gets 403 (policy.role) on every request except capabilities, so the registration looks complete but the link does not work.",
+		Remediation: "Add partners[].roles with the data classes the partner's interactions touch, such as claims: read for Claim/$submit and Claim/$inquire, or remove the interactions.",
+		config:      checkRolesForInteractions,
 	},
 }
 
@@ -254,6 +263,75 @@ func checkSearchReach(t *Target) []result {
 	}
 	if len(out) == 0 {
 		out = append(out, pass("partners", "no partner may search"))
+	}
+	return out
+}
+
+func checkRolesForInteractions(t *Target) []result {
+	var out []result
+	for i, p := range t.Config.Partners {
+		entries := nonCapabilityInteractions(p.Interactions)
+		if len(entries) == 0 {
+			continue
+		}
+		key := fmt.Sprintf("partners[%d].roles", i)
+		// Load has validated the roles, so an error here comes only from a
+		// configuration built in code; it is treated as no roles.
+		registered, _ := policy.NewPartner(config.PartnerPolicy(p))
+		if registered == nil || !hasAnyRole(registered) {
+			out = append(out, fail(key, "partner %q may call %s but has no read or write role, so the gateway rejects every request except capabilities with 403 (policy.role)", p.ID, strings.Join(entries, ", ")))
+			continue
+		}
+		out = append(out, missingReadRoles(key, p, registered)...)
+	}
+	if len(out) == 0 {
+		out = append(out, pass("partners", "every partner with interactions has a role"))
+	}
+	return out
+}
+
+// nonCapabilityInteractions returns the interactions that need a role:
+// all but capabilities, which every partner may call.
+func nonCapabilityInteractions(list []string) []string {
+	var out []string
+	for _, s := range list {
+		ps, err := fhirreq.ParsePattern(s)
+		if err != nil || len(ps) == 0 || ps[0].Kind != fhirreq.Capabilities {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func hasAnyRole(p *policy.Partner) bool {
+	for _, c := range policy.Classes() {
+		if p.Role(c) >= policy.Read {
+			return true
+		}
+	}
+	return false
+}
+
+// missingReadRoles reports each read or search entry whose resource type
+// is in a data class the partner has no role on, because the gateway rejects those
+// requests. Operations are not checked, because the class they need
+// depends on what they return.
+func missingReadRoles(key string, p config.Partner, registered *policy.Partner) []result {
+	var out []result
+	for _, s := range p.Interactions {
+		ps, err := fhirreq.ParsePattern(s)
+		if err != nil || len(ps) == 0 {
+			continue
+		}
+		switch ps[0].Kind {
+		case fhirreq.Read, fhirreq.VRead, fhirreq.SearchType:
+		default:
+			continue
+		}
+		c, ok := policy.ClassOf(ps[0].Type)
+		if ok && registered.Role(c) < policy.Read {
+			out = append(out, fail(key, "partner %q may call %s but has no read role on the %s data class, so the gateway rejects it with 403 (policy.role)", p.ID, s, c))
+		}
 	}
 	return out
 }

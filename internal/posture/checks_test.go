@@ -154,6 +154,18 @@ var checkCases = []checkCase{
 	{"GH-POL-004", "off", func(t *testing.T, fx *fixture, tg *Target) {
 		tg.settings.strictMode = map[string]bool{"inbound": false}
 	}, Fail, High},
+	{"GH-POL-005", "claims role", nil, Pass, 0},
+	{"GH-POL-005", "no roles", func(t *testing.T, fx *fixture, tg *Target) { cfgOf(tg).Partners[0].Roles = nil }, Fail, Medium},
+	{"GH-POL-005", "role none", func(t *testing.T, fx *fixture, tg *Target) {
+		cfgOf(tg).Partners[0].Roles = map[string]string{"claims": "none"}
+	}, Fail, Medium},
+	{"GH-POL-005", "read without role", func(t *testing.T, fx *fixture, tg *Target) {
+		cfgOf(tg).Partners[0].Interactions = append(cfgOf(tg).Partners[0].Interactions, "Patient.read")
+	}, Fail, Medium},
+	{"GH-POL-005", "capabilities only", func(t *testing.T, fx *fixture, tg *Target) {
+		cfgOf(tg).Partners[0].Roles = nil
+		cfgOf(tg).Partners[0].Interactions = []string{"capabilities"}
+	}, Pass, 0},
 	{"GH-IDN-001", "set", nil, Pass, 0},
 	{"GH-IDN-001", "missing", func(t *testing.T, fx *fixture, tg *Target) { cfgOf(tg).PayerID = config.Identifier{} }, Fail, High},
 	{"GH-IDN-001", "bad npi", func(t *testing.T, fx *fixture, tg *Target) { cfgOf(tg).PayerID.Value = "1234567890" }, Fail, High},
@@ -250,7 +262,15 @@ var checkCases = []checkCase{
 	{"GH-ADM-002", "disabled", func(t *testing.T, fx *fixture, tg *Target) { cfgOf(tg).Admin.Listen = "" }, Fail, Medium},
 	{"GH-ADM-003", "own CA", nil, Pass, 0},
 	{"GH-ADM-003", "shared CA", func(t *testing.T, fx *fixture, tg *Target) { cfgOf(tg).Admin.ClientCAFile = cfgOf(tg).TLS.ClientCAFile }, Fail, Low},
-	{"GH-KIL-001", "not configurable", func(t *testing.T, fx *fixture, tg *Target) { tg.settings.killSwitchRules = nil }, NotConfigured, Low},
+	{"GH-KIL-001", "threshold cuts", nil, Pass, 0},
+	{"GH-KIL-001", "kill switch off", func(t *testing.T, fx *fixture, tg *Target) {
+		cfgOf(tg).Alerts.KillSwitch = false
+		tg.settings = settingsFrom(tg.Config)
+	}, Fail, Medium},
+	{"GH-KIL-001", "no high alert", func(t *testing.T, fx *fixture, tg *Target) {
+		cfgOf(tg).Alerts.Thresholds = config.Thresholds{}
+		tg.settings = settingsFrom(tg.Config)
+	}, Fail, Medium},
 	{"GH-KIL-001", "rules", func(t *testing.T, fx *fixture, tg *Target) { tg.settings.killSwitchRules = []string{"volume"} }, Pass, 0},
 	{"GH-LOG-001", "recipients", nil, Pass, 0},
 	{"GH-LOG-001", "not configurable", func(t *testing.T, fx *fixture, tg *Target) { tg.settings.logRecipients = nil }, NotConfigured, Low},
@@ -272,6 +292,11 @@ var checkCases = []checkCase{
 	{"GH-LOG-004", "tmp", func(t *testing.T, fx *fixture, tg *Target) { cfgOf(tg).Database.Path = "/tmp/gatehouse.db" }, Fail, Medium},
 	{"GH-MON-001", "not configurable", func(t *testing.T, fx *fixture, tg *Target) { tg.settings.alertRules = nil }, NotConfigured, Low},
 	{"GH-MON-001", "rules", func(t *testing.T, fx *fixture, tg *Target) { tg.settings.alertRules = []string{"volume"} }, Pass, 0},
+	{"GH-MON-001", "every alert off", func(t *testing.T, fx *fixture, tg *Target) {
+		off := false
+		cfgOf(tg).Alerts = config.Alerts{Baselines: config.Baselines{Enabled: &off}}
+		tg.settings = settingsFrom(tg.Config)
+	}, Fail, Medium},
 }
 
 func serverNotAfter(t *testing.T, tg *Target) time.Time {

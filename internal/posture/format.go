@@ -43,6 +43,9 @@ func WriteTable(w io.Writer, r *Report, threshold Severity) error {
 	fmt.Fprintf(&b, "\n%d checks, %d findings: %d high, %d medium and %d low not passed, %d passed.\n",
 		len(r.Checks), len(r.Findings), failed[High], failed[Medium], failed[Low], passed)
 	fmt.Fprintf(&b, "Result: %s at threshold %s.\n", verdict, threshold)
+	if n := r.Incomplete(); n > 0 {
+		fmt.Fprintf(&b, "%d live probe(s) could not complete, so this run does not show that the gateway passes: fix the errors above (the URL, --ca, --cert and --key) and run again.\n", n)
+	}
 	_, err := io.WriteString(w, b.String())
 	return err
 }
@@ -90,6 +93,8 @@ type jsonSummary struct {
 	Medium int `json:"medium"`
 	Low    int `json:"low"`
 	Passed int `json:"passed"`
+	// Incomplete counts the live probes that could not complete.
+	Incomplete int `json:"incomplete,omitempty"`
 }
 
 type jsonFinding struct {
@@ -107,7 +112,7 @@ func WriteJSON(w io.Writer, r *Report, threshold Severity) error {
 	out := jsonReport{
 		Subject: r.Subject, Mode: r.Mode, ConfigFile: r.ConfigFile, Threshold: threshold,
 		Passed:   !r.FailsAt(threshold),
-		Summary:  jsonSummary{Checks: len(r.Checks), High: failed[High], Medium: failed[Medium], Low: failed[Low], Passed: passed},
+		Summary:  jsonSummary{Checks: len(r.Checks), High: failed[High], Medium: failed[Medium], Low: failed[Low], Passed: passed, Incomplete: r.Incomplete()},
 		Findings: make([]jsonFinding, 0, len(r.Findings)),
 	}
 	for _, f := range r.Findings {

@@ -58,15 +58,35 @@ func Probe(ctx context.Context, opts LiveOptions) (*Report, error) {
 	}
 	defer p.client.CloseIdleConnections()
 	r := &Report{Subject: opts.URL, Mode: ModeLive}
+
+	// A refusal proves something only when it comes from the gateway, so
+	// every probe is skipped unless a modern handshake verifies its
+	// certificate first.
+	unreachable := p.baseline()
 	for _, c := range Catalogue() {
 		if c.Mode != ModeLive {
 			continue
 		}
 		r.Checks = append(r.Checks, c)
-		r.Findings = append(r.Findings, complete(c, c.live(p), nil)...)
+		results := []result{errorResult("", "not probed: %s", unreachable)}
+		if unreachable == "" {
+			results = c.live(p)
+		}
+		r.Findings = append(r.Findings, complete(c, results, nil)...)
 	}
 	sortFindings(r.Findings)
 	return r, nil
+}
+
+// baseline performs one TLS 1.2 or 1.3 handshake with the partner
+// certificate and returns why the gateway could not be reached or
+// verified, or "" when it could.
+func (p *prober) baseline() string {
+	_, err := p.handshake(p.withCertificate(tls.VersionTLS12, 0, nil))
+	if err == nil {
+		return ""
+	}
+	return refusalOf(err)
 }
 
 func newProber(ctx context.Context, opts LiveOptions) (*prober, error) {
@@ -135,11 +155,17 @@ func (e *connectError) Error() string { return "cannot connect: " + e.err.Error(
 func refusalOf(err error) string {
 	var ce *connectError
 	var ve *tls.CertificateVerificationError
+	var re tls.RecordHeaderError
+	var ne net.Error
 	switch {
 	case errors.As(err, &ce):
 		return ce.Error()
 	case errors.As(err, &ve):
-		return "the gateway's certificate did not verify: " + ve.Err.Error()
+		return "the gateway's certificate did not verify: " + ve.Err.Error() + "; pass the CA that issued it with --ca"
+	case errors.As(err, &re):
+		return "the server did not answer with TLS: check the port of the URL"
+	case errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout():
+		return "the handshake timed out"
 	}
 	return ""
 }

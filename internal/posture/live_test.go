@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -167,4 +168,97 @@ func TestProbeNoServer(t *testing.T) {
 			t.Errorf("%s: status %s (%s), want error", f.Check, f.Status, f.Message)
 		}
 	}
+	requireNotPassed(t, r)
+}
+
+// requireNotPassed checks that a report whose probes could not complete
+// fails at every threshold and says why in the table.
+func requireNotPassed(t *testing.T, r *posture.Report) {
+	t.Helper()
+	if r.Incomplete() == 0 {
+		t.Error("Incomplete() = 0, want the probes that could not complete")
+	}
+	if !r.FailsAt(posture.High) {
+		t.Error("FailsAt(High) = false for probes that could not complete")
+	}
+	var table strings.Builder
+	if err := posture.WriteTable(&table, r, posture.Medium); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(table.String(), "Result: FAIL") || !strings.Contains(table.String(), "could not complete") {
+		t.Errorf("table does not report the incomplete run:\n%s", table.String())
+	}
+}
+
+// TestProbeUntrustedServer probes a TLS server whose certificate the
+// probe's roots do not verify: no probe may pass.
+func TestProbeUntrustedServer(t *testing.T) {
+	other, err := pki.NewRoot(pki.RootOptions{CommonName: "Other Test CA"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	server, err := other.IssueServer(pki.ServerOptions{DNSNames: []string{"localhost"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	serverCert, _ := server.TLSCertificate()
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{serverCert}, ClientAuth: tls.RequireAnyClientCert})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, ErrorLog: log.New(io.Discard, "", 0), Handler: http.NotFoundHandler()}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+
+	r := probeWithUnrelatedCA(t, ln.Addr().String())
+	for _, f := range r.Findings {
+		if f.Status == posture.Pass {
+			t.Errorf("%s passed against an unverified server: %s", f.Check, f.Message)
+		}
+	}
+	requireNotPassed(t, r)
+}
+
+// TestProbePlainServer probes a port that serves plain HTTP: no probe may
+// pass.
+func TestProbePlainServer(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, ErrorLog: log.New(io.Discard, "", 0), Handler: http.NotFoundHandler()}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+
+	r := probeWithUnrelatedCA(t, ln.Addr().String())
+	for _, f := range r.Findings {
+		if f.Status == posture.Pass {
+			t.Errorf("%s passed against a plain HTTP server: %s", f.Check, f.Message)
+		}
+	}
+	requireNotPassed(t, r)
+}
+
+// probeWithUnrelatedCA probes addr with the roots and client certificate
+// of a fresh CA that issued no certificate to the server.
+func probeWithUnrelatedCA(t *testing.T, addr string) *posture.Report {
+	t.Helper()
+	_, port, _ := net.SplitHostPort(addr)
+	ca, err := pki.NewRoot(pki.RootOptions{CommonName: "Probe Test CA"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := ca.IssueClient(pki.ClientOptions{PartnerID: "probe"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := client.TLSCertificate()
+	r, err := posture.Probe(context.Background(), posture.LiveOptions{
+		URL: "https://localhost:" + port, Roots: ca.CertPool(), Certificate: cert,
+		Token: func(context.Context) (string, error) { return "x", nil },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
 }

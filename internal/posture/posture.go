@@ -175,8 +175,29 @@ func (r *Report) Counts() (failed map[Severity]int, passed int) {
 	return failed, passed
 }
 
-// FailsAt reports whether some finding failed at threshold or above.
+// Incomplete returns how many live probes could not complete, such as a
+// handshake whose server certificate did not verify or a refused
+// connection. It is 0 for a configuration audit.
+func (r *Report) Incomplete() int {
+	if r.Mode != ModeLive {
+		return 0
+	}
+	n := 0
+	for _, f := range r.Findings {
+		if f.Status == Error {
+			n++
+		}
+	}
+	return n
+}
+
+// FailsAt reports whether some finding failed at threshold or above. A live
+// report with a probe that could not complete fails at every threshold,
+// because it does not show that the gateway has the control.
 func (r *Report) FailsAt(threshold Severity) bool {
+	if r.Incomplete() > 0 {
+		return true
+	}
 	for _, f := range r.Findings {
 		if f.Failed() && f.Severity >= threshold {
 			return true

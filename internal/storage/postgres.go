@@ -44,6 +44,17 @@ func openPostgres(ctx context.Context, rawURL string) (*DB, error) {
 	return &DB{DB: db, Dialect: PostgreSQL, Target: redacted}, nil
 }
 
+// SQLState returns the SQLSTATE code of the PostgreSQL error in err's
+// chain, such as "28P01" for a failed password authentication, or "" when
+// there is none.
+func SQLState(err error) string {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return pgErr.Code
+	}
+	return ""
+}
+
 // pgUniqueViolation is the SQLSTATE of unique_violation.
 const pgUniqueViolation = "23505"
 

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -26,7 +27,8 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 		return nil, fmt.Errorf("storage: %w", err)
 	}
 	if st, err := os.Stat(filepath.Dir(abs)); err != nil || !st.IsDir() {
-		return nil, fmt.Errorf("storage: directory of %s does not exist", abs)
+		// Wrapping fs.ErrNotExist lets callers treat it as a missing file.
+		return nil, fmt.Errorf("storage: directory of %s does not exist: %w", abs, fs.ErrNotExist)
 	}
 	if err := initSQLite(ctx, abs); err != nil {
 		return nil, err

@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
@@ -116,6 +117,9 @@ func TestOpenSQLiteNeedsDirectory(t *testing.T) {
 	_, err := storage.Open(context.Background(), filepath.Join(t.TempDir(), "missing", "g.db"))
 	if err == nil || !strings.Contains(err.Error(), "does not exist") {
 		t.Errorf("err = %v, want a missing directory", err)
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("err = %v does not wrap fs.ErrNotExist", err)
 	}
 }
 

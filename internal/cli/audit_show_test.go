@@ -1,0 +1,111 @@
+package cli
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-health/gatehouse/internal/auditlog"
+	"github.com/gatehouse-health/gatehouse/internal/record"
+	"github.com/gatehouse-health/gatehouse/internal/storage"
+)
+
+// incidentDataDir creates a development data directory whose log records
+// an allowed request, a kill-switch engagement, a refusal and a release.
+func incidentDataDir(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	keys, err := auditlog.EnsureDevKeys(dir, auditTestOrigin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := auditlog.LoadSigner(keys.SigningKeyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recipients, err := auditlog.LoadRecipients(keys.RecipientsFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	db, err := storage.Open(ctx, filepath.Join(dir, "gatehouse.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	l, err := auditlog.Open(ctx, db, auditlog.Options{Origin: auditTestOrigin, Signer: signer, Recipients: recipients})
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries := []*record.Entry{
+		{ExchangeID: "ex-0", Phase: record.PhaseRequest, Direction: "inbound", Partner: "demo-ehr", Source: "127.0.0.1:5000",
+			Method: "POST", Target: "/fhir/Claim/$submit", Interaction: "Claim/$submit", Decision: record.Allow},
+		{ExchangeID: "ex-1", Phase: record.PhaseControl, Direction: "admin", Partner: "demo-ehr", Source: "admin:alice",
+			Method: "POST", Interaction: "killswitch.engage", Rule: "killswitch.cut-1", Reason: "INC-1 test", Status: 201, Decision: record.Allow},
+		{ExchangeID: "ex-2", Phase: record.PhaseRefusal, Direction: "inbound", Partner: "demo-ehr", Source: "127.0.0.1:5001",
+			Method: "POST", Target: "/fhir/Claim/$submit", Interaction: "Claim/$submit", Rule: "killswitch.cut-1", Status: 503, Decision: record.Deny},
+		{ExchangeID: "ex-3", Phase: record.PhaseControl, Direction: "admin", Partner: "demo-ehr", Source: "admin:bob",
+			Method: "POST", Interaction: "killswitch.release", Rule: "killswitch.cut-1", Status: 200, Decision: record.Allow},
+	}
+	for _, e := range entries {
+		e.Received = time.Now()
+		if _, err := l.Append(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func TestAuditShowKillSwitchNewest(t *testing.T) {
+	dir := incidentDataDir(t)
+	code, stdout, stderr := run(t, context.Background(), "audit", "show", "--data", dir,
+		"--interaction", "killswitch.engage", "--interaction", "killswitch.release", "--newest")
+	if code != 0 {
+		t.Fatalf("code %d stderr %q", code, stderr)
+	}
+	release, engage := strings.Index(stdout, "#3 "), strings.Index(stdout, "#1 ")
+	if release < 0 || engage < 0 || release > engage {
+		t.Errorf("output does not list entry 3 before entry 1:\n%s", stdout)
+	}
+	if strings.Contains(stdout, "#0 ") || strings.Contains(stdout, "#2 ") {
+		t.Errorf("output lists entries of other interactions:\n%s", stdout)
+	}
+	if !strings.Contains(stdout, "by: admin:alice") || !strings.Contains(stdout, "by: admin:bob") {
+		t.Errorf("output does not name the administrators:\n%s", stdout)
+	}
+}
+
+func TestAuditShowNewestLimit(t *testing.T) {
+	dir := incidentDataDir(t)
+	code, stdout, stderr := run(t, context.Background(), "audit", "show", "--data", dir, "--newest", "--limit", "1")
+	if code != 0 {
+		t.Fatalf("code %d stderr %q", code, stderr)
+	}
+	if !strings.HasPrefix(stdout, "#3 ") || strings.Count(stdout, "\n#") != 0 {
+		t.Errorf("output = %q, want entry 3 alone", stdout)
+	}
+
+	code, stdout, _ = run(t, context.Background(), "audit", "show", "--data", dir, "--interaction", "Claim/$submit", "--limit", "1")
+	if code != 0 || !strings.HasPrefix(stdout, "#0 ") || strings.Contains(stdout, "#2 ") {
+		t.Errorf("interaction with limit: code %d, output = %q, want entry 0 alone", code, stdout)
+	}
+}
+
+func TestAuditShowRequestWithoutStatus(t *testing.T) {
+	dir := incidentDataDir(t)
+	code, stdout, stderr := run(t, context.Background(), "audit", "show", "--data", dir, "--limit", "1")
+	if code != 0 {
+		t.Fatalf("code %d stderr %q", code, stderr)
+	}
+	if !strings.Contains(stdout, "-> - allow") || strings.Contains(stdout, "-> 0 ") {
+		t.Errorf("request entry = %q, want status -", stdout)
+	}
+	if strings.Contains(stdout, "by: ") {
+		t.Errorf("request entry = %q names an administrator", stdout)
+	}
+}

@@ -1,0 +1,163 @@
+package cli
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"time"
+
+	"github.com/gatehouse-health/gatehouse/internal/app"
+	"github.com/gatehouse-health/gatehouse/internal/ehrclient"
+	"github.com/gatehouse-health/gatehouse/internal/pki"
+	"github.com/gatehouse-health/gatehouse/internal/posture"
+)
+
+// liveProbeBudget bounds a whole live probe run.
+const liveProbeBudget = 2 * time.Minute
+
+// liveCredentials are the options that name a registered partner's
+// credentials for probing a production gateway. When all are empty, the
+// demo partner of the --data directory probes.
+type liveCredentials struct {
+	certFile, keyFile, caFile, clientID, assertionKeyFile, scope *string
+}
+
+func liveCredentialFlags(fs *flag.FlagSet) liveCredentials {
+	return liveCredentials{
+		certFile:         fs.String("cert", "", "a registered partner's client certificate `FILE` (PEM) for --live; default the demo partner's in --data"),
+		keyFile:          fs.String("key", "", "the key `FILE` (PEM) of --cert"),
+		caFile:           fs.String("ca", "", "CA bundle `FILE` that verifies the gateway's server certificate, with --cert"),
+		clientID:         fs.String("client-id", "", "the partner's OAuth client `ID` at the gateway, with --cert"),
+		assertionKeyFile: fs.String("assertion-key", "", "private JWK `FILE` that signs the partner's client assertions, with --cert"),
+		scope:            fs.String("scope", app.DevScopes, "`SCOPES` the probe's access token requests, space separated"),
+	}
+}
+
+// named returns the credential options in the order the hint lists them.
+func (c liveCredentials) named() []struct{ name, value string } {
+	return []struct{ name, value string }{
+		{"cert", *c.certFile}, {"key", *c.keyFile}, {"ca", *c.caFile},
+		{"client-id", *c.clientID}, {"assertion-key", *c.assertionKeyFile},
+	}
+}
+
+// given reports whether some credential option is set.
+func (c liveCredentials) given() bool {
+	for _, o := range c.named() {
+		if o.value != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// checkLiveCredentials requires the credential options all together, and
+// only with --live.
+func (e *env) checkLiveCredentials(c liveCredentials, live bool) bool {
+	if !c.given() {
+		return true
+	}
+	if !live {
+		e.errorf("--cert, --key, --ca, --client-id and --assertion-key are options of --live")
+		e.hint("usage: %s", postureSynopsis)
+		return false
+	}
+	for _, o := range c.named() {
+		if o.value == "" {
+			e.errorf("missing --%s: probing with a partner's credentials needs --cert, --key, --ca, --client-id and --assertion-key", o.name)
+			e.hint("usage: %s", postureSynopsis)
+			return false
+		}
+	}
+	return true
+}
+
+// postureLive probes the gateway at url with the partner credentials the
+// options name, or with the demo partner's from dataDir.
+func (e *env) postureLive(url, dataDir string, c liveCredentials) (*posture.Report, bool) {
+	if !c.given() {
+		opts, err := devClientOptions(url, dataDir, *c.scope)
+		if err != nil {
+			e.errorf("%v", err)
+			e.hint("live probes use the demo partner's certificate and key from a development data directory: pass --data DIR, or a partner's credentials with --cert, --key, --ca, --client-id and --assertion-key")
+			return nil, false
+		}
+		return e.probe(url, opts)
+	}
+	opts, err := c.clientOptions(url)
+	if err != nil {
+		e.errorf("%v", err)
+		return nil, false
+	}
+	return e.probe(url, opts)
+}
+
+// probe runs the live probes against url as the partner of opts.
+func (e *env) probe(url string, opts ehrclient.Options) (*posture.Report, bool) {
+	client, err := ehrclient.New(opts)
+	if err != nil {
+		e.errorf("%v", err)
+		return nil, false
+	}
+	defer client.CloseIdle()
+
+	ctx, cancel := context.WithTimeout(e.ctx, liveProbeBudget)
+	defer cancel()
+	report, err := posture.Probe(ctx, posture.LiveOptions{
+		URL: url, Roots: opts.Roots, Certificate: opts.Certificate,
+		Token: func(ctx context.Context) (string, error) {
+			resp, err := client.Token(ctx)
+			if err != nil {
+				return "", err
+			}
+			return resp.AccessToken, nil
+		},
+	})
+	if err != nil {
+		e.errorf("%v", err)
+		e.hint("usage: %s", postureSynopsis)
+		return nil, false
+	}
+	return report, true
+}
+
+// clientOptions loads the files the credential options name.
+func (c liveCredentials) clientOptions(url string) (ehrclient.Options, error) {
+	cert, err := pki.LoadTLSCertificate(*c.certFile, *c.keyFile)
+	if err != nil {
+		return ehrclient.Options{}, fmt.Errorf("--cert/--key: %w", err)
+	}
+	roots, err := pki.LoadCertPool(*c.caFile)
+	if err != nil {
+		return ehrclient.Options{}, fmt.Errorf("--ca: %w", err)
+	}
+	key, err := loadPrivateKey(*c.assertionKeyFile)
+	if err != nil {
+		return ehrclient.Options{}, fmt.Errorf("--assertion-key: %w", err)
+	}
+	return ehrclient.Options{PublicURL: url, ClientID: *c.clientID, AssertionKey: key,
+		Certificate: cert, Roots: roots, Scope: *c.scope}, nil
+}
+
+// devClientOptions returns the demo partner's credentials from a
+// development data directory.
+func devClientOptions(url, dataDir, scope string) (ehrclient.Options, error) {
+	layout, err := openDevData(dataDir)
+	if err != nil {
+		return ehrclient.Options{}, err
+	}
+	key, err := layout.PartnerAssertionKey()
+	if err != nil {
+		return ehrclient.Options{}, err
+	}
+	cert, err := layout.PartnerClientCertificate()
+	if err != nil {
+		return ehrclient.Options{}, err
+	}
+	roots, err := layout.CAPool()
+	if err != nil {
+		return ehrclient.Options{}, err
+	}
+	return ehrclient.Options{PublicURL: url, ClientID: app.DevPartner, AssertionKey: key,
+		Certificate: cert, Roots: roots, Scope: scope}, nil
+}

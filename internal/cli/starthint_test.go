@@ -1,0 +1,84 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/gatehouse-health/gatehouse/internal/storage"
+	"github.com/gatehouse-health/gatehouse/internal/storage/storagetest"
+)
+
+// TestServeMissingDatabaseDirectory starts a configuration whose database
+// directory does not exist: the error names the key and the hint says to
+// create it.
+func TestServeMissingDatabaseDirectory(t *testing.T) {
+	path := hardenedExample(t)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	missing := filepath.Join(filepath.Dir(path), "missing", "gatehouse.db")
+	edited := strings.Replace(string(data), "path: /var/lib/gatehouse/gatehouse.db", "path: "+missing, 1)
+	if edited == string(data) {
+		t.Fatal("the example has no database.path line to replace")
+	}
+	if err := os.WriteFile(path, []byte(edited), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := run(t, context.Background(), "serve", "--config", path)
+	if code != 1 {
+		t.Errorf("exit code %d, want 1", code)
+	}
+	if !strings.Contains(stderr, "gatehouse: error: start: database.path:") {
+		t.Errorf("the error does not name database.path:\n%s", stderr)
+	}
+	if !strings.Contains(stderr, "gatehouse: hint: create the missing file") {
+		t.Errorf("no hint to create the directory:\n%s", stderr)
+	}
+}
+
+// TestStartHintPostgresPassword connects to the test PostgreSQL server
+// without a password and requires the hint to name PGPASSWORD.
+func TestStartHintPostgresPassword(t *testing.T) {
+	storagetest.SkipWithoutPostgres(t)
+	u, err := url.Parse(os.Getenv(storagetest.EnvPostgres))
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.User = url.User(u.User.Username())
+	t.Setenv("PGPASSWORD", "")
+	t.Setenv("PGPASSFILE", filepath.Join(t.TempDir(), "none"))
+	_, err = storage.Open(context.Background(), u.String())
+	if err == nil {
+		t.Skip("the test server accepts this user without a password")
+	}
+	hint := startHintOf(err)
+	if !strings.Contains(hint, "set PGPASSWORD") || !strings.Contains(hint, "database.url") {
+		t.Errorf("hint %q does not say how to set the password", hint)
+	}
+}
+
+// TestStartHintPostgresSchema requires the hint for a user without a schema
+// to name the schema and database.url.
+func TestStartHintPostgresSchema(t *testing.T) {
+	err := fmt.Errorf("record: create tables: %w", &pgconn.PgError{Code: "3F000", Message: "no schema has been selected to create in"})
+	hint := startHintOf(err)
+	if !strings.Contains(hint, "CREATE SCHEMA") || !strings.Contains(hint, "search_path=gatehouse") {
+		t.Errorf("hint %q does not say how to provide a schema", hint)
+	}
+}
+
+func startHintOf(err error) string {
+	var out bytes.Buffer
+	e := &env{ctx: context.Background(), stdout: &out, stderr: &out}
+	e.startHint(err, "gatehouse.yaml", "")
+	return out.String()
+}
