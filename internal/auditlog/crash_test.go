@@ -3,6 +3,7 @@ package auditlog
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -175,6 +176,11 @@ func checkAcked(t *testing.T, dir string, key note.Verifier, acked map[int64]str
 	db := openTestDB(t, filepath.Join(dir, "audit.db"))
 	defer db.Close()
 	r, err := NewReader(context.Background(), db)
+	if errors.Is(err, ErrNoLog) && len(acked) == 0 {
+		// On a loaded machine the kill can come before the child has
+		// created the log; with nothing acknowledged nothing can be lost.
+		return
+	}
 	if err != nil {
 		t.Fatalf("round %d: %v", round, err)
 	}
