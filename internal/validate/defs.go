@@ -85,6 +85,18 @@ type typeRef struct {
 	code           string
 	profiles       []string
 	targetProfiles []string
+	resource       bool         // code is Resource or a concrete resource type
+	profileRoot    *profileRoot // nil when profiles is empty or the entry is transient
+}
+
+// newTypeRef builds a type entry with the facts the walk tests on every
+// value worked out once.
+func newTypeRef(code string, profiles, targetProfiles []string, cacheProfile bool) typeRef {
+	t := typeRef{code: code, profiles: profiles, targetProfiles: targetProfiles, resource: code == "Resource" || resourceTypeNames[code]}
+	if cacheProfile && len(profiles) > 0 {
+		t.profileRoot = &profileRoot{}
+	}
+	return t
 }
 
 type binding struct {
@@ -295,7 +307,7 @@ func compileElement(msg json.RawMessage) (*elemDef, error) {
 		e.name, e.choice = n, true
 	}
 	for _, t := range raw.Type {
-		e.types = append(e.types, typeRef{code: fhirTypeCode(t.Code, t.Extension), profiles: t.Profile, targetProfiles: t.TargetProfile})
+		e.types = append(e.types, newTypeRef(fhirTypeCode(t.Code, t.Extension), t.Profile, t.TargetProfile, true))
 		for _, x := range t.Extension {
 			if x.URL == regexExtension {
 				e.regex = x.ValueString

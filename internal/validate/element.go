@@ -38,14 +38,16 @@ func (r *run) occurrence(o *occurrence, d *elemDef) {
 	if o.val == nil && o.ext == nil {
 		return // a null, already reported
 	}
-	if d.contentRef == "" && len(d.types) > 0 && !d.hasType(o.typ) {
+	t := d.typeRefOf(o.typ)
+	if d.contentRef == "" && len(d.types) > 0 && t == nil {
 		r.errorf(outcome.CodeStructure, o.path, "type %s is not allowed here (from %s)", o.typ, d.owner.label())
 		return
 	}
+	isResource := t != nil && t.resource || t == nil && (o.typ == "Resource" || r.isResourceType(o.typ))
 	switch {
 	case isPrimitiveType(o.typ):
 		r.primitive(o, d)
-	case o.typ == "Resource" || r.isResourceType(o.typ):
+	case isResource:
 		r.resourceAnyOf(o.val, o.path, o.fp, d.typeProfiles(resourceTypeOf(o, d)), d.owner.pkg)
 		return
 	default:
@@ -72,9 +74,17 @@ func (d *elemDef) hasType(code string) bool {
 
 // typeProfiles returns the profiles the type code's entry lists.
 func (d *elemDef) typeProfiles(code string) []string {
-	for _, t := range d.types {
-		if t.code == code {
-			return t.profiles
+	if t := d.typeRefOf(code); t != nil {
+		return t.profiles
+	}
+	return nil
+}
+
+// typeRefOf returns the type entry of the type code, or nil.
+func (d *elemDef) typeRefOf(code string) *typeRef {
+	for i := range d.types {
+		if d.types[i].code == code {
+			return &d.types[i]
 		}
 	}
 	return nil
@@ -83,7 +93,7 @@ func (d *elemDef) typeProfiles(code string) []string {
 // isResourceElement reports whether d contains a resource, whose own
 // definition carries its constraints.
 func isResourceElement(d *elemDef) bool {
-	return len(d.types) == 1 && (d.types[0].code == "Resource" || resourceTypeNames[d.types[0].code])
+	return len(d.types) == 1 && d.types[0].resource
 }
 
 // complex validates an object of a data type or backbone element. It
@@ -128,14 +138,11 @@ func (r *run) containerFor(o *occurrence, d *elemDef) (container, typeRoot *elem
 	if len(d.children) > 0 {
 		return d, nil
 	}
-	if profiles := d.typeProfiles(o.typ); len(profiles) > 0 {
-		for _, p := range profiles {
-			s, err := r.v.structureAt(p, d.owner.pkg)
-			if err == nil && s != nil {
-				return s.root, s.root
-			}
+	if t := d.typeRefOf(o.typ); t != nil && len(t.profiles) > 0 {
+		if s := r.firstProfile(t, d.owner.pkg); s != nil {
+			return s.root, s.root
 		}
-		r.warnf(outcome.CodeNotFound, o.path, "profile %s not found; the element was checked against %s only", profiles[0], o.typ)
+		r.warnf(outcome.CodeNotFound, o.path, "profile %s not found; the element was checked against %s only", t.profiles[0], o.typ)
 	}
 	if o.typ == "Extension" {
 		if s := r.extensionDefinition(o, d); s != nil {

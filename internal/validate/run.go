@@ -29,9 +29,10 @@ type run struct {
 	// not expand during the invariant being evaluated.
 	unknownMembership bool
 
-	groupSlab  []group      // see newGroup
-	groupStack []*group     // see memberElements
-	occSlab    []occurrence // see newOccurrence
+	groupSlab  []group       // see newGroup
+	groupStack []*group      // see memberElements
+	occSlab    []occurrence  // see newOccurrence
+	occRefs    []*occurrence // see occRoom
 
 	resources []*resourceFrame     // resources being validated, innermost last
 	bundles   []*bundleIndex       // Bundles being validated, innermost last

@@ -218,7 +218,7 @@ func (r *run) conformsTo(n *jnode, typ, profile, path string, d *elemDef) bool {
 		}
 		r.occurrence(&occurrence{val: n, typ: typ, path: path}, &elemDef{
 			id: d.id, path: d.path, name: d.name, min: 0, max: 1, baseMax: 1,
-			types: []typeRef{{code: typ, profiles: []string{profile}}}, owner: d.owner,
+			types: []typeRef{newTypeRef(typ, []string{profile}, nil, false)}, owner: d.owner,
 		})
 	})
 	ok := countErrors(issues) == 0

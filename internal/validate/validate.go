@@ -63,7 +63,7 @@ type Validator struct {
 	selfContained map[string]bool
 	extDomains    []string
 	context       []*fhirpkg.Package
-	types         sync.Map // type code -> *structure of the core definition
+	types         readMap[string, *structure] // type code -> core definition
 
 	structs        sync.Map // *fhirpkg.Resource -> *lazy[*structure]
 	exprs          sync.Map // expression text -> *lazy[*fhirpath.Expression]
@@ -73,8 +73,8 @@ type Validator struct {
 	questionnaires sync.Map // *fhirpkg.Resource -> *lazy[*jnode]
 	extContexts    sync.Map // *fhirpkg.Resource -> *lazy[[]extensionContext]
 
-	resolved  sync.Map // resolveKey -> *fhirpkg.Resource, for canonicals found
-	valueDefs sync.Map // primitive type code -> *elemDef of its value element
+	resolved  sync.Map                  // resolveKey -> *fhirpkg.Resource, for canonicals found
+	valueDefs readMap[string, *elemDef] // primitive type code -> its value element
 	// absentResults caches invariant outcomes on values without the
 	// elements the invariant names, by expression and type (absent.go).
 	absentResults sync.Map // absentKey -> invariantResult
@@ -257,14 +257,14 @@ func (v *Validator) structureAt(url string, from *fhirpkg.Package) (*structure, 
 // typeStructure returns the core definition of a type, such as "HumanName"
 // or "Patient", or nil for an unknown type.
 func (v *Validator) typeStructure(code string) (*structure, error) {
-	if s, ok := v.types.Load(code); ok {
-		return s.(*structure), nil
+	if s, ok := v.types.load(code); ok {
+		return s, nil
 	}
 	s, err := v.structureAt(coreURL+code, v.core)
 	if err != nil || s == nil {
 		return nil, err
 	}
-	v.types.Store(code, s)
+	v.types.store(code, s)
 	return s, nil
 }
 

@@ -220,15 +220,13 @@ func (r *run) addOccurrences(g *group, p jprop, name, typ string, isExt bool, pa
 	}
 	start := fpStart(fpKids, jsonName)
 	// Primitive halves of the same member share occurrences.
-	var existing []*occurrence
-	for _, o := range g.occs {
-		if o.typ == typ {
-			existing = append(existing, o)
-		}
-	}
+	existing := r.occurrencesOf(g, typ)
 	if len(existing) > 0 && len(existing) != len(items) && isPrimitiveType(typ) {
 		r.errorf(outcome.CodeStructure, path+"."+p.name, "%q and %q must have the same number of items", name, "_"+name)
 		return
+	}
+	if len(existing) == 0 {
+		g.occs = r.occRoom(g.occs, len(items))
 	}
 	for i, item := range items {
 		var o *occurrence
@@ -252,6 +250,45 @@ func (r *run) addOccurrences(g *group, p jprop, name, typ string, isExt bool, pa
 		}
 	}
 }
+
+// occurrencesOf returns the occurrences of g whose type is typ. They are
+// g's own list when all have that type, which is the case but for choice
+// elements given under several names.
+func (r *run) occurrencesOf(g *group, typ string) []*occurrence {
+	n := 0
+	for _, o := range g.occs {
+		if o.typ == typ {
+			n++
+		}
+	}
+	if n == len(g.occs) {
+		return g.occs
+	}
+	out := make([]*occurrence, 0, n)
+	for _, o := range g.occs {
+		if o.typ == typ {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+// occRoom returns occs with room for n more, carved from a chunk of the
+// run when occs is empty. The result has exact capacity, so an append
+// past it moves to the heap and overwrites no other group's list.
+func (r *run) occRoom(occs []*occurrence, n int) []*occurrence {
+	if len(occs) > 0 || n > occRefChunk/4 {
+		return slices.Grow(occs, n)
+	}
+	if len(r.occRefs) < n {
+		r.occRefs = make([]*occurrence, occRefChunk)
+	}
+	room := r.occRefs[:0:n]
+	r.occRefs = r.occRefs[n:]
+	return room
+}
+
+const occRefChunk = 256
 
 // fpStart returns the index of the first FHIRPath child node built from
 // the JSON member jsonName, or -1.
