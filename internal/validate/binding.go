@@ -27,13 +27,13 @@ func (r *run) bind(o *occurrence, d *elemDef) {
 	}
 	if len(codings) == 0 {
 		if o.typ == "CodeableConcept" && b.strength != "preferred" {
-			r.add(sev, outcome.CodeRequired, o.path, "no code given; a code from value set %s is %s", b.valueSet, b.strength)
+			r.add(sev, outcome.CodeRequired, o.path(), "no code given; a code from value set %s is %s", b.valueSet, b.strength)
 		}
 		return
 	}
 	exp := r.v.expand(b.valueSet, d.owner.pkg)
 	if exp == nil {
-		r.infof(outcome.CodeNotFound, o.path, "value set %s is not loaded; the %s binding was not verified", b.valueSet, b.strength)
+		r.infof(outcome.CodeNotFound, o.path(), "value set %s is not loaded; the %s binding was not verified", b.valueSet, b.strength)
 		return
 	}
 	allKnown := true
@@ -45,10 +45,10 @@ func (r *run) bind(o *occurrence, d *elemDef) {
 		allKnown = allKnown && known
 	}
 	if !allKnown {
-		r.infof(outcome.CodeInformational, o.path, "membership in value set %s could not be verified offline", b.valueSet)
+		r.infof(outcome.CodeInformational, o.path(), "membership in value set %s could not be verified offline", b.valueSet)
 		return
 	}
-	r.add(sev, codeInvalid, o.path, "code is not in value set %s (%s binding)", b.valueSet, b.strength)
+	r.add(sev, codeInvalid, o.path(), "code is not in value set %s (%s binding)", b.valueSet, b.strength)
 }
 
 // bindingCodings returns the codes a binding applies to. applies is false

@@ -40,7 +40,7 @@ func (r *run) occurrence(o *occurrence, d *elemDef) {
 	}
 	t := d.typeRefOf(o.typ)
 	if d.contentRef == "" && len(d.types) > 0 && t == nil {
-		r.errorf(outcome.CodeStructure, o.path, "type %s is not allowed here (from %s)", o.typ, d.owner.label())
+		r.errorf(outcome.CodeStructure, o.path(), "type %s is not allowed here (from %s)", o.typ, d.owner.label())
 		return
 	}
 	isResource := t != nil && t.resource || t == nil && (o.typ == "Resource" || r.isResourceType(o.typ))
@@ -48,7 +48,7 @@ func (r *run) occurrence(o *occurrence, d *elemDef) {
 	case isPrimitiveType(o.typ):
 		r.primitive(o, d)
 	case isResource:
-		r.resourceAnyOf(o.val, o.path, o.fp, d.typeProfiles(resourceTypeOf(o, d)), d.owner.pkg)
+		r.resourceAnyOf(o.val, o.path(), o.fp, d.typeProfiles(resourceTypeOf(o, d)), d.owner.pkg)
 		return
 	default:
 		if !r.complex(o, d) {
@@ -59,7 +59,7 @@ func (r *run) occurrence(o *occurrence, d *elemDef) {
 	r.valueLimits(o, d)
 	r.bind(o, d)
 	if !isResourceElement(d) {
-		r.constraints(d, o.path, o.fp)
+		r.constraints(d, &o.at, o.fp)
 	}
 }
 
@@ -100,16 +100,16 @@ func isResourceElement(d *elemDef) bool {
 // returns false when the value is not an object at all.
 func (r *run) complex(o *occurrence, d *elemDef) bool {
 	if o.val.kind != kindObject {
-		r.errorf(outcome.CodeStructure, o.path, "a %s must be a JSON object", o.typ)
+		r.errorf(outcome.CodeStructure, o.path(), "a %s must be a JSON object", o.typ)
 		return false
 	}
 	container, typeRoot := r.containerFor(o, d)
 	if container == nil {
 		return true
 	}
-	r.members(o.val, container, o.path, o.fp, false)
+	r.members(o.val, container, &o.at, o.fp, false)
 	if typeRoot != nil {
-		r.constraints(typeRoot, o.path, o.fp)
+		r.constraints(typeRoot, &o.at, o.fp)
 	}
 	switch o.typ {
 	case "Extension":
@@ -119,10 +119,10 @@ func (r *run) complex(o *occurrence, d *elemDef) bool {
 	case "Attachment":
 		r.attachmentSize(o)
 	case "Coding":
-		r.codingInSystem(o.val, o.path)
+		r.codingInSystem(o.val, o.path())
 	case "CodeableConcept":
 		for i, c := range itemsOf(o.val.prop("coding")) {
-			r.codingInSystem(c, indexed(o.path+".coding", i))
+			r.codingInSystem(c, indexed(o.path()+".coding", i))
 		}
 	}
 	return true
@@ -142,7 +142,7 @@ func (r *run) containerFor(o *occurrence, d *elemDef) (container, typeRoot *elem
 		if s := r.firstProfile(t, d.owner.pkg); s != nil {
 			return s.root, s.root
 		}
-		r.warnf(outcome.CodeNotFound, o.path, "profile %s not found; the element was checked against %s only", t.profiles[0], o.typ)
+		r.warnf(outcome.CodeNotFound, o.path(), "profile %s not found; the element was checked against %s only", t.profiles[0], o.typ)
 	}
 	if o.typ == "Extension" {
 		if s := r.extensionDefinition(o, d); s != nil {
@@ -151,7 +151,7 @@ func (r *run) containerFor(o *occurrence, d *elemDef) (container, typeRoot *elem
 	}
 	s, err := r.v.typeStructure(o.typ)
 	if err != nil || s == nil {
-		r.errorf(outcome.CodeException, o.path, "no definition for type %s", o.typ)
+		r.errorf(outcome.CodeException, o.path(), "no definition for type %s", o.typ)
 		return nil, nil
 	}
 	return s.root, s.root
@@ -198,7 +198,7 @@ func (r *run) extensionShape(o *occurrence) {
 	}
 	hasExt := o.val.prop("extension") != nil
 	if hasValue == hasExt {
-		r.errorf(outcome.CodeInvariant, o.path, "ext-1: an extension must have either extensions or a value[x], not both")
+		r.errorf(outcome.CodeInvariant, o.path(), "ext-1: an extension must have either extensions or a value[x], not both")
 	}
 }
 
@@ -216,22 +216,22 @@ func (r *run) extensionDefinition(o *occurrence, d *elemDef) *structure {
 	s, err := r.v.structureAt(url, d.owner.pkg)
 	if err != nil || s == nil {
 		if r.v.allowedExtension(url) {
-			r.warnf(outcome.CodeNotFound, o.path, "extension %s is not defined in the loaded packages; its content was not verified", url)
+			r.warnf(outcome.CodeNotFound, o.path(), "extension %s is not defined in the loaded packages; its content was not verified", url)
 		} else {
-			r.errorf(outcome.CodeNotFound, o.path, "extension %s is not defined in the loaded packages, so it is not allowed", url)
+			r.errorf(outcome.CodeNotFound, o.path(), "extension %s is not defined in the loaded packages, so it is not allowed", url)
 		}
 		return nil
 	}
 	if s.typ != "Extension" {
-		r.errorf(outcome.CodeInvalid, o.path, "extension url %s names a %s definition, not an extension", url, s.typ)
+		r.errorf(outcome.CodeInvalid, o.path(), "extension url %s names a %s definition, not an extension", url, s.typ)
 		return nil
 	}
 	modifierSlot := d.name == "modifierExtension"
 	switch {
 	case s.root.isModifier && !modifierSlot:
-		r.errorf(outcome.CodeStructure, o.path, "extension %s is a modifier extension, so it must be sent in modifierExtension", url)
+		r.errorf(outcome.CodeStructure, o.path(), "extension %s is a modifier extension, so it must be sent in modifierExtension", url)
 	case !s.root.isModifier && modifierSlot:
-		r.errorf(outcome.CodeStructure, o.path, "extension %s is not a modifier extension, so it must not be sent in modifierExtension", url)
+		r.errorf(outcome.CodeStructure, o.path(), "extension %s is not a modifier extension, so it must not be sent in modifierExtension", url)
 	}
 	r.checkExtensionContext(o, s)
 	return s
@@ -240,7 +240,7 @@ func (r *run) extensionDefinition(o *occurrence, d *elemDef) *structure {
 // maxLength checks ElementDefinition.maxLength, in characters.
 func (r *run) maxLength(o *occurrence, d *elemDef) {
 	if d.maxLength > 0 && o.val != nil && o.val.kind == kindString && len([]rune(o.val.text)) > d.maxLength {
-		r.errorf(outcome.CodeTooLong, o.path, "value is longer than the maximum length %d", d.maxLength)
+		r.errorf(outcome.CodeTooLong, o.path(), "value is longer than the maximum length %d", d.maxLength)
 	}
 }
 
@@ -256,7 +256,7 @@ func (r *run) attachmentSize(o *occurrence) {
 		return // the base64Binary check reports it
 	}
 	if n, err := strconv.Atoi(size.text); err == nil && n != len(decoded) {
-		r.errorf(outcome.CodeValue, o.path+".size", "size is %d but the data contains %d bytes", n, len(decoded))
+		r.errorf(outcome.CodeValue, o.path()+".size", "size is %d but the data contains %d bytes", n, len(decoded))
 	}
 }
 

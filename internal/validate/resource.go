@@ -120,8 +120,9 @@ func (r *run) profilesOf(n *jnode, base *structure, path string, required []stri
 
 // against validates resource n against one definition of its type.
 func (r *run) against(n *jnode, s *structure, path string, fp *fhirpath.Node) {
-	r.members(n, s.root, path, fp, true)
-	r.constraints(s.root, path, fp)
+	at := rootLocation(path)
+	r.members(n, s.root, at, fp, true)
+	r.constraints(s.root, at, fp)
 }
 
 // resourceAnyOf validates a resource that must conform to at least one of

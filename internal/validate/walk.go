@@ -13,51 +13,58 @@ import (
 // value is split in JSON between "name" (val) and "_name" (ext), and either
 // may be nil.
 type occurrence struct {
-	val  *jnode
-	ext  *jnode
-	typ  string // type code: the single type, or the one a choice name selects
-	path string
-	fp   *fhirpath.Node
+	val *jnode
+	ext *jnode
+	typ string // type code: the single type, or the one a choice name selects
+	at  location
+	fp  *fhirpath.Node
 }
+
+// path returns the value's location in the instance.
+func (o *occurrence) path() string { return o.at.String() }
 
 // group is the occurrences of one child element definition.
 type group struct {
-	def        *elemDef
-	parentPath string
-	occs       []*occurrence
+	def    *elemDef
+	parent *location
+	occs   []*occurrence
 }
 
 // members validates the members of object n against the children of the
 // element definition c.
-func (r *run) members(n *jnode, c *elemDef, path string, fp *fhirpath.Node, isResource bool) {
+func (r *run) members(n *jnode, c *elemDef, at *location, fp *fhirpath.Node, isResource bool) {
 	if n.kind != kindObject {
-		r.errorf(outcome.CodeStructure, path, "must be a JSON object")
+		r.errorf(outcome.CodeStructure, at.String(), "must be a JSON object")
 		return
 	}
 	if !isResource && !hasContent(n) {
-		r.errorf(outcome.CodeInvariant, path, "ele-1: an element must have a value or children other than id")
+		r.errorf(outcome.CodeInvariant, at.String(), "ele-1: an element must have a value or children other than id")
 	}
-	r.memberElements(n, c, path, fp, isResource)
+	r.memberElementsAt(n, c, at, fp, isResource)
 }
 
 // memberElements groups the members of n by the children of c and
 // validates the groups. The list of groups is taken from the run's stack
 // and given back afterwards, because every object of the instance needs
-// one.
+// one. path is the location of n, already rendered.
 func (r *run) memberElements(n *jnode, c *elemDef, path string, fp *fhirpath.Node, isResource bool) {
+	r.memberElementsAt(n, c, rootLocation(path), fp, isResource)
+}
+
+func (r *run) memberElementsAt(n *jnode, c *elemDef, at *location, fp *fhirpath.Node, isResource bool) {
 	mark := len(r.groupStack)
-	groups := r.groupMembers(n, c, path, fp, isResource)
-	r.elements(c, groups, path)
+	groups := r.groupMembers(n, c, at, fp, isResource)
+	r.elements(c, groups, at)
 	clear(groups)
 	r.groupStack = r.groupStack[:mark]
 }
 
 // elements validates each child definition of c in definition order: the
 // groups of the members present, and the cardinality of the absent ones.
-func (r *run) elements(c *elemDef, groups []*group, path string) {
+func (r *run) elements(c *elemDef, groups []*group, at *location) {
 	for i, g := range groups {
 		if g == nil {
-			r.absent(c.children[i], path)
+			r.absent(c.children[i], at)
 			continue
 		}
 		r.element(g)
@@ -66,23 +73,24 @@ func (r *run) elements(c *elemDef, groups []*group, path string) {
 
 // newGroup and newOccurrence allocate from slabs of the run, because
 // every object of the instance needs them.
-func (r *run) newGroup(d *elemDef, parentPath string) *group {
+func (r *run) newGroup(d *elemDef, parent *location) *group {
 	if len(r.groupSlab) == 0 {
 		r.groupSlab = make([]group, 64)
 	}
 	g := &r.groupSlab[0]
 	r.groupSlab = r.groupSlab[1:]
-	g.def, g.parentPath = d, parentPath
+	g.def, g.parent = d, parent
 	return g
 }
 
-func (r *run) newOccurrence(typ, path string) *occurrence {
+func (r *run) newOccurrence(typ string, parent *location, name, ofType string, index int) *occurrence {
 	if len(r.occSlab) == 0 {
 		r.occSlab = make([]occurrence, 64)
 	}
 	o := &r.occSlab[0]
 	r.occSlab = r.occSlab[1:]
-	o.typ, o.path = typ, path
+	o.typ = typ
+	o.at = location{parent: parent, name: name, ofType: ofType, index: index}
 	return o
 }
 
@@ -90,11 +98,11 @@ func (r *run) newOccurrence(typ, path string) *occurrence {
 // only a minimum cardinality, of the element or of one of its slices, can
 // fail. It reports what element would for an empty group, building the
 // location only when there is an issue.
-func (r *run) absent(d *elemDef, parentPath string) {
+func (r *run) absent(d *elemDef, parent *location) {
 	if !d.requiredSomewhere() {
 		return
 	}
-	g := &group{def: d, parentPath: parentPath}
+	g := &group{def: d, parent: parent}
 	r.element(g)
 }
 
@@ -114,7 +122,7 @@ func hasContent(n *jnode) bool {
 // returns one entry per child definition, in definition order: the group
 // of the child's members, or nil for a child without members. The list
 // is pushed on the run's group stack, from which memberElements pops it.
-func (r *run) groupMembers(n *jnode, c *elemDef, path string, fp *fhirpath.Node, isResource bool) []*group {
+func (r *run) groupMembers(n *jnode, c *elemDef, at *location, fp *fhirpath.Node, isResource bool) []*group {
 	mark := len(r.groupStack)
 	r.groupStack = slices.Grow(r.groupStack, len(c.children))[:mark+len(c.children)]
 	groups := r.groupStack[mark:]
@@ -130,18 +138,18 @@ func (r *run) groupMembers(n *jnode, c *elemDef, path string, fp *fhirpath.Node,
 		}
 		i, typ := matchChild(c, name)
 		if i < 0 {
-			r.errorf(outcome.CodeStructure, path+"."+p.name, "unknown element %q", p.name)
+			r.errorf(outcome.CodeStructure, at.child(p.name), "unknown element %q", p.name)
 			continue
 		}
 		if groups[i] == nil {
-			groups[i] = r.newGroup(c.children[i], path)
+			groups[i] = r.newGroup(c.children[i], at)
 		}
 		g := groups[i]
 		if isExt && !isPrimitiveType(typ) {
-			r.errorf(outcome.CodeStructure, path+"."+p.name, "%q is not a primitive element, so it has no %q form", name, p.name)
+			r.errorf(outcome.CodeStructure, at.child(p.name), "%q is not a primitive element, so it has no %q form", name, p.name)
 			continue
 		}
-		r.addOccurrences(g, p, name, typ, isExt, path, fpKids)
+		r.addOccurrences(g, p, name, typ, isExt, at, fpKids)
 	}
 	return groups
 }
@@ -193,12 +201,12 @@ func singleType(d *elemDef) string {
 // addOccurrences adds the values of one JSON member to its group. Arrays
 // are required exactly where the base definition repeats, and "name" and
 // "_name" arrays are aligned by index.
-func (r *run) addOccurrences(g *group, p jprop, name, typ string, isExt bool, path string, fpKids []*fhirpath.Node) {
+func (r *run) addOccurrences(g *group, p jprop, name, typ string, isExt bool, at *location, fpKids []*fhirpath.Node) {
 	repeats := g.def.baseMax != 1 && g.def.baseMax != 0
 	jsonName := name
 	// The location is the element's path, with the type of a choice
 	// (".ofType(Quantity)", which the member name ends with) and the index
-	// of a repeating element. Each is built in one concatenation.
+	// of a repeating element.
 	ofType := ""
 	if g.def.choice {
 		ofType = name[len(g.def.name):]
@@ -206,15 +214,15 @@ func (r *run) addOccurrences(g *group, p jprop, name, typ string, isExt bool, pa
 	items := []*jnode{p.val}
 	switch {
 	case repeats && p.val.kind != kindArray:
-		r.errorf(outcome.CodeStructure, path+"."+p.name, "%q repeats, so its JSON value must be an array", p.name)
+		r.errorf(outcome.CodeStructure, at.child(p.name), "%q repeats, so its JSON value must be an array", p.name)
 		return
 	case !repeats && p.val.kind == kindArray:
-		r.errorf(outcome.CodeStructure, path+"."+p.name, "%q does not repeat, so its JSON value must not be an array", p.name)
+		r.errorf(outcome.CodeStructure, at.child(p.name), "%q does not repeat, so its JSON value must not be an array", p.name)
 		return
 	case repeats:
 		items = p.val.items
 		if len(items) == 0 {
-			r.errorf(outcome.CodeStructure, path+"."+p.name, "arrays must not be empty")
+			r.errorf(outcome.CodeStructure, at.child(p.name), "arrays must not be empty")
 			return
 		}
 	}
@@ -222,7 +230,7 @@ func (r *run) addOccurrences(g *group, p jprop, name, typ string, isExt bool, pa
 	// Primitive halves of the same member share occurrences.
 	existing := r.occurrencesOf(g, typ)
 	if len(existing) > 0 && len(existing) != len(items) && isPrimitiveType(typ) {
-		r.errorf(outcome.CodeStructure, path+"."+p.name, "%q and %q must have the same number of items", name, "_"+name)
+		r.errorf(outcome.CodeStructure, at.child(p.name), "%q and %q must have the same number of items", name, "_"+name)
 		return
 	}
 	if len(existing) == 0 {
@@ -233,13 +241,17 @@ func (r *run) addOccurrences(g *group, p jprop, name, typ string, isExt bool, pa
 		if i < len(existing) {
 			o = existing[i]
 		} else {
-			o = r.newOccurrence(typ, occurrencePath(path, g.def.name, ofType, repeats, i))
+			index := -1
+			if repeats {
+				index = i
+			}
+			o = r.newOccurrence(typ, at, g.def.name, ofType, index)
 			o.fp = fpAt(fpKids, start, i, jsonName)
 			g.occs = append(g.occs, o)
 		}
 		if item.kind == kindNull {
 			if !isPrimitiveType(typ) || !repeats {
-				r.errorf(outcome.CodeStructure, o.path, "null is not allowed here")
+				r.errorf(outcome.CodeStructure, o.path(), "null is not allowed here")
 			}
 			continue
 		}
@@ -311,18 +323,6 @@ func fpAt(kids []*fhirpath.Node, start, i int, jsonName string) *fhirpath.Node {
 	return kids[start+i]
 }
 
-func occurrencePath(parent, name, ofType string, repeats bool, i int) string {
-	switch {
-	case ofType == "" && !repeats:
-		return parent + "." + name
-	case ofType == "":
-		return parent + "." + name + "[" + strconv.Itoa(i) + "]"
-	case !repeats:
-		return parent + "." + name + ".ofType(" + ofType + ")"
-	}
-	return parent + "." + name + ".ofType(" + ofType + ")[" + strconv.Itoa(i) + "]"
-}
-
 func indexed(path string, i int) string {
 	return path + "[" + strconv.Itoa(i) + "]"
 }
@@ -362,4 +362,4 @@ func (r *run) element(g *group) {
 
 // path returns the location used for cardinality issues: the element's
 // path in the parent, without an index.
-func (g *group) path() string { return g.parentPath + "." + g.def.name }
+func (g *group) path() string { return g.parent.child(g.def.name) }
