@@ -127,9 +127,9 @@ func (r *run) groupMembers(n *jnode, c *elemDef, at *location, fp *fhirpath.Node
 	r.groupStack = slices.Grow(r.groupStack, len(c.children))[:mark+len(c.children)]
 	groups := r.groupStack[mark:]
 	clear(groups)
-	var fpKids []*fhirpath.Node
+	kids := fpChildren{}
 	if fp != nil {
-		fpKids = fp.Children()
+		kids.nodes = fp.Children()
 	}
 	for _, p := range n.props {
 		name, isExt := strings.CutPrefix(p.name, "_")
@@ -149,7 +149,7 @@ func (r *run) groupMembers(n *jnode, c *elemDef, at *location, fp *fhirpath.Node
 			r.errorf(outcome.CodeStructure, at.child(p.name), "%q is not a primitive element, so it has no %q form", name, p.name)
 			continue
 		}
-		r.addOccurrences(g, p, name, typ, isExt, at, fpKids)
+		r.addOccurrences(g, p, name, typ, isExt, at, &kids)
 	}
 	return groups
 }
@@ -201,7 +201,7 @@ func singleType(d *elemDef) string {
 // addOccurrences adds the values of one JSON member to its group. Arrays
 // are required exactly where the base definition repeats, and "name" and
 // "_name" arrays are aligned by index.
-func (r *run) addOccurrences(g *group, p jprop, name, typ string, isExt bool, at *location, fpKids []*fhirpath.Node) {
+func (r *run) addOccurrences(g *group, p jprop, name, typ string, isExt bool, at *location, kids *fpChildren) {
 	repeats := g.def.baseMax != 1 && g.def.baseMax != 0
 	jsonName := name
 	// The location is the element's path, with the type of a choice
@@ -226,12 +226,15 @@ func (r *run) addOccurrences(g *group, p jprop, name, typ string, isExt bool, at
 			return
 		}
 	}
-	start := fpStart(fpKids, jsonName)
 	// Primitive halves of the same member share occurrences.
 	existing := r.occurrencesOf(g, typ)
 	if len(existing) > 0 && len(existing) != len(items) && isPrimitiveType(typ) {
 		r.errorf(outcome.CodeStructure, at.child(p.name), "%q and %q must have the same number of items", name, "_"+name)
 		return
+	}
+	start := -1
+	if len(existing) < len(items) {
+		start = kids.start(jsonName)
 	}
 	if len(existing) == 0 {
 		g.occs = r.occRoom(g.occs, len(items))
@@ -246,7 +249,7 @@ func (r *run) addOccurrences(g *group, p jprop, name, typ string, isExt bool, at
 				index = i
 			}
 			o = r.newOccurrence(typ, at, g.def.name, ofType, index)
-			o.fp = fpAt(fpKids, start, i, jsonName)
+			o.fp = fpAt(kids.nodes, start, i, jsonName)
 			g.occs = append(g.occs, o)
 		}
 		if item.kind == kindNull {
@@ -302,11 +305,28 @@ func (r *run) occRoom(occs []*occurrence, n int) []*occurrence {
 
 const occRefChunk = 256
 
-// fpStart returns the index of the first FHIRPath child node built from
-// the JSON member jsonName, or -1.
-func fpStart(kids []*fhirpath.Node, jsonName string) int {
-	for i, k := range kids {
-		if k.JSONName() == jsonName {
+// fpChildren are the FHIRPath child nodes of an object, which the builder
+// adds in document order with the nodes of one member, and of both halves
+// of a primitive member, next to each other.
+type fpChildren struct {
+	nodes  []*fhirpath.Node
+	cursor int // where the last member's nodes start
+}
+
+// start returns the index of the first node built from the JSON member
+// jsonName, or -1. Members are read in document order, so the search
+// starts where the last member's nodes do and wraps around. It finds the
+// first node of the member's run, because the start of another member's
+// run is never inside it.
+func (k *fpChildren) start(jsonName string) int {
+	n := len(k.nodes)
+	for j := range n {
+		i := k.cursor + j
+		if i >= n {
+			i -= n
+		}
+		if k.nodes[i].JSONName() == jsonName {
+			k.cursor = i
 			return i
 		}
 	}
