@@ -29,10 +29,10 @@ type run struct {
 	// not expand during the invariant being evaluated.
 	unknownMembership bool
 
-	groupSlab  []group       // see newGroup
-	groupStack []*group      // see memberElements
-	occSlab    []occurrence  // see newOccurrence
-	occRefs    []*occurrence // see occRoom
+	groups     chunks[group]       // see newGroup
+	groupStack []*group            // see memberElements
+	occs       chunks[occurrence]  // see newOccurrence
+	occRefs    chunks[*occurrence] // see occRoom
 
 	resources []*resourceFrame     // resources being validated, innermost last
 	bundles   []*bundleIndex       // Bundles being validated, innermost last
@@ -64,10 +64,6 @@ type resourceFrame struct {
 	node      *jnode
 	path      string
 	contained bool // a contained resource, whose references resolve in its container
-}
-
-func newRun(v *Validator) *run {
-	return &run{v: v, seen: map[issueKey]struct{}{}, evaluated: map[evalKey]struct{}{}, conforms: map[conformKey]*bool{}}
 }
 
 // add records an issue once, so the same problem found through the base

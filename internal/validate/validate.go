@@ -208,6 +208,7 @@ func (v *Validator) Validate(body []byte, profiles ...string) (*Result, error) {
 	// copies, so that it does not hold the document alive.
 	res := &Result{ResourceType: strings.Clone(tree.str("resourceType")), ID: strings.Clone(tree.str("id"))}
 	r := newRun(v)
+	defer r.release()
 	if err := r.document(tree, body, profiles); err != nil {
 		return nil, err
 	}

@@ -53,10 +53,18 @@ func (r *run) memberElements(n *jnode, c *elemDef, path string, fp *fhirpath.Nod
 
 func (r *run) memberElementsAt(n *jnode, c *elemDef, at *location, fp *fhirpath.Node, isResource bool) {
 	mark := len(r.groupStack)
+	groupsMark, occsMark, refsMark := r.groups.mark(), r.occs.mark(), r.occRefs.mark()
 	groups := r.groupMembers(n, c, at, fp, isResource)
 	r.elements(c, groups, at)
 	clear(groups)
 	r.groupStack = r.groupStack[:mark]
+
+	// The groups and occurrences of n's members are dead now: values
+	// deeper down were released when their objects were done, and no
+	// issue or cache keeps a pointer to them.
+	r.groups.release(groupsMark)
+	r.occs.release(occsMark)
+	r.occRefs.release(refsMark)
 }
 
 // elements validates each child definition of c in definition order: the
@@ -71,24 +79,16 @@ func (r *run) elements(c *elemDef, groups []*group, at *location) {
 	}
 }
 
-// newGroup and newOccurrence allocate from slabs of the run, because
+// newGroup and newOccurrence allocate from chunks of the run, because
 // every object of the instance needs them.
 func (r *run) newGroup(d *elemDef, parent *location) *group {
-	if len(r.groupSlab) == 0 {
-		r.groupSlab = make([]group, 64)
-	}
-	g := &r.groupSlab[0]
-	r.groupSlab = r.groupSlab[1:]
+	g := r.groups.one()
 	g.def, g.parent = d, parent
 	return g
 }
 
 func (r *run) newOccurrence(typ string, parent *location, name, ofType string, index int) *occurrence {
-	if len(r.occSlab) == 0 {
-		r.occSlab = make([]occurrence, 64)
-	}
-	o := &r.occSlab[0]
-	r.occSlab = r.occSlab[1:]
+	o := r.occs.one()
 	o.typ = typ
 	o.at = location{parent: parent, name: name, ofType: ofType, index: index}
 	return o
@@ -289,21 +289,13 @@ func (r *run) occurrencesOf(g *group, typ string) []*occurrence {
 }
 
 // occRoom returns occs with room for n more, carved from a chunk of the
-// run when occs is empty. The result has exact capacity, so an append
-// past it moves to the heap and overwrites no other group's list.
+// run when occs is empty.
 func (r *run) occRoom(occs []*occurrence, n int) []*occurrence {
-	if len(occs) > 0 || n > occRefChunk/4 {
+	if len(occs) > 0 {
 		return slices.Grow(occs, n)
 	}
-	if len(r.occRefs) < n {
-		r.occRefs = make([]*occurrence, occRefChunk)
-	}
-	room := r.occRefs[:0:n]
-	r.occRefs = r.occRefs[n:]
-	return room
+	return r.occRefs.take(n)[:0]
 }
-
-const occRefChunk = 256
 
 // fpChildren are the FHIRPath child nodes of an object, which the builder
 // adds in document order with the nodes of one member, and of both halves
