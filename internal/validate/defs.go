@@ -119,6 +119,7 @@ type slicing struct {
 
 type discriminator struct {
 	typ, path string
+	steps     []string // path split into steps (splitPath), once per definition
 }
 
 // rawStructure is the JSON form of the parts of a StructureDefinition the
@@ -332,7 +333,7 @@ func compileElement(msg json.RawMessage) (*elemDef, error) {
 	if raw.Slicing != nil {
 		e.slicing = &slicing{rules: raw.Slicing.Rules, ordered: raw.Slicing.Ordered}
 		for _, d := range raw.Slicing.Discriminator {
-			e.slicing.discriminators = append(e.slicing.discriminators, discriminator{typ: d.Type, path: d.Path})
+			e.slicing.discriminators = append(e.slicing.discriminators, discriminator{typ: d.Type, path: d.Path, steps: splitPath(d.Path)})
 		}
 	}
 	values, err := readValueMembers(msg)

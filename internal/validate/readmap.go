@@ -6,22 +6,36 @@ import (
 )
 
 // readMap is a map for caches that are read on every node of an instance
-// and written rarely: reads load an immutable map without locking or
-// hashing through an interface, as sync.Map does, and each write copies
-// the map. It suits caches whose keys come from the loaded definitions,
-// so that the number of writes, and the size, are bounded.
+// and written rarely. Reads of entries that have settled load an
+// immutable map, without locking and without hashing the key through an
+// interface as sync.Map does. New entries wait in a locked map until
+// they have been read as often as that map has entries, or until it
+// holds a quarter as many entries as the immutable one, and then the
+// two are merged into a new immutable map, so that a write costs O(1)
+// amortized.
 type readMap[K comparable, V any] struct {
-	mu sync.Mutex
-	m  atomic.Pointer[map[K]V]
+	read   atomic.Pointer[map[K]V]
+	mu     sync.Mutex
+	dirty  map[K]V // entries not yet in read
+	misses int     // reads served from dirty since the last merge
 }
 
 func (c *readMap[K, V]) load(k K) (V, bool) {
-	if m := c.m.Load(); m != nil {
-		v, ok := (*m)[k]
-		return v, ok
+	if m := c.read.Load(); m != nil {
+		if v, ok := (*m)[k]; ok {
+			return v, true
+		}
 	}
-	var zero V
-	return zero, false
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	v, ok := c.dirty[k]
+	if ok {
+		c.misses++
+		if c.misses >= len(c.dirty) {
+			c.merge()
+		}
+	}
+	return v, ok
 }
 
 // store adds k. A value already stored for k is kept, so that readers
@@ -29,19 +43,39 @@ func (c *readMap[K, V]) load(k K) (V, bool) {
 func (c *readMap[K, V]) store(k K, v V) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	old := c.m.Load()
-	var next map[K]V
-	if old == nil {
-		next = map[K]V{k: v}
-	} else {
-		if _, ok := (*old)[k]; ok {
+	if m := c.read.Load(); m != nil {
+		if _, ok := (*m)[k]; ok {
 			return
 		}
-		next = make(map[K]V, len(*old)+1)
-		for key, val := range *old {
-			next[key] = val
+	}
+	if _, ok := c.dirty[k]; ok {
+		return
+	}
+	if c.dirty == nil {
+		c.dirty = map[K]V{}
+	}
+	c.dirty[k] = v
+	if read := c.read.Load(); read == nil || len(c.dirty) > len(*read)/4 {
+		c.merge()
+	}
+}
+
+// merge moves the dirty entries into a new immutable map. c.mu is held.
+func (c *readMap[K, V]) merge() {
+	size := len(c.dirty)
+	old := c.read.Load()
+	if old != nil {
+		size += len(*old)
+	}
+	next := make(map[K]V, size)
+	if old != nil {
+		for k, v := range *old {
+			next[k] = v
 		}
+	}
+	for k, v := range c.dirty {
 		next[k] = v
 	}
-	c.m.Store(&next)
+	c.read.Store(&next)
+	c.dirty, c.misses = nil, 0
 }

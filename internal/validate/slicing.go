@@ -95,7 +95,7 @@ func (r *run) sliceMatches(d, s *elemDef, o *occurrence) bool {
 
 // discriminate tests one discriminator of slice s against a value.
 func (r *run) discriminate(disc discriminator, s *elemDef, o *occurrence) bool {
-	steps := splitPath(disc.path)
+	steps := disc.steps
 	target := r.defAt(s, o.typ, steps)
 	actual := r.nodesAt([]typedNode{{node: o.val, typ: o.typ}}, steps)
 	switch disc.typ {

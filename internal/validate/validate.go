@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gatehouse-health/gatehouse/internal/fhirpath"
@@ -73,8 +74,9 @@ type Validator struct {
 	questionnaires sync.Map // *fhirpkg.Resource -> *lazy[*jnode]
 	extContexts    sync.Map // *fhirpkg.Resource -> *lazy[[]extensionContext]
 
-	resolved  sync.Map                  // resolveKey -> *fhirpkg.Resource, for canonicals found
-	valueDefs readMap[string, *elemDef] // primitive type code -> its value element
+	resolved  readMap[resolveKey, *fhirpkg.Resource] // see resolve
+	misses    atomic.Int64                           // misses cached in resolved
+	valueDefs readMap[string, *elemDef]              // primitive type code -> its value element
 	// absentResults caches invariant outcomes on values without the
 	// elements the invariant names, by expression and type (absent.go).
 	absentResults sync.Map // absentKey -> invariantResult
@@ -219,13 +221,15 @@ func (v *Validator) Validate(body []byte, profiles ...string) (*Result, error) {
 // resolve finds a conformance resource by canonical URL as seen from a
 // package (nil for the instance): that package's scope first, then the
 // context packages, then the highest version.
-// Resources found are cached, because the package set does not change
-// after New. Misses are not: the instance chooses those URLs, so caching
-// them would let one sender grow the cache without bound.
+// Results are cached, because the package set does not change after New.
+// Misses are cached only up to maxCachedMisses: the instance chooses those
+// URLs, so caching all of them would let senders grow the cache without
+// bound. Keys are copied, because a URL read from an instance shares the
+// memory of the whole document.
 func (v *Validator) resolve(url string, from *fhirpkg.Package) *fhirpkg.Resource {
 	key := resolveKey{url: url, from: from}
-	if res, ok := v.resolved.Load(key); ok {
-		return res.(*fhirpkg.Resource)
+	if res, ok := v.resolved.load(key); ok {
+		return res
 	}
 	var res *fhirpkg.Resource
 	if len(v.context) == 0 {
@@ -234,11 +238,17 @@ func (v *Validator) resolve(url string, from *fhirpkg.Package) *fhirpkg.Resource
 		scopes := make([]*fhirpkg.Package, 0, 1+len(v.context))
 		res = v.set.Resolve(url, append(append(scopes, from), v.context...)...)
 	}
-	if res != nil {
-		v.resolved.Store(key, res)
+	if res != nil || v.misses.Add(1) <= maxCachedMisses {
+		key.url = strings.Clone(url)
+		v.resolved.store(key, res)
 	}
 	return res
 }
+
+// maxCachedMisses bounds the canonical URLs resolve remembers as not
+// found. Code systems named by instances that are not loaded (SNOMED CT,
+// LOINC) are looked up on every coding, so a small number covers them.
+const maxCachedMisses = 4096
 
 type resolveKey struct {
 	url  string
