@@ -49,12 +49,12 @@ func (r *run) invariant(c *constraint, d *elemDef, at *location, fp *fhirpath.No
 		r.reportInvariant(c, d, at, r.evalInvariant(c, fp))
 		return
 	}
-	if got, ok := r.v.absentResults.Load(key); ok {
-		r.reportInvariant(c, d, at, got.(invariantResult))
+	if got, ok := r.v.absentResults.load(key); ok {
+		r.reportInvariant(c, d, at, got)
 		return
 	}
 	res := r.evalInvariant(c, fp)
-	r.v.absentResults.Store(key, res)
+	r.v.absentResults.store(key, res)
 	r.reportInvariant(c, d, at, res)
 }
 

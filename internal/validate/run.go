@@ -34,6 +34,11 @@ type run struct {
 	occs       chunks[occurrence]  // see newOccurrence
 	occRefs    chunks[*occurrence] // see occRoom
 
+	// spareSeen and spareEvaluated are emptied maps that sandbox reuses,
+	// because slice matching and profile checks run one per value.
+	spareSeen      []map[issueKey]struct{}
+	spareEvaluated []map[evalKey]struct{}
+
 	resources []*resourceFrame     // resources being validated, innermost last
 	bundles   []*bundleIndex       // Bundles being validated, innermost last
 	conforms  map[conformKey]*bool // profile checks of resources, nil while in progress
@@ -111,14 +116,25 @@ func (r *run) errorCount() int {
 // sandbox runs fn with a fresh issue list and returns the issues fn
 // recorded, leaving the run's own list unchanged.
 func (r *run) sandbox(fn func()) []outcome.Issue {
-	savedIssues, savedSeen := r.issues, r.seen
-	r.issues, r.seen = nil, map[issueKey]struct{}{}
-	savedEval := r.evaluated
-	r.evaluated = map[evalKey]struct{}{}
+	savedIssues, savedSeen, savedEval := r.issues, r.seen, r.evaluated
+	r.issues, r.seen, r.evaluated = nil, takeMap(&r.spareSeen), takeMap(&r.spareEvaluated)
 	fn()
 	got := r.issues
+	r.spareSeen = append(r.spareSeen, clearedMap(r.seen))
+	r.spareEvaluated = append(r.spareEvaluated, clearedMap(r.evaluated))
 	r.issues, r.seen, r.evaluated = savedIssues, savedSeen, savedEval
 	return got
+}
+
+// takeMap returns an empty map from a list of spares, or a new one.
+func takeMap[K comparable, V any](spares *[]map[K]V) map[K]V {
+	if n := len(*spares); n > 0 {
+		m := (*spares)[n-1]
+		(*spares)[n-1] = nil
+		*spares = (*spares)[:n-1]
+		return m
+	}
+	return map[K]V{}
 }
 
 // merge records issues found in a sandbox.
