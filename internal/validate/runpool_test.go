@@ -146,12 +146,13 @@ func TestResolveCachesBoundedMisses(t *testing.T) {
 	if res := v.resolve("http://example.org/CodeSystem/none", nil); res != nil {
 		t.Fatal("unknown URL resolved")
 	}
-	if _, ok := v.resolved.load(resolveKey{url: "http://example.org/CodeSystem/none"}); !ok {
+	cache, _ := v.resolved.load(nil)
+	if _, ok := cache.load("http://example.org/CodeSystem/none"); !ok {
 		t.Error("miss not cached")
 	}
 	v.misses.Store(maxCachedMisses)
 	v.resolve("http://example.org/CodeSystem/other", nil)
-	if _, ok := v.resolved.load(resolveKey{url: "http://example.org/CodeSystem/other"}); ok {
+	if _, ok := cache.load("http://example.org/CodeSystem/other"); ok {
 		t.Errorf("miss cached past the limit of %d", maxCachedMisses)
 	}
 }

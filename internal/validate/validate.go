@@ -74,9 +74,11 @@ type Validator struct {
 	questionnaires sync.Map // *fhirpkg.Resource -> *lazy[*jnode]
 	extContexts    sync.Map // *fhirpkg.Resource -> *lazy[[]extensionContext]
 
-	resolved  readMap[resolveKey, *fhirpkg.Resource] // see resolve
-	misses    atomic.Int64                           // misses cached in resolved
-	valueDefs readMap[string, *elemDef]              // primitive type code -> its value element
+	// resolved caches resolve per package, so that lookups hash a pointer
+	// and a string rather than a struct of both.
+	resolved  readMap[*fhirpkg.Package, *readMap[string, *fhirpkg.Resource]]
+	misses    atomic.Int64              // misses cached in resolved
+	valueDefs readMap[string, *elemDef] // primitive type code -> its value element
 	// absentResults caches invariant outcomes on values without the
 	// elements the invariant names, by expression and type (absent.go).
 	absentResults readMap[absentKey, invariantResult]
@@ -227,8 +229,13 @@ func (v *Validator) Validate(body []byte, profiles ...string) (*Result, error) {
 // bound. Keys are copied, because a URL read from an instance shares the
 // memory of the whole document.
 func (v *Validator) resolve(url string, from *fhirpkg.Package) *fhirpkg.Resource {
-	key := resolveKey{url: url, from: from}
-	if res, ok := v.resolved.load(key); ok {
+	cache, ok := v.resolved.load(from)
+	if !ok {
+		// Packages are fixed after New, so the caches are bounded.
+		v.resolved.store(from, &readMap[string, *fhirpkg.Resource]{})
+		cache, _ = v.resolved.load(from)
+	}
+	if res, ok := cache.load(url); ok {
 		return res
 	}
 	var res *fhirpkg.Resource
@@ -239,8 +246,7 @@ func (v *Validator) resolve(url string, from *fhirpkg.Package) *fhirpkg.Resource
 		res = v.set.Resolve(url, append(append(scopes, from), v.context...)...)
 	}
 	if res != nil || v.misses.Add(1) <= maxCachedMisses {
-		key.url = strings.Clone(url)
-		v.resolved.store(key, res)
+		cache.store(strings.Clone(url), res)
 	}
 	return res
 }
@@ -249,11 +255,6 @@ func (v *Validator) resolve(url string, from *fhirpkg.Package) *fhirpkg.Resource
 // found. Code systems named by instances that are not loaded (SNOMED CT,
 // LOINC) are looked up on every coding, so a small number covers them.
 const maxCachedMisses = 4096
-
-type resolveKey struct {
-	url  string
-	from *fhirpkg.Package
-}
 
 // structureAt resolves a StructureDefinition by canonical URL, as seen from
 // a package (nil for the instance), and compiles it once.
