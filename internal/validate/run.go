@@ -33,6 +33,7 @@ type run struct {
 	groupStack []*group            // see memberElements
 	occs       chunks[occurrence]  // see newOccurrence
 	occRefs    chunks[*occurrence] // see occRoom
+	tree       treeArena           // the instance's tree
 
 	// spareSeen and spareEvaluated are emptied maps that sandbox reuses,
 	// because slice matching and profile checks run one per value.

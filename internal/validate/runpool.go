@@ -101,6 +101,7 @@ func (r *run) release() {
 	r.groups.reset()
 	r.occs.reset()
 	r.occRefs.reset()
+	r.tree.reset()
 	clear(r.groupStack)
 	r.groupStack = r.groupStack[:0]
 	clear(r.resources)

@@ -204,15 +204,15 @@ func (r *Result) OperationOutcome() *outcome.OperationOutcome {
 // yields a Result with a fatal issue, not an error. The error is for
 // failures of the validator itself, such as a damaged definition.
 func (v *Validator) Validate(body []byte, profiles ...string) (*Result, error) {
-	tree, err := parseTree(body, v.limits)
+	r := newRun(v)
+	defer r.release()
+	tree, err := parseTreeIn(body, v.limits, &r.tree)
 	if err != nil {
 		return &Result{Issues: []outcome.Issue{{Severity: outcome.Fatal, Code: outcome.CodeStructure, Diagnostics: err.Error()}}}, nil
 	}
 	// The tree's strings share the document's memory, and the Result keeps
 	// copies, so that it does not hold the document alive.
 	res := &Result{ResourceType: strings.Clone(tree.str("resourceType")), ID: strings.Clone(tree.str("id"))}
-	r := newRun(v)
-	defer r.release()
 	if err := r.document(tree, body, profiles); err != nil {
 		return nil, err
 	}
