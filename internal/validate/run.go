@@ -29,11 +29,12 @@ type run struct {
 	// not expand during the invariant being evaluated.
 	unknownMembership bool
 
-	groups     chunks[group]       // see newGroup
-	groupStack []*group            // see memberElements
-	occs       chunks[occurrence]  // see newOccurrence
-	occRefs    chunks[*occurrence] // see occRoom
-	tree       treeArena           // the instance's tree
+	groups     chunks[group]         // see newGroup
+	groupStack []*group              // see memberElements
+	occs       chunks[occurrence]    // see newOccurrence
+	occRefs    chunks[*occurrence]   // see occRoom
+	tree       treeArena             // the instance's tree
+	fpTree     fhirpath.DecodedArena // the instance's FHIRPath tree
 
 	// spareSeen and spareEvaluated are emptied maps that sandbox reuses,
 	// because slice matching and profile checks run one per value.
@@ -161,7 +162,7 @@ func countErrors(issues []outcome.Issue) int {
 
 // document validates the top-level resource.
 func (r *run) document(tree *jnode, body []byte, profiles []string) error {
-	fp, err := fhirpath.ParseDecoded(tree, body)
+	fp, err := fhirpath.ParseDecodedIn(tree, body, &r.fpTree)
 	if err != nil {
 		r.fpFailed = true
 	}

@@ -102,6 +102,7 @@ func (r *run) release() {
 	r.occs.reset()
 	r.occRefs.reset()
 	r.tree.reset()
+	r.fpTree.Reset()
 	clear(r.groupStack)
 	r.groupStack = r.groupStack[:0]
 	clear(r.resources)
