@@ -133,12 +133,9 @@ func (r *run) constraints(d *elemDef, at *location, fp *fhirpath.Node) {
 		if c.skip {
 			continue
 		}
-		key := evalKey{id: c.id, node: fp}
-		if _, done := r.evaluated[key]; done {
-			continue
+		if r.firstEvaluation(c.id, fp) {
+			r.invariant(c, d, at, fp)
 		}
-		r.evaluated[key] = struct{}{}
-		r.invariant(c, d, at, fp)
 	}
 }
 

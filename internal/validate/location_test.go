@@ -2,6 +2,7 @@ package validate
 
 import (
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/gatehouse-health/gatehouse/internal/fhirpath"
@@ -76,5 +77,49 @@ func TestFPChildrenStart(t *testing.T) {
 		if got := kids.start(name); got != want {
 			t.Errorf("start(%q) = %d, want %d", name, got, want)
 		}
+	}
+}
+
+// An element and its type, and a base definition and its profiles, carry
+// copies of one invariant. Each must be reported once per node, whether
+// the resource is walked once or once per profile, and for resources
+// contained in it.
+func TestInvariantCopiesReportedOnce(t *testing.T) {
+	tests := []struct {
+		name     string
+		doc      string
+		profiles []string
+		key      string
+		path     string
+	}{
+		{"element and type", `{"resourceType":"Patient","generalPractitioner":[{"reference":"#missing"}]}`, nil,
+			"ref-1", "Patient.generalPractitioner[0]"},
+		{"two profiles", `{"resourceType":"Observation","status":"final","code":{"text":"x"},"valueQuantity":{"value":1},"dataAbsentReason":{"text":"x"}}`,
+			[]string{"http://hl7.org/fhir/StructureDefinition/vitalsigns", "http://hl7.org/fhir/StructureDefinition/bodyweight"},
+			"obs-6", "Observation"},
+		{"contained, two profiles", `{"resourceType":"Patient","contained":[{"resourceType":"Observation","id":"o","status":"final","code":{"text":"x"},"valueQuantity":{"value":1},"dataAbsentReason":{"text":"x"}}],"generalPractitioner":[{"reference":"#missing"}],"link":[{"type":"seealso","other":{"reference":"#o"}}]}`,
+			[]string{"http://hl7.org/fhir/StructureDefinition/Patient", "http://hl7.org/fhir/us/core/StructureDefinition/us-core-patient"},
+			"obs-6", "Patient.contained[0]"},
+		{"element and type, two profiles", `{"resourceType":"Patient","generalPractitioner":[{"reference":"#missing"}]}`,
+			[]string{"http://hl7.org/fhir/StructureDefinition/Patient", "http://hl7.org/fhir/us/core/StructureDefinition/us-core-patient"},
+			"ref-1", "Patient.generalPractitioner[0]"},
+	}
+	v := shared(t)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res, err := v.Validate([]byte(tt.doc), tt.profiles...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := 0
+			for _, is := range res.Issues {
+				if strings.HasPrefix(is.Diagnostics, tt.key+":") && slices.Equal(is.Expression, []string{tt.path}) {
+					n++
+				}
+			}
+			if n != 1 {
+				t.Errorf("%s at %s reported %d times, want once; issues: %+v", tt.key, tt.path, n, res.Issues)
+			}
+		})
 	}
 }

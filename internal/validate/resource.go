@@ -29,10 +29,12 @@ func (r *run) resource(n *jnode, path string, fp *fhirpath.Node, required []stri
 	if path == "" {
 		path = base.typ
 	}
-	r.resources = append(r.resources, &resourceFrame{node: n, path: path, contained: r.inContained(path)})
+	frame := &resourceFrame{node: n, path: path, contained: r.inContained(path), multiPass: r.multiPass()}
+	r.resources = append(r.resources, frame)
 	defer func() { r.resources = r.resources[:len(r.resources)-1] }()
 
 	profiles := r.withGlobalProfiles(r.profilesOf(n, base, path, required, from), base, path)
+	frame.multiPass = frame.multiPass || len(profiles) > 1
 	if base.typ == "Bundle" {
 		r.pushBundle(n, path, profiles)
 		defer r.popBundle()

@@ -2,6 +2,7 @@ package validate
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/gatehouse-health/gatehouse/internal/fhirpath"
@@ -18,8 +19,13 @@ type run struct {
 	v         *Validator
 	issues    []outcome.Issue
 	seen      map[issueKey]struct{}
-	evaluated map[evalKey]struct{} // constraints evaluated, so each is evaluated once per location
-	nesting   int
+	evaluated map[evalKey]struct{} // constraints evaluated, so each is evaluated once per location; see firstEvaluation
+	// lastNode and lastIDs are the node whose constraints are being
+	// evaluated in a single-pass resource and the constraints evaluated
+	// on it so far; see firstEvaluation.
+	lastNode *fhirpath.Node
+	lastIDs  []uint32
+	nesting  int
 	// conformanceChecks counts the profile checks under way (see
 	// conformsTo). Unresolved references are not reported inside one,
 	// because the resource's own validation reports them where they are.
@@ -71,6 +77,47 @@ type resourceFrame struct {
 	node      *jnode
 	path      string
 	contained bool // a contained resource, whose references resolve in its container
+	// multiPass is set when the resource, or one that contains it, is
+	// validated against more than one definition, so that its nodes are
+	// walked more than once.
+	multiPass bool
+}
+
+// multiPass reports whether the nodes being walked may be walked again in
+// this run (see resourceFrame.multiPass). Outside any resource it answers
+// yes, which is always safe.
+func (r *run) multiPass() bool {
+	return len(r.resources) == 0 || r.resources[len(r.resources)-1].multiPass
+}
+
+// firstEvaluation reports whether constraint id has not yet been evaluated
+// on node, and records that it now is. The base definition and a profile,
+// or an element and its type, carry copies of one constraint, and each
+// copy would otherwise be reported with its own source.
+//
+// In a resource walked once, the constraints of a node are evaluated
+// together, after those of its descendants: the type's, then the
+// element's. Only the node's own list is then needed, which saves a map
+// entry per constraint and node of large documents. A sandbox saves and
+// restores that list, because a profile check can run between the two.
+// Resources walked more than once use the map of the whole run.
+func (r *run) firstEvaluation(id uint32, node *fhirpath.Node) bool {
+	if r.multiPass() {
+		key := evalKey{id: id, node: node}
+		if _, done := r.evaluated[key]; done {
+			return false
+		}
+		r.evaluated[key] = struct{}{}
+		return true
+	}
+	if node != r.lastNode {
+		r.lastNode, r.lastIDs = node, r.lastIDs[:0]
+	}
+	if slices.Contains(r.lastIDs, id) {
+		return false
+	}
+	r.lastIDs = append(r.lastIDs, id)
+	return true
 }
 
 // add records an issue once, so the same problem found through the base
@@ -120,6 +167,9 @@ func (r *run) errorCount() int {
 func (r *run) sandbox(fn func()) []outcome.Issue {
 	savedIssues, savedSeen, savedEval := r.issues, r.seen, r.evaluated
 	r.issues, r.seen, r.evaluated = nil, takeMap(&r.spareSeen), takeMap(&r.spareEvaluated)
+	savedNode, savedIDs := r.lastNode, r.lastIDs
+	r.lastNode, r.lastIDs = nil, nil
+	defer func() { r.lastNode, r.lastIDs = savedNode, savedIDs }()
 	fn()
 	got := r.issues
 	r.spareSeen = append(r.spareSeen, clearedMap(r.seen))

@@ -98,6 +98,7 @@ func (r *run) release() {
 	r.conforms = clearedMap(r.conforms)
 	r.nesting, r.conformanceChecks = 0, 0
 	r.fpFailed, r.unknownMembership = false, false
+	r.lastNode, r.lastIDs = nil, r.lastIDs[:0]
 	r.groups.reset()
 	r.occs.reset()
 	r.occRefs.reset()
