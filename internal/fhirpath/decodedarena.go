@@ -28,7 +28,7 @@ type arenaChunks[T any] struct {
 const (
 	arenaChunkItems = 256
 	// maxArenaChunks bounds what an arena keeps after a reset: 64 chunks
-	// of nodes are about 2 MB.
+	// of nodes are about 1.7 MB on 64-bit platforms.
 	maxArenaChunks = 64
 )
 

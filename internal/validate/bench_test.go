@@ -82,9 +82,9 @@ func BenchmarkNew(b *testing.B) {
 }
 
 // BenchmarkR4LargeExamples validates the four largest R4 instance
-// examples (two 2.7 MB ImplementationGuides and the types and search
-// parameter Bundles), which take most of the time of
-// bench/validator/run.sh; ns/op is for all four.
+// examples: two 2.7 MB ImplementationGuides and the types and search
+// parameter Bundles. They take most of the time of bench/validator/run.sh.
+// ns/op is for all four.
 func BenchmarkR4LargeExamples(b *testing.B) {
 	v, err := New(Options{AllowedExtensionDomains: exampleDomains})
 	if err != nil {

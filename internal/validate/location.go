@@ -5,8 +5,8 @@ import "strconv"
 // location is where a value sits in the instance, as a FHIRPath-style
 // expression ("Patient.name[0].given[1]"). Most values get no issue, so
 // the walk records each value's step from its parent and renders the
-// text only when an issue or a check needs it. The text is kept once
-// rendered, so each prefix of a path is built at most once.
+// text only when an issue or a check needs it. A location keeps its text
+// once rendered, and its children's texts start from it.
 type location struct {
 	parent *location
 	name   string // element name, "" for a root

@@ -8,10 +8,10 @@ import (
 // readMap is a map for caches that are read on every node of an instance
 // and written rarely. Reads of entries that have settled load an
 // immutable map, without locking and without hashing the key through an
-// interface as sync.Map does. New entries wait in a locked map until
-// they have been read as often as that map has entries, or until it
-// holds a quarter as many entries as the immutable one, and then the
-// two are merged into a new immutable map, so that a write costs O(1)
+// interface as sync.Map does. New entries wait in a locked map. It is
+// merged with the immutable one into a new immutable map once its entries
+// have been read as often as it has entries, or once it contains a
+// quarter as many entries as the immutable map. A write then costs O(1)
 // amortized.
 type readMap[K comparable, V any] struct {
 	read   atomic.Pointer[map[K]V]

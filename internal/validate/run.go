@@ -84,8 +84,8 @@ type resourceFrame struct {
 }
 
 // multiPass reports whether the nodes being walked may be walked again in
-// this run (see resourceFrame.multiPass). Outside any resource it answers
-// yes, which is always safe.
+// this run (see resourceFrame.multiPass). Outside any resource it returns
+// true, which is always safe.
 func (r *run) multiPass() bool {
 	return len(r.resources) == 0 || r.resources[len(r.resources)-1].multiPass
 }

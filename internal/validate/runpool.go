@@ -18,7 +18,8 @@ type chunks[T any] struct {
 const (
 	chunkItems = 256
 	// maxKeptChunks bounds what a pooled run keeps after validating a
-	// large document: 64 chunks of each kind, a few MB in all.
+	// large document: 64 chunks of each kind, about 4 MB in all by the
+	// item sizes on 64-bit platforms.
 	maxKeptChunks = 64
 )
 

@@ -41,8 +41,8 @@ func TestChunksTakeLargeFromHeap(t *testing.T) {
 	}
 }
 
-// A run comes from a pool, so a validation must leave nothing behind that
-// the next one sees: issues, deduplication or profile checks.
+// A run comes from a pool, so a validation must leave nothing behind for
+// the next one to read: issues, deduplication or profile checks.
 func TestPooledRunsAreIndependent(t *testing.T) {
 	v := shared(t)
 	bad := []byte(`{"resourceType":"Patient","name":[{"given":[""]}],"gender":"x"}`)

@@ -59,9 +59,9 @@ func (r *run) memberElementsAt(n *jnode, c *elemDef, at *location, fp *fhirpath.
 	clear(groups)
 	r.groupStack = r.groupStack[:mark]
 
-	// The groups and occurrences of n's members are dead now: values
-	// deeper down were released when their objects were done, and no
-	// issue or cache keeps a pointer to them.
+	// Nothing uses the groups and occurrences of n's members any more.
+	// Values deeper down were released when their objects were done, and
+	// no issue or cache keeps a pointer to them.
 	r.groups.release(groupsMark)
 	r.occs.release(occsMark)
 	r.occRefs.release(refsMark)
@@ -267,7 +267,7 @@ func (r *run) addOccurrences(g *group, p jprop, name, typ string, isExt bool, at
 }
 
 // occurrencesOf returns the occurrences of g whose type is typ. They are
-// g's own list when all have that type, which is the case but for choice
+// g's own list when all have that type, which is true except for choice
 // elements given under several names.
 func (r *run) occurrencesOf(g *group, typ string) []*occurrence {
 	n := 0
@@ -302,7 +302,7 @@ func (r *run) occRoom(occs []*occurrence, n int) []*occurrence {
 // of a primitive member, next to each other.
 type fpChildren struct {
 	nodes  []*fhirpath.Node
-	cursor int // where the last member's nodes start
+	cursor int // index of the first node of the member found last
 }
 
 // start returns the index of the first node built from the JSON member
