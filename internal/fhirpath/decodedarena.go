@@ -49,17 +49,23 @@ func (c *arenaChunks[T]) take(n int) []T {
 	return out
 }
 
+// reset zeroes the items handed out from the chunks it keeps. Chunks past
+// maxArenaChunks are dropped without being zeroed, because the collector
+// frees them.
 func (c *arenaChunks[T]) reset() {
+	if len(c.list) > maxArenaChunks {
+		clear(c.list[maxArenaChunks:])
+		c.list = c.list[:maxArenaChunks]
+		if c.cur >= maxArenaChunks {
+			c.cur, c.used = maxArenaChunks-1, arenaChunkItems
+		}
+	}
 	for i := 0; i <= c.cur && i < len(c.list); i++ {
 		if i == c.cur {
 			clear(c.list[i][:c.used])
 		} else {
 			clear(c.list[i])
 		}
-	}
-	if len(c.list) > maxArenaChunks {
-		clear(c.list[maxArenaChunks:])
-		c.list = c.list[:maxArenaChunks]
 	}
 	c.cur, c.used = 0, 0
 }

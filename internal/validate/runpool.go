@@ -66,12 +66,16 @@ func (c *chunks[T]) release(m chunkMark) {
 }
 
 // reset releases every item and drops the chunks past maxKeptChunks.
+// Dropped chunks are not zeroed first, because the collector frees them.
 func (c *chunks[T]) reset() {
-	c.release(chunkMark{})
 	if len(c.list) > maxKeptChunks {
 		clear(c.list[maxKeptChunks:])
 		c.list = c.list[:maxKeptChunks]
+		if c.cur >= maxKeptChunks {
+			c.cur, c.used = maxKeptChunks-1, chunkItems
+		}
 	}
+	c.release(chunkMark{})
 }
 
 // maxKeptMapEntries bounds the maps a pooled run keeps: a map that grew

@@ -156,3 +156,24 @@ func TestResolveCachesBoundedMisses(t *testing.T) {
 		t.Errorf("miss cached past the limit of %d", maxCachedMisses)
 	}
 }
+
+func TestChunksResetKeepsBoundedZeroedChunks(t *testing.T) {
+	var c chunks[int]
+	for range (maxKeptChunks + 3) * chunkItems {
+		*c.one() = 1
+	}
+	c.reset()
+	if len(c.list) != maxKeptChunks {
+		t.Fatalf("chunks kept = %d, want %d", len(c.list), maxKeptChunks)
+	}
+	for i, chunk := range c.list {
+		for j, x := range chunk {
+			if x != 0 {
+				t.Fatalf("item %d of chunk %d = %d after reset, want 0", j, i, x)
+			}
+		}
+	}
+	if p := c.one(); p != &c.list[0][0] {
+		t.Error("reset did not start again at the first chunk")
+	}
+}
