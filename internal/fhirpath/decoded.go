@@ -35,7 +35,14 @@ var errNeedsParse = errors.New("fhirpath: decoded document needs the parser's er
 // parsed to return ParseJSON's own error. Strings of the tree are those of
 // root, so root's strings must not alias memory the caller changes later.
 func ParseDecoded(root DecodedJSON, body []byte) (*Node, error) {
-	bld := &decodedBuilder{model: fhirmodel.R4()}
+	return ParseDecodedIn(root, body, nil)
+}
+
+// ParseDecodedIn is ParseDecoded with the nodes taken from arena, when it
+// is not nil. The tree is then valid until the arena is reset, except a
+// tree that ParseJSON built after a fault, which does not use the arena.
+func ParseDecodedIn(root DecodedJSON, body []byte, arena *DecodedArena) (*Node, error) {
+	bld := &decodedBuilder{model: fhirmodel.R4(), arena: arena}
 	n, err := bld.resource(root, "", "")
 	if err != nil {
 		return ParseJSON(body)
@@ -55,8 +62,9 @@ type decodedBuilder struct {
 	// per element. Children slices have exact capacity, so an append past
 	// it moves to the heap and overwrites no other node's children. A node
 	// kept after the tree is dropped keeps its whole chunk in memory.
-	slab []Node
-	refs []*Node
+	slab  []Node
+	refs  []*Node
+	arena *DecodedArena // when not nil, nodes and children come from it
 	// groups contains the primitive groups of the objects being read,
 	// innermost last.
 	groups []decodedGroup
@@ -95,6 +103,9 @@ const (
 
 // node returns a zero Node from the current chunk.
 func (b *decodedBuilder) node() *Node {
+	if b.arena != nil {
+		return &b.arena.nodes.take(1)[0]
+	}
 	if len(b.slab) == 0 {
 		b.slab = make([]Node, nodeChunk)
 	}
@@ -105,6 +116,9 @@ func (b *decodedBuilder) node() *Node {
 
 // childRoom returns an empty children slice with capacity n.
 func (b *decodedBuilder) childRoom(n int) []*Node {
+	if b.arena != nil {
+		return b.arena.refs.take(n)[:0]
+	}
 	if n > refChunk/4 {
 		return make([]*Node, 0, n)
 	}

@@ -80,3 +80,35 @@ func BenchmarkNew(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkR4LargeExamples validates the four largest R4 instance
+// examples: two 2.7 MB ImplementationGuides and the types and search
+// parameter Bundles. They take most of the time of bench/validator/run.sh.
+// ns/op is for all four.
+func BenchmarkR4LargeExamples(b *testing.B) {
+	v, err := New(Options{AllowedExtensionDomains: exampleDomains})
+	if err != nil {
+		b.Fatal(err)
+	}
+	dir := filepath.Join(corpustest.Unpack(b, "fhir-r4-examples/hl7.fhir.r4.examples-4.0.1.tgz"), "package")
+	var bodies [][]byte
+	for _, name := range []string{"ImplementationGuide-fhir.json", "ig-r4.json", "Bundle-types.json", "Bundle-searchParams.json"} {
+		raw, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := v.Validate(raw); err != nil { // compile definitions outside the timing
+			b.Fatal(err)
+		}
+		bodies = append(bodies, raw)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		for _, body := range bodies {
+			if _, err := v.Validate(body); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}

@@ -30,7 +30,7 @@ func (r *run) bind(o *occurrence, d *elemDef) {
 	}
 	if len(codings) == 0 {
 		if o.typ == "CodeableConcept" && b.strength != "preferred" && r.keeps(sev) {
-			r.addBuilt(sev, outcome.CodeRequired, o.path, "no code given; a code from value set "+b.valueSet+" is "+b.strength)
+			r.addBuilt(sev, outcome.CodeRequired, o.path(), "no code given; a code from value set "+b.valueSet+" is "+b.strength)
 		}
 		return
 	}
@@ -39,7 +39,7 @@ func (r *run) bind(o *occurrence, d *elemDef) {
 		if !r.keeps(outcome.Information) {
 			return
 		}
-		r.addBuilt(outcome.Information, outcome.CodeNotFound, o.path, "value set "+b.valueSet+" is not loaded; the "+b.strength+" binding was not verified")
+		r.addBuilt(outcome.Information, outcome.CodeNotFound, o.path(), "value set "+b.valueSet+" is not loaded; the "+b.strength+" binding was not verified")
 		return
 	}
 	allKnown := true
@@ -54,11 +54,11 @@ func (r *run) bind(o *occurrence, d *elemDef) {
 		if !r.keeps(outcome.Information) {
 			return
 		}
-		r.addBuilt(outcome.Information, outcome.CodeInformational, o.path, "membership in value set "+b.valueSet+" could not be verified offline")
+		r.addBuilt(outcome.Information, outcome.CodeInformational, o.path(), "membership in value set "+b.valueSet+" could not be verified offline")
 		return
 	}
 	if r.keeps(sev) {
-		r.addBuilt(sev, codeInvalid, o.path, "code is not in value set "+b.valueSet+" ("+b.strength+" binding)")
+		r.addBuilt(sev, codeInvalid, o.path(), "code is not in value set "+b.valueSet+" ("+b.strength+" binding)")
 	}
 }
 
@@ -98,34 +98,34 @@ func appendBindingCodings(codings []coding, o *occurrence) ([]coding, bool) {
 // complete code systems in the packages must exist. Codes of external
 // systems are checked for syntax where the syntax is known and reported
 // as not verified.
-// The Coding is at path, or at path.coding[index] of a CodeableConcept
+// The Coding is at at, or at at.coding[index] of a CodeableConcept
 // when index is not negative. Its location is built only for an issue,
 // the system is resolved once, and messages are concatenated rather than
 // formatted, because this runs for every Coding.
-func (r *run) codingInSystem(c *jnode, path string, index int) {
+func (r *run) codingInSystem(c *jnode, at *location, index int) {
 	system, code := c.str("system"), c.str("code")
-	if system == "" || code == "" || r.relativeSystem(system, path, index) {
+	if system == "" || code == "" || r.relativeSystem(system, at, index) {
 		return
 	}
 	res := r.v.resolve(system, nil)
-	if r.valueSetAsSystem(system, res, path, index) {
+	if r.valueSetAsSystem(system, res, at, index) {
 		return
 	}
 	if res != nil && res.ResourceType == "CodeSystem" {
 		if cs := r.v.compiledCodeSystem(res); cs.complete && !cs.has(code) {
-			r.addBuilt(outcome.Error, codeInvalid, codingPath(path, index, "code"), "code is not defined in code system "+system)
+			r.addBuilt(outcome.Error, codeInvalid, codingPath(at.String(), index, "code"), "code is not defined in code system "+system)
 		}
 		return
 	}
 	ext, known := externalSystems[system]
 	switch {
 	case known && !ext.valid(code):
-		r.addBuilt(outcome.Error, codeInvalid, codingPath(path, index, "code"), ext.invalidMessage)
+		r.addBuilt(outcome.Error, codeInvalid, codingPath(at.String(), index, "code"), ext.invalidMessage)
 	case !r.keeps(outcome.Information):
 	case known:
-		r.addBuilt(outcome.Information, outcome.CodeInformational, codingPath(path, index, "code"), ext.unverifiedMessage)
+		r.addBuilt(outcome.Information, outcome.CodeInformational, codingPath(at.String(), index, "code"), ext.unverifiedMessage)
 	default:
-		r.addBuilt(outcome.Information, outcome.CodeInformational, codingPath(path, index, "code"), "code system "+system+" is not in the loaded packages; the code was not verified")
+		r.addBuilt(outcome.Information, outcome.CodeInformational, codingPath(at.String(), index, "code"), "code system "+system+" is not in the loaded packages; the code was not verified")
 	}
 }
 

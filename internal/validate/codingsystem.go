@@ -8,25 +8,25 @@ import (
 )
 
 // relativeSystem reports a Coding.system that is a relative reference,
-// which cannot name a code system. path and index locate the Coding as
+// which cannot name a code system. at and index locate the Coding as
 // for codingInSystem.
-func (r *run) relativeSystem(system, path string, index int) bool {
+func (r *run) relativeSystem(system string, at *location, index int) bool {
 	if strings.Contains(system, ":") {
 		return false
 	}
-	r.errorf(codeInvalid, codingPath(path, index, "system"), "Coding.system must be an absolute URI, not a relative reference")
+	r.errorf(codeInvalid, codingPath(at.String(), index, "system"), "Coding.system must be an absolute URI, not a relative reference")
 	return true
 }
 
 // valueSetAsSystem reports a Coding.system whose resource res, as the
 // packages resolve it, is a value set: a common mistake, because
-// bindings name value sets. path and index locate the Coding as for
+// bindings name value sets. at and index locate the Coding as for
 // codingInSystem.
-func (r *run) valueSetAsSystem(system string, res *fhirpkg.Resource, path string, index int) bool {
+func (r *run) valueSetAsSystem(system string, res *fhirpkg.Resource, at *location, index int) bool {
 	if res == nil || res.ResourceType != "ValueSet" {
 		return false
 	}
-	r.errorf(codeInvalid, codingPath(path, index, "system"), "Coding.system names value set %s, but it must name a code system", system)
+	r.errorf(codeInvalid, codingPath(at.String(), index, "system"), "Coding.system names value set %s, but it must name a code system", system)
 	return true
 }
 

@@ -87,6 +87,34 @@ func compareDecoded(t *testing.T, body []byte, reparsed bool) {
 	if diff := nodeDiff(got, want, "root"); diff != "" {
 		t.Error(diff)
 	}
+	compareInArenas(t, body, source, want)
+}
+
+// Arenas reused by compareInArenas across the documents of a test, as a
+// pooled run reuses them across validations, so that data left over from
+// an earlier document would show.
+var (
+	testTreeArena treeArena
+	testFPArena   fhirpath.DecodedArena
+)
+
+// compareInArenas builds both trees of body in reused arenas and compares
+// the FHIRPath tree with want.
+func compareInArenas(t *testing.T, body, source []byte, want *fhirpath.Node) {
+	t.Helper()
+	testTreeArena.reset()
+	testFPArena.Reset()
+	tree, err := parseTreeIn(body, DefaultLimits, &testTreeArena)
+	if err != nil {
+		t.Fatalf("tree in an arena: %v", err)
+	}
+	got, err := fhirpath.ParseDecodedIn(tree, source, &testFPArena)
+	if err != nil {
+		t.Fatalf("FHIRPath tree in an arena: %v", err)
+	}
+	if diff := nodeDiff(got, want, "root"); diff != "" {
+		t.Errorf("in arenas: %s", diff)
+	}
 }
 
 // nodeDiff returns the first difference between two FHIRPath trees.
@@ -140,6 +168,7 @@ func FuzzParseDecoded(f *testing.F) {
 			if diff := nodeDiff(got, want, "root"); diff != "" {
 				t.Fatal(diff)
 			}
+			compareInArenas(t, body, body, want)
 		}
 	})
 }

@@ -85,6 +85,18 @@ type typeRef struct {
 	code           string
 	profiles       []string
 	targetProfiles []string
+	resource       bool         // code is Resource or a concrete resource type
+	profileRoot    *profileRoot // nil when profiles is empty or the entry is transient
+}
+
+// newTypeRef builds a type entry with the facts the walk tests on every
+// value worked out once.
+func newTypeRef(code string, profiles, targetProfiles []string, cacheProfile bool) typeRef {
+	t := typeRef{code: code, profiles: profiles, targetProfiles: targetProfiles, resource: code == "Resource" || resourceTypeNames[code]}
+	if cacheProfile && len(profiles) > 0 {
+		t.profileRoot = &profileRoot{}
+	}
+	return t
 }
 
 type binding struct {
@@ -107,6 +119,7 @@ type slicing struct {
 
 type discriminator struct {
 	typ, path string
+	steps     []string // path split into steps (splitPath), once per definition
 }
 
 // rawStructure is the JSON form of the parts of a StructureDefinition the
@@ -295,7 +308,7 @@ func compileElement(msg json.RawMessage) (*elemDef, error) {
 		e.name, e.choice = n, true
 	}
 	for _, t := range raw.Type {
-		e.types = append(e.types, typeRef{code: fhirTypeCode(t.Code, t.Extension), profiles: t.Profile, targetProfiles: t.TargetProfile})
+		e.types = append(e.types, newTypeRef(fhirTypeCode(t.Code, t.Extension), t.Profile, t.TargetProfile, true))
 		for _, x := range t.Extension {
 			if x.URL == regexExtension {
 				e.regex = x.ValueString
@@ -320,7 +333,7 @@ func compileElement(msg json.RawMessage) (*elemDef, error) {
 	if raw.Slicing != nil {
 		e.slicing = &slicing{rules: raw.Slicing.Rules, ordered: raw.Slicing.Ordered}
 		for _, d := range raw.Slicing.Discriminator {
-			e.slicing.discriminators = append(e.slicing.discriminators, discriminator{typ: d.Type, path: d.Path})
+			e.slicing.discriminators = append(e.slicing.discriminators, discriminator{typ: d.Type, path: d.Path, steps: splitPath(d.Path)})
 		}
 	}
 	values, err := readValueMembers(msg)

@@ -38,15 +38,17 @@ func (r *run) occurrence(o *occurrence, d *elemDef) {
 	if o.val == nil && o.ext == nil {
 		return // a null, already reported
 	}
-	if d.contentRef == "" && len(d.types) > 0 && !d.hasType(o.typ) {
-		r.errorf(outcome.CodeStructure, o.path, "type %s is not allowed here (from %s)", o.typ, d.owner.label())
+	t := d.typeRefOf(o.typ)
+	if d.contentRef == "" && len(d.types) > 0 && t == nil {
+		r.errorf(outcome.CodeStructure, o.path(), "type %s is not allowed here (from %s)", o.typ, d.owner.label())
 		return
 	}
+	isResource := t != nil && t.resource || t == nil && (o.typ == "Resource" || r.isResourceType(o.typ))
 	switch {
 	case isPrimitiveType(o.typ):
 		r.primitive(o, d)
-	case o.typ == "Resource" || r.isResourceType(o.typ):
-		r.resourceAnyOf(o.val, o.path, o.fp, d.typeProfiles(resourceTypeOf(o, d)), d.owner.pkg)
+	case isResource:
+		r.resourceAnyOf(o.val, o.path(), o.fp, d.typeProfiles(resourceTypeOf(o, d)), d.owner.pkg)
 		return
 	default:
 		if !r.complex(o, d) {
@@ -57,7 +59,7 @@ func (r *run) occurrence(o *occurrence, d *elemDef) {
 	r.valueLimits(o, d)
 	r.bind(o, d)
 	if !isResourceElement(d) {
-		r.constraints(d, o.path, o.fp)
+		r.constraints(d, &o.at, o.fp)
 	}
 }
 
@@ -72,9 +74,17 @@ func (d *elemDef) hasType(code string) bool {
 
 // typeProfiles returns the profiles the type code's entry lists.
 func (d *elemDef) typeProfiles(code string) []string {
-	for _, t := range d.types {
-		if t.code == code {
-			return t.profiles
+	if t := d.typeRefOf(code); t != nil {
+		return t.profiles
+	}
+	return nil
+}
+
+// typeRefOf returns the type entry of the type code, or nil.
+func (d *elemDef) typeRefOf(code string) *typeRef {
+	for i := range d.types {
+		if d.types[i].code == code {
+			return &d.types[i]
 		}
 	}
 	return nil
@@ -83,23 +93,23 @@ func (d *elemDef) typeProfiles(code string) []string {
 // isResourceElement reports whether d contains a resource, whose own
 // definition carries its constraints.
 func isResourceElement(d *elemDef) bool {
-	return len(d.types) == 1 && (d.types[0].code == "Resource" || resourceTypeNames[d.types[0].code])
+	return len(d.types) == 1 && d.types[0].resource
 }
 
 // complex validates an object of a data type or backbone element. It
 // returns false when the value is not an object at all.
 func (r *run) complex(o *occurrence, d *elemDef) bool {
 	if o.val.kind != kindObject {
-		r.errorf(outcome.CodeStructure, o.path, "a %s must be a JSON object", o.typ)
+		r.errorf(outcome.CodeStructure, o.path(), "a %s must be a JSON object", o.typ)
 		return false
 	}
 	container, typeRoot := r.containerFor(o, d)
 	if container == nil {
 		return true
 	}
-	r.members(o.val, container, o.path, o.fp, false)
+	r.members(o.val, container, &o.at, o.fp, false)
 	if typeRoot != nil {
-		r.constraints(typeRoot, o.path, o.fp)
+		r.constraints(typeRoot, &o.at, o.fp)
 	}
 	switch o.typ {
 	case "Extension":
@@ -109,10 +119,10 @@ func (r *run) complex(o *occurrence, d *elemDef) bool {
 	case "Attachment":
 		r.attachmentSize(o)
 	case "Coding":
-		r.codingInSystem(o.val, o.path, -1)
+		r.codingInSystem(o.val, &o.at, -1)
 	case "CodeableConcept":
 		for i, c := range itemsOf(o.val.prop("coding")) {
-			r.codingInSystem(c, o.path, i)
+			r.codingInSystem(c, &o.at, i)
 		}
 	}
 	return true
@@ -128,14 +138,11 @@ func (r *run) containerFor(o *occurrence, d *elemDef) (container, typeRoot *elem
 	if len(d.children) > 0 {
 		return d, nil
 	}
-	if profiles := d.typeProfiles(o.typ); len(profiles) > 0 {
-		for _, p := range profiles {
-			s, err := r.v.structureAt(p, d.owner.pkg)
-			if err == nil && s != nil {
-				return s.root, s.root
-			}
+	if t := d.typeRefOf(o.typ); t != nil && len(t.profiles) > 0 {
+		if s := r.firstProfile(t, d.owner.pkg); s != nil {
+			return s.root, s.root
 		}
-		r.warnf(outcome.CodeNotFound, o.path, "profile %s not found; the element was checked against %s only", profiles[0], o.typ)
+		r.warnf(outcome.CodeNotFound, o.path(), "profile %s not found; the element was checked against %s only", t.profiles[0], o.typ)
 	}
 	if o.typ == "Extension" {
 		if s := r.extensionDefinition(o, d); s != nil {
@@ -144,7 +151,7 @@ func (r *run) containerFor(o *occurrence, d *elemDef) (container, typeRoot *elem
 	}
 	s, err := r.v.typeStructure(o.typ)
 	if err != nil || s == nil {
-		r.errorf(outcome.CodeException, o.path, "no definition for type %s", o.typ)
+		r.errorf(outcome.CodeException, o.path(), "no definition for type %s", o.typ)
 		return nil, nil
 	}
 	return s.root, s.root
@@ -191,7 +198,7 @@ func (r *run) extensionShape(o *occurrence) {
 	}
 	hasExt := o.val.prop("extension") != nil
 	if hasValue == hasExt {
-		r.errorf(outcome.CodeInvariant, o.path, "ext-1: an extension must have either extensions or a value[x], not both")
+		r.errorf(outcome.CodeInvariant, o.path(), "ext-1: an extension must have either extensions or a value[x], not both")
 	}
 }
 
@@ -209,22 +216,22 @@ func (r *run) extensionDefinition(o *occurrence, d *elemDef) *structure {
 	s, err := r.v.structureAt(url, d.owner.pkg)
 	if err != nil || s == nil {
 		if r.v.allowedExtension(url) {
-			r.warnf(outcome.CodeNotFound, o.path, "extension %s is not defined in the loaded packages; its content was not verified", url)
+			r.warnf(outcome.CodeNotFound, o.path(), "extension %s is not defined in the loaded packages; its content was not verified", url)
 		} else {
-			r.errorf(outcome.CodeNotFound, o.path, "extension %s is not defined in the loaded packages, so it is not allowed", url)
+			r.errorf(outcome.CodeNotFound, o.path(), "extension %s is not defined in the loaded packages, so it is not allowed", url)
 		}
 		return nil
 	}
 	if s.typ != "Extension" {
-		r.errorf(outcome.CodeInvalid, o.path, "extension url %s names a %s definition, not an extension", url, s.typ)
+		r.errorf(outcome.CodeInvalid, o.path(), "extension url %s names a %s definition, not an extension", url, s.typ)
 		return nil
 	}
 	modifierSlot := d.name == "modifierExtension"
 	switch {
 	case s.root.isModifier && !modifierSlot:
-		r.errorf(outcome.CodeStructure, o.path, "extension %s is a modifier extension, so it must be sent in modifierExtension", url)
+		r.errorf(outcome.CodeStructure, o.path(), "extension %s is a modifier extension, so it must be sent in modifierExtension", url)
 	case !s.root.isModifier && modifierSlot:
-		r.errorf(outcome.CodeStructure, o.path, "extension %s is not a modifier extension, so it must not be sent in modifierExtension", url)
+		r.errorf(outcome.CodeStructure, o.path(), "extension %s is not a modifier extension, so it must not be sent in modifierExtension", url)
 	}
 	r.checkExtensionContext(o, s)
 	return s
@@ -233,7 +240,7 @@ func (r *run) extensionDefinition(o *occurrence, d *elemDef) *structure {
 // maxLength checks ElementDefinition.maxLength, in characters.
 func (r *run) maxLength(o *occurrence, d *elemDef) {
 	if d.maxLength > 0 && o.val != nil && o.val.kind == kindString && len([]rune(o.val.text)) > d.maxLength {
-		r.errorf(outcome.CodeTooLong, o.path, "value is longer than the maximum length %d", d.maxLength)
+		r.errorf(outcome.CodeTooLong, o.path(), "value is longer than the maximum length %d", d.maxLength)
 	}
 }
 
@@ -249,7 +256,7 @@ func (r *run) attachmentSize(o *occurrence) {
 		return // the base64Binary check reports it
 	}
 	if n, err := strconv.Atoi(size.text); err == nil && n != len(decoded) {
-		r.errorf(outcome.CodeValue, o.path+".size", "size is %d but the data contains %d bytes", n, len(decoded))
+		r.errorf(outcome.CodeValue, o.path()+".size", "size is %d but the data contains %d bytes", n, len(decoded))
 	}
 }
 

@@ -46,7 +46,7 @@ func (r *run) checkExtensionContext(o *occurrence, s *structure) {
 	if len(contexts) == 0 {
 		return
 	}
-	names, ok := r.extensionHost(o.path)
+	names, ok := r.extensionHost(o.path())
 	if !ok {
 		return
 	}
@@ -59,7 +59,7 @@ func (r *run) checkExtensionContext(o *occurrence, s *structure) {
 	for _, c := range contexts {
 		allowed = append(allowed, c.Expression)
 	}
-	r.errorf(outcome.CodeStructure, o.path, "extension %s is not allowed here; its context allows %s", s.url, strings.Join(allowed, ", "))
+	r.errorf(outcome.CodeStructure, o.path(), "extension %s is not allowed here; its context allows %s", s.url, strings.Join(allowed, ", "))
 }
 
 var (

@@ -15,14 +15,14 @@ func (r *run) fixedPattern(o *occurrence, d *elemDef) {
 	}
 	v := o.val
 	if v == nil {
-		r.errorf(outcome.CodeValue, o.path, "a value is required by the fixed or pattern value of %s", d.owner.label())
+		r.errorf(outcome.CodeValue, o.path(), "a value is required by the fixed or pattern value of %s", d.owner.label())
 		return
 	}
 	if d.fixed != nil && !sameValue(v, d.fixed) {
-		r.errorf(outcome.CodeValue, o.path, "value must be %s (fixed by %s)", describeValue(d.fixed), d.owner.label())
+		r.errorf(outcome.CodeValue, o.path(), "value must be %s (fixed by %s)", describeValue(d.fixed), d.owner.label())
 	}
 	if d.pattern != nil && !containsPattern(v, d.pattern) {
-		r.errorf(outcome.CodeValue, o.path, "value must match the pattern %s (from %s)", describeValue(d.pattern), d.owner.label())
+		r.errorf(outcome.CodeValue, o.path(), "value must match the pattern %s (from %s)", describeValue(d.pattern), d.owner.label())
 	}
 }
 
@@ -122,10 +122,10 @@ func describeValue(n *jnode) string {
 	return "given in the profile"
 }
 
-// constraints evaluates the FHIRPath invariants of d on the node at path.
+// constraints evaluates the FHIRPath invariants of d on the node at a location.
 // ele-1, ext-1, txt-1 and txt-2 are checked natively (see members,
 // extensionShape and xhtml).
-func (r *run) constraints(d *elemDef, path string, fp *fhirpath.Node) {
+func (r *run) constraints(d *elemDef, at *location, fp *fhirpath.Node) {
 	if fp == nil || len(d.constraints) == 0 {
 		return
 	}
@@ -133,12 +133,9 @@ func (r *run) constraints(d *elemDef, path string, fp *fhirpath.Node) {
 		if c.skip {
 			continue
 		}
-		key := evalKey{id: c.id, node: fp}
-		if _, done := r.evaluated[key]; done {
-			continue
+		if r.firstEvaluation(c.id, fp) {
+			r.invariant(c, d, at, fp)
 		}
-		r.evaluated[key] = struct{}{}
-		r.invariant(c, d, path, fp)
 	}
 }
 

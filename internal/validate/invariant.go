@@ -35,9 +35,9 @@ var corrections = map[string]string{
 // constraint's severity. An evaluation error is reported too, as an error
 // for error constraints, because an invariant that cannot be evaluated has
 // not been shown to hold.
-func (r *run) invariant(c *constraint, d *elemDef, path string, fp *fhirpath.Node) {
+func (r *run) invariant(c *constraint, d *elemDef, at *location, fp *fhirpath.Node) {
 	if r.v.noShortcuts {
-		r.reportInvariant(c, d, path, r.evalInvariant(c, fp))
+		r.reportInvariant(c, d, at, r.evalInvariant(c, fp))
 		return
 	}
 	plan := c.absentPlan()
@@ -46,16 +46,16 @@ func (r *run) invariant(c *constraint, d *elemDef, path string, fp *fhirpath.Nod
 	}
 	key, cacheable := absentKeyFor(plan, c, fp)
 	if !cacheable {
-		r.reportInvariant(c, d, path, r.evalInvariant(c, fp))
+		r.reportInvariant(c, d, at, r.evalInvariant(c, fp))
 		return
 	}
-	if got, ok := r.v.absentResults.Load(key); ok {
-		r.reportInvariant(c, d, path, got.(invariantResult))
+	if got, ok := r.v.absentResults.load(key); ok {
+		r.reportInvariant(c, d, at, got)
 		return
 	}
 	res := r.evalInvariant(c, fp)
-	r.v.absentResults.Store(key, res)
-	r.reportInvariant(c, d, path, res)
+	r.v.absentResults.store(key, res)
+	r.reportInvariant(c, d, at, res)
 }
 
 // satisfiedShortcuts maps invariant expressions to Go tests of cases in
@@ -145,7 +145,12 @@ func (r *run) evalInvariant(c *constraint, fp *fhirpath.Node) invariantResult {
 }
 
 // reportInvariant records the issue, if any, of an invariant's outcome.
-func (r *run) reportInvariant(c *constraint, d *elemDef, path string, res invariantResult) {
+// The location is rendered only for an issue.
+func (r *run) reportInvariant(c *constraint, d *elemDef, at *location, res invariantResult) {
+	if res.kind == invariantSatisfied {
+		return
+	}
+	path := at.String()
 	sev := outcome.Error
 	if c.severity == "warning" {
 		sev = outcome.Warning

@@ -131,7 +131,13 @@ func (n *jnode) JSONItem(i int) fhirpath.DecodedJSON { return n.items[i] }
 // the intake's own error, so errors read as they did when the intake ran
 // first. Only a document the intake accepts gets the parser's error.
 func parseTree(doc []byte, lim Limits) (*jnode, error) {
-	root, err := readTree(doc, lim)
+	return parseTreeIn(doc, lim, nil)
+}
+
+// parseTreeIn is parseTree with the nodes taken from arena, when it is not
+// nil. The tree is then valid until the arena is reset.
+func parseTreeIn(doc []byte, lim Limits, arena *treeArena) (*jnode, error) {
+	root, err := readTree(doc, lim, arena)
 	if err == nil {
 		return root, nil
 	}
@@ -148,7 +154,7 @@ func intakeLimits(lim Limits) fhirjson.Limits {
 // errIntake marks a fault the intake reports in its own words.
 var errIntake = errors.New("validate: document rejected by the intake")
 
-func readTree(doc []byte, lim Limits) (*jnode, error) {
+func readTree(doc []byte, lim Limits, arena *treeArena) (*jnode, error) {
 	if int64(len(doc)) > lim.MaxBytes {
 		return nil, errIntake
 	}
@@ -158,7 +164,7 @@ func readTree(doc []byte, lim Limits) (*jnode, error) {
 	// One copy of the document contains every string of the tree: members
 	// and values without escapes are substrings of it, so reading them
 	// allocates nothing.
-	p := &treeParser{dec: dec, lim: lim, intake: true, src: string(doc)}
+	p := &treeParser{dec: dec, lim: lim, intake: true, src: string(doc), arena: arena}
 	root, err := p.value()
 	if err != nil {
 		return nil, err
@@ -185,9 +191,31 @@ type treeParser struct {
 	slab  []jnode  // nodes are allocated from here, a chunk at a time
 	props []jprop  // members of the objects being read, innermost last
 	items []*jnode // items of the arrays being read, innermost last
+
+	arena *treeArena // when not nil, nodes, members and items come from it
+}
+
+// treeArena holds the nodes of instance trees, kept in a pooled run for
+// the next validation. Trees of definitions, which caches keep, never use
+// one.
+type treeArena struct {
+	nodes chunks[jnode]
+	props chunks[jprop]
+	items chunks[*jnode]
+}
+
+func (a *treeArena) reset() {
+	a.nodes.reset()
+	a.props.reset()
+	a.items.reset()
 }
 
 func (p *treeParser) newNode(kind byte) *jnode {
+	if p.arena != nil {
+		n := p.arena.nodes.one()
+		n.kind = kind
+		return n
+	}
 	if len(p.slab) == 0 {
 		p.slab = make([]jnode, 128)
 	}
@@ -278,7 +306,12 @@ func (p *treeParser) object(n *jnode) error {
 		}
 		p.props = append(p.props, jprop{name: key, val: v})
 	}
-	if len(p.props) > mark {
+	if len(p.props) > mark && p.arena != nil {
+		n.props = p.arena.props.take(len(p.props) - mark)
+		copy(n.props, p.props[mark:])
+		clear(p.props[mark:])
+		p.props = p.props[:mark]
+	} else if len(p.props) > mark {
 		n.props = append(make([]jprop, 0, len(p.props)-mark), p.props[mark:]...)
 		clear(p.props[mark:])
 		p.props = p.props[:mark]
@@ -299,7 +332,12 @@ func (p *treeParser) array(n *jnode) error {
 		}
 		p.items = append(p.items, v)
 	}
-	if len(p.items) > mark {
+	if len(p.items) > mark && p.arena != nil {
+		n.items = p.arena.items.take(len(p.items) - mark)
+		copy(n.items, p.items[mark:])
+		clear(p.items[mark:])
+		p.items = p.items[:mark]
+	} else if len(p.items) > mark {
 		n.items = append(make([]*jnode, 0, len(p.items)-mark), p.items[mark:]...)
 		clear(p.items[mark:])
 		p.items = p.items[:mark]

@@ -43,9 +43,9 @@ func (r *run) valueLimit(o *occurrence, d *elemDef, lim *valueLimit, op, relatio
 	}
 	switch {
 	case !known:
-		r.warnf(outcome.CodeProcessing, o.path, "the value could not be compared to the %s value %s (from %s)", strings.TrimPrefix(relation, "less than the "), limitText(lim), d.owner.label())
+		r.warnf(outcome.CodeProcessing, o.path(), "the value could not be compared to the %s value %s (from %s)", strings.TrimPrefix(relation, "less than the "), limitText(lim), d.owner.label())
 	case beyond:
-		r.errorf(outcome.CodeValue, o.path, "value is %s value %s (from %s)", relation, limitText(lim), d.owner.label())
+		r.errorf(outcome.CodeValue, o.path(), "value is %s value %s (from %s)", relation, limitText(lim), d.owner.label())
 	}
 }
 

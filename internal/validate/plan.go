@@ -1,5 +1,11 @@
 package validate
 
+import (
+	"sync/atomic"
+
+	"github.com/gatehouse-health/gatehouse/internal/fhirpkg"
+)
+
 // elemPlan contains the facts, resolved from other definitions, that
 // checking a value against one element definition needs and that are the
 // same for every value. It is worked out on first use and
@@ -31,8 +37,8 @@ func (r *run) targetTypes(d *elemDef) map[string]bool { return r.planOf(d).targe
 // typeValueDef returns the value element of a primitive type's core
 // definition, which carries the type's regex and maximum length.
 func (r *run) typeValueDef(typ string) *elemDef {
-	if e, ok := r.v.valueDefs.Load(typ); ok {
-		return e.(*elemDef)
+	if e, ok := r.v.valueDefs.load(typ); ok {
+		return e
 	}
 	s, err := r.v.typeStructure(typ)
 	if err != nil || s == nil {
@@ -41,7 +47,45 @@ func (r *run) typeValueDef(typ string) *elemDef {
 	e := s.byID[typ+".value"]
 	if e != nil {
 		// Only types of the core package get here, so the cache is bounded.
-		r.v.valueDefs.Store(typ, e)
+		r.v.valueDefs.store(typ, e)
 	}
 	return e
+}
+
+// profileRoot caches the first of a type entry's profiles that resolves,
+// as seen from the package of the definition. The profiles are named by
+// the definition, not the instance, so the cache is bounded.
+type profileRoot struct {
+	s atomic.Pointer[structure] // noProfile when none resolves
+}
+
+// noProfile marks a type entry none of whose profiles resolve.
+var noProfile = &structure{}
+
+// firstProfile returns the first of t's profiles that resolves and
+// compiles, or nil.
+func (r *run) firstProfile(t *typeRef, from *fhirpkg.Package) *structure {
+	if t.profileRoot != nil {
+		if s := t.profileRoot.s.Load(); s != nil {
+			if s == noProfile {
+				return nil
+			}
+			return s
+		}
+	}
+	found := noProfile
+	for _, p := range t.profiles {
+		s, err := r.v.structureAt(p, from)
+		if err == nil && s != nil {
+			found = s
+			break
+		}
+	}
+	if t.profileRoot != nil {
+		t.profileRoot.s.Store(found)
+	}
+	if found == noProfile {
+		return nil
+	}
+	return found
 }

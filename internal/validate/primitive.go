@@ -53,11 +53,11 @@ func (r *run) primitive(o *occurrence, d *elemDef) {
 		return
 	}
 	if o.val.kind == kindString && o.val.text == "" {
-		r.errorf(outcome.CodeInvalid, o.path, "empty strings are not allowed; omit the element instead")
+		r.errorf(outcome.CodeInvalid, o.path(), "empty strings are not allowed; omit the element instead")
 		return
 	}
 	if o.val.kind == kindString && hasControlCharacter(o.val.text) {
-		r.errorf(outcome.CodeInvalid, o.path, "a %s may not contain control characters other than tab, carriage return and line feed", typ)
+		r.errorf(outcome.CodeInvalid, o.path(), "a %s may not contain control characters other than tab, carriage return and line feed", typ)
 		return
 	}
 	r.primitiveFormat(o, typ, d)
@@ -120,7 +120,7 @@ func isResourceID(d *elemDef) bool {
 func (r *run) primitiveKind(o *occurrence, typ string) bool {
 	want := jsonKind(typ)
 	if jsonKindName(o.val.kind) != want {
-		r.errorf(outcome.CodeStructure, o.path, "a %s must be a JSON %s", typ, want)
+		r.errorf(outcome.CodeStructure, o.path(), "a %s must be a JSON %s", typ, want)
 		return false
 	}
 	return true
@@ -150,26 +150,26 @@ func (r *run) primitiveFormat(o *occurrence, typ string, d *elemDef) {
 	}
 	valueDef := r.typeValueDef(typ)
 	if valueDef != nil && valueDef.maxLength > 0 && len(text) > valueDef.maxLength {
-		r.errorf(outcome.CodeTooLong, o.path, "a %s may not be longer than %d bytes", typ, valueDef.maxLength)
+		r.errorf(outcome.CodeTooLong, o.path(), "a %s may not be longer than %d bytes", typ, valueDef.maxLength)
 		return
 	}
 	if !r.matchesTypeFormat(valueDef, text) {
-		r.errorf(outcome.CodeValue, o.path, "value is not a valid %s", typ)
+		r.errorf(outcome.CodeValue, o.path(), "value is not a valid %s", typ)
 		return
 	}
 	if d.regex != "" && !isPrimitiveValueRegex(d) {
 		if !r.matchesTypeFormat(d, text) {
-			r.errorf(outcome.CodeValue, o.path, "value does not match the pattern required by %s", d.owner.label())
+			r.errorf(outcome.CodeValue, o.path(), "value does not match the pattern required by %s", d.owner.label())
 		}
 	}
 	switch typ {
 	case "integer", "positiveInt", "unsignedInt":
 		if n, err := strconv.ParseInt(text, 10, 64); err != nil || n > math.MaxInt32 || n < math.MinInt32 {
-			r.errorf(outcome.CodeValue, o.path, "%s is outside the 32-bit range", typ)
+			r.errorf(outcome.CodeValue, o.path(), "%s is outside the 32-bit range", typ)
 		}
 	case "date", "dateTime", "instant":
 		if !realDate(text) {
-			r.errorf(outcome.CodeValue, o.path, "value is not a valid %s: no such calendar date", typ)
+			r.errorf(outcome.CodeValue, o.path(), "value is not a valid %s: no such calendar date", typ)
 		}
 	}
 }
@@ -306,7 +306,7 @@ func (v *Validator) regex(src string) (*regexp.Regexp, error) {
 // holding only id and extension.
 func (r *run) primitiveExtras(o *occurrence) {
 	if o.ext.kind != kindObject {
-		r.errorf(outcome.CodeStructure, o.path, "the %q form of a primitive must be a JSON object", "_")
+		r.errorf(outcome.CodeStructure, o.path(), "the %q form of a primitive must be a JSON object", "_")
 		return
 	}
 	root, err := r.v.typeStructure("Element")
@@ -314,14 +314,14 @@ func (r *run) primitiveExtras(o *occurrence) {
 		return
 	}
 	if o.val == nil && !hasContent(o.ext) {
-		r.errorf(outcome.CodeInvariant, o.path, "ele-1: an element must have a value or children other than id")
+		r.errorf(outcome.CodeInvariant, o.path(), "ele-1: an element must have a value or children other than id")
 	}
 	for _, p := range o.ext.props {
 		if p.name != "id" && p.name != "extension" {
-			r.errorf(outcome.CodeStructure, o.path, "unknown element %q in the extensions of a primitive", p.name)
+			r.errorf(outcome.CodeStructure, o.path(), "unknown element %q in the extensions of a primitive", p.name)
 		}
 	}
-	r.memberElements(&jnode{kind: kindObject, props: onlyProps(o.ext, "id", "extension")}, root.root, o.path, o.fp, false)
+	r.memberElements(&jnode{kind: kindObject, props: onlyProps(o.ext, "id", "extension")}, root.root, o.path(), o.fp, false)
 }
 
 func onlyProps(n *jnode, names ...string) []jprop {

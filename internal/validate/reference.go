@@ -16,7 +16,7 @@ func (r *run) reference(o *occurrence, d *elemDef) {
 	if ref == "" {
 		return
 	}
-	target, checked := r.resolveReference(ref, o.path)
+	target, checked := r.resolveReference(ref, o.path())
 	typ := ""
 	if target != nil {
 		typ = target.str("resourceType")
@@ -25,16 +25,16 @@ func (r *run) reference(o *occurrence, d *elemDef) {
 	}
 	allowed := r.targetTypes(d)
 	if typ != "" && len(allowed) > 0 && !allowed[typ] && !allowed["Resource"] {
-		r.errorf(outcome.CodeStructure, o.path, "reference to a %s is not allowed here; allowed targets: %s (from %s)", typ, joinKeys(allowed), d.owner.label())
+		r.errorf(outcome.CodeStructure, o.path(), "reference to a %s is not allowed here; allowed targets: %s (from %s)", typ, joinKeys(allowed), d.owner.label())
 		return
 	}
 	if target == nil {
 		if checked {
-			r.unresolved(ref, o.path)
+			r.unresolved(ref, o.path())
 		}
 		return
 	}
-	r.targetProfiles(target, typ, o.path, d)
+	r.targetProfiles(target, typ, o.path(), d)
 }
 
 // resolveReference returns the resource a reference points to, and

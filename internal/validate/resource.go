@@ -29,10 +29,12 @@ func (r *run) resource(n *jnode, path string, fp *fhirpath.Node, required []stri
 	if path == "" {
 		path = base.typ
 	}
-	r.resources = append(r.resources, &resourceFrame{node: n, path: path, contained: r.inContained(path)})
+	frame := &resourceFrame{node: n, path: path, contained: r.inContained(path), multiPass: r.multiPass()}
+	r.resources = append(r.resources, frame)
 	defer func() { r.resources = r.resources[:len(r.resources)-1] }()
 
 	profiles := r.withGlobalProfiles(r.profilesOf(n, base, path, required, from), base, path)
+	frame.multiPass = frame.multiPass || len(profiles) > 1
 	if base.typ == "Bundle" {
 		r.pushBundle(n, path, profiles)
 		defer r.popBundle()
@@ -120,8 +122,9 @@ func (r *run) profilesOf(n *jnode, base *structure, path string, required []stri
 
 // against validates resource n against one definition of its type.
 func (r *run) against(n *jnode, s *structure, path string, fp *fhirpath.Node) {
-	r.members(n, s.root, path, fp, true)
-	r.constraints(s.root, path, fp)
+	at := rootLocation(path)
+	r.members(n, s.root, at, fp, true)
+	r.constraints(s.root, at, fp)
 }
 
 // resourceAnyOf validates a resource that must conform to at least one of

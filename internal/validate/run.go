@@ -2,6 +2,7 @@ package validate
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/gatehouse-health/gatehouse/internal/fhirpath"
@@ -18,8 +19,13 @@ type run struct {
 	v         *Validator
 	issues    []outcome.Issue
 	seen      map[issueKey]struct{}
-	evaluated map[evalKey]struct{} // constraints evaluated, so each is evaluated once per location
-	nesting   int
+	evaluated map[evalKey]struct{} // constraints evaluated, so each is evaluated once per location; see firstEvaluation
+	// lastNode and lastIDs are the node whose constraints are being
+	// evaluated in a single-pass resource and the constraints evaluated
+	// on it so far; see firstEvaluation.
+	lastNode *fhirpath.Node
+	lastIDs  []uint32
+	nesting  int
 	// conformanceChecks counts the profile checks under way (see
 	// conformsTo). Unresolved references are not reported inside one,
 	// because the resource's own validation reports them where they are.
@@ -29,9 +35,17 @@ type run struct {
 	// not expand during the invariant being evaluated.
 	unknownMembership bool
 
-	groupSlab  []group      // see newGroup
-	groupStack []*group     // see memberElements
-	occSlab    []occurrence // see newOccurrence
+	groups     chunks[group]         // see newGroup
+	groupStack []*group              // see memberElements
+	occs       chunks[occurrence]    // see newOccurrence
+	occRefs    chunks[*occurrence]   // see occRoom
+	tree       treeArena             // the instance's tree
+	fpTree     fhirpath.DecodedArena // the instance's FHIRPath tree
+
+	// spareSeen and spareEvaluated are emptied maps that sandbox reuses,
+	// because slice matching and profile checks run one per value.
+	spareSeen      []map[issueKey]struct{}
+	spareEvaluated []map[evalKey]struct{}
 
 	resources []*resourceFrame     // resources being validated, innermost last
 	bundles   []*bundleIndex       // Bundles being validated, innermost last
@@ -63,10 +77,47 @@ type resourceFrame struct {
 	node      *jnode
 	path      string
 	contained bool // a contained resource, whose references resolve in its container
+	// multiPass is set when the resource, or one that contains it, is
+	// validated against more than one definition, so that its nodes are
+	// walked more than once.
+	multiPass bool
 }
 
-func newRun(v *Validator) *run {
-	return &run{v: v, seen: map[issueKey]struct{}{}, evaluated: map[evalKey]struct{}{}, conforms: map[conformKey]*bool{}}
+// multiPass reports whether the nodes being walked may be walked again in
+// this run (see resourceFrame.multiPass). Outside any resource it returns
+// true, which is always safe.
+func (r *run) multiPass() bool {
+	return len(r.resources) == 0 || r.resources[len(r.resources)-1].multiPass
+}
+
+// firstEvaluation reports whether constraint id has not yet been evaluated
+// on node, and records that it now is. The base definition and a profile,
+// or an element and its type, carry copies of one constraint, and each
+// copy would otherwise be reported with its own source.
+//
+// In a resource walked once, the constraints of a node are evaluated
+// together, after those of its descendants: the type's, then the
+// element's. Only the node's own list is then needed, which saves a map
+// entry per constraint and node of large documents. A sandbox saves and
+// restores that list, because a profile check can run between the two.
+// Resources walked more than once use the map of the whole run.
+func (r *run) firstEvaluation(id uint32, node *fhirpath.Node) bool {
+	if r.multiPass() {
+		key := evalKey{id: id, node: node}
+		if _, done := r.evaluated[key]; done {
+			return false
+		}
+		r.evaluated[key] = struct{}{}
+		return true
+	}
+	if node != r.lastNode {
+		r.lastNode, r.lastIDs = node, r.lastIDs[:0]
+	}
+	if slices.Contains(r.lastIDs, id) {
+		return false
+	}
+	r.lastIDs = append(r.lastIDs, id)
+	return true
 }
 
 // add records an issue once, so the same problem found through the base
@@ -114,14 +165,28 @@ func (r *run) errorCount() int {
 // sandbox runs fn with a fresh issue list and returns the issues fn
 // recorded, leaving the run's own list unchanged.
 func (r *run) sandbox(fn func()) []outcome.Issue {
-	savedIssues, savedSeen := r.issues, r.seen
-	r.issues, r.seen = nil, map[issueKey]struct{}{}
-	savedEval := r.evaluated
-	r.evaluated = map[evalKey]struct{}{}
+	savedIssues, savedSeen, savedEval := r.issues, r.seen, r.evaluated
+	r.issues, r.seen, r.evaluated = nil, takeMap(&r.spareSeen), takeMap(&r.spareEvaluated)
+	savedNode, savedIDs := r.lastNode, r.lastIDs
+	r.lastNode, r.lastIDs = nil, nil
+	defer func() { r.lastNode, r.lastIDs = savedNode, savedIDs }()
 	fn()
 	got := r.issues
+	r.spareSeen = append(r.spareSeen, clearedMap(r.seen))
+	r.spareEvaluated = append(r.spareEvaluated, clearedMap(r.evaluated))
 	r.issues, r.seen, r.evaluated = savedIssues, savedSeen, savedEval
 	return got
+}
+
+// takeMap returns an empty map from a list of spares, or a new one.
+func takeMap[K comparable, V any](spares *[]map[K]V) map[K]V {
+	if n := len(*spares); n > 0 {
+		m := (*spares)[n-1]
+		(*spares)[n-1] = nil
+		*spares = (*spares)[:n-1]
+		return m
+	}
+	return map[K]V{}
 }
 
 // merge records issues found in a sandbox.
@@ -147,7 +212,7 @@ func countErrors(issues []outcome.Issue) int {
 
 // document validates the top-level resource.
 func (r *run) document(tree *jnode, body []byte, profiles []string) error {
-	fp, err := fhirpath.ParseDecoded(tree, body)
+	fp, err := fhirpath.ParseDecodedIn(tree, body, &r.fpTree)
 	if err != nil {
 		r.fpFailed = true
 	}

@@ -36,17 +36,17 @@ func (r *run) slices(g *group) []*elemDef {
 		if m < 0 {
 			unmatchedSeen = true
 			if rules == "closed" {
-				r.errorf(outcome.CodeStructure, o.path, "value matches none of the slices of %s, and the slicing is closed (from %s)", d.id, d.owner.label())
+				r.errorf(outcome.CodeStructure, o.path(), "value matches none of the slices of %s, and the slicing is closed (from %s)", d.id, d.owner.label())
 			}
 			continue
 		}
 		defs[i] = d.slices[m]
 		counts[m]++
 		if ordered && m < last {
-			r.errorf(outcome.CodeStructure, o.path, "slices of %s are out of order (from %s)", d.id, d.owner.label())
+			r.errorf(outcome.CodeStructure, o.path(), "slices of %s are out of order (from %s)", d.id, d.owner.label())
 		}
 		if rules == "openAtEnd" && unmatchedSeen {
-			r.errorf(outcome.CodeStructure, o.path, "values outside the slices of %s must come last (from %s)", d.id, d.owner.label())
+			r.errorf(outcome.CodeStructure, o.path(), "values outside the slices of %s must come last (from %s)", d.id, d.owner.label())
 		}
 		last = max(last, m)
 	}
@@ -95,7 +95,7 @@ func (r *run) sliceMatches(d, s *elemDef, o *occurrence) bool {
 
 // discriminate tests one discriminator of slice s against a value.
 func (r *run) discriminate(disc discriminator, s *elemDef, o *occurrence) bool {
-	steps := splitPath(disc.path)
+	steps := disc.steps
 	target := r.defAt(s, o.typ, steps)
 	actual := r.nodesAt([]typedNode{{node: o.val, typ: o.typ}}, steps)
 	switch disc.typ {
@@ -118,7 +118,7 @@ func (r *run) discriminate(disc discriminator, s *elemDef, o *occurrence) bool {
 	case "type":
 		return target != nil && typeDiscriminator(target, actual)
 	case "profile":
-		return target != nil && r.profileDiscriminator(target, actual, o.path, steps)
+		return target != nil && r.profileDiscriminator(target, actual, o.path(), steps)
 	}
 	return false
 }
@@ -216,9 +216,9 @@ func (r *run) conformsTo(n *jnode, typ, profile, path string, d *elemDef) bool {
 			r.resource(n, path, nil, []string{profile}, d.owner.pkg)
 			return
 		}
-		r.occurrence(&occurrence{val: n, typ: typ, path: path}, &elemDef{
+		r.occurrence(&occurrence{val: n, typ: typ, at: location{text: path, index: -1}}, &elemDef{
 			id: d.id, path: d.path, name: d.name, min: 0, max: 1, baseMax: 1,
-			types: []typeRef{{code: typ, profiles: []string{profile}}}, owner: d.owner,
+			types: []typeRef{newTypeRef(typ, []string{profile}, nil, false)}, owner: d.owner,
 		})
 	})
 	ok := countErrors(issues) == 0

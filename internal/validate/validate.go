@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gatehouse-health/gatehouse/internal/fhirpath"
@@ -63,7 +64,7 @@ type Validator struct {
 	selfContained map[string]bool
 	extDomains    []string
 	context       []*fhirpkg.Package
-	types         sync.Map // type code -> *structure of the core definition
+	types         readMap[string, *structure] // type code -> core definition
 
 	structs        sync.Map // *fhirpkg.Resource -> *lazy[*structure]
 	exprs          sync.Map // expression text -> *lazy[*fhirpath.Expression]
@@ -74,11 +75,14 @@ type Validator struct {
 	questionnaires sync.Map // *fhirpkg.Resource -> *lazy[*jnode]
 	extContexts    sync.Map // *fhirpkg.Resource -> *lazy[[]extensionContext]
 
-	resolved  sync.Map // resolveKey -> *fhirpkg.Resource, for canonicals found
-	valueDefs sync.Map // primitive type code -> *elemDef of its value element
+	// resolved caches resolve per package, so that lookups hash a pointer
+	// and a string rather than a struct of both.
+	resolved  readMap[*fhirpkg.Package, *readMap[string, *fhirpkg.Resource]]
+	misses    atomic.Int64              // misses cached in resolved
+	valueDefs readMap[string, *elemDef] // primitive type code -> its value element
 	// absentResults caches invariant outcomes on values without the
 	// elements the invariant names, by expression and type (absent.go).
-	absentResults sync.Map // absentKey -> invariantResult
+	absentResults readMap[absentKey, invariantResult]
 	// noShortcuts makes every invariant evaluate through FHIRPath, for
 	// tests that compare the shortcuts with the evaluation.
 	noShortcuts bool
@@ -201,14 +205,15 @@ func (r *Result) OperationOutcome() *outcome.OperationOutcome {
 // yields a Result with a fatal issue, not an error. The error is for
 // failures of the validator itself, such as a damaged definition.
 func (v *Validator) Validate(body []byte, profiles ...string) (*Result, error) {
-	tree, err := parseTree(body, v.limits)
+	r := newRun(v)
+	defer r.release()
+	tree, err := parseTreeIn(body, v.limits, &r.tree)
 	if err != nil {
 		return &Result{Issues: []outcome.Issue{{Severity: outcome.Fatal, Code: outcome.CodeStructure, Diagnostics: err.Error()}}}, nil
 	}
 	// The tree's strings share the document's memory, and the Result keeps
 	// copies, so that it does not hold the document alive.
 	res := &Result{ResourceType: strings.Clone(tree.str("resourceType")), ID: strings.Clone(tree.str("id"))}
-	r := newRun(v)
 	if err := r.document(tree, body, profiles); err != nil {
 		return nil, err
 	}
@@ -219,13 +224,20 @@ func (v *Validator) Validate(body []byte, profiles ...string) (*Result, error) {
 // resolve finds a conformance resource by canonical URL as seen from a
 // package (nil for the instance): that package's scope first, then the
 // context packages, then the highest version.
-// Resources found are cached, because the package set does not change
-// after New. Misses are not: the instance chooses those URLs, so caching
-// them would let one sender grow the cache without bound.
+// Results are cached, because the package set does not change after New.
+// Misses are cached only up to maxCachedMisses: the instance chooses those
+// URLs, so caching all of them would let senders grow the cache without
+// bound. Keys are copied, because a URL read from an instance shares the
+// memory of the whole document.
 func (v *Validator) resolve(url string, from *fhirpkg.Package) *fhirpkg.Resource {
-	key := resolveKey{url: url, from: from}
-	if res, ok := v.resolved.Load(key); ok {
-		return res.(*fhirpkg.Resource)
+	cache, ok := v.resolved.load(from)
+	if !ok {
+		// Packages are fixed after New, so the caches are bounded.
+		v.resolved.store(from, &readMap[string, *fhirpkg.Resource]{})
+		cache, _ = v.resolved.load(from)
+	}
+	if res, ok := cache.load(url); ok {
+		return res
 	}
 	var res *fhirpkg.Resource
 	if len(v.context) == 0 {
@@ -234,16 +246,16 @@ func (v *Validator) resolve(url string, from *fhirpkg.Package) *fhirpkg.Resource
 		scopes := make([]*fhirpkg.Package, 0, 1+len(v.context))
 		res = v.set.Resolve(url, append(append(scopes, from), v.context...)...)
 	}
-	if res != nil {
-		v.resolved.Store(key, res)
+	if res != nil || v.misses.Add(1) <= maxCachedMisses {
+		cache.store(strings.Clone(url), res)
 	}
 	return res
 }
 
-type resolveKey struct {
-	url  string
-	from *fhirpkg.Package
-}
+// maxCachedMisses bounds the canonical URLs resolve remembers as not
+// found. Code systems named by instances that are not loaded (SNOMED CT,
+// LOINC) are looked up on every coding, so a small number covers them.
+const maxCachedMisses = 4096
 
 // structureAt resolves a StructureDefinition by canonical URL, as seen from
 // a package (nil for the instance), and compiles it once.
@@ -258,14 +270,14 @@ func (v *Validator) structureAt(url string, from *fhirpkg.Package) (*structure, 
 // typeStructure returns the core definition of a type, such as "HumanName"
 // or "Patient", or nil for an unknown type.
 func (v *Validator) typeStructure(code string) (*structure, error) {
-	if s, ok := v.types.Load(code); ok {
-		return s.(*structure), nil
+	if s, ok := v.types.load(code); ok {
+		return s, nil
 	}
 	s, err := v.structureAt(coreURL+code, v.core)
 	if err != nil || s == nil {
 		return nil, err
 	}
-	v.types.Store(code, s)
+	v.types.store(code, s)
 	return s, nil
 }
 

@@ -13,76 +13,84 @@ import (
 // value is split in JSON between "name" (val) and "_name" (ext), and either
 // may be nil.
 type occurrence struct {
-	val  *jnode
-	ext  *jnode
-	typ  string // type code: the single type, or the one a choice name selects
-	path string
-	fp   *fhirpath.Node
+	val *jnode
+	ext *jnode
+	typ string // type code: the single type, or the one a choice name selects
+	at  location
+	fp  *fhirpath.Node
 }
+
+// path returns the value's location in the instance.
+func (o *occurrence) path() string { return o.at.String() }
 
 // group is the occurrences of one child element definition.
 type group struct {
-	def        *elemDef
-	parentPath string
-	occs       []*occurrence
+	def    *elemDef
+	parent *location
+	occs   []*occurrence
 }
 
 // members validates the members of object n against the children of the
 // element definition c.
-func (r *run) members(n *jnode, c *elemDef, path string, fp *fhirpath.Node, isResource bool) {
+func (r *run) members(n *jnode, c *elemDef, at *location, fp *fhirpath.Node, isResource bool) {
 	if n.kind != kindObject {
-		r.errorf(outcome.CodeStructure, path, "must be a JSON object")
+		r.errorf(outcome.CodeStructure, at.String(), "must be a JSON object")
 		return
 	}
 	if !isResource && !hasContent(n) {
-		r.errorf(outcome.CodeInvariant, path, "ele-1: an element must have a value or children other than id")
+		r.errorf(outcome.CodeInvariant, at.String(), "ele-1: an element must have a value or children other than id")
 	}
-	r.memberElements(n, c, path, fp, isResource)
+	r.memberElementsAt(n, c, at, fp, isResource)
 }
 
 // memberElements groups the members of n by the children of c and
 // validates the groups. The list of groups is taken from the run's stack
 // and given back afterwards, because every object of the instance needs
-// one.
+// one. path is the location of n, already rendered.
 func (r *run) memberElements(n *jnode, c *elemDef, path string, fp *fhirpath.Node, isResource bool) {
+	r.memberElementsAt(n, c, rootLocation(path), fp, isResource)
+}
+
+func (r *run) memberElementsAt(n *jnode, c *elemDef, at *location, fp *fhirpath.Node, isResource bool) {
 	mark := len(r.groupStack)
-	groups := r.groupMembers(n, c, path, fp, isResource)
-	r.elements(c, groups, path)
+	groupsMark, occsMark, refsMark := r.groups.mark(), r.occs.mark(), r.occRefs.mark()
+	groups := r.groupMembers(n, c, at, fp, isResource)
+	r.elements(c, groups, at)
 	clear(groups)
 	r.groupStack = r.groupStack[:mark]
+
+	// Nothing uses the groups and occurrences of n's members any more.
+	// Values deeper down were released when their objects were done, and
+	// no issue or cache keeps a pointer to them.
+	r.groups.release(groupsMark)
+	r.occs.release(occsMark)
+	r.occRefs.release(refsMark)
 }
 
 // elements validates each child definition of c in definition order: the
 // groups of the members present, and the cardinality of the absent ones.
-func (r *run) elements(c *elemDef, groups []*group, path string) {
+func (r *run) elements(c *elemDef, groups []*group, at *location) {
 	for i, g := range groups {
 		if g == nil {
-			r.absent(c.children[i], path)
+			r.absent(c.children[i], at)
 			continue
 		}
 		r.element(g)
 	}
 }
 
-// newGroup and newOccurrence allocate from slabs of the run, because
+// newGroup and newOccurrence allocate from chunks of the run, because
 // every object of the instance needs them.
-func (r *run) newGroup(d *elemDef, parentPath string) *group {
-	if len(r.groupSlab) == 0 {
-		r.groupSlab = make([]group, 64)
-	}
-	g := &r.groupSlab[0]
-	r.groupSlab = r.groupSlab[1:]
-	g.def, g.parentPath = d, parentPath
+func (r *run) newGroup(d *elemDef, parent *location) *group {
+	g := r.groups.one()
+	g.def, g.parent = d, parent
 	return g
 }
 
-func (r *run) newOccurrence(typ, path string) *occurrence {
-	if len(r.occSlab) == 0 {
-		r.occSlab = make([]occurrence, 64)
-	}
-	o := &r.occSlab[0]
-	r.occSlab = r.occSlab[1:]
-	o.typ, o.path = typ, path
+func (r *run) newOccurrence(typ string, parent *location, name, ofType string, index int) *occurrence {
+	o := r.occs.one()
+	o.typ = typ
+	o.at = location{parent: parent, name: name, ofType: ofType, index: index}
 	return o
 }
 
@@ -90,11 +98,11 @@ func (r *run) newOccurrence(typ, path string) *occurrence {
 // only a minimum cardinality, of the element or of one of its slices, can
 // fail. It reports what element would for an empty group, building the
 // location only when there is an issue.
-func (r *run) absent(d *elemDef, parentPath string) {
+func (r *run) absent(d *elemDef, parent *location) {
 	if !d.requiredSomewhere() {
 		return
 	}
-	g := &group{def: d, parentPath: parentPath}
+	g := &group{def: d, parent: parent}
 	r.element(g)
 }
 
@@ -114,14 +122,14 @@ func hasContent(n *jnode) bool {
 // returns one entry per child definition, in definition order: the group
 // of the child's members, or nil for a child without members. The list
 // is pushed on the run's group stack, from which memberElements pops it.
-func (r *run) groupMembers(n *jnode, c *elemDef, path string, fp *fhirpath.Node, isResource bool) []*group {
+func (r *run) groupMembers(n *jnode, c *elemDef, at *location, fp *fhirpath.Node, isResource bool) []*group {
 	mark := len(r.groupStack)
 	r.groupStack = slices.Grow(r.groupStack, len(c.children))[:mark+len(c.children)]
 	groups := r.groupStack[mark:]
 	clear(groups)
-	var fpKids []*fhirpath.Node
+	kids := fpChildren{}
 	if fp != nil {
-		fpKids = fp.Children()
+		kids.nodes = fp.Children()
 	}
 	for _, p := range n.props {
 		name, isExt := strings.CutPrefix(p.name, "_")
@@ -130,18 +138,18 @@ func (r *run) groupMembers(n *jnode, c *elemDef, path string, fp *fhirpath.Node,
 		}
 		i, typ := matchChild(c, name)
 		if i < 0 {
-			r.errorf(outcome.CodeStructure, path+"."+p.name, "unknown element %q", p.name)
+			r.errorf(outcome.CodeStructure, at.child(p.name), "unknown element %q", p.name)
 			continue
 		}
 		if groups[i] == nil {
-			groups[i] = r.newGroup(c.children[i], path)
+			groups[i] = r.newGroup(c.children[i], at)
 		}
 		g := groups[i]
 		if isExt && !isPrimitiveType(typ) {
-			r.errorf(outcome.CodeStructure, path+"."+p.name, "%q is not a primitive element, so it has no %q form", name, p.name)
+			r.errorf(outcome.CodeStructure, at.child(p.name), "%q is not a primitive element, so it has no %q form", name, p.name)
 			continue
 		}
-		r.addOccurrences(g, p, name, typ, isExt, path, fpKids)
+		r.addOccurrences(g, p, name, typ, isExt, at, &kids)
 	}
 	return groups
 }
@@ -193,12 +201,12 @@ func singleType(d *elemDef) string {
 // addOccurrences adds the values of one JSON member to its group. Arrays
 // are required exactly where the base definition repeats, and "name" and
 // "_name" arrays are aligned by index.
-func (r *run) addOccurrences(g *group, p jprop, name, typ string, isExt bool, path string, fpKids []*fhirpath.Node) {
+func (r *run) addOccurrences(g *group, p jprop, name, typ string, isExt bool, at *location, kids *fpChildren) {
 	repeats := g.def.baseMax != 1 && g.def.baseMax != 0
 	jsonName := name
 	// The location is the element's path, with the type of a choice
 	// (".ofType(Quantity)", which the member name ends with) and the index
-	// of a repeating element. Each is built in one concatenation.
+	// of a repeating element.
 	ofType := ""
 	if g.def.choice {
 		ofType = name[len(g.def.name):]
@@ -206,42 +214,47 @@ func (r *run) addOccurrences(g *group, p jprop, name, typ string, isExt bool, pa
 	items := []*jnode{p.val}
 	switch {
 	case repeats && p.val.kind != kindArray:
-		r.errorf(outcome.CodeStructure, path+"."+p.name, "%q repeats, so its JSON value must be an array", p.name)
+		r.errorf(outcome.CodeStructure, at.child(p.name), "%q repeats, so its JSON value must be an array", p.name)
 		return
 	case !repeats && p.val.kind == kindArray:
-		r.errorf(outcome.CodeStructure, path+"."+p.name, "%q does not repeat, so its JSON value must not be an array", p.name)
+		r.errorf(outcome.CodeStructure, at.child(p.name), "%q does not repeat, so its JSON value must not be an array", p.name)
 		return
 	case repeats:
 		items = p.val.items
 		if len(items) == 0 {
-			r.errorf(outcome.CodeStructure, path+"."+p.name, "arrays must not be empty")
+			r.errorf(outcome.CodeStructure, at.child(p.name), "arrays must not be empty")
 			return
 		}
 	}
-	start := fpStart(fpKids, jsonName)
 	// Primitive halves of the same member share occurrences.
-	var existing []*occurrence
-	for _, o := range g.occs {
-		if o.typ == typ {
-			existing = append(existing, o)
-		}
-	}
+	existing := r.occurrencesOf(g, typ)
 	if len(existing) > 0 && len(existing) != len(items) && isPrimitiveType(typ) {
-		r.errorf(outcome.CodeStructure, path+"."+p.name, "%q and %q must have the same number of items", name, "_"+name)
+		r.errorf(outcome.CodeStructure, at.child(p.name), "%q and %q must have the same number of items", name, "_"+name)
 		return
+	}
+	start := -1
+	if len(existing) < len(items) {
+		start = kids.start(jsonName)
+	}
+	if len(existing) == 0 {
+		g.occs = r.occRoom(g.occs, len(items))
 	}
 	for i, item := range items {
 		var o *occurrence
 		if i < len(existing) {
 			o = existing[i]
 		} else {
-			o = r.newOccurrence(typ, occurrencePath(path, g.def.name, ofType, repeats, i))
-			o.fp = fpAt(fpKids, start, i, jsonName)
+			index := -1
+			if repeats {
+				index = i
+			}
+			o = r.newOccurrence(typ, at, g.def.name, ofType, index)
+			o.fp = fpAt(kids.nodes, start, i, jsonName)
 			g.occs = append(g.occs, o)
 		}
 		if item.kind == kindNull {
 			if !isPrimitiveType(typ) || !repeats {
-				r.errorf(outcome.CodeStructure, o.path, "null is not allowed here")
+				r.errorf(outcome.CodeStructure, o.path(), "null is not allowed here")
 			}
 			continue
 		}
@@ -253,11 +266,59 @@ func (r *run) addOccurrences(g *group, p jprop, name, typ string, isExt bool, pa
 	}
 }
 
-// fpStart returns the index of the first FHIRPath child node built from
-// the JSON member jsonName, or -1.
-func fpStart(kids []*fhirpath.Node, jsonName string) int {
-	for i, k := range kids {
-		if k.JSONName() == jsonName {
+// occurrencesOf returns the occurrences of g whose type is typ. They are
+// g's own list when all have that type, which is true except for choice
+// elements given under several names.
+func (r *run) occurrencesOf(g *group, typ string) []*occurrence {
+	n := 0
+	for _, o := range g.occs {
+		if o.typ == typ {
+			n++
+		}
+	}
+	if n == len(g.occs) {
+		return g.occs
+	}
+	out := make([]*occurrence, 0, n)
+	for _, o := range g.occs {
+		if o.typ == typ {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+// occRoom returns occs with room for n more, carved from a chunk of the
+// run when occs is empty.
+func (r *run) occRoom(occs []*occurrence, n int) []*occurrence {
+	if len(occs) > 0 {
+		return slices.Grow(occs, n)
+	}
+	return r.occRefs.take(n)[:0]
+}
+
+// fpChildren are the FHIRPath child nodes of an object, which the builder
+// adds in document order with the nodes of one member, and of both halves
+// of a primitive member, next to each other.
+type fpChildren struct {
+	nodes  []*fhirpath.Node
+	cursor int // index of the first node of the member found last
+}
+
+// start returns the index of the first node built from the JSON member
+// jsonName, or -1. Members are read in document order, so the search
+// starts where the last member's nodes do and wraps around. It finds the
+// first node of the member's run, because the start of another member's
+// run is never inside it.
+func (k *fpChildren) start(jsonName string) int {
+	n := len(k.nodes)
+	for j := range n {
+		i := k.cursor + j
+		if i >= n {
+			i -= n
+		}
+		if k.nodes[i].JSONName() == jsonName {
+			k.cursor = i
 			return i
 		}
 	}
@@ -272,18 +333,6 @@ func fpAt(kids []*fhirpath.Node, start, i int, jsonName string) *fhirpath.Node {
 		return nil
 	}
 	return kids[start+i]
-}
-
-func occurrencePath(parent, name, ofType string, repeats bool, i int) string {
-	switch {
-	case ofType == "" && !repeats:
-		return parent + "." + name
-	case ofType == "":
-		return parent + "." + name + "[" + strconv.Itoa(i) + "]"
-	case !repeats:
-		return parent + "." + name + ".ofType(" + ofType + ")"
-	}
-	return parent + "." + name + ".ofType(" + ofType + ")[" + strconv.Itoa(i) + "]"
 }
 
 func indexed(path string, i int) string {
@@ -325,4 +374,4 @@ func (r *run) element(g *group) {
 
 // path returns the location used for cardinality issues: the element's
 // path in the parent, without an index.
-func (g *group) path() string { return g.parentPath + "." + g.def.name }
+func (g *group) path() string { return g.parent.child(g.def.name) }

@@ -78,7 +78,7 @@ func (r *run) xhtml(o *occurrence) {
 		return
 	}
 	if err := checkXHTML(o.val.text); err != nil {
-		r.errorf(outcome.CodeValue, o.path, "invalid narrative: %v", err)
+		r.errorf(outcome.CodeValue, o.path(), "invalid narrative: %v", err)
 	}
 }
 
