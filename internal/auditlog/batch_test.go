@@ -3,6 +3,7 @@ package auditlog
 import (
 	"context"
 	"errors"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -192,4 +193,63 @@ func holdAppendLockUntil(t *testing.T, l *Log) func(stmt string, args ...any) {
 		}
 		conn.Close()
 	}
+}
+
+// TestBatchIncludesReadyAppenders checks that the writer lets appenders
+// that are ready to run reach the queue before it takes its batch. With
+// one processor, a send to the queue makes the writer the next goroutine
+// to run, so without the yield each entry commits on its own.
+func TestBatchIncludesReadyAppenders(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	l, _, _ := newTestLog(t, func(o *Options) { o.Now = countingClock() })
+	appendN(t, l, 1) // the KEK and the schema are in place before the rounds
+
+	// The scheduler now and then runs the writer before the others, so one
+	// round in ten that batches is enough; without the yield none does.
+	const rounds = 10
+	var sizes []int
+	for range rounds {
+		n := firstBatchSize(t, l, 4)
+		if n > 1 {
+			return
+		}
+		sizes = append(sizes, n)
+	}
+	t.Errorf("the first transaction of 4 appenders ready at once held %v entries in %d rounds, want more than 1 in one round", sizes, rounds)
+}
+
+// firstBatchSize starts appenders goroutines that append at once and
+// returns how many entries the first of their transactions held.
+func firstBatchSize(t *testing.T, l *Log, appenders int) int {
+	t.Helper()
+	start := make(chan struct{})
+	results := make(chan appendResultOf, appenders)
+	var wg sync.WaitGroup
+	for n := range appenders {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			e := testEntry(n, 256)
+			a, err := l.AppendEntry(context.Background(), e)
+			results <- appendResultOf{n: n, a: a, e: e, err: err}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	close(results)
+
+	// Entries of one transaction share its time from the counting clock.
+	var first time.Time
+	batches := map[time.Time]int{}
+	for r := range results {
+		if r.err != nil {
+			t.Fatalf("append %d: %v", r.n, r.err)
+		}
+		batches[r.e.RecordedAt]++
+		if first.IsZero() || r.e.RecordedAt.Before(first) {
+			first = r.e.RecordedAt
+		}
+	}
+	return batches[first]
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"fmt"
+	"runtime"
 	"time"
 
 	"golang.org/x/mod/sumdb/tlog"
@@ -122,6 +123,11 @@ func (l *Log) run() {
 				l.checkpointIfBehind(true)
 				return
 			}
+			// The send that woke the writer made it the next goroutine to
+			// run. Yielding first lets exchanges that are ready to run reach
+			// their append and share this commit, which matters most with
+			// few processors. It waits for no timer, only for ready work.
+			runtime.Gosched()
 			l.commit(l.collect([]*pending{p}))
 		case <-ticker.C:
 			l.checkpointIfBehind(false)
