@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net/url"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/go-json-experiment/json/jsontext"
 
@@ -153,7 +154,14 @@ func hashPatient(salt []byte, name string) patientKey {
 type canaries struct {
 	tokens map[string]int
 	values map[string]int
+	// raw lists the values as bytes for mayContain, nil when a value
+	// contains U+FFFD, which the lenient decoder writes for invalid UTF-8.
+	raw [][]byte
 }
+
+// maxRawCanaries bounds the values mayContain searches for one by one;
+// with more, every body is decoded.
+const maxRawCanaries = 32
 
 func compileCanaries(list []string) (*canaries, error) {
 	c := &canaries{tokens: map[string]int{}, values: map[string]int{}}
@@ -167,7 +175,33 @@ func compileCanaries(list []string) (*canaries, error) {
 			c.values[value] = i
 		}
 	}
+	if len(c.values) <= maxRawCanaries {
+		for v := range c.values {
+			if strings.ContainsRune(v, utf8.RuneError) {
+				c.raw = nil
+				break
+			}
+			c.raw = append(c.raw, []byte(v))
+		}
+	}
 	return c, nil
+}
+
+// mayContain reports whether a JSON string of body can hold a canary
+// value, which both forms matchBody finds contain. A string without
+// escapes decodes to its own bytes, apart from U+FFFD for invalid UTF-8,
+// so a body with no backslash and no value among its bytes holds none.
+// It returns true when it cannot tell.
+func (c *canaries) mayContain(body []byte) bool {
+	if c.raw == nil || bytes.IndexByte(body, '\\') >= 0 {
+		return true
+	}
+	for _, v := range c.raw {
+		if bytes.Contains(body, v) {
+			return true
+		}
+	}
+	return false
 }
 
 func (c *canaries) empty() bool { return c == nil || len(c.tokens) == 0 }
@@ -218,7 +252,7 @@ func (c *canaries) matchQuery(e *record.Entry, req *fhirreq.Request) (int, bool)
 // members are a canary's, or a string in a canary's token form. A body
 // that is not JSON is read up to its first syntax error.
 func (c *canaries) matchBody(body []byte) (int, bool) {
-	if len(body) == 0 {
+	if len(body) == 0 || !c.mayContain(body) {
 		return 0, false
 	}
 	type frame struct {
