@@ -599,8 +599,9 @@ func TestCanaryMayContain(t *testing.T) {
 	}{
 		{"value present", `{"value":"CANARY-0001"}`, true},
 		{"second value present", `{"a":"xM-7y"}`, true},
-		{"escape present", `{"value":"CANARY\u002d0001"}`, true},
-		{"escape elsewhere", `{"div":"a \"b\""}`, true},
+		{"unicode escape", `{"value":"CANARY\u002d0001"}`, true},
+		{"unicode escape elsewhere", `{"div":"caf\u00e9"}`, true},
+		{"short escapes only", `{"div":"<div xmlns=\"urn:x\">a\/b\n</div>","value":"CANARY-0002"}`, false},
 		{"no value, no escape", `{"resourceType":"Claim","value":"CANARY-0002"}`, false},
 	}
 	for _, tt := range tests {
@@ -611,8 +612,15 @@ func TestCanaryMayContain(t *testing.T) {
 		})
 	}
 
-	// A value with U+FFFD turns the prefilter off, because invalid UTF-8 in
-	// a body decodes to it.
+	// A value with a slash may be written with the escape \/, and one with
+	// U+FFFD as invalid UTF-8, so either turns the prefilter off.
+	slash, err := compileCanaries([]string{"urn:x|A/B"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, hit := slash.matchBody([]byte(`{"identifier":{"system":"urn:x","value":"A\/B"}}`)); !hit {
+		t.Error("matchBody missed a canary value written with an escaped slash")
+	}
 	odd, err := compileCanaries([]string{"urn:x|A\uFFFDB"})
 	if err != nil {
 		t.Fatal(err)

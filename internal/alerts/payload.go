@@ -154,8 +154,10 @@ func hashPatient(salt []byte, name string) patientKey {
 type canaries struct {
 	tokens map[string]int
 	values map[string]int
-	// raw lists the values as bytes for mayContain, nil when a value
-	// contains U+FFFD, which the lenient decoder writes for invalid UTF-8.
+	// raw lists the values as bytes for mayContain. It is nil when a
+	// value contains a character JSON writes with a short escape (quote,
+	// backslash, slash, control characters) or U+FFFD, which the lenient
+	// decoder writes for invalid UTF-8.
 	raw [][]byte
 }
 
@@ -177,7 +179,7 @@ func compileCanaries(list []string) (*canaries, error) {
 	}
 	if len(c.values) <= maxRawCanaries {
 		for v := range c.values {
-			if strings.ContainsRune(v, utf8.RuneError) {
+			if !rawComparable(v) {
 				c.raw = nil
 				break
 			}
@@ -187,13 +189,24 @@ func compileCanaries(list []string) (*canaries, error) {
 	return c, nil
 }
 
+// rawComparable reports whether v decodes only from its own bytes or a
+// \u escape inside a JSON string.
+func rawComparable(v string) bool {
+	for _, r := range v {
+		if r < 0x20 || r == '"' || r == '\\' || r == '/' || r == utf8.RuneError {
+			return false
+		}
+	}
+	return true
+}
+
 // mayContain reports whether a JSON string of body can hold a canary
-// value, which both forms matchBody finds contain. A string without
-// escapes decodes to its own bytes, apart from U+FFFD for invalid UTF-8,
-// so a body with no backslash and no value among its bytes holds none.
-// It returns true when it cannot tell.
+// value, which both forms matchBody finds contain. In a body without \u
+// escapes, a value raw contains (see rawComparable) decodes from its own
+// bytes only, so if no value is among the bytes, no string holds one. It
+// returns true when it cannot tell.
 func (c *canaries) mayContain(body []byte) bool {
-	if c.raw == nil || bytes.IndexByte(body, '\\') >= 0 {
+	if c.raw == nil || bytes.Contains(body, []byte(`\u`)) {
 		return true
 	}
 	for _, v := range c.raw {
