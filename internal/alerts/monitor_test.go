@@ -586,3 +586,49 @@ func TestNewRejects(t *testing.T) {
 		})
 	}
 }
+
+func TestCanaryMayContain(t *testing.T) {
+	c, err := compileCanaries([]string{"urn:x|CANARY-0001", "urn:y|M-7"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		body string
+		want bool
+	}{
+		{"value present", `{"value":"CANARY-0001"}`, true},
+		{"second value present", `{"a":"xM-7y"}`, true},
+		{"unicode escape", `{"value":"CANARY\u002d0001"}`, true},
+		{"unicode escape elsewhere", `{"div":"caf\u00e9"}`, true},
+		{"short escapes only", `{"div":"<div xmlns=\"urn:x\">a\/b\n</div>","value":"CANARY-0002"}`, false},
+		{"no value, no escape", `{"resourceType":"Claim","value":"CANARY-0002"}`, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := c.mayContain([]byte(tt.body)); got != tt.want {
+				t.Errorf("mayContain(%s) = %v, want %v", tt.body, got, tt.want)
+			}
+		})
+	}
+
+	// A value with a slash may be written with the escape \/, and one with
+	// U+FFFD as invalid UTF-8, so either turns the prefilter off.
+	slash, err := compileCanaries([]string{"urn:x|A/B"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, hit := slash.matchBody([]byte(`{"identifier":{"system":"urn:x","value":"A\/B"}}`)); !hit {
+		t.Error("matchBody missed a canary value written with an escaped slash")
+	}
+	odd, err := compileCanaries([]string{"urn:x|A\uFFFDB"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !odd.mayContain([]byte(`{"value":"A` + "\xff" + `B"}`)) {
+		t.Error("mayContain = false for a body whose invalid UTF-8 decodes to the canary value")
+	}
+	if _, hit := odd.matchBody([]byte(`{"identifier":{"system":"urn:x","value":"A` + "\xff" + `B"}}`)); !hit {
+		t.Error("matchBody missed a canary value written with invalid UTF-8")
+	}
+}

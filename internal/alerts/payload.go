@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net/url"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/go-json-experiment/json/jsontext"
 
@@ -153,7 +154,16 @@ func hashPatient(salt []byte, name string) patientKey {
 type canaries struct {
 	tokens map[string]int
 	values map[string]int
+	// raw lists the values as bytes for mayContain. It is nil when a
+	// value contains a character JSON writes with a short escape (quote,
+	// backslash, slash, control characters) or U+FFFD, which the lenient
+	// decoder writes for invalid UTF-8.
+	raw [][]byte
 }
+
+// maxRawCanaries bounds the values mayContain searches for one by one;
+// with more, every body is decoded.
+const maxRawCanaries = 32
 
 func compileCanaries(list []string) (*canaries, error) {
 	c := &canaries{tokens: map[string]int{}, values: map[string]int{}}
@@ -167,7 +177,44 @@ func compileCanaries(list []string) (*canaries, error) {
 			c.values[value] = i
 		}
 	}
+	if len(c.values) <= maxRawCanaries {
+		for v := range c.values {
+			if !rawComparable(v) {
+				c.raw = nil
+				break
+			}
+			c.raw = append(c.raw, []byte(v))
+		}
+	}
 	return c, nil
+}
+
+// rawComparable reports whether v decodes only from its own bytes or a
+// \u escape inside a JSON string.
+func rawComparable(v string) bool {
+	for _, r := range v {
+		if r < 0x20 || r == '"' || r == '\\' || r == '/' || r == utf8.RuneError {
+			return false
+		}
+	}
+	return true
+}
+
+// mayContain reports whether a JSON string of body can hold a canary
+// value, which both forms matchBody finds contain. In a body without \u
+// escapes, a value raw contains (see rawComparable) decodes from its own
+// bytes only, so if no value is among the bytes, no string holds one. It
+// returns true when it cannot tell.
+func (c *canaries) mayContain(body []byte) bool {
+	if c.raw == nil || bytes.Contains(body, []byte(`\u`)) {
+		return true
+	}
+	for _, v := range c.raw {
+		if bytes.Contains(body, v) {
+			return true
+		}
+	}
+	return false
 }
 
 func (c *canaries) empty() bool { return c == nil || len(c.tokens) == 0 }
@@ -218,7 +265,7 @@ func (c *canaries) matchQuery(e *record.Entry, req *fhirreq.Request) (int, bool)
 // members are a canary's, or a string in a canary's token form. A body
 // that is not JSON is read up to its first syntax error.
 func (c *canaries) matchBody(body []byte) (int, bool) {
-	if len(body) == 0 {
+	if len(body) == 0 || !c.mayContain(body) {
 		return 0, false
 	}
 	type frame struct {

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"fmt"
+	"runtime"
 	"time"
 
 	"golang.org/x/mod/sumdb/tlog"
@@ -122,16 +123,20 @@ func (l *Log) run() {
 				l.checkpointIfBehind(true)
 				return
 			}
-			l.commit(l.collect(p))
+			// The send that woke the writer made it the next goroutine to
+			// run. Yielding first lets exchanges that are ready to run reach
+			// their append and share this commit, which matters most with
+			// few processors. It waits for no timer, only for ready work.
+			runtime.Gosched()
+			l.commit(l.collect([]*pending{p}))
 		case <-ticker.C:
 			l.checkpointIfBehind(false)
 		}
 	}
 }
 
-// collect gathers up to MaxBatch queued entries without waiting.
-func (l *Log) collect(first *pending) []*pending {
-	batch := []*pending{first}
+// collect adds queued entries to batch, up to MaxBatch, without waiting.
+func (l *Log) collect(batch []*pending) []*pending {
 	for len(batch) < l.opts.MaxBatch {
 		select {
 		case p, ok := <-l.queue:
@@ -146,11 +151,12 @@ func (l *Log) collect(first *pending) []*pending {
 	return batch
 }
 
-// commit writes batch in one transaction and reports to every caller.
+// commit writes batch, and the entries queued while it waited for the
+// append lock, in one transaction, and reports to every caller.
 func (l *Log) commit(batch []*pending) {
 	ctx, cancel := context.WithTimeout(context.Background(), l.opts.CommitTimeout)
 	defer cancel()
-	results, cp, err := l.commitTx(ctx, batch, false)
+	results, batch, cp, err := l.commitTx(ctx, batch, false)
 	if err != nil {
 		err = fmt.Errorf("auditlog: commit: %w (%w)", record.ErrUnavailable, err)
 		for _, p := range batch {
@@ -179,7 +185,7 @@ func (l *Log) checkpointIfBehind(closing bool) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), l.opts.CommitTimeout)
 	defer cancel()
-	_, cp, err := l.commitTx(ctx, nil, closing)
+	_, _, cp, err := l.commitTx(ctx, nil, closing)
 	if err != nil {
 		l.reportPublish("checkpoint", w.tree.size, err)
 		return
@@ -190,16 +196,21 @@ func (l *Log) checkpointIfBehind(closing bool) {
 }
 
 // commitTx appends batch and, when due or forced, signs a checkpoint, in
-// one transaction that holds the append lock. On failure it restores the
-// in-memory state and marks it stale, since the database may or may not
-// hold the transaction.
-func (l *Log) commitTx(ctx context.Context, batch []*pending, force bool) ([]appendResult, *SignedCheckpoint, error) {
+// one transaction that holds the append lock. A non-empty batch grows by
+// the entries queued while the writer waited for the lock, so one commit
+// and one fsync serve them all. The lock may be held by a replica or, on
+// SQLite, by another writer of this process such as the payer service.
+// It returns the batch it wrote, with one result per entry. On failure it
+// restores the in-memory state and marks it stale, because the database
+// may or may not hold the transaction. The batch returned with an error
+// lists every caller that must get it.
+func (l *Log) commitTx(ctx context.Context, batch []*pending, force bool) ([]appendResult, []*pending, *SignedCheckpoint, error) {
 	w := &l.w
 	saved := *w
-	fail := func(err error) ([]appendResult, *SignedCheckpoint, error) {
+	fail := func(err error) ([]appendResult, []*pending, *SignedCheckpoint, error) {
 		*w = saved
 		w.stale = true
-		return nil, nil, err
+		return nil, batch, nil, err
 	}
 
 	tx, err := l.db.BeginTx(ctx, nil)
@@ -209,6 +220,9 @@ func (l *Log) commitTx(ctx context.Context, batch []*pending, force bool) ([]app
 	defer tx.Rollback()
 	if err := l.lockAppends(ctx, tx); err != nil {
 		return fail(err)
+	}
+	if len(batch) > 0 {
+		batch = l.collect(batch)
 	}
 	if err := l.refresh(ctx, l.stmts.In(tx)); err != nil {
 		return fail(err)
@@ -230,7 +244,7 @@ func (l *Log) commitTx(ctx context.Context, batch []*pending, force bool) ([]app
 	if err := tx.Commit(); err != nil {
 		return fail(err)
 	}
-	return results, cp, nil
+	return results, batch, cp, nil
 }
 
 // lockAppends takes the append lock on PostgreSQL. On SQLite the

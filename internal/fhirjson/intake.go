@@ -59,6 +59,12 @@ func Check(doc []byte, lim Limits) error {
 		jsontext.AllowInvalidUTF8(false),
 	)
 
+	// A string unescapes to at most its own bytes, which are fewer than
+	// the document's, so only a document longer than the string limit
+	// needs each string's length.
+	if lim.MaxStringLength > 0 && len(doc) <= lim.MaxStringLength {
+		lim.MaxStringLength = 0
+	}
 	// A document is exactly one value.
 	if err := walkValue(dec, lim); err != nil {
 		return err

@@ -149,3 +149,18 @@ func TestReadHead(t *testing.T) {
 		})
 	}
 }
+
+func TestCheckStringLimitCountsUnescapedBytes(t *testing.T) {
+	lim := Limits{MaxBytes: 1000, MaxDepth: 3, MaxStringLength: 10}
+	// 60 bytes of escapes that unescape to 10 bytes: within the limit.
+	if err := Check([]byte(`{"a":"`+strings.Repeat(`\u0041`, 10)+`"}`), lim); err != nil {
+		t.Errorf("escaped string of 10 bytes: %v", err)
+	}
+	if err := Check([]byte(`{"a":"`+strings.Repeat(`\u0041`, 11)+`"}`), lim); err == nil || !strings.Contains(err.Error(), "string longer") {
+		t.Errorf("escaped string of 11 bytes: %v, want a string length error", err)
+	}
+	// A document no longer than the limit cannot hold a longer string.
+	if err := Check([]byte(`"abcdefgh"`), lim); err != nil {
+		t.Errorf("document of 10 bytes: %v", err)
+	}
+}

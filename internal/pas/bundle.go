@@ -227,6 +227,10 @@ func isResourceType(s string) bool {
 func references(resource jsontext.Value) ([]reference, error) {
 	dec := jsontext.NewDecoder(bytes.NewReader(resource))
 	var refs []reference
+	// afterName is set while the token just read is the member name
+	// "reference", so that the pointer, which costs more than the rest of
+	// the scan, is built only for the value that follows it.
+	afterName := false
 	for {
 		tok, err := dec.ReadToken()
 		if errors.Is(err, io.EOF) {
@@ -235,14 +239,20 @@ func references(resource jsontext.Value) ([]reference, error) {
 		if err != nil {
 			return nil, err
 		}
+		valueOfReference := afterName
+		afterName = false
 		if tok.Kind() != '"' {
 			continue
 		}
-		// Inside an object, the length is even right after a member value.
+		// Inside an object, the length is odd right after a member name
+		// and even right after a member value.
 		kind, n := dec.StackIndex(dec.StackDepth())
-		ptr := dec.StackPointer()
-		if kind == '{' && n%2 == 0 && ptr.LastToken() == "reference" {
-			refs = append(refs, reference{at: ptr.Parent(), value: tok.String()})
+		switch {
+		case kind != '{':
+		case n%2 == 1:
+			afterName = tok.String() == "reference"
+		case valueOfReference:
+			refs = append(refs, reference{at: dec.StackPointer().Parent(), value: tok.String()})
 		}
 	}
 }

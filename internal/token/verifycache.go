@@ -30,6 +30,12 @@ type verifiedCache struct {
 
 	mu      sync.Mutex
 	entries map[[sha256.Size]byte]verifiedEntry
+	// nextExpiry, once the cache has been full, is a time before which
+	// no entry expires, so a put on a full cache before it need not scan
+	// the entries under the lock. Zero means unknown.
+	nextExpiry time.Time
+	// sweeps counts the scans for expired entries, for tests.
+	sweeps int
 }
 
 type verifiedEntry struct {
@@ -59,6 +65,8 @@ func (c *verifiedCache) get(key [sha256.Size]byte, now time.Time) (*accessTokenC
 
 // put caches a copy of claims under key. When the cache is full, it first
 // drops the entries no longer live, and if none were, claims is not cached.
+// A full cache is scanned at most once per expiry of an entry, since the
+// scan holds the lock every verification takes.
 func (c *verifiedCache) put(key [sha256.Size]byte, claims *accessTokenClaims, now time.Time) {
 	until := now.Add(c.ttl)
 	if exp := time.Unix(claims.Expiry, 0); exp.Before(until) {
@@ -70,14 +78,31 @@ func (c *verifiedCache) put(key [sha256.Size]byte, claims *accessTokenClaims, no
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(c.entries) >= maxVerifiedCacheEntries {
-		for k, e := range c.entries {
-			if !now.Before(e.until) {
-				delete(c.entries, k)
-			}
+		if now.Before(c.nextExpiry) {
+			return
 		}
+		c.sweep(now)
 		if len(c.entries) >= maxVerifiedCacheEntries {
 			return
 		}
 	}
+	if !c.nextExpiry.IsZero() && until.Before(c.nextExpiry) {
+		c.nextExpiry = until
+	}
 	c.entries[key] = verifiedEntry{claims: *claims, until: until}
+}
+
+// sweep drops the entries no longer live at now and sets nextExpiry to the
+// earliest expiry of those left. The caller holds mu.
+func (c *verifiedCache) sweep(now time.Time) {
+	c.sweeps++
+	c.nextExpiry = time.Time{}
+	for k, e := range c.entries {
+		switch {
+		case !now.Before(e.until):
+			delete(c.entries, k)
+		case c.nextExpiry.IsZero() || e.until.Before(c.nextExpiry):
+			c.nextExpiry = e.until
+		}
+	}
 }

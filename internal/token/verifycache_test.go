@@ -167,3 +167,44 @@ func flipBase64(s string) string {
 	}
 	return string(b)
 }
+
+func TestVerifiedCacheFullScansOncePerExpiry(t *testing.T) {
+	c := newVerifiedCache(time.Minute)
+	now := time.Unix(1700000000, 0)
+	claims := &accessTokenClaims{Expiry: now.Add(time.Hour).Unix()}
+	for i := range maxVerifiedCacheEntries {
+		// The first entry expires after 10 s, the others after the TTL.
+		at := now
+		if i == 0 {
+			at = now.Add(10*time.Second - time.Minute)
+		}
+		c.put(sha256.Sum256([]byte{byte(i), byte(i >> 8), byte(i >> 16)}), claims, at)
+	}
+	if len(c.entries) != maxVerifiedCacheEntries {
+		t.Fatalf("cache holds %d entries, want it full with %d", len(c.entries), maxVerifiedCacheEntries)
+	}
+
+	extra := func(n int) [sha256.Size]byte { return sha256.Sum256([]byte{'x', byte(n)}) }
+	for n := range 100 {
+		c.put(extra(n), claims, now.Add(time.Second))
+	}
+	if c.sweeps != 1 {
+		t.Errorf("100 puts on a full cache of live entries scanned it %d times, want 1", c.sweeps)
+	}
+	if _, ok := c.entries[extra(0)]; ok {
+		t.Error("a full cache of live entries took a new entry")
+	}
+
+	// Once the first entry has expired, the next put scans, drops it and
+	// takes the new entry.
+	c.put(extra(200), claims, now.Add(11*time.Second))
+	if c.sweeps != 2 {
+		t.Errorf("sweeps = %d after the first expiry, want 2", c.sweeps)
+	}
+	if _, ok := c.entries[extra(200)]; !ok {
+		t.Error("the put after an expiry did not cache its entry")
+	}
+	if got, ok := c.get(extra(200), now.Add(12*time.Second)); !ok || got.Expiry != claims.Expiry {
+		t.Errorf("get = %+v, %v, want the cached claims", got, ok)
+	}
+}
