@@ -87,9 +87,13 @@ type Running struct {
 	audit          *auditlog.Log
 	payer          *payerServer
 	payerService   *payer.Service // nil when the upstream is external
-	payerKey       string         // secret the built-in payer service requires
-	monitoring     *monitoring    // alerts and the console
-	configFile     string
+	// payerDB is the built-in payer service's handle on DB's file, with
+	// commits that wait for the next exchange-record commit to be synced
+	// (storage.DeferCommitSync). It is DB itself on PostgreSQL.
+	payerDB    *storage.DB
+	payerKey   string      // secret the built-in payer service requires
+	monitoring *monitoring // alerts and the console
+	configFile string
 	// bg scopes the background loops (kill-switch polling, retention);
 	// Close cancels it.
 	bg       context.Context
@@ -236,6 +240,9 @@ func (rt *Running) Close(ctx context.Context) error {
 	}
 	if rt.audit != nil {
 		errs = append(errs, rt.audit.Close(ctx))
+	}
+	if rt.payerDB != nil && rt.payerDB != rt.DB {
+		errs = append(errs, rt.payerDB.Close())
 	}
 	if rt.DB != nil {
 		errs = append(errs, rt.DB.Close())

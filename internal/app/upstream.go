@@ -69,7 +69,16 @@ func (rt *Running) newPayerService(ctx context.Context, cfg *config.File, now fu
 		}
 		opts.Rules = rules
 	}
-	svc, err := payer.New(rt.DB, opts)
+	// Every answer of the service reaches a partner only after the
+	// exchange record's response entry has committed with a full sync on
+	// the same file, which makes the service's own earlier commits durable
+	// too. Its commits therefore skip their own fsync.
+	db, err := rt.DB.DeferCommitSync(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("payer: %w", err)
+	}
+	rt.payerDB = db
+	svc, err := payer.New(rt.payerDB, opts)
 	if err != nil {
 		return nil, err
 	}

@@ -22,6 +22,29 @@ import (
 // keys on. Write transactions take the write lock when they begin, after
 // the file's in-process gate (see writeGate).
 func openSQLite(ctx context.Context, path string) (*DB, error) {
+	return openSQLiteSync(ctx, path, "FULL")
+}
+
+// DeferCommitSync returns a second handle on db's SQLite file whose
+// commits write the write-ahead log but do not fsync it (synchronous
+// NORMAL). A process crash loses none of them. A power loss can undo such
+// a commit only until the next full commit on the file, because fsync
+// flushes every page of the log written before it, whichever handle wrote
+// it. So a component whose writes become visible only after a full commit
+// on the same file (the built-in payer service, whose answers reach a
+// partner only after the exchange record's response entry commits) keeps
+// its guarantees and saves an fsync per write. Writers of both handles
+// queue on the file's one gate. On PostgreSQL DeferCommitSync returns db
+// itself, and the caller must not close it twice.
+func (db *DB) DeferCommitSync(ctx context.Context) (*DB, error) {
+	if db.Dialect != SQLite {
+		return db, nil
+	}
+	return openSQLiteSync(ctx, db.Target, "NORMAL")
+}
+
+// openSQLiteSync opens path with the given synchronous setting.
+func openSQLiteSync(ctx context.Context, path, synchronous string) (*DB, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return nil, fmt.Errorf("storage: %w", err)
@@ -35,7 +58,7 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 	}
 	q := url.Values{}
 	busy := fmt.Sprintf("busy_timeout(%d)", sqliteBusyTimeoutMS)
-	for _, p := range []string{"journal_mode(WAL)", "synchronous(FULL)", busy, "foreign_keys(ON)"} {
+	for _, p := range []string{"journal_mode(WAL)", "synchronous(" + synchronous + ")", busy, "foreign_keys(ON)"} {
 		q.Add("_pragma", p)
 	}
 	q.Set("_txlock", "immediate")

@@ -338,3 +338,44 @@ func TestValues(t *testing.T) {
 		t.Errorf("SQLite Values(2, 3) = %q", got)
 	}
 }
+
+// TestDeferCommitSync checks the second SQLite handle: its commits skip
+// the fsync (synchronous NORMAL, 1) while the first handle keeps FULL (2),
+// and both write the same file.
+func TestDeferCommitSync(t *testing.T) {
+	ctx := context.Background()
+	db := storagetest.Open(t, filepath.Join(t.TempDir(), "g.db"))
+	deferred, err := db.DeferCommitSync(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { deferred.Close() })
+
+	for _, c := range []struct {
+		name string
+		db   *storage.DB
+		want int
+	}{{"first handle", db, 2}, {"deferred handle", deferred, 1}} {
+		var got int
+		if err := c.db.QueryRowContext(ctx, `PRAGMA synchronous`).Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		if got != c.want {
+			t.Errorf("%s: synchronous = %d, want %d", c.name, got, c.want)
+		}
+	}
+
+	if _, err := deferred.ExecContext(ctx, `CREATE TABLE t (v INTEGER)`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := deferred.ExecContext(ctx, `INSERT INTO t (v) VALUES (7)`); err != nil {
+		t.Fatal(err)
+	}
+	var v int
+	if err := db.QueryRowContext(ctx, `SELECT v FROM t`).Scan(&v); err != nil {
+		t.Fatalf("the first handle does not see the deferred handle's row: %v", err)
+	}
+	if v != 7 {
+		t.Errorf("v = %d, want 7", v)
+	}
+}
