@@ -50,6 +50,9 @@ type run struct {
 	resources []*resourceFrame     // resources being validated, innermost last
 	bundles   []*bundleIndex       // Bundles being validated, innermost last
 	conforms  map[conformKey]*bool // profile checks of resources, nil while in progress
+	// cleanNarratives are the narratives that passed their text checks;
+	// see narrativeChecked.
+	cleanNarratives map[*jnode]struct{}
 }
 
 type issueKey struct {
@@ -190,13 +193,21 @@ func takeMap[K comparable, V any](spares *[]map[K]V) map[K]V {
 }
 
 // merge records issues found in a sandbox.
+// merge records issues found in a sandbox, as add would record each: an
+// issue already recorded is dropped. The issues keep their messages and
+// locations, which add built when the sandbox recorded them.
 func (r *run) merge(issues []outcome.Issue) {
 	for _, is := range issues {
 		path := ""
 		if len(is.Expression) > 0 {
 			path = is.Expression[0]
 		}
-		r.add(is.Severity, is.Code, path, "%s", is.Diagnostics)
+		k := issueKey{is.Severity, is.Code, path, is.Diagnostics}
+		if _, dup := r.seen[k]; dup {
+			continue
+		}
+		r.seen[k] = struct{}{}
+		r.issues = append(r.issues, is)
 	}
 }
 
