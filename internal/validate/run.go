@@ -124,8 +124,13 @@ func (r *run) firstEvaluation(id uint32, node *fhirpath.Node) bool {
 }
 
 // add records an issue once, so the same problem found through the base
-// definition and a profile is reported once.
+// definition and a profile is reported once. Inside a profile check only
+// errors are recorded, because the check counts them and drops the rest
+// (see keeps).
 func (r *run) add(sev outcome.Severity, code outcome.Code, path, format string, args ...any) {
+	if !r.keeps(sev) {
+		return
+	}
 	msg := format
 	if len(args) > 0 {
 		msg = fmt.Sprintf(format, args...)
