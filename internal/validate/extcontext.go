@@ -62,11 +62,10 @@ func (r *run) checkExtensionContext(o *occurrence, s *structure) {
 	r.errorf(outcome.CodeStructure, o.path(), "extension %s is not allowed here; its context allows %s", s.url, strings.Join(allowed, ", "))
 }
 
-// allowedAnywhere reports whether a context allows the extension on any
-// element, as checkExtensionContext would find for every host: one that
-// is not an element context, names Element or Base (which every host
-// is), or has an expression the check does not interpret. It spares
-// building the host's path for such extensions.
+// allowedAnywhere reports whether one of the contexts allows the extension
+// on every host, so that checkExtensionContext need not build the host's
+// path. Such a context is not an element context, names Element or Base
+// (which every host is), or has an expression the check does not read.
 func allowedAnywhere(contexts []extensionContext) bool {
 	for _, c := range contexts {
 		if c.Type != "element" || c.Expression == "Element" || c.Expression == "Base" || strings.ContainsAny(c.Expression, "#:()") {

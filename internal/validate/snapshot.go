@@ -364,10 +364,9 @@ func (g *snapshotGen) typeElements(code string) ([]map[string]any, string) {
 }
 
 // merge applies differential element d to snapshot element e. Keys are
-// applied in sorted order, and the slicing's discriminators are checked
-// after all of them, against the element's final type: in map order the
-// problems found, and which type a discriminator was checked against,
-// would change from one run to the next.
+// applied in sorted order, because in map order the problems would come
+// out in a different order on each run. The slicing's discriminators are
+// checked last, against the element's final type.
 func (g *snapshotGen) merge(e *snapshotElement, d map[string]any, id string) {
 	for _, key := range slices.Sorted(maps.Keys(d)) {
 		val := d[key]

@@ -97,9 +97,9 @@ func (r *run) narrativeChecked(n *jnode) {
 }
 
 // checkedNarrative reports whether n passed the narrative checks earlier
-// in this run. Keys are nodes of this run's trees, or trees cached in the
-// validator, so a pointer stands for the same text for the whole run; the
-// set is emptied when the run is released, before its arena is reused.
+// in this run. The nodes belong to this run's trees or to trees the
+// validator caches, so a pointer means the same text for the whole run.
+// The set is emptied when the run is released, before its arena is reused.
 func (r *run) checkedNarrative(n *jnode) bool {
 	if r.v.noShortcuts {
 		return false
