@@ -73,9 +73,16 @@ type Type struct {
 	System   string     `json:"system,omitempty"` // primitives: the FHIRPath System type of the value
 	Elements []*Element `json:"elements,omitempty"`
 
-	base   *Type
-	byName map[string]*Element
-	choice map[string]choiceVariant
+	base    *Type
+	byName  map[string]*Element
+	choice  map[string]choiceVariant
+	members map[string]member // see Member
+}
+
+// member is the element and value type a JSON property name resolves to.
+type member struct {
+	name string // the element's name
+	typ  *Type  // nil when the model has no such type
 }
 
 type choiceVariant struct {
@@ -95,6 +102,16 @@ func (t *Type) Element(name string) *Element { return t.byName[name] }
 func (t *Type) ChoiceElement(jsonName string) (*Element, string, bool) {
 	v, ok := t.choice[jsonName]
 	return v.elem, v.typ, ok
+}
+
+// Member resolves a JSON property name in one lookup to the name of the
+// element it belongs to and the type of its value: "gender" to "gender"
+// and code, "valueQuantity" to "value" and Quantity. typ is nil when the
+// model lacks the type, and ok is false for a name that is neither an
+// element (other than a choice element's own name) nor a choice variant.
+func (t *Type) Member(jsonName string) (name string, typ *Type, ok bool) {
+	m, ok := t.members[jsonName]
+	return m.name, m.typ, ok
 }
 
 // IsA reports whether t is the type named name or derives from it.
@@ -191,9 +208,25 @@ func Link(types []*Type) (*Model, error) {
 				t.choice[e.Name+upperFirst(typ)] = choiceVariant{elem: e, typ: typ}
 			}
 		}
+		t.members = m.memberIndex(t)
 	}
 	slices.Sort(m.names)
 	return m, nil
+}
+
+// memberIndex returns the index Member reads. An element's own name takes
+// precedence over a choice variant of the same spelling.
+func (m *Model) memberIndex(t *Type) map[string]member {
+	out := make(map[string]member, len(t.Elements)+len(t.choice))
+	for jsonName, v := range t.choice {
+		out[jsonName] = member{name: v.elem.Name, typ: m.types[v.typ]}
+	}
+	for _, e := range t.Elements {
+		if !e.Choice && len(e.Types) > 0 {
+			out[e.Name] = member{name: e.Name, typ: m.types[e.Types[0]]}
+		}
+	}
+	return out
 }
 
 func upperFirst(s string) string {

@@ -62,3 +62,62 @@ func TestR4ContentReference(t *testing.T) {
 		t.Errorf("Questionnaire.item.item = %+v, want a reference to Questionnaire.item", e)
 	}
 }
+
+func TestR4Member(t *testing.T) {
+	obs := R4().Type("Observation")
+	tests := []struct {
+		jsonName, name, typ string
+		ok                  bool
+	}{
+		{"status", "status", "code", true},
+		{"valueQuantity", "value", "Quantity", true},
+		{"component", "component", "Observation.component", true},
+		{"value", "", "", false}, // a choice element appears only as its variants
+		{"valueFoo", "", "", false},
+	}
+	for _, tc := range tests {
+		name, typ, ok := obs.Member(tc.jsonName)
+		if ok != tc.ok || name != tc.name {
+			t.Errorf("Member(%q) = %q, %v; want %q, %v", tc.jsonName, name, ok, tc.name, tc.ok)
+		}
+		if tc.ok && (typ == nil || typ.Name != tc.typ) {
+			t.Errorf("Member(%q) type = %+v, want %s", tc.jsonName, typ, tc.typ)
+		}
+	}
+}
+
+// TestMemberAgreesWithElementLookups checks Member against Element,
+// ChoiceElement and Model.Type for every element and choice variant of
+// every R4 type.
+func TestMemberAgreesWithElementLookups(t *testing.T) {
+	m := R4()
+	checked := 0
+	for _, typeName := range m.Names() {
+		typ := m.Type(typeName)
+		var names []string
+		for _, e := range typ.Elements {
+			names = append(names, e.Name)
+			if e.Choice {
+				for _, variant := range e.Types {
+					names = append(names, e.Name+upperFirst(variant))
+				}
+			}
+		}
+		for _, jsonName := range names {
+			wantName, wantType, wantOK := "", (*Type)(nil), false
+			if e := typ.Element(jsonName); e != nil && !e.Choice {
+				wantName, wantType, wantOK = jsonName, m.Type(e.Types[0]), true
+			} else if e, variant, ok := typ.ChoiceElement(jsonName); ok {
+				wantName, wantType, wantOK = e.Name, m.Type(variant), true
+			}
+			name, got, ok := typ.Member(jsonName)
+			if name != wantName || got != wantType || ok != wantOK {
+				t.Fatalf("%s.Member(%q) = %q, %v, %v; want %q, %v, %v", typeName, jsonName, name, got, ok, wantName, wantType, wantOK)
+			}
+			checked++
+		}
+	}
+	if checked == 0 {
+		t.Fatal("no elements checked")
+	}
+}

@@ -213,11 +213,8 @@ func (b *jsonBuilder) elementType(parent *Node, jsonName string) (string, *fhirm
 	if parent.typ == nil {
 		return jsonName, nil
 	}
-	if e := parent.typ.Element(jsonName); e != nil && !e.Choice {
-		return jsonName, b.model.Type(e.Types[0])
-	}
-	if e, t, ok := parent.typ.ChoiceElement(jsonName); ok {
-		return e.Name, b.model.Type(t)
+	if name, typ, ok := parent.typ.Member(jsonName); ok {
+		return name, typ
 	}
 	return jsonName, nil
 }

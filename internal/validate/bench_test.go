@@ -33,6 +33,32 @@ func BenchmarkPASRequestBundle(b *testing.B) {
 	}
 }
 
+// BenchmarkPASRequestProfile validates a PAS 2.2.1 request Bundle against
+// the PAS request Bundle profile, as the gateway's strict check of a
+// Claim/$submit does: each entry is checked against its slice's profile,
+// and each referenced resource against the reference's target profile.
+func BenchmarkPASRequestProfile(b *testing.B) {
+	v, err := New(Options{Context: []string{"hl7.fhir.us.davinci-pas#2.2.1"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	body, err := os.ReadFile(filepath.Join("..", "demo", "bundles", "pas-2.2.1-ReferralAuthorizationBundleExample.json"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	const profile = "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/profile-pas-request-bundle"
+	if _, err := v.Validate(body, profile); err != nil { // compile definitions outside the timing
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := v.Validate(body, profile); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // BenchmarkR4Examples validates the R4 instance examples; ns/op is per
 // resource.
 func BenchmarkR4Examples(b *testing.B) {

@@ -19,6 +19,9 @@ func (r *run) bind(o *occurrence, d *elemDef) {
 	if b == nil || b.strength == "example" || o.val == nil {
 		return
 	}
+	if b.strength != "required" && !r.keeps(outcome.Warning) {
+		return // a weaker binding reports warnings at most, which are not kept here
+	}
 	var buf [4]coding
 	codings, applies := appendBindingCodings(buf[:0], o)
 	if !applies {

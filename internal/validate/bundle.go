@@ -164,9 +164,25 @@ func (r *run) referringBase(b *bundleIndex) string {
 		if !rest {
 			return ""
 		}
-		return url[:strings.LastIndex(url, typ+"/"+id)]
+		return url[:lastIndexOfStep(url, typ, id)]
 	}
 	return ""
+}
+
+// lastIndexOfStep returns the index of the last "typ/id" in url, without
+// building that string. The caller knows url contains it.
+func lastIndexOfStep(url, typ, id string) int {
+	for end := len(url); ; {
+		i := strings.LastIndex(url[:end], typ)
+		if i < 0 {
+			return -1
+		}
+		rest := url[i+len(typ):]
+		if len(rest) > len(id) && rest[0] == '/' && rest[1:1+len(id)] == id {
+			return i
+		}
+		end = i + len(typ) - 1
+	}
 }
 
 func isAbsolute(ref string) bool {

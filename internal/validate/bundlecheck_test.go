@@ -83,3 +83,21 @@ func issueText(res *Result) string {
 	}
 	return b.String()
 }
+
+func TestLastIndexOfStep(t *testing.T) {
+	tests := []struct {
+		url, typ, id string
+		want         int
+	}{
+		{"http://x.test/fhir/Patient/1", "Patient", "1", len("http://x.test/fhir/")},
+		{"http://x.test/Patient/12/fhir/Patient/1", "Patient", "1", len("http://x.test/Patient/12/fhir/")},
+		{"http://x.test/fhir/Patient/1/_history/2", "Patient", "1", len("http://x.test/fhir/")},
+		{"Patient/1", "Patient", "1", 0},
+		{"http://x.test/fhir/Patient/2", "Patient", "1", -1},
+	}
+	for _, tc := range tests {
+		if got := lastIndexOfStep(tc.url, tc.typ, tc.id); got != tc.want {
+			t.Errorf("lastIndexOfStep(%q, %q, %q) = %d, want %d", tc.url, tc.typ, tc.id, got, tc.want)
+		}
+	}
+}

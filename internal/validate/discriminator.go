@@ -159,54 +159,57 @@ func versionOf(canonical string) string {
 	return v
 }
 
-// nodesAt evaluates discriminator steps on instance values.
-func (r *run) nodesAt(cur []typedNode, steps []string) []typedNode {
+// nodesAt evaluates discriminator steps on an instance value and returns
+// the values reached, in dst's memory when they fit. Each step appends its
+// results after the values it reads and then moves them to the front, so
+// a slice check on a single value allocates nothing for short paths.
+func (r *run) nodesAt(dst []typedNode, start typedNode, steps []string) []typedNode {
+	cur := append(dst[:0], start)
 	for _, step := range steps {
-		var next []typedNode
-		for _, tn := range cur {
-			if tn.node == nil {
-				continue
+		n := len(cur)
+		for i := range n {
+			if cur[i].node != nil {
+				cur = r.appendStep(cur, cur[i], step)
 			}
-			next = append(next, r.step(tn, step)...)
 		}
-		cur = next
+		copy(cur, cur[n:])
+		cur = cur[:len(cur)-n]
 	}
 	return cur
 }
 
-func (r *run) step(tn typedNode, step string) []typedNode {
+// appendStep appends the values one discriminator step reaches from tn.
+func (r *run) appendStep(dst []typedNode, tn typedNode, step string) []typedNode {
 	switch {
 	case step == "resolve()":
 		if target := r.resolveForDiscriminator(tn.node); target != nil {
-			return []typedNode{{node: target, typ: target.str("resourceType")}}
+			return append(dst, typedNode{node: target, typ: target.str("resourceType")})
 		}
-		return nil
+		return dst
 	case strings.HasPrefix(step, "ofType("):
 		typ, _ := stepArgument(step, "ofType")
 		if tn.typ == typ || strings.EqualFold(tn.typ, typ) {
-			return []typedNode{tn}
+			return append(dst, tn)
 		}
-		return nil
+		return dst
 	case strings.HasPrefix(step, "extension("):
 		url, _ := stepArgument(step, "extension")
-		var out []typedNode
 		for _, x := range itemsOf(tn.node.prop("extension")) {
 			if x.str("url") == url {
-				out = append(out, typedNode{node: x, typ: "Extension"})
+				dst = append(dst, typedNode{node: x, typ: "Extension"})
 			}
 		}
-		return out
+		return dst
 	}
-	return childNodes(tn.node, step)
+	return appendChildNodes(dst, tn.node, step)
 }
 
-// childNodes returns the values of the member name, including choice
-// members ("value" finds "valueQuantity", typed Quantity).
-func childNodes(n *jnode, name string) []typedNode {
+// appendChildNodes appends the values of the member name, including
+// choice members ("value" finds "valueQuantity", typed Quantity).
+func appendChildNodes(dst []typedNode, n *jnode, name string) []typedNode {
 	if n.kind != kindObject {
-		return nil
+		return dst
 	}
-	var out []typedNode
 	for _, p := range n.props {
 		typ := ""
 		switch {
@@ -218,11 +221,11 @@ func childNodes(n *jnode, name string) []typedNode {
 		}
 		for _, it := range itemsOf(p.val) {
 			if it.kind != kindNull {
-				out = append(out, typedNode{node: it, typ: typ})
+				dst = append(dst, typedNode{node: it, typ: typ})
 			}
 		}
 	}
-	return out
+	return dst
 }
 
 // choiceType turns the suffix of a choice member name into a type code:

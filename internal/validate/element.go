@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/gatehouse-health/gatehouse/internal/outcome"
 )
@@ -237,9 +238,12 @@ func (r *run) extensionDefinition(o *occurrence, d *elemDef) *structure {
 	return s
 }
 
-// maxLength checks ElementDefinition.maxLength, in characters.
+// maxLength checks ElementDefinition.maxLength, in characters. A string
+// has no more characters than bytes, so only one longer in bytes is
+// counted.
 func (r *run) maxLength(o *occurrence, d *elemDef) {
-	if d.maxLength > 0 && o.val != nil && o.val.kind == kindString && len([]rune(o.val.text)) > d.maxLength {
+	if d.maxLength > 0 && o.val != nil && o.val.kind == kindString && len(o.val.text) > d.maxLength &&
+		utf8.RuneCountInString(o.val.text) > d.maxLength {
 		r.errorf(outcome.CodeTooLong, o.path(), "value is longer than the maximum length %d", d.maxLength)
 	}
 }

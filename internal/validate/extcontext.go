@@ -43,7 +43,7 @@ func (v *Validator) extensionContexts(s *structure) []extensionContext {
 // another) is allowed.
 func (r *run) checkExtensionContext(o *occurrence, s *structure) {
 	contexts := r.v.extensionContexts(s)
-	if len(contexts) == 0 {
+	if len(contexts) == 0 || allowedAnywhere(contexts) {
 		return
 	}
 	names, ok := r.extensionHost(o.path())
@@ -60,6 +60,19 @@ func (r *run) checkExtensionContext(o *occurrence, s *structure) {
 		allowed = append(allowed, c.Expression)
 	}
 	r.errorf(outcome.CodeStructure, o.path(), "extension %s is not allowed here; its context allows %s", s.url, strings.Join(allowed, ", "))
+}
+
+// allowedAnywhere reports whether one of the contexts allows the extension
+// on every host, so that checkExtensionContext need not build the host's
+// path. Such a context is not an element context, names Element or Base
+// (which every host is), or has an expression the check does not read.
+func allowedAnywhere(contexts []extensionContext) bool {
+	for _, c := range contexts {
+		if c.Type != "element" || c.Expression == "Element" || c.Expression == "Base" || strings.ContainsAny(c.Expression, "#:()") {
+			return true
+		}
+	}
+	return false
 }
 
 var (

@@ -34,3 +34,22 @@ func TestExtensionContext(t *testing.T) {
 		})
 	}
 }
+
+func TestExtensionAllowedAnywhere(t *testing.T) {
+	tests := []struct {
+		contexts []extensionContext
+		want     bool
+	}{
+		{[]extensionContext{{Type: "element", Expression: "Patient"}}, false},
+		{[]extensionContext{{Type: "element", Expression: "Patient"}, {Type: "element", Expression: "Element"}}, true},
+		{[]extensionContext{{Type: "element", Expression: "Base"}}, true},
+		{[]extensionContext{{Type: "extension", Expression: "http://x.test/ext"}}, true},
+		{[]extensionContext{{Type: "fhirpath", Expression: "Patient.name"}}, true},
+		{[]extensionContext{{Type: "element", Expression: "Observation.component:systolic"}}, true},
+	}
+	for _, tc := range tests {
+		if got := allowedAnywhere(tc.contexts); got != tc.want {
+			t.Errorf("allowedAnywhere(%+v) = %v, want %v", tc.contexts, got, tc.want)
+		}
+	}
+}

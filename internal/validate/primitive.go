@@ -52,6 +52,11 @@ func (r *run) primitive(o *occurrence, d *elemDef) {
 	if !r.primitiveKind(o, typ) {
 		return
 	}
+	if typ == "xhtml" && r.checkedNarrative(o.val) {
+		r.primitiveFormat(o, typ, d)
+		r.maxLength(o, d)
+		return
+	}
 	if o.val.kind == kindString && o.val.text == "" {
 		r.errorf(outcome.CodeInvalid, o.path(), "empty strings are not allowed; omit the element instead")
 		return

@@ -16,7 +16,7 @@ func (r *run) reference(o *occurrence, d *elemDef) {
 	if ref == "" {
 		return
 	}
-	target, checked := r.resolveReference(ref, o.path())
+	target, checked := r.resolveReference(ref, o)
 	typ := ""
 	if target != nil {
 		typ = target.str("resourceType")
@@ -34,13 +34,14 @@ func (r *run) reference(o *occurrence, d *elemDef) {
 		}
 		return
 	}
-	r.targetProfiles(target, typ, o.path(), d)
+	r.targetProfiles(target, typ, o, d)
 }
 
 // resolveReference returns the resource a reference points to, and
 // whether the reference was one this validator can resolve (local to the
-// resource or to a Bundle that must be self-contained).
-func (r *run) resolveReference(ref, path string) (*jnode, bool) {
+// resource or to a Bundle that must be self-contained). at is the
+// Reference, or nil when resolving for a slice discriminator.
+func (r *run) resolveReference(ref string, at *occurrence) (*jnode, bool) {
 	if strings.HasPrefix(ref, "#") {
 		return r.resolveContained(ref[1:]), true
 	}
@@ -48,7 +49,7 @@ func (r *run) resolveReference(ref, path string) (*jnode, bool) {
 	if b == nil {
 		return nil, false
 	}
-	if target, decided := r.resolveVersioned(ref, path); decided {
+	if target, decided := r.resolveVersioned(ref, at); decided {
 		return target, true
 	}
 	target, _ := r.resolveInBundle(ref)
@@ -62,7 +63,7 @@ func (r *run) resolveForDiscriminator(n *jnode) *jnode {
 	if ref == "" {
 		return nil
 	}
-	target, _ := r.resolveReference(ref, "")
+	target, _ := r.resolveReference(ref, nil)
 	return target
 }
 
@@ -131,7 +132,7 @@ func (r *run) buildTargetTypes(d *elemDef) map[string]bool {
 // targetProfiles checks that a resolved target conforms to at least one
 // of the target profiles of its type, when any are profiles rather than
 // core definitions.
-func (r *run) targetProfiles(target *jnode, typ, path string, d *elemDef) {
+func (r *run) targetProfiles(target *jnode, typ string, o *occurrence, d *elemDef) {
 	var profiles []string
 	for _, t := range d.types {
 		for _, p := range t.targetProfiles {
@@ -145,14 +146,16 @@ func (r *run) targetProfiles(target *jnode, typ, path string, d *elemDef) {
 			profiles = append(profiles, p)
 		}
 	}
+	if len(profiles) == 0 {
+		return
+	}
+	path := o.path()
 	for _, p := range profiles {
 		if r.conformsTo(target, typ, p, path, d) {
 			return
 		}
 	}
-	if len(profiles) > 0 {
-		r.errorf(outcome.CodeInvalid, path, "the referenced %s does not conform to %s (from %s)", typ, strings.Join(profiles, " or "), d.owner.label())
-	}
+	r.errorf(outcome.CodeInvalid, path, "the referenced %s does not conform to %s (from %s)", typ, strings.Join(profiles, " or "), d.owner.label())
 }
 
 func joinKeys(m map[string]bool) string {

@@ -1,6 +1,8 @@
 package validate
 
 import (
+	"slices"
+
 	"github.com/gatehouse-health/gatehouse/internal/fhirpath"
 	"github.com/gatehouse-health/gatehouse/internal/fhirpkg"
 	"github.com/gatehouse-health/gatehouse/internal/outcome"
@@ -83,8 +85,20 @@ func (r *run) resourceBase(n *jnode, path string) *structure {
 // is an error.
 func (r *run) profilesOf(n *jnode, base *structure, path string, required []string, from *fhirpkg.Package) []*structure {
 	var out []*structure
-	add := func(url, at string, mandatory bool) {
+	// profile is the index in meta.profile of url, or -1 for a required
+	// profile; the location is built only for an issue.
+	add := func(url string, profile int, mandatory bool) {
 		s, err := r.v.structureAt(url, from)
+		if err == nil && s != nil && s.typ == base.typ {
+			if s.kind == "resource" && !slices.Contains(out, s) {
+				out = append(out, s)
+			}
+			return
+		}
+		at := path
+		if profile >= 0 {
+			at = indexed(path+".meta.profile", profile)
+		}
 		switch {
 		case err != nil && mandatory:
 			r.errorf(outcome.CodeException, at, "profile %s unusable: %v", url, err)
@@ -94,28 +108,21 @@ func (r *run) profilesOf(n *jnode, base *structure, path string, required []stri
 			r.errorf(outcome.CodeNotFound, at, "profile %s not found", url)
 		case s == nil:
 			r.warnf(outcome.CodeNotFound, at, "profile %s not found; the resource was not checked against it", url)
-		case s.typ != base.typ:
+		default:
 			r.errorf(outcome.CodeInvalid, at, "profile %s is for %s, not %s", url, s.typ, base.typ)
-		case s.kind == "resource":
-			for _, have := range out {
-				if have == s {
-					return
-				}
-			}
-			out = append(out, s)
 		}
 	}
 	if meta := n.prop("meta"); meta != nil {
 		if list := meta.prop("profile"); list != nil && list.kind == kindArray {
 			for i, p := range list.items {
 				if p.kind == kindString {
-					add(p.text, indexed(path+".meta.profile", i), false)
+					add(p.text, i, false)
 				}
 			}
 		}
 	}
 	for _, url := range required {
-		add(url, path, true)
+		add(url, -1, true)
 	}
 	return out
 }

@@ -33,8 +33,14 @@ func unconstrained(s, target *elemDef) bool {
 			return false
 		}
 	}
-	own := target.owner == s.owner && strings.HasPrefix(target.id, s.id+".")
+	own := target.owner == s.owner && isChildID(target.id, s.id)
 	return own && target.fixed == nil && target.pattern == nil && (target.binding == nil || target.binding.strength != "required")
+}
+
+// isChildID reports whether id is below parent, id starting with
+// parent + "." (tested without building that string).
+func isChildID(id, parent string) bool {
+	return len(id) > len(parent) && id[len(parent)] == '.' && strings.HasPrefix(id, parent)
 }
 
 // extensionURLSlice matches an extension against a slice by the url

@@ -18,8 +18,8 @@ const maxNesting = 24
 type run struct {
 	v         *Validator
 	issues    []outcome.Issue
-	seen      map[issueKey]struct{}
-	evaluated map[evalKey]struct{} // constraints evaluated, so each is evaluated once per location; see firstEvaluation
+	seen      map[issueKey]struct{} // the issues' keys, once there are linearIssues; see recorded
+	evaluated map[evalKey]struct{}  // constraints evaluated, so each is evaluated once per location; see firstEvaluation
 	// lastNode and lastIDs are the node whose constraints are being
 	// evaluated in a single-pass resource and the constraints evaluated
 	// on it so far; see firstEvaluation.
@@ -50,6 +50,9 @@ type run struct {
 	resources []*resourceFrame     // resources being validated, innermost last
 	bundles   []*bundleIndex       // Bundles being validated, innermost last
 	conforms  map[conformKey]*bool // profile checks of resources, nil while in progress
+	// cleanNarratives are the narratives that passed their text checks;
+	// see narrativeChecked.
+	cleanNarratives map[*jnode]struct{}
 }
 
 type issueKey struct {
@@ -121,22 +124,62 @@ func (r *run) firstEvaluation(id uint32, node *fhirpath.Node) bool {
 }
 
 // add records an issue once, so the same problem found through the base
-// definition and a profile is reported once.
+// definition and a profile is reported once. Inside a profile check only
+// errors are recorded, because the check counts them and drops the rest
+// (see keeps).
 func (r *run) add(sev outcome.Severity, code outcome.Code, path, format string, args ...any) {
+	if !r.keeps(sev) {
+		return
+	}
 	msg := format
 	if len(args) > 0 {
 		msg = fmt.Sprintf(format, args...)
 	}
-	k := issueKey{sev, code, path, msg}
-	if _, dup := r.seen[k]; dup {
+	if r.recorded(issueKey{sev, code, path, msg}) {
 		return
 	}
-	r.seen[k] = struct{}{}
 	is := outcome.Issue{Severity: sev, Code: code, Diagnostics: msg}
 	if path != "" {
 		is.Expression = []string{path}
 	}
 	r.issues = append(r.issues, is)
+}
+
+// linearIssues is the number of issues below which recorded compares a
+// new issue with each recorded one: with few issues that costs less than
+// hashing their messages and locations.
+const linearIssues = 32
+
+// recorded reports whether an issue with key k is already recorded, and
+// otherwise counts it as recorded: the caller appends it. Past
+// linearIssues issues, r.seen is filled with all of them and looked up.
+func (r *run) recorded(k issueKey) bool {
+	if len(r.issues) < linearIssues {
+		for i := range r.issues {
+			if keyOf(&r.issues[i]) == k {
+				return true
+			}
+		}
+		return false
+	}
+	if len(r.seen) < len(r.issues) {
+		for i := range r.issues {
+			r.seen[keyOf(&r.issues[i])] = struct{}{}
+		}
+	}
+	if _, dup := r.seen[k]; dup {
+		return true
+	}
+	r.seen[k] = struct{}{}
+	return false
+}
+
+func keyOf(is *outcome.Issue) issueKey {
+	path := ""
+	if len(is.Expression) > 0 {
+		path = is.Expression[0]
+	}
+	return issueKey{is.Severity, is.Code, path, is.Diagnostics}
 }
 
 func (r *run) errorf(code outcome.Code, path, format string, args ...any) {
@@ -189,14 +232,14 @@ func takeMap[K comparable, V any](spares *[]map[K]V) map[K]V {
 	return map[K]V{}
 }
 
-// merge records issues found in a sandbox.
+// merge records issues found in a sandbox, as add would record each: an
+// issue already recorded is dropped. The issues keep their messages and
+// locations, which add built when the sandbox recorded them.
 func (r *run) merge(issues []outcome.Issue) {
-	for _, is := range issues {
-		path := ""
-		if len(is.Expression) > 0 {
-			path = is.Expression[0]
+	for i := range issues {
+		if !r.recorded(keyOf(&issues[i])) {
+			r.issues = append(r.issues, issues[i])
 		}
-		r.add(is.Severity, is.Code, path, "%s", is.Diagnostics)
 	}
 }
 

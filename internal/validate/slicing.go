@@ -97,7 +97,8 @@ func (r *run) sliceMatches(d, s *elemDef, o *occurrence) bool {
 func (r *run) discriminate(disc discriminator, s *elemDef, o *occurrence) bool {
 	steps := disc.steps
 	target := r.defAt(s, o.typ, steps)
-	actual := r.nodesAt([]typedNode{{node: o.val, typ: o.typ}}, steps)
+	var room [8]typedNode
+	actual := r.nodesAt(room[:0], typedNode{node: o.val, typ: o.typ}, steps)
 	switch disc.typ {
 	case "value", "pattern":
 		if matched, known := extensionURLSlice(disc, s, o); known {

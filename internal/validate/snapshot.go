@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"reflect"
+	"slices"
 	"strings"
 
 	"github.com/gatehouse-health/gatehouse/internal/fhirpkg"
@@ -361,9 +363,13 @@ func (g *snapshotGen) typeElements(code string) ([]map[string]any, string) {
 	return out, code
 }
 
-// merge applies differential element d to snapshot element e.
+// merge applies differential element d to snapshot element e. Keys are
+// applied in sorted order, because in map order the problems would come
+// out in a different order on each run. The slicing's discriminators are
+// checked last, against the element's final type.
 func (g *snapshotGen) merge(e *snapshotElement, d map[string]any, id string) {
-	for key, val := range d {
+	for _, key := range slices.Sorted(maps.Keys(d)) {
+		val := d[key]
 		switch {
 		case key == "id" || key == "path":
 		case key == "type" && g.restatesBackbone(e, val):
@@ -385,13 +391,15 @@ func (g *snapshotGen) merge(e *snapshotElement, d map[string]any, id string) {
 			e.m[key] = val
 		case key == "slicing":
 			e.m[key] = val
-			g.checkDiscriminators(e, val, id)
 		case strings.HasPrefix(key, "pattern"):
 			deletePrefixed(e.m, "pattern")
 			e.m[key] = val
 		default:
 			e.m[key] = val
 		}
+	}
+	if slicing, ok := d["slicing"]; ok {
+		g.checkDiscriminators(e, slicing, id)
 	}
 }
 

@@ -148,3 +148,30 @@ func TestSnapshotGenerationBounded(t *testing.T) {
 	}
 	t.Errorf("no issue about the snapshot size; issues: %+v", res.Issues)
 }
+
+// TestSnapshotProblemsInStableOrder generates the snapshot of a
+// differential element with three problems many times: the problems must
+// come out in the same order each time, whatever the order in which the
+// element's keys are read.
+func TestSnapshotProblemsInStableOrder(t *testing.T) {
+	sd := `{"resourceType":"StructureDefinition","url":"http://x.test/sd/order","name":"Order","status":"active","kind":"resource","abstract":false,"type":"Observation","derivation":"constraint","baseDefinition":"http://hl7.org/fhir/StructureDefinition/Observation","differential":{"element":[
+{"id":"Observation.status","path":"Observation.status","min":0,"max":"*","slicing":{"discriminator":[{"type":"value","path":"colour"}],"rules":"open"}}]}}`
+	v := shared(t)
+	var first []string
+	for i := range 50 {
+		_, problems, err := v.generateSnapshot([]byte(sd), nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			if len(problems) != 3 {
+				t.Fatalf("problems %q, want three (min, max, discriminator)", problems)
+			}
+			first = problems
+			continue
+		}
+		if strings.Join(problems, "\n") != strings.Join(first, "\n") {
+			t.Fatalf("run %d gave problems %q, the first gave %q", i, problems, first)
+		}
+	}
+}

@@ -15,8 +15,9 @@ import (
 // when the Bundle contains more than one candidate for it, or when the
 // reference names a version and the Bundle contains the resource. decided is
 // false when the ordinary resolution applies. An ambiguous reference is
-// reported here.
-func (r *run) resolveVersioned(ref, path string) (target *jnode, decided bool) {
+// reported here, at the Reference at, which is nil when resolving for a
+// slice discriminator.
+func (r *run) resolveVersioned(ref string, at *occurrence) (target *jnode, decided bool) {
 	b := r.innermostBundle()
 	if b == nil || strings.HasPrefix(ref, "urn:") {
 		return nil, false
@@ -36,7 +37,8 @@ func (r *run) resolveVersioned(ref, path string) (target *jnode, decided bool) {
 	if !isAbsolute(plain) {
 		full = r.referringBase(b) + plain
 	}
-	var matches []*jnode
+	var room [2]*jnode
+	matches := room[:0]
 	candidates := 0
 	for _, e := range b.entries {
 		if e.res == nil || e.res.str("resourceType") != typ || e.res.str("id") != id {
@@ -54,8 +56,8 @@ func (r *run) resolveVersioned(ref, path string) (target *jnode, decided bool) {
 
 	switch {
 	case len(matches) > 1:
-		if path != "" { // "" when resolving for a slice discriminator
-			r.errorf(outcome.CodeStructure, path, "reference matches %d entries of the Bundle; a reference to one of several versions must name the version", len(matches))
+		if at != nil {
+			r.errorf(outcome.CodeStructure, at.path(), "reference matches %d entries of the Bundle; a reference to one of several versions must name the version", len(matches))
 		}
 		return matches[0], true
 	case version == "" || candidates == 0:

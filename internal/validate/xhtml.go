@@ -75,11 +75,37 @@ func setOf(names ...string) map[string]bool {
 // an image. HTML named entities (&nbsp;, &reg;) are accepted.
 func (r *run) xhtml(o *occurrence) {
 	if !r.v.noShortcuts && quickXHTML(o.val.text) {
+		r.narrativeChecked(o.val)
 		return
 	}
 	if err := checkXHTML(o.val.text); err != nil {
 		r.errorf(outcome.CodeValue, o.path(), "invalid narrative: %v", err)
+		return
 	}
+	r.narrativeChecked(o.val)
+}
+
+// narrativeChecked records that the narrative n passed the checks that
+// read only its text: not empty, no control characters, well-formed
+// XHTML of the allowed elements. A profile check validates a resource
+// again, and its narratives need not be scanned again.
+func (r *run) narrativeChecked(n *jnode) {
+	if r.cleanNarratives == nil {
+		r.cleanNarratives = map[*jnode]struct{}{}
+	}
+	r.cleanNarratives[n] = struct{}{}
+}
+
+// checkedNarrative reports whether n passed the narrative checks earlier
+// in this run. The nodes belong to this run's trees or to trees the
+// validator caches, so a pointer means the same text for the whole run.
+// The set is emptied when the run is released, before its arena is reused.
+func (r *run) checkedNarrative(n *jnode) bool {
+	if r.v.noShortcuts {
+		return false
+	}
+	_, ok := r.cleanNarratives[n]
+	return ok
 }
 
 func checkXHTML(text string) error {
