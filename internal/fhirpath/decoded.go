@@ -104,7 +104,7 @@ const (
 // node returns a zero Node from the current chunk.
 func (b *decodedBuilder) node() *Node {
 	if b.arena != nil {
-		return &b.arena.nodes.take(1)[0]
+		return &b.arena.nodes.Take(1)[0]
 	}
 	if len(b.slab) == 0 {
 		b.slab = make([]Node, nodeChunk)
@@ -117,7 +117,7 @@ func (b *decodedBuilder) node() *Node {
 // childRoom returns an empty children slice with capacity n.
 func (b *decodedBuilder) childRoom(n int) []*Node {
 	if b.arena != nil {
-		return b.arena.refs.take(n)[:0]
+		return b.arena.refs.Take(n)[:0]
 	}
 	if n > refChunk/4 {
 		return make([]*Node, 0, n)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/gatehouse-health/gatehouse/internal/chunks"
 	"io"
 
 	"github.com/go-json-experiment/json/jsontext"
@@ -199,20 +200,20 @@ type treeParser struct {
 // the next validation. Trees of definitions, which caches keep, never use
 // one.
 type treeArena struct {
-	nodes chunks[jnode]
-	props chunks[jprop]
-	items chunks[*jnode]
+	nodes chunks.List[jnode]
+	props chunks.List[jprop]
+	items chunks.List[*jnode]
 }
 
 func (a *treeArena) reset() {
-	a.nodes.reset()
-	a.props.reset()
-	a.items.reset()
+	a.nodes.Reset()
+	a.props.Reset()
+	a.items.Reset()
 }
 
 func (p *treeParser) newNode(kind byte) *jnode {
 	if p.arena != nil {
-		n := p.arena.nodes.one()
+		n := p.arena.nodes.One()
 		n.kind = kind
 		return n
 	}
@@ -307,7 +308,7 @@ func (p *treeParser) object(n *jnode) error {
 		p.props = append(p.props, jprop{name: key, val: v})
 	}
 	if len(p.props) > mark && p.arena != nil {
-		n.props = p.arena.props.take(len(p.props) - mark)
+		n.props = p.arena.props.Take(len(p.props) - mark)
 		copy(n.props, p.props[mark:])
 		clear(p.props[mark:])
 		p.props = p.props[:mark]
@@ -333,7 +334,7 @@ func (p *treeParser) array(n *jnode) error {
 		p.items = append(p.items, v)
 	}
 	if len(p.items) > mark && p.arena != nil {
-		n.items = p.arena.items.take(len(p.items) - mark)
+		n.items = p.arena.items.Take(len(p.items) - mark)
 		copy(n.items, p.items[mark:])
 		clear(p.items[mark:])
 		p.items = p.items[:mark]

@@ -2,6 +2,7 @@ package validate
 
 import (
 	"fmt"
+	"github.com/gatehouse-health/gatehouse/internal/chunks"
 	"slices"
 	"strings"
 
@@ -35,12 +36,12 @@ type run struct {
 	// not expand during the invariant being evaluated.
 	unknownMembership bool
 
-	groups     chunks[group]         // see newGroup
-	groupStack []*group              // see memberElements
-	occs       chunks[occurrence]    // see newOccurrence
-	occRefs    chunks[*occurrence]   // see occRoom
-	tree       treeArena             // the instance's tree
-	fpTree     fhirpath.DecodedArena // the instance's FHIRPath tree
+	groups     chunks.List[group]       // see newGroup
+	groupStack []*group                 // see memberElements
+	occs       chunks.List[occurrence]  // see newOccurrence
+	occRefs    chunks.List[*occurrence] // see occRoom
+	tree       treeArena                // the instance's tree
+	fpTree     fhirpath.DecodedArena    // the instance's FHIRPath tree
 
 	// spareSeen and spareEvaluated are emptied maps that sandbox reuses,
 	// because slice matching and profile checks run one per value.

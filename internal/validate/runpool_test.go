@@ -6,43 +6,6 @@ import (
 	"testing"
 )
 
-func TestChunksReleaseZeroesAndReuses(t *testing.T) {
-	var c chunks[int]
-	first := c.take(3)
-	if len(first) != 3 || cap(first) != 3 {
-		t.Fatalf("take(3): len %d cap %d, want 3 and 3", len(first), cap(first))
-	}
-	m := c.mark()
-	for range chunkItems { // fills the first chunk and starts a second
-		*c.one() = 7
-	}
-	if len(c.list) != 2 {
-		t.Fatalf("chunks in use = %d, want 2", len(c.list))
-	}
-	c.release(m)
-	again := c.take(1)
-	if &again[0] != &c.list[0][3] {
-		t.Error("release did not hand out the released items again")
-	}
-	for i, chunk := range c.list {
-		for j, x := range chunk {
-			if x != 0 {
-				t.Fatalf("item %d of chunk %d = %d after release, want 0", j, i, x)
-			}
-		}
-	}
-}
-
-func TestChunksTakeLargeFromHeap(t *testing.T) {
-	var c chunks[int]
-	big := c.take(chunkItems)
-	if len(big) != chunkItems || len(c.list) != 0 {
-		t.Errorf("take(%d) used %d chunks, want a heap slice", chunkItems, len(c.list))
-	}
-}
-
-// A run comes from a pool, so a validation must leave nothing behind for
-// the next one to read: issues, deduplication or profile checks.
 func TestPooledRunsAreIndependent(t *testing.T) {
 	v := shared(t)
 	bad := []byte(`{"resourceType":"Patient","name":[{"given":[""]}],"gender":"x"}`)
@@ -157,23 +120,3 @@ func TestResolveCachesBoundedMisses(t *testing.T) {
 	}
 }
 
-func TestChunksResetKeepsBoundedZeroedChunks(t *testing.T) {
-	var c chunks[int]
-	for range (maxKeptChunks + 3) * chunkItems {
-		*c.one() = 1
-	}
-	c.reset()
-	if len(c.list) != maxKeptChunks {
-		t.Fatalf("chunks kept = %d, want %d", len(c.list), maxKeptChunks)
-	}
-	for i, chunk := range c.list {
-		for j, x := range chunk {
-			if x != 0 {
-				t.Fatalf("item %d of chunk %d = %d after reset, want 0", j, i, x)
-			}
-		}
-	}
-	if p := c.one(); p != &c.list[0][0] {
-		t.Error("reset did not start again at the first chunk")
-	}
-}

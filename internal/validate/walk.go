@@ -53,7 +53,7 @@ func (r *run) memberElements(n *jnode, c *elemDef, path string, fp *fhirpath.Nod
 
 func (r *run) memberElementsAt(n *jnode, c *elemDef, at *location, fp *fhirpath.Node, isResource bool) {
 	mark := len(r.groupStack)
-	groupsMark, occsMark, refsMark := r.groups.mark(), r.occs.mark(), r.occRefs.mark()
+	groupsMark, occsMark, refsMark := r.groups.Mark(), r.occs.Mark(), r.occRefs.Mark()
 	groups := r.groupMembers(n, c, at, fp, isResource)
 	r.elements(c, groups, at)
 	clear(groups)
@@ -62,9 +62,9 @@ func (r *run) memberElementsAt(n *jnode, c *elemDef, at *location, fp *fhirpath.
 	// Nothing uses the groups and occurrences of n's members any more.
 	// Values deeper down were released when their objects were done, and
 	// no issue or cache keeps a pointer to them.
-	r.groups.release(groupsMark)
-	r.occs.release(occsMark)
-	r.occRefs.release(refsMark)
+	r.groups.Release(groupsMark)
+	r.occs.Release(occsMark)
+	r.occRefs.Release(refsMark)
 }
 
 // elements validates each child definition of c in definition order: the
@@ -82,13 +82,13 @@ func (r *run) elements(c *elemDef, groups []*group, at *location) {
 // newGroup and newOccurrence allocate from chunks of the run, because
 // every object of the instance needs them.
 func (r *run) newGroup(d *elemDef, parent *location) *group {
-	g := r.groups.one()
+	g := r.groups.One()
 	g.def, g.parent = d, parent
 	return g
 }
 
 func (r *run) newOccurrence(typ string, parent *location, name, ofType string, index int) *occurrence {
-	o := r.occs.one()
+	o := r.occs.One()
 	o.typ = typ
 	o.at = location{parent: parent, name: name, ofType: ofType, index: index}
 	return o
@@ -294,7 +294,7 @@ func (r *run) occRoom(occs []*occurrence, n int) []*occurrence {
 	if len(occs) > 0 {
 		return slices.Grow(occs, n)
 	}
-	return r.occRefs.take(n)[:0]
+	return r.occRefs.Take(n)[:0]
 }
 
 // fpChildren are the FHIRPath child nodes of an object, which the builder
