@@ -156,10 +156,11 @@ func operatorRequestEntry(id, partner string, d ItemDecision, received time.Time
 	}, nil
 }
 
-// operatorEntry builds the control entry of an operator decision. The
-// clear fields carry no identifier of the authorization, but the bodies do.
+// operatorEntry builds the control entry of an operator decision: the
+// request entry completed with the outcome. The clear fields carry no
+// identifier of the authorization, but the bodies do.
 func operatorEntry(id string, d ItemDecision, res *DecisionResult, received, now time.Time) (*record.Entry, error) {
-	req, err := json.Marshal(operatorRequest{PreAuthRef: d.PreAuthRef, Item: d.Sequence, ReviewAction: string(d.Action), By: d.By})
+	e, err := operatorRequestEntry(id, res.Partner, d, received)
 	if err != nil {
 		return nil, err
 	}
@@ -167,22 +168,9 @@ func operatorEntry(id string, d ItemDecision, res *DecisionResult, received, now
 	if err != nil {
 		return nil, err
 	}
-	return &record.Entry{
-		ExchangeID:   id,
-		Phase:        record.PhaseControl,
-		Direction:    "admin",
-		Partner:      res.Partner,
-		Source:       d.By,
-		Method:       http.MethodPost,
-		Interaction:  operatorInteraction,
-		Decision:     record.Allow,
-		Rule:         operatorRule,
-		Reason:       "an operator decided a pended item",
-		Status:       http.StatusOK,
-		RequestType:  "application/json",
-		RequestBody:  req,
-		ResponseBody: resp,
-		Received:     received,
-		TotalTime:    now.Sub(received),
-	}, nil
+	e.Reason = "an operator decided a pended item"
+	e.Status = http.StatusOK
+	e.ResponseBody = resp
+	e.TotalTime = now.Sub(received)
+	return e, nil
 }
