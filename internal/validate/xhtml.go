@@ -39,19 +39,24 @@ func isXHTMLAttribute(name string) bool {
 	return false
 }
 
-// hasJavaScriptScheme reports whether a link, with leading white space
-// removed, starts with "javascript:" in any case. It decides as
-// strings.HasPrefix(strings.ToLower(strings.TrimSpace(v)), "javascript:")
-// would, without building either string: unicode.ToLower maps each rune to
-// one rune, so the comparison can go rune by rune, and it counts U+0130
-// (capital I with dot above), which lower-cases to 'i', as an 'i'.
+// hasJavaScriptScheme reports whether a link starts with "javascript:"
+// as a browser reads it. The URL parser a browser uses removes leading
+// C0 controls and spaces, and removes every tab, line feed and carriage
+// return anywhere, so "java\tscript:" and "java&#10;script:" both run
+// script. The comparison ignores case, rune by rune, without building a
+// lowered string: unicode.ToLower maps each rune to one rune, and U+0130
+// (capital I with dot above) lower-cases to 'i'. Leading Unicode white
+// space is skipped too, as the check always did.
 func hasJavaScriptScheme(v string) bool {
 	const scheme = "javascript:"
-	v = strings.TrimLeftFunc(v, unicode.IsSpace)
+	v = strings.TrimLeftFunc(v, func(r rune) bool { return r <= ' ' || unicode.IsSpace(r) })
 	i := 0
 	for _, r := range v {
 		if i == len(scheme) {
 			break
+		}
+		if r == '\t' || r == '\n' || r == '\r' {
+			continue
 		}
 		if unicode.ToLower(r) != rune(scheme[i]) {
 			return false
