@@ -20,6 +20,9 @@ func TestStrictModeRefusesHiddenScriptInNarrative(t *testing.T) {
 		"tab reference in scheme":      `<a href=\"java&#9;script:alert(1)\">JOE SMITH`,
 		"line feed in scheme":          `<a href=\"java&#10;script:alert(1)\">JOE SMITH`,
 		"carriage return in scheme":    `<a href=\"javas&#13;cript:alert(1)\">JOE SMITH`,
+		"CDATA closed early by HTML":   `<![CDATA[ x><img src=\"x\" onerror=\"alert(1)\"> ]]><a href=\"x\">JOE SMITH`,
+		"comment closed early by HTML": `<!--><img src=\"x\" onerror=\"alert(1)\">--><a href=\"x\">JOE SMITH`,
+		"comment closed by --->":       `<!---><img src=\"x\" onerror=\"alert(1)\">--><a href=\"x\">JOE SMITH`,
 	}
 	for name, div := range cases {
 		t.Run(name, func(t *testing.T) {

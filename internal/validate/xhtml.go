@@ -1,6 +1,7 @@
 package validate
 
 import (
+	"bytes"
 	"encoding/xml"
 	"errors"
 	"io"
@@ -114,6 +115,9 @@ func (r *run) checkedNarrative(n *jnode) bool {
 }
 
 func checkXHTML(text string) error {
+	if cdataEndsEarlyInHTML(text) {
+		return errors.New("txt-1: a CDATA section may not contain '>'")
+	}
 	dec := xml.NewDecoder(strings.NewReader(text))
 	dec.Strict = true
 	dec.Entity = xml.HTMLEntity
@@ -142,12 +146,51 @@ func checkXHTML(text string) error {
 			content = content || strings.TrimSpace(string(t)) != ""
 		case xml.ProcInst, xml.Directive:
 			return errors.New("txt-1: processing instructions and DTDs are not allowed")
+		case xml.Comment:
+			if commentEndsEarlyInHTML(t) {
+				return errors.New("txt-1: a comment may not start with '>' or '->'")
+			}
 		}
 	}
 	if !content {
 		return errors.New("txt-2: the narrative has no text")
 	}
 	return nil
+}
+
+// Viewers often insert a narrative into an HTML page, whose parser reads
+// some XML constructs differently: it ends "<![CDATA[" at the first '>',
+// and ends a comment that starts with ">" or "->" right there. Markup that
+// XML keeps inside the section or comment would then become elements, so
+// such narratives are refused.
+
+// cdataEndsEarlyInHTML reports whether a CDATA section of text contains
+// '>'. Markup cannot hide "<![CDATA[": outside a CDATA section or comment
+// '<' must be escaped, so at worst a comment holding the string is refused.
+func cdataEndsEarlyInHTML(text string) bool {
+	const open, end = "<![CDATA[", "]]>"
+	for {
+		i := strings.Index(text, open)
+		if i < 0 {
+			return false
+		}
+		text = text[i+len(open):]
+		j := strings.Index(text, end)
+		if j < 0 {
+			return false // not well-formed; the decoder reports it
+		}
+		if strings.IndexByte(text[:j], '>') >= 0 {
+			return true
+		}
+		text = text[j+len(end):]
+	}
+}
+
+// commentEndsEarlyInHTML reports whether an HTML parser would end the
+// comment at its first characters. XML forbids "--" inside a comment, so
+// the other early end of HTML, "--!>", cannot occur.
+func commentEndsEarlyInHTML(c xml.Comment) bool {
+	return bytes.HasPrefix(c, []byte(">")) || bytes.HasPrefix(c, []byte("->"))
 }
 
 func checkXHTMLElement(t xml.StartElement) error {

@@ -200,3 +200,23 @@ func FuzzQuickXHTML(f *testing.F) {
 		}
 	})
 }
+
+// TestNarrativeReadDifferentlyByHTML checks that narratives an HTML
+// parser would turn into elements are refused, and that harmless CDATA
+// sections and comments still pass.
+func TestNarrativeReadDifferentlyByHTML(t *testing.T) {
+	const root = `<div xmlns="http://www.w3.org/1999/xhtml">`
+	for div, ok := range map[string]bool{
+		`<![CDATA[ x><img src="x"/> ]]>text`: false,
+		`<!--><img src="x"/>-->text`:         false,
+		`<!---><img src="x"/>-->text`:        false,
+		`<![CDATA[ a < b & c ]]>text`:        true,
+		`<!-- a > b -->text`:                 true,
+		`<!-- -> -->text`:                    true,
+	} {
+		err := checkXHTML(root + div + `</div>`)
+		if (err == nil) != ok {
+			t.Errorf("%s: error %v, want accepted %v", div, err, ok)
+		}
+	}
+}
