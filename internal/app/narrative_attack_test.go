@@ -6,12 +6,12 @@ import (
 	"testing"
 )
 
-// TestStrictModeRefusesHiddenScriptInNarrative puts narratives into the
-// Claim of a PAS $submit that pass as well-formed XHTML but run script
-// once a browser shows them: a javascript: link whose scheme a tab or
-// line break splits (URL parsing removes both), and markup inside a CDATA
+// TestStrictModeRefusesHiddenScriptInNarrative sends PAS $submit
+// requests whose Claim narrative is well-formed XHTML but runs script in
+// a browser. In some, a tab or line break splits a javascript: scheme,
+// and URL parsing removes both. In others, markup sits inside a CDATA
 // section or a comment that an HTML parser ends early. Strict mode must
-// refuse each with 422 before the upstream sees it.
+// reject each with 422 before the upstream sees it.
 func TestStrictModeRefusesHiddenScriptInNarrative(t *testing.T) {
 	h := newHarness(t, harnessOptions{strict: true})
 	const link = `<a href=\"Patient-SubscriberExample.html\">JOE SMITH`

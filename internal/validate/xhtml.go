@@ -162,11 +162,11 @@ func checkXHTML(text string) error {
 // some XML constructs differently: it ends "<![CDATA[" at the first '>',
 // and ends a comment that starts with ">" or "->" right there. Markup that
 // XML keeps inside the section or comment would then become elements, so
-// such narratives are refused.
+// such narratives are rejected.
 
 // cdataEndsEarlyInHTML reports whether a CDATA section of text contains
 // '>'. Markup cannot hide "<![CDATA[": outside a CDATA section or comment
-// '<' must be escaped, so at worst a comment holding the string is refused.
+// '<' must be escaped, so at worst a comment holding the string is rejected.
 func cdataEndsEarlyInHTML(text string) bool {
 	const open, end = "<![CDATA[", "]]>"
 	for {
