@@ -26,7 +26,7 @@ const schemaLockKey int64 = 0x6761746568_6f7573
 func openPostgres(ctx context.Context, rawURL string) (*DB, error) {
 	redacted := "(invalid URL)"
 	if u, err := url.Parse(rawURL); err == nil {
-		redacted = u.Redacted()
+		redacted = redactPostgresURL(u)
 	}
 	cfg, err := pgx.ParseConfig(rawURL)
 	if err != nil {

@@ -109,7 +109,7 @@ func ParseURL(rawURL string) (Dialect, string, error) {
 			return "", "", fmt.Errorf("storage: invalid PostgreSQL URL: %w", redactURLError(err))
 		}
 		if u.Host == "" && u.Query().Get("host") == "" {
-			return "", "", fmt.Errorf("storage: PostgreSQL URL %s names no host", u.Redacted())
+			return "", "", fmt.Errorf("storage: PostgreSQL URL %s names no host", redactPostgresURL(u))
 		}
 		return PostgreSQL, rawURL, nil
 	case strings.HasPrefix(rawURL, "sqlite:"):
@@ -137,7 +137,8 @@ func redactURLError(err error) error {
 }
 
 // Redacted returns rawURL in a form safe for logs: a PostgreSQL URL with
-// its password replaced by "xxxxx", or the SQLite path as given.
+// its password, in the user information or the query, replaced by
+// "xxxxx", or the SQLite path as given.
 func Redacted(rawURL string) string {
 	dialect, target, err := ParseURL(rawURL)
 	if err != nil {
@@ -149,6 +150,30 @@ func Redacted(rawURL string) string {
 	u, err := url.Parse(target)
 	if err != nil {
 		return "(invalid database URL)"
+	}
+	return redactPostgresURL(u)
+}
+
+// secretURLParameters are the query parameters of a PostgreSQL URL that
+// carry a secret: libpq and pgx accept the password, and the passphrase
+// of the client key, there as well as in the user information.
+var secretURLParameters = []string{"password", "sslpassword"}
+
+// redactPostgresURL returns u with its password replaced by "xxxxx",
+// wherever the URL carries it.
+func redactPostgresURL(u *url.URL) string {
+	q := u.Query()
+	masked := false
+	for _, name := range secretURLParameters {
+		if q.Has(name) {
+			q.Set(name, "xxxxx")
+			masked = true
+		}
+	}
+	if masked {
+		c := *u
+		c.RawQuery = q.Encode()
+		u = &c
 	}
 	return u.Redacted()
 }

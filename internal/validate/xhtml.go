@@ -1,6 +1,7 @@
 package validate
 
 import (
+	"bytes"
 	"encoding/xml"
 	"errors"
 	"io"
@@ -39,19 +40,24 @@ func isXHTMLAttribute(name string) bool {
 	return false
 }
 
-// hasJavaScriptScheme reports whether a link, with leading white space
-// removed, starts with "javascript:" in any case. It decides as
-// strings.HasPrefix(strings.ToLower(strings.TrimSpace(v)), "javascript:")
-// would, without building either string: unicode.ToLower maps each rune to
-// one rune, so the comparison can go rune by rune, and it counts U+0130
-// (capital I with dot above), which lower-cases to 'i', as an 'i'.
+// hasJavaScriptScheme reports whether a link starts with "javascript:"
+// as a browser reads it. The URL parser a browser uses removes leading
+// C0 controls and spaces, and removes every tab, line feed and carriage
+// return anywhere, so "java\tscript:" and "java&#10;script:" both run
+// script. The comparison ignores case, rune by rune, without building a
+// lowered string: unicode.ToLower maps each rune to one rune, and U+0130
+// (capital I with dot above) lower-cases to 'i'. Leading Unicode white
+// space is skipped too, as the check always did.
 func hasJavaScriptScheme(v string) bool {
 	const scheme = "javascript:"
-	v = strings.TrimLeftFunc(v, unicode.IsSpace)
+	v = strings.TrimLeftFunc(v, func(r rune) bool { return r <= ' ' || unicode.IsSpace(r) })
 	i := 0
 	for _, r := range v {
 		if i == len(scheme) {
 			break
+		}
+		if r == '\t' || r == '\n' || r == '\r' {
+			continue
 		}
 		if unicode.ToLower(r) != rune(scheme[i]) {
 			return false
@@ -109,6 +115,9 @@ func (r *run) checkedNarrative(n *jnode) bool {
 }
 
 func checkXHTML(text string) error {
+	if cdataEndsEarlyInHTML(text) {
+		return errors.New("txt-1: a CDATA section may not contain '>'")
+	}
 	dec := xml.NewDecoder(strings.NewReader(text))
 	dec.Strict = true
 	dec.Entity = xml.HTMLEntity
@@ -137,12 +146,51 @@ func checkXHTML(text string) error {
 			content = content || strings.TrimSpace(string(t)) != ""
 		case xml.ProcInst, xml.Directive:
 			return errors.New("txt-1: processing instructions and DTDs are not allowed")
+		case xml.Comment:
+			if commentEndsEarlyInHTML(t) {
+				return errors.New("txt-1: a comment may not start with '>' or '->'")
+			}
 		}
 	}
 	if !content {
 		return errors.New("txt-2: the narrative has no text")
 	}
 	return nil
+}
+
+// Viewers often insert a narrative into an HTML page, whose parser reads
+// some XML constructs differently: it ends "<![CDATA[" at the first '>',
+// and ends a comment that starts with ">" or "->" right there. Markup that
+// XML keeps inside the section or comment would then become elements, so
+// such narratives are rejected.
+
+// cdataEndsEarlyInHTML reports whether a CDATA section of text contains
+// '>'. Markup cannot hide "<![CDATA[": outside a CDATA section or comment
+// '<' must be escaped, so at worst a comment holding the string is rejected.
+func cdataEndsEarlyInHTML(text string) bool {
+	const open, end = "<![CDATA[", "]]>"
+	for {
+		i := strings.Index(text, open)
+		if i < 0 {
+			return false
+		}
+		text = text[i+len(open):]
+		j := strings.Index(text, end)
+		if j < 0 {
+			return false // not well-formed; the decoder reports it
+		}
+		if strings.IndexByte(text[:j], '>') >= 0 {
+			return true
+		}
+		text = text[j+len(end):]
+	}
+}
+
+// commentEndsEarlyInHTML reports whether an HTML parser would end the
+// comment at its first characters. XML forbids "--" inside a comment, so
+// the other early end of HTML, "--!>", cannot occur.
+func commentEndsEarlyInHTML(c xml.Comment) bool {
+	return bytes.HasPrefix(c, []byte(">")) || bytes.HasPrefix(c, []byte("->"))
 }
 
 func checkXHTMLElement(t xml.StartElement) error {

@@ -110,15 +110,21 @@ func corpusNarratives(t testing.TB) []string {
 }
 
 // TestJavaScriptScheme pins hasJavaScriptScheme to the expression it
-// replaces, including the runes whose lower case is ASCII.
+// replaces, applied to the link as a browser's URL parser reads it: with
+// leading C0 controls removed and tabs, line feeds and carriage returns
+// removed everywhere. Runes whose lower case is ASCII are included.
 func TestJavaScriptScheme(t *testing.T) {
 	cases := []string{
 		"javascript:x", "JavaScript:x", " \t\njavascript:x", "\u00a0javascript:x", "\u2003JAVASCRIPT:",
 		"javascr\u0130pt:x", "javascr\u0131pt:x", "javascript", "javascript :x", "java script:x",
 		"http://x/javascript:", "", " ", "j", "\xffjavascript:", "javascript:\xff", "javascript\u212a",
+		"java\tscript:x", "java\nscript:x", "j\ra\tv\na\tscript\t:x", "\x01\x1fjavascript:x",
+		"javascript\u00a0:x", "java\fscript:x",
 	}
+	browser := strings.NewReplacer("\t", "", "\n", "", "\r", "")
 	for _, v := range cases {
-		want := strings.HasPrefix(strings.ToLower(strings.TrimSpace(v)), "javascript:")
+		read := browser.Replace(strings.TrimLeft(v, "\x00\x01\x1f"))
+		want := strings.HasPrefix(strings.ToLower(strings.TrimSpace(read)), "javascript:")
 		if got := hasJavaScriptScheme(v); got != want {
 			t.Errorf("hasJavaScriptScheme(%q) = %v, want %v", v, got, want)
 		}
@@ -193,4 +199,24 @@ func FuzzQuickXHTML(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestNarrativeReadDifferentlyByHTML checks that narratives an HTML
+// parser would turn into elements are refused, and that harmless CDATA
+// sections and comments still pass.
+func TestNarrativeReadDifferentlyByHTML(t *testing.T) {
+	const root = `<div xmlns="http://www.w3.org/1999/xhtml">`
+	for div, ok := range map[string]bool{
+		`<![CDATA[ x><img src="x"/> ]]>text`: false,
+		`<!--><img src="x"/>-->text`:         false,
+		`<!---><img src="x"/>-->text`:        false,
+		`<![CDATA[ a < b & c ]]>text`:        true,
+		`<!-- a > b -->text`:                 true,
+		`<!-- -> -->text`:                    true,
+	} {
+		err := checkXHTML(root + div + `</div>`)
+		if (err == nil) != ok {
+			t.Errorf("%s: error %v, want accepted %v", div, err, ok)
+		}
+	}
 }
