@@ -118,7 +118,6 @@ func runGateway(ctx context.Context, args []string) error {
 		return err
 	}
 
-	app.TuneGC() // as gatehouse serve does
 	cfg, _, _, err := app.DevConfig(*data, *listen, "")
 	if err != nil {
 		return err

@@ -57,9 +57,6 @@ func (e *env) serve(args []string) int {
 	}
 
 	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	if percent := app.TuneGC(); percent != 0 {
-		log.Info("garbage collector target set; set GOGC to override", "gc_percent", percent)
-	}
 	ctx := e.ctx
 	rt, err := app.Start(ctx, cfg, app.Options{Logger: log, ConfigFile: *cfgPath})
 	if err != nil {
