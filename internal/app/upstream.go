@@ -69,7 +69,7 @@ func (rt *Running) newPayerService(ctx context.Context, cfg *config.File, now fu
 		}
 		opts.Rules = rules
 	}
-	// Every answer of the service reaches a partner only after the
+	// Every response of the service reaches a partner only after the
 	// exchange record's response entry has committed with a full sync on
 	// the same file, which makes the service's own earlier commits durable
 	// too. Its commits therefore skip their own fsync.
