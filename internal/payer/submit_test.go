@@ -309,7 +309,7 @@ func resourceByID(b map[string]any, id string) map[string]any {
 
 // TestMigrateMovesSharedClaimKeys checks the upgrade of a database whose
 // Claim identifiers were keyed across partners: after Migrate the old
-// table is gone and its bindings still answer inquiries.
+// table is gone and inquiries still find its bindings.
 func TestMigrateMovesSharedClaimKeys(t *testing.T) {
 	storagetest.Run(t, func(t *testing.T, b storagetest.Backend) {
 		ts := newTestService(t, b, Options{})

@@ -31,7 +31,7 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 // a commit only until the next full commit on the file, because fsync
 // flushes every page of the log written before it, whichever handle wrote
 // it. So a component whose writes become visible only after a full commit
-// on the same file (the built-in payer service, whose answers reach a
+// on the same file (the built-in payer service, whose responses reach a
 // partner only after the exchange record's response entry commits) keeps
 // its guarantees and saves an fsync per write. Writers of both handles
 // queue on the file's one gate. On PostgreSQL DeferCommitSync returns db
