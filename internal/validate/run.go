@@ -31,7 +31,10 @@ type run struct {
 	// conformsTo). Unresolved references are not reported inside one,
 	// because the resource's own validation reports them where they are.
 	conformanceChecks int
-	fpFailed          bool
+	// assumed counts the times conformsTo met a check still under way
+	// and took it to hold. A result that rests on one is not cached.
+	assumed  int
+	fpFailed bool
 	// unknownMembership is set when memberOf() met a value set it could
 	// not expand during the invariant being evaluated.
 	unknownMembership bool

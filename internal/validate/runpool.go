@@ -26,7 +26,7 @@ func (r *run) release() {
 	r.evaluated = clearedMap(r.evaluated)
 	r.conforms = clearedMap(r.conforms)
 	r.cleanNarratives = clearedMap(r.cleanNarratives)
-	r.nesting, r.conformanceChecks = 0, 0
+	r.nesting, r.conformanceChecks, r.assumed = 0, 0, 0
 	r.fpFailed, r.unknownMembership = false, false
 	r.lastNode, r.lastIDs = nil, r.lastIDs[:0]
 	r.groups.Reset()

@@ -119,4 +119,3 @@ func TestResolveCachesBoundedMisses(t *testing.T) {
 		t.Errorf("miss cached past the limit of %d", maxCachedMisses)
 	}
 }
-

@@ -202,7 +202,13 @@ func (r *run) profileDiscriminator(target *elemDef, actual []typedNode, path str
 func (r *run) conformsTo(n *jnode, typ, profile, path string, d *elemDef) bool {
 	k := conformKey{node: n, profile: profile}
 	if res, ok := r.conforms[k]; ok {
-		return res == nil || *res
+		if res == nil {
+			// The same check is under way further up: a reference cycle.
+			// It is taken to hold, as the cycle's outermost check decides.
+			r.assumed++
+			return true
+		}
+		return *res
 	}
 	if n.str("resourceType") != "" && r.provenNonConformant(n, profile, d.owner.pkg) {
 		no := false
@@ -210,6 +216,7 @@ func (r *run) conformsTo(n *jnode, typ, profile, path string, d *elemDef) bool {
 		return false
 	}
 	r.conforms[k] = nil
+	assumedBefore := r.assumed
 	r.conformanceChecks++
 	defer func() { r.conformanceChecks-- }()
 	var issues = r.sandbox(func() {
@@ -223,6 +230,14 @@ func (r *run) conformsTo(n *jnode, typ, profile, path string, d *elemDef) bool {
 		})
 	})
 	ok := countErrors(issues) == 0
+	if r.assumed > assumedBefore && r.conformanceChecks > 1 {
+		// The result took a check that is still under way to hold, and
+		// that check may yet fail, so the result is not kept for reuse.
+		// The outermost check (conformanceChecks 1) can only have
+		// assumed itself, which is the usual reading of a cycle.
+		delete(r.conforms, k)
+		return ok
+	}
 	r.conforms[k] = &ok
 	return ok
 }
