@@ -66,16 +66,6 @@ type Graph struct {
 	Edges    []Edge
 }
 
-// node returns the node with id, or nil.
-func (g *Graph) node(id string) *Node {
-	for i := range g.Nodes {
-		if g.Nodes[i].ID == id {
-			return &g.Nodes[i]
-		}
-	}
-	return nil
-}
-
 // zoneNodes returns the nodes of zone z in graph order.
 func (g *Graph) zoneNodes(z string) []Node {
 	var out []Node

@@ -330,11 +330,6 @@ func (s *Sim) Endpoints() Endpoints {
 		PayerScopes: s.opts.PayerScopes}
 }
 
-// PublicKeys returns the EHR's public key set, as JWKSURL serves it.
-func (s *Sim) PublicKeys() jose.JSONWebKeySet {
-	return jose.JSONWebKeySet{Keys: []jose.JSONWebKey{s.key.Public()}}
-}
-
 // Connect points the simulator at a gateway's public URL, such as
 // https://localhost:8443. It must be called before the calling methods
 // (Token, Do, Subscribe, ...).

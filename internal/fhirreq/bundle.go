@@ -28,7 +28,7 @@ type Entry struct {
 	FullURL      string
 	ResourceType string // entry.resource.resourceType, "" without a resource
 	ResourceID   string // entry.resource.id
-	// Request is entry.request parsed by ParseEntryRequest; nil when the
+	// Request is entry.request parsed by parseEntryRequest; nil when the
 	// entry has no request part.
 	Request *Request
 	// HasResponse and HasSearch mark entry.response and entry.search parts.
@@ -64,7 +64,7 @@ func badBundle(reason string) error { return &Error{http.StatusBadRequest, reaso
 // the members FHIR R4 defines for Bundle, Bundle.entry and
 // Bundle.entry.request are accepted there. A member that differs from a
 // known one only in case (an "Entry" beside "entry") is therefore an error,
-// because a case-insensitive parser upstream might read it. Every entry.request is parsed by ParseEntryRequest; an entry
+// because a case-insensitive parser upstream might read it. Every entry.request is parsed by parseEntryRequest; an entry
 // whose request does not parse fails the whole Bundle. Errors name the
 // entry, never its content.
 func ParseBundle(body []byte) (*Bundle, error) {

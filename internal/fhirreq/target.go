@@ -79,24 +79,15 @@ func (req *Request) conditionalCreate(values []string) error {
 	return nil
 }
 
-// ParseEntryRequest parses Bundle.entry.request of a batch or transaction:
-// method, url (relative to the FHIR base, optionally with a query) and
-// ifNoneExist, by the same rules as an HTTP request. An empty url names the
-// base itself, so a POST entry with an empty url is a nested batch.
-func ParseEntryRequest(method, url, ifNoneExist string) (*Request, error) {
-	req := &Request{}
-	if err := parseEntryRequest(req, &Query{}, method, url, ifNoneExist); err != nil {
-		return nil, err
-	}
-	return req, nil
-}
-
 // maxEntrySegments is the number of path segments parseEntryRequest splits
 // without allocating; longer paths still parse.
 const maxEntrySegments = 6
 
-// parseEntryRequest is ParseEntryRequest into storage the caller provides:
-// req and q, which must be zero.
+// parseEntryRequest parses Bundle.entry.request of a batch or transaction
+// into req and q, which must be zero: method, url (relative to the FHIR
+// base, optionally with a query) and ifNoneExist, by the same rules as an
+// HTTP request. An empty url names the base itself, so a POST entry with an
+// empty url is a nested batch.
 func parseEntryRequest(req *Request, q *Query, method, url, ifNoneExist string) error {
 	path, rawQuery, _ := strings.Cut(url, "?")
 	if strings.HasPrefix(path, "/") || entryURLAbsolutes.in(path) {
