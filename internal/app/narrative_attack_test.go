@@ -11,7 +11,7 @@ import (
 // a browser. In some, a tab or line break splits a javascript: scheme,
 // and URL parsing removes both. In others, markup sits inside a CDATA
 // section or a comment that an HTML parser ends early. Strict mode must
-// reject each with 422 before the upstream sees it.
+// reject each with 422 before the upstream receives it.
 func TestStrictModeRefusesHiddenScriptInNarrative(t *testing.T) {
 	h := newHarness(t, harnessOptions{strict: true})
 	const link = `<a href=\"Patient-SubscriberExample.html\">JOE SMITH`

@@ -158,7 +158,7 @@ func waitForOutput(t *testing.T, out *syncBuffer, want string) {
 }
 
 // TestRetryTokenReportsRefusal checks that when the wait ends during an
-// attempt, the error is the gateway's last answer and not the deadline.
+// attempt, the error is the gateway's last response and not the deadline.
 func TestRetryTokenReportsRefusal(t *testing.T) {
 	refusal := errors.New(`token: 401 invalid_client: assertion kid does not match a registered key`)
 	calls := 0

@@ -221,7 +221,7 @@ func (e *env) adminCall(ctx context.Context, client *http.Client, method, url st
 		fmt.Fprintf(e.stdout, "%s cut %d: mode %s, scope %s, direction %s\n", done, cut.ID, cut.Mode, cut.Scope, cut.Direction)
 		return 0
 	}
-	// A release answers {"released": ID}.
+	// A release returns {"released": ID}.
 	var released struct{ Released int64 }
 	if json.Unmarshal(body, &released) == nil && released.Released > 0 {
 		fmt.Fprintf(e.stdout, "%s cut %d\n", done, released.Released)
@@ -232,8 +232,9 @@ func (e *env) adminCall(ctx context.Context, client *http.Client, method, url st
 }
 
 // adminRequest sends one request and reports a failure as an error line.
-// subject names what the request acts on, such as "cut 3", so that a 404
-// says which one was not found; it is empty for a request on no object.
+// subject names what the request acts on, such as "cut 3", so that the
+// error for a 404 names the missing one. It is empty for a request on no
+// object.
 func (e *env) adminRequest(ctx context.Context, client *http.Client, method, url string, payload any, subject string) ([]byte, int) {
 	var rd io.Reader = http.NoBody
 	if payload != nil {
@@ -258,9 +259,9 @@ func (e *env) adminRequest(ctx context.Context, client *http.Client, method, url
 		var msg struct{ Error string }
 		json.Unmarshal(body, &msg)
 		if resp.StatusCode == http.StatusNotFound && subject != "" {
-			e.errorf("%s is not engaged: the admin listener answered 404: %s", subject, msg.Error)
+			e.errorf("%s is not engaged: the admin listener responded 404: %s", subject, msg.Error)
 		} else {
-			e.errorf("admin listener answered %d: %s", resp.StatusCode, msg.Error)
+			e.errorf("admin listener responded %d: %s", resp.StatusCode, msg.Error)
 		}
 		switch resp.StatusCode {
 		case http.StatusNotFound:

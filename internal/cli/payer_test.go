@@ -218,7 +218,7 @@ audit: {origin: payer.example/audit, signing_key_file: checkpoint.key, recipient
 `
 
 // TestPayerCommandsUseConfigDatabase checks that load and pended open the
-// database of --config, as their help says, and not ./gatehouse-data.
+// database of --config, as their help states, and not ./gatehouse-data.
 func TestPayerCommandsUseConfigDatabase(t *testing.T) {
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "gatehouse.yaml")

@@ -278,8 +278,8 @@ func selfCommand() string {
 	return exe
 }
 
-// configFixHint says where to look after config.Load failed on cfgPath: a
-// syntax error names a line, every other error a key.
+// configFixHint returns where to look after config.Load failed on cfgPath.
+// A syntax error names a line, and every other error a key.
 func configFixHint(err error, cfgPath string) string {
 	if errors.Is(err, config.ErrSyntax) {
 		return "fix the YAML syntax at the line named above in " + cfgPath

@@ -17,8 +17,8 @@ import (
 )
 
 // TestServeMissingDatabaseDirectory starts a configuration whose database
-// directory does not exist: the error names the key and the hint says to
-// create it.
+// directory does not exist. The error names the key, and the hint tells
+// the operator to create the directory.
 func TestServeMissingDatabaseDirectory(t *testing.T) {
 	path := hardenedExample(t)
 	data, err := os.ReadFile(path)

@@ -860,7 +860,7 @@ func (v *validator) hostPort(path, value string) {
 		v.addf(path, "invalid value %q: use host:port, such as 127.0.0.1:8443", value)
 		return
 	}
-	// Port 0 is allowed: it asks the system for a free port.
+	// Port 0 is allowed, because it requests a free port from the system.
 	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
 		v.addf(path, "invalid port %q in %q: use a number from 0 to 65535", port, value)
 	}

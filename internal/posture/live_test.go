@@ -172,7 +172,7 @@ func TestProbeNoServer(t *testing.T) {
 }
 
 // requireNotPassed checks that a report whose probes could not complete
-// fails at every threshold and says why in the table.
+// fails at every threshold and gives the reason in the table.
 func requireNotPassed(t *testing.T, r *posture.Report) {
 	t.Helper()
 	if r.Incomplete() == 0 {

@@ -30,10 +30,10 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 // NORMAL). A process crash loses none of them. A power loss can undo such
 // a commit only until the next full commit on the file, because fsync
 // flushes every page of the log written before it, whichever handle wrote
-// it. So a component whose writes become visible only after a full commit
-// on the same file (the built-in payer service, whose responses reach a
-// partner only after the exchange record's response entry commits) keeps
-// its guarantees and saves an fsync per write. Writers of both handles
+// it. A component whose writes become visible only after a full commit on
+// the same file keeps its guarantees and saves an fsync per write. The
+// built-in payer service is one: its responses reach a partner only after
+// the exchange record's response entry commits. Writers of both handles
 // queue on the file's one gate. On PostgreSQL DeferCommitSync returns db
 // itself, and the caller must not close it twice.
 func (db *DB) DeferCommitSync(ctx context.Context) (*DB, error) {

@@ -2,7 +2,7 @@ package validate
 
 import "strconv"
 
-// location is where a value sits in the instance, as a FHIRPath-style
+// location is the position of a value in the instance, as a FHIRPath-style
 // expression ("Patient.name[0].given[1]"). Most values get no issue, so
 // the walk records each value's step from its parent and renders the
 // text only when an issue or a check needs it. A location keeps its text

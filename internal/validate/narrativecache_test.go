@@ -5,7 +5,7 @@ import "testing"
 // TestNarrativeCheckNotCarriedBetweenRuns validates a Patient with a
 // well-formed narrative and one of the same size whose narrative is not,
 // in turns. Pooled runs reuse their tree arenas, so the second document's
-// narrative node can have the first one's address; the invalid narrative
+// narrative node can have the first one's address. The invalid narrative
 // must still be reported every time.
 func TestNarrativeCheckNotCarriedBetweenRuns(t *testing.T) {
 	v := shared(t)
