@@ -46,6 +46,11 @@ func (h *harness) engage(body string) int64 {
 	}
 	var cut struct{ ID int64 }
 	json.Unmarshal(b, &cut)
+
+	// The cut closes the partner's open connections. The EHR client may
+	// not have seen the close yet, and a POST it sends on such a
+	// connection fails with a broken pipe instead of reaching the gateway.
+	h.ehr.HTTPClient().CloseIdleConnections()
 	return cut.ID
 }
 
