@@ -136,6 +136,12 @@ type Log struct {
 	*Reader
 	opts    Options
 	lockKey int64 // PostgreSQL advisory lock key of this log's tables
+	// wdb is the writer's handle. On SQLite its commits do not wait for
+	// the disk: the writer syncs after each commit, once the write lock is
+	// released, so that the payer service and other writers of the file
+	// use the lock while the writer waits (storage.SyncCommits). On
+	// PostgreSQL it is the Reader's handle.
+	wdb *storage.DB
 
 	mu     sync.RWMutex // guards closed and sends on queue
 	closed bool
@@ -166,21 +172,27 @@ func Open(ctx context.Context, db *storage.DB, opts Options) (*Log, error) {
 		return nil, err
 	}
 
+	wdb, err := db.DeferCommitSync(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("auditlog: %w", err)
+	}
 	l := &Log{
 		Reader: &Reader{db: db},
-		stmts:  storage.NewStatements(db),
+		wdb:    wdb,
+		stmts:  storage.NewStatements(wdb),
 		opts:   opts,
 		queue:  make(chan *pending, opts.QueueSize),
 		done:   make(chan struct{}),
 	}
-	var err error
 	if l.lockKey, err = appendLockKey(ctx, db); err != nil {
+		l.closeWriterDB()
 		return nil, err
 	}
 	// Read the tree now, so a log that is behind its checkpoints fails
 	// here rather than at the first append.
 	l.w.cpAt = opts.Now()
 	if err := l.refresh(ctx, db); err != nil {
+		l.closeWriterDB()
 		return nil, err
 	}
 
@@ -248,7 +260,19 @@ func (l *Log) Close(ctx context.Context) error {
 	}
 	// The writer has exited, so nothing uses its statements any more.
 	l.stmts.Close()
-	return l.pub.close(ctx)
+	err := l.pub.close(ctx)
+	if cerr := l.closeWriterDB(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// closeWriterDB closes the writer's handle unless it is the Reader's.
+func (l *Log) closeWriterDB() error {
+	if l.wdb == l.db {
+		return nil
+	}
+	return l.wdb.Close()
 }
 
 // Append implements record.Store. It returns once the entry is committed

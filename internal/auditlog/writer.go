@@ -213,7 +213,7 @@ func (l *Log) commitTx(ctx context.Context, batch []*pending, force bool) ([]app
 		return nil, batch, nil, err
 	}
 
-	tx, err := l.db.BeginTx(ctx, nil)
+	tx, err := l.wdb.BeginTx(ctx, nil)
 	if err != nil {
 		return fail(err)
 	}
@@ -242,6 +242,11 @@ func (l *Log) commitTx(ctx context.Context, batch []*pending, force bool) ([]app
 		}
 	}
 	if err := tx.Commit(); err != nil {
+		return fail(err)
+	}
+	// Nobody learns of the batch before it is on disk. If the sync fails,
+	// the callers get the error, and the next commit rereads the state.
+	if err := l.wdb.SyncCommits(); err != nil {
 		return fail(err)
 	}
 	return results, batch, cp, nil

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -31,6 +32,9 @@ import (
 // writeGate is the in-process write lock of one SQLite file.
 type writeGate struct {
 	ch chan struct{}
+	// keeper checkpoints the file in the background; nil while no handle
+	// of this process has the file open.
+	keeper atomic.Pointer[walKeeper]
 }
 
 // gates maps the absolute path of each SQLite file this process opened to
@@ -83,7 +87,16 @@ func (g *writeGate) acquire(ctx context.Context) error {
 	}
 }
 
-func (g *writeGate) release() { <-g.ch }
+// release frees the gate after a write and tells the file's walKeeper.
+func (g *writeGate) release() {
+	g.unlock()
+	if k := g.keeper.Load(); k != nil {
+		k.notify()
+	}
+}
+
+// unlock frees the gate without telling the keeper, for the keeper itself.
+func (g *writeGate) unlock() { <-g.ch }
 
 // gatedConnector opens driver connections that take gate before writing.
 type gatedConnector struct {

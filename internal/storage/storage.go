@@ -53,6 +53,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"sync/atomic"
 )
 
 // Dialect names a database backend and the SQL differences that matter to
@@ -78,6 +79,23 @@ type DB struct {
 	// Target names the database for messages: the SQLite file's absolute
 	// path, or the PostgreSQL URL with any password replaced by "xxxxx".
 	Target string
+	// deferred marks a SQLite handle from DeferCommitSync.
+	deferred bool
+	// released is set by the first Close, so that a second one does not
+	// release the file's walKeeper twice.
+	released atomic.Bool
+}
+
+// Close closes the handle. The last SQLite handle of this process on a
+// file checkpoints the write-ahead log into the database file first.
+func (db *DB) Close() error {
+	err := db.DB.Close()
+	if db.Dialect == SQLite && db.released.CompareAndSwap(false, true) {
+		if kerr := releaseWAL(db.Target); err == nil {
+			err = kerr
+		}
+	}
+	return err
 }
 
 // Open opens the database at rawURL (see the package documentation for

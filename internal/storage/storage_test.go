@@ -135,15 +135,15 @@ func TestOpenSQLiteOwnerOnly(t *testing.T) {
 	}
 }
 
-// TestOpenSQLitePageSize checks that a new file gets 16 KiB pages, so a
-// 4 KiB body fits its row's page, in WAL mode, and that an existing file
-// keeps the page size it was created with.
+// TestOpenSQLitePageSize checks that a new file gets 4 KiB pages in WAL
+// mode, and that an existing file keeps the page size it was created
+// with.
 func TestOpenSQLitePageSize(t *testing.T) {
 	dir := t.TempDir()
 	fresh := filepath.Join(dir, "new.db")
 	db := storagetest.Open(t, fresh)
-	if got := sqlitePragma(t, db, "page_size"); got != "16384" {
-		t.Errorf("new file: page_size = %s, want 16384", got)
+	if got := sqlitePragma(t, db, "page_size"); got != "4096" {
+		t.Errorf("new file: page_size = %s, want 4096", got)
 	}
 	if got := sqlitePragma(t, db, "journal_mode"); got != "wal" {
 		t.Errorf("new file: journal_mode = %s, want wal", got)
@@ -154,15 +154,15 @@ func TestOpenSQLitePageSize(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, stmt := range []string{"PRAGMA page_size = 4096", "CREATE TABLE t (x)"} {
+	for _, stmt := range []string{"PRAGMA page_size = 16384", "CREATE TABLE t (x)"} {
 		if _, err := legacy.Exec(stmt); err != nil {
 			t.Fatal(err)
 		}
 	}
 	legacy.Close()
 	db = storagetest.Open(t, old)
-	if got := sqlitePragma(t, db, "page_size"); got != "4096" {
-		t.Errorf("existing file: page_size = %s, want 4096 kept", got)
+	if got := sqlitePragma(t, db, "page_size"); got != "16384" {
+		t.Errorf("existing file: page_size = %s, want 16384 kept", got)
 	}
 	if got := sqlitePragma(t, db, "journal_mode"); got != "wal" {
 		t.Errorf("existing file: journal_mode = %s, want wal", got)

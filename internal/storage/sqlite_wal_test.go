@@ -1,0 +1,227 @@
+package storage
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// keeperWait bounds the wait for something the keeper must do without
+// further input. It detects a keeper that never acts; it measures nothing.
+const keeperWait = 10 * time.Second
+
+// writeBlobs commits n transactions of one 4 KiB row each through db.
+func writeBlobs(t *testing.T, db *DB, n int) {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS blobs (id INTEGER PRIMARY KEY, b BLOB NOT NULL)`); err != nil {
+		t.Fatal(err)
+	}
+	blob := []byte(strings.Repeat("x", 4096))
+	for range n {
+		tx, err := db.BeginTx(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO blobs (b) VALUES (?)`, blob); err != nil {
+			t.Fatal(err)
+		}
+		if err := tx.Commit(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// With SQLite's automatic checkpoints off, only the keeper keeps the
+// write-ahead log from growing without end: after every background
+// checkpoint the next writer starts the log again from its beginning.
+// Without the keeper the log below grows past 20 MiB.
+func TestWALKeeperBoundsTheLog(t *testing.T) {
+	done := make(chan error, 64)
+	testHookCheckpointed = func(err error) { done <- err }
+	t.Cleanup(func() { testHookCheckpointed = nil })
+
+	path := filepath.Join(t.TempDir(), "k.db")
+	db, err := Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var auto int
+	if err := db.QueryRow("PRAGMA wal_autocheckpoint").Scan(&auto); err != nil {
+		t.Fatal(err)
+	}
+	if auto != 0 {
+		t.Fatalf("wal_autocheckpoint = %d, want 0: the keeper checkpoints instead", auto)
+	}
+
+	const rounds, perRound = 20, 256 // about 1 MiB of rows per round
+	for r := range rounds {
+		writeBlobs(t, db, perRound)
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("round %d: background checkpoint: %v", r, err)
+			}
+		case <-time.After(keeperWait):
+			t.Fatalf("round %d: no background checkpoint after %d commits", r, perRound)
+		}
+	}
+	st, err := os.Stat(path + "-wal")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Size() > 8<<20 {
+		t.Errorf("write-ahead log is %d bytes after %d rounds of about 1 MiB: the log is not restarted", st.Size(), rounds)
+	}
+}
+
+// The keeper copies the bulk of the log without the gate: while another
+// goroutine holds the gate, a checkpoint still moves the committed pages
+// into the database file, and it completes once the gate is free. Were
+// the whole checkpoint under the gate, the file would not grow before the
+// release.
+func TestWALKeeperCopiesWithoutTheGate(t *testing.T) {
+	// A file written without storage.Open, so that no background keeper
+	// checkpoints it, and a keeper that is not running.
+	path := filepath.Join(t.TempDir(), "k.db")
+	raw, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)&_pragma=wal_autocheckpoint(0)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	raw.SetMaxOpenConns(1)
+	if _, err := raw.Exec(`CREATE TABLE blobs (id INTEGER PRIMARY KEY, b BLOB NOT NULL)`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := raw.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
+		t.Fatal(err)
+	}
+	before := fileSize(t, path)
+	blob := []byte(strings.Repeat("x", 4096))
+	for range 64 {
+		if _, err := raw.Exec(`INSERT INTO blobs (b) VALUES (?)`, blob); err != nil {
+			t.Fatal(err)
+		}
+	}
+	kdb, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := &walKeeper{db: kdb, gate: &writeGate{ch: make(chan struct{}, 1)}}
+	defer kdb.Close()
+
+	if err := k.gate.acquire(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	res := make(chan error, 1)
+	go func() { res <- k.checkpoint() }()
+	deadline := time.Now().Add(keeperWait)
+	for fileSize(t, path) < before+64*4096 {
+		if time.Now().After(deadline) {
+			k.gate.unlock()
+			t.Fatal("no page reached the database file while the gate was held")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	select {
+	case err := <-res:
+		t.Fatalf("the checkpoint returned (%v) while the gate was held: a writer could have appended after it", err)
+	default:
+	}
+	k.gate.unlock()
+	select {
+	case err := <-res:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(keeperWait):
+		t.Fatal("the checkpoint did not finish after the gate was freed")
+	}
+}
+
+func fileSize(t *testing.T, path string) int64 {
+	t.Helper()
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.Size()
+}
+
+// SyncCommits fsyncs the log on a deferred-sync handle only, and treats a
+// log SQLite has removed as synced.
+func TestSyncCommits(t *testing.T) {
+	var opened []string
+	openLog = func(name string) (*os.File, error) {
+		opened = append(opened, name)
+		return os.Open(name)
+	}
+	t.Cleanup(func() { openLog = os.Open })
+
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "s.db")
+	full, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deferred, err := full.DeferCommitSync(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeBlobs(t, deferred, 1)
+	if err := full.SyncCommits(); err != nil || len(opened) != 0 {
+		t.Fatalf("full-sync handle: SyncCommits = %v, opened %q; want nil, nothing", err, opened)
+	}
+	if err := deferred.SyncCommits(); err != nil {
+		t.Fatal(err)
+	}
+	if len(opened) != 1 || opened[0] != path+"-wal" {
+		t.Fatalf("deferred handle: opened %q, want the write-ahead log %s", opened, path+"-wal")
+	}
+
+	// Closing the last handles checkpoints and removes the log.
+	if err := full.Close(); err != nil {
+		t.Fatal(err)
+	}
+	deferredTarget := deferred.Target
+	if err := deferred.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(deferredTarget + "-wal"); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("log after the last close: %v, want it removed", err)
+	}
+	if err := deferred.SyncCommits(); err != nil {
+		t.Errorf("SyncCommits with the log removed = %v, want nil", err)
+	}
+}
+
+// A handle closed twice releases the keeper once: the file's other handle
+// keeps it.
+func TestCloseReleasesKeeperOnce(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "c.db")
+	a, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Close()
+	a.Close()
+	if gateFor(path).keeper.Load() == nil {
+		t.Fatal("the keeper stopped while a handle is open")
+	}
+	b.Close()
+	if gateFor(path).keeper.Load() != nil {
+		t.Fatal("the keeper still runs after the last handle closed")
+	}
+}
