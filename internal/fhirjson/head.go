@@ -27,7 +27,7 @@ var ErrCaseVariant = errors.New("member name differs from a FHIR element name on
 // case is an error.
 func ReadHead(doc []byte) (Head, error) {
 	var h Head
-	dec := jsontext.NewDecoder(bytes.NewReader(doc))
+	dec := jsontext.NewDecoder(bytes.NewBuffer(doc)) // read in place, not copied
 	if tok, err := dec.ReadToken(); err != nil || tok.Kind() != '{' {
 		return h, errors.New("fhirjson: top-level value is not an object")
 	}

@@ -19,6 +19,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/go-json-experiment/json/jsontext"
 )
@@ -49,15 +50,31 @@ func (e *SyntaxError) Error() string {
 	return fmt.Sprintf("fhirjson: invalid JSON at byte %d: %s", e.Offset, e.Reason)
 }
 
+// strictOptions make a decoder reject duplicate member names and invalid
+// UTF-8.
+var strictOptions = []jsontext.Options{jsontext.AllowDuplicateNames(false), jsontext.AllowInvalidUTF8(false)}
+
+// decoders holds decoders between Checks. A reused decoder keeps the
+// per-object name sets it grew for duplicate detection.
+var decoders = sync.Pool{New: func() any { return jsontext.NewDecoder(noInput, strictOptions...) }}
+
+// noInput is what a pooled decoder reads, so that it keeps no document
+// alive. A decoder never reads during Reset.
+var noInput = bytes.NewReader(nil)
+
 // Check validates doc against the rules in the package documentation.
 func Check(doc []byte, lim Limits) error {
 	if lim.MaxBytes > 0 && int64(len(doc)) > lim.MaxBytes {
 		return fmt.Errorf("fhirjson: %w: %d bytes, limit %d", ErrTooLarge, len(doc), lim.MaxBytes)
 	}
-	dec := jsontext.NewDecoder(bytes.NewReader(doc),
-		jsontext.AllowDuplicateNames(false),
-		jsontext.AllowInvalidUTF8(false),
-	)
+	dec := decoders.Get().(*jsontext.Decoder)
+	defer func() {
+		dec.Reset(noInput)
+		decoders.Put(dec)
+	}()
+	// A bytes.Buffer lets the decoder read doc in place instead of copying
+	// it into a buffer of its own.
+	dec.Reset(bytes.NewBuffer(doc), strictOptions...)
 
 	// A string unescapes to at most its own bytes, which are fewer than
 	// the document's, so only a document longer than the string limit

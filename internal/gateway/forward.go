@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"github.com/gatehouse-health/gatehouse/internal/httpbody"
 	"io"
 	"net/http"
 	"net/url"
@@ -114,7 +115,7 @@ func (g *Gateway) roundTrip(ctx context.Context, ex *exchange) (int, http.Header
 	}
 	defer resp.Body.Close()
 	limit := 4 * g.opts.MaxBodyBytes
-	body, err := readCapped(resp.Body, resp.ContentLength, limit)
+	body, err := httpbody.Read(resp.Body, resp.ContentLength, limit)
 	if err != nil {
 		return 0, nil, nil, upstreamFailure(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"errors"
+	"github.com/gatehouse-health/gatehouse/internal/httpbody"
 	"io"
 	"mime"
 	"net/http"
@@ -26,7 +27,7 @@ func (g *Gateway) receive(ex *exchange) *Refusal {
 		return nil
 	}
 	limit := g.opts.MaxBodyBytes
-	body, err := readCapped(ex.r.Body, ex.r.ContentLength, limit)
+	body, err := httpbody.Read(ex.r.Body, ex.r.ContentLength, limit)
 	if err != nil {
 		return &Refusal{Status: http.StatusBadRequest, Code: "incomplete", Rule: "payload.unreadable",
 			Message: "the request body could not be read completely"}

@@ -225,7 +225,7 @@ func isResourceType(s string) bool {
 // with the JSON Pointer of the Reference element that holds it, in
 // document order.
 func references(resource jsontext.Value) ([]reference, error) {
-	dec := jsontext.NewDecoder(bytes.NewReader(resource))
+	dec := jsontext.NewDecoder(bytes.NewBuffer(resource)) // read in place, not copied
 	var refs []reference
 	// afterName is set while the token just read is the member name
 	// "reference", so that the pointer, which costs more than the rest of

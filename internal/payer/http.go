@@ -2,7 +2,7 @@ package payer
 
 import (
 	"errors"
-	"io"
+	"github.com/gatehouse-health/gatehouse/internal/httpbody"
 	"mime"
 	"net/http"
 	"strconv"
@@ -27,7 +27,8 @@ func (s *Service) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool
 		return nil, false
 	}
 
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.maxBody))
+	// A presized read: io.ReadAll would copy the body as its buffer grows.
+	body, err := httpbody.Read(http.MaxBytesReader(w, r.Body, s.maxBody), r.ContentLength, s.maxBody)
 	var tooLarge *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooLarge):

@@ -1,4 +1,4 @@
-package gateway
+package httpbody
 
 import (
 	"bytes"
@@ -8,7 +8,7 @@ import (
 	"testing/iotest"
 )
 
-func TestReadCapped(t *testing.T) {
+func TestRead(t *testing.T) {
 	body := bytes.Repeat([]byte("0123456789"), 100) // 1000 bytes
 	cases := []struct {
 		name     string
@@ -27,7 +27,7 @@ func TestReadCapped(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			// OneByteReader makes every read short, as a network body can be.
-			got, err := readCapped(iotest.OneByteReader(bytes.NewReader(body)), c.declared, c.limit)
+			got, err := Read(iotest.OneByteReader(bytes.NewReader(body)), c.declared, c.limit)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -38,8 +38,8 @@ func TestReadCapped(t *testing.T) {
 	}
 }
 
-func TestReadCappedPresizeBounded(t *testing.T) {
-	got, err := readCapped(bytes.NewReader(nil), 1<<40, 1<<41)
+func TestReadPresizeBounded(t *testing.T) {
+	got, err := Read(bytes.NewReader(nil), 1<<40, 1<<41)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,10 +48,10 @@ func TestReadCappedPresizeBounded(t *testing.T) {
 	}
 }
 
-func TestReadCappedReportsErrors(t *testing.T) {
+func TestReadReportsErrors(t *testing.T) {
 	broken := errors.New("connection reset")
 	r := io.MultiReader(bytes.NewReader([]byte("abc")), iotest.ErrReader(broken))
-	if _, err := readCapped(r, 10, 100); !errors.Is(err, broken) {
+	if _, err := Read(r, 10, 100); !errors.Is(err, broken) {
 		t.Errorf("error = %v, want %v", err, broken)
 	}
 }

@@ -1,18 +1,19 @@
-package gateway
+// Package httpbody reads HTTP message bodies under a size limit.
+package httpbody
 
 import "io"
 
-// maxPresize bounds the buffer readCapped allocates from a declared
-// length before any byte arrives, so that a client cannot make the gateway
-// reserve a whole body's limit by sending headers alone.
+// maxPresize bounds the buffer Read allocates from a declared length
+// before any byte arrives, so that a client cannot make a server reserve
+// a whole body's limit by sending headers alone.
 const maxPresize = 256 << 10
 
-// readCapped reads r to the end, or to limit+1 bytes, so that the caller
+// Read reads r to the end, or to limit+1 bytes, so that the caller
 // can tell a body over limit by its length. declared is the length the
 // sender announced (0 or less when unknown). The buffer starts at that size
 // within maxPresize, so a body of the announced length is read without
 // the copies io.ReadAll makes while it grows.
-func readCapped(r io.Reader, declared, limit int64) ([]byte, error) {
+func Read(r io.Reader, declared, limit int64) ([]byte, error) {
 	size := int64(512)
 	if declared > 0 {
 		size = min(declared, limit, maxPresize) + 1 // +1: room to detect EOF without growing
