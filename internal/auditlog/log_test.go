@@ -470,3 +470,32 @@ func TestFileAndSlogSinks(t *testing.T) {
 		t.Errorf("slog output = %s, want the checkpoint of size 3 and no body bytes", logged.String())
 	}
 }
+
+// An append is reported committed only after the write-ahead log is
+// synced. Once a sync fails, the log refuses every later append, even
+// when the disk looks healthy again, because no later fsync vouches for
+// what the failed one should have written.
+func TestAppendFailsAfterSyncFailure(t *testing.T) {
+	l, db, _ := newTestLog(t, nil)
+	ctx := context.Background()
+	if _, err := l.Append(ctx, testEntry(1, 64)); err != nil {
+		t.Fatal(err)
+	}
+	wal := db.Target + "-wal"
+	if err := os.Rename(wal, wal+".away"); err != nil {
+		t.Fatal(err)
+	}
+	_, err := l.Append(ctx, testEntry(2, 64))
+	if err == nil {
+		t.Fatal("append with the write-ahead log gone = nil, want an error")
+	}
+	if !errors.Is(err, record.ErrUnavailable) {
+		t.Errorf("error = %v, want it to wrap record.ErrUnavailable", err)
+	}
+	if err := os.Rename(wal+".away", wal); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Append(ctx, testEntry(3, 64)); err == nil {
+		t.Error("append after a failed sync = nil, want an error until a restart")
+	}
+}

@@ -142,6 +142,10 @@ type Log struct {
 	// use the lock while the writer waits (storage.SyncCommits). On
 	// PostgreSQL it is the Reader's handle.
 	wdb *storage.DB
+	// syncErr, once set, fails every later commit: after a failed fsync
+	// of the write-ahead log no later fsync vouches for what was written
+	// before it. Owned by the writer goroutine.
+	syncErr error
 
 	mu     sync.RWMutex // guards closed and sends on queue
 	closed bool

@@ -213,6 +213,9 @@ func (l *Log) commitTx(ctx context.Context, batch []*pending, force bool) ([]app
 		return nil, batch, nil, err
 	}
 
+	if l.syncErr != nil {
+		return fail(l.syncErr)
+	}
 	tx, err := l.wdb.BeginTx(ctx, nil)
 	if err != nil {
 		return fail(err)
@@ -245,9 +248,11 @@ func (l *Log) commitTx(ctx context.Context, batch []*pending, force bool) ([]app
 		return fail(err)
 	}
 	// Nobody learns of the batch before it is on disk. If the sync fails,
-	// the callers get the error, and the next commit rereads the state.
+	// the callers get the error, and so does every later commit until the
+	// process restarts.
 	if err := l.wdb.SyncCommits(); err != nil {
-		return fail(err)
+		l.syncErr = fmt.Errorf("%w; restart Gatehouse once the disk is healthy", err)
+		return fail(l.syncErr)
 	}
 	return results, batch, cp, nil
 }

@@ -66,8 +66,14 @@ func openSQLiteSync(ctx context.Context, path, synchronous string) (*DB, error) 
 	if err != nil {
 		return nil, fmt.Errorf("storage: open %s: %w", abs, err)
 	}
+	// Handles on one file share its gate and keeper, and SQLite keeps the
+	// log beside the file a symbolic link points to.
+	real, err := filepath.EvalSymlinks(abs)
+	if err != nil {
+		return nil, fmt.Errorf("storage: %w", err)
+	}
 	// Writers of this process queue on the file's gate (sqlite_gate.go).
-	gate := gateFor(abs)
+	gate := gateFor(real)
 	db := sql.OpenDB(gatedConnector{Connector: connector, gate: gate})
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
@@ -79,7 +85,7 @@ func openSQLiteSync(ctx context.Context, path, synchronous string) (*DB, error) 
 		return nil, fmt.Errorf("storage: %w", err)
 	}
 	// The keeper's connection checkpoints only, and takes the gate itself.
-	if _, err := keepWAL(abs, gate, func() (*sql.DB, error) {
+	if _, err := keepWAL(real, gate, func() (*sql.DB, error) {
 		c, err := sqlite.NewConnector("file:" + abs + "?_pragma=" + url.QueryEscape("synchronous(FULL)"))
 		if err != nil {
 			return nil, err
@@ -89,7 +95,11 @@ func openSQLiteSync(ctx context.Context, path, synchronous string) (*DB, error) 
 		db.Close()
 		return nil, fmt.Errorf("storage: open %s: %w", abs, err)
 	}
-	return &DB{DB: db, Dialect: SQLite, Target: abs, deferred: synchronous != "FULL"}, nil
+	h := &DB{DB: db, Dialect: SQLite, Target: abs, file: real}
+	if synchronous != "FULL" {
+		h.log = &walLog{path: real + "-wal"}
+	}
+	return h, nil
 }
 
 // sqliteBusyTimeoutMS is the maximum wait, in milliseconds, of a

@@ -3,10 +3,9 @@ package storage
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 )
@@ -25,13 +24,15 @@ import (
 //  1. without the gate: a PASSIVE checkpoint copies the frames committed
 //     so far, while writers go on appending;
 //  2. under the gate: a second PASSIVE checkpoint copies the few frames
-//     appended during step 1. With no writer between BEGIN and COMMIT, it
-//     completes, and the next writer starts the log again from its
-//     beginning, so the log file stops growing.
+//     appended during step 1. With no writer between BEGIN and COMMIT,
+//     and no reader on an older snapshot, it completes, and the next
+//     writer starts the log again from its beginning, so the log file
+//     stops growing.
 //
 // Step 2 holds the gate for a fraction of what an automatic checkpoint
-// did. Both steps fsync the log before they copy and the database file
-// after, as SQLite's own checkpoints do.
+// did, though it still fsyncs when it copies. Both steps fsync the log
+// before they copy and the database file after, as SQLite's own
+// checkpoints do.
 
 // walKeeperInterval is the shortest time between two background
 // checkpoints of one file. Smaller checkpoints stall commits less,
@@ -46,7 +47,7 @@ const walKeeperInterval = 20 * time.Millisecond
 // background checkpoint.
 var testHookCheckpointed func(error)
 
-// openLog opens a write-ahead log for SyncCommits; tests replace it.
+// openLog opens a write-ahead log for SyncCommits. Tests replace it.
 var openLog = os.Open
 
 // walKeeper checkpoints one SQLite file in the background after writes.
@@ -199,26 +200,87 @@ func (k *walKeeper) passive(ctx context.Context) (int64, error) {
 // A component that holds the file's write lock only while it writes, and
 // waits for the disk after, calls SyncCommits after its commit instead of
 // committing on a full-sync handle: other writers of the file then use
-// the lock during its fsync.
+// the lock during its fsync. An error means the commits may be lost in a
+// power failure, and a later SyncCommits cannot vouch for them: Linux
+// reports a failed write-back once per open file.
 func (db *DB) SyncCommits() error {
-	if !db.deferred {
+	if db.log == nil {
 		return nil
 	}
-	f, err := openLog(db.Target + "-wal")
-	if errors.Is(err, fs.ErrNotExist) {
-		// SQLite removes the log when its last connection closes, after
-		// copying it into the database file and syncing that file.
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("storage: sync %s: %w", db.Target, err)
-	}
-	err = f.Sync()
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
+	if err := db.log.sync(); err != nil {
 		return fmt.Errorf("storage: sync %s: %w", db.Target, err)
 	}
 	return nil
+}
+
+// walLog is the write-ahead log of one deferred-sync handle, kept open, so
+// that its fsyncs report every write-back error since the first sync. A
+// descriptor opened after a failed write-back may not see the failure if
+// another descriptor saw it first.
+type walLog struct {
+	path string // the log beside the database file, symbolic links resolved
+	mu   sync.Mutex
+	f    *os.File
+}
+
+// sync fsyncs the log, opening it again if SQLite replaced the file.
+func (w *walLog) sync() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err := w.open(); err != nil {
+		return err
+	}
+	return w.f.Sync()
+}
+
+// open makes w.f the current log file. The log exists while any
+// connection to the database is open, and the file's walKeeper keeps one
+// open, so a missing log is an error. A log opened for the first time is
+// new to its directory as far as this handle knows, so the directory is
+// synced too, as SQLite does for a log it creates.
+func (w *walLog) open() error {
+	st, err := os.Stat(w.path)
+	if err != nil {
+		return err
+	}
+	if w.f != nil {
+		cur, err := w.f.Stat()
+		if err == nil && os.SameFile(st, cur) {
+			return nil
+		}
+		w.f.Close()
+		w.f = nil
+	}
+	f, err := openLog(w.path)
+	if err != nil {
+		return err
+	}
+	if err := syncDir(filepath.Dir(w.path)); err != nil {
+		f.Close()
+		return err
+	}
+	w.f = f
+	return nil
+}
+
+// close releases the log's descriptor.
+func (w *walLog) close() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.f != nil {
+		w.f.Close()
+		w.f = nil
+	}
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }

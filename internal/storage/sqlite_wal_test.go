@@ -3,8 +3,6 @@ package storage
 import (
 	"context"
 	"database/sql"
-	"errors"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -155,8 +153,8 @@ func fileSize(t *testing.T, path string) int64 {
 	return st.Size()
 }
 
-// SyncCommits fsyncs the log on a deferred-sync handle only, and treats a
-// log SQLite has removed as synced.
+// SyncCommits fsyncs the log on a deferred-sync handle only, opens it
+// once for many syncs, and reports a missing log as an error.
 func TestSyncCommits(t *testing.T) {
 	var opened []string
 	openLog = func(name string) (*os.File, error) {
@@ -171,34 +169,90 @@ func TestSyncCommits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer full.Close()
 	deferred, err := full.DeferCommitSync(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer deferred.Close()
 	writeBlobs(t, deferred, 1)
-	if err := full.SyncCommits(); err != nil || len(opened) != 0 {
-		t.Fatalf("full-sync handle: SyncCommits = %v, opened %q; want nil, nothing", err, opened)
+	if err := full.SyncCommits(); err != nil {
+		t.Fatalf("full-sync handle: SyncCommits = %v, want nil", err)
 	}
-	if err := deferred.SyncCommits(); err != nil {
-		t.Fatal(err)
+	if len(opened) != 0 {
+		t.Fatalf("full-sync handle: opened %q, want nothing", opened)
+	}
+	for range 3 {
+		writeBlobs(t, deferred, 1)
+		if err := deferred.SyncCommits(); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if len(opened) != 1 || opened[0] != path+"-wal" {
-		t.Fatalf("deferred handle: opened %q, want the write-ahead log %s", opened, path+"-wal")
+		t.Fatalf("deferred handle: opened %q, want the write-ahead log %s once", opened, path+"-wal")
 	}
 
-	// Closing the last handles checkpoints and removes the log.
-	if err := full.Close(); err != nil {
+	if err := os.Rename(path+"-wal", path+"-wal.moved"); err != nil {
 		t.Fatal(err)
 	}
-	deferredTarget := deferred.Target
-	if err := deferred.Close(); err != nil {
+	defer os.Rename(path+"-wal.moved", path+"-wal")
+	if err := deferred.SyncCommits(); err == nil {
+		t.Error("SyncCommits with the log missing = nil, want an error")
+	}
+}
+
+// SQLite keeps the log beside the file a symbolic link points to, so a
+// handle opened through a link syncs that log, and shares the file's gate
+// with a handle opened through the real path.
+func TestSyncCommitsThroughSymlink(t *testing.T) {
+	var opened []string
+	openLog = func(name string) (*os.File, error) {
+		opened = append(opened, name)
+		return os.Open(name)
+	}
+	t.Cleanup(func() { openLog = os.Open })
+
+	ctx := context.Background()
+	dir := t.TempDir()
+	real := filepath.Join(dir, "data", "real.db")
+	if err := os.Mkdir(filepath.Dir(real), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(deferredTarget + "-wal"); !errors.Is(err, fs.ErrNotExist) {
-		t.Fatalf("log after the last close: %v, want it removed", err)
+	direct, err := Open(ctx, real)
+	if err != nil {
+		t.Fatal(err)
 	}
+	defer direct.Close()
+	link := filepath.Join(dir, "link.db")
+	if err := os.Symlink(real, link); err != nil {
+		t.Fatal(err)
+	}
+	viaLink, err := Open(ctx, link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer viaLink.Close()
+	deferred, err := viaLink.DeferCommitSync(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer deferred.Close()
+
+	writeBlobs(t, deferred, 1)
 	if err := deferred.SyncCommits(); err != nil {
-		t.Errorf("SyncCommits with the log removed = %v, want nil", err)
+		t.Fatal(err)
+	}
+	if len(opened) != 1 || opened[0] != real+"-wal" {
+		t.Errorf("opened %q, want the log beside the real file, %s", opened, real+"-wal")
+	}
+	if gateFor(real).keeper.Load() == nil {
+		t.Error("no keeper under the real path")
+	}
+	gates.Lock()
+	_, linkGate := gates.m[link]
+	gates.Unlock()
+	if linkGate {
+		t.Error("the link has a gate of its own: writers through it would not queue with the others")
 	}
 }
 

@@ -79,8 +79,11 @@ type DB struct {
 	// Target names the database for messages: the SQLite file's absolute
 	// path, or the PostgreSQL URL with any password replaced by "xxxxx".
 	Target string
-	// deferred marks a SQLite handle from DeferCommitSync.
-	deferred bool
+	// file is the SQLite file with symbolic links resolved, which keys
+	// its gate and keeper.
+	file string
+	// log is the write-ahead log a handle from DeferCommitSync syncs.
+	log *walLog
 	// released is set by the first Close, so that a second one does not
 	// release the file's walKeeper twice.
 	released atomic.Bool
@@ -91,7 +94,10 @@ type DB struct {
 func (db *DB) Close() error {
 	err := db.DB.Close()
 	if db.Dialect == SQLite && db.released.CompareAndSwap(false, true) {
-		if kerr := releaseWAL(db.Target); err == nil {
+		if db.log != nil {
+			db.log.close()
+		}
+		if kerr := releaseWAL(db.file); err == nil {
 			err = kerr
 		}
 	}
