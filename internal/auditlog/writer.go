@@ -247,7 +247,7 @@ func (l *Log) commitTx(ctx context.Context, batch []*pending, force bool) ([]app
 	if err := tx.Commit(); err != nil {
 		return fail(err)
 	}
-	// Nobody learns of the batch before it is on disk. If the sync fails,
+	// Callers hear of the batch only once it is on disk. If the sync fails,
 	// the callers get the error, and so does every later commit until the
 	// process restarts.
 	if err := l.wdb.SyncCommits(); err != nil {

@@ -58,8 +58,8 @@ var strictOptions = []jsontext.Options{jsontext.AllowDuplicateNames(false), json
 // per-object name sets it grew for duplicate detection.
 var decoders = sync.Pool{New: func() any { return jsontext.NewDecoder(noInput, strictOptions...) }}
 
-// noInput is what a pooled decoder reads, so that it keeps no document
-// alive. A decoder never reads during Reset.
+// noInput is the empty input of a pooled decoder, so that it keeps no
+// document alive. A decoder never reads during Reset.
 var noInput = bytes.NewReader(nil)
 
 // Check validates doc against the rules in the package documentation.

@@ -193,7 +193,7 @@ func (k *walKeeper) passive(ctx context.Context) (int64, error) {
 // SyncCommits makes every transaction committed on db's file so far
 // durable, whichever handle committed it. On a handle from
 // DeferCommitSync, it fsyncs the write-ahead log, which a commit there
-// only writes; fsync flushes every page of the file written before it.
+// only writes. The fsync flushes every page of the file written before it.
 // On other handles commits are durable when they return, and SyncCommits
 // does nothing.
 //
@@ -235,9 +235,9 @@ func (w *walLog) sync() error {
 
 // open makes w.f the current log file. The log exists while any
 // connection to the database is open, and the file's walKeeper keeps one
-// open, so a missing log is an error. A log opened for the first time is
-// new to its directory as far as this handle knows, so the directory is
-// synced too, as SQLite does for a log it creates.
+// open, so a missing log is an error. A log this handle opens for the
+// first time may be new to its directory, so the directory is synced
+// too, as SQLite does for a log it creates.
 func (w *walLog) open() error {
 	st, err := os.Stat(w.path)
 	if err != nil {

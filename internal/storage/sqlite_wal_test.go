@@ -153,15 +153,22 @@ func fileSize(t *testing.T, path string) int64 {
 	return st.Size()
 }
 
-// SyncCommits fsyncs the log on a deferred-sync handle only, opens it
-// once for many syncs, and reports a missing log as an error.
-func TestSyncCommits(t *testing.T) {
+// recordLogOpens makes SyncCommits record each log it opens.
+func recordLogOpens(t *testing.T) *[]string {
+	t.Helper()
 	var opened []string
 	openLog = func(name string) (*os.File, error) {
 		opened = append(opened, name)
 		return os.Open(name)
 	}
 	t.Cleanup(func() { openLog = os.Open })
+	return &opened
+}
+
+// SyncCommits fsyncs the log on a deferred-sync handle only, opens it
+// once for many syncs, and reports a missing log as an error.
+func TestSyncCommits(t *testing.T) {
+	opened := recordLogOpens(t)
 
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "s.db")
@@ -179,8 +186,8 @@ func TestSyncCommits(t *testing.T) {
 	if err := full.SyncCommits(); err != nil {
 		t.Fatalf("full-sync handle: SyncCommits = %v, want nil", err)
 	}
-	if len(opened) != 0 {
-		t.Fatalf("full-sync handle: opened %q, want nothing", opened)
+	if len(*opened) != 0 {
+		t.Fatalf("full-sync handle: opened %q, want nothing", *opened)
 	}
 	for range 3 {
 		writeBlobs(t, deferred, 1)
@@ -188,8 +195,8 @@ func TestSyncCommits(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if len(opened) != 1 || opened[0] != path+"-wal" {
-		t.Fatalf("deferred handle: opened %q, want the write-ahead log %s once", opened, path+"-wal")
+	if len(*opened) != 1 || (*opened)[0] != path+"-wal" {
+		t.Fatalf("deferred handle: opened %q, want the write-ahead log %s once", *opened, path+"-wal")
 	}
 
 	if err := os.Rename(path+"-wal", path+"-wal.moved"); err != nil {
@@ -205,12 +212,7 @@ func TestSyncCommits(t *testing.T) {
 // handle opened through a link syncs that log, and shares the file's gate
 // with a handle opened through the real path.
 func TestSyncCommitsThroughSymlink(t *testing.T) {
-	var opened []string
-	openLog = func(name string) (*os.File, error) {
-		opened = append(opened, name)
-		return os.Open(name)
-	}
-	t.Cleanup(func() { openLog = os.Open })
+	opened := recordLogOpens(t)
 
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -242,8 +244,8 @@ func TestSyncCommitsThroughSymlink(t *testing.T) {
 	if err := deferred.SyncCommits(); err != nil {
 		t.Fatal(err)
 	}
-	if len(opened) != 1 || opened[0] != real+"-wal" {
-		t.Errorf("opened %q, want the log beside the real file, %s", opened, real+"-wal")
+	if len(*opened) != 1 || (*opened)[0] != real+"-wal" {
+		t.Errorf("opened %q, want the log beside the real file, %s", *opened, real+"-wal")
 	}
 	if gateFor(real).keeper.Load() == nil {
 		t.Error("no keeper under the real path")
