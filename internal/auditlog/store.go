@@ -142,6 +142,9 @@ type Log struct {
 	// use the lock while the writer waits (storage.SyncCommits). On
 	// PostgreSQL it is the Reader's handle.
 	wdb *storage.DB
+	// syncCommits makes the writer's commits durable: wdb.SyncCommits,
+	// replaced by tests to make it fail.
+	syncCommits func() error
 	// syncErr, once set, fails every later commit: after a failed fsync
 	// of the write-ahead log no later fsync vouches for what was written
 	// before it. Owned by the writer goroutine.
@@ -181,12 +184,13 @@ func Open(ctx context.Context, db *storage.DB, opts Options) (*Log, error) {
 		return nil, fmt.Errorf("auditlog: %w", err)
 	}
 	l := &Log{
-		Reader: &Reader{db: db},
-		wdb:    wdb,
-		stmts:  storage.NewStatements(wdb),
-		opts:   opts,
-		queue:  make(chan *pending, opts.QueueSize),
-		done:   make(chan struct{}),
+		Reader:      &Reader{db: db},
+		wdb:         wdb,
+		syncCommits: wdb.SyncCommits,
+		stmts:       storage.NewStatements(wdb),
+		opts:        opts,
+		queue:       make(chan *pending, opts.QueueSize),
+		done:        make(chan struct{}),
 	}
 	if l.lockKey, err = appendLockKey(ctx, db); err != nil {
 		l.closeWriterDB()

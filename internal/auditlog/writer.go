@@ -250,7 +250,7 @@ func (l *Log) commitTx(ctx context.Context, batch []*pending, force bool) ([]app
 	// Callers hear of the batch only once it is on disk. If the sync fails,
 	// the callers get the error, and so does every later commit until the
 	// process restarts.
-	if err := l.wdb.SyncCommits(); err != nil {
+	if err := l.syncCommits(); err != nil {
 		l.syncErr = fmt.Errorf("%w; restart Gatehouse once the disk is healthy", err)
 		return fail(l.syncErr)
 	}
