@@ -8,6 +8,7 @@ import (
 	"hash/fnv"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"filippo.io/age"
@@ -126,6 +127,10 @@ func (o *Options) Validate() error {
 	return nil
 }
 
+// syncQueue bounds the committed transactions that wait for a sync. A
+// writer that gets that far ahead of the disk waits for it.
+const syncQueue = 64
+
 // Log is the audit log: a record.Store and record.Reader whose entries
 // form a Merkle tree with signed checkpoints. Appends are committed by one
 // writer goroutine in batches (group commit). Several Logs, in one process
@@ -145,10 +150,12 @@ type Log struct {
 	// syncCommits makes the writer's commits durable: wdb.SyncCommits,
 	// replaced by tests to make it fail.
 	syncCommits func() error
-	// syncErr, once set, fails every later commit: after a failed fsync
-	// of the write-ahead log no later fsync vouches for what was written
-	// before it. Owned by the writer goroutine.
-	syncErr error
+	// toSync carries committed transactions from the writer to syncLoop.
+	toSync chan committed
+	// syncErr, once set by syncLoop, fails every later commit: after a
+	// failed fsync of the write-ahead log no later fsync vouches for what
+	// was written before it.
+	syncErr atomic.Pointer[syncFailure]
 
 	mu     sync.RWMutex // guards closed and sends on queue
 	closed bool
@@ -187,6 +194,7 @@ func Open(ctx context.Context, db *storage.DB, opts Options) (*Log, error) {
 		Reader:      &Reader{db: db},
 		wdb:         wdb,
 		syncCommits: wdb.SyncCommits,
+		toSync:      make(chan committed, syncQueue),
 		stmts:       storage.NewStatements(wdb),
 		opts:        opts,
 		queue:       make(chan *pending, opts.QueueSize),

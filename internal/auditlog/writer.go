@@ -111,9 +111,18 @@ func checkFields(e *record.Entry) error {
 }
 
 // run is the writer goroutine: it commits queued entries in batches and
-// signs time-based checkpoints, until the queue is closed and drained.
+// signs time-based checkpoints, until the queue is closed and drained. A
+// second goroutine, syncLoop, makes the commits durable and reports them,
+// so that the writer commits the next batch while the disk syncs the
+// last one.
 func (l *Log) run() {
-	defer close(l.done)
+	synced := make(chan struct{})
+	go l.syncLoop(synced)
+	defer func() {
+		close(l.toSync)
+		<-synced
+		close(l.done)
+	}()
 	ticker := time.NewTicker(l.opts.CheckpointInterval)
 	defer ticker.Stop()
 	for {
@@ -158,18 +167,83 @@ func (l *Log) commit(batch []*pending) {
 	defer cancel()
 	results, batch, cp, err := l.commitTx(ctx, batch, false)
 	if err != nil {
-		err = fmt.Errorf("auditlog: commit: %w (%w)", record.ErrUnavailable, err)
-		for _, p := range batch {
-			p.done <- appendResult{err: err}
-		}
+		failBatch(batch, err)
 		return
 	}
-	for i, p := range batch {
-		p.done <- results[i]
+	l.toSync <- committed{batch: batch, results: results, cp: cp}
+}
+
+// failBatch reports err to every caller of batch.
+func failBatch(batch []*pending, err error) {
+	err = fmt.Errorf("auditlog: commit: %w (%w)", record.ErrUnavailable, err)
+	for _, p := range batch {
+		p.done <- appendResult{err: err}
 	}
-	if cp != nil {
-		l.pub.offer(cp)
+}
+
+// committed is a transaction the writer has committed and syncLoop has
+// yet to make durable: a batch with its results, a signed checkpoint, or
+// both.
+type committed struct {
+	batch   []*pending
+	results []appendResult
+	cp      *SignedCheckpoint
+}
+
+// syncFailure is the error of a failed sync, kept for every later commit.
+type syncFailure struct{ err error }
+
+// syncLoop makes committed transactions durable, several with one sync
+// when they queue up, and only then reports them to their callers and
+// publishes their checkpoints, in commit order. After a failed sync every
+// transaction gets the error, even when syncs succeed again, because no
+// later fsync vouches for what the failed one should have written.
+func (l *Log) syncLoop(done chan<- struct{}) {
+	defer close(done)
+	for c := range l.toSync {
+		group := []committed{c}
+	drain:
+		for {
+			select {
+			case c, ok := <-l.toSync:
+				if !ok {
+					break drain
+				}
+				group = append(group, c)
+			default:
+				break drain
+			}
+		}
+		err := l.syncOnce()
+		for _, c := range group {
+			if err != nil {
+				failBatch(c.batch, err)
+				if c.cp != nil {
+					l.reportPublish("checkpoint", c.cp.Size, err)
+				}
+				continue
+			}
+			for i, p := range c.batch {
+				p.done <- c.results[i]
+			}
+			if c.cp != nil {
+				l.pub.offer(c.cp)
+			}
+		}
 	}
+}
+
+// syncOnce syncs the writer's commits, unless an earlier sync failed.
+func (l *Log) syncOnce() error {
+	if f := l.syncErr.Load(); f != nil {
+		return f.err
+	}
+	if err := l.syncCommits(); err != nil {
+		err = fmt.Errorf("%w; restart Gatehouse once the disk is healthy", err)
+		l.syncErr.Store(&syncFailure{err})
+		return err
+	}
+	return nil
 }
 
 // checkpointIfBehind signs a checkpoint when this writer's entries have
@@ -191,7 +265,7 @@ func (l *Log) checkpointIfBehind(closing bool) {
 		return
 	}
 	if cp != nil {
-		l.pub.offer(cp)
+		l.toSync <- committed{cp: cp}
 	}
 }
 
@@ -213,8 +287,8 @@ func (l *Log) commitTx(ctx context.Context, batch []*pending, force bool) ([]app
 		return nil, batch, nil, err
 	}
 
-	if l.syncErr != nil {
-		return fail(l.syncErr)
+	if f := l.syncErr.Load(); f != nil {
+		return fail(f.err)
 	}
 	tx, err := l.wdb.BeginTx(ctx, nil)
 	if err != nil {
@@ -246,13 +320,6 @@ func (l *Log) commitTx(ctx context.Context, batch []*pending, force bool) ([]app
 	}
 	if err := tx.Commit(); err != nil {
 		return fail(err)
-	}
-	// Callers hear of the batch only once it is on disk. If the sync fails,
-	// the callers get the error, and so does every later commit until the
-	// process restarts.
-	if err := l.syncCommits(); err != nil {
-		l.syncErr = fmt.Errorf("%w; restart Gatehouse once the disk is healthy", err)
-		return fail(l.syncErr)
 	}
 	return results, batch, cp, nil
 }
