@@ -142,10 +142,10 @@ type Log struct {
 	opts    Options
 	lockKey int64 // PostgreSQL advisory lock key of this log's tables
 	// wdb is the writer's handle. On SQLite its commits do not wait for
-	// the disk: the writer syncs after each commit, once the write lock is
-	// released, so that the payer service and other writers of the file
-	// use the lock while the writer waits (storage.SyncCommits). On
-	// PostgreSQL it is the Reader's handle.
+	// the disk. syncLoop syncs them after the write lock is released, so
+	// the payer service and other writers of the file use the lock during
+	// the fsync (storage.SyncCommits). On PostgreSQL it is the Reader's
+	// handle.
 	wdb *storage.DB
 	// syncCommits makes the writer's commits durable: wdb.SyncCommits,
 	// replaced by tests to make it fail.

@@ -177,12 +177,6 @@ func New(opts Options) (*Holder, error) {
 	return h, nil
 }
 
-// GetCertificate returns the current certificate, for
-// tls.Config.GetCertificate.
-func (h *Holder) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
-	return h.current.Load().cert, nil
-}
-
 // GetClientCertificate returns the current certificate, for
 // tls.Config.GetClientCertificate on outbound connections.
 func (h *Holder) GetClientCertificate(*tls.CertificateRequestInfo) (*tls.Certificate, error) {

@@ -156,10 +156,6 @@ func (s *Service) attach(db *storage.DB, opts Options) error {
 	return nil
 }
 
-// Subscriptions returns the service's Subscription hub, for a process
-// that delivers notifications separately.
-func (s *Service) Subscriptions() *subscriptions.Hub { return s.subs }
-
 // Members returns the service's member store, which the loader fills.
 func (s *Service) Members() *members.Store { return s.members }
 
