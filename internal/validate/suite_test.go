@@ -254,4 +254,3 @@ func readReasons(t *testing.T, file string) map[string]string {
 	}
 	return out
 }
-
