@@ -127,6 +127,15 @@ func (t keyTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	return t.next.RoundTrip(r)
 }
 
+// CloseIdleConnections closes the wrapped transport's idle connections.
+// http.Client.CloseIdleConnections reaches a transport only through this
+// method.
+func (t keyTransport) CloseIdleConnections() {
+	if c, ok := t.next.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
+}
+
 // upstreamClient is the HTTP client for forwarded requests. It never
 // follows redirects: a redirect from the upstream is returned as is.
 func upstreamClient(cfg *config.File, payerKey string) (*http.Client, error) {

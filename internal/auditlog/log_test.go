@@ -476,7 +476,9 @@ func TestFileAndSlogSinks(t *testing.T) {
 // succeed again, because no later fsync vouches for what the failed one
 // should have written.
 func TestAppendFailsAfterSyncFailure(t *testing.T) {
-	l, _, _ := newTestLog(t, nil)
+	// No time-based checkpoint runs during the test, so the seam below is
+	// read only after the appends that follow each change.
+	l, _, _ := newTestLog(t, func(o *Options) { o.CheckpointInterval = time.Hour })
 	ctx := context.Background()
 	if _, err := l.Append(ctx, testEntry(1, 64)); err != nil {
 		t.Fatal(err)
@@ -495,5 +497,28 @@ func TestAppendFailsAfterSyncFailure(t *testing.T) {
 	l.syncCommits = real
 	if _, err := l.Append(ctx, testEntry(3, 64)); err == nil {
 		t.Error("append after a failed sync = nil, want an error until a restart")
+	}
+}
+
+// On SQLite a commit that signs a checkpoint runs on the full-sync
+// handle, so the checkpoint is on disk before any reader can see it;
+// other commits run on the deferred-sync handle.
+func TestCheckpointCommitsWithFullSync(t *testing.T) {
+	l, _, _ := newTestLog(t, func(o *Options) { o.CheckpointEvery = 4 })
+	if l.wdb == l.db {
+		t.Fatal("the writer has no deferred-sync handle on SQLite")
+	}
+	// Appends return after the writer has updated its state, and the
+	// writer then waits, so the test may read that state.
+	appendN(t, l, 2)
+	// Two entries are uncovered, and the checkpoint is due at four.
+	if h, _, signs := l.handleFor(1, false); h != l.wdb || signs {
+		t.Errorf("commit of a third entry: full-sync handle %v, signs %v; want the deferred handle, no checkpoint", h == l.db, signs)
+	}
+	if h, _, signs := l.handleFor(2, false); h != l.db || !signs {
+		t.Errorf("commit reaching four entries: full-sync handle %v, signs %v; want the full-sync handle and a checkpoint", h == l.db, signs)
+	}
+	if h, _, signs := l.handleFor(0, true); h != l.db || !signs {
+		t.Errorf("forced checkpoint: full-sync handle %v, signs %v; want the full-sync handle and a checkpoint", h == l.db, signs)
 	}
 }

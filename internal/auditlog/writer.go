@@ -47,8 +47,9 @@ type writerState struct {
 	loaded  bool  // tree was read from the database at least once
 	cpSize  int64 // size of the latest checkpoint
 	cpAt    time.Time
-	stale   bool // a commit failed: reload the tree before the next
-	kek     *kek // key-encryption key in use; nil before the first batch
+	lastAt  time.Time // time of the latest commit
+	stale   bool      // a commit failed: reload the tree before the next
+	kek     *kek      // key-encryption key in use; nil before the first batch
 	kekUses int64
 }
 
@@ -259,7 +260,9 @@ func (l *Log) checkpointIfBehind(closing bool) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), l.opts.CommitTimeout)
 	defer cancel()
-	_, _, cp, err := l.commitTx(ctx, nil, closing)
+	// The interval has passed or the log is closing, so the commit must
+	// sign whatever the tree holds.
+	_, _, cp, err := l.commitTx(ctx, nil, true)
 	if err != nil {
 		l.reportPublish("checkpoint", w.tree.size, err)
 		return
@@ -290,7 +293,8 @@ func (l *Log) commitTx(ctx context.Context, batch []*pending, force bool) ([]app
 	if f := l.syncErr.Load(); f != nil {
 		return fail(f.err)
 	}
-	tx, err := l.wdb.BeginTx(ctx, nil)
+	h, st, signs := l.handleFor(int64(len(batch)), force)
+	tx, err := h.BeginTx(ctx, nil)
 	if err != nil {
 		return fail(err)
 	}
@@ -301,19 +305,20 @@ func (l *Log) commitTx(ctx context.Context, batch []*pending, force bool) ([]app
 	if len(batch) > 0 {
 		batch = l.collect(batch)
 	}
-	if err := l.refresh(ctx, l.stmts.In(tx)); err != nil {
+	if err := l.refresh(ctx, st.In(tx)); err != nil {
 		return fail(err)
 	}
 	now := l.opts.Now()
+	w.lastAt = now
 	var results []appendResult
 	if len(batch) > 0 {
-		if results, err = l.writeEntries(ctx, tx, batch, now); err != nil {
+		if results, err = l.writeEntries(ctx, tx, st, batch, now); err != nil {
 			return fail(err)
 		}
 	}
 	var cp *SignedCheckpoint
 	size := w.tree.size
-	if size > w.cpSize && (force || size-w.cpSize >= l.opts.CheckpointEvery || now.Sub(w.cpAt) >= l.opts.CheckpointInterval) {
+	if signs && l.checkpointDueAt(size, now, force) {
 		if cp, err = l.writeCheckpoint(ctx, tx, now); err != nil {
 			return fail(err)
 		}
@@ -322,6 +327,39 @@ func (l *Log) commitTx(ctx context.Context, batch []*pending, force bool) ([]app
 		return fail(err)
 	}
 	return results, batch, cp, nil
+}
+
+// handleFor returns the handle and statements for a commit of n entries,
+// and whether that commit may sign a checkpoint. A transaction that signs
+// one commits with a full sync, so that no reader sees the checkpoint
+// before it is on disk. A power loss would otherwise lose a checkpoint
+// that a receipt may already have quoted, and the log would sign another
+// tree of that size, which looks like a fork. The fsync also covers the
+// log's earlier commits.
+func (l *Log) handleFor(n int64, force bool) (*storage.DB, *storage.Statements, bool) {
+	if l.wdb == l.db {
+		return l.db, l.stmts, true
+	}
+	if l.checkpointDue(n, force) {
+		return l.db, l.cpStmts, true
+	}
+	return l.wdb, l.stmts, false
+}
+
+// checkpointDue reports whether a commit of n more entries would sign a
+// checkpoint. The writer decides before the transaction, with the tree
+// size and the time of its last commit: on SQLite nobody else appends,
+// and on PostgreSQL both handles are one. It reads no clock, so that each
+// commit reads the time once, after it holds the append lock.
+func (l *Log) checkpointDue(n int64, force bool) bool {
+	return l.checkpointDueAt(l.w.tree.size+n, l.w.lastAt, force)
+}
+
+// checkpointDueAt reports whether a tree of size, at now, needs a new
+// checkpoint.
+func (l *Log) checkpointDueAt(size int64, now time.Time, force bool) bool {
+	w := &l.w
+	return size > w.cpSize && (force || size-w.cpSize >= l.opts.CheckpointEvery || now.Sub(w.cpAt) >= l.opts.CheckpointInterval)
 }
 
 // lockAppends takes the append lock on PostgreSQL. On SQLite the
@@ -364,7 +402,7 @@ func (l *Log) refresh(ctx context.Context, q queryer) error {
 
 // writeEntries assigns indexes, seals the entries and inserts them with
 // their stored hashes.
-func (l *Log) writeEntries(ctx context.Context, tx *sql.Tx, batch []*pending, now time.Time) ([]appendResult, error) {
+func (l *Log) writeEntries(ctx context.Context, tx *sql.Tx, st *storage.Statements, batch []*pending, now time.Time) ([]appendResult, error) {
 	k, err := l.currentKEK(ctx, tx, now, len(batch))
 	if err != nil {
 		return nil, err
@@ -388,7 +426,7 @@ func (l *Log) writeEntries(ctx context.Context, tx *sql.Tx, batch []*pending, no
 			recorded: now,
 		}
 	}
-	ptx := l.stmts.In(tx)
+	ptx := st.In(tx)
 	if err := l.insertEntries(ctx, ptx, rows); err != nil {
 		return nil, err
 	}
