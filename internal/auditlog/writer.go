@@ -147,13 +147,19 @@ func (l *Log) run() {
 
 // collect adds queued entries to batch, up to MaxBatch, without waiting.
 func (l *Log) collect(batch []*pending) []*pending {
-	for len(batch) < l.opts.MaxBatch {
+	return appendReady(batch, l.queue, l.opts.MaxBatch)
+}
+
+// appendReady appends to batch the values ch holds now, until batch has
+// limit values or ch is empty or closed. It never waits.
+func appendReady[T any](batch []T, ch <-chan T, limit int) []T {
+	for len(batch) < limit {
 		select {
-		case p, ok := <-l.queue:
+		case v, ok := <-ch:
 			if !ok {
 				return batch
 			}
-			batch = append(batch, p)
+			batch = append(batch, v)
 		default:
 			return batch
 		}
@@ -202,19 +208,7 @@ type syncFailure struct{ err error }
 func (l *Log) syncLoop(done chan<- struct{}) {
 	defer close(done)
 	for c := range l.toSync {
-		group := []committed{c}
-	drain:
-		for {
-			select {
-			case c, ok := <-l.toSync:
-				if !ok {
-					break drain
-				}
-				group = append(group, c)
-			default:
-				break drain
-			}
-		}
+		group := appendReady([]committed{c}, l.toSync, syncQueue+1)
 		err := l.syncOnce()
 		for _, c := range group {
 			if err != nil {
@@ -348,7 +342,7 @@ func (l *Log) handleFor(n int64, force bool) (*storage.DB, *storage.Statements, 
 
 // checkpointDue reports whether a commit of n more entries would sign a
 // checkpoint. The writer decides before the transaction, with the tree
-// size and the time of its last commit: on SQLite nobody else appends,
+// size and the time of its last commit: on SQLite no other writer appends,
 // and on PostgreSQL both handles are one. It reads no clock, so that each
 // commit reads the time once, after it holds the append lock.
 func (l *Log) checkpointDue(n int64, force bool) bool {
