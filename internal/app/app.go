@@ -126,6 +126,13 @@ func Start(ctx context.Context, cfg *config.File, opts Options) (_ *Running, err
 		}
 	}()
 
+	storage.ReportCheckpoints(func(file string, err error) {
+		if err != nil {
+			log.Error("background checkpoint failed; the database's write-ahead log grows until one succeeds", "database", file, "error", err)
+			return
+		}
+		log.Info("background checkpoints succeed again", "database", file)
+	})
 	if rt.DB, err = storage.Open(ctx, cfg.DatabaseURL()); err != nil {
 		return nil, fmt.Errorf("%s: %w", databaseKey(cfg), err)
 	}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -53,6 +54,7 @@ var openLog = os.Open
 // walKeeper checkpoints one SQLite file in the background after writes.
 type walKeeper struct {
 	db   *sql.DB // a connection of its own, so a checkpoint waits for no pool
+	file string  // the SQLite file, for reports
 	gate *writeGate
 	// wrote receives a value after a write transaction commits. It holds
 	// one, so a burst of commits costs one checkpoint.
@@ -86,6 +88,7 @@ func keepWAL(abs string, gate *writeGate, connector func() (*sql.DB, error)) (*w
 	db.SetMaxOpenConns(1)
 	k := &walKeeper{
 		db:    db,
+		file:  abs,
 		gate:  gate,
 		wrote: make(chan struct{}, 1),
 		stop:  make(chan struct{}),
@@ -137,14 +140,36 @@ func (k *walKeeper) notify() {
 	}
 }
 
+// CheckpointReport receives the outcome of background checkpoints that
+// differs from the previous one: the error of the first one that fails,
+// and nil for the first one that succeeds after failures. file is the
+// SQLite file. While checkpoints fail, the write-ahead log grows.
+type CheckpointReport func(file string, err error)
+
+// checkpointReport is the process's CheckpointReport; nil drops reports.
+var checkpointReport atomic.Pointer[CheckpointReport]
+
+// ReportCheckpoints sets the function that hears when background
+// checkpoints start or stop failing, for every SQLite file of the
+// process. A nil f drops reports.
+func ReportCheckpoints(f CheckpointReport) {
+	if f == nil {
+		checkpointReport.Store(nil)
+		return
+	}
+	checkpointReport.Store(&f)
+}
+
 // run checkpoints after writes, at most once per walKeeperInterval, until
 // stop is closed. A checkpoint that fails is tried again after the next
-// write; the last one, when the file's last handle closes, returns its
-// error to Close.
+// write, and only a change between failing and succeeding is reported;
+// the last one, when the file's last handle closes, returns its error to
+// Close.
 func (k *walKeeper) run() {
 	defer close(k.done)
 	pause := time.NewTimer(0)
 	defer pause.Stop()
+	failing := false
 	for {
 		select {
 		case <-k.stop:
@@ -159,6 +184,12 @@ func (k *walKeeper) run() {
 		err := k.checkpoint()
 		if testHookCheckpointed != nil {
 			testHookCheckpointed(err)
+		}
+		if (err != nil) != failing {
+			failing = err != nil
+			if f := checkpointReport.Load(); f != nil {
+				(*f)(k.file, err)
+			}
 		}
 		pause.Reset(walKeeperInterval)
 	}

@@ -281,3 +281,42 @@ func TestCloseReleasesKeeperOnce(t *testing.T) {
 		t.Fatal("the keeper still runs after the last handle closed")
 	}
 }
+
+// A background checkpoint that starts failing is reported once, not at
+// every attempt.
+func TestWALKeeperReportsFailureOnce(t *testing.T) {
+	cycles := make(chan error, 64)
+	testHookCheckpointed = func(err error) { cycles <- err }
+	t.Cleanup(func() { testHookCheckpointed = nil })
+	reports := make(chan error, 64)
+	ReportCheckpoints(func(_ string, err error) { reports <- err })
+	t.Cleanup(func() { ReportCheckpoints(nil) })
+
+	path := filepath.Join(t.TempDir(), "r.db")
+	db, err := Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	// Closing the keeper's connection makes every checkpoint fail.
+	gateFor(path).keeper.Load().db.Close()
+
+	failed := 0
+	for failed < 3 {
+		writeBlobs(t, db, 1)
+		select {
+		case err := <-cycles:
+			if err != nil {
+				failed++
+			}
+		case <-time.After(keeperWait):
+			t.Fatal("no background checkpoint after a commit")
+		}
+	}
+	if n := len(reports); n != 1 {
+		t.Fatalf("%d reports after %d failed checkpoints, want 1", n, failed)
+	}
+	if err := <-reports; err == nil {
+		t.Error("report of a failing checkpoint has no error")
+	}
+}
