@@ -500,9 +500,9 @@ func TestAppendFailsAfterSyncFailure(t *testing.T) {
 	}
 }
 
-// On SQLite a commit that signs a checkpoint runs on the full-sync
-// handle, so the checkpoint is on disk before any reader can see it;
-// other commits run on the deferred-sync handle.
+// On SQLite a commit that signs a checkpoint runs on the full-sync handle,
+// so the checkpoint is on disk before any reader can see it. Other commits
+// run on the deferred-sync handle.
 func TestCheckpointCommitsWithFullSync(t *testing.T) {
 	l, _, _ := newTestLog(t, func(o *Options) { o.CheckpointEvery = 4 })
 	if l.wdb == l.db {

@@ -150,8 +150,8 @@ func (l *Log) collect(batch []*pending) []*pending {
 	return appendReady(batch, l.queue, l.opts.MaxBatch)
 }
 
-// appendReady appends to batch the values ch holds now, until batch has
-// limit values or ch is empty or closed. It never waits.
+// appendReady appends to batch the values ready on ch, until batch has
+// limit values or ch is empty or closed. Its receives do not block.
 func appendReady[T any](batch []T, ch <-chan T, limit int) []T {
 	for len(batch) < limit {
 		select {

@@ -87,7 +87,7 @@ func (g *writeGate) acquire(ctx context.Context) error {
 	}
 }
 
-// release frees the gate after a write and tells the file's walKeeper.
+// release frees the gate after a write and notifies the file's walKeeper.
 func (g *writeGate) release() {
 	g.unlock()
 	if k := g.keeper.Load(); k != nil {

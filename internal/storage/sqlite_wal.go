@@ -162,9 +162,9 @@ func ReportCheckpoints(f CheckpointReport) {
 
 // run checkpoints after writes, at most once per walKeeperInterval, until
 // stop is closed. A checkpoint that fails is tried again after the next
-// write, and only a change between failing and succeeding is reported;
-// the last one, when the file's last handle closes, returns its error to
-// Close.
+// write. Only a change between failing and succeeding goes to the
+// CheckpointReport. The final checkpoint, run by releaseWAL, returns its
+// error to Close instead.
 func (k *walKeeper) run() {
 	defer close(k.done)
 	pause := time.NewTimer(0)
@@ -228,10 +228,9 @@ func (k *walKeeper) passive(ctx context.Context) (int64, error) {
 // On other handles commits are durable when they return, and SyncCommits
 // does nothing.
 //
-// A component that holds the file's write lock only while it writes, and
-// waits for the disk after, calls SyncCommits after its commit instead of
-// committing on a full-sync handle: other writers of the file then use
-// the lock during its fsync. An error means the commits may be lost in a
+// A component commits on a deferred handle and calls SyncCommits after,
+// instead of committing on a full-sync handle, so that other writers of
+// the file can take the write lock during its fsync. An error means the commits may be lost in a
 // power failure, and a later SyncCommits cannot vouch for them: Linux
 // reports a failed write-back once per open file.
 func (db *DB) SyncCommits() error {
