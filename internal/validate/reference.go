@@ -131,13 +131,20 @@ func (r *run) buildTargetTypes(d *elemDef) map[string]bool {
 
 // targetProfiles checks that a resolved target conforms to at least one
 // of the target profiles of its type, when any are profiles rather than
-// core definitions.
+// core definitions. A target profile that is not loaded, or cannot be
+// compiled, may be one the target had to meet: when no loaded profile
+// applies to the target's type, the check is reported as not done rather
+// than passed.
 func (r *run) targetProfiles(target *jnode, typ string, o *occurrence, d *elemDef) {
-	var profiles []string
+	var profiles, unknown []string
 	for _, t := range d.types {
 		for _, p := range t.targetProfiles {
 			s, err := r.v.structureAt(p, d.owner.pkg)
-			if err != nil || s == nil || s.typ != typ {
+			if err != nil || s == nil {
+				unknown = append(unknown, p)
+				continue
+			}
+			if s.typ != typ {
 				continue
 			}
 			if s.isCore() {
@@ -147,6 +154,9 @@ func (r *run) targetProfiles(target *jnode, typ string, o *occurrence, d *elemDe
 		}
 	}
 	if len(profiles) == 0 {
+		if len(unknown) > 0 {
+			r.infof(outcome.CodeNotFound, o.path(), "target profile %s is not loaded; the referenced %s was not checked against it (from %s)", strings.Join(unknown, " or "), typ, d.owner.label())
+		}
 		return
 	}
 	path := o.path()

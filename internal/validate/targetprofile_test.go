@@ -1,0 +1,40 @@
+package validate
+
+import (
+	"os"
+	"strings"
+	"testing"
+)
+
+// A reference whose target profiles are not in the loaded packages is
+// reported as not checked, never passed in silence. PAS 2.2.1 points
+// PractitionerRole.location and DocumentReference.subject at US Core
+// 7.0.0 profiles, which Gatehouse does not ship. The Claim's targets
+// resolve to loaded profiles, so they get no such report.
+func TestUnloadedTargetProfileReported(t *testing.T) {
+	body, err := os.ReadFile("../demo/bundles/pas-2.2.1-ReferralAuthorizationBundleExample.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := shared(t).Validate(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Valid() {
+		t.Fatalf("the example is invalid: %s", firstErrors(res, 5))
+	}
+	want := map[string]string{
+		"Bundle.entry[6].resource.location[0]": "target profile http://hl7.org/fhir/us/core/StructureDefinition/us-core-location|7.0.0 is not loaded; the referenced Location was not checked against it",
+		"Bundle.entry[9].resource.subject":     "target profile http://hl7.org/fhir/us/core/StructureDefinition/us-core-patient|7.0.0 is not loaded; the referenced Patient was not checked against it",
+	}
+	for path, message := range want {
+		if !hasIssue(res, "information", path, message) {
+			t.Errorf("no information at %s containing %q", path, message)
+		}
+	}
+	for _, is := range res.Issues {
+		if strings.Contains(is.Diagnostics, "is not loaded; the referenced") && want[strings.Join(is.Expression, ",")] == "" {
+			t.Errorf("unexpected report of an unloaded target profile: %v %s", is.Expression, is.Diagnostics)
+		}
+	}
+}
