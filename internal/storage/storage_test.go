@@ -379,3 +379,42 @@ func TestDeferCommitSync(t *testing.T) {
 		t.Errorf("v = %d, want 7", v)
 	}
 }
+
+// A burst of concurrent readers leaves its connections open for the next
+// burst: reopening a SQLite connection means opening its files, reading
+// the schema and preparing every statement again.
+func TestSQLiteKeepsIdleConnections(t *testing.T) {
+	ctx := context.Background()
+	db, err := storage.Open(ctx, filepath.Join(t.TempDir(), "g.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	const readers = 8
+	for range 3 {
+		var txs []*sql.Tx
+		for range readers {
+			tx, err := db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var one int
+			if err := tx.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
+				t.Fatal(err)
+			}
+			txs = append(txs, tx)
+		}
+		for _, tx := range txs {
+			if err := tx.Rollback(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	st := db.Stats()
+	if st.MaxIdleClosed != 0 {
+		t.Errorf("%d connections closed above the idle limit", st.MaxIdleClosed)
+	}
+	if st.OpenConnections != readers {
+		t.Errorf("%d connections open after three bursts of %d readers, want %d", st.OpenConnections, readers, readers)
+	}
+}
