@@ -14,6 +14,7 @@
 #   bench/compare/run.sh
 #   CONCURRENCY=32 MAX_DURATION=10s HALF_DURATION=10s ROUNDS=5 bench/compare/run.sh
 #   PROFILE=/tmp/gatehouse-cpu.pprof bench/compare/run.sh   # CPU profile of (c)
+#   SERVER_CPUS=0,1 bench/compare/run.sh   # servers on both CPUs
 #
 # PROFILE needs MAX_DURATION in whole seconds, such as 10s.
 # Needs go, curl (for PROFILE only) and nginx. As root it installs nginx
@@ -69,10 +70,14 @@ chmod 755 "$work" "$work/nginx"
 # With two CPUs or more, the servers share CPU 0 and the load generator
 # runs on CPU 1, so that sending the load takes no CPU from the targets.
 # Go sets GOMAXPROCS from the affinity, so every Go process gets one P.
+# SERVER_CPUS=0,1 lets the servers use both CPUs instead, as a gateway on
+# a two-core machine would, while the load generator keeps CPU 1: the
+# servers then compete with it for that CPU.
+server_cpus=${SERVER_CPUS:-0}
 server_pin=()
 client_pin=()
 if command -v taskset >/dev/null 2>&1 && [ "$(nproc)" -ge 2 ]; then
-  server_pin=(taskset -c 0)
+  server_pin=(taskset -c "$server_cpus")
   client_pin=(taskset -c 1)
 fi
 
@@ -167,7 +172,7 @@ io_after=$(pressure)
 {
   echo "# Gatehouse vs nginx vs the payer service alone"
   echo
-  echo "command: CONCURRENCY=$conc MAX_DURATION=$max_dur HALF_DURATION=$half_dur ROUNDS=$rounds WARMUP=$warm bench/compare/run.sh"
+  echo "command: SERVER_CPUS=$server_cpus CONCURRENCY=$conc MAX_DURATION=$max_dur HALF_DURATION=$half_dur ROUNDS=$rounds WARMUP=$warm bench/compare/run.sh"
   echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
   echo "commit: $(cd "$root" && git rev-parse --short HEAD 2>/dev/null || echo unknown) (working tree may hold uncommitted changes)"
   echo "load average (1, 5, 15 min): before $load_before, after $load_after"
@@ -176,7 +181,7 @@ io_after=$(pressure)
   echo "nginx: $(nginx -v 2>&1)"
   echo "requests: the insured claims of $(basename "$synthea"), converted by internal/loadgen"
   if [ ${#server_pin[@]} -gt 0 ]; then
-    echo "pinning: servers (payer services, nginx, Gatehouse) on CPU 0, load generator on CPU 1 (taskset); GOMAXPROCS follows the affinity"
+    echo "pinning: servers (payer services, nginx, Gatehouse) on CPU $server_cpus, load generator on CPU 1 (taskset); GOMAXPROCS follows the affinity"
   else
     echo "pinning: none; the servers and the load generator share every CPU"
   fi
