@@ -42,14 +42,75 @@ func appendString(b []byte, s string) []byte {
 }
 
 // sealBody encrypts plaintext with aead and nonce and returns
-// nonce || ciphertext, or nil for an empty body.
+// nonce || ciphertext, or nil for an empty body. The result may be a
+// buffer kept by releaseSealed.
 func sealBody(aead cipher.AEAD, nonce, plaintext, ad []byte) []byte {
 	if len(plaintext) == 0 {
 		return nil
 	}
-	out := make([]byte, nonceSize, nonceSize+len(plaintext)+aead.Overhead())
-	copy(out, nonce)
+	out := sealedBuffer(nonceSize + len(plaintext) + aead.Overhead())
+	out = append(out, nonce[:nonceSize]...)
 	return aead.Seal(out, nonce, plaintext, ad)
+}
+
+// Sealed bodies are among the largest allocations of an exchange, and
+// garbage once their row is inserted: both database drivers copy a []byte
+// argument before the insert returns. So the writer keeps their buffers
+// for the next batch. The buffers hold no pointers, so keeping them costs
+// the collector nothing to mark.
+var sealedBuffers struct {
+	sync.Mutex
+	free [][]byte
+}
+
+const (
+	// minSealedBuffer and maxSealedBuffer bound the capacity of a kept
+	// buffer. Smaller ones would crowd out useful ones, larger ones are
+	// left to the collector rather than held between exchanges. The PAS
+	// requests of `gatehouse load` are 5.7 to 13.3 KB.
+	minSealedBuffer = 1 << 10
+	maxSealedBuffer = 64 << 10
+	// maxSealedBuffers is how many buffers are kept, at most 4 MiB.
+	maxSealedBuffers = 64
+)
+
+// sealedBuffer returns an empty buffer with room for n bytes: the last
+// kept buffer large enough, or a new one of exactly n, so that a body
+// costs no more than before when no kept buffer fits.
+func sealedBuffer(n int) []byte {
+	sb := &sealedBuffers
+	sb.Lock()
+	for i := len(sb.free) - 1; i >= 0; i-- {
+		if b := sb.free[i]; cap(b) >= n {
+			last := len(sb.free) - 1
+			sb.free[i] = sb.free[last]
+			sb.free[last] = nil
+			sb.free = sb.free[:last]
+			sb.Unlock()
+			return b
+		}
+	}
+	sb.Unlock()
+	return make([]byte, 0, n)
+}
+
+// releaseSealed keeps the ciphertext buffers of rows for later bodies.
+// The rows' ciphertexts must not be read after.
+func releaseSealed(rows []*Row) {
+	sb := &sealedBuffers
+	sb.Lock()
+	defer sb.Unlock()
+	for _, row := range rows {
+		if row == nil {
+			continue
+		}
+		for _, b := range [][]byte{row.RequestCiphertext, row.ResponseCiphertext} {
+			if cap(b) >= minSealedBuffer && cap(b) <= maxSealedBuffer && len(sb.free) < maxSealedBuffers {
+				sb.free = append(sb.free, b[:0])
+			}
+		}
+		row.RequestCiphertext, row.ResponseCiphertext = nil, nil
+	}
 }
 
 // openBody reverses sealBody.

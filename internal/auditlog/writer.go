@@ -402,6 +402,7 @@ func (l *Log) writeEntries(ctx context.Context, tx *sql.Tx, st *storage.Statemen
 		return nil, err
 	}
 	rows, err := l.sealBatch(batch, l.w.tree.size, now, k)
+	defer releaseSealed(rows)
 	if err != nil {
 		return nil, err
 	}
