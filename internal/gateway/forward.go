@@ -141,8 +141,8 @@ type target struct {
 }
 
 // upstreamRequest builds the forwarded request: the target base joined
-// with the path below the gateway's FHIR base, the original query, the
-// allowlisted headers and, for the payer's upstream, the gateway's own
+// with the path below the gateway's FHIR base, the parsed query (as the
+// form of a POST _search), the allowlisted headers and, for the payer's upstream, the gateway's own
 // identity headers and, with tracing on, the traceparent of ctx's span.
 func (g *Gateway) upstreamRequest(ctx context.Context, ex *exchange) (*http.Request, *Refusal) {
 	t := ex.target
@@ -151,13 +151,20 @@ func (g *Gateway) upstreamRequest(ctx context.Context, ex *exchange) (*http.Requ
 	u.Path = strings.TrimRight(t.base.Path, "/") + strings.TrimPrefix(ex.r.URL.Path, t.prefix)
 	// Forward the query the policy decided on, re-encoded canonically, not
 	// the client's bytes, so the upstream cannot read it differently.
-	if ex.fhir != nil && ex.fhir.Query != nil {
+	content, searchForm := ex.body, isSearch(ex.fhir) && ex.r.Method == http.MethodPost
+	switch {
+	case searchForm:
+		// A POST _search sends the parameters of its URL and its form,
+		// merged, as its form alone: each parameter once, and none in the
+		// URL, which proxies and access logs may keep.
+		content = []byte(ex.fhir.Query.Encode())
+	case ex.fhir != nil && ex.fhir.Query != nil:
 		u.RawQuery = ex.fhir.Query.Encode()
 	}
 
 	var body io.Reader = http.NoBody
-	if len(ex.body) > 0 {
-		body = bytes.NewReader(ex.body)
+	if len(content) > 0 {
+		body = bytes.NewReader(content)
 	}
 	out, err := http.NewRequestWithContext(ctx, ex.r.Method, u.String(), body)
 	if err != nil {
@@ -168,6 +175,9 @@ func (g *Gateway) upstreamRequest(ctx context.Context, ex *exchange) (*http.Requ
 		if vs := ex.r.Header.Values(k); len(vs) > 0 {
 			out.Header[k] = append([]string(nil), vs...)
 		}
+	}
+	if searchForm {
+		out.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	}
 	out.Header.Set("X-Request-Id", ex.entry.ExchangeID)
 	out.Header.Set("User-Agent", "gatehouse")
