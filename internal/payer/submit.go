@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 
+	jsonv2 "github.com/go-json-experiment/json"
+
 	"github.com/gatehouse-health/gatehouse/internal/outcome"
 	"github.com/gatehouse-health/gatehouse/internal/pas"
 )
@@ -232,12 +234,14 @@ func fingerprint(req *pas.Request, partner string) string {
 }
 
 // referenceOf returns the reference string of a Reference element, "" when
-// it has none.
+// it has none. It decodes with JSON v2, as package pas does: member names
+// match case-sensitively, so a "Reference" member beside "reference" is
+// not read as the reference, which encoding/json would do.
 func referenceOf(raw []byte) string {
 	var ref struct {
 		Reference string `json:"reference"`
 	}
-	if json.Unmarshal(raw, &ref) != nil {
+	if jsonv2.Unmarshal(raw, &ref) != nil {
 		return ""
 	}
 	return ref.Reference

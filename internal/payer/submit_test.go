@@ -341,3 +341,20 @@ func TestMigrateMovesSharedClaimKeys(t *testing.T) {
 		}
 	})
 }
+
+// A "Reference" member beside "reference" is another element, not the
+// reference: reading it would store a patient reference for search that
+// the validated "reference" does not say.
+func TestReferenceOfMatchesCase(t *testing.T) {
+	tests := []struct{ raw, want string }{
+		{`{"reference":"Patient/1"}`, "Patient/1"},
+		{`{"reference":"Patient/1","Reference":"Patient/2"}`, "Patient/1"},
+		{`{"Reference":"Patient/2"}`, ""},
+		{`{"reference":"Patient/1","reference":"Patient/2"}`, ""},
+	}
+	for _, tt := range tests {
+		if got := referenceOf([]byte(tt.raw)); got != tt.want {
+			t.Errorf("referenceOf(%s) = %q, want %q", tt.raw, got, tt.want)
+		}
+	}
+}
