@@ -9,7 +9,8 @@
 # every target runs open loop at half of Gatehouse's maximum. Both phases
 # run in ROUNDS rounds taken in turns, and the report takes medians, so
 # that a stall of the shared machine does not fall on one target only.
-# Writes bench/results/compare.txt.
+# Writes bench/results/compare.txt (compare-cpus-0-1.txt with
+# SERVER_CPUS=0,1).
 #
 #   bench/compare/run.sh
 #   CONCURRENCY=32 MAX_DURATION=10s HALF_DURATION=10s ROUNDS=5 bench/compare/run.sh
@@ -34,7 +35,6 @@ half_dur=${HALF_DURATION:-7s}
 rounds=${ROUNDS:-3}
 warm=${WARMUP:-3s}
 profile=${PROFILE:-}
-results=$root/bench/results/compare.txt
 
 log() { echo "run.sh: $*" >&2; }
 fail() {
@@ -74,6 +74,12 @@ chmod 755 "$work" "$work/nginx"
 # a two-core machine would, while the load generator keeps CPU 1: the
 # servers then compete with it for that CPU.
 server_cpus=${SERVER_CPUS:-0}
+# Runs with other servers' CPUs write a results file of their own, so
+# that they do not replace the kept one-CPU results.
+results=$root/bench/results/compare.txt
+if [ "$server_cpus" != 0 ]; then
+  results=$root/bench/results/compare-cpus-${server_cpus//,/-}.txt
+fi
 server_pin=()
 client_pin=()
 if command -v taskset >/dev/null 2>&1 && [ "$(nproc)" -ge 2 ]; then

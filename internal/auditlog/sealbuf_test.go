@@ -3,6 +3,8 @@ package auditlog
 import (
 	"context"
 	"testing"
+
+	"github.com/gatehouse-health/gatehouse/internal/storage/storagetest"
 )
 
 // emptySealedBuffers empties the kept buffers for one test.
@@ -56,26 +58,28 @@ func TestSealedBufferReused(t *testing.T) {
 // inserted, and the log still verifies, stored ciphertexts against the
 // digests the entries commit to: no buffer was reused before its insert.
 func TestAppendKeepsSealedBuffers(t *testing.T) {
-	emptySealedBuffers(t)
-	l, db, keys := newTestLog(t, nil)
-	for i := range 3 {
-		if _, err := l.AppendEntry(context.Background(), testEntry(i, 4000)); err != nil {
+	storagetest.Run(t, func(t *testing.T, b storagetest.Backend) {
+		emptySealedBuffers(t)
+		l, db, keys := newTestLogOn(t, b, nil)
+		for i := range 3 {
+			if _, err := l.AppendEntry(context.Background(), testEntry(i, 4000)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// The request bodies share one buffer, and the responses are too
+		// small to keep.
+		if n := keptSealedBuffers(); n != 1 {
+			t.Errorf("%d sealed buffers kept after three appends, want 1", n)
+		}
+		if err := l.Close(context.Background()); err != nil {
 			t.Fatal(err)
 		}
-	}
-	// The request bodies share one buffer, and the responses are too
-	// small to keep.
-	if n := keptSealedBuffers(); n != 1 {
-		t.Errorf("%d sealed buffers kept after three appends, want 1", n)
-	}
-	if err := l.Close(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	rep, err := Verify(context.Background(), db, VerifyOptions{LogKey: keys.verifier})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !rep.Intact() || rep.Size != 3 {
-		t.Errorf("report = %+v, want intact with 3 entries", rep)
-	}
+		rep, err := Verify(context.Background(), db, VerifyOptions{LogKey: keys.verifier})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !rep.Intact() || rep.Size != 3 {
+			t.Errorf("report = %+v, want intact with 3 entries", rep)
+		}
+	})
 }

@@ -25,7 +25,7 @@ func (r *run) reference(o *occurrence, d *elemDef) {
 	}
 	allowed := r.targetTypes(d)
 	if typ != "" && len(allowed) > 0 && !allowed[typ] && !allowed["Resource"] {
-		r.errorf(outcome.CodeStructure, o.path(), "reference to a %s is not allowed here; allowed targets: %s (from %s)", typ, joinKeys(allowed), d.owner.label())
+		r.errorf(outcome.CodeStructure, o.path(), "reference to a %s is not allowed here; allowed targets: %s (from %s)", typeLabel(typ), joinKeys(allowed), d.owner.label())
 		return
 	}
 	if target == nil {
@@ -129,10 +129,20 @@ func (r *run) buildTargetTypes(d *elemDef) map[string]bool {
 	return out
 }
 
+// typeLabel names a target's resource type in an issue. The type comes
+// from the instance, so a name that is no FHIR resource type is not
+// quoted: issues carry no instance values.
+func typeLabel(typ string) string {
+	if resourceTypeNames[typ] {
+		return typ
+	}
+	return "resource of an unknown type"
+}
+
 // targetProfiles checks that a resolved target conforms to at least one
 // of the target profiles of its type, when any are profiles rather than
 // core definitions. A target profile that is not loaded, or cannot be
-// compiled, may be one the target had to meet: when no loaded profile
+// compiled, may be one the target had to meet: when no usable profile
 // applies to the target's type, the check is reported as not done rather
 // than passed.
 func (r *run) targetProfiles(target *jnode, typ string, o *occurrence, d *elemDef) {
@@ -155,7 +165,7 @@ func (r *run) targetProfiles(target *jnode, typ string, o *occurrence, d *elemDe
 	}
 	if len(profiles) == 0 {
 		if len(unknown) > 0 {
-			r.infof(outcome.CodeNotFound, o.path(), "target profile %s is not loaded; the referenced %s was not checked against it (from %s)", strings.Join(unknown, " or "), typ, d.owner.label())
+			r.infof(outcome.CodeNotFound, o.path(), "target profile %s is not loaded or could not be compiled; the referenced %s was not checked against it (from %s)", strings.Join(unknown, " or "), typeLabel(typ), d.owner.label())
 		}
 		return
 	}

@@ -24,8 +24,8 @@ func TestUnloadedTargetProfileReported(t *testing.T) {
 		t.Fatalf("the example is invalid: %s", firstErrors(res, 5))
 	}
 	want := map[string]string{
-		"Bundle.entry[6].resource.location[0]": "target profile http://hl7.org/fhir/us/core/StructureDefinition/us-core-location|7.0.0 is not loaded; the referenced Location was not checked against it",
-		"Bundle.entry[9].resource.subject":     "target profile http://hl7.org/fhir/us/core/StructureDefinition/us-core-patient|7.0.0 is not loaded; the referenced Patient was not checked against it",
+		"Bundle.entry[6].resource.location[0]": "target profile http://hl7.org/fhir/us/core/StructureDefinition/us-core-location|7.0.0 is not loaded or could not be compiled; the referenced Location was not checked against it",
+		"Bundle.entry[9].resource.subject":     "target profile http://hl7.org/fhir/us/core/StructureDefinition/us-core-patient|7.0.0 is not loaded or could not be compiled; the referenced Patient was not checked against it",
 	}
 	for path, message := range want {
 		if !hasIssue(res, "information", path, message) {
@@ -33,8 +33,34 @@ func TestUnloadedTargetProfileReported(t *testing.T) {
 		}
 	}
 	for _, is := range res.Issues {
-		if strings.Contains(is.Diagnostics, "is not loaded; the referenced") && want[strings.Join(is.Expression, ",")] == "" {
+		if strings.Contains(is.Diagnostics, "could not be compiled; the referenced") && want[strings.Join(is.Expression, ",")] == "" {
 			t.Errorf("unexpected report of an unloaded target profile: %v %s", is.Expression, is.Diagnostics)
+		}
+	}
+}
+
+// A target's resourceType comes from the instance, so one that names no
+// FHIR resource type is not quoted in the issue.
+func TestUnloadedTargetProfileQuotesNoInstanceType(t *testing.T) {
+	body, err := os.ReadFile("../demo/bundles/pas-2.2.1-ReferralAuthorizationBundleExample.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const secret = "JaneDoe-1970-01-01"
+	doc := strings.Replace(string(body), `"resourceType":"Location"`, `"resourceType":"`+secret+`"`, 1)
+	if doc == string(body) {
+		t.Fatal("the example has no Location to rename")
+	}
+	res, err := shared(t).Validate([]byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !hasIssue(res, "information", "Bundle.entry[6].resource.location[0]", "the referenced resource of an unknown type was not checked") {
+		t.Errorf("no information naming a resource of an unknown type; issues: %+v", res.Issues)
+	}
+	for _, is := range res.Issues {
+		if strings.Contains(is.Diagnostics, secret) {
+			t.Errorf("issue quotes the instance's resourceType: %s", is.Diagnostics)
 		}
 	}
 }
