@@ -3,6 +3,7 @@ package subscriptions
 import (
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/gatehouse-health/gatehouse/internal/storage/storagetest"
@@ -44,5 +45,39 @@ func TestCreateCapsLiveSubscriptions(t *testing.T) {
 			t.Fatalf("delete: status %d: %s", rec.Code, rec.Body)
 		}
 		subscribe(t, h)
+	})
+}
+
+// Creates sent at once cannot pass the limit together: each counts the
+// live Subscriptions and inserts its own before the next one counts.
+func TestConcurrentCreatesKeepLimit(t *testing.T) {
+	storagetest.Run(t, func(t *testing.T, b storagetest.Backend) {
+		db := openDB(t, b.NewURL(t))
+		h := newTestHub(t, db, nil)
+		h.maxLive = 3
+		const creates = 24
+		codes := make(chan int, creates)
+		var wg sync.WaitGroup
+		for range creates {
+			wg.Go(func() {
+				codes <- call(t, h, http.MethodPost, "/Subscription", pasSubscription).Code
+			})
+		}
+		wg.Wait()
+		close(codes)
+		count := map[int]int{}
+		for c := range codes {
+			count[c]++
+		}
+		if count[http.StatusCreated] != 3 || count[http.StatusUnprocessableEntity] != creates-3 {
+			t.Errorf("statuses %v, want 3 times 201 and %d times 422", count, creates-3)
+		}
+		var live int
+		if err := db.QueryRow(`SELECT COUNT(*) FROM payer_subscriptions WHERE status <> 'off'`).Scan(&live); err != nil {
+			t.Fatal(err)
+		}
+		if live != 3 {
+			t.Errorf("%d live Subscriptions, want 3", live)
+		}
 	})
 }

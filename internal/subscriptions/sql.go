@@ -62,6 +62,10 @@ const (
 	sqlInsertSubscription = `INSERT INTO payer_subscriptions (` + subscriptionColumns + `)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 0, 0, '', $13)`
 
+	// sqlLockPartnerPostgres serialises one partner's creates until the
+	// transaction ends.
+	sqlLockPartnerPostgres = `SELECT pg_advisory_xact_lock($1)`
+
 	sqlCountLive = `SELECT COUNT(*) FROM payer_subscriptions
 		WHERE partner = $1 AND status <> 'off' AND (end_at = '' OR end_at > $2)`
 

@@ -5,9 +5,12 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"hash/fnv"
 
 	"github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
+
+	"github.com/gatehouse-health/gatehouse/internal/storage"
 )
 
 // Event is a result on the PAS topic: a new ClaimResponse version.
@@ -138,14 +141,21 @@ func enqueue(ctx context.Context, tx *sql.Tx, id, kind string, event int64, now 
 
 // create stores a new Subscription and queues its handshake. It returns
 // errTooMany when the partner already holds h.maxLive live Subscriptions.
-// NOTE: on PostgreSQL concurrent creates may all pass the count, so a
-// partner can exceed the limit by as many creates as it sends at once.
+// The count and the insert must not interleave with another create of the
+// same partner. SQLite runs write transactions one at a time. PostgreSQL
+// reads the rows committed when each statement starts, so there the
+// transaction first takes an advisory lock for the partner.
 func (h *Hub) create(ctx context.Context, sub *subscription) error {
 	tx, err := h.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("subscriptions: begin: %w", err)
 	}
 	defer tx.Rollback()
+	if h.db.Dialect == storage.PostgreSQL {
+		if _, err := tx.ExecContext(ctx, sqlLockPartnerPostgres, partnerLockKey(sub.Partner)); err != nil {
+			return fmt.Errorf("subscriptions: lock the partner's subscriptions: %w", err)
+		}
+	}
 	sub.ID, sub.CreatedAt = h.newID(), h.stamp()
 	var live int
 	if err := tx.QueryRowContext(ctx, sqlCountLive, sub.Partner, sub.CreatedAt).Scan(&live); err != nil {
@@ -220,4 +230,13 @@ func (h *Hub) turnOff(ctx context.Context, id string) error {
 		return fmt.Errorf("subscriptions: turn off: %w", err)
 	}
 	return tx.Commit()
+}
+
+// partnerLockKey returns the PostgreSQL advisory lock key of a partner's
+// Subscription creates: FNV-1a of the partner id. Two partners whose keys
+// collide only wait for each other.
+func partnerLockKey(partner string) int64 {
+	f := fnv.New64a()
+	f.Write([]byte("gatehouse.subscriptions\x00" + partner))
+	return int64(f.Sum64())
 }
