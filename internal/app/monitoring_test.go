@@ -136,7 +136,13 @@ func TestCanaryAlertCutsPartner(t *testing.T) {
 	if !strings.Contains(metrics, `gatehouse_alerts_total{partner="demo-ehr",rule="canary",severity="high"} 1`) {
 		t.Errorf("metrics do not count the alert:\n%s", grep(metrics, "gatehouse_alert"))
 	}
+	// The monitor logs the engagement after the kill switch has returned,
+	// which may be after the cut and its record are visible.
 	logs := h.logs.String()
+	for !strings.Contains(logs, "alert engaged the kill switch") && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+		logs = h.logs.String()
+	}
 	if !strings.Contains(logs, "alert raised") || !strings.Contains(logs, "alert engaged the kill switch") {
 		t.Errorf("the alert is not logged:\n%s", grep(logs, "alert"))
 	}
