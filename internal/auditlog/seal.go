@@ -53,11 +53,10 @@ func sealBody(aead cipher.AEAD, nonce, plaintext, ad []byte) []byte {
 	return aead.Seal(out, nonce, plaintext, ad)
 }
 
-// Sealed bodies are among the largest allocations of an exchange, and
-// garbage once their row is inserted: both database drivers copy a []byte
-// argument before the insert returns. So the writer keeps their buffers
-// for the next batch. The buffers hold no pointers, so keeping them costs
-// the collector nothing to mark.
+// Sealed bodies are among the largest allocations of an exchange. Both
+// database drivers copy a []byte argument before the insert returns, so
+// the writer keeps the buffers for the next batch. They hold no pointers,
+// so the collector has nothing to mark in them.
 var sealedBuffers struct {
 	sync.Mutex
 	free [][]byte
@@ -65,18 +64,18 @@ var sealedBuffers struct {
 
 const (
 	// minSealedBuffer and maxSealedBuffer bound the capacity of a kept
-	// buffer. Smaller ones would crowd out useful ones, larger ones are
-	// left to the collector rather than held between exchanges. The PAS
-	// requests of `gatehouse load` are 5.7 to 13.3 KB.
+	// buffer. Smaller ones would crowd out useful ones, and larger ones
+	// are left to the collector rather than held between exchanges. The
+	// PAS requests of `gatehouse load` are 5.7 to 13.3 KB.
 	minSealedBuffer = 1 << 10
 	maxSealedBuffer = 64 << 10
 	// maxSealedBuffers is how many buffers are kept, at most 4 MiB.
 	maxSealedBuffers = 64
 )
 
-// sealedBuffer returns an empty buffer with room for n bytes: the last
-// kept buffer large enough, or a new one of exactly n, so that a body
-// costs no more than before when no kept buffer fits.
+// sealedBuffer returns an empty buffer with room for n bytes: the most
+// recently kept one that is large enough, or else a new one of exactly n
+// bytes, so that a body no kept buffer fits costs one allocation of its size.
 func sealedBuffer(n int) []byte {
 	sb := &sealedBuffers
 	sb.Lock()

@@ -20,6 +20,7 @@ func emptySealedBuffers(t *testing.T) {
 	})
 }
 
+// keptSealedBuffers counts the kept buffers.
 func keptSealedBuffers() int {
 	sealedBuffers.Lock()
 	defer sealedBuffers.Unlock()
@@ -55,8 +56,8 @@ func TestSealedBufferReused(t *testing.T) {
 }
 
 // The writer keeps the ciphertext buffers once the entry's row is
-// inserted, and the log still verifies, stored ciphertexts against the
-// digests the entries commit to: no buffer was reused before its insert.
+// inserted. The log still verifies, so every stored ciphertext matches
+// its entry's digest: no buffer was reused before its insert.
 func TestAppendKeepsSealedBuffers(t *testing.T) {
 	storagetest.Run(t, func(t *testing.T, b storagetest.Backend) {
 		emptySealedBuffers(t)

@@ -2,13 +2,13 @@ package payer
 
 import (
 	"errors"
-	"github.com/gatehouse-health/gatehouse/internal/httpbody"
 	"mime"
 	"net/http"
 	"strconv"
 	"strings"
 
 	"github.com/gatehouse-health/gatehouse/internal/fhirjson"
+	"github.com/gatehouse-health/gatehouse/internal/httpbody"
 	"github.com/gatehouse-health/gatehouse/internal/outcome"
 	"github.com/gatehouse-health/gatehouse/internal/pas"
 )

@@ -343,8 +343,8 @@ func TestMigrateMovesSharedClaimKeys(t *testing.T) {
 }
 
 // A "Reference" member beside "reference" is another element, not the
-// reference: reading it would store a patient reference for search that
-// the validated "reference" does not say.
+// reference. Reading it would store, for search, a patient reference that
+// the validated "reference" does not contain.
 func TestReferenceOfMatchesCase(t *testing.T) {
 	tests := []struct{ raw, want string }{
 		{`{"reference":"Patient/1"}`, "Patient/1"},

@@ -30,8 +30,9 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 // NORMAL). A process crash loses none of them. A power loss can undo such
 // a commit only until the next full commit or SyncCommits on the file,
 // because fsync flushes every page of the log written before it,
-// whichever handle wrote it. A component whose writes become visible only after a full commit on
-// the same file keeps its guarantees and saves an fsync per write. The
+// whichever handle wrote it. A component whose writes become visible only
+// after a full commit on the same file keeps its guarantees and saves an
+// fsync per write. The
 // built-in payer service is one: its responses reach a partner only after
 // the exchange record's response entry commits. Writers of both handles
 // queue on the file's one gate. On PostgreSQL DeferCommitSync returns db
@@ -76,7 +77,7 @@ func openSQLiteSync(ctx context.Context, path, synchronous string) (*DB, error) 
 	gate := gateFor(real)
 	db := sql.OpenDB(gatedConnector{Connector: connector, gate: gate})
 	db.SetMaxIdleConns(maxIdleSQLiteConns)
-	db.SetConnMaxIdleTime(sqliteConnMaxIdleTime)
+	db.SetConnMaxIdleTime(connMaxIdleTime)
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("storage: open %s: %w", abs, err)
@@ -105,21 +106,16 @@ func openSQLiteSync(ctx context.Context, path, synchronous string) (*DB, error) 
 }
 
 // maxIdleSQLiteConns is how many unused connections a SQLite handle keeps
-// open. With database/sql's default of 2, each burst of concurrent
-// exchanges closed the connections above 2, and the next burst opened them
-// again: the files opened, the schema read, every statement prepared anew
-// and the page cache empty. Under strace the gateway opened about 12
-// connections a second at 370 exchanges/s. Each open connection holds two
+// open. With database/sql's default of 2, each burst of exchanges closed
+// the connections above 2, and the next burst opened them again, with
+// files to open, the schema to read and every statement to prepare. Under
+// strace the gateway opened about 12 connections a second at 370
+// exchanges/s. Each open connection holds two
 // file descriptors and a page cache of up to 2 MiB (SQLite's default
 // cache_size). A file opened with DeferCommitSync has two handles, so up
-// to 32 idle connections and 64 MiB of cache, until
-// sqliteConnMaxIdleTime closes them.
+// to 32 idle connections and 64 MiB of cache, until connMaxIdleTime
+// closes them.
 const maxIdleSQLiteConns = 16
-
-// sqliteConnMaxIdleTime closes connections unused this long, so that a
-// quiet gateway gives back the memory of a busy hour. It matches the
-// PostgreSQL handles'.
-const sqliteConnMaxIdleTime = 5 * time.Minute
 
 // sqliteBusyTimeoutMS is the maximum wait, in milliseconds, of a
 // connection in SQLite's busy handler for a write lock that another

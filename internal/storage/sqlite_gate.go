@@ -37,9 +37,9 @@ type writeGate struct {
 	keeper atomic.Pointer[walKeeper]
 }
 
-// gates maps the absolute path of each SQLite file this process opened to
-// its writeGate, so that two Opens of one file share one gate. Entries are
-// never removed, because a process opens few files.
+// gates maps the path of each SQLite file this process opened, symbolic
+// links resolved, to its writeGate, so that two Opens of one file share one
+// gate. Entries are never removed, because a process opens few files.
 var gates = struct {
 	sync.Mutex
 	m map[string]*writeGate

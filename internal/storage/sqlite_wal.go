@@ -66,7 +66,8 @@ type walKeeper struct {
 	refs int
 }
 
-// keepers maps the absolute path of each SQLite file to its walKeeper.
+// keepers maps the path of each SQLite file, symbolic links resolved, to
+// its walKeeper.
 var keepers = struct {
 	sync.Mutex
 	m map[string]*walKeeper

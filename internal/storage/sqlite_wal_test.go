@@ -165,23 +165,31 @@ func recordLogOpens(t *testing.T) *[]string {
 	return &opened
 }
 
+// openDeferred opens the SQLite file at path and a DeferCommitSync handle
+// on it, both closed when the test ends.
+func openDeferred(t *testing.T, path string) (full, deferred *DB) {
+	t.Helper()
+	ctx := context.Background()
+	full, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { full.Close() })
+	deferred, err = full.DeferCommitSync(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { deferred.Close() })
+	return full, deferred
+}
+
 // SyncCommits fsyncs the log on a deferred-sync handle only, opens it
 // once for many syncs, and reports a missing log as an error.
 func TestSyncCommits(t *testing.T) {
 	opened := recordLogOpens(t)
 
-	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "s.db")
-	full, err := Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer full.Close()
-	deferred, err := full.DeferCommitSync(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer deferred.Close()
+	full, deferred := openDeferred(t, path)
 	writeBlobs(t, deferred, 1)
 	if err := full.SyncCommits(); err != nil {
 		t.Fatalf("full-sync handle: SyncCommits = %v, want nil", err)
@@ -229,16 +237,7 @@ func TestSyncCommitsThroughSymlink(t *testing.T) {
 	if err := os.Symlink(real, link); err != nil {
 		t.Fatal(err)
 	}
-	viaLink, err := Open(ctx, link)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer viaLink.Close()
-	deferred, err := viaLink.DeferCommitSync(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer deferred.Close()
+	_, deferred := openDeferred(t, link)
 
 	writeBlobs(t, deferred, 1)
 	if err := deferred.SyncCommits(); err != nil {

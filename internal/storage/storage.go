@@ -54,6 +54,7 @@ import (
 	"net/url"
 	"strings"
 	"sync/atomic"
+	"time"
 )
 
 // Dialect names a database backend and the SQL differences that matter to
@@ -88,6 +89,11 @@ type DB struct {
 	// release the file's walKeeper twice.
 	released atomic.Bool
 }
+
+// connMaxIdleTime closes pooled connections, SQLite's and PostgreSQL's,
+// unused this long, so that a quiet gateway gives back what a busy hour
+// opened.
+const connMaxIdleTime = 5 * time.Minute
 
 // Close closes the handle. The last SQLite handle of this process on a
 // file checkpoints the write-ahead log into the database file first.

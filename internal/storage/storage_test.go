@@ -398,8 +398,8 @@ func TestSQLiteKeepsIdleConnections(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var one int
-			if err := tx.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
+			var got int
+			if err := tx.QueryRowContext(ctx, "SELECT 1").Scan(&got); err != nil {
 				t.Fatal(err)
 			}
 			txs = append(txs, tx)

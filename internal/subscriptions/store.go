@@ -153,7 +153,7 @@ func (h *Hub) create(ctx context.Context, sub *subscription) error {
 	defer tx.Rollback()
 	if h.db.Dialect == storage.PostgreSQL {
 		if _, err := tx.ExecContext(ctx, sqlLockPartnerPostgres, partnerLockKey(sub.Partner)); err != nil {
-			return fmt.Errorf("subscriptions: lock the partner's subscriptions: %w", err)
+			return fmt.Errorf("subscriptions: advisory lock on the partner's creates failed: %w", err)
 		}
 	}
 	sub.ID, sub.CreatedAt = h.newID(), h.stamp()

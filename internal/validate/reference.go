@@ -141,10 +141,9 @@ func typeLabel(typ string) string {
 
 // targetProfiles checks that a resolved target conforms to at least one
 // of the target profiles of its type, when any are profiles rather than
-// core definitions. A target profile that is not loaded, or cannot be
-// compiled, may be one the target had to meet: when no usable profile
-// applies to the target's type, the check is reported as not done rather
-// than passed.
+// core definitions. A target profile that is not loaded or cannot be
+// compiled may be one the target had to meet. So when no usable profile
+// applies to the target's type, the check is reported as not done.
 func (r *run) targetProfiles(target *jnode, typ string, o *occurrence, d *elemDef) {
 	var profiles, unknown []string
 	for _, t := range d.types {
