@@ -324,18 +324,21 @@ func (rt *Running) buildGateway(ctx context.Context, cfg *config.File, upstream 
 		JWKS:               jwks,
 		Receipts:           receipts,
 		Records:            rt.Records,
-		Upstream:           upstream,
-		UpstreamClient:     upClient,
-		MaxBodyBytes:       cfg.Limits.MaxBodyBytes,
-		Observer:           rt.observer(),
-		KillSwitch:         rt.KillSwitch,
-		Sources:            rt.sources,
-		Policy:             enforced,
-		ShadowPolicy:       shadow,
-		Strict:             checker,
-		TracerProvider:     rt.tracerProvider,
-		Logger:             log,
-		Now:                now,
+		// Only the built-in payer service on SQLite writes to the
+		// record's own file; on PostgreSQL every commit is durable anyway.
+		UpstreamSharesRecordFile: rt.payerService != nil && rt.DB.Dialect == storage.SQLite,
+		Upstream:                 upstream,
+		UpstreamClient:           upClient,
+		MaxBodyBytes:             cfg.Limits.MaxBodyBytes,
+		Observer:                 rt.observer(),
+		KillSwitch:               rt.KillSwitch,
+		Sources:                  rt.sources,
+		Policy:                   enforced,
+		ShadowPolicy:             shadow,
+		Strict:                   checker,
+		TracerProvider:           rt.tracerProvider,
+		Logger:                   log,
+		Now:                      now,
 	})
 }
 

@@ -41,6 +41,9 @@ type harness struct {
 	// spans, when set before start, receives the gateway's spans in place
 	// of the OTLP exporter; spans arrive only if tracing.endpoint is set.
 	spans *tracetest.SpanRecorder
+	// records, when set before start, wraps the record store in place of
+	// store, which then stays unused.
+	records func(record.Store) record.Store
 }
 
 // logBuffer collects log output from concurrent writers.
@@ -76,6 +79,8 @@ type harnessOptions struct {
 	// edit, when set, changes the development configuration before the
 	// gateway starts.
 	edit func(cfg *config.File, layout *devmode.Layout)
+	// records, when set, wraps the record store the gateway uses.
+	records func(record.Store) record.Store
 }
 
 func newHarness(t testing.TB, ho harnessOptions) *harness {
@@ -84,7 +89,7 @@ func newHarness(t testing.TB, ho harnessOptions) *harness {
 	if err != nil {
 		t.Fatalf("DevConfig: %v", err)
 	}
-	h := &harness{t: t, layout: layout, spans: ho.spans}
+	h := &harness{t: t, layout: layout, spans: ho.spans, records: ho.records}
 	cfg.Tracing.Endpoint = ho.tracingEndpoint
 	switch {
 	case ho.upstreamURL != "":
@@ -112,6 +117,9 @@ func (h *harness) start(cfg *config.File) {
 	logger := slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 
 	opts := app.Options{WrapRecords: h.store.wrap, Logger: logger}
+	if h.records != nil {
+		opts.WrapRecords = h.records
+	}
 	// A nil *SpanRecorder would make a non-nil SpanProcessor.
 	if h.spans != nil {
 		opts.SpanProcessor = h.spans

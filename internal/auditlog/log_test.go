@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -497,6 +498,54 @@ func TestAppendFailsAfterSyncFailure(t *testing.T) {
 	l.syncCommits = real
 	if _, err := l.Append(ctx, testEntry(3, 64)); err == nil {
 		t.Error("append after a failed sync = nil, want an error until a restart")
+	}
+}
+
+// AppendCommitted returns once the entry is committed and readable, with
+// no sync of its own; the next AppendEntry's sync covers it. A failed
+// sync then fails that AppendEntry, which is how a caller learns that an
+// entry it went on with may be lost.
+func TestAppendCommittedLeavesTheSyncToTheNextAppend(t *testing.T) {
+	l, _, _ := newTestLog(t, func(o *Options) { o.CheckpointInterval = time.Hour })
+	ctx := context.Background()
+	var syncs atomic.Int64
+	real := l.syncCommits
+	// Set before the first append, whose queue send orders it before the
+	// writer's reads.
+	l.syncCommits = func() error {
+		syncs.Add(1)
+		return real()
+	}
+
+	for i := range 3 {
+		a, err := l.AppendCommitted(ctx, testEntry(i, 64))
+		if err != nil {
+			t.Fatal(err)
+		}
+		list, err := l.List(ctx, record.Filter{ExchangeID: testEntry(i, 64).ExchangeID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(list) != 1 || list[0].Seq != a.Seq {
+			t.Fatalf("entry %d after AppendCommitted: read %+v, want seq %d", i, list, a.Seq)
+		}
+	}
+	if n := syncs.Load(); n != 0 {
+		t.Errorf("%d syncs after three AppendCommitted, want 0", n)
+	}
+	if _, err := l.AppendEntry(ctx, testEntry(3, 64)); err != nil {
+		t.Fatal(err)
+	}
+	if n := syncs.Load(); n != 1 {
+		t.Errorf("%d syncs after AppendEntry, want 1", n)
+	}
+
+	if _, err := l.AppendCommitted(ctx, testEntry(4, 64)); err != nil {
+		t.Fatal(err)
+	}
+	l.syncCommits = func() error { return errors.New("injected fsync failure") }
+	if _, err := l.AppendEntry(ctx, testEntry(5, 64)); err == nil {
+		t.Error("AppendEntry whose sync failed after an AppendCommitted = nil, want an error")
 	}
 }
 

@@ -324,8 +324,15 @@ type Receipter interface {
 	AppendEntry(ctx context.Context, e *record.Entry) (Appended, error)
 }
 
+// CommitAppender is implemented by stores that can report an entry once
+// it is committed, before it is durable; see Log.AppendCommitted.
+type CommitAppender interface {
+	AppendCommitted(ctx context.Context, e *record.Entry) (Appended, error)
+}
+
 var (
-	_ record.Store  = (*Log)(nil)
-	_ record.Reader = (*Log)(nil)
-	_ Receipter     = (*Log)(nil)
+	_ record.Store   = (*Log)(nil)
+	_ record.Reader  = (*Log)(nil)
+	_ Receipter      = (*Log)(nil)
+	_ CommitAppender = (*Log)(nil)
 )

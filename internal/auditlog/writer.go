@@ -23,6 +23,9 @@ type pending struct {
 	// response body and the wrapped key, drawn on the caller's goroutine.
 	secret [dataKeySize + 3*nonceSize]byte
 	done   chan appendResult
+	// unsynced makes the writer report the entry once its batch commits,
+	// without waiting for the sync (AppendCommitted).
+	unsynced bool
 }
 
 func (p *pending) dataKey() []byte { return p.secret[:dataKeySize] }
@@ -59,10 +62,30 @@ type writerState struct {
 // commit fails or ctx ends first. In the last case the entry may still be
 // committed.
 func (l *Log) AppendEntry(ctx context.Context, e *record.Entry) (Appended, error) {
+	return l.appendEntry(ctx, e, false)
+}
+
+// AppendCommitted is AppendEntry without the wait for the disk: it
+// returns once e is committed and visible to readers, before the
+// write-ahead log is synced. The next sync makes e durable with the
+// entries that wait for it; entries appended this way are never synced on
+// their own. A failed sync fails every later append, so a later
+// AppendEntry that succeeds vouches for e.
+//
+// It suits an entry whose consequences are themselves writes to the same
+// SQLite file, made after it returns: SQLite recovers an unbroken prefix
+// of its write-ahead log, so a crash that loses e loses them too. On
+// PostgreSQL every commit is durable when it returns, and AppendCommitted
+// is AppendEntry.
+func (l *Log) AppendCommitted(ctx context.Context, e *record.Entry) (Appended, error) {
+	return l.appendEntry(ctx, e, true)
+}
+
+func (l *Log) appendEntry(ctx context.Context, e *record.Entry, unsynced bool) (Appended, error) {
 	if err := checkFields(e); err != nil {
 		return Appended{}, err
 	}
-	p := &pending{entry: *e, done: make(chan appendResult, 1)}
+	p := &pending{entry: *e, done: make(chan appendResult, 1), unsynced: unsynced}
 	p.entry.Seq = 0
 	p.reqSum, p.respSum = digest(e.RequestBody), digest(e.ResponseBody)
 	if _, err := rand.Read(p.secret[:]); err != nil {
@@ -168,7 +191,9 @@ func appendReady[T any](batch []T, ch <-chan T, limit int) []T {
 }
 
 // commit writes batch, and the entries queued while it waited for the
-// append lock, in one transaction, and reports to every caller.
+// append lock, in one transaction, and reports to every caller: to those
+// of AppendCommitted at once, to the others after the sync. A commit that
+// no caller and no checkpoint waits on is left to the next sync.
 func (l *Log) commit(batch []*pending) {
 	ctx, cancel := context.WithTimeout(context.Background(), l.opts.CommitTimeout)
 	defer cancel()
@@ -177,7 +202,19 @@ func (l *Log) commit(batch []*pending) {
 		failBatch(batch, err)
 		return
 	}
-	l.toSync <- committed{batch: batch, results: results, cp: cp}
+	waiting := 0
+	for i, p := range batch {
+		if p.unsynced {
+			p.done <- results[i]
+			continue
+		}
+		batch[waiting], results[waiting] = p, results[i]
+		waiting++
+	}
+	if waiting == 0 && cp == nil {
+		return
+	}
+	l.toSync <- committed{batch: batch[:waiting], results: results[:waiting], cp: cp}
 }
 
 // failBatch reports err to every caller of batch.

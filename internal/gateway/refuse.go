@@ -83,18 +83,29 @@ func (g *Gateway) commit(ex *exchange) bool {
 }
 
 // append commits the entry, keeping its tree index and leaf hash when the
-// store is the tamper-evident log, for the receipt headers.
+// store is the tamper-evident log, for the receipt headers. A request
+// entry skips the wait for the disk when the upstream writes to the
+// record's own file (Options.UpstreamSharesRecordFile).
 func (g *Gateway) append(ctx context.Context, ex *exchange) error {
+	if c, ok := g.opts.Records.(auditlog.CommitAppender); ok && g.opts.UpstreamSharesRecordFile && ex.entry.Phase == record.PhaseRequest {
+		a, err := c.AppendCommitted(ctx, &ex.entry)
+		return ex.setReceipt(a, err)
+	}
 	if r, ok := g.opts.Records.(auditlog.Receipter); ok {
 		a, err := r.AppendEntry(ctx, &ex.entry)
-		if err != nil {
-			return err
-		}
-		ex.entry.Seq, ex.receipt = a.Seq, &a
-		return nil
+		return ex.setReceipt(a, err)
 	}
 	_, err := g.opts.Records.Append(ctx, &ex.entry)
 	return err
+}
+
+// setReceipt keeps the log position of a committed entry.
+func (ex *exchange) setReceipt(a auditlog.Appended, err error) error {
+	if err != nil {
+		return err
+	}
+	ex.entry.Seq, ex.receipt = a.Seq, &a
+	return nil
 }
 
 // writeUnrecorded sends 503 when the record store failed. The refusal it

@@ -1,0 +1,86 @@
+package app_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"sync"
+	"testing"
+
+	"github.com/gatehouse-health/gatehouse/internal/auditlog"
+	"github.com/gatehouse-health/gatehouse/internal/record"
+)
+
+// appendSpy is the audit log, noting for each entry whether the gateway
+// waited for the disk before going on.
+type appendSpy struct {
+	*auditlog.Log
+	mu     sync.Mutex
+	synced map[record.Phase][]bool
+}
+
+func (s *appendSpy) wrap(inner record.Store) record.Store {
+	s.Log = inner.(*auditlog.Log)
+	s.synced = map[record.Phase][]bool{}
+	return s
+}
+
+func (s *appendSpy) note(p record.Phase, synced bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.synced[p] = append(s.synced[p], synced)
+}
+
+func (s *appendSpy) AppendEntry(ctx context.Context, e *record.Entry) (auditlog.Appended, error) {
+	s.note(e.Phase, true)
+	return s.Log.AppendEntry(ctx, e)
+}
+
+func (s *appendSpy) AppendCommitted(ctx context.Context, e *record.Entry) (auditlog.Appended, error) {
+	s.note(e.Phase, false)
+	return s.Log.AppendCommitted(ctx, e)
+}
+
+// The gateway forwards a request to the built-in payer service once its
+// request entry has committed, without waiting for the disk: the
+// service's writes follow the entry in the same SQLite log, and the
+// response entry, whose sync covers both, is synced before the response
+// leaves. An external upstream gets a request only after its entry is
+// synced, and so does every response.
+func TestRequestEntrySyncDependsOnUpstream(t *testing.T) {
+	for _, tc := range []struct {
+		name          string
+		builtin       bool
+		requestSynced bool
+	}{
+		{"builtin payer service", true, false},
+		{"external upstream", false, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			spy := &appendSpy{}
+			h := newHarness(t, harnessOptions{builtinUpstream: tc.builtin, records: spy.wrap})
+			header := http.Header{"Content-Type": {"application/fhir+json"}, "Authorization": {"Bearer " + h.accessToken()}}
+			resp := h.send(h.ehr.HTTPClient(), "POST", "/fhir/Claim/$submit", header, shippedBundle(t))
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("status %d, want 200: %s", resp.StatusCode, body)
+			}
+
+			spy.mu.Lock()
+			defer spy.mu.Unlock()
+			if got := spy.synced[record.PhaseRequest]; len(got) != 1 || got[0] != tc.requestSynced {
+				t.Errorf("request entries synced before forwarding: %v, want [%v]", got, tc.requestSynced)
+			}
+			// The token request's entry is a response entry too.
+			for i, synced := range spy.synced[record.PhaseResponse] {
+				if !synced {
+					t.Errorf("response entry %d released before its sync", i)
+				}
+			}
+			if len(spy.synced[record.PhaseResponse]) == 0 {
+				t.Error("no response entry appended")
+			}
+		})
+	}
+}
