@@ -252,6 +252,9 @@ func newCountingUpstream(t testing.TB) *countingUpstream {
 type switchableStore struct {
 	record.Store
 	failing atomic.Bool
+	// failAfterRequest fails every entry but request entries, so that an
+	// exchange is forwarded and then cannot be recorded.
+	failAfterRequest atomic.Bool
 }
 
 func (s *switchableStore) wrap(inner record.Store) record.Store {
@@ -259,9 +262,17 @@ func (s *switchableStore) wrap(inner record.Store) record.Store {
 	return s
 }
 
+// failure is the simulated store error for e, or nil.
+func (s *switchableStore) failure(e *record.Entry) error {
+	if s.failing.Load() || (s.failAfterRequest.Load() && e.Phase != record.PhaseRequest) {
+		return errors.Join(record.ErrUnavailable, errors.New("disk full (simulated)"))
+	}
+	return nil
+}
+
 func (s *switchableStore) Append(ctx context.Context, e *record.Entry) (int64, error) {
-	if s.failing.Load() {
-		return 0, errors.Join(record.ErrUnavailable, errors.New("disk full (simulated)"))
+	if err := s.failure(e); err != nil {
+		return 0, err
 	}
 	return s.Store.Append(ctx, e)
 }
@@ -316,9 +327,16 @@ func (h *harness) bodies(e record.Entry) (req, resp []byte) {
 	return b.Request, b.Response
 }
 
+func (s *switchableStore) AppendCommitted(ctx context.Context, e *record.Entry) (auditlog.Appended, error) {
+	if err := s.failure(e); err != nil {
+		return auditlog.Appended{}, err
+	}
+	return s.Store.(auditlog.CommitAppender).AppendCommitted(ctx, e)
+}
+
 func (s *switchableStore) AppendEntry(ctx context.Context, e *record.Entry) (auditlog.Appended, error) {
-	if s.failing.Load() {
-		return auditlog.Appended{}, errors.Join(record.ErrUnavailable, errors.New("disk full (simulated)"))
+	if err := s.failure(e); err != nil {
+		return auditlog.Appended{}, err
 	}
 	return s.Store.(auditlog.Receipter).AppendEntry(ctx, e)
 }

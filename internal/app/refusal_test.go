@@ -233,3 +233,35 @@ func TestRecordStoreFailing(t *testing.T) {
 		t.Errorf("found %d entries for an exchange whose record failed", len(got))
 	}
 }
+
+// TestResponseUnrecordedAfterForwarding checks the 503 of an exchange whose
+// request was forwarded and whose response could not be recorded: the
+// response is withheld, and the message says the upstream may have acted.
+func TestResponseUnrecordedAfterForwarding(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	tok := h.accessToken()
+	h.store.failAfterRequest.Store(true)
+	resp := h.send(h.ehr.HTTPClient(), "POST", "/fhir/Claim/$submit",
+		http.Header{"Content-Type": {"application/fhir+json"}, "Authorization": {"Bearer " + tok}}, shippedBundle(t))
+	body := readBody(t, resp)
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("status = %d, want 503: %s", resp.StatusCode, body)
+	}
+	if code := outcomeCode(t, body); code != "transient" {
+		t.Errorf("code = %q, want transient", code)
+	}
+	if !strings.Contains(string(body), "may have processed it") || strings.Contains(string(body), "not processed") {
+		t.Errorf("body = %s, want a message that the upstream may have processed the request", body)
+	}
+	if strings.Contains(string(body), "ClaimResponse") {
+		t.Errorf("body = %s, want the upstream's response withheld", body)
+	}
+	if n := h.upstream.count.Load(); n != 1 {
+		t.Errorf("upstream received %d requests, want 1", n)
+	}
+	h.store.failAfterRequest.Store(false)
+	got := h.entries(resp)
+	if len(got) != 1 || got[0].Phase != record.PhaseRequest {
+		t.Errorf("entries = %+v, want the request entry alone", got)
+	}
+}

@@ -8,7 +8,9 @@ import (
 	"testing"
 
 	"github.com/gatehouse-health/gatehouse/internal/auditlog"
+	"github.com/gatehouse-health/gatehouse/internal/config"
 	"github.com/gatehouse-health/gatehouse/internal/record"
+	"github.com/gatehouse-health/gatehouse/internal/tlspolicy"
 )
 
 // appendSpy is the audit log, noting for each entry whether the gateway
@@ -82,5 +84,42 @@ func TestRequestEntrySyncDependsOnUpstream(t *testing.T) {
 				t.Error("no response entry appended")
 			}
 		})
+	}
+}
+
+// An outbound exchange goes to a partner, which keeps nothing in the
+// record's file, so its request entry is synced before it is sent, even
+// with the built-in payer service as the upstream.
+func TestOutboundRequestEntrySynced(t *testing.T) {
+	cfg, layout, ehr, engineCert := newPayerOutbound(t)
+	cfg.Partners[0].Outbound = &config.PartnerOutbound{
+		FHIRBase: ehr.srv.URL + "/fhir", TokenURL: ehr.srv.URL + "/oauth2/token", ClientID: "payer-123",
+		Scopes: []string{"system/Task.cruds"}, CAFile: layout.CACertFile, Interactions: []string{"capabilities"},
+	}
+	cfg.Egress.Allow = []string{ehr.srv.Listener.Addr().String()}
+	if cfg.Upstream.URL != config.Builtin {
+		t.Fatalf("upstream %q, want the built-in payer service", cfg.Upstream.URL)
+	}
+	spy := &appendSpy{}
+	h := &harness{t: t, layout: layout, records: spy.wrap}
+	h.start(cfg)
+
+	tc, _ := engineCert.TLSCertificate()
+	roots, _ := layout.CAPool()
+	engine := &http.Client{Transport: &http.Transport{TLSClientConfig: tlspolicy.Client(roots, &tc)}}
+	defer engine.CloseIdleConnections()
+	resp, err := engine.Get("https://localhost:" + portOf(h.rt.OutboundAddr.String()) + "/partners/demo-ehr/fhir/metadata")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := readBody(t, resp)
+	if resp.StatusCode != http.StatusOK || ehr.calls.Load() != 1 {
+		t.Fatalf("outbound metadata: status %d, partner calls %d: %s", resp.StatusCode, ehr.calls.Load(), body)
+	}
+
+	spy.mu.Lock()
+	defer spy.mu.Unlock()
+	if got := spy.synced[record.PhaseRequest]; len(got) != 1 || !got[0] {
+		t.Errorf("outbound request entries synced before sending: %v, want [true]", got)
 	}
 }

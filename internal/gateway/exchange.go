@@ -43,6 +43,9 @@ type exchange struct {
 	// allowlisted is set once the partner's allowlist names fhir.
 	allowlisted bool
 	target      *target // destination of the exchange once allowed
+	// forwarded is set once the request has been handed to the target's
+	// client, after which the target may have acted on it.
+	forwarded bool
 	// direction is the flow the kill switch checks: inbound from a partner
 	// or outbound from the payer's engine.
 	direction killswitch.Direction

@@ -109,6 +109,7 @@ func (g *Gateway) roundTrip(ctx context.Context, ex *exchange) (int, http.Header
 	if ref != nil {
 		return 0, nil, nil, ref
 	}
+	ex.forwarded = true
 	resp, err := ex.target.client.Do(out)
 	if err != nil {
 		return 0, nil, nil, upstreamFailure(err)

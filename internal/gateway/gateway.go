@@ -141,7 +141,8 @@ type Options struct {
 	// log, so a crash that loses the entry loses them too, and the
 	// response entry's sync makes both durable before anything is
 	// released. Leave it false for any other upstream, which must never
-	// see a request whose record a crash could still erase.
+	// see a request whose record a crash could still erase. Outbound
+	// exchanges, bound for partners, always wait for the disk.
 	UpstreamSharesRecordFile bool
 	// Upstream is the FHIR base URL requests are forwarded to.
 	Upstream *url.URL

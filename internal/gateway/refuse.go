@@ -83,11 +83,14 @@ func (g *Gateway) commit(ex *exchange) bool {
 }
 
 // append commits the entry, keeping its tree index and leaf hash when the
-// store is the tamper-evident log, for the receipt headers. A request
-// entry skips the wait for the disk when the upstream writes to the
-// record's own file (Options.UpstreamSharesRecordFile).
+// store is the tamper-evident log, for the receipt headers. The request
+// entry of an exchange bound for the upstream skips the wait for the disk
+// when the upstream writes to the record's own file
+// (Options.UpstreamSharesRecordFile). Outbound exchanges go to partners,
+// which never do.
 func (g *Gateway) append(ctx context.Context, ex *exchange) error {
-	if c, ok := g.opts.Records.(auditlog.CommitAppender); ok && g.opts.UpstreamSharesRecordFile && ex.entry.Phase == record.PhaseRequest {
+	if c, ok := g.opts.Records.(auditlog.CommitAppender); ok && g.opts.UpstreamSharesRecordFile &&
+		ex.entry.Phase == record.PhaseRequest && ex.target == g.upstream {
 		a, err := c.AppendCommitted(ctx, &ex.entry)
 		return ex.setReceipt(a, err)
 	}
@@ -110,10 +113,17 @@ func (ex *exchange) setReceipt(a auditlog.Appended, err error) error {
 
 // writeUnrecorded sends 503 when the record store failed. The refusal it
 // sends is itself not recorded, which is why it carries no payload data.
+// Once the request has been forwarded, the message must not claim that
+// nothing happened: the target may have acted on it.
 func (g *Gateway) writeUnrecorded(w http.ResponseWriter, ex *exchange) {
 	w.Header().Set("Retry-After", "5")
+	msg := "the exchange could not be recorded, so it was not processed; retry later"
+	if ex.forwarded {
+		msg = "the request was forwarded, but its outcome could not be recorded, so the response is withheld; " +
+			"the recipient may have processed it, so check its status before you send it again"
+	}
 	ref := &Refusal{Status: http.StatusServiceUnavailable, Code: string(outcome.CodeTransient), Rule: "record.unavailable",
-		Message: "the exchange could not be recorded, so it was not processed; retry later"}
+		Message: msg}
 	status, body := refusalBody(ex, ref)
 	g.writeRefusal(w, ex, status, body)
 	g.annotateExchange(ex, http.StatusServiceUnavailable)
