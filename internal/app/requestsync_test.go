@@ -44,11 +44,10 @@ func (s *appendSpy) AppendCommitted(ctx context.Context, e *record.Entry) (audit
 }
 
 // The gateway forwards a request to the built-in payer service once its
-// request entry has committed, without waiting for the disk: the
+// request entry has committed, without waiting for the disk. The
 // service's writes follow the entry in the same SQLite log, and the
-// response entry, whose sync covers both, is synced before the response
-// leaves. An external upstream gets a request only after its entry is
-// synced, and so does every response.
+// response entry's sync covers both before the response leaves. An
+// external upstream gets a request only after its entry is synced.
 func TestRequestEntrySyncDependsOnUpstream(t *testing.T) {
 	for _, tc := range []struct {
 		name          string
