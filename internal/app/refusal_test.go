@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -262,6 +263,10 @@ func TestResponseUnrecordedAfterForwarding(t *testing.T) {
 	h.store.failAfterRequest.Store(false)
 	got := h.entries(resp)
 	if len(got) != 1 || got[0].Phase != record.PhaseRequest {
-		t.Errorf("entries = %+v, want the request entry alone", got)
+		t.Fatalf("entries = %+v, want the request entry alone", got)
+	}
+	// The request entry was synced before forwarding, so the 503 may name it.
+	if rec := resp.Header.Get("X-Gatehouse-Record"); rec != strconv.FormatInt(got[0].Seq, 10) {
+		t.Errorf("X-Gatehouse-Record = %q, want the request entry %d", rec, got[0].Seq)
 	}
 }

@@ -2,23 +2,30 @@ package app_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/gatehouse-health/gatehouse/internal/auditlog"
 	"github.com/gatehouse-health/gatehouse/internal/config"
+	"github.com/gatehouse-health/gatehouse/internal/devmode"
 	"github.com/gatehouse-health/gatehouse/internal/record"
 	"github.com/gatehouse-health/gatehouse/internal/tlspolicy"
 )
 
 // appendSpy is the audit log, noting for each entry whether the gateway
-// waited for the disk before going on.
+// waited for the disk before going on. With failResponses set, it fails
+// every response entry.
 type appendSpy struct {
 	*auditlog.Log
-	mu     sync.Mutex
-	synced map[record.Phase][]bool
+	mu            sync.Mutex
+	synced        map[record.Phase][]bool
+	failResponses atomic.Bool
 }
 
 func (s *appendSpy) wrap(inner record.Store) record.Store {
@@ -35,6 +42,9 @@ func (s *appendSpy) note(p record.Phase, synced bool) {
 
 func (s *appendSpy) AppendEntry(ctx context.Context, e *record.Entry) (auditlog.Appended, error) {
 	s.note(e.Phase, true)
+	if s.failResponses.Load() && e.Phase == record.PhaseResponse {
+		return auditlog.Appended{}, errors.Join(record.ErrUnavailable, errors.New("disk full (simulated)"))
+	}
 	return s.Log.AppendEntry(ctx, e)
 }
 
@@ -120,5 +130,52 @@ func TestOutboundRequestEntrySynced(t *testing.T) {
 	defer spy.mu.Unlock()
 	if got := spy.synced[record.PhaseRequest]; len(got) != 1 || !got[0] {
 		t.Errorf("outbound request entries synced before sending: %v, want [true]", got)
+	}
+}
+
+// A refusal after forwarding, here an upstream timeout, is synced like
+// any entry but the request entry.
+func TestRefusalAfterForwardingSynced(t *testing.T) {
+	spy := &appendSpy{}
+	h := newHarness(t, harnessOptions{builtinUpstream: true, records: spy.wrap,
+		edit: func(cfg *config.File, _ *devmode.Layout) { cfg.Upstream.Timeout = time.Nanosecond }})
+	header := http.Header{"Content-Type": {"application/fhir+json"}, "Authorization": {"Bearer " + h.accessToken()}}
+	resp := h.send(h.ehr.HTTPClient(), "POST", "/fhir/Claim/$submit", header, shippedBundle(t))
+	body := readBody(t, resp)
+	if resp.StatusCode != http.StatusGatewayTimeout {
+		t.Fatalf("status %d, want 504: %s", resp.StatusCode, body)
+	}
+
+	spy.mu.Lock()
+	defer spy.mu.Unlock()
+	if got := spy.synced[record.PhaseRequest]; len(got) != 1 || got[0] {
+		t.Errorf("request entries synced before forwarding: %v, want [false]", got)
+	}
+	if got := spy.synced[record.PhaseRefusal]; len(got) != 1 || !got[0] {
+		t.Errorf("refusal entries synced: %v, want [true]", got)
+	}
+}
+
+// When the response entry of an exchange with the built-in payer service
+// cannot be recorded, the 503 names no log entry: the request entry it
+// would name is not on disk yet, and a power loss could give its index to
+// another entry.
+func TestUnrecordedResponseNamesNoUnsyncedEntry(t *testing.T) {
+	spy := &appendSpy{}
+	h := newHarness(t, harnessOptions{builtinUpstream: true, records: spy.wrap})
+	header := http.Header{"Content-Type": {"application/fhir+json"}, "Authorization": {"Bearer " + h.accessToken()}}
+	spy.failResponses.Store(true)
+	resp := h.send(h.ehr.HTTPClient(), "POST", "/fhir/Claim/$submit", header, shippedBundle(t))
+	body := readBody(t, resp)
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("status %d, want 503: %s", resp.StatusCode, body)
+	}
+	if !strings.Contains(string(body), "may have processed it") {
+		t.Errorf("body = %s, want the message that the payer may have processed the request", body)
+	}
+	for _, name := range []string{"X-Gatehouse-Record", "X-Gatehouse-Log-Index", "X-Gatehouse-Leaf-Hash"} {
+		if v := resp.Header.Get(name); v != "" {
+			t.Errorf("%s = %q, want none for an entry not on disk", name, v)
+		}
 	}
 }

@@ -549,6 +549,20 @@ func TestAppendCommittedLeavesTheSyncToTheNextAppend(t *testing.T) {
 	}
 }
 
+// After a failed sync AppendCommitted fails too, so that the gateway
+// forwards nothing while no fsync vouches for the log.
+func TestAppendCommittedFailsAfterSyncFailure(t *testing.T) {
+	l, _, _ := newTestLog(t, func(o *Options) { o.CheckpointInterval = time.Hour })
+	ctx := context.Background()
+	l.syncCommits = func() error { return errors.New("injected fsync failure") }
+	if _, err := l.AppendEntry(ctx, testEntry(1, 64)); err == nil {
+		t.Fatal("AppendEntry with a failing sync = nil, want an error")
+	}
+	if _, err := l.AppendCommitted(ctx, testEntry(2, 64)); err == nil {
+		t.Error("AppendCommitted after a failed sync = nil, want an error")
+	}
+}
+
 // On SQLite a commit that signs a checkpoint runs on the full-sync handle,
 // so the checkpoint is on disk before any reader can see it. Other commits
 // run on the deferred-sync handle.

@@ -52,6 +52,9 @@ type exchange struct {
 
 	entry   record.Entry       // the record under construction
 	receipt *auditlog.Appended // log position of the last entry, if known
+	// recordSynced is set when the last committed entry is on disk, so
+	// that its position may be given to the partner.
+	recordSynced bool
 }
 
 // begin starts an exchange for r, filling the record fields known before

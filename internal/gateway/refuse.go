@@ -92,22 +92,26 @@ func (g *Gateway) append(ctx context.Context, ex *exchange) error {
 	if c, ok := g.opts.Records.(auditlog.CommitAppender); ok && g.opts.UpstreamSharesRecordFile &&
 		ex.entry.Phase == record.PhaseRequest && ex.target == g.upstream {
 		a, err := c.AppendCommitted(ctx, &ex.entry)
-		return ex.setReceipt(a, err)
+		return ex.setReceipt(a, false, err)
 	}
 	if r, ok := g.opts.Records.(auditlog.Receipter); ok {
 		a, err := r.AppendEntry(ctx, &ex.entry)
-		return ex.setReceipt(a, err)
+		return ex.setReceipt(a, true, err)
 	}
-	_, err := g.opts.Records.Append(ctx, &ex.entry)
-	return err
+	if _, err := g.opts.Records.Append(ctx, &ex.entry); err != nil {
+		return err
+	}
+	ex.recordSynced = true
+	return nil
 }
 
-// setReceipt keeps the log position of a committed entry.
-func (ex *exchange) setReceipt(a auditlog.Appended, err error) error {
+// setReceipt keeps the log position of a committed entry, and whether the
+// entry is on disk yet.
+func (ex *exchange) setReceipt(a auditlog.Appended, synced bool, err error) error {
 	if err != nil {
 		return err
 	}
-	ex.entry.Seq, ex.receipt = a.Seq, &a
+	ex.entry.Seq, ex.receipt, ex.recordSynced = a.Seq, &a, synced
 	return nil
 }
 
@@ -183,7 +187,12 @@ func (g *Gateway) logExchange(ex *exchange) {
 // entry's sequence number and, for the tamper-evident log, its leaf index
 // and RFC 6962 leaf hash, with which the partner can fetch a receipt (an
 // inclusion proof against a signed checkpoint) from /receipts/{index}.
+// An entry not yet on disk is never named: a power loss could erase it, and
+// the log would then give its index to another entry.
 func setRecordHeaders(h http.Header, ex *exchange) {
+	if !ex.recordSynced {
+		return
+	}
 	if ex.entry.Seq > 0 {
 		h.Set("X-Gatehouse-Record", strconv.FormatInt(ex.entry.Seq, 10))
 	}
