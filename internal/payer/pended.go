@@ -33,8 +33,11 @@ func searchInstant(t time.Time) string { return t.UTC().Format("2006-01-02T15:04
 // queuePended replaces the authorization's work queue with the pended
 // items of a new submission, because a revision replaces every item.
 func queuePended(ctx context.Context, tx txQueries, sub *submission) error {
-	if _, err := tx.ExecContext(ctx, sqlClearPended, sub.auth.preAuthRef); err != nil {
-		return fmt.Errorf("payer: clear work queue: %w", err)
+	// A new authorization has no queue to clear.
+	if !sub.isNew {
+		if _, err := tx.ExecContext(ctx, sqlClearPended, sub.auth.preAuthRef); err != nil {
+			return fmt.Errorf("payer: clear work queue: %w", err)
+		}
 	}
 	at := sub.receivedAt.UTC()
 	dueAt, dueAction := "", ""

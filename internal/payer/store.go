@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/gatehouse-health/gatehouse/internal/pas"
@@ -173,6 +174,9 @@ func saveAuthorization(ctx context.Context, tx txQueries, sub *submission, now s
 // identifier already bound to it is left alone. One bound to another
 // authorization means a concurrent submission won.
 func bindClaimKeys(ctx context.Context, tx txQueries, sub *submission) error {
+	if sub.isNew {
+		return bindNewClaimKeys(ctx, tx, sub)
+	}
 	for _, id := range sub.claimKeys {
 		var owner string
 		err := tx.QueryRowContext(ctx, sqlClaimKeyOwner, sub.auth.partner, id.System, id.Value).Scan(&owner)
@@ -185,6 +189,24 @@ func bindClaimKeys(ctx context.Context, tx txQueries, sub *submission) error {
 			return fmt.Errorf("payer: look up claim identifier: %w", err)
 		case owner != sub.auth.preAuthRef:
 			return errRaceLost
+		}
+	}
+	return nil
+}
+
+// bindNewClaimKeys is bindClaimKeys for an authorization this
+// transaction created, to which no identifier can be bound yet. So it
+// inserts without looking up the owner first, and the primary key
+// rejects an identifier that another authorization holds.
+func bindNewClaimKeys(ctx context.Context, tx txQueries, sub *submission) error {
+	for i, id := range sub.claimKeys {
+		// A Claim may list one identifier twice, and the second is
+		// already bound.
+		if slices.Contains(sub.claimKeys[:i], id) {
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, sqlInsertClaimKey, sub.auth.partner, id.System, id.Value, sub.auth.preAuthRef); err != nil {
+			return fmt.Errorf("%w: bind claim identifier: %w", errRaceLost, err)
 		}
 	}
 	return nil
