@@ -70,8 +70,9 @@ func decodeBundle(body []byte) (*bundleJSON, *bundleIndex, error) {
 	}
 
 	ix := newBundleIndex(len(b.Entry))
+	var scan headerScanner
 	for i, e := range b.Entry {
-		entry, err := checkEntry(i, e)
+		entry, err := checkEntry(i, e, &scan)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -113,19 +114,76 @@ func errNotBundle() error {
 	return invalid("Bundle.resourceType", "the resource is not a Bundle")
 }
 
-func checkEntry(i int, e entryJSON) (Entry, error) {
+func checkEntry(i int, e entryJSON, scan *headerScanner) (Entry, error) {
 	hasOtherPart := present(e.Search) || present(e.Request) || present(e.Response)
 	if err := checkEntryParts(i, e.FullURL, present(e.Resource), hasOtherPart); err != nil {
 		return Entry{}, err
 	}
-	var h headerJSON
-	if err := json.Unmarshal(e.Resource, &h); err != nil {
-		return Entry{}, decodeError(entryPath(i), err)
+	h, ok := scan.header(e.Resource)
+	if !ok {
+		if err := json.Unmarshal(e.Resource, &h); err != nil {
+			return Entry{}, decodeError(entryPath(i), err)
+		}
 	}
 	if h.ResourceType == "" {
 		return Entry{}, invalid(entryPath(i)+".resourceType", "missing")
 	}
 	return Entry{Index: i, FullURL: e.FullURL, Type: h.ResourceType, ID: h.ID, Resource: e.Resource}, nil
+}
+
+// headerScanner reads resourceType and id from the resources of one
+// Bundle, reusing its decoder from one resource to the next.
+type headerScanner struct {
+	buf bytes.Buffer
+	dec jsontext.Decoder
+}
+
+// header reads resourceType and id from a resource that decoding the
+// Bundle has already checked as JSON, so it stops at the last of the two
+// instead of reading the whole resource as json.Unmarshal would. It
+// returns false for a resource that is not an object, a member name with
+// escapes, or a resourceType or id that is not a JSON string. The caller
+// then decodes with json.Unmarshal, which reports the error or the value.
+func (s *headerScanner) header(resource jsontext.Value) (headerJSON, bool) {
+	var h headerJSON
+	s.buf = *bytes.NewBuffer(resource)
+	dec := &s.dec
+	dec.Reset(&s.buf) // reads the buffer in place, not copied
+	if tok, err := dec.ReadToken(); err != nil || tok.Kind() != '{' {
+		return h, false
+	}
+	var haveType, haveID bool
+	for !haveType || !haveID {
+		if dec.PeekKind() == '}' {
+			return h, true
+		}
+		name, err := dec.ReadValue()
+		if err != nil {
+			return h, false
+		}
+		var into *string
+		switch string(name) {
+		case `"resourceType"`:
+			into, haveType = &h.ResourceType, true
+		case `"id"`:
+			into, haveID = &h.ID, true
+		default:
+			// An escaped name may still spell one of the two.
+			if bytes.IndexByte(name, '\\') >= 0 {
+				return h, false
+			}
+			if err := dec.SkipValue(); err != nil {
+				return h, false
+			}
+			continue
+		}
+		tok, err := dec.ReadToken()
+		if err != nil || tok.Kind() != '"' {
+			return h, false
+		}
+		*into = tok.String()
+	}
+	return h, true
 }
 
 // bundleIndex resolves references between the entries of one Bundle.
