@@ -100,7 +100,7 @@ func openSQLiteSync(ctx context.Context, path, synchronous string) (*DB, error) 
 	}
 	h := &DB{DB: db, Dialect: SQLite, Target: abs, file: real}
 	if synchronous != "FULL" {
-		h.log = &walLog{path: real + "-wal"}
+		h.log = &walLog{path: real + "-wal", gate: gate}
 	}
 	return h, nil
 }

@@ -35,6 +35,9 @@ type writeGate struct {
 	// keeper checkpoints the file in the background; nil while no handle
 	// of this process has the file open.
 	keeper atomic.Pointer[walKeeper]
+	// syncFailed holds the error of the first failed SyncCommits on the
+	// file. From then on the keeper copies nothing (see walKeeper.checkpoint).
+	syncFailed atomic.Pointer[error]
 }
 
 // gates maps the path of each SQLite file this process opened, symbolic

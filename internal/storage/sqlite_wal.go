@@ -199,7 +199,17 @@ func (k *walKeeper) run() {
 // checkpoint runs the two steps described above. Step 2 runs even when
 // step 1 copied every frame: a writer may have been between its BEGIN and
 // its COMMIT then, and its frames would keep the log from restarting.
+//
+// After a failed SyncCommits on the file it copies nothing. The kernel may
+// have dropped log pages it could not write, so the log file may now
+// hold stale bytes where committed frames were. A checkpoint reads frames
+// without checking their checksums, so it would copy those bytes into the
+// database file. SQLite's recovery at the next start does check them, and
+// stops at the first stale frame.
 func (k *walKeeper) checkpoint() error {
+	if failed := k.gate.syncFailed.Load(); failed != nil {
+		return fmt.Errorf("not copying the write-ahead log, because an fsync of it failed (%w); restart once the disk is healthy", *failed)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), writeGateTimeout)
 	defer cancel()
 	frames, err := k.passive(ctx)
@@ -249,19 +259,25 @@ func (db *DB) SyncCommits() error {
 // descriptor opened after a failed write-back may not see the failure if
 // another descriptor saw it first.
 type walLog struct {
-	path string // the log beside the database file, symbolic links resolved
+	path string     // the log beside the database file, symbolic links resolved
+	gate *writeGate // the file's gate, which records a failed sync
 	mu   sync.Mutex
 	f    *os.File
 }
 
-// sync fsyncs the log, opening it again if SQLite replaced the file.
+// sync fsyncs the log, opening it again if SQLite replaced the file. A
+// failure stops the file's background checkpoints for good.
 func (w *walLog) sync() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if err := w.open(); err != nil {
-		return err
+	err := w.open()
+	if err == nil {
+		err = w.f.Sync()
 	}
-	return w.f.Sync()
+	if err != nil {
+		w.gate.syncFailed.CompareAndSwap(nil, &err)
+	}
+	return err
 }
 
 // open makes w.f the current log file. The log exists while any

@@ -319,3 +319,54 @@ func TestWALKeeperReportsFailureOnce(t *testing.T) {
 		t.Error("report of a failing checkpoint has no error")
 	}
 }
+
+// After a failed SyncCommits the keeper copies nothing more: the log may
+// hold stale bytes where the kernel dropped pages it could not write, and
+// only SQLite's recovery at the next start checks the frames' checksums.
+func TestWALKeeperStopsAfterFailedSync(t *testing.T) {
+	cycles := make(chan error, 64)
+	testHookCheckpointed = func(err error) { cycles <- err }
+	t.Cleanup(func() { testHookCheckpointed = nil })
+	// A closed descriptor makes the fsync fail, as a failed write-back would.
+	openLog = func(name string) (*os.File, error) {
+		f, err := os.Open(name)
+		if err == nil {
+			f.Close()
+		}
+		return f, err
+	}
+	t.Cleanup(func() { openLog = os.Open })
+
+	path := filepath.Join(t.TempDir(), "f.db")
+	_, deferred := openDeferred(t, path)
+	writeBlobs(t, deferred, 1)
+	if err := deferred.SyncCommits(); err == nil {
+		t.Fatal("SyncCommits on a closed descriptor = nil, want an error")
+	}
+	// A checkpoint that began before the failure may still succeed, so
+	// wait for the first one that fails.
+	writeBlobs(t, deferred, 1)
+	for failed := false; !failed; {
+		select {
+		case err := <-cycles:
+			failed = err != nil
+			if failed && !strings.Contains(err.Error(), "fsync") {
+				t.Errorf("checkpoint after a failed sync = %v, want an error naming the failed fsync", err)
+			}
+		case <-time.After(keeperWait):
+			t.Fatal("the keeper still checkpoints after a failed sync")
+		}
+	}
+
+	for range 3 {
+		writeBlobs(t, deferred, 1)
+		select {
+		case err := <-cycles:
+			if err == nil {
+				t.Fatal("a later checkpoint succeeded after a failed sync, want an error")
+			}
+		case <-time.After(keeperWait):
+			t.Fatal("no background checkpoint attempt after a commit")
+		}
+	}
+}
