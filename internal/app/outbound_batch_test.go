@@ -4,9 +4,6 @@ import (
 	"bytes"
 	"net/http"
 	"testing"
-
-	"github.com/gatehouse-health/gatehouse/internal/config"
-	"github.com/gatehouse-health/gatehouse/internal/tlspolicy"
 )
 
 // The engine's batch to a partner is checked entry by entry against the
@@ -14,19 +11,12 @@ import (
 // alone does not let the engine read a Patient at the partner.
 func TestOutboundBatchEntriesAllowlisted(t *testing.T) {
 	cfg, layout, ehr, engineCert := newPayerOutbound(t)
-	cfg.Partners[0].Outbound = &config.PartnerOutbound{
-		FHIRBase: ehr.srv.URL + "/fhir", TokenURL: ehr.srv.URL + "/oauth2/token", ClientID: "payer-123",
-		Scopes: []string{"system/Task.cruds"}, CAFile: layout.CACertFile,
-		Interactions: []string{"batch-transaction", "Task.read"},
-	}
+	cfg.Partners[0].Outbound = partnerOutbound(layout, ehr, "batch-transaction", "Task.read")
 	cfg.Egress.Allow = []string{ehr.srv.Listener.Addr().String()}
 	h := &harness{t: t, layout: layout}
 	h.start(cfg)
 
-	tc, _ := engineCert.TLSCertificate()
-	roots, _ := layout.CAPool()
-	engine := &http.Client{Transport: &http.Transport{TLSClientConfig: tlspolicy.Client(roots, &tc)}}
-	defer engine.CloseIdleConnections()
+	engine := engineClient(t, layout, engineCert)
 	base := "https://localhost:" + portOf(h.rt.OutboundAddr.String()) + "/partners/demo-ehr/fhir"
 
 	batch := `{"resourceType":"Bundle","type":"batch","entry":[` +

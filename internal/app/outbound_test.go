@@ -132,6 +132,32 @@ func newPayerOutbound(t *testing.T) (*config.File, *devmode.Layout, *fakeEHR, *p
 	return cfg, layout, ehr, engineCert
 }
 
+// partnerOutbound is the demo partner's outbound endpoint at the fake
+// EHR, allowing the given interactions.
+func partnerOutbound(layout *devmode.Layout, ehr *fakeEHR, interactions ...string) *config.PartnerOutbound {
+	return &config.PartnerOutbound{
+		FHIRBase: ehr.srv.URL + "/fhir", TokenURL: ehr.srv.URL + "/oauth2/token", ClientID: "payer-123",
+		Scopes: []string{"system/Task.cruds"}, CAFile: layout.CACertFile, Interactions: interactions,
+	}
+}
+
+// engineClient is the integration engine's mutual-TLS client for the
+// outbound listener.
+func engineClient(t *testing.T, layout *devmode.Layout, engineCert *pki.Certificate) *http.Client {
+	t.Helper()
+	tc, err := engineCert.TLSCertificate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots, err := layout.CAPool()
+	if err != nil {
+		t.Fatal(err)
+	}
+	engine := &http.Client{Transport: &http.Transport{TLSClientConfig: tlspolicy.Client(roots, &tc)}}
+	t.Cleanup(engine.CloseIdleConnections)
+	return engine
+}
+
 func mustReplay(t *testing.T) token.ReplayCache {
 	c, err := token.NewMemoryReplayCache(1000, nil)
 	if err != nil {
@@ -146,20 +172,14 @@ func mustReplay(t *testing.T) token.ReplayCache {
 // must refuse what the allowlist or the kill switch does not permit.
 func TestOutboundPath(t *testing.T) {
 	cfg, layout, ehr, engineCert := newPayerOutbound(t)
-	cfg.Partners[0].Outbound = &config.PartnerOutbound{
-		FHIRBase: ehr.srv.URL + "/fhir", TokenURL: ehr.srv.URL + "/oauth2/token", ClientID: "payer-123",
-		Scopes: []string{"system/Task.cruds"}, CAFile: layout.CACertFile, Interactions: []string{"capabilities"},
-	}
+	cfg.Partners[0].Outbound = partnerOutbound(layout, ehr, "capabilities")
 	// The fake EHR listens on loopback, which the egress guard refuses
 	// unless listed.
 	cfg.Egress.Allow = []string{ehr.srv.Listener.Addr().String()}
 	h := &harness{t: t, layout: layout}
 	h.start(cfg)
 
-	tc, _ := engineCert.TLSCertificate()
-	roots, _ := layout.CAPool()
-	engine := &http.Client{Transport: &http.Transport{TLSClientConfig: tlspolicy.Client(roots, &tc)}}
-	defer engine.CloseIdleConnections()
+	engine := engineClient(t, layout, engineCert)
 	base := "https://localhost:" + portOf(h.rt.OutboundAddr.String()) + "/partners/demo-ehr/fhir"
 
 	get := func(client *http.Client, url string) (*http.Response, []byte) {
@@ -226,18 +246,12 @@ func TestOutboundPath(t *testing.T) {
 // egress allowlist is never connected to.
 func TestOutboundEgressRefused(t *testing.T) {
 	cfg, layout, ehr, engineCert := newPayerOutbound(t)
-	cfg.Partners[0].Outbound = &config.PartnerOutbound{
-		FHIRBase: ehr.srv.URL + "/fhir", TokenURL: ehr.srv.URL + "/oauth2/token", ClientID: "payer-123",
-		Scopes: []string{"system/Task.cruds"}, CAFile: layout.CACertFile, Interactions: []string{"capabilities"},
-	}
+	cfg.Partners[0].Outbound = partnerOutbound(layout, ehr, "capabilities")
 	cfg.Egress.Allow = []string{"ehr.vendor.example:443"} // not the fake EHR
 	h := &harness{t: t, layout: layout}
 	h.start(cfg)
 
-	tc, _ := engineCert.TLSCertificate()
-	roots, _ := layout.CAPool()
-	engine := &http.Client{Transport: &http.Transport{TLSClientConfig: tlspolicy.Client(roots, &tc)}}
-	defer engine.CloseIdleConnections()
+	engine := engineClient(t, layout, engineCert)
 	resp, err := engine.Get("https://localhost:" + portOf(h.rt.OutboundAddr.String()) + "/partners/demo-ehr/fhir/metadata")
 	if err != nil {
 		t.Fatal(err)

@@ -15,7 +15,6 @@ import (
 	"github.com/gatehouse-health/gatehouse/internal/config"
 	"github.com/gatehouse-health/gatehouse/internal/devmode"
 	"github.com/gatehouse-health/gatehouse/internal/record"
-	"github.com/gatehouse-health/gatehouse/internal/tlspolicy"
 )
 
 // appendSpy is the audit log, noting for each entry whether the gateway
@@ -101,10 +100,7 @@ func TestRequestEntrySyncDependsOnUpstream(t *testing.T) {
 // with the built-in payer service as the upstream.
 func TestOutboundRequestEntrySynced(t *testing.T) {
 	cfg, layout, ehr, engineCert := newPayerOutbound(t)
-	cfg.Partners[0].Outbound = &config.PartnerOutbound{
-		FHIRBase: ehr.srv.URL + "/fhir", TokenURL: ehr.srv.URL + "/oauth2/token", ClientID: "payer-123",
-		Scopes: []string{"system/Task.cruds"}, CAFile: layout.CACertFile, Interactions: []string{"capabilities"},
-	}
+	cfg.Partners[0].Outbound = partnerOutbound(layout, ehr, "capabilities")
 	cfg.Egress.Allow = []string{ehr.srv.Listener.Addr().String()}
 	if cfg.Upstream.URL != config.Builtin {
 		t.Fatalf("upstream %q, want the built-in payer service", cfg.Upstream.URL)
@@ -113,10 +109,7 @@ func TestOutboundRequestEntrySynced(t *testing.T) {
 	h := &harness{t: t, layout: layout, records: spy.wrap}
 	h.start(cfg)
 
-	tc, _ := engineCert.TLSCertificate()
-	roots, _ := layout.CAPool()
-	engine := &http.Client{Transport: &http.Transport{TLSClientConfig: tlspolicy.Client(roots, &tc)}}
-	defer engine.CloseIdleConnections()
+	engine := engineClient(t, layout, engineCert)
 	resp, err := engine.Get("https://localhost:" + portOf(h.rt.OutboundAddr.String()) + "/partners/demo-ehr/fhir/metadata")
 	if err != nil {
 		t.Fatal(err)
