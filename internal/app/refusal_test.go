@@ -209,7 +209,7 @@ func TestUpstreamDown(t *testing.T) {
 }
 
 // submitExpectingUnrecorded submits the shipped PAS Bundle with tok and
-// checks that the gateway answers 503 with a transient OperationOutcome.
+// checks that the gateway returns 503 with a transient OperationOutcome.
 func submitExpectingUnrecorded(t *testing.T, h *harness, tok string) (*http.Response, []byte) {
 	t.Helper()
 	resp := h.send(h.ehr.HTTPClient(), "POST", "/fhir/Claim/$submit",
@@ -245,7 +245,7 @@ func TestRecordStoreFailing(t *testing.T) {
 
 // TestResponseUnrecordedAfterForwarding checks the 503 of an exchange whose
 // request was forwarded and whose response could not be recorded: the
-// response is withheld, and the message says the upstream may have acted.
+// response is withheld, and the message states that the upstream may have acted.
 func TestResponseUnrecordedAfterForwarding(t *testing.T) {
 	h := newHarness(t, harnessOptions{})
 	tok := h.accessToken()
