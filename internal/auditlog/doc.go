@@ -91,8 +91,9 @@
 // line, "age-encryption.org/v1", which no kek_id starts with.
 //
 // The leaf commits to the hash of the wrapped key and of each ciphertext,
-// never to a key. Crypto-shredding deletes an entry's wrapped key and
-// leaves every proof valid. Once every entry under a KEK is shredded, the
+// never to a key. Crypto-shredding deletes an entry's wrapped key and its
+// ciphertexts, which no one can decrypt any more, and leaves every proof
+// valid. Once every entry under a KEK is shredded, the
 // KEK is deleted too. A reader with an age identity decrypts a body by
 // opening the KEK's age file, then the wrapped key, then the body.
 //

@@ -11,15 +11,20 @@ import (
 )
 
 // shredBatch bounds the rows changed per transaction, so retention never
-// holds the write lock long enough to stall appends.
-const shredBatch = 1000
+// holds the write lock long enough to stall appends. Each row frees its
+// ciphertexts, 5 to 15 KB for the entries of a typical PAS exchange,
+// which SQLite's secure_delete overwrites, so a batch writes a few MB.
+// With 40 KB of bodies per entry, a batch took 14 ms on SQLite on the
+// 2-core machine of docs/benchmarks.md.
+const shredBatch = 200
 
 // Shred destroys the wrapped data keys of entries recorded before cutoff
-// (crypto-shredding): their bodies can no longer be decrypted by anyone,
-// while entries, ciphertexts, hashes and checkpoints stay, so every proof
-// and verification remains valid. It then deletes the key-encryption keys
-// whose every entry was recorded before cutoff. It returns the number of
-// entries shredded.
+// (crypto-shredding): their bodies can no longer be decrypted by anyone.
+// It deletes their ciphertexts too, which no one can decrypt any more, so
+// that the space they took serves new entries. Entries, hashes and
+// checkpoints stay, so every proof and verification remains valid. It
+// then deletes the key-encryption keys whose every entry was recorded
+// before cutoff. It returns the number of entries shredded.
 //
 // On SQLite, secure_delete is switched on for the connection doing the
 // work, so the freed key bytes are overwritten in the database file, and
@@ -59,8 +64,8 @@ func Shred(ctx context.Context, db *storage.DB, cutoff, now time.Time) (int64, e
 	return total, nil
 }
 
-// shredKeys clears the wrapped keys of entries recorded before cutoff,
-// shredBatch rows per statement.
+// shredKeys clears the wrapped keys and ciphertexts of entries recorded
+// before cutoff, shredBatch rows per statement.
 func shredKeys(ctx context.Context, conn *sql.Conn, cutoff, now time.Time) (int64, error) {
 	var total int64
 	for {

@@ -13,8 +13,9 @@ import (
 //     the leaf data. exchange_id, partner, phase, decision, status and
 //     recorded_ns copy fields of it for queries, and verification checks
 //     that they agree with it. request_ct and response_ct are the body
-//     ciphertexts and wrapped_key the wrapped data key, NULL once
-//     shredded_ns records its destruction.
+//     ciphertexts and wrapped_key the wrapped data key. Retention sets
+//     all three to NULL and records the time in shredded_ns; entries it
+//     shredded before it deleted ciphertexts keep theirs.
 //   - audit_hashes: the tlog stored hashes, keyed by tlog.StoredHashIndex.
 //   - audit_checkpoints: signed checkpoints in signing order, cosignatures
 //     appended to note.
@@ -160,7 +161,7 @@ const (
 
 	sqlUpdateCheckpointNote = `UPDATE audit_checkpoints SET note = $1 WHERE id = $2`
 
-	sqlShredBatch = `UPDATE audit_entries SET wrapped_key = NULL, shredded_ns = $1
+	sqlShredBatch = `UPDATE audit_entries SET wrapped_key = NULL, request_ct = NULL, response_ct = NULL, shredded_ns = $1
 		WHERE idx IN (SELECT idx FROM audit_entries
 			WHERE recorded_ns < $2 AND wrapped_key IS NOT NULL ORDER BY idx LIMIT $3)`
 

@@ -413,13 +413,15 @@ func columnMismatch(c *rowColumns, f *entryFields) string {
 }
 
 // blobMismatch compares the ciphertexts and the wrapped key with the hashes
-// the entry commits to, and returns the first problem or "". A missing wrapped key is shredding, not tampering,
-// when shredded_ns is set.
+// the entry commits to, and returns the first problem or "". A missing
+// wrapped key is shredding, not tampering, when shredded_ns is set, and so
+// are missing ciphertexts of a shredded entry: retention deletes them too.
 func blobMismatch(r *scannedRow, f *entryFields) string {
-	if bad := ciphertextMismatch("request", r.requestDigest, &f.request); bad != "" {
+	shredded := r.wrappedKey == nil && !r.shredded.IsZero()
+	if bad := ciphertextMismatch("request", r.requestDigest, &f.request, shredded); bad != "" {
 		return bad
 	}
-	if bad := ciphertextMismatch("response", r.responseDigest, &f.response); bad != "" {
+	if bad := ciphertextMismatch("response", r.responseDigest, &f.response, shredded); bad != "" {
 		return bad
 	}
 	switch {
@@ -437,12 +439,16 @@ var noBytesDigest = digest(nil)
 
 // ciphertextMismatch compares the digest of a stored ciphertext with the
 // body's commitment, and returns the problem or "". An empty body has no ciphertext, and a ciphertext is
-// empty exactly when its digest is that of no bytes.
-func ciphertextMismatch(part string, ctDigest [32]byte, b *Body) string {
+// empty exactly when its digest is that of no bytes. A shredded entry may
+// have kept its ciphertext (retention before it deleted them) or not.
+func ciphertextMismatch(part string, ctDigest [32]byte, b *Body, shredded bool) string {
 	if b.Size == 0 {
 		if ctDigest != noBytesDigest {
 			return part + " ciphertext present for an empty body"
 		}
+		return ""
+	}
+	if shredded && ctDigest == noBytesDigest {
 		return ""
 	}
 	if ctDigest != b.CiphertextSHA256 {

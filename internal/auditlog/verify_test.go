@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/mod/sumdb/tlog"
 
@@ -122,6 +123,12 @@ func TestVerifyDetectsTampering(t *testing.T) {
 			{"wrapped key deleted", func(t *testing.T, db *storage.DB, _ *testKeys) {
 				mustExec(t, db, "UPDATE audit_entries SET wrapped_key = NULL WHERE idx = 6")
 			}, 6, "without a shredding time"},
+			{"request ciphertext deleted", func(t *testing.T, db *storage.DB, _ *testKeys) {
+				mustExec(t, db, "UPDATE audit_entries SET request_ct = NULL WHERE idx = 6")
+			}, 6, "request ciphertext"},
+			{"ciphertexts and key deleted without a shredding time", func(t *testing.T, db *storage.DB, _ *testKeys) {
+				mustExec(t, db, "UPDATE audit_entries SET request_ct = NULL, response_ct = NULL, wrapped_key = NULL WHERE idx = 6")
+			}, 6, "request ciphertext"},
 			{"key-encryption key deleted", func(t *testing.T, db *storage.DB, _ *testKeys) {
 				mustExec(t, db, "DELETE FROM audit_keks")
 			}, 0, "key-encryption key"},
@@ -322,6 +329,20 @@ func TestVerifyShreddedIsIntact(t *testing.T) {
 		if !rep.Intact() || rep.Shredded != n {
 			t.Errorf("report = %+v, want intact with %d shredded", rep, n)
 		}
+		// Retention deletes the ciphertexts no one can decrypt any more.
+		var kept, keptAfter int
+		if err := db.QueryRow("SELECT COUNT(*) FROM audit_entries WHERE shredded_ns IS NOT NULL AND (request_ct IS NOT NULL OR response_ct IS NOT NULL)").Scan(&kept); err != nil {
+			t.Fatal(err)
+		}
+		if kept != 0 {
+			t.Errorf("%d shredded entries kept a ciphertext, want 0", kept)
+		}
+		if err := db.QueryRow("SELECT COUNT(*) FROM audit_entries WHERE shredded_ns IS NULL AND request_ct IS NOT NULL").Scan(&keptAfter); err != nil {
+			t.Fatal(err)
+		}
+		if keptAfter == 0 {
+			t.Error("no entry after the cutoff kept its request ciphertext")
+		}
 		row, err := l.Row(context.Background(), 0)
 		if err != nil {
 			t.Fatal(err)
@@ -344,6 +365,44 @@ func TestVerifyShreddedIsIntact(t *testing.T) {
 			t.Errorf("proof of a shredded entry: %v", err)
 		}
 	})
+}
+
+// Entries shredded before retention deleted ciphertexts still have them,
+// and stay intact.
+func TestVerifyShreddedWithCiphertextsIsIntact(t *testing.T) {
+	storagetest.Run(t, func(t *testing.T, b storagetest.Backend) {
+		db, keys, _ := tamperLog(t, b)
+		mustExec(t, db, "UPDATE audit_entries SET wrapped_key = NULL, shredded_ns = recorded_ns + 1 WHERE idx < 10")
+		rep, err := Verify(context.Background(), db, VerifyOptions{LogKey: keys.verifier})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !rep.Intact() || rep.Shredded != 10 {
+			t.Errorf("report = %+v, want intact with 10 shredded", rep)
+		}
+	})
+}
+
+// On SQLite, the pages of deleted ciphertexts go to the file's free list,
+// so new entries reuse them instead of growing the file.
+func TestShredFreesPages(t *testing.T) {
+	l, db, _ := newTestLog(t, nil)
+	for i := range 40 {
+		if _, err := l.AppendEntry(context.Background(), testEntry(i, 20_000)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := l.Shred(context.Background(), l.opts.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	var free int
+	if err := db.QueryRow("PRAGMA freelist_count").Scan(&free); err != nil {
+		t.Fatal(err)
+	}
+	// Each 20 KB body takes several overflow pages.
+	if free < 40 {
+		t.Errorf("free pages after shredding 40 entries with 20 KB bodies = %d, want at least 40", free)
+	}
 }
 
 func TestVerifyIncremental(t *testing.T) {
