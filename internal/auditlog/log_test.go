@@ -563,6 +563,32 @@ func TestAppendCommittedFailsAfterSyncFailure(t *testing.T) {
 	}
 }
 
+// After a failed fsync of the write-ahead log, retention refuses to run:
+// it ends with a checkpoint, which would copy a log that may hold stale
+// bytes into the database file.
+func TestShredRefusedAfterFailedSync(t *testing.T) {
+	l, db, _ := newTestLog(t, func(o *Options) { o.CheckpointInterval = time.Hour })
+	ctx := context.Background()
+	if _, err := l.AppendEntry(ctx, testEntry(1, 64)); err != nil {
+		t.Fatal(err)
+	}
+	// Without its log file, the writer's sync fails as on a disk error.
+	wal := db.Target + "-wal"
+	if err := os.Rename(wal, wal+".moved"); err != nil {
+		t.Fatal(err)
+	}
+	_, err := l.AppendEntry(ctx, testEntry(2, 64))
+	if rerr := os.Rename(wal+".moved", wal); rerr != nil {
+		t.Fatal(rerr)
+	}
+	if err == nil {
+		t.Fatal("AppendEntry without the log file = nil, want a failed sync")
+	}
+	if _, err := l.Shred(ctx, l.opts.Now().Add(time.Hour)); err == nil || !strings.Contains(err.Error(), "fsync") {
+		t.Errorf("Shred after a failed sync = %v, want an error naming the failed fsync", err)
+	}
+}
+
 // On SQLite a commit that signs a checkpoint runs on the full-sync handle,
 // so the checkpoint is on disk before any reader can see it. Other commits
 // run on the deferred-sync handle.

@@ -35,6 +35,11 @@ const shredBatch = 200
 // system snapshots, replicas, WAL archives) still hold the keys, so retention
 // must cover them separately.
 func Shred(ctx context.Context, db *storage.DB, cutoff, now time.Time) (int64, error) {
+	// Shredding ends with a checkpoint of the write-ahead log, which must
+	// not run once a sync of the log has failed.
+	if err := db.SyncFailure(); err != nil {
+		return 0, fmt.Errorf("auditlog: shred: not run, because an fsync of the write-ahead log failed (%w); restart once the disk is healthy", err)
+	}
 	conn, err := db.Conn(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("auditlog: shred: %w", err)

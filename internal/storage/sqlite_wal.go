@@ -104,6 +104,13 @@ func keepWAL(abs string, gate *writeGate, connector func() (*sql.DB, error)) (*w
 
 // releaseWAL drops one handle's hold on the keeper of abs. The last one
 // stops the keeper, after a final checkpoint of what remains in the log.
+//
+// After a failed SyncCommits on the file there is no final checkpoint, and
+// the keeper's connection stays open until the process exits. SQLite
+// checkpoints the log when the last connection to the file closes, so
+// this keeps the process from copying a log that may hold stale bytes. The
+// next process to open the file then rebuilds its view of the log, which
+// checks every frame's checksum and stops at the first bad one.
 func releaseWAL(abs string) error {
 	keepers.Lock()
 	k := keepers.m[abs]
@@ -122,6 +129,9 @@ func releaseWAL(abs string) error {
 
 	close(k.stop)
 	<-k.done
+	if failed := k.gate.syncFailed.Load(); failed != nil {
+		return fmt.Errorf("storage: %s left with its write-ahead log unapplied, because an fsync of the log failed: %w", abs, *failed)
+	}
 	err := k.checkpoint()
 	if cerr := k.db.Close(); err == nil {
 		err = cerr
@@ -230,6 +240,20 @@ func (k *walKeeper) passive(ctx context.Context) (int64, error) {
 	var busy, frames, copied int64
 	err := k.db.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &frames, &copied)
 	return frames, err
+}
+
+// SyncFailure returns the error of the first failed SyncCommits on db's
+// file in this process, or nil. After one, nothing may copy the file's
+// write-ahead log into the database file (see walKeeper.checkpoint); on
+// PostgreSQL it is always nil.
+func (db *DB) SyncFailure() error {
+	if db.Dialect != SQLite {
+		return nil
+	}
+	if failed := gateFor(db.file).syncFailed.Load(); failed != nil {
+		return *failed
+	}
+	return nil
 }
 
 // SyncCommits makes every transaction committed on db's file so far

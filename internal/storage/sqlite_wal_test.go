@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"os"
@@ -368,5 +369,83 @@ func TestWALKeeperStopsAfterFailedSync(t *testing.T) {
 		case <-time.After(keeperWait):
 			t.Fatal("no background checkpoint attempt after a commit")
 		}
+	}
+}
+
+// After a failed SyncCommits, closing the file's last handle leaves the
+// log unapplied: SQLite would otherwise checkpoint it as the last
+// connection closes, stale bytes and all. Stale bytes are simulated by
+// overwriting part of the log's last frame.
+func TestCloseLeavesLogAfterFailedSync(t *testing.T) {
+	cycles := make(chan error, 64)
+	testHookCheckpointed = func(err error) { cycles <- err }
+	t.Cleanup(func() { testHookCheckpointed = nil })
+	openLog = func(name string) (*os.File, error) {
+		f, err := os.Open(name)
+		if err == nil {
+			f.Close()
+		}
+		return f, err
+	}
+	t.Cleanup(func() { openLog = os.Open })
+
+	path := filepath.Join(t.TempDir(), "c.db")
+	ctx := context.Background()
+	full, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deferred, err := full.DeferCommitSync(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeBlobs(t, deferred, 1)
+	if err := deferred.SyncCommits(); err == nil {
+		t.Fatal("SyncCommits on a closed descriptor = nil, want an error")
+	}
+	if err := full.SyncFailure(); err == nil {
+		t.Error("SyncFailure after a failed sync = nil, want the error")
+	}
+	// A checkpoint that began before the failure may still be copying, so
+	// wait for one that refuses.
+	for failed := false; !failed; {
+		writeBlobs(t, deferred, 1)
+		select {
+		case err := <-cycles:
+			failed = err != nil
+		case <-time.After(keeperWait):
+			t.Fatal("the keeper still checkpoints after a failed sync")
+		}
+	}
+	writeBlobs(t, deferred, 4)
+
+	st, err := os.Stat(path + "-wal")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale := bytes.Repeat([]byte("Z"), 2048)
+	lastFrame := 32 + (st.Size()-32)/(24+sqlitePageSize)*(24+sqlitePageSize) - sqlitePageSize
+	f, err := os.OpenFile(path+"-wal", os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt(stale, lastFrame+1024); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+
+	deferred.Close()
+	if err := full.Close(); err == nil || !strings.Contains(err.Error(), "unapplied") {
+		t.Errorf("Close after a failed sync = %v, want an error saying the log is left unapplied", err)
+	}
+	if _, err := os.Stat(path + "-wal"); err != nil {
+		t.Errorf("the write-ahead log is gone after Close: %v", err)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(data, stale) {
+		t.Error("the database file holds the log's stale bytes after Close")
 	}
 }
