@@ -70,23 +70,55 @@ func Shred(ctx context.Context, db *storage.DB, cutoff, now time.Time) (int64, e
 }
 
 // shredKeys clears the wrapped keys and ciphertexts of entries recorded
-// before cutoff, shredBatch rows per statement.
+// before cutoff, shredBatch rows per statement. Each batch is listed by a
+// read and then shredded by its index range, so the write lock is held
+// for the update alone, not for the scan past entries shredded earlier.
 func shredKeys(ctx context.Context, conn *sql.Conn, cutoff, now time.Time) (int64, error) {
-	var total int64
+	var total, from int64
 	for {
-		res, err := conn.ExecContext(ctx, sqlShredBatch, now.UnixNano(), cutoff.UnixNano(), shredBatch)
+		first, last, n, err := nextShredRange(ctx, conn, from, cutoff)
+		if err != nil || n == 0 {
+			return total, err
+		}
+		res, err := conn.ExecContext(ctx, sqlShredRange, now.UnixNano(), first, last, cutoff.UnixNano())
 		if err != nil {
 			return total, fmt.Errorf("auditlog: shred: %w", err)
 		}
-		n, err := res.RowsAffected()
+		done, err := res.RowsAffected()
 		if err != nil {
 			return total, fmt.Errorf("auditlog: shred: %w", err)
 		}
-		total += n
+		total += done
 		if n < shredBatch {
 			return total, nil
 		}
+		from = last + 1
 	}
+}
+
+// nextShredRange returns the first and last index of the next shredBatch
+// entries to shred from index from on, and how many there are.
+func nextShredRange(ctx context.Context, conn *sql.Conn, from int64, cutoff time.Time) (first, last int64, n int, err error) {
+	rows, err := conn.QueryContext(ctx, sqlShredNext, from, cutoff.UnixNano(), shredBatch)
+	if err != nil {
+		return 0, 0, 0, fmt.Errorf("auditlog: shred: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var idx int64
+		if err := rows.Scan(&idx); err != nil {
+			return 0, 0, 0, fmt.Errorf("auditlog: shred: %w", err)
+		}
+		if n == 0 {
+			first = idx
+		}
+		last = idx
+		n++
+	}
+	if err := rows.Err(); err != nil {
+		return 0, 0, 0, fmt.Errorf("auditlog: shred: %w", err)
+	}
+	return first, last, n, nil
 }
 
 // Shred destroys the data keys of entries recorded before cutoff, as the

@@ -161,9 +161,16 @@ const (
 
 	sqlUpdateCheckpointNote = `UPDATE audit_checkpoints SET note = $1 WHERE id = $2`
 
-	sqlShredBatch = `UPDATE audit_entries SET wrapped_key = NULL, request_ct = NULL, response_ct = NULL, shredded_ns = $1
-		WHERE idx IN (SELECT idx FROM audit_entries
-			WHERE recorded_ns < $2 AND wrapped_key IS NOT NULL ORDER BY idx LIMIT $3)`
+	// sqlShredNext lists the next entries to shred from index $1 on. It
+	// runs as a plain read, outside the write lock, because from index 0
+	// it passes every entry shredded before.
+	sqlShredNext = `SELECT idx FROM audit_entries
+		WHERE idx >= $1 AND recorded_ns < $2 AND wrapped_key IS NOT NULL ORDER BY idx LIMIT $3`
+
+	// sqlShredRange shreds the entries of an index range that
+	// sqlShredNext listed, found by the primary key.
+	sqlShredRange = `UPDATE audit_entries SET wrapped_key = NULL, request_ct = NULL, response_ct = NULL, shredded_ns = $1
+		WHERE idx >= $2 AND idx <= $3 AND recorded_ns < $4 AND wrapped_key IS NOT NULL`
 
 	// sqlDeleteExpiredKEKs deletes the key-encryption keys that expired by
 	// the cutoff $1. Every entry under such a key was recorded before the

@@ -405,6 +405,44 @@ func TestShredFreesPages(t *testing.T) {
 	}
 }
 
+// Shredding more entries than one batch holds shreds them all, batch by
+// batch, and the statement that holds the write lock finds its rows by
+// the primary key instead of scanning past the entries shredded before.
+func TestShredInBatches(t *testing.T) {
+	l, db, _ := newTestLog(t, nil)
+	n := 2*shredBatch + 50
+	for i := range n {
+		if _, err := l.AppendEntry(context.Background(), testEntry(i, 64)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := l.Shred(context.Background(), l.opts.Now().Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != int64(n) {
+		t.Errorf("shredded %d entries, want %d", got, n)
+	}
+
+	rows, err := db.Query("EXPLAIN QUERY PLAN "+sqlShredRange, 0, 0, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	if len(plan) != 1 || !strings.Contains(plan[0], "SEARCH") || !strings.Contains(plan[0], "PRIMARY KEY") {
+		t.Errorf("plan of the shredding update = %q, want one search by the primary key", plan)
+	}
+}
+
 func TestVerifyIncremental(t *testing.T) {
 	storagetest.Run(t, func(t *testing.T, b storagetest.Backend) {
 		db, keys, _ := tamperLog(t, b)
