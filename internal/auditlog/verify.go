@@ -61,7 +61,11 @@ type Report struct {
 	Uncovered    int64 // entries after the latest valid checkpoint
 	Shredded     int64 // entries whose data key retention destroyed
 	LastShredded time.Time
-	Problems     []Problem // in the order found; empty when intact
+	// NewestShredded is the signed recording time of the newest shredded
+	// entry. Unlike LastShredded, which is not signed, it shows whether
+	// entries younger than the retention period lost their bodies.
+	NewestShredded time.Time
+	Problems       []Problem // in the order found; empty when intact
 }
 
 // Intact reports whether verification found nothing wrong.

@@ -41,6 +41,9 @@ func (v *verifier) report(c *rowCheck) error {
 		if c.shreddedAt.After(v.rep.LastShredded) {
 			v.rep.LastShredded = c.shreddedAt
 		}
+		if c.recordedAt.After(v.rep.NewestShredded) {
+			v.rep.NewestShredded = c.recordedAt
+		}
 	}
 	return nil
 }

@@ -37,6 +37,7 @@ type rowCheck struct {
 	problems   []string  // in the order they are reported
 	shredded   bool      // the wrapped data key is NULL
 	shreddedAt time.Time // the shredded_ns column, zero when NULL
+	recordedAt time.Time // the signed recording time
 }
 
 // scanEntries recomputes the tree from the entries. Several readers, each
@@ -368,8 +369,34 @@ func (v *verifier) inspect(r *scannedRow) rowCheck {
 		c.problems = append(c.problems, problem)
 	} else if problem := v.kekMissing(r.wrappedKey); problem != "" {
 		c.problems = append(c.problems, problem)
+	} else if problem := v.implausibleShredding(r, f); problem != "" {
+		c.problems = append(c.problems, problem)
 	}
+	c.recordedAt = time.Unix(0, f.recordedNS)
 	return c
+}
+
+// minShredAge is the shortest time after which retention shreds an entry:
+// audit.retention accepts no period under 24 hours.
+const minShredAge = 24 * time.Hour
+
+// implausibleShredding returns the problem with a shredded entry's
+// shredding time, or "". The time is not signed, so anyone who can write
+// the database can mark an entry shredded and delete its body. Retention
+// never shreds an entry younger than minShredAge, so a mark sooner than
+// that after the signed recording time is tampering. Later marks are
+// plausible; Report.NewestShredded lets the auditor compare the entries
+// they cover with the configured retention period.
+func (v *verifier) implausibleShredding(r *scannedRow, f *entryFields) string {
+	if r.wrappedKey != nil || r.shredded.IsZero() {
+		return ""
+	}
+	recorded := time.Unix(0, f.recordedNS)
+	if r.shredded.Before(recorded.Add(minShredAge)) {
+		return fmt.Sprintf("shredded at %s, less than %s after it was recorded at %s, which retention never does",
+			r.shredded.UTC().Format(time.RFC3339), minShredAge, recorded.UTC().Format(time.RFC3339))
+	}
+	return ""
 }
 
 // kekMissing returns the problem with an unshredded entry's key-encryption

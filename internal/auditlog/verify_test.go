@@ -123,6 +123,9 @@ func TestVerifyDetectsTampering(t *testing.T) {
 			{"wrapped key deleted", func(t *testing.T, db *storage.DB, _ *testKeys) {
 				mustExec(t, db, "UPDATE audit_entries SET wrapped_key = NULL WHERE idx = 6")
 			}, 6, "without a shredding time"},
+			{"entry marked shredded right after recording", func(t *testing.T, db *storage.DB, _ *testKeys) {
+				mustExec(t, db, "UPDATE audit_entries SET wrapped_key = NULL, request_ct = NULL, response_ct = NULL, shredded_ns = recorded_ns + 1 WHERE idx = 6")
+			}, 6, "less than 24h0m0s after it was recorded"},
 			{"request ciphertext deleted", func(t *testing.T, db *storage.DB, _ *testKeys) {
 				mustExec(t, db, "UPDATE audit_entries SET request_ct = NULL WHERE idx = 6")
 			}, 6, "request ciphertext"},
@@ -315,7 +318,8 @@ func TestVerifyShreddedIsIntact(t *testing.T) {
 		if err := db.QueryRow("SELECT recorded_ns FROM audit_entries WHERE idx = 20").Scan(&cutoff); err != nil {
 			t.Fatal(err)
 		}
-		n, err := Shred(context.Background(), db, fromUnixNano(cutoff), l.opts.Now())
+		// Retention shreds no entry younger than a day.
+		n, err := Shred(context.Background(), db, fromUnixNano(cutoff), l.opts.Now().Add(25*time.Hour))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -328,6 +332,9 @@ func TestVerifyShreddedIsIntact(t *testing.T) {
 		}
 		if !rep.Intact() || rep.Shredded != n {
 			t.Errorf("report = %+v, want intact with %d shredded", rep, n)
+		}
+		if want := fromUnixNano(cutoff); !rep.NewestShredded.Before(want) || rep.NewestShredded.IsZero() {
+			t.Errorf("NewestShredded = %v, want the recording time of an entry before the cutoff %v", rep.NewestShredded, want)
 		}
 		// Retention deletes the ciphertexts no one can decrypt any more.
 		var kept, keptAfter int
@@ -372,7 +379,7 @@ func TestVerifyShreddedIsIntact(t *testing.T) {
 func TestVerifyShreddedWithCiphertextsIsIntact(t *testing.T) {
 	storagetest.Run(t, func(t *testing.T, b storagetest.Backend) {
 		db, keys, _ := tamperLog(t, b)
-		mustExec(t, db, "UPDATE audit_entries SET wrapped_key = NULL, shredded_ns = recorded_ns + 1 WHERE idx < 10")
+		mustExec(t, db, "UPDATE audit_entries SET wrapped_key = NULL, shredded_ns = recorded_ns + $1 WHERE idx < 10", int64(25*time.Hour))
 		rep, err := Verify(context.Background(), db, VerifyOptions{LogKey: keys.verifier})
 		if err != nil {
 			t.Fatal(err)

@@ -220,8 +220,8 @@ func (e *env) reportIntact(rep *auditlog.Report) {
 		fmt.Fprintf(e.stdout, "%d newest entries are not yet covered by a checkpoint\n", rep.Uncovered)
 	}
 	if rep.Shredded > 0 {
-		fmt.Fprintf(e.stdout, "%d entries have their body keys destroyed by retention (latest %s)\n",
-			rep.Shredded, rep.LastShredded.UTC().Format(time.RFC3339))
+		fmt.Fprintf(e.stdout, "%d entries have their bodies destroyed by retention (latest %s); the newest of them was recorded at %s\n",
+			rep.Shredded, rep.LastShredded.UTC().Format(time.RFC3339), rep.NewestShredded.UTC().Format(time.RFC3339))
 	}
 }
 
