@@ -128,7 +128,7 @@ func Start(ctx context.Context, cfg *config.File, opts Options) (_ *Running, err
 
 	storage.ReportCheckpoints(func(file string, err error) {
 		if err != nil {
-			log.Error("background checkpoint failed; the database's write-ahead log grows until one succeeds", "database", file, "error", err)
+			log.Error("background checkpoint failed; the database's write-ahead log grows until one succeeds or, after a failed fsync, until Gatehouse restarts", "database", file, "error", err)
 			return
 		}
 		log.Info("background checkpoints succeed again", "database", file)

@@ -197,7 +197,7 @@ func (e *env) showRow(_ string, row *auditlog.Row, dec *auditlog.Decrypter) erro
 		fmt.Fprintf(e.stdout, "    reason: %s\n", x.Reason)
 	}
 	if !row.Shredded.IsZero() {
-		fmt.Fprintf(e.stdout, "    bodies: keys destroyed by retention at %s\n", row.Shredded.UTC().Format(time.RFC3339))
+		fmt.Fprintf(e.stdout, "    bodies: destroyed by retention at %s\n", row.Shredded.UTC().Format(time.RFC3339))
 		return nil
 	}
 	bodies, err := e.openBodies(row, dec)
