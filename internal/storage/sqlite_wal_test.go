@@ -325,18 +325,7 @@ func TestWALKeeperReportsFailureOnce(t *testing.T) {
 // hold stale bytes where the kernel dropped pages it could not write, and
 // only SQLite's recovery at the next start checks the frames' checksums.
 func TestWALKeeperStopsAfterFailedSync(t *testing.T) {
-	cycles := make(chan error, 64)
-	testHookCheckpointed = func(err error) { cycles <- err }
-	t.Cleanup(func() { testHookCheckpointed = nil })
-	// A closed descriptor makes the fsync fail, as a failed write-back would.
-	openLog = func(name string) (*os.File, error) {
-		f, err := os.Open(name)
-		if err == nil {
-			f.Close()
-		}
-		return f, err
-	}
-	t.Cleanup(func() { openLog = os.Open })
+	cycles := failSyncs(t)
 
 	path := filepath.Join(t.TempDir(), "f.db")
 	_, deferred := openDeferred(t, path)
@@ -344,19 +333,8 @@ func TestWALKeeperStopsAfterFailedSync(t *testing.T) {
 	if err := deferred.SyncCommits(); err == nil {
 		t.Fatal("SyncCommits on a closed descriptor = nil, want an error")
 	}
-	// A checkpoint that began before the failure may still succeed, so
-	// wait for the first one that fails.
-	writeBlobs(t, deferred, 1)
-	for failed := false; !failed; {
-		select {
-		case err := <-cycles:
-			failed = err != nil
-			if failed && !strings.Contains(err.Error(), "fsync") {
-				t.Errorf("checkpoint after a failed sync = %v, want an error naming the failed fsync", err)
-			}
-		case <-time.After(keeperWait):
-			t.Fatal("the keeper still checkpoints after a failed sync")
-		}
+	if err := waitForRefusedCheckpoint(t, cycles, deferred); !strings.Contains(err.Error(), "fsync") {
+		t.Errorf("checkpoint after a failed sync = %v, want an error naming the failed fsync", err)
 	}
 
 	for range 3 {
@@ -377,17 +355,7 @@ func TestWALKeeperStopsAfterFailedSync(t *testing.T) {
 // connection closes, stale bytes and all. Stale bytes are simulated by
 // overwriting part of the log's last frame.
 func TestCloseLeavesLogAfterFailedSync(t *testing.T) {
-	cycles := make(chan error, 64)
-	testHookCheckpointed = func(err error) { cycles <- err }
-	t.Cleanup(func() { testHookCheckpointed = nil })
-	openLog = func(name string) (*os.File, error) {
-		f, err := os.Open(name)
-		if err == nil {
-			f.Close()
-		}
-		return f, err
-	}
-	t.Cleanup(func() { openLog = os.Open })
+	cycles := failSyncs(t)
 
 	path := filepath.Join(t.TempDir(), "c.db")
 	ctx := context.Background()
@@ -406,17 +374,7 @@ func TestCloseLeavesLogAfterFailedSync(t *testing.T) {
 	if err := full.SyncFailure(); err == nil {
 		t.Error("SyncFailure after a failed sync = nil, want the error")
 	}
-	// A checkpoint that began before the failure may still be copying, so
-	// wait for one that refuses.
-	for failed := false; !failed; {
-		writeBlobs(t, deferred, 1)
-		select {
-		case err := <-cycles:
-			failed = err != nil
-		case <-time.After(keeperWait):
-			t.Fatal("the keeper still checkpoints after a failed sync")
-		}
-	}
+	waitForRefusedCheckpoint(t, cycles, deferred)
 	writeBlobs(t, deferred, 4)
 
 	st, err := os.Stat(path + "-wal")
@@ -447,5 +405,42 @@ func TestCloseLeavesLogAfterFailedSync(t *testing.T) {
 	}
 	if bytes.Contains(data, stale) {
 		t.Error("the database file holds the log's stale bytes after Close")
+	}
+}
+
+// failSyncs makes every SyncCommits of the test fail, as after a failed
+// write-back, by handing the log a closed descriptor. It returns the
+// outcomes of the background checkpoints.
+func failSyncs(t *testing.T) <-chan error {
+	t.Helper()
+	cycles := make(chan error, 64)
+	testHookCheckpointed = func(err error) { cycles <- err }
+	t.Cleanup(func() { testHookCheckpointed = nil })
+	openLog = func(name string) (*os.File, error) {
+		f, err := os.Open(name)
+		if err == nil {
+			f.Close()
+		}
+		return f, err
+	}
+	t.Cleanup(func() { openLog = os.Open })
+	return cycles
+}
+
+// waitForRefusedCheckpoint writes through db until a background checkpoint
+// fails, and returns its error. A checkpoint that began before a failed
+// sync may still succeed, so the first outcomes may be nil.
+func waitForRefusedCheckpoint(t *testing.T, cycles <-chan error, db *DB) error {
+	t.Helper()
+	for {
+		writeBlobs(t, db, 1)
+		select {
+		case err := <-cycles:
+			if err != nil {
+				return err
+			}
+		case <-time.After(keeperWait):
+			t.Fatal("the keeper still checkpoints after a failed sync")
+		}
 	}
 }
