@@ -589,6 +589,41 @@ func TestShredRefusedAfterFailedSync(t *testing.T) {
 	}
 }
 
+// A sync that fails while retention runs stops it before its closing
+// checkpoint of the write-ahead log.
+func TestShredStopsWhenSyncFailsMidway(t *testing.T) {
+	l, db, _ := newTestLog(t, func(o *Options) { o.CheckpointInterval = time.Hour })
+	ctx := context.Background()
+	for i := range 2 * shredBatch {
+		if _, err := l.AppendEntry(ctx, testEntry(i, 64)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wal := db.Target + "-wal"
+	var appendErr error
+	testHookShredBatch = func() {
+		testHookShredBatch = nil
+		// Without its log file, the writer's sync fails as on a disk error.
+		if err := os.Rename(wal, wal+".moved"); err != nil {
+			t.Error(err)
+			return
+		}
+		_, appendErr = l.AppendEntry(ctx, testEntry(2*shredBatch, 64))
+		if err := os.Rename(wal+".moved", wal); err != nil {
+			t.Error(err)
+		}
+	}
+	t.Cleanup(func() { testHookShredBatch = nil })
+
+	_, err := l.Shred(ctx, l.opts.Now().Add(time.Hour))
+	if appendErr == nil {
+		t.Fatal("AppendEntry without the log file = nil, want a failed sync")
+	}
+	if err == nil || !strings.Contains(err.Error(), "not checkpointed") {
+		t.Errorf("Shred after a sync failed midway = %v, want an error saying the log was not checkpointed", err)
+	}
+}
+
 // On SQLite a commit that signs a checkpoint runs on the full-sync handle,
 // so the checkpoint is on disk before any reader can see it. Other commits
 // run on the deferred-sync handle.

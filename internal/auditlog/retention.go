@@ -63,11 +63,18 @@ func Shred(ctx context.Context, db *storage.DB, cutoff, now time.Time) (int64, e
 	if !sqlite {
 		return total, nil
 	}
+	// A sync may have failed while the batches ran.
+	if err := db.SyncFailure(); err != nil {
+		return total, fmt.Errorf("auditlog: shred: write-ahead log not checkpointed, because an fsync of it failed (%w); restart once the disk is healthy", err)
+	}
 	if _, err := conn.ExecContext(ctx, sqlTruncateWALSQLite); err != nil && !errors.Is(err, context.Canceled) {
 		return total, fmt.Errorf("auditlog: shred: checkpoint the WAL: %w", err)
 	}
 	return total, nil
 }
+
+// testHookShredBatch, when set by a test, is called after each batch.
+var testHookShredBatch func()
 
 // shredKeys clears the wrapped keys and ciphertexts of entries recorded
 // before cutoff, shredBatch rows per statement. Each batch is listed by a
@@ -89,6 +96,9 @@ func shredKeys(ctx context.Context, conn *sql.Conn, cutoff, now time.Time) (int6
 			return total, fmt.Errorf("auditlog: shred: %w", err)
 		}
 		total += done
+		if testHookShredBatch != nil {
+			testHookShredBatch()
+		}
 		if n < shredBatch {
 			return total, nil
 		}

@@ -53,7 +53,10 @@ var openLog = os.Open
 
 // walKeeper checkpoints one SQLite file in the background after writes.
 type walKeeper struct {
-	db   *sql.DB // a connection of its own, so a checkpoint waits for no pool
+	db   *sql.DB // a pool of its own, so a checkpoint waits for no other pool
+	// conn is db's one connection, held from the start for every
+	// checkpoint (see holdConnection).
+	conn *sql.Conn
 	file string  // the SQLite file, for reports
 	gate *writeGate
 	// wrote receives a value after a write transaction commits. It holds
@@ -87,8 +90,14 @@ func keepWAL(abs string, gate *writeGate, connector func() (*sql.DB, error)) (*w
 		return nil, err
 	}
 	db.SetMaxOpenConns(1)
+	conn, err := holdConnection(db)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
 	k := &walKeeper{
 		db:    db,
+		conn:  conn,
 		file:  abs,
 		gate:  gate,
 		wrote: make(chan struct{}, 1),
@@ -100,6 +109,25 @@ func keepWAL(abs string, gate *writeGate, connector func() (*sql.DB, error)) (*w
 	keepers.m[abs] = k
 	go k.run()
 	return k, nil
+}
+
+// holdConnection opens the keeper's connection and reads the file once
+// through it. In WAL mode a connection that has read keeps a shared lock
+// on the file while it is open, so no other connection's close counts as
+// the last and checkpoints the log (see releaseWAL).
+func holdConnection(db *sql.DB) (*sql.Conn, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), writeGateTimeout)
+	defer cancel()
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var tables int
+	if err := conn.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_master").Scan(&tables); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return conn, nil
 }
 
 // releaseWAL drops one handle's hold on the keeper of abs. The last one
@@ -133,6 +161,7 @@ func releaseWAL(abs string) error {
 		return fmt.Errorf("storage: %s left with its write-ahead log unapplied, because an fsync of the log failed: %w", abs, *failed)
 	}
 	err := k.checkpoint()
+	k.conn.Close()
 	if cerr := k.db.Close(); err == nil {
 		err = cerr
 	}
@@ -238,7 +267,7 @@ func (k *walKeeper) checkpoint() error {
 // the log.
 func (k *walKeeper) passive(ctx context.Context) (int64, error) {
 	var busy, frames, copied int64
-	err := k.db.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &frames, &copied)
+	err := k.conn.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &frames, &copied)
 	return frames, err
 }
 

@@ -113,8 +113,13 @@ func TestWALKeeperCopiesWithoutTheGate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	k := &walKeeper{db: kdb, gate: &writeGate{ch: make(chan struct{}, 1)}}
 	defer kdb.Close()
+	kconn, err := holdConnection(kdb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kconn.Close()
+	k := &walKeeper{db: kdb, conn: kconn, gate: &writeGate{ch: make(chan struct{}, 1)}}
 
 	if err := k.gate.acquire(context.Background()); err != nil {
 		t.Fatal(err)
@@ -299,7 +304,7 @@ func TestWALKeeperReportsFailureOnce(t *testing.T) {
 	}
 	defer db.Close()
 	// Closing the keeper's connection makes every checkpoint fail.
-	gateFor(path).keeper.Load().db.Close()
+	gateFor(path).keeper.Load().conn.Close()
 
 	failed := 0
 	for failed < 3 {
@@ -377,20 +382,7 @@ func TestCloseLeavesLogAfterFailedSync(t *testing.T) {
 	waitForRefusedCheckpoint(t, cycles, deferred)
 	writeBlobs(t, deferred, 4)
 
-	st, err := os.Stat(path + "-wal")
-	if err != nil {
-		t.Fatal(err)
-	}
-	stale := bytes.Repeat([]byte("Z"), 2048)
-	lastFrame := 32 + (st.Size()-32)/(24+sqlitePageSize)*(24+sqlitePageSize) - sqlitePageSize
-	f, err := os.OpenFile(path+"-wal", os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.WriteAt(stale, lastFrame+1024); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
+	stale := overwriteLastFrame(t, path)
 
 	deferred.Close()
 	if err := full.Close(); err == nil || !strings.Contains(err.Error(), "unapplied") {
@@ -432,6 +424,7 @@ func failSyncs(t *testing.T) <-chan error {
 // sync may still succeed, so the first outcomes may be nil.
 func waitForRefusedCheckpoint(t *testing.T, cycles <-chan error, db *DB) error {
 	t.Helper()
+	deadline := time.After(keeperWait)
 	for {
 		writeBlobs(t, db, 1)
 		select {
@@ -439,8 +432,65 @@ func waitForRefusedCheckpoint(t *testing.T, cycles <-chan error, db *DB) error {
 			if err != nil {
 				return err
 			}
-		case <-time.After(keeperWait):
+		case <-deadline:
 			t.Fatal("the keeper still checkpoints after a failed sync")
 		}
 	}
+}
+
+// With the sync failing before the keeper's first checkpoint, Close still
+// leaves the log unapplied: the keeper holds its connection from the
+// start, so no other connection's close is the last one.
+func TestCloseLeavesLogWhenSyncFailsFirst(t *testing.T) {
+	failSyncs(t)
+	path := filepath.Join(t.TempDir(), "k.db")
+	ctx := context.Background()
+	full, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deferred, err := full.DeferCommitSync(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := deferred.SyncCommits(); err == nil {
+		t.Fatal("SyncCommits on a closed descriptor = nil, want an error")
+	}
+	writeBlobs(t, deferred, 5)
+	stale := overwriteLastFrame(t, path)
+
+	deferred.Close()
+	full.Close()
+	if _, err := os.Stat(path + "-wal"); err != nil {
+		t.Errorf("the write-ahead log is gone after Close: %v", err)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(data, stale) {
+		t.Error("the database file holds the log's stale bytes after Close")
+	}
+}
+
+// overwriteLastFrame puts stale bytes in the middle of the page of the
+// last frame of path's write-ahead log, as a lost write-back could leave,
+// and returns them.
+func overwriteLastFrame(t *testing.T, path string) []byte {
+	t.Helper()
+	st, err := os.Stat(path + "-wal")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale := bytes.Repeat([]byte("Z"), 2048)
+	lastPage := 32 + (st.Size()-32)/(24+sqlitePageSize)*(24+sqlitePageSize) - sqlitePageSize
+	f, err := os.OpenFile(path+"-wal", os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteAt(stale, lastPage+1024); err != nil {
+		t.Fatal(err)
+	}
+	return stale
 }
