@@ -53,11 +53,11 @@ var openLog = os.Open
 
 // walKeeper checkpoints one SQLite file in the background after writes.
 type walKeeper struct {
-	db   *sql.DB // a pool of its own, so a checkpoint waits for no other pool
+	db *sql.DB // a pool of its own, so a checkpoint waits for no other pool
 	// conn is db's one connection, held from the start for every
 	// checkpoint (see holdConnection).
 	conn *sql.Conn
-	file string  // the SQLite file, for reports
+	file string // the SQLite file, for reports
 	gate *writeGate
 	// wrote receives a value after a write transaction commits. It holds
 	// one, so a burst of commits costs one checkpoint.
