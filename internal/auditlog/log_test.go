@@ -505,7 +505,7 @@ func TestAppendFailsAfterSyncFailure(t *testing.T) {
 // no sync of its own; the next AppendEntry's sync covers it. A failed
 // sync then fails that AppendEntry, which is how a caller learns that an
 // entry it went on with may be lost.
-func TestAppendCommittedLeavesTheSyncToTheNextAppend(t *testing.T) {
+func TestAppendCommittedDefersSync(t *testing.T) {
 	l, _, _ := newTestLog(t, func(o *Options) { o.CheckpointInterval = time.Hour })
 	ctx := context.Background()
 	var syncs atomic.Int64

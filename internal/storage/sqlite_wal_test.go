@@ -338,7 +338,7 @@ func TestWALKeeperStopsAfterFailedSync(t *testing.T) {
 	if err := deferred.SyncCommits(); err == nil {
 		t.Fatal("SyncCommits on a closed descriptor = nil, want an error")
 	}
-	if err := waitForRefusedCheckpoint(t, cycles, deferred); !strings.Contains(err.Error(), "fsync") {
+	if err := waitForFailedCheckpoint(t, cycles, deferred); !strings.Contains(err.Error(), "fsync") {
 		t.Errorf("checkpoint after a failed sync = %v, want an error naming the failed fsync", err)
 	}
 
@@ -363,15 +363,7 @@ func TestCloseLeavesLogAfterFailedSync(t *testing.T) {
 	cycles := failSyncs(t)
 
 	path := filepath.Join(t.TempDir(), "c.db")
-	ctx := context.Background()
-	full, err := Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	deferred, err := full.DeferCommitSync(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	full, deferred := openToClose(t, path)
 	writeBlobs(t, deferred, 1)
 	if err := deferred.SyncCommits(); err == nil {
 		t.Fatal("SyncCommits on a closed descriptor = nil, want an error")
@@ -379,7 +371,7 @@ func TestCloseLeavesLogAfterFailedSync(t *testing.T) {
 	if err := full.SyncFailure(); err == nil {
 		t.Error("SyncFailure after a failed sync = nil, want the error")
 	}
-	waitForRefusedCheckpoint(t, cycles, deferred)
+	waitForFailedCheckpoint(t, cycles, deferred)
 	writeBlobs(t, deferred, 4)
 
 	stale := overwriteLastFrame(t, path)
@@ -419,10 +411,10 @@ func failSyncs(t *testing.T) <-chan error {
 	return cycles
 }
 
-// waitForRefusedCheckpoint writes through db until a background checkpoint
+// waitForFailedCheckpoint writes through db until a background checkpoint
 // fails, and returns its error. A checkpoint that began before a failed
 // sync may still succeed, so the first outcomes may be nil.
-func waitForRefusedCheckpoint(t *testing.T, cycles <-chan error, db *DB) error {
+func waitForFailedCheckpoint(t *testing.T, cycles <-chan error, db *DB) error {
 	t.Helper()
 	deadline := time.After(keeperWait)
 	for {
@@ -444,15 +436,7 @@ func waitForRefusedCheckpoint(t *testing.T, cycles <-chan error, db *DB) error {
 func TestCloseLeavesLogWhenSyncFailsFirst(t *testing.T) {
 	failSyncs(t)
 	path := filepath.Join(t.TempDir(), "k.db")
-	ctx := context.Background()
-	full, err := Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	deferred, err := full.DeferCommitSync(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	full, deferred := openToClose(t, path)
 	if err := deferred.SyncCommits(); err == nil {
 		t.Fatal("SyncCommits on a closed descriptor = nil, want an error")
 	}
@@ -493,4 +477,21 @@ func overwriteLastFrame(t *testing.T, path string) []byte {
 		t.Fatal(err)
 	}
 	return stale
+}
+
+// openToClose opens the SQLite file at path and a DeferCommitSync handle
+// on it, for a test that closes both itself.
+func openToClose(t *testing.T, path string) (full, deferred *DB) {
+	t.Helper()
+	ctx := context.Background()
+	full, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deferred, err = full.DeferCommitSync(ctx)
+	if err != nil {
+		full.Close()
+		t.Fatal(err)
+	}
+	return full, deferred
 }
