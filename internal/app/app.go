@@ -146,7 +146,7 @@ func Start(ctx context.Context, cfg *config.File, opts Options) (_ *Running, err
 	if err := rt.startKillSwitch(ctx, now); err != nil {
 		return nil, err
 	}
-	go runRetention(rt.bg, rt.audit, cfg.Audit.Retention, now, log)
+	go runRetention(rt.bg, rt.audit, cfg.Audit.Retention, log)
 
 	if rt.sources, err = newSourceGuard(cfg, log); err != nil {
 		return nil, err

@@ -49,20 +49,20 @@ func openAuditLog(ctx context.Context, cfg *config.File, db *storage.DB, log *sl
 	return l, nil
 }
 
-// runRetention destroys the body keys of entries older than the retention
+// runRetention destroys the bodies of entries older than the retention
 // period, now and then once a day, until ctx ends.
-func runRetention(ctx context.Context, l *auditlog.Log, retention time.Duration, now func() time.Time, log *slog.Logger) {
+func runRetention(ctx context.Context, l *auditlog.Log, retention time.Duration, log *slog.Logger) {
 	if retention <= 0 {
 		return
 	}
 	t := time.NewTicker(24 * time.Hour)
 	defer t.Stop()
 	for {
-		n, err := l.Shred(ctx, now().Add(-retention))
+		n, err := l.ShredOlderThan(ctx, retention)
 		if err != nil && ctx.Err() == nil {
 			log.Error("audit retention failed", "error", err)
 		} else if n > 0 {
-			log.Info("audit retention destroyed body keys", "entries", n)
+			log.Info("audit retention destroyed bodies", "entries", n)
 		}
 		select {
 		case <-ctx.Done():

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -447,6 +448,44 @@ func TestShredInBatches(t *testing.T) {
 	}
 	if len(plan) != 1 || !strings.Contains(plan[0], "SEARCH") || !strings.Contains(plan[0], "PRIMARY KEY") {
 		t.Errorf("plan of the shredding update = %q, want one search by the primary key", plan)
+	}
+}
+
+// Retention reads the clock once, so a clock stepping back while it runs
+// cannot put a shredding time less than a day after an entry's recording,
+// which verification would report as forged.
+func TestShredOlderThanReadsClockOnce(t *testing.T) {
+	start := time.Unix(1_800_000_000, 0)
+	var clock atomic.Int64
+	var stepBack atomic.Bool
+	clock.Store(start.UnixNano())
+	l, db, keys := newTestLog(t, func(o *Options) {
+		o.CheckpointInterval = time.Hour
+		o.Now = func() time.Time {
+			now := clock.Load()
+			if stepBack.CompareAndSwap(true, false) {
+				clock.Store(now - int64(time.Hour))
+			}
+			return time.Unix(0, now)
+		}
+	})
+	appendN(t, l, 3)
+
+	clock.Store(start.Add(24*time.Hour + time.Second).UnixNano())
+	stepBack.Store(true)
+	n, err := l.ShredOlderThan(context.Background(), 24*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 3 {
+		t.Fatalf("shredded %d entries, want 3", n)
+	}
+	rep, err := Verify(context.Background(), db, VerifyOptions{LogKey: keys.verifier})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.Intact() {
+		t.Errorf("problems after retention with a clock step: %v", rep.Problems)
 	}
 }
 
