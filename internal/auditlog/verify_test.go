@@ -2,6 +2,7 @@ package auditlog
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"os"
 	"path/filepath"
@@ -126,6 +127,9 @@ func TestVerifyDetectsTampering(t *testing.T) {
 			}, 6, "without a shredding time"},
 			{"entry marked shredded right after recording", func(t *testing.T, db *storage.DB, _ *testKeys) {
 				mustExec(t, db, "UPDATE audit_entries SET wrapped_key = NULL, request_ct = NULL, response_ct = NULL, shredded_ns = recorded_ns + 1 WHERE idx = 6")
+			}, 6, "less than 24h0m0s after it was recorded"},
+			{"entry marked shredded 23 hours after recording", func(t *testing.T, db *storage.DB, _ *testKeys) {
+				mustExec(t, db, "UPDATE audit_entries SET wrapped_key = NULL, request_ct = NULL, response_ct = NULL, shredded_ns = recorded_ns + $1 WHERE idx = 6", int64(23*time.Hour))
 			}, 6, "less than 24h0m0s after it was recorded"},
 			{"request ciphertext deleted", func(t *testing.T, db *storage.DB, _ *testKeys) {
 				mustExec(t, db, "UPDATE audit_entries SET request_ct = NULL WHERE idx = 6")
@@ -449,6 +453,53 @@ func TestShredInBatches(t *testing.T) {
 	if len(plan) != 1 || !strings.Contains(plan[0], "SEARCH") || !strings.Contains(plan[0], "PRIMARY KEY") {
 		t.Errorf("plan of the shredding update = %q, want one search by the primary key", plan)
 	}
+}
+
+// Replicas with skewed clocks append entries out of time order. A batch
+// shreds the index range its listed entries span, so the range must leave
+// out the entries in it that are too young, or already shredded.
+func TestShredRangeSkipsUnlistedEntries(t *testing.T) {
+	storagetest.Run(t, func(t *testing.T, b storagetest.Backend) {
+		start := time.Unix(1_800_000_000, 0)
+		var clock atomic.Int64
+		l, db, _ := newTestLogOn(t, b, func(o *Options) {
+			o.CheckpointInterval = time.Hour
+			o.Now = func() time.Time { return time.Unix(0, clock.Load()) }
+		})
+		// The even entries come from a replica two days ahead.
+		young, old := start.Add(48*time.Hour), start
+		for i, at := range []time.Time{young, old, young, old, young} {
+			clock.Store(at.UnixNano())
+			if _, err := l.AppendEntry(context.Background(), testEntry(i, 64)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		shreddedAt := func(idx int) sql.NullInt64 {
+			var ns sql.NullInt64
+			if err := db.QueryRow("SELECT shredded_ns FROM audit_entries WHERE idx = $1", idx).Scan(&ns); err != nil {
+				t.Fatal(err)
+			}
+			return ns
+		}
+
+		// Entries 1 and 3 are listed, and the range between them holds the
+		// younger entry 2.
+		first := start.Add(30 * time.Hour)
+		if n, err := Shred(context.Background(), db, start.Add(time.Hour), first); err != nil || n != 2 {
+			t.Fatalf("first Shred = %d, %v; want entries 1 and 3", n, err)
+		}
+		if shreddedAt(2).Valid {
+			t.Error("the first Shred shredded entry 2, recorded after its cutoff")
+		}
+		// Entries 0, 2 and 4 are listed, and the range holds the shredded 1
+		// and 3.
+		if n, err := Shred(context.Background(), db, start.Add(49*time.Hour), start.Add(80*time.Hour)); err != nil || n != 3 {
+			t.Fatalf("second Shred = %d, %v; want entries 0, 2 and 4", n, err)
+		}
+		if got := shreddedAt(1); got.Int64 != first.UnixNano() {
+			t.Errorf("entry 1 shredded at %d after the second Shred, want its first shredding time %d", got.Int64, first.UnixNano())
+		}
+	})
 }
 
 // Retention reads the clock once, so a clock stepping back while it runs
