@@ -158,6 +158,17 @@ func engineClient(t *testing.T, layout *devmode.Layout, engineCert *pki.Certific
 	return engine
 }
 
+// outboundMetadata reads the demo partner's CapabilityStatement through
+// the outbound listener with the engine's client.
+func (h *harness) outboundMetadata(engine *http.Client) (*http.Response, []byte) {
+	h.t.Helper()
+	resp, err := engine.Get("https://localhost:" + portOf(h.rt.OutboundAddr.String()) + "/partners/demo-ehr/fhir/metadata")
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return resp, readBody(h.t, resp)
+}
+
 func mustReplay(t *testing.T) token.ReplayCache {
 	c, err := token.NewMemoryReplayCache(1000, nil)
 	if err != nil {
@@ -252,11 +263,7 @@ func TestOutboundEgressRefused(t *testing.T) {
 	h.start(cfg)
 
 	engine := engineClient(t, layout, engineCert)
-	resp, err := engine.Get("https://localhost:" + portOf(h.rt.OutboundAddr.String()) + "/partners/demo-ehr/fhir/metadata")
-	if err != nil {
-		t.Fatal(err)
-	}
-	body := readBody(t, resp)
+	resp, body := h.outboundMetadata(engine)
 	if resp.StatusCode != http.StatusBadGateway {
 		t.Errorf("status %d, want 502: %s", resp.StatusCode, body)
 	}

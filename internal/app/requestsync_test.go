@@ -110,11 +110,7 @@ func TestOutboundRequestEntrySynced(t *testing.T) {
 	h.start(cfg)
 
 	engine := engineClient(t, layout, engineCert)
-	resp, err := engine.Get("https://localhost:" + portOf(h.rt.OutboundAddr.String()) + "/partners/demo-ehr/fhir/metadata")
-	if err != nil {
-		t.Fatal(err)
-	}
-	body := readBody(t, resp)
+	resp, body := h.outboundMetadata(engine)
 	if resp.StatusCode != http.StatusOK || ehr.calls.Load() != 1 {
 		t.Fatalf("outbound metadata: status %d, partner calls %d: %s", resp.StatusCode, ehr.calls.Load(), body)
 	}
@@ -150,7 +146,7 @@ func TestRefusalAfterForwardingSynced(t *testing.T) {
 }
 
 // When the response entry of an exchange with the built-in payer service
-// cannot be recorded, the 503 names no log entry: the request entry it
+// cannot be recorded, the 503 names no log entry. The request entry it
 // would name is not on disk yet, and a power loss could give its index to
 // another entry.
 func TestUnrecordedResponseNamesNoUnsyncedEntry(t *testing.T) {

@@ -14,7 +14,7 @@ import (
 // holds the write lock long enough to stall appends. Each row frees its
 // ciphertexts, 5 to 15 KB for the entries of a typical PAS exchange,
 // which SQLite's secure_delete overwrites, so a batch writes a few MB.
-// With 40 KB of bodies per entry, a batch took 14 ms on SQLite on the
+// With 20 KB of bodies per entry, a batch took 14 ms on SQLite on the
 // 2-core machine of docs/benchmarks.md.
 const shredBatch = 200
 
@@ -35,10 +35,8 @@ const shredBatch = 200
 // system snapshots, replicas, WAL archives) still hold the keys, so retention
 // must cover them separately.
 func Shred(ctx context.Context, db *storage.DB, cutoff, now time.Time) (int64, error) {
-	// Shredding ends with a checkpoint of the write-ahead log, which must
-	// not run once a sync of the log has failed.
-	if err := db.SyncFailure(); err != nil {
-		return 0, fmt.Errorf("auditlog: shred: not run, because an fsync of the write-ahead log failed (%w); restart once the disk is healthy", err)
+	if err := checkLogSynced(db); err != nil {
+		return 0, err
 	}
 	conn, err := db.Conn(ctx)
 	if err != nil {
@@ -64,13 +62,23 @@ func Shred(ctx context.Context, db *storage.DB, cutoff, now time.Time) (int64, e
 		return total, nil
 	}
 	// A sync may have failed while the batches ran.
-	if err := db.SyncFailure(); err != nil {
-		return total, fmt.Errorf("auditlog: shred: write-ahead log not checkpointed, because an fsync of it failed (%w); restart once the disk is healthy", err)
+	if err := checkLogSynced(db); err != nil {
+		return total, err
 	}
 	if _, err := conn.ExecContext(ctx, sqlTruncateWALSQLite); err != nil && !errors.Is(err, context.Canceled) {
 		return total, fmt.Errorf("auditlog: shred: checkpoint the WAL: %w", err)
 	}
 	return total, nil
+}
+
+// checkLogSynced returns an error once a sync of db's write-ahead log has
+// failed. Shred ends with a checkpoint of the log, which must not copy a
+// log that may hold stale bytes into the database file.
+func checkLogSynced(db *storage.DB) error {
+	if err := db.SyncFailure(); err != nil {
+		return fmt.Errorf("auditlog: shred: stopped, write-ahead log not checkpointed, because an fsync of it failed (%w); restart once the disk is healthy", err)
+	}
+	return nil
 }
 
 // testHookShredBatch, when set by a test, is called after each batch.

@@ -380,6 +380,12 @@ func (v *verifier) inspect(r *scannedRow) rowCheck {
 // audit.retention accepts no period under 24 hours.
 const minShredAge = 24 * time.Hour
 
+// isShredded reports whether retention shredded the row: its wrapped data
+// key is gone and the time of that is recorded.
+func (r *scannedRow) isShredded() bool {
+	return r.wrappedKey == nil && !r.shredded.IsZero()
+}
+
 // implausibleShredding returns the problem with a shredded entry's
 // shredding time, or "". The time is not signed, so anyone who can write
 // the database can mark an entry shredded and delete its body. Retention
@@ -388,7 +394,7 @@ const minShredAge = 24 * time.Hour
 // plausible; Report.NewestShredded lets the auditor compare the entries
 // they cover with the configured retention period.
 func (v *verifier) implausibleShredding(r *scannedRow, f *entryFields) string {
-	if r.wrappedKey != nil || r.shredded.IsZero() {
+	if !r.isShredded() {
 		return ""
 	}
 	recorded := time.Unix(0, f.recordedNS)
@@ -444,7 +450,7 @@ func columnMismatch(c *rowColumns, f *entryFields) string {
 // wrapped key is shredding, not tampering, when shredded_ns is set, and so
 // are missing ciphertexts of a shredded entry: retention deletes them too.
 func blobMismatch(r *scannedRow, f *entryFields) string {
-	shredded := r.wrappedKey == nil && !r.shredded.IsZero()
+	shredded := r.isShredded()
 	if bad := ciphertextMismatch("request", r.requestDigest, &f.request, shredded); bad != "" {
 		return bad
 	}

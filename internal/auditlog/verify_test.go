@@ -342,17 +342,17 @@ func TestVerifyShreddedIsIntact(t *testing.T) {
 			t.Errorf("NewestShredded = %v, want the recording time of an entry before the cutoff %v", rep.NewestShredded, want)
 		}
 		// Retention deletes the ciphertexts no one can decrypt any more.
-		var kept, keptAfter int
-		if err := db.QueryRow("SELECT COUNT(*) FROM audit_entries WHERE shredded_ns IS NOT NULL AND (request_ct IS NOT NULL OR response_ct IS NOT NULL)").Scan(&kept); err != nil {
+		var shreddedWithCiphertext, unshreddedWithCiphertext int
+		if err := db.QueryRow("SELECT COUNT(*) FROM audit_entries WHERE shredded_ns IS NOT NULL AND (request_ct IS NOT NULL OR response_ct IS NOT NULL)").Scan(&shreddedWithCiphertext); err != nil {
 			t.Fatal(err)
 		}
-		if kept != 0 {
-			t.Errorf("%d shredded entries kept a ciphertext, want 0", kept)
+		if shreddedWithCiphertext != 0 {
+			t.Errorf("%d shredded entries kept a ciphertext, want 0", shreddedWithCiphertext)
 		}
-		if err := db.QueryRow("SELECT COUNT(*) FROM audit_entries WHERE shredded_ns IS NULL AND request_ct IS NOT NULL").Scan(&keptAfter); err != nil {
+		if err := db.QueryRow("SELECT COUNT(*) FROM audit_entries WHERE shredded_ns IS NULL AND request_ct IS NOT NULL").Scan(&unshreddedWithCiphertext); err != nil {
 			t.Fatal(err)
 		}
-		if keptAfter == 0 {
+		if unshreddedWithCiphertext == 0 {
 			t.Error("no entry after the cutoff kept its request ciphertext")
 		}
 		row, err := l.Row(context.Background(), 0)

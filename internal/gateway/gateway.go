@@ -133,14 +133,13 @@ type Options struct {
 	// /.well-known/jwks.json for partners' authorization servers.
 	JWKS    []byte
 	Records record.Store
-	// UpstreamSharesRecordFile says that the upstream keeps its state in
+	// UpstreamSharesRecordFile is set when the upstream keeps its state in
 	// the record store's SQLite file, as the built-in payer service does.
 	// The gateway then forwards a request once its request entry has
-	// committed, without waiting for the disk (auditlog.CommitAppender):
-	// the upstream's writes follow the entry in the file's write-ahead
-	// log, so a crash that loses the entry loses them too, and the
-	// response entry's sync makes both durable before anything is
-	// released. Leave it false for any other upstream, which must never
+	// committed, without waiting for the disk (auditlog.CommitAppender).
+	// The upstream's writes follow the entry in the file's write-ahead
+	// log, so a crash that loses the entry loses them too. The response
+	// entry's sync makes both durable before anything is released. Leave it false for any other upstream, which must never
 	// see a request whose record a crash could still erase. Outbound
 	// exchanges, bound for partners, always wait for the disk.
 	UpstreamSharesRecordFile bool

@@ -335,9 +335,7 @@ func TestWALKeeperStopsAfterFailedSync(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "f.db")
 	_, deferred := openDeferred(t, path)
 	writeBlobs(t, deferred, 1)
-	if err := deferred.SyncCommits(); err == nil {
-		t.Fatal("SyncCommits on a closed descriptor = nil, want an error")
-	}
+	mustFailSync(t, deferred)
 	if err := waitForFailedCheckpoint(t, cycles, deferred); !strings.Contains(err.Error(), "fsync") {
 		t.Errorf("checkpoint after a failed sync = %v, want an error naming the failed fsync", err)
 	}
@@ -365,9 +363,7 @@ func TestCloseLeavesLogAfterFailedSync(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "c.db")
 	full, deferred := openToClose(t, path)
 	writeBlobs(t, deferred, 1)
-	if err := deferred.SyncCommits(); err == nil {
-		t.Fatal("SyncCommits on a closed descriptor = nil, want an error")
-	}
+	mustFailSync(t, deferred)
 	if err := full.SyncFailure(); err == nil {
 		t.Error("SyncFailure after a failed sync = nil, want the error")
 	}
@@ -437,9 +433,7 @@ func TestCloseLeavesLogWhenSyncFailsFirst(t *testing.T) {
 	failSyncs(t)
 	path := filepath.Join(t.TempDir(), "k.db")
 	full, deferred := openToClose(t, path)
-	if err := deferred.SyncCommits(); err == nil {
-		t.Fatal("SyncCommits on a closed descriptor = nil, want an error")
-	}
+	mustFailSync(t, deferred)
 	writeBlobs(t, deferred, 5)
 	stale := overwriteLastFrame(t, path)
 
@@ -494,4 +488,13 @@ func openToClose(t *testing.T, path string) (full, deferred *DB) {
 		t.Fatal(err)
 	}
 	return full, deferred
+}
+
+// mustFailSync calls SyncCommits on db, which failSyncs makes fail, and
+// stops the test if it succeeds.
+func mustFailSync(t *testing.T, db *DB) {
+	t.Helper()
+	if err := db.SyncCommits(); err == nil {
+		t.Fatal("SyncCommits on a closed descriptor = nil, want an error")
+	}
 }
