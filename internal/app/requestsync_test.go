@@ -168,3 +168,54 @@ func TestUnrecordedResponseNamesNoUnsyncedEntry(t *testing.T) {
 		}
 	}
 }
+
+// A submission's response entry commits to the request body but keeps
+// no second copy of it: the security team reads it from the request
+// entry.
+func TestResponseEntryOmitsRequestCopy(t *testing.T) {
+	spy := &appendSpy{}
+	h := newHarness(t, harnessOptions{builtinUpstream: true, records: spy.wrap})
+	header := http.Header{"Content-Type": {"application/fhir+json"}, "Authorization": {"Bearer " + h.accessToken()}}
+	sent := shippedBundle(t)
+	resp := h.send(h.ehr.HTTPClient(), "POST", "/fhir/Claim/$submit", header, sent)
+	body := readBody(t, resp)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d, want 200: %s", resp.StatusCode, body)
+	}
+
+	ctx := context.Background()
+	ids, err := auditlog.LoadIdentities(auditlog.DevKeyPaths(h.layout.Dir).IdentityFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec, err := spy.Log.NewDecrypter(ctx, ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rows []*auditlog.Row
+	err = spy.Log.Scan(ctx, auditlog.Query{ExchangeID: resp.Header.Get("X-Request-Id")}, func(r *auditlog.Row) error {
+		rows = append(rows, r)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 2 || rows[0].Leaf.Entry.Phase != record.PhaseRequest || rows[1].Leaf.Entry.Phase != record.PhaseResponse {
+		t.Fatalf("%d entries for the exchange, want its request and response entries", len(rows))
+	}
+	request, response := rows[0], rows[1]
+	if !response.Leaf.Request.InRequestEntry() || response.RequestCiphertext != nil {
+		t.Errorf("response entry stores a request ciphertext of %d bytes, want none", len(response.RequestCiphertext))
+	}
+	bodies, err := dec.Open(ctx, response)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(bodies.Request) != string(sent) || bodies.RequestIndex != request.Leaf.Index {
+		t.Errorf("request body of %d bytes from entry %d, want the %d bytes sent, from entry %d",
+			len(bodies.Request), bodies.RequestIndex, len(sent), request.Leaf.Index)
+	}
+	if string(bodies.Response) != string(body) {
+		t.Errorf("response body of %d bytes, want the %d bytes released", len(bodies.Response), len(body))
+	}
+}

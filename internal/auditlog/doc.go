@@ -21,7 +21,7 @@
 // is a uint32 byte length followed by the bytes (at most 65536 bytes). Time
 // stamps are int64 nanoseconds since the Unix epoch, with 0 meaning unset.
 //
-//	"gatehouse.audit.entry/v1\n"     25 bytes, the format and version
+//	"gatehouse.audit.entry/v2\n"     25 bytes, the format and version
 //	uint64  index                     leaf index, 0 for the first entry
 //	int64   recorded                  time the log assigned the index
 //	string  exchange_id
@@ -50,9 +50,20 @@
 // A body is a uint64 plaintext length. When the length is not zero, two
 // 32-byte hashes follow: SHA-256 of the plaintext and SHA-256 of the
 // stored ciphertext. An empty body has no ciphertext, so an absent body and
-// an empty one are recorded alike. DecodeEntry rejects anything that
-// EncodeEntry would not produce: a wrong prefix, a truncated field, an
-// over-long string, trailing bytes.
+// an empty one are recorded alike.
+//
+// The request entry of an exchange holds its request body. Later entries
+// of the exchange (its response entry, or a refusal after forwarding)
+// commit to the same request by its length and plaintext hash, with a
+// ciphertext hash of 32 zero bytes, and store no ciphertext of it: a
+// reader takes the body from the earlier entry of the exchange in the
+// request phase with that length and hash. Only a request body may be kept
+// so, and never in a request entry. Version 1 entries, written before
+// this, store every body they commit to, and DecodeEntry reads them too.
+//
+// DecodeEntry rejects anything that EncodeEntry would not produce: a wrong
+// prefix, a truncated field, an over-long string, trailing bytes, a body
+// kept elsewhere where the format forbids it.
 //
 // # Body encryption
 //

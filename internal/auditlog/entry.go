@@ -10,8 +10,14 @@ import (
 	"github.com/gatehouse-health/gatehouse/internal/record"
 )
 
-// entryPrefix starts every canonical entry encoding and names its version.
-const entryPrefix = "gatehouse.audit.entry/v1\n"
+// entryPrefix starts every canonical entry encoding and names its
+// version. Version 2 added request bodies kept in the request entry
+// (Body.InRequestEntry); otherwise the two versions are the same.
+// DecodeEntry reads both, and EncodeEntry writes the version a Leaf names.
+const (
+	entryPrefix   = "gatehouse.audit.entry/v2\n"
+	entryPrefixV1 = "gatehouse.audit.entry/v1\n"
+)
 
 const (
 	// MaxFieldBytes is the maximum length of one string field of an entry.
@@ -28,13 +34,24 @@ var ErrMalformedEntry = errors.New("auditlog: malformed entry")
 type Body struct {
 	Size             int64    // plaintext length in bytes
 	SHA256           [32]byte // of the plaintext; zero when Size is 0
-	CiphertextSHA256 [32]byte // of the stored ciphertext; zero when Size is 0
+	CiphertextSHA256 [32]byte // of the stored ciphertext; zero when Size is 0 or InRequestEntry
+}
+
+// InRequestEntry reports whether the body is the request of an exchange
+// whose request entry holds it: the leaf commits to its length and
+// plaintext hash, and no ciphertext is stored with the entry. Its ciphertext
+// hash is 32 zero bytes, which SHA-256 yields for no known input.
+func (b *Body) InRequestEntry() bool {
+	return b.Size > 0 && b.CiphertextSHA256 == [32]byte{}
 }
 
 // Leaf is the decoded form of the canonical entry encoding described in
 // the package documentation.
 type Leaf struct {
-	Index int64
+	// Version is the encoding's format version, 1 or 2. Zero encodes as
+	// the current version, 2.
+	Version int
+	Index   int64
 	// Entry holds every record field. Seq is Index+1. RequestBody and
 	// ResponseBody are always nil, as the leaf only commits to them.
 	Entry            record.Entry
@@ -53,8 +70,15 @@ func EncodeEntry(l *Leaf) ([]byte, error) {
 	if l.Request.Size < 0 || l.Response.Size < 0 {
 		return nil, errors.New("auditlog: negative body size")
 	}
+	prefix, err := leafPrefix(l.Version)
+	if err != nil {
+		return nil, err
+	}
+	if msg := checkBodyRefs(l.Version, string(e.Phase), &l.Request, &l.Response); msg != "" {
+		return nil, errors.New("auditlog: " + msg)
+	}
 	strs := entryStrings(e)
-	n := len(entryPrefix) + 8*2 + 4*len(strs) + 4*2 + 8*3 + 2*(8+64) + 32
+	n := len(prefix) + 8*2 + 4*len(strs) + 4*2 + 8*3 + 2*(8+64) + 32
 	for _, s := range strs {
 		if len(*s) > MaxFieldBytes {
 			return nil, fmt.Errorf("auditlog: entry field of %d bytes exceeds %d", len(*s), MaxFieldBytes)
@@ -63,7 +87,7 @@ func EncodeEntry(l *Leaf) ([]byte, error) {
 	}
 
 	b := make([]byte, 0, n)
-	b = append(b, entryPrefix...)
+	b = append(b, prefix...)
 	b = binary.BigEndian.AppendUint64(b, uint64(l.Index))
 	b = binary.BigEndian.AppendUint64(b, uint64(unixNano(e.RecordedAt)))
 	for _, s := range strs {
@@ -79,6 +103,34 @@ func EncodeEntry(l *Leaf) ([]byte, error) {
 	b = appendBody(b, &l.Response)
 	b = append(b, l.WrappedKeySHA256[:]...)
 	return b, nil
+}
+
+// leafPrefix returns the encoding prefix of a format version.
+func leafPrefix(version int) (string, error) {
+	switch version {
+	case 0, 2:
+		return entryPrefix, nil
+	case 1:
+		return entryPrefixV1, nil
+	}
+	return "", fmt.Errorf("auditlog: unknown entry format version %d", version)
+}
+
+// checkBodyRefs returns what is wrong with the bodies' references to the
+// request entry, or "". Only version 2 has them, only for the request
+// body, and never in the request entry itself.
+func checkBodyRefs(version int, phase string, request, response *Body) string {
+	switch {
+	case response.InRequestEntry():
+		return "a response body cannot be kept in the request entry"
+	case !request.InRequestEntry():
+		return ""
+	case version == 1:
+		return "a version 1 entry cannot keep its request body elsewhere"
+	case phase == string(record.PhaseRequest):
+		return "a request entry must hold its own request body"
+	}
+	return ""
 }
 
 // entryStrings lists the string fields of e in encoding order. Phase and
@@ -107,7 +159,7 @@ func DecodeEntry(data []byte) (*Leaf, error) {
 	if err := parseEntry(data, &f); err != nil {
 		return nil, err
 	}
-	l := &Leaf{Index: f.index, Request: f.request, Response: f.response, WrappedKeySHA256: f.wrappedKeySHA256}
+	l := &Leaf{Version: f.version, Index: f.index, Request: f.request, Response: f.response, WrappedKeySHA256: f.wrappedKeySHA256}
 	e := &l.Entry
 	e.RecordedAt = fromUnixNano(f.recordedNS)
 	for i, s := range entryStrings(e) {
@@ -119,6 +171,7 @@ func DecodeEntry(data []byte) (*Leaf, error) {
 	e.UpstreamTime = time.Duration(f.upstreamTime)
 	e.TotalTime = time.Duration(f.totalTime)
 	e.Seq = l.Index + 1
+	e.RequestRecorded = l.Request.InRequestEntry()
 	return l, nil
 }
 
@@ -126,6 +179,7 @@ func DecodeEntry(data []byte) (*Leaf, error) {
 // of the encoding, so parsing allocates nothing. strs follows the order of
 // entryStrings.
 type entryFields struct {
+	version          int
 	index            int64
 	recordedNS       int64
 	strs             [entryStringCount][]byte
@@ -154,7 +208,12 @@ func parseEntry(data []byte, f *entryFields) error {
 		return fmt.Errorf("%w: %d bytes exceeds %d", ErrMalformedEntry, len(data), MaxEntryBytes)
 	}
 	d := decoder{buf: data}
-	if string(d.bytes(len(entryPrefix))) != entryPrefix {
+	switch string(d.bytes(len(entryPrefix))) {
+	case entryPrefix:
+		f.version = 2
+	case entryPrefixV1:
+		f.version = 1
+	default:
 		return fmt.Errorf("%w: unknown format or version", ErrMalformedEntry)
 	}
 	f.index = d.int64()
@@ -175,6 +234,9 @@ func parseEntry(data []byte, f *entryFields) error {
 	}
 	if f.index < 0 || f.status > 1<<31 || f.upstreamState > 1<<31 {
 		return fmt.Errorf("%w: index or status out of range", ErrMalformedEntry)
+	}
+	if msg := checkBodyRefs(f.version, string(f.strs[fieldPhase]), &f.request, &f.response); msg != "" {
+		return fmt.Errorf("%w: %s", ErrMalformedEntry, msg)
 	}
 	return nil
 }

@@ -42,7 +42,7 @@ func ExampleEncodeEntry() {
 		panic(err)
 	}
 	s := hex.EncodeToString(enc)
-	prefix := len("gatehouse.audit.entry/v1\n") * 2
+	prefix := len("gatehouse.audit.entry/v2\n") * 2
 	fmt.Printf("prefix   %q\n", enc[:prefix/2])
 	fields := []struct {
 		name string
@@ -74,7 +74,7 @@ func ExampleEncodeEntry() {
 	}
 	fmt.Println("decoded ", back.Entry.Seq, back.Entry.Partner, strings.ToUpper(string(back.Entry.Decision)))
 	// Output:
-	// prefix   "gatehouse.audit.entry/v1\n"
+	// prefix   "gatehouse.audit.entry/v2\n"
 	// index            0000000000000005
 	// recorded         000000003b9aca00
 	// exchange_id      00000003657831
@@ -100,7 +100,7 @@ func ExampleEncodeEntry() {
 	// response         0000000000000000
 	// wrapped_key      0000000000000000000000000000000000000000...
 	// length   279 bytes; consumed 279
-	// leaf     n4KPRXgK+yQGFBjGyWlrJgZ2fDwYvpdiLk1Q27U4b4I=
+	// leaf     ujdsoU3G1JgWYFI7CVgS0URt9YfKlXAdelnbS4Pj/To=
 	// decoded  6 p DENY
 }
 

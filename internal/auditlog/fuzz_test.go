@@ -8,6 +8,8 @@ import (
 
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/gatehouse-health/gatehouse/internal/record"
 )
 
 func seedEntries(f *testing.F) {
@@ -119,17 +121,102 @@ func TestDecodeEntryRejects(t *testing.T) {
 		data []byte
 	}{
 		{"empty", nil},
-		{"other version", append([]byte("gatehouse.audit.entry/v2\n"), good[len(entryPrefix):]...)},
+		{"other version", append([]byte("gatehouse.audit.entry/v3\n"), good[len(entryPrefix):]...)},
 		{"truncated", good[:len(good)-1]},
 		{"trailing byte", append(append([]byte(nil), good...), 0)},
 		{"oversized field", append([]byte(entryPrefix+"\x00\x00\x00\x00\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00\x00\x00"), 0, 1, 0, 1)},
 		{"negative index", append([]byte(entryPrefix+"\x80"), good[len(entryPrefix)+1:]...)},
 	}
+	tests = append(tests, bodyReferenceCases(t)...)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			if _, err := DecodeEntry(tt.data); err == nil {
 				t.Error("DecodeEntry accepted it")
 			}
 		})
+	}
+}
+
+// bodyReferenceCases returns encodings whose request or response body
+// refers to the request entry where the format forbids it. Each is a valid
+// encoding with one ciphertext hash zeroed, or its prefix changed to v1.
+func bodyReferenceCases(t *testing.T) []struct {
+	name string
+	data []byte
+} {
+	t.Helper()
+	request := Body{Size: 2, SHA256: [32]byte{0xaa}, CiphertextSHA256: [32]byte{0xbb, 0xbb}}
+	response := Body{Size: 3, SHA256: [32]byte{0xcc}, CiphertextSHA256: [32]byte{0xdd, 0xdd}}
+	encode := func(phase record.Phase) []byte {
+		e := *testEntry(1, 0)
+		e.Phase = phase
+		enc, err := EncodeEntry(&Leaf{Index: 1, Entry: e, Request: request, Response: response})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return enc
+	}
+	zeroed := func(enc []byte, sum [32]byte) []byte {
+		at := bytes.Index(enc, sum[:])
+		if at < 0 || bytes.Contains(enc[at+1:], sum[:]) {
+			t.Fatal("the ciphertext hash is not in the encoding exactly once")
+		}
+		out := bytes.Clone(enc)
+		clear(out[at : at+32])
+		return out
+	}
+	inResponse := zeroed(encode(record.PhaseResponse), request.CiphertextSHA256)
+	if _, err := DecodeEntry(inResponse); err != nil {
+		t.Fatalf("a response entry keeping its request in the request entry: %v", err)
+	}
+	return []struct {
+		name string
+		data []byte
+	}{
+		{"request body elsewhere in v1", append([]byte(entryPrefixV1), inResponse[len(entryPrefix):]...)},
+		{"request body elsewhere in the request entry", zeroed(encode(record.PhaseRequest), request.CiphertextSHA256)},
+		{"response body elsewhere", zeroed(encode(record.PhaseResponse), response.CiphertextSHA256)},
+	}
+}
+
+// TestEncodeEntryVersions checks that a version 1 entry keeps its prefix
+// through a round trip, and that EncodeEntry refuses a body reference the
+// format forbids.
+func TestEncodeEntryVersions(t *testing.T) {
+	e := *testEntry(1, 0)
+	e.Phase = record.PhaseResponse
+	leaf := &Leaf{Version: 1, Index: 1, Entry: e, Request: Body{Size: 2, SHA256: [32]byte{1}, CiphertextSHA256: [32]byte{2}}}
+	enc, err := EncodeEntry(leaf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.HasPrefix(enc, []byte(entryPrefixV1)) {
+		t.Fatalf("version 1 leaf encoded with prefix %q", enc[:len(entryPrefixV1)])
+	}
+	back, err := DecodeEntry(enc)
+	if err != nil || back.Version != 1 {
+		t.Fatalf("decoded version %v, err %v; want 1", back, err)
+	}
+
+	leaf.Request.CiphertextSHA256 = [32]byte{}
+	if _, err := EncodeEntry(leaf); err == nil {
+		t.Error("EncodeEntry kept a request body elsewhere in a version 1 entry")
+	}
+	leaf.Version = 0
+	if enc, err = EncodeEntry(leaf); err != nil || !bytes.HasPrefix(enc, []byte(entryPrefix)) {
+		t.Fatalf("current version: %q, %v", enc[:min(len(enc), len(entryPrefix))], err)
+	}
+	if back, err = DecodeEntry(enc); err != nil || !back.Entry.RequestRecorded || back.Version != 2 {
+		t.Fatalf("decoded %+v, %v; want RequestRecorded in version 2", back, err)
+	}
+	leaf.Entry.Phase = record.PhaseRequest
+	if _, err := EncodeEntry(leaf); err == nil {
+		t.Error("EncodeEntry kept a request entry's own body elsewhere")
+	}
+	leaf.Entry.Phase = record.PhaseResponse
+	leaf.Request.CiphertextSHA256 = [32]byte{2}
+	leaf.Response = Body{Size: 1, SHA256: [32]byte{3}}
+	if _, err := EncodeEntry(leaf); err == nil {
+		t.Error("EncodeEntry kept a response body elsewhere")
 	}
 }

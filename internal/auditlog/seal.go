@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"filippo.io/age"
+
+	"github.com/gatehouse-health/gatehouse/internal/record"
 )
 
 const (
@@ -138,6 +140,13 @@ func newGCM(key []byte) (cipher.AEAD, error) {
 // Bodies are the decrypted bodies of one entry.
 type Bodies struct {
 	Request, Response []byte
+	// RequestIndex is the leaf index of the entry whose ciphertext held
+	// Request: the entry's own, or its exchange's request entry when the
+	// entry keeps the request there (Body.InRequestEntry).
+	RequestIndex int64
+	// RequestShredded is set when the request entry holding Request was
+	// shredded, which leaves Request nil.
+	RequestShredded bool
 }
 
 // maxCachedKEKs bounds the key-encryption keys a Decrypter keeps. Entries
@@ -177,7 +186,7 @@ func (d *Decrypter) Open(ctx context.Context, row *Row) (*Bodies, error) {
 	if err != nil {
 		return nil, err
 	}
-	var out Bodies
+	out := Bodies{RequestIndex: row.Leaf.Index}
 	parts := []struct {
 		name   string
 		sealed []byte
@@ -188,6 +197,9 @@ func (d *Decrypter) Open(ctx context.Context, row *Row) (*Bodies, error) {
 		{"response", row.ResponseCiphertext, &row.Leaf.Response, &out.Response},
 	}
 	for _, p := range parts {
+		if p.commit.InRequestEntry() {
+			continue
+		}
 		ad := bodyAD(d.origin, row.Leaf.Index, row.Leaf.Entry.ExchangeID, p.name)
 		plain, err := openBody(aead, p.sealed, ad)
 		if err != nil {
@@ -198,7 +210,46 @@ func (d *Decrypter) Open(ctx context.Context, row *Row) (*Bodies, error) {
 		}
 		*p.dst = plain
 	}
+	if row.Leaf.Request.InRequestEntry() {
+		if err := d.openRecordedRequest(ctx, row, &out); err != nil {
+			return nil, err
+		}
+	}
 	return &out, nil
+}
+
+// openRecordedRequest decrypts the request body that row keeps in its
+// exchange's request entry: the earlier entry of the exchange in the
+// request phase, whose request body has the length and hash row commits
+// to. It fails when no such entry exists.
+func (d *Decrypter) openRecordedRequest(ctx context.Context, row *Row, out *Bodies) error {
+	want := &row.Leaf.Request
+	var source *Row
+	err := d.r.Scan(ctx, Query{ExchangeID: row.Leaf.Entry.ExchangeID}, func(r *Row) error {
+		l := &r.Leaf
+		if source == nil && l.Index < row.Leaf.Index && l.Entry.Phase == record.PhaseRequest &&
+			l.Request.Size == want.Size && l.Request.SHA256 == want.SHA256 {
+			source = r
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if source == nil {
+		return fmt.Errorf("auditlog: entry %d: request body not found: no earlier request entry of its exchange has the committed length and hash", row.Leaf.Index)
+	}
+	out.RequestIndex = source.Leaf.Index
+	bodies, err := d.Open(ctx, source)
+	if errors.Is(err, ErrShredded) {
+		out.RequestShredded = true
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	out.Request = bodies.Request
+	return nil
 }
 
 // dataKey unwraps row's data key: under its key-encryption key, or with
@@ -295,13 +346,18 @@ func (l *Log) seal(p *pending, index int64, now time.Time, k *kek) (*Row, error)
 		return nil, err
 	}
 	origin, id := l.opts.Origin, p.entry.ExchangeID
-	row.RequestCiphertext = sealBody(aead, p.nonce(0), p.entry.RequestBody, bodyAD(origin, index, id, "request"))
+	if p.entry.RequestRecorded && len(p.entry.RequestBody) > 0 {
+		// The request entry holds the ciphertext; this leaf commits to the
+		// plaintext only.
+		leaf.Request = Body{Size: int64(len(p.entry.RequestBody)), SHA256: p.reqSum}
+	} else {
+		row.RequestCiphertext = sealBody(aead, p.nonce(0), p.entry.RequestBody, bodyAD(origin, index, id, "request"))
+		leaf.Request = commitBody(p.entry.RequestBody, p.reqSum, row.RequestCiphertext)
+	}
 	row.ResponseCiphertext = sealBody(aead, p.nonce(1), p.entry.ResponseBody, bodyAD(origin, index, id, "response"))
-	row.WrappedKey = k.wrapDataKey(origin, index, p.dataKey(), p.nonce(2))
-
-	leaf.WrappedKeySHA256 = digest(row.WrappedKey)
-	leaf.Request = commitBody(p.entry.RequestBody, p.reqSum, row.RequestCiphertext)
 	leaf.Response = commitBody(p.entry.ResponseBody, p.respSum, row.ResponseCiphertext)
+	row.WrappedKey = k.wrapDataKey(origin, index, p.dataKey(), p.nonce(2))
+	leaf.WrappedKeySHA256 = digest(row.WrappedKey)
 	if row.Encoded, err = EncodeEntry(leaf); err != nil {
 		return nil, err
 	}

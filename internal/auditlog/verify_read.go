@@ -471,13 +471,15 @@ func blobMismatch(r *scannedRow, f *entryFields) string {
 var noBytesDigest = digest(nil)
 
 // ciphertextMismatch compares the digest of a stored ciphertext with the
-// body's commitment, and returns the problem or "". An empty body has no ciphertext, and a ciphertext is
-// empty exactly when its digest is that of no bytes. A shredded entry may
-// have kept its ciphertext (retention before it deleted them) or not.
+// body's commitment, and returns the problem or "". An empty body has no
+// ciphertext, nor has a request body kept in the exchange's request entry,
+// and a ciphertext is empty exactly when its digest is that of no bytes.
+// A shredded entry may have kept its ciphertext (retention before it
+// deleted them) or not.
 func ciphertextMismatch(part string, ctDigest [32]byte, b *Body, shredded bool) string {
-	if b.Size == 0 {
+	if b.Size == 0 || b.InRequestEntry() {
 		if ctDigest != noBytesDigest {
-			return part + " ciphertext present for an empty body"
+			return part + " ciphertext present for an empty body or one kept in the request entry"
 		}
 		return ""
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"database/sql"
+	"errors"
 	"fmt"
 	"runtime"
 	"time"
@@ -130,6 +131,9 @@ func checkFields(e *record.Entry) error {
 	}
 	if e.Status < 0 || e.Status > 1<<31 || e.UpstreamState < 0 || e.UpstreamState > 1<<31 {
 		return fmt.Errorf("auditlog: entry status %d or upstream status %d out of range", e.Status, e.UpstreamState)
+	}
+	if e.RequestRecorded && e.Phase == record.PhaseRequest {
+		return errors.New("auditlog: a request entry must hold its own request body")
 	}
 	return nil
 }

@@ -204,7 +204,14 @@ func (e *env) showRow(_ string, row *auditlog.Row, dec *auditlog.Decrypter) erro
 	if err != nil || bodies == nil {
 		return err
 	}
-	e.showBody("request", bodies.Request)
+	switch {
+	case bodies.RequestShredded:
+		fmt.Fprintf(e.stdout, "    request body: destroyed by retention with entry #%d\n", bodies.RequestIndex)
+	case bodies.RequestIndex != row.Leaf.Index:
+		e.showBody(fmt.Sprintf("request (from entry #%d)", bodies.RequestIndex), bodies.Request)
+	default:
+		e.showBody("request", bodies.Request)
+	}
 	e.showBody("response", bodies.Response)
 	return nil
 }

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -15,6 +16,21 @@ import (
 // incidentDataDir creates a development data directory whose log records
 // an allowed request, a kill-switch engagement, a refusal and a release.
 func incidentDataDir(t *testing.T) string {
+	t.Helper()
+	return devLogDir(t, []*record.Entry{
+		{ExchangeID: "ex-0", Phase: record.PhaseRequest, Direction: "inbound", Partner: "demo-ehr", Source: "127.0.0.1:5000",
+			Method: "POST", Target: "/fhir/Claim/$submit", Interaction: "Claim/$submit", Decision: record.Allow},
+		{ExchangeID: "ex-1", Phase: record.PhaseControl, Direction: "admin", Partner: "demo-ehr", Source: "admin:alice",
+			Method: "POST", Interaction: "killswitch.engage", Rule: "killswitch.cut-1", Reason: "INC-1 test", Status: 201, Decision: record.Allow},
+		{ExchangeID: "ex-2", Phase: record.PhaseRefusal, Direction: "inbound", Partner: "demo-ehr", Source: "127.0.0.1:5001",
+			Method: "POST", Target: "/fhir/Claim/$submit", Interaction: "Claim/$submit", Rule: "killswitch.cut-1", Status: 503, Decision: record.Deny},
+		{ExchangeID: "ex-3", Phase: record.PhaseControl, Direction: "admin", Partner: "demo-ehr", Source: "admin:bob",
+			Method: "POST", Interaction: "killswitch.release", Rule: "killswitch.cut-1", Status: 200, Decision: record.Allow},
+	})
+}
+
+// devLogDir creates a development data directory whose log holds entries.
+func devLogDir(t *testing.T, entries []*record.Entry) string {
 	t.Helper()
 	dir := t.TempDir()
 	keys, err := auditlog.EnsureDevKeys(dir, auditTestOrigin)
@@ -39,16 +55,6 @@ func incidentDataDir(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	entries := []*record.Entry{
-		{ExchangeID: "ex-0", Phase: record.PhaseRequest, Direction: "inbound", Partner: "demo-ehr", Source: "127.0.0.1:5000",
-			Method: "POST", Target: "/fhir/Claim/$submit", Interaction: "Claim/$submit", Decision: record.Allow},
-		{ExchangeID: "ex-1", Phase: record.PhaseControl, Direction: "admin", Partner: "demo-ehr", Source: "admin:alice",
-			Method: "POST", Interaction: "killswitch.engage", Rule: "killswitch.cut-1", Reason: "INC-1 test", Status: 201, Decision: record.Allow},
-		{ExchangeID: "ex-2", Phase: record.PhaseRefusal, Direction: "inbound", Partner: "demo-ehr", Source: "127.0.0.1:5001",
-			Method: "POST", Target: "/fhir/Claim/$submit", Interaction: "Claim/$submit", Rule: "killswitch.cut-1", Status: 503, Decision: record.Deny},
-		{ExchangeID: "ex-3", Phase: record.PhaseControl, Direction: "admin", Partner: "demo-ehr", Source: "admin:bob",
-			Method: "POST", Interaction: "killswitch.release", Rule: "killswitch.cut-1", Status: 200, Decision: record.Allow},
-	}
 	for _, e := range entries {
 		e.Received = time.Now()
 		if _, err := l.Append(ctx, e); err != nil {
@@ -59,6 +65,41 @@ func incidentDataDir(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return dir
+}
+
+// A response entry that keeps the request in its request entry shows and
+// exports the request body from there.
+func TestAuditShowRequestFromRequestEntry(t *testing.T) {
+	request := &record.Entry{ExchangeID: "ex-0", Phase: record.PhaseRequest, Direction: "inbound", Partner: "demo-ehr",
+		Method: "POST", Target: "/fhir/Claim/$submit", Decision: record.Allow, RequestBody: []byte(`{"resourceType":"Bundle","id":"sent"}`)}
+	response := *request
+	response.Phase, response.Status, response.RequestRecorded = record.PhaseResponse, 200, true
+	response.ResponseBody = []byte(`{"resourceType":"Bundle","id":"answer"}`)
+	dir := devLogDir(t, []*record.Entry{request, &response})
+	identity := auditlog.DevKeyPaths(dir).IdentityFile
+
+	code, stdout, stderr := run(t, context.Background(), "audit", "show", "--data", dir, "--identity", identity)
+	if code != 0 {
+		t.Fatalf("code %d stderr %q", code, stderr)
+	}
+	_, shown, _ := strings.Cut(stdout, "#1 ")
+	if !strings.Contains(shown, "request (from entry #0) body:\n{\"resourceType\":\"Bundle\",\"id\":\"sent\"}") ||
+		!strings.Contains(shown, `"id":"answer"`) {
+		t.Errorf("entry 1 shown as %q, want the request body from entry 0 and its response", shown)
+	}
+
+	code, stdout, stderr = run(t, context.Background(), "audit", "export", "--data", dir, "--identity", identity)
+	if code != 0 {
+		t.Fatalf("export: code %d stderr %q", code, stderr)
+	}
+	lines := strings.Split(strings.TrimSpace(stdout), "\n")
+	var x auditlog.ExportedEntry
+	if len(lines) != 2 || json.Unmarshal([]byte(lines[1]), &x) != nil {
+		t.Fatalf("export = %q, want two entries", stdout)
+	}
+	if !x.RequestInRequestEntry || x.RequestBody != string(request.RequestBody) {
+		t.Errorf("exported response entry %+v, want the request body kept in the request entry", x)
+	}
 }
 
 func TestAuditShowKillSwitchNewest(t *testing.T) {

@@ -40,6 +40,8 @@ func (g *Gateway) forwardAndRespond(w http.ResponseWriter, ex *exchange) {
 		g.writeUnrecorded(w, ex)
 		return
 	}
+	// Later entries of the exchange need not store the request again.
+	ex.entry.RequestRecorded = true
 
 	status, header, body, ref := g.forward(ex)
 	if ref != nil {
