@@ -27,6 +27,10 @@ type VerifyOptions struct {
 	Progress func(done, total int64)
 	// MaxProblems stops verification after that many problems. Default 20.
 	MaxProblems int
+	// Retention is the deployment's audit.retention. An entry shredded
+	// sooner than that after its recording time is reported. Zero checks
+	// only against MinRetention, the shortest period retention accepts.
+	Retention time.Duration
 
 	// chunkSize is the number of entries read per query, verifyChunk when
 	// 0. Tests make it small so that a small log spans many chunks.
@@ -89,6 +93,10 @@ func Verify(ctx context.Context, db *storage.DB, opts VerifyOptions) (*Report, e
 	if opts.MaxProblems <= 0 {
 		opts.MaxProblems = 20
 	}
+	if opts.Retention != 0 && opts.Retention < MinRetention {
+		return nil, fmt.Errorf("auditlog: retention %s is shorter than the %s minimum", opts.Retention, MinRetention)
+	}
+	opts.Retention = max(opts.Retention, MinRetention)
 	if opts.chunkSize <= 0 {
 		opts.chunkSize = verifyChunk
 	}

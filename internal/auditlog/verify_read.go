@@ -376,9 +376,9 @@ func (v *verifier) inspect(r *scannedRow) rowCheck {
 	return c
 }
 
-// minShredAge is the shortest time after which retention shreds an entry:
-// audit.retention accepts no period under 24 hours.
-const minShredAge = 24 * time.Hour
+// MinRetention is the shortest retention period: retention never shreds
+// an entry younger than that.
+const MinRetention = 24 * time.Hour
 
 // isShredded reports whether retention shredded the row: its wrapped data
 // key is gone and the time of that is recorded.
@@ -389,18 +389,18 @@ func (r *scannedRow) isShredded() bool {
 // implausibleShredding returns the problem with a shredded entry's
 // shredding time, or "". The time is not signed, so anyone who can write
 // the database can mark an entry shredded and delete its body. Retention
-// never shreds an entry younger than minShredAge, so a mark sooner than
-// that after the signed recording time is tampering. Later marks are
-// plausible; Report.NewestShredded lets the auditor compare the entries
-// they cover with the configured retention period.
+// never shreds an entry younger than its period (VerifyOptions.Retention,
+// at least MinRetention), so a mark sooner than that after the signed
+// recording time is tampering. Report.NewestShredded lets an auditor who
+// did not give the period compare the marks with it.
 func (v *verifier) implausibleShredding(r *scannedRow, f *entryFields) string {
 	if !r.isShredded() {
 		return ""
 	}
 	recorded := time.Unix(0, f.recordedNS)
-	if r.shredded.Before(recorded.Add(minShredAge)) {
+	if r.shredded.Before(recorded.Add(v.opts.Retention)) {
 		return fmt.Sprintf("shredded at %s, less than %s after it was recorded at %s, which retention never does",
-			r.shredded.UTC().Format(time.RFC3339), minShredAge, recorded.UTC().Format(time.RFC3339))
+			r.shredded.UTC().Format(time.RFC3339), v.opts.Retention, recorded.UTC().Format(time.RFC3339))
 	}
 	return ""
 }

@@ -592,3 +592,30 @@ func TestVerifyForkAgainstTrusted(t *testing.T) {
 		}
 	})
 }
+
+// With the deployment's retention period, a shredding mark sooner than
+// that period after recording is reported, though it passes the minimum.
+func TestVerifyShreddedBeforeRetention(t *testing.T) {
+	db, keys, _ := tamperLog(t, sqliteBackend)
+	mustExec(t, db, "UPDATE audit_entries SET wrapped_key = NULL, request_ct = NULL, response_ct = NULL, shredded_ns = recorded_ns + $1 WHERE idx < 10", int64(25*time.Hour))
+
+	rep, err := Verify(context.Background(), db, VerifyOptions{LogKey: keys.verifier, Retention: 25 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.Intact() {
+		t.Errorf("retention of 25h: %v, want intact", rep.Problems)
+	}
+
+	rep, err = Verify(context.Background(), db, VerifyOptions{LogKey: keys.verifier, Retention: 48 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Intact() || rep.Problems[0].Index != 0 || !strings.Contains(rep.Problems[0].What, "less than 48h0m0s after it was recorded") {
+		t.Errorf("retention of 48h: problems %v, want entry 0 shredded too early", rep.Problems)
+	}
+
+	if _, err := Verify(context.Background(), db, VerifyOptions{LogKey: keys.verifier, Retention: time.Hour}); err == nil {
+		t.Error("a retention of 1h, under the minimum, was accepted")
+	}
+}

@@ -139,7 +139,7 @@ func (e *env) logKey(s *auditSource) (note.Verifier, bool) {
 	return v, true
 }
 
-const verifySynopsis = "gatehouse audit verify [--data DIR | --database FILE|URL] [--key FILE] [--from-checkpoint FILE] [--write-checkpoint FILE]"
+const verifySynopsis = "gatehouse audit verify [--data DIR | --database FILE|URL] [--key FILE] [--from-checkpoint FILE] [--write-checkpoint FILE] [--retention DURATION]"
 
 // auditVerify exits 0 when the log is intact, 1 when it was tampered with
 // and 2 when it cannot be checked.
@@ -148,8 +148,13 @@ func (e *env) auditVerify(args []string) int {
 	src := auditSourceFlags(fs)
 	from := fs.String("from-checkpoint", "", "trusted signed checkpoint `FILE`: check only entries after it, and that the log extends it")
 	save := fs.String("write-checkpoint", "", "write the latest verified checkpoint to `FILE`, for the next --from-checkpoint")
+	retention := fs.Duration("retention", 0, "the deployment's audit.retention `DURATION`: report entries shredded sooner after recording")
 	if code, ok := e.parse(fs, verifySynopsis, args); !ok {
 		return code
+	}
+	if *retention != 0 && *retention < auditlog.MinRetention {
+		e.errorf("invalid --retention %s: give the audit.retention of the configuration, at least %s", *retention, auditlog.MinRetention)
+		return 2
 	}
 	key, ok := e.logKey(src)
 	if !ok {
@@ -161,7 +166,7 @@ func (e *env) auditVerify(args []string) int {
 	}
 	defer db.Close()
 
-	opts := auditlog.VerifyOptions{LogKey: key, Progress: e.verifyProgress()}
+	opts := auditlog.VerifyOptions{LogKey: key, Progress: e.verifyProgress(), Retention: *retention}
 	if *from != "" {
 		data, err := os.ReadFile(*from)
 		if err != nil {

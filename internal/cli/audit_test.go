@@ -267,3 +267,38 @@ func TestAuditProveAndCheckProof(t *testing.T) {
 		t.Errorf("prove beyond the log: code %d stderr %q", code, stderr)
 	}
 }
+
+// verify names the recording time of the newest shredded entry, and with
+// --retention reports an entry shredded sooner than that period.
+func TestAuditVerifyShredded(t *testing.T) {
+	dir := auditDataDir(t, 6)
+	db, err := storage.Open(context.Background(), filepath.Join(dir, "gatehouse.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var recorded int64
+	if err := db.QueryRow("SELECT recorded_ns FROM audit_entries WHERE idx = 2").Scan(&recorded); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec("UPDATE audit_entries SET wrapped_key = NULL, request_ct = NULL, shredded_ns = recorded_ns + $1 WHERE idx <= 2", int64(30*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	code, stdout, stderr := run(t, context.Background(), "audit", "verify", "--data", dir)
+	newest := time.Unix(0, recorded).UTC().Format(time.RFC3339)
+	if code != 0 || !strings.Contains(stdout, "3 entries have their bodies destroyed by retention") ||
+		!strings.Contains(stdout, "the newest of them was recorded at "+newest) {
+		t.Errorf("verify: code %d stdout %q stderr %q, want 3 shredded, the newest recorded at %s", code, stdout, stderr, newest)
+	}
+
+	code, _, stderr = run(t, context.Background(), "audit", "verify", "--data", dir, "--retention", "720h")
+	if code != 1 || !strings.Contains(stderr, "entry 0: shredded at") || !strings.Contains(stderr, "less than 720h0m0s after it was recorded") {
+		t.Errorf("verify --retention 720h: code %d stderr %q, want entry 0 shredded too early", code, stderr)
+	}
+
+	code, _, stderr = run(t, context.Background(), "audit", "verify", "--data", dir, "--retention", "1h")
+	if code != 2 || !strings.Contains(stderr, "invalid --retention 1h0m0s") {
+		t.Errorf("verify --retention 1h: code %d stderr %q, want a usage error", code, stderr)
+	}
+}
