@@ -46,6 +46,7 @@
 //	body    request
 //	body    response
 //	[32]    wrapped_key_sha256        SHA-256 of the wrapped data key (below)
+//	uint64  request_entry             version 2 only: see below
 //
 // A body is a uint64 plaintext length. When the length is not zero, two
 // 32-byte hashes follow: SHA-256 of the plaintext and SHA-256 of the
@@ -55,11 +56,13 @@
 // The request entry of an exchange holds its request body. Later entries
 // of the exchange (its response entry, or a refusal after forwarding)
 // commit to the same request by its length and plaintext hash, with a
-// ciphertext hash of 32 zero bytes, and store no ciphertext of it: a
-// reader takes the body from the earlier entry of the exchange in the
-// request phase with that length and hash. Only a request body may be kept
-// so, and never in a request entry. Version 1 entries, written before
-// this, store every body they commit to, and DecodeEntry reads them too.
+// ciphertext hash of 32 zero bytes, store no ciphertext of it, and give
+// the request entry's leaf index in request_entry. That entry must be an
+// earlier request entry of the same exchange whose request body has the
+// same length and hash. Only the request body of a response or refusal
+// entry may be kept so; otherwise request_entry is 0. Version 1 entries,
+// written before this, have no request_entry field and store every body
+// they commit to, and DecodeEntry reads them too.
 //
 // DecodeEntry rejects anything that EncodeEntry would not produce: a wrong
 // prefix, a truncated field, an over-long string, trailing bytes, a body

@@ -12,8 +12,9 @@ import (
 
 // entryPrefix starts every canonical entry encoding and names its
 // version. Version 2 added request bodies kept in the request entry
-// (Body.InRequestEntry); otherwise the two versions are the same.
-// DecodeEntry reads both, and EncodeEntry writes the version a Leaf names.
+// (Body.InRequestEntry) and the request_entry field that names it.
+// DecodeEntry reads both versions, and EncodeEntry writes the version a
+// Leaf names.
 const (
 	entryPrefix   = "gatehouse.audit.entry/v2\n"
 	entryPrefixV1 = "gatehouse.audit.entry/v1\n"
@@ -38,9 +39,10 @@ type Body struct {
 }
 
 // InRequestEntry reports whether the body is the request of an exchange
-// whose request entry holds it: the leaf commits to its length and
-// plaintext hash, and no ciphertext is stored with the entry. Its ciphertext
-// hash is 32 zero bytes, which SHA-256 yields for no known input.
+// whose request entry (Leaf.RequestEntry) holds it: the leaf commits to
+// its length and plaintext hash, and no ciphertext is stored with the
+// entry. Its ciphertext hash is 32 zero bytes, which SHA-256 yields for no
+// known input.
 func (b *Body) InRequestEntry() bool {
 	return b.Size > 0 && b.CiphertextSHA256 == [32]byte{}
 }
@@ -58,6 +60,9 @@ type Leaf struct {
 	Request          Body
 	Response         Body
 	WrappedKeySHA256 [32]byte
+	// RequestEntry is the leaf index of the exchange's request entry when
+	// that entry holds the request body (Request.InRequestEntry), else 0.
+	RequestEntry int64
 }
 
 // EncodeEntry returns the canonical encoding of l. It fails when a string
@@ -74,11 +79,11 @@ func EncodeEntry(l *Leaf) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if msg := checkBodyRefs(l.Version, string(e.Phase), &l.Request, &l.Response); msg != "" {
+	if msg := checkBodyRefs(l.Version, l.Index, string(e.Phase), &l.Request, &l.Response, l.RequestEntry); msg != "" {
 		return nil, errors.New("auditlog: " + msg)
 	}
 	strs := entryStrings(e)
-	n := len(prefix) + 8*2 + 4*len(strs) + 4*2 + 8*3 + 2*(8+64) + 32
+	n := len(prefix) + 8*2 + 4*len(strs) + 4*2 + 8*3 + 2*(8+64) + 32 + 8
 	for _, s := range strs {
 		if len(*s) > MaxFieldBytes {
 			return nil, fmt.Errorf("auditlog: entry field of %d bytes exceeds %d", len(*s), MaxFieldBytes)
@@ -102,6 +107,9 @@ func EncodeEntry(l *Leaf) ([]byte, error) {
 	b = appendBody(b, &l.Request)
 	b = appendBody(b, &l.Response)
 	b = append(b, l.WrappedKeySHA256[:]...)
+	if prefix == entryPrefix {
+		b = binary.BigEndian.AppendUint64(b, uint64(l.RequestEntry))
+	}
 	return b, nil
 }
 
@@ -116,19 +124,25 @@ func leafPrefix(version int) (string, error) {
 	return "", fmt.Errorf("auditlog: unknown entry format version %d", version)
 }
 
-// checkBodyRefs returns what is wrong with the bodies' references to the
-// request entry, or "". Only version 2 has them, only for the request
-// body, and never in the request entry itself.
-func checkBodyRefs(version int, phase string, request, response *Body) string {
+// checkBodyRefs returns what is wrong with the reference of the entry at
+// index to its request entry, or "". Only version 2 has references, only
+// for the request body, only in a response or refusal entry, and only to
+// an earlier entry. Without a reference, requestEntry is 0.
+func checkBodyRefs(version int, index int64, phase string, request, response *Body, requestEntry int64) string {
 	switch {
 	case response.InRequestEntry():
 		return "a response body cannot be kept in the request entry"
 	case !request.InRequestEntry():
+		if requestEntry != 0 {
+			return "request_entry is set, but the request body is stored with the entry"
+		}
 		return ""
 	case version == 1:
 		return "a version 1 entry cannot keep its request body elsewhere"
-	case phase == string(record.PhaseRequest):
-		return "a request entry must hold its own request body"
+	case phase != string(record.PhaseResponse) && phase != string(record.PhaseRefusal):
+		return "only a response or refusal entry may keep its request body in the request entry"
+	case requestEntry < 0 || requestEntry >= index:
+		return fmt.Sprintf("request_entry %d is not an earlier entry", requestEntry)
 	}
 	return ""
 }
@@ -159,7 +173,8 @@ func DecodeEntry(data []byte) (*Leaf, error) {
 	if err := parseEntry(data, &f); err != nil {
 		return nil, err
 	}
-	l := &Leaf{Version: f.version, Index: f.index, Request: f.request, Response: f.response, WrappedKeySHA256: f.wrappedKeySHA256}
+	l := &Leaf{Version: f.version, Index: f.index, Request: f.request, Response: f.response,
+		WrappedKeySHA256: f.wrappedKeySHA256, RequestEntry: f.requestEntry}
 	e := &l.Entry
 	e.RecordedAt = fromUnixNano(f.recordedNS)
 	for i, s := range entryStrings(e) {
@@ -171,7 +186,9 @@ func DecodeEntry(data []byte) (*Leaf, error) {
 	e.UpstreamTime = time.Duration(f.upstreamTime)
 	e.TotalTime = time.Duration(f.totalTime)
 	e.Seq = l.Index + 1
-	e.RequestRecorded = l.Request.InRequestEntry()
+	if l.Request.InRequestEntry() {
+		e.RequestSeq = l.RequestEntry + 1
+	}
 	return l, nil
 }
 
@@ -191,6 +208,7 @@ type entryFields struct {
 	request          Body
 	response         Body
 	wrappedKeySHA256 [32]byte
+	requestEntry     int64
 }
 
 // The positions in entryFields.strs of the fields that have query columns.
@@ -229,13 +247,16 @@ func parseEntry(data []byte, f *entryFields) error {
 	f.request = d.body()
 	f.response = d.body()
 	copy(f.wrappedKeySHA256[:], d.bytes(32))
+	if f.version == 2 {
+		f.requestEntry = d.int64()
+	}
 	if err := d.finish(); err != nil {
 		return err
 	}
 	if f.index < 0 || f.status > 1<<31 || f.upstreamState > 1<<31 {
 		return fmt.Errorf("%w: index or status out of range", ErrMalformedEntry)
 	}
-	if msg := checkBodyRefs(f.version, string(f.strs[fieldPhase]), &f.request, &f.response); msg != "" {
+	if msg := checkBodyRefs(f.version, f.index, string(f.strs[fieldPhase]), &f.request, &f.response, f.requestEntry); msg != "" {
 		return fmt.Errorf("%w: %s", ErrMalformedEntry, msg)
 	}
 	return nil

@@ -54,7 +54,7 @@ func ExampleEncodeEntry() {
 		{"target", 4 + 13}, {"interaction", 4}, {"decision", 4 + 4}, {"rule", 4},
 		{"reason", 4}, {"request_type", 4},
 		{"status", 4}, {"upstream_status", 4}, {"received", 8}, {"upstream_time", 8}, {"total_time", 8},
-		{"request", 8 + 64}, {"response", 8}, {"wrapped_key", 32},
+		{"request", 8 + 64}, {"response", 8}, {"wrapped_key", 32}, {"request_entry", 8},
 	}
 	at := prefix
 	for _, f := range fields {
@@ -99,8 +99,9 @@ func ExampleEncodeEntry() {
 	// request          0000000000000002aa0000000000000000000000...
 	// response         0000000000000000
 	// wrapped_key      0000000000000000000000000000000000000000...
-	// length   279 bytes; consumed 279
-	// leaf     ujdsoU3G1JgWYFI7CVgS0URt9YfKlXAdelnbS4Pj/To=
+	// request_entry    0000000000000000
+	// length   287 bytes; consumed 287
+	// leaf     QrtN11u6KQxKMgbmVj4GxOpw7Qoh6LTXXqQUi6T27xU=
 	// decoded  6 p DENY
 }
 

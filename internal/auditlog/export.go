@@ -46,16 +46,20 @@ type ExportedEntry struct {
 	TotalMillis     int64  `json:"total_ms"`
 	RequestSize     int64  `json:"request_size"`
 	RequestSHA256   string `json:"request_sha256,omitempty"`
-	// RequestInRequestEntry says that the exchange's request entry holds
-	// the request body, which this entry commits to by size and hash.
-	RequestInRequestEntry bool   `json:"request_in_request_entry,omitempty"`
-	ResponseSize          int64  `json:"response_size"`
-	ResponseSHA256        string `json:"response_sha256,omitempty"`
-	Shredded              string `json:"shredded,omitempty"`
-	RequestBody           string `json:"request_body,omitempty"`
-	RequestBodyB64        string `json:"request_body_base64,omitempty"`
-	ResponseBody          string `json:"response_body,omitempty"`
-	ResponseBodyB64       string `json:"response_body_base64,omitempty"`
+	// RequestEntry is the index of the exchange's request entry when that
+	// entry holds the request body, which this one commits to by size and
+	// hash.
+	RequestEntry *int64 `json:"request_entry,omitempty"`
+	// RequestShredded is set when the bodies were decrypted but the
+	// request entry holding the request body was shredded.
+	RequestShredded bool   `json:"request_shredded,omitempty"`
+	ResponseSize    int64  `json:"response_size"`
+	ResponseSHA256  string `json:"response_sha256,omitempty"`
+	Shredded        string `json:"shredded,omitempty"`
+	RequestBody     string `json:"request_body,omitempty"`
+	RequestBodyB64  string `json:"request_body_base64,omitempty"`
+	ResponseBody    string `json:"response_body,omitempty"`
+	ResponseBodyB64 string `json:"response_body_base64,omitempty"`
 }
 
 // Export converts row, with its decrypted bodies if not nil.
@@ -73,7 +77,9 @@ func Export(row *Row, bodies *Bodies) *ExportedEntry {
 	}
 	if l.Request.Size > 0 {
 		x.RequestSHA256 = hex.EncodeToString(l.Request.SHA256[:])
-		x.RequestInRequestEntry = l.Request.InRequestEntry()
+		if l.Request.InRequestEntry() {
+			x.RequestEntry = &l.RequestEntry
+		}
 	}
 	if l.Response.Size > 0 {
 		x.ResponseSHA256 = hex.EncodeToString(l.Response.SHA256[:])
@@ -81,6 +87,7 @@ func Export(row *Row, bodies *Bodies) *ExportedEntry {
 	if bodies != nil {
 		x.RequestBody, x.RequestBodyB64 = textOrBase64(bodies.Request)
 		x.ResponseBody, x.ResponseBodyB64 = textOrBase64(bodies.Response)
+		x.RequestShredded = bodies.RequestShredded
 	}
 	return x
 }

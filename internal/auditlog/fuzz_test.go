@@ -3,6 +3,7 @@ package auditlog
 import (
 	"bytes"
 	"crypto/rand"
+	"encoding/binary"
 	"strings"
 	"testing"
 
@@ -20,6 +21,19 @@ func seedEntries(f *testing.F) {
 		if i%2 == 0 {
 			l.Request = Body{Size: int64(i + 1), SHA256: digest([]byte{byte(i)}), CiphertextSHA256: digest(nil)}
 		}
+		enc, err := EncodeEntry(l)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(enc)
+	}
+	// A version 1 entry, and a response entry that keeps its request in
+	// the request entry.
+	v1 := &Leaf{Version: 1, Index: 7, Entry: *testEntry(7, 0), Request: Body{Size: 1, SHA256: [32]byte{1}, CiphertextSHA256: [32]byte{2}}}
+	ref := &Leaf{Index: 8, Entry: *testEntry(8, 0), Request: Body{Size: 1, SHA256: [32]byte{1}}, RequestEntry: 7}
+	ref.Entry.Phase = record.PhaseResponse
+	for _, l := range []*Leaf{v1, ref} {
+		l.Entry.RequestBody, l.Entry.ResponseBody = nil, nil
 		enc, err := EncodeEntry(l)
 		if err != nil {
 			f.Fatal(err)
@@ -169,12 +183,22 @@ func bodyReferenceCases(t *testing.T) []struct {
 	if _, err := DecodeEntry(inResponse); err != nil {
 		t.Fatalf("a response entry keeping its request in the request entry: %v", err)
 	}
+	// The last 8 bytes are request_entry, which version 1 lacks.
+	v1 := append([]byte(entryPrefixV1), inResponse[len(entryPrefix):len(inResponse)-8]...)
+	notEarlier := bytes.Clone(inResponse)
+	binary.BigEndian.PutUint64(notEarlier[len(notEarlier)-8:], 1)
+	stray := bytes.Clone(encode(record.PhaseResponse))
+	binary.BigEndian.PutUint64(stray[len(stray)-8:], 1)
 	return []struct {
 		name string
 		data []byte
 	}{
-		{"request body elsewhere in v1", append([]byte(entryPrefixV1), inResponse[len(entryPrefix):]...)},
+		{"request body elsewhere in v1", v1},
 		{"request body elsewhere in the request entry", zeroed(encode(record.PhaseRequest), request.CiphertextSHA256)},
+		{"request body elsewhere in a control entry", zeroed(encode(record.PhaseControl), request.CiphertextSHA256)},
+		{"request body elsewhere in an entry of unknown phase", zeroed(encode("bogus"), request.CiphertextSHA256)},
+		{"request entry not earlier", notEarlier},
+		{"request entry named for a body stored with the entry", stray},
 		{"response body elsewhere", zeroed(encode(record.PhaseResponse), response.CiphertextSHA256)},
 	}
 }
@@ -206,8 +230,8 @@ func TestEncodeEntryVersions(t *testing.T) {
 	if enc, err = EncodeEntry(leaf); err != nil || !bytes.HasPrefix(enc, []byte(entryPrefix)) {
 		t.Fatalf("current version: %q, %v", enc[:min(len(enc), len(entryPrefix))], err)
 	}
-	if back, err = DecodeEntry(enc); err != nil || !back.Entry.RequestRecorded || back.Version != 2 {
-		t.Fatalf("decoded %+v, %v; want RequestRecorded in version 2", back, err)
+	if back, err = DecodeEntry(enc); err != nil || back.Entry.RequestSeq != 1 || back.Version != 2 {
+		t.Fatalf("decoded %+v, %v; want RequestSeq 1 in version 2", back, err)
 	}
 	leaf.Entry.Phase = record.PhaseRequest
 	if _, err := EncodeEntry(leaf); err == nil {

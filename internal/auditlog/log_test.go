@@ -567,22 +567,16 @@ func TestAppendCommittedFailsAfterSyncFailure(t *testing.T) {
 // it ends with a checkpoint, which would copy a log that may hold stale
 // bytes into the database file.
 func TestShredRefusedAfterFailedSync(t *testing.T) {
-	l, db, _ := newTestLog(t, func(o *Options) { o.CheckpointInterval = time.Hour })
+	l, _, _ := newTestLog(t, func(o *Options) { o.CheckpointInterval = time.Hour })
 	ctx := context.Background()
 	if _, err := l.AppendEntry(ctx, testEntry(1, 64)); err != nil {
 		t.Fatal(err)
 	}
-	// Without its log file, the writer's sync fails as on a disk error.
-	wal := db.Target + "-wal"
-	if err := os.Rename(wal, wal+".moved"); err != nil {
-		t.Fatal(err)
-	}
+	restore := storage.FailLogSyncsForTest()
 	_, err := l.AppendEntry(ctx, testEntry(2, 64))
-	if rerr := os.Rename(wal+".moved", wal); rerr != nil {
-		t.Fatal(rerr)
-	}
+	restore()
 	if err == nil {
-		t.Fatal("AppendEntry without the log file = nil, want a failed sync")
+		t.Fatal("AppendEntry with failing syncs = nil, want a failed sync")
 	}
 	if _, err := l.Shred(ctx, l.opts.Now().Add(time.Hour)); err == nil || !strings.Contains(err.Error(), "fsync") {
 		t.Errorf("Shred after a failed sync = %v, want an error naming the failed fsync", err)
@@ -592,32 +586,25 @@ func TestShredRefusedAfterFailedSync(t *testing.T) {
 // A sync that fails while retention runs stops it before its closing
 // checkpoint of the write-ahead log.
 func TestShredStopsWhenSyncFailsMidway(t *testing.T) {
-	l, db, _ := newTestLog(t, func(o *Options) { o.CheckpointInterval = time.Hour })
+	l, _, _ := newTestLog(t, func(o *Options) { o.CheckpointInterval = time.Hour })
 	ctx := context.Background()
 	for i := range 2 * shredBatch {
 		if _, err := l.AppendEntry(ctx, testEntry(i, 64)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	wal := db.Target + "-wal"
 	var appendErr error
 	testHookShredBatch = func() {
 		testHookShredBatch = nil
-		// Without its log file, the writer's sync fails as on a disk error.
-		if err := os.Rename(wal, wal+".moved"); err != nil {
-			t.Error(err)
-			return
-		}
+		restore := storage.FailLogSyncsForTest()
 		_, appendErr = l.AppendEntry(ctx, testEntry(2*shredBatch, 64))
-		if err := os.Rename(wal+".moved", wal); err != nil {
-			t.Error(err)
-		}
+		restore()
 	}
 	t.Cleanup(func() { testHookShredBatch = nil })
 
 	_, err := l.Shred(ctx, l.opts.Now().Add(time.Hour))
 	if appendErr == nil {
-		t.Fatal("AppendEntry without the log file = nil, want a failed sync")
+		t.Fatal("AppendEntry with failing syncs = nil, want a failed sync")
 	}
 	if err == nil || !strings.Contains(err.Error(), "not checkpointed") {
 		t.Errorf("Shred after a sync failed midway = %v, want an error saying the log was not checkpointed", err)

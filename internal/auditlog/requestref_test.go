@@ -3,6 +3,7 @@ package auditlog
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -27,14 +28,20 @@ func appendExchange(t *testing.T, l *Log, n int) (req *record.Entry, reqIndex, r
 	if _, err := l.AppendEntry(ctx, testEntry(n+1, 64)); err != nil {
 		t.Fatal(err)
 	}
-	resp := *req
-	resp.Phase, resp.RequestRecorded = record.PhaseResponse, true
-	resp.ResponseBody = []byte(`{"resourceType":"ClaimResponse","id":"r1"}`)
-	b, err := l.AppendEntry(ctx, &resp)
+	b, err := l.AppendEntry(ctx, responseOf(req, a.Seq))
 	if err != nil {
 		t.Fatal(err)
 	}
 	return req, a.Index, b.Index
+}
+
+// responseOf returns the response entry of req's exchange, which names
+// the request entry numbered seq instead of storing the request again.
+func responseOf(req *record.Entry, seq int64) *record.Entry {
+	resp := *req
+	resp.Phase, resp.RequestSeq = record.PhaseResponse, seq
+	resp.ResponseBody = []byte(`{"resourceType":"ClaimResponse","id":"r1"}`)
+	return &resp
 }
 
 func TestRequestStoredOnce(t *testing.T) {
@@ -57,8 +64,8 @@ func TestRequestStoredOnce(t *testing.T) {
 		if !got.InRequestEntry() || got.Size != int64(len(req.RequestBody)) || got.SHA256 != digest(req.RequestBody) {
 			t.Errorf("response leaf commits to request %+v, want the request's size and hash kept in the request entry", got)
 		}
-		if !row.Leaf.Entry.RequestRecorded {
-			t.Error("the decoded entry does not say that its request is in the request entry")
+		if row.Leaf.RequestEntry != reqIndex || row.Leaf.Entry.RequestSeq != reqIndex+1 {
+			t.Errorf("response leaf names request entry %d (sequence number %d), want %d", row.Leaf.RequestEntry, row.Leaf.Entry.RequestSeq, reqIndex)
 		}
 
 		bodies, err := openBodies(t, l, keys, row)
@@ -86,6 +93,41 @@ func TestRequestStoredOnce(t *testing.T) {
 	})
 }
 
+// The writer rejects a reference to an entry that does not hold the
+// request body, so no entry names a body the log lacks.
+func TestAppendRejectsWrongRequestEntry(t *testing.T) {
+	ctx := context.Background()
+	l, _, _ := newTestLog(t, nil)
+	req, reqIndex, _ := appendExchange(t, l, 1)
+	seq := reqIndex + 1
+
+	otherBody := responseOf(req, seq)
+	otherBody.RequestBody = []byte("another body")
+	otherExchange := responseOf(req, seq)
+	otherExchange.ExchangeID = "ex-other"
+	inRequestPhase := responseOf(req, seq)
+	inRequestPhase.Phase = record.PhaseRequest
+	tests := []struct {
+		name string
+		e    *record.Entry
+		want string
+	}{
+		{"another body", otherBody, "holds another request body"},
+		{"another exchange", otherExchange, "belongs to another exchange"},
+		{"not a request entry", responseOf(req, seq+2), "not a request entry"},
+		{"no such entry", responseOf(req, seq+100), "request entry"},
+		{"in a request entry", inRequestPhase, "only a response or refusal entry"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := l.AppendEntry(ctx, tt.e)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("err = %v, want one mentioning %q", err, tt.want)
+			}
+		})
+	}
+}
+
 // A ciphertext stored beside a request body kept elsewhere is not what the
 // leaf commits to.
 func TestVerifyStrayRequestCiphertext(t *testing.T) {
@@ -106,6 +148,69 @@ func TestVerifyStrayRequestCiphertext(t *testing.T) {
 	})
 }
 
+// splitExchange appends an exchange whose request entry is covered by a
+// signed checkpoint and whose response entry comes after it, and closes
+// the log. It returns that checkpoint and the two indexes.
+func splitExchange(t *testing.T, b storagetest.Backend) (db *storage.DB, keys *testKeys, trusted []byte, reqIndex, respIndex int64) {
+	t.Helper()
+	ctx := context.Background()
+	l, db, keys := newTestLogOn(t, b, func(o *Options) { o.CheckpointEvery = 1 })
+	req := testEntry(1, 3000)
+	a, err := l.AppendEntry(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.QueryRow("SELECT note FROM audit_checkpoints WHERE size = $1", a.Index+1).Scan(&trusted); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := l.AppendEntry(ctx, responseOf(req, a.Seq))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return db, keys, trusted, a.Index, resp.Index
+}
+
+// An edit to a request entry below the trusted checkpoint of an
+// incremental verification is reported at the response entry that keeps
+// its request there: the run does not recompute the request entry, but
+// it checks every request entry that a recomputed entry names.
+func TestVerifyRequestEntryEditedBelowCheckpoint(t *testing.T) {
+	tests := []struct {
+		name, sql string
+		retention time.Duration
+		want      string
+	}{
+		{"ciphertext deleted", "UPDATE audit_entries SET request_ct = NULL WHERE idx = $1", 0, "request ciphertext does not match"},
+		{"row deleted", "DELETE FROM audit_entries WHERE idx = $1", 0, "entry 0 is missing"},
+		{"encoding edited", "UPDATE audit_entries SET entry = (SELECT entry FROM audit_entries WHERE idx = 1) WHERE idx = $1", 0, "entry 0"},
+		{"marked shredded before the retention period", "UPDATE audit_entries SET wrapped_key = NULL, request_ct = NULL, shredded_ns = recorded_ns + 90000000000000 WHERE idx = $1",
+			48 * time.Hour, "less than 48h0m0s after it was recorded"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			storagetest.Run(t, func(t *testing.T, b storagetest.Backend) {
+				db, keys, trusted, reqIndex, respIndex := splitExchange(t, b)
+				mustExec(t, db, tt.sql, reqIndex)
+				rep, err := Verify(context.Background(), db, VerifyOptions{LogKey: keys.verifier, Trusted: trusted, Retention: tt.retention})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if rep.From != respIndex {
+					t.Fatalf("verification recomputed from entry %d, want %d", rep.From, respIndex)
+				}
+				if rep.Intact() || rep.Problems[0].Index != respIndex || !strings.Contains(rep.Problems[0].What, tt.want) {
+					t.Errorf("problems %v, want one at entry %d mentioning %q", rep.Problems, respIndex, tt.want)
+				}
+			})
+		})
+	}
+}
+
+// A request entry shredded by retention, before its response entry, is
+// valid, and readers say that the request body was destroyed.
 func TestOpenShreddedRequestEntry(t *testing.T) {
 	l, db, keys := newTestLog(t, nil)
 	_, reqIndex, respIndex := appendExchange(t, l, 1)
@@ -122,45 +227,21 @@ func TestOpenShreddedRequestEntry(t *testing.T) {
 		t.Errorf("request of %d bytes (shredded %v), response of %d bytes; want the response and a shredded request",
 			len(bodies.Request), bodies.RequestShredded, len(bodies.Response))
 	}
+	out, err := json.Marshal(Export(row, bodies))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var x ExportedEntry
+	if err := json.Unmarshal(out, &x); err != nil {
+		t.Fatal(err)
+	}
+	if !x.RequestShredded || x.RequestEntry == nil || *x.RequestEntry != reqIndex {
+		t.Errorf("export %s, want the request shredded with entry %d", out, reqIndex)
+	}
 }
 
 func shredIndex(t *testing.T, db *storage.DB, index int64) {
 	t.Helper()
 	mustExec(t, db, "UPDATE audit_entries SET wrapped_key = NULL, request_ct = NULL, response_ct = NULL, shredded_ns = recorded_ns + $1 WHERE idx = $2",
 		int64(25*time.Hour), index)
-}
-
-func TestOpenMissingRequestEntry(t *testing.T) {
-	ctx := context.Background()
-	l, _, keys := newTestLog(t, nil)
-	req, _, _ := appendExchange(t, l, 1)
-
-	// A response entry of an exchange without a request entry, and one
-	// whose request entry holds another body.
-	orphan := *req
-	orphan.ExchangeID, orphan.Phase, orphan.RequestRecorded = "ex-orphan", record.PhaseResponse, true
-	other := *req
-	other.Phase, other.RequestRecorded, other.RequestBody = record.PhaseResponse, true, []byte("another body")
-	for _, e := range []*record.Entry{&orphan, &other} {
-		a, err := l.AppendEntry(ctx, e)
-		if err != nil {
-			t.Fatal(err)
-		}
-		row, err := l.Row(ctx, a.Index)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := openBodies(t, l, keys, row); err == nil || !strings.Contains(err.Error(), "no earlier request entry") {
-			t.Errorf("exchange %s: err = %v, want no earlier request entry", e.ExchangeID, err)
-		}
-	}
-}
-
-func TestAppendRequestEntryWithoutBody(t *testing.T) {
-	l, _, _ := newTestLog(t, nil)
-	e := testEntry(1, 64)
-	e.RequestRecorded = true
-	if _, err := l.AppendEntry(context.Background(), e); err == nil {
-		t.Error("a request entry that keeps its body elsewhere was appended")
-	}
 }

@@ -13,8 +13,6 @@ import (
 	"time"
 
 	"filippo.io/age"
-
-	"github.com/gatehouse-health/gatehouse/internal/record"
 )
 
 const (
@@ -218,40 +216,6 @@ func (d *Decrypter) Open(ctx context.Context, row *Row) (*Bodies, error) {
 	return &out, nil
 }
 
-// openRecordedRequest decrypts the request body that row keeps in its
-// exchange's request entry: the earlier entry of the exchange in the
-// request phase, whose request body has the length and hash row commits
-// to. It fails when no such entry exists.
-func (d *Decrypter) openRecordedRequest(ctx context.Context, row *Row, out *Bodies) error {
-	want := &row.Leaf.Request
-	var source *Row
-	err := d.r.Scan(ctx, Query{ExchangeID: row.Leaf.Entry.ExchangeID}, func(r *Row) error {
-		l := &r.Leaf
-		if source == nil && l.Index < row.Leaf.Index && l.Entry.Phase == record.PhaseRequest &&
-			l.Request.Size == want.Size && l.Request.SHA256 == want.SHA256 {
-			source = r
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	if source == nil {
-		return fmt.Errorf("auditlog: entry %d: request body not found: no earlier request entry of its exchange has the committed length and hash", row.Leaf.Index)
-	}
-	out.RequestIndex = source.Leaf.Index
-	bodies, err := d.Open(ctx, source)
-	if errors.Is(err, ErrShredded) {
-		out.RequestShredded = true
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	out.Request = bodies.Request
-	return nil
-}
-
 // dataKey unwraps row's data key: under its key-encryption key, or with
 // age for an entry written before key-encryption keys.
 func (d *Decrypter) dataKey(ctx context.Context, row *Row) ([]byte, error) {
@@ -346,10 +310,11 @@ func (l *Log) seal(p *pending, index int64, now time.Time, k *kek) (*Row, error)
 		return nil, err
 	}
 	origin, id := l.opts.Origin, p.entry.ExchangeID
-	if p.entry.RequestRecorded && len(p.entry.RequestBody) > 0 {
+	if p.entry.RequestSeq > 0 && len(p.entry.RequestBody) > 0 {
 		// The request entry holds the ciphertext; this leaf commits to the
 		// plaintext only.
 		leaf.Request = Body{Size: int64(len(p.entry.RequestBody)), SHA256: p.reqSum}
+		leaf.RequestEntry = p.entry.RequestSeq - 1
 	} else {
 		row.RequestCiphertext = sealBody(aead, p.nonce(0), p.entry.RequestBody, bodyAD(origin, index, id, "request"))
 		leaf.Request = commitBody(p.entry.RequestBody, p.reqSum, row.RequestCiphertext)

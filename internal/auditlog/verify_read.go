@@ -38,6 +38,7 @@ type rowCheck struct {
 	shredded   bool      // the wrapped data key is NULL
 	shreddedAt time.Time // the shredded_ns column, zero when NULL
 	recordedAt time.Time // the signed recording time
+	parsed     bool      // the encoding parsed, as the entry at its index
 }
 
 // scanEntries recomputes the tree from the entries. Several readers, each
@@ -195,12 +196,31 @@ type scannedRow struct {
 	fields         entryFields // encoded, parsed by inspect
 }
 
-// read reads and inspects the rows of c and reads its stored hashes. The
-// column values alias the driver's buffers until the next row, and each
-// row is inspected before moving on, so nothing is copied or kept but the
-// result.
+// read reads and inspects the rows of c, checks their references to
+// request entries, and reads its stored hashes. The column values alias
+// the driver's buffers until the next row, and each row is inspected
+// before moving on, so nothing is copied or kept but the result and what
+// the references need.
 func (r *chunkReader) read(ctx context.Context, c *chunk) error {
 	c.checks = make([]rowCheck, 0, c.to-c.from)
+	refs := requestRefs{targets: map[int64]*Leaf{}}
+	err := r.readRange(ctx, c.from, c.to, func(check rowCheck) {
+		refs.note(&r.row.fields, check, len(c.checks))
+		c.checks = append(c.checks, check)
+	})
+	if err != nil {
+		return fmt.Errorf("auditlog: read entries: %w", err)
+	}
+	if err := r.checkRefs(ctx, &refs, c.checks); err != nil {
+		return fmt.Errorf("auditlog: read request entries: %w", err)
+	}
+	c.stored, err = r.readStoredHashes(ctx, c.from, c.to)
+	return err
+}
+
+// readRange reads and inspects the rows [from, to) and calls fn with the
+// check of each, while r.row still holds the row.
+func (r *chunkReader) readRange(ctx context.Context, from, to int64, fn func(rowCheck)) error {
 	inspectRow := func(cols columnReader) error {
 		if err := r.scanRow(cols); err != nil {
 			return err
@@ -209,22 +229,15 @@ func (r *chunkReader) read(ctx context.Context, c *chunk) error {
 		check.index = r.row.columns.index
 		check.shredded = r.row.wrappedKey == nil
 		check.shreddedAt = r.row.shredded
-		c.checks = append(c.checks, check)
+		fn(check)
 		return nil
 	}
-	var err error
 	if r.v.db.Dialect == storage.SQLite {
-		err = r.queryPacked(ctx, sqlVerifyEntryRangeSQLite, c.from, c.to,
+		return r.queryPacked(ctx, sqlVerifyEntryRangeSQLite, from, to,
 			func(row *storage.PackedRow) error { return inspectRow(row) })
-	} else {
-		err = r.scan.QueryBinary(ctx, sqlVerifyEntryRangePostgres, []any{c.from, c.to},
-			func(row *storage.BinaryRow) error { return inspectRow(row) })
 	}
-	if err != nil {
-		return fmt.Errorf("auditlog: read entries: %w", err)
-	}
-	c.stored, err = r.readStoredHashes(ctx, c.from, c.to)
-	return err
+	return r.scan.QueryBinary(ctx, sqlVerifyEntryRangePostgres, []any{from, to},
+		func(row *storage.BinaryRow) error { return inspectRow(row) })
 }
 
 // queryPacked runs query, whose rows are one packed value each (NULL for
@@ -362,6 +375,7 @@ func (v *verifier) inspect(r *scannedRow) rowCheck {
 		c.problems = append(c.problems, fmt.Sprintf("its signed encoding is entry %d: entries were reordered or copied", f.index))
 		return c
 	}
+	c.parsed = true
 	if column := columnMismatch(&r.columns, f); column != "" {
 		c.problems = append(c.problems, "column "+column+" differs from the signed entry")
 	}

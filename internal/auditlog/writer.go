@@ -89,6 +89,11 @@ func (l *Log) appendEntry(ctx context.Context, e *record.Entry, unsynced bool) (
 	p := &pending{entry: *e, done: make(chan appendResult, 1), unsynced: unsynced}
 	p.entry.Seq = 0
 	p.reqSum, p.respSum = digest(e.RequestBody), digest(e.ResponseBody)
+	if e.RequestSeq > 0 && len(e.RequestBody) > 0 {
+		if err := l.checkRequestEntry(ctx, e, p.reqSum); err != nil {
+			return Appended{}, err
+		}
+	}
 	if _, err := rand.Read(p.secret[:]); err != nil {
 		return Appended{}, fmt.Errorf("auditlog: append: %w (%w)", record.ErrUnavailable, err)
 	}
@@ -132,8 +137,8 @@ func checkFields(e *record.Entry) error {
 	if e.Status < 0 || e.Status > 1<<31 || e.UpstreamState < 0 || e.UpstreamState > 1<<31 {
 		return fmt.Errorf("auditlog: entry status %d or upstream status %d out of range", e.Status, e.UpstreamState)
 	}
-	if e.RequestRecorded && e.Phase == record.PhaseRequest {
-		return errors.New("auditlog: a request entry must hold its own request body")
+	if e.RequestSeq > 0 && e.Phase != record.PhaseResponse && e.Phase != record.PhaseRefusal {
+		return errors.New("auditlog: only a response or refusal entry may keep its request body in the request entry")
 	}
 	return nil
 }

@@ -73,7 +73,7 @@ func TestAuditShowRequestFromRequestEntry(t *testing.T) {
 	request := &record.Entry{ExchangeID: "ex-0", Phase: record.PhaseRequest, Direction: "inbound", Partner: "demo-ehr",
 		Method: "POST", Target: "/fhir/Claim/$submit", Decision: record.Allow, RequestBody: []byte(`{"resourceType":"Bundle","id":"sent"}`)}
 	response := *request
-	response.Phase, response.Status, response.RequestRecorded = record.PhaseResponse, 200, true
+	response.Phase, response.Status, response.RequestSeq = record.PhaseResponse, 200, 1
 	response.ResponseBody = []byte(`{"resourceType":"Bundle","id":"answer"}`)
 	dir := devLogDir(t, []*record.Entry{request, &response})
 	identity := auditlog.DevKeyPaths(dir).IdentityFile
@@ -97,7 +97,7 @@ func TestAuditShowRequestFromRequestEntry(t *testing.T) {
 	if len(lines) != 2 || json.Unmarshal([]byte(lines[1]), &x) != nil {
 		t.Fatalf("export = %q, want two entries", stdout)
 	}
-	if !x.RequestInRequestEntry || x.RequestBody != string(request.RequestBody) {
+	if x.RequestEntry == nil || *x.RequestEntry != 0 || x.RequestBody != string(request.RequestBody) {
 		t.Errorf("exported response entry %+v, want the request body kept in the request entry", x)
 	}
 }

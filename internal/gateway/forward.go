@@ -41,7 +41,7 @@ func (g *Gateway) forwardAndRespond(w http.ResponseWriter, ex *exchange) {
 		return
 	}
 	// Later entries of the exchange need not store the request again.
-	ex.entry.RequestRecorded = true
+	ex.entry.RequestSeq = ex.entry.Seq
 
 	status, header, body, ref := g.forward(ex)
 	if ref != nil {

@@ -98,10 +98,11 @@ func (g *Gateway) append(ctx context.Context, ex *exchange) error {
 		a, err := r.AppendEntry(ctx, &ex.entry)
 		return ex.setReceipt(a, true, err)
 	}
-	if _, err := g.opts.Records.Append(ctx, &ex.entry); err != nil {
+	seq, err := g.opts.Records.Append(ctx, &ex.entry)
+	if err != nil {
 		return err
 	}
-	ex.recordSynced = true
+	ex.entry.Seq, ex.recordSynced = seq, true
 	return nil
 }
 

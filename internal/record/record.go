@@ -66,12 +66,12 @@ type Entry struct {
 	RequestType  string // media type of the request body
 	RequestBody  []byte
 	ResponseBody []byte
-	// RequestRecorded says that an earlier entry of the same exchange, its
-	// request entry, holds RequestBody in full. A store may then keep only
-	// the body's length and digest in this entry, and point readers to the
-	// request entry for the body itself. RequestBody must still be the
-	// same bytes, so that the digest matches.
-	RequestRecorded bool
+	// RequestSeq is the sequence number of the exchange's request entry,
+	// which holds RequestBody in full, or 0. When it is set, a store may
+	// keep only the body's length and digest in this entry and point
+	// readers to the request entry. RequestBody must still be the same
+	// bytes, so that the digest matches.
+	RequestSeq int64
 
 	Received      time.Time     // request fully received by the gateway
 	UpstreamTime  time.Duration // time spent waiting for the upstream

@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -50,6 +51,19 @@ var testHookCheckpointed func(error)
 
 // openLog opens a write-ahead log for SyncCommits. Tests replace it.
 var openLog = os.Open
+
+// syncLog fsyncs a write-ahead log for SyncCommits.
+var syncLog atomic.Pointer[func(*os.File) error]
+
+// FailLogSyncsForTest makes every later fsync of a write-ahead log by
+// SyncCommits fail, as a disk error would, until restore is called. It is
+// for the tests of packages built on this one, which cannot make a real
+// disk fail.
+func FailLogSyncsForTest() (restore func()) {
+	fail := func(*os.File) error { return errors.New("storage: fsync failed (simulated by a test)") }
+	syncLog.Store(&fail)
+	return func() { syncLog.Store(nil) }
+}
 
 // walKeeper checkpoints one SQLite file in the background after writes.
 type walKeeper struct {
@@ -325,7 +339,11 @@ func (w *walLog) sync() error {
 	defer w.mu.Unlock()
 	err := w.open()
 	if err == nil {
-		err = w.f.Sync()
+		if fail := syncLog.Load(); fail != nil {
+			err = (*fail)(w.f)
+		} else {
+			err = w.f.Sync()
+		}
 	}
 	if err != nil {
 		w.gate.syncFailed.CompareAndSwap(nil, &err)
