@@ -36,8 +36,10 @@ var keptElementExtensions = []string{
 // validation reads: StructureDefinition snapshots (paths, cardinality,
 // types, bindings, constraints, slicing, fixed and pattern values),
 // ValueSet compose and expansion, CodeSystem codes and their hierarchy and
-// properties. It returns nil for other resource types and for
-// StructureDefinitions without a snapshot.
+// properties. A StructureDefinition published with only a differential
+// keeps it, stripped the same way, since the validator generates its
+// snapshot. It returns nil for other resource types and for
+// StructureDefinitions with neither.
 func Strip(raw []byte) ([]byte, error) {
 	var res map[string]any
 	dec := json.NewDecoder(bytes.NewReader(raw))
@@ -52,11 +54,15 @@ func Strip(raw []byte) ([]byte, error) {
 	deleteKeys(res, droppedEverywhere)
 	switch rt {
 	case "StructureDefinition":
-		if _, ok := res["snapshot"]; !ok {
+		elements := "snapshot"
+		if _, ok := res["snapshot"]; ok {
+			delete(res, "differential")
+		} else if _, ok := res["differential"]; ok {
+			elements = "differential"
+		} else {
 			return nil, nil
 		}
-		delete(res, "differential")
-		stripElements(res)
+		stripElements(res[elements])
 	case "CodeSystem":
 		stripConcepts(res["concept"])
 	case "ValueSet":
@@ -71,9 +77,10 @@ func Strip(raw []byte) ([]byte, error) {
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
-func stripElements(sd map[string]any) {
-	snap, _ := sd["snapshot"].(map[string]any)
-	elems, _ := snap["element"].([]any)
+// stripElements strips the elements of a snapshot or differential.
+func stripElements(list any) {
+	m, _ := list.(map[string]any)
+	elems, _ := m["element"].([]any)
 	for _, e := range elems {
 		el, ok := e.(map[string]any)
 		if !ok {

@@ -19,12 +19,17 @@ import (
 	"github.com/gatehouse-health/gatehouse/internal/validate"
 )
 
-const pasBase = "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/"
+const (
+	pasBase  = "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/"
+	hrexBase = "http://hl7.org/fhir/us/davinci-hrex/StructureDefinition/"
+)
 
-// profiles gives the request and response profile of the PAS operations.
+// profiles gives the request and response profile of the Da Vinci
+// operations: PAS submission and inquiry, and the HRex member match.
 var profiles = map[string][2]string{
-	"Claim/$submit":  {pasBase + "profile-pas-request-bundle", pasBase + "profile-pas-response-bundle"},
-	"Claim/$inquire": {pasBase + "profile-pas-inquiry-request-bundle", pasBase + "profile-pas-inquiry-response-bundle"},
+	"Claim/$submit":         {pasBase + "profile-pas-request-bundle", pasBase + "profile-pas-response-bundle"},
+	"Claim/$inquire":        {pasBase + "profile-pas-inquiry-request-bundle", pasBase + "profile-pas-inquiry-response-bundle"},
+	"Patient/$member-match": {hrexBase + "hrex-parameters-member-match-in", hrexBase + "hrex-parameters-member-match-out"},
 }
 
 // DefaultPASVersions are the PAS versions accepted when none are

@@ -130,3 +130,63 @@ func firstErrors(res *Result, n int) string {
 	}
 	return strings.Join(out, "; ")
 }
+
+// hrexExamples maps the JSON examples of Da Vinci HRex 1.0.0 to the
+// profile each illustrates. HRex ships as a package built from the XML of
+// its source, with differentials only, so these check the generated
+// snapshots too.
+var hrexExamples = map[string]string{
+	"coverage-full.json":                       "hrex-coverage",
+	"coverage-min.json":                        "hrex-coverage",
+	"organization-payer-full.json":             "hrex-organization",
+	"organization-payer-min.json":              "hrex-organization",
+	"parameters-member-match-in.json":          "hrex-parameters-member-match-in",
+	"parameters-member-match-in-provider.json": "hrex-parameters-member-match-in",
+	"parameters-member-match-out.json":         "hrex-parameters-member-match-out",
+}
+
+// TestHRexExamplesValidate validates the HRex examples against their
+// profiles, and checks that a member-match request without the Consent
+// the profile requires is rejected.
+func TestHRexExamplesValidate(t *testing.T) {
+	v, err := New(Options{Context: []string{"hl7.fhir.us.davinci-hrex#1.0.0"}, AllowedExtensionDomains: exampleDomains})
+	if err != nil {
+		t.Fatal(err)
+	}
+	known := readReasons(t, "testdata/known-invalid-examples.txt")
+	dir := corpustest.File(t, "davinci-hrex/examples")
+	const base = "http://hl7.org/fhir/us/davinci-hrex/StructureDefinition/"
+	for file, profile := range hrexExamples {
+		raw, err := os.ReadFile(filepath.Join(dir, file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := v.Validate(raw, base+profile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, listed := known["hrex-1.0.0/"+file]
+		switch {
+		case !res.Valid() && !listed:
+			t.Errorf("%s against %s: invalid: %s", file, profile, firstErrors(res, 3))
+		case res.Valid() && listed:
+			t.Errorf("%s: listed as invalid in testdata/known-invalid-examples.txt but validates; remove it", file)
+		}
+	}
+
+	raw, err := os.ReadFile(filepath.Join(dir, "parameters-member-match-in.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	withoutConsent := strings.Replace(string(raw), `"name": "Consent"`, `"name": "Agreement"`, 1)
+	if withoutConsent == string(raw) {
+		t.Fatal("the example has no Consent parameter")
+	}
+	res, err := v.Validate([]byte(withoutConsent), base+"hrex-parameters-member-match-in")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Valid() || !strings.Contains(firstErrors(res, 3), "Consent") {
+		t.Errorf("member match without Consent: %s, want an error naming the Consent slice", firstErrors(res, 3))
+	}
+}

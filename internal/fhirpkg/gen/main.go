@@ -1,8 +1,9 @@
 // Command gen writes embedded/packages.bin.gz, the FHIR packages package
 // fhirpkg ships in the binary, from the package archives of the shared
-// corpus beside the repository. Each resource is reduced by fhirpkg.Strip
-// to what validation reads, and examples and other resource types are left
-// out.
+// corpus beside the repository, and from implementation guide source in
+// XML where no published package is at hand. Each resource is reduced by
+// fhirpkg.Strip to what validation reads, and examples and other resource
+// types are left out.
 //
 // Usage:
 //
@@ -15,8 +16,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 
+	"github.com/gatehouse-health/gatehouse/internal/fhirmodel"
 	"github.com/gatehouse-health/gatehouse/internal/fhirpkg"
+	"github.com/gatehouse-health/gatehouse/internal/fhirxml"
 )
 
 // source is one shipped package: its archive in the corpus and where the
@@ -38,6 +42,29 @@ var sources = []source{
 	{"davinci-pdex/hl7.fhir.us.davinci-pdex-2.0.0.tgz", "HL7 Da Vinci PDex 2.0.0, as published; copy from github.com/inferno-framework/davinci-pdex-test-kit"},
 	{"carin-bb/hl7.fhir.us.carin-bb-2.0.0.tgz", "HL7 CARIN Blue Button 2.0.0, as published; copy from github.com/inferno-framework/carin-for-blue-button-test-kit"},
 }
+
+// xmlSource is a package built from the XML resources of an
+// implementation guide's source.
+type xmlSource struct {
+	dir          string // the resources' directory in the corpus
+	name         string
+	version      string
+	dependencies map[string]string // as the guide declares them
+	origin       string
+}
+
+// xmlSources lists the packages built from XML. The guide's source has
+// StructureDefinitions with differentials only; the validator generates
+// their snapshots.
+var xmlSources = []xmlSource{{
+	dir:     "davinci-hrex/resources",
+	name:    "hl7.fhir.us.davinci-hrex",
+	version: "1.0.0",
+	dependencies: map[string]string{
+		"hl7.fhir.r4.core": "4.0.1", "hl7.fhir.us.core": "3.1.1", "hl7.fhir.us.udap-security": "0.1.0",
+	},
+	origin: "HL7 Da Vinci HRex 1.0.0, converted from the XML resources of the guide's source; copy from github.com/HL7/davinci-ehrx at commit 1da23ea1",
+}}
 
 func main() {
 	corpus := flag.String("corpus", "../../../shared/corpus", "corpus directory")
@@ -69,11 +96,50 @@ func Build(corpus string) ([]byte, error) {
 		p.Source = s.origin
 		pkgs = append(pkgs, p)
 	}
+	for _, s := range xmlSources {
+		p, err := loadXML(filepath.Join(corpus, filepath.FromSlash(s.dir)), s)
+		if err != nil {
+			return nil, err
+		}
+		if err := strip(p); err != nil {
+			return nil, fmt.Errorf("%s: %w", p.ID(), err)
+		}
+		pkgs = append(pkgs, p)
+	}
 	var buf bytes.Buffer
 	if err := fhirpkg.EncodeBundle(&buf, pkgs); err != nil {
 		return nil, err
 	}
 	return buf.Bytes(), nil
+}
+
+// loadXML builds the package s from the XML resources in dir, in the
+// order of their file names.
+func loadXML(dir string, s xmlSource) (*fhirpkg.Package, error) {
+	files, err := filepath.Glob(filepath.Join(dir, "*.xml"))
+	if err != nil {
+		return nil, err
+	}
+	if len(files) == 0 {
+		return nil, fmt.Errorf("no XML resources in %s", dir)
+	}
+	sort.Strings(files)
+	p := fhirpkg.NewPackage(s.name, s.version, s.dependencies)
+	p.Source = s.origin
+	for _, f := range files {
+		doc, err := os.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		res, err := fhirxml.Convert(doc, fhirmodel.R4())
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", f, err)
+		}
+		if err := p.AddResource(res); err != nil {
+			return nil, fmt.Errorf("%s: %w", f, err)
+		}
+	}
+	return p, nil
 }
 
 // strip replaces p's resources by their stripped forms, dropping those

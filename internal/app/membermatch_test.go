@@ -1,0 +1,164 @@
+package app_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/gatehouse-health/gatehouse/internal/app"
+	"github.com/gatehouse-health/gatehouse/internal/config"
+	"github.com/gatehouse-health/gatehouse/internal/corpustest"
+	"github.com/gatehouse-health/gatehouse/internal/devmode"
+	"github.com/gatehouse-health/gatehouse/internal/ehrclient"
+	"github.com/gatehouse-health/gatehouse/internal/members"
+	"github.com/gatehouse-health/gatehouse/internal/record"
+	"github.com/gatehouse-health/gatehouse/internal/storage"
+)
+
+const memberMatchScope = "system/Patient.$member-match"
+
+// memberMatchHarness starts the gateway with the built-in payer service
+// and strict mode, lets the demo partner call $member-match, and loads
+// three members: Patricia Person of the HRex example, and two members who
+// share every demographic. It returns a client granted the operation.
+func memberMatchHarness(t *testing.T) (*harness, *ehrclient.Client) {
+	t.Helper()
+	var databaseURL string
+	h := newHarness(t, harnessOptions{builtinUpstream: true, edit: func(cfg *config.File, _ *devmode.Layout) {
+		p := &cfg.Partners[0]
+		p.Interactions = append(p.Interactions, "Patient/$member-match")
+		p.Scopes = append(p.Scopes, memberMatchScope)
+		p.Roles["member"] = "read"
+		databaseURL = cfg.DatabaseURL()
+	}})
+
+	ctx := context.Background()
+	db, err := storage.Open(ctx, databaseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	store := members.NewStore(db)
+	for _, m := range []members.Member{
+		{ID: "MPERSON0001", Family: "Person", Given: "Patricia", BirthDate: "1974-12-25", Gender: "female"},
+		{ID: "MTWIN000001", Family: "Twin", Given: "Alex", BirthDate: "1990-05-01", Gender: "male"},
+		{ID: "MTWIN000002", Family: "Twin", Given: "Alex", BirthDate: "1990-05-01", Gender: "male"},
+	} {
+		c := members.Coverage{ID: m.ID + "-1", Plan: "private", Payor: "private", Start: "2011-05-23"}
+		if err := store.Add(ctx, m, []members.Coverage{c}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	key, err := h.layout.PartnerAssertionKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := h.layout.PartnerClientCertificate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots, err := h.layout.CAPool()
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := ehrclient.New(ehrclient.Options{PublicURL: h.rt.PublicURL, ClientID: app.DevPartner,
+		AssertionKey: key, Certificate: cert, Roots: roots, Scope: app.DevScopes + " " + memberMatchScope})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(client.CloseIdle)
+	return h, client
+}
+
+// memberMatchRequest returns the HRex example input, changed by edit.
+func memberMatchRequest(t *testing.T, edit func(params []any) []any) []byte {
+	t.Helper()
+	raw, err := os.ReadFile(corpustest.File(t, "davinci-hrex/examples/parameters-member-match-in.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p map[string]any
+	if err := json.Unmarshal(raw, &p); err != nil {
+		t.Fatal(err)
+	}
+	p["parameter"] = edit(p["parameter"].([]any))
+	b, err := json.Marshal(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// memberPatient returns the MemberPatient resource of params.
+func memberPatient(params []any) map[string]any {
+	for _, x := range params {
+		if p := x.(map[string]any); p["name"] == "MemberPatient" {
+			return p["resource"].(map[string]any)
+		}
+	}
+	return nil
+}
+
+// Member match through the gateway, over mutual TLS to the built-in payer
+// service: a true match, no match and an ambiguous match, each checked by
+// strict mode against the HRex profiles both ways, and a request that
+// breaks the input profile, which is never forwarded to the payer.
+func TestMemberMatchThroughGateway(t *testing.T) {
+	h, client := memberMatchHarness(t)
+	token, err := client.Token(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	header := http.Header{"Content-Type": {"application/fhir+json"}, "Authorization": {"Bearer " + token.AccessToken}}
+	asTwin := func(params []any) []any {
+		p := memberPatient(params)
+		p["name"] = []any{map[string]any{"family": "Twin", "given": []any{"Alex"}}}
+		p["birthDate"], p["gender"] = "1990-05-01", "male"
+		return params
+	}
+	withoutConsent := func(params []any) []any {
+		var rest []any
+		for _, x := range params {
+			if x.(map[string]any)["name"] != "Consent" {
+				rest = append(rest, x)
+			}
+		}
+		return rest
+	}
+	tests := []struct {
+		name      string
+		edit      func([]any) []any
+		status    int
+		want      string // in the body
+		forwarded bool
+	}{
+		{"true match", func(p []any) []any { return p }, http.StatusOK, `"value":"MPERSON0001"`, true},
+		{"no match", func(p []any) []any { memberPatient(p)["birthDate"] = "1974-12-24"; return p }, http.StatusUnprocessableEntity, `"resourceType":"OperationOutcome"`, true},
+		{"ambiguous match", asTwin, http.StatusUnprocessableEntity, `"resourceType":"OperationOutcome"`, true},
+		{"no Consent", withoutConsent, http.StatusUnprocessableEntity, "slice Consent", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp := h.send(client.HTTPClient(), "POST", "/fhir/Patient/$member-match", header, memberMatchRequest(t, tt.edit))
+			body := string(readBody(t, resp))
+			if resp.StatusCode != tt.status || !strings.Contains(body, tt.want) {
+				t.Fatalf("status %d, body %s; want %d with %s", resp.StatusCode, body, tt.status, tt.want)
+			}
+			if strings.Contains(body, "MTWIN") {
+				t.Errorf("the answer names a member of the ambiguous match: %s", body)
+			}
+			entries, err := h.store.List(context.Background(), record.Filter{ExchangeID: resp.Header.Get("X-Request-Id")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			forwarded := len(entries) > 0 && entries[0].Phase == record.PhaseRequest
+			if forwarded != tt.forwarded {
+				t.Errorf("entries %d, first phase %v: forwarded %v, want %v", len(entries), entries[0].Phase, forwarded, tt.forwarded)
+			}
+		})
+	}
+}
