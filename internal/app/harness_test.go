@@ -130,6 +130,13 @@ func (h *harness) start(cfg *config.File) {
 	}
 	t.Cleanup(func() { rt.Close(context.Background()) })
 	h.rt = rt
+	h.ehr = h.partnerClient(app.DevScopes)
+}
+
+// partnerClient returns a client of the demo partner that requests scope.
+func (h *harness) partnerClient(scope string) *ehrclient.Client {
+	t := h.t
+	t.Helper()
 	key, err := h.layout.PartnerAssertionKey()
 	if err != nil {
 		t.Fatal(err)
@@ -142,12 +149,13 @@ func (h *harness) start(cfg *config.File) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.ehr, err = ehrclient.New(ehrclient.Options{PublicURL: rt.PublicURL, ClientID: app.DevPartner,
-		AssertionKey: key, Certificate: cert, Roots: roots, Scope: app.DevScopes})
+	client, err := ehrclient.New(ehrclient.Options{PublicURL: h.rt.PublicURL, ClientID: app.DevPartner,
+		AssertionKey: key, Certificate: cert, Roots: roots, Scope: scope})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(h.ehr.CloseIdle)
+	t.Cleanup(client.CloseIdle)
+	return client
 }
 
 // accessToken returns a fresh access token for the demo partner.

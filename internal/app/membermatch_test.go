@@ -52,26 +52,7 @@ func memberMatchHarness(t *testing.T) (*harness, *ehrclient.Client) {
 			t.Fatal(err)
 		}
 	}
-
-	key, err := h.layout.PartnerAssertionKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := h.layout.PartnerClientCertificate()
-	if err != nil {
-		t.Fatal(err)
-	}
-	roots, err := h.layout.CAPool()
-	if err != nil {
-		t.Fatal(err)
-	}
-	client, err := ehrclient.New(ehrclient.Options{PublicURL: h.rt.PublicURL, ClientID: app.DevPartner,
-		AssertionKey: key, Certificate: cert, Roots: roots, Scope: app.DevScopes + " " + memberMatchScope})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(client.CloseIdle)
-	return h, client
+	return h, h.partnerClient(app.DevScopes + " " + memberMatchScope)
 }
 
 // memberMatchRequest returns the HRex example input, changed by edit.

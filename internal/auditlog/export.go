@@ -52,14 +52,17 @@ type ExportedEntry struct {
 	RequestEntry *int64 `json:"request_entry,omitempty"`
 	// RequestShredded is set when the bodies were decrypted but the
 	// request entry holding the request body was shredded.
-	RequestShredded bool   `json:"request_shredded,omitempty"`
-	ResponseSize    int64  `json:"response_size"`
-	ResponseSHA256  string `json:"response_sha256,omitempty"`
-	Shredded        string `json:"shredded,omitempty"`
-	RequestBody     string `json:"request_body,omitempty"`
-	RequestBodyB64  string `json:"request_body_base64,omitempty"`
-	ResponseBody    string `json:"response_body,omitempty"`
-	ResponseBodyB64 string `json:"response_body_base64,omitempty"`
+	RequestShredded bool `json:"request_shredded,omitempty"`
+	// RequestUnavailable says why the request body is missing when its
+	// request entry could not be read or decrypted.
+	RequestUnavailable string `json:"request_unavailable,omitempty"`
+	ResponseSize       int64  `json:"response_size"`
+	ResponseSHA256     string `json:"response_sha256,omitempty"`
+	Shredded           string `json:"shredded,omitempty"`
+	RequestBody        string `json:"request_body,omitempty"`
+	RequestBodyB64     string `json:"request_body_base64,omitempty"`
+	ResponseBody       string `json:"response_body,omitempty"`
+	ResponseBodyB64    string `json:"response_body_base64,omitempty"`
 }
 
 // Export converts row, with its decrypted bodies if not nil.
@@ -87,7 +90,7 @@ func Export(row *Row, bodies *Bodies) *ExportedEntry {
 	if bodies != nil {
 		x.RequestBody, x.RequestBodyB64 = textOrBase64(bodies.Request)
 		x.ResponseBody, x.ResponseBodyB64 = textOrBase64(bodies.Response)
-		x.RequestShredded = bodies.RequestShredded
+		x.RequestShredded, x.RequestUnavailable = bodies.RequestShredded, bodies.RequestUnavailable
 	}
 	return x
 }

@@ -81,6 +81,10 @@ func newTestLogOn(t testing.TB, b storagetest.Backend, edit func(*Options)) (*Lo
 	return l, db, keys
 }
 
+// nextYear is a verification clock a year ahead, for logs whose entries
+// were shredded after a retention period that has not passed yet.
+func nextYear() time.Time { return time.Now().AddDate(1, 0, 0) }
+
 // testEntry returns a plausible refusal or request entry numbered n.
 func testEntry(n int, bodySize int) *record.Entry {
 	body := make([]byte, bodySize)

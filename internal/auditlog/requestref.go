@@ -32,12 +32,17 @@ func requestEntryMismatch(target *Leaf, exchangeID string, body *Body) string {
 // e.RequestSeq is the exchange's request entry and holds the request body
 // whose SHA-256 is sum, so that no entry names a body the log lacks.
 func (l *Log) checkRequestEntry(ctx context.Context, e *record.Entry, sum [32]byte) error {
-	target, err := l.Row(ctx, e.RequestSeq-1)
+	index := e.RequestSeq - 1
+	var encoded []byte
+	if err := l.db.QueryRowContext(ctx, sqlReadEntryEncoding, index).Scan(&encoded); err != nil {
+		return fmt.Errorf("auditlog: append: the request entry %d: %w", index, err)
+	}
+	target, err := DecodeEntry(encoded)
 	if err != nil {
-		return fmt.Errorf("auditlog: append: the request entry %d: %w", e.RequestSeq-1, err)
+		return fmt.Errorf("auditlog: append: the request entry %d: %w", index, err)
 	}
 	body := Body{Size: int64(len(e.RequestBody)), SHA256: sum}
-	if problem := requestEntryMismatch(&target.Leaf, e.ExchangeID, &body); problem != "" {
+	if problem := requestEntryMismatch(target, e.ExchangeID, &body); problem != "" {
 		return errors.New("auditlog: append: the request body is not in the named request entry: " + problem)
 	}
 	return nil

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/mod/sumdb/tlog"
+
 	"github.com/gatehouse-health/gatehouse/internal/record"
 	"github.com/gatehouse-health/gatehouse/internal/storage"
 	"github.com/gatehouse-health/gatehouse/internal/storage/storagetest"
@@ -150,17 +152,22 @@ func TestVerifyStrayRequestCiphertext(t *testing.T) {
 
 // splitExchange appends an exchange whose request entry is covered by a
 // signed checkpoint and whose response entry comes after it, and closes
-// the log. It returns that checkpoint and the two indexes.
+// the log. The checkpoint covers a second entry too, so that the request
+// entry's leaf hash is not itself part of the stored tree's frontier. It
+// returns that checkpoint and the two indexes.
 func splitExchange(t *testing.T, b storagetest.Backend) (db *storage.DB, keys *testKeys, trusted []byte, reqIndex, respIndex int64) {
 	t.Helper()
 	ctx := context.Background()
-	l, db, keys := newTestLogOn(t, b, func(o *Options) { o.CheckpointEvery = 1 })
+	l, db, keys := newTestLogOn(t, b, func(o *Options) { o.CheckpointEvery = 2 })
 	req := testEntry(1, 3000)
 	a, err := l.AppendEntry(ctx, req)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := db.QueryRow("SELECT note FROM audit_checkpoints WHERE size = $1", a.Index+1).Scan(&trusted); err != nil {
+	if _, err := l.AppendEntry(ctx, testEntry(2, 64)); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.QueryRow("SELECT note FROM audit_checkpoints WHERE size = $1", a.Index+2).Scan(&trusted); err != nil {
 		t.Fatal(err)
 	}
 	resp, err := l.AppendEntry(ctx, responseOf(req, a.Seq))
@@ -237,6 +244,79 @@ func TestOpenShreddedRequestEntry(t *testing.T) {
 	}
 	if !x.RequestShredded || x.RequestEntry == nil || *x.RequestEntry != reqIndex {
 		t.Errorf("export %s, want the request shredded with entry %d", out, reqIndex)
+	}
+}
+
+// Rewriting a request entry below the trusted checkpoint together with
+// its stored leaf hash is caught by the inclusion proof against the
+// trusted root, which the stored hash alone cannot pass.
+func TestVerifyRequestEntryRewrittenWithItsLeafHash(t *testing.T) {
+	storagetest.Run(t, func(t *testing.T, b storagetest.Backend) {
+		db, keys, trusted, reqIndex, respIndex := splitExchange(t, b)
+		var encoded []byte
+		if err := db.QueryRow("SELECT entry FROM audit_entries WHERE idx = $1", reqIndex).Scan(&encoded); err != nil {
+			t.Fatal(err)
+		}
+		leaf, err := DecodeEntry(encoded)
+		if err != nil {
+			t.Fatal(err)
+		}
+		garbage := bytes.Repeat([]byte{7}, 3000+28)
+		leaf.Request.CiphertextSHA256 = digest(garbage)
+		rewritten, err := EncodeEntry(leaf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		leafHash := tlog.RecordHash(rewritten)
+		mustExec(t, db, "UPDATE audit_entries SET entry = $1, request_ct = $2 WHERE idx = $3", rewritten, garbage, reqIndex)
+		mustExec(t, db, "UPDATE audit_hashes SET hash = $1 WHERE id = $2", leafHash[:], tlog.StoredHashIndex(0, reqIndex))
+
+		rep, err := Verify(context.Background(), db, VerifyOptions{LogKey: keys.verifier, Trusted: trusted})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Intact() || rep.Problems[0].Index != respIndex || !strings.Contains(rep.Problems[0].What, "not the one the trusted checkpoint covers") {
+			t.Errorf("problems %v, want one at entry %d saying the request entry is not in the trusted tree", rep.Problems, respIndex)
+		}
+	})
+}
+
+// A shredding time in the future would pass any retention period, so it
+// is reported.
+func TestVerifyShreddingTimeInFuture(t *testing.T) {
+	l, db, keys := newTestLog(t, nil)
+	appendN(t, l, 3)
+	if err := l.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	mustExec(t, db, "UPDATE audit_entries SET wrapped_key = NULL, request_ct = NULL, response_ct = NULL, shredded_ns = $1 WHERE idx = 1",
+		time.Now().Add(10*365*24*time.Hour).UnixNano())
+	rep, err := Verify(context.Background(), db, VerifyOptions{LogKey: keys.verifier, Retention: 2160 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Intact() || rep.Problems[0].Index != 1 || !strings.Contains(rep.Problems[0].What, "after this verification began") {
+		t.Errorf("problems %v, want entry 1 shredded in the future", rep.Problems)
+	}
+}
+
+// A response entry whose request entry is gone still shows its response;
+// the request is reported unavailable.
+func TestOpenWithoutRequestEntry(t *testing.T) {
+	l, db, keys := newTestLog(t, nil)
+	_, reqIndex, respIndex := appendExchange(t, l, 1)
+	mustExec(t, db, "DELETE FROM audit_entries WHERE idx = $1", reqIndex)
+	row, err := l.Row(context.Background(), respIndex)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bodies, err := openBodies(t, l, keys, row)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bodies.Request != nil || !strings.Contains(bodies.RequestUnavailable, "request entry") || len(bodies.Response) == 0 {
+		t.Errorf("request of %d bytes (unavailable %q), response of %d bytes; want the response and the request unavailable",
+			len(bodies.Request), bodies.RequestUnavailable, len(bodies.Response))
 	}
 }
 

@@ -145,6 +145,10 @@ type Bodies struct {
 	// RequestShredded is set when the request entry holding Request was
 	// shredded, which leaves Request nil.
 	RequestShredded bool
+	// RequestUnavailable says why Request is nil when the request entry
+	// holding it could not be read or decrypted. The response is still
+	// given; audit verify reports the damage.
+	RequestUnavailable string
 }
 
 // maxCachedKEKs bounds the key-encryption keys a Decrypter keeps. Entries
@@ -210,7 +214,7 @@ func (d *Decrypter) Open(ctx context.Context, row *Row) (*Bodies, error) {
 	}
 	if row.Leaf.Request.InRequestEntry() {
 		if err := d.openRecordedRequest(ctx, row, &out); err != nil {
-			return nil, err
+			out.RequestUnavailable = err.Error()
 		}
 	}
 	return &out, nil

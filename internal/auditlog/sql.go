@@ -114,6 +114,8 @@ const (
 
 	sqlReadKEK = `SELECT wrapped FROM audit_keks WHERE id = $1`
 
+	sqlReadEntryEncoding = `SELECT entry FROM audit_entries WHERE idx = $1`
+
 	sqlKEKIDs = `SELECT id FROM audit_keks`
 
 	rowColumnsSQL = `idx, exchange_id, partner, phase, decision, status, recorded_ns,

@@ -31,6 +31,9 @@ type VerifyOptions struct {
 	// sooner than that after its recording time is reported. Zero checks
 	// only against MinRetention, the shortest period retention accepts.
 	Retention time.Duration
+	// Now returns the current time, time.Now when nil. A shredding time
+	// more than MaxClockSkew after it is reported.
+	Now func() time.Time
 
 	// chunkSize is the number of entries read per query, verifyChunk when
 	// 0. Tests make it small so that a small log spans many chunks.
@@ -109,7 +112,10 @@ func Verify(ctx context.Context, db *storage.DB, opts VerifyOptions) (*Report, e
 	}
 	defer end()
 
-	v := &verifier{ctx: ctx, db: db, tx: tx, opts: opts, rep: new(Report)}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	v := &verifier{ctx: ctx, db: db, tx: tx, opts: opts, rep: new(Report), now: opts.Now()}
 	err = v.runCatchingFaults(v.run)
 	if errors.Is(err, errTooManyProblems) {
 		err = nil
@@ -132,6 +138,8 @@ type verifier struct {
 	keks        map[int64]bool      // ids of the stored key-encryption keys
 	tree        frontier            // the tree recomputed so far
 	lastGood    int64               // size of the last checkpoint whose root matched
+	trusted     Checkpoint          // the trusted checkpoint of an incremental run
+	now         time.Time           // when the run began, by VerifyOptions.Now
 }
 
 func (v *verifier) problem(index, end int64, format string, args ...any) error {
@@ -296,7 +304,7 @@ func (v *verifier) start() error {
 		v.problem(0, trusted.Size, "the stored tree does not reproduce the trusted checkpoint of size %d: history was rewritten or forked", trusted.Size)
 		return errTooManyProblems
 	}
-	v.tree, v.lastGood = tree, trusted.Size
+	v.tree, v.lastGood, v.trusted = tree, trusted.Size, trusted
 	v.rep.From = trusted.Size
 	for v.nextCP < len(v.checkpoints) && v.checkpoints[v.nextCP].Size <= trusted.Size {
 		v.nextCP++

@@ -135,6 +135,9 @@ type chunkReader struct {
 	v    *verifier
 	scan *storage.Scan
 	row  scannedRow // reused for every row read
+	// targets caches the request entries read for references from other
+	// chunks, so that many references to one entry cost one read.
+	targets map[int64]requestTarget
 
 	// On SQLite, the packed value last read and its reader.
 	packed sql.RawBytes
@@ -394,6 +397,10 @@ func (v *verifier) inspect(r *scannedRow) rowCheck {
 // an entry younger than that.
 const MinRetention = 24 * time.Hour
 
+// MaxClockSkew is how far a shredding time may lie after the verifier's
+// clock: the gateway that shredded the entry may run on another machine.
+const MaxClockSkew = time.Hour
+
 // isShredded reports whether retention shredded the row: its wrapped data
 // key is gone and the time of that is recorded.
 func (r *scannedRow) isShredded() bool {
@@ -405,16 +412,21 @@ func (r *scannedRow) isShredded() bool {
 // the database can mark an entry shredded and delete its body. Retention
 // never shreds an entry younger than its period (VerifyOptions.Retention,
 // at least MinRetention), so a mark sooner than that after the signed
-// recording time is tampering. Report.NewestShredded lets an auditor who
-// did not give the period compare the marks with it.
+// recording time is tampering, and so is a mark in the future, which would
+// pass that test. Report.NewestShredded lets an auditor who did not give
+// the period compare the marks with it.
 func (v *verifier) implausibleShredding(r *scannedRow, f *entryFields) string {
 	if !r.isShredded() {
 		return ""
 	}
 	recorded := time.Unix(0, f.recordedNS)
-	if r.shredded.Before(recorded.Add(v.opts.Retention)) {
+	switch {
+	case r.shredded.Before(recorded.Add(v.opts.Retention)):
 		return fmt.Sprintf("shredded at %s, less than %s after it was recorded at %s, which retention never does",
 			r.shredded.UTC().Format(time.RFC3339), v.opts.Retention, recorded.UTC().Format(time.RFC3339))
+	case r.shredded.After(v.now.Add(MaxClockSkew)):
+		return fmt.Sprintf("shredded at %s, which is after this verification began (%s)",
+			r.shredded.UTC().Format(time.RFC3339), v.now.UTC().Format(time.RFC3339))
 	}
 	return ""
 }

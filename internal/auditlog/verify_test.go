@@ -331,7 +331,7 @@ func TestVerifyShreddedIsIntact(t *testing.T) {
 		if n == 0 {
 			t.Fatal("nothing shredded")
 		}
-		rep, err := Verify(context.Background(), db, VerifyOptions{LogKey: keys.verifier})
+		rep, err := Verify(context.Background(), db, VerifyOptions{LogKey: keys.verifier, Now: nextYear})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -385,7 +385,7 @@ func TestVerifyShreddedWithCiphertextsIsIntact(t *testing.T) {
 	storagetest.Run(t, func(t *testing.T, b storagetest.Backend) {
 		db, keys, _ := tamperLog(t, b)
 		mustExec(t, db, "UPDATE audit_entries SET wrapped_key = NULL, shredded_ns = recorded_ns + $1 WHERE idx < 10", int64(25*time.Hour))
-		rep, err := Verify(context.Background(), db, VerifyOptions{LogKey: keys.verifier})
+		rep, err := Verify(context.Background(), db, VerifyOptions{LogKey: keys.verifier, Now: nextYear})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -531,7 +531,7 @@ func TestShredOlderThanReadsClockOnce(t *testing.T) {
 	if n != 3 {
 		t.Fatalf("shredded %d entries, want 3", n)
 	}
-	rep, err := Verify(context.Background(), db, VerifyOptions{LogKey: keys.verifier})
+	rep, err := Verify(context.Background(), db, VerifyOptions{LogKey: keys.verifier, Now: nextYear})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -599,7 +599,7 @@ func TestVerifyShreddedBeforeRetention(t *testing.T) {
 	db, keys, _ := tamperLog(t, sqliteBackend)
 	mustExec(t, db, "UPDATE audit_entries SET wrapped_key = NULL, request_ct = NULL, response_ct = NULL, shredded_ns = recorded_ns + $1 WHERE idx < 10", int64(25*time.Hour))
 
-	rep, err := Verify(context.Background(), db, VerifyOptions{LogKey: keys.verifier, Retention: 25 * time.Hour})
+	rep, err := Verify(context.Background(), db, VerifyOptions{LogKey: keys.verifier, Retention: 25 * time.Hour, Now: nextYear})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -607,7 +607,7 @@ func TestVerifyShreddedBeforeRetention(t *testing.T) {
 		t.Errorf("retention of 25h: %v, want intact", rep.Problems)
 	}
 
-	rep, err = Verify(context.Background(), db, VerifyOptions{LogKey: keys.verifier, Retention: 48 * time.Hour})
+	rep, err = Verify(context.Background(), db, VerifyOptions{LogKey: keys.verifier, Retention: 48 * time.Hour, Now: nextYear})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -615,7 +615,7 @@ func TestVerifyShreddedBeforeRetention(t *testing.T) {
 		t.Errorf("retention of 48h: problems %v, want entry 0 shredded too early", rep.Problems)
 	}
 
-	if _, err := Verify(context.Background(), db, VerifyOptions{LogKey: keys.verifier, Retention: time.Hour}); err == nil {
+	if _, err := Verify(context.Background(), db, VerifyOptions{LogKey: keys.verifier, Retention: time.Hour, Now: nextYear}); err == nil {
 		t.Error("a retention of 1h, under the minimum, was accepted")
 	}
 }

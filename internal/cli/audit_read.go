@@ -205,6 +205,8 @@ func (e *env) showRow(_ string, row *auditlog.Row, dec *auditlog.Decrypter) erro
 		return err
 	}
 	switch {
+	case bodies.RequestUnavailable != "":
+		fmt.Fprintf(e.stdout, "    request body: unavailable: %s\n", bodies.RequestUnavailable)
 	case bodies.RequestShredded:
 		fmt.Fprintf(e.stdout, "    request body: destroyed by retention with entry #%d\n", bodies.RequestIndex)
 	case bodies.RequestIndex != row.Leaf.Index:

@@ -17,7 +17,7 @@ import (
 // an allowed request, a kill-switch engagement, a refusal and a release.
 func incidentDataDir(t *testing.T) string {
 	t.Helper()
-	return devLogDir(t, []*record.Entry{
+	return devLogDir(t, time.Now, []*record.Entry{
 		{ExchangeID: "ex-0", Phase: record.PhaseRequest, Direction: "inbound", Partner: "demo-ehr", Source: "127.0.0.1:5000",
 			Method: "POST", Target: "/fhir/Claim/$submit", Interaction: "Claim/$submit", Decision: record.Allow},
 		{ExchangeID: "ex-1", Phase: record.PhaseControl, Direction: "admin", Partner: "demo-ehr", Source: "admin:alice",
@@ -29,8 +29,9 @@ func incidentDataDir(t *testing.T) string {
 	})
 }
 
-// devLogDir creates a development data directory whose log holds entries.
-func devLogDir(t *testing.T, entries []*record.Entry) string {
+// devLogDir creates a development data directory whose log holds entries,
+// recorded at the times now returns.
+func devLogDir(t *testing.T, now func() time.Time, entries []*record.Entry) string {
 	t.Helper()
 	dir := t.TempDir()
 	keys, err := auditlog.EnsureDevKeys(dir, auditTestOrigin)
@@ -51,12 +52,12 @@ func devLogDir(t *testing.T, entries []*record.Entry) string {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	l, err := auditlog.Open(ctx, db, auditlog.Options{Origin: auditTestOrigin, Signer: signer, Recipients: recipients})
+	l, err := auditlog.Open(ctx, db, auditlog.Options{Origin: auditTestOrigin, Signer: signer, Recipients: recipients, Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, e := range entries {
-		e.Received = time.Now()
+		e.Received = now()
 		if _, err := l.Append(ctx, e); err != nil {
 			t.Fatal(err)
 		}
@@ -75,7 +76,7 @@ func TestAuditShowRequestFromRequestEntry(t *testing.T) {
 	response := *request
 	response.Phase, response.Status, response.RequestSeq = record.PhaseResponse, 200, 1
 	response.ResponseBody = []byte(`{"resourceType":"Bundle","id":"answer"}`)
-	dir := devLogDir(t, []*record.Entry{request, &response})
+	dir := devLogDir(t, time.Now, []*record.Entry{request, &response})
 	identity := auditlog.DevKeyPaths(dir).IdentityFile
 
 	code, stdout, stderr := run(t, context.Background(), "audit", "show", "--data", dir, "--identity", identity)

@@ -271,7 +271,16 @@ func TestAuditProveAndCheckProof(t *testing.T) {
 // verify names the recording time of the newest shredded entry, and with
 // --retention reports an entry shredded sooner than that period.
 func TestAuditVerifyShredded(t *testing.T) {
-	dir := auditDataDir(t, 6)
+	// Entries recorded 40 days ago, so that shredding them 30 hours later
+	// lies in the past.
+	recordedAt := time.Now().Add(-40 * 24 * time.Hour)
+	var entries []*record.Entry
+	for i := range 6 {
+		entries = append(entries, &record.Entry{ExchangeID: fmt.Sprintf("ex-%d", i), Phase: record.PhaseRequest, Direction: "inbound",
+			Partner: "demo-ehr", Method: "POST", Target: "/fhir/Claim/$submit", Decision: record.Allow,
+			RequestBody: []byte(fmt.Sprintf(`{"resourceType":"Bundle","id":"b%d"}`, i))})
+	}
+	dir := devLogDir(t, func() time.Time { return recordedAt }, entries)
 	db, err := storage.Open(context.Background(), filepath.Join(dir, "gatehouse.db"))
 	if err != nil {
 		t.Fatal(err)

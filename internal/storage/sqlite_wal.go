@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"testing"
 	"time"
 )
 
@@ -60,6 +61,9 @@ var syncLog atomic.Pointer[func(*os.File) error]
 // for the tests of packages built on this one, which cannot make a real
 // disk fail.
 func FailLogSyncsForTest() (restore func()) {
+	if !testing.Testing() {
+		panic("storage: FailLogSyncsForTest called outside a test binary")
+	}
 	fail := func(*os.File) error { return errors.New("storage: fsync failed (simulated by a test)") }
 	syncLog.Store(&fail)
 	return func() { syncLog.Store(nil) }
