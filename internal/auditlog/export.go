@@ -53,8 +53,8 @@ type ExportedEntry struct {
 	// RequestShredded is set when the bodies were decrypted but the
 	// request entry holding the request body was shredded.
 	RequestShredded bool `json:"request_shredded,omitempty"`
-	// RequestUnavailable says why the request body is missing when its
-	// request entry could not be read or decrypted.
+	// RequestUnavailable is the reason the request body is missing when
+	// its request entry could not be read or decrypted.
 	RequestUnavailable string `json:"request_unavailable,omitempty"`
 	ResponseSize       int64  `json:"response_size"`
 	ResponseSHA256     string `json:"response_sha256,omitempty"`

@@ -145,9 +145,9 @@ type Bodies struct {
 	// RequestShredded is set when the request entry holding Request was
 	// shredded, which leaves Request nil.
 	RequestShredded bool
-	// RequestUnavailable says why Request is nil when the request entry
-	// holding it could not be read or decrypted. The response is still
-	// given; audit verify reports the damage.
+	// RequestUnavailable is the reason Request is nil when the request
+	// entry holding it could not be read or decrypted. The response is
+	// still returned, and audit verify reports the damage.
 	RequestUnavailable string
 }
 
