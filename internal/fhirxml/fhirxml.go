@@ -13,6 +13,13 @@
 // inside an element (contained, Bundle.entry.resource,
 // Parameters.parameter.resource) becomes an object with its resourceType,
 // and Narrative.div keeps its XHTML text.
+//
+// Documents outside those rules are errors: a DOCTYPE, text content, an
+// unknown element or attribute, two types of one choice element, repeats
+// that are not together. One difference remains: XML 1.0 turns a literal
+// tab or line break in an attribute value into a space, but Go's decoder
+// returns it, and the same character written as a reference, alike, so
+// both are kept.
 package fhirxml
 
 import (
@@ -22,6 +29,7 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"strings"
 
 	"github.com/go-json-experiment/json/jsontext"
 
@@ -74,15 +82,22 @@ func parse(data []byte) (*node, error) {
 		if err != nil {
 			return nil, fmt.Errorf("fhirxml: %w", err)
 		}
-		if se, ok := tok.(xml.StartElement); ok {
-			root, err := p.element(se, start, 0)
+		switch t := tok.(type) {
+		case xml.StartElement:
+			root, err := p.element(t, start, 0)
 			if err != nil {
 				return nil, err
 			}
 			return root, p.rest()
+		case xml.Directive:
+			return nil, errDirective
 		}
 	}
 }
+
+// errDirective rejects DOCTYPE and other declarations, which FHIR
+// documents never need and which entity tricks rely on.
+var errDirective = errors.New("fhirxml: the document has a DOCTYPE or other declaration, which FHIR does not allow")
 
 type parser struct {
 	dec  *xml.Decoder
@@ -98,6 +113,9 @@ func (p *parser) element(se xml.StartElement, start int64, depth int) (*node, er
 	}
 	n := &node{name: se.Name.Local, line: line}
 	if se.Name.Space == xhtmlNamespace {
+		if !declaresXHTML(se, p.data[start:]) {
+			return nil, fmt.Errorf("fhirxml: line %d: an XHTML element must be a div that declares the XHTML namespace itself", line)
+		}
 		if err := p.dec.Skip(); err != nil {
 			return nil, fmt.Errorf("fhirxml: %w", err)
 		}
@@ -134,8 +152,31 @@ func (p *parser) element(se xml.StartElement, start int64, depth int) (*node, er
 			if len(bytes.TrimSpace(t)) > 0 {
 				return nil, fmt.Errorf("fhirxml: line %d: text inside element %s; FHIR puts values in value attributes", line, n.name)
 			}
+		case xml.Directive:
+			return nil, errDirective
 		}
 	}
+}
+
+// declaresXHTML reports whether the start tag se, whose text begins raw,
+// is a div that declares the XHTML namespace for its own name: as the
+// default namespace, or for its prefix. The div's text is copied into the
+// JSON form alone, so a declaration on an ancestor would be lost.
+func declaresXHTML(se xml.StartElement, raw []byte) bool {
+	end := bytes.IndexAny(raw, " \t\r\n/>")
+	if se.Name.Local != "div" || end < 0 {
+		return false
+	}
+	prefix, _, prefixed := strings.Cut(string(raw[1:end]), ":")
+	for _, a := range se.Attr {
+		if a.Value != xhtmlNamespace {
+			continue
+		}
+		if (!prefixed && a.Name.Space == "" && a.Name.Local == "xmlns") || (prefixed && a.Name.Space == "xmlns" && a.Name.Local == prefix) {
+			return true
+		}
+	}
+	return false
 }
 
 // setAttr keeps a FHIR attribute. Namespace declarations and the schema
@@ -177,6 +218,8 @@ func (p *parser) rest() error {
 			if len(bytes.TrimSpace(t)) > 0 {
 				return errors.New("fhirxml: text after the root element")
 			}
+		case xml.Directive:
+			return errDirective
 		}
 	}
 }
@@ -204,8 +247,8 @@ func (o *object) key(name string) {
 // resource appends the JSON object of the resource n.
 func (c *converter) resource(dst []byte, n *node) ([]byte, error) {
 	t := c.model.Type(n.name)
-	if t == nil || t.Kind != fhirmodel.KindResource {
-		return nil, fmt.Errorf("fhirxml: line %d: %s is not an R4 resource type", n.line, n.name)
+	if t == nil || t.Kind != fhirmodel.KindResource || t.Abstract {
+		return nil, fmt.Errorf("fhirxml: line %d: %s is not a concrete R4 resource type", n.line, n.name)
 	}
 	if n.value != nil || n.id != nil || n.url != nil {
 		return nil, fmt.Errorf("fhirxml: line %d: resource %s has attributes", n.line, n.name)
@@ -225,8 +268,14 @@ func (c *converter) complex(dst []byte, n *node, t *fhirmodel.Type) ([]byte, err
 }
 
 // members appends the attributes and child elements of n, of type t, to
-// o and closes it.
+// o and closes it. Outside resources, id is an attribute, and so is an
+// extension's url. A child element of either name is an error, so no
+// member is written twice.
 func (c *converter) members(o *object, n *node, t *fhirmodel.Type) ([]byte, error) {
+	isExtension := t.IsA("Extension")
+	if n.url != nil && !isExtension {
+		return nil, fmt.Errorf("fhirxml: line %d: only an extension has a url attribute, not %s", n.line, n.name)
+	}
 	for _, a := range []struct {
 		name string
 		v    *string
@@ -240,7 +289,21 @@ func (c *converter) members(o *object, n *node, t *fhirmodel.Type) ([]byte, erro
 		o.key(a.name)
 		o.buf, _ = jsontext.AppendQuote(o.buf, *a.v)
 	}
-	for _, g := range groupByName(n.children) {
+	groups, err := groupByName(n.children)
+	if err != nil {
+		return nil, err
+	}
+	elements := map[string]string{} // element name to the first member name of it
+	for _, g := range groups {
+		name := g[0].name
+		if (name == "id" && t.Kind != fhirmodel.KindResource) || (name == "url" && isExtension) {
+			return nil, fmt.Errorf("fhirxml: line %d: %s is an attribute of %s in XML, not an element", g[0].line, name, n.name)
+		}
+		element, _, _ := t.Member(name)
+		if first, dup := elements[element]; dup {
+			return nil, fmt.Errorf("fhirxml: line %d: %s and %s are both %s of %s, which takes one", g[0].line, first, name, element, t.Name)
+		}
+		elements[element] = name
 		if err := c.member(o, g, t); err != nil {
 			return nil, err
 		}
@@ -258,6 +321,11 @@ func (c *converter) member(o *object, g []*node, t *fhirmodel.Type) error {
 	repeats := t.Element(name).Repeats()
 	if !repeats && len(g) > 1 {
 		return fmt.Errorf("fhirxml: line %d: %s.%s repeats, which its definition does not allow", g[1].line, t.Name, first.name)
+	}
+	for _, n := range g {
+		if n.xhtml != nil && typ.Name != "xhtml" {
+			return fmt.Errorf("fhirxml: line %d: XHTML inside %s of type %s", n.line, n.name, typ.Name)
+		}
 	}
 	var err error
 	switch typ.Kind {
@@ -370,20 +438,22 @@ func primitiveValue(dst []byte, n *node, t *fhirmodel.Type) ([]byte, error) {
 	return jsontext.AppendQuote(dst, v)
 }
 
-// groupByName groups nodes by element name, in the order of each name's
-// first occurrence. FHIR XML keeps the occurrences of one element
-// together, as JSON arrays do.
-func groupByName(nodes []*node) [][]*node {
+// groupByName groups consecutive nodes of one element name. FHIR XML
+// keeps the occurrences of one element together, as JSON arrays do, so a
+// name that comes back after another is an error.
+func groupByName(nodes []*node) ([][]*node, error) {
 	var groups [][]*node
-	index := map[string]int{}
-	for _, n := range nodes {
-		i, ok := index[n.name]
-		if !ok {
-			i = len(groups)
-			index[n.name] = i
-			groups = append(groups, nil)
+	seen := map[string]bool{}
+	for i, n := range nodes {
+		if i > 0 && nodes[i-1].name == n.name {
+			groups[len(groups)-1] = append(groups[len(groups)-1], n)
+			continue
 		}
-		groups[i] = append(groups[i], n)
+		if seen[n.name] {
+			return nil, fmt.Errorf("fhirxml: line %d: the %s elements are not together", n.line, n.name)
+		}
+		seen[n.name] = true
+		groups = append(groups, []*node{n})
 	}
-	return groups
+	return groups, nil
 }

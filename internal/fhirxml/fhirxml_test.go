@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/go-json-experiment/json/jsontext"
+
 	"github.com/gatehouse-health/gatehouse/internal/corpustest"
 	"github.com/gatehouse-health/gatehouse/internal/fhirmodel"
 )
@@ -67,7 +69,17 @@ func TestConvertRejects(t *testing.T) {
 		name, doc, want string
 	}{
 		{"unknown element", `<Patient xmlns="http://hl7.org/fhir"><colour value="x"/></Patient>`, "Patient has no element colour"},
-		{"not a resource", `<HumanName xmlns="http://hl7.org/fhir"/>`, "not an R4 resource type"},
+		{"not a resource", `<HumanName xmlns="http://hl7.org/fhir"/>`, "not a concrete R4 resource type"},
+		{"abstract resource", `<Resource xmlns="http://hl7.org/fhir"/>`, "not a concrete R4 resource type"},
+		{"url attribute outside an extension", `<Patient xmlns="http://hl7.org/fhir"><photo url="a"/></Patient>`, "only an extension has a url attribute"},
+		{"id element in a data type", `<Patient xmlns="http://hl7.org/fhir"><name id="a"><id value="b"/></name></Patient>`, "id is an attribute of name"},
+		{"url element in an extension", `<Patient xmlns="http://hl7.org/fhir"><extension url="a"><url value="b"/></extension></Patient>`, "url is an attribute of extension"},
+		{"two types of one choice", `<Patient xmlns="http://hl7.org/fhir"><deceasedBoolean value="true"/><deceasedDateTime value="2020"/></Patient>`, "both deceased"},
+		{"repeats not together", `<Patient xmlns="http://hl7.org/fhir"><name><given value="a"/><family value="b"/><given value="c"/></name></Patient>`, "given elements are not together"},
+		{"XHTML data type", `<Patient xmlns="http://hl7.org/fhir"><name xmlns="http://www.w3.org/1999/xhtml"><family value="b"/></name></Patient>`, "must be a div"},
+		{"XHTML resource", `<Parameters xmlns="http://hl7.org/fhir"><parameter><name value="p"/><resource><Patient xmlns="http://www.w3.org/1999/xhtml"/></resource></parameter></Parameters>`, "must be a div"},
+		{"div namespace declared on an ancestor", `<Patient xmlns="http://hl7.org/fhir" xmlns:h="http://www.w3.org/1999/xhtml"><text><status value="generated"/><h:div>hi</h:div></text></Patient>`, "declares the XHTML namespace itself"},
+		{"DOCTYPE", `<!DOCTYPE Patient [<!ENTITY a "x">]><Patient xmlns="http://hl7.org/fhir"/>`, "DOCTYPE"},
 		{"other namespace", `<Patient xmlns="http://example.org"/>`, "not in the FHIR namespace"},
 		{"single element repeated", `<Patient xmlns="http://hl7.org/fhir"><active value="true"/><active value="false"/></Patient>`, "repeats"},
 		{"boolean text", `<Patient xmlns="http://hl7.org/fhir"><active value="yes"/></Patient>`, "is a boolean"},
@@ -154,16 +166,16 @@ func withoutComments(v any) any {
 	return v
 }
 
-// FuzzConvert checks that Convert never panics and returns JSON or an
-// error.
+// FuzzConvert checks that Convert never panics and returns JSON without
+// repeated member names, or an error.
 func FuzzConvert(f *testing.F) {
 	f.Add([]byte(`<Patient xmlns="http://hl7.org/fhir"><id value="a"/><name><given value="b"/></name></Patient>`))
 	f.Add([]byte(`<Parameters xmlns="http://hl7.org/fhir"><parameter><name value="p"/><resource><Patient/></resource></parameter></Parameters>`))
 	model := fhirmodel.R4()
 	f.Fuzz(func(t *testing.T, doc []byte) {
 		out, err := Convert(doc, model)
-		if err == nil && !json.Valid(out) {
-			t.Fatalf("output is not JSON: %s", out)
+		if err == nil && !jsontext.Value(out).IsValid() {
+			t.Fatalf("output is not JSON, or repeats a member name: %s", out)
 		}
 	})
 }

@@ -173,7 +173,7 @@ func (g *snapshotGen) apply(d map[string]any) {
 		g.problem("a differential element has no path")
 		return
 	}
-	if want := idPath(id); want != path && g.resolveAlias(want) != path {
+	if want := idPath(id); !pathFitsID(want, path) && g.resolveAlias(want) != path {
 		g.problem("differential element %s has the path %s, which does not match its id", id, path)
 		return
 	}
@@ -246,7 +246,8 @@ func (g *snapshotGen) insert(i int, add []*snapshotElement) {
 }
 
 // addSlice adds the slice newID of the element slicedID: a copy of the
-// sliced element as the base defines it, with its children.
+// sliced element as the base defines it, with its children, and a minimum
+// of 0.
 func (g *snapshotGen) addSlice(slicedID, newID, slice string) int {
 	si := g.locate(slicedID)
 	if si < 0 {
@@ -266,7 +267,10 @@ func (g *snapshotGen) addSlice(slicedID, newID, slice string) int {
 		m := cloneElement(src)
 		m["id"] = newID + strings.TrimPrefix(e.id, slicedID)
 		if j == si {
+			// A slice is optional unless the differential says otherwise,
+			// whatever the sliced element's minimum.
 			m["sliceName"] = slice
+			m["min"] = json.Number("0")
 			delete(m, "slicing")
 		}
 		add = append(add, &snapshotElement{id: m["id"].(string), m: m})
@@ -532,6 +536,27 @@ func idPath(id string) string {
 		parts[i], _, _ = strings.Cut(p, ":")
 	}
 	return strings.Join(parts, ".")
+}
+
+// pathFitsID reports whether a differential element's path fits the path
+// its id gives, segment by segment: equal, or a choice element "value[x]"
+// that the id names by one of its types, "valueIdentifier".
+func pathFitsID(idPath, path string) bool {
+	ids, paths := strings.Split(idPath, "."), strings.Split(path, ".")
+	if len(ids) != len(paths) {
+		return false
+	}
+	for i, p := range paths {
+		if ids[i] == p {
+			continue
+		}
+		stem, isChoice := strings.CutSuffix(p, "[x]")
+		rest, named := strings.CutPrefix(ids[i], stem)
+		if !isChoice || !named || rest == "" || rest[0] < 'A' || rest[0] > 'Z' {
+			return false
+		}
+	}
+	return true
 }
 
 func elementID(m map[string]any) string {

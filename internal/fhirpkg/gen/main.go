@@ -12,6 +12,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -67,7 +68,11 @@ var xmlSources = []xmlSource{{
 }}
 
 func main() {
-	corpus := flag.String("corpus", "../../../shared/corpus", "corpus directory")
+	defaultCorpus := "../../../shared/corpus"
+	if dir := os.Getenv("GATEHOUSE_CORPUS"); dir != "" {
+		defaultCorpus = dir
+	}
+	corpus := flag.String("corpus", defaultCorpus, "corpus directory (default: $GATEHOUSE_CORPUS, else the shared corpus beside the repository)")
 	out := flag.String("o", "embedded/packages.bin.gz", "output file")
 	flag.Parse()
 	data, err := Build(*corpus)
@@ -135,11 +140,37 @@ func loadXML(dir string, s xmlSource) (*fhirpkg.Package, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", f, err)
 		}
+		if res, err = stampVersion(res, s.version); err != nil {
+			return nil, fmt.Errorf("%s: %w", f, err)
+		}
 		if err := p.AddResource(res); err != nil {
 			return nil, fmt.Errorf("%s: %w", f, err)
 		}
 	}
 	return p, nil
+}
+
+// stampVersion gives a canonical resource without a version the package's
+// version, as the HL7 publishing tool does, so that "url|version"
+// references resolve.
+func stampVersion(res []byte, version string) ([]byte, error) {
+	var m map[string]any
+	dec := json.NewDecoder(bytes.NewReader(res))
+	dec.UseNumber()
+	if err := dec.Decode(&m); err != nil {
+		return nil, err
+	}
+	if _, canonical := m["url"]; !canonical || m["version"] != nil {
+		return res, nil
+	}
+	m["version"] = version
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(m); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }
 
 // strip replaces p's resources by their stripped forms, dropping those
