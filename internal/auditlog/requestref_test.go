@@ -219,17 +219,7 @@ func TestVerifyRequestEntryEditedBelowCheckpoint(t *testing.T) {
 // A request entry shredded by retention, before its response entry, is
 // valid, and readers say that the request body was destroyed.
 func TestOpenShreddedRequestEntry(t *testing.T) {
-	l, db, keys := newTestLog(t, nil)
-	_, reqIndex, respIndex := appendExchange(t, l, 1)
-	shredIndex(t, db, reqIndex)
-	row, err := l.Row(context.Background(), respIndex)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bodies, err := openBodies(t, l, keys, row)
-	if err != nil {
-		t.Fatal(err)
-	}
+	row, bodies, reqIndex := openAfterRequestEdit(t, func(db *storage.DB, index int64) { shredIndex(t, db, index) })
 	if !bodies.RequestShredded || bodies.Request != nil || len(bodies.Response) == 0 {
 		t.Errorf("request of %d bytes (shredded %v), response of %d bytes; want the response and a shredded request",
 			len(bodies.Request), bodies.RequestShredded, len(bodies.Response))
@@ -303,9 +293,23 @@ func TestVerifyShreddingTimeInFuture(t *testing.T) {
 // A response entry whose request entry is gone still shows its response;
 // the request is reported unavailable.
 func TestOpenWithoutRequestEntry(t *testing.T) {
+	_, bodies, _ := openAfterRequestEdit(t, func(db *storage.DB, index int64) {
+		mustExec(t, db, "DELETE FROM audit_entries WHERE idx = $1", index)
+	})
+	if bodies.Request != nil || !strings.Contains(bodies.RequestUnavailable, "request entry") || len(bodies.Response) == 0 {
+		t.Errorf("request of %d bytes (unavailable %q), response of %d bytes; want the response and the request unavailable",
+			len(bodies.Request), bodies.RequestUnavailable, len(bodies.Response))
+	}
+}
+
+// openAfterRequestEdit appends an exchange, lets edit change its request
+// entry, and decrypts the response entry. It returns that entry, its
+// bodies and the request entry's index.
+func openAfterRequestEdit(t *testing.T, edit func(db *storage.DB, index int64)) (*Row, *Bodies, int64) {
+	t.Helper()
 	l, db, keys := newTestLog(t, nil)
 	_, reqIndex, respIndex := appendExchange(t, l, 1)
-	mustExec(t, db, "DELETE FROM audit_entries WHERE idx = $1", reqIndex)
+	edit(db, reqIndex)
 	row, err := l.Row(context.Background(), respIndex)
 	if err != nil {
 		t.Fatal(err)
@@ -314,10 +318,7 @@ func TestOpenWithoutRequestEntry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if bodies.Request != nil || !strings.Contains(bodies.RequestUnavailable, "request entry") || len(bodies.Response) == 0 {
-		t.Errorf("request of %d bytes (unavailable %q), response of %d bytes; want the response and the request unavailable",
-			len(bodies.Request), bodies.RequestUnavailable, len(bodies.Response))
-	}
+	return row, bodies, reqIndex
 }
 
 func shredIndex(t *testing.T, db *storage.DB, index int64) {
