@@ -13,7 +13,9 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/gatehouse-health/gatehouse/internal/fhirmodel"
 	"github.com/gatehouse-health/gatehouse/internal/fhirpkg"
+	"github.com/gatehouse-health/gatehouse/internal/fhirxml"
 	"github.com/gatehouse-health/gatehouse/internal/outcome"
 	"github.com/gatehouse-health/gatehouse/internal/validate"
 )
@@ -39,8 +41,10 @@ type validateReport struct {
 	Issues       []outcome.Issue `json:"issues"`
 }
 
-// validate checks FHIR R4 JSON files against the core definitions, the
-// embedded implementation guides and the given packages and profiles.
+// validate checks FHIR R4 JSON, NDJSON and XML files against the core
+// definitions, the embedded implementation guides and the given packages
+// and profiles. XML is converted to JSON first, and issues locate
+// elements by FHIRPath, which both formats share.
 // The exit code is 0 when no resource has an error, 1 when one does, and 2
 // for usage and I/O errors.
 func (e *env) validate(args []string) int {
@@ -122,15 +126,15 @@ func (e *env) newValidator(files []string) (*validate.Validator, bool) {
 	return v, true
 }
 
-// collectFiles expands directories, recursively, to their .json and
-// .ndjson files. ok is false when a path could not be read.
+// collectFiles expands directories, recursively, to their .json, .ndjson
+// and .xml files. ok is false when a path could not be read.
 func (e *env) collectFiles(paths []string) (files []string, ok bool) {
 	ok = true
 	for _, p := range paths {
 		info, err := os.Stat(p)
 		if err != nil {
 			e.errorf("cannot read %s: %v", p, errors.Unwrap(err))
-			e.hint("pass FHIR JSON or NDJSON files, or directories containing them")
+			e.hint("pass FHIR JSON, NDJSON or XML files, or directories containing them")
 			ok = false
 			continue
 		}
@@ -143,7 +147,7 @@ func (e *env) collectFiles(paths []string) (files []string, ok bool) {
 			if err != nil {
 				return err
 			}
-			if !d.IsDir() && (strings.HasSuffix(path, ".json") || strings.HasSuffix(path, ".ndjson")) {
+			if !d.IsDir() && (strings.HasSuffix(path, ".json") || strings.HasSuffix(path, ".ndjson") || strings.HasSuffix(path, ".xml")) {
 				found = append(found, path)
 			}
 			return nil
@@ -192,6 +196,22 @@ func (r *validateRun) file(name string) {
 		r.ioFailed = true
 		return
 	}
+	if strings.HasSuffix(name, ".xml") {
+		r.xml(name, body)
+		return
+	}
+	r.resource(name, body)
+}
+
+// xml validates an XML resource in its JSON form. A document that does
+// not convert is reported as an invalid resource with a fatal issue, as
+// JSON that does not parse is.
+func (r *validateRun) xml(name string, doc []byte) {
+	body, err := fhirxml.Convert(doc, fhirmodel.R4())
+	if err != nil {
+		r.report(name, &validate.Result{Issues: []outcome.Issue{{Severity: outcome.Fatal, Code: outcome.CodeStructure, Diagnostics: err.Error()}}})
+		return
+	}
 	r.resource(name, body)
 }
 
@@ -220,6 +240,11 @@ func (r *validateRun) resource(name string, body []byte) {
 		r.ioFailed = true
 		return
 	}
+	r.report(name, res)
+}
+
+// report counts and prints the result of one resource.
+func (r *validateRun) report(name string, res *validate.Result) {
 	if !res.Valid() {
 		r.invalid++
 	}

@@ -37,6 +37,10 @@ func TestValidateCommand(t *testing.T) {
 	writeFile(t, dir, "sub/lines.ndjson", `{"resourceType":"Patient","id":"c"}`+"\n\n"+`{"resourceType":"Patient","id":"d","foo":1}`+"\n")
 	writeFile(t, dir, "sub/notes.txt", "not FHIR")
 	truncated := writeFile(t, t.TempDir(), "truncated.json", `{"resourceType":"Patient",`)
+	xmlDir := t.TempDir()
+	goodXML := writeFile(t, xmlDir, "good.xml", `<Patient xmlns="http://hl7.org/fhir"><id value="x"/><gender value="female"/></Patient>`)
+	writeFile(t, xmlDir, "bad.xml", `<Patient xmlns="http://hl7.org/fhir"><id value="y"/><gender value="tall"/></Patient>`)
+	writeFile(t, xmlDir, "broken.xml", `<Patient xmlns="http://hl7.org/fhir"><colour value="red"/></Patient>`)
 
 	tests := []struct {
 		name   string
@@ -50,6 +54,9 @@ func TestValidateCommand(t *testing.T) {
 		{"directory", []string{dir}, 1, []string{"good.json: Patient/a: valid", "lines.ndjson:1: Patient/c: valid", "lines.ndjson:3: Patient/d: invalid"}, ""},
 		{"options after paths", []string{good, "--format", "text"}, 0, []string{"Patient/a: valid"}, ""},
 		{"truncated file", []string{truncated}, 1, []string{"truncated.json: (no resource): invalid", "    fatal (file): "}, ""},
+		{"XML file", []string{goodXML}, 0, []string{"good.xml: Patient/x: valid"}, ""},
+		{"XML directory", []string{xmlDir}, 1, []string{"good.xml: Patient/x: valid", "bad.xml: Patient/y: invalid",
+			"error Patient.gender: code is not in value set", "broken.xml: (no resource): invalid", "fatal (file): fhirxml: line 1: Patient has no element colour"}, ""},
 		{"missing path", []string{filepath.Join(dir, "nope.json")}, 2, nil, "no such file"},
 		{"no paths", nil, 2, nil, "no file or directory"},
 		{"bad format", []string{"--format", "xml", good}, 2, nil, "unknown format"},
