@@ -76,7 +76,7 @@ func Shred(ctx context.Context, db *storage.DB, cutoff, now time.Time) (int64, e
 // log that may hold stale bytes into the database file.
 func checkLogSynced(db *storage.DB) error {
 	if err := db.SyncFailure(); err != nil {
-		return fmt.Errorf("auditlog: shred: stopped, write-ahead log not checkpointed, because an fsync of it failed (%w); restart once the disk is healthy", err)
+		return fmt.Errorf("auditlog: shred: stopped, write-ahead log not checkpointed, because a write or fsync of the file failed (%w); restart once the disk is healthy", err)
 	}
 	return nil
 }

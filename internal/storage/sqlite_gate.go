@@ -36,8 +36,28 @@ type writeGate struct {
 	// of this process has the file open.
 	keeper atomic.Pointer[walKeeper]
 	// syncFailed holds the error of the first failed SyncCommits on the
-	// file. From then on the keeper copies nothing (see walKeeper.checkpoint).
+	// file, or of the first SQLite I/O error of a write or checkpoint on it
+	// (noteIOError). From then on the keeper copies nothing (see
+	// walKeeper.checkpoint), and SyncCommits fails.
 	syncFailed atomic.Pointer[error]
+}
+
+// sqliteIOErr is SQLite's primary result code for an I/O error. Extended
+// codes such as SQLITE_IOERR_FSYNC and SQLITE_IOERR_WRITE keep it in their
+// low byte.
+const sqliteIOErr = 10
+
+// noteIOError records err on the gate when it is an SQLite I/O error, and
+// returns it. SQLite may have seen a failed write or fsync of the file
+// before SyncCommits did, and Linux reports such a failure once per open
+// file, so it counts as a failed sync: the disk may not hold what was
+// written. A full disk (SQLITE_FULL) or a busy lock is not such an error.
+func (g *writeGate) noteIOError(err error) error {
+	var coded interface{ Code() int }
+	if err != nil && errors.As(err, &coded) && coded.Code()&0xff == sqliteIOErr {
+		g.syncFailed.CompareAndSwap(nil, &err)
+	}
+	return err
 }
 
 // gates maps the path of each SQLite file this process opened, symbolic
@@ -231,6 +251,7 @@ func (c *gatedConn) ExecContext(ctx context.Context, query string, args []driver
 		return res, err
 	case "COMMIT", "END", "ROLLBACK":
 		res, err := c.inner.ExecContext(ctx, query, args)
+		c.gate.noteIOError(err)
 		if !isRollbackTo(query) && (err == nil || firstWord(query) == "ROLLBACK") {
 			c.endWrite()
 		}
@@ -243,7 +264,8 @@ func (c *gatedConn) ExecContext(ctx context.Context, query string, args []driver
 	if took {
 		defer c.endWrite()
 	}
-	return c.inner.ExecContext(ctx, query, args)
+	res, err := c.inner.ExecContext(ctx, query, args)
+	return res, c.gate.noteIOError(err)
 }
 
 // QueryContext runs a query. A write read as rows holds the gate until the
@@ -287,7 +309,7 @@ type gatedTx struct {
 
 func (t *gatedTx) Commit() error {
 	defer t.conn.endWrite()
-	return t.inner.Commit()
+	return t.conn.gate.noteIOError(t.inner.Commit())
 }
 
 func (t *gatedTx) Rollback() error {
@@ -346,7 +368,8 @@ func (s *gatedStmt) ExecContext(ctx context.Context, args []driver.NamedValue) (
 	if took {
 		defer s.conn.endWrite()
 	}
-	return s.inner.ExecContext(ctx, args)
+	res, err := s.inner.ExecContext(ctx, args)
+	return res, s.conn.gate.noteIOError(err)
 }
 
 func (s *gatedStmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driver.Rows, error) {

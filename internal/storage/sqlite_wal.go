@@ -176,7 +176,7 @@ func releaseWAL(abs string) error {
 	close(k.stop)
 	<-k.done
 	if failed := k.gate.syncFailed.Load(); failed != nil {
-		return fmt.Errorf("storage: %s left with its write-ahead log unapplied, because an fsync of the log failed: %w", abs, *failed)
+		return fmt.Errorf("storage: %s left with its write-ahead log unapplied, because a write or fsync of the file failed: %w", abs, *failed)
 	}
 	err := k.checkpoint()
 	k.conn.Close()
@@ -265,7 +265,7 @@ func (k *walKeeper) run() {
 // stops at the first stale frame.
 func (k *walKeeper) checkpoint() error {
 	if failed := k.gate.syncFailed.Load(); failed != nil {
-		return fmt.Errorf("not copying the write-ahead log, because an fsync of it failed (%w); restart once the disk is healthy", *failed)
+		return fmt.Errorf("not copying the write-ahead log, because a write or fsync of the file failed (%w); restart once the disk is healthy", *failed)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), writeGateTimeout)
 	defer cancel()
@@ -282,15 +282,15 @@ func (k *walKeeper) checkpoint() error {
 }
 
 // passive runs one PASSIVE checkpoint and returns the number of frames in
-// the log.
+// the log. An I/O error stops later checkpoints (noteIOError).
 func (k *walKeeper) passive(ctx context.Context) (int64, error) {
 	var busy, frames, copied int64
 	err := k.conn.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &frames, &copied)
-	return frames, err
+	return frames, k.gate.noteIOError(err)
 }
 
-// SyncFailure returns the error of the first failed SyncCommits on db's
-// file in this process, or nil. After one, nothing may copy the file's
+// SyncFailure returns the error of the first failed SyncCommits, or SQLite
+// I/O error of a write or checkpoint, on db's file in this process, or nil. After one, nothing may copy the file's
 // write-ahead log into the database file (see walKeeper.checkpoint); on
 // PostgreSQL it is always nil.
 func (db *DB) SyncFailure() error {
@@ -337,10 +337,16 @@ type walLog struct {
 }
 
 // sync fsyncs the log, opening it again if SQLite replaced the file. A
-// failure stops the file's background checkpoints for good.
+// failure stops the file's background checkpoints for good. After an
+// earlier failure, or an SQLite I/O error on the file, it fails without
+// syncing: a sync that succeeds then proves nothing about the pages the
+// failure concerned.
 func (w *walLog) sync() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if failed := w.gate.syncFailed.Load(); failed != nil {
+		return fmt.Errorf("an earlier write or sync of the file failed (%w); restart once the disk is healthy", *failed)
+	}
 	err := w.open()
 	if err == nil {
 		if fail := syncLog.Load(); fail != nil {
