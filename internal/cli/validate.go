@@ -190,13 +190,20 @@ func (r *validateRun) file(name string) {
 		r.ndjson(name, f)
 		return
 	}
-	body, err := io.ReadAll(io.LimitReader(f, validate.DefaultLimits.MaxBytes+1))
+	isXML := strings.HasSuffix(name, ".xml")
+	limit := validate.DefaultLimits.MaxBytes
+	if isXML {
+		// XML is larger than its JSON form, to which the validator's
+		// limit applies.
+		limit = fhirxml.MaxBytes
+	}
+	body, err := io.ReadAll(io.LimitReader(f, limit+1))
 	if err != nil {
 		r.env.errorf("%v", err)
 		r.ioFailed = true
 		return
 	}
-	if strings.HasSuffix(name, ".xml") {
+	if isXML {
 		r.xml(name, body)
 		return
 	}

@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/gatehouse-health/gatehouse/internal/validate"
 )
 
 func runValidate(t *testing.T, args ...string) (code int, stdout, stderr string) {
@@ -95,5 +98,26 @@ func TestValidateCommandJSON(t *testing.T) {
 	}
 	if rep.File != bad || rep.ResourceType != "Patient" || rep.ID != "b" || rep.Valid || len(rep.Issues) == 0 {
 		t.Errorf("report = %+v", rep)
+	}
+}
+
+// An XML file is larger than its JSON form, to which the validator's size
+// limit applies, so validate reads XML up to the converter's own limit.
+func TestValidateXMLLargerThanJSONLimit(t *testing.T) {
+	var b strings.Builder
+	b.WriteString(`<Bundle xmlns="http://hl7.org/fhir"><id value="large"/><type value="collection"/>`)
+	for i := range 40000 {
+		fmt.Fprintf(&b, `<entry><fullUrl value="urn:uuid:%08d-0000-4000-8000-000000000000"/><resource><Basic><id value="b%d"/><code><text value="%s"/></code></Basic></resource></entry>`,
+			i, i, strings.Repeat("x", 110))
+	}
+	b.WriteString(`</Bundle>`)
+	if b.Len() <= int(validate.DefaultLimits.MaxBytes) {
+		t.Fatalf("document of %d bytes, want more than the JSON limit %d", b.Len(), validate.DefaultLimits.MaxBytes)
+	}
+	path := writeFile(t, t.TempDir(), "large.xml", b.String())
+
+	code, out, errOut := runValidate(t, path)
+	if code != 0 || !strings.Contains(out, "large.xml: Bundle/large: valid") {
+		t.Errorf("exit %d, stdout %.300s, stderr %s; want the Bundle valid", code, out, errOut)
 	}
 }

@@ -60,7 +60,10 @@ type node struct {
 // Convert returns the JSON form of the FHIR R4 resource in data.
 func Convert(data []byte, model *fhirmodel.Model) ([]byte, error) {
 	if len(data) > MaxBytes {
-		return nil, fmt.Errorf("fhirxml: document of %d bytes exceeds %d", len(data), MaxBytes)
+		return nil, fmt.Errorf("fhirxml: the document is larger than %d bytes, the conversion limit", MaxBytes)
+	}
+	if trimmed := bytes.TrimLeft(data, " \t\r\n\ufeff"); len(trimmed) > 0 && (trimmed[0] == '{' || trimmed[0] == '[') {
+		return nil, errors.New("fhirxml: the document is not XML: it starts as JSON does")
 	}
 	root, err := parse(data)
 	if err != nil {
@@ -73,6 +76,9 @@ func Convert(data []byte, model *fhirmodel.Model) ([]byte, error) {
 // parse reads the document into a tree of FHIR elements.
 func parse(data []byte) (*node, error) {
 	p := parser{dec: xml.NewDecoder(bytes.NewReader(data)), data: data}
+	p.dec.CharsetReader = func(charset string, _ io.Reader) (io.Reader, error) {
+		return nil, fmt.Errorf("the document declares the encoding %q; FHIR XML must be UTF-8", charset)
+	}
 	for {
 		start := p.dec.InputOffset()
 		tok, err := p.dec.Token()

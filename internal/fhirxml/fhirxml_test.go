@@ -80,6 +80,8 @@ func TestConvertRejects(t *testing.T) {
 		{"XHTML resource", `<Parameters xmlns="http://hl7.org/fhir"><parameter><name value="p"/><resource><Patient xmlns="http://www.w3.org/1999/xhtml"/></resource></parameter></Parameters>`, "must be a div"},
 		{"div namespace declared on an ancestor", `<Patient xmlns="http://hl7.org/fhir" xmlns:h="http://www.w3.org/1999/xhtml"><text><status value="generated"/><h:div>hi</h:div></text></Patient>`, "declares the XHTML namespace itself"},
 		{"DOCTYPE", `<!DOCTYPE Patient [<!ENTITY a "x">]><Patient xmlns="http://hl7.org/fhir"/>`, "DOCTYPE"},
+		{"not UTF-8", `<?xml version="1.0" encoding="ISO-8859-1"?><Patient xmlns="http://hl7.org/fhir"/>`, "FHIR XML must be UTF-8"},
+		{"JSON", ` {"resourceType":"Patient"}`, "not XML: it starts as JSON does"},
 		{"other namespace", `<Patient xmlns="http://example.org"/>`, "not in the FHIR namespace"},
 		{"single element repeated", `<Patient xmlns="http://hl7.org/fhir"><active value="true"/><active value="false"/></Patient>`, "repeats"},
 		{"boolean text", `<Patient xmlns="http://hl7.org/fhir"><active value="yes"/></Patient>`, "is a boolean"},

@@ -5,6 +5,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -42,19 +43,24 @@ type writeGate struct {
 	syncFailed atomic.Pointer[error]
 }
 
-// sqliteIOErr is SQLite's primary result code for an I/O error. Extended
-// codes such as SQLITE_IOERR_FSYNC and SQLITE_IOERR_WRITE keep it in their
-// low byte.
-const sqliteIOErr = 10
+// writeIOErrors are the SQLite result codes of a failed write, sync,
+// truncation or close of a file: SQLITE_IOERR and its extended codes
+// WRITE, FSYNC, DIR_FSYNC, TRUNCATE and CLOSE. Read, lock and memory
+// failures (IOERR_READ, IOERR_LOCK, IOERR_NOMEM, ...) leave the disk as it
+// was and are left out.
+var writeIOErrors = map[int]bool{10: true, 778: true, 1034: true, 1290: true, 1546: true, 4106: true}
 
-// noteIOError records err on the gate when it is an SQLite I/O error, and
-// returns it. SQLite may have seen a failed write or fsync of the file
-// before SyncCommits did, and Linux reports such a failure once per open
-// file, so it counts as a failed sync: the disk may not hold what was
+// noteIOError records err on the gate when it is an SQLite write I/O
+// error, and returns it. SQLite may meet a failed write-back of the file
+// before SyncCommits does, and Linux reports one to a file description
+// once, so it counts as a failed sync: the disk may not hold what was
 // written. A full disk (SQLITE_FULL) or a busy lock is not such an error.
+// NOTE: once a statement's context has ended, the driver returns the
+// context's error in place of SQLite's. An I/O error that comes after a
+// deadline is then not recorded here, and the next SyncCommits meets it.
 func (g *writeGate) noteIOError(err error) error {
 	var coded interface{ Code() int }
-	if err != nil && errors.As(err, &coded) && coded.Code()&0xff == sqliteIOErr {
+	if err != nil && errors.As(err, &coded) && writeIOErrors[coded.Code()] {
 		g.syncFailed.CompareAndSwap(nil, &err)
 	}
 	return err
@@ -239,7 +245,9 @@ func (c *gatedConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.
 func (c *gatedConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
 	switch firstWord(query) {
 	case "PRAGMA":
-		return c.inner.ExecContext(ctx, query, args)
+		// wal_checkpoint writes the database file.
+		res, err := c.inner.ExecContext(ctx, query, args)
+		return res, c.gate.noteIOError(err)
 	case "BEGIN":
 		if _, err := c.beginWrite(ctx); err != nil {
 			return nil, err
@@ -271,6 +279,11 @@ func (c *gatedConn) ExecContext(ctx context.Context, query string, args []driver
 // QueryContext runs a query. A write read as rows holds the gate until the
 // rows close, because SQLite commits it then.
 func (c *gatedConn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
+	if isPragma(query) {
+		// wal_checkpoint read as rows writes the database file too.
+		rows, err := c.inner.QueryContext(ctx, query, args)
+		return rows, c.gate.noteIOError(err)
+	}
 	if !isWriteStatement(query) {
 		return c.inner.QueryContext(ctx, query, args)
 	}
@@ -323,9 +336,19 @@ type writeRows struct {
 	conn *gatedConn
 }
 
+// Next reads a row. SQLite commits a write outside a transaction when its
+// rows end, so an I/O error of the commit comes here or from Close.
+func (r *writeRows) Next(dest []driver.Value) error {
+	err := r.Rows.Next(dest)
+	if err == io.EOF {
+		return err
+	}
+	return r.conn.gate.noteIOError(err)
+}
+
 func (r *writeRows) Close() error {
 	defer r.conn.endWrite()
-	return r.Rows.Close()
+	return r.conn.gate.noteIOError(r.Rows.Close())
 }
 
 // sqliteStmt is the set of modernc.org/sqlite statement methods that

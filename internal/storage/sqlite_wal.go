@@ -282,15 +282,17 @@ func (k *walKeeper) checkpoint() error {
 }
 
 // passive runs one PASSIVE checkpoint and returns the number of frames in
-// the log. An I/O error stops later checkpoints (noteIOError).
+// the log. The gated connection notes an I/O error, which stops later
+// checkpoints.
 func (k *walKeeper) passive(ctx context.Context) (int64, error) {
 	var busy, frames, copied int64
 	err := k.conn.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &frames, &copied)
-	return frames, k.gate.noteIOError(err)
+	return frames, err
 }
 
-// SyncFailure returns the error of the first failed SyncCommits, or SQLite
-// I/O error of a write or checkpoint, on db's file in this process, or nil. After one, nothing may copy the file's
+// SyncFailure returns the first failure to write or sync db's file in this
+// process: a failed SyncCommits, or an SQLite write I/O error of a commit
+// or checkpoint. It returns nil when there is none. After one, nothing may copy the file's
 // write-ahead log into the database file (see walKeeper.checkpoint); on
 // PostgreSQL it is always nil.
 func (db *DB) SyncFailure() error {
@@ -345,7 +347,7 @@ func (w *walLog) sync() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if failed := w.gate.syncFailed.Load(); failed != nil {
-		return fmt.Errorf("an earlier write or sync of the file failed (%w); restart once the disk is healthy", *failed)
+		return fmt.Errorf("an earlier write or sync of the file failed (%w)", *failed)
 	}
 	err := w.open()
 	if err == nil {
