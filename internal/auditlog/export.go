@@ -56,13 +56,16 @@ type ExportedEntry struct {
 	// RequestUnavailable is the reason the request body is missing when
 	// its request entry could not be read or decrypted.
 	RequestUnavailable string `json:"request_unavailable,omitempty"`
-	ResponseSize       int64  `json:"response_size"`
-	ResponseSHA256     string `json:"response_sha256,omitempty"`
-	Shredded           string `json:"shredded,omitempty"`
-	RequestBody        string `json:"request_body,omitempty"`
-	RequestBodyB64     string `json:"request_body_base64,omitempty"`
-	ResponseBody       string `json:"response_body,omitempty"`
-	ResponseBodyB64    string `json:"response_body_base64,omitempty"`
+	// BodiesUnreadable is the reason the bodies are missing when they could
+	// not be decrypted or do not match their committed hashes.
+	BodiesUnreadable string `json:"bodies_unreadable,omitempty"`
+	ResponseSize     int64  `json:"response_size"`
+	ResponseSHA256   string `json:"response_sha256,omitempty"`
+	Shredded         string `json:"shredded,omitempty"`
+	RequestBody      string `json:"request_body,omitempty"`
+	RequestBodyB64   string `json:"request_body_base64,omitempty"`
+	ResponseBody     string `json:"response_body,omitempty"`
+	ResponseBodyB64  string `json:"response_body_base64,omitempty"`
 }
 
 // Export converts row, with its decrypted bodies if not nil.

@@ -15,8 +15,8 @@ import (
 )
 
 const auditUsage = `Usage:
-    gatehouse audit verify [--data DIR | --database FILE|URL] [--key FILE] [--from-checkpoint FILE]
-    gatehouse audit show [--partner P] [--since T] [--status N] [--decision D] [--interaction I] [--identity FILE] [--limit N] [--newest]
+    gatehouse audit verify [--data DIR | --database FILE|URL] [--key FILE] [--from-checkpoint FILE] [--write-checkpoint FILE] [--retention DURATION]
+    gatehouse audit show [--exchange ID] [--partner P] [--since T] [--status N] [--decision D] [--interaction I] [--identity FILE] [--limit N] [--newest]
     gatehouse audit export --format ndjson|auditevent|cef [filters of show]
     gatehouse audit prove INDEX
     gatehouse audit check-proof FILE [--key FILE] [--leaf HASH]
@@ -153,7 +153,8 @@ func (e *env) auditVerify(args []string) int {
 		return code
 	}
 	if *retention != 0 && *retention < auditlog.MinRetention {
-		e.errorf("invalid --retention %s: give the audit.retention of the configuration, at least %s", *retention, auditlog.MinRetention)
+		e.errorf("invalid --retention %s: it must be at least %s", *retention, auditlog.MinRetention)
+		e.hint("give the audit.retention of the configuration, in hours, such as 2160h for 90 days")
 		return 2
 	}
 	key, ok := e.logKey(src)

@@ -23,7 +23,7 @@ const maxProofFile = 128 << 10
 
 // auditFilter is the option group selecting entries for show and export.
 type auditFilter struct {
-	partner, since, decision, identity *string
+	exchange, partner, since, decision, identity *string
 	status, limit                      *int
 	interactions                       *multiFlag
 	newest                             *bool
@@ -33,6 +33,7 @@ func auditFilterFlags(fs *flag.FlagSet, defaultLimit int) *auditFilter {
 	interactions := &multiFlag{}
 	fs.Var(interactions, "interaction", "only entries of interaction `I`, such as Claim/$submit or killswitch.engage; repeat for more")
 	return &auditFilter{
+		exchange:     fs.String("exchange", "", "only entries of exchange `ID`, the X-Request-Id of its response"),
 		partner:      fs.String("partner", "", "only entries of partner `P`"),
 		since:        fs.String("since", "", "only entries recorded since `T`: an RFC 3339 time, or a duration before now such as 24h"),
 		decision:     fs.String("decision", "", "only entries with decision `D`: allow or deny"),
@@ -53,7 +54,7 @@ func (f *auditFilter) query() (auditlog.Query, error) {
 	if d != "" && d != record.Allow && d != record.Deny {
 		return auditlog.Query{}, fmt.Errorf("invalid --decision %q: want allow or deny", *f.decision)
 	}
-	return auditlog.Query{Partner: *f.partner, Since: since, Decision: d, Status: *f.status, Limit: *f.limit,
+	return auditlog.Query{ExchangeID: *f.exchange, Partner: *f.partner, Since: since, Decision: d, Status: *f.status, Limit: *f.limit,
 		Interactions: *f.interactions, Newest: *f.newest}, nil
 }
 
@@ -64,13 +65,13 @@ func (f *auditFilter) identities() ([]age.Identity, error) {
 	return auditlog.LoadIdentities(*f.identity)
 }
 
-const showSynopsis = "gatehouse audit show [--data DIR | --database FILE|URL] [--partner P] [--since T] [--status N] [--decision D] [--interaction I] [--identity FILE] [--limit N] [--newest]"
+const showSynopsis = "gatehouse audit show [--data DIR | --database FILE|URL] [--exchange ID] [--partner P] [--since T] [--status N] [--decision D] [--interaction I] [--identity FILE] [--limit N] [--newest]"
 
 func (e *env) auditShow(args []string) int {
 	return e.auditList(args, "audit show", showSynopsis, "", 100)
 }
 
-const exportSynopsis = "gatehouse audit export --format ndjson|auditevent|cef [--data DIR | --database FILE|URL] [--partner P] [--since T] [--status N] [--decision D] [--interaction I] [--identity FILE] [--newest]"
+const exportSynopsis = "gatehouse audit export --format ndjson|auditevent|cef [--data DIR | --database FILE|URL] [--exchange ID] [--partner P] [--since T] [--status N] [--decision D] [--interaction I] [--identity FILE] [--newest]"
 
 func (e *env) auditExport(args []string) int {
 	return e.auditList(args, "audit export", exportSynopsis, "ndjson", 0)
@@ -118,15 +119,31 @@ func (e *env) auditList(args []string, name, synopsis, defaultFormat string, def
 			return 2
 		}
 	}
+	unreadable := 0
 	err = r.Scan(e.ctx, q, func(row *auditlog.Row) error {
-		return write(origin, row, dec)
+		err := write(origin, row, dec)
+		if errors.Is(err, errBodiesUnreadable) {
+			unreadable++
+			return nil
+		}
+		return err
 	})
 	if err != nil {
 		e.errorf("%v", err)
 		return 1
 	}
+	if unreadable > 0 {
+		e.errorf("the bodies of %d listed entries could not be decrypted or do not match their hashes", unreadable)
+		e.hint("run gatehouse audit verify to find what was changed")
+		return 1
+	}
 	return 0
 }
+
+// errBodiesUnreadable is returned by a rowWriter that wrote its entry
+// without bodies that could not be decrypted or checked, so that the
+// listing goes on and fails at its end.
+var errBodiesUnreadable = errors.New("bodies unreadable")
 
 // rowWriter writes one entry. The dec argument is nil when bodies are not
 // decrypted.
@@ -157,29 +174,34 @@ func (e *env) entryWriter(format string, withBodies bool) (rowWriter, bool) {
 }
 
 // openBodies decrypts row's bodies, or returns nil without a decrypter. A
-// shredded entry has no bodies, and other failures are errors.
-func (e *env) openBodies(row *auditlog.Row, dec *auditlog.Decrypter) (*auditlog.Bodies, error) {
+// shredded entry has no bodies. Any other failure is returned as a problem
+// to write with the entry, since the entries after it may be readable.
+func (e *env) openBodies(row *auditlog.Row, dec *auditlog.Decrypter) (bodies *auditlog.Bodies, problem string) {
 	if dec == nil {
-		return nil, nil
+		return nil, ""
 	}
 	b, err := dec.Open(e.ctx, row)
-	if errors.Is(err, auditlog.ErrShredded) {
-		return nil, nil
+	switch {
+	case errors.Is(err, auditlog.ErrShredded):
+		return nil, ""
+	case err != nil:
+		return nil, err.Error()
 	}
-	return b, err
+	return b, ""
 }
 
 func (e *env) ndjsonRow(_ string, row *auditlog.Row, dec *auditlog.Decrypter) error {
-	bodies, err := e.openBodies(row, dec)
+	bodies, problem := e.openBodies(row, dec)
+	x := auditlog.Export(row, bodies)
+	x.BodiesUnreadable = problem
+	b, err := json.Marshal(x)
 	if err != nil {
 		return err
 	}
-	b, err := json.Marshal(auditlog.Export(row, bodies))
-	if err != nil {
+	if _, err = fmt.Fprintf(e.stdout, "%s\n", b); err != nil || problem == "" {
 		return err
 	}
-	_, err = fmt.Fprintf(e.stdout, "%s\n", b)
-	return err
+	return errBodiesUnreadable
 }
 
 func (e *env) showRow(_ string, row *auditlog.Row, dec *auditlog.Decrypter) error {
@@ -200,9 +222,13 @@ func (e *env) showRow(_ string, row *auditlog.Row, dec *auditlog.Decrypter) erro
 		fmt.Fprintf(e.stdout, "    bodies: destroyed by retention at %s\n", row.Shredded.UTC().Format(time.RFC3339))
 		return nil
 	}
-	bodies, err := e.openBodies(row, dec)
-	if err != nil || bodies == nil {
-		return err
+	bodies, problem := e.openBodies(row, dec)
+	if problem != "" {
+		fmt.Fprintf(e.stdout, "    bodies: unreadable: %s\n", problem)
+		return errBodiesUnreadable
+	}
+	if bodies == nil {
+		return nil
 	}
 	switch {
 	case bodies.RequestUnavailable != "":
@@ -210,11 +236,11 @@ func (e *env) showRow(_ string, row *auditlog.Row, dec *auditlog.Decrypter) erro
 	case bodies.RequestShredded:
 		fmt.Fprintf(e.stdout, "    request body: destroyed by retention with entry #%d\n", bodies.RequestIndex)
 	case bodies.RequestIndex != row.Leaf.Index:
-		e.showBody(fmt.Sprintf("request (from entry #%d)", bodies.RequestIndex), bodies.Request)
+		e.showBody(fmt.Sprintf("request body (stored in entry #%d)", bodies.RequestIndex), bodies.Request)
 	default:
-		e.showBody("request", bodies.Request)
+		e.showBody("request body", bodies.Request)
 	}
-	e.showBody("response", bodies.Response)
+	e.showBody("response body", bodies.Response)
 	return nil
 }
 
@@ -228,15 +254,16 @@ func statusText(status int) string {
 	return strconv.Itoa(status)
 }
 
-func (e *env) showBody(part string, body []byte) {
+// showBody prints a body under its label, in base64 when it is not text.
+func (e *env) showBody(label string, body []byte) {
 	if len(body) == 0 {
 		return
 	}
 	if !utf8.Valid(body) {
-		fmt.Fprintf(e.stdout, "    %s body (base64): %s\n", part, base64.StdEncoding.EncodeToString(body))
+		fmt.Fprintf(e.stdout, "    %s (base64): %s\n", label, base64.StdEncoding.EncodeToString(body))
 		return
 	}
-	fmt.Fprintf(e.stdout, "    %s body:\n%s\n", part, body)
+	fmt.Fprintf(e.stdout, "    %s:\n%s\n", label, body)
 }
 
 const proveSynopsis = "gatehouse audit prove INDEX [--data DIR | --database FILE|URL]"

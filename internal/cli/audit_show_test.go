@@ -84,7 +84,7 @@ func TestAuditShowRequestFromRequestEntry(t *testing.T) {
 		t.Fatalf("code %d stderr %q", code, stderr)
 	}
 	_, shown, _ := strings.Cut(stdout, "#1 ")
-	if !strings.Contains(shown, "request (from entry #0) body:\n{\"resourceType\":\"Bundle\",\"id\":\"sent\"}") ||
+	if !strings.Contains(shown, "request body (stored in entry #0):\n{\"resourceType\":\"Bundle\",\"id\":\"sent\"}") ||
 		!strings.Contains(shown, `"id":"answer"`) {
 		t.Errorf("entry 1 shown as %q, want the request body from entry 0 and its response", shown)
 	}
@@ -149,5 +149,31 @@ func TestAuditShowRequestWithoutStatus(t *testing.T) {
 	}
 	if strings.Contains(stdout, "by: ") {
 		t.Errorf("request entry = %q names an administrator", stdout)
+	}
+}
+
+// An entry whose body cannot be decrypted is listed with the problem, the
+// entries after it still are, and the command fails at the end.
+func TestAuditShowGoesOnPastUnreadableBody(t *testing.T) {
+	dir := auditDataDir(t, 4)
+	db, err := storage.Open(context.Background(), filepath.Join(dir, "gatehouse.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec("UPDATE audit_entries SET request_ct = NULL WHERE idx = 1"); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	identity := auditlog.DevKeyPaths(dir).IdentityFile
+
+	code, stdout, stderr := run(t, context.Background(), "audit", "show", "--data", dir, "--identity", identity)
+	if code != 1 || !strings.Contains(stdout, "bodies: unreadable") || !strings.Contains(stdout, `"id":"b3"`) ||
+		!strings.Contains(stderr, "the bodies of 1 listed entries could not be decrypted") {
+		t.Errorf("show: code %d stdout %q stderr %q; want entry 1 marked, entry 3 shown, exit 1", code, stdout, stderr)
+	}
+
+	code, stdout, _ = run(t, context.Background(), "audit", "export", "--data", dir, "--identity", identity)
+	if code != 1 || strings.Count(stdout, "\n") != 4 || !strings.Contains(stdout, `"bodies_unreadable"`) {
+		t.Errorf("export: code %d stdout %q; want 4 entries, one with bodies_unreadable, exit 1", code, stdout)
 	}
 }

@@ -307,7 +307,7 @@ func TestAuditVerifyShredded(t *testing.T) {
 	}
 
 	code, _, stderr = run(t, context.Background(), "audit", "verify", "--data", dir, "--retention", "1h")
-	if code != 2 || !strings.Contains(stderr, "invalid --retention 1h0m0s") {
+	if code != 2 || !strings.Contains(stderr, "invalid --retention 1h0m0s") || !strings.Contains(stderr, "2160h") {
 		t.Errorf("verify --retention 1h: code %d stderr %q, want a usage error", code, stderr)
 	}
 }

@@ -432,12 +432,12 @@ func primitiveValue(dst []byte, n *node, t *fhirmodel.Type) ([]byte, error) {
 	switch t.System {
 	case "Boolean":
 		if v != "true" && v != "false" {
-			return nil, fmt.Errorf("fhirxml: line %d: %s is a boolean, not %q", n.line, n.name, v)
+			return nil, fmt.Errorf("fhirxml: line %d: %s must be true or false", n.line, n.name)
 		}
 		return append(dst, v...), nil
 	case "Integer", "Decimal":
 		if !jsonNumber.MatchString(v) {
-			return nil, fmt.Errorf("fhirxml: line %d: %s is a number, not %q", n.line, n.name, v)
+			return nil, fmt.Errorf("fhirxml: line %d: %s must be a number", n.line, n.name)
 		}
 		return append(dst, v...), nil
 	}

@@ -84,8 +84,8 @@ func TestConvertRejects(t *testing.T) {
 		{"JSON", ` {"resourceType":"Patient"}`, "not XML: it starts as JSON does"},
 		{"other namespace", `<Patient xmlns="http://example.org"/>`, "not in the FHIR namespace"},
 		{"single element repeated", `<Patient xmlns="http://hl7.org/fhir"><active value="true"/><active value="false"/></Patient>`, "repeats"},
-		{"boolean text", `<Patient xmlns="http://hl7.org/fhir"><active value="yes"/></Patient>`, "is a boolean"},
-		{"number text", `<Patient xmlns="http://hl7.org/fhir"><multipleBirthInteger value="two"/></Patient>`, "is a number"},
+		{"boolean text", `<Patient xmlns="http://hl7.org/fhir"><active value="yes"/></Patient>`, "active must be true or false"},
+		{"number text", `<Patient xmlns="http://hl7.org/fhir"><multipleBirthInteger value="two"/></Patient>`, "multipleBirthInteger must be a number"},
 		{"value on a complex element", `<Patient xmlns="http://hl7.org/fhir"><name value="x"/></Patient>`, "has a value attribute"},
 		{"text content", `<Patient xmlns="http://hl7.org/fhir"><gender>male</gender></Patient>`, "text inside element"},
 		{"unknown attribute", `<Patient xmlns="http://hl7.org/fhir"><gender value="male" lang="en"/></Patient>`, "unknown attribute lang"},
@@ -180,4 +180,17 @@ func FuzzConvert(f *testing.F) {
 			t.Fatalf("output is not JSON, or repeats a member name: %s", out)
 		}
 	})
+}
+
+// Errors name elements, never the values they hold, which may be PHI.
+func TestConvertErrorsQuoteNoValues(t *testing.T) {
+	for _, doc := range []string{
+		`<Patient xmlns="http://hl7.org/fhir"><active value="SSN-123-45-6789"/></Patient>`,
+		`<Patient xmlns="http://hl7.org/fhir"><multipleBirthInteger value="SSN-123-45-6789"/></Patient>`,
+	} {
+		_, err := Convert([]byte(doc), fhirmodel.R4())
+		if err == nil || strings.Contains(err.Error(), "SSN") {
+			t.Errorf("err = %v, want an error that does not quote the value", err)
+		}
+	}
 }

@@ -115,3 +115,36 @@ func TestHRexDefinitionsGenerateCleanly(t *testing.T) {
 		}
 	}
 }
+
+// TestHRexXMLExamplesValidate converts the XML examples of HRex, as
+// gatehouse validate does, and validates them in the guide's context.
+func TestHRexXMLExamplesValidate(t *testing.T) {
+	v := hrexValidator(t)
+	known := readReasons(t, "testdata/known-invalid-examples.txt")
+	files, err := filepath.Glob(filepath.Join(corpustest.File(t, "davinci-hrex/examples"), "*.xml"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no XML examples (%v)", err)
+	}
+	for _, f := range files {
+		doc, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := fhirxml.Convert(doc, fhirmodel.R4())
+		if err != nil {
+			t.Errorf("%s: %v", filepath.Base(f), err)
+			continue
+		}
+		res, err := v.Validate(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, listed := known["hrex-1.0.0/"+filepath.Base(f)]
+		switch {
+		case !res.Valid() && !listed:
+			t.Errorf("%s: invalid: %s", filepath.Base(f), firstErrors(res, 3))
+		case res.Valid() && listed:
+			t.Errorf("%s: listed as invalid in testdata/known-invalid-examples.txt but validates; remove it", filepath.Base(f))
+		}
+	}
+}
