@@ -24,9 +24,9 @@ const maxProofFile = 128 << 10
 // auditFilter is the option group selecting entries for show and export.
 type auditFilter struct {
 	exchange, partner, since, decision, identity *string
-	status, limit                      *int
-	interactions                       *multiFlag
-	newest                             *bool
+	status, limit                                *int
+	interactions                                 *multiFlag
+	newest                                       *bool
 }
 
 func auditFilterFlags(fs *flag.FlagSet, defaultLimit int) *auditFilter {
