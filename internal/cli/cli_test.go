@@ -306,3 +306,21 @@ func TestTokenHintOutsideDevData(t *testing.T) {
 		})
 	}
 }
+
+// With --keep the demo's exchange record outlives it, and verifies.
+func TestDemoKeep(t *testing.T) {
+	keep := filepath.Join(t.TempDir(), "demo")
+	code, stdout, stderr := run(t, context.Background(), "demo", "--keep", keep)
+	data := filepath.Join(keep, "data")
+	if code != 0 || !strings.Contains(stdout, "The exchange record is kept in "+data) {
+		t.Fatalf("demo: code %d stdout %q stderr %q", code, stdout, stderr)
+	}
+	code, stdout, stderr = run(t, context.Background(), "audit", "verify", "--data", data)
+	if code != 0 || !strings.Contains(stdout, "intact") {
+		t.Errorf("verify of the kept record: code %d stdout %q stderr %q", code, stdout, stderr)
+	}
+	code, _, stderr = run(t, context.Background(), "demo", "--keep", keep)
+	if code != 2 || !strings.Contains(stderr, "already exists") {
+		t.Errorf("demo into an existing directory: code %d stderr %q, want a usage error", code, stderr)
+	}
+}

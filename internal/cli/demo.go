@@ -1,17 +1,20 @@
 package cli
 
 import (
+	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/gatehouse-health/gatehouse/internal/demo"
 )
 
-const demoSynopsis = "gatehouse demo [--bundles DIR] [--json]"
+const demoSynopsis = "gatehouse demo [--bundles DIR] [--json] [--keep DIR]"
 
 func (e *env) demo(args []string) int {
 	fs := e.flags("demo")
 	dir := fs.String("bundles", "", "`DIR` of PAS request bundles (*.json) to submit; default: the PAS examples shipped in the binary")
 	asJSON := fs.Bool("json", false, "print one JSON object instead of a table")
+	keep := fs.String("keep", "", "run in the new directory `DIR` and keep it, so the exchange record in DIR/data can be read after the demo")
 	if code, ok := e.parse(fs, demoSynopsis, args); !ok {
 		return code
 	}
@@ -24,7 +27,14 @@ func (e *env) demo(args []string) int {
 			return 2
 		}
 	}
-	res, err := demo.Run(e.ctx, demo.Options{BundlesDir: *dir})
+	if *keep != "" {
+		if _, err := os.Lstat(*keep); err == nil {
+			e.errorf("--keep %s already exists", *keep)
+			e.hint("give a directory that does not exist yet; the demo creates it")
+			return 2
+		}
+	}
+	res, err := demo.Run(e.ctx, demo.Options{BundlesDir: *dir, KeepDir: *keep})
 	if err != nil {
 		e.errorf("%v", err)
 		if *dir != "" {
@@ -40,6 +50,11 @@ func (e *env) demo(args []string) int {
 	if err != nil {
 		e.errorf("writing the report: %v", err)
 		return 1
+	}
+	if *keep != "" && !*asJSON {
+		data := filepath.Join(*keep, "data")
+		fmt.Fprintf(e.stdout, "\nThe exchange record is kept in %s. Read it with:\n  gatehouse audit show --data %s --identity %s\n",
+			data, data, filepath.Join(data, "audit", "identity.txt"))
 	}
 	if !res.OK() {
 		return 1

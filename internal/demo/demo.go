@@ -53,6 +53,11 @@ type Options struct {
 	BundlesDir string
 	// Logger receives the gateway's logs; nil discards them.
 	Logger *slog.Logger
+	// KeepDir, when set, is a new directory to run in and keep, so that
+	// the gateway's data directory (KeepDir/data), its exchange record
+	// included, can be read after the demo. Otherwise the demo runs in a
+	// temporary directory and removes it.
+	KeepDir string
 }
 
 // Row is one step of the demo: an exchange the EHR made, a notification
@@ -116,11 +121,15 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	tmp, err := os.MkdirTemp("", "gatehouse-demo-")
-	if err != nil {
-		return nil, fmt.Errorf("demo: %w", err)
+	tmp := opts.KeepDir
+	if tmp == "" {
+		if tmp, err = os.MkdirTemp("", "gatehouse-demo-"); err != nil {
+			return nil, fmt.Errorf("demo: %w", err)
+		}
+		defer os.RemoveAll(tmp)
+	} else if err := os.Mkdir(tmp, 0o700); err != nil {
+		return nil, fmt.Errorf("demo: --keep: %w", err)
 	}
-	defer os.RemoveAll(tmp)
 
 	w, err := startWorld(ctx, tmp, opts.Logger)
 	if err != nil {
