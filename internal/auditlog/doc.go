@@ -56,8 +56,8 @@
 // The request entry of an exchange holds its request body. Later entries
 // of the exchange (its response entry, or a refusal after forwarding)
 // commit to the same request by its length and plaintext hash, with a
-// ciphertext hash of 32 zero bytes, store no ciphertext of it, and give
-// the request entry's leaf index in request_entry. That entry must be an
+// ciphertext hash of 32 zero bytes. They store no ciphertext of it, and
+// give the request entry's leaf index in request_entry. That entry must be an
 // earlier request entry of the same exchange whose request body has the
 // same length and hash. Only the request body of a response or refusal
 // entry may be kept so; otherwise request_entry is 0. Version 1 entries,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/gatehouse-health/gatehouse/internal/record"
 )
@@ -22,7 +23,9 @@ func requestEntryMismatch(target *Leaf, exchangeID string, body *Body) string {
 		return fmt.Sprintf("entry %d is a %s entry, not a request entry", target.Index, e.Phase)
 	case e.ExchangeID != exchangeID:
 		return fmt.Sprintf("entry %d belongs to another exchange", target.Index)
-	case target.Request.Size != body.Size || target.Request.SHA256 != body.SHA256 || target.Request.InRequestEntry():
+	// A request entry stores its own body, since the decoder rejects one
+	// that names another entry, so the commitment alone is compared.
+	case target.Request.Size != body.Size || target.Request.SHA256 != body.SHA256:
 		return fmt.Sprintf("entry %d holds another request body", target.Index)
 	}
 	return ""
@@ -30,16 +33,21 @@ func requestEntryMismatch(target *Leaf, exchangeID string, body *Body) string {
 
 // checkRequestEntry checks, before e is queued, that the entry numbered
 // e.RequestSeq is the exchange's request entry and holds the request body
-// whose SHA-256 is sum, so that no entry names a body the log lacks.
+// whose SHA-256 is sum, so that no entry names a body the log lacks. A
+// request entry this log appended recently is checked from memory, any
+// other one from the database.
 func (l *Log) checkRequestEntry(ctx context.Context, e *record.Entry, sum [32]byte) error {
 	index := e.RequestSeq - 1
-	var encoded []byte
-	if err := l.db.QueryRowContext(ctx, sqlReadEntryEncoding, index).Scan(&encoded); err != nil {
-		return fmt.Errorf("auditlog: append: the request entry %d: %w", index, err)
-	}
-	target, err := DecodeEntry(encoded)
-	if err != nil {
-		return fmt.Errorf("auditlog: append: the request entry %d: %w", index, err)
+	target := l.requests.leaf(index)
+	if target == nil {
+		var encoded []byte
+		if err := l.db.QueryRowContext(ctx, sqlReadEntryEncoding, index).Scan(&encoded); err != nil {
+			return fmt.Errorf("auditlog: append: the request entry %d: %w", index, err)
+		}
+		var err error
+		if target, err = DecodeEntry(encoded); err != nil {
+			return fmt.Errorf("auditlog: append: the request entry %d: %w", index, err)
+		}
 	}
 	body := Body{Size: int64(len(e.RequestBody)), SHA256: sum}
 	if problem := requestEntryMismatch(target, e.ExchangeID, &body); problem != "" {
@@ -71,4 +79,42 @@ func (d *Decrypter) openRecordedRequest(ctx context.Context, row *Row, out *Bodi
 	}
 	out.Request = bodies.Request
 	return nil
+}
+
+// maxRecentRequests bounds recentRequests. A response entry follows its
+// request entry within the upstream timeout. At 400 exchanges a second,
+// 4096 entries span about 10 s (an estimate, not a guarantee), and an
+// older request entry is read from the database.
+const maxRecentRequests = 4096
+
+// recentRequests keeps the fields a reference is checked against for the
+// request entries a Log appended last. An entry is added only once its
+// append returned success, so it is committed at that index.
+type recentRequests struct {
+	mu     sync.Mutex
+	leaves map[int64]*Leaf
+	order  []int64 // indexes in the order added, oldest first
+}
+
+func (c *recentRequests) add(index int64, exchangeID string, body Body) {
+	l := &Leaf{Index: index, Request: body}
+	l.Entry.Phase, l.Entry.ExchangeID = record.PhaseRequest, exchangeID
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.leaves == nil {
+		c.leaves = make(map[int64]*Leaf, maxRecentRequests)
+	}
+	if len(c.order) == maxRecentRequests {
+		delete(c.leaves, c.order[0])
+		c.order = c.order[1:]
+	}
+	c.leaves[index] = l
+	c.order = append(c.order, index)
+}
+
+// leaf returns the request entry at index, or nil when it is not kept.
+func (c *recentRequests) leaf(index int64) *Leaf {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.leaves[index]
 }

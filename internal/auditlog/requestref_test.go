@@ -181,9 +181,9 @@ func splitExchange(t *testing.T, b storagetest.Backend) (db *storage.DB, keys *t
 }
 
 // An edit to a request entry below the trusted checkpoint of an
-// incremental verification is reported at the response entry that keeps
-// its request there: the run does not recompute the request entry, but
-// it checks every request entry that a recomputed entry names.
+// incremental verification is reported at the response entry that names
+// it. The run does not recompute the request entry, but it checks every
+// request entry that a recomputed entry names.
 func TestVerifyRequestEntryEditedBelowCheckpoint(t *testing.T) {
 	tests := []struct {
 		name, sql string
@@ -217,7 +217,7 @@ func TestVerifyRequestEntryEditedBelowCheckpoint(t *testing.T) {
 }
 
 // A request entry shredded by retention, before its response entry, is
-// valid, and readers say that the request body was destroyed.
+// valid, and readers report the request body as destroyed.
 func TestOpenShreddedRequestEntry(t *testing.T) {
 	row, bodies, reqIndex := openAfterRequestEdit(t, func(db *storage.DB, index int64) { shredIndex(t, db, index) })
 	if !bodies.RequestShredded || bodies.Request != nil || len(bodies.Response) == 0 {
@@ -325,4 +325,32 @@ func shredIndex(t *testing.T, db *storage.DB, index int64) {
 	t.Helper()
 	mustExec(t, db, "UPDATE audit_entries SET wrapped_key = NULL, request_ct = NULL, response_ct = NULL, shredded_ns = recorded_ns + $1 WHERE idx = $2",
 		int64(25*time.Hour), index)
+}
+
+// A request entry this log did not append, here one written before the
+// log was opened again, is checked from the database.
+func TestAppendNamesRequestEntryOfEarlierRun(t *testing.T) {
+	ctx := context.Background()
+	l, db, keys := newTestLog(t, nil)
+	req := testEntry(1, 3000)
+	a, err := l.AppendEntry(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	again, err := Open(ctx, db, keys.options())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { again.Close(ctx) })
+	if _, err := again.AppendEntry(ctx, responseOf(req, a.Seq)); err != nil {
+		t.Errorf("response entry naming request entry %d of the earlier run: %v", a.Index, err)
+	}
+	other := responseOf(req, a.Seq)
+	other.RequestBody = []byte("another body")
+	if _, err := again.AppendEntry(ctx, other); err == nil || !strings.Contains(err.Error(), "holds another request body") {
+		t.Errorf("response entry with another body: err = %v, want it rejected", err)
+	}
 }

@@ -168,6 +168,10 @@ type Log struct {
 
 	w     writerState         // owned by the writer goroutine
 	stmts *storage.Statements // the writer's prepared statements
+
+	// requests are the request entries this log appended last, which the
+	// response entries that follow name (checkRequestEntry).
+	requests recentRequests
 }
 
 // Open creates the schema if needed, loads the tree state and starts the

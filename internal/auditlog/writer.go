@@ -107,6 +107,9 @@ func (l *Log) appendEntry(ctx context.Context, e *record.Entry, unsynced bool) (
 			return Appended{}, r.err
 		}
 		e.Seq, e.RecordedAt = r.appended.Seq, r.recorded
+		if e.Phase == record.PhaseRequest {
+			l.requests.add(r.appended.Index, e.ExchangeID, Body{Size: int64(len(e.RequestBody)), SHA256: p.reqSum})
+		}
 		return r.appended, nil
 	case <-ctx.Done():
 		return Appended{}, fmt.Errorf("auditlog: append: %w (%w)", record.ErrUnavailable, ctx.Err())

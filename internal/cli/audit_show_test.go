@@ -83,10 +83,12 @@ func TestAuditShowRequestFromRequestEntry(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("code %d stderr %q", code, stderr)
 	}
-	_, shown, _ := strings.Cut(stdout, "#1 ")
-	if !strings.Contains(shown, "request body (stored in entry #0):\n{\"resourceType\":\"Bundle\",\"id\":\"sent\"}") ||
-		!strings.Contains(shown, `"id":"answer"`) {
-		t.Errorf("entry 1 shown as %q, want the request body from entry 0 and its response", shown)
+	_, responseEntry, _ := strings.Cut(stdout, "#1 ")
+	if !strings.Contains(responseEntry, "request body (stored in entry #0):\n{\"resourceType\":\"Bundle\",\"id\":\"sent\"}") {
+		t.Errorf("entry 1 shown as %q, want the request body from entry 0", responseEntry)
+	}
+	if !strings.Contains(responseEntry, `"id":"answer"`) {
+		t.Errorf("entry 1 shown as %q, want its response body", responseEntry)
 	}
 
 	code, stdout, stderr = run(t, context.Background(), "audit", "export", "--data", dir, "--identity", identity)

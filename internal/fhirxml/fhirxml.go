@@ -6,20 +6,22 @@
 // binary once converted.
 //
 // The conversion follows the FHIR specification's rules for the two
-// formats (https://hl7.org/fhir/R4/json.html and xml.html): the value
-// attribute of a primitive becomes the JSON value, its id attribute and
-// extensions go to the "_name" member, repeated elements become arrays
-// with null where an entry has no value or no extension part, a resource
-// inside an element (contained, Bundle.entry.resource,
-// Parameters.parameter.resource) becomes an object with its resourceType,
-// and Narrative.div keeps its XHTML text.
+// formats (https://hl7.org/fhir/R4/json.html and xml.html):
+//   - the value attribute of a primitive becomes the JSON value, and its
+//     id attribute and extensions go to the "_name" member;
+//   - repeated elements become arrays, with null where an entry has no
+//     value or no extension part;
+//   - a resource inside an element (contained, Bundle.entry.resource,
+//     Parameters.parameter.resource) becomes an object with its
+//     resourceType;
+//   - Narrative.div keeps its XHTML text.
 //
 // Documents outside those rules are errors: a DOCTYPE, text content, an
 // unknown element or attribute, two types of one choice element, repeats
-// that are not together. One difference remains: XML 1.0 turns a literal
-// tab or line break in an attribute value into a space, but Go's decoder
-// returns it, and the same character written as a reference, alike, so
-// both are kept.
+// that are not together. One difference remains. XML 1.0 turns a literal
+// tab or line break in an attribute value into a space. Go's decoder
+// returns such a character unchanged, the same as one written as a
+// character reference, so the converter keeps both.
 package fhirxml
 
 import (

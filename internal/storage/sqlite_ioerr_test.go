@@ -41,14 +41,7 @@ func TestIOErrorOnCommitCountsAsFailedSync(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			cycles := make(chan error, 64)
-			testHookCheckpointed = func(err error) {
-				select {
-				case cycles <- err:
-				default:
-				}
-			}
-			t.Cleanup(func() { testHookCheckpointed = nil })
+			cycles := checkpointOutcomes(t)
 			_, deferred := openDeferred(t, filepath.Join(t.TempDir(), "f.db"))
 			writeBlobs(t, deferred, 1)
 			if err := deferred.SyncCommits(); err != nil {

@@ -393,9 +393,7 @@ func TestCloseLeavesLogAfterFailedSync(t *testing.T) {
 // outcomes of the background checkpoints.
 func failSyncs(t *testing.T) <-chan error {
 	t.Helper()
-	cycles := make(chan error, 64)
-	testHookCheckpointed = func(err error) { cycles <- err }
-	t.Cleanup(func() { testHookCheckpointed = nil })
+	cycles := checkpointOutcomes(t)
 	openLog = func(name string) (*os.File, error) {
 		f, err := os.Open(name)
 		if err == nil {
@@ -404,6 +402,16 @@ func failSyncs(t *testing.T) <-chan error {
 		return f, err
 	}
 	t.Cleanup(func() { openLog = os.Open })
+	return cycles
+}
+
+// checkpointOutcomes returns the outcomes of the background checkpoints
+// run during the test.
+func checkpointOutcomes(t *testing.T) <-chan error {
+	t.Helper()
+	cycles := make(chan error, 64)
+	testHookCheckpointed = func(err error) { cycles <- err }
+	t.Cleanup(func() { testHookCheckpointed = nil })
 	return cycles
 }
 

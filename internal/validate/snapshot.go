@@ -267,7 +267,7 @@ func (g *snapshotGen) addSlice(slicedID, newID, slice string) int {
 		m := cloneElement(src)
 		m["id"] = newID + strings.TrimPrefix(e.id, slicedID)
 		if j == si {
-			// A slice is optional unless the differential says otherwise,
+			// A slice is optional unless the differential gives a minimum,
 			// whatever the sliced element's minimum.
 			m["sliceName"] = slice
 			m["min"] = json.Number("0")
