@@ -71,6 +71,13 @@ func (e *env) validate(args []string) int {
 	if !ok {
 		return 2
 	}
+	for _, p := range profiles {
+		if err := v.CheckProfile(p); err != nil {
+			e.errorf("--profile: %v", err)
+			e.hint("give the canonical URL of a resource profile in the embedded packages, or load the package that defines it with --package FILE.tgz")
+			return 2
+		}
+	}
 	files, ok := e.collectFiles(paths)
 	run := &validateRun{env: e, v: v, profiles: profiles, json: *format == "json", total: len(files)}
 	for _, f := range files {

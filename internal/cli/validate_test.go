@@ -65,7 +65,9 @@ func TestValidateCommand(t *testing.T) {
 		{"bad format", []string{"--format", "xml", good}, 2, nil, "unknown format"},
 		{"unknown option", []string{"--nope", good}, 2, nil, "unknown option"},
 		{"bad package", []string{"--package", good, good}, 2, nil, "not a gzip archive"},
-		{"unknown profile", []string{"--profile", "http://example.org/none", good}, 1, []string{"profile http://example.org/none not found"}, ""},
+		{"unknown profile", []string{"--profile", "http://example.org/none", good}, 2, nil, "profile http://example.org/none not found"},
+		{"data type profile", []string{"--profile", "http://hl7.org/fhir/StructureDefinition/HumanName", good}, 2, nil, "HumanName, which is not a resource type"},
+		{"known profile", []string{"--profile", "http://hl7.org/fhir/StructureDefinition/Patient", good}, 0, []string{"valid"}, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -221,6 +221,24 @@ func (v *Validator) Validate(body []byte, profiles ...string) (*Result, error) {
 	return res, nil
 }
 
+// CheckProfile reports whether Validate can use url as one of its
+// profiles: it must name a StructureDefinition of a resource in the loaded
+// packages, and its snapshot must compile. Callers that take profiles from
+// users check them once here, so that a mistyped URL is a usage error and
+// not an issue on every resource.
+func (v *Validator) CheckProfile(url string) error {
+	s, err := v.structureAt(url, nil)
+	switch {
+	case err != nil:
+		return fmt.Errorf("validate: profile %s is unusable: %w", url, err)
+	case s == nil:
+		return fmt.Errorf("validate: profile %s not found in the loaded packages", url)
+	case s.kind != "resource":
+		return fmt.Errorf("validate: profile %s constrains %s, which is not a resource type", url, s.typ)
+	}
+	return nil
+}
+
 // resolve finds a conformance resource by canonical URL as seen from a
 // package (nil for the instance): that package's scope first, then the
 // context packages, then the highest version.
