@@ -20,7 +20,7 @@ import (
 	"github.com/gatehouse-health/gatehouse/internal/validate"
 )
 
-const validateSynopsis = "gatehouse validate [--package FILE.tgz]... [--profile URL]... [--format text|json] PATH..."
+const validateSynopsis = "gatehouse validate [--package FILE.tgz]... [--profile URL]... [--format text|json] [--notes] PATH..."
 
 // validateProgressEvery is how many files pass between progress lines on stderr,
 // printed only when more files than this are to be validated.
@@ -53,6 +53,7 @@ func (e *env) validate(args []string) int {
 	fset.Var(&packages, "package", "load the FHIR package `FILE.tgz` beside the embedded ones (repeatable)")
 	fset.Var(&profiles, "profile", "also validate every resource against the profile `URL` (repeatable)")
 	format := fset.String("format", "text", "output format: text or json (one object per resource and line)")
+	notes := fset.Bool("notes", false, "print information issues too, such as codes that cannot be verified offline (text format; json always has them)")
 	flagArgs, paths := splitValidateArgs(args)
 	if code, ok := e.parse(fset, validateSynopsis, flagArgs); !ok {
 		return code
@@ -79,7 +80,7 @@ func (e *env) validate(args []string) int {
 		}
 	}
 	files, ok := e.collectFiles(paths)
-	run := &validateRun{env: e, v: v, profiles: profiles, json: *format == "json", total: len(files)}
+	run := &validateRun{env: e, v: v, profiles: profiles, json: *format == "json", notes: *notes, total: len(files)}
 	for _, f := range files {
 		run.file(f)
 	}
@@ -175,6 +176,7 @@ type validateRun struct {
 	v        *validate.Validator
 	profiles []string
 	json     bool
+	notes    bool // print information issues in text output
 	total    int
 	done     int
 	invalid  int
@@ -283,7 +285,7 @@ func (r *validateRun) printJSON(name string, res *validate.Result) {
 }
 
 // printText prints one line per resource, then its errors and warnings.
-// Information issues are only counted.
+// Information issues are only counted, unless --notes asks for them.
 func (r *validateRun) printText(name string, res *validate.Result) {
 	label := res.ResourceType
 	if label == "" {
@@ -303,7 +305,7 @@ func (r *validateRun) printText(name string, res *validate.Result) {
 	fmt.Fprintf(r.env.stdout, "%s: %s: %s (%d errors, %d warnings, %d notes)\n", name, label, verdict,
 		counts[outcome.Error]+counts[outcome.Fatal], counts[outcome.Warning], counts[outcome.Information])
 	for _, is := range res.Issues {
-		if is.Severity == outcome.Information {
+		if is.Severity == outcome.Information && !r.notes {
 			continue
 		}
 		where := strings.Join(is.Expression, ", ")

@@ -123,3 +123,18 @@ func TestValidateXMLLargerThanJSONLimit(t *testing.T) {
 		t.Errorf("exit %d, stdout %.300s, stderr %s; want the Bundle valid", code, out, errOut)
 	}
 }
+
+// Information issues, such as a LOINC code that cannot be verified
+// offline, are counted in text output and printed only with --notes.
+func TestValidateNotes(t *testing.T) {
+	obs := writeFile(t, t.TempDir(), "obs.json", `{"resourceType":"Observation","id":"o","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"8867-4"}]}}`)
+	const note = "information Observation.code.coding[0].code: LOINC codes cannot be verified offline"
+	code, out, errOut := runValidate(t, obs)
+	if code != 0 || !strings.Contains(out, "1 notes") || strings.Contains(out, note) {
+		t.Errorf("without --notes: exit %d, stdout:\n%s\nstderr: %s", code, out, errOut)
+	}
+	code, out, errOut = runValidate(t, "--notes", obs)
+	if code != 0 || !strings.Contains(out, note) {
+		t.Errorf("with --notes: exit %d, stdout lacks %q:\n%s\nstderr: %s", code, note, out, errOut)
+	}
+}
