@@ -33,8 +33,9 @@
 //   - create, update: only on writable data classes (clinical, workflow),
 //     with the write role and a c or u scope; the body's resourceType (and
 //     id, for an update) must match the URL; conditional criteria must be
-//     plain parameters the partner may search; identities must agree
-//     (package congruence).
+//     plain parameters the partner may search, and so must the searches
+//     in the body (conditional references, and Subscription criteria
+//     other than a topic URL); identities must agree (package congruence).
 //   - patch and delete: refused to every partner.
 //   - history: the history grant and read on the type; history at the base
 //     returns every type and needs what $everything needs. Only _count,

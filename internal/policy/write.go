@@ -39,6 +39,9 @@ func (e *Engine) decideWrite(in Input) Decision {
 	if d, ok := e.checkCriteria(in); !ok {
 		return d
 	}
+	if d, ok := e.checkSearchURIs(in); !ok {
+		return d
+	}
 	if !req.Conditional {
 		if d := e.controlsOnly(req, allow("")); !d.Allow {
 			return d
@@ -88,19 +91,64 @@ func (e *Engine) checkCriteria(in Input) (Decision, bool) {
 	if criteria == nil {
 		return Decision{}, true
 	}
+	return e.plainSearch(in, req.Type, criteria, "policy.conditional.criteria",
+		"conditional criteria may hold only plain search parameters of the written type")
+}
+
+// checkSearchURIs decides the searches a server runs for the written
+// resource: its conditional references ("reference": "Patient?identifier=
+// ...") and, for a Subscription, criteria other than a SubscriptionTopic's
+// URL. The partner learns what they match from whether the write succeeds
+// or from what the server later sends to the subscriber, so each must be a
+// search the partner may run, under the rules for conditional criteria.
+func (e *Engine) checkSearchURIs(in Input) (Decision, bool) {
+	uris, err := fhirreq.SearchURIs(resourceBody(in), in.Request.Type == "Subscription")
+	if err != nil {
+		return invalid("policy.body.unreadable", "the body is not a FHIR JSON resource"), false
+	}
+	for _, u := range uris {
+		rule, field := "policy.conditional.reference", "a conditional reference"
+		if u.Criteria {
+			rule, field = "policy.subscription.criteria", "Subscription.criteria"
+		}
+		typ, q, err := fhirreq.ParseSearchURI(u.Value)
+		if err != nil {
+			return invalid(rule, field+" must be a search written as [type]?[parameters] in canonical form"), false
+		}
+		if d, ok := e.plainSearch(in, typ, q, rule, field+" may hold only plain search parameters of its type"); !ok {
+			return d, false
+		}
+	}
+	return Decision{}, true
+}
+
+// plainSearch allows a search the server runs on the partner's behalf
+// during a write: at least one plain parameter of typ (no chain, _has,
+// _include or result parameter), and a search of typ the partner may run.
+// Other forms are refused with rule and reason.
+func (e *Engine) plainSearch(in Input, typ string, criteria *fhirreq.Query, rule, reason string) (Decision, bool) {
 	if len(criteria.Includes) > 0 || len(criteria.Has) > 0 || criteria.Count >= 0 || criteria.Types != nil ||
 		criteria.Summary != "" || criteria.Elements != nil || len(criteria.Params) == 0 {
-		return forbidden("policy.conditional.criteria", "conditional criteria may hold only plain search parameters of the written type"), false
+		return forbidden(rule, reason), false
 	}
 	for _, p := range criteria.Params {
 		if p.Chained() || p.Name()[0] == '_' && p.Name() != "_id" {
-			return forbidden("policy.conditional.criteria", "conditional criteria may hold only plain search parameters of the written type"), false
+			return forbidden(rule, reason), false
 		}
 	}
-	if d, ok := e.searchable(in, req.Type, appendPlainParams(nil, criteria)); !ok {
+	if d, ok := e.searchable(in, typ, appendPlainParams(nil, criteria)); !ok {
 		return d, false
 	}
 	return Decision{}, true
+}
+
+// resourceBody returns the written resource: the Bundle entry's resource
+// when the body is one, otherwise the body.
+func resourceBody(in Input) []byte {
+	if in.entry != nil {
+		return in.entry.Resource
+	}
+	return in.Body
 }
 
 // resourceHead returns the body's resourceType and id, taken from the
