@@ -14,13 +14,12 @@ import (
 	"github.com/gatehouse-health/gatehouse/internal/config"
 	"github.com/gatehouse-health/gatehouse/internal/console"
 	"github.com/gatehouse-health/gatehouse/internal/pki"
-	"github.com/gatehouse-health/gatehouse/internal/tlspolicy"
 )
 
 // startAdmin starts the administrators' listener when admin.listen is set.
-// It uses the inbound server certificate and requires administrator client
-// certificates.
-func (rt *Running) startAdmin(cfg *config.File, cert tls.Certificate, extra map[string]http.Handler, log *slog.Logger) error {
+// It presents the inbound listener's server certificate, reloaded with it,
+// and requires administrator client certificates.
+func (rt *Running) startAdmin(cfg *config.File, extra map[string]http.Handler, log *slog.Logger) error {
 	if cfg.Admin.Listen == "" {
 		return nil
 	}
@@ -28,7 +27,7 @@ func (rt *Running) startAdmin(cfg *config.File, cert tls.Certificate, extra map[
 	if err != nil {
 		return fmt.Errorf("admin.client_ca_file: %w", err)
 	}
-	tlsConf, err := tlspolicy.Server(cert, pool)
+	tlsConf, err := rt.internalServerConfig(pool)
 	if err != nil {
 		return err
 	}

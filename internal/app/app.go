@@ -172,17 +172,12 @@ func Start(ctx context.Context, cfg *config.File, opts Options) (_ *Running, err
 		ln.Close()
 		return nil, err
 	}
-	serverCert, err := tls.LoadX509KeyPair(cfg.Resolve(cfg.TLS.CertFile), cfg.Resolve(cfg.TLS.KeyFile))
-	if err != nil {
-		ln.Close()
-		return nil, fmt.Errorf("tls.cert_file/tls.key_file: %w", err)
-	}
 	rt.configFile = opts.ConfigFile
 	if err := rt.startMonitoring(ctx, cfg, log, now); err != nil {
 		ln.Close()
 		return nil, err
 	}
-	if err := rt.startAdmin(cfg, serverCert, rt.adminRoutes(), log); err != nil {
+	if err := rt.startAdmin(cfg, rt.adminRoutes(), log); err != nil {
 		ln.Close()
 		return nil, err
 	}
@@ -196,7 +191,7 @@ func Start(ctx context.Context, cfg *config.File, opts Options) (_ *Running, err
 		ln.Close()
 		return nil, err
 	}
-	if err := rt.startOutbound(cfg, gw, serverCert, log); err != nil {
+	if err := rt.startOutbound(cfg, gw, log); err != nil {
 		ln.Close()
 		return nil, err
 	}

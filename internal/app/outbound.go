@@ -23,12 +23,11 @@ import (
 	"github.com/gatehouse-health/gatehouse/internal/fhirreq"
 	"github.com/gatehouse-health/gatehouse/internal/gateway"
 	"github.com/gatehouse-health/gatehouse/internal/pki"
-	"github.com/gatehouse-health/gatehouse/internal/tlspolicy"
 	"github.com/gatehouse-health/gatehouse/internal/token"
 )
 
 // startOutbound starts the outbound listener when outbound.listen is set.
-func (rt *Running) startOutbound(cfg *config.File, gw *gateway.Gateway, serverCert tls.Certificate, log *slog.Logger) error {
+func (rt *Running) startOutbound(cfg *config.File, gw *gateway.Gateway, log *slog.Logger) error {
 	if cfg.Outbound.Listen == "" {
 		return nil
 	}
@@ -44,7 +43,7 @@ func (rt *Running) startOutbound(cfg *config.File, gw *gateway.Gateway, serverCe
 	if err != nil {
 		return fmt.Errorf("outbound.client_ca_file: %w", err)
 	}
-	tlsConf, err := tlspolicy.Server(serverCert, pool)
+	tlsConf, err := rt.internalServerConfig(pool)
 	if err != nil {
 		return err
 	}

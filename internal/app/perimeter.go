@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -21,6 +22,7 @@ import (
 	"github.com/gatehouse-health/gatehouse/internal/egress"
 	"github.com/gatehouse-health/gatehouse/internal/netguard"
 	"github.com/gatehouse-health/gatehouse/internal/record"
+	"github.com/gatehouse-health/gatehouse/internal/tlspolicy"
 )
 
 // newSourceGuard compiles the inbound source allowlists. The
@@ -132,6 +134,25 @@ func (rt *Running) listen(cfg *config.File, log *slog.Logger) (net.Listener, *tl
 		return nil, nil, fmt.Errorf("listen: %w", err)
 	}
 	return rt.sources.Listen(ln), tlsConf, nil
+}
+
+// internalServerConfig returns the TLS configuration of a listener that
+// presents tls.cert_file to clients of another CA pool: the admin and
+// outbound listeners. The certificate comes from the reloading holder, so
+// a rotated server certificate reaches these listeners without a restart.
+func (rt *Running) internalServerConfig(clientCAs *x509.CertPool) (*tls.Config, error) {
+	cert, err := rt.certs.GetCertificate(nil)
+	if err != nil {
+		return nil, err
+	}
+	conf, err := tlspolicy.Server(*cert, clientCAs)
+	if err != nil {
+		return nil, err
+	}
+	// crypto/tls calls GetCertificate only while Certificates is empty.
+	conf.Certificates = nil
+	conf.GetCertificate = rt.certs.GetCertificate
+	return conf, nil
 }
 
 // startForwardProxy starts the CONNECT proxy that forces the integration

@@ -177,6 +177,13 @@ func New(opts Options) (*Holder, error) {
 	return h, nil
 }
 
+// GetCertificate returns the current certificate, for
+// tls.Config.GetCertificate on the listeners that present the inbound
+// listener's certificate to clients of their own CA pool.
+func (h *Holder) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	return h.current.Load().cert, nil
+}
+
 // GetClientCertificate returns the current certificate, for
 // tls.Config.GetClientCertificate on outbound connections.
 func (h *Holder) GetClientCertificate(*tls.CertificateRequestInfo) (*tls.Certificate, error) {

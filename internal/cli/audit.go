@@ -171,7 +171,8 @@ func (e *env) auditVerify(args []string) int {
 	if *from != "" {
 		data, err := os.ReadFile(*from)
 		if err != nil {
-			e.errorf("%v", err)
+			e.errorf("--from-checkpoint: %v", err)
+			e.hint("on the first run, leave out --from-checkpoint: --write-checkpoint %s saves the checkpoint that later runs start from", *from)
 			return 2
 		}
 		opts.Trusted = data

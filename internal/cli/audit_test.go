@@ -158,6 +158,24 @@ func TestAuditVerifyErrors(t *testing.T) {
 	}
 }
 
+// TestAuditVerifyMissingCheckpoint runs the documented incremental
+// verify before any checkpoint was saved. The error names the option, and
+// the hint describes how to save the first one.
+func TestAuditVerifyMissingCheckpoint(t *testing.T) {
+	dir := auditDataDir(t, 2)
+	saved := filepath.Join(t.TempDir(), "last.cp")
+	code, _, stderr := run(t, context.Background(), "audit", "verify", "--data", dir, "--from-checkpoint", saved, "--write-checkpoint", saved)
+	if code != 2 {
+		t.Errorf("exit code = %d, want 2", code)
+	}
+	if !strings.Contains(stderr, "gatehouse: error: --from-checkpoint: open "+saved) {
+		t.Errorf("the error does not name --from-checkpoint and the file:\n%s", stderr)
+	}
+	if !strings.Contains(stderr, "gatehouse: hint: on the first run, leave out --from-checkpoint") {
+		t.Errorf("no hint for the first run:\n%s", stderr)
+	}
+}
+
 func TestAuditShowDecrypts(t *testing.T) {
 	dir := auditDataDir(t, 6)
 	identity := auditlog.DevKeyPaths(dir).IdentityFile

@@ -173,6 +173,11 @@ func (e *env) killswitchRelease(args []string) int {
 	if !ok {
 		return code
 	}
+	if idArg == "" {
+		e.errorf("missing cut ID: release takes the ID of one engaged cut")
+		e.hint("run 'gatehouse killswitch status' to list engaged cuts and their ids")
+		return 2
+	}
 	id, err := strconv.ParseInt(idArg, 10, 64)
 	if err != nil || id <= 0 {
 		e.errorf("invalid cut id %q: use the positive number in the ID column", idArg)

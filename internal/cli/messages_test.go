@@ -93,6 +93,7 @@ func TestUsageErrorsBeforeNetwork(t *testing.T) {
 		{"option without value", []string{"pki", "list", "--dir"}, "missing value for --dir", "usage: gatehouse pki list", false},
 		{"option with bad number", []string{"pki", "crl", "--days", "soon"}, `invalid value "soon" for --days`, "usage: gatehouse pki crl", false},
 		{"issue bad admin name", []string{"pki", "issue", "admin", "--dir", none, "--name", "Alice Smith"}, `--name: id "Alice Smith" contains 'A'`, "such as alice", false},
+		{"release without id", []string{"killswitch", "release", "--data", none}, "missing cut ID", "gatehouse killswitch status", false},
 		{"release bad id", []string{"killswitch", "release", "--data", none, "abc"}, `invalid cut id "abc"`, "gatehouse killswitch status", false},
 		{"serve bad listen", []string{"serve", "--data", none, "--listen", "bogus"}, `--listen: invalid address "bogus": use host:port`, "usage: gatehouse serve", false},
 		{"serve bad admin listen", []string{"serve", "--data", none, "--admin-listen", "9443"}, `--admin-listen: invalid address "9443"`, "usage:", false},

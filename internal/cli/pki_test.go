@@ -54,13 +54,29 @@ func TestPKIScript(t *testing.T) {
 	pkiRun(t, 0, "pki", "issue", "server", "--dir", ca, "--dns", "gateway.payer.test", "--ip", "127.0.0.1")
 	stdout, _ = pkiRun(t, 0, "pki", "issue", "client", "--dir", ca, "--partner", "acme-ehr", "--npi", "8189991234", "--days", "90")
 	partnerSerial := issuedSerial(t, stdout)
-	pkiRun(t, 0, "pki", "issue", "admin", "--dir", ca, "--name", "secops")
+	stdout, _ = pkiRun(t, 0, "pki", "issue", "admin", "--dir", ca, "--name", "secops")
+	adminSerial := issuedSerial(t, stdout)
 	pkiRun(t, 0, "pki", "issue", "client", "--dir", ca, "--partner", "other-ehr")
 
 	checkKeyModes(t, filepath.Join(ca, "certs"))
 	checkSANs(t, openssl, filepath.Join(ca, "certs", "acme-ehr.pem"))
 
-	pkiRun(t, 0, "pki", "revoke", "--dir", ca, partnerSerial, "--reason", "keyCompromise")
+	stdout, _ = pkiRun(t, 0, "pki", "revoke", "--dir", ca, partnerSerial, "--reason", "keyCompromise")
+	if !strings.Contains(stdout, "tls.crl_file refuse the certificate") {
+		t.Errorf("revoking a partner certificate does not say that gateways refuse it:\n%s", stdout)
+	}
+
+	// The admin listener checks no CRL, so revoke must not claim it does.
+	stdout, stderr = pkiRun(t, 0, "pki", "revoke", "--dir", ca, adminSerial)
+	if strings.Contains(stdout, "refuse the certificate") {
+		t.Errorf("revoking an admin certificate claims that gateways refuse it:\n%s", stdout)
+	}
+	if !strings.Contains(stderr, "gatehouse: warning: the admin listener checks no CRL") {
+		t.Errorf("revoking an admin certificate does not warn that the admin listener still accepts it:\n%s", stderr)
+	}
+	if !strings.Contains(stderr, "admin.client_ca_file") {
+		t.Errorf("the warning does not name admin.client_ca_file:\n%s", stderr)
+	}
 
 	stdout, _ = pkiRun(t, 0, "pki", "list", "--dir", ca)
 	for _, want := range []string{"acme-ehr", "clientAuth", "serverAuth", "revoked", "(keyCompromise)", "gateway.payer.test", "secops"} {

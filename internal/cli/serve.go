@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -61,7 +62,7 @@ func (e *env) serve(args []string) int {
 	rt, err := app.Start(ctx, cfg, app.Options{Logger: log, ConfigFile: *cfgPath})
 	if err != nil {
 		e.errorf("start: %v", err)
-		e.startHint(err, *cfgPath, *adminListen)
+		e.startHint(err, *cfgPath, *adminListen, cfg.Database.URL)
 		return 1
 	}
 	if layout != nil {
@@ -125,13 +126,17 @@ const (
 
 // startHint explains a start failure the user can fix: a missing file, a
 // PostgreSQL password or schema, or a listen address that another process
-// already uses.
-func (e *env) startHint(err error, cfgPath, adminListen string) {
+// already uses. databaseURL is the configuration's database.url.
+func (e *env) startHint(err error, cfgPath, adminListen, databaseURL string) {
 	switch storage.SQLState(err) {
 	case pgInvalidPassword:
 		e.hint("PostgreSQL rejected the password: set PGPASSWORD in the gateway's environment, or add a line for the host, port, database and user of database.url to ~/.pgpass (or the file PGPASSFILE names); keep the password out of database.url")
 		return
 	case pgInvalidSchemaName:
+		if schema := searchPath(databaseURL); schema != "" {
+			e.hint("the schema %s that search_path in database.url names does not exist, or the database user may not use it: create it (CREATE SCHEMA %s AUTHORIZATION the_user), or correct search_path", schema, schema)
+			return
+		}
 		e.hint("the database user has no schema to create Gatehouse's tables in: create one it owns (CREATE SCHEMA gatehouse AUTHORIZATION the_user) and add search_path=gatehouse to the query of database.url, or grant the user CREATE on schema public")
 		return
 	}
@@ -156,6 +161,15 @@ func (e *env) startHint(err error, cfgPath, adminListen string) {
 		option = "--admin-listen"
 	}
 	e.hint("another process listens on %s; pick another with %s or stop it", addr, option)
+}
+
+// searchPath returns the search_path parameter of a PostgreSQL URL, or "".
+func searchPath(databaseURL string) string {
+	u, err := url.Parse(databaseURL)
+	if err != nil {
+		return ""
+	}
+	return u.Query().Get("search_path")
 }
 
 // serveConfig loads the configuration file, or prepares development mode

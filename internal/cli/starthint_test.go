@@ -60,7 +60,7 @@ func TestStartHintPostgresPassword(t *testing.T) {
 	if err == nil {
 		t.Skip("the test server accepts this user without a password")
 	}
-	hint := startHintOf(err)
+	hint := startHintOf(err, u.String())
 	if !strings.Contains(hint, "set PGPASSWORD") || !strings.Contains(hint, "database.url") {
 		t.Errorf("hint %q does not say how to set the password", hint)
 	}
@@ -70,15 +70,29 @@ func TestStartHintPostgresPassword(t *testing.T) {
 // to name the schema and database.url.
 func TestStartHintPostgresSchema(t *testing.T) {
 	err := fmt.Errorf("record: create tables: %w", &pgconn.PgError{Code: "3F000", Message: "no schema has been selected to create in"})
-	hint := startHintOf(err)
+	hint := startHintOf(err, "postgres://gatehouse@db.payer.internal/gatehouse")
 	if !strings.Contains(hint, "CREATE SCHEMA") || !strings.Contains(hint, "search_path=gatehouse") {
 		t.Errorf("hint %q does not say how to provide a schema", hint)
 	}
 }
 
-func startHintOf(err error) string {
+// TestStartHintPostgresMissingSchema names the schema that search_path
+// names, which the operator has to create, instead of suggesting a
+// search_path the URL already has.
+func TestStartHintPostgresMissingSchema(t *testing.T) {
+	err := fmt.Errorf("record: create tables: %w", &pgconn.PgError{Code: "3F000", Message: "no schema has been selected to create in"})
+	hint := startHintOf(err, "postgres://gatehouse@db.payer.internal/gatehouse?sslmode=verify-full&search_path=claims_gw")
+	if !strings.Contains(hint, "CREATE SCHEMA claims_gw") {
+		t.Errorf("hint %q does not name the schema to create", hint)
+	}
+	if strings.Contains(hint, "add search_path") {
+		t.Errorf("hint %q suggests a search_path the URL already has", hint)
+	}
+}
+
+func startHintOf(err error, databaseURL string) string {
 	var out bytes.Buffer
 	e := &env{ctx: context.Background(), stdout: &out, stderr: &out}
-	e.startHint(err, "gatehouse.yaml", "")
+	e.startHint(err, "gatehouse.yaml", "", databaseURL)
 	return out.String()
 }

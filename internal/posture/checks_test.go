@@ -79,6 +79,9 @@ var checkCases = []checkCase{
 	{"GH-TOK-003", "symmetric key", func(t *testing.T, fx *fixture, tg *Target) {
 		mustWrite(t, fx.file("partners/epic-payer-platform.jwks.json"), []byte(`{"keys":[{"kty":"oct","k":"c2VjcmV0LXNlY3JldC1zZWNyZXQ","kid":"s"}]}`))
 	}, Fail, High},
+	{"GH-TOK-003", "key without kid", func(t *testing.T, fx *fixture, tg *Target) {
+		writeJWKSWithoutKid(t, fx.file("partners/epic-payer-platform.jwks.json"))
+	}, Fail, High},
 	{"GH-TOK-003", "missing file", func(t *testing.T, fx *fixture, tg *Target) { cfgOf(tg).Partners[0].JWKSFile = "partners/none.json" }, Fail, High},
 	{"GH-TOK-003", "JWKS URL", func(t *testing.T, fx *fixture, tg *Target) {
 		cfgOf(tg).Partners[0].JWKSFile, cfgOf(tg).Partners[0].JWKSURL = "", "https://ehr.partner.example/jwks.json"

@@ -49,7 +49,7 @@ var tokenChecks = []Check{
 		ID: "GH-TOK-003", Control: "C2", Severity: High, Mode: ModeConfig,
 		Title:       "Partners authenticate with asymmetric keys only",
 		Rationale:   "A shared secret sits on both sides and can leak from either; a public key registered with the gateway proves nothing to anyone who steals it. A private key in a registered set means the partner's secret has left the partner.",
-		Remediation: "Register only public EC P-256/P-384 or RSA (2048 bits or more) keys for ES256, ES384, RS384 or PS384 in each partners[].jwks_file or at each partners[].jwks_url; ask the partner for a new key if a private one was shared.",
+		Remediation: "Register only public EC P-256/P-384 or RSA (2048 bits or more) keys for ES256, ES384, RS384 or PS384, each with a kid, in each partners[].jwks_file or at each partners[].jwks_url; ask the partner for a new key if a private one was shared.",
 		config:      checkPartnerKeys,
 	},
 	{
@@ -166,6 +166,10 @@ func keyProblems(set *jose.JSONWebKeySet) []string {
 		}
 		if k.Algorithm != "" && !slices.Contains(assertionAlgorithms, k.Algorithm) {
 			out = append(out, fmt.Sprintf("%s names alg %q, which the token service does not accept", name, k.Algorithm))
+		}
+		// The gateway refuses to start with such a set (token.ParsePublicJWKS).
+		if k.KeyID == "" {
+			out = append(out, fmt.Sprintf("key %d has no kid, so the gateway does not start", i))
 		}
 	}
 	return out

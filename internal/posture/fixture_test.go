@@ -125,6 +125,22 @@ func writeJWKS(t *testing.T, path string, private bool) {
 	mustWrite(t, path, data)
 }
 
+// writeJWKSWithoutKid writes a JWK set of one public key with no kid.
+func writeJWKSWithoutKid(t *testing.T, path string) {
+	t.Helper()
+	key, err := token.GenerateKey("ES256")
+	if err != nil {
+		t.Fatal(err)
+	}
+	public := key.Public()
+	public.KeyID = ""
+	data, err := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{public}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustWrite(t, path, data)
+}
+
 func mustWrite(t *testing.T, path string, data []byte) {
 	t.Helper()
 	if err := os.WriteFile(path, data, 0o600); err != nil {

@@ -33,7 +33,7 @@ func ParsePublicJWKS(data []byte) (jose.JSONWebKeySet, error) {
 			return set, fmt.Errorf("token: keys[%d] is a private key; register only the public key", i)
 		}
 		if k.KeyID == "" {
-			return set, fmt.Errorf("token: keys[%d] has no kid", i)
+			return set, fmt.Errorf("token: keys[%d] has no kid: give every key a \"kid\" member, the key id that the partner's client assertions name in their header", i)
 		}
 	}
 	return set, nil
