@@ -2,12 +2,15 @@ package app_test
 
 import (
 	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
 	"math/big"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -65,5 +68,81 @@ func TestRevokedCertificateRefused(t *testing.T) {
 	resp := h.send(h.ehr.HTTPClient(), "GET", "/fhir/metadata", http.Header{"Authorization": {"Bearer " + h.accessToken()}}, nil)
 	if readBody(t, resp); resp.StatusCode != 200 {
 		t.Errorf("unrevoked certificate: status %d", resp.StatusCode)
+	}
+}
+
+// TestRevokedAdminAndEngineCertificatesRefused revokes an administrator
+// and an engine certificate in tls.crl_file. The admin and outbound
+// listeners, which take their clients from the same CA, must refuse them,
+// while an administrator certificate that is not on the CRL still works.
+func TestRevokedAdminAndEngineCertificatesRefused(t *testing.T) {
+	cfg, layout, _, engineCert := newPayerOutbound(t)
+	ca, err := pki.LoadCA(layout.CACertFile, layout.CAKeyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	revokedAdmin, err := ca.IssueAdmin(pki.AdminOptions{Name: "mallory"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	goodAdmin, err := ca.IssueAdmin(pki.AdminOptions{Name: "alice"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	crl, err := x509.CreateRevocationList(rand.Reader, &x509.RevocationList{
+		Number:     big.NewInt(1),
+		ThisUpdate: now.Add(-time.Minute),
+		NextUpdate: now.Add(24 * time.Hour),
+		RevokedCertificateEntries: []x509.RevocationListEntry{
+			{SerialNumber: revokedAdmin.Leaf.SerialNumber, RevocationTime: now.Add(-time.Minute)},
+			{SerialNumber: engineCert.Leaf.SerialNumber, RevocationTime: now.Add(-time.Minute)},
+		},
+	}, ca.Certificate, ca.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.TLS.CRLFile = filepath.Join(t.TempDir(), "crl.pem")
+	if err := os.WriteFile(cfg.TLS.CRLFile, pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: crl}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h := &harness{t: t, layout: layout}
+	h.start(cfg)
+
+	roots, err := layout.CAPool()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// handshake reports the server's verdict on cert, waiting up to wait
+	// for a refusal.
+	handshake := func(addr string, cert *pki.Certificate, wait time.Duration) error {
+		tc, err := cert.TLSCertificate()
+		if err != nil {
+			t.Fatal(err)
+		}
+		conf := tlspolicy.Client(roots, &tc)
+		conf.ServerName = "localhost"
+		conn, err := tls.Dial("tcp", addr, conf)
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		// In TLS 1.3 the server's verdict on the client certificate
+		// arrives after the client's handshake has completed.
+		conn.SetReadDeadline(time.Now().Add(wait))
+		_, err = conn.Read(make([]byte, 1))
+		if ne, ok := err.(net.Error); ok && ne.Timeout() {
+			return nil
+		}
+		return err
+	}
+	if err := handshake(h.rt.AdminAddr.String(), goodAdmin, 200*time.Millisecond); err != nil {
+		t.Fatalf("admin listener refused an administrator certificate that is not revoked: %v", err)
+	}
+	if err := handshake(h.rt.AdminAddr.String(), revokedAdmin, 10*time.Second); err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Errorf("admin listener: a revoked administrator certificate got a session (error %v)", err)
+	}
+	if err := handshake(h.rt.OutboundAddr.String(), engineCert, 10*time.Second); err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Errorf("outbound listener: a revoked engine certificate got a session (error %v)", err)
 	}
 }

@@ -138,8 +138,9 @@ func (rt *Running) listen(cfg *config.File, log *slog.Logger) (net.Listener, *tl
 
 // internalServerConfig returns the TLS configuration of a listener that
 // presents tls.cert_file to clients of another CA pool: the admin and
-// outbound listeners. The certificate comes from the reloading holder, so
-// a rotated server certificate reaches these listeners without a restart.
+// outbound listeners. The certificate and the CRLs come from the reloading
+// holder, so a rotated server certificate and a new CRL reach these
+// listeners without a restart.
 func (rt *Running) internalServerConfig(clientCAs *x509.CertPool) (*tls.Config, error) {
 	cert, err := rt.certs.GetCertificate(nil)
 	if err != nil {
@@ -152,6 +153,9 @@ func (rt *Running) internalServerConfig(clientCAs *x509.CertPool) (*tls.Config, 
 	// crypto/tls calls GetCertificate only while Certificates is empty.
 	conf.Certificates = nil
 	conf.GetCertificate = rt.certs.GetCertificate
+	// A revoked administrator or engine certificate is refused when
+	// tls.crl_file holds its CA's CRL.
+	conf.VerifyConnection = rt.certs.VerifyRevocation
 	return conf, nil
 }
 

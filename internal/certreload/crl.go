@@ -119,7 +119,8 @@ func (s *crlSet) expiries(path string) []Expiry {
 // a current CRL with a valid signature that does not list the leaf. Each
 // CA certificate above the leaf is checked too when the set has a CRL from
 // its issuer.
-func (s *crlSet) check(chain []*x509.Certificate, now time.Time) error {
+// With leafCRL false, a leaf whose issuer has no CRL in the set passes.
+func (s *crlSet) check(chain []*x509.Certificate, now time.Time, leafCRL bool) error {
 	if len(chain) < 2 {
 		return errors.New("certreload: the verified chain has no issuer for the client certificate")
 	}
@@ -127,7 +128,7 @@ func (s *crlSet) check(chain []*x509.Certificate, now time.Time) error {
 		cert, issuer := chain[i], chain[i+1]
 		index, e := s.forIssuer(issuer)
 		if e == nil {
-			if i == 0 {
+			if i == 0 && leafCRL {
 				return fmt.Errorf("certreload: no CRL from issuer %q of client certificate %q", issuer.Subject, cert.Subject)
 			}
 			continue
@@ -192,6 +193,22 @@ func (h *Holder) VerifyConnection(cs tls.ConnectionState) error {
 }
 
 func (h *Holder) verifyConnection(cs tls.ConnectionState) error {
+	return h.verifyChains(cs, true)
+}
+
+// VerifyRevocation checks a client certificate against the CRL file for a
+// listener whose clients may chain to a CA that the file does not cover:
+// the admin and outbound listeners, whose client CA files can differ from
+// the partners'. A certificate is refused when its issuer's CRL in the
+// file lists it or has expired; an issuer with no CRL in the file is not
+// checked, so that administrators of a separately managed CA are not
+// locked out of the kill switch. Like VerifyConnection, it applies the
+// current CRLs to resumed connections too.
+func (h *Holder) VerifyRevocation(cs tls.ConnectionState) error {
+	return h.verifyChains(cs, false)
+}
+
+func (h *Holder) verifyChains(cs tls.ConnectionState, leafCRL bool) error {
 	if len(cs.VerifiedChains) == 0 {
 		return errNoVerifiedChain
 	}
@@ -201,7 +218,7 @@ func (h *Holder) verifyConnection(cs tls.ConnectionState) error {
 	}
 	now := h.now()
 	for _, chain := range cs.VerifiedChains {
-		if err := m.crls.check(chain, now); err != nil {
+		if err := m.crls.check(chain, now, leafCRL); err != nil {
 			return err
 		}
 	}

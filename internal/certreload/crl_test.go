@@ -145,3 +145,45 @@ func TestCRLFailsClosed(t *testing.T) {
 		})
 	}
 }
+
+// TestVerifyRevocation checks the rule of the admin and outbound
+// listeners: the CRL file applies to the certificates of the CAs it
+// covers, in full, and a CA it does not cover is not checked.
+func TestVerifyRevocation(t *testing.T) {
+	ca := newTestCA(t)
+	h, err := New(ca.options(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	chain := func(c tls.Certificate, cas ...*pki.CA) tls.ConnectionState {
+		out := []*x509.Certificate{c.Leaf}
+		for _, a := range cas {
+			out = append(out, a.Certificate)
+		}
+		return tls.ConnectionState{VerifiedChains: [][]*x509.Certificate{out}}
+	}
+	revoked, good := ca.issueClient(t, "secops"), ca.issueClient(t, "iris")
+	ca.revoke(t, revoked.Leaf.SerialNumber)
+	if _, err := h.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	other, otherCert := newPartnerRoot(t, "separately managed admin CA")
+
+	var revokedErr *RevokedError
+	if err := h.VerifyRevocation(chain(revoked, ca.issuing, ca.root)); !errors.As(err, &revokedErr) {
+		t.Errorf("revoked certificate of a covered CA: error %v, want a RevokedError", err)
+	}
+	if err := h.VerifyRevocation(chain(good, ca.issuing, ca.root)); err != nil {
+		t.Errorf("certificate of a covered CA that is not revoked: %v", err)
+	}
+	if err := h.VerifyRevocation(chain(otherCert, other)); err != nil {
+		t.Errorf("certificate of a CA the CRL file does not cover: %v", err)
+	}
+	if err := h.VerifyConnection(chain(otherCert, other)); err == nil {
+		t.Error("VerifyConnection accepted a certificate whose issuer has no CRL; partners' listener must fail closed")
+	}
+	h.now = func() time.Time { return time.Now().Add(48 * time.Hour) }
+	if err := h.VerifyRevocation(chain(good, ca.issuing, ca.root)); err == nil || !strings.Contains(err.Error(), "expired") {
+		t.Errorf("covered CA whose CRL expired: error %v, want the expiry", err)
+	}
+}

@@ -346,18 +346,7 @@ func (e *env) pkiRevoke(args []string) int {
 	}
 	fmt.Fprintf(e.stdout, "gatehouse: revoked %s (%s, %s); the CRL %s is updated\n",
 		rec.Serial, rec.Subject, rec.RevocationReason, filepath.Join(d.Path, cadir.CRLFile))
-	switch rec.Kind {
-	case cadir.KindAdmin, cadir.KindEngine:
-		// Only the inbound listener checks tls.crl_file.
-		listener, caKey := "admin", "admin.client_ca_file"
-		if rec.Kind == cadir.KindEngine {
-			listener, caKey = "outbound", "outbound.client_ca_file"
-		}
-		e.warnf("the %s listener checks no CRL, so this certificate works there until it expires on %s; to stop it sooner, replace the CA that %s names and restart the gateway",
-			listener, rec.NotAfter.UTC().Format(time.DateOnly), caKey)
-	default:
-		fmt.Fprintf(e.stdout, "    gateways reading it as tls.crl_file refuse the certificate after their next reload\n")
-	}
+	fmt.Fprintf(e.stdout, "    gateways reading it as tls.crl_file refuse the certificate after their next reload\n")
 	return 0
 }
 
