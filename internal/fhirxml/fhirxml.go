@@ -16,12 +16,27 @@
 //     resourceType;
 //   - Narrative.div keeps its XHTML text.
 //
-// Documents outside those rules are errors: a DOCTYPE, text content, an
-// unknown element or attribute, two types of one choice element, repeats
-// that are not together. One difference remains. XML 1.0 turns a literal
-// tab or line break in an attribute value into a space. Go's decoder
-// returns such a character unchanged, the same as one written as a
-// character reference, so the converter keeps both.
+// Convert rejects a document with any problem: a DOCTYPE, text content,
+// an unknown element or attribute, two types of one choice element,
+// repeats that are not together, and the like. ConvertReport rejects only
+// problems of the whole document. For a problem of one element it records
+// the line and FHIRPath location and goes on, so that a validator can
+// check the rest. It leaves the faulty element out of the JSON form, or
+// only the faulty part: an unknown attribute, a value that is not the
+// boolean or number its type requires. Of an element repeated where its
+// definition allows one, of a choice element given in two types and of
+// the resources inside one element, it keeps the first. A left-out item
+// of a repeating primitive becomes null in the JSON arrays, so the other
+// items keep their indices. A left-out item of a repeating complex
+// element or resource is dropped, so the validator numbers the items
+// after it lower than the document does. A problem that the JSON form
+// shows the validator by itself, such as an empty complex element, is
+// carried over and not reported by the converter.
+//
+// One difference from the XML specification remains. XML 1.0 turns a
+// literal tab or line break in an attribute value into a space. Go's
+// decoder returns such a character unchanged, the same as one written as
+// a character reference, so the converter keeps both.
 package fhirxml
 
 import (
@@ -33,6 +48,7 @@ import (
 	"strings"
 
 	"github.com/gatehouse-health/gatehouse/internal/fhirmodel"
+	"github.com/gatehouse-health/gatehouse/internal/outcome"
 )
 
 const (
@@ -43,9 +59,48 @@ const (
 	MaxDepth = 100
 	// MaxBytes caps the size of a converted document.
 	MaxBytes = 32 << 20
+	// MaxProblems caps the problems ConvertReport returns. A problem takes
+	// more memory than the few bytes of XML that can cause it, so without a
+	// cap a hostile document could grow the list to many times its size.
+	MaxProblems = 10_000
 )
 
-// node is one FHIR element of the document.
+// Problem is an element-level problem of a document: one that leaves the
+// rest of the document convertible. Its message names elements, types and
+// attributes, never a value, because values may be PHI.
+type Problem struct {
+	Line int // line on which the element's start tag ends, from 1
+	// Expression is the FHIRPath location of the element, in the form the
+	// validator uses ("Patient.name[0].given[1]",
+	// "Observation.value.ofType(Quantity)").
+	Expression string
+	// Element is Expression without the index and choice type of its last
+	// step ("Patient.name[0].given"): the path at which the validator
+	// reports the cardinality of the element.
+	Element string
+	Code    outcome.Code // structure, or value for a malformed value
+	Message string
+	// LeftOut is set when the JSON form has nothing of the element, so a
+	// validator may report it missing at Element. An item of a repeating
+	// primitive leaves null in its place, which counts as an item.
+	LeftOut bool
+}
+
+// Error formats the problem as Convert returns it.
+func (p Problem) Error() string { return fmt.Sprintf("fhirxml: line %d: %s", p.Line, p.Message) }
+
+// foreignKind is the reason an element is not a FHIR element.
+type foreignKind uint8
+
+const (
+	notForeign       foreignKind = iota
+	foreignNamespace             // in neither the FHIR nor the XHTML namespace
+	foreignXHTML                 // XHTML, but not a div that declares the namespace itself
+)
+
+// node is one FHIR element of the document. The parser records the
+// element-level faults it finds in the node, and the converter reports
+// them with the element's location, which only the type model gives.
 type node struct {
 	name     string
 	value    *string // the value attribute
@@ -54,22 +109,66 @@ type node struct {
 	children []*node
 	xhtml    []byte // the whole element, for a Narrative div
 	line     int
+
+	foreign      foreignKind // the element and its content were skipped
+	hasText      bool        // text content besides white space
+	unknownAttrs []string    // names of attributes FHIR does not define
+	apart        bool        // the element starts a second run of its name among its siblings
+	leftOut      bool        // the converter left the element out of the JSON form
 }
 
-// Convert returns the JSON form of the FHIR R4 resource in data.
+// empty reports whether the element has nothing at all: no attribute, no
+// content.
+func (n *node) empty() bool {
+	return n.value == nil && n.id == nil && n.url == nil && len(n.children) == 0 && n.xhtml == nil &&
+		!n.hasText && len(n.unknownAttrs) == 0
+}
+
+// Convert returns the JSON form of the FHIR R4 resource in data, or an
+// error at the first problem of the document.
 func Convert(data []byte, model *fhirmodel.Model) ([]byte, error) {
+	root, err := parseDocument(data)
+	if err != nil {
+		return nil, err
+	}
+	c := converter{model: model, strict: true}
+	return c.root(root)
+}
+
+// ConvertReport returns the JSON form of the FHIR R4 resource in data and
+// the element-level problems of the document, in line order. It leaves
+// out what it reports (see the package documentation), so the JSON form
+// is valid JSON with no repeated member name.
+//
+// err is set for a problem of the whole document. Such a document is not
+// XML, is larger than MaxBytes, has a DOCTYPE or declares an encoding
+// other than UTF-8. Or it has no single root element, nests elements
+// deeper than MaxDepth, or its root is not a concrete R4 resource type.
+// err is also set, with the first MaxProblems problems returned, when the
+// document has more problems than that.
+func ConvertReport(data []byte, model *fhirmodel.Model) ([]byte, []Problem, error) {
+	root, err := parseDocument(data)
+	if err != nil {
+		return nil, nil, err
+	}
+	c := converter{model: model}
+	out, err := c.root(root)
+	c.finishProblems()
+	if err != nil {
+		return nil, c.problems, err
+	}
+	return out, c.problems, nil
+}
+
+// parseDocument checks the size and the start of data, then parses it.
+func parseDocument(data []byte) (*node, error) {
 	if len(data) > MaxBytes {
 		return nil, fmt.Errorf("fhirxml: the document is larger than %d bytes, the conversion limit", MaxBytes)
 	}
 	if trimmed := bytes.TrimLeft(data, " \t\r\n\ufeff"); len(trimmed) > 0 && (trimmed[0] == '{' || trimmed[0] == '[') {
 		return nil, errors.New("fhirxml: the document is not XML: it starts as JSON does")
 	}
-	root, err := parse(data)
-	if err != nil {
-		return nil, err
-	}
-	c := converter{model: model}
-	return c.resource(nil, root)
+	return parse(data)
 }
 
 // parse reads the document into a tree of FHIR elements.
@@ -110,7 +209,9 @@ type parser struct {
 }
 
 // element reads the element that se starts, up to its end tag. start is
-// the offset of its start tag in the document.
+// the offset of its start tag in the document. An element outside the
+// FHIR namespace is skipped with its content and marked foreign, unless
+// it is the root, which must be a FHIR resource.
 func (p *parser) element(se xml.StartElement, start int64, depth int) (*node, error) {
 	line, _ := p.dec.InputPos()
 	if depth > MaxDepth {
@@ -119,10 +220,14 @@ func (p *parser) element(se xml.StartElement, start int64, depth int) (*node, er
 	n := &node{name: se.Name.Local, line: line}
 	if se.Name.Space == xhtmlNamespace {
 		if !declaresXHTML(se, p.data[start:]) {
-			return nil, fmt.Errorf("fhirxml: line %d: an XHTML element must be a div that declares the XHTML namespace itself", line)
+			if depth == 0 {
+				return nil, fmt.Errorf("fhirxml: line %d: an XHTML element must be a div that declares the XHTML namespace itself", line)
+			}
+			n.foreign = foreignXHTML
+			return n, p.skip()
 		}
-		if err := p.dec.Skip(); err != nil {
-			return nil, fmt.Errorf("fhirxml: %w", err)
+		if err := p.skip(); err != nil {
+			return nil, err
 		}
 		// XML parsers turn CR LF and lone CR into LF (XML 1.0, section 2.11),
 		// and the raw text is taken without a parser.
@@ -131,12 +236,14 @@ func (p *parser) element(se xml.StartElement, start int64, depth int) (*node, er
 		return n, nil
 	}
 	if se.Name.Space != fhirNamespace {
-		return nil, fmt.Errorf("fhirxml: line %d: element %s is not in the FHIR namespace %s", line, se.Name.Local, fhirNamespace)
+		if depth == 0 {
+			return nil, fmt.Errorf("fhirxml: line %d: element %s is not in the FHIR namespace %s", line, se.Name.Local, fhirNamespace)
+		}
+		n.foreign = foreignNamespace
+		return n, p.skip()
 	}
 	for _, a := range se.Attr {
-		if err := n.setAttr(a); err != nil {
-			return nil, err
-		}
+		n.setAttr(a)
 	}
 	for {
 		offset := p.dec.InputOffset()
@@ -155,12 +262,32 @@ func (p *parser) element(se xml.StartElement, start int64, depth int) (*node, er
 			return n, nil
 		case xml.CharData:
 			if len(bytes.TrimSpace(t)) > 0 {
-				return nil, fmt.Errorf("fhirxml: line %d: text inside element %s; FHIR puts values in value attributes", line, n.name)
+				n.hasText = true
 			}
 		case xml.Directive:
 			return nil, errDirective
 		}
 	}
+}
+
+// skip reads past the end of the element whose start tag was read last.
+// It rejects a declaration inside the element, as one anywhere else is.
+func (p *parser) skip() error {
+	for depth := 1; depth > 0; {
+		tok, err := p.dec.Token()
+		if err != nil {
+			return fmt.Errorf("fhirxml: %w", err)
+		}
+		switch tok.(type) {
+		case xml.StartElement:
+			depth++
+		case xml.EndElement:
+			depth--
+		case xml.Directive:
+			return errDirective
+		}
+	}
+	return nil
 }
 
 // declaresXHTML reports whether the start tag se, whose text begins raw,
@@ -185,25 +312,26 @@ func declaresXHTML(se xml.StartElement, raw []byte) bool {
 }
 
 // setAttr keeps a FHIR attribute. Namespace declarations and the schema
-// location are dropped; any other attribute is an error.
-func (n *node) setAttr(a xml.Attr) error {
+// location are dropped, and the name of any other attribute is recorded as
+// unknown.
+func (n *node) setAttr(a xml.Attr) {
 	if a.Name.Space == "xmlns" || (a.Name.Space == "" && a.Name.Local == "xmlns") || a.Name.Local == "schemaLocation" {
-		return nil
+		return
 	}
 	v := a.Value
 	switch {
 	case a.Name.Space != "":
 	case a.Name.Local == "value":
 		n.value = &v
-		return nil
+		return
 	case a.Name.Local == "id":
 		n.id = &v
-		return nil
+		return
 	case a.Name.Local == "url":
 		n.url = &v
-		return nil
+		return
 	}
-	return fmt.Errorf("fhirxml: line %d: element %s has an unknown attribute %s", n.line, n.name, a.Name.Local)
+	n.unknownAttrs = append(n.unknownAttrs, a.Name.Local)
 }
 
 // rest checks that nothing but comments and white space follows the root.
