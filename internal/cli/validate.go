@@ -219,16 +219,61 @@ func (r *validateRun) file(name string) {
 	r.resource(name, body)
 }
 
-// xml validates an XML resource in its JSON form. A document that does
-// not convert is reported as an invalid resource with a fatal issue, as
+// xml validates an XML resource in its JSON form. The converter's
+// problems with single elements come first among the issues, and the
+// validator checks the rest of the document. A document that does not
+// convert at all is reported as an invalid resource with a fatal issue, as
 // JSON that does not parse is.
 func (r *validateRun) xml(name string, doc []byte) {
-	body, err := fhirxml.Convert(doc, fhirmodel.R4())
+	body, problems, err := fhirxml.ConvertReport(doc, fhirmodel.R4())
+	issues := make([]outcome.Issue, 0, len(problems)+1)
+	for _, p := range problems {
+		issues = append(issues, outcome.Issue{
+			Severity:    outcome.Error,
+			Code:        p.Code,
+			Diagnostics: fmt.Sprintf("line %d: %s", p.Line, p.Message),
+			Expression:  []string{p.Expression},
+		})
+	}
 	if err != nil {
-		r.report(name, &validate.Result{Issues: []outcome.Issue{{Severity: outcome.Fatal, Code: outcome.CodeStructure, Diagnostics: err.Error()}}})
+		issues = append(issues, outcome.Issue{Severity: outcome.Fatal, Code: outcome.CodeStructure, Diagnostics: err.Error()})
+		r.report(name, &validate.Result{Issues: issues})
 		return
 	}
-	r.resource(name, body)
+	res, err := r.v.Validate(body, r.profiles...)
+	if err != nil {
+		r.env.errorf("%s: %v", name, err)
+		r.ioFailed = true
+		return
+	}
+	res.Issues = append(issues, withoutLeftOut(res.Issues, problems)...)
+	r.report(name, res)
+}
+
+// withoutLeftOut drops the validator's issues that an element is missing
+// where the converter reported the element and left it out, because the
+// converter's problem is the one to fix. The validator reports a missing
+// element, by its cardinality or a slice's, as "required" at the
+// element's path without an index. Its other "required" issues are about
+// a value that is present, so they never fall on such a path.
+func withoutLeftOut(issues []outcome.Issue, problems []fhirxml.Problem) []outcome.Issue {
+	leftOut := map[string]bool{}
+	for _, p := range problems {
+		if p.LeftOut {
+			leftOut[p.Element] = true
+		}
+	}
+	if len(leftOut) == 0 {
+		return issues
+	}
+	kept := issues[:0]
+	for _, is := range issues {
+		if is.Code == outcome.CodeRequired && len(is.Expression) == 1 && leftOut[is.Expression[0]] {
+			continue
+		}
+		kept = append(kept, is)
+	}
+	return kept
 }
 
 // ndjson validates each non-empty line as a resource, named file:line.

@@ -7,9 +7,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/gatehouse-health/gatehouse/internal/outcome"
 	"github.com/gatehouse-health/gatehouse/internal/validate"
 )
 
@@ -59,7 +62,7 @@ func TestValidateCommand(t *testing.T) {
 		{"truncated file", []string{truncated}, 1, []string{"truncated.json: (no resource): invalid", "    fatal (file): "}, ""},
 		{"XML file", []string{goodXML}, 0, []string{"good.xml: Patient/x: valid"}, ""},
 		{"XML directory", []string{xmlDir}, 1, []string{"good.xml: Patient/x: valid", "bad.xml: Patient/y: invalid",
-			"error Patient.gender: code is not in value set", "broken.xml: (no resource): invalid", "fatal (file): fhirxml: line 1: Patient has no element colour"}, ""},
+			"error Patient.gender: code is not in value set", "broken.xml: Patient: invalid", "error Patient.colour: line 1: Patient has no element colour"}, ""},
 		{"missing path", []string{filepath.Join(dir, "nope.json")}, 2, nil, "no such file"},
 		{"no paths", nil, 2, nil, "no file or directory"},
 		{"bad format", []string{"--format", "xml", good}, 2, nil, "unknown format"},
@@ -136,5 +139,130 @@ func TestValidateNotes(t *testing.T) {
 	code, out, errOut = runValidate(t, "--notes", obs)
 	if code != 0 || !strings.Contains(out, note) {
 		t.Errorf("with --notes: exit %d, stdout lacks %q:\n%s\nstderr: %s", code, note, out, errOut)
+	}
+}
+
+// threeProblemsXML has three element-level problems, on lines 3, 4 and 8,
+// and an invalid code on line 10 that only the validator finds.
+const threeProblemsXML = `<Patient xmlns="http://hl7.org/fhir">
+  <id value="p1"/>
+  <active value="yes"/>
+  <colour value="red"/>
+  <name>
+    <given value="Ann"/>
+    <family value="Lee"/>
+    <given value="Bo"/>
+  </name>
+  <gender value="tall"/>
+</Patient>`
+
+// The converter's problems and the validator's issues of one XML file
+// form one result, each problem once and located.
+func TestValidateXMLReportsEveryProblem(t *testing.T) {
+	path := writeFile(t, t.TempDir(), "three.xml", threeProblemsXML)
+	wantIssues := []outcome.Issue{
+		{Severity: outcome.Error, Code: outcome.CodeValue, Diagnostics: "line 3: active must be true or false", Expression: []string{"Patient.active"}},
+		{Severity: outcome.Error, Code: outcome.CodeStructure, Diagnostics: "line 4: Patient has no element colour", Expression: []string{"Patient.colour"}},
+		{Severity: outcome.Error, Code: outcome.CodeStructure, Diagnostics: "line 8: the given elements are not together", Expression: []string{"Patient.name[0].given[1]"}},
+	}
+
+	code, out, errOut := runValidate(t, path)
+	if code != 1 {
+		t.Errorf("exit code %d, want 1; stderr %s", code, errOut)
+	}
+	wantLines := []string{
+		"three.xml: Patient/p1: invalid (4 errors, ",
+		"    error Patient.gender: code is not in value set",
+	}
+	for _, is := range wantIssues {
+		wantLines = append(wantLines, fmt.Sprintf("    error %s: %s\n", is.Expression[0], is.Diagnostics))
+	}
+	for _, want := range wantLines {
+		if !strings.Contains(out, want) {
+			t.Errorf("text output lacks %q:\n%s", want, out)
+		}
+	}
+
+	code, out, errOut = runValidate(t, "--format", "json", path)
+	if code != 1 {
+		t.Errorf("exit code %d with --format json, want 1; stderr %s", code, errOut)
+	}
+	var rep validateReport
+	if err := json.Unmarshal([]byte(strings.TrimSpace(out)), &rep); err != nil {
+		t.Fatalf("output is not one JSON object: %v\n%s", err, out)
+	}
+	if rep.ResourceType != "Patient" || rep.ID != "p1" || rep.Valid {
+		t.Errorf("report = %+v, want Patient/p1 invalid", rep)
+	}
+	for _, want := range wantIssues {
+		n := 0
+		for _, is := range rep.Issues {
+			if reflect.DeepEqual(is, want) {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Errorf("issue %+v occurs %d times, want once", want, n)
+		}
+	}
+	errorCount := 0
+	for _, is := range rep.Issues {
+		if is.Severity == outcome.Error || is.Severity == outcome.Fatal {
+			errorCount++
+		}
+	}
+	if errorCount != 4 {
+		t.Errorf("%d errors, want the 3 problems and the invalid gender: %+v", errorCount, rep.Issues)
+	}
+}
+
+// A problem of the whole document still ends the file's check with one
+// fatal issue.
+func TestValidateXMLDocumentProblem(t *testing.T) {
+	path := writeFile(t, t.TempDir(), "doctype.xml", `<!DOCTYPE Patient [<!ENTITY a "x">]>`+"\n"+threeProblemsXML)
+
+	code, out, _ := runValidate(t, path)
+	if code != 1 {
+		t.Errorf("exit code %d, want 1", code)
+	}
+	for _, want := range []string{"doctype.xml: (no resource): invalid (1 errors, 0 warnings, 0 notes)", "    fatal (file): fhirxml: the document has a DOCTYPE"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("text output lacks %q:\n%s", want, out)
+		}
+	}
+
+	_, out, _ = runValidate(t, "--format", "json", path)
+	var rep validateReport
+	if err := json.Unmarshal([]byte(strings.TrimSpace(out)), &rep); err != nil {
+		t.Fatalf("output is not one JSON object: %v\n%s", err, out)
+	}
+	if len(rep.Issues) != 1 || rep.Issues[0].Severity != outcome.Fatal || rep.Valid {
+		t.Errorf("report = %+v, want one fatal issue", rep)
+	}
+}
+
+// A required element that the converter reports and leaves out is one
+// issue, not also a missing element in the validator's issues.
+func TestValidateXMLLeftOutReportedOnce(t *testing.T) {
+	path := writeFile(t, t.TempDir(), "status.xml", `<Observation xmlns="http://hl7.org/fhir">
+  <status>final</status>
+  <code><text value="weight"/></code>
+</Observation>`)
+	code, out, _ := runValidate(t, "--format", "json", path)
+	if code != 1 {
+		t.Errorf("exit code %d, want 1", code)
+	}
+	var rep validateReport
+	if err := json.Unmarshal([]byte(strings.TrimSpace(out)), &rep); err != nil {
+		t.Fatalf("output is not one JSON object: %v\n%s", err, out)
+	}
+	var atStatus []outcome.Issue
+	for _, is := range rep.Issues {
+		if slices.Contains(is.Expression, "Observation.status") {
+			atStatus = append(atStatus, is)
+		}
+	}
+	if len(atStatus) != 1 || atStatus[0].Diagnostics != "line 2: text inside element status; FHIR puts values in value attributes" {
+		t.Errorf("issues at Observation.status = %+v, want only the converter's", atStatus)
 	}
 }

@@ -16,12 +16,27 @@
 //     resourceType;
 //   - Narrative.div keeps its XHTML text.
 //
-// Documents outside those rules are errors: a DOCTYPE, text content, an
-// unknown element or attribute, two types of one choice element, repeats
-// that are not together. One difference remains. XML 1.0 turns a literal
-// tab or line break in an attribute value into a space. Go's decoder
-// returns such a character unchanged, the same as one written as a
-// character reference, so the converter keeps both.
+// Convert rejects a document with any problem: a DOCTYPE, text content,
+// an unknown element or attribute, two types of one choice element,
+// repeats that are not together, and the like. ConvertReport rejects only
+// problems of the whole document. For a problem of one element it records
+// the line and FHIRPath location and goes on, so that a validator can
+// check the rest. It leaves the faulty element out of the JSON form, or
+// only the faulty part: an unknown attribute, a value that is not the
+// boolean or number its type requires. Of an element repeated where its
+// definition allows one, of a choice element given in two types and of
+// the resources inside one element, it keeps the first. A left-out item
+// of a repeating primitive becomes null in the JSON arrays, so the other
+// items keep their indices. A left-out item of a repeating complex
+// element or resource is dropped, so the validator numbers the items
+// after it lower than the document does. A problem that the JSON form
+// shows the validator by itself, such as an empty complex element, is
+// carried over and not reported by the converter.
+//
+// One difference from the XML specification remains. XML 1.0 turns a
+// literal tab or line break in an attribute value into a space. Go's
+// decoder returns such a character unchanged, the same as one written as
+// a character reference, so the converter keeps both.
 package fhirxml
 
 import (
@@ -30,12 +45,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"regexp"
 	"strings"
 
-	"github.com/go-json-experiment/json/jsontext"
-
 	"github.com/gatehouse-health/gatehouse/internal/fhirmodel"
+	"github.com/gatehouse-health/gatehouse/internal/outcome"
 )
 
 const (
@@ -46,9 +59,48 @@ const (
 	MaxDepth = 100
 	// MaxBytes caps the size of a converted document.
 	MaxBytes = 32 << 20
+	// MaxProblems caps the problems ConvertReport returns. A problem takes
+	// more memory than the few bytes of XML that can cause it, so without a
+	// cap a hostile document could grow the list to many times its size.
+	MaxProblems = 10_000
 )
 
-// node is one FHIR element of the document.
+// Problem is an element-level problem of a document: one that leaves the
+// rest of the document convertible. Its message names elements, types and
+// attributes, never a value, because values may be PHI.
+type Problem struct {
+	Line int // line on which the element's start tag ends, from 1
+	// Expression is the FHIRPath location of the element, in the form the
+	// validator uses ("Patient.name[0].given[1]",
+	// "Observation.value.ofType(Quantity)").
+	Expression string
+	// Element is Expression without the index and choice type of its last
+	// step ("Patient.name[0].given"): the path at which the validator
+	// reports the cardinality of the element.
+	Element string
+	Code    outcome.Code // structure, or value for a malformed value
+	Message string
+	// LeftOut is set when the JSON form has nothing of the element, so a
+	// validator may report it missing at Element. An item of a repeating
+	// primitive leaves null in its place, which counts as an item.
+	LeftOut bool
+}
+
+// Error formats the problem as Convert returns it.
+func (p Problem) Error() string { return fmt.Sprintf("fhirxml: line %d: %s", p.Line, p.Message) }
+
+// foreignKind is the reason an element is not a FHIR element.
+type foreignKind uint8
+
+const (
+	notForeign       foreignKind = iota
+	foreignNamespace             // in neither the FHIR nor the XHTML namespace
+	foreignXHTML                 // XHTML, but not a div that declares the namespace itself
+)
+
+// node is one FHIR element of the document. The parser records the
+// element-level faults it finds in the node, and the converter reports
+// them with the element's location, which only the type model gives.
 type node struct {
 	name     string
 	value    *string // the value attribute
@@ -57,22 +109,66 @@ type node struct {
 	children []*node
 	xhtml    []byte // the whole element, for a Narrative div
 	line     int
+
+	foreign      foreignKind // the element and its content were skipped
+	hasText      bool        // text content besides white space
+	unknownAttrs []string    // names of attributes FHIR does not define
+	apart        bool        // the element starts a second run of its name among its siblings
+	leftOut      bool        // the converter left the element out of the JSON form
 }
 
-// Convert returns the JSON form of the FHIR R4 resource in data.
+// empty reports whether the element has nothing at all: no attribute, no
+// content.
+func (n *node) empty() bool {
+	return n.value == nil && n.id == nil && n.url == nil && len(n.children) == 0 && n.xhtml == nil &&
+		!n.hasText && len(n.unknownAttrs) == 0
+}
+
+// Convert returns the JSON form of the FHIR R4 resource in data, or an
+// error at the first problem of the document.
 func Convert(data []byte, model *fhirmodel.Model) ([]byte, error) {
+	root, err := parseDocument(data)
+	if err != nil {
+		return nil, err
+	}
+	c := converter{model: model, strict: true}
+	return c.root(root)
+}
+
+// ConvertReport returns the JSON form of the FHIR R4 resource in data and
+// the element-level problems of the document, in line order. It leaves
+// out what it reports (see the package documentation), so the JSON form
+// is valid JSON with no repeated member name.
+//
+// err is set for a problem of the whole document. Such a document is not
+// XML, is larger than MaxBytes, has a DOCTYPE or declares an encoding
+// other than UTF-8. Or it has no single root element, nests elements
+// deeper than MaxDepth, or its root is not a concrete R4 resource type.
+// err is also set, with the first MaxProblems problems returned, when the
+// document has more problems than that.
+func ConvertReport(data []byte, model *fhirmodel.Model) ([]byte, []Problem, error) {
+	root, err := parseDocument(data)
+	if err != nil {
+		return nil, nil, err
+	}
+	c := converter{model: model}
+	out, err := c.root(root)
+	c.finishProblems()
+	if err != nil {
+		return nil, c.problems, err
+	}
+	return out, c.problems, nil
+}
+
+// parseDocument checks the size and the start of data, then parses it.
+func parseDocument(data []byte) (*node, error) {
 	if len(data) > MaxBytes {
 		return nil, fmt.Errorf("fhirxml: the document is larger than %d bytes, the conversion limit", MaxBytes)
 	}
 	if trimmed := bytes.TrimLeft(data, " \t\r\n\ufeff"); len(trimmed) > 0 && (trimmed[0] == '{' || trimmed[0] == '[') {
 		return nil, errors.New("fhirxml: the document is not XML: it starts as JSON does")
 	}
-	root, err := parse(data)
-	if err != nil {
-		return nil, err
-	}
-	c := converter{model: model}
-	return c.resource(nil, root)
+	return parse(data)
 }
 
 // parse reads the document into a tree of FHIR elements.
@@ -113,7 +209,9 @@ type parser struct {
 }
 
 // element reads the element that se starts, up to its end tag. start is
-// the offset of its start tag in the document.
+// the offset of its start tag in the document. An element outside the
+// FHIR namespace is skipped with its content and marked foreign, unless
+// it is the root, which must be a FHIR resource.
 func (p *parser) element(se xml.StartElement, start int64, depth int) (*node, error) {
 	line, _ := p.dec.InputPos()
 	if depth > MaxDepth {
@@ -122,10 +220,14 @@ func (p *parser) element(se xml.StartElement, start int64, depth int) (*node, er
 	n := &node{name: se.Name.Local, line: line}
 	if se.Name.Space == xhtmlNamespace {
 		if !declaresXHTML(se, p.data[start:]) {
-			return nil, fmt.Errorf("fhirxml: line %d: an XHTML element must be a div that declares the XHTML namespace itself", line)
+			if depth == 0 {
+				return nil, fmt.Errorf("fhirxml: line %d: an XHTML element must be a div that declares the XHTML namespace itself", line)
+			}
+			n.foreign = foreignXHTML
+			return n, p.skip()
 		}
-		if err := p.dec.Skip(); err != nil {
-			return nil, fmt.Errorf("fhirxml: %w", err)
+		if err := p.skip(); err != nil {
+			return nil, err
 		}
 		// XML parsers turn CR LF and lone CR into LF (XML 1.0, section 2.11),
 		// and the raw text is taken without a parser.
@@ -134,12 +236,14 @@ func (p *parser) element(se xml.StartElement, start int64, depth int) (*node, er
 		return n, nil
 	}
 	if se.Name.Space != fhirNamespace {
-		return nil, fmt.Errorf("fhirxml: line %d: element %s is not in the FHIR namespace %s", line, se.Name.Local, fhirNamespace)
+		if depth == 0 {
+			return nil, fmt.Errorf("fhirxml: line %d: element %s is not in the FHIR namespace %s", line, se.Name.Local, fhirNamespace)
+		}
+		n.foreign = foreignNamespace
+		return n, p.skip()
 	}
 	for _, a := range se.Attr {
-		if err := n.setAttr(a); err != nil {
-			return nil, err
-		}
+		n.setAttr(a)
 	}
 	for {
 		offset := p.dec.InputOffset()
@@ -158,12 +262,32 @@ func (p *parser) element(se xml.StartElement, start int64, depth int) (*node, er
 			return n, nil
 		case xml.CharData:
 			if len(bytes.TrimSpace(t)) > 0 {
-				return nil, fmt.Errorf("fhirxml: line %d: text inside element %s; FHIR puts values in value attributes", line, n.name)
+				n.hasText = true
 			}
 		case xml.Directive:
 			return nil, errDirective
 		}
 	}
+}
+
+// skip reads past the end of the element whose start tag was read last.
+// It rejects a declaration inside the element, as one anywhere else is.
+func (p *parser) skip() error {
+	for depth := 1; depth > 0; {
+		tok, err := p.dec.Token()
+		if err != nil {
+			return fmt.Errorf("fhirxml: %w", err)
+		}
+		switch tok.(type) {
+		case xml.StartElement:
+			depth++
+		case xml.EndElement:
+			depth--
+		case xml.Directive:
+			return errDirective
+		}
+	}
+	return nil
 }
 
 // declaresXHTML reports whether the start tag se, whose text begins raw,
@@ -188,25 +312,26 @@ func declaresXHTML(se xml.StartElement, raw []byte) bool {
 }
 
 // setAttr keeps a FHIR attribute. Namespace declarations and the schema
-// location are dropped; any other attribute is an error.
-func (n *node) setAttr(a xml.Attr) error {
+// location are dropped, and the name of any other attribute is recorded as
+// unknown.
+func (n *node) setAttr(a xml.Attr) {
 	if a.Name.Space == "xmlns" || (a.Name.Space == "" && a.Name.Local == "xmlns") || a.Name.Local == "schemaLocation" {
-		return nil
+		return
 	}
 	v := a.Value
 	switch {
 	case a.Name.Space != "":
 	case a.Name.Local == "value":
 		n.value = &v
-		return nil
+		return
 	case a.Name.Local == "id":
 		n.id = &v
-		return nil
+		return
 	case a.Name.Local == "url":
 		n.url = &v
-		return nil
+		return
 	}
-	return fmt.Errorf("fhirxml: line %d: element %s has an unknown attribute %s", n.line, n.name, a.Name.Local)
+	n.unknownAttrs = append(n.unknownAttrs, a.Name.Local)
 }
 
 // rest checks that nothing but comments and white space follows the root.
@@ -230,238 +355,4 @@ func (p *parser) rest() error {
 			return errDirective
 		}
 	}
-}
-
-type converter struct {
-	model *fhirmodel.Model
-}
-
-// object is a JSON object being written.
-type object struct {
-	buf  []byte
-	more bool // the object has a member
-}
-
-// key starts the member name.
-func (o *object) key(name string) {
-	if o.more {
-		o.buf = append(o.buf, ',')
-	}
-	o.more = true
-	o.buf, _ = jsontext.AppendQuote(o.buf, name)
-	o.buf = append(o.buf, ':')
-}
-
-// resource appends the JSON object of the resource n.
-func (c *converter) resource(dst []byte, n *node) ([]byte, error) {
-	t := c.model.Type(n.name)
-	if t == nil || t.Kind != fhirmodel.KindResource || t.Abstract {
-		return nil, fmt.Errorf("fhirxml: line %d: %s is not a concrete R4 resource type", n.line, n.name)
-	}
-	if n.value != nil || n.id != nil || n.url != nil {
-		return nil, fmt.Errorf("fhirxml: line %d: resource %s has attributes", n.line, n.name)
-	}
-	o := &object{buf: append(dst, '{')}
-	o.key("resourceType")
-	o.buf, _ = jsontext.AppendQuote(o.buf, n.name)
-	return c.members(o, n, t)
-}
-
-// complex appends the JSON object of the complex element n of type t.
-func (c *converter) complex(dst []byte, n *node, t *fhirmodel.Type) ([]byte, error) {
-	if n.value != nil {
-		return nil, fmt.Errorf("fhirxml: line %d: %s of type %s has a value attribute", n.line, n.name, t.Name)
-	}
-	return c.members(&object{buf: append(dst, '{')}, n, t)
-}
-
-// members appends the attributes and child elements of n, of type t, to
-// o and closes it. Outside resources, id is an attribute, and so is an
-// extension's url. A child element of either name is an error, so no
-// member is written twice.
-func (c *converter) members(o *object, n *node, t *fhirmodel.Type) ([]byte, error) {
-	isExtension := t.IsA("Extension")
-	if n.url != nil && !isExtension {
-		return nil, fmt.Errorf("fhirxml: line %d: only an extension has a url attribute, not %s", n.line, n.name)
-	}
-	for _, a := range []struct {
-		name string
-		v    *string
-	}{{"id", n.id}, {"url", n.url}} {
-		if a.v == nil {
-			continue
-		}
-		if _, _, ok := t.Member(a.name); !ok {
-			return nil, fmt.Errorf("fhirxml: line %d: %s of type %s has no %s", n.line, n.name, t.Name, a.name)
-		}
-		o.key(a.name)
-		o.buf, _ = jsontext.AppendQuote(o.buf, *a.v)
-	}
-	groups, err := groupByName(n.children)
-	if err != nil {
-		return nil, err
-	}
-	elements := map[string]string{} // element name to the first member name of it
-	for _, g := range groups {
-		name := g[0].name
-		if (name == "id" && t.Kind != fhirmodel.KindResource) || (name == "url" && isExtension) {
-			return nil, fmt.Errorf("fhirxml: line %d: %s is an attribute of %s in XML, not an element", g[0].line, name, n.name)
-		}
-		element, _, _ := t.Member(name)
-		if first, dup := elements[element]; dup {
-			return nil, fmt.Errorf("fhirxml: line %d: %s and %s are both %s of %s, which takes one", g[0].line, first, name, element, t.Name)
-		}
-		elements[element] = name
-		if err := c.member(o, g, t); err != nil {
-			return nil, err
-		}
-	}
-	return append(o.buf, '}'), nil
-}
-
-// member appends the elements g, which share a name, as members of o.
-func (c *converter) member(o *object, g []*node, t *fhirmodel.Type) error {
-	first := g[0]
-	name, typ, ok := t.Member(first.name)
-	if !ok || typ == nil {
-		return fmt.Errorf("fhirxml: line %d: %s has no element %s", first.line, t.Name, first.name)
-	}
-	repeats := t.Element(name).Repeats()
-	if !repeats && len(g) > 1 {
-		return fmt.Errorf("fhirxml: line %d: %s.%s repeats, which its definition does not allow", g[1].line, t.Name, first.name)
-	}
-	for _, n := range g {
-		if n.xhtml != nil && typ.Name != "xhtml" {
-			return fmt.Errorf("fhirxml: line %d: XHTML inside %s of type %s", n.line, n.name, typ.Name)
-		}
-	}
-	var err error
-	switch typ.Kind {
-	case fhirmodel.KindPrimitive:
-		return c.primitive(o, g, typ, repeats)
-	case fhirmodel.KindResource:
-		o.key(first.name)
-		o.buf, err = each(o.buf, g, repeats, func(dst []byte, n *node) ([]byte, error) {
-			if len(n.children) != 1 || n.value != nil || n.id != nil {
-				return nil, fmt.Errorf("fhirxml: line %d: %s must hold exactly one resource", n.line, n.name)
-			}
-			return c.resource(dst, n.children[0])
-		})
-	default:
-		o.key(first.name)
-		o.buf, err = each(o.buf, g, repeats, func(dst []byte, n *node) ([]byte, error) { return c.complex(dst, n, typ) })
-	}
-	return err
-}
-
-// each appends one value per node of g, as an array when the element
-// repeats.
-func each(dst []byte, g []*node, repeats bool, value func([]byte, *node) ([]byte, error)) ([]byte, error) {
-	if repeats {
-		dst = append(dst, '[')
-	}
-	for i, n := range g {
-		if i > 0 {
-			dst = append(dst, ',')
-		}
-		var err error
-		if dst, err = value(dst, n); err != nil {
-			return nil, err
-		}
-	}
-	if repeats {
-		dst = append(dst, ']')
-	}
-	return dst, nil
-}
-
-// primitive appends the primitive elements g as the member "name" with
-// their values and the member "_name" with their ids and extensions. When
-// the element repeats, each is an array with null where an occurrence
-// lacks that part.
-func (c *converter) primitive(o *object, g []*node, t *fhirmodel.Type, repeats bool) error {
-	hasValue, hasExtra := false, false
-	for _, n := range g {
-		hasValue = hasValue || n.value != nil || n.xhtml != nil
-		hasExtra = hasExtra || n.id != nil || len(n.children) > 0
-		if n.url != nil {
-			return fmt.Errorf("fhirxml: line %d: primitive %s has a url attribute", n.line, n.name)
-		}
-	}
-	name := g[0].name
-	if !hasValue && !hasExtra {
-		return fmt.Errorf("fhirxml: line %d: %s has neither a value nor an extension", g[0].line, name)
-	}
-	var err error
-	if hasValue {
-		o.key(name)
-		o.buf, err = each(o.buf, g, repeats, func(dst []byte, n *node) ([]byte, error) { return primitiveValue(dst, n, t) })
-		if err != nil {
-			return err
-		}
-	}
-	if hasExtra {
-		o.key("_" + name)
-		o.buf, err = each(o.buf, g, repeats, func(dst []byte, n *node) ([]byte, error) {
-			if n.id == nil && len(n.children) == 0 {
-				return append(dst, "null"...), nil
-			}
-			extra := *n
-			extra.value = nil
-			return c.complex(dst, &extra, t)
-		})
-	}
-	return err
-}
-
-// jsonNumber matches the JSON number grammar, which FHIR's integer and
-// decimal values must follow.
-var jsonNumber = regexp.MustCompile(`^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$`)
-
-// primitiveValue appends the JSON value of the primitive n: a boolean, a
-// number with its exact decimal text, the XHTML of a div, or a string.
-func primitiveValue(dst []byte, n *node, t *fhirmodel.Type) ([]byte, error) {
-	if n.xhtml != nil {
-		if t.Name != "xhtml" {
-			return nil, fmt.Errorf("fhirxml: line %d: XHTML inside %s of type %s", n.line, n.name, t.Name)
-		}
-		return jsontext.AppendQuote(dst, n.xhtml)
-	}
-	if n.value == nil {
-		return append(dst, "null"...), nil
-	}
-	v := *n.value
-	switch t.System {
-	case "Boolean":
-		if v != "true" && v != "false" {
-			return nil, fmt.Errorf("fhirxml: line %d: %s must be true or false", n.line, n.name)
-		}
-		return append(dst, v...), nil
-	case "Integer", "Decimal":
-		if !jsonNumber.MatchString(v) {
-			return nil, fmt.Errorf("fhirxml: line %d: %s must be a number", n.line, n.name)
-		}
-		return append(dst, v...), nil
-	}
-	return jsontext.AppendQuote(dst, v)
-}
-
-// groupByName groups consecutive nodes of one element name. FHIR XML
-// keeps the occurrences of one element together, as JSON arrays do, so a
-// name that comes back after another is an error.
-func groupByName(nodes []*node) ([][]*node, error) {
-	var groups [][]*node
-	seen := map[string]bool{}
-	for i, n := range nodes {
-		if i > 0 && nodes[i-1].name == n.name {
-			groups[len(groups)-1] = append(groups[len(groups)-1], n)
-			continue
-		}
-		if seen[n.name] {
-			return nil, fmt.Errorf("fhirxml: line %d: the %s elements are not together", n.line, n.name)
-		}
-		seen[n.name] = true
-		groups = append(groups, []*node{n})
-	}
-	return groups, nil
 }
