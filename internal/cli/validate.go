@@ -250,25 +250,31 @@ func (r *validateRun) xml(name string, doc []byte) {
 	r.report(name, res)
 }
 
-// withoutLeftOut drops the validator's issues that an element is missing
-// where the converter reported the element and left it out, because the
-// converter's problem is the one to fix. The validator reports a missing
-// element, by its cardinality or a slice's, as "required" at the
-// element's path without an index. Its other "required" issues are about
-// a value that is present, so they never fall on such a path.
+// withoutLeftOut drops the validator's issues about what the converter
+// left out and reported, because the converter's problem is the one to
+// fix:
+//   - that an element is missing: the validator reports a missing element,
+//     by its cardinality or a slice's, as "required" at the element's path
+//     without an index. Its other "required" issues are about a value that
+//     is present, so they never fall on such a path;
+//   - that a null item of a primitive array has no extension: the
+//     converter writes that null to keep the other items' indexes, at the
+//     location of its own problem.
 func withoutLeftOut(issues []outcome.Issue, problems []fhirxml.Problem) []outcome.Issue {
-	leftOut := map[string]bool{}
+	elements, items := map[string]bool{}, map[string]bool{}
 	for _, p := range problems {
 		if p.LeftOut {
-			leftOut[p.Element] = true
+			elements[p.Element] = true
+			items[p.Expression] = true
 		}
 	}
-	if len(leftOut) == 0 {
+	if len(elements) == 0 {
 		return issues
 	}
 	kept := issues[:0]
 	for _, is := range issues {
-		if is.Code == outcome.CodeRequired && len(is.Expression) == 1 && leftOut[is.Expression[0]] {
+		if len(is.Expression) == 1 && (is.Code == outcome.CodeRequired && elements[is.Expression[0]] ||
+			is.Code == outcome.CodeStructure && items[is.Expression[0]]) {
 			continue
 		}
 		kept = append(kept, is)

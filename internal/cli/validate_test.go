@@ -266,3 +266,30 @@ func TestValidateXMLLeftOutReportedOnce(t *testing.T) {
 		t.Errorf("issues at Observation.status = %+v, want only the converter's", atStatus)
 	}
 }
+
+// A repeating primitive item that the converter leaves out becomes a null
+// placeholder, so that later items keep their indexes; the validator's
+// issue about that null is the converter's problem again and is dropped.
+func TestValidateXMLLeftOutItemReportedOnce(t *testing.T) {
+	path := writeFile(t, t.TempDir(), "given.xml", `<Patient xmlns="http://hl7.org/fhir">
+  <id value="p1"/>
+  <name><given value="Ann"/><given/><given value="Bo"/></name>
+</Patient>`)
+	code, out, _ := runValidate(t, "--format", "json", path)
+	if code != 1 {
+		t.Errorf("exit code %d, want 1", code)
+	}
+	var rep validateReport
+	if err := json.Unmarshal([]byte(strings.TrimSpace(out)), &rep); err != nil {
+		t.Fatalf("output is not one JSON object: %v\n%s", err, out)
+	}
+	var atItem []outcome.Issue
+	for _, is := range rep.Issues {
+		if slices.Contains(is.Expression, "Patient.name[0].given[1]") {
+			atItem = append(atItem, is)
+		}
+	}
+	if len(atItem) != 1 || !strings.HasPrefix(atItem[0].Diagnostics, "line 3: ") {
+		t.Errorf("issues at Patient.name[0].given[1] = %+v, want only the converter's", atItem)
+	}
+}

@@ -37,7 +37,14 @@ func (r *run) oneChoice(g *group) {
 // definition when the value matched one).
 func (r *run) occurrence(o *occurrence, d *elemDef) {
 	if o.val == nil && o.ext == nil {
-		return // a null, already reported
+		// A null item of a primitive array may only hold the place of a
+		// value whose extensions are in the matching "_name" item, which
+		// is known once both halves are read. Other nulls were reported
+		// as they were read.
+		if isPrimitiveType(o.typ) && o.at.index >= 0 {
+			r.errorf(outcome.CodeStructure, o.path(), "null item with no extension in the matching item of the \"_\" array; an item needs a value, an extension or both")
+		}
+		return
 	}
 	t := d.typeRefOf(o.typ)
 	if d.contentRef == "" && len(d.types) > 0 && t == nil {
