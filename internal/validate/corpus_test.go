@@ -103,6 +103,7 @@ func checkExamples(t *testing.T, v *Validator, prefix string, files []string) {
 			t.Errorf("%s: %v", name, err)
 			continue
 		}
+		checkMatchesValidate(t, name, v, raw, nil, res)
 		checked++
 		_, listed := known[name]
 		switch {

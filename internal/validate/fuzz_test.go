@@ -42,6 +42,7 @@ func FuzzValidate(f *testing.F) {
 				t.Fatalf("issue without severity or code: %+v", is)
 			}
 		}
+		checkMatchesValidate(t, "input", v, doc, nil, res)
 		again, err := v.Validate(doc)
 		if err != nil {
 			t.Fatalf("second Validate returned an error: %v", err)

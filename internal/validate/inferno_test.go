@@ -48,6 +48,7 @@ func TestInfernoPASFixtures(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			checkMatchesValidate(t, tc.file, v, raw, nil, res)
 			if res.Valid() != tc.valid {
 				t.Fatalf("valid = %v, want %v: %s", res.Valid(), tc.valid, firstErrors(res, 5))
 			}

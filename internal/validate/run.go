@@ -31,6 +31,9 @@ type run struct {
 	// conformsTo). Unresolved references are not reported inside one,
 	// because the resource's own validation reports them where they are.
 	conformanceChecks int
+	// errorsOnly is set for Check: warnings and information are neither
+	// built nor recorded.
+	errorsOnly bool
 	// assumed counts the times conformsTo met a check still under way
 	// and took it to hold. A result that rests on one is not cached.
 	assumed  int

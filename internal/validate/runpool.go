@@ -27,7 +27,7 @@ func (r *run) release() {
 	r.conforms = clearedMap(r.conforms)
 	r.cleanNarratives = clearedMap(r.cleanNarratives)
 	r.nesting, r.conformanceChecks, r.assumed = 0, 0, 0
-	r.fpFailed, r.unknownMembership = false, false
+	r.fpFailed, r.unknownMembership, r.errorsOnly = false, false, false
 	r.lastNode, r.lastIDs = nil, r.lastIDs[:0]
 	r.groups.Reset()
 	r.occs.Reset()

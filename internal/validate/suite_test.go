@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/gatehouse-health/gatehouse/internal/corpustest"
 	"github.com/gatehouse-health/gatehouse/internal/fhirpkg"
+	"github.com/gatehouse-health/gatehouse/internal/outcome"
 )
 
 // suiteCase is one test case of the FHIR validator test suite
@@ -182,6 +184,7 @@ func runSuiteCase(t *testing.T, dir string, run suiteRun) (verdict, detail strin
 	if err != nil {
 		return "invalid", err.Error()
 	}
+	checkMatchesValidate(t, run.id, v, body, profiles, res)
 	if res.Valid() {
 		return "valid", "no errors found"
 	}
@@ -253,4 +256,24 @@ func readReasons(t *testing.T, file string) map[string]string {
 		out[name] = reason
 	}
 	return out
+}
+
+// checkMatchesValidate requires Check to report exactly the errors of
+// Validate's result res, in the same order.
+func checkMatchesValidate(t *testing.T, name string, v *Validator, body []byte, profiles []string, res *Result) {
+	t.Helper()
+	checked, err := v.Check(body, profiles...)
+	if err != nil {
+		t.Errorf("%s: Check: %v", name, err)
+		return
+	}
+	var want []outcome.Issue
+	for _, is := range res.Issues {
+		if is.Severity == outcome.Error || is.Severity == outcome.Fatal {
+			want = append(want, is)
+		}
+	}
+	if checked.Valid() != res.Valid() || !reflect.DeepEqual(checked.Issues, want) {
+		t.Errorf("%s: Check reported %d issues (valid %v), Validate %d errors (valid %v)", name, len(checked.Issues), checked.Valid(), len(want), res.Valid())
+	}
 }

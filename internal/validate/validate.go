@@ -205,8 +205,23 @@ func (r *Result) OperationOutcome() *outcome.OperationOutcome {
 // yields a Result with a fatal issue, not an error. The error is for
 // failures of the validator itself, such as a damaged definition.
 func (v *Validator) Validate(body []byte, profiles ...string) (*Result, error) {
+	return v.validate(body, profiles, false)
+}
+
+// Check is Validate for callers that need only the verdict and the
+// errors, such as a gateway that forwards a body when it is valid: the
+// Result holds error and fatal issues only, and Valid reports what it
+// would for Validate. Warnings and information, which a valid PAS Bundle
+// has by the dozen (codes that cannot be verified offline, extensible
+// bindings), are not built at all.
+func (v *Validator) Check(body []byte, profiles ...string) (*Result, error) {
+	return v.validate(body, profiles, true)
+}
+
+func (v *Validator) validate(body []byte, profiles []string, errorsOnly bool) (*Result, error) {
 	r := newRun(v)
 	defer r.release()
+	r.errorsOnly = errorsOnly
 	tree, err := parseTreeIn(body, v.limits, &r.tree)
 	if err != nil {
 		return &Result{Issues: []outcome.Issue{{Severity: outcome.Fatal, Code: outcome.CodeStructure, Diagnostics: err.Error()}}}, nil
