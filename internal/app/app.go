@@ -210,6 +210,10 @@ func Start(ctx context.Context, cfg *config.File, opts Options) (_ *Running, err
 		MaxHeaderBytes:    64 << 10,
 		ConnState:         rt.conns.track,
 		ErrorLog:          serverErrorLog(log, "inbound"),
+		// net/http responds to "OPTIONS *" with 200 itself, before the
+		// handler, so the request would be neither refused nor recorded.
+		// The gateway refuses and records it through its pipeline instead.
+		DisableGeneralOptionsHandler: true,
 	}
 	go func() {
 		if err := rt.server.Serve(tls.NewListener(ln, tlsConf)); err != nil && !errors.Is(err, http.ErrServerClosed) {

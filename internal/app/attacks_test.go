@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -210,6 +211,23 @@ func newAttackGateway(t *testing.T, f *attackFile) *attackGateway {
 		}
 	}
 
+	// A partner with an outbound FHIR base needs the outbound listener
+	// and the payer's credentials in the configuration, and its base's host
+	// on egress.allow. Nothing connects to it: the cases run inbound only.
+	for _, p := range cfg.Partners {
+		if p.Outbound == nil {
+			continue
+		}
+		if cfg.Outbound.Listen == "" {
+			addPayerOutbound(t, cfg, layout, ca, t.TempDir())
+		}
+		u, err := url.Parse(p.Outbound.FHIRBase)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Egress.Allow = append(cfg.Egress.Allow, u.Host)
+	}
+
 	g.upstream = newCountingUpstream(t)
 	cfg.Upstream.URL = g.upstream.srv.URL + "/fhir-engine"
 	cfg.Upstream.Timeout = 5 * time.Second
@@ -249,7 +267,7 @@ func (g *attackGateway) register(id string, p attackdata.Partner, interactions [
 	for _, gr := range p.Grants {
 		grants = append(grants, config.Grant{Feature: gr.Feature, Reason: gr.Reason})
 	}
-	return config.Partner{
+	registration := config.Partner{
 		ID:                  id,
 		Organization:        configID(p.Organization),
 		JWKSFile:            jwksFile,
@@ -259,6 +277,17 @@ func (g *attackGateway) register(id string, p attackdata.Partner, interactions [
 		Grants:              grants,
 		Interactions:        interactions,
 	}
+	if p.OutboundFHIRBase != "" {
+		base, err := url.Parse(p.OutboundFHIRBase)
+		if err != nil {
+			t.Fatal(err)
+		}
+		registration.Outbound = &config.PartnerOutbound{
+			FHIRBase: p.OutboundFHIRBase, TokenURL: base.Scheme + "://" + base.Host + "/oauth2/token",
+			ClientID: "payer-123", Scopes: []string{"system/Task.cruds"},
+		}
+	}
+	return registration
 }
 
 // client returns an mTLS client presenting a certificate of partner id

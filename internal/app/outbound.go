@@ -59,6 +59,9 @@ func (rt *Running) startOutbound(cfg *config.File, gw *gateway.Gateway, log *slo
 		ReadTimeout:       2 * time.Minute,
 		WriteTimeout:      2 * time.Minute,
 		ErrorLog:          serverErrorLog(log, "outbound"),
+		// "OPTIONS *" goes to the handler, which refuses and records it,
+		// rather than getting net/http's own 200.
+		DisableGeneralOptionsHandler: true,
 	}
 	go func() {
 		if err := rt.outboundServer.Serve(tls.NewListener(ln, tlsConf)); err != nil && !errors.Is(err, http.ErrServerClosed) {

@@ -100,6 +100,20 @@ func newPayerOutbound(t *testing.T) (*config.File, *devmode.Layout, *fakeEHR, *p
 		t.Fatal(err)
 	}
 
+	payerKey := addPayerOutbound(t, cfg, layout, ca, dir)
+	engineCert, err := ca.IssueEngine(pki.AdminOptions{Name: "iris"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ehr := newFakeEHR(t, ca, payerKey)
+	return cfg, layout, ehr, engineCert
+}
+
+// addPayerOutbound issues the payer's client certificate from ca, writes
+// it and a new assertion key to dir, and sets cfg's outbound listener to
+// present them. It returns the assertion key.
+func addPayerOutbound(t *testing.T, cfg *config.File, layout *devmode.Layout, ca *pki.CA, dir string) *jose.JSONWebKey {
+	t.Helper()
 	payerKey, err := token.GenerateKey("ES384")
 	if err != nil {
 		t.Fatal(err)
@@ -119,17 +133,11 @@ func newPayerOutbound(t *testing.T) (*config.File, *devmode.Layout, *fakeEHR, *p
 	if err := payerCert.WriteFiles(filepath.Join(dir, "payer.pem"), filepath.Join(dir, "payer-key.pem")); err != nil {
 		t.Fatal(err)
 	}
-	engineCert, err := ca.IssueEngine(pki.AdminOptions{Name: "iris"})
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	ehr := newFakeEHR(t, ca, payerKey)
 	cfg.Outbound = config.Outbound{
 		Listen: "127.0.0.1:0", ClientCAFile: layout.CACertFile,
 		CertFile: filepath.Join(dir, "payer.pem"), KeyFile: filepath.Join(dir, "payer-key.pem"), AssertionKeyFile: keyFile,
 	}
-	return cfg, layout, ehr, engineCert
+	return payerKey
 }
 
 // partnerOutbound is the demo partner's outbound endpoint at the fake

@@ -193,7 +193,9 @@ func (rt *Running) startForwardProxy(cfg *config.File, eg *egress.Guard, log *sl
 		}
 		rt.recordEgress(e, log)
 	}}
-	rt.proxyServer = &http.Server{Handler: fp, ReadHeaderTimeout: 10 * time.Second}
+	// "OPTIONS *" goes to the proxy, which refuses and records every
+	// method but CONNECT, rather than getting net/http's own 200.
+	rt.proxyServer = &http.Server{Handler: fp, ReadHeaderTimeout: 10 * time.Second, DisableGeneralOptionsHandler: true}
 	go func() {
 		if err := rt.proxyServer.Serve(pg.Listen(ln)); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("forward proxy stopped", "error", err)

@@ -933,12 +933,16 @@ func (v *validator) err() error { return errors.Join(v.errs...) }
 func PartnerPolicy(p Partner) policy.PartnerConfig { return partnerPolicyConfig(p) }
 
 func partnerPolicyConfig(p Partner) policy.PartnerConfig {
-	return policy.PartnerConfig{
+	cfg := policy.PartnerConfig{
 		ID:           p.ID,
 		Organization: congruence.Identifier{System: p.Organization.System, Value: p.Organization.Value},
 		Roles:        p.Roles,
 		Grants:       grantConfigs(p.Grants),
 	}
+	if p.Outbound != nil {
+		cfg.OutboundFHIRBase = p.Outbound.FHIRBase
+	}
+	return cfg
 }
 
 func grantConfigs(gs []Grant) []policy.GrantConfig {

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/gatehouse-health/gatehouse/internal/fhirreq"
 	"github.com/gatehouse-health/gatehouse/internal/record"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
@@ -19,9 +20,10 @@ import (
 // Everything else is dropped: hop-by-hop headers, Authorization (the
 // partner's token is for Gatehouse, not the upstream), cookies, and every
 // client-supplied forwarding or identity header, which the gateway replaces
-// with its own from verified state.
+// with its own from verified state. Prefer is forwarded too, rewritten by
+// forwardedPrefer.
 var forwardedRequestHeaders = []string{
-	"Accept", "Accept-Language", "Content-Type", "Prefer",
+	"Accept", "Accept-Language", "Content-Type",
 	"If-Match", "If-None-Match", "If-None-Exist", "If-Modified-Since",
 }
 
@@ -182,6 +184,9 @@ func (g *Gateway) upstreamRequest(ctx context.Context, ex *exchange) (*http.Requ
 	if searchForm {
 		out.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	}
+	if prefer := forwardedPrefer(ex.r.Header.Values("Prefer"), runsSearch(ex.fhir)); prefer != "" {
+		out.Header.Set("Prefer", prefer)
+	}
 	out.Header.Set("X-Request-Id", ex.entry.ExchangeID)
 	out.Header.Set("User-Agent", "gatehouse")
 	if t.identityHeaders {
@@ -198,6 +203,15 @@ func (g *Gateway) upstreamRequest(ctx context.Context, ex *exchange) (*http.Requ
 		}
 	}
 	return out, nil
+}
+
+// runsSearch reports whether the upstream runs searches for req: a type or
+// system search, or a batch or transaction, whose entries may be searches.
+// NOTE: FHIR R4 does not say whether a server applies the Prefer field of
+// a batch to the searches among its entries, so handling=strict there
+// depends on the server.
+func runsSearch(req *fhirreq.Request) bool {
+	return isSearch(req) || req != nil && req.Kind == fhirreq.BatchTransaction
 }
 
 func upstreamFailure(err error) *Refusal {

@@ -289,8 +289,12 @@ func (g *Gateway) serveNonCanonical(w http.ResponseWriter, r *http.Request) {
 		g.refuse(w, ex, ref)
 		return
 	}
-	g.refuse(w, ex, &Refusal{Status: http.StatusBadRequest, Code: "invalid", Rule: "request.noncanonical",
-		Message: "the path has empty or dot segments; send the canonical path"})
+	message := "the path has empty or dot segments; send the canonical path"
+	if !strings.HasPrefix(r.URL.Path, "/") {
+		// The asterisk form of "OPTIONS *", or the authority form of CONNECT.
+		message = "the request target is not a path; send the request to a path under the FHIR base " + FHIRBasePath
+	}
+	g.refuse(w, ex, &Refusal{Status: http.StatusBadRequest, Code: "invalid", Rule: "request.noncanonical", Message: message})
 }
 
 // serveFHIR runs the pipeline stages in order.

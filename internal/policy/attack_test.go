@@ -46,7 +46,7 @@ func (f *attackFile) partner(t testing.TB, id string) *Partner {
 	if !ok {
 		t.Fatalf("unknown partner %q", id)
 	}
-	cfg := PartnerConfig{ID: id, Organization: rec.Organization, Roles: rec.Roles}
+	cfg := PartnerConfig{ID: id, Organization: rec.Organization, Roles: rec.Roles, OutboundFHIRBase: rec.OutboundFHIRBase}
 	for _, g := range rec.Grants {
 		cfg.Grants = append(cfg.Grants, GrantConfig{Feature: g.Feature, Reason: g.Reason})
 	}

@@ -128,8 +128,12 @@ var features = []Feature{Everything, Export, HasSearch, ChainedSearch, IncludeIt
 type Partner struct {
 	ID           string
 	Organization congruence.Identifier
-	roles        map[Class]Role
-	grants       map[Feature]string
+	// OutboundFHIRBase is the partner's FHIR base as the payer reaches it
+	// (partners[].outbound.fhir_base), or empty when none is registered.
+	// Subscription endpoints must be operations under it.
+	OutboundFHIRBase string
+	roles            map[Class]Role
+	grants           map[Feature]string
 }
 
 // Role returns the partner's role on a class.
@@ -151,6 +155,8 @@ type PartnerConfig struct {
 	// Grants lists the features the partner is explicitly allowed, each
 	// with the reason it needs it.
 	Grants []GrantConfig
+	// OutboundFHIRBase is partners[].outbound.fhir_base, or empty.
+	OutboundFHIRBase string
 }
 
 // GrantConfig is one explicit grant of a dangerous feature.
@@ -165,7 +171,8 @@ func NewPartner(cfg PartnerConfig) (*Partner, error) {
 	if cfg.ID == "" {
 		return nil, errors.New("policy: id: required")
 	}
-	p := &Partner{ID: cfg.ID, Organization: cfg.Organization, roles: map[Class]Role{}, grants: map[Feature]string{}}
+	p := &Partner{ID: cfg.ID, Organization: cfg.Organization, OutboundFHIRBase: cfg.OutboundFHIRBase,
+		roles: map[Class]Role{}, grants: map[Feature]string{}}
 	for name, roleName := range cfg.Roles {
 		c := Class(name)
 		if _, ok := classTypes[c]; !ok {

@@ -36,6 +36,9 @@
 //     plain parameters the partner may search, and so must the searches
 //     in the body (conditional references, and Subscription criteria
 //     other than a topic URL); identities must agree (package congruence).
+//     A Subscription's channel must be a rest-hook to an operation under
+//     the partner's OutboundFHIRBase (policy.subscription.channel,
+//     policy.subscription.endpoint).
 //   - patch and delete: refused to every partner.
 //   - history: the history grant and read on the type; history at the base
 //     returns every type and needs what $everything needs. Only _count,

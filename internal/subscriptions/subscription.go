@@ -2,13 +2,14 @@ package subscriptions
 
 import (
 	"errors"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
+
+	"github.com/gatehouse-health/gatehouse/internal/fhirreq"
 )
 
 // Payload content codes of the Backport IG.
@@ -180,23 +181,21 @@ func parseFilter(s string) (system, value string, ok bool) {
 }
 
 // checkEndpoint requires a rest-hook endpoint under the partner's FHIR
-// base and keeps the part below it.
+// base and keeps the part below it. The gateway's policy applies the same
+// rule, fhirreq.EndpointOperation, before the request reaches this
+// service.
 func checkEndpoint(sub *subscription, in *subscriptionJSON, p Partner) error {
 	ch := in.Channel
 	if ch.Type != "rest-hook" {
 		return reject("Subscription.channel.type", "must be rest-hook")
 	}
-	if msg := endpointURLProblem(ch.Endpoint); msg != "" {
-		return reject("Subscription.channel.endpoint", msg)
-	}
 	// NOTE: the outbound path forwards only FHIR interactions, so the
 	// endpoint must be a system-level operation of the partner's FHIR base,
 	// such as <base>/$subscription-hook. Other paths need a notification
 	// route on the outbound listener.
-	base := strings.TrimRight(p.FHIRBase, "/") + "/"
-	rel, ok := strings.CutPrefix(ch.Endpoint, base)
-	if !ok || !isOperationName(rel) {
-		return reject("Subscription.channel.endpoint", "must be an operation of the FHIR base registered for this partner, such as <base>/$subscription-hook")
+	rel, err := fhirreq.EndpointOperation(ch.Endpoint, p.FHIRBase)
+	if err != nil {
+		return reject("Subscription.channel.endpoint", err.Error())
 	}
 	if len(ch.Header) > 0 {
 		return reject("Subscription.channel.header", "is not supported: the gateway authenticates notifications")
@@ -204,41 +203,6 @@ func checkEndpoint(sub *subscription, in *subscriptionJSON, p Partner) error {
 	sub.Endpoint, sub.EndpointPath = ch.Endpoint, rel
 	return nil
 }
-
-// endpointURLProblem returns what keeps raw from being an absolute https URL
-// without user information, query or fragment, or "" when nothing does.
-func endpointURLProblem(raw string) string {
-	u, err := url.Parse(raw)
-	switch {
-	case err != nil:
-		return "is not a valid URL"
-	case u.Scheme != "https" || u.Host == "":
-		return "must be an absolute https URL"
-	case u.User != nil:
-		return "must not carry a user name or password: the gateway authenticates notifications"
-	case u.RawQuery != "" || u.ForceQuery:
-		return "must not carry a query"
-	case u.Fragment != "" || strings.Contains(raw, "#"):
-		return "must not carry a fragment"
-	}
-	return ""
-}
-
-// isOperationName reports whether s is "$" followed by a letter and then
-// letters, digits and '-'.
-func isOperationName(s string) bool {
-	if len(s) < 2 || s[0] != '$' || !isLetter(s[1]) {
-		return false
-	}
-	for i := 2; i < len(s); i++ {
-		if c := s[i]; !isLetter(c) && !(c >= '0' && c <= '9') && c != '-' {
-			return false
-		}
-	}
-	return true
-}
-
-func isLetter(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }
 
 func checkPayload(sub *subscription, in *subscriptionJSON, _ Partner) error {
 	ch := in.Channel

@@ -35,6 +35,9 @@ type Partner struct {
 	Grants       []Grant               `json:"grants"`
 	// Scopes are registered: the most the partner may be granted.
 	Scopes []string `json:"scopes"`
+	// OutboundFHIRBase is partners[].outbound.fhir_base, where the
+	// partner's Subscription endpoints must be; empty for none.
+	OutboundFHIRBase string `json:"outbound_fhir_base"`
 }
 
 // Grant is an explicit grant of a feature refused by default.

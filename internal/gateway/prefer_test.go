@@ -1,0 +1,50 @@
+package gateway
+
+import "testing"
+
+func TestForwardedPrefer(t *testing.T) {
+	tests := []struct {
+		name   string
+		lines  []string
+		search bool
+		want   string
+	}{
+		{"none on a read", nil, false, ""},
+		{"strict alone on a search", nil, true, "handling=strict"},
+		{"lenient replaced on a search", []string{"handling=lenient"}, true, "handling=strict"},
+		{"lenient removed on a read", []string{"handling=lenient"}, false, ""},
+		{"other preferences kept", []string{"return=representation, handling=lenient, respond-async"}, true,
+			"handling=strict, return=representation, respond-async"},
+		{"name in upper case", []string{"HANDLING=lenient, Return=minimal"}, true, "handling=strict, return=minimal"},
+		{"spaces around equals", []string{"handling = lenient ,return = minimal"}, true, "handling=strict, return=minimal"},
+		{"quoted lenient", []string{`handling="lenient", return=minimal`}, true, "handling=strict, return=minimal"},
+		{"partner strict removed then added once", []string{"handling=strict"}, true, "handling=strict"},
+		{"several lines", []string{"return=minimal", "handling=lenient", "respond-async"}, true,
+			"handling=strict, return=minimal, respond-async"},
+		{"handling as a parameter", []string{"return=minimal; handling=lenient"}, true, "handling=strict, return=minimal"},
+		{"handling parameter in upper case", []string{"respond-async;HANDLING=lenient;wait=10"}, false, "respond-async; wait=10"},
+		{"other parameter kept", []string{"respond-async; wait=10"}, false, "respond-async; wait=10"},
+		{"empty elements and parameters", []string{" , return=minimal;; , "}, false, "return=minimal"},
+		{"quoted token value unquoted", []string{`return="minimal"`}, false, "return=minimal"},
+		{"empty quoted value", []string{`respond-async=""`}, false, "respond-async"},
+		{"quoted comma hides lenient", []string{`return="x,handling=lenient", respond-async`}, true,
+			"handling=strict, respond-async"},
+		{"quoted semicolon hides lenient", []string{`return=minimal; note="a;handling=lenient"`}, true, "handling=strict"},
+		{"escaped quote", []string{`x="a\"b", return=minimal`}, false, "return=minimal"},
+		{"first duplicate wins", []string{"return=minimal, return=representation"}, false, "return=minimal"},
+		{"unterminated quote drops the line", []string{`return=minimal, x="handling=lenient`, "respond-async"}, true,
+			"handling=strict, respond-async"},
+		{"empty value", []string{"return=, handling=lenient; x=, respond-async=;wait=1"}, true,
+			"handling=strict, return, respond-async; wait=1"},
+		{"garbage after a value drops the line", []string{"return=minimal handling=lenient"}, true, "handling=strict"},
+		{"equals inside a value drops the line", []string{"x=handling=lenient"}, true, "handling=strict"},
+		{"control character drops the line", []string{"return=minimal,\x00handling=lenient"}, false, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := forwardedPrefer(tc.lines, tc.search); got != tc.want {
+				t.Errorf("forwardedPrefer(%q, %v) = %q, want %q", tc.lines, tc.search, got, tc.want)
+			}
+		})
+	}
+}
