@@ -92,18 +92,20 @@ func (c *Checker) CheckErrorResponse(body []byte) (*outcome.OperationOutcome, er
 //
 // A body that declares its PAS version is checked under that version
 // alone, which spares a second validation when it fails the newest one.
+// The verdicts come from validate.Check, which builds no warnings or
+// notes; only a refused body is validated again in full, so that the
+// OperationOutcome the sender gets carries them too.
 func (c *Checker) check(body []byte, profile string) (*outcome.OperationOutcome, error) {
 	if i := c.declaredVersion(body); i >= 0 {
-		res, err := c.validate(i, body, profile)
+		res, err := c.validate(i, body, profile, true)
 		if err != nil || res.Valid() {
 			return nil, err
 		}
-		return res.OperationOutcome(), nil
+		return c.outcome(i, body, profile)
 	}
-	var best *validate.Result
-	bestErrors := -1
+	best, bestErrors := -1, -1
 	for i := len(c.versions) - 1; i >= 0; i-- {
-		res, err := c.validate(i, body, profile)
+		res, err := c.validate(i, body, profile, true)
 		if err != nil {
 			return nil, err
 		}
@@ -111,21 +113,33 @@ func (c *Checker) check(body []byte, profile string) (*outcome.OperationOutcome,
 			return nil, nil
 		}
 		if n := countErrors(res); bestErrors < 0 || n < bestErrors {
-			best, bestErrors = res, n
+			best, bestErrors = i, n
 		}
 	}
-	return best.OperationOutcome(), nil
+	return c.outcome(best, body, profile)
 }
 
-// validate checks body under version i, against profile when it is set.
-func (c *Checker) validate(i int, body []byte, profile string) (*validate.Result, error) {
-	var res *validate.Result
-	var err error
-	if profile != "" {
-		res, err = c.versions[i].Validate(body, profile)
-	} else {
-		res, err = c.versions[i].Validate(body)
+// outcome validates a refused body in full under version i.
+func (c *Checker) outcome(i int, body []byte, profile string) (*outcome.OperationOutcome, error) {
+	res, err := c.validate(i, body, profile, false)
+	if err != nil {
+		return nil, err
 	}
+	return res.OperationOutcome(), nil
+}
+
+// validate checks body under version i, against profile when it is set,
+// for the verdict and errors only when errorsOnly is set.
+func (c *Checker) validate(i int, body []byte, profile string, errorsOnly bool) (*validate.Result, error) {
+	run := c.versions[i].Validate
+	if errorsOnly {
+		run = c.versions[i].Check
+	}
+	var profiles []string
+	if profile != "" {
+		profiles = []string{profile}
+	}
+	res, err := run(body, profiles...)
 	if err != nil {
 		return nil, fmt.Errorf("strict: %w", err)
 	}

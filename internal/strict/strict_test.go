@@ -4,6 +4,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/gatehouse-health/gatehouse/internal/outcome"
 )
 
 func TestCheckRequestAcceptsEitherPASVersion(t *testing.T) {
@@ -42,6 +44,17 @@ func TestCheckRequestReportsClosestVersion(t *testing.T) {
 	text := string(oo.Marshal())
 	if !strings.Contains(text, "Bundle.entry[6].resource.practitioner") || strings.Contains(text, "|2.2.1") {
 		t.Errorf("outcome does not report the PAS 2.0.1 issues: %.400s", text)
+	}
+	// The verdict comes from an errors-only check; the sender still gets
+	// the warnings and notes of a full validation.
+	others := 0
+	for _, is := range oo.Issue {
+		if is.Severity == outcome.Warning || is.Severity == outcome.Information {
+			others++
+		}
+	}
+	if others == 0 {
+		t.Errorf("the outcome of a refused body holds errors only: %.400s", text)
 	}
 }
 
