@@ -221,7 +221,9 @@ func compileRegex(c *call, pattern string, full bool) (*regexp.Regexp, error) {
 	regexMu.Lock()
 	if regexCount < maxCachedRegexps {
 		regexCount++
-		regexCache.Store(key, re)
+		// A pattern may be cut from a document, whose memory a kept key
+		// would pin.
+		regexCache.Store(strings.Clone(key), re)
 	}
 	regexMu.Unlock()
 	return re, nil

@@ -402,7 +402,9 @@ func validUCUMSyntax(u string) bool {
 // parsing a unit costs more than the comparison that needs it and the
 // units in use are few. It stops growing at maxCachedUnits entries, so
 // units from hostile input cannot fill memory. Later units are parsed on
-// every use. The cached factors are shared and never modified.
+// every use. The cached factors are shared and never modified. Keys are
+// copies: a unit read from a document may share the memory of the whole
+// document, which a cached key would otherwise keep alive.
 var (
 	unitCache      sync.Map // string -> cachedUnitDef
 	unitCacheSize  atomic.Int32
@@ -422,7 +424,7 @@ func cachedUnit(u string) (unitDef, bool) {
 	}
 	d, ok := parseUnit(u)
 	if unitCacheSize.Load() < maxCachedUnits {
-		if _, loaded := unitCache.LoadOrStore(u, cachedUnitDef{def: d, ok: ok}); !loaded {
+		if _, loaded := unitCache.LoadOrStore(strings.Clone(u), cachedUnitDef{def: d, ok: ok}); !loaded {
 			unitCacheSize.Add(1)
 		}
 	}

@@ -3,7 +3,9 @@ package fhirpath
 import (
 	"math/big"
 	"math/rand/v2"
+	"strings"
 	"testing"
+	"unsafe"
 )
 
 // compareQuantities and convertQuantity work on unreduced fractions; these
@@ -60,5 +62,31 @@ func TestQuantityConversionMatchesRationals(t *testing.T) {
 		if ok != wantOK || ok && !sameDecimal(conv.Value, want) {
 			t.Fatalf("convertQuantity(%v, %q) = %v, %v; want %v, %v", a, b.Unit, conv.Value, ok, want, wantOK)
 		}
+	}
+}
+
+// TestUnitCacheKeysAreCopies caches a unit cut from a large document. The
+// cache lives as long as the process, so its key must not share the
+// document's memory and keep the whole document alive.
+func TestUnitCacheKeysAreCopies(t *testing.T) {
+	doc := strings.Repeat(" ", 1<<16) + "km/h" + strings.Repeat(" ", 1<<16)
+	unit := doc[1<<16 : 1<<16+4]
+	cachedUnit(unit)
+	start := uintptr(unsafe.Pointer(unsafe.StringData(doc)))
+	end := start + uintptr(len(doc))
+	found := false
+	unitCache.Range(func(k, _ any) bool {
+		key := k.(string)
+		if key != unit {
+			return true
+		}
+		found = true
+		if p := uintptr(unsafe.Pointer(unsafe.StringData(key))); p >= start && p < end {
+			t.Error("the cached key shares the document's memory")
+		}
+		return false
+	})
+	if !found {
+		t.Fatal("the unit was not cached")
 	}
 }

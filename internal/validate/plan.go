@@ -1,6 +1,7 @@
 package validate
 
 import (
+	"strings"
 	"sync/atomic"
 
 	"github.com/gatehouse-health/gatehouse/internal/fhirpkg"
@@ -47,7 +48,7 @@ func (r *run) typeValueDef(typ string) *elemDef {
 	e := s.byID[typ+".value"]
 	if e != nil {
 		// Only types of the core package get here, so the cache is bounded.
-		r.v.valueDefs.store(typ, e)
+		r.v.valueDefs.store(strings.Clone(typ), e)
 	}
 	return e
 }

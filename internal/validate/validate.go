@@ -310,7 +310,8 @@ func (v *Validator) typeStructure(code string) (*structure, error) {
 	if err != nil || s == nil {
 		return nil, err
 	}
-	v.types.store(code, s)
+	// code may be cut from a document, whose memory a kept key would pin.
+	v.types.store(strings.Clone(code), s)
 	return s, nil
 }
 
