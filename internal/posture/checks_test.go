@@ -3,6 +3,7 @@ package posture
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/pem"
 	"os"
 	"path/filepath"
 	"strings"
@@ -54,6 +55,56 @@ var checkCases = []checkCase{
 	{"GH-TLS-006", "no system roots", func(t *testing.T, fx *fixture, tg *Target) { tg.PublicRoots = nil }, Error, Low},
 	{"GH-TLS-007", "matching", nil, Pass, 0},
 	{"GH-TLS-007", "other host", func(t *testing.T, fx *fixture, tg *Target) { cfgOf(tg).PublicURL = "https://other.payer.example:8443" }, Fail, High},
+	{"GH-TLS-008", "partner and admin CRLs", nil, Pass, 0},
+	{"GH-TLS-008", "no CRL file", func(t *testing.T, fx *fixture, tg *Target) { cfgOf(tg).TLS.CRLFile = "" }, Fail, Medium},
+	{"GH-TLS-008", "CRL past next update", func(t *testing.T, fx *fixture, tg *Target) { tg.Now = time.Now().Add(crlValidity + time.Hour) }, Fail, Medium},
+	{"GH-TLS-008", "certificate in CRL file", func(t *testing.T, fx *fixture, tg *Target) { cfgOf(tg).TLS.CRLFile = "pki/partner-ca.pem" }, Fail, Medium},
+	{"GH-TLS-008", "two CRLs from one issuer", func(t *testing.T, fx *fixture, tg *Target) {
+		writeCRLs(t, fx.file("pki/crl.pem"), time.Now().Add(crlValidity), fx.partnerCA, fx.adminCA, fx.partnerCA)
+	}, Fail, Medium},
+	{"GH-TLS-008", "invalid signature", func(t *testing.T, fx *fixture, tg *Target) {
+		der := signCRL(t, fx.partnerCA, time.Now().Add(crlValidity))
+		der[len(der)-1] ^= 0xff // the last byte belongs to the signature
+		data := pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: der})
+		data = append(data, pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: signCRL(t, fx.adminCA, time.Now().Add(crlValidity))})...)
+		mustWrite(t, fx.file("pki/crl.pem"), data)
+	}, Fail, Medium},
+	{"GH-TLS-008", "admin CA without CRL", func(t *testing.T, fx *fixture, tg *Target) {
+		writeCRLs(t, fx.file("pki/crl.pem"), time.Now().Add(crlValidity), fx.partnerCA)
+	}, Fail, Low},
+	{"GH-TLS-008", "engine CA without CRL", func(t *testing.T, fx *fixture, tg *Target) {
+		cfgOf(tg).Outbound.Listen = "10.30.0.5:8444"
+		cfgOf(tg).Outbound.ClientCAFile = "pki/engine-ca.pem"
+	}, Fail, Low},
+	{"GH-TLS-008", "engine CA with CRL", func(t *testing.T, fx *fixture, tg *Target) {
+		cfgOf(tg).Outbound.Listen = "10.30.0.5:8444"
+		cfgOf(tg).Outbound.ClientCAFile = "pki/engine-ca.pem"
+		writeCRLs(t, fx.file("pki/crl.pem"), time.Now().Add(crlValidity), fx.partnerCA, fx.adminCA, fx.engineCA)
+	}, Pass, 0},
+	{"GH-TLS-008", "CRL from intermediate in server chain", func(t *testing.T, fx *fixture, tg *Target) {
+		// The layout gatehouse pki init creates: the bundles hold the
+		// root, the issuing intermediate signs the certificates and the
+		// CRL, and the server certificate file carries the intermediate.
+		root, issuing := newRootAndIntermediate(t, "Example Payer Root CA")
+		writeCA(t, root, fx.file("pki/root-ca.pem"))
+		server, err := issuing.IssueServer(pki.ServerOptions{DNSNames: []string{"gatehouse.payer.example"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := server.WriteFiles(fx.file("pki/issued-server.pem"), fx.file("pki/issued-server-key.pem")); err != nil {
+			t.Fatal(err)
+		}
+		c := cfgOf(tg)
+		c.TLS.CertFile, c.TLS.KeyFile = "pki/issued-server.pem", "pki/issued-server-key.pem"
+		c.TLS.ClientCAFile, c.Admin.ClientCAFile = "pki/root-ca.pem", "pki/root-ca.pem"
+		writeCRLs(t, fx.file("pki/crl.pem"), time.Now().Add(crlValidity), issuing)
+	}, Pass, 0},
+	{"GH-TLS-008", "CRL from unseen intermediate", func(t *testing.T, fx *fixture, tg *Target) {
+		root, issuing := newRootAndIntermediate(t, "Example Payer Admin Root CA")
+		writeCA(t, root, fx.file("pki/admin-root-ca.pem"))
+		cfgOf(tg).Admin.ClientCAFile = "pki/admin-root-ca.pem"
+		writeCRLs(t, fx.file("pki/crl.pem"), time.Now().Add(crlValidity), fx.partnerCA, issuing)
+	}, Fail, Low},
 	{"GH-DEV-001", "key elsewhere", nil, Pass, 0},
 	{"GH-DEV-001", "key nearby", func(t *testing.T, fx *fixture, tg *Target) {
 		if err := pki.WritePrivateKeyFile(fx.file("pki/ca-key.pem"), fx.partnerCA.Key); err != nil {
@@ -302,6 +353,21 @@ var checkCases = []checkCase{
 	}, Fail, Medium},
 }
 
+// newRootAndIntermediate returns a root CA and an intermediate below it,
+// named after the root.
+func newRootAndIntermediate(t *testing.T, name string) (root, issuing *pki.CA) {
+	t.Helper()
+	root, err := pki.NewRoot(pki.RootOptions{CommonName: name, PathLen: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	issuing, err = root.NewIntermediate(pki.IntermediateOptions{CommonName: name + " Issuing"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return root, issuing
+}
+
 func serverNotAfter(t *testing.T, tg *Target) time.Time {
 	t.Helper()
 	certs, err := pki.LoadCertificates(tg.Config.Resolve(tg.Config.TLS.CertFile))
@@ -412,6 +478,7 @@ func TestExampleWeakFails(t *testing.T) {
 		"GH-TLS-007", "GH-DEV-001", "GH-DEV-003", "GH-IDN-001", "GH-IDN-002", "GH-ADM-001", "GH-ADM-003",
 		"GH-TOK-001", "GH-TOK-003", "GH-LOG-004", "GH-NET-003", "GH-SCO-001", "GH-SCO-002",
 		"GH-POL-001", "GH-POL-002", "GH-POL-003", "GH-NET-001", "GH-NET-002", "GH-LOG-001", "GH-LOG-003",
+		"GH-TLS-008",
 	}
 	for _, id := range want {
 		if got := worst(findingsOf(r, id)); got.Status != Fail {
