@@ -344,6 +344,27 @@ var checkCases = []checkCase{
 	{"GH-LOG-003", "not configurable", func(t *testing.T, fx *fixture, tg *Target) { tg.settings.retentionSet = false }, NotConfigured, Low},
 	{"GH-LOG-004", "persistent", nil, Pass, 0},
 	{"GH-LOG-004", "tmp", func(t *testing.T, fx *fixture, tg *Target) { cfgOf(tg).Database.Path = "/tmp/gatehouse.db" }, Fail, Medium},
+	{"GH-LOG-005", "sqlite", nil, Pass, 0},
+	{"GH-LOG-005", "verify-full", postgresURL("postgres://gatehouse@db.payer.internal:5432/gatehouse?sslmode=verify-full&sslrootcert=/etc/gatehouse/db-ca.pem"), Pass, 0},
+	{"GH-LOG-005", "sslrootcert system", postgresURL("postgresql://gatehouse@db.payer.internal/gatehouse?sslrootcert=system"), Pass, 0},
+	{"GH-LOG-005", "loopback without TLS", postgresURL("postgres://gatehouse@127.0.0.1:5432/gatehouse?sslmode=disable"), Pass, 0},
+	{"GH-LOG-005", "ipv6 loopback", postgresURL("postgres://gatehouse@[::1]:5432/gatehouse"), Pass, 0},
+	{"GH-LOG-005", "two loopback hosts", postgresURL("postgres://gatehouse@localhost:5432,127.0.0.1:5433/gatehouse"), Pass, 0},
+	{"GH-LOG-005", "localhost without sslmode", postgresURL("postgres://gatehouse@localhost/gatehouse"), Pass, 0},
+	{"GH-LOG-005", "unix socket", postgresURL("postgres://gatehouse@db.payer.internal/gatehouse?host=/var/run/postgresql"), Pass, 0},
+	{"GH-LOG-005", "no sslmode", postgresURL("postgres://gatehouse@db.payer.internal:5432/gatehouse"), Fail, High},
+	{"GH-LOG-005", "disable", postgresURL("postgres://gatehouse@db.payer.internal/gatehouse?sslmode=disable"), Fail, High},
+	{"GH-LOG-005", "allow", postgresURL("postgres://gatehouse@db.payer.internal/gatehouse?sslmode=allow"), Fail, High},
+	{"GH-LOG-005", "prefer", postgresURL("postgres://gatehouse@db.payer.internal/gatehouse?sslmode=prefer"), Fail, High},
+	{"GH-LOG-005", "last sslmode counts", postgresURL("postgres://gatehouse@db.payer.internal/gatehouse?sslmode=verify-full&sslmode=disable"), Fail, High},
+	{"GH-LOG-005", "remote host in list", postgresURL("postgres://gatehouse@localhost:5432,db2.payer.internal:5432/gatehouse?sslmode=prefer"), Fail, High},
+	{"GH-LOG-005", "host parameter overrides", postgresURL("postgres://gatehouse@localhost/gatehouse?host=db.payer.internal"), Fail, High},
+	{"GH-LOG-005", "invalid sslmode", postgresURL("postgres://gatehouse@db.payer.internal/gatehouse?sslmode=verify_full"), Fail, High},
+	{"GH-LOG-005", "require", postgresURL("postgres://gatehouse@db.payer.internal/gatehouse?sslmode=require"), Fail, Medium},
+	{"GH-LOG-005", "ssl=true", postgresURL("postgres://gatehouse@db.payer.internal/gatehouse?ssl=true"), Fail, Medium},
+	{"GH-LOG-005", "direct negotiation", postgresURL("postgres://gatehouse@db.payer.internal/gatehouse?sslnegotiation=direct"), Fail, Medium},
+	{"GH-LOG-005", "verify-ca", postgresURL("postgres://gatehouse@db.payer.internal/gatehouse?sslmode=verify-ca&sslrootcert=/etc/gatehouse/db-ca.pem"), Fail, Medium},
+	{"GH-LOG-005", "require with root cert", postgresURL("postgres://gatehouse@db.payer.internal/gatehouse?sslmode=require&sslrootcert=/etc/gatehouse/db-ca.pem"), Fail, Medium},
 	{"GH-MON-001", "not configurable", func(t *testing.T, fx *fixture, tg *Target) { tg.settings.alertRules = nil }, NotConfigured, Low},
 	{"GH-MON-001", "rules", func(t *testing.T, fx *fixture, tg *Target) { tg.settings.alertRules = []string{"volume"} }, Pass, 0},
 	{"GH-MON-001", "every alert off", func(t *testing.T, fx *fixture, tg *Target) {
@@ -351,6 +372,15 @@ var checkCases = []checkCase{
 		cfgOf(tg).Alerts = config.Alerts{Baselines: config.Baselines{Enabled: &off}}
 		tg.settings = settingsFrom(tg.Config)
 	}, Fail, Medium},
+}
+
+// postgresURL returns a mutation that moves the database to the
+// PostgreSQL URL raw.
+func postgresURL(raw string) func(*testing.T, *fixture, *Target) {
+	return func(t *testing.T, fx *fixture, tg *Target) {
+		cfgOf(tg).Database.Path = ""
+		cfgOf(tg).Database.URL = raw
+	}
 }
 
 // newRootAndIntermediate returns a root CA and an intermediate below it,
