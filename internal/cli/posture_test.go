@@ -3,11 +3,15 @@ package cli
 import (
 	"context"
 	"crypto/rand"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
+	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/go-jose/go-jose/v4"
 	"golang.org/x/mod/sumdb/note"
@@ -38,6 +42,7 @@ func hardenedExample(t *testing.T) string {
 	}
 	write("hardened.yaml", data)
 	var partnerCA *pki.CA
+	var crls []byte
 	for _, name := range []string{"partner", "admin", "engine"} {
 		ca, err := pki.NewRoot(pki.RootOptions{CommonName: name + " CA"})
 		if err != nil {
@@ -47,7 +52,19 @@ func hardenedExample(t *testing.T) string {
 		if name == "partner" {
 			partnerCA = ca
 		}
+		// tls.crl_file covers the CAs of the two listeners the example
+		// opens: inbound (partner) and admin.
+		if name != "engine" {
+			der, err := x509.CreateRevocationList(rand.Reader, &x509.RevocationList{
+				Number: big.NewInt(1), ThisUpdate: time.Now().Add(-time.Minute), NextUpdate: time.Now().Add(7 * 24 * time.Hour),
+			}, ca.Certificate, ca.Key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			crls = append(crls, pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: der})...)
+		}
 	}
+	write("pki/crl.pem", crls)
 	server, err := partnerCA.IssueServer(pki.ServerOptions{DNSNames: []string{"gatehouse.payer.example"}})
 	if err != nil {
 		t.Fatal(err)

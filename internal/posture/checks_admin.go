@@ -74,6 +74,13 @@ var logChecks = []Check{
 		config:      checkDatabasePath,
 	},
 	{
+		ID: "GH-LOG-005", Control: "C4", Severity: High, Mode: ModeConfig,
+		Title:       "A PostgreSQL database on another host is reached over TLS that verifies the server's name",
+		Rationale:   "The exchange record and the payer tables hold PHI. With sslmode=disable the connection is plain text, and allow and prefer (the default) fall back to plain text and accept any server certificate. require accepts any server certificate, and verify-ca any certificate from the CA whatever host it names, so an attacker on the network path can pose as the server and read the data.",
+		Remediation: "Add sslmode=verify-full to database.url, with sslrootcert set to the file of the database server's CA, or connect through a Unix socket (?host=/var/run/postgresql) or a loopback address on the database host.",
+		config:      checkDatabaseTLS,
+	},
+	{
 		ID: "GH-MON-001", Control: "C13", Severity: Medium, Mode: ModeConfig,
 		Title:       "Alerts on unusual volume, distinct patients and denial spikes",
 		Rationale:   "Bulk extraction with valid credentials looks like normal traffic, only more of it; volume and distinct-patient alerts are how it is noticed.",

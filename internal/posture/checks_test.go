@@ -3,6 +3,7 @@ package posture
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/pem"
 	"os"
 	"path/filepath"
 	"strings"
@@ -54,6 +55,56 @@ var checkCases = []checkCase{
 	{"GH-TLS-006", "no system roots", func(t *testing.T, fx *fixture, tg *Target) { tg.PublicRoots = nil }, Error, Low},
 	{"GH-TLS-007", "matching", nil, Pass, 0},
 	{"GH-TLS-007", "other host", func(t *testing.T, fx *fixture, tg *Target) { cfgOf(tg).PublicURL = "https://other.payer.example:8443" }, Fail, High},
+	{"GH-TLS-008", "partner and admin CRLs", nil, Pass, 0},
+	{"GH-TLS-008", "no CRL file", func(t *testing.T, fx *fixture, tg *Target) { cfgOf(tg).TLS.CRLFile = "" }, Fail, Medium},
+	{"GH-TLS-008", "CRL past next update", func(t *testing.T, fx *fixture, tg *Target) { tg.Now = time.Now().Add(crlValidity + time.Hour) }, Fail, Medium},
+	{"GH-TLS-008", "certificate in CRL file", func(t *testing.T, fx *fixture, tg *Target) { cfgOf(tg).TLS.CRLFile = "pki/partner-ca.pem" }, Fail, Medium},
+	{"GH-TLS-008", "two CRLs from one issuer", func(t *testing.T, fx *fixture, tg *Target) {
+		writeCRLs(t, fx.file("pki/crl.pem"), time.Now().Add(crlValidity), fx.partnerCA, fx.adminCA, fx.partnerCA)
+	}, Fail, Medium},
+	{"GH-TLS-008", "invalid signature", func(t *testing.T, fx *fixture, tg *Target) {
+		der := signCRL(t, fx.partnerCA, time.Now().Add(crlValidity))
+		der[len(der)-1] ^= 0xff // the last byte belongs to the signature
+		data := pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: der})
+		data = append(data, pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: signCRL(t, fx.adminCA, time.Now().Add(crlValidity))})...)
+		mustWrite(t, fx.file("pki/crl.pem"), data)
+	}, Fail, Medium},
+	{"GH-TLS-008", "admin CA without CRL", func(t *testing.T, fx *fixture, tg *Target) {
+		writeCRLs(t, fx.file("pki/crl.pem"), time.Now().Add(crlValidity), fx.partnerCA)
+	}, Fail, Low},
+	{"GH-TLS-008", "engine CA without CRL", func(t *testing.T, fx *fixture, tg *Target) {
+		cfgOf(tg).Outbound.Listen = "10.30.0.5:8444"
+		cfgOf(tg).Outbound.ClientCAFile = "pki/engine-ca.pem"
+	}, Fail, Low},
+	{"GH-TLS-008", "engine CA with CRL", func(t *testing.T, fx *fixture, tg *Target) {
+		cfgOf(tg).Outbound.Listen = "10.30.0.5:8444"
+		cfgOf(tg).Outbound.ClientCAFile = "pki/engine-ca.pem"
+		writeCRLs(t, fx.file("pki/crl.pem"), time.Now().Add(crlValidity), fx.partnerCA, fx.adminCA, fx.engineCA)
+	}, Pass, 0},
+	{"GH-TLS-008", "CRL from intermediate in server chain", func(t *testing.T, fx *fixture, tg *Target) {
+		// The layout gatehouse pki init creates: the bundles hold the
+		// root, the issuing intermediate signs the certificates and the
+		// CRL, and the server certificate file carries the intermediate.
+		root, issuing := newRootAndIntermediate(t, "Example Payer Root CA")
+		writeCA(t, root, fx.file("pki/root-ca.pem"))
+		server, err := issuing.IssueServer(pki.ServerOptions{DNSNames: []string{"gatehouse.payer.example"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := server.WriteFiles(fx.file("pki/issued-server.pem"), fx.file("pki/issued-server-key.pem")); err != nil {
+			t.Fatal(err)
+		}
+		c := cfgOf(tg)
+		c.TLS.CertFile, c.TLS.KeyFile = "pki/issued-server.pem", "pki/issued-server-key.pem"
+		c.TLS.ClientCAFile, c.Admin.ClientCAFile = "pki/root-ca.pem", "pki/root-ca.pem"
+		writeCRLs(t, fx.file("pki/crl.pem"), time.Now().Add(crlValidity), issuing)
+	}, Pass, 0},
+	{"GH-TLS-008", "CRL from unseen intermediate", func(t *testing.T, fx *fixture, tg *Target) {
+		root, issuing := newRootAndIntermediate(t, "Example Payer Admin Root CA")
+		writeCA(t, root, fx.file("pki/admin-root-ca.pem"))
+		cfgOf(tg).Admin.ClientCAFile = "pki/admin-root-ca.pem"
+		writeCRLs(t, fx.file("pki/crl.pem"), time.Now().Add(crlValidity), fx.partnerCA, issuing)
+	}, Fail, Low},
 	{"GH-DEV-001", "key elsewhere", nil, Pass, 0},
 	{"GH-DEV-001", "key nearby", func(t *testing.T, fx *fixture, tg *Target) {
 		if err := pki.WritePrivateKeyFile(fx.file("pki/ca-key.pem"), fx.partnerCA.Key); err != nil {
@@ -293,6 +344,27 @@ var checkCases = []checkCase{
 	{"GH-LOG-003", "not configurable", func(t *testing.T, fx *fixture, tg *Target) { tg.settings.retentionSet = false }, NotConfigured, Low},
 	{"GH-LOG-004", "persistent", nil, Pass, 0},
 	{"GH-LOG-004", "tmp", func(t *testing.T, fx *fixture, tg *Target) { cfgOf(tg).Database.Path = "/tmp/gatehouse.db" }, Fail, Medium},
+	{"GH-LOG-005", "sqlite", nil, Pass, 0},
+	{"GH-LOG-005", "verify-full", postgresURL("postgres://gatehouse@db.payer.internal:5432/gatehouse?sslmode=verify-full&sslrootcert=/etc/gatehouse/db-ca.pem"), Pass, 0},
+	{"GH-LOG-005", "sslrootcert system", postgresURL("postgresql://gatehouse@db.payer.internal/gatehouse?sslrootcert=system"), Pass, 0},
+	{"GH-LOG-005", "loopback without TLS", postgresURL("postgres://gatehouse@127.0.0.1:5432/gatehouse?sslmode=disable"), Pass, 0},
+	{"GH-LOG-005", "ipv6 loopback", postgresURL("postgres://gatehouse@[::1]:5432/gatehouse"), Pass, 0},
+	{"GH-LOG-005", "two loopback hosts", postgresURL("postgres://gatehouse@localhost:5432,127.0.0.1:5433/gatehouse"), Pass, 0},
+	{"GH-LOG-005", "localhost without sslmode", postgresURL("postgres://gatehouse@localhost/gatehouse"), Pass, 0},
+	{"GH-LOG-005", "unix socket", postgresURL("postgres://gatehouse@db.payer.internal/gatehouse?host=/var/run/postgresql"), Pass, 0},
+	{"GH-LOG-005", "no sslmode", postgresURL("postgres://gatehouse@db.payer.internal:5432/gatehouse"), Fail, High},
+	{"GH-LOG-005", "disable", postgresURL("postgres://gatehouse@db.payer.internal/gatehouse?sslmode=disable"), Fail, High},
+	{"GH-LOG-005", "allow", postgresURL("postgres://gatehouse@db.payer.internal/gatehouse?sslmode=allow"), Fail, High},
+	{"GH-LOG-005", "prefer", postgresURL("postgres://gatehouse@db.payer.internal/gatehouse?sslmode=prefer"), Fail, High},
+	{"GH-LOG-005", "last sslmode counts", postgresURL("postgres://gatehouse@db.payer.internal/gatehouse?sslmode=verify-full&sslmode=disable"), Fail, High},
+	{"GH-LOG-005", "remote host in list", postgresURL("postgres://gatehouse@localhost:5432,db2.payer.internal:5432/gatehouse?sslmode=prefer"), Fail, High},
+	{"GH-LOG-005", "host parameter overrides", postgresURL("postgres://gatehouse@localhost/gatehouse?host=db.payer.internal"), Fail, High},
+	{"GH-LOG-005", "invalid sslmode", postgresURL("postgres://gatehouse@db.payer.internal/gatehouse?sslmode=verify_full"), Fail, High},
+	{"GH-LOG-005", "require", postgresURL("postgres://gatehouse@db.payer.internal/gatehouse?sslmode=require"), Fail, Medium},
+	{"GH-LOG-005", "ssl=true", postgresURL("postgres://gatehouse@db.payer.internal/gatehouse?ssl=true"), Fail, Medium},
+	{"GH-LOG-005", "direct negotiation", postgresURL("postgres://gatehouse@db.payer.internal/gatehouse?sslnegotiation=direct"), Fail, Medium},
+	{"GH-LOG-005", "verify-ca", postgresURL("postgres://gatehouse@db.payer.internal/gatehouse?sslmode=verify-ca&sslrootcert=/etc/gatehouse/db-ca.pem"), Fail, Medium},
+	{"GH-LOG-005", "require with root cert", postgresURL("postgres://gatehouse@db.payer.internal/gatehouse?sslmode=require&sslrootcert=/etc/gatehouse/db-ca.pem"), Fail, Medium},
 	{"GH-MON-001", "not configurable", func(t *testing.T, fx *fixture, tg *Target) { tg.settings.alertRules = nil }, NotConfigured, Low},
 	{"GH-MON-001", "rules", func(t *testing.T, fx *fixture, tg *Target) { tg.settings.alertRules = []string{"volume"} }, Pass, 0},
 	{"GH-MON-001", "every alert off", func(t *testing.T, fx *fixture, tg *Target) {
@@ -300,6 +372,30 @@ var checkCases = []checkCase{
 		cfgOf(tg).Alerts = config.Alerts{Baselines: config.Baselines{Enabled: &off}}
 		tg.settings = settingsFrom(tg.Config)
 	}, Fail, Medium},
+}
+
+// postgresURL returns a mutation that moves the database to the
+// PostgreSQL URL raw.
+func postgresURL(raw string) func(*testing.T, *fixture, *Target) {
+	return func(t *testing.T, fx *fixture, tg *Target) {
+		cfgOf(tg).Database.Path = ""
+		cfgOf(tg).Database.URL = raw
+	}
+}
+
+// newRootAndIntermediate returns a root CA and an intermediate below it,
+// named after the root.
+func newRootAndIntermediate(t *testing.T, name string) (root, issuing *pki.CA) {
+	t.Helper()
+	root, err := pki.NewRoot(pki.RootOptions{CommonName: name, PathLen: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	issuing, err = root.NewIntermediate(pki.IntermediateOptions{CommonName: name + " Issuing"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return root, issuing
 }
 
 func serverNotAfter(t *testing.T, tg *Target) time.Time {
@@ -412,6 +508,7 @@ func TestExampleWeakFails(t *testing.T) {
 		"GH-TLS-007", "GH-DEV-001", "GH-DEV-003", "GH-IDN-001", "GH-IDN-002", "GH-ADM-001", "GH-ADM-003",
 		"GH-TOK-001", "GH-TOK-003", "GH-LOG-004", "GH-NET-003", "GH-SCO-001", "GH-SCO-002",
 		"GH-POL-001", "GH-POL-002", "GH-POL-003", "GH-NET-001", "GH-NET-002", "GH-LOG-001", "GH-LOG-003",
+		"GH-TLS-008",
 	}
 	for _, id := range want {
 		if got := worst(findingsOf(r, id)); got.Status != Fail {

@@ -65,6 +65,13 @@ var tlsChecks = []Check{
 		Remediation: "Issue the server certificate with the host of public_url as a DNS or IP subject alternative name, or correct public_url.",
 		config:      checkServerName,
 	},
+	{
+		ID: "GH-TLS-008", Control: "C3", Severity: Medium, Mode: ModeConfig,
+		Title:       "Client certificates can be revoked: tls.crl_file holds a current CRL of each client CA",
+		Rationale:   "Without a CRL, a stolen or withdrawn partner, administrator or engine certificate keeps working until it expires. A CRL past its next update makes the gateway reject every certificate of its issuer, so the inbound listener locks out those partners. The admin and outbound listeners accept certificates whose issuer has no CRL in the file. The audit finds a CRL's issuer in the files the configuration names (the CA bundles, the partners' issuing_ca.cert_file, and the chains in tls.cert_file and outbound.cert_file): a CRL issued by an intermediate that none of them contains is not seen, so a listener whose CA issues through such an intermediate is reported uncovered even though the gateway checks its CRL.",
+		Remediation: "Set tls.crl_file to the CRL that gatehouse pki writes (crl.pem) and re-sign it with gatehouse pki crl well before its next update. Add the CRLs of the CAs in admin.client_ca_file and outbound.client_ca_file to the same file, or issue short-lived administrator and engine certificates (--days).",
+		config:      checkRevocation,
+	},
 }
 
 // tlsEndpoint is a TLS configuration the gateway uses, with its name.

@@ -4,6 +4,8 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
+	"math/big"
 	"os"
 	"path/filepath"
 	"testing"
@@ -23,6 +25,8 @@ type fixture struct {
 	dir       string
 	path      string
 	partnerCA *pki.CA
+	adminCA   *pki.CA
+	engineCA  *pki.CA
 }
 
 // materialize copies examples/posture/<name> into a temporary directory and
@@ -46,8 +50,11 @@ func materialize(t *testing.T, name string, weak bool) *fixture {
 
 	fx.partnerCA = newRoot(t, "Example Payer Partner CA")
 	writeCA(t, fx.partnerCA, fx.file("pki/partner-ca.pem"))
-	writeCA(t, newRoot(t, "Example Payer Admin CA"), fx.file("pki/admin-ca.pem"))
-	writeCA(t, newRoot(t, "Example Payer Engine CA"), fx.file("pki/engine-ca.pem"))
+	fx.adminCA = newRoot(t, "Example Payer Admin CA")
+	writeCA(t, fx.adminCA, fx.file("pki/admin-ca.pem"))
+	fx.engineCA = newRoot(t, "Example Payer Engine CA")
+	writeCA(t, fx.engineCA, fx.file("pki/engine-ca.pem"))
+	writeCRLs(t, fx.file("pki/crl.pem"), time.Now().Add(crlValidity), fx.partnerCA, fx.adminCA)
 	server, err := fx.partnerCA.IssueServer(pki.ServerOptions{DNSNames: []string{"gatehouse.payer.example"}})
 	if err != nil {
 		t.Fatal(err)
@@ -104,6 +111,35 @@ func writeCA(t *testing.T, ca *pki.CA, path string) {
 	if err := pki.WriteCertificateFile(path, [][]byte{ca.Certificate.Raw}); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// crlValidity is the time from now to the next update of the fixture's
+// CRLs.
+const crlValidity = 7 * 24 * time.Hour
+
+// writeCRLs writes one empty CRL from each of cas to path, each with
+// nextUpdate as its next update.
+func writeCRLs(t *testing.T, path string, nextUpdate time.Time, cas ...*pki.CA) {
+	t.Helper()
+	var data []byte
+	for _, ca := range cas {
+		data = append(data, pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: signCRL(t, ca, nextUpdate)})...)
+	}
+	mustWrite(t, path, data)
+}
+
+// signCRL returns the DER of an empty CRL that ca signs.
+func signCRL(t *testing.T, ca *pki.CA, nextUpdate time.Time) []byte {
+	t.Helper()
+	der, err := x509.CreateRevocationList(rand.Reader, &x509.RevocationList{
+		Number:     big.NewInt(1),
+		ThisUpdate: time.Now().Add(-time.Minute),
+		NextUpdate: nextUpdate,
+	}, ca.Certificate, ca.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return der
 }
 
 // writeJWKS writes a JWK set of one ES256 key: its public half, or the
