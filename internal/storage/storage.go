@@ -152,8 +152,27 @@ func ParseURL(rawURL string) (Dialect, string, error) {
 	case strings.Contains(rawURL, "://"):
 		scheme, _, _ := strings.Cut(rawURL, "://")
 		return "", "", fmt.Errorf("storage: unsupported database URL scheme %q: use sqlite or postgres", scheme)
+	case isKeywordValue(rawURL):
+		// Taken as a file path, it would open a new SQLite file in place
+		// of the PostgreSQL database meant. It is not quoted: it may hold
+		// a password.
+		return "", "", errors.New("storage: the database URL is a PostgreSQL keyword/value string (host=... dbname=...), which is not supported: use postgres://user@host:5432/database?sslmode=verify-full")
 	}
 	return SQLite, rawURL, nil
+}
+
+// isKeywordValue reports whether s starts as a libpq keyword/value
+// connection string does, with a connection keyword and "=".
+func isKeywordValue(s string) bool {
+	key, _, ok := strings.Cut(strings.TrimSpace(s), "=")
+	if !ok {
+		return false
+	}
+	switch strings.TrimSpace(key) {
+	case "host", "hostaddr", "port", "dbname", "user", "password", "passfile", "sslmode", "service", "connect_timeout", "application_name", "options":
+		return true
+	}
+	return false
 }
 
 // redactURLError drops the URL that url.Parse quotes in its errors, since

@@ -57,6 +57,8 @@ func TestParseURLRejects(t *testing.T) {
 		{"sqlite with query", "sqlite:///g.db?mode=ro", "no query"},
 		{"postgres without host", "postgres:///g", "names no host"},
 		{"password kept out of errors", "postgres://u:hunter2@db/g%zz", "invalid PostgreSQL URL"},
+		{"keyword/value string", "host=db.payer.internal sslmode=disable dbname=gatehouse", "keyword/value"},
+		{"keyword/value string with a password", " dbname = gatehouse user=gh password=hunter2", "keyword/value"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
