@@ -319,7 +319,7 @@ func (rt *Running) buildGateway(ctx context.Context, cfg *config.File, upstream 
 		Tokens:             tokens,
 		Issuer:             tokens,
 		TokenControl:       tokens,
-		SmartConfiguration: token.SmartConfiguration(cfg.TokenURL(), allScopes(cfg)),
+		SmartConfiguration: token.SmartConfiguration(cfg.TokenURL(), cfg.RevocationURL(), allScopes(cfg)),
 		JWKS:               jwks,
 		Receipts:           receipts,
 		Records:            rt.Records,

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-health/gatehouse/internal/auditlog"
+	"github.com/gatehouse-health/gatehouse/internal/gateway"
 	"github.com/gatehouse-health/gatehouse/internal/record"
 )
 
@@ -86,14 +87,19 @@ func TestSmartConfiguration(t *testing.T) {
 		t.Fatalf("status %d", resp.StatusCode)
 	}
 	var doc struct {
-		TokenEndpoint string   `json:"token_endpoint"`
-		AuthMethods   []string `json:"token_endpoint_auth_methods_supported"`
+		TokenEndpoint      string   `json:"token_endpoint"`
+		RevocationEndpoint string   `json:"revocation_endpoint"`
+		AuthMethods        []string `json:"token_endpoint_auth_methods_supported"`
 	}
 	if err := json.Unmarshal(body, &doc); err != nil {
 		t.Fatal(err)
 	}
 	if doc.TokenEndpoint != h.rt.TokenURL {
 		t.Errorf("token_endpoint = %q, want %q", doc.TokenEndpoint, h.rt.TokenURL)
+	}
+	// The advertised endpoint is the one the inbound listener serves.
+	if want := strings.TrimSuffix(h.rt.TokenURL, gateway.TokenPath) + gateway.RevokePath; doc.RevocationEndpoint != want {
+		t.Errorf("revocation_endpoint = %q, want %q", doc.RevocationEndpoint, want)
 	}
 	if len(doc.AuthMethods) != 1 || doc.AuthMethods[0] != "private_key_jwt" {
 		t.Errorf("auth methods = %v", doc.AuthMethods)

@@ -487,6 +487,10 @@ func (f *File) FHIRBase() string { return strings.TrimRight(f.PublicURL, "/") + 
 // TokenURL returns the public token endpoint URL.
 func (f *File) TokenURL() string { return strings.TrimRight(f.PublicURL, "/") + "/oauth/token" }
 
+// RevocationURL is the public URL of the token revocation endpoint (RFC
+// 7009) on the inbound listener.
+func (f *File) RevocationURL() string { return strings.TrimRight(f.PublicURL, "/") + "/oauth/revoke" }
+
 // ApplyDefaults fills unset optional values of a File built in code.
 func ApplyDefaults(f *File) { f.applyDefaults() }
 

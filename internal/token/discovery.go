@@ -10,6 +10,7 @@ import (
 // to what a backend services server declares.
 type smartConfiguration struct {
 	TokenEndpoint                     string   `json:"token_endpoint"`
+	RevocationEndpoint                string   `json:"revocation_endpoint,omitempty"`
 	TokenEndpointAuthMethodsSupported []string `json:"token_endpoint_auth_methods_supported"`
 	TokenEndpointAuthSigningAlgs      []string `json:"token_endpoint_auth_signing_alg_values_supported"`
 	GrantTypesSupported               []string `json:"grant_types_supported"`
@@ -18,14 +19,16 @@ type smartConfiguration struct {
 }
 
 // SmartConfiguration returns the /.well-known/smart-configuration document
-// for a backend services token endpoint at tokenURL that offers scopes.
-func SmartConfiguration(tokenURL string, scopes []string) []byte {
+// for a backend services token endpoint at tokenURL that offers scopes,
+// with the revocation endpoint at revocationURL when it is not empty.
+func SmartConfiguration(tokenURL, revocationURL string, scopes []string) []byte {
 	algs := make([]string, len(assertionAlgorithms))
 	for i, a := range assertionAlgorithms {
 		algs[i] = string(a)
 	}
 	doc := smartConfiguration{
 		TokenEndpoint:                     tokenURL,
+		RevocationEndpoint:                revocationURL,
 		TokenEndpointAuthMethodsSupported: []string{"private_key_jwt"},
 		TokenEndpointAuthSigningAlgs:      algs,
 		GrantTypesSupported:               []string{grantClientCredentials},

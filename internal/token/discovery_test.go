@@ -9,7 +9,7 @@ import (
 
 func TestSmartConfiguration(t *testing.T) {
 	scopes := []string{"system/Claim.read", "system/Coverage.read"}
-	doc := SmartConfiguration("https://gatehouse.test/token", scopes)
+	doc := SmartConfiguration("https://gatehouse.test/token", "https://gatehouse.test/revoke", scopes)
 
 	var got map[string]any
 	if err := json.Unmarshal(doc, &got); err != nil {
@@ -25,19 +25,22 @@ func TestSmartConfiguration(t *testing.T) {
 	if got["token_endpoint"] != "https://gatehouse.test/token" {
 		t.Errorf("token_endpoint = %v", got["token_endpoint"])
 	}
+	if got["revocation_endpoint"] != "https://gatehouse.test/revoke" {
+		t.Errorf("revocation_endpoint = %v", got["revocation_endpoint"])
+	}
 	for key, values := range want {
 		if !slices.Equal(stringList(got[key]), values) {
 			t.Errorf("%s = %v, want %v", key, got[key], values)
 		}
 	}
-	if len(got) != len(want)+1 {
-		t.Errorf("document has %d members, want %d: %s", len(got), len(want)+1, doc)
+	if len(got) != len(want)+2 {
+		t.Errorf("document has %d members, want %d: %s", len(got), len(want)+2, doc)
 	}
 }
 
 func TestSmartConfigurationNoScopes(t *testing.T) {
 	var got map[string]any
-	if err := json.Unmarshal(SmartConfiguration("https://gatehouse.test/token", nil), &got); err != nil {
+	if err := json.Unmarshal(SmartConfiguration("https://gatehouse.test/token", "", nil), &got); err != nil {
 		t.Fatal(err)
 	}
 	if list, ok := got["scopes_supported"].([]any); !ok || len(list) != 0 {

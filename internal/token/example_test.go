@@ -7,10 +7,10 @@ import (
 )
 
 func ExampleSmartConfiguration() {
-	doc := token.SmartConfiguration("https://gatehouse.example/token", []string{"system/Claim.read"})
+	doc := token.SmartConfiguration("https://gatehouse.example/token", "https://gatehouse.example/revoke", []string{"system/Claim.read"})
 	fmt.Println(string(doc))
 	// Output:
-	// {"token_endpoint":"https://gatehouse.example/token","token_endpoint_auth_methods_supported":["private_key_jwt"],"token_endpoint_auth_signing_alg_values_supported":["ES256","ES384","RS384","PS384"],"grant_types_supported":["client_credentials"],"scopes_supported":["system/Claim.read"],"capabilities":["client-confidential-asymmetric","permission-v1","permission-v2"]}
+	// {"token_endpoint":"https://gatehouse.example/token","revocation_endpoint":"https://gatehouse.example/revoke","token_endpoint_auth_methods_supported":["private_key_jwt"],"token_endpoint_auth_signing_alg_values_supported":["ES256","ES384","RS384","PS384"],"grant_types_supported":["client_credentials"],"scopes_supported":["system/Claim.read"],"capabilities":["client-confidential-asymmetric","permission-v1","permission-v2"]}
 }
 
 func ExampleRedactForm() {
