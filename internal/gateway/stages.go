@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"crypto/sha256"
+	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"io"
@@ -51,6 +52,9 @@ func (g *Gateway) identify(ex *exchange) *Refusal {
 		return &Refusal{Status: http.StatusUnauthorized, Code: "login", Rule: "identity.no-certificate",
 			Message: "a client certificate issued by the partner CA is required"}
 	}
+	if ref := verifyConnection(ex, g.opts.VerifyConnection); ref != nil {
+		return ref
+	}
 	if !hasClientAuth(ex.leaf) {
 		return &Refusal{Status: http.StatusForbidden, Code: "security", Rule: "identity.no-client-auth-usage",
 			Message: "the client certificate must carry the clientAuth extended key usage"}
@@ -82,6 +86,21 @@ func (g *Gateway) identify(ex *exchange) *Refusal {
 		return &Refusal{Status: http.StatusTooManyRequests, Code: "throttled", Rule: "rate.partner",
 			Message: "request rate limit exceeded for this partner; retry later",
 			Header:  http.Header{"Retry-After": {"1"}}}
+	}
+	return nil
+}
+
+// verifyConnection runs the listener's handshake check again for this
+// request, so that a certificate revoked since the handshake, or whose
+// CA's revocation list has expired since, is refused on a connection that
+// is already open.
+func verifyConnection(ex *exchange, verify func(tls.ConnectionState) error) *Refusal {
+	if verify == nil || ex.r.TLS == nil {
+		return nil
+	}
+	if err := verify(*ex.r.TLS); err != nil {
+		return &Refusal{Status: http.StatusForbidden, Code: "security", Rule: "identity.revoked",
+			Message: "the client certificate is revoked, or its CA has no current revocation list; connect with a valid certificate"}
 	}
 	return nil
 }
