@@ -15,6 +15,7 @@ package admin
 
 import (
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"log/slog"
@@ -28,6 +29,12 @@ import (
 type Options struct {
 	// AdminOf extracts the administrator name from a verified certificate.
 	AdminOf func(*x509.Certificate) (string, bool)
+	// VerifyConnection, when set, is the listener's
+	// tls.Config.VerifyConnection, run again on every request. The
+	// handshake runs it once per connection, so without this an
+	// administrator certificate revoked after the handshake could keep
+	// engaging and releasing cuts on a connection opened before.
+	VerifyConnection func(tls.ConnectionState) error
 	// Metrics serves /metrics; nil leaves the route out.
 	Metrics http.Handler
 	// Ready reports whether the gateway can serve: database reachable,
@@ -83,6 +90,13 @@ func requireAdmin(opts Options, next http.Handler) http.Handler {
 			log.Warn("admin request refused: not an administrator certificate", "source", r.RemoteAddr)
 			writeJSON(w, http.StatusForbidden, map[string]string{"error": "an administrator client certificate is required"})
 			return
+		}
+		if opts.VerifyConnection != nil {
+			if err := opts.VerifyConnection(*r.TLS); err != nil {
+				log.Warn("admin request rejected: the certificate failed the CRL check", "admin", name, "source", r.RemoteAddr, "error", err)
+				writeJSON(w, http.StatusForbidden, map[string]string{"error": "the administrator certificate is revoked, or its CA's revocation list has expired"})
+				return
+			}
 		}
 		if !sameOrigin(r) {
 			log.Warn("admin request rejected: cross-site request", "admin", name, "source", r.RemoteAddr)

@@ -37,9 +37,10 @@ func (rt *Running) startAdmin(cfg *config.File, extra map[string]http.Handler, l
 	}
 	rt.AdminAddr = ln.Addr()
 	h := admin.Handler(admin.Options{
-		AdminOf: pki.AdminFromCertificate,
-		Metrics: rt.Metrics.Handler(),
-		Ready:   rt.ready,
+		AdminOf:          pki.AdminFromCertificate,
+		VerifyConnection: tlsConf.VerifyConnection,
+		Metrics:          rt.Metrics.Handler(),
+		Ready:            rt.ready,
 		// The console's forms carry its own CSRF token.
 		FormPaths: []string{console.Prefix},
 		Logger:    log,

@@ -332,6 +332,7 @@ func (rt *Running) buildGateway(ctx context.Context, cfg *config.File, upstream 
 		Observer:                 rt.observer(),
 		KillSwitch:               rt.KillSwitch,
 		Sources:                  rt.sources,
+		VerifyConnection:         rt.certs.VerifyConnection,
 		Policy:                   enforced,
 		ShadowPolicy:             shadow,
 		Strict:                   checker,

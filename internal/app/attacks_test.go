@@ -554,7 +554,9 @@ func (g *attackGateway) checkRefused(t *testing.T, c *attackCase, resp *http.Res
 	if resp.StatusCode != status {
 		t.Fatalf("status = %d, want %d (%s: %s); body %s", resp.StatusCode, status, rule, reason, body)
 	}
-	outcomeCode(t, body)
+	if code := outcomeCode(t, body); !early && c.Code != "" && code != c.Code {
+		t.Errorf("issue code = %q, want %q", code, c.Code)
+	}
 
 	entries := g.entriesOf(t, resp)
 	if len(entries) != 1 {

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/gatehouse-health/gatehouse/internal/app"
+	"github.com/gatehouse-health/gatehouse/internal/config"
+	"github.com/gatehouse-health/gatehouse/internal/devmode"
 	"github.com/gatehouse-health/gatehouse/internal/killswitch"
 	"github.com/gatehouse-health/gatehouse/internal/pki"
 	"github.com/gatehouse-health/gatehouse/internal/record"
@@ -212,5 +214,51 @@ func TestKillSwitchReachesOtherReplica(t *testing.T) {
 	readBody(t, resp)
 	if e := b.entries(resp); resp.StatusCode != http.StatusServiceUnavailable || len(e) != 1 || !strings.HasPrefix(e[0].Rule, "killswitch.cut-") {
 		t.Errorf("restarted gateway: status %d, entries %+v; want 503 by the kill switch", resp.StatusCode, e)
+	}
+}
+
+// TestKillSwitchRouteCutCoversBatchEntries engages a full cut of one
+// route. The route pattern does not match a batch itself, so the cut must
+// check the batch's entries: the interaction is refused inside a batch as
+// well, and the upstream sees nothing. A batch of other interactions still
+// passes.
+func TestKillSwitchRouteCutCoversBatchEntries(t *testing.T) {
+	h := newHarness(t, harnessOptions{edit: func(cfg *config.File, _ *devmode.Layout) {
+		p := &cfg.Partners[0]
+		p.Interactions = append(p.Interactions, "batch-transaction", "ClaimResponse.search", "Claim.search")
+	}})
+	tok := h.accessToken()
+	header := http.Header{"Content-Type": {"application/fhir+json"}, "Authorization": {"Bearer " + tok}}
+	batchOf := func(url string) []byte {
+		return []byte(`{"resourceType":"Bundle","type":"batch","entry":[{"request":{"method":"GET","url":"` + url + `"}}]}`)
+	}
+
+	h.engage(`{"mode":"full","scope":"route:ClaimResponse.search","direction":"inbound","reason":"ClaimResponse search leaks"}`)
+	before := h.upstream.count.Load()
+
+	resp := h.send(h.ehr.HTTPClient(), "GET", "/fhir/ClaimResponse?identifier=A12345", header, nil)
+	body := readBody(t, resp)
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("direct search during the route cut: status %d, want 503: %s", resp.StatusCode, body)
+	}
+
+	resp = h.send(h.ehr.HTTPClient(), "POST", "/fhir", header, batchOf("ClaimResponse?identifier=A12345"))
+	body = readBody(t, resp)
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("the cut route inside a batch: status %d, want 503: %s", resp.StatusCode, body)
+	}
+	if code := outcomeCode(t, body); code != "transient" {
+		t.Errorf("the cut route inside a batch: issue code %q, want transient", code)
+	}
+	if n := h.upstream.count.Load() - before; n != 0 {
+		t.Errorf("upstream received %d requests during the route cut, want 0", n)
+	}
+	if entries := h.entries(resp); len(entries) != 1 || !strings.HasPrefix(entries[0].Rule, "killswitch.cut-") {
+		t.Errorf("record of the batch = %+v, want one killswitch refusal", entries)
+	}
+
+	resp = h.send(h.ehr.HTTPClient(), "POST", "/fhir", header, batchOf("Claim?identifier=A12345"))
+	if body := readBody(t, resp); resp.StatusCode != http.StatusOK {
+		t.Errorf("a batch outside the cut route: status %d, want 200: %s", resp.StatusCode, body)
 	}
 }

@@ -35,15 +35,16 @@ func (rt *Running) startOutbound(cfg *config.File, gw *gateway.Gateway, log *slo
 	if err != nil {
 		return err
 	}
-	handler, err := gw.Outbound(gateway.OutboundOptions{Partners: partners, EngineOf: pki.EngineFromCertificate})
-	if err != nil {
-		return err
-	}
 	pool, err := pki.LoadCertPool(cfg.Resolve(cfg.Outbound.ClientCAFile))
 	if err != nil {
 		return fmt.Errorf("outbound.client_ca_file: %w", err)
 	}
 	tlsConf, err := rt.internalServerConfig(pool)
+	if err != nil {
+		return err
+	}
+	handler, err := gw.Outbound(gateway.OutboundOptions{Partners: partners, EngineOf: pki.EngineFromCertificate,
+		VerifyConnection: tlsConf.VerifyConnection})
 	if err != nil {
 		return err
 	}

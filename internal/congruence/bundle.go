@@ -280,9 +280,18 @@ func (ix *index) resolve(from int, ref *referenceJSON) (int, bool) {
 	if !ok {
 		return 0, false
 	}
-	if base := restBase(ix.entries[from].FullURL); base != "" {
+	fullURL := ix.entries[from].FullURL
+	if base := restBase(fullURL); base != "" {
 		i, ok := ix.byURL[base+typeID]
 		return i, ok && !ix.dupURL[base+typeID]
+	}
+	if isHTTP(fullURL) {
+		// An http(s) fullUrl whose type segment is no resource type has no
+		// RESTful base, so FHIR resolves by type and id. A reader that
+		// takes the path before the last two segments as the base (the
+		// built-in payer does) finds the entry under that URL instead,
+		// which may be another party.
+		return 0, false
 	}
 	if found := ix.byTypeID[typeID]; len(found) == 1 {
 		return found[0], true
@@ -302,10 +311,14 @@ func relativeTypeID(ref string) (string, bool) {
 	return parts[0] + "/" + parts[1], true
 }
 
+func isHTTP(fullURL string) bool {
+	return strings.HasPrefix(fullURL, "http://") || strings.HasPrefix(fullURL, "https://")
+}
+
 // restBase returns "http://host/fhir/" for a fullUrl such as
 // "http://host/fhir/Claim/123", or "" when the fullUrl has no RESTful base.
 func restBase(fullURL string) string {
-	if !strings.HasPrefix(fullURL, "http://") && !strings.HasPrefix(fullURL, "https://") {
+	if !isHTTP(fullURL) {
 		return ""
 	}
 	idSlash := strings.LastIndexByte(fullURL, '/')

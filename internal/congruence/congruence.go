@@ -41,8 +41,9 @@
 // of the referring entry's fullUrl; when that fullUrl is a URN, Type/id
 // must match exactly one entry. Contained references ("#id"), absolute URLs
 // that are no entry's fullUrl and identifier-only references do not
-// resolve, and a reference that does not resolve is a mismatch: uncertainty
-// means deny.
+// resolve. Neither do relative references from an http(s) fullUrl that is
+// not RESTful because its type segment is no resource type. A reference
+// that does not resolve is a mismatch: uncertainty means deny.
 //
 // A mismatch names the field as a FHIRPath-like location such as
 // Bundle.entry[0].resource.provider and never quotes the value.

@@ -126,3 +126,65 @@ func TestAcceptedProviderKeyIsPartner(t *testing.T) {
 		})
 	}
 }
+
+// An http(s) fullUrl whose type segment is no resource type has no
+// RESTful base, so FHIR resolves the entry's relative references by type
+// and id, while the built-in payer takes the path before the last two
+// segments as the base. A Bundle can then name the partner's Organization
+// for one reader and another provider for the other, and the check must
+// refuse it.
+func TestReferenceFromFullURLWithoutRESTfulBase(t *testing.T) {
+	c := mustChecker(t, demoPayer)
+	body, err := os.ReadFile("../demo/bundles/pas-2.2.1-ReferralAuthorizationBundleExample.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The Claim's fullUrl loses its resource type. The Organization under
+	// the URL the payer builds gets another NPI and no id, and a new entry
+	// with a URN fullUrl, the id and the partner's NPI is what type and id
+	// resolve to.
+	steps := [][2]string{
+		{`"fullUrl":"http://example.org/fhir/Claim/ReferralAuthorizationExample"`, `"fullUrl":"http://example.org/fhir/Fake/ReferralAuthorizationExample"`},
+		{`8189991234`, `1003000126`},
+		{`"resourceType":"Organization","id":"UMOExample",`, `"resourceType":"Organization",`},
+		{`{"fullUrl":"http://example.org/fhir/Organization/InsurerExample"`, `{"fullUrl":"urn:uuid:2f6c1a43-8f0e-4d57-9a83-4c1e0f5b7d21","resource":{"resourceType":"Organization","id":"UMOExample",` +
+			`"identifier":[{"system":"http://hl7.org/fhir/sid/us-npi","value":"8189991234"}]}},{"fullUrl":"http://example.org/fhir/Organization/InsurerExample"`},
+	}
+	attack := string(body)
+	for _, s := range steps {
+		if !strings.Contains(attack, s[0]) {
+			t.Fatalf("test fixture: the referral example no longer contains %q", s[0])
+		}
+		attack = strings.ReplaceAll(attack, s[0], s[1])
+	}
+	req, err := pas.ParseRequest([]byte(attack))
+	if err != nil {
+		t.Fatalf("pas: %v", err)
+	}
+	if key := req.Provider.Key(); key != "http://hl7.org/fhir/sid/us-npi|1003000126" {
+		t.Fatalf("test fixture: the payer keys the provider on %q, want the other provider's NPI", key)
+	}
+
+	m := c.CheckClaimBundle(demoIdentity(), parse(t, attack))
+	if m == nil {
+		t.Fatal("a provider the payer reads as another organisation was accepted")
+	}
+	if m.Rule != "congruence.provider" {
+		t.Errorf("rule = %q, want congruence.provider", m.Rule)
+	}
+	if m.Path != "Bundle.entry[0].resource.provider" {
+		t.Errorf("path = %q, want Bundle.entry[0].resource.provider", m.Path)
+	}
+
+	// The same holds for a PractitionerRole's organization.
+	fakeRole := `{"fullUrl":"http://x/fhir/Fake/role","resource":{"resourceType":"PractitionerRole","organization":{"reference":"Organization/org"}}}`
+	// The payer resolves the organization to this entry, type and id to
+	// the partner's Organization.
+	otherAtURL := `{"fullUrl":"http://x/fhir/Organization/org","resource":{"resourceType":"Organization","identifier":[{"system":"http://hl7.org/fhir/sid/us-npi","value":"1003000126"}]}}`
+	partnerByID := strings.Replace(roleOrg, `"resourceType":"Organization"`, `"resourceType":"Organization","id":"org"`, 1)
+	claim := strings.Replace(roleClaim, "urn:uuid:role", "http://x/fhir/Fake/role", 1)
+	m = c.CheckClaimBundle(demoIdentity(), parse(t, bundleOf(claim, rolePayer, fakeRole, otherAtURL, partnerByID)))
+	if m == nil || m.Rule != "congruence.provider" {
+		t.Errorf("PractitionerRole organization under a fullUrl that is not RESTful: mismatch = %+v, want congruence.provider", m)
+	}
+}

@@ -30,6 +30,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
 	"errors"
@@ -162,6 +163,12 @@ type Options struct {
 	// Sources, when set, gives each request's client address and applies
 	// the partner's own source allowlist after the handshake.
 	Sources SourceChecker
+	// VerifyConnection, when set, is the inbound listener's
+	// tls.Config.VerifyConnection, run again on every request. The
+	// handshake runs it once per connection, so without this a
+	// certificate revoked after the handshake keeps working, and keeps
+	// obtaining tokens, on a connection opened before the revocation.
+	VerifyConnection func(tls.ConnectionState) error
 	// KillSwitch, when set, is consulted on every request; requests a cut
 	// covers are refused with 503, and tokens it revoked with 401.
 	KillSwitch *killswitch.Switch

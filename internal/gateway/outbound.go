@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"net/http"
@@ -39,6 +40,10 @@ type OutboundOptions struct {
 	Partners map[string]*OutboundPartner
 	// EngineOf names the integration engine from its verified certificate.
 	EngineOf func(*x509.Certificate) (string, bool)
+	// VerifyConnection, when set, is the outbound listener's
+	// tls.Config.VerifyConnection, run again on every request, as
+	// Options.VerifyConnection is on the inbound listener.
+	VerifyConnection func(tls.ConnectionState) error
 }
 
 // Outbound returns the handler of the outbound listener, the payer
@@ -110,6 +115,9 @@ func (g *Gateway) identifyEngine(ex *exchange, opts OutboundOptions) *Refusal {
 	if ex.leaf == nil {
 		return &Refusal{Status: http.StatusUnauthorized, Code: "login", Rule: "identity.no-certificate",
 			Message: "the integration engine's client certificate is required"}
+	}
+	if ref := verifyConnection(ex, opts.VerifyConnection); ref != nil {
+		return ref
 	}
 	name, ok := opts.EngineOf(ex.leaf)
 	if !ok {

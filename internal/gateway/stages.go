@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"crypto/sha256"
+	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"io"
@@ -13,6 +14,7 @@ import (
 	"github.com/gatehouse-health/gatehouse/internal/fhirjson"
 	"github.com/gatehouse-health/gatehouse/internal/fhirreq"
 	"github.com/gatehouse-health/gatehouse/internal/httpbody"
+	"github.com/gatehouse-health/gatehouse/internal/killswitch"
 	"github.com/gatehouse-health/gatehouse/internal/pki"
 	"github.com/gatehouse-health/gatehouse/internal/policy"
 	"github.com/gatehouse-health/gatehouse/internal/scope"
@@ -51,6 +53,9 @@ func (g *Gateway) identify(ex *exchange) *Refusal {
 		return &Refusal{Status: http.StatusUnauthorized, Code: "login", Rule: "identity.no-certificate",
 			Message: "a client certificate issued by the partner CA is required"}
 	}
+	if ref := verifyConnection(ex, g.opts.VerifyConnection); ref != nil {
+		return ref
+	}
 	if !hasClientAuth(ex.leaf) {
 		return &Refusal{Status: http.StatusForbidden, Code: "security", Rule: "identity.no-client-auth-usage",
 			Message: "the client certificate must carry the clientAuth extended key usage"}
@@ -82,6 +87,21 @@ func (g *Gateway) identify(ex *exchange) *Refusal {
 		return &Refusal{Status: http.StatusTooManyRequests, Code: "throttled", Rule: "rate.partner",
 			Message: "request rate limit exceeded for this partner; retry later",
 			Header:  http.Header{"Retry-After": {"1"}}}
+	}
+	return nil
+}
+
+// verifyConnection runs the listener's handshake check again for this
+// request, so that a certificate revoked since the handshake, or whose
+// CA's revocation list has expired since, is refused on a connection that
+// is already open.
+func verifyConnection(ex *exchange, verify func(tls.ConnectionState) error) *Refusal {
+	if verify == nil || ex.r.TLS == nil {
+		return nil
+	}
+	if err := verify(*ex.r.TLS); err != nil {
+		return &Refusal{Status: http.StatusForbidden, Code: "security", Rule: "identity.revoked",
+			Message: "the client certificate is revoked, or its CA has no current revocation list; connect with a valid certificate"}
 	}
 	return nil
 }
@@ -187,7 +207,8 @@ func tokenRefusal(err error, rule, msg string) *Refusal {
 
 // checkCut refuses the request if an engaged kill-switch cut covers it.
 // Before authorization only full cuts of the partner apply; afterwards the
-// parsed interaction is matched too.
+// parsed interaction is matched too, and so is each entry of a batch or
+// transaction.
 func (g *Gateway) checkCut(ex *exchange) *Refusal {
 	ks := g.opts.KillSwitch
 	if ks == nil {
@@ -195,10 +216,36 @@ func (g *Gateway) checkCut(ex *exchange) *Refusal {
 	}
 	cut := ks.Check(ex.partner.ID, ex.direction, ex.fhir)
 	if cut == nil {
+		cut = checkEntryCuts(ks, ex)
+	}
+	if cut == nil {
 		return nil
 	}
 	return &Refusal{Status: http.StatusServiceUnavailable, Code: "transient", Rule: "killswitch.cut-" + itoa(cut.ID),
 		Message: "the payer has suspended this exchange (kill switch, mode " + string(cut.Mode) + "); contact the payer's security team"}
+}
+
+// checkEntryCuts returns the first cut that covers an entry of a batch or
+// transaction, so that a route cut (route:Claim.read) also stops the
+// interaction sent inside a batch. A Bundle whose entries cannot be read
+// is left to the policy stage inbound and to checkOutboundEntries
+// outbound, which both refuse it.
+func checkEntryCuts(ks *killswitch.Switch, ex *exchange) *killswitch.Cut {
+	if ex.fhir == nil || ex.fhir.Kind != fhirreq.BatchTransaction || len(ks.Cuts()) == 0 {
+		return nil
+	}
+	b, err := fhirreq.ParseBundle(ex.body)
+	if err != nil {
+		return nil
+	}
+	for i := range b.Entries {
+		if req := b.Entries[i].Request; req != nil {
+			if cut := ks.Check(ex.partner.ID, ex.direction, req); cut != nil {
+				return cut
+			}
+		}
+	}
+	return nil
 }
 
 // authorize parses the FHIR interaction and allows it only if the partner's

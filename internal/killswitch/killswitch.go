@@ -15,7 +15,9 @@
 //
 //	scope all                every partner and route
 //	scope partner:ID         one partner
-//	scope route:PATTERN      one interaction, in allowlist syntax (Claim/$submit)
+//	scope route:PATTERN      one interaction, in allowlist syntax (Claim/$submit),
+//	                         also as an entry of a batch or transaction, which
+//	                         the gateway passes to Check one by one
 //
 // and applies to one direction or both. Cuts are persisted in the shared
 // database, so they survive restarts, and every replica on that database

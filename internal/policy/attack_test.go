@@ -154,6 +154,9 @@ func TestAttackSuite(t *testing.T) {
 			if c.ReasonContains != "" && !strings.Contains(d.Reason, c.ReasonContains) {
 				t.Errorf("Reason = %q, want it to contain %q", d.Reason, c.ReasonContains)
 			}
+			if c.Code != "" && d.Code != c.Code {
+				t.Errorf("Code = %q, want %q", d.Code, c.Code)
+			}
 			if !d.Allow && parsed == nil && (d.Code == "" || d.Reason == "") {
 				t.Errorf("denial without code or reason: %+v", d)
 			}

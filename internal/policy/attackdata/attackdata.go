@@ -67,6 +67,9 @@ type Case struct {
 	Rule           string `json:"rule"`
 	Status         int    `json:"status"`
 	ReasonContains string `json:"reason_contains"`
+	// Code is the OperationOutcome issue code of a refusal, checked when
+	// set.
+	Code string `json:"code"`
 }
 
 // Load reads the suite from dir, rejecting unknown members so that a typo
