@@ -197,20 +197,46 @@ func keyedTo(ids []Identifier, want ...Identifier) bool {
 			return false
 		}
 		keyed = true
-		if inSystemOf(want, id.System) && !contains(want, id) {
+		if inSystemOf(want, id.System) && !containsAlias(want, id) {
 			return false
 		}
 	}
 	return keyed
 }
 
-func inSystemOf(ids []Identifier, system string) bool {
+// containsAlias reports whether want holds id, with systems compared by
+// systemKey.
+func containsAlias(ids []Identifier, want Identifier) bool {
+	key := systemKey(want.System)
 	for _, id := range ids {
-		if id.System == system {
+		if id.Value == want.Value && systemKey(id.System) == key {
 			return true
 		}
 	}
 	return false
+}
+
+func inSystemOf(ids []Identifier, system string) bool {
+	key := systemKey(system)
+	for _, id := range ids {
+		if systemKey(id.System) == key {
+			return true
+		}
+	}
+	return false
+}
+
+// systemKey names the identifier system that a lenient reader may take
+// system for: letter case and a trailing slash ignored, and the HL7 OID of
+// the NPI system read as the NPI system. An identifier that such a reader
+// would key in a system the party is checked in must match as well, so
+// keyedTo compares systems by this key.
+func systemKey(system string) string {
+	s := strings.ToLower(strings.TrimRight(system, "/"))
+	if s == npiOID {
+		return NPISystem
+	}
+	return s
 }
 
 func unresolved(rule, path string) *Mismatch {

@@ -66,7 +66,10 @@ const NPISystem = "http://hl7.org/fhir/sid/us-npi"
 
 // npiURIPrefix is the URI SAN form of an NPI in partner certificates:
 // 2.16.840.1.113883.4.6 is the HL7 OID of the NPI system.
-const npiURIPrefix = "urn:oid:2.16.840.1.113883.4.6:"
+const npiURIPrefix = npiOID + ":"
+
+// npiOID is the NPI system written as its OID.
+const npiOID = "urn:oid:2.16.840.1.113883.4.6"
 
 // OrganizationsFromURIs returns the organisation identifiers a certificate's
 // URI SANs name. Only the NPI form is recognised; other URIs are ignored.
