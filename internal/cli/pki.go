@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-health/gatehouse/internal/cadir"
+	"github.com/gatehouse-health/gatehouse/internal/devmode"
 	"github.com/gatehouse-health/gatehouse/internal/pki"
 )
 
@@ -302,7 +303,12 @@ func (e *env) openCA(dir string) (*cadir.Dir, func(), int) {
 	d, err := cadir.Open(dir)
 	if err != nil {
 		e.errorf("%v", err)
-		if errors.Is(err, cadir.ErrNotCADir) {
+		switch {
+		case errors.Is(err, cadir.ErrNotCADir) && (devmode.IsDataDir(dir) || devmode.IsDataDir(filepath.Dir(dir))):
+			// Development mode issues its own certificates and keeps no
+			// index, serials or CRL, so it cannot be a pki directory.
+			e.hint("this is the CA of a development-mode data directory, which gatehouse pki does not manage; for more partners, revocation or production, create a deployment CA with 'gatehouse pki init --dir DIR' (docs/operations.md)")
+		case errors.Is(err, cadir.ErrNotCADir):
 			e.hint("create one with 'gatehouse pki init --dir %s', or point --dir at an existing CA", dir)
 		}
 		return nil, nil, 1

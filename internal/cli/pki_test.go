@@ -151,6 +151,14 @@ func TestPKIErrors(t *testing.T) {
 	ca := filepath.Join(t.TempDir(), "ca")
 	pkiRun(t, 0, "pki", "init", "--dir", ca)
 	pkiRun(t, 0, "pki", "issue", "client", "--dir", ca, "--partner", "acme-ehr")
+	// A development-mode data directory, as its marker file makes it.
+	devData := t.TempDir()
+	if err := os.Mkdir(filepath.Join(devData, "ca"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(devData, "devmode.json"), []byte("{}"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 
 	tests := []struct {
 		name      string
@@ -176,6 +184,7 @@ func TestPKIErrors(t *testing.T) {
 		{"revoke unknown serial", []string{"pki", "revoke", "--dir", ca, "abcdef"}, 1, "no certificate with serial abcdef", "pki list"},
 		{"revoke bad reason", []string{"pki", "revoke", "--dir", ca, "--reason", "certificateHold", "abcdef"}, 2, `invalid --reason "certificateHold"`, "use one of affiliationChanged, cACompromise"},
 		{"missing CA for issue", []string{"pki", "issue", "admin", "--dir", filepath.Join(t.TempDir(), "none"), "--name", "ops"}, 1, "not a CA directory", "gatehouse pki init"},
+		{"development-mode CA", []string{"pki", "issue", "client", "--dir", filepath.Join(devData, "ca"), "--partner", "x"}, 1, "not a CA directory", "development-mode data directory, which gatehouse pki does not manage"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

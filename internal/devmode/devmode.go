@@ -231,6 +231,13 @@ func inspect(dir string) (dirState, error) {
 	return stateGatehouse, nil
 }
 
+// IsDataDir reports whether dir is a development-mode data directory:
+// whether it holds the marker file that Ensure writes last.
+func IsDataDir(dir string) bool {
+	_, err := os.Stat(filepath.Join(dir, markerName))
+	return err == nil
+}
+
 // checkComplete returns an error naming every missing file.
 func (l *Layout) checkComplete() error {
 	var missing []string
