@@ -52,6 +52,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -161,18 +162,35 @@ func ParseURL(rawURL string) (Dialect, string, error) {
 	return SQLite, rawURL, nil
 }
 
-// isKeywordValue reports whether s starts as a libpq keyword/value
-// connection string does, with a connection keyword and "=".
+// isKeywordValue reports whether s is a libpq keyword/value connection
+// string, which names a connection keyword followed by "=" at its start or
+// after white space. The keyword may come anywhere, because the pairs come
+// in any order, and pgx takes run-time parameters such as search_path
+// there too.
 func isKeywordValue(s string) bool {
-	key, _, ok := strings.Cut(strings.TrimSpace(s), "=")
-	if !ok {
-		return false
-	}
-	switch strings.TrimSpace(key) {
-	case "host", "hostaddr", "port", "dbname", "user", "password", "passfile", "sslmode", "service", "connect_timeout", "application_name", "options":
-		return true
+	for _, match := range keywordPattern.FindAllStringSubmatch(s, -1) {
+		if libpqKeywords[match[1]] {
+			return true
+		}
 	}
 	return false
+}
+
+// keywordPattern matches "keyword=" at the start of a string or after
+// white space, with optional spaces around "=".
+var keywordPattern = regexp.MustCompile(`(?:^|\s)([a-z_]+)\s*=`)
+
+// libpqKeywords are the keywords that set up the connection in pgx v5.13
+// (pgconn.ParseConfig reads them rather than send them to the server as
+// run-time parameters, and takes dbname for database), and the libpq
+// keywords hostaddr, options and application_name.
+var libpqKeywords = map[string]bool{
+	"host": true, "hostaddr": true, "port": true, "dbname": true, "database": true, "user": true,
+	"password": true, "passfile": true, "connect_timeout": true, "sslmode": true, "sslkey": true,
+	"sslcert": true, "sslcertmode": true, "sslrootcert": true, "sslnegotiation": true, "sslpassword": true,
+	"sslsni": true, "krbspn": true, "krbsrvname": true, "target_session_attrs": true, "service": true,
+	"servicefile": true, "min_protocol_version": true, "max_protocol_version": true,
+	"channel_binding": true, "require_auth": true, "options": true, "application_name": true,
 }
 
 // redactURLError drops the URL that url.Parse quotes in its errors, since
