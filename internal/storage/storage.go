@@ -142,6 +142,9 @@ func ParseURL(rawURL string) (Dialect, string, error) {
 		if u.Host == "" && u.Query().Get("host") == "" {
 			return "", "", fmt.Errorf("storage: PostgreSQL URL %s names no host", redactPostgresURL(u))
 		}
+		if err := checkPgxReading(rawURL); err != nil {
+			return "", "", err
+		}
 		return PostgreSQL, rawURL, nil
 	case strings.HasPrefix(rawURL, "sqlite:"):
 		// sqlite:///abs/path, sqlite://rel/path and sqlite:rel/path.
@@ -160,6 +163,26 @@ func ParseURL(rawURL string) (Dialect, string, error) {
 		return "", "", errors.New("storage: the database URL is a PostgreSQL keyword/value string (host=... dbname=...), which is not supported: use postgres://user@host:5432/database?sslmode=verify-full")
 	}
 	return SQLite, rawURL, nil
+}
+
+// checkPgxReading rejects the PostgreSQL URLs that pgx v5.13 reads
+// differently from net/url, which Redacted and the posture checks use.
+// pgx parses no fragment, so a "#" and what follows stay in the database
+// name or a query value, and a later sslmode=disable after the "#" still
+// counts. pgx also ends the user information at the first "@" before the
+// path, even after a "?", so "postgres://localhost?x@db.example/g"
+// connects to db.example. The errors do not quote the URL, which may hold
+// a password.
+func checkPgxReading(rawURL string) error {
+	if strings.Contains(rawURL, "#") {
+		return errors.New(`storage: the PostgreSQL URL contains "#", which the driver reads as part of the database name or a query value, not as a fragment: percent-encode it as %23`)
+	}
+	_, rest, _ := strings.Cut(rawURL, "://")
+	beforePath, _, _ := strings.Cut(rest, "/")
+	if at := strings.IndexByte(beforePath, '@'); at >= 0 && strings.Contains(beforePath[:at], "?") {
+		return errors.New(`storage: the PostgreSQL URL contains "@" in a query before the path, which the driver reads as the end of the user name, so it connects to another host than the URL appears to name: percent-encode the "@" as %40`)
+	}
+	return nil
 }
 
 // isKeywordValue reports whether s is a libpq keyword/value connection

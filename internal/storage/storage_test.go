@@ -32,6 +32,7 @@ func TestParseURL(t *testing.T) {
 		{"postgres://gh@db.internal/gatehouse", storage.PostgreSQL, "postgres://gh@db.internal/gatehouse"},
 		{"postgresql://db.internal:5433/g?sslmode=verify-full", storage.PostgreSQL, "postgresql://db.internal:5433/g?sslmode=verify-full"},
 		{"postgres:///g?host=/run/postgresql", storage.PostgreSQL, "postgres:///g?host=/run/postgresql"},
+		{"postgres://gh:p%23ss@db.internal/g?application_name=a%40b", storage.PostgreSQL, "postgres://gh:p%23ss@db.internal/g?application_name=a%40b"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
@@ -59,6 +60,8 @@ func TestParseURLRejects(t *testing.T) {
 		{"sqlite with query", "sqlite:///g.db?mode=ro", "no query"},
 		{"postgres without host", "postgres:///g", "names no host"},
 		{"password kept out of errors", "postgres://u:hunter2@db/g%zz", "invalid PostgreSQL URL"},
+		{"fragment that pgx reads as a query", "postgres://db.payer.internal/g?sslmode=verify-full&password=hunter2#&sslmode=disable", `"#"`},
+		{"user information after a query", "postgres://localhost?application_name=hunter2@db.payer.internal/g", `"@"`},
 		{"keyword/value string", "host=db.payer.internal sslmode=disable dbname=gatehouse", "keyword/value"},
 		{"keyword/value string with a password", " dbname = gatehouse user=gh password=hunter2", "keyword/value"},
 		{"keyword/value string led by a run-time parameter", "search_path=gatehouse host=db.payer.internal password=hunter2", "keyword/value"},
