@@ -52,6 +52,9 @@ func (rt *Running) startAdmin(cfg *config.File, extra map[string]http.Handler, l
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
 		ErrorLog:          serverErrorLog(log, "admin"),
+		// net/http would answer "OPTIONS *" with 200 itself, to any client
+		// certificate of the CA, before requireAdmin checks and logs it.
+		DisableGeneralOptionsHandler: true,
 	}
 	go func() {
 		if err := rt.adminServer.Serve(tls.NewListener(ln, tlsConf)); err != nil && !errors.Is(err, http.ErrServerClosed) {

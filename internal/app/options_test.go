@@ -10,8 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-health/gatehouse/internal/app"
 	"github.com/gatehouse-health/gatehouse/internal/config"
 	"github.com/gatehouse-health/gatehouse/internal/devmode"
+	"github.com/gatehouse-health/gatehouse/internal/pki"
 	"github.com/gatehouse-health/gatehouse/internal/record"
 	"github.com/gatehouse-health/gatehouse/internal/tlspolicy"
 )
@@ -135,5 +137,30 @@ func TestOptionsStarForwardProxy(t *testing.T) {
 	}
 	if recorded != 1 {
 		t.Errorf("record has %d refused OPTIONS attempts at the forward proxy, want 1", recorded)
+	}
+}
+
+// TestOptionsStarAdmin sends "OPTIONS *" to the admin listener. With a
+// partner certificate, which chains to the same CA in development mode, it
+// must get the 403 of every other request rather than net/http's own 200.
+// An administrator gets the 400 that http.ServeMux returns for "*".
+func TestOptionsStarAdmin(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	partnerCert, err := h.layout.PartnerClientCertificate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	adminCert, err := pki.LoadTLSCertificate(app.DevAdminFiles(h.layout.Dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	resp, body := sendRaw(t, dialTLS(t, h, h.rt.AdminAddr.String(), partnerCert), optionsStar)
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("partner certificate: status = %d, want 403; body %s", resp.StatusCode, body)
+	}
+	resp, body = sendRaw(t, dialTLS(t, h, h.rt.AdminAddr.String(), adminCert), optionsStar)
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("administrator certificate: status = %d, want 400; body %s", resp.StatusCode, body)
 	}
 }

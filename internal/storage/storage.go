@@ -52,6 +52,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -141,6 +142,9 @@ func ParseURL(rawURL string) (Dialect, string, error) {
 		if u.Host == "" && u.Query().Get("host") == "" {
 			return "", "", fmt.Errorf("storage: PostgreSQL URL %s names no host", redactPostgresURL(u))
 		}
+		if err := checkPgxReading(rawURL); err != nil {
+			return "", "", err
+		}
 		return PostgreSQL, rawURL, nil
 	case strings.HasPrefix(rawURL, "sqlite:"):
 		// sqlite:///abs/path, sqlite://rel/path and sqlite:rel/path.
@@ -161,18 +165,55 @@ func ParseURL(rawURL string) (Dialect, string, error) {
 	return SQLite, rawURL, nil
 }
 
-// isKeywordValue reports whether s starts as a libpq keyword/value
-// connection string does, with a connection keyword and "=".
-func isKeywordValue(s string) bool {
-	key, _, ok := strings.Cut(strings.TrimSpace(s), "=")
-	if !ok {
-		return false
+// checkPgxReading rejects the PostgreSQL URLs that pgx v5.13 reads
+// differently from net/url, which Redacted and the posture checks use.
+// pgx parses no fragment, so a "#" and what follows stay in the database
+// name or a query value, and a later sslmode=disable after the "#" still
+// counts. pgx also ends the user information at the first "@" before the
+// path, even after a "?", so "postgres://localhost?x@db.example/g"
+// connects to db.example. The errors do not quote the URL, which may hold
+// a password.
+func checkPgxReading(rawURL string) error {
+	if strings.Contains(rawURL, "#") {
+		return errors.New(`storage: the PostgreSQL URL contains "#", which the driver reads as part of the database name or a query value, not as a fragment: percent-encode it as %23`)
 	}
-	switch strings.TrimSpace(key) {
-	case "host", "hostaddr", "port", "dbname", "user", "password", "passfile", "sslmode", "service", "connect_timeout", "application_name", "options":
-		return true
+	_, rest, _ := strings.Cut(rawURL, "://")
+	beforePath, _, _ := strings.Cut(rest, "/")
+	if at := strings.IndexByte(beforePath, '@'); at >= 0 && strings.Contains(beforePath[:at], "?") {
+		return errors.New(`storage: the PostgreSQL URL contains "@" in a query before the path, which the driver reads as the end of the user name, so it connects to another host than the URL appears to name: percent-encode the "@" as %40`)
+	}
+	return nil
+}
+
+// isKeywordValue reports whether s is a libpq keyword/value connection
+// string, which names a connection keyword followed by "=" at its start or
+// after white space. The keyword may come anywhere, because the pairs come
+// in any order, and pgx takes run-time parameters such as search_path
+// there too.
+func isKeywordValue(s string) bool {
+	for _, match := range keywordPattern.FindAllStringSubmatch(s, -1) {
+		if libpqKeywords[match[1]] {
+			return true
+		}
 	}
 	return false
+}
+
+// keywordPattern matches "keyword=" at the start of a string or after
+// white space, with optional spaces around "=".
+var keywordPattern = regexp.MustCompile(`(?:^|\s)([a-z_]+)\s*=`)
+
+// libpqKeywords are the keywords that set up the connection in pgx v5.13
+// (pgconn.ParseConfig reads them rather than send them to the server as
+// run-time parameters, and takes dbname for database), and the libpq
+// keywords hostaddr, options and application_name.
+var libpqKeywords = map[string]bool{
+	"host": true, "hostaddr": true, "port": true, "dbname": true, "database": true, "user": true,
+	"password": true, "passfile": true, "connect_timeout": true, "sslmode": true, "sslkey": true,
+	"sslcert": true, "sslcertmode": true, "sslrootcert": true, "sslnegotiation": true, "sslpassword": true,
+	"sslsni": true, "krbspn": true, "krbsrvname": true, "target_session_attrs": true, "service": true,
+	"servicefile": true, "min_protocol_version": true, "max_protocol_version": true,
+	"channel_binding": true, "require_auth": true, "options": true, "application_name": true,
 }
 
 // redactURLError drops the URL that url.Parse quotes in its errors, since

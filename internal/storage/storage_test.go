@@ -27,9 +27,12 @@ func TestParseURL(t *testing.T) {
 		{"sqlite:///var/lib/g.db", storage.SQLite, "/var/lib/g.db"},
 		{"sqlite://data/g.db", storage.SQLite, "data/g.db"},
 		{"sqlite:g.db", storage.SQLite, "g.db"},
+		{"/srv/env=prod/gatehouse.db", storage.SQLite, "/srv/env=prod/gatehouse.db"},
+		{"data/host=a.db", storage.SQLite, "data/host=a.db"},
 		{"postgres://gh@db.internal/gatehouse", storage.PostgreSQL, "postgres://gh@db.internal/gatehouse"},
 		{"postgresql://db.internal:5433/g?sslmode=verify-full", storage.PostgreSQL, "postgresql://db.internal:5433/g?sslmode=verify-full"},
 		{"postgres:///g?host=/run/postgresql", storage.PostgreSQL, "postgres:///g?host=/run/postgresql"},
+		{"postgres://gh:p%23ss@db.internal/g?application_name=a%40b", storage.PostgreSQL, "postgres://gh:p%23ss@db.internal/g?application_name=a%40b"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
@@ -57,8 +60,13 @@ func TestParseURLRejects(t *testing.T) {
 		{"sqlite with query", "sqlite:///g.db?mode=ro", "no query"},
 		{"postgres without host", "postgres:///g", "names no host"},
 		{"password kept out of errors", "postgres://u:hunter2@db/g%zz", "invalid PostgreSQL URL"},
+		{"fragment that pgx reads as a query", "postgres://db.payer.internal/g?sslmode=verify-full&password=hunter2#&sslmode=disable", `"#"`},
+		{"user information after a query", "postgres://localhost?application_name=hunter2@db.payer.internal/g", `"@"`},
 		{"keyword/value string", "host=db.payer.internal sslmode=disable dbname=gatehouse", "keyword/value"},
 		{"keyword/value string with a password", " dbname = gatehouse user=gh password=hunter2", "keyword/value"},
+		{"keyword/value string led by a run-time parameter", "search_path=gatehouse host=db.payer.internal password=hunter2", "keyword/value"},
+		{"keyword/value string led by sslrootcert", "sslrootcert=/etc/gatehouse/db-ca.pem host=db.payer.internal dbname=gatehouse", "keyword/value"},
+		{"keyword/value string led by target_session_attrs", "target_session_attrs=read-write host=db.payer.internal", "keyword/value"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
