@@ -90,3 +90,31 @@ func TestUnitCacheKeysAreCopies(t *testing.T) {
 		t.Fatal("the unit was not cached")
 	}
 }
+
+// TestRegexCacheKeysAreCopies is TestUnitCacheKeysAreCopies for the
+// patterns of matches() and replaceMatches(), which may come from a
+// document too.
+func TestRegexCacheKeysAreCopies(t *testing.T) {
+	doc := strings.Repeat(" ", 1<<16) + "^[a-z]{3}-cache-key-test$" + strings.Repeat(" ", 1<<16)
+	pattern := doc[1<<16 : 1<<16+len("^[a-z]{3}-cache-key-test$")]
+	if _, err := compileRegex(nil, pattern, false); err != nil {
+		t.Fatal(err)
+	}
+	start := uintptr(unsafe.Pointer(unsafe.StringData(doc)))
+	end := start + uintptr(len(doc))
+	found := false
+	regexCache.Range(func(k, _ any) bool {
+		key := k.(string)
+		if key != pattern {
+			return true
+		}
+		found = true
+		if p := uintptr(unsafe.Pointer(unsafe.StringData(key))); p >= start && p < end {
+			t.Error("the cached key shares the document's memory")
+		}
+		return false
+	})
+	if !found {
+		t.Fatal("the pattern was not cached")
+	}
+}
