@@ -185,6 +185,7 @@ func newAttackGateway(t *testing.T, f *attackFile) *attackGateway {
 	}
 	cfg.PayerID, cfg.PayerIDAliases = configID(f.PayerIDs[0]), nil
 	cfg.Policy.MaxCount = f.MaxCount
+	cfg.Policy.SubscriptionTopics = f.SubscriptionTopics
 
 	interactions := map[string][]string{}
 	for i := range f.Cases {

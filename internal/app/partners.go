@@ -169,7 +169,8 @@ func newPolicies(cfg *config.File) (enforced, shadow policy.Decider, err error) 
 	for _, a := range cfg.PayerIDAliases {
 		payerIDs = append(payerIDs, congruence.Identifier{System: a.System, Value: a.Value})
 	}
-	eng, err := policy.New(policy.Options{MaxCount: cfg.Policy.MaxCount, MaxBundleEntries: cfg.Policy.MaxBundleEntries, PayerIDs: payerIDs})
+	eng, err := policy.New(policy.Options{MaxCount: cfg.Policy.MaxCount, MaxBundleEntries: cfg.Policy.MaxBundleEntries, PayerIDs: payerIDs,
+		SubscriptionTopics: cfg.Policy.SubscriptionTopics})
 	if err != nil {
 		return nil, nil, fmt.Errorf("policy: %w", err)
 	}
@@ -177,7 +178,8 @@ func newPolicies(cfg *config.File) (enforced, shadow policy.Decider, err error) 
 	if sh == nil {
 		return eng, nil, nil
 	}
-	cand, err := policy.New(policy.Options{MaxCount: sh.MaxCount, MaxBundleEntries: sh.MaxBundleEntries, PayerIDs: payerIDs})
+	cand, err := policy.New(policy.Options{MaxCount: sh.MaxCount, MaxBundleEntries: sh.MaxBundleEntries, PayerIDs: payerIDs,
+		SubscriptionTopics: sh.SubscriptionTopics})
 	if err != nil {
 		return nil, nil, fmt.Errorf("policy.shadow: %w", err)
 	}

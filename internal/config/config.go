@@ -81,6 +81,10 @@ type Policy struct {
 	// MaxBundleEntries caps the entries of a batch or transaction; default
 	// 100.
 	MaxBundleEntries int `yaml:"max_bundle_entries"`
+	// SubscriptionTopics are the canonical URLs of SubscriptionTopics that
+	// partners may subscribe to besides the Da Vinci PAS topic, which is
+	// always allowed (policy.Options.SubscriptionTopics).
+	SubscriptionTopics []string `yaml:"subscription_topics"`
 	// Shadow, when set, is a candidate policy that decides every request
 	// beside the enforced one without acting; disagreements are counted.
 	Shadow *ShadowPolicy `yaml:"shadow"`
@@ -89,9 +93,12 @@ type Policy struct {
 // ShadowPolicy is a candidate policy. Partners it does not list keep their
 // enforced registration.
 type ShadowPolicy struct {
-	MaxCount         int             `yaml:"max_count"`
-	MaxBundleEntries int             `yaml:"max_bundle_entries"`
-	Partners         []ShadowPartner `yaml:"partners"`
+	MaxCount         int `yaml:"max_count"`
+	MaxBundleEntries int `yaml:"max_bundle_entries"`
+	// SubscriptionTopics replaces the enforced policy's list, and the PAS
+	// topic is allowed either way.
+	SubscriptionTopics []string        `yaml:"subscription_topics"`
+	Partners           []ShadowPartner `yaml:"partners"`
 }
 
 // ShadowPartner is a candidate registration of one partner.
@@ -570,6 +577,7 @@ func (f *File) Validate() error {
 		v.addf("limits.max_body_bytes", "%d is out of range: use a size between 1024 and 1073741824 bytes", f.Limits.MaxBodyBytes)
 	}
 
+	f.validatePolicy(&v)
 	f.validateUpstream(&v)
 	f.validatePartners(&v)
 	f.validateOutbound(&v)
@@ -578,6 +586,23 @@ func (f *File) Validate() error {
 	f.validateAlerts(&v)
 	f.validateTracing(&v)
 	return v.err()
+}
+
+// validatePolicy checks the keys of the policy section that the engine
+// would otherwise reject only at start-up, without naming the key.
+func (f *File) validatePolicy(v *validator) {
+	validateTopics(v, "policy.subscription_topics", f.Policy.SubscriptionTopics)
+	if f.Policy.Shadow != nil {
+		validateTopics(v, "policy.shadow.subscription_topics", f.Policy.Shadow.SubscriptionTopics)
+	}
+}
+
+func validateTopics(v *validator, path string, topics []string) {
+	for i, t := range topics {
+		if err := policy.CheckSubscriptionTopic(t); err != nil {
+			v.addf(fmt.Sprintf("%s[%d]", path, i), "invalid value %q: %v", t, err)
+		}
+	}
 }
 
 func (f *File) validateDatabase(v *validator) {

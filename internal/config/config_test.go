@@ -340,3 +340,48 @@ func TestParseSyntaxErrorWrapsErrSyntax(t *testing.T) {
 		t.Errorf("Parse of an unknown key = %v, which wraps ErrSyntax", err)
 	}
 }
+
+func TestPolicySubscriptionTopics(t *testing.T) {
+	const topics = "policy:\n  subscription_topics:\n    - http://example.org/SubscriptionTopic/admission\n    - http://example.org/SubscriptionTopic/discharge|1.1.0\n" +
+		"  shadow:\n    subscription_topics: [\"urn:uuid:9a1b8c2d-4e5f-4a6b-8c7d-0e1f2a3b4c5d\"]\n"
+	f, err := Parse([]byte(validYAML+topics), "/etc/gatehouse")
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	want := []string{"http://example.org/SubscriptionTopic/admission", "http://example.org/SubscriptionTopic/discharge|1.1.0"}
+	if got := f.Policy.SubscriptionTopics; len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
+		t.Errorf("policy.subscription_topics = %q, want %q", got, want)
+	}
+	if got := f.Policy.Shadow.SubscriptionTopics; len(got) != 1 {
+		t.Errorf("policy.shadow.subscription_topics = %q, want one entry", got)
+	}
+}
+
+func TestPolicySubscriptionTopicErrors(t *testing.T) {
+	tests := []struct {
+		name, policy, wantPath string
+	}{
+		{"relative", "  subscription_topics: [SubscriptionTopic/admission]\n", "policy.subscription_topics[0]"},
+		{"search", "  subscription_topics: [\"Encounter?status=finished\"]\n", "policy.subscription_topics[0]"},
+		{"query", "  subscription_topics: [\"http://example.org/t?x=1\"]\n", "policy.subscription_topics[0]"},
+		{"fragment", "  subscription_topics: [\"http://example.org/t#x\"]\n", "policy.subscription_topics[0]"},
+		{"space", "  subscription_topics: [\"http://example.org/t x\"]\n", "policy.subscription_topics[0]"},
+		{"no host", "  subscription_topics: [\"http:/SubscriptionTopic/x\"]\n", "policy.subscription_topics[0]"},
+		{"empty version", "  subscription_topics: [\"http://example.org/ok\", \"http://example.org/t|\"]\n", "policy.subscription_topics[1]"},
+		{"in shadow", "  shadow:\n    subscription_topics: [\"\"]\n", "policy.shadow.subscription_topics[0]"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse([]byte(validYAML+"policy:\n"+tt.policy), "/etc/gatehouse")
+			if err == nil {
+				t.Fatal("Parse accepted the configuration")
+			}
+			if !strings.Contains(err.Error(), tt.wantPath+": invalid value") {
+				t.Errorf("error %q does not name %s", err, tt.wantPath)
+			}
+			if !strings.Contains(err.Error(), "canonical URL") && !strings.Contains(err.Error(), "version") {
+				t.Errorf("error %q does not say what a valid value is", err)
+			}
+		})
+	}
+}

@@ -70,7 +70,7 @@ func SearchURIs(resource []byte, subscription bool) ([]SearchURI, error) {
 		switch {
 		case isReference && bytes.IndexByte(str, '?') >= 0:
 			found = append(found, SearchURI{Value: string(str)})
-		case isCriteria && !isTopicURI(string(str)):
+		case isCriteria && !IsTopicURI(string(str)):
 			found = append(found, SearchURI{Criteria: true, Value: string(str)})
 		}
 		isReference, isCriteria = false, false
@@ -79,9 +79,10 @@ func SearchURIs(resource []byte, subscription bool) ([]SearchURI, error) {
 
 var referenceName, criteriaName = []byte("reference"), []byte("criteria")
 
-// isTopicURI reports whether criteria is an absolute URI without a query,
-// the form of a SubscriptionTopic's canonical URL.
-func isTopicURI(criteria string) bool {
+// IsTopicURI reports whether criteria is an absolute URI without a query
+// or fragment, the form of a SubscriptionTopic's canonical URL (with an
+// optional "|version"). Any other Subscription criteria is a search.
+func IsTopicURI(criteria string) bool {
 	scheme, rest, ok := strings.Cut(criteria, ":")
 	if !ok || scheme == "" || rest == "" || strings.ContainsAny(criteria, "?#") {
 		return false

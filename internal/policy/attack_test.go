@@ -33,7 +33,7 @@ func loadAttacks(t testing.TB) *attackFile {
 
 func (f *attackFile) engine(t testing.TB) *Engine {
 	t.Helper()
-	e, err := New(Options{MaxCount: f.MaxCount, PayerIDs: f.PayerIDs})
+	e, err := New(Options{MaxCount: f.MaxCount, PayerIDs: f.PayerIDs, SubscriptionTopics: f.SubscriptionTopics})
 	if err != nil {
 		t.Fatal(err)
 	}

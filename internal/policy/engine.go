@@ -2,6 +2,7 @@ package policy
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 
@@ -28,6 +29,12 @@ type Options struct {
 	// PayerIDs are this payer's identifiers, at least one; Claim.insurer and
 	// Coverage.payor must carry one of them.
 	PayerIDs []congruence.Identifier
+	// SubscriptionTopics are the canonical URLs of the SubscriptionTopics
+	// partners may subscribe to besides fhirreq.PASSubscriptionTopic, which
+	// is always allowed. An entry without "|version" allows every version
+	// of its topic; an entry with one allows that version only. Each must
+	// pass CheckSubscriptionTopic.
+	SubscriptionTopics []string
 }
 
 // Engine is the enforced policy: deny by default, allow only what the
@@ -37,6 +44,9 @@ type Engine struct {
 	maxCount   int
 	maxEntries int
 	congruence *congruence.Checker
+	// topics are the allowed SubscriptionTopic canonical URLs, the PAS
+	// topic first.
+	topics []string
 }
 
 // New checks opts and returns an Engine.
@@ -51,7 +61,14 @@ func New(opts Options) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &Engine{maxCount: opts.MaxCount, maxEntries: opts.MaxBundleEntries, congruence: checker}
+	topics := []string{fhirreq.PASSubscriptionTopic}
+	for i, t := range opts.SubscriptionTopics {
+		if err := CheckSubscriptionTopic(t); err != nil {
+			return nil, fmt.Errorf("policy: subscription_topics[%d]: %w", i, err)
+		}
+		topics = append(topics, t)
+	}
+	e := &Engine{maxCount: opts.MaxCount, maxEntries: opts.MaxBundleEntries, congruence: checker, topics: topics}
 	if e.maxCount == 0 {
 		e.maxCount = DefaultMaxCount
 	}

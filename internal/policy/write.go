@@ -2,7 +2,6 @@ package policy
 
 import (
 	"net/http"
-	"slices"
 
 	"github.com/gatehouse-health/gatehouse/internal/fhirreq"
 	"github.com/gatehouse-health/gatehouse/internal/scope"
@@ -12,7 +11,8 @@ import (
 // allowed only on writable classes, with the write role and the c or u
 // scope. The body must be a resource of the URL's type (and id, for an
 // update), conditional criteria must be a plain search the partner may run,
-// a Subscription must notify an endpoint under the partner's registered
+// a Subscription must name an allowed topic with filters the partner may
+// run as searches and notify an endpoint under the partner's registered
 // FHIR base, and the identities must agree.
 func (e *Engine) decideWrite(in Input) Decision {
 	req := in.Request
@@ -42,6 +42,9 @@ func (e *Engine) decideWrite(in Input) Decision {
 		return d
 	}
 	if d, ok := e.checkSearchURIs(in); !ok {
+		return d
+	}
+	if d, ok := e.checkSubscriptionTopics(in); !ok {
 		return d
 	}
 	if d, ok := checkSubscriptionChannel(in); !ok {
@@ -122,44 +125,6 @@ func (e *Engine) checkSearchURIs(in Input) (Decision, bool) {
 		}
 		if d, ok := e.plainSearch(in, typ, q, rule, field+" may hold only plain search parameters of its type"); !ok {
 			return d, false
-		}
-	}
-	return Decision{}, true
-}
-
-// checkSubscriptionChannel requires every channel of a written
-// Subscription to be a rest-hook whose endpoint is an operation under the
-// FHIR base registered for the partner, the rule the built-in payer service
-// applies too (fhirreq.EndpointOperation). An upstream that runs
-// Subscriptions itself posts notifications straight to the endpoint, past
-// the gateway's outbound path and egress allowlist, so any other endpoint
-// would send the payer's data wherever the partner wrote.
-func checkSubscriptionChannel(in Input) (Decision, bool) {
-	if in.Request.Type != "Subscription" {
-		return Decision{}, true
-	}
-	channels, err := fhirreq.SubscriptionChannels(resourceBody(in))
-	if err != nil {
-		return invalid("policy.body.unreadable", "the body is not a FHIR JSON resource"), false
-	}
-	if len(channels) == 0 {
-		return forbidden("policy.subscription.channel", "Subscription.channel is missing: a Subscription needs a rest-hook channel"), false
-	}
-	base := in.Partner.OutboundFHIRBase
-	for _, ch := range channels {
-		if ch.Malformed || len(ch.Types) == 0 || slices.ContainsFunc(ch.Types, func(t string) bool { return t != "rest-hook" }) {
-			return forbidden("policy.subscription.channel", "Subscription.channel.type must be rest-hook: other channels deliver notifications outside the gateway"), false
-		}
-		if base == "" {
-			return forbidden("policy.subscription.endpoint", "no FHIR base is registered for this partner, so it may not subscribe with a rest-hook channel"), false
-		}
-		if len(ch.Endpoints) == 0 {
-			return forbidden("policy.subscription.endpoint", "Subscription.channel.endpoint is missing: a rest-hook channel needs an endpoint under the FHIR base registered for this partner"), false
-		}
-		for _, endpoint := range ch.Endpoints {
-			if _, err := fhirreq.EndpointOperation(endpoint, base); err != nil {
-				return forbidden("policy.subscription.endpoint", "Subscription.channel.endpoint "+err.Error()), false
-			}
 		}
 	}
 	return Decision{}, true

@@ -10,20 +10,22 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehouse-health/gatehouse/internal/fhirreq"
 	"github.com/gatehouse-health/gatehouse/internal/storage"
 )
 
 // Canonical URLs of the topic and the Backport IG profiles and extensions.
 const (
 	// TopicPAS is the PAS 2.2.1 SubscriptionTopic for results of pended
-	// prior authorizations.
-	TopicPAS = "http://hl7.org/fhir/us/davinci-pas/SubscriptionTopic/PASSubscriptionTopic"
+	// prior authorizations, the topic the gateway's policy allows by
+	// default.
+	TopicPAS = fhirreq.PASSubscriptionTopic
 
 	backport               = "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/"
 	profileSubscription    = backport + "backport-subscription"
 	profileNotification    = backport + "backport-subscription-notification-r4"
 	profileStatus          = backport + "backport-subscription-status-r4"
-	extFilterCriteria      = backport + "backport-filter-criteria"
+	extFilterCriteria      = fhirreq.FilterCriteriaURL
 	extPayloadContent      = backport + "backport-payload-content"
 	extHeartbeatPeriod     = backport + "backport-heartbeat-period"
 	profilePASSubscription = "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/profile-subscription"

@@ -24,8 +24,11 @@ const FileName = "attacks.json"
 type File struct {
 	PayerIDs []congruence.Identifier `json:"payer_ids"`
 	MaxCount int                     `json:"max_count"`
-	Partners map[string]Partner      `json:"partners"`
-	Cases    []Case                  `json:"cases"`
+	// SubscriptionTopics is policy.subscription_topics: the topics
+	// allowed besides the PAS topic.
+	SubscriptionTopics []string           `json:"subscription_topics"`
+	Partners           map[string]Partner `json:"partners"`
+	Cases              []Case             `json:"cases"`
 }
 
 // Partner is a partner registration.
