@@ -244,24 +244,10 @@ func TestValidateXMLDocumentProblem(t *testing.T) {
 // A required element that the converter reports and leaves out is one
 // issue, not also a missing element in the validator's issues.
 func TestValidateXMLLeftOutReportedOnce(t *testing.T) {
-	path := writeFile(t, t.TempDir(), "status.xml", `<Observation xmlns="http://hl7.org/fhir">
+	atStatus := xmlIssuesAt(t, `<Observation xmlns="http://hl7.org/fhir">
   <status>final</status>
   <code><text value="weight"/></code>
-</Observation>`)
-	code, out, _ := runValidate(t, "--format", "json", path)
-	if code != 1 {
-		t.Errorf("exit code %d, want 1", code)
-	}
-	var rep validateReport
-	if err := json.Unmarshal([]byte(strings.TrimSpace(out)), &rep); err != nil {
-		t.Fatalf("output is not one JSON object: %v\n%s", err, out)
-	}
-	var atStatus []outcome.Issue
-	for _, is := range rep.Issues {
-		if slices.Contains(is.Expression, "Observation.status") {
-			atStatus = append(atStatus, is)
-		}
-	}
+</Observation>`, "Observation.status")
 	if len(atStatus) != 1 || atStatus[0].Diagnostics != "line 2: text inside element status; FHIR puts values in value attributes" {
 		t.Errorf("issues at Observation.status = %+v, want only the converter's", atStatus)
 	}
@@ -271,11 +257,20 @@ func TestValidateXMLLeftOutReportedOnce(t *testing.T) {
 // placeholder, so that later items keep their indexes; the validator's
 // issue about that null is the converter's problem again and is dropped.
 func TestValidateXMLLeftOutItemReportedOnce(t *testing.T) {
-	path := writeFile(t, t.TempDir(), "given.xml", `<Patient xmlns="http://hl7.org/fhir">
+	atItem := xmlIssuesAt(t, `<Patient xmlns="http://hl7.org/fhir">
   <id value="p1"/>
   <name><given value="Ann"/><given/><given value="Bo"/></name>
-</Patient>`)
-	code, out, _ := runValidate(t, "--format", "json", path)
+</Patient>`, "Patient.name[0].given[1]")
+	if len(atItem) != 1 || !strings.HasPrefix(atItem[0].Diagnostics, "line 3: ") {
+		t.Errorf("issues at Patient.name[0].given[1] = %+v, want only the converter's", atItem)
+	}
+}
+
+// xmlIssuesAt validates the XML document doc, which must be invalid, and
+// returns the issues located at path.
+func xmlIssuesAt(t *testing.T, doc, path string) []outcome.Issue {
+	t.Helper()
+	code, out, _ := runValidate(t, "--format", "json", writeFile(t, t.TempDir(), "doc.xml", doc))
 	if code != 1 {
 		t.Errorf("exit code %d, want 1", code)
 	}
@@ -283,13 +278,11 @@ func TestValidateXMLLeftOutItemReportedOnce(t *testing.T) {
 	if err := json.Unmarshal([]byte(strings.TrimSpace(out)), &rep); err != nil {
 		t.Fatalf("output is not one JSON object: %v\n%s", err, out)
 	}
-	var atItem []outcome.Issue
+	var at []outcome.Issue
 	for _, is := range rep.Issues {
-		if slices.Contains(is.Expression, "Patient.name[0].given[1]") {
-			atItem = append(atItem, is)
+		if slices.Contains(is.Expression, path) {
+			at = append(at, is)
 		}
 	}
-	if len(atItem) != 1 || !strings.HasPrefix(atItem[0].Diagnostics, "line 3: ") {
-		t.Errorf("issues at Patient.name[0].given[1] = %+v, want only the converter's", atItem)
-	}
+	return at
 }

@@ -4,6 +4,7 @@ import (
 	"math/big"
 	"math/rand/v2"
 	"strings"
+	"sync"
 	"testing"
 	"unsafe"
 )
@@ -69,52 +70,46 @@ func TestQuantityConversionMatchesRationals(t *testing.T) {
 // cache lives as long as the process, so its key must not share the
 // document's memory and keep the whole document alive.
 func TestUnitCacheKeysAreCopies(t *testing.T) {
-	doc := strings.Repeat(" ", 1<<16) + "km/h" + strings.Repeat(" ", 1<<16)
-	unit := doc[1<<16 : 1<<16+4]
+	doc, unit := inDocument("km/h")
 	cachedUnit(unit)
-	start := uintptr(unsafe.Pointer(unsafe.StringData(doc)))
-	end := start + uintptr(len(doc))
-	found := false
-	unitCache.Range(func(k, _ any) bool {
-		key := k.(string)
-		if key != unit {
-			return true
-		}
-		found = true
-		if p := uintptr(unsafe.Pointer(unsafe.StringData(key))); p >= start && p < end {
-			t.Error("the cached key shares the document's memory")
-		}
-		return false
-	})
-	if !found {
-		t.Fatal("the unit was not cached")
-	}
+	requireCopiedKey(t, &unitCache, doc, unit)
 }
 
 // TestRegexCacheKeysAreCopies is TestUnitCacheKeysAreCopies for the
 // patterns of matches() and replaceMatches(), which may come from a
 // document too.
 func TestRegexCacheKeysAreCopies(t *testing.T) {
-	doc := strings.Repeat(" ", 1<<16) + "^[a-z]{3}-cache-key-test$" + strings.Repeat(" ", 1<<16)
-	pattern := doc[1<<16 : 1<<16+len("^[a-z]{3}-cache-key-test$")]
+	doc, pattern := inDocument("^[a-z]{3}-cache-key-test$")
 	if _, err := compileRegex(nil, pattern, false); err != nil {
 		t.Fatal(err)
 	}
+	requireCopiedKey(t, &regexCache, doc, pattern)
+}
+
+// inDocument returns a large document and s cut from its middle.
+func inDocument(s string) (doc, cut string) {
+	pad := strings.Repeat(" ", 1<<16)
+	doc = pad + s + pad
+	return doc, doc[len(pad) : len(pad)+len(s)]
+}
+
+// requireCopiedKey fails unless cache holds key in memory outside doc.
+func requireCopiedKey(t *testing.T, cache *sync.Map, doc, key string) {
+	t.Helper()
 	start := uintptr(unsafe.Pointer(unsafe.StringData(doc)))
 	end := start + uintptr(len(doc))
 	found := false
-	regexCache.Range(func(k, _ any) bool {
-		key := k.(string)
-		if key != pattern {
+	cache.Range(func(k, _ any) bool {
+		if k.(string) != key {
 			return true
 		}
 		found = true
-		if p := uintptr(unsafe.Pointer(unsafe.StringData(key))); p >= start && p < end {
+		if p := uintptr(unsafe.Pointer(unsafe.StringData(k.(string)))); p >= start && p < end {
 			t.Error("the cached key shares the document's memory")
 		}
 		return false
 	})
 	if !found {
-		t.Fatal("the pattern was not cached")
+		t.Fatal("the key was not cached")
 	}
 }
