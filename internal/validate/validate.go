@@ -208,12 +208,10 @@ func (v *Validator) Validate(body []byte, profiles ...string) (*Result, error) {
 	return v.validate(body, profiles, false)
 }
 
-// Check is Validate for callers that need only the verdict and the
-// errors, such as a gateway that forwards a body when it is valid: the
-// Result holds error and fatal issues only, and Valid reports what it
-// would for Validate. Warnings and information, which a valid PAS Bundle
-// has by the dozen (codes that cannot be verified offline, extensible
-// bindings), are not built at all.
+// Check validates like Validate but keeps only error and fatal issues, for
+// callers that need the verdict, such as a gateway deciding whether to
+// forward a body. Valid reports what it would for Validate. Warnings and
+// notes, dozens on a valid PAS Bundle, are not built at all.
 func (v *Validator) Check(body []byte, profiles ...string) (*Result, error) {
 	return v.validate(body, profiles, true)
 }
