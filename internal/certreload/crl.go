@@ -200,7 +200,7 @@ func (h *Holder) verifyConnection(cs tls.ConnectionState) error {
 // listener whose clients may chain to a CA that the file does not cover:
 // the admin and outbound listeners, whose client CA files can differ from
 // the partners'. A certificate is refused when its issuer's CRL in the
-// file lists it or has expired; an issuer with no CRL in the file is not
+// file lists it or has expired. An issuer with no CRL in the file is not
 // checked, so that administrators of a separately managed CA are not
 // locked out of the kill switch. Like VerifyConnection, it applies the
 // current CRLs to resumed connections too.

@@ -336,7 +336,7 @@ func (r *validateRun) printJSON(name string, res *validate.Result) {
 }
 
 // printText prints one line per resource, then its errors and warnings.
-// Information issues are only counted, unless --notes asks for them.
+// Information issues are only counted, unless --notes is set.
 func (r *validateRun) printText(name string, res *validate.Result) {
 	label := res.ResourceType
 	if label == "" {

@@ -93,7 +93,7 @@ func (c *Checker) CheckErrorResponse(body []byte) (*outcome.OperationOutcome, er
 // A body that declares its PAS version is checked under that version
 // alone, which spares a second validation when it fails the newest one.
 // The verdicts come from validate.Check, which builds no warnings or
-// notes; only a refused body is validated again in full, so that the
+// notes. A refused body is validated again in full, so that the
 // OperationOutcome the sender gets carries them too.
 func (c *Checker) check(body []byte, profile string) (*outcome.OperationOutcome, error) {
 	if i := c.declaredVersion(body); i >= 0 {
