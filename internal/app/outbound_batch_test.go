@@ -37,3 +37,37 @@ func TestOutboundBatchEntriesAllowlisted(t *testing.T) {
 		t.Errorf("entries = %+v, want one outbound policy.not-allowed refusal", e)
 	}
 }
+
+// An entry that is itself a batch (POST to the base) would carry its own
+// entries past the allowlist and the kill switch's route cuts, which read
+// only the outer entries. Strict mode rejects the empty entry URL such a
+// batch needs, so the test turns it off to reach the allowlist check.
+func TestOutboundNestedBatchRefused(t *testing.T) {
+	cfg, layout, ehr, engineCert := newPayerOutbound(t)
+	cfg.Partners[0].Outbound = partnerOutbound(layout, ehr, "batch-transaction", "Task.read")
+	cfg.Egress.Allow = []string{ehr.srv.Listener.Addr().String()}
+	cfg.Strict.Mode = "off"
+	h := &harness{t: t, layout: layout}
+	h.start(cfg)
+
+	engine := engineClient(t, layout, engineCert)
+	base := "https://localhost:" + portOf(h.rt.OutboundAddr.String()) + "/partners/demo-ehr/fhir"
+
+	batch := `{"resourceType":"Bundle","type":"batch","entry":[{"request":{"method":"POST","url":""},"resource":` +
+		`{"resourceType":"Bundle","type":"batch","entry":[{"request":{"method":"GET","url":"Patient/1"}}]}}]}`
+	resp, err := engine.Post(base, "application/fhir+json", bytes.NewReader([]byte(batch)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := readBody(t, resp)
+
+	if resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("status = %d, want 403: %s", resp.StatusCode, body)
+	}
+	if n := ehr.calls.Load(); n != 0 {
+		t.Errorf("the partner received %d calls, want 0", n)
+	}
+	if e := h.entries(resp); len(e) != 1 || e[0].Rule != "policy.bundle.nested" || e[0].Direction != "outbound" {
+		t.Errorf("entries = %+v, want one outbound policy.bundle.nested refusal", e)
+	}
+}

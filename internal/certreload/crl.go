@@ -48,7 +48,8 @@ type verifyKey struct {
 }
 
 // parseCRLs parses every "X509 CRL" PEM block in data. Another block type,
-// no block at all, or two CRLs from the same issuer is an error.
+// no block at all, or two CRLs from the same issuer (sameIssuer) is an
+// error.
 func parseCRLs(path string, data []byte) (*crlSet, error) {
 	s := &crlSet{}
 	for n := 1; ; n++ {
@@ -64,7 +65,7 @@ func parseCRLs(path string, data []byte) (*crlSet, error) {
 		if err != nil {
 			return nil, fmt.Errorf("certreload: %s: PEM block %d: %w", path, n, err)
 		}
-		if s.byIssuerName(list.RawIssuer) != nil {
+		if s.byIssuer(list) != nil {
 			return nil, fmt.Errorf("certreload: %s: two CRLs from issuer %q; keep only the newest", path, list.Issuer)
 		}
 		s.lists = append(s.lists, newCRLEntry(list))
@@ -83,20 +84,32 @@ func newCRLEntry(list *x509.RevocationList) *crlEntry {
 	return e
 }
 
-func (s *crlSet) byIssuerName(rawIssuer []byte) *crlEntry {
+// byIssuer returns the CRL of s from the issuer of list.
+func (s *crlSet) byIssuer(list *x509.RevocationList) *crlEntry {
 	for _, e := range s.lists {
-		if bytes.Equal(e.list.RawIssuer, rawIssuer) {
+		if sameIssuer(e.list, list) {
 			return e
 		}
 	}
 	return nil
 }
 
+// sameIssuer reports whether two CRLs come from one CA: the same issuer
+// name and, when both carry an authority key identifier, the same key.
+// Two CAs may share a name, as two runs of `gatehouse pki init` without
+// --org give them, and then each CRL applies to its own CA (forIssuer).
+func sameIssuer(a, b *x509.RevocationList) bool {
+	if !bytes.Equal(a.RawIssuer, b.RawIssuer) {
+		return false
+	}
+	return len(a.AuthorityKeyId) == 0 || len(b.AuthorityKeyId) == 0 || bytes.Equal(a.AuthorityKeyId, b.AuthorityKeyId)
+}
+
 // checkNotOlder returns an error if a CRL in s has a lower CRL number than
 // prev's CRL from the same issuer, which would undo revocations.
 func (s *crlSet) checkNotOlder(prev *crlSet) error {
 	for _, old := range prev.lists {
-		e := s.byIssuerName(old.list.RawIssuer)
+		e := s.byIssuer(old.list)
 		if e == nil || old.list.Number == nil || e.list.Number == nil {
 			continue
 		}

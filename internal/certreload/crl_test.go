@@ -187,3 +187,46 @@ func TestVerifyRevocation(t *testing.T) {
 		t.Errorf("covered CA whose CRL expired: error %v, want the expiry", err)
 	}
 }
+
+// TestCRLsOfCAsWithOneName loads the CRLs of two CAs that share their
+// subject names but not their keys, as two runs of `gatehouse pki init`
+// without --org create: the partners' CA and a separately managed admin
+// CA. The file is valid, and each CRL applies to its own CA's
+// certificates only.
+func TestCRLsOfCAsWithOneName(t *testing.T) {
+	partners, admins := newTestCA(t), newTestCA(t)
+	revokedAdmin, goodAdmin := admins.issueClient(t, "secops"), admins.issueClient(t, "iris")
+	admins.revoke(t, revokedAdmin.Leaf.SerialNumber)
+	partner := partners.issueClient(t, "acme-ehr")
+	nextUpdate := time.Now().Add(24 * time.Hour)
+	writeFile(t, partners.crlFile, append(partners.signCRL(t, 5, nextUpdate), admins.signCRL(t, 2, nextUpdate)...))
+
+	h, err := New(partners.options(nil))
+	if err != nil {
+		t.Fatalf("CRL file with the CRLs of two CAs of one name: %v", err)
+	}
+	chain := func(c tls.Certificate, ca *testCA) tls.ConnectionState {
+		return tls.ConnectionState{VerifiedChains: [][]*x509.Certificate{{c.Leaf, ca.issuing.Certificate, ca.root.Certificate}}}
+	}
+	var revokedErr *RevokedError
+	if err := h.VerifyRevocation(chain(revokedAdmin, admins)); !errors.As(err, &revokedErr) {
+		t.Errorf("revoked certificate of the second CA: error %v, want a RevokedError", err)
+	}
+	if err := h.VerifyRevocation(chain(goodAdmin, admins)); err != nil {
+		t.Errorf("certificate of the second CA that is not revoked: %v", err)
+	}
+	if err := h.VerifyConnection(chain(partner, partners)); err != nil {
+		t.Errorf("certificate of the first CA: %v", err)
+	}
+
+	// A reload compares each CRL number with the previous CRL of the same
+	// CA, whatever the order of the CRLs in the file.
+	writeFile(t, partners.crlFile, append(admins.signCRL(t, 3, nextUpdate), partners.signCRL(t, 5, nextUpdate)...))
+	if changed, err := h.Reload(); !changed || err != nil {
+		t.Errorf("reload with the CRLs in the other order: changed %v, error %v", changed, err)
+	}
+	writeFile(t, partners.crlFile, append(admins.signCRL(t, 3, nextUpdate), partners.signCRL(t, 4, nextUpdate)...))
+	if _, err := h.Reload(); err == nil || !strings.Contains(err.Error(), "went back") {
+		t.Errorf("reload with the first CA's CRL number lowered: error %v, want the CRL number going back", err)
+	}
+}

@@ -304,7 +304,9 @@ func (e *env) openCA(dir string) (*cadir.Dir, func(), int) {
 	if err != nil {
 		e.errorf("%v", err)
 		switch {
-		case errors.Is(err, cadir.ErrNotCADir) && (devmode.IsDataDir(dir) || devmode.IsDataDir(filepath.Dir(dir))):
+		// Clean first, so that "gatehouse-data/ca/", as shells complete
+		// it, has gatehouse-data as its parent.
+		case errors.Is(err, cadir.ErrNotCADir) && (devmode.IsDataDir(dir) || devmode.IsDataDir(filepath.Dir(filepath.Clean(dir)))):
 			// Development mode issues its own certificates and keeps no
 			// index, serials or CRL, so it cannot be a pki directory.
 			e.hint("this is the CA of a development-mode data directory, which gatehouse pki does not manage; for more partners, revocation or production, create a deployment CA with 'gatehouse pki init --dir DIR' (docs/operations.md)")

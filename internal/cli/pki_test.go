@@ -185,6 +185,7 @@ func TestPKIErrors(t *testing.T) {
 		{"revoke bad reason", []string{"pki", "revoke", "--dir", ca, "--reason", "certificateHold", "abcdef"}, 2, `invalid --reason "certificateHold"`, "use one of affiliationChanged, cACompromise"},
 		{"missing CA for issue", []string{"pki", "issue", "admin", "--dir", filepath.Join(t.TempDir(), "none"), "--name", "ops"}, 1, "not a CA directory", "gatehouse pki init"},
 		{"development-mode CA", []string{"pki", "issue", "client", "--dir", filepath.Join(devData, "ca"), "--partner", "x"}, 1, "not a CA directory", "development-mode data directory, which gatehouse pki does not manage"},
+		{"development-mode CA with trailing slash", []string{"pki", "issue", "client", "--dir", filepath.Join(devData, "ca") + string(filepath.Separator), "--partner", "x"}, 1, "not a CA directory", "development-mode data directory, which gatehouse pki does not manage"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

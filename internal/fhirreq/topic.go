@@ -31,6 +31,10 @@ type TopicCriteria struct {
 	// or extension member that may contain one, has another shape than
 	// FHIR JSON gives it. A lenient reader might still find a filter there.
 	Malformed bool
+	// CriteriaMalformed is set when a top-level criteria member is not a
+	// JSON string. Neither Topics nor SearchURIs reads such a value, but a
+	// lenient reader may take a topic or a search from an array or object.
+	CriteriaMalformed bool
 }
 
 // SubscriptionTopicCriteria returns the topics and filter criteria of a
@@ -69,6 +73,9 @@ func SubscriptionTopicCriteria(resource []byte) (TopicCriteria, error) {
 			if IsTopicURI(value.String()) {
 				tc.Topics = append(tc.Topics, value.String())
 			}
+		case strings.EqualFold(name, "criteria"):
+			tc.CriteriaMalformed = true
+			err = dec.SkipValue()
 		case strings.EqualFold(name, "_criteria"):
 			err = tc.readCriteriaElement(dec)
 		case strings.EqualFold(name, "extension"):

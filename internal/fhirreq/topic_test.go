@@ -37,6 +37,10 @@ func TestSubscriptionTopicCriteria(t *testing.T) {
 		{"url as an array", `{"_criteria":{"extension":[{"url":["` + FilterCriteriaURL + `"],"valueString":"a=1"}]}}`, TopicCriteria{Malformed: true}},
 		{"extension as an object", `{"_criteria":{"extension":{` + filter + `,"valueString":"a=1"}}}`, TopicCriteria{Malformed: true}},
 		{"extension element as a string", `{"extension":["a=1"]}`, TopicCriteria{Malformed: true}},
+		{"criteria as an array", `{"criteria":["http://example.org/t"]}`, TopicCriteria{CriteriaMalformed: true}},
+		{"criteria as an object in a case variant", `{"criteria":"` + PASSubscriptionTopic + `","CRITERIA":{"value":"http://example.org/t"}}`,
+			TopicCriteria{Topics: []string{PASSubscriptionTopic}, CriteriaMalformed: true}},
+		{"criteria as null", `{"criteria":null}`, TopicCriteria{CriteriaMalformed: true}},
 		{"_criteria as an array", `{"_criteria":[{"extension":[{` + filter + `,"valueString":"a=1"}]}]}`, TopicCriteria{Malformed: true}},
 	}
 	for _, tc := range tests {

@@ -426,7 +426,9 @@ func notAllowed(prefix, missing string) *Refusal {
 // engine sends to a partner against the outbound allowlist. Inbound, the
 // policy engine does this with the same Allowlist.Missing. Outbound no
 // policy engine runs, so without this check batch-transaction would open
-// every interaction. A Bundle whose entries cannot be read is rejected.
+// every interaction. A Bundle whose entries cannot be read is rejected, and
+// so is an entry that is itself a batch or transaction, whose own entries
+// neither this check nor the kill switch's route cuts would see.
 func checkOutboundEntries(ex *exchange, req *fhirreq.Request) *Refusal {
 	if ex.partner.Policy != nil || req.Kind != fhirreq.BatchTransaction {
 		return nil
@@ -441,6 +443,10 @@ func checkOutboundEntries(ex *exchange, req *fhirreq.Request) *Refusal {
 		if e.Request == nil {
 			return &Refusal{Status: http.StatusBadRequest, Code: "invalid", Rule: "policy.bundle.entry-request",
 				Message: e.Path() + ": each entry of a batch or transaction needs a request"}
+		}
+		if e.Request.Kind == fhirreq.BatchTransaction {
+			return &Refusal{Status: http.StatusForbidden, Code: "forbidden", Rule: "policy.bundle.nested",
+				Message: e.Path() + ": a batch or transaction may not contain another batch or transaction"}
 		}
 		if missing, ok := ex.partner.Allowed.Missing(e.Request); ok {
 			return notAllowed(e.Path()+": ", missing)

@@ -68,6 +68,11 @@ func (e *Engine) checkSubscriptionTopics(in Input) (Decision, bool) {
 	if err != nil {
 		return invalid("policy.body.unreadable", "the body is not a FHIR JSON resource"), false
 	}
+	// checkSearchURIs reads only string criteria, so a criteria of another
+	// shape would pass both the topic and the search checks.
+	if tc.CriteriaMalformed {
+		return forbidden("policy.subscription.criteria", "Subscription.criteria must be one string: a SubscriptionTopic URL or a search written as [type]?[parameters]"), false
+	}
 	for _, topic := range tc.Topics {
 		if !e.topicAllowed(topic) {
 			return forbidden("policy.subscription.topic", "Subscription.criteria names a SubscriptionTopic that this gateway does not offer"), false

@@ -17,8 +17,10 @@ import (
 const pemTypeCRL = "X509 CRL"
 
 // loadCRLs parses tls.crl_file under the rules the gateway applies when it
-// loads the file (internal/certreload): a PEM block of another type, a file
+// loads the file (internal/certreload). A PEM block of another type, a file
 // with no CRL, or two CRLs from the same issuer make the gateway reject it.
+// CRLs have the same issuer when they have the same issuer name and, if
+// both carry one, the same authority key identifier.
 func loadCRLs(path string) ([]*x509.RevocationList, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -39,7 +41,9 @@ func loadCRLs(path string) ([]*x509.RevocationList, error) {
 			return nil, fmt.Errorf("PEM block %d: %w", n, err)
 		}
 		for _, other := range lists {
-			if bytes.Equal(other.RawIssuer, list.RawIssuer) {
+			// Two CAs of one name with different keys each have a CRL.
+			sameKey := len(other.AuthorityKeyId) == 0 || len(list.AuthorityKeyId) == 0 || bytes.Equal(other.AuthorityKeyId, list.AuthorityKeyId)
+			if bytes.Equal(other.RawIssuer, list.RawIssuer) && sameKey {
 				return nil, fmt.Errorf("two CRLs from issuer %q; keep only the newest", crlName(list))
 			}
 		}

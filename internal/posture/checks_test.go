@@ -62,6 +62,13 @@ var checkCases = []checkCase{
 	{"GH-TLS-008", "two CRLs from one issuer", func(t *testing.T, fx *fixture, tg *Target) {
 		writeCRLs(t, fx.file("pki/crl.pem"), time.Now().Add(crlValidity), fx.partnerCA, fx.adminCA, fx.partnerCA)
 	}, Fail, Medium},
+	{"GH-TLS-008", "admin CA named as the partner CA", func(t *testing.T, fx *fixture, tg *Target) {
+		// Two runs of gatehouse pki init without --org name their CAs alike.
+		admin := newRoot(t, fx.partnerCA.Certificate.Subject.CommonName)
+		writeCA(t, admin, fx.file("pki/second-admin-ca.pem"))
+		cfgOf(tg).Admin.ClientCAFile = "pki/second-admin-ca.pem"
+		writeCRLs(t, fx.file("pki/crl.pem"), time.Now().Add(crlValidity), fx.partnerCA, admin)
+	}, Pass, 0},
 	{"GH-TLS-008", "invalid signature", func(t *testing.T, fx *fixture, tg *Target) {
 		der := signCRL(t, fx.partnerCA, time.Now().Add(crlValidity))
 		der[len(der)-1] ^= 0xff // the last byte belongs to the signature
