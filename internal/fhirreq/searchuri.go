@@ -46,13 +46,25 @@ func SearchURIs(resource []byte, subscription bool) ([]SearchURI, error) {
 	var found []SearchURI
 	// The flags say what the member name before the token being read was.
 	isReference, isCriteria := false, false
+	// refArray is the stack depth of an array written as a reference's
+	// value, or 0. FHIR allows no such array, but a lenient parser upstream
+	// may take an item, so every string value within it counts as a
+	// reference too.
+	refArray := 0
 	for {
 		if d.dec.PeekKind() != '"' {
-			if _, err := d.dec.ReadToken(); err != nil {
+			tok, err := d.dec.ReadToken()
+			if err != nil {
 				if errors.Is(err, io.EOF) {
 					return found, nil
 				}
 				return nil, err
+			}
+			switch {
+			case isReference && tok.Kind() == '[':
+				refArray = d.dec.StackDepth()
+			case refArray > d.dec.StackDepth():
+				refArray = 0
 			}
 			isReference, isCriteria = false, false
 			continue
@@ -67,8 +79,9 @@ func SearchURIs(resource []byte, subscription bool) ([]SearchURI, error) {
 			isCriteria = subscription && depth == 1 && bytes.EqualFold(str, criteriaName)
 			continue
 		}
+		inRefArray := refArray != 0 && depth >= refArray
 		switch {
-		case isReference && bytes.IndexByte(str, '?') >= 0:
+		case (isReference || inRefArray) && bytes.IndexByte(str, '?') >= 0:
 			found = append(found, SearchURI{Value: string(str)})
 		case isCriteria && !IsTopicURI(string(str)):
 			found = append(found, SearchURI{Criteria: true, Value: string(str)})
