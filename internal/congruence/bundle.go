@@ -311,12 +311,13 @@ func (ix *index) resolve(from int, ref *referenceJSON) (int, bool) {
 		i, ok := ix.byURL[base+typeID]
 		return i, ok && !ix.dupURL[base+typeID]
 	}
-	if isHTTP(fullURL) {
-		// An http(s) fullUrl whose type segment is no resource type has no
-		// RESTful base, so FHIR resolves by type and id. A reader that
-		// takes the path before the last two segments as the base (the
-		// built-in payer does) finds the entry under that URL instead,
-		// which may be another party.
+	if fullURL != "" && !strings.HasPrefix(fullURL, "urn:") {
+		// A fullUrl that is neither a RESTful http(s) URL nor a urn has no
+		// base the gateway can be sure of. A reader that takes the path
+		// before the last two segments as the base (the built-in payer
+		// does), or that reads the scheme ignoring case ("HTTP://"), finds
+		// the entry under that URL, which may be another party than the
+		// one found by type and id.
 		return 0, false
 	}
 	if found := ix.byTypeID[typeID]; len(found) == 1 {

@@ -197,3 +197,30 @@ func TestReferenceFromFullURLWithoutRESTfulBase(t *testing.T) {
 		t.Errorf("PractitionerRole organization under a fullUrl that is not RESTful: mismatch = %+v, want congruence.provider", m)
 	}
 }
+
+// A fullUrl whose scheme is in capitals is no RESTful URL to the gateway,
+// but a reader that ignores the case of the scheme resolves the Claim's
+// references against its base. The gateway cannot tell which entry such
+// a reader finds, so the provider counts as unresolved.
+func TestReferenceFromFullURLWithCapitalScheme(t *testing.T) {
+	c := mustChecker(t, demoPayer)
+	body, err := os.ReadFile("../demo/bundles/pas-2.2.1-ReferralAuthorizationBundleExample.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const claim = `"fullUrl":"http://example.org/fhir/Claim/ReferralAuthorizationExample"`
+	if !strings.Contains(string(body), claim) {
+		t.Fatalf("test fixture: the referral example no longer contains %q", claim)
+	}
+	if m := c.CheckClaimBundle(demoIdentity(), parse(t, string(body))); m != nil {
+		t.Fatalf("the unchanged example was refused: %+v", m)
+	}
+	attack := strings.Replace(string(body), claim, `"fullUrl":"HTTP://example.org/fhir/Claim/ReferralAuthorizationExample"`, 1)
+	m := c.CheckClaimBundle(demoIdentity(), parse(t, attack))
+	if m == nil {
+		t.Fatal("a Claim whose references a reader may resolve against another base was accepted")
+	}
+	if m.Rule != "congruence.provider" {
+		t.Errorf("rule = %q, want congruence.provider", m.Rule)
+	}
+}
