@@ -64,6 +64,12 @@ func newFakeEHR(t *testing.T, ca *pki.CA, payerKey *jose.JSONWebKey) *fakeEHR {
 		f.tokens.Add(1)
 		ts.ServeHTTP(w, r)
 	})
+	// A FHIR base below /redirect/ responds to every request with a redirect
+	// to the cloud metadata address, which the egress guard must refuse.
+	mux.HandleFunc("/redirect/", func(w http.ResponseWriter, r *http.Request) {
+		f.calls.Add(1)
+		http.Redirect(w, r, "http://169.254.169.254/latest/meta-data/", http.StatusFound)
+	})
 	mux.HandleFunc("/fhir/", func(w http.ResponseWriter, r *http.Request) {
 		f.calls.Add(1)
 		f.lastAuth.Store(r.Header.Get("Authorization"))
@@ -258,6 +264,49 @@ func TestOutboundPath(t *testing.T) {
 	var set jose.JSONWebKeySet
 	if resp.StatusCode != 200 || json.Unmarshal(body, &set) != nil || len(set.Keys) != 1 || !set.Keys[0].IsPublic() {
 		t.Errorf("jwks: status %d: %s", resp.StatusCode, body)
+	}
+}
+
+// TestOutboundRedirectRefused forwards to a partner endpoint that
+// redirects to the cloud metadata address. The gateway must not follow the
+// redirect, and the egress refusal must be recorded under its rule.
+func TestOutboundRedirectRefused(t *testing.T) {
+	cfg, layout, ehr, engineCert := newPayerOutbound(t)
+	cfg.Partners[0].Outbound = partnerOutbound(layout, ehr, "capabilities")
+	cfg.Partners[0].Outbound.FHIRBase = ehr.srv.URL + "/redirect/fhir"
+	cfg.Egress.Allow = []string{ehr.srv.Listener.Addr().String()}
+	h := &harness{t: t, layout: layout}
+	h.start(cfg)
+
+	engine := engineClient(t, layout, engineCert)
+	resp, body := h.outboundMetadata(engine)
+	if resp.StatusCode != http.StatusBadGateway {
+		t.Errorf("status %d, want 502: %s", resp.StatusCode, body)
+	}
+	if n := ehr.calls.Load(); n != 1 {
+		t.Errorf("the partner received %d requests, want 1", n)
+	}
+	all, err := h.rt.Records.(record.Reader).List(context.Background(), record.Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var egressEntries []record.Entry
+	for _, e := range all {
+		if e.Direction == "egress" {
+			egressEntries = append(egressEntries, e)
+		}
+	}
+	if len(egressEntries) != 1 {
+		t.Fatalf("%d egress entries, want 1: %+v", len(egressEntries), egressEntries)
+	}
+	if egressEntries[0].Rule != "egress.redirect" {
+		t.Errorf("egress entry rule = %q, want egress.redirect", egressEntries[0].Rule)
+	}
+	if egressEntries[0].Target != "169.254.169.254:80" {
+		t.Errorf("egress entry target = %q, want 169.254.169.254:80", egressEntries[0].Target)
+	}
+	if egressEntries[0].Decision != record.Deny {
+		t.Errorf("egress entry decision = %q, want deny", egressEntries[0].Decision)
 	}
 }
 

@@ -61,7 +61,7 @@ func (rt *Running) newEgressGuard(cfg *config.File, log *slog.Logger) (*egress.G
 			log.Warn("egress refused", "host", d.Host, "port", d.Port, "address", d.Address, "rule", d.Rule)
 			rt.recordEgress(&record.Entry{
 				Phase: record.PhaseRefusal, Decision: record.Deny, Source: "gateway",
-				Target: net.JoinHostPort(d.Host, strconv.Itoa(int(d.Port))), Rule: "egress." + d.Rule, Reason: d.Error(),
+				Target: net.JoinHostPort(d.Host, strconv.Itoa(int(d.Port))), Rule: d.Rule, Reason: d.Error(),
 				Status: http.StatusForbidden,
 			}, log)
 		},

@@ -23,7 +23,10 @@
 //     refused whole. A forbidden address is
 //     allowed only when an address or CIDR entry inside the forbidden range
 //     contains it: "10.1.2.0/24" allows 10.1.2.7, but "0.0.0.0/0" allows no
-//     private or loopback address.
+//     private or loopback address. Likewise, for an address embedded in a
+//     NAT64 or 6to4 address, only an entry inside the translated form of
+//     its range unlocks it ("64:ff9b::a00:0/104" for 10.0.0.0/8), and
+//     "64:ff9b::/96" or "2002::/16" unlocks none.
 //   - An entry may end in ":port" to allow only that port.
 //
 // Every refusal is a *DeniedError, returned before any connection attempt

@@ -65,12 +65,14 @@ func mustRanges(pairs ...string) []forbiddenRange {
 
 // forbidden returns the forbidden range containing a, which must be
 // unmapped. For an address that embeds an IPv4 address, the range returned
-// is the translation prefix and the name that of the embedded address's
-// range.
+// is the embedded address's range translated into the translation prefix,
+// so that only an entry inside that translated range unlocks it. An entry
+// for the whole translation prefix is the translated "0.0.0.0/0" and
+// unlocks nothing.
 func forbidden(a netip.Addr) (forbiddenRange, bool) {
 	if embedded, prefix, ok := embeddedIPv4(a); ok {
 		if r, bad := forbidden(embedded); bad {
-			return forbiddenRange{prefix: prefix, name: r.name + " (embedded in " + prefix.String() + ")"}, true
+			return forbiddenRange{prefix: translate(prefix, r.prefix), name: r.name + " (embedded in " + prefix.String() + ")"}, true
 		}
 		return forbiddenRange{}, false
 	}
@@ -94,4 +96,15 @@ func embeddedIPv4(a netip.Addr) (netip.Addr, netip.Prefix, bool) {
 		return netip.AddrFrom4([4]byte(b[2:6])), sixToFour, true
 	}
 	return netip.Addr{}, netip.Prefix{}, false
+}
+
+// translate returns the IPv6 addresses of prefix whose embedded IPv4
+// address lies in v4. The embedded address starts at the first byte after
+// prefix, which holds for both NAT64's /96 and 6to4's /16.
+func translate(prefix, v4 netip.Prefix) netip.Prefix {
+	offset := prefix.Bits() / 8
+	b := prefix.Addr().As16()
+	embedded := v4.Addr().As4()
+	copy(b[offset:], embedded[:])
+	return netip.PrefixFrom(netip.AddrFrom16(b), prefix.Bits()+v4.Bits()).Masked()
 }

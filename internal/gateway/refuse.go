@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-health/gatehouse/internal/auditlog"
+	"github.com/gatehouse-health/gatehouse/internal/fhirreq"
 	"github.com/gatehouse-health/gatehouse/internal/outcome"
 	"github.com/gatehouse-health/gatehouse/internal/record"
 	"go.opentelemetry.io/otel/codes"
@@ -162,10 +163,11 @@ func (g *Gateway) writeFHIR(w http.ResponseWriter, ex *exchange, status int, bod
 // bodies.
 func (g *Gateway) logExchange(ex *exchange) {
 	g.annotateExchange(ex, ex.entry.Status)
+	observed := observedEntry(ex)
 	if g.opts.Observer != nil {
-		g.opts.Observer.ObserveExchange(&ex.entry)
+		g.opts.Observer.ObserveExchange(observed)
 		if po, ok := g.opts.Observer.(PayloadObserver); ok {
-			po.ObservePayload(&ex.entry, ex.fhir, ex.bundle)
+			po.ObservePayload(observed, ex.fhir, ex.bundle)
 		}
 	}
 	level := slog.LevelInfo
@@ -176,7 +178,7 @@ func (g *Gateway) logExchange(ex *exchange) {
 		"exchange", ex.entry.ExchangeID,
 		"record", ex.entry.Seq,
 		"partner", ex.entry.Partner,
-		"interaction", ex.entry.Interaction,
+		"interaction", observed.Interaction,
 		"decision", string(ex.entry.Decision),
 		"rule", ex.entry.Rule,
 		"status", ex.entry.Status,
@@ -201,4 +203,23 @@ func setRecordHeaders(h http.Header, ex *exchange) {
 		h.Set("X-Gatehouse-Log-Index", strconv.FormatInt(ex.receipt.Index, 10))
 		h.Set("X-Gatehouse-Leaf-Hash", ex.receipt.LeafHash.String())
 	}
+}
+
+// unlistedOperation replaces the name of an operation that the partner's
+// allowlist does not name. An operation name cannot contain "*", so the
+// replacement never reads as a configured operation.
+const unlistedOperation = "*"
+
+// observedEntry returns the entry as the observer and the service log see
+// it. The client chose the name of an operation that the partner's
+// allowlist does not name, so only the record keeps that name. As a metric
+// label, in the console or in the log, it would add one value per name
+// without bound.
+func observedEntry(ex *exchange) *record.Entry {
+	if ex.fhir == nil || ex.allowlisted || ex.fhir.Operation == "" {
+		return &ex.entry
+	}
+	observed := ex.entry
+	observed.Interaction = fhirreq.Pattern{Kind: ex.fhir.Kind, Type: ex.fhir.Type, Operation: unlistedOperation}.String()
+	return &observed
 }

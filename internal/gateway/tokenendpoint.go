@@ -71,8 +71,12 @@ func (g *Gateway) serveToken(w http.ResponseWriter, r *http.Request) {
 	buf := &bufferedResponse{header: http.Header{}}
 	g.opts.Issuer.WriteResponse(buf, res, terr)
 
+	// The entry keeps the partner that identify took from the verified
+	// certificate. On a rejection, sum.ClientID is only the id that the
+	// assertion claimed, and the metrics, the alerts and the console count
+	// exchanges by the entry's partner. On success the token service has
+	// checked that the client is the certificate's partner.
 	sum := token.Summarize(res, terr)
-	ex.entry.Partner = sum.ClientID
 	ex.entry.TokenID = sum.TokenID
 	ex.entry.RequestBody = ex.recordedBody()
 	ex.entry.ResponseBody = token.RedactJSON(buf.body.Bytes())

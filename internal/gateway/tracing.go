@@ -159,8 +159,8 @@ func (g *Gateway) annotateExchange(ex *exchange, status int) {
 		attrPhase.String(string(ex.entry.Phase)),
 		attrStatus.Int(status),
 	}
-	// The verified partner, not entry.Partner: after a failed token
-	// request that is the client id of an unverified assertion.
+	// The verified partner, not entry.Partner, which on the engine's
+	// revocation and introspection requests is the client of the token.
 	if ex.partner != nil {
 		attrs = append(attrs, attrPartner.String(ex.partner.ID))
 	}

@@ -30,6 +30,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/gatehouse-health/gatehouse/internal/fhirreq"
 )
@@ -85,7 +86,24 @@ func (c *Cut) Validate() error {
 	if len(c.Reason) > 500 {
 		return errors.New("killswitch: the reason is longer than 500 characters")
 	}
+	// Other administrators read the reason and the scope in a terminal
+	// (killswitch status, audit show), where a control character or an
+	// escape sequence would act, and a bidirectional override would
+	// reorder the text.
+	if strings.IndexFunc(c.Reason, isControlOrFormat) >= 0 {
+		return errors.New("killswitch: the reason contains a control or formatting character; write it as plain text on one line")
+	}
+	if strings.IndexFunc(c.Scope, isControlOrFormat) >= 0 {
+		return fmt.Errorf("killswitch: invalid scope %q: it contains a control or formatting character; use all, partner:ID or route:PATTERN", c.Scope)
+	}
 	return c.compileScope()
+}
+
+// isControlOrFormat reports whether r is a control character (Unicode
+// category Cc, such as ESC or a line break) or a formatting one (Cf, such
+// as a bidirectional override).
+func isControlOrFormat(r rune) bool {
+	return unicode.IsControl(r) || unicode.Is(unicode.Cf, r)
 }
 
 func (c *Cut) compileScope() error {

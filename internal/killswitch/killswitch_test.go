@@ -64,9 +64,16 @@ func TestValidateRejects(t *testing.T) {
 		{Mode: Full, Scope: "route:Claim/*", Reason: "x"},
 		{Mode: Full, Scope: "all", Reason: " "},
 		{Mode: Full, Scope: "all", Reason: "x", Direction: "sideways"},
+		// Another administrator reads reasons and scopes in a terminal
+		// (killswitch status, audit show), where escape sequences act.
+		{Mode: Full, Scope: "all", Reason: "drill\x1b]52;c;ZWNobyBwd25lZA==\a"},
+		{Mode: Full, Scope: "all", Reason: "line one\nline two"},
+		{Mode: Full, Scope: "all", Reason: "reversed \u202edesrever"},
+		{Mode: Full, Scope: "partner:demo-ehr\x1b[2K\rpartner:x", Reason: "x"},
+		{Mode: Full, Scope: "route:Claim/$submit\x00", Reason: "x"},
 	} {
 		if err := c.Validate(); err == nil {
-			t.Errorf("Validate accepted %+v", c)
+			t.Errorf("Validate accepted mode %q, scope %q, direction %q, reason %q", c.Mode, c.Scope, c.Direction, c.Reason)
 		}
 	}
 }
