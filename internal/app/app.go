@@ -143,7 +143,7 @@ func Start(ctx context.Context, cfg *config.File, opts Options) (_ *Running, err
 	if opts.WrapRecords != nil {
 		rt.Records = opts.WrapRecords(rt.Records)
 	}
-	if err := rt.startKillSwitch(ctx, now); err != nil {
+	if err := rt.startKillSwitch(ctx, cfg, now); err != nil {
 		return nil, err
 	}
 	go runRetention(rt.bg, rt.audit, cfg.Audit.Retention, log)
@@ -352,11 +352,16 @@ func upstreamName(cfg *config.File) string {
 
 // startKillSwitch loads the persisted cuts, polls for cuts engaged by other
 // replicas, and closes the connections a new full cut covers.
-func (rt *Running) startKillSwitch(ctx context.Context, now func() time.Time) error {
+func (rt *Running) startKillSwitch(ctx context.Context, cfg *config.File, now func() time.Time) error {
 	sw, err := killswitch.Open(ctx, rt.DB, now, rt.log)
 	if err != nil {
 		return err
 	}
+	ids := make([]string, len(cfg.Partners))
+	for i, p := range cfg.Partners {
+		ids[i] = p.ID
+	}
+	sw.SetPartners(ids)
 	rt.KillSwitch = sw
 	rt.conns = newConnTracker()
 	sw.OnEngage(func(added []*killswitch.Cut) {

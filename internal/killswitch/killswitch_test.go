@@ -2,7 +2,9 @@ package killswitch
 
 import (
 	"context"
+	"errors"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -131,4 +133,31 @@ func TestPersistedAndRevoking(t *testing.T) {
 			t.Errorf("second release: %v, want ErrNotEngaged", err)
 		}
 	})
+}
+
+// TestEngageUnknownPartner engages cuts once the registered partners are
+// known: a cut of another partner id is refused with the list, so that a
+// typo during an incident does not pass for a cut.
+func TestEngageUnknownPartner(t *testing.T) {
+	ctx := context.Background()
+	sw, err := Open(ctx, storagetest.Backends()[0].New(t), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sw.SetPartners([]string{"demo-ehr", "acme-ehr"})
+	err = sw.Engage(ctx, &Cut{Mode: Full, Scope: "partner:demo-erh", Reason: "incident", EngagedBy: "alice"})
+	if !errors.Is(err, ErrUnknownPartner) {
+		t.Fatalf("Engage of an unknown partner: %v, want ErrUnknownPartner", err)
+	}
+	if !strings.Contains(err.Error(), `"demo-erh"; registered partners: acme-ehr, demo-ehr`) {
+		t.Errorf("error %q does not name the id and the registered partners", err)
+	}
+	if n := len(sw.Cuts()); n != 0 {
+		t.Errorf("%d cuts engaged after the refusal, want 0", n)
+	}
+	for _, scope := range []string{"partner:demo-ehr", "all", "route:Claim/$submit"} {
+		if err := sw.Engage(ctx, &Cut{Mode: Full, Scope: scope, Reason: "incident", EngagedBy: "alice"}); err != nil {
+			t.Errorf("Engage %s: %v", scope, err)
+		}
+	}
 }

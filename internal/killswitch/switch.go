@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -55,6 +56,10 @@ const (
 // cut.
 var ErrNotEngaged = errors.New("killswitch: no engaged cut with that id")
 
+// ErrUnknownPartner is returned by Engage for a cut of a partner that is
+// not registered.
+var ErrUnknownPartner = errors.New("killswitch: no registered partner has the id")
+
 // Switch holds the engaged cuts. Reads are lock-free snapshots, so the
 // per-request check costs a pointer load and a short loop.
 type Switch struct {
@@ -67,6 +72,18 @@ type Switch struct {
 	mu        sync.Mutex
 	listeners []func(added []*Cut)
 	known     map[int64]bool
+	partners  []string // sorted; nil accepts any partner id (see SetPartners)
+}
+
+// SetPartners makes Engage refuse a partner-scoped cut that names none of
+// ids, the registered partners. A mistyped id during an incident would
+// otherwise engage a cut that cuts nothing while the operator believes
+// the partner is off.
+func (s *Switch) SetPartners(ids []string) {
+	sorted := slices.Sorted(slices.Values(ids))
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.partners = sorted
 }
 
 // snapshot is what one Reload read: the engaged cuts, and per scope the
@@ -202,6 +219,9 @@ func (s *Switch) Engage(ctx context.Context, c *Cut) error {
 	if err := c.Validate(); err != nil {
 		return err
 	}
+	if err := s.checkPartner(c); err != nil {
+		return err
+	}
 	c.EngagedAt = s.now()
 	err := s.db.QueryRowContext(ctx, sqlEngage, string(c.Mode), c.Scope, string(c.Direction), c.Reason, c.EngagedBy,
 		c.EngagedAt.UnixNano()).Scan(&c.ID)
@@ -209,6 +229,22 @@ func (s *Switch) Engage(ctx context.Context, c *Cut) error {
 		return fmt.Errorf("killswitch: engage: %w", err)
 	}
 	return s.Reload(ctx)
+}
+
+// checkPartner refuses a partner-scoped cut of an unregistered partner,
+// once SetPartners has named the registered ones.
+func (s *Switch) checkPartner(c *Cut) error {
+	id, ok := c.Partner()
+	s.mu.Lock()
+	partners := s.partners
+	s.mu.Unlock()
+	if !ok || partners == nil {
+		return nil
+	}
+	if _, found := slices.BinarySearch(partners, id); found {
+		return nil
+	}
+	return fmt.Errorf("%w: %q; registered partners: %s", ErrUnknownPartner, id, strings.Join(partners, ", "))
 }
 
 // Release marks the cut with id released.
