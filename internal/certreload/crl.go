@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"os"
 	"sync"
 	"time"
 )
@@ -74,6 +75,25 @@ func parseCRLs(path string, data []byte) (*crlSet, error) {
 		return nil, fmt.Errorf("certreload: %s: no %q PEM block found", path, pemTypeCRL)
 	}
 	return s, nil
+}
+
+// LoadCRLs reads a CRL file as the gateway reads tls.crl_file: every PEM
+// block an "X509 CRL", at least one, and no two from the same issuer. The
+// signatures are not checked here, because the issuers are not known.
+func LoadCRLs(path string) ([]*x509.RevocationList, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	s, err := parseCRLs(path, data)
+	if err != nil {
+		return nil, err
+	}
+	lists := make([]*x509.RevocationList, len(s.lists))
+	for i, e := range s.lists {
+		lists[i] = e.list
+	}
+	return lists, nil
 }
 
 func newCRLEntry(list *x509.RevocationList) *crlEntry {

@@ -3,56 +3,19 @@ package posture
 import (
 	"bytes"
 	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"fmt"
-	"os"
 	"time"
 
+	"github.com/gatehouse-health/gatehouse/internal/certreload"
 	"github.com/gatehouse-health/gatehouse/internal/pki"
 )
 
-// pemTypeCRL is the PEM block type of a CRL, the only type the gateway
-// accepts in tls.crl_file.
-const pemTypeCRL = "X509 CRL"
-
-// loadCRLs parses tls.crl_file under the rules the gateway applies when it
-// loads the file (internal/certreload). A PEM block of another type, a file
-// with no CRL, or two CRLs from the same issuer make the gateway reject it.
-// CRLs have the same issuer when they have the same issuer name and, if
-// both carry one, the same authority key identifier.
+// loadCRLs parses tls.crl_file with the gateway's own reader
+// (internal/certreload), so that the file is judged by the rules the
+// gateway applies.
 func loadCRLs(path string) ([]*x509.RevocationList, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	var lists []*x509.RevocationList
-	for n := 1; ; n++ {
-		var block *pem.Block
-		block, data = pem.Decode(data)
-		if block == nil {
-			break
-		}
-		if block.Type != pemTypeCRL {
-			return nil, fmt.Errorf("PEM block %d is %q, want %q", n, block.Type, pemTypeCRL)
-		}
-		list, err := x509.ParseRevocationList(block.Bytes)
-		if err != nil {
-			return nil, fmt.Errorf("PEM block %d: %w", n, err)
-		}
-		for _, other := range lists {
-			// Two CAs of one name with different keys each have a CRL.
-			sameKey := len(other.AuthorityKeyId) == 0 || len(list.AuthorityKeyId) == 0 || bytes.Equal(other.AuthorityKeyId, list.AuthorityKeyId)
-			if bytes.Equal(other.RawIssuer, list.RawIssuer) && sameKey {
-				return nil, fmt.Errorf("two CRLs from issuer %q; keep only the newest", crlName(list))
-			}
-		}
-		lists = append(lists, list)
-	}
-	if len(lists) == 0 {
-		return nil, errors.New("no " + pemTypeCRL + " PEM block found")
-	}
-	return lists, nil
+	return certreload.LoadCRLs(path)
 }
 
 // crlName names a CRL by its issuer's common name, or by the whole issuer
