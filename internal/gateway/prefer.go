@@ -1,6 +1,10 @@
 package gateway
 
-import "strings"
+import (
+	"strings"
+
+	"golang.org/x/net/http/httpguts"
+)
 
 // preferStrict requests that the upstream reject a search with a parameter
 // it does not support, the handling preference of FHIR search. Under
@@ -214,20 +218,9 @@ func (p *preferParser) quotedString() (string, bool) {
 
 func isQuotedPairChar(c byte) bool { return c == '\t' || c >= 0x20 && c != 0x7f }
 
-func isToken(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if !isTokenChar(s[i]) {
-			return false
-		}
-	}
-	return s != ""
-}
+// isToken reports whether s is an RFC 9110 token: one or more tchars,
+// which is what httpguts checks for a header field name.
+func isToken(s string) bool { return httpguts.ValidHeaderFieldName(s) }
 
-// isTokenChar reports whether c is a tchar of RFC 9110 section 5.6.2.
-func isTokenChar(c byte) bool {
-	switch {
-	case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-		return true
-	}
-	return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
-}
+// isTokenChar reports whether c is an RFC 9110 tchar.
+func isTokenChar(c byte) bool { return httpguts.IsTokenRune(rune(c)) }

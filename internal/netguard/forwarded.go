@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+
+	"golang.org/x/net/http/httpguts"
 )
 
 // maxForwardedHops caps the number of addresses read from forwarding
@@ -236,19 +238,9 @@ func skipSpace(v string, i int) int {
 	return i
 }
 
-func isToken(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if !isTokenChar(s[i]) {
-			return false
-		}
-	}
-	return s != ""
-}
+// isToken reports whether s is an RFC 9110 token: one or more tchars,
+// which is what httpguts checks for a header field name.
+func isToken(s string) bool { return httpguts.ValidHeaderFieldName(s) }
 
 // isTokenChar reports whether c is an RFC 9110 tchar.
-func isTokenChar(c byte) bool {
-	if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' {
-		return true
-	}
-	return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
-}
+func isTokenChar(c byte) bool { return httpguts.IsTokenRune(rune(c)) }
