@@ -2,10 +2,13 @@ package posture
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"os"
 	"path/filepath"
 	"strings"
 
+	"github.com/gatehouse-health/gatehouse/internal/config"
+	"github.com/gatehouse-health/gatehouse/internal/pki"
 	"github.com/gatehouse-health/gatehouse/internal/storage"
 )
 
@@ -31,8 +34,8 @@ var adminChecks = []Check{
 	{
 		ID: "GH-ADM-003", Control: "C3", Severity: Low, Mode: ModeConfig,
 		Title:       "Administrators authenticate with a CA separate from partners",
-		Rationale:   "With one CA for both, a certificate mistakenly issued from the partner enrolment process could carry an administrator identity.",
-		Remediation: "Create a separate CA for administrator certificates and set admin.client_ca_file to it.",
+		Rationale:   "With one CA for both, a certificate mistakenly issued from the partner enrolment process could carry an administrator identity. Worse, a partner's own issuing CA in the administrators' bundle (admin.client_ca_file defaults to tls.client_ca_file) lets that partner issue itself administrator certificates.",
+		Remediation: "Create a separate CA for administrator certificates and set admin.client_ca_file to it, holding no partner's issuing CA.",
 		config:      checkAdminCA,
 	},
 	{
@@ -113,10 +116,48 @@ func checkAdminCA(t *Target) []result {
 		return []result{pass("admin", "the admin listener is disabled")}
 	}
 	adminCA, partnerCA := c.Resolve(c.Admin.ClientCAFile), c.Resolve(c.TLS.ClientCAFile)
+	if id, ok := partnerCAInBundle(c, adminCA); ok {
+		return []result{failAt(Medium, "admin.client_ca_file",
+			"the administrators' CA bundle contains the issuing CA that partner %s registers; if that CA is the partner's own, the partner can issue itself administrator certificates", id)}
+	}
 	if sameFile(adminCA, partnerCA) {
 		return []result{fail("admin.client_ca_file", "administrators and partners share the CA in %s", filepath.Base(partnerCA))}
 	}
 	return []result{pass("admin.client_ca_file", "administrators have their own CA")}
+}
+
+// partnerCAInBundle returns a partner whose registered issuing CA, by
+// certificate file or by fingerprint, is a certificate of bundle.
+func partnerCAInBundle(c *config.File, bundle string) (string, bool) {
+	certs, err := pki.LoadCertificates(bundle)
+	if err != nil {
+		return "", false // GH-TLS-005 reports an unreadable bundle
+	}
+	inBundle := map[[sha256.Size]byte]bool{}
+	for _, cert := range certs {
+		inBundle[sha256.Sum256(cert.Raw)] = true
+	}
+	for _, p := range c.Partners {
+		if p.IssuingCA == nil {
+			continue
+		}
+		if fp, err := config.ParseFingerprint(p.IssuingCA.SHA256); err == nil && inBundle[fp] {
+			return p.ID, true
+		}
+		if p.IssuingCA.CertFile == "" {
+			continue
+		}
+		own, err := pki.LoadCertificates(c.Resolve(p.IssuingCA.CertFile))
+		if err != nil {
+			continue
+		}
+		for _, cert := range own {
+			if inBundle[sha256.Sum256(cert.Raw)] {
+				return p.ID, true
+			}
+		}
+	}
+	return "", false
 }
 
 // sameFile reports whether a and b name the same file or files with the

@@ -323,6 +323,19 @@ var checkCases = []checkCase{
 	{"GH-ADM-002", "disabled", func(t *testing.T, fx *fixture, tg *Target) { cfgOf(tg).Admin.Listen = "" }, Fail, Medium},
 	{"GH-ADM-003", "own CA", nil, Pass, 0},
 	{"GH-ADM-003", "shared CA", func(t *testing.T, fx *fixture, tg *Target) { cfgOf(tg).Admin.ClientCAFile = cfgOf(tg).TLS.ClientCAFile }, Fail, Low},
+	{"GH-ADM-003", "partner CA file in admin bundle", func(t *testing.T, fx *fixture, tg *Target) {
+		cfgOf(tg).Partners[0].IssuingCA = &config.IssuingCA{CertFile: fx.file("pki/admin-ca.pem")}
+	}, Fail, Medium},
+	{"GH-ADM-003", "partner CA fingerprint in admin bundle", func(t *testing.T, fx *fixture, tg *Target) {
+		certs, err := pki.LoadCertificates(fx.file("pki/admin-ca.pem"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfgOf(tg).Partners[0].IssuingCA = &config.IssuingCA{SHA256: pki.Fingerprint(certs[0])}
+	}, Fail, Medium},
+	{"GH-ADM-003", "partner CA outside admin bundle", func(t *testing.T, fx *fixture, tg *Target) {
+		cfgOf(tg).Partners[0].IssuingCA = &config.IssuingCA{CertFile: fx.file("pki/partner-ca.pem")}
+	}, Pass, 0},
 	{"GH-KIL-001", "threshold cuts", nil, Pass, 0},
 	{"GH-KIL-001", "kill switch off", func(t *testing.T, fx *fixture, tg *Target) {
 		cfgOf(tg).Alerts.KillSwitch = false
