@@ -17,7 +17,7 @@ import (
 const auditUsage = `Usage:
     gatehouse audit verify [--data DIR | --database FILE|URL] [--key FILE] [--from-checkpoint FILE] [--write-checkpoint FILE] [--retention DURATION]
     gatehouse audit show [--exchange ID] [--partner P] [--since T] [--status N] [--decision D] [--interaction I] [--identity FILE] [--limit N] [--newest]
-    gatehouse audit export --format ndjson|auditevent|cef [filters of show]
+    gatehouse audit export [--format ndjson|auditevent|cef] [filters of show]
     gatehouse audit prove INDEX
     gatehouse audit check-proof FILE [--key FILE] [--leaf HASH]
     gatehouse audit keygen --origin NAME [--out DIR]

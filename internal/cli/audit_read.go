@@ -71,7 +71,7 @@ func (e *env) auditShow(args []string) int {
 	return e.auditList(args, "audit show", showSynopsis, "", 100)
 }
 
-const exportSynopsis = "gatehouse audit export --format ndjson|auditevent|cef [--data DIR | --database FILE|URL] [--exchange ID] [--partner P] [--since T] [--status N] [--decision D] [--interaction I] [--identity FILE] [--newest]"
+const exportSynopsis = "gatehouse audit export [--format ndjson|auditevent|cef] [--data DIR | --database FILE|URL] [--exchange ID] [--partner P] [--since T] [--status N] [--decision D] [--interaction I] [--identity FILE] [--newest]"
 
 func (e *env) auditExport(args []string) int {
 	return e.auditList(args, "audit export", exportSynopsis, "ndjson", 0)
