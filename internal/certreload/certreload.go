@@ -120,7 +120,10 @@ type Holder struct {
 	// mu serializes reloads and guards the fields below.
 	mu         sync.Mutex
 	lastFailed [32]byte
-	warned     map[Expiry]time.Time
+	// installed is the file content of the current generation, to name
+	// the files a reload changed.
+	installed fileSet
+	warned    map[Expiry]time.Time
 
 	// keepTicketKeys, set only by tests, keeps one set of session ticket
 	// keys across reloads, so that the resumption path of VerifyConnection
@@ -173,6 +176,7 @@ func New(opts Options) (*Holder, error) {
 	if err := h.install(m); err != nil {
 		return nil, err
 	}
+	h.installed = files
 	h.warnExpiring()
 	return h, nil
 }

@@ -1,9 +1,13 @@
 package certreload
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
+	"log/slog"
+	"math/big"
 	"os"
 	"strings"
 	"testing"
@@ -187,5 +191,35 @@ func TestClientCertificateHook(t *testing.T) {
 	var noChain error = h.VerifyConnection(tls.ConnectionState{})
 	if !errors.Is(noChain, errNoVerifiedChain) {
 		t.Errorf("VerifyConnection without chains = %v", noChain)
+	}
+}
+
+// TestReloadLogNamesChangedFiles publishes a new CRL only: the reload's
+// log line must name the CRL file as changed, not the certificate.
+func TestReloadLogNamesChangedFiles(t *testing.T) {
+	ca := newTestCA(t)
+	var logs bytes.Buffer
+	h, err := New(ca.options(slog.New(slog.NewJSONHandler(&logs, nil))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca.revoke(t, big.NewInt(42))
+	if changed, err := h.Reload(); !changed || err != nil {
+		t.Fatalf("Reload = %v, %v; want a new generation", changed, err)
+	}
+	var line struct {
+		Msg     string `json:"msg"`
+		Changed string `json:"changed"`
+	}
+	for _, l := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		if err := json.Unmarshal([]byte(l), &line); err == nil && line.Msg == "certificates reloaded" {
+			break
+		}
+	}
+	if line.Msg != "certificates reloaded" {
+		t.Fatalf("no reload line in the log:\n%s", logs.String())
+	}
+	if line.Changed != ca.crlFile {
+		t.Errorf("changed = %q, want only the CRL file %q", line.Changed, ca.crlFile)
 	}
 }

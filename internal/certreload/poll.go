@@ -1,7 +1,9 @@
 package certreload
 
 import (
+	"bytes"
 	"context"
+	"strings"
 	"time"
 )
 
@@ -50,9 +52,35 @@ func (h *Holder) Reload() (bool, error) {
 		return false, err
 	}
 	h.lastFailed = [32]byte{}
-	h.log.Info("certificates reloaded", "generation", h.generation.Load(),
+	changed := h.changedFiles(files)
+	h.installed = files
+	h.log.Info("certificates reloaded", "generation", h.generation.Load(), "changed", strings.Join(changed, " "),
 		"cert_file", h.opts.CertFile, "not_after", m.cert.Leaf.NotAfter.UTC().Format(time.RFC3339))
 	return true, nil
+}
+
+// changedFiles names the files whose content differs from the installed
+// generation's, so that the reload's log line says what an operator
+// changed: a new CRL, not a new certificate.
+func (h *Holder) changedFiles(files fileSet) []string {
+	var changed []string
+	add := func(path string, old, cur []byte) {
+		if path != "" && !bytes.Equal(old, cur) {
+			changed = append(changed, path)
+		}
+	}
+	add(h.opts.CertFile, h.installed.cert, files.cert)
+	add(h.opts.KeyFile, h.installed.key, files.key)
+	add(h.opts.ClientCAFile, h.installed.clientCAs, files.clientCAs)
+	add(h.opts.CRLFile, h.installed.crl, files.crl)
+	for i, path := range h.opts.PartnerCAFiles {
+		var old []byte
+		if i < len(h.installed.partnerCAs) {
+			old = h.installed.partnerCAs[i]
+		}
+		add(path, old, files.partnerCAs[i])
+	}
+	return changed
 }
 
 // logFailure logs a rejected reload unless the same content was already
