@@ -176,6 +176,9 @@ func TestEngageNoRegisteredPartners(t *testing.T) {
 	if !errors.Is(err, ErrUnknownPartner) {
 		t.Fatalf("Engage with no registered partners: %v, want ErrUnknownPartner", err)
 	}
+	if !strings.HasSuffix(err.Error(), "registered partners: none") {
+		t.Errorf("error %q does not say that no partner is registered", err)
+	}
 	if n := len(sw.Cuts()); n != 0 {
 		t.Errorf("%d cuts engaged after the refusal, want 0", n)
 	}
