@@ -262,3 +262,32 @@ func TestKillSwitchRouteCutCoversBatchEntries(t *testing.T) {
 		t.Errorf("a batch outside the cut route: status %d, want 200: %s", resp.StatusCode, body)
 	}
 }
+
+// TestKillSwitchUnknownPartner engages a cut of a mistyped partner id
+// through the admin API. The gateway gives the switch its registered
+// partners, so the cut is rejected with 400 and nothing is engaged, while
+// the registered id still engages.
+func TestKillSwitchUnknownPartner(t *testing.T) {
+	h := newHarness(t, harnessOptions{builtinUpstream: true})
+	client, base := h.adminClient()
+	body := fmt.Sprintf(`{"mode":"full","scope":"partner:%s-typo","reason":"incident"}`, devmode.PartnerID)
+	resp, err := client.Post(base+"/killswitch", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := readBody(t, resp)
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("status %d, want 400: %s", resp.StatusCode, b)
+	}
+	if want := "registered partners: " + devmode.PartnerID; !strings.Contains(string(b), want) {
+		t.Errorf("error %s does not contain %q", b, want)
+	}
+	if n := len(h.rt.KillSwitch.Cuts()); n != 0 {
+		t.Errorf("engaged cuts %d after the rejection, want 0", n)
+	}
+
+	h.engage(fmt.Sprintf(`{"mode":"full","scope":"partner:%s","reason":"incident"}`, devmode.PartnerID))
+	if n := len(h.rt.KillSwitch.Cuts()); n != 1 {
+		t.Errorf("engaged cuts %d after a cut of the registered partner, want 1", n)
+	}
+}

@@ -46,10 +46,12 @@ func SearchURIs(resource []byte, subscription bool) ([]SearchURI, error) {
 	var found []SearchURI
 	// The flags say what the member name before the token being read was.
 	isReference, isCriteria := false, false
-	// refArray is the stack depth of an array written as a reference's
-	// value, or 0. FHIR allows no such array, but a lenient parser upstream
-	// may take an item, so every string value within it counts as a
-	// reference too.
+	// refArray is the stack depth of the outermost array written as a
+	// reference's value, or 0. FHIR allows no such array, but a lenient
+	// parser upstream may take an item, so every string value within it
+	// counts as a reference too. A reference array nested in it leaves
+	// refArray as it is, so that closing the inner one does not end the
+	// outer one.
 	refArray := 0
 	for {
 		if d.dec.PeekKind() != '"' {
@@ -61,7 +63,7 @@ func SearchURIs(resource []byte, subscription bool) ([]SearchURI, error) {
 				return nil, err
 			}
 			switch {
-			case isReference && tok.Kind() == '[':
+			case isReference && tok.Kind() == '[' && refArray == 0:
 				refArray = d.dec.StackDepth()
 			case refArray > d.dec.StackDepth():
 				refArray = 0

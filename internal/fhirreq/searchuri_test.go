@@ -27,6 +27,8 @@ func TestSearchURIs(t *testing.T) {
 			[]SearchURI{{Value: "Patient?_has:Claim:patient:status=active"}}},
 		{"reference holding nested arrays", `{"resourceType":"Observation","subject":{"reference":[["Patient?_id=1"]]},"note":[{"text":"y?"}]}`, false,
 			[]SearchURI{{Value: "Patient?_id=1"}}},
+		{"reference array holding another", `{"resourceType":"Observation","subject":{"reference":[{"reference":["Patient/1"]},"Patient?_id=1"]}}`, false,
+			[]SearchURI{{Value: "Patient?_id=1"}}},
 		{"reference holding an object", `{"resourceType":"Observation","reference":{"reference":"Patient?_id=1"}}`, false,
 			[]SearchURI{{Value: "Patient?_id=1"}}},
 		{"subscription criteria", `{"resourceType":"Subscription","criteria":"Observation?code=x"}`, true,

@@ -161,3 +161,28 @@ func TestEngageUnknownPartner(t *testing.T) {
 		}
 	}
 }
+
+// TestEngageNoRegisteredPartners gives the switch an empty partner list, as
+// a gateway with no partners does: a partner-scoped cut cuts nothing, so it
+// is refused like any other unknown id.
+func TestEngageNoRegisteredPartners(t *testing.T) {
+	ctx := context.Background()
+	sw, err := Open(ctx, storagetest.Backends()[0].New(t), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sw.SetPartners([]string{})
+	err = sw.Engage(ctx, &Cut{Mode: Full, Scope: "partner:demo-ehr", Reason: "incident", EngagedBy: "alice"})
+	if !errors.Is(err, ErrUnknownPartner) {
+		t.Fatalf("Engage with no registered partners: %v, want ErrUnknownPartner", err)
+	}
+	if !strings.HasSuffix(err.Error(), "registered partners: none") {
+		t.Errorf("error %q does not say that no partner is registered", err)
+	}
+	if n := len(sw.Cuts()); n != 0 {
+		t.Errorf("%d cuts engaged after the refusal, want 0", n)
+	}
+	if err := sw.Engage(ctx, &Cut{Mode: Full, Scope: "all", Reason: "incident", EngagedBy: "alice"}); err != nil {
+		t.Errorf("Engage all: %v", err)
+	}
+}

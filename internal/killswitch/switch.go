@@ -80,7 +80,9 @@ type Switch struct {
 // otherwise engage a cut that cuts nothing while the operator believes
 // the partner is off.
 func (s *Switch) SetPartners(ids []string) {
-	sorted := slices.Sorted(slices.Values(ids))
+	// slices.Sorted returns nil for no ids, but nil means "not set" here,
+	// and a gateway without partners must refuse every partner-scoped cut.
+	sorted := append([]string{}, slices.Sorted(slices.Values(ids))...)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.partners = sorted
@@ -244,7 +246,11 @@ func (s *Switch) checkPartner(c *Cut) error {
 	if _, found := slices.BinarySearch(partners, id); found {
 		return nil
 	}
-	return fmt.Errorf("%w: %q; registered partners: %s", ErrUnknownPartner, id, strings.Join(partners, ", "))
+	registered := strings.Join(partners, ", ")
+	if registered == "" {
+		registered = "none"
+	}
+	return fmt.Errorf("%w: %q; registered partners: %s", ErrUnknownPartner, id, registered)
 }
 
 // Release marks the cut with id released.
