@@ -93,23 +93,8 @@ func TestRevokedAdminAndEngineCertificatesRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	now := time.Now()
-	crl, err := x509.CreateRevocationList(rand.Reader, &x509.RevocationList{
-		Number:     big.NewInt(1),
-		ThisUpdate: now.Add(-time.Minute),
-		NextUpdate: now.Add(24 * time.Hour),
-		RevokedCertificateEntries: []x509.RevocationListEntry{
-			{SerialNumber: revokedAdmin.Leaf.SerialNumber, RevocationTime: now.Add(-time.Minute)},
-			{SerialNumber: engineCert.Leaf.SerialNumber, RevocationTime: now.Add(-time.Minute)},
-		},
-	}, ca.Certificate, ca.Key)
-	if err != nil {
-		t.Fatal(err)
-	}
 	cfg.TLS.CRLFile = filepath.Join(t.TempDir(), "crl.pem")
-	if err := os.WriteFile(cfg.TLS.CRLFile, pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: crl}), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	writeCRL(t, ca, cfg.TLS.CRLFile, 1, revokedAdmin.Leaf.SerialNumber, engineCert.Leaf.SerialNumber)
 	h := &harness{t: t, layout: layout}
 	h.start(cfg)
 

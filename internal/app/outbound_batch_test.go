@@ -10,32 +10,9 @@ import (
 // outbound allowlist, as a partner's batch is inbound: batch-transaction
 // alone does not let the engine read a Patient at the partner.
 func TestOutboundBatchEntriesAllowlisted(t *testing.T) {
-	cfg, layout, ehr, engineCert := newPayerOutbound(t)
-	cfg.Partners[0].Outbound = partnerOutbound(layout, ehr, "batch-transaction", "Task.read")
-	cfg.Egress.Allow = []string{ehr.srv.Listener.Addr().String()}
-	h := &harness{t: t, layout: layout}
-	h.start(cfg)
-
-	engine := engineClient(t, layout, engineCert)
-	base := "https://localhost:" + portOf(h.rt.OutboundAddr.String()) + "/partners/demo-ehr/fhir"
-
 	batch := `{"resourceType":"Bundle","type":"batch","entry":[` +
 		`{"request":{"method":"GET","url":"Task/1"}},{"request":{"method":"GET","url":"Patient/1"}}]}`
-	resp, err := engine.Post(base, "application/fhir+json", bytes.NewReader([]byte(batch)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	body := readBody(t, resp)
-
-	if resp.StatusCode != http.StatusForbidden {
-		t.Fatalf("status = %d, want 403: %s", resp.StatusCode, body)
-	}
-	if n := ehr.calls.Load(); n != 0 {
-		t.Errorf("the partner received %d calls, want 0", n)
-	}
-	if e := h.entries(resp); len(e) != 1 || e[0].Rule != "policy.not-allowed" || e[0].Direction != "outbound" {
-		t.Errorf("entries = %+v, want one outbound policy.not-allowed refusal", e)
-	}
+	requireOutboundBatchRefused(t, batch, true, "policy.not-allowed")
 }
 
 // An entry that is itself a batch (POST to the base) would carry its own
@@ -43,18 +20,27 @@ func TestOutboundBatchEntriesAllowlisted(t *testing.T) {
 // only the outer entries. Strict mode rejects the empty entry URL such a
 // batch needs, so the test turns it off to reach the allowlist check.
 func TestOutboundNestedBatchRefused(t *testing.T) {
+	batch := `{"resourceType":"Bundle","type":"batch","entry":[{"request":{"method":"POST","url":""},"resource":` +
+		`{"resourceType":"Bundle","type":"batch","entry":[{"request":{"method":"GET","url":"Patient/1"}}]}}]}`
+	requireOutboundBatchRefused(t, batch, false, "policy.bundle.nested")
+}
+
+// requireOutboundBatchRefused sends batch from the engine to a partner that
+// allows batch-transaction and Task.read, and requires a 403 refusal
+// recorded under rule, with nothing sent to the partner.
+func requireOutboundBatchRefused(t *testing.T, batch string, strict bool, rule string) {
+	t.Helper()
 	cfg, layout, ehr, engineCert := newPayerOutbound(t)
 	cfg.Partners[0].Outbound = partnerOutbound(layout, ehr, "batch-transaction", "Task.read")
 	cfg.Egress.Allow = []string{ehr.srv.Listener.Addr().String()}
-	cfg.Strict.Mode = "off"
+	if !strict {
+		cfg.Strict.Mode = "off"
+	}
 	h := &harness{t: t, layout: layout}
 	h.start(cfg)
 
 	engine := engineClient(t, layout, engineCert)
 	base := "https://localhost:" + portOf(h.rt.OutboundAddr.String()) + "/partners/demo-ehr/fhir"
-
-	batch := `{"resourceType":"Bundle","type":"batch","entry":[{"request":{"method":"POST","url":""},"resource":` +
-		`{"resourceType":"Bundle","type":"batch","entry":[{"request":{"method":"GET","url":"Patient/1"}}]}}]}`
 	resp, err := engine.Post(base, "application/fhir+json", bytes.NewReader([]byte(batch)))
 	if err != nil {
 		t.Fatal(err)
@@ -67,7 +53,7 @@ func TestOutboundNestedBatchRefused(t *testing.T) {
 	if n := ehr.calls.Load(); n != 0 {
 		t.Errorf("the partner received %d calls, want 0", n)
 	}
-	if e := h.entries(resp); len(e) != 1 || e[0].Rule != "policy.bundle.nested" || e[0].Direction != "outbound" {
-		t.Errorf("entries = %+v, want one outbound policy.bundle.nested refusal", e)
+	if e := h.entries(resp); len(e) != 1 || e[0].Rule != rule || e[0].Direction != "outbound" {
+		t.Errorf("entries = %+v, want one outbound %s refusal", e, rule)
 	}
 }

@@ -184,15 +184,21 @@ func (s *crlSet) check(chain []*x509.Certificate, now time.Time, leafCRL bool) e
 // both carry key identifiers, the same key.
 func (s *crlSet) forIssuer(issuer *x509.Certificate) (int, *crlEntry) {
 	for i, e := range s.lists {
-		if !bytes.Equal(e.list.RawIssuer, issuer.RawSubject) {
-			continue
+		if IssuedBy(e.list, issuer) {
+			return i, e
 		}
-		if len(e.list.AuthorityKeyId) > 0 && len(issuer.SubjectKeyId) > 0 && !bytes.Equal(e.list.AuthorityKeyId, issuer.SubjectKeyId) {
-			continue
-		}
-		return i, e
 	}
 	return -1, nil
+}
+
+// IssuedBy reports whether issuer is the CA that list names, as the
+// gateway matches a CRL to a CA: the same raw name and, when both carry
+// one, the same key identifier.
+func IssuedBy(list *x509.RevocationList, issuer *x509.Certificate) bool {
+	if !bytes.Equal(list.RawIssuer, issuer.RawSubject) {
+		return false
+	}
+	return len(list.AuthorityKeyId) == 0 || len(issuer.SubjectKeyId) == 0 || bytes.Equal(list.AuthorityKeyId, issuer.SubjectKeyId)
 }
 
 func (s *crlSet) verifySignature(index int, e *crlEntry, issuer *x509.Certificate) error {

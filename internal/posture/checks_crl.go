@@ -1,7 +1,6 @@
 package posture
 
 import (
-	"bytes"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -27,16 +26,6 @@ func crlName(list *x509.RevocationList) string {
 	return list.Issuer.String()
 }
 
-// issuedBy reports whether cert is the issuer that list names, matched the
-// way the gateway finds a CRL for an issuer: the same raw name and, when
-// both carry one, the same key identifier.
-func issuedBy(list *x509.RevocationList, cert *x509.Certificate) bool {
-	if !bytes.Equal(list.RawIssuer, cert.RawSubject) {
-		return false
-	}
-	return len(list.AuthorityKeyId) == 0 || len(cert.SubjectKeyId) == 0 || bytes.Equal(list.AuthorityKeyId, cert.SubjectKeyId)
-}
-
 // verifyCRL checks list's signature the way the gateway does before it
 // uses the CRL: issuer must be allowed to sign CRLs and its key must
 // verify the signature.
@@ -54,7 +43,7 @@ func verifyCRL(list *x509.RevocationList, issuer *x509.Certificate) error {
 func crlIssuer(list *x509.RevocationList, known []*x509.Certificate) (*x509.Certificate, error) {
 	var firstErr error
 	for _, cert := range known {
-		if !issuedBy(list, cert) {
+		if !certreload.IssuedBy(list, cert) {
 			continue
 		}
 		err := verifyCRL(list, cert)
