@@ -52,8 +52,8 @@ func (rt *Running) startAdmin(cfg *config.File, extra map[string]http.Handler, l
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
 		ErrorLog:          serverErrorLog(log, "admin"),
-		// net/http would answer "OPTIONS *" with 200 itself, to any client
-		// certificate of the CA, before requireAdmin checks and logs it.
+		// Otherwise net/http itself replies 200 to "OPTIONS *" from any
+		// client certificate of the CA, before requireAdmin checks and logs it.
 		DisableGeneralOptionsHandler: true,
 	}
 	go func() {

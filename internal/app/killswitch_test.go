@@ -219,9 +219,9 @@ func TestKillSwitchReachesOtherReplica(t *testing.T) {
 
 // TestKillSwitchRouteCutCoversBatchEntries engages a full cut of one
 // route. The route pattern does not match a batch itself, so the cut must
-// check the batch's entries: the interaction is refused inside a batch as
-// well, and the upstream sees nothing. A batch of other interactions still
-// passes.
+// check the batch's entries. The interaction is refused inside a batch as
+// well, and nothing reaches the upstream. A batch of other interactions
+// still passes.
 func TestKillSwitchRouteCutCoversBatchEntries(t *testing.T) {
 	h := newHarness(t, harnessOptions{edit: func(cfg *config.File, _ *devmode.Layout) {
 		p := &cfg.Partners[0]

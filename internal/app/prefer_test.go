@@ -10,12 +10,12 @@ import (
 )
 
 // A server that honours Prefer: handling=lenient ignores the search
-// parameters it does not support, so a search the policy allowed because
+// parameters it does not support. So a search the policy allowed because
 // of a parameter (a scope restricted to category=laboratory, say) could
 // return more than the scope permits. The gateway removes every handling
-// preference the partner sends, keeps the others, and asks for
-// handling=strict on every search it forwards and on every batch, whose
-// entries may be searches.
+// preference the partner sends, keeps the others, and sends
+// handling=strict with every search it forwards and with every batch,
+// whose entries may be searches.
 func TestPreferHandlingForwarded(t *testing.T) {
 	h := newHarness(t, harnessOptions{edit: func(cfg *config.File, _ *devmode.Layout) {
 		p := &cfg.Partners[0]

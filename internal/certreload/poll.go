@@ -59,9 +59,9 @@ func (h *Holder) Reload() (bool, error) {
 	return true, nil
 }
 
-// changedFiles names the files whose content differs from the installed
-// generation's, so that the reload's log line says what an operator
-// changed: a new CRL, not a new certificate.
+// changedFiles returns the files whose content differs from the installed
+// generation's, so that the reload's log line shows what an operator
+// changed, such as a new CRL rather than a new certificate.
 func (h *Holder) changedFiles(files fileSet) []string {
 	var changed []string
 	add := func(path string, old, cur []byte) {

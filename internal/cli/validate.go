@@ -271,15 +271,15 @@ func withoutLeftOut(issues []outcome.Issue, problems []fhirxml.Problem) []outcom
 	if len(elements) == 0 {
 		return issues
 	}
-	kept := issues[:0]
+	remaining := issues[:0]
 	for _, is := range issues {
 		if len(is.Expression) == 1 && (is.Code == outcome.CodeRequired && elements[is.Expression[0]] ||
 			is.Code == outcome.CodeStructure && items[is.Expression[0]]) {
 			continue
 		}
-		kept = append(kept, is)
+		remaining = append(remaining, is)
 	}
-	return kept
+	return remaining
 }
 
 // ndjson validates each non-empty line as a resource, named file:line.

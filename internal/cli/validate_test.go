@@ -254,8 +254,8 @@ func TestValidateXMLLeftOutReportedOnce(t *testing.T) {
 }
 
 // A repeating primitive item that the converter leaves out becomes a null
-// placeholder, so that later items keep their indexes; the validator's
-// issue about that null is the converter's problem again and is dropped.
+// placeholder, so that later items keep their indexes. The validator's
+// issue about that null repeats the converter's problem, so it is dropped.
 func TestValidateXMLLeftOutItemReportedOnce(t *testing.T) {
 	atItem := xmlIssuesAt(t, `<Patient xmlns="http://hl7.org/fhir">
   <id value="p1"/>

@@ -313,11 +313,11 @@ func (ix *index) resolve(from int, ref *referenceJSON) (int, bool) {
 	}
 	if fullURL != "" && !strings.HasPrefix(fullURL, "urn:") {
 		// A fullUrl that is neither a RESTful http(s) URL nor a urn has no
-		// base the gateway can be sure of. A reader that takes the path
-		// before the last two segments as the base (the built-in payer
-		// does), or that reads the scheme ignoring case ("HTTP://"), finds
-		// the entry under that URL, which may be another party than the
-		// one found by type and id.
+		// base the gateway can be sure of. The built-in payer takes the
+		// path before the last two segments as the base, and another reader
+		// may ignore the case of the scheme ("HTTP://"). Either finds the
+		// entry under that URL, which may be another party than the one
+		// found by type and id.
 		return 0, false
 	}
 	if found := ix.byTypeID[typeID]; len(found) == 1 {

@@ -24,8 +24,8 @@ type SearchURI struct {
 //   - every Reference.reference that contains "?". A server resolves such a
 //     conditional reference by searching, and the write fails unless
 //     exactly one resource matches (FHIR R4 RESTful API, transaction
-//     processing rules; some servers resolve them outside transactions
-//     too);
+//     processing rules). Some servers resolve them outside transactions
+//     too;
 //   - when subscription is set, because the resource is a Subscription,
 //     its top-level criteria, unless it is an absolute URI without a
 //     query, which names a SubscriptionTopic (R4 Subscriptions Backport).
@@ -44,7 +44,7 @@ func SearchURIs(resource []byte, subscription bool) ([]SearchURI, error) {
 	d := &bundleDecoder{body: resource, dec: s.dec, scratch: s}
 
 	var found []SearchURI
-	// The flags say what the member name before the token being read was.
+	// The flags record which member name came before the token being read.
 	isReference, isCriteria := false, false
 	// refArray is the stack depth of the outermost array written as a
 	// reference's value, or 0. FHIR allows no such array, but a lenient

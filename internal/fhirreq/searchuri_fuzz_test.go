@@ -10,11 +10,10 @@ import (
 	"testing"
 )
 
-// referenceSearchURIs is a plain recursive walk over encoding/json tokens
-// that SearchURIs is compared against: a Reference.reference string with a
-// "?", every string value anywhere inside an array written as a
-// reference's value, and a top-level Subscription criteria that is no
-// topic URI.
+// referenceSearchURIs finds what SearchURIs should, by a plain recursive
+// walk over encoding/json tokens. It collects a Reference.reference string
+// with a "?", every string value inside an array written as a reference's
+// value, and a top-level Subscription criteria that is no topic URI.
 func referenceSearchURIs(resource []byte, subscription bool) ([]SearchURI, error) {
 	dec := json.NewDecoder(bytes.NewReader(resource))
 	dec.UseNumber()

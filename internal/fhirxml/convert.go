@@ -443,7 +443,8 @@ func (c *converter) primitive(o *object, g []*node, t *fhirmodel.Type, repeats b
 	return nil
 }
 
-// primitivePart is what is kept of one occurrence of a primitive element.
+// primitivePart is the part of one occurrence of a primitive element that
+// the conversion keeps.
 type primitivePart struct {
 	value bool   // the value, which checkValue accepted
 	extra []byte // the JSON object of the id and extensions, or nil
@@ -505,8 +506,8 @@ func (c *converter) checkValue(n *node, t *fhirmodel.Type, at *location) (bool, 
 
 // appendValue appends the JSON value of the primitive n, which checkValue
 // accepted: a boolean, a number with its exact decimal text, the XHTML of
-// a div, or a string. AppendQuote fails only on invalid UTF-8, which the
-// XML decoder has rejected.
+// a div, or a string. AppendQuote fails only on invalid UTF-8, and
+// encoding/xml rejects that in text and attributes before n exists.
 func appendValue(dst []byte, n *node, t *fhirmodel.Type) []byte {
 	if n.xhtml != nil {
 		dst, _ = jsontext.AppendQuote(dst, n.xhtml)

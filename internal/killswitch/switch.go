@@ -58,7 +58,7 @@ var ErrNotEngaged = errors.New("killswitch: no engaged cut with that id")
 
 // ErrUnknownPartner is returned by Engage for a cut of a partner that is
 // not registered.
-var ErrUnknownPartner = errors.New("killswitch: no registered partner has the id")
+var ErrUnknownPartner = errors.New("killswitch: unknown partner id")
 
 // Switch holds the engaged cuts. Reads are lock-free snapshots, so the
 // per-request check costs a pointer load and a short loop.

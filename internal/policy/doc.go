@@ -35,7 +35,7 @@
 //     id, for an update) must match the URL; conditional criteria must be
 //     plain parameters the partner may search, and so must the searches
 //     in the body (conditional references, and Subscription criteria
-//     other than a topic URL); identities must agree (package congruence).
+//     other than a topic URL). Identities must agree (package congruence).
 //     A Subscription's channel must be a rest-hook to an operation under
 //     the partner's OutboundFHIRBase (policy.subscription.channel,
 //     policy.subscription.endpoint).
