@@ -4,11 +4,12 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"github.com/gatehouse-health/gatehouse/internal/chunks"
 	"io"
+	"unsafe"
 
 	"github.com/go-json-experiment/json/jsontext"
 
+	"github.com/gatehouse-health/gatehouse/internal/chunks"
 	"github.com/gatehouse-health/gatehouse/internal/fhirjson"
 	"github.com/gatehouse-health/gatehouse/internal/fhirpath"
 )
@@ -267,11 +268,15 @@ func (p *treeParser) stringValue(raw jsontext.Value) (string, error) {
 		quoted := p.rawText(raw)
 		text = quoted[1 : len(quoted)-1]
 	} else {
-		b, err := jsontext.AppendUnquote(nil, raw)
+		// Unquoting never lengthens a string, so one buffer of len(raw)
+		// holds the result, and nothing else refers to it once it is a
+		// string. Narratives are the bulk of most bodies and all have
+		// escaped quotes, so this saves a grown copy and a second one.
+		b, err := jsontext.AppendUnquote(make([]byte, 0, len(raw)), raw)
 		if err != nil {
 			return "", fmt.Errorf("validate: invalid JSON at byte %d", p.dec.InputOffset())
 		}
-		text = string(b)
+		text = unsafe.String(unsafe.SliceData(b), len(b))
 	}
 	if p.intake && len(text) > p.lim.MaxStringLength {
 		return "", errIntake
