@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gatehouse-health/gatehouse/internal/app"
 	"github.com/gatehouse-health/gatehouse/internal/config"
@@ -55,7 +56,9 @@ func memberMatchHarness(t *testing.T) (*harness, *ehrclient.Client) {
 	return h, h.partnerClient(app.DevScopes + " " + memberMatchScope)
 }
 
-// memberMatchRequest returns the HRex example input, changed by edit.
+// memberMatchRequest returns the HRex example input, changed by edit. The
+// example's Consent ended in January 2022, so its period is moved to run
+// from a year before today to a year after.
 func memberMatchRequest(t *testing.T, edit func(params []any) []any) []byte {
 	t.Helper()
 	raw, err := os.ReadFile(corpustest.File(t, "davinci-hrex/examples/parameters-member-match-in.json"))
@@ -66,6 +69,9 @@ func memberMatchRequest(t *testing.T, edit func(params []any) []any) []byte {
 	if err := json.Unmarshal(raw, &p); err != nil {
 		t.Fatal(err)
 	}
+	today := time.Now().UTC()
+	consentProvision(p["parameter"].([]any))["period"] = map[string]any{
+		"start": today.AddDate(-1, 0, 0).Format(time.DateOnly), "end": today.AddDate(1, 0, 0).Format(time.DateOnly)}
 	p["parameter"] = edit(p["parameter"].([]any))
 	b, err := json.Marshal(p)
 	if err != nil {
@@ -84,10 +90,22 @@ func memberPatient(params []any) map[string]any {
 	return nil
 }
 
+// consentProvision returns the provision of the Consent of params.
+func consentProvision(params []any) map[string]any {
+	for _, x := range params {
+		if p := x.(map[string]any); p["name"] == "Consent" {
+			return p["resource"].(map[string]any)["provision"].(map[string]any)
+		}
+	}
+	return nil
+}
+
 // Member match through the gateway, over mutual TLS to the built-in payer
 // service: a true match, no match and an ambiguous match, each checked by
 // strict mode against the HRex profiles both ways, and a request that
-// breaks the input profile, which is never forwarded to the payer.
+// breaks the input profile, which is never forwarded to the payer. A
+// Consent that conforms but has ended or names another patient reaches the
+// payer, which rejects it without naming the member.
 func TestMemberMatchThroughGateway(t *testing.T) {
 	h, client := memberMatchHarness(t)
 	token, err := client.Token(context.Background())
@@ -121,6 +139,18 @@ func TestMemberMatchThroughGateway(t *testing.T) {
 		{"no match", func(p []any) []any { memberPatient(p)["birthDate"] = "1974-12-24"; return p }, http.StatusUnprocessableEntity, `"resourceType":"OperationOutcome"`, true},
 		{"ambiguous match", asTwin, http.StatusUnprocessableEntity, `"resourceType":"OperationOutcome"`, true},
 		{"no Consent", withoutConsent, http.StatusUnprocessableEntity, "slice Consent", false},
+		{"Consent that has ended", func(p []any) []any {
+			consentProvision(p)["period"] = map[string]any{"start": "2022-01-01", "end": "2022-01-31"}
+			return p
+		}, http.StatusUnprocessableEntity, `"code":"business-rule"`, true},
+		{"Consent of another patient", func(p []any) []any {
+			for _, x := range p {
+				if x.(map[string]any)["name"] == "Consent" {
+					x.(map[string]any)["resource"].(map[string]any)["patient"] = map[string]any{"reference": "Patient/2"}
+				}
+			}
+			return p
+		}, http.StatusUnprocessableEntity, `"code":"business-rule"`, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -128,6 +158,9 @@ func TestMemberMatchThroughGateway(t *testing.T) {
 			body := string(readBody(t, resp))
 			if resp.StatusCode != tt.status || !strings.Contains(body, tt.want) {
 				t.Fatalf("status %d, body %s; want %d with %s", resp.StatusCode, body, tt.status, tt.want)
+			}
+			if tt.status != http.StatusOK && strings.Contains(body, "MPERSON") {
+				t.Errorf("a refusal names the member: %s", body)
 			}
 			if strings.Contains(body, "MTWIN") {
 				t.Errorf("the answer names a member of the ambiguous match: %s", body)

@@ -21,7 +21,9 @@
 //     (see Eligibility below).
 //   - POST /Patient/$member-match is the Da Vinci HRex member match (see
 //     internal/members for the matching rules). A request carrying more
-//     than 10 distinct member ids gets 422.
+//     than 10 distinct member ids gets 422, and so does one whose Consent
+//     is not active, does not permit, names another patient than
+//     MemberPatient or has a provision.period that excludes today.
 //   - /Subscription, /Subscription/{id}, .../$status and .../$events are
 //     the PAS Subscriptions of internal/subscriptions.
 //   - GET /metadata returns the CapabilityStatement.

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
@@ -27,13 +28,15 @@ type parametersJSON struct {
 }
 
 type consentJSON struct {
-	ResourceType string `json:"resourceType"`
-	Status       string `json:"status"`
+	ResourceType string        `json:"resourceType"`
+	Status       string        `json:"status"`
+	Patient      referenceJSON `json:"patient"`
 	Policy       []struct {
 		URI string `json:"uri"`
 	} `json:"policy"`
 	Provision *struct {
-		Type string `json:"type"`
+		Type   string      `json:"type"`
+		Period *periodJSON `json:"period"`
 	} `json:"provision"`
 }
 
@@ -70,7 +73,7 @@ func (s *Service) handleMemberMatch(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusBadRequest, outcome.CodeInvalid, reason, path)
 		return
 	}
-	if reason := checkConsent(in.consent); reason != "" {
+	if reason := checkConsent(in.consent, &in.patient, s.now()); reason != "" {
 		fail(w, http.StatusUnprocessableEntity, outcome.CodeBusinessRule, reason, "Parameters.parameter.where(name = 'Consent')")
 		return
 	}
@@ -167,11 +170,20 @@ func resourceType(raw jsontext.Value) string {
 	return h.ResourceType
 }
 
-// checkConsent requires an active Consent that permits disclosure under
-// one of the HRex consent policies (regular or sensitive data).
-func checkConsent(c consentJSON) string {
-	if c.Status != "active" || (c.Provision != nil && c.Provision.Type != "" && c.Provision.Type != "permit") {
+// checkConsent requires an active Consent of the member that permits
+// disclosure under one of the HRex consent policies (regular or sensitive
+// data) and whose provision.period includes now. The HRex Consent profile
+// requires the period with both bounds, so a Consent without it, like one
+// that has ended, permits nothing.
+func checkConsent(c consentJSON, patient *patientJSON, now time.Time) string {
+	if c.Status != "active" || c.Provision == nil || c.Provision.Type != "permit" {
 		return "the Consent must be active and permit disclosure"
+	}
+	if !consentOf(c.Patient, patient) {
+		return "the Consent must be the member's: Consent.patient must reference MemberPatient by its id or one of its identifiers"
+	}
+	if !inForce(c.Provision.Period, now) {
+		return "the Consent is not in force: Consent.provision.period must include the current date"
 	}
 	for _, p := range c.Policy {
 		if strings.HasSuffix(p.URI, "#regular") || strings.HasSuffix(p.URI, "#sensitive") {
@@ -179,6 +191,40 @@ func checkConsent(c consentJSON) string {
 		}
 	}
 	return "the Consent must name the HRex regular or sensitive consent policy"
+}
+
+// consentOf reports whether ref names the patient: Patient/<id> with the
+// patient's id, or one of the patient's identifiers (system and value).
+func consentOf(ref referenceJSON, patient *patientJSON) bool {
+	if ref.Reference != "" {
+		return patient.ID != "" && ref.Reference == "Patient/"+patient.ID
+	}
+	if ref.Identifier == nil || ref.Identifier.System == "" || ref.Identifier.Value == "" {
+		return false
+	}
+	for _, id := range patient.Identifier {
+		if id.System == ref.Identifier.System && id.Value == ref.Identifier.Value {
+			return true
+		}
+	}
+	return false
+}
+
+// inForce reports whether now falls in the period, read at the precision
+// of each bound: an end of 2026-03-01 covers that whole day (UTC).
+func inForce(p *periodJSON, now time.Time) bool {
+	if p == nil || p.Start == "" || p.End == "" {
+		return false
+	}
+	start, _, err := dateRange(p.Start)
+	if err != nil {
+		return false
+	}
+	_, end, err := dateRange(p.End)
+	if err != nil {
+		return false
+	}
+	return !now.Before(start) && now.Before(end)
 }
 
 // matchQuery collects member ids and demographics from the input: member

@@ -201,14 +201,17 @@ func TestEligibility(t *testing.T) {
 	})
 }
 
-// memberMatchInput returns the HRex example input with the old payer's
-// coverage replaced by the member's coverage at this payer.
+// memberMatchInput returns the HRex example input, changed by edit. The
+// example's Consent ended in January 2022, so its period is moved to the
+// year of fixedClock.
 func memberMatchInput(t *testing.T, edit func(p map[string]any)) []byte {
 	t.Helper()
 	var p map[string]any
 	if err := json.Unmarshal(readFile(t, corpustest.File(t, "davinci-hrex/examples/parameters-member-match-in.json")), &p); err != nil {
 		t.Fatal(err)
 	}
+	provision := parameterResource(p, "Consent")["provision"].(map[string]any)
+	provision["period"] = map[string]any{"start": "2026-01-01", "end": "2026-12-31"}
 	edit(p)
 	b, err := json.Marshal(p)
 	if err != nil {
@@ -257,6 +260,12 @@ func TestMemberMatch(t *testing.T) {
 			{"no such member", func(p map[string]any) {
 				parameterResource(p, "MemberPatient")["birthDate"] = "1974-12-24"
 			}, http.StatusUnprocessableEntity, ""},
+			{"consent naming the patient by identifier", func(p map[string]any) {
+				parameterResource(p, "Consent")["patient"] = map[string]any{"identifier": map[string]any{"system": "http://example.org/old-payer/identifiers/member", "value": "55678"}}
+			}, http.StatusOK, "MPERSON0001"},
+			{"consent in force until the end of today", func(p map[string]any) {
+				parameterResource(p, "Consent")["provision"].(map[string]any)["period"] = map[string]any{"start": "2026-03-01", "end": "2026-03-01"}
+			}, http.StatusOK, "MPERSON0001"},
 			{"ambiguous demographics", asTwin, http.StatusUnprocessableEntity, ""},
 			{"ambiguity resolved by subscriberId", func(p map[string]any) {
 				asTwin(p)
@@ -303,6 +312,41 @@ func TestMemberMatch(t *testing.T) {
 				t.Errorf("status %d: %s", r.status, r.body)
 			}
 		})
+		// The Consent must be the member's and in force: one that has
+		// ended, has not begun, or names another Patient permits nothing.
+		for _, c := range []struct {
+			name string
+			edit func(consent map[string]any)
+		}{
+			{"consent ended", func(c map[string]any) {
+				c["provision"].(map[string]any)["period"] = map[string]any{"start": "2022-01-01", "end": "2022-01-31"}
+			}},
+			{"consent not yet begun", func(c map[string]any) {
+				c["provision"].(map[string]any)["period"] = map[string]any{"start": "2026-06-01", "end": "2026-12-31"}
+			}},
+			{"consent ended earlier on the day", func(c map[string]any) {
+				c["provision"].(map[string]any)["period"] = map[string]any{"start": "2026-01-01", "end": "2026-03-01T08:00:00Z"}
+			}},
+			{"consent without period", func(c map[string]any) { delete(c["provision"].(map[string]any), "period") }},
+			{"consent without provision", func(c map[string]any) { delete(c, "provision") }},
+			{"consent of another patient", func(c map[string]any) {
+				c["patient"] = map[string]any{"reference": "Patient/2"}
+			}},
+			{"consent by another patient's identifier", func(c map[string]any) {
+				c["patient"] = map[string]any{"identifier": map[string]any{"system": "http://example.org/old-payer/identifiers/member", "value": "55679"}}
+			}},
+		} {
+			t.Run(c.name, func(t *testing.T) {
+				body := memberMatchInput(t, func(p map[string]any) { c.edit(parameterResource(p, "Consent")) })
+				r := ts.post(t, "/Patient/$member-match", fhirJSONType, body, PartnerHeader, partnerA)
+				if r.status != http.StatusUnprocessableEntity {
+					t.Fatalf("status %d, expected 422: %s", r.status, r.body)
+				}
+				if oo := mustOutcome(t, r.body); oo.Issue[0].Code != "business-rule" || strings.Contains(string(r.body), "MPERSON") {
+					t.Errorf("refusal %s", r.body)
+				}
+			})
+		}
 		t.Run("missing consent", func(t *testing.T) {
 			body := memberMatchInput(t, func(p map[string]any) {
 				params := p["parameter"].([]any)
