@@ -34,6 +34,9 @@ func memberMatchHarness(t *testing.T) (*harness, *ehrclient.Client) {
 		p.Scopes = append(p.Scopes, memberMatchScope)
 		p.Roles["member"] = "read"
 		databaseURL = cfg.DatabaseURL()
+		if cfg.PayerID.Value != devPayerNPI || p.Organization.Value != devmode.PartnerNPI {
+			t.Fatalf("payer %v, partner %v: memberMatchRequest names other parties", cfg.PayerID, p.Organization)
+		}
 	}})
 
 	ctx := context.Background()
@@ -56,9 +59,13 @@ func memberMatchHarness(t *testing.T) (*harness, *ehrclient.Client) {
 	return h, h.partnerClient(app.DevScopes + " " + memberMatchScope)
 }
 
+// devPayerNPI is the payer_id of the development configuration.
+const devPayerNPI = "1234567893"
+
 // memberMatchRequest returns the HRex example input, changed by edit. The
 // example's Consent ended in January 2022, so its period is moved to run
-// from a year before today to a year after.
+// from a year before today to a year after. The example's payer is made
+// this gateway's payer, and its recipient the demo partner.
 func memberMatchRequest(t *testing.T, edit func(params []any) []any) []byte {
 	t.Helper()
 	raw, err := os.ReadFile(corpustest.File(t, "davinci-hrex/examples/parameters-member-match-in.json"))
@@ -72,6 +79,14 @@ func memberMatchRequest(t *testing.T, edit func(params []any) []any) []byte {
 	today := time.Now().UTC()
 	consentProvision(p["parameter"].([]any))["period"] = map[string]any{
 		"start": today.AddDate(-1, 0, 0).Format(time.DateOnly), "end": today.AddDate(1, 0, 0).Format(time.DateOnly)}
+	for _, actor := range consentProvision(p["parameter"].([]any))["actor"].([]any) {
+		npi := devPayerNPI
+		if actorRole(actor) == "IRCP" {
+			npi = devmode.PartnerNPI
+		}
+		actor.(map[string]any)["reference"] = npiReference(npi)
+	}
+	coverageToMatch(p["parameter"].([]any))["payor"] = []any{npiReference(devPayerNPI)}
 	p["parameter"] = edit(p["parameter"].([]any))
 	b, err := json.Marshal(p)
 	if err != nil {
@@ -88,6 +103,27 @@ func memberPatient(params []any) map[string]any {
 		}
 	}
 	return nil
+}
+
+// coverageToMatch returns the CoverageToMatch resource of params.
+func coverageToMatch(params []any) map[string]any {
+	for _, x := range params {
+		if p := x.(map[string]any); p["name"] == "CoverageToMatch" {
+			return p["resource"].(map[string]any)
+		}
+	}
+	return nil
+}
+
+// actorRole returns the first role code of a Consent actor.
+func actorRole(actor any) string {
+	coding := actor.(map[string]any)["role"].(map[string]any)["coding"].([]any)
+	return coding[0].(map[string]any)["code"].(string)
+}
+
+// npiReference is a Reference that names an organisation by its NPI.
+func npiReference(npi string) map[string]any {
+	return map[string]any{"identifier": map[string]any{"system": "http://hl7.org/fhir/sid/us-npi", "value": npi}}
 }
 
 // consentProvision returns the provision of the Consent of params.
@@ -151,6 +187,37 @@ func TestMemberMatchThroughGateway(t *testing.T) {
 			}
 			return p
 		}, http.StatusUnprocessableEntity, `"code":"business-rule"`, true},
+		// A partner reusing a Consent given to another organisation, or
+		// matching a member of another payer, is refused before the payer
+		// sees the request.
+		{"Consent given to another organisation", func(p []any) []any {
+			for _, actor := range consentProvision(p)["actor"].([]any) {
+				if actorRole(actor) == "IRCP" {
+					actor.(map[string]any)["reference"] = npiReference("0123456789")
+				}
+			}
+			return p
+		}, http.StatusForbidden, "does not name the partner's organisation", false},
+		{"Consent recipient by literal reference", func(p []any) []any {
+			for _, actor := range consentProvision(p)["actor"].([]any) {
+				if actorRole(actor) == "IRCP" {
+					actor.(map[string]any)["reference"].(map[string]any)["reference"] = "Organization/other"
+				}
+			}
+			return p
+		}, http.StatusForbidden, "without a literal reference", false},
+		{"Consent disclosed by another payer", func(p []any) []any {
+			for _, actor := range consentProvision(p)["actor"].([]any) {
+				if actorRole(actor) == "performer" {
+					actor.(map[string]any)["reference"] = npiReference("9876543210")
+				}
+			}
+			return p
+		}, http.StatusForbidden, "does not name this payer", false},
+		{"coverage of another payer", func(p []any) []any {
+			coverageToMatch(p)["payor"] = []any{npiReference("9876543210")}
+			return p
+		}, http.StatusForbidden, "payor[0] does not name this payer", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -29,6 +29,8 @@
 //     expected identifier there too, so that a server reading either part
 //     finds the same party.
 //
+// Member match: see CheckMemberMatch (membermatch.go).
+//
 // A party is keyed to an expected identifier when its first identifier
 // with both system and value is an expected one, and every identifier in a
 // system the expected identifiers use is an expected one. The payer keys a

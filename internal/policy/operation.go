@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/gatehouse-health/gatehouse/internal/congruence"
 	"github.com/gatehouse-health/gatehouse/internal/fhirreq"
 )
 
@@ -245,9 +246,13 @@ func (e *Engine) decideParameters(in Input, w *workflow) Decision {
 	if err != nil || nested {
 		return forbidden("policy.bundle.nested", "the body may not contain a Bundle")
 	}
-	// NOTE: the payload of $member-match (the Coverage to match and its
-	// payor) is not yet checked for congruence; only the identities are.
-	if m := e.congruence.CheckIdentity(in.Identity); m != nil {
+	check := e.congruence.CheckIdentity
+	if w.typ == "Patient" && w.name == "member-match" {
+		check = func(id congruence.Identity) *congruence.Mismatch { return e.congruence.CheckMemberMatch(id, in.Body) }
+	}
+	// NOTE: an eligibility request's provider and insurer are not yet
+	// checked for congruence; only the identities are.
+	if m := check(in.Identity); m != nil {
 		return mismatch(m)
 	}
 	return allow("allow.operation")

@@ -1,0 +1,93 @@
+package congruence
+
+import (
+	"strings"
+	"testing"
+)
+
+// memberMatchBody is a $member-match Parameters body with the given
+// CoverageToMatch payor and Consent actors, written as JSON fragments.
+func memberMatchBody(payor string, actors ...string) string {
+	return `{"resourceType":"Parameters","parameter":[
+		{"name":"MemberPatient","resource":{"resourceType":"Patient","id":"1"}},
+		{"name":"CoverageToMatch","resource":{"resourceType":"Coverage","payor":[` + payor + `]}},
+		{"name":"Consent","resource":{"resourceType":"Consent","provision":{"type":"permit","actor":[` + strings.Join(actors, ",") + `]}}}]}`
+}
+
+func npiRef(npi string) string {
+	return `{"identifier":{"system":"http://hl7.org/fhir/sid/us-npi","value":"` + npi + `"}}`
+}
+
+func actor(role, ref string) string {
+	system := "http://terminology.hl7.org/CodeSystem/provenance-participant-type"
+	if role == "IRCP" {
+		system = "http://terminology.hl7.org/CodeSystem/v3-ParticipationType"
+	}
+	return `{"role":{"coding":[{"system":"` + system + `","code":"` + role + `"}]},"reference":` + ref + `}`
+}
+
+func TestCheckMemberMatch(t *testing.T) {
+	c := mustChecker(t, demoPayer, pas201Payr)
+	source := actor("performer", npiRef(demoPayer.Value))
+	recipient := actor("IRCP", npiRef(demoOrg.Value))
+	tests := []struct {
+		name string
+		body string
+		rule string // "" when the body passes
+		path string
+	}{
+		{"own Consent", memberMatchBody(npiRef(demoPayer.Value), source, recipient), "", ""},
+		{"payer alias and NPI OID", memberMatchBody(npiRef(pas201Payr.Value), source,
+			actor("IRCP", `{"identifier":{"system":"urn:oid:2.16.840.1.113883.4.6","value":"8189991234"}}`)), "", ""},
+		{"recipient another organisation", memberMatchBody(npiRef(demoPayer.Value), source, actor("IRCP", npiRef("0123456789"))),
+			"congruence.consent.recipient", "Parameters.parameter[2].resource.provision.actor[1].reference"},
+		{"second recipient another organisation", memberMatchBody(npiRef(demoPayer.Value), source, recipient, actor("IRCP", npiRef("0123456789"))),
+			"congruence.consent.recipient", "Parameters.parameter[2].resource.provision.actor[2].reference"},
+		{"no recipient", memberMatchBody(npiRef(demoPayer.Value), source),
+			"congruence.consent.recipient", "Parameters.parameter[2].resource.provision.actor"},
+		{"recipient by literal reference too", memberMatchBody(npiRef(demoPayer.Value), source,
+			actor("IRCP", `{"reference":"Organization/x","identifier":{"system":"http://hl7.org/fhir/sid/us-npi","value":"8189991234"}}`)),
+			"congruence.consent.recipient", "Parameters.parameter[2].resource.provision.actor[1].reference"},
+		{"source another payer", memberMatchBody(npiRef(demoPayer.Value), actor("performer", npiRef("9876543210")), recipient),
+			"congruence.consent.source", "Parameters.parameter[2].resource.provision.actor[0].reference"},
+		{"payor another payer", memberMatchBody(npiRef("9876543210"), source, recipient),
+			"congruence.payor", "Parameters.parameter[1].resource.payor[0]"},
+		{"second payor another payer", memberMatchBody(npiRef(demoPayer.Value)+","+npiRef("9876543210"), source, recipient),
+			"congruence.payor", "Parameters.parameter[1].resource.payor[1]"},
+		{"no payor", memberMatchBody("", source, recipient), "congruence.payor", "Parameters.parameter[1].resource.payor"},
+		{"payor by display only", memberMatchBody(`{"display":"Health Plan"}`, source, recipient),
+			"congruence.payor", "Parameters.parameter[1].resource.payor[0]"},
+		{"second Consent for another organisation", strings.TrimSuffix(memberMatchBody(npiRef(demoPayer.Value), source, recipient), `]}`) +
+			`,{"name":"Consent","resource":{"resourceType":"Consent","provision":{"actor":[` + actor("IRCP", npiRef("0123456789")) + `]}}}]}`,
+			"congruence.consent.recipient", "Parameters.parameter[3].resource.provision.actor[0].reference"},
+		{"unreadable", `{"resourceType":"Parameters","parameter":{}}`, "congruence.unreadable", "Parameters"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := c.CheckMemberMatch(demoIdentity(), []byte(tt.body))
+			switch {
+			case tt.rule == "" && m != nil:
+				t.Fatalf("mismatch %s at %s: %s", m.Rule, m.Path, m.Reason)
+			case tt.rule != "" && m == nil:
+				t.Fatalf("no mismatch, want %s", tt.rule)
+			case tt.rule != "" && (m.Rule != tt.rule || m.Path != tt.path):
+				t.Fatalf("mismatch %s at %s, want %s at %s", m.Rule, m.Path, tt.rule, tt.path)
+			}
+			if m != nil && strings.Contains(m.Reason, "0123456789") {
+				t.Errorf("the reason quotes a value: %s", m.Reason)
+			}
+		})
+	}
+}
+
+// The identity rules come first: a Consent naming the partner does not
+// make up for a token issued to another client.
+func TestCheckMemberMatchIdentityFirst(t *testing.T) {
+	c := mustChecker(t, demoPayer)
+	id := demoIdentity()
+	id.TokenClientID = "other"
+	body := memberMatchBody(npiRef(demoPayer.Value), actor("performer", npiRef(demoPayer.Value)), actor("IRCP", npiRef(demoOrg.Value)))
+	if m := c.CheckMemberMatch(id, []byte(body)); m == nil || m.Rule != "congruence.client" {
+		t.Fatalf("got %+v, want congruence.client", m)
+	}
+}
