@@ -329,3 +329,39 @@ func TestAuditVerifyShredded(t *testing.T) {
 		t.Errorf("verify --retention 1h: code %d stderr %q, want a usage error", code, stderr)
 	}
 }
+
+// An incremental verify must not replace the saved checkpoint with an
+// older one when the newer stored checkpoints were deleted.
+func TestAuditVerifyKeepsNewerSavedCheckpoint(t *testing.T) {
+	dir := auditDataDir(t, 10)
+	saved := filepath.Join(t.TempDir(), "last.cp")
+	code, _, stderr := run(t, context.Background(), "audit", "verify", "--data", dir, "--write-checkpoint", saved)
+	if code != 0 {
+		t.Fatalf("verify: code %d stderr %q", code, stderr)
+	}
+	before, err := os.ReadFile(saved)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	db, err := storage.Open(context.Background(), filepath.Join(dir, "gatehouse.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec("DELETE FROM audit_checkpoints WHERE size > 4"); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	code, _, stderr = run(t, context.Background(), "audit", "verify", "--data", dir, "--from-checkpoint", saved, "--write-checkpoint", saved)
+	if code != 1 || !strings.Contains(stderr, "checkpoints were deleted") {
+		t.Errorf("verify after deleting checkpoints: code %d stderr %q, want exit 1 naming the deleted checkpoints", code, stderr)
+	}
+	after, err := os.ReadFile(saved)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(after) != string(before) {
+		t.Errorf("the saved checkpoint was replaced:\n%s\nwas:\n%s", after, before)
+	}
+}
