@@ -621,7 +621,7 @@ func TestVerifyShreddedBeforeRetention(t *testing.T) {
 }
 
 // Deleting the checkpoints newer than an auditor's trusted one leaves an
-// older latest checkpoint, which an incremental run must not accept: the
+// older latest checkpoint, which an incremental run must not accept. The
 // CLI would save it as the next trusted checkpoint, and the entries after
 // it could then be rewritten unnoticed.
 func TestVerifyCheckpointsDeletedAfterTrusted(t *testing.T) {

@@ -1,8 +1,10 @@
 package cli
 
 import (
+	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"time"
@@ -169,10 +171,12 @@ func (e *env) auditVerify(args []string) int {
 
 	opts := auditlog.VerifyOptions{LogKey: key, Progress: e.verifyProgress(), Retention: *retention}
 	if *from != "" {
-		data, err := os.ReadFile(*from)
+		data, err := readFileCapped(*from, auditlog.MaxCheckpointBytes)
 		if err != nil {
 			e.errorf("--from-checkpoint: %v", err)
-			e.hint("on the first run, leave out --from-checkpoint: --write-checkpoint %s saves the checkpoint that later runs start from", *from)
+			if errors.Is(err, os.ErrNotExist) {
+				e.hint("on the first run, leave out --from-checkpoint: --write-checkpoint %s saves the checkpoint that later runs start from", *from)
+			}
 			return 2
 		}
 		opts.Trusted = data
@@ -194,6 +198,26 @@ func (e *env) auditVerify(args []string) int {
 		}
 	}
 	return 0
+}
+
+// readFileCapped reads path and fails once it exceeds limit bytes. Unlike a
+// check of the size os.Stat reports, this also bounds devices and pipes,
+// such as /dev/zero, which would otherwise exhaust memory.
+func readFileCapped(path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	// The error of a read names the path, as os.PathError does.
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("%s is larger than %d bytes", path, limit)
+	}
+	return data, nil
 }
 
 // verifyProgress prints progress on stderr for logs of 100,000 entries or

@@ -365,3 +365,37 @@ func TestAuditVerifyKeepsNewerSavedCheckpoint(t *testing.T) {
 		t.Errorf("the saved checkpoint was replaced:\n%s\nwas:\n%s", after, before)
 	}
 }
+
+// Input files of verify and check-proof are read up to a bound, and read
+// errors are reported as such rather than as a malformed file.
+func TestAuditInputFilesBounded(t *testing.T) {
+	dir := auditDataDir(t, 2)
+	vkey := auditlog.DevKeyPaths(dir).VerifierFile
+	huge := filepath.Join(t.TempDir(), "huge")
+	if err := os.WriteFile(huge, make([]byte, 1<<20), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"huge trusted checkpoint", []string{"audit", "verify", "--data", dir, "--from-checkpoint", huge},
+			fmt.Sprintf("gatehouse: error: --from-checkpoint: %s is larger than %d bytes", huge, auditlog.MaxCheckpointBytes)},
+		{"huge proof", []string{"audit", "check-proof", huge, "--key", vkey},
+			fmt.Sprintf("gatehouse: error: %s is larger than %d bytes", huge, maxProofFile)},
+		{"proof is a directory", []string{"audit", "check-proof", dir, "--key", vkey},
+			"gatehouse: error: read " + dir + ": "},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, _, stderr := run(t, context.Background(), tt.args...)
+			if code != 2 {
+				t.Errorf("exit code = %d, want 2", code)
+			}
+			if !strings.Contains(stderr, tt.want) {
+				t.Errorf("stderr = %q, want it to contain %q", stderr, tt.want)
+			}
+		})
+	}
+}
