@@ -250,6 +250,15 @@ func (e *env) reportIntact(rep *auditlog.Report) {
 	if rep.Uncovered > 0 {
 		fmt.Fprintf(e.stdout, "%d newest entries are not yet covered by a checkpoint\n", rep.Uncovered)
 	}
+	// A running gateway signs a checkpoint soon after each
+	// audit.checkpoint_interval and on close, so a log with entries and no
+	// checkpoint is new, stopped before signing, or lost its checkpoints.
+	// Without one, anyone who can write the database can rewrite every
+	// entry and recompute the stored hashes.
+	if rep.Latest == nil && rep.Size > 0 {
+		e.warnf("no signed checkpoint covers any of the %d entries, so this run cannot detect a rewrite of them or deleted checkpoints", rep.Size)
+		e.hint("pass --from-checkpoint with a checkpoint kept outside this machine (the audit.checkpoint_file copy, a witness)")
+	}
 	if rep.Shredded > 0 {
 		fmt.Fprintf(e.stdout, "%d entries have their bodies destroyed by retention (latest %s); the newest of them was recorded at %s\n",
 			rep.Shredded, rep.LastShredded.UTC().Format(time.RFC3339), rep.NewestShredded.UTC().Format(time.RFC3339))

@@ -399,3 +399,33 @@ func TestAuditInputFilesBounded(t *testing.T) {
 		})
 	}
 }
+
+// A log whose checkpoints were all deleted verifies only against hashes an
+// insider can recompute, and verify says so.
+func TestAuditVerifyWarnsWithoutCheckpoints(t *testing.T) {
+	dir := auditDataDir(t, 5)
+	code, _, stderr := run(t, context.Background(), "audit", "verify", "--data", dir)
+	if code != 0 || strings.Contains(stderr, "warning") {
+		t.Fatalf("verify with checkpoints: code %d stderr %q, want exit 0 without a warning", code, stderr)
+	}
+
+	db, err := storage.Open(context.Background(), filepath.Join(dir, "gatehouse.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec("DELETE FROM audit_checkpoints"); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	code, _, stderr = run(t, context.Background(), "audit", "verify", "--data", dir)
+	if code != 0 {
+		t.Errorf("exit code = %d, want 0", code)
+	}
+	if !strings.Contains(stderr, "gatehouse: warning: no signed checkpoint covers any of the 5 entries") {
+		t.Errorf("stderr = %q, want a warning that no checkpoint covers the entries", stderr)
+	}
+	if !strings.Contains(stderr, "gatehouse: hint: pass --from-checkpoint") {
+		t.Errorf("stderr = %q, want a hint to pass --from-checkpoint", stderr)
+	}
+}
