@@ -17,6 +17,7 @@ import (
 
 	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
+	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/gatehouse-health/gatehouse/internal/record"
 	"github.com/gatehouse-health/gatehouse/internal/storage"
@@ -632,4 +633,32 @@ func TestCheckpointCommitsWithFullSync(t *testing.T) {
 	if h, _, signs := l.handleFor(0, true); h != l.db || !signs {
 		t.Errorf("forced checkpoint: full-sync handle %v, signs %v; want the full-sync handle and a checkpoint", h == l.db, signs)
 	}
+}
+
+// A running writer that finds its newest checkpoints deleted stops
+// appending, instead of signing a tree reloaded from stored hashes that
+// may have been rewritten along with them.
+func TestAppendFailsAfterCheckpointsDeleted(t *testing.T) {
+	storagetest.Run(t, func(t *testing.T, b storagetest.Backend) {
+		l, db, _ := newTestLogOn(t, b, func(o *Options) { o.CheckpointEvery = 4 })
+		appendN(t, l, 10)
+		mustExec(t, db, "DELETE FROM audit_checkpoints WHERE size > 4")
+		mustExec(t, db, "DELETE FROM audit_entries WHERE idx >= 6")
+		mustExec(t, db, "DELETE FROM audit_hashes WHERE id >= $1", tlog.StoredHashIndex(0, 6))
+
+		_, err := l.AppendEntry(context.Background(), testEntry(10, 64))
+		if err == nil {
+			t.Fatal("append after deleting checkpoints succeeded")
+		}
+		if !strings.Contains(err.Error(), "checkpoints were deleted") {
+			t.Errorf("error = %v, want deleted checkpoints named", err)
+		}
+		var size int64
+		if err := db.QueryRow("SELECT COUNT(*) FROM audit_entries").Scan(&size); err != nil {
+			t.Fatal(err)
+		}
+		if size != 6 {
+			t.Errorf("the log has %d entries after the failed append, want 6", size)
+		}
+	})
 }

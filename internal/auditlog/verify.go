@@ -322,6 +322,15 @@ func (v *verifier) finish() error {
 		return v.problem(v.rep.Size, latest.Size, "missing: checkpoint #%d covers %d entries but the log has %d: entries were truncated",
 			latest.ID, latest.Size, v.rep.Size)
 	}
+	// The log stores every checkpoint it signs, in the transaction of its
+	// entries, before anyone outside can hold it, and never deletes one. A
+	// latest stored checkpoint below the trusted one means newer ones were
+	// deleted, and accepting it would let the caller save it as the next
+	// trusted checkpoint.
+	if v.opts.Trusted != nil && v.trusted.Size > 0 && (latest == nil || latest.Size < v.trusted.Size) {
+		return v.problem(-1, 0, "the trusted checkpoint covers %d entries but no stored checkpoint covers as many: signed checkpoints were deleted",
+			v.trusted.Size)
+	}
 	v.rep.Latest = latest
 	v.rep.Uncovered = v.rep.Size
 	if latest != nil {

@@ -619,3 +619,38 @@ func TestVerifyShreddedBeforeRetention(t *testing.T) {
 		t.Error("a retention of 1h, under the minimum, was accepted")
 	}
 }
+
+// Deleting the checkpoints newer than an auditor's trusted one leaves an
+// older latest checkpoint, which an incremental run must not accept. The
+// CLI would save it as the next trusted checkpoint, and the entries after
+// it could then be rewritten unnoticed.
+func TestVerifyCheckpointsDeletedAfterTrusted(t *testing.T) {
+	storagetest.Run(t, func(t *testing.T, b storagetest.Backend) {
+		db, keys, _ := tamperLog(t, b)
+		var trusted []byte
+		if err := db.QueryRow("SELECT note FROM audit_checkpoints WHERE size = 24").Scan(&trusted); err != nil {
+			t.Fatal(err)
+		}
+		mustExec(t, db, "DELETE FROM audit_checkpoints WHERE size > 16")
+
+		rep, err := Verify(context.Background(), db, VerifyOptions{LogKey: keys.verifier, Trusted: trusted})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Intact() {
+			t.Fatalf("report = %+v, want the deleted checkpoints reported", rep)
+		}
+		if !strings.Contains(rep.Problems[0].What, "checkpoints were deleted") {
+			t.Errorf("problems = %v, want deleted checkpoints", rep.Problems)
+		}
+
+		mustExec(t, db, "DELETE FROM audit_checkpoints")
+		rep, err = Verify(context.Background(), db, VerifyOptions{LogKey: keys.verifier, Trusted: trusted})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Intact() {
+			t.Errorf("report = %+v, want the deleted checkpoints reported when none is left", rep)
+		}
+	})
+}

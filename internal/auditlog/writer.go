@@ -50,6 +50,7 @@ type writerState struct {
 	tree    frontier
 	loaded  bool  // tree was read from the database at least once
 	cpSize  int64 // size of the latest checkpoint
+	signed  int64 // size of the latest checkpoint this writer signed
 	cpAt    time.Time
 	lastAt  time.Time // time of the latest commit
 	stale   bool      // a commit failed: reload the tree before the next
@@ -426,6 +427,14 @@ func (l *Log) refresh(ctx context.Context, q queryer) error {
 	if err := q.QueryRowContext(ctx, sqlTreeState).Scan(&size, &cpSize, &cpCreated); err != nil {
 		return fmt.Errorf("auditlog: read tree state: %w", err)
 	}
+	// Checkpoints are never deleted, and every writer signs a larger one
+	// than the latest, so a latest checkpoint below one this writer signed
+	// means checkpoints were deleted. Appending on would sign a tree
+	// reloaded from stored hashes that may have been rewritten with them.
+	if w.signed > 0 && (!cpSize.Valid || cpSize.Int64 < w.signed) {
+		return fmt.Errorf("auditlog: the latest stored checkpoint covers %d entries, below the %d of one this writer signed, so checkpoints were deleted; run 'gatehouse audit verify --from-checkpoint' with a checkpoint kept outside this machine",
+			cpSize.Int64, w.signed)
+	}
 	if cpSize.Valid {
 		w.cpSize, w.cpAt = cpSize.Int64, time.Unix(0, cpCreated.Int64)
 	}
@@ -544,7 +553,7 @@ func (l *Log) writeCheckpoint(ctx context.Context, tx *sql.Tx, now time.Time) (*
 	if _, err := tx.ExecContext(ctx, sqlInsertCheckpoint, c.Size, msg, now.UnixNano()); err != nil {
 		return nil, err
 	}
-	w.cpSize, w.cpAt = c.Size, now
+	w.cpSize, w.cpAt, w.signed = c.Size, now, c.Size
 	return &SignedCheckpoint{Checkpoint: c, Note: msg}, nil
 }
 

@@ -1,8 +1,10 @@
 package cli
 
 import (
+	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"time"
@@ -169,10 +171,12 @@ func (e *env) auditVerify(args []string) int {
 
 	opts := auditlog.VerifyOptions{LogKey: key, Progress: e.verifyProgress(), Retention: *retention}
 	if *from != "" {
-		data, err := os.ReadFile(*from)
+		data, err := readFileCapped(*from, auditlog.MaxCheckpointBytes)
 		if err != nil {
 			e.errorf("--from-checkpoint: %v", err)
-			e.hint("on the first run, leave out --from-checkpoint: --write-checkpoint %s saves the checkpoint that later runs start from", *from)
+			if errors.Is(err, os.ErrNotExist) {
+				e.hint("on the first run, leave out --from-checkpoint: --write-checkpoint %s saves the checkpoint that later runs start from", *from)
+			}
 			return 2
 		}
 		opts.Trusted = data
@@ -194,6 +198,26 @@ func (e *env) auditVerify(args []string) int {
 		}
 	}
 	return 0
+}
+
+// readFileCapped reads path and fails once it exceeds limit bytes. Unlike a
+// check of the size os.Stat reports, this also bounds devices and pipes,
+// such as /dev/zero, which would otherwise exhaust memory.
+func readFileCapped(path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	// The error of a read names the path, as os.PathError does.
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("%s is larger than %d bytes", path, limit)
+	}
+	return data, nil
 }
 
 // verifyProgress prints progress on stderr for logs of 100,000 entries or
@@ -225,6 +249,15 @@ func (e *env) reportIntact(rep *auditlog.Report) {
 	fmt.Fprintln(e.stdout)
 	if rep.Uncovered > 0 {
 		fmt.Fprintf(e.stdout, "%d newest entries are not yet covered by a checkpoint\n", rep.Uncovered)
+	}
+	// A running gateway signs a checkpoint soon after each
+	// audit.checkpoint_interval and on close, so a log with entries and no
+	// checkpoint is new, stopped before signing, or lost its checkpoints.
+	// Without one, anyone who can write the database can rewrite every
+	// entry and recompute the stored hashes.
+	if rep.Latest == nil && rep.Size > 0 {
+		e.warnf("no signed checkpoint covers any of the %d entries, so this run cannot detect a rewrite of them or deleted checkpoints", rep.Size)
+		e.hint("pass --from-checkpoint with a checkpoint kept outside this machine (the audit.checkpoint_file copy, a witness)")
 	}
 	if rep.Shredded > 0 {
 		fmt.Fprintf(e.stdout, "%d entries have their bodies destroyed by retention (latest %s); the newest of them was recorded at %s\n",

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"os"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -349,19 +348,12 @@ func (e *env) auditCheckProof(args []string) int {
 }
 
 func (e *env) readProof(path string) (*auditlog.Proof, bool) {
-	f, err := os.Open(path)
+	data, err := readFileCapped(path, maxProofFile)
 	if err != nil {
 		e.errorf("%v", err)
 		return nil, false
 	}
-	defer f.Close()
-	buf := make([]byte, maxProofFile+1)
-	n, _ := f.Read(buf)
-	if n > maxProofFile {
-		e.errorf("%s is larger than %d bytes", path, maxProofFile)
-		return nil, false
-	}
-	p, err := auditlog.ParseProof(buf[:n])
+	p, err := auditlog.ParseProof(data)
 	if err != nil {
 		e.errorf("%s: %v", path, err)
 		return nil, false

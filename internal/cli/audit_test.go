@@ -329,3 +329,103 @@ func TestAuditVerifyShredded(t *testing.T) {
 		t.Errorf("verify --retention 1h: code %d stderr %q, want a usage error", code, stderr)
 	}
 }
+
+// An incremental verify must not replace the saved checkpoint with an
+// older one when the newer stored checkpoints were deleted.
+func TestAuditVerifyKeepsNewerSavedCheckpoint(t *testing.T) {
+	dir := auditDataDir(t, 10)
+	saved := filepath.Join(t.TempDir(), "last.cp")
+	code, _, stderr := run(t, context.Background(), "audit", "verify", "--data", dir, "--write-checkpoint", saved)
+	if code != 0 {
+		t.Fatalf("verify: code %d stderr %q", code, stderr)
+	}
+	before, err := os.ReadFile(saved)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	db, err := storage.Open(context.Background(), filepath.Join(dir, "gatehouse.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec("DELETE FROM audit_checkpoints WHERE size > 4"); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	code, _, stderr = run(t, context.Background(), "audit", "verify", "--data", dir, "--from-checkpoint", saved, "--write-checkpoint", saved)
+	if code != 1 || !strings.Contains(stderr, "checkpoints were deleted") {
+		t.Errorf("verify after deleting checkpoints: code %d stderr %q, want exit 1 naming the deleted checkpoints", code, stderr)
+	}
+	after, err := os.ReadFile(saved)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(after) != string(before) {
+		t.Errorf("the saved checkpoint was replaced:\n%s\nwas:\n%s", after, before)
+	}
+}
+
+// Input files of verify and check-proof are read up to a bound, and read
+// errors are reported as such rather than as a malformed file.
+func TestAuditInputFilesBounded(t *testing.T) {
+	dir := auditDataDir(t, 2)
+	vkey := auditlog.DevKeyPaths(dir).VerifierFile
+	huge := filepath.Join(t.TempDir(), "huge")
+	if err := os.WriteFile(huge, make([]byte, 1<<20), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"huge trusted checkpoint", []string{"audit", "verify", "--data", dir, "--from-checkpoint", huge},
+			fmt.Sprintf("gatehouse: error: --from-checkpoint: %s is larger than %d bytes", huge, auditlog.MaxCheckpointBytes)},
+		{"huge proof", []string{"audit", "check-proof", huge, "--key", vkey},
+			fmt.Sprintf("gatehouse: error: %s is larger than %d bytes", huge, maxProofFile)},
+		{"proof is a directory", []string{"audit", "check-proof", dir, "--key", vkey},
+			"gatehouse: error: read " + dir + ": "},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, _, stderr := run(t, context.Background(), tt.args...)
+			if code != 2 {
+				t.Errorf("exit code = %d, want 2", code)
+			}
+			if !strings.Contains(stderr, tt.want) {
+				t.Errorf("stderr = %q, want it to contain %q", stderr, tt.want)
+			}
+		})
+	}
+}
+
+// A log whose checkpoints were all deleted verifies only against hashes an
+// insider can recompute, and verify says so.
+func TestAuditVerifyWarnsWithoutCheckpoints(t *testing.T) {
+	dir := auditDataDir(t, 5)
+	code, _, stderr := run(t, context.Background(), "audit", "verify", "--data", dir)
+	if code != 0 || strings.Contains(stderr, "warning") {
+		t.Fatalf("verify with checkpoints: code %d stderr %q, want exit 0 without a warning", code, stderr)
+	}
+
+	db, err := storage.Open(context.Background(), filepath.Join(dir, "gatehouse.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec("DELETE FROM audit_checkpoints"); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	code, _, stderr = run(t, context.Background(), "audit", "verify", "--data", dir)
+	if code != 0 {
+		t.Errorf("exit code = %d, want 0", code)
+	}
+	if !strings.Contains(stderr, "gatehouse: warning: no signed checkpoint covers any of the 5 entries") {
+		t.Errorf("stderr = %q, want a warning that no checkpoint covers the entries", stderr)
+	}
+	if !strings.Contains(stderr, "gatehouse: hint: pass --from-checkpoint") {
+		t.Errorf("stderr = %q, want a hint to pass --from-checkpoint", stderr)
+	}
+}
