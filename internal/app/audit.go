@@ -4,8 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"log/slog"
+	"os"
 	"time"
+
+	"golang.org/x/mod/sumdb/note"
 
 	"github.com/gatehouse-health/gatehouse/internal/auditlog"
 	"github.com/gatehouse-health/gatehouse/internal/config"
@@ -24,8 +29,14 @@ func openAuditLog(ctx context.Context, cfg *config.File, db *storage.DB, log *sl
 		return nil, fmt.Errorf("audit.recipients_file: %w", err)
 	}
 	sinks := []auditlog.Sink{&auditlog.SlogSink{Logger: log}}
+	var published []byte
+	var publishedKey note.Verifier
 	if cfg.Audit.CheckpointFile != "" {
-		sinks = append(sinks, &auditlog.FileSink{Path: cfg.Resolve(cfg.Audit.CheckpointFile)})
+		path := cfg.Resolve(cfg.Audit.CheckpointFile)
+		sinks = append(sinks, &auditlog.FileSink{Path: path})
+		if published, publishedKey, err = lastPublished(path, cfg.Resolve(cfg.Audit.SigningKeyFile)); err != nil {
+			return nil, fmt.Errorf("audit.checkpoint_file: %w", err)
+		}
 	}
 	l, err := auditlog.Open(ctx, db, auditlog.Options{
 		Origin:             cfg.Audit.Origin,
@@ -34,6 +45,8 @@ func openAuditLog(ctx context.Context, cfg *config.File, db *storage.DB, log *sl
 		CheckpointEvery:    cfg.Audit.CheckpointEvery,
 		CheckpointInterval: cfg.Audit.CheckpointInterval,
 		Sinks:              sinks,
+		Published:          published,
+		PublishedKey:       publishedKey,
 		OnPublishError: func(sink string, size int64, err error) {
 			log.Error("checkpoint not published", "sink", sink, "size", size, "error", err)
 		},
@@ -47,6 +60,32 @@ func openAuditLog(ctx context.Context, cfg *config.File, db *storage.DB, log *sl
 		return nil, fmt.Errorf("audit: %w", err)
 	}
 	return l, nil
+}
+
+// lastPublished reads the checkpoint the log last wrote to its checkpoint
+// file, with the verifier of the signing key. Both are nil before the
+// first checkpoint.
+func lastPublished(path, signingKeyFile string) ([]byte, note.Verifier, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil, nil
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, auditlog.MaxCheckpointBytes+1))
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(data) > auditlog.MaxCheckpointBytes {
+		return nil, nil, fmt.Errorf("%s is larger than a checkpoint (%d bytes); check the path", path, auditlog.MaxCheckpointBytes)
+	}
+	v, err := checkpointVerifier(signingKeyFile)
+	if err != nil {
+		return nil, nil, fmt.Errorf("audit.signing_key_file: %w", err)
+	}
+	return data, v, nil
 }
 
 // runRetention destroys the bodies of entries older than the retention

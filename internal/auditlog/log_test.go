@@ -662,3 +662,89 @@ func TestAppendFailsAfterCheckpointsDeleted(t *testing.T) {
 		}
 	})
 }
+
+// Open with the checkpoint published last refuses a log that no longer
+// extends it: rolled back, stripped of its checkpoints, or rewritten
+// while no writer ran. An intact log opens and takes appends.
+func TestOpenChecksPublishedCheckpoint(t *testing.T) {
+	tamper := []struct {
+		name  string
+		edit  func(t *testing.T, db *storage.DB)
+		error string // "" when Open succeeds
+	}{
+		{"intact", func(*testing.T, *storage.DB) {}, ""},
+		{"rolled back", func(t *testing.T, db *storage.DB) {
+			mustExec(t, db, "DELETE FROM audit_checkpoints WHERE size > 4")
+			mustExec(t, db, "DELETE FROM audit_entries WHERE idx >= 6")
+			mustExec(t, db, "DELETE FROM audit_hashes WHERE id >= $1", tlog.StoredHashIndex(0, 6))
+		}, "entries were removed"},
+		{"checkpoints deleted", func(t *testing.T, db *storage.DB) {
+			mustExec(t, db, "DELETE FROM audit_checkpoints WHERE size > 8")
+		}, "checkpoints were deleted"},
+		{"history rewritten", func(t *testing.T, db *storage.DB) {
+			mustExec(t, db, "UPDATE audit_hashes SET hash = $1 WHERE id = $2", make([]byte, tlog.HashSize), tlog.StoredHashIndex(3, 0))
+		}, "history was rewritten"},
+	}
+	storagetest.Run(t, func(t *testing.T, b storagetest.Backend) {
+		for _, tt := range tamper {
+			t.Run(tt.name, func(t *testing.T) {
+				ctx := context.Background()
+				l, db, keys := newTestLogOn(t, b, func(o *Options) { o.CheckpointEvery = 4 })
+				appendN(t, l, 10)
+				if err := l.Close(ctx); err != nil {
+					t.Fatal(err)
+				}
+				// Close signs the last checkpoint, at size 10.
+				latest, err := l.LatestCheckpoint(ctx)
+				if err != nil || latest == nil || latest.Size != 10 {
+					t.Fatalf("latest checkpoint %v, %v; want one of size 10", latest, err)
+				}
+				tt.edit(t, db)
+
+				opts := keys.options()
+				opts.Published, opts.PublishedKey = latest.Note, keys.verifier
+				l2, err := Open(ctx, db, opts)
+				if tt.error != "" {
+					if err == nil {
+						l2.Close(ctx)
+						t.Fatal("Open succeeded")
+					}
+					if !strings.Contains(err.Error(), tt.error) {
+						t.Errorf("error = %v, want %q", err, tt.error)
+					}
+					return
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer l2.Close(ctx)
+				if _, err := l2.AppendEntry(ctx, testEntry(10, 64)); err != nil {
+					t.Errorf("append to the intact log: %v", err)
+				}
+			})
+		}
+	})
+}
+
+// A published checkpoint signed by another key is not taken for this
+// log's.
+func TestOpenPublishedCheckpointOtherKey(t *testing.T) {
+	ctx := context.Background()
+	l, db, keys := newTestLog(t, func(o *Options) { o.CheckpointEvery = 4 })
+	appendN(t, l, 4)
+	if err := l.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	latest, err := l.LatestCheckpoint(ctx)
+	if err != nil || latest == nil {
+		t.Fatalf("latest checkpoint %v, %v", latest, err)
+	}
+	opts := keys.options()
+	opts.Published, opts.PublishedKey = latest.Note, newTestKeys(t).verifier
+	if l2, err := Open(ctx, db, opts); err == nil {
+		l2.Close(ctx)
+		t.Fatal("Open accepted a checkpoint it cannot verify")
+	} else if !strings.Contains(err.Error(), "not one of this log") {
+		t.Errorf("error = %v", err)
+	}
+}

@@ -66,6 +66,13 @@ type Options struct {
 	// package itself never logs. Nil means failures are dropped.
 	OnPublishError func(sink string, size int64, err error)
 
+	// Published is the checkpoint this log last published outside the
+	// database (a FileSink's file), or nil. Open fails unless the stored
+	// log extends it, so that a database rolled back or rewritten while no
+	// writer ran is not signed over. PublishedKey verifies it.
+	Published    []byte
+	PublishedKey note.Verifier
+
 	// Now is the clock. Nil means time.Now.
 	Now func() time.Time
 }
@@ -118,6 +125,8 @@ func (o *Options) Validate() error {
 	case o.CheckpointEvery < 0, o.CheckpointInterval < 0, o.QueueSize < 0, o.MaxBatch < 0, o.CommitTimeout < 0, o.PublishTimeout < 0,
 		o.KEKInterval < 0, o.KEKMaxEntries < 0:
 		return errors.New("auditlog: Options.CheckpointEvery, CheckpointInterval, QueueSize, MaxBatch, CommitTimeout, PublishTimeout, KEKInterval and KEKMaxEntries must not be negative")
+	case o.Published != nil && o.PublishedKey == nil:
+		return errors.New("auditlog: Options.PublishedKey is required with Options.Published")
 	case o.KEKMaxEntries > 1<<32:
 		return fmt.Errorf("auditlog: Options.KEKMaxEntries %d exceeds 2^32, the limit of AES-GCM messages with random nonces under one key", o.KEKMaxEntries)
 	}
@@ -221,6 +230,12 @@ func Open(ctx context.Context, db *storage.DB, opts Options) (*Log, error) {
 	if err := l.refresh(ctx, db); err != nil {
 		l.closeWriterDB()
 		return nil, err
+	}
+	if opts.Published != nil {
+		if err := l.checkPublished(ctx, db); err != nil {
+			l.closeWriterDB()
+			return nil, err
+		}
 	}
 
 	l.pub = newPublisher(l, opts)
