@@ -35,6 +35,7 @@ type eligibilityRequestJSON struct {
 type eligibilityResponseJSON struct {
 	ResourceType string                 `json:"resourceType"`
 	ID           string                 `json:"id"`
+	Contained    []jsontext.Value       `json:"contained,omitzero"`
 	Status       string                 `json:"status"`
 	Purpose      []string               `json:"purpose"`
 	Patient      *referenceJSON         `json:"patient"`
@@ -173,6 +174,7 @@ func (s *Service) eligibility(ctx context.Context, req *eligibilityRequestJSON, 
 	resp := eligibilityResponseJSON{
 		ResourceType: "CoverageEligibilityResponse",
 		ID:           s.newID(),
+		Contained:    containedReferenced(req),
 		Status:       "active",
 		Purpose:      req.Purpose,
 		Patient:      req.Patient,
@@ -195,6 +197,31 @@ func (s *Service) eligibility(ctx context.Context, req *eligibilityRequestJSON, 
 		})
 	}
 	return json.Marshal(resp)
+}
+
+// containedReferenced returns the request's contained resources that the
+// response's patient and insurer refer to, which it copies from the
+// request. Without them those references would point at nothing, and the
+// response would fail ref-1.
+func containedReferenced(req *eligibilityRequestJSON) []jsontext.Value {
+	local := localResources{}
+	local.addContained(req.Contained)
+	var insurer referenceJSON
+	if len(req.Insurer) > 0 {
+		// A malformed insurer is copied as it is, and refers to nothing.
+		_ = json.Unmarshal(req.Insurer, &insurer)
+	}
+	refs := []string{insurer.Reference}
+	if req.Patient != nil && req.Patient.Reference != insurer.Reference {
+		refs = append(refs, req.Patient.Reference)
+	}
+	var out []jsontext.Value
+	for _, ref := range refs {
+		if raw := local[ref]; len(ref) > 1 && ref[0] == '#' && raw != nil {
+			out = append(out, raw)
+		}
+	}
+	return out
 }
 
 // eligibilityMember returns the member id the request names through its

@@ -1,0 +1,107 @@
+package app_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/gatehouse-health/gatehouse/internal/app"
+	"github.com/gatehouse-health/gatehouse/internal/config"
+	"github.com/gatehouse-health/gatehouse/internal/devmode"
+	"github.com/gatehouse-health/gatehouse/internal/members"
+	"github.com/gatehouse-health/gatehouse/internal/payer"
+	"github.com/gatehouse-health/gatehouse/internal/storage"
+)
+
+const eligibilityScope = "system/CoverageEligibilityRequest.$submit"
+
+// Eligibility through the gateway, over mutual TLS to the built-in payer
+// service, with strict mode on both ways: active and lapsed coverage, the
+// patient contained in the request or in a Bundle beside it.
+func TestEligibilityThroughGateway(t *testing.T) {
+	var databaseURL string
+	h := newHarness(t, harnessOptions{builtinUpstream: true, edit: func(cfg *config.File, _ *devmode.Layout) {
+		p := &cfg.Partners[0]
+		p.Interactions = append(p.Interactions, "CoverageEligibilityRequest/$submit")
+		p.Scopes = append(p.Scopes, eligibilityScope)
+		p.Roles["coverage"] = "read"
+		databaseURL = cfg.DatabaseURL()
+	}})
+	ctx := context.Background()
+	db, err := storage.Open(ctx, databaseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := members.NewStore(db)
+	for _, m := range []struct {
+		member     members.Member
+		start, end string
+	}{
+		{members.Member{ID: "MACTIVE0001", Family: "Active", Given: "Ann", BirthDate: "1980-01-01", Gender: "female"}, "2020-01-01", ""},
+		{members.Member{ID: "MLAPSED0001", Family: "Lapsed", Given: "Len", BirthDate: "1970-01-01", Gender: "male"}, "2015-01-01", "2019-12-31"},
+	} {
+		c := members.Coverage{ID: m.member.ID + "-1", Plan: "private", Payor: "private", Start: m.start, End: m.end}
+		if err := store.Add(ctx, m.member, []members.Coverage{c}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+
+	client := h.partnerClient(app.DevScopes + " " + eligibilityScope)
+	token, err := client.Token(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	header := http.Header{"Content-Type": {"application/fhir+json"}, "Authorization": {"Bearer " + token.AccessToken}}
+	patient := func(id string) string {
+		return `{"resourceType":"Patient","id":"p","identifier":[{"system":"` + payer.DefaultMemberSystem + `","value":"` + id + `"}]}`
+	}
+	contained := func(id string) string {
+		return `{"resourceType":"CoverageEligibilityRequest","id":"req-1","status":"active","purpose":["validation"],
+ "contained":[` + patient(id) + `],"patient":{"reference":"#p"},"servicedDate":"2026-03-01","created":"2026-03-01T09:00:00Z",
+ "insurer":{"identifier":{"system":"http://hl7.org/fhir/sid/us-npi","value":"1234567893"}}}`
+	}
+	inBundle := func(id string) string {
+		return `{"resourceType":"Bundle","type":"collection","entry":[
+ {"fullUrl":"urn:uuid:6f1c0d38-3f59-4b43-a3a5-0c1f3e6f0a01","resource":{"resourceType":"CoverageEligibilityRequest","status":"active","purpose":["validation"],
+  "patient":{"reference":"urn:uuid:6f1c0d38-3f59-4b43-a3a5-0c1f3e6f0a02"},"servicedDate":"2026-03-01","created":"2026-03-01T09:00:00Z",
+  "insurer":{"identifier":{"system":"http://hl7.org/fhir/sid/us-npi","value":"1234567893"}}}},
+ {"fullUrl":"urn:uuid:6f1c0d38-3f59-4b43-a3a5-0c1f3e6f0a02","resource":` + patient(id) + `}]}`
+	}
+	tests := []struct {
+		name    string
+		body    string
+		inforce bool
+	}{
+		{"active coverage, contained patient", contained("MACTIVE0001"), true},
+		{"lapsed coverage, contained patient", contained("MLAPSED0001"), false},
+		{"active coverage, patient in a Bundle", inBundle("MACTIVE0001"), true},
+		{"lapsed coverage, patient in a Bundle", inBundle("MLAPSED0001"), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp := h.send(client.HTTPClient(), "POST", "/fhir/CoverageEligibilityRequest/$submit", header, []byte(tt.body))
+			body := readBody(t, resp)
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("status %d: %s", resp.StatusCode, body)
+			}
+			var r struct {
+				ResourceType string `json:"resourceType"`
+				Insurance    []struct {
+					Inforce bool `json:"inforce"`
+				} `json:"insurance"`
+			}
+			if err := json.Unmarshal(body, &r); err != nil || r.ResourceType != "CoverageEligibilityResponse" {
+				t.Fatalf("not a CoverageEligibilityResponse: %s", body)
+			}
+			if len(r.Insurance) != 1 || r.Insurance[0].Inforce != tt.inforce {
+				t.Errorf("insurance %+v, want one with inforce %v", r.Insurance, tt.inforce)
+			}
+			if strings.Contains(tt.body, `"#p"`) && !strings.Contains(string(body), `"contained"`) {
+				t.Errorf("the response refers to a contained patient it does not contain: %s", body)
+			}
+		})
+	}
+}
