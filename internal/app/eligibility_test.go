@@ -12,6 +12,7 @@ import (
 	"github.com/gatehouse-health/gatehouse/internal/devmode"
 	"github.com/gatehouse-health/gatehouse/internal/members"
 	"github.com/gatehouse-health/gatehouse/internal/payer"
+	"github.com/gatehouse-health/gatehouse/internal/record"
 	"github.com/gatehouse-health/gatehouse/internal/storage"
 )
 
@@ -101,6 +102,37 @@ func TestEligibilityThroughGateway(t *testing.T) {
 			}
 			if strings.Contains(tt.body, `"#p"`) && !strings.Contains(string(body), `"contained"`) {
 				t.Errorf("the response refers to a contained patient it does not contain: %s", body)
+			}
+		})
+	}
+
+	// A partner asking on behalf of another provider, or of another
+	// payer's coverage, is refused before the payer sees the request.
+	refused := []struct {
+		name, body, want string
+	}{
+		{"another provider", strings.Replace(contained("MACTIVE0001"), `"insurer"`,
+			`"provider":{"identifier":{"system":"http://hl7.org/fhir/sid/us-npi","value":"9999999991"}},"insurer"`, 1),
+			"CoverageEligibilityRequest.provider"},
+		{"another insurer", strings.Replace(contained("MACTIVE0001"), `"1234567893"`, `"9876543210"`, 1),
+			"CoverageEligibilityRequest.insurer"},
+	}
+	for _, tt := range refused {
+		t.Run(tt.name, func(t *testing.T) {
+			resp := h.send(client.HTTPClient(), "POST", "/fhir/CoverageEligibilityRequest/$submit", header, []byte(tt.body))
+			body := string(readBody(t, resp))
+			if resp.StatusCode != http.StatusForbidden {
+				t.Fatalf("status %d: %s", resp.StatusCode, body)
+			}
+			if !strings.Contains(body, `"code":"forbidden"`) || !strings.Contains(body, tt.want) {
+				t.Errorf("OperationOutcome %s does not name %s as forbidden", body, tt.want)
+			}
+			entries, err := h.store.List(ctx, record.Filter{ExchangeID: resp.Header.Get("X-Request-Id")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(entries) != 1 || entries[0].Phase != record.PhaseRefusal {
+				t.Errorf("%d entries, want the refusal alone: the request reached the payer", len(entries))
 			}
 		})
 	}

@@ -133,9 +133,12 @@ func (c *Checker) checkConsent(org Identifier, raw jsontext.Value, path string) 
 
 // namedBy checks that ref names one of want by its identifier alone.
 func namedBy(ref *referenceJSON, want []Identifier, rule, path, party string) *Mismatch {
-	if ref.Reference != "" || ref.Identifier == nil {
+	switch {
+	case ref.Reference != "":
 		return &Mismatch{Rule: rule, Path: path,
 			Reason: path + " must name " + party + " by Reference.identifier alone, without a literal reference"}
+	case ref.Identifier == nil:
+		return &Mismatch{Rule: rule, Path: path, Reason: path + " must name " + party + " by Reference.identifier"}
 	}
 	if !containsAlias(want, ref.Identifier.id()) {
 		return &Mismatch{Rule: rule, Path: path, Reason: path + " does not name " + party}

@@ -247,11 +247,12 @@ func (e *Engine) decideParameters(in Input, w *workflow) Decision {
 		return forbidden("policy.bundle.nested", "the body may not contain a Bundle")
 	}
 	check := e.congruence.CheckIdentity
-	if w.typ == "Patient" && w.name == "member-match" {
+	switch {
+	case w.typ == "Patient" && w.name == "member-match":
 		check = func(id congruence.Identity) *congruence.Mismatch { return e.congruence.CheckMemberMatch(id, in.Body) }
+	case w.typ == "CoverageEligibilityRequest":
+		check = func(id congruence.Identity) *congruence.Mismatch { return e.congruence.CheckEligibility(id, in.Body) }
 	}
-	// NOTE: an eligibility request's provider and insurer are not yet
-	// checked for congruence; only the identities are.
 	if m := check(in.Identity); m != nil {
 		return mismatch(m)
 	}
