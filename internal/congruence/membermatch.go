@@ -11,11 +11,19 @@ import (
 //
 //   - every payor of every CoverageToMatch is this payer: the coverage to
 //     match is one this payer issued;
-//   - every source actor (role performer) of every Consent is this payer,
-//     the party the member allowed to disclose;
-//   - every Consent has a recipient actor (role IRCP), and each is the
+//   - every Consent has a source actor (role performer) that is this
+//     payer, the party the member allowed to disclose;
+//   - every Consent has a recipient actor (role IRCP) that is the
 //     partner's organisation, so that a partner cannot reuse a Consent
-//     the member gave another organisation.
+//     the member gave another organisation;
+//   - every source and recipient actor is this payer or the partner's
+//     organisation. A bidirectional Consent, which the HRex Consent
+//     profile allows, also lists the partner as a source and this payer
+//     as a recipient;
+//   - every actor has one of those two roles, coded exactly as the
+//     profile fixes them, and no provision is nested (the profile allows
+//     none). An upstream may read any other actor as a recipient or
+//     source, so none may escape these checks.
 //
 // Each of these parties must be named by Reference.identifier alone. A
 // literal reference could resolve on a server to another organisation
@@ -45,6 +53,7 @@ type consentJSON struct {
 			} `json:"role"`
 			Reference referenceJSON `json:"reference"`
 		} `json:"actor"`
+		Nested []jsontext.Value `json:"provision"`
 	} `json:"provision"`
 }
 
@@ -104,29 +113,47 @@ func (c *Checker) checkConsent(org Identifier, raw jsontext.Value, path string) 
 	if err := json.Unmarshal(raw, &consent); err != nil {
 		return unreadable(path)
 	}
-	recipients := 0
+	parties := append([]Identifier{org}, c.payerIDs...)
+	payerSource, partnerRecipient := false, false
 	if consent.Provision != nil {
+		if len(consent.Provision.Nested) > 0 {
+			at := path + ".provision.provision"
+			return &Mismatch{Rule: "congruence.consent.provision", Path: at,
+				Reason: at + " must be absent: the HRex Consent profile allows no nested provision, and its actors would go unchecked"}
+		}
 		for i := range consent.Provision.Actor {
 			actor := &consent.Provision.Actor[i]
-			at := path + ".provision.actor[" + strconv.Itoa(i) + "].reference"
+			at := path + ".provision.actor[" + strconv.Itoa(i) + "]"
+			source, recipient := false, false
 			for _, coding := range actor.Role.Coding {
-				var m *Mismatch
-				switch {
-				case coding.System == roleSystemSource && coding.Code == roleCodeSource:
-					m = namedBy(&actor.Reference, c.payerIDs, "congruence.consent.source", at, "this payer")
-				case coding.System == roleSystemRecipient && coding.Code == roleCodeRecipient:
-					recipients++
-					m = namedBy(&actor.Reference, []Identifier{org}, "congruence.consent.recipient", at, "the partner's organisation")
-				}
-				if m != nil {
+				source = source || coding.System == roleSystemSource && coding.Code == roleCodeSource
+				recipient = recipient || coding.System == roleSystemRecipient && coding.Code == roleCodeRecipient
+			}
+			if !source && !recipient {
+				return &Mismatch{Rule: "congruence.consent.actor", Path: at + ".role",
+					Reason: at + ".role must be coded as performer (" + roleSystemSource + ") or IRCP (" + roleSystemRecipient + ")"}
+			}
+			if source {
+				if m := namedBy(&actor.Reference, parties, "congruence.consent.source", at+".reference", "this payer or the partner's organisation"); m != nil {
 					return m
 				}
+				payerSource = payerSource || containsAlias(c.payerIDs, actor.Reference.Identifier.id())
+			}
+			if recipient {
+				if m := namedBy(&actor.Reference, parties, "congruence.consent.recipient", at+".reference", "the partner's organisation or this payer"); m != nil {
+					return m
+				}
+				partnerRecipient = partnerRecipient || containsAlias([]Identifier{org}, actor.Reference.Identifier.id())
 			}
 		}
 	}
-	if recipients == 0 {
+	switch {
+	case !partnerRecipient:
 		return &Mismatch{Rule: "congruence.consent.recipient", Path: path + ".provision.actor",
-			Reason: path + " must name the partner's organisation as its recipient (role IRCP)"}
+			Reason: path + " must name the partner's organisation as a recipient (role IRCP)"}
+	case !payerSource:
+		return &Mismatch{Rule: "congruence.consent.source", Path: path + ".provision.actor",
+			Reason: path + " must name this payer as a source (role performer)"}
 	}
 	return nil
 }

@@ -91,3 +91,94 @@ func TestCheckMemberMatchIdentityFirst(t *testing.T) {
 		t.Fatalf("got %+v, want congruence.client", m)
 	}
 }
+
+// The HRex Consent profile allows a bidirectional Consent, which also
+// lists the target payer as a recipient and the requesting organisation
+// as a source. Neither names a third party, so both pass.
+func TestCheckMemberMatchBidirectionalConsent(t *testing.T) {
+	c := mustChecker(t, demoPayer)
+	body := memberMatchBody(npiRef(demoPayer.Value),
+		actor("performer", npiRef(demoPayer.Value)), actor("performer", npiRef(demoOrg.Value)),
+		actor("IRCP", npiRef(demoOrg.Value)), actor("IRCP", npiRef(demoPayer.Value)))
+	if m := c.CheckMemberMatch(demoIdentity(), []byte(body)); m != nil {
+		t.Fatalf("mismatch %s at %s: %s", m.Rule, m.Path, m.Reason)
+	}
+}
+
+// Each Consent must name this payer as a source and the partner as a
+// recipient, whichever other of the two it also lists.
+func TestCheckMemberMatchConsentParties(t *testing.T) {
+	c := mustChecker(t, demoPayer)
+	payor := npiRef(demoPayer.Value)
+	source := actor("performer", npiRef(demoPayer.Value))
+	recipient := actor("IRCP", npiRef(demoOrg.Value))
+	tests := []struct {
+		name string
+		body string
+		rule string
+		path string
+	}{
+		{"no source", memberMatchBody(payor, recipient),
+			"congruence.consent.source", "Parameters.parameter[2].resource.provision.actor"},
+		{"partner as the only source", memberMatchBody(payor, actor("performer", npiRef(demoOrg.Value)), recipient),
+			"congruence.consent.source", "Parameters.parameter[2].resource.provision.actor"},
+		{"payer as the only recipient", memberMatchBody(payor, source, actor("IRCP", npiRef(demoPayer.Value))),
+			"congruence.consent.recipient", "Parameters.parameter[2].resource.provision.actor"},
+		{"third party as a source", memberMatchBody(payor, source, actor("performer", npiRef("0123456789")), recipient),
+			"congruence.consent.source", "Parameters.parameter[2].resource.provision.actor[1].reference"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := c.CheckMemberMatch(demoIdentity(), []byte(tt.body))
+			if m == nil {
+				t.Fatalf("no mismatch, want %s", tt.rule)
+			}
+			if m.Rule != tt.rule || m.Path != tt.path {
+				t.Fatalf("mismatch %s at %s, want %s at %s", m.Rule, m.Path, tt.rule, tt.path)
+			}
+		})
+	}
+}
+
+// An upstream may read an actor as a recipient or source although its
+// role is not exactly one of the profile's two codings: a code in another
+// case, a system spelled otherwise, a role given as text only, or no role.
+// Such an actor, or one in a nested provision (the profile allows none),
+// would escape the checks, so each is rejected.
+func TestCheckMemberMatchUncheckedActors(t *testing.T) {
+	c := mustChecker(t, demoPayer)
+	payor := npiRef(demoPayer.Value)
+	source := actor("performer", npiRef(demoPayer.Value))
+	recipient := actor("IRCP", npiRef(demoOrg.Value))
+	other := npiRef("0123456789")
+	withRole := func(role string) string { return `{"role":` + role + `,"reference":` + other + `}` }
+	tests := []struct {
+		name  string
+		extra string
+	}{
+		{"code in lower case", withRole(`{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/v3-ParticipationType","code":"ircp"}]}`)},
+		{"system as an OID", withRole(`{"coding":[{"system":"urn:oid:2.16.840.1.113883.5.90","code":"IRCP"}]}`)},
+		{"system with a trailing slash", withRole(`{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/v3-ParticipationType/","code":"IRCP"}]}`)},
+		{"role as text only", withRole(`{"text":"IRCP"}`)},
+		{"no role", `{"reference":` + other + `}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := c.CheckMemberMatch(demoIdentity(), []byte(memberMatchBody(payor, source, recipient, tt.extra)))
+			if m == nil {
+				t.Fatal("no mismatch, want congruence.consent.actor")
+			}
+			if m.Rule != "congruence.consent.actor" || m.Path != "Parameters.parameter[2].resource.provision.actor[2].role" {
+				t.Fatalf("mismatch %s at %s, want congruence.consent.actor at Parameters.parameter[2].resource.provision.actor[2].role", m.Rule, m.Path)
+			}
+		})
+	}
+	t.Run("nested provision", func(t *testing.T) {
+		body := strings.Replace(memberMatchBody(payor, source, recipient), `"type":"permit",`,
+			`"type":"permit","provision":[{"type":"permit","actor":[`+actor("IRCP", other)+`]}],`, 1)
+		m := c.CheckMemberMatch(demoIdentity(), []byte(body))
+		if m == nil || m.Rule != "congruence.consent.provision" {
+			t.Fatalf("got %+v, want congruence.consent.provision", m)
+		}
+	})
+}
