@@ -10,7 +10,10 @@ import (
 // or for every CoverageEligibilityRequest of a Bundle:
 //
 //   - its provider, when it has one, is the partner's organisation;
-//   - its insurer is this payer.
+//   - its insurer is present and is this payer.
+//
+// A Bundle must start with a CoverageEligibilityRequest, because the
+// built-in payer reads its first entry as the request.
 //
 // A party is named either by Reference.identifier alone, or by a literal
 // reference that resolves to an entry of the Bundle, as in a PAS Bundle
@@ -40,6 +43,10 @@ func (c *Checker) CheckEligibility(id Identity, body []byte) *Mismatch {
 	b, err := fhirreq.ParseBundle(body)
 	if err != nil {
 		return unreadable("Bundle")
+	}
+	if len(b.Entries) == 0 || b.Entries[0].ResourceType != "CoverageEligibilityRequest" {
+		return &Mismatch{Rule: "congruence.eligibility.request", Path: "Bundle.entry[0].resource",
+			Reason: "Bundle.entry[0].resource must be the CoverageEligibilityRequest"}
 	}
 	return c.checkEligibilityEntries(id.Organization, b, true)
 }
@@ -71,6 +78,7 @@ func (c *Checker) checkEligibilityEntries(org Identifier, b *fhirreq.Bundle, inB
 		}
 		switch {
 		case req.Insurer == nil:
+			m = &Mismatch{Rule: "congruence.insurer", Path: at + ".insurer", Reason: at + ".insurer is missing: it must name this payer"}
 		case req.Insurer.Reference == "" || !inBundle:
 			m = namedBy(req.Insurer, c.payerIDs, "congruence.insurer", at+".insurer", "this payer")
 		default:

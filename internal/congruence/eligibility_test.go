@@ -65,3 +65,47 @@ func TestCheckEligibility(t *testing.T) {
 		})
 	}
 }
+
+// CoverageEligibilityRequest.insurer is required (1..1 in R4). Without it,
+// or with a JSON null, nothing says the request is for this payer, and
+// the built-in payer takes a null as an insurer.
+func TestCheckEligibilityInsurerMissing(t *testing.T) {
+	c := mustChecker(t, demoPayer)
+	provider := `,"provider":` + npiRef(demoOrg.Value)
+	for name, body := range map[string]string{
+		"alone":          eligibilityRequest(provider),
+		"null":           eligibilityRequest(provider + `,"insurer":null`),
+		"in a Bundle":    eligibilityBundle(eligibilityRequest(provider)),
+		"null in Bundle": eligibilityBundle(eligibilityRequest(provider + `,"insurer":null`)),
+	} {
+		t.Run(name, func(t *testing.T) {
+			m := c.CheckEligibility(demoIdentity(), []byte(body))
+			if m == nil || m.Rule != "congruence.insurer" {
+				t.Fatalf("got %+v, want congruence.insurer", m)
+			}
+		})
+	}
+}
+
+// The built-in payer reads the first entry of a Bundle as the request, so
+// a Bundle that does not start with a CoverageEligibilityRequest has no
+// request the gateway checked.
+func TestCheckEligibilityBundleFirstEntry(t *testing.T) {
+	c := mustChecker(t, demoPayer)
+	patient := `{"fullUrl":"urn:uuid:00000000-0000-4000-8000-000000000009","resource":{"resourceType":"Patient","id":"p"}}`
+	request := eligibilityRequest(`,"insurer":` + npiRef(demoPayer.Value))
+	tests := map[string]string{
+		"request second": `{"resourceType":"Bundle","type":"collection","entry":[` + patient +
+			`,{"fullUrl":"urn:uuid:00000000-0000-4000-8000-000000000001","resource":` + request + `}]}`,
+		"no request": `{"resourceType":"Bundle","type":"collection","entry":[` + patient + `]}`,
+		"no entries": `{"resourceType":"Bundle","type":"collection"}`,
+	}
+	for name, body := range tests {
+		t.Run(name, func(t *testing.T) {
+			m := c.CheckEligibility(demoIdentity(), []byte(body))
+			if m == nil || m.Rule != "congruence.eligibility.request" {
+				t.Fatalf("got %+v, want congruence.eligibility.request", m)
+			}
+		})
+	}
+}

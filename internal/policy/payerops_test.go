@@ -29,8 +29,8 @@ func TestPayerWorkflows(t *testing.T) {
 		allow                      bool
 		rule                       string
 	}{
-		{"eligibility request", "POST", "/fhir/CoverageEligibilityRequest/$submit", `{"resourceType":"CoverageEligibilityRequest"}`, true, "allow.operation"},
-		{"eligibility bundle", "POST", "/fhir/CoverageEligibilityRequest/$submit", `{"resourceType":"Bundle","type":"collection","entry":[{"resource":{"resourceType":"CoverageEligibilityRequest"}}]}`, true, "allow.operation"},
+		{"eligibility request", "POST", "/fhir/CoverageEligibilityRequest/$submit", `{"resourceType":"CoverageEligibilityRequest","insurer":{"identifier":{"system":"http://hl7.org/fhir/sid/us-npi","value":"1234567893"}}}`, true, "allow.operation"},
+		{"eligibility bundle", "POST", "/fhir/CoverageEligibilityRequest/$submit", `{"resourceType":"Bundle","type":"collection","entry":[{"resource":{"resourceType":"CoverageEligibilityRequest","insurer":{"identifier":{"system":"http://hl7.org/fhir/sid/us-npi","value":"1234567893"}}}}]}`, true, "allow.operation"},
 		{"eligibility with a Patient", "POST", "/fhir/CoverageEligibilityRequest/$submit", `{"resourceType":"Patient"}`, false, "policy.body.type-mismatch"},
 		{"eligibility bundle smuggling a bundle", "POST", "/fhir/CoverageEligibilityRequest/$submit", `{"resourceType":"Bundle","type":"collection","entry":[{"resource":{"resourceType":"Bundle","type":"collection"}}]}`, false, "policy.bundle.nested"},
 		{"subscription status by GET", "GET", "/fhir/Subscription/s1/$status", ``, true, "allow.operation"},
