@@ -1,10 +1,12 @@
 package payer
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/go-json-experiment/json"
@@ -201,8 +203,9 @@ func (s *Service) eligibility(ctx context.Context, req *eligibilityRequestJSON, 
 
 // containedReferenced returns the request's contained resources that the
 // response's patient and insurer refer to, which it copies from the
-// request. Without them those references would point at nothing, and the
-// response would fail ref-1.
+// request, and those that the copied ones refer to in turn. Without them
+// those references would point at nothing, and the response would fail
+// ref-1. The others stay out, or the response would fail dom-3.
 func containedReferenced(req *eligibilityRequestJSON) []jsontext.Value {
 	local := localResources{}
 	local.addContained(req.Contained)
@@ -211,17 +214,52 @@ func containedReferenced(req *eligibilityRequestJSON) []jsontext.Value {
 		// A malformed insurer is copied as it is, and refers to nothing.
 		_ = json.Unmarshal(req.Insurer, &insurer)
 	}
-	refs := []string{insurer.Reference}
-	if req.Patient != nil && req.Patient.Reference != insurer.Reference {
-		refs = append(refs, req.Patient.Reference)
+	queue := []string{insurer.Reference}
+	if req.Patient != nil {
+		queue = append(queue, req.Patient.Reference)
 	}
+	copied := map[string]bool{}
 	var out []jsontext.Value
-	for _, ref := range refs {
-		if raw := local[ref]; len(ref) > 1 && ref[0] == '#' && raw != nil {
-			out = append(out, raw)
+	for len(queue) > 0 {
+		ref := queue[0]
+		queue = queue[1:]
+		raw := local[ref]
+		if len(ref) < 2 || ref[0] != '#' || raw == nil || copied[ref] {
+			continue
 		}
+		copied[ref] = true
+		out = append(out, raw)
+		queue = append(queue, localReferences(raw)...)
 	}
 	return out
+}
+
+// localReferences returns the values of the "reference" members in raw
+// that start with "#". A malformed resource yields those read before the
+// error, which is enough: it refers to nothing that must be copied.
+func localReferences(raw jsontext.Value) []string {
+	var refs []string
+	dec := jsontext.NewDecoder(bytes.NewReader(raw))
+	isReference := false
+	for {
+		tok, err := dec.ReadToken()
+		if err != nil {
+			return refs
+		}
+		kind, length := dec.StackIndex(dec.StackDepth())
+		isName := kind == '{' && length%2 == 1
+		switch {
+		case tok.Kind() != '"':
+			isReference = false
+		case isName:
+			isReference = tok.String() == "reference"
+		default:
+			if isReference && strings.HasPrefix(tok.String(), "#") {
+				refs = append(refs, tok.String())
+			}
+			isReference = false
+		}
+	}
 }
 
 // eligibilityMember returns the member id the request names through its
