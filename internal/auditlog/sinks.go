@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 
 	"golang.org/x/mod/sumdb/tlog"
@@ -120,9 +121,44 @@ type FileSink struct {
 // Name implements Sink.
 func (s *FileSink) Name() string { return "file " + s.Path }
 
-// Publish implements Sink.
+// Publish implements Sink. It replaces the file a symbolic link at Path
+// points to, not the link, so that a link to storage elsewhere keeps
+// receiving checkpoints. It keeps a larger checkpoint of the same log
+// that the file already holds: a second process appending to the log
+// (an operator's command beside the gateway) may publish after a newer
+// checkpoint, and the file must not move back.
 func (s *FileSink) Publish(_ context.Context, cp *SignedCheckpoint, _ Prover) error {
-	return WriteFileAtomic(s.Path, cp.Note, 0o644)
+	path, err := linkTarget(s.Path)
+	if err != nil {
+		return err
+	}
+	if old, err := os.ReadFile(path); err == nil {
+		text, _, _ := strings.Cut(string(old), "\n\n")
+		if prev, err := ParseCheckpoint(text + "\n"); err == nil && prev.Origin == cp.Origin && prev.Size >= cp.Size {
+			return nil
+		}
+	}
+	return WriteFileAtomic(path, cp.Note, 0o644)
+}
+
+// linkTarget returns the file path names after following symbolic links,
+// the last one possibly dangling, or path itself when it is no link.
+func linkTarget(path string) (string, error) {
+	for range 40 {
+		fi, err := os.Lstat(path)
+		if err != nil || fi.Mode()&os.ModeSymlink == 0 {
+			return path, nil
+		}
+		dest, err := os.Readlink(path)
+		if err != nil {
+			return "", fmt.Errorf("auditlog: %w", err)
+		}
+		if !filepath.IsAbs(dest) {
+			dest = filepath.Join(filepath.Dir(path), dest)
+		}
+		path = dest
+	}
+	return "", fmt.Errorf("auditlog: %s: too many levels of symbolic links", path)
 }
 
 // WriteFileAtomic replaces path with data through a synced temporary file
