@@ -84,6 +84,13 @@ var logChecks = []Check{
 		config:      checkDatabaseTLS,
 	},
 	{
+		ID: "GH-LOG-006", Control: "C4", Severity: Low, Mode: ModeConfig,
+		Title:       "The checkpoint file is kept apart from the record database",
+		Rationale:   "At start-up the gateway refuses a log that no longer extends the checkpoint in audit.checkpoint_file, so a log rolled back while it was down is not signed over. Without the file there is no such check, and a file in the SQLite database's directory is rolled back with the database by whoever can write there.",
+		Remediation: "Set audit.checkpoint_file to a path outside the database's directory that the database's administrators cannot write, or to a symbolic link to such storage, and copy the file off the machine too.",
+		config:      checkCheckpointFile,
+	},
+	{
 		ID: "GH-MON-001", Control: "C13", Severity: Medium, Mode: ModeConfig,
 		Title:       "Alerts on unusual volume, distinct patients and denial spikes",
 		Rationale:   "Bulk extraction with valid credentials looks like normal traffic, only more of it; volume and distinct-patient alerts are how it is noticed.",
@@ -223,6 +230,32 @@ func checkDatabasePath(t *Target) []result {
 		}
 	}
 	return []result{pass("database.path", "the record database is %s", p)}
+}
+
+func checkCheckpointFile(t *Target) []result {
+	c := t.Config
+	if c.Audit.CheckpointFile == "" {
+		return []result{fail("audit.checkpoint_file", "audit.checkpoint_file is not set, so the gateway cannot tell a log rolled back while it was down")}
+	}
+	path := c.Resolve(c.Audit.CheckpointFile)
+	if target, err := filepath.EvalSymlinks(path); err == nil {
+		path = target
+	}
+	dialect, db, err := storage.ParseURL(c.DatabaseURL())
+	if err == nil && dialect == storage.SQLite && sameDir(filepath.Dir(path), filepath.Dir(db)) {
+		return []result{fail("audit.checkpoint_file", "the checkpoint file is in the directory of the database %s", db)}
+	}
+	return []result{pass("audit.checkpoint_file", "the checkpoint file is %s", path)}
+}
+
+// sameDir reports whether a and b name one directory.
+func sameDir(a, b string) bool {
+	if filepath.Clean(a) == filepath.Clean(b) {
+		return true
+	}
+	sa, errA := os.Stat(a)
+	sb, errB := os.Stat(b)
+	return errA == nil && errB == nil && os.SameFile(sa, sb)
 }
 
 func checkAlertRules(t *Target) []result {

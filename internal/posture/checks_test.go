@@ -364,6 +364,22 @@ var checkCases = []checkCase{
 	{"GH-LOG-003", "not configurable", func(t *testing.T, fx *fixture, tg *Target) { tg.settings.retentionSet = false }, NotConfigured, Low},
 	{"GH-LOG-004", "persistent", nil, Pass, 0},
 	{"GH-LOG-004", "tmp", func(t *testing.T, fx *fixture, tg *Target) { cfgOf(tg).Database.Path = "/tmp/gatehouse.db" }, Fail, Medium},
+	{"GH-LOG-006", "apart", nil, Pass, 0},
+	{"GH-LOG-006", "not set", func(t *testing.T, fx *fixture, tg *Target) { cfgOf(tg).Audit.CheckpointFile = "" }, Fail, Low},
+	{"GH-LOG-006", "beside the database", func(t *testing.T, fx *fixture, tg *Target) {
+		cfgOf(tg).Audit.CheckpointFile = "/var/lib/gatehouse/checkpoint.txt"
+	}, Fail, Low},
+	{"GH-LOG-006", "link beside the database", func(t *testing.T, fx *fixture, tg *Target) {
+		cfgOf(tg).Database.Path = fx.file("data/gatehouse.db")
+		if err := os.MkdirAll(fx.file("data"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(fx.file("data/cp.txt"), fx.file("checkpoint.txt")); err != nil {
+			t.Fatal(err)
+		}
+		mustWrite(t, fx.file("data/cp.txt"), []byte("x"))
+		cfgOf(tg).Audit.CheckpointFile = fx.file("checkpoint.txt")
+	}, Fail, Low},
 	{"GH-LOG-005", "sqlite", nil, Pass, 0},
 	{"GH-LOG-005", "verify-full", postgresURL("postgres://gatehouse@db.payer.internal:5432/gatehouse?sslmode=verify-full&sslrootcert=/etc/gatehouse/db-ca.pem"), Pass, 0},
 	{"GH-LOG-005", "sslrootcert system", postgresURL("postgresql://gatehouse@db.payer.internal/gatehouse?sslrootcert=system"), Pass, 0},
