@@ -266,6 +266,7 @@ func TestFhirpathCommand(t *testing.T) {
 		{[]string{"fhirpath", `name.where(use = "official")`}, 2, "", "string literals take single quotes"},
 		{[]string{"fhirpath"}, 2, "", "usage:"},
 		{[]string{"fhirpath", "--input", "/nonexistent.json", "id"}, 2, "", "check the path"},
+		{[]string{"fhirpath", "'a'.repeat($this + $this)"}, 1, "", "narrow the expression"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args[1:], " "), func(t *testing.T) {

@@ -55,6 +55,9 @@ func (e *env) fhirpath(args []string) int {
 	result, err := compiled.Evaluate(fhirpath.EvalContext{Context: e.ctx}, inputs...)
 	if err != nil {
 		e.errorf("%v", err)
+		if errors.Is(err, fhirpath.ErrLimit) {
+			e.hint("the limits are fixed; narrow the expression (where(), first(), a repeat() that stops) so that it visits or builds less")
+		}
 		return 1
 	}
 	if *asJSON {

@@ -54,7 +54,11 @@
 // names and trailing data. Evaluate charges every item it visits against
 // EvalContext.MaxSteps and caps intermediate collections at MaxCollection,
 // returning an error wrapping ErrLimit instead of running away (deep
-// descendants(), repeat() that keeps finding new values).
+// descendants(), repeat() that keeps finding new values). A string that
+// an evaluation builds (concatenation, replace(), a quantity's unit) is
+// capped at 16 MiB and costs one step per 16 bytes. UCUM exponents and
+// dimensions beyond 12 make a unit unknown: it equals no other unit, and
+// ordering it against another unit returns empty.
 //
 // # Static checks
 //

@@ -235,6 +235,44 @@ func TestEvaluationLimits(t *testing.T) {
 	}
 }
 
+// TestStringGrowthLimits builds strings that double or multiply at each
+// step. Steps were charged per item, not per byte, so a few dozen steps
+// built a string of gigabytes and the process ran out of memory.
+func TestStringGrowthLimits(t *testing.T) {
+	tenA := "'aaaaaaaaaa'"
+	cases := []struct{ name, expr string }{
+		{"doubling plus", "'a'.repeat($this + $this)"},
+		{"doubling ampersand", "'a'.repeat($this & $this)"},
+		{"doubling quantity unit", "(1 'm').repeat($this * $this)"},
+		{"doubling aggregate", "(1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9 | 10 | 11 | 12 | 13 | 14 | 15 | 16 | 17 | 18 | 19 | 20 | 21 | 22 | 23 | 24 | 25 | 26 | 27 | 28 | 29 | 30 | 31 | 32 | 33 | 34 | 35 | 36 | 37 | 38 | 39 | 40).aggregate($total + $total, 'x')"},
+		{"replace", tenA + strings.Repeat(".replace('a', "+tenA+")", 9)},
+		{"replaceMatches", tenA + strings.Repeat(".replaceMatches('a', '$0$0$0$0$0$0$0$0$0$0')", 9)},
+		{"join", "'a'.repeat($this.combine($this).join($this))"},
+		{"many strings", "(1).repeat(iif($this < 100000, $this + 1, {})).select(" + tenA + strings.Repeat(".replace('a', "+tenA+")", 5) + " + $this.toString())"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := MustCompile(c.expr).Evaluate(EvalContext{})
+			if !errors.Is(err, ErrLimit) {
+				t.Errorf("got %v, want ErrLimit", err)
+			}
+		})
+	}
+}
+
+// TestStringFunctionsWithinLimits keeps the string limits from rejecting
+// ordinary use.
+func TestStringFunctionsWithinLimits(t *testing.T) {
+	checkSingleStrings(t, []struct{ expr, want string }{
+		{"'abc'.replace('b', 'xx')", "axxc"},
+		{"'abc'.replace('', '-')", "-a-b-c-"},
+		{"'abcb'.replaceMatches('(b)', '[$1]')", "a[b]c[b]"},
+		{"'a' + 'b' & 'c'", "abc"},
+		{"(2 'm' * 3 'm').toString()", "6 'm.m'"},
+		{"'a,b'.split(',').join('+')", "a+b"},
+	})
+}
+
 func TestCompileLimits(t *testing.T) {
 	deep := strings.Repeat("(", MaxDepth+1) + "1" + strings.Repeat(")", MaxDepth+1)
 	long := strings.Repeat("a.", MaxExpressionLength)

@@ -339,6 +339,25 @@ func (ev *evaluator) stepsExceeded(at int) error {
 	return &EvalError{Offset: at, Msg: fmt.Sprintf("evaluation exceeded %d steps", ev.maxSteps), Err: ErrLimit}
 }
 
+// maxStringResult caps one string built by an evaluation: a
+// concatenation, the result of a string function, or the unit of a
+// product or quotient of quantities.
+const maxStringResult = 16 << 20
+
+// stringBytesPerStep is how many bytes of a built string cost one step,
+// so that MaxSteps also bounds the total size of the strings an
+// evaluation builds, not only the size of each.
+const stringBytesPerStep = 16
+
+// chargeString rejects a string of n bytes, about to be built, above
+// maxStringResult, and charges it against MaxSteps.
+func (ev *evaluator) chargeString(at, n int) error {
+	if n > maxStringResult {
+		return &EvalError{Offset: at, Msg: fmt.Sprintf("string of %d bytes exceeds the limit of %d bytes", n, maxStringResult), Err: ErrLimit}
+	}
+	return ev.step(at, n/stringBytesPerStep)
+}
+
 // checkSize rejects collections above MaxCollection.
 func (ev *evaluator) checkSize(at int, c Collection) error {
 	return ev.checkCount(at, len(c))

@@ -163,6 +163,9 @@ func fnToChars(c *call) (Collection, error) {
 	if err != nil || !ok {
 		return nil, err
 	}
+	if err := c.ev.checkCount(c.node.at, utf8.RuneCountInString(s)); err != nil {
+		return nil, err
+	}
 	out := make(Collection, 0, len(s))
 	for _, r := range s {
 		out = append(out, String(string(r)))
@@ -183,14 +186,17 @@ func fnReplace(c *call) (Collection, error) {
 	if err != nil || !ok {
 		return nil, err
 	}
-	if est := len(s) + (utf8.RuneCountInString(s)+1)*len(repl); pattern == "" && est > maxStringResult {
-		return nil, c.errorf("result would exceed %d bytes", maxStringResult)
+	// The result size is known before it is built: an empty pattern
+	// matches before every code point and at the end.
+	matches := utf8.RuneCountInString(s) + 1
+	if pattern != "" {
+		matches = strings.Count(s, pattern)
+	}
+	if err := c.chargeString(len(s) + matches*(len(repl)-len(pattern))); err != nil {
+		return nil, err
 	}
 	return c.ev.single(String(strings.ReplaceAll(s, pattern, repl))), nil
 }
-
-// maxStringResult caps strings built by replace() and join().
-const maxStringResult = 16 << 20
 
 // regexCache keeps compiled patterns. Expressions usually pass literal
 // patterns, so the set stays small. It is bounded to keep hostile inputs
@@ -262,7 +268,35 @@ func fnReplaceMatches(c *call) (Collection, error) {
 	if err != nil {
 		return nil, err
 	}
-	return c.ev.single(String(re.ReplaceAllString(s, repl))), nil
+	out, err := replaceAllBounded(c, re, s, repl)
+	if err != nil {
+		return nil, err
+	}
+	return c.ev.single(String(out)), nil
+}
+
+// replaceAllBounded is re.ReplaceAllString, but it stops with an error
+// once the result exceeds maxStringResult. A replacement such as
+// "$0$0$0" multiplies the input, so the size is not known in advance.
+// The matches count as a collection against MaxCollection, because each
+// costs an index slice before anything is replaced.
+func replaceAllBounded(c *call, re *regexp.Regexp, s, repl string) (string, error) {
+	matches := re.FindAllStringSubmatchIndex(s, c.ev.maxColl+1)
+	if err := c.ev.checkCount(c.node.at, len(matches)); err != nil {
+		return "", err
+	}
+	var out []byte
+	last := 0
+	for _, m := range matches {
+		out = append(out, s[last:m[0]]...)
+		out = re.ExpandString(out, repl, s, m)
+		last = m[1]
+		if len(out) > maxStringResult {
+			return "", c.chargeString(len(out))
+		}
+	}
+	out = append(out, s[last:]...)
+	return string(out), c.chargeString(len(out))
 }
 
 func fnSplit(c *call) (Collection, error) {
@@ -274,9 +308,15 @@ func fnSplit(c *call) (Collection, error) {
 	if err != nil || !ok {
 		return nil, err
 	}
-	parts := strings.Split(s, sep)
-	out := make(Collection, len(parts))
-	for i, p := range parts {
+	parts := strings.Count(s, sep) + 1
+	if sep == "" {
+		parts = utf8.RuneCountInString(s)
+	}
+	if err := c.ev.checkCount(c.node.at, parts); err != nil {
+		return nil, err
+	}
+	out := make(Collection, parts)
+	for i, p := range strings.Split(s, sep) {
 		out[i] = String(p)
 	}
 	return out, nil
@@ -304,8 +344,11 @@ func fnJoin(c *call) (Collection, error) {
 		}
 		b.WriteString(s)
 		if b.Len() > maxStringResult {
-			return nil, c.errorf("result exceeds %d bytes", maxStringResult)
+			return nil, c.chargeString(b.Len())
 		}
+	}
+	if err := c.chargeString(b.Len()); err != nil {
+		return nil, err
 	}
 	return c.ev.single(String(b.String())), nil
 }
@@ -330,7 +373,7 @@ func codec(c *call, encode bool) (Collection, error) {
 		enc = base64.URLEncoding
 	case "hex":
 		if encode {
-			return c.ev.single(String(hex.EncodeToString([]byte(s)))), nil
+			return c.builtString(hex.EncodeToString([]byte(s)))
 		}
 		b, err := hex.DecodeString(s)
 		if err != nil {
@@ -341,7 +384,7 @@ func codec(c *call, encode bool) (Collection, error) {
 		return nil, c.errorf("unknown encoding %q", format)
 	}
 	if encode {
-		return c.ev.single(String(enc.EncodeToString([]byte(s)))), nil
+		return c.builtString(enc.EncodeToString([]byte(s)))
 	}
 	b, err := enc.DecodeString(s)
 	if err != nil {
@@ -364,6 +407,17 @@ func escapeJSON(s string) string {
 	return quoted[1 : len(quoted)-2] // drop the quotes and Encode's newline
 }
 
+// builtString returns s, which the function built from its input and
+// which may be several times as long, as a single result after
+// chargeString. Encoding and escaping grow a string by at most a factor
+// of six, so the string is checked after it is built.
+func (c *call) builtString(s string) (Collection, error) {
+	if err := c.chargeString(len(s)); err != nil {
+		return nil, err
+	}
+	return c.ev.single(String(s)), nil
+}
+
 func escaping(c *call, escape bool) (Collection, error) {
 	s, ok, err := c.inputString()
 	if err != nil || !ok {
@@ -375,11 +429,11 @@ func escaping(c *call, escape bool) (Collection, error) {
 	}
 	switch {
 	case format == "html" && escape:
-		return c.ev.single(String(htmlEscaper.Replace(s))), nil
+		return c.builtString(htmlEscaper.Replace(s))
 	case format == "html":
 		return c.ev.single(String(html.UnescapeString(s))), nil
 	case format == "json" && escape:
-		return c.ev.single(String(escapeJSON(s))), nil
+		return c.builtString(escapeJSON(s))
 	case format == "json":
 		return c.ev.single(String(unescapeJSON(s))), nil
 	}

@@ -85,6 +85,16 @@ func (c *call) errorf(format string, args ...any) error {
 	return &EvalError{Offset: c.node.at, Msg: fmt.Sprintf("function %q: ", c.node.name) + fmt.Sprintf(format, args...)}
 }
 
+// chargeString is evaluator.chargeString for a string that the function
+// builds, with the function named in the error.
+func (c *call) chargeString(n int) error {
+	err := c.ev.chargeString(c.node.at, n)
+	if ee, ok := err.(*EvalError); ok {
+		ee.Msg = fmt.Sprintf("function %q: ", c.node.name) + ee.Msg
+	}
+	return err
+}
+
 // arg evaluates argument i in the scope of the call, so $this is the
 // same as outside the function.
 func (c *call) arg(i int) (Collection, error) {

@@ -230,6 +230,9 @@ func (n *binaryNode) concatenate(ev *evaluator, l, r Collection) (Collection, er
 			parts[i] = s
 		}
 	}
+	if err := ev.chargeString(n.at, len(parts[0])+len(parts[1])); err != nil {
+		return nil, err
+	}
 	return ev.single(String(parts[0] + parts[1])), nil
 }
 
@@ -322,6 +325,9 @@ func (n *binaryNode) arithmetic(ev *evaluator, l, r Collection) (Collection, err
 	if x == nil || y == nil {
 		return nil, nil
 	}
+	if err := ev.chargeString(n.at, builtLength(x, y)); err != nil {
+		return nil, err
+	}
 	v, err := arith(n.op, x, y)
 	if err != nil {
 		if ee, ok := err.(*EvalError); ok {
@@ -333,6 +339,24 @@ func (n *binaryNode) arithmetic(ev *evaluator, l, r Collection) (Collection, err
 		return nil, nil
 	}
 	return ev.single(v), nil
+}
+
+// builtLength returns an upper bound of the length of the string that
+// arithmetic on x and y builds: the sum of two strings, or the unit of a
+// product or quotient of quantities, which wraps each unit in brackets.
+// It is 0 when no string grows.
+func builtLength(x, y Value) int {
+	switch a := x.(type) {
+	case String:
+		if b, ok := y.(String); ok {
+			return len(a) + len(b)
+		}
+	case Quantity:
+		if b, ok := y.(Quantity); ok {
+			return len(a.Unit) + len(b.Unit) + 5
+		}
+	}
+	return 0
 }
 
 func quote(s string) string { return "\"" + s + "\"" }

@@ -171,7 +171,10 @@ func (p *unitParser) term(depth int) (unitDef, bool) {
 		if !ok {
 			return unitDef{}, false
 		}
-		acc = combine(acc, c, divide)
+		acc, ok = combine(acc, c, divide)
+		if !ok {
+			return unitDef{}, false
+		}
 		if p.i >= len(p.s) || (p.s[p.i] != '.' && p.s[p.i] != '/') {
 			return acc, true
 		}
@@ -180,7 +183,19 @@ func (p *unitParser) term(depth int) (unitDef, bool) {
 	}
 }
 
-func combine(a, b unitDef, divide bool) unitDef {
+// maxUnitExponent bounds every exponent in a unit, whether written on
+// an atom ("m3"), on a parenthesised term or reached by repeating a
+// component ("m.m.m"). Clinical units stay far below it. It keeps the
+// int8 dimensions from wrapping ("m256" is not dimensionless) and bounds
+// the work of raising a factor to a power.
+const maxUnitExponent = 12
+
+// maxUnitFactorBits bounds the numerator and denominator of a unit's
+// factor. The largest prefix and power of ten (10^24) take 80 bits, so
+// only a hostile unit such as "Mm/mm.Mm/mm..." reaches it.
+const maxUnitFactorBits = 1024
+
+func combine(a, b unitDef, divide bool) (unitDef, bool) {
 	out := unitDef{factor: new(big.Rat)}
 	if divide {
 		out.factor.Quo(a.factor, b.factor)
@@ -188,13 +203,20 @@ func combine(a, b unitDef, divide bool) unitDef {
 		out.factor.Mul(a.factor, b.factor)
 	}
 	for i := range out.dims {
+		n := int(a.dims[i]) + int(b.dims[i])
 		if divide {
-			out.dims[i] = a.dims[i] - b.dims[i]
-		} else {
-			out.dims[i] = a.dims[i] + b.dims[i]
+			n = int(a.dims[i]) - int(b.dims[i])
 		}
+		if abs(n) > maxUnitExponent {
+			return unitDef{}, false
+		}
+		out.dims[i] = int8(n)
 	}
-	return out
+	return out, factorInBounds(out.factor)
+}
+
+func factorInBounds(f *big.Rat) bool {
+	return f.Num().BitLen() <= maxUnitFactorBits && f.Denom().BitLen() <= maxUnitFactorBits
 }
 
 func (p *unitParser) component(depth int) (unitDef, bool) {
@@ -257,13 +279,20 @@ func (p *unitParser) exponent(d unitDef) (unitDef, bool) {
 		return d, true
 	}
 	n, err := strconv.Atoi(p.s[start:p.i])
-	if err != nil || n < -12 || n > 12 {
+	if err != nil {
 		return unitDef{}, false
 	}
-	return power(d, n), true
+	return power(d, n)
 }
 
-func power(d unitDef, n int) unitDef {
+// power raises d to the integer power n. It fails when n or a resulting
+// dimension exceeds maxUnitExponent or the factor exceeds
+// maxUnitFactorBits.
+func power(d unitDef, n int) (unitDef, bool) {
+	// Not abs(n), which overflows for the minimum int.
+	if n < -maxUnitExponent || n > maxUnitExponent {
+		return unitDef{}, false
+	}
 	out := unitDef{factor: big.NewRat(1, 1)}
 	for i := 0; i < abs(n); i++ {
 		out.factor.Mul(out.factor, d.factor)
@@ -272,9 +301,13 @@ func power(d unitDef, n int) unitDef {
 		out.factor.Inv(out.factor)
 	}
 	for i := range d.dims {
-		out.dims[i] = d.dims[i] * int8(n)
+		e := int(d.dims[i]) * n
+		if abs(e) > maxUnitExponent {
+			return unitDef{}, false
+		}
+		out.dims[i] = int8(e)
 	}
-	return out
+	return out, factorInBounds(out.factor)
 }
 
 func abs(n int) int {
@@ -305,7 +338,7 @@ func simpleUnit(s string) (unitDef, bool) {
 	if !ok {
 		return unitDef{}, false
 	}
-	return power(d, exp), true
+	return power(d, exp)
 }
 
 func tenPower(s string) (unitDef, bool) {

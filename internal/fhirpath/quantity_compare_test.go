@@ -113,3 +113,37 @@ func requireCopiedKey(t *testing.T, cache *sync.Map, doc, key string) {
 		t.Fatal("the key was not cached")
 	}
 }
+
+// TestUnitExponentBounds parses units whose exponents a hostile document
+// can choose. Before the bound, "m256" wrapped the int8 length dimension
+// to 0 and compared equal to a pure number, and "km2147483647" multiplied
+// the factor two billion times.
+func TestUnitExponentBounds(t *testing.T) {
+	rejected := []string{
+		"m256",                  // wraps to dimensionless
+		"m-128",                 // wraps to m128
+		"m13",                   // above the bound
+		"km2147483647",          // two billion multiplications
+		"m-9223372036854775808", // abs overflows
+		"(m3)5",                 // 15: the bound applies to the product too
+		strings.Repeat("m.", 12) + "m",
+		strings.Repeat("Mm/mm.", 200) + "m", // factor of 10^1800 with length 1
+	}
+	for _, u := range rejected {
+		if _, ok := parseUnit(u); ok {
+			t.Errorf("parseUnit(%.40q) succeeded, want a rejected unit", u)
+		}
+	}
+
+	accepted := []string{"m12", "s-2", "(m3)4/m", "kg.m2.s-3", "10*24/L"}
+	for _, u := range accepted {
+		if _, ok := parseUnit(u); !ok {
+			t.Errorf("parseUnit(%q) failed, want a unit", u)
+		}
+	}
+
+	checkSingleStrings(t, []struct{ expr, want string }{
+		{"1 'm256' = 1 '1'", "false"},
+		{"1 'm12' > 1 'm'", ""},
+	})
+}
