@@ -53,6 +53,9 @@ func (f *auditFilter) query() (auditlog.Query, error) {
 	if d != "" && d != record.Allow && d != record.Deny {
 		return auditlog.Query{}, fmt.Errorf("invalid --decision %q: want allow or deny", *f.decision)
 	}
+	if *f.limit < 0 {
+		return auditlog.Query{}, fmt.Errorf("invalid --limit %d: want a number of entries, or 0 for all", *f.limit)
+	}
 	return auditlog.Query{ExchangeID: *f.exchange, Partner: *f.partner, Since: since, Decision: d, Status: *f.status, Limit: *f.limit,
 		Interactions: *f.interactions, Newest: *f.newest}, nil
 }

@@ -429,3 +429,17 @@ func TestAuditVerifyWarnsWithoutCheckpoints(t *testing.T) {
 		t.Errorf("stderr = %q, want a hint to pass --from-checkpoint", stderr)
 	}
 }
+
+func TestAuditShowNegativeLimit(t *testing.T) {
+	dir := auditDataDir(t, 2)
+	code, stdout, stderr := run(t, context.Background(), "audit", "show", "--data", dir, "--limit", "-5")
+	if code != 2 {
+		t.Errorf("exit code = %d, want 2", code)
+	}
+	if !strings.Contains(stderr, "gatehouse: error: invalid --limit -5") {
+		t.Errorf("stderr = %q, want the invalid limit named", stderr)
+	}
+	if stdout != "" {
+		t.Errorf("stdout = %q, want no entries listed", stdout)
+	}
+}

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"os"
 	"strings"
 	"time"
 
@@ -154,7 +153,7 @@ func (f *ehrFlags) options() (ehrsim.Options, error) {
 // halves only.
 func loadPublicKeys(path string) (jose.JSONWebKeySet, error) {
 	var set jose.JSONWebKeySet
-	data, err := readSmallFile(path)
+	data, err := readFileCapped(path, maxKeyFileBytes)
 	if err != nil {
 		return set, err
 	}
@@ -175,7 +174,7 @@ func loadPublicKeys(path string) (jose.JSONWebKeySet, error) {
 }
 
 func loadPrivateKey(path string) (*jose.JSONWebKey, error) {
-	data, err := readSmallFile(path)
+	data, err := readFileCapped(path, maxKeyFileBytes)
 	if err != nil {
 		return nil, err
 	}
@@ -184,15 +183,4 @@ func loadPrivateKey(path string) (*jose.JSONWebKey, error) {
 		return nil, fmt.Errorf("%s is not a private JWK", path)
 	}
 	return &k, nil
-}
-
-func readSmallFile(path string) ([]byte, error) {
-	st, err := os.Stat(path)
-	if err != nil {
-		return nil, err
-	}
-	if st.Size() > maxKeyFileBytes {
-		return nil, fmt.Errorf("%s is larger than %d bytes", path, maxKeyFileBytes)
-	}
-	return os.ReadFile(path)
 }
