@@ -45,11 +45,12 @@
 //     _since, _at and presentation parameters are accepted.
 //   - $everything, $export, $graphql and _graphql: their grant, a read role
 //     on every data class and the scope system/*.read.
-//   - Claim/$submit, Claim/$inquire, Patient/$member-match: POST, the
-//     operation grant scope, read on the class the operation returns, and a
-//     body of the declared type. PAS Bundles must be collections of PAS
-//     entry types with no entry requests and no nested Bundle, then pass
-//     the congruence checks.
+//   - Claim/$submit, Claim/$inquire, Patient/$member-match and
+//     CoverageEligibilityRequest/$submit: POST, the operation grant scope,
+//     read on the class the operation returns, and a body of the declared
+//     type. A Bundle body must be a collection with no entry requests,
+//     responses or searches and no nested Bundle; a PAS Bundle holds PAS
+//     entry types only. Then the body passes the congruence checks.
 //   - batch, transaction: every entry decided by the same rules; nested
 //     batches and Bundles refused; the first refused entry decides, with
 //     its location in the Reason.

@@ -238,12 +238,17 @@ func (e *Engine) decideParameters(in Input, w *workflow) Decision {
 		return Decision{Rule: "policy.body.type-mismatch", Status: http.StatusUnprocessableEntity, Code: "processing",
 			Reason: in.Request.Describe() + " takes a " + strings.Join(w.inputs, " or ") + " body"}
 	}
-	nested, err := fhirreq.ContainsBundle(in.Body)
 	if typ == "Bundle" {
-		// The body itself is the Bundle; what it may not hold is another.
-		nested, err = bundleHoldsBundle(in.Body)
-	}
-	if err != nil || nested {
+		// The body itself is the Bundle: a collection of plain entries,
+		// none of them another Bundle.
+		b, d, ok := e.parseBundle(in.Body)
+		if !ok {
+			return d
+		}
+		if d, ok := checkCollection(b, "an operation Bundle"); !ok {
+			return d
+		}
+	} else if nested, err := fhirreq.ContainsBundle(in.Body); err != nil || nested {
 		return forbidden("policy.bundle.nested", "the body may not contain a Bundle")
 	}
 	check := e.congruence.CheckIdentity
@@ -267,17 +272,11 @@ func (e *Engine) decidePASBundle(in Input) Decision {
 	if !ok {
 		return d
 	}
-	if b.Type != "collection" {
-		return invalid("policy.bundle.type", "a PAS request Bundle must have type collection")
+	if d, ok := checkCollection(b, "a PAS request Bundle"); !ok {
+		return d
 	}
 	for i := range b.Entries {
-		entry := &b.Entries[i]
-		switch {
-		case entry.Request != nil || entry.HasResponse || entry.HasSearch:
-			return atEntry(entry, forbidden("policy.bundle.entry-request", "an entry of an operation Bundle carries no request, response or search"))
-		case entry.NestedBundle:
-			return atEntry(entry, forbidden("policy.bundle.nested", "an operation Bundle may not contain another Bundle"))
-		case !pasEntryTypes[entry.ResourceType]:
+		if entry := &b.Entries[i]; !pasEntryTypes[entry.ResourceType] {
 			return atEntry(entry, forbidden("policy.bundle.entry-type", "a PAS request Bundle may not carry this resource type"))
 		}
 	}
@@ -307,17 +306,21 @@ func (e *Engine) parseBundle(body []byte) (*fhirreq.Bundle, Decision, bool) {
 	return b, Decision{}, true
 }
 
-// bundleHoldsBundle reports whether an entry of the Bundle body is itself a
-// Bundle or contains one.
-func bundleHoldsBundle(body []byte) (bool, error) {
-	b, err := fhirreq.ParseBundle(body)
-	if err != nil {
-		return false, err
+// checkCollection refuses an operation's Bundle unless it is a collection
+// whose entries carry no request, response or search part and no other
+// Bundle. what names the Bundle in the refusal.
+func checkCollection(b *fhirreq.Bundle, what string) (Decision, bool) {
+	if b.Type != "collection" {
+		return invalid("policy.bundle.type", what+" must have type collection"), false
 	}
-	for _, e := range b.Entries {
-		if e.NestedBundle {
-			return true, nil
+	for i := range b.Entries {
+		entry := &b.Entries[i]
+		switch {
+		case entry.Request != nil || entry.HasResponse || entry.HasSearch:
+			return atEntry(entry, forbidden("policy.bundle.entry-request", "an entry of an operation Bundle carries no request, response or search")), false
+		case entry.NestedBundle:
+			return atEntry(entry, forbidden("policy.bundle.nested", "an operation Bundle may not contain another Bundle")), false
 		}
 	}
-	return false, nil
+	return Decision{}, true
 }
