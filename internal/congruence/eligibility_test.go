@@ -53,15 +53,7 @@ func TestCheckEligibility(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			m := c.CheckEligibility(demoIdentity(), []byte(tt.body))
-			switch {
-			case tt.rule == "" && m != nil:
-				t.Fatalf("mismatch %s at %s: %s", m.Rule, m.Path, m.Reason)
-			case tt.rule != "" && m == nil:
-				t.Fatalf("no mismatch, want %s", tt.rule)
-			case tt.rule != "" && (m.Rule != tt.rule || m.Path != tt.path):
-				t.Fatalf("mismatch %s at %s (%s), want %s at %s", m.Rule, m.Path, m.Reason, tt.rule, tt.path)
-			}
+			wantMismatch(t, c.CheckEligibility(demoIdentity(), []byte(tt.body)), tt.rule, tt.path)
 		})
 	}
 }

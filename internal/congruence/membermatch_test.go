@@ -26,6 +26,20 @@ func actor(role, ref string) string {
 	return `{"role":{"coding":[{"system":"` + system + `","code":"` + role + `"}]},"reference":` + ref + `}`
 }
 
+// wantMismatch fails t unless m is a mismatch of rule at path, or nil
+// when rule is empty.
+func wantMismatch(t *testing.T, m *Mismatch, rule, path string) {
+	t.Helper()
+	switch {
+	case rule == "" && m != nil:
+		t.Fatalf("mismatch %s at %s: %s", m.Rule, m.Path, m.Reason)
+	case rule != "" && m == nil:
+		t.Fatalf("no mismatch, want %s", rule)
+	case rule != "" && (m.Rule != rule || m.Path != path):
+		t.Fatalf("mismatch %s at %s (%s), want %s at %s", m.Rule, m.Path, m.Reason, rule, path)
+	}
+}
+
 func TestCheckMemberMatch(t *testing.T) {
 	c := mustChecker(t, demoPayer, pas201Payr)
 	source := actor("performer", npiRef(demoPayer.Value))
@@ -65,14 +79,7 @@ func TestCheckMemberMatch(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			m := c.CheckMemberMatch(demoIdentity(), []byte(tt.body))
-			switch {
-			case tt.rule == "" && m != nil:
-				t.Fatalf("mismatch %s at %s: %s", m.Rule, m.Path, m.Reason)
-			case tt.rule != "" && m == nil:
-				t.Fatalf("no mismatch, want %s", tt.rule)
-			case tt.rule != "" && (m.Rule != tt.rule || m.Path != tt.path):
-				t.Fatalf("mismatch %s at %s, want %s at %s", m.Rule, m.Path, tt.rule, tt.path)
-			}
+			wantMismatch(t, m, tt.rule, tt.path)
 			if m != nil && strings.Contains(m.Reason, "0123456789") {
 				t.Errorf("the reason quotes a value: %s", m.Reason)
 			}
