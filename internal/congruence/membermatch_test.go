@@ -136,13 +136,7 @@ func TestCheckMemberMatchConsentParties(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			m := c.CheckMemberMatch(demoIdentity(), []byte(tt.body))
-			if m == nil {
-				t.Fatalf("no mismatch, want %s", tt.rule)
-			}
-			if m.Rule != tt.rule || m.Path != tt.path {
-				t.Fatalf("mismatch %s at %s, want %s at %s", m.Rule, m.Path, tt.rule, tt.path)
-			}
+			wantMismatch(t, c.CheckMemberMatch(demoIdentity(), []byte(tt.body)), tt.rule, tt.path)
 		})
 	}
 }
