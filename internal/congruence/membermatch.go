@@ -27,8 +27,8 @@ import (
 //
 // Each of these parties must be named by Reference.identifier alone. A
 // literal reference could resolve on a server to another organisation
-// than its identifier names, and nothing inside the Parameters says which,
-// so it is a mismatch. Which parameters must be present, and how often,
+// than its identifier names, and the Parameters do not show which one, so
+// it is a mismatch. Which parameters must be present, and how often,
 // the HRex profile decides (strict mode) and the payer service checks.
 
 type parametersJSON struct {
