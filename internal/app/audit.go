@@ -56,6 +56,10 @@ func openAuditLog(ctx context.Context, cfg *config.File, db *storage.DB, log *sl
 		return nil, fmt.Errorf("audit.origin %q differs from the name %q of the key in audit.signing_key_file: set audit.origin to the key's name, or generate a key for this origin with 'gatehouse audit keygen --origin %s': %w",
 			cfg.Audit.Origin, signer.Name(), cfg.Audit.Origin, auditlog.ErrOriginMismatch)
 	}
+	if errors.Is(err, auditlog.ErrNotExtended) {
+		path := cfg.Resolve(cfg.Audit.CheckpointFile)
+		return nil, fmt.Errorf("audit.checkpoint_file %s: %w; see what changed with 'gatehouse audit verify --from-checkpoint %s' and this gateway's --config or --data, and if the database was replaced on purpose, move the file aside", path, err, path)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("audit: %w", err)
 	}

@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-health/gatehouse/internal/app"
+	"github.com/gatehouse-health/gatehouse/internal/auditlog"
 	"github.com/gatehouse-health/gatehouse/internal/record"
 	"github.com/gatehouse-health/gatehouse/internal/storage"
 )
@@ -58,5 +60,11 @@ func TestStartRefusesRolledBackLog(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), "entries were removed") {
 		t.Errorf("error %q does not say that entries were removed", err)
+	}
+	if !strings.Contains(err.Error(), "audit.checkpoint_file "+cfg.Resolve(cfg.Audit.CheckpointFile)) {
+		t.Errorf("error %q does not name the checkpoint file", err)
+	}
+	if !errors.Is(err, auditlog.ErrNotExtended) {
+		t.Errorf("error %q does not wrap auditlog.ErrNotExtended", err)
 	}
 }

@@ -111,6 +111,11 @@ func (o *Options) setDefaults() {
 // checkpoint signing key is named for another log than Options.Origin.
 var ErrOriginMismatch = errors.New("the checkpoint signing key is named for another log origin")
 
+// ErrNotExtended means that the stored log does not extend the checkpoint
+// it last published (Options.Published): entries or checkpoints were
+// removed, or history was rewritten.
+var ErrNotExtended = errors.New("auditlog: the log does not extend the checkpoint it published last")
+
 // Validate checks the options without side effects, naming the field to fix.
 func (o *Options) Validate() error {
 	switch {

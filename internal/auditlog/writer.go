@@ -458,7 +458,6 @@ func (l *Log) refresh(ctx context.Context, q queryer) error {
 // covers it. Appends then fail as soon as stored checkpoints fall below
 // it, as they do below one this writer signed.
 func (l *Log) checkPublished(ctx context.Context, q queryer) error {
-	const hint = "run 'gatehouse audit verify --from-checkpoint' with that checkpoint; if the database was replaced on purpose, move the checkpoint file aside"
 	cp, _, err := OpenCheckpoint(l.opts.Published, l.opts.PublishedKey)
 	if err != nil {
 		return fmt.Errorf("auditlog: the checkpoint published last is not one of this log (%w); check the checkpoint file and audit.origin", err)
@@ -466,13 +465,13 @@ func (l *Log) checkPublished(ctx context.Context, q queryer) error {
 	w := &l.w
 	switch {
 	case cp.Size > w.tree.size:
-		return fmt.Errorf("auditlog: the log has %d entries, fewer than the %d of the checkpoint published last, so entries were removed; %s", w.tree.size, cp.Size, hint)
+		return fmt.Errorf("%w: the log has %d entries, fewer than the %d of the checkpoint published last, so entries were removed", ErrNotExtended, w.tree.size, cp.Size)
 	case cp.Size > w.cpSize:
-		return fmt.Errorf("auditlog: the latest stored checkpoint covers %d entries, fewer than the %d of the one published last, so checkpoints were deleted; %s", w.cpSize, cp.Size, hint)
+		return fmt.Errorf("%w: the latest stored checkpoint covers %d entries, fewer than the %d of the one published last, so checkpoints were deleted", ErrNotExtended, w.cpSize, cp.Size)
 	}
 	tree, err := loadFrontier(dbHashReader{ctx: ctx, q: q}, cp.Size)
 	if err != nil || tree.root() != cp.Hash {
-		return fmt.Errorf("auditlog: the stored tree does not reproduce the checkpoint published last, of size %d, so history was rewritten; %s", cp.Size, hint)
+		return fmt.Errorf("%w: the stored tree does not reproduce the checkpoint published last, of size %d, so history was rewritten", ErrNotExtended, cp.Size)
 	}
 	w.signed = max(w.signed, cp.Size)
 	return nil
