@@ -446,7 +446,8 @@ func (f *File) StrictOn(p Partner) bool {
 
 // RateLimit is a token bucket: a sustained rate and a burst size.
 type RateLimit struct {
-	// RequestsPerSecond is the sustained rate; default 200.
+	// RequestsPerSecond is the sustained rate; default 200. Each replica
+	// enforces it on its own, so N replicas admit up to N times the rate.
 	RequestsPerSecond float64 `yaml:"requests_per_second"`
 	// Burst is how many requests may arrive at once; default twice the rate.
 	Burst int `yaml:"burst"`

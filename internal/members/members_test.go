@@ -7,8 +7,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gatehouse-health/gatehouse/internal/corpustest"
+	"github.com/gatehouse-health/gatehouse/internal/storage"
 	"github.com/gatehouse-health/gatehouse/internal/storage/storagetest"
 )
 
@@ -250,5 +252,59 @@ func TestKey(t *testing.T) {
 	}
 	if !strings.HasPrefix(MemberID("s", "v"), "M") || len(MemberID("s", "v")) != 11 {
 		t.Errorf("MemberID = %q, expected M and 10 hex digits", MemberID("s", "v"))
+	}
+}
+
+// TestAddConcurrentLoadPostgres adds a member while another load has
+// inserted the same member and not yet committed, as two 'gatehouse payer
+// load' runs against one PostgreSQL database do. The second Add must report
+// ErrExists, which a load counts as already loaded, rather than fail.
+func TestAddConcurrentLoadPostgres(t *testing.T) {
+	ctx := context.Background()
+	url := storagetest.Backend{Dialect: storage.PostgreSQL}.NewURL(t)
+	first := storagetest.Open(t, url)
+	s := NewStore(first)
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	second := NewStore(storagetest.Open(t, url))
+	m := Member{ID: MemberID("urn:test", "P1"), SourceSystem: "urn:test", SourceValue: "P1",
+		Family: "Doe", Given: "Jane", BirthDate: "1970-01-01", Gender: "female"}
+
+	tx, err := first.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, sqlInsertMember, m.ID, m.SourceSystem, m.SourceValue, m.Family, m.Given,
+		Key(m.Family), Key(m.Given), m.BirthDate, m.Gender, m.DeceasedDate); err != nil {
+		t.Fatal(err)
+	}
+
+	added := make(chan error, 1)
+	go func() { added <- second.Add(ctx, m, nil) }()
+	// The second insert waits on the first one's row lock; commit only
+	// then, so that its existence check has already run.
+	for {
+		var waiting int
+		err := first.QueryRowContext(ctx, `SELECT COUNT(*) FROM pg_stat_activity
+			WHERE wait_event_type = 'Lock' AND query LIKE '%INSERT INTO payer_members%'`).Scan(&waiting)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if waiting > 0 {
+			break
+		}
+		select {
+		case err := <-added:
+			t.Fatalf("Add returned %v before the first load committed, expected it to wait", err)
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-added; !errors.Is(err, ErrExists) {
+		t.Errorf("Add = %v, expected ErrExists", err)
 	}
 }

@@ -124,6 +124,11 @@ func (s *Store) Add(ctx context.Context, m Member, covs []Coverage) error {
 	}
 	if _, err := tx.ExecContext(ctx, sqlInsertMember, m.ID, m.SourceSystem, m.SourceValue, m.Family, m.Given,
 		Key(m.Family), Key(m.Given), m.BirthDate, m.Gender, m.DeceasedDate); err != nil {
+		// On PostgreSQL the check above does not see a concurrent load's
+		// uncommitted row, and this insert fails once that load commits.
+		if storage.IsUniqueViolation(err) {
+			return ErrExists
+		}
 		return fmt.Errorf("members: insert member: %w", err)
 	}
 	for _, c := range covs {

@@ -3,6 +3,7 @@ package subscriptions
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"io"
@@ -208,26 +209,21 @@ func backoff(attempts int, minWait, maxWait time.Duration) time.Duration {
 // heartbeat period whose queue is empty and whose last delivery is at
 // least one period ago.
 func (h *Hub) queueHeartbeats(ctx context.Context) error {
-	type candidate struct {
-		id       string
-		period   int
-		lastSent string
-	}
 	rows, err := h.db.QueryContext(ctx, sqlHeartbeatCandidates)
 	if err != nil {
 		return err
 	}
-	var due []candidate
+	var due []string
 	now := h.now()
 	for rows.Next() {
-		var c candidate
-		if err := rows.Scan(&c.id, &c.period, &c.lastSent); err != nil {
+		var id, lastSent string
+		var period int
+		if err := rows.Scan(&id, &period, &lastSent); err != nil {
 			rows.Close()
 			return err
 		}
-		last, err := time.Parse(timeLayout, c.lastSent)
-		if err != nil || !now.Before(last.Add(time.Duration(c.period)*time.Second)) {
-			due = append(due, c)
+		if heartbeatDue(now, period, lastSent) {
+			due = append(due, id)
 		}
 	}
 	rows.Close()
@@ -235,21 +231,48 @@ func (h *Hub) queueHeartbeats(ctx context.Context) error {
 		return err
 	}
 
-	for _, c := range due {
-		if err := h.queueOne(ctx, c.id, kindHeartbeat); err != nil {
+	for _, id := range due {
+		if err := h.queueHeartbeat(ctx, id); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (h *Hub) queueOne(ctx context.Context, id, kind string) error {
+// heartbeatDue reports whether a heartbeat period has passed since
+// lastSent; "" or an unreadable time counts as never sent.
+func heartbeatDue(now time.Time, period int, lastSent string) bool {
+	last, err := time.Parse(timeLayout, lastSent)
+	return err != nil || !now.Before(last.Add(time.Duration(period)*time.Second))
+}
+
+// queueHeartbeat queues a heartbeat for Subscription id if it is still a
+// candidate once its row is locked. Replicas sharing the database each
+// read the candidates, so without this second check under the lock two of
+// them queue a heartbeat for the same idle period, or one queues it just
+// after another has sent one.
+func (h *Hub) queueHeartbeat(ctx context.Context, id string) error {
 	tx, err := h.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
-	if err := enqueue(ctx, tx, id, kind, 0, h.stamp()); err != nil {
+	if _, err := tx.ExecContext(ctx, sqlLockSubscription, id); err != nil {
+		return fmt.Errorf("subscriptions: queue heartbeat: %w", err)
+	}
+	var period int
+	var lastSent string
+	err = tx.QueryRowContext(ctx, sqlHeartbeatCandidate, id).Scan(&period, &lastSent)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("subscriptions: queue heartbeat: %w", err)
+	}
+	if !heartbeatDue(h.now(), period, lastSent) {
+		return nil
+	}
+	if err := enqueue(ctx, tx, id, kindHeartbeat, 0, h.stamp()); err != nil {
 		return err
 	}
 	return tx.Commit()

@@ -504,3 +504,73 @@ func TestNewRejectsEventsPerQueryOutOfRange(t *testing.T) {
 		}
 	}
 }
+
+// TestHeartbeatQueuedOnceAcrossHubs runs two Hubs on one database, as
+// replicas do. The second Hub acts on a candidate list it read before the
+// first one queued, and later sent, the heartbeat, so the heartbeat must
+// be queued only if the Subscription is still a candidate under its lock.
+func TestHeartbeatQueuedOnceAcrossHubs(t *testing.T) {
+	storagetest.Run(t, func(t *testing.T, b storagetest.Backend) {
+		ctx := context.Background()
+		out := newFakeOutbound(t)
+		url := b.NewURL(t)
+		var clock sync.Mutex
+		now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+		readClock := func() time.Time {
+			clock.Lock()
+			defer clock.Unlock()
+			return now
+		}
+		newHub := func() (*Hub, *storage.DB) {
+			db := openDB(t, url)
+			h := newTestHub(t, db, out)
+			h.now = readClock
+			return h, db
+		}
+		first, db := newHub()
+		second, _ := newHub()
+
+		body := strings.Replace(pasSubscription, `"type":"rest-hook",`,
+			`"extension":[{"url":"http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-heartbeat-period","valueUnsignedInt":60}],"type":"rest-hook",`, 1)
+		rec := call(t, first, http.MethodPost, "/Subscription", body)
+		if rec.Code != http.StatusCreated {
+			t.Fatalf("create: %d %s", rec.Code, rec.Body)
+		}
+		id := strings.TrimPrefix(rec.Header().Get("Location"), "Subscription/")
+		first.Tick(ctx)
+		if n := outboxLen(t, db); n != 0 {
+			t.Fatalf("queue contains %d notifications after the handshake, expected none", n)
+		}
+
+		clock.Lock()
+		now = now.Add(61 * time.Second)
+		clock.Unlock()
+		if err := first.queueHeartbeats(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := second.queueHeartbeat(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		if n := outboxLen(t, db); n != 1 {
+			t.Errorf("queue contains %d notifications, expected one heartbeat", n)
+		}
+
+		first.Tick(ctx)
+		if err := second.queueHeartbeat(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		if n := outboxLen(t, db); n != 0 {
+			t.Errorf("queue contains %d notifications right after a heartbeat was sent, expected none", n)
+		}
+		_, got := out.snapshot()
+		heartbeats := 0
+		for _, n := range got {
+			if n.kind == kindHeartbeat {
+				heartbeats++
+			}
+		}
+		if heartbeats != 1 {
+			t.Errorf("endpoint received %d heartbeats, expected 1", heartbeats)
+		}
+	})
+}

@@ -126,6 +126,11 @@ const (
 		WHERE s.status IN ('active', 'error') AND s.heartbeat_seconds > 0
 		  AND NOT EXISTS (SELECT 1 FROM payer_sub_outbox o WHERE o.subscription_id = s.id)`
 
+	// sqlHeartbeatCandidate is sqlHeartbeatCandidates for one Subscription.
+	sqlHeartbeatCandidate = `SELECT s.heartbeat_seconds, s.last_sent_at FROM payer_subscriptions s
+		WHERE s.id = $1 AND s.status IN ('active', 'error') AND s.heartbeat_seconds > 0
+		  AND NOT EXISTS (SELECT 1 FROM payer_sub_outbox o WHERE o.subscription_id = s.id)`
+
 	sqlSetOff = `UPDATE payer_subscriptions SET status = 'off' WHERE id = $1`
 
 	sqlDropOutbox = `DELETE FROM payer_sub_outbox WHERE subscription_id = $1`
