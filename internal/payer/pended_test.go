@@ -1,9 +1,11 @@
 package payer
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -269,4 +271,29 @@ func notificationEvents(t *testing.T, body []byte) []string {
 		}
 	}
 	return out
+}
+
+// A backlog larger than one batch of due items is decided in one call.
+func TestDecideDueClearsBacklog(t *testing.T) {
+	defer func(n int) { duePendedBatch = n }(duePendedBatch)
+	duePendedBatch = 2
+	storagetest.Run(t, func(t *testing.T, b storagetest.Backend) {
+		clock := newTestClock()
+		ts := newTestService(t, b, partnerOptions(Options{Now: clock.Now, Rules: rulesWithPendThen(t, "approve after 30s")}))
+		for i := range 5 {
+			body := bytes.ReplaceAll(surgicalBundle(t), []byte("16139462398"), []byte(fmt.Sprintf("2000000000%d", i)))
+			mustResponse(t, ts.post(t, "/Claim/$submit", fhirJSONType, body, PartnerHeader, partnerA))
+		}
+		queue, _ := ts.ListPended(context.Background(), 0)
+		if len(queue) != 5 {
+			t.Fatalf("work queue has %d items, want 5", len(queue))
+		}
+		clock.Advance(30 * time.Second)
+		if n, err := ts.DecideDue(context.Background()); err != nil || n != 5 {
+			t.Errorf("DecideDue decided %d (%v), want 5", n, err)
+		}
+		if queue, _ := ts.ListPended(context.Background(), 0); len(queue) != 0 {
+			t.Errorf("work queue keeps %d items", len(queue))
+		}
+	})
 }

@@ -100,45 +100,66 @@ func (s *Service) resolveOne(ctx context.Context, query string, args ...any) (st
 	return "", ErrAmbiguous
 }
 
+// duePendedBatch is how many due items DecideDue reads at a time.
+var duePendedBatch = 100
+
+// dueItem is a pended item whose rule-table decision is due.
+type dueItem struct {
+	ref    string
+	seq    int
+	action string
+}
+
 // DecideDue applies the rule table's later decision to every pended item
-// whose delay has passed, and returns how many it decided. An item an
-// operator decided meanwhile is skipped.
+// whose delay has passed, and returns how many it decided. It reads the
+// due items in batches until one comes back short, so a backlog larger
+// than a batch clears in one call rather than a batch per poll. An item
+// an operator or another replica decided meanwhile is skipped.
 func (s *Service) DecideDue(ctx context.Context) (int, error) {
-	type due struct {
-		ref    string
-		seq    int
-		action string
+	decided := 0
+	for {
+		items, err := s.dueItems(ctx)
+		if err != nil {
+			return decided, err
+		}
+		before := decided
+		for _, it := range items {
+			_, err := s.Decide(ctx, ItemDecision{PreAuthRef: it.ref, Sequence: it.seq, Action: pas.ReviewAction(it.action), By: "rules"})
+			switch {
+			case errors.Is(err, ErrNotPended) || errors.Is(err, ErrNotFound):
+			case err != nil:
+				return decided, err
+			default:
+				decided++
+			}
+		}
+		// A full batch of items this call could not decide would come back
+		// again, so it ends the call too.
+		if len(items) < duePendedBatch || decided == before || ctx.Err() != nil {
+			return decided, nil
+		}
 	}
-	rows, err := s.store.db.QueryContext(ctx, sqlDuePended, s.now().UTC().Format(stampLayout))
+}
+
+// dueItems reads the next batch of due items, oldest first.
+func (s *Service) dueItems(ctx context.Context) ([]dueItem, error) {
+	rows, err := s.store.db.QueryContext(ctx, sqlDuePended, s.now().UTC().Format(stampLayout), duePendedBatch)
 	if err != nil {
-		return 0, fmt.Errorf("payer: read work queue: %w", err)
+		return nil, fmt.Errorf("payer: read work queue: %w", err)
 	}
-	var items []due
+	defer rows.Close()
+	var items []dueItem
 	for rows.Next() {
-		var d due
+		var d dueItem
 		if err := rows.Scan(&d.ref, &d.seq, &d.action); err != nil {
-			rows.Close()
-			return 0, fmt.Errorf("payer: read work queue: %w", err)
+			return nil, fmt.Errorf("payer: read work queue: %w", err)
 		}
 		items = append(items, d)
 	}
-	rows.Close()
 	if err := rows.Err(); err != nil {
-		return 0, fmt.Errorf("payer: read work queue: %w", err)
+		return nil, fmt.Errorf("payer: read work queue: %w", err)
 	}
-
-	decided := 0
-	for _, it := range items {
-		_, err := s.Decide(ctx, ItemDecision{PreAuthRef: it.ref, Sequence: it.seq, Action: pas.ReviewAction(it.action), By: "rules"})
-		switch {
-		case errors.Is(err, ErrNotPended) || errors.Is(err, ErrNotFound):
-		case err != nil:
-			return decided, err
-		default:
-			decided++
-		}
-	}
-	return decided, nil
+	return items, nil
 }
 
 // Run applies the rule table's later decisions every Options.PollInterval

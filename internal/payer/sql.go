@@ -180,7 +180,7 @@ const (
 		FROM payer_pended ORDER BY pended_at, pre_auth_ref, item_sequence LIMIT $1`
 
 	sqlDuePended = `SELECT pre_auth_ref, item_sequence, due_action FROM payer_pended
-		WHERE due_at <> '' AND due_at <= $1 ORDER BY due_at, pre_auth_ref, item_sequence LIMIT 100`
+		WHERE due_at <> '' AND due_at <= $1 ORDER BY due_at, pre_auth_ref, item_sequence LIMIT $2`
 
 	// The operator's lookups span every partner, so one identifier may
 	// name several authorizations.
