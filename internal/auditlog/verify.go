@@ -192,14 +192,19 @@ func (v *verifier) run() error {
 
 // readHeader reads the origin and size and checks the key belongs to the log.
 func (v *verifier) readHeader() error {
-	if err := v.tx.QueryRowContext(v.ctx, sqlReadOrigin).Scan(&v.rep.Origin); err != nil {
+	err := v.tx.QueryRowContext(v.ctx, sqlReadOrigin).Scan(&v.rep.Origin)
+	if errors.Is(err, sql.ErrNoRows) {
+		// Open stores the origin before the first entry, so its absence
+		// is a change to the database, not a state the log passes through.
+		return errors.New("auditlog: the database names no log origin (the audit_meta row is missing), so it was changed outside the gateway or is no complete audit log")
+	}
+	if err != nil {
 		return fmt.Errorf("auditlog: read origin: %w", err)
 	}
 	if v.rep.Origin != v.opts.LogKey.Name() {
 		return fmt.Errorf("auditlog: the key is for log %q but the database contains log %q", v.opts.LogKey.Name(), v.rep.Origin)
 	}
-	err := v.tx.QueryRowContext(v.ctx, sqlSize).Scan(&v.rep.Size)
-	if err != nil {
+	if err := v.tx.QueryRowContext(v.ctx, sqlSize).Scan(&v.rep.Size); err != nil {
 		return fmt.Errorf("auditlog: read size: %w", err)
 	}
 	return nil

@@ -654,3 +654,18 @@ func TestVerifyCheckpointsDeletedAfterTrusted(t *testing.T) {
 		}
 	})
 }
+
+// A log whose origin row was deleted is reported as changed, not with the
+// database driver's "no rows".
+func TestVerifyMissingOrigin(t *testing.T) {
+	l, db, keys := newTestLog(t, nil)
+	appendN(t, l, 3)
+	if err := l.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	mustExec(t, db, "DELETE FROM audit_meta")
+	_, err := Verify(context.Background(), db, VerifyOptions{LogKey: keys.verifier})
+	if err == nil || !strings.Contains(err.Error(), "names no log origin") {
+		t.Fatalf("Verify error = %v, want the missing origin named", err)
+	}
+}
