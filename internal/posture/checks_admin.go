@@ -86,8 +86,8 @@ var logChecks = []Check{
 	{
 		ID: "GH-LOG-006", Control: "C4", Severity: Low, Mode: ModeConfig,
 		Title:       "The checkpoint file is kept apart from the record database",
-		Rationale:   "At start-up the gateway refuses a log that no longer extends the checkpoint in audit.checkpoint_file, so a log rolled back while it was down is not signed over. Without the file there is no such check, and a file in the SQLite database's directory is rolled back with the database by whoever can write there.",
-		Remediation: "Set audit.checkpoint_file to a path outside the database's directory that the database's administrators cannot write, or to a symbolic link to such storage, and copy the file off the machine too.",
+		Rationale:   "At start-up the gateway refuses a log that no longer extends the checkpoint in audit.checkpoint_file, so a log rolled back while it was down is not signed over. Without the file there is no such check, and a file in the SQLite database's directory, or in a directory below it, is rolled back with the database by whoever can write there.",
+		Remediation: "Set audit.checkpoint_file to a path outside the database's directory and its subdirectories that the database's administrators cannot write, or to a symbolic link, outside them too, to such storage, and copy the file off the machine too.",
 		config:      checkCheckpointFile,
 	},
 	{
@@ -237,15 +237,40 @@ func checkCheckpointFile(t *Target) []result {
 	if c.Audit.CheckpointFile == "" {
 		return []result{fail("audit.checkpoint_file", "audit.checkpoint_file is not set, so the gateway cannot tell a log rolled back while it was down")}
 	}
-	path := c.Resolve(c.Audit.CheckpointFile)
-	if target, err := filepath.EvalSymlinks(path); err == nil {
+	named := c.Resolve(c.Audit.CheckpointFile)
+	path := named
+	if target, err := filepath.EvalSymlinks(named); err == nil {
 		path = target
 	}
 	dialect, db, err := storage.ParseURL(c.DatabaseURL())
-	if err == nil && dialect == storage.SQLite && sameDir(filepath.Dir(path), filepath.Dir(db)) {
-		return []result{fail("audit.checkpoint_file", "the checkpoint file is in the directory of the database %s", db)}
+	if err != nil || dialect != storage.SQLite {
+		return []result{pass("audit.checkpoint_file", "the checkpoint file is %s", path)}
+	}
+	// Whoever can write the database's directory can also rename its
+	// subdirectories and replace a symbolic link there, so the link and the
+	// file it names must both lie outside that directory's tree.
+	dbDir := filepath.Dir(db)
+	if underDir(filepath.Dir(path), dbDir) {
+		return []result{fail("audit.checkpoint_file", "the checkpoint file %s is in the directory of the database %s or below it", path, db)}
+	}
+	if underDir(filepath.Dir(named), dbDir) {
+		return []result{fail("audit.checkpoint_file", "the symbolic link %s is in the directory of the database %s or below it, so whoever writes there can replace it", named, db)}
 	}
 	return []result{pass("audit.checkpoint_file", "the checkpoint file is %s", path)}
+}
+
+// underDir reports whether dir is root or a directory below it.
+func underDir(dir, root string) bool {
+	for {
+		if sameDir(dir, root) {
+			return true
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return false
+		}
+		dir = parent
+	}
 }
 
 // sameDir reports whether a and b name one directory.

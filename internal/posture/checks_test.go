@@ -380,6 +380,35 @@ var checkCases = []checkCase{
 		mustWrite(t, fx.file("data/cp.txt"), []byte("x"))
 		cfgOf(tg).Audit.CheckpointFile = fx.file("checkpoint.txt")
 	}, Fail, Low},
+	{"GH-LOG-006", "below the database", func(t *testing.T, fx *fixture, tg *Target) {
+		cfgOf(tg).Database.Path = fx.file("data/gatehouse.db")
+		cfgOf(tg).Audit.CheckpointFile = fx.file("data/audit/checkpoint.txt")
+	}, Fail, Low},
+	{"GH-LOG-006", "link in the database's directory", func(t *testing.T, fx *fixture, tg *Target) {
+		cfgOf(tg).Database.Path = fx.file("data/gatehouse.db")
+		if err := os.MkdirAll(fx.file("data"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.MkdirAll(fx.file("witness"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		mustWrite(t, fx.file("witness/cp.txt"), []byte("x"))
+		if err := os.Symlink(fx.file("witness/cp.txt"), fx.file("data/checkpoint.txt")); err != nil {
+			t.Fatal(err)
+		}
+		cfgOf(tg).Audit.CheckpointFile = fx.file("data/checkpoint.txt")
+	}, Fail, Low},
+	{"GH-LOG-006", "link to storage apart", func(t *testing.T, fx *fixture, tg *Target) {
+		cfgOf(tg).Database.Path = fx.file("data/gatehouse.db")
+		if err := os.MkdirAll(fx.file("witness"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		mustWrite(t, fx.file("witness/cp.txt"), []byte("x"))
+		if err := os.Symlink(fx.file("witness/cp.txt"), fx.file("checkpoint.txt")); err != nil {
+			t.Fatal(err)
+		}
+		cfgOf(tg).Audit.CheckpointFile = fx.file("checkpoint.txt")
+	}, Pass, 0},
 	{"GH-LOG-005", "sqlite", nil, Pass, 0},
 	{"GH-LOG-005", "verify-full", postgresURL("postgres://gatehouse@db.payer.internal:5432/gatehouse?sslmode=verify-full&sslrootcert=/etc/gatehouse/db-ca.pem"), Pass, 0},
 	{"GH-LOG-005", "sslrootcert system", postgresURL("postgresql://gatehouse@db.payer.internal/gatehouse?sslrootcert=system"), Pass, 0},
