@@ -58,7 +58,7 @@ func openAuditLog(ctx context.Context, cfg *config.File, db *storage.DB, log *sl
 	}
 	if errors.Is(err, auditlog.ErrNotExtended) {
 		path := cfg.Resolve(cfg.Audit.CheckpointFile)
-		return nil, fmt.Errorf("audit.checkpoint_file %s: %w; see what changed with 'gatehouse audit verify --from-checkpoint %s' and this gateway's --config or --data, and if the database was replaced on purpose, move the file aside", path, err, path)
+		return nil, fmt.Errorf("audit.checkpoint_file %s: %w", path, err)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("audit: %w", err)

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-health/gatehouse/internal/app"
+	"github.com/gatehouse-health/gatehouse/internal/auditlog"
 	"github.com/gatehouse-health/gatehouse/internal/config"
 	"github.com/gatehouse-health/gatehouse/internal/members"
 	"github.com/gatehouse-health/gatehouse/internal/pas"
@@ -237,6 +238,9 @@ func (e *env) withRecordedService(target string, cfg *config.File, fn func(*paye
 		l, err := app.OpenRecord(e.ctx, cfg, db, slog.New(slog.DiscardHandler))
 		if err != nil {
 			e.errorf("exchange record: %v", err)
+			if errors.Is(err, auditlog.ErrNotExtended) {
+				e.notExtendedHint(cfg)
+			}
 			return 1
 		}
 		defer l.Close(context.WithoutCancel(e.ctx))

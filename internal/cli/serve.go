@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-health/gatehouse/internal/app"
+	"github.com/gatehouse-health/gatehouse/internal/auditlog"
 	"github.com/gatehouse-health/gatehouse/internal/config"
 	"github.com/gatehouse-health/gatehouse/internal/demo"
 	"github.com/gatehouse-health/gatehouse/internal/devmode"
@@ -62,6 +63,10 @@ func (e *env) serve(args []string) int {
 	rt, err := app.Start(ctx, cfg, app.Options{Logger: log, ConfigFile: *cfgPath})
 	if err != nil {
 		e.errorf("start: %v", err)
+		if errors.Is(err, auditlog.ErrNotExtended) {
+			e.notExtendedHint(cfg)
+			return 1
+		}
 		e.startHint(err, *cfgPath, *adminListen, cfg.Database.URL)
 		return 1
 	}
@@ -116,6 +121,25 @@ func (e *env) checkServeFlags(flags *flag.FlagSet, cfgPath, listen, adminListen 
 		}
 	}
 	return 0, true
+}
+
+// notExtendedHint prints how to see what changed in a log that no longer
+// extends the checkpoint in audit.checkpoint_file, and how to start after
+// a deliberate restore.
+func (e *env) notExtendedHint(cfg *config.File) {
+	checkpoint := cfg.Resolve(cfg.Audit.CheckpointFile)
+	database := "DATABASE_URL"
+	if dialect, path, err := storage.ParseURL(cfg.DatabaseURL()); err == nil && dialect == storage.SQLite {
+		database = path
+	}
+	// audit keygen writes the verifier key beside the signing key.
+	signingKey := cfg.Resolve(cfg.Audit.SigningKeyFile)
+	verifierKey := strings.TrimSuffix(signingKey, filepath.Ext(signingKey)) + ".vkey"
+	if _, err := os.Stat(verifierKey); err != nil {
+		verifierKey = "checkpoint.vkey"
+	}
+	e.hint("see what changed with 'gatehouse audit verify --database %s --key %s --from-checkpoint %s'; if the database was restored on purpose, move %s aside, keep it with the incident notes, and start again",
+		database, verifierKey, checkpoint, checkpoint)
 }
 
 // SQLSTATE codes of PostgreSQL start-up failures a setting can fix.
