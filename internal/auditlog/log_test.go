@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -747,4 +748,39 @@ func TestOpenPublishedCheckpointOtherKey(t *testing.T) {
 	} else if !strings.Contains(err.Error(), "not one of this log") {
 		t.Errorf("error = %v", err)
 	}
+}
+
+// A tail of entries deleted with its checkpoints but not its stored hashes
+// (no checkpoint published outside the database to catch it) is refused
+// at Open, where it would otherwise fail every append on a duplicate hash
+// id, and verify names the leftover hashes.
+func TestRollbackLeavingHashes(t *testing.T) {
+	storagetest.Run(t, func(t *testing.T, b storagetest.Backend) {
+		ctx := context.Background()
+		l, db, keys := newTestLogOn(t, b, func(o *Options) { o.CheckpointEvery = 4 })
+		appendN(t, l, 10)
+		if err := l.Close(ctx); err != nil {
+			t.Fatal(err)
+		}
+		mustExec(t, db, "DELETE FROM audit_checkpoints WHERE size > 4")
+		mustExec(t, db, "DELETE FROM audit_entries WHERE idx >= 6")
+
+		rep, err := Verify(ctx, db, VerifyOptions{LogKey: keys.verifier})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := fmt.Sprintf("stores %d tree hashes where its 6 entries need %d", tlog.StoredHashCount(10), tlog.StoredHashCount(6))
+		if rep.Intact() || !strings.Contains(rep.Problems[len(rep.Problems)-1].What, want) {
+			t.Errorf("verify problems %v, want one with %q", rep.Problems, want)
+		}
+
+		l2, err := Open(ctx, db, keys.options())
+		if err == nil {
+			l2.Close(ctx)
+			t.Fatal("Open accepted a log with hashes beyond its entries")
+		}
+		if !strings.Contains(err.Error(), "entries or hashes were deleted outside the gateway") {
+			t.Errorf("Open error = %v", err)
+		}
+	})
 }

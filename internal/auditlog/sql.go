@@ -80,11 +80,17 @@ const (
 
 	sqlSize = `SELECT COALESCE(MAX(idx) + 1, 0) FROM audit_entries`
 
-	// sqlTreeState reads the tree size and the size and signing time of
-	// the latest checkpoint (NULL without one) in one round trip.
+	// sqlHashCount is the number of stored hashes, which entries and
+	// hashes inserted together keep at tlog.StoredHashCount(size).
+	sqlHashCount = `SELECT COALESCE(MAX(id) + 1, 0) FROM audit_hashes`
+
+	// sqlTreeState reads the tree size, the size and signing time of the
+	// latest checkpoint (NULL without one) and the stored hash count in
+	// one round trip.
 	sqlTreeState = `SELECT (SELECT COALESCE(MAX(idx) + 1, 0) FROM audit_entries),
 		(SELECT size FROM audit_checkpoints ORDER BY id DESC LIMIT 1),
-		(SELECT created_ns FROM audit_checkpoints ORDER BY id DESC LIMIT 1)`
+		(SELECT created_ns FROM audit_checkpoints ORDER BY id DESC LIMIT 1),
+		(SELECT COALESCE(MAX(id) + 1, 0) FROM audit_hashes)`
 
 	// sqlLockAppendsPostgres serialises the append transactions of every
 	// writer on one PostgreSQL log until the transaction ends. It also

@@ -232,15 +232,17 @@ func Open(ctx context.Context, db *storage.DB, opts Options) (*Log, error) {
 	// Read the tree now, so a log that is behind its checkpoints fails
 	// here rather than at the first append.
 	l.w.cpAt = opts.Now()
-	if err := l.refresh(ctx, db); err != nil {
+	err = l.refresh(ctx, db)
+	// A rollback that left its hashes behind fails both checks; the one
+	// against the published checkpoint says more, so it is preferred.
+	if opts.Published != nil && (err == nil || errors.Is(err, errHashCount)) {
+		if perr := l.checkPublished(ctx, db); perr != nil {
+			err = perr
+		}
+	}
+	if err != nil {
 		l.closeWriterDB()
 		return nil, err
-	}
-	if opts.Published != nil {
-		if err := l.checkPublished(ctx, db); err != nil {
-			l.closeWriterDB()
-			return nil, err
-		}
 	}
 
 	l.pub = newPublisher(l, opts)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/gatehouse-health/gatehouse/internal/storage"
 )
@@ -187,7 +188,10 @@ func (v *verifier) run() error {
 	if err := v.checkConsistency(); err != nil {
 		return err
 	}
-	return v.finish()
+	if err := v.finish(); err != nil {
+		return err
+	}
+	return v.checkHashCount()
 }
 
 // readHeader reads the origin and size and checks the key belongs to the log.
@@ -301,7 +305,7 @@ func (v *verifier) start() error {
 		return fmt.Errorf("auditlog: trusted checkpoint: %w", err)
 	}
 	if trusted.Size > v.rep.Size {
-		v.problem(trusted.Size, 0, "the log has %d entries but the trusted checkpoint covers %d: entries were truncated", v.rep.Size, trusted.Size)
+		v.problem(v.rep.Size, trusted.Size, "the log has %d entries but the trusted checkpoint covers %d: entries were truncated", v.rep.Size, trusted.Size)
 		return errTooManyProblems
 	}
 	tree, err := loadFrontier(dbHashReader{ctx: v.ctx, q: v.tx}, trusted.Size)
@@ -313,6 +317,23 @@ func (v *verifier) start() error {
 	v.rep.From = trusted.Size
 	for v.nextCP < len(v.checkpoints) && v.checkpoints[v.nextCP].Size <= trusted.Size {
 		v.nextCP++
+	}
+	return nil
+}
+
+// checkHashCount reports stored hashes that no entry accounts for, or
+// too few. Entries and their hashes are inserted in one transaction, so a
+// count off tlog.StoredHashCount(size) means rows were deleted outside the
+// gateway: a tail of entries deleted with its checkpoints leaves its
+// hashes, which verify nothing but make the gateway refuse to append.
+func (v *verifier) checkHashCount() error {
+	var hashes int64
+	if err := v.tx.QueryRowContext(v.ctx, sqlHashCount).Scan(&hashes); err != nil {
+		return fmt.Errorf("auditlog: count stored hashes: %w", err)
+	}
+	if want := tlog.StoredHashCount(v.rep.Size); hashes != want {
+		return v.problem(-1, 0, "the database stores %d tree hashes where its %d entries need %d: rows were deleted outside the gateway, which refuses to append until the database is restored",
+			hashes, v.rep.Size, want)
 	}
 	return nil
 }

@@ -422,9 +422,9 @@ func (l *Log) lockAppends(ctx context.Context, tx *sql.Tx) error {
 // true until the transaction ends.
 func (l *Log) refresh(ctx context.Context, q queryer) error {
 	w := &l.w
-	var size int64
+	var size, hashes int64
 	var cpSize, cpCreated sql.NullInt64
-	if err := q.QueryRowContext(ctx, sqlTreeState).Scan(&size, &cpSize, &cpCreated); err != nil {
+	if err := q.QueryRowContext(ctx, sqlTreeState).Scan(&size, &cpSize, &cpCreated, &hashes); err != nil {
 		return fmt.Errorf("auditlog: read tree state: %w", err)
 	}
 	// Checkpoints are never deleted, and every writer signs a larger one
@@ -441,16 +441,26 @@ func (l *Log) refresh(ctx context.Context, q queryer) error {
 	if w.cpSize > size {
 		return fmt.Errorf("auditlog: latest checkpoint covers %d entries but the log has %d; run 'gatehouse audit verify'", w.cpSize, size)
 	}
-	if w.loaded && !w.stale && size == w.tree.size {
-		return nil
+	if !w.loaded || w.stale || size != w.tree.size {
+		tree, err := loadFrontier(dbHashReader{ctx: ctx, q: q}, size)
+		if err != nil {
+			return fmt.Errorf("auditlog: load tree of size %d: %w", size, err)
+		}
+		w.tree, w.loaded, w.stale = tree, true, false
 	}
-	tree, err := loadFrontier(dbHashReader{ctx: ctx, q: q}, size)
-	if err != nil {
-		return fmt.Errorf("auditlog: load tree of size %d: %w", size, err)
+	// Entries and their hashes are inserted in one transaction. A count
+	// that disagrees means rows were deleted outside the gateway, and the
+	// next insert would collide with a hash left behind.
+	if want := tlog.StoredHashCount(size); hashes != want {
+		return fmt.Errorf("%w: the database stores %d tree hashes but its %d entries need %d, so entries or hashes were deleted outside the gateway; run 'gatehouse audit verify' and restore the database from a backup",
+			errHashCount, hashes, size, want)
 	}
-	w.tree, w.loaded, w.stale = tree, true, false
 	return nil
 }
+
+// errHashCount is refresh's error for stored hashes that the entries do
+// not account for.
+var errHashCount = errors.New("auditlog: stored hashes and entries disagree")
 
 // checkPublished checks that the stored log extends the checkpoint
 // it last published outside the database (Options.Published): that the
