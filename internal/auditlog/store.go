@@ -233,8 +233,9 @@ func Open(ctx context.Context, db *storage.DB, opts Options) (*Log, error) {
 	// here rather than at the first append.
 	l.w.cpAt = opts.Now()
 	err = l.refresh(ctx, db)
-	// A rollback that left its hashes behind fails both checks; the one
-	// against the published checkpoint says more, so it is preferred.
+	// A rollback that left its hashes behind fails both checks; the check
+	// against the published checkpoint names what was removed, so its
+	// error wins.
 	if opts.Published != nil && (err == nil || errors.Is(err, errHashCount)) {
 		if perr := l.checkPublished(ctx, db); perr != nil {
 			err = perr

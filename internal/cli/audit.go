@@ -135,6 +135,10 @@ func (e *env) logKey(s *auditSource) (note.Verifier, bool) {
 	v, err := auditlog.LoadVerifier(path)
 	if err != nil {
 		e.errorf("%v", err)
+		if *s.key == "" && *s.data == "" && errors.Is(err, os.ErrNotExist) {
+			e.hint("no development data in ./%s: pass --data DIR of a development gateway, or --database FILE|URL and --key FILE of a deployment", devmode.DefaultDir)
+			return nil, false
+		}
 		e.hint("keep the verifier key where the database's administrators cannot change it, and pass it with --key")
 		return nil, false
 	}
@@ -242,13 +246,17 @@ func (e *env) reportTampered(rep *auditlog.Report) {
 }
 
 func (e *env) reportIntact(rep *auditlog.Report) {
-	fmt.Fprintf(e.stdout, "audit log %s intact: %d entries, %d signed checkpoints", rep.Origin, rep.Size, rep.Checkpoints)
+	fmt.Fprintf(e.stdout, "audit log %s intact: %s, %s", rep.Origin, plural(rep.Size, "entry", "entries"), plural(int64(rep.Checkpoints), "signed checkpoint", "signed checkpoints"))
 	if rep.From > 0 {
 		fmt.Fprintf(e.stdout, ", entries from %d recomputed", rep.From)
 	}
 	fmt.Fprintln(e.stdout)
 	if rep.Uncovered > 0 {
-		fmt.Fprintf(e.stdout, "%d newest entries are not yet covered by a checkpoint\n", rep.Uncovered)
+		if rep.Uncovered == 1 {
+			fmt.Fprintln(e.stdout, "the newest entry is not yet covered by a checkpoint")
+		} else {
+			fmt.Fprintf(e.stdout, "%d newest entries are not yet covered by a checkpoint\n", rep.Uncovered)
+		}
 	}
 	// A running gateway signs a checkpoint soon after each
 	// audit.checkpoint_interval and on close, so a log with entries and no
@@ -260,9 +268,17 @@ func (e *env) reportIntact(rep *auditlog.Report) {
 		e.hint("pass --from-checkpoint with a checkpoint kept outside this machine (the audit.checkpoint_file copy, a witness)")
 	}
 	if rep.Shredded > 0 {
-		fmt.Fprintf(e.stdout, "%d entries have their bodies destroyed by retention (latest %s); the newest of them was recorded at %s\n",
-			rep.Shredded, rep.LastShredded.UTC().Format(time.RFC3339), rep.NewestShredded.UTC().Format(time.RFC3339))
+		fmt.Fprintf(e.stdout, "retention destroyed the bodies of %s (latest %s); the newest of them was recorded at %s\n",
+			plural(rep.Shredded, "entry", "entries"), rep.LastShredded.UTC().Format(time.RFC3339), rep.NewestShredded.UTC().Format(time.RFC3339))
 	}
+}
+
+// plural returns n with the noun for its number: "1 entry", "2 entries".
+func plural(n int64, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
 }
 
 // parseSince accepts an RFC 3339 time or a duration before now ("24h").

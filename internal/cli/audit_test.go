@@ -314,7 +314,7 @@ func TestAuditVerifyShredded(t *testing.T) {
 
 	code, stdout, stderr := run(t, context.Background(), "audit", "verify", "--data", dir)
 	newest := time.Unix(0, recorded).UTC().Format(time.RFC3339)
-	if code != 0 || !strings.Contains(stdout, "3 entries have their bodies destroyed by retention") ||
+	if code != 0 || !strings.Contains(stdout, "retention destroyed the bodies of 3 entries") ||
 		!strings.Contains(stdout, "the newest of them was recorded at "+newest) {
 		t.Errorf("verify: code %d stdout %q stderr %q, want 3 shredded, the newest recorded at %s", code, stdout, stderr, newest)
 	}
@@ -441,5 +441,24 @@ func TestAuditShowNegativeLimit(t *testing.T) {
 	}
 	if stdout != "" {
 		t.Errorf("stdout = %q, want no entries listed", stdout)
+	}
+}
+
+// Counts read in the singular when they are one.
+func TestAuditVerifySingular(t *testing.T) {
+	dir := auditDataDir(t, 4)
+	code, stdout, stderr := run(t, context.Background(), "audit", "verify", "--data", dir)
+	if code != 0 || !strings.Contains(stdout, "intact: 4 entries, 1 signed checkpoint\n") {
+		t.Errorf("verify: code %d stdout %q stderr %q, want one signed checkpoint in the singular", code, stdout, stderr)
+	}
+}
+
+// Run where no development data is, verify says how to point it at a log
+// rather than only that a key file is missing.
+func TestAuditVerifyWithoutDataHint(t *testing.T) {
+	t.Chdir(t.TempDir())
+	code, _, stderr := run(t, context.Background(), "audit", "verify")
+	if code != 2 || !strings.Contains(stderr, "gatehouse: hint: no development data in ./gatehouse-data: pass --data DIR") {
+		t.Errorf("verify without --data: code %d stderr %q, want exit 2 with a hint naming --data and --database", code, stderr)
 	}
 }

@@ -134,13 +134,13 @@ func (c *Checker) checkConsent(org Identifier, raw jsontext.Value, path string) 
 					Reason: at + ".role must be coded as performer (" + roleSystemSource + ") or IRCP (" + roleSystemRecipient + ")"}
 			}
 			if source {
-				if m := namedBy(&actor.Reference, parties, "congruence.consent.source", at+".reference", "this payer or the partner's organisation"); m != nil {
+				if m := namedBy(&actor.Reference, parties, "congruence.consent.source", at+".reference", "this payer or the partner's registered organisation"); m != nil {
 					return m
 				}
 				payerSource = payerSource || containsAlias(c.payerIDs, actor.Reference.Identifier.id())
 			}
 			if recipient {
-				if m := namedBy(&actor.Reference, parties, "congruence.consent.recipient", at+".reference", "the partner's organisation or this payer"); m != nil {
+				if m := namedBy(&actor.Reference, parties, "congruence.consent.recipient", at+".reference", "the partner's registered organisation or this payer"); m != nil {
 					return m
 				}
 				partnerRecipient = partnerRecipient || containsAlias([]Identifier{org}, actor.Reference.Identifier.id())
@@ -150,7 +150,7 @@ func (c *Checker) checkConsent(org Identifier, raw jsontext.Value, path string) 
 	switch {
 	case !partnerRecipient:
 		return &Mismatch{Rule: "congruence.consent.recipient", Path: path + ".provision.actor",
-			Reason: path + " must name the partner's organisation as a recipient (role IRCP)"}
+			Reason: path + " must name the partner's registered organisation as a recipient (role IRCP)"}
 	case !payerSource:
 		return &Mismatch{Rule: "congruence.consent.source", Path: path + ".provision.actor",
 			Reason: path + " must name this payer as a source (role performer)"}
