@@ -190,3 +190,19 @@ func TestIndexStrict(t *testing.T) {
 		t.Error("index with an unknown field was accepted")
 	}
 }
+
+// Init makes missing parent directories, so that CAs can sit side by side
+// under one new directory.
+func TestInitMakesParents(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ca", "partner")
+	if _, err := Init(path, InitOptions{}); err != nil {
+		t.Fatalf("Init under a missing parent: %v", err)
+	}
+	if _, err := Open(path); err != nil {
+		t.Errorf("Open after Init: %v", err)
+	}
+	info, err := os.Stat(filepath.Dir(path))
+	if err != nil || info.Mode().Perm() != 0o700 {
+		t.Errorf("parent directory: %v, mode %v; want one made with mode 0700", err, info.Mode().Perm())
+	}
+}

@@ -34,7 +34,13 @@ func Init(path string, opts InitOptions) (*Dir, error) {
 	if err := checkFreePath(path); err != nil {
 		return nil, err
 	}
-	tmp, err := os.MkdirTemp(filepath.Dir(filepath.Clean(path)), "."+filepath.Base(path)+".init-*")
+	// Parents are made as 'install -d' would, so that one command can
+	// create ca/partner beside ca/admin.
+	parent := filepath.Dir(filepath.Clean(path))
+	if err := os.MkdirAll(parent, 0o700); err != nil {
+		return nil, fmt.Errorf("cadir: %w", err)
+	}
+	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(path)+".init-*")
 	if err != nil {
 		return nil, fmt.Errorf("cadir: %w", err)
 	}

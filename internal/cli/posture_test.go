@@ -77,7 +77,7 @@ func hardenedExample(t *testing.T) string {
 		t.Fatal(err)
 	}
 	skey, _, _ := note.GenerateKey(rand.Reader, "gatehouse.payer.example/audit")
-	write("pki/audit-signing.key", []byte(skey+"\n"))
+	write("pki/checkpoint.key", []byte(skey+"\n"))
 	write("pki/audit-recipients.txt", []byte("age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p\n"))
 	jwk, _ := token.GenerateKey("ES256")
 	set, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{jwk.Public()}})

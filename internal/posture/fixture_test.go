@@ -74,7 +74,7 @@ func materialize(t *testing.T, name string, weak bool) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mustWrite(t, fx.file("pki/audit-signing.key"), []byte(skey+"\n"))
+	mustWrite(t, fx.file("pki/checkpoint.key"), []byte(skey+"\n"))
 	recipients := "# security team\n" + exampleRecipient + "\n"
 	if weak {
 		recipients = "# nobody yet\n"
