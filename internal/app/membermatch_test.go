@@ -197,7 +197,7 @@ func TestMemberMatchThroughGateway(t *testing.T) {
 				}
 			}
 			return p
-		}, http.StatusForbidden, "does not name the partner's organisation", false},
+		}, http.StatusForbidden, "does not name the partner's registered organisation", false},
 		{"Consent recipient by literal reference", func(p []any) []any {
 			for _, actor := range consentProvision(p)["actor"].([]any) {
 				if actorRole(actor) == "IRCP" {
