@@ -4,16 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/gatehouse-health/gatehouse/internal/app"
+	"github.com/gatehouse-health/gatehouse/internal/app/apptest"
 	"github.com/gatehouse-health/gatehouse/internal/auditlog"
-	"github.com/gatehouse-health/gatehouse/internal/record"
-	"github.com/gatehouse-health/gatehouse/internal/storage"
 )
 
 // The gateway refuses to start on a log that no longer extends the
@@ -21,50 +17,23 @@ import (
 // newest checkpoints and entries were deleted while it was down, which it
 // would otherwise sign over.
 func TestStartRefusesRolledBackLog(t *testing.T) {
-	ctx := context.Background()
-	cfg, _, _, err := app.DevConfig(filepath.Join(t.TempDir(), "data"), "127.0.0.1:0", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Audit.CheckpointEvery = 2
-	db, err := storage.Open(ctx, cfg.DatabaseURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	l, err := app.OpenRecord(ctx, cfg, db, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range 5 {
-		e := &record.Entry{ExchangeID: fmt.Sprintf("ex-%d", i), Phase: record.PhaseRefusal, Direction: "inbound",
-			Method: "GET", Target: "/fhir/metadata", Decision: record.Deny, Rule: "test", Status: 403, Received: time.Now()}
-		if _, err := l.AppendEntry(ctx, e); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := l.Close(ctx); err != nil {
-		t.Fatal(err)
-	}
-
-	// An insider rolls the log back to its first two entries.
-	for _, q := range []string{"DELETE FROM audit_checkpoints WHERE size > 2", "DELETE FROM audit_entries WHERE idx >= 2"} {
-		if _, err := db.ExecContext(ctx, q); err != nil {
-			t.Fatal(err)
-		}
-	}
-	rt, err := app.Start(ctx, cfg, app.Options{})
-	if err == nil {
-		rt.Close(ctx)
-		t.Fatal("Start succeeded on a rolled-back log")
-	}
-	if !strings.Contains(err.Error(), "entries were removed") {
-		t.Errorf("error %q does not say that entries were removed", err)
-	}
-	if !strings.Contains(err.Error(), "audit.checkpoint_file "+cfg.Resolve(cfg.Audit.CheckpointFile)) {
-		t.Errorf("error %q does not name the checkpoint file", err)
-	}
-	if !errors.Is(err, auditlog.ErrNotExtended) {
-		t.Errorf("error %q does not wrap auditlog.ErrNotExtended", err)
+	for _, keepHashes := range []bool{false, true} {
+		t.Run(fmt.Sprintf("keep hashes %t", keepHashes), func(t *testing.T) {
+			cfg, _ := apptest.RolledBackDevData(t, keepHashes)
+			rt, err := app.Start(context.Background(), cfg, app.Options{})
+			if err == nil {
+				rt.Close(context.Background())
+				t.Fatal("Start succeeded on a rolled-back log")
+			}
+			if !strings.Contains(err.Error(), "entries were removed") {
+				t.Errorf("error %q does not say that entries were removed", err)
+			}
+			if !strings.Contains(err.Error(), "audit.checkpoint_file "+cfg.Resolve(cfg.Audit.CheckpointFile)) {
+				t.Errorf("error %q does not name the checkpoint file", err)
+			}
+			if !errors.Is(err, auditlog.ErrNotExtended) {
+				t.Errorf("error %q does not wrap auditlog.ErrNotExtended", err)
+			}
+		})
 	}
 }

@@ -2,62 +2,18 @@ package cli
 
 import (
 	"context"
-	"fmt"
-	"log/slog"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/gatehouse-health/gatehouse/internal/app"
-	"github.com/gatehouse-health/gatehouse/internal/record"
-	"github.com/gatehouse-health/gatehouse/internal/storage"
+	"github.com/gatehouse-health/gatehouse/internal/app/apptest"
 )
-
-// rolledBackDevData returns a development data directory whose log was
-// rolled back, while the gateway was down, below the checkpoint in its
-// checkpoint file.
-func rolledBackDevData(t *testing.T) string {
-	t.Helper()
-	ctx := context.Background()
-	dir := filepath.Join(t.TempDir(), "data")
-	cfg, _, _, err := app.DevConfig(dir, "127.0.0.1:0", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Audit.CheckpointEvery = 2
-	db, err := storage.Open(ctx, cfg.DatabaseURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	l, err := app.OpenRecord(ctx, cfg, db, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range 5 {
-		e := &record.Entry{ExchangeID: fmt.Sprintf("ex-%d", i), Phase: record.PhaseRefusal, Direction: "inbound",
-			Method: "GET", Target: "/fhir/metadata", Decision: record.Deny, Rule: "test", Status: 403, Received: time.Now()}
-		if _, err := l.AppendEntry(ctx, e); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := l.Close(ctx); err != nil {
-		t.Fatal(err)
-	}
-	for _, q := range []string{"DELETE FROM audit_checkpoints WHERE size > 2", "DELETE FROM audit_entries WHERE idx >= 2", "DELETE FROM audit_hashes WHERE id >= 3"} {
-		if _, err := db.ExecContext(ctx, q); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
-}
 
 // A gateway or payer command refused on a rolled-back log prints a hint
 // with a verify command that runs as printed, on the right database, key
 // and checkpoint file.
 func TestRolledBackLogHint(t *testing.T) {
-	dir := rolledBackDevData(t)
+	_, dir := apptest.RolledBackDevData(t, false)
 	checkpoint := filepath.Join(dir, "audit", "checkpoint.txt")
 	want := "gatehouse: hint: see what changed with 'gatehouse audit verify --database " + filepath.Join(dir, "gatehouse.db") +
 		" --key " + filepath.Join(dir, "audit", "checkpoint.vkey") + " --from-checkpoint " + checkpoint + "'"
