@@ -43,11 +43,11 @@ func (s *Store) Match(ctx context.Context, q MatchQuery) (string, MatchOutcome, 
 	if q.BirthDate == "" || Key(q.Family) == "" {
 		return "", MatchNone, nil
 	}
-	byID, known, err := s.matchByID(ctx, q)
+	byID, err := s.matchByID(ctx, q)
 	if err != nil {
 		return "", MatchNone, err
 	}
-	if known {
+	if len(byID) > 0 {
 		return decide(byID)
 	}
 	if Key(q.Given) == "" || q.Gender == "" {
@@ -73,8 +73,8 @@ func (s *Store) Match(ctx context.Context, q MatchQuery) (string, MatchOutcome, 
 }
 
 // matchByID returns the members named by q's ids that agree with its
-// demographics. known is false when the store contains none of the ids.
-func (s *Store) matchByID(ctx context.Context, q MatchQuery) (ids []string, known bool, err error) {
+// demographics.
+func (s *Store) matchByID(ctx context.Context, q MatchQuery) (ids []string, err error) {
 	seen := map[string]bool{}
 	for _, id := range q.MemberIDs {
 		if id == "" || seen[id] {
@@ -87,15 +87,14 @@ func (s *Store) matchByID(ctx context.Context, q MatchQuery) (ids []string, know
 			continue
 		}
 		if err != nil {
-			return nil, false, fmt.Errorf("members: match: %w", err)
+			return nil, fmt.Errorf("members: match: %w", err)
 		}
-		known = true
 		sameGender := q.Gender == "" || gender == "" || q.Gender == gender
 		if familyKey == Key(q.Family) && birthDate == q.BirthDate && sameGender {
 			ids = append(ids, memberID)
 		}
 	}
-	return ids, known, nil
+	return ids, nil
 }
 
 func decide(ids []string) (string, MatchOutcome, error) {

@@ -19,13 +19,14 @@
 //
 // Match is deterministic and never guesses:
 //
-//  1. When the query carries member ids that the store contains, the
-//     candidates are those members, and each must also have the query's
-//     birth date and family name key (and gender, when both sides have
-//     one). Ids the store does not hold are ignored.
-//  2. Otherwise the candidates are the members with the same family and
-//     first given name keys, birth date and gender; all four are
-//     required.
+//  1. The candidates are the members the query's ids name that also have
+//     its birth date and family name key (and gender, when both sides
+//     have one).
+//  2. When there are none, whether the ids are unknown or name members
+//     with other demographics, the candidates are the members with the
+//     same family and first given name keys, birth date and gender; all
+//     four are required. Treating both cases alike keeps the answer
+//     from telling whether an id belongs to some member.
 //
 // One candidate is a match. None is MatchNone and several MatchAmbiguous,
 // and neither names a member.

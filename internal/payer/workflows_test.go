@@ -254,8 +254,18 @@ func TestMemberMatch(t *testing.T) {
 			{"subscriberId and demographics", func(p map[string]any) {
 				parameterResource(p, "CoverageToMatch")["subscriberId"] = "MPERSON0001"
 			}, http.StatusOK, "MPERSON0001"},
+			// Another member's id is answered as an unknown one is, by
+			// the demographics, so the answer does not tell that the id
+			// exists.
 			{"subscriberId of another member", func(p map[string]any) {
 				parameterResource(p, "CoverageToMatch")["subscriberId"] = "MTWIN000001"
+			}, http.StatusOK, "MPERSON0001"},
+			{"unknown subscriberId", func(p map[string]any) {
+				parameterResource(p, "CoverageToMatch")["subscriberId"] = "MNOBODY0001"
+			}, http.StatusOK, "MPERSON0001"},
+			{"subscriberId of another member without a given name", func(p map[string]any) {
+				parameterResource(p, "CoverageToMatch")["subscriberId"] = "MTWIN000001"
+				parameterResource(p, "MemberPatient")["name"] = []any{map[string]any{"family": "Person"}}
 			}, http.StatusUnprocessableEntity, ""},
 			{"no such member", func(p map[string]any) {
 				parameterResource(p, "MemberPatient")["birthDate"] = "1974-12-24"
