@@ -56,8 +56,13 @@ func TestEligibilityThroughGateway(t *testing.T) {
 		t.Fatal(err)
 	}
 	header := http.Header{"Content-Type": {"application/fhir+json"}, "Authorization": {"Bearer " + token.AccessToken}}
+	// The payer matches the member id with the family name and birth date.
+	demographics := map[string]string{
+		"MACTIVE0001": `"name":[{"family":"Active","given":["Ann"]}],"birthDate":"1980-01-01"`,
+		"MLAPSED0001": `"name":[{"family":"Lapsed","given":["Len"]}],"birthDate":"1970-01-01"`,
+	}
 	patient := func(id string) string {
-		return `{"resourceType":"Patient","id":"p","identifier":[{"system":"` + payer.DefaultMemberSystem + `","value":"` + id + `"}]}`
+		return `{"resourceType":"Patient","id":"p","identifier":[{"system":"` + payer.DefaultMemberSystem + `","value":"` + id + `"}],` + demographics[id] + `}`
 	}
 	contained := func(id string) string {
 		return `{"resourceType":"CoverageEligibilityRequest","id":"req-1","status":"active","purpose":["validation"],

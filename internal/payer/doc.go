@@ -108,14 +108,18 @@
 // service takes the form the FHIR build defines for later versions:
 // POST [base]/CoverageEligibilityRequest/$submit with the
 // CoverageEligibilityRequest, or a collection Bundle starting with it, as
-// the body. The member is found by member id (Options.MemberSystem): an
-// identifier on the patient reference, on the referenced Patient, or the
-// subscriberId or identifier of a referenced Coverage. Referenced
+// the body. The member is matched as $member-match matches it
+// (members.Store.Match): a member id (Options.MemberSystem) with the
+// family name and birth date of the referenced Patient, or that Patient's
+// full demographics. The id is an identifier on the patient reference, on
+// the referenced Patient, or the subscriberId or identifier of a
+// referenced Coverage. A member id alone matches no one, so that a
+// partner cannot learn the coverage of ids it guesses. Referenced
 // resources must be contained or in the Bundle. The answer lists each of
 // the member's coverages with inforce true when it covers the serviced
 // date (servicedDate, servicedPeriod.start, or today in UTC). A request
-// naming no member of this payer, or more than 10 distinct member ids,
-// gets 422.
+// that matches no single member of this payer, or carries more than 10
+// distinct member ids, gets 422.
 //
 // # Rule table
 //

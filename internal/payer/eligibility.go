@@ -12,6 +12,7 @@ import (
 	"github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
 
+	"github.com/gatehouse-health/gatehouse/internal/members"
 	"github.com/gatehouse-health/gatehouse/internal/outcome"
 )
 
@@ -63,14 +64,16 @@ var eligibilityPurposes = map[string]bool{"auth-requirements": true, "benefits":
 var errNoMember = errors.New("payer: no member matches the request")
 
 // errTooManyIDs means an eligibility request carries more than
-// maxMatchIDs distinct member ids. The member is found by id alone, so
-// without a cap one request could test thousands of guessed ids.
+// maxMatchIDs distinct member ids. An id with a family name and birth
+// date finds a member, so without a cap one request could test thousands
+// of guessed ids against one person's demographics.
 var errTooManyIDs = errors.New("payer: too many member ids in the request")
 
 // handleEligibility serves POST /CoverageEligibilityRequest/$submit. The
 // body is a CoverageEligibilityRequest, or a collection Bundle whose first
 // entry is one, with the Patient and Coverage it references contained or
-// in the Bundle. The member is found by member id (see package doc).
+// in the Bundle. The member is matched by member id and demographics (see
+// package doc).
 func (s *Service) handleEligibility(w http.ResponseWriter, r *http.Request) {
 	body, ok := s.readBody(w, r)
 	if !ok {
@@ -87,7 +90,7 @@ func (s *Service) handleEligibility(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusUnprocessableEntity, outcome.CodeBusinessRule,
 			"the patient and coverages carry more than "+strconv.Itoa(maxMatchIDs)+" member identifiers; send the member's own", "CoverageEligibilityRequest.patient")
 	case errors.Is(err, errNoMember):
-		fail(w, http.StatusUnprocessableEntity, outcome.CodeBusinessRule, "no member of this payer matches the patient or coverage of the request", "CoverageEligibilityRequest.patient")
+		fail(w, http.StatusUnprocessableEntity, outcome.CodeBusinessRule, "no single member of this payer matches the patient and coverage of the request; send the Patient with its name and birth date, contained or in the Bundle", "CoverageEligibilityRequest.patient")
 	case err != nil:
 		s.log.Error("payer: eligibility failed", "error", err)
 		fail(w, http.StatusInternalServerError, outcome.CodeException, "the eligibility request failed; retry later")
@@ -262,41 +265,43 @@ func localReferences(raw jsontext.Value) []string {
 	}
 }
 
-// eligibilityMember returns the member id the request names through its
-// patient (identifiers in the member system, on the reference or the
-// resource) or its coverage (subscriberId or member-system identifiers).
+// eligibilityMember returns the member the request describes, matched as
+// $member-match matches (members.Store.Match): by a member id with the
+// patient's family name and birth date, or by the full demographics. The
+// ids come from the patient reference's identifier, the referenced
+// Patient's member-system identifiers and the referenced Coverages'
+// subscriberId and member-system identifiers; the demographics from the
+// referenced Patient. A member id alone finds no one, so the answer tells
+// nothing about an id to a partner that does not know whose it is.
 func (s *Service) eligibilityMember(ctx context.Context, req *eligibilityRequestJSON, local localResources) (string, error) {
-	var ids []string
+	var q members.MatchQuery
 	if req.Patient.Identifier != nil && req.Patient.Identifier.System == s.memberSystem {
-		ids = append(ids, req.Patient.Identifier.Value)
+		q.MemberIDs = append(q.MemberIDs, req.Patient.Identifier.Value)
 	}
 	var p patientJSON
 	if raw := local.resolve(req.Patient.Reference); raw != nil && json.Unmarshal(raw, &p) == nil {
-		ids = append(ids, memberIDs(p.Identifier, s.memberSystem)...)
+		q.MemberIDs = append(q.MemberIDs, memberIDs(p.Identifier, s.memberSystem)...)
+		q.Family, q.Given = p.officialName()
+		q.BirthDate, q.Gender = p.BirthDate, p.Gender
 	}
 	for _, ins := range req.Insurance {
 		var c coverageJSON
 		if raw := local.resolve(ins.Coverage.Reference); raw != nil && json.Unmarshal(raw, &c) == nil {
-			ids = append(ids, c.SubscriberID)
-			ids = append(ids, memberIDs(c.Identifier, s.memberSystem)...)
+			q.MemberIDs = append(q.MemberIDs, c.SubscriberID)
+			q.MemberIDs = append(q.MemberIDs, memberIDs(c.Identifier, s.memberSystem)...)
 		}
 	}
-	if distinct(ids) > maxMatchIDs {
+	if distinct(q.MemberIDs) > maxMatchIDs {
 		return "", errTooManyIDs
 	}
-	for _, id := range ids {
-		if id == "" {
-			continue
-		}
-		m, err := s.members.Member(ctx, id)
-		if err != nil {
-			return "", err
-		}
-		if m != nil {
-			return m.ID, nil
-		}
+	id, result, err := s.members.Match(ctx, q)
+	if err != nil {
+		return "", err
 	}
-	return "", errNoMember
+	if result != members.MatchUnique {
+		return "", errNoMember
+	}
+	return id, nil
 }
 
 func servicedDay(req *eligibilityRequestJSON, now time.Time) string {

@@ -121,9 +121,22 @@ func addMember(t *testing.T, ts *testService, m members.Member, start, end strin
 	}
 }
 
+// eligibilityDemographics are the family name and birth date of the
+// members the eligibility tests store, which a request carries with the
+// member id.
+var eligibilityDemographics = map[string][2]string{
+	"MACTIVE0001": {"Active", "1980-01-01"},
+	"MLAPSED0001": {"Lapsed", "1970-01-01"},
+}
+
 func eligibilityRequest(memberID, servicedDate string) []byte {
+	who, ok := eligibilityDemographics[memberID]
+	if !ok {
+		who = [2]string{"Nobody", "2000-01-01"}
+	}
 	return []byte(`{"resourceType":"CoverageEligibilityRequest","id":"req-1","status":"active","purpose":["validation"],
- "contained":[{"resourceType":"Patient","id":"p","identifier":[{"system":"` + DefaultMemberSystem + `","value":"` + memberID + `"}]}],
+ "contained":[{"resourceType":"Patient","id":"p","identifier":[{"system":"` + DefaultMemberSystem + `","value":"` + memberID + `"}],
+  "name":[{"family":"` + who[0] + `"}],"birthDate":"` + who[1] + `"}],
  "patient":{"reference":"#p"},"servicedDate":"` + servicedDate + `","created":"2026-03-01T09:00:00Z",
  "insurer":{"identifier":{"system":"http://hl7.org/fhir/sid/us-npi","value":"1234567893"}}}`)
 }
@@ -185,9 +198,35 @@ func TestEligibility(t *testing.T) {
  {"fullUrl":"urn:uuid:1","resource":{"resourceType":"CoverageEligibilityRequest","status":"active","purpose":["benefits"],
   "patient":{"reference":"Patient/x"},"created":"2026-03-01","insurer":{"display":"payer"},
   "insurance":[{"coverage":{"reference":"Coverage/c1"}}]}},
- {"fullUrl":"http://ehr.example/fhir/Coverage/c1","resource":{"resourceType":"Coverage","id":"c1","status":"active","subscriberId":"MACTIVE0001","beneficiary":{"reference":"Patient/x"},"payor":[{"display":"payer"}]}}]}`
+ {"fullUrl":"http://ehr.example/fhir/Coverage/c1","resource":{"resourceType":"Coverage","id":"c1","status":"active","subscriberId":"MACTIVE0001","beneficiary":{"reference":"Patient/x"},"payor":[{"display":"payer"}]}},
+ {"fullUrl":"http://ehr.example/fhir/Patient/x","resource":{"resourceType":"Patient","id":"x","name":[{"family":"Active","given":["Ann"]}],"birthDate":"1980-01-01"}}]}`
 			r := ts.post(t, "/CoverageEligibilityRequest/$submit", fhirJSONType, []byte(bundle), PartnerHeader, partnerA)
 			if r.status != http.StatusOK || !strings.Contains(string(r.body), `"inforce":true`) {
+				t.Errorf("status %d: %s", r.status, r.body)
+			}
+		})
+		// A member id alone, or with demographics of someone else, is
+		// answered as an unknown member is.
+		for name, patient := range map[string]string{
+			"member id without demographics":     `{"resourceType":"Patient","id":"p","identifier":[{"system":"` + DefaultMemberSystem + `","value":"MACTIVE0001"}]}`,
+			"member id with another birth date":  `{"resourceType":"Patient","id":"p","identifier":[{"system":"` + DefaultMemberSystem + `","value":"MACTIVE0001"}],"name":[{"family":"Active"}],"birthDate":"1980-01-02"}`,
+			"member id with another family name": `{"resourceType":"Patient","id":"p","identifier":[{"system":"` + DefaultMemberSystem + `","value":"MACTIVE0001"}],"name":[{"family":"Lapsed"}],"birthDate":"1980-01-01"}`,
+		} {
+			t.Run(name, func(t *testing.T) {
+				body := `{"resourceType":"CoverageEligibilityRequest","status":"active","purpose":["validation"],"contained":[` + patient + `],
+ "patient":{"reference":"#p"},"created":"2026-03-01","insurer":{"display":"payer"}}`
+				r := ts.post(t, "/CoverageEligibilityRequest/$submit", fhirJSONType, []byte(body), PartnerHeader, partnerA)
+				if r.status != http.StatusUnprocessableEntity || mustOutcome(t, r.body).Issue[0].Code != "business-rule" || strings.Contains(string(r.body), "Coverage/") {
+					t.Errorf("status %d: %s", r.status, r.body)
+				}
+			})
+		}
+		t.Run("demographics without a member id", func(t *testing.T) {
+			body := `{"resourceType":"CoverageEligibilityRequest","status":"active","purpose":["discovery"],"contained":[
+ {"resourceType":"Patient","id":"p","name":[{"family":"Active","given":["Ann"]}],"gender":"female","birthDate":"1980-01-01"}],
+ "patient":{"reference":"#p"},"created":"2026-03-01","insurer":{"display":"payer"}}`
+			r := ts.post(t, "/CoverageEligibilityRequest/$submit", fhirJSONType, []byte(body), PartnerHeader, partnerA)
+			if r.status != http.StatusOK || !strings.Contains(string(r.body), `"Coverage/MACTIVE0001-1"`) {
 				t.Errorf("status %d: %s", r.status, r.body)
 			}
 		})
