@@ -16,9 +16,13 @@ type InitOptions struct {
 	// KeyType is the algorithm of the root and issuing CA keys. Zero means
 	// pki.ECDSAP256.
 	KeyType pki.KeyType
-	// Organization is the subject O of both CA certificates, and part of
-	// their common names. Empty means "Gatehouse".
+	// Organization is the subject O of both CA certificates. Empty means
+	// "Gatehouse".
 	Organization string
+	// Name starts both common names: "Name Root CA" and "Name Issuing
+	// CA". Empty means Organization followed by " Partner", the CA's
+	// usual role; an administrators' or engine CA is named for its own.
+	Name string
 	// OfflineRoot writes the root key to OfflineRootKeyFile instead of
 	// RootKeyFile.
 	OfflineRoot bool
@@ -76,12 +80,16 @@ func create(dir string, opts InitOptions) (*Dir, error) {
 	if org == "" {
 		org = "Gatehouse"
 	}
-	root, err := pki.NewRoot(pki.RootOptions{CommonName: org + " Partner Root CA", Organization: org,
+	name := opts.Name
+	if name == "" {
+		name = org + " Partner"
+	}
+	root, err := pki.NewRoot(pki.RootOptions{CommonName: name + " Root CA", Organization: org,
 		KeyType: opts.KeyType, PathLen: 1, Now: opts.Now})
 	if err != nil {
 		return nil, err
 	}
-	issuing, err := root.NewIntermediate(pki.IntermediateOptions{CommonName: org + " Partner Issuing CA",
+	issuing, err := root.NewIntermediate(pki.IntermediateOptions{CommonName: name + " Issuing CA",
 		Organization: org, KeyType: opts.KeyType})
 	if err != nil {
 		return nil, err

@@ -19,7 +19,7 @@ import (
 )
 
 const pkiUsage = `Usage:
-    gatehouse pki init [--dir DIR] [--key-type ecdsa-p256|ecdsa-p384|rsa-3072] [--offline-root] [--org NAME]
+    gatehouse pki init [--dir DIR] [--key-type ecdsa-p256|ecdsa-p384|rsa-3072] [--offline-root] [--org NAME] [--name NAME]
     gatehouse pki issue server [--dir DIR] --dns NAME[,NAME] [--ip ADDR[,ADDR]] [--days N] [--key-type T] [--out DIR]
     gatehouse pki issue client [--dir DIR] --partner ID [--npi NPI] [--org NAME] [--days N] [--key-type T] [--out DIR]
     gatehouse pki issue admin [--dir DIR] --name NAME [--days N] [--key-type T] [--out DIR]
@@ -88,12 +88,13 @@ var pkiIssueGroup = &commandGroup{
 }
 
 func (e *env) pkiInit(args []string) int {
-	const synopsis = "gatehouse pki init [--dir DIR] [--key-type ecdsa-p256|ecdsa-p384|rsa-3072] [--offline-root] [--org NAME]"
+	const synopsis = "gatehouse pki init [--dir DIR] [--key-type ecdsa-p256|ecdsa-p384|rsa-3072] [--offline-root] [--org NAME] [--name NAME]"
 	fs := e.flags("pki init")
 	dir := fs.String("dir", defaultCADir, "CA `DIR` to create; it must not exist or must be empty")
 	keyType := fs.String("key-type", string(pki.ECDSAP256), "key `TYPE` of the root and issuing CA: ecdsa-p256, ecdsa-p384 or rsa-3072")
 	offline := fs.Bool("offline-root", false, "write the root key to a separate file to move to offline storage")
 	org := fs.String("org", "", "organisation `NAME` in the CA certificates (default Gatehouse)")
+	name := fs.String("name", "", "the CA's `NAME`, which starts its certificates' common names (default ORG Partner), such as \"Example Health Plan Administrators\"")
 	if code, ok := e.parse(fs, synopsis, args); !ok {
 		return code
 	}
@@ -103,7 +104,7 @@ func (e *env) pkiInit(args []string) int {
 		return 2
 	}
 
-	d, err := cadir.Init(*dir, cadir.InitOptions{KeyType: kind, Organization: *org, OfflineRoot: *offline})
+	d, err := cadir.Init(*dir, cadir.InitOptions{KeyType: kind, Organization: *org, Name: *name, OfflineRoot: *offline})
 	if err != nil {
 		e.errorf("%v", err)
 		e.hint("choose a new directory; an existing CA is never overwritten")

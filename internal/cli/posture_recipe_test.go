@@ -111,6 +111,10 @@ func TestHardenedRecipe(t *testing.T) {
 	if code != 0 || !strings.Contains(stdout, "Result: PASS at threshold medium.") {
 		t.Fatalf("posture of the recipe's files: exit code %d\n%s%s", code, stdout, stderr)
 	}
+	// Each CA is named for its role.
+	if !strings.Contains(stdout, `CA "Example Health Plan Administrators Root CA"`) || !strings.Contains(stdout, `CA "Example Health Plan Partner Root CA"`) {
+		t.Errorf("posture does not list the administrators' and partners' CAs by their names:\n%s", stdout)
+	}
 	// The header promises two low findings and names them.
 	if !strings.Contains(stdout, "0 high, 0 medium and 2 low not passed") {
 		t.Errorf("posture of the recipe's files lists other findings than the header's two:\n%s", stdout)
