@@ -890,3 +890,39 @@ func TestOpenChecksTreeExtendsPublished(t *testing.T) {
 		}
 	})
 }
+
+// A signing time moved into the future on the latest stored checkpoint
+// does not hold back the time-based checkpoints of a running writer.
+func TestCheckpointTimeInFutureIgnored(t *testing.T) {
+	storagetest.Run(t, func(t *testing.T, b storagetest.Backend) {
+		l, db, _ := newTestLogOn(t, b, func(o *Options) {
+			o.CheckpointEvery = 1000
+			o.CheckpointInterval = 50 * time.Millisecond
+		})
+		appendN(t, l, 3)
+		waitForCheckpoint(t, db, 3)
+		mustExec(t, db, "UPDATE audit_checkpoints SET created_ns = $1", time.Now().Add(24*time.Hour).UnixNano())
+
+		appendN(t, l, 3)
+		waitForCheckpoint(t, db, 6)
+	})
+}
+
+// waitForCheckpoint waits up to 5 seconds for a stored checkpoint of size.
+func waitForCheckpoint(t *testing.T, db *storage.DB, size int64) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		var n int
+		if err := db.QueryRow("SELECT COUNT(*) FROM audit_checkpoints WHERE size = $1", size).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n > 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no checkpoint of size %d within 5s", size)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

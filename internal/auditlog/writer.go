@@ -349,10 +349,10 @@ func (l *Log) commitTx(ctx context.Context, batch []*pending, force bool) ([]app
 	if len(batch) > 0 {
 		batch = l.collect(batch)
 	}
-	if err := l.refresh(ctx, st.In(tx)); err != nil {
+	now := l.opts.Now()
+	if err := l.refresh(ctx, st.In(tx), now); err != nil {
 		return fail(err)
 	}
-	now := l.opts.Now()
 	w.lastAt = now
 	var results []appendResult
 	if len(batch) > 0 {
@@ -419,8 +419,8 @@ func (l *Log) lockAppends(ctx context.Context, tx *sql.Tx) error {
 // refresh reads the tree size and the latest checkpoint through q, and
 // reloads the tree's edge when another writer appended since this one last
 // did, or after a failed commit. Under the append lock, what it reads stays
-// true until the transaction ends.
-func (l *Log) refresh(ctx context.Context, q queryer) error {
+// true until the transaction ends. The commit happens at now.
+func (l *Log) refresh(ctx context.Context, q queryer, now time.Time) error {
 	w := &l.w
 	var size, hashes int64
 	var cpSize, cpCreated sql.NullInt64
@@ -435,8 +435,19 @@ func (l *Log) refresh(ctx context.Context, q queryer) error {
 		return fmt.Errorf("auditlog: the latest stored checkpoint covers %d entries, below the %d of one this writer signed, so checkpoints were deleted; run 'gatehouse audit verify --from-checkpoint' with a checkpoint kept outside this machine",
 			cpSize.Int64, w.signed)
 	}
+	// The signing time of a checkpoint is not signed. A time set in the
+	// future would hold back every time-based checkpoint, leaving entries
+	// covered by no signature until that time. So the writer
+	// takes the time only from a checkpoint it has not seen (another
+	// writer's), and never later than now.
+	if cpSize.Valid && (cpSize.Int64 != w.cpSize || !w.loaded) {
+		w.cpAt = time.Unix(0, cpCreated.Int64)
+		if w.cpAt.After(now) {
+			w.cpAt = now
+		}
+	}
 	if cpSize.Valid {
-		w.cpSize, w.cpAt = cpSize.Int64, time.Unix(0, cpCreated.Int64)
+		w.cpSize = cpSize.Int64
 	}
 	if w.cpSize > size {
 		return fmt.Errorf("auditlog: latest checkpoint covers %d entries but the log has %d; run 'gatehouse audit verify'", w.cpSize, size)
