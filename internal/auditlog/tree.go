@@ -179,6 +179,27 @@ func frontierIndexes(n int64) []int64 {
 	return ids
 }
 
+// maxLogSize bounds the entries of a log, so that every stored hash index
+// (about twice the entry count) fits in an int64. A larger index in the
+// database was put there outside the gateway.
+const maxLogSize = 1 << 62
+
+// errIndexOutOfRange is wrapped by countFromMaxID's error.
+var errIndexOutOfRange = errors.New("auditlog: index out of range")
+
+// countFromMaxID returns the count of rows numbered from 0 that the
+// highest id max implies: max+1, or 0 when max is NULL (no rows). what
+// names the ids in the error, such as "entry index".
+func countFromMaxID(max sql.NullInt64, what string) (int64, error) {
+	if !max.Valid {
+		return 0, nil
+	}
+	if max.Int64 >= maxLogSize {
+		return 0, fmt.Errorf("%w: %s %d is beyond any log, so the row was inserted outside the gateway; run 'gatehouse audit verify'", errIndexOutOfRange, what, max.Int64)
+	}
+	return max.Int64 + 1, nil
+}
+
 // maxHashesPerQuery bounds the placeholders of one IN list.
 const maxHashesPerQuery = 500
 

@@ -422,10 +422,17 @@ func (l *Log) lockAppends(ctx context.Context, tx *sql.Tx) error {
 // true until the transaction ends. The commit happens at now.
 func (l *Log) refresh(ctx context.Context, q queryer, now time.Time) error {
 	w := &l.w
-	var size, hashes int64
-	var cpSize, cpCreated sql.NullInt64
-	if err := q.QueryRowContext(ctx, sqlTreeState).Scan(&size, &cpSize, &cpCreated, &hashes); err != nil {
+	var maxIndex, maxHashID, cpSize, cpCreated sql.NullInt64
+	if err := q.QueryRowContext(ctx, sqlTreeState).Scan(&maxIndex, &cpSize, &cpCreated, &maxHashID); err != nil {
 		return fmt.Errorf("auditlog: read tree state: %w", err)
+	}
+	size, err := countFromMaxID(maxIndex, "entry index")
+	if err != nil {
+		return err
+	}
+	hashes, err := countFromMaxID(maxHashID, "stored hash id")
+	if err != nil {
+		return err
 	}
 	// Checkpoints are never deleted, and every writer signs a larger one
 	// than the latest, so a latest checkpoint below one this writer signed
