@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"maps"
 	"strings"
 	"sync"
 	"testing"
@@ -331,5 +332,43 @@ func TestFrontierMatchesTlog(t *testing.T) {
 	var empty frontier
 	if root, _ := tlog.TreeHash(0, stored); empty.root() != root {
 		t.Error("empty tree root differs from tlog.TreeHash")
+	}
+}
+
+// loadExtension accepts every larger tree of one log and refuses a tree
+// whose stored hashes reproduce only the larger root.
+func TestLoadExtension(t *testing.T) {
+	stored := hashMap{}
+	var f frontier
+	roots := []tlog.Hash{f.root()}
+	for n := range int64(40) {
+		first := tlog.StoredHashIndex(0, n)
+		for k, h := range f.add(tlog.RecordHash([]byte{byte(n)})) {
+			stored[first+int64(k)] = h
+		}
+		roots = append(roots, f.root())
+	}
+	for size := int64(0); size <= 40; size++ {
+		for old := int64(0); old <= size; old++ {
+			got, err := loadExtension(stored, size, old, roots[old])
+			if err != nil || got.root() != roots[size] {
+				t.Fatalf("%d extending %d: root ok %v, err %v", size, old, got.root() == roots[size], err)
+			}
+			if old == 0 {
+				continue
+			}
+			if _, err := loadExtension(stored, size, old, roots[old-1]); !errors.Is(err, errNotExtending) {
+				t.Fatalf("%d extending %d with a wrong root: err = %v", size, old, err)
+			}
+		}
+	}
+	if _, err := loadExtension(stored, 5, 6, roots[6]); !errors.Is(err, errNotExtending) {
+		t.Errorf("a smaller tree: err = %v", err)
+	}
+	// The first 8 leaves under another root, with the rest kept.
+	forged := maps.Clone(stored)
+	forged[tlog.StoredHashIndex(3, 0)] = tlog.Hash{}
+	if _, err := loadExtension(forged, 9, 6, roots[6]); !errors.Is(err, errNotExtending) {
+		t.Errorf("a rewritten subtree: err = %v", err)
 	}
 }

@@ -784,3 +784,145 @@ func TestRollbackLeavingHashes(t *testing.T) {
 		}
 	})
 }
+
+// countCheckpointsAbove returns the number of stored checkpoints larger
+// than size.
+func countCheckpointsAbove(t *testing.T, db *storage.DB, size int64) int {
+	t.Helper()
+	var n int
+	if err := db.QueryRow("SELECT COUNT(*) FROM audit_checkpoints WHERE size > $1", size).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// Entries a running writer committed after its latest checkpoint are
+// signed by nothing yet. Deleting them with their stored hashes leaves a
+// log whose counts agree, so the writer refuses to append rather than
+// sign the shorter tree, which verification would find intact.
+func TestAppendFailsAfterUncoveredTailDeleted(t *testing.T) {
+	storagetest.Run(t, func(t *testing.T, b storagetest.Backend) {
+		l, db, _ := newTestLogOn(t, b, func(o *Options) { o.CheckpointEvery = 4 })
+		appendN(t, l, 10) // checkpoints of sizes 4 and 8
+		mustExec(t, db, "DELETE FROM audit_entries WHERE idx >= 8")
+		mustExec(t, db, "DELETE FROM audit_hashes WHERE id >= $1", tlog.StoredHashIndex(0, 8))
+
+		_, err := l.AppendEntry(context.Background(), testEntry(10, 64))
+		if err == nil {
+			t.Fatal("append after deleting the uncovered tail succeeded")
+		}
+		if !strings.Contains(err.Error(), "fewer than the 10 this writer has seen") {
+			t.Errorf("error = %v, want the deleted entries named", err)
+		}
+		l.Close(context.Background())
+		if n := countCheckpointsAbove(t, db, 8); n != 0 {
+			t.Errorf("%d checkpoints signed over the shortened log, want none", n)
+		}
+	})
+}
+
+// The same tail replaced by a longer one, appended by the insider's own
+// writer, looks like another replica's appends. But its stored hashes do
+// not prove that the tree extends the one this writer holds, so the
+// writer refuses to sign it.
+func TestAppendFailsAfterUncoveredTailReplaced(t *testing.T) {
+	storagetest.Run(t, func(t *testing.T, b storagetest.Backend) {
+		ctx := context.Background()
+		l, db, _ := newTestLogOn(t, b, func(o *Options) { o.CheckpointEvery = 4 })
+		appendN(t, l, 10)
+		mustExec(t, db, "DELETE FROM audit_entries WHERE idx >= 8")
+		mustExec(t, db, "DELETE FROM audit_hashes WHERE id >= $1", tlog.StoredHashIndex(0, 8))
+		forger, err := Open(ctx, db, newTestKeys(t).options())
+		if err != nil {
+			t.Fatal(err)
+		}
+		appendN(t, forger, 3)
+		forger.Close(ctx)
+		mustExec(t, db, "DELETE FROM audit_checkpoints WHERE size > 8")
+
+		_, err = l.AppendEntry(ctx, testEntry(10, 64))
+		if err == nil {
+			t.Fatal("append after replacing the uncovered tail succeeded")
+		}
+		if !strings.Contains(err.Error(), "does not extend the tree of 10 entries this writer has seen") {
+			t.Errorf("error = %v, want the rewrite named", err)
+		}
+		l.Close(ctx)
+		if n := countCheckpointsAbove(t, db, 8); n != 0 {
+			t.Errorf("%d checkpoints signed over the replaced tail, want none", n)
+		}
+		var size int64
+		if err := db.QueryRow("SELECT COUNT(*) FROM audit_entries").Scan(&size); err != nil {
+			t.Fatal(err)
+		}
+		if size != 11 {
+			t.Errorf("the log has %d entries after the refused append, want the 11 of the rewrite", size)
+		}
+	})
+}
+
+// A checkpoint published last whose own hashes are intact does not make
+// Open accept a larger stored tree that does not extend it: the root of
+// the first 8 entries is rewritten, and the frontier of 6 is kept.
+func TestOpenChecksTreeExtendsPublished(t *testing.T) {
+	storagetest.Run(t, func(t *testing.T, b storagetest.Backend) {
+		ctx := context.Background()
+		l, db, keys := newTestLogOn(t, b, func(o *Options) { o.CheckpointEvery = 6 })
+		appendN(t, l, 8)
+		if err := l.Close(ctx); err != nil {
+			t.Fatal(err)
+		}
+		var published []byte
+		if err := db.QueryRow("SELECT note FROM audit_checkpoints WHERE size = 6").Scan(&published); err != nil {
+			t.Fatal(err)
+		}
+		mustExec(t, db, "UPDATE audit_hashes SET hash = $1 WHERE id = $2", make([]byte, tlog.HashSize), tlog.StoredHashIndex(3, 0))
+
+		opts := keys.options()
+		opts.Published, opts.PublishedKey = published, keys.verifier
+		l2, err := Open(ctx, db, opts)
+		if err == nil {
+			l2.Close(ctx)
+			t.Fatal("Open accepted a tree that does not extend the published checkpoint")
+		}
+		if !errors.Is(err, ErrNotExtended) || !strings.Contains(err.Error(), "history was rewritten") {
+			t.Errorf("error = %v", err)
+		}
+	})
+}
+
+// A signing time moved into the future on the latest stored checkpoint
+// does not hold back the time-based checkpoints of a running writer.
+func TestCheckpointTimeInFutureIgnored(t *testing.T) {
+	storagetest.Run(t, func(t *testing.T, b storagetest.Backend) {
+		l, db, _ := newTestLogOn(t, b, func(o *Options) {
+			o.CheckpointEvery = 1000
+			o.CheckpointInterval = 50 * time.Millisecond
+		})
+		appendN(t, l, 3)
+		waitForCheckpoint(t, db, 3)
+		mustExec(t, db, "UPDATE audit_checkpoints SET created_ns = $1", time.Now().Add(24*time.Hour).UnixNano())
+
+		appendN(t, l, 3)
+		waitForCheckpoint(t, db, 6)
+	})
+}
+
+// waitForCheckpoint waits up to 5 seconds for a stored checkpoint of size.
+func waitForCheckpoint(t *testing.T, db *storage.DB, size int64) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		var n int
+		if err := db.QueryRow("SELECT COUNT(*) FROM audit_checkpoints WHERE size = $1", size).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n > 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no checkpoint of size %d within 5s", size)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -234,11 +234,11 @@ func (r *Reader) Origin(ctx context.Context) (string, error) {
 
 // Size returns the number of entries: one more than the highest index.
 func (r *Reader) Size(ctx context.Context) (int64, error) {
-	var size int64
-	if err := r.db.QueryRowContext(ctx, sqlSize).Scan(&size); err != nil {
+	var lowest, highest sql.NullInt64
+	if err := r.db.QueryRowContext(ctx, sqlIndexRange).Scan(&lowest, &highest); err != nil {
 		return 0, fmt.Errorf("auditlog: read size: %w", err)
 	}
-	return size, nil
+	return countFromMaxID(highest, "entry index")
 }
 
 func (r *Reader) hashReader(ctx context.Context) tlog.HashReader {

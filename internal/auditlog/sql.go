@@ -78,19 +78,24 @@ const (
 
 	sqlInsertOrigin = `INSERT INTO audit_meta (name, value) VALUES ('origin', $1)`
 
-	sqlSize = `SELECT COALESCE(MAX(idx) + 1, 0) FROM audit_entries`
+	// sqlIndexRange reads the lowest and highest entry index, NULL for an
+	// empty log. The size is the highest plus one, added in Go
+	// (countFromMaxID) because MAX(idx) + 1 overflows on a row an insider
+	// put at the largest integer.
+	sqlIndexRange = `SELECT MIN(idx), MAX(idx) FROM audit_entries`
 
-	// sqlHashCount is the number of stored hashes, which entries and
-	// hashes inserted together keep at tlog.StoredHashCount(size).
-	sqlHashCount = `SELECT COALESCE(MAX(id) + 1, 0) FROM audit_hashes`
+	// sqlHashIDRange reads the lowest and highest stored hash id. Entries
+	// and hashes inserted together keep the count, the highest plus one,
+	// at tlog.StoredHashCount(size).
+	sqlHashIDRange = `SELECT MIN(id), MAX(id) FROM audit_hashes`
 
-	// sqlTreeState reads the tree size, the size and signing time of the
-	// latest checkpoint (NULL without one) and the stored hash count in
-	// one round trip.
-	sqlTreeState = `SELECT (SELECT COALESCE(MAX(idx) + 1, 0) FROM audit_entries),
+	// sqlTreeState reads the highest entry index, the size and signing
+	// time of the latest checkpoint, and the highest stored hash id (each
+	// NULL without one) in one round trip.
+	sqlTreeState = `SELECT (SELECT MAX(idx) FROM audit_entries),
 		(SELECT size FROM audit_checkpoints ORDER BY id DESC LIMIT 1),
 		(SELECT created_ns FROM audit_checkpoints ORDER BY id DESC LIMIT 1),
-		(SELECT COALESCE(MAX(id) + 1, 0) FROM audit_hashes)`
+		(SELECT MAX(id) FROM audit_hashes)`
 
 	// sqlLockAppendsPostgres serialises the append transactions of every
 	// writer on one PostgreSQL log until the transaction ends. It also

@@ -232,7 +232,7 @@ func Open(ctx context.Context, db *storage.DB, opts Options) (*Log, error) {
 	// Read the tree now, so a log that is behind its checkpoints fails
 	// here rather than at the first append.
 	l.w.cpAt = opts.Now()
-	err = l.refresh(ctx, db)
+	err = l.refresh(ctx, db, l.w.cpAt)
 	// A rollback that left its hashes behind fails both checks; the check
 	// against the published checkpoint names what was removed, so its
 	// error wins.

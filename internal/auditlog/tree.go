@@ -3,6 +3,7 @@ package auditlog
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"math/bits"
 
@@ -63,12 +64,17 @@ var emptyTreeHash = digest(nil)
 // loadFrontier reads the edge of the tree of size leaves from its stored
 // hashes.
 func loadFrontier(r tlog.HashReader, size int64) (frontier, error) {
-	f := frontier{size: size}
-	ids := frontierIndexes(size)
-	hashes, err := r.ReadHashes(ids)
+	hashes, err := r.ReadHashes(frontierIndexes(size))
 	if err != nil {
-		return f, err
+		return frontier{size: size}, err
 	}
+	return frontierFrom(size, hashes), nil
+}
+
+// frontierFrom builds the edge of the tree of size leaves from the hashes
+// stored at frontierIndexes(size), in that order.
+func frontierFrom(size int64, hashes []tlog.Hash) frontier {
+	f := frontier{size: size}
 	i := 0
 	for level := 62; level >= 0; level-- {
 		if size&(1<<level) != 0 {
@@ -76,7 +82,86 @@ func loadFrontier(r tlog.HashReader, size int64) (frontier, error) {
 			i++
 		}
 	}
+	return f
+}
+
+// errNotExtending is loadExtension's error for stored hashes that do not
+// prove the tree extends the one it was given.
+var errNotExtending = errors.New("auditlog: the stored tree does not extend the earlier tree")
+
+// loadExtension reads the edge of the tree of size leaves, as loadFrontier
+// does, and checks that this tree extends the tree of oldSize leaves whose
+// root is oldRoot. The check is an RFC 6962 consistency proof from the
+// stored hashes, read in the same query as the edge. Stored hashes that
+// merely agree with each other fail it, because the proof must also
+// reproduce oldRoot. The error wraps errNotExtending when the proof fails
+// or size is below oldSize.
+func loadExtension(r tlog.HashReader, size, oldSize int64, oldRoot tlog.Hash) (frontier, error) {
+	if size < oldSize {
+		return frontier{size: size}, fmt.Errorf("%w: %d leaves, fewer than %d", errNotExtending, size, oldSize)
+	}
+	ids := frontierIndexes(size)
+	edge := len(ids)
+	var proofIDs indexRecorder
+	if oldSize > 0 && oldSize < size {
+		// The recorder returns zero hashes, so this call only lists the
+		// indexes the proof needs. The second call below builds the proof
+		// from the hashes the query returned.
+		if _, err := tlog.ProveTree(size, oldSize, &proofIDs); err != nil {
+			return frontier{size: size}, err
+		}
+		ids = append(ids, proofIDs...)
+	}
+	hashes, err := r.ReadHashes(ids)
+	if err != nil {
+		return frontier{size: size}, err
+	}
+	f := frontierFrom(size, hashes[:edge])
+	switch {
+	case oldSize == 0:
+		// Every tree extends the empty one.
+	case oldSize == size:
+		if f.root() != oldRoot {
+			return f, fmt.Errorf("%w: another root for %d leaves", errNotExtending, size)
+		}
+	default:
+		known := make(hashSet, len(proofIDs))
+		for i, id := range proofIDs {
+			known[id] = hashes[edge+i]
+		}
+		proof, err := tlog.ProveTree(size, oldSize, known)
+		if err == nil {
+			err = tlog.CheckTree(proof, size, f.root(), oldSize, oldRoot)
+		}
+		if err != nil {
+			return f, fmt.Errorf("%w: from %d to %d leaves: %v", errNotExtending, oldSize, size, err)
+		}
+	}
 	return f, nil
+}
+
+// indexRecorder is a tlog.HashReader that records the requested indexes
+// and returns zero hashes.
+type indexRecorder []int64
+
+func (r *indexRecorder) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
+	*r = append(*r, indexes...)
+	return make([]tlog.Hash, len(indexes)), nil
+}
+
+// hashSet is a tlog.HashReader over hashes already read.
+type hashSet map[int64]tlog.Hash
+
+func (s hashSet) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
+	out := make([]tlog.Hash, len(indexes))
+	for i, id := range indexes {
+		h, ok := s[id]
+		if !ok {
+			return nil, fmt.Errorf("auditlog: stored hash %d was not read", id)
+		}
+		out[i] = h
+	}
+	return out, nil
 }
 
 // frontierIndexes returns the stored hash indexes of the complete subtrees
@@ -92,6 +177,27 @@ func frontierIndexes(n int64) []int64 {
 		}
 	}
 	return ids
+}
+
+// maxLogSize bounds the entries of a log, so that every stored hash index
+// (about twice the entry count) fits in an int64. A larger index in the
+// database was put there outside the gateway.
+const maxLogSize = 1 << 62
+
+// errIndexOutOfRange is wrapped by countFromMaxID's error.
+var errIndexOutOfRange = errors.New("auditlog: index out of range")
+
+// countFromMaxID returns the count of rows numbered from 0 that the
+// highest id max implies: max+1, or 0 when max is NULL (no rows). what
+// names the ids in the error, such as "entry index".
+func countFromMaxID(max sql.NullInt64, what string) (int64, error) {
+	if !max.Valid {
+		return 0, nil
+	}
+	if max.Int64 >= maxLogSize {
+		return 0, fmt.Errorf("%w: %s %d is beyond any log, so the row was inserted outside the gateway; run 'gatehouse audit verify'", errIndexOutOfRange, what, max.Int64)
+	}
+	return max.Int64 + 1, nil
 }
 
 // maxHashesPerQuery bounds the placeholders of one IN list.

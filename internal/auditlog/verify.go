@@ -208,10 +208,29 @@ func (v *verifier) readHeader() error {
 	if v.rep.Origin != v.opts.LogKey.Name() {
 		return fmt.Errorf("auditlog: the key is for log %q but the database contains log %q", v.opts.LogKey.Name(), v.rep.Origin)
 	}
-	if err := v.tx.QueryRowContext(v.ctx, sqlSize).Scan(&v.rep.Size); err != nil {
+	var lowest, highest sql.NullInt64
+	if err := v.tx.QueryRowContext(v.ctx, sqlIndexRange).Scan(&lowest, &highest); err != nil {
 		return fmt.Errorf("auditlog: read size: %w", err)
 	}
-	return nil
+	return v.checkIDRange(lowest, highest, "entry index", &v.rep.Size)
+}
+
+// checkIDRange sets *count from the highest id of a table whose rows are
+// numbered from 0. It reports rows below 0, which no reader lists and
+// nothing else would report, and stops at an id too large for any log.
+func (v *verifier) checkIDRange(lowest, highest sql.NullInt64, what string, count *int64) error {
+	if lowest.Valid && lowest.Int64 < 0 {
+		if err := v.problem(-1, 0, "a row has the negative %s %d, which no log has: rows were inserted outside the gateway", what, lowest.Int64); err != nil {
+			return err
+		}
+	}
+	n, err := countFromMaxID(highest, what)
+	if errors.Is(err, errIndexOutOfRange) {
+		v.problem(-1, 0, "a row has the %s %d, beyond any log: rows were inserted outside the gateway", what, highest.Int64)
+		return errTooManyProblems
+	}
+	*count = n
+	return err
 }
 
 // loadCheckpoints checks every stored checkpoint's signature and that no
@@ -327,9 +346,13 @@ func (v *verifier) start() error {
 // gateway: a tail of entries deleted with its checkpoints leaves its
 // hashes, which verify nothing but make the gateway refuse to append.
 func (v *verifier) checkHashCount() error {
-	var hashes int64
-	if err := v.tx.QueryRowContext(v.ctx, sqlHashCount).Scan(&hashes); err != nil {
+	var lowest, highest sql.NullInt64
+	if err := v.tx.QueryRowContext(v.ctx, sqlHashIDRange).Scan(&lowest, &highest); err != nil {
 		return fmt.Errorf("auditlog: count stored hashes: %w", err)
+	}
+	var hashes int64
+	if err := v.checkIDRange(lowest, highest, "stored hash id", &hashes); err != nil {
+		return err
 	}
 	if want := tlog.StoredHashCount(v.rep.Size); hashes != want {
 		return v.problem(-1, 0, "the database stores %d tree hashes where its %d entries need %d: rows were deleted outside the gateway, which refuses to append until the database is restored",

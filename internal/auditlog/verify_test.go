@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -669,3 +671,57 @@ func TestVerifyMissingOrigin(t *testing.T) {
 		t.Fatalf("Verify error = %v, want the missing origin named", err)
 	}
 }
+
+// Rows numbered outside any log are reported, not skipped or turned into
+// a read error: a negative index, which no reader lists, and the largest
+// integer, on which MAX(idx) + 1 overflowed. Open rejects the latter with
+// the same words.
+func TestVerifyIDsOutsideAnyLog(t *testing.T) {
+	tests := []struct {
+		name     string
+		insert   string
+		problem  string
+		openFail bool
+	}{
+		{"negative entry index", fmt.Sprintf(copyEntry0, -1), "negative entry index -1", false},
+		{"largest entry index", fmt.Sprintf(copyEntry0, int64(math.MaxInt64)), "entry index 9223372036854775807, beyond any log", true},
+		{"negative hash id", "INSERT INTO audit_hashes (id, hash) SELECT -7, hash FROM audit_hashes WHERE id = 0", "negative stored hash id -7", false},
+		{"largest hash id", "INSERT INTO audit_hashes (id, hash) SELECT 9223372036854775807, hash FROM audit_hashes WHERE id = 0", "stored hash id 9223372036854775807, beyond any log", true},
+	}
+	storagetest.Run(t, func(t *testing.T, b storagetest.Backend) {
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				ctx := context.Background()
+				l, db, keys := newTestLogOn(t, b, nil)
+				appendN(t, l, 5)
+				if err := l.Close(ctx); err != nil {
+					t.Fatal(err)
+				}
+				mustExec(t, db, tt.insert)
+
+				rep, err := Verify(ctx, db, VerifyOptions{LogKey: keys.verifier})
+				if err != nil {
+					t.Fatalf("verify failed instead of reporting: %v", err)
+				}
+				if rep.Intact() {
+					t.Fatal("verify found the log intact")
+				}
+				if !strings.Contains(rep.Problems[0].What, tt.problem) {
+					t.Errorf("first problem %q, want %q", rep.Problems[0].What, tt.problem)
+				}
+
+				l2, err := Open(ctx, db, keys.options())
+				if err == nil {
+					l2.Close(ctx)
+				}
+				if tt.openFail && !errors.Is(err, errIndexOutOfRange) {
+					t.Errorf("Open error = %v, want errIndexOutOfRange", err)
+				}
+			})
+		}
+	})
+}
+
+// copyEntry0 copies entry 0 to the index given to fmt.Sprintf.
+const copyEntry0 = `INSERT INTO audit_entries SELECT %d, exchange_id, partner, phase, decision, status,
+	recorded_ns, entry, request_ct, response_ct, wrapped_key, shredded_ns FROM audit_entries WHERE idx = 0`

@@ -349,10 +349,10 @@ func (l *Log) commitTx(ctx context.Context, batch []*pending, force bool) ([]app
 	if len(batch) > 0 {
 		batch = l.collect(batch)
 	}
-	if err := l.refresh(ctx, st.In(tx)); err != nil {
+	now := l.opts.Now()
+	if err := l.refresh(ctx, st.In(tx), now); err != nil {
 		return fail(err)
 	}
-	now := l.opts.Now()
 	w.lastAt = now
 	var results []appendResult
 	if len(batch) > 0 {
@@ -419,13 +419,20 @@ func (l *Log) lockAppends(ctx context.Context, tx *sql.Tx) error {
 // refresh reads the tree size and the latest checkpoint through q, and
 // reloads the tree's edge when another writer appended since this one last
 // did, or after a failed commit. Under the append lock, what it reads stays
-// true until the transaction ends.
-func (l *Log) refresh(ctx context.Context, q queryer) error {
+// true until the transaction ends. The commit happens at now.
+func (l *Log) refresh(ctx context.Context, q queryer, now time.Time) error {
 	w := &l.w
-	var size, hashes int64
-	var cpSize, cpCreated sql.NullInt64
-	if err := q.QueryRowContext(ctx, sqlTreeState).Scan(&size, &cpSize, &cpCreated, &hashes); err != nil {
+	var maxIndex, maxHashID, cpSize, cpCreated sql.NullInt64
+	if err := q.QueryRowContext(ctx, sqlTreeState).Scan(&maxIndex, &cpSize, &cpCreated, &maxHashID); err != nil {
 		return fmt.Errorf("auditlog: read tree state: %w", err)
+	}
+	size, err := countFromMaxID(maxIndex, "entry index")
+	if err != nil {
+		return err
+	}
+	hashes, err := countFromMaxID(maxHashID, "stored hash id")
+	if err != nil {
+		return err
 	}
 	// Checkpoints are never deleted, and every writer signs a larger one
 	// than the latest, so a latest checkpoint below one this writer signed
@@ -435,16 +442,27 @@ func (l *Log) refresh(ctx context.Context, q queryer) error {
 		return fmt.Errorf("auditlog: the latest stored checkpoint covers %d entries, below the %d of one this writer signed, so checkpoints were deleted; run 'gatehouse audit verify --from-checkpoint' with a checkpoint kept outside this machine",
 			cpSize.Int64, w.signed)
 	}
+	// The signing time of a checkpoint is not signed. A time set in the
+	// future would hold back every time-based checkpoint, leaving entries
+	// covered by no signature until that time. So the writer
+	// takes the time only from a checkpoint it has not seen (another
+	// writer's), and never later than now.
+	if cpSize.Valid && (cpSize.Int64 != w.cpSize || !w.loaded) {
+		w.cpAt = time.Unix(0, cpCreated.Int64)
+		if w.cpAt.After(now) {
+			w.cpAt = now
+		}
+	}
 	if cpSize.Valid {
-		w.cpSize, w.cpAt = cpSize.Int64, time.Unix(0, cpCreated.Int64)
+		w.cpSize = cpSize.Int64
 	}
 	if w.cpSize > size {
 		return fmt.Errorf("auditlog: latest checkpoint covers %d entries but the log has %d; run 'gatehouse audit verify'", w.cpSize, size)
 	}
 	if !w.loaded || w.stale || size != w.tree.size {
-		tree, err := loadFrontier(dbHashReader{ctx: ctx, q: q}, size)
+		tree, err := l.reloadTree(dbHashReader{ctx: ctx, q: q}, size)
 		if err != nil {
-			return fmt.Errorf("auditlog: load tree of size %d: %w", size, err)
+			return err
 		}
 		w.tree, w.loaded, w.stale = tree, true, false
 	}
@@ -456,6 +474,36 @@ func (l *Log) refresh(ctx context.Context, q queryer) error {
 			errHashCount, hashes, size, want)
 	}
 	return nil
+}
+
+// reloadTree reads the edge of the tree of size leaves. Once the writer
+// has a tree, the stored one must extend it: entries are never deleted,
+// and another writer only appends. Entries this writer committed after the
+// latest checkpoint are covered by no signature yet, so a tail deleted or
+// replaced while the gateway runs would otherwise be signed into the next
+// checkpoint, and verification would find the log intact.
+func (l *Log) reloadTree(r tlog.HashReader, size int64) (frontier, error) {
+	w := &l.w
+	if !w.loaded {
+		tree, err := loadFrontier(r, size)
+		if err != nil {
+			return tree, fmt.Errorf("auditlog: load tree of size %d: %w", size, err)
+		}
+		return tree, nil
+	}
+	if size < w.tree.size {
+		return frontier{}, fmt.Errorf("auditlog: the log has %d entries, fewer than the %d this writer has seen, so entries were deleted outside the gateway; run 'gatehouse audit verify --from-checkpoint' with a checkpoint kept outside this machine",
+			size, w.tree.size)
+	}
+	tree, err := loadExtension(r, size, w.tree.size, w.tree.root())
+	if errors.Is(err, errNotExtending) {
+		return tree, fmt.Errorf("auditlog: the stored tree of %d entries does not extend the tree of %d entries this writer has seen, so entries were rewritten outside the gateway; run 'gatehouse audit verify --from-checkpoint' with a checkpoint kept outside this machine",
+			size, w.tree.size)
+	}
+	if err != nil {
+		return tree, fmt.Errorf("auditlog: load tree of size %d: %w", size, err)
+	}
+	return tree, nil
 }
 
 // errHashCount is refresh's error for stored hashes that the entries do
@@ -479,10 +527,14 @@ func (l *Log) checkPublished(ctx context.Context, q queryer) error {
 	case cp.Size > w.cpSize:
 		return fmt.Errorf("%w: the latest stored checkpoint covers %d entries, fewer than the %d of the one published last, so checkpoints were deleted", ErrNotExtended, w.cpSize, cp.Size)
 	}
-	tree, err := loadFrontier(dbHashReader{ctx: ctx, q: q}, cp.Size)
-	if err != nil || tree.root() != cp.Hash {
+	// The tree the writer appends to must extend the checkpoint, not just
+	// hold hashes that reproduce its root: the hashes of a larger tree are
+	// other rows, which could have been rewritten on their own.
+	tree, err := loadExtension(dbHashReader{ctx: ctx, q: q}, w.tree.size, cp.Size, cp.Hash)
+	if err != nil {
 		return fmt.Errorf("%w: the stored tree does not reproduce the checkpoint published last, of size %d, so history was rewritten", ErrNotExtended, cp.Size)
 	}
+	w.tree = tree
 	w.signed = max(w.signed, cp.Size)
 	return nil
 }
