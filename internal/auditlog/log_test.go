@@ -926,3 +926,53 @@ func waitForCheckpoint(t *testing.T, db *storage.DB, size int64) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// When the running writer finds entries it committed deleted, it signs the
+// tree it holds and publishes it to the file sink, so that the deletion
+// leaves a trace after the database is consistent again: the next Open
+// with the file refuses the log and verify against it reports the loss.
+func TestDeletedTailLeavesEvidence(t *testing.T) {
+	storagetest.Run(t, func(t *testing.T, b storagetest.Backend) {
+		ctx := context.Background()
+		file := filepath.Join(t.TempDir(), "checkpoint.txt")
+		l, db, keys := newTestLogOn(t, b, func(o *Options) {
+			o.CheckpointEvery = 4
+			o.Sinks = []Sink{&FileSink{Path: file}}
+		})
+		appendN(t, l, 10) // checkpoints of sizes 4 and 8; 8 and 9 uncovered
+		mustExec(t, db, "DELETE FROM audit_entries WHERE idx >= 8")
+		mustExec(t, db, "DELETE FROM audit_hashes WHERE id >= $1", tlog.StoredHashIndex(0, 8))
+		if _, err := l.AppendEntry(ctx, testEntry(10, 64)); err == nil {
+			t.Fatal("append after deleting the uncovered tail succeeded")
+		}
+		l.Close(ctx)
+
+		published, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cp, _, err := OpenCheckpoint(published, keys.verifier)
+		if err != nil || cp.Size != 10 {
+			t.Fatalf("checkpoint file holds %+v, %v; want the writer's tree of 10 entries", cp, err)
+		}
+		if n := countCheckpointsAbove(t, db, 8); n != 0 {
+			t.Errorf("%d checkpoints stored over the shortened log, want none", n)
+		}
+
+		opts := keys.options()
+		opts.Published, opts.PublishedKey = published, keys.verifier
+		if l2, err := Open(ctx, db, opts); err == nil {
+			l2.Close(ctx)
+			t.Error("Open with the published evidence accepted the shortened log")
+		} else if !errors.Is(err, ErrNotExtended) {
+			t.Errorf("Open error = %v, want ErrNotExtended", err)
+		}
+		rep, err := Verify(ctx, db, VerifyOptions{LogKey: keys.verifier, Trusted: published})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Intact() || !strings.Contains(rep.Problems[0].What, "entries were truncated") {
+			t.Errorf("verify against the evidence: %v, want the truncation reported", rep.Problems)
+		}
+	})
+}

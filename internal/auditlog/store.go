@@ -58,7 +58,8 @@ type Options struct {
 	// CommitTimeout bounds one transaction. Default 30s.
 	CommitTimeout time.Duration
 
-	// Sinks receive each new checkpoint after it is committed.
+	// Sinks receive each new checkpoint after it is committed, and the
+	// one publishEvidence signs when committed entries vanish.
 	Sinks []Sink
 	// PublishTimeout bounds one Sink.Publish call. Default 10s.
 	PublishTimeout time.Duration
@@ -182,6 +183,10 @@ type Log struct {
 
 	w     writerState         // owned by the writer goroutine
 	stmts *storage.Statements // the writer's prepared statements
+	// evidenceSize is the size of the last tree publishEvidence signed,
+	// owned by the writer goroutine. It lives outside w, which a failed
+	// commit restores.
+	evidenceSize int64
 
 	// requests are the request entries this log appended last, which the
 	// response entries that follow name (checkRequestEntry).

@@ -492,11 +492,13 @@ func (l *Log) reloadTree(r tlog.HashReader, size int64) (frontier, error) {
 		return tree, nil
 	}
 	if size < w.tree.size {
+		l.publishEvidence()
 		return frontier{}, fmt.Errorf("auditlog: the log has %d entries, fewer than the %d this writer has seen, so entries were deleted outside the gateway; run 'gatehouse audit verify --from-checkpoint' with a checkpoint kept outside this machine",
 			size, w.tree.size)
 	}
 	tree, err := loadExtension(r, size, w.tree.size, w.tree.root())
 	if errors.Is(err, errNotExtending) {
+		l.publishEvidence()
 		return tree, fmt.Errorf("auditlog: the stored tree of %d entries does not extend the tree of %d entries this writer has seen, so entries were rewritten outside the gateway; run 'gatehouse audit verify --from-checkpoint' with a checkpoint kept outside this machine",
 			size, w.tree.size)
 	}
@@ -504,6 +506,28 @@ func (l *Log) reloadTree(r tlog.HashReader, size int64) (frontier, error) {
 		return tree, fmt.Errorf("auditlog: load tree of size %d: %w", size, err)
 	}
 	return tree, nil
+}
+
+// publishEvidence signs the tree this writer holds and hands it to the
+// sinks, once per size, when the stored log lost or rewrote entries this
+// writer committed. The newest of them may be covered by no stored
+// checkpoint, so once the database is consistent again the change would
+// leave no trace. The checkpoint file then holds a checkpoint the database
+// cannot reproduce: the next start refuses the log, and 'audit verify
+// --from-checkpoint' with the file reports the loss. The checkpoint is not
+// stored, because the database is no longer trusted.
+func (l *Log) publishEvidence() {
+	w := &l.w
+	if l.pub == nil || w.tree.size <= l.evidenceSize {
+		return
+	}
+	c := Checkpoint{Origin: l.opts.Origin, Size: w.tree.size, Hash: w.tree.root()}
+	msg, err := SignCheckpoint(c, l.opts.Signer)
+	if err != nil {
+		return
+	}
+	l.evidenceSize = c.Size
+	l.pub.offer(&SignedCheckpoint{Checkpoint: c, Note: msg, Created: l.opts.Now()})
 }
 
 // errHashCount is refresh's error for stored hashes that the entries do
