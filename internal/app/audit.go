@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"time"
 
 	"golang.org/x/mod/sumdb/note"
@@ -33,9 +34,17 @@ func openAuditLog(ctx context.Context, cfg *config.File, db *storage.DB, log *sl
 	var publishedKey note.Verifier
 	if cfg.Audit.CheckpointFile != "" {
 		path := cfg.Resolve(cfg.Audit.CheckpointFile)
+		// Without its directory no checkpoint is ever written there, so the
+		// start-up check against a rolled-back log would stay off for good.
+		if dir := filepath.Dir(path); !isDir(dir) {
+			return nil, fmt.Errorf("audit.checkpoint_file %s: directory %s does not exist: create it (install -d -m 0700 %s) for the account the gateway runs as: %w", path, dir, dir, fs.ErrNotExist)
+		}
 		sinks = append(sinks, &auditlog.FileSink{Path: path})
 		if published, publishedKey, err = lastPublished(path, cfg.Resolve(cfg.Audit.SigningKeyFile)); err != nil {
 			return nil, fmt.Errorf("audit.checkpoint_file: %w", err)
+		}
+		if published == nil {
+			log.Warn("audit checkpoint file not found, so the start-up check against a rolled-back log is off until the next checkpoint is written; this is expected on the first start only", "file", path)
 		}
 	}
 	l, err := auditlog.Open(ctx, db, auditlog.Options{
@@ -64,6 +73,11 @@ func openAuditLog(ctx context.Context, cfg *config.File, db *storage.DB, log *sl
 		return nil, fmt.Errorf("audit: %w", err)
 	}
 	return l, nil
+}
+
+func isDir(path string) bool {
+	info, err := os.Stat(path)
+	return err == nil && info.IsDir()
 }
 
 // lastPublished reads the checkpoint the log last wrote to its checkpoint

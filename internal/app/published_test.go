@@ -1,15 +1,20 @@
 package app_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"log/slog"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/gatehouse-health/gatehouse/internal/app"
 	"github.com/gatehouse-health/gatehouse/internal/app/apptest"
 	"github.com/gatehouse-health/gatehouse/internal/auditlog"
+	"github.com/gatehouse-health/gatehouse/internal/storage"
 )
 
 // The gateway refuses to start on a log that no longer extends the
@@ -35,5 +40,58 @@ func TestStartRefusesRolledBackLog(t *testing.T) {
 				t.Errorf("error %q does not wrap auditlog.ErrNotExtended", err)
 			}
 		})
+	}
+}
+
+// A checkpoint file whose directory is missing would never be written,
+// so the rollback check would stay off for good: the gateway refuses to
+// start and names the directory to create.
+func TestStartRefusesMissingCheckpointDirectory(t *testing.T) {
+	ctx := context.Background()
+	cfg, _, _, err := app.DevConfig(filepath.Join(t.TempDir(), "data"), "127.0.0.1:0", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	missing := filepath.Join(t.TempDir(), "witness")
+	cfg.Audit.CheckpointFile = filepath.Join(missing, "checkpoint.txt")
+
+	rt, err := app.Start(ctx, cfg, app.Options{Logger: slog.New(slog.DiscardHandler)})
+	if err == nil {
+		rt.Close(ctx)
+		t.Fatal("Start succeeded without the checkpoint file's directory")
+	}
+	if !strings.Contains(err.Error(), "directory "+missing+" does not exist") {
+		t.Errorf("error %q does not name the missing directory", err)
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("error %q does not wrap fs.ErrNotExist", err)
+	}
+}
+
+// A missing checkpoint file turns the rollback check off, so the record
+// opens with a warning that names the file.
+func TestOpenRecordWarnsMissingCheckpointFile(t *testing.T) {
+	ctx := context.Background()
+	cfg, _, _, err := app.DevConfig(filepath.Join(t.TempDir(), "data"), "127.0.0.1:0", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := storage.Open(ctx, cfg.DatabaseURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var logged bytes.Buffer
+
+	l, err := app.OpenRecord(ctx, cfg, db, slog.New(slog.NewTextHandler(&logged, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close(ctx)
+	if !strings.Contains(logged.String(), "level=WARN msg=\"audit checkpoint file not found") {
+		t.Errorf("no warning for the missing checkpoint file:\n%s", logged.String())
+	}
+	if !strings.Contains(logged.String(), "file="+cfg.Resolve(cfg.Audit.CheckpointFile)) {
+		t.Errorf("warning does not name the checkpoint file:\n%s", logged.String())
 	}
 }

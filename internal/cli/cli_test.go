@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/gatehouse-health/gatehouse/internal/app"
 )
 
 func run(t *testing.T, ctx context.Context, args ...string) (code int, stdout, stderr string) {
@@ -248,6 +250,38 @@ func TestKillswitchCommand(t *testing.T) {
 	code, out, _ = run(t, context.Background(), "killswitch", "status", "--data", data)
 	if code != 0 || !strings.Contains(out, "no cut engaged") {
 		t.Errorf("status after release: exit %d\n%s", code, out)
+	}
+}
+
+// An admin listener whose certificate --ca does not verify gets a hint
+// about the server certificate, not about a missing listener.
+func TestKillswitchUntrustedListenerHint(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int)
+	var serveOut, serveErr syncBuffer
+	go func() {
+		done <- MainContext(ctx, []string{"serve", "--data", data, "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"}, &serveOut, &serveErr)
+	}()
+	defer func() { cancel(); <-done }()
+	waitForFile(t, filepath.Join(data, endpointFile))
+	ep, err := readEndpoint(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherCA := filepath.Join(t.TempDir(), "ca")
+	if code, _, stderr := run(t, context.Background(), "pki", "init", "--dir", otherCA); code != 0 {
+		t.Fatalf("pki init: exit %d\n%s", code, stderr)
+	}
+	certFile, keyFile := app.DevAdminFiles(data)
+
+	code, _, stderr := run(t, context.Background(), "killswitch", "status",
+		"--admin", ep.AdminURL, "--cert", certFile, "--key", keyFile, "--ca", filepath.Join(otherCA, "root.pem"))
+	if code != 1 {
+		t.Errorf("status against an untrusted listener: exit %d, want 1", code)
+	}
+	if !strings.Contains(stderr, "gatehouse: hint: the admin listener presents the gateway's server certificate (tls.cert_file)") {
+		t.Errorf("status against an untrusted listener: hint does not name the server certificate:\n%s", stderr)
 	}
 }
 

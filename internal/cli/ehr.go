@@ -49,7 +49,7 @@ func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 func (e *env) ehr(args []string) int {
 	var f ehrFlags
 	fs := e.flags("ehr")
-	fs.StringVar(&f.gateway, "gateway", "", "the gateway's public `URL`, such as https://localhost:8443 (required)")
+	fs.StringVar(&f.gateway, "gateway", "", "the gateway's `URL`, its public_url, which client assertions name as their audience, such as https://localhost:8443 (required)")
 	fs.StringVar(&f.clientID, "client-id", app.DevPartner, "the EHR's partner and OAuth client `ID` at the gateway")
 	fs.StringVar(&f.org, "org", "", "the EHR's organisation as `SYSTEM|VALUE`, such as http://hl7.org/fhir/sid/us-npi|8189991234 (required)")
 	fs.StringVar(&f.scope, "scope", app.DevScopes+" system/Subscription.cruds system/Subscription.$status system/Subscription.$events", "`SCOPES` to request, space separated")
@@ -160,7 +160,7 @@ func loadPublicKeys(path string) (jose.JSONWebKeySet, error) {
 	if err := json.Unmarshal(data, &set); err != nil || len(set.Keys) == 0 {
 		var key jose.JSONWebKey
 		if err := key.UnmarshalJSON(data); err != nil {
-			return set, fmt.Errorf("%s is not a JWK set or a JWK: save the gateway's /.well-known/jwks.json there", path)
+			return set, fmt.Errorf("%s is not a JWK set or a JWK: save the gateway's /.well-known/jwks.json there (served when outbound.assertion_key_file is set), or any public JWK set to test only the inbound direction", path)
 		}
 		set.Keys = []jose.JSONWebKey{key}
 	}

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/gatehouse-health/gatehouse/internal/ehrclient"
 	"github.com/gatehouse-health/gatehouse/internal/ehrsim"
+	"github.com/gatehouse-health/gatehouse/internal/token"
 )
 
 // runEHR starts the simulator, prints its endpoints, makes the requested
@@ -73,7 +75,7 @@ func (e *env) ehrCalls(ctx context.Context, f *ehrFlags, sim *ehrsim.Sim) bool {
 	}
 	if err := awaitGateway(ctx, sim); err != nil {
 		e.errorf("%v", err)
-		e.hint("start the gateway with this EHR's JWKS URL and --client-id registered before --for ends; a simulator restarted without --assertion-key has a new key, which the gateway learns at its next JWK set fetch (at most once a minute)")
+		e.hint("%s", ehrTokenHint(err, f.gateway))
 		return false
 	}
 	ok := true
@@ -96,6 +98,19 @@ func (e *env) ehrCalls(ctx context.Context, f *ehrFlags, sim *ehrsim.Sim) bool {
 
 // awaitGateway fetches a first token, retrying while the gateway cannot
 // be reached, for at most gatewayWait.
+// ehrTokenHint returns the next step after the simulator's first token
+// request failed for good. A rejected client, or no response, most
+// often means the gateway has not registered this EHR or its key yet; any
+// other OAuth error, such as a kill-switch cut, gets the token endpoint's
+// own hint.
+func ehrTokenHint(err error, gatewayURL string) string {
+	var re *token.ResponseError
+	if errors.As(err, &re) && re.Code != "" && re.Code != token.CodeInvalidClient {
+		return ehrclient.TokenHint(err, gatewayURL)
+	}
+	return "start the gateway with this EHR's JWKS URL and --client-id registered before --for ends; a simulator restarted without --assertion-key has a new key, which the gateway learns at its next JWK set fetch (at most once a minute)"
+}
+
 func awaitGateway(ctx context.Context, sim *ehrsim.Sim) error {
 	return retryToken(ctx, gatewayWait, 250*time.Millisecond, func(ctx context.Context) error {
 		_, err := sim.Client().Token(ctx)

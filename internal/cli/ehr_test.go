@@ -15,6 +15,7 @@ import (
 	"github.com/gatehouse-health/gatehouse/internal/devmode"
 	"github.com/gatehouse-health/gatehouse/internal/ehrsim"
 	"github.com/gatehouse-health/gatehouse/internal/pki"
+	"github.com/gatehouse-health/gatehouse/internal/token"
 )
 
 func TestEhrFlagErrors(t *testing.T) {
@@ -202,5 +203,26 @@ func TestEhrKeyFileErrorsNameFile(t *testing.T) {
 	}
 	if _, err := loadPrivateKey(path); err == nil || !strings.Contains(err.Error(), path) {
 		t.Errorf("loadPrivateKey error %v does not name %s", err, path)
+	}
+}
+
+// After a kill-switch cut the simulator's hint says the payer suspended
+// the exchange, not that the gateway lacks this EHR's registration; an
+// unknown client or an unreachable gateway keep the registration hint.
+func TestEHRTokenHintByError(t *testing.T) {
+	tests := []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"kill switch", &token.ResponseError{Status: 503, Code: token.CodeTemporarilyUnavailable}, "the payer has suspended this exchange"},
+		{"invalid scope", &token.ResponseError{Status: 400, Code: token.CodeInvalidScope}, "partners[].scopes"},
+		{"unknown key", &token.ResponseError{Status: 401, Code: token.CodeInvalidClient}, "start the gateway with this EHR's JWKS URL"},
+		{"unreachable", errors.New("connection refused"), "start the gateway with this EHR's JWKS URL"},
+	}
+	for _, tt := range tests {
+		if got := ehrTokenHint(tt.err, "https://gatehouse.payer.example:8443"); !strings.Contains(got, tt.want) {
+			t.Errorf("%s: hint %q lacks %q", tt.name, got, tt.want)
+		}
 	}
 }

@@ -3,7 +3,10 @@ package cli
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -255,7 +258,11 @@ func (e *env) adminRequest(ctx context.Context, client *http.Client, method, url
 	resp, err := client.Do(req)
 	if err != nil {
 		e.errorf("admin listener: %v", err)
-		e.hint("check that the gateway runs with an admin listener and that --admin is its URL")
+		if isCertificateVerificationError(err) {
+			e.hint("the admin listener presents the gateway's server certificate (tls.cert_file): --ca must be the CA that issued it, and the host of --admin must be one of its names ('gatehouse pki issue server --dns NAME,... --ip ADDR,...')")
+		} else {
+			e.hint("check that the gateway runs with an admin listener and that --admin is its URL")
+		}
 		return nil, 1
 	}
 	defer resp.Body.Close()
@@ -277,6 +284,16 @@ func (e *env) adminRequest(ctx context.Context, client *http.Client, method, url
 		return nil, 1
 	}
 	return body, 0
+}
+
+// isCertificateVerificationError reports whether err is the client's
+// rejection of the server certificate: an unknown issuer or a host name
+// the certificate does not name.
+func isCertificateVerificationError(err error) bool {
+	var verification *tls.CertificateVerificationError
+	var hostname x509.HostnameError
+	var authority x509.UnknownAuthorityError
+	return errors.As(err, &verification) || errors.As(err, &hostname) || errors.As(err, &authority)
 }
 
 // adminClient builds the administrator's mutual-TLS client, from explicit

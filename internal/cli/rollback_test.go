@@ -2,11 +2,14 @@ package cli
 
 import (
 	"context"
+	"io"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/gatehouse-health/gatehouse/internal/app/apptest"
+	"github.com/gatehouse-health/gatehouse/internal/config"
+	"github.com/gatehouse-health/gatehouse/internal/storage"
 )
 
 // A gateway or payer command refused on a rolled-back log prints a hint
@@ -43,5 +46,32 @@ func TestRolledBackLogHint(t *testing.T) {
 		"--key", filepath.Join(dir, "audit", "checkpoint.vkey"), "--from-checkpoint", checkpoint)
 	if code != 1 || !strings.Contains(stderr, "entries were truncated") {
 		t.Errorf("audit verify exit code %d, want 1 with 'entries were truncated':\n%s", code, stderr)
+	}
+}
+
+// The hint prints a PostgreSQL URL without a password whole, quoted for
+// the shell, and one with a password only as a placeholder.
+func TestRolledBackLogHintPostgres(t *testing.T) {
+	tests := []struct {
+		url, want string
+	}{
+		{"postgres://gh@db.internal/g?sslmode=verify-full&search_path=gatehouse", `--database "postgres://gh@db.internal/g?sslmode=verify-full&search_path=gatehouse" --key`},
+		{"postgres://gh:secret@db.internal/g?search_path=gatehouse", "--database DATABASE_URL --key"},
+		{"postgres://gh@db.internal/g?password=secret", "--database DATABASE_URL --key"},
+	}
+	for _, tt := range tests {
+		var stderr strings.Builder
+		e := &env{ctx: context.Background(), stdout: io.Discard, stderr: &stderr}
+		cfg := &config.File{Database: config.Database{URL: tt.url}}
+		cfg.Audit.CheckpointFile = "/var/lib/gatehouse-witness/checkpoint.txt"
+		cfg.Audit.SigningKeyFile = "/etc/gatehouse/checkpoint.key"
+
+		e.notExtendedHint(cfg)
+		if !strings.Contains(stderr.String(), tt.want) {
+			t.Errorf("hint for %s lacks %q:\n%s", storage.Redacted(tt.url), tt.want, stderr.String())
+		}
+		if strings.Contains(stderr.String(), "secret") {
+			t.Errorf("hint for %s prints the password:\n%s", storage.Redacted(tt.url), stderr.String())
+		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -129,8 +130,15 @@ func (e *env) checkServeFlags(flags *flag.FlagSet, cfgPath, listen, adminListen 
 func (e *env) notExtendedHint(cfg *config.File) {
 	checkpoint := cfg.Resolve(cfg.Audit.CheckpointFile)
 	database := "DATABASE_URL"
-	if dialect, path, err := storage.ParseURL(cfg.DatabaseURL()); err == nil && dialect == storage.SQLite {
-		database = path
+	if dialect, target, err := storage.ParseURL(cfg.DatabaseURL()); err == nil {
+		switch {
+		case dialect == storage.SQLite:
+			database = target
+		case storage.Redacted(cfg.DatabaseURL()) == target:
+			// A URL without a password can be printed whole, in double
+			// quotes for the shell because its query joins parameters with &.
+			database = strconv.Quote(target)
+		}
 	}
 	// audit keygen writes the verifier key beside the signing key.
 	signingKey := cfg.Resolve(cfg.Audit.SigningKeyFile)
