@@ -27,6 +27,7 @@ Usage:
     gatehouse load [--synthea FILE.tgz | --bundles DIR] [--rate N/s] [--concurrency C] [--duration D] [--json] [--target URL --data DIR]
     gatehouse serve [--config FILE] [--data DIR] [--listen ADDR] [--admin-listen ADDR]
     gatehouse token [--data DIR] [--partner NAME] [--url URL] [--scope SCOPES]
+    gatehouse token keygen --name NAME [--alg ALG] [--out DIR]
     gatehouse validate [--package FILE.tgz]... [--profile URL]... [--format text|json] PATH...
     gatehouse killswitch status|engage|release [options]
     gatehouse payer load|pended|decide [options]

@@ -18,6 +18,9 @@ const tokenSynopsis = "gatehouse token [--data DIR] [--partner NAME] [--url URL]
 // token plays the partner side of the SMART Backend Services flow and prints
 // the access token alone on stdout, so scripts can capture it.
 func (e *env) token(args []string) int {
+	if len(args) > 0 && args[0] == "keygen" {
+		return e.tokenKeygen(args[1:])
+	}
 	fs := e.flags("token")
 	dataDir := fs.String("data", "./gatehouse-data", "development-mode data `DIR` holding the partner's certificate and key")
 	partner := fs.String("partner", "demo-ehr", "partner `NAME` whose credentials to use")
