@@ -10,6 +10,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/gatehouse-health/gatehouse/internal/app"
+	"github.com/gatehouse-health/gatehouse/internal/config"
 	"github.com/gatehouse-health/gatehouse/internal/ehrsim"
 	"github.com/gatehouse-health/gatehouse/internal/pki"
 )
@@ -24,6 +25,11 @@ const gatewayWait = 30 * time.Second
 // maxKeyFileBytes caps a JWK or JWK set file.
 const maxKeyFileBytes = 64 << 10
 
+// maxEHRFileBytes caps a request Bundle file of --submit or --inquire at
+// twice the gateway's default body limit, so that the gateway, not the
+// simulator, refuses a body between the two.
+const maxEHRFileBytes = 2 * config.DefaultMaxBodyBytes
+
 // ehrFlags are the options of gatehouse ehr.
 type ehrFlags struct {
 	gateway, clientID, org, scope               string
@@ -33,7 +39,7 @@ type ehrFlags struct {
 	jwksListen, fhirListen                      string
 	subscribe, asJSON                           bool
 	duration                                    time.Duration
-	submit                                      multiFlag
+	submit, inquire                             multiFlag
 }
 
 // multiFlag collects a repeated option.
@@ -66,6 +72,7 @@ func (e *env) ehr(args []string) int {
 	fs.StringVar(&f.fhirListen, "fhir-listen", "127.0.0.1:0", "loopback `ADDR` of the token and rest-hook listener (mutual TLS)")
 	fs.BoolVar(&f.subscribe, "subscribe", false, "create a Subscription to the PAS topic with the EHR's rest-hook endpoint")
 	fs.Var(&f.submit, "submit", "PAS request bundle `FILE` to submit; repeat for more")
+	fs.Var(&f.inquire, "inquire", "PAS request bundle `FILE` to inquire about, after every --submit: sends the PAS inquiry Bundle built from it; repeat for more")
 	fs.DurationVar(&f.duration, "for", 0, "stop after this `DURATION`, such as 30s; default: until interrupted")
 	fs.BoolVar(&f.asJSON, "json", false, "print one JSON object per line")
 	if code, ok := e.parse(fs, ehrSynopsis, args); !ok {

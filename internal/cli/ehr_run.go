@@ -6,13 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/gatehouse-health/gatehouse/internal/ehrclient"
 	"github.com/gatehouse-health/gatehouse/internal/ehrsim"
+	"github.com/gatehouse-health/gatehouse/internal/pas"
 	"github.com/gatehouse-health/gatehouse/internal/token"
 )
 
@@ -67,10 +67,10 @@ func (e *env) printEndpoints(f *ehrFlags, ep ehrsim.Endpoints) {
 	fmt.Fprintf(e.stdout, "ehr: egress.allow  %s\n", strings.Join(ep.Addrs, ", "))
 }
 
-// ehrCalls subscribes and submits as the flags ask, and reports whether
-// every call succeeded.
+// ehrCalls subscribes, submits and inquires as the flags ask, and reports
+// whether every call succeeded.
 func (e *env) ehrCalls(ctx context.Context, f *ehrFlags, sim *ehrsim.Sim) bool {
-	if !f.subscribe && len(f.submit) == 0 {
+	if !f.subscribe && len(f.submit) == 0 && len(f.inquire) == 0 {
 		return true
 	}
 	if err := awaitGateway(ctx, sim); err != nil {
@@ -84,16 +84,28 @@ func (e *env) ehrCalls(ctx context.Context, f *ehrFlags, sim *ehrsim.Sim) bool {
 		ok = e.reportCall(f, "subscribe", resp, err, id) && ok
 	}
 	for _, file := range f.submit {
-		body, err := os.ReadFile(file)
-		if err != nil {
-			e.errorf("--submit: %v", err)
-			ok = false
-			continue
-		}
-		resp, err := sim.Do(ctx, http.MethodPost, "Claim/$submit", body)
-		ok = e.reportCall(f, "submit "+filepath.Base(file), resp, err, "") && ok
+		ok = e.ehrPost(ctx, f, sim, "submit", file, nil) && ok
+	}
+	inquiry := func(request []byte) ([]byte, error) { return pas.InquiryFor(request, time.Now()) }
+	for _, file := range f.inquire {
+		ok = e.ehrPost(ctx, f, sim, "inquire", file, inquiry) && ok
 	}
 	return ok
+}
+
+// ehrPost reads file, turns it into the body with build when build is not
+// nil, posts it to Claim/$op and reports the call.
+func (e *env) ehrPost(ctx context.Context, f *ehrFlags, sim *ehrsim.Sim, op, file string, build func([]byte) ([]byte, error)) bool {
+	body, err := readFileCapped(file, maxEHRFileBytes)
+	if err == nil && build != nil {
+		body, err = build(body)
+	}
+	if err != nil {
+		e.errorf("--%s %s: %v", op, file, err)
+		return false
+	}
+	resp, err := sim.Do(ctx, http.MethodPost, "Claim/$"+op, body)
+	return e.reportCall(f, op+" "+filepath.Base(file), resp, err, "")
 }
 
 // awaitGateway fetches a first token, retrying while the gateway cannot

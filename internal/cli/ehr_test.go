@@ -69,6 +69,9 @@ func TestEhrCommandReceivesHandshake(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// A shipped PAS request, submitted and then asked about with the
+	// inquiry the simulator builds from it.
+	bundle := "../demo/bundles/pas-2.0.1-HomecareAuthorizationBundleExample.json"
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var stdout, stderr syncBuffer
@@ -78,7 +81,8 @@ func TestEhrCommandReceivesHandshake(t *testing.T) {
 			"--org", "http://hl7.org/fhir/sid/us-npi|" + devmode.PartnerNPI,
 			"--cert", files["cert"], "--key", files["key"], "--ca", layout.CACertFile,
 			"--server-cert", files["server-cert"], "--server-key", files["server-key"], "--payer-jwks", files["payer-jwks"],
-			"--jwks-listen", "127.0.0.1:" + jwksPort, "--fhir-listen", "127.0.0.1:" + fhirPort, "--subscribe", "--for", "60s"}, &stdout, &stderr)
+			"--jwks-listen", "127.0.0.1:" + jwksPort, "--fhir-listen", "127.0.0.1:" + fhirPort, "--subscribe",
+			"--submit", bundle, "--inquire", bundle, "--for", "60s"}, &stdout, &stderr)
 	}()
 	waitForOutput(t, &stdout, "ehr: egress.allow")
 
@@ -94,7 +98,8 @@ func TestEhrCommandReceivesHandshake(t *testing.T) {
 	}
 
 	out := stdout.String()
-	for _, want := range []string{"ehr: JWKS URL      " + ep.JWKSURL, "subscribe: status 201", "strict true", ": accepted"} {
+	for _, want := range []string{"ehr: JWKS URL      " + ep.JWKSURL, "subscribe: status 201", "strict true", ": accepted",
+		"submit pas-2.0.1-HomecareAuthorizationBundleExample.json: status 200", "inquire pas-2.0.1-HomecareAuthorizationBundleExample.json: status 200"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}

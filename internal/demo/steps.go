@@ -2,9 +2,7 @@ package demo
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
-	"fmt"
 	"net/http"
 	"strconv"
 	"time"
@@ -70,7 +68,7 @@ func submitRow(ctx context.Context, ehr *ehrclient.Client, b *bundle) (row Row, 
 // Claim/$inquire.
 func inquireRow(ctx context.Context, ehr *ehrclient.Client, b *bundle) Row {
 	row := Row{File: b.name, Step: "inquire", Direction: "inbound"}
-	inquiry, err := inquiryFor(b.data)
+	inquiry, err := pas.InquiryFor(b.data, time.Now())
 	if err != nil {
 		row.Error = sanitize(err.Error())
 		return row
@@ -102,28 +100,3 @@ func fillFromResponse(row *Row, resp *ehrclient.Response) {
 }
 
 func millis(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-
-// inquiryFor builds the PAS inquiry Bundle for a request Bundle, with fresh
-// ids as a real EHR would use.
-func inquiryFor(request []byte) ([]byte, error) {
-	req, err := pas.ParseRequest(request)
-	if err != nil {
-		return nil, err
-	}
-	return pas.BuildInquiry(req, pas.InquiryParams{
-		ClaimID:          newUUID(),
-		BundleIdentifier: pas.Identifier{System: "urn:ietf:rfc:3986", Value: "urn:uuid:" + newUUID()},
-		Created:          time.Now().UTC(),
-	})
-}
-
-// newUUID returns a random (version 4) UUID in lower case.
-func newUUID() string {
-	var b [16]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		panic("demo: crypto/rand failed: " + err.Error())
-	}
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
-}

@@ -1,7 +1,6 @@
 package loadgen
 
 import (
-	"crypto/rand"
 	"fmt"
 	"html"
 	"strconv"
@@ -10,6 +9,8 @@ import (
 
 	"github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
+
+	"github.com/gatehouse-health/gatehouse/internal/pas"
 )
 
 // NPIs of the two organisations every converted Bundle names. They are
@@ -203,7 +204,7 @@ func buildTemplate(c *claimData, now time.Time, m markers) (*Template, error) {
 	if len(c.items) == 0 {
 		return nil, fmt.Errorf("loadgen: %s: the claim has no items", c.name)
 	}
-	ids := entryIDs{claim: newUUID(), patient: newUUID(), coverage: newUUID(), requestor: newUUID(), insurer: newUUID()}
+	ids := entryIDs{claim: pas.NewUUID(), patient: pas.NewUUID(), coverage: pas.NewUUID(), requestor: pas.NewUUID(), insurer: pas.NewUUID()}
 	stamp := now.UTC().Format(time.RFC3339)
 	b := bundleJSON{
 		ResourceType: "Bundle",
@@ -400,15 +401,4 @@ func payerType(plan string) (code, display string, ok bool) {
 		return "5", "PRIVATE HEALTH INSURANCE", true
 	}
 	return "", "", false
-}
-
-// newUUID returns a random version 4 UUID in lower case.
-func newUUID() string {
-	var b [16]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		panic("loadgen: crypto/rand failed: " + err.Error())
-	}
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }
