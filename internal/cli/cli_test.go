@@ -139,20 +139,7 @@ func TestServeTokenCurl(t *testing.T) {
 	if err != nil {
 		t.Fatal("curl is required on PATH for this test")
 	}
-	data := filepath.Join(t.TempDir(), "data")
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan int)
-	var serveOut, serveErr syncBuffer
-	go func() {
-		done <- MainContext(ctx, []string{"serve", "--data", data, "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"}, &serveOut, &serveErr)
-	}()
-	defer func() {
-		cancel()
-		if code := <-done; code != 0 {
-			t.Errorf("serve exit code %d: %s", code, serveErr.String())
-		}
-	}()
-	waitForFile(t, filepath.Join(data, endpointFile))
+	data, serveOut, serveErr := serveDev(t, "127.0.0.1:0")
 	if !strings.Contains(serveErr.String(), "development mode") {
 		t.Errorf("no development-mode warning in %q", serveErr.String())
 	}
@@ -211,18 +198,34 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
-// TestKillswitchCommand engages, lists and releases a cut on a running
-// development gateway through the admin listener.
-func TestKillswitchCommand(t *testing.T) {
-	data := filepath.Join(t.TempDir(), "data")
+// serveDev starts 'gatehouse serve' in development mode in a new data
+// directory, with the admin listener at adminListen ("" for none), and
+// stops it when t ends, failing t if it then exits with an error. It
+// returns the directory once the gateway has written its endpoints, and
+// the gateway's stdout and stderr.
+func serveDev(t *testing.T, adminListen string) (data string, stdout, stderr *syncBuffer) {
+	t.Helper()
+	data = filepath.Join(t.TempDir(), "data")
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int)
 	var serveOut, serveErr syncBuffer
 	go func() {
-		done <- MainContext(ctx, []string{"serve", "--data", data, "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"}, &serveOut, &serveErr)
+		done <- MainContext(ctx, []string{"serve", "--data", data, "--listen", "127.0.0.1:0", "--admin-listen", adminListen}, &serveOut, &serveErr)
 	}()
-	defer func() { cancel(); <-done }()
+	t.Cleanup(func() {
+		cancel()
+		if code := <-done; code != 0 {
+			t.Errorf("serve exit code %d: %s", code, serveErr.String())
+		}
+	})
 	waitForFile(t, filepath.Join(data, endpointFile))
+	return data, &serveOut, &serveErr
+}
+
+// TestKillswitchCommand engages, lists and releases a cut on a running
+// development gateway through the admin listener.
+func TestKillswitchCommand(t *testing.T) {
+	data, _, _ := serveDev(t, "127.0.0.1:0")
 
 	code, out, stderr := run(t, context.Background(), "killswitch", "engage", "--data", data, "--mode", "full", "--partner", "demo-ehr", "--reason", "drill")
 	if code != 0 || !strings.Contains(out, "engaged cut 1: mode full, scope partner:demo-ehr") {
@@ -256,15 +259,7 @@ func TestKillswitchCommand(t *testing.T) {
 // An admin listener whose certificate --ca does not verify gets a hint
 // about the server certificate, not about a missing listener.
 func TestKillswitchUntrustedListenerHint(t *testing.T) {
-	data := filepath.Join(t.TempDir(), "data")
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan int)
-	var serveOut, serveErr syncBuffer
-	go func() {
-		done <- MainContext(ctx, []string{"serve", "--data", data, "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"}, &serveOut, &serveErr)
-	}()
-	defer func() { cancel(); <-done }()
-	waitForFile(t, filepath.Join(data, endpointFile))
+	data, _, _ := serveDev(t, "127.0.0.1:0")
 	ep, err := readEndpoint(data)
 	if err != nil {
 		t.Fatal(err)

@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"encoding/json"
-	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -72,15 +71,7 @@ func TestLoadDevGateway(t *testing.T) {
 // TestLoadRunningGateway loads a gateway started with serve, found through
 // its data directory, with the shipped PAS example bundles.
 func TestLoadRunningGateway(t *testing.T) {
-	data := filepath.Join(t.TempDir(), "data")
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan int)
-	var serveOut, serveErr syncBuffer
-	go func() {
-		done <- MainContext(ctx, []string{"serve", "--data", data, "--listen", "127.0.0.1:0", "--admin-listen", ""}, &serveOut, &serveErr)
-	}()
-	defer func() { cancel(); <-done }()
-	waitForFile(t, filepath.Join(data, endpointFile))
+	data, _, serveErr := serveDev(t, "")
 
 	code, stdout, stderr := run(t, context.Background(), "load", "--data", data, "--bundles", "../demo/bundles",
 		"--duration", "1s", "--rate", "10", "--concurrency", "2", "--json")
