@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"database/sql"
+	"errors"
 	"fmt"
 	"runtime"
 	"sync"
@@ -95,6 +96,11 @@ func (v *verifier) foldChunks(ctx context.Context, ordered <-chan *chunk) error 
 		case <-c.done:
 		case <-ctx.Done():
 			return ctx.Err()
+		}
+		var format *rowFormatError
+		if errors.As(c.err, &format) {
+			v.problem(format.after+1, 0, "a column holds a value of a type the gateway never writes (%v): the row was changed outside the gateway, and verification stops here", format.err)
+			return errTooManyProblems
 		}
 		if c.err != nil {
 			return c.err
@@ -211,6 +217,13 @@ func (r *chunkReader) read(ctx context.Context, c *chunk) error {
 		refs.note(&r.row.fields, check, len(c.checks))
 		c.checks = append(c.checks, check)
 	})
+	if storage.IsRowFormat(err) {
+		after := c.from - 1
+		if n := len(c.checks); n > 0 {
+			after = c.checks[n-1].index
+		}
+		return &rowFormatError{after: after, err: err}
+	}
 	if err != nil {
 		return fmt.Errorf("auditlog: read entries: %w", err)
 	}
@@ -219,6 +232,18 @@ func (r *chunkReader) read(ctx context.Context, c *chunk) error {
 	}
 	c.stored, err = r.readStoredHashes(ctx, c.from, c.to)
 	return err
+}
+
+// rowFormatError is a row of audit_entries, after the entry with index
+// after, that holds a value of a type the gateway never writes. The scan
+// cannot go on past it, and verify reports it as a problem.
+type rowFormatError struct {
+	after int64
+	err   error
+}
+
+func (e *rowFormatError) Error() string {
+	return fmt.Sprintf("auditlog: read the entry after %d: %v", e.after, e.err)
 }
 
 // readRange reads and inspects the rows [from, to) and calls fn with the

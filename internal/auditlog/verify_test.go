@@ -725,3 +725,28 @@ func TestVerifyIDsOutsideAnyLog(t *testing.T) {
 // copyEntry0 copies entry 0 to the index given to fmt.Sprintf.
 const copyEntry0 = `INSERT INTO audit_entries SELECT %d, exchange_id, partner, phase, decision, status,
 	recorded_ns, entry, request_ct, response_ct, wrapped_key, shredded_ns FROM audit_entries WHERE idx = 0`
+
+// SQLite stores any value in any column. A value of a type the gateway
+// never writes is reported as a problem at its entry, not as an error
+// that names no entry.
+func TestVerifyReportsWronglyTypedValues(t *testing.T) {
+	for _, tt := range []struct{ name, query string }{
+		{"fractional status", "UPDATE audit_entries SET status = 200.5 WHERE idx = 6"},
+		{"text shredding time", "UPDATE audit_entries SET shredded_ns = 'abc' WHERE idx = 6"},
+		{"text recording time", "UPDATE audit_entries SET recorded_ns = 'yesterday' WHERE idx = 6"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			db, keys, _ := tamperLog(t, sqliteBackend)
+			mustExec(t, db, tt.query)
+			for _, chunk := range []int64{0, 4} {
+				rep, err := Verify(context.Background(), db, VerifyOptions{LogKey: keys.verifier, chunkSize: chunk})
+				if err != nil {
+					t.Fatalf("chunks of %d: Verify failed instead of reporting the row: %v", chunk, err)
+				}
+				if rep.Intact() || rep.Problems[0].Index != 6 || !strings.Contains(rep.Problems[0].What, "a type the gateway never writes") {
+					t.Errorf("chunks of %d: problems %v, want entry 6 reported", chunk, rep.Problems)
+				}
+			}
+		})
+	}
+}

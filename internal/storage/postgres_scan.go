@@ -45,6 +45,15 @@ func (s *Scan) QueryBinary(ctx context.Context, query string, args []any, fn fun
 // errBinaryRow is wrapped by the errors of BinaryRow.
 var errBinaryRow = errors.New("storage: binary row")
 
+// IsRowFormat reports whether err is a PackedRow's or BinaryRow's failure
+// to read a column as the type the caller asked for: a NULL, a text or a
+// number where the schema's type was expected. SQLite stores any value in
+// any column, so on a table only the gateway writes it means the row was
+// changed outside the gateway.
+func IsRowFormat(err error) bool {
+	return errors.Is(err, errPackedRow) || errors.Is(err, errBinaryRow)
+}
+
 // BinaryRow reads the columns of one row from QueryBinary in order. Its
 // methods convert values as database/sql's Scan does with the pgx driver,
 // for the column types Gatehouse's schemas use: integers, text and bytea.
