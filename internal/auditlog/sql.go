@@ -164,7 +164,10 @@ const (
 	// sqlHashesIn is completed by hashesInQuery.
 	sqlHashesIn = `SELECT id, hash FROM audit_hashes WHERE id IN (`
 
-	sqlCheckpoints = `SELECT id, size, note, created_ns FROM audit_checkpoints `
+	// sqlCheckpoints reads at most MaxCheckpointBytes+1 bytes of a note,
+	// enough to reject one that is too long without reading a row an
+	// insider made huge.
+	sqlCheckpoints = `SELECT id, size, substr(note, 1, 65537), created_ns FROM audit_checkpoints `
 
 	sqlCheckpointsInOrder = sqlCheckpoints + `ORDER BY id`
 

@@ -1,6 +1,7 @@
 package auditlog
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -749,4 +750,30 @@ func TestVerifyReportsWronglyTypedValues(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A checkpoint note an insider made huge is rejected after reading no
+// more than one byte past the cap.
+func TestHugeCheckpointNoteReadCapped(t *testing.T) {
+	if !strings.Contains(sqlCheckpoints, fmt.Sprintf("substr(note, 1, %d)", MaxCheckpointBytes+1)) {
+		t.Fatalf("sqlCheckpoints does not cap the note at MaxCheckpointBytes+1: %s", sqlCheckpoints)
+	}
+	storagetest.Run(t, func(t *testing.T, b storagetest.Backend) {
+		db, keys, _ := tamperLog(t, b)
+		mustExec(t, db, "UPDATE audit_checkpoints SET note = $1 WHERE id = 2", bytes.Repeat([]byte("x"), 4<<20))
+		var got []byte
+		if err := db.QueryRow(sqlCheckpoints+"WHERE id = 2").Scan(new(int64), new(int64), &got, new(int64)); err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != MaxCheckpointBytes+1 {
+			t.Errorf("read %d bytes of the note, want %d", len(got), MaxCheckpointBytes+1)
+		}
+		rep, err := Verify(context.Background(), db, VerifyOptions{LogKey: keys.verifier})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Intact() || !strings.Contains(rep.Problems[0].String(), "checkpoint #2") {
+			t.Errorf("problems %v, want checkpoint #2 reported", rep.Problems)
+		}
+	})
 }
