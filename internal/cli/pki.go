@@ -111,7 +111,13 @@ func (e *env) pkiInit(args []string) int {
 		return 1
 	}
 	fmt.Fprintf(e.stdout, "gatehouse: created CA in %s\n", d.Path)
-	fmt.Fprintf(e.stdout, "    root         %s (tls.client_ca_file)\n", filepath.Join(d.Path, cadir.RootCertFile))
+	// The file a root goes into depends on the CA's role, which --name
+	// tells only in words.
+	where := "tls.client_ca_file"
+	if *name != "" {
+		where = "tls.client_ca_file, admin.client_ca_file or outbound.client_ca_file, by the CA's role"
+	}
+	fmt.Fprintf(e.stdout, "    root         %s (%s)\n", filepath.Join(d.Path, cadir.RootCertFile), where)
 	fmt.Fprintf(e.stdout, "    issuing CA   %s\n", filepath.Join(d.Path, cadir.IssuingFile))
 	fmt.Fprintf(e.stdout, "    CRL          %s (tls.crl_file)\n", filepath.Join(d.Path, cadir.CRLFile))
 	if *offline {
