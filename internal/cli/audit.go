@@ -12,12 +12,13 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/gatehouse-health/gatehouse/internal/auditlog"
+	"github.com/gatehouse-health/gatehouse/internal/config"
 	"github.com/gatehouse-health/gatehouse/internal/devmode"
 	"github.com/gatehouse-health/gatehouse/internal/storage"
 )
 
 const auditUsage = `Usage:
-    gatehouse audit verify [--data DIR | --database FILE|URL] [--key FILE] [--from-checkpoint FILE] [--write-checkpoint FILE] [--retention DURATION]
+    gatehouse audit verify [--data DIR | --config FILE | --database FILE|URL] [--key FILE] [--from-checkpoint FILE] [--write-checkpoint FILE] [--retention DURATION]
     gatehouse audit show [--exchange ID] [--partner P] [--since T] [--status N] [--decision D] [--interaction I] [--identity FILE] [--limit N] [--newest]
     gatehouse audit export [--format ndjson|auditevent|cef] [filters of show]
     gatehouse audit prove INDEX
@@ -65,17 +66,47 @@ var auditGroup = &commandGroup{
 	},
 }
 
-// auditSource is the --data / --database / --key option group.
+// auditSource is the --data / --database / --config / --key option group.
 type auditSource struct {
-	data, database, key *string
+	data, database, config, key *string
+	cfg                         *config.File // --config, once loaded
 }
 
 func auditSourceFlags(fs *flag.FlagSet) *auditSource {
 	return &auditSource{
 		data:     fs.String("data", "", "development data `DIR` containing gatehouse.db and audit/; default ./"+devmode.DefaultDir),
 		database: fs.String("database", "", "database `FILE` or URL containing the audit log, instead of --data"),
-		key:      fs.String("key", "", "checkpoint verifier key `FILE` (name+hash+key); default DIR/audit/checkpoint.vkey"),
+		config:   fs.String("config", "", "the gateway's configuration `FILE`, whose database holds the log and beside whose audit.signing_key_file 'audit keygen' wrote checkpoint.vkey"),
+		key:      fs.String("key", "", "checkpoint verifier key `FILE` (name+hash+key); default DIR/audit/checkpoint.vkey, or checkpoint.vkey beside the configuration's signing key"),
 	}
+}
+
+// load checks that the source is named once and loads --config.
+func (e *env) loadAuditSource(s *auditSource) bool {
+	named := 0
+	for _, v := range []string{*s.data, *s.database, *s.config} {
+		if v != "" {
+			named++
+		}
+	}
+	if named > 1 {
+		e.errorf("--data, --database and --config are mutually exclusive")
+		e.hint("name the log once: --config FILE for a deployment, --data DIR for development mode, or --database FILE|URL with --key")
+		return false
+	}
+	if *s.config == "" || s.cfg != nil {
+		return true
+	}
+	cfg, err := config.Load(*s.config)
+	if err != nil {
+		e.errorf("%v", err)
+		if errors.Is(err, os.ErrNotExist) {
+			e.hint("check the path, or pass --database FILE|URL and --key FILE")
+		}
+		return false
+	}
+	s.cfg = cfg
+	return true
 }
 
 func (s *auditSource) dataDir() string {
@@ -87,12 +118,14 @@ func (s *auditSource) dataDir() string {
 
 // openAudit opens the database read-side. It never creates a SQLite file.
 func (e *env) openAudit(s *auditSource) (*storage.DB, *auditlog.Reader, bool) {
-	if *s.data != "" && *s.database != "" {
-		e.errorf("--data and --database are mutually exclusive")
+	if !e.loadAuditSource(s) {
 		return nil, nil, false
 	}
 	target := *s.database
-	if target == "" {
+	switch {
+	case s.cfg != nil:
+		target = s.cfg.DatabaseURL()
+	case target == "":
 		target = filepath.Join(s.dataDir(), "gatehouse.db")
 	}
 	dialect, path, err := storage.ParseURL(target)
@@ -123,7 +156,18 @@ func (e *env) openAudit(s *auditSource) (*storage.DB, *auditlog.Reader, bool) {
 
 // logKey loads the checkpoint verifier key.
 func (e *env) logKey(s *auditSource) (note.Verifier, bool) {
+	if !e.loadAuditSource(s) {
+		return nil, false
+	}
 	path := *s.key
+	if path == "" && s.cfg != nil {
+		path = filepath.Join(filepath.Dir(s.cfg.Resolve(s.cfg.Audit.SigningKeyFile)), checkpointVerifierFile)
+		if _, err := os.Stat(path); err != nil {
+			e.errorf("no verifier key beside audit.signing_key_file: %v", err)
+			e.hint("pass --key with the checkpoint.vkey that 'gatehouse audit keygen' wrote with the signing key")
+			return nil, false
+		}
+	}
 	if path == "" {
 		if *s.database != "" {
 			e.errorf("--key is required with --database")
@@ -145,7 +189,7 @@ func (e *env) logKey(s *auditSource) (note.Verifier, bool) {
 	return v, true
 }
 
-const verifySynopsis = "gatehouse audit verify [--data DIR | --database FILE|URL] [--key FILE] [--from-checkpoint FILE] [--write-checkpoint FILE] [--retention DURATION]"
+const verifySynopsis = "gatehouse audit verify [--data DIR | --config FILE | --database FILE|URL] [--key FILE] [--from-checkpoint FILE] [--write-checkpoint FILE] [--retention DURATION]"
 
 // auditVerify exits 0 when the log is intact, 1 when it was tampered with
 // and 2 when it cannot be checked.

@@ -67,13 +67,13 @@ func (f *auditFilter) identities() ([]age.Identity, error) {
 	return auditlog.LoadIdentities(*f.identity)
 }
 
-const showSynopsis = "gatehouse audit show [--data DIR | --database FILE|URL] [--exchange ID] [--partner P] [--since T] [--status N] [--decision D] [--interaction I] [--identity FILE] [--limit N] [--newest]"
+const showSynopsis = "gatehouse audit show [--data DIR | --config FILE | --database FILE|URL] [--exchange ID] [--partner P] [--since T] [--status N] [--decision D] [--interaction I] [--identity FILE] [--limit N] [--newest]"
 
 func (e *env) auditShow(args []string) int {
 	return e.auditList(args, "audit show", showSynopsis, "", 100)
 }
 
-const exportSynopsis = "gatehouse audit export [--format ndjson|auditevent|cef] [--data DIR | --database FILE|URL] [--exchange ID] [--partner P] [--since T] [--status N] [--decision D] [--interaction I] [--identity FILE] [--newest]"
+const exportSynopsis = "gatehouse audit export [--format ndjson|auditevent|cef] [--data DIR | --config FILE | --database FILE|URL] [--exchange ID] [--partner P] [--since T] [--status N] [--decision D] [--interaction I] [--identity FILE] [--newest]"
 
 func (e *env) auditExport(args []string) int {
 	return e.auditList(args, "audit export", exportSynopsis, "ndjson", 0)
@@ -268,7 +268,7 @@ func (e *env) showBody(label string, body []byte) {
 	fmt.Fprintf(e.stdout, "    %s:\n%s\n", label, body)
 }
 
-const proveSynopsis = "gatehouse audit prove INDEX [--data DIR | --database FILE|URL]"
+const proveSynopsis = "gatehouse audit prove INDEX [--data DIR | --config FILE | --database FILE|URL]"
 
 // auditProve prints the c2sp.org/tlog-proof of one entry against the
 // latest checkpoint.
@@ -338,7 +338,7 @@ func (e *env) auditCheckProof(args []string) int {
 	if arg == "" {
 		return e.usageError(checkProofSynopsis, "missing proof file")
 	}
-	src := &auditSource{data: data, database: new(string), key: key}
+	src := &auditSource{data: data, database: new(string), config: new(string), key: key}
 	logKey, ok := e.logKey(src)
 	if !ok {
 		return 2

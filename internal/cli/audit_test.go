@@ -462,3 +462,64 @@ func TestAuditVerifyWithoutDataHint(t *testing.T) {
 		t.Errorf("verify without --data: code %d stderr %q, want exit 2 with a hint naming --data and --database", code, stderr)
 	}
 }
+
+// With --config, the audit commands read the log in the configuration's
+// database and take the verifier key that 'audit keygen' wrote beside the
+// signing key.
+func TestAuditVerifyWithConfig(t *testing.T) {
+	// The hardened example, with its log named for these tests, its
+	// database in a temporary directory and a key pair from keygen.
+	cfgPath := hardenedExample(t)
+	dir := filepath.Dir(cfgPath)
+	if err := os.Remove(filepath.Join(dir, "pki", "checkpoint.key")); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, stderr := run(t, context.Background(), "audit", "keygen", "--origin", auditTestOrigin, "--out", filepath.Join(dir, "pki")); code != 0 {
+		t.Fatalf("keygen: %s", stderr)
+	}
+	signer, err := auditlog.LoadSigner(filepath.Join(dir, "pki", "checkpoint.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	identity, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dbPath := filepath.Join(dir, "db", "gatehouse.db")
+	if err := os.MkdirAll(filepath.Dir(dbPath), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	writeAuditLog(t, dbPath, signer, []age.Recipient{identity.Recipient()}, 6)
+	yaml, err := os.ReadFile(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	edited := strings.NewReplacer("origin: gatehouse.payer.example/audit", "origin: "+auditTestOrigin,
+		"path: /var/lib/gatehouse/gatehouse.db", "path: db/gatehouse.db").Replace(string(yaml))
+	if edited == string(yaml) {
+		t.Fatal("the hardened example no longer names the origin and database path this test replaces")
+	}
+	if err := os.WriteFile(cfgPath, []byte(edited), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	code, stdout, stderr := run(t, context.Background(), "audit", "verify", "--config", cfgPath)
+	if code != 0 || !strings.Contains(stdout, "intact: 6 entries") {
+		t.Errorf("verify --config: exit code %d\n%s%s", code, stdout, stderr)
+	}
+	code, stdout, stderr = run(t, context.Background(), "audit", "show", "--config", cfgPath, "--limit", "2")
+	if code != 0 || strings.Count(stdout, "\n") < 2 {
+		t.Errorf("show --config: exit code %d\n%s%s", code, stdout, stderr)
+	}
+	code, _, stderr = run(t, context.Background(), "audit", "verify", "--config", cfgPath, "--data", dir)
+	if code != 2 || !strings.Contains(stderr, "mutually exclusive") {
+		t.Errorf("verify --config --data: exit code %d, stderr %q; want a usage error", code, stderr)
+	}
+	if err := os.Remove(filepath.Join(dir, "pki", "checkpoint.vkey")); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr = run(t, context.Background(), "audit", "verify", "--config", cfgPath)
+	if code != 2 || !strings.Contains(stderr, "no verifier key beside audit.signing_key_file") {
+		t.Errorf("verify --config without checkpoint.vkey: exit code %d, stderr %q", code, stderr)
+	}
+}
