@@ -81,7 +81,7 @@ func auditSourceFlags(fs *flag.FlagSet) *auditSource {
 	}
 }
 
-// load checks that the source is named once and loads --config.
+// loadAuditSource checks that the source is named once and loads --config.
 func (e *env) loadAuditSource(s *auditSource) bool {
 	named := 0
 	for _, v := range []string{*s.data, *s.database, *s.config} {
