@@ -147,6 +147,12 @@ func (s *FileSink) Publish(_ context.Context, cp *SignedCheckpoint, _ Prover) er
 	return WriteFileAtomic(path, cp.Note, 0o644)
 }
 
+// FileSinkTarget returns the file a FileSink with Path path writes: path
+// after following symbolic links, the last one possibly dangling.
+func FileSinkTarget(path string) (string, error) {
+	return linkTarget(path)
+}
+
 // linkTarget returns the file path names after following symbolic links,
 // the last one possibly dangling, or path itself when it is no link.
 func linkTarget(path string) (string, error) {
