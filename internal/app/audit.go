@@ -36,7 +36,13 @@ func openAuditLog(ctx context.Context, cfg *config.File, db *storage.DB, log *sl
 		path := cfg.Resolve(cfg.Audit.CheckpointFile)
 		// Without its directory no checkpoint is ever written there, so the
 		// start-up check against a rolled-back log would stay off for good.
-		if dir := filepath.Dir(path); !isDir(dir) {
+		// FileSink follows a symbolic link at path, so the check does too:
+		// a link into storage that is not mounted has no directory either.
+		target, err := auditlog.FileSinkTarget(path)
+		if err != nil {
+			return nil, fmt.Errorf("audit.checkpoint_file %s: %w", path, err)
+		}
+		if dir := filepath.Dir(target); !isDir(dir) {
 			return nil, fmt.Errorf("audit.checkpoint_file %s: directory %s does not exist: create it (install -d -m 0700 %s) for the account the gateway runs as: %w", path, dir, dir, fs.ErrNotExist)
 		}
 		sinks = append(sinks, &auditlog.FileSink{Path: path})

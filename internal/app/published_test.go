@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -59,6 +60,34 @@ func TestStartRefusesMissingCheckpointDirectory(t *testing.T) {
 	if err == nil {
 		rt.Close(ctx)
 		t.Fatal("Start succeeded without the checkpoint file's directory")
+	}
+	if !strings.Contains(err.Error(), "directory "+missing+" does not exist") {
+		t.Errorf("error %q does not name the missing directory", err)
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("error %q does not wrap fs.ErrNotExist", err)
+	}
+}
+
+// A symbolic link to a file whose directory is missing, such as one on
+// storage that is not mounted, is refused as that directory would be.
+func TestStartRefusesLinkIntoMissingDirectory(t *testing.T) {
+	ctx := context.Background()
+	cfg, _, _, err := app.DevConfig(filepath.Join(t.TempDir(), "data"), "127.0.0.1:0", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	missing := filepath.Join(t.TempDir(), "mnt", "witness")
+	link := filepath.Join(t.TempDir(), "checkpoint.txt")
+	if err := os.Symlink(filepath.Join(missing, "checkpoint.txt"), link); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Audit.CheckpointFile = link
+
+	rt, err := app.Start(ctx, cfg, app.Options{Logger: slog.New(slog.DiscardHandler)})
+	if err == nil {
+		rt.Close(ctx)
+		t.Fatal("Start succeeded with the checkpoint file linked into a missing directory")
 	}
 	if !strings.Contains(err.Error(), "directory "+missing+" does not exist") {
 		t.Errorf("error %q does not name the missing directory", err)

@@ -50,13 +50,19 @@ func newPublisher(l *Log, opts Options) *publisher {
 	return p
 }
 
-// offer replaces any unpublished checkpoint with cp.
+// offer replaces an unpublished checkpoint with cp, unless that one is
+// larger. Checkpoints are offered in signing order with one exception. A
+// checkpoint committed before entries vanished may finish its sync after
+// publishEvidence offered the writer's tree, and must not hide that tree
+// from the sinks.
 func (p *publisher) offer(cp *SignedCheckpoint) {
 	if len(p.opts.Sinks) == 0 {
 		return
 	}
 	p.mu.Lock()
-	p.latest = cp
+	if p.latest == nil || p.latest.Size <= cp.Size {
+		p.latest = cp
+	}
 	p.mu.Unlock()
 	select {
 	case p.wake <- struct{}{}:
@@ -139,6 +145,12 @@ func (s *FileSink) Publish(_ context.Context, cp *SignedCheckpoint, _ Prover) er
 		}
 	}
 	return WriteFileAtomic(path, cp.Note, 0o644)
+}
+
+// FileSinkTarget returns the file a FileSink with Path path writes: path
+// after following symbolic links, the last one possibly dangling.
+func FileSinkTarget(path string) (string, error) {
+	return linkTarget(path)
 }
 
 // linkTarget returns the file path names after following symbolic links,

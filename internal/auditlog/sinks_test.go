@@ -4,7 +4,14 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
+
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/gatehouse-health/gatehouse/internal/storage/storagetest"
 )
 
 func signedForTest(t *testing.T, keys *testKeys, size int64) *SignedCheckpoint {
@@ -67,4 +74,89 @@ func TestFileSinkFollowsLink(t *testing.T) {
 	if want := signedForTest(t, keys, 8).Note; string(got) != string(want) {
 		t.Errorf("target holds\n%s\nwant the checkpoint of size 8", got)
 	}
+}
+
+// gatedSink records the sizes it is given, and holds its first Publish
+// until release is closed.
+type gatedSink struct {
+	started chan struct{}
+	release chan struct{}
+	once    sync.Once
+	mu      sync.Mutex
+	sizes   []int64
+}
+
+func (s *gatedSink) Name() string { return "gated" }
+
+func (s *gatedSink) Publish(_ context.Context, cp *SignedCheckpoint, _ Prover) error {
+	first := false
+	s.once.Do(func() { first = true })
+	if first {
+		close(s.started)
+		<-s.release
+	}
+	s.mu.Lock()
+	s.sizes = append(s.sizes, cp.Size)
+	s.mu.Unlock()
+	return nil
+}
+
+// The checkpoint publishEvidence signs when committed entries vanish must
+// reach the sinks even when a smaller checkpoint, committed before the
+// entries vanished, finishes its sync later and is offered after it.
+func TestEvidenceNotReplacedBySmallerCheckpoint(t *testing.T) {
+	storagetest.Run(t, func(t *testing.T, b storagetest.Backend) {
+		ctx := context.Background()
+		sink := &gatedSink{started: make(chan struct{}), release: make(chan struct{})}
+		l, db, _ := newTestLogOn(t, b, func(o *Options) {
+			o.CheckpointEvery = 2
+			o.CheckpointInterval = time.Hour
+			o.Sinks = []Sink{sink}
+		})
+		syncing := make(chan struct{})
+		resume := make(chan struct{})
+		var syncs atomic.Int64
+		real := l.syncCommits
+		// Set before the first append, whose queue send orders it before
+		// the writer's reads. The third sync, of the checkpoint of 4
+		// entries, waits for resume.
+		l.syncCommits = func() error {
+			if syncs.Add(1) == 3 {
+				close(syncing)
+				<-resume
+			}
+			return real()
+		}
+
+		appendN(t, l, 2) // the checkpoint of 2 entries, which the sink holds
+		<-sink.started
+		for i := range 3 { // the checkpoint of 4 entries, waiting for its sync, and entry 4
+			if _, err := l.AppendCommitted(ctx, testEntry(10+i, 64)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		<-syncing
+		mustExec(t, db, "DELETE FROM audit_entries WHERE idx >= 4")
+		mustExec(t, db, "DELETE FROM audit_hashes WHERE id >= $1", tlog.StoredHashIndex(0, 4))
+		if _, err := l.AppendCommitted(ctx, testEntry(20, 64)); err == nil {
+			t.Fatal("append after deleting the uncovered entry succeeded")
+		}
+		close(resume)
+		// The writer exits after syncLoop has offered the checkpoint of 4
+		// entries. Close then waits for the sink, which still holds the
+		// checkpoint of 2.
+		closed := make(chan error, 1)
+		go func() { closed <- l.Close(ctx) }()
+		<-l.done
+		close(sink.release)
+		if err := <-closed; err != nil {
+			t.Fatal(err)
+		}
+
+		sink.mu.Lock()
+		defer sink.mu.Unlock()
+		if last := sink.sizes[len(sink.sizes)-1]; last != 5 {
+			t.Errorf("sink received sizes %v, want the evidence of 5 entries last", sink.sizes)
+		}
+	})
 }

@@ -108,8 +108,6 @@ func (e *env) ehrPost(ctx context.Context, f *ehrFlags, sim *ehrsim.Sim, op, fil
 	return e.reportCall(f, op+" "+filepath.Base(file), resp, err, "")
 }
 
-// awaitGateway fetches a first token, retrying while the gateway cannot
-// be reached, for at most gatewayWait.
 // ehrTokenHint returns the next step after the simulator's first token
 // request failed for good. A rejected client, or no response, most
 // often means the gateway has not registered this EHR or its key yet; any
@@ -123,6 +121,8 @@ func ehrTokenHint(err error, gatewayURL string) string {
 	return "start the gateway with this EHR's JWKS URL and --client-id registered before --for ends; a simulator restarted without --assertion-key has a new key, which the gateway learns at its next JWK set fetch (at most once a minute)"
 }
 
+// awaitGateway fetches a first token, retrying while the gateway cannot
+// be reached, for at most gatewayWait.
 func awaitGateway(ctx context.Context, sim *ehrsim.Sim) error {
 	return retryToken(ctx, gatewayWait, 250*time.Millisecond, func(ctx context.Context) error {
 		_, err := sim.Client().Token(ctx)
