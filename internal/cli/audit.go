@@ -161,9 +161,10 @@ func (e *env) logKey(s *auditSource) (note.Verifier, bool) {
 	}
 	path := *s.key
 	if path == "" && s.cfg != nil {
-		path = filepath.Join(filepath.Dir(s.cfg.Resolve(s.cfg.Audit.SigningKeyFile)), checkpointVerifierFile)
-		if _, err := os.Stat(path); err != nil {
-			e.errorf("no verifier key beside audit.signing_key_file: %v", err)
+		signingKey := s.cfg.Resolve(s.cfg.Audit.SigningKeyFile)
+		var ok bool
+		if path, ok = verifierBeside(signingKey); !ok {
+			e.errorf("no verifier key beside audit.signing_key_file %s", signingKey)
 			e.hint("pass --key with the checkpoint.vkey that 'gatehouse audit keygen' wrote with the signing key")
 			return nil, false
 		}

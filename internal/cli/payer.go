@@ -150,11 +150,11 @@ func (e *env) payerDecideCommand(args []string) int {
 	if !ok {
 		return 1
 	}
-	path := f.database()
+	path, cfgPath := f.database(), ""
 	if *f.dbFile == "" && *f.cfgPath != "" {
-		path = cfg.DatabaseURL()
+		path, cfgPath = cfg.DatabaseURL(), *f.cfgPath
 	}
-	return e.withRecordedService(path, cfg, func(svc *payer.Service) int { return e.payerDecide(svc, decision) })
+	return e.withRecordedService(path, cfg, cfgPath, func(svc *payer.Service) int { return e.payerDecide(svc, decision) })
 }
 
 // parseMany parses options placed before, between or after positional
@@ -182,7 +182,7 @@ func (e *env) payerUsage(format string, args ...any) int {
 
 // withService opens the database, migrates the payer tables and runs fn.
 func (e *env) withService(target string, fn func(*payer.Service) int) int {
-	return e.withRecordedService(target, nil, fn)
+	return e.withRecordedService(target, nil, "", fn)
 }
 
 // operatorConfig loads the configuration whose exchange record receives
@@ -213,8 +213,9 @@ func (e *env) operatorConfig(cfgPath, dataDir string) (*config.File, bool) {
 }
 
 // withRecordedService is withService with the exchange record of cfg open
-// on the same database, when cfg is set.
-func (e *env) withRecordedService(target string, cfg *config.File, fn func(*payer.Service) int) int {
+// on the same database, when cfg is set. cfgPath is the file cfg was read
+// from when it also named target, for hints.
+func (e *env) withRecordedService(target string, cfg *config.File, cfgPath string, fn func(*payer.Service) int) int {
 	dialect, path, err := storage.ParseURL(target)
 	if err != nil {
 		e.errorf("--database: %v", err)
@@ -239,7 +240,7 @@ func (e *env) withRecordedService(target string, cfg *config.File, fn func(*paye
 		if err != nil {
 			e.errorf("exchange record: %v", err)
 			if errors.Is(err, auditlog.ErrNotExtended) {
-				e.notExtendedHint(cfg)
+				e.notExtendedHint(cfg, cfgPath)
 			}
 			return 1
 		}

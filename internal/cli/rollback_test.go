@@ -66,12 +66,26 @@ func TestRolledBackLogHintPostgres(t *testing.T) {
 		cfg.Audit.CheckpointFile = "/var/lib/gatehouse-witness/checkpoint.txt"
 		cfg.Audit.SigningKeyFile = "/etc/gatehouse/checkpoint.key"
 
-		e.notExtendedHint(cfg)
+		e.notExtendedHint(cfg, "")
 		if !strings.Contains(stderr.String(), tt.want) {
 			t.Errorf("hint for %s lacks %q:\n%s", storage.Redacted(tt.url), tt.want, stderr.String())
 		}
 		if strings.Contains(stderr.String(), "secret") {
 			t.Errorf("hint for %s prints the password:\n%s", storage.Redacted(tt.url), stderr.String())
 		}
+	}
+}
+
+// With a configuration file, the hint's command names the file, so it
+// runs as printed and no database URL appears.
+func TestRolledBackLogHintConfig(t *testing.T) {
+	var stderr strings.Builder
+	e := &env{ctx: context.Background(), stdout: io.Discard, stderr: &stderr}
+	cfg := &config.File{Database: config.Database{URL: "postgres://gh:secret@db.internal/g"}}
+	cfg.Audit.CheckpointFile = "/var/lib/gatehouse-witness/checkpoint.txt"
+	e.notExtendedHint(cfg, "/etc/gatehouse/gatehouse.yaml")
+	want := "'gatehouse audit verify --config /etc/gatehouse/gatehouse.yaml --from-checkpoint /var/lib/gatehouse-witness/checkpoint.txt'"
+	if !strings.Contains(stderr.String(), want) || strings.Contains(stderr.String(), "db.internal") {
+		t.Errorf("hint lacks %s or names the database:\n%s", want, stderr.String())
 	}
 }

@@ -65,7 +65,7 @@ func (e *env) serve(args []string) int {
 	if err != nil {
 		e.errorf("start: %v", err)
 		if errors.Is(err, auditlog.ErrNotExtended) {
-			e.notExtendedHint(cfg)
+			e.notExtendedHint(cfg, *cfgPath)
 			return 1
 		}
 		e.startHint(err, *cfgPath, *adminListen, cfg.Database.URL)
@@ -126,28 +126,46 @@ func (e *env) checkServeFlags(flags *flag.FlagSet, cfgPath, listen, adminListen 
 
 // notExtendedHint prints how to see what changed in a log that no longer
 // extends the checkpoint in audit.checkpoint_file, and how to start after
-// a deliberate restore.
-func (e *env) notExtendedHint(cfg *config.File) {
+// a deliberate restore. With a configuration file the command names it,
+// so no database URL or password appears in the output.
+func (e *env) notExtendedHint(cfg *config.File, cfgPath string) {
 	checkpoint := cfg.Resolve(cfg.Audit.CheckpointFile)
-	database := "DATABASE_URL"
-	if dialect, target, err := storage.ParseURL(cfg.DatabaseURL()); err == nil {
-		switch {
-		case dialect == storage.SQLite:
-			database = target
-		case storage.Redacted(cfg.DatabaseURL()) == target:
-			// A URL without a password can be printed whole, in double
-			// quotes for the shell because its query joins parameters with &.
-			database = strconv.Quote(target)
+	source := "--config " + cfgPath
+	if cfgPath == "" {
+		database := "DATABASE_URL"
+		if dialect, target, err := storage.ParseURL(cfg.DatabaseURL()); err == nil {
+			switch {
+			case dialect == storage.SQLite:
+				database = target
+			case storage.Redacted(cfg.DatabaseURL()) == target:
+				// A URL without a password can be printed whole, in double
+				// quotes for the shell because its query joins parameters with &.
+				database = strconv.Quote(target)
+			}
+		}
+		verifierKey, ok := verifierBeside(cfg.Resolve(cfg.Audit.SigningKeyFile))
+		if !ok {
+			verifierKey = checkpointVerifierFile
+		}
+		source = "--database " + database + " --key " + verifierKey
+	}
+	e.hint("see what changed with 'gatehouse audit verify %s --from-checkpoint %s'; if the database was restored on purpose, move %s aside, keep it with the incident notes, and start again",
+		source, checkpoint, checkpoint)
+}
+
+// verifierBeside returns the verifier key that 'audit keygen' wrote beside
+// the signing key: the same name ending in .vkey, or checkpoint.vkey in
+// the same directory. ok is false when neither exists.
+func verifierBeside(signingKey string) (path string, ok bool) {
+	for _, p := range []string{
+		strings.TrimSuffix(signingKey, filepath.Ext(signingKey)) + ".vkey",
+		filepath.Join(filepath.Dir(signingKey), checkpointVerifierFile),
+	} {
+		if _, err := os.Stat(p); err == nil {
+			return p, true
 		}
 	}
-	// audit keygen writes the verifier key beside the signing key.
-	signingKey := cfg.Resolve(cfg.Audit.SigningKeyFile)
-	verifierKey := strings.TrimSuffix(signingKey, filepath.Ext(signingKey)) + ".vkey"
-	if _, err := os.Stat(verifierKey); err != nil {
-		verifierKey = "checkpoint.vkey"
-	}
-	e.hint("see what changed with 'gatehouse audit verify --database %s --key %s --from-checkpoint %s'; if the database was restored on purpose, move %s aside, keep it with the incident notes, and start again",
-		database, verifierKey, checkpoint, checkpoint)
+	return "", false
 }
 
 // SQLSTATE codes of PostgreSQL start-up failures a setting can fix.
