@@ -194,8 +194,8 @@ func countFromMaxID(max sql.NullInt64, what string) (int64, error) {
 	if !max.Valid {
 		return 0, nil
 	}
-	if max.Int64 >= maxLogSize {
-		return 0, fmt.Errorf("%w: %s %d is beyond any log, so the row was inserted outside the gateway; run 'gatehouse audit verify'", errIndexOutOfRange, what, max.Int64)
+	if max.Int64 >= maxLogSize || max.Int64 < 0 {
+		return 0, fmt.Errorf("%w: %s %d is outside any log, so the row was inserted outside the gateway; run 'gatehouse audit verify'", errIndexOutOfRange, what, max.Int64)
 	}
 	return max.Int64 + 1, nil
 }

@@ -777,3 +777,25 @@ func TestHugeCheckpointNoteReadCapped(t *testing.T) {
 		}
 	})
 }
+
+// A highest id below zero, left when the only rows were inserted outside
+// the gateway at negative ids, is refused rather than taken as a negative
+// size.
+func TestCountFromMaxIDRefusesNegative(t *testing.T) {
+	for _, tt := range []struct {
+		max  sql.NullInt64
+		want int64
+		ok   bool
+	}{
+		{sql.NullInt64{}, 0, true},
+		{sql.NullInt64{Int64: 0, Valid: true}, 1, true},
+		{sql.NullInt64{Int64: 41, Valid: true}, 42, true},
+		{sql.NullInt64{Int64: -5, Valid: true}, 0, false},
+		{sql.NullInt64{Int64: math.MaxInt64, Valid: true}, 0, false},
+	} {
+		got, err := countFromMaxID(tt.max, "entry index")
+		if (err == nil) != tt.ok || got != tt.want {
+			t.Errorf("countFromMaxID(%v) = %d, %v; want %d, ok %v", tt.max, got, err, tt.want, tt.ok)
+		}
+	}
+}
