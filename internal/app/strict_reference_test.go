@@ -135,3 +135,39 @@ func TestStrictModeRefusesAmbiguousReference(t *testing.T) {
 		})
 	}
 }
+
+// TestStrictModeRefusesUndefinedModifier sends a PAS Bundle whose Claim
+// carries a modifier extension under HL7's namespace that no loaded
+// package defines. A modifier can change the meaning of the Claim, and a
+// receiver must reject one it does not understand, so strict mode refuses
+// it even in the domain where plain extensions only get a warning.
+func TestStrictModeRefusesUndefinedModifier(t *testing.T) {
+	h := newHarness(t, harnessOptions{strict: true})
+	body := editBundle(t, func(entries []any) []any {
+		entryResource(entries[0])["modifierExtension"] = []any{map[string]any{
+			"url":          "http://hl7.org/fhir/StructureDefinition/claim-void",
+			"valueBoolean": true,
+		}}
+		return entries
+	})
+
+	resp := h.send(h.ehr.HTTPClient(), "POST", "/fhir/Claim/$submit",
+		http.Header{"Content-Type": {"application/fhir+json"}, "Authorization": {"Bearer " + h.accessToken()}}, body)
+	got := readBody(t, resp)
+
+	if resp.StatusCode != http.StatusUnprocessableEntity {
+		t.Fatalf("status %d, want 422: %.300s", resp.StatusCode, got)
+	}
+	if outcomeCode(t, got) != "invalid" {
+		t.Errorf("OperationOutcome code is not invalid: %.300s", got)
+	}
+	if !strings.Contains(string(got), `"Bundle.entry[0].resource.modifierExtension[0]"`) {
+		t.Errorf("the OperationOutcome does not locate the modifier extension: %.600s", got)
+	}
+	if n := h.upstream.count.Load(); n != 0 {
+		t.Errorf("upstream received %d requests, want 0", n)
+	}
+	if e := h.entries(resp); len(e) != 1 || e[0].Rule != "strict.request" {
+		t.Errorf("entries = %+v, want one strict.request refusal", e)
+	}
+}
