@@ -76,7 +76,7 @@ func TestShortcutsAgree(t *testing.T) {
 		files   []string
 		profile []string
 	}{
-		{"r4", Options{AllowedExtensionDomains: exampleDomains}, r4Files, nil},
+		{"r4", Options{AllowedExtensionDomains: exampleDomains, AllowedModifierDomains: exampleModifierDomains}, r4Files, nil},
 		{"pas-2.0.1", Options{Context: []string{"hl7.fhir.us.davinci-pas#2.0.1"}}, pas, []string{request}},
 		{"pas-2.2.1", Options{Context: []string{"hl7.fhir.us.davinci-pas#2.2.1"}}, pas, []string{request}},
 	}

@@ -71,7 +71,7 @@ func benchPASRequest(b *testing.B, errorsOnly bool) {
 // BenchmarkR4Examples validates the R4 instance examples; ns/op is per
 // resource.
 func BenchmarkR4Examples(b *testing.B) {
-	v, err := New(Options{AllowedExtensionDomains: exampleDomains})
+	v, err := New(Options{AllowedExtensionDomains: exampleDomains, AllowedModifierDomains: exampleModifierDomains})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -121,7 +121,7 @@ func BenchmarkNew(b *testing.B) {
 // parameter Bundles. They take most of the time of bench/validator/run.sh.
 // ns/op is for all four.
 func BenchmarkR4LargeExamples(b *testing.B) {
-	v, err := New(Options{AllowedExtensionDomains: exampleDomains})
+	v, err := New(Options{AllowedExtensionDomains: exampleDomains, AllowedModifierDomains: exampleModifierDomains})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -118,37 +118,80 @@ func lastTwoSegments(ref string) (typ, id string, ok bool) {
 }
 
 // resolveInBundle finds the entry a reference points to, following the
-// FHIR rules. Absolute references match a fullUrl, and relative ones are
-// taken against the base of the referring entry's fullUrl, or match an entry
-// without a RESTful fullUrl by type and id.
-func (r *run) resolveInBundle(ref string) (*jnode, bool) {
+// FHIR rules. Absolute references match a fullUrl. A relative one is taken
+// against the base of the referring entry's fullUrl, or, when that fullUrl
+// is not RESTful, names the one entry with that type and id.
+//
+// ambiguous is set, and target is nil, when some other entry is a
+// reasonable reading of a relative reference too: its resource has that
+// type and id, or its fullUrl ends in that type and id. Readers differ in
+// what they take as RESTful (the case of the scheme, a type segment that
+// is no resource type). They also differ in whether they look past the
+// base. So the payer could act on an entry other than the one validated.
+func (r *run) resolveInBundle(ref string) (target *jnode, ambiguous bool) {
 	b := r.innermostBundle()
 	if b == nil {
 		return nil, false
 	}
 	if i, ok := b.byFullURL[ref]; ok {
-		return b.entries[i].res, true
+		return b.entries[i].res, false
 	}
 	if isAbsolute(ref) {
-		return nil, true
-	}
-	if base := r.referringBase(b); base != "" {
-		if i, ok := b.byFullURL[base+ref]; ok {
-			return b.entries[i].res, true
-		}
+		return nil, false
 	}
 	typ, id, ok := restfulTail(ref)
 	if !ok {
+		return nil, false
+	}
+	found := -1
+	if base := r.referringBase(b); base != "" {
+		if i, ok := b.byFullURL[base+ref]; ok {
+			found = i
+		}
+	} else {
+		found = b.onlyWithTypeAndID(typ, id)
+	}
+	if b.otherReading(found, typ, id) {
 		return nil, true
 	}
-	for _, e := range b.entries {
+	if found < 0 {
+		return nil, false
+	}
+	return b.entries[found].res, false
+}
+
+// onlyWithTypeAndID returns the index of the one entry whose resource has
+// type typ and id id, or -1 when there is none or more than one.
+func (b *bundleIndex) onlyWithTypeAndID(typ, id string) int {
+	found := -1
+	for i, e := range b.entries {
+		if e.res == nil || e.res.str("resourceType") != typ || e.res.str("id") != id {
+			continue
+		}
+		if found >= 0 {
+			return -1
+		}
+		found = i
+	}
+	return found
+}
+
+// otherReading reports whether an entry other than the one at index found
+// (-1 for none) has a resource of type typ with id id, or a fullUrl that
+// ends in "/typ/id".
+func (b *bundleIndex) otherReading(found int, typ, id string) bool {
+	for i, e := range b.entries {
+		if i == found {
+			continue
+		}
 		if e.res != nil && e.res.str("resourceType") == typ && e.res.str("id") == id {
-			if t, _, rest := restfulTail(e.fullURL); !rest || t == typ {
-				return e.res, true
-			}
+			return true
+		}
+		if tail, ok := strings.CutSuffix(e.fullURL, id); ok && strings.HasSuffix(tail, "/"+typ+"/") {
+			return true
 		}
 	}
-	return nil, true
+	return false
 }
 
 // referringBase returns the service base of the fullUrl of the entry being

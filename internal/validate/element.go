@@ -213,7 +213,8 @@ func (r *run) extensionShape(o *occurrence) {
 // extensionDefinition finds the definition of an extension by its url and
 // checks that a modifier extension is used as one (and only as one). An
 // extension whose definition is not loaded is an error, because its
-// content cannot be verified, unless its url is in an allowed domain.
+// content cannot be verified, unless its url is in an allowed domain
+// (Options.AllowedModifierDomains for a modifier extension).
 func (r *run) extensionDefinition(o *occurrence, d *elemDef) *structure {
 	url := o.val.str("url")
 	if url == "" || !isAbsolute(url) {
@@ -221,9 +222,10 @@ func (r *run) extensionDefinition(o *occurrence, d *elemDef) *structure {
 		// slices of the enclosing definition describe.
 		return nil
 	}
+	modifierSlot := d.name == "modifierExtension"
 	s, err := r.v.structureAt(url, d.owner.pkg)
 	if err != nil || s == nil {
-		if r.v.allowedExtension(url) {
+		if r.v.allowedExtension(url, modifierSlot) {
 			r.warnf(outcome.CodeNotFound, o.path(), "extension %s is not defined in the loaded packages; its content was not verified", url)
 		} else {
 			r.errorf(outcome.CodeNotFound, o.path(), "extension %s is not defined in the loaded packages, so it is not allowed", url)
@@ -234,7 +236,6 @@ func (r *run) extensionDefinition(o *occurrence, d *elemDef) *structure {
 		r.errorf(outcome.CodeInvalid, o.path(), "extension url %s names a %s definition, not an extension", url, s.typ)
 		return nil
 	}
-	modifierSlot := d.name == "modifierExtension"
 	switch {
 	case s.root.isModifier && !modifierSlot:
 		r.errorf(outcome.CodeStructure, o.path(), "extension %s is a modifier extension, so it must be sent in modifierExtension", url)

@@ -52,7 +52,13 @@ func (r *run) resolveReference(ref string, at *occurrence) (*jnode, bool) {
 	if target, decided := r.resolveVersioned(ref, at); decided {
 		return target, true
 	}
-	target, _ := r.resolveInBundle(ref)
+	target, ambiguous := r.resolveInBundle(ref)
+	if ambiguous {
+		if at != nil {
+			r.ambiguous(b, at.path())
+		}
+		return nil, false
+	}
 	local := strings.HasPrefix(ref, "urn:uuid:") || strings.HasPrefix(ref, "urn:oid:")
 	return target, local || b.selfContained
 }
@@ -102,6 +108,24 @@ func (r *run) unresolved(ref, path string) {
 		r.warnf(outcome.CodeNotFound, path, "reference does not resolve to an entry of the collection Bundle")
 	default:
 		r.errorf(outcome.CodeNotFound, path, "reference does not resolve to an entry of the Bundle, which must contain every resource it refers to")
+	}
+}
+
+// ambiguous reports a relative reference that readers of the Bundle can
+// take to different entries, so its target was not checked. In a Bundle
+// that must be self-contained this is an error, because the receiver
+// acts on the entry it resolves. Elsewhere the FHIR versions differ too:
+// R4 resolves such a reference outside the Bundle, R5 by type and id
+// inside it. There it is a warning.
+func (r *run) ambiguous(b *bundleIndex, path string) {
+	if r.conformanceChecks > 0 {
+		return
+	}
+	const msg = "reference can be read as more than one entry of the Bundle (by fullUrl, or by resource type and id), so its target was not checked; write it as the fullUrl of its target"
+	if b.selfContained {
+		r.errorf(outcome.CodeStructure, path, msg)
+	} else {
+		r.warnf(outcome.CodeStructure, path, msg)
 	}
 }
 

@@ -46,6 +46,13 @@ type Options struct {
 	// means DefaultAllowedExtensionDomains.
 	AllowedExtensionDomains []string
 
+	// AllowedModifierDomains lists URL prefixes of modifier extensions
+	// that may be used without a loaded definition, reported as warnings.
+	// Nil means none: a receiver must reject a modifier extension it does
+	// not understand, so every other one is an error, even in an
+	// AllowedExtensionDomains domain.
+	AllowedModifierDomains []string
+
 	// Now is the clock FHIRPath's now() and today() read in invariants.
 	// Nil means time.Now.
 	Now func() time.Time
@@ -63,6 +70,7 @@ type Validator struct {
 
 	selfContained map[string]bool
 	extDomains    []string
+	modDomains    []string
 	context       []*fhirpkg.Package
 	types         readMap[string, *structure] // type code -> core definition
 
@@ -161,6 +169,7 @@ func New(opts Options) (*Validator, error) {
 	if v.extDomains == nil {
 		v.extDomains = DefaultAllowedExtensionDomains
 	}
+	v.modDomains = opts.AllowedModifierDomains
 	v.selfContained = map[string]bool{}
 	if opts.SelfContainedBundles == nil {
 		opts.SelfContainedBundles = DefaultSelfContainedBundles
@@ -319,9 +328,13 @@ func (v *Validator) expression(src string) (*fhirpath.Expression, error) {
 }
 
 // allowedExtension reports whether an extension url is in an allowed
-// domain.
-func (v *Validator) allowedExtension(url string) bool {
-	for _, d := range v.extDomains {
+// domain, for a modifier extension when modifier is set.
+func (v *Validator) allowedExtension(url string, modifier bool) bool {
+	domains := v.extDomains
+	if modifier {
+		domains = v.modDomains
+	}
+	for _, d := range domains {
 		if strings.HasPrefix(url, d) {
 			return true
 		}
