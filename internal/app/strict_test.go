@@ -112,3 +112,24 @@ func TestStrictModeRefusesEscapedControl(t *testing.T) {
 		})
 	}
 }
+
+// An upstream that answers $submit with 200 and no body has not sent the
+// PAS response Bundle the profile requires: strict mode turns it into
+// 502 instead of releasing an empty success.
+func TestStrictModeRefusesEmptyOperationResponse(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusOK)
+	}))
+	defer up.Close()
+	h := newHarness(t, harnessOptions{strict: true, upstreamURL: up.URL})
+	resp := h.send(h.ehr.HTTPClient(), "POST", "/fhir/Claim/$submit",
+		http.Header{"Content-Type": {"application/fhir+json"}, "Authorization": {"Bearer " + h.accessToken()}}, shippedBundle(t))
+	body := readBody(t, resp)
+	if resp.StatusCode != http.StatusBadGateway || outcomeCode(t, body) != "exception" || !strings.Contains(string(body), "with no body") {
+		t.Fatalf("status %d: %.300s", resp.StatusCode, body)
+	}
+	entries := h.entries(resp)
+	if n := len(entries); n == 0 || entries[n-1].Rule != "strict.response" {
+		t.Errorf("entries = %+v, want the refusal recorded under strict.response", entries)
+	}
+}

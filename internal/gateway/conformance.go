@@ -41,7 +41,8 @@ func (g *Gateway) checkConformance(ex *exchange) *Refusal {
 // mode, bodies that do not conform are turned into 502; the original stays
 // in the record. Strict mode checks a successful body against the
 // interaction's profiles and any other body as an R4 OperationOutcome, so
-// an error status carries no other resource past it.
+// an error status carries no other resource past it. A successful
+// response of an operation with a response profile must have a body.
 func (g *Gateway) checkResponse(ex *exchange, status int, header http.Header, body []byte) *Refusal {
 	if status >= 300 && status < 400 {
 		return &Refusal{Status: http.StatusBadGateway, Code: "exception", Rule: "upstream.redirect",
@@ -51,7 +52,14 @@ func (g *Gateway) checkResponse(ex *exchange, status int, header http.Header, bo
 		return &Refusal{Status: http.StatusBadGateway, Code: "exception", Rule: "upstream.media-type",
 			Message: "the upstream returned a body that is not FHIR JSON"}
 	}
-	if len(body) == 0 || !g.strictApplies(ex) {
+	if !g.strictApplies(ex) {
+		return nil
+	}
+	if len(body) == 0 {
+		if status >= 200 && status < 300 && g.opts.Strict.RequiresResponseBody(ex.fhir.Describe()) {
+			msg := "the upstream answered " + ex.fhir.Describe() + " with no body, where its profile requires one; nothing was released"
+			return &Refusal{Status: http.StatusBadGateway, Code: "exception", Rule: "strict.response", Message: msg}
+		}
 		return nil
 	}
 	var oo *outcome.OperationOutcome

@@ -89,6 +89,10 @@ type StrictChecker interface {
 	// CheckErrorResponse validates the body of a response whose status is
 	// not 2xx, which must be an OperationOutcome.
 	CheckErrorResponse(body []byte) (*outcome.OperationOutcome, error)
+	// RequiresResponseBody reports whether a successful response of
+	// interaction must carry a body, as an operation with a response
+	// profile does.
+	RequiresResponseBody(interaction string) bool
 }
 
 // SourceChecker applies the source allowlists; *netguard.Guard implements

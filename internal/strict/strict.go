@@ -74,6 +74,13 @@ func (c *Checker) CheckResponse(interaction string, body []byte) (*outcome.Opera
 	return c.check(body, profiles[interaction][1])
 }
 
+// RequiresResponseBody reports whether interaction has a response
+// profile, so that a successful response without a body does not conform.
+func (c *Checker) RequiresResponseBody(interaction string) bool {
+	_, ok := profiles[interaction]
+	return ok
+}
+
 // profileOperationOutcome is the R4 core definition of OperationOutcome.
 const profileOperationOutcome = "http://hl7.org/fhir/StructureDefinition/OperationOutcome"
 
