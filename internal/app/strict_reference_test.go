@@ -108,29 +108,41 @@ func TestStrictModeRefusesAmbiguousReference(t *testing.T) {
 			return entries
 		},
 	}
+	// The congruence stage, which runs before strict mode, finds no
+	// Patient entry for either reference, since both leave RESTful
+	// resolution. Strict mode's own refusal of such references is tested
+	// in internal/validate (TestRules).
+	refusedBy := map[string]struct {
+		status     int
+		code, rule string
+	}{
+		"fullUrl scheme in upper case":          {http.StatusForbidden, "forbidden", "congruence.patient"},
+		"Claim fullUrl without a resource type": {http.StatusForbidden, "forbidden", "congruence.patient"},
+	}
 	h := newHarness(t, harnessOptions{strict: true})
 	for name, edit := range cases {
 		t.Run(name, func(t *testing.T) {
+			want := refusedBy[name]
 			before := h.upstream.count.Load()
 
 			resp := h.send(h.ehr.HTTPClient(), "POST", "/fhir/Claim/$submit",
 				http.Header{"Content-Type": {"application/fhir+json"}, "Authorization": {"Bearer " + h.accessToken()}}, editBundle(t, edit))
 			body := readBody(t, resp)
 
-			if resp.StatusCode != http.StatusUnprocessableEntity {
-				t.Fatalf("status %d, want 422: %.300s", resp.StatusCode, body)
+			if resp.StatusCode != want.status {
+				t.Fatalf("status %d, want %d: %.300s", resp.StatusCode, want.status, body)
 			}
-			if outcomeCode(t, body) != "invalid" {
-				t.Errorf("OperationOutcome code is not invalid: %.300s", body)
+			if outcomeCode(t, body) != want.code {
+				t.Errorf("OperationOutcome code is not %s: %.300s", want.code, body)
 			}
-			if !strings.Contains(string(body), `"Bundle.entry[0].resource.patient"`) {
+			if !strings.Contains(string(body), `Bundle.entry[0].resource.patient`) {
 				t.Errorf("the OperationOutcome does not locate Claim.patient: %.600s", body)
 			}
 			if n := h.upstream.count.Load() - before; n != 0 {
 				t.Errorf("upstream received %d requests, want 0", n)
 			}
-			if e := h.entries(resp); len(e) != 1 || e[0].Rule != "strict.request" {
-				t.Errorf("entries = %+v, want one strict.request refusal", e)
+			if e := h.entries(resp); len(e) != 1 || e[0].Rule != want.rule {
+				t.Errorf("entries = %+v, want one %s refusal", e, want.rule)
 			}
 		})
 	}

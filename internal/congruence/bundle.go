@@ -20,6 +20,7 @@ type identifierJSON struct {
 }
 
 type claimJSON struct {
+	Patient   *referenceJSON `json:"patient"`
 	Provider  *referenceJSON `json:"provider"`
 	Insurer   *referenceJSON `json:"insurer"`
 	Insurance []struct {
@@ -81,6 +82,13 @@ func (c *Checker) checkClaim(org Identifier, ix *index, i int) *Mismatch {
 	}
 	if m := c.checkPayer(ix, i, claim.Insurer, at+".insurer", "congruence.insurer"); m != nil {
 		return m
+	}
+	// The payer acts on the beneficiary the Claim names. An identifier
+	// alone, or a reference outside the Bundle, names a patient that
+	// strict mode never checked against the beneficiary profile.
+	if target, ok := ix.resolve(i, claim.Patient); !ok || ix.entries[target].ResourceType != "Patient" {
+		return &Mismatch{Rule: "congruence.patient", Path: at + ".patient",
+			Reason: at + ".patient does not resolve to a Patient entry of the Bundle"}
 	}
 	for k, ins := range claim.Insurance {
 		path := at + ".insurance[" + strconv.Itoa(k) + "].coverage"

@@ -22,6 +22,8 @@
 //     whose organization (when it has one, else its practitioner) is;
 //   - every Claim names an insurer that resolves to an Organization keyed
 //     to one of this payer's identifiers;
+//   - every Claim names a patient that resolves to a Patient entry, so
+//     that the beneficiary the payer acts on is one strict mode checked;
 //   - every Coverage entry, whether or not a Claim points to it, has payors
 //     that all resolve to an Organization keyed to one of this payer's
 //     identifiers;
