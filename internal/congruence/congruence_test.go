@@ -147,7 +147,7 @@ func TestPASExamples(t *testing.T) {
 }
 
 const (
-	claimOrg = `{"fullUrl":"http://x/fhir/Claim/c1","resource":{"resourceType":"Claim","id":"c1",
+	claimOrg = `{"fullUrl":"http://x/fhir/Claim/c1","resource":{"resourceType":"Claim","id":"c1","patient":{"reference":"Patient/pat"},
  "provider":{"reference":"Organization/prov"},"insurer":{"reference":"Organization/payer"},
  "insurance":[{"coverage":{"reference":"Coverage/cov"}}]}}`
 	provOrg  = `{"fullUrl":"http://x/fhir/Organization/prov","resource":{"resourceType":"Organization","id":"prov","identifier":[{"system":"http://hl7.org/fhir/sid/us-npi","value":"8189991234"}]}}`
@@ -156,8 +156,14 @@ const (
 	coverage = `{"fullUrl":"http://x/fhir/Coverage/cov","resource":{"resourceType":"Coverage","id":"cov","payor":[{"reference":"Organization/payer"}]}}`
 )
 
+// patients are the beneficiaries claimOrg and roleClaim name, one at
+// each's base. bundleOf appends them after the given entries, so that the
+// entry indexes the tests expect stay those of their arguments.
+const patients = `{"fullUrl":"http://x/fhir/Patient/pat","resource":{"resourceType":"Patient","id":"pat"}},` +
+	`{"fullUrl":"urn:uuid:pat","resource":{"resourceType":"Patient"}}`
+
 func bundleOf(entries ...string) string {
-	return `{"resourceType":"Bundle","type":"collection","entry":[` + strings.Join(entries, ",") + `]}`
+	return `{"resourceType":"Bundle","type":"collection","entry":[` + strings.Join(append(entries, patients), ",") + `]}`
 }
 
 func TestCheckClaimBundle(t *testing.T) {
@@ -204,6 +210,18 @@ func TestCheckClaimBundle(t *testing.T) {
 			bundleOf(strings.Replace(claimOrg, "Organization/prov", "Patient/p", 1), provOrg, payerOrg, coverage,
 				`{"fullUrl":"http://x/fhir/Patient/p","resource":{"resourceType":"Patient","id":"p","identifier":[{"system":"http://hl7.org/fhir/sid/us-npi","value":"8189991234"}]}}`),
 			"congruence.provider", "Bundle.entry[0].resource.provider"},
+		{"patient by identifier only",
+			bundleOf(strings.Replace(claimOrg, `{"reference":"Patient/pat"}`, `{"identifier":{"system":"http://example.org/member","value":"M1"}}`, 1), provOrg, payerOrg, coverage),
+			"congruence.patient", "Bundle.entry[0].resource.patient"},
+		{"patient missing",
+			bundleOf(strings.Replace(claimOrg, `"patient":{"reference":"Patient/pat"},`, ``, 1), provOrg, payerOrg, coverage),
+			"congruence.patient", "Bundle.entry[0].resource.patient"},
+		{"patient outside the Bundle",
+			bundleOf(strings.Replace(claimOrg, "Patient/pat", "Patient/elsewhere", 1), provOrg, payerOrg, coverage),
+			"congruence.patient", "Bundle.entry[0].resource.patient"},
+		{"patient is an Organization",
+			bundleOf(strings.Replace(claimOrg, "Patient/pat", "Organization/payer", 1), provOrg, payerOrg, coverage),
+			"congruence.patient", "Bundle.entry[0].resource.patient"},
 		{"insurance to a non-Coverage",
 			bundleOf(strings.Replace(claimOrg, "Coverage/cov", "Organization/payer", 1), provOrg, payerOrg, coverage),
 			"congruence.coverage", "Bundle.entry[0].resource.insurance[0].coverage"},
@@ -237,7 +255,7 @@ func TestCheckClaimBundle(t *testing.T) {
 }
 
 const (
-	roleClaim = `{"fullUrl":"urn:uuid:c1","resource":{"resourceType":"Claim","id":"c1",
+	roleClaim = `{"fullUrl":"urn:uuid:c1","resource":{"resourceType":"Claim","id":"c1","patient":{"reference":"urn:uuid:pat"},
  "provider":{"reference":"urn:uuid:role"},"insurer":{"reference":"urn:uuid:payer"}}}`
 	rolePayer = `{"fullUrl":"urn:uuid:payer","resource":{"resourceType":"Organization","identifier":[{"system":"http://hl7.org/fhir/sid/us-npi","value":"1234567893"}]}}`
 	roleOrg   = `{"fullUrl":"urn:uuid:org","resource":{"resourceType":"Organization","identifier":[{"system":"http://hl7.org/fhir/sid/us-npi","value":"8189991234"}]}}`
