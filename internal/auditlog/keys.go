@@ -3,7 +3,6 @@ package auditlog
 import (
 	"bytes"
 	"crypto/rand"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -12,6 +11,8 @@ import (
 
 	"filippo.io/age"
 	"golang.org/x/mod/sumdb/note"
+
+	"github.com/gatehouse-health/gatehouse/internal/safefile"
 )
 
 // maxKeyFile caps key, recipient and identity files.
@@ -166,15 +167,8 @@ func (k *DevKeys) ensureSigner(origin string) error {
 
 // writeNew creates path with text. It never overwrites an existing file.
 func writeNew(path, text string, perm os.FileMode) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
-	if err != nil {
+	if err := safefile.WriteNew(path, []byte(text), perm); err != nil {
 		return fmt.Errorf("auditlog: %w", err)
-	}
-	_, werr := f.WriteString(text)
-	serr := f.Sync()
-	cerr := f.Close()
-	if err := errors.Join(werr, serr, cerr); err != nil {
-		return fmt.Errorf("auditlog: write %s: %w", path, err)
 	}
 	return nil
 }

@@ -2,7 +2,6 @@ package auditlog
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -11,6 +10,8 @@ import (
 	"sync"
 
 	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/gatehouse-health/gatehouse/internal/safefile"
 )
 
 // Sink receives each newly signed checkpoint. Publish is called from one
@@ -144,7 +145,10 @@ func (s *FileSink) Publish(_ context.Context, cp *SignedCheckpoint, _ Prover) er
 			return nil
 		}
 	}
-	return WriteFileAtomic(path, cp.Note, 0o644)
+	if err := safefile.WriteAtomic(path, cp.Note, 0o644); err != nil {
+		return fmt.Errorf("auditlog: %w", err)
+	}
+	return nil
 }
 
 // FileSinkTarget returns the file a FileSink with Path path writes: path
@@ -171,34 +175,6 @@ func linkTarget(path string) (string, error) {
 		path = dest
 	}
 	return "", fmt.Errorf("auditlog: %s: too many levels of symbolic links", path)
-}
-
-// WriteFileAtomic replaces path with data through a synced temporary file
-// in the same directory.
-func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("auditlog: %w", err)
-	}
-	tmp := f.Name()
-	_, werr := f.Write(data)
-	serr := f.Sync()
-	cerr := f.Close()
-	if err := errors.Join(werr, serr, cerr, os.Chmod(tmp, perm)); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("auditlog: write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("auditlog: %w", err)
-	}
-	// Sync the directory so the rename itself survives a crash.
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
 }
 
 // SlogSink writes each checkpoint to a structured log stream, where a log

@@ -34,6 +34,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-health/gatehouse/internal/pki"
+	"github.com/gatehouse-health/gatehouse/internal/safefile"
 )
 
 // File names inside a CA directory.
@@ -137,30 +138,10 @@ func (d *Dir) Lock() (func(), error) {
 	return func() { os.Remove(path) }, nil
 }
 
-// writeAtomic writes data to path through a temporary file and a rename,
-// so readers such as the gateway's reload never see a partial file.
+// writeAtomic replaces path so that readers such as the gateway's reload
+// never see a partial file.
 func writeAtomic(path string, data []byte, perm os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return fmt.Errorf("cadir: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(perm); err != nil {
-		tmp.Close()
-		return fmt.Errorf("cadir: %w", err)
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("cadir: writing %s: %w", path, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("cadir: writing %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("cadir: writing %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
+	if err := safefile.WriteAtomic(path, data, perm); err != nil {
 		return fmt.Errorf("cadir: %w", err)
 	}
 	return nil

@@ -14,6 +14,7 @@ import (
 	"github.com/gatehouse-health/gatehouse/internal/auditlog"
 	"github.com/gatehouse-health/gatehouse/internal/config"
 	"github.com/gatehouse-health/gatehouse/internal/devmode"
+	"github.com/gatehouse-health/gatehouse/internal/safefile"
 	"github.com/gatehouse-health/gatehouse/internal/storage"
 )
 
@@ -241,7 +242,7 @@ func (e *env) auditVerify(args []string) int {
 	}
 	e.reportIntact(rep)
 	if *save != "" && rep.Latest != nil {
-		if err := auditlog.WriteFileAtomic(*save, rep.Latest.Note, 0o644); err != nil {
+		if err := safefile.WriteAtomic(*save, rep.Latest.Note, 0o644); err != nil {
 			e.errorf("%v", err)
 			return 2
 		}

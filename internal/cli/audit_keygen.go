@@ -2,12 +2,13 @@ package cli
 
 import (
 	"crypto/rand"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 
 	"golang.org/x/mod/sumdb/note"
+
+	"github.com/gatehouse-health/gatehouse/internal/safefile"
 )
 
 const auditKeygenSynopsis = "gatehouse audit keygen --origin NAME [--out DIR]"
@@ -62,11 +63,11 @@ func (e *env) auditKeygen(args []string) int {
 			return 1
 		}
 	}
-	if err := writeExclusive(keyPath, skey+"\n", 0o600); err != nil {
+	if err := safefile.WriteNew(keyPath, []byte(skey+"\n"), 0o600); err != nil {
 		e.errorf("%v", err)
 		return 1
 	}
-	if err := writeExclusive(vkeyPath, vkey+"\n", 0o644); err != nil {
+	if err := safefile.WriteNew(vkeyPath, []byte(vkey+"\n"), 0o644); err != nil {
 		e.errorf("%v", err)
 		return 1
 	}
@@ -74,20 +75,4 @@ func (e *env) auditKeygen(args []string) int {
 	fmt.Fprintf(e.stdout, "    signing key   %s (mode 0600; audit.signing_key_file, with audit.origin: %s)\n", keyPath, *origin)
 	fmt.Fprintf(e.stdout, "    verifier key  %s (public; 'gatehouse audit verify --key', and for partners who check receipts)\n", vkeyPath)
 	return 0
-}
-
-// writeExclusive creates path with text and syncs it. It fails if path
-// exists.
-func writeExclusive(path, text string, perm os.FileMode) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
-	if err != nil {
-		return err
-	}
-	_, werr := f.WriteString(text)
-	serr := f.Sync()
-	cerr := f.Close()
-	if err := errors.Join(werr, serr, cerr); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 
+	"github.com/gatehouse-health/gatehouse/internal/safefile"
 	"github.com/gatehouse-health/gatehouse/internal/token"
 )
 
@@ -72,8 +73,8 @@ func writeKeyPair(key *jose.JSONWebKey, keyPath, setPath string) error {
 	if err != nil {
 		return fmt.Errorf("encode the public key set: %w", err)
 	}
-	if err := writeExclusive(keyPath, string(private)+"\n", 0o600); err != nil {
+	if err := safefile.WriteNew(keyPath, append(private, '\n'), 0o600); err != nil {
 		return err
 	}
-	return writeExclusive(setPath, string(public)+"\n", 0o644)
+	return safefile.WriteNew(setPath, append(public, '\n'), 0o644)
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-health/gatehouse/internal/pki"
+	"github.com/gatehouse-health/gatehouse/internal/safefile"
 )
 
 // partialPrefix starts the name of the temporary directory a first start
@@ -180,27 +181,10 @@ func writeMarker(l *Layout, now time.Time) error {
 	return writeNewFile(l.MarkerFile, append(data, '\n'), 0o644)
 }
 
-// writeNewFile creates path exclusively with perm, so a private file is
-// never readable by others even briefly, writes data and syncs it. On
-// failure it removes the file it created.
-func writeNewFile(path string, data []byte, perm os.FileMode) (err error) {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
-	if err != nil {
+// writeNewFile creates path, which must not exist (safefile.WriteNew).
+func writeNewFile(path string, data []byte, perm os.FileMode) error {
+	if err := safefile.WriteNew(path, data, perm); err != nil {
 		return fmt.Errorf("devmode: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			_ = os.Remove(path)
-		}
-	}()
-	if _, err = f.Write(data); err == nil {
-		err = f.Sync()
-	}
-	if closeErr := f.Close(); err == nil {
-		err = closeErr
-	}
-	if err != nil {
-		return fmt.Errorf("devmode: writing %s: %w", path, err)
 	}
 	return nil
 }

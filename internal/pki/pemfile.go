@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/gatehouse-health/gatehouse/internal/safefile"
 )
 
 // File modes for the files this package writes. The process umask can only
@@ -62,7 +64,7 @@ func WriteCertificateFile(path string, chain [][]byte) error {
 	if len(chain) == 0 {
 		return fmt.Errorf("pki: writing %s: no certificates", path)
 	}
-	if err := writeNewFile(path, EncodeCertificatesPEM(chain), CertificateFileMode); err != nil {
+	if err := safefile.WriteNew(path, EncodeCertificatesPEM(chain), CertificateFileMode); err != nil {
 		return fmt.Errorf("pki: writing certificate: %w", err)
 	}
 	return nil
@@ -76,7 +78,7 @@ func WritePrivateKeyFile(path string, key crypto.Signer) error {
 	if err != nil {
 		return err
 	}
-	if err := writeNewFile(path, data, PrivateKeyFileMode); err != nil {
+	if err := safefile.WriteNew(path, data, PrivateKeyFileMode); err != nil {
 		return fmt.Errorf("pki: writing private key: %w", err)
 	}
 	return nil
@@ -105,29 +107,6 @@ func (c *CA) WriteFiles(certPath, keyPath string) error {
 		chain = append(chain, p.Raw)
 	}
 	return WriteCertificateFile(certPath, chain)
-}
-
-// writeNewFile creates path exclusively with perm, writes data and syncs it.
-// On failure it removes the file it created.
-func writeNewFile(path string, data []byte, perm os.FileMode) (err error) {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			_ = os.Remove(path)
-		}
-	}()
-	if _, err = f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
 }
 
 // ParseCertificatesPEM parses every CERTIFICATE block in data. Text between

@@ -1,0 +1,67 @@
+// Package safefile writes the files whose loss or partial content would
+// hurt: keys, certificates, the CA's index and CRL, and checkpoints.
+// WriteNew never replaces a file, and WriteAtomic replaces one so that a
+// reader or a crash sees the old content or the new, never a mix.
+package safefile
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// WriteNew creates path exclusively with perm, so that a private file is
+// never readable by others even briefly, writes data and syncs it. It
+// fails if path exists, and removes the file it created on failure.
+func WriteNew(path string, data []byte, perm os.FileMode) (err error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			os.Remove(path)
+		}
+	}()
+	_, werr := f.Write(data)
+	serr := f.Sync()
+	cerr := f.Close()
+	if err := errors.Join(werr, serr, cerr); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
+// WriteAtomic replaces path with data through a temporary file in the same
+// directory: created with perm before any data is written, synced, renamed
+// over path, and the directory synced so that the rename survives a
+// crash.
+func WriteAtomic(path string, data []byte, perm os.FileMode) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	cherr := f.Chmod(perm)
+	var werr, serr error
+	if cherr == nil {
+		_, werr = f.Write(data)
+		serr = f.Sync()
+	}
+	cerr := f.Close()
+	if err := errors.Join(cherr, werr, serr, cerr); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}

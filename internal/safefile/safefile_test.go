@@ -1,0 +1,49 @@
+package safefile
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func TestWriteNew(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "key.pem")
+	if err := WriteNew(path, []byte("secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	info, err := os.Stat(path)
+	if err != nil || info.Mode().Perm() != 0o600 {
+		t.Fatalf("mode %v, %v; want 0600", info.Mode().Perm(), err)
+	}
+	err = WriteNew(path, []byte("other\n"), 0o600)
+	if !errors.Is(err, os.ErrExist) {
+		t.Errorf("second WriteNew = %v, want os.ErrExist", err)
+	}
+	if data, _ := os.ReadFile(path); string(data) != "secret\n" {
+		t.Errorf("the existing file was changed to %q", data)
+	}
+}
+
+func TestWriteAtomic(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "crl.pem")
+	for _, content := range []string{"first\n", "second\n"} {
+		if err := WriteAtomic(path, []byte(content), 0o640); err != nil {
+			t.Fatal(err)
+		}
+		if data, err := os.ReadFile(path); err != nil || string(data) != content {
+			t.Errorf("content %q, %v; want %q", data, err, content)
+		}
+	}
+	if info, err := os.Stat(path); err != nil || info.Mode().Perm() != 0o640 {
+		t.Errorf("mode %v, %v; want 0640", info.Mode().Perm(), err)
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 1 {
+		t.Errorf("the directory holds %d files, want only %s: a temporary file was left", len(entries), path)
+	}
+	if err := WriteAtomic(filepath.Join(dir, "missing", "x"), []byte("x"), 0o644); err == nil {
+		t.Error("WriteAtomic into a missing directory succeeded")
+	}
+}
