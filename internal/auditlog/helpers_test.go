@@ -9,7 +9,6 @@ import (
 
 	"filippo.io/age"
 	"golang.org/x/mod/sumdb/note"
-	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/gatehouse-health/gatehouse/internal/record"
 	"github.com/gatehouse-health/gatehouse/internal/storage"
@@ -141,20 +140,4 @@ func openBodies(t testing.TB, l *Log, keys *testKeys, row *Row) (*Bodies, error)
 		t.Fatal(err)
 	}
 	return d.Open(context.Background(), row)
-}
-
-// hashMap is an in-memory tlog.HashReader, for tests that rebuild stored
-// hashes with tlog itself.
-type hashMap map[int64]tlog.Hash
-
-func (m hashMap) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
-	out := make([]tlog.Hash, len(indexes))
-	for i, id := range indexes {
-		h, ok := m[id]
-		if !ok {
-			return nil, fmt.Errorf("stored hash %d not in memory", id)
-		}
-		out[i] = h
-	}
-	return out, nil
 }

@@ -296,7 +296,7 @@ func TestTwoReplicasShareOneLog(t *testing.T) {
 
 func TestFrontierMatchesTlog(t *testing.T) {
 	var f frontier
-	stored := hashMap{}
+	stored := hashSet{}
 	for n := range int64(300) {
 		leaf := tlog.RecordHash([]byte{byte(n), byte(n >> 8)})
 		got := f.add(leaf)
@@ -338,7 +338,7 @@ func TestFrontierMatchesTlog(t *testing.T) {
 // loadExtension accepts every larger tree of one log and refuses a tree
 // whose stored hashes reproduce only the larger root.
 func TestLoadExtension(t *testing.T) {
-	stored := hashMap{}
+	stored := hashSet{}
 	var f frontier
 	roots := []tlog.Hash{f.root()}
 	for n := range int64(40) {

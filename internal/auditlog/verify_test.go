@@ -305,7 +305,7 @@ func rewriteEntry(t *testing.T, db *storage.DB, i int64) {
 	}
 	rows.Close()
 	mustExec(t, db, "DELETE FROM audit_hashes")
-	m := hashMap{}
+	m := hashSet{}
 	for n, b := range all {
 		hashes, err := tlog.StoredHashes(int64(n), b, m)
 		if err != nil {
