@@ -20,6 +20,9 @@ type identifierJSON struct {
 }
 
 type claimJSON struct {
+	Item []struct {
+		Sequence int64 `json:"sequence"`
+	} `json:"item"`
 	Patient   *referenceJSON `json:"patient"`
 	Provider  *referenceJSON `json:"provider"`
 	Insurer   *referenceJSON `json:"insurer"`
@@ -89,6 +92,17 @@ func (c *Checker) checkClaim(org Identifier, ix *index, i int) *Mismatch {
 	if target, ok := ix.resolve(i, claim.Patient); !ok || ix.entries[target].ResourceType != "Patient" {
 		return &Mismatch{Rule: "congruence.patient", Path: at + ".patient",
 			Reason: at + ".patient does not resolve to a Patient entry of the Bundle"}
+	}
+	// Decisions come back per item, keyed by its sequence, so two items
+	// with one sequence would let a decision be applied to either.
+	seen := make(map[int64]bool, len(claim.Item))
+	for k, item := range claim.Item {
+		if seen[item.Sequence] {
+			path := at + ".item[" + strconv.Itoa(k) + "].sequence"
+			return &Mismatch{Rule: "congruence.item-sequence", Path: path,
+				Reason: path + " repeats the sequence of an earlier item; each item of a Claim needs its own"}
+		}
+		seen[item.Sequence] = true
 	}
 	for k, ins := range claim.Insurance {
 		path := at + ".insurance[" + strconv.Itoa(k) + "].coverage"

@@ -24,6 +24,8 @@
 //     to one of this payer's identifiers;
 //   - every Claim names a patient that resolves to a Patient entry, so
 //     that the beneficiary the payer acts on is one strict mode checked;
+//   - no two items of a Claim share a sequence, which the payer's
+//     decisions name;
 //   - every Coverage entry, whether or not a Claim points to it, has payors
 //     that all resolve to an Organization keyed to one of this payer's
 //     identifiers;
