@@ -43,7 +43,7 @@ func equalItems(a, b Value) tristate {
 	}
 	an, aIsNode := a.(*Node)
 	bn, bIsNode := b.(*Node)
-	if aIsNode && bIsNode && an.value == nil && bn.value == nil && !an.isPrimitive() && !bn.isPrimitive() {
+	if aIsNode && bIsNode && !an.hasValue() && !bn.hasValue() && !an.isPrimitive() && !bn.isPrimitive() {
 		if _, ok := an.quantity(); !ok {
 			return tri(deepEqual(an, bn, false))
 		}
@@ -58,8 +58,8 @@ func equalItems(a, b Value) tristate {
 // primitiveOrSelf returns the value of a node that has one, and any other
 // item unchanged.
 func primitiveOrSelf(v Value) Value {
-	if n, ok := v.(*Node); ok && n.value != nil {
-		return n.value
+	if n, ok := v.(*Node); ok && n.hasValue() {
+		return n.Value()
 	}
 	return v
 }
@@ -68,7 +68,7 @@ func primitiveOrSelf(v Value) Value {
 func equivalentItems(a, b Value) bool {
 	an, aIsNode := a.(*Node)
 	bn, bIsNode := b.(*Node)
-	if aIsNode && bIsNode && an.value == nil && bn.value == nil && !an.isPrimitive() && !bn.isPrimitive() {
+	if aIsNode && bIsNode && !an.hasValue() && !bn.hasValue() && !an.isPrimitive() && !bn.isPrimitive() {
 		if _, ok := an.quantity(); !ok {
 			return deepEqual(an, bn, true)
 		}
@@ -88,11 +88,11 @@ func deepEqual(a, b *Node, equivalent bool) bool {
 	if a.typeNameOf() != b.typeNameOf() || len(a.children) != len(b.children) {
 		return false
 	}
-	if (a.value == nil) != (b.value == nil) {
+	if a.hasValue() != b.hasValue() {
 		return false
 	}
-	if a.value != nil {
-		r := equalSystem(a.value, b.value, equivalent)
+	if a.hasValue() {
+		r := equalSystem(a.Value(), b.Value(), equivalent)
 		if r != isTrue {
 			return false
 		}

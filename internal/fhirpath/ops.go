@@ -302,7 +302,7 @@ func toBoolean(at int, c Collection) (tristate, error) {
 	case 0:
 		return unknown, nil
 	case 1:
-		if n, ok := c[0].(*Node); ok && n.isPrimitive() && n.value == nil {
+		if n, ok := c[0].(*Node); ok && n.isPrimitive() && !n.hasValue() {
 			return unknown, nil // a primitive with only extensions
 		}
 		if b, ok := primitiveValue(c[0]).(Boolean); ok {

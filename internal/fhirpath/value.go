@@ -68,8 +68,8 @@ func (i Integer) String() string { return strconv.FormatInt(int64(i), 10) }
 // extensions) yields nil.
 func systemValue(v Value) Value {
 	if n, ok := v.(*Node); ok {
-		if n.value != nil {
-			return n.value
+		if n.hasValue() {
+			return n.Value()
 		}
 		if n.isPrimitive() {
 			return nil
@@ -85,7 +85,7 @@ func systemValue(v Value) Value {
 // for complex nodes, including Quantity.
 func primitiveValue(v Value) Value {
 	if n, ok := v.(*Node); ok {
-		return n.value
+		return n.Value()
 	}
 	return v
 }
