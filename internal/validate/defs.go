@@ -106,9 +106,10 @@ type binding struct {
 
 type constraint struct {
 	key, severity, human, expr string
-	id                         uint32                     // the same for copies of one constraint (constraintID)
-	skip                       bool                       // checked natively, or without an expression
-	absent                     atomic.Pointer[absentPlan] // see absentPlan
+	id                         uint32                             // the same for copies of one constraint (constraintID)
+	skip                       bool                               // checked natively, or without an expression
+	absent                     atomic.Pointer[absentPlan]         // see absentPlan
+	compiledExpr               atomic.Pointer[compiledConstraint] // see compiled
 }
 
 type slicing struct {
