@@ -187,7 +187,7 @@ func (r *run) targetProfiles(target *jnode, typ string, o *occurrence, d *elemDe
 		}
 	}
 	if len(profiles) == 0 {
-		if len(unknown) > 0 {
+		if len(unknown) > 0 && r.keeps(outcome.Information) {
 			r.infof(outcome.CodeNotFound, o.path(), "target profile %s is not loaded or could not be compiled; the referenced %s was not checked against it (from %s)", strings.Join(unknown, " or "), typeLabel(typ), d.owner.label())
 		}
 		return

@@ -46,8 +46,12 @@ type run struct {
 	groupStack []*group                 // see memberElements
 	occs       chunks.List[occurrence]  // see newOccurrence
 	occRefs    chunks.List[*occurrence] // see occRoom
-	tree       treeArena                // the instance's tree
-	fpTree     fhirpath.DecodedArena    // the instance's FHIRPath tree
+	sliceDefs  chunks.List[*elemDef]    // see slices
+	locations  chunks.List[location]    // see rootLocation
+	// profileLists holds the profiles of the resources being validated.
+	profileLists chunks.List[*structure]
+	tree         treeArena             // the instance's tree
+	fpTree       fhirpath.DecodedArena // the instance's FHIRPath tree
 
 	// spareSeen and spareEvaluated are emptied maps that sandbox reuses,
 	// because slice matching and profile checks run one per value.

@@ -10,6 +10,8 @@ import (
 // slicing and openAtEnd. It returns the definition each occurrence is
 // validated against: its slice, or the sliced element itself. It returns
 // nil when the element has no slices, which means the element for all.
+// The list is taken from the run's chunks (see sliceDefs), because every
+// sliced element of the instance needs one; the caller gives it back.
 //
 // NOTE: re-slices (slices of slices) are not matched. Values are checked
 // against the outer slice only.
@@ -18,11 +20,15 @@ func (r *run) slices(g *group) []*elemDef {
 	if len(d.slices) == 0 {
 		return nil
 	}
-	defs := make([]*elemDef, len(g.occs))
+	defs := r.sliceDefs.Take(len(g.occs))
 	for i := range defs {
 		defs[i] = d
 	}
-	counts := make([]int, len(d.slices))
+	var countRoom [16]int
+	counts := countRoom[:0]
+	for range d.slices {
+		counts = append(counts, 0)
+	}
 	rules, ordered := "open", false
 	if d.slicing != nil {
 		rules, ordered = d.slicing.rules, d.slicing.ordered

@@ -48,7 +48,7 @@ func (r *run) members(n *jnode, c *elemDef, at *location, fp *fhirpath.Node, isR
 // and given back afterwards, because every object of the instance needs
 // one. path is the location of n, already rendered.
 func (r *run) memberElements(n *jnode, c *elemDef, path string, fp *fhirpath.Node, isResource bool) {
-	r.memberElementsAt(n, c, rootLocation(path), fp, isResource)
+	r.memberElementsAt(n, c, r.rootLocation(path), fp, isResource)
 }
 
 func (r *run) memberElementsAt(n *jnode, c *elemDef, at *location, fp *fhirpath.Node, isResource bool) {
@@ -362,6 +362,7 @@ func (r *run) element(g *group) {
 	if d.choice && len(g.occs) > 1 {
 		r.oneChoice(g)
 	}
+	mark := r.sliceDefs.Mark()
 	defs := r.slices(g)
 	for i, o := range g.occs {
 		if defs == nil {
@@ -370,6 +371,7 @@ func (r *run) element(g *group) {
 			r.occurrence(o, defs[i])
 		}
 	}
+	r.sliceDefs.Release(mark)
 }
 
 // path returns the location used for cardinality issues: the element's
