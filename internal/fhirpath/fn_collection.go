@@ -145,7 +145,7 @@ func fnWhere(c *call) (Collection, error) {
 func fnSelect(c *call) (Collection, error) {
 	if len(c.input) == 1 {
 		// The projection's result is the whole result. Collections have
-		// no spare capacity and nobody writes into one it did not
+		// no spare capacity and no caller writes into one it did not
 		// allocate, so it is returned without a copy.
 		r, err := c.lambda(0, c.input[0], 0)
 		if err != nil {
