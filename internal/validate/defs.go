@@ -87,6 +87,23 @@ type typeRef struct {
 	targetProfiles []string
 	resource       bool         // code is Resource or a concrete resource type
 	profileRoot    *profileRoot // nil when profiles is empty or the entry is transient
+	resolved       *typeLookups // nil when the entry is transient
+}
+
+// typeLookups caches, for a type entry of a compiled definition, the
+// definitions the walk looks up by name for every value of the type. They
+// depend on the entry and its definition's package only, never on the
+// instance, and a lookup by URL or type name hashes the string each time.
+type typeLookups struct {
+	core     atomic.Pointer[structure]         // core definition of code; see run.coreStructure
+	valueDef atomic.Pointer[elemDef]           // value element of a primitive code; see run.valueDefOf
+	targets  atomic.Pointer[[]resolvedProfile] // targetProfiles resolved; see run.targetStructures
+}
+
+// resolvedProfile is the result of structureAt for one canonical URL.
+type resolvedProfile struct {
+	s   *structure
+	err error
 }
 
 // newTypeRef builds a type entry with the facts the walk tests on every
@@ -95,6 +112,9 @@ func newTypeRef(code string, profiles, targetProfiles []string, cacheProfile boo
 	t := typeRef{code: code, profiles: profiles, targetProfiles: targetProfiles, resource: code == "Resource" || resourceTypeNames[code]}
 	if cacheProfile && len(profiles) > 0 {
 		t.profileRoot = &profileRoot{}
+	}
+	if cacheProfile {
+		t.resolved = &typeLookups{}
 	}
 	return t
 }

@@ -170,9 +170,10 @@ func typeLabel(typ string) string {
 // applies to the target's type, the check is reported as not done.
 func (r *run) targetProfiles(target *jnode, typ string, o *occurrence, d *elemDef) {
 	var profiles, unknown []string
-	for _, t := range d.types {
-		for _, p := range t.targetProfiles {
-			s, err := r.v.structureAt(p, d.owner.pkg)
+	for i := range d.types {
+		t := &d.types[i]
+		for j, resolved := range r.targetStructures(t, d.owner.pkg) {
+			p, s, err := t.targetProfiles[j], resolved.s, resolved.err
 			if err != nil || s == nil {
 				unknown = append(unknown, p)
 				continue
