@@ -35,10 +35,8 @@ func (r *run) pushBundle(n *jnode, path string, profiles []*structure) {
 	if entries != nil && entries.kind == kindArray {
 		count = len(entries.items)
 	}
-	// The maps and the list are sized for every entry up front instead of
-	// growing a few times on the way.
-	b := &bundleIndex{typ: n.str("type"), entries: make([]bundleEntry, 0, count),
-		byFullURL: make(map[string]int, count), byNode: make(map[*jnode]int, count), versions: make(map[string]struct{}, count)}
+	b := r.newBundleIndex(count)
+	b.typ = n.str("type")
 	b.selfContained = b.typ == "document" || b.typ == "message"
 	for _, p := range profiles {
 		b.selfContained = b.selfContained || r.v.selfContained[p.url]
@@ -51,7 +49,34 @@ func (r *run) pushBundle(n *jnode, path string, profiles []*structure) {
 	r.bundles = append(r.bundles, b)
 }
 
-func (r *run) popBundle() { r.bundles = r.bundles[:len(r.bundles)-1] }
+// popBundle ends the innermost Bundle and keeps its index for the next
+// Bundle of the run: a Bundle is validated again against each profile
+// that applies to it and inside each profile check of it.
+func (r *run) popBundle() {
+	b := r.bundles[len(r.bundles)-1]
+	r.bundles[len(r.bundles)-1] = nil
+	r.bundles = r.bundles[:len(r.bundles)-1]
+	clear(b.entries)
+	clear(b.byFullURL)
+	clear(b.byNode)
+	clear(b.versions)
+	*b = bundleIndex{entries: b.entries[:0], byFullURL: b.byFullURL, byNode: b.byNode, versions: b.versions}
+	r.spareBundles = append(r.spareBundles, b)
+}
+
+// newBundleIndex returns an empty index. It reuses one the run has left,
+// or makes the list and maps for count entries up front instead of
+// growing a few times on the way.
+func (r *run) newBundleIndex(count int) *bundleIndex {
+	if n := len(r.spareBundles); n > 0 {
+		b := r.spareBundles[n-1]
+		r.spareBundles[n-1] = nil
+		r.spareBundles = r.spareBundles[:n-1]
+		return b
+	}
+	return &bundleIndex{entries: make([]bundleEntry, 0, count),
+		byFullURL: make(map[string]int, count), byNode: make(map[*jnode]int, count), versions: make(map[string]struct{}, count)}
+}
 
 // innermostBundle returns the index of the Bundle being validated that
 // contains the current element most closely, or nil outside any Bundle.

@@ -193,13 +193,12 @@ func (r *run) targetProfiles(target *jnode, typ string, o *occurrence, d *elemDe
 		}
 		return
 	}
-	path := o.path()
 	for _, p := range profiles {
-		if r.conformsTo(target, typ, p, path, d) {
+		if r.conformsTo(target, typ, p, &o.at, d) {
 			return
 		}
 	}
-	r.errorf(outcome.CodeInvalid, path, "the referenced %s does not conform to %s (from %s)", typ, strings.Join(profiles, " or "), d.owner.label())
+	r.errorf(outcome.CodeInvalid, o.path(), "the referenced %s does not conform to %s (from %s)", typ, strings.Join(profiles, " or "), d.owner.label())
 }
 
 func joinKeys(m map[string]bool) string {

@@ -31,9 +31,15 @@ func (r *run) resource(n *jnode, path string, fp *fhirpath.Node, required []stri
 	if path == "" {
 		path = base.typ
 	}
-	frame := &resourceFrame{node: n, path: path, contained: r.inContained(path), multiPass: r.multiPass()}
+	framesMark := r.frames.Mark()
+	frame := r.frames.One()
+	*frame = resourceFrame{node: n, path: path, contained: r.inContained(path), multiPass: r.multiPass()}
 	r.resources = append(r.resources, frame)
-	defer func() { r.resources = r.resources[:len(r.resources)-1] }()
+	defer func() {
+		r.resources[len(r.resources)-1] = nil
+		r.resources = r.resources[:len(r.resources)-1]
+		r.frames.Release(framesMark)
+	}()
 
 	profilesMark := r.profileLists.Mark()
 	defer r.profileLists.Release(profilesMark)

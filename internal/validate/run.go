@@ -58,9 +58,12 @@ type run struct {
 	spareSeen      []map[issueKey]struct{}
 	spareEvaluated []map[evalKey]struct{}
 
-	resources []*resourceFrame     // resources being validated, innermost last
-	bundles   []*bundleIndex       // Bundles being validated, innermost last
-	conforms  map[conformKey]*bool // profile checks of resources, nil while in progress
+	resources []*resourceFrame           // resources being validated, innermost last
+	frames    chunks.List[resourceFrame] // the frames of resources, in stack order
+	bundles   []*bundleIndex             // Bundles being validated, innermost last
+	// spareBundles are emptied indexes that pushBundle reuses in this run.
+	spareBundles []*bundleIndex
+	conforms     map[conformKey]*bool // profile checks of resources, nil while in progress
 	// cleanNarratives are the narratives that passed their text checks;
 	// see narrativeChecked.
 	cleanNarratives map[*jnode]struct{}
