@@ -26,7 +26,13 @@ func tri(b bool) tristate {
 func equalItems(a, b Value) tristate {
 	// Strings, integers and booleans of the same type, or primitive nodes
 	// containing them, compare directly, because most operands of '=' are
-	// of these types.
+	// of these types. Strings are read first without converting a node's
+	// text to a Value.
+	if x, ok := stringOf(a); ok {
+		if y, ok := stringOf(b); ok {
+			return tri(x == y)
+		}
+	}
 	switch x := primitiveOrSelf(a).(type) {
 	case String:
 		if y, ok := primitiveOrSelf(b).(String); ok {

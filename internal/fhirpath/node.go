@@ -66,6 +66,18 @@ func (n *Node) Value() Value {
 	return n.value
 }
 
+// StringValue returns the value of a node whose value is a System.String,
+// as n.Value().(String) does, with ok false for any other node. A string
+// that ParseDecoded kept as text is returned without converting it to a
+// Value, which would allocate.
+func (n *Node) StringValue() (s string, ok bool) {
+	if n.scalarKind == '"' && (n.typ == nil || n.typ.System == "String") {
+		return n.scalar, true // what primitiveFromScalar returns for it
+	}
+	v, ok := n.Value().(String)
+	return string(v), ok
+}
+
 // hasValue reports whether the node has a primitive value, without
 // converting one that ParseDecoded kept as text.
 func (n *Node) hasValue() bool { return n.value != nil || n.scalarKind != 0 }

@@ -92,7 +92,10 @@ func primitiveValue(v Value) Value {
 
 // stringOf returns the string of a String value or string-typed primitive.
 func stringOf(v Value) (string, bool) {
-	s, ok := primitiveValue(v).(String)
+	if n, ok := v.(*Node); ok {
+		return n.StringValue()
+	}
+	s, ok := v.(String)
 	return string(s), ok
 }
 

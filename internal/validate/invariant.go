@@ -77,8 +77,8 @@ var satisfiedShortcuts = map[string]func(fp *fhirpath.Node) bool{
 		if ref == nil {
 			return false
 		}
-		s, ok := ref.Value().(fhirpath.String)
-		return ok && !strings.HasPrefix(string(s), "#")
+		s, ok := ref.StringValue()
+		return ok && !strings.HasPrefix(s, "#")
 	},
 	// dom-6 (a warning) holds when a text child has a div child.
 	"text.`div`.exists()": func(fp *fhirpath.Node) bool {
@@ -99,8 +99,8 @@ var satisfiedShortcuts = map[string]func(fp *fhirpath.Node) bool{
 		if url == nil || namedChildren(fp, "fullUrl") != 1 {
 			return false
 		}
-		s, ok := url.Value().(fhirpath.String)
-		return ok && !strings.Contains(string(s), "/_history/")
+		s, ok := url.StringValue()
+		return ok && !strings.Contains(s, "/_history/")
 	},
 }
 
@@ -313,16 +313,19 @@ func codingsOfNode(n *fhirpath.Node) []coding {
 		}
 		return []coding{{system: nodeString(n, "system"), code: code}}
 	}
-	if s, ok := n.Value().(fhirpath.String); ok {
-		return []coding{{code: string(s)}}
+	if s, ok := n.StringValue(); ok {
+		return []coding{{code: s}}
 	}
 	return nil
 }
 
 func nodeString(n *fhirpath.Node, name string) string {
-	for _, c := range n.Child(name) {
-		if s, ok := c.Value().(fhirpath.String); ok {
-			return string(s)
+	for _, c := range n.Children() {
+		if c.Name() != name {
+			continue
+		}
+		if s, ok := c.StringValue(); ok {
+			return s
 		}
 	}
 	return ""
