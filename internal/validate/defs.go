@@ -64,7 +64,8 @@ type elemDef struct {
 	children    []*elemDef
 	slices      []*elemDef
 	owner       *structure
-	plan        atomic.Pointer[elemPlan] // see planOf
+	plan        atomic.Pointer[elemPlan]              // see planOf
+	memberIndex atomic.Pointer[map[string]childMatch] // see matchChild
 }
 
 // requiredSomewhere reports whether the element or one of its slices has
