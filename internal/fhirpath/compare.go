@@ -26,7 +26,13 @@ func tri(b bool) tristate {
 func equalItems(a, b Value) tristate {
 	// Strings, integers and booleans of the same type, or primitive nodes
 	// containing them, compare directly, because most operands of '=' are
-	// of these types.
+	// of these types. Strings are read first without converting a node's
+	// text to a Value.
+	if x, ok := stringOf(a); ok {
+		if y, ok := stringOf(b); ok {
+			return tri(x == y)
+		}
+	}
 	switch x := primitiveOrSelf(a).(type) {
 	case String:
 		if y, ok := primitiveOrSelf(b).(String); ok {
@@ -43,7 +49,7 @@ func equalItems(a, b Value) tristate {
 	}
 	an, aIsNode := a.(*Node)
 	bn, bIsNode := b.(*Node)
-	if aIsNode && bIsNode && an.value == nil && bn.value == nil && !an.isPrimitive() && !bn.isPrimitive() {
+	if aIsNode && bIsNode && !an.hasValue() && !bn.hasValue() && !an.isPrimitive() && !bn.isPrimitive() {
 		if _, ok := an.quantity(); !ok {
 			return tri(deepEqual(an, bn, false))
 		}
@@ -58,8 +64,8 @@ func equalItems(a, b Value) tristate {
 // primitiveOrSelf returns the value of a node that has one, and any other
 // item unchanged.
 func primitiveOrSelf(v Value) Value {
-	if n, ok := v.(*Node); ok && n.value != nil {
-		return n.value
+	if n, ok := v.(*Node); ok && n.hasValue() {
+		return n.Value()
 	}
 	return v
 }
@@ -68,7 +74,7 @@ func primitiveOrSelf(v Value) Value {
 func equivalentItems(a, b Value) bool {
 	an, aIsNode := a.(*Node)
 	bn, bIsNode := b.(*Node)
-	if aIsNode && bIsNode && an.value == nil && bn.value == nil && !an.isPrimitive() && !bn.isPrimitive() {
+	if aIsNode && bIsNode && !an.hasValue() && !bn.hasValue() && !an.isPrimitive() && !bn.isPrimitive() {
 		if _, ok := an.quantity(); !ok {
 			return deepEqual(an, bn, true)
 		}
@@ -88,11 +94,11 @@ func deepEqual(a, b *Node, equivalent bool) bool {
 	if a.typeNameOf() != b.typeNameOf() || len(a.children) != len(b.children) {
 		return false
 	}
-	if (a.value == nil) != (b.value == nil) {
+	if a.hasValue() != b.hasValue() {
 		return false
 	}
-	if a.value != nil {
-		r := equalSystem(a.value, b.value, equivalent)
+	if a.hasValue() {
+		r := equalSystem(a.Value(), b.Value(), equivalent)
 		if r != isTrue {
 			return false
 		}

@@ -34,6 +34,8 @@ var errNeedsParse = errors.New("fhirpath: decoded document needs the parser's er
 // names. When the document has a fault that makes ParseJSON fail, body is
 // parsed to return ParseJSON's own error. Strings of the tree are those of
 // root, so root's strings must not alias memory the caller changes later.
+// Primitive values are converted from their text when first read, which
+// writes to the node, so one goroutine at a time evaluates the tree.
 func ParseDecoded(root DecodedJSON, body []byte) (*Node, error) {
 	return ParseDecodedIn(root, body, nil)
 }
@@ -250,7 +252,9 @@ func (b *decodedBuilder) complexValue(v DecodedJSON, name, jsonName string, typ 
 		return nil, errNeedsParse
 	}
 	n := b.node()
-	n.name, n.jsonName, n.value = name, jsonName, inferScalar(v.JSONKind(), v.JSONText())
+	// With typ nil, Value infers the value's type as inferScalar does.
+	n.name, n.jsonName = name, jsonName
+	n.scalarKind, n.scalar = v.JSONKind(), v.JSONText()
 	return n, nil
 }
 
@@ -286,7 +290,7 @@ func (b *decodedBuilder) primitiveMember(v DecodedJSON, parent *Node, name, json
 		case kind == '{' || kind == '[':
 			return errNeedsParse
 		}
-		n.value = primitiveFromScalar(kind, item.JSONText(), typ)
+		n.scalarKind, n.scalar = kind, item.JSONText()
 		return nil
 	})
 }

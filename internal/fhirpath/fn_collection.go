@@ -143,6 +143,19 @@ func fnWhere(c *call) (Collection, error) {
 }
 
 func fnSelect(c *call) (Collection, error) {
+	if len(c.input) == 1 {
+		// The projection's result is the whole result. Collections have
+		// no spare capacity and no caller writes into one it did not
+		// allocate, so it is returned without a copy.
+		r, err := c.lambda(0, c.input[0], 0)
+		if err != nil {
+			return nil, err
+		}
+		if err := c.ev.checkSize(c.node.at, r); err != nil || len(r) == 0 {
+			return nil, err
+		}
+		return r, nil
+	}
 	var out Collection
 	for i, item := range c.input {
 		r, err := c.lambda(0, item, i)

@@ -47,15 +47,15 @@ func fnHasValue(c *call) (Collection, error) {
 		return boolResult(false)
 	}
 	n, ok := c.input[0].(*Node)
-	return boolResult(ok && n.value != nil)
+	return boolResult(ok && n.hasValue())
 }
 
 func fnGetValue(c *call) (Collection, error) {
 	if len(c.input) != 1 {
 		return nil, nil
 	}
-	if n, ok := c.input[0].(*Node); ok && n.value != nil {
-		return c.ev.single(n.value), nil
+	if n, ok := c.input[0].(*Node); ok && n.hasValue() {
+		return c.ev.single(n.Value()), nil
 	}
 	return nil, nil
 }
@@ -91,7 +91,7 @@ func fnResolve(c *call) (Collection, error) {
 // string (canonical, uri).
 func referenceOf(v Value) (string, *Node) {
 	n, isNode := v.(*Node)
-	if isNode && n.value == nil {
+	if isNode && !n.hasValue() {
 		s, _ := stringOf(childValue(n, "reference"))
 		return s, n
 	}

@@ -94,6 +94,16 @@ func isASCII(s string) bool {
 	return true
 }
 
+// asciiStrings holds every one-character ASCII String as a Value, so that
+// substring(i, 1), which check-digit invariants call once per digit,
+// does not box a new string each time.
+var asciiStrings = func() (t [128]Value) {
+	for i := range t {
+		t[i] = String(rune(i))
+	}
+	return t
+}()
+
 func fnSubstring(c *call) (Collection, error) {
 	s, ok, err := c.inputString()
 	if err != nil || !ok {
@@ -111,6 +121,9 @@ func fnSubstring(c *call) (Collection, error) {
 		end, err := substringEnd(c, start, len(s))
 		if err != nil {
 			return nil, err
+		}
+		if end-start == 1 {
+			return c.ev.single(asciiStrings[s[start]]), nil
 		}
 		return c.ev.single(String(s[start:end])), nil
 	}

@@ -97,7 +97,7 @@ func writePrimitiveJSON(b *bytes.Buffer, v Value) {
 // whose primitive ids and extensions go to "_name" properties.
 func writeNodeJSON(b *bytes.Buffer, n *Node) {
 	if n.typ != nil && n.typ.Kind == fhirmodel.KindPrimitive || (n.typ == nil && len(n.children) == 0) {
-		writePrimitiveJSON(b, n.value)
+		writePrimitiveJSON(b, n.Value())
 		return
 	}
 	b.WriteByte('{')

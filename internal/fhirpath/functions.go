@@ -166,7 +166,7 @@ func (c *call) inputString() (string, bool, error) {
 	if err != nil || !ok {
 		return "", false, err
 	}
-	if n, isNode := v.(*Node); isNode && n.isPrimitive() && n.value == nil {
+	if n, isNode := v.(*Node); isNode && n.isPrimitive() && !n.hasValue() {
 		return "", false, nil
 	}
 	s, isString := stringOf(v)

@@ -37,7 +37,7 @@ func rootPath(n *Node) string {
 }
 
 func checkPrimitives(n *Node, path string) error {
-	if n.value != nil && n.typ != nil && n.typ.Kind == fhirmodel.KindPrimitive && !fitsSystemType(n.value, n.typ.System) {
+	if n.hasValue() && n.typ != nil && n.typ.Kind == fhirmodel.KindPrimitive && !fitsSystemType(n.Value(), n.typ.System) {
 		return &InvalidPrimitiveError{Path: path, Type: n.typ.Name}
 	}
 	count, seen := map[string]int{}, map[string]int{}

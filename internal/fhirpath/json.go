@@ -320,7 +320,7 @@ func findGroup(groups *[]primitiveGroup, name string) *primitiveGroup {
 func dropPlaceholders(n *Node) {
 	kept := n.children[:0]
 	for _, c := range n.children {
-		if c.value == nil && len(c.children) == 0 && (c.typ == nil || c.typ.Kind == fhirmodel.KindPrimitive) {
+		if !c.hasValue() && len(c.children) == 0 && (c.typ == nil || c.typ.Kind == fhirmodel.KindPrimitive) {
 			continue
 		}
 		kept = append(kept, c)

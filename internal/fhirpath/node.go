@@ -9,14 +9,23 @@ import (
 // value (String, Boolean, Integer, Decimal, Date, DateTime, Time) and its
 // id and extensions as children, merged from the JSON "_name" property.
 //
-// A tree is immutable once built, so it may be evaluated concurrently.
+// A tree from ParseJSON is immutable once built, so it may be evaluated
+// concurrently. A tree from ParseDecoded is not (see Value).
 type Node struct {
 	name     string          // element name, without the choice type suffix
 	jsonName string          // property name as written ("valueQuantity")
 	typ      *fhirmodel.Type // nil when the model does not define the element
-	value    Value           // primitive value; nil for complex nodes
+	value    Value           // primitive value; nil for complex nodes (see Value)
 	children []*Node         // in document order
 	parent   *Node
+
+	// scalarKind and scalar are a primitive's JSON kind ('"', '0', 't'
+	// or 'f') and text, kept by ParseDecoded instead of value. Most values
+	// of a validated document are never read by an expression, so Value
+	// converts one only when it is first read. scalarKind is 0 when value
+	// is final.
+	scalarKind byte
+	scalar     string
 
 	// declaredType is the resourceType of a resource the model does not
 	// define, kept only when parsing leniently (see jsonBuilder.lenient).
@@ -27,8 +36,8 @@ type Node struct {
 // when the model does not define it.
 func (n *Node) TypeName() (string, string) {
 	if n.typ == nil {
-		if n.value != nil {
-			return n.value.TypeName()
+		if n.hasValue() {
+			return n.Value().TypeName()
 		}
 		return "System", "Any"
 	}
@@ -45,8 +54,33 @@ func (n *Node) JSONName() string { return n.jsonName }
 // Type returns the node's type in the FHIR model, or nil.
 func (n *Node) Type() *fhirmodel.Type { return n.typ }
 
-// Value returns the primitive value of the node, or nil.
-func (n *Node) Value() Value { return n.value }
+// Value returns the primitive value of the node, or nil. A value that
+// ParseDecoded kept as text is converted on first use and stored in the
+// node, so a tree from ParseDecoded, like its arena, is for one goroutine
+// at a time.
+func (n *Node) Value() Value {
+	if n.scalarKind != 0 {
+		n.value = primitiveFromScalar(n.scalarKind, n.scalar, n.typ)
+		n.scalarKind, n.scalar = 0, ""
+	}
+	return n.value
+}
+
+// StringValue returns the value of a node whose value is a System.String,
+// as n.Value().(String) does, with ok false for any other node. A string
+// that ParseDecoded kept as text is returned without converting it to a
+// Value, which would allocate.
+func (n *Node) StringValue() (s string, ok bool) {
+	if n.scalarKind == '"' && (n.typ == nil || n.typ.System == "String") {
+		return n.scalar, true // what primitiveFromScalar returns for it
+	}
+	v, ok := n.Value().(String)
+	return string(v), ok
+}
+
+// hasValue reports whether the node has a primitive value, without
+// converting one that ParseDecoded kept as text.
+func (n *Node) hasValue() bool { return n.value != nil || n.scalarKind != 0 }
 
 // Children returns the child elements in document order.
 func (n *Node) Children() []*Node { return n.children }
@@ -115,7 +149,7 @@ func (n *Node) quantity() (Quantity, bool) {
 	if v == nil {
 		return Quantity{}, false
 	}
-	d, ok := v.value.(Decimal)
+	d, ok := v.Value().(Decimal)
 	if !ok {
 		return Quantity{}, false
 	}
@@ -137,8 +171,8 @@ func (n *Node) quantity() (Quantity, bool) {
 }
 
 func childValue(n *Node, name string) Value {
-	if c := n.firstChild(name); c != nil && c.value != nil {
-		return c.value
+	if c := n.firstChild(name); c != nil && c.hasValue() {
+		return c.Value()
 	}
 	return nil
 }

@@ -1,7 +1,7 @@
 package fhirpath
 
 import (
-	"math/big"
+	"math"
 )
 
 // binaryNode applies an operator to the collections of both operands.
@@ -302,7 +302,7 @@ func toBoolean(at int, c Collection) (tristate, error) {
 	case 0:
 		return unknown, nil
 	case 1:
-		if n, ok := c[0].(*Node); ok && n.isPrimitive() && n.value == nil {
+		if n, ok := c[0].(*Node); ok && n.isPrimitive() && !n.hasValue() {
 			return unknown, nil // a primitive with only extensions
 		}
 		if b, ok := primitiveValue(c[0]).(Boolean); ok {
@@ -413,11 +413,14 @@ func intArith(op string, a, b Integer) (Value, error) {
 		}
 		return intArith("+", a, -b)
 	case "*":
-		p := new(big.Int).Mul(big.NewInt(int64(a)), big.NewInt(int64(b)))
-		if !p.IsInt64() {
+		// The product wrapped unless dividing it by a gives b back.
+		// MinInt64 * -1 wraps to MinInt64, and MinInt64 / -1 is MinInt64
+		// in Go, so that case is tested on its own.
+		p := a * b
+		if a != 0 && (p/a != b || a == -1 && b == math.MinInt64) {
 			return nil, errIntegerOverflow
 		}
-		return Integer(p.Int64()), nil
+		return p, nil
 	case "/":
 		return decimalArith(op, toDecimal(a), toDecimal(b))
 	case "div", "mod":

@@ -68,8 +68,8 @@ func (i Integer) String() string { return strconv.FormatInt(int64(i), 10) }
 // extensions) yields nil.
 func systemValue(v Value) Value {
 	if n, ok := v.(*Node); ok {
-		if n.value != nil {
-			return n.value
+		if n.hasValue() {
+			return n.Value()
 		}
 		if n.isPrimitive() {
 			return nil
@@ -85,14 +85,17 @@ func systemValue(v Value) Value {
 // for complex nodes, including Quantity.
 func primitiveValue(v Value) Value {
 	if n, ok := v.(*Node); ok {
-		return n.value
+		return n.Value()
 	}
 	return v
 }
 
 // stringOf returns the string of a String value or string-typed primitive.
 func stringOf(v Value) (string, bool) {
-	s, ok := primitiveValue(v).(String)
+	if n, ok := v.(*Node); ok {
+		return n.StringValue()
+	}
+	s, ok := v.(String)
 	return string(s), ok
 }
 

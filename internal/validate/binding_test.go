@@ -18,7 +18,7 @@ func codingIssues(t *testing.T, coding string, inCheck bool) []outcome.Issue {
 	if inCheck {
 		r.conformanceChecks = 1
 	}
-	r.codingInSystem(n, rootLocation("Claim.item[0].productOrService"), 0)
+	r.codingInSystem(n, r.rootLocation("Claim.item[0].productOrService"), 0)
 	return r.issues
 }
 

@@ -1,6 +1,7 @@
 package validate
 
 import (
+	"bytes"
 	"strings"
 
 	"github.com/gatehouse-health/gatehouse/internal/outcome"
@@ -29,24 +30,53 @@ type bundleEntry struct {
 // fullUrl is unique, and a RESTful fullUrl ends with the entry resource's
 // type and id.
 func (r *run) pushBundle(n *jnode, path string, profiles []*structure) {
-	b := &bundleIndex{typ: n.str("type"), byFullURL: map[string]int{}, byNode: map[*jnode]int{}, versions: map[string]struct{}{}}
+	entries := n.prop("entry")
+	count := 0
+	if entries != nil && entries.kind == kindArray {
+		count = len(entries.items)
+	}
+	b := r.newBundleIndex(count)
+	b.typ = n.str("type")
 	b.selfContained = b.typ == "document" || b.typ == "message"
 	for _, p := range profiles {
 		b.selfContained = b.selfContained || r.v.selfContained[p.url]
 	}
-	entries := n.prop("entry")
-	if entries != nil && entries.kind == kindArray {
-		for i, e := range entries.items {
-			if e.kind != kindObject {
-				continue
-			}
-			r.indexEntry(b, e, indexed(path+".entry", i))
+	for i := range count {
+		if e := entries.items[i]; e.kind == kindObject {
+			r.indexEntry(b, e, path, i)
 		}
 	}
 	r.bundles = append(r.bundles, b)
 }
 
-func (r *run) popBundle() { r.bundles = r.bundles[:len(r.bundles)-1] }
+// popBundle ends the innermost Bundle and keeps its index for the next
+// Bundle of the run: a Bundle is validated again against each profile
+// that applies to it and inside each profile check of it.
+func (r *run) popBundle() {
+	b := r.bundles[len(r.bundles)-1]
+	r.bundles[len(r.bundles)-1] = nil
+	r.bundles = r.bundles[:len(r.bundles)-1]
+	clear(b.entries)
+	clear(b.byFullURL)
+	clear(b.byNode)
+	clear(b.versions)
+	*b = bundleIndex{entries: b.entries[:0], byFullURL: b.byFullURL, byNode: b.byNode, versions: b.versions}
+	r.spareBundles = append(r.spareBundles, b)
+}
+
+// newBundleIndex returns an empty index. It reuses one the run has left,
+// or makes the list and maps for count entries up front instead of
+// growing a few times on the way.
+func (r *run) newBundleIndex(count int) *bundleIndex {
+	if n := len(r.spareBundles); n > 0 {
+		b := r.spareBundles[n-1]
+		r.spareBundles[n-1] = nil
+		r.spareBundles = r.spareBundles[:n-1]
+		return b
+	}
+	return &bundleIndex{entries: make([]bundleEntry, 0, count),
+		byFullURL: make(map[string]int, count), byNode: make(map[*jnode]int, count), versions: make(map[string]struct{}, count)}
+}
 
 // innermostBundle returns the index of the Bundle being validated that
 // contains the current element most closely, or nil outside any Bundle.
@@ -57,12 +87,14 @@ func (r *run) innermostBundle() *bundleIndex {
 	return r.bundles[len(r.bundles)-1]
 }
 
-func (r *run) indexEntry(b *bundleIndex, e *jnode, path string) {
+// indexEntry adds entry i of the Bundle at bundlePath to b. The entry's
+// path is built only for an issue.
+func (r *run) indexEntry(b *bundleIndex, e *jnode, bundlePath string, i int) {
 	entry := bundleEntry{fullURL: e.str("fullUrl"), res: e.prop("resource")}
-	i := len(b.entries)
+	at := len(b.entries)
 	b.entries = append(b.entries, entry)
 	if entry.res != nil {
-		b.byNode[entry.res] = i
+		b.byNode[entry.res] = at
 	}
 	if entry.fullURL == "" {
 		return
@@ -70,11 +102,11 @@ func (r *run) indexEntry(b *bundleIndex, e *jnode, path string) {
 	// bdl-7: fullUrl is unique, except for versions of one resource.
 	versioned := entry.fullURL + "|" + entry.res.prop("meta").str("versionId")
 	if _, dup := b.versions[versioned]; dup && !b.allowsDuplicates() {
-		r.errorf(outcome.CodeDuplicate, path+".fullUrl", "fullUrl is used by more than one entry")
+		r.errorf(outcome.CodeDuplicate, indexed(bundlePath+".entry", i)+".fullUrl", "fullUrl is used by more than one entry")
 	}
 	b.versions[versioned] = struct{}{}
 	if _, dup := b.byFullURL[entry.fullURL]; !dup {
-		b.byFullURL[entry.fullURL] = i
+		b.byFullURL[entry.fullURL] = at
 	}
 	if entry.res == nil || entry.res.kind != kindObject {
 		return
@@ -82,7 +114,7 @@ func (r *run) indexEntry(b *bundleIndex, e *jnode, path string) {
 	typ, id, ok := restfulTail(entry.fullURL)
 	rt, rid := entry.res.str("resourceType"), entry.res.str("id")
 	if ok && (typ != rt || rid != "" && id != rid) {
-		r.errorf(outcome.CodeInvalid, path+".fullUrl", "fullUrl does not match the type and id of the entry's resource")
+		r.errorf(outcome.CodeInvalid, indexed(bundlePath+".entry", i)+".fullUrl", "fullUrl does not match the type and id of the entry's resource")
 	}
 }
 
@@ -145,7 +177,11 @@ func (r *run) resolveInBundle(ref string) (target *jnode, ambiguous bool) {
 	}
 	found := -1
 	if base := r.referringBase(b); base != "" {
-		if i, ok := b.byFullURL[base+ref]; ok {
+		// The full URL is joined on the stack: looking up a converted
+		// byte slice does not allocate, and most URLs fit the room.
+		var room [128]byte
+		full := append(append(room[:0], base...), ref...)
+		if i, ok := b.byFullURL[string(full)]; ok {
 			found = i
 		}
 	} else {
@@ -230,4 +266,9 @@ func lastIndexOfStep(url, typ, id string) int {
 
 func isAbsolute(ref string) bool {
 	return strings.HasPrefix(ref, "urn:") || strings.Contains(ref, "://")
+}
+
+// isAbsoluteBytes is isAbsolute for a URL being built.
+func isAbsoluteBytes(ref []byte) bool {
+	return bytes.HasPrefix(ref, []byte("urn:")) || bytes.Contains(ref, []byte("://"))
 }

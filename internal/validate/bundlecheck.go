@@ -103,8 +103,7 @@ func singleString(n *fhirpath.Node, name string) (string, bool) {
 	if found == nil {
 		return "", false
 	}
-	s, ok := found.Value().(fhirpath.String)
-	return string(s), ok
+	return found.StringValue()
 }
 
 // optionalString follows path from n, one child per step, and returns the
@@ -127,6 +126,5 @@ func optionalString(n *fhirpath.Node, path ...string) (string, bool) {
 		}
 		n = next
 	}
-	s, ok := n.Value().(fhirpath.String)
-	return string(s), ok
+	return n.StringValue()
 }

@@ -118,8 +118,14 @@ func compareInArenas(t *testing.T, body, source []byte, want *fhirpath.Node) {
 }
 
 // nodeDiff returns the first difference between two FHIRPath trees.
+// StringValue is read before Value, while got may still keep its value as
+// JSON text, and must agree with want's value.
 func nodeDiff(got, want *fhirpath.Node, at string) string {
+	gotString, gotIsString := got.StringValue()
+	wantString, wantIsString := want.Value().(fhirpath.String)
 	switch {
+	case gotString != string(wantString) || gotIsString != wantIsString:
+		return fmt.Sprintf("%s: StringValue %q, %v; want %q, %v", at, gotString, gotIsString, wantString, wantIsString)
 	case got.Name() != want.Name() || got.JSONName() != want.JSONName():
 		return fmt.Sprintf("%s: name %q/%q, want %q/%q", at, got.Name(), got.JSONName(), want.Name(), want.JSONName())
 	case got.Type() != want.Type():

@@ -64,7 +64,8 @@ type elemDef struct {
 	children    []*elemDef
 	slices      []*elemDef
 	owner       *structure
-	plan        atomic.Pointer[elemPlan] // see planOf
+	plan        atomic.Pointer[elemPlan]              // see planOf
+	memberIndex atomic.Pointer[map[string]childMatch] // see matchChild
 }
 
 // requiredSomewhere reports whether the element or one of its slices has
@@ -87,6 +88,23 @@ type typeRef struct {
 	targetProfiles []string
 	resource       bool         // code is Resource or a concrete resource type
 	profileRoot    *profileRoot // nil when profiles is empty or the entry is transient
+	resolved       *typeLookups // nil when the entry is transient
+}
+
+// typeLookups caches, for a type entry of a compiled definition, the
+// definitions the walk looks up by name for every value of the type. They
+// depend on the entry and its definition's package only, never on the
+// instance, and a lookup by URL or type name hashes the string each time.
+type typeLookups struct {
+	core     atomic.Pointer[structure]         // core definition of code; see run.coreStructure
+	valueDef atomic.Pointer[elemDef]           // value element of a primitive code; see run.valueDefOf
+	targets  atomic.Pointer[[]resolvedProfile] // targetProfiles resolved; see run.targetStructures
+}
+
+// resolvedProfile is the result of structureAt for one canonical URL.
+type resolvedProfile struct {
+	s   *structure
+	err error
 }
 
 // newTypeRef builds a type entry with the facts the walk tests on every
@@ -95,6 +113,9 @@ func newTypeRef(code string, profiles, targetProfiles []string, cacheProfile boo
 	t := typeRef{code: code, profiles: profiles, targetProfiles: targetProfiles, resource: code == "Resource" || resourceTypeNames[code]}
 	if cacheProfile && len(profiles) > 0 {
 		t.profileRoot = &profileRoot{}
+	}
+	if cacheProfile {
+		t.resolved = &typeLookups{}
 	}
 	return t
 }
@@ -106,9 +127,10 @@ type binding struct {
 
 type constraint struct {
 	key, severity, human, expr string
-	id                         uint32                     // the same for copies of one constraint (constraintID)
-	skip                       bool                       // checked natively, or without an expression
-	absent                     atomic.Pointer[absentPlan] // see absentPlan
+	id                         uint32                             // the same for copies of one constraint (constraintID)
+	skip                       bool                               // checked natively, or without an expression
+	absent                     atomic.Pointer[absentPlan]         // see absentPlan
+	compiledExpr               atomic.Pointer[compiledConstraint] // see compiled
 }
 
 type slicing struct {

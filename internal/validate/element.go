@@ -146,7 +146,8 @@ func (r *run) containerFor(o *occurrence, d *elemDef) (container, typeRoot *elem
 	if len(d.children) > 0 {
 		return d, nil
 	}
-	if t := d.typeRefOf(o.typ); t != nil && len(t.profiles) > 0 {
+	t := d.typeRefOf(o.typ)
+	if t != nil && len(t.profiles) > 0 {
 		if s := r.firstProfile(t, d.owner.pkg); s != nil {
 			return s.root, s.root
 		}
@@ -157,7 +158,7 @@ func (r *run) containerFor(o *occurrence, d *elemDef) (container, typeRoot *elem
 			return s.root, s.root
 		}
 	}
-	s, err := r.v.typeStructure(o.typ)
+	s, err := r.coreStructure(t, o.typ)
 	if err != nil || s == nil {
 		r.errorf(outcome.CodeException, o.path(), "no definition for type %s", o.typ)
 		return nil, nil

@@ -77,13 +77,13 @@ var satisfiedShortcuts = map[string]func(fp *fhirpath.Node) bool{
 		if ref == nil {
 			return false
 		}
-		s, ok := ref.Value().(fhirpath.String)
-		return ok && !strings.HasPrefix(string(s), "#")
+		s, ok := ref.StringValue()
+		return ok && !strings.HasPrefix(s, "#")
 	},
 	// dom-6 (a warning) holds when a text child has a div child.
 	"text.`div`.exists()": func(fp *fhirpath.Node) bool {
 		for _, text := range fp.Children() {
-			if text.Name() == "text" && len(text.Child("div")) > 0 {
+			if text.Name() == "text" && namedChild(text, "div") != nil {
 				return true
 			}
 		}
@@ -95,13 +95,36 @@ var satisfiedShortcuts = map[string]func(fp *fhirpath.Node) bool{
 	"(type = 'history') or entry.where(fullUrl.exists()).select(fullUrl&resource.meta.versionId).isDistinct()":                                    entryVersionsDistinct,
 	// bdl-8 holds for a single fullUrl string without "/_history/".
 	"fullUrl.contains('/_history/').not()": func(fp *fhirpath.Node) bool {
-		url := fp.Child("fullUrl")
-		if len(url) != 1 {
+		url := namedChild(fp, "fullUrl")
+		if url == nil || namedChildren(fp, "fullUrl") != 1 {
 			return false
 		}
-		s, ok := url[0].Value().(fhirpath.String)
-		return ok && !strings.Contains(string(s), "/_history/")
+		s, ok := url.StringValue()
+		return ok && !strings.Contains(s, "/_history/")
 	},
+}
+
+// namedChild returns n's first child called name, or nil. Unlike
+// Node.Child it builds no slice, because the shortcuts run on every
+// element they apply to.
+func namedChild(n *fhirpath.Node, name string) *fhirpath.Node {
+	for _, c := range n.Children() {
+		if c.Name() == name {
+			return c
+		}
+	}
+	return nil
+}
+
+// namedChildren counts n's children called name.
+func namedChildren(n *fhirpath.Node, name string) int {
+	count := 0
+	for _, c := range n.Children() {
+		if c.Name() == name {
+			count++
+		}
+	}
+	return count
 }
 
 // invariantResult is the outcome of evaluating one invariant, before it
@@ -124,7 +147,7 @@ const (
 
 // evalInvariant evaluates the (corrected) expression of c on fp.
 func (r *run) evalInvariant(c *constraint, fp *fhirpath.Node) invariantResult {
-	expr, err := r.v.expression(c.source())
+	expr, err := c.compiled(r.v)
 	if err != nil {
 		return invariantResult{kind: invariantNotCompiled, detail: err.Error()}
 	}
@@ -176,6 +199,27 @@ func (c *constraint) source() string {
 		return fixed
 	}
 	return c.expr
+}
+
+// compiledConstraint is a constraint's expression as compiled, or the
+// error compiling it.
+type compiledConstraint struct {
+	expr *fhirpath.Expression
+	err  error
+}
+
+// compiled returns c's expression compiled by v, kept in c after the first
+// call. Compiling depends on the source alone, so the result is the same
+// whichever validator compiled it. Looking the source up in v's cache on
+// each evaluation boxed the string key into an interface, one allocation
+// per invariant evaluated.
+func (c *constraint) compiled(v *Validator) (*fhirpath.Expression, error) {
+	if p := c.compiledExpr.Load(); p != nil {
+		return p.expr, p.err
+	}
+	expr, err := v.expression(c.source())
+	c.compiledExpr.Store(&compiledConstraint{expr: expr, err: err})
+	return expr, err
 }
 
 // absentPlan returns the analysis of c's expression (see absent.go),
@@ -269,16 +313,19 @@ func codingsOfNode(n *fhirpath.Node) []coding {
 		}
 		return []coding{{system: nodeString(n, "system"), code: code}}
 	}
-	if s, ok := n.Value().(fhirpath.String); ok {
-		return []coding{{code: string(s)}}
+	if s, ok := n.StringValue(); ok {
+		return []coding{{code: s}}
 	}
 	return nil
 }
 
 func nodeString(n *fhirpath.Node, name string) string {
-	for _, c := range n.Child(name) {
-		if s, ok := c.Value().(fhirpath.String); ok {
-			return string(s)
+	for _, c := range n.Children() {
+		if c.Name() != name {
+			continue
+		}
+		if s, ok := c.StringValue(); ok {
+			return s
 		}
 	}
 	return ""

@@ -160,13 +160,22 @@ func readTree(doc []byte, lim Limits, arena *treeArena) (*jnode, error) {
 	if int64(len(doc)) > lim.MaxBytes {
 		return nil, errIntake
 	}
-	// A bytes.Buffer lets the decoder read doc in place instead of copying
-	// it into a buffer of its own, because the decoder only reads the bytes.
-	dec := jsontext.NewDecoder(bytes.NewBuffer(doc), jsontext.AllowDuplicateNames(false), jsontext.AllowInvalidUTF8(false))
 	// One copy of the document contains every string of the tree: members
 	// and values without escapes are substrings of it, so reading them
 	// allocates nothing.
-	p := &treeParser{dec: dec, lim: lim, intake: true, src: string(doc), arena: arena}
+	p := &treeParser{lim: lim, intake: true, src: string(doc), arena: arena}
+	if arena != nil {
+		p.dec = arena.decoder(doc)
+		p.props, p.items = arena.propStack[:0], arena.itemStack[:0]
+		defer func() {
+			// After a failure the stacks still hold members and items.
+			clear(p.props)
+			clear(p.items)
+			arena.propStack, arena.itemStack = p.props[:0], p.items[:0]
+		}()
+	} else {
+		p.dec = jsontext.NewDecoder(bytes.NewBuffer(doc), decoderOptions...)
+	}
 	root, err := p.value()
 	if err != nil {
 		return nil, err
@@ -204,12 +213,46 @@ type treeArena struct {
 	nodes chunks.List[jnode]
 	props chunks.List[jprop]
 	items chunks.List[*jnode]
+
+	// The decoder and the parser's stacks of members and items are reused
+	// too: a new decoder grows its stacks of names and tokens again, a few
+	// dozen allocations for a PAS Bundle. in is the decoder's input.
+	dec       *jsontext.Decoder
+	in        bytes.Buffer
+	propStack []jprop
+	itemStack []*jnode
+}
+
+// decoderOptions make the decoder reject what the intake rejects:
+// duplicate member names and invalid UTF-8.
+var decoderOptions = []jsontext.Options{jsontext.AllowDuplicateNames(false), jsontext.AllowInvalidUTF8(false)}
+
+// decoder returns the arena's decoder, reset to read doc. A bytes.Buffer
+// lets the decoder read doc in place instead of copying it into a buffer
+// of its own, because the decoder only reads the bytes.
+func (a *treeArena) decoder(doc []byte) *jsontext.Decoder {
+	a.in = *bytes.NewBuffer(doc)
+	if a.dec == nil {
+		a.dec = jsontext.NewDecoder(&a.in, decoderOptions...)
+	} else {
+		a.dec.Reset(&a.in, decoderOptions...)
+	}
+	return a.dec
 }
 
 func (a *treeArena) reset() {
 	a.nodes.Reset()
 	a.props.Reset()
 	a.items.Reset()
+	if a.dec != nil {
+		// Reset to an empty input, so that the pooled decoder does not
+		// keep the document alive.
+		a.in = bytes.Buffer{}
+		a.dec.Reset(&a.in, decoderOptions...)
+	}
+	if cap(a.propStack) > maxKeptMapEntries || cap(a.itemStack) > maxKeptMapEntries {
+		a.propStack, a.itemStack = nil, nil
+	}
 }
 
 func (p *treeParser) newNode(kind byte) *jnode {

@@ -70,3 +70,40 @@ func TestParseTreeLeavesDocument(t *testing.T) {
 		t.Errorf("family = %q", got)
 	}
 }
+
+// TestParseTreeArenaReuse parses, in one arena as a pooled run does,
+// documents the intake rejects between valid ones. The reused decoder and
+// stacks must carry nothing over: each rejected document gets the
+// intake's error, and each valid one after it reads as it does alone,
+// with no member taken for a duplicate of the document before.
+func TestParseTreeArenaReuse(t *testing.T) {
+	lim := Limits{MaxBytes: 200, MaxDepth: 4, MaxStringLength: 10}.withDefaults()
+	valid := `{"a":{"b":[1,{"a":"x"}]},"c":"y"}`
+	var arena treeArena
+	for _, bad := range []string{
+		`{"a":{"b":[1,{"a":"x","a":2}]}}`,
+		`{"a":{"b":{"c":{"d":{"e":1}}}}}`,
+		`{"a":[1,2,{"c":"01234567890"}]}`,
+		`{"a":{"b":`,
+	} {
+		want := fhirjson.CheckObject([]byte(bad), intakeLimits(lim))
+		if want == nil {
+			t.Fatalf("the intake accepts %s", bad)
+		}
+		arena.reset()
+		if _, err := parseTreeIn([]byte(bad), lim, &arena); err == nil || err.Error() != want.Error() {
+			t.Errorf("%s: error = %v, want %v", bad, err, want)
+		}
+		arena.reset()
+		root, err := parseTreeIn([]byte(valid), lim, &arena)
+		if err != nil {
+			t.Fatalf("valid document after %s: %v", bad, err)
+		}
+		if got := root.prop("a").prop("b").items[1].str("a"); got != "x" {
+			t.Errorf("after %s: a.b[1].a = %q, want %q", bad, got, "x")
+		}
+		if got := root.str("c"); got != "y" || len(root.props) != 2 {
+			t.Errorf("after %s: c = %q with %d members, want %q with 2", bad, got, len(root.props), "y")
+		}
+	}
+}

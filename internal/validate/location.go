@@ -16,8 +16,14 @@ type location struct {
 }
 
 // rootLocation starts a chain at a resource or at a value whose path the
-// caller has already rendered.
-func rootLocation(path string) *location { return &location{text: path, index: -1} }
+// caller has already rendered. It is taken from the run's chunks, because
+// each resource and each profile it is checked against needs one, and
+// it stays valid until the run is released.
+func (r *run) rootLocation(path string) *location {
+	l := r.locations.One()
+	l.text, l.index = path, -1
+	return l
+}
 
 // String renders the path.
 func (l *location) String() string {

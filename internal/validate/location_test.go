@@ -48,7 +48,7 @@ func TestLocationOfIssues(t *testing.T) {
 }
 
 func TestLocationRendersPrefixOnce(t *testing.T) {
-	root := rootLocation("Patient")
+	root := &location{text: "Patient", index: -1}
 	name := &location{parent: root, name: "name", index: 1}
 	value := &location{parent: name, name: "value", ofType: "Quantity", index: -1}
 

@@ -37,6 +37,56 @@ func (r *run) targetTypes(d *elemDef) map[string]bool { return r.planOf(d).targe
 
 // typeValueDef returns the value element of a primitive type's core
 // definition, which carries the type's regex and maximum length.
+// valueDefOf returns typeValueDef(typ), kept in t after the first call
+// when t is typ's entry in a compiled definition.
+func (r *run) valueDefOf(t *typeRef, typ string) *elemDef {
+	if t == nil || t.resolved == nil || t.code != typ {
+		return r.typeValueDef(typ)
+	}
+	if e := t.resolved.valueDef.Load(); e != nil {
+		return e
+	}
+	e := r.typeValueDef(typ)
+	if e != nil {
+		t.resolved.valueDef.Store(e)
+	}
+	return e
+}
+
+// coreStructure returns Validator.typeStructure(code), kept in t after
+// the first call when t is code's entry in a compiled definition.
+func (r *run) coreStructure(t *typeRef, code string) (*structure, error) {
+	if t == nil || t.resolved == nil || t.code != code {
+		return r.v.typeStructure(code)
+	}
+	if s := t.resolved.core.Load(); s != nil {
+		return s, nil
+	}
+	s, err := r.v.typeStructure(code)
+	if err == nil && s != nil {
+		t.resolved.core.Store(s)
+	}
+	return s, err
+}
+
+// targetStructures resolves t's target profiles as seen from from, the
+// package of t's definition, and keeps the results in t.
+func (r *run) targetStructures(t *typeRef, from *fhirpkg.Package) []resolvedProfile {
+	if t.resolved != nil {
+		if p := t.resolved.targets.Load(); p != nil {
+			return *p
+		}
+	}
+	out := make([]resolvedProfile, len(t.targetProfiles))
+	for i, p := range t.targetProfiles {
+		out[i].s, out[i].err = r.v.structureAt(p, from)
+	}
+	if t.resolved != nil {
+		t.resolved.targets.Store(&out)
+	}
+	return out
+}
+
 func (r *run) typeValueDef(typ string) *elemDef {
 	if e, ok := r.v.valueDefs.load(typ); ok {
 		return e

@@ -153,7 +153,7 @@ func (r *run) primitiveFormat(o *occurrence, typ string, d *elemDef) {
 	if o.val.kind == kindTrue || o.val.kind == kindFalse {
 		return
 	}
-	valueDef := r.typeValueDef(typ)
+	valueDef := r.valueDefOf(d.typeRefOf(typ), typ)
 	if valueDef != nil && valueDef.maxLength > 0 && len(text) > valueDef.maxLength {
 		r.errorf(outcome.CodeTooLong, o.path(), "a %s may not be longer than %d bytes", typ, valueDef.maxLength)
 		return

@@ -170,9 +170,10 @@ func typeLabel(typ string) string {
 // applies to the target's type, the check is reported as not done.
 func (r *run) targetProfiles(target *jnode, typ string, o *occurrence, d *elemDef) {
 	var profiles, unknown []string
-	for _, t := range d.types {
-		for _, p := range t.targetProfiles {
-			s, err := r.v.structureAt(p, d.owner.pkg)
+	for i := range d.types {
+		t := &d.types[i]
+		for j, resolved := range r.targetStructures(t, d.owner.pkg) {
+			p, s, err := t.targetProfiles[j], resolved.s, resolved.err
 			if err != nil || s == nil {
 				unknown = append(unknown, p)
 				continue
@@ -187,18 +188,17 @@ func (r *run) targetProfiles(target *jnode, typ string, o *occurrence, d *elemDe
 		}
 	}
 	if len(profiles) == 0 {
-		if len(unknown) > 0 {
+		if len(unknown) > 0 && r.keeps(outcome.Information) {
 			r.infof(outcome.CodeNotFound, o.path(), "target profile %s is not loaded or could not be compiled; the referenced %s was not checked against it (from %s)", strings.Join(unknown, " or "), typeLabel(typ), d.owner.label())
 		}
 		return
 	}
-	path := o.path()
 	for _, p := range profiles {
-		if r.conformsTo(target, typ, p, path, d) {
+		if r.conformsTo(target, typ, p, &o.at, d) {
 			return
 		}
 	}
-	r.errorf(outcome.CodeInvalid, path, "the referenced %s does not conform to %s (from %s)", typ, strings.Join(profiles, " or "), d.owner.label())
+	r.errorf(outcome.CodeInvalid, o.path(), "the referenced %s does not conform to %s (from %s)", typ, strings.Join(profiles, " or "), d.owner.label())
 }
 
 func joinKeys(m map[string]bool) string {

@@ -31,10 +31,18 @@ func (r *run) resource(n *jnode, path string, fp *fhirpath.Node, required []stri
 	if path == "" {
 		path = base.typ
 	}
-	frame := &resourceFrame{node: n, path: path, contained: r.inContained(path), multiPass: r.multiPass()}
+	framesMark := r.frames.Mark()
+	frame := r.frames.One()
+	*frame = resourceFrame{node: n, path: path, contained: r.inContained(path), multiPass: r.multiPass()}
 	r.resources = append(r.resources, frame)
-	defer func() { r.resources = r.resources[:len(r.resources)-1] }()
+	defer func() {
+		r.resources[len(r.resources)-1] = nil
+		r.resources = r.resources[:len(r.resources)-1]
+		r.frames.Release(framesMark)
+	}()
 
+	profilesMark := r.profileLists.Mark()
+	defer r.profileLists.Release(profilesMark)
 	profiles := r.withGlobalProfiles(r.profilesOf(n, base, path, required, from), base, path)
 	frame.multiPass = frame.multiPass || len(profiles) > 1
 	if base.typ == "Bundle" {
@@ -82,9 +90,10 @@ func (r *run) resourceBase(n *jnode, path string) *structure {
 // meta.profile and those required by the caller or by the definition that
 // placed it. An unknown meta.profile is a warning, because the sender may
 // declare profiles the receiver does not have. An unknown required profile
-// is an error.
+// is an error. The list starts in the run's chunks, with room for a few
+// profiles, and the caller gives it back (see resource).
 func (r *run) profilesOf(n *jnode, base *structure, path string, required []string, from *fhirpkg.Package) []*structure {
-	var out []*structure
+	out := r.profileLists.Take(4)[:0]
 	// profile is the index in meta.profile of url, or -1 for a required
 	// profile; the location is built only for an issue.
 	add := func(url string, profile int, mandatory bool) {
@@ -129,7 +138,7 @@ func (r *run) profilesOf(n *jnode, base *structure, path string, required []stri
 
 // against validates resource n against one definition of its type.
 func (r *run) against(n *jnode, s *structure, path string, fp *fhirpath.Node) {
-	at := rootLocation(path)
+	at := r.rootLocation(path)
 	r.members(n, s.root, at, fp, true)
 	r.constraints(s.root, at, fp)
 }

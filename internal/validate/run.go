@@ -46,17 +46,24 @@ type run struct {
 	groupStack []*group                 // see memberElements
 	occs       chunks.List[occurrence]  // see newOccurrence
 	occRefs    chunks.List[*occurrence] // see occRoom
-	tree       treeArena                // the instance's tree
-	fpTree     fhirpath.DecodedArena    // the instance's FHIRPath tree
+	sliceDefs  chunks.List[*elemDef]    // see slices
+	locations  chunks.List[location]    // see rootLocation
+	// profileLists holds the profiles of the resources being validated.
+	profileLists chunks.List[*structure]
+	tree         treeArena             // the instance's tree
+	fpTree       fhirpath.DecodedArena // the instance's FHIRPath tree
 
 	// spareSeen and spareEvaluated are emptied maps that sandbox reuses,
 	// because slice matching and profile checks run one per value.
 	spareSeen      []map[issueKey]struct{}
 	spareEvaluated []map[evalKey]struct{}
 
-	resources []*resourceFrame     // resources being validated, innermost last
-	bundles   []*bundleIndex       // Bundles being validated, innermost last
-	conforms  map[conformKey]*bool // profile checks of resources, nil while in progress
+	resources []*resourceFrame           // resources being validated, innermost last
+	frames    chunks.List[resourceFrame] // the frames of resources, in stack order
+	bundles   []*bundleIndex             // Bundles being validated, innermost last
+	// spareBundles are emptied indexes that pushBundle reuses in this run.
+	spareBundles []*bundleIndex
+	conforms     map[conformKey]*bool // profile checks of resources, nil while in progress
 	// cleanNarratives are the narratives that passed their text checks;
 	// see narrativeChecked.
 	cleanNarratives map[*jnode]struct{}

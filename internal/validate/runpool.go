@@ -32,6 +32,12 @@ func (r *run) release() {
 	r.groups.Reset()
 	r.occs.Reset()
 	r.occRefs.Reset()
+	r.sliceDefs.Reset()
+	r.locations.Reset()
+	r.profileLists.Reset()
+	r.frames.Reset()
+	clear(r.spareBundles) // reused within a run only, so a large Bundle's maps are not pooled
+	r.spareBundles = r.spareBundles[:0]
 	r.tree.reset()
 	r.fpTree.Reset()
 	clear(r.groupStack)

@@ -10,6 +10,8 @@ import (
 // slicing and openAtEnd. It returns the definition each occurrence is
 // validated against: its slice, or the sliced element itself. It returns
 // nil when the element has no slices, which means the element for all.
+// The list is taken from the run's chunks (see sliceDefs), because every
+// sliced element of the instance needs one; the caller gives it back.
 //
 // NOTE: re-slices (slices of slices) are not matched. Values are checked
 // against the outer slice only.
@@ -18,11 +20,15 @@ func (r *run) slices(g *group) []*elemDef {
 	if len(d.slices) == 0 {
 		return nil
 	}
-	defs := make([]*elemDef, len(g.occs))
+	defs := r.sliceDefs.Take(len(g.occs))
 	for i := range defs {
 		defs[i] = d
 	}
-	counts := make([]int, len(d.slices))
+	var countRoom [16]int
+	counts := countRoom[:0]
+	for range d.slices {
+		counts = append(counts, 0)
+	}
 	rules, ordered := "open", false
 	if d.slicing != nil {
 		rules, ordered = d.slicing.rules, d.slicing.ordered
@@ -119,7 +125,7 @@ func (r *run) discriminate(disc discriminator, s *elemDef, o *occurrence) bool {
 	case "type":
 		return target != nil && typeDiscriminator(target, actual)
 	case "profile":
-		return target != nil && r.profileDiscriminator(target, actual, o.path(), steps)
+		return target != nil && r.profileDiscriminator(target, actual, &o.at, steps)
 	}
 	return false
 }
@@ -177,7 +183,7 @@ func typeDiscriminator(target *elemDef, actual []typedNode) bool {
 
 // profileDiscriminator tests whether a value conforms to one of the
 // profiles the slice gives at the discriminator path.
-func (r *run) profileDiscriminator(target *elemDef, actual []typedNode, path string, steps []string) bool {
+func (r *run) profileDiscriminator(target *elemDef, actual []typedNode, at *location, steps []string) bool {
 	var profiles []string
 	for _, t := range target.types {
 		if len(steps) > 0 && steps[len(steps)-1] == "resolve()" {
@@ -188,7 +194,7 @@ func (r *run) profileDiscriminator(target *elemDef, actual []typedNode, path str
 	}
 	for _, a := range actual {
 		for _, p := range profiles {
-			if r.conformsTo(a.node, a.typ, p, path, target) {
+			if r.conformsTo(a.node, a.typ, p, at, target) {
 				return true
 			}
 		}
@@ -199,7 +205,7 @@ func (r *run) profileDiscriminator(target *elemDef, actual []typedNode, path str
 // conformsTo reports whether a value validates without errors against a
 // profile. Results are cached per value and profile, and a check that
 // reaches itself again (a reference cycle) counts as conforming.
-func (r *run) conformsTo(n *jnode, typ, profile, path string, d *elemDef) bool {
+func (r *run) conformsTo(n *jnode, typ, profile string, at *location, d *elemDef) bool {
 	k := conformKey{node: n, profile: profile}
 	if res, ok := r.conforms[k]; ok {
 		if res == nil {
@@ -216,6 +222,8 @@ func (r *run) conformsTo(n *jnode, typ, profile, path string, d *elemDef) bool {
 		return false
 	}
 	r.conforms[k] = nil
+	// The path is rendered only here: a cached result needs none.
+	path := at.String()
 	assumedBefore := r.assumed
 	r.conformanceChecks++
 	defer func() { r.conformanceChecks-- }()

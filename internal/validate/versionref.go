@@ -33,10 +33,14 @@ func (r *run) resolveVersioned(ref string, at *occurrence) (target *jnode, decid
 	if !ok {
 		return nil, false
 	}
-	full := plain
+	// The full URL is joined on the stack, because comparing a converted
+	// byte slice with a string does not allocate.
+	var urlRoom [128]byte
+	full := append(urlRoom[:0], plain...)
 	if !isAbsolute(plain) {
-		full = r.referringBase(b) + plain
+		full = append(append(urlRoom[:0], r.referringBase(b)...), plain...)
 	}
+	absolute := isAbsoluteBytes(full)
 	var room [2]*jnode
 	matches := room[:0]
 	candidates := 0
@@ -44,7 +48,7 @@ func (r *run) resolveVersioned(ref string, at *occurrence) (target *jnode, decid
 		if e.res == nil || e.res.str("resourceType") != typ || e.res.str("id") != id {
 			continue
 		}
-		if e.fullURL != full && isAbsolute(full) {
+		if e.fullURL != string(full) && absolute {
 			continue
 		}
 		candidates++

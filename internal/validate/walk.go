@@ -48,7 +48,7 @@ func (r *run) members(n *jnode, c *elemDef, at *location, fp *fhirpath.Node, isR
 // and given back afterwards, because every object of the instance needs
 // one. path is the location of n, already rendered.
 func (r *run) memberElements(n *jnode, c *elemDef, path string, fp *fhirpath.Node, isResource bool) {
-	r.memberElementsAt(n, c, rootLocation(path), fp, isResource)
+	r.memberElementsAt(n, c, r.rootLocation(path), fp, isResource)
 }
 
 func (r *run) memberElementsAt(n *jnode, c *elemDef, at *location, fp *fhirpath.Node, isResource bool) {
@@ -156,7 +156,72 @@ func (r *run) groupMembers(n *jnode, c *elemDef, at *location, fp *fhirpath.Node
 
 // matchChild finds the child of c that a JSON member name belongs to and
 // the type it has: "valueQuantity" selects Quantity of "value[x]".
+// Definitions with many children, such as resources, look the name up in
+// an index built once per definition, instead of comparing it with each
+// child's name.
 func matchChild(c *elemDef, name string) (int, string) {
+	if len(c.children) > linearChildScan {
+		m, ok := c.memberNames()[name]
+		if !ok {
+			return -1, ""
+		}
+		return m.index, m.typ
+	}
+	return scanChildren(c, name)
+}
+
+// linearChildScan is the number of children up to which matchChild
+// compares names in turn, which is faster than hashing for a few. It is
+// an estimate, not measured per definition.
+const linearChildScan = 8
+
+// childMatch is the result of matchChild for one member name.
+type childMatch struct {
+	index int
+	typ   string
+}
+
+// memberNames returns the index of c's member names: every child's name,
+// and for a choice child its name with each type ("valueQuantity"). A
+// name that several children could take goes to the first, as
+// scanChildren finds it.
+func (c *elemDef) memberNames() map[string]childMatch {
+	if m := c.memberIndex.Load(); m != nil {
+		return *m
+	}
+	m := make(map[string]childMatch, len(c.children))
+	add := func(name string, i int, typ string) {
+		if _, taken := m[name]; !taken {
+			m[name] = childMatch{index: i, typ: typ}
+		}
+	}
+	for i, d := range c.children {
+		if !d.choice {
+			add(d.name, i, singleType(d))
+			continue
+		}
+		for _, t := range d.types {
+			if t.code != "" {
+				add(d.name+choiceSuffix(t.code), i, t.code)
+			}
+		}
+	}
+	c.memberIndex.Store(&m)
+	return m
+}
+
+// choiceSuffix returns code with its first byte in upper case when it is
+// an ASCII letter, the spelling isUpperFirstOf accepts.
+func choiceSuffix(code string) string {
+	c := code[0]
+	if c >= 'a' && c <= 'z' {
+		c -= 'a' - 'A'
+	}
+	return string([]byte{c}) + code[1:]
+}
+
+// scanChildren is matchChild by comparing name with each child in turn.
+func scanChildren(c *elemDef, name string) (int, string) {
 	for i, d := range c.children {
 		if !d.choice {
 			if d.name == name {
@@ -362,6 +427,7 @@ func (r *run) element(g *group) {
 	if d.choice && len(g.occs) > 1 {
 		r.oneChoice(g)
 	}
+	mark := r.sliceDefs.Mark()
 	defs := r.slices(g)
 	for i, o := range g.occs {
 		if defs == nil {
@@ -370,6 +436,7 @@ func (r *run) element(g *group) {
 			r.occurrence(o, defs[i])
 		}
 	}
+	r.sliceDefs.Release(mark)
 }
 
 // path returns the location used for cardinality issues: the element's

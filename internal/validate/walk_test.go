@@ -1,0 +1,73 @@
+package validate
+
+import "testing"
+
+// TestMemberIndexMatchesScan checks the member name index of every
+// element of some core resources and data types and of PAS 2.2.1
+// profiles. For each child's name, each choice type's name and names that
+// match no child, the index must give the child and type that comparing
+// the name with each child finds.
+func TestMemberIndexMatchesScan(t *testing.T) {
+	v, err := New(Options{Context: []string{"hl7.fhir.us.davinci-pas#2.2.1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var roots []*structure
+	for _, typ := range []string{"Bundle", "Claim", "ClaimResponse", "Patient", "Coverage", "Organization", "Practitioner",
+		"Observation", "Questionnaire", "QuestionnaireResponse", "Extension", "Timing", "Dosage", "ElementDefinition"} {
+		s, err := v.typeStructure(typ)
+		if err != nil || s == nil {
+			t.Fatalf("core definition of %s: %v", typ, err)
+		}
+		roots = append(roots, s)
+	}
+
+	const pas = "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/"
+	for _, name := range []string{"profile-pas-request-bundle", "profile-claim", "profile-beneficiary", "profile-claimresponse"} {
+		s, err := v.structureAt(pas+name, nil)
+		if err != nil || s == nil {
+			t.Fatalf("PAS profile %s: %v", name, err)
+		}
+		roots = append(roots, s)
+	}
+
+	seen := map[*elemDef]bool{}
+	checked := 0
+	var walk func(c *elemDef)
+	walk = func(c *elemDef) {
+		if c == nil || seen[c] {
+			return
+		}
+		seen[c] = true
+		names := []string{"", "unknown", "resourceType"}
+		for _, d := range c.children {
+			names = append(names, d.name, d.name+"X", "_"+d.name)
+			for _, typ := range d.types {
+				if typ.code != "" {
+					names = append(names, d.name+choiceSuffix(typ.code), d.name+typ.code)
+				}
+			}
+		}
+		for _, name := range names {
+			wantIndex, wantType := scanChildren(c, name)
+			got, found := c.memberNames()[name]
+			if !found {
+				got = childMatch{index: -1}
+			}
+			if got.index != wantIndex || got.typ != wantType {
+				t.Errorf("%s: member %q: index has %d %q, scan finds %d %q", c.id, name, got.index, got.typ, wantIndex, wantType)
+			}
+			checked++
+		}
+		for _, d := range c.children {
+			walk(d)
+		}
+	}
+
+	for _, s := range roots {
+		walk(s.root)
+	}
+	if checked < 1000 {
+		t.Errorf("checked %d member names, want at least 1000", checked)
+	}
+}
