@@ -112,8 +112,8 @@ func TestEligibilityThroughGateway(t *testing.T) {
 	}
 
 	// A partner asking on behalf of another provider, or of another
-	// payer's coverage, is refused before the payer sees the request.
-	refused := []struct {
+	// payer's coverage, is rejected before the payer receives the request.
+	rejected := []struct {
 		name, body, want string
 	}{
 		{"another provider", strings.Replace(contained("MACTIVE0001"), `"insurer"`,
@@ -122,7 +122,7 @@ func TestEligibilityThroughGateway(t *testing.T) {
 		{"another insurer", strings.Replace(contained("MACTIVE0001"), `"1234567893"`, `"9876543210"`, 1),
 			"CoverageEligibilityRequest.insurer"},
 	}
-	for _, tt := range refused {
+	for _, tt := range rejected {
 		t.Run(tt.name, func(t *testing.T) {
 			resp := h.send(client.HTTPClient(), "POST", "/fhir/CoverageEligibilityRequest/$submit", header, []byte(tt.body))
 			body := string(readBody(t, resp))

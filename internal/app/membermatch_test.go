@@ -188,8 +188,8 @@ func TestMemberMatchThroughGateway(t *testing.T) {
 			return p
 		}, http.StatusUnprocessableEntity, `"code":"business-rule"`, true},
 		// A partner reusing a Consent given to another organisation, or
-		// matching a member of another payer, is refused before the payer
-		// sees the request.
+		// matching a member of another payer, is rejected before the payer
+		// receives the request.
 		{"Consent given to another organisation", func(p []any) []any {
 			for _, actor := range consentProvision(p)["actor"].([]any) {
 				if actorRole(actor) == "IRCP" {

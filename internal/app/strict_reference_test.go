@@ -112,7 +112,7 @@ func TestStrictModeRefusesAmbiguousReference(t *testing.T) {
 	// Patient entry for either reference, since both leave RESTful
 	// resolution. Strict mode's own refusal of such references is tested
 	// in internal/validate (TestRules).
-	refusedBy := map[string]struct {
+	rejectedBy := map[string]struct {
 		status     int
 		code, rule string
 	}{
@@ -122,7 +122,7 @@ func TestStrictModeRefusesAmbiguousReference(t *testing.T) {
 	h := newHarness(t, harnessOptions{strict: true})
 	for name, edit := range cases {
 		t.Run(name, func(t *testing.T) {
-			want := refusedBy[name]
+			want := rejectedBy[name]
 			before := h.upstream.count.Load()
 
 			resp := h.send(h.ehr.HTTPClient(), "POST", "/fhir/Claim/$submit",

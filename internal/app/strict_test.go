@@ -113,9 +113,9 @@ func TestStrictModeRefusesEscapedControl(t *testing.T) {
 	}
 }
 
-// An upstream that answers $submit with 200 and no body has not sent the
-// PAS response Bundle the profile requires: strict mode turns it into
-// 502 instead of releasing an empty success.
+// An upstream that replies to $submit with 200 and no body has not sent the
+// PAS response Bundle the profile requires. Strict mode turns the reply
+// into 502 instead of releasing an empty success.
 func TestStrictModeRefusesEmptyOperationResponse(t *testing.T) {
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusOK)

@@ -750,10 +750,9 @@ func TestOpenPublishedCheckpointOtherKey(t *testing.T) {
 	}
 }
 
-// A tail of entries deleted with its checkpoints but not its stored hashes
-// (no checkpoint published outside the database to catch it) is refused
-// at Open, where it would otherwise fail every append on a duplicate hash
-// id, and verify names the leftover hashes.
+// A tail of entries deleted with its checkpoints but not its stored hashes,
+// with no published checkpoint to catch it, is rejected at Open. Otherwise
+// every append fails on a duplicate hash id. Verify names the leftovers.
 func TestRollbackLeavingHashes(t *testing.T) {
 	storagetest.Run(t, func(t *testing.T, b storagetest.Backend) {
 		ctx := context.Background()
@@ -927,10 +926,10 @@ func waitForCheckpoint(t *testing.T, db *storage.DB, size int64) {
 	}
 }
 
-// When the running writer finds entries it committed deleted, it signs the
-// tree it holds and publishes it to the file sink, so that the deletion
-// leaves a trace after the database is consistent again: the next Open
-// with the file refuses the log and verify against it reports the loss.
+// When entries the running writer committed are deleted, it signs the tree
+// it holds and publishes it to the file sink. The deletion then leaves a
+// trace: the next Open with the file rejects the log, and verify against
+// the file reports the loss.
 func TestDeletedTailLeavesEvidence(t *testing.T) {
 	storagetest.Run(t, func(t *testing.T, b storagetest.Backend) {
 		ctx := context.Background()

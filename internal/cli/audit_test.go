@@ -401,7 +401,7 @@ func TestAuditInputFilesBounded(t *testing.T) {
 }
 
 // A log whose checkpoints were all deleted verifies only against hashes an
-// insider can recompute, and verify says so.
+// insider can recompute, and verify warns about it.
 func TestAuditVerifyWarnsWithoutCheckpoints(t *testing.T) {
 	dir := auditDataDir(t, 5)
 	code, _, stderr := run(t, context.Background(), "audit", "verify", "--data", dir)
@@ -453,8 +453,8 @@ func TestAuditVerifySingular(t *testing.T) {
 	}
 }
 
-// Run where no development data is, verify says how to point it at a log
-// rather than only that a key file is missing.
+// Run outside a development data directory, verify prints how to point it
+// at a log, not only that a key file is missing.
 func TestAuditVerifyWithoutDataHint(t *testing.T) {
 	t.Chdir(t.TempDir())
 	code, _, stderr := run(t, context.Background(), "audit", "verify")

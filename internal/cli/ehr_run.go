@@ -109,10 +109,9 @@ func (e *env) ehrPost(ctx context.Context, f *ehrFlags, sim *ehrsim.Sim, op, fil
 }
 
 // ehrTokenHint returns the next step after the simulator's first token
-// request failed for good. A rejected client, or no response, most
-// often means the gateway has not registered this EHR or its key yet; any
-// other OAuth error, such as a kill-switch cut, gets the token endpoint's
-// own hint.
+// request failed for good. A rejected client, or no response, most often
+// means the gateway has not registered this EHR or its key yet. Any other
+// OAuth error, such as a kill-switch cut, gets the token endpoint's hint.
 func ehrTokenHint(err error, gatewayURL string) string {
 	var re *token.ResponseError
 	if errors.As(err, &re) && re.Code != "" && re.Code != token.CodeInvalidClient {

@@ -211,9 +211,9 @@ func TestEhrKeyFileErrorsNameFile(t *testing.T) {
 	}
 }
 
-// After a kill-switch cut the simulator's hint says the payer suspended
-// the exchange, not that the gateway lacks this EHR's registration; an
-// unknown client or an unreachable gateway keep the registration hint.
+// After a kill-switch cut, the simulator's hint reports that the payer
+// suspended the exchange, not a missing registration. An unknown client or
+// an unreachable gateway keeps the registration hint.
 func TestEHRTokenHintByError(t *testing.T) {
 	tests := []struct {
 		name string

@@ -111,8 +111,8 @@ func (e *env) pkiInit(args []string) int {
 		return 1
 	}
 	fmt.Fprintf(e.stdout, "gatehouse: created CA in %s\n", d.Path)
-	// The file a root goes into depends on the CA's role, which --name
-	// tells only in words.
+	// The setting a root goes into depends on the CA's role, which --name
+	// states only in words.
 	where := "tls.client_ca_file"
 	if *name != "" {
 		where = "tls.client_ca_file, admin.client_ca_file or outbound.client_ca_file, by the CA's role"

@@ -22,6 +22,7 @@ func TestSystemdUnit(t *testing.T) {
 		t.Fatal(err)
 	}
 	unit := string(data)
+
 	for _, want := range []string{
 		"ExecStart=/usr/local/bin/gatehouse serve --config /etc/gatehouse/gatehouse.yaml",
 		"ReadWritePaths=/var/lib/gatehouse /var/lib/gatehouse-witness",
@@ -31,6 +32,7 @@ func TestSystemdUnit(t *testing.T) {
 			t.Errorf("the unit lacks %q", want)
 		}
 	}
+
 	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
@@ -42,6 +44,7 @@ func TestSystemdUnit(t *testing.T) {
 	if out, err := exec.Command(analyze, "verify", path).CombinedOutput(); err != nil || len(out) > 0 {
 		t.Errorf("systemd-analyze verify: %v\n%s", err, out)
 	}
+
 	out, err := exec.Command(analyze, "security", "--offline=yes", "--threshold=20", path).CombinedOutput()
 	if err != nil {
 		t.Errorf("systemd-analyze security rates the unit above 2.0 or failed: %v\n%s", err, out)

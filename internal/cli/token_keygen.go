@@ -33,6 +33,7 @@ func (e *env) tokenKeygen(args []string) int {
 		e.hint("usage: %s", tokenKeygenSynopsis)
 		return 2
 	}
+
 	key, err := token.GenerateKey(*alg)
 	if err != nil {
 		e.errorf("invalid --alg %q: %v", *alg, err)
@@ -43,6 +44,7 @@ func (e *env) tokenKeygen(args []string) int {
 		e.hint("create it first, with mode 0700")
 		return 2
 	}
+
 	keyPath := filepath.Join(*out, *name+".jwk")
 	setPath := filepath.Join(*out, *name+".jwks.json")
 	for _, p := range []string{keyPath, setPath} {
@@ -52,6 +54,7 @@ func (e *env) tokenKeygen(args []string) int {
 			return 1
 		}
 	}
+
 	if err := writeKeyPair(key, keyPath, setPath); err != nil {
 		e.errorf("%v", err)
 		return 1

@@ -59,7 +59,7 @@ func TestCheckEligibility(t *testing.T) {
 }
 
 // CoverageEligibilityRequest.insurer is required (1..1 in R4). Without it,
-// or with a JSON null, nothing says the request is for this payer, and
+// or with a JSON null, nothing states that the request is for this payer, and
 // the built-in payer takes a null as an insurer.
 func TestCheckEligibilityInsurerMissing(t *testing.T) {
 	c := mustChecker(t, demoPayer)

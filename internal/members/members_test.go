@@ -227,8 +227,8 @@ func TestMatch(t *testing.T) {
 			{"ambiguous demographics", MatchQuery{Family: "Twin", Given: "Alex", BirthDate: "1990-05-01", Gender: "male"}, MatchAmbiguous, ""},
 			{"two member ids both agreeing", MatchQuery{MemberIDs: []string{"M2", "M3"}, Family: "twin", BirthDate: "1990-05-01"}, MatchAmbiguous, ""},
 			{"unknown id falls back to demographics", MatchQuery{MemberIDs: []string{"M9"}, Family: "Person", Given: "Patricia", BirthDate: "1974-12-25", Gender: "female"}, MatchUnique, "M1"},
-			// Answered as for the unknown id above, so that the answer
-			// does not tell whether M2 is some member's id.
+			// Matched as the unknown id above, so that the result does
+			// not reveal whether M2 is some member's id.
 			{"another member's id falls back to demographics", MatchQuery{MemberIDs: []string{"M2"}, Family: "Person", Given: "Patricia", BirthDate: "1974-12-25", Gender: "female"}, MatchUnique, "M1"},
 			{"no gender without member id", MatchQuery{Family: "Person", Given: "Patricia", BirthDate: "1974-12-25"}, MatchNone, ""},
 			{"nobody", MatchQuery{Family: "Nobody", Given: "Some", BirthDate: "2000-01-01", Gender: "other"}, MatchNone, ""},

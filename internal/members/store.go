@@ -22,10 +22,10 @@
 //  1. The candidates are the members the query's ids name that also have
 //     its birth date and family name key (and gender, when both sides
 //     have one).
-//  2. When there are none, whether the ids are unknown or name members
-//     with other demographics, the candidates are the members with the
-//     same family and first given name keys, birth date and gender; all
-//     four are required. Treating both cases alike keeps the answer
+//  2. When there are none, the candidates are the members with the same
+//     family and first given name keys, birth date and gender. All four
+//     are required. This applies whether the ids are unknown or name
+//     members with other demographics. Treating both cases alike keeps the answer
 //     from telling whether an id belongs to some member.
 //
 // One candidate is a match. None is MatchNone and several MatchAmbiguous,

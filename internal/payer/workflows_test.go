@@ -205,8 +205,8 @@ func TestEligibility(t *testing.T) {
 				t.Errorf("status %d: %s", r.status, r.body)
 			}
 		})
-		// A member id alone, or with demographics of someone else, is
-		// answered as an unknown member is.
+		// A member id alone, or with demographics of someone else, gets
+		// the same 422 as an unknown member.
 		for name, patient := range map[string]string{
 			"member id without demographics":     `{"resourceType":"Patient","id":"p","identifier":[{"system":"` + DefaultMemberSystem + `","value":"MACTIVE0001"}]}`,
 			"member id with another birth date":  `{"resourceType":"Patient","id":"p","identifier":[{"system":"` + DefaultMemberSystem + `","value":"MACTIVE0001"}],"name":[{"family":"Active"}],"birthDate":"1980-01-02"}`,
@@ -293,8 +293,8 @@ func TestMemberMatch(t *testing.T) {
 			{"subscriberId and demographics", func(p map[string]any) {
 				parameterResource(p, "CoverageToMatch")["subscriberId"] = "MPERSON0001"
 			}, http.StatusOK, "MPERSON0001"},
-			// Another member's id is answered as an unknown one is, by
-			// the demographics, so the answer does not tell that the id
+			// Another member's id is matched as an unknown one is, by the
+			// demographics, so the response does not reveal that the id
 			// exists.
 			{"subscriberId of another member", func(p map[string]any) {
 				parameterResource(p, "CoverageToMatch")["subscriberId"] = "MTWIN000001"

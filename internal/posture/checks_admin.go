@@ -246,7 +246,7 @@ func checkCheckpointFile(t *Target) []result {
 	if err != nil || dialect != storage.SQLite {
 		return []result{pass("audit.checkpoint_file", "the checkpoint file is %s", path)}
 	}
-	// Whoever can write the database's directory can also rename its
+	// A user who can write the database's directory can also rename its
 	// subdirectories and replace a symbolic link there, so the link and the
 	// file it names must both lie outside that directory's tree.
 	dbDir := filepath.Dir(db)

@@ -1,7 +1,8 @@
 // Package safefile writes the files whose loss or partial content would
 // hurt: keys, certificates, the CA's index and CRL, and checkpoints.
-// WriteNew never replaces a file, and WriteAtomic replaces one so that a
-// reader or a crash sees the old content or the new, never a mix.
+// WriteNew never replaces a file. WriteAtomic replaces one so that a
+// reader, or the disk after a crash, has the old content or the new, never
+// a mix.
 package safefile
 
 import (

@@ -17,11 +17,11 @@ import (
 )
 
 // RolledBackDevData returns a new development data directory and its
-// configuration. Its log had five entries, with checkpoints every two and
-// one in the checkpoint file at five, and was then rolled back to its
-// first two entries while no gateway ran: newer entries and their
-// checkpoints deleted, as an insider would to hide them, and their stored
-// hashes too unless keepHashes.
+// configuration. Its log had five entries, a checkpoint every two, and one
+// of size five in the checkpoint file. While no gateway ran, it was rolled
+// back to its first two entries, as an insider would to hide the rest: the
+// newer entries and checkpoints are deleted, and their stored hashes too
+// unless keepHashes.
 func RolledBackDevData(t *testing.T, keepHashes bool) (cfg *config.File, dir string) {
 	t.Helper()
 	ctx := context.Background()
@@ -31,11 +31,13 @@ func RolledBackDevData(t *testing.T, keepHashes bool) (cfg *config.File, dir str
 		t.Fatal(err)
 	}
 	cfg.Audit.CheckpointEvery = 2
+
 	db, err := storage.Open(ctx, cfg.DatabaseURL())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
+
 	l, err := app.OpenRecord(ctx, cfg, db, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
@@ -50,6 +52,7 @@ func RolledBackDevData(t *testing.T, keepHashes bool) (cfg *config.File, dir str
 	if err := l.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
+
 	queries := []string{"DELETE FROM audit_checkpoints WHERE size > 2", "DELETE FROM audit_entries WHERE idx >= 2"}
 	if !keepHashes {
 		// Two entries keep three stored hashes (tlog.StoredHashCount(2)).
