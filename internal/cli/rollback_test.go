@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"io"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -87,5 +88,35 @@ func TestRolledBackLogHintConfig(t *testing.T) {
 	want := "'gatehouse audit verify --config /etc/gatehouse/gatehouse.yaml --from-checkpoint /var/lib/gatehouse-witness/checkpoint.txt'"
 	if !strings.Contains(stderr.String(), want) || strings.Contains(stderr.String(), "db.internal") {
 		t.Errorf("hint lacks %s or names the database:\n%s", want, stderr.String())
+	}
+}
+
+// Paths that a shell would split or expand are quoted, so the hint's
+// command still runs as printed: sh reads back the very paths.
+func TestRolledBackLogHintQuotesPaths(t *testing.T) {
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		t.Skip("no sh on this machine")
+	}
+	configPath := "/etc/gate house/$HOME `id` \"x\" \\y.yaml"
+	checkpoint := "/var/lib/witness's copy/checkpoint.txt"
+	var stderr strings.Builder
+	e := &env{ctx: context.Background(), stdout: io.Discard, stderr: &stderr}
+	cfg := &config.File{Database: config.Database{URL: "sqlite:///tmp/g.db"}}
+	cfg.Audit.CheckpointFile = checkpoint
+	e.notExtendedHint(cfg, configPath)
+
+	_, after, ok := strings.Cut(stderr.String(), "'gatehouse audit verify ")
+	command, _, ok2 := strings.Cut(after, "'; ")
+	if !ok || !ok2 {
+		t.Fatalf("no command in the hint:\n%s", stderr.String())
+	}
+	out, err := exec.Command(sh, "-c", `set -- `+command+`; for a; do printf '%s\n' "$a"; done`).Output()
+	if err != nil {
+		t.Fatalf("sh cannot parse %s: %v", command, err)
+	}
+	want := strings.Join([]string{"--config", configPath, "--from-checkpoint", checkpoint}, "\n") + "\n"
+	if string(out) != want {
+		t.Errorf("sh reads the hint's command as\n%s\nwant\n%s", out, want)
 	}
 }

@@ -11,7 +11,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -129,25 +128,24 @@ func (e *env) checkServeFlags(flags *flag.FlagSet, cfgPath, listen, adminListen 
 // a deliberate restore. With a configuration file the command names it,
 // so no database URL or password appears in the output.
 func (e *env) notExtendedHint(cfg *config.File, cfgPath string) {
-	checkpoint := cfg.Resolve(cfg.Audit.CheckpointFile)
-	source := "--config " + cfgPath
+	checkpoint := shellWord(cfg.Resolve(cfg.Audit.CheckpointFile))
+	source := "--config " + shellWord(cfgPath)
 	if cfgPath == "" {
 		database := "DATABASE_URL"
 		if dialect, target, err := storage.ParseURL(cfg.DatabaseURL()); err == nil {
 			switch {
 			case dialect == storage.SQLite:
-				database = target
+				database = shellWord(target)
 			case storage.Redacted(cfg.DatabaseURL()) == target:
-				// A URL without a password can be printed whole, in double
-				// quotes for the shell because its query joins parameters with &.
-				database = strconv.Quote(target)
+				// A URL without a password can be printed whole.
+				database = shellWord(target)
 			}
 		}
 		verifierKey, ok := verifierBeside(cfg.Resolve(cfg.Audit.SigningKeyFile))
 		if !ok {
 			verifierKey = checkpointVerifierFile
 		}
-		source = "--database " + database + " --key " + verifierKey
+		source = "--database " + database + " --key " + shellWord(verifierKey)
 	}
 	e.hint("see what changed with 'gatehouse audit verify %s --from-checkpoint %s'; if the database was restored on purpose, move %s aside, keep it with the incident notes, and start again",
 		source, checkpoint, checkpoint)
@@ -349,4 +347,24 @@ func configFixHint(err error, cfgPath string) string {
 		return "fix the YAML syntax at the line named above in " + cfgPath
 	}
 	return "fix the key named above in " + cfgPath
+}
+
+// shellWord returns s as one word for a POSIX shell, so that a hint's
+// command runs as printed: unchanged when s holds only characters no
+// shell treats specially, in double quotes otherwise, with the four
+// characters that stay special inside them escaped.
+func shellWord(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./:,+@%=") == "" {
+		return s
+	}
+	var b strings.Builder
+	b.WriteByte('"')
+	for _, r := range s {
+		if r == '"' || r == '\\' || r == '$' || r == '`' {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	b.WriteByte('"')
+	return b.String()
 }
