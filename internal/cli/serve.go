@@ -350,9 +350,9 @@ func configFixHint(err error, cfgPath string) string {
 }
 
 // shellWord returns s as one word for a POSIX shell, so that a hint's
-// command runs as printed: unchanged when s holds only characters no
-// shell treats specially, in double quotes otherwise, with the four
-// characters that stay special inside them escaped.
+// command runs as printed. A word of plain characters stays as it is.
+// Any other goes in double quotes, with the four characters that are
+// still special there escaped.
 func shellWord(s string) string {
 	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./:,+@%=") == "" {
 		return s
