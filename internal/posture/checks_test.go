@@ -336,6 +336,27 @@ var checkCases = []checkCase{
 	{"GH-ADM-003", "partner CA outside admin bundle", func(t *testing.T, fx *fixture, tg *Target) {
 		cfgOf(tg).Partners[0].IssuingCA = &config.IssuingCA{CertFile: fx.file("pki/partner-ca.pem")}
 	}, Pass, 0},
+	{"GH-TLS-009", "outbound disabled", nil, Pass, 0},
+	{"GH-TLS-009", "own engine CA", func(t *testing.T, fx *fixture, tg *Target) {
+		cfgOf(tg).Outbound.Listen = "10.30.0.5:8444"
+		cfgOf(tg).Outbound.ClientCAFile = fx.file("pki/engine-ca.pem")
+	}, Pass, 0},
+	{"GH-TLS-009", "engine CA defaults to partner CA", func(t *testing.T, fx *fixture, tg *Target) {
+		cfgOf(tg).Outbound.Listen = "10.30.0.5:8444"
+	}, Fail, Low},
+	{"GH-TLS-009", "partner CA file in engine bundle", func(t *testing.T, fx *fixture, tg *Target) {
+		cfgOf(tg).Outbound.Listen = "10.30.0.5:8444"
+		cfgOf(tg).Outbound.ClientCAFile = fx.file("pki/engine-ca.pem")
+		cfgOf(tg).Partners[0].IssuingCA = &config.IssuingCA{CertFile: fx.file("pki/engine-ca.pem")}
+	}, Fail, Medium},
+	{"GH-TLS-009", "partner CA fingerprint in engine bundle", func(t *testing.T, fx *fixture, tg *Target) {
+		certs, err := pki.LoadCertificates(fx.file("pki/partner-ca.pem"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfgOf(tg).Outbound.Listen = "10.30.0.5:8444"
+		cfgOf(tg).Partners[0].IssuingCA = &config.IssuingCA{SHA256: pki.Fingerprint(certs[0])}
+	}, Fail, Medium},
 	{"GH-KIL-001", "threshold cuts", nil, Pass, 0},
 	{"GH-KIL-001", "kill switch off", func(t *testing.T, fx *fixture, tg *Target) {
 		cfgOf(tg).Alerts.KillSwitch = false
