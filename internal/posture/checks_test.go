@@ -279,6 +279,32 @@ var checkCases = []checkCase{
 		cfgOf(tg).Egress.Allow = []string{"*.com"}
 		tg.settings = settingsFrom(tg.Config)
 	}, Fail, High},
+	// The egress guard checks a NAT64 or 6to4 address by the IPv4 address it
+	// embeds, so such an entry admits the IPv4 network it translates.
+	{"GH-NET-002", "nat64 prefix", func(t *testing.T, fx *fixture, tg *Target) {
+		cfgOf(tg).Egress.Allow = []string{"64:ff9b::/96"}
+		tg.settings = settingsFrom(tg.Config)
+	}, Fail, High},
+	{"GH-NET-002", "prefix around nat64", func(t *testing.T, fx *fixture, tg *Target) {
+		cfgOf(tg).Egress.Allow = []string{"64:ff9b::/64"}
+		tg.settings = settingsFrom(tg.Config)
+	}, Fail, High},
+	{"GH-NET-002", "nat64 of ipv4 /8", func(t *testing.T, fx *fixture, tg *Target) {
+		cfgOf(tg).Egress.Allow = []string{"64:ff9b::c000:0/104"}
+		tg.settings = settingsFrom(tg.Config)
+	}, Fail, Medium},
+	{"GH-NET-002", "nat64 of ipv4 /24", func(t *testing.T, fx *fixture, tg *Target) {
+		cfgOf(tg).Egress.Allow = []string{"64:ff9b::c633:6400/120"}
+		tg.settings = settingsFrom(tg.Config)
+	}, Pass, 0},
+	{"GH-NET-002", "6to4 prefix", func(t *testing.T, fx *fixture, tg *Target) {
+		cfgOf(tg).Egress.Allow = []string{"2002::/16"}
+		tg.settings = settingsFrom(tg.Config)
+	}, Fail, High},
+	{"GH-NET-002", "6to4 of ipv4 /24", func(t *testing.T, fx *fixture, tg *Target) {
+		cfgOf(tg).Egress.Allow = []string{"2002:c633:6400::/40"}
+		tg.settings = settingsFrom(tg.Config)
+	}, Pass, 0},
 	{"GH-NET-003", "https", nil, Pass, 0},
 	{"GH-NET-003", "plain http", func(t *testing.T, fx *fixture, tg *Target) {
 		cfgOf(tg).Upstream.URL = "http://engine.payer.internal/fhir"
