@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/gatehouse-health/gatehouse/internal/config"
@@ -53,16 +54,18 @@ func (rt *Running) startNotifications(cfg *config.File, now func() time.Time, po
 	if err != nil {
 		return fmt.Errorf("payer.notifications.ca_file: %w", err)
 	}
+	outboundURL, serverName := notificationTarget(rt.OutboundAddr, rt.PublicURL)
+	tlsConf := tlspolicy.Client(roots, &cert)
+	tlsConf.ServerName = serverName
 	client := &http.Client{
 		Timeout:       30 * time.Second,
-		Transport:     &http.Transport{Proxy: nil, TLSClientConfig: tlspolicy.Client(roots, &cert)},
+		Transport:     &http.Transport{Proxy: nil, TLSClientConfig: tlsConf},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
-	_, port, _ := net.SplitHostPort(rt.OutboundAddr.String())
 	hub, err := subscriptions.New(rt.DB, subscriptions.Options{
 		FHIRBase: rt.FHIRBase,
 		Partners: notificationPartners(cfg),
-		Delivery: &subscriptions.Delivery{Client: client, OutboundURL: "https://localhost:" + port, PollInterval: poll},
+		Delivery: &subscriptions.Delivery{Client: client, OutboundURL: outboundURL, PollInterval: poll},
 		Now:      now,
 		Logger:   log.With("component", "notifications"),
 	})
@@ -72,6 +75,27 @@ func (rt *Running) startNotifications(cfg *config.File, now func() time.Time, po
 	go hub.Run(rt.bg)
 	log.Info("notification sender started")
 	return nil
+}
+
+// notificationTarget returns the URL the notification sender posts to and
+// the name it verifies in the outbound listener's certificate. It dials the
+// address the listener is bound to, or loopback for a wildcard address,
+// because outbound.listen is usually one internal address where localhost
+// reaches nothing. The listener serves tls.cert_file, which names the host
+// of public_url (posture GH-TLS-007) and not necessarily localhost.
+func notificationTarget(outbound net.Addr, publicURL string) (baseURL, serverName string) {
+	host, port, _ := net.SplitHostPort(outbound.String())
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		host = "127.0.0.1"
+		if ip != nil && ip.To4() == nil {
+			host = "::1"
+		}
+	}
+	serverName = "localhost"
+	if u, err := url.Parse(publicURL); err == nil && u.Hostname() != "" {
+		serverName = u.Hostname()
+	}
+	return "https://" + net.JoinHostPort(host, port), serverName
 }
 
 // adminRoutes are the routes mounted on the admin listener beside metrics

@@ -133,6 +133,25 @@ func checkAdminCA(t *Target) []result {
 	return []result{pass("admin.client_ca_file", "administrators have their own CA")}
 }
 
+// checkEngineCA applies checkAdminCA's rule to outbound.client_ca_file,
+// because an engine certificate sends requests with the payer's outbound
+// credentials.
+func checkEngineCA(t *Target) []result {
+	c := t.Config
+	if c.Outbound.Listen == "" {
+		return []result{pass("outbound", "the outbound listener is disabled")}
+	}
+	engineCA, partnerCA := c.Resolve(c.Outbound.ClientCAFile), c.Resolve(c.TLS.ClientCAFile)
+	if id, ok := partnerCAInBundle(c, engineCA); ok {
+		return []result{failAt(Medium, "outbound.client_ca_file",
+			"the engines' CA bundle contains the issuing CA that partner %s registers; if that CA is the partner's own, the partner can issue itself engine certificates and send requests to every partner as the payer", id)}
+	}
+	if sameFile(engineCA, partnerCA) {
+		return []result{fail("outbound.client_ca_file", "the integration engine and partners share the CA in %s", filepath.Base(partnerCA))}
+	}
+	return []result{pass("outbound.client_ca_file", "the integration engine has its own CA")}
+}
+
 // partnerCAInBundle returns a partner whose registered issuing CA, by
 // certificate file or by fingerprint, is a certificate of bundle.
 func partnerCAInBundle(c *config.File, bundle string) (string, bool) {

@@ -171,7 +171,56 @@ func egressProblem(key, entry string) *result {
 		r := fail(key, "%s admits every name under a top-level domain", entry)
 		return &r
 	}
+	if r := translatedProblem(key, entry, host); r != nil {
+		return r
+	}
 	return networkProblem(key, host)
+}
+
+// ipv4Translations are the IPv6 prefixes whose addresses the egress guard
+// checks by the IPv4 address they embed: NAT64 (RFC 6052) in the last 32
+// bits, 6to4 (RFC 3056) in bits 16 to 47. An entry that covers such
+// addresses admits the IPv4 network they embed, so "64:ff9b::/96", a /96
+// by its own length, reaches every public IPv4 address through a NAT64
+// gateway.
+var ipv4Translations = []struct {
+	name   string
+	prefix netip.Prefix
+	offset int // bit position of the embedded IPv4 address
+}{
+	{"NAT64", netip.MustParsePrefix("64:ff9b::/96"), 96},
+	{"6to4", netip.MustParsePrefix("2002::/16"), 16},
+}
+
+// translatedProblem judges an IPv6 entry that overlaps a translation
+// prefix by the width of the IPv4 network it admits, or returns nil.
+func translatedProblem(key, entry, host string) *result {
+	prefix, err := netip.ParsePrefix(host)
+	if err != nil {
+		addr, aerr := netip.ParseAddr(host)
+		if aerr != nil {
+			return nil
+		}
+		prefix = netip.PrefixFrom(addr, addr.BitLen())
+	}
+	if !prefix.Addr().Is6() {
+		return nil
+	}
+	for _, tr := range ipv4Translations {
+		if !prefix.Overlaps(tr.prefix) {
+			continue
+		}
+		bits := min(max(prefix.Bits()-tr.offset, 0), 32)
+		switch {
+		case bits == 0:
+			r := fail(key, "%s admits every IPv4 address through the %s prefix %s", entry, tr.name, tr.prefix)
+			return &r
+		case bits < wideIPv4Bits:
+			r := failAt(Medium, key, "%s admits an IPv4 /%d network through the %s prefix %s, wider than /%d", entry, bits, tr.name, tr.prefix, wideIPv4Bits)
+			return &r
+		}
+	}
+	return nil
 }
 
 // isLoopbackHost reports whether host is localhost or a loopback address.

@@ -279,6 +279,32 @@ var checkCases = []checkCase{
 		cfgOf(tg).Egress.Allow = []string{"*.com"}
 		tg.settings = settingsFrom(tg.Config)
 	}, Fail, High},
+	// The egress guard checks a NAT64 or 6to4 address by the IPv4 address it
+	// embeds, so such an entry admits the IPv4 network it translates.
+	{"GH-NET-002", "nat64 prefix", func(t *testing.T, fx *fixture, tg *Target) {
+		cfgOf(tg).Egress.Allow = []string{"64:ff9b::/96"}
+		tg.settings = settingsFrom(tg.Config)
+	}, Fail, High},
+	{"GH-NET-002", "prefix around nat64", func(t *testing.T, fx *fixture, tg *Target) {
+		cfgOf(tg).Egress.Allow = []string{"64:ff9b::/64"}
+		tg.settings = settingsFrom(tg.Config)
+	}, Fail, High},
+	{"GH-NET-002", "nat64 of ipv4 /8", func(t *testing.T, fx *fixture, tg *Target) {
+		cfgOf(tg).Egress.Allow = []string{"64:ff9b::c000:0/104"}
+		tg.settings = settingsFrom(tg.Config)
+	}, Fail, Medium},
+	{"GH-NET-002", "nat64 of ipv4 /24", func(t *testing.T, fx *fixture, tg *Target) {
+		cfgOf(tg).Egress.Allow = []string{"64:ff9b::c633:6400/120"}
+		tg.settings = settingsFrom(tg.Config)
+	}, Pass, 0},
+	{"GH-NET-002", "6to4 prefix", func(t *testing.T, fx *fixture, tg *Target) {
+		cfgOf(tg).Egress.Allow = []string{"2002::/16"}
+		tg.settings = settingsFrom(tg.Config)
+	}, Fail, High},
+	{"GH-NET-002", "6to4 of ipv4 /24", func(t *testing.T, fx *fixture, tg *Target) {
+		cfgOf(tg).Egress.Allow = []string{"2002:c633:6400::/40"}
+		tg.settings = settingsFrom(tg.Config)
+	}, Pass, 0},
 	{"GH-NET-003", "https", nil, Pass, 0},
 	{"GH-NET-003", "plain http", func(t *testing.T, fx *fixture, tg *Target) {
 		cfgOf(tg).Upstream.URL = "http://engine.payer.internal/fhir"
@@ -336,6 +362,27 @@ var checkCases = []checkCase{
 	{"GH-ADM-003", "partner CA outside admin bundle", func(t *testing.T, fx *fixture, tg *Target) {
 		cfgOf(tg).Partners[0].IssuingCA = &config.IssuingCA{CertFile: fx.file("pki/partner-ca.pem")}
 	}, Pass, 0},
+	{"GH-TLS-009", "outbound disabled", nil, Pass, 0},
+	{"GH-TLS-009", "own engine CA", func(t *testing.T, fx *fixture, tg *Target) {
+		cfgOf(tg).Outbound.Listen = "10.30.0.5:8444"
+		cfgOf(tg).Outbound.ClientCAFile = fx.file("pki/engine-ca.pem")
+	}, Pass, 0},
+	{"GH-TLS-009", "engine CA defaults to partner CA", func(t *testing.T, fx *fixture, tg *Target) {
+		cfgOf(tg).Outbound.Listen = "10.30.0.5:8444"
+	}, Fail, Low},
+	{"GH-TLS-009", "partner CA file in engine bundle", func(t *testing.T, fx *fixture, tg *Target) {
+		cfgOf(tg).Outbound.Listen = "10.30.0.5:8444"
+		cfgOf(tg).Outbound.ClientCAFile = fx.file("pki/engine-ca.pem")
+		cfgOf(tg).Partners[0].IssuingCA = &config.IssuingCA{CertFile: fx.file("pki/engine-ca.pem")}
+	}, Fail, Medium},
+	{"GH-TLS-009", "partner CA fingerprint in engine bundle", func(t *testing.T, fx *fixture, tg *Target) {
+		certs, err := pki.LoadCertificates(fx.file("pki/partner-ca.pem"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfgOf(tg).Outbound.Listen = "10.30.0.5:8444"
+		cfgOf(tg).Partners[0].IssuingCA = &config.IssuingCA{SHA256: pki.Fingerprint(certs[0])}
+	}, Fail, Medium},
 	{"GH-KIL-001", "threshold cuts", nil, Pass, 0},
 	{"GH-KIL-001", "kill switch off", func(t *testing.T, fx *fixture, tg *Target) {
 		cfgOf(tg).Alerts.KillSwitch = false
