@@ -1,0 +1,281 @@
+package app_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-health/gatehouse/internal/app"
+	"github.com/gatehouse-health/gatehouse/internal/config"
+	"github.com/gatehouse-health/gatehouse/internal/devmode"
+	"github.com/gatehouse-health/gatehouse/internal/ehrsim"
+	"github.com/gatehouse-health/gatehouse/internal/pas"
+	"github.com/gatehouse-health/gatehouse/internal/pki"
+	"github.com/gatehouse-health/gatehouse/internal/tlspolicy"
+)
+
+// Host names and addresses of the hardened deployment in
+// TestNotificationsLeaveHardenedDeployment. Linux routes all of
+// 127.0.0.0/8 to the loopback interface, so 127.0.0.7 is an address of
+// its own that neither 127.0.0.1 nor localhost reaches.
+const (
+	hardenedPublicHost   = "gatehouse.payer.test"
+	hardenedOutboundHost = "127.0.0.7"
+)
+
+// hardenedGateway is a gateway with the built-in payer service deployed
+// as posture asks: the outbound listener on one internal address and a
+// server certificate that names only public_url's host. Its partner is
+// the EHR simulator.
+type hardenedGateway struct {
+	rt       *app.Running
+	sim      *ehrsim.Sim
+	logs     *logBuffer
+	admin    *http.Client
+	adminURL string
+}
+
+// hardenedConfig returns a development configuration with the EHR
+// simulator's kit, changed to the hardened deployment. serverCA issues
+// the server certificate, nil meaning the development CA.
+func hardenedConfig(t *testing.T, serverCA *pki.CA) (*config.File, *devmode.Layout, *ehrsim.DevKit) {
+	t.Helper()
+	dir := t.TempDir()
+	cfg, layout, _, err := app.DevConfig(filepath.Join(dir, "data"), "127.0.0.1:0", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	kit, err := ehrsim.PrepareDev(cfg, layout, filepath.Join(dir, "kit"))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// The server certificate that the inbound, admin and outbound
+	// listeners present names neither localhost nor a loopback address.
+	if serverCA == nil {
+		if serverCA, err = pki.LoadCA(layout.CACertFile, layout.CAKeyFile); err != nil {
+			t.Fatal(err)
+		}
+	}
+	server, err := serverCA.IssueServer(pki.ServerOptions{DNSNames: []string{hardenedPublicHost}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.TLS.CertFile, cfg.TLS.KeyFile = filepath.Join(dir, "server.pem"), filepath.Join(dir, "server-key.pem")
+	if err := server.WriteFiles(cfg.TLS.CertFile, cfg.TLS.KeyFile); err != nil {
+		t.Fatal(err)
+	}
+	cfg.PublicURL = "https://" + hardenedPublicHost + ":0"
+	cfg.Outbound.Listen = net.JoinHostPort(hardenedOutboundHost, "0")
+	return cfg, layout, kit
+}
+
+// startSim starts the EHR simulator and completes cfg for it.
+func startSim(t *testing.T, cfg *config.File, kit *ehrsim.DevKit) *ehrsim.Sim {
+	t.Helper()
+	sim, err := ehrsim.Start(kit.Options)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := kit.Attach(cfg, sim.Endpoints()); err != nil {
+		sim.Close(context.Background())
+		t.Fatal(err)
+	}
+	return sim
+}
+
+func startHardenedGateway(t *testing.T) *hardenedGateway {
+	t.Helper()
+	cfg, layout, kit := hardenedConfig(t, nil)
+	sim := startSim(t, cfg, kit)
+	g := &hardenedGateway{sim: sim, logs: &logBuffer{}}
+	var err error
+	g.rt, err = app.Start(context.Background(), cfg, app.Options{Logger: slog.New(slog.NewTextHandler(g.logs, nil)), NotificationPoll: 20 * time.Millisecond})
+	if err != nil {
+		sim.Close(context.Background())
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { g.rt.Close(context.Background()) })
+	// Closed before the gateway, so that the gateway's shutdown does not
+	// wait for the simulator's connections to it.
+	t.Cleanup(func() { sim.Close(context.Background()) })
+
+	// The EHR verifies the public host name but reaches the inbound
+	// listener by its address, as a DNS entry for the host would.
+	if err := sim.Connect(g.rt.PublicURL); err != nil {
+		t.Fatal(err)
+	}
+	dialer := &net.Dialer{}
+	inbound := g.rt.Addr.String()
+	sim.Client().HTTPClient().Transport.(*http.Transport).DialContext = func(ctx context.Context, network, _ string) (net.Conn, error) {
+		return dialer.DialContext(ctx, network, inbound)
+	}
+
+	certFile, keyFile := app.DevAdminFiles(layout.Dir)
+	g.admin = hardenedAdminClient(t, layout.CACertFile, certFile, keyFile)
+	g.adminURL = "https://" + g.rt.AdminAddr.String()
+	return g
+}
+
+// hardenedAdminClient returns the development administrator's client,
+// which verifies the public host name because the server certificate
+// names no loopback address.
+func hardenedAdminClient(t *testing.T, caFile, certFile, keyFile string) *http.Client {
+	t.Helper()
+	roots, err := pki.LoadCertPool(caFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := pki.LoadTLSCertificate(certFile, keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf := tlspolicy.Client(roots, &cert)
+	conf.ServerName = hardenedPublicHost
+	c := &http.Client{Transport: &http.Transport{TLSClientConfig: conf}, Timeout: 10 * time.Second}
+	t.Cleanup(c.CloseIdleConnections)
+	return c
+}
+
+// wait waits for cond on the simulator's state and fails the test with
+// the notification sender's log lines when it does not hold in time.
+func (g *hardenedGateway) wait(t *testing.T, what string, cond func(*ehrsim.Snapshot) bool) *ehrsim.Snapshot {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	snap, err := g.sim.Wait(ctx, what, cond)
+	if err != nil {
+		t.Fatalf("%v; notification sender log:\n%s", err, matchingLines(g.logs.String(), "component=notifications"))
+	}
+	return snap
+}
+
+// decide approves a pended item through the admin listener and returns
+// the new ClaimResponse's id.
+func (g *hardenedGateway) decide(t *testing.T, preAuthRef string, item int) string {
+	t.Helper()
+	in, _ := json.Marshal(map[string]any{"claim": preAuthRef, "item": item, "decision": "approve"})
+	resp, err := g.admin.Post(g.adminURL+"/payer/decisions", "application/json", bytes.NewReader(in))
+	if err != nil {
+		t.Fatalf("decide: %v", err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("decide: status %d: %s", resp.StatusCode, body)
+	}
+	var out struct {
+		ClaimResponse string `json:"claimResponse"`
+		Notified      int    `json:"notified"`
+	}
+	if err := json.Unmarshal(body, &out); err != nil {
+		t.Fatalf("decide: %v: %s", err, body)
+	}
+	if out.Notified != 1 {
+		t.Fatalf("decide queued notifications for %d Subscriptions, want 1", out.Notified)
+	}
+	return out.ClaimResponse
+}
+
+func matchingLines(s, substr string) string {
+	var out []string
+	for line := range strings.Lines(s) {
+		if strings.Contains(line, substr) {
+			out = append(out, line)
+		}
+	}
+	return strings.Join(out, "")
+}
+
+// A deployment binds outbound.listen to one internal address and serves a
+// certificate for public_url's host only. The built-in payer service's
+// notifications must still cross the outbound listener and reach the
+// partner's rest-hook endpoint, and the Subscription must stay active.
+func TestNotificationsLeaveHardenedDeployment(t *testing.T) {
+	g := startHardenedGateway(t)
+	if host, _, _ := net.SplitHostPort(g.rt.OutboundAddr.String()); host != hardenedOutboundHost {
+		t.Fatalf("outbound listener on %s, want host %s", g.rt.OutboundAddr, hardenedOutboundHost)
+	}
+	ctx := context.Background()
+
+	sub, subID, err := g.sim.Subscribe(ctx)
+	if err != nil {
+		t.Fatalf("create Subscription: %v", err)
+	}
+	if sub.Status != http.StatusCreated {
+		t.Fatalf("create Subscription: status %d, want 201: %s", sub.Status, sub.Body)
+	}
+	snap := g.wait(t, "the handshake", func(s *ehrsim.Snapshot) bool { return len(s.Notifications) >= 1 })
+	handshake := snap.Notifications[0]
+	if handshake.Type != ehrsim.TypeHandshake {
+		t.Errorf("first notification type %q, want a handshake", handshake.Type)
+	}
+	if !handshake.Accepted {
+		t.Errorf("handshake not accepted: %+v", handshake)
+	}
+	if handshake.Subscription != subID {
+		t.Errorf("handshake for Subscription %q, want %q", handshake.Subscription, subID)
+	}
+	// The gateway sets the exchange id on the outbound path only.
+	if handshake.ExchangeID == "" {
+		t.Error("the handshake carries no X-Request-Id, so it did not cross the outbound listener")
+	}
+
+	// The Homecare request has one item approved and one pended.
+	bundle, err := os.ReadFile("../demo/bundles/pas-2.2.1-HomecareAuthorizationBundleExample.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	submitted, err := g.sim.Do(ctx, http.MethodPost, "Claim/$submit", bundle)
+	if err != nil {
+		t.Fatalf("submit: %v", err)
+	}
+	if submitted.Status != http.StatusOK {
+		t.Fatalf("submit: status %d: %s", submitted.Status, submitted.Body)
+	}
+	first, err := pas.ParseResponse(submitted.Body)
+	if err != nil {
+		t.Fatalf("submit: %v", err)
+	}
+	pended := slices.IndexFunc(first.Items, func(it pas.ItemDecision) bool { return it.Action == pas.Pended })
+	if pended < 0 {
+		t.Fatalf("submit: no item pended in %+v", first.Items)
+	}
+	claimResponse := g.decide(t, first.PreAuthRef, first.Items[pended].Sequence)
+
+	snap = g.wait(t, "the event notification", func(s *ehrsim.Snapshot) bool {
+		return slices.ContainsFunc(s.Notifications, func(n ehrsim.Notification) bool { return n.Type == ehrsim.TypeEvent })
+	})
+	i := slices.IndexFunc(snap.Notifications, func(n ehrsim.Notification) bool { return n.Type == ehrsim.TypeEvent })
+	event := snap.Notifications[i]
+	if !event.Accepted {
+		t.Errorf("event notification not accepted: %+v", event)
+	}
+	if event.Subscription != subID {
+		t.Errorf("event notification for Subscription %q, want %q", event.Subscription, subID)
+	}
+	if len(event.Events) != 1 || !strings.HasSuffix(event.Events[0].Focus, "/ClaimResponse/"+claimResponse) {
+		t.Errorf("event notification events %+v, want one for ClaimResponse %s", event.Events, claimResponse)
+	}
+	if snap.Rejected != 0 {
+		t.Errorf("the EHR rejected %d calls (token or path)", snap.Rejected)
+	}
+
+	_, code, resp, err := g.sim.Status(ctx, subID)
+	if err != nil {
+		t.Fatalf("$status: %v", err)
+	}
+	if code != "active" {
+		t.Errorf("Subscription status %q, want active: %s", code, resp.Body)
+	}
+}
