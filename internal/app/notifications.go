@@ -1,6 +1,7 @@
 package app
 
 import (
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -55,6 +56,9 @@ func (rt *Running) startNotifications(cfg *config.File, now func() time.Time, po
 		return fmt.Errorf("payer.notifications.ca_file: %w", err)
 	}
 	outboundURL, serverName := notificationTarget(rt.OutboundAddr, rt.PublicURL)
+	if err := rt.checkNotificationTrust(roots, serverName); err != nil {
+		return err
+	}
 	tlsConf := tlspolicy.Client(roots, &cert)
 	tlsConf.ServerName = serverName
 	client := &http.Client{
@@ -96,6 +100,36 @@ func notificationTarget(outbound net.Addr, publicURL string) (baseURL, serverNam
 		serverName = u.Hostname()
 	}
 	return "https://" + net.JoinHostPort(host, port), serverName
+}
+
+// checkNotificationTrust verifies the server certificate that the outbound
+// listener presents, as the notification sender will. A bundle that does
+// not verify it, such as the default tls.client_ca_file beside a server
+// certificate from a public CA, would fail every delivery, so start-up
+// fails instead.
+//
+// NOTE: the check runs at start-up only. A tls.cert_file later rotated to
+// a certificate from another CA fails each delivery with a logged warning.
+func (rt *Running) checkNotificationTrust(roots *x509.CertPool, serverName string) error {
+	cert, err := rt.certs.GetCertificate(nil)
+	if err != nil {
+		return err
+	}
+	intermediates := x509.NewCertPool()
+	for _, der := range cert.Certificate[1:] {
+		c, err := x509.ParseCertificate(der)
+		if err != nil {
+			return fmt.Errorf("tls.cert_file: invalid chain certificate: %w", err)
+		}
+		intermediates.AddCert(c)
+	}
+	_, err = cert.Leaf.Verify(x509.VerifyOptions{DNSName: serverName, Roots: roots, Intermediates: intermediates,
+		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}})
+	if err != nil {
+		return fmt.Errorf("payer.notifications.ca_file: failed to verify the server certificate (tls.cert_file) "+
+			"for %q, the host of public_url: %w; set payer.notifications.ca_file to the CA bundle that issued tls.cert_file", serverName, err)
+	}
+	return nil
 }
 
 // adminRoutes are the routes mounted on the admin listener beside metrics

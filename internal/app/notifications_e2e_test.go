@@ -279,3 +279,27 @@ func TestNotificationsLeaveHardenedDeployment(t *testing.T) {
 		t.Errorf("Subscription status %q, want active: %s", code, resp.Body)
 	}
 }
+
+// A server certificate from a CA that payer.notifications.ca_file does not
+// contain, such as a public CA beside the default tls.client_ca_file,
+// would fail every notification. The gateway refuses to start with it.
+func TestNotificationsRequireTrustedServerCertificate(t *testing.T) {
+	public, err := pki.NewRoot(pki.RootOptions{CommonName: "Public Web Root CA"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, _, kit := hardenedConfig(t, public)
+	sim := startSim(t, cfg, kit)
+	t.Cleanup(func() { sim.Close(context.Background()) })
+
+	rt, err := app.Start(context.Background(), cfg, app.Options{Logger: slog.New(slog.DiscardHandler)})
+	if err == nil {
+		rt.Close(context.Background())
+		t.Fatal("Start succeeded with a server certificate that the notification sender cannot verify")
+	}
+	for _, want := range []string{"payer.notifications.ca_file", "tls.cert_file", hardenedPublicHost} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not contain %q", err, want)
+		}
+	}
+}
