@@ -324,13 +324,14 @@ func TestKillSwitchEngageAndRelease(t *testing.T) {
 	if len(cuts) != 1 || cuts[0].Scope != "partner:ehr-b" || cuts[0].Mode != killswitch.Full {
 		t.Fatalf("cuts = %+v, want one full cut of ehr-b", cuts)
 	}
-	if loc := resp.Header.Get("Location"); loc != "/console/killswitch?engaged="+itoa(cuts[0].ID) {
+	loc := resp.Header.Get("Location")
+	if !strings.HasPrefix(loc, "/console/killswitch?engaged="+itoa(cuts[0].ID)+"&mac=") {
 		t.Errorf("Location = %q", loc)
 	}
 	if len(e.records.entries) != 1 || e.records.entries[0].Interaction != "killswitch.engage" {
 		t.Errorf("records = %+v, want the engage control entry", e.records.entries)
 	}
-	page := readAll(t, e.do("GET", "/console/killswitch?engaged="+itoa(cuts[0].ID), nil))
+	page := readAll(t, e.do("GET", loc, nil))
 	if !strings.Contains(page, "is engaged and recorded") || !strings.Contains(page, "Kill switch engaged: 1 cut") {
 		t.Error("the kill-switch page does not show the engaged cut")
 	}
@@ -353,6 +354,51 @@ func TestKillSwitchEngageAndRelease(t *testing.T) {
 	}
 	if len(e.records.entries) != 2 || e.records.entries[1].Interaction != "killswitch.release" {
 		t.Errorf("records = %+v, want the release control entry", e.records.entries)
+	}
+	page = readAll(t, e.do("GET", resp.Header.Get("Location"), nil))
+	if !strings.Contains(page, "Cut #"+id+" is released") {
+		t.Error("the kill-switch page does not confirm the release it redirected to")
+	}
+}
+
+// TestKillSwitchFlashFromLink opens the kill-switch page from addresses
+// that the console did not redirect to, as an administrator does with a
+// link from a chat or an e-mail. The page must not claim that an engaged
+// cut is released, nor that a missing cut is engaged.
+func TestKillSwitchFlashFromLink(t *testing.T) {
+	e := newEnv(t)
+	cut := &killswitch.Cut{Mode: killswitch.Full, Scope: "all", Reason: "incident", EngagedBy: "bob"}
+	if err := e.sw.Engage(context.Background(), cut); err != nil {
+		t.Fatal(err)
+	}
+	id := itoa(cut.ID)
+	mallorysMAC := e.c.flashMAC("mallory", "released", id)
+	links := []string{
+		"/console/killswitch?released=" + id,
+		"/console/killswitch?released=" + id + "&engaged=99",
+		"/console/killswitch?released=" + id + "&mac=00",
+		"/console/killswitch?released=" + id + "&mac=" + mallorysMAC,
+		"/console/killswitch?released=0" + id + "&mac=" + e.c.flashMAC("alice", "released", id),
+		"/console/killswitch?engaged=" + id + "&mac=" + e.c.flashMAC("alice", "released", id),
+	}
+	for _, link := range links {
+		resp := e.do("GET", link, nil, "Sec-Fetch-Site", "none")
+		page := readAll(t, resp)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s: status %d", link, resp.StatusCode)
+		}
+		if strings.Contains(page, "is released and") {
+			t.Errorf("%s: the page claims a release that did not happen", link)
+		}
+		if strings.Contains(page, "is engaged and recorded") {
+			t.Errorf("%s: the page claims an engage that did not happen", link)
+		}
+		if !strings.Contains(page, `id="cut-`+id+`"`) {
+			t.Errorf("%s: the engaged cut is missing from the table", link)
+		}
+	}
+	if n := len(e.sw.Cuts()); n != 1 {
+		t.Errorf("%d cuts engaged, want the one cut", n)
 	}
 }
 

@@ -2,8 +2,12 @@ package console
 
 import (
 	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -70,13 +74,47 @@ func (c *Console) killSwitchContent(r *http.Request) *killSwitchContent {
 		k.Partners = append(k.Partners, p.ID)
 	}
 	q := r.URL.Query()
-	if id, err := strconv.ParseInt(q.Get("engaged"), 10, 64); err == nil {
-		k.Engaged = strconv.FormatInt(id, 10)
+	adminName := c.opts.AdminOf(r)
+	if id := q.Get("engaged"); c.validFlash(adminName, "engaged", id, q.Get("mac")) {
+		k.Engaged = id
 	}
-	if id, err := strconv.ParseInt(q.Get("released"), 10, 64); err == nil {
-		k.Released = strconv.FormatInt(id, 10)
+	if id := q.Get("released"); c.validFlash(adminName, "released", id, q.Get("mac")) {
+		k.Released = id
 	}
 	return k
+}
+
+// flashLocation returns the kill-switch page's address after a change,
+// with a MAC over the administrator, the change and the cut id. An
+// administrator may open a link that someone else wrote, from a chat or an
+// e-mail, and such a navigation carries Sec-Fetch-Site: none. Without the
+// MAC, that link could make the page claim that a still-engaged cut is
+// released, or that a cut that does not exist is engaged.
+func (c *Console) flashLocation(adminName, kind string, id int64) string {
+	idText := strconv.FormatInt(id, 10)
+	q := url.Values{kind: {idText}, "mac": {c.flashMAC(adminName, kind, idText)}}
+	return "/console/killswitch?" + q.Encode()
+}
+
+func (c *Console) flashMAC(adminName, kind, id string) string {
+	mac := hmac.New(sha256.New, c.csrfKey)
+	// The "flash" label keeps these MACs apart from CSRF tokens, which
+	// use the same key.
+	for _, part := range []string{"flash", adminName, kind, id} {
+		mac.Write([]byte(part))
+		mac.Write([]byte{0})
+	}
+	return hex.EncodeToString(mac.Sum(nil))
+}
+
+func (c *Console) validFlash(adminName, kind, id, mac string) bool {
+	if id == "" || mac == "" {
+		return false
+	}
+	if n, err := strconv.ParseInt(id, 10, 64); err != nil || n <= 0 || strconv.FormatInt(n, 10) != id {
+		return false
+	}
+	return hmac.Equal([]byte(mac), []byte(c.flashMAC(adminName, kind, id)))
 }
 
 func (c *Console) killSwitchPage(r *http.Request, d *pageData) (string, error) {
@@ -129,7 +167,7 @@ func (c *Console) engage(r *http.Request, d *pageData) (string, error) {
 		return c.killSwitchError(r, d, apiStatus(status), form, apiError(status, answer))
 	}
 	c.log.Warn("console: kill switch engaged", "admin", d.Admin, "cut", engaged.ID, "mode", string(engaged.Mode), "scope", engaged.Scope)
-	d.Redirect = "/console/killswitch?engaged=" + strconv.FormatInt(engaged.ID, 10)
+	d.Redirect = c.flashLocation(d.Admin, "engaged", engaged.ID)
 	return "", nil
 }
 
@@ -168,7 +206,7 @@ func (c *Console) release(r *http.Request, d *pageData) (string, error) {
 		return c.killSwitchError(r, d, apiStatus(status), cutForm{}, apiError(status, answer))
 	}
 	c.log.Warn("console: kill switch cut released", "admin", d.Admin, "cut", id)
-	d.Redirect = "/console/killswitch?released=" + idText
+	d.Redirect = c.flashLocation(d.Admin, "released", id)
 	return "", nil
 }
 
