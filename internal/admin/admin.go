@@ -82,6 +82,7 @@ func requireAdmin(opts Options, next http.Handler) http.Handler {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		setSecurityHeaders(w.Header())
 		name, ok := "", false
 		if r.TLS != nil && len(r.TLS.VerifiedChains) > 0 && len(r.TLS.VerifiedChains[0]) > 0 {
 			name, ok = opts.AdminOf(r.TLS.VerifiedChains[0][0])
@@ -110,6 +111,19 @@ func requireAdmin(opts Options, next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), adminKey{}, name)))
 	})
+}
+
+// setSecurityHeaders sets the headers every admin response carries,
+// refusals included. An administrator may open the JSON routes (the work
+// queue, the cuts) in the browser that holds the administrator
+// certificate, so the responses must not be cached, sniffed as another
+// type or framed by another page. The console replaces the
+// Content-Security-Policy with its own, which also forbids framing.
+func setSecurityHeaders(h http.Header) {
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
 }
 
 // sameOrigin reports whether the browser's Sec-Fetch-Site header, when
