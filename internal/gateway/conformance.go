@@ -84,15 +84,20 @@ func (g *Gateway) checkResponse(ex *exchange, status int, header http.Header, bo
 }
 
 // isFHIRJSONResponse accepts the FHIR JSON media types with no charset
-// other than UTF-8. Strict mode reads the body as UTF-8, so a body
-// labelled with another charset could decode differently at the partner.
+// other than UTF-8 and no FHIR version other than R4's. Strict mode reads
+// the body as UTF-8 R4, so a body labelled otherwise could be read
+// differently at the partner. Other parameters are allowed, because the
+// partner receives the label canonicalJSONType makes, without them.
 func isFHIRJSONResponse(ct string) bool {
 	mt, params, err := mime.ParseMediaType(ct)
 	if err != nil || (mt != "application/fhir+json" && mt != "application/json") {
 		return false
 	}
-	cs, ok := params["charset"]
-	return !ok || strings.EqualFold(cs, "utf-8")
+	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
+		return false
+	}
+	v, ok := params["fhirversion"]
+	return !ok || v == "4.0" || v == "4.0.1"
 }
 
 // rewriteLocation maps a Location header from the upstream's base to the

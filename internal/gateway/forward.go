@@ -21,15 +21,17 @@ import (
 // partner's token is for Gatehouse, not the upstream), cookies, and every
 // client-supplied forwarding or identity header, which the gateway replaces
 // with its own from verified state. Prefer is forwarded too, rewritten by
-// forwardedPrefer.
+// forwardedPrefer. Accept and Content-Type are set by the gateway, to the
+// media types it validated.
 var forwardedRequestHeaders = []string{
-	"Accept", "Accept-Language", "Content-Type",
+	"Accept-Language",
 	"If-Match", "If-None-Match", "If-None-Exist", "If-Modified-Since",
 }
 
 // returnedResponseHeaders are the only upstream response headers released.
+// Content-Type is released too, as the media type checkResponse accepted.
 var returnedResponseHeaders = []string{
-	"Content-Type", "Content-Language", "ETag", "Last-Modified",
+	"Content-Language", "ETag", "Last-Modified",
 }
 
 // forwardAndRespond records the allowed request, forwards it, records the
@@ -70,6 +72,9 @@ func (g *Gateway) forwardAndRespond(w http.ResponseWriter, ex *exchange) {
 		if v := header.Get(k); v != "" {
 			w.Header().Set(k, v)
 		}
+	}
+	if len(body) > 0 {
+		w.Header().Set("Content-Type", canonicalJSONType(header.Get("Content-Type")))
 	}
 	if loc := header.Get("Location"); loc != "" {
 		if rewritten := rewriteLocation(loc, ex.target); rewritten != "" {
@@ -181,8 +186,13 @@ func (g *Gateway) upstreamRequest(ctx context.Context, ex *exchange) (*http.Requ
 			out.Header[k] = append([]string(nil), vs...)
 		}
 	}
-	if searchForm {
+	out.Header.Set("Accept", upstreamAccept)
+	switch {
+	case searchForm:
 		out.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	case len(content) > 0:
+		// checkPayload accepted exactly one FHIR JSON Content-Type.
+		out.Header.Set("Content-Type", canonicalJSONType(ex.r.Header.Get("Content-Type")))
 	}
 	if prefer := forwardedPrefer(ex.r.Header.Values("Prefer"), runsSearch(ex.fhir)); prefer != "" {
 		out.Header.Set("Prefer", prefer)

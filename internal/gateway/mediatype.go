@@ -6,8 +6,11 @@ import (
 	"mime"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/gatehouse-health/gatehouse/internal/policy"
 )
 
 // unsupportedParameter names the parameter that makes an otherwise FHIR
@@ -56,4 +59,97 @@ func clip(s string, n int) string {
 		n--
 	}
 	return s[:n] + "..."
+}
+
+// upstreamAccept is the Accept header the upstream receives on every
+// forwarded request: FHIR JSON is the one format the gateway validates
+// and records, so the upstream is given no choice to read from the
+// partner's q-values and wildcards.
+const upstreamAccept = "application/fhir+json"
+
+// checkAccept refuses, with 406, a request whose Accept admits no FHIR R4
+// JSON, as the policy refuses such a _format. Forwarded, the request would
+// run upstream, and an upstream that honoured Accept would respond in a
+// form the gateway then withholds with a 502.
+func checkAccept(ex *exchange) *Refusal {
+	if acceptsFHIRJSON(ex.r.Header.Values("Accept")) {
+		return nil
+	}
+	return &Refusal{Status: http.StatusNotAcceptable, Code: "not-supported", Rule: "request.accept",
+		Message: "the Accept header admits no FHIR R4 JSON, the only format served: send Accept: application/fhir+json or leave it out"}
+}
+
+// checkOutboundFormat refuses a _format other than JSON on the engine's
+// requests, with the rule the policy engine applies to partners' requests,
+// because the outbound pipeline runs no policy engine.
+func checkOutboundFormat(ex *exchange) *Refusal {
+	if ex.fhir == nil || ex.fhir.Query == nil || policy.JSONFormat(ex.fhir.Query.Format) {
+		return nil
+	}
+	return &Refusal{Status: http.StatusNotAcceptable, Code: "not-supported", Rule: "policy.format",
+		Message: "only FHIR JSON is served: use _format=json or leave it out"}
+}
+
+// acceptsFHIRJSON reports whether the Accept field values admit FHIR R4
+// JSON: no media range at all, or one that covers application/fhir+json
+// or application/json with a non-zero q, no charset other than UTF-8 and
+// no FHIR version other than R4's.
+// NOTE: each range is read on its own, so "application/fhir+json;q=0, */*"
+// is admitted through "*/*", although RFC 9110 gives the more specific
+// range precedence. The partner then gets FHIR JSON it did not ask for.
+func acceptsFHIRJSON(values []string) bool {
+	ranges := 0
+	for _, v := range values {
+		for r := range strings.SplitSeq(v, ",") {
+			r = strings.TrimSpace(r)
+			if r == "" {
+				continue
+			}
+			ranges++
+			if rangeAdmitsFHIRJSON(r) {
+				return true
+			}
+		}
+	}
+	return ranges == 0
+}
+
+func rangeAdmitsFHIRJSON(r string) bool {
+	mt, params, err := mime.ParseMediaType(r)
+	if err != nil {
+		return false
+	}
+	switch mt {
+	case "application/fhir+json", "application/json", "application/*", "*/*":
+	default:
+		return false
+	}
+	for k, v := range params {
+		switch {
+		case k == "q":
+			q, err := strconv.ParseFloat(v, 64)
+			if err != nil || q <= 0 || q > 1 {
+				return false
+			}
+		case k == "charset" && strings.EqualFold(v, "utf-8"):
+		case k == "fhirversion" && (v == "4.0" || v == "4.0.1"):
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// canonicalJSONType returns a FHIR JSON media type that the gateway has
+// accepted, in the one spelling it sends on: the media type with charset
+// UTF-8 and no other parameter. The original may carry an RFC 2231
+// "charset*" that Go's mime package reads over a plain "charset", where a
+// server without RFC 2231 support reads the plain one, so forwarding it
+// would let the two decode the same bytes differently.
+func canonicalJSONType(ct string) string {
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil || (mt != "application/fhir+json" && mt != "application/json") {
+		mt = "application/fhir+json"
+	}
+	return mt + "; charset=utf-8"
 }

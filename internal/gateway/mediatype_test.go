@@ -92,3 +92,52 @@ func certWithURIs(t *testing.T, uris ...string) *x509.Certificate {
 	}
 	return cert
 }
+
+func TestAcceptsFHIRJSON(t *testing.T) {
+	tests := []struct {
+		name   string
+		values []string
+		want   bool
+	}{
+		{"absent", nil, true},
+		{"empty", []string{""}, true},
+		{"fhir json", []string{"application/fhir+json"}, true},
+		{"plain json", []string{"application/json"}, true},
+		{"any", []string{"*/*"}, true},
+		{"any application", []string{"application/*"}, true},
+		{"R4 and UTF-8", []string{"application/fhir+json; fhirVersion=4.0.1; charset=UTF-8"}, true},
+		{"json after xml", []string{"application/fhir+xml, application/fhir+json;q=0.5"}, true},
+		{"json in a second field", []string{"application/fhir+xml", "application/json"}, true},
+		{"xml", []string{"application/fhir+xml"}, false},
+		{"html", []string{"text/html"}, false},
+		{"other text", []string{"text/*"}, false},
+		{"q zero", []string{"application/fhir+json;q=0"}, false},
+		{"q zero point", []string{"*/*;q=0.000"}, false},
+		{"q invalid", []string{"application/fhir+json;q=x"}, false},
+		{"STU3", []string{"application/fhir+json; fhirVersion=3.0"}, false},
+		{"latin-1", []string{"application/fhir+json; charset=iso-8859-1"}, false},
+		{"unknown parameter", []string{"application/fhir+json; profile=x"}, false},
+		{"unparsable", []string{"application/"}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := acceptsFHIRJSON(tt.values); got != tt.want {
+				t.Errorf("acceptsFHIRJSON(%q) = %v, want %v", tt.values, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestCanonicalJSONType(t *testing.T) {
+	tests := map[string]string{
+		"application/fhir+json":                                   "application/fhir+json; charset=utf-8",
+		"application/json; charset=UTF-8":                         "application/json; charset=utf-8",
+		"Application/FHIR+JSON; fhirVersion=4.0":                  "application/fhir+json; charset=utf-8",
+		"application/fhir+json; charset=x; charset*=utf-8''utf-8": "application/fhir+json; charset=utf-8",
+	}
+	for in, want := range tests {
+		if got := canonicalJSONType(in); got != want {
+			t.Errorf("canonicalJSONType(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

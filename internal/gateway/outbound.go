@@ -103,6 +103,7 @@ func (g *Gateway) serveOutbound(w http.ResponseWriter, r *http.Request, opts Out
 		stage{stageAuthorization, g.authorize},
 		stage{stageKillSwitch, g.checkCut},
 		stage{stagePayload, g.checkPayload},
+		stage{stagePolicy, checkOutboundFormat},
 		stage{stageStrict, g.checkConformance},
 	) {
 		return

@@ -322,7 +322,8 @@ func uriStrings(leaf *x509.Certificate) []string {
 	return out
 }
 
-// checkPayload enforces the body rules: size, media type and strict JSON.
+// checkPayload enforces the media types and the body rules: size,
+// encoding, the Accept header, the body's media type and strict JSON.
 func (g *Gateway) checkPayload(ex *exchange) *Refusal {
 	if ex.oversized {
 		return &Refusal{Status: http.StatusRequestEntityTooLarge, Code: "too-long", Rule: "payload.too-large",
@@ -330,6 +331,9 @@ func (g *Gateway) checkPayload(ex *exchange) *Refusal {
 	}
 	hasBody := len(ex.body) > 0
 	if ref := checkContentEncoding(ex, hasBody); ref != nil {
+		return ref
+	}
+	if ref := checkAccept(ex); ref != nil {
 		return ref
 	}
 	switch ex.r.Method {

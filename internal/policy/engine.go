@@ -188,12 +188,21 @@ func (e *Engine) controlsOnly(req *fhirreq.Request, d Decision) Decision {
 // checkFormat refuses a _format other than JSON: the gateway validates and
 // records FHIR JSON only.
 func checkFormat(q *fhirreq.Query) (Decision, bool) {
-	switch q.Format {
-	case "", "json", "application/json", "application/fhir+json":
+	if JSONFormat(q.Format) {
 		return Decision{}, true
 	}
 	return Decision{Rule: "policy.format", Reason: "only FHIR JSON is served: use _format=json or leave it out",
 		Status: http.StatusNotAcceptable, Code: "not-supported"}, false
+}
+
+// JSONFormat reports whether a _format value, as sent, requests FHIR JSON
+// or is absent.
+func JSONFormat(format string) bool {
+	switch format {
+	case "", "json", "application/json", "application/fhir+json":
+		return true
+	}
+	return false
 }
 
 func (e *Engine) decideHistory(in Input) Decision {
