@@ -215,3 +215,46 @@ func TestOutboundFormatRefused(t *testing.T) {
 		})
 	}
 }
+
+// TestNotModifiedReleased checks that a 304 answer to a conditional read
+// reaches the partner as 304 with its ETag, rather than being withheld as
+// a redirect, and that a 304 to an unconditional request still is.
+func TestNotModifiedReleased(t *testing.T) {
+	const etag = `W/"7"`
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("ETag", etag)
+		// This upstream answers 304 to any read, conditional or not, so
+		// that the gateway's own check is what the second case tests.
+		w.WriteHeader(http.StatusNotModified)
+	}))
+	t.Cleanup(upstream.Close)
+	h := newHarness(t, harnessOptions{upstreamURL: upstream.URL + "/fhir-engine"})
+
+	tests := []struct {
+		name   string
+		header http.Header
+		want   int
+	}{
+		{"If-None-Match", http.Header{"If-None-Match": {etag}}, http.StatusNotModified},
+		{"If-Modified-Since", http.Header{"If-Modified-Since": {"Sat, 05 Dec 2026 10:00:00 GMT"}}, http.StatusNotModified},
+		{"unconditional", http.Header{}, http.StatusBadGateway},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.header.Set("Authorization", "Bearer "+h.accessToken())
+			resp := h.send(h.ehr.HTTPClient(), "GET", "/fhir/metadata", tt.header, nil)
+			body := readBody(t, resp)
+			if resp.StatusCode != tt.want {
+				t.Fatalf("status = %d, want %d; body %s", resp.StatusCode, tt.want, body)
+			}
+			if tt.want == http.StatusNotModified {
+				if got := resp.Header.Get("ETag"); got != etag {
+					t.Errorf("ETag = %q, want %q", got, etag)
+				}
+				if len(body) != 0 {
+					t.Errorf("304 carries a body: %s", body)
+				}
+			}
+		})
+	}
+}

@@ -43,7 +43,11 @@ func (g *Gateway) checkConformance(ex *exchange) *Refusal {
 // interaction's profiles and any other body as an R4 OperationOutcome, so
 // an error status carries no other resource past it. A successful
 // response of an operation with a response profile must have a body.
+// A 304 without a body answers a conditional read and is released.
 func (g *Gateway) checkResponse(ex *exchange, status int, header http.Header, body []byte) *Refusal {
+	if status == http.StatusNotModified && len(body) == 0 && isConditionalRead(ex.r) {
+		return nil
+	}
 	if status >= 300 && status < 400 {
 		return &Refusal{Status: http.StatusBadGateway, Code: "exception", Rule: "upstream.redirect",
 			Message: "the upstream returned a redirect, which is not passed on"}
@@ -81,6 +85,15 @@ func (g *Gateway) checkResponse(ex *exchange, status int, header http.Header, bo
 			Message: issues[0].Diagnostics, Outcome: outcome.FromIssues(issues)}
 	}
 	return nil
+}
+
+// isConditionalRead reports whether r is a read that the upstream may
+// answer with 304 Not Modified.
+func isConditionalRead(r *http.Request) bool {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return false
+	}
+	return r.Header.Get("If-None-Match") != "" || r.Header.Get("If-Modified-Since") != ""
 }
 
 // isFHIRJSONResponse accepts the FHIR JSON media types with no charset
