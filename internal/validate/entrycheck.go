@@ -1,6 +1,8 @@
 package validate
 
 import (
+	"strconv"
+
 	"github.com/gatehouse-health/gatehouse/internal/fhirpath"
 	"github.com/gatehouse-health/gatehouse/internal/fhirpkg"
 	"github.com/gatehouse-health/gatehouse/internal/outcome"
@@ -69,7 +71,7 @@ func (r *run) checkAsEntry(n *jnode, profile, refPath string, from *fhirpkg.Pack
 	if _, seen := b.entryChecks[n]; seen {
 		return false, false
 	}
-	path := indexed(b.path+".entry", b.entries[i].item) + ".resource"
+	path := b.path + ".entry[" + strconv.Itoa(b.entries[i].item) + "].resource"
 	fp := b.entryFP(i)
 	// A profile check inside a contained resource resolves references in
 	// another container than the walk of the entry does.
@@ -77,7 +79,8 @@ func (r *run) checkAsEntry(n *jnode, profile, refPath string, from *fhirpkg.Pack
 		return false, false
 	}
 
-	ec := &entryCheck{node: n, path: path, fp: fp}
+	ec := r.entryCheckValues.One()
+	*ec = entryCheck{node: n, path: path, fp: fp}
 	b.entryChecks[n] = ec
 	assumedBefore, cappedBefore := r.assumed, r.nestingCapped
 	issues := r.sandbox(func() {
@@ -165,15 +168,23 @@ func (r *run) storedEntryCheck(n *jnode, path string, fp *fhirpath.Node, frame *
 }
 
 // entryFP returns the FHIRPath node of the resource of entry i, or nil.
+// It builds no slice, unlike Node.Child, because it runs once per entry
+// check.
 func (b *bundleIndex) entryFP(i int) *fhirpath.Node {
-	entries := b.fp.Child("entry")
 	item := b.entries[i].item
-	if item >= len(entries) || entries[item].JSONName() != "entry" {
+	var entry *fhirpath.Node
+	for _, c := range b.fp.Children() {
+		if c.Name() != "entry" {
+			continue
+		}
+		if item == 0 {
+			entry = c
+			break
+		}
+		item--
+	}
+	if entry == nil || namedChildren(entry, "resource") != 1 {
 		return nil
 	}
-	resources := entries[item].Child("resource")
-	if len(resources) != 1 {
-		return nil
-	}
-	return resources[0]
+	return namedChild(entry, "resource")
 }

@@ -62,6 +62,9 @@ type run struct {
 	occRefs    chunks.List[*occurrence] // see occRoom
 	sliceDefs  chunks.List[*elemDef]    // see slices
 	locations  chunks.List[location]    // see rootLocation
+	// entryCheckValues holds the run's entry checks, which Bundles keep
+	// until they are popped.
+	entryCheckValues chunks.List[entryCheck]
 	// profileLists holds the profiles of the resources being validated.
 	profileLists chunks.List[*structure]
 	tree         treeArena             // the instance's tree

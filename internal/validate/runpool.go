@@ -37,6 +37,7 @@ func (r *run) release() {
 	r.sliceDefs.Reset()
 	r.locations.Reset()
 	r.profileLists.Reset()
+	r.entryCheckValues.Reset()
 	r.frames.Reset()
 	clear(r.spareBundles) // reused within a run only, so a large Bundle's maps are not pooled
 	r.spareBundles = r.spareBundles[:0]
