@@ -142,13 +142,14 @@ func codingPath(path string, index int, member string) string {
 }
 
 // keeps reports whether an issue of severity sev recorded now can reach
-// the result. Inside a profile check (conformsTo) only errors can,
+// the result. Inside a profile check (conformsTo) only errors can, unless
+// it is an entry check,
 // because that check counts the errors of its sandbox and drops the
 // issues, along with whatever nested checks merged into it. A Check keeps
 // errors only too. Callers skip building the message of an issue that
 // cannot be kept.
 func (r *run) keeps(sev outcome.Severity) bool {
-	return sev == outcome.Error || sev == outcome.Fatal || r.conformanceChecks == 0 && !r.errorsOnly
+	return sev == outcome.Error || sev == outcome.Fatal || r.reportsAsWalk() && !r.errorsOnly
 }
 
 // addBuilt records an issue whose message is already built, without a

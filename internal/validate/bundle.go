@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"strings"
 
+	"github.com/gatehouse-health/gatehouse/internal/fhirpath"
 	"github.com/gatehouse-health/gatehouse/internal/outcome"
 )
 
@@ -16,6 +17,13 @@ type bundleIndex struct {
 	// Options.SelfContainedBundles.
 	selfContained bool
 	entries       []bundleEntry
+	// path and fp locate the Bundle. reportsAsWalk is set when its walk
+	// records issues as the top-level walk does, so that entry checks
+	// can run for its entries (see entryCheck). entryChecks holds them.
+	path          string
+	fp            *fhirpath.Node
+	reportsAsWalk bool
+	entryChecks   map[*jnode]*entryCheck
 	byFullURL     map[string]int
 	byNode        map[*jnode]int // entry resources to their index
 	versions      map[string]struct{}
@@ -24,12 +32,13 @@ type bundleIndex struct {
 type bundleEntry struct {
 	fullURL string
 	res     *jnode
+	item    int // the index in Bundle.entry
 }
 
 // pushBundle indexes a Bundle's entries and checks the rules between them:
 // fullUrl is unique, and a RESTful fullUrl ends with the entry resource's
 // type and id.
-func (r *run) pushBundle(n *jnode, path string, profiles []*structure) {
+func (r *run) pushBundle(n *jnode, path string, fp *fhirpath.Node, profiles []*structure) {
 	entries := n.prop("entry")
 	count := 0
 	if entries != nil && entries.kind == kindArray {
@@ -37,6 +46,7 @@ func (r *run) pushBundle(n *jnode, path string, profiles []*structure) {
 	}
 	b := r.newBundleIndex(count)
 	b.typ = n.str("type")
+	b.path, b.fp, b.reportsAsWalk = path, fp, r.reportsAsWalk()
 	b.selfContained = b.typ == "document" || b.typ == "message"
 	for _, p := range profiles {
 		b.selfContained = b.selfContained || r.v.selfContained[p.url]
@@ -60,7 +70,8 @@ func (r *run) popBundle() {
 	clear(b.byFullURL)
 	clear(b.byNode)
 	clear(b.versions)
-	*b = bundleIndex{entries: b.entries[:0], byFullURL: b.byFullURL, byNode: b.byNode, versions: b.versions}
+	clear(b.entryChecks)
+	*b = bundleIndex{entries: b.entries[:0], byFullURL: b.byFullURL, byNode: b.byNode, versions: b.versions, entryChecks: b.entryChecks}
 	r.spareBundles = append(r.spareBundles, b)
 }
 
@@ -75,7 +86,8 @@ func (r *run) newBundleIndex(count int) *bundleIndex {
 		return b
 	}
 	return &bundleIndex{entries: make([]bundleEntry, 0, count),
-		byFullURL: make(map[string]int, count), byNode: make(map[*jnode]int, count), versions: make(map[string]struct{}, count)}
+		byFullURL: make(map[string]int, count), byNode: make(map[*jnode]int, count), versions: make(map[string]struct{}, count),
+		entryChecks: map[*jnode]*entryCheck{}}
 }
 
 // innermostBundle returns the index of the Bundle being validated that
@@ -90,7 +102,7 @@ func (r *run) innermostBundle() *bundleIndex {
 // indexEntry adds entry i of the Bundle at bundlePath to b. The entry's
 // path is built only for an issue.
 func (r *run) indexEntry(b *bundleIndex, e *jnode, bundlePath string, i int) {
-	entry := bundleEntry{fullURL: e.str("fullUrl"), res: e.prop("resource")}
+	entry := bundleEntry{fullURL: e.str("fullUrl"), res: e.prop("resource"), item: i}
 	at := len(b.entries)
 	b.entries = append(b.entries, entry)
 	if entry.res != nil {

@@ -134,7 +134,9 @@ func (r *run) constraints(d *elemDef, at *location, fp *fhirpath.Node) {
 			continue
 		}
 		if r.firstEvaluation(c.id, fp) {
+			r.uncounted++
 			r.invariant(c, d, at, fp)
+			r.uncounted--
 		}
 	}
 }

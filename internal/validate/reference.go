@@ -98,9 +98,11 @@ func (r *run) resolveContained(id string) *jnode {
 }
 
 func (r *run) unresolved(ref, path string) {
-	if r.conformanceChecks > 0 {
+	if !r.reportsAsWalk() {
 		return
 	}
+	r.uncounted++
+	defer func() { r.uncounted-- }()
 	switch {
 	case strings.HasPrefix(ref, "#"):
 		r.errorf(outcome.CodeNotFound, path, "reference to a contained resource that is not in the resource")
@@ -118,9 +120,11 @@ func (r *run) unresolved(ref, path string) {
 // R4 resolves such a reference outside the Bundle, R5 by type and id
 // inside it. There it is a warning.
 func (r *run) ambiguous(b *bundleIndex, path string) {
-	if r.conformanceChecks > 0 {
+	if !r.reportsAsWalk() {
 		return
 	}
+	r.uncounted++
+	defer func() { r.uncounted-- }()
 	const msg = "reference can be read as more than one entry of the Bundle (by fullUrl, or by resource type and id), so its target was not checked; write it as the fullUrl of its target"
 	if b.selfContained {
 		r.errorf(outcome.CodeStructure, path, msg)

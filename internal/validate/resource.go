@@ -18,6 +18,7 @@ func (r *run) resource(n *jnode, path string, fp *fhirpath.Node, required []stri
 		return
 	}
 	if r.nesting >= maxNesting {
+		r.nestingCapped++
 		r.errorf(outcome.CodeTooCostly, path, "resources nested deeper than %d levels are not validated", maxNesting)
 		return
 	}
@@ -33,7 +34,8 @@ func (r *run) resource(n *jnode, path string, fp *fhirpath.Node, required []stri
 	}
 	framesMark := r.frames.Mark()
 	frame := r.frames.One()
-	*frame = resourceFrame{node: n, path: path, contained: r.inContained(path), multiPass: r.multiPass()}
+	parentRepeated := len(r.resources) > 0 && r.resources[len(r.resources)-1].repeated
+	*frame = resourceFrame{node: n, path: path, contained: r.inContained(path), multiPass: r.multiPass(), repeated: parentRepeated}
 	r.resources = append(r.resources, frame)
 	defer func() {
 		r.resources[len(r.resources)-1] = nil
@@ -43,10 +45,20 @@ func (r *run) resource(n *jnode, path string, fp *fhirpath.Node, required []stri
 
 	profilesMark := r.profileLists.Mark()
 	defer r.profileLists.Release(profilesMark)
+	issuesBefore := len(r.issues)
 	profiles := r.withGlobalProfiles(r.profilesOf(n, base, path, required, from), base, path)
 	frame.multiPass = frame.multiPass || len(profiles) > 1
+	frame.repeated = frame.repeated || len(profiles) > 1
+	if r.startEntryCheck(n, frame, profiles, from) {
+		return
+	}
+	if ec := r.storedEntryCheck(n, path, fp, frame, profiles, issuesBefore); ec != nil {
+		r.reusedEntryChecks++
+		r.merge(ec.issues)
+		return
+	}
 	if base.typ == "Bundle" {
-		r.pushBundle(n, path, profiles)
+		r.pushBundle(n, path, fp, profiles)
 		defer r.popBundle()
 	}
 	switch base.typ {

@@ -36,8 +36,22 @@ type run struct {
 	errorsOnly bool
 	// assumed counts the times conformsTo met a check still under way
 	// and took it to hold. A result that rests on one is not cached.
-	assumed  int
-	fpFailed bool
+	assumed int
+	// entryCheck is the entry check whose pass is under way, and
+	// reportAsWalk is set during such a pass (see entryCheck).
+	entryCheck   *entryCheck
+	reportAsWalk bool
+	// uncounted is above zero while invariants are evaluated or
+	// unresolved references reported, whose errors an entry check does
+	// not count for the verdict of its profile check.
+	uncounted int
+	// nestingCapped counts the resources not validated for maxNesting.
+	nestingCapped int
+	// sandboxedChecks and entryChecks count the profile checks run in a
+	// sandbox of their own and as entry checks, and reusedEntryChecks the
+	// entry checks whose issues the walk recorded, for tests.
+	sandboxedChecks, entryChecks, reusedEntryChecks int
+	fpFailed                                        bool
 	// unknownMembership is set when memberOf() met a value set it could
 	// not expand during the invariant being evaluated.
 	unknownMembership bool
@@ -48,6 +62,9 @@ type run struct {
 	occRefs    chunks.List[*occurrence] // see occRoom
 	sliceDefs  chunks.List[*elemDef]    // see slices
 	locations  chunks.List[location]    // see rootLocation
+	// entryCheckValues holds the run's entry checks, which Bundles keep
+	// until they are popped.
+	entryCheckValues chunks.List[entryCheck]
 	// profileLists holds the profiles of the resources being validated.
 	profileLists chunks.List[*structure]
 	tree         treeArena             // the instance's tree
@@ -98,6 +115,10 @@ type resourceFrame struct {
 	// validated against more than one definition, so that its nodes are
 	// walked more than once.
 	multiPass bool
+	// repeated is set when the resource, or one that contains it, has
+	// more than one definition. Unlike multiPass it is false for a
+	// top-level resource with one definition.
+	repeated bool
 }
 
 // multiPass reports whether the nodes being walked may be walked again in
@@ -142,6 +163,9 @@ func (r *run) firstEvaluation(id uint32, node *fhirpath.Node) bool {
 // errors are recorded, because the check counts them and drops the rest
 // (see keeps).
 func (r *run) add(sev outcome.Severity, code outcome.Code, path, format string, args ...any) {
+	if ec := r.entryCheck; ec != nil && r.uncounted == 0 && (sev == outcome.Error || sev == outcome.Fatal) {
+		ec.countedErrors++
+	}
 	if !r.keeps(sev) {
 		return
 	}
@@ -222,6 +246,9 @@ func (r *run) errorCount() int {
 // sandbox runs fn with a fresh issue list and returns the issues fn
 // recorded, leaving the run's own list unchanged.
 func (r *run) sandbox(fn func()) []outcome.Issue {
+	if r.entryCheck != nil {
+		r.entryCheck.nestedSandbox = true
+	}
 	savedIssues, savedSeen, savedEval := r.issues, r.seen, r.evaluated
 	r.issues, r.seen, r.evaluated = nil, takeMap(&r.spareSeen), takeMap(&r.spareEvaluated)
 	savedNode, savedIDs := r.lastNode, r.lastIDs

@@ -27,6 +27,8 @@ func (r *run) release() {
 	r.conforms = clearedMap(r.conforms)
 	r.cleanNarratives = clearedMap(r.cleanNarratives)
 	r.nesting, r.conformanceChecks, r.assumed = 0, 0, 0
+	r.entryCheck, r.reportAsWalk, r.uncounted, r.nestingCapped = nil, false, 0, 0
+	r.sandboxedChecks, r.entryChecks, r.reusedEntryChecks = 0, 0, 0
 	r.fpFailed, r.unknownMembership, r.errorsOnly = false, false, false
 	r.lastNode, r.lastIDs = nil, r.lastIDs[:0]
 	r.groups.Reset()
@@ -35,6 +37,7 @@ func (r *run) release() {
 	r.sliceDefs.Reset()
 	r.locations.Reset()
 	r.profileLists.Reset()
+	r.entryCheckValues.Reset()
 	r.frames.Reset()
 	clear(r.spareBundles) // reused within a run only, so a large Bundle's maps are not pooled
 	r.spareBundles = r.spareBundles[:0]

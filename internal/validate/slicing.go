@@ -226,18 +226,29 @@ func (r *run) conformsTo(n *jnode, typ, profile string, at *location, d *elemDef
 	path := at.String()
 	assumedBefore := r.assumed
 	r.conformanceChecks++
-	defer func() { r.conformanceChecks-- }()
-	var issues = r.sandbox(func() {
-		if rt := n.str("resourceType"); rt != "" {
-			r.resource(n, path, nil, []string{profile}, d.owner.pkg)
-			return
-		}
-		r.occurrence(&occurrence{val: n, typ: typ, at: location{text: path, index: -1}}, &elemDef{
-			id: d.id, path: d.path, name: d.name, min: 0, max: 1, baseMax: 1,
-			types: []typeRef{newTypeRef(typ, []string{profile}, nil, false)}, owner: d.owner,
+	// A nested check is no part of an entry check under way: its errors
+	// are its own, and it records issues as profile checks do.
+	savedEntryCheck, savedReport := r.entryCheck, r.reportAsWalk
+	r.entryCheck, r.reportAsWalk = nil, false
+	defer func() {
+		r.conformanceChecks--
+		r.entryCheck, r.reportAsWalk = savedEntryCheck, savedReport
+	}()
+	ok, decided := r.checkAsEntry(n, profile, path, d.owner.pkg)
+	if !decided {
+		r.sandboxedChecks++
+		var issues = r.sandbox(func() {
+			if rt := n.str("resourceType"); rt != "" {
+				r.resource(n, path, nil, []string{profile}, d.owner.pkg)
+				return
+			}
+			r.occurrence(&occurrence{val: n, typ: typ, at: location{text: path, index: -1}}, &elemDef{
+				id: d.id, path: d.path, name: d.name, min: 0, max: 1, baseMax: 1,
+				types: []typeRef{newTypeRef(typ, []string{profile}, nil, false)}, owner: d.owner,
+			})
 		})
-	})
-	ok := countErrors(issues) == 0
+		ok = countErrors(issues) == 0
+	}
 	if r.assumed > assumedBefore && r.conformanceChecks > 1 {
 		// The result took a check that is still under way to hold, and
 		// that check may yet fail, so the result is not kept for reuse.

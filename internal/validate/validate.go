@@ -94,6 +94,9 @@ type Validator struct {
 	// noShortcuts makes every invariant evaluate through FHIRPath, for
 	// tests that compare the shortcuts with the evaluation.
 	noShortcuts bool
+	// noEntryChecks runs every profile check in a sandbox of its own and
+	// every entry in the Bundle's walk, for tests that compare the two.
+	noEntryChecks bool
 
 	vsIndexOnce sync.Once
 	globalsOnce sync.Once
