@@ -60,6 +60,10 @@ func (g *Gateway) serveToken(w http.ResponseWriter, r *http.Request) {
 		g.refuse(w, ex, ref)
 		return
 	}
+	if ref := g.reloadCuts(ex); ref != nil {
+		g.refuse(w, ex, ref)
+		return
+	}
 	if ref := g.checkCut(ex); ref != nil {
 		g.refuse(w, ex, ref)
 		return
@@ -87,6 +91,24 @@ func (g *Gateway) serveToken(w http.ResponseWriter, r *http.Request) {
 		ex.entry.Reason = sum.Description
 	}
 	g.releaseBuffered(w, ex, buf)
+}
+
+// reloadCuts reads the kill-switch cuts from the database before a token
+// is issued. A full cut revokes only the tokens issued before its engage
+// time, and a cut engaged through another replica reaches this one's
+// cached cuts only at the next poll. A token issued in between would
+// outlive the cut's release, which a single gateway never allows.
+func (g *Gateway) reloadCuts(ex *exchange) *Refusal {
+	ks := g.opts.KillSwitch
+	if ks == nil {
+		return nil
+	}
+	if err := ks.Reload(ex.r.Context()); err != nil {
+		g.log.Error("kill switch reload before issuing a token failed", "exchange", ex.entry.ExchangeID, "error", err)
+		return &Refusal{Status: http.StatusServiceUnavailable, Code: "transient", Rule: "killswitch.unavailable",
+			Message: "the kill-switch state could not be read, so no token is issued; retry later"}
+	}
+	return nil
 }
 
 type readCloser struct{ *bytes.Reader }

@@ -68,6 +68,9 @@ type Switch struct {
 	log *slog.Logger
 
 	state atomic.Pointer[snapshot]
+	// reloadMu orders reloads, so that a slow reload never replaces the
+	// cuts of a later one with what it read before.
+	reloadMu sync.Mutex
 
 	mu        sync.Mutex
 	listeners []func(added []*Cut)
@@ -140,8 +143,11 @@ func (s *Switch) Run(ctx context.Context) {
 	}
 }
 
-// Reload reads the engaged cuts from the database.
+// Reload reads the engaged cuts from the database. Once it returns nil,
+// Check and Revoked see every cut committed before it was called.
 func (s *Switch) Reload(ctx context.Context) error {
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
 	rows, err := s.db.QueryContext(ctx, sqlEngagedCuts)
 	if err != nil {
 		return fmt.Errorf("killswitch: load: %w", err)
