@@ -84,7 +84,7 @@ func OpenCheckpoint(msg []byte, logKey note.Verifier, extra ...note.Verifier) (C
 	}
 	n, err := note.Open(msg, note.VerifierList(append([]note.Verifier{logKey}, extra...)...))
 	if err != nil {
-		return Checkpoint{}, nil, fmt.Errorf("auditlog: checkpoint signature: %w", err)
+		return Checkpoint{}, nil, signatureError(err, logKey)
 	}
 	c, err := ParseCheckpoint(n.Text)
 	if err != nil {
@@ -100,6 +100,41 @@ func OpenCheckpoint(msg []byte, logKey note.Verifier, extra ...note.Verifier) (C
 	}
 	return c, n, nil
 }
+
+// signatureError describes a failed note.Open of a checkpoint in terms an
+// auditor can act on. It distinguishes a checkpoint signed only by other
+// keys from one whose text or signature changed after signing, because the
+// first also happens when the verifier key is not the log's, or after the
+// log's signing key was replaced. The note error stays in the chain.
+func signatureError(err error, logKey note.Verifier) error {
+	var unverified *note.UnverifiedNoteError
+	var invalid *note.InvalidSignatureError
+	switch {
+	case errors.As(err, &unverified):
+		var signers []string
+		for _, s := range unverified.Note.UnverifiedSigs {
+			signers = append(signers, fmt.Sprintf("%s+%08x", s.Name, s.Hash))
+		}
+		return &wrappedError{err: err, msg: fmt.Sprintf(
+			"auditlog: the checkpoint has no signature by the verifier key %s+%08x, only by %s: either the verifier key is not the one that signed this log, or the checkpoint was replaced",
+			logKey.Name(), logKey.KeyHash(), strings.Join(signers, ", "))}
+	case errors.As(err, &invalid):
+		return &wrappedError{err: err, msg: fmt.Sprintf(
+			"auditlog: the checkpoint's signature by %s+%08x does not match its text: the checkpoint or its signature was changed after signing",
+			invalid.Name, invalid.Hash)}
+	}
+	return fmt.Errorf("auditlog: checkpoint signature: %w", err)
+}
+
+// wrappedError is an error with its own message that still unwraps to the
+// error it describes.
+type wrappedError struct {
+	err error
+	msg string
+}
+
+func (e *wrappedError) Error() string { return e.msg }
+func (e *wrappedError) Unwrap() error { return e.err }
 
 func signedBy(n *note.Note, v note.Verifier) bool {
 	for _, s := range n.Sigs {

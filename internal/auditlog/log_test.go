@@ -18,6 +18,7 @@ import (
 
 	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
+	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/gatehouse-health/gatehouse/internal/record"
@@ -747,6 +748,41 @@ func TestOpenPublishedCheckpointOtherKey(t *testing.T) {
 		t.Fatal("Open accepted a checkpoint it cannot verify")
 	} else if !strings.Contains(err.Error(), "not one of this log") {
 		t.Errorf("error = %v", err)
+	}
+}
+
+// OpenCheckpoint distinguishes a checkpoint signed by another key from one
+// changed after signing, and names the keys involved, so that an auditor
+// holding the wrong verifier key does not read it as tampering only.
+func TestOpenCheckpointSignatureErrors(t *testing.T) {
+	keys := newTestKeys(t)
+	msg, err := SignCheckpoint(Checkpoint{Origin: testOrigin, Size: 3, Hash: tlog.Hash{1}}, keys.signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signedBy := fmt.Sprintf("%s+%08x", testOrigin, keys.verifier.KeyHash())
+
+	other := newTestKeys(t).verifier
+	_, _, err = OpenCheckpoint(msg, other)
+	var unverified *note.UnverifiedNoteError
+	if !errors.As(err, &unverified) {
+		t.Errorf("other key: error %v does not wrap note.UnverifiedNoteError", err)
+	}
+	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("no signature by the verifier key %s+%08x, only by %s", testOrigin, other.KeyHash(), signedBy)) {
+		t.Errorf("other key: error = %v, want both keys named", err)
+	}
+	if err == nil || !strings.Contains(err.Error(), "the verifier key is not the one that signed this log") {
+		t.Errorf("other key: error = %v, want the wrong key named as a cause", err)
+	}
+
+	changed := bytes.Replace(msg, []byte("\n3\n"), []byte("\n4\n"), 1)
+	_, _, err = OpenCheckpoint(changed, keys.verifier)
+	var invalid *note.InvalidSignatureError
+	if !errors.As(err, &invalid) {
+		t.Errorf("changed text: error %v does not wrap note.InvalidSignatureError", err)
+	}
+	if err == nil || !strings.Contains(err.Error(), "signature by "+signedBy+" does not match its text") {
+		t.Errorf("changed text: error = %v, want the signature named as not matching", err)
 	}
 }
 

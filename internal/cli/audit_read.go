@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -73,7 +74,7 @@ func (e *env) auditShow(args []string) int {
 	return e.auditList(args, "audit show", showSynopsis, "", 100)
 }
 
-const exportSynopsis = "gatehouse audit export [--format ndjson|auditevent|cef] [--data DIR | --config FILE | --database FILE|URL] [--exchange ID] [--partner P] [--since T] [--status N] [--decision D] [--interaction I] [--identity FILE] [--newest]"
+const exportSynopsis = "gatehouse audit export [--format ndjson|auditevent|cef] [--data DIR | --config FILE | --database FILE|URL] [--exchange ID] [--partner P] [--since T] [--status N] [--decision D] [--interaction I] [--identity FILE] [--limit N] [--newest]"
 
 func (e *env) auditExport(args []string) int {
 	return e.auditList(args, "audit export", exportSynopsis, "ndjson", 0)
@@ -86,7 +87,7 @@ func (e *env) auditList(args []string, name, synopsis, defaultFormat string, def
 	filter := auditFilterFlags(fs, defaultLimit)
 	format := &defaultFormat
 	if defaultFormat != "" {
-		format = fs.String("format", defaultFormat, "output `FORMAT`: ndjson (every field), auditevent (FHIR AuditEvent, IHE BALP shape, one per line) or cef")
+		format = fs.String("format", defaultFormat, "output `FORMAT`: ndjson (every field, the request-target's query string included, which may hold PHI), auditevent (FHIR AuditEvent, IHE BALP shape, one per line) or cef; the last two leave the query string out")
 	}
 	if code, ok := e.parse(fs, synopsis, args); !ok {
 		return code
@@ -96,7 +97,10 @@ func (e *env) auditList(args []string, name, synopsis, defaultFormat string, def
 		return e.usageError(synopsis, "%v", err)
 	}
 	write, ok := e.entryWriter(*format, *filter.identity != "")
-	if !ok {
+	switch {
+	case !ok && *filter.identity != "" && (*format == "auditevent" || *format == "cef"):
+		return e.usageError(synopsis, "--identity is for --format ndjson only: --format %s never carries bodies, so leave --identity out", *format)
+	case !ok:
 		return e.usageError(synopsis, "invalid --format %q: want ndjson, auditevent or cef", *format)
 	}
 	ids, err := filter.identities()
@@ -121,10 +125,14 @@ func (e *env) auditList(args []string, name, synopsis, defaultFormat string, def
 			return 2
 		}
 	}
-	unreadable := 0
+	unreadable, otherRecipients := 0, 0
 	err = r.Scan(e.ctx, q, func(row *auditlog.Row) error {
 		err := write(origin, row, dec)
-		if errors.Is(err, errBodiesUnreadable) {
+		switch {
+		case errors.Is(err, errOtherRecipients):
+			otherRecipients++
+			return nil
+		case errors.Is(err, errBodiesUnreadable):
 			unreadable++
 			return nil
 		}
@@ -134,9 +142,15 @@ func (e *env) auditList(args []string, name, synopsis, defaultFormat string, def
 		e.errorf("%v", err)
 		return 1
 	}
+	if otherRecipients > 0 {
+		e.errorf("the bodies of %d listed entries are encrypted to recipients that no identity in %s matches", otherRecipients, *filter.identity)
+		e.hint("pass the identities of the recipients in audit.recipients_file when those entries were recorded, such as before a rotation; an --identity file may list several, one a line")
+	}
 	if unreadable > 0 {
 		e.errorf("the bodies of %d listed entries could not be decrypted or do not match their hashes", unreadable)
 		e.hint("run gatehouse audit verify to find what was changed")
+	}
+	if otherRecipients > 0 || unreadable > 0 {
 		return 1
 	}
 	return 0
@@ -146,6 +160,20 @@ func (e *env) auditList(args []string, name, synopsis, defaultFormat string, def
 // without bodies that could not be decrypted or checked, so that the
 // listing goes on and fails at its end.
 var errBodiesUnreadable = errors.New("bodies unreadable")
+
+// errOtherRecipients is returned like errBodiesUnreadable when the entry's
+// key is encrypted to none of the given identities. That is expected after
+// the recipients were rotated, so it is reported apart from tampering.
+var errOtherRecipients = errors.New("bodies encrypted to other recipients")
+
+// unreadableError returns the rowWriter error for a body problem.
+func unreadableError(problem error) error {
+	var noMatch *age.NoIdentityMatchError
+	if errors.As(problem, &noMatch) {
+		return errOtherRecipients
+	}
+	return errBodiesUnreadable
+}
 
 // rowWriter writes one entry. The dec argument is nil when bodies are not
 // decrypted.
@@ -178,32 +206,34 @@ func (e *env) entryWriter(format string, withBodies bool) (rowWriter, bool) {
 // openBodies decrypts row's bodies, or returns nil without a decrypter. A
 // shredded entry has no bodies. Any other failure is returned as a problem
 // to write with the entry, since the entries after it may be readable.
-func (e *env) openBodies(row *auditlog.Row, dec *auditlog.Decrypter) (bodies *auditlog.Bodies, problem string) {
+func (e *env) openBodies(row *auditlog.Row, dec *auditlog.Decrypter) (bodies *auditlog.Bodies, problem error) {
 	if dec == nil {
-		return nil, ""
+		return nil, nil
 	}
 	b, err := dec.Open(e.ctx, row)
 	switch {
 	case errors.Is(err, auditlog.ErrShredded):
-		return nil, ""
+		return nil, nil
 	case err != nil:
-		return nil, err.Error()
+		return nil, err
 	}
-	return b, ""
+	return b, nil
 }
 
 func (e *env) ndjsonRow(_ string, row *auditlog.Row, dec *auditlog.Decrypter) error {
 	bodies, problem := e.openBodies(row, dec)
 	x := auditlog.Export(row, bodies)
-	x.BodiesUnreadable = problem
+	if problem != nil {
+		x.BodiesUnreadable = problem.Error()
+	}
 	b, err := json.Marshal(x)
 	if err != nil {
 		return err
 	}
-	if _, err = fmt.Fprintf(e.stdout, "%s\n", b); err != nil || problem == "" {
+	if _, err = fmt.Fprintf(e.stdout, "%s\n", b); err != nil || problem == nil {
 		return err
 	}
-	return errBodiesUnreadable
+	return unreadableError(problem)
 }
 
 func (e *env) showRow(_ string, row *auditlog.Row, dec *auditlog.Decrypter) error {
@@ -225,9 +255,9 @@ func (e *env) showRow(_ string, row *auditlog.Row, dec *auditlog.Decrypter) erro
 		return nil
 	}
 	bodies, problem := e.openBodies(row, dec)
-	if problem != "" {
+	if problem != nil {
 		fmt.Fprintf(e.stdout, "    bodies: unreadable: %s\n", problem)
-		return errBodiesUnreadable
+		return unreadableError(problem)
 	}
 	if bodies == nil {
 		return nil
@@ -374,13 +404,22 @@ func (e *env) checkProof(p *auditlog.Proof, logKey note.Verifier, leaf, witness 
 		}
 		extra = append(extra, v)
 	}
-	if leaf != "" && leaf != p.LeafHash.String() {
-		e.errorf("the proof is for leaf hash %s, not %s", p.LeafHash, leaf)
-		return 1
+	if leaf != "" {
+		if h, err := base64.StdEncoding.Strict().DecodeString(leaf); err != nil || len(h) != sha256.Size {
+			e.errorf("invalid --leaf %q: want the base64 SHA-256 leaf hash of the entry, 44 characters", leaf)
+			e.hint("copy it from the X-Gatehouse-Leaf-Hash header of the exchange's response, or from leaf_hash in 'gatehouse audit export'")
+			return 2
+		}
+		if leaf != p.LeafHash.String() {
+			e.errorf("the proof is for leaf hash %s, not %s", p.LeafHash, leaf)
+			e.hint("this proof is for another entry: ask the log's operator for the proof of the entry with leaf hash %s", leaf)
+			return 1
+		}
 	}
 	cp, err := auditlog.CheckProof(p, logKey, extra...)
 	if err != nil {
 		e.errorf("invalid proof: %v", err)
+		e.hint("the proof does not show that entry %d is in the log: check that --key is the verifier key the log's operator published, then ask for a new proof", p.Index)
 		return 1
 	}
 	fmt.Fprintf(e.stdout, "valid: entry %d with leaf hash %s is in log %s of %d entries\n", p.Index, p.LeafHash, cp.Origin, cp.Size)

@@ -143,6 +143,7 @@ func TestAuditVerifyErrors(t *testing.T) {
 		{[]string{"audit", "bogus"}, `unknown audit subcommand "bogus"`},
 		{[]string{"audit", "show", "--decision", "maybe"}, `invalid --decision "maybe"`},
 		{[]string{"audit", "export", "--format", "xml"}, `invalid --format "xml"`},
+		{[]string{"audit", "export", "--format", "cef", "--identity", "id.txt"}, "--identity is for --format ndjson only"},
 		{[]string{"audit", "prove", "minus-one"}, `invalid entry index "minus-one"`},
 	}
 	for _, tt := range tests {
@@ -283,6 +284,74 @@ func TestAuditProveAndCheckProof(t *testing.T) {
 	code, _, stderr = run(t, context.Background(), "audit", "prove", "9", "--data", dir)
 	if code != 1 || !strings.Contains(stderr, "no entry 9: the audit log has 9 entries, indexes 0 to 8") {
 		t.Errorf("prove beyond the log: code %d stderr %q", code, stderr)
+	}
+}
+
+// check-proof explains to a third party why a proof fails: a --leaf that is not
+// a leaf hash, and a verifier key that did not sign the checkpoint.
+func TestAuditCheckProofMessages(t *testing.T) {
+	dir := auditDataDir(t, 5)
+	code, proof, stderr := run(t, context.Background(), "audit", "prove", "2", "--data", dir)
+	if code != 0 {
+		t.Fatalf("prove: code %d stderr %q", code, stderr)
+	}
+	path := filepath.Join(t.TempDir(), "entry-2.tlog-proof")
+	if err := os.WriteFile(path, []byte(proof), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	vkey := auditlog.DevKeyPaths(dir).VerifierFile
+
+	// A hex SHA-256 of a body is not the entry's leaf hash.
+	hexDigest := strings.Repeat("ab", 32)
+	code, _, stderr = run(t, context.Background(), "audit", "check-proof", path, "--key", vkey, "--leaf", hexDigest)
+	if code != 2 {
+		t.Errorf("hex --leaf: code %d, want 2", code)
+	}
+	if !strings.Contains(stderr, "invalid --leaf") || !strings.Contains(stderr, "hint: copy it from the X-Gatehouse-Leaf-Hash header") {
+		t.Errorf("hex --leaf: stderr %q, want the expected form and where to find it", stderr)
+	}
+
+	other := t.TempDir()
+	if code, _, stderr := run(t, context.Background(), "audit", "keygen", "--origin", auditTestOrigin, "--out", other); code != 0 {
+		t.Fatalf("keygen: code %d stderr %q", code, stderr)
+	}
+	code, _, stderr = run(t, context.Background(), "audit", "check-proof", path, "--key", filepath.Join(other, "checkpoint.vkey"))
+	if code != 1 {
+		t.Errorf("another deployment's key: code %d, want 1", code)
+	}
+	if !strings.Contains(stderr, "has no signature by the verifier key "+auditTestOrigin+"+") {
+		t.Errorf("another deployment's key: stderr %q, want the key named", stderr)
+	}
+	if !strings.Contains(stderr, "hint: the proof does not show that entry 2 is in the log") {
+		t.Errorf("another deployment's key: stderr %q, want a hint", stderr)
+	}
+}
+
+// Bodies encrypted to recipients the --identity does not hold, as after a
+// rotation of audit.recipients_file, are not reported as tampering.
+func TestAuditShowOtherRecipients(t *testing.T) {
+	dir := auditDataDir(t, 2)
+	identity, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "identity.txt")
+	if err := os.WriteFile(path, []byte(identity.String()+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	code, stdout, stderr := run(t, context.Background(), "audit", "show", "--data", dir, "--identity", path)
+	if code != 1 {
+		t.Errorf("code %d, want 1", code)
+	}
+	if strings.Count(stdout, "bodies: unreadable") != 2 {
+		t.Errorf("stdout %q, want both entries marked unreadable", stdout)
+	}
+	if !strings.Contains(stderr, "the bodies of 2 listed entries are encrypted to recipients that no identity in "+path+" matches") {
+		t.Errorf("stderr %q, want the identity named", stderr)
+	}
+	if strings.Contains(stderr, "audit verify") {
+		t.Errorf("stderr %q sends the auditor to look for tampering", stderr)
 	}
 }
 
