@@ -143,4 +143,20 @@
 // check it without the entry. It is not authenticated by itself: a checker
 // compares it with the leaf hash it expects (for example from the response
 // headers of the exchange) before trusting the proof.
+//
+// An entry proof, which `gatehouse audit prove` writes, also carries the
+// entry, so that a holder of an exchange's bodies can check them against
+// the log:
+//
+//	gatehouse.audit.proof/v2
+//	entry <base64 of the canonical entry encoding>
+//	                         an empty line
+//	<receipt, as above>
+//
+// A checker recomputes the leaf hash from the encoding and rejects the
+// proof unless it equals the extra line and the encoding's index equals
+// the index line. It then verifies the receipt, and compares each body's
+// length and SHA-256 with those the entry commits to (the plaintext, not
+// the ciphertext). A proof that starts with the receipt has no entry, so
+// it cannot tie a body to the log.
 package auditlog

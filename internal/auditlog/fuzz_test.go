@@ -114,6 +114,8 @@ func FuzzParseProof(f *testing.F) {
 		Checkpoint: []byte(Checkpoint{Origin: testOrigin, Size: 4}.Text() + "\n— " + testOrigin + " AAAAAAAA\n")}
 	f.Add(p.Format())
 	f.Add([]byte("c2sp.org/tlog-proof@v1\nindex 0\n\n"))
+	p.Entry = []byte(entryPrefix + "entry")
+	f.Add(p.Format())
 	f.Fuzz(func(t *testing.T, text []byte) {
 		p, err := ParseProof(text)
 		if err != nil {

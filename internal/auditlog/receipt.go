@@ -16,9 +16,23 @@ import (
 
 const proofHeader = "c2sp.org/tlog-proof@v1\n"
 
+// entryProofHeader starts an entry proof: a c2sp.org/tlog-proof preceded
+// by the entry's canonical encoding (see the package documentation).
+const entryProofHeader = "gatehouse.audit.proof/v2\n"
+
 // maxProofLines is the longest inclusion proof of a tree of up to 2^63
 // leaves.
 const maxProofLines = 63
+
+// maxTLogProofBytes is the maximum length of c2sp.org/tlog-proof text.
+const maxTLogProofBytes = MaxCheckpointBytes + maxProofLines*64 + 256
+
+// maxEntryBase64 is the length of MaxEntryBytes in padded base64.
+const maxEntryBase64 = (MaxEntryBytes + 2) / 3 * 4
+
+// MaxProofBytes is the maximum length of the text ParseProof accepts: an
+// entry proof with an entry of MaxEntryBytes.
+const MaxProofBytes = len(entryProofHeader) + len("entry \n\n") + maxEntryBase64 + maxTLogProofBytes
 
 // ErrNotCovered is returned by Receipt when the entry exists but no
 // checkpoint covers it yet.
@@ -28,17 +42,27 @@ var ErrNotCovered = errors.New("auditlog: no checkpoint covers the entry yet")
 var ErrNotFound = errors.New("auditlog: no entry at that index")
 
 // Proof is an offline inclusion proof: c2sp.org/tlog-proof@v1, with the
-// leaf hash in the extra field (see the package documentation).
+// leaf hash in the extra field, and in an entry proof also the entry (see
+// the package documentation).
 type Proof struct {
 	Index      int64
 	LeafHash   tlog.Hash
 	Hashes     tlog.RecordProof
 	Checkpoint []byte // signed note, cosignatures included
+	// Entry is the canonical encoding of the entry at Index, whose leaf
+	// hash must be LeafHash. It is nil in a receipt, which proves only
+	// that some entry with LeafHash is in the log.
+	Entry []byte
 }
 
-// Format returns the c2sp.org/tlog-proof@v1 text of p.
+// Format returns the text of p: c2sp.org/tlog-proof@v1, preceded by the
+// entry proof header and the entry when p.Entry is set.
 func (p *Proof) Format() []byte {
 	var b strings.Builder
+	if p.Entry != nil {
+		b.WriteString(entryProofHeader)
+		b.WriteString("entry " + base64.StdEncoding.EncodeToString(p.Entry) + "\n\n")
+	}
 	b.WriteString(proofHeader)
 	b.WriteString("extra " + base64.StdEncoding.EncodeToString(p.LeafHash[:]) + "\n")
 	b.WriteString("index " + strconv.FormatInt(p.Index, 10) + "\n")
@@ -50,10 +74,41 @@ func (p *Proof) Format() []byte {
 	return []byte(b.String())
 }
 
-// ParseProof parses c2sp.org/tlog-proof@v1 text. It requires the extra
-// line to hold a 32-byte leaf hash, as this log writes it.
+// ParseProof parses an entry proof or bare c2sp.org/tlog-proof@v1 text.
+// It requires the extra line to hold a 32-byte leaf hash, as this log
+// writes it. It does not check the entry against the leaf hash: CheckProof
+// and OpenEntry do.
 func ParseProof(text []byte) (*Proof, error) {
-	if len(text) > MaxCheckpointBytes+maxProofLines*64+256 {
+	if len(text) > MaxProofBytes {
+		return nil, errors.New("auditlog: proof too long")
+	}
+	rest, isEntryProof := strings.CutPrefix(string(text), entryProofHeader)
+	if !isEntryProof {
+		return parseTLogProof(text)
+	}
+	line, tlogText, ok := strings.Cut(rest, "\n\n")
+	encoded, hasEntry := strings.CutPrefix(line, "entry ")
+	if !ok || !hasEntry {
+		return nil, errors.New("auditlog: entry proof: want an entry line and an empty line after the header")
+	}
+	if len(encoded) > maxEntryBase64 {
+		return nil, fmt.Errorf("auditlog: entry proof: entry longer than %d bytes", MaxEntryBytes)
+	}
+	entry, err := base64.StdEncoding.Strict().DecodeString(encoded)
+	if err != nil || len(entry) == 0 {
+		return nil, errors.New("auditlog: entry proof: the entry line must hold the base64 entry encoding")
+	}
+	p, err := parseTLogProof([]byte(tlogText))
+	if err != nil {
+		return nil, err
+	}
+	p.Entry = entry
+	return p, nil
+}
+
+// parseTLogProof parses c2sp.org/tlog-proof@v1 text.
+func parseTLogProof(text []byte) (*Proof, error) {
+	if len(text) > maxTLogProofBytes {
 		return nil, errors.New("auditlog: proof too long")
 	}
 	head, cp, ok := strings.Cut(string(text), "\n\n")
@@ -94,11 +149,42 @@ func parseB64Hash(s string) (tlog.Hash, error) {
 	return tlog.Hash(b), nil
 }
 
-// CheckProof verifies p with the log's key: the checkpoint signature (and
-// one by each of witnesses, if given), then the inclusion of p.LeafHash at
-// p.Index. It needs no access to the log. The caller must still compare
-// p.LeafHash with the leaf hash it expects.
+// OpenEntry decodes the entry of an entry proof after checking that its
+// leaf hash is p.LeafHash and its index p.Index. It returns ErrNoEntry for
+// a proof without an entry. The entry is only as trustworthy as the
+// inclusion of p.LeafHash, which CheckProof verifies.
+func (p *Proof) OpenEntry() (*Leaf, error) {
+	if p.Entry == nil {
+		return nil, ErrNoEntry
+	}
+	if h := tlog.RecordHash(p.Entry); h != p.LeafHash {
+		return nil, fmt.Errorf("auditlog: the entry's leaf hash is %s, not the proof's %s", h, p.LeafHash)
+	}
+	l, err := DecodeEntry(p.Entry)
+	if err != nil {
+		return nil, err
+	}
+	if l.Index != p.Index {
+		return nil, fmt.Errorf("auditlog: the entry has index %d, not the proof's %d", l.Index, p.Index)
+	}
+	return l, nil
+}
+
+// ErrNoEntry is returned by OpenEntry for a proof that does not contain
+// the entry, such as a receipt or a proof written before entry proofs.
+var ErrNoEntry = errors.New("auditlog: the proof does not contain the entry")
+
+// CheckProof verifies p with the log's key: the entry against the leaf
+// hash when p holds one (OpenEntry), the checkpoint signature (and one by
+// each of witnesses, if given), then the inclusion of p.LeafHash at
+// p.Index. It needs no access to the log. For a proof without an entry,
+// the caller must still compare p.LeafHash with the leaf hash it expects.
 func CheckProof(p *Proof, logKey note.Verifier, witnesses ...note.Verifier) (Checkpoint, error) {
+	if p.Entry != nil {
+		if _, err := p.OpenEntry(); err != nil {
+			return Checkpoint{}, err
+		}
+	}
 	c, _, err := OpenCheckpoint(p.Checkpoint, logKey, witnesses...)
 	if err != nil {
 		return c, err
@@ -116,25 +202,46 @@ func CheckProof(p *Proof, logKey note.Verifier, witnesses ...note.Verifier) (Che
 // latest checkpoint. It returns ErrNotFound when the log has no such entry
 // and ErrNotCovered while no checkpoint covers it.
 func (r *Reader) Receipt(ctx context.Context, index int64) (*Proof, error) {
+	p, _, err := r.receipt(ctx, index)
+	return p, err
+}
+
+// EntryProof returns the receipt of the entry at index with the entry's
+// encoding, so that a holder of the bodies can check them against it
+// (Proof.OpenEntry). It returns the errors of Receipt. The encoding holds
+// every signed field, the request-target with its query string included.
+func (r *Reader) EntryProof(ctx context.Context, index int64) (*Proof, error) {
+	p, row, err := r.receipt(ctx, index)
+	if err != nil {
+		return nil, err
+	}
+	p.Entry = row.Encoded
+	return p, nil
+}
+
+// receipt returns the receipt of the entry at index and its row, whose
+// encoding gives the receipt's leaf hash.
+func (r *Reader) receipt(ctx context.Context, index int64) (*Proof, *Row, error) {
 	row, err := r.Row(ctx, index)
 	if err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
-			return nil, ErrNotFound
+			return nil, nil, ErrNotFound
 		}
-		return nil, err
+		return nil, nil, err
 	}
 	cp, err := r.LatestCheckpoint(ctx)
 	if errors.Is(err, ErrNoCheckpoint) || (err == nil && cp.Size <= index) {
-		return nil, ErrNotCovered
+		return nil, nil, ErrNotCovered
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	hashes, err := r.InclusionProof(ctx, index, cp.Size)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return &Proof{Index: index, LeafHash: tlog.RecordHash(row.Encoded), Hashes: hashes, Checkpoint: cp.Note}, nil
+	p := &Proof{Index: index, LeafHash: tlog.RecordHash(row.Encoded), Hashes: hashes, Checkpoint: cp.Note}
+	return p, row, nil
 }
 
 // ReceiptHandler serves receipts: GET with the leaf index as the last path

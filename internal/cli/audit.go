@@ -20,10 +20,10 @@ import (
 
 const auditUsage = `Usage:
     gatehouse audit verify [--data DIR | --config FILE | --database FILE|URL] [--key FILE] [--from-checkpoint FILE] [--write-checkpoint FILE] [--retention DURATION]
-    gatehouse audit show [--exchange ID] [--partner P] [--since T] [--status N] [--decision D] [--interaction I] [--identity FILE] [--limit N] [--newest]
+    gatehouse audit show [--exchange ID] [--partner P] [--since T] [--status N] [--decision D] [--interaction I] [--identity FILE [--write-bodies DIR]] [--limit N] [--newest]
     gatehouse audit export [--format ndjson|auditevent|cef] [filters of show]
     gatehouse audit prove INDEX
-    gatehouse audit check-proof FILE [--key FILE] [--leaf HASH]
+    gatehouse audit check-proof FILE [--key FILE] [--leaf HASH] [--request-body FILE] [--response-body FILE]
     gatehouse audit keygen --origin NAME [--out DIR]
 
 Every command but keygen reads the log in DIR/gatehouse.db (default DIR ./gatehouse-data),
@@ -49,9 +49,11 @@ Examples:
     # Create the checkpoint key of a deployment with a configuration file.
     $ gatehouse audit keygen --origin gatehouse.payer.example/audit --out /etc/gatehouse
 
-    # Give a partner an offline proof that entry 42 is in the log.
-    $ gatehouse audit prove 42 > entry-42.tlog-proof
-    $ gatehouse audit check-proof entry-42.tlog-proof --key checkpoint.vkey
+    # Give a third party an offline proof that entry 42 is in the log with
+    # the request body it holds; exit 0 valid, 1 a mismatch, 2 on errors.
+    $ gatehouse audit show --exchange EXCHANGE-ID --identity identity.txt --write-bodies bodies
+    $ gatehouse audit prove 42 > entry-42.proof
+    $ gatehouse audit check-proof entry-42.proof --key checkpoint.vkey --request-body bodies/entry-42-request.body
 `
 
 var auditGroup = &commandGroup{

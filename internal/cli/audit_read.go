@@ -1,25 +1,23 @@
 package cli
 
 import (
-	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strconv"
 	"time"
 	"unicode/utf8"
 
 	"filippo.io/age"
-	"golang.org/x/mod/sumdb/note"
 
 	"github.com/gatehouse-health/gatehouse/internal/auditlog"
 	"github.com/gatehouse-health/gatehouse/internal/record"
+	"github.com/gatehouse-health/gatehouse/internal/safefile"
 )
-
-// maxProofFile caps a proof file read by check-proof.
-const maxProofFile = 128 << 10
 
 // auditFilter is the option group selecting entries for show and export.
 type auditFilter struct {
@@ -68,7 +66,7 @@ func (f *auditFilter) identities() ([]age.Identity, error) {
 	return auditlog.LoadIdentities(*f.identity)
 }
 
-const showSynopsis = "gatehouse audit show [--data DIR | --config FILE | --database FILE|URL] [--exchange ID] [--partner P] [--since T] [--status N] [--decision D] [--interaction I] [--identity FILE] [--limit N] [--newest]"
+const showSynopsis = "gatehouse audit show [--data DIR | --config FILE | --database FILE|URL] [--exchange ID] [--partner P] [--since T] [--status N] [--decision D] [--interaction I] [--identity FILE [--write-bodies DIR]] [--limit N] [--newest]"
 
 func (e *env) auditShow(args []string) int {
 	return e.auditList(args, "audit show", showSynopsis, "", 100)
@@ -85,9 +83,11 @@ func (e *env) auditList(args []string, name, synopsis, defaultFormat string, def
 	fs := e.flags(name)
 	src := auditSourceFlags(fs)
 	filter := auditFilterFlags(fs, defaultLimit)
-	format := &defaultFormat
+	format, bodyDir := &defaultFormat, new(string)
 	if defaultFormat != "" {
 		format = fs.String("format", defaultFormat, "output `FORMAT`: ndjson (every field, the request-target's query string included, which may hold PHI), auditevent (FHIR AuditEvent, IHE BALP shape, one per line) or cef; the last two leave the query string out")
+	} else {
+		bodyDir = fs.String("write-bodies", "", "write each decrypted body to `DIR`/entry-INDEX-request.body or -response.body (mode 0600, never replacing a file) instead of printing it, for 'audit check-proof --request-body'")
 	}
 	if code, ok := e.parse(fs, synopsis, args); !ok {
 		return code
@@ -96,7 +96,16 @@ func (e *env) auditList(args []string, name, synopsis, defaultFormat string, def
 	if err != nil {
 		return e.usageError(synopsis, "%v", err)
 	}
-	write, ok := e.entryWriter(*format, *filter.identity != "")
+	if *bodyDir != "" {
+		if *filter.identity == "" {
+			return e.usageError(synopsis, "--write-bodies needs --identity, which decrypts the bodies")
+		}
+		if err := os.MkdirAll(*bodyDir, 0o700); err != nil {
+			e.errorf("--write-bodies: %v", err)
+			return 2
+		}
+	}
+	write, ok := e.entryWriter(*format, *filter.identity != "", *bodyDir)
 	switch {
 	case !ok && *filter.identity != "" && (*format == "auditevent" || *format == "cef"):
 		return e.usageError(synopsis, "--identity is for --format ndjson only: --format %s never carries bodies, so leave --identity out", *format)
@@ -138,6 +147,11 @@ func (e *env) auditList(args []string, name, synopsis, defaultFormat string, def
 		}
 		return err
 	})
+	if errors.Is(err, errBodyFile) {
+		e.errorf("%v", err)
+		e.hint("pass --write-bodies an empty directory that you can write; it never replaces a body file of an earlier run")
+		return 2
+	}
 	if err != nil {
 		e.errorf("%v", err)
 		return 1
@@ -175,15 +189,21 @@ func unreadableError(problem error) error {
 	return errBodiesUnreadable
 }
 
+// errBodyFile wraps the failure to write a body file of --write-bodies.
+var errBodyFile = errors.New("body file not written")
+
 // rowWriter writes one entry. The dec argument is nil when bodies are not
 // decrypted.
 type rowWriter func(origin string, row *auditlog.Row, dec *auditlog.Decrypter) error
 
-// entryWriter returns the writer for format ("" is the show layout).
-func (e *env) entryWriter(format string, withBodies bool) (rowWriter, bool) {
+// entryWriter returns the writer for format ("" is the show layout). The
+// show layout writes bodies to files in bodyDir unless it is "".
+func (e *env) entryWriter(format string, withBodies bool, bodyDir string) (rowWriter, bool) {
 	switch format {
 	case "":
-		return e.showRow, true
+		return func(_ string, row *auditlog.Row, dec *auditlog.Decrypter) error {
+			return e.showRow(row, dec, bodyDir)
+		}, true
 	case "ndjson":
 		return e.ndjsonRow, true
 	case "auditevent":
@@ -236,7 +256,9 @@ func (e *env) ndjsonRow(_ string, row *auditlog.Row, dec *auditlog.Decrypter) er
 	return unreadableError(problem)
 }
 
-func (e *env) showRow(_ string, row *auditlog.Row, dec *auditlog.Decrypter) error {
+// showRow prints one entry in the show layout, and its bodies when dec is
+// not nil: into files in bodyDir, or printed when bodyDir is "".
+func (e *env) showRow(row *auditlog.Row, dec *auditlog.Decrypter, bodyDir string) error {
 	x := &row.Leaf.Entry
 	fmt.Fprintf(e.stdout, "#%d %s %s %s %s %s -> %s %s", row.Leaf.Index, x.RecordedAt.UTC().Format(time.RFC3339Nano),
 		x.Direction, x.Partner, x.Method, x.Target, statusText(x.Status), x.Decision)
@@ -268,12 +290,27 @@ func (e *env) showRow(_ string, row *auditlog.Row, dec *auditlog.Decrypter) erro
 	case bodies.RequestShredded:
 		fmt.Fprintf(e.stdout, "    request body: destroyed by retention with entry #%d\n", bodies.RequestIndex)
 	case bodies.RequestIndex != row.Leaf.Index:
-		e.showBody(fmt.Sprintf("request body (stored in entry #%d)", bodies.RequestIndex), bodies.Request)
+		label := fmt.Sprintf("request body (stored in entry #%d)", bodies.RequestIndex)
+		if err := e.showBody(label, bodies.Request, bodyPath(bodyDir, row.Leaf.Index, "request")); err != nil {
+			return err
+		}
 	default:
-		e.showBody("request body", bodies.Request)
+		if err := e.showBody("request body", bodies.Request, bodyPath(bodyDir, row.Leaf.Index, "request")); err != nil {
+			return err
+		}
 	}
-	e.showBody("response body", bodies.Response)
-	return nil
+	return e.showBody("response body", bodies.Response, bodyPath(bodyDir, row.Leaf.Index, "response"))
+}
+
+// bodyPath returns the --write-bodies file of one body of the entry at
+// index, or "" when bodyDir is "". The file is named after the entry, not
+// the one that stores the request, because 'audit prove INDEX' of this
+// entry is what the body is checked against.
+func bodyPath(bodyDir string, index int64, part string) string {
+	if bodyDir == "" {
+		return ""
+	}
+	return filepath.Join(bodyDir, fmt.Sprintf("entry-%d-%s.body", index, part))
 }
 
 // statusText returns the HTTP status released to the client, or "-" for
@@ -286,22 +323,32 @@ func statusText(status int) string {
 	return strconv.Itoa(status)
 }
 
-// showBody prints a body under its label, in base64 when it is not text.
-func (e *env) showBody(label string, body []byte) {
+// showBody prints a body under its label, in base64 when it is not text,
+// or writes it to path when path is not "". An empty body is neither
+// printed nor written.
+func (e *env) showBody(label string, body []byte, path string) error {
 	if len(body) == 0 {
-		return
+		return nil
+	}
+	if path != "" {
+		if err := safefile.WriteNew(path, body, 0o600); err != nil {
+			return fmt.Errorf("%w: %v", errBodyFile, err)
+		}
+		fmt.Fprintf(e.stdout, "    %s: written to %s (%d bytes)\n", label, path, len(body))
+		return nil
 	}
 	if !utf8.Valid(body) {
 		fmt.Fprintf(e.stdout, "    %s (base64): %s\n", label, base64.StdEncoding.EncodeToString(body))
-		return
+		return nil
 	}
 	fmt.Fprintf(e.stdout, "    %s:\n%s\n", label, body)
+	return nil
 }
 
 const proveSynopsis = "gatehouse audit prove INDEX [--data DIR | --config FILE | --database FILE|URL]"
 
-// auditProve prints the c2sp.org/tlog-proof of one entry against the
-// latest checkpoint.
+// auditProve prints the entry proof of one entry against the latest
+// checkpoint: the entry's encoding and its c2sp.org/tlog-proof.
 func (e *env) auditProve(args []string) int {
 	fs := e.flags("audit prove")
 	src := auditSourceFlags(fs)
@@ -318,7 +365,7 @@ func (e *env) auditProve(args []string) int {
 		return 2
 	}
 	defer db.Close()
-	p, err := r.Receipt(e.ctx, index)
+	p, err := r.EntryProof(e.ctx, index)
 	switch {
 	case errors.Is(err, auditlog.ErrNotFound):
 		return e.proveNotFound(r, index)
@@ -349,82 +396,4 @@ func (e *env) proveNotFound(r *auditlog.Reader, index int64) int {
 	e.errorf("no entry %d: the audit log has %d entries, indexes 0 to %d", index, size, size-1)
 	e.hint("'gatehouse audit show' lists the entries with their index")
 	return 1
-}
-
-const checkProofSynopsis = "gatehouse audit check-proof FILE [--key FILE | --data DIR] [--leaf HASH] [--witness VKEY]"
-
-// auditCheckProof verifies a proof file offline: exit 0 valid, 1 invalid,
-// 2 when it cannot be checked.
-func (e *env) auditCheckProof(args []string) int {
-	fs := e.flags("audit check-proof")
-	data := fs.String("data", "", "development data `DIR` whose audit/checkpoint.vkey is the log key")
-	key := fs.String("key", "", "checkpoint verifier key `FILE` of the log")
-	leaf := fs.String("leaf", "", "expected base64 leaf `HASH` of the entry (from the exchange's receipt)")
-	witness := fs.String("witness", "", "witness cosignature verifier `VKEY` whose cosignature is also required")
-	arg, code, ok := e.parseOne(fs, checkProofSynopsis, args)
-	if !ok {
-		return code
-	}
-	if arg == "" {
-		return e.usageError(checkProofSynopsis, "missing proof file")
-	}
-	src := &auditSource{data: data, database: new(string), config: new(string), key: key}
-	logKey, ok := e.logKey(src)
-	if !ok {
-		return 2
-	}
-	p, ok := e.readProof(arg)
-	if !ok {
-		return 2
-	}
-	return e.checkProof(p, logKey, *leaf, *witness)
-}
-
-func (e *env) readProof(path string) (*auditlog.Proof, bool) {
-	data, err := readFileCapped(path, maxProofFile)
-	if err != nil {
-		e.errorf("%v", err)
-		return nil, false
-	}
-	p, err := auditlog.ParseProof(data)
-	if err != nil {
-		e.errorf("%s: %v", path, err)
-		return nil, false
-	}
-	return p, true
-}
-
-func (e *env) checkProof(p *auditlog.Proof, logKey note.Verifier, leaf, witness string) int {
-	var extra []note.Verifier
-	if witness != "" {
-		v, err := auditlog.NewCosignatureVerifier(witness)
-		if err != nil {
-			e.errorf("%v", err)
-			return 2
-		}
-		extra = append(extra, v)
-	}
-	if leaf != "" {
-		if h, err := base64.StdEncoding.Strict().DecodeString(leaf); err != nil || len(h) != sha256.Size {
-			e.errorf("invalid --leaf %q: want the base64 SHA-256 leaf hash of the entry, 44 characters", leaf)
-			e.hint("copy it from the X-Gatehouse-Leaf-Hash header of the exchange's response, or from leaf_hash in 'gatehouse audit export'")
-			return 2
-		}
-		if leaf != p.LeafHash.String() {
-			e.errorf("the proof is for leaf hash %s, not %s", p.LeafHash, leaf)
-			e.hint("this proof is for another entry: ask the log's operator for the proof of the entry with leaf hash %s", leaf)
-			return 1
-		}
-	}
-	cp, err := auditlog.CheckProof(p, logKey, extra...)
-	if err != nil {
-		e.errorf("invalid proof: %v", err)
-		e.hint("the proof does not show that entry %d is in the log: check that --key is the verifier key the log's operator published, then ask for a new proof", p.Index)
-		return 1
-	}
-	fmt.Fprintf(e.stdout, "valid: entry %d with leaf hash %s is in log %s of %d entries\n", p.Index, p.LeafHash, cp.Origin, cp.Size)
-	if leaf == "" {
-		e.warnf("no --leaf given: the proof shows that some entry with the leaf hash above is at index %d; compare it with the expected one", p.Index)
-	}
-	return 0
 }

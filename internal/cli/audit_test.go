@@ -441,7 +441,7 @@ func TestAuditInputFilesBounded(t *testing.T) {
 	dir := auditDataDir(t, 2)
 	vkey := auditlog.DevKeyPaths(dir).VerifierFile
 	huge := filepath.Join(t.TempDir(), "huge")
-	if err := os.WriteFile(huge, make([]byte, 1<<20), 0o600); err != nil {
+	if err := os.WriteFile(huge, make([]byte, maxProofFile+1), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	tests := []struct {

@@ -1,0 +1,122 @@
+package auditlog
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"golang.org/x/mod/sumdb/tlog"
+)
+
+// An entry proof carries the entry whose plaintext body hashes a third
+// party compares with the bodies it holds, and round-trips through its
+// text form.
+func TestEntryProofCarriesEntry(t *testing.T) {
+	l, _, keys := newTestLog(t, func(o *Options) { o.CheckpointEvery = 4 })
+	appended := appendN(t, l, 4)
+	p, err := l.EntryProof(context.Background(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := p.Format()
+	if !bytes.HasPrefix(text, []byte(entryProofHeader+"entry ")) {
+		t.Fatalf("entry proof text starts %q, want the entry proof header and entry line", text[:40])
+	}
+	parsed, err := ParseProof(text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(parsed.Entry, p.Entry) || parsed.LeafHash != appended[1].LeafHash {
+		t.Errorf("parsed proof has another entry or leaf hash than the one written")
+	}
+	if _, err := CheckProof(parsed, keys.verifier); err != nil {
+		t.Fatalf("CheckProof: %v", err)
+	}
+	leaf, err := parsed.OpenEntry()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := testEntry(1, 64)
+	if leaf.Request.Size != int64(len(want.RequestBody)) || leaf.Request.SHA256 != digest(want.RequestBody) {
+		t.Errorf("entry records request %d bytes %x, want the plaintext's length and SHA-256", leaf.Request.Size, leaf.Request.SHA256)
+	}
+	if leaf.Response.SHA256 != digest(want.ResponseBody) {
+		t.Errorf("entry records response SHA-256 %x, want the plaintext's", leaf.Response.SHA256)
+	}
+
+	receipt, err := l.Receipt(context.Background(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if receipt.Entry != nil || !bytes.HasPrefix(receipt.Format(), []byte(proofHeader)) {
+		t.Errorf("receipt carries the entry; receipts stay bare c2sp.org/tlog-proof")
+	}
+	if _, err := receipt.OpenEntry(); !errors.Is(err, ErrNoEntry) {
+		t.Errorf("OpenEntry of a receipt: err = %v, want ErrNoEntry", err)
+	}
+}
+
+// CheckProof rejects an entry proof whose entry was edited, whether or not
+// the leaf hash was recomputed to match it.
+func TestEntryProofRejectsEditedEntry(t *testing.T) {
+	l, _, keys := newTestLog(t, func(o *Options) { o.CheckpointEvery = 4 })
+	appendN(t, l, 4)
+	p, err := l.EntryProof(context.Background(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged, err := DecodeEntry(p.Entry)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged.Response.SHA256 = digest([]byte(`{"resourceType":"ClaimResponse","outcome":"complete"}`))
+	forgedEntry, err := EncodeEntry(forged)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	edited := *p
+	edited.Entry = forgedEntry
+	if _, err := CheckProof(&edited, keys.verifier); err == nil || !strings.Contains(err.Error(), "leaf hash") {
+		t.Errorf("entry edited, leaf hash kept: err = %v, want a leaf hash mismatch", err)
+	}
+
+	edited.LeafHash = tlog.RecordHash(forgedEntry)
+	if _, err := CheckProof(&edited, keys.verifier); err == nil || !strings.Contains(err.Error(), "inclusion proof") {
+		t.Errorf("entry edited, leaf hash recomputed: err = %v, want the inclusion proof to fail", err)
+	}
+
+	moved := *p
+	moved.Index = 2
+	if _, err := moved.OpenEntry(); err == nil || !strings.Contains(err.Error(), "index 1, not the proof's 2") {
+		t.Errorf("proof index changed: err = %v, want an index mismatch", err)
+	}
+}
+
+func TestParseProofRejectsEntryLine(t *testing.T) {
+	l, _, _ := newTestLog(t, func(o *Options) { o.CheckpointEvery = 4 })
+	appendN(t, l, 4)
+	p, err := l.EntryProof(context.Background(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := string(p.Format())
+	line, _, _ := strings.Cut(strings.TrimPrefix(good, entryProofHeader), "\n")
+	tests := []struct {
+		name, text string
+	}{
+		{"no entry line", strings.Replace(good, line+"\n", "", 1)},
+		{"entry not base64", strings.Replace(good, line, "entry %%%", 1)},
+		{"empty entry", strings.Replace(good, line, "entry ", 1)},
+		{"no empty line", strings.Replace(good, line+"\n\n", line+"\n", 1)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := ParseProof([]byte(tt.text)); err == nil {
+				t.Errorf("ParseProof accepted %q", tt.text[:60])
+			}
+		})
+	}
+}
