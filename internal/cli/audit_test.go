@@ -205,8 +205,11 @@ func TestAuditExportFormats(t *testing.T) {
 			if err := json.Unmarshal([]byte(line), &x); err != nil {
 				return err
 			}
-			if x.LeafHash == "" || x.Target != "/fhir/Claim/$submit?member=123" {
-				return fmt.Errorf("unexpected entry %+v", x)
+			if x.LeafHash == "" || x.Target != "/fhir/Claim/$submit" || x.QueryWithheld != auditlog.QueryNotDecrypted {
+				return fmt.Errorf("unexpected entry %+v, want the path and the query withheld", x)
+			}
+			if strings.Contains(line, "member=123") {
+				return fmt.Errorf("NDJSON without --identity holds the query string: %s", line)
 			}
 			return nil
 		}},
