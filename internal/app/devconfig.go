@@ -71,7 +71,7 @@ func DevConfig(dir, listen, adminListen string) (*config.File, *devmode.Layout, 
 			Origin:         DevAuditOrigin,
 			SigningKeyFile: auditKeys.SigningKeyFile,
 			RecipientsFile: auditKeys.RecipientsFile,
-			CheckpointFile: filepath.Join(auditKeys.Dir, "checkpoint.txt"),
+			CheckpointFile: auditKeys.CheckpointFile,
 			// Short, so a development receipt is available within seconds.
 			CheckpointInterval: 2 * time.Second,
 		},

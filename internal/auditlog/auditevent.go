@@ -78,7 +78,7 @@ type auditEventJSON struct {
 
 func auditEvent(row *Row, observer string) *auditEventJSON {
 	e := &row.Leaf.Entry
-	interaction, action, profile := restfulInteraction(e)
+	interaction, action, profile := restfulInteraction(e, row.Leaf.HasQuery())
 	ev := &auditEventJSON{
 		ResourceType: "AuditEvent",
 		Type:         coding{System: systemEventType, Code: "rest", Display: "Restful Operation"},
@@ -131,7 +131,9 @@ func serverAgent(e *record.Entry, observer string) agent {
 
 // restfulInteraction maps the method and target to the FHIR restful
 // interaction code, the AuditEvent action and the BALP profile name.
-func restfulInteraction(e *record.Entry) (code, action, profile string) {
+// hasQuery reports whether the target had a query string, which a version
+// 3 entry keeps apart from the target.
+func restfulInteraction(e *record.Entry, hasQuery bool) (code, action, profile string) {
 	path := pathOnly(e.Target)
 	last := path[strings.LastIndexByte(path, '/')+1:]
 	switch {
@@ -143,7 +145,7 @@ func restfulInteraction(e *record.Entry) (code, action, profile string) {
 		return "update", "U", "Update"
 	case e.Method == "DELETE":
 		return "delete", "D", "Delete"
-	case e.Method == "GET" && strings.Contains(e.Target, "?"):
+	case e.Method == "GET" && hasQuery:
 		return "search-type", "E", "Query"
 	case e.Method == "GET" && strings.Count(strings.Trim(path, "/"), "/") >= 2:
 		return "read", "R", "Read"

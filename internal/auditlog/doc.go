@@ -21,7 +21,7 @@
 // is a uint32 byte length followed by the bytes (at most 65536 bytes). Time
 // stamps are int64 nanoseconds since the Unix epoch, with 0 meaning unset.
 //
-//	"gatehouse.audit.entry/v2\n"     25 bytes, the format and version
+//	"gatehouse.audit.entry/v3\n"     25 bytes, the format and version
 //	uint64  index                     leaf index, 0 for the first entry
 //	int64   recorded                  time the log assigned the index
 //	string  exchange_id
@@ -32,7 +32,7 @@
 //	string  token_id
 //	string  source
 //	string  method
-//	string  target                    request-target, query included
+//	string  target                    request-target; from version 3 the path only
 //	string  interaction
 //	string  decision                  allow or deny
 //	string  rule
@@ -46,7 +46,8 @@
 //	body    request
 //	body    response
 //	[32]    wrapped_key_sha256        SHA-256 of the wrapped data key (below)
-//	uint64  request_entry             version 2 only: see below
+//	uint64  request_entry             versions 2 and 3: see below
+//	string  query_ct                  version 3 only: see below
 //
 // A body is a uint64 plaintext length. When the length is not zero, two
 // 32-byte hashes follow: SHA-256 of the plaintext and SHA-256 of the
@@ -64,6 +65,16 @@
 // written before this, have no request_entry field and store every body
 // they commit to, and DecodeEntry reads them too.
 //
+// The query string of the request-target carries PHI in FHIR searches.
+// From version 3 on, target holds the request-target up to and without its
+// first "?", and no "?" at all. The query string after it is sealed in
+// query_ct like a body (see Body encryption, part "query"), or query_ct is
+// empty when there is no query or it is empty. The leaf commits to the
+// ciphertext itself, not to a hash of the plaintext, because a query is
+// short and guessable. Versions 1 and 2, read by DecodeEntry as written,
+// keep the whole request-target in clear text in target and have no
+// query_ct, so the leaves of entries written before keep their hashes.
+//
 // DecodeEntry rejects anything that EncodeEntry would not produce: a wrong
 // prefix, a truncated field, an over-long string, trailing bytes, a body
 // kept elsewhere where the format forbids it.
@@ -77,7 +88,7 @@
 //	"gatehouse.audit.body/v1\n" || string(origin) || uint64(index)
 //	    || string(exchange_id) || string(part)
 //
-// where part is "request" or "response". Binding the index means the
+// where part is "request", "response" or "query". Binding the index means the
 // encryption runs after the log assigns it, in the writer.
 //
 // The data key is wrapped under a key-encryption key (KEK). A KEK is a

@@ -1,10 +1,12 @@
 package auditlog
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/gatehouse-health/gatehouse/internal/record"
@@ -13,12 +15,18 @@ import (
 // entryPrefix starts every canonical entry encoding and names its
 // version. Version 2 added request bodies kept in the request entry
 // (Body.InRequestEntry) and the request_entry field that names it.
-// DecodeEntry reads both versions, and EncodeEntry writes the version a
-// Leaf names.
+// Version 3 keeps the query string of the request-target encrypted in
+// query_ct, out of the clear target field. DecodeEntry reads every
+// version, and EncodeEntry writes the version a Leaf names.
 const (
-	entryPrefix   = "gatehouse.audit.entry/v2\n"
+	entryPrefix   = "gatehouse.audit.entry/v3\n"
+	entryPrefixV2 = "gatehouse.audit.entry/v2\n"
 	entryPrefixV1 = "gatehouse.audit.entry/v1\n"
 )
+
+// minQueryCiphertext is the length of the shortest query ciphertext: a
+// nonce, one byte of query and the AES-GCM tag.
+const minQueryCiphertext = nonceSize + 1 + 16
 
 const (
 	// MaxFieldBytes is the maximum length of one string field of an entry.
@@ -50,12 +58,14 @@ func (b *Body) InRequestEntry() bool {
 // Leaf is the decoded form of the canonical entry encoding described in
 // the package documentation.
 type Leaf struct {
-	// Version is the encoding's format version, 1 or 2. Zero encodes as
-	// the current version, 2.
+	// Version is the encoding's format version, 1, 2 or 3. Zero encodes
+	// as the current version, 3.
 	Version int
 	Index   int64
 	// Entry holds every record field. Seq is Index+1. RequestBody and
-	// ResponseBody are always nil, as the leaf only commits to them.
+	// ResponseBody are always nil, as the leaf only commits to them. In
+	// version 3 Entry.Target is the path only, and the query string is in
+	// QueryCiphertext.
 	Entry            record.Entry
 	Request          Body
 	Response         Body
@@ -63,6 +73,16 @@ type Leaf struct {
 	// RequestEntry is the leaf index of the exchange's request entry when
 	// that entry holds the request body (Request.InRequestEntry), else 0.
 	RequestEntry int64
+	// QueryCiphertext is the query string of the request-target sealed
+	// like a body (part "query"), or nil when the target has none. Only
+	// version 3 has it.
+	QueryCiphertext []byte
+}
+
+// HasQuery reports whether the recorded request-target had a query
+// string, in clear text (versions 1 and 2) or encrypted (version 3).
+func (l *Leaf) HasQuery() bool {
+	return len(l.QueryCiphertext) > 0 || strings.Contains(l.Entry.Target, "?")
 }
 
 // EncodeEntry returns the canonical encoding of l. It fails when a string
@@ -82,8 +102,11 @@ func EncodeEntry(l *Leaf) ([]byte, error) {
 	if msg := checkBodyRefs(l.Version, l.Index, string(e.Phase), &l.Request, &l.Response, l.RequestEntry); msg != "" {
 		return nil, errors.New("auditlog: " + msg)
 	}
+	if msg := checkQuery(prefix, []byte(e.Target), l.QueryCiphertext); msg != "" {
+		return nil, errors.New("auditlog: " + msg)
+	}
 	strs := entryStrings(e)
-	n := len(prefix) + 8*2 + 4*len(strs) + 4*2 + 8*3 + 2*(8+64) + 32 + 8
+	n := len(prefix) + 8*2 + 4*len(strs) + 4*2 + 8*3 + 2*(8+64) + 32 + 8 + 4 + len(l.QueryCiphertext)
 	for _, s := range strs {
 		if len(*s) > MaxFieldBytes {
 			return nil, fmt.Errorf("auditlog: entry field of %d bytes exceeds %d", len(*s), MaxFieldBytes)
@@ -107,8 +130,12 @@ func EncodeEntry(l *Leaf) ([]byte, error) {
 	b = appendBody(b, &l.Request)
 	b = appendBody(b, &l.Response)
 	b = append(b, l.WrappedKeySHA256[:]...)
-	if prefix == entryPrefix {
+	if prefix != entryPrefixV1 {
 		b = binary.BigEndian.AppendUint64(b, uint64(l.RequestEntry))
+	}
+	if prefix == entryPrefix {
+		b = binary.BigEndian.AppendUint32(b, uint32(len(l.QueryCiphertext)))
+		b = append(b, l.QueryCiphertext...)
 	}
 	return b, nil
 }
@@ -116,12 +143,35 @@ func EncodeEntry(l *Leaf) ([]byte, error) {
 // leafPrefix returns the encoding prefix of a format version.
 func leafPrefix(version int) (string, error) {
 	switch version {
-	case 0, 2:
+	case 0, 3:
 		return entryPrefix, nil
+	case 2:
+		return entryPrefixV2, nil
 	case 1:
 		return entryPrefixV1, nil
 	}
 	return "", fmt.Errorf("auditlog: unknown entry format version %d", version)
+}
+
+// checkQuery returns what is wrong with the target and query ciphertext
+// of an entry encoded with prefix, or "". A version 3 target holds no
+// query string, so that none is ever stored in clear text, and a query
+// ciphertext is long enough to hold a sealed, non-empty query. Older
+// versions have no query ciphertext.
+func checkQuery(prefix string, target, queryCiphertext []byte) string {
+	switch {
+	case prefix != entryPrefix && len(queryCiphertext) > 0:
+		return "only a version 3 entry has a query ciphertext"
+	case prefix != entryPrefix:
+		return ""
+	case bytes.IndexByte(target, '?') >= 0:
+		return "a version 3 target must not contain a query string"
+	case len(queryCiphertext) > 0 && len(queryCiphertext) < minQueryCiphertext:
+		return fmt.Sprintf("query ciphertext of %d bytes is shorter than %d", len(queryCiphertext), minQueryCiphertext)
+	case len(queryCiphertext) > MaxFieldBytes:
+		return fmt.Sprintf("query ciphertext of %d bytes exceeds %d", len(queryCiphertext), MaxFieldBytes)
+	}
+	return ""
 }
 
 // checkBodyRefs returns what is wrong with the reference of the entry at
@@ -175,6 +225,9 @@ func DecodeEntry(data []byte) (*Leaf, error) {
 	}
 	l := &Leaf{Version: f.version, Index: f.index, Request: f.request, Response: f.response,
 		WrappedKeySHA256: f.wrappedKeySHA256, RequestEntry: f.requestEntry}
+	if len(f.queryCiphertext) > 0 {
+		l.QueryCiphertext = bytes.Clone(f.queryCiphertext)
+	}
 	e := &l.Entry
 	e.RecordedAt = fromUnixNano(f.recordedNS)
 	for i, s := range entryStrings(e) {
@@ -209,6 +262,7 @@ type entryFields struct {
 	response         Body
 	wrappedKeySHA256 [32]byte
 	requestEntry     int64
+	queryCiphertext  []byte
 }
 
 // The positions in entryFields.strs of the fields that have query columns.
@@ -216,6 +270,7 @@ const (
 	fieldExchangeID  = 0
 	fieldPhase       = 1
 	fieldPartner     = 3
+	fieldTarget      = 8
 	fieldDecision    = 10
 	entryStringCount = 14
 )
@@ -228,6 +283,8 @@ func parseEntry(data []byte, f *entryFields) error {
 	d := decoder{buf: data}
 	switch string(d.bytes(len(entryPrefix))) {
 	case entryPrefix:
+		f.version = 3
+	case entryPrefixV2:
 		f.version = 2
 	case entryPrefixV1:
 		f.version = 1
@@ -247,8 +304,11 @@ func parseEntry(data []byte, f *entryFields) error {
 	f.request = d.body()
 	f.response = d.body()
 	copy(f.wrappedKeySHA256[:], d.bytes(32))
-	if f.version == 2 {
+	if f.version >= 2 {
 		f.requestEntry = d.int64()
+	}
+	if f.version >= 3 {
+		f.queryCiphertext = d.string()
 	}
 	if err := d.finish(); err != nil {
 		return err
@@ -257,6 +317,9 @@ func parseEntry(data []byte, f *entryFields) error {
 		return fmt.Errorf("%w: index or status out of range", ErrMalformedEntry)
 	}
 	if msg := checkBodyRefs(f.version, f.index, string(f.strs[fieldPhase]), &f.request, &f.response, f.requestEntry); msg != "" {
+		return fmt.Errorf("%w: %s", ErrMalformedEntry, msg)
+	}
+	if msg := checkQuery(string(data[:len(entryPrefix)]), f.strs[fieldTarget], f.queryCiphertext); msg != "" {
 		return fmt.Errorf("%w: %s", ErrMalformedEntry, msg)
 	}
 	return nil

@@ -42,7 +42,7 @@ func ExampleEncodeEntry() {
 		panic(err)
 	}
 	s := hex.EncodeToString(enc)
-	prefix := len("gatehouse.audit.entry/v2\n") * 2
+	prefix := len("gatehouse.audit.entry/v3\n") * 2
 	fmt.Printf("prefix   %q\n", enc[:prefix/2])
 	fields := []struct {
 		name string
@@ -55,6 +55,7 @@ func ExampleEncodeEntry() {
 		{"reason", 4}, {"request_type", 4},
 		{"status", 4}, {"upstream_status", 4}, {"received", 8}, {"upstream_time", 8}, {"total_time", 8},
 		{"request", 8 + 64}, {"response", 8}, {"wrapped_key", 32}, {"request_entry", 8},
+		{"query_ct", 4},
 	}
 	at := prefix
 	for _, f := range fields {
@@ -74,7 +75,7 @@ func ExampleEncodeEntry() {
 	}
 	fmt.Println("decoded ", back.Entry.Seq, back.Entry.Partner, strings.ToUpper(string(back.Entry.Decision)))
 	// Output:
-	// prefix   "gatehouse.audit.entry/v2\n"
+	// prefix   "gatehouse.audit.entry/v3\n"
 	// index            0000000000000005
 	// recorded         000000003b9aca00
 	// exchange_id      00000003657831
@@ -100,8 +101,9 @@ func ExampleEncodeEntry() {
 	// response         0000000000000000
 	// wrapped_key      0000000000000000000000000000000000000000...
 	// request_entry    0000000000000000
-	// length   287 bytes; consumed 287
-	// leaf     QrtN11u6KQxKMgbmVj4GxOpw7Qoh6LTXXqQUi6T27xU=
+	// query_ct         00000000
+	// length   291 bytes; consumed 291
+	// leaf     XKInyZeSsaSgbbK3DGHzHQGFyWtQIX6fBa0M8bAfoqw=
 	// decoded  6 p DENY
 }
 

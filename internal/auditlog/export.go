@@ -32,20 +32,24 @@ type ExportedEntry struct {
 	TokenID         string `json:"token_id,omitempty"`
 	Source          string `json:"source,omitempty"`
 	Method          string `json:"method"`
-	Target          string `json:"target"`
-	Interaction     string `json:"interaction,omitempty"`
-	Decision        string `json:"decision"`
-	Rule            string `json:"rule,omitempty"`
-	Reason          string `json:"reason,omitempty"`
-	Status          int    `json:"status"`
-	UpstreamStatus  int    `json:"upstream_status,omitempty"`
-	RequestType     string `json:"request_type,omitempty"`
-	Received        string `json:"received,omitempty"`
-	Recorded        string `json:"recorded"`
-	UpstreamMillis  int64  `json:"upstream_ms"`
-	TotalMillis     int64  `json:"total_ms"`
-	RequestSize     int64  `json:"request_size"`
-	RequestSHA256   string `json:"request_sha256,omitempty"`
+	// Target is the request-target. Its query string, which carries PHI
+	// in FHIR searches, is included only when the entry was decrypted.
+	Target string `json:"target"`
+	// QueryWithheld says why Target lacks the query string it had.
+	QueryWithheld  string `json:"query_withheld,omitempty"`
+	Interaction    string `json:"interaction,omitempty"`
+	Decision       string `json:"decision"`
+	Rule           string `json:"rule,omitempty"`
+	Reason         string `json:"reason,omitempty"`
+	Status         int    `json:"status"`
+	UpstreamStatus int    `json:"upstream_status,omitempty"`
+	RequestType    string `json:"request_type,omitempty"`
+	Received       string `json:"received,omitempty"`
+	Recorded       string `json:"recorded"`
+	UpstreamMillis int64  `json:"upstream_ms"`
+	TotalMillis    int64  `json:"total_ms"`
+	RequestSize    int64  `json:"request_size"`
+	RequestSHA256  string `json:"request_sha256,omitempty"`
 	// RequestEntry is the index of the exchange's request entry when that
 	// entry holds the request body, which this one commits to by size and
 	// hash.
@@ -81,6 +85,7 @@ func Export(row *Row, bodies *Bodies) *ExportedEntry {
 		UpstreamMillis: e.UpstreamTime.Milliseconds(), TotalMillis: e.TotalTime.Milliseconds(),
 		RequestSize: l.Request.Size, ResponseSize: l.Response.Size, Shredded: formatTime(row.Shredded),
 	}
+	x.Target, x.QueryWithheld = ExportTarget(row, bodies)
 	if l.Request.Size > 0 {
 		x.RequestSHA256 = hex.EncodeToString(l.Request.SHA256[:])
 		if l.Request.InRequestEntry() {
@@ -98,6 +103,29 @@ func Export(row *Row, bodies *Bodies) *ExportedEntry {
 	return x
 }
 
+// Reasons given in ExportedEntry.QueryWithheld.
+const (
+	QueryNotDecrypted = "query withheld; pass --identity to decrypt it"
+	QueryShredded     = "query destroyed by retention"
+)
+
+// ExportTarget returns the request-target to export and, when its query
+// string is left out, the reason. The query is shown only with decrypted
+// bodies, also for entries older than version 3 that store it in clear
+// text, so that an export without a key never carries it.
+func ExportTarget(row *Row, bodies *Bodies) (target, withheld string) {
+	l := &row.Leaf
+	switch {
+	case !l.HasQuery():
+		return l.Entry.Target, ""
+	case bodies != nil:
+		return bodies.Target, ""
+	case row.WrappedKey == nil && len(l.QueryCiphertext) > 0:
+		return l.Entry.Target, QueryShredded
+	}
+	return pathOnly(l.Entry.Target), QueryNotDecrypted
+}
+
 func textOrBase64(b []byte) (text, b64 string) {
 	if utf8.Valid(b) {
 		return string(b), ""
@@ -112,8 +140,9 @@ func formatTime(t time.Time) string {
 	return t.UTC().Format(time.RFC3339Nano)
 }
 
-// pathOnly drops the query string, which carries PHI in FHIR searches, from
-// exports meant for security tooling (AuditEvent, CEF).
+// pathOnly drops the query string, which carries PHI in FHIR searches,
+// from a target of an entry older than version 3, which stores it in
+// clear text. A version 3 target is already the path only.
 func pathOnly(target string) string {
 	path, _, _ := strings.Cut(target, "?")
 	return path

@@ -137,7 +137,7 @@ func TestDecodeEntryRejects(t *testing.T) {
 		data []byte
 	}{
 		{"empty", nil},
-		{"other version", append([]byte("gatehouse.audit.entry/v3\n"), good[len(entryPrefix):]...)},
+		{"other version", append([]byte("gatehouse.audit.entry/v4\n"), good[len(entryPrefix):]...)},
 		{"truncated", good[:len(good)-1]},
 		{"trailing byte", append(append([]byte(nil), good...), 0)},
 		{"oversized field", append([]byte(entryPrefix+"\x00\x00\x00\x00\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00\x00\x00"), 0, 1, 0, 1)},
@@ -155,7 +155,9 @@ func TestDecodeEntryRejects(t *testing.T) {
 
 // bodyReferenceCases returns encodings whose request or response body
 // refers to the request entry where the format forbids it. Each is a valid
-// encoding with one ciphertext hash zeroed, or its prefix changed to v1.
+// version 2 encoding with one ciphertext hash zeroed, or its prefix
+// changed to v1. Version 3 only adds query_ct after request_entry, so the
+// cases keep request_entry at the end.
 func bodyReferenceCases(t *testing.T) []struct {
 	name string
 	data []byte
@@ -166,7 +168,7 @@ func bodyReferenceCases(t *testing.T) []struct {
 	encode := func(phase record.Phase) []byte {
 		e := *testEntry(1, 0)
 		e.Phase = phase
-		enc, err := EncodeEntry(&Leaf{Index: 1, Entry: e, Request: request, Response: response})
+		enc, err := EncodeEntry(&Leaf{Version: 2, Index: 1, Entry: e, Request: request, Response: response})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -186,7 +188,7 @@ func bodyReferenceCases(t *testing.T) []struct {
 		t.Fatalf("a response entry keeping its request in the request entry: %v", err)
 	}
 	// The last 8 bytes are request_entry, which version 1 lacks.
-	v1 := append([]byte(entryPrefixV1), inResponse[len(entryPrefix):len(inResponse)-8]...)
+	v1 := append([]byte(entryPrefixV1), inResponse[len(entryPrefixV2):len(inResponse)-8]...)
 	notEarlier := bytes.Clone(inResponse)
 	binary.BigEndian.PutUint64(notEarlier[len(notEarlier)-8:], 1)
 	stray := bytes.Clone(encode(record.PhaseResponse))
@@ -232,8 +234,8 @@ func TestEncodeEntryVersions(t *testing.T) {
 	if enc, err = EncodeEntry(leaf); err != nil || !bytes.HasPrefix(enc, []byte(entryPrefix)) {
 		t.Fatalf("current version: %q, %v", enc[:min(len(enc), len(entryPrefix))], err)
 	}
-	if back, err = DecodeEntry(enc); err != nil || back.Entry.RequestSeq != 1 || back.Version != 2 {
-		t.Fatalf("decoded %+v, %v; want RequestSeq 1 in version 2", back, err)
+	if back, err = DecodeEntry(enc); err != nil || back.Entry.RequestSeq != 1 || back.Version != 3 {
+		t.Fatalf("decoded %+v, %v; want RequestSeq 1 in version 3", back, err)
 	}
 	leaf.Entry.Phase = record.PhaseRequest
 	if _, err := EncodeEntry(leaf); err == nil {

@@ -96,6 +96,7 @@ type DevKeys struct {
 	RecipientsFile string // its recipient
 	SigningKeyFile string // note signer key for checkpoints (secret)
 	VerifierFile   string // note verifier key for checkpoints
+	CheckpointFile string // audit.checkpoint_file of development mode
 }
 
 // DevKeyPaths returns the development key layout under the data directory
@@ -108,6 +109,7 @@ func DevKeyPaths(dataDir string) *DevKeys {
 		RecipientsFile: filepath.Join(dir, "recipients.txt"),
 		SigningKeyFile: filepath.Join(dir, "checkpoint.key"),
 		VerifierFile:   filepath.Join(dir, "checkpoint.vkey"),
+		CheckpointFile: filepath.Join(dir, "checkpoint.txt"),
 	}
 }
 

@@ -216,7 +216,11 @@ func (r *Reader) List(ctx context.Context, f record.Filter) ([]record.Entry, err
 	q := Query{ExchangeID: f.ExchangeID, Partner: f.Partner, FromIndex: max(f.AfterSeq, 0), Limit: f.Limit}
 	var out []record.Entry
 	err := r.Scan(ctx, q, func(row *Row) error {
-		out = append(out, row.Leaf.Entry)
+		e := row.Leaf.Entry
+		// A Reader has no key, so it returns the path without the query
+		// string, also for entries older than version 3.
+		e.Target = pathOnly(e.Target)
+		out = append(out, e)
 		return nil
 	})
 	return out, err

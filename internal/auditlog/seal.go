@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -149,6 +151,10 @@ type Bodies struct {
 	// entry holding it could not be read or decrypted. The response is
 	// still returned, and audit verify reports the damage.
 	RequestUnavailable string
+	// Target is the full request-target, the query string included: the
+	// path of a version 3 entry joined with its decrypted query, or the
+	// target of an older entry, which stored it in clear text.
+	Target string
 }
 
 // maxCachedKEKs bounds the key-encryption keys a Decrypter keeps. Entries
@@ -188,7 +194,15 @@ func (d *Decrypter) Open(ctx context.Context, row *Row) (*Bodies, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := Bodies{RequestIndex: row.Leaf.Index}
+	out := Bodies{RequestIndex: row.Leaf.Index, Target: row.Leaf.Entry.Target}
+	if len(row.Leaf.QueryCiphertext) > 0 {
+		ad := bodyAD(d.origin, row.Leaf.Index, row.Leaf.Entry.ExchangeID, "query")
+		query, err := openBody(aead, row.Leaf.QueryCiphertext, ad)
+		if err != nil {
+			return nil, fmt.Errorf("auditlog: entry %d query string: %w", row.Leaf.Index, err)
+		}
+		out.Target += "?" + string(query)
+	}
 	parts := []struct {
 		name   string
 		sealed []byte
@@ -308,6 +322,10 @@ func (l *Log) seal(p *pending, index int64, now time.Time, k *kek) (*Row, error)
 	leaf.Entry = p.entry
 	leaf.Entry.RequestBody, leaf.Entry.ResponseBody = nil, nil
 	leaf.Entry.RecordedAt = now
+	// The query string of a FHIR search carries PHI, so only the path
+	// stays in clear text and the query is sealed under the data key.
+	path, query, _ := strings.Cut(p.entry.Target, "?")
+	leaf.Entry.Target = path
 
 	aead, err := newGCM(p.dataKey())
 	if err != nil {
@@ -325,6 +343,9 @@ func (l *Log) seal(p *pending, index int64, now time.Time, k *kek) (*Row, error)
 	}
 	row.ResponseCiphertext = sealBody(aead, p.nonce(1), p.entry.ResponseBody, bodyAD(origin, index, id, "response"))
 	leaf.Response = commitBody(p.entry.ResponseBody, p.respSum, row.ResponseCiphertext)
+	if query != "" {
+		leaf.QueryCiphertext = aead.Seal(slices.Clone(p.nonce(3)), p.nonce(3), []byte(query), bodyAD(origin, index, id, "query"))
+	}
 	row.WrappedKey = k.wrapDataKey(origin, index, p.dataKey(), p.nonce(2))
 	leaf.WrappedKeySHA256 = digest(row.WrappedKey)
 	if row.Encoded, err = EncodeEntry(leaf); err != nil {

@@ -24,6 +24,10 @@ type VerifyOptions struct {
 	// or from a witness. The log must extend it, and only entries from its
 	// size on are recomputed (incremental verification).
 	Trusted []byte
+	// Anchor, if set, is a signed checkpoint the log must extend, such as
+	// the gateway's audit.checkpoint_file. Unlike Trusted, every entry is
+	// still recomputed. At most one of Trusted and Anchor may be set.
+	Anchor []byte
 	// Progress, if set, is called after each chunk of entries.
 	Progress func(done, total int64)
 	// MaxProblems stops verification after that many problems. Default 20.
@@ -97,6 +101,9 @@ func Verify(ctx context.Context, db *storage.DB, opts VerifyOptions) (*Report, e
 	if opts.MaxProblems <= 0 {
 		opts.MaxProblems = 20
 	}
+	if opts.Trusted != nil && opts.Anchor != nil {
+		return nil, errors.New("auditlog: VerifyOptions.Trusted and Anchor are mutually exclusive")
+	}
 	if opts.Retention != 0 && opts.Retention < MinRetention {
 		return nil, fmt.Errorf("auditlog: retention %s is shorter than the %s minimum", opts.Retention, MinRetention)
 	}
@@ -139,7 +146,7 @@ type verifier struct {
 	keks        map[int64]bool      // ids of the stored key-encryption keys
 	tree        frontier            // the tree recomputed so far
 	lastGood    int64               // size of the last checkpoint whose root matched
-	trusted     Checkpoint          // the trusted checkpoint of an incremental run
+	trusted     Checkpoint          // the trusted checkpoint of an incremental run, or the anchor
 	now         time.Time           // when the run began, by VerifyOptions.Now
 }
 
@@ -314,30 +321,51 @@ func (v *verifier) checkCheckpoint(c *SignedCheckpoint, bySize map[int64]*Signed
 }
 
 // start sets up the tree: empty, or at the trusted checkpoint's size after
-// checking that the stored hashes there produce its root.
+// checking that the stored hashes there produce its root. With an anchor
+// it makes the same check and leaves the tree empty, so that every entry
+// is recomputed and compared with the stored hashes that produced the
+// anchor's root.
 func (v *verifier) start() error {
-	if v.opts.Trusted == nil {
-		return nil
-	}
-	trusted, _, err := OpenCheckpoint(v.opts.Trusted, v.opts.LogKey)
-	if err != nil {
-		return fmt.Errorf("auditlog: trusted checkpoint: %w", err)
-	}
-	if trusted.Size > v.rep.Size {
-		v.problem(v.rep.Size, trusted.Size, "the log has %d entries but the trusted checkpoint covers %d: entries were truncated", v.rep.Size, trusted.Size)
-		return errTooManyProblems
-	}
-	tree, err := loadFrontier(dbHashReader{ctx: v.ctx, q: v.tx}, trusted.Size)
-	if err != nil || tree.root() != trusted.Hash {
-		v.problem(0, trusted.Size, "the stored tree does not reproduce the trusted checkpoint of size %d: history was rewritten or forked", trusted.Size)
-		return errTooManyProblems
-	}
-	v.tree, v.lastGood, v.trusted = tree, trusted.Size, trusted
-	v.rep.From = trusted.Size
-	for v.nextCP < len(v.checkpoints) && v.checkpoints[v.nextCP].Size <= trusted.Size {
-		v.nextCP++
+	switch {
+	case v.opts.Trusted != nil:
+		trusted, tree, err := v.checkExtends(v.opts.Trusted)
+		if err != nil {
+			return err
+		}
+		v.tree, v.lastGood, v.trusted = tree, trusted.Size, trusted
+		v.rep.From = trusted.Size
+		for v.nextCP < len(v.checkpoints) && v.checkpoints[v.nextCP].Size <= trusted.Size {
+			v.nextCP++
+		}
+	case v.opts.Anchor != nil:
+		anchor, _, err := v.checkExtends(v.opts.Anchor)
+		if err != nil {
+			return err
+		}
+		v.trusted = anchor
 	}
 	return nil
+}
+
+// checkExtends opens the signed checkpoint data and checks that the
+// stored tree reproduces it. It returns the checkpoint and the stored tree
+// at its size.
+func (v *verifier) checkExtends(data []byte) (Checkpoint, frontier, error) {
+	name := v.checkpointName()
+	c, _, err := OpenCheckpoint(data, v.opts.LogKey)
+	if err != nil {
+		return Checkpoint{}, frontier{}, fmt.Errorf("auditlog: %s: %w", name, err)
+	}
+	if c.Size > v.rep.Size {
+		v.problem(v.rep.Size, c.Size, "the log has %d entries but the %s covers %d: entries were truncated", v.rep.Size, name, c.Size)
+		return Checkpoint{}, frontier{}, errTooManyProblems
+	}
+	tree, err := loadFrontier(dbHashReader{ctx: v.ctx, q: v.tx}, c.Size)
+	if err != nil || tree.root() != c.Hash {
+		v.problem(0, c.Size, "the stored tree does not reproduce the %s of size %d: history was rewritten or forked", name, c.Size)
+		return Checkpoint{}, frontier{}, errTooManyProblems
+	}
+	return c, tree, nil
 }
 
 // checkHashCount reports stored hashes that no entry accounts for, or
@@ -361,6 +389,14 @@ func (v *verifier) checkHashCount() error {
 	return nil
 }
 
+// checkpointName names the checkpoint the log must extend in messages.
+func (v *verifier) checkpointName() string {
+	if v.opts.Anchor != nil {
+		return "checkpoint file"
+	}
+	return "trusted checkpoint"
+}
+
 // finish reports checkpoints beyond the log and entries not yet covered.
 func (v *verifier) finish() error {
 	var latest *SignedCheckpoint
@@ -376,9 +412,9 @@ func (v *verifier) finish() error {
 	// latest stored checkpoint below the trusted one means newer ones were
 	// deleted, and accepting it would let the caller save it as the next
 	// trusted checkpoint.
-	if v.opts.Trusted != nil && v.trusted.Size > 0 && (latest == nil || latest.Size < v.trusted.Size) {
-		return v.problem(-1, 0, "the trusted checkpoint covers %d entries but no stored checkpoint covers as many: signed checkpoints were deleted",
-			v.trusted.Size)
+	if v.trusted.Size > 0 && (latest == nil || latest.Size < v.trusted.Size) {
+		return v.problem(-1, 0, "the %s covers %d entries but no stored checkpoint covers as many: signed checkpoints were deleted",
+			v.checkpointName(), v.trusted.Size)
 	}
 	v.rep.Latest = latest
 	v.rep.Uncovered = v.rep.Size

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"strings"
 	"time"
 
 	"golang.org/x/mod/sumdb/tlog"
@@ -21,8 +22,9 @@ type pending struct {
 	reqSum  [32]byte     // SHA-256 of the request plaintext
 	respSum [32]byte
 	// secret holds the data key, then the nonces of the request body, the
-	// response body and the wrapped key, drawn on the caller's goroutine.
-	secret [dataKeySize + 3*nonceSize]byte
+	// response body, the wrapped key and the query string, drawn on the
+	// caller's goroutine.
+	secret [dataKeySize + 4*nonceSize]byte
 	done   chan appendResult
 	// unsynced makes the writer report the entry once its batch commits,
 	// without waiting for the sync (AppendCommitted).
@@ -137,6 +139,9 @@ func checkFields(e *record.Entry) error {
 		if len(*s) > MaxFieldBytes {
 			return fmt.Errorf("auditlog: entry field of %d bytes exceeds %d", len(*s), MaxFieldBytes)
 		}
+	}
+	if _, query, _ := strings.Cut(e.Target, "?"); len(query)+nonceSize+16 > MaxFieldBytes {
+		return fmt.Errorf("auditlog: query string of %d bytes exceeds %d", len(query), MaxFieldBytes-nonceSize-16)
 	}
 	if e.Status < 0 || e.Status > 1<<31 || e.UpstreamState < 0 || e.UpstreamState > 1<<31 {
 		return fmt.Errorf("auditlog: entry status %d or upstream status %d out of range", e.Status, e.UpstreamState)

@@ -19,8 +19,13 @@ import (
 )
 
 const auditUsage = `Usage:
+<<<<<<< HEAD
     gatehouse audit verify [--data DIR | --config FILE | --database FILE|URL] [--key FILE] [--from-checkpoint FILE] [--write-checkpoint FILE] [--retention DURATION]
     gatehouse audit show [--exchange ID] [--partner P] [--since T] [--status N] [--decision D] [--interaction I] [--identity FILE [--write-bodies DIR]] [--limit N] [--newest]
+=======
+    gatehouse audit verify [--data DIR | --config FILE | --database FILE|URL] [--key FILE] [--from-checkpoint FILE] [--no-checkpoint-file] [--write-checkpoint FILE] [--retention DURATION]
+    gatehouse audit show [--exchange ID] [--partner P] [--since T] [--status N] [--decision D] [--interaction I] [--identity FILE] [--limit N] [--newest]
+>>>>>>> 14eecc9cb87891123ba4e30ffdb2c17cc7e870f5
     gatehouse audit export [--format ndjson|auditevent|cef] [filters of show]
     gatehouse audit prove INDEX
     gatehouse audit check-proof FILE [--key FILE] [--leaf HASH] [--request-body FILE] [--response-body FILE]
@@ -30,7 +35,10 @@ Every command but keygen reads the log in DIR/gatehouse.db (default DIR ./gateho
 or in --database, a SQLite FILE or a database URL as in database.url of the
 configuration (postgres://user@host/database; give the password in
 PGPASSWORD, not on the command line). The checkpoint verifier key defaults to
-DIR/audit/checkpoint.vkey; with --database, pass --key.
+DIR/audit/checkpoint.vkey; with --database, pass --key. Without
+--from-checkpoint, verify also checks that the log extends the checkpoint in
+audit.checkpoint_file of --config, or DIR/audit/checkpoint.txt of --data,
+when that file exists.
 
 Examples:
     # Check the whole log; exit 0 intact, 1 tampered, 2 on errors.
@@ -193,7 +201,7 @@ func (e *env) logKey(s *auditSource) (note.Verifier, bool) {
 	return v, true
 }
 
-const verifySynopsis = "gatehouse audit verify [--data DIR | --config FILE | --database FILE|URL] [--key FILE] [--from-checkpoint FILE] [--write-checkpoint FILE] [--retention DURATION]"
+const verifySynopsis = "gatehouse audit verify [--data DIR | --config FILE | --database FILE|URL] [--key FILE] [--from-checkpoint FILE] [--no-checkpoint-file] [--write-checkpoint FILE] [--retention DURATION]"
 
 // auditVerify exits 0 when the log is intact, 1 when it was tampered with
 // and 2 when it cannot be checked.
@@ -202,6 +210,7 @@ func (e *env) auditVerify(args []string) int {
 	src := auditSourceFlags(fs)
 	from := fs.String("from-checkpoint", "", "trusted signed checkpoint `FILE`: check only entries after it, and that the log extends it")
 	save := fs.String("write-checkpoint", "", "write the latest verified checkpoint to `FILE`, for the next --from-checkpoint")
+	noFile := fs.Bool("no-checkpoint-file", false, "do not check the log against audit.checkpoint_file (DIR/audit/checkpoint.txt with --data), which verify otherwise reads when it exists and --from-checkpoint is not given")
 	retention := fs.Duration("retention", 0, "the deployment's audit.retention `DURATION`: report entries shredded sooner after recording")
 	if code, ok := e.parse(fs, verifySynopsis, args); !ok {
 		return code
@@ -232,6 +241,10 @@ func (e *env) auditVerify(args []string) int {
 			return 2
 		}
 		opts.Trusted = data
+	} else if !*noFile {
+		if opts.Anchor, ok = e.readCheckpointFile(src); !ok {
+			return 2
+		}
 	}
 	rep, err := auditlog.Verify(e.ctx, db, opts)
 	if err != nil {
@@ -250,6 +263,43 @@ func (e *env) auditVerify(args []string) int {
 		}
 	}
 	return 0
+}
+
+// checkpointFile returns the gateway's checkpoint file for the source:
+// audit.checkpoint_file of --config, the development layout's file of
+// --data or the default data directory, and "" for --database.
+func (s *auditSource) checkpointFile() string {
+	switch {
+	case s.cfg != nil && s.cfg.Audit.CheckpointFile != "":
+		return s.cfg.Resolve(s.cfg.Audit.CheckpointFile)
+	case s.cfg != nil || *s.database != "":
+		return ""
+	}
+	return auditlog.DevKeyPaths(s.dataDir()).CheckpointFile
+}
+
+// readCheckpointFile reads the source's checkpoint file, the gateway's
+// copy of its latest checkpoint, and prints its path on stdout. It returns
+// nil without a file, because the gateway also runs without one. It runs
+// before Verify takes its snapshot, and the gateway commits a checkpoint
+// before it writes the file, so a running gateway's file is never ahead
+// of the snapshot.
+func (e *env) readCheckpointFile(s *auditSource) ([]byte, bool) {
+	path := s.checkpointFile()
+	if path == "" {
+		return nil, true
+	}
+	data, err := readFileCapped(path, auditlog.MaxCheckpointBytes)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return nil, true
+	case err != nil:
+		e.errorf("audit.checkpoint_file: %v", err)
+		e.hint("fix the file's permissions, or pass --no-checkpoint-file to verify without it")
+		return nil, false
+	}
+	fmt.Fprintf(e.stdout, "checking that the log extends the checkpoint in %s (audit.checkpoint_file); --no-checkpoint-file skips this\n", path)
+	return data, true
 }
 
 // readFileCapped reads path and fails once it exceeds limit bytes. Unlike a

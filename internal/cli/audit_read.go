@@ -37,7 +37,7 @@ func auditFilterFlags(fs *flag.FlagSet, defaultLimit int) *auditFilter {
 		decision:     fs.String("decision", "", "only entries with decision `D`: allow or deny"),
 		status:       fs.Int("status", 0, "only entries released with HTTP status `N`"),
 		limit:        fs.Int("limit", defaultLimit, "at most `N` entries; 0 means all"),
-		identity:     fs.String("identity", "", "age identity `FILE` that decrypts bodies; without it bodies are not shown"),
+		identity:     fs.String("identity", "", "age identity `FILE` that decrypts bodies and query strings; without it neither is shown"),
 		interactions: interactions,
 		newest:       fs.Bool("newest", false, "list the newest entries first, so --limit keeps the most recent ones; default oldest first"),
 	}
@@ -85,7 +85,7 @@ func (e *env) auditList(args []string, name, synopsis, defaultFormat string, def
 	filter := auditFilterFlags(fs, defaultLimit)
 	format, bodyDir := &defaultFormat, new(string)
 	if defaultFormat != "" {
-		format = fs.String("format", defaultFormat, "output `FORMAT`: ndjson (every field, the request-target's query string included, which may hold PHI), auditevent (FHIR AuditEvent, IHE BALP shape, one per line) or cef; the last two leave the query string out")
+		format = fs.String("format", defaultFormat, "output `FORMAT`: ndjson (every field; the request-target's query string, which may hold PHI, only with --identity), auditevent (FHIR AuditEvent, IHE BALP shape, one per line) or cef; the last two never carry the query string")
 	} else {
 		bodyDir = fs.String("write-bodies", "", "write each decrypted body to `DIR`/entry-INDEX-request.body or -response.body (mode 0600, never replacing a file) instead of printing it, for 'audit check-proof --request-body'")
 	}
@@ -259,13 +259,22 @@ func (e *env) ndjsonRow(_ string, row *auditlog.Row, dec *auditlog.Decrypter) er
 // showRow prints one entry in the show layout, and its bodies when dec is
 // not nil: into files in bodyDir, or printed when bodyDir is "".
 func (e *env) showRow(row *auditlog.Row, dec *auditlog.Decrypter, bodyDir string) error {
+	var bodies *auditlog.Bodies
+	var problem error
+	if row.Shredded.IsZero() {
+		bodies, problem = e.openBodies(row, dec)
+	}
 	x := &row.Leaf.Entry
+	target, queryWithheld := auditlog.ExportTarget(row, bodies)
 	fmt.Fprintf(e.stdout, "#%d %s %s %s %s %s -> %s %s", row.Leaf.Index, x.RecordedAt.UTC().Format(time.RFC3339Nano),
-		x.Direction, x.Partner, x.Method, x.Target, statusText(x.Status), x.Decision)
+		x.Direction, x.Partner, x.Method, target, statusText(x.Status), x.Decision)
 	if x.Rule != "" {
 		fmt.Fprintf(e.stdout, " (%s)", x.Rule)
 	}
 	fmt.Fprintf(e.stdout, "\n    exchange %s, phase %s, interaction %s\n", x.ExchangeID, x.Phase, x.Interaction)
+	if queryWithheld != "" {
+		fmt.Fprintf(e.stdout, "    %s\n", queryWithheld)
+	}
 	if x.Phase == record.PhaseControl && x.Source != "" {
 		fmt.Fprintf(e.stdout, "    by: %s\n", x.Source)
 	}
@@ -276,7 +285,6 @@ func (e *env) showRow(row *auditlog.Row, dec *auditlog.Decrypter, bodyDir string
 		fmt.Fprintf(e.stdout, "    bodies: destroyed by retention at %s\n", row.Shredded.UTC().Format(time.RFC3339))
 		return nil
 	}
-	bodies, problem := e.openBodies(row, dec)
 	if problem != nil {
 		fmt.Fprintf(e.stdout, "    bodies: unreadable: %s\n", problem)
 		return unreadableError(problem)

@@ -179,3 +179,60 @@ func TestAuditShowGoesOnPastUnreadableBody(t *testing.T) {
 		t.Errorf("export: code %d stdout %q; want 4 entries, one with bodies_unreadable, exit 1", code, stdout)
 	}
 }
+
+// A search's query string holds PHI: show and every export format leave
+// it out without --identity, and show and NDJSON export give it back with
+// the identity that decrypts the entry.
+func TestAuditQueryOnlyWithIdentity(t *testing.T) {
+	const target = "/fhir/Patient?family=WATSON&birthdate=1961-04-12&identifier=1122334455"
+	phi := []string{"WATSON", "1961-04-12", "1122334455"}
+	dir := devLogDir(t, time.Now, []*record.Entry{{ExchangeID: "ex-0", Phase: record.PhaseRefusal, Direction: "inbound",
+		Partner: "demo-ehr", Method: "GET", Target: target, Interaction: "Patient/search-type", Status: 403, Decision: record.Deny}})
+	identity := auditlog.DevKeyPaths(dir).IdentityFile
+
+	withheld := [][]string{
+		{"audit", "show", "--data", dir},
+		{"audit", "export", "--data", dir},
+		{"audit", "export", "--data", dir, "--format", "ndjson"},
+		{"audit", "export", "--data", dir, "--format", "auditevent"},
+		{"audit", "export", "--data", dir, "--format", "cef"},
+	}
+	for _, args := range withheld {
+		t.Run(strings.Join(append([]string{args[1]}, args[4:]...), " "), func(t *testing.T) {
+			code, stdout, stderr := run(t, context.Background(), args...)
+			if code != 0 {
+				t.Fatalf("code %d stderr %q", code, stderr)
+			}
+			for _, value := range phi {
+				if strings.Contains(stdout, value) || strings.Contains(stderr, value) {
+					t.Errorf("output holds %q from the query string:\n%s%s", value, stdout, stderr)
+				}
+			}
+			if !strings.Contains(stdout, "/fhir/Patient") {
+				t.Errorf("output lacks the path /fhir/Patient:\n%s", stdout)
+			}
+			if args[1] == "show" && !strings.Contains(stdout, auditlog.QueryNotDecrypted) {
+				t.Errorf("show output lacks %q:\n%s", auditlog.QueryNotDecrypted, stdout)
+			}
+		})
+	}
+
+	for _, command := range []string{"show", "export"} {
+		t.Run(command+" --identity", func(t *testing.T) {
+			code, stdout, stderr := run(t, context.Background(), "audit", command, "--data", dir, "--identity", identity)
+			if code != 0 {
+				t.Fatalf("code %d stderr %q", code, stderr)
+			}
+			want := target
+			if command == "export" {
+				want = strings.ReplaceAll(target, "&", `\u0026`)
+			}
+			if !strings.Contains(stdout, want) {
+				t.Errorf("output lacks the full target %q:\n%s", want, stdout)
+			}
+			if strings.Contains(stdout, "query withheld") {
+				t.Errorf("output withholds the query although --identity decrypts it:\n%s", stdout)
+			}
+		})
+	}
+}

@@ -12,6 +12,7 @@ import (
 
 	"filippo.io/age"
 	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/gatehouse-health/gatehouse/internal/auditlog"
 	"github.com/gatehouse-health/gatehouse/internal/record"
@@ -205,8 +206,11 @@ func TestAuditExportFormats(t *testing.T) {
 			if err := json.Unmarshal([]byte(line), &x); err != nil {
 				return err
 			}
-			if x.LeafHash == "" || x.Target != "/fhir/Claim/$submit?member=123" {
-				return fmt.Errorf("unexpected entry %+v", x)
+			if x.LeafHash == "" || x.Target != "/fhir/Claim/$submit" || x.QueryWithheld != auditlog.QueryNotDecrypted {
+				return fmt.Errorf("unexpected entry %+v, want the path and the query withheld", x)
+			}
+			if strings.Contains(line, "member=123") {
+				return fmt.Errorf("NDJSON without --identity holds the query string: %s", line)
 			}
 			return nil
 		}},
@@ -564,9 +568,10 @@ func TestAuditVerifyWithConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	edited := strings.NewReplacer("origin: gatehouse.payer.example/audit", "origin: "+auditTestOrigin,
-		"path: /var/lib/gatehouse/gatehouse.db", "path: db/gatehouse.db").Replace(string(yaml))
-	if edited == string(yaml) {
-		t.Fatal("the hardened example no longer names the origin and database path this test replaces")
+		"path: /var/lib/gatehouse/gatehouse.db", "path: db/gatehouse.db",
+		"checkpoint_file: /var/lib/gatehouse-witness/checkpoint.txt", "checkpoint_file: witness/checkpoint.txt").Replace(string(yaml))
+	if edited == string(yaml) || !strings.Contains(edited, "checkpoint_file: witness/checkpoint.txt") {
+		t.Fatal("the hardened example no longer names the origin, database path and checkpoint file this test replaces")
 	}
 	if err := os.WriteFile(cfgPath, []byte(edited), 0o600); err != nil {
 		t.Fatal(err)
@@ -575,6 +580,18 @@ func TestAuditVerifyWithConfig(t *testing.T) {
 	code, stdout, stderr := run(t, context.Background(), "audit", "verify", "--config", cfgPath)
 	if code != 0 || !strings.Contains(stdout, "intact: 6 entries") {
 		t.Errorf("verify --config: exit code %d\n%s%s", code, stdout, stderr)
+	}
+	checkpointFile := filepath.Join(dir, "witness", "checkpoint.txt")
+	if err := os.MkdirAll(filepath.Dir(checkpointFile), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, stderr := run(t, context.Background(), "audit", "verify", "--config", cfgPath, "--write-checkpoint", checkpointFile); code != 0 {
+		t.Fatalf("verify --config --write-checkpoint: exit code %d\n%s", code, stderr)
+	}
+	truncateAuditLog(t, dbPath, 3)
+	code, stdout, stderr = run(t, context.Background(), "audit", "verify", "--config", cfgPath)
+	if code != 1 || !strings.Contains(stdout, checkpointFile) || !strings.Contains(stderr, "entries were truncated") {
+		t.Errorf("verify --config of a truncated log: exit code %d, want 1 against audit.checkpoint_file\n%s%s", code, stdout, stderr)
 	}
 	code, stdout, stderr = run(t, context.Background(), "audit", "show", "--config", cfgPath, "--limit", "2")
 	if code != 0 || strings.Count(stdout, "\n") < 2 {
@@ -590,5 +607,89 @@ func TestAuditVerifyWithConfig(t *testing.T) {
 	code, _, stderr = run(t, context.Background(), "audit", "verify", "--config", cfgPath)
 	if code != 2 || !strings.Contains(stderr, "no verifier key beside audit.signing_key_file") {
 		t.Errorf("verify --config without checkpoint.vkey: exit code %d, stderr %q", code, stderr)
+	}
+}
+
+// truncateAuditLog deletes the entries from index size on, their stored
+// hashes and every checkpoint, as an insider who hides a tail would.
+func truncateAuditLog(t *testing.T, dbPath string, size int64) {
+	t.Helper()
+	db, err := storage.Open(context.Background(), dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, stmt := range []string{
+		fmt.Sprintf("DELETE FROM audit_entries WHERE idx >= %d", size),
+		fmt.Sprintf("DELETE FROM audit_hashes WHERE id >= %d", tlog.StoredHashCount(size)),
+		"DELETE FROM audit_checkpoints",
+	} {
+		if _, err := db.Exec(stmt); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// Without --from-checkpoint, verify checks the log against the gateway's
+// checkpoint file, so a tail deleted with its checkpoints is caught.
+func TestAuditVerifyUsesCheckpointFile(t *testing.T) {
+	dir := auditDataDir(t, 10)
+	file := auditlog.DevKeyPaths(dir).CheckpointFile
+	code, _, stderr := run(t, context.Background(), "audit", "verify", "--data", dir, "--write-checkpoint", file)
+	if code != 0 {
+		t.Fatalf("verify writing the checkpoint file: code %d stderr %q", code, stderr)
+	}
+
+	code, stdout, stderr := run(t, context.Background(), "audit", "verify", "--data", dir)
+	if code != 0 {
+		t.Errorf("verify of the intact log: code %d stderr %q, want 0", code, stderr)
+	}
+	if !strings.Contains(stdout, "checking that the log extends the checkpoint in "+file) {
+		t.Errorf("stdout = %q, want the checkpoint file named", stdout)
+	}
+	if !strings.Contains(stdout, "intact: 10 entries") {
+		t.Errorf("stdout = %q, want the log intact with 10 entries", stdout)
+	}
+
+	truncateAuditLog(t, filepath.Join(dir, "gatehouse.db"), 6)
+	code, stdout, stderr = run(t, context.Background(), "audit", "verify", "--data", dir)
+	if code != 1 {
+		t.Errorf("verify of the truncated log: code %d, want 1\nstdout %q\nstderr %q", code, stdout, stderr)
+	}
+	if !strings.Contains(stderr, "the log has 6 entries but the checkpoint file covers 10: entries were truncated") {
+		t.Errorf("stderr = %q, want the truncation against the checkpoint file", stderr)
+	}
+
+	code, stdout, stderr = run(t, context.Background(), "audit", "verify", "--data", dir, "--no-checkpoint-file")
+	if code != 0 {
+		t.Errorf("verify --no-checkpoint-file: code %d stderr %q, want 0", code, stderr)
+	}
+	if strings.Contains(stdout, "checking that the log extends") {
+		t.Errorf("verify --no-checkpoint-file read the checkpoint file: %q", stdout)
+	}
+}
+
+// An explicit --from-checkpoint takes the place of the checkpoint file.
+func TestAuditVerifyFromCheckpointOverridesFile(t *testing.T) {
+	dir := auditDataDir(t, 8)
+	file := auditlog.DevKeyPaths(dir).CheckpointFile
+	if err := os.WriteFile(file, []byte("not a checkpoint\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := run(t, context.Background(), "audit", "verify", "--data", dir)
+	if code != 2 || !strings.Contains(stderr, "checkpoint file") {
+		t.Errorf("verify with an invalid checkpoint file: code %d stderr %q, want exit 2 naming the checkpoint file", code, stderr)
+	}
+
+	saved := filepath.Join(t.TempDir(), "last.cp")
+	if code, _, stderr := run(t, context.Background(), "audit", "verify", "--data", dir, "--no-checkpoint-file", "--write-checkpoint", saved); code != 0 {
+		t.Fatalf("verify --no-checkpoint-file: code %d stderr %q", code, stderr)
+	}
+	code, stdout, stderr := run(t, context.Background(), "audit", "verify", "--data", dir, "--from-checkpoint", saved)
+	if code != 0 {
+		t.Errorf("verify --from-checkpoint: code %d stderr %q, want 0", code, stderr)
+	}
+	if strings.Contains(stdout, "checking that the log extends") {
+		t.Errorf("verify --from-checkpoint also read the checkpoint file: %q", stdout)
 	}
 }

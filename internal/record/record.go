@@ -56,6 +56,8 @@ type Entry struct {
 	// Target is the request-target as received (path and query). Queries
 	// carry PHI in FHIR searches, so it is kept here, in the record, and
 	// never in service logs. An access_token query parameter is redacted.
+	// The audit log stores the query string encrypted like the bodies, and
+	// its Reader returns the path only.
 	Target      string
 	Interaction string // interaction in allowlist syntax, e.g. Claim/$submit
 	Decision    Decision

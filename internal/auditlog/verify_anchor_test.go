@@ -1,0 +1,77 @@
+package auditlog
+
+import (
+	"context"
+	"strings"
+	"testing"
+)
+
+// TestVerifyAnchorRecomputesAll checks that a log verified against an
+// anchor must extend it, like a trusted checkpoint, but that every entry
+// below the anchor is still recomputed, unlike an incremental run.
+func TestVerifyAnchorRecomputesAll(t *testing.T) {
+	l, db, keys := newTestLog(t, func(o *Options) { o.CheckpointEvery = 4 })
+	appendN(t, l, 8)
+	if err := l.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := Verify(context.Background(), db, VerifyOptions{LogKey: keys.verifier})
+	if err != nil || !rep.Intact() || rep.Latest == nil || rep.Latest.Size != 8 {
+		t.Fatalf("verify: %+v, %v; want intact with a checkpoint of 8", rep, err)
+	}
+	anchor := rep.Latest.Note
+
+	rep, err = Verify(context.Background(), db, VerifyOptions{LogKey: keys.verifier, Anchor: anchor})
+	if err != nil || !rep.Intact() || rep.From != 0 {
+		t.Fatalf("verify against the anchor: %+v, %v; want intact from entry 0", rep, err)
+	}
+
+	// A query column edited below the anchor escapes an incremental run,
+	// which trusts what the checkpoint covers, but not an anchored one.
+	if _, err := db.Exec("UPDATE audit_entries SET status = 599 WHERE idx = 1"); err != nil {
+		t.Fatal(err)
+	}
+	rep, err = Verify(context.Background(), db, VerifyOptions{LogKey: keys.verifier, Trusted: anchor})
+	if err != nil || !rep.Intact() {
+		t.Fatalf("incremental verify: %+v, %v; this test expects it to skip entries below the checkpoint", rep, err)
+	}
+	rep, err = Verify(context.Background(), db, VerifyOptions{LogKey: keys.verifier, Anchor: anchor})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Intact() || rep.Problems[0].Index != 1 {
+		t.Errorf("anchored verify of an edited entry: %+v, want a problem at entry 1", rep.Problems)
+	}
+
+	if _, err := Verify(context.Background(), db, VerifyOptions{LogKey: keys.verifier, Anchor: anchor, Trusted: anchor}); err == nil {
+		t.Error("Verify accepted both Trusted and Anchor")
+	}
+}
+
+// TestVerifyAnchorTruncated checks that a tail deleted with its
+// checkpoints is reported against the anchor.
+func TestVerifyAnchorTruncated(t *testing.T) {
+	l, db, keys := newTestLog(t, func(o *Options) { o.CheckpointEvery = 4 })
+	appendN(t, l, 8)
+	if err := l.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := Verify(context.Background(), db, VerifyOptions{LogKey: keys.verifier})
+	if err != nil || rep.Latest == nil {
+		t.Fatalf("verify: %+v, %v", rep, err)
+	}
+	anchor := rep.Latest.Note
+	for _, stmt := range []string{"DELETE FROM audit_entries WHERE idx >= 5", "DELETE FROM audit_hashes WHERE id >= 8", "DELETE FROM audit_checkpoints"} {
+		if _, err := db.Exec(stmt); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	rep, err = Verify(context.Background(), db, VerifyOptions{LogKey: keys.verifier, Anchor: anchor})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Intact() || !strings.Contains(rep.Problems[0].What, "the checkpoint file covers 8: entries were truncated") {
+		t.Errorf("problems %+v, want the truncation against the checkpoint file", rep.Problems)
+	}
+}
