@@ -51,7 +51,10 @@ type run struct {
 	// sandbox of their own and as entry checks, and reusedEntryChecks the
 	// entry checks whose issues the walk recorded, for tests.
 	sandboxedChecks, entryChecks, reusedEntryChecks int
-	fpFailed                                        bool
+	// singlePassEvaluations counts the constraints firstEvaluation let
+	// through without the evaluated map, for tests.
+	singlePassEvaluations int
+	fpFailed              bool
 	// unknownMembership is set when memberOf() met a value set it could
 	// not expand during the invariant being evaluated.
 	unknownMembership bool
@@ -113,12 +116,9 @@ type resourceFrame struct {
 	contained bool // a contained resource, whose references resolve in its container
 	// multiPass is set when the resource, or one that contains it, is
 	// validated against more than one definition, so that its nodes are
-	// walked more than once.
-	multiPass bool
-	// repeated is set when the resource, or one that contains it, has
-	// more than one definition. Unlike multiPass it is false for a
+	// walked more than once outside a sandbox. It is false for a
 	// top-level resource with one definition.
-	repeated bool
+	multiPass bool
 }
 
 // multiPass reports whether the nodes being walked may be walked again in
@@ -155,6 +155,7 @@ func (r *run) firstEvaluation(id uint32, node *fhirpath.Node) bool {
 		return false
 	}
 	r.lastIDs = append(r.lastIDs, id)
+	r.singlePassEvaluations++
 	return true
 }
 
