@@ -31,9 +31,7 @@ type entryCheck struct {
 	path    string
 	fp      *fhirpath.Node
 	profile *structure // the one definition the entry was validated against
-	// multiPass is the entry's resourceFrame.multiPass in the pass.
-	multiPass bool
-	issues    []outcome.Issue
+	issues  []outcome.Issue
 
 	started bool // the pass reached the entry's profiles
 	aborted bool // the walk cannot take the issues, so none are stored
@@ -120,7 +118,7 @@ func (r *run) startEntryCheck(n *jnode, frame *resourceFrame, profiles []*struct
 		ec.aborted = true
 		return true
 	}
-	ec.profile, ec.multiPass = profiles[0], frame.multiPass
+	ec.profile = profiles[0]
 	return false
 }
 
@@ -156,11 +154,11 @@ func (r *run) storedEntryCheck(n *jnode, path string, fp *fhirpath.Node, frame *
 	}
 	// The package that placed the entry (from) only resolves its
 	// profiles, so the walk may come from another package than the
-	// profile check. The walk of a repeated resource skips the invariants
+	// profile check. The walk of a multi-pass resource skips the invariants
 	// evaluated on its nodes in an earlier walk (see firstEvaluation),
 	// which an entry check, evaluating them in its sandbox, cannot tell.
 	if ec.aborted || ec.path != path || ec.fp != fp || len(profiles) != 1 || profiles[0] != ec.profile ||
-		frame.repeated || frame.multiPass != ec.multiPass || frame.contained || len(r.issues) != issuesBefore {
+		frame.multiPass || frame.contained || len(r.issues) != issuesBefore {
 		return nil
 	}
 	b.entryChecks[n] = walkedEntry

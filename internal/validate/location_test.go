@@ -1,6 +1,7 @@
 package validate
 
 import (
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -119,6 +120,73 @@ func TestInvariantCopiesReportedOnce(t *testing.T) {
 			}
 			if n != 1 {
 				t.Errorf("%s at %s reported %d times, want once; issues: %+v", tt.key, tt.path, n, res.Issues)
+			}
+		})
+	}
+}
+
+// evaluationCounts validates body and returns how many invariant
+// evaluations firstEvaluation let through on the single-pass path, and
+// how many entries the run's evaluated map then holds.
+func evaluationCounts(t *testing.T, v *Validator, body []byte, errorsOnly bool, profiles ...string) (singlePass, mapped int) {
+	t.Helper()
+	r := newRun(v)
+	defer r.release()
+	r.errorsOnly = errorsOnly
+	tree, err := parseTreeIn(body, v.limits, &r.tree)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.document(tree, body, profiles); err != nil {
+		t.Fatal(err)
+	}
+	return r.singlePassEvaluations, len(r.evaluated)
+}
+
+// A resource validated against one definition is walked once, so the
+// copies of an invariant on a node are de-duplicated with the node's own
+// list, and the run's evaluated map stays empty. Two definitions walk the
+// nodes twice, so only the map can tell the second walk what the first
+// evaluated.
+func TestSinglePassEvaluations(t *testing.T) {
+	pasBundle, err := os.ReadFile("../demo/bundles/pas-2.2.1-ReferralAuthorizationBundleExample.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pas, _ := pasValidators(t, "2.2.1")
+	patient := []byte(`{"resourceType":"Patient","generalPractitioner":[{"reference":"#missing"}]}`)
+	twoProfiles := []string{"http://hl7.org/fhir/StructureDefinition/Patient", "http://hl7.org/fhir/us/core/StructureDefinition/us-core-patient"}
+	tests := []struct {
+		name       string
+		v          *Validator
+		body       []byte
+		errorsOnly bool
+		profiles   []string
+		singlePass bool
+	}{
+		{"Patient", shared(t), patient, false, nil, true},
+		{"Patient, Check", shared(t), patient, true, nil, true},
+		{"PAS request Bundle", pas, pasBundle, false, []string{pasRequestBundle}, true},
+		{"PAS request Bundle, Check", pas, pasBundle, true, []string{pasRequestBundle}, true},
+		{"Patient, two profiles", shared(t), patient, false, twoProfiles, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			singlePass, mapped := evaluationCounts(t, tt.v, tt.body, tt.errorsOnly, tt.profiles...)
+			if tt.singlePass {
+				if singlePass == 0 {
+					t.Errorf("no invariant evaluated on the single-pass path")
+				}
+				if mapped != 0 {
+					t.Errorf("evaluated map holds %d entries, want none for a resource walked once", mapped)
+				}
+				return
+			}
+			if singlePass != 0 {
+				t.Errorf("%d invariants evaluated on the single-pass path, want none for a resource walked twice", singlePass)
+			}
+			if mapped == 0 {
+				t.Errorf("evaluated map is empty, want an entry per evaluated invariant and node")
 			}
 		})
 	}

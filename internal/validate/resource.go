@@ -34,8 +34,11 @@ func (r *run) resource(n *jnode, path string, fp *fhirpath.Node, required []stri
 	}
 	framesMark := r.frames.Mark()
 	frame := r.frames.One()
-	parentRepeated := len(r.resources) > 0 && r.resources[len(r.resources)-1].repeated
-	*frame = resourceFrame{node: n, path: path, contained: r.inContained(path), multiPass: r.multiPass(), repeated: parentRepeated}
+	// A resource starts multi-pass only inside a multi-pass resource.
+	// r.multiPass does not fit here, because it returns true outside any
+	// resource and would make every frame multi-pass.
+	parentMultiPass := len(r.resources) > 0 && r.resources[len(r.resources)-1].multiPass
+	*frame = resourceFrame{node: n, path: path, contained: r.inContained(path), multiPass: parentMultiPass}
 	r.resources = append(r.resources, frame)
 	defer func() {
 		r.resources[len(r.resources)-1] = nil
@@ -48,7 +51,6 @@ func (r *run) resource(n *jnode, path string, fp *fhirpath.Node, required []stri
 	issuesBefore := len(r.issues)
 	profiles := r.withGlobalProfiles(r.profilesOf(n, base, path, required, from), base, path)
 	frame.multiPass = frame.multiPass || len(profiles) > 1
-	frame.repeated = frame.repeated || len(profiles) > 1
 	if r.startEntryCheck(n, frame, profiles, from) {
 		return
 	}

@@ -21,12 +21,14 @@ type run struct {
 	issues    []outcome.Issue
 	seen      map[issueKey]struct{} // the issues' keys, once there are linearIssues; see recorded
 	evaluated map[evalKey]struct{}  // constraints evaluated, so each is evaluated once per location; see firstEvaluation
-	// lastNode and lastIDs are the node whose constraints are being
-	// evaluated in a single-pass resource and the constraints evaluated
-	// on it so far; see firstEvaluation.
-	lastNode *fhirpath.Node
-	lastIDs  []uint32
-	nesting  int
+	// lastNode is the node whose constraints are being evaluated in a
+	// single-pass resource, and evaluatedIDs[lastStart:] the constraints
+	// evaluated on it so far (see firstEvaluation). A sandbox starts its
+	// list past the end of the one it interrupts, which it keeps.
+	lastNode     *fhirpath.Node
+	evaluatedIDs []uint32
+	lastStart    int
+	nesting      int
 	// conformanceChecks counts the profile checks under way (see
 	// conformsTo). Unresolved references are not reported inside one,
 	// because the resource's own validation reports them where they are.
@@ -51,7 +53,10 @@ type run struct {
 	// sandbox of their own and as entry checks, and reusedEntryChecks the
 	// entry checks whose issues the walk recorded, for tests.
 	sandboxedChecks, entryChecks, reusedEntryChecks int
-	fpFailed                                        bool
+	// singlePassEvaluations counts the constraints firstEvaluation let
+	// through without the evaluated map, for tests.
+	singlePassEvaluations int
+	fpFailed              bool
 	// unknownMembership is set when memberOf() met a value set it could
 	// not expand during the invariant being evaluated.
 	unknownMembership bool
@@ -113,12 +118,9 @@ type resourceFrame struct {
 	contained bool // a contained resource, whose references resolve in its container
 	// multiPass is set when the resource, or one that contains it, is
 	// validated against more than one definition, so that its nodes are
-	// walked more than once.
-	multiPass bool
-	// repeated is set when the resource, or one that contains it, has
-	// more than one definition. Unlike multiPass it is false for a
+	// walked more than once outside a sandbox. It is false for a
 	// top-level resource with one definition.
-	repeated bool
+	multiPass bool
 }
 
 // multiPass reports whether the nodes being walked may be walked again in
@@ -149,12 +151,13 @@ func (r *run) firstEvaluation(id uint32, node *fhirpath.Node) bool {
 		return true
 	}
 	if node != r.lastNode {
-		r.lastNode, r.lastIDs = node, r.lastIDs[:0]
+		r.lastNode, r.evaluatedIDs = node, r.evaluatedIDs[:r.lastStart]
 	}
-	if slices.Contains(r.lastIDs, id) {
+	if slices.Contains(r.evaluatedIDs[r.lastStart:], id) {
 		return false
 	}
-	r.lastIDs = append(r.lastIDs, id)
+	r.evaluatedIDs = append(r.evaluatedIDs, id)
+	r.singlePassEvaluations++
 	return true
 }
 
@@ -251,9 +254,11 @@ func (r *run) sandbox(fn func()) []outcome.Issue {
 	}
 	savedIssues, savedSeen, savedEval := r.issues, r.seen, r.evaluated
 	r.issues, r.seen, r.evaluated = nil, takeMap(&r.spareSeen), takeMap(&r.spareEvaluated)
-	savedNode, savedIDs := r.lastNode, r.lastIDs
-	r.lastNode, r.lastIDs = nil, nil
-	defer func() { r.lastNode, r.lastIDs = savedNode, savedIDs }()
+	savedNode, savedStart, savedLen := r.lastNode, r.lastStart, len(r.evaluatedIDs)
+	r.lastNode, r.lastStart = nil, savedLen
+	defer func() {
+		r.lastNode, r.lastStart, r.evaluatedIDs = savedNode, savedStart, r.evaluatedIDs[:savedLen]
+	}()
 	fn()
 	got := r.issues
 	r.spareSeen = append(r.spareSeen, clearedMap(r.seen))

@@ -28,9 +28,9 @@ func (r *run) release() {
 	r.cleanNarratives = clearedMap(r.cleanNarratives)
 	r.nesting, r.conformanceChecks, r.assumed = 0, 0, 0
 	r.entryCheck, r.reportAsWalk, r.uncounted, r.nestingCapped = nil, false, 0, 0
-	r.sandboxedChecks, r.entryChecks, r.reusedEntryChecks = 0, 0, 0
+	r.sandboxedChecks, r.entryChecks, r.reusedEntryChecks, r.singlePassEvaluations = 0, 0, 0, 0
 	r.fpFailed, r.unknownMembership, r.errorsOnly = false, false, false
-	r.lastNode, r.lastIDs = nil, r.lastIDs[:0]
+	r.lastNode, r.evaluatedIDs, r.lastStart = nil, r.evaluatedIDs[:0], 0
 	r.groups.Reset()
 	r.occs.Reset()
 	r.occRefs.Reset()
