@@ -156,9 +156,9 @@ const (
 	coverage = `{"fullUrl":"http://x/fhir/Coverage/cov","resource":{"resourceType":"Coverage","id":"cov","payor":[{"reference":"Organization/payer"}]}}`
 )
 
-// patients are the beneficiaries claimOrg and roleClaim name, one at
-// each's base. bundleOf appends them after the given entries, so that the
-// entry indexes the tests expect stay those of their arguments.
+// patients contains the Patients that claimOrg and roleClaim reference,
+// one under each claim's fullUrl base. bundleOf appends them after the
+// given entries, so the expected entry indexes are those of its arguments.
 const patients = `{"fullUrl":"http://x/fhir/Patient/pat","resource":{"resourceType":"Patient","id":"pat"}},` +
 	`{"fullUrl":"urn:uuid:pat","resource":{"resourceType":"Patient"}}`
 

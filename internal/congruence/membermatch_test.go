@@ -142,10 +142,10 @@ func TestCheckMemberMatchConsentParties(t *testing.T) {
 }
 
 // An upstream may read an actor as a recipient or source although its
-// role is not exactly one of the profile's two codings: a code in another
-// case, a system spelled otherwise, a role given as text only, or no role.
-// Such an actor would escape the checks, and so would one in a nested
-// provision, which the profile does not allow. Each is rejected.
+// role is not exactly one of the profile's two codings. Examples are a code
+// in another case, a system spelled otherwise, a role given as text only,
+// or no role. Such an actor would escape the checks, and so would one in a
+// nested provision, which the profile does not allow. Each is rejected.
 func TestCheckMemberMatchUncheckedActors(t *testing.T) {
 	c := mustChecker(t, demoPayer)
 	payor := npiRef(demoPayer.Value)

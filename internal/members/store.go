@@ -25,8 +25,8 @@
 //  2. When there are none, the candidates are the members with the same
 //     family and first given name keys, birth date and gender. All four
 //     are required. This applies whether the ids are unknown or name
-//     members with other demographics. Treating both cases alike keeps the answer
-//     from telling whether an id belongs to some member.
+//     members with other demographics. Treating both cases alike keeps
+//     the response from revealing whether an id belongs to some member.
 //
 // One candidate is a match. None is MatchNone and several MatchAmbiguous,
 // and neither names a member.

@@ -271,8 +271,8 @@ func localReferences(raw jsontext.Value) []string {
 // ids come from the patient reference's identifier, the referenced
 // Patient's member-system identifiers and the referenced Coverages'
 // subscriberId and member-system identifiers. The demographics come from
-// the referenced Patient. A member id alone finds no one, so the answer tells
-// nothing about an id to a partner that does not know whose it is.
+// the referenced Patient. A member id alone finds no one, so the response
+// reveals nothing about an id to a partner that does not know whose it is.
 func (s *Service) eligibilityMember(ctx context.Context, req *eligibilityRequestJSON, local localResources) (string, error) {
 	var q members.MatchQuery
 	if req.Patient.Identifier != nil && req.Patient.Identifier.System == s.memberSystem {

@@ -19,7 +19,7 @@ type bundleIndex struct {
 	entries       []bundleEntry
 	// path and fp locate the Bundle. reportsAsWalk is set when its walk
 	// records issues as the top-level walk does, so that entry checks
-	// can run for its entries (see entryCheck). entryChecks holds them.
+	// can run for its entries (see entryCheck). entryChecks contains them.
 	path          string
 	fp            *fhirpath.Node
 	reportsAsWalk bool

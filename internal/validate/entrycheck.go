@@ -104,10 +104,9 @@ func (r *run) checkAsEntry(n *jnode, profile, refPath string, from *fhirpkg.Pack
 	return ec.countedErrors == 0, true
 }
 
-// startEntryCheck tells resource, once the profiles of n are known,
-// whether to stop the pass of an entry check of n. The pass goes on only
-// when the walk can take its issues: n has one profile, which its
-// meta.profile declares, and resolving the profiles raised no issue.
+// startEntryCheck reports whether resource must stop the pass of an entry
+// check of n. The pass goes on only when n has one profile, declared in its
+// meta.profile, and resolving the profiles raised no issue.
 func (r *run) startEntryCheck(n *jnode, frame *resourceFrame, profiles []*structure, from *fhirpkg.Package) (stop bool) {
 	ec := r.entryCheck
 	if ec == nil || ec.node != n || ec.started {

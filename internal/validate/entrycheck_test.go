@@ -17,30 +17,50 @@ const pasRequestBundle = "http://hl7.org/fhir/us/davinci-pas/StructureDefinition
 // profileCheckCounts are the counters of one run (see run.sandboxedChecks).
 type profileCheckCounts struct{ sandboxed, entry, reused int }
 
+// documentRun validates body in a new run and returns the run, which the
+// caller releases after reading its counters.
+func documentRun(t *testing.T, v *Validator, body []byte, errorsOnly bool, profiles ...string) *run {
+	t.Helper()
+	r := newRun(v)
+	r.errorsOnly = errorsOnly
+	tree, err := parseTreeIn(body, v.limits, &r.tree)
+	if err != nil {
+		r.release()
+		t.Fatal(err)
+	}
+	if err := r.document(tree, body, profiles); err != nil {
+		r.release()
+		t.Fatal(err)
+	}
+	return r
+}
+
 // countProfileChecks validates body with Check and returns the run's
 // profile check counters.
 func countProfileChecks(t *testing.T, v *Validator, body []byte, profiles ...string) profileCheckCounts {
 	t.Helper()
-	r := newRun(v)
+	r := documentRun(t, v, body, true, profiles...)
 	defer r.release()
-	r.errorsOnly = true
-	tree, err := parseTreeIn(body, v.limits, &r.tree)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := r.document(tree, body, profiles); err != nil {
-		t.Fatal(err)
-	}
 	return profileCheckCounts{r.sandboxedChecks, r.entryChecks, r.reusedEntryChecks}
 }
 
-// pasValidators returns a validator for PAS version and one that runs no
-// entry checks.
-func pasValidators(t *testing.T, version string) (withEntryChecks, without *Validator) {
+// readPASDemoBundle returns the PAS 2.2.1 demo request Bundle.
+func readPASDemoBundle(t *testing.T) []byte {
+	t.Helper()
+	body, err := os.ReadFile("../demo/bundles/pas-2.2.1-ReferralAuthorizationBundleExample.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return body
+}
+
+// validatorPair returns a validator built by newValidator and a second one
+// that runs no entry checks.
+func validatorPair(t *testing.T, newValidator func() (*Validator, error)) (withEntryChecks, without *Validator) {
 	t.Helper()
 	var vs [2]*Validator
 	for i := range vs {
-		v, err := New(Options{Context: []string{"hl7.fhir.us.davinci-pas#" + version}})
+		v, err := newValidator()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -50,21 +70,45 @@ func pasValidators(t *testing.T, version string) (withEntryChecks, without *Vali
 	return vs[0], vs[1]
 }
 
+// pasValidators returns a validator for PAS version and one that runs no
+// entry checks.
+func pasValidators(t *testing.T, version string) (withEntryChecks, without *Validator) {
+	t.Helper()
+	return validatorPair(t, func() (*Validator, error) {
+		return New(Options{Context: []string{"hl7.fhir.us.davinci-pas#" + version}})
+	})
+}
+
+// definitionValidators returns a validator for a package of the given
+// StructureDefinitions on R4 core, and one that runs no entry checks.
+func definitionValidators(t *testing.T, packageName string, definitions ...string) (withEntryChecks, without *Validator) {
+	t.Helper()
+	return validatorPair(t, func() (*Validator, error) {
+		pkg := fhirpkg.NewPackage(packageName, "1.0.0", map[string]string{"hl7.fhir.r4.core": "4.0.1"})
+		for _, sd := range definitions {
+			if err := pkg.AddResource([]byte(sd)); err != nil {
+				return nil, err
+			}
+		}
+		return New(Options{Packages: []*fhirpkg.Package{pkg}})
+	})
+}
+
 // The referenced entries of the PAS request Bundle are checked against
 // their target profiles once, in entry checks that the Bundle's walk
 // reuses, instead of once in a sandbox and once more in the walk. Only
 // the Patient, which the reference checks against a second profile
 // besides the one it declares, still gets a sandboxed check.
 func TestEntryChecksReplaceSandboxedChecks(t *testing.T) {
-	body, err := os.ReadFile("../demo/bundles/pas-2.2.1-ReferralAuthorizationBundleExample.json")
-	if err != nil {
-		t.Fatal(err)
-	}
+	body := readPASDemoBundle(t)
 	v, old := pasValidators(t, "2.2.1")
 	got := countProfileChecks(t, v, body, pasRequestBundle)
 	before := countProfileChecks(t, old, body, pasRequestBundle)
-	if before.sandboxed != 8 || before.entry != 0 {
+	if before.sandboxed != 8 {
 		t.Fatalf("without entry checks: %+v, want 8 sandboxed profile checks", before)
+	}
+	if before.entry != 0 {
+		t.Fatalf("without entry checks: %+v, want no entry checks", before)
 	}
 	if got.sandboxed >= before.sandboxed {
 		t.Errorf("sandboxed profile checks = %d, want fewer than the %d without entry checks", got.sandboxed, before.sandboxed)
@@ -124,10 +168,7 @@ func TestEntryChecksAgreeOnExamples(t *testing.T) {
 // changed its decoded entries.
 func editedBundle(t *testing.T, edit func(entries []any)) []byte {
 	t.Helper()
-	body, err := os.ReadFile("../demo/bundles/pas-2.2.1-ReferralAuthorizationBundleExample.json")
-	if err != nil {
-		t.Fatal(err)
-	}
+	body := readPASDemoBundle(t)
 	var bundle map[string]any
 	if err := json.Unmarshal(body, &bundle); err != nil {
 		t.Fatal(err)
@@ -202,21 +243,7 @@ func TestEntryChecksAgreeOnEdits(t *testing.T) {
 // Their entry checks meet the check under way, so the walk does not
 // reuse them, and the results match those without entry checks.
 func TestEntryChecksAgreeOnCycle(t *testing.T) {
-	var vs [2]*Validator
-	for i := range vs {
-		pkg := fhirpkg.NewPackage("test.cycle", "1.0.0", map[string]string{"hl7.fhir.r4.core": "4.0.1"})
-		for _, sd := range []string{cycleOrgProfile, cyclePatientProfile} {
-			if err := pkg.AddResource([]byte(sd)); err != nil {
-				t.Fatal(err)
-			}
-		}
-		v, err := New(Options{Packages: []*fhirpkg.Package{pkg}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		vs[i] = v
-	}
-	vs[1].noEntryChecks = true
+	v, old := definitionValidators(t, "test.cycle", cycleOrgProfile, cyclePatientProfile)
 	org := func(id, active, partOf string) string {
 		return `{"fullUrl":"http://x.test/Organization/` + id + `","resource":{"resourceType":"Organization","id":"` + id +
 			`","meta":{"profile":["http://x.test/sd/org"]},"name":"` + id + `","active":` + active + `,"partOf":{"reference":"Organization/` + partOf + `"}}}`
@@ -228,8 +255,8 @@ func TestEntryChecksAgreeOnCycle(t *testing.T) {
 	for _, active := range []string{"true", "false"} {
 		entries := []string{patient("p1", "org1"), patient("p2", "org2"), org("org1", active, "org2"), org("org2", "true", "org1")}
 		bundle := `{"resourceType":"Bundle","type":"collection","entry":[` + strings.Join(entries, ",") + `]}`
-		compareEntryChecks(t, vs[0], vs[1], "cycle, org1 active "+active, []byte(bundle))
-		if counts := countProfileChecks(t, vs[0], []byte(bundle)); counts.entry == 0 {
+		compareEntryChecks(t, v, old, "cycle, org1 active "+active, []byte(bundle))
+		if counts := countProfileChecks(t, v, []byte(bundle)); counts.entry == 0 {
 			t.Errorf("cycle, org1 active %s: no entry check ran (%+v), so the case does not test them", active, counts)
 		}
 	}
@@ -251,29 +278,19 @@ const slicedOrgPatientProfile = `{"resourceType":"StructureDefinition","url":"ht
 // matches no slice in the walk but matches in the profile check. So the
 // Patient's reference to the Organization conforms.
 func TestEntryChecksAgreeOnSliceMatching(t *testing.T) {
-	var vs [2]*Validator
-	for i := range vs {
-		pkg := fhirpkg.NewPackage("test.slices", "1.0.0", map[string]string{"hl7.fhir.r4.core": "4.0.1"})
-		for _, sd := range []string{slicedOrgProfile, slicedOrgPatientProfile} {
-			if err := pkg.AddResource([]byte(sd)); err != nil {
-				t.Fatal(err)
-			}
-		}
-		v, err := New(Options{Packages: []*fhirpkg.Package{pkg}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		vs[i] = v
-	}
-	vs[1].noEntryChecks = true
+	v, old := definitionValidators(t, "test.slices", slicedOrgProfile, slicedOrgPatientProfile)
 	for _, period := range []string{`{"start":"2024-01-01","end":"2024-02-01"}`, `{"start":"2024-02-01","end":"2024-01-01"}`} {
 		bundle := `{"resourceType":"Bundle","type":"collection","entry":[` +
 			`{"fullUrl":"http://x.test/Patient/p1","resource":{"resourceType":"Patient","id":"p1","meta":{"profile":["http://x.test/sd/sliced-org-patient"]},"managingOrganization":{"reference":"Organization/org1"}}},` +
 			`{"fullUrl":"http://x.test/Organization/org1","resource":{"resourceType":"Organization","id":"org1","meta":{"profile":["http://x.test/sd/sliced-org"]},"name":"One",` +
 			`"identifier":[{"system":"http://x.test/ids","value":"1","period":` + period + `}]}}]}`
-		compareEntryChecks(t, vs[0], vs[1], "identifier period "+period, []byte(bundle))
-		if counts := countProfileChecks(t, vs[0], []byte(bundle)); counts.entry == 0 || counts.reused == 0 {
-			t.Errorf("identifier period %s: %+v, want an entry check that the walk reuses", period, counts)
+		compareEntryChecks(t, v, old, "identifier period "+period, []byte(bundle))
+		counts := countProfileChecks(t, v, []byte(bundle))
+		if counts.entry == 0 {
+			t.Errorf("identifier period %s: %+v, want an entry check", period, counts)
+		}
+		if counts.reused == 0 {
+			t.Errorf("identifier period %s: %+v, want the walk to reuse the entry check", period, counts)
 		}
 	}
 }

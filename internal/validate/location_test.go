@@ -1,7 +1,6 @@
 package validate
 
 import (
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -127,32 +126,21 @@ func TestInvariantCopiesReportedOnce(t *testing.T) {
 
 // evaluationCounts validates body and returns how many invariant
 // evaluations firstEvaluation let through on the single-pass path, and
-// how many entries the run's evaluated map then holds.
+// how many entries the run's evaluated map then contains.
 func evaluationCounts(t *testing.T, v *Validator, body []byte, errorsOnly bool, profiles ...string) (singlePass, mapped int) {
 	t.Helper()
-	r := newRun(v)
+	r := documentRun(t, v, body, errorsOnly, profiles...)
 	defer r.release()
-	r.errorsOnly = errorsOnly
-	tree, err := parseTreeIn(body, v.limits, &r.tree)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := r.document(tree, body, profiles); err != nil {
-		t.Fatal(err)
-	}
 	return r.singlePassEvaluations, len(r.evaluated)
 }
 
 // A resource validated against one definition is walked once, so the
 // copies of an invariant on a node are de-duplicated with the node's own
 // list, and the run's evaluated map stays empty. Two definitions walk the
-// nodes twice, so only the map can tell the second walk what the first
-// evaluated.
+// nodes twice, so the second walk finds what the first evaluated only in
+// the map.
 func TestSinglePassEvaluations(t *testing.T) {
-	pasBundle, err := os.ReadFile("../demo/bundles/pas-2.2.1-ReferralAuthorizationBundleExample.json")
-	if err != nil {
-		t.Fatal(err)
-	}
+	pasBundle := readPASDemoBundle(t)
 	pas, _ := pasValidators(t, "2.2.1")
 	patient := []byte(`{"resourceType":"Patient","generalPractitioner":[{"reference":"#missing"}]}`)
 	twoProfiles := []string{"http://hl7.org/fhir/StructureDefinition/Patient", "http://hl7.org/fhir/us/core/StructureDefinition/us-core-patient"}
@@ -178,7 +166,7 @@ func TestSinglePassEvaluations(t *testing.T) {
 					t.Errorf("no invariant evaluated on the single-pass path")
 				}
 				if mapped != 0 {
-					t.Errorf("evaluated map holds %d entries, want none for a resource walked once", mapped)
+					t.Errorf("evaluated map contains %d entries, want none for a resource walked once", mapped)
 				}
 				return
 			}

@@ -47,7 +47,8 @@ type run struct {
 	// unresolved references reported, whose errors an entry check does
 	// not count for the verdict of its profile check.
 	uncounted int
-	// nestingCapped counts the resources not validated for maxNesting.
+	// nestingCapped counts the resources not validated because they are
+	// nested deeper than maxNesting.
 	nestingCapped int
 	// sandboxedChecks and entryChecks count the profile checks run in a
 	// sandbox of their own and as entry checks, and reusedEntryChecks the
@@ -67,10 +68,10 @@ type run struct {
 	occRefs    chunks.List[*occurrence] // see occRoom
 	sliceDefs  chunks.List[*elemDef]    // see slices
 	locations  chunks.List[location]    // see rootLocation
-	// entryCheckValues holds the run's entry checks, which Bundles keep
+	// entryCheckValues stores the run's entry checks, which Bundles keep
 	// until they are popped.
 	entryCheckValues chunks.List[entryCheck]
-	// profileLists holds the profiles of the resources being validated.
+	// profileLists stores the profiles of the resources being validated.
 	profileLists chunks.List[*structure]
 	tree         treeArena             // the instance's tree
 	fpTree       fhirpath.DecodedArena // the instance's FHIRPath tree
