@@ -28,9 +28,13 @@ func TestEntryProofCarriesEntry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(parsed.Entry, p.Entry) || parsed.LeafHash != appended[1].LeafHash {
-		t.Errorf("parsed proof has another entry or leaf hash than the one written")
+	if !bytes.Equal(parsed.Entry, p.Entry) {
+		t.Errorf("parsed proof has another entry than the one written")
 	}
+	if parsed.LeafHash != appended[1].LeafHash {
+		t.Errorf("parsed proof has leaf hash %s, want %s", parsed.LeafHash, appended[1].LeafHash)
+	}
+
 	if _, err := CheckProof(parsed, keys.verifier); err != nil {
 		t.Fatalf("CheckProof: %v", err)
 	}
@@ -39,8 +43,11 @@ func TestEntryProofCarriesEntry(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := testEntry(1, 64)
-	if leaf.Request.Size != int64(len(want.RequestBody)) || leaf.Request.SHA256 != digest(want.RequestBody) {
-		t.Errorf("entry records request %d bytes %x, want the plaintext's length and SHA-256", leaf.Request.Size, leaf.Request.SHA256)
+	if leaf.Request.Size != int64(len(want.RequestBody)) {
+		t.Errorf("entry records a request of %d bytes, want %d", leaf.Request.Size, len(want.RequestBody))
+	}
+	if leaf.Request.SHA256 != digest(want.RequestBody) {
+		t.Errorf("entry records request SHA-256 %x, want the plaintext's", leaf.Request.SHA256)
 	}
 	if leaf.Response.SHA256 != digest(want.ResponseBody) {
 		t.Errorf("entry records response SHA-256 %x, want the plaintext's", leaf.Response.SHA256)
@@ -50,8 +57,11 @@ func TestEntryProofCarriesEntry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if receipt.Entry != nil || !bytes.HasPrefix(receipt.Format(), []byte(proofHeader)) {
-		t.Errorf("receipt carries the entry; receipts stay bare c2sp.org/tlog-proof")
+	if receipt.Entry != nil {
+		t.Errorf("receipt carries the entry, want a bare c2sp.org/tlog-proof")
+	}
+	if !bytes.HasPrefix(receipt.Format(), []byte(proofHeader)) {
+		t.Errorf("receipt text does not start with the c2sp.org/tlog-proof header")
 	}
 	if _, err := receipt.OpenEntry(); !errors.Is(err, ErrNoEntry) {
 		t.Errorf("OpenEntry of a receipt: err = %v, want ErrNoEntry", err)
@@ -95,6 +105,7 @@ func TestEntryProofRejectsEditedEntry(t *testing.T) {
 	}
 }
 
+// ParseProof rejects an entry proof whose entry line is missing or invalid.
 func TestParseProofRejectsEntryLine(t *testing.T) {
 	l, _, _ := newTestLog(t, func(o *Options) { o.CheckpointEvery = 4 })
 	appendN(t, l, 4)

@@ -35,7 +35,7 @@ type ExportedEntry struct {
 	// Target is the request-target. Its query string, which carries PHI
 	// in FHIR searches, is included only when the entry was decrypted.
 	Target string `json:"target"`
-	// QueryWithheld says why Target lacks the query string it had.
+	// QueryWithheld is the reason Target lacks the query string it had.
 	QueryWithheld  string `json:"query_withheld,omitempty"`
 	Interaction    string `json:"interaction,omitempty"`
 	Decision       string `json:"decision"`

@@ -141,3 +141,17 @@ func openBodies(t testing.TB, l *Log, keys *testKeys, row *Row) (*Bodies, error)
 	}
 	return d.Open(context.Background(), row)
 }
+
+// closeAndVerify closes l, which signs a final checkpoint, and returns the
+// report of a full Verify of db with the keys' verifier key.
+func closeAndVerify(t testing.TB, l *Log, db *storage.DB, keys *testKeys) *Report {
+	t.Helper()
+	if err := l.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := Verify(context.Background(), db, VerifyOptions{LogKey: keys.verifier})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep
+}

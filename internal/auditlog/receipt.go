@@ -89,14 +89,14 @@ func ParseProof(text []byte) (*Proof, error) {
 	line, tlogText, ok := strings.Cut(rest, "\n\n")
 	encoded, hasEntry := strings.CutPrefix(line, "entry ")
 	if !ok || !hasEntry {
-		return nil, errors.New("auditlog: entry proof: want an entry line and an empty line after the header")
+		return nil, errors.New("auditlog: invalid entry proof: expected an entry line and an empty line after the header")
 	}
 	if len(encoded) > maxEntryBase64 {
 		return nil, fmt.Errorf("auditlog: entry proof: entry longer than %d bytes", MaxEntryBytes)
 	}
 	entry, err := base64.StdEncoding.Strict().DecodeString(encoded)
 	if err != nil || len(entry) == 0 {
-		return nil, errors.New("auditlog: entry proof: the entry line must hold the base64 entry encoding")
+		return nil, errors.New("auditlog: invalid entry proof: the entry line must contain the base64 entry encoding")
 	}
 	p, err := parseTLogProof([]byte(tlogText))
 	if err != nil {
@@ -175,7 +175,7 @@ func (p *Proof) OpenEntry() (*Leaf, error) {
 var ErrNoEntry = errors.New("auditlog: the proof does not contain the entry")
 
 // CheckProof verifies p with the log's key: the entry against the leaf
-// hash when p holds one (OpenEntry), the checkpoint signature (and one by
+// hash when p contains one (OpenEntry), the checkpoint signature (and one by
 // each of witnesses, if given), then the inclusion of p.LeafHash at
 // p.Index. It needs no access to the log. For a proof without an entry,
 // the caller must still compare p.LeafHash with the leaf hash it expects.
@@ -208,7 +208,7 @@ func (r *Reader) Receipt(ctx context.Context, index int64) (*Proof, error) {
 
 // EntryProof returns the receipt of the entry at index with the entry's
 // encoding, so that a holder of the bodies can check them against it
-// (Proof.OpenEntry). It returns the errors of Receipt. The encoding holds
+// (Proof.OpenEntry). It returns the errors of Receipt. The encoding contains
 // every signed field, the request-target with its query string included.
 func (r *Reader) EntryProof(ctx context.Context, index int64) (*Proof, error) {
 	p, row, err := r.receipt(ctx, index)

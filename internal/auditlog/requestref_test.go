@@ -82,13 +82,7 @@ func TestRequestStoredOnce(t *testing.T) {
 			t.Errorf("response body %q", bodies.Response)
 		}
 
-		if err := l.Close(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-		rep, err := Verify(context.Background(), db, VerifyOptions{LogKey: keys.verifier})
-		if err != nil {
-			t.Fatal(err)
-		}
+		rep := closeAndVerify(t, l, db, keys)
 		if !rep.Intact() {
 			t.Errorf("log with a request kept in the request entry: %v", rep.Problems)
 		}

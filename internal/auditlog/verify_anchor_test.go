@@ -12,16 +12,13 @@ import (
 func TestVerifyAnchorRecomputesAll(t *testing.T) {
 	l, db, keys := newTestLog(t, func(o *Options) { o.CheckpointEvery = 4 })
 	appendN(t, l, 8)
-	if err := l.Close(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	rep, err := Verify(context.Background(), db, VerifyOptions{LogKey: keys.verifier})
-	if err != nil || !rep.Intact() || rep.Latest == nil || rep.Latest.Size != 8 {
-		t.Fatalf("verify: %+v, %v; want intact with a checkpoint of 8", rep, err)
+	rep := closeAndVerify(t, l, db, keys)
+	if !rep.Intact() || rep.Latest == nil || rep.Latest.Size != 8 {
+		t.Fatalf("verify: %+v, want intact with a checkpoint of 8", rep)
 	}
 	anchor := rep.Latest.Note
 
-	rep, err = Verify(context.Background(), db, VerifyOptions{LogKey: keys.verifier, Anchor: anchor})
+	rep, err := Verify(context.Background(), db, VerifyOptions{LogKey: keys.verifier, Anchor: anchor})
 	if err != nil || !rep.Intact() || rep.From != 0 {
 		t.Fatalf("verify against the anchor: %+v, %v; want intact from entry 0", rep, err)
 	}
@@ -39,7 +36,9 @@ func TestVerifyAnchorRecomputesAll(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.Intact() || rep.Problems[0].Index != 1 {
+	if rep.Intact() {
+		t.Error("anchored verify of an edited entry: intact, want a problem at entry 1")
+	} else if rep.Problems[0].Index != 1 {
 		t.Errorf("anchored verify of an edited entry: %+v, want a problem at entry 1", rep.Problems)
 	}
 
@@ -53,12 +52,9 @@ func TestVerifyAnchorRecomputesAll(t *testing.T) {
 func TestVerifyAnchorTruncated(t *testing.T) {
 	l, db, keys := newTestLog(t, func(o *Options) { o.CheckpointEvery = 4 })
 	appendN(t, l, 8)
-	if err := l.Close(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	rep, err := Verify(context.Background(), db, VerifyOptions{LogKey: keys.verifier})
-	if err != nil || rep.Latest == nil {
-		t.Fatalf("verify: %+v, %v", rep, err)
+	rep := closeAndVerify(t, l, db, keys)
+	if rep.Latest == nil {
+		t.Fatalf("verify: %+v, want a latest checkpoint", rep)
 	}
 	anchor := rep.Latest.Note
 	for _, stmt := range []string{"DELETE FROM audit_entries WHERE idx >= 5", "DELETE FROM audit_hashes WHERE id >= 8", "DELETE FROM audit_checkpoints"} {
@@ -67,11 +63,13 @@ func TestVerifyAnchorTruncated(t *testing.T) {
 		}
 	}
 
-	rep, err = Verify(context.Background(), db, VerifyOptions{LogKey: keys.verifier, Anchor: anchor})
+	rep, err := Verify(context.Background(), db, VerifyOptions{LogKey: keys.verifier, Anchor: anchor})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.Intact() || !strings.Contains(rep.Problems[0].What, "the checkpoint file covers 8: entries were truncated") {
+	if rep.Intact() {
+		t.Error("verify of a truncated log: intact, want the truncation against the checkpoint file")
+	} else if !strings.Contains(rep.Problems[0].What, "the checkpoint file covers 8: entries were truncated") {
 		t.Errorf("problems %+v, want the truncation against the checkpoint file", rep.Problems)
 	}
 }

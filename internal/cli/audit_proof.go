@@ -93,7 +93,7 @@ func (e *env) readProof(path string) (*auditlog.Proof, bool) {
 }
 
 // checkProof runs the checks in order and prints each one that passed on
-// stdout. A failed check of the proof stops the run; every body is
+// stdout. A failed check of the proof stops the run, but every body is
 // checked.
 func (e *env) checkProof(p *auditlog.Proof, logKey note.Verifier, leaf, witness string, bodies []*proofBody) int {
 	var extra []note.Verifier
@@ -147,7 +147,7 @@ func (e *env) checkProof(p *auditlog.Proof, logKey note.Verifier, leaf, witness 
 		e.warnf("the proof file contains no entry, so it cannot show which bodies the entry records")
 		e.hint("for a proof that ties bodies to the log, ask the log's operator for a new proof from 'gatehouse audit prove' of this version")
 		if leaf == "" {
-			e.warnf("no --leaf given: the proof shows that some entry with the leaf hash above is at index %d; compare it with the expected one", p.Index)
+			e.warnf("no --leaf given: the proof shows that some entry with the leaf hash above is at index %d, so compare that hash with the expected one", p.Index)
 		}
 		return 0
 	}

@@ -110,8 +110,11 @@ func TestCheckProofBodiesMatch(t *testing.T) {
 	// Running show again never replaces the body files.
 	code, _, stderr = run(t, context.Background(), "audit", "show", "--data", x.dir, "--exchange", "ex-proof",
 		"--identity", x.identity, "--write-bodies", bodies)
-	if code != 2 || !strings.Contains(stderr, "file exists") {
-		t.Errorf("show --write-bodies into a used directory: code %d stderr %q, want 2 and the existing file named", code, stderr)
+	if code != 2 {
+		t.Errorf("show --write-bodies into a used directory: code %d, want 2\nstderr %q", code, stderr)
+	}
+	if !strings.Contains(stderr, "file exists") {
+		t.Errorf("show --write-bodies into a used directory: stderr %q, want the existing file named", stderr)
 	}
 }
 
@@ -148,8 +151,11 @@ func TestCheckProofBodyChangedByte(t *testing.T) {
 	// A body one byte longer than recorded.
 	writeTestFile(t, requestFile, append(append([]byte(nil), x.request...), '\n'))
 	code, _, stderr = run(t, context.Background(), "audit", "check-proof", proof, "--key", x.vkey, "--request-body", requestFile)
-	if code != 1 || !strings.Contains(stderr, "request body "+requestFile+" does not match entry 1: it is longer than") {
-		t.Errorf("longer request body: code %d stderr %q, want 1 and the body named", code, stderr)
+	if code != 1 {
+		t.Errorf("longer request body: code %d, want 1\nstderr %q", code, stderr)
+	}
+	if !strings.Contains(stderr, "request body "+requestFile+" does not match entry 1: it is longer than") {
+		t.Errorf("longer request body: stderr %q, want the body named", stderr)
 	}
 }
 
@@ -178,8 +184,11 @@ func TestCheckProofEditedEncoding(t *testing.T) {
 	writeTestFile(t, proofFile, p.Format())
 
 	code, stdout, stderr := run(t, context.Background(), "audit", "check-proof", proofFile, "--key", x.vkey, "--response-body", bodyFile)
-	if code != 1 || !strings.Contains(stderr, "gatehouse: error: invalid proof: auditlog: the entry's leaf hash is") {
-		t.Errorf("edited entry: code %d stderr %q, want 1 and a leaf hash mismatch", code, stderr)
+	if code != 1 {
+		t.Errorf("edited entry: code %d, want 1\nstderr %q", code, stderr)
+	}
+	if !strings.Contains(stderr, "gatehouse: error: invalid proof: auditlog: the entry's leaf hash is") {
+		t.Errorf("edited entry: stderr %q, want a leaf hash mismatch", stderr)
 	}
 	if strings.Contains(stdout, "ok: response body") {
 		t.Errorf("edited entry: stdout %q, want the body left unchecked", stdout)
@@ -188,8 +197,11 @@ func TestCheckProofEditedEncoding(t *testing.T) {
 	p.LeafHash = tlog.RecordHash(p.Entry)
 	writeTestFile(t, proofFile, p.Format())
 	code, _, stderr = run(t, context.Background(), "audit", "check-proof", proofFile, "--key", x.vkey, "--response-body", bodyFile)
-	if code != 1 || !strings.Contains(stderr, "gatehouse: error: invalid proof: auditlog: inclusion proof of index 1") {
-		t.Errorf("edited entry with its leaf hash: code %d stderr %q, want 1 and the inclusion proof failing", code, stderr)
+	if code != 1 {
+		t.Errorf("edited entry with its leaf hash: code %d, want 1\nstderr %q", code, stderr)
+	}
+	if !strings.Contains(stderr, "gatehouse: error: invalid proof: auditlog: inclusion proof of index 1") {
+		t.Errorf("edited entry with its leaf hash: stderr %q, want the inclusion proof failing", stderr)
 	}
 }
 
@@ -206,8 +218,11 @@ func TestCheckProofOtherDeploymentKey(t *testing.T) {
 	}
 	code, stdout, stderr := run(t, context.Background(), "audit", "check-proof", proof, "--key", filepath.Join(other, "checkpoint.vkey"),
 		"--request-body", requestFile)
-	if code != 1 || !strings.Contains(stderr, "has no signature by the verifier key") {
-		t.Errorf("another deployment's key: code %d stderr %q, want 1 and the key named", code, stderr)
+	if code != 1 {
+		t.Errorf("another deployment's key: code %d, want 1\nstderr %q", code, stderr)
+	}
+	if !strings.Contains(stderr, "has no signature by the verifier key") {
+		t.Errorf("another deployment's key: stderr %q, want the key named", stderr)
 	}
 	if strings.Contains(stdout, "ok: request body") || strings.Contains(stdout, "valid:") {
 		t.Errorf("another deployment's key: stdout %q, want no body checked", stdout)
@@ -227,8 +242,11 @@ func TestCheckProofWithoutEntry(t *testing.T) {
 	writeTestFile(t, proofFile, []byte(receipt))
 
 	code, stdout, stderr := run(t, context.Background(), "audit", "check-proof", proofFile, "--key", x.vkey)
-	if code != 0 || !strings.Contains(stdout, "valid: entry 0") {
-		t.Errorf("old proof: code %d stdout %q stderr %q, want it valid", code, stdout, stderr)
+	if code != 0 {
+		t.Errorf("old proof: code %d, want 0\nstderr %q", code, stderr)
+	}
+	if !strings.Contains(stdout, "valid: entry 0") {
+		t.Errorf("old proof: stdout %q, want it to contain %q", stdout, "valid: entry 0")
 	}
 	if !strings.Contains(stderr, "gatehouse: warning: the proof file contains no entry") {
 		t.Errorf("old proof: stderr %q, want a warning that bodies cannot be checked", stderr)
@@ -237,8 +255,11 @@ func TestCheckProofWithoutEntry(t *testing.T) {
 	requestFile := filepath.Join(t.TempDir(), "request.body")
 	writeTestFile(t, requestFile, x.request)
 	code, _, stderr = run(t, context.Background(), "audit", "check-proof", proofFile, "--key", x.vkey, "--request-body", requestFile)
-	if code != 2 || !strings.Contains(stderr, "contains no entry, so no body can be checked against it") {
-		t.Errorf("old proof with a body: code %d stderr %q, want 2", code, stderr)
+	if code != 2 {
+		t.Errorf("old proof with a body: code %d, want 2\nstderr %q", code, stderr)
+	}
+	if !strings.Contains(stderr, "contains no entry, so no body can be checked against it") {
+		t.Errorf("old proof with a body: stderr %q, want the missing entry named", stderr)
 	}
 }
 
@@ -247,15 +268,21 @@ func TestCheckProofBodyFileMissing(t *testing.T) {
 	proof, _ := x.prove(t, "0")
 	missing := filepath.Join(t.TempDir(), "missing.body")
 	code, _, stderr := run(t, context.Background(), "audit", "check-proof", proof, "--key", x.vkey, "--request-body", missing)
-	if code != 2 || !strings.Contains(stderr, "gatehouse: error: --request-body: open "+missing) {
-		t.Errorf("missing body file: code %d stderr %q, want 2 and the path", code, stderr)
+	if code != 2 {
+		t.Errorf("missing body file: code %d, want 2\nstderr %q", code, stderr)
+	}
+	if !strings.Contains(stderr, "gatehouse: error: --request-body: open "+missing) {
+		t.Errorf("missing body file: stderr %q, want the path", stderr)
 	}
 }
 
 func TestShowWriteBodiesNeedsIdentity(t *testing.T) {
 	x := newProofExchange(t)
 	code, _, stderr := run(t, context.Background(), "audit", "show", "--data", x.dir, "--write-bodies", t.TempDir())
-	if code != 2 || !strings.Contains(stderr, "--write-bodies needs --identity") {
-		t.Errorf("code %d stderr %q, want 2 and --identity named", code, stderr)
+	if code != 2 {
+		t.Errorf("code %d, want 2\nstderr %q", code, stderr)
+	}
+	if !strings.Contains(stderr, "--write-bodies needs --identity") {
+		t.Errorf("stderr %q, want --identity named", stderr)
 	}
 }
