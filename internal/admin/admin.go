@@ -114,8 +114,8 @@ func requireAdmin(opts Options, next http.Handler) http.Handler {
 }
 
 // setSecurityHeaders sets the headers every admin response carries,
-// refusals included. An administrator may open the JSON routes (the work
-// queue, the cuts) in the browser that holds the administrator
+// rejections included. An administrator may open the JSON routes (the work
+// queue, the cuts) in the browser that has the administrator
 // certificate, so the responses must not be cached, sniffed as another
 // type or framed by another page. The console replaces the
 // Content-Security-Policy with its own, which also forbids framing.

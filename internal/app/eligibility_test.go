@@ -111,7 +111,7 @@ func TestEligibilityThroughGateway(t *testing.T) {
 		})
 	}
 
-	// A partner asking on behalf of another provider, or of another
+	// A partner's request on behalf of another provider, or about another
 	// payer's coverage, is rejected before the payer receives the request.
 	rejected := []struct {
 		name, body, want string
@@ -129,8 +129,11 @@ func TestEligibilityThroughGateway(t *testing.T) {
 			if resp.StatusCode != http.StatusForbidden {
 				t.Fatalf("status %d: %s", resp.StatusCode, body)
 			}
-			if !strings.Contains(body, `"code":"forbidden"`) || !strings.Contains(body, tt.want) {
-				t.Errorf("OperationOutcome %s does not name %s as forbidden", body, tt.want)
+			if !strings.Contains(body, `"code":"forbidden"`) {
+				t.Errorf("OperationOutcome %s does not have code forbidden", body)
+			}
+			if !strings.Contains(body, tt.want) {
+				t.Errorf("OperationOutcome %s does not name %s", body, tt.want)
 			}
 			entries, err := h.store.List(ctx, record.Filter{ExchangeID: resp.Header.Get("X-Request-Id")})
 			if err != nil {

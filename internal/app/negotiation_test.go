@@ -170,13 +170,7 @@ func TestResponseContentTypeCanonical(t *testing.T) {
 // a partner either. The outbound pipeline runs no policy engine, so the
 // gateway checks _format there itself.
 func TestOutboundFormatRefused(t *testing.T) {
-	cfg, layout, ehr, engineCert := newPayerOutbound(t)
-	cfg.Partners[0].Outbound = partnerOutbound(layout, ehr, "capabilities")
-	cfg.Egress.Allow = []string{ehr.srv.Listener.Addr().String()}
-	h := &harness{t: t, layout: layout}
-	h.start(cfg)
-	engine := engineClient(t, layout, engineCert)
-	base := "https://localhost:" + portOf(h.rt.OutboundAddr.String()) + "/partners/demo-ehr/fhir"
+	h, ehr, engine, base := startOutbound(t, nil, "capabilities")
 
 	tests := []struct {
 		name, path, accept, rule string
@@ -216,14 +210,14 @@ func TestOutboundFormatRefused(t *testing.T) {
 	}
 }
 
-// TestNotModifiedReleased checks that a 304 answer to a conditional read
+// TestNotModifiedReleased checks that a 304 response to a conditional read
 // reaches the partner as 304 with its ETag, rather than being withheld as
 // a redirect, and that a 304 to an unconditional request still is.
 func TestNotModifiedReleased(t *testing.T) {
 	const etag = `W/"7"`
 	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("ETag", etag)
-		// This upstream answers 304 to any read, conditional or not, so
+		// This upstream returns 304 to any read, conditional or not, so
 		// that the gateway's own check is what the second case tests.
 		w.WriteHeader(http.StatusNotModified)
 	}))

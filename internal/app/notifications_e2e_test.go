@@ -34,7 +34,7 @@ const (
 )
 
 // hardenedGateway is a gateway with the built-in payer service deployed
-// as posture asks: the outbound listener on one internal address and a
+// as the posture checks recommend: the outbound listener on one internal address and a
 // server certificate that names only public_url's host. Its partner is
 // the EHR simulator.
 type hardenedGateway struct {
@@ -282,7 +282,7 @@ func TestNotificationsLeaveHardenedDeployment(t *testing.T) {
 
 // A server certificate from a CA that payer.notifications.ca_file does not
 // contain, such as a public CA beside the default tls.client_ca_file,
-// would fail every notification. The gateway refuses to start with it.
+// would fail every notification. The gateway does not start with it.
 func TestNotificationsRequireTrustedServerCertificate(t *testing.T) {
 	public, err := pki.NewRoot(pki.RootOptions{CommonName: "Public Web Root CA"})
 	if err != nil {

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"net/http"
 	"testing"
+
+	"github.com/gatehouse-health/gatehouse/internal/config"
 )
 
 // The engine's batch to a partner is checked entry by entry against the
@@ -30,17 +32,12 @@ func TestOutboundNestedBatchRefused(t *testing.T) {
 // recorded under rule, with nothing sent to the partner.
 func requireOutboundBatchRefused(t *testing.T, batch string, strict bool, rule string) {
 	t.Helper()
-	cfg, layout, ehr, engineCert := newPayerOutbound(t)
-	cfg.Partners[0].Outbound = partnerOutbound(layout, ehr, "batch-transaction", "Task.read")
-	cfg.Egress.Allow = []string{ehr.srv.Listener.Addr().String()}
-	if !strict {
-		cfg.Strict.Mode = "off"
-	}
-	h := &harness{t: t, layout: layout}
-	h.start(cfg)
+	h, ehr, engine, base := startOutbound(t, func(cfg *config.File) {
+		if !strict {
+			cfg.Strict.Mode = "off"
+		}
+	}, "batch-transaction", "Task.read")
 
-	engine := engineClient(t, layout, engineCert)
-	base := "https://localhost:" + portOf(h.rt.OutboundAddr.String()) + "/partners/demo-ehr/fhir"
 	resp, err := engine.Post(base, "application/fhir+json", bytes.NewReader([]byte(batch)))
 	if err != nil {
 		t.Fatal(err)

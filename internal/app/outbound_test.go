@@ -172,6 +172,26 @@ func engineClient(t *testing.T, layout *devmode.Layout, engineCert *pki.Certific
 	return engine
 }
 
+// startOutbound starts a gateway whose outbound listener reaches the fake
+// EHR as the demo partner's endpoint, allowing interactions. edit, if not
+// nil, changes the configuration first. It returns the engine's client and
+// the demo partner's base URL on the outbound listener.
+func startOutbound(t *testing.T, edit func(cfg *config.File), interactions ...string) (*harness, *fakeEHR, *http.Client, string) {
+	t.Helper()
+	cfg, layout, ehr, engineCert := newPayerOutbound(t)
+	cfg.Partners[0].Outbound = partnerOutbound(layout, ehr, interactions...)
+	cfg.Egress.Allow = []string{ehr.srv.Listener.Addr().String()}
+	if edit != nil {
+		edit(cfg)
+	}
+	h := &harness{t: t, layout: layout}
+	h.start(cfg)
+
+	engine := engineClient(t, layout, engineCert)
+	base := "https://localhost:" + portOf(h.rt.OutboundAddr.String()) + "/partners/demo-ehr/fhir"
+	return h, ehr, engine, base
+}
+
 // outboundMetadata reads the demo partner's CapabilityStatement through
 // the outbound listener with the engine's client.
 func (h *harness) outboundMetadata(engine *http.Client) (*http.Response, []byte) {

@@ -18,7 +18,7 @@ import (
 	"github.com/gatehouse-health/gatehouse/internal/storage"
 )
 
-// The gateway refuses to start on a log that no longer extends the
+// The gateway does not start on a log that no longer extends the
 // checkpoint it last wrote to audit.checkpoint_file: here, one whose
 // newest checkpoints and entries were deleted while it was down, which it
 // would otherwise sign over.
@@ -45,7 +45,7 @@ func TestStartRefusesRolledBackLog(t *testing.T) {
 }
 
 // A checkpoint file whose directory is missing would never be written,
-// so the rollback check would stay off for good: the gateway refuses to
+// so the rollback check would stay off for good: the gateway does not
 // start and names the directory to create.
 func TestStartRefusesMissingCheckpointDirectory(t *testing.T) {
 	ctx := context.Background()
@@ -70,7 +70,7 @@ func TestStartRefusesMissingCheckpointDirectory(t *testing.T) {
 }
 
 // A symbolic link to a file whose directory is missing, such as one on
-// storage that is not mounted, is refused as that directory would be.
+// storage that is not mounted, is rejected as that directory would be.
 func TestStartRefusesLinkIntoMissingDirectory(t *testing.T) {
 	ctx := context.Background()
 	cfg, _, _, err := app.DevConfig(filepath.Join(t.TempDir(), "data"), "127.0.0.1:0", "")

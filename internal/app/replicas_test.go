@@ -156,10 +156,12 @@ func TestReplicasKillSwitchWindow(t *testing.T) {
 	if status, body := rs.do(t, 1, "GET", "/fhir/metadata", auth, ""); status != http.StatusOK && status != http.StatusNotFound {
 		t.Fatalf("before the cut: status %d: %s", status, body)
 	}
+
 	cut := &killswitch.Cut{Mode: killswitch.Full, Scope: "all", Reason: "replica test", EngagedBy: "test"}
 	if err := rs.replicas[0].rt.KillSwitch.Engage(context.Background(), cut); err != nil {
 		t.Fatal(err)
 	}
+
 	acked := time.Now()
 	deadline := acked.Add(40 * killswitch.PollInterval)
 	for {
@@ -179,6 +181,7 @@ func TestReplicasKillSwitchWindow(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+
 	// Once stopped, it stays stopped.
 	before := rs.upstream.count.Load()
 	for range 20 {
@@ -197,6 +200,7 @@ func TestReplicasKillSwitchWindow(t *testing.T) {
 // and verifies the shared audit log.
 func TestReplicasAppendOneLog(t *testing.T) {
 	rs := newReplicaSet(t, 3, nil)
+
 	var wg sync.WaitGroup
 	var failed atomic.Int64
 	for r := range rs.replicas {
@@ -225,11 +229,13 @@ func TestReplicasAppendOneLog(t *testing.T) {
 	if n := failed.Load(); n > 0 {
 		t.Errorf("%d requests failed", n)
 	}
+
 	for _, h := range rs.replicas {
 		if err := h.rt.Close(context.Background()); err != nil {
 			t.Fatal(err)
 		}
 	}
+
 	key, err := auditlog.LoadVerifier(auditlog.DevKeyPaths(rs.replicas[0].layout.Dir).VerifierFile)
 	if err != nil {
 		t.Fatal(err)
@@ -241,6 +247,7 @@ func TestReplicasAppendOneLog(t *testing.T) {
 	if !rep.Intact() {
 		t.Errorf("report = %+v, want an intact log", rep)
 	}
+
 	// One entry per token request and at least one per FHIR request.
 	if want := int64(3 + 3*4*25); rep.Size < want {
 		t.Errorf("log has %d entries, want at least %d", rep.Size, want)

@@ -122,11 +122,19 @@ func TestStrictModeRefusesEmptyOperationResponse(t *testing.T) {
 	}))
 	defer up.Close()
 	h := newHarness(t, harnessOptions{strict: true, upstreamURL: up.URL})
+
 	resp := h.send(h.ehr.HTTPClient(), "POST", "/fhir/Claim/$submit",
 		http.Header{"Content-Type": {"application/fhir+json"}, "Authorization": {"Bearer " + h.accessToken()}}, shippedBundle(t))
 	body := readBody(t, resp)
-	if resp.StatusCode != http.StatusBadGateway || outcomeCode(t, body) != "exception" || !strings.Contains(string(body), "with no body") {
-		t.Fatalf("status %d: %.300s", resp.StatusCode, body)
+
+	if resp.StatusCode != http.StatusBadGateway {
+		t.Fatalf("status %d, want 502: %.300s", resp.StatusCode, body)
+	}
+	if got := outcomeCode(t, body); got != "exception" {
+		t.Errorf("OperationOutcome code = %q, want exception", got)
+	}
+	if !strings.Contains(string(body), "with no body") {
+		t.Errorf("the OperationOutcome does not report the missing body: %.300s", body)
 	}
 	entries := h.entries(resp)
 	if n := len(entries); n == 0 || entries[n-1].Rule != "strict.response" {

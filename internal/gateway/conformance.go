@@ -43,7 +43,7 @@ func (g *Gateway) checkConformance(ex *exchange) *Refusal {
 // interaction's profiles and any other body as an R4 OperationOutcome, so
 // an error status carries no other resource past it. A successful
 // response of an operation with a response profile must have a body.
-// A 304 without a body answers a conditional read and is released.
+// A 304 without a body, in response to a conditional read, is released.
 func (g *Gateway) checkResponse(ex *exchange, status int, header http.Header, body []byte) *Refusal {
 	if status == http.StatusNotModified && len(body) == 0 && isConditionalRead(ex.r) {
 		return nil
@@ -61,7 +61,7 @@ func (g *Gateway) checkResponse(ex *exchange, status int, header http.Header, bo
 	}
 	if len(body) == 0 {
 		if status >= 200 && status < 300 && g.opts.Strict.RequiresResponseBody(ex.fhir.Describe()) {
-			msg := "the upstream answered " + ex.fhir.Describe() + " with no body, where its profile requires one; nothing was released"
+			msg := "the upstream responded to " + ex.fhir.Describe() + " with no body, but its profile requires one, so nothing was released"
 			return &Refusal{Status: http.StatusBadGateway, Code: "exception", Rule: "strict.response", Message: msg}
 		}
 		return nil
@@ -87,8 +87,8 @@ func (g *Gateway) checkResponse(ex *exchange, status int, header http.Header, bo
 	return nil
 }
 
-// isConditionalRead reports whether r is a read that the upstream may
-// answer with 304 Not Modified.
+// isConditionalRead reports whether r is a read to which the upstream may
+// respond with 304 Not Modified.
 func isConditionalRead(r *http.Request) bool {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		return false

@@ -67,8 +67,8 @@ func clip(s string, n int) string {
 // partner's q-values and wildcards.
 const upstreamAccept = "application/fhir+json"
 
-// checkAccept refuses, with 406, a request whose Accept admits no FHIR R4
-// JSON, as the policy refuses such a _format. Forwarded, the request would
+// checkAccept rejects, with 406, a request whose Accept admits no FHIR R4
+// JSON, as the policy rejects such a _format. Forwarded, the request would
 // run upstream, and an upstream that honoured Accept would respond in a
 // form the gateway then withholds with a 502.
 func checkAccept(ex *exchange) *Refusal {
@@ -79,15 +79,18 @@ func checkAccept(ex *exchange) *Refusal {
 		Message: "the Accept header admits no FHIR R4 JSON, the only format served: send Accept: application/fhir+json or leave it out"}
 }
 
-// checkOutboundFormat refuses a _format other than JSON on the engine's
-// requests, with the rule the policy engine applies to partners' requests,
-// because the outbound pipeline runs no policy engine.
+// checkOutboundFormat rejects a _format other than JSON on the engine's
+// requests with the policy engine's own rule, because the outbound
+// pipeline runs no policy engine.
 func checkOutboundFormat(ex *exchange) *Refusal {
-	if ex.fhir == nil || ex.fhir.Query == nil || policy.JSONFormat(ex.fhir.Query.Format) {
+	if ex.fhir == nil || ex.fhir.Query == nil {
 		return nil
 	}
-	return &Refusal{Status: http.StatusNotAcceptable, Code: "not-supported", Rule: "policy.format",
-		Message: "only FHIR JSON is served: use _format=json or leave it out"}
+	d, ok := policy.CheckFormat(ex.fhir.Query)
+	if ok {
+		return nil
+	}
+	return &Refusal{Status: d.Status, Code: d.Code, Rule: d.Rule, Message: d.Reason}
 }
 
 // acceptsFHIRJSON reports whether the Accept field values admit FHIR R4

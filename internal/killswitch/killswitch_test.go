@@ -136,7 +136,7 @@ func TestPersistedAndRevoking(t *testing.T) {
 }
 
 // TestEngageUnknownPartner engages cuts once the registered partners are
-// known: a cut of another partner id is refused with the list, so that a
+// known: a cut of another partner id is rejected with the list, so that a
 // typo during an incident does not pass for a cut.
 func TestEngageUnknownPartner(t *testing.T) {
 	ctx := context.Background()
@@ -164,7 +164,7 @@ func TestEngageUnknownPartner(t *testing.T) {
 
 // TestEngageNoRegisteredPartners gives the switch an empty partner list, as
 // a gateway with no partners does: a partner-scoped cut cuts nothing, so it
-// is refused like any other unknown id.
+// is rejected like any other unknown id.
 func TestEngageNoRegisteredPartners(t *testing.T) {
 	ctx := context.Background()
 	sw, err := Open(ctx, storagetest.Backends()[0].New(t), nil, nil)

@@ -75,16 +75,16 @@ type Switch struct {
 	mu        sync.Mutex
 	listeners []func(added []*Cut)
 	known     map[int64]bool
-	partners  []string // sorted; nil accepts any partner id (see SetPartners)
+	partners  []string // sorted registered ids, or nil to accept any id
 }
 
-// SetPartners makes Engage refuse a partner-scoped cut that names none of
+// SetPartners makes Engage reject a partner-scoped cut that names none of
 // ids, the registered partners. A mistyped id during an incident would
 // otherwise engage a cut that cuts nothing while the operator believes
 // the partner is off.
 func (s *Switch) SetPartners(ids []string) {
 	// slices.Sorted returns nil for no ids, but nil means "not set" here,
-	// and a gateway without partners must refuse every partner-scoped cut.
+	// and a gateway without partners must reject every partner-scoped cut.
 	sorted := append([]string{}, slices.Sorted(slices.Values(ids))...)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -239,7 +239,7 @@ func (s *Switch) Engage(ctx context.Context, c *Cut) error {
 	return s.Reload(ctx)
 }
 
-// checkPartner refuses a partner-scoped cut of an unregistered partner,
+// checkPartner rejects a partner-scoped cut of an unregistered partner,
 // once SetPartners has named the registered ones.
 func (s *Switch) checkPartner(c *Cut) error {
 	id, ok := c.Partner()

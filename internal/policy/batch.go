@@ -41,7 +41,7 @@ func (e *Engine) decideEntry(in Input, entry *fhirreq.Entry) Decision {
 	if !hasBody && entry.ResourceType != "" {
 		return invalid("policy.bundle.entry-resource", "an entry that reads, searches or deletes carries no resource")
 	}
-	if d, ok := checkFormat(req.Query); !ok {
+	if d, ok := CheckFormat(req.Query); !ok {
 		return d
 	}
 	// An entry must be an interaction the partner registered, checked

@@ -49,7 +49,7 @@
 //     CoverageEligibilityRequest/$submit: POST, the operation grant scope,
 //     read on the class the operation returns, and a body of the declared
 //     type. A Bundle body must be a collection with no entry requests,
-//     responses or searches and no nested Bundle. A PAS Bundle holds PAS
+//     responses or searches and no nested Bundle. A PAS Bundle contains PAS
 //     entry types only. Then the body passes the congruence checks.
 //   - batch, transaction: every entry decided by the same rules; nested
 //     batches and Bundles refused; the first refused entry decides, with

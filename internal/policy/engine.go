@@ -83,7 +83,7 @@ func (e *Engine) Decide(in Input) Decision {
 	if in.Partner == nil || in.Request == nil {
 		return forbidden("policy.no-registration", "the request has no partner registration to decide on")
 	}
-	if d, ok := checkFormat(in.Request.Query); !ok {
+	if d, ok := CheckFormat(in.Request.Query); !ok {
 		return d
 	}
 	if in.Request.Kind == fhirreq.BatchTransaction {
@@ -185,24 +185,16 @@ func (e *Engine) controlsOnly(req *fhirreq.Request, d Decision) Decision {
 	return d
 }
 
-// checkFormat refuses a _format other than JSON: the gateway validates and
-// records FHIR JSON only.
-func checkFormat(q *fhirreq.Query) (Decision, bool) {
-	if JSONFormat(q.Format) {
+// CheckFormat rejects a _format other than JSON, because the gateway
+// validates and records FHIR JSON only. The gateway also applies it to the
+// engine's outbound requests, which no Engine decides.
+func CheckFormat(q *fhirreq.Query) (Decision, bool) {
+	switch q.Format {
+	case "", "json", "application/json", "application/fhir+json":
 		return Decision{}, true
 	}
 	return Decision{Rule: "policy.format", Reason: "only FHIR JSON is served: use _format=json or leave it out",
 		Status: http.StatusNotAcceptable, Code: "not-supported"}, false
-}
-
-// JSONFormat reports whether a _format value, as sent, requests FHIR JSON
-// or is absent.
-func JSONFormat(format string) bool {
-	switch format {
-	case "", "json", "application/json", "application/fhir+json":
-		return true
-	}
-	return false
 }
 
 func (e *Engine) decideHistory(in Input) Decision {

@@ -251,14 +251,16 @@ func (e *Engine) decideParameters(in Input, w *workflow) Decision {
 	} else if nested, err := fhirreq.ContainsBundle(in.Body); err != nil || nested {
 		return forbidden("policy.bundle.nested", "the body may not contain a Bundle")
 	}
-	check := e.congruence.CheckIdentity
+	var m *congruence.Mismatch
 	switch {
 	case w.typ == "Patient" && w.name == "member-match":
-		check = func(id congruence.Identity) *congruence.Mismatch { return e.congruence.CheckMemberMatch(id, in.Body) }
+		m = e.congruence.CheckMemberMatch(in.Identity, in.Body)
 	case w.typ == "CoverageEligibilityRequest":
-		check = func(id congruence.Identity) *congruence.Mismatch { return e.congruence.CheckEligibility(id, in.Body) }
+		m = e.congruence.CheckEligibility(in.Identity, in.Body)
+	default:
+		m = e.congruence.CheckIdentity(in.Identity)
 	}
-	if m := check(in.Identity); m != nil {
+	if m != nil {
 		return mismatch(m)
 	}
 	return allow("allow.operation")
@@ -306,12 +308,12 @@ func (e *Engine) parseBundle(body []byte) (*fhirreq.Bundle, Decision, bool) {
 	return b, Decision{}, true
 }
 
-// checkCollection refuses an operation's Bundle unless it is a collection
+// checkCollection rejects an operation's Bundle unless it is a collection
 // whose entries carry no request, response or search part and no other
-// Bundle. what names the Bundle in the refusal.
-func checkCollection(b *fhirreq.Bundle, what string) (Decision, bool) {
+// Bundle. label names the Bundle in the rejection.
+func checkCollection(b *fhirreq.Bundle, label string) (Decision, bool) {
 	if b.Type != "collection" {
-		return invalid("policy.bundle.type", what+" must have type collection"), false
+		return invalid("policy.bundle.type", label+" must have type collection"), false
 	}
 	for i := range b.Entries {
 		entry := &b.Entries[i]

@@ -35,7 +35,7 @@ var adminChecks = []Check{
 		ID: "GH-ADM-003", Control: "C3", Severity: Low, Mode: ModeConfig,
 		Title:       "Administrators authenticate with a CA separate from partners",
 		Rationale:   "With one CA for both, a certificate mistakenly issued from the partner enrolment process could carry an administrator identity. Worse, a partner's own issuing CA in the administrators' bundle (admin.client_ca_file defaults to tls.client_ca_file) lets that partner issue itself administrator certificates.",
-		Remediation: "Create a separate CA for administrator certificates and set admin.client_ca_file to it, holding no partner's issuing CA.",
+		Remediation: "Create a separate CA for administrator certificates and set admin.client_ca_file to it, containing no partner's issuing CA.",
 		config:      checkAdminCA,
 	},
 	{
@@ -86,7 +86,7 @@ var logChecks = []Check{
 	{
 		ID: "GH-LOG-006", Control: "C4", Severity: Low, Mode: ModeConfig,
 		Title:       "The checkpoint file is kept apart from the record database",
-		Rationale:   "At start-up the gateway refuses a log that no longer extends the checkpoint in audit.checkpoint_file, so a log rolled back while it was down is not signed over. Without the file there is no such check, and a file in the SQLite database's directory, or in a directory below it, is rolled back with the database by whoever can write there.",
+		Rationale:   "At start-up the gateway rejects a log that no longer extends the checkpoint in audit.checkpoint_file, so a log rolled back while it was down is not signed over. Without the file there is no such check, and a file in the SQLite database's directory, or in a directory below it, is rolled back with the database by whoever can write there.",
 		Remediation: "Set audit.checkpoint_file to a path outside the database's directory and its subdirectories that the database's administrators cannot write, or to a symbolic link, outside them too, to such storage, and copy the file off the machine too.",
 		config:      checkCheckpointFile,
 	},
@@ -125,7 +125,7 @@ func checkAdminCA(t *Target) []result {
 	adminCA, partnerCA := c.Resolve(c.Admin.ClientCAFile), c.Resolve(c.TLS.ClientCAFile)
 	if id, ok := partnerCAInBundle(c, adminCA); ok {
 		return []result{failAt(Medium, "admin.client_ca_file",
-			"the administrators' CA bundle contains the issuing CA that partner %s registers; if that CA is the partner's own, the partner can issue itself administrator certificates", id)}
+			"the administrators' CA bundle contains the issuing CA that partner %s registers. If that CA is the partner's own, the partner can issue itself administrator certificates", id)}
 	}
 	if sameFile(adminCA, partnerCA) {
 		return []result{fail("admin.client_ca_file", "administrators and partners share the CA in %s", filepath.Base(partnerCA))}
@@ -144,7 +144,7 @@ func checkEngineCA(t *Target) []result {
 	engineCA, partnerCA := c.Resolve(c.Outbound.ClientCAFile), c.Resolve(c.TLS.ClientCAFile)
 	if id, ok := partnerCAInBundle(c, engineCA); ok {
 		return []result{failAt(Medium, "outbound.client_ca_file",
-			"the engines' CA bundle contains the issuing CA that partner %s registers; if that CA is the partner's own, the partner can issue itself engine certificates and send requests to every partner as the payer", id)}
+			"the engines' CA bundle contains the issuing CA that partner %s registers. If that CA is the partner's own, the partner can issue itself engine certificates and send requests to every partner as the payer", id)}
 	}
 	if sameFile(engineCA, partnerCA) {
 		return []result{fail("outbound.client_ca_file", "the integration engine and partners share the CA in %s", filepath.Base(partnerCA))}

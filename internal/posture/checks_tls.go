@@ -75,8 +75,8 @@ var tlsChecks = []Check{
 	{
 		ID: "GH-TLS-009", Control: "C3", Severity: Low, Mode: ModeConfig,
 		Title:       "The integration engine authenticates with a CA separate from partners",
-		Rationale:   "The outbound listener sends whatever an engine certificate asks to any partner, with the payer's client certificate and tokens. outbound.client_ca_file defaults to tls.client_ca_file, so a partner's own issuing CA in that bundle lets the partner issue itself an engine certificate and write to other partners' EHRs as the payer. With one CA for both, a certificate mistakenly issued from the partner enrolment process could carry an engine identity.",
-		Remediation: "Create a separate CA for the integration engine's certificates and set outbound.client_ca_file to it, holding no partner's issuing CA.",
+		Rationale:   "The outbound listener sends whatever an engine certificate requests to any partner, with the payer's client certificate and tokens. outbound.client_ca_file defaults to tls.client_ca_file, so a partner's own issuing CA in that bundle lets the partner issue itself an engine certificate and write to other partners' EHRs as the payer. With one CA for both, a certificate mistakenly issued from the partner enrolment process could carry an engine identity.",
+		Remediation: "Create a separate CA for the integration engine's certificates and set outbound.client_ca_file to it, containing no partner's issuing CA.",
 		config:      checkEngineCA,
 	},
 }

@@ -240,7 +240,7 @@ func (h *Hub) queueHeartbeats(ctx context.Context) error {
 }
 
 // heartbeatDue reports whether a heartbeat period has passed since
-// lastSent; "" or an unreadable time counts as never sent.
+// lastSent. An empty or unreadable lastSent counts as never sent.
 func heartbeatDue(now time.Time, period int, lastSent string) bool {
 	last, err := time.Parse(timeLayout, lastSent)
 	return err != nil || !now.Before(last.Add(time.Duration(period)*time.Second))
@@ -258,7 +258,7 @@ func (h *Hub) queueHeartbeat(ctx context.Context, id string) error {
 	}
 	defer tx.Rollback()
 	if _, err := tx.ExecContext(ctx, sqlLockSubscription, id); err != nil {
-		return fmt.Errorf("subscriptions: queue heartbeat: %w", err)
+		return fmt.Errorf("subscriptions: queue heartbeat for Subscription %s: %w", id, err)
 	}
 	var period int
 	var lastSent string
@@ -267,7 +267,7 @@ func (h *Hub) queueHeartbeat(ctx context.Context, id string) error {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("subscriptions: queue heartbeat: %w", err)
+		return fmt.Errorf("subscriptions: queue heartbeat for Subscription %s: %w", id, err)
 	}
 	if !heartbeatDue(h.now(), period, lastSent) {
 		return nil

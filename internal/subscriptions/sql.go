@@ -122,14 +122,17 @@ const (
 		    status = CASE WHEN failures + 1 >= $1 AND status = 'active' THEN 'error' ELSE status END
 		WHERE id = $2`
 
-	sqlHeartbeatCandidates = `SELECT s.id, s.heartbeat_seconds, s.last_sent_at FROM payer_subscriptions s
-		WHERE s.status IN ('active', 'error') AND s.heartbeat_seconds > 0
+	// heartbeatCandidate is the condition on a Subscription s that may
+	// need a heartbeat: active or in error, with a period and an empty queue.
+	heartbeatCandidate = `s.status IN ('active', 'error') AND s.heartbeat_seconds > 0
 		  AND NOT EXISTS (SELECT 1 FROM payer_sub_outbox o WHERE o.subscription_id = s.id)`
+
+	sqlHeartbeatCandidates = `SELECT s.id, s.heartbeat_seconds, s.last_sent_at FROM payer_subscriptions s
+		WHERE ` + heartbeatCandidate
 
 	// sqlHeartbeatCandidate is sqlHeartbeatCandidates for one Subscription.
 	sqlHeartbeatCandidate = `SELECT s.heartbeat_seconds, s.last_sent_at FROM payer_subscriptions s
-		WHERE s.id = $1 AND s.status IN ('active', 'error') AND s.heartbeat_seconds > 0
-		  AND NOT EXISTS (SELECT 1 FROM payer_sub_outbox o WHERE o.subscription_id = s.id)`
+		WHERE s.id = $1 AND ` + heartbeatCandidate
 
 	sqlSetOff = `UPDATE payer_subscriptions SET status = 'off' WHERE id = $1`
 

@@ -1,4 +1,4 @@
-// Package apptest holds test set-ups shared by the packages that drive
+// Package apptest provides test set-ups shared by the packages that drive
 // the application: app's own tests and the CLI's.
 package apptest
 
