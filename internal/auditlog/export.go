@@ -107,6 +107,9 @@ func Export(row *Row, bodies *Bodies) *ExportedEntry {
 const (
 	QueryNotDecrypted = "query withheld; pass --identity to decrypt it"
 	QueryShredded     = "query destroyed by retention"
+	// QueryKeyDestroyed is the reason for an entry older than version 3,
+	// which stores its query in clear text but can no longer be decrypted.
+	QueryKeyDestroyed = "query withheld; retention destroyed this entry's key, so --identity cannot show it"
 )
 
 // ExportTarget returns the request-target to export and, when its query
@@ -122,6 +125,8 @@ func ExportTarget(row *Row, bodies *Bodies) (target, withheld string) {
 		return bodies.Target, ""
 	case row.WrappedKey == nil && len(l.QueryCiphertext) > 0:
 		return l.Entry.Target, QueryShredded
+	case !row.Shredded.IsZero():
+		return pathOnly(l.Entry.Target), QueryKeyDestroyed
 	}
 	return pathOnly(l.Entry.Target), QueryNotDecrypted
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/mod/sumdb/tlog"
 
@@ -200,6 +201,15 @@ func TestExportWithholdsQuery(t *testing.T) {
 	}
 	if decrypted.QueryWithheld != "" {
 		t.Errorf("decrypted export: query_withheld %q, want none", decrypted.QueryWithheld)
+	}
+
+	shreddedV2 := &Row{Leaf: v2Leaf, Encoded: v2Encoded, Shredded: time.Unix(1, 0)}
+	x := Export(shreddedV2, nil)
+	if x.Target != "/fhir/Patient" {
+		t.Errorf("shredded version 2 export: target %q, want /fhir/Patient", x.Target)
+	}
+	if x.QueryWithheld != QueryKeyDestroyed {
+		t.Errorf("shredded version 2 export: query_withheld %q, want %q", x.QueryWithheld, QueryKeyDestroyed)
 	}
 
 	decryptedV2 := Export(v2, &Bodies{Target: v2.Leaf.Entry.Target})
