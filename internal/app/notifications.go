@@ -1,6 +1,7 @@
 package app
 
 import (
+	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -56,7 +57,11 @@ func (rt *Running) startNotifications(cfg *config.File, now func() time.Time, po
 		return fmt.Errorf("payer.notifications.ca_file: %w", err)
 	}
 	outboundURL, serverName := notificationTarget(rt.OutboundAddr, rt.PublicURL)
-	if err := rt.checkNotificationTrust(roots, serverName); err != nil {
+	// Checked at start and on every reload of tls.cert_file, so that a
+	// rotation to a certificate the sender cannot verify is rejected.
+	if err := rt.certs.SetCertificateCheck(func(cert *tls.Certificate) error {
+		return checkNotificationTrust(cert, roots, serverName)
+	}); err != nil {
 		return err
 	}
 	tlsConf := tlspolicy.Client(roots, &cert)
@@ -102,19 +107,12 @@ func notificationTarget(outbound net.Addr, publicURL string) (baseURL, serverNam
 	return "https://" + net.JoinHostPort(host, port), serverName
 }
 
-// checkNotificationTrust verifies the server certificate that the outbound
-// listener presents, as the notification sender will. A bundle that does
-// not verify it, such as the default tls.client_ca_file beside a server
-// certificate from a public CA, would fail every delivery, so start-up
-// fails instead.
-//
-// NOTE: the check runs at start-up only. A tls.cert_file later rotated to
-// a certificate from another CA fails each delivery with a logged warning.
-func (rt *Running) checkNotificationTrust(roots *x509.CertPool, serverName string) error {
-	cert, err := rt.certs.GetCertificate(nil)
-	if err != nil {
-		return err
-	}
+// checkNotificationTrust verifies cert, the server certificate that the
+// outbound listener presents, as the notification sender will. A bundle
+// that does not verify it, such as the default tls.client_ca_file beside a
+// server certificate from a public CA, would fail every delivery, so
+// start-up fails and a reload to such a certificate is rejected instead.
+func checkNotificationTrust(cert *tls.Certificate, roots *x509.CertPool, serverName string) error {
 	intermediates := x509.NewCertPool()
 	for _, der := range cert.Certificate[1:] {
 		c, err := x509.ParseCertificate(der)
@@ -123,7 +121,7 @@ func (rt *Running) checkNotificationTrust(roots *x509.CertPool, serverName strin
 		}
 		intermediates.AddCert(c)
 	}
-	_, err = cert.Leaf.Verify(x509.VerifyOptions{DNSName: serverName, Roots: roots, Intermediates: intermediates,
+	_, err := cert.Leaf.Verify(x509.VerifyOptions{DNSName: serverName, Roots: roots, Intermediates: intermediates,
 		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}})
 	if err != nil {
 		return fmt.Errorf("payer.notifications.ca_file: failed to verify the server certificate (tls.cert_file) "+

@@ -94,9 +94,14 @@ func startSim(t *testing.T, cfg *config.File, kit *ehrsim.DevKit) *ehrsim.Sim {
 	return sim
 }
 
-func startHardenedGateway(t *testing.T) *hardenedGateway {
+// startHardenedGateway starts the EHR simulator and a gateway on the
+// hardened configuration, after edit, when given, has changed it.
+func startHardenedGateway(t *testing.T, edit ...func(*config.File)) *hardenedGateway {
 	t.Helper()
 	cfg, layout, kit := hardenedConfig(t, nil)
+	for _, e := range edit {
+		e(cfg)
+	}
 	sim := startSim(t, cfg, kit)
 	g := &hardenedGateway{sim: sim, logs: &logBuffer{}}
 	var err error
@@ -301,5 +306,63 @@ func TestNotificationsRequireTrustedServerCertificate(t *testing.T) {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not contain %q", err, want)
 		}
+	}
+}
+
+// A server certificate rotated at run time to one from a CA that the
+// notification sender does not trust would fail every notification. The
+// reload is rejected, the previous certificate stays in use, and
+// notifications keep arriving.
+func TestNotificationTrustOnReload(t *testing.T) {
+	var certFile, keyFile string
+	g := startHardenedGateway(t, func(cfg *config.File) {
+		cfg.TLS.ReloadInterval = 10 * time.Millisecond
+		certFile, keyFile = cfg.TLS.CertFile, cfg.TLS.KeyFile
+	})
+
+	public, err := pki.NewRoot(pki.RootOptions{CommonName: "Public Web Root CA"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rotated, err := public.IssueServer(pki.ServerOptions{DNSNames: []string{hardenedPublicHost}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	staging := t.TempDir()
+	newCert, newKey := filepath.Join(staging, "server.pem"), filepath.Join(staging, "server-key.pem")
+	if err := rotated.WriteFiles(newCert, newKey); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(newKey, keyFile); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(newCert, certFile); err != nil {
+		t.Fatal(err)
+	}
+
+	var rejected string
+	for deadline := time.Now().Add(15 * time.Second); rejected == "" && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		rejected = matchingLines(g.logs.String(), "certificate reload rejected")
+	}
+	if rejected == "" {
+		t.Fatal("the reload of a certificate the notification sender cannot verify was not rejected")
+	}
+	if !strings.Contains(rejected, "payer.notifications.ca_file") {
+		t.Errorf("rejection %q does not name payer.notifications.ca_file", rejected)
+	}
+
+	sub, subID, err := g.sim.Subscribe(context.Background())
+	if err != nil {
+		t.Fatalf("create Subscription: %v", err)
+	}
+	if sub.Status != http.StatusCreated {
+		t.Fatalf("create Subscription: status %d, want 201: %s", sub.Status, sub.Body)
+	}
+	snap := g.wait(t, "the handshake", func(s *ehrsim.Snapshot) bool { return len(s.Notifications) >= 1 })
+	if !snap.Notifications[0].Accepted {
+		t.Errorf("handshake not accepted: %+v", snap.Notifications[0])
+	}
+	if snap.Notifications[0].Subscription != subID {
+		t.Errorf("handshake for Subscription %q, want %q", snap.Notifications[0].Subscription, subID)
 	}
 }

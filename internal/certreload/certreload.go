@@ -120,6 +120,9 @@ type Holder struct {
 	// mu serializes reloads and guards the fields below.
 	mu         sync.Mutex
 	lastFailed [32]byte
+	// check, when set, is a further condition a reloaded certificate must
+	// meet, such as being verifiable by another component's trust pool.
+	check func(*tls.Certificate) error
 	// installed is the file content of the current generation, to name
 	// the files a reload changed.
 	installed fileSet
@@ -179,6 +182,21 @@ func New(opts Options) (*Holder, error) {
 	h.installed = files
 	h.warnExpiring()
 	return h, nil
+}
+
+// SetCertificateCheck runs check on the current certificate and, when it
+// passes, on every certificate a later reload reads. A reload whose
+// certificate fails check is rejected like an invalid set: the current
+// generation stays in use and the error is logged. The error of the first
+// run is returned and check is not installed.
+func (h *Holder) SetCertificateCheck(check func(*tls.Certificate) error) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if err := check(h.current.Load().cert); err != nil {
+		return err
+	}
+	h.check = check
+	return nil
 }
 
 // GetCertificate returns the current certificate, for

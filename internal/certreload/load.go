@@ -103,6 +103,11 @@ func (h *Holder) build(fs fileSet, prev *material) (*material, error) {
 	if m.cert, err = h.parseKeyPair(fs, now); err != nil {
 		return nil, err
 	}
+	if h.check != nil {
+		if err := h.check(m.cert); err != nil {
+			return nil, fmt.Errorf("certreload: %s: %w", h.opts.CertFile, err)
+		}
+	}
 	m.expiries = append(m.expiries, Expiry{Item: "certificate", File: h.opts.CertFile,
 		Subject: m.cert.Leaf.Subject.String(), NotAfter: m.cert.Leaf.NotAfter})
 	if h.opts.ClientCAFile == "" {
