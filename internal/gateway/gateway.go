@@ -47,6 +47,7 @@ import (
 	"github.com/gatehouse-health/gatehouse/internal/outcome"
 	"github.com/gatehouse-health/gatehouse/internal/policy"
 	"github.com/gatehouse-health/gatehouse/internal/record"
+	"github.com/gatehouse-health/gatehouse/internal/scope"
 	"github.com/gatehouse-health/gatehouse/internal/token"
 	"go.opentelemetry.io/otel/trace"
 )
@@ -68,6 +69,12 @@ type Partner struct {
 	// Policy is the compiled registration inbound requests are decided on
 	// by Options.Policy; nil skips the policy engine (outbound partners).
 	Policy *policy.Partner
+	// Scopes is the registration's current maximum scope set. A token
+	// keeps the scopes it was issued with until it expires, also across a
+	// restart, so the policy engine sees only their intersection with
+	// Scopes: a scope removed from the registration stops working at once.
+	// Nil uses the token's scopes as issued.
+	Scopes *scope.Set
 	// Strict turns strict mode on for this partner, in both directions.
 	Strict bool
 	// StrictSkip lists interactions, in allowlist syntax, exempt from
