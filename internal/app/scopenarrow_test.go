@@ -11,11 +11,10 @@ import (
 	"github.com/gatehouse-health/gatehouse/internal/devmode"
 )
 
-// A token keeps the scopes it was issued with, but the registration is the
-// maximum a partner may ever hold. After the payer narrows a registration
-// and restarts, a token issued before must not carry the removed scope past
-// the gateway: Claim/$submit is refused with 403, recorded, and the
-// upstream receives nothing.
+// The registration is the maximum a partner may hold, also for tokens
+// issued before it changed. After the payer removes Claim.$submit and
+// restarts, a token issued earlier gets 403 on Claim/$submit, the refusal
+// is recorded, and the upstream receives nothing.
 func TestNarrowedRegistrationLimitsOldToken(t *testing.T) {
 	var cfg *config.File
 	h := newHarness(t, harnessOptions{edit: func(c *config.File, _ *devmode.Layout) { cfg = c }})

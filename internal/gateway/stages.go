@@ -316,8 +316,8 @@ func (g *Gateway) decide(ex *exchange) *Refusal {
 
 // grantedScopes returns the token's scopes, limited to the partner's
 // current registration when one is set.
-func grantedScopes(token []string, registered *scope.Set) scope.Set {
-	granted := scope.ParseGranted(token)
+func grantedScopes(issued []string, registered *scope.Set) scope.Set {
+	granted := scope.ParseGranted(issued)
 	if registered == nil {
 		return granted
 	}
