@@ -18,6 +18,7 @@ import (
 	"github.com/gatehouse-health/gatehouse/internal/gateway"
 	"github.com/gatehouse-health/gatehouse/internal/pki"
 	"github.com/gatehouse-health/gatehouse/internal/policy"
+	"github.com/gatehouse-health/gatehouse/internal/scope"
 	"github.com/gatehouse-health/gatehouse/internal/token"
 )
 
@@ -70,8 +71,10 @@ func loadPartners(cfg *config.File, eg *egress.Guard, certs *certreload.Holder, 
 		for _, s := range append(append([]string{}, cfg.Strict.Skip...), p.StrictSkip...) {
 			skip[s] = true
 		}
+		registered := scope.ParseGranted(p.Scopes)
 		partners[p.ID] = &gateway.Partner{
 			ID:         p.ID,
+			Scopes:     &registered,
 			Allowed:    allowed,
 			Limiter:    gateway.NewRateLimiter(p.RateLimit.RequestsPerSecond, p.RateLimit.Burst),
 			Policy:     pol,

@@ -47,6 +47,7 @@ import (
 	"github.com/gatehouse-health/gatehouse/internal/outcome"
 	"github.com/gatehouse-health/gatehouse/internal/policy"
 	"github.com/gatehouse-health/gatehouse/internal/record"
+	"github.com/gatehouse-health/gatehouse/internal/scope"
 	"github.com/gatehouse-health/gatehouse/internal/token"
 	"go.opentelemetry.io/otel/trace"
 )
@@ -68,6 +69,12 @@ type Partner struct {
 	// Policy is the compiled registration inbound requests are decided on
 	// by Options.Policy; nil skips the policy engine (outbound partners).
 	Policy *policy.Partner
+	// Scopes is the maximum scope set of the registration the gateway runs
+	// with. A token keeps its scopes until it expires, also across a
+	// restart, so the policy engine decides on their intersection with
+	// Scopes, and a scope removed from the registration stops working at
+	// once. Nil leaves the token's scopes as issued.
+	Scopes *scope.Set
 	// Strict turns strict mode on for this partner, in both directions.
 	Strict bool
 	// StrictSkip lists interactions, in allowlist syntax, exempt from

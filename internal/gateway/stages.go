@@ -286,7 +286,7 @@ func (g *Gateway) decide(ex *exchange) *Refusal {
 	in := policy.Input{
 		Partner:   ex.partner.Policy,
 		Allowlist: ex.partner.Allowed,
-		Scopes:    scope.ParseGranted(ex.claims.Scopes),
+		Scopes:    grantedScopes(ex.claims.Scopes, ex.partner.Scopes),
 		Request:   ex.fhir,
 		Body:      ex.body,
 		Identity: congruence.Identity{
@@ -312,6 +312,16 @@ func (g *Gateway) decide(ex *exchange) *Refusal {
 	}
 	ex.bundle = d.Bundle
 	return nil
+}
+
+// grantedScopes returns the token's scopes, limited to the partner's
+// current registration when one is set.
+func grantedScopes(issued []string, registered *scope.Set) scope.Set {
+	granted := scope.ParseGranted(issued)
+	if registered == nil {
+		return granted
+	}
+	return scope.Intersect(granted, *registered)
 }
 
 func uriStrings(leaf *x509.Certificate) []string {
