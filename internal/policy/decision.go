@@ -62,6 +62,11 @@ type Decider interface {
 
 func allow(rule string) Decision { return Decision{Allow: true, Rule: rule} }
 
+// grantedScopesPrefix starts the reason of a policy.scope refusal. The
+// scopes checked are the token's, limited to the partner's registration
+// the gateway runs with, so either can be the one that lacks the scope.
+const grantedScopesPrefix = "the access token's scopes, within the partner's registration, "
+
 func forbidden(rule, reason string) Decision {
 	return Decision{Rule: rule, Reason: reason, Status: http.StatusForbidden, Code: "forbidden"}
 }
