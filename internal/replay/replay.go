@@ -52,12 +52,12 @@ func New(ctx context.Context, db *storage.DB, now func() time.Time) (*Cache, err
 }
 
 // Use records (clientID, jti) until expires, returning an error wrapping
-// token.ErrReplay if it is already recorded and unexpired. Expired rows are
-// deleted first, so an id may be reused only after its assertion could no
-// longer be accepted anyway.
+// token.ErrReplay if it is already recorded. Rows expired for longer than
+// storage.ClockMargin are deleted first, so an id may be reused only after
+// its assertion could no longer be accepted by any replica.
 func (c *Cache) Use(ctx context.Context, clientID, jti string, expires time.Time) error {
-	now := c.now().UnixNano()
-	if _, err := c.db.ExecContext(ctx, sqlPrune, now); err != nil {
+	pruneBefore := c.now().Add(-storage.ClockMargin).UnixNano()
+	if _, err := c.db.ExecContext(ctx, sqlPrune, pruneBefore); err != nil {
 		return fmt.Errorf("replay: prune: %w", err)
 	}
 	_, err := c.db.ExecContext(ctx, sqlRecord, clientID, jti, expires.UnixNano())

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-health/gatehouse/internal/storage"
 	"github.com/gatehouse-health/gatehouse/internal/storage/storagetest"
 	"github.com/gatehouse-health/gatehouse/internal/token"
 )
@@ -47,9 +48,27 @@ func TestExpiredIDsArePruned(t *testing.T) {
 		if err := c.Use(ctx, "ehr-a", "jti-1", now.Add(time.Minute)); err != nil {
 			t.Fatal(err)
 		}
-		now = now.Add(2 * time.Minute)
+		now = now.Add(time.Minute + storage.ClockMargin + time.Second)
 		if err := c.Use(ctx, "ehr-a", "jti-1", now.Add(time.Minute)); err != nil {
-			t.Errorf("use after expiry: %v", err)
+			t.Errorf("use after expiry and the clock margin: %v", err)
+		}
+	})
+}
+
+// A replica whose clock runs ahead must not delete an id that a replica
+// whose clock lags would still accept, so ids outlive their expiry by
+// storage.ClockMargin.
+func TestExpiredIDKeptForClockMargin(t *testing.T) {
+	storagetest.Run(t, func(t *testing.T, b storagetest.Backend) {
+		now := time.Unix(1_800_000_000, 0)
+		c := newCache(t, b, func() time.Time { return now })
+		ctx := context.Background()
+		if err := c.Use(ctx, "ehr-a", "jti-1", now.Add(time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		now = now.Add(time.Minute + storage.ClockMargin - time.Second)
+		if err := c.Use(ctx, "ehr-a", "jti-1", now.Add(time.Minute)); !errors.Is(err, token.ErrReplay) {
+			t.Errorf("use within the clock margin after expiry: %v, want ErrReplay", err)
 		}
 	})
 }

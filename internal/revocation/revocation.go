@@ -48,20 +48,20 @@ func New(ctx context.Context, db *storage.DB, now func() time.Time) (*Store, err
 	return &Store{db: db, now: now, stmts: storage.NewStatements(db)}, nil
 }
 
-// Revoke records jti until expires, after deleting the rows that have
-// expired. A jti whose expiry has already passed is not recorded, since its
-// token can no longer pass the exp check. Revoking a recorded jti again
+// Revoke records jti until expires, after deleting the rows expired for
+// longer than storage.ClockMargin. A jti expired for longer than that is
+// not recorded, since its token can no longer pass any replica's exp check. Revoking a recorded jti again
 // succeeds and keeps the first expiry, which is the same for every
 // revocation of one token.
 func (s *Store) Revoke(ctx context.Context, jti string, expires time.Time) error {
 	if jti == "" {
 		return errors.New("revocation: empty token id")
 	}
-	now := s.now().UnixNano()
-	if _, err := s.db.ExecContext(ctx, `DELETE FROM token_revocations WHERE expires_ns <= $1`, now); err != nil {
+	pruneBefore := s.now().Add(-storage.ClockMargin).UnixNano()
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM token_revocations WHERE expires_ns <= $1`, pruneBefore); err != nil {
 		return fmt.Errorf("revocation: prune: %w", err)
 	}
-	if expires.UnixNano() <= now {
+	if expires.UnixNano() <= pruneBefore {
 		return nil
 	}
 	_, err := s.db.ExecContext(ctx,

@@ -96,16 +96,21 @@ func TestRevocationExpires(t *testing.T) {
 			t.Error("long is no longer revoked before its expiry")
 		}
 
-		// The next revocation prunes the expired row.
+		// A replica whose clock lags may still accept short, so the next
+		// revocation keeps its row within the clock margin and prunes it
+		// after.
 		if err := s.Revoke(ctx, "other", start.Add(time.Hour)); err != nil {
 			t.Fatal(err)
 		}
-		n, err := s.Len(ctx)
-		if err != nil {
-			t.Fatalf("Len after pruning: %v", err)
+		if n := mustLen(t, s); n != 3 {
+			t.Errorf("Len within the clock margin = %d, want 3", n)
 		}
-		if n != 2 {
-			t.Errorf("Len after pruning = %d, want 2", n)
+		c.Set(start.Add(time.Minute + storage.ClockMargin + time.Second))
+		if err := s.Revoke(ctx, "third", start.Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		if n := mustLen(t, s); n != 3 {
+			t.Errorf("Len after pruning = %d, want 3", n)
 		}
 	})
 }
@@ -116,7 +121,7 @@ func TestRevokeAlreadyExpired(t *testing.T) {
 		s := newStore(t, b.New(t), c)
 		ctx := context.Background()
 
-		if err := s.Revoke(ctx, "old", c.Now().Add(-time.Second)); err != nil {
+		if err := s.Revoke(ctx, "old", c.Now().Add(-storage.ClockMargin-time.Second)); err != nil {
 			t.Fatalf("Revoke: %v", err)
 		}
 		n, err := s.Len(ctx)
@@ -171,4 +176,28 @@ func TestRevokedFailsOnClosedDatabase(t *testing.T) {
 			t.Error("Revoke returned no error on a closed database")
 		}
 	})
+}
+
+// A token just expired by this replica's clock is still accepted by a
+// replica whose clock lags, so its revocation is recorded.
+func TestRevokeJustExpired(t *testing.T) {
+	storagetest.Run(t, func(t *testing.T, b storagetest.Backend) {
+		c := &clock{now: time.Unix(1_800_000_000, 0)}
+		s := newStore(t, b.New(t), c)
+		if err := s.Revoke(context.Background(), "recent", c.Now().Add(-time.Second)); err != nil {
+			t.Fatalf("Revoke: %v", err)
+		}
+		if n := mustLen(t, s); n != 1 {
+			t.Errorf("Len = %d, want the row of a token expired within the clock margin", n)
+		}
+	})
+}
+
+func mustLen(t *testing.T, s *Store) int {
+	t.Helper()
+	n, err := s.Len(context.Background())
+	if err != nil {
+		t.Fatalf("Len: %v", err)
+	}
+	return n
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -16,6 +17,12 @@ import (
 // max_connections of 100 serves about four replicas with room for
 // administration.
 const MaxPostgresConns = 20
+
+// ClockMargin is how far apart the clocks of replicas sharing one database
+// may be. Rows that stop mattering at an expiry (used assertion ids,
+// revoked token ids) are deleted only this long after it, so that a replica
+// whose clock lags still finds them while it would accept the token.
+const ClockMargin = 5 * time.Minute
 
 // schemaLockKey is the advisory lock key CreateSchema takes on PostgreSQL:
 // the first 8 bytes of "gatehous" read as a big-endian integer.
