@@ -30,6 +30,10 @@ import (
 // in use.
 var ErrSameKey = errors.New("auditlog: the new checkpoint signing key is the key in use")
 
+// ErrUncovered is wrapped by the RotateSigningKey error for a log whose
+// newest entries no checkpoint covers.
+var ErrUncovered = errors.New("auditlog: entries are not covered by a checkpoint")
+
 // LoadSigningKey reads a note signer key file, as LoadSigner does, and
 // also returns the verifier of that key, which the signer does not expose.
 func LoadSigningKey(path string) (note.Signer, note.Verifier, error) {
@@ -248,6 +252,13 @@ func RotateSigningKey(ctx context.Context, db *storage.DB, opts RotateOptions) (
 	}
 	if !rep.Intact() {
 		return nil, &RotationError{Report: rep}
+	}
+	// A handover over entries that no checkpoint covers would be the first
+	// signature over them, so a change to them since they were written
+	// would go unnoticed. A gateway that stops cleanly signs them first.
+	if rep.Uncovered > 0 {
+		return nil, fmt.Errorf("%w: %d of the %d entries are covered by no signed checkpoint; start the gateway with the current key and stop it, which signs a checkpoint over them, or find out why checkpoints are missing with 'gatehouse audit verify'",
+			ErrUncovered, rep.Uncovered, rep.Size)
 	}
 	return storeHandover(ctx, db, opts, rep)
 }
