@@ -17,7 +17,7 @@ import (
 )
 
 // A handover checkpoint passes the log from one checkpoint signing key to
-// the next, as a transparency log rotates its key: it is an ordinary
+// the next, as a transparency log rotates its key. It is an ordinary
 // checkpoint of the tree at the rotation, signed by both the retiring key
 // and its successor. Both keys carry the log's origin as their name and
 // differ in their key hash. Checkpoints before a handover are signed by
@@ -158,6 +158,7 @@ func OpenCheckpointByKeys(msg []byte, keys []note.Verifier, extra ...note.Verifi
 	if len(msg) > MaxCheckpointBytes {
 		return Checkpoint{}, nil, fmt.Errorf("%w: longer than %d bytes", ErrMalformedCheckpoint, MaxCheckpointBytes)
 	}
+
 	n, err := note.Open(msg, note.VerifierList(append(append([]note.Verifier(nil), keys...), extra...)...))
 	var unverified *note.UnverifiedNoteError
 	if errors.As(err, &unverified) {
@@ -171,6 +172,7 @@ func OpenCheckpointByKeys(msg []byte, keys []note.Verifier, extra ...note.Verifi
 	if err != nil {
 		return Checkpoint{}, nil, signatureError(err, keys[0])
 	}
+
 	c, err := ParseCheckpoint(n.Text)
 	if err != nil {
 		return Checkpoint{}, nil, err
@@ -183,6 +185,7 @@ func OpenCheckpointByKeys(msg []byte, keys []note.Verifier, extra ...note.Verifi
 			return Checkpoint{}, nil, fmt.Errorf("auditlog: checkpoint has no signature by %s", v.Name())
 		}
 	}
+
 	var signers []int
 	for i, k := range keys {
 		if signedBy(n, k) {
@@ -222,14 +225,14 @@ type RotationError struct {
 }
 
 func (e *RotationError) Error() string {
-	what := "the log is not intact"
+	msg := "the log is not intact"
 	if len(e.Report.Problems) > 0 {
-		what += ": " + e.Report.Problems[0].String()
+		msg += ": " + e.Report.Problems[0].String()
 		if n := len(e.Report.Problems) - 1; n > 0 {
-			what += fmt.Sprintf(" (and %d more problems)", n)
+			msg += fmt.Sprintf(" (and %d more problems)", n)
 		}
 	}
-	return "auditlog: " + what
+	return "auditlog: " + msg
 }
 
 // RotateSigningKey signs and stores a handover checkpoint: the current

@@ -12,7 +12,7 @@ import (
 const rotateSynopsis = "gatehouse audit rotate-signing-key --config FILE --new-key FILE"
 
 // auditRotateSigningKey hands the audit log over from the checkpoint
-// signing key in audit.signing_key_file to a new key: it verifies the
+// signing key in audit.signing_key_file to a new key. It verifies the
 // whole log, stores a handover checkpoint signed by both keys, writes it to
 // audit.checkpoint_file and prints what the operator does next. Every
 // gateway writing to the database must be stopped, since one that kept
