@@ -29,6 +29,10 @@ func openAuditLog(ctx context.Context, cfg *config.File, db *storage.DB, log *sl
 	if err != nil {
 		return nil, fmt.Errorf("audit.recipients_file: %w", err)
 	}
+	retired, err := retiredVerifierKeys(cfg)
+	if err != nil {
+		return nil, err
+	}
 	sinks := []auditlog.Sink{&auditlog.SlogSink{Logger: log}}
 	var published []byte
 	var publishedKey note.Verifier
@@ -62,6 +66,7 @@ func openAuditLog(ctx context.Context, cfg *config.File, db *storage.DB, log *sl
 		Sinks:              sinks,
 		Published:          published,
 		PublishedKey:       publishedKey,
+		RetiredKeys:        retired,
 		OnPublishError: func(sink string, size int64, err error) {
 			log.Error("checkpoint not published", "sink", sink, "size", size, "error", err)
 		},
@@ -79,6 +84,19 @@ func openAuditLog(ctx context.Context, cfg *config.File, db *storage.DB, log *sl
 		return nil, fmt.Errorf("audit: %w", err)
 	}
 	return l, nil
+}
+
+// retiredVerifierKeys reads audit.retired_verifier_keys_file, or returns
+// nil when it is not set.
+func retiredVerifierKeys(cfg *config.File) ([]note.Verifier, error) {
+	if cfg.Audit.RetiredVerifierKeysFile == "" {
+		return nil, nil
+	}
+	keys, err := auditlog.LoadVerifiers(cfg.Resolve(cfg.Audit.RetiredVerifierKeysFile))
+	if err != nil {
+		return nil, fmt.Errorf("audit.retired_verifier_keys_file: %w", err)
+	}
+	return keys, nil
 }
 
 func isDir(path string) bool {

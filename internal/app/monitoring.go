@@ -52,6 +52,10 @@ func (rt *Running) startMonitoring(ctx context.Context, cfg *config.File, log *s
 	if err != nil {
 		return fmt.Errorf("audit.signing_key_file: %w", err)
 	}
+	retired, err := retiredVerifierKeys(cfg)
+	if err != nil {
+		return err
+	}
 	reader, err := auditlog.NewReader(ctx, rt.DB)
 	if err != nil {
 		return err
@@ -67,7 +71,7 @@ func (rt *Running) startMonitoring(ctx context.Context, cfg *config.File, log *s
 		Activity:   rt.monitoring.activity,
 		Alerts:     mon,
 		AuditLog: consoleAuditLog{reader: reader, verify: func(ctx context.Context, progress func(done, total int64)) (*auditlog.Report, error) {
-			return auditlog.Verify(ctx, db, auditlog.VerifyOptions{LogKey: logKey, Progress: progress})
+			return auditlog.Verify(ctx, db, auditlog.VerifyOptions{LogKey: logKey, RetiredKeys: retired, Progress: progress})
 		}},
 		KillSwitch:    rt.KillSwitch,
 		KillSwitchAPI: api,

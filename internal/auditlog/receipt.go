@@ -180,12 +180,19 @@ var ErrNoEntry = errors.New("auditlog: the proof does not contain the entry")
 // p.Index. It needs no access to the log. For a proof without an entry,
 // the caller must still compare p.LeafHash with the leaf hash it expects.
 func CheckProof(p *Proof, logKey note.Verifier, witnesses ...note.Verifier) (Checkpoint, error) {
+	return CheckProofByKeys(p, []note.Verifier{logKey}, witnesses...)
+}
+
+// CheckProofByKeys is CheckProof for a log whose signing key was rotated:
+// the checkpoint may be signed by any of the log keys in keys, such as a
+// proof handed out before the rotation, signed by the old key only.
+func CheckProofByKeys(p *Proof, keys []note.Verifier, witnesses ...note.Verifier) (Checkpoint, error) {
 	if p.Entry != nil {
 		if _, err := p.OpenEntry(); err != nil {
 			return Checkpoint{}, err
 		}
 	}
-	c, _, err := OpenCheckpoint(p.Checkpoint, logKey, witnesses...)
+	c, _, err := OpenCheckpointByKeys(p.Checkpoint, keys, witnesses...)
 	if err != nil {
 		return c, err
 	}

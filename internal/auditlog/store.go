@@ -73,6 +73,12 @@ type Options struct {
 	// writer ran is not signed over. PublishedKey verifies it.
 	Published    []byte
 	PublishedKey note.Verifier
+	// RetiredKeys are the verifier keys of the checkpoint signing keys the
+	// log used before Signer, oldest first. Open accepts a Published
+	// checkpoint signed by one of them only when stored handover
+	// checkpoints pass the log from that key to Signer's at or after the
+	// checkpoint's size (see RotateSigningKey).
+	RetiredKeys []note.Verifier
 
 	// Now is the clock. Nil means time.Now.
 	Now func() time.Time

@@ -20,6 +20,13 @@ type VerifyOptions struct {
 	// LogKey verifies checkpoint signatures. It is required. Take it from a
 	// source the database's administrators cannot change.
 	LogKey note.Verifier
+	// RetiredKeys, if set, are the verifier keys of the signing keys the
+	// log used before LogKey, oldest first. Each checkpoint must then be
+	// signed by the key in force at its place in the log: a key until the
+	// handover checkpoint that it and its successor both signed, the
+	// successor after it. A checkpoint signed by another key, or a key of
+	// the history that never took over, is a problem.
+	RetiredKeys []note.Verifier
 	// Trusted, if set, is a signed checkpoint from an earlier verification
 	// or from a witness. The log must extend it, and only entries from its
 	// size on are recomputed (incremental verification).
@@ -78,6 +85,9 @@ type Report struct {
 	// entries younger than the retention period lost their bodies.
 	NewestShredded time.Time
 	Problems       []Problem // in the order found; empty when intact
+	// Handovers are the handover checkpoints from one key of the history
+	// to the next, in signing order (VerifyOptions.RetiredKeys).
+	Handovers []Handover
 }
 
 // Intact reports whether verification found nothing wrong.
@@ -97,6 +107,11 @@ var errTooManyProblems = errors.New("auditlog: too many problems")
 func Verify(ctx context.Context, db *storage.DB, opts VerifyOptions) (*Report, error) {
 	if opts.LogKey == nil {
 		return nil, errors.New("auditlog: VerifyOptions.LogKey is required")
+	}
+	if len(opts.RetiredKeys) > 0 {
+		if err := checkKeyHistory(append(append([]note.Verifier(nil), opts.RetiredKeys...), opts.LogKey)); err != nil {
+			return nil, err
+		}
 	}
 	if opts.MaxProblems <= 0 {
 		opts.MaxProblems = 20
@@ -147,6 +162,8 @@ type verifier struct {
 	tree        frontier            // the tree recomputed so far
 	lastGood    int64               // size of the last checkpoint whose root matched
 	trusted     Checkpoint          // the trusted checkpoint of an incremental run, or the anchor
+	keys        []note.Verifier     // RetiredKeys, then LogKey
+	epoch       int                 // position in keys of the key in force
 	now         time.Time           // when the run began, by VerifyOptions.Now
 }
 
@@ -296,12 +313,15 @@ func (v *verifier) loadKEKs() error {
 }
 
 func (v *verifier) checkCheckpoint(c *SignedCheckpoint, bySize map[int64]*SignedCheckpoint, maxSize *int64) error {
-	parsed, _, err := OpenCheckpoint(c.Note, v.opts.LogKey)
+	parsed, signers, err := OpenCheckpointByKeys(c.Note, v.keyHistory())
 	if err != nil {
 		return v.problem(-1, 0, "checkpoint #%d: %v", c.ID, err)
 	}
 	if parsed.Size != c.Size {
 		return v.problem(-1, 0, "checkpoint #%d: size column %d differs from the signed size %d", c.ID, c.Size, parsed.Size)
+	}
+	if err := v.checkSigners(c, signers); err != nil {
+		return err
 	}
 	c.Checkpoint = parsed
 	if prev, ok := bySize[c.Size]; ok && prev.Hash != c.Hash {
@@ -352,7 +372,7 @@ func (v *verifier) start() error {
 // at its size.
 func (v *verifier) checkExtends(data []byte) (Checkpoint, frontier, error) {
 	name := v.checkpointName()
-	c, _, err := OpenCheckpoint(data, v.opts.LogKey)
+	c, _, err := OpenCheckpointByKeys(data, v.keyHistory())
 	if err != nil {
 		return Checkpoint{}, frontier{}, fmt.Errorf("auditlog: %s: %w", name, err)
 	}
@@ -415,6 +435,13 @@ func (v *verifier) finish() error {
 	if v.trusted.Size > 0 && (latest == nil || latest.Size < v.trusted.Size) {
 		return v.problem(-1, 0, "the %s covers %d entries but no stored checkpoint covers as many: signed checkpoints were deleted",
 			v.checkpointName(), v.trusted.Size)
+	}
+	if v.epoch < len(v.keyHistory())-1 {
+		keys := v.keyHistory()
+		if err := v.problem(-1, 0, "no stored handover checkpoint is signed by both %s and %s, so the key %s never took over the log",
+			keyLabel(keys[v.epoch]), keyLabel(keys[v.epoch+1]), keyLabel(keys[v.epoch+1])); err != nil {
+			return err
+		}
 	}
 	v.rep.Latest = latest
 	v.rep.Uncovered = v.rep.Size

@@ -547,7 +547,10 @@ var errHashCount = errors.New("auditlog: stored hashes and entries disagree")
 func (l *Log) checkPublished(ctx context.Context, q queryer) error {
 	cp, _, err := OpenCheckpoint(l.opts.Published, l.opts.PublishedKey)
 	if err != nil {
-		return fmt.Errorf("auditlog: the checkpoint published last is not one of this log (%w); check the checkpoint file, audit.origin and audit.signing_key_file", err)
+		cp, err = l.openRetiredPublished(ctx, q, err)
+	}
+	if err != nil {
+		return err
 	}
 	w := &l.w
 	switch {

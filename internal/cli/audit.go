@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"golang.org/x/mod/sumdb/note"
@@ -19,23 +20,21 @@ import (
 )
 
 const auditUsage = `Usage:
-<<<<<<< HEAD
-    gatehouse audit verify [--data DIR | --config FILE | --database FILE|URL] [--key FILE] [--from-checkpoint FILE] [--write-checkpoint FILE] [--retention DURATION]
+    gatehouse audit verify [--data DIR | --config FILE | --database FILE|URL] [--key FILE]... [--from-checkpoint FILE] [--no-checkpoint-file] [--write-checkpoint FILE] [--retention DURATION]
     gatehouse audit show [--exchange ID] [--partner P] [--since T] [--status N] [--decision D] [--interaction I] [--identity FILE [--write-bodies DIR]] [--limit N] [--newest]
-=======
-    gatehouse audit verify [--data DIR | --config FILE | --database FILE|URL] [--key FILE] [--from-checkpoint FILE] [--no-checkpoint-file] [--write-checkpoint FILE] [--retention DURATION]
-    gatehouse audit show [--exchange ID] [--partner P] [--since T] [--status N] [--decision D] [--interaction I] [--identity FILE] [--limit N] [--newest]
->>>>>>> 14eecc9cb87891123ba4e30ffdb2c17cc7e870f5
     gatehouse audit export [--format ndjson|auditevent|cef] [filters of show]
     gatehouse audit prove INDEX
-    gatehouse audit check-proof FILE [--key FILE] [--leaf HASH] [--request-body FILE] [--response-body FILE]
+    gatehouse audit check-proof FILE [--key FILE]... [--leaf HASH] [--request-body FILE] [--response-body FILE]
     gatehouse audit keygen --origin NAME [--out DIR]
+    gatehouse audit rotate-signing-key --config FILE --new-key FILE
 
 Every command but keygen reads the log in DIR/gatehouse.db (default DIR ./gatehouse-data),
 or in --database, a SQLite FILE or a database URL as in database.url of the
 configuration (postgres://user@host/database; give the password in
 PGPASSWORD, not on the command line). The checkpoint verifier key defaults to
-DIR/audit/checkpoint.vkey; with --database, pass --key. Without
+DIR/audit/checkpoint.vkey; with --database, pass --key. After a rotation
+of the signing key, give --key once per key, oldest first; with --config,
+the keys of audit.retired_verifier_keys_file come first. Without
 --from-checkpoint, verify also checks that the log extends the checkpoint in
 audit.checkpoint_file of --config, or DIR/audit/checkpoint.txt of --data,
 when that file exists.
@@ -57,6 +56,10 @@ Examples:
     # Create the checkpoint key of a deployment with a configuration file.
     $ gatehouse audit keygen --origin gatehouse.payer.example/audit --out /etc/gatehouse
 
+    # Replace the checkpoint signing key, with every gateway stopped.
+    $ gatehouse audit keygen --origin gatehouse.payer.example/audit --out /etc/gatehouse/new-key
+    $ gatehouse audit rotate-signing-key --config /etc/gatehouse/gatehouse.yaml --new-key /etc/gatehouse/new-key/checkpoint.key
+
     # Give a third party an offline proof that entry 42 is in the log with
     # the request body it holds; exit 0 valid, 1 a mismatch, 2 on errors.
     $ gatehouse audit show --exchange EXCHANGE-ID --identity identity.txt --write-bodies bodies
@@ -68,28 +71,43 @@ var auditGroup = &commandGroup{
 	name:  "audit",
 	usage: auditUsage,
 	commands: map[string]command{
-		"verify":      {run: (*env).auditVerify},
-		"show":        {run: (*env).auditShow},
-		"export":      {run: (*env).auditExport},
-		"prove":       {run: (*env).auditProve},
-		"check-proof": {run: (*env).auditCheckProof},
-		"keygen":      {run: (*env).auditKeygen},
+		"verify":             {run: (*env).auditVerify},
+		"show":               {run: (*env).auditShow},
+		"export":             {run: (*env).auditExport},
+		"prove":              {run: (*env).auditProve},
+		"check-proof":        {run: (*env).auditCheckProof},
+		"keygen":             {run: (*env).auditKeygen},
+		"rotate-signing-key": {run: (*env).auditRotateSigningKey},
 	},
 }
 
 // auditSource is the --data / --database / --config / --key option group.
 type auditSource struct {
-	data, database, config, key *string
-	cfg                         *config.File // --config, once loaded
+	data, database, config *string
+	keys                   *fileList    // --key, oldest key first
+	cfg                    *config.File // --config, once loaded
 }
+
+// fileList is a flag that may be given several times.
+type fileList []string
+
+func (l *fileList) String() string     { return strings.Join(*l, ",") }
+func (l *fileList) Set(v string) error { *l = append(*l, v); return nil }
 
 func auditSourceFlags(fs *flag.FlagSet) *auditSource {
 	return &auditSource{
 		data:     fs.String("data", "", "development data `DIR` containing gatehouse.db and audit/; default ./"+devmode.DefaultDir),
 		database: fs.String("database", "", "database `FILE` or URL containing the audit log, instead of --data"),
 		config:   fs.String("config", "", "the gateway's configuration `FILE`, whose database holds the log and beside whose audit.signing_key_file 'audit keygen' wrote checkpoint.vkey"),
-		key:      fs.String("key", "", "checkpoint verifier key `FILE` (name+hash+key); default DIR/audit/checkpoint.vkey, or checkpoint.vkey beside the configuration's signing key"),
+		keys:     keyFlag(fs),
 	}
+}
+
+// keyFlag defines the repeatable --key flag.
+func keyFlag(fs *flag.FlagSet) *fileList {
+	keys := new(fileList)
+	fs.Var(keys, "key", "checkpoint verifier key `FILE` (name+hash+key); default DIR/audit/checkpoint.vkey, or checkpoint.vkey beside the configuration's signing key. After a rotation of the signing key, give it once per key, oldest first")
+	return keys
 }
 
 // loadAuditSource checks that the source is named once and loads --config.
@@ -165,43 +183,74 @@ func (e *env) openAudit(s *auditSource) (*storage.DB, *auditlog.Reader, bool) {
 	return db, r, true
 }
 
-// logKey loads the checkpoint verifier key.
-func (e *env) logKey(s *auditSource) (note.Verifier, bool) {
+// logKeys loads the checkpoint verifier keys, oldest first: the --key
+// files, or the keys of the configuration (audit.retired_verifier_keys_file,
+// then checkpoint.vkey beside audit.signing_key_file), or the development
+// key.
+func (e *env) logKeys(s *auditSource) ([]note.Verifier, bool) {
 	if !e.loadAuditSource(s) {
 		return nil, false
 	}
-	path := *s.key
-	if path == "" && s.cfg != nil {
+	if len(*s.keys) > 0 {
+		return e.loadVerifierFiles(*s.keys)
+	}
+	if s.cfg != nil {
 		signingKey := s.cfg.Resolve(s.cfg.Audit.SigningKeyFile)
-		var ok bool
-		if path, ok = verifierBeside(signingKey); !ok {
+		path, ok := verifierBeside(signingKey)
+		if !ok {
 			e.errorf("no verifier key beside audit.signing_key_file %s", signingKey)
 			e.hint("pass --key with the checkpoint.vkey that 'gatehouse audit keygen' wrote with the signing key")
 			return nil, false
 		}
-	}
-	if path == "" {
-		if *s.database != "" {
-			e.errorf("--key is required with --database")
-			e.hint("pass --key with the checkpoint.vkey that 'gatehouse audit keygen' wrote beside the gateway's audit.signing_key_file")
+		var retired []note.Verifier
+		if f := s.cfg.Audit.RetiredVerifierKeysFile; f != "" {
+			var err error
+			if retired, err = auditlog.LoadVerifiers(s.cfg.Resolve(f)); err != nil {
+				e.errorf("audit.retired_verifier_keys_file: %v", err)
+				return nil, false
+			}
+		}
+		current, ok := e.loadVerifierFiles([]string{path})
+		if !ok {
 			return nil, false
 		}
-		path = auditlog.DevKeyPaths(s.dataDir()).VerifierFile
+		return append(retired, current...), true
 	}
+	if *s.database != "" {
+		e.errorf("--key is required with --database")
+		e.hint("pass --key with the checkpoint.vkey that 'gatehouse audit keygen' wrote beside the gateway's audit.signing_key_file")
+		return nil, false
+	}
+	path := auditlog.DevKeyPaths(s.dataDir()).VerifierFile
 	v, err := auditlog.LoadVerifier(path)
 	if err != nil {
 		e.errorf("%v", err)
-		if *s.key == "" && *s.data == "" && errors.Is(err, os.ErrNotExist) {
+		if *s.data == "" && errors.Is(err, os.ErrNotExist) {
 			e.hint("no development data in ./%s: pass --data DIR of a development gateway, or --database FILE|URL and --key FILE of a deployment", devmode.DefaultDir)
 			return nil, false
 		}
 		e.hint("keep the verifier key where the database's administrators cannot change it, and pass it with --key")
 		return nil, false
 	}
-	return v, true
+	return []note.Verifier{v}, true
 }
 
-const verifySynopsis = "gatehouse audit verify [--data DIR | --config FILE | --database FILE|URL] [--key FILE] [--from-checkpoint FILE] [--no-checkpoint-file] [--write-checkpoint FILE] [--retention DURATION]"
+// loadVerifierFiles loads one verifier key from each of paths.
+func (e *env) loadVerifierFiles(paths []string) ([]note.Verifier, bool) {
+	keys := make([]note.Verifier, 0, len(paths))
+	for _, path := range paths {
+		v, err := auditlog.LoadVerifier(path)
+		if err != nil {
+			e.errorf("%v", err)
+			e.hint("keep the verifier key where the database's administrators cannot change it, and pass it with --key")
+			return nil, false
+		}
+		keys = append(keys, v)
+	}
+	return keys, true
+}
+
+const verifySynopsis = "gatehouse audit verify [--data DIR | --config FILE | --database FILE|URL] [--key FILE]... [--from-checkpoint FILE] [--no-checkpoint-file] [--write-checkpoint FILE] [--retention DURATION]"
 
 // auditVerify exits 0 when the log is intact, 1 when it was tampered with
 // and 2 when it cannot be checked.
@@ -220,7 +269,7 @@ func (e *env) auditVerify(args []string) int {
 		e.hint("give the audit.retention of the configuration, in hours, such as 2160h for 90 days")
 		return 2
 	}
-	key, ok := e.logKey(src)
+	keys, ok := e.logKeys(src)
 	if !ok {
 		return 2
 	}
@@ -230,7 +279,8 @@ func (e *env) auditVerify(args []string) int {
 	}
 	defer db.Close()
 
-	opts := auditlog.VerifyOptions{LogKey: key, Progress: e.verifyProgress(), Retention: *retention}
+	last := len(keys) - 1
+	opts := auditlog.VerifyOptions{LogKey: keys[last], RetiredKeys: keys[:last], Progress: e.verifyProgress(), Retention: *retention}
 	if *from != "" {
 		data, err := readFileCapped(*from, auditlog.MaxCheckpointBytes)
 		if err != nil {
@@ -364,6 +414,9 @@ func (e *env) reportIntact(rep *auditlog.Report) {
 	if rep.Latest == nil && rep.Size > 0 {
 		e.warnf("no signed checkpoint covers any of the %d entries, so this run cannot detect a rewrite of them or deleted checkpoints", rep.Size)
 		e.hint("pass --from-checkpoint with a checkpoint kept outside this machine (the audit.checkpoint_file copy, a witness)")
+	}
+	for _, h := range rep.Handovers {
+		fmt.Fprintf(e.stdout, "checkpoint #%d of size %d hands the log over from key %s to %s\n", h.CheckpointID, h.Size, h.From, h.To)
 	}
 	if rep.Shredded > 0 {
 		fmt.Fprintf(e.stdout, "retention destroyed the bodies of %s (latest %s); the newest of them was recorded at %s\n",

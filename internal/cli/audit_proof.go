@@ -17,7 +17,7 @@ import (
 // maxProofFile caps a proof file read by check-proof.
 const maxProofFile = int64(auditlog.MaxProofBytes)
 
-const checkProofSynopsis = "gatehouse audit check-proof FILE [--key FILE | --data DIR] [--leaf HASH] [--witness VKEY] [--request-body FILE] [--response-body FILE]"
+const checkProofSynopsis = "gatehouse audit check-proof FILE [--key FILE... | --data DIR] [--leaf HASH] [--witness VKEY] [--request-body FILE] [--response-body FILE]"
 
 // proofBody is a body file given to check-proof, open for reading.
 type proofBody struct {
@@ -32,7 +32,8 @@ type proofBody struct {
 func (e *env) auditCheckProof(args []string) int {
 	fs := e.flags("audit check-proof")
 	data := fs.String("data", "", "development data `DIR` whose audit/checkpoint.vkey is the log key")
-	key := fs.String("key", "", "checkpoint verifier key `FILE` of the log")
+	keys := new(fileList)
+	fs.Var(keys, "key", "checkpoint verifier key `FILE` of the log; give it once per key when the log's signing key was rotated, and a checkpoint signed by any of them is accepted")
 	leaf := fs.String("leaf", "", "expected base64 leaf `HASH` of the entry (from the exchange's receipt)")
 	witness := fs.String("witness", "", "witness cosignature verifier `VKEY` whose cosignature is also required")
 	requestBody := fs.String("request-body", "", "`FILE` holding the request body to check against the entry, byte for byte, such as one 'audit show --write-bodies' wrote")
@@ -45,8 +46,8 @@ func (e *env) auditCheckProof(args []string) int {
 		return e.usageError(checkProofSynopsis, "missing proof file")
 	}
 
-	src := &auditSource{data: data, database: new(string), config: new(string), key: key}
-	logKey, ok := e.logKey(src)
+	src := &auditSource{data: data, database: new(string), config: new(string), keys: keys}
+	logKeys, ok := e.logKeys(src)
 	if !ok {
 		return 2
 	}
@@ -75,7 +76,7 @@ func (e *env) auditCheckProof(args []string) int {
 		defer f.Close()
 		b.file = f
 	}
-	return e.checkProof(p, logKey, *leaf, *witness, bodies)
+	return e.checkProof(p, logKeys, *leaf, *witness, bodies)
 }
 
 func (e *env) readProof(path string) (*auditlog.Proof, bool) {
@@ -95,7 +96,7 @@ func (e *env) readProof(path string) (*auditlog.Proof, bool) {
 // checkProof runs the checks in order and prints each one that passed on
 // stdout. A failed check of the proof stops the run, but every body is
 // checked.
-func (e *env) checkProof(p *auditlog.Proof, logKey note.Verifier, leaf, witness string, bodies []*proofBody) int {
+func (e *env) checkProof(p *auditlog.Proof, logKeys []note.Verifier, leaf, witness string, bodies []*proofBody) int {
 	var extra []note.Verifier
 	if witness != "" {
 		v, err := auditlog.NewCosignatureVerifier(witness)
@@ -130,7 +131,7 @@ func (e *env) checkProof(p *auditlog.Proof, logKey note.Verifier, leaf, witness 
 		fmt.Fprintf(e.stdout, "ok: the entry encoding has the proof's leaf hash %s\n", p.LeafHash)
 	}
 
-	cp, err := auditlog.CheckProof(p, logKey, extra...)
+	cp, err := auditlog.CheckProofByKeys(p, logKeys, extra...)
 	if err != nil {
 		e.errorf("invalid proof: %v", err)
 		e.hint("the proof does not show that entry %d is in the log: check that --key is the verifier key the log's operator published, then ask for a new proof", p.Index)

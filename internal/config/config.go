@@ -284,6 +284,13 @@ type Audit struct {
 	// security team. Every entry's bodies are encrypted to all of them, so
 	// the gateway host alone cannot read past bodies. Required.
 	RecipientsFile string `yaml:"recipients_file"`
+	// RetiredVerifierKeysFile, when set, lists the verifier keys of the
+	// checkpoint signing keys this log used before SigningKeyFile, one a
+	// line, oldest first ('gatehouse audit rotate-signing-key' prints the
+	// line to add). Start-up then accepts a CheckpointFile signed by one of
+	// them when a stored handover checkpoint covers it, and the console's
+	// verification checks the checkpoints of every key.
+	RetiredVerifierKeysFile string `yaml:"retired_verifier_keys_file"`
 	// CheckpointFile, when set, receives each new signed checkpoint.
 	CheckpointFile string `yaml:"checkpoint_file"`
 	// CheckpointEvery signs a checkpoint after this many entries; default 1000.
