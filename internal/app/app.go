@@ -312,7 +312,6 @@ func (rt *Running) buildGateway(ctx context.Context, cfg *config.File, upstream 
 	if err != nil {
 		return nil, err
 	}
-	receipts := reader.ReceiptHandler()
 	return gateway.New(gateway.Options{
 		Partners:           partners,
 		PartnerOf:          pki.PartnerFromCertificate,
@@ -321,7 +320,7 @@ func (rt *Running) buildGateway(ctx context.Context, cfg *config.File, upstream 
 		TokenControl:       tokens,
 		SmartConfiguration: token.SmartConfiguration(cfg.TokenURL(), cfg.RevocationURL(), allScopes(cfg)),
 		JWKS:               jwks,
-		Receipts:           receipts,
+		Receipts:           reader,
 		Records:            rt.Records,
 		// Only the built-in payer service on SQLite writes to the
 		// record's own file; on PostgreSQL every commit is durable anyway.

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/gatehouse-health/gatehouse/internal/record"
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
 )
@@ -213,6 +214,33 @@ func (r *Reader) Receipt(ctx context.Context, index int64) (*Proof, error) {
 	return p, err
 }
 
+// ErrNotPartyToEntry is returned by PartnerReceipt when the entry at the
+// index exists but records no exchange of the partner. It wraps
+// ErrNotFound, because a partner must get the same answer for another
+// party's entry as for an index beyond the log.
+var ErrNotPartyToEntry = fmt.Errorf("%w: the entry records no exchange of this partner", ErrNotFound)
+
+// PartnerReceipt returns the receipt of the entry at index for partner:
+// only an entry of one of the partner's exchanges (its Partner field is
+// partner and its phase is request, response or refusal) has one. A
+// control entry, such as a kill-switch cut of that partner, has none. It
+// checks the owner before the checkpoint, so a 202 for an uncovered entry
+// cannot reveal another party's entry either.
+func (r *Reader) PartnerReceipt(ctx context.Context, index int64, partner string) (*Proof, error) {
+	row, err := r.Row(ctx, index)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	e := &row.Leaf.Entry
+	if partner == "" || e.Partner != partner || e.Phase == record.PhaseControl {
+		return nil, ErrNotPartyToEntry
+	}
+	return r.receiptOf(ctx, row)
+}
+
 // EntryProof returns the receipt of the entry at index with the entry's
 // encoding, so that a holder of the bodies can check them against it
 // (Proof.OpenEntry). It returns the errors of Receipt. The encoding contains
@@ -236,19 +264,25 @@ func (r *Reader) receipt(ctx context.Context, index int64) (*Proof, *Row, error)
 		}
 		return nil, nil, err
 	}
+	p, err := r.receiptOf(ctx, row)
+	return p, row, err
+}
+
+// receiptOf returns the receipt of row against the latest checkpoint.
+func (r *Reader) receiptOf(ctx context.Context, row *Row) (*Proof, error) {
+	index := row.Leaf.Index
 	cp, err := r.LatestCheckpoint(ctx)
 	if errors.Is(err, ErrNoCheckpoint) || (err == nil && cp.Size <= index) {
-		return nil, nil, ErrNotCovered
+		return nil, ErrNotCovered
 	}
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	hashes, err := r.InclusionProof(ctx, index, cp.Size)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	p := &Proof{Index: index, LeafHash: tlog.RecordHash(row.Encoded), Hashes: hashes, Checkpoint: cp.Note}
-	return p, row, nil
+	return &Proof{Index: index, LeafHash: tlog.RecordHash(row.Encoded), Hashes: hashes, Checkpoint: cp.Note}, nil
 }
 
 // ReceiptHandler serves receipts: GET with the leaf index as the last path

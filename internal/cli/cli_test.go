@@ -247,8 +247,11 @@ func TestKillswitchCommand(t *testing.T) {
 	if code != 1 || !strings.Contains(stderr, "gatehouse: hint: run 'gatehouse killswitch status'") {
 		t.Errorf("release of a released cut: exit %d, %s", code, stderr)
 	}
-	if !strings.Contains(stderr, "gatehouse: error: cut 1 is not engaged") {
+	if !strings.Contains(stderr, "gatehouse: error: cut 1 was not released by this command") {
 		t.Errorf("release of a released cut does not name cut 1: %s", stderr)
+	}
+	if !strings.Contains(stderr, "already released by dev-admin") {
+		t.Errorf("release of a released cut does not name who released it: %s", stderr)
 	}
 	code, out, _ = run(t, context.Background(), "killswitch", "status", "--data", data)
 	if code != 0 || !strings.Contains(out, "no cut engaged") {

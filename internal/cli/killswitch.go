@@ -270,13 +270,17 @@ func (e *env) adminRequest(ctx context.Context, client *http.Client, method, url
 	if resp.StatusCode >= 300 {
 		var msg struct{ Error string }
 		json.Unmarshal(body, &msg)
-		if resp.StatusCode == http.StatusNotFound && subject != "" {
+		switch {
+		case resp.StatusCode == http.StatusNotFound && subject != "":
 			e.errorf("%s is not engaged: the admin listener responded 404: %s", subject, msg.Error)
-		} else {
+		case resp.StatusCode == http.StatusConflict && subject != "":
+			// The cut was released by someone else, or is being released.
+			e.errorf("%s was not released by this command: the admin listener responded 409: %s", subject, msg.Error)
+		default:
 			e.errorf("admin listener responded %d: %s", resp.StatusCode, msg.Error)
 		}
 		switch resp.StatusCode {
-		case http.StatusNotFound:
+		case http.StatusNotFound, http.StatusConflict:
 			e.hint("run 'gatehouse killswitch status' to list engaged cuts and their ids")
 		case http.StatusUnauthorized, http.StatusForbidden:
 			e.hint("use an administrator certificate ('gatehouse pki issue admin') chained to admin.client_ca_file")

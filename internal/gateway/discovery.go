@@ -1,9 +1,12 @@
 package gateway
 
 import (
+	"context"
+	"errors"
 	"net/http"
 	"strconv"
 
+	"github.com/gatehouse-health/gatehouse/internal/auditlog"
 	"github.com/gatehouse-health/gatehouse/internal/record"
 )
 
@@ -37,8 +40,28 @@ func (g *Gateway) serveDocument(w http.ResponseWriter, r *http.Request, name, co
 	g.respondLocal(w, ex, http.StatusOK, contentType, body)
 }
 
-// serveReceipt gives a registered partner the receipt of a log entry: the
-// inclusion proof and the signed checkpoint covering it.
+// ReceiptSource is the audit log's lookup of receipts, as
+// *auditlog.Reader implements it.
+type ReceiptSource interface {
+	// PartnerReceipt returns the receipt of the entry at index if that
+	// entry records an exchange of partner. It returns an error wrapping
+	// auditlog.ErrNotFound both for an index beyond the log and for
+	// another party's entry, and auditlog.ErrNotCovered while no
+	// checkpoint covers the entry.
+	PartnerReceipt(ctx context.Context, index int64, partner string) (*auditlog.Proof, error)
+}
+
+// receiptNotFound is the one refusal for an index beyond the log and for
+// another party's entry, so that the index space cannot be probed for the
+// existence of other partners' exchanges. Only the recorded rule differs.
+func receiptNotFound(rule string) *Refusal {
+	return &Refusal{Status: http.StatusNotFound, Code: "not-found", Rule: rule,
+		Message: "no receipt of this partner's exchanges at that index"}
+}
+
+// serveReceipt gives a registered partner the receipt of an entry of one
+// of its own exchanges: the inclusion proof and the signed checkpoint
+// covering it.
 func (g *Gateway) serveReceipt(w http.ResponseWriter, r *http.Request) {
 	ex := g.begin(r)
 	ex.entry.Interaction = "receipt"
@@ -46,12 +69,31 @@ func (g *Gateway) serveReceipt(w http.ResponseWriter, r *http.Request) {
 	if !g.runStages(w, ex, stage{stageReceive, g.receive}, stage{stageIdentity, g.identify}) {
 		return
 	}
-	buf := &bufferedResponse{header: http.Header{}}
-	g.opts.Receipts.ServeHTTP(buf, r)
-	if buf.status == 0 {
-		buf.status = http.StatusOK
+	text := r.PathValue("index")
+	index, err := strconv.ParseInt(text, 10, 64)
+	if err != nil || index < 0 || strconv.FormatInt(index, 10) != text {
+		g.refuse(w, ex, &Refusal{Status: http.StatusBadRequest, Code: "invalid", Rule: "receipt.invalid-index",
+			Message: "the receipt index must be a log index as sent in X-Gatehouse-Log-Index"})
+		return
 	}
-	g.respondLocal(w, ex, buf.status, buf.header.Get("Content-Type"), buf.body.Bytes())
+
+	p, err := g.opts.Receipts.PartnerReceipt(r.Context(), index, ex.partner.ID)
+	switch {
+	case errors.Is(err, auditlog.ErrNotPartyToEntry):
+		g.refuse(w, ex, receiptNotFound("receipt.other-party"))
+	case errors.Is(err, auditlog.ErrNotFound):
+		g.refuse(w, ex, receiptNotFound("receipt.not-found"))
+	case errors.Is(err, auditlog.ErrNotCovered):
+		w.Header().Set("Retry-After", "10")
+		g.respondLocal(w, ex, http.StatusAccepted, "text/plain; charset=utf-8",
+			[]byte("entry recorded; no checkpoint covers it yet\n"))
+	case err != nil:
+		g.log.Error("receipt lookup failed", "exchange", ex.entry.ExchangeID, "error", err)
+		g.refuse(w, ex, &Refusal{Status: http.StatusServiceUnavailable, Code: "transient", Rule: "receipt.unavailable",
+			Message: "the audit log is unavailable; retry later", Header: http.Header{"Retry-After": {"5"}}})
+	default:
+		g.respondLocal(w, ex, http.StatusOK, "text/plain; charset=utf-8", p.Format())
+	}
 }
 
 // respondLocal records and releases a response the gateway produced itself.

@@ -42,7 +42,10 @@ type exchange struct {
 	bundle *fhirreq.Bundle
 	// allowlisted is set once the partner's allowlist names fhir.
 	allowlisted bool
-	target      *target // destination of the exchange once allowed
+	// accept holds the q values of the request's Accept once checkAccept
+	// has admitted it, for the media type of the released response.
+	accept *jsonAcceptance
+	target *target // destination of the exchange once allowed
 	// forwarded is set once the request has been handed to the target's
 	// client, after which the target may have acted on it.
 	forwarded bool

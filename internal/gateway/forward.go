@@ -74,7 +74,7 @@ func (g *Gateway) forwardAndRespond(w http.ResponseWriter, ex *exchange) {
 		}
 	}
 	if len(body) > 0 {
-		w.Header().Set("Content-Type", canonicalJSONType(header.Get("Content-Type")))
+		w.Header().Set("Content-Type", releasedJSONType(ex.accept, header.Get("Content-Type")))
 	}
 	if loc := header.Get("Location"); loc != "" {
 		if rewritten := rewriteLocation(loc, ex.target); rewritten != "" {

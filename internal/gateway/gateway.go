@@ -139,8 +139,9 @@ type Options struct {
 	// [base]/.well-known/smart-configuration.
 	SmartConfiguration []byte
 	// Receipts, when set, serves inclusion proofs of log entries at
-	// GET /receipts/{index} to registered partners.
-	Receipts http.Handler
+	// GET /receipts/{index}, each to the partner whose exchange the entry
+	// records.
+	Receipts ReceiptSource
 	// JWKS, when set, is the payer's public key set served at
 	// /.well-known/jwks.json for partners' authorization servers.
 	JWKS    []byte

@@ -70,13 +70,20 @@ const upstreamAccept = "application/fhir+json"
 // checkAccept rejects, with 406, a request whose Accept admits no FHIR R4
 // JSON, as the policy rejects such a _format. Forwarded, the request would
 // run upstream, and an upstream that honoured Accept would respond in a
-// form the gateway then withholds with a 502.
+// form the gateway then withholds with a 502. It keeps the accepted q
+// values, from which the released response takes its media type.
 func checkAccept(ex *exchange) *Refusal {
-	if acceptsFHIRJSON(ex.r.Header.Values("Accept")) {
-		return nil
+	q, bad := negotiateJSON(ex.r.Header.Values("Accept"))
+	if bad != "" {
+		return &Refusal{Status: http.StatusNotAcceptable, Code: "not-supported", Rule: "request.accept",
+			Message: fmt.Sprintf("the Accept header has an invalid media range %q: write type/subtype, and a q value from 0 to 1 with at most three decimals", clip(bad, 60))}
 	}
-	return &Refusal{Status: http.StatusNotAcceptable, Code: "not-supported", Rule: "request.accept",
-		Message: "the Accept header admits no FHIR R4 JSON, the only format served: send Accept: application/fhir+json or leave it out"}
+	if !q.acceptable() {
+		return &Refusal{Status: http.StatusNotAcceptable, Code: "not-supported", Rule: "request.accept",
+			Message: "the Accept header admits no FHIR R4 JSON, the only format served: send Accept: application/fhir+json or leave it out"}
+	}
+	ex.accept = &q
+	return nil
 }
 
 // checkOutboundFormat rejects a _format other than JSON on the engine's
@@ -93,14 +100,50 @@ func checkOutboundFormat(ex *exchange) *Refusal {
 	return &Refusal{Status: d.Status, Code: d.Code, Rule: d.Rule, Message: d.Reason}
 }
 
-// acceptsFHIRJSON reports whether the Accept field values admit FHIR R4
-// JSON: no media range at all, or one that covers application/fhir+json
-// or application/json with a non-zero q, no charset other than UTF-8 and
-// no FHIR version other than R4's.
-// NOTE: each range is read on its own, so "application/fhir+json;q=0, */*"
-// is admitted through "*/*", although RFC 9110 gives the more specific
-// range precedence. The partner then gets FHIR JSON it did not ask for.
-func acceptsFHIRJSON(values []string) bool {
+// jsonAcceptance is the q value an Accept field gives each of the two
+// FHIR JSON media types the gateway can label a response with. A type
+// with q 0 is not acceptable.
+type jsonAcceptance struct {
+	fhirJSON float64 // application/fhir+json
+	json     float64 // application/json
+	// fhirJSONRanged is set when some media range matches
+	// application/fhir+json, so that its q was chosen by the client.
+	fhirJSONRanged bool
+}
+
+// acceptable reports whether the gateway may answer in FHIR JSON.
+// application/fhir+json is the content's own media type, so a range that
+// gives it q 0 refuses FHIR JSON, and the gateway does not serve the same
+// bytes as application/json instead: "application/fhir+json;q=0, */*" is
+// not acceptable. application/json is an alias for clients that name
+// only it, so "application/json;q=0, application/fhir+json" is.
+func (a jsonAcceptance) acceptable() bool {
+	if a.fhirJSONRanged {
+		return a.fhirJSON > 0
+	}
+	return a.json > 0
+}
+
+// negotiateJSON returns the q values that the Accept field values give
+// application/fhir+json and application/json as the gateway serves them
+// (charset UTF-8, FHIR R4), following RFC 9110 section 12.5.1: for each
+// type, the most specific media range that matches it sets its q, so that
+// "application/fhir+json;q=0, */*" refuses FHIR JSON although "*/*" admits
+// everything. A range with a type and subtype is more specific than
+// "application/*", which is more specific than "*/*", and among ranges of
+// one type, more parameters are more specific. When equally specific
+// ranges disagree, the lowest q applies. A range whose parameters the
+// gateway's response cannot satisfy (another charset or FHIR version, or
+// an unknown parameter such as profile) matches neither type. No range at
+// all admits both with q 1.
+//
+// A malformed range, or a q value outside the RFC 9110 qvalue grammar
+// (q=2, q=abc, q=.5), makes the whole field invalid: bad is that range,
+// and the caller answers 406 rather than guess what the client meant to
+// refuse. Parameters after q (accept-ext) are read like media type
+// parameters, so a range with one matches nothing.
+func negotiateJSON(values []string) (q jsonAcceptance, bad string) {
+	var fhirJSON, json rangeMatch
 	ranges := 0
 	for _, v := range values {
 		for r := range strings.SplitSeq(v, ",") {
@@ -109,38 +152,123 @@ func acceptsFHIRJSON(values []string) bool {
 				continue
 			}
 			ranges++
-			if rangeAdmitsFHIRJSON(r) {
-				return true
+			mr, ok := parseMediaRange(r)
+			if !ok {
+				return jsonAcceptance{}, r
 			}
+			fhirJSON.consider(mr, "application/fhir+json")
+			json.consider(mr, "application/json")
 		}
 	}
-	return ranges == 0
+	if ranges == 0 {
+		return jsonAcceptance{fhirJSON: 1, json: 1, fhirJSONRanged: true}, ""
+	}
+	return jsonAcceptance{fhirJSON: fhirJSON.q, json: json.q, fhirJSONRanged: fhirJSON.seen}, ""
 }
 
-func rangeAdmitsFHIRJSON(r string) bool {
+// mediaRange is one parsed element of an Accept field.
+type mediaRange struct {
+	mediaType string  // lower case, possibly "*/*" or "application/*"
+	params    int     // number of parameters other than q
+	matchable bool    // every parameter is one the gateway's response has
+	q         float64 // 1 when absent
+}
+
+// parseMediaRange parses one Accept element, reporting false for a
+// malformed range or q value.
+func parseMediaRange(r string) (mediaRange, bool) {
 	mt, params, err := mime.ParseMediaType(r)
-	if err != nil {
-		return false
+	if err != nil || !strings.Contains(mt, "/") {
+		return mediaRange{}, false
 	}
-	switch mt {
-	case "application/fhir+json", "application/json", "application/*", "*/*":
-	default:
-		return false
-	}
+	m := mediaRange{mediaType: mt, matchable: true, q: 1}
 	for k, v := range params {
 		switch {
 		case k == "q":
-			q, err := strconv.ParseFloat(v, 64)
-			if err != nil || q <= 0 || q > 1 {
-				return false
+			q, ok := parseQValue(v)
+			if !ok {
+				return mediaRange{}, false
 			}
+			m.q = q
+			continue
 		case k == "charset" && strings.EqualFold(v, "utf-8"):
 		case k == "fhirversion" && (v == "4.0" || v == "4.0.1"):
 		default:
-			return false
+			m.matchable = false
 		}
+		m.params++
 	}
-	return true
+	return m, true
+}
+
+// parseQValue parses an RFC 9110 qvalue: "0" or "1", optionally with a
+// point and up to three decimals, and at most 1.
+func parseQValue(s string) (float64, bool) {
+	whole, frac, hasPoint := strings.Cut(s, ".")
+	if (whole != "0" && whole != "1") || len(frac) > 3 || (hasPoint && strings.Trim(frac, "0123456789") != "") {
+		return 0, false
+	}
+	if whole == "1" && strings.Trim(frac, "0") != "" {
+		return 0, false
+	}
+	q, err := strconv.ParseFloat(whole+"."+frac+"0", 64)
+	return q, err == nil
+}
+
+// rangeMatch keeps the most specific range seen so far that matches one
+// media type.
+type rangeMatch struct {
+	specificity int // -1 before any match
+	q           float64
+	seen        bool
+}
+
+// consider applies r to the media type mt if r matches it and is at least
+// as specific as the ranges seen so far.
+func (m *rangeMatch) consider(r mediaRange, mt string) {
+	if !r.matchable {
+		return
+	}
+	var spec int
+	switch r.mediaType {
+	case mt:
+		spec = 2
+	case mt[:strings.IndexByte(mt, '/')] + "/*":
+		spec = 1
+	case "*/*":
+		spec = 0
+	default:
+		return
+	}
+	// The parameter count breaks ties within a level, as
+	// "application/fhir+json;charset=utf-8" overrides "application/fhir+json".
+	spec = spec<<16 + min(r.params, 1<<16-1)
+	switch {
+	case !m.seen || spec > m.specificity:
+		m.specificity, m.q, m.seen = spec, r.q, true
+	case spec == m.specificity:
+		m.q = min(m.q, r.q)
+	}
+}
+
+// releasedJSONType returns the media type a FHIR JSON response is
+// released with: the upstream's label in canonical form (canonicalJSONType)
+// if the partner's Accept gives it a q above 0, else the other FHIR JSON
+// type, which jsonAcceptance.acceptable then found acceptable. Without accepted q values
+// it returns the canonical label.
+func releasedJSONType(accept *jsonAcceptance, upstreamType string) string {
+	ct := canonicalJSONType(upstreamType)
+	if accept == nil {
+		return ct
+	}
+	isJSON := strings.HasPrefix(ct, "application/json;")
+	switch {
+	case isJSON && accept.json <= 0:
+		return "application/fhir+json; charset=utf-8"
+	case !isJSON && accept.fhirJSON <= 0:
+		return "application/json; charset=utf-8"
+	}
+	return ct
 }
 
 // canonicalJSONType returns a FHIR JSON media type that the gateway has

@@ -28,7 +28,7 @@ type EngageRequest struct {
 // /killswitch/{id}/release releases one. Every change is appended to
 // records before the response. An engage that cannot be recorded stays in
 // force and is reported as unrecorded. A release that cannot be recorded
-// is not made (503).
+// is not made (503), and a release of a released cut gets 409.
 func Handlers(sw *Switch, records record.Store) map[string]http.Handler {
 	return map[string]http.Handler{
 		"GET /killswitch": http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -71,38 +71,45 @@ func engage(w http.ResponseWriter, r *http.Request, sw *Switch, records record.S
 // release records the release of a cut and then releases it. Releasing
 // ends the containment of an incident, so unlike an engage it fails
 // closed: when the record cannot take the entry, the cut stays engaged.
+// The release is claimed in the database first, so that of concurrent
+// releases of one cut, on any replica, one records and releases it. The
+// others get 409 Conflict with an error naming who released the cut and
+// when, or that a release is in progress, and record nothing.
 func release(w http.ResponseWriter, r *http.Request, sw *Switch, records record.Store) {
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
 	if err != nil {
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid cut id"})
 		return
 	}
-	c := engagedCut(sw, id)
-	if c == nil {
-		// Another replica may have engaged it since this one last loaded.
-		if err := sw.Reload(r.Context()); err != nil {
-			writeJSON(w, http.StatusInternalServerError, map[string]string{"error": err.Error()})
-			return
-		}
-		c = engagedCut(sw, id)
-	}
-	if c == nil {
+	claim, c, err := sw.claimRelease(r.Context(), id)
+	var released *ReleasedError
+	switch {
+	case errors.As(err, &released):
+		writeJSON(w, http.StatusConflict, map[string]any{"error": released.Error(),
+			"released": id, "released_by": released.ReleasedBy, "released_at": released.ReleasedAt.UTC()})
+		return
+	case errors.Is(err, ErrReleaseInProgress):
+		writeJSON(w, http.StatusConflict, map[string]string{"error": err.Error() + "; list the cuts with GET /killswitch to see whether it was released"})
+		return
+	case errors.Is(err, ErrNotEngaged):
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": ErrNotEngaged.Error()})
 		return
+	case err != nil:
+		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": err.Error()})
+		return
 	}
+
 	if err := recordChange(r.Context(), records, "killswitch.release", c, http.StatusOK); err != nil {
+		if aerr := sw.abandonRelease(r.Context(), id, claim); aerr != nil {
+			err = errors.Join(err, aerr)
+		}
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "the release could not be recorded, so the cut stays engaged; retry later: " + err.Error()})
 		return
 	}
 	// NOTE: the record now names a release. If it fails below, the cut
 	// stays engaged and the error reaches the operator, but the record is
 	// not corrected.
-	_, err = sw.Release(r.Context(), id, admin.Name(r.Context()))
-	if errors.Is(err, ErrNotEngaged) {
-		writeJSON(w, http.StatusNotFound, map[string]string{"error": err.Error()})
-		return
-	}
-	if err != nil {
+	if err := sw.finishRelease(r.Context(), id, claim, admin.Name(r.Context())); err != nil {
 		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": err.Error()})
 		return
 	}

@@ -2,9 +2,13 @@ package killswitch
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
 	"testing"
 
 	"github.com/gatehouse-health/gatehouse/internal/record"
@@ -49,6 +53,166 @@ func TestReleaseNeedsRecord(t *testing.T) {
 		}
 		if cuts := sw.Cuts(); len(cuts) != 1 || cuts[0].ID != c.ID {
 			t.Errorf("engaged cuts %+v, want the cut still engaged", cuts)
+		}
+	})
+}
+
+// countingRecord keeps the entries appended to it, safe for concurrent
+// use.
+type countingRecord struct {
+	mu      sync.Mutex
+	entries []record.Entry
+}
+
+func (c *countingRecord) Append(_ context.Context, e *record.Entry) (int64, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.entries = append(c.entries, *e)
+	return int64(len(c.entries)), nil
+}
+
+// releases returns the number of release entries of cut id.
+func (c *countingRecord) releases(id int64) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, e := range c.entries {
+		if e.Interaction == "killswitch.release" && e.Rule == fmt.Sprintf("killswitch.cut-%d", id) {
+			n++
+		}
+	}
+	return n
+}
+
+// postRelease sends POST /killswitch/{id}/release to the switch's admin
+// handlers.
+func postRelease(sw *Switch, records record.Store, id int64) *httptest.ResponseRecorder {
+	mux := http.NewServeMux()
+	mux.Handle("POST /killswitch/{id}/release", Handlers(sw, records)["POST /killswitch/{id}/release"])
+	rec := httptest.NewRecorder()
+	mux.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, fmt.Sprintf("/killswitch/%d/release", id), nil))
+	return rec
+}
+
+// TestReleaseRaceOneEntry releases one cut from two replicas sharing the
+// database at the same moment, several times: exactly one release
+// succeeds and is recorded, and the other gets 409 and records nothing.
+func TestReleaseRaceOneEntry(t *testing.T) {
+	storagetest.Run(t, func(t *testing.T, b storagetest.Backend) {
+		ctx := context.Background()
+		url := b.NewURL(t)
+		replicaA, err := Open(ctx, storagetest.Open(t, url), nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		replicaB, err := Open(ctx, storagetest.Open(t, url), nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		records := &countingRecord{}
+
+		for round := range 20 {
+			c := &Cut{Mode: Full, Scope: "all", Reason: fmt.Sprintf("incident %d", round), EngagedBy: "alice"}
+			if err := replicaA.Engage(ctx, c); err != nil {
+				t.Fatal(err)
+			}
+			if err := replicaB.Reload(ctx); err != nil {
+				t.Fatal(err)
+			}
+
+			var start, done sync.WaitGroup
+			start.Add(1)
+			codes := make([]int, 2)
+			for i, sw := range []*Switch{replicaA, replicaB} {
+				done.Add(1)
+				go func() {
+					defer done.Done()
+					start.Wait()
+					codes[i] = postRelease(sw, records, c.ID).Code
+				}()
+			}
+			start.Done()
+			done.Wait()
+
+			slices.Sort(codes)
+			if codes[0] != http.StatusOK || codes[1] != http.StatusConflict {
+				t.Errorf("round %d: statuses %v, want one 200 and one 409", round, codes)
+			}
+			if n := records.releases(c.ID); n != 1 {
+				t.Errorf("round %d: %d release entries, want 1", round, n)
+			}
+			if err := replicaB.Reload(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if cut := engagedCut(replicaB, c.ID); cut != nil {
+				t.Errorf("round %d: cut %d still engaged", round, c.ID)
+			}
+		}
+	})
+}
+
+// TestReleaseAgainConflict releases a released cut: 409 naming who
+// released it, and no second entry.
+func TestReleaseAgainConflict(t *testing.T) {
+	storagetest.Run(t, func(t *testing.T, b storagetest.Backend) {
+		ctx := context.Background()
+		sw, err := Open(ctx, storagetest.Open(t, b.NewURL(t)), nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := &Cut{Mode: Full, Scope: "all", Reason: "incident 3", EngagedBy: "alice"}
+		if err := sw.Engage(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		records := &countingRecord{}
+		if rec := postRelease(sw, records, c.ID); rec.Code != http.StatusOK {
+			t.Fatalf("first release: status %d: %s", rec.Code, rec.Body)
+		}
+
+		rec := postRelease(sw, records, c.ID)
+		if rec.Code != http.StatusConflict {
+			t.Fatalf("second release: status %d, want 409: %s", rec.Code, rec.Body)
+		}
+		var body struct {
+			Error      string `json:"error"`
+			Released   int64  `json:"released"`
+			ReleasedBy string `json:"released_by"`
+		}
+		if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
+			t.Fatal(err)
+		}
+		if body.Released != c.ID || !strings.Contains(body.Error, "already released") {
+			t.Errorf("body = %+v, want cut %d already released", body, c.ID)
+		}
+		if n := records.releases(c.ID); n != 1 {
+			t.Errorf("%d release entries, want 1", n)
+		}
+	})
+}
+
+// TestReleaseUnrecordedFreesClaim checks that a release that could not be
+// recorded gives up its claim, so a retry releases the cut at once rather
+// than after the claim timeout.
+func TestReleaseUnrecordedFreesClaim(t *testing.T) {
+	storagetest.Run(t, func(t *testing.T, b storagetest.Backend) {
+		ctx := context.Background()
+		sw, err := Open(ctx, storagetest.Open(t, b.NewURL(t)), nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := &Cut{Mode: Full, Scope: "all", Reason: "incident 4", EngagedBy: "alice"}
+		if err := sw.Engage(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		if rec := postRelease(sw, &failingRecord{}, c.ID); rec.Code != http.StatusServiceUnavailable {
+			t.Fatalf("unrecorded release: status %d, want 503: %s", rec.Code, rec.Body)
+		}
+		records := &countingRecord{}
+		if rec := postRelease(sw, records, c.ID); rec.Code != http.StatusOK {
+			t.Fatalf("retry: status %d, want 200: %s", rec.Code, rec.Body)
+		}
+		if n := records.releases(c.ID); n != 1 {
+			t.Errorf("%d release entries, want 1", n)
 		}
 	})
 }

@@ -129,8 +129,10 @@ func TestPersistedAndRevoking(t *testing.T) {
 		if !sw.Revoked("a", now.Add(-time.Second)) {
 			t.Error("release restored tokens issued before the cut")
 		}
-		if _, err := sw.Release(ctx, c.ID, "bob"); err != ErrNotEngaged {
-			t.Errorf("second release: %v, want ErrNotEngaged", err)
+		_, err = sw.Release(ctx, c.ID, "bob")
+		var released *ReleasedError
+		if !errors.As(err, &released) || !errors.Is(err, ErrNotEngaged) {
+			t.Errorf("second release: %v, want a ReleasedError wrapping ErrNotEngaged", err)
 		}
 	})
 }

@@ -35,6 +35,15 @@ var schema = []string{
 		released_by TEXT,
 		released_ns INTEGER
 	)`,
+	// killswitch_release has one row per cut whose release a caller has
+	// claimed, so that replicas sharing the database record one release
+	// of a cut between them (see claimRelease). A row stays after the
+	// release, because it is what a late second caller conflicts with.
+	`CREATE TABLE IF NOT EXISTS killswitch_release (
+		cut_id     INTEGER PRIMARY KEY,
+		claim      TEXT    NOT NULL,
+		claimed_ns INTEGER NOT NULL
+	)`,
 }
 
 const (
@@ -48,8 +57,23 @@ const (
 	sqlEngage = `INSERT INTO killswitch (mode, scope, direction, reason, engaged_by, engaged_ns)
 		VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`
 
+	sqlCutState = `SELECT released_by, released_ns FROM killswitch WHERE id = $1`
+
+	// sqlDropStaleClaim deletes a claim older than $2 on a cut that is
+	// still engaged: its holder failed between claim and release.
+	sqlDropStaleClaim = `DELETE FROM killswitch_release WHERE cut_id = $1 AND claimed_ns < $2
+		AND cut_id IN (SELECT id FROM killswitch WHERE released_ns IS NULL)`
+
+	sqlClaimRelease = `INSERT INTO killswitch_release (cut_id, claim, claimed_ns) VALUES ($1, $2, $3)
+		ON CONFLICT (cut_id) DO NOTHING`
+
+	sqlDropClaim = `DELETE FROM killswitch_release WHERE cut_id = $1 AND claim = $2`
+
+	// sqlRelease releases cut $3 only for the holder of claim $4 and only
+	// once, so a release is never applied twice.
 	sqlRelease = `UPDATE killswitch SET released_by = $1, released_ns = $2
-		WHERE id = $3 AND released_ns IS NULL`
+		WHERE id = $3 AND released_ns IS NULL
+		AND EXISTS (SELECT 1 FROM killswitch_release WHERE cut_id = $3 AND claim = $4)`
 )
 
 // ErrNotEngaged is returned by Release for an id that is not an engaged
@@ -257,27 +281,6 @@ func (s *Switch) checkPartner(c *Cut) error {
 		registered = "none"
 	}
 	return fmt.Errorf("%w: %q; registered partners: %s", ErrUnknownPartner, id, registered)
-}
-
-// Release marks the cut with id released.
-func (s *Switch) Release(ctx context.Context, id int64, by string) (*Cut, error) {
-	var released *Cut
-	for _, c := range s.Cuts() {
-		if c.ID == id {
-			released = c
-		}
-	}
-	res, err := s.db.ExecContext(ctx, sqlRelease, by, s.now().UnixNano(), id)
-	if err != nil {
-		return nil, fmt.Errorf("killswitch: release: %w", err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return nil, ErrNotEngaged
-	}
-	if err := s.Reload(ctx); err != nil {
-		return nil, err
-	}
-	return released, nil
 }
 
 // Cuts returns the engaged cuts.
