@@ -2,15 +2,10 @@ package app
 
 import (
 	"context"
-	"crypto/ed25519"
-	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
-	"os"
-	"strings"
 	"time"
 
 	"golang.org/x/mod/sumdb/note"
@@ -173,31 +168,8 @@ func (l consoleAuditLog) Verify(ctx context.Context, progress func(done, total i
 // compromised gateway host, which could sign anything. Detecting that
 // needs a verifier key kept elsewhere (gatehouse audit verify --key).
 func checkpointVerifier(path string) (note.Verifier, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	parts := strings.SplitN(strings.TrimSpace(string(data)), "+", 5)
-	if len(parts) != 5 || parts[0] != "PRIVATE" || parts[1] != "KEY" {
-		return nil, errors.New("not a signed-note private key")
-	}
-	key, err := base64.StdEncoding.DecodeString(parts[4])
-	if err != nil || len(key) != 1+ed25519.SeedSize || key[0] != 1 {
-		return nil, errors.New("not an Ed25519 signed-note private key")
-	}
-	pub := ed25519.NewKeyFromSeed(key[1:]).Public().(ed25519.PublicKey)
-	vkey, err := note.NewEd25519VerifierKey(parts[2], pub)
-	if err != nil {
-		return nil, err
-	}
-	v, err := note.NewVerifier(vkey)
-	if err != nil {
-		return nil, err
-	}
-	if fmt.Sprintf("%08x", v.KeyHash()) != parts[3] {
-		return nil, errors.New("the key hash does not match the key")
-	}
-	return v, nil
+	_, v, err := auditlog.LoadSigningKey(path)
+	return v, err
 }
 
 // observer returns what the gateway reports completed exchanges to: the

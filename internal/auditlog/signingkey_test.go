@@ -1,4 +1,4 @@
-package app
+package auditlog
 
 import (
 	"crypto/rand"
@@ -9,7 +9,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 )
 
-func TestCheckpointVerifierFromSigningKey(t *testing.T) {
+func TestLoadSigningKeyVerifier(t *testing.T) {
 	skey, vkey, err := note.GenerateKey(rand.Reader, "payer.example/log")
 	if err != nil {
 		t.Fatal(err)
@@ -19,9 +19,9 @@ func TestCheckpointVerifierFromSigningKey(t *testing.T) {
 	if err := os.WriteFile(path, []byte(skey+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	v, err := checkpointVerifier(path)
+	_, v, err := LoadSigningKey(path)
 	if err != nil {
-		t.Fatalf("checkpointVerifier: %v", err)
+		t.Fatalf("LoadSigningKey: %v", err)
 	}
 	want, _ := note.NewVerifier(vkey)
 	if v.Name() != want.Name() || v.KeyHash() != want.KeyHash() {
@@ -39,7 +39,7 @@ func TestCheckpointVerifierFromSigningKey(t *testing.T) {
 	for name, text := range map[string]string{"verifier key": vkey, "garbage": "PRIVATE+KEY+x+00000000+!!", "empty": ""} {
 		p := filepath.Join(dir, name)
 		_ = os.WriteFile(p, []byte(text), 0o600)
-		if _, err := checkpointVerifier(p); err == nil {
+		if _, _, err := LoadSigningKey(p); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
 	}
