@@ -1,11 +1,10 @@
 package validate
 
 import (
+	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
 	"unsafe"
-
-	"github.com/go-json-experiment/json/jsontext"
 )
 
 // scanTree reads src into the tree readTree builds, with a scanner of its
@@ -214,57 +213,97 @@ func (s *treeScanner) digits() bool {
 // string reads the string at s.pos and returns its unescaped text. Text
 // without escapes is cut from src, as the decoder's path does.
 func (s *treeScanner) string() (string, bool) {
+	src, i := s.src, s.pos+1
 	start := s.pos
-	s.pos++
 	escaped := false
 	for {
-		for s.pos < len(s.src) {
-			c := s.src[s.pos]
-			if c < ' ' || c >= utf8.RuneSelf || c == '\\' || c == '"' {
-				break
-			}
-			s.pos++
+		for i < len(src) && plainStringByte[src[i]] {
+			i++
 		}
-		if s.pos >= len(s.src) {
+		if i >= len(src) {
 			return "", false
 		}
-		c := s.src[s.pos]
+		c := src[i]
 		if c == '"' {
-			s.pos++
+			i++
 			break
 		}
 		switch {
 		case c == '\\':
 			escaped = true
+			s.pos = i
 			if !s.escape() {
 				return "", false
 			}
+			i = s.pos
 		case c < ' ':
 			return "", false
 		default:
-			if _, size := utf8.DecodeRuneInString(s.src[s.pos:]); size > 1 {
-				s.pos += size
-			} else {
+			_, size := utf8.DecodeRuneInString(src[i:])
+			if size <= 1 {
 				return "", false
 			}
+			i += size
 		}
 	}
-	raw := s.src[start:s.pos]
-	text := raw[1 : len(raw)-1]
+	s.pos = i
+	text := src[start+1 : i-1]
 	if escaped {
-		// The decoder's path unquotes with the same function into a
-		// buffer of the same size, so the text is the same. The escapes
-		// are valid, so it does not fail; the check is for safety.
-		b, err := jsontext.AppendUnquote(make([]byte, 0, len(raw)), unsafe.Slice(unsafe.StringData(raw), len(raw)))
-		if err != nil {
-			return "", false
-		}
-		text = unsafe.String(unsafe.SliceData(b), len(b))
+		text = unescape(text)
 	}
 	if len(text) > s.lim.MaxStringLength {
 		return "", false
 	}
 	return text, true
+}
+
+// plainStringByte marks the bytes a string may contain as they are:
+// ASCII from the space on, except the quote and the backslash.
+var plainStringByte = func() (t [256]bool) {
+	for c := ' '; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
+// unescape returns the text of a string body whose escapes string has
+// checked. It writes what jsontext.AppendUnquote writes for them.
+func unescape(body string) string {
+	b := make([]byte, 0, len(body))
+	for {
+		j := strings.IndexByte(body, '\\')
+		if j < 0 {
+			b = append(b, body...)
+			break
+		}
+		b = append(b, body[:j]...)
+		body = body[j:]
+		switch c := body[1]; c {
+		case 'b':
+			b = append(b, '\b')
+		case 'f':
+			b = append(b, '\f')
+		case 'n':
+			b = append(b, '\n')
+		case 'r':
+			b = append(b, '\r')
+		case 't':
+			b = append(b, '\t')
+		case 'u':
+			r := rune(hexValue(body[2:6]))
+			if utf16.IsSurrogate(r) {
+				r = utf16.DecodeRune(r, rune(hexValue(body[8:12])))
+				body = body[6:]
+			}
+			b = utf8.AppendRune(b, r)
+			body = body[6:]
+			continue
+		default: // '"', '\\' and '/'
+			b = append(b, c)
+		}
+		body = body[2:]
+	}
+	return unsafe.String(unsafe.SliceData(b), len(b))
 }
 
 // escape skips the escape sequence at s.pos, with the checks the decoder
@@ -306,21 +345,34 @@ func (s *treeScanner) hex4(i int) (uint16, bool) {
 	if i+4 > len(s.src) {
 		return 0, false
 	}
-	var v uint16
 	for _, c := range []byte(s.src[i : i+4]) {
-		switch {
-		case c >= '0' && c <= '9':
-			c -= '0'
-		case c >= 'a' && c <= 'f':
-			c -= 'a' - 10
-		case c >= 'A' && c <= 'F':
-			c -= 'A' - 10
-		default:
+		if hexDigit(c) < 0 {
 			return 0, false
 		}
-		v = v<<4 | uint16(c)
 	}
-	return v, true
+	return hexValue(s.src[i : i+4]), true
+}
+
+// hexValue returns the value of four hexadecimal digits.
+func hexValue(digits string) uint16 {
+	var v uint16
+	for _, c := range []byte(digits[:4]) {
+		v = v<<4 | uint16(hexDigit(c))
+	}
+	return v
+}
+
+// hexDigit returns the value of a hexadecimal digit, or -1.
+func hexDigit(c byte) int {
+	switch {
+	case c >= '0' && c <= '9':
+		return int(c - '0')
+	case c >= 'a' && c <= 'f':
+		return int(c-'a') + 10
+	case c >= 'A' && c <= 'F':
+		return int(c-'A') + 10
+	}
+	return -1
 }
 
 // object reads the members of an object after its '{' and the closing

@@ -256,3 +256,29 @@ func hasManyMembers(doc []byte) bool {
 	}
 	return walk(root)
 }
+
+// BenchmarkReadTree reads the PAS 2.2.1 request Bundle into a tree in a
+// pooled arena, with the scanner and with the decoder alone.
+func BenchmarkReadTree(b *testing.B) {
+	doc, err := os.ReadFile(filepath.Join("..", "demo", "bundles", "pas-2.2.1-ReferralAuthorizationBundleExample.json"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	read := map[string]func(*treeArena) (*jnode, error){
+		"scanner": func(a *treeArena) (*jnode, error) { return readTree(doc, DefaultLimits, a) },
+		"decoder": func(a *treeArena) (*jnode, error) { return decodeTree(doc, string(doc), DefaultLimits, a) },
+	}
+	for _, name := range []string{"scanner", "decoder"} {
+		b.Run(name, func(b *testing.B) {
+			var arena treeArena
+			b.SetBytes(int64(len(doc)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := read[name](&arena); err != nil {
+					b.Fatal(err)
+				}
+				arena.reset()
+			}
+		})
+	}
+}
