@@ -10,11 +10,11 @@ import (
 	"github.com/gatehouse-health/gatehouse/internal/corpustest"
 )
 
-// compareScanner checks the contract of scanTree on doc: a tree it
-// returns is the decoder's tree, and readTree, which falls back to the
-// decoder in an arena the scanner may have taken nodes from, returns what
-// the decoder alone returns, error text included. It returns whether the
-// scanner read doc and whether the decoder did.
+// compareScanner checks the contract of scanTree on doc. A tree the
+// scanner returns must be the decoder's tree. readTree, which falls back
+// to the decoder in an arena the scanner may have taken nodes from, must
+// return what the decoder alone returns, error text included. It returns
+// whether the scanner read doc and whether the decoder did.
 func compareScanner(t *testing.T, doc []byte, lim Limits) (scanned, decoded bool) {
 	t.Helper()
 	src := string(doc)
@@ -177,7 +177,7 @@ func TestScanTreeJSONTestSuite(t *testing.T) {
 }
 
 // TestScanTreeR4Examples checks that the R4 examples up to 256 KB take the fast
-// path and gets the decoder's tree.
+// path and get the decoder's tree.
 func TestScanTreeR4Examples(t *testing.T) {
 	if testing.Short() {
 		t.Skip("reads every R4 example")
