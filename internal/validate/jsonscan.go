@@ -43,9 +43,13 @@ func scanTree(src string, lim Limits, arena *treeArena) *jnode {
 // when Limits.MaxDepth is larger.
 const maxDecoderDepth = 10000
 
-// maxScannedMembers is the number of members of one object up to which
-// the scanner looks for duplicate names.
-const maxScannedMembers = 64
+// maxScannedMembers and maxScannedNameLength bound the objects in which
+// the scanner looks for duplicate names: the number of members and the
+// bytes of one name. FHIR element names are far shorter.
+const (
+	maxScannedMembers    = 64
+	maxScannedNameLength = 128
+)
 
 // treeScanner is the state of scanTree. Every method returns false (or
 // nil) when the scanner gives up, and the scan then stops.
@@ -394,10 +398,11 @@ func (s *treeScanner) object(n *jnode) bool {
 		if !ok {
 			return false
 		}
-		// Pairwise comparison is quick for the few members of FHIR
-		// objects, and the decoder, which hashes names, reads objects
-		// with more.
-		if len(s.props)-mark >= maxScannedMembers {
+		// Pairwise comparison is quick for the few short members of FHIR
+		// objects. The decoder, which hashes names, reads objects with
+		// more or longer ones, so that comparing stays linear in the size
+		// of the document.
+		if len(s.props)-mark >= maxScannedMembers || len(name) > maxScannedNameLength {
 			return false
 		}
 		for _, p := range s.props[mark:] {

@@ -93,6 +93,8 @@ func TestScanTreeCases(t *testing.T) {
 		{"duplicate names after unescaping", `{"a":1,"\u0061":2}`, false},
 		{"duplicate nested names", `{"a":{"b":1,"c":2,"b":3}}`, false},
 		{"nested value with same name", `{"a":{"a":1}}`, true},
+		{"long name", `{"` + strings.Repeat("n", maxScannedNameLength+1) + `":1}`, false},
+		{"long string value", `{"a":"` + strings.Repeat("v", maxScannedNameLength+1) + `"}`, true},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -210,7 +212,8 @@ func TestScanTreeR4Examples(t *testing.T) {
 // FuzzScanTree checks that the scanner never returns a tree for a
 // document the decoder rejects, returns the decoder's tree when it reads
 // one, and reads every document the decoder reads whose objects have at
-// most maxScannedMembers members.
+// most maxScannedMembers members and whose names are at most
+// maxScannedNameLength bytes long.
 func FuzzScanTree(f *testing.F) {
 	for _, seed := range []string{
 		`{"resourceType":"Patient","name":[{"given":["a",null],"_given":[null,{"id":"x"}]}]}`,
@@ -231,7 +234,8 @@ func FuzzScanTree(f *testing.F) {
 }
 
 // hasManyMembers reports whether a document the decoder read has an
-// object of more than maxScannedMembers members.
+// object of more than maxScannedMembers members or a name longer than
+// maxScannedNameLength.
 func hasManyMembers(doc []byte) bool {
 	root, err := parseTree(doc, DefaultLimits)
 	if err != nil {
@@ -243,7 +247,7 @@ func hasManyMembers(doc []byte) bool {
 			return true
 		}
 		for _, p := range n.props {
-			if walk(p.val) {
+			if len(p.name) > maxScannedNameLength || walk(p.val) {
 				return true
 			}
 		}
