@@ -210,10 +210,10 @@ func TestScanTreeR4Examples(t *testing.T) {
 }
 
 // FuzzScanTree checks that the scanner never returns a tree for a
-// document the decoder rejects, returns the decoder's tree when it reads
-// one, and reads every document the decoder reads whose objects have at
-// most maxScannedMembers members and whose names are at most
-// maxScannedNameLength bytes long.
+// document the decoder rejects, and returns the decoder's tree when it
+// reads one. It must also read every document the decoder reads, unless
+// an object has more than maxScannedMembers members or a name longer
+// than maxScannedNameLength bytes.
 func FuzzScanTree(f *testing.F) {
 	for _, seed := range []string{
 		`{"resourceType":"Patient","name":[{"given":["a",null],"_given":[null,{"id":"x"}]}]}`,
