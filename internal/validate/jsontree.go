@@ -163,7 +163,18 @@ func readTree(doc []byte, lim Limits, arena *treeArena) (*jnode, error) {
 	// One copy of the document contains every string of the tree: members
 	// and values without escapes are substrings of it, so reading them
 	// allocates nothing.
-	p := &treeParser{lim: lim, intake: true, src: string(doc), arena: arena}
+	src := string(doc)
+	if root := scanTree(src, lim, arena); root != nil {
+		return root, nil
+	}
+	// The decoder reads what the scanner gave up on, and words the error.
+	return decodeTree(doc, src, lim, arena)
+}
+
+// decodeTree reads doc into a tree with the jsontext decoder. src is doc
+// as a string, from which the tree's strings are cut.
+func decodeTree(doc []byte, src string, lim Limits, arena *treeArena) (*jnode, error) {
+	p := &treeParser{lim: lim, intake: true, src: src, arena: arena}
 	if arena != nil {
 		p.dec = arena.decoder(doc)
 		p.props, p.items = arena.propStack[:0], arena.itemStack[:0]
