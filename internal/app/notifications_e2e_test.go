@@ -366,3 +366,63 @@ func TestNotificationTrustOnReload(t *testing.T) {
 		t.Errorf("handshake for Subscription %q, want %q", snap.Notifications[0].Subscription, subID)
 	}
 }
+
+// TestNotificationsTrustIntermediateChain issues the server certificate
+// from an intermediate CA and sets payer.notifications.ca_file to the
+// root only. The sender can then verify the certificate only through the
+// intermediate that tls.cert_file serves after the leaf.
+func TestNotificationsTrustIntermediateChain(t *testing.T) {
+	root, err := pki.NewRoot(pki.RootOptions{CommonName: "Payer Web Root CA", PathLen: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	intermediate, err := root.NewIntermediate(pki.IntermediateOptions{CommonName: "Payer Web Issuing CA"})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	start := func(t *testing.T, serveIntermediate bool) error {
+		cfg, _, kit := hardenedConfig(t, intermediate)
+		if !serveIntermediate {
+			server, err := pki.LoadTLSCertificate(cfg.TLS.CertFile, cfg.TLS.KeyFile)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(server.Certificate) != 2 {
+				t.Fatalf("tls.cert_file holds %d certificates, expected the leaf and the intermediate", len(server.Certificate))
+			}
+			cfg.TLS.CertFile = filepath.Join(t.TempDir(), "server-leaf-only.pem")
+			if err := pki.WriteCertificateFile(cfg.TLS.CertFile, server.Certificate[:1]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		cfg.Payer.Notifications.CAFile = filepath.Join(t.TempDir(), "web-root.pem")
+		if err := pki.WriteCertificateFile(cfg.Payer.Notifications.CAFile, [][]byte{root.Certificate.Raw}); err != nil {
+			t.Fatal(err)
+		}
+		sim := startSim(t, cfg, kit)
+		t.Cleanup(func() { sim.Close(context.Background()) })
+		rt, err := app.Start(context.Background(), cfg, app.Options{Logger: slog.New(slog.DiscardHandler)})
+		if err == nil {
+			rt.Close(context.Background())
+		}
+		return err
+	}
+
+	t.Run("chain served", func(t *testing.T) {
+		if err := start(t, true); err != nil {
+			t.Fatalf("Start with the intermediate served: %v", err)
+		}
+	})
+	t.Run("intermediate missing", func(t *testing.T) {
+		err := start(t, false)
+		if err == nil {
+			t.Fatal("Start succeeded although tls.cert_file lacks the intermediate that ca_file needs")
+		}
+		for _, want := range []string{"payer.notifications.ca_file", "tls.cert_file", hardenedPublicHost} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("error %q does not contain %q", err, want)
+			}
+		}
+	})
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -115,18 +116,29 @@ func TestParseProofRejectsEntryLine(t *testing.T) {
 	}
 	good := string(p.Format())
 	line, _, _ := strings.Cut(strings.TrimPrefix(good, entryProofHeader), "\n")
+	// An entry line one base64 quantum over the cap, in a text still
+	// within MaxProofBytes, so that only the entry line check rejects it.
+	long := "entry " + strings.Repeat("AAAA", maxEntryBase64/4+1)
 	tests := []struct {
-		name, text string
+		name, text, want string
 	}{
-		{"no entry line", strings.Replace(good, line+"\n", "", 1)},
-		{"entry not base64", strings.Replace(good, line, "entry %%%", 1)},
-		{"empty entry", strings.Replace(good, line, "entry ", 1)},
-		{"no empty line", strings.Replace(good, line+"\n\n", line+"\n", 1)},
+		{"no entry line", strings.Replace(good, line+"\n", "", 1), "expected an entry line and an empty line after the header"},
+		{"entry not base64", strings.Replace(good, line, "entry %%%", 1), "the entry line must contain the base64 entry encoding"},
+		{"empty entry", strings.Replace(good, line, "entry ", 1), "the entry line must contain the base64 entry encoding"},
+		{"no empty line", strings.Replace(good, line+"\n\n", line+"\n", 1), "the entry line must contain the base64 entry encoding"},
+		{"entry too long", strings.Replace(good, line, long, 1), fmt.Sprintf("entry longer than %d bytes", MaxEntryBytes)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if _, err := ParseProof([]byte(tt.text)); err == nil {
-				t.Errorf("ParseProof accepted %q", tt.text[:60])
+			if len(tt.text) > MaxProofBytes {
+				t.Fatalf("test text of %d bytes exceeds MaxProofBytes", len(tt.text))
+			}
+			_, err := ParseProof([]byte(tt.text))
+			if err == nil {
+				t.Fatalf("ParseProof accepted %q", tt.text[:60])
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error %q does not contain %q", err, tt.want)
 			}
 		})
 	}

@@ -263,6 +263,42 @@ func TestCheckProofWithoutEntry(t *testing.T) {
 	}
 }
 
+// A proof without its entry shows only that some entry with its leaf
+// hash is in the log, so without --leaf check-proof warns that the
+// reader must compare the hash, and with --leaf it compares it.
+func TestCheckProofWarnsWithoutLeaf(t *testing.T) {
+	x := newProofExchange(t)
+	_, text := x.prove(t, "0")
+	_, receipt, _ := strings.Cut(text, "\n\n")
+	proofFile := filepath.Join(t.TempDir(), "old.tlog-proof")
+	writeTestFile(t, proofFile, []byte(receipt))
+	p, err := auditlog.ParseProof([]byte(receipt))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const warning = "gatehouse: warning: no --leaf given: the proof shows that some entry with the leaf hash above is at index 0"
+
+	code, _, stderr := run(t, context.Background(), "audit", "check-proof", proofFile, "--key", x.vkey)
+	if code != 0 {
+		t.Errorf("without --leaf: code %d, want 0\nstderr %q", code, stderr)
+	}
+	if !strings.Contains(stderr, warning) {
+		t.Errorf("without --leaf: stderr %q, want %q", stderr, warning)
+	}
+
+	leaf := p.LeafHash.String()
+	code, stdout, stderr := run(t, context.Background(), "audit", "check-proof", proofFile, "--key", x.vkey, "--leaf", leaf)
+	if code != 0 {
+		t.Errorf("with --leaf: code %d, want 0\nstderr %q", code, stderr)
+	}
+	if strings.Contains(stderr, "no --leaf given") {
+		t.Errorf("with --leaf: stderr %q still warns that --leaf is missing", stderr)
+	}
+	if want := "ok: the proof is for the expected leaf hash " + leaf; !strings.Contains(stdout, want) {
+		t.Errorf("with --leaf: stdout %q, want %q", stdout, want)
+	}
+}
+
 func TestCheckProofBodyFileMissing(t *testing.T) {
 	x := newProofExchange(t)
 	proof, _ := x.prove(t, "0")

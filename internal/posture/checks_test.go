@@ -445,6 +445,20 @@ var checkCases = []checkCase{
 		}
 		cfgOf(tg).Audit.CheckpointFile = fx.file("data/checkpoint.txt")
 	}, Fail, Low},
+	// The database path names the directory through a symbolic link and
+	// the checkpoint file names it directly, so only os.SameFile, not a
+	// comparison of the paths, sees one directory.
+	{"GH-LOG-006", "database through a link", func(t *testing.T, fx *fixture, tg *Target) {
+		if err := os.MkdirAll(fx.file("data"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(fx.file("data"), fx.file("data-link")); err != nil {
+			t.Fatal(err)
+		}
+		mustWrite(t, fx.file("data/checkpoint.txt"), []byte("x"))
+		cfgOf(tg).Database.Path = fx.file("data-link/gatehouse.db")
+		cfgOf(tg).Audit.CheckpointFile = fx.file("data/checkpoint.txt")
+	}, Fail, Low},
 	{"GH-LOG-006", "link to storage apart", func(t *testing.T, fx *fixture, tg *Target) {
 		cfgOf(tg).Database.Path = fx.file("data/gatehouse.db")
 		if err := os.MkdirAll(fx.file("witness"), 0o755); err != nil {

@@ -574,3 +574,66 @@ func TestHeartbeatQueuedOnceAcrossHubs(t *testing.T) {
 		}
 	})
 }
+
+// TestHeartbeatRaceQueuesOnce runs many Hubs on one database that each
+// queue the same due heartbeat at once. Only the row lock taken before
+// the candidate check keeps two PostgreSQL transactions from both seeing
+// an empty queue and both queueing; SQLite runs write transactions one at
+// a time.
+func TestHeartbeatRaceQueuesOnce(t *testing.T) {
+	storagetest.Run(t, func(t *testing.T, b storagetest.Backend) {
+		ctx := context.Background()
+		out := newFakeOutbound(t)
+		url := b.NewURL(t)
+		var clock sync.Mutex
+		now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+		readClock := func() time.Time {
+			clock.Lock()
+			defer clock.Unlock()
+			return now
+		}
+		const replicas, rounds = 8, 10
+		hubs := make([]*Hub, replicas)
+		var db *storage.DB
+		for i := range hubs {
+			db = openDB(t, url)
+			hubs[i] = newTestHub(t, db, out)
+			hubs[i].now = readClock
+		}
+
+		body := strings.Replace(pasSubscription, `"type":"rest-hook",`,
+			`"extension":[{"url":"http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-heartbeat-period","valueUnsignedInt":60}],"type":"rest-hook",`, 1)
+		rec := call(t, hubs[0], http.MethodPost, "/Subscription", body)
+		if rec.Code != http.StatusCreated {
+			t.Fatalf("create: %d %s", rec.Code, rec.Body)
+		}
+		id := strings.TrimPrefix(rec.Header().Get("Location"), "Subscription/")
+		hubs[0].Tick(ctx)
+
+		for round := range rounds {
+			clock.Lock()
+			now = now.Add(61 * time.Second)
+			clock.Unlock()
+
+			start := make(chan struct{})
+			var wg sync.WaitGroup
+			for _, h := range hubs {
+				wg.Go(func() {
+					<-start
+					if err := h.queueHeartbeat(ctx, id); err != nil {
+						t.Errorf("round %d: %v", round, err)
+					}
+				})
+			}
+			close(start)
+			wg.Wait()
+			if n := outboxLen(t, db); n != 1 {
+				t.Fatalf("round %d: queue contains %d notifications, expected one heartbeat", round, n)
+			}
+			hubs[0].Tick(ctx)
+			if n := outboxLen(t, db); n != 0 {
+				t.Fatalf("round %d: heartbeat not sent, queue contains %d", round, n)
+			}
+		}
+	})
+}

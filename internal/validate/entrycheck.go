@@ -23,9 +23,11 @@ import (
 // those choose by counting errors, invariant errors included. The
 // profile check then runs as before.
 //
-// NOTE: the guards for references from contained resources, for entries
-// walked more than once and for the nesting limit follow from reading
-// the code. No test fails without them.
+// NOTE: the guards for references from contained resources and for
+// entries walked more than once follow from reading the code. No test
+// fails without them: the validate tests never reach the contained
+// guards, and the cached conformsTo verdicts and the deduplication in
+// merge hide the others.
 type entryCheck struct {
 	node    *jnode
 	path    string

@@ -2,6 +2,7 @@ package validate
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -291,6 +292,45 @@ func TestEntryChecksAgreeOnSliceMatching(t *testing.T) {
 		}
 		if counts.reused == 0 {
 			t.Errorf("identifier period %s: %+v, want the walk to reuse the entry check", period, counts)
+		}
+	}
+}
+
+// A chain of Organizations, each partOf the next, puts the entry check
+// of the last one so deep that its contained Organization meets the
+// nesting limit there, though not in the Bundle's walk of that entry.
+// That entry check is not reused: the walk validates the entry again and
+// reports no nesting-limit error at the contained Organization.
+func TestEntryChecksAgreeAtNestingLimit(t *testing.T) {
+	v, old := definitionValidators(t, "test.nesting", cycleOrgProfile, cyclePatientProfile)
+	org := func(id, extra string) string {
+		return `{"fullUrl":"http://x.test/Organization/` + id + `","resource":{"resourceType":"Organization","id":"` + id +
+			`","meta":{"profile":["http://x.test/sd/org"]},"name":"` + id + `","active":true` + extra + `}}`
+	}
+	// The Bundle, the Patient and each Organization before the last one
+	// add a nesting level, so the last one's entry check runs at
+	// maxNesting-1 and its contained resource would run at maxNesting.
+	last := maxNesting - 3
+	entries := []string{`{"fullUrl":"http://x.test/Patient/p1","resource":{"resourceType":"Patient","id":"p1",` +
+		`"meta":{"profile":["http://x.test/sd/patient"]},"managingOrganization":{"reference":"Organization/org0"}}}`}
+	for i := range last {
+		entries = append(entries, org(fmt.Sprintf("org%d", i), fmt.Sprintf(`,"partOf":{"reference":"Organization/org%d"}`, i+1)))
+	}
+	entries = append(entries, org(fmt.Sprintf("org%d", last), `,"contained":[{"resourceType":"Organization","id":"sub",`+
+		`"meta":{"profile":["http://x.test/sd/org"]},"name":"sub","active":true}],"partOf":{"reference":"#sub"}`))
+	body := []byte(`{"resourceType":"Bundle","type":"collection","entry":[` + strings.Join(entries, ",") + `]}`)
+
+	compareEntryChecks(t, v, old, "chain to the nesting limit", body)
+	if counts := countProfileChecks(t, v, body); counts.entry <= last {
+		t.Errorf("%+v, want an entry check of each of the %d Organizations", counts, last+1)
+	}
+	res, err := v.Validate(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, is := range res.Issues {
+		if strings.Contains(is.Diagnostics, "nested deeper than") {
+			t.Errorf("issue %v: the walk reports the nesting limit, which only the entry check met", is)
 		}
 	}
 }
