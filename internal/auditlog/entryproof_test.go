@@ -3,6 +3,7 @@ package auditlog
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"strings"
@@ -119,6 +120,9 @@ func TestParseProofRejectsEntryLine(t *testing.T) {
 	// An entry line one base64 quantum over the cap, in a text still
 	// within MaxProofBytes, so that only the entry line check rejects it.
 	long := "entry " + strings.Repeat("AAAA", maxEntryBase64/4+1)
+	// An entry one byte over the cap, whose base64 fits within
+	// maxEntryBase64 because the cap is not a multiple of three.
+	oneOver := "entry " + base64.StdEncoding.EncodeToString(make([]byte, MaxEntryBytes+1))
 	tests := []struct {
 		name, text, want string
 	}{
@@ -127,6 +131,7 @@ func TestParseProofRejectsEntryLine(t *testing.T) {
 		{"empty entry", strings.Replace(good, line, "entry ", 1), "the entry line must contain the base64 entry encoding"},
 		{"no empty line", strings.Replace(good, line+"\n\n", line+"\n", 1), "the entry line must contain the base64 entry encoding"},
 		{"entry too long", strings.Replace(good, line, long, 1), fmt.Sprintf("entry longer than %d bytes", MaxEntryBytes)},
+		{"entry one byte over", strings.Replace(good, line, oneOver, 1), fmt.Sprintf("entry longer than %d bytes", MaxEntryBytes)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -99,6 +99,11 @@ func ParseProof(text []byte) (*Proof, error) {
 	if err != nil || len(entry) == 0 {
 		return nil, errors.New("auditlog: invalid entry proof: the entry line must contain the base64 entry encoding")
 	}
+	// The length check above admits up to two bytes more than the cap,
+	// the padding of the last base64 quantum.
+	if len(entry) > MaxEntryBytes {
+		return nil, fmt.Errorf("auditlog: entry proof: entry longer than %d bytes", MaxEntryBytes)
+	}
 	p, err := parseTLogProof([]byte(tlogText))
 	if err != nil {
 		return nil, err
