@@ -202,13 +202,9 @@ func (e *env) logKeys(s *auditSource) ([]note.Verifier, bool) {
 			e.hint("pass --key with the checkpoint.vkey that 'gatehouse audit keygen' wrote with the signing key")
 			return nil, false
 		}
-		var retired []note.Verifier
-		if f := s.cfg.Audit.RetiredVerifierKeysFile; f != "" {
-			var err error
-			if retired, err = auditlog.LoadVerifiers(s.cfg.Resolve(f)); err != nil {
-				e.errorf("audit.retired_verifier_keys_file: %v", err)
-				return nil, false
-			}
+		retired, ok := e.retiredKeys(s.cfg)
+		if !ok {
+			return nil, false
 		}
 		current, ok := e.loadVerifierFiles([]string{path})
 		if !ok {
@@ -233,6 +229,21 @@ func (e *env) logKeys(s *auditSource) ([]note.Verifier, bool) {
 		return nil, false
 	}
 	return []note.Verifier{v}, true
+}
+
+// retiredKeys loads the keys of audit.retired_verifier_keys_file, or
+// returns nil when the option is not set.
+func (e *env) retiredKeys(cfg *config.File) ([]note.Verifier, bool) {
+	f := cfg.Audit.RetiredVerifierKeysFile
+	if f == "" {
+		return nil, true
+	}
+	keys, err := auditlog.LoadVerifiers(cfg.Resolve(f))
+	if err != nil {
+		e.errorf("audit.retired_verifier_keys_file: %v", err)
+		return nil, false
+	}
+	return keys, true
 }
 
 // loadVerifierFiles loads one verifier key from each of paths.

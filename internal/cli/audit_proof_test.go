@@ -51,6 +51,20 @@ func (x *proofExchange) prove(t *testing.T, index string) (path, text string) {
 	return path, proof
 }
 
+// proveWithoutEntry writes the proof of entry 0 without the entry, as
+// proofs were before they carried it, and returns its path and text.
+func (x *proofExchange) proveWithoutEntry(t *testing.T) (path, receipt string) {
+	t.Helper()
+	_, text := x.prove(t, "0")
+	_, receipt, ok := strings.Cut(text, "\n\n")
+	if !ok || !strings.HasPrefix(receipt, "c2sp.org/tlog-proof@v1\n") {
+		t.Fatalf("proof %q has no receipt after the entry", text)
+	}
+	path = filepath.Join(t.TempDir(), "old.tlog-proof")
+	writeTestFile(t, path, []byte(receipt))
+	return path, receipt
+}
+
 func writeTestFile(t *testing.T, path string, data []byte) {
 	t.Helper()
 	if err := os.WriteFile(path, data, 0o600); err != nil {
@@ -233,13 +247,7 @@ func TestCheckProofOtherDeploymentKey(t *testing.T) {
 // that it cannot tie bodies to the log, and rejects body files.
 func TestCheckProofWithoutEntry(t *testing.T) {
 	x := newProofExchange(t)
-	_, text := x.prove(t, "0")
-	_, receipt, ok := strings.Cut(text, "\n\n")
-	if !ok || !strings.HasPrefix(receipt, "c2sp.org/tlog-proof@v1\n") {
-		t.Fatalf("proof %q has no receipt after the entry", text)
-	}
-	proofFile := filepath.Join(t.TempDir(), "old.tlog-proof")
-	writeTestFile(t, proofFile, []byte(receipt))
+	proofFile, _ := x.proveWithoutEntry(t)
 
 	code, stdout, stderr := run(t, context.Background(), "audit", "check-proof", proofFile, "--key", x.vkey)
 	if code != 0 {
@@ -268,10 +276,7 @@ func TestCheckProofWithoutEntry(t *testing.T) {
 // reader must compare the hash, and with --leaf it compares it.
 func TestCheckProofWarnsWithoutLeaf(t *testing.T) {
 	x := newProofExchange(t)
-	_, text := x.prove(t, "0")
-	_, receipt, _ := strings.Cut(text, "\n\n")
-	proofFile := filepath.Join(t.TempDir(), "old.tlog-proof")
-	writeTestFile(t, proofFile, []byte(receipt))
+	proofFile, receipt := x.proveWithoutEntry(t)
 	p, err := auditlog.ParseProof([]byte(receipt))
 	if err != nil {
 		t.Fatal(err)

@@ -36,17 +36,13 @@ func (e *env) auditRotateSigningKey(args []string) int {
 	}
 	cfg := src.cfg
 
-	opts, ok := e.rotationKeys(cfg.Resolve(cfg.Audit.SigningKeyFile), *newKeyFile, cfg.Audit.Origin)
+	signingKey := cfg.Resolve(cfg.Audit.SigningKeyFile)
+	opts, ok := e.rotationKeys(signingKey, *newKeyFile, cfg.Audit.Origin)
 	if !ok {
 		return 2
 	}
-	if f := cfg.Audit.RetiredVerifierKeysFile; f != "" {
-		retired, err := auditlog.LoadVerifiers(cfg.Resolve(f))
-		if err != nil {
-			e.errorf("audit.retired_verifier_keys_file: %v", err)
-			return 2
-		}
-		opts.RetiredKeys = retired
+	if opts.RetiredKeys, ok = e.retiredKeys(cfg); !ok {
+		return 2
 	}
 	checkpointFile := src.checkpointFile()
 	if checkpointFile != "" {
@@ -74,7 +70,7 @@ func (e *env) auditRotateSigningKey(args []string) int {
 			return 2
 		}
 	}
-	e.printRotationSteps(cfg.Resolve(cfg.Audit.SigningKeyFile), *newKeyFile, cfg.Audit.RetiredVerifierKeysFile, opts, cp)
+	e.printRotationSteps(signingKey, *newKeyFile, cfg.Audit.RetiredVerifierKeysFile, opts, cp)
 	return 0
 }
 

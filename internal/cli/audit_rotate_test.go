@@ -189,8 +189,11 @@ func TestAuditRotateSigningKeyErrors(t *testing.T) {
 			if code != tt.code {
 				t.Errorf("exit code %d, want %d", code, tt.code)
 			}
-			if !strings.Contains(stderr, "gatehouse: error: ") || !strings.Contains(stderr, tt.stderr) {
-				t.Errorf("stderr %q, want an error containing %q", stderr, tt.stderr)
+			if !strings.Contains(stderr, "gatehouse: error: ") {
+				t.Errorf("stderr %q, want an error", stderr)
+			}
+			if !strings.Contains(stderr, tt.stderr) {
+				t.Errorf("stderr %q, want it to contain %q", stderr, tt.stderr)
 			}
 		})
 	}
@@ -208,7 +211,7 @@ func TestAuditRotateSigningKeyErrors(t *testing.T) {
 			t.Errorf("exit code %d, want 1", code)
 		}
 		if !strings.Contains(stderr, "was not rotated") {
-			t.Errorf("stderr %q, want the refusal explained", stderr)
+			t.Errorf("stderr %q, want the rejection explained", stderr)
 		}
 	})
 	t.Run("entries without checkpoint", func(t *testing.T) {
