@@ -93,7 +93,7 @@ func ParseProof(text []byte) (*Proof, error) {
 		return nil, errors.New("auditlog: invalid entry proof: expected an entry line and an empty line after the header")
 	}
 	if len(encoded) > maxEntryBase64 {
-		return nil, fmt.Errorf("auditlog: entry proof: entry longer than %d bytes", MaxEntryBytes)
+		return nil, fmt.Errorf("auditlog: invalid entry proof: entry longer than %d bytes", MaxEntryBytes)
 	}
 	entry, err := base64.StdEncoding.Strict().DecodeString(encoded)
 	if err != nil || len(entry) == 0 {
@@ -102,7 +102,7 @@ func ParseProof(text []byte) (*Proof, error) {
 	// The length check above admits up to two bytes more than the cap,
 	// the padding of the last base64 quantum.
 	if len(entry) > MaxEntryBytes {
-		return nil, fmt.Errorf("auditlog: entry proof: entry longer than %d bytes", MaxEntryBytes)
+		return nil, fmt.Errorf("auditlog: invalid entry proof: entry longer than %d bytes", MaxEntryBytes)
 	}
 	p, err := parseTLogProof([]byte(tlogText))
 	if err != nil {
@@ -189,9 +189,9 @@ func CheckProof(p *Proof, logKey note.Verifier, witnesses ...note.Verifier) (Che
 	return CheckProofByKeys(p, []note.Verifier{logKey}, witnesses...)
 }
 
-// CheckProofByKeys is CheckProof for a log whose signing key was rotated:
-// the checkpoint may be signed by any of the log keys in keys, such as a
-// proof handed out before the rotation, signed by the old key only.
+// CheckProofByKeys checks p as CheckProof does, for a log whose signing
+// key was rotated. It accepts a checkpoint signed by any of the log keys
+// in keys, such as that of a proof handed out before the rotation.
 func CheckProofByKeys(p *Proof, keys []note.Verifier, witnesses ...note.Verifier) (Checkpoint, error) {
 	if p.Entry != nil {
 		if _, err := p.OpenEntry(); err != nil {
@@ -221,7 +221,7 @@ func (r *Reader) Receipt(ctx context.Context, index int64) (*Proof, error) {
 
 // ErrNotPartyToEntry is returned by PartnerReceipt when the entry at the
 // index exists but records no exchange of the partner. It wraps
-// ErrNotFound, because a partner must get the same answer for another
+// ErrNotFound, because a partner must get the same response for another
 // party's entry as for an index beyond the log.
 var ErrNotPartyToEntry = fmt.Errorf("%w: the entry records no exchange of this partner", ErrNotFound)
 

@@ -93,7 +93,7 @@ func verifierOfSignerKey(skey string) (note.Verifier, string, error) {
 	return v, vkey, nil
 }
 
-// LoadVerifiers reads note verifier keys from path, one a line, in the
+// LoadVerifiers reads note verifier keys from path, one per line, in the
 // order given. Empty lines and lines starting with # are skipped.
 func LoadVerifiers(path string) ([]note.Verifier, error) {
 	data, err := readCapped(path)
@@ -218,8 +218,8 @@ type RotateOptions struct {
 	Now func() time.Time
 }
 
-// RotationError is a RotateSigningKey refusal because the log is not
-// intact: the report of the verification that preceded it.
+// RotationError is the error of RotateSigningKey for a log that is not
+// intact. Report is the verification that found the problems.
 type RotationError struct {
 	Report *Report
 }
@@ -238,7 +238,7 @@ func (e *RotationError) Error() string {
 // RotateSigningKey signs and stores a handover checkpoint: the current
 // tree head signed by both opts.Old and opts.New. It first verifies the
 // whole log under the old key (and the retired keys) against
-// opts.Published, and refuses with a *RotationError when that finds any
+// opts.Published, and returns a *RotationError when that finds any
 // problem. Run it with every gateway writing to db stopped. A gateway
 // that appends with the old key afterwards produces checkpoints that
 // Verify reports.
@@ -316,7 +316,8 @@ func storeHandover(ctx context.Context, db *storage.DB, opts RotateOptions, rep 
 		latest = rep.Latest.Size
 	}
 	if size != rep.Size || cpSize.Int64 != latest {
-		return nil, fmt.Errorf("auditlog: the log grew from %d to %d entries during the rotation: stop every gateway that writes to this database and run the rotation again", rep.Size, size)
+		return nil, fmt.Errorf("auditlog: the log changed during the rotation (%d entries and a latest checkpoint of size %d at the verification, %d and %d now): stop every gateway that writes to this database and run the rotation again",
+			rep.Size, latest, size, cpSize.Int64)
 	}
 	tree, err := loadFrontier(dbHashReader{ctx: ctx, q: tx}, size)
 	if err != nil {
@@ -450,7 +451,7 @@ func (v *verifier) checkSigners(c *SignedCheckpoint, signers []int) error {
 		c.ID, c.Size, keyLabel(keys[signers[0]]), keyLabel(keys[v.epoch]))
 }
 
-// Handover is a handover checkpoint that Verify found: From and To are
+// Handover is a handover checkpoint that Verify found. From and To are
 // the retiring and the succeeding key, as name+hash.
 type Handover struct {
 	CheckpointID int64

@@ -18,7 +18,7 @@ import (
 )
 
 // rotation is a log of 10 entries signed by old, whose checkpoint file
-// holds the last checkpoint of old, and a new key for the same origin.
+// contains the last checkpoint of old, and a new key for the same origin.
 type rotation struct {
 	db       *storage.DB
 	old, new *testKeys
@@ -241,7 +241,7 @@ func TestVerifyRejectsRetiredKeyAfterHandover(t *testing.T) {
 	}
 }
 
-func TestRotateSigningKeyRefusals(t *testing.T) {
+func TestRotateSigningKeyRejections(t *testing.T) {
 	r := newRotation(t, sqliteBackend)
 
 	t.Run("same key", func(t *testing.T) {
@@ -270,7 +270,7 @@ func TestRotateSigningKeyRefusals(t *testing.T) {
 			t.Fatalf("err = %v, want a *RotationError", err)
 		}
 		if n := countCheckpoints(t, r.db); n != 1 {
-			t.Errorf("stored checkpoints = %d, want 1: a refused rotation stores nothing", n)
+			t.Errorf("stored checkpoints = %d, want 1: a rejected rotation stores nothing", n)
 		}
 	})
 }
@@ -301,7 +301,7 @@ func TestHandoverKeepsWitnessCosignatures(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, sigs, _ := strings.Cut(string(cosigned), "\n\n")
-	l, err := Open(context.Background(), r.db, func() Options { o := r.new.options(); return o }())
+	l, err := Open(context.Background(), r.db, r.new.options())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -38,7 +38,9 @@ func TestLoadSigningKeyVerifier(t *testing.T) {
 
 	for name, text := range map[string]string{"verifier key": vkey, "garbage": "PRIVATE+KEY+x+00000000+!!", "empty": ""} {
 		p := filepath.Join(dir, name)
-		_ = os.WriteFile(p, []byte(text), 0o600)
+		if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
 		if _, _, err := LoadSigningKey(p); err == nil {
 			t.Errorf("%s: accepted", name)
 		}

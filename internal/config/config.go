@@ -285,7 +285,7 @@ type Audit struct {
 	// the gateway host alone cannot read past bodies. Required.
 	RecipientsFile string `yaml:"recipients_file"`
 	// RetiredVerifierKeysFile, when set, lists the verifier keys of the
-	// checkpoint signing keys this log used before SigningKeyFile, one a
+	// checkpoint signing keys this log used before SigningKeyFile, one per
 	// line, oldest first ('gatehouse audit rotate-signing-key' prints the
 	// line to add). Start-up then accepts a CheckpointFile signed by one of
 	// them when a stored handover checkpoint covers it, and the console's
