@@ -199,10 +199,10 @@ func (b *syncBuffer) String() string {
 }
 
 // serveDev starts 'gatehouse serve' in development mode in a new data
-// directory, with the admin listener at adminListen ("" for none), and
-// stops it when t ends, failing t if it then exits with an error. It
-// returns the directory once the gateway has written its endpoints, and
-// the gateway's stdout and stderr.
+// directory, with the admin listener at adminListen ("" for none). It
+// returns the directory once the gateway has written its endpoints, and the
+// gateway's stdout and stderr. The gateway stops when t ends, and a
+// non-zero exit code fails t.
 func serveDev(t *testing.T, adminListen string) (data string, stdout, stderr *syncBuffer) {
 	t.Helper()
 	data = filepath.Join(t.TempDir(), "data")
@@ -259,8 +259,8 @@ func TestKillswitchCommand(t *testing.T) {
 	}
 }
 
-// An admin listener whose certificate --ca does not verify gets a hint
-// about the server certificate, not about a missing listener.
+// TestKillswitchUntrustedListenerHint points --ca at another CA: the hint
+// names the server certificate, not a missing listener.
 func TestKillswitchUntrustedListenerHint(t *testing.T) {
 	data, _, _ := serveDev(t, "127.0.0.1:0")
 	ep, err := readEndpoint(data)

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -290,14 +289,13 @@ func (e *env) adminRequest(ctx context.Context, client *http.Client, method, url
 	return body, 0
 }
 
-// isCertificateVerificationError reports whether err is the client's
-// rejection of the server certificate: an unknown issuer or a host name
-// the certificate does not name.
+// isCertificateVerificationError reports whether the client rejected the
+// server certificate, for example for an unknown issuer or a host name the
+// certificate does not name. crypto/tls wraps every such x509 error in a
+// *tls.CertificateVerificationError.
 func isCertificateVerificationError(err error) bool {
 	var verification *tls.CertificateVerificationError
-	var hostname x509.HostnameError
-	var authority x509.UnknownAuthorityError
-	return errors.As(err, &verification) || errors.As(err, &hostname) || errors.As(err, &authority)
+	return errors.As(err, &verification)
 }
 
 // adminClient builds the administrator's mutual-TLS client, from explicit

@@ -71,45 +71,51 @@ func engage(w http.ResponseWriter, r *http.Request, sw *Switch, records record.S
 // release records the release of a cut and then releases it. Releasing
 // ends the containment of an incident, so unlike an engage it fails
 // closed: when the record cannot take the entry, the cut stays engaged.
-// The release is claimed in the database first, so that of concurrent
-// releases of one cut, on any replica, one records and releases it. The
-// others get 409 Conflict with an error naming who released the cut and
-// when, or that a release is in progress, and record nothing.
+// It claims the release in the database first, so that when callers on
+// any replicas release one cut at once, only one records and releases it.
+// The others get 409 Conflict, naming who released the cut and when or
+// reporting a release in progress, and record nothing.
 func release(w http.ResponseWriter, r *http.Request, sw *Switch, records record.Store) {
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
 	if err != nil {
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid cut id"})
 		return
 	}
+	log := sw.log.With("cut", id, "admin", admin.Name(r.Context()))
 	claim, c, err := sw.claimRelease(r.Context(), id)
 	var released *ReleasedError
 	switch {
 	case errors.As(err, &released):
+		log.Warn("kill switch release rejected: the cut is already released", "released_by", released.ReleasedBy)
 		writeJSON(w, http.StatusConflict, map[string]any{"error": released.Error(),
 			"released": id, "released_by": released.ReleasedBy, "released_at": released.ReleasedAt.UTC()})
 		return
 	case errors.Is(err, ErrReleaseInProgress):
-		writeJSON(w, http.StatusConflict, map[string]string{"error": err.Error() + "; list the cuts with GET /killswitch to see whether it was released"})
+		log.Warn("kill switch release rejected: another release of the cut is in progress")
+		writeJSON(w, http.StatusConflict, map[string]string{"error": err.Error() + ". List the cuts with GET /killswitch to see whether it was released."})
 		return
 	case errors.Is(err, ErrNotEngaged):
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": ErrNotEngaged.Error()})
 		return
 	case err != nil:
+		log.Error("kill switch release failed", "error", err)
 		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": err.Error()})
 		return
 	}
 
 	if err := recordChange(r.Context(), records, "killswitch.release", c, http.StatusOK); err != nil {
-		if aerr := sw.abandonRelease(r.Context(), id, claim); aerr != nil {
-			err = errors.Join(err, aerr)
+		if abandonErr := sw.abandonRelease(r.Context(), id, claim); abandonErr != nil {
+			err = errors.Join(err, abandonErr)
 		}
+		log.Error("kill switch release not made: the release could not be recorded", "error", err)
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "the release could not be recorded, so the cut stays engaged; retry later: " + err.Error()})
 		return
 	}
-	// NOTE: the record now names a release. If it fails below, the cut
-	// stays engaged and the error reaches the operator, but the record is
-	// not corrected.
+	// NOTE: the record now names a release. If finishRelease fails, the cut
+	// may stay engaged and the error reaches the operator, but the record
+	// is not corrected.
 	if err := sw.finishRelease(r.Context(), id, claim, admin.Name(r.Context())); err != nil {
+		log.Error("kill switch release recorded but failed", "error", err)
 		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": err.Error()})
 		return
 	}

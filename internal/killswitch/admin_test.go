@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/gatehouse-health/gatehouse/internal/record"
 	"github.com/gatehouse-health/gatehouse/internal/storage/storagetest"
@@ -57,8 +58,8 @@ func TestReleaseNeedsRecord(t *testing.T) {
 	})
 }
 
-// countingRecord keeps the entries appended to it, safe for concurrent
-// use.
+// countingRecord is a record.Store that stores appended entries in memory,
+// safe for concurrent use.
 type countingRecord struct {
 	mu      sync.Mutex
 	entries []record.Entry
@@ -120,18 +121,16 @@ func TestReleaseRaceOneEntry(t *testing.T) {
 				t.Fatal(err)
 			}
 
-			var start, done sync.WaitGroup
-			start.Add(1)
+			start := make(chan struct{})
+			var done sync.WaitGroup
 			codes := make([]int, 2)
 			for i, sw := range []*Switch{replicaA, replicaB} {
-				done.Add(1)
-				go func() {
-					defer done.Done()
-					start.Wait()
+				done.Go(func() {
+					<-start
 					codes[i] = postRelease(sw, records, c.ID).Code
-				}()
+				})
 			}
-			start.Done()
+			close(start)
 			done.Wait()
 
 			slices.Sort(codes)
@@ -141,6 +140,7 @@ func TestReleaseRaceOneEntry(t *testing.T) {
 			if n := records.releases(c.ID); n != 1 {
 				t.Errorf("round %d: %d release entries, want 1", round, n)
 			}
+
 			if err := replicaB.Reload(ctx); err != nil {
 				t.Fatal(err)
 			}
@@ -151,8 +151,8 @@ func TestReleaseRaceOneEntry(t *testing.T) {
 	})
 }
 
-// TestReleaseAgainConflict releases a released cut: 409 naming who
-// released it, and no second entry.
+// TestReleaseAgainConflict releases a released cut: 409 naming the cut and
+// the time of its release, and no second entry.
 func TestReleaseAgainConflict(t *testing.T) {
 	storagetest.Run(t, func(t *testing.T, b storagetest.Backend) {
 		ctx := context.Background()
@@ -174,15 +174,21 @@ func TestReleaseAgainConflict(t *testing.T) {
 			t.Fatalf("second release: status %d, want 409: %s", rec.Code, rec.Body)
 		}
 		var body struct {
-			Error      string `json:"error"`
-			Released   int64  `json:"released"`
-			ReleasedBy string `json:"released_by"`
+			Error      string    `json:"error"`
+			Released   int64     `json:"released"`
+			ReleasedAt time.Time `json:"released_at"`
 		}
 		if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
 			t.Fatal(err)
 		}
-		if body.Released != c.ID || !strings.Contains(body.Error, "already released") {
-			t.Errorf("body = %+v, want cut %d already released", body, c.ID)
+		if body.Released != c.ID {
+			t.Errorf("released = %d, want cut %d", body.Released, c.ID)
+		}
+		if !strings.Contains(body.Error, "already released") {
+			t.Errorf("error = %q, want it to contain %q", body.Error, "already released")
+		}
+		if body.ReleasedAt.IsZero() {
+			t.Error("released_at missing")
 		}
 		if n := records.releases(c.ID); n != 1 {
 			t.Errorf("%d release entries, want 1", n)
@@ -204,9 +210,11 @@ func TestReleaseUnrecordedFreesClaim(t *testing.T) {
 		if err := sw.Engage(ctx, c); err != nil {
 			t.Fatal(err)
 		}
+
 		if rec := postRelease(sw, &failingRecord{}, c.ID); rec.Code != http.StatusServiceUnavailable {
 			t.Fatalf("unrecorded release: status %d, want 503: %s", rec.Code, rec.Body)
 		}
+
 		records := &countingRecord{}
 		if rec := postRelease(sw, records, c.ID); rec.Code != http.StatusOK {
 			t.Fatalf("retry: status %d, want 200: %s", rec.Code, rec.Body)

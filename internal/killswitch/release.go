@@ -20,7 +20,7 @@ const claimTimeout = time.Minute
 // another, has claimed the release of the cut and not finished it.
 var ErrReleaseInProgress = errors.New("killswitch: another release of the cut is in progress")
 
-// ReleasedError is returned for a cut that is already released. It wraps
+// ReleasedError is the error for a cut that is already released. It wraps
 // ErrNotEngaged.
 type ReleasedError struct {
 	ID         int64
@@ -51,10 +51,10 @@ func (s *Switch) Release(ctx context.Context, id int64, by string) (*Cut, error)
 }
 
 // claimRelease reserves the release of the engaged cut with id for the
-// caller, across every replica sharing the database: of concurrent
-// callers, one gets the claim, and the others get ErrReleaseInProgress or,
-// once the release is done, a *ReleasedError. The holder records the
-// release and then calls finishRelease, or abandonRelease if it cannot.
+// caller, across all replicas sharing the database. Of concurrent callers
+// one gets the claim, and the others get ErrReleaseInProgress or, once the
+// release is done, a *ReleasedError. The holder records the release and
+// then calls finishRelease, or abandonRelease if it cannot record it.
 func (s *Switch) claimRelease(ctx context.Context, id int64) (claim string, c *Cut, err error) {
 	if err := s.checkReleasable(ctx, id); err != nil {
 		return "", nil, err
@@ -78,7 +78,8 @@ func (s *Switch) claimRelease(ctx context.Context, id int64) (claim string, c *C
 	}
 
 	// The cut was engaged when checkReleasable read it, and only the
-	// holder of the claim can release it, so it still is.
+	// holder of the claim can release it, so a reload finds it when this
+	// replica has not loaded it yet.
 	if c = engagedCut(s, id); c == nil {
 		if err := s.Reload(ctx); err != nil {
 			return "", nil, errors.Join(err, s.abandonRelease(ctx, id, claim))

@@ -505,6 +505,44 @@ func TestNewRejectsEventsPerQueryOutOfRange(t *testing.T) {
 	}
 }
 
+// heartbeatReplicas opens count Hubs on one database, as replicas do, with
+// one shared clock, and creates through the first Hub a Subscription with
+// a 60-second heartbeat period. It returns the Hubs, the database, the
+// Subscription id and a function that moves the clock forward.
+func heartbeatReplicas(t *testing.T, url string, out *fakeOutbound, count int) (hubs []*Hub, db *storage.DB, id string, advance func(time.Duration)) {
+	t.Helper()
+	var clock sync.Mutex
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	readClock := func() time.Time {
+		clock.Lock()
+		defer clock.Unlock()
+		return now
+	}
+	advance = func(d time.Duration) {
+		clock.Lock()
+		defer clock.Unlock()
+		now = now.Add(d)
+	}
+	hubs = make([]*Hub, count)
+	for i := range hubs {
+		hubDB := openDB(t, url)
+		if i == 0 {
+			db = hubDB
+		}
+		hubs[i] = newTestHub(t, hubDB, out)
+		hubs[i].now = readClock
+	}
+
+	body := strings.Replace(pasSubscription, `"type":"rest-hook",`,
+		`"extension":[{"url":"http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-heartbeat-period","valueUnsignedInt":60}],"type":"rest-hook",`, 1)
+	rec := call(t, hubs[0], http.MethodPost, "/Subscription", body)
+	if rec.Code != http.StatusCreated {
+		t.Fatalf("create: %d %s", rec.Code, rec.Body)
+	}
+	id = strings.TrimPrefix(rec.Header().Get("Location"), "Subscription/")
+	return hubs, db, id, advance
+}
+
 // TestHeartbeatQueuedOnceAcrossHubs runs two Hubs on one database, as
 // replicas do. The second Hub acts on a candidate list it read before the
 // first one queued, and later sent, the heartbeat, so the heartbeat must
@@ -513,38 +551,14 @@ func TestHeartbeatQueuedOnceAcrossHubs(t *testing.T) {
 	storagetest.Run(t, func(t *testing.T, b storagetest.Backend) {
 		ctx := context.Background()
 		out := newFakeOutbound(t)
-		url := b.NewURL(t)
-		var clock sync.Mutex
-		now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-		readClock := func() time.Time {
-			clock.Lock()
-			defer clock.Unlock()
-			return now
-		}
-		newHub := func() (*Hub, *storage.DB) {
-			db := openDB(t, url)
-			h := newTestHub(t, db, out)
-			h.now = readClock
-			return h, db
-		}
-		first, db := newHub()
-		second, _ := newHub()
-
-		body := strings.Replace(pasSubscription, `"type":"rest-hook",`,
-			`"extension":[{"url":"http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-heartbeat-period","valueUnsignedInt":60}],"type":"rest-hook",`, 1)
-		rec := call(t, first, http.MethodPost, "/Subscription", body)
-		if rec.Code != http.StatusCreated {
-			t.Fatalf("create: %d %s", rec.Code, rec.Body)
-		}
-		id := strings.TrimPrefix(rec.Header().Get("Location"), "Subscription/")
+		hubs, db, id, advance := heartbeatReplicas(t, b.NewURL(t), out, 2)
+		first, second := hubs[0], hubs[1]
 		first.Tick(ctx)
 		if n := outboxLen(t, db); n != 0 {
 			t.Fatalf("queue contains %d notifications after the handshake, expected none", n)
 		}
 
-		clock.Lock()
-		now = now.Add(61 * time.Second)
-		clock.Unlock()
+		advance(61 * time.Second)
 		if err := first.queueHeartbeats(ctx); err != nil {
 			t.Fatal(err)
 		}
@@ -578,42 +592,18 @@ func TestHeartbeatQueuedOnceAcrossHubs(t *testing.T) {
 // TestHeartbeatRaceQueuesOnce runs many Hubs on one database that each
 // queue the same due heartbeat at once. Only the row lock taken before
 // the candidate check keeps two PostgreSQL transactions from both seeing
-// an empty queue and both queueing; SQLite runs write transactions one at
+// an empty queue and both queueing. SQLite runs write transactions one at
 // a time.
 func TestHeartbeatRaceQueuesOnce(t *testing.T) {
 	storagetest.Run(t, func(t *testing.T, b storagetest.Backend) {
 		ctx := context.Background()
 		out := newFakeOutbound(t)
-		url := b.NewURL(t)
-		var clock sync.Mutex
-		now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-		readClock := func() time.Time {
-			clock.Lock()
-			defer clock.Unlock()
-			return now
-		}
 		const replicas, rounds = 8, 10
-		hubs := make([]*Hub, replicas)
-		var db *storage.DB
-		for i := range hubs {
-			db = openDB(t, url)
-			hubs[i] = newTestHub(t, db, out)
-			hubs[i].now = readClock
-		}
-
-		body := strings.Replace(pasSubscription, `"type":"rest-hook",`,
-			`"extension":[{"url":"http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-heartbeat-period","valueUnsignedInt":60}],"type":"rest-hook",`, 1)
-		rec := call(t, hubs[0], http.MethodPost, "/Subscription", body)
-		if rec.Code != http.StatusCreated {
-			t.Fatalf("create: %d %s", rec.Code, rec.Body)
-		}
-		id := strings.TrimPrefix(rec.Header().Get("Location"), "Subscription/")
+		hubs, db, id, advance := heartbeatReplicas(t, b.NewURL(t), out, replicas)
 		hubs[0].Tick(ctx)
 
 		for round := range rounds {
-			clock.Lock()
-			now = now.Add(61 * time.Second)
-			clock.Unlock()
+			advance(61 * time.Second)
 
 			start := make(chan struct{})
 			var wg sync.WaitGroup
