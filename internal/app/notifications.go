@@ -52,13 +52,15 @@ func (rt *Running) startNotifications(cfg *config.File, now func() time.Time, po
 	if caFile == "" {
 		caFile = cfg.TLS.ClientCAFile
 	}
+	// NOTE: roots are read only at start. The listeners reload
+	// tls.client_ca_file, but the sender and its check keep this pool.
 	roots, err := pki.LoadCertPool(cfg.Resolve(caFile))
 	if err != nil {
 		return fmt.Errorf("payer.notifications.ca_file: %w", err)
 	}
 	outboundURL, serverName := notificationTarget(rt.OutboundAddr, rt.PublicURL)
-	// Checked at start and on every reload of tls.cert_file, so that a
-	// rotation to a certificate the sender cannot verify is rejected.
+	// Checked at start and on every certificate reload, so that the gateway
+	// neither starts with nor rotates to a certificate the sender rejects.
 	if err := rt.certs.SetCertificateCheck(func(cert *tls.Certificate) error {
 		return checkNotificationTrust(cert, roots, serverName)
 	}); err != nil {
@@ -87,11 +89,10 @@ func (rt *Running) startNotifications(cfg *config.File, now func() time.Time, po
 }
 
 // notificationTarget returns the URL the notification sender posts to and
-// the name it verifies in the outbound listener's certificate. It dials the
-// address the listener is bound to, or loopback for a wildcard address,
-// because outbound.listen is usually one internal address where localhost
-// reaches nothing. The listener serves tls.cert_file, which names the host
-// of public_url (posture GH-TLS-007) and not necessarily localhost.
+// the host name it verifies in the outbound listener's certificate. The URL
+// has the listener's bound address (loopback for a wildcard), because
+// localhost may not reach an outbound.listen on one internal address. The
+// name is public_url's host, which tls.cert_file names (posture GH-TLS-007).
 func notificationTarget(outbound net.Addr, publicURL string) (baseURL, serverName string) {
 	host, port, _ := net.SplitHostPort(outbound.String())
 	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
@@ -107,11 +108,10 @@ func notificationTarget(outbound net.Addr, publicURL string) (baseURL, serverNam
 	return "https://" + net.JoinHostPort(host, port), serverName
 }
 
-// checkNotificationTrust verifies cert, the server certificate that the
-// outbound listener presents, as the notification sender will. A bundle
-// that does not verify it, such as the default tls.client_ca_file beside a
-// server certificate from a public CA, would fail every delivery, so
-// start-up fails and a reload to such a certificate is rejected instead.
+// checkNotificationTrust verifies cert, the outbound listener's server
+// certificate, as the notification sender will. A bundle that does not
+// verify it, such as the default tls.client_ca_file beside a certificate
+// from a public CA, would fail every delivery.
 func checkNotificationTrust(cert *tls.Certificate, roots *x509.CertPool, serverName string) error {
 	intermediates := x509.NewCertPool()
 	for _, der := range cert.Certificate[1:] {

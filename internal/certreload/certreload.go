@@ -120,8 +120,8 @@ type Holder struct {
 	// mu serializes reloads and guards the fields below.
 	mu         sync.Mutex
 	lastFailed [32]byte
-	// check, when set, is a further condition a reloaded certificate must
-	// meet, such as being verifiable by another component's trust pool.
+	// check is an extra condition that a reloaded certificate must meet,
+	// such as verifying against another component's trust pool, or nil.
 	check func(*tls.Certificate) error
 	// installed is the file content of the current generation, to name
 	// the files a reload changed.
@@ -185,10 +185,10 @@ func New(opts Options) (*Holder, error) {
 }
 
 // SetCertificateCheck runs check on the current certificate and, when it
-// passes, on every certificate a later reload reads. A reload whose
-// certificate fails check is rejected like an invalid set: the current
-// generation stays in use and the error is logged. The error of the first
-// run is returned and check is not installed.
+// passes, installs it for every later reload. A reload whose certificate
+// fails check is rejected like an invalid set, so the current generation
+// stays in use and the error is logged. When the current certificate fails
+// check, SetCertificateCheck returns that error and installs nothing.
 func (h *Holder) SetCertificateCheck(check func(*tls.Certificate) error) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()

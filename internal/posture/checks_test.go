@@ -447,7 +447,7 @@ var checkCases = []checkCase{
 	}, Fail, Low},
 	// The database path names the directory through a symbolic link and
 	// the checkpoint file names it directly, so only os.SameFile, not a
-	// comparison of the paths, sees one directory.
+	// comparison of the paths, finds that both are in one directory.
 	{"GH-LOG-006", "database through a link", func(t *testing.T, fx *fixture, tg *Target) {
 		if err := os.MkdirAll(fx.file("data"), 0o755); err != nil {
 			t.Fatal(err)

@@ -50,9 +50,9 @@ func New(ctx context.Context, db *storage.DB, now func() time.Time) (*Store, err
 
 // Revoke records jti until expires, after deleting the rows expired for
 // longer than storage.ClockMargin. A jti expired for longer than that is
-// not recorded, since its token can no longer pass any replica's exp check. Revoking a recorded jti again
-// succeeds and keeps the first expiry, which is the same for every
-// revocation of one token.
+// not recorded, since its token can no longer pass any replica's exp
+// check. Revoking a recorded jti again succeeds and keeps the first
+// expiry, which is the same for every revocation of one token.
 func (s *Store) Revoke(ctx context.Context, jti string, expires time.Time) error {
 	if jti == "" {
 		return errors.New("revocation: empty token id")

@@ -18,10 +18,10 @@ import (
 // administration.
 const MaxPostgresConns = 20
 
-// ClockMargin is how far apart the clocks of replicas sharing one database
-// may be. Rows that stop mattering at an expiry (used assertion ids,
-// revoked token ids) are deleted only this long after it, so that a replica
-// whose clock lags still finds them while it would accept the token.
+// ClockMargin is the maximum difference between the clocks of replicas
+// sharing one database. Rows with an expiry (used assertion ids, revoked
+// token ids) are deleted only this long after it, so that a replica whose
+// clock lags still finds them while it would accept the token.
 const ClockMargin = 5 * time.Minute
 
 // schemaLockKey is the advisory lock key CreateSchema takes on PostgreSQL:
