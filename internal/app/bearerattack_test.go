@@ -7,11 +7,11 @@ import (
 	"testing"
 )
 
-// Bearer credentials in forms the gateway must not accept, and a token
-// whose scopes do not cover Claim/$submit, are rejected with a status, an
-// OperationOutcome and a rule of their own, and the upstream receives
-// nothing. A control request with the same token passes, so each rejection
-// comes from the form under test.
+// TestBearerVariantsRefused checks that bearer credentials in forms the
+// gateway must not accept, and a token whose scopes do not cover
+// Claim/$submit, get a status, an OperationOutcome and a rule of their own,
+// and that the upstream receives nothing. A control request with the same
+// token passes, so each rejection comes from the form under test.
 func TestBearerVariantsRefused(t *testing.T) {
 	h := newHarness(t, harnessOptions{})
 	tok := h.accessToken()

@@ -16,16 +16,23 @@ import (
 // and the XML response of an upstream that honours Accept is then
 // withheld with a 502.
 func TestAcceptWithoutJSONRefused(t *testing.T) {
-	h := newHarness(t, harnessOptions{})
-	tok := h.accessToken()
-	for _, accept := range []string{
+	checkAcceptRejected(t, []string{
 		"application/fhir+xml",
 		"application/xml, text/xml",
 		"text/html",
 		"application/fhir+json; fhirVersion=3.0",
 		"application/fhir+json; charset=iso-8859-1",
 		"application/fhir+json; q=0",
-	} {
+	})
+}
+
+// checkAcceptRejected sends a Claim/$submit with each Accept value and
+// checks for a 406 not-supported OperationOutcome, one recorded
+// request.accept refusal and no request to the upstream.
+func checkAcceptRejected(t *testing.T, accepts []string) {
+	h := newHarness(t, harnessOptions{})
+	tok := h.accessToken()
+	for _, accept := range accepts {
 		t.Run(accept, func(t *testing.T) {
 			before := h.upstream.count.Load()
 			header := http.Header{"Content-Type": {"application/fhir+json"}, "Authorization": {"Bearer " + tok}, "Accept": {accept}}
@@ -50,6 +57,21 @@ func TestAcceptWithoutJSONRefused(t *testing.T) {
 			}
 		})
 	}
+}
+
+// bundleUpstream starts an upstream that responds to every request with an
+// empty collection Bundle labelled contentType. It returns the upstream's
+// FHIR base URL and the count of requests it received.
+func bundleUpstream(t *testing.T, contentType string) (string, *atomic.Int64) {
+	t.Helper()
+	calls := new(atomic.Int64)
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		w.Header().Set("Content-Type", contentType)
+		_, _ = w.Write([]byte(`{"resourceType":"Bundle","type":"collection"}`))
+	}))
+	t.Cleanup(upstream.Close)
+	return upstream.URL + "/fhir-engine", calls
 }
 
 // TestAcceptForwardedAsFHIRJSON checks that an Accept that admits FHIR
@@ -140,12 +162,8 @@ func TestResponseContentTypeCanonical(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				w.Header().Set("Content-Type", tt.label)
-				_, _ = w.Write([]byte(`{"resourceType":"Bundle","type":"collection"}`))
-			}))
-			t.Cleanup(upstream.Close)
-			h := newHarness(t, harnessOptions{upstreamURL: upstream.URL + "/fhir-engine"})
+			upstreamURL, _ := bundleUpstream(t, tt.label)
+			h := newHarness(t, harnessOptions{upstreamURL: upstreamURL})
 			header := http.Header{"Content-Type": {"application/fhir+json"}, "Authorization": {"Bearer " + h.accessToken()}}
 			resp := h.send(h.ehr.HTTPClient(), "POST", "/fhir/Claim/$submit", header, shippedBundle(t))
 			body := readBody(t, resp)
@@ -180,33 +198,42 @@ func TestOutboundFormatRefused(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			before := ehr.calls.Load()
-			req, err := http.NewRequest("GET", base+tt.path, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if tt.accept != "" {
-				req.Header.Set("Accept", tt.accept)
-			}
-			resp, err := engine.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			body := readBody(t, resp)
-
-			if resp.StatusCode != http.StatusNotAcceptable {
-				t.Fatalf("status = %d, want 406: %s", resp.StatusCode, body)
-			}
-			if got := outcomeCode(t, body); got != "not-supported" {
-				t.Errorf("OperationOutcome code = %q, want not-supported", got)
-			}
-			if n := ehr.calls.Load() - before; n != 0 {
-				t.Errorf("the partner received %d calls, want 0", n)
-			}
-			if e := h.entries(resp); len(e) != 1 || e[0].Rule != tt.rule || e[0].Direction != "outbound" {
-				t.Errorf("entries = %+v, want one outbound %s refusal", e, tt.rule)
-			}
+			checkOutboundRejected(t, h, ehr, engine, base+tt.path, tt.accept, tt.rule)
 		})
+	}
+}
+
+// checkOutboundRejected sends the engine's GET of url, with an Accept
+// header unless accept is empty, and checks for a 406 not-supported
+// OperationOutcome, one outbound refusal with rule and no call to the
+// partner.
+func checkOutboundRejected(t *testing.T, h *harness, ehr *fakeEHR, engine *http.Client, url, accept, rule string) {
+	t.Helper()
+	before := ehr.calls.Load()
+	req, err := http.NewRequest("GET", url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if accept != "" {
+		req.Header.Set("Accept", accept)
+	}
+	resp, err := engine.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := readBody(t, resp)
+
+	if resp.StatusCode != http.StatusNotAcceptable {
+		t.Fatalf("status = %d, want 406: %s", resp.StatusCode, body)
+	}
+	if got := outcomeCode(t, body); got != "not-supported" {
+		t.Errorf("OperationOutcome code = %q, want not-supported", got)
+	}
+	if n := ehr.calls.Load() - before; n != 0 {
+		t.Errorf("the partner received %d calls, want 0", n)
+	}
+	if e := h.entries(resp); len(e) != 1 || e[0].Rule != rule || e[0].Direction != "outbound" {
+		t.Errorf("entries = %+v, want one outbound %s refusal", e, rule)
 	}
 }
 

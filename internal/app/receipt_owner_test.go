@@ -77,6 +77,31 @@ func TestReceiptOnlyForOwnExchanges(t *testing.T) {
 	if e := entries[0]; e.Phase != record.PhaseRefusal || e.Rule != "receipt.other-party" || e.Partner != "other-ehr" {
 		t.Errorf("record = phase %s rule %q partner %q, want a receipt.other-party refusal of other-ehr", e.Phase, e.Rule, e.Partner)
 	}
+	if e := h.entries(missing); len(e) != 1 || e[0].Rule != "receipt.not-found" {
+		t.Errorf("nonexistent index: entries = %+v, want one receipt.not-found refusal", e)
+	}
+}
+
+// TestReceiptInvalidIndex checks that an index other than a non-negative
+// decimal integer in canonical form gets 400 and a recorded refusal.
+func TestReceiptInvalidIndex(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	for _, index := range []string{"-1", "01", "+1", "1.0", "x"} {
+		t.Run(index, func(t *testing.T) {
+			resp := h.send(h.ehr.HTTPClient(), "GET", "/receipts/"+index, nil, nil)
+			body := readBody(t, resp)
+
+			if resp.StatusCode != http.StatusBadRequest {
+				t.Fatalf("status = %d, want 400: %s", resp.StatusCode, body)
+			}
+			if got := outcomeCode(t, body); got != "invalid" {
+				t.Errorf("OperationOutcome code = %q, want invalid", got)
+			}
+			if e := h.entries(resp); len(e) != 1 || e[0].Rule != "receipt.invalid-index" {
+				t.Errorf("entries = %+v, want one receipt.invalid-index refusal", e)
+			}
+		})
+	}
 }
 
 // otherPartnerClient returns a mutual-TLS client with a certificate of

@@ -11,10 +11,10 @@ import (
 	"github.com/gatehouse-health/gatehouse/internal/devmode"
 )
 
-// The registration is the maximum a partner may hold, also for tokens
-// issued before it changed. After the payer removes Claim.$submit and
-// restarts, a token issued earlier gets 403 on Claim/$submit, the refusal
-// is recorded, and the upstream receives nothing.
+// TestNarrowedRegistrationLimitsOldToken checks that the registration caps
+// the scopes of tokens issued before it changed. After the payer removes
+// Claim.$submit and restarts, a token issued earlier gets 403 on
+// Claim/$submit, the refusal is recorded, and the upstream receives nothing.
 func TestNarrowedRegistrationLimitsOldToken(t *testing.T) {
 	var cfg *config.File
 	h := newHarness(t, harnessOptions{edit: func(c *config.File, _ *devmode.Layout) { cfg = c }})

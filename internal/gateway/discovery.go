@@ -51,15 +51,15 @@ type ReceiptSource interface {
 	PartnerReceipt(ctx context.Context, index int64, partner string) (*auditlog.Proof, error)
 }
 
-// receiptNotFound is the one refusal for an index beyond the log and for
-// another party's entry, so that the index space cannot be probed for the
-// existence of other partners' exchanges. Only the recorded rule differs.
+// receiptNotFound returns the same rejection for an index beyond the log
+// and for another party's entry, so that a partner cannot probe the index
+// space for other partners' exchanges. Only the recorded rule differs.
 func receiptNotFound(rule string) *Refusal {
 	return &Refusal{Status: http.StatusNotFound, Code: "not-found", Rule: rule,
 		Message: "no receipt of this partner's exchanges at that index"}
 }
 
-// serveReceipt gives a registered partner the receipt of an entry of one
+// serveReceipt serves a registered partner the receipt of an entry of one
 // of its own exchanges: the inclusion proof and the signed checkpoint
 // covering it.
 func (g *Gateway) serveReceipt(w http.ResponseWriter, r *http.Request) {
@@ -86,11 +86,11 @@ func (g *Gateway) serveReceipt(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, auditlog.ErrNotCovered):
 		w.Header().Set("Retry-After", "10")
 		g.respondLocal(w, ex, http.StatusAccepted, "text/plain; charset=utf-8",
-			[]byte("entry recorded; no checkpoint covers it yet\n"))
+			[]byte("entry recorded, but no checkpoint covers it yet: retry after Retry-After seconds\n"))
 	case err != nil:
 		g.log.Error("receipt lookup failed", "exchange", ex.entry.ExchangeID, "error", err)
 		g.refuse(w, ex, &Refusal{Status: http.StatusServiceUnavailable, Code: "transient", Rule: "receipt.unavailable",
-			Message: "the audit log is unavailable; retry later", Header: http.Header{"Retry-After": {"5"}}})
+			Message: "receipt lookup failed because the audit log is unavailable: retry later", Header: http.Header{"Retry-After": {"5"}}})
 	default:
 		g.respondLocal(w, ex, http.StatusOK, "text/plain; charset=utf-8", p.Format())
 	}

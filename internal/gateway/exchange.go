@@ -42,8 +42,8 @@ type exchange struct {
 	bundle *fhirreq.Bundle
 	// allowlisted is set once the partner's allowlist names fhir.
 	allowlisted bool
-	// accept holds the q values of the request's Accept once checkAccept
-	// has admitted it, for the media type of the released response.
+	// accept is the q values of the request's Accept once checkAccept has
+	// admitted it, from which the released response takes its media type.
 	accept *jsonAcceptance
 	target *target // destination of the exchange once allowed
 	// forwarded is set once the request has been handed to the target's

@@ -21,15 +21,15 @@ import (
 // partner's token is for Gatehouse, not the upstream), cookies, and every
 // client-supplied forwarding or identity header, which the gateway replaces
 // with its own from verified state. Prefer is forwarded too, rewritten by
-// forwardedPrefer. Accept and Content-Type are set by the gateway, to the
-// media types it validated.
+// forwardedPrefer. The gateway sets Accept to upstreamAccept and
+// Content-Type to the canonical form of the media type it validated.
 var forwardedRequestHeaders = []string{
 	"Accept-Language",
 	"If-Match", "If-None-Match", "If-None-Exist", "If-Modified-Since",
 }
 
 // returnedResponseHeaders are the only upstream response headers released.
-// Content-Type is released too, as the media type checkResponse accepted.
+// Content-Type is released too, in the form releasedJSONType returns.
 var returnedResponseHeaders = []string{
 	"Content-Language", "ETag", "Last-Modified",
 }

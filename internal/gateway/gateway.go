@@ -70,11 +70,11 @@ type Partner struct {
 	// Policy is the compiled registration inbound requests are decided on
 	// by Options.Policy; nil skips the policy engine (outbound partners).
 	Policy *policy.Partner
-	// Scopes is the maximum scope set of the registration the gateway runs
-	// with. A token keeps its scopes until it expires, also across a
-	// restart, so the policy engine decides on their intersection with
-	// Scopes, and a scope removed from the registration stops working at
-	// once. Nil leaves the token's scopes as issued.
+	// Scopes is the maximum scope set of the current registration. A token
+	// keeps its scopes until it expires, even across a restart, so the
+	// policy engine decides on their intersection with Scopes. A scope
+	// removed from the registration then stops working at once. Nil leaves
+	// the token's scopes as issued.
 	Scopes *scope.Set
 	// Strict turns strict mode on for this partner, in both directions.
 	Strict bool

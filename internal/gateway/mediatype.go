@@ -22,15 +22,24 @@ func unsupportedParameter(ct string) string {
 		return ""
 	}
 	for _, k := range slices.Sorted(maps.Keys(params)) {
-		v := params[k]
-		switch {
-		case k == "charset" && strings.EqualFold(v, "utf-8"):
-		case k == "fhirversion" && (v == "4.0" || v == "4.0.1"):
-		default:
+		if v := params[k]; !servedParameter(k, v) {
 			return fmt.Sprintf("%s %q", k, clip(v, 40))
 		}
 	}
 	return ""
+}
+
+// servedParameter reports whether a FHIR JSON media type parameter fits the
+// content the gateway reads and serves: UTF-8 and FHIR R4. The name is in
+// lower case, as mime.ParseMediaType returns it.
+func servedParameter(name, value string) bool {
+	switch name {
+	case "charset":
+		return strings.EqualFold(value, "utf-8")
+	case "fhirversion":
+		return value == "4.0" || value == "4.0.1"
+	}
+	return false
 }
 
 // checkContentEncoding rejects a compressed or otherwise encoded body with
@@ -62,16 +71,15 @@ func clip(s string, n int) string {
 }
 
 // upstreamAccept is the Accept header the upstream receives on every
-// forwarded request: FHIR JSON is the one format the gateway validates
-// and records, so the upstream is given no choice to read from the
-// partner's q-values and wildcards.
+// forwarded request. FHIR JSON is the one format the gateway validates and
+// records, so the partner's q values and wildcards are not forwarded.
 const upstreamAccept = "application/fhir+json"
 
-// checkAccept rejects, with 406, a request whose Accept admits no FHIR R4
-// JSON, as the policy rejects such a _format. Forwarded, the request would
-// run upstream, and an upstream that honoured Accept would respond in a
-// form the gateway then withholds with a 502. It keeps the accepted q
-// values, from which the released response takes its media type.
+// checkAccept rejects with 406 a request whose Accept is invalid or admits
+// no FHIR R4 JSON, as the policy rejects such a _format. Forwarded, the
+// request would run upstream, and an upstream that honours Accept would
+// respond in a format the gateway then withholds with a 502. It stores the
+// accepted q values in ex.accept for the released response's media type.
 func checkAccept(ex *exchange) *Refusal {
 	q, bad := negotiateJSON(ex.r.Header.Values("Accept"))
 	if bad != "" {
@@ -100,23 +108,23 @@ func checkOutboundFormat(ex *exchange) *Refusal {
 	return &Refusal{Status: d.Status, Code: d.Code, Rule: d.Rule, Message: d.Reason}
 }
 
-// jsonAcceptance is the q value an Accept field gives each of the two
-// FHIR JSON media types the gateway can label a response with. A type
-// with q 0 is not acceptable.
+// jsonAcceptance is the q values an Accept field gives the two FHIR JSON
+// media types the gateway can label a response with. A type with q 0 is
+// not acceptable.
 type jsonAcceptance struct {
 	fhirJSON float64 // application/fhir+json
 	json     float64 // application/json
 	// fhirJSONRanged is set when some media range matches
-	// application/fhir+json, so that its q was chosen by the client.
+	// application/fhir+json, so that the client chose its q.
 	fhirJSONRanged bool
 }
 
-// acceptable reports whether the gateway may answer in FHIR JSON.
+// acceptable reports whether the gateway may respond in FHIR JSON.
 // application/fhir+json is the content's own media type, so a range that
-// gives it q 0 refuses FHIR JSON, and the gateway does not serve the same
-// bytes as application/json instead: "application/fhir+json;q=0, */*" is
-// not acceptable. application/json is an alias for clients that name
-// only it, so "application/json;q=0, application/fhir+json" is.
+// gives it q 0 rejects FHIR JSON, and the gateway does not serve the same
+// bytes as application/json instead. So "application/fhir+json;q=0, */*"
+// is not acceptable. application/json is an alias for clients that name
+// only it, so "application/json;q=0, application/fhir+json" is acceptable.
 func (a jsonAcceptance) acceptable() bool {
 	if a.fhirJSONRanged {
 		return a.fhirJSON > 0
@@ -126,22 +134,23 @@ func (a jsonAcceptance) acceptable() bool {
 
 // negotiateJSON returns the q values that the Accept field values give
 // application/fhir+json and application/json as the gateway serves them
-// (charset UTF-8, FHIR R4), following RFC 9110 section 12.5.1: for each
-// type, the most specific media range that matches it sets its q, so that
-// "application/fhir+json;q=0, */*" refuses FHIR JSON although "*/*" admits
-// everything. A range with a type and subtype is more specific than
-// "application/*", which is more specific than "*/*", and among ranges of
-// one type, more parameters are more specific. When equally specific
-// ranges disagree, the lowest q applies. A range whose parameters the
-// gateway's response cannot satisfy (another charset or FHIR version, or
-// an unknown parameter such as profile) matches neither type. No range at
-// all admits both with q 1.
+// (charset UTF-8, FHIR R4), following RFC 9110 section 12.5.1.
+//
+// For each type, the most specific media range that matches it sets its q.
+// So "application/fhir+json;q=0, */*" rejects FHIR JSON although "*/*"
+// admits everything. A range with a type and subtype is more specific than
+// "application/*", which is more specific than "*/*". Among ranges of one
+// type, more parameters are more specific. When equally specific ranges
+// disagree, the lowest q applies. A range with a parameter that the
+// gateway's response does not have (another charset or FHIR version, or an
+// unknown parameter such as profile) matches neither type. An absent or
+// empty field admits both types with q 1.
 //
 // A malformed range, or a q value outside the RFC 9110 qvalue grammar
-// (q=2, q=abc, q=.5), makes the whole field invalid: bad is that range,
-// and the caller answers 406 rather than guess what the client meant to
-// refuse. Parameters after q (accept-ext) are read like media type
-// parameters, so a range with one matches nothing.
+// (q=2, q=abc, q=.5), makes the whole field invalid. bad is then that
+// range, and the caller responds 406 rather than guess which types the
+// client meant to reject. Parameters after q (accept-ext) are read like
+// media type parameters, so a range with one matches nothing.
 func negotiateJSON(values []string) (q jsonAcceptance, bad string) {
 	var fhirJSON, json rangeMatch
 	ranges := 0
@@ -183,17 +192,15 @@ func parseMediaRange(r string) (mediaRange, bool) {
 	}
 	m := mediaRange{mediaType: mt, matchable: true, q: 1}
 	for k, v := range params {
-		switch {
-		case k == "q":
+		if k == "q" {
 			q, ok := parseQValue(v)
 			if !ok {
 				return mediaRange{}, false
 			}
 			m.q = q
 			continue
-		case k == "charset" && strings.EqualFold(v, "utf-8"):
-		case k == "fhirversion" && (v == "4.0" || v == "4.0.1"):
-		default:
+		}
+		if !servedParameter(k, v) {
 			m.matchable = false
 		}
 		m.params++
@@ -218,7 +225,7 @@ func parseQValue(s string) (float64, bool) {
 // rangeMatch keeps the most specific range seen so far that matches one
 // media type.
 type rangeMatch struct {
-	specificity int // -1 before any match
+	specificity int // valid once seen is set
 	q           float64
 	seen        bool
 }
@@ -251,11 +258,10 @@ func (m *rangeMatch) consider(r mediaRange, mt string) {
 	}
 }
 
-// releasedJSONType returns the media type a FHIR JSON response is
-// released with: the upstream's label in canonical form (canonicalJSONType)
-// if the partner's Accept gives it a q above 0, else the other FHIR JSON
-// type, which jsonAcceptance.acceptable then found acceptable. Without accepted q values
-// it returns the canonical label.
+// releasedJSONType returns the media type a FHIR JSON response is released
+// with. That is the upstream's label in canonical form (canonicalJSONType)
+// if accept gives it a q above 0 or is nil, and otherwise the other FHIR
+// JSON type, which checkAccept has then found acceptable.
 func releasedJSONType(accept *jsonAcceptance, upstreamType string) string {
 	ct := canonicalJSONType(upstreamType)
 	if accept == nil {

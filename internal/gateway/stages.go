@@ -391,10 +391,7 @@ func isFHIRJSON(ct string) bool {
 		return false
 	}
 	for k, v := range params {
-		switch {
-		case k == "charset" && strings.EqualFold(v, "utf-8"):
-		case k == "fhirversion" && (v == "4.0" || v == "4.0.1"):
-		default:
+		if !servedParameter(k, v) {
 			return false
 		}
 	}

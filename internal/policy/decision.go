@@ -62,10 +62,14 @@ type Decider interface {
 
 func allow(rule string) Decision { return Decision{Allow: true, Rule: rule} }
 
-// grantedScopesPrefix starts the reason of a policy.scope refusal. The
-// scopes checked are the token's, limited to the partner's registration
-// the gateway runs with, so either can be the one that lacks the scope.
-const grantedScopesPrefix = "the access token's scopes, within the partner's registration, "
+// scopeForbidden returns the policy.scope rejection, where shortfall
+// completes the reason, as in "do not permit read on Claim". The scopes
+// checked are the token's, limited to the partner's current registration,
+// so the reason names both places the scope can be missing from.
+func scopeForbidden(shortfall string) Decision {
+	return forbidden("policy.scope", "the access token's scopes, within the partner's registration, "+shortfall+
+		": request a token with the missing scope, or ask the payer to add it to the registration")
+}
 
 func forbidden(rule, reason string) Decision {
 	return Decision{Rule: rule, Reason: reason, Status: http.StatusForbidden, Code: "forbidden"}

@@ -137,7 +137,7 @@ func (e *Engine) readable(in Input, typ string, perm scope.Perm) (Decision, bool
 		return forbidden("policy.role", "the partner has no read role on the "+string(c)+" data class, which includes "+typ), false
 	}
 	if !in.Scopes.Permits(perm, typ, nil) {
-		return forbidden("policy.scope", grantedScopesPrefix+"do not permit "+permName(perm)+" on "+typ), false
+		return scopeForbidden("do not permit " + permName(perm) + " on " + typ), false
 	}
 	return Decision{}, true
 }

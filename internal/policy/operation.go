@@ -206,7 +206,7 @@ func (e *Engine) decideWorkflow(in Input, w *workflow) Decision {
 			Reason: "use POST for " + req.Describe()}
 	}
 	if !in.Scopes.PermitsOperation(w.typ, w.name) {
-		return forbidden("policy.scope", grantedScopesPrefix+"do not include system/"+w.typ+".$"+w.name)
+		return scopeForbidden("do not include system/" + w.typ + ".$" + w.name)
 	}
 	if in.Partner.Role(w.class) < Read {
 		return forbidden("policy.role", req.Describe()+" returns "+string(w.class)+" data, and the partner has no read role on it")

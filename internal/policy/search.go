@@ -103,7 +103,7 @@ func (e *Engine) searchable(in Input, typ string, plain []scope.Param) (Decision
 		return forbidden("policy.role", "the partner has no read role on the "+string(c)+" data class, which includes "+typ), false
 	}
 	if !in.Scopes.Permits(scope.Search, typ, plain) {
-		return forbidden("policy.scope", grantedScopesPrefix+"do not permit search on "+typ+" with these parameters"), false
+		return scopeForbidden("do not permit search on " + typ + " with these parameters"), false
 	}
 	return Decision{}, true
 }

@@ -32,7 +32,7 @@ func (e *Engine) decideWrite(in Input) Decision {
 		return forbidden("policy.role", "the partner has no write role on the "+string(c)+" data class, which includes "+req.Type)
 	}
 	if !in.Scopes.Permits(perm, req.Type, nil) {
-		return forbidden("policy.scope", grantedScopesPrefix+"do not permit "+verb+" on "+req.Type)
+		return scopeForbidden("do not permit " + verb + " on " + req.Type)
 	}
 
 	if d, ok := checkBody(in); !ok {
