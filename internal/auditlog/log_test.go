@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -412,39 +410,26 @@ func TestOptionsValidateOriginMismatch(t *testing.T) {
 	}
 }
 
-func TestReceiptHandlerStatuses(t *testing.T) {
+// Receipt returns a verifiable proof for a covered entry, ErrNotCovered
+// for an entry no checkpoint covers yet and ErrNotFound beyond the log.
+func TestReceiptStatuses(t *testing.T) {
 	storagetest.Run(t, func(t *testing.T, b storagetest.Backend) {
 		l, _, keys := newTestLogOn(t, b, func(o *Options) { o.CheckpointEvery = 4 })
 		appendN(t, l, 6)
-		mux := http.NewServeMux()
-		mux.Handle("GET /audit/receipt/{index}", l.ReceiptHandler())
-		tests := []struct {
-			path string
-			want int
-		}{
-			{"/audit/receipt/2", http.StatusOK},
-			{"/audit/receipt/5", http.StatusAccepted},
-			{"/audit/receipt/6", http.StatusNotFound},
-			{"/audit/receipt/x", http.StatusBadRequest},
+		ctx := context.Background()
+
+		p, err := l.Receipt(ctx, 2)
+		if err != nil {
+			t.Fatalf("covered entry: %v", err)
 		}
-		for _, tt := range tests {
-			t.Run(tt.path, func(t *testing.T) {
-				rec := httptest.NewRecorder()
-				mux.ServeHTTP(rec, httptest.NewRequest("GET", tt.path, nil))
-				if rec.Code != tt.want {
-					t.Fatalf("status = %d, want %d", rec.Code, tt.want)
-				}
-				if rec.Code != http.StatusOK {
-					return
-				}
-				p, err := ParseProof(rec.Body.Bytes())
-				if err != nil {
-					t.Fatal(err)
-				}
-				if _, err := CheckProof(p, keys.verifier); err != nil {
-					t.Error(err)
-				}
-			})
+		if _, err := CheckProof(p, keys.verifier); err != nil {
+			t.Errorf("covered entry: %v", err)
+		}
+		if _, err := l.Receipt(ctx, 5); !errors.Is(err, ErrNotCovered) {
+			t.Errorf("uncovered entry: %v, want ErrNotCovered", err)
+		}
+		if _, err := l.Receipt(ctx, 6); !errors.Is(err, ErrNotFound) {
+			t.Errorf("index beyond the log: %v, want ErrNotFound", err)
 		}
 	})
 }

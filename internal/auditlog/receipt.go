@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"net/http"
 	"strconv"
 	"strings"
 
@@ -288,42 +287,4 @@ func (r *Reader) receiptOf(ctx context.Context, row *Row) (*Proof, error) {
 		return nil, err
 	}
 	return &Proof{Index: index, LeafHash: tlog.RecordHash(row.Encoded), Hashes: hashes, Checkpoint: cp.Note}, nil
-}
-
-// ReceiptHandler serves receipts: GET with the leaf index as the last path
-// segment (or the "index" path value when routed by a ServeMux pattern
-// such as "GET /audit/receipt/{index}"). It returns 200 with the
-// tlog-proof text, 202 while no checkpoint covers the entry, 404 for an
-// index beyond the log and 400 for an invalid index. Authorization is the
-// caller's, so wrap the handler.
-func (r *Reader) ReceiptHandler() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		if req.Method != http.MethodGet && req.Method != http.MethodHead {
-			w.Header().Set("Allow", "GET, HEAD")
-			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
-			return
-		}
-		text := req.PathValue("index")
-		if text == "" {
-			text = req.URL.Path[strings.LastIndexByte(req.URL.Path, '/')+1:]
-		}
-		index, err := strconv.ParseInt(text, 10, 64)
-		if err != nil || index < 0 {
-			http.Error(w, "invalid entry index", http.StatusBadRequest)
-			return
-		}
-		p, err := r.Receipt(req.Context(), index)
-		switch {
-		case errors.Is(err, ErrNotFound):
-			http.Error(w, "no entry at that index", http.StatusNotFound)
-		case errors.Is(err, ErrNotCovered):
-			w.Header().Set("Retry-After", "10")
-			http.Error(w, "entry recorded; no checkpoint covers it yet", http.StatusAccepted)
-		case err != nil:
-			http.Error(w, "audit log unavailable", http.StatusServiceUnavailable)
-		default:
-			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-			w.Write(p.Format())
-		}
-	})
 }
