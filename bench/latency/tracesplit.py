@@ -1,4 +1,4 @@
-"""Splits the time of the slowest exchanges in a runtime trace by state.
+"""Split the time of the slowest exchanges in a runtime trace by state.
 
 Reads the text dump of a trace of the gateway (go tool trace -d=parsed
 TRACE > parsed.txt), whose exchanges are marked by the "exchange" region
@@ -16,43 +16,43 @@ about 30 s to read.
 """
 import sys, re, collections
 path = sys.argv[1]
-pct = float(sys.argv[2]) if len(sys.argv) > 2 else 0.01
-tr = re.compile(r'^M=\S+ P=(\S+) G=(\S+) StateTransition Time=(\d+) GoID=(\d+) (\w+)->(\w+) Reason="([^"]*)"')
-reg = re.compile(r'^M=\S+ P=\S+ G=(\S+) Region(Begin|End) Time=(\d+) .*Type="exchange"')
-rng = re.compile(r'^M=\S+ P=\S+ G=(\S+) Range(Begin|End) Time=(\d+) Name="([^"]*)"')
+fraction = 0.01
+if len(sys.argv) > 2:
+    fraction = float(sys.argv[2])
+transition_re = re.compile(r'^M=\S+ P=(\S+) G=(\S+) StateTransition Time=(\d+) GoID=(\d+) (\w+)->(\w+) Reason="([^"]*)"')
+region_re = re.compile(r'^M=\S+ P=\S+ G=(\S+) Region(Begin|End) Time=(\d+) .*Type="exchange"')
+range_re = re.compile(r'^M=\S+ P=\S+ G=(\S+) Range(Begin|End) Time=(\d+) Name="([^"]*)"')
 state = {}  # goroutine id -> (state, since, detail)
 intervals = collections.defaultdict(list)  # goroutine id -> [(start, end, state, detail)]
 root = {}  # goroutine id -> its bottom stack frame, the function it was started with
 regions = []; open_reg = {}
 gc = []; gc_open = None
-cur = None; cur_kind = None; stack_frames = []
+cur = None; stack_frames = []
 def flush_stack():
     global cur
     if cur is None: return
     goid, kind = cur
-    funcs = [f for f in stack_frames]
+    funcs = stack_frames
     if funcs:
         if goid not in root: root[goid] = funcs[-1]
         if kind == 'wait':
-            blk = next((f for f in funcs if not f.startswith(('runtime.', 'internal/', 'sync.', 'sync/'))), funcs[-1])
+            blocker = next((f for f in funcs if not f.startswith(('runtime.', 'internal/', 'sync.', 'sync/'))), funcs[-1])
             # The detail names the runtime function that blocked and the first
-            # frame outside the runtime and sync packages.
+            # frame outside the runtime, internal and sync packages.
             first = funcs[0]
             s, since, d = state[goid]
-            state[goid] = (s, since, d + '|' + first + '<-' + blk)
+            state[goid] = (s, since, d + '|' + first + '<-' + blocker)
         elif kind == 'sys':
-            blk = next((f for f in funcs if not f.startswith(('runtime.', 'internal/', 'syscall.'))), funcs[-1])
+            blocker = next((f for f in funcs if not f.startswith(('runtime.', 'internal/', 'syscall.'))), funcs[-1])
             s, since, d = state[goid]
-            state[goid] = (s, since, d + '|' + blk)
-        elif kind == 'any':
-            pass
+            state[goid] = (s, since, d + '|' + blocker)
     cur = None
     stack_frames.clear()
 in_stack = None
 for line in open(path):
     if line.startswith('M='):
         flush_stack(); in_stack = None
-        m = tr.match(line)
+        m = transition_re.match(line)
         if m:
             p, g, t, goid, a, b, reason = m.groups()
             t = int(t); goid = int(goid)
@@ -60,15 +60,20 @@ for line in open(path):
                 s, since, d = state[goid]
                 intervals[goid].append((since, t, s, d))
             state[goid] = (b, t, reason)
-            cur = (goid, 'wait' if b == 'Waiting' else ('sys' if b == 'Syscall' else 'any'))
+            if b == 'Waiting':
+                cur = (goid, 'wait')
+            elif b == 'Syscall':
+                cur = (goid, 'sys')
+            else:
+                cur = (goid, 'any')
             continue
-        m = reg.match(line)
+        m = region_re.match(line)
         if m:
             g, be, t = m.groups(); g = int(g); t = int(t)
             if be == 'Begin': open_reg[g] = t
             elif g in open_reg: regions.append((g, open_reg.pop(g), t))
             continue
-        m = rng.match(line)
+        m = range_re.match(line)
         if m and 'GC concurrent mark' in m.group(4):
             if m.group(2) == 'Begin': gc_open = int(m.group(3))
             elif gc_open is not None: gc.append((gc_open, int(m.group(3)))); gc_open = None
@@ -89,8 +94,7 @@ running.sort()
 import bisect
 rstarts = [r[0] for r in running]
 def kind(goid):
-    r = root.get(goid, '?')
-    return r
+    return root.get(goid, '?')
 regions.sort(key=lambda r: r[2]-r[1], reverse=True)
 n = len(regions)
 durs = sorted(r[2]-r[1] for r in regions)
@@ -125,8 +129,8 @@ def analyze(sel, label):
     print("  -- while runnable, the P ran (root function of running goroutine):")
     rt = sum(who.values())
     for s, v in who.most_common(10): print("    %5.1f%% of runnable  %s" % (100*v/max(rt,1), s[:160]))
-k = max(1, int(n*pct))
-analyze(regions[:k], "slowest %g%%" % (pct*100))
+k = max(1, int(n*fraction))
+analyze(regions[:k], "slowest %g%%" % (fraction*100))
 analyze(regions[n//4: 3*n//4], "middle half")
 
 def pbreak(windows, label):
@@ -146,7 +150,7 @@ def pbreak(windows, label):
     print("\n== P time during %s (%.1f ms total)" % (label, T/1e6))
     for s, v in c.most_common(9): print("   %5.1f%%  %s" % (100*v/T, s[:150]))
 pbreak(gc, "GC mark phases")
-# the 30 ms before each mark phase and after
+# The 30 ms before each mark phase, then the 30 ms after it.
 pbreak([(a-30_000_000, a) for a, b in gc], "30 ms before each mark phase")
 pbreak([(b, b+30_000_000) for a, b in gc], "30 ms after each mark phase")
 

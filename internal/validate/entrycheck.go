@@ -24,8 +24,8 @@ import (
 // profile check then runs as before.
 //
 // NOTE: the guards for references from contained resources and for
-// entries walked more than once follow from reading the code. No test
-// fails without them: the validate tests never reach the contained
+// entries walked more than once follow from reading the code, and no
+// test fails without them. The validate tests never reach the contained
 // guards, and the cached conformsTo verdicts and the deduplication in
 // merge hide the others.
 type entryCheck struct {

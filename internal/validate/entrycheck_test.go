@@ -296,11 +296,11 @@ func TestEntryChecksAgreeOnSliceMatching(t *testing.T) {
 	}
 }
 
-// A chain of Organizations, each partOf the next, puts the entry check
+// A chain of Organizations, each partOf the next, nests the entry check
 // of the last one so deep that its contained Organization meets the
-// nesting limit there, though not in the Bundle's walk of that entry.
-// That entry check is not reused: the walk validates the entry again and
-// reports no nesting-limit error at the contained Organization.
+// nesting limit, which the Bundle's walk of that entry does not meet. The
+// walk therefore validates the entry again instead of reusing the check,
+// and reports no nesting-limit error at the contained Organization.
 func TestEntryChecksAgreeAtNestingLimit(t *testing.T) {
 	v, old := definitionValidators(t, "test.nesting", cycleOrgProfile, cyclePatientProfile)
 	org := func(id, extra string) string {

@@ -142,8 +142,51 @@ func TestScanTreeManyMembers(t *testing.T) {
 	}
 	b.WriteString(`}`)
 	scanned, decoded := compareScanner(t, []byte(b.String()), DefaultLimits)
-	if scanned || !decoded {
-		t.Errorf("object of %d members: scanned %v, decoded %v; want the decoder to read it", maxScannedMembers+1, scanned, decoded)
+	if scanned {
+		t.Errorf("scanner read an object of %d members, want it to give up", maxScannedMembers+1)
+	}
+	if !decoded {
+		t.Errorf("decoder rejected an object of %d members, want it to read it", maxScannedMembers+1)
+	}
+}
+
+// TestScanTreeDecoderDepth checks that the scanner gives up past the
+// decoder's nesting limit even when Limits.MaxDepth allows more.
+func TestScanTreeDecoderDepth(t *testing.T) {
+	lim := Limits{MaxDepth: 2 * maxDecoderDepth}.withDefaults()
+	depth := maxDecoderDepth // the object at the top adds one level
+	doc := `{"a":` + strings.Repeat("[", depth) + strings.Repeat("]", depth) + `}`
+
+	scanned, decoded := compareScanner(t, []byte(doc), lim)
+
+	if scanned {
+		t.Errorf("scanner read %d levels, want it to give up", depth+1)
+	}
+	if decoded {
+		t.Errorf("decoder read %d levels, want it to reject them", depth+1)
+	}
+}
+
+// TestScanTreeReleasesArena checks that a scan that gives up leaves the
+// arena where it found it.
+func TestScanTreeReleasesArena(t *testing.T) {
+	var arena treeArena
+	defer arena.reset()
+	nodes, props, items := arena.nodes.Mark(), arena.props.Mark(), arena.items.Mark()
+
+	root := scanTree(`{"a":[{"b":1},{"c":2}],"d":{"e":[3]},"f":01}`, DefaultLimits, &arena)
+
+	if root != nil {
+		t.Fatal("scanner read a number with a leading zero")
+	}
+	if got := arena.nodes.Mark(); got != nodes {
+		t.Errorf("nodes mark %+v after giving up, want %+v", got, nodes)
+	}
+	if got := arena.props.Mark(); got != props {
+		t.Errorf("members mark %+v after giving up, want %+v", got, props)
+	}
+	if got := arena.items.Mark(); got != items {
+		t.Errorf("items mark %+v after giving up, want %+v", got, items)
 	}
 }
 

@@ -167,7 +167,7 @@ func readTree(doc []byte, lim Limits, arena *treeArena) (*jnode, error) {
 	if root := scanTree(src, lim, arena); root != nil {
 		return root, nil
 	}
-	// The decoder reads what the scanner gave up on, and words the error.
+	// The decoder reads what the scanner gave up on, and returns the error.
 	return decodeTree(doc, src, lim, arena)
 }
 
@@ -179,7 +179,7 @@ func decodeTree(doc []byte, src string, lim Limits, arena *treeArena) (*jnode, e
 		p.dec = arena.decoder(doc)
 		p.props, p.items = arena.propStack[:0], arena.itemStack[:0]
 		defer func() {
-			// After a failure the stacks still hold members and items.
+			// After a failure the stacks still contain members and items.
 			clear(p.props)
 			clear(p.items)
 			arena.propStack, arena.itemStack = p.props[:0], p.items[:0]
@@ -267,16 +267,22 @@ func (a *treeArena) reset() {
 }
 
 func (p *treeParser) newNode(kind byte) *jnode {
-	if p.arena != nil {
-		n := p.arena.nodes.One()
+	return newTreeNode(p.arena, &p.slab, kind)
+}
+
+// newTreeNode returns a node of the given kind from arena, or from slab
+// when arena is nil. slab is refilled 128 nodes at a time.
+func newTreeNode(arena *treeArena, slab *[]jnode, kind byte) *jnode {
+	if arena != nil {
+		n := arena.nodes.One()
 		n.kind = kind
 		return n
 	}
-	if len(p.slab) == 0 {
-		p.slab = make([]jnode, 128)
+	if len(*slab) == 0 {
+		*slab = make([]jnode, 128)
 	}
-	n := &p.slab[0]
-	p.slab = p.slab[1:]
+	n := &(*slab)[0]
+	*slab = (*slab)[1:]
 	n.kind = kind
 	return n
 }
