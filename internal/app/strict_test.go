@@ -141,3 +141,46 @@ func TestStrictModeRefusesEmptyOperationResponse(t *testing.T) {
 		t.Errorf("entries = %+v, want the refusal recorded under strict.response", entries)
 	}
 }
+
+// An extension with a relative url matches no definition, so its content
+// would be forwarded unverified. In modifierExtension it also changes the
+// meaning of the Claim for a receiver that acts on it. Strict mode must
+// reject both before the upstream.
+func TestStrictModeRefusesRelativeExtensionURL(t *testing.T) {
+	h := newHarness(t, harnessOptions{strict: true})
+	cases := []struct{ name, old, new string }{
+		{"modifier on the Claim", `"resourceType":"Claim","id":"ReferralAuthorizationExample",`,
+			`"resourceType":"Claim","id":"ReferralAuthorizationExample","modifierExtension":[{"url":"approved","valueBoolean":true}],`},
+		{"on the family name", `"family":"SMITH"`,
+			`"family":"SMITH","_family":{"extension":[{"url":"note","valueString":"smuggled"}]}`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			bundle := strings.Replace(string(shippedBundle(t)), tc.old, tc.new, 1)
+			if !strings.Contains(bundle, tc.new) {
+				t.Fatal("the shipped bundle no longer contains the text the test replaces")
+			}
+			before := h.upstream.count.Load()
+
+			resp := h.send(h.ehr.HTTPClient(), "POST", "/fhir/Claim/$submit",
+				http.Header{"Content-Type": {"application/fhir+json"}, "Authorization": {"Bearer " + h.accessToken()}}, []byte(bundle))
+			body := readBody(t, resp)
+
+			if resp.StatusCode != http.StatusUnprocessableEntity {
+				t.Fatalf("status %d, want 422: %.300s", resp.StatusCode, body)
+			}
+			if got := outcomeCode(t, body); got != "invalid" {
+				t.Errorf("OperationOutcome code = %q, want invalid", got)
+			}
+			if !strings.Contains(string(body), "Extension.url must be an absolute URL") {
+				t.Errorf("the OperationOutcome does not name the relative url: %.600s", body)
+			}
+			if n := h.upstream.count.Load() - before; n != 0 {
+				t.Errorf("upstream received %d requests, want 0", n)
+			}
+			if e := h.entries(resp); len(e) != 1 || e[0].Rule != "strict.request" {
+				t.Errorf("entries = %+v, want one strict.request refusal", e)
+			}
+		})
+	}
+}

@@ -219,8 +219,7 @@ func (r *run) extensionShape(o *occurrence) {
 func (r *run) extensionDefinition(o *occurrence, d *elemDef) *structure {
 	url := o.val.str("url")
 	if url == "" || !isAbsolute(url) {
-		// A relative url names a part of a complex extension, which the
-		// slices of the enclosing definition describe.
+		r.relativeExtensionURL(o, d, url)
 		return nil
 	}
 	modifierSlot := d.name == "modifierExtension"
@@ -245,6 +244,22 @@ func (r *run) extensionDefinition(o *occurrence, d *elemDef) *structure {
 	}
 	r.checkExtensionContext(o, s)
 	return s
+}
+
+// relativeExtensionURL rejects a relative extension url unless it names a
+// part of a complex extension. A part that matches a slice of its
+// definition never gets here, so inside a defined extension the url names
+// a part the definition lacks. As in the HL7 validator, both are errors
+// because the content could not be verified.
+func (r *run) relativeExtensionURL(o *occurrence, d *elemDef, url string) {
+	switch {
+	case url == "":
+		// Extension.url is required; cardinality reports its absence.
+	case d.path != "Extension.extension":
+		r.errorf(outcome.CodeInvalid, o.path(), "Extension.url must be an absolute URL, not %q: only the parts of a complex extension have relative urls", url)
+	case !d.owner.isCore():
+		r.errorf(outcome.CodeStructure, o.path(), "sub-extension url %q is not defined by the extension %s", url, d.owner.label())
+	}
 }
 
 // maxLength checks ElementDefinition.maxLength, in characters. A string
