@@ -43,7 +43,8 @@ func (g *Gateway) checkConformance(ex *exchange) *Refusal {
 // interaction's profiles and any other body as an R4 OperationOutcome, so
 // an error status carries no other resource past it. A successful
 // response of an operation with a response profile must have a body.
-// A 304 without a body, in response to a conditional read, is released.
+// Its resource type, and for a read its id, must fit the interaction. A
+// 304 without a body, in response to a conditional read, is released.
 func (g *Gateway) checkResponse(ex *exchange, status int, header http.Header, body []byte) *Refusal {
 	if status == http.StatusNotModified && len(body) == 0 && isConditionalRead(ex.r) {
 		return nil
@@ -83,6 +84,9 @@ func (g *Gateway) checkResponse(ex *exchange, status int, header http.Header, bo
 			Diagnostics: "the upstream response does not conform to the profiles of " + ex.fhir.Describe() + "; it was not released"}}, oo.Issue...)
 		return &Refusal{Status: http.StatusBadGateway, Code: "exception", Rule: "strict.response",
 			Message: issues[0].Diagnostics, Outcome: outcome.FromIssues(issues)}
+	}
+	if status >= 200 && status < 300 {
+		return checkResponseType(ex, body)
 	}
 	return nil
 }

@@ -1,0 +1,63 @@
+package gateway
+
+import (
+	"net/http"
+
+	"github.com/gatehouse-health/gatehouse/internal/fhirjson"
+	"github.com/gatehouse-health/gatehouse/internal/fhirreq"
+)
+
+// checkResponseType rejects a successful response body whose resource type,
+// or for a read whose id, does not fit the interaction: a read of Claim/1
+// must return Claim/1, a search a Bundle. The validator checks a body
+// against the interaction's profiles, but an interaction without a profile
+// is checked against the core definition of whatever type the body names,
+// so a conforming Patient in response to a Claim read would be released.
+// body must already have passed strict mode.
+//
+// NOTE: operations other than the profiled PAS and HRex ones may return
+// any resource, and a Bundle's type and entries are not compared with the
+// interaction.
+func checkResponseType(ex *exchange, body []byte) *Refusal {
+	head, err := fhirjson.ReadHead(body)
+	if err != nil {
+		return responseTypeRefusal(ex, "the upstream response body is not a FHIR resource")
+	}
+	allowed := responseTypes(ex.fhir)
+	if allowed == nil {
+		return nil
+	}
+	if !allowed[head.ResourceType] {
+		return responseTypeRefusal(ex, "the upstream responded to "+ex.fhir.Describe()+" with a "+head.ResourceType+" resource, which that interaction does not return")
+	}
+	req := ex.fhir
+	if (req.Kind == fhirreq.Read || req.Kind == fhirreq.VRead) && head.ID != req.ID {
+		return responseTypeRefusal(ex, "the upstream responded to "+req.Describe()+" with a resource whose id differs from the id read")
+	}
+	return nil
+}
+
+// responseTypes returns the resource types a successful response to req may
+// have, or nil when any type may. Create, update and patch return the
+// resource or, with Prefer: return=OperationOutcome, an OperationOutcome.
+func responseTypes(req *fhirreq.Request) map[string]bool {
+	switch req.Kind {
+	case fhirreq.Capabilities:
+		return map[string]bool{"CapabilityStatement": true}
+	case fhirreq.Read, fhirreq.VRead:
+		return map[string]bool{req.Type: true}
+	case fhirreq.Create, fhirreq.Update, fhirreq.Patch:
+		return map[string]bool{req.Type: true, "OperationOutcome": true}
+	case fhirreq.Delete:
+		return map[string]bool{"OperationOutcome": true}
+	case fhirreq.SearchType, fhirreq.SearchSystem, fhirreq.HistoryInstance, fhirreq.HistoryType,
+		fhirreq.HistorySystem, fhirreq.BatchTransaction:
+		return map[string]bool{"Bundle": true}
+	}
+	return nil
+}
+
+func responseTypeRefusal(ex *exchange, msg string) *Refusal {
+	return &Refusal{Status: http.StatusBadGateway, Code: "exception", Rule: "strict.response-type",
+		Message: msg + ", so nothing was released"}
+}
