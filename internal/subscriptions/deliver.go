@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"sync"
 	"time"
 )
 
@@ -40,7 +41,8 @@ func (h *Hub) Run(ctx context.Context) error {
 }
 
 // Tick runs one round of Run: it queues due heartbeats and makes one
-// attempt at every due notification. Errors are logged.
+// attempt at every due notification: a partner's notifications one after
+// another, different partners' in parallel. Errors are logged.
 func (h *Hub) Tick(ctx context.Context) {
 	if err := h.queueHeartbeats(ctx); err != nil {
 		h.log.Error("subscriptions: heartbeat failed", "error", err)
@@ -53,17 +55,32 @@ func (h *Hub) Tick(ctx context.Context) {
 		h.log.Error("subscriptions: read queue failed", "error", err)
 		return
 	}
+	// Each partner's notifications are sent in turn, and the partners'
+	// queues in parallel. An attempt can take deliveryTimeout, so one
+	// partner whose endpoint holds requests open would otherwise delay the
+	// notifications of every other partner.
+	byPartner := make(map[string][]outboxRow)
 	for _, o := range heads {
-		if ctx.Err() != nil {
-			return
-		}
-		h.attempt(ctx, o)
+		byPartner[o.partner] = append(byPartner[o.partner], o)
 	}
+	var wg sync.WaitGroup
+	for _, queue := range byPartner {
+		wg.Go(func() {
+			for _, o := range queue {
+				if ctx.Err() != nil {
+					return
+				}
+				h.attempt(ctx, o)
+			}
+		})
+	}
+	wg.Wait()
 }
 
 // outboxRow is one queued notification.
 type outboxRow struct {
 	subscription string
+	partner      string
 	seq          int64
 	kind         string
 	event        int64
@@ -80,7 +97,7 @@ func (h *Hub) dueHeads(ctx context.Context) ([]outboxRow, error) {
 	var out []outboxRow
 	for rows.Next() {
 		var o outboxRow
-		if err := rows.Scan(&o.subscription, &o.seq, &o.kind, &o.event, &o.attempts, &o.due); err != nil {
+		if err := rows.Scan(&o.subscription, &o.partner, &o.seq, &o.kind, &o.event, &o.attempts, &o.due); err != nil {
 			return nil, err
 		}
 		out = append(out, o)

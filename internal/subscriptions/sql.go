@@ -97,9 +97,9 @@ const (
 		VALUES ($1, $2, $3, $4, 0, $5)`
 
 	// sqlDueHeads selects, per Subscription, the first queued notification
-	// if it is due.
-	sqlDueHeads = `SELECT o.subscription_id, o.seq, o.kind, o.event_number, o.attempts, o.next_attempt_at
-		FROM payer_sub_outbox o
+	// if it is due, with the Subscription's partner ("" if it is gone).
+	sqlDueHeads = `SELECT o.subscription_id, COALESCE(s.partner, ''), o.seq, o.kind, o.event_number, o.attempts, o.next_attempt_at
+		FROM payer_sub_outbox o LEFT JOIN payer_subscriptions s ON s.id = o.subscription_id
 		WHERE o.seq = (SELECT MIN(i.seq) FROM payer_sub_outbox i WHERE i.subscription_id = o.subscription_id)
 		  AND o.next_attempt_at <= $1
 		ORDER BY o.next_attempt_at, o.subscription_id

@@ -1,0 +1,92 @@
+package subscriptions
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-health/gatehouse/internal/storage/storagetest"
+)
+
+// TestSlowPartnerDoesNotDelayOthers lets one partner's endpoint hold every
+// notification open, as a receiver under attack or a hostile one can. A
+// delivery attempt may take up to deliveryTimeout, and a partner may hold
+// MaxPerPartner Subscriptions, so if partners shared one queue of attempts
+// a single partner could delay every other partner's notifications by
+// minutes in each round. Another partner's handshake must arrive while the
+// slow endpoint still holds its connection.
+func TestSlowPartnerDoesNotDelayOthers(t *testing.T) {
+	storagetest.Run(t, func(t *testing.T, b storagetest.Backend) {
+		release := make(chan struct{})
+		var slowHeld, fastReceived atomic.Int32
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			switch r.URL.EscapedPath() {
+			case "/partners/slow/fhir/$subscription-hook":
+				slowHeld.Add(1)
+				select {
+				case <-release:
+				case <-r.Context().Done():
+				}
+			case "/partners/fast/fhir/$subscription-hook":
+				fastReceived.Add(1)
+			default:
+				w.WriteHeader(http.StatusNotFound)
+			}
+		}))
+		t.Cleanup(srv.Close)
+		t.Cleanup(func() { close(release) })
+
+		db := openDB(t, b.NewURL(t))
+		org := Partner{OrganizationSystem: "http://hl7.org/fhir/sid/us-npi", OrganizationValue: "8189991234"}
+		slow, fast := org, org
+		slow.FHIRBase, fast.FHIRBase = "https://slow.example/fhir", "https://fast.example/fhir"
+		h, err := New(db, Options{
+			FHIRBase: "https://gateway.example/fhir",
+			Partners: map[string]Partner{"slow": slow, "fast": fast},
+			Logger:   slog.New(slog.DiscardHandler),
+			Delivery: &Delivery{Client: srv.Client(), OutboundURL: srv.URL,
+				MinBackoff: 10 * time.Millisecond, MaxBackoff: 40 * time.Millisecond, PollInterval: 5 * time.Millisecond},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := h.Migrate(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		// The slow partner subscribes first, so its handshakes are due first.
+		for range 3 {
+			subscribeAs(t, h, "slow", "https://slow.example/fhir")
+		}
+		subscribeAs(t, h, "fast", "https://fast.example/fhir")
+
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		go h.Run(ctx)
+
+		waitFor(t, "the slow endpoint to hold a notification", func() bool { return slowHeld.Load() > 0 })
+		waitFor(t, "the other partner's handshake", func() bool { return fastReceived.Load() > 0 })
+		if n := slowHeld.Load(); n > 1 {
+			t.Errorf("the slow endpoint received %d notifications at once, want them one at a time", n)
+		}
+	})
+}
+
+// subscribeAs creates a PAS Subscription for partner with its endpoint
+// under base.
+func subscribeAs(t *testing.T, h *Hub, partner, base string) {
+	t.Helper()
+	body := strings.Replace(pasSubscription, "https://ehr.example/fhir/r4", base, 1)
+	req := httptest.NewRequest(http.MethodPost, "/Subscription", strings.NewReader(body))
+	req.Header.Set(PartnerHeader, partner)
+	req.Header.Set("Content-Type", "application/fhir+json")
+	rec := httptest.NewRecorder()
+	h.Handler().ServeHTTP(rec, req)
+	if rec.Code != http.StatusCreated {
+		t.Fatalf("create for %s: status %d: %s", partner, rec.Code, rec.Body)
+	}
+}
