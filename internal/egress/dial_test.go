@@ -44,6 +44,18 @@ func TestDialDenied(t *testing.T) {
 		{"[fe80::1]:443", RuleForbidden, "link-local"},
 		{"[2002:a9fe:a9fe::1]:443", RuleForbidden, "cloud-metadata (embedded in 2002::/16)"},
 		{"notaport:https", RuleTarget, ""},
+		// Spellings of 127.0.0.1 that inet_aton and some URL parsers
+		// accept are not IP addresses to netip, so they must match a
+		// name entry, and none does.
+		{"2130706433:443", RuleHost, ""},
+		{"0177.0.0.1:443", RuleHost, ""},
+		{"0x7f.0.0.1:443", RuleHost, ""},
+		{"127.1:443", RuleHost, ""},
+		{"localhost:443", RuleHost, ""},
+		{"[::ffff:7f00:1]:443", RuleForbidden, "loopback"},
+		{"[::127.0.0.1]:443", RuleForbidden, "IPv4-compatible"},
+		{"[::ffff:0:127.0.0.1]:443", RuleForbidden, "IPv4-translated"},
+		{"[fe80::1%25eth0]:443", RuleTarget, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.target, func(t *testing.T) {
