@@ -283,6 +283,10 @@ func (e *env) adminRequest(ctx context.Context, client *http.Client, method, url
 			e.hint("run 'gatehouse killswitch status' to list engaged cuts and their ids")
 		case http.StatusUnauthorized, http.StatusForbidden:
 			e.hint("use an administrator certificate ('gatehouse pki issue admin') chained to admin.client_ca_file")
+		case http.StatusBadRequest:
+			// The CLI checks mode, direction and reason itself, so the
+			// gateway rejects with 400 only what it alone can check: the partner id.
+			e.hint("correct the value named above: --partner takes a partners[].id of the gateway's configuration, as listed there")
 		}
 		return nil, 1
 	}
