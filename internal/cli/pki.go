@@ -309,17 +309,7 @@ func (e *env) issue(f issueFlags, name string, fn issueFunc) int {
 func (e *env) openCA(dir string) (*cadir.Dir, func(), int) {
 	d, err := cadir.Open(dir)
 	if err != nil {
-		e.errorf("%v", err)
-		switch {
-		// Clean first, so that "gatehouse-data/ca/", as shells complete
-		// it, has gatehouse-data as its parent.
-		case errors.Is(err, cadir.ErrNotCADir) && (devmode.IsDataDir(dir) || devmode.IsDataDir(filepath.Dir(filepath.Clean(dir)))):
-			// Development mode issues its own certificates and keeps no
-			// index, serials or CRL, so it cannot be a pki directory.
-			e.hint("this is the CA of a development-mode data directory, which gatehouse pki does not manage; for more partners, revocation or production, create a deployment CA with 'gatehouse pki init --dir DIR' (docs/operations.md)")
-		case errors.Is(err, cadir.ErrNotCADir):
-			e.hint("create one with 'gatehouse pki init --dir %s', or point --dir at an existing CA", dir)
-		}
+		e.caOpenFailed(dir, err)
 		return nil, nil, 1
 	}
 	unlock, err := d.Lock()
@@ -329,6 +319,22 @@ func (e *env) openCA(dir string) (*cadir.Dir, func(), int) {
 		return nil, nil, 1
 	}
 	return d, unlock, 0
+}
+
+// caOpenFailed prints the error of cadir.Open on dir and, when dir is not
+// a CA directory, the hint that names the directory to pass instead.
+func (e *env) caOpenFailed(dir string, err error) {
+	e.errorf("%v", err)
+	switch {
+	// Clean first, so that "gatehouse-data/ca/", as shells complete
+	// it, has gatehouse-data as its parent.
+	case errors.Is(err, cadir.ErrNotCADir) && (devmode.IsDataDir(dir) || devmode.IsDataDir(filepath.Dir(filepath.Clean(dir)))):
+		// Development mode issues its own certificates and keeps no
+		// index, serials or CRL, so it cannot be a pki directory.
+		e.hint("this is the CA of a development-mode data directory, which gatehouse pki does not manage; for more partners, revocation or production, create a deployment CA with 'gatehouse pki init --dir DIR' (docs/operations.md)")
+	case errors.Is(err, cadir.ErrNotCADir):
+		e.hint("create one with 'gatehouse pki init --dir %s', or point --dir at an existing CA", dir)
+	}
 }
 
 func (e *env) pkiRevoke(args []string) int {
@@ -419,7 +425,7 @@ func (e *env) pkiList(args []string) int {
 	}
 	d, err := cadir.Open(*dir)
 	if err != nil {
-		e.errorf("%v", err)
+		e.caOpenFailed(*dir, err)
 		return 1
 	}
 	idx, err := d.LoadIndex()
