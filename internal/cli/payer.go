@@ -224,7 +224,11 @@ func (e *env) withRecordedService(target string, cfg *config.File, cfgPath strin
 	if dialect == storage.SQLite {
 		if _, err := os.Stat(filepath.Dir(path)); err != nil {
 			e.errorf("database directory %s does not exist", filepath.Dir(path))
-			e.hint("pass --data with a gateway data directory or --database with the SQLite file")
+			if cfgPath != "" {
+				e.hint("create the directory, or correct database.path or database.url in %s", cfgPath)
+			} else {
+				e.hint("pass --config FILE of a deployment, --data DIR of a development gateway, or --database with the SQLite file")
+			}
 			return 1
 		}
 	}

@@ -263,3 +263,22 @@ func TestPayerLoadWithoutBundle(t *testing.T) {
 		}
 	}
 }
+
+// TestPayerWithoutDataHint runs payer pended where there is no development
+// data: the hint must offer --config, the way a deployment names its
+// database, beside --data and --database.
+func TestPayerWithoutDataHint(t *testing.T) {
+	t.Chdir(t.TempDir())
+	code, _, stderr := run(t, context.Background(), "payer", "pended")
+	if code != 1 {
+		t.Errorf("code %d, want 1", code)
+	}
+	if !strings.Contains(stderr, "gatehouse: error: database directory gatehouse-data does not exist") {
+		t.Errorf("the error does not name the directory: %q", stderr)
+	}
+	for _, option := range []string{"--config FILE", "--data DIR", "--database"} {
+		if !strings.Contains(stderr, option) {
+			t.Errorf("the hint does not name %s: %q", option, stderr)
+		}
+	}
+}
