@@ -129,11 +129,11 @@ func (e *env) killswitchStatus(args []string) int {
 func (e *env) killswitchEngage(args []string) int {
 	fs := e.flags("killswitch engage")
 	admin := addAdminFlags(fs)
-	mode := fs.String("mode", "", "how much to stop: full, read-only or writes-off (required)")
+	mode := fs.String("mode", "", "how much to stop, `MODE`: full, read-only or writes-off (required)")
 	partner := fs.String("partner", "", "cut only this partner `ID`")
 	route := fs.String("route", "", "cut only this interaction `PATTERN`, such as Claim/$submit")
-	direction := fs.String("direction", "both", "inbound, outbound or both")
-	reason := fs.String("reason", "", "why, recorded in the audit log (required)")
+	direction := fs.String("direction", "both", "`DIRECTION` of the traffic to cut: inbound, outbound or both")
+	reason := fs.String("reason", "", "why, as `TEXT` recorded in the audit log (required)")
 	if code, ok := e.parse(fs, killswitchEngageSynopsis, args); !ok {
 		return code
 	}
