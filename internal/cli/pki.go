@@ -20,7 +20,7 @@ import (
 
 const pkiUsage = `Usage:
     gatehouse pki init [--dir DIR] [--key-type ecdsa-p256|ecdsa-p384|rsa-3072] [--offline-root] [--org NAME] [--name NAME]
-    gatehouse pki issue server [--dir DIR] --dns NAME[,NAME] [--ip ADDR[,ADDR]] [--days N] [--key-type T] [--out DIR]
+    gatehouse pki issue server [--dir DIR] [--dns NAME[,NAME]] [--ip ADDR[,ADDR]] [--days N] [--key-type T] [--out DIR]
     gatehouse pki issue client [--dir DIR] --partner ID [--npi NPI] [--org NAME] [--days N] [--key-type T] [--out DIR]
     gatehouse pki issue admin [--dir DIR] --name NAME [--days N] [--key-type T] [--out DIR]
     gatehouse pki issue engine [--dir DIR] --name NAME [--days N] [--key-type T] [--out DIR]
@@ -63,7 +63,7 @@ var pkiGroup = &commandGroup{
 }
 
 const pkiIssueUsage = `Usage:
-    gatehouse pki issue server [--dir DIR] --dns NAME[,NAME] [--ip ADDR[,ADDR]] [--days N] [--key-type T] [--out DIR]
+    gatehouse pki issue server [--dir DIR] [--dns NAME[,NAME]] [--ip ADDR[,ADDR]] [--days N] [--key-type T] [--out DIR]
     gatehouse pki issue client [--dir DIR] --partner ID [--npi NPI] [--org NAME] [--days N] [--key-type T] [--out DIR]
     gatehouse pki issue admin [--dir DIR] --name NAME [--days N] [--key-type T] [--out DIR]
     gatehouse pki issue engine [--dir DIR] --name NAME [--days N] [--key-type T] [--out DIR]
@@ -145,10 +145,10 @@ func (e *env) addIssueFlags(fs *flag.FlagSet) issueFlags {
 }
 
 func (e *env) pkiIssueServer(args []string) int {
-	const synopsis = "gatehouse pki issue server [--dir DIR] --dns NAME[,NAME] [--ip ADDR[,ADDR]] [--days N] [--key-type T] [--out DIR]"
+	const synopsis = "gatehouse pki issue server [--dir DIR] [--dns NAME[,NAME]] [--ip ADDR[,ADDR]] [--days N] [--key-type T] [--out DIR]"
 	fs := e.flags("pki issue server")
 	common := e.addIssueFlags(fs)
-	dns := fs.String("dns", "", "comma-separated DNS `NAMES` (subject alternative names)")
+	dns := fs.String("dns", "", "comma-separated DNS `NAMES` (subject alternative names); give --dns, --ip or both")
 	ips := fs.String("ip", "", "comma-separated IP `ADDRS` (subject alternative names)")
 	if code, ok := e.parse(fs, synopsis, args); !ok {
 		return code
