@@ -251,7 +251,7 @@ func (e *env) withRecordedService(target string, cfg *config.File, cfgPath strin
 		defer l.Close(context.WithoutCancel(e.ctx))
 		records = l
 	}
-	svc, err := openPayer(e.ctx, db, records)
+	svc, err := openPayer(e.ctx, db, records, e.serviceLogger())
 	if err != nil {
 		e.errorf("%v", err)
 		return 1
@@ -259,12 +259,20 @@ func (e *env) withRecordedService(target string, cfg *config.File, cfgPath strin
 	return fn(svc)
 }
 
-func openPayer(ctx context.Context, db *storage.DB, records record.Store) (*payer.Service, error) {
-	svc, err := payer.New(db, payer.Options{Records: records})
+func openPayer(ctx context.Context, db *storage.DB, records record.Store, log *slog.Logger) (*payer.Service, error) {
+	svc, err := payer.New(db, payer.Options{Records: records, Logger: log})
 	if err != nil {
 		return nil, err
 	}
 	return svc, svc.Migrate(ctx)
+}
+
+// serviceLogger returns the logger of a service a command runs in its own
+// process. The command prints its result itself, so the service's INFO
+// lines would repeat it in another format; warnings and errors still go
+// to stderr.
+func (e *env) serviceLogger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 }
 
 func (e *env) payerLoad(svc *payer.Service, positional []string) int {

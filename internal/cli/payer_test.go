@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -32,7 +33,7 @@ func submitPended(t *testing.T) (dir, path string) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	svc, err := openPayer(context.Background(), db, nil)
+	svc, err := openPayer(context.Background(), db, nil, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -280,5 +281,28 @@ func TestPayerWithoutDataHint(t *testing.T) {
 		if !strings.Contains(stderr, option) {
 			t.Errorf("the hint does not name %s: %q", option, stderr)
 		}
+	}
+}
+
+// TestPayerDecideNoLogLines decides a pended item with the process's
+// default logger captured: the command prints its own result line, and
+// the payer service's INFO line must not appear beside it, on the default
+// logger or on stderr.
+func TestPayerDecideNoLogLines(t *testing.T) {
+	dir, _ := submitPended(t)
+	var logged bytes.Buffer
+	previous := slog.Default()
+	slog.SetDefault(slog.New(slog.NewTextHandler(&logged, nil)))
+	t.Cleanup(func() { slog.SetDefault(previous) })
+
+	code, out, stderr := run(t, context.Background(), "payer", "decide", "--data", dir, "16139462398", "1", "approve")
+	if code != 0 || !strings.Contains(out, "item 1: approve") {
+		t.Fatalf("decide: code %d stdout %q stderr %q", code, out, stderr)
+	}
+	if strings.Contains(logged.String(), "pended item decided") {
+		t.Errorf("the default logger received the service's INFO line: %q", logged.String())
+	}
+	if stderr != "" {
+		t.Errorf("stderr %q, want nothing", stderr)
 	}
 }
