@@ -2,6 +2,11 @@ package app
 
 import (
 	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rsa"
 	"fmt"
 	"time"
 
@@ -18,9 +23,9 @@ import (
 // partners' registered keys, and the database-backed replay cache and
 // revocation store.
 func newTokenServer(ctx context.Context, cfg *config.File, db *storage.DB, clients token.ClientStore, now func() time.Time) (*token.Server, error) {
-	key, err := pki.LoadPrivateKey(cfg.Resolve(cfg.Token.SigningKeyFile))
+	key, err := loadTokenSigningKey(cfg.Resolve(cfg.Token.SigningKeyFile))
 	if err != nil {
-		return nil, fmt.Errorf("token.signing_key_file: %w", err)
+		return nil, err
 	}
 	cache, err := replay.New(ctx, db, now)
 	if err != nil {
@@ -44,4 +49,33 @@ func newTokenServer(ctx context.Context, cfg *config.File, db *storage.DB, clien
 		Now:              now,
 		PeerClient:       gateway.PeerPartner(pki.PartnerFromCertificate),
 	})
+}
+
+// loadTokenSigningKey reads token.signing_key_file. Access tokens are signed
+// with ES256, so any other key is rejected here, where the error can name
+// the configuration key, the file and the command that creates a usable key.
+func loadTokenSigningKey(path string) (crypto.Signer, error) {
+	key, err := pki.LoadPrivateKey(path)
+	if err != nil {
+		return nil, fmt.Errorf("token.signing_key_file: %w", err)
+	}
+	if pub, ok := key.Public().(*ecdsa.PublicKey); ok && pub.Curve == elliptic.P256() {
+		return key, nil
+	}
+	return nil, fmt.Errorf("token.signing_key_file: %s contains %s, but access tokens are signed with ES256, which needs an ECDSA P-256 key: create one with 'openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out %s'",
+		path, describeKey(key.Public()), path)
+}
+
+// describeKey names the algorithm and size of a public key for an error.
+func describeKey(pub crypto.PublicKey) string {
+	switch k := pub.(type) {
+	case *rsa.PublicKey:
+		return fmt.Sprintf("an RSA %d-bit key", k.N.BitLen())
+	case *ecdsa.PublicKey:
+		return "an ECDSA " + k.Curve.Params().Name + " key"
+	case ed25519.PublicKey:
+		return "an Ed25519 key"
+	default:
+		return fmt.Sprintf("a key of type %T", pub)
+	}
 }

@@ -27,7 +27,7 @@ func LoadRecipients(path string) ([]age.Recipient, error) {
 	}
 	rs, err := age.ParseRecipients(bytes.NewReader(data))
 	if err != nil {
-		return nil, fmt.Errorf("auditlog: recipients file %s: %w", path, err)
+		return nil, fmt.Errorf("auditlog: recipients file %s: %w: each line must be an age public key (age1...) as age-keygen prints it, never the identity (AGE-SECRET-KEY-...)", path, err)
 	}
 	return rs, nil
 }

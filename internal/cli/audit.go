@@ -222,7 +222,7 @@ func (e *env) logKeys(s *auditSource) ([]note.Verifier, bool) {
 	if err != nil {
 		e.errorf("%v", err)
 		if *s.data == "" && errors.Is(err, os.ErrNotExist) {
-			e.hint("no development data in ./%s: pass --data DIR of a development gateway, or --database FILE|URL and --key FILE of a deployment", devmode.DefaultDir)
+			e.hint("no development data in ./%s: pass --config FILE of a deployment, --data DIR of a development gateway, or --database FILE|URL with --key FILE", devmode.DefaultDir)
 			return nil, false
 		}
 		e.hint("keep the verifier key where the database's administrators cannot change it, and pass it with --key")

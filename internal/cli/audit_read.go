@@ -134,8 +134,9 @@ func (e *env) auditList(args []string, name, synopsis, defaultFormat string, def
 			return 2
 		}
 	}
-	unreadable, otherRecipients := 0, 0
+	listed, unreadable, otherRecipients := 0, 0, 0
 	err = r.Scan(e.ctx, q, func(row *auditlog.Row) error {
+		listed++
 		err := write(origin, row, dec)
 		switch {
 		case errors.Is(err, errOtherRecipients):
@@ -155,6 +156,11 @@ func (e *env) auditList(args []string, name, synopsis, defaultFormat string, def
 	if err != nil {
 		e.errorf("%v", err)
 		return 1
+	}
+	if listed == 0 {
+		// Printed on stderr so that an empty export stays empty. Without
+		// it, an empty listing looks like a command that did nothing.
+		fmt.Fprintln(e.stderr, "gatehouse: no entry matches the filters")
 	}
 	if otherRecipients > 0 {
 		e.errorf("the bodies of %d listed entries are encrypted to recipients that no identity in %s matches", otherRecipients, *filter.identity)

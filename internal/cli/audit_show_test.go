@@ -236,3 +236,23 @@ func TestAuditQueryOnlyWithIdentity(t *testing.T) {
 		})
 	}
 }
+
+// TestAuditShowNoMatch lists an exchange id that the log does not contain:
+// stdout stays empty, the exit code 0, and stderr says nothing matched.
+func TestAuditShowNoMatch(t *testing.T) {
+	dir := incidentDataDir(t)
+	for _, command := range []string{"show", "export"} {
+		t.Run(command, func(t *testing.T) {
+			code, stdout, stderr := run(t, context.Background(), "audit", command, "--data", dir, "--exchange", "00000000000000000000000000000000")
+			if code != 0 {
+				t.Errorf("code %d, want 0; stderr %q", code, stderr)
+			}
+			if stdout != "" {
+				t.Errorf("stdout %q, want nothing", stdout)
+			}
+			if !strings.Contains(stderr, "gatehouse: no entry matches the filters") {
+				t.Errorf("stderr %q does not say that no entry matched", stderr)
+			}
+		})
+	}
+}

@@ -546,8 +546,13 @@ func TestAuditVerifyWithoutDataHint(t *testing.T) {
 	if code != 2 {
 		t.Errorf("verify without --data: code %d, want 2", code)
 	}
-	if !strings.Contains(stderr, "gatehouse: hint: no development data in ./gatehouse-data: pass --data DIR") {
-		t.Errorf("verify without --data: stderr %q, want a hint naming --data and --database", stderr)
+	for _, option := range []string{"--config FILE", "--data DIR", "--database FILE|URL"} {
+		if !strings.Contains(stderr, option) {
+			t.Errorf("verify without --data: stderr %q, want a hint naming %s", stderr, option)
+		}
+	}
+	if !strings.Contains(stderr, "gatehouse: hint: no development data in ./gatehouse-data: pass ") {
+		t.Errorf("verify without --data: stderr %q, want the hint to say no development data was found", stderr)
 	}
 }
 

@@ -28,13 +28,13 @@ Usage:
     gatehouse serve [--config FILE] [--data DIR] [--listen ADDR] [--admin-listen ADDR]
     gatehouse token [--data DIR] [--partner NAME] [--url URL] [--scope SCOPES]
     gatehouse token keygen --name NAME [--alg ALG] [--out DIR]
-    gatehouse validate [--package FILE.tgz]... [--profile URL]... [--format text|json] PATH...
+    gatehouse validate [--package FILE.tgz]... [--profile URL]... [--format text|json] [--notes] PATH...
     gatehouse killswitch status|engage|release [options]
     gatehouse payer load|pended|decide [options]
     gatehouse pki init|issue|revoke|crl|list [options]
     gatehouse posture [--config FILE] [--live URL [--data DIR | --cert FILE --key FILE --ca FILE --client-id ID --assertion-key FILE]] [--format table|json|sarif] [--fail-on high|medium|low]
     gatehouse dfd [--config FILE | --data DIR] [--format mermaid|dot|svg]
-    gatehouse audit verify|show|export|prove|check-proof|keygen [options]
+    gatehouse audit verify|show|export|prove|check-proof|keygen|rotate-signing-key [options]
     gatehouse fhirpath [--input FILE] [--json] EXPRESSION
     gatehouse version
     gatehouse help

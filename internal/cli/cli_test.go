@@ -259,6 +259,23 @@ func TestKillswitchCommand(t *testing.T) {
 	}
 }
 
+// TestKillswitchUnknownPartnerHint engages a cut on a mistyped partner id:
+// the error lists the registered partners and a hint follows it.
+func TestKillswitchUnknownPartnerHint(t *testing.T) {
+	data, _, _ := serveDev(t, "127.0.0.1:0")
+
+	code, _, stderr := run(t, context.Background(), "killswitch", "engage", "--data", data, "--mode", "full", "--partner", "demo-eh", "--reason", "drill")
+	if code != 1 {
+		t.Errorf("exit code %d, want 1", code)
+	}
+	if !strings.Contains(stderr, `gatehouse: error: admin listener responded 400: killswitch: unknown partner id: "demo-eh"; registered partners: demo-ehr`) {
+		t.Errorf("the error does not name the id and the registered partners:\n%s", stderr)
+	}
+	if !strings.Contains(stderr, "gatehouse: hint: correct the value named above: --partner takes a partners[].id") {
+		t.Errorf("no hint after the error:\n%s", stderr)
+	}
+}
+
 // TestKillswitchUntrustedListenerHint points --ca at another CA: the hint
 // names the server certificate, not a missing listener.
 func TestKillswitchUntrustedListenerHint(t *testing.T) {

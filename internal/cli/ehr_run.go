@@ -64,6 +64,7 @@ func (e *env) printEndpoints(f *ehrFlags, ep ehrsim.Endpoints) {
 	fmt.Fprintf(e.stdout, "ehr: JWKS URL      %s  (partners[].jwks_url)\n", ep.JWKSURL)
 	fmt.Fprintf(e.stdout, "ehr: FHIR base     %s  (partners[].outbound.fhir_base)\n", ep.FHIRBase)
 	fmt.Fprintf(e.stdout, "ehr: token URL     %s  (partners[].outbound.token_url)\n", ep.TokenURL)
+	fmt.Fprintf(e.stdout, "ehr: payer scopes  %s  (partners[].outbound.scopes)\n", strings.Join(ep.PayerScopes, " "))
 	fmt.Fprintf(e.stdout, "ehr: egress.allow  %s\n", strings.Join(ep.Addrs, ", "))
 }
 

@@ -98,7 +98,7 @@ func TestEhrCommandReceivesHandshake(t *testing.T) {
 	}
 
 	out := stdout.String()
-	for _, want := range []string{"ehr: JWKS URL      " + ep.JWKSURL, "subscribe: status 201", "strict true", ": accepted",
+	for _, want := range []string{"ehr: JWKS URL      " + ep.JWKSURL, "ehr: payer scopes  system/Task.cruds  (partners[].outbound.scopes)", "subscribe: status 201", "strict true", ": accepted",
 		"submit pas-2.0.1-HomecareAuthorizationBundleExample.json: status 200", "inquire pas-2.0.1-HomecareAuthorizationBundleExample.json: status 200"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)

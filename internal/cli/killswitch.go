@@ -129,11 +129,11 @@ func (e *env) killswitchStatus(args []string) int {
 func (e *env) killswitchEngage(args []string) int {
 	fs := e.flags("killswitch engage")
 	admin := addAdminFlags(fs)
-	mode := fs.String("mode", "", "how much to stop: full, read-only or writes-off (required)")
+	mode := fs.String("mode", "", "how much to stop, `MODE`: full, read-only or writes-off (required)")
 	partner := fs.String("partner", "", "cut only this partner `ID`")
 	route := fs.String("route", "", "cut only this interaction `PATTERN`, such as Claim/$submit")
-	direction := fs.String("direction", "both", "inbound, outbound or both")
-	reason := fs.String("reason", "", "why, recorded in the audit log (required)")
+	direction := fs.String("direction", "both", "`DIRECTION` of the traffic to cut: inbound, outbound or both")
+	reason := fs.String("reason", "", "why, as `TEXT` recorded in the audit log (required)")
 	if code, ok := e.parse(fs, killswitchEngageSynopsis, args); !ok {
 		return code
 	}
@@ -283,6 +283,10 @@ func (e *env) adminRequest(ctx context.Context, client *http.Client, method, url
 			e.hint("run 'gatehouse killswitch status' to list engaged cuts and their ids")
 		case http.StatusUnauthorized, http.StatusForbidden:
 			e.hint("use an administrator certificate ('gatehouse pki issue admin') chained to admin.client_ca_file")
+		case http.StatusBadRequest:
+			// The CLI checks mode, direction and reason itself, so the
+			// gateway rejects with 400 only what it alone can check: the partner id.
+			e.hint("correct the value named above: --partner takes a partners[].id of the gateway's configuration, as listed there")
 		}
 		return nil, 1
 	}

@@ -64,8 +64,16 @@ func checkHelp(t *testing.T, args []string) {
 		if m := singleDashOption.FindString(stdout); m != "" {
 			t.Errorf("option %q is spelled with one dash; usage lines and docs use two", strings.TrimSpace(m))
 		}
+		if m := typeNamePlaceholder.FindString(stdout); m != "" {
+			t.Errorf("option %q shows a Go type as its value; name the value in the flag's usage, such as `MODE`", strings.TrimSpace(m))
+		}
 	})
 }
+
+// typeNamePlaceholder matches an option line whose value placeholder is
+// the Go type that flag.PrintDefaults prints when the usage text has no
+// back-quoted name, such as "  --mode string".
+var typeNamePlaceholder = regexp.MustCompile(`(?m)^  --[a-z][a-z0-9-]* (string|int|uint|float|duration|value)$`)
 
 // singleDashOption matches an option line of flag.PrintDefaults left as
 // it is, such as "  -dir DIR".

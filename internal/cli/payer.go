@@ -224,7 +224,11 @@ func (e *env) withRecordedService(target string, cfg *config.File, cfgPath strin
 	if dialect == storage.SQLite {
 		if _, err := os.Stat(filepath.Dir(path)); err != nil {
 			e.errorf("database directory %s does not exist", filepath.Dir(path))
-			e.hint("pass --data with a gateway data directory or --database with the SQLite file")
+			if cfgPath != "" {
+				e.hint("create the directory, or correct database.path or database.url in %s", cfgPath)
+			} else {
+				e.hint("pass --config FILE of a deployment, --data DIR of a development gateway, or --database with the SQLite file")
+			}
 			return 1
 		}
 	}
@@ -247,7 +251,7 @@ func (e *env) withRecordedService(target string, cfg *config.File, cfgPath strin
 		defer l.Close(context.WithoutCancel(e.ctx))
 		records = l
 	}
-	svc, err := openPayer(e.ctx, db, records)
+	svc, err := openPayer(e.ctx, db, records, e.serviceLogger())
 	if err != nil {
 		e.errorf("%v", err)
 		return 1
@@ -255,12 +259,20 @@ func (e *env) withRecordedService(target string, cfg *config.File, cfgPath strin
 	return fn(svc)
 }
 
-func openPayer(ctx context.Context, db *storage.DB, records record.Store) (*payer.Service, error) {
-	svc, err := payer.New(db, payer.Options{Records: records})
+func openPayer(ctx context.Context, db *storage.DB, records record.Store, log *slog.Logger) (*payer.Service, error) {
+	svc, err := payer.New(db, payer.Options{Records: records, Logger: log})
 	if err != nil {
 		return nil, err
 	}
 	return svc, svc.Migrate(ctx)
+}
+
+// serviceLogger returns the logger of a service a command runs in its own
+// process. The command prints its result itself, so the service's INFO
+// lines would repeat it in another format; warnings and errors still go
+// to stderr.
+func (e *env) serviceLogger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 }
 
 func (e *env) payerLoad(svc *payer.Service, positional []string) int {

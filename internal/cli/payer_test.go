@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -32,7 +33,7 @@ func submitPended(t *testing.T) (dir, path string) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	svc, err := openPayer(context.Background(), db, nil)
+	svc, err := openPayer(context.Background(), db, nil, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -261,5 +262,47 @@ func TestPayerLoadWithoutBundle(t *testing.T) {
 		if !strings.Contains(stderr, "gatehouse: hint: pass a FHIR Bundle") {
 			t.Errorf("load %s: no hint: %q", path, stderr)
 		}
+	}
+}
+
+// TestPayerWithoutDataHint runs payer pended where there is no development
+// data: the hint must offer --config, the way a deployment names its
+// database, beside --data and --database.
+func TestPayerWithoutDataHint(t *testing.T) {
+	t.Chdir(t.TempDir())
+	code, _, stderr := run(t, context.Background(), "payer", "pended")
+	if code != 1 {
+		t.Errorf("code %d, want 1", code)
+	}
+	if !strings.Contains(stderr, "gatehouse: error: database directory gatehouse-data does not exist") {
+		t.Errorf("the error does not name the directory: %q", stderr)
+	}
+	for _, option := range []string{"--config FILE", "--data DIR", "--database"} {
+		if !strings.Contains(stderr, option) {
+			t.Errorf("the hint does not name %s: %q", option, stderr)
+		}
+	}
+}
+
+// TestPayerDecideNoLogLines decides a pended item with the process's
+// default logger captured: the command prints its own result line, and
+// the payer service's INFO line must not appear beside it, on the default
+// logger or on stderr.
+func TestPayerDecideNoLogLines(t *testing.T) {
+	dir, _ := submitPended(t)
+	var logged bytes.Buffer
+	previous := slog.Default()
+	slog.SetDefault(slog.New(slog.NewTextHandler(&logged, nil)))
+	t.Cleanup(func() { slog.SetDefault(previous) })
+
+	code, out, stderr := run(t, context.Background(), "payer", "decide", "--data", dir, "16139462398", "1", "approve")
+	if code != 0 || !strings.Contains(out, "item 1: approve") {
+		t.Fatalf("decide: code %d stdout %q stderr %q", code, out, stderr)
+	}
+	if strings.Contains(logged.String(), "pended item decided") {
+		t.Errorf("the default logger received the service's INFO line: %q", logged.String())
+	}
+	if stderr != "" {
+		t.Errorf("stderr %q, want nothing", stderr)
 	}
 }

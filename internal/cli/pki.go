@@ -20,7 +20,7 @@ import (
 
 const pkiUsage = `Usage:
     gatehouse pki init [--dir DIR] [--key-type ecdsa-p256|ecdsa-p384|rsa-3072] [--offline-root] [--org NAME] [--name NAME]
-    gatehouse pki issue server [--dir DIR] --dns NAME[,NAME] [--ip ADDR[,ADDR]] [--days N] [--key-type T] [--out DIR]
+    gatehouse pki issue server [--dir DIR] [--dns NAME[,NAME]] [--ip ADDR[,ADDR]] [--days N] [--key-type T] [--out DIR]
     gatehouse pki issue client [--dir DIR] --partner ID [--npi NPI] [--org NAME] [--days N] [--key-type T] [--out DIR]
     gatehouse pki issue admin [--dir DIR] --name NAME [--days N] [--key-type T] [--out DIR]
     gatehouse pki issue engine [--dir DIR] --name NAME [--days N] [--key-type T] [--out DIR]
@@ -63,7 +63,7 @@ var pkiGroup = &commandGroup{
 }
 
 const pkiIssueUsage = `Usage:
-    gatehouse pki issue server [--dir DIR] --dns NAME[,NAME] [--ip ADDR[,ADDR]] [--days N] [--key-type T] [--out DIR]
+    gatehouse pki issue server [--dir DIR] [--dns NAME[,NAME]] [--ip ADDR[,ADDR]] [--days N] [--key-type T] [--out DIR]
     gatehouse pki issue client [--dir DIR] --partner ID [--npi NPI] [--org NAME] [--days N] [--key-type T] [--out DIR]
     gatehouse pki issue admin [--dir DIR] --name NAME [--days N] [--key-type T] [--out DIR]
     gatehouse pki issue engine [--dir DIR] --name NAME [--days N] [--key-type T] [--out DIR]
@@ -145,10 +145,10 @@ func (e *env) addIssueFlags(fs *flag.FlagSet) issueFlags {
 }
 
 func (e *env) pkiIssueServer(args []string) int {
-	const synopsis = "gatehouse pki issue server [--dir DIR] --dns NAME[,NAME] [--ip ADDR[,ADDR]] [--days N] [--key-type T] [--out DIR]"
+	const synopsis = "gatehouse pki issue server [--dir DIR] [--dns NAME[,NAME]] [--ip ADDR[,ADDR]] [--days N] [--key-type T] [--out DIR]"
 	fs := e.flags("pki issue server")
 	common := e.addIssueFlags(fs)
-	dns := fs.String("dns", "", "comma-separated DNS `NAMES` (subject alternative names)")
+	dns := fs.String("dns", "", "comma-separated DNS `NAMES` (subject alternative names); give --dns, --ip or both")
 	ips := fs.String("ip", "", "comma-separated IP `ADDRS` (subject alternative names)")
 	if code, ok := e.parse(fs, synopsis, args); !ok {
 		return code
@@ -309,17 +309,7 @@ func (e *env) issue(f issueFlags, name string, fn issueFunc) int {
 func (e *env) openCA(dir string) (*cadir.Dir, func(), int) {
 	d, err := cadir.Open(dir)
 	if err != nil {
-		e.errorf("%v", err)
-		switch {
-		// Clean first, so that "gatehouse-data/ca/", as shells complete
-		// it, has gatehouse-data as its parent.
-		case errors.Is(err, cadir.ErrNotCADir) && (devmode.IsDataDir(dir) || devmode.IsDataDir(filepath.Dir(filepath.Clean(dir)))):
-			// Development mode issues its own certificates and keeps no
-			// index, serials or CRL, so it cannot be a pki directory.
-			e.hint("this is the CA of a development-mode data directory, which gatehouse pki does not manage; for more partners, revocation or production, create a deployment CA with 'gatehouse pki init --dir DIR' (docs/operations.md)")
-		case errors.Is(err, cadir.ErrNotCADir):
-			e.hint("create one with 'gatehouse pki init --dir %s', or point --dir at an existing CA", dir)
-		}
+		e.caOpenFailed(dir, err)
 		return nil, nil, 1
 	}
 	unlock, err := d.Lock()
@@ -329,6 +319,22 @@ func (e *env) openCA(dir string) (*cadir.Dir, func(), int) {
 		return nil, nil, 1
 	}
 	return d, unlock, 0
+}
+
+// caOpenFailed prints the error of cadir.Open on dir and, when dir is not
+// a CA directory, the hint that names the directory to pass instead.
+func (e *env) caOpenFailed(dir string, err error) {
+	e.errorf("%v", err)
+	switch {
+	// Clean first, so that "gatehouse-data/ca/", as shells complete
+	// it, has gatehouse-data as its parent.
+	case errors.Is(err, cadir.ErrNotCADir) && (devmode.IsDataDir(dir) || devmode.IsDataDir(filepath.Dir(filepath.Clean(dir)))):
+		// Development mode issues its own certificates and keeps no
+		// index, serials or CRL, so it cannot be a pki directory.
+		e.hint("this is the CA of a development-mode data directory, which gatehouse pki does not manage; for more partners, revocation or production, create a deployment CA with 'gatehouse pki init --dir DIR' (docs/operations.md)")
+	case errors.Is(err, cadir.ErrNotCADir):
+		e.hint("create one with 'gatehouse pki init --dir %s', or point --dir at an existing CA", dir)
+	}
 }
 
 func (e *env) pkiRevoke(args []string) int {
@@ -419,7 +425,7 @@ func (e *env) pkiList(args []string) int {
 	}
 	d, err := cadir.Open(*dir)
 	if err != nil {
-		e.errorf("%v", err)
+		e.caOpenFailed(*dir, err)
 		return 1
 	}
 	idx, err := d.LoadIndex()

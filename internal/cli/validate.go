@@ -52,7 +52,7 @@ func (e *env) validate(args []string) int {
 	var packages, profiles stringList
 	fset.Var(&packages, "package", "load the FHIR package `FILE.tgz` beside the embedded ones (repeatable)")
 	fset.Var(&profiles, "profile", "also validate every resource against the profile `URL` (repeatable)")
-	format := fset.String("format", "text", "output format: text or json (one object per resource and line)")
+	format := fset.String("format", "text", "output `FORMAT`: text or json (one object per resource and line)")
 	notes := fset.Bool("notes", false, "print information issues too, such as codes that cannot be verified offline (text format; json always has them)")
 	flagArgs, paths := splitValidateArgs(args)
 	if code, ok := e.parse(fset, validateSynopsis, flagArgs); !ok {
