@@ -29,7 +29,7 @@ const devEngineName = "payer-service"
 var (
 	subscriptionInteractions = []string{"Subscription.create", "Subscription.read",
 		"Subscription/[id]/$status", "Subscription/[id]/$events"}
-	subscriptionScopes = []string{"system/Subscription.cruds", "system/Subscription.$status", "system/Subscription.$events"}
+	subscriptionScopes = []string{"system/Subscription.cr", "system/Subscription.$status", "system/Subscription.$events"}
 )
 
 // DevKit is the set of credentials a development gateway (app.DevConfig)

@@ -16,8 +16,16 @@ import (
 var bulkOperations = []string{"everything", "export", "graphql"}
 
 // workflowOperations are the operations of the Da Vinci PAS and HRex
-// member-match workflows, the only ones a partner needs.
-var workflowOperations = []string{"Claim/$submit", "Claim/$inquire", "Patient/$member-match"}
+// member-match workflows, the only ones a partner needs. $status and
+// $events of the Subscriptions Backport read a Subscription's
+// notifications, which PAS partners use to catch up after an outage.
+var workflowOperations = []string{"Claim/$submit", "Claim/$inquire", "Patient/$member-match",
+	"Subscription/[id]/$status", "Subscription/[id]/$events"}
+
+// subscriptionType is the one type a partner creates directly: PAS
+// notifications need a Subscription, and the policy checks each one against
+// the offered topics, the filter criteria and the partner's own FHIR base.
+const subscriptionType = "Subscription"
 
 // writeKinds are the interactions that create or change resources.
 var writeKinds = []fhirreq.Kind{fhirreq.Create, fhirreq.Update, fhirreq.Patch, fhirreq.Delete, fhirreq.BatchTransaction}
@@ -34,7 +42,7 @@ var policyChecks = []Check{
 		ID: "GH-SCO-002", Control: "C7", Severity: High, Mode: ModeConfig,
 		Title:       "No create, update or delete scopes, above all on clinical or member data",
 		Rationale:   "Partners write only through operations such as Claim/$submit; a write scope (system/Observation.cruds, system/Patient.write) would let a partner inject or alter records in the payer's systems.",
-		Remediation: "Remove the c, u and d letters (v1: write or *) from partners[].scopes and grant the operation the workflow needs instead.",
+		Remediation: "Remove the c, u and d letters (v1: write or *) from partners[].scopes and grant the operation the workflow needs instead. A partner that receives PAS notifications needs only system/Subscription.cr.",
 		config:      checkWriteScopes,
 	},
 	{
@@ -55,7 +63,7 @@ var policyChecks = []Check{
 		ID: "GH-POL-002", Control: "C10", Severity: High, Mode: ModeConfig,
 		Title:       "Writes only through the prior-authorization workflows",
 		Rationale:   "Decisions and statuses must change only through the operations built for them; a create, update, patch, delete or batch grant lets a partner write records that bypass those workflows.",
-		Remediation: "Limit partners[].interactions to capabilities, reads and searches, Claim/$submit, Claim/$inquire and Patient/$member-match.",
+		Remediation: "Limit partners[].interactions to capabilities, reads and searches, Claim/$submit, Claim/$inquire, Patient/$member-match, and for PAS notifications Subscription.create with Subscription/[id]/$status and $events.",
 		config:      checkWriteInteractions,
 	},
 	{
@@ -119,6 +127,9 @@ func checkWriteScopes(t *Target) []result {
 	var out []result
 	for _, s := range t.scopes() {
 		if s.err != nil || s.scope.Perms&write == 0 {
+			continue
+		}
+		if s.scope.Type == subscriptionType && s.scope.Perms&(scope.Update|scope.Delete) == 0 {
 			continue
 		}
 		class := "every type"
@@ -221,6 +232,8 @@ func checkWriteInteractions(t *Target) []result {
 		p := in.patterns[0]
 		id := t.partnerID(in.partner)
 		switch {
+		case p.Kind == fhirreq.Create && p.Type == subscriptionType:
+			continue
 		case slices.Contains(writeKinds, p.Kind):
 			out = append(out, fail(in.key, "partner %q may %s", id, describeWrite(p)))
 		case isOperation(p.Kind) && !slices.Contains(workflowOperations, p.String()) && !slices.Contains(bulkOperations, p.Operation):
@@ -228,7 +241,7 @@ func checkWriteInteractions(t *Target) []result {
 		}
 	}
 	if len(out) == 0 {
-		out = append(out, pass("partners", "partners write only through Claim/$submit"))
+		out = append(out, pass("partners", "partners write only through Claim/$submit and PAS Subscriptions"))
 	}
 	return out
 }

@@ -157,7 +157,8 @@ var checkCases = []checkCase{
 	{"GH-SCO-002", "cruds clinical", func(t *testing.T, fx *fixture, tg *Target) { addScope(tg, "system/Observation.cruds") }, Fail, High},
 	{"GH-SCO-002", "write claims", func(t *testing.T, fx *fixture, tg *Target) { addScope(tg, "system/Claim.c") }, Fail, Medium},
 	// Subscription is workflow data in the policy, not clinical data.
-	{"GH-SCO-002", "write subscriptions", func(t *testing.T, fx *fixture, tg *Target) { addScope(tg, "system/Subscription.crs") }, Fail, Medium},
+	{"GH-SCO-002", "create subscriptions", func(t *testing.T, fx *fixture, tg *Target) { addScope(tg, "system/Subscription.crs") }, Pass, 0},
+	{"GH-SCO-002", "delete subscriptions", func(t *testing.T, fx *fixture, tg *Target) { addScope(tg, "system/Subscription.cruds") }, Fail, Medium},
 	{"GH-SCO-003", "valid", nil, Pass, 0},
 	{"GH-SCO-003", "patient context", func(t *testing.T, fx *fixture, tg *Target) { addScope(tg, "patient/Claim.read") }, Fail, Low},
 	{"GH-POL-001", "workflow", nil, Pass, 0},
@@ -169,6 +170,12 @@ var checkCases = []checkCase{
 	{"GH-POL-002", "workflow", nil, Pass, 0},
 	{"GH-POL-002", "create", func(t *testing.T, fx *fixture, tg *Target) { addInteraction(tg, "Observation.create") }, Fail, High},
 	{"GH-POL-002", "other operation", func(t *testing.T, fx *fixture, tg *Target) { addInteraction(tg, "Claim/$validate") }, Fail, Medium},
+	{"GH-POL-002", "subscription workflow", func(t *testing.T, fx *fixture, tg *Target) {
+		addInteraction(tg, "Subscription.create")
+		addInteraction(tg, "Subscription/[id]/$status")
+		addInteraction(tg, "Subscription/[id]/$events")
+	}, Pass, 0},
+	{"GH-POL-002", "update subscriptions", func(t *testing.T, fx *fixture, tg *Target) { addInteraction(tg, "Subscription.update") }, Fail, High},
 	{"GH-POL-003", "no search", nil, Pass, 0},
 	{"GH-POL-003", "search unrestricted", func(t *testing.T, fx *fixture, tg *Target) {
 		addInteraction(tg, "Claim.search")
@@ -686,10 +693,10 @@ func contains(s, sub string) bool { return strings.Contains(s, sub) }
 // and policy cannot disagree on what a write scope reaches.
 func TestWriteScopeNamesPolicyClass(t *testing.T) {
 	tests := map[string]string{
-		"system/Subscription.crs": "workflow data",
-		"system/Observation.c":    "clinical data",
-		"system/Provenance.c":     "audit data",
-		"system/Basic.c":          "a type in no data class",
+		"system/Subscription.cruds": "workflow data",
+		"system/Observation.c":      "clinical data",
+		"system/Provenance.c":       "audit data",
+		"system/Basic.c":            "a type in no data class",
 	}
 	for raw, want := range tests {
 		t.Run(raw, func(t *testing.T) {
