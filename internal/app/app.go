@@ -85,6 +85,7 @@ type Running struct {
 	egress         *egress.Guard
 	certs          *certreload.Holder
 	audit          *auditlog.Log
+	auditKeys      *auditKeys
 	payer          *payerServer
 	payerService   *payer.Service // nil when the upstream is external
 	// payerDB is the built-in payer service's handle on DB's file, with
@@ -136,7 +137,10 @@ func Start(ctx context.Context, cfg *config.File, opts Options) (_ *Running, err
 	if rt.DB, err = storage.Open(ctx, cfg.DatabaseURL()); err != nil {
 		return nil, fmt.Errorf("%s: %w", databaseKey(cfg), err)
 	}
-	if rt.audit, err = openAuditLog(ctx, cfg, rt.DB, log, now); err != nil {
+	if rt.auditKeys, err = loadAuditKeys(cfg); err != nil {
+		return nil, err
+	}
+	if rt.audit, err = openAuditLog(ctx, cfg, rt.auditKeys, rt.DB, log, now); err != nil {
 		return nil, err
 	}
 	rt.Records = rt.audit

@@ -18,20 +18,36 @@ import (
 	"github.com/gatehouse-health/gatehouse/internal/storage"
 )
 
-// openAuditLog opens the tamper-evident exchange log on db: checkpoint
-// signer, the security team's recipients, and the checkpoint sinks.
-func openAuditLog(ctx context.Context, cfg *config.File, db *storage.DB, log *slog.Logger, now func() time.Time) (*auditlog.Log, error) {
-	signer, err := auditlog.LoadSigner(cfg.Resolve(cfg.Audit.SigningKeyFile))
+// auditKeys are the checkpoint keys of the exchange log, read once at
+// start so that the log and the console's verification use the same keys
+// even if a file changes while the gateway starts.
+type auditKeys struct {
+	signer   note.Signer
+	verifier note.Verifier   // of signer
+	retired  []note.Verifier // audit.retired_verifier_keys_file, oldest first
+}
+
+// loadAuditKeys reads audit.signing_key_file and
+// audit.retired_verifier_keys_file.
+func loadAuditKeys(cfg *config.File) (*auditKeys, error) {
+	signer, verifier, err := auditlog.LoadSigningKey(cfg.Resolve(cfg.Audit.SigningKeyFile))
 	if err != nil {
 		return nil, fmt.Errorf("audit.signing_key_file: %w", err)
-	}
-	recipients, err := auditlog.LoadRecipients(cfg.Resolve(cfg.Audit.RecipientsFile))
-	if err != nil {
-		return nil, fmt.Errorf("audit.recipients_file: %w", err)
 	}
 	retired, err := retiredVerifierKeys(cfg)
 	if err != nil {
 		return nil, err
+	}
+	return &auditKeys{signer: signer, verifier: verifier, retired: retired}, nil
+}
+
+// openAuditLog opens the tamper-evident exchange log on db: checkpoint
+// signer, the security team's recipients, and the checkpoint sinks.
+func openAuditLog(ctx context.Context, cfg *config.File, keys *auditKeys, db *storage.DB, log *slog.Logger, now func() time.Time) (*auditlog.Log, error) {
+	signer := keys.signer
+	recipients, err := auditlog.LoadRecipients(cfg.Resolve(cfg.Audit.RecipientsFile))
+	if err != nil {
+		return nil, fmt.Errorf("audit.recipients_file: %w", err)
 	}
 	sinks := []auditlog.Sink{&auditlog.SlogSink{Logger: log}}
 	var published []byte
@@ -50,8 +66,11 @@ func openAuditLog(ctx context.Context, cfg *config.File, db *storage.DB, log *sl
 			return nil, fmt.Errorf("audit.checkpoint_file %s: directory %s does not exist: create it (install -d -m 0700 %s) for the account the gateway runs as: %w", path, dir, dir, fs.ErrNotExist)
 		}
 		sinks = append(sinks, &auditlog.FileSink{Path: path})
-		if published, publishedKey, err = lastPublished(path, cfg.Resolve(cfg.Audit.SigningKeyFile)); err != nil {
+		if published, err = lastPublished(path); err != nil {
 			return nil, fmt.Errorf("audit.checkpoint_file: %w", err)
+		}
+		if published != nil {
+			publishedKey = keys.verifier
 		}
 		if published == nil {
 			log.Warn("audit checkpoint file not found, so the start-up check against a rolled-back log is off until the next checkpoint is written; this is expected on the first start only", "file", path)
@@ -66,7 +85,7 @@ func openAuditLog(ctx context.Context, cfg *config.File, db *storage.DB, log *sl
 		Sinks:              sinks,
 		Published:          published,
 		PublishedKey:       publishedKey,
-		RetiredKeys:        retired,
+		RetiredKeys:        keys.retired,
 		OnPublishError: func(sink string, size int64, err error) {
 			log.Error("checkpoint not published", "sink", sink, "size", size, "error", err)
 		},
@@ -105,29 +124,24 @@ func isDir(path string) bool {
 }
 
 // lastPublished reads the checkpoint the log last wrote to its checkpoint
-// file, with the verifier of the signing key. Both are nil before the
-// first checkpoint.
-func lastPublished(path, signingKeyFile string) ([]byte, note.Verifier, error) {
+// file, or returns nil before the first checkpoint.
+func lastPublished(path string) ([]byte, error) {
 	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil, nil
+		return nil, nil
 	}
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	defer f.Close()
 	data, err := io.ReadAll(io.LimitReader(f, auditlog.MaxCheckpointBytes+1))
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if len(data) > auditlog.MaxCheckpointBytes {
-		return nil, nil, fmt.Errorf("%s is larger than a checkpoint (%d bytes); check the path", path, auditlog.MaxCheckpointBytes)
+		return nil, fmt.Errorf("%s is larger than a checkpoint (%d bytes); check the path", path, auditlog.MaxCheckpointBytes)
 	}
-	v, err := checkpointVerifier(signingKeyFile)
-	if err != nil {
-		return nil, nil, fmt.Errorf("audit.signing_key_file: %w", err)
-	}
-	return data, v, nil
+	return data, nil
 }
 
 // runRetention destroys the bodies of entries older than the retention
@@ -158,5 +172,9 @@ func runRetention(ctx context.Context, l *auditlog.Log, retention time.Duration,
 // from the command line. Appends from several processes keep one tree
 // (see auditlog.Log). Close the log before db.
 func OpenRecord(ctx context.Context, cfg *config.File, db *storage.DB, log *slog.Logger) (*auditlog.Log, error) {
-	return openAuditLog(ctx, cfg, db, log, time.Now)
+	keys, err := loadAuditKeys(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return openAuditLog(ctx, cfg, keys, db, log, time.Now)
 }

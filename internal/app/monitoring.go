@@ -8,8 +8,6 @@ import (
 	"net/http"
 	"time"
 
-	"golang.org/x/mod/sumdb/note"
-
 	"github.com/gatehouse-health/gatehouse/internal/alerts"
 	"github.com/gatehouse-health/gatehouse/internal/auditlog"
 	"github.com/gatehouse-health/gatehouse/internal/config"
@@ -43,14 +41,12 @@ func (rt *Running) startMonitoring(ctx context.Context, cfg *config.File, log *s
 	if cfg.Admin.Listen == "" {
 		return nil
 	}
-	logKey, err := checkpointVerifier(cfg.Resolve(cfg.Audit.SigningKeyFile))
-	if err != nil {
-		return fmt.Errorf("audit.signing_key_file: %w", err)
-	}
-	retired, err := retiredVerifierKeys(cfg)
-	if err != nil {
-		return err
-	}
+	// NOTE: the console's verification trusts the gateway's own checkpoint
+	// key, the verifier of audit.signing_key_file. It detects changes made
+	// to the database behind the gateway, but not a compromised gateway
+	// host, which could sign anything. Detecting that needs a verifier key
+	// kept elsewhere (gatehouse audit verify --key).
+	logKey, retired := rt.auditKeys.verifier, rt.auditKeys.retired
 	reader, err := auditlog.NewReader(ctx, rt.DB)
 	if err != nil {
 		return err
@@ -158,18 +154,6 @@ func (l consoleAuditLog) LatestCheckpoint(ctx context.Context) (*auditlog.Signed
 
 func (l consoleAuditLog) Verify(ctx context.Context, progress func(done, total int64)) (*auditlog.Report, error) {
 	return l.verify(ctx, progress)
-}
-
-// checkpointVerifier derives the checkpoint verifier key from the signing
-// key file ("PRIVATE+KEY+name+hash+key", an Ed25519 seed).
-//
-// NOTE: the console's verification therefore trusts the gateway's own key.
-// It detects changes made to the database behind the gateway, but not a
-// compromised gateway host, which could sign anything. Detecting that
-// needs a verifier key kept elsewhere (gatehouse audit verify --key).
-func checkpointVerifier(path string) (note.Verifier, error) {
-	_, v, err := auditlog.LoadSigningKey(path)
-	return v, err
 }
 
 // observer returns what the gateway reports completed exchanges to: the

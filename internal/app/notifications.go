@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"sync/atomic"
 	"time"
 
 	"github.com/gatehouse-health/gatehouse/internal/config"
@@ -52,25 +53,31 @@ func (rt *Running) startNotifications(cfg *config.File, now func() time.Time, po
 	if caFile == "" {
 		caFile = cfg.TLS.ClientCAFile
 	}
-	// NOTE: roots are read only at start. The listeners reload
-	// tls.client_ca_file, but the sender and its check keep this pool.
-	roots, err := pki.LoadCertPool(cfg.Resolve(caFile))
+	outboundURL, serverName := notificationTarget(rt.OutboundAddr, rt.PublicURL)
+	transport := &notificationTransport{cert: cert, serverName: serverName}
+	// The certificate holder reloads the CA file with the certificates and
+	// checks each candidate certificate against it. So the gateway neither
+	// starts with nor rotates to a certificate the sender rejects, and the
+	// sender switches to new roots together with the certificate they
+	// verify.
+	err = rt.certs.SetTrustFile(cfg.Resolve(caFile), func(cert *tls.Certificate, data []byte) error {
+		roots, err := parseCertPool(data)
+		if err != nil {
+			return err
+		}
+		return checkNotificationTrust(cert, roots, serverName)
+	}, func(data []byte) {
+		// check has parsed the same content, so this cannot fail.
+		if roots, err := parseCertPool(data); err == nil {
+			transport.setRoots(roots)
+		}
+	})
 	if err != nil {
 		return fmt.Errorf("payer.notifications.ca_file: %w", err)
 	}
-	outboundURL, serverName := notificationTarget(rt.OutboundAddr, rt.PublicURL)
-	// Checked at start and on every certificate reload, so that the gateway
-	// neither starts with nor rotates to a certificate the sender rejects.
-	if err := rt.certs.SetCertificateCheck(func(cert *tls.Certificate) error {
-		return checkNotificationTrust(cert, roots, serverName)
-	}); err != nil {
-		return err
-	}
-	tlsConf := tlspolicy.Client(roots, &cert)
-	tlsConf.ServerName = serverName
 	client := &http.Client{
 		Timeout:       30 * time.Second,
-		Transport:     &http.Transport{Proxy: nil, TLSClientConfig: tlsConf},
+		Transport:     transport,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
 	hub, err := subscriptions.New(rt.DB, subscriptions.Options{
@@ -86,6 +93,43 @@ func (rt *Running) startNotifications(cfg *config.File, now func() time.Time, po
 	go hub.Run(rt.bg)
 	log.Info("notification sender started")
 	return nil
+}
+
+// notificationTransport sends the notifications. It replaces its
+// http.Transport when the trust pool changes, because a tls.Config's
+// RootCAs must not change once the transport uses it.
+type notificationTransport struct {
+	cert       tls.Certificate
+	serverName string
+	current    atomic.Pointer[http.Transport]
+}
+
+func (t *notificationTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	return t.current.Load().RoundTrip(r)
+}
+
+// setRoots installs a transport that trusts roots and closes the idle
+// connections of the one it replaces, whose server was verified with the
+// old roots.
+func (t *notificationTransport) setRoots(roots *x509.CertPool) {
+	tlsConf := tlspolicy.Client(roots, &t.cert)
+	tlsConf.ServerName = t.serverName
+	if old := t.current.Swap(&http.Transport{Proxy: nil, TLSClientConfig: tlsConf}); old != nil {
+		old.CloseIdleConnections()
+	}
+}
+
+// parseCertPool parses a PEM bundle of CA certificates.
+func parseCertPool(data []byte) (*x509.CertPool, error) {
+	certs, err := pki.ParseCertificatesPEM(data)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	for _, c := range certs {
+		pool.AddCert(c)
+	}
+	return pool, nil
 }
 
 // notificationTarget returns the URL the notification sender posts to and
@@ -124,7 +168,7 @@ func checkNotificationTrust(cert *tls.Certificate, roots *x509.CertPool, serverN
 	_, err := cert.Leaf.Verify(x509.VerifyOptions{DNSName: serverName, Roots: roots, Intermediates: intermediates,
 		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}})
 	if err != nil {
-		return fmt.Errorf("payer.notifications.ca_file: failed to verify the server certificate (tls.cert_file) "+
+		return fmt.Errorf("failed to verify the server certificate (tls.cert_file) "+
 			"for %q, the host of public_url: %w; set payer.notifications.ca_file to the CA bundle that issued tls.cert_file", serverName, err)
 	}
 	return nil

@@ -422,3 +422,89 @@ func TestNotificationsTrustIntermediateChain(t *testing.T) {
 		}
 	})
 }
+
+// TestNotificationCAFileReloads checks that payer.notifications.ca_file
+// reloads with the certificates: a new bundle that does not verify the
+// server certificate is rejected and logged, the sender keeps the bundle
+// in use, and a valid change is installed without a restart.
+func TestNotificationCAFileReloads(t *testing.T) {
+	var caFile string
+	var devRoot []byte
+	g := startHardenedGateway(t, func(cfg *config.File) {
+		cfg.TLS.ReloadInterval = 10 * time.Millisecond
+		var err error
+		if devRoot, err = os.ReadFile(cfg.Resolve(cfg.TLS.ClientCAFile)); err != nil {
+			t.Fatal(err)
+		}
+		caFile = filepath.Join(t.TempDir(), "notification-roots.pem")
+		if err := os.WriteFile(caFile, devRoot, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cfg.Payer.Notifications.CAFile = caFile
+	})
+
+	public, err := pki.NewRoot(pki.RootOptions{CommonName: "Public Web Root CA"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	publicRoot := filepath.Join(t.TempDir(), "public-root.pem")
+	if err := pki.WriteCertificateFile(publicRoot, [][]byte{public.Certificate.Raw}); err != nil {
+		t.Fatal(err)
+	}
+	publicPEM, err := os.ReadFile(publicRoot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	replaceFile(t, publicRoot, caFile)
+	rejected := g.waitLog(t, "certificate reload rejected", caFile)
+	if !strings.Contains(rejected, "payer.notifications.ca_file") {
+		t.Errorf("rejection %q does not name payer.notifications.ca_file", rejected)
+	}
+
+	// The sender still trusts the previous bundle.
+	sub, _, err := g.sim.Subscribe(context.Background())
+	if err != nil {
+		t.Fatalf("create Subscription: %v", err)
+	}
+	if sub.Status != http.StatusCreated {
+		t.Fatalf("create Subscription: status %d, want 201: %s", sub.Status, sub.Body)
+	}
+	snap := g.wait(t, "the handshake", func(s *ehrsim.Snapshot) bool { return len(s.Notifications) >= 1 })
+	if !snap.Notifications[0].Accepted {
+		t.Errorf("handshake not accepted: %+v", snap.Notifications[0])
+	}
+
+	// Both roots verify the server certificate, so the change is installed.
+	both := filepath.Join(t.TempDir(), "both.pem")
+	if err := os.WriteFile(both, append(append([]byte{}, devRoot...), publicPEM...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	replaceFile(t, both, caFile)
+	g.waitLog(t, "certificates reloaded", caFile)
+}
+
+// replaceFile renames src over dst, so that a reload reads either file
+// whole.
+func replaceFile(t *testing.T, src, dst string) {
+	t.Helper()
+	if err := os.Rename(src, dst); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitLog waits for a log line that contains both msg and file, and
+// returns it.
+func (g *hardenedGateway) waitLog(t *testing.T, msg, file string) string {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		for line := range strings.SplitSeq(g.logs.String(), "\n") {
+			if strings.Contains(line, msg) && strings.Contains(line, file) {
+				return line
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("no log line with %q naming %s:\n%s", msg, file, g.logs.String())
+	return ""
+}

@@ -36,16 +36,18 @@ var ErrUncovered = errors.New("auditlog: entries are not covered by a checkpoint
 
 // LoadSigningKey reads a note signer key file, as LoadSigner does, and
 // also returns the verifier of that key, which the signer does not expose.
+// It reads the file once, so the two always belong to one key.
 func LoadSigningKey(path string) (note.Signer, note.Verifier, error) {
-	s, err := LoadSigner(path)
-	if err != nil {
-		return nil, nil, err
-	}
 	data, err := readCapped(path)
 	if err != nil {
 		return nil, nil, err
 	}
-	v, _, err := verifierOfSignerKey(strings.TrimSpace(string(data)))
+	skey := strings.TrimSpace(string(data))
+	s, err := note.NewSigner(skey)
+	if err != nil {
+		return nil, nil, fmt.Errorf("auditlog: signing key file %s: invalid note signer key", path)
+	}
+	v, _, err := verifierOfSignerKey(skey)
 	if err != nil {
 		return nil, nil, fmt.Errorf("auditlog: signing key file %s: %w", path, err)
 	}

@@ -123,6 +123,8 @@ type Holder struct {
 	// check is an extra condition that a reloaded certificate must meet,
 	// such as verifying against another component's trust pool, or nil.
 	check func(*tls.Certificate) error
+	// trust is the trust bundle of SetTrustFile, or nil.
+	trust *trustFile
 	// installed is the file content of the current generation, to name
 	// the files a reload changed.
 	installed fileSet
@@ -196,6 +198,48 @@ func (h *Holder) SetCertificateCheck(check func(*tls.Certificate) error) error {
 		return err
 	}
 	h.check = check
+	return nil
+}
+
+// trustFile is a trust bundle that another component verifies the
+// Holder's certificate with (SetTrustFile).
+type trustFile struct {
+	path  string
+	check func(cert *tls.Certificate, trust []byte) error
+	apply func(trust []byte)
+}
+
+// SetTrustFile adds path, a PEM bundle that another component verifies
+// the Holder's certificate with, to the files the Holder reloads. Its
+// content is read with the other files, so that a change to it alone also
+// makes a new generation. check verifies each candidate certificate
+// against the content read with it, and a failure rejects the generation
+// like an invalid set. apply receives the content of each installed
+// generation, after the install, so that the other component switches to
+// the new bundle together with the certificate it verifies. Neither may
+// block.
+//
+// SetTrustFile checks the current certificate against path's content
+// now, and on success calls apply with that content and keeps the file.
+// Otherwise it returns the error and changes nothing.
+func (h *Holder) SetTrustFile(path string, check func(cert *tls.Certificate, trust []byte) error, apply func(trust []byte)) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	data, err := readCapped(path)
+	if err != nil {
+		return err
+	}
+	if err := check(h.current.Load().cert, data); err != nil {
+		return err
+	}
+	h.trust = &trustFile{path: path, check: check, apply: apply}
+	apply(data)
+
+	// Record the content as installed, so that the next Reload finds no
+	// change and keeps the current generation with its session ticket keys.
+	h.installed.trust = data
+	h.installed.digest = h.installed.sum()
+	h.current.Load().digest = h.installed.digest
 	return nil
 }
 

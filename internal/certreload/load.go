@@ -25,6 +25,7 @@ const maxFileSize = 4 << 20
 type fileSet struct {
 	cert, key, clientCAs, crl []byte
 	partnerCAs                [][]byte // in the order of Options.PartnerCAFiles
+	trust                     []byte   // the SetTrustFile bundle, if any
 	digest                    [32]byte
 }
 
@@ -65,17 +66,27 @@ func (h *Holder) readFiles() (fileSet, error) {
 	for i, path := range h.opts.PartnerCAFiles {
 		read(path, &fs.partnerCAs[i])
 	}
+	if h.trust != nil {
+		read(h.trust.path, &fs.trust)
+	}
 	if err != nil {
 		return fileSet{}, err
 	}
+	fs.digest = fs.sum()
+	return fs, nil
+}
 
+// sum returns the SHA-256 digest of every file's content, each prefixed
+// with its length so that moving bytes between files changes the digest.
+func (fs *fileSet) sum() [32]byte {
 	d := sha256.New()
-	for _, part := range append([][]byte{fs.cert, fs.key, fs.clientCAs, fs.crl}, fs.partnerCAs...) {
+	for _, part := range append([][]byte{fs.cert, fs.key, fs.clientCAs, fs.crl, fs.trust}, fs.partnerCAs...) {
 		fmt.Fprintf(d, "%d:", len(part))
 		d.Write(part)
 	}
-	copy(fs.digest[:], d.Sum(nil))
-	return fs, nil
+	var out [32]byte
+	copy(out[:], d.Sum(nil))
+	return out
 }
 
 func readCapped(path string) ([]byte, error) {
@@ -106,6 +117,11 @@ func (h *Holder) build(fs fileSet, prev *material) (*material, error) {
 	if h.check != nil {
 		if err := h.check(m.cert); err != nil {
 			return nil, fmt.Errorf("certreload: %s: %w", h.opts.CertFile, err)
+		}
+	}
+	if h.trust != nil {
+		if err := h.trust.check(m.cert, fs.trust); err != nil {
+			return nil, fmt.Errorf("certreload: %s: %w", h.trust.path, err)
 		}
 	}
 	m.expiries = append(m.expiries, Expiry{Item: "certificate", File: h.opts.CertFile,

@@ -54,6 +54,9 @@ func (h *Holder) Reload() (bool, error) {
 	h.lastFailed = [32]byte{}
 	changed := h.changedFiles(files)
 	h.installed = files
+	if h.trust != nil {
+		h.trust.apply(files.trust)
+	}
 	h.log.Info("certificates reloaded", "generation", h.generation.Load(), "changed", strings.Join(changed, " "),
 		"cert_file", h.opts.CertFile, "not_after", m.cert.Leaf.NotAfter.UTC().Format(time.RFC3339))
 	return true, nil
@@ -73,6 +76,9 @@ func (h *Holder) changedFiles(files fileSet) []string {
 	add(h.opts.KeyFile, h.installed.key, files.key)
 	add(h.opts.ClientCAFile, h.installed.clientCAs, files.clientCAs)
 	add(h.opts.CRLFile, h.installed.crl, files.crl)
+	if h.trust != nil {
+		add(h.trust.path, h.installed.trust, files.trust)
+	}
 	for i, path := range h.opts.PartnerCAFiles {
 		var old []byte
 		if i < len(h.installed.partnerCAs) {

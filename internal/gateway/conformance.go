@@ -110,11 +110,12 @@ func isFHIRJSONResponse(ct string) bool {
 	if err != nil || (mt != "application/fhir+json" && mt != "application/json") {
 		return false
 	}
-	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
-		return false
+	for _, k := range []string{"charset", "fhirversion"} {
+		if v, ok := params[k]; ok && !servedParameter(k, v) {
+			return false
+		}
 	}
-	v, ok := params["fhirversion"]
-	return !ok || v == "4.0" || v == "4.0.1"
+	return true
 }
 
 // rewriteLocation maps a Location header from the upstream's base to the

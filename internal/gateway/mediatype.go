@@ -80,7 +80,14 @@ const upstreamAccept = "application/fhir+json"
 // request would run upstream, and an upstream that honours Accept would
 // respond in a format the gateway then withholds with a 502. It stores the
 // accepted q values in ex.accept for the released response's media type.
+//
+// A _format parameter overrides Accept (FHIR R4 http.html), for clients
+// that cannot set headers. So a _format naming JSON is served whatever the
+// Accept value, and any other _format gets the policy's 406 here.
 func checkAccept(ex *exchange) *Refusal {
+	if ex.fhir != nil && ex.fhir.Query != nil && ex.fhir.Query.Format != "" {
+		return acceptFormat(ex)
+	}
 	q, bad := negotiateJSON(ex.r.Header.Values("Accept"))
 	if bad != "" {
 		return &Refusal{Status: http.StatusNotAcceptable, Code: "not-supported", Rule: "request.accept",
@@ -89,6 +96,24 @@ func checkAccept(ex *exchange) *Refusal {
 	if !q.acceptable() {
 		return &Refusal{Status: http.StatusNotAcceptable, Code: "not-supported", Rule: "request.accept",
 			Message: "the Accept header admits no FHIR R4 JSON, the only format served: send Accept: application/fhir+json or leave it out"}
+	}
+	ex.accept = &q
+	return nil
+}
+
+// acceptFormat applies the request's _format in place of its Accept. It
+// stores the q values that _format gives the two FHIR JSON media types, so
+// that _format=application/json gets a response labelled application/json.
+func acceptFormat(ex *exchange) *Refusal {
+	if d, ok := policy.CheckFormat(ex.fhir.Query); !ok {
+		return &Refusal{Status: d.Status, Code: d.Code, Rule: d.Rule, Message: d.Reason}
+	}
+	q := jsonAcceptance{fhirJSON: 1, json: 1, fhirJSONRanged: true}
+	switch ex.fhir.Query.Format {
+	case "application/fhir+json":
+		q.json = 0
+	case "application/json":
+		q.fhirJSON, q.fhirJSONRanged = 0, false
 	}
 	ex.accept = &q
 	return nil

@@ -227,3 +227,45 @@ func interactionsOf(req *fhirreq.Request) fhirreq.Allowlist {
 	}
 	return out
 }
+
+// TestScopeReasonsNameNextStep checks that every policy.scope denial names
+// the caller's next step: request a token with the missing scope, or
+// narrow the request.
+func TestScopeReasonsNameNextStep(t *testing.T) {
+	f := loadAttacks(t)
+	e := f.engine(t)
+	seen := 0
+	for i := range f.Cases {
+		c := &f.Cases[i]
+		in, parsed := f.input(t, c)
+		if parsed != nil {
+			continue
+		}
+		d := e.Decide(in)
+		if d.Rule != "policy.scope" {
+			continue
+		}
+		seen++
+		if !strings.Contains(d.Reason, "request a token with") {
+			t.Errorf("%s: Reason %q names no next step", c.Name, d.Reason)
+		}
+	}
+	if seen == 0 {
+		t.Fatal("the suite has no policy.scope denial")
+	}
+
+	// An untyped system search reports policy.search.untyped to the
+	// caller, so its scope reason is checked at the step itself.
+	c := &attackCase{Partner: "bulk", Scopes: "system/*.r", Method: "GET", Target: "/fhir?identifier=x"}
+	in, parsed := f.input(t, c)
+	if parsed != nil {
+		t.Fatalf("parse: %+v", parsed)
+	}
+	d, ok := e.everyClassSearch(in)
+	if ok {
+		t.Fatal("everyClassSearch allowed a search without a wildcard scope")
+	}
+	if !strings.Contains(d.Reason, "list the types in _type") {
+		t.Errorf("everyClassSearch Reason %q names no next step", d.Reason)
+	}
+}

@@ -165,7 +165,8 @@ func (e *Engine) everyClass(in Input, what string) (Decision, bool) {
 		}
 	}
 	if !in.Scopes.HasWildcard() || !in.Scopes.Permits(scope.Read, scope.Wildcard, nil) {
-		return forbidden("policy.scope", what+" returns every resource type, which needs the scope system/*.read"), false
+		return forbidden("policy.scope", what+" returns every resource type, which needs the scope system/*.read: "+
+			"request a token with system/*.read, or ask the payer to add it to the registration"), false
 	}
 	return Decision{}, true
 }

@@ -87,7 +87,8 @@ func (e *Engine) everyClassSearch(in Input) (Decision, bool) {
 		return d, false
 	}
 	if !in.Scopes.Permits(scope.Search, scope.Wildcard, nil) {
-		return forbidden("policy.scope", "a search at the FHIR base without _type returns every resource type, which needs a wildcard search scope"), false
+		return forbidden("policy.scope", "a search at the FHIR base without _type returns every resource type, which needs a wildcard search scope: "+
+			"list the types in _type, or request a token with system/*.rs"), false
 	}
 	return Decision{}, true
 }

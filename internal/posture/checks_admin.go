@@ -91,6 +91,13 @@ var logChecks = []Check{
 		config:      checkCheckpointFile,
 	},
 	{
+		ID: "GH-LOG-007", Control: "C4", Severity: Medium, Mode: ModeConfig,
+		Title:       "Retired checkpoint verifier keys are listed correctly in a file only its owner can change",
+		Rationale:   "After a rotation of the checkpoint signing key, start-up accepts a checkpoint file signed by any key in audit.retired_verifier_keys_file when a stored handover covers it. Whoever can write the file can add a key of their own; a line that is not a valid verifier key, names another log, or is the current key means the rotation was not recorded as intended.",
+		Remediation: "Make the file named by audit.retired_verifier_keys_file writable by its owner only (chmod 644 or 600), and list in it only the old verifier key lines that 'gatehouse audit rotate-signing-key' printed, one a line, oldest first, each named like audit.origin.",
+		config:      checkRetiredVerifierKeys,
+	},
+	{
 		ID: "GH-MON-001", Control: "C13", Severity: Medium, Mode: ModeConfig,
 		Title:       "Alerts on unusual volume, distinct patients and denial spikes",
 		Rationale:   "Bulk extraction with valid credentials looks like normal traffic, only more of it; volume and distinct-patient alerts are how it is noticed.",

@@ -1,6 +1,7 @@
 package posture
 
 import (
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
@@ -10,6 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/gatehouse-health/gatehouse/internal/auditlog"
 	"github.com/gatehouse-health/gatehouse/internal/config"
 	"github.com/gatehouse-health/gatehouse/internal/pki"
 )
@@ -477,6 +481,26 @@ var checkCases = []checkCase{
 		}
 		cfgOf(tg).Audit.CheckpointFile = fx.file("checkpoint.txt")
 	}, Pass, 0},
+	{"GH-LOG-007", "not set", nil, Pass, 0},
+	{"GH-LOG-007", "old key listed", retiredKeys(0o644, "# rotated 2026-01\n", oldVerifierKey), Pass, 0},
+	{"GH-LOG-007", "owner-only file", retiredKeys(0o600, oldVerifierKey), Pass, 0},
+	{"GH-LOG-007", "group writable", retiredKeys(0o664, oldVerifierKey), Fail, Medium},
+	{"GH-LOG-007", "world writable", retiredKeys(0o646, oldVerifierKey), Fail, Medium},
+	{"GH-LOG-007", "missing file", func(t *testing.T, fx *fixture, tg *Target) {
+		cfgOf(tg).Audit.RetiredVerifierKeysFile = "pki/no-such.vkeys"
+	}, Fail, Medium},
+	{"GH-LOG-007", "invalid line", retiredKeys(0o644, oldVerifierKey, "gatehouse.payer.example/audit+not-a-key"), Fail, Medium},
+	{"GH-LOG-007", "signer key listed", retiredKeys(0o644, oldSignerKey), Fail, Medium},
+	{"GH-LOG-007", "other origin", retiredKeys(0o644, otherOriginVerifierKey), Fail, Medium},
+	{"GH-LOG-007", "current key", func(t *testing.T, fx *fixture, tg *Target) {
+		vkey, err := auditlog.VerifierKeyOf(fx.file("pki/checkpoint.key"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		retiredKeys(0o644, oldVerifierKey, vkey)(t, fx, tg)
+	}, Fail, Medium},
+	{"GH-LOG-007", "key twice", retiredKeys(0o644, oldVerifierKey, oldVerifierKey), Fail, Medium},
+	{"GH-LOG-007", "no key", retiredKeys(0o644, "# none yet\n"), Fail, Medium},
 	{"GH-LOG-005", "sqlite", nil, Pass, 0},
 	{"GH-LOG-005", "verify-full", postgresURL("postgres://gatehouse@db.payer.internal:5432/gatehouse?sslmode=verify-full&sslrootcert=/etc/gatehouse/db-ca.pem"), Pass, 0},
 	{"GH-LOG-005", "sslrootcert system", postgresURL("postgresql://gatehouse@db.payer.internal/gatehouse?sslrootcert=system"), Pass, 0},
@@ -513,6 +537,35 @@ func postgresURL(raw string) func(*testing.T, *fixture, *Target) {
 	return func(t *testing.T, fx *fixture, tg *Target) {
 		cfgOf(tg).Database.Path = ""
 		cfgOf(tg).Database.URL = raw
+	}
+}
+
+// Keys for GH-LOG-007: a retired key of the fixture's origin
+// (gatehouse.payer.example/audit), its signer key, and a key of another
+// log. They are generated once, since only their text matters.
+var oldVerifierKey, oldSignerKey, otherOriginVerifierKey = func() (string, string, string) {
+	skey, vkey, err := note.GenerateKey(rand.Reader, "gatehouse.payer.example/audit")
+	if err != nil {
+		panic(err)
+	}
+	_, other, err := note.GenerateKey(rand.Reader, "other.example/audit")
+	if err != nil {
+		panic(err)
+	}
+	return vkey, skey, other
+}()
+
+// retiredKeys writes lines, one a line, to pki/retired.vkeys with mode and
+// names that file in audit.retired_verifier_keys_file.
+func retiredKeys(mode os.FileMode, lines ...string) func(*testing.T, *fixture, *Target) {
+	return func(t *testing.T, fx *fixture, tg *Target) {
+		path := fx.file("pki/retired.vkeys")
+		mustWrite(t, path, []byte(strings.Join(lines, "\n")+"\n"))
+		// Chmod sets the mode exactly, whatever the umask.
+		if err := os.Chmod(path, mode); err != nil {
+			t.Fatal(err)
+		}
+		cfgOf(tg).Audit.RetiredVerifierKeysFile = "pki/retired.vkeys"
 	}
 }
 

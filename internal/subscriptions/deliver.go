@@ -289,7 +289,7 @@ func (h *Hub) queueHeartbeat(ctx context.Context, id string) error {
 	if !heartbeatDue(h.now(), period, lastSent) {
 		return nil
 	}
-	if err := enqueue(ctx, tx, id, kindHeartbeat, 0, h.stamp()); err != nil {
+	if err := enqueueLocked(ctx, tx, id, kindHeartbeat, 0, h.stamp()); err != nil {
 		return err
 	}
 	return tx.Commit()

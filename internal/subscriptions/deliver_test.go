@@ -627,3 +627,48 @@ func TestHeartbeatRaceQueuesOnce(t *testing.T) {
 		}
 	})
 }
+
+// TestHeartbeatLocksRowOnce checks that queueing a heartbeat updates the
+// Subscription's row once, for the lock, and not again when it appends to
+// the queue under the lock it already holds. A trigger counts the
+// updates, so the count is the database's own.
+func TestHeartbeatLocksRowOnce(t *testing.T) {
+	storagetest.Run(t, func(t *testing.T, b storagetest.Backend) {
+		ctx := context.Background()
+		out := newFakeOutbound(t)
+		hubs, db, id, advance := heartbeatReplicas(t, b.NewURL(t), out, 1)
+		hubs[0].Tick(ctx)
+
+		stmts := []string{`CREATE TABLE test_row_updates (n INTEGER NOT NULL)`, `INSERT INTO test_row_updates VALUES (0)`}
+		if b.Dialect == storage.PostgreSQL {
+			stmts = append(stmts,
+				`CREATE FUNCTION test_count_update() RETURNS trigger LANGUAGE plpgsql AS
+				 $$BEGIN UPDATE test_row_updates SET n = n + 1; RETURN NEW; END$$`,
+				`CREATE TRIGGER test_count_update AFTER UPDATE ON payer_subscriptions
+				 FOR EACH ROW EXECUTE FUNCTION test_count_update()`)
+		} else {
+			stmts = append(stmts, `CREATE TRIGGER test_count_update AFTER UPDATE ON payer_subscriptions
+				BEGIN UPDATE test_row_updates SET n = n + 1; END`)
+		}
+		for _, stmt := range stmts {
+			if _, err := db.ExecContext(ctx, stmt); err != nil {
+				t.Fatal(err)
+			}
+		}
+
+		advance(61 * time.Second)
+		if err := hubs[0].queueHeartbeat(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		if n := outboxLen(t, db); n != 1 {
+			t.Fatalf("queue contains %d notifications, expected one heartbeat", n)
+		}
+		var updates int
+		if err := db.QueryRowContext(ctx, `SELECT n FROM test_row_updates`).Scan(&updates); err != nil {
+			t.Fatal(err)
+		}
+		if updates != 1 {
+			t.Errorf("queueing a heartbeat updated the Subscription row %d times, expected 1", updates)
+		}
+	})
+}

@@ -129,6 +129,12 @@ func enqueue(ctx context.Context, tx *sql.Tx, id, kind string, event int64, now 
 	if _, err := tx.ExecContext(ctx, sqlLockSubscription, id); err != nil {
 		return fmt.Errorf("subscriptions: queue notification: %w", err)
 	}
+	return enqueueLocked(ctx, tx, id, kind, event, now)
+}
+
+// enqueueLocked appends a notification as enqueue does, in a transaction
+// that already holds the Subscription's row lock (sqlLockSubscription).
+func enqueueLocked(ctx context.Context, tx *sql.Tx, id, kind string, event int64, now string) error {
 	var seq int64
 	if err := tx.QueryRowContext(ctx, sqlNextOutboxSeq, id).Scan(&seq); err != nil {
 		return fmt.Errorf("subscriptions: queue notification: %w", err)
