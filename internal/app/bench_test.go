@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"runtime"
+	"runtime/metrics"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -116,7 +117,7 @@ func benchSubmit(b *testing.B, body func(i int) []byte) {
 	header := http.Header{"Content-Type": {"application/fhir+json"}, "Authorization": {"Bearer " + h.accessToken()}}
 	client := h.ehr.HTTPClient()
 	b.ResetTimer()
-	cpu := processCPU()
+	cpu, cycles := processCPU(), gcCyclesNow()
 	i := 0
 	for b.Loop() {
 		req, _ := http.NewRequest("POST", h.rt.FHIRBase+"/Claim/$submit", bytes.NewReader(body(i)))
@@ -132,6 +133,30 @@ func benchSubmit(b *testing.B, body func(i int) []byte) {
 		}
 	}
 	b.ReportMetric(float64(processCPU()-cpu)/float64(b.N), "cpu-ns/op")
+	reportGCWork(b, cycles)
+}
+
+// gcCyclesNow returns the number of completed GC cycles.
+func gcCyclesNow() uint64 {
+	s := []metrics.Sample{{Name: "/gc/cycles/total:gc-cycles"}}
+	metrics.Read(s)
+	return s[0].Value.Uint64()
+}
+
+// reportGCWork reports the numbers that set the collector's work and do
+// not depend on other load. These are the GC cycles per 1,000 operations
+// since cyclesBefore and, after a forced collection, the live heap and
+// its scannable part, which a mark phase's CPU time grows with. The heap
+// includes the benchmark's client, the gateway and the payer service.
+func reportGCWork(b *testing.B, cyclesBefore uint64) {
+	b.ReportMetric(float64(gcCyclesNow()-cyclesBefore)*1000/float64(b.N), "gc/1000op")
+	b.StopTimer()
+	runtime.GC()
+	s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}, {Name: "/gc/scan/heap:bytes"}, {Name: "/gc/scan/globals:bytes"}}
+	metrics.Read(s)
+	b.ReportMetric(float64(s[0].Value.Uint64())/1e6, "live-MB")
+	b.ReportMetric(float64(s[1].Value.Uint64())/1e6, "scan-heap-MB")
+	b.ReportMetric(float64(s[2].Value.Uint64())/1e6, "scan-globals-MB")
 }
 
 // unlimitedRate lifts the partners' rate limits, which a benchmark run of

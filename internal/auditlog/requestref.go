@@ -38,8 +38,9 @@ func requestEntryMismatch(target *Leaf, exchangeID string, body *Body) string {
 // other one from the database.
 func (l *Log) checkRequestEntry(ctx context.Context, e *record.Entry, sum [32]byte) error {
 	index := e.RequestSeq - 1
-	target := l.requests.leaf(index)
-	if target == nil {
+	var cached Leaf
+	target := &cached
+	if !l.requests.leaf(index, target) {
 		var encoded []byte
 		if err := l.db.QueryRowContext(ctx, sqlReadEntryEncoding, index).Scan(&encoded); err != nil {
 			return fmt.Errorf("auditlog: append: the request entry %d: %w", index, err)
@@ -81,40 +82,67 @@ func (d *Decrypter) openRecordedRequest(ctx context.Context, row *Row, out *Bodi
 	return nil
 }
 
-// maxRecentRequests bounds recentRequests. A response entry follows its
-// request entry within the upstream timeout. At 400 exchanges a second,
-// 4096 entries span about 10 s (an estimate, not a guarantee), and an
-// older request entry is read from the database.
-const maxRecentRequests = 4096
+// recentRequestSlots is the number of request entries recentRequests
+// keeps, one slot per log index modulo this size. A response entry
+// follows its request entry within the upstream timeout. An exchange
+// appends at least two entries, so the slots span at most 4,096
+// exchanges, about 10 s at 400 exchanges a second (an estimate, not a
+// guarantee). An older request entry is read from the database.
+const recentRequestSlots = 8192
+
+// maxRecentExchangeID is the longest exchange id recentRequests keeps. The
+// gateway's ids are 32 hex digits. A request entry with a longer id is
+// not kept, so its reference is checked from the database.
+const maxRecentExchangeID = 32
+
+// recentRequest is one slot of recentRequests. It holds no pointers, so
+// the garbage collector does not scan the table.
+type recentRequest struct {
+	seq     int64 // the entry's index + 1; 0 marks an empty slot
+	idLen   uint8
+	id      [maxRecentExchangeID]byte
+	request Body
+}
 
 // recentRequests keeps the fields a reference is checked against for the
 // request entries a Log appended last. An entry is added only once its
-// append returned success, so it is committed at that index.
+// append returned success, so it is committed at that index. The table,
+// about 1 MB, is allocated by the first add.
 type recentRequests struct {
-	mu     sync.Mutex
-	leaves map[int64]*Leaf
-	order  []int64 // indexes in the order added, oldest first
+	mu    sync.Mutex
+	slots *[recentRequestSlots]recentRequest
 }
 
 func (c *recentRequests) add(index int64, exchangeID string, body Body) {
-	l := &Leaf{Index: index, Request: body}
-	l.Entry.Phase, l.Entry.ExchangeID = record.PhaseRequest, exchangeID
+	if len(exchangeID) > maxRecentExchangeID || index < 0 {
+		return
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.leaves == nil {
-		c.leaves = make(map[int64]*Leaf, maxRecentRequests)
+	if c.slots == nil {
+		c.slots = new([recentRequestSlots]recentRequest)
 	}
-	if len(c.order) == maxRecentRequests {
-		delete(c.leaves, c.order[0])
-		c.order = c.order[1:]
-	}
-	c.leaves[index] = l
-	c.order = append(c.order, index)
+	s := &c.slots[index%recentRequestSlots]
+	s.seq, s.idLen, s.request = index+1, uint8(len(exchangeID)), body
+	copy(s.id[:], exchangeID)
 }
 
-// leaf returns the request entry at index, or nil when it is not kept.
-func (c *recentRequests) leaf(index int64) *Leaf {
+// leaf fills out with the fields requestEntryMismatch compares of the
+// request entry at index, and reports whether that entry is kept.
+func (c *recentRequests) leaf(index int64, out *Leaf) bool {
+	if index < 0 {
+		return false
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.leaves[index]
+	if c.slots == nil {
+		return false
+	}
+	s := &c.slots[index%recentRequestSlots]
+	if s.seq != index+1 {
+		return false
+	}
+	*out = Leaf{Index: index, Request: s.request}
+	out.Entry.Phase, out.Entry.ExchangeID = record.PhaseRequest, string(s.id[:s.idLen])
+	return true
 }
