@@ -55,9 +55,10 @@ var writeIOErrors = map[int]bool{10: true, 778: true, 1034: true, 1290: true, 15
 // before SyncCommits does, and Linux reports one to a file description
 // once, so it counts as a failed sync: the disk may not hold what was
 // written. A full disk (SQLITE_FULL) or a busy lock is not such an error.
-// NOTE: once a statement's context has ended, the driver returns the
-// context's error in place of SQLite's. An I/O error that comes after a
-// deadline is then not recorded here, and the next SyncCommits meets it.
+// NOTE: a PRAGMA statement keeps its context (see statementContext). Once
+// that context has ended, the driver returns the context's error in place
+// of SQLite's, so an I/O error of a checkpoint that comes after a deadline
+// is not recorded here, and the next SyncCommits meets it.
 func (g *writeGate) noteIOError(err error) error {
 	var coded interface{ Code() int }
 	if err != nil && errors.As(err, &coded) && writeIOErrors[coded.Code()] {
@@ -213,6 +214,22 @@ func (c *gatedConn) Close() error {
 	return c.inner.Close()
 }
 
+// statementContext returns the context a call into the SQLite driver runs
+// with: ctx without its cancellation, or ctx's error when it has already
+// ended. The driver starts a goroutine for every statement, transaction and
+// commit whose context can end, so that it can interrupt SQLite; at about
+// 15 per exchange those goroutines queued behind requests under load. The
+// statements run here are short, so each one checks the context once before
+// it starts and then runs to its end. Waiting for the write gate still ends
+// with ctx, and database/sql still closes rows when ctx ends. PRAGMA
+// statements keep ctx, because a checkpoint may copy a large WAL.
+func statementContext(ctx context.Context) (context.Context, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return context.WithoutCancel(ctx), nil
+}
+
 func (c *gatedConn) Begin() (driver.Tx, error) {
 	return c.BeginTx(context.Background(), driver.TxOptions{})
 }
@@ -222,13 +239,24 @@ func (c *gatedConn) Begin() (driver.Tx, error) {
 // keeps it until it ends.
 func (c *gatedConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
 	if opts.ReadOnly {
-		return c.inner.BeginTx(ctx, opts)
+		sctx, err := statementContext(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return c.inner.BeginTx(sctx, opts)
 	}
 	took, err := c.beginWrite(ctx)
 	if err != nil {
 		return nil, err
 	}
-	tx, err := c.inner.BeginTx(ctx, opts)
+	sctx, err := statementContext(ctx)
+	if err != nil {
+		if took {
+			c.endWrite()
+		}
+		return nil, err
+	}
+	tx, err := c.inner.BeginTx(sctx, opts)
 	if err != nil {
 		if took {
 			c.endWrite()
@@ -243,22 +271,27 @@ func (c *gatedConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.
 // checkpoint, run without it. A transaction begun and ended with BEGIN,
 // COMMIT and ROLLBACK statements holds the gate as one begun by BeginTx.
 func (c *gatedConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
-	switch firstWord(query) {
-	case "PRAGMA":
+	if firstWord(query) == "PRAGMA" {
 		// wal_checkpoint writes the database file.
 		res, err := c.inner.ExecContext(ctx, query, args)
 		return res, c.gate.noteIOError(err)
+	}
+	sctx, err := statementContext(ctx)
+	if err != nil {
+		return nil, err
+	}
+	switch firstWord(query) {
 	case "BEGIN":
 		if _, err := c.beginWrite(ctx); err != nil {
 			return nil, err
 		}
-		res, err := c.inner.ExecContext(ctx, query, args)
+		res, err := c.inner.ExecContext(sctx, query, args)
 		if err != nil {
 			c.endWrite()
 		}
 		return res, err
 	case "COMMIT", "END", "ROLLBACK":
-		res, err := c.inner.ExecContext(ctx, query, args)
+		res, err := c.inner.ExecContext(sctx, query, args)
 		c.gate.noteIOError(err)
 		if !isRollbackTo(query) && (err == nil || firstWord(query) == "ROLLBACK") {
 			c.endWrite()
@@ -272,7 +305,7 @@ func (c *gatedConn) ExecContext(ctx context.Context, query string, args []driver
 	if took {
 		defer c.endWrite()
 	}
-	res, err := c.inner.ExecContext(ctx, query, args)
+	res, err := c.inner.ExecContext(sctx, query, args)
 	return res, c.gate.noteIOError(err)
 }
 
@@ -284,14 +317,18 @@ func (c *gatedConn) QueryContext(ctx context.Context, query string, args []drive
 		rows, err := c.inner.QueryContext(ctx, query, args)
 		return rows, c.gate.noteIOError(err)
 	}
+	sctx, err := statementContext(ctx)
+	if err != nil {
+		return nil, err
+	}
 	if !isWriteStatement(query) {
-		return c.inner.QueryContext(ctx, query, args)
+		return c.inner.QueryContext(sctx, query, args)
 	}
 	took, err := c.beginWrite(ctx)
 	if err != nil {
 		return nil, err
 	}
-	rows, err := c.inner.QueryContext(ctx, query, args)
+	rows, err := c.inner.QueryContext(sctx, query, args)
 	return c.gatedRows(rows, err, took)
 }
 
@@ -384,6 +421,10 @@ func (s *gatedStmt) ExecContext(ctx context.Context, args []driver.NamedValue) (
 	if isPragma(s.query) {
 		return s.inner.ExecContext(ctx, args)
 	}
+	sctx, err := statementContext(ctx)
+	if err != nil {
+		return nil, err
+	}
 	took, err := s.conn.beginWrite(ctx)
 	if err != nil {
 		return nil, err
@@ -391,19 +432,23 @@ func (s *gatedStmt) ExecContext(ctx context.Context, args []driver.NamedValue) (
 	if took {
 		defer s.conn.endWrite()
 	}
-	res, err := s.inner.ExecContext(ctx, args)
+	res, err := s.inner.ExecContext(sctx, args)
 	return res, s.conn.gate.noteIOError(err)
 }
 
 func (s *gatedStmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driver.Rows, error) {
+	sctx, err := statementContext(ctx)
+	if err != nil {
+		return nil, err
+	}
 	if !isWriteStatement(s.query) {
-		return s.inner.QueryContext(ctx, args)
+		return s.inner.QueryContext(sctx, args)
 	}
 	took, err := s.conn.beginWrite(ctx)
 	if err != nil {
 		return nil, err
 	}
-	rows, err := s.inner.QueryContext(ctx, args)
+	rows, err := s.inner.QueryContext(sctx, args)
 	return s.conn.gatedRows(rows, err, took)
 }
 

@@ -2,10 +2,12 @@ package storage
 
 import (
 	"context"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -185,5 +187,74 @@ func TestWriteGateStatementTransactions(t *testing.T) {
 		if got := isRollbackTo(q); got != want {
 			t.Errorf("isRollbackTo(%q) = %v, want %v", q, got, want)
 		}
+	}
+}
+
+// watchedContext counts calls of Done, which the SQLite driver makes to
+// decide whether to start a goroutine that interrupts the statement.
+type watchedContext struct {
+	context.Context
+	doneCalls atomic.Int32
+}
+
+func (c *watchedContext) Done() <-chan struct{} {
+	c.doneCalls.Add(1)
+	return c.Context.Done()
+}
+
+// The gate hands the SQLite driver contexts that cannot end, so the driver
+// starts no goroutine per statement, transaction or commit; a context that
+// has already ended still stops the statement before it starts.
+func TestGateStripsCancellation(t *testing.T) {
+	db := openNoBusyWait(t, filepath.Join(t.TempDir(), "g.db"))
+	conn, err := db.Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+
+	cancellable, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	watched := &watchedContext{Context: cancellable}
+	err = conn.Raw(func(dc any) error {
+		c := dc.(*gatedConn)
+		if _, err := c.ExecContext(watched, `INSERT INTO t (v) VALUES ('a')`, nil); err != nil {
+			return fmt.Errorf("exec: %w", err)
+		}
+		rows, err := c.QueryContext(watched, `SELECT v FROM t`, nil)
+		if err != nil {
+			return fmt.Errorf("query: %w", err)
+		}
+		rows.Close()
+		tx, err := c.BeginTx(watched, driver.TxOptions{})
+		if err != nil {
+			return fmt.Errorf("begin: %w", err)
+		}
+		if _, err := c.ExecContext(watched, `INSERT INTO t (v) VALUES ('b')`, nil); err != nil {
+			return fmt.Errorf("exec in transaction: %w", err)
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("commit: %w", err)
+		}
+
+		cancel()
+		if _, err := c.ExecContext(watched, `INSERT INTO t (v) VALUES ('late')`, nil); !errors.Is(err, context.Canceled) {
+			return fmt.Errorf("exec after cancel: %v, want context.Canceled", err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := watched.doneCalls.Load(); n != 0 {
+		t.Errorf("the driver read Done of the caller's context %d times, want 0", n)
+	}
+
+	var n int
+	if err := db.QueryRowContext(context.Background(), `SELECT COUNT(*) FROM t`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 2 {
+		t.Errorf("rows = %d, want 2 (the statement after cancel must not run)", n)
 	}
 }
