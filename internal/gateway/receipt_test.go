@@ -26,7 +26,7 @@ func (s stubReceipts) PartnerReceipt(context.Context, int64, string) (*auditlog.
 }
 
 // logSizeText is a log size that the stubbed errors contain. A partner
-// must never see it: the size of the log tells how many exchanges all
+// must never see it: the size of the log reveals how many exchanges all
 // partners had.
 const logSizeText = "987654"
 
