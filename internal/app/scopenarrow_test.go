@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 
 	"github.com/gatehouse-health/gatehouse/internal/config"
@@ -53,5 +54,14 @@ func TestNarrowedRegistrationLimitsOldToken(t *testing.T) {
 	}
 	if entries[0].Rule != "policy.scope" {
 		t.Errorf("rule = %q, want policy.scope", entries[0].Rule)
+	}
+	// The old token holds the scope, so the reason must name the
+	// registration as a place the scope can be missing from.
+	const reason = "the access token's scopes, within the partner's registration, do not include system/Claim.$submit"
+	if !strings.Contains(string(body), reason) {
+		t.Errorf("OperationOutcome %s, want the reason %q", body, reason)
+	}
+	if !strings.Contains(entries[0].Reason, reason) {
+		t.Errorf("recorded reason %q, want %q", entries[0].Reason, reason)
 	}
 }

@@ -218,6 +218,11 @@ type RotateOptions struct {
 	Published []byte
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+
+	// afterVerify, when set, runs between the verification and the
+	// signing of the handover. Only tests set it, to change the log
+	// inside that window.
+	afterVerify func()
 }
 
 // RotationError is the error of RotateSigningKey for a log that is not
@@ -264,6 +269,9 @@ func RotateSigningKey(ctx context.Context, db *storage.DB, opts RotateOptions) (
 	if rep.Uncovered > 0 {
 		return nil, fmt.Errorf("%w: %d of the %d entries are covered by no signed checkpoint; start the gateway with the current key and stop it, which signs a checkpoint over them, or find out why checkpoints are missing with 'gatehouse audit verify'",
 			ErrUncovered, rep.Uncovered, rep.Size)
+	}
+	if opts.afterVerify != nil {
+		opts.afterVerify()
 	}
 	return storeHandover(ctx, db, opts, rep)
 }

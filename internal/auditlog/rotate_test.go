@@ -322,3 +322,34 @@ func TestHandoverKeepsWitnessCosignatures(t *testing.T) {
 		t.Errorf("log keys that signed the handover = %v, want both", signers)
 	}
 }
+
+// TestRotationRejectsChangedLog appends an entry between the verification
+// and the signing of the handover. The rotation must notice and sign
+// nothing, because the new key would vouch for an entry that was never
+// verified.
+func TestRotationRejectsChangedLog(t *testing.T) {
+	storagetest.Run(t, func(t *testing.T, b storagetest.Backend) {
+		r := newRotation(t, b)
+		opts := r.rotateOptions(t)
+		opts.afterVerify = func() { r.appendWith(t, r.old, 1, nil) }
+
+		cp, err := RotateSigningKey(context.Background(), r.db, opts)
+		const want = "auditlog: the log changed during the rotation (10 entries and a latest checkpoint of size 10 at the verification, 11 and 11 now): stop every gateway that writes to this database and run the rotation again"
+		if err == nil || err.Error() != want {
+			t.Errorf("err = %v, want %q", err, want)
+		}
+		if cp != nil {
+			t.Errorf("returned handover checkpoint of size %d, want none", cp.Size)
+		}
+		if n := countCheckpoints(t, r.db); n != 2 {
+			t.Errorf("stored checkpoints = %d, want 2: the ones the appends signed, and no handover", n)
+		}
+		h, err := findHandover(context.Background(), r.db, 0, r.old.verifier, r.new.verifier)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h != nil {
+			t.Errorf("handover checkpoint of size %d stored, want none", h.Size)
+		}
+	})
+}

@@ -237,3 +237,97 @@ func execSQL(t *testing.T, dbPath, stmt string) {
 		t.Fatal(err)
 	}
 }
+
+// keyLabelOf returns the name+hash label of the verifier key in the .vkey
+// file at path, the form the rotation names keys in.
+func keyLabelOf(t *testing.T, path string) string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	name, rest, _ := strings.Cut(strings.TrimSpace(string(data)), "+")
+	hash, _, _ := strings.Cut(rest, "+")
+	return name + "+" + hash
+}
+
+// countStoredCheckpoints returns the number of checkpoints in the
+// database at dbPath, handovers included.
+func countStoredCheckpoints(t *testing.T, dbPath string) int {
+	t.Helper()
+	db, err := storage.Open(context.Background(), dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var n int
+	if err := db.QueryRow(`SELECT COUNT(*) FROM audit_checkpoints`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestRotateRejectsBadKeyHistory lists keys in audit.retired_verifier_keys_file
+// that cannot form a key history with the key in use and the new key.
+// Each rotation must fail with its own error and write nothing: no
+// handover in the database and the checkpoint file unchanged.
+func TestRotateRejectsBadKeyHistory(t *testing.T) {
+	s := newRotationSetup(t)
+	ctx := context.Background()
+	checkpointFile := s.path("witness/checkpoint.txt")
+	if code, _, stderr := run(t, ctx, "audit", "verify", "--config", s.cfgPath, "--no-checkpoint-file", "--write-checkpoint", checkpointFile); code != 0 {
+		t.Fatalf("verify --write-checkpoint: exit code %d\n%s", code, stderr)
+	}
+	if err := os.MkdirAll(s.path("other"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, stderr := run(t, ctx, "audit", "keygen", "--origin", "other.example/audit", "--out", s.path("other")); code != 0 {
+		t.Fatalf("keygen --origin other.example/audit: %s", stderr)
+	}
+	oldLabel, newLabel := keyLabelOf(t, s.path("pki/checkpoint.vkey")), keyLabelOf(t, s.path("newkey/checkpoint.vkey"))
+	otherLabel := keyLabelOf(t, s.path("other/checkpoint.vkey"))
+
+	tests := []struct {
+		name    string
+		retired string // the .vkey file listed as a retired key
+		err     string
+	}{
+		{"new key used before", "newkey/checkpoint.vkey",
+			"auditlog: the new key " + newLabel + " was used before, so its old checkpoints would count as the new key's"},
+		{"key given twice", "pki/checkpoint.vkey",
+			"auditlog: verifier key " + oldLabel + " is given twice"},
+		{"keys of different logs", "other/checkpoint.vkey",
+			"auditlog: verifier keys " + otherLabel + " and " + oldLabel + " name different logs"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			copyFile(t, s.path(tt.retired), s.path("retired.vkeys"))
+			published, err := os.ReadFile(checkpointFile)
+			if err != nil {
+				t.Fatal(err)
+			}
+			stored := countStoredCheckpoints(t, s.dbPath)
+
+			code, stdout, stderr := s.rotate(t, s.path("newkey/checkpoint.key"))
+			if code != 2 {
+				t.Errorf("exit code %d, want 2", code)
+			}
+			if want := "gatehouse: error: " + tt.err + "\n"; !strings.Contains(stderr, want) {
+				t.Errorf("stderr %q, want the line %q", stderr, want)
+			}
+			if stdout != "" {
+				t.Errorf("stdout %q, want nothing", stdout)
+			}
+			if n := countStoredCheckpoints(t, s.dbPath); n != stored {
+				t.Errorf("stored checkpoints %d, want %d: a rejected rotation stores no handover", n, stored)
+			}
+			after, err := os.ReadFile(checkpointFile)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(after) != string(published) {
+				t.Errorf("checkpoint file changed to %q, want it unchanged", after)
+			}
+		})
+	}
+}

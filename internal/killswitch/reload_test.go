@@ -2,95 +2,95 @@ package killswitch
 
 import (
 	"context"
-	"fmt"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/gatehouse-health/gatehouse/internal/storage/storagetest"
 )
 
-// TestConcurrentReloadKeepsCuts engages and releases cuts while other
-// goroutines reload. Every Engage and Release must leave the cuts it
-// changed visible when it returns: a reload that read the table earlier
-// must not publish after it and undo the change.
+// heldReloadKey marks the context of the reload that the afterRead hook
+// holds between its read and its publish.
+type heldReloadKey struct{}
+
+// ownReloadWait is how long the test lets an Engage or Release run while
+// an older reload is held. With ordered reloads the call blocks for the
+// whole wait, so the wait adds to the test time. Without ordering the
+// call finishes in a few milliseconds, well inside the wait.
+const ownReloadWait = 200 * time.Millisecond
+
+// TestConcurrentReloadKeepsCuts holds a reload after it read the table,
+// then engages or releases a cut. When Engage or Release returns, the cut
+// must be visible as engaged or released: the held reload, which read the
+// table before the change, must not publish afterwards and undo it.
 func TestConcurrentReloadKeepsCuts(t *testing.T) {
 	storagetest.Run(t, func(t *testing.T, b storagetest.Backend) {
-		ctx, cancel := context.WithCancel(context.Background())
-		defer cancel()
+		ctx := context.Background()
 		sw, err := Open(ctx, b.New(t), nil, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-
-		// Engaged cuts that never match the checks below make each
-		// reload scan longer, which widens the window between its read
-		// and its publish where an unordered reload goes stale.
-		const filler = 20
-		for i := range filler {
-			var id int64
-			err := sw.db.QueryRowContext(ctx, sqlEngage, string(Full), fmt.Sprintf("route:Claim/$op%d", i),
-				string(Outbound), "filler", "test", int64(i)).Scan(&id)
-			if err != nil {
-				t.Fatal(err)
+		held, resume := make(chan struct{}), make(chan struct{})
+		sw.afterRead = func(ctx context.Context) {
+			if ctx.Value(heldReloadKey{}) != nil {
+				held <- struct{}{}
+				<-resume
 			}
 		}
-
-		// Without ordered reloads a stale publish is rare, so the workers
-		// run for a fixed time, not a fixed number of rounds.
-		const reloaders, engagers, budget = 4, 4, 3 * time.Second
-		deadline := time.Now().Add(budget)
-		var background sync.WaitGroup
-		for range reloaders {
-			background.Go(func() {
-				for ctx.Err() == nil {
-					if err := sw.Reload(ctx); err != nil && ctx.Err() == nil {
-						t.Errorf("background reload: %v", err)
-						return
-					}
-				}
-			})
-		}
-
 		engaged := func(id int64) bool {
 			return slices.ContainsFunc(sw.Cuts(), func(c *Cut) bool { return c.ID == id })
 		}
-		var lost, revived sync.Map
-		var workers sync.WaitGroup
-		for w := range engagers {
-			workers.Go(func() {
-				partner := fmt.Sprintf("p%d", w)
-				for time.Now().Before(deadline) {
-					c := &Cut{Mode: Full, Scope: "partner:" + partner, Reason: "drill", EngagedBy: "test"}
-					if err := sw.Engage(ctx, c); err != nil {
-						t.Errorf("engage: %v", err)
-						return
-					}
-					if !engaged(c.ID) || sw.Check(partner, Inbound, nil) == nil {
-						lost.Store(c.ID, true)
-					}
-					if _, err := sw.Release(ctx, c.ID, "test"); err != nil {
-						t.Errorf("release %d: %v", c.ID, err)
-						return
-					}
-					if engaged(c.ID) {
-						revived.Store(c.ID, true)
-					}
-				}
-			})
-		}
-		workers.Wait()
-		cancel()
-		background.Wait()
 
-		lost.Range(func(id, _ any) bool {
-			t.Errorf("cut %d not engaged when Engage returned", id)
-			return true
+		// raceReload runs change while an older reload is held after its
+		// read, and releases the held reload once change returned or the
+		// wait passed.
+		raceReload := func(t *testing.T, change func() error) {
+			t.Helper()
+			reloaded := make(chan error, 1)
+			go func() { reloaded <- sw.Reload(context.WithValue(ctx, heldReloadKey{}, true)) }()
+			<-held
+			changed := make(chan error, 1)
+			go func() { changed <- change() }()
+			var changeErr error
+			select {
+			case changeErr = <-changed:
+				changed = nil
+			case <-time.After(ownReloadWait):
+			}
+			resume <- struct{}{}
+			if err := <-reloaded; err != nil {
+				t.Fatalf("held reload: %v", err)
+			}
+			if changed != nil {
+				changeErr = <-changed
+			}
+			if changeErr != nil {
+				t.Fatal(changeErr)
+			}
+		}
+
+		t.Run("engage", func(t *testing.T) {
+			c := &Cut{Mode: Full, Scope: "partner:p1", Reason: "drill", EngagedBy: "test"}
+			raceReload(t, func() error { return sw.Engage(ctx, c) })
+			if !engaged(c.ID) {
+				t.Errorf("cut %d not engaged when Engage returned", c.ID)
+			}
+			if sw.Check("p1", Inbound, nil) == nil {
+				t.Errorf("Check lets partner p1 through after Engage returned")
+			}
 		})
-		revived.Range(func(id, _ any) bool {
-			t.Errorf("cut %d still engaged when Release returned", id)
-			return true
+		t.Run("release", func(t *testing.T) {
+			c := &Cut{Mode: Full, Scope: "partner:p2", Reason: "drill", EngagedBy: "test"}
+			if err := sw.Engage(ctx, c); err != nil {
+				t.Fatal(err)
+			}
+			raceReload(t, func() error {
+				_, err := sw.Release(ctx, c.ID, "test")
+				return err
+			})
+			if engaged(c.ID) {
+				t.Errorf("cut %d still engaged when Release returned", c.ID)
+			}
 		})
 	})
 }

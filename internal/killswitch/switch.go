@@ -95,6 +95,10 @@ type Switch struct {
 	// reloadMu orders reloads, so that a slow reload never replaces the
 	// cuts of a later one with what it read before.
 	reloadMu sync.Mutex
+	// afterRead, when set, runs in Reload between reading the table and
+	// publishing what it read. Only tests set it, before any concurrent
+	// use, to hold a reload inside that window.
+	afterRead func(ctx context.Context)
 
 	mu        sync.Mutex
 	listeners []func(added []*Cut)
@@ -197,6 +201,9 @@ func (s *Switch) Reload(ctx context.Context) error {
 	snap := &snapshot{cuts: cuts, revokePartner: map[string]time.Time{}}
 	if err := s.loadRevocations(ctx, snap); err != nil {
 		return err
+	}
+	if s.afterRead != nil {
+		s.afterRead(ctx)
 	}
 	s.publish(snap)
 	return nil

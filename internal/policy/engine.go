@@ -165,8 +165,7 @@ func (e *Engine) everyClass(in Input, what string) (Decision, bool) {
 		}
 	}
 	if !in.Scopes.HasWildcard() || !in.Scopes.Permits(scope.Read, scope.Wildcard, nil) {
-		return forbidden("policy.scope", what+" returns every resource type, which needs the scope system/*.read: "+
-			"request a token with system/*.read, or ask the payer to add it to the registration"), false
+		return scopeForbidden("do not include system/*.read, which " + what + " needs because it returns every resource type"), false
 	}
 	return Decision{}, true
 }
