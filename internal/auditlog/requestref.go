@@ -90,15 +90,16 @@ func (d *Decrypter) openRecordedRequest(ctx context.Context, row *Row, out *Bodi
 // guarantee). An older request entry is read from the database.
 const recentRequestSlots = 8192
 
-// maxRecentExchangeID is the longest exchange id recentRequests keeps. The
-// gateway's ids are 32 hex digits. A request entry with a longer id is
-// not kept, so its reference is checked from the database.
+// maxRecentExchangeID is the max length in bytes of an exchange id that
+// recentRequests keeps. The gateway's ids are 32 hex digits. A request
+// entry with a longer id is not kept, so its reference is checked from the
+// database.
 const maxRecentExchangeID = 32
 
-// recentRequest is one slot of recentRequests. It holds no pointers, so
+// recentRequest is one slot of recentRequests. It contains no pointers, so
 // the garbage collector does not scan the table.
 type recentRequest struct {
-	seq     int64 // the entry's index + 1; 0 marks an empty slot
+	seq     int64 // the entry's index + 1, or 0 for an empty slot
 	idLen   uint8
 	id      [maxRecentExchangeID]byte
 	request Body

@@ -19,45 +19,42 @@ import (
 // any resource, and a Bundle's type and entries are not compared with the
 // interaction.
 func checkResponseType(ex *exchange, body []byte) *Refusal {
+	req := ex.fhir
 	head, err := fhirjson.ReadHead(body)
 	if err != nil {
-		return responseTypeRefusal(ex, "the upstream response body is not a FHIR resource")
+		return responseTypeRefusal("the upstream response body is not a FHIR resource")
 	}
-	allowed := responseTypes(ex.fhir)
-	if allowed == nil {
-		return nil
+	if !responseTypeAllowed(req, head.ResourceType) {
+		return responseTypeRefusal("the upstream responded to " + req.Describe() + " with a " + head.ResourceType + " resource, which that interaction does not return")
 	}
-	if !allowed[head.ResourceType] {
-		return responseTypeRefusal(ex, "the upstream responded to "+ex.fhir.Describe()+" with a "+head.ResourceType+" resource, which that interaction does not return")
-	}
-	req := ex.fhir
 	if (req.Kind == fhirreq.Read || req.Kind == fhirreq.VRead) && head.ID != req.ID {
-		return responseTypeRefusal(ex, "the upstream responded to "+req.Describe()+" with a resource whose id differs from the id read")
+		return responseTypeRefusal("the upstream responded to " + req.Describe() + " with a resource whose id differs from the id read")
 	}
 	return nil
 }
 
-// responseTypes returns the resource types a successful response to req may
-// have, or nil when any type may. Create, update and patch return the
-// resource or, with Prefer: return=OperationOutcome, an OperationOutcome.
-func responseTypes(req *fhirreq.Request) map[string]bool {
+// responseTypeAllowed reports whether a successful response to req may have
+// resourceType. Create, update and patch return the resource or, with
+// Prefer: return=OperationOutcome, an OperationOutcome. Any other
+// interaction, such as an operation, may return any type.
+func responseTypeAllowed(req *fhirreq.Request, resourceType string) bool {
 	switch req.Kind {
 	case fhirreq.Capabilities:
-		return map[string]bool{"CapabilityStatement": true}
+		return resourceType == "CapabilityStatement"
 	case fhirreq.Read, fhirreq.VRead:
-		return map[string]bool{req.Type: true}
+		return resourceType == req.Type
 	case fhirreq.Create, fhirreq.Update, fhirreq.Patch:
-		return map[string]bool{req.Type: true, "OperationOutcome": true}
+		return resourceType == req.Type || resourceType == "OperationOutcome"
 	case fhirreq.Delete:
-		return map[string]bool{"OperationOutcome": true}
+		return resourceType == "OperationOutcome"
 	case fhirreq.SearchType, fhirreq.SearchSystem, fhirreq.HistoryInstance, fhirreq.HistoryType,
 		fhirreq.HistorySystem, fhirreq.BatchTransaction:
-		return map[string]bool{"Bundle": true}
+		return resourceType == "Bundle"
 	}
-	return nil
+	return true
 }
 
-func responseTypeRefusal(ex *exchange, msg string) *Refusal {
+func responseTypeRefusal(msg string) *Refusal {
 	return &Refusal{Status: http.StatusBadGateway, Code: "exception", Rule: "strict.response-type",
 		Message: msg + ", so nothing was released"}
 }

@@ -93,7 +93,7 @@ var logChecks = []Check{
 	{
 		ID: "GH-LOG-007", Control: "C4", Severity: Medium, Mode: ModeConfig,
 		Title:       "Retired checkpoint verifier keys are listed correctly in a file only its owner can change",
-		Rationale:   "After a rotation of the checkpoint signing key, start-up accepts a checkpoint file signed by any key in audit.retired_verifier_keys_file when a stored handover covers it. Whoever can write the file can add a key of their own; a line that is not a valid verifier key, names another log, or is the current key means the rotation was not recorded as intended.",
+		Rationale:   "After a rotation of the checkpoint signing key, start-up accepts a checkpoint file signed by any key in audit.retired_verifier_keys_file when a stored handover covers it. Whoever can write the file can add a key of their own. A line that is not a valid verifier key, names another log, or is the current key means the rotation was not recorded as intended.",
 		Remediation: "Make the file named by audit.retired_verifier_keys_file writable by its owner only (chmod 644 or 600), and list in it only the old verifier key lines that 'gatehouse audit rotate-signing-key' printed, one a line, oldest first, each named like audit.origin.",
 		config:      checkRetiredVerifierKeys,
 	},

@@ -15,11 +15,11 @@ import (
 // GH-LOG-007. One verifier key line is under 200 bytes.
 const maxVerifierKeysBytes = 1 << 20
 
-// checkRetiredVerifierKeys checks audit.retired_verifier_keys_file. Start-up
-// accepts a checkpoint file signed by any key listed there when a stored
-// handover covers it, so whoever can write the file can add a key of their
-// own, and a line that is not a retired key of this log is a mistake
-// start-up or verification reports later.
+// checkRetiredVerifierKeys checks the mode and lines of
+// audit.retired_verifier_keys_file. Start-up trusts every key listed there,
+// so a user who can write the file can add a key of their own. A line that
+// is not a retired key of this log is a mistake that start-up or
+// verification reports only later.
 func checkRetiredVerifierKeys(t *Target) []result {
 	const key = "audit.retired_verifier_keys_file"
 	c := t.Config
@@ -29,14 +29,14 @@ func checkRetiredVerifierKeys(t *Target) []result {
 	path := c.Resolve(c.Audit.RetiredVerifierKeysFile)
 	info, err := os.Stat(path)
 	if err != nil {
-		return []result{fail(key, "the retired verifier keys file cannot be read: %v", err)}
+		return []result{fail(key, "reading the retired verifier keys file failed: %v", err)}
 	}
 	if mode := info.Mode().Perm(); mode&0o022 != 0 {
 		return []result{fail(key, "%s has mode %04o, so users other than its owner can add a verifier key that start-up then trusts", path, mode)}
 	}
 	data, err := readCappedFile(path, maxVerifierKeysBytes)
 	if err != nil {
-		return []result{fail(key, "the retired verifier keys file cannot be read: %v", err)}
+		return []result{fail(key, "reading the retired verifier keys file failed: %v", err)}
 	}
 
 	current := currentVerifier(t)
@@ -76,7 +76,7 @@ func checkRetiredVerifierKeys(t *Target) []result {
 }
 
 // currentVerifier returns the verifier of audit.signing_key_file, or nil
-// when the key cannot be read: configuration validation reports that.
+// when the key cannot be read, because configuration validation reports that.
 func currentVerifier(t *Target) note.Verifier {
 	vkey, err := auditlog.VerifierKeyOf(t.Config.Resolve(t.Config.Audit.SigningKeyFile))
 	if err != nil {

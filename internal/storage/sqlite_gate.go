@@ -214,15 +214,14 @@ func (c *gatedConn) Close() error {
 	return c.inner.Close()
 }
 
-// statementContext returns the context a call into the SQLite driver runs
-// with: ctx without its cancellation, or ctx's error when it has already
-// ended. The driver starts a goroutine for every statement, transaction and
-// commit whose context can end, so that it can interrupt SQLite; at about
-// 15 per exchange those goroutines queued behind requests under load. The
-// statements run here are short, so each one checks the context once before
-// it starts and then runs to its end. Waiting for the write gate still ends
-// with ctx, and database/sql still closes rows when ctx ends. PRAGMA
-// statements keep ctx, because a checkpoint may copy a large WAL.
+// statementContext returns ctx without its cancellation, or ctx's error
+// when it has already ended. The driver starts a goroutine to interrupt
+// SQLite for each call whose context can end, and at about 15 calls per
+// exchange (an estimate) those goroutines queued behind requests under load.
+// The statements are short, so each checks ctx once and then runs to its
+// end. Waiting for the write gate still ends with ctx, and database/sql
+// still closes rows when ctx ends. PRAGMA statements keep ctx, because a
+// checkpoint may copy a large WAL.
 func statementContext(ctx context.Context) (context.Context, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -238,22 +237,15 @@ func (c *gatedConn) Begin() (driver.Tx, error) {
 // BEGIN IMMEDIATE (the DSN's _txlock), so it takes the gate first and
 // keeps it until it ends.
 func (c *gatedConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
+	sctx, err := statementContext(ctx)
+	if err != nil {
+		return nil, err
+	}
 	if opts.ReadOnly {
-		sctx, err := statementContext(ctx)
-		if err != nil {
-			return nil, err
-		}
 		return c.inner.BeginTx(sctx, opts)
 	}
 	took, err := c.beginWrite(ctx)
 	if err != nil {
-		return nil, err
-	}
-	sctx, err := statementContext(ctx)
-	if err != nil {
-		if took {
-			c.endWrite()
-		}
 		return nil, err
 	}
 	tx, err := c.inner.BeginTx(sctx, opts)
@@ -271,7 +263,8 @@ func (c *gatedConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.
 // checkpoint, run without it. A transaction begun and ended with BEGIN,
 // COMMIT and ROLLBACK statements holds the gate as one begun by BeginTx.
 func (c *gatedConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
-	if firstWord(query) == "PRAGMA" {
+	word := firstWord(query)
+	if word == "PRAGMA" {
 		// wal_checkpoint writes the database file.
 		res, err := c.inner.ExecContext(ctx, query, args)
 		return res, c.gate.noteIOError(err)
@@ -280,7 +273,7 @@ func (c *gatedConn) ExecContext(ctx context.Context, query string, args []driver
 	if err != nil {
 		return nil, err
 	}
-	switch firstWord(query) {
+	switch word {
 	case "BEGIN":
 		if _, err := c.beginWrite(ctx); err != nil {
 			return nil, err
@@ -293,7 +286,7 @@ func (c *gatedConn) ExecContext(ctx context.Context, query string, args []driver
 	case "COMMIT", "END", "ROLLBACK":
 		res, err := c.inner.ExecContext(sctx, query, args)
 		c.gate.noteIOError(err)
-		if !isRollbackTo(query) && (err == nil || firstWord(query) == "ROLLBACK") {
+		if !isRollbackTo(query) && (err == nil || word == "ROLLBACK") {
 			c.endWrite()
 		}
 		return res, err

@@ -41,8 +41,8 @@ func (h *Hub) Run(ctx context.Context) error {
 }
 
 // Tick runs one round of Run: it queues due heartbeats and makes one
-// attempt at every due notification: a partner's notifications one after
-// another, different partners' in parallel. Errors are logged.
+// attempt at every due notification. It sends each partner's notifications
+// in turn and different partners' in parallel. Errors are logged.
 func (h *Hub) Tick(ctx context.Context) {
 	if err := h.queueHeartbeats(ctx); err != nil {
 		h.log.Error("subscriptions: heartbeat failed", "error", err)
@@ -55,10 +55,8 @@ func (h *Hub) Tick(ctx context.Context) {
 		h.log.Error("subscriptions: read queue failed", "error", err)
 		return
 	}
-	// Each partner's notifications are sent in turn, and the partners'
-	// queues in parallel. An attempt can take deliveryTimeout, so one
-	// partner whose endpoint holds requests open would otherwise delay the
-	// notifications of every other partner.
+	// An attempt can take deliveryTimeout, so one partner whose endpoint
+	// keeps requests open would otherwise delay every other partner.
 	byPartner := make(map[string][]outboxRow)
 	for _, o := range heads {
 		byPartner[o.partner] = append(byPartner[o.partner], o)
