@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/rand"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -73,18 +72,11 @@ func LoadVerifier(path string) (note.Verifier, error) {
 	return v, nil
 }
 
+// readCapped reads path, failing if it is larger than maxKeyFile bytes.
 func readCapped(path string) ([]byte, error) {
-	f, err := os.Open(path)
+	data, err := safefile.ReadCapped(path, maxKeyFile)
 	if err != nil {
 		return nil, fmt.Errorf("auditlog: %w", err)
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxKeyFile+1))
-	if err != nil {
-		return nil, fmt.Errorf("auditlog: read %s: %w", path, err)
-	}
-	if len(data) > maxKeyFile {
-		return nil, fmt.Errorf("auditlog: %s is larger than %d bytes", path, maxKeyFile)
 	}
 	return data, nil
 }

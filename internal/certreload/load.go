@@ -7,12 +7,11 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"sync"
 	"time"
 
 	"github.com/gatehouse-health/gatehouse/internal/pki"
+	"github.com/gatehouse-health/gatehouse/internal/safefile"
 	"github.com/gatehouse-health/gatehouse/internal/tlspolicy"
 )
 
@@ -89,18 +88,11 @@ func (fs *fileSet) sum() [32]byte {
 	return out
 }
 
+// readCapped reads path, failing if it is larger than maxFileSize bytes.
 func readCapped(path string) ([]byte, error) {
-	f, err := os.Open(path)
+	data, err := safefile.ReadCapped(path, maxFileSize)
 	if err != nil {
 		return nil, fmt.Errorf("certreload: %w", err)
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("certreload: reading %s: %w", path, err)
-	}
-	if len(data) > maxFileSize {
-		return nil, fmt.Errorf("certreload: %s is larger than %d bytes", path, maxFileSize)
 	}
 	return data, nil
 }

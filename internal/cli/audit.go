@@ -4,7 +4,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -293,7 +292,7 @@ func (e *env) auditVerify(args []string) int {
 	last := len(keys) - 1
 	opts := auditlog.VerifyOptions{LogKey: keys[last], RetiredKeys: keys[:last], Progress: e.verifyProgress(), Retention: *retention}
 	if *from != "" {
-		data, err := readFileCapped(*from, auditlog.MaxCheckpointBytes)
+		data, err := safefile.ReadCapped(*from, auditlog.MaxCheckpointBytes)
 		if err != nil {
 			e.errorf("--from-checkpoint: %v", err)
 			if errors.Is(err, os.ErrNotExist) {
@@ -350,7 +349,7 @@ func (e *env) readCheckpointFile(s *auditSource) ([]byte, bool) {
 	if path == "" {
 		return nil, true
 	}
-	data, err := readFileCapped(path, auditlog.MaxCheckpointBytes)
+	data, err := safefile.ReadCapped(path, auditlog.MaxCheckpointBytes)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
 		return nil, true
@@ -361,26 +360,6 @@ func (e *env) readCheckpointFile(s *auditSource) ([]byte, bool) {
 	}
 	fmt.Fprintf(e.stdout, "checking that the log extends the checkpoint in %s (audit.checkpoint_file); --no-checkpoint-file skips this\n", path)
 	return data, true
-}
-
-// readFileCapped reads path and fails once it exceeds limit bytes. Unlike a
-// check of the size os.Stat reports, this also bounds devices and pipes,
-// such as /dev/zero, which would otherwise exhaust memory.
-func readFileCapped(path string, limit int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	// The error of a read names the path, as os.PathError does.
-	data, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(data)) > limit {
-		return nil, fmt.Errorf("%s is larger than %d bytes", path, limit)
-	}
-	return data, nil
 }
 
 // verifyProgress prints progress on stderr for logs of 100,000 entries or

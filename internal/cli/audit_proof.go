@@ -12,6 +12,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/gatehouse-health/gatehouse/internal/auditlog"
+	"github.com/gatehouse-health/gatehouse/internal/safefile"
 )
 
 // maxProofFile caps a proof file read by check-proof.
@@ -80,7 +81,7 @@ func (e *env) auditCheckProof(args []string) int {
 }
 
 func (e *env) readProof(path string) (*auditlog.Proof, bool) {
-	data, err := readFileCapped(path, maxProofFile)
+	data, err := safefile.ReadCapped(path, maxProofFile)
 	if err != nil {
 		e.errorf("%v", err)
 		return nil, false

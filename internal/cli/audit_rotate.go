@@ -6,6 +6,7 @@ import (
 	"os"
 
 	"github.com/gatehouse-health/gatehouse/internal/auditlog"
+	"github.com/gatehouse-health/gatehouse/internal/safefile"
 	"github.com/gatehouse-health/gatehouse/internal/storage"
 )
 
@@ -46,7 +47,7 @@ func (e *env) auditRotateSigningKey(args []string) int {
 	}
 	checkpointFile := src.checkpointFile()
 	if checkpointFile != "" {
-		data, err := readFileCapped(checkpointFile, auditlog.MaxCheckpointBytes)
+		data, err := safefile.ReadCapped(checkpointFile, auditlog.MaxCheckpointBytes)
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
 			e.errorf("audit.checkpoint_file: %v", err)
 			return 2

@@ -13,6 +13,7 @@ import (
 	"github.com/gatehouse-health/gatehouse/internal/config"
 	"github.com/gatehouse-health/gatehouse/internal/ehrsim"
 	"github.com/gatehouse-health/gatehouse/internal/pki"
+	"github.com/gatehouse-health/gatehouse/internal/safefile"
 )
 
 const ehrSynopsis = `gatehouse ehr --gateway URL --org SYSTEM|VALUE --cert FILE --key FILE --ca FILE --server-cert FILE --server-key FILE --payer-jwks FILE [options]`
@@ -160,7 +161,7 @@ func (f *ehrFlags) options() (ehrsim.Options, error) {
 // halves only.
 func loadPublicKeys(path string) (jose.JSONWebKeySet, error) {
 	var set jose.JSONWebKeySet
-	data, err := readFileCapped(path, maxKeyFileBytes)
+	data, err := safefile.ReadCapped(path, maxKeyFileBytes)
 	if err != nil {
 		return set, err
 	}
@@ -181,7 +182,7 @@ func loadPublicKeys(path string) (jose.JSONWebKeySet, error) {
 }
 
 func loadPrivateKey(path string) (*jose.JSONWebKey, error) {
-	data, err := readFileCapped(path, maxKeyFileBytes)
+	data, err := safefile.ReadCapped(path, maxKeyFileBytes)
 	if err != nil {
 		return nil, err
 	}

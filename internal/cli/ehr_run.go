@@ -13,6 +13,7 @@ import (
 	"github.com/gatehouse-health/gatehouse/internal/ehrclient"
 	"github.com/gatehouse-health/gatehouse/internal/ehrsim"
 	"github.com/gatehouse-health/gatehouse/internal/pas"
+	"github.com/gatehouse-health/gatehouse/internal/safefile"
 	"github.com/gatehouse-health/gatehouse/internal/token"
 )
 
@@ -97,7 +98,7 @@ func (e *env) ehrCalls(ctx context.Context, f *ehrFlags, sim *ehrsim.Sim) bool {
 // ehrPost reads file, turns it into the body with build when build is not
 // nil, posts it to Claim/$op and reports the call.
 func (e *env) ehrPost(ctx context.Context, f *ehrFlags, sim *ehrsim.Sim, op, file string, build func([]byte) ([]byte, error)) bool {
-	body, err := readFileCapped(file, maxEHRFileBytes)
+	body, err := safefile.ReadCapped(file, maxEHRFileBytes)
 	if err == nil && build != nil {
 		body, err = build(body)
 	}

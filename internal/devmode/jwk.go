@@ -8,12 +8,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/gatehouse-health/gatehouse/internal/pki"
+	"github.com/gatehouse-health/gatehouse/internal/safefile"
 )
 
 // maxJSONFileSize caps the JWK, JWK set and marker files, far above their
@@ -160,17 +159,9 @@ func checkJWKSHasKey(set jose.JSONWebKeySet, private *jose.JSONWebKey) error {
 
 // readFileCapped reads path, failing if it is larger than max bytes.
 func readFileCapped(path string, max int64) ([]byte, error) {
-	f, err := os.Open(path)
+	data, err := safefile.ReadCapped(path, max)
 	if err != nil {
 		return nil, fmt.Errorf("devmode: %w", err)
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, max+1))
-	if err != nil {
-		return nil, fmt.Errorf("devmode: reading %s: %w", path, err)
-	}
-	if int64(len(data)) > max {
-		return nil, fmt.Errorf("devmode: %s is larger than %d bytes", path, max)
 	}
 	return data, nil
 }

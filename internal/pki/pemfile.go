@@ -10,7 +10,6 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 
 	"github.com/gatehouse-health/gatehouse/internal/safefile"
@@ -306,17 +305,9 @@ func checkCAChain(certs []*x509.Certificate) error {
 
 // readFileCapped reads path, failing if it is larger than max bytes.
 func readFileCapped(path string, max int64) ([]byte, error) {
-	f, err := os.Open(path)
+	data, err := safefile.ReadCapped(path, max)
 	if err != nil {
 		return nil, fmt.Errorf("pki: %w", err)
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, max+1))
-	if err != nil {
-		return nil, fmt.Errorf("pki: reading %s: %w", path, err)
-	}
-	if int64(len(data)) > max {
-		return nil, fmt.Errorf("pki: %s is larger than %d bytes", path, max)
 	}
 	return data, nil
 }

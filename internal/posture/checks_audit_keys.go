@@ -2,13 +2,13 @@ package posture
 
 import (
 	"fmt"
-	"io"
 	"os"
 	"strings"
 
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/gatehouse-health/gatehouse/internal/auditlog"
+	"github.com/gatehouse-health/gatehouse/internal/safefile"
 )
 
 // maxVerifierKeysBytes caps the retired verifier keys file read by
@@ -34,7 +34,7 @@ func checkRetiredVerifierKeys(t *Target) []result {
 	if mode := info.Mode().Perm(); mode&0o022 != 0 {
 		return []result{fail(key, "%s has mode %04o, so users other than its owner can add a verifier key that start-up then trusts", path, mode)}
 	}
-	data, err := readCappedFile(path, maxVerifierKeysBytes)
+	data, err := safefile.ReadCapped(path, maxVerifierKeysBytes)
 	if err != nil {
 		return []result{fail(key, "reading the retired verifier keys file failed: %v", err)}
 	}
@@ -87,21 +87,4 @@ func currentVerifier(t *Target) note.Verifier {
 		return nil
 	}
 	return v
-}
-
-// readCappedFile reads path, failing when it is larger than limit bytes.
-func readCappedFile(path string, limit int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(data)) > limit {
-		return nil, fmt.Errorf("%s is larger than %d bytes", path, limit)
-	}
-	return data, nil
 }

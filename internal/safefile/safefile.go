@@ -2,15 +2,37 @@
 // hurt: keys, certificates, the CA's index and CRL, and checkpoints.
 // WriteNew never replaces a file. WriteAtomic replaces one so that a
 // reader, or the disk after a crash, has the old content or the new, never
-// a mix.
+// a mix. ReadCapped reads such files with a size limit.
 package safefile
 
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 )
+
+// ReadCapped reads path and fails once it exceeds limit bytes. Unlike a
+// check of the size os.Stat reports, this also bounds devices and pipes,
+// such as /dev/zero, which would otherwise exhaust memory. Every error
+// names path.
+func ReadCapped(path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	// A failed read returns an *os.PathError, which names path.
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("%s is larger than %d bytes", path, limit)
+	}
+	return data, nil
+}
 
 // WriteNew creates path exclusively with perm, so that a private file is
 // never readable by others even briefly, writes data and syncs it. It

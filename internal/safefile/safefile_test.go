@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -45,5 +46,27 @@ func TestWriteAtomic(t *testing.T) {
 	}
 	if err := WriteAtomic(filepath.Join(dir, "missing", "x"), []byte("x"), 0o644); err == nil {
 		t.Error("WriteAtomic into a missing directory succeeded")
+	}
+}
+
+// ReadCapped returns a file up to the limit and refuses one byte more,
+// and stops reading an endless device at the limit.
+func TestReadCapped(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "k")
+	if err := os.WriteFile(path, []byte("0123456789"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	data, err := ReadCapped(path, 10)
+	if err != nil || string(data) != "0123456789" {
+		t.Fatalf("ReadCapped at the limit = %q, %v", data, err)
+	}
+	if _, err := ReadCapped(path, 9); err == nil || !strings.Contains(err.Error(), path+" is larger than 9 bytes") {
+		t.Errorf("ReadCapped over the limit: %v, want the path and the limit", err)
+	}
+	if _, err := ReadCapped("/dev/zero", 1<<16); err == nil || !strings.Contains(err.Error(), "larger than 65536 bytes") {
+		t.Errorf("ReadCapped(/dev/zero): %v, want the limit error", err)
+	}
+	if _, err := ReadCapped(filepath.Join(t.TempDir(), "missing"), 10); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("ReadCapped of a missing file: %v, want os.ErrNotExist", err)
 	}
 }
