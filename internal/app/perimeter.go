@@ -159,8 +159,9 @@ func (rt *Running) internalServerConfig(clientCAs *x509.CertPool) (*tls.Config, 
 	return conf, nil
 }
 
-// startForwardProxy starts the CONNECT proxy that forces the integration
-// engine's own egress through the allowlist, when configured.
+// startForwardProxy binds the CONNECT proxy that forces the integration
+// engine's own egress through the allowlist, when configured. It serves
+// once Start has passed every check.
 func (rt *Running) startForwardProxy(cfg *config.File, eg *egress.Guard, log *slog.Logger) error {
 	fpc := cfg.Egress.ForwardProxy
 	if fpc.Listen == "" {
@@ -196,11 +197,14 @@ func (rt *Running) startForwardProxy(cfg *config.File, eg *egress.Guard, log *sl
 	// "OPTIONS *" goes to the proxy, which refuses and records every
 	// method but CONNECT, rather than getting net/http's own 200.
 	rt.proxyServer = &http.Server{Handler: fp, ReadHeaderTimeout: 10 * time.Second, DisableGeneralOptionsHandler: true}
-	go func() {
-		if err := rt.proxyServer.Serve(pg.Listen(ln)); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("forward proxy stopped", "error", err)
-		}
-	}()
+	srv := rt.proxyServer
+	rt.serveLater(ln, func() {
+		go func() {
+			if err := srv.Serve(pg.Listen(ln)); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Error("forward proxy stopped", "error", err)
+			}
+		}()
+	})
 	return nil
 }
 
