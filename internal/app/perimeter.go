@@ -106,12 +106,32 @@ func (rt *Running) newCertHolder(cfg *config.File, log *slog.Logger) (*certreloa
 			log.Warn("certificate or CRL expires soon", "item", e.Item, "file", e.File, "not_after", e.NotAfter)
 		},
 		Logger: log.With("component", "certreload"),
+		Keys:   certFileKeys(cfg),
 	})
 	if err != nil {
 		return nil, err
 	}
 	go h.Run(rt.bg)
 	return h, nil
+}
+
+// certFileKeys maps each file the certificate holder reads to the
+// configuration key that names it. A partner issuing CA file that is also
+// tls.client_ca_file keeps the tls key, because the holder reads it once.
+func certFileKeys(cfg *config.File) map[string]string {
+	keys := map[string]string{}
+	for i, p := range cfg.Partners {
+		if p.IssuingCA != nil && p.IssuingCA.CertFile != "" {
+			keys[cfg.Resolve(p.IssuingCA.CertFile)] = fmt.Sprintf("partners[%d].issuing_ca.cert_file", i)
+		}
+	}
+	keys[cfg.Resolve(cfg.TLS.CertFile)] = "tls.cert_file"
+	keys[cfg.Resolve(cfg.TLS.KeyFile)] = "tls.key_file"
+	keys[cfg.Resolve(cfg.TLS.ClientCAFile)] = "tls.client_ca_file"
+	if cfg.TLS.CRLFile != "" {
+		keys[cfg.Resolve(cfg.TLS.CRLFile)] = "tls.crl_file"
+	}
+	return keys
 }
 
 // listen binds the inbound listener behind the source guard, with TLS

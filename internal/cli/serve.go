@@ -173,8 +173,8 @@ const (
 )
 
 // startHint explains a start failure the user can fix: a missing file, a
-// PostgreSQL password or schema, or a listen address that another process
-// already uses. databaseURL is the configuration's database.url.
+// file a key names that cannot be used, a PostgreSQL password or schema,
+// or a listen address that another process already uses. databaseURL is the configuration's database.url.
 func (e *env) startHint(err error, cfgPath, adminListen, databaseURL string) {
 	switch storage.SQLState(err) {
 	case pgInvalidPassword:
@@ -193,6 +193,9 @@ func (e *env) startHint(err error, cfgPath, adminListen, databaseURL string) {
 		return
 	}
 	if !errors.Is(err, syscall.EADDRINUSE) {
+		if hint := fileKeyHint(err, cfgPath); hint != "" {
+			e.hint("%s", hint)
+		}
 		return
 	}
 	addr := "the listen address"
