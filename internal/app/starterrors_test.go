@@ -24,7 +24,7 @@ func TestStartErrorsNameKeys(t *testing.T) {
 		wantErr  error
 	}{
 		{"audit origin", func(cfg *config.File, _ string) { cfg.Audit.Origin = "elsewhere.example/audit" },
-			[]string{`audit.origin "elsewhere.example/audit"`, "audit.signing_key_file", "gatehouse audit keygen --origin elsewhere.example/audit"},
+			[]string{`audit.origin "elsewhere.example/audit"`, "audit.signing_key_file", `the name "` + app.DevAuditOrigin + `"`},
 			auditlog.ErrOriginMismatch},
 		{"database directory", func(cfg *config.File, dir string) {
 			cfg.Database.URL, cfg.Database.Path = "", filepath.Join(dir, "missing", "g.db")

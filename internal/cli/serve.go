@@ -67,6 +67,12 @@ func (e *env) serve(args []string) int {
 			e.notExtendedHint(cfg, *cfgPath)
 			return 1
 		}
+		var origin *app.OriginMismatchError
+		if errors.As(err, &origin) {
+			e.hint("set audit.origin to %q, the key's name, or create a key for %s with 'gatehouse audit keygen --origin %s' and set audit.signing_key_file to it",
+				origin.KeyName, origin.Origin, shellWord(origin.Origin))
+			return 1
+		}
 		e.startHint(err, *cfgPath, *adminListen, cfg.Database.URL)
 		return 1
 	}

@@ -151,3 +151,34 @@ func TestFileKeyHint(t *testing.T) {
 		}
 	}
 }
+
+// TestServeOriginMismatchHint starts a configuration whose audit.origin
+// differs from its signing key's name and requires a hint with both fixes.
+func TestServeOriginMismatchHint(t *testing.T) {
+	path := hardenedExample(t)
+	dir := filepath.Dir(path)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	edited := strings.NewReplacer(
+		"/var/lib/gatehouse/gatehouse.db", filepath.Join(dir, "gatehouse.db"),
+		"/var/lib/gatehouse-witness/checkpoint.txt", filepath.Join(dir, "checkpoint.txt"),
+		"origin: gatehouse.payer.example/audit", "origin: other.payer.example/audit",
+	).Replace(string(data))
+	if err := os.WriteFile(path, []byte(edited), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	code, _, stderr := run(t, context.Background(), "serve", "--config", path)
+	if code != 1 {
+		t.Errorf("exit code %d, want 1", code)
+	}
+	if !strings.Contains(stderr, `gatehouse: error: start: audit.origin "other.payer.example/audit" differs from the name "gatehouse.payer.example/audit"`) {
+		t.Errorf("the error does not name both origins:\n%s", stderr)
+	}
+	want := `gatehouse: hint: set audit.origin to "gatehouse.payer.example/audit", the key's name, or create a key for other.payer.example/audit with 'gatehouse audit keygen --origin other.payer.example/audit'`
+	if !strings.Contains(stderr, want) {
+		t.Errorf("no hint with both fixes:\n%s", stderr)
+	}
+}
