@@ -16,7 +16,8 @@ import (
 	"github.com/gatehouse-health/gatehouse/internal/pki"
 )
 
-// startAdmin starts the administrators' listener when admin.listen is set.
+// startAdmin binds the administrators' listener when admin.listen is set;
+// it serves once Start has passed every check.
 // It presents the inbound listener's server certificate, reloaded with it,
 // and requires administrator client certificates.
 func (rt *Running) startAdmin(cfg *config.File, extra map[string]http.Handler, log *slog.Logger) error {
@@ -56,12 +57,15 @@ func (rt *Running) startAdmin(cfg *config.File, extra map[string]http.Handler, l
 		// client certificate of the CA, before requireAdmin checks and logs it.
 		DisableGeneralOptionsHandler: true,
 	}
-	go func() {
-		if err := rt.adminServer.Serve(tls.NewListener(ln, tlsConf)); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("admin listener stopped", "error", err)
-		}
-	}()
-	log.Info("admin listening", "addr", rt.AdminAddr.String())
+	srv := rt.adminServer
+	rt.serveLater(ln, func() {
+		go func() {
+			if err := srv.Serve(tls.NewListener(ln, tlsConf)); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Error("admin listener stopped", "error", err)
+			}
+		}()
+		log.Info("admin listening", "addr", ln.Addr().String())
+	})
 	return nil
 }
 

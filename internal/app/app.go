@@ -96,6 +96,9 @@ type Running struct {
 	upstream   *http.Client
 	payerKey   string      // secret the built-in payer service requires
 	monitoring *monitoring // alerts and the console
+	// pending holds the bound listeners that serve only once Start has
+	// passed every check.
+	pending    []pendingServe
 	configFile string
 	// bg scopes the background loops (kill-switch polling, retention);
 	// Close cancels it.
@@ -123,6 +126,7 @@ func Start(ctx context.Context, cfg *config.File, opts Options) (_ *Running, err
 	rt.bg, rt.cancelBG = context.WithCancel(context.WithoutCancel(ctx))
 	defer func() {
 		if err != nil {
+			rt.closePending()
 			rt.Close(context.Background())
 		}
 	}()
@@ -219,6 +223,9 @@ func Start(ctx context.Context, cfg *config.File, opts Options) (_ *Running, err
 		// The gateway refuses and records it through its pipeline instead.
 		DisableGeneralOptionsHandler: true,
 	}
+
+	// Every check passed: only now do the listeners accept connections.
+	rt.servePending()
 	go func() {
 		if err := rt.server.Serve(tls.NewListener(ln, tlsConf)); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("inbound listener stopped", "error", err)
@@ -228,6 +235,36 @@ func Start(ctx context.Context, cfg *config.File, opts Options) (_ *Running, err
 	warnPlainUpstream(cfg, log)
 	warnRelaxedStrict(cfg, log)
 	return rt, nil
+}
+
+// pendingServe is a bound listener and the function that starts serving it.
+type pendingServe struct {
+	ln    net.Listener
+	serve func()
+}
+
+// serveLater queues serve, which starts the server on ln, until Start has
+// passed every check, so that a failed start accepts no connection and
+// logs no "listening" line.
+func (rt *Running) serveLater(ln net.Listener, serve func()) {
+	rt.pending = append(rt.pending, pendingServe{ln: ln, serve: serve})
+}
+
+// servePending starts every queued server.
+func (rt *Running) servePending() {
+	for _, p := range rt.pending {
+		p.serve()
+	}
+	rt.pending = nil
+}
+
+// closePending closes the listeners that never served. A server's
+// Shutdown closes only the listeners its Serve was given.
+func (rt *Running) closePending() {
+	for _, p := range rt.pending {
+		p.ln.Close()
+	}
+	rt.pending = nil
 }
 
 // Close stops the listener, the payer service and the database.

@@ -27,6 +27,21 @@ type auditKeys struct {
 	retired  []note.Verifier // audit.retired_verifier_keys_file, oldest first
 }
 
+// OriginMismatchError is the start error of an audit.origin that differs
+// from the name of the checkpoint signing key in audit.signing_key_file.
+// It wraps auditlog.ErrOriginMismatch.
+type OriginMismatchError struct {
+	Origin  string // audit.origin
+	KeyName string // the signing key's name
+}
+
+func (e *OriginMismatchError) Error() string {
+	return fmt.Sprintf("audit.origin %q differs from the name %q of the key in audit.signing_key_file: %v",
+		e.Origin, e.KeyName, auditlog.ErrOriginMismatch)
+}
+
+func (e *OriginMismatchError) Unwrap() error { return auditlog.ErrOriginMismatch }
+
 // loadAuditKeys reads audit.signing_key_file and
 // audit.retired_verifier_keys_file.
 func loadAuditKeys(cfg *config.File) (*auditKeys, error) {
@@ -92,8 +107,7 @@ func openAuditLog(ctx context.Context, cfg *config.File, keys *auditKeys, db *st
 		Now: now,
 	})
 	if errors.Is(err, auditlog.ErrOriginMismatch) {
-		return nil, fmt.Errorf("audit.origin %q differs from the name %q of the key in audit.signing_key_file: set audit.origin to the key's name, or generate a key for this origin with 'gatehouse audit keygen --origin %s': %w",
-			cfg.Audit.Origin, signer.Name(), cfg.Audit.Origin, auditlog.ErrOriginMismatch)
+		return nil, &OriginMismatchError{Origin: cfg.Audit.Origin, KeyName: signer.Name()}
 	}
 	if errors.Is(err, auditlog.ErrNotExtended) {
 		path := cfg.Resolve(cfg.Audit.CheckpointFile)

@@ -26,7 +26,8 @@ import (
 	"github.com/gatehouse-health/gatehouse/internal/token"
 )
 
-// startOutbound starts the outbound listener when outbound.listen is set.
+// startOutbound binds the outbound listener when outbound.listen is set;
+// it serves once Start has passed every check.
 func (rt *Running) startOutbound(cfg *config.File, gw *gateway.Gateway, log *slog.Logger) error {
 	if cfg.Outbound.Listen == "" {
 		return nil
@@ -64,12 +65,15 @@ func (rt *Running) startOutbound(cfg *config.File, gw *gateway.Gateway, log *slo
 		// rather than getting net/http's own 200.
 		DisableGeneralOptionsHandler: true,
 	}
-	go func() {
-		if err := rt.outboundServer.Serve(tls.NewListener(ln, tlsConf)); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("outbound listener stopped", "error", err)
-		}
-	}()
-	log.Info("outbound listening", "addr", rt.OutboundAddr.String(), "partners", len(partners))
+	srv := rt.outboundServer
+	rt.serveLater(ln, func() {
+		go func() {
+			if err := srv.Serve(tls.NewListener(ln, tlsConf)); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Error("outbound listener stopped", "error", err)
+			}
+		}()
+		log.Info("outbound listening", "addr", ln.Addr().String(), "partners", len(partners))
+	})
 	return nil
 }
 

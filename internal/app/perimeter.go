@@ -106,12 +106,32 @@ func (rt *Running) newCertHolder(cfg *config.File, log *slog.Logger) (*certreloa
 			log.Warn("certificate or CRL expires soon", "item", e.Item, "file", e.File, "not_after", e.NotAfter)
 		},
 		Logger: log.With("component", "certreload"),
+		Keys:   certFileKeys(cfg),
 	})
 	if err != nil {
 		return nil, err
 	}
 	go h.Run(rt.bg)
 	return h, nil
+}
+
+// certFileKeys maps each file the certificate holder reads to the
+// configuration key that names it. A partner issuing CA file that is also
+// tls.client_ca_file keeps the tls key, because the holder reads it once.
+func certFileKeys(cfg *config.File) map[string]string {
+	keys := map[string]string{}
+	for i, p := range cfg.Partners {
+		if p.IssuingCA != nil && p.IssuingCA.CertFile != "" {
+			keys[cfg.Resolve(p.IssuingCA.CertFile)] = fmt.Sprintf("partners[%d].issuing_ca.cert_file", i)
+		}
+	}
+	keys[cfg.Resolve(cfg.TLS.CertFile)] = "tls.cert_file"
+	keys[cfg.Resolve(cfg.TLS.KeyFile)] = "tls.key_file"
+	keys[cfg.Resolve(cfg.TLS.ClientCAFile)] = "tls.client_ca_file"
+	if cfg.TLS.CRLFile != "" {
+		keys[cfg.Resolve(cfg.TLS.CRLFile)] = "tls.crl_file"
+	}
+	return keys
 }
 
 // listen binds the inbound listener behind the source guard, with TLS
@@ -159,8 +179,9 @@ func (rt *Running) internalServerConfig(clientCAs *x509.CertPool) (*tls.Config, 
 	return conf, nil
 }
 
-// startForwardProxy starts the CONNECT proxy that forces the integration
-// engine's own egress through the allowlist, when configured.
+// startForwardProxy binds the CONNECT proxy that forces the integration
+// engine's own egress through the allowlist, when configured. It serves
+// once Start has passed every check.
 func (rt *Running) startForwardProxy(cfg *config.File, eg *egress.Guard, log *slog.Logger) error {
 	fpc := cfg.Egress.ForwardProxy
 	if fpc.Listen == "" {
@@ -196,11 +217,14 @@ func (rt *Running) startForwardProxy(cfg *config.File, eg *egress.Guard, log *sl
 	// "OPTIONS *" goes to the proxy, which refuses and records every
 	// method but CONNECT, rather than getting net/http's own 200.
 	rt.proxyServer = &http.Server{Handler: fp, ReadHeaderTimeout: 10 * time.Second, DisableGeneralOptionsHandler: true}
-	go func() {
-		if err := rt.proxyServer.Serve(pg.Listen(ln)); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("forward proxy stopped", "error", err)
-		}
-	}()
+	srv := rt.proxyServer
+	rt.serveLater(ln, func() {
+		go func() {
+			if err := srv.Serve(pg.Listen(ln)); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Error("forward proxy stopped", "error", err)
+			}
+		}()
+	})
 	return nil
 }
 

@@ -27,8 +27,9 @@ type payerServer struct {
 
 func (p *payerServer) close(ctx context.Context) error { return p.server.Shutdown(ctx) }
 
-// startUpstream returns the upstream FHIR base URL, starting the built-in
-// payer service first when it is the upstream.
+// startUpstream returns the upstream FHIR base URL, binding the built-in
+// payer service first when it is the upstream. The payer service serves
+// once Start has passed every check.
 func (rt *Running) startUpstream(ctx context.Context, cfg *config.File, now func() time.Time) (*url.URL, error) {
 	if cfg.Upstream.URL != config.Builtin {
 		return url.Parse(cfg.Upstream.URL)
@@ -50,11 +51,13 @@ func (rt *Running) startUpstream(ctx context.Context, cfg *config.File, now func
 	rt.payerKey = newPayerKey()
 	srv := &http.Server{Handler: requirePayerKey(rt.payerKey, svc.Handler()), ReadHeaderTimeout: 10 * time.Second}
 	rt.payer = &payerServer{server: srv, addr: ln.Addr()}
-	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			rt.log.Error("payer service stopped", "error", err)
-		}
-	}()
+	rt.serveLater(ln, func() {
+		go func() {
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				rt.log.Error("payer service stopped", "error", err)
+			}
+		}()
+	})
 	rt.PayerURL = "http://" + ln.Addr().String()
 	return url.Parse(rt.PayerURL)
 }

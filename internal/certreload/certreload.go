@@ -91,6 +91,10 @@ type Options struct {
 	Logger *slog.Logger
 	// Now returns the current time. Nil means time.Now.
 	Now func() time.Time
+	// Keys maps a file path of these options to the configuration key
+	// that set it, such as "tls.cert_file", so that an error names the
+	// key to fix next to the file. A path without an entry is named alone.
+	Keys map[string]string
 }
 
 // Expiry is the end of validity of one loaded item, for an expiry metric.

@@ -55,7 +55,10 @@ func (h *Holder) readFiles() (fileSet, error) {
 		if err != nil || path == "" {
 			return
 		}
-		*dst, err = readCapped(path)
+		// readCapped's error names the file already.
+		if *dst, err = readCapped(path); err != nil && h.opts.Keys[path] != "" {
+			err = fmt.Errorf("%s: %w", h.opts.Keys[path], err)
+		}
 	}
 	read(h.opts.CertFile, &fs.cert)
 	read(h.opts.KeyFile, &fs.key)
@@ -108,12 +111,12 @@ func (h *Holder) build(fs fileSet, prev *material) (*material, error) {
 	}
 	if h.check != nil {
 		if err := h.check(m.cert); err != nil {
-			return nil, fmt.Errorf("certreload: %s: %w", h.opts.CertFile, err)
+			return nil, fmt.Errorf("certreload: %s: %w", h.name(h.opts.CertFile), err)
 		}
 	}
 	if h.trust != nil {
 		if err := h.trust.check(m.cert, fs.trust); err != nil {
-			return nil, fmt.Errorf("certreload: %s: %w", h.trust.path, err)
+			return nil, fmt.Errorf("certreload: %s: %w", h.name(h.trust.path), err)
 		}
 	}
 	m.expiries = append(m.expiries, Expiry{Item: "certificate", File: h.opts.CertFile,
@@ -122,21 +125,21 @@ func (h *Holder) build(fs fileSet, prev *material) (*material, error) {
 		return m, nil
 	}
 
-	if err := m.addClientCAs(h.opts.ClientCAFile, fs.clientCAs); err != nil {
+	if err := m.addClientCAs(h.opts.ClientCAFile, h.name(h.opts.ClientCAFile), fs.clientCAs); err != nil {
 		return nil, err
 	}
 	for i, path := range h.opts.PartnerCAFiles {
-		if err := m.addClientCAs(path, fs.partnerCAs[i]); err != nil {
+		if err := m.addClientCAs(path, h.name(path), fs.partnerCAs[i]); err != nil {
 			return nil, err
 		}
 	}
 	if h.opts.CRLFile != "" {
-		if m.crls, err = parseCRLs(h.opts.CRLFile, fs.crl); err != nil {
+		if m.crls, err = parseCRLs(h.name(h.opts.CRLFile), fs.crl); err != nil {
 			return nil, err
 		}
 		if prev != nil && prev.crls != nil {
 			if err := m.crls.checkNotOlder(prev.crls); err != nil {
-				return nil, fmt.Errorf("certreload: %s: %w", h.opts.CRLFile, err)
+				return nil, fmt.Errorf("certreload: %s: %w", h.name(h.opts.CRLFile), err)
 			}
 		}
 		m.expiries = append(m.expiries, m.crls.expiries(h.opts.CRLFile)...)
@@ -147,25 +150,34 @@ func (h *Holder) build(fs fileSet, prev *material) (*material, error) {
 	return m, nil
 }
 
+// name returns path preceded by its configuration key from Options.Keys,
+// or path alone.
+func (h *Holder) name(path string) string {
+	if key := h.opts.Keys[path]; key != "" {
+		return key + " " + path
+	}
+	return path
+}
+
 func (h *Holder) parseKeyPair(fs fileSet, now time.Time) (*tls.Certificate, error) {
 	cert, err := tls.X509KeyPair(fs.cert, fs.key)
 	if err != nil {
 		// The error can describe the key's PEM structure but never quotes
 		// key bytes.
-		return nil, fmt.Errorf("certreload: %s and %s: %w", h.opts.CertFile, h.opts.KeyFile, err)
+		return nil, fmt.Errorf("certreload: %s and %s: %w", h.name(h.opts.CertFile), h.name(h.opts.KeyFile), err)
 	}
 	leaf := cert.Leaf
 	if now.Before(leaf.NotBefore) || now.After(leaf.NotAfter) {
 		return nil, fmt.Errorf("certreload: %s: certificate %q is not valid now (valid from %s to %s)",
-			h.opts.CertFile, leaf.Subject.CommonName, leaf.NotBefore.UTC().Format(time.RFC3339), leaf.NotAfter.UTC().Format(time.RFC3339))
+			h.name(h.opts.CertFile), leaf.Subject.CommonName, leaf.NotBefore.UTC().Format(time.RFC3339), leaf.NotAfter.UTC().Format(time.RFC3339))
 	}
 	return &cert, nil
 }
 
 // addClientCAs adds the CA certificates of one client CA file to the trust
-// pool of m.
-func (m *material) addClientCAs(path string, data []byte) error {
-	certs, err := parseClientCAs(path, data)
+// pool of m. name is how errors refer to the file.
+func (m *material) addClientCAs(path, name string, data []byte) error {
+	certs, err := parseClientCAs(name, data)
 	if err != nil {
 		return err
 	}

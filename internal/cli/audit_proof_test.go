@@ -29,7 +29,7 @@ func newProofExchange(t *testing.T) *proofExchange {
 		request:  []byte(`{"resourceType":"Bundle","id":"claim-1","type":"collection"}`),
 		response: []byte(`{"resourceType":"ClaimResponse","outcome":"queued"}`),
 	}
-	request := &record.Entry{ExchangeID: "ex-proof", Phase: record.PhaseRequest, Direction: "inbound", Partner: "demo-ehr",
+	request := &record.Entry{ExchangeID: "5e1f0c2a9b7d4e3f8a6c1b2d3e4f5a6b", Phase: record.PhaseRequest, Direction: "inbound", Partner: "demo-ehr",
 		Method: "POST", Target: "/fhir/Claim/$submit", Interaction: "Claim/$submit", Decision: record.Allow, RequestBody: x.request}
 	response := *request
 	response.Phase, response.Status, response.RequestSeq, response.ResponseBody = record.PhaseResponse, 200, 1, x.response
@@ -77,7 +77,7 @@ func writeTestFile(t *testing.T, path string, data []byte) {
 func TestCheckProofBodiesMatch(t *testing.T) {
 	x := newProofExchange(t)
 	bodies := filepath.Join(t.TempDir(), "bodies")
-	code, stdout, stderr := run(t, context.Background(), "audit", "show", "--data", x.dir, "--exchange", "ex-proof",
+	code, stdout, stderr := run(t, context.Background(), "audit", "show", "--data", x.dir, "--exchange", "5e1f0c2a9b7d4e3f8a6c1b2d3e4f5a6b",
 		"--identity", x.identity, "--write-bodies", bodies)
 	if code != 0 {
 		t.Fatalf("show --write-bodies: code %d stderr %q", code, stderr)
@@ -108,7 +108,7 @@ func TestCheckProofBodiesMatch(t *testing.T) {
 		"ok: the entry encoding has the proof's leaf hash",
 		"ok: the checkpoint of log " + auditTestOrigin + " (2 entries) is signed by the verifier key",
 		"ok: the inclusion proof places leaf 1",
-		"exchange ex-proof, phase response",
+		"exchange 5e1f0c2a9b7d4e3f8a6c1b2d3e4f5a6b, phase response",
 		"ok: request body " + requestFile + " matches the entry",
 		"ok: response body " + responseFile + " matches the entry",
 		"valid: entry 1",
@@ -122,7 +122,7 @@ func TestCheckProofBodiesMatch(t *testing.T) {
 	}
 
 	// Running show again never replaces the body files.
-	code, _, stderr = run(t, context.Background(), "audit", "show", "--data", x.dir, "--exchange", "ex-proof",
+	code, _, stderr = run(t, context.Background(), "audit", "show", "--data", x.dir, "--exchange", "5e1f0c2a9b7d4e3f8a6c1b2d3e4f5a6b",
 		"--identity", x.identity, "--write-bodies", bodies)
 	if code != 2 {
 		t.Errorf("show --write-bodies into a used directory: code %d, want 2\nstderr %q", code, stderr)

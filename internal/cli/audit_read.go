@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -55,8 +57,34 @@ func (f *auditFilter) query() (auditlog.Query, error) {
 	if *f.limit < 0 {
 		return auditlog.Query{}, fmt.Errorf("invalid --limit %d: want a number of entries, or 0 for all", *f.limit)
 	}
-	return auditlog.Query{ExchangeID: *f.exchange, Partner: *f.partner, Since: since, Decision: d, Status: *f.status, Limit: *f.limit,
+	exchange, err := parseExchangeID(*f.exchange)
+	if err != nil {
+		return auditlog.Query{}, err
+	}
+	return auditlog.Query{ExchangeID: exchange, Partner: *f.partner, Since: since, Decision: d, Status: *f.status, Limit: *f.limit,
 		Interactions: *f.interactions, Newest: *f.newest}, nil
+}
+
+// exchangeIDPattern matches the exchange ids Gatehouse records: 32 hex
+// digits for exchanges, kill-switch and egress entries, 16 for the cut an
+// alert engages, and a UUID for an operator decision of the payer service.
+var exchangeIDPattern = regexp.MustCompile(`^(?:[0-9a-f]{16}|[0-9a-f]{32}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$`)
+
+// parseExchangeID checks the value of --exchange and returns it in lower
+// case, the form the record stores. An empty value selects every exchange.
+func parseExchangeID(value string) (string, error) {
+	if value == "" {
+		return "", nil
+	}
+	id := strings.ToLower(value)
+	if !exchangeIDPattern.MatchString(id) {
+		shown := value
+		if len(shown) > 80 {
+			shown = shown[:80] + "..."
+		}
+		return "", fmt.Errorf("invalid --exchange %q: want an exchange id, the X-Request-Id of a response: 32 hex digits, 16 for an alert's cut, or a UUID for an operator decision", shown)
+	}
+	return id, nil
 }
 
 func (f *auditFilter) identities() ([]age.Identity, error) {

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -252,6 +253,40 @@ func TestAuditShowNoMatch(t *testing.T) {
 			}
 			if !strings.Contains(stderr, "gatehouse: no entry matches the filters") {
 				t.Errorf("stderr %q does not say that no entry matched", stderr)
+			}
+		})
+	}
+}
+
+// TestAuditShowInvalidExchange passes values that no exchange id has and
+// requires exit code 2 with an error naming the value and the expected
+// form. Valid ids of each kind and an upper-case id list nothing instead.
+func TestAuditShowInvalidExchange(t *testing.T) {
+	dir := incidentDataDir(t)
+	for _, command := range []string{"show", "export"} {
+		for _, value := range []string{"ex-1", "Claim/123", "0123456789abcdef0123456789abcdeg", "0123456789abcdef0"} {
+			t.Run(command+" "+value, func(t *testing.T) {
+				code, stdout, stderr := run(t, context.Background(), "audit", command, "--data", dir, "--exchange", value)
+				if code != 2 {
+					t.Errorf("code %d, want 2; stderr %q", code, stderr)
+				}
+				if stdout != "" {
+					t.Errorf("stdout %q, want nothing", stdout)
+				}
+				if want := fmt.Sprintf("gatehouse: error: invalid --exchange %q: want an exchange id", value); !strings.Contains(stderr, want) {
+					t.Errorf("stderr %q does not contain %q", stderr, want)
+				}
+				if !strings.Contains(stderr, "32 hex digits") {
+					t.Errorf("stderr %q does not state the expected form", stderr)
+				}
+			})
+		}
+	}
+	for _, value := range []string{"0123456789abcdef", "0123456789ABCDEF0123456789ABCDEF", "0b7d2c9e-4a1f-4c3b-9e8d-7f6a5b4c3d2e"} {
+		t.Run("valid "+value, func(t *testing.T) {
+			code, _, stderr := run(t, context.Background(), "audit", "show", "--data", dir, "--exchange", value)
+			if code != 0 {
+				t.Errorf("code %d, want 0; stderr %q", code, stderr)
 			}
 		})
 	}

@@ -74,7 +74,10 @@ func (e *env) ehr(args []string) int {
 	fs.BoolVar(&f.subscribe, "subscribe", false, "create a Subscription to the PAS topic with the EHR's rest-hook endpoint")
 	fs.Var(&f.submit, "submit", "PAS request bundle `FILE` to submit; repeat for more")
 	fs.Var(&f.inquire, "inquire", "PAS request bundle `FILE` to inquire about, after every --submit: sends the PAS inquiry Bundle built from it; repeat for more")
-	fs.DurationVar(&f.duration, "for", 0, "stop after this `DURATION`, such as 30s; default: until interrupted")
+	// The simulator keeps serving after a failed call or without
+	// --subscribe, because the gateway fetches its JWKS and the payer
+	// sends it requests on its own schedule; the exit status is 1 either way.
+	fs.DurationVar(&f.duration, "for", 0, "stop after this `DURATION`, such as 30s; default: until interrupted. The simulator serves its JWKS, token and FHIR endpoints for the whole time, even without --subscribe or after a failed call")
 	fs.BoolVar(&f.asJSON, "json", false, "print one JSON object per line")
 	if code, ok := e.parse(fs, ehrSynopsis, args); !ok {
 		return code

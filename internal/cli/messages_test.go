@@ -244,3 +244,15 @@ func TestFhirpathInvalidDateInput(t *testing.T) {
 		t.Errorf("stderr = %q repeats the input value", stderr)
 	}
 }
+
+// TestEHRHelpStatesForDuration requires the help of ehr --for to say that
+// the simulator runs for the whole duration even without a subscription.
+func TestEHRHelpStatesForDuration(t *testing.T) {
+	code, stdout, stderr := run(t, context.Background(), "ehr", "--help")
+	if code != 0 {
+		t.Fatalf("exit code %d; stderr %q", code, stderr)
+	}
+	if !strings.Contains(stdout, "for the whole time, even without --subscribe or after a failed call") {
+		t.Errorf("the help of --for does not say that the simulator keeps running:\n%s", stdout)
+	}
+}

@@ -331,11 +331,13 @@ func (e *env) payerPended(svc *payer.Service) int {
 		return 0
 	}
 	tw := tabwriter.NewWriter(e.stdout, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "PREAUTHREF\tITEM\tCODE\tPENDED\tRULES DECIDE")
+	// NEXT DECISION is the rule table's later decision, or the operator's
+	// when the rule table sets none.
+	fmt.Fprintln(tw, "PREAUTHREF\tITEM\tCODE\tPENDED\tNEXT DECISION")
 	for _, it := range items {
-		due := "operator"
+		due := "by an operator"
 		if !it.DueAt.IsZero() {
-			due = string(it.DueAction) + " at " + it.DueAt.UTC().Format(time.RFC3339)
+			due = string(it.DueAction) + " by rule at " + it.DueAt.UTC().Format(time.RFC3339)
 		}
 		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\n", it.PreAuthRef, it.Sequence, it.Coding.Code, it.PendedAt.UTC().Format(time.RFC3339), due)
 	}

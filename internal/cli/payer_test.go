@@ -59,8 +59,11 @@ func TestPayerPendedAndDecide(t *testing.T) {
 	ctx := context.Background()
 
 	code, out, stderr := run(t, ctx, "payer", "pended", "--database", db)
-	if code != 0 || !strings.Contains(out, "33510") || !strings.Contains(out, "operator") {
+	if code != 0 || !strings.Contains(out, "33510") {
 		t.Fatalf("pended: code %d stdout %q stderr %q", code, out, stderr)
+	}
+	if !strings.Contains(out, "NEXT DECISION") || !strings.Contains(out, "by an operator") {
+		t.Errorf("pended does not label who decides next:\n%s", out)
 	}
 
 	code, out, stderr = run(t, ctx, "payer", "decide", "16139462398", "1", "deny", "--data", dir)

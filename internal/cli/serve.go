@@ -67,6 +67,12 @@ func (e *env) serve(args []string) int {
 			e.notExtendedHint(cfg, *cfgPath)
 			return 1
 		}
+		var origin *app.OriginMismatchError
+		if errors.As(err, &origin) {
+			e.hint("set audit.origin to %q, the key's name, or create a key for %s with 'gatehouse audit keygen --origin %s' and set audit.signing_key_file to it",
+				origin.KeyName, origin.Origin, shellWord(origin.Origin))
+			return 1
+		}
 		e.startHint(err, *cfgPath, *adminListen, cfg.Database.URL)
 		return 1
 	}
@@ -173,8 +179,8 @@ const (
 )
 
 // startHint explains a start failure the user can fix: a missing file, a
-// PostgreSQL password or schema, or a listen address that another process
-// already uses. databaseURL is the configuration's database.url.
+// file a key names that cannot be used, a PostgreSQL password or schema,
+// or a listen address that another process already uses. databaseURL is the configuration's database.url.
 func (e *env) startHint(err error, cfgPath, adminListen, databaseURL string) {
 	switch storage.SQLState(err) {
 	case pgInvalidPassword:
@@ -193,6 +199,9 @@ func (e *env) startHint(err error, cfgPath, adminListen, databaseURL string) {
 		return
 	}
 	if !errors.Is(err, syscall.EADDRINUSE) {
+		if hint := fileKeyHint(err, cfgPath); hint != "" {
+			e.hint("%s", hint)
+		}
 		return
 	}
 	addr := "the listen address"

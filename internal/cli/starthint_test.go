@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -95,4 +96,89 @@ func startHintOf(err error, databaseURL string) string {
 	e := &env{ctx: context.Background(), stdout: &out, stderr: &out}
 	e.startHint(err, "gatehouse.yaml", "", databaseURL)
 	return out.String()
+}
+
+// TestServeBadTLSFileHint replaces the server certificate of a
+// configuration with text that is not PEM and requires the error to name
+// tls.cert_file and its file, and a hint saying what the file must contain.
+func TestServeBadTLSFileHint(t *testing.T) {
+	path := hardenedExample(t)
+	dir := filepath.Dir(path)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	edited := strings.NewReplacer(
+		"/var/lib/gatehouse/gatehouse.db", filepath.Join(dir, "gatehouse.db"),
+		"/var/lib/gatehouse-witness/checkpoint.txt", filepath.Join(dir, "checkpoint.txt"),
+	).Replace(string(data))
+	if err := os.WriteFile(path, []byte(edited), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cert := filepath.Join(dir, "pki", "server.pem")
+	if err := os.WriteFile(cert, []byte("not PEM\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	code, _, stderr := run(t, context.Background(), "serve", "--config", path)
+	if code != 1 {
+		t.Errorf("exit code %d, want 1", code)
+	}
+	if !strings.Contains(stderr, "gatehouse: error: start: ") || !strings.Contains(stderr, "tls.cert_file "+cert) {
+		t.Errorf("the error does not name tls.cert_file and its file:\n%s", stderr)
+	}
+	if !strings.Contains(stderr, "gatehouse: hint: tls.cert_file names a file that must contain a PEM certificate chain") {
+		t.Errorf("no hint for tls.cert_file:\n%s", stderr)
+	}
+}
+
+// TestFileKeyHint checks the key the hint picks out of start errors and
+// that a file name ending in _file is not taken for a key.
+func TestFileKeyHint(t *testing.T) {
+	tests := []struct{ err, want string }{
+		{"partners[0].jwks_file: open /etc/jwks.json: no such file", "partners[0].jwks_file names a file that must contain a JSON Web Key Set: correct that file, or set partners[0].jwks_file in gatehouse.yaml"},
+		{"tls: certreload: tls.client_ca_file /x/ca.pem: no certificate", "tls.client_ca_file names a file that must contain PEM CA certificates"},
+		{"payer.rules_file: line 3: unknown field", "payer.rules_file names a file: correct that file"},
+		{"listen: open /etc/my_file: permission denied", ""},
+	}
+	for _, tt := range tests {
+		got := fileKeyHint(errors.New(tt.err), "gatehouse.yaml")
+		if tt.want == "" && got != "" {
+			t.Errorf("%q: hint %q, want none", tt.err, got)
+		}
+		if !strings.Contains(got, tt.want) {
+			t.Errorf("%q: hint %q does not contain %q", tt.err, got, tt.want)
+		}
+	}
+}
+
+// TestServeOriginMismatchHint starts a configuration whose audit.origin
+// differs from its signing key's name and requires a hint with both fixes.
+func TestServeOriginMismatchHint(t *testing.T) {
+	path := hardenedExample(t)
+	dir := filepath.Dir(path)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	edited := strings.NewReplacer(
+		"/var/lib/gatehouse/gatehouse.db", filepath.Join(dir, "gatehouse.db"),
+		"/var/lib/gatehouse-witness/checkpoint.txt", filepath.Join(dir, "checkpoint.txt"),
+		"origin: gatehouse.payer.example/audit", "origin: other.payer.example/audit",
+	).Replace(string(data))
+	if err := os.WriteFile(path, []byte(edited), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	code, _, stderr := run(t, context.Background(), "serve", "--config", path)
+	if code != 1 {
+		t.Errorf("exit code %d, want 1", code)
+	}
+	if !strings.Contains(stderr, `gatehouse: error: start: audit.origin "other.payer.example/audit" differs from the name "gatehouse.payer.example/audit"`) {
+		t.Errorf("the error does not name both origins:\n%s", stderr)
+	}
+	want := `gatehouse: hint: set audit.origin to "gatehouse.payer.example/audit", the key's name, or create a key for other.payer.example/audit with 'gatehouse audit keygen --origin other.payer.example/audit'`
+	if !strings.Contains(stderr, want) {
+		t.Errorf("no hint with both fixes:\n%s", stderr)
+	}
 }

@@ -29,6 +29,14 @@ A finding has one of four statuses:
   connect. These findings are low, but a live run with one fails at every
   threshold, because it does not show that the gateway has the control.
 
+The table ends with a summary in two lines. The first counts the checks run
+and the findings they reported. The two differ because a check
+reports one finding for each key, partner or probe it examines. The second
+splits the findings into passed and not passed, the latter by severity:
+
+    Checks run: 46. Findings: 52 (one for each key, partner or probe a check examined).
+    Findings by result: 46 passed, 6 not passed (3 high, 0 medium, 3 low).
+
 The exit status is 1 when a finding that did not pass has a severity at or
 above ` + "`--fail-on`" + ` (default medium) or a live probe could not complete, 2 for
 usage and configuration errors, and 0 otherwise.

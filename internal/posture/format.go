@@ -40,8 +40,13 @@ func WriteTable(w io.Writer, r *Report, threshold Severity) error {
 	if r.FailsAt(threshold) {
 		verdict = "FAIL"
 	}
-	fmt.Fprintf(&b, "\n%d checks, %d findings: %d high, %d medium and %d low not passed, %d passed.\n",
-		len(r.Checks), len(r.Findings), failed[High], failed[Medium], failed[Low], passed)
+	// A check reports one finding for each subject it examines, so the two
+	// totals differ and each gets its own label.
+	notPassed := failed[High] + failed[Medium] + failed[Low]
+	fmt.Fprintf(&b, "\nChecks run: %d. Findings: %d (one for each key, partner or probe a check examined).\n",
+		len(r.Checks), len(r.Findings))
+	fmt.Fprintf(&b, "Findings by result: %d passed, %d not passed (%d high, %d medium, %d low).\n",
+		passed, notPassed, failed[High], failed[Medium], failed[Low])
 	fmt.Fprintf(&b, "Result: %s at threshold %s.\n", verdict, threshold)
 	if n := r.Incomplete(); n > 0 {
 		fmt.Fprintf(&b, "%d live probe(s) could not complete, so this run does not show that the gateway passes: fix the errors above (the URL, --ca, --cert and --key) and run again.\n", n)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -180,5 +181,30 @@ func TestTableAndJSON(t *testing.T) {
 	}
 	if f := out.Findings[0]; f.Status != "fail" || f.Severity != "high" || f.Title == "" || f.Remediation == "" {
 		t.Errorf("first finding %+v", f)
+	}
+}
+
+// TestTableSummaryLabels requires the summary to label the count of
+// checks, of findings and of passed findings, which differ because a
+// check reports one finding per subject.
+func TestTableSummaryLabels(t *testing.T) {
+	fx := materialize(t, "weak.yaml", true)
+	r := Audit(fx.target(t))
+	var table bytes.Buffer
+	if err := WriteTable(&table, r, Medium); err != nil {
+		t.Fatal(err)
+	}
+	failed, passed := r.Counts()
+	notPassed := failed[High] + failed[Medium] + failed[Low]
+	if notPassed == 0 || passed == 0 {
+		t.Fatalf("weak.yaml gives %d passed and %d not passed findings, want both", passed, notPassed)
+	}
+	for _, want := range []string{
+		fmt.Sprintf("Checks run: %d. Findings: %d ", len(r.Checks), len(r.Findings)),
+		fmt.Sprintf("Findings by result: %d passed, %d not passed (%d high, %d medium, %d low).", passed, notPassed, failed[High], failed[Medium], failed[Low]),
+	} {
+		if !strings.Contains(table.String(), want) {
+			t.Errorf("summary lacks %q:\n%s", want, table.String())
+		}
 	}
 }
