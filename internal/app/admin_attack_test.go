@@ -27,8 +27,8 @@ func (h *harness) adminAttackClient(cert *tls.Certificate) *http.Client {
 	tr := &http.Transport{TLSClientConfig: tlspolicy.Client(roots, cert)}
 	h.t.Cleanup(tr.CloseIdleConnections)
 	return &http.Client{Transport: tr, Timeout: 10 * time.Second,
-		// A redirect must not be followed, so that the test sees what the
-		// listener itself answers to the path it was sent.
+		// A redirect must not be followed, so that the test gets the
+		// listener's own response to the path it sent.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 }
 
@@ -133,7 +133,7 @@ func TestAdminAttacksEngageNothing(t *testing.T) {
 				t.Fatal(err)
 			}
 			if strings.Contains(a.path, "%") || strings.HasPrefix(a.path, "//") || strings.Contains(a.path, "..") {
-				// Send the path as written, unlike url.Parse's cleaning.
+				// Send the path byte for byte, whatever the URL's encoding would make of it.
 				req.URL.Opaque = "//" + req.URL.Host + a.path
 			}
 			for k, v := range a.header {
@@ -175,7 +175,7 @@ func TestAdminListenerRejectsWithoutCertificate(t *testing.T) {
 		t.Errorf("request without a client certificate failed with %v, want a TLS certificate alert", err)
 	}
 
-	// Plain HTTP on the TLS port: net/http answers 400 before any handler.
+	// Plain HTTP on the TLS port: net/http returns 400 before any handler runs.
 	conn, err := net.Dial("tcp", h.rt.AdminAddr.String())
 	if err != nil {
 		t.Fatal(err)
