@@ -46,7 +46,7 @@ func (rt *Running) startMonitoring(ctx context.Context, cfg *config.File, log *s
 	// to the database behind the gateway, but not a compromised gateway
 	// host, which could sign anything. Detecting that needs a verifier key
 	// kept elsewhere (gatehouse audit verify --key).
-	logKey, retired := rt.auditKeys.verifier, rt.auditKeys.retired
+	verifyOpts := consoleVerifyOptions(cfg, rt.auditKeys)
 	reader, err := auditlog.NewReader(ctx, rt.DB)
 	if err != nil {
 		return err
@@ -62,7 +62,9 @@ func (rt *Running) startMonitoring(ctx context.Context, cfg *config.File, log *s
 		Activity:   rt.monitoring.activity,
 		Alerts:     mon,
 		AuditLog: consoleAuditLog{reader: reader, verify: func(ctx context.Context, progress func(done, total int64)) (*auditlog.Report, error) {
-			return auditlog.Verify(ctx, db, auditlog.VerifyOptions{LogKey: logKey, RetiredKeys: retired, Progress: progress})
+			opts := verifyOpts
+			opts.Progress = progress
+			return auditlog.Verify(ctx, db, opts)
 		}},
 		KillSwitch:    rt.KillSwitch,
 		KillSwitchAPI: api,
@@ -70,6 +72,14 @@ func (rt *Running) startMonitoring(ctx context.Context, cfg *config.File, log *s
 		Now:           now,
 	})
 	return err
+}
+
+// consoleVerifyOptions returns the options of the console's audit log
+// verification. It checks shredding against audit.retention, as `audit
+// verify --config` does, so that bodies destroyed sooner than the
+// deployment keeps them are reported as tampering.
+func consoleVerifyOptions(cfg *config.File, keys *auditKeys) auditlog.VerifyOptions {
+	return auditlog.VerifyOptions{LogKey: keys.verifier, RetiredKeys: keys.retired, Retention: cfg.Audit.Retention}
 }
 
 // newAlertMonitor compiles the alerts section of cfg. engage cuts a

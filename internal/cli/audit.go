@@ -270,7 +270,7 @@ func (e *env) auditVerify(args []string) int {
 	from := fs.String("from-checkpoint", "", "trusted signed checkpoint `FILE`: check only entries after it, and that the log extends it")
 	save := fs.String("write-checkpoint", "", "write the latest verified checkpoint to `FILE`, for the next --from-checkpoint")
 	noFile := fs.Bool("no-checkpoint-file", false, "do not check the log against audit.checkpoint_file (DIR/audit/checkpoint.txt with --data), which verify otherwise reads when it exists and --from-checkpoint is not given")
-	retention := fs.Duration("retention", 0, "the deployment's audit.retention `DURATION`: report entries shredded sooner after recording")
+	retention := fs.Duration("retention", 0, "the deployment's audit.retention `DURATION`: report entries shredded sooner after recording; default audit.retention of --config")
 	if code, ok := e.parse(fs, verifySynopsis, args); !ok {
 		return code
 	}
@@ -291,6 +291,13 @@ func (e *env) auditVerify(args []string) int {
 
 	last := len(keys) - 1
 	opts := auditlog.VerifyOptions{LogKey: keys[last], RetiredKeys: keys[:last], Progress: e.verifyProgress(), Retention: *retention}
+	// Without the configured period, an entry whose bodies were destroyed
+	// a day after recording would pass in a deployment that keeps bodies
+	// for years.
+	if *retention == 0 && src.cfg != nil && src.cfg.Audit.Retention > 0 {
+		opts.Retention = src.cfg.Audit.Retention
+		fmt.Fprintf(e.stdout, "checking that no entry was shredded sooner than audit.retention %s after it was recorded; --retention overrides this\n", opts.Retention)
+	}
 	if *from != "" {
 		data, err := safefile.ReadCapped(*from, auditlog.MaxCheckpointBytes)
 		if err != nil {

@@ -1,0 +1,103 @@
+package cli
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"filippo.io/age"
+
+	"github.com/gatehouse-health/gatehouse/internal/auditlog"
+	"github.com/gatehouse-health/gatehouse/internal/record"
+	"github.com/gatehouse-health/gatehouse/internal/storage"
+)
+
+// An insider who destroys the bodies of an entry a day after it was
+// recorded, in a deployment that keeps bodies for years, destroys evidence.
+// verify --config must report it from audit.retention without --retention.
+func TestAuditVerifyConfigRetention(t *testing.T) {
+	cfgPath := hardenedExample(t)
+	dir := filepath.Dir(cfgPath)
+	if err := os.Remove(filepath.Join(dir, "pki", "checkpoint.key")); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, stderr := run(t, context.Background(), "audit", "keygen", "--origin", auditTestOrigin, "--out", filepath.Join(dir, "pki")); code != 0 {
+		t.Fatalf("keygen: %s", stderr)
+	}
+	signer, err := auditlog.LoadSigner(filepath.Join(dir, "pki", "checkpoint.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	identity, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dbPath := filepath.Join(dir, "db", "gatehouse.db")
+	if err := os.MkdirAll(filepath.Dir(dbPath), 0o700); err != nil {
+		t.Fatal(err)
+	}
+
+	// Entries recorded 40 days ago, so that a shredding time 30 hours
+	// after recording lies in the past.
+	ctx := context.Background()
+	recordedAt := time.Now().Add(-40 * 24 * time.Hour)
+	db, err := storage.Open(ctx, dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := auditlog.Open(ctx, db, auditlog.Options{Origin: auditTestOrigin, Signer: signer,
+		Recipients: []age.Recipient{identity.Recipient()}, Now: func() time.Time { return recordedAt }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"ex-0", "ex-1", "ex-2"} {
+		e := &record.Entry{ExchangeID: id, Phase: record.PhaseRequest, Direction: "inbound", Partner: "demo-ehr",
+			Method: "POST", Target: "/fhir/Claim/$submit", Decision: record.Allow, Received: recordedAt,
+			RequestBody: []byte(`{"resourceType":"Bundle"}`)}
+		if _, err := l.Append(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec("UPDATE audit_entries SET wrapped_key = NULL, request_ct = NULL, shredded_ns = recorded_ns + $1 WHERE idx = 1", int64(30*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	yaml, err := os.ReadFile(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	edited := strings.NewReplacer("origin: gatehouse.payer.example/audit", "origin: "+auditTestOrigin,
+		"path: /var/lib/gatehouse/gatehouse.db", "path: db/gatehouse.db",
+		"checkpoint_file: /var/lib/gatehouse-witness/checkpoint.txt", "checkpoint_file: witness/checkpoint.txt").Replace(string(yaml))
+	if !strings.Contains(edited, "retention: 52560h") || !strings.Contains(edited, "path: db/gatehouse.db") {
+		t.Fatal("the hardened example no longer sets the retention, database path and origin this test relies on")
+	}
+	if err := os.WriteFile(cfgPath, []byte(edited), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	code, stdout, stderr := run(t, ctx, "audit", "verify", "--config", cfgPath)
+	if code != 1 {
+		t.Errorf("verify --config: exit code %d, want 1\nstdout %s\nstderr %s", code, stdout, stderr)
+	}
+	if !strings.Contains(stderr, "entry 1: shredded at") || !strings.Contains(stderr, "less than 52560h0m0s after it was recorded") {
+		t.Errorf("verify --config: stderr %q, want entry 1 shredded too early", stderr)
+	}
+	if !strings.Contains(stdout, "audit.retention 52560h0m0s") {
+		t.Errorf("verify --config: stdout %q, want the retention period named", stdout)
+	}
+
+	// An explicit --retention replaces the configured period, for example
+	// after the deployment shortened it.
+	code, stdout, stderr = run(t, ctx, "audit", "verify", "--config", cfgPath, "--retention", "24h")
+	if code != 0 || !strings.Contains(stdout, "retention destroyed the bodies of 1 entry") {
+		t.Errorf("verify --config --retention 24h: code %d stdout %q stderr %q, want intact with 1 shredded entry", code, stdout, stderr)
+	}
+}
