@@ -1,6 +1,7 @@
 package app_test
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/pem"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gatehouse-health/gatehouse/internal/app"
 	"github.com/gatehouse-health/gatehouse/internal/config"
 	"github.com/gatehouse-health/gatehouse/internal/devmode"
 	"github.com/gatehouse-health/gatehouse/internal/pki"
@@ -25,13 +27,6 @@ func TestPartnerCAIssuedAdminRejected(t *testing.T) {
 			name = "issuing_ca.sha256 in tls.client_ca_file"
 		}
 		t.Run(name, func(t *testing.T) {
-			if byFingerprint {
-				// NOTE: the gateway starts with a partner's issuing CA in the
-				// administrators' bundle, and only gatehouse posture reports it
-				// (GH-ADM-003, at medium severity), so that partner can engage
-				// and release cuts as any administrator name it chooses.
-				t.Skip("known gap: a partner's own CA pinned by fingerprint in tls.client_ca_file issues valid administrator certificates while admin.client_ca_file is left at its default")
-			}
 			partnerCA, err := pki.NewRoot(pki.RootOptions{CommonName: "Second EHR Root CA", KeyType: pki.ECDSAP256})
 			if err != nil {
 				t.Fatal(err)
@@ -42,7 +37,16 @@ func TestPartnerCAIssuedAdminRejected(t *testing.T) {
 				second.Organization.Value = "1245319599"
 				if byFingerprint {
 					// The partner's CA joins the bundle of tls.client_ca_file,
-					// which admin.client_ca_file defaults to.
+					// so the administrators get a bundle of their own, as start-up
+					// requires (TestPinnedPartnerCAInAdminPool).
+					adminCAs, err := os.ReadFile(layout.CACertFile)
+					if err != nil {
+						t.Fatal(err)
+					}
+					cfg.Admin.ClientCAFile = filepath.Join(t.TempDir(), "admin-ca.pem")
+					if err := os.WriteFile(cfg.Admin.ClientCAFile, adminCAs, 0o644); err != nil {
+						t.Fatal(err)
+					}
 					bundle, err := os.OpenFile(layout.CACertFile, os.O_APPEND|os.O_WRONLY, 0)
 					if err != nil {
 						t.Fatal(err)
@@ -82,6 +86,57 @@ func TestPartnerCAIssuedAdminRejected(t *testing.T) {
 				}
 			}
 			h.assertNoCut(name)
+		})
+	}
+}
+
+// A CA pinned for a partner by fingerprint sits in tls.client_ca_file.
+// When the admin or outbound listener trusts that same bundle, the
+// partner's CA could issue administrator or engine certificates, so the
+// gateway does not start and names the key to set.
+func TestPinnedPartnerCAInAdminPool(t *testing.T) {
+	for _, listener := range []string{"admin", "outbound"} {
+		t.Run(listener, func(t *testing.T) {
+			dir := t.TempDir()
+			cfg, layout, _, err := app.DevConfig(filepath.Join(dir, "data"), "127.0.0.1:0", "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			partnerCA, err := pki.NewRoot(pki.RootOptions{CommonName: "Second EHR Root CA", KeyType: pki.ECDSAP256})
+			if err != nil {
+				t.Fatal(err)
+			}
+			bundle, err := os.OpenFile(layout.CACertFile, os.O_APPEND|os.O_WRONLY, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := pem.Encode(bundle, &pem.Block{Type: "CERTIFICATE", Bytes: partnerCA.Certificate.Raw}); err != nil {
+				t.Fatal(err)
+			}
+			bundle.Close()
+			second := cfg.Partners[0]
+			second.ID = secondPartnerID
+			sum := sha256.Sum256(partnerCA.Certificate.Raw)
+			second.IssuingCA = &config.IssuingCA{SHA256: hex.EncodeToString(sum[:])}
+			cfg.Partners = append(cfg.Partners, second)
+			cfg.Admin.Listen, cfg.Outbound.Listen = "", ""
+			key := listener + ".client_ca_file"
+			if listener == "admin" {
+				cfg.Admin.Listen, cfg.Admin.ClientCAFile = "127.0.0.1:0", cfg.TLS.ClientCAFile
+			} else {
+				cfg.Outbound.Listen, cfg.Outbound.ClientCAFile = "127.0.0.1:0", cfg.TLS.ClientCAFile
+			}
+
+			rt, err := app.Start(context.Background(), cfg, app.Options{})
+			if err == nil {
+				rt.Close(context.Background())
+				t.Fatal("Start succeeded with a partner-pinned CA in the " + listener + " listener's bundle")
+			}
+			for _, want := range []string{key + ":", "partners[1].issuing_ca.sha256", "set " + key} {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error %q does not contain %q", err, want)
+				}
+			}
 		})
 	}
 }

@@ -81,6 +81,41 @@ func checkIssuingCAs(cfg *config.File) error {
 			return fmt.Errorf("%s: no certificate in partners[%d].issuing_ca.cert_file has this fingerprint", key, i)
 		}
 	}
+	return checkInternalPools(cfg, files[cfg.Resolve(cfg.TLS.ClientCAFile)])
+}
+
+// checkInternalPools rejects a configuration in which a CA pinned for a
+// partner by fingerprint is also trusted by the admin or outbound
+// listener. That CA may be the partner's own, and a partner that runs a CA
+// can put an administrator's or the engine's identity in a certificate,
+// so it could engage the kill switch or speak as the payer's engine. A
+// bundle of one CA is the payer's own, since it issues every certificate.
+// clientCAs are the fingerprints of tls.client_ca_file.
+func checkInternalPools(cfg *config.File, clientCAs [][sha256.Size]byte) error {
+	if len(clientCAs) < 2 {
+		return nil
+	}
+	pools := []struct{ listen, file, key, holder string }{
+		{cfg.Admin.Listen, cfg.Admin.ClientCAFile, "admin.client_ca_file", "administrator"},
+		{cfg.Outbound.Listen, cfg.Outbound.ClientCAFile, "outbound.client_ca_file", "integration engine"},
+	}
+	for _, pool := range pools {
+		if pool.listen == "" || cfg.Resolve(pool.file) != cfg.Resolve(cfg.TLS.ClientCAFile) {
+			continue
+		}
+		for i, p := range cfg.Partners {
+			if p.IssuingCA == nil || p.IssuingCA.SHA256 == "" || p.IssuingCA.CertFile != "" {
+				continue
+			}
+			fp, err := config.ParseFingerprint(p.IssuingCA.SHA256)
+			if err != nil || !containsFingerprint(clientCAs, fp) {
+				continue
+			}
+			return fmt.Errorf("%s: partners[%d].issuing_ca.sha256 pins a CA of tls.client_ca_file, which is also this listener's CA bundle, "+
+				"so that CA could issue %s certificates: set %s to a bundle of only the CA that issues them, "+
+				"or register the partner's CA with issuing_ca.cert_file outside tls.client_ca_file", pool.key, i, pool.holder, pool.key)
+		}
+	}
 	return nil
 }
 
