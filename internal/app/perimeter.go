@@ -2,10 +2,8 @@ package app
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -72,7 +70,7 @@ func (rt *Running) newEgressGuard(cfg *config.File, log *slog.Logger) (*egress.G
 // runs on the attempt's path, so a store outage is logged, not returned:
 // the attempt itself was already refused or made.
 func (rt *Running) recordEgress(e *record.Entry, log *slog.Logger) {
-	e.ExchangeID = newEntryID()
+	e.ExchangeID = record.NewExchangeID()
 	e.Direction = "egress"
 	e.Interaction = "egress"
 	e.Received = time.Now()
@@ -81,14 +79,6 @@ func (rt *Running) recordEgress(e *record.Entry, log *slog.Logger) {
 	if _, err := rt.Records.Append(ctx, e); err != nil {
 		log.Error("egress attempt not recorded", "exchange", e.ExchangeID, "error", err)
 	}
-}
-
-func newEntryID() string {
-	var b [16]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		panic("app: crypto/rand failed: " + err.Error())
-	}
-	return hex.EncodeToString(b[:])
 }
 
 // newCertHolder loads the inbound listener's certificate, client CAs

@@ -65,7 +65,7 @@ type exchange struct {
 func (g *Gateway) begin(r *http.Request) *exchange {
 	ex := &exchange{r: r, start: g.now(), direction: killswitch.Inbound, target: g.upstream}
 	ex.entry = record.Entry{
-		ExchangeID:  newExchangeID(),
+		ExchangeID:  record.NewExchangeID(),
 		Direction:   "inbound",
 		Source:      r.RemoteAddr,
 		Method:      r.Method,

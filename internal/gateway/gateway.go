@@ -28,13 +28,10 @@ package gateway
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/hex"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -360,13 +357,4 @@ func (g *Gateway) serveNotFound(w http.ResponseWriter, r *http.Request) {
 	}
 	g.refuse(w, ex, &Refusal{Status: http.StatusNotFound, Code: "not-found", Rule: "route.unknown",
 		Message: "no Gatehouse endpoint at this path; the FHIR base is " + FHIRBasePath})
-}
-
-// newExchangeID returns a random 128-bit id in hex.
-func newExchangeID() string {
-	var b [16]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		panic(fmt.Sprintf("gateway: crypto/rand failed: %v", err))
-	}
-	return hex.EncodeToString(b[:])
 }

@@ -2,8 +2,6 @@ package killswitch
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
@@ -137,7 +135,7 @@ func recordChange(ctx context.Context, records record.Store, action string, c *C
 	body, _ := json.Marshal(c)
 	partner, _ := c.Partner()
 	e := &record.Entry{
-		ExchangeID:   newID(),
+		ExchangeID:   record.NewExchangeID(),
 		Phase:        record.PhaseControl,
 		Direction:    "admin",
 		Partner:      partner,
@@ -153,14 +151,6 @@ func recordChange(ctx context.Context, records record.Store, action string, c *C
 	}
 	_, err := records.Append(ctx, e)
 	return err
-}
-
-func newID() string {
-	var b [16]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		panic("killswitch: crypto/rand failed: " + err.Error())
-	}
-	return hex.EncodeToString(b[:])
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

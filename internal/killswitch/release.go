@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/gatehouse-health/gatehouse/internal/record"
 )
 
 // claimTimeout is how long a claimed release may take before another
@@ -63,7 +65,8 @@ func (s *Switch) claimRelease(ctx context.Context, id int64) (claim string, c *C
 	if _, err := s.db.ExecContext(ctx, sqlDropStaleClaim, id, now.Add(-claimTimeout).UnixNano()); err != nil {
 		return "", nil, fmt.Errorf("killswitch: release: %w", err)
 	}
-	claim = newID()
+	// Any unguessable token serves as the claim, so it takes the exchange id form.
+	claim = record.NewExchangeID()
 	res, err := s.db.ExecContext(ctx, sqlClaimRelease, id, claim, now.UnixNano())
 	if err != nil {
 		return "", nil, fmt.Errorf("killswitch: release: %w", err)
