@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -19,26 +18,7 @@ import (
 // recorded, in a deployment that keeps bodies for years, destroys evidence.
 // verify --config must report it from audit.retention without --retention.
 func TestAuditVerifyConfigRetention(t *testing.T) {
-	cfgPath := hardenedExample(t)
-	dir := filepath.Dir(cfgPath)
-	if err := os.Remove(filepath.Join(dir, "pki", "checkpoint.key")); err != nil {
-		t.Fatal(err)
-	}
-	if code, _, stderr := run(t, context.Background(), "audit", "keygen", "--origin", auditTestOrigin, "--out", filepath.Join(dir, "pki")); code != 0 {
-		t.Fatalf("keygen: %s", stderr)
-	}
-	signer, err := auditlog.LoadSigner(filepath.Join(dir, "pki", "checkpoint.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	identity, err := age.GenerateX25519Identity()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dbPath := filepath.Join(dir, "db", "gatehouse.db")
-	if err := os.MkdirAll(filepath.Dir(dbPath), 0o700); err != nil {
-		t.Fatal(err)
-	}
+	cfgPath, signer, identity, dbPath := keyedHardenedExample(t)
 
 	// Entries recorded 40 days ago, so that a shredding time 30 hours
 	// after recording lies in the past.

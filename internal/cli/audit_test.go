@@ -562,26 +562,8 @@ func TestAuditVerifyWithoutDataHint(t *testing.T) {
 func TestAuditVerifyWithConfig(t *testing.T) {
 	// The hardened example, with its log named for these tests, its
 	// database in a temporary directory and a key pair from keygen.
-	cfgPath := hardenedExample(t)
+	cfgPath, signer, identity, dbPath := keyedHardenedExample(t)
 	dir := filepath.Dir(cfgPath)
-	if err := os.Remove(filepath.Join(dir, "pki", "checkpoint.key")); err != nil {
-		t.Fatal(err)
-	}
-	if code, _, stderr := run(t, context.Background(), "audit", "keygen", "--origin", auditTestOrigin, "--out", filepath.Join(dir, "pki")); code != 0 {
-		t.Fatalf("keygen: %s", stderr)
-	}
-	signer, err := auditlog.LoadSigner(filepath.Join(dir, "pki", "checkpoint.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	identity, err := age.GenerateX25519Identity()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dbPath := filepath.Join(dir, "db", "gatehouse.db")
-	if err := os.MkdirAll(filepath.Dir(dbPath), 0o700); err != nil {
-		t.Fatal(err)
-	}
 	writeAuditLog(t, dbPath, signer, []age.Recipient{identity.Recipient()}, 6)
 	yaml, err := os.ReadFile(cfgPath)
 	if err != nil {
@@ -738,4 +720,33 @@ func TestAuditVerifyFromCheckpointOverridesFile(t *testing.T) {
 	if strings.Contains(stdout, "checking that the log extends") {
 		t.Errorf("verify --from-checkpoint also read the checkpoint file: %q", stdout)
 	}
+}
+
+// keyedHardenedExample returns the hardened example configured for these
+// tests with a fresh checkpoint key pair from keygen, its signer, an age
+// identity and the path of the database, whose directory exists.
+func keyedHardenedExample(t *testing.T) (cfgPath string, signer note.Signer, identity *age.X25519Identity, dbPath string) {
+	t.Helper()
+	cfgPath = hardenedExample(t)
+	dir := filepath.Dir(cfgPath)
+	if err := os.Remove(filepath.Join(dir, "pki", "checkpoint.key")); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, stderr := run(t, context.Background(), "audit", "keygen", "--origin", auditTestOrigin, "--out", filepath.Join(dir, "pki")); code != 0 {
+		t.Fatalf("keygen: %s", stderr)
+	}
+	var err error
+	signer, err = auditlog.LoadSigner(filepath.Join(dir, "pki", "checkpoint.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	identity, err = age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dbPath = filepath.Join(dir, "db", "gatehouse.db")
+	if err := os.MkdirAll(filepath.Dir(dbPath), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	return cfgPath, signer, identity, dbPath
 }
