@@ -4,8 +4,6 @@ import (
 	"net/http"
 	"net/url"
 	"testing"
-
-	"github.com/gatehouse-health/gatehouse/internal/record"
 )
 
 // TestFormatJSONOverridesAccept checks that a _format naming FHIR JSON is
@@ -48,36 +46,8 @@ func TestFormatJSONOverridesAccept(t *testing.T) {
 // format gets 406 with the policy.format rule and an OperationOutcome,
 // and never reaches the upstream, even when Accept requests FHIR JSON.
 func TestFormatXMLRefusedDespiteAccept(t *testing.T) {
-	h := newHarness(t, harnessOptions{})
-	tok := h.accessToken()
-	for _, accept := range []string{"application/fhir+json", "application/fhir+xml", ""} {
-		t.Run(accept, func(t *testing.T) {
-			before := h.upstream.count.Load()
-			header := http.Header{"Content-Type": {"application/fhir+json"}, "Authorization": {"Bearer " + tok}}
-			if accept != "" {
-				header.Set("Accept", accept)
-			}
-			resp := h.send(h.ehr.HTTPClient(), "POST", "/fhir/Claim/$submit?_format=xml", header, shippedBundle(t))
-			body := readBody(t, resp)
-
-			if resp.StatusCode != http.StatusNotAcceptable {
-				t.Fatalf("status = %d, want 406; body %s", resp.StatusCode, body)
-			}
-			if got := outcomeCode(t, body); got != "not-supported" {
-				t.Errorf("OperationOutcome code = %q, want not-supported", got)
-			}
-			if n := h.upstream.count.Load() - before; n != 0 {
-				t.Errorf("upstream received %d requests, want 0", n)
-			}
-			entries := h.entries(resp)
-			if len(entries) != 1 {
-				t.Fatalf("recorded %d entries, want 1 refusal", len(entries))
-			}
-			if e := entries[0]; e.Phase != record.PhaseRefusal || e.Rule != "policy.format" {
-				t.Errorf("record = phase %s rule %q, want a policy.format refusal", e.Phase, e.Rule)
-			}
-		})
-	}
+	checkNotAcceptable(t, "/fhir/Claim/$submit?_format=xml",
+		[]string{"application/fhir+json", "application/fhir+xml", ""}, "policy.format")
 }
 
 // TestOutboundFormatJSONOverridesAccept checks the same precedence on the

@@ -30,13 +30,24 @@ func TestAcceptWithoutJSONRefused(t *testing.T) {
 // checks for a 406 not-supported OperationOutcome, one recorded
 // request.accept refusal and no request to the upstream.
 func checkAcceptRejected(t *testing.T, accepts []string) {
+	checkNotAcceptable(t, "/fhir/Claim/$submit", accepts, "request.accept")
+}
+
+// checkNotAcceptable sends a Claim/$submit to target with each Accept
+// value ("" sends none) and checks for a 406 not-supported
+// OperationOutcome, one recorded refusal under rule and no request to the
+// upstream.
+func checkNotAcceptable(t *testing.T, target string, accepts []string, rule string) {
 	h := newHarness(t, harnessOptions{})
 	tok := h.accessToken()
 	for _, accept := range accepts {
 		t.Run(accept, func(t *testing.T) {
 			before := h.upstream.count.Load()
-			header := http.Header{"Content-Type": {"application/fhir+json"}, "Authorization": {"Bearer " + tok}, "Accept": {accept}}
-			resp := h.send(h.ehr.HTTPClient(), "POST", "/fhir/Claim/$submit", header, shippedBundle(t))
+			header := http.Header{"Content-Type": {"application/fhir+json"}, "Authorization": {"Bearer " + tok}}
+			if accept != "" {
+				header.Set("Accept", accept)
+			}
+			resp := h.send(h.ehr.HTTPClient(), "POST", target, header, shippedBundle(t))
 			body := readBody(t, resp)
 
 			if resp.StatusCode != http.StatusNotAcceptable {
@@ -52,8 +63,8 @@ func checkAcceptRejected(t *testing.T, accepts []string) {
 			if len(entries) != 1 {
 				t.Fatalf("recorded %d entries, want 1 refusal", len(entries))
 			}
-			if e := entries[0]; e.Phase != record.PhaseRefusal || e.Rule != "request.accept" {
-				t.Errorf("record = phase %s rule %q, want a request.accept refusal", e.Phase, e.Rule)
+			if e := entries[0]; e.Phase != record.PhaseRefusal || e.Rule != rule {
+				t.Errorf("record = phase %s rule %q, want a %s refusal", e.Phase, e.Rule, rule)
 			}
 		})
 	}
