@@ -195,7 +195,9 @@ type Network struct {
 	// ::/0 explicitly to accept any source.
 	AllowSources []string `yaml:"allow_sources"`
 	// TrustedProxies lists the load balancers whose PROXY protocol header
-	// or Forwarded / X-Forwarded-For header is believed.
+	// is believed. Forwarded / X-Forwarded-For headers are believed only
+	// on requests that did not arrive over TLS the gateway terminated,
+	// which excludes the partner listener.
 	TrustedProxies []string `yaml:"trusted_proxies"`
 	// ProxyProtocol expects a PROXY protocol v2 header from trusted proxies.
 	ProxyProtocol bool `yaml:"proxy_protocol"`

@@ -19,9 +19,14 @@ const maxForwardedHops = 32
 // allowlist.
 //
 // The direct peer is r.RemoteAddr (already the PROXY protocol client address
-// when the connection came through a trusted proxy). When it is not a
-// trusted proxy, the Forwarded and X-Forwarded-For headers are ignored and
-// the peer is the client, checked again against the global allowlist. When it is, the client is taken from Forwarded if
+// when the connection came through a trusted proxy). The Forwarded and
+// X-Forwarded-For headers are ignored, and the peer is the client, checked
+// again against the global allowlist, in two cases: the peer is not a
+// trusted proxy, or this server terminated TLS for r (r.TLS is set). In the
+// second case a proxy in front relayed TCP and could not write into the TLS
+// stream, so the headers were written by the TLS client itself.
+//
+// Otherwise the client is taken from Forwarded if
 // the request has one, else from X-Forwarded-For: the addresses are read
 // from right to left, skipping trusted proxies, and the first other address
 // is the client. If every address is a trusted proxy the leftmost is used,
@@ -37,7 +42,7 @@ func (g *Guard) ClientAddr(r *http.Request) (netip.Addr, error) {
 	if err != nil {
 		return netip.Addr{}, fmt.Errorf("netguard: %w", err)
 	}
-	if !g.proxies.Contains(peer) {
+	if r.TLS != nil || !g.proxies.Contains(peer) {
 		if denied := g.checkGlobal(peer, netip.Addr{}); denied != nil {
 			g.deny(denied)
 			return netip.Addr{}, denied

@@ -91,3 +91,34 @@ func TestClientAddrTooManyHops(t *testing.T) {
 		t.Error("ClientAddr accepted more than the maximum number of hops")
 	}
 }
+
+// TestClientAddrTLSIgnoresHeaders checks that on a request whose TLS this
+// server terminated, forwarding headers are ignored even from a trusted
+// proxy: a TCP load balancer cannot write inside the TLS stream, so the
+// client wrote them.
+func TestClientAddrTLSIgnoresHeaders(t *testing.T) {
+	g := mustGuard(t, Options{
+		Allow:          MustParseAllowlist("192.0.2.0/24", "10.0.0.0/8"),
+		TrustedProxies: MustParseAllowlist("10.0.0.2"),
+	})
+	for _, header := range []string{"Forwarded", "X-Forwarded-For"} {
+		t.Run(header, func(t *testing.T) {
+			r := httptest.NewRequest(http.MethodGet, "https://gateway.test/fhir/metadata", nil)
+			r.RemoteAddr = "10.0.0.2:1000"
+			r.Header.Set(header, "for=192.0.2.44")
+			if header == "X-Forwarded-For" {
+				r.Header.Set(header, "192.0.2.44")
+			}
+			if r.TLS == nil {
+				t.Fatal("the test request carries no TLS state")
+			}
+			got, err := g.ClientAddr(r)
+			if err != nil {
+				t.Fatalf("ClientAddr: %v", err)
+			}
+			if want := netip.MustParseAddr("10.0.0.2"); got != want {
+				t.Errorf("ClientAddr = %v, want the direct peer %v", got, want)
+			}
+		})
+	}
+}

@@ -15,7 +15,9 @@
 //     (Options.ProxyProtocol), or the Forwarded and X-Forwarded-For request
 //     headers (ClientAddr). Both are honoured only when the direct peer is in
 //     Options.TrustedProxies. From any other peer they are ignored, so a
-//     client cannot choose its own source address.
+//     client cannot choose its own source address. The headers are also
+//     ignored on a request whose TLS this server terminated, because a
+//     proxy that only relays TCP cannot have written them.
 //
 // The package never logs except through Options.Logger.
 package netguard
