@@ -21,7 +21,7 @@ var networkChecks = []Check{
 		ID: "GH-NET-001", Control: "C5", Severity: High, Mode: ModeConfig,
 		Title:       "Inbound connections only from allowlisted partner networks",
 		Rationale:   "A source allowlist, checked before the TLS handshake, makes stolen certificates and tokens useless from anywhere but the partner's own network; trusting every proxy lets any client forge its source address.",
-		Remediation: "List the partners' networks in network.allow_sources (and per partner in partners[].sources) as CIDR prefixes, never 0.0.0.0/0 or ::/0; list only your load balancers in network.trusted_proxies.",
+		Remediation: "List the partners' networks in network.allow_sources (and per partner in partners[].sources) as CIDR prefixes, never 0.0.0.0/0 or ::/0; list only your load balancers in network.trusted_proxies, with network.proxy_protocol on so that they pass on the client address.",
 		config:      checkSourceAllowlist,
 	},
 	{
@@ -125,6 +125,10 @@ func checkSourceAllowlist(t *Target) []result {
 		if r := networkProblem(e.key, e.value); r != nil {
 			out = append(out, *r)
 		}
+	}
+	if n := t.Config.Network; len(n.TrustedProxies) > 0 && !n.ProxyProtocol {
+		out = append(out, failAt(Medium, "network.proxy_protocol",
+			"network.trusted_proxies is set without proxy_protocol: the gateway terminates TLS, so forwarded-address headers are ignored and every connection through the load balancer has its address, which partners[].sources cannot tell apart"))
 	}
 	if len(out) == 0 {
 		out = append(out, pass("network.allow_sources", "connections and forwarded addresses are accepted from %d listed network(s)", len(list)))

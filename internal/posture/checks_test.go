@@ -276,6 +276,15 @@ var checkCases = []checkCase{
 		cfgOf(tg).Network.TrustedProxies = []string{"0.0.0.0/0"}
 		tg.settings = settingsFrom(tg.Config)
 	}, Fail, High},
+	{"GH-NET-001", "proxy without PROXY protocol", func(t *testing.T, fx *fixture, tg *Target) {
+		cfgOf(tg).Network.TrustedProxies = []string{"127.0.0.1/32"}
+		tg.settings = settingsFrom(tg.Config)
+	}, Fail, Medium},
+	{"GH-NET-001", "proxy with PROXY protocol", func(t *testing.T, fx *fixture, tg *Target) {
+		cfgOf(tg).Network.TrustedProxies = []string{"127.0.0.1/32"}
+		cfgOf(tg).Network.ProxyProtocol = true
+		tg.settings = settingsFrom(tg.Config)
+	}, Pass, 0},
 	{"GH-NET-002", "empty", nil, Pass, 0},
 	{"GH-NET-002", "not configurable", func(t *testing.T, fx *fixture, tg *Target) { tg.settings.egressAllowlist = nil }, NotConfigured, Low},
 	{"GH-NET-002", "partner hosts", func(t *testing.T, fx *fixture, tg *Target) {
