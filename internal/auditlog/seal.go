@@ -318,6 +318,7 @@ func (l *Log) seal(p *pending, index int64, now time.Time, k *kek) (*Row, error)
 	defer clear(p.secret[:dataKeySize])
 	row := &Row{}
 	leaf := &row.Leaf
+	leaf.Version = l.opts.entryVersion
 	leaf.Index = index
 	leaf.Entry = p.entry
 	leaf.Entry.RequestBody, leaf.Entry.ResponseBody = nil, nil
@@ -348,6 +349,9 @@ func (l *Log) seal(p *pending, index int64, now time.Time, k *kek) (*Row, error)
 	}
 	row.WrappedKey = k.wrapDataKey(origin, index, p.dataKey(), p.nonce(2))
 	leaf.WrappedKeySHA256 = digest(row.WrappedKey)
+	if leaf.Version == 0 {
+		leaf.KEKSHA256 = k.fileSHA256
+	}
 	if row.Encoded, err = EncodeEntry(leaf); err != nil {
 		return nil, err
 	}
