@@ -66,8 +66,8 @@ type Leaf struct {
 	Version int
 	Index   int64
 	// Entry holds every record field. Seq is Index+1. RequestBody and
-	// ResponseBody are always nil, as the leaf only commits to them. In
-	// version 3 Entry.Target is the path only, and the query string is in
+	// ResponseBody are always nil, as the leaf only commits to them. From
+	// version 3 on Entry.Target is the path only, and the query string is in
 	// QueryCiphertext.
 	Entry            record.Entry
 	Request          Body

@@ -99,9 +99,9 @@ func TestVerifyReplacedKEK(t *testing.T) {
 	})
 }
 
-// TestVerifyReplacedKEKs checks that each replaced key-encryption key is
+// TestVerifyTwoReplacedKEKs checks that each replaced key-encryption key is
 // one problem over the entries under it, and that the others pass.
-func TestVerifyReplacedKEKs(t *testing.T) {
+func TestVerifyTwoReplacedKEKs(t *testing.T) {
 	l, db, keys := newTestLog(t, func(o *Options) {
 		o.CheckpointEvery = 8
 		o.KEKMaxEntries = 8

@@ -152,7 +152,7 @@ type Bodies struct {
 	// still returned, and audit verify reports the damage.
 	RequestUnavailable string
 	// Target is the full request-target, the query string included: the
-	// path of a version 3 entry joined with its decrypted query, or the
+	// path of a version 3 or later entry joined with its decrypted query, or the
 	// target of an older entry, which stored it in clear text.
 	Target string
 }

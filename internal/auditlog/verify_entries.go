@@ -58,7 +58,7 @@ func (v *verifier) report(c *rowCheck) error {
 // KEK of a million entries does not use up MaxProblems. Its range covers
 // the first run of consecutive entries under it. Later entries under it,
 // after entries under other KEKs (another writer's), are not listed again,
-// and the message says that they are affected too.
+// and the message states that they are affected too.
 func (v *verifier) reportReplacedKEK(kekID int64) error {
 	index := v.tree.size
 	if at, ok := v.replaced[kekID]; ok {
