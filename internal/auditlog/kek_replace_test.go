@@ -302,6 +302,21 @@ func TestVerifyVersion3Log(t *testing.T) {
 		if want := fmt.Sprintf("key-encryption key %d was replaced", ids[1]); !strings.Contains(p.What, want) {
 			t.Errorf("problem %q does not say %q", p.What, want)
 		}
+
+		// Decryption fails under both, and names the cause for version 4.
+		d, err := r.NewDecrypter(context.Background(), []age.Identity{keys.identity})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for index, want := range map[int64]string{9: "failed authentication", 10: "was replaced"} {
+			row, err := r.Row(context.Background(), index)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := d.Open(context.Background(), row); err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("decrypt entry %d: %v, want an error mentioning %q", index, err, want)
+			}
+		}
 	})
 }
 
