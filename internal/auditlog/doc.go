@@ -21,7 +21,7 @@
 // is a uint32 byte length followed by the bytes (at most 65536 bytes). Time
 // stamps are int64 nanoseconds since the Unix epoch, with 0 meaning unset.
 //
-//	"gatehouse.audit.entry/v3\n"     25 bytes, the format and version
+//	"gatehouse.audit.entry/v4\n"     25 bytes, the format and version
 //	uint64  index                     leaf index, 0 for the first entry
 //	int64   recorded                  time the log assigned the index
 //	string  exchange_id
@@ -46,8 +46,9 @@
 //	body    request
 //	body    response
 //	[32]    wrapped_key_sha256        SHA-256 of the wrapped data key (below)
-//	uint64  request_entry             versions 2 and 3: see below
-//	string  query_ct                  version 3 only: see below
+//	uint64  request_entry             versions 2 to 4: see below
+//	string  query_ct                  versions 3 and 4: see below
+//	[32]    kek_sha256                version 4 only: see Body encryption
 //
 // A body is a uint64 plaintext length. When the length is not zero, two
 // 32-byte hashes follow: SHA-256 of the plaintext and SHA-256 of the
@@ -115,8 +116,15 @@
 // Readers accept both forms and tell them apart by the age file's first
 // line, "age-encryption.org/v1", which no kek_id starts with.
 //
-// The leaf commits to the hash of the wrapped key and of each ciphertext,
-// never to a key. Crypto-shredding deletes an entry's wrapped key and its
+// From version 4 on, kek_sha256 is the SHA-256 of the age file of the KEK
+// that wraps the entry's data key, as stored in audit_keks. Verification
+// compares it with the stored file of every unshredded entry, so a KEK
+// whose file was replaced, with a new key to the same recipients, is found
+// without the recipients' identities. Versions 1 to 3 have no such field,
+// and a replaced KEK of their entries only shows when decryption fails.
+//
+// The leaf commits to the hash of the wrapped key, of each ciphertext and
+// of the KEK's age file, never to a key. Crypto-shredding deletes an entry's wrapped key and its
 // ciphertexts, which no one can decrypt any more, and leaves every proof
 // valid. Once every entry under a KEK is shredded, the
 // KEK is deleted too. A reader with an age identity decrypts a body by

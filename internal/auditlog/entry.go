@@ -16,10 +16,13 @@ import (
 // version. Version 2 added request bodies kept in the request entry
 // (Body.InRequestEntry) and the request_entry field that names it.
 // Version 3 keeps the query string of the request-target encrypted in
-// query_ct, out of the clear target field. DecodeEntry reads every
-// version, and EncodeEntry writes the version a Leaf names.
+// query_ct, out of the clear target field. Version 4 commits to the age
+// file of the key-encryption key in kek_sha256. DecodeEntry reads every
+// version, and EncodeEntry writes the version a Leaf names. Every prefix
+// has the same length.
 const (
-	entryPrefix   = "gatehouse.audit.entry/v3\n"
+	entryPrefix   = "gatehouse.audit.entry/v4\n"
+	entryPrefixV3 = "gatehouse.audit.entry/v3\n"
 	entryPrefixV2 = "gatehouse.audit.entry/v2\n"
 	entryPrefixV1 = "gatehouse.audit.entry/v1\n"
 )
@@ -58,13 +61,13 @@ func (b *Body) InRequestEntry() bool {
 // Leaf is the decoded form of the canonical entry encoding described in
 // the package documentation.
 type Leaf struct {
-	// Version is the encoding's format version, 1, 2 or 3. Zero encodes
-	// as the current version, 3.
+	// Version is the encoding's format version, 1 to 4. Zero encodes as
+	// the current version, 4.
 	Version int
 	Index   int64
 	// Entry holds every record field. Seq is Index+1. RequestBody and
-	// ResponseBody are always nil, as the leaf only commits to them. In
-	// version 3 Entry.Target is the path only, and the query string is in
+	// ResponseBody are always nil, as the leaf only commits to them. From
+	// version 3 on Entry.Target is the path only, and the query string is in
 	// QueryCiphertext.
 	Entry            record.Entry
 	Request          Body
@@ -75,12 +78,16 @@ type Leaf struct {
 	RequestEntry int64
 	// QueryCiphertext is the query string of the request-target sealed
 	// like a body (part "query"), or nil when the target has none. Only
-	// version 3 has it.
+	// versions 3 and 4 have it.
 	QueryCiphertext []byte
+	// KEKSHA256 is the SHA-256 of the age file of the key-encryption key
+	// that wraps the entry's data key, as stored in audit_keks. Only
+	// version 4 has it, and zero elsewhere.
+	KEKSHA256 [32]byte
 }
 
 // HasQuery reports whether the recorded request-target had a query
-// string, in clear text (versions 1 and 2) or encrypted (version 3).
+// string, in clear text (versions 1 and 2) or encrypted (versions 3 and 4).
 func (l *Leaf) HasQuery() bool {
 	return len(l.QueryCiphertext) > 0 || strings.Contains(l.Entry.Target, "?")
 }
@@ -95,18 +102,21 @@ func EncodeEntry(l *Leaf) ([]byte, error) {
 	if l.Request.Size < 0 || l.Response.Size < 0 {
 		return nil, errors.New("auditlog: negative body size")
 	}
-	prefix, err := leafPrefix(l.Version)
+	prefix, version, err := leafPrefix(l.Version)
 	if err != nil {
 		return nil, err
 	}
-	if msg := checkBodyRefs(l.Version, l.Index, string(e.Phase), &l.Request, &l.Response, l.RequestEntry); msg != "" {
+	if msg := checkBodyRefs(version, l.Index, string(e.Phase), &l.Request, &l.Response, l.RequestEntry); msg != "" {
 		return nil, errors.New("auditlog: " + msg)
 	}
-	if msg := checkQuery(prefix, []byte(e.Target), l.QueryCiphertext); msg != "" {
+	if msg := checkQuery(version, []byte(e.Target), l.QueryCiphertext); msg != "" {
 		return nil, errors.New("auditlog: " + msg)
+	}
+	if version < 4 && l.KEKSHA256 != ([32]byte{}) {
+		return nil, fmt.Errorf("auditlog: a version %d entry cannot commit to a key-encryption key", version)
 	}
 	strs := entryStrings(e)
-	n := len(prefix) + 8*2 + 4*len(strs) + 4*2 + 8*3 + 2*(8+64) + 32 + 8 + 4 + len(l.QueryCiphertext)
+	n := len(prefix) + 8*2 + 4*len(strs) + 4*2 + 8*3 + 2*(8+64) + 32 + 8 + 4 + len(l.QueryCiphertext) + 32
 	for _, s := range strs {
 		if len(*s) > MaxFieldBytes {
 			return nil, fmt.Errorf("auditlog: entry field of %d bytes exceeds %d", len(*s), MaxFieldBytes)
@@ -130,42 +140,48 @@ func EncodeEntry(l *Leaf) ([]byte, error) {
 	b = appendBody(b, &l.Request)
 	b = appendBody(b, &l.Response)
 	b = append(b, l.WrappedKeySHA256[:]...)
-	if prefix != entryPrefixV1 {
+	if version >= 2 {
 		b = binary.BigEndian.AppendUint64(b, uint64(l.RequestEntry))
 	}
-	if prefix == entryPrefix {
+	if version >= 3 {
 		b = binary.BigEndian.AppendUint32(b, uint32(len(l.QueryCiphertext)))
 		b = append(b, l.QueryCiphertext...)
+	}
+	if version >= 4 {
+		b = append(b, l.KEKSHA256[:]...)
 	}
 	return b, nil
 }
 
-// leafPrefix returns the encoding prefix of a format version.
-func leafPrefix(version int) (string, error) {
+// leafPrefix returns the encoding prefix of a format version, and the
+// version itself, with 0 meaning the current one.
+func leafPrefix(version int) (string, int, error) {
 	switch version {
-	case 0, 3:
-		return entryPrefix, nil
+	case 0, 4:
+		return entryPrefix, 4, nil
+	case 3:
+		return entryPrefixV3, 3, nil
 	case 2:
-		return entryPrefixV2, nil
+		return entryPrefixV2, 2, nil
 	case 1:
-		return entryPrefixV1, nil
+		return entryPrefixV1, 1, nil
 	}
-	return "", fmt.Errorf("auditlog: unknown entry format version %d", version)
+	return "", 0, fmt.Errorf("auditlog: unknown entry format version %d", version)
 }
 
 // checkQuery returns what is wrong with the target and query ciphertext
-// of an entry encoded with prefix, or "". A version 3 target holds no
+// of an entry of version, or "". From version 3 on a target holds no
 // query string, so that none is ever stored in clear text, and a query
 // ciphertext is long enough to hold a sealed, non-empty query. Older
 // versions have no query ciphertext.
-func checkQuery(prefix string, target, queryCiphertext []byte) string {
+func checkQuery(version int, target, queryCiphertext []byte) string {
 	switch {
-	case prefix != entryPrefix && len(queryCiphertext) > 0:
-		return "only a version 3 entry has a query ciphertext"
-	case prefix != entryPrefix:
+	case version < 3 && len(queryCiphertext) > 0:
+		return "only a version 3 or later entry has a query ciphertext"
+	case version < 3:
 		return ""
 	case bytes.IndexByte(target, '?') >= 0:
-		return "a version 3 target must not contain a query string"
+		return "a version 3 or later target must not contain a query string"
 	case len(queryCiphertext) > 0 && len(queryCiphertext) < minQueryCiphertext:
 		return fmt.Sprintf("query ciphertext of %d bytes is shorter than %d", len(queryCiphertext), minQueryCiphertext)
 	case len(queryCiphertext) > MaxFieldBytes:
@@ -224,7 +240,7 @@ func DecodeEntry(data []byte) (*Leaf, error) {
 		return nil, err
 	}
 	l := &Leaf{Version: f.version, Index: f.index, Request: f.request, Response: f.response,
-		WrappedKeySHA256: f.wrappedKeySHA256, RequestEntry: f.requestEntry}
+		WrappedKeySHA256: f.wrappedKeySHA256, RequestEntry: f.requestEntry, KEKSHA256: f.kekSHA256}
 	if len(f.queryCiphertext) > 0 {
 		l.QueryCiphertext = bytes.Clone(f.queryCiphertext)
 	}
@@ -263,6 +279,7 @@ type entryFields struct {
 	wrappedKeySHA256 [32]byte
 	requestEntry     int64
 	queryCiphertext  []byte
+	kekSHA256        [32]byte // zero before version 4
 }
 
 // The positions in entryFields.strs of the fields that have query columns.
@@ -275,14 +292,19 @@ const (
 	entryStringCount = 14
 )
 
-// parseEntry parses data into f with every check DecodeEntry makes.
+// parseEntry parses data into f with every check DecodeEntry makes. It
+// clears f first, because verification reuses one f for every row, and a
+// field that an older version lacks must not keep the previous row's value.
 func parseEntry(data []byte, f *entryFields) error {
+	*f = entryFields{}
 	if len(data) > MaxEntryBytes {
 		return fmt.Errorf("%w: %d bytes exceeds %d", ErrMalformedEntry, len(data), MaxEntryBytes)
 	}
 	d := decoder{buf: data}
 	switch string(d.bytes(len(entryPrefix))) {
 	case entryPrefix:
+		f.version = 4
+	case entryPrefixV3:
 		f.version = 3
 	case entryPrefixV2:
 		f.version = 2
@@ -310,6 +332,9 @@ func parseEntry(data []byte, f *entryFields) error {
 	if f.version >= 3 {
 		f.queryCiphertext = d.string()
 	}
+	if f.version >= 4 {
+		copy(f.kekSHA256[:], d.bytes(32))
+	}
 	if err := d.finish(); err != nil {
 		return err
 	}
@@ -319,7 +344,7 @@ func parseEntry(data []byte, f *entryFields) error {
 	if msg := checkBodyRefs(f.version, f.index, string(f.strs[fieldPhase]), &f.request, &f.response, f.requestEntry); msg != "" {
 		return fmt.Errorf("%w: %s", ErrMalformedEntry, msg)
 	}
-	if msg := checkQuery(string(data[:len(entryPrefix)]), f.strs[fieldTarget], f.queryCiphertext); msg != "" {
+	if msg := checkQuery(f.version, f.strs[fieldTarget], f.queryCiphertext); msg != "" {
 		return fmt.Errorf("%w: %s", ErrMalformedEntry, msg)
 	}
 	return nil

@@ -35,14 +35,15 @@ func ExampleEncodeEntry() {
 			Partner: "p", Method: "GET", Target: "/fhir/Patient", Decision: record.Deny,
 			Status: 403, RecordedAt: time.Unix(1, 0), Received: time.Unix(0, 999),
 		},
-		Request: auditlog.Body{Size: 2, SHA256: [32]byte{0xaa}, CiphertextSHA256: [32]byte{0xbb}},
+		Request:   auditlog.Body{Size: 2, SHA256: [32]byte{0xaa}, CiphertextSHA256: [32]byte{0xbb}},
+		KEKSHA256: [32]byte{0xcc},
 	}
 	enc, err := auditlog.EncodeEntry(leaf)
 	if err != nil {
 		panic(err)
 	}
 	s := hex.EncodeToString(enc)
-	prefix := len("gatehouse.audit.entry/v3\n") * 2
+	prefix := len("gatehouse.audit.entry/v4\n") * 2
 	fmt.Printf("prefix   %q\n", enc[:prefix/2])
 	fields := []struct {
 		name string
@@ -55,7 +56,7 @@ func ExampleEncodeEntry() {
 		{"reason", 4}, {"request_type", 4},
 		{"status", 4}, {"upstream_status", 4}, {"received", 8}, {"upstream_time", 8}, {"total_time", 8},
 		{"request", 8 + 64}, {"response", 8}, {"wrapped_key", 32}, {"request_entry", 8},
-		{"query_ct", 4},
+		{"query_ct", 4}, {"kek_sha256", 32},
 	}
 	at := prefix
 	for _, f := range fields {
@@ -75,7 +76,7 @@ func ExampleEncodeEntry() {
 	}
 	fmt.Println("decoded ", back.Entry.Seq, back.Entry.Partner, strings.ToUpper(string(back.Entry.Decision)))
 	// Output:
-	// prefix   "gatehouse.audit.entry/v3\n"
+	// prefix   "gatehouse.audit.entry/v4\n"
 	// index            0000000000000005
 	// recorded         000000003b9aca00
 	// exchange_id      00000003657831
@@ -102,8 +103,9 @@ func ExampleEncodeEntry() {
 	// wrapped_key      0000000000000000000000000000000000000000...
 	// request_entry    0000000000000000
 	// query_ct         00000000
-	// length   291 bytes; consumed 291
-	// leaf     XKInyZeSsaSgbbK3DGHzHQGFyWtQIX6fBa0M8bAfoqw=
+	// kek_sha256       cc00000000000000000000000000000000000000...
+	// length   323 bytes; consumed 323
+	// leaf     yuPsmk0xgC+39KnNVbIVybaqTnCa+f98wiWYkqYT7jk=
 	// decoded  6 p DENY
 }
 

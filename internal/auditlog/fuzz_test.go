@@ -27,12 +27,15 @@ func seedEntries(f *testing.F) {
 		}
 		f.Add(enc)
 	}
-	// A version 1 entry, and a response entry that keeps its request in
-	// the request entry.
+	// A version 1 entry, a response entry that keeps its request in the
+	// request entry, a version 3 entry, and a version 4 entry that commits
+	// to its key-encryption key.
 	v1 := &Leaf{Version: 1, Index: 7, Entry: *testEntry(7, 0), Request: Body{Size: 1, SHA256: [32]byte{1}, CiphertextSHA256: [32]byte{2}}}
 	ref := &Leaf{Index: 8, Entry: *testEntry(8, 0), Request: Body{Size: 1, SHA256: [32]byte{1}}, RequestEntry: 7}
 	ref.Entry.Phase = record.PhaseResponse
-	for _, l := range []*Leaf{v1, ref} {
+	v3 := &Leaf{Version: 3, Index: 9, Entry: *testEntry(9, 0)}
+	v4 := &Leaf{Index: 10, Entry: *testEntry(10, 0), KEKSHA256: [32]byte{4}}
+	for _, l := range []*Leaf{v1, ref, v3, v4} {
 		l.Entry.RequestBody, l.Entry.ResponseBody = nil, nil
 		enc, err := EncodeEntry(l)
 		if err != nil {
@@ -137,7 +140,8 @@ func TestDecodeEntryRejects(t *testing.T) {
 		data []byte
 	}{
 		{"empty", nil},
-		{"other version", append([]byte("gatehouse.audit.entry/v4\n"), good[len(entryPrefix):]...)},
+		{"other version", append([]byte("gatehouse.audit.entry/v5\n"), good[len(entryPrefix):]...)},
+		{"version 3 with a KEK hash", append([]byte(entryPrefixV3), good[len(entryPrefix):]...)},
 		{"truncated", good[:len(good)-1]},
 		{"trailing byte", append(append([]byte(nil), good...), 0)},
 		{"oversized field", append([]byte(entryPrefix+"\x00\x00\x00\x00\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00\x00\x00"), 0, 1, 0, 1)},
@@ -234,8 +238,8 @@ func TestEncodeEntryVersions(t *testing.T) {
 	if enc, err = EncodeEntry(leaf); err != nil || !bytes.HasPrefix(enc, []byte(entryPrefix)) {
 		t.Fatalf("current version: %q, %v", enc[:min(len(enc), len(entryPrefix))], err)
 	}
-	if back, err = DecodeEntry(enc); err != nil || back.Entry.RequestSeq != 1 || back.Version != 3 {
-		t.Fatalf("decoded %+v, %v; want RequestSeq 1 in version 3", back, err)
+	if back, err = DecodeEntry(enc); err != nil || back.Entry.RequestSeq != 1 || back.Version != 4 {
+		t.Fatalf("decoded %+v, %v; want RequestSeq 1 in version 4", back, err)
 	}
 	leaf.Entry.Phase = record.PhaseRequest
 	if _, err := EncodeEntry(leaf); err == nil {

@@ -35,6 +35,9 @@ type kek struct {
 	id      int64
 	aead    cipher.AEAD
 	expires time.Time // wrap data keys only while the batch time is before it
+	// fileSHA256 is the SHA-256 of the stored age file, which version 4
+	// leaves commit to so that verification catches a replaced file.
+	fileSHA256 [32]byte
 }
 
 // newKEK draws a key-encryption key, wraps it with age to recipients (one
@@ -56,7 +59,7 @@ func newKEK(ctx context.Context, tx *sql.Tx, recipients []age.Recipient, now tim
 	if err := w.Close(); err != nil {
 		return nil, fmt.Errorf("auditlog: wrap key-encryption key: %w", err)
 	}
-	k := &kek{expires: now.Add(interval)}
+	k := &kek{expires: now.Add(interval), fileSHA256: digest(buf.Bytes())}
 	if k.aead, err = newGCM(key); err != nil {
 		return nil, err
 	}

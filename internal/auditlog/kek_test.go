@@ -111,10 +111,10 @@ func TestDecryptRejects(t *testing.T) {
 			want   string
 		}{
 			{"key-encryption key swapped", func(t *testing.T, db *storage.DB) {
-				// A KEK of the attacker's choosing, wrapped to the same recipient, fails
-				// to authenticate the data key.
+				// A KEK of the attacker's choosing, wrapped to the same recipient,
+				// differs from the one the leaf commits to.
 				mustExec(t, db, `UPDATE audit_keks SET wrapped = (SELECT wrapped FROM audit_keks WHERE id = 2) WHERE id = 1`)
-			}, "failed authentication"},
+			}, "key-encryption key 1 was replaced"},
 			{"wrapped key moved to another entry", func(t *testing.T, db *storage.DB) {
 				mustExec(t, db, `UPDATE audit_entries SET wrapped_key = (SELECT wrapped_key FROM audit_entries WHERE idx = 1) WHERE idx = 0`)
 			}, "failed authentication"},

@@ -101,8 +101,8 @@ func TestQueryStoredEncrypted(t *testing.T) {
 		}
 
 		row := readRow(t, l, a.Index)
-		if row.Leaf.Version != 3 {
-			t.Errorf("entry version %d, want 3", row.Leaf.Version)
+		if row.Leaf.Version != 4 {
+			t.Errorf("entry version %d, want 4", row.Leaf.Version)
 		}
 		if row.Leaf.Entry.Target != "/fhir/Patient" {
 			t.Errorf("leaf target %q, want the path /fhir/Patient", row.Leaf.Entry.Target)
@@ -307,7 +307,10 @@ func TestDecodeEntryRejectsQuery(t *testing.T) {
 	}
 
 	clearQuery := bytes.Replace(good, []byte("\x00\x00\x00\x0d/fhir/Patient"), []byte("\x00\x00\x00\x0d/fhir/Pat?x=1"), 1)
-	short := append(bytes.Clone(good[:len(good)-4-minQueryCiphertext]), 0, 0, 0, 1, 7)
+	// kek_sha256 follows query_ct in version 4.
+	kekHash := good[len(good)-32:]
+	short := append(bytes.Clone(good[:len(good)-32-4-minQueryCiphertext]), 0, 0, 0, 1, 7)
+	short = append(short, kekHash...)
 	tests := []struct {
 		name string
 		data []byte

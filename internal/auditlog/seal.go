@@ -152,7 +152,7 @@ type Bodies struct {
 	// still returned, and audit verify reports the damage.
 	RequestUnavailable string
 	// Target is the full request-target, the query string included: the
-	// path of a version 3 entry joined with its decrypted query, or the
+	// path of a version 3 or later entry joined with its decrypted query, or the
 	// target of an older entry, which stored it in clear text.
 	Target string
 }
@@ -170,7 +170,14 @@ type Decrypter struct {
 	r          *Reader
 	origin     string
 	identities []age.Identity
-	keks       map[int64]cipher.AEAD
+	keks       map[int64]unwrappedKEK
+}
+
+// unwrappedKEK is a key-encryption key a Decrypter opened, with the
+// SHA-256 of its age file for comparison with version 4 leaves.
+type unwrappedKEK struct {
+	aead       cipher.AEAD
+	fileSHA256 [32]byte
 }
 
 // NewDecrypter returns a Decrypter for the log r reads.
@@ -179,7 +186,7 @@ func (r *Reader) NewDecrypter(ctx context.Context, identities []age.Identity) (*
 	if err != nil {
 		return nil, err
 	}
-	return &Decrypter{r: r, origin: origin, identities: identities, keks: map[int64]cipher.AEAD{}}, nil
+	return &Decrypter{r: r, origin: origin, identities: identities, keks: map[int64]unwrappedKEK{}}, nil
 }
 
 // Open decrypts the bodies of row and checks each plaintext against the
@@ -252,36 +259,42 @@ func (d *Decrypter) dataKey(ctx context.Context, row *Row) ([]byte, error) {
 		}
 		return key, nil
 	}
-	aead, err := d.kek(ctx, kekID)
+	k, err := d.kek(ctx, kekID)
 	if err != nil {
 		return nil, fmt.Errorf("%w (entry %d)", err, index)
 	}
-	return unwrapDataKey(aead, d.origin, index, kekID, row.WrappedKey)
+	// A replaced age file still opens, to a key that fails to authenticate
+	// the data key. A version 4 leaf lets the error name the replacement.
+	if row.Leaf.Version >= 4 && k.fileSHA256 != row.Leaf.KEKSHA256 {
+		return nil, fmt.Errorf("auditlog: entry %d: key-encryption key %d was replaced: its age file differs from the one the entry commits to", index, kekID)
+	}
+	return unwrapDataKey(k.aead, d.origin, index, kekID, row.WrappedKey)
 }
 
 // kek returns the unwrapped key-encryption key id, from the cache or the
 // database.
-func (d *Decrypter) kek(ctx context.Context, id int64) (cipher.AEAD, error) {
-	if aead, ok := d.keks[id]; ok {
-		return aead, nil
+func (d *Decrypter) kek(ctx context.Context, id int64) (unwrappedKEK, error) {
+	if k, ok := d.keks[id]; ok {
+		return k, nil
 	}
 	var wrapped []byte
 	err := d.r.db.QueryRowContext(ctx, sqlReadKEK, id).Scan(&wrapped)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("auditlog: key-encryption key %d is missing", id)
+		return unwrappedKEK{}, fmt.Errorf("auditlog: key-encryption key %d is missing", id)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("auditlog: read key-encryption key %d: %w", id, err)
+		return unwrappedKEK{}, fmt.Errorf("auditlog: read key-encryption key %d: %w", id, err)
 	}
 	aead, err := unwrapKEK(wrapped, d.identities)
 	if err != nil {
-		return nil, err
+		return unwrappedKEK{}, err
 	}
 	if len(d.keks) >= maxCachedKEKs {
 		clear(d.keks)
 	}
-	d.keks[id] = aead
-	return aead, nil
+	k := unwrappedKEK{aead: aead, fileSHA256: digest(wrapped)}
+	d.keks[id] = k
+	return k, nil
 }
 
 // sealPerWorker is the fewest entries worth another sealing goroutine.
@@ -318,6 +331,7 @@ func (l *Log) seal(p *pending, index int64, now time.Time, k *kek) (*Row, error)
 	defer clear(p.secret[:dataKeySize])
 	row := &Row{}
 	leaf := &row.Leaf
+	leaf.Version = l.opts.entryVersion
 	leaf.Index = index
 	leaf.Entry = p.entry
 	leaf.Entry.RequestBody, leaf.Entry.ResponseBody = nil, nil
@@ -348,6 +362,9 @@ func (l *Log) seal(p *pending, index int64, now time.Time, k *kek) (*Row, error)
 	}
 	row.WrappedKey = k.wrapDataKey(origin, index, p.dataKey(), p.nonce(2))
 	leaf.WrappedKeySHA256 = digest(row.WrappedKey)
+	if leaf.Version == 0 {
+		leaf.KEKSHA256 = k.fileSHA256
+	}
 	if row.Encoded, err = EncodeEntry(leaf); err != nil {
 		return nil, err
 	}

@@ -127,7 +127,7 @@ const (
 
 	sqlReadEntryEncoding = `SELECT entry FROM audit_entries WHERE idx = $1`
 
-	sqlKEKIDs = `SELECT id FROM audit_keks`
+	sqlKEKFiles = `SELECT id, wrapped FROM audit_keks`
 
 	rowColumnsSQL = `idx, exchange_id, partner, phase, decision, status, recorded_ns,
 		entry, request_ct, response_ct, wrapped_key, shredded_ns`

@@ -82,6 +82,12 @@ type Options struct {
 
 	// Now is the clock. Nil means time.Now.
 	Now func() time.Time
+
+	// entryVersion is the entry format version the writer uses, 0 for the
+	// current one. Tests set an older version to build the logs that
+	// earlier releases wrote. Version 2 and older hold no query string, so
+	// such a writer takes only entries without one.
+	entryVersion int
 }
 
 func (o *Options) setDefaults() {

@@ -158,7 +158,8 @@ type verifier struct {
 
 	checkpoints []*SignedCheckpoint // valid ones, sorted by size
 	nextCP      int                 // first checkpoint not yet compared
-	keks        map[int64]bool      // ids of the stored key-encryption keys
+	keks        map[int64][32]byte  // SHA-256 of each stored key-encryption key's age file, by id
+	replaced    map[int64]int       // position in Report.Problems of each replaced KEK's problem
 	tree        frontier            // the tree recomputed so far
 	lastGood    int64               // size of the last checkpoint whose root matched
 	trusted     Checkpoint          // the trusted checkpoint of an incremental run, or the anchor
@@ -294,20 +295,22 @@ func (v *verifier) loadCheckpoints() error {
 	return nil
 }
 
-// loadKEKs reads the ids of the stored key-encryption keys.
+// loadKEKs reads the ids of the stored key-encryption keys and the
+// SHA-256 of their age files, which version 4 entries commit to.
 func (v *verifier) loadKEKs() error {
-	rows, err := v.tx.QueryContext(v.ctx, sqlKEKIDs)
+	rows, err := v.tx.QueryContext(v.ctx, sqlKEKFiles)
 	if err != nil {
 		return fmt.Errorf("auditlog: read key-encryption keys: %w", err)
 	}
 	defer rows.Close()
-	v.keks = map[int64]bool{}
+	v.keks = map[int64][32]byte{}
+	var file []byte
 	for rows.Next() {
 		var id int64
-		if err := rows.Scan(&id); err != nil {
+		if err := rows.Scan(&id, &file); err != nil {
 			return fmt.Errorf("auditlog: read key-encryption keys: %w", err)
 		}
-		v.keks[id] = true
+		v.keks[id] = digest(file)
 	}
 	return rows.Err()
 }

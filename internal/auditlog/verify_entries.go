@@ -36,6 +36,11 @@ func (v *verifier) report(c *rowCheck) error {
 			return err
 		}
 	}
+	if c.replacedKEK != 0 {
+		if err := v.reportReplacedKEK(c.replacedKEK); err != nil {
+			return err
+		}
+	}
 	if c.shredded {
 		v.rep.Shredded++
 		if c.shreddedAt.After(v.rep.LastShredded) {
@@ -46,6 +51,27 @@ func (v *verifier) report(c *rowCheck) error {
 		}
 	}
 	return nil
+}
+
+// reportReplacedKEK reports the entry at the tree's size, whose
+// key-encryption key kekID was replaced. Each KEK is one problem, so that a
+// KEK of a million entries does not use up MaxProblems. Its range covers
+// the first run of consecutive entries under it. Later entries under it,
+// after entries under other KEKs (another writer's), are not listed again,
+// and the message states that they are affected too.
+func (v *verifier) reportReplacedKEK(kekID int64) error {
+	index := v.tree.size
+	if at, ok := v.replaced[kekID]; ok {
+		if p := &v.rep.Problems[at]; p.End == index {
+			p.End = index + 1
+		}
+		return nil
+	}
+	if v.replaced == nil {
+		v.replaced = map[int64]int{}
+	}
+	v.replaced[kekID] = len(v.rep.Problems)
+	return v.problem(index, index+1, "key-encryption key %d was replaced outside the gateway: its stored age file differs from the SHA-256 that the signed entries commit to, so no entry under it can be decrypted", kekID)
 }
 
 // missing reports a deleted entry and continues with its stored leaf hash,

@@ -40,6 +40,9 @@ type rowCheck struct {
 	shreddedAt time.Time // the shredded_ns column, zero when NULL
 	recordedAt time.Time // the signed recording time
 	parsed     bool      // the encoding parsed, as the entry at its index
+	// replacedKEK is the id of the entry's key-encryption key when its
+	// stored age file differs from the one the entry commits to, else 0.
+	replacedKEK int64
 }
 
 // scanEntries recomputes the tree from the entries. Several readers, each
@@ -413,6 +416,8 @@ func (v *verifier) inspect(r *scannedRow) rowCheck {
 		c.problems = append(c.problems, problem)
 	} else if problem := v.implausibleShredding(r, f); problem != "" {
 		c.problems = append(c.problems, problem)
+	} else {
+		c.replacedKEK = v.kekReplaced(r.wrappedKey, f)
 	}
 	c.recordedAt = time.Unix(0, f.recordedNS)
 	return c
@@ -470,10 +475,27 @@ func (v *verifier) kekMissing(wrappedKey []byte) string {
 		return "the wrapped data key is malformed"
 	case legacy:
 		return ""
-	case !v.keks[id]:
+	}
+	if _, ok := v.keks[id]; !ok {
 		return fmt.Sprintf("key-encryption key %d of the wrapped data key is missing: the bodies cannot be decrypted", id)
 	}
 	return ""
+}
+
+// kekReplaced returns the id of an unshredded version 4 entry's
+// key-encryption key when the SHA-256 of its stored age file differs from
+// the one the entry commits to, or 0. Call it only after kekMissing found
+// nothing. Entries of older versions commit to no KEK, so a replaced age
+// file under them goes unnoticed.
+func (v *verifier) kekReplaced(wrappedKey []byte, f *entryFields) int64 {
+	if wrappedKey == nil || f.version < 4 {
+		return 0
+	}
+	id, legacy, err := parseWrappedKey(wrappedKey)
+	if err != nil || legacy || v.keks[id] == f.kekSHA256 {
+		return 0
+	}
+	return id
 }
 
 // columnMismatch names the first query column that differs from the
