@@ -127,6 +127,55 @@ func TestRules(t *testing.T) {
 	}
 }
 
+// TestUnknownProfileSeverity checks that a meta.profile the validator has
+// not loaded is a warning by default, an error with
+// Options.RejectUnknownProfiles, and a warning again under an
+// Options.UncheckedProfileDomains prefix.
+func TestUnknownProfileSeverity(t *testing.T) {
+	const doc = `{"resourceType":"Patient","meta":{"profile":["http://hl7.org/fhir/StructureDefinition/Patient","http://acme.test/StructureDefinition/trusted-patient"]}}`
+	const path = "Patient.meta.profile[1]"
+	rejecting, err := New(Options{RejectUnknownProfiles: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	exempting, err := New(Options{RejectUnknownProfiles: true, UncheckedProfileDomains: []string{"http://acme.test/StructureDefinition/"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name     string
+		v        *Validator
+		severity string
+		message  string
+		valid    bool
+	}{
+		{"default warns", shared(t), "warning", "http://acme.test/StructureDefinition/trusted-patient not found", true},
+		{"reject option errs", rejecting, "error", "http://acme.test/StructureDefinition/trusted-patient not found", false},
+		{"unchecked domain warns", exempting, "warning", "http://acme.test/StructureDefinition/trusted-patient not found", true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			res, err := tc.v.Validate([]byte(doc))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !hasIssue(res, tc.severity, path, tc.message) {
+				t.Errorf("no %s at %s containing %q; issues: %+v", tc.severity, path, tc.message, res.Issues)
+			}
+			if res.Valid() != tc.valid {
+				t.Errorf("Valid() = %v, want %v", res.Valid(), tc.valid)
+			}
+			checked, err := tc.v.Check([]byte(doc))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if checked.Valid() != tc.valid {
+				t.Errorf("Check: Valid() = %v, want %v", checked.Valid(), tc.valid)
+			}
+		})
+	}
+}
+
 func TestHostileInput(t *testing.T) {
 	v := shared(t)
 	deep := `{"resourceType":"Patient","extension":[` + strings.Repeat(`{"url":"http://hl7.org/fhir/x","extension":[`, 40) + strings.Repeat(`]}`, 40) + `]}`
