@@ -345,7 +345,8 @@ func (rt *Running) buildGateway(ctx context.Context, cfg *config.File, upstream 
 	}
 	var checker gateway.StrictChecker
 	if cfg.Strict.Mode != "off" {
-		if checker, err = strict.New(cfg.Strict.PASVersions); err != nil {
+		opts := strict.Options{PASVersions: cfg.Strict.PASVersions, WarnUnknownProfiles: cfg.Strict.UnknownProfiles == "warn"}
+		if checker, err = strict.NewWithOptions(opts); err != nil {
 			return nil, err
 		}
 	}

@@ -9,7 +9,8 @@ import (
 
 // warnRelaxedStrict logs one warning at start-up for each setting that
 // lets bodies through without FHIR profile validation: strict.mode off,
-// strict.skip, and a partner's strict: false or strict_skip. The warnings
+// strict.skip, strict.unknown_profiles warn, and a partner's strict: false
+// or strict_skip. The warnings
 // name the key and the partner and count the skipped interactions, but do
 // not list them, so the log shows which setting to review without
 // repeating the configuration.
@@ -17,6 +18,10 @@ func warnRelaxedStrict(cfg *config.File, log *slog.Logger) {
 	if cfg.Strict.Mode == "off" {
 		log.Warn("strict mode is off for every partner: request and response bodies are not validated against their FHIR profiles; set strict.mode to enforce",
 			"key", "strict.mode")
+	}
+	if cfg.Strict.UnknownProfiles == "warn" {
+		log.Warn("bodies that declare a FHIR profile Gatehouse has not loaded are forwarded without being checked against it; set strict.unknown_profiles to reject",
+			"key", "strict.unknown_profiles")
 	}
 	if n := len(cfg.Strict.Skip); n > 0 {
 		log.Warn("some interactions are exempt from strict mode for every partner; remove the strict.skip entries once the payloads conform",

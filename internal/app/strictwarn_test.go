@@ -17,6 +17,7 @@ func TestStartWarnsRelaxedStrict(t *testing.T) {
 		off := false
 		cfg.Strict.Mode = "off"
 		cfg.Strict.Skip = []string{"Claim/$inquire"}
+		cfg.Strict.UnknownProfiles = "warn"
 		cfg.Partners[0].Strict = &off
 		cfg.Partners[0].StrictSkip = []string{"Claim/$submit"}
 	}})
@@ -30,6 +31,7 @@ func TestStartWarnsRelaxedStrict(t *testing.T) {
 	for _, want := range []struct{ key, partner string }{
 		{"key=strict.mode", ""},
 		{"key=strict.skip", ""},
+		{"key=strict.unknown_profiles", ""},
 		{"key=partners[0].strict ", partner},
 		{"key=partners[0].strict_skip", partner},
 	} {

@@ -186,6 +186,11 @@ type Strict struct {
 	// Skip lists interactions, in allowlist syntax, exempt from strict mode
 	// for every partner.
 	Skip []string `yaml:"skip"`
+	// UnknownProfiles is "reject" (the default) or "warn": what strict
+	// mode does with a body whose meta.profile names a profile Gatehouse
+	// has not loaded. With "warn" the body is forwarded without being
+	// checked against that profile. It applies to every partner.
+	UnknownProfiles string `yaml:"unknown_profiles"`
 }
 
 // Network restricts where inbound connections may come from.
@@ -634,6 +639,11 @@ func (f *File) validateStrict(v *validator) {
 	case "", "enforce", "off":
 	default:
 		v.addf("strict.mode", "invalid value %q: use enforce or off", f.Strict.Mode)
+	}
+	switch f.Strict.UnknownProfiles {
+	case "", "reject", "warn":
+	default:
+		v.addf("strict.unknown_profiles", "invalid value %q: use reject or warn", f.Strict.UnknownProfiles)
 	}
 	for i, ver := range f.Strict.PASVersions {
 		if ver != "2.0.1" && ver != "2.2.1" {

@@ -107,6 +107,8 @@ func TestParseErrorsNameKeyPath(t *testing.T) {
 			[]string{`partners[0].strict (line 30)`, `invalid value "no": expected true or false`}},
 		{"strict off word", func(s string) string { return s + "    strict: off\n" },
 			[]string{`partners[0].strict`, `invalid value "off"`}},
+		{"strict unknown profiles", func(s string) string { return s + "strict:\n  unknown_profiles: allow\n" },
+			[]string{`strict.unknown_profiles`, `invalid value "allow": use reject or warn`}},
 		{"quoted kill switch", func(s string) string { return s + "alerts:\n  kill_switch: \"yes\"\n" },
 			[]string{`alerts.kill_switch`, `invalid value "yes"`}},
 		{"upstream with query", func(s string) string {

@@ -10,10 +10,13 @@ import (
 )
 
 // Head is what the gateway reads of a resource before anything else: its
-// type and id.
+// type and id, and for a Bundle its Bundle.type.
 type Head struct {
 	ResourceType string
 	ID           string
+	// Type is the top-level type member when it is a JSON string, which
+	// for a Bundle is Bundle.type. It is "" otherwise.
+	Type string
 }
 
 // ErrCaseVariant is returned, wrapped, when a top-level member name differs
@@ -42,6 +45,8 @@ func ReadHead(doc []byte) (Head, error) {
 			h.ResourceType, err = readString(dec)
 		case key == "id":
 			h.ID, err = readString(dec)
+		case key == "type" && dec.PeekKind() == '"':
+			h.Type, err = readString(dec)
 		case strings.EqualFold(key, "resourceType") || strings.EqualFold(key, "id"):
 			return h, fmt.Errorf("fhirjson: %w", ErrCaseVariant)
 		default:

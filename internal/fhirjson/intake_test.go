@@ -130,8 +130,10 @@ func TestReadHead(t *testing.T) {
 		want    Head
 		wantErr bool
 	}{
-		{`{"resourceType":"Claim","id":"c1","x":{"resourceType":"Patient"}}`, Head{"Claim", "c1"}, false},
-		{`{"id":"c1"}`, Head{"", "c1"}, false},
+		{`{"resourceType":"Claim","id":"c1","x":{"resourceType":"Patient"}}`, Head{"Claim", "c1", ""}, false},
+		{`{"id":"c1"}`, Head{"", "c1", ""}, false},
+		{`{"resourceType":"Bundle","type":"searchset","entry":[{"resource":{"type":"x"}}]}`, Head{"Bundle", "", "searchset"}, false},
+		{`{"resourceType":"Basic","type":{"text":"x"}}`, Head{"Basic", "", ""}, false},
 		{`{"resourceType":"Patient","resourcetype":"Claim"}`, Head{}, true},
 		{`{"ResourceType":"Claim"}`, Head{}, true},
 		{`{"resourceType":"Claim","ID":"2"}`, Head{}, true},

@@ -2,6 +2,8 @@ package gateway
 
 import (
 	"net/http"
+	"slices"
+	"strings"
 
 	"github.com/gatehouse-health/gatehouse/internal/fhirjson"
 	"github.com/gatehouse-health/gatehouse/internal/fhirreq"
@@ -13,11 +15,14 @@ import (
 // against the interaction's profiles, but an interaction without a profile
 // is checked against the core definition of whatever type the body names,
 // so a conforming Patient in response to a Claim read would be released.
-// body must already have passed strict mode.
+// A Bundle's type must fit too: a search returns a searchset, a history a
+// history, a batch a batch-response and a transaction a
+// transaction-response. body must already have passed strict mode.
 //
 // NOTE: operations other than the profiled PAS and HRex ones may return
-// any resource, and a Bundle's type and entries are not compared with the
-// interaction.
+// any resource and any Bundle type, because their output is not declared
+// per operation here ($everything returns a searchset, a custom operation
+// anything).
 func checkResponseType(ex *exchange, body []byte) *Refusal {
 	req := ex.fhir
 	head, err := fhirjson.ReadHead(body)
@@ -30,7 +35,41 @@ func checkResponseType(ex *exchange, body []byte) *Refusal {
 	if (req.Kind == fhirreq.Read || req.Kind == fhirreq.VRead) && head.ID != req.ID {
 		return responseTypeRefusal("the upstream responded to " + req.Describe() + " with a resource whose id differs from the id read")
 	}
+	if want := responseBundleTypes(ex); head.ResourceType == "Bundle" && len(want) > 0 && !slices.Contains(want, head.Type) {
+		return responseTypeRefusal("the upstream responded to " + req.Describe() + " with a Bundle of type " + quoteType(head.Type) +
+			", not " + strings.Join(want, " or "))
+	}
 	return nil
+}
+
+// responseBundleTypes returns the Bundle types a successful response to
+// the exchange's request may have, or nil when any type may come back. The
+// response to a POST to the base follows the request Bundle's type. Policy
+// refuses a request Bundle of any other type, so both response types are
+// allowed only for a request body that cannot be read.
+func responseBundleTypes(ex *exchange) []string {
+	switch ex.fhir.Kind {
+	case fhirreq.SearchType, fhirreq.SearchSystem:
+		return []string{"searchset"}
+	case fhirreq.HistoryInstance, fhirreq.HistoryType, fhirreq.HistorySystem:
+		return []string{"history"}
+	case fhirreq.BatchTransaction:
+		head, err := fhirjson.ReadHead(ex.body)
+		if err == nil && (head.Type == "batch" || head.Type == "transaction") {
+			return []string{head.Type + "-response"}
+		}
+		return []string{"batch-response", "transaction-response"}
+	}
+	return nil
+}
+
+// quoteType quotes a Bundle.type for a message, which is one of the
+// codes strict mode has already checked, or missing.
+func quoteType(typ string) string {
+	if typ == "" {
+		return "(missing)"
+	}
+	return `"` + typ + `"`
 }
 
 // responseTypeAllowed reports whether a successful response to req may have

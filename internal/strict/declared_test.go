@@ -4,6 +4,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/gatehouse-health/gatehouse/internal/outcome"
 )
 
 const requestBundle = pasBase + "profile-pas-request-bundle"
@@ -67,11 +69,42 @@ func TestDeclaredVersionIsTheOnlyOneTried(t *testing.T) {
 	if oo == nil || !oo.HasErrors() {
 		t.Error("a PAS 2.0.1-only Bundle declaring PAS 2.2.1 was accepted")
 	}
-	for _, profile := range []string{requestBundle + "|2.0.1", requestBundle + "|9.9.9"} {
-		oo, err := c.CheckRequest("Claim/$submit", declare(t, file, profile))
-		if err != nil || oo != nil {
-			t.Errorf("declaring %s: rejected: %v %v", profile, err, oo)
-		}
+	oo, err = c.CheckRequest("Claim/$submit", declare(t, file, requestBundle+"|2.0.1"))
+	if err != nil || oo != nil {
+		t.Errorf("declaring 2.0.1: rejected: %v %v", err, oo)
+	}
+}
+
+// TestUnconfiguredVersionDeclared checks a body that declares a PAS version
+// no validator has: it is rejected by default, naming the profile, because
+// nothing checks the declared profile. With WarnUnknownProfiles it is tried
+// under every configured version and accepted by the one it conforms to.
+func TestUnconfiguredVersionDeclared(t *testing.T) {
+	file := "../demo/bundles/pas-2.0.1-HomecareAuthorizationDifferentialBundleExample.json"
+	body := declare(t, file, requestBundle+"|9.9.9")
+
+	strictChecker, err := New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	oo, err := strictChecker.CheckRequest("Claim/$submit", body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if oo == nil || !oo.HasErrors() {
+		t.Fatal("a Bundle declaring PAS 9.9.9 was accepted")
+	}
+	if !hasDiagnostic(oo, requestBundle+"|9.9.9 not found") {
+		t.Errorf("the OperationOutcome does not name the declared profile: %+v", oo.Issue)
+	}
+
+	warning, err := NewWithOptions(Options{WarnUnknownProfiles: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	oo, err = warning.CheckRequest("Claim/$submit", body)
+	if err != nil || oo != nil {
+		t.Errorf("with WarnUnknownProfiles: rejected: %v %v", err, oo)
 	}
 }
 
@@ -94,4 +127,14 @@ func TestDeclaredVersionReportsItsIssues(t *testing.T) {
 	if strings.Contains(text, "|2.2.1") {
 		t.Errorf("outcome reports PAS 2.2.1 issues: %.400s", text)
 	}
+}
+
+// hasDiagnostic reports whether an error issue of oo contains text.
+func hasDiagnostic(oo *outcome.OperationOutcome, text string) bool {
+	for _, is := range oo.Issue {
+		if is.Severity == outcome.Error && strings.Contains(is.Diagnostics, text) {
+			return true
+		}
+	}
+	return false
 }

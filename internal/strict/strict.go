@@ -9,7 +9,10 @@
 // issues of the closest version. A body whose meta.profile names a PAS
 // profile with a supported version ("...|2.0.1") is checked under that
 // version only. Every other body is checked against the R4 core
-// definitions and the profiles its meta.profile names.
+// definitions and the profiles its meta.profile names. A meta.profile
+// that is not loaded is an error unless Options.WarnUnknownProfiles is
+// set or it is in UncheckedProfileDomains, because the resource would
+// pass as conforming to a profile that nothing checked.
 package strict
 
 import (
@@ -45,14 +48,48 @@ type Checker struct {
 	names []string
 }
 
-// New loads the embedded FHIR packages once per PAS version.
+// UncheckedProfileDomains lists URL prefixes of profiles that a body may
+// declare although no shipped package defines them. The Subscriptions
+// Backport profiles are declared by the PAS Subscription workflow in both
+// directions (Subscription, notification Bundle, SubscriptionStatus).
+//
+// NOTE: the Backport package is not shipped, so only the R4 core and the
+// checks of internal/subscriptions and internal/ehrsim apply to those
+// resources.
+var UncheckedProfileDomains = []string{
+	"http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/",
+}
+
+// Options configures a Checker.
+type Options struct {
+	// PASVersions are the PAS versions accepted, newest last. Empty means
+	// DefaultPASVersions.
+	PASVersions []string
+	// WarnUnknownProfiles makes a meta.profile that is not loaded a
+	// warning, so the body passes unchecked against it. By default it is
+	// an error.
+	WarnUnknownProfiles bool
+}
+
+// New loads the embedded FHIR packages once per PAS version, with the
+// default Options otherwise.
 func New(pasVersions []string) (*Checker, error) {
+	return NewWithOptions(Options{PASVersions: pasVersions})
+}
+
+// NewWithOptions loads the embedded FHIR packages once per PAS version.
+func NewWithOptions(opts Options) (*Checker, error) {
+	pasVersions := opts.PASVersions
 	if len(pasVersions) == 0 {
 		pasVersions = DefaultPASVersions
 	}
 	c := &Checker{}
 	for _, v := range pasVersions {
-		val, err := validate.New(validate.Options{Context: []string{"hl7.fhir.us.davinci-pas#" + v}})
+		val, err := validate.New(validate.Options{
+			Context:                 []string{"hl7.fhir.us.davinci-pas#" + v},
+			RejectUnknownProfiles:   !opts.WarnUnknownProfiles,
+			UncheckedProfileDomains: UncheckedProfileDomains,
+		})
 		if err != nil {
 			return nil, fmt.Errorf("strict: PAS %s: %w", v, err)
 		}

@@ -27,6 +27,9 @@ type bundleIndex struct {
 	byFullURL     map[string]int
 	byNode        map[*jnode]int // entry resources to their index
 	versions      map[string]struct{}
+
+	// byFoldedURL maps foldURL of each fullUrl to the first entry with it.
+	byFoldedURL map[string]int
 }
 
 type bundleEntry struct {
@@ -68,10 +71,11 @@ func (r *run) popBundle() {
 	r.bundles = r.bundles[:len(r.bundles)-1]
 	clear(b.entries)
 	clear(b.byFullURL)
+	clear(b.byFoldedURL)
 	clear(b.byNode)
 	clear(b.versions)
 	clear(b.entryChecks)
-	*b = bundleIndex{entries: b.entries[:0], byFullURL: b.byFullURL, byNode: b.byNode, versions: b.versions, entryChecks: b.entryChecks}
+	*b = bundleIndex{entries: b.entries[:0], byFullURL: b.byFullURL, byFoldedURL: b.byFoldedURL, byNode: b.byNode, versions: b.versions, entryChecks: b.entryChecks}
 	r.spareBundles = append(r.spareBundles, b)
 }
 
@@ -86,7 +90,7 @@ func (r *run) newBundleIndex(count int) *bundleIndex {
 		return b
 	}
 	return &bundleIndex{entries: make([]bundleEntry, 0, count),
-		byFullURL: make(map[string]int, count), byNode: make(map[*jnode]int, count), versions: make(map[string]struct{}, count),
+		byFullURL: make(map[string]int, count), byFoldedURL: make(map[string]int, count), byNode: make(map[*jnode]int, count), versions: make(map[string]struct{}, count),
 		entryChecks: map[*jnode]*entryCheck{}}
 }
 
@@ -120,6 +124,13 @@ func (r *run) indexEntry(b *bundleIndex, e *jnode, bundlePath string, i int) {
 	if _, dup := b.byFullURL[entry.fullURL]; !dup {
 		b.byFullURL[entry.fullURL] = at
 	}
+	folded := foldURL(entry.fullURL)
+	if first, seen := b.byFoldedURL[folded]; !seen {
+		b.byFoldedURL[folded] = at
+	} else if other := b.entries[first]; other.fullURL != entry.fullURL {
+		r.errorf(outcome.CodeDuplicate, indexed(bundlePath+".entry", i)+".fullUrl",
+			"fullUrl differs from the fullUrl of entry[%d] only in the letter case of its scheme or host, or in a trailing slash, so readers may take both as one entry; give each entry a distinct fullUrl", other.item)
+	}
 	if entry.res == nil || entry.res.kind != kindObject {
 		return
 	}
@@ -128,6 +139,32 @@ func (r *run) indexEntry(b *bundleIndex, e *jnode, bundlePath string, i int) {
 	if ok && (typ != rt || rid != "" && id != rid) {
 		r.errorf(outcome.CodeInvalid, indexed(bundlePath+".entry", i)+".fullUrl", "fullUrl does not match the type and id of the entry's resource")
 	}
+}
+
+// foldURL returns url with its scheme and host (or, for a URN, the whole
+// URN) in lower case and without trailing slashes. FHIR compares fullUrls
+// as exact strings, but RFC 3986 makes scheme and host case-insensitive,
+// RFC 4122 does the same for UUIDs, and many servers ignore a trailing
+// slash, so a receiver may take both spellings as one resource.
+//
+// NOTE: other equivalent spellings, such as a default port or
+// percent-encoded path characters, are not folded.
+func foldURL(url string) string {
+	url = strings.TrimRight(url, "/")
+	end := 0
+	if i := strings.Index(url, "://"); i >= 0 {
+		end = len(url)
+		if j := strings.IndexByte(url[i+3:], '/'); j >= 0 {
+			end = i + 3 + j
+		}
+	} else if len(url) >= 4 && strings.EqualFold(url[:4], "urn:") {
+		end = len(url)
+	}
+	head := url[:end]
+	if lower := strings.ToLower(head); lower != head {
+		return lower + url[end:]
+	}
+	return url
 }
 
 // allowsDuplicates reports whether the Bundle type may list one resource
@@ -172,20 +209,25 @@ func lastTwoSegments(ref string) (typ, id string, ok bool) {
 // what they take as RESTful (the case of the scheme, a type segment that
 // is no resource type). They also differ in whether they look past the
 // base. So the payer could act on an entry other than the one validated.
-func (r *run) resolveInBundle(ref string) (target *jnode, ambiguous bool) {
+// variant is set, and target is nil, when the reference (made absolute
+// against the referring entry's base) equals no fullUrl but one after
+// foldURL. Some readers resolve it to that entry and others look outside
+// the Bundle.
+func (r *run) resolveInBundle(ref string) (target *jnode, ambiguous, variant bool) {
 	b := r.innermostBundle()
 	if b == nil {
-		return nil, false
+		return nil, false, false
 	}
 	if i, ok := b.byFullURL[ref]; ok {
-		return b.entries[i].res, false
+		return b.entries[i].res, false, false
 	}
 	if isAbsolute(ref) {
-		return nil, false
+		_, variant = b.byFoldedURL[foldURL(ref)]
+		return nil, false, variant
 	}
 	typ, id, ok := restfulTail(ref)
 	if !ok {
-		return nil, false
+		return nil, false, false
 	}
 	found := -1
 	if base := r.referringBase(b); base != "" {
@@ -195,17 +237,19 @@ func (r *run) resolveInBundle(ref string) (target *jnode, ambiguous bool) {
 		full := append(append(room[:0], base...), ref...)
 		if i, ok := b.byFullURL[string(full)]; ok {
 			found = i
+		} else if _, variant = b.byFoldedURL[foldURL(string(full))]; variant {
+			return nil, false, true
 		}
 	} else {
 		found = b.onlyWithTypeAndID(typ, id)
 	}
 	if b.otherReading(found, typ, id) {
-		return nil, true
+		return nil, true, false
 	}
 	if found < 0 {
-		return nil, false
+		return nil, false, false
 	}
-	return b.entries[found].res, false
+	return b.entries[found].res, false, false
 }
 
 // onlyWithTypeAndID returns the index of the one entry whose resource has

@@ -172,11 +172,39 @@ func (r *run) primitiveFormat(o *occurrence, typ string, d *elemDef) {
 		if n, err := strconv.ParseInt(text, 10, 64); err != nil || n > math.MaxInt32 || n < math.MinInt32 {
 			r.errorf(outcome.CodeValue, o.path(), "%s is outside the 32-bit range", typ)
 		}
+	case "decimal":
+		if !decimalInRange(text) {
+			r.errorf(outcome.CodeValue, o.path(), "decimal is outside the range of a 64-bit IEEE 754 number: its magnitude overflows, or a non-zero value rounds to zero")
+		}
 	case "date", "dateTime", "instant":
 		if !realDate(text) {
 			r.errorf(outcome.CodeValue, o.path(), "value is not a valid %s: no such calendar date", typ)
 		}
 	}
+}
+
+// decimalInRange reports whether a decimal that matched the R4 regex keeps
+// its value when read as a 64-bit IEEE 754 number, as JavaScript's
+// JSON.parse and Go's encoding/json into float64 read it. The R4 type has
+// no range, but 1e400 becomes infinity there and 1e-400 becomes zero, so
+// a receiver would act on another number than the one validated.
+// Precision is not capped, because R4 shows precision with trailing zeros
+// and its own Observation-decimal example has 19 significant digits.
+func decimalInRange(text string) bool {
+	f, err := strconv.ParseFloat(text, 64)
+	if err != nil {
+		return false // ErrRange: the magnitude overflows
+	}
+	return f != 0 || !hasNonZeroDigit(text)
+}
+
+// hasNonZeroDigit reports whether the significand of a decimal, the part
+// before any exponent, has a digit other than 0.
+func hasNonZeroDigit(text string) bool {
+	if i := strings.IndexAny(text, "eE"); i >= 0 {
+		text = text[:i]
+	}
+	return strings.ContainsAny(text, "123456789")
 }
 
 // base64Regex is the R4 regex of base64Binary values.

@@ -52,7 +52,13 @@ func (r *run) resolveReference(ref string, at *occurrence) (*jnode, bool) {
 	if target, decided := r.resolveVersioned(ref, at); decided {
 		return target, true
 	}
-	target, ambiguous := r.resolveInBundle(ref)
+	target, ambiguous, variant := r.resolveInBundle(ref)
+	if variant {
+		if at != nil {
+			r.fullURLVariant(at.path())
+		}
+		return nil, false
+	}
 	if ambiguous {
 		if at != nil {
 			r.ambiguous(b, at.path())
@@ -111,6 +117,20 @@ func (r *run) unresolved(ref, path string) {
 	default:
 		r.errorf(outcome.CodeNotFound, path, "reference does not resolve to an entry of the Bundle, which must contain every resource it refers to")
 	}
+}
+
+// fullURLVariant reports a reference that equals the fullUrl of an entry
+// only when the letter case of the scheme or host, or a trailing slash, is
+// ignored. It is an error in every Bundle: the receiver may resolve it to
+// that entry, whose type and profiles were then not checked against the
+// reference.
+func (r *run) fullURLVariant(path string) {
+	if !r.reportsAsWalk() {
+		return
+	}
+	r.uncounted++
+	defer func() { r.uncounted-- }()
+	r.errorf(outcome.CodeStructure, path, "reference matches the fullUrl of an entry only when the letter case of the scheme or host, or a trailing slash, is ignored, so its target was not checked; write it exactly as the fullUrl of its target")
 }
 
 // ambiguous reports a relative reference that readers of the Bundle can

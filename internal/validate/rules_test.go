@@ -48,6 +48,17 @@ func TestRules(t *testing.T) {
 		{"no such day", `{"resourceType":"Patient","birthDate":"2021-02-30"}`, nil, "error", "Patient.birthDate", "no such calendar date"},
 		{"bad id", `{"resourceType":"Patient","id":"a b"}`, nil, "error", "Patient.id", "not a valid id"},
 		{"integer out of range", `{"resourceType":"Patient","multipleBirthInteger":3000000000}`, nil, "error", "Patient.multipleBirth.ofType(Integer)", "32-bit"},
+		{"decimal overflows float64", `{"resourceType":"Observation","status":"final","code":{"text":"x"},"valueQuantity":{"value":1e400}}`, nil, "error", "Observation.value.ofType(Quantity).value", "outside the range"},
+		{"negative decimal overflows float64", `{"resourceType":"Observation","status":"final","code":{"text":"x"},"valueQuantity":{"value":-1.5E+309}}`, nil, "error", "Observation.value.ofType(Quantity).value", "outside the range"},
+		{"decimal underflows to zero", `{"resourceType":"Observation","status":"final","code":{"text":"x"},"valueQuantity":{"value":1e-400}}`, nil, "error", "Observation.value.ofType(Quantity).value", "outside the range"},
+		{"decimal huge exponent digits", `{"resourceType":"Observation","status":"final","code":{"text":"x"},"valueQuantity":{"value":1e99999999999999999999}}`, nil, "error", "Observation.value.ofType(Quantity).value", "outside the range"},
+		{"decimal zero with tiny exponent", `{"resourceType":"Observation","status":"final","code":{"text":"x"},"valueQuantity":{"value":0.000e-400}}`, nil, "", "", ""},
+		{"decimal subnormal", `{"resourceType":"Observation","status":"final","code":{"text":"x"},"valueQuantity":{"value":4e-320}}`, nil, "", "", ""},
+		{"decimal 19 significant digits", `{"resourceType":"Observation","status":"final","code":{"text":"x"},"valueQuantity":{"value":-1.000000000000000000E+245}}`, nil, "", "", ""},
+		{"integer below 32-bit range", `{"resourceType":"Patient","multipleBirthInteger":-2147483649}`, nil, "error", "Patient.multipleBirth.ofType(Integer)", "32-bit"},
+		{"integer at 32-bit minimum", `{"resourceType":"Patient","multipleBirthInteger":-2147483648}`, nil, "", "", ""},
+		{"positiveInt above 32-bit range", `{"resourceType":"Observation","status":"final","code":{"text":"x"},"valueSampledData":{"origin":{"value":1},"period":1,"dimensions":2147483648,"data":"E"}}`, nil, "error", "Observation.value.ofType(SampledData).dimensions", "32-bit"},
+		{"unsignedInt above 32-bit range", `{"resourceType":"ImagingStudy","status":"available","subject":{"reference":"Patient/1"},"numberOfSeries":2147483648}`, nil, "error", "ImagingStudy.numberOfSeries", "32-bit"},
 		{"decimal as string", `{"resourceType":"Observation","status":"final","code":{"text":"x"},"valueQuantity":{"value":"1.5"}}`, nil, "error", "Observation.value.ofType(Quantity).value", "JSON number"},
 		{"choice with two types", `{"resourceType":"Patient","deceasedBoolean":true,"deceasedDateTime":"2020"}`, nil, "error", "Patient.deceased", "more than one type"},
 		{"choice with unknown type", `{"resourceType":"Patient","deceasedString":"x"}`, nil, "error", "Patient.deceasedString", "unknown element"},
@@ -77,6 +88,13 @@ func TestRules(t *testing.T) {
 		{"bundle duplicate fullUrl", `{"resourceType":"Bundle","type":"collection","entry":[{"fullUrl":"urn:uuid:6f2b1c1e-2c1a-4d7e-9a55-000000000001","resource":{"resourceType":"Basic","code":{"text":"x"}}},{"fullUrl":"urn:uuid:6f2b1c1e-2c1a-4d7e-9a55-000000000001","resource":{"resourceType":"Basic","code":{"text":"y"}}}]}`, nil, "error", "Bundle.entry[1].fullUrl", "more than one entry"},
 		{"collection unresolved uuid", `{"resourceType":"Bundle","type":"collection","entry":[{"fullUrl":"urn:uuid:6f2b1c1e-2c1a-4d7e-9a55-000000000001","resource":{"resourceType":"Observation","status":"final","code":{"text":"x"},"subject":{"reference":"urn:uuid:6f2b1c1e-2c1a-4d7e-9a55-000000000002"}}}]}`, nil, "warning", "Bundle.entry[0].resource.subject", "does not resolve"},
 		{"transaction unresolved uuid", `{"resourceType":"Bundle","type":"transaction","entry":[{"fullUrl":"urn:uuid:6f2b1c1e-2c1a-4d7e-9a55-000000000001","resource":{"resourceType":"Observation","status":"final","code":{"text":"x"},"subject":{"reference":"urn:uuid:6f2b1c1e-2c1a-4d7e-9a55-000000000002"}},"request":{"method":"POST","url":"Observation"}}]}`, nil, "error", "Bundle.entry[0].resource.subject", "does not resolve"},
+		{"fullUrl differs in host case", `{"resourceType":"Bundle","type":"collection","entry":[{"fullUrl":"http://x.test/fhir/Basic/1","resource":{"resourceType":"Basic","id":"1","code":{"text":"x"}}},{"fullUrl":"http://X.TEST/fhir/Basic/1","resource":{"resourceType":"Basic","id":"1","code":{"text":"y"}}}]}`, nil, "error", "Bundle.entry[1].fullUrl", "only in the letter case"},
+		{"fullUrl differs in scheme case", `{"resourceType":"Bundle","type":"history","entry":[{"fullUrl":"http://x.test/fhir/Basic/1","resource":{"resourceType":"Basic","id":"1","code":{"text":"x"}},"request":{"method":"PUT","url":"Basic/1"},"response":{"status":"200"}},{"fullUrl":"HTTP://x.test/fhir/Basic/1","resource":{"resourceType":"Basic","id":"1","code":{"text":"y"}},"request":{"method":"PUT","url":"Basic/1"},"response":{"status":"200"}}]}`, nil, "error", "Bundle.entry[1].fullUrl", "only in the letter case"},
+		{"fullUrl differs by trailing slash", `{"resourceType":"Bundle","type":"collection","entry":[{"fullUrl":"http://x.test/fhir/Basic/1","resource":{"resourceType":"Basic","id":"1","code":{"text":"x"}}},{"fullUrl":"http://x.test/fhir/Basic/1/","resource":{"resourceType":"Basic","id":"1","code":{"text":"y"}}}]}`, nil, "error", "Bundle.entry[1].fullUrl", "trailing slash"},
+		{"fullUrl uuid differs in case", `{"resourceType":"Bundle","type":"collection","entry":[{"fullUrl":"urn:uuid:6f2b1c1e-2c1a-4d7e-9a55-00000000000a","resource":{"resourceType":"Basic","code":{"text":"x"}}},{"fullUrl":"urn:uuid:6F2B1C1E-2C1A-4D7E-9A55-00000000000A","resource":{"resourceType":"Basic","code":{"text":"y"}}}]}`, nil, "error", "Bundle.entry[1].fullUrl", "only in the letter case"},
+		{"fullUrl path case is distinct", `{"resourceType":"Bundle","type":"collection","entry":[{"fullUrl":"http://x.test/fhir/Basic/a","resource":{"resourceType":"Basic","id":"a","code":{"text":"x"}}},{"fullUrl":"http://x.test/fhir/Basic/A","resource":{"resourceType":"Basic","id":"A","code":{"text":"y"}}}]}`, nil, "", "", ""},
+		{"reference to fullUrl in other case", `{"resourceType":"Bundle","type":"collection","entry":[{"fullUrl":"urn:uuid:6f2b1c1e-2c1a-4d7e-9a55-000000000001","resource":{"resourceType":"Observation","status":"final","code":{"text":"x"},"subject":{"reference":"HTTP://X.test/fhir/Group/1"}}},{"fullUrl":"http://x.test/fhir/Group/1","resource":{"resourceType":"Group","id":"1","type":"person","actual":true}}]}`, nil, "error", "Bundle.entry[0].resource.subject", "only when the letter case"},
+		{"relative reference to fullUrl with slash", `{"resourceType":"Bundle","type":"collection","entry":[{"fullUrl":"http://x.test/fhir/Observation/1","resource":{"resourceType":"Observation","id":"1","status":"final","code":{"text":"x"},"subject":{"reference":"Group/1"}}},{"fullUrl":"http://x.test/fhir/Group/1/","resource":{"resourceType":"Group","id":"1","type":"person","actual":true}}]}`, nil, "error", "Bundle.entry[0].resource.subject", "only when the letter case"},
 		{"collection reference by base or by type and id", `{"resourceType":"Bundle","type":"collection","entry":[{"fullUrl":"http://x/fhir/Observation/1","resource":{"resourceType":"Observation","id":"1","status":"final","code":{"text":"x"},"subject":{"reference":"Patient/1"}}},{"fullUrl":"urn:uuid:6f2b1c1e-2c1a-4d7e-9a55-000000000001","resource":{"resourceType":"Patient","id":"1"}}]}`, nil, "warning", "Bundle.entry[0].resource.subject", "more than one entry"},
 		{"message reference by fullUrl tail or by type and id", `{"resourceType":"Bundle","type":"message","entry":[{"fullUrl":"urn:uuid:6f2b1c1e-2c1a-4d7e-9a55-000000000002","resource":{"resourceType":"MessageHeader","id":"h","eventCoding":{"system":"http://example.org/events","code":"x"},"source":{"endpoint":"http://example.org/"},"focus":[{"reference":"Patient/1"}]}},{"fullUrl":"HTTP://x/fhir/Patient/1","resource":{"resourceType":"Patient"}},{"fullUrl":"urn:uuid:6f2b1c1e-2c1a-4d7e-9a55-000000000001","resource":{"resourceType":"Patient","id":"1"}}]}`, nil, "error", "Bundle.entry[0].resource.focus[0]", "more than one entry"},
 		{"unknown HL7 extension", `{"resourceType":"Patient","extension":[{"url":"http://hl7.org/fhir/StructureDefinition/zz-undefined","valueBoolean":true}]}`, nil, "warning", "Patient.extension[0]", "not defined in the loaded packages"},
@@ -104,6 +122,55 @@ func TestRules(t *testing.T) {
 			}
 			if !hasIssue(res, tc.severity, tc.path, tc.message) {
 				t.Errorf("no %s at %s containing %q; issues: %+v", tc.severity, tc.path, tc.message, res.Issues)
+			}
+		})
+	}
+}
+
+// TestUnknownProfileSeverity checks that a meta.profile the validator has
+// not loaded is a warning by default, an error with
+// Options.RejectUnknownProfiles, and a warning again under an
+// Options.UncheckedProfileDomains prefix.
+func TestUnknownProfileSeverity(t *testing.T) {
+	const doc = `{"resourceType":"Patient","meta":{"profile":["http://hl7.org/fhir/StructureDefinition/Patient","http://acme.test/StructureDefinition/trusted-patient"]}}`
+	const path = "Patient.meta.profile[1]"
+	rejecting, err := New(Options{RejectUnknownProfiles: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	exempting, err := New(Options{RejectUnknownProfiles: true, UncheckedProfileDomains: []string{"http://acme.test/StructureDefinition/"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name     string
+		v        *Validator
+		severity string
+		message  string
+		valid    bool
+	}{
+		{"default warns", shared(t), "warning", "http://acme.test/StructureDefinition/trusted-patient not found", true},
+		{"reject option errs", rejecting, "error", "http://acme.test/StructureDefinition/trusted-patient not found", false},
+		{"unchecked domain warns", exempting, "warning", "http://acme.test/StructureDefinition/trusted-patient not found", true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			res, err := tc.v.Validate([]byte(doc))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !hasIssue(res, tc.severity, path, tc.message) {
+				t.Errorf("no %s at %s containing %q; issues: %+v", tc.severity, path, tc.message, res.Issues)
+			}
+			if res.Valid() != tc.valid {
+				t.Errorf("Valid() = %v, want %v", res.Valid(), tc.valid)
+			}
+			checked, err := tc.v.Check([]byte(doc))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if checked.Valid() != tc.valid {
+				t.Errorf("Check: Valid() = %v, want %v", checked.Valid(), tc.valid)
 			}
 		})
 	}

@@ -53,6 +53,16 @@ type Options struct {
 	// AllowedExtensionDomains domain.
 	AllowedModifierDomains []string
 
+	// RejectUnknownProfiles makes a meta.profile that is not loaded, or
+	// cannot be used, an error instead of a warning. A gateway sets it,
+	// because such a resource claims a conformance that nothing checked
+	// and the receiver may trust the claim.
+	RejectUnknownProfiles bool
+
+	// UncheckedProfileDomains lists URL prefixes of profiles that stay
+	// warnings under RejectUnknownProfiles when not loaded.
+	UncheckedProfileDomains []string
+
 	// Now is the clock FHIRPath's now() and today() read in invariants.
 	// Nil means time.Now.
 	Now func() time.Time
@@ -97,6 +107,10 @@ type Validator struct {
 	// noEntryChecks runs every profile check in a sandbox of its own and
 	// every entry in the Bundle's walk, for tests that compare the two.
 	noEntryChecks bool
+	// rejectUnknownProfiles and uncheckedProfileDomains are the Options
+	// fields of the same names.
+	rejectUnknownProfiles   bool
+	uncheckedProfileDomains []string
 
 	vsIndexOnce sync.Once
 	globalsOnce sync.Once
@@ -173,6 +187,8 @@ func New(opts Options) (*Validator, error) {
 		v.extDomains = DefaultAllowedExtensionDomains
 	}
 	v.modDomains = opts.AllowedModifierDomains
+	v.rejectUnknownProfiles = opts.RejectUnknownProfiles
+	v.uncheckedProfileDomains = opts.UncheckedProfileDomains
 	v.selfContained = map[string]bool{}
 	if opts.SelfContainedBundles == nil {
 		opts.SelfContainedBundles = DefaultSelfContainedBundles
@@ -328,6 +344,20 @@ func (v *Validator) typeStructure(code string) (*structure, error) {
 // expression compiles a FHIRPath expression once.
 func (v *Validator) expression(src string) (*fhirpath.Expression, error) {
 	return cached(&v.exprs, src, func() (*fhirpath.Expression, error) { return fhirpath.Compile(src) })
+}
+
+// rejectsUnknownProfile reports whether a meta.profile url that is not
+// loaded, or cannot be used, is an error rather than a warning.
+func (v *Validator) rejectsUnknownProfile(url string) bool {
+	if !v.rejectUnknownProfiles {
+		return false
+	}
+	for _, d := range v.uncheckedProfileDomains {
+		if strings.HasPrefix(url, d) {
+			return false
+		}
+	}
+	return true
 }
 
 // allowedExtension reports whether an extension url is in an allowed
