@@ -279,7 +279,10 @@ func (p *partyJSON) ids() []Identifier {
 	return out
 }
 
-// index resolves references between the entries of one Bundle.
+// index resolves references between the entries of one Bundle. Full
+// URLs are keyed by fhirreq.FoldFullURL, because a reader that ignores the
+// case of a scheme or host, or a trailing slash, takes such variants for
+// one resource: the gateway then cannot know which entry that reader finds.
 type index struct {
 	entries  []fhirreq.Entry
 	byURL    map[string]int
@@ -291,10 +294,11 @@ func newIndex(b *fhirreq.Bundle) *index {
 	ix := &index{entries: b.Entries, byURL: map[string]int{}, byTypeID: map[string][]int{}, dupURL: map[string]bool{}}
 	for i, e := range b.Entries {
 		if e.FullURL != "" {
-			if _, dup := ix.byURL[e.FullURL]; dup {
-				ix.dupURL[e.FullURL] = true
+			key := fhirreq.FoldFullURL(e.FullURL)
+			if _, dup := ix.byURL[key]; dup {
+				ix.dupURL[key] = true
 			}
-			ix.byURL[e.FullURL] = i
+			ix.byURL[key] = i
 		}
 		if e.ResourceType != "" && e.ResourceID != "" {
 			key := e.ResourceType + "/" + e.ResourceID
@@ -302,6 +306,18 @@ func newIndex(b *fhirreq.Bundle) *index {
 		}
 	}
 	return ix
+}
+
+// byFullURL returns the entry whose fullUrl is url. A url that names
+// several entries once folded, or an entry only in another spelling,
+// resolves to none.
+func (ix *index) byFullURL(url string) (int, bool) {
+	key := fhirreq.FoldFullURL(url)
+	i, ok := ix.byURL[key]
+	if !ok || ix.dupURL[key] || ix.entries[i].FullURL != url {
+		return 0, false
+	}
+	return i, true
 }
 
 func (ix *index) party(i int) (*partyJSON, error) {
@@ -318,8 +334,8 @@ func (ix *index) resolve(from int, ref *referenceJSON) (int, bool) {
 		return 0, false
 	}
 	r := ref.Reference
-	if i, ok := ix.byURL[r]; ok {
-		return i, !ix.dupURL[r]
+	if _, ok := ix.byURL[fhirreq.FoldFullURL(r)]; ok {
+		return ix.byFullURL(r)
 	}
 	if strings.Contains(r, ":") || strings.HasPrefix(r, "#") {
 		return 0, false
@@ -330,8 +346,7 @@ func (ix *index) resolve(from int, ref *referenceJSON) (int, bool) {
 	}
 	fullURL := ix.entries[from].FullURL
 	if base := restBase(fullURL); base != "" {
-		i, ok := ix.byURL[base+typeID]
-		return i, ok && !ix.dupURL[base+typeID]
+		return ix.byFullURL(base + typeID)
 	}
 	if fullURL != "" && !strings.HasPrefix(fullURL, "urn:") {
 		// A fullUrl that is neither a RESTful http(s) URL nor a urn has no

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/gatehouse-health/gatehouse/internal/fhirpath"
+	"github.com/gatehouse-health/gatehouse/internal/fhirreq"
 	"github.com/gatehouse-health/gatehouse/internal/outcome"
 )
 
@@ -28,7 +29,7 @@ type bundleIndex struct {
 	byNode        map[*jnode]int // entry resources to their index
 	versions      map[string]struct{}
 
-	// byFoldedURL maps foldURL of each fullUrl to the first entry with it.
+	// byFoldedURL maps fhirreq.FoldFullURL of each fullUrl to the first entry with it.
 	byFoldedURL map[string]int
 }
 
@@ -124,7 +125,7 @@ func (r *run) indexEntry(b *bundleIndex, e *jnode, bundlePath string, i int) {
 	if _, dup := b.byFullURL[entry.fullURL]; !dup {
 		b.byFullURL[entry.fullURL] = at
 	}
-	folded := foldURL(entry.fullURL)
+	folded := fhirreq.FoldFullURL(entry.fullURL)
 	if first, seen := b.byFoldedURL[folded]; !seen {
 		b.byFoldedURL[folded] = at
 	} else if other := b.entries[first]; other.fullURL != entry.fullURL {
@@ -139,32 +140,6 @@ func (r *run) indexEntry(b *bundleIndex, e *jnode, bundlePath string, i int) {
 	if ok && (typ != rt || rid != "" && id != rid) {
 		r.errorf(outcome.CodeInvalid, indexed(bundlePath+".entry", i)+".fullUrl", "fullUrl does not match the type and id of the entry's resource")
 	}
-}
-
-// foldURL returns url with its scheme and host (or, for a URN, the whole
-// URN) in lower case and without trailing slashes. FHIR compares fullUrls
-// as exact strings, but RFC 3986 makes scheme and host case-insensitive,
-// RFC 4122 does the same for UUIDs, and many servers ignore a trailing
-// slash, so a receiver may take both spellings as one resource.
-//
-// NOTE: other equivalent spellings, such as a default port or
-// percent-encoded path characters, are not folded.
-func foldURL(url string) string {
-	url = strings.TrimRight(url, "/")
-	end := 0
-	if i := strings.Index(url, "://"); i >= 0 {
-		end = len(url)
-		if j := strings.IndexByte(url[i+3:], '/'); j >= 0 {
-			end = i + 3 + j
-		}
-	} else if len(url) >= 4 && strings.EqualFold(url[:4], "urn:") {
-		end = len(url)
-	}
-	head := url[:end]
-	if lower := strings.ToLower(head); lower != head {
-		return lower + url[end:]
-	}
-	return url
 }
 
 // allowsDuplicates reports whether the Bundle type may list one resource
@@ -211,7 +186,7 @@ func lastTwoSegments(ref string) (typ, id string, ok bool) {
 // base. So the payer could act on an entry other than the one validated.
 // variant is set, and target is nil, when the reference (made absolute
 // against the referring entry's base) equals no fullUrl but one after
-// foldURL. Some readers resolve it to that entry and others look outside
+// fhirreq.FoldFullURL. Some readers resolve it to that entry and others look outside
 // the Bundle.
 func (r *run) resolveInBundle(ref string) (target *jnode, ambiguous, variant bool) {
 	b := r.innermostBundle()
@@ -222,7 +197,7 @@ func (r *run) resolveInBundle(ref string) (target *jnode, ambiguous, variant boo
 		return b.entries[i].res, false, false
 	}
 	if isAbsolute(ref) {
-		_, variant = b.byFoldedURL[foldURL(ref)]
+		_, variant = b.byFoldedURL[fhirreq.FoldFullURL(ref)]
 		return nil, false, variant
 	}
 	typ, id, ok := restfulTail(ref)
@@ -237,7 +212,7 @@ func (r *run) resolveInBundle(ref string) (target *jnode, ambiguous, variant boo
 		full := append(append(room[:0], base...), ref...)
 		if i, ok := b.byFullURL[string(full)]; ok {
 			found = i
-		} else if _, variant = b.byFoldedURL[foldURL(string(full))]; variant {
+		} else if _, variant = b.byFoldedURL[fhirreq.FoldFullURL(string(full))]; variant {
 			return nil, false, true
 		}
 	} else {
