@@ -77,7 +77,7 @@ var policyChecks = []Check{
 		ID: "GH-POL-004", Control: "C9", Severity: High, Mode: ModeConfig,
 		Title:       "Strict profile validation on for every partner and direction",
 		Rationale:   "Without profile validation, malformed or forged resources (wrong identifiers, missing required elements, broken invariants) reach the payer's engine or the EHR.",
-		Remediation: "Keep strict.mode at enforce (the default), and remove partners[].strict: false and the strict.skip and partners[].strict_skip entries once the partner's payloads conform.",
+		Remediation: "Keep strict.mode at enforce (the default), and remove partners[].strict: false and the strict.skip and partners[].strict_skip entries once the partner's payloads conform; leave strict.unknown_profiles at reject and load the packages partners declare.",
 		config:      checkStrictMode,
 	},
 	{
@@ -359,9 +359,17 @@ func checkStrictMode(t *Target) []result {
 			off = append(off, where)
 		}
 	}
+	var out []result
 	if len(off) > 0 {
 		slices.Sort(off)
-		return []result{fail("", "strict mode is off for %s", strings.Join(off, ", "))}
+		out = append(out, fail("", "strict mode is off for %s", strings.Join(off, ", ")))
 	}
-	return []result{pass("", "strict mode is on everywhere")}
+	if t.Config != nil && t.Config.Strict.UnknownProfiles == "warn" {
+		out = append(out, failAt(Medium, "strict.unknown_profiles",
+			"a resource declaring a profile no loaded package defines passes unchecked against that profile"))
+	}
+	if len(out) == 0 {
+		out = append(out, pass("", "strict mode is on everywhere"))
+	}
+	return out
 }

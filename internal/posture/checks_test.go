@@ -222,6 +222,9 @@ var checkCases = []checkCase{
 		cfgOf(tg).Strict.Skip = []string{"Claim/$inquire"}
 		tg.settings = settingsFrom(tg.Config)
 	}, Fail, High},
+	{"GH-POL-004", "unknown profiles warned", func(t *testing.T, fx *fixture, tg *Target) {
+		cfgOf(tg).Strict.UnknownProfiles = "warn"
+	}, Fail, Medium},
 	{"GH-POL-004", "on", func(t *testing.T, fx *fixture, tg *Target) { tg.settings.strictMode = map[string]bool{"inbound": true} }, Pass, 0},
 	{"GH-POL-004", "off", func(t *testing.T, fx *fixture, tg *Target) {
 		tg.settings.strictMode = map[string]bool{"inbound": false}
