@@ -90,3 +90,30 @@ func TestOutboundSearchNamedIncludeForwarded(t *testing.T) {
 		t.Errorf("the partner did not receive the search with its _include (%d calls)", ehr.calls.Load())
 	}
 }
+
+// The partner runs If-None-Exist as a search, so it must receive the
+// criteria the gateway checked, re-encoded, and not the engine's bytes:
+// here a leading "?" that a partner could read as part of the first
+// parameter's name.
+func TestOutboundIfNoneExistReencoded(t *testing.T) {
+	_, ehr, engine, base := startOutbound(t, nil, "Task.create")
+	req, err := http.NewRequest("POST", base+"/Task", bytes.NewReader([]byte(`{"resourceType":"Task","status":"requested","intent":"order"}`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/fhir+json")
+	req.Header.Set("If-None-Exist", "?identifier=urn:example:task|42")
+	resp, err := engine.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	readBody(t, resp)
+	r := ehr.last.Load()
+	if r == nil {
+		t.Fatal("the partner received no request")
+	}
+	got := r.Header.Values("If-None-Exist")
+	if len(got) != 1 || got[0] != "identifier=urn:example:task|42" {
+		t.Errorf("the partner received If-None-Exist %q, want the criteria without the leading \"?\"", got)
+	}
+}
