@@ -32,6 +32,8 @@ type fakeEHR struct {
 	calls    atomic.Int64
 	tokens   atomic.Int64
 	lastAuth atomic.Value
+	// last is a clone of the last request to the FHIR base.
+	last atomic.Pointer[http.Request]
 }
 
 func newFakeEHR(t *testing.T, ca *pki.CA, payerKey *jose.JSONWebKey) *fakeEHR {
@@ -73,6 +75,7 @@ func newFakeEHR(t *testing.T, ca *pki.CA, payerKey *jose.JSONWebKey) *fakeEHR {
 	mux.HandleFunc("/fhir/", func(w http.ResponseWriter, r *http.Request) {
 		f.calls.Add(1)
 		f.lastAuth.Store(r.Header.Get("Authorization"))
+		f.last.Store(r.Clone(context.Background()))
 		raw, err := token.BearerToken(r)
 		if err == nil {
 			_, err = ts.Verify(raw, r.TLS.VerifiedChains[0][0])

@@ -21,11 +21,16 @@ import (
 // partner's token is for Gatehouse, not the upstream), cookies, and every
 // client-supplied forwarding or identity header, which the gateway replaces
 // with its own from verified state. Prefer is forwarded too, rewritten by
-// forwardedPrefer. The gateway sets Accept to upstreamAccept and
-// Content-Type to the canonical form of the media type it validated.
+// forwardedPrefer, and If-None-Exist as the canonical encoding of the
+// criteria the gateway parsed. The gateway sets Accept to upstreamAccept
+// and Content-Type to the canonical form of the media type it validated.
+//
+// NOTE: these headers reach the target as sent but are not in the
+// exchange record, so a few hundred bytes per request cross the link
+// unrecorded.
 var forwardedRequestHeaders = []string{
 	"Accept-Language",
-	"If-Match", "If-None-Match", "If-None-Exist", "If-Modified-Since",
+	"If-Match", "If-None-Match", "If-Modified-Since",
 }
 
 // returnedResponseHeaders are the only upstream response headers released.
@@ -185,6 +190,11 @@ func (g *Gateway) upstreamRequest(ctx context.Context, ex *exchange) (*http.Requ
 		if vs := ex.r.Header.Values(k); len(vs) > 0 {
 			out.Header[k] = append([]string(nil), vs...)
 		}
+	}
+	if ex.fhir != nil && ex.fhir.IfNoneExist != nil {
+		// As with the query, the target gets the criteria that were checked,
+		// not the client's bytes.
+		out.Header.Set("If-None-Exist", ex.fhir.IfNoneExist.Encode())
 	}
 	out.Header.Set("Accept", upstreamAccept)
 	switch {

@@ -264,6 +264,11 @@ func (g *Gateway) authorize(ex *exchange) *Refusal {
 	if missing, ok := ex.partner.Allowed.Missing(req); ok {
 		return notAllowed("", missing)
 	}
+	if ex.direction == killswitch.Outbound {
+		if ref := checkOutboundQuery(ex.partner.Allowed, req, ""); ref != nil {
+			return ref
+		}
+	}
 	if ref := checkOutboundEntries(ex, req); ref != nil {
 		return ref
 	}
@@ -461,6 +466,9 @@ func checkOutboundEntries(ex *exchange, req *fhirreq.Request) *Refusal {
 		}
 		if missing, ok := ex.partner.Allowed.Missing(e.Request); ok {
 			return notAllowed(e.Path()+": ", missing)
+		}
+		if ref := checkOutboundQuery(ex.partner.Allowed, e.Request, e.Path()+": "); ref != nil {
+			return ref
 		}
 	}
 	return nil

@@ -16,6 +16,15 @@ var refusedParams = map[string]string{
 	"_outputFormat":  "_outputFormat applies only to bulk export",
 }
 
+// RefusedSearchParam returns why no client may use the search parameter
+// name, and reports whether it is refused. The gateway applies the same
+// list to the integration engine's outbound searches, where no policy
+// engine runs.
+func RefusedSearchParam(name string) (string, bool) {
+	why, refused := refusedParams[name]
+	return why, refused
+}
+
 // decideSearch decides a search on types: the searched type (or each _type
 // of a system search) and every type the search can return or reveal.
 func (e *Engine) decideSearch(in Input, types []string) Decision {

@@ -1,0 +1,119 @@
+package app_test
+
+import (
+	"bytes"
+	"net/http"
+	"testing"
+)
+
+// The engine's searches at a partner follow the rules the policy engine
+// applies to partners' searches inbound: Task.search in the outbound
+// allowlist must not let the engine pull Patients with _revinclude=*,
+// probe other types with chains or _has, or have the partner run such a
+// search as the criteria of a conditional create.
+func TestOutboundSearchFeaturesRefused(t *testing.T) {
+	h, ehr, engine, base := startOutbound(t, nil, "Task.search", "Task.read", "Task.create", "batch-transaction")
+	task := `{"resourceType":"Task","status":"requested","intent":"order"}`
+	cases := []struct {
+		name, method, path, ifNoneExist, contentType, body, rule string
+	}{
+		{"revinclude wildcard", "GET", "/Task?_revinclude=*", "", "", "", "policy.search.include-wildcard"},
+		{"include wildcard", "GET", "/Task?_include=*", "", "", "", "policy.search.include-wildcard"},
+		{"include iterate", "GET", "/Task?_include:iterate=Task:focus:Task", "", "", "", "policy.feature.include-iterate"},
+		{"include untyped", "GET", "/Task?_include=Task:patient", "", "", "", "policy.search.include-target"},
+		{"include type not allowed", "GET", "/Task?_include=Task:patient:Patient", "", "", "", "policy.not-allowed"},
+		{"revinclude type not allowed", "GET", "/Task?_revinclude=Coverage:beneficiary", "", "", "", "policy.not-allowed"},
+		{"has", "GET", "/Task?_has:Patient:link:name=Doe", "", "", "", "policy.feature.has"},
+		{"chain", "GET", "/Task?patient.name=Doe", "", "", "", "policy.feature.chain"},
+		{"typed chain", "GET", "/Task?patient:Patient.name=Doe", "", "", "", "policy.feature.chain"},
+		{"chained sort", "GET", "/Task?_sort=patient:Patient.birthdate", "", "", "", "policy.feature.chain"},
+		{"filter", "GET", "/Task?_filter=name%20eq%20Doe", "", "", "", "policy.search.param"},
+		{"post search form", "POST", "/Task/_search", "", "application/x-www-form-urlencoded", "_revinclude=*", "policy.search.include-wildcard"},
+		{"if-none-exist chain", "POST", "/Task", "patient.name=Doe", "application/fhir+json", task, "policy.feature.chain"},
+		{"if-none-exist has", "POST", "/Task", "_has:Patient:link:name=Doe", "application/fhir+json", task, "policy.feature.has"},
+		{"batch entry revinclude", "POST", "", "", "application/fhir+json",
+			`{"resourceType":"Bundle","type":"batch","entry":[{"request":{"method":"GET","url":"Task?_revinclude=*"}}]}`, "policy.search.include-wildcard"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			calls := ehr.calls.Load()
+			req, err := http.NewRequest(c.method, base+c.path, bytes.NewReader([]byte(c.body)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.body == "" {
+				req.Body = http.NoBody
+			}
+			if c.contentType != "" {
+				req.Header.Set("Content-Type", c.contentType)
+			}
+			if c.ifNoneExist != "" {
+				req.Header.Set("If-None-Exist", c.ifNoneExist)
+			}
+			resp, err := engine.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body := readBody(t, resp)
+
+			if resp.StatusCode != http.StatusForbidden {
+				t.Errorf("status = %d, want 403: %s", resp.StatusCode, body)
+			}
+			if code := outcomeCode(t, body); code != "forbidden" {
+				t.Errorf("OperationOutcome code = %q, want forbidden", code)
+			}
+			if n := ehr.calls.Load() - calls; n != 0 {
+				t.Errorf("the partner received %d requests, want 0", n)
+			}
+			entries := h.entries(resp)
+			if len(entries) != 1 || entries[0].Direction != "outbound" || entries[0].Rule != c.rule {
+				t.Errorf("entries = %+v, want one outbound refusal under %s", entries, c.rule)
+			}
+		})
+	}
+}
+
+// An _include whose target type the allowlist lets the engine read still
+// reaches the partner, so the check above refuses features, not includes.
+func TestOutboundSearchNamedIncludeForwarded(t *testing.T) {
+	_, ehr, engine, base := startOutbound(t, nil, "Task.search", "Task.read")
+	resp, err := engine.Get(base + "/Task?_include=Task:part-of:Task")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := readBody(t, resp)
+	if resp.StatusCode == http.StatusForbidden {
+		t.Fatalf("status = 403: %s", body)
+	}
+	r := ehr.last.Load()
+	if ehr.calls.Load() != 1 || r == nil || r.URL.Query().Get("_include") != "Task:part-of:Task" {
+		t.Errorf("the partner did not receive the search with its _include (%d calls)", ehr.calls.Load())
+	}
+}
+
+// The partner runs If-None-Exist as a search, so it must receive the
+// criteria the gateway checked, re-encoded, and not the engine's bytes:
+// here a leading "?" that a partner could read as part of the first
+// parameter's name.
+func TestOutboundIfNoneExistReencoded(t *testing.T) {
+	_, ehr, engine, base := startOutbound(t, nil, "Task.create")
+	req, err := http.NewRequest("POST", base+"/Task", bytes.NewReader([]byte(`{"resourceType":"Task","status":"requested","intent":"order"}`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/fhir+json")
+	req.Header.Set("If-None-Exist", "?identifier=urn:example:task|42")
+	resp, err := engine.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	readBody(t, resp)
+	r := ehr.last.Load()
+	if r == nil {
+		t.Fatal("the partner received no request")
+	}
+	got := r.Header.Values("If-None-Exist")
+	if len(got) != 1 || got[0] != "identifier=urn:example:task|42" {
+		t.Errorf("the partner received If-None-Exist %q, want the criteria without the leading \"?\"", got)
+	}
+}
