@@ -108,3 +108,34 @@ func TestBindingExpansionCache(t *testing.T) {
 		})
 	}
 }
+
+// TestBindingExpansionPerPackage checks that a binding expanded from one
+// package and then from another gets each package's own expansion: the
+// per-binding fast path must not return the expansion of another package.
+func TestBindingExpansionPerPackage(t *testing.T) {
+	v, err := New(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const valueSet = "http://hl7.org/fhir/us/davinci-pas/ValueSet/PASSupportingInfoType"
+	older := v.set.Package("hl7.fhir.us.davinci-pas", "2.0.1")
+	newer := v.set.Package("hl7.fhir.us.davinci-pas", "2.2.1")
+	if older == nil || newer == nil {
+		t.Fatal("the PAS 2.0.1 and 2.2.1 packages are not loaded")
+	}
+	wantOlder, wantNewer := v.expand(valueSet, older), v.expand(valueSet, newer)
+	if wantOlder == nil || wantNewer == nil || wantOlder == wantNewer {
+		t.Fatalf("expansions %p and %p, want two different loaded ones", wantOlder, wantNewer)
+	}
+
+	b := &binding{strength: "required", valueSet: valueSet}
+	if got := v.bindingExpansion(b, older); got != wantOlder {
+		t.Errorf("from PAS 2.0.1 = %p, want %p", got, wantOlder)
+	}
+	if got := v.bindingExpansion(b, newer); got != wantNewer {
+		t.Errorf("from PAS 2.2.1 after 2.0.1 = %p, want %p", got, wantNewer)
+	}
+	if got := v.bindingExpansion(b, older); got != wantOlder {
+		t.Errorf("from PAS 2.0.1 again = %p, want %p", got, wantOlder)
+	}
+}

@@ -123,6 +123,17 @@ func newTypeRef(code string, profiles, targetProfiles []string, cacheProfile boo
 type binding struct {
 	strength string
 	valueSet string
+	// expanded caches Validator.bindingExpansion for the first package
+	// the binding is expanded from, which is its definition's package.
+	// A coded value then reads a pointer instead of a sync.Map entry.
+	expanded atomic.Pointer[bindingExpanded]
+}
+
+// bindingExpanded is the expansion of a binding's value set as seen from
+// one package. exp is nil when the value set is not loaded.
+type bindingExpanded struct {
+	from *fhirpkg.Package
+	exp  *expansion
 }
 
 type constraint struct {

@@ -120,13 +120,18 @@ func (v *Validator) expand(url string, from *fhirpkg.Package) *expansion {
 // from the instance, so the cache is bounded, and a value set that is not
 // loaded can be cached too.
 func (v *Validator) bindingExpansion(b *binding, from *fhirpkg.Package) *expansion {
-	key := bindingKey{b, from}
-	if x, ok := v.bindingSets.Load(key); ok {
-		return x.(*expansion)
+	if c := b.expanded.Load(); c != nil && c.from == from {
+		return c.exp
 	}
-	x := v.expand(b.valueSet, from)
-	v.bindingSets.Store(key, x)
-	return x
+	key := bindingKey{b, from}
+	x, ok := v.bindingSets.Load(key)
+	if !ok {
+		x = v.expand(b.valueSet, from)
+		v.bindingSets.Store(key, x)
+	}
+	exp := x.(*expansion)
+	b.expanded.CompareAndSwap(nil, &bindingExpanded{from, exp})
+	return exp
 }
 
 type bindingKey struct {
