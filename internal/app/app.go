@@ -330,7 +330,7 @@ func (rt *Running) buildGateway(ctx context.Context, cfg *config.File, upstream 
 	if err != nil {
 		return nil, err
 	}
-	upClient, err := upstreamClient(cfg, rt.payerKey)
+	upClient, err := upstreamClient(cfg, rt.payerKey, rt.payer, log)
 	if err != nil {
 		return nil, err
 	}

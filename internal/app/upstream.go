@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -21,8 +22,9 @@ import (
 
 // payerServer is the built-in payer service on its loopback listener.
 type payerServer struct {
-	server *http.Server
-	addr   net.Addr
+	server  *http.Server
+	addr    net.Addr
+	handler http.Handler // the listener's handler, payer key check included
 }
 
 func (p *payerServer) close(ctx context.Context) error { return p.server.Shutdown(ctx) }
@@ -49,8 +51,9 @@ func (rt *Running) startUpstream(ctx context.Context, cfg *config.File, now func
 		return nil, fmt.Errorf("payer.listen: %w", err)
 	}
 	rt.payerKey = newPayerKey()
-	srv := &http.Server{Handler: requirePayerKey(rt.payerKey, svc.Handler()), ReadHeaderTimeout: 10 * time.Second}
-	rt.payer = &payerServer{server: srv, addr: ln.Addr()}
+	handler := requirePayerKey(rt.payerKey, svc.Handler())
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	rt.payer = &payerServer{server: srv, addr: ln.Addr(), handler: handler}
 	rt.serveLater(ln, func() {
 		go func() {
 			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -149,8 +152,10 @@ func (t keyTransport) CloseIdleConnections() {
 const upstreamWriteBuffer = 64 << 10
 
 // upstreamClient is the HTTP client for forwarded requests. It never
-// follows redirects: a redirect from the upstream is returned as is.
-func upstreamClient(cfg *config.File, payerKey string) (*http.Client, error) {
+// follows redirects: a redirect from the upstream is returned as is. With
+// payer set (the built-in payer service is the upstream), requests for its
+// listener are served in this process (inProcessTransport).
+func upstreamClient(cfg *config.File, payerKey string, payer *payerServer, log *slog.Logger) (*http.Client, error) {
 	tr := &http.Transport{
 		Proxy:               nil,
 		MaxIdleConnsPerHost: 64,
@@ -168,8 +173,11 @@ func upstreamClient(cfg *config.File, payerKey string) (*http.Client, error) {
 		tr.TLSClientConfig = tlspolicy.Client(nil, nil)
 	}
 	var rtp http.RoundTripper = tr
+	if payer != nil {
+		rtp = inProcessTransport{host: payer.addr.String(), handler: payer.handler, next: tr, log: log}
+	}
 	if payerKey != "" {
-		rtp = keyTransport{key: payerKey, next: tr}
+		rtp = keyTransport{key: payerKey, next: rtp}
 	}
 	return &http.Client{
 		Transport:     rtp,

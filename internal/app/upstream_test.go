@@ -65,7 +65,7 @@ func TestUpstreamClientWritesBundleAtOnce(t *testing.T) {
 	}))
 	defer srv.Close()
 
-	client, err := upstreamClient(&config.File{}, "payer-key")
+	client, err := upstreamClient(&config.File{}, "payer-key", nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,5 +88,20 @@ func TestUpstreamClientWritesBundleAtOnce(t *testing.T) {
 	resp.Body.Close()
 	if n := writes.Load(); n != 1 {
 		t.Errorf("a %d-byte request took %d writes, want 1", len(body), n)
+	}
+}
+
+// With the built-in payer service as the upstream, the gateway's client
+// serves requests for its listener in process.
+func TestUpstreamClientServesPayerInProcess(t *testing.T) {
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})
+	payer := &payerServer{addr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 9}, handler: handler}
+	client, err := upstreamClient(&config.File{}, "payer-key", payer, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, ok := client.Transport.(keyTransport).next.(inProcessTransport)
+	if !ok || tr.host != "127.0.0.1:9" {
+		t.Fatalf("transport %T (host %q), want inProcessTransport for 127.0.0.1:9", client.Transport.(keyTransport).next, tr.host)
 	}
 }

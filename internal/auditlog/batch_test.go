@@ -253,3 +253,16 @@ func firstBatchSize(t *testing.T, l *Log, appenders int) int {
 	}
 	return batches[first]
 }
+
+// The tree hashes of one appended entry, 1 to 4 in 15 of every 16
+// appends, go into the database in one INSERT statement.
+func TestStatementRowsOneEntryHashes(t *testing.T) {
+	for rows := 1; rows <= 4; rows++ {
+		if n := statementRows(rows); n != rows {
+			t.Errorf("%d rows: first statement inserts %d, want all %d", rows, n, rows)
+		}
+	}
+	if n := statementRows(300); n != 256 {
+		t.Errorf("300 rows: first statement inserts %d, want 256", n)
+	}
+}

@@ -638,21 +638,27 @@ func (l *Log) insertEntries(ctx context.Context, tx storage.PreparedTx, rows []*
 // insertSizes are the row counts of the multi-row INSERT statements,
 // largest first. A few fixed sizes keep PostgreSQL's prepared statement
 // cache (pgx prepares each distinct text) small, and the largest keeps a
-// statement under SQLite's default limit of 32766 parameters.
-var insertSizes = []int{256, 64, 16, 4, 1}
+// statement under SQLite's default limit of 32766 parameters. Every count
+// up to 4 has its own size, because one entry adds 1 to 4 tree hashes in
+// 15 of every 16 appends, and a commit holds one or a few entries.
+var insertSizes = []int{256, 64, 16, 4, 3, 2, 1}
+
+// statementRows returns the row count of the first INSERT statement for
+// rows rows: the largest of insertSizes not above rows.
+func statementRows(rows int) int {
+	for _, size := range insertSizes {
+		if size <= rows {
+			return size
+		}
+	}
+	return insertSizes[len(insertSizes)-1]
+}
 
 // insertRows inserts args, cols values per row, in statements of
 // insertSizes rows. The fixed sizes also keep the statement cache small.
 func (l *Log) insertRows(ctx context.Context, tx storage.PreparedTx, prefix string, cols int, args []any) error {
 	for len(args) > 0 {
-		rows := len(args) / cols
-		n := insertSizes[len(insertSizes)-1]
-		for _, size := range insertSizes {
-			if size <= rows {
-				n = size
-				break
-			}
-		}
+		n := statementRows(len(args) / cols)
 		if _, err := tx.ExecContext(ctx, insertQuery(l.db.Dialect, prefix, cols, n), args[:n*cols]...); err != nil {
 			return err
 		}

@@ -34,3 +34,33 @@ func BenchmarkCheck(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkCheckAndHead compares the gateway's intake of a request body
+// done as two passes (CheckObject, then ReadHead) with the one pass of
+// CheckObjectHead, over the PAS request Bundle of BenchmarkCheck.
+func BenchmarkCheckAndHead(b *testing.B) {
+	pas := corpustest.Unpack(b, "davinci-pas/hl7.fhir.us.davinci-pas-2.0.1.tgz")
+	doc, err := os.ReadFile(filepath.Join(pas, "package", "example", "Bundle-ReferralAuthorizationBundleExample.json"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("TwoPasses", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if err := CheckObject(doc, DefaultLimits); err != nil {
+				b.Fatal(err)
+			}
+			if h, err := ReadHead(doc); err != nil || h.ResourceType != "Bundle" {
+				b.Fatal(h, err)
+			}
+		}
+	})
+	b.Run("OnePass", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if h, err := CheckObjectHead(doc, DefaultLimits); err != nil || h.ResourceType != "Bundle" {
+				b.Fatal(h, err)
+			}
+		}
+	})
+}

@@ -69,3 +69,53 @@ func readString(dec *jsontext.Decoder) (string, error) {
 	}
 	return tok.String(), nil
 }
+
+// HeadError is returned by CheckObjectHead for a document that CheckObject
+// accepts but whose top-level resourceType or id ReadHead would reject.
+type HeadError struct{ Err error }
+
+func (e *HeadError) Error() string { return "fhirjson: " + e.Err.Error() }
+func (e *HeadError) Unwrap() error { return e.Err }
+
+// headReader collects what ReadHead returns from the tokens of a Check
+// pass at nesting depth 1: the top-level member names and scalar values.
+type headReader struct {
+	head    Head
+	pending *string // field the next top-level value goes to
+	err     error   // the first error ReadHead would return
+}
+
+// note takes one token read at depth 1, after the decoder read it.
+func (h *headReader) note(dec *jsontext.Decoder, tok jsontext.Token) {
+	if h.err != nil || tok.Kind() != '"' {
+		return
+	}
+	// The decoder counts names and values of the open object, so an odd
+	// count right after a string means the string was a name.
+	if _, n := dec.StackIndex(1); n%2 == 1 {
+		h.name(dec, tok.String())
+		return
+	}
+	if h.pending != nil {
+		*h.pending = tok.String()
+		h.pending = nil
+	}
+}
+
+func (h *headReader) name(dec *jsontext.Decoder, key string) {
+	switch {
+	case key == "resourceType":
+		h.pending = &h.head.ResourceType
+	case key == "id":
+		h.pending = &h.head.ID
+	case strings.EqualFold(key, "resourceType") || strings.EqualFold(key, "id"):
+		h.err = ErrCaseVariant
+		return
+	default:
+		return
+	}
+	if dec.PeekKind() != '"' {
+		h.err = errors.New("value is not a string")
+		h.pending = nil
+	}
+}

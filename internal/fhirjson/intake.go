@@ -64,6 +64,12 @@ var noInput = bytes.NewReader(nil)
 
 // Check validates doc against the rules in the package documentation.
 func Check(doc []byte, lim Limits) error {
+	return check(doc, lim, nil)
+}
+
+// check is Check that, with head set, also reads the top-level members
+// resourceType and id into it during the same pass.
+func check(doc []byte, lim Limits, head *headReader) error {
 	if lim.MaxBytes > 0 && int64(len(doc)) > lim.MaxBytes {
 		return fmt.Errorf("fhirjson: %w: %d bytes, limit %d", ErrTooLarge, len(doc), lim.MaxBytes)
 	}
@@ -83,7 +89,7 @@ func Check(doc []byte, lim Limits) error {
 		lim.MaxStringLength = 0
 	}
 	// A document is exactly one value.
-	if err := walkValue(dec, lim); err != nil {
+	if err := walkValue(dec, lim, head); err != nil {
 		return err
 	}
 	if _, err := dec.ReadToken(); err == nil {
@@ -97,7 +103,26 @@ func Check(doc []byte, lim Limits) error {
 // CheckObject is Check plus the requirement that the top-level value is an
 // object, as every FHIR resource is.
 func CheckObject(doc []byte, lim Limits) error {
-	if err := Check(doc, lim); err != nil {
+	return checkObject(doc, lim, nil)
+}
+
+// CheckObjectHead is CheckObject followed by ReadHead, in one pass over
+// doc. A document that CheckObject rejects returns CheckObject's error. One
+// that it accepts but whose head ReadHead rejects returns a *HeadError
+// wrapping ReadHead's error.
+func CheckObjectHead(doc []byte, lim Limits) (Head, error) {
+	var h headReader
+	if err := checkObject(doc, lim, &h); err != nil {
+		return Head{}, err
+	}
+	if h.err != nil {
+		return Head{}, &HeadError{Err: h.err}
+	}
+	return h.head, nil
+}
+
+func checkObject(doc []byte, lim Limits, head *headReader) error {
+	if err := check(doc, lim, head); err != nil {
 		return err
 	}
 	if firstNonSpace(doc) != '{' {
@@ -106,7 +131,7 @@ func CheckObject(doc []byte, lim Limits) error {
 	return nil
 }
 
-func walkValue(dec *jsontext.Decoder, lim Limits) error {
+func walkValue(dec *jsontext.Decoder, lim Limits, head *headReader) error {
 	for {
 		tok, err := dec.ReadToken()
 		if err != nil {
@@ -124,6 +149,9 @@ func walkValue(dec *jsontext.Decoder, lim Limits) error {
 		}
 		if depth == 0 {
 			return nil
+		}
+		if head != nil && depth == 1 {
+			head.note(dec, tok)
 		}
 	}
 }

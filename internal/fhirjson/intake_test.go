@@ -138,6 +138,11 @@ func TestReadHead(t *testing.T) {
 		{`{"ResourceType":"Claim"}`, Head{}, true},
 		{`{"resourceType":"Claim","ID":"2"}`, Head{}, true},
 		{`{"resourceType":7}`, Head{}, true},
+		{`{"id":{"value":"c1"},"resourceType":"Claim"}`, Head{}, true},
+		{`{"resource\u0054ype":"Claim","x":[{"id":"inner"}],"id":"c\u0031"}`, Head{"Claim", "c1"}, false},
+		{`{"x":{"resourceType":"Patient","id":"p"},"resourceType":"Claim"}`, Head{"Claim", ""}, false},
+		{`{"a":"resourceType","b":"id","resourceType":"Claim"}`, Head{"Claim", ""}, false},
+		{`{"RESOURCETYPE":{"a":1}}`, Head{}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.doc, func(t *testing.T) {
@@ -149,6 +154,60 @@ func TestReadHead(t *testing.T) {
 				t.Errorf("head = %+v, want %+v", got, tt.want)
 			}
 		})
+	}
+	// CheckObjectHead reads the same head in its one pass, and reports
+	// what ReadHead rejects as a *HeadError.
+	for _, tt := range tests {
+		t.Run("CheckObjectHead/"+tt.doc, func(t *testing.T) {
+			got, err := CheckObjectHead([]byte(tt.doc), DefaultLimits)
+			var headErr *HeadError
+			if tt.wantErr && !errors.As(err, &headErr) {
+				t.Fatalf("err = %v, want a *HeadError", err)
+			}
+			if !tt.wantErr && err != nil {
+				t.Fatalf("err = %v", err)
+			}
+			if !tt.wantErr && got != tt.want {
+				t.Errorf("head = %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+// A document that CheckObject rejects gets CheckObject's error from
+// CheckObjectHead, not a head error.
+func TestCheckObjectHeadSyntaxFirst(t *testing.T) {
+	for _, doc := range []string{`{"ResourceType":"Claim","a":1,"a":2}`, `{"id":7} x`, `[{"resourceType":"Claim"}]`} {
+		_, err := CheckObjectHead([]byte(doc), DefaultLimits)
+		var headErr *HeadError
+		var syntaxErr *SyntaxError
+		if !errors.As(err, &syntaxErr) || errors.As(err, &headErr) {
+			t.Errorf("%s: err = %v, want only a *SyntaxError", doc, err)
+		}
+	}
+}
+
+// CheckObjectHead agrees with CheckObject and ReadHead on the FHIR R4
+// examples of the corpus.
+func TestCheckObjectHeadCorpus(t *testing.T) {
+	dir := filepath.Join(corpustest.Unpack(t, "fhir-r4-examples/hl7.fhir.r4.examples-4.0.1.tgz"), "package")
+	files, _ := filepath.Glob(filepath.Join(dir, "*.json"))
+	if len(files) < 1000 {
+		t.Fatalf("found %d examples, want the package's thousands", len(files))
+	}
+	for _, f := range files {
+		doc, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, wantErr := ReadHead(doc)
+		if CheckObject(doc, DefaultLimits) != nil {
+			continue
+		}
+		got, err := CheckObjectHead(doc, DefaultLimits)
+		if (err != nil) != (wantErr != nil) || got != want {
+			t.Errorf("%s: CheckObjectHead = %+v, %v; ReadHead = %+v, %v", filepath.Base(f), got, err, want, wantErr)
+		}
 	}
 }
 

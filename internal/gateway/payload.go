@@ -18,9 +18,9 @@ var operationInputs = map[string]string{
 
 // checkResourceType checks that the body is a resource of a known type that
 // fits the interaction: the URL's type for create and update, a Bundle for
-// batch and for the PAS operations.
-func (g *Gateway) checkResourceType(ex *exchange) *Refusal {
-	head, err := fhirjson.ReadHead(ex.body)
+// batch and for the PAS operations. head and err are the body's as
+// fhirjson.ReadHead returns them.
+func (g *Gateway) checkResourceType(ex *exchange, head fhirjson.Head, err error) *Refusal {
 	if errors.Is(err, fhirjson.ErrCaseVariant) {
 		return &Refusal{Status: http.StatusBadRequest, Code: "structure", Rule: "payload.case-variant",
 			Message: "the request body has a member whose name differs from resourceType or id only in letter case"}

@@ -382,10 +382,13 @@ func (g *Gateway) checkPayload(ex *exchange) *Refusal {
 		}
 		return &Refusal{Status: http.StatusUnsupportedMediaType, Code: "not-supported", Rule: "payload.media-type", Message: msg}
 	}
-	if err := fhirjson.CheckObject(ex.body, fhirjson.Limits{MaxBytes: g.opts.MaxBodyBytes, MaxDepth: 64, MaxStringLength: int(g.opts.MaxBodyBytes)}); err != nil {
+	// One pass checks the JSON and reads the resource's type and id.
+	head, err := fhirjson.CheckObjectHead(ex.body, fhirjson.Limits{MaxBytes: g.opts.MaxBodyBytes, MaxDepth: 64, MaxStringLength: int(g.opts.MaxBodyBytes)})
+	var headErr *fhirjson.HeadError
+	if err != nil && !errors.As(err, &headErr) {
 		return &Refusal{Status: http.StatusBadRequest, Code: "structure", Rule: "payload.json", Message: err.Error()}
 	}
-	return g.checkResourceType(ex)
+	return g.checkResourceType(ex, head, err)
 }
 
 // isFHIRJSON accepts application/fhir+json and application/json, with no

@@ -1,0 +1,125 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// roundTripperFunc adapts a function to http.RoundTripper.
+type roundTripperFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripperFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// failingNext is a next transport that fails the test when it is used.
+func failingNext(t *testing.T) http.RoundTripper {
+	return roundTripperFunc(func(r *http.Request) (*http.Response, error) {
+		t.Errorf("request for %s left the process", r.URL.Host)
+		return nil, errors.New("unexpected network request")
+	})
+}
+
+func inProcessClient(t *testing.T, h http.Handler, next http.RoundTripper) *http.Client {
+	tr := inProcessTransport{host: "127.0.0.1:9", handler: h, next: next, log: slog.New(slog.DiscardHandler)}
+	return &http.Client{Transport: keyTransport{key: "k", next: tr}, Timeout: 2 * time.Second}
+}
+
+// A request for the payer's listener reaches the handler as a server
+// request, payer key included, and the response comes back unchanged.
+func TestInProcessTransportServesHandler(t *testing.T) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if r.RequestURI != "/Claim/$submit?x=1" || r.URL.Host != "" || r.Host != "127.0.0.1:9" {
+			t.Errorf("server request: RequestURI %q, URL.Host %q, Host %q", r.RequestURI, r.URL.Host, r.Host)
+		}
+		if r.Header.Get(payerKeyHeader) != "k" || string(body) != `{"a":1}` || r.ContentLength != 7 {
+			t.Errorf("server request: key %q, body %q, length %d", r.Header.Get(payerKeyHeader), body, r.ContentLength)
+		}
+		w.Header().Set("Content-Type", "application/fhir+json")
+		w.WriteHeader(http.StatusCreated)
+		w.Header().Set("ETag", "set after WriteHeader")
+		io.WriteString(w, `{"resourceType":"Bundle"}`)
+	})
+	resp, err := inProcessClient(t, h, failingNext(t)).Post("http://127.0.0.1:9/Claim/$submit?x=1", "application/fhir+json", strings.NewReader(`{"a":1}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Errorf("status = %d, want 201", resp.StatusCode)
+	}
+	if string(body) != `{"resourceType":"Bundle"}` || resp.ContentLength != int64(len(body)) {
+		t.Errorf("body %q, ContentLength %d", body, resp.ContentLength)
+	}
+	if ct := resp.Header.Get("Content-Type"); ct != "application/fhir+json" {
+		t.Errorf("Content-Type = %q", ct)
+	}
+	if etag := resp.Header.Get("ETag"); etag != "" {
+		t.Errorf("a header set after WriteHeader was sent: ETag %q", etag)
+	}
+}
+
+// The in-process path runs the listener's own handler, so a request
+// without the gateway's key is still refused.
+func TestInProcessTransportKeepsPayerKeyCheck(t *testing.T) {
+	called := false
+	h := requirePayerKey("right", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { called = true }))
+	resp, err := inProcessClient(t, h, failingNext(t)).Get("http://127.0.0.1:9/metadata")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden || called {
+		t.Errorf("wrong key: status %d, service called %v", resp.StatusCode, called)
+	}
+}
+
+// Any other host goes to the network transport.
+func TestInProcessTransportOtherHost(t *testing.T) {
+	used := false
+	next := roundTripperFunc(func(r *http.Request) (*http.Response, error) {
+		used = true
+		return &http.Response{StatusCode: http.StatusNoContent, Body: http.NoBody, Request: r}, nil
+	})
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { t.Error("handler called for another host") })
+	resp, err := inProcessClient(t, h, next).Get("http://127.0.0.1:10/metadata")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if !used || resp.StatusCode != http.StatusNoContent {
+		t.Errorf("next used %v, status %d", used, resp.StatusCode)
+	}
+}
+
+// A handler panic becomes an error for the gateway, not a crash.
+func TestInProcessTransportHandlerPanic(t *testing.T) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { panic("boom") })
+	_, err := inProcessClient(t, h, failingNext(t)).Get("http://127.0.0.1:9/metadata")
+	if !errors.Is(err, errPayerPanic) {
+		t.Errorf("err = %v, want errPayerPanic", err)
+	}
+}
+
+// The client's timeout ends the wait for a handler that does not return.
+func TestInProcessTransportTimeout(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-release })
+	client := inProcessClient(t, h, failingNext(t))
+	client.Timeout = 100 * time.Millisecond
+	start := time.Now()
+	_, err := client.Get("http://127.0.0.1:9/metadata")
+	if err == nil || !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("err = %v, want a deadline error", err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("the request returned after %v, want about the 100 ms timeout", d)
+	}
+}
