@@ -108,6 +108,11 @@ func (h *headReader) name(dec *jsontext.Decoder, key string) {
 		h.pending = &h.head.ResourceType
 	case key == "id":
 		h.pending = &h.head.ID
+	case key == "type":
+		if dec.PeekKind() == '"' {
+			h.pending = &h.head.Type
+		}
+		return
 	case strings.EqualFold(key, "resourceType") || strings.EqualFold(key, "id"):
 		h.err = ErrCaseVariant
 		return

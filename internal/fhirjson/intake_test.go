@@ -139,9 +139,9 @@ func TestReadHead(t *testing.T) {
 		{`{"resourceType":"Claim","ID":"2"}`, Head{}, true},
 		{`{"resourceType":7}`, Head{}, true},
 		{`{"id":{"value":"c1"},"resourceType":"Claim"}`, Head{}, true},
-		{`{"resource\u0054ype":"Claim","x":[{"id":"inner"}],"id":"c\u0031"}`, Head{"Claim", "c1"}, false},
-		{`{"x":{"resourceType":"Patient","id":"p"},"resourceType":"Claim"}`, Head{"Claim", ""}, false},
-		{`{"a":"resourceType","b":"id","resourceType":"Claim"}`, Head{"Claim", ""}, false},
+		{`{"resource\u0054ype":"Claim","x":[{"id":"inner"}],"id":"c\u0031"}`, Head{"Claim", "c1", ""}, false},
+		{`{"x":{"resourceType":"Patient","id":"p"},"resourceType":"Claim"}`, Head{"Claim", "", ""}, false},
+		{`{"a":"resourceType","b":"id","resourceType":"Claim"}`, Head{"Claim", "", ""}, false},
 		{`{"RESOURCETYPE":{"a":1}}`, Head{}, true},
 	}
 	for _, tt := range tests {
