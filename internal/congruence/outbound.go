@@ -137,7 +137,11 @@ func (c *Checker) outboundResource(partner Identifier, typ string, body []byte, 
 }
 
 func (c *Checker) outboundBundle(partner Identifier, body []byte, at string, depth int) *Mismatch {
-	b, err := fhirreq.ParseBundle(body)
+	// The entries' requests are not read here: the payload stage and the
+	// outbound allowlist check them for a batch or transaction, and in a
+	// notification's history Bundle they are absolute URLs that only
+	// describe the events.
+	b, err := fhirreq.ParseBundleContent(body)
 	if err != nil {
 		return unreadable(at)
 	}
