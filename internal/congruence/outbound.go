@@ -10,11 +10,11 @@ import (
 	"github.com/gatehouse-health/gatehouse/internal/fhirreq"
 )
 
-// Outbound (what the payer's engine and the built-in payer send to a
-// partner): every resource of the body, every entry of a Bundle, every
-// resource of a Parameters and every contained resource, at any depth,
-// must name this payer and the destination partner where its type names
-// them:
+// Outbound covers what the payer's engine and the built-in payer send to a
+// partner. The check reads the body, every entry of a Bundle, every
+// resource of a Parameters and every contained resource, down to
+// maxOutboundNesting levels. Where a resource's type names parties, they
+// must be this payer and the destination partner:
 //
 //   - ClaimResponse: insurer is this payer; requestor, when present, is
 //     the partner's organisation;
@@ -35,8 +35,9 @@ import (
 // whose organisation it names, so uncertainty means deny.
 
 // maxOutboundNesting caps how deep Bundles, Parameters and contained
-// resources may nest in an outbound body. FHIR nests them a level or two;
-// the cap keeps the walk bounded for a crafted body.
+// resources may nest in an outbound body, so that the walk stays bounded
+// for a crafted body. The payer's notifications nest one level (a
+// Parameters entry of a Bundle).
 const maxOutboundNesting = 8
 
 // partySide is whose identifier a party field must carry.
@@ -55,20 +56,13 @@ type partyField struct {
 }
 
 // outboundParties lists, per resource type, the elements CheckOutbound
-// checks. Coverage.payor is a list and is checked by checkOutboundCoverage.
+// checks. Coverage.payor is a list and is checked by checkOutboundPayors.
 var outboundParties = map[string][]partyField{
 	"ClaimResponse":               {{"insurer", sidePayer, true}, {"requestor", sidePartner, false}},
 	"CoverageEligibilityResponse": {{"insurer", sidePayer, true}, {"requestor", sidePartner, false}},
 	"Claim":                       {{"insurer", sidePayer, true}, {"provider", sidePartner, true}},
 	"Task":                        {{"requester", sidePayer, true}, {"owner", sidePartner, false}},
 	"Coverage":                    {{"payor", sidePayer, true}},
-}
-
-// CarriesParties reports whether CheckOutbound checks parties of
-// resources of type typ.
-func CarriesParties(typ string) bool {
-	_, ok := outboundParties[typ]
-	return ok
 }
 
 type outboundResourceJSON struct {
@@ -119,8 +113,9 @@ func (c *Checker) CheckOutbound(partner Identifier, body []byte) *Mismatch {
 	return c.outboundResource(partner, typ, body, typ, 0)
 }
 
-// outboundResource checks one resource that stands alone: a request body,
-// a Parameters resource or a contained resource. at is its location.
+// outboundResource checks one resource that is not a Bundle entry: a
+// request body, a resource of a Parameters or a contained resource, or a
+// Bundle entry that is itself a Bundle or Parameters. at is its location.
 func (c *Checker) outboundResource(partner Identifier, typ string, body []byte, at string, depth int) *Mismatch {
 	if depth > maxOutboundNesting {
 		return &Mismatch{Rule: "congruence.outbound-nesting", Path: at,
@@ -194,7 +189,7 @@ func (c *Checker) outboundParameterList(partner Identifier, params []outboundPar
 }
 
 // outboundEntry checks entry i of ix, located at at, and then its
-// contained resources. inBundle tells whether ix is a real Bundle, in
+// contained resources. inBundle reports whether ix is a real Bundle, in
 // which literal references may resolve.
 func (c *Checker) outboundEntry(partner Identifier, ix *index, i int, at string, inBundle bool, depth int) *Mismatch {
 	typ := ix.entries[i].ResourceType
