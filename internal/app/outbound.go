@@ -19,6 +19,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/gatehouse-health/gatehouse/internal/config"
+	"github.com/gatehouse-health/gatehouse/internal/congruence"
 	"github.com/gatehouse-health/gatehouse/internal/egress"
 	"github.com/gatehouse-health/gatehouse/internal/fhirreq"
 	"github.com/gatehouse-health/gatehouse/internal/gateway"
@@ -44,8 +45,12 @@ func (rt *Running) startOutbound(cfg *config.File, gw *gateway.Gateway, log *slo
 	if err != nil {
 		return err
 	}
+	checker, err := congruence.New(payerIdentifiers(cfg)...)
+	if err != nil {
+		return fmt.Errorf("payer_id: %w", err)
+	}
 	handler, err := gw.Outbound(gateway.OutboundOptions{Partners: partners, EngineOf: pki.EngineFromCertificate,
-		VerifyConnection: tlsConf.VerifyConnection})
+		VerifyConnection: tlsConf.VerifyConnection, Congruence: checker})
 	if err != nil {
 		return err
 	}
@@ -99,6 +104,7 @@ func outboundPartners(cfg *config.File, eg *egress.Guard) (map[string]*gateway.O
 			return nil, fmt.Errorf("%s: %w", at, err)
 		}
 		op.Strict = cfg.StrictOn(p)
+		op.Organization = congruence.Identifier{System: p.Organization.System, Value: p.Organization.Value}
 		out[p.ID] = op
 	}
 	return out, nil

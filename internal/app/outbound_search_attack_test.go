@@ -97,7 +97,11 @@ func TestOutboundSearchNamedIncludeForwarded(t *testing.T) {
 // parameter's name.
 func TestOutboundIfNoneExistReencoded(t *testing.T) {
 	_, ehr, engine, base := startOutbound(t, nil, "Task.create")
-	req, err := http.NewRequest("POST", base+"/Task", bytes.NewReader([]byte(`{"resourceType":"Task","status":"requested","intent":"order"}`)))
+	// The requester is the development payer, which outbound congruence
+	// requires of a Task.
+	task := `{"resourceType":"Task","status":"requested","intent":"order",` +
+		`"requester":{"identifier":{"system":"http://hl7.org/fhir/sid/us-npi","value":"1234567893"}}}`
+	req, err := http.NewRequest("POST", base+"/Task", bytes.NewReader([]byte(task)))
 	if err != nil {
 		t.Fatal(err)
 	}

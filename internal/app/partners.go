@@ -165,13 +165,20 @@ func allScopes(cfg *config.File) []string {
 	return out
 }
 
+// payerIdentifiers returns payer_id and its aliases, the identifiers this
+// payer is named by in payloads.
+func payerIdentifiers(cfg *config.File) []congruence.Identifier {
+	ids := []congruence.Identifier{{System: cfg.PayerID.System, Value: cfg.PayerID.Value}}
+	for _, a := range cfg.PayerIDAliases {
+		ids = append(ids, congruence.Identifier{System: a.System, Value: a.Value})
+	}
+	return ids
+}
+
 // newPolicies builds the enforced policy engine and, when configured, the
 // shadow candidate.
 func newPolicies(cfg *config.File) (enforced, shadow policy.Decider, err error) {
-	payerIDs := []congruence.Identifier{{System: cfg.PayerID.System, Value: cfg.PayerID.Value}}
-	for _, a := range cfg.PayerIDAliases {
-		payerIDs = append(payerIDs, congruence.Identifier{System: a.System, Value: a.Value})
-	}
+	payerIDs := payerIdentifiers(cfg)
 	eng, err := policy.New(policy.Options{MaxCount: cfg.Policy.MaxCount, MaxBundleEntries: cfg.Policy.MaxBundleEntries, PayerIDs: payerIDs,
 		SubscriptionTopics: cfg.Policy.SubscriptionTopics})
 	if err != nil {

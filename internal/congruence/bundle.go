@@ -80,7 +80,7 @@ func (c *Checker) checkClaim(org Identifier, ix *index, i int) *Mismatch {
 	if err := json.Unmarshal(ix.entries[i].Resource, &claim); err != nil {
 		return unreadable(at)
 	}
-	if m := checkProvider(org, ix, i, claim.Provider, at+".provider"); m != nil {
+	if m := checkProvider(org, ix, i, claim.Provider, at+".provider", "congruence.provider"); m != nil {
 		return m
 	}
 	if m := c.checkPayer(ix, i, claim.Insurer, at+".insurer", "congruence.insurer"); m != nil {
@@ -150,10 +150,10 @@ func (c *Checker) checkPayer(ix *index, from int, ref *referenceJSON, path, rule
 	return nil
 }
 
-// checkProvider requires the Claim's provider to resolve to the partner's
-// organisation, directly or through a PractitionerRole.
-func checkProvider(org Identifier, ix *index, from int, ref *referenceJSON, path string) *Mismatch {
-	const rule = "congruence.provider"
+// checkProvider requires a provider-side party, such as the Claim's
+// provider, to resolve to the partner's organisation, directly or through
+// a PractitionerRole. rule names the mismatch.
+func checkProvider(org Identifier, ix *index, from int, ref *referenceJSON, path, rule string) *Mismatch {
 	wrong := &Mismatch{Rule: rule, Path: path, Reason: path + " does not identify the partner's registered organisation"}
 	if ref != nil && ref.Identifier != nil && ref.Identifier.id() != org {
 		return wrong
@@ -173,7 +173,7 @@ func checkProvider(org Identifier, ix *index, from int, ref *referenceJSON, path
 		}
 		return wrong
 	case "PractitionerRole":
-		return roleProvider(org, ix, target, party, path)
+		return roleProvider(org, ix, target, party, path, rule)
 	}
 	return &Mismatch{Rule: rule, Path: path,
 		Reason: path + " must be an Organization, Practitioner or PractitionerRole entry"}
@@ -181,8 +181,7 @@ func checkProvider(org Identifier, ix *index, from int, ref *referenceJSON, path
 
 // roleProvider checks a PractitionerRole provider: its organization when it
 // names one, else its practitioner, must carry the partner's identifier.
-func roleProvider(org Identifier, ix *index, role int, party *partyJSON, claimPath string) *Mismatch {
-	const rule = "congruence.provider"
+func roleProvider(org Identifier, ix *index, role int, party *partyJSON, claimPath, rule string) *Mismatch {
 	ref, field, want := party.Organization, ".organization", "Organization"
 	if ref == nil {
 		ref, field, want = party.Practitioner, ".practitioner", "Practitioner"

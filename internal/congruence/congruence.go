@@ -35,6 +35,9 @@
 //
 // Member match: see CheckMemberMatch (membermatch.go).
 //
+// Outbound payloads, from the payer to a partner: see CheckOutbound
+// (outbound.go).
+//
 // A party is keyed to an expected identifier when its first identifier
 // with both system and value is an expected one, and every identifier in a
 // system the expected identifiers use is an expected one. The payer keys a

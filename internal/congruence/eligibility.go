@@ -71,7 +71,7 @@ func (c *Checker) checkEligibilityEntries(org Identifier, b *fhirreq.Bundle, inB
 		case req.Provider.Reference == "" || !inBundle:
 			m = namedBy(req.Provider, []Identifier{org}, "congruence.provider", at+".provider", "the partner's registered organisation")
 		default:
-			m = checkProvider(org, ix, i, req.Provider, at+".provider")
+			m = checkProvider(org, ix, i, req.Provider, at+".provider", "congruence.provider")
 		}
 		if m != nil {
 			return m

@@ -96,6 +96,25 @@ func ParseBundle(body []byte) (*Bundle, error) {
 	return b, nil
 }
 
+// ParseBundleContent reads a Bundle body under the same rules as
+// ParseBundle, but leaves every Entry.Request nil instead of parsing
+// entry.request as an interaction the gateway would forward. It is for
+// checks that read only fullUrls and resources, such as the entries of a
+// history Bundle, whose request URLs may be absolute.
+func ParseBundleContent(body []byte) (*Bundle, error) {
+	b, err := decodeBundle(body)
+	if err != nil {
+		if typ, _, headErr := ResourceHead(body); headErr == nil && typ != "Bundle" {
+			return nil, badBundle("the body is not a Bundle")
+		}
+		return nil, err
+	}
+	for i := range b.Entries {
+		b.Entries[i].raw, b.Entries[i].hasRaw = rawRequest{}, false
+	}
+	return b, nil
+}
+
 // parsedRequest is the storage of one entry's parsed request.
 type parsedRequest struct {
 	req   Request

@@ -316,3 +316,25 @@ func TestParseBundleConcurrent(t *testing.T) {
 		}
 	}
 }
+
+// A history Bundle's entry.request names what happened, with an absolute
+// URL that ParseBundle rejects as an interaction. ParseBundleContent reads
+// its entries and still applies the strict decoding rules.
+func TestParseBundleContent(t *testing.T) {
+	history := `{"resourceType":"Bundle","type":"history","entry":[{"fullUrl":"urn:uuid:1",` +
+		`"resource":{"resourceType":"Parameters"},"request":{"method":"GET","url":"https://example.org/fhir/Subscription/1/$status"}}]}`
+	if _, err := ParseBundle([]byte(history)); err == nil {
+		t.Fatal("ParseBundle accepted an absolute entry.request.url")
+	}
+	b, err := ParseBundleContent([]byte(history))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b.Entries) != 1 || b.Entries[0].ResourceType != "Parameters" || b.Entries[0].Request != nil {
+		t.Errorf("entries = %+v, want one Parameters entry without a parsed request", b.Entries)
+	}
+	duplicate := `{"resourceType":"Bundle","type":"history","entry":[],"entry":[]}`
+	if _, err := ParseBundleContent([]byte(duplicate)); err == nil {
+		t.Error("ParseBundleContent accepted a duplicate member")
+	}
+}

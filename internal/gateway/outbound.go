@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/gatehouse-health/gatehouse/internal/congruence"
 	"github.com/gatehouse-health/gatehouse/internal/fhirreq"
 	"github.com/gatehouse-health/gatehouse/internal/killswitch"
 )
@@ -33,6 +34,10 @@ type OutboundPartner struct {
 	Allowed fhirreq.Allowlist
 	// Strict validates what the engine sends and what the partner returns.
 	Strict bool
+	// Organization is the partner's registered organisation identifier,
+	// which the parties on the partner's side of an outbound payload must
+	// name (see congruence.Checker.CheckOutbound).
+	Organization congruence.Identifier
 }
 
 // OutboundOptions configures the outbound pipeline.
@@ -44,6 +49,9 @@ type OutboundOptions struct {
 	// tls.Config.VerifyConnection, run again on every request, as
 	// Options.VerifyConnection is on the inbound listener.
 	VerifyConnection func(tls.ConnectionState) error
+	// Congruence checks the parties named in what the engine sends. It is
+	// required when Partners is not empty.
+	Congruence *congruence.Checker
 }
 
 // Outbound returns the handler of the outbound listener, the payer
@@ -55,6 +63,9 @@ type OutboundOptions struct {
 func (g *Gateway) Outbound(opts OutboundOptions) (http.Handler, error) {
 	if opts.EngineOf == nil {
 		return nil, errors.New("gateway: OutboundOptions.EngineOf is required")
+	}
+	if len(opts.Partners) > 0 && opts.Congruence == nil {
+		return nil, errors.New("gateway: OutboundOptions.Congruence is required to check outbound payloads")
 	}
 	targets := map[string]*target{}
 	for id, p := range opts.Partners {
@@ -104,6 +115,7 @@ func (g *Gateway) serveOutbound(w http.ResponseWriter, r *http.Request, opts Out
 		stage{stageKillSwitch, g.checkCut},
 		stage{stagePayload, g.checkPayload},
 		stage{stagePolicy, checkOutboundFormat},
+		stage{stagePolicy, func(ex *exchange) *Refusal { return checkOutboundParties(ex, opts) }},
 		stage{stageStrict, g.checkConformance},
 	) {
 		return
@@ -127,6 +139,29 @@ func (g *Gateway) identifyEngine(ex *exchange, opts OutboundOptions) *Refusal {
 	}
 	ex.entry.Source = ex.r.RemoteAddr + " engine:" + name
 	return nil
+}
+
+// checkOutboundParties applies identity congruence to what the engine
+// sends: the bodies of creates, updates, operations, batches and
+// transactions, which include the payer's Subscription notifications, and
+// the FHIRPath Patch bodies of party-bearing resources. It runs after the
+// payload stage, so the body is a JSON object.
+func checkOutboundParties(ex *exchange, opts OutboundOptions) *Refusal {
+	if len(ex.body) == 0 || ex.fhir == nil {
+		return nil
+	}
+	var m *congruence.Mismatch
+	switch ex.fhir.Kind {
+	case fhirreq.Patch:
+		m = congruence.CheckOutboundPatch(ex.fhir.Type, ex.body)
+	case fhirreq.Create, fhirreq.Update, fhirreq.BatchTransaction,
+		fhirreq.OperationSystem, fhirreq.OperationType, fhirreq.OperationInstance:
+		m = opts.Congruence.CheckOutbound(opts.Partners[ex.partner.ID].Organization, ex.body)
+	}
+	if m == nil {
+		return nil
+	}
+	return &Refusal{Status: http.StatusForbidden, Code: "forbidden", Rule: m.Rule, Message: m.Reason}
 }
 
 // selectPartner reads the partner id from the path and picks its target.

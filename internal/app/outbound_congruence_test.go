@@ -1,0 +1,83 @@
+package app_test
+
+import (
+	"bytes"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/gatehouse-health/gatehouse/internal/devmode"
+)
+
+// outboundClaimResponse is a FHIR R4 ClaimResponse from the development
+// payer (NPI 1234567893) with the given insurer and requestor NPIs.
+func outboundClaimResponse(insurer, requestor string) string {
+	npi := func(v string) string {
+		return `{"identifier":{"system":"http://hl7.org/fhir/sid/us-npi","value":"` + v + `"}}`
+	}
+	return `{"resourceType":"ClaimResponse","status":"active",` +
+		`"type":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/claim-type","code":"professional"}]},` +
+		`"use":"preauthorization","patient":{"identifier":{"system":"urn:oid:2.16.840.1.113883.3.9999","value":"m1"}},` +
+		`"created":"2026-12-01T10:00:00Z","insurer":` + npi(insurer) + `,"requestor":` + npi(requestor) + `,"outcome":"complete"}`
+}
+
+// A compromised engine posts a ClaimResponse that names another insurer
+// and another partner's organisation to the demo partner. The gateway must
+// refuse it with 403 and an OperationOutcome, record one refusal and send
+// the partner nothing.
+func TestOutboundClaimResponseOfOtherPartiesRefused(t *testing.T) {
+	tests := []struct {
+		name, insurer, requestor, rule string
+	}{
+		{"another insurer and requestor", "9999999999", "1111111111", "congruence.outbound-insurer"},
+		{"another requestor", "1234567893", "1111111111", "congruence.outbound-requestor"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h, ehr, engine, base := startOutbound(t, nil, "ClaimResponse.create")
+
+			body := outboundClaimResponse(tt.insurer, tt.requestor)
+			resp, err := engine.Post(base+"/ClaimResponse", "application/fhir+json", strings.NewReader(body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := readBody(t, resp)
+
+			if resp.StatusCode != http.StatusForbidden {
+				t.Fatalf("status = %d, want 403: %s", resp.StatusCode, got)
+			}
+			if code := outcomeCode(t, got); code != "forbidden" {
+				t.Errorf("OperationOutcome code = %q, want forbidden", code)
+			}
+			if n := ehr.calls.Load(); n != 0 {
+				t.Errorf("the partner received %d calls, want 0", n)
+			}
+			entries := h.entries(resp)
+			if len(entries) != 1 || entries[0].Rule != tt.rule || entries[0].Direction != "outbound" {
+				t.Errorf("entries = %+v, want one outbound %s refusal", entries, tt.rule)
+			}
+		})
+	}
+}
+
+// The same ClaimResponse naming this payer and the demo partner's
+// organisation reaches the partner.
+func TestOutboundClaimResponseOfOwnPartiesForwarded(t *testing.T) {
+	h, ehr, engine, base := startOutbound(t, nil, "ClaimResponse.create")
+
+	body := outboundClaimResponse("1234567893", devmode.PartnerNPI)
+	resp, err := engine.Post(base+"/ClaimResponse", "application/fhir+json", bytes.NewReader([]byte(body)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := readBody(t, resp)
+
+	if n := ehr.calls.Load(); n != 1 {
+		t.Fatalf("the partner received %d calls, want 1 (status %d: %s)", n, resp.StatusCode, got)
+	}
+	for _, e := range h.entries(resp) {
+		if strings.HasPrefix(e.Rule, "congruence.") {
+			t.Errorf("entry recorded under %s: %s", e.Rule, e.Reason)
+		}
+	}
+}

@@ -1,0 +1,311 @@
+package congruence
+
+import (
+	"strconv"
+	"strings"
+
+	"github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
+
+	"github.com/gatehouse-health/gatehouse/internal/fhirreq"
+)
+
+// Outbound covers what the payer's engine and the built-in payer send to a
+// partner. The check reads the body, every entry of a Bundle, every
+// resource of a Parameters and every contained resource, down to
+// maxOutboundNesting levels. Where a resource's type names parties, they
+// must be this payer and the destination partner:
+//
+//   - ClaimResponse: insurer is this payer; requestor, when present, is
+//     the partner's organisation;
+//   - CoverageEligibilityResponse: the same;
+//   - Claim: insurer is this payer; provider is the partner's organisation;
+//   - Coverage: every payor is this payer, and there is at least one;
+//   - Task: requester is this payer; owner, when present, is the
+//     partner's organisation.
+//
+// A party is named either by Reference.identifier alone, or, inside a
+// Bundle, by a literal reference that resolves to an entry as in a PAS
+// Bundle, with Reference.identifier, if present, naming the same party.
+// The payer side must be an Organization entry keyed to one of this
+// payer's identifiers; the partner side an Organization or Practitioner
+// keyed to the partner's organisation, or a PractitionerRole of it.
+// Any other literal reference, such as "Organization/123" on the partner's
+// server or a contained "#id", is a mismatch: the gateway cannot tell
+// whose organisation it names, so uncertainty means deny.
+
+// maxOutboundNesting caps how deep Bundles, Parameters and contained
+// resources may nest in an outbound body, so that the walk stays bounded
+// for a crafted body. The payer's notifications nest one level (a
+// Parameters entry of a Bundle).
+const maxOutboundNesting = 8
+
+// partySide is whose identifier a party field must carry.
+type partySide int
+
+const (
+	sidePayer partySide = iota
+	sidePartner
+)
+
+// partyField is one party-bearing element of a resource type.
+type partyField struct {
+	name     string
+	side     partySide
+	required bool
+}
+
+// outboundParties lists, per resource type, the elements CheckOutbound
+// checks. Coverage.payor is a list and is checked by checkOutboundPayors.
+var outboundParties = map[string][]partyField{
+	"ClaimResponse":               {{"insurer", sidePayer, true}, {"requestor", sidePartner, false}},
+	"CoverageEligibilityResponse": {{"insurer", sidePayer, true}, {"requestor", sidePartner, false}},
+	"Claim":                       {{"insurer", sidePayer, true}, {"provider", sidePartner, true}},
+	"Task":                        {{"requester", sidePayer, true}, {"owner", sidePartner, false}},
+	"Coverage":                    {{"payor", sidePayer, true}},
+}
+
+type outboundResourceJSON struct {
+	Insurer   *referenceJSON   `json:"insurer"`
+	Requestor *referenceJSON   `json:"requestor"`
+	Provider  *referenceJSON   `json:"provider"`
+	Requester *referenceJSON   `json:"requester"`
+	Owner     *referenceJSON   `json:"owner"`
+	Payor     []*referenceJSON `json:"payor"`
+	Contained []jsontext.Value `json:"contained"`
+}
+
+func (r *outboundResourceJSON) field(name string) *referenceJSON {
+	switch name {
+	case "insurer":
+		return r.Insurer
+	case "requestor":
+		return r.Requestor
+	case "provider":
+		return r.Provider
+	case "requester":
+		return r.Requester
+	case "owner":
+		return r.Owner
+	}
+	return nil
+}
+
+type outboundParametersJSON struct {
+	Parameter []outboundParameterJSON `json:"parameter"`
+}
+
+type outboundParameterJSON struct {
+	Resource jsontext.Value          `json:"resource"`
+	Part     []outboundParameterJSON `json:"part"`
+}
+
+// CheckOutbound applies the outbound rules to body, a resource the payer
+// sends to the partner whose registered organisation is partner: the body
+// of a create or update, of an operation, of a batch or transaction, or a
+// Subscription notification. The identity rules do not apply, because the
+// sender is the payer's own engine.
+func (c *Checker) CheckOutbound(partner Identifier, body []byte) *Mismatch {
+	typ, _, err := fhirreq.ResourceHead(body)
+	if err != nil {
+		return unreadable("the request body")
+	}
+	return c.outboundResource(partner, typ, body, typ, 0)
+}
+
+// outboundResource checks one resource that is not a Bundle entry: a
+// request body, a resource of a Parameters or a contained resource, or a
+// Bundle entry that is itself a Bundle or Parameters. at is its location.
+func (c *Checker) outboundResource(partner Identifier, typ string, body []byte, at string, depth int) *Mismatch {
+	if depth > maxOutboundNesting {
+		return &Mismatch{Rule: "congruence.outbound-nesting", Path: at,
+			Reason: at + " nests Bundles, Parameters or contained resources more than " + strconv.Itoa(maxOutboundNesting) + " levels deep"}
+	}
+	switch typ {
+	case "Bundle":
+		return c.outboundBundle(partner, body, at, depth)
+	case "Parameters":
+		return c.outboundParameters(partner, body, at, depth)
+	}
+	b := &fhirreq.Bundle{Entries: []fhirreq.Entry{{ResourceType: typ, Resource: body}}}
+	return c.outboundEntry(partner, newIndex(b), 0, at, false, depth)
+}
+
+func (c *Checker) outboundBundle(partner Identifier, body []byte, at string, depth int) *Mismatch {
+	// The entries' requests are not read here: the payload stage and the
+	// outbound allowlist check them for a batch or transaction, and in a
+	// notification's history Bundle they are absolute URLs that only
+	// describe the events.
+	b, err := fhirreq.ParseBundleContent(body)
+	if err != nil {
+		return unreadable(at)
+	}
+	ix := newIndex(b)
+	for i := range b.Entries {
+		e := &b.Entries[i]
+		path := at + ".entry[" + strconv.Itoa(i) + "].resource"
+		var m *Mismatch
+		switch e.ResourceType {
+		case "":
+			// A delete or a search in a batch, or an id-only notification
+			// entry, carries no resource.
+		case "Bundle", "Parameters":
+			m = c.outboundResource(partner, e.ResourceType, e.Resource, path, depth+1)
+		default:
+			m = c.outboundEntry(partner, ix, i, path, true, depth)
+		}
+		if m != nil {
+			return m
+		}
+	}
+	return nil
+}
+
+func (c *Checker) outboundParameters(partner Identifier, body []byte, at string, depth int) *Mismatch {
+	var p outboundParametersJSON
+	if err := json.Unmarshal(body, &p); err != nil {
+		return unreadable(at)
+	}
+	return c.outboundParameterList(partner, p.Parameter, at+".parameter", depth)
+}
+
+func (c *Checker) outboundParameterList(partner Identifier, params []outboundParameterJSON, at string, depth int) *Mismatch {
+	for i, param := range params {
+		path := at + "[" + strconv.Itoa(i) + "]"
+		if len(param.Resource) > 0 {
+			typ, _, err := fhirreq.ResourceHead(param.Resource)
+			if err != nil {
+				return unreadable(path + ".resource")
+			}
+			if m := c.outboundResource(partner, typ, param.Resource, path+".resource", depth+1); m != nil {
+				return m
+			}
+		}
+		if m := c.outboundParameterList(partner, param.Part, path+".part", depth+1); m != nil {
+			return m
+		}
+	}
+	return nil
+}
+
+// outboundEntry checks entry i of ix, located at at, and then its
+// contained resources. inBundle reports whether ix is a real Bundle, in
+// which literal references may resolve.
+func (c *Checker) outboundEntry(partner Identifier, ix *index, i int, at string, inBundle bool, depth int) *Mismatch {
+	typ := ix.entries[i].ResourceType
+	var r outboundResourceJSON
+	if err := json.Unmarshal(ix.entries[i].Resource, &r); err != nil {
+		return unreadable(at)
+	}
+	for _, f := range outboundParties[typ] {
+		var m *Mismatch
+		if f.name == "payor" {
+			m = c.checkOutboundPayors(ix, i, r.Payor, at, inBundle)
+		} else {
+			m = c.checkOutboundParty(partner, ix, i, f, r.field(f.name), at+"."+f.name, inBundle)
+		}
+		if m != nil {
+			return m
+		}
+	}
+	for k, res := range r.Contained {
+		path := at + ".contained[" + strconv.Itoa(k) + "]"
+		ctyp, _, err := fhirreq.ResourceHead(res)
+		if err != nil {
+			return unreadable(path)
+		}
+		if m := c.outboundResource(partner, ctyp, res, path, depth+1); m != nil {
+			return m
+		}
+	}
+	return nil
+}
+
+func (c *Checker) checkOutboundPayors(ix *index, i int, payors []*referenceJSON, at string, inBundle bool) *Mismatch {
+	const rule = "congruence.outbound-payor"
+	if len(payors) == 0 {
+		return &Mismatch{Rule: rule, Path: at + ".payor", Reason: at + ".payor is missing: it must name this payer"}
+	}
+	f := partyField{name: "payor", side: sidePayer, required: true}
+	for k, ref := range payors {
+		if m := c.checkOutboundParty(Identifier{}, ix, i, f, ref, at+".payor["+strconv.Itoa(k)+"]", inBundle); m != nil {
+			return m
+		}
+	}
+	return nil
+}
+
+// checkOutboundParty checks one party reference at path against the side
+// f names.
+func (c *Checker) checkOutboundParty(partner Identifier, ix *index, i int, f partyField, ref *referenceJSON, path string, inBundle bool) *Mismatch {
+	rule := "congruence.outbound-" + f.name
+	want, party := c.payerIDs, "this payer"
+	if f.side == sidePartner {
+		want, party = []Identifier{partner}, "the destination partner's registered organisation"
+	}
+	switch {
+	case ref == nil && !f.required:
+		return nil
+	case ref == nil:
+		return &Mismatch{Rule: rule, Path: path, Reason: path + " is missing: it must name " + party}
+	case f.side == sidePartner && (partner.System == "" || partner.Value == ""):
+		return &Mismatch{Rule: rule, Path: path,
+			Reason: path + " names a party, but the destination partner's registration names no organisation identifier to match it"}
+	case ref.Reference == "" || !inBundle:
+		return namedBy(ref, want, rule, path, party)
+	case f.side == sidePayer:
+		return c.checkPayer(ix, i, ref, path, rule)
+	}
+	return checkProvider(partner, ix, i, ref, path, rule)
+}
+
+// CheckOutboundPatch rejects a FHIRPath Patch (a Parameters body) of a
+// resource of type typ that touches an element CheckOutbound checks, or
+// the contained resources of any type. The gateway does not hold the
+// resource the patch applies to, so it cannot check the result, and the
+// engine sends such a change as an update instead. Any other patch passes.
+func CheckOutboundPatch(typ string, body []byte) *Mismatch {
+	names := []string{"contained"}
+	for _, f := range outboundParties[typ] {
+		names = append(names, f.name)
+	}
+	var p struct {
+		Parameter []struct {
+			Part []struct {
+				Name        string `json:"name"`
+				ValueString string `json:"valueString"`
+			} `json:"part"`
+		} `json:"parameter"`
+	}
+	if err := json.Unmarshal(body, &p); err != nil {
+		return unreadable("Parameters")
+	}
+	for i, op := range p.Parameter {
+		for _, part := range op.Part {
+			if part.Name != "path" && part.Name != "name" {
+				continue
+			}
+			for _, name := range names {
+				if namesElement(part.ValueString, name) {
+					path := "Parameters.parameter[" + strconv.Itoa(i) + "]"
+					return &Mismatch{Rule: "congruence.outbound-patch", Path: path,
+						Reason: path + " patches " + typ + "." + name + ", which the gateway cannot check in a patch; send an update with the whole resource"}
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// namesElement reports whether the FHIRPath expression or element name
+// expr mentions the element name as one of its identifiers.
+func namesElement(expr, name string) bool {
+	for _, token := range strings.FieldsFunc(expr, func(r rune) bool {
+		return !(r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9')
+	}) {
+		if token == name {
+			return true
+		}
+	}
+	return false
+}
