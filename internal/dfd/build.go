@@ -101,8 +101,17 @@ func (g *Graph) addGatewayHost(cfg *config.File) {
 		Edge{From: idInbound, To: idToken, Data: []string{"client assertion", "access token"},
 			Controls: []string{"private_key_jwt", "single-use jti", "cert-bound token"}},
 		Edge{From: idInbound, To: idGateway, Data: classNames(allPartnerClasses(cfg)),
-			Controls: []string{"token (cnf x5t#S256)", "interaction allowlist", "strict JSON"}},
+			Controls: append([]string{"token (cnf x5t#S256)", "interaction allowlist", "identity congruence"}, payloadControls(cfg)...)},
 	)
+}
+
+// payloadControls names the checks of the bodies that cross the link,
+// which strict mode's setting decides for both directions.
+func payloadControls(cfg *config.File) []string {
+	if cfg.Strict.Mode == "off" {
+		return []string{"strict JSON", "FHIR PROFILES OFF"}
+	}
+	return []string{"strict JSON", "FHIR profiles"}
 }
 
 func allPartnerClasses(cfg *config.File) []DataClass {
@@ -133,7 +142,7 @@ func (g *Graph) addPayerSide(cfg *config.File) {
 	if cfg.Upstream.URL == config.Builtin {
 		g.Nodes = append(g.Nodes, Node{ID: idUpstream, Zone: ZoneInternal.ID, Col: 3, Row: 0,
 			Lines: []string{"Built-in payer service", cfg.Payer.Listen, "same host, loopback only"}})
-		upstreamEdge.Controls = []string{"http on loopback", "identity headers from verified state"}
+		upstreamEdge.Controls = []string{"in process", "identity headers from verified state"}
 	} else {
 		g.Nodes = append(g.Nodes, Node{ID: idUpstream, Zone: ZoneInternal.ID, Col: 3, Row: 0,
 			Lines: []string{"Payer integration engine", hostOf(cfg.Upstream.URL), "upstream FHIR base"}})
@@ -179,8 +188,9 @@ func (g *Graph) addOutbound(cfg *config.File) {
 			continue
 		}
 		g.Edges = append(g.Edges, Edge{From: idOutbound, To: partnerID(p.ID),
-			Data:     classNames(ClassesOf(p.Outbound.Interactions)),
-			Controls: []string{"mTLS (payer cert)", "partner token", "interaction allowlist", "recorded"}})
+			Data: classNames(ClassesOf(p.Outbound.Interactions)),
+			Controls: append([]string{"mTLS (payer cert)", "partner token", "interaction allowlist", "identity congruence"},
+				append(payloadControls(cfg), "recorded")...)})
 	}
 }
 

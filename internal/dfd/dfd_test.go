@@ -158,3 +158,17 @@ func TestDataClasses(t *testing.T) {
 		})
 	}
 }
+
+// With strict mode off, every flow that carries bodies says so in capitals
+// rather than claiming profile validation.
+func TestStrictModeOffShown(t *testing.T) {
+	cfg := configs(t)["example"]
+	cfg.Strict.Mode = "off"
+	var b bytes.Buffer
+	if err := dfd.WriteMermaid(&b, dfd.Build(cfg)); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.String(); strings.Contains(got, "FHIR profiles") || !strings.Contains(got, "FHIR PROFILES OFF") {
+		t.Errorf("diagram with strict mode off:\n%s", got)
+	}
+}
