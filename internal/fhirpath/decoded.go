@@ -45,7 +45,15 @@ func ParseDecoded(root DecodedJSON, body []byte) (*Node, error) {
 // tree that ParseJSON built after a fault, which does not use the arena.
 func ParseDecodedIn(root DecodedJSON, body []byte, arena *DecodedArena) (*Node, error) {
 	bld := &decodedBuilder{model: fhirmodel.R4(), arena: arena}
+	if arena != nil {
+		bld.groups = arena.groups[:0]
+	}
 	n, err := bld.resource(root, "", "")
+	if arena != nil {
+		// A build that stopped at a fault leaves groups on the stack.
+		clear(bld.groups)
+		arena.groups = bld.groups[:0]
+	}
 	if err != nil {
 		return ParseJSON(body)
 	}
@@ -61,9 +69,11 @@ type decodedBuilder struct {
 
 	// Nodes and the first room for each object's children are carved out
 	// of chunks, a few allocations per document instead of one or two
-	// per element. Children slices have exact capacity, so an append past
-	// it moves to the heap and overwrites no other node's children. A node
-	// kept after the tree is dropped keeps its whole chunk in memory.
+	// per element. The room has one place per member and array item, so
+	// that arrays do not grow it. It may be larger than the children, but
+	// it belongs to one node alone, so an append past its capacity moves
+	// to the heap and overwrites no other node's children. A node kept
+	// after the tree is dropped keeps its whole chunk in memory.
 	slab  []Node
 	refs  []*Node
 	arena *DecodedArena // when not nil, nodes and children come from it
@@ -89,10 +99,16 @@ func (g *decodedGroup) node(i int) *Node {
 	return g.more[i-1]
 }
 
-func (g *decodedGroup) add(n *Node) {
-	if g.count == 0 {
+// add appends n to g. room is the number of nodes the property has in
+// all, so that the first node after the first takes room for the rest
+// from b's chunks instead of growing a slice per item.
+func (g *decodedGroup) add(b *decodedBuilder, n *Node, room int) {
+	switch {
+	case g.count == 0:
 		g.first = n
-	} else {
+	case g.more == nil && room > 1:
+		g.more = append(b.childRoom(room-1), n)
+	default:
 		g.more = append(g.more, n)
 	}
 	g.count++
@@ -173,7 +189,7 @@ func (b *decodedBuilder) object(v DecodedJSON, n *Node) error {
 	}
 	members := v.JSONLen()
 	if n.children == nil {
-		n.children = b.childRoom(members)
+		n.children = b.childRoom(childCount(v, members))
 	}
 	mark := len(b.groups)
 	for i := range members {
@@ -189,6 +205,22 @@ func (b *decodedBuilder) object(v DecodedJSON, n *Node) error {
 	b.groups = b.groups[:mark]
 	dropPlaceholders(n)
 	return nil
+}
+
+// childCount returns the maximum number of children the members of object
+// v can give: one per value, counting each array item. Both halves of a primitive
+// are counted, although they merge into one node.
+func childCount(v DecodedJSON, members int) int {
+	count := 0
+	for i := range members {
+		_, val := v.JSONMember(i)
+		if val.JSONKind() == '[' {
+			count += val.JSONLen()
+		} else {
+			count++
+		}
+	}
+	return count
 }
 
 // member reads one property, as jsonBuilder.member does.
@@ -263,6 +295,10 @@ func (b *decodedBuilder) complexValue(v DecodedJSON, name, jsonName string, typ 
 // start at index groups of b.groups.
 func (b *decodedBuilder) primitiveMember(v DecodedJSON, parent *Node, name, jsonName string, typ *fhirmodel.Type, extra bool, groups int) error {
 	gi := b.findGroup(groups, name)
+	items := 1
+	if v.JSONKind() == '[' {
+		items = v.JSONLen()
+	}
 	i := 0
 	return eachDecoded(v, func(item DecodedJSON) error {
 		// Re-read on each item: reading an item's "_name" object may
@@ -274,7 +310,7 @@ func (b *decodedBuilder) primitiveMember(v DecodedJSON, parent *Node, name, json
 			}
 			n := b.node()
 			n.name, n.jsonName, n.typ, n.parent = name, jsonName, typ, parent
-			g.add(n)
+			g.add(b, n, items)
 			parent.children = append(parent.children, n)
 		}
 		n := g.node(i)

@@ -10,6 +10,10 @@ import "github.com/gatehouse-health/gatehouse/internal/chunks"
 type DecodedArena struct {
 	nodes chunks.List[Node]
 	refs  chunks.List[*Node]
+
+	// groups is the builder's stack of primitive groups, empty between
+	// builds and kept for its capacity.
+	groups []decodedGroup
 }
 
 // Reset zeroes the nodes handed out, so that the arena keeps no document

@@ -178,3 +178,27 @@ func FuzzParseDecoded(f *testing.F) {
 		}
 	})
 }
+
+// TestParseDecodedArrayAllocs checks that a FHIRPath tree built in a
+// reused arena from a document with repeating complex and primitive
+// members takes its children and primitive groups from the arena.
+// Children room sized by the member count grew onto the heap at each array.
+func TestParseDecodedArrayAllocs(t *testing.T) {
+	body := []byte(`{"resourceType":"Patient","identifier":[{"value":"a"},{"value":"b"},{"value":"c"}],"name":[{"given":["a","b","c"],"_given":[null,{"id":"x"},null]},{"family":"f","given":["d","e"]}],"telecom":[{"system":"phone","value":"1"},{"system":"email","value":"e"}]}`)
+	var treeArena treeArena
+	tree, err := parseTreeIn(body, DefaultLimits, &treeArena)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var arena fhirpath.DecodedArena
+	build := func() {
+		arena.Reset()
+		if _, err := fhirpath.ParseDecodedIn(tree, nil, &arena); err != nil {
+			t.Fatal(err)
+		}
+	}
+	build() // the first build fills the arena's chunks
+	if n := testing.AllocsPerRun(100, build); n != 0 {
+		t.Errorf("ParseDecodedIn allocated %v times per build in a reused arena, want 0", n)
+	}
+}
