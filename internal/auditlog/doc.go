@@ -124,10 +124,10 @@
 // and a replaced KEK of their entries only shows when decryption fails.
 //
 // The leaf commits to the hash of the wrapped key, of each ciphertext and
-// of the KEK's age file, never to a key. Crypto-shredding deletes an entry's wrapped key and its
-// ciphertexts, which no one can decrypt any more, and leaves every proof
-// valid. Once every entry under a KEK is shredded, the
-// KEK is deleted too. A reader with an age identity decrypts a body by
+// of the KEK's age file, never to a key. Crypto-shredding deletes an
+// entry's wrapped key and its ciphertexts, which no one can decrypt any
+// more, and leaves every proof valid. Once every entry under a KEK is
+// shredded, the KEK is deleted too. A reader with an age identity decrypts a body by
 // opening the KEK's age file, then the wrapped key, then the body.
 //
 // # Checkpoints

@@ -89,11 +89,11 @@ func TestVerifyReplacedKEK(t *testing.T) {
 			t.Errorf("problem covers [%d, %d), want every entry [0, 40)", p.Index, p.End)
 		}
 		if want := fmt.Sprintf("key-encryption key %d was replaced", ids[0]); !strings.Contains(p.What, want) {
-			t.Errorf("problem %q does not say %q", p.What, want)
+			t.Errorf("problem %q does not contain %q", p.What, want)
 		}
 		for _, secret := range []string{hex.EncodeToString(key), base64.StdEncoding.EncodeToString(key), string(forged)} {
 			if strings.Contains(p.String(), secret) {
-				t.Errorf("problem %q holds key material", p.String())
+				t.Errorf("problem %q contains key material", p.String())
 			}
 		}
 	})
@@ -132,7 +132,7 @@ func TestVerifyTwoReplacedKEKs(t *testing.T) {
 		}
 		name := fmt.Sprintf("key-encryption key %d was replaced", ids[2*i+1])
 		if !strings.Contains(p.What, name) {
-			t.Errorf("problem %d is %q, want it to say %q", i, p.What, name)
+			t.Errorf("problem %d is %q, want it to contain %q", i, p.What, name)
 		}
 	}
 }
@@ -300,7 +300,7 @@ func TestVerifyVersion3Log(t *testing.T) {
 			t.Errorf("problem covers [%d, %d), want the version 4 entries [10, 20)", p.Index, p.End)
 		}
 		if want := fmt.Sprintf("key-encryption key %d was replaced", ids[1]); !strings.Contains(p.What, want) {
-			t.Errorf("problem %q does not say %q", p.What, want)
+			t.Errorf("problem %q does not contain %q", p.What, want)
 		}
 
 		// Decryption fails under both, and names the cause for version 4.

@@ -151,9 +151,9 @@ type Bodies struct {
 	// entry holding it could not be read or decrypted. The response is
 	// still returned, and audit verify reports the damage.
 	RequestUnavailable string
-	// Target is the full request-target, the query string included: the
-	// path of a version 3 or later entry joined with its decrypted query, or the
-	// target of an older entry, which stored it in clear text.
+	// Target is the full request-target, the query string included. It is
+	// the path of a version 3 or later entry joined with its decrypted
+	// query, or the target of an older entry, which stored it in clear text.
 	Target string
 }
 

@@ -186,9 +186,9 @@ type Strict struct {
 	// Skip lists interactions, in allowlist syntax, exempt from strict mode
 	// for every partner.
 	Skip []string `yaml:"skip"`
-	// UnknownProfiles is "reject" (the default) or "warn": what strict
-	// mode does with a body whose meta.profile names a profile Gatehouse
-	// has not loaded. With "warn" the body is forwarded without being
+	// UnknownProfiles is the action strict mode takes on a body whose
+	// meta.profile names a profile Gatehouse has not loaded, "reject" (the
+	// default) or "warn". With "warn" the body is forwarded without being
 	// checked against that profile. It applies to every partner.
 	UnknownProfiles string `yaml:"unknown_profiles"`
 }

@@ -68,7 +68,7 @@ func Check(doc []byte, lim Limits) error {
 }
 
 // check is Check that, with head set, also reads the top-level members
-// resourceType and id into it during the same pass.
+// resourceType, id and type into it during the same pass.
 func check(doc []byte, lim Limits, head *headReader) error {
 	if lim.MaxBytes > 0 && int64(len(doc)) > lim.MaxBytes {
 		return fmt.Errorf("fhirjson: %w: %d bytes, limit %d", ErrTooLarge, len(doc), lim.MaxBytes)

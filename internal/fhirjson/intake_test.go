@@ -181,8 +181,11 @@ func TestCheckObjectHeadSyntaxFirst(t *testing.T) {
 		_, err := CheckObjectHead([]byte(doc), DefaultLimits)
 		var headErr *HeadError
 		var syntaxErr *SyntaxError
-		if !errors.As(err, &syntaxErr) || errors.As(err, &headErr) {
-			t.Errorf("%s: err = %v, want only a *SyntaxError", doc, err)
+		if !errors.As(err, &syntaxErr) {
+			t.Errorf("%s: err = %v, want a *SyntaxError", doc, err)
+		}
+		if errors.As(err, &headErr) {
+			t.Errorf("%s: err = %v, want no *HeadError", doc, err)
 		}
 	}
 }

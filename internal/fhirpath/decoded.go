@@ -208,8 +208,9 @@ func (b *decodedBuilder) object(v DecodedJSON, n *Node) error {
 }
 
 // childCount returns the maximum number of children the members of object
-// v can give: one per value, counting each array item. Both halves of a primitive
-// are counted, although they merge into one node.
+// v can give, which is one per value, counting each array item. Both
+// halves of a primitive ("name" and "_name") are counted, although they
+// merge into one node.
 func childCount(v DecodedJSON, members int) int {
 	count := 0
 	for i := range members {

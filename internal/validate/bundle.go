@@ -29,7 +29,8 @@ type bundleIndex struct {
 	byNode        map[*jnode]int // entry resources to their index
 	versions      map[string]struct{}
 
-	// byFoldedURL maps fhirreq.FoldFullURL of each fullUrl to the first entry with it.
+	// byFoldedURL maps fhirreq.FoldFullURL of each fullUrl to the first
+	// entry with that folded form.
 	byFoldedURL map[string]int
 }
 
@@ -185,9 +186,9 @@ func lastTwoSegments(ref string) (typ, id string, ok bool) {
 // is no resource type). They also differ in whether they look past the
 // base. So the payer could act on an entry other than the one validated.
 // variant is set, and target is nil, when the reference (made absolute
-// against the referring entry's base) equals no fullUrl but one after
-// fhirreq.FoldFullURL. Some readers resolve it to that entry and others look outside
-// the Bundle.
+// against the referring entry's base) equals no fullUrl but equals one
+// after fhirreq.FoldFullURL. Some readers resolve it to that entry, and
+// others look outside the Bundle.
 func (r *run) resolveInBundle(ref string) (target *jnode, ambiguous, variant bool) {
 	b := r.innermostBundle()
 	if b == nil {

@@ -174,7 +174,7 @@ func (r *run) primitiveFormat(o *occurrence, typ string, d *elemDef) {
 		}
 	case "decimal":
 		if !decimalInRange(text) {
-			r.errorf(outcome.CodeValue, o.path(), "decimal is outside the range of a 64-bit IEEE 754 number: its magnitude overflows, or a non-zero value rounds to zero")
+			r.errorf(outcome.CodeValue, o.path(), "decimal is outside the range of a 64-bit IEEE 754 number because its magnitude overflows or a non-zero value rounds to zero; use 0 or a magnitude from 5e-324 to 1.7e308")
 		}
 	case "date", "dateTime", "instant":
 		if !realDate(text) {

@@ -105,8 +105,8 @@ func (r *run) resourceBase(n *jnode, path string) *structure {
 // placed it. An unknown meta.profile is a warning, because the sender may
 // declare profiles the receiver does not have, unless
 // Options.RejectUnknownProfiles makes it an error. An unknown required
-// profile is an error. The list starts in the run's chunks, with room for a few
-// profiles, and the caller gives it back (see resource).
+// profile is an error. The list starts in the run's chunks, with room for
+// a few profiles, and the caller gives it back (see resource).
 func (r *run) profilesOf(n *jnode, base *structure, path string, required []string, from *fhirpkg.Package) []*structure {
 	out := r.profileLists.Take(4)[:0]
 	// profile is the index in meta.profile of url, or -1 for a required
@@ -123,17 +123,16 @@ func (r *run) profilesOf(n *jnode, base *structure, path string, required []stri
 		if profile >= 0 {
 			at = indexed(path+".meta.profile", profile)
 		}
-		reject := r.v.rejectsUnknownProfile(url)
 		switch {
 		case err != nil && mandatory:
 			r.errorf(outcome.CodeException, at, "profile %s unusable: %v", url, err)
-		case err != nil && reject:
+		case err != nil && r.v.rejectsUnknownProfile(url):
 			r.errorf(outcome.CodeNotSupported, at, "profile %s unusable, so the resource cannot be checked against the profile it declares: %v", url, err)
 		case err != nil:
 			r.warnf(outcome.CodeNotSupported, at, "profile %s unusable, so the resource was not checked against it: %v", url, err)
 		case s == nil && mandatory:
 			r.errorf(outcome.CodeNotFound, at, "profile %s not found", url)
-		case s == nil && reject:
+		case s == nil && r.v.rejectsUnknownProfile(url):
 			r.errorf(outcome.CodeNotSupported, at, "profile %s not found, so the resource cannot be checked against the profile it declares; remove it from meta.profile or ask the receiver to load it", url)
 		case s == nil:
 			r.warnf(outcome.CodeNotFound, at, "profile %s not found; the resource was not checked against it", url)
