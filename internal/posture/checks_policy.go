@@ -77,7 +77,7 @@ var policyChecks = []Check{
 		ID: "GH-POL-004", Control: "C9", Severity: High, Mode: ModeConfig,
 		Title:       "Strict profile validation on for every partner and direction",
 		Rationale:   "Without profile validation, malformed or forged resources (wrong identifiers, missing required elements, broken invariants) reach the payer's engine or the EHR.",
-		Remediation: "Keep strict.mode at enforce (the default), and remove partners[].strict: false and the strict.skip and partners[].strict_skip entries once the partner's payloads conform; leave strict.unknown_profiles at reject and load the packages partners declare.",
+		Remediation: "Keep strict.mode at enforce (the default), and remove partners[].strict: false and the strict.skip and partners[].strict_skip entries once the partner's payloads conform. Leave strict.unknown_profiles at reject and load the packages that partners declare.",
 		config:      checkStrictMode,
 	},
 	{
