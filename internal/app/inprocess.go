@@ -12,13 +12,13 @@ import (
 	"strconv"
 )
 
-// inProcessTransport hands each request for the built-in payer service's
-// listener to the service's handler in this process. That spares, per
-// forwarded request, the loopback TCP round trip, HTTP/1.1 encoding and
-// parsing on both sides, and the wake-ups of the three goroutines that
-// carry it (the server's connection and the transport's read and write
-// loops). The handler is the one the listener serves, so the payer key
-// check still applies. Requests for any other host go to next.
+// inProcessTransport is an http.RoundTripper that serves requests for the
+// built-in payer service's listener with the listener's handler in this
+// process, and sends requests for any other host to next. Per forwarded
+// request, it saves the loopback TCP round trip, HTTP/1.1 encoding and
+// parsing on both sides, and the wake-ups of three goroutines (the
+// server's connection and the transport's read and write loops). The payer
+// key check still applies, because the handler is the listener's.
 type inProcessTransport struct {
 	host    string // host:port of the payer service's listener
 	handler http.Handler
@@ -26,8 +26,8 @@ type inProcessTransport struct {
 	log     *slog.Logger
 }
 
-// errPayerPanic is returned for a request whose handler panicked; the
-// gateway answers it as an upstream failure.
+// errPayerPanic is the error for a request whose handler panicked. The
+// gateway responds to it as to an upstream failure.
 var errPayerPanic = errors.New("app: the built-in payer service's handler panicked")
 
 func (t inProcessTransport) RoundTrip(r *http.Request) (*http.Response, error) {
@@ -93,7 +93,7 @@ func serverRequest(r *http.Request) *http.Request {
 }
 
 // bufferedResponse is the http.ResponseWriter of an in-process request.
-// As net/http's server does, it takes the header as it stands at the first
+// As net/http's server does, it sends the header as it is at the first
 // WriteHeader or Write, and sniffs a Content-Type the handler did not set.
 type bufferedResponse struct {
 	header http.Header
@@ -141,8 +141,8 @@ func (b *bufferedResponse) response(r *http.Request) *http.Response {
 	}
 }
 
-// CloseIdleConnections closes next's idle connections; the in-process
-// path holds none.
+// CloseIdleConnections closes next's idle connections. The in-process
+// path has none.
 func (t inProcessTransport) CloseIdleConnections() {
 	if c, ok := t.next.(interface{ CloseIdleConnections() }); ok {
 		c.CloseIdleConnections()

@@ -34,12 +34,25 @@ func inProcessClient(t *testing.T, h http.Handler, next http.RoundTripper) *http
 func TestInProcessTransportServesHandler(t *testing.T) {
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
-		if r.RequestURI != "/Claim/$submit?x=1" || r.URL.Host != "" || r.Host != "127.0.0.1:9" {
-			t.Errorf("server request: RequestURI %q, URL.Host %q, Host %q", r.RequestURI, r.URL.Host, r.Host)
+		if r.RequestURI != "/Claim/$submit?x=1" {
+			t.Errorf("server request RequestURI = %q, want /Claim/$submit?x=1", r.RequestURI)
 		}
-		if r.Header.Get(payerKeyHeader) != "k" || string(body) != `{"a":1}` || r.ContentLength != 7 {
-			t.Errorf("server request: key %q, body %q, length %d", r.Header.Get(payerKeyHeader), body, r.ContentLength)
+		if r.URL.Host != "" {
+			t.Errorf("server request URL.Host = %q, want empty", r.URL.Host)
 		}
+		if r.Host != "127.0.0.1:9" {
+			t.Errorf("server request Host = %q, want 127.0.0.1:9", r.Host)
+		}
+		if key := r.Header.Get(payerKeyHeader); key != "k" {
+			t.Errorf("server request payer key = %q, want k", key)
+		}
+		if string(body) != `{"a":1}` {
+			t.Errorf("server request body = %q, want {\"a\":1}", body)
+		}
+		if r.ContentLength != 7 {
+			t.Errorf("server request ContentLength = %d, want 7", r.ContentLength)
+		}
+
 		w.Header().Set("Content-Type", "application/fhir+json")
 		w.WriteHeader(http.StatusCreated)
 		w.Header().Set("ETag", "set after WriteHeader")
@@ -54,8 +67,11 @@ func TestInProcessTransportServesHandler(t *testing.T) {
 	if resp.StatusCode != http.StatusCreated {
 		t.Errorf("status = %d, want 201", resp.StatusCode)
 	}
-	if string(body) != `{"resourceType":"Bundle"}` || resp.ContentLength != int64(len(body)) {
-		t.Errorf("body %q, ContentLength %d", body, resp.ContentLength)
+	if string(body) != `{"resourceType":"Bundle"}` {
+		t.Errorf("body = %q, want the handler's Bundle", body)
+	}
+	if resp.ContentLength != int64(len(body)) {
+		t.Errorf("ContentLength = %d, want %d", resp.ContentLength, len(body))
 	}
 	if ct := resp.Header.Get("Content-Type"); ct != "application/fhir+json" {
 		t.Errorf("Content-Type = %q", ct)
@@ -66,7 +82,7 @@ func TestInProcessTransportServesHandler(t *testing.T) {
 }
 
 // The in-process path runs the listener's own handler, so a request
-// without the gateway's key is still refused.
+// without the gateway's key is still rejected.
 func TestInProcessTransportKeepsPayerKeyCheck(t *testing.T) {
 	called := false
 	h := requirePayerKey("right", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { called = true }))
@@ -75,8 +91,11 @@ func TestInProcessTransportKeepsPayerKeyCheck(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusForbidden || called {
-		t.Errorf("wrong key: status %d, service called %v", resp.StatusCode, called)
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("wrong key: status = %d, want 403", resp.StatusCode)
+	}
+	if called {
+		t.Error("wrong key: the service handler was called")
 	}
 }
 
@@ -93,8 +112,11 @@ func TestInProcessTransportOtherHost(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if !used || resp.StatusCode != http.StatusNoContent {
-		t.Errorf("next used %v, status %d", used, resp.StatusCode)
+	if !used {
+		t.Error("the request for another host did not go to next")
+	}
+	if resp.StatusCode != http.StatusNoContent {
+		t.Errorf("status = %d, want next's 204", resp.StatusCode)
 	}
 }
 

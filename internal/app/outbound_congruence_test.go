@@ -23,9 +23,9 @@ func outboundClaimResponse(insurer, requestor string) string {
 
 // A compromised engine posts a ClaimResponse that names another insurer
 // and another partner's organisation to the demo partner. The gateway must
-// refuse it with 403 and an OperationOutcome, record one refusal and send
+// reject it with 403 and an OperationOutcome, record one refusal and send
 // the partner nothing.
-func TestOutboundClaimResponseOfOtherPartiesRefused(t *testing.T) {
+func TestOutboundClaimResponseOtherPartiesRejected(t *testing.T) {
 	tests := []struct {
 		name, insurer, requestor, rule string
 	}{
@@ -53,8 +53,14 @@ func TestOutboundClaimResponseOfOtherPartiesRefused(t *testing.T) {
 				t.Errorf("the partner received %d calls, want 0", n)
 			}
 			entries := h.entries(resp)
-			if len(entries) != 1 || entries[0].Rule != tt.rule || entries[0].Direction != "outbound" {
-				t.Errorf("entries = %+v, want one outbound %s refusal", entries, tt.rule)
+			if len(entries) != 1 {
+				t.Fatalf("recorded %d entries, want 1: %+v", len(entries), entries)
+			}
+			if entries[0].Rule != tt.rule {
+				t.Errorf("recorded rule = %q, want %s", entries[0].Rule, tt.rule)
+			}
+			if entries[0].Direction != "outbound" {
+				t.Errorf("recorded direction = %q, want outbound", entries[0].Direction)
 			}
 		})
 	}
@@ -62,7 +68,7 @@ func TestOutboundClaimResponseOfOtherPartiesRefused(t *testing.T) {
 
 // The same ClaimResponse naming this payer and the demo partner's
 // organisation reaches the partner.
-func TestOutboundClaimResponseOfOwnPartiesForwarded(t *testing.T) {
+func TestOutboundClaimResponseOwnPartiesForwarded(t *testing.T) {
 	h, ehr, engine, base := startOutbound(t, nil, "ClaimResponse.create")
 
 	body := outboundClaimResponse("1234567893", devmode.PartnerNPI)

@@ -11,7 +11,7 @@ import (
 // allowlist must not let the engine pull Patients with _revinclude=*,
 // probe other types with chains or _has, or have the partner run such a
 // search as the criteria of a conditional create.
-func TestOutboundSearchFeaturesRefused(t *testing.T) {
+func TestOutboundSearchFeaturesRejected(t *testing.T) {
 	h, ehr, engine, base := startOutbound(t, nil, "Task.search", "Task.read", "Task.create", "batch-transaction")
 	task := `{"resourceType":"Task","status":"requested","intent":"order"}`
 	cases := []struct {
@@ -66,15 +66,21 @@ func TestOutboundSearchFeaturesRefused(t *testing.T) {
 				t.Errorf("the partner received %d requests, want 0", n)
 			}
 			entries := h.entries(resp)
-			if len(entries) != 1 || entries[0].Direction != "outbound" || entries[0].Rule != c.rule {
-				t.Errorf("entries = %+v, want one outbound refusal under %s", entries, c.rule)
+			if len(entries) != 1 {
+				t.Fatalf("recorded %d entries, want 1: %+v", len(entries), entries)
+			}
+			if entries[0].Direction != "outbound" {
+				t.Errorf("recorded direction = %q, want outbound", entries[0].Direction)
+			}
+			if entries[0].Rule != c.rule {
+				t.Errorf("recorded rule = %q, want %s", entries[0].Rule, c.rule)
 			}
 		})
 	}
 }
 
 // An _include whose target type the allowlist lets the engine read still
-// reaches the partner, so the check above refuses features, not includes.
+// reaches the partner, so the check above rejects features, not includes.
 func TestOutboundSearchNamedIncludeForwarded(t *testing.T) {
 	_, ehr, engine, base := startOutbound(t, nil, "Task.search", "Task.read")
 	resp, err := engine.Get(base + "/Task?_include=Task:part-of:Task")
@@ -85,9 +91,15 @@ func TestOutboundSearchNamedIncludeForwarded(t *testing.T) {
 	if resp.StatusCode == http.StatusForbidden {
 		t.Fatalf("status = 403: %s", body)
 	}
+	if n := ehr.calls.Load(); n != 1 {
+		t.Errorf("the partner received %d requests, want 1", n)
+	}
 	r := ehr.last.Load()
-	if ehr.calls.Load() != 1 || r == nil || r.URL.Query().Get("_include") != "Task:part-of:Task" {
-		t.Errorf("the partner did not receive the search with its _include (%d calls)", ehr.calls.Load())
+	if r == nil {
+		t.Fatal("the partner received no request")
+	}
+	if got := r.URL.Query().Get("_include"); got != "Task:part-of:Task" {
+		t.Errorf("the partner received _include %q, want Task:part-of:Task", got)
 	}
 }
 

@@ -48,8 +48,12 @@ func TestStrictModeRejectsUnknownProfile(t *testing.T) {
 	if n := h.upstream.count.Load(); n != 0 {
 		t.Errorf("upstream received %d requests, want 0", n)
 	}
-	if e := h.entries(resp); len(e) != 1 || e[0].Rule != "strict.request" {
-		t.Errorf("entries = %+v, want one strict.request refusal", e)
+	entries := h.entries(resp)
+	if len(entries) != 1 {
+		t.Fatalf("recorded %d entries, want 1: %+v", len(entries), entries)
+	}
+	if entries[0].Rule != "strict.request" {
+		t.Errorf("recorded rule = %q, want strict.request", entries[0].Rule)
 	}
 }
 

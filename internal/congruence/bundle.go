@@ -281,7 +281,7 @@ func (p *partyJSON) ids() []Identifier {
 // index resolves references between the entries of one Bundle. Full
 // URLs are keyed by fhirreq.FoldFullURL, because a reader that ignores the
 // case of a scheme or host, or a trailing slash, takes such variants for
-// one resource: the gateway then cannot know which entry that reader finds.
+// one resource, so the gateway cannot determine which entry it resolves.
 type index struct {
 	entries  []fhirreq.Entry
 	byURL    map[string]int

@@ -16,23 +16,24 @@ import (
 // maxOutboundNesting levels. Where a resource's type names parties, they
 // must be this payer and the destination partner:
 //
-//   - ClaimResponse: insurer is this payer; requestor, when present, is
-//     the partner's organisation;
-//   - CoverageEligibilityResponse: the same;
-//   - Claim: insurer is this payer; provider is the partner's organisation;
-//   - Coverage: every payor is this payer, and there is at least one;
-//   - Task: requester is this payer; owner, when present, is the
+//   - ClaimResponse: insurer is this payer, and requestor, when present,
+//     is the partner's organisation.
+//   - CoverageEligibilityResponse: the same.
+//   - Claim: insurer is this payer, and provider is the partner's
+//     organisation.
+//   - Coverage: every payor is this payer, and there is at least one.
+//   - Task: requester is this payer, and owner, when present, is the
 //     partner's organisation.
 //
 // A party is named either by Reference.identifier alone, or, inside a
 // Bundle, by a literal reference that resolves to an entry as in a PAS
 // Bundle, with Reference.identifier, if present, naming the same party.
 // The payer side must be an Organization entry keyed to one of this
-// payer's identifiers; the partner side an Organization or Practitioner
-// keyed to the partner's organisation, or a PractitionerRole of it.
-// Any other literal reference, such as "Organization/123" on the partner's
-// server or a contained "#id", is a mismatch: the gateway cannot tell
-// whose organisation it names, so uncertainty means deny.
+// payer's identifiers. The partner side must be an Organization or
+// Practitioner keyed to the partner's organisation, or a PractitionerRole
+// of it. Any other literal reference, such as "Organization/123" on the
+// partner's server or a contained "#id", is a mismatch, because the
+// gateway cannot determine whose organisation it names.
 
 // maxOutboundNesting caps how deep Bundles, Parameters and contained
 // resources may nest in an outbound body, so that the walk stays bounded
@@ -55,8 +56,8 @@ type partyField struct {
 	required bool
 }
 
-// outboundParties lists, per resource type, the elements CheckOutbound
-// checks. Coverage.payor is a list and is checked by checkOutboundPayors.
+// outboundParties maps each resource type to the elements CheckOutbound
+// checks. Coverage.payor is a list, so checkOutboundPayors checks it.
 var outboundParties = map[string][]partyField{
 	"ClaimResponse":               {{"insurer", sidePayer, true}, {"requestor", sidePartner, false}},
 	"CoverageEligibilityResponse": {{"insurer", sidePayer, true}, {"requestor", sidePartner, false}},
@@ -200,7 +201,7 @@ func (c *Checker) outboundEntry(partner Identifier, ix *index, i int, at string,
 	for _, f := range outboundParties[typ] {
 		var m *Mismatch
 		if f.name == "payor" {
-			m = c.checkOutboundPayors(ix, i, r.Payor, at, inBundle)
+			m = c.checkOutboundPayors(ix, i, f, r.Payor, at, inBundle)
 		} else {
 			m = c.checkOutboundParty(partner, ix, i, f, r.field(f.name), at+"."+f.name, inBundle)
 		}
@@ -221,12 +222,12 @@ func (c *Checker) outboundEntry(partner Identifier, ix *index, i int, at string,
 	return nil
 }
 
-func (c *Checker) checkOutboundPayors(ix *index, i int, payors []*referenceJSON, at string, inBundle bool) *Mismatch {
-	const rule = "congruence.outbound-payor"
+// checkOutboundPayors checks Coverage.payor, the list field f, which must
+// name this payer in every item and have at least one.
+func (c *Checker) checkOutboundPayors(ix *index, i int, f partyField, payors []*referenceJSON, at string, inBundle bool) *Mismatch {
 	if len(payors) == 0 {
-		return &Mismatch{Rule: rule, Path: at + ".payor", Reason: at + ".payor is missing: it must name this payer"}
+		return &Mismatch{Rule: "congruence.outbound-payor", Path: at + ".payor", Reason: at + ".payor is missing: it must name this payer"}
 	}
-	f := partyField{name: "payor", side: sidePayer, required: true}
 	for k, ref := range payors {
 		if m := c.checkOutboundParty(Identifier{}, ix, i, f, ref, at+".payor["+strconv.Itoa(k)+"]", inBundle); m != nil {
 			return m
@@ -261,9 +262,9 @@ func (c *Checker) checkOutboundParty(partner Identifier, ix *index, i int, f par
 
 // CheckOutboundPatch rejects a FHIRPath Patch (a Parameters body) of a
 // resource of type typ that touches an element CheckOutbound checks, or
-// the contained resources of any type. The gateway does not hold the
+// the contained resources of any type. The gateway does not have the
 // resource the patch applies to, so it cannot check the result, and the
-// engine sends such a change as an update instead. Any other patch passes.
+// engine must send such a change as an update. Any other patch passes.
 func CheckOutboundPatch(typ string, body []byte) *Mismatch {
 	names := []string{"contained"}
 	for _, f := range outboundParties[typ] {

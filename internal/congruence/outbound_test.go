@@ -104,7 +104,7 @@ func TestCheckOutbound(t *testing.T) {
 }
 
 // A partner registered without an organisation identifier cannot be
-// matched, so a payload that names the partner's side is refused.
+// matched, so a payload that names the partner's side is rejected.
 func TestCheckOutboundPartnerWithoutOrganization(t *testing.T) {
 	c := mustChecker(t, demoPayer)
 	body := claimResponse(`,"insurer":` + npiRef(demoPayer.Value) + `,"requestor":` + npiRef(demoOrg.Value))

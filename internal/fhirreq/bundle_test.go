@@ -330,8 +330,14 @@ func TestParseBundleContent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(b.Entries) != 1 || b.Entries[0].ResourceType != "Parameters" || b.Entries[0].Request != nil {
-		t.Errorf("entries = %+v, want one Parameters entry without a parsed request", b.Entries)
+	if len(b.Entries) != 1 {
+		t.Fatalf("%d entries, want 1", len(b.Entries))
+	}
+	if typ := b.Entries[0].ResourceType; typ != "Parameters" {
+		t.Errorf("entry resourceType = %q, want Parameters", typ)
+	}
+	if b.Entries[0].Request != nil {
+		t.Errorf("entry request = %+v, want nil", b.Entries[0].Request)
 	}
 	duplicate := `{"resourceType":"Bundle","type":"history","entry":[],"entry":[]}`
 	if _, err := ParseBundleContent([]byte(duplicate)); err == nil {

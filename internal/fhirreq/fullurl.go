@@ -5,7 +5,7 @@ import "strings"
 // FoldFullURL returns url with its scheme and host (or, for a URN, the whole
 // URN) in lower case and without trailing slashes. FHIR compares fullUrls
 // as exact strings, but RFC 3986 makes scheme and host case-insensitive,
-// RFC 4122 does the same for UUIDs, and many servers ignore a trailing
+// RFC 4122 does the same for UUIDs, and some servers ignore a trailing
 // slash, so a receiver may take both spellings as one resource.
 //
 // NOTE: other equivalent spellings, such as a default port or

@@ -7,16 +7,17 @@ import (
 	"github.com/gatehouse-health/gatehouse/internal/policy"
 )
 
-// checkOutboundQuery applies to the engine's outbound request the search
-// rules that the policy engine applies inbound, because the outbound
-// allowlist names only interactions. Without it, Task.search alone would
-// let the engine pull any type from the partner with _include=* or
-// _revinclude=*, and probe other types with chains and _has. The rules
-// cover the query of any interaction, the criteria of a conditional
-// write and an If-None-Exist header, since the partner runs each as a
-// search. No grant opens chains, _has or :iterate outbound. An _include
-// (or _revinclude) must name the type it returns, and the allowlist must
-// let the engine read or search that type.
+// checkOutboundQuery applies the policy engine's inbound search rules to
+// the engine's outbound request, because the outbound allowlist names only
+// interactions. Without it, Task.search alone would let the engine pull
+// any type with _include=* or _revinclude=* and probe other types with
+// chains and _has. It checks the query, which contains the criteria of a
+// conditional write, and If-None-Exist, because the partner runs each as
+// a search.
+//
+// Chains, _has and :iterate are always rejected outbound. An _include or
+// _revinclude must name the type it returns, and the allowlist must let
+// the engine read or search that type.
 func checkOutboundQuery(allowed fhirreq.Allowlist, req *fhirreq.Request, prefix string) *Refusal {
 	for _, q := range []*fhirreq.Query{req.Query, req.IfNoneExist} {
 		if q == nil {
@@ -38,8 +39,8 @@ func checkOutboundParams(q *fhirreq.Query, prefix string) *Refusal {
 	}
 	for _, p := range q.Params {
 		name := p.Name()
-		if why, refused := policy.RefusedSearchParam(name); refused {
-			return outboundSearchRefusal("policy.search.param", prefix+why)
+		if reason, rejected := policy.RejectedSearchParam(name); rejected {
+			return outboundSearchRefusal("policy.search.param", prefix+reason)
 		}
 		if name == "_graphql" {
 			return outboundSearchRefusal("policy.search.param", prefix+"_graphql is not allowed outbound: a GraphQL query reaches types the allowlist does not name")

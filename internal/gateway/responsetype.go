@@ -45,7 +45,7 @@ func checkResponseType(ex *exchange, body []byte) *Refusal {
 // responseBundleTypes returns the Bundle types a successful response to
 // the exchange's request may have, or nil when any type may come back. The
 // response to a POST to the base follows the request Bundle's type. Policy
-// refuses a request Bundle of any other type, so both response types are
+// rejects a request Bundle of any other type, so both response types are
 // allowed only for a request body that cannot be read.
 func responseBundleTypes(ex *exchange) []string {
 	switch ex.fhir.Kind {
@@ -63,8 +63,8 @@ func responseBundleTypes(ex *exchange) []string {
 	return nil
 }
 
-// quoteType quotes a Bundle.type for a message, which is one of the
-// codes strict mode has already checked, or missing.
+// quoteType quotes typ, a Bundle.type code that strict mode has already
+// checked, for a message, and returns "(missing)" for an empty typ.
 func quoteType(typ string) string {
 	if typ == "" {
 		return "(missing)"

@@ -16,13 +16,13 @@ var refusedParams = map[string]string{
 	"_outputFormat":  "_outputFormat applies only to bulk export",
 }
 
-// RefusedSearchParam returns why no client may use the search parameter
-// name, and reports whether it is refused. The gateway applies the same
-// list to the integration engine's outbound searches, where no policy
-// engine runs.
-func RefusedSearchParam(name string) (string, bool) {
-	why, refused := refusedParams[name]
-	return why, refused
+// RejectedSearchParam returns the reason no client may use the search
+// parameter name, and reports whether it is rejected. The gateway applies
+// the same list to the integration engine's outbound searches, where no
+// policy engine runs.
+func RejectedSearchParam(name string) (reason string, rejected bool) {
+	reason, rejected = refusedParams[name]
+	return reason, rejected
 }
 
 // decideSearch decides a search on types: the searched type (or each _type
