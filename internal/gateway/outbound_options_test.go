@@ -7,7 +7,7 @@ import (
 )
 
 // An outbound pipeline with partners but no congruence checker would
-// forward payloads whose parties nobody checked, so it does not start.
+// forward payloads with unchecked parties, so Outbound returns an error.
 func TestOutboundRequiresCongruence(t *testing.T) {
 	opts := OutboundOptions{
 		Partners: map[string]*OutboundPartner{"demo-ehr": {}},
