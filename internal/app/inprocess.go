@@ -30,6 +30,8 @@ type inProcessTransport struct {
 // gateway responds to it as to an upstream failure.
 var errPayerPanic = errors.New("app: the built-in payer service's handler panicked")
 
+// RoundTrip serves r in process when it is addressed to the payer
+// service's listener over http, and passes any other request to next.
 func (t inProcessTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	if r.URL.Scheme != "http" || r.URL.Host != t.host {
 		return t.next.RoundTrip(r)

@@ -79,16 +79,28 @@ func TestStrictModeChecksResponseType(t *testing.T) {
 			if tc.wantStatus == http.StatusOK {
 				return
 			}
-			if got := outcomeCode(t, body); got != "exception" {
-				t.Errorf("OperationOutcome code = %q, want exception", got)
-			}
-			if strings.Contains(string(body), tc.leak) {
-				t.Errorf("the partner received the upstream's body: %.300s", body)
-			}
-			entries := h.entries(resp)
-			if n := len(entries); n == 0 || entries[n-1].Rule != "strict.response-type" {
-				t.Errorf("entries = %+v, want the refusal recorded under strict.response-type", entries)
-			}
+			checkResponseTypeRejected(t, h, resp, body, tc.leak)
 		})
+	}
+}
+
+// checkResponseTypeRejected checks that a response withheld by the
+// strict.response-type rule has an exception OperationOutcome, contains
+// nothing of the upstream's body marked by leak, and is recorded under
+// that rule.
+func checkResponseTypeRejected(t *testing.T, h *harness, resp *http.Response, body []byte, leak string) {
+	t.Helper()
+	if got := outcomeCode(t, body); got != "exception" {
+		t.Errorf("OperationOutcome code = %q, want exception", got)
+	}
+	if strings.Contains(string(body), leak) {
+		t.Errorf("the partner received the upstream's body: %.300s", body)
+	}
+	entries := h.entries(resp)
+	if len(entries) == 0 {
+		t.Fatal("no record entry for the rejected response")
+	}
+	if rule := entries[len(entries)-1].Rule; rule != "strict.response-type" {
+		t.Errorf("last entry rule = %q, want strict.response-type", rule)
 	}
 }
