@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/gatehouse-health/gatehouse/internal/auditlog"
+	"github.com/gatehouse-health/gatehouse/internal/auditlog/audittest"
 	"github.com/gatehouse-health/gatehouse/internal/config"
-	"github.com/gatehouse-health/gatehouse/internal/record"
 	"github.com/gatehouse-health/gatehouse/internal/storage"
 )
 
@@ -36,34 +36,13 @@ func TestConsoleVerifyUsesRetention(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// Entries recorded 40 days ago, so that a shredding time 30 hours
-	// after recording lies in the past.
 	ctx := context.Background()
-	recordedAt := time.Now().Add(-40 * 24 * time.Hour)
 	db, err := storage.Open(ctx, filepath.Join(dir, "gatehouse.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	l, err := auditlog.Open(ctx, db, auditlog.Options{Origin: origin, Signer: signer, Recipients: recipients,
-		Now: func() time.Time { return recordedAt }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, id := range []string{"ex-0", "ex-1", "ex-2"} {
-		e := &record.Entry{ExchangeID: id, Phase: record.PhaseRequest, Direction: "inbound", Partner: "demo-ehr",
-			Method: "POST", Target: "/fhir/Claim/$submit", Decision: record.Allow, Received: recordedAt,
-			RequestBody: []byte(`{"resourceType":"Bundle"}`)}
-		if _, err := l.Append(ctx, e); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := l.Close(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.Exec("UPDATE audit_entries SET wrapped_key = NULL, request_ct = NULL, shredded_ns = recorded_ns + $1 WHERE idx = 1", int64(30*time.Hour)); err != nil {
-		t.Fatal(err)
-	}
+	audittest.AppendShreddedEarly(t, db, origin, signer, recipients)
 
 	cfg := &config.File{}
 	cfg.Audit.Retention = 52560 * time.Hour

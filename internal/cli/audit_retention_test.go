@@ -5,12 +5,10 @@ import (
 	"os"
 	"strings"
 	"testing"
-	"time"
 
 	"filippo.io/age"
 
-	"github.com/gatehouse-health/gatehouse/internal/auditlog"
-	"github.com/gatehouse-health/gatehouse/internal/record"
+	"github.com/gatehouse-health/gatehouse/internal/auditlog/audittest"
 	"github.com/gatehouse-health/gatehouse/internal/storage"
 )
 
@@ -20,33 +18,12 @@ import (
 func TestAuditVerifyConfigRetention(t *testing.T) {
 	cfgPath, signer, identity, dbPath := keyedHardenedExample(t)
 
-	// Entries recorded 40 days ago, so that a shredding time 30 hours
-	// after recording lies in the past.
 	ctx := context.Background()
-	recordedAt := time.Now().Add(-40 * 24 * time.Hour)
 	db, err := storage.Open(ctx, dbPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := auditlog.Open(ctx, db, auditlog.Options{Origin: auditTestOrigin, Signer: signer,
-		Recipients: []age.Recipient{identity.Recipient()}, Now: func() time.Time { return recordedAt }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, id := range []string{"ex-0", "ex-1", "ex-2"} {
-		e := &record.Entry{ExchangeID: id, Phase: record.PhaseRequest, Direction: "inbound", Partner: "demo-ehr",
-			Method: "POST", Target: "/fhir/Claim/$submit", Decision: record.Allow, Received: recordedAt,
-			RequestBody: []byte(`{"resourceType":"Bundle"}`)}
-		if _, err := l.Append(ctx, e); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := l.Close(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.Exec("UPDATE audit_entries SET wrapped_key = NULL, request_ct = NULL, shredded_ns = recorded_ns + $1 WHERE idx = 1", int64(30*time.Hour)); err != nil {
-		t.Fatal(err)
-	}
+	audittest.AppendShreddedEarly(t, db, auditTestOrigin, signer, []age.Recipient{identity.Recipient()})
 	db.Close()
 
 	yaml, err := os.ReadFile(cfgPath)
