@@ -133,3 +133,60 @@ func TestOutboundIfNoneExistReencoded(t *testing.T) {
 		t.Errorf("the partner received If-None-Exist %q, want the criteria without the leading \"?\"", got)
 	}
 }
+
+// A _count above policy.max_count would let one outbound search pull more
+// of the partner's data than the inbound direction allows a partner to
+// pull of the payer's. It is rejected as inbound, also inside a batch.
+func TestOutboundSearchCountCapped(t *testing.T) {
+	h, ehr, engine, base := startOutbound(t, nil, "Task.search", "batch-transaction")
+	cases := []struct{ name, method, path, body string }{
+		{"query", "GET", "/Task?_count=101", ""},
+		{"batch entry", "POST", "", `{"resourceType":"Bundle","type":"batch","entry":[{"request":{"method":"GET","url":"Task?_count=5000"}}]}`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			calls := ehr.calls.Load()
+			req, err := http.NewRequest(c.method, base+c.path, bytes.NewReader([]byte(c.body)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.body != "" {
+				req.Header.Set("Content-Type", "application/fhir+json")
+			}
+			resp, err := engine.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body := readBody(t, resp)
+
+			if resp.StatusCode != http.StatusBadRequest {
+				t.Errorf("status = %d, want 400: %s", resp.StatusCode, body)
+			}
+			if code := outcomeCode(t, body); code != "too-costly" {
+				t.Errorf("OperationOutcome code = %q, want too-costly", code)
+			}
+			if n := ehr.calls.Load() - calls; n != 0 {
+				t.Errorf("the partner received %d requests, want 0", n)
+			}
+			entries := h.entries(resp)
+			if len(entries) != 1 {
+				t.Fatalf("recorded %d entries, want 1: %+v", len(entries), entries)
+			}
+			if entries[0].Rule != "policy.search.count" {
+				t.Errorf("recorded rule = %q, want policy.search.count", entries[0].Rule)
+			}
+		})
+	}
+
+	resp, err := engine.Get(base + "/Task?_count=100")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := readBody(t, resp)
+	if resp.StatusCode == http.StatusBadRequest {
+		t.Fatalf("_count=100 got 400: %s", body)
+	}
+	if r := ehr.last.Load(); r == nil || r.URL.Query().Get("_count") != "100" {
+		t.Error("the partner did not receive the search with _count=100")
+	}
+}

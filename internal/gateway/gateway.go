@@ -67,6 +67,9 @@ type Partner struct {
 	// Policy is the compiled registration inbound requests are decided on
 	// by Options.Policy; nil skips the policy engine (outbound partners).
 	Policy *policy.Partner
+	// MaxCount is the largest _count the engine's searches to an outbound
+	// partner may request. Inbound the policy engine applies its own.
+	MaxCount int
 	// Scopes is the maximum scope set of the current registration. A token
 	// keeps its scopes until it expires, even across a restart, so the
 	// policy engine decides on their intersection with Scopes. A scope

@@ -12,6 +12,7 @@ import (
 	"github.com/gatehouse-health/gatehouse/internal/congruence"
 	"github.com/gatehouse-health/gatehouse/internal/fhirreq"
 	"github.com/gatehouse-health/gatehouse/internal/killswitch"
+	"github.com/gatehouse-health/gatehouse/internal/policy"
 )
 
 // OutboundPrefix starts every path on the outbound listener:
@@ -52,6 +53,10 @@ type OutboundOptions struct {
 	// Congruence checks the parties named in what the engine sends. It is
 	// required when Partners is not empty.
 	Congruence *congruence.Checker
+	// MaxCount is the largest _count an outbound search may request; a
+	// larger one is rejected, never lowered. Zero means
+	// policy.DefaultMaxCount.
+	MaxCount int
 }
 
 // Outbound returns the handler of the outbound listener, the payer
@@ -174,7 +179,10 @@ func (g *Gateway) selectPartner(ex *exchange, opts OutboundOptions, targets map[
 		return &Refusal{Status: http.StatusNotFound, Code: "not-found", Rule: "outbound.unknown-partner",
 			Message: "no partner at this path; use /partners/{partner}/fhir/..."}
 	}
-	ex.partner = &Partner{ID: p.ID, Allowed: p.Allowed, Strict: p.Strict}
+	ex.partner = &Partner{ID: p.ID, Allowed: p.Allowed, Strict: p.Strict, MaxCount: opts.MaxCount}
+	if ex.partner.MaxCount == 0 {
+		ex.partner.MaxCount = policy.DefaultMaxCount
+	}
 	ex.entry.Partner = p.ID
 	ex.target = targets[id]
 	return nil

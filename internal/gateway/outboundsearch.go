@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"net/http"
+	"strconv"
 
 	"github.com/gatehouse-health/gatehouse/internal/fhirreq"
 	"github.com/gatehouse-health/gatehouse/internal/policy"
@@ -17,16 +18,22 @@ import (
 //
 // Chains, _has and :iterate are always rejected outbound. An _include or
 // _revinclude must name the type it returns, and the allowlist must let
-// the engine read or search that type.
-func checkOutboundQuery(allowed fhirreq.Allowlist, req *fhirreq.Request, prefix string) *Refusal {
+// the engine read or search that type. A _count above the partner's
+// MaxCount is rejected, as inbound, so that one request cannot pull more
+// than a page of the partner's data.
+func checkOutboundQuery(partner *Partner, req *fhirreq.Request, prefix string) *Refusal {
 	for _, q := range []*fhirreq.Query{req.Query, req.IfNoneExist} {
 		if q == nil {
 			continue
 		}
+		if q.Count > partner.MaxCount {
+			return &Refusal{Status: http.StatusBadRequest, Code: "too-costly", Rule: "policy.search.count",
+				Message: prefix + "_count is larger than " + strconv.Itoa(partner.MaxCount) + ", the maximum this gateway allows outbound; request fewer"}
+		}
 		if ref := checkOutboundParams(q, prefix); ref != nil {
 			return ref
 		}
-		if ref := checkOutboundIncludes(allowed, q, prefix); ref != nil {
+		if ref := checkOutboundIncludes(partner.Allowed, q, prefix); ref != nil {
 			return ref
 		}
 	}

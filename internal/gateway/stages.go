@@ -265,7 +265,7 @@ func (g *Gateway) authorize(ex *exchange) *Refusal {
 		return notAllowed("", missing)
 	}
 	if ex.direction == killswitch.Outbound {
-		if ref := checkOutboundQuery(ex.partner.Allowed, req, ""); ref != nil {
+		if ref := checkOutboundQuery(ex.partner, req, ""); ref != nil {
 			return ref
 		}
 	}
@@ -470,7 +470,7 @@ func checkOutboundEntries(ex *exchange, req *fhirreq.Request) *Refusal {
 		if missing, ok := ex.partner.Allowed.Missing(e.Request); ok {
 			return notAllowed(e.Path()+": ", missing)
 		}
-		if ref := checkOutboundQuery(ex.partner.Allowed, e.Request, e.Path()+": "); ref != nil {
+		if ref := checkOutboundQuery(ex.partner, e.Request, e.Path()+": "); ref != nil {
 			return ref
 		}
 	}
