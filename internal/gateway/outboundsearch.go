@@ -19,8 +19,8 @@ import (
 // Chains, _has and :iterate are always rejected outbound. An _include or
 // _revinclude must name the type it returns, and the allowlist must let
 // the engine read or search that type. A _count above the partner's
-// MaxCount is rejected, as inbound, so that one request cannot pull more
-// than a page of the partner's data.
+// MaxCount is rejected, as inbound, so an outbound page is never larger
+// than a page a partner may request of the payer.
 func checkOutboundQuery(partner *Partner, req *fhirreq.Request, prefix string) *Refusal {
 	for _, q := range []*fhirreq.Query{req.Query, req.IfNoneExist} {
 		if q == nil {
