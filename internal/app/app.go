@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/gatehouse-health/gatehouse/internal/auditlog"
@@ -83,11 +84,14 @@ type Running struct {
 	conns          *connTracker
 	sources        *netguard.Guard
 	egress         *egress.Guard
-	certs          *certreload.Holder
-	audit          *auditlog.Log
-	auditKeys      *auditKeys
-	payer          *payerServer
-	payerService   *payer.Service // nil when the upstream is external
+	// egressRecords is Records once the audit log is open. Egress refusals
+	// read it, and the log's witness sink can connect while the log opens.
+	egressRecords atomic.Pointer[record.Store]
+	certs         *certreload.Holder
+	audit         *auditlog.Log
+	auditKeys     *auditKeys
+	payer         *payerServer
+	payerService  *payer.Service // nil when the upstream is external
 	// payerDB is the built-in payer service's handle on DB's file, with
 	// commits that wait for the next exchange-record commit to be synced
 	// (storage.DeferCommitSync). It is DB itself on PostgreSQL.
@@ -144,22 +148,25 @@ func Start(ctx context.Context, cfg *config.File, opts Options) (_ *Running, err
 	if rt.auditKeys, err = loadAuditKeys(cfg); err != nil {
 		return nil, err
 	}
-	if rt.audit, err = openAuditLog(ctx, cfg, rt.auditKeys, rt.DB, log, now); err != nil {
+	// The audit log's witnesses are reached through the egress guard, so
+	// the guard exists first. It records refusals once Records is set.
+	if rt.egress, err = rt.newEgressGuard(cfg, log); err != nil {
+		return nil, err
+	}
+	if rt.audit, err = openAuditLog(ctx, cfg, rt.auditKeys, rt.DB, rt.egress, log, now); err != nil {
 		return nil, err
 	}
 	rt.Records = rt.audit
 	if opts.WrapRecords != nil {
 		rt.Records = opts.WrapRecords(rt.Records)
 	}
+	rt.egressRecords.Store(&rt.Records)
 	if err := rt.startKillSwitch(ctx, cfg, now); err != nil {
 		return nil, err
 	}
 	go runRetention(rt.bg, rt.audit, cfg.Audit.Retention, log)
 
 	if rt.sources, err = newSourceGuard(cfg, log); err != nil {
-		return nil, err
-	}
-	if rt.egress, err = rt.newEgressGuard(cfg, log); err != nil {
 		return nil, err
 	}
 	// Bind first: the payer service needs the public URL, which contains the

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -9,12 +10,15 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/gatehouse-health/gatehouse/internal/auditlog"
 	"github.com/gatehouse-health/gatehouse/internal/config"
+	"github.com/gatehouse-health/gatehouse/internal/egress"
+	"github.com/gatehouse-health/gatehouse/internal/pki"
 	"github.com/gatehouse-health/gatehouse/internal/storage"
 )
 
@@ -57,8 +61,11 @@ func loadAuditKeys(cfg *config.File) (*auditKeys, error) {
 }
 
 // openAuditLog opens the tamper-evident exchange log on db: checkpoint
-// signer, the security team's recipients, and the checkpoint sinks.
-func openAuditLog(ctx context.Context, cfg *config.File, keys *auditKeys, db *storage.DB, log *slog.Logger, now func() time.Time) (*auditlog.Log, error) {
+// signer, the security team's recipients, and the checkpoint sinks. The
+// witnesses of audit.witnesses are sinks only when eg is not nil: a
+// command beside the gateway leaves its checkpoints to the gateway, which
+// submits its next one with a consistency proof that covers them.
+func openAuditLog(ctx context.Context, cfg *config.File, keys *auditKeys, db *storage.DB, eg *egress.Guard, log *slog.Logger, now func() time.Time) (*auditlog.Log, error) {
 	signer := keys.signer
 	recipients, err := auditlog.LoadRecipients(cfg.Resolve(cfg.Audit.RecipientsFile))
 	if err != nil {
@@ -90,6 +97,13 @@ func openAuditLog(ctx context.Context, cfg *config.File, keys *auditKeys, db *st
 		if published == nil {
 			log.Warn("audit checkpoint file not found, so the start-up check against a rolled-back log is off until the next checkpoint is written; this is expected on the first start only", "file", path)
 		}
+	}
+	if eg != nil {
+		witnesses, err := witnessSinks(cfg, eg)
+		if err != nil {
+			return nil, err
+		}
+		sinks = append(sinks, witnesses...)
 	}
 	l, err := auditlog.Open(ctx, db, auditlog.Options{
 		Origin:             cfg.Audit.Origin,
@@ -181,6 +195,33 @@ func runRetention(ctx context.Context, l *auditlog.Log, retention time.Duration,
 	}
 }
 
+// witnessTimeout bounds one add-checkpoint call. The sinks run one after
+// another on the log's publishing goroutine, never on an exchange's path.
+const witnessTimeout = 15 * time.Second
+
+// witnessSinks returns a sink per audit.witnesses entry, each connecting
+// through the egress guard.
+func witnessSinks(cfg *config.File, eg *egress.Guard) ([]auditlog.Sink, error) {
+	var sinks []auditlog.Sink
+	for i, w := range cfg.Audit.Witnesses {
+		key := fmt.Sprintf("audit.witnesses[%d]", i)
+		var roots *x509.CertPool
+		if w.CAFile != "" {
+			var err error
+			if roots, err = pki.LoadCertPool(cfg.Resolve(w.CAFile)); err != nil {
+				return nil, fmt.Errorf("%s.ca_file: %w", key, err)
+			}
+		}
+		client := eg.HTTPClient(egress.ClientOptions{RootCAs: roots, Timeout: witnessTimeout})
+		sink, err := auditlog.NewWitnessSink(w.URL, strings.TrimSpace(w.Key), client)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", key, err)
+		}
+		sinks = append(sinks, sink)
+	}
+	return sinks, nil
+}
+
 // OpenRecord opens the exchange record of cfg on db for a command that
 // appends to it beside a running gateway, such as an operator decision
 // from the command line. Appends from several processes keep one tree
@@ -190,5 +231,5 @@ func OpenRecord(ctx context.Context, cfg *config.File, db *storage.DB, log *slog
 	if err != nil {
 		return nil, err
 	}
-	return openAuditLog(ctx, cfg, keys, db, log, time.Now)
+	return openAuditLog(ctx, cfg, keys, db, nil, log, time.Now)
 }

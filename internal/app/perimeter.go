@@ -74,9 +74,14 @@ func (rt *Running) recordEgress(e *record.Entry, log *slog.Logger) {
 	e.Direction = "egress"
 	e.Interaction = "egress"
 	e.Received = time.Now()
+	records := rt.egressRecords.Load()
+	if records == nil {
+		log.Error("egress attempt not recorded: the audit log is not open yet", "exchange", e.ExchangeID)
+		return
+	}
 	ctx, cancel := context.WithTimeout(rt.bg, 10*time.Second)
 	defer cancel()
-	if _, err := rt.Records.Append(ctx, e); err != nil {
+	if _, err := (*records).Append(ctx, e); err != nil {
 		log.Error("egress attempt not recorded", "exchange", e.ExchangeID, "error", err)
 	}
 }

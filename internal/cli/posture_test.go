@@ -94,7 +94,7 @@ func TestPostureExitCodes(t *testing.T) {
 		want string // in stdout, or stderr for usage errors
 	}{
 		{"hardened passes", []string{"posture", "--config", hardened, "--fail-on", "medium"}, 0, "Result: PASS at threshold medium."},
-		{"hardened low", []string{"posture", "--config", hardened, "--fail-on", "low"}, 1, "NOT-CONFIGURED"},
+		{"hardened low", []string{"posture", "--config", hardened, "--fail-on", "low"}, 1, "GH-TOK-004"},
 		{"missing files", []string{"posture", "--config", "../../examples/posture/weak.yaml"}, 1, "Result: FAIL"},
 		{"bad format", []string{"posture", "--format", "xml"}, 2, `invalid --format "xml"`},
 		{"bad threshold", []string{"posture", "--fail-on", "severe"}, 2, `invalid --fail-on "severe"`},

@@ -308,6 +308,10 @@ type Audit struct {
 	// Retention, when set, destroys the wrapped body keys of entries older
 	// than this, once a day; proofs stay valid.
 	Retention time.Duration `yaml:"retention"`
+	// Witnesses cosign each new checkpoint. A witness outside the payer's
+	// control rejects a checkpoint inconsistent with one it cosigned, so a
+	// rewrite of the log by whoever holds the signing key is caught.
+	Witnesses []Witness `yaml:"witnesses"`
 }
 
 // Token configures the SMART Backend Services token endpoint.
@@ -587,6 +591,7 @@ func (f *File) Validate() error {
 	if f.Audit.Retention < 0 || (f.Audit.Retention > 0 && f.Audit.Retention < 24*time.Hour) {
 		v.addf("audit.retention", "%s is out of range: use 0 to keep bodies forever, or at least 24h", f.Audit.Retention)
 	}
+	f.validateWitnesses(&v)
 
 	if f.Limits.MaxBodyBytes < 1024 || f.Limits.MaxBodyBytes > 1<<30 {
 		v.addf("limits.max_body_bytes", "%d is out of range: use a size between 1024 and 1073741824 bytes", f.Limits.MaxBodyBytes)

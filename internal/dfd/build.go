@@ -33,9 +33,6 @@ const npiSystem = "http://hl7.org/fhir/sid/us-npi"
 // the gateway pipeline, and the fourth the upstream, the database and the
 // payer engine. Rows are chosen so that every edge joins neighbouring
 // columns, or crosses a column at a row that column leaves empty.
-//
-// TODO: draw checkpoint witnesses and the egress allowlist once the
-// configuration has keys for them.
 func Build(cfg *config.File) *Graph {
 	g := &Graph{
 		Title:    "Gatehouse data flows and trust boundaries",
@@ -59,6 +56,7 @@ func Build(cfg *config.File) *Graph {
 	if cfg.Admin.Listen != "" {
 		g.addAdmin(cfg, adminRow)
 	}
+	g.addWitnesses(cfg)
 	g.Zones = g.usedZones()
 	return g
 }
@@ -207,11 +205,30 @@ func (g *Graph) addAdmin(cfg *config.File, row int) {
 	)
 }
 
+// addWitnesses draws the checkpoint witnesses in the fourth column, one
+// empty row below the payer side so the zones do not touch.
+func (g *Graph) addWitnesses(cfg *config.File) {
+	row := 0
+	for _, n := range g.Nodes {
+		if n.Col == 3 {
+			row = max(row, n.Row+2)
+		}
+	}
+	for i, w := range cfg.Audit.Witnesses {
+		id := fmt.Sprintf("witness-%d", i)
+		g.Nodes = append(g.Nodes, Node{ID: id, Zone: ZoneWitness.ID, Col: 3, Row: row + i,
+			Lines: []string{"Checkpoint witness", hostOf(w.URL), "cosigns checkpoints"}})
+		g.Edges = append(g.Edges, Edge{From: idGateway, To: id,
+			Data:     []string{"signed checkpoints", "consistency proofs (no PHI)"},
+			Controls: []string{"TLS", "egress allowlist", "cosignature checked"}})
+	}
+}
+
 // usedZones returns the zones that hold at least one node, in drawing
 // order.
 func (g *Graph) usedZones() []Zone {
 	var out []Zone
-	for _, z := range []Zone{ZoneInternet, ZoneDMZ, ZoneInternal, ZoneAdmin} {
+	for _, z := range []Zone{ZoneInternet, ZoneDMZ, ZoneInternal, ZoneAdmin, ZoneWitness} {
 		if len(g.zoneNodes(z.ID)) > 0 {
 			out = append(out, z)
 		}

@@ -31,6 +31,7 @@ var (
 	ZoneDMZ      = Zone{"dmz", "DMZ: Gatehouse host"}
 	ZoneInternal = Zone{"internal", "Payer internal network"}
 	ZoneAdmin    = Zone{"admin", "Admin network"}
+	ZoneWitness  = Zone{"witness", "Log witnesses (other organisations)"}
 )
 
 // Node is a process, data store or external party.

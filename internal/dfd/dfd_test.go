@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -175,5 +176,38 @@ func TestStrictModeOffShown(t *testing.T) {
 	}
 	if !strings.Contains(got, "FHIR PROFILES OFF") {
 		t.Errorf("diagram with strict mode off lacks FHIR PROFILES OFF:\n%s", got)
+	}
+}
+
+// Each configured witness is an external party in a zone of its own,
+// reached from the gateway through the egress allowlist.
+func TestWitnessesShown(t *testing.T) {
+	cfg := configs(t)["example"]
+	cfg.Audit.Witnesses = []config.Witness{{URL: "https://w1.example.org"}, {URL: "https://w2.example.org:8443"}}
+	g := dfd.Build(cfg)
+
+	var nodes []dfd.Node
+	for _, n := range g.Nodes {
+		if n.Zone == dfd.ZoneWitness.ID {
+			nodes = append(nodes, n)
+		}
+	}
+	if len(nodes) != 2 {
+		t.Fatalf("diagram has %d witness nodes, want 2", len(nodes))
+	}
+	if got := nodes[1].Lines[1]; got != "w2.example.org:8443" {
+		t.Errorf("second witness is labelled %q, want w2.example.org:8443", got)
+	}
+	edges := 0
+	for _, e := range g.Edges {
+		if e.To == nodes[0].ID || e.To == nodes[1].ID {
+			edges++
+			if e.From != "gateway" || !slices.Contains(e.Controls, "egress allowlist") {
+				t.Errorf("witness edge %+v: want it from the gateway through the egress allowlist", e)
+			}
+		}
+	}
+	if edges != 2 {
+		t.Errorf("diagram has %d edges to witnesses, want 2", edges)
 	}
 }

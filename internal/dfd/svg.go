@@ -36,6 +36,7 @@ var zoneStyles = map[string]zoneStyle{
 	ZoneDMZ.ID:      {"#fff8e1", "#ef8f00"},
 	ZoneInternal.ID: {"#e8f5e9", "#2e7d32"},
 	ZoneAdmin.ID:    {"#e3f2fd", "#1565c0"},
+	ZoneWitness.ID:  {"#f3e5f5", "#6a1b9a"},
 }
 
 // rect is an axis-aligned rectangle.

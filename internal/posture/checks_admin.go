@@ -59,7 +59,7 @@ var logChecks = []Check{
 		ID: "GH-LOG-002", Control: "C4", Severity: Medium, Mode: ModeConfig,
 		Title:       "Signed checkpoints are cosigned by at least one witness",
 		Rationale:   "A witness outside the payer's control cosigns each checkpoint, so an insider who rewrites the log and its checkpoints is still caught.",
-		Remediation: "Configure one or more checkpoint witnesses once the configuration supports them.",
+		Remediation: "List at least one c2sp.org/tlog-witness outside the payer's control in audit.witnesses (url, key, and ca_file if its certificate is not from a public CA), and add its host to egress.allow.",
 		config:      checkWitnesses,
 	},
 	{
@@ -229,9 +229,9 @@ func checkLogRecipients(t *Target) []result {
 
 func checkWitnesses(t *Target) []result {
 	if len(t.settings.witnesses) == 0 {
-		return []result{notConfigured("no checkpoint witness: this version has no key for witnesses")}
+		return []result{fail("audit.witnesses", "no checkpoint witness: whoever holds the log's signing key can rewrite the log unnoticed by anyone without an older checkpoint")}
 	}
-	return []result{pass("", "checkpoints are cosigned by %d witness(es)", len(t.settings.witnesses))}
+	return []result{pass("audit.witnesses", "checkpoints are submitted to %d witness(es) for cosigning", len(t.settings.witnesses))}
 }
 
 func checkRetention(t *Target) []result {

@@ -422,9 +422,10 @@ var checkCases = []checkCase{
 		mustWrite(t, fx.file("pki/audit-recipients.txt"), []byte("# nobody\n"))
 		tg.settings = settingsFrom(tg.Config)
 	}, Fail, Medium},
-	{"GH-LOG-002", "not configurable", nil, NotConfigured, Low},
+	{"GH-LOG-002", "none", nil, Fail, Medium},
 	{"GH-LOG-002", "witness", func(t *testing.T, fx *fixture, tg *Target) {
-		tg.settings.witnesses = []string{"https://witness.example"}
+		cfgOf(tg).Audit.Witnesses = []config.Witness{{URL: "https://witness.example", Key: "witness.example+01234567+AQ"}}
+		tg.settings = settingsFrom(tg.Config)
 	}, Pass, 0},
 	{"GH-LOG-003", "set", nil, Pass, 0},
 	{"GH-LOG-003", "forever", func(t *testing.T, fx *fixture, tg *Target) {

@@ -28,7 +28,7 @@ type settings struct {
 	// logRecipients are the keys recorded bodies are encrypted to; nil
 	// when not configured.
 	logRecipients []string
-	// witnesses are the checkpoint witnesses; nil when not configured.
+	// witnesses are the URLs of the checkpoint witnesses.
 	witnesses []string
 	// retention is how long recorded bodies stay readable; 0 means
 	// forever. retentionSet reports whether the configuration can say.
@@ -58,6 +58,14 @@ type settings struct {
 	debugEndpoints bool
 }
 
+func witnessURLs(list []config.Witness) []string {
+	out := make([]string, 0, len(list))
+	for _, w := range list {
+		out = append(out, w.URL)
+	}
+	return out
+}
+
 // entry is one list item with its key path.
 type entry struct{ key, value string }
 
@@ -70,8 +78,6 @@ func entries(key string, values []string) []entry {
 }
 
 // settingsFrom reads the settings from f.
-//
-// TODO: copy the witnesses here once config.File has a key for them.
 func settingsFrom(f *config.File) settings {
 	s := settings{
 		// The gateway checks cnf.x5t#S256 on every request and no setting
@@ -86,6 +92,7 @@ func settingsFrom(f *config.File) settings {
 
 		sourceAllowlist: entries("network.allow_sources", f.Network.AllowSources),
 		egressAllowlist: entries("egress.allow", f.Egress.Allow),
+		witnesses:       witnessURLs(f.Audit.Witnesses),
 		retention:       f.Audit.Retention,
 		retentionSet:    true,
 	}
