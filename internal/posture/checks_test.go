@@ -422,11 +422,11 @@ var checkCases = []checkCase{
 		mustWrite(t, fx.file("pki/audit-recipients.txt"), []byte("# nobody\n"))
 		tg.settings = settingsFrom(tg.Config)
 	}, Fail, Medium},
-	{"GH-LOG-002", "none", nil, Fail, Medium},
-	{"GH-LOG-002", "witness", func(t *testing.T, fx *fixture, tg *Target) {
-		cfgOf(tg).Audit.Witnesses = []config.Witness{{URL: "https://witness.example", Key: "witness.example+01234567+AQ"}}
+	{"GH-LOG-002", "witness", nil, Pass, 0},
+	{"GH-LOG-002", "none", func(t *testing.T, fx *fixture, tg *Target) {
+		cfgOf(tg).Audit.Witnesses = nil
 		tg.settings = settingsFrom(tg.Config)
-	}, Pass, 0},
+	}, Fail, Medium},
 	{"GH-LOG-003", "set", nil, Pass, 0},
 	{"GH-LOG-003", "forever", func(t *testing.T, fx *fixture, tg *Target) {
 		cfgOf(tg).Audit.Retention = 0
