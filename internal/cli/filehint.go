@@ -12,8 +12,10 @@ import (
 var fileKeyPattern = regexp.MustCompile(`(?:^|[\s:])((?:[a-z_]+(?:\[\d+\])?\.)*[a-z_]*_file)\b`)
 
 // fileContents describes what a file key's file must contain, by the
-// key's last element, from the most specific suffix to the least.
+// key's suffix, from the most specific suffix to the least.
 var fileContents = []struct{ suffix, contents string }{
+	{"audit.signing_key_file", "the signed-note key that 'gatehouse audit keygen' writes as checkpoint.key (not PEM)"},
+	{"assertion_key_file", "a private JWK, such as the .jwk file that 'gatehouse token keygen' writes"},
 	{"jwks_file", "a JSON Web Key Set"},
 	{"crl_file", `PEM "X509 CRL" blocks`},
 	{"ca_file", "PEM CA certificates"},

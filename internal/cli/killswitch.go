@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -75,6 +76,11 @@ func (e *env) adminClientOf(f adminFlags) (*http.Client, string, int) {
 		e.hint("pass all four for a gateway with a configuration file, or only --data DIR for a development gateway")
 		return nil, "", 2
 	}
+	if err := checkAdminURL(*f.adminURL); err != nil {
+		e.errorf("%v", err)
+		e.hint("the admin listener is reached over mutual TLS, at a URL such as https://gatehouse.internal:9443")
+		return nil, "", 2
+	}
 	client, base, err := adminClient(*f.dataDir, *f.adminURL, *f.certFile, *f.keyFile, *f.caFile)
 	if err != nil {
 		e.errorf("%v", err)
@@ -82,6 +88,31 @@ func (e *env) adminClientOf(f adminFlags) (*http.Client, string, int) {
 		return nil, "", 1
 	}
 	return client, base, 0
+}
+
+// checkAdminURL rejects an --admin value the client must not use. A
+// scheme other than https sends the request without the administrator
+// certificate, and a user name sends a password. A query or fragment ends
+// up before the route path. An empty value passes, because a development
+// data directory then supplies the URL.
+func checkAdminURL(raw string) error {
+	if raw == "" {
+		return nil
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme != "https" || u.Host == "" || u.User != nil || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
+		return fmt.Errorf("invalid --admin %q: use an https URL with a host and no query, fragment or user name", redactUserinfo(raw, u))
+	}
+	return nil
+}
+
+// redactUserinfo returns raw with any password replaced, so that the
+// error does not print it.
+func redactUserinfo(raw string, u *url.URL) string {
+	if u == nil || u.User == nil {
+		return raw
+	}
+	return u.Redacted()
 }
 
 // joinAnd joins words as a list in a sentence: "a", "a and b", "a, b and c".

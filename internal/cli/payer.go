@@ -293,6 +293,8 @@ func (e *env) payerLoad(svc *payer.Service, positional []string) int {
 	if err != nil {
 		e.errorf("%v", err)
 		switch {
+		case errors.Is(err, members.ErrInvalidJSON):
+			e.hint("the file is not complete JSON: copy or export it again, and check it with 'gatehouse validate FILE'")
 		case errors.Is(err, members.ErrNotBundle) || errors.Is(err, members.ErrNoFiles):
 			e.hint("pass a FHIR Bundle file (\"resourceType\": \"Bundle\") such as a Synthea patient file, a directory of them or a Synthea .tgz archive")
 		case sum != nil && sum.Members > 0:

@@ -209,6 +209,27 @@ func TestPayerLoad(t *testing.T) {
 	}
 }
 
+// TestPayerLoadTruncatedFile loads a Bundle cut short, as an interrupted
+// copy leaves it. The error and the hint must name the broken JSON.
+func TestPayerLoadTruncatedFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "patient.json")
+	os.WriteFile(path, []byte(`{"resourceType":"Bundle","type":"collection","entry":[{"resource":{"resourceType":"Pat`), 0o600)
+	db := filepath.Join(t.TempDir(), "gatehouse.db")
+
+	code, _, stderr := run(t, context.Background(), "payer", "load", "--database", db, path)
+	if code != 1 {
+		t.Errorf("exit code %d, want 1", code)
+	}
+	for _, want := range []string{
+		"gatehouse: error: members: load: " + path + ": invalid JSON, such as a file cut short",
+		"gatehouse: hint: the file is not complete JSON",
+	} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr)
+		}
+	}
+}
+
 // payerConfigYAML is a valid configuration whose SQLite file, members.db,
 // lies beside it. The payer commands read only its database key.
 const payerConfigYAML = `

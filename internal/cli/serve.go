@@ -51,9 +51,15 @@ func (e *env) serve(args []string) int {
 	}
 	if err != nil {
 		e.errorf("%v", err)
-		var pathErr *os.PathError
-		if *cfgPath != "" && !errors.As(err, &pathErr) {
-			e.hint("%s", configFixHint(err, *cfgPath))
+		if *cfgPath == "" {
+			return 1
+		}
+		e.hint("%s", configFixHint(err, *cfgPath))
+		// A file that cannot be used at all is a usage error, like a
+		// missing one.
+		var fileErr *config.FileError
+		if errors.As(err, &fileErr) {
+			return 2
 		}
 		return 1
 	}
@@ -352,6 +358,10 @@ func selfCommand() string {
 // configFixHint returns where to look after config.Load failed on cfgPath.
 // A syntax error names a line, and every other error a key.
 func configFixHint(err error, cfgPath string) string {
+	var fileErr *config.FileError
+	if errors.As(err, &fileErr) {
+		return fmt.Sprintf("pass a YAML configuration file of at most %d MiB with one document; examples/gatehouse.yaml is a commented starting point", config.MaxFileBytes>>20)
+	}
 	if errors.Is(err, config.ErrSyntax) {
 		return "fix the YAML syntax at the line named above in " + cfgPath
 	}

@@ -139,6 +139,12 @@ func TestFileKeyHint(t *testing.T) {
 		{"partners[0].jwks_file: open /etc/jwks.json: no such file", "partners[0].jwks_file names a file that must contain a JSON Web Key Set: correct that file, or set partners[0].jwks_file in gatehouse.yaml"},
 		{"tls: certreload: tls.client_ca_file /x/ca.pem: no certificate", "tls.client_ca_file names a file that must contain PEM CA certificates"},
 		{"payer.rules_file: line 3: unknown field", "payer.rules_file names a file: correct that file"},
+		// The checkpoint key and the outbound assertion key are not PEM, so
+		// the generic key_file hint would send the operator the wrong way.
+		{"audit.signing_key_file: auditlog: signing key file /x/checkpoint.key: invalid note signer key",
+			"audit.signing_key_file names a file that must contain the signed-note key that 'gatehouse audit keygen' writes"},
+		{"outbound.assertion_key_file: invalid JWK", "outbound.assertion_key_file names a file that must contain a private JWK"},
+		{"token.signing_key_file: no PEM data", "token.signing_key_file names a file that must contain a PEM private key"},
 		{"listen: open /etc/my_file: permission denied", ""},
 	}
 	for _, tt := range tests {

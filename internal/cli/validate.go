@@ -164,6 +164,12 @@ func (e *env) collectFiles(paths []string) (files []string, ok bool) {
 			e.errorf("%v", err)
 			ok = false
 		}
+		if err == nil && len(found) == 0 {
+			// Exit 0 here would pass a CI step whose export wrote nothing.
+			e.errorf("%s contains no .json, .ndjson or .xml file", p)
+			e.hint("pass FHIR JSON, NDJSON or XML files, or directories containing them")
+			ok = false
+		}
 		sort.Strings(found)
 		files = append(files, found...)
 	}

@@ -286,3 +286,20 @@ func xmlIssuesAt(t *testing.T, doc, path string) []outcome.Issue {
 	}
 	return at
 }
+
+// TestValidateDirectoryWithoutFiles validates a directory that contains no
+// FHIR file, as an export step that wrote nothing leaves it. Exit 0 would
+// let a CI job pass without validating anything.
+func TestValidateDirectoryWithoutFiles(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("no FHIR here"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := run(t, context.Background(), "validate", dir)
+	if code != 2 {
+		t.Errorf("exit code %d, want 2; stdout:\n%s", code, stdout)
+	}
+	if !strings.Contains(stderr, "gatehouse: error: "+dir+" contains no .json, .ndjson or .xml file") {
+		t.Errorf("the error does not name the empty directory:\n%s", stderr)
+	}
+}

@@ -21,6 +21,16 @@ const MaxFileBytes = 4 << 20
 // which names a line but no key.
 var ErrSyntax = errors.New("invalid YAML")
 
+// FileError is the error of a file that cannot be used as a configuration
+// at all: unreadable, a directory, empty, over MaxFileBytes or holding
+// several YAML documents. Such an error names no key to fix. Its message
+// is the wrapped error's.
+type FileError struct{ Err error }
+
+func (e *FileError) Error() string { return e.Err.Error() }
+
+func (e *FileError) Unwrap() error { return e.Err }
+
 // Load reads, strictly decodes and validates the configuration file at path.
 func Load(path string) (*File, error) {
 	data, err := readCapped(path)
@@ -46,7 +56,7 @@ func Parse(data []byte, dir string) (*File, error) {
 		return nil, fmt.Errorf("%w: %w", ErrSyntax, err)
 	}
 	if len(root.Content) == 0 {
-		return nil, errors.New("the file is empty")
+		return nil, &FileError{Err: errors.New("the file is empty")}
 	}
 	paths := map[int]string{}
 	indexPaths(root.Content[0], "", paths)
@@ -62,7 +72,7 @@ func Parse(data []byte, dir string) (*File, error) {
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
-		return nil, errors.New("the file holds more than one YAML document")
+		return nil, &FileError{Err: errors.New("the file holds more than one YAML document")}
 	}
 	f.applyDefaults()
 	if err := f.Validate(); err != nil {
@@ -74,15 +84,15 @@ func Parse(data []byte, dir string) (*File, error) {
 func readCapped(path string) ([]byte, error) {
 	fh, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("config: %w", err)
+		return nil, &FileError{Err: fmt.Errorf("config: %w", err)}
 	}
 	defer fh.Close()
 	data, err := io.ReadAll(io.LimitReader(fh, MaxFileBytes+1))
 	if err != nil {
-		return nil, fmt.Errorf("config: %s: %w", path, err)
+		return nil, &FileError{Err: fmt.Errorf("config: %s: %w", path, err)}
 	}
 	if len(data) > MaxFileBytes {
-		return nil, fmt.Errorf("config: %s: larger than %d bytes", path, MaxFileBytes)
+		return nil, &FileError{Err: fmt.Errorf("config: %s: larger than %d bytes", path, MaxFileBytes)}
 	}
 	return data, nil
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"strconv"
 	"time"
@@ -43,9 +42,7 @@ func Handlers(sw *Switch, records record.Store) map[string]http.Handler {
 
 func engage(w http.ResponseWriter, r *http.Request, sw *Switch, records record.Store) {
 	var req EngageRequest
-	dec := json.NewDecoder(io.LimitReader(r.Body, 16<<10))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
+	if err := admin.DecodeBody(r, &req); err != nil {
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid JSON body: " + err.Error()})
 		return
 	}

@@ -20,6 +20,7 @@ const MaxFileBytes = 64 << 20
 // Skip reasons of a load summary.
 const (
 	SkipNotBundle     = "not a FHIR Bundle"
+	SkipInvalidJSON   = "invalid JSON, such as a file cut short"
 	SkipTooLarge      = "file larger than 64 MiB"
 	SkipNoPatient     = "no Patient in the Bundle"
 	SkipManyPatients  = "more than one Patient in the Bundle"
@@ -33,6 +34,10 @@ const (
 // ErrNotBundle is returned by LoadPath for a single file that is not a
 // FHIR Bundle. In a directory or an archive such a file is skipped.
 var ErrNotBundle = errors.New("not a FHIR Bundle")
+
+// ErrInvalidJSON is returned by LoadPath for a single file that is not
+// well-formed JSON. In a directory or an archive such a file is skipped.
+var ErrInvalidJSON = errors.New("invalid JSON, such as a file cut short")
 
 // ErrNoFiles is returned by LoadPath for a directory or an archive without
 // a .json file.
@@ -84,6 +89,9 @@ func (s *Store) LoadPath(ctx context.Context, path string, opts LoadOptions) (*S
 		err = s.loadFile(ctx, path, sum, opts)
 		if err == nil && sum.Skipped[SkipNotBundle] > 0 {
 			return sum, fmt.Errorf("members: load: %s: %w", path, ErrNotBundle)
+		}
+		if err == nil && sum.Skipped[SkipInvalidJSON] > 0 {
+			return sum, fmt.Errorf("members: load: %s: %w", path, ErrInvalidJSON)
 		}
 		return sum, err
 	}
@@ -167,6 +175,8 @@ func (s *Store) loadOne(ctx context.Context, r io.Reader, sum *Summary, opts Loa
 		sum.Skipped[SkipTooLarge]++
 	case errors.Is(err, errNotBundle):
 		sum.Skipped[SkipNotBundle]++
+	case errors.Is(err, errInvalidJSON):
+		sum.Skipped[SkipInvalidJSON]++
 	case err != nil:
 		return err
 	default:

@@ -82,6 +82,38 @@ func TestLoadSingleFileNotBundle(t *testing.T) {
 	})
 }
 
+// TestLoadSingleFileInvalidJSON loads Bundles that are not well-formed
+// JSON. A file cut short by a copy must be reported as such, not as "not a
+// FHIR Bundle", whose hint sends the operator looking for the wrong fault.
+func TestLoadSingleFileInvalidJSON(t *testing.T) {
+	const bundle = `{"resourceType":"Bundle","type":"collection","entry":[{"resource":{"resourceType":"Patient","identifier":[{"system":"s","value":"1"}],"name":[{"family":"Doe"}],"birthDate":"1970-01-01"}}]}`
+	cases := map[string]string{
+		"cut short":            bundle[:len(bundle)/2],
+		"cut before the brace": bundle[:len(bundle)-1],
+		"second object":        bundle + `{}`,
+		"stray bytes":          bundle + `x`,
+		"empty":                ``,
+	}
+	storagetest.Run(t, func(t *testing.T, b storagetest.Backend) {
+		s := openStore(t, b)
+		for name, body := range cases {
+			t.Run(name, func(t *testing.T) {
+				path := filepath.Join(t.TempDir(), "bundle.json")
+				if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				sum, err := s.LoadPath(context.Background(), path, LoadOptions{})
+				if !errors.Is(err, ErrInvalidJSON) || !strings.Contains(err.Error(), path) {
+					t.Errorf("err = %v, want ErrInvalidJSON naming %s", err, path)
+				}
+				if sum.Skipped[SkipInvalidJSON] != 1 || sum.Members != 0 {
+					t.Errorf("summary %+v, expected one file skipped as invalid JSON", sum)
+				}
+			})
+		}
+	})
+}
+
 func TestLoadDirectoryWithoutBundles(t *testing.T) {
 	storagetest.Run(t, func(t *testing.T, b storagetest.Backend) {
 		dir := t.TempDir()
@@ -178,7 +210,8 @@ func TestLoadSkipsUnusableFiles(t *testing.T) {
 			reason string
 			want   int
 		}{
-			{SkipNotBundle, 2},
+			{SkipNotBundle, 1},
+			{SkipInvalidJSON, 1},
 			{SkipNoIdentifier, 1},
 			{SkipNoCoverage, 1},
 			{SkipManyPatients, 1},

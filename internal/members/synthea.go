@@ -12,8 +12,12 @@ import (
 	"github.com/go-json-experiment/json/jsontext"
 )
 
-// errNotBundle means the file is not a JSON Bundle.
+// errNotBundle means the file is JSON but not a Bundle.
 var errNotBundle = errors.New("members: not a FHIR Bundle")
+
+// errInvalidJSON means the file is not well-formed JSON, such as a Bundle
+// cut short by an interrupted copy.
+var errInvalidJSON = errors.New("members: invalid JSON")
 
 // bundleData is what a load keeps of one Bundle.
 type bundleData struct {
@@ -88,7 +92,11 @@ type coverage struct {
 // every resource type into counts.
 func readBundle(r io.Reader, counts map[string]int) (*bundleData, error) {
 	dec := jsontext.NewDecoder(r)
-	if tok, err := dec.ReadToken(); err != nil || tok.Kind() != '{' {
+	tok, err := dec.ReadToken()
+	if err != nil {
+		return nil, errInvalidJSON
+	}
+	if tok.Kind() != '{' {
 		return nil, errNotBundle
 	}
 	b := &bundleData{types: map[string]int{}}
@@ -96,36 +104,55 @@ func readBundle(r io.Reader, counts map[string]int) (*bundleData, error) {
 	for dec.PeekKind() != '}' {
 		name, err := dec.ReadToken()
 		if err != nil {
-			return nil, errNotBundle
+			return nil, errInvalidJSON
 		}
 		switch name.String() {
 		case "resourceType":
 			v, err := dec.ReadToken()
-			isBundle = err == nil && v.String() == "Bundle"
+			if err != nil {
+				return nil, errInvalidJSON
+			}
+			if v.Kind() != '"' {
+				return nil, errNotBundle
+			}
+			isBundle = v.String() == "Bundle"
 		case "entry":
 			if err := b.readEntries(dec, counts); err != nil {
 				return nil, err
 			}
 		default:
 			if err := dec.SkipValue(); err != nil {
-				return nil, errNotBundle
+				return nil, errInvalidJSON
 			}
 		}
 	}
 	if !isBundle {
 		return nil, errNotBundle
 	}
+
+	// The closing brace, then the end of the file: a second value or
+	// stray bytes after the Bundle make the file invalid JSON.
+	if _, err := dec.ReadToken(); err != nil {
+		return nil, errInvalidJSON
+	}
+	if _, err := dec.ReadToken(); err != io.EOF {
+		return nil, errInvalidJSON
+	}
 	return b, nil
 }
 
 func (b *bundleData) readEntries(dec *jsontext.Decoder, counts map[string]int) error {
-	if tok, err := dec.ReadToken(); err != nil || tok.Kind() != '[' {
+	tok, err := dec.ReadToken()
+	if err != nil {
+		return errInvalidJSON
+	}
+	if tok.Kind() != '[' {
 		return errNotBundle
 	}
 	for dec.PeekKind() != ']' {
 		raw, err := dec.ReadValue()
 		if err != nil {
-			return errNotBundle
+			return errInvalidJSON
 		}
 		var e struct {
 			Resource jsontext.Value `json:"resource"`
@@ -137,9 +164,8 @@ func (b *bundleData) readEntries(dec *jsontext.Decoder, counts map[string]int) e
 			return err
 		}
 	}
-	_, err := dec.ReadToken()
-	if err != nil {
-		return errNotBundle
+	if _, err := dec.ReadToken(); err != nil {
+		return errInvalidJSON
 	}
 	return nil
 }

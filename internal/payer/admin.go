@@ -3,7 +3,6 @@ package payer
 import (
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"strconv"
 	"time"
@@ -71,9 +70,7 @@ func (s *Service) adminPended(w http.ResponseWriter, r *http.Request) {
 
 func (s *Service) adminDecide(w http.ResponseWriter, r *http.Request) {
 	var req DecisionRequest
-	dec := json.NewDecoder(io.LimitReader(r.Body, 16<<10))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
+	if err := admin.DecodeBody(r, &req); err != nil {
 		writeAdminJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid JSON body: use {\"claim\":..., \"item\":..., \"decision\":...}"})
 		return
 	}
