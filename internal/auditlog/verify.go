@@ -39,6 +39,10 @@ type VerifyOptions struct {
 	Progress func(done, total int64)
 	// MaxProblems stops verification after that many problems. Default 20.
 	MaxProblems int
+	// Witnesses are cosignature verifier keys (see NewCosignatureVerifier).
+	// Report.Witnessed counts the checkpoints each cosigned, and a
+	// cosignature line of one of them that does not verify is a problem.
+	Witnesses []note.Verifier
 	// Retention is the deployment's audit.retention. An entry shredded
 	// sooner than that after its recording time is reported. Zero checks
 	// only against MinRetention, the shortest period retention accepts.
@@ -88,6 +92,15 @@ type Report struct {
 	// Handovers are the handover checkpoints from one key of the history
 	// to the next, in signing order (VerifyOptions.RetiredKeys).
 	Handovers []Handover
+	// Witnessed has one item per VerifyOptions.Witnesses, in that order.
+	Witnessed []Witnessed
+}
+
+// Witnessed is what one witness cosigned of the log.
+type Witnessed struct {
+	Name        string // the witness key's name
+	Checkpoints int    // checkpoints with a valid cosignature by the witness
+	Size        int64  // size of the largest of them, 0 when none
 }
 
 // Intact reports whether verification found nothing wrong.
@@ -139,6 +152,9 @@ func Verify(ctx context.Context, db *storage.DB, opts VerifyOptions) (*Report, e
 		opts.Now = time.Now
 	}
 	v := &verifier{ctx: ctx, db: db, tx: tx, opts: opts, rep: new(Report), now: opts.Now()}
+	for _, w := range opts.Witnesses {
+		v.rep.Witnessed = append(v.rep.Witnessed, Witnessed{Name: w.Name()})
+	}
 	err = v.runCatchingFaults(v.run)
 	if errors.Is(err, errTooManyProblems) {
 		err = nil
@@ -324,6 +340,9 @@ func (v *verifier) checkCheckpoint(c *SignedCheckpoint, bySize map[int64]*Signed
 		return v.problem(-1, 0, "checkpoint #%d: size column %d differs from the signed size %d", c.ID, c.Size, parsed.Size)
 	}
 	if err := v.checkSigners(c, signers); err != nil {
+		return err
+	}
+	if err := v.checkCosignatures(c, parsed.Size); err != nil {
 		return err
 	}
 	c.Checkpoint = parsed

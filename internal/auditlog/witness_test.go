@@ -163,3 +163,71 @@ func TestNewWitnessSinkRequiresClient(t *testing.T) {
 		t.Error("NewWitnessSink accepted a nil *http.Client")
 	}
 }
+
+// Verify counts the checkpoints each given witness cosigned, and reports a
+// stored cosignature under a witness's key that does not verify.
+func TestVerifyWitnessCosignatures(t *testing.T) {
+	keys := newTestKeys(t)
+	witness := newTestWitness(t, keys.verifier)
+	srv := httptest.NewServer(witness)
+	defer srv.Close()
+	sink, err := NewWitnessSink(srv.URL, witness.vkey, srv.Client())
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := keys.options()
+	opts.CheckpointEvery = 5
+	opts.Sinks = []Sink{sink}
+	db := openTestDB(t, t.TempDir()+"/audit.db")
+	l, err := Open(context.Background(), db, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendN(t, l, 12)
+	if err := l.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	wv, err := NewCosignatureVerifier(witness.vkey)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	rep, err := Verify(context.Background(), db, VerifyOptions{LogKey: keys.verifier, Witnesses: []note.Verifier{wv}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.Intact() {
+		t.Fatalf("problems: %v", rep.Problems)
+	}
+	if len(rep.Witnessed) != 1 || rep.Witnessed[0].Checkpoints == 0 || rep.Witnessed[0].Size != 12 {
+		t.Fatalf("Witnessed = %+v, want the witness's cosignatures up to size 12", rep.Witnessed)
+	}
+
+	// Change one base64 character of the cosignature's signature bytes, as
+	// someone without the witness's key would have to.
+	var stored []byte
+	if err := db.QueryRowContext(context.Background(), "SELECT note FROM audit_checkpoints WHERE size = 12").Scan(&stored); err != nil {
+		t.Fatal(err)
+	}
+	forged := bytes.Clone(stored)
+	at := bytes.LastIndex(forged, []byte("— witness.test/w1 "))
+	if at < 0 {
+		t.Fatalf("stored checkpoint has no cosignature line:\n%s", stored)
+	}
+	end := at + bytes.IndexByte(forged[at:], '\n')
+	if forged[end-10] == 'A' {
+		forged[end-10] = 'B'
+	} else {
+		forged[end-10] = 'A'
+	}
+	if _, err := db.ExecContext(context.Background(), "UPDATE audit_checkpoints SET note = ? WHERE size = 12", forged); err != nil {
+		t.Fatal(err)
+	}
+	rep, err = Verify(context.Background(), db, VerifyOptions{LogKey: keys.verifier, Witnesses: []note.Verifier{wv}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Intact() || !strings.Contains(rep.Problems[0].String(), "invalid cosignature by witness witness.test/w1") {
+		t.Errorf("problems = %v, want an invalid cosignature", rep.Problems)
+	}
+}

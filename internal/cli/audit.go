@@ -260,7 +260,7 @@ func (e *env) loadVerifierFiles(paths []string) ([]note.Verifier, bool) {
 	return keys, true
 }
 
-const verifySynopsis = "gatehouse audit verify [--data DIR | --config FILE | --database FILE|URL] [--key FILE]... [--from-checkpoint FILE] [--no-checkpoint-file] [--write-checkpoint FILE] [--retention DURATION]"
+const verifySynopsis = "gatehouse audit verify [--data DIR | --config FILE | --database FILE|URL] [--key FILE]... [--from-checkpoint FILE] [--no-checkpoint-file] [--write-checkpoint FILE] [--retention DURATION] [--witness VKEY]..."
 
 // auditVerify exits 0 when the log is intact, 1 when it was tampered with
 // and 2 when it cannot be checked.
@@ -271,6 +271,8 @@ func (e *env) auditVerify(args []string) int {
 	save := fs.String("write-checkpoint", "", "write the latest verified checkpoint to `FILE`, for the next --from-checkpoint")
 	noFile := fs.Bool("no-checkpoint-file", false, "do not check the log against audit.checkpoint_file (DIR/audit/checkpoint.txt with --data), which verify otherwise reads when it exists and --from-checkpoint is not given")
 	retention := fs.Duration("retention", 0, "the deployment's audit.retention `DURATION`: report entries shredded sooner after recording; default audit.retention of --config")
+	witnessKeys := new(fileList)
+	fs.Var(witnessKeys, "witness", "witness cosignature verifier key `VKEY` (name+hash+key): count the checkpoints it cosigned and exit 1 when it cosigned none; default the keys of audit.witnesses of --config. Repeatable")
 	if code, ok := e.parse(fs, verifySynopsis, args); !ok {
 		return code
 	}
@@ -298,6 +300,9 @@ func (e *env) auditVerify(args []string) int {
 		opts.Retention = src.cfg.Audit.Retention
 		fmt.Fprintf(e.stdout, "checking that no entry was shredded sooner than audit.retention %s after it was recorded; --retention overrides this\n", opts.Retention)
 	}
+	if opts.Witnesses, ok = e.witnessVerifiers(*witnessKeys, src); !ok {
+		return 2
+	}
 	if *from != "" {
 		data, err := safefile.ReadCapped(*from, auditlog.MaxCheckpointBytes)
 		if err != nil {
@@ -323,6 +328,9 @@ func (e *env) auditVerify(args []string) int {
 		return 1
 	}
 	e.reportIntact(rep)
+	if !e.reportWitnessed(rep) {
+		return 1
+	}
 	if *save != "" && rep.Latest != nil {
 		if err := safefile.WriteAtomic(*save, rep.Latest.Note, 0o644); err != nil {
 			e.errorf("%v", err)
@@ -330,6 +338,47 @@ func (e *env) auditVerify(args []string) int {
 		}
 	}
 	return 0
+}
+
+// witnessVerifiers parses the --witness keys, or takes the keys of
+// audit.witnesses when --config is given and no --witness is.
+func (e *env) witnessVerifiers(flagKeys []string, src *auditSource) ([]note.Verifier, bool) {
+	keys, from := flagKeys, "--witness"
+	if len(keys) == 0 && src.cfg != nil {
+		for _, w := range src.cfg.Audit.Witnesses {
+			keys = append(keys, strings.TrimSpace(w.Key))
+		}
+		from = "audit.witnesses"
+	}
+	var out []note.Verifier
+	for i, k := range keys {
+		v, err := auditlog.NewCosignatureVerifier(k)
+		if err != nil {
+			e.errorf("%s[%d]: %v", from, i, err)
+			e.hint("give the witness's cosignature verifier key as its operator publishes it: name+hash+base64 key")
+			return nil, false
+		}
+		out = append(out, v)
+	}
+	return out, true
+}
+
+// reportWitnessed prints what each witness cosigned. It returns false when
+// a witness cosigned no checkpoint, because the log then has no evidence
+// outside the payer's control.
+func (e *env) reportWitnessed(rep *auditlog.Report) bool {
+	ok := true
+	for _, w := range rep.Witnessed {
+		if w.Checkpoints == 0 {
+			e.errorf("witness %s cosigned no checkpoint of this log", w.Name)
+			e.hint("check that the gateway lists the witness in audit.witnesses and that its log shows no 'checkpoint not published' for it")
+			ok = false
+			continue
+		}
+		fmt.Fprintf(e.stdout, "witness %s cosigned %s, up to %s\n", w.Name,
+			plural(int64(w.Checkpoints), "checkpoint", "checkpoints"), plural(w.Size, "entry", "entries"))
+	}
+	return ok
 }
 
 // checkpointFile returns the gateway's checkpoint file for the source:
