@@ -16,23 +16,6 @@ import (
 	"go.opentelemetry.io/otel/trace"
 )
 
-// forwardedRequestHeaders are the only request headers passed upstream.
-// Everything else is dropped: hop-by-hop headers, Authorization (the
-// partner's token is for Gatehouse, not the upstream), cookies, and every
-// client-supplied forwarding or identity header, which the gateway replaces
-// with its own from verified state. Prefer is forwarded too, rewritten by
-// forwardedPrefer, and If-None-Exist as the canonical encoding of the
-// criteria the gateway parsed. The gateway sets Accept to upstreamAccept
-// and Content-Type to the canonical form of the media type it validated.
-//
-// NOTE: these headers reach the target as sent but are not in the
-// exchange record, so a few hundred bytes per request cross the link
-// unrecorded.
-var forwardedRequestHeaders = []string{
-	"Accept-Language",
-	"If-Match", "If-None-Match", "If-Modified-Since",
-}
-
 // returnedResponseHeaders are the only upstream response headers released.
 // Content-Type is released too, in the form releasedJSONType returns.
 var returnedResponseHeaders = []string{
@@ -186,10 +169,20 @@ func (g *Gateway) upstreamRequest(ctx context.Context, ex *exchange) (*http.Requ
 		return nil, &Refusal{Status: http.StatusBadGateway, Code: "exception", Rule: "upstream.request",
 			Message: "the request could not be prepared for the upstream"}
 	}
-	for _, k := range forwardedRequestHeaders {
-		if vs := ex.r.Header.Values(k); len(vs) > 0 {
-			out.Header[k] = append([]string(nil), vs...)
-		}
+	// Of the request's own headers the target receives only the canonical
+	// forms checkForwardedHeaders stored, Prefer as forwardedPrefer
+	// rewrites it and If-None-Exist below. Everything else is dropped:
+	// hop-by-hop headers, Authorization (the partner's token is for
+	// Gatehouse, not the target), cookies, and every client-supplied
+	// forwarding or identity header, which the gateway sets again from
+	// verified state.
+	//
+	// NOTE: the exchange record does not contain these headers. Their
+	// grammar still leaves the sender the choice of version ids (up to 8
+	// of 64 characters each), a date and a few language tags. Prefer keeps
+	// preferences with any name, so it carries more bytes unrecorded.
+	for k, vs := range ex.forwardHeaders {
+		out.Header[k] = append([]string(nil), vs...)
 	}
 	if ex.fhir != nil && ex.fhir.IfNoneExist != nil {
 		// As with the query, the target gets the criteria that were checked,
