@@ -1,10 +1,14 @@
 package app_test
 
 import (
+	"context"
 	"net/http"
 	"strings"
 	"testing"
 
+	"github.com/gatehouse-health/gatehouse/internal/app"
+	"github.com/gatehouse-health/gatehouse/internal/config"
+	"github.com/gatehouse-health/gatehouse/internal/devmode"
 	"github.com/gatehouse-health/gatehouse/internal/record"
 )
 
@@ -170,5 +174,44 @@ func checkHeaderRefusal(t *testing.T, resp *http.Response, body []byte, header, 
 	}
 	if secret != "" && strings.Contains(string(body), secret) {
 		t.Errorf("OperationOutcome repeats the header value %q: %s", secret, body)
+	}
+}
+
+// The upstream runs If-None-Exist as a search, so it must receive the
+// criteria the policy checked, re-encoded, and not the partner's bytes:
+// here a leading "?" that an upstream could read as part of the first
+// parameter's name.
+func TestInboundIfNoneExistReencoded(t *testing.T) {
+	h := newHarness(t, harnessOptions{edit: func(cfg *config.File, _ *devmode.Layout) {
+		p := &cfg.Partners[0]
+		p.Roles["clinical"] = "write"
+		p.Scopes = append(p.Scopes, "system/Observation.cruds")
+		p.Interactions = append(p.Interactions, "Observation.create")
+	}})
+	client := h.partnerClient(app.DevScopes + " system/Observation.cruds")
+	tok, err := client.Token(context.Background())
+	if err != nil {
+		t.Fatalf("token: %v", err)
+	}
+	header := http.Header{
+		"Authorization": {"Bearer " + tok.AccessToken},
+		"Content-Type":  {"application/fhir+json"},
+		"If-None-Exist": {"?identifier=urn:example:obs|42"},
+	}
+	body := `{"resourceType":"Observation","status":"final","code":{"text":"probe"}}`
+	before := h.upstream.count.Load()
+	resp := h.send(client.HTTPClient(), "POST", "/fhir/Observation", header, []byte(body))
+	out := readBody(t, resp)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status = %d, want 200; body %s", resp.StatusCode, out)
+	}
+	if n := h.upstream.count.Load() - before; n != 1 {
+		t.Fatalf("upstream received %d requests, want 1", n)
+	}
+	h.upstream.mu.Lock()
+	got := h.upstream.last.Header.Values("If-None-Exist")
+	h.upstream.mu.Unlock()
+	if len(got) != 1 || got[0] != "identifier=urn:example:obs|42" {
+		t.Errorf("upstream If-None-Exist = %q, want the criteria without the leading \"?\"", got)
 	}
 }
