@@ -3,7 +3,9 @@ package app_test
 import (
 	"context"
 	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/gatehouse-health/gatehouse/internal/app"
@@ -199,6 +201,7 @@ func TestInboundIfNoneExistReencoded(t *testing.T) {
 		"If-None-Exist": {"?identifier=urn:example:obs|42"},
 	}
 	body := `{"resourceType":"Observation","status":"final","code":{"text":"probe"}}`
+
 	before := h.upstream.count.Load()
 	resp := h.send(client.HTTPClient(), "POST", "/fhir/Observation", header, []byte(body))
 	out := readBody(t, resp)
@@ -208,10 +211,75 @@ func TestInboundIfNoneExistReencoded(t *testing.T) {
 	if n := h.upstream.count.Load() - before; n != 1 {
 		t.Fatalf("upstream received %d requests, want 1", n)
 	}
+
 	h.upstream.mu.Lock()
 	got := h.upstream.last.Header.Values("If-None-Exist")
 	h.upstream.mu.Unlock()
 	if len(got) != 1 || got[0] != "identifier=urn:example:obs|42" {
 		t.Errorf("upstream If-None-Exist = %q, want the criteria without the leading \"?\"", got)
+	}
+}
+
+// The record does not contain the response headers either, so the target
+// could send data past it in ETag, Last-Modified, Content-Language or
+// Location. The sender of the request receives only their canonical
+// encodings, and none of a header outside its grammar. The outbound path
+// releases headers through the same code.
+func TestResponseHeadersReencoded(t *testing.T) {
+	var upstreamBase string
+	tests := []struct {
+		name, header, value, want string
+	}{
+		{"ETag weak", "ETag", `W/"7"`, `W/"7"`},
+		{"ETag strong", "ETag", `"c2VjcmV0"`, ""},
+		{"ETag list", "ETag", `W/"1", W/"c2VjcmV0"`, ""},
+		{"ETag bad id", "ETag", `W/"c2Vj cmV0"`, ""},
+		{"Last-Modified asctime", "Last-Modified", "Sat Dec  5 10:00:00 2026", "Sat, 05 Dec 2026 10:00:00 GMT"},
+		{"Last-Modified free text", "Last-Modified", "c2VjcmV0", ""},
+		{"Content-Language", "Content-Language", "EN-us, es-419", "en-US, es-419"},
+		{"Content-Language private use", "Content-Language", "en-x-c2VjcmV0", ""},
+		{"Location version", "Location", "/fhir-engine/Claim/1/_history/2", "/fhir/Claim/1/_history/2"},
+		{"Location query", "Location", "/fhir-engine/Claim/1?c2VjcmV0", ""},
+		{"Location other path", "Location", "/fhir-engine/Claim/1/c2VjcmV0", ""},
+		{"Location unknown type", "Location", "/fhir-engine/C2VjcmV0/1", ""},
+	}
+	var (
+		mu            sync.Mutex
+		header, value string
+	)
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		name, v := header, value
+		mu.Unlock()
+		if name == "Location" {
+			v = upstreamBase + v
+		}
+		w.Header().Set(name, v)
+		w.Header().Set("Content-Type", "application/fhir+json")
+		w.Write([]byte(`{"resourceType":"CapabilityStatement","status":"active","date":"2026-12-01","kind":"instance",` +
+			`"fhirVersion":"4.0.1","format":["json"],"rest":[{"mode":"server"}]}`))
+	}))
+	t.Cleanup(upstream.Close)
+	upstreamBase = upstream.URL
+	h := newHarness(t, harnessOptions{upstreamURL: upstream.URL + "/fhir-engine"})
+	auth := "Bearer " + h.accessToken()
+
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			mu.Lock()
+			header, value = tc.header, tc.value
+			mu.Unlock()
+			resp := h.send(h.ehr.HTTPClient(), "GET", "/fhir/metadata", http.Header{"Authorization": {auth}}, nil)
+			body := readBody(t, resp)
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("status = %d, want 200; body %s", resp.StatusCode, body)
+			}
+			if got := resp.Header.Values(tc.header); tc.want == "" && len(got) != 0 {
+				t.Errorf("%s = %q, want none", tc.header, got)
+			}
+			if got := resp.Header.Values(tc.header); tc.want != "" && (len(got) != 1 || got[0] != tc.want) {
+				t.Errorf("%s = %q, want %q", tc.header, got, tc.want)
+			}
+		})
 	}
 }

@@ -16,12 +16,6 @@ import (
 	"go.opentelemetry.io/otel/trace"
 )
 
-// returnedResponseHeaders are the only upstream response headers released.
-// Content-Type is released too, in the form releasedJSONType returns.
-var returnedResponseHeaders = []string{
-	"Content-Language", "ETag", "Last-Modified",
-}
-
 // forwardAndRespond records the allowed request, forwards it, records the
 // response and releases it. Each record is committed before the next step.
 func (g *Gateway) forwardAndRespond(w http.ResponseWriter, ex *exchange) {
@@ -56,20 +50,15 @@ func (g *Gateway) forwardAndRespond(w http.ResponseWriter, ex *exchange) {
 		g.refuse(w, ex, ref)
 		return
 	}
-	for _, k := range returnedResponseHeaders {
-		if v := header.Get(k); v != "" {
-			w.Header().Set(k, v)
-		}
+	released, dropped := releasedHeaders(header, ex.target)
+	for k, vs := range released {
+		w.Header()[k] = vs
+	}
+	if len(dropped) > 0 {
+		g.log.Warn("response headers dropped as invalid", "exchange", ex.entry.ExchangeID, "headers", dropped)
 	}
 	if len(body) > 0 {
 		w.Header().Set("Content-Type", releasedJSONType(ex.accept, header.Get("Content-Type")))
-	}
-	if loc := header.Get("Location"); loc != "" {
-		if rewritten := rewriteLocation(loc, ex.target); rewritten != "" {
-			w.Header().Set("Location", rewritten)
-		} else {
-			w.Header().Del("Location")
-		}
 	}
 	w.Header().Set("X-Request-Id", ex.entry.ExchangeID)
 	setRecordHeaders(w.Header(), ex)
@@ -177,9 +166,10 @@ func (g *Gateway) upstreamRequest(ctx context.Context, ex *exchange) (*http.Requ
 	// forwarding or identity header, which the gateway sets again from
 	// verified state.
 	//
-	// NOTE: the exchange record does not contain these headers. Their
-	// grammar still leaves the sender the choice of version ids (up to 8
-	// of 64 characters each), a date and a few language tags. Prefer keeps
+	// NOTE: the exchange record does not contain these headers, nor the
+	// response headers releasedHeaders lets through. Their grammar still
+	// leaves the sender the choice of version ids (up to 8 of 64
+	// characters each), a date and a few language tags. Prefer keeps
 	// preferences with any name, so it carries more bytes unrecorded.
 	for k, vs := range ex.forwardHeaders {
 		out.Header[k] = append([]string(nil), vs...)

@@ -6,12 +6,12 @@ import (
 	"strings"
 )
 
-// The caps below bound what a forwarded header can hold. FHIR clients send
-// one version ETag and a short language list, so the caps turn away no
-// ordinary request.
+// The caps below bound what a forwarded or released header can hold. They
+// are estimates sized for what FHIR clients send: one version ETag and a
+// short language list.
 const (
 	maxEntityTags          = 8
-	maxVersionIDLength     = 64 // FHIR R4 id: [A-Za-z0-9\-\.]{1,64}
+	maxIDLength            = 64 // FHIR R4 id: [A-Za-z0-9\-\.]{1,64}
 	maxAcceptLanguageBytes = 128
 	maxLanguageRanges      = 8
 )
@@ -75,7 +75,7 @@ func canonicalETags(lines []string, star bool) (string, bool) {
 			return "", false
 		}
 		id, ok = strings.CutSuffix(id, `"`)
-		if !ok || !isVersionID(id) {
+		if !ok || !isFHIRID(id) {
 			return "", false
 		}
 		if !seen[id] {
@@ -86,10 +86,10 @@ func canonicalETags(lines []string, star bool) (string, bool) {
 	return strings.Join(tags, ", "), true
 }
 
-// isVersionID reports whether s is a FHIR R4 id, the type of
+// isFHIRID reports whether s is a FHIR R4 id, the type of Resource.id and
 // Meta.versionId.
-func isVersionID(s string) bool {
-	if len(s) == 0 || len(s) > maxVersionIDLength {
+func isFHIRID(s string) bool {
+	if len(s) == 0 || len(s) > maxIDLength {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
@@ -101,9 +101,10 @@ func isVersionID(s string) bool {
 	return true
 }
 
-// canonicalHTTPDate parses a single If-Modified-Since line in any of the
-// three HTTP-date forms http.ParseTime accepts and returns it in the
-// IMF-fixdate form of http.TimeFormat.
+// canonicalHTTPDate parses a field of one line, such as If-Modified-Since
+// or Last-Modified, as an HTTP-date in any of the three forms
+// http.ParseTime accepts. It returns the date in the IMF-fixdate form of
+// http.TimeFormat.
 func canonicalHTTPDate(lines []string) (string, bool) {
 	if len(lines) != 1 {
 		return "", false
@@ -116,14 +117,16 @@ func canonicalHTTPDate(lines []string) (string, bool) {
 }
 
 // canonicalAcceptLanguage parses an Accept-Language field (RFC 9110
-// section 12.5.4) and returns it re-encoded: each range in BCP 47 case
-// (language lower case, script title case, region upper case), a q value
-// only when below 1 and without trailing zeros, later duplicates dropped,
-// ranges joined by ", ". It accepts a subset of language ranges: "*" or a
-// language of 2 or 3 letters, an optional 4-letter script and an optional
-// region of 2 letters or 3 digits. Variants, extensions and private-use
-// subtags are rejected, because any 1-8 character subtag would let a
-// sender write its own data there.
+// section 12.5.4) and returns it re-encoded. Each range is written in
+// BCP 47 case (language lower case, script title case, region upper
+// case), with a q value only when below 1 and without trailing zeros.
+// Later duplicates are dropped and ranges are joined by ", ".
+//
+// It accepts a subset of language ranges: "*" or a language of 2 or 3
+// letters, an optional 4-letter script and an optional region of 2
+// letters or 3 digits. Variants, extensions and private-use subtags are
+// rejected, because any 1-8 character subtag would let a sender write
+// its own data there.
 func canonicalAcceptLanguage(lines []string) (string, bool) {
 	total := 0
 	for _, l := range lines {
@@ -246,4 +249,86 @@ func isDigits(s string) bool {
 		}
 	}
 	return true
+}
+
+// releasedHeaders returns the ETag, Last-Modified, Content-Language and
+// Location headers of the target's response in the form the sender of the
+// request receives, and the names of the headers it dropped. The record
+// does not contain them, so each is released only as the canonical
+// encoding of a strict parse. The grammars are one weak version ETag, an
+// HTTP-date, language tags, and a Location that rewriteLocation maps to a
+// resource or version under the gateway's base. A header outside its
+// grammar is dropped rather than the response withheld, because the
+// response itself is recorded and valid. Content-Type is released
+// separately, in the form releasedJSONType returns.
+func releasedHeaders(header http.Header, t *target) (http.Header, []string) {
+	out := http.Header{}
+	var dropped []string
+	parsers := []struct {
+		name  string
+		parse func(lines []string) (string, bool)
+	}{
+		{"ETag", canonicalETag},
+		{"Last-Modified", canonicalHTTPDate},
+		{"Content-Language", canonicalContentLanguage},
+		{"Location", func(lines []string) (string, bool) {
+			if len(lines) != 1 {
+				return "", false
+			}
+			loc := rewriteLocation(lines[0], t)
+			return loc, loc != ""
+		}},
+	}
+	for _, p := range parsers {
+		lines := header.Values(p.name)
+		if len(lines) == 0 {
+			continue
+		}
+		v, ok := p.parse(lines)
+		if !ok {
+			dropped = append(dropped, p.name)
+			continue
+		}
+		out.Set(p.name, v)
+	}
+	return out, dropped
+}
+
+// canonicalETag parses an ETag field as a single weak FHIR version ETag.
+func canonicalETag(lines []string) (string, bool) {
+	if len(lines) != 1 || strings.Contains(lines[0], ",") {
+		return "", false
+	}
+	return canonicalETags(lines, false)
+}
+
+// canonicalContentLanguage parses a Content-Language field (RFC 9110
+// section 8.5) as language tags in the subset canonicalAcceptLanguage
+// accepts, without "*" and q values, and returns them in BCP 47 case,
+// once each, joined by ", ".
+func canonicalContentLanguage(lines []string) (string, bool) {
+	total := 0
+	for _, l := range lines {
+		total += len(l)
+	}
+	if total > maxAcceptLanguageBytes {
+		return "", false
+	}
+	elems := splitList(lines)
+	if len(elems) == 0 || len(elems) > maxLanguageRanges {
+		return "", false
+	}
+	var tags []string
+	seen := map[string]bool{}
+	for _, e := range elems {
+		tag, ok := canonicalLanguageRange(e)
+		if !ok || tag == "*" {
+			return "", false
+		}
+		if !seen[tag] {
+			seen[tag] = true
+			tags = append(tags, tag)
+		}
+	}
+	return strings.Join(tags, ", "), true
 }
