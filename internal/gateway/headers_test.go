@@ -65,7 +65,7 @@ func TestCanonicalAcceptLanguage(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			got, ok := canonicalAcceptLanguage([]string{tt.value})
 			if ok != tt.ok {
-				t.Fatalf("ok = %v, want %v (value %q)", ok, tt.ok, got)
+				t.Fatalf("ok = %v, want %v (canonical %q)", ok, tt.ok, got)
 			}
 			if got != tt.want {
 				t.Errorf("canonical = %q, want %q", got, tt.want)
