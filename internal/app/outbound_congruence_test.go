@@ -87,3 +87,76 @@ func TestOutboundClaimResponseOwnPartiesForwarded(t *testing.T) {
 		}
 	}
 }
+
+// outboundTaskPatch is a FHIRPath Patch that replaces the element at path
+// of a Task.
+func outboundTaskPatch(path string) string {
+	return `{"resourceType":"Parameters","parameter":[{"name":"operation","part":[` +
+		`{"name":"type","valueCode":"replace"},{"name":"path","valueString":"` + path + `"},` +
+		`{"name":"value","valueReference":{"identifier":{"system":"http://hl7.org/fhir/sid/us-npi","value":"1111111111"}}}]}]}`
+}
+
+// A patch on a party element of a Task would move the Task to another
+// organisation without the gateway seeing the result, so the engine must
+// send such a change as an update. The gateway rejects the patch with 403,
+// records one refusal and sends the partner nothing.
+func TestOutboundPatchOnPartyRejected(t *testing.T) {
+	h, ehr, engine, base := startOutbound(t, nil, "Task.patch")
+	req, err := http.NewRequest(http.MethodPatch, base+"/Task/1", strings.NewReader(outboundTaskPatch("Task.owner")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/fhir+json")
+	resp, err := engine.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := readBody(t, resp)
+
+	if resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("status = %d, want 403: %s", resp.StatusCode, got)
+	}
+	if code := outcomeCode(t, got); code != "forbidden" {
+		t.Errorf("OperationOutcome code = %q, want forbidden", code)
+	}
+	if n := ehr.calls.Load(); n != 0 {
+		t.Errorf("the partner received %d calls, want 0", n)
+	}
+	entries := h.entries(resp)
+	if len(entries) != 1 {
+		t.Fatalf("recorded %d entries, want 1: %+v", len(entries), entries)
+	}
+	if entries[0].Rule != "congruence.outbound-patch" {
+		t.Errorf("recorded rule = %q, want congruence.outbound-patch", entries[0].Rule)
+	}
+	if entries[0].Direction != "outbound" {
+		t.Errorf("recorded direction = %q, want outbound", entries[0].Direction)
+	}
+}
+
+// A patch on an element that names no party reaches the partner, so the
+// rejection above comes from the party check and not from PATCH itself.
+func TestOutboundPatchOnStatusForwarded(t *testing.T) {
+	h, ehr, engine, base := startOutbound(t, nil, "Task.patch")
+	body := `{"resourceType":"Parameters","parameter":[{"name":"operation","part":[` +
+		`{"name":"type","valueCode":"replace"},{"name":"path","valueString":"Task.status"},{"name":"value","valueCode":"completed"}]}]}`
+	req, err := http.NewRequest(http.MethodPatch, base+"/Task/1", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/fhir+json")
+	resp, err := engine.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := readBody(t, resp)
+
+	if n := ehr.calls.Load(); n != 1 {
+		t.Fatalf("the partner received %d calls, want 1 (status %d: %s)", n, resp.StatusCode, got)
+	}
+	for _, e := range h.entries(resp) {
+		if strings.HasPrefix(e.Rule, "congruence.") {
+			t.Errorf("entry recorded under %s: %s", e.Rule, e.Reason)
+		}
+	}
+}

@@ -92,16 +92,66 @@ func TestUpstreamClientWritesBundleAtOnce(t *testing.T) {
 }
 
 // With the built-in payer service as the upstream, the gateway's client
-// serves requests for its listener in process.
+// serves requests for its listener in process, with the payer key, and
+// sends requests for any other host over the network.
 func TestUpstreamClientServesPayerInProcess(t *testing.T) {
-	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})
-	payer := &payerServer{addr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 9}, handler: handler}
+	// The payer's address has no listener, so a request that reaches the
+	// handler cannot have used a socket.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr()
+	ln.Close()
+
+	var payerCalls atomic.Int64
+	var gotKey, gotPath atomic.Value
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		payerCalls.Add(1)
+		gotKey.Store(r.Header.Get(payerKeyHeader))
+		gotPath.Store(r.URL.Path)
+		w.Write([]byte("payer"))
+	})
+	payer := &payerServer{addr: addr, handler: handler}
 	client, err := upstreamClient(&config.File{}, "payer-key", payer, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr, ok := client.Transport.(keyTransport).next.(inProcessTransport)
-	if !ok || tr.host != "127.0.0.1:9" {
-		t.Fatalf("transport %T (host %q), want inProcessTransport for 127.0.0.1:9", client.Transport.(keyTransport).next, tr.host)
+	defer client.CloseIdleConnections()
+
+	resp, err := client.Get("http://" + addr.String() + "/fhir/metadata")
+	if err != nil {
+		t.Fatalf("request to the payer listener: %v", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(body) != "payer" {
+		t.Errorf("payer response body = %q, want %q", body, "payer")
+	}
+	if n := payerCalls.Load(); n != 1 {
+		t.Fatalf("the payer handler received %d requests, want 1", n)
+	}
+	if got := gotKey.Load(); got != "payer-key" {
+		t.Errorf("the payer handler received payer key %q, want payer-key", got)
+	}
+	if got := gotPath.Load(); got != "/fhir/metadata" {
+		t.Errorf("the payer handler received path %q, want /fhir/metadata", got)
+	}
+
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte("other"))
+	}))
+	defer other.Close()
+	resp, err = client.Get(other.URL + "/fhir/metadata")
+	if err != nil {
+		t.Fatalf("request to another host: %v", err)
+	}
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(body) != "other" {
+		t.Errorf("another host's response body = %q, want %q", body, "other")
+	}
+	if n := payerCalls.Load(); n != 1 {
+		t.Errorf("the payer handler received %d requests after a request to another host, want 1", n)
 	}
 }

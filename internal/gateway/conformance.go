@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/gatehouse-health/gatehouse/internal/fhirreq"
 	"github.com/gatehouse-health/gatehouse/internal/outcome"
 )
 
@@ -119,7 +120,10 @@ func isFHIRJSONResponse(ct string) bool {
 }
 
 // rewriteLocation maps a Location header from the upstream's base to the
-// gateway's own path, and drops one that points anywhere else.
+// gateway's own path, and returns "" for one that points anywhere else or
+// is not a resource or version location, [base]/Type/id or
+// [base]/Type/id/_history/vid. The record does not contain the header, so
+// a query or other path would let the target send data past it.
 func rewriteLocation(loc string, t *target) string {
 	u, err := url.Parse(loc)
 	if err != nil {
@@ -130,12 +134,21 @@ func rewriteLocation(loc string, t *target) string {
 		return ""
 	}
 	rest, ok := strings.CutPrefix(u.Path, base+"/")
-	if !ok {
+	if !ok || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || !isResourceLocation(rest) {
 		return ""
 	}
-	out := t.prefix + "/" + rest
-	if u.RawQuery != "" {
-		out += "?" + u.RawQuery
+	return t.prefix + "/" + rest
+}
+
+// isResourceLocation reports whether path is Type/id or
+// Type/id/_history/vid, with a known resource type and FHIR ids.
+func isResourceLocation(path string) bool {
+	segs := strings.Split(path, "/")
+	if len(segs) != 2 && len(segs) != 4 {
+		return false
 	}
-	return out
+	if !fhirreq.IsResourceType(segs[0]) || !isFHIRID(segs[1]) {
+		return false
+	}
+	return len(segs) == 2 || segs[2] == "_history" && isFHIRID(segs[3])
 }

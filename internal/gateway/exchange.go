@@ -45,7 +45,11 @@ type exchange struct {
 	// accept is the q values of the request's Accept once checkAccept has
 	// admitted it, from which the released response takes its media type.
 	accept *jsonAcceptance
-	target *target // destination of the exchange once allowed
+	// forwardHeaders contains the canonical encoding of the conditional
+	// and Accept-Language headers once checkForwardedHeaders has admitted
+	// them: the only form of them the target receives.
+	forwardHeaders http.Header
+	target         *target // destination of the exchange once allowed
 	// forwarded is set once the request has been handed to the target's
 	// client, after which the target may have acted on it.
 	forwarded bool

@@ -16,29 +16,6 @@ import (
 	"go.opentelemetry.io/otel/trace"
 )
 
-// forwardedRequestHeaders are the only request headers passed upstream.
-// Everything else is dropped: hop-by-hop headers, Authorization (the
-// partner's token is for Gatehouse, not the upstream), cookies, and every
-// client-supplied forwarding or identity header, which the gateway replaces
-// with its own from verified state. Prefer is forwarded too, rewritten by
-// forwardedPrefer, and If-None-Exist as the canonical encoding of the
-// criteria the gateway parsed. The gateway sets Accept to upstreamAccept
-// and Content-Type to the canonical form of the media type it validated.
-//
-// NOTE: these headers reach the target as sent but are not in the
-// exchange record, so a few hundred bytes per request cross the link
-// unrecorded.
-var forwardedRequestHeaders = []string{
-	"Accept-Language",
-	"If-Match", "If-None-Match", "If-Modified-Since",
-}
-
-// returnedResponseHeaders are the only upstream response headers released.
-// Content-Type is released too, in the form releasedJSONType returns.
-var returnedResponseHeaders = []string{
-	"Content-Language", "ETag", "Last-Modified",
-}
-
 // forwardAndRespond records the allowed request, forwards it, records the
 // response and releases it. Each record is committed before the next step.
 func (g *Gateway) forwardAndRespond(w http.ResponseWriter, ex *exchange) {
@@ -73,20 +50,15 @@ func (g *Gateway) forwardAndRespond(w http.ResponseWriter, ex *exchange) {
 		g.refuse(w, ex, ref)
 		return
 	}
-	for _, k := range returnedResponseHeaders {
-		if v := header.Get(k); v != "" {
-			w.Header().Set(k, v)
-		}
+	released, dropped := releasedHeaders(header, ex.target)
+	for k, vs := range released {
+		w.Header()[k] = vs
+	}
+	if len(dropped) > 0 {
+		g.log.Warn("response headers dropped as invalid", "exchange", ex.entry.ExchangeID, "headers", dropped)
 	}
 	if len(body) > 0 {
 		w.Header().Set("Content-Type", releasedJSONType(ex.accept, header.Get("Content-Type")))
-	}
-	if loc := header.Get("Location"); loc != "" {
-		if rewritten := rewriteLocation(loc, ex.target); rewritten != "" {
-			w.Header().Set("Location", rewritten)
-		} else {
-			w.Header().Del("Location")
-		}
 	}
 	w.Header().Set("X-Request-Id", ex.entry.ExchangeID)
 	setRecordHeaders(w.Header(), ex)
@@ -186,10 +158,21 @@ func (g *Gateway) upstreamRequest(ctx context.Context, ex *exchange) (*http.Requ
 		return nil, &Refusal{Status: http.StatusBadGateway, Code: "exception", Rule: "upstream.request",
 			Message: "the request could not be prepared for the upstream"}
 	}
-	for _, k := range forwardedRequestHeaders {
-		if vs := ex.r.Header.Values(k); len(vs) > 0 {
-			out.Header[k] = append([]string(nil), vs...)
-		}
+	// Of the request's own headers the target receives only the canonical
+	// forms checkForwardedHeaders stored, Prefer as forwardedPrefer
+	// rewrites it and If-None-Exist below. Everything else is dropped:
+	// hop-by-hop headers, Authorization (the partner's token is for
+	// Gatehouse, not the target), cookies, and every client-supplied
+	// forwarding or identity header, which the gateway sets again from
+	// verified state.
+	//
+	// NOTE: the exchange record does not contain these headers, nor the
+	// response headers releasedHeaders lets through. Their grammar still
+	// leaves the sender the choice of version ids (up to 8 of 64
+	// characters each), a date and a few language tags. Prefer keeps
+	// preferences with any name, so it carries more bytes unrecorded.
+	for k, vs := range ex.forwardHeaders {
+		out.Header[k] = append([]string(nil), vs...)
 	}
 	if ex.fhir != nil && ex.fhir.IfNoneExist != nil {
 		// As with the query, the target gets the criteria that were checked,

@@ -351,6 +351,9 @@ func (g *Gateway) checkPayload(ex *exchange) *Refusal {
 	if ref := checkAccept(ex); ref != nil {
 		return ref
 	}
+	if ref := checkForwardedHeaders(ex); ref != nil {
+		return ref
+	}
 	switch ex.r.Method {
 	case http.MethodGet, http.MethodDelete:
 		if hasBody {
