@@ -27,7 +27,7 @@ var malformedForwardedHeaders = []struct {
 	{"If-Match strong tag", "If-Match", []string{`"c2VjcmV0"`}, "c2VjcmV0"},
 	{"If-Match star", "If-Match", []string{"*"}, ""},
 	{"If-Match bad version id", "If-Match", []string{`W/"c2Vj cmV0"`}, "c2Vj cmV0"},
-	{"If-Match too many tags", "If-Match", []string{`W/"1",W/"2",W/"3",W/"4",W/"5",W/"6",W/"7",W/"8",W/"c2VjcmV0"`}, "c2VjcmV0"},
+	{"If-Match two tags", "If-Match", []string{`W/"1",W/"c2VjcmV0"`}, "c2VjcmV0"},
 	{"If-None-Match long version id", "If-None-Match", []string{`W/"` + strings.Repeat("c2VjcmV0", 9) + `"`}, strings.Repeat("c2VjcmV0", 9)},
 	{"If-None-Match parameter", "If-None-Match", []string{`W/"1";c2VjcmV0`}, "c2VjcmV0"},
 	{"If-None-Match empty element", "If-None-Match", []string{`W/"1",,W/"c2VjcmV0"`}, "c2VjcmV0"},
@@ -46,7 +46,7 @@ var validForwardedHeaders = []struct {
 	values       []string
 	want         string
 }{
-	{"If-Match list", "If-Match", []string{`W/"3" ,W/"a-1.b"`, `W/"3"`}, `W/"3", W/"a-1.b"`},
+	{"If-Match spaces", "If-Match", []string{` W/"a-1.b" `}, `W/"a-1.b"`},
 	{"If-None-Match star", "If-None-Match", []string{"*"}, "*"},
 	{"If-Modified-Since RFC 850", "If-Modified-Since", []string{"Saturday, 05-Dec-26 10:00:00 GMT"}, "Sat, 05 Dec 2026 10:00:00 GMT"},
 	{"If-Modified-Since asctime", "If-Modified-Since", []string{"Sat Dec  5 10:00:00 2026"}, "Sat, 05 Dec 2026 10:00:00 GMT"},

@@ -168,9 +168,8 @@ func (g *Gateway) upstreamRequest(ctx context.Context, ex *exchange) (*http.Requ
 	//
 	// NOTE: the exchange record does not contain these headers, nor the
 	// response headers releasedHeaders lets through. Their grammar still
-	// leaves the sender the choice of version ids (up to 8 of 64
-	// characters each), a date and a few language tags. Prefer keeps
-	// preferences with any name, so it carries more bytes unrecorded.
+	// leaves the sender the choice of a version id (up to 64 characters),
+	// a date, a few language tags and the values of the FHIR preferences.
 	for k, vs := range ex.forwardHeaders {
 		out.Header[k] = append([]string(nil), vs...)
 	}

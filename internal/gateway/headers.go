@@ -10,7 +10,7 @@ import (
 // are estimates sized for what FHIR clients send: one version ETag and a
 // short language list.
 const (
-	maxEntityTags          = 8
+	maxEntityTags          = 1
 	maxIDLength            = 64 // FHIR R4 id: [A-Za-z0-9\-\.]{1,64}
 	maxAcceptLanguageBytes = 128
 	maxLanguageRanges      = 8
@@ -31,9 +31,9 @@ func checkForwardedHeaders(ex *exchange) *Refusal {
 		want  string
 	}{
 		{"If-Match", func(l []string) (string, bool) { return canonicalETags(l, false) },
-			`one to 8 FHIR version ETags, W/"<versionId>"`},
+			`one FHIR version ETag, W/"<versionId>"`},
 		{"If-None-Match", func(l []string) (string, bool) { return canonicalETags(l, true) },
-			`"*" or one to 8 FHIR version ETags, W/"<versionId>"`},
+			`"*" or one FHIR version ETag, W/"<versionId>"`},
 		{"If-Modified-Since", canonicalHTTPDate, "one HTTP-date, such as " + http.TimeFormat},
 		{"Accept-Language", canonicalAcceptLanguage,
 			"at most 8 language tags (language, optional script and region), each with an optional q value, in 128 bytes"},

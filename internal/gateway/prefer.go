@@ -15,11 +15,12 @@ import (
 const preferStrict = "handling=strict"
 
 // forwardedPrefer returns the Prefer field value sent upstream for the
-// partner's Prefer field lines, or "" for none. Every handling preference,
-// and every parameter named handling, is removed. The rest is written back
-// in canonical form: names in lower case, values as tokens, later
-// duplicates of a preference dropped (RFC 7240 section 2 considers only
-// the first). When search is set, handling=strict comes first.
+// partner's Prefer field lines, or "" for none. Only the preferences
+// fhirPreference accepts are kept, so every handling preference is
+// removed. They are written back in canonical form: names in lower case,
+// values as tokens, parameters and later duplicates of a preference
+// dropped (RFC 7240 section 2 considers only the first). When search is
+// set, handling=strict comes first.
 //
 // The upstream never receives the partner's bytes, so a parser that reads the
 // field differently from RFC 7240 cannot find a handling preference
@@ -39,20 +40,47 @@ func forwardedPrefer(lines []string, search bool) string {
 			continue
 		}
 		for _, p := range prefs {
-			if p.name == "handling" || seen[p.name] || p.unsafe {
+			if seen[p.name] || p.unsafe {
 				continue
 			}
 			seen[p.name] = true
-			out = append(out, p.text)
+			if text, ok := fhirPreference(p); ok {
+				out = append(out, text)
+			}
 		}
 	}
 	return strings.Join(out, ", ")
 }
 
+// fhirPreference returns the canonical text of p when it is a preference
+// FHIR R4 defines for its HTTP API: return (minimal, representation or
+// OperationOutcome), respond-async and wait (RFC 7240) with whole seconds.
+// Parameters are dropped. The record does not contain the Prefer field,
+// so any other name or value would carry data past it.
+func fhirPreference(p preference) (string, bool) {
+	switch p.name {
+	case "return":
+		switch p.value {
+		case "minimal", "representation", "OperationOutcome":
+			return "return=" + p.value, true
+		}
+	case "respond-async":
+		if p.value == "" {
+			return "respond-async", true
+		}
+	case "wait":
+		if n := len(p.value); n > 0 && n <= 5 && strings.Trim(p.value, "0123456789") == "" {
+			return "wait=" + p.value, true
+		}
+	}
+	return "", false
+}
+
 // preference is one element of a Prefer field, written in canonical form.
 type preference struct {
-	name string // lower case
-	text string // name, value and parameters as they are forwarded
+	name  string // lower case
+	value string // the value without "=", or ""
+	text  string // name, value and parameters as they are forwarded
 	// unsafe is set when a value cannot be written as a token.
 	unsafe bool
 }
@@ -111,7 +139,7 @@ func (p *preferParser) preference() (preference, bool) {
 	if !ok {
 		return preference{}, false
 	}
-	pref := preference{name: name, unsafe: unsafe}
+	pref := preference{name: name, value: strings.TrimPrefix(value, "="), unsafe: unsafe}
 	// A Builder keeps the work linear in the field's length. Appending
 	// each parameter to a string copies the text so far every time, and a
 	// 64 KiB field of short parameters then took close to a second.
