@@ -36,7 +36,9 @@ const DefaultRetention = 400 * 24 * time.Hour
 
 // MaxIdentifiers caps the identifiers one call of Remember or Known
 // reads, so that a crafted body with thousands of identifiers cannot
-// turn one request into thousands of statements.
+// turn one request into thousands of statements. Both read the first
+// MaxIdentifiers and ignore the rest, which can only leave a patient
+// unknown, never make one known.
 const MaxIdentifiers = 16
 
 // pruneInterval is the least time between two deletions of expired links.
@@ -54,10 +56,6 @@ var schema = []string{
 )`,
 	`CREATE INDEX IF NOT EXISTS partner_patients_expiry ON partner_patients (expires_ns)`,
 }
-
-// ErrTooManyIdentifiers is returned for more than MaxIdentifiers
-// identifiers in one call.
-var ErrTooManyIdentifiers = fmt.Errorf("patientlinks: more than %d patient identifiers", MaxIdentifiers)
 
 // Store keeps the links in a SQL table, on SQLite or PostgreSQL. It is
 // safe for concurrent use. A link is durable and visible to every replica
@@ -102,18 +100,19 @@ func hashValue(id congruence.Identifier) []byte {
 	return sum[:]
 }
 
-// usable returns the identifiers of ids with both system and value.
-func usable(ids []congruence.Identifier) ([]congruence.Identifier, error) {
-	out := make([]congruence.Identifier, 0, len(ids))
+// usable returns the first MaxIdentifiers identifiers of ids with both
+// system and value.
+func usable(ids []congruence.Identifier) []congruence.Identifier {
+	out := make([]congruence.Identifier, 0, min(len(ids), MaxIdentifiers))
 	for _, id := range ids {
+		if len(out) == MaxIdentifiers {
+			break
+		}
 		if id.System != "" && id.Value != "" {
 			out = append(out, id)
 		}
 	}
-	if len(out) > MaxIdentifiers {
-		return nil, ErrTooManyIdentifiers
-	}
-	return out, nil
+	return out
 }
 
 // Remember links each identifier of ids with both system and value to
@@ -122,10 +121,7 @@ func (s *Store) Remember(ctx context.Context, partner string, ids []congruence.I
 	if partner == "" {
 		return errors.New("patientlinks: empty partner id")
 	}
-	ids, err := usable(ids)
-	if err != nil {
-		return err
-	}
+	ids = usable(ids)
 	if err := s.prune(ctx); err != nil {
 		return err
 	}
@@ -166,10 +162,7 @@ func (s *Store) prune(ctx context.Context) error {
 // partner by a link that has not expired. Identifiers without both system
 // and value never match.
 func (s *Store) Known(ctx context.Context, partner string, ids []congruence.Identifier) (bool, error) {
-	ids, err := usable(ids)
-	if err != nil {
-		return false, err
-	}
+	ids = usable(ids)
 	now := s.now().UnixNano()
 	for _, id := range ids {
 		var found int

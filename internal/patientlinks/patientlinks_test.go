@@ -3,7 +3,6 @@ package patientlinks
 import (
 	"bytes"
 	"context"
-	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -141,12 +140,26 @@ func TestIdentifierCap(t *testing.T) {
 	for i := range ids {
 		ids[i] = congruence.Identifier{System: "urn:s", Value: string(rune('a' + i))}
 	}
-
-	if err := s.Remember(context.Background(), "ehr-1", ids); !errors.Is(err, ErrTooManyIdentifiers) {
-		t.Errorf("Remember: err = %v, want ErrTooManyIdentifiers", err)
+	if err := s.Remember(context.Background(), "ehr-1", ids); err != nil {
+		t.Fatal(err)
 	}
-	if _, err := s.Known(context.Background(), "ehr-1", ids); !errors.Is(err, ErrTooManyIdentifiers) {
-		t.Errorf("Known: err = %v, want ErrTooManyIdentifiers", err)
+
+	if n, err := s.Len(context.Background()); err != nil || n != MaxIdentifiers {
+		t.Errorf("Len = %d, %v, want %d", n, err, MaxIdentifiers)
+	}
+	if mustKnown(t, s, "ehr-1", ids[MaxIdentifiers]) {
+		t.Error("the identifier past the cap is known")
+	}
+	if !mustKnown(t, s, "ehr-1", ids[0]) {
+		t.Error("the first identifier is not known")
+	}
+	var beyond []congruence.Identifier
+	for range MaxIdentifiers {
+		beyond = append(beyond, congruence.Identifier{System: "urn:s", Value: "unknown"})
+	}
+	beyond = append(beyond, ids[0])
+	if mustKnown(t, s, "ehr-1", beyond...) {
+		t.Error("Known read an identifier past the cap")
 	}
 }
 
