@@ -129,3 +129,37 @@ func TestInboundSubmissionLinksPatient(t *testing.T) {
 		}
 	}
 }
+
+// A Patient/$member-match that finds a member links the member identifier
+// it returns to the partner that asked.
+func TestMemberMatchLinksMember(t *testing.T) {
+	h, client := memberMatchHarness(t)
+	token, err := client.Token(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	header := http.Header{"Content-Type": {"application/fhir+json"}, "Authorization": {"Bearer " + token.AccessToken}}
+	resp := h.send(client.HTTPClient(), "POST", "/fhir/Patient/$member-match", header, memberMatchRequest(t, func(p []any) []any { return p }))
+	body := readBody(t, resp)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d: %s", resp.StatusCode, body)
+	}
+	member := congruence.MatchedMember(body)
+	if len(member) != 1 || member[0].Value != "MPERSON0001" {
+		t.Fatalf("matched member = %+v, want MPERSON0001", member)
+	}
+
+	links := linkPatients(t, h, "other-ehr")
+	for _, tt := range []struct {
+		partner string
+		want    bool
+	}{{devmode.PartnerID, true}, {"other-ehr", false}} {
+		known, err := links.Known(context.Background(), tt.partner, member)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if known != tt.want {
+			t.Errorf("member known to %s = %v, want %v", tt.partner, known, tt.want)
+		}
+	}
+}

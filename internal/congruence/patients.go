@@ -11,7 +11,9 @@ import (
 // Patients, in both directions. The gateway does not know which members
 // belong to which partner, so it learns it from the partner's own
 // requests: the patients that an allowed inbound request names
-// (ClaimPatients, EligibilityPatients) are linked to that partner, and
+// (ClaimPatients, EligibilityPatients) and the member a
+// Patient/$member-match response returns (MatchedMember) are linked to
+// that partner, and
 // every patient an outbound payload names (CheckOutboundPatients) must be
 // linked to the destination partner.
 //
@@ -220,4 +222,29 @@ func appendNew(ids []Identifier, add ...Identifier) []Identifier {
 		}
 	}
 	return ids
+}
+
+type matchOutputJSON struct {
+	Parameter []struct {
+		Name            string          `json:"name"`
+		ValueIdentifier *identifierJSON `json:"valueIdentifier"`
+	} `json:"parameter"`
+}
+
+// MatchedMember returns the member identifier a Patient/$member-match
+// response returns: the valueIdentifier of its MemberIdentifier
+// parameters (Da Vinci HRex). A body that is not such a Parameters
+// returns none.
+func MatchedMember(body []byte) []Identifier {
+	var out matchOutputJSON
+	if json.Unmarshal(body, &out) != nil {
+		return nil
+	}
+	var ids []identifierJSON
+	for _, p := range out.Parameter {
+		if p.Name == "MemberIdentifier" && p.ValueIdentifier != nil {
+			ids = append(ids, *p.ValueIdentifier)
+		}
+	}
+	return complete(ids)
 }

@@ -124,3 +124,23 @@ func TestEligibilityPatients(t *testing.T) {
 		})
 	}
 }
+
+func TestMatchedMember(t *testing.T) {
+	tests := []struct {
+		name string
+		body string
+		want []Identifier
+	}{
+		{"member identifier", `{"resourceType":"Parameters","parameter":[{"name":"MemberIdentifier","valueIdentifier":` +
+			`{"type":{"coding":[{"code":"MB"}]},"system":"` + memberA.System + `","value":"` + memberA.Value + `"}}]}`, []Identifier{memberA}},
+		{"other parameter", `{"resourceType":"Parameters","parameter":[{"name":"Other","valueIdentifier":{"system":"urn:s","value":"v"}}]}`, nil},
+		{"OperationOutcome", `{"resourceType":"OperationOutcome","issue":[]}`, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := MatchedMember([]byte(tt.body)); !slices.Equal(got, tt.want) {
+				t.Errorf("MatchedMember = %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}

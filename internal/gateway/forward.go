@@ -73,6 +73,7 @@ func (g *Gateway) forwardAndRespond(w http.ResponseWriter, ex *exchange) {
 		g.refuse(w, ex, ref)
 		return
 	}
+	g.rememberMatchedMember(ex, status, body)
 	for _, k := range returnedResponseHeaders {
 		if v := header.Get(k); v != "" {
 			w.Header().Set(k, v)

@@ -6,6 +6,7 @@ import (
 
 	"github.com/gatehouse-health/gatehouse/internal/congruence"
 	"github.com/gatehouse-health/gatehouse/internal/fhirreq"
+	"github.com/gatehouse-health/gatehouse/internal/killswitch"
 )
 
 // PatientLinks stores which patients each partner has named in an allowed
@@ -35,10 +36,6 @@ func inboundPatients(ex *exchange) []congruence.Identifier {
 // its partner. It runs after every check, so a rejected request links
 // nothing. A failed write rejects the request with 503, because the
 // partner's later notifications about the patient would be rejected.
-//
-// TODO: the member a Patient/$member-match response returns is not
-// linked, so an outbound payload about that member passes only when the
-// partner also named it in a PAS or eligibility request.
 func (g *Gateway) rememberPatients(ex *exchange) *Refusal {
 	if g.opts.Patients == nil {
 		return nil
@@ -71,4 +68,23 @@ func (g *Gateway) checkOutboundPatients(ex *exchange, links PatientLinks, patien
 		}
 	}
 	return nil
+}
+
+// rememberMatchedMember links the member that a released 200 response to
+// an inbound Patient/$member-match returns to the partner that asked. The response
+// is already recorded and the match made, so a failed write is logged and
+// the response still released. The member then stays unlinked, which can
+// only reject later outbound payloads about it.
+func (g *Gateway) rememberMatchedMember(ex *exchange, status int, body []byte) {
+	if g.opts.Patients == nil || ex.direction == killswitch.Outbound || ex.partner == nil || ex.fhir == nil || status != http.StatusOK ||
+		ex.fhir.Kind != fhirreq.OperationType || ex.fhir.Type != "Patient" || ex.fhir.Operation != "member-match" {
+		return
+	}
+	ids := congruence.MatchedMember(body)
+	if len(ids) == 0 {
+		return
+	}
+	if err := g.opts.Patients.Remember(ex.r.Context(), ex.partner.ID, ids); err != nil {
+		g.log.Error("gateway: link matched member to partner failed", "exchange", ex.entry.ExchangeID, "partner", ex.partner.ID, "error", err)
+	}
 }
