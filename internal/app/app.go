@@ -24,6 +24,7 @@ import (
 	"github.com/gatehouse-health/gatehouse/internal/killswitch"
 	"github.com/gatehouse-health/gatehouse/internal/metrics"
 	"github.com/gatehouse-health/gatehouse/internal/netguard"
+	"github.com/gatehouse-health/gatehouse/internal/patientlinks"
 	"github.com/gatehouse-health/gatehouse/internal/payer"
 	"github.com/gatehouse-health/gatehouse/internal/pki"
 	"github.com/gatehouse-health/gatehouse/internal/record"
@@ -92,6 +93,9 @@ type Running struct {
 	auditKeys     *auditKeys
 	payer         *payerServer
 	payerService  *payer.Service // nil when the upstream is external
+	// patientLinks contains the patients each partner named inbound, which
+	// the outbound pipeline requires of every patient it sends a partner.
+	patientLinks *patientlinks.Store
 	// payerDB is the built-in payer service's handle on DB's file, with
 	// commits that wait for the next exchange-record commit to be synced
 	// (storage.DeferCommitSync). It is DB itself on PostgreSQL.
@@ -361,6 +365,9 @@ func (rt *Running) buildGateway(ctx context.Context, cfg *config.File, upstream 
 	if err != nil {
 		return nil, err
 	}
+	if rt.patientLinks, err = patientlinks.New(ctx, rt.DB, 0, now); err != nil {
+		return nil, err
+	}
 	return gateway.New(gateway.Options{
 		Partners:           partners,
 		PartnerOf:          pki.PartnerFromCertificate,
@@ -385,6 +392,7 @@ func (rt *Running) buildGateway(ctx context.Context, cfg *config.File, upstream 
 		ShadowPolicy:             shadow,
 		Strict:                   checker,
 		TracerProvider:           rt.tracerProvider,
+		Patients:                 rt.patientLinks,
 		Logger:                   log,
 		Now:                      now,
 	})

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gatehouse-health/gatehouse/internal/congruence"
 	"github.com/gatehouse-health/gatehouse/internal/devmode"
 )
 
@@ -70,6 +71,7 @@ func TestOutboundClaimResponseOtherPartiesRejected(t *testing.T) {
 // organisation reaches the partner.
 func TestOutboundClaimResponseOwnPartiesForwarded(t *testing.T) {
 	h, ehr, engine, base := startOutbound(t, nil, "ClaimResponse.create")
+	linkPatients(t, h, devmode.PartnerID, congruence.Identifier{System: "urn:oid:2.16.840.1.113883.3.9999", Value: "m1"})
 
 	body := outboundClaimResponse("1234567893", devmode.PartnerNPI)
 	resp, err := engine.Post(base+"/ClaimResponse", "application/fhir+json", bytes.NewReader([]byte(body)))

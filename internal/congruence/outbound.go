@@ -34,6 +34,12 @@ import (
 // of it. Any other literal reference, such as "Organization/123" on the
 // partner's server or a contained "#id", is a mismatch, because the
 // gateway cannot determine whose organisation it names.
+//
+// The patient of ClaimResponse, CoverageEligibilityResponse and Claim,
+// Task.for and Coverage.beneficiary must name a patient by identifiers
+// that the gateway can read, as described in patients.go.
+// CheckOutboundPatients returns those identifiers, and the caller checks
+// that the destination partner named the patient in an inbound request.
 
 // maxOutboundNesting caps how deep Bundles, Parameters and contained
 // resources may nest in an outbound body, so that the walk stays bounded
@@ -74,6 +80,10 @@ type outboundResourceJSON struct {
 	Owner     *referenceJSON   `json:"owner"`
 	Payor     []*referenceJSON `json:"payor"`
 	Contained []jsontext.Value `json:"contained"`
+
+	Patient     *referenceJSON `json:"patient"`
+	For         *referenceJSON `json:"for"`
+	Beneficiary *referenceJSON `json:"beneficiary"`
 }
 
 func (r *outboundResourceJSON) field(name string) *referenceJSON {
@@ -107,32 +117,55 @@ type outboundParameterJSON struct {
 // Subscription notification. The identity rules do not apply, because the
 // sender is the payer's own engine.
 func (c *Checker) CheckOutbound(partner Identifier, body []byte) *Mismatch {
+	_, m := c.CheckOutboundPatients(partner, body)
+	return m
+}
+
+// CheckOutboundPatients applies the rules of CheckOutbound and returns the
+// patients body names, for the caller to check against the patients the
+// partner named inbound. A patient field whose identifiers cannot be
+// determined is a mismatch.
+func (c *Checker) CheckOutboundPatients(partner Identifier, body []byte) ([]NamedPatient, *Mismatch) {
+	w := &outboundWalk{partner: partner}
+	if m := c.outboundBody(w, body); m != nil {
+		return nil, m
+	}
+	return w.patients, nil
+}
+
+// outboundWalk is the state of one CheckOutboundPatients call.
+type outboundWalk struct {
+	partner  Identifier
+	patients []NamedPatient
+}
+
+func (c *Checker) outboundBody(w *outboundWalk, body []byte) *Mismatch {
 	typ, _, err := fhirreq.ResourceHead(body)
 	if err != nil {
 		return unreadable("the request body")
 	}
-	return c.outboundResource(partner, typ, body, typ, 0)
+	return c.outboundResource(w, typ, body, typ, 0)
 }
 
 // outboundResource checks one resource that is not a Bundle entry: a
 // request body, a resource of a Parameters or a contained resource, or a
 // Bundle entry that is itself a Bundle or Parameters. at is its location.
-func (c *Checker) outboundResource(partner Identifier, typ string, body []byte, at string, depth int) *Mismatch {
+func (c *Checker) outboundResource(w *outboundWalk, typ string, body []byte, at string, depth int) *Mismatch {
 	if depth > maxOutboundNesting {
 		return &Mismatch{Rule: "congruence.outbound-nesting", Path: at,
 			Reason: at + " nests Bundles, Parameters or contained resources more than " + strconv.Itoa(maxOutboundNesting) + " levels deep"}
 	}
 	switch typ {
 	case "Bundle":
-		return c.outboundBundle(partner, body, at, depth)
+		return c.outboundBundle(w, body, at, depth)
 	case "Parameters":
-		return c.outboundParameters(partner, body, at, depth)
+		return c.outboundParameters(w, body, at, depth)
 	}
 	b := &fhirreq.Bundle{Entries: []fhirreq.Entry{{ResourceType: typ, Resource: body}}}
-	return c.outboundEntry(partner, newIndex(b), 0, at, false, depth)
+	return c.outboundEntry(w, newIndex(b), 0, at, false, depth)
 }
 
-func (c *Checker) outboundBundle(partner Identifier, body []byte, at string, depth int) *Mismatch {
+func (c *Checker) outboundBundle(w *outboundWalk, body []byte, at string, depth int) *Mismatch {
 	// The entries' requests are not read here: the payload stage and the
 	// outbound allowlist check them for a batch or transaction, and in a
 	// notification's history Bundle they are absolute URLs that only
@@ -151,9 +184,9 @@ func (c *Checker) outboundBundle(partner Identifier, body []byte, at string, dep
 			// A delete or a search in a batch, or an id-only notification
 			// entry, carries no resource.
 		case "Bundle", "Parameters":
-			m = c.outboundResource(partner, e.ResourceType, e.Resource, path, depth+1)
+			m = c.outboundResource(w, e.ResourceType, e.Resource, path, depth+1)
 		default:
-			m = c.outboundEntry(partner, ix, i, path, true, depth)
+			m = c.outboundEntry(w, ix, i, path, true, depth)
 		}
 		if m != nil {
 			return m
@@ -162,15 +195,15 @@ func (c *Checker) outboundBundle(partner Identifier, body []byte, at string, dep
 	return nil
 }
 
-func (c *Checker) outboundParameters(partner Identifier, body []byte, at string, depth int) *Mismatch {
+func (c *Checker) outboundParameters(w *outboundWalk, body []byte, at string, depth int) *Mismatch {
 	var p outboundParametersJSON
 	if err := json.Unmarshal(body, &p); err != nil {
 		return unreadable(at)
 	}
-	return c.outboundParameterList(partner, p.Parameter, at+".parameter", depth)
+	return c.outboundParameterList(w, p.Parameter, at+".parameter", depth)
 }
 
-func (c *Checker) outboundParameterList(partner Identifier, params []outboundParameterJSON, at string, depth int) *Mismatch {
+func (c *Checker) outboundParameterList(w *outboundWalk, params []outboundParameterJSON, at string, depth int) *Mismatch {
 	for i, param := range params {
 		path := at + "[" + strconv.Itoa(i) + "]"
 		if len(param.Resource) > 0 {
@@ -178,11 +211,11 @@ func (c *Checker) outboundParameterList(partner Identifier, params []outboundPar
 			if err != nil {
 				return unreadable(path + ".resource")
 			}
-			if m := c.outboundResource(partner, typ, param.Resource, path+".resource", depth+1); m != nil {
+			if m := c.outboundResource(w, typ, param.Resource, path+".resource", depth+1); m != nil {
 				return m
 			}
 		}
-		if m := c.outboundParameterList(partner, param.Part, path+".part", depth+1); m != nil {
+		if m := c.outboundParameterList(w, param.Part, path+".part", depth+1); m != nil {
 			return m
 		}
 	}
@@ -192,7 +225,7 @@ func (c *Checker) outboundParameterList(partner Identifier, params []outboundPar
 // outboundEntry checks entry i of ix, located at at, and then its
 // contained resources. inBundle reports whether ix is a real Bundle, in
 // which literal references may resolve.
-func (c *Checker) outboundEntry(partner Identifier, ix *index, i int, at string, inBundle bool, depth int) *Mismatch {
+func (c *Checker) outboundEntry(w *outboundWalk, ix *index, i int, at string, inBundle bool, depth int) *Mismatch {
 	typ := ix.entries[i].ResourceType
 	var r outboundResourceJSON
 	if err := json.Unmarshal(ix.entries[i].Resource, &r); err != nil {
@@ -201,13 +234,16 @@ func (c *Checker) outboundEntry(partner Identifier, ix *index, i int, at string,
 	for _, f := range outboundParties[typ] {
 		var m *Mismatch
 		if f.name == "payor" {
-			m = c.checkOutboundPayors(ix, i, f, r.Payor, at, inBundle)
+			m = c.checkOutboundPayors(w, ix, i, f, r.Payor, at, inBundle)
 		} else {
-			m = c.checkOutboundParty(partner, ix, i, f, r.field(f.name), at+"."+f.name, inBundle)
+			m = c.checkOutboundParty(w, ix, i, f, r.field(f.name), at+"."+f.name, inBundle)
 		}
 		if m != nil {
 			return m
 		}
+	}
+	if m := w.addPatient(ix, i, typ, &r, at, inBundle); m != nil {
+		return m
 	}
 	for k, res := range r.Contained {
 		path := at + ".contained[" + strconv.Itoa(k) + "]"
@@ -215,7 +251,7 @@ func (c *Checker) outboundEntry(partner Identifier, ix *index, i int, at string,
 		if err != nil {
 			return unreadable(path)
 		}
-		if m := c.outboundResource(partner, ctyp, res, path, depth+1); m != nil {
+		if m := c.outboundResource(w, ctyp, res, path, depth+1); m != nil {
 			return m
 		}
 	}
@@ -224,12 +260,12 @@ func (c *Checker) outboundEntry(partner Identifier, ix *index, i int, at string,
 
 // checkOutboundPayors checks Coverage.payor, the list field f, which must
 // name this payer in every item and have at least one.
-func (c *Checker) checkOutboundPayors(ix *index, i int, f partyField, payors []*referenceJSON, at string, inBundle bool) *Mismatch {
+func (c *Checker) checkOutboundPayors(w *outboundWalk, ix *index, i int, f partyField, payors []*referenceJSON, at string, inBundle bool) *Mismatch {
 	if len(payors) == 0 {
 		return &Mismatch{Rule: "congruence.outbound-payor", Path: at + ".payor", Reason: at + ".payor is missing: it must name this payer"}
 	}
 	for k, ref := range payors {
-		if m := c.checkOutboundParty(Identifier{}, ix, i, f, ref, at+".payor["+strconv.Itoa(k)+"]", inBundle); m != nil {
+		if m := c.checkOutboundParty(w, ix, i, f, ref, at+".payor["+strconv.Itoa(k)+"]", inBundle); m != nil {
 			return m
 		}
 	}
@@ -238,18 +274,18 @@ func (c *Checker) checkOutboundPayors(ix *index, i int, f partyField, payors []*
 
 // checkOutboundParty checks one party reference at path against the side
 // f names.
-func (c *Checker) checkOutboundParty(partner Identifier, ix *index, i int, f partyField, ref *referenceJSON, path string, inBundle bool) *Mismatch {
+func (c *Checker) checkOutboundParty(w *outboundWalk, ix *index, i int, f partyField, ref *referenceJSON, path string, inBundle bool) *Mismatch {
 	rule := "congruence.outbound-" + f.name
 	want, party := c.payerIDs, "this payer"
 	if f.side == sidePartner {
-		want, party = []Identifier{partner}, "the destination partner's registered organisation"
+		want, party = []Identifier{w.partner}, "the destination partner's registered organisation"
 	}
 	switch {
 	case ref == nil && !f.required:
 		return nil
 	case ref == nil:
 		return &Mismatch{Rule: rule, Path: path, Reason: path + " is missing: it must name " + party}
-	case f.side == sidePartner && (partner.System == "" || partner.Value == ""):
+	case f.side == sidePartner && (w.partner.System == "" || w.partner.Value == ""):
 		return &Mismatch{Rule: rule, Path: path,
 			Reason: path + " names a party, but the destination partner's registration names no organisation identifier to match it"}
 	case ref.Reference == "" || !inBundle:
@@ -257,11 +293,12 @@ func (c *Checker) checkOutboundParty(partner Identifier, ix *index, i int, f par
 	case f.side == sidePayer:
 		return c.checkPayer(ix, i, ref, path, rule)
 	}
-	return checkProvider(partner, ix, i, ref, path, rule)
+	return checkProvider(w.partner, ix, i, ref, path, rule)
 }
 
 // CheckOutboundPatch rejects a FHIRPath Patch (a Parameters body) of a
-// resource of type typ that touches an element CheckOutbound checks, or
+// resource of type typ that touches a party or patient element that
+// CheckOutbound checks, or
 // the contained resources of any type. The gateway does not have the
 // resource the patch applies to, so it cannot check the result, and the
 // engine must send such a change as an update. Any other patch passes.
@@ -269,6 +306,9 @@ func CheckOutboundPatch(typ string, body []byte) *Mismatch {
 	names := []string{"contained"}
 	for _, f := range outboundParties[typ] {
 		names = append(names, f.name)
+	}
+	if f, ok := outboundPatientFields[typ]; ok {
+		names = append(names, f)
 	}
 	var p struct {
 		Parameter []struct {

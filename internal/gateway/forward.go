@@ -50,6 +50,7 @@ func (g *Gateway) forwardAndRespond(w http.ResponseWriter, ex *exchange) {
 		g.refuse(w, ex, ref)
 		return
 	}
+	g.rememberMatchedMember(ex, status, body)
 	released, dropped := releasedHeaders(header, ex.target)
 	for k, vs := range released {
 		w.Header()[k] = vs

@@ -193,8 +193,12 @@ type Options struct {
 	// commit and upstream call, and the payer's upstream gets a
 	// traceparent header. Nil or a no-op provider turns tracing off.
 	TracerProvider trace.TracerProvider
-	Logger         *slog.Logger
-	Now            func() time.Time
+	// Patients, when set, links the patients of allowed PAS and
+	// eligibility requests to the partner that sent them, for
+	// OutboundOptions.Patients.
+	Patients PatientLinks
+	Logger   *slog.Logger
+	Now      func() time.Time
 }
 
 // Observer receives what the gateway measures. Implementations must be
@@ -334,6 +338,7 @@ func (g *Gateway) serveFHIR(w http.ResponseWriter, r *http.Request) {
 		stage{stagePayload, g.checkPayload},
 		stage{stagePolicy, g.decide},
 		stage{stageStrict, g.checkConformance},
+		stage{stagePatientLinks, g.rememberPatients},
 	) {
 		return
 	}

@@ -57,6 +57,11 @@ type OutboundOptions struct {
 	// larger one is rejected, never lowered. Zero means
 	// policy.DefaultMaxCount.
 	MaxCount int
+	// Patients, when set, requires every patient an outbound payload names
+	// to be one the destination partner named in an allowed inbound
+	// request. The inbound pipeline records those in Options.Patients, so
+	// both must be the same store.
+	Patients PatientLinks
 }
 
 // Outbound returns the handler of the outbound listener, the payer
@@ -120,7 +125,7 @@ func (g *Gateway) serveOutbound(w http.ResponseWriter, r *http.Request, opts Out
 		stage{stageKillSwitch, g.checkCut},
 		stage{stagePayload, g.checkPayload},
 		stage{stagePolicy, checkOutboundFormat},
-		stage{stagePolicy, func(ex *exchange) *Refusal { return checkOutboundParties(ex, opts) }},
+		stage{stagePolicy, func(ex *exchange) *Refusal { return g.checkOutboundParties(ex, opts) }},
 		stage{stageStrict, g.checkConformance},
 	) {
 		return
@@ -151,7 +156,7 @@ func (g *Gateway) identifyEngine(ex *exchange, opts OutboundOptions) *Refusal {
 // transactions, which include the payer's Subscription notifications, and
 // the FHIRPath Patch bodies of party-bearing resources. It runs after the
 // payload stage, so the body is a JSON object.
-func checkOutboundParties(ex *exchange, opts OutboundOptions) *Refusal {
+func (g *Gateway) checkOutboundParties(ex *exchange, opts OutboundOptions) *Refusal {
 	if len(ex.body) == 0 || ex.fhir == nil {
 		return nil
 	}
@@ -161,7 +166,11 @@ func checkOutboundParties(ex *exchange, opts OutboundOptions) *Refusal {
 		m = congruence.CheckOutboundPatch(ex.fhir.Type, ex.body)
 	case fhirreq.Create, fhirreq.Update, fhirreq.BatchTransaction,
 		fhirreq.OperationSystem, fhirreq.OperationType, fhirreq.OperationInstance:
-		m = opts.Congruence.CheckOutbound(opts.Partners[ex.partner.ID].Organization, ex.body)
+		var patients []congruence.NamedPatient
+		patients, m = opts.Congruence.CheckOutboundPatients(opts.Partners[ex.partner.ID].Organization, ex.body)
+		if m == nil && opts.Patients != nil {
+			return g.checkOutboundPatients(ex, opts.Patients, patients)
+		}
 	}
 	if m == nil {
 		return nil

@@ -71,6 +71,7 @@ const (
 	stagePayload
 	stagePolicy
 	stageStrict
+	stagePatientLinks // inbound pipeline only
 	stageRecord
 	stageForward
 	stageResponseCheck
@@ -86,6 +87,7 @@ var stageNames = [...]string{
 	stagePayload:       "payload",
 	stagePolicy:        "policy",
 	stageStrict:        "strict",
+	stagePatientLinks:  "patient-links",
 	stageRecord:        "record",
 	stageForward:       "forward",
 	stageResponseCheck: "response-check",

@@ -1,0 +1,165 @@
+package app_test
+
+import (
+	"context"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/gatehouse-health/gatehouse/internal/config"
+	"github.com/gatehouse-health/gatehouse/internal/congruence"
+	"github.com/gatehouse-health/gatehouse/internal/devmode"
+	"github.com/gatehouse-health/gatehouse/internal/patientlinks"
+	"github.com/gatehouse-health/gatehouse/internal/storage/storagetest"
+)
+
+var (
+	outboundMemberA = congruence.Identifier{System: "urn:oid:2.16.840.1.113883.3.9999", Value: "member-a"}
+	outboundMemberB = congruence.Identifier{System: "urn:oid:2.16.840.1.113883.3.9999", Value: "member-b"}
+)
+
+// claimResponseFor is outboundClaimResponse from this payer to the demo
+// partner's organisation, naming the patient by member.
+func claimResponseFor(member congruence.Identifier) string {
+	return strings.Replace(outboundClaimResponse("1234567893", devmode.PartnerNPI),
+		`{"system":"urn:oid:2.16.840.1.113883.3.9999","value":"m1"}`,
+		`{"system":"`+member.System+`","value":"`+member.Value+`"}`, 1)
+}
+
+// linkPatients links members to partner in the running gateway's
+// database, as an allowed inbound request from partner would.
+func linkPatients(t *testing.T, h *harness, partner string, members ...congruence.Identifier) *patientlinks.Store {
+	t.Helper()
+	links, err := patientlinks.New(context.Background(), h.rt.DB, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := links.Remember(context.Background(), partner, members); err != nil {
+		t.Fatal(err)
+	}
+	return links
+}
+
+// A compromised engine sends the demo partner a ClaimResponse about member
+// A, whom only another partner named, with this payer as insurer and the
+// demo partner as requestor. The gateway must reject it with 403, record
+// one refusal and send the partner nothing, on both database backends.
+func TestOutboundOtherPartnersPatientRejected(t *testing.T) {
+	storagetest.Run(t, func(t *testing.T, b storagetest.Backend) {
+		url := b.NewURL(t)
+		h, ehr, engine, base := startOutbound(t, func(cfg *config.File) { cfg.Database = config.Database{URL: url} }, "ClaimResponse.create")
+		linkPatients(t, h, "other-ehr", outboundMemberA)
+		linkPatients(t, h, devmode.PartnerID, outboundMemberB)
+
+		resp, err := engine.Post(base+"/ClaimResponse", "application/fhir+json", strings.NewReader(claimResponseFor(outboundMemberA)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := readBody(t, resp)
+
+		if resp.StatusCode != http.StatusForbidden {
+			t.Fatalf("status = %d, want 403: %s", resp.StatusCode, got)
+		}
+		if code := outcomeCode(t, got); code != "forbidden" {
+			t.Errorf("OperationOutcome code = %q, want forbidden", code)
+		}
+		if n := ehr.calls.Load(); n != 0 {
+			t.Errorf("the partner received %d calls, want 0", n)
+		}
+		entries := h.entries(resp)
+		if len(entries) != 1 {
+			t.Fatalf("recorded %d entries, want 1: %+v", len(entries), entries)
+		}
+		if entries[0].Rule != "congruence.outbound-patient" {
+			t.Errorf("recorded rule = %q, want congruence.outbound-patient", entries[0].Rule)
+		}
+		if entries[0].Direction != "outbound" {
+			t.Errorf("recorded direction = %q, want outbound", entries[0].Direction)
+		}
+	})
+}
+
+// The same ClaimResponse about member B, whom the demo partner named,
+// reaches the partner.
+func TestOutboundOwnPatientForwarded(t *testing.T) {
+	storagetest.Run(t, func(t *testing.T, b storagetest.Backend) {
+		url := b.NewURL(t)
+		h, ehr, engine, base := startOutbound(t, func(cfg *config.File) { cfg.Database = config.Database{URL: url} }, "ClaimResponse.create")
+		linkPatients(t, h, devmode.PartnerID, outboundMemberB)
+
+		resp, err := engine.Post(base+"/ClaimResponse", "application/fhir+json", strings.NewReader(claimResponseFor(outboundMemberB)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := readBody(t, resp)
+
+		if n := ehr.calls.Load(); n != 1 {
+			t.Fatalf("the partner received %d calls, want 1 (status %d: %s)", n, resp.StatusCode, got)
+		}
+	})
+}
+
+// A PAS submission the gateway allows links the Bundle's patient to the
+// partner that sent it, and to no other partner.
+func TestInboundSubmissionLinksPatient(t *testing.T) {
+	h, _, _, _ := startOutbound(t, nil, "ClaimResponse.create")
+	in, err := os.ReadFile("../demo/bundles/pas-2.0.1-HomecareAuthorizationBundleExample.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	header := http.Header{"Content-Type": {"application/fhir+json"}, "Authorization": {"Bearer " + h.accessToken()}}
+	resp := h.send(h.ehr.HTTPClient(), "POST", "/fhir/Claim/$submit", header, in)
+	if body := readBody(t, resp); resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d: %s", resp.StatusCode, body)
+	}
+
+	links := linkPatients(t, h, "other-ehr")
+	patient := []congruence.Identifier{{System: "http://example.org/MIN", Value: "12345678901"}}
+	for _, tt := range []struct {
+		partner string
+		want    bool
+	}{{devmode.PartnerID, true}, {"other-ehr", false}} {
+		known, err := links.Known(context.Background(), tt.partner, patient)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if known != tt.want {
+			t.Errorf("patient known to %s = %v, want %v", tt.partner, known, tt.want)
+		}
+	}
+}
+
+// A Patient/$member-match that finds a member links the member identifier
+// it returns to the partner that asked.
+func TestMemberMatchLinksMember(t *testing.T) {
+	h, client := memberMatchHarness(t)
+	token, err := client.Token(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	header := http.Header{"Content-Type": {"application/fhir+json"}, "Authorization": {"Bearer " + token.AccessToken}}
+	resp := h.send(client.HTTPClient(), "POST", "/fhir/Patient/$member-match", header, memberMatchRequest(t, func(p []any) []any { return p }))
+	body := readBody(t, resp)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d: %s", resp.StatusCode, body)
+	}
+	member := congruence.MatchedMember(body)
+	if len(member) != 1 || member[0].Value != "MPERSON0001" {
+		t.Fatalf("matched member = %+v, want MPERSON0001", member)
+	}
+
+	links := linkPatients(t, h, "other-ehr")
+	for _, tt := range []struct {
+		partner string
+		want    bool
+	}{{devmode.PartnerID, true}, {"other-ehr", false}} {
+		known, err := links.Known(context.Background(), tt.partner, member)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if known != tt.want {
+			t.Errorf("member known to %s = %v, want %v", tt.partner, known, tt.want)
+		}
+	}
+}

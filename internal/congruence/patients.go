@@ -1,0 +1,250 @@
+package congruence
+
+import (
+	"strings"
+
+	"github.com/go-json-experiment/json"
+
+	"github.com/gatehouse-health/gatehouse/internal/fhirreq"
+)
+
+// Patients, in both directions. The gateway does not know which members
+// belong to which partner, so it learns it from the partner's own
+// requests: the patients that an allowed inbound request names
+// (ClaimPatients, EligibilityPatients) and the member a
+// Patient/$member-match response returns (MatchedMember) are linked to
+// that partner, and
+// every patient an outbound payload names (CheckOutboundPatients) must be
+// linked to the destination partner.
+//
+// A patient is named by its business identifiers: those of the Patient a
+// literal reference resolves to (a Bundle entry, or a contained resource
+// for "#id"), and Reference.identifier. When a reference has both, the
+// identifier must be one of the Patient's, so that a reader of either
+// part finds the same patient. A literal reference that does not resolve,
+// or a patient with no identifier that has both system and value, is a
+// mismatch: uncertainty means deny.
+//
+// NOTE: a patient counts as the partner's when at least one of its
+// identifiers is linked to the partner. A payload that puts a linked
+// identifier next to another member's on one Patient passes.
+
+// NamedPatient is a patient an outbound payload names.
+type NamedPatient struct {
+	// Path is the FHIRPath-like location of the patient field.
+	Path string
+	// Identifiers are the patient's identifiers with both system and value.
+	Identifiers []Identifier
+}
+
+// outboundPatientFields maps each resource type to the element that names
+// its patient.
+var outboundPatientFields = map[string]string{
+	"ClaimResponse":               "patient",
+	"CoverageEligibilityResponse": "patient",
+	"Claim":                       "patient",
+	"Task":                        "for",
+	"Coverage":                    "beneficiary",
+}
+
+// patientRule is the mismatch rule of an outbound patient field.
+const patientRule = "congruence.outbound-patient"
+
+type patientJSON struct {
+	Identifier []identifierJSON `json:"identifier"`
+}
+
+type containedHeadJSON struct {
+	ResourceType string           `json:"resourceType"`
+	ID           string           `json:"id"`
+	Identifier   []identifierJSON `json:"identifier"`
+}
+
+// addPatient records the patient that entry i of ix names, if its type
+// names one. r is the entry decoded.
+func (w *outboundWalk) addPatient(ix *index, i int, typ string, r *outboundResourceJSON, at string, inBundle bool) *Mismatch {
+	field, ok := outboundPatientFields[typ]
+	if !ok {
+		return nil
+	}
+	ref := r.Patient
+	switch field {
+	case "for":
+		ref = r.For
+	case "beneficiary":
+		ref = r.Beneficiary
+	}
+	if ref == nil {
+		return nil
+	}
+	path := at + "." + field
+	ids, m := patientIdentifiers(ix, i, ref, r, path, inBundle)
+	if m != nil {
+		return m
+	}
+	w.patients = append(w.patients, NamedPatient{Path: path, Identifiers: ids})
+	return nil
+}
+
+// patientIdentifiers returns the identifiers of the patient ref names from
+// entry from, whose contained resources are those of r.
+func patientIdentifiers(ix *index, from int, ref *referenceJSON, r *outboundResourceJSON, path string, inBundle bool) ([]Identifier, *Mismatch) {
+	var ids []Identifier
+	switch {
+	case ref.Reference == "":
+	case strings.HasPrefix(ref.Reference, "#"):
+		found, ok := containedPatient(r, ref.Reference[1:])
+		if !ok {
+			return nil, &Mismatch{Rule: patientRule, Path: path, Reason: path + " does not resolve to a contained Patient"}
+		}
+		ids = found
+	case inBundle:
+		target, ok := ix.resolve(from, ref)
+		if !ok || ix.entries[target].ResourceType != "Patient" {
+			return nil, &Mismatch{Rule: patientRule, Path: path, Reason: path + " does not resolve to a Patient entry of the Bundle"}
+		}
+		var p patientJSON
+		if err := json.Unmarshal(ix.entries[target].Resource, &p); err != nil {
+			return nil, unreadable(resourcePath(target))
+		}
+		ids = complete(p.Identifier)
+	default:
+		return nil, &Mismatch{Rule: patientRule, Path: path,
+			Reason: path + " is a literal reference the gateway cannot resolve; name the patient by Reference.identifier or include the Patient"}
+	}
+	switch {
+	case ref.Identifier == nil:
+	case ref.Reference == "":
+		ids = complete([]identifierJSON{*ref.Identifier})
+	case !contains(ids, ref.Identifier.id()):
+		return nil, &Mismatch{Rule: patientRule, Path: path + ".identifier",
+			Reason: path + ".identifier is not an identifier of the Patient that " + path + ".reference names"}
+	}
+	if len(ids) == 0 {
+		return nil, &Mismatch{Rule: patientRule, Path: path, Reason: path + " names a patient without an identifier that has both system and value"}
+	}
+	return ids, nil
+}
+
+// containedPatient returns the identifiers of the contained Patient of r
+// whose id is id.
+func containedPatient(r *outboundResourceJSON, id string) ([]Identifier, bool) {
+	if id == "" {
+		return nil, false
+	}
+	for _, raw := range r.Contained {
+		var h containedHeadJSON
+		if json.Unmarshal(raw, &h) != nil {
+			return nil, false
+		}
+		if h.ID == id {
+			return complete(h.Identifier), h.ResourceType == "Patient"
+		}
+	}
+	return nil, false
+}
+
+// complete returns the identifiers of ids with both system and value.
+func complete(ids []identifierJSON) []Identifier {
+	out := make([]Identifier, 0, len(ids))
+	for i := range ids {
+		if ids[i].System != "" && ids[i].Value != "" {
+			out = append(out, ids[i].id())
+		}
+	}
+	return out
+}
+
+// ClaimPatients returns the identifiers of the patients that the Claims of
+// a PAS Bundle name, for a Bundle that CheckClaimBundle accepted, so that
+// every Claim.patient resolves to a Patient entry. It reads the entries
+// fhirreq.ParseBundle already split, not the whole body.
+func ClaimPatients(b *fhirreq.Bundle) []Identifier {
+	ix := newIndex(b)
+	var out []Identifier
+	for i := range b.Entries {
+		if b.Entries[i].ResourceType != "Claim" {
+			continue
+		}
+		var claim claimJSON
+		if json.Unmarshal(b.Entries[i].Resource, &claim) != nil {
+			continue
+		}
+		target, ok := ix.resolve(i, claim.Patient)
+		if !ok || ix.entries[target].ResourceType != "Patient" {
+			continue
+		}
+		var p patientJSON
+		if json.Unmarshal(ix.entries[target].Resource, &p) == nil {
+			out = appendNew(out, complete(p.Identifier)...)
+		}
+	}
+	return out
+}
+
+// EligibilityPatients returns the identifiers of the patient a
+// CoverageEligibilityRequest/$submit body names: the request alone, or
+// the first entry of a Bundle, as CheckEligibility reads it. A patient
+// whose identifiers cannot be determined adds none.
+func EligibilityPatients(body []byte) []Identifier {
+	typ, _, err := fhirreq.ResourceHead(body)
+	if err != nil {
+		return nil
+	}
+	b := &fhirreq.Bundle{Entries: []fhirreq.Entry{{ResourceType: typ, Resource: body}}}
+	inBundle := typ == "Bundle"
+	if inBundle {
+		if b, err = fhirreq.ParseBundle(body); err != nil {
+			return nil
+		}
+	}
+	ix := newIndex(b)
+	var out []Identifier
+	for i := range b.Entries {
+		if b.Entries[i].ResourceType != "CoverageEligibilityRequest" {
+			continue
+		}
+		var r outboundResourceJSON
+		if json.Unmarshal(b.Entries[i].Resource, &r) != nil || r.Patient == nil {
+			continue
+		}
+		if ids, m := patientIdentifiers(ix, i, r.Patient, &r, "", inBundle); m == nil {
+			out = appendNew(out, ids...)
+		}
+	}
+	return out
+}
+
+func appendNew(ids []Identifier, add ...Identifier) []Identifier {
+	for _, id := range add {
+		if !contains(ids, id) {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
+type matchOutputJSON struct {
+	Parameter []struct {
+		Name            string          `json:"name"`
+		ValueIdentifier *identifierJSON `json:"valueIdentifier"`
+	} `json:"parameter"`
+}
+
+// MatchedMember returns the member identifier a Patient/$member-match
+// response returns: the valueIdentifier of its MemberIdentifier
+// parameters (Da Vinci HRex). A body that is not such a Parameters
+// returns none.
+func MatchedMember(body []byte) []Identifier {
+	var out matchOutputJSON
+	if json.Unmarshal(body, &out) != nil {
+		return nil
+	}
+	var ids []identifierJSON
+	for _, p := range out.Parameter {
+		if p.Name == "MemberIdentifier" && p.ValueIdentifier != nil {
+			ids = append(ids, *p.ValueIdentifier)
+		}
+	}
+	return complete(ids)
+}

@@ -1,0 +1,146 @@
+package congruence
+
+import (
+	"slices"
+	"testing"
+
+	"github.com/gatehouse-health/gatehouse/internal/fhirreq"
+)
+
+var (
+	memberA = Identifier{System: "urn:oid:2.16.840.1.113883.3.9999", Value: "member-a"}
+	memberB = Identifier{System: "urn:oid:2.16.840.1.113883.3.9999", Value: "member-b"}
+)
+
+func memberRef(id Identifier) string {
+	return `{"identifier":{"system":"` + id.System + `","value":"` + id.Value + `"}}`
+}
+
+func patientResource(id string, ids ...Identifier) string {
+	s := `{"resourceType":"Patient","id":"` + id + `","identifier":[`
+	for i, m := range ids {
+		if i > 0 {
+			s += ","
+		}
+		s += `{"system":"` + m.System + `","value":"` + m.Value + `"}`
+	}
+	return s + `]}`
+}
+
+func TestCheckOutboundPatients(t *testing.T) {
+	c := mustChecker(t, demoPayer)
+	payer := `,"insurer":` + npiRef(demoPayer.Value)
+	const crURN, patURN = "00000000-0000-4000-8000-000000000001", "00000000-0000-4000-8000-000000000002"
+	tests := []struct {
+		name string
+		body string
+		want []NamedPatient
+		rule string
+		path string
+	}{
+		{"ClaimResponse by identifier", claimResponse(payer + `,"patient":` + memberRef(memberA)),
+			[]NamedPatient{{"ClaimResponse.patient", []Identifier{memberA}}}, "", ""},
+		{"ClaimResponse without patient", claimResponse(payer), nil, "", ""},
+		{"ClaimResponse on the partner's server", claimResponse(payer + `,"patient":{"reference":"Patient/123"}`),
+			nil, patientRule, "ClaimResponse.patient"},
+		{"identifier without value", claimResponse(payer + `,"patient":{"identifier":{"system":"urn:s"}}`),
+			nil, patientRule, "ClaimResponse.patient"},
+		{"contained Patient", claimResponse(payer + `,"patient":{"reference":"#p"},"contained":[` + patientResource("p", memberA) + `]`),
+			[]NamedPatient{{"ClaimResponse.patient", []Identifier{memberA}}}, "", ""},
+		{"contained non-Patient", claimResponse(payer + `,"patient":{"reference":"#p"},"contained":[{"resourceType":"Organization","id":"p"}]`),
+			nil, patientRule, "ClaimResponse.patient"},
+		{"notification resolved in the Bundle", notification(
+			entry(crURN, claimResponse(payer+`,"patient":{"reference":"urn:uuid:`+patURN+`"}`)),
+			entry(patURN, patientResource("p", memberA, memberB))),
+			[]NamedPatient{{"Bundle.entry[1].resource.patient", []Identifier{memberA, memberB}}}, "", ""},
+		{"reference and another identifier", notification(
+			entry(crURN, claimResponse(payer+`,"patient":{"reference":"urn:uuid:`+patURN+`","identifier":{"system":"`+memberB.System+`","value":"`+memberB.Value+`"}}`)),
+			entry(patURN, patientResource("p", memberA))),
+			nil, patientRule, "Bundle.entry[1].resource.patient.identifier"},
+		{"Bundle Patient without identifier", notification(
+			entry(crURN, claimResponse(payer+`,"patient":{"reference":"urn:uuid:`+patURN+`"}`)),
+			entry(patURN, patientResource("p"))),
+			nil, patientRule, "Bundle.entry[1].resource.patient"},
+		{"Task for a member", `{"resourceType":"Task","status":"requested","intent":"order","requester":` + npiRef(demoPayer.Value) + `,"for":` + memberRef(memberB) + `}`,
+			[]NamedPatient{{"Task.for", []Identifier{memberB}}}, "", ""},
+		{"Coverage beneficiary", `{"resourceType":"Coverage","status":"active","payor":[` + npiRef(demoPayer.Value) + `],"beneficiary":{"reference":"Patient/1"}}`,
+			nil, patientRule, "Coverage.beneficiary"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, m := c.CheckOutboundPatients(demoOrg, []byte(tt.body))
+			wantMismatch(t, m, tt.rule, tt.path)
+			if !slices.EqualFunc(got, tt.want, func(a, b NamedPatient) bool {
+				return a.Path == b.Path && slices.Equal(a.Identifiers, b.Identifiers)
+			}) {
+				t.Errorf("patients = %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestCheckOutboundPatchPatient(t *testing.T) {
+	body := `{"resourceType":"Parameters","parameter":[{"name":"operation","part":[{"name":"type","valueCode":"replace"},{"name":"path","valueString":"ClaimResponse.patient"}]}]}`
+	if m := CheckOutboundPatch("ClaimResponse", []byte(body)); m == nil || m.Rule != "congruence.outbound-patch" {
+		t.Fatalf("mismatch = %+v, want congruence.outbound-patch", m)
+	}
+}
+
+func TestClaimPatients(t *testing.T) {
+	const claimURN, patURN = "00000000-0000-4000-8000-000000000001", "00000000-0000-4000-8000-000000000002"
+	body := `{"resourceType":"Bundle","type":"collection","entry":[` +
+		entry(claimURN, `{"resourceType":"Claim","id":"c","patient":{"reference":"urn:uuid:`+patURN+`"}}`) + `,` +
+		entry(patURN, patientResource("p", memberA, Identifier{System: "urn:s"})) + `,` +
+		entry("00000000-0000-4000-8000-000000000003", patientResource("q", memberB)) + `]}`
+	b, err := fhirreq.ParseBundle([]byte(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	got := ClaimPatients(b)
+	if !slices.Equal(got, []Identifier{memberA}) {
+		t.Errorf("ClaimPatients = %+v, want member A only", got)
+	}
+}
+
+func TestEligibilityPatients(t *testing.T) {
+	tests := []struct {
+		name string
+		body string
+		want []Identifier
+	}{
+		{"identifier", `{"resourceType":"CoverageEligibilityRequest","patient":` + memberRef(memberA) + `}`, []Identifier{memberA}},
+		{"contained", `{"resourceType":"CoverageEligibilityRequest","patient":{"reference":"#p"},"contained":[` + patientResource("p", memberB) + `]}`, []Identifier{memberB}},
+		{"server reference", `{"resourceType":"CoverageEligibilityRequest","patient":{"reference":"Patient/1"}}`, nil},
+		{"Bundle entry", `{"resourceType":"Bundle","type":"collection","entry":[` +
+			entry("00000000-0000-4000-8000-000000000001", `{"resourceType":"CoverageEligibilityRequest","patient":{"reference":"urn:uuid:00000000-0000-4000-8000-000000000002"}}`) + `,` +
+			entry("00000000-0000-4000-8000-000000000002", patientResource("p", memberA)) + `]}`, []Identifier{memberA}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := EligibilityPatients([]byte(tt.body)); !slices.Equal(got, tt.want) {
+				t.Errorf("EligibilityPatients = %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestMatchedMember(t *testing.T) {
+	tests := []struct {
+		name string
+		body string
+		want []Identifier
+	}{
+		{"member identifier", `{"resourceType":"Parameters","parameter":[{"name":"MemberIdentifier","valueIdentifier":` +
+			`{"type":{"coding":[{"code":"MB"}]},"system":"` + memberA.System + `","value":"` + memberA.Value + `"}}]}`, []Identifier{memberA}},
+		{"other parameter", `{"resourceType":"Parameters","parameter":[{"name":"Other","valueIdentifier":{"system":"urn:s","value":"v"}}]}`, nil},
+		{"OperationOutcome", `{"resourceType":"OperationOutcome","issue":[]}`, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := MatchedMember([]byte(tt.body)); !slices.Equal(got, tt.want) {
+				t.Errorf("MatchedMember = %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,179 @@
+package patientlinks
+
+import (
+	"bytes"
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-health/gatehouse/internal/congruence"
+	"github.com/gatehouse-health/gatehouse/internal/storage"
+	"github.com/gatehouse-health/gatehouse/internal/storage/storagetest"
+)
+
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+var (
+	memberA = congruence.Identifier{System: "urn:oid:2.16.840.1.113883.3.9999", Value: "member-a"}
+	memberB = congruence.Identifier{System: "urn:oid:2.16.840.1.113883.3.9999", Value: "member-b"}
+)
+
+func newStore(t *testing.T, db *storage.DB, retention time.Duration, c *clock) *Store {
+	t.Helper()
+	s, err := New(context.Background(), db, retention, c.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func mustKnown(t *testing.T, s *Store, partner string, ids ...congruence.Identifier) bool {
+	t.Helper()
+	ok, err := s.Known(context.Background(), partner, ids)
+	if err != nil {
+		t.Fatalf("Known(%s): %v", partner, err)
+	}
+	return ok
+}
+
+func TestRememberThenKnown(t *testing.T) {
+	storagetest.Run(t, func(t *testing.T, b storagetest.Backend) {
+		c := &clock{now: time.Unix(1_800_000_000, 0)}
+		s := newStore(t, b.New(t), time.Hour, c)
+		if err := s.Remember(context.Background(), "ehr-1", []congruence.Identifier{memberA}); err != nil {
+			t.Fatal(err)
+		}
+
+		if !mustKnown(t, s, "ehr-1", memberA) {
+			t.Error("member A is not known to the partner that sent it")
+		}
+		if !mustKnown(t, s, "ehr-1", memberB, memberA) {
+			t.Error("a list holding member A is not known to the partner that sent it")
+		}
+		if mustKnown(t, s, "ehr-2", memberA) {
+			t.Error("member A is known to a partner that never sent it")
+		}
+		if mustKnown(t, s, "ehr-1", memberB) {
+			t.Error("member B is known though no partner sent it")
+		}
+		if mustKnown(t, s, "ehr-1", congruence.Identifier{System: "urn:other", Value: memberA.Value}) {
+			t.Error("member A's value in another system is known")
+		}
+		if mustKnown(t, s, "ehr-1") {
+			t.Error("an empty identifier list is known")
+		}
+	})
+}
+
+func TestLinkExpires(t *testing.T) {
+	storagetest.Run(t, func(t *testing.T, b storagetest.Backend) {
+		c := &clock{now: time.Unix(1_800_000_000, 0)}
+		s := newStore(t, b.New(t), time.Hour, c)
+		ctx := context.Background()
+		if err := s.Remember(ctx, "ehr-1", []congruence.Identifier{memberA}); err != nil {
+			t.Fatal(err)
+		}
+
+		c.Add(30 * time.Minute)
+		if err := s.Remember(ctx, "ehr-1", []congruence.Identifier{memberA}); err != nil {
+			t.Fatal(err)
+		}
+		c.Add(45 * time.Minute)
+		if !mustKnown(t, s, "ehr-1", memberA) {
+			t.Error("a second request did not extend the link")
+		}
+
+		c.Add(time.Hour)
+		if mustKnown(t, s, "ehr-1", memberA) {
+			t.Error("the link is known after its retention")
+		}
+		if err := s.Remember(ctx, "ehr-1", []congruence.Identifier{memberB}); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := s.Len(ctx); err != nil || n != 1 {
+			t.Errorf("Len = %d, %v after pruning, want 1 (member B only)", n, err)
+		}
+	})
+}
+
+func TestValueNotStoredInClear(t *testing.T) {
+	storagetest.Run(t, func(t *testing.T, b storagetest.Backend) {
+		db := b.New(t)
+		s := newStore(t, db, 0, &clock{now: time.Unix(1_800_000_000, 0)})
+		if err := s.Remember(context.Background(), "ehr-1", []congruence.Identifier{memberA}); err != nil {
+			t.Fatal(err)
+		}
+
+		var system string
+		var hash []byte
+		if err := db.QueryRowContext(context.Background(), `SELECT system, value_hash FROM partner_patients`).Scan(&system, &hash); err != nil {
+			t.Fatal(err)
+		}
+		if system != memberA.System {
+			t.Errorf("system = %q, want %q", system, memberA.System)
+		}
+		if bytes.Contains(hash, []byte(memberA.Value)) || len(hash) != 32 {
+			t.Errorf("value_hash = %x, want a 32-byte SHA-256 without the value", hash)
+		}
+	})
+}
+
+func TestIdentifierCap(t *testing.T) {
+	s := newStore(t, storagetest.Backends()[0].New(t), 0, &clock{now: time.Unix(1_800_000_000, 0)})
+	ids := make([]congruence.Identifier, MaxIdentifiers+1)
+	for i := range ids {
+		ids[i] = congruence.Identifier{System: "urn:s", Value: string(rune('a' + i))}
+	}
+	if err := s.Remember(context.Background(), "ehr-1", ids); err != nil {
+		t.Fatal(err)
+	}
+
+	if n, err := s.Len(context.Background()); err != nil || n != MaxIdentifiers {
+		t.Errorf("Len = %d, %v, want %d", n, err, MaxIdentifiers)
+	}
+	if mustKnown(t, s, "ehr-1", ids[MaxIdentifiers]) {
+		t.Error("the identifier past the cap is known")
+	}
+	if !mustKnown(t, s, "ehr-1", ids[0]) {
+		t.Error("the first identifier is not known")
+	}
+	var beyond []congruence.Identifier
+	for range MaxIdentifiers {
+		beyond = append(beyond, congruence.Identifier{System: "urn:s", Value: "unknown"})
+	}
+	beyond = append(beyond, ids[0])
+	if mustKnown(t, s, "ehr-1", beyond...) {
+		t.Error("Known read an identifier past the cap")
+	}
+}
+
+func TestIncompleteIdentifierIgnored(t *testing.T) {
+	s := newStore(t, storagetest.Backends()[0].New(t), 0, &clock{now: time.Unix(1_800_000_000, 0)})
+	partial := []congruence.Identifier{{System: memberA.System}, {Value: memberA.Value}}
+	if err := s.Remember(context.Background(), "ehr-1", partial); err != nil {
+		t.Fatal(err)
+	}
+
+	if n, err := s.Len(context.Background()); err != nil || n != 0 {
+		t.Errorf("Len = %d, %v, want 0", n, err)
+	}
+	if mustKnown(t, s, "ehr-1", partial...) {
+		t.Error("an identifier without system or value is known")
+	}
+}
