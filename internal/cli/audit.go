@@ -272,7 +272,7 @@ func (e *env) auditVerify(args []string) int {
 	noFile := fs.Bool("no-checkpoint-file", false, "do not check the log against audit.checkpoint_file (DIR/audit/checkpoint.txt with --data), which verify otherwise reads when it exists and --from-checkpoint is not given")
 	retention := fs.Duration("retention", 0, "the deployment's audit.retention `DURATION`: report entries shredded sooner after recording; default audit.retention of --config")
 	witnessKeys := new(fileList)
-	fs.Var(witnessKeys, "witness", "witness cosignature verifier key `VKEY` (name+hash+key): count the checkpoints it cosigned and exit 1 when it cosigned none; default the keys of audit.witnesses of --config. Repeatable")
+	fs.Var(witnessKeys, "witness", "witness cosignature verifier key `VKEY` (name+hash+key): count the checkpoints it cosigned and exit 1 when it cosigned none. Repeatable. With --config and no --witness, the keys of audit.witnesses are counted and a witness without cosignatures is a warning")
 	if code, ok := e.parse(fs, verifySynopsis, args); !ok {
 		return code
 	}
@@ -328,7 +328,7 @@ func (e *env) auditVerify(args []string) int {
 		return 1
 	}
 	e.reportIntact(rep)
-	if !e.reportWitnessed(rep) {
+	if !e.reportWitnessed(rep, len(*witnessKeys) > 0) {
 		return 1
 	}
 	if *save != "" && rep.Latest != nil {
@@ -363,16 +363,23 @@ func (e *env) witnessVerifiers(flagKeys []string, src *auditSource) ([]note.Veri
 	return out, true
 }
 
-// reportWitnessed prints what each witness cosigned. It returns false when
-// a witness cosigned no checkpoint, because the log then has no evidence
-// outside the payer's control.
-func (e *env) reportWitnessed(rep *auditlog.Report) bool {
+// reportWitnessed prints what each witness cosigned. A witness that
+// cosigned no checkpoint leaves the log without evidence outside the
+// payer's control: it returns false when required (--witness given), and
+// only warns for the witnesses of --config, which may not be reachable
+// from where verify runs.
+func (e *env) reportWitnessed(rep *auditlog.Report, required bool) bool {
 	ok := true
 	for _, w := range rep.Witnessed {
-		if w.Checkpoints == 0 {
+		if w.Checkpoints == 0 && required {
 			e.errorf("witness %s cosigned no checkpoint of this log", w.Name)
 			e.hint("check that the gateway lists the witness in audit.witnesses and that its log shows no 'checkpoint not published' for it")
 			ok = false
+			continue
+		}
+		if w.Checkpoints == 0 {
+			e.warnf("witness %s of audit.witnesses cosigned no checkpoint of this log", w.Name)
+			e.hint("check the gateway's log for 'checkpoint not published'; pass --witness VKEY to make this an error")
 			continue
 		}
 		fmt.Fprintf(e.stdout, "witness %s cosigned %s, up to %s\n", w.Name,
