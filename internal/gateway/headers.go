@@ -128,15 +128,8 @@ func canonicalHTTPDate(lines []string) (string, bool) {
 // rejected, because any 1-8 character subtag would let a sender write
 // its own data there.
 func canonicalAcceptLanguage(lines []string) (string, bool) {
-	total := 0
-	for _, l := range lines {
-		total += len(l)
-	}
-	if total > maxAcceptLanguageBytes {
-		return "", false
-	}
-	elems := splitList(lines)
-	if len(elems) == 0 || len(elems) > maxLanguageRanges {
+	elems, ok := languageList(lines)
+	if !ok {
 		return "", false
 	}
 	var ranges []string
@@ -302,20 +295,30 @@ func canonicalETag(lines []string) (string, bool) {
 	return canonicalETags(lines, false)
 }
 
-// canonicalContentLanguage parses a Content-Language field (RFC 9110
-// section 8.5) as language tags in the subset canonicalAcceptLanguage
-// accepts, without "*" and q values, and returns them in BCP 47 case,
-// once each, joined by ", ".
-func canonicalContentLanguage(lines []string) (string, bool) {
+// languageList splits the lines of a language field into its elements,
+// and reports false when the field is empty or larger than the caps.
+func languageList(lines []string) ([]string, bool) {
 	total := 0
 	for _, l := range lines {
 		total += len(l)
 	}
 	if total > maxAcceptLanguageBytes {
-		return "", false
+		return nil, false
 	}
 	elems := splitList(lines)
 	if len(elems) == 0 || len(elems) > maxLanguageRanges {
+		return nil, false
+	}
+	return elems, true
+}
+
+// canonicalContentLanguage parses a Content-Language field (RFC 9110
+// section 8.5) as language tags in the subset canonicalAcceptLanguage
+// accepts, without "*" and q values, and returns them in BCP 47 case,
+// once each, joined by ", ".
+func canonicalContentLanguage(lines []string) (string, bool) {
+	elems, ok := languageList(lines)
+	if !ok {
 		return "", false
 	}
 	var tags []string
