@@ -14,11 +14,11 @@ func identifierJSON(member congruence.Identifier) string {
 	return `{"system":"` + member.System + `","value":"` + member.Value + `"}`
 }
 
-// requireOutboundPatientRefused posts body to path on the outbound
+// requireOutboundPatientRejected posts body to path on the outbound
 // listener, with member B linked to the demo partner and member A only to
-// another partner. The gateway must refuse it with 403
+// another partner. The gateway must reject it with 403
 // congruence.outbound-patient and send the partner nothing.
-func requireOutboundPatientRefused(t *testing.T, interaction, path, body string) {
+func requireOutboundPatientRejected(t *testing.T, interaction, path, body string) {
 	t.Helper()
 	h, ehr, engine, base := startOutbound(t, nil, interaction)
 	linkPatients(t, h, "other-ehr", outboundMemberA)
@@ -46,45 +46,45 @@ func requireOutboundPatientRefused(t *testing.T, interaction, path, body string)
 
 // A compromised engine creates another member's Patient resource on the
 // demo partner's server. The Patient is the patient it names.
-func TestOutboundOtherMembersPatientResourceRejected(t *testing.T) {
+func TestOutboundOtherPatientResourceRejected(t *testing.T) {
 	body := `{"resourceType":"Patient","identifier":[` + identifierJSON(outboundMemberA) + `],` +
 		`"name":[{"family":"Other","given":["Member"]}],"birthDate":"1970-01-01"}`
-	requireOutboundPatientRefused(t, "Patient.create", "/Patient", body)
+	requireOutboundPatientRejected(t, "Patient.create", "/Patient", body)
 }
 
-// A compromised engine sends another member's ExplanationOfBenefit, a type
-// whose patient element the gateway did not read.
-func TestOutboundOtherMembersExplanationOfBenefitRejected(t *testing.T) {
+// A compromised engine sends another member's ExplanationOfBenefit, which names
+// its patient in ExplanationOfBenefit.patient.
+func TestOutboundOtherPatientEOBRejected(t *testing.T) {
 	body := `{"resourceType":"ExplanationOfBenefit","status":"active",` +
 		`"type":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/claim-type","code":"professional"}]},` +
 		`"use":"claim","patient":{"identifier":` + identifierJSON(outboundMemberA) + `},` +
 		`"created":"2026-12-01T10:00:00Z","insurer":{"identifier":{"system":"http://hl7.org/fhir/sid/us-npi","value":"1234567893"}},` +
 		`"provider":{"identifier":{"system":"http://hl7.org/fhir/sid/us-npi","value":"` + devmode.PartnerNPI + `"}},` +
 		`"outcome":"complete","insurance":[{"focal":true,"coverage":{"identifier":{"system":"urn:example:coverage","value":"c1"}}}]}`
-	requireOutboundPatientRefused(t, "ExplanationOfBenefit.create", "/ExplanationOfBenefit", body)
+	requireOutboundPatientRejected(t, "ExplanationOfBenefit.create", "/ExplanationOfBenefit", body)
 }
 
 // A compromised engine sends another member's Observation, named by
 // subject.
-func TestOutboundOtherMembersObservationRejected(t *testing.T) {
+func TestOutboundOtherPatientObservationRejected(t *testing.T) {
 	body := `{"resourceType":"Observation","status":"final","code":{"text":"weight"},` +
 		`"subject":{"identifier":` + identifierJSON(outboundMemberA) + `},"valueString":"80 kg"}`
-	requireOutboundPatientRefused(t, "Observation.create", "/Observation", body)
+	requireOutboundPatientRejected(t, "Observation.create", "/Observation", body)
 }
 
 // A compromised engine sends a ClaimResponse about the partner's own
 // member B, and carries member A's Patient inside it as a contained
 // resource that only an extension references.
-func TestOutboundOtherMembersContainedPatientRejected(t *testing.T) {
+func TestOutboundOtherContainedPatientRejected(t *testing.T) {
 	body := claimResponseFor(outboundMemberB)
 	body = strings.Replace(body, `"status":"active",`, `"status":"active","contained":[{"resourceType":"Patient","id":"p2",`+
 		`"identifier":[`+identifierJSON(outboundMemberA)+`],"name":[{"family":"Other"}]}],`+
 		`"extension":[{"url":"urn:example:other","valueReference":{"reference":"#p2"}}],`, 1)
-	requireOutboundPatientRefused(t, "ClaimResponse.create", "/ClaimResponse", body)
+	requireOutboundPatientRejected(t, "ClaimResponse.create", "/ClaimResponse", body)
 }
 
 // A Patient of the partner's own member still reaches the partner.
-func TestOutboundOwnMembersPatientResourceForwarded(t *testing.T) {
+func TestOutboundOwnPatientResourceForwarded(t *testing.T) {
 	h, ehr, engine, base := startOutbound(t, nil, "Patient.create")
 	linkPatients(t, h, devmode.PartnerID, outboundMemberB)
 	body := `{"resourceType":"Patient","identifier":[` + identifierJSON(outboundMemberB) + `],"name":[{"family":"Own"}]}`

@@ -45,13 +45,12 @@ var outboundPatientFields = map[string]string{
 }
 
 // patientFields returns the elements of a resource of type typ that name
-// its patient. A type outside outboundPatientFields is read by the two
-// names R4 gives the patient element of nearly every clinical and
-// financial resource (ClaimResponse.patient, ExplanationOfBenefit.patient,
-// Observation.subject, DocumentReference.subject, Communication.subject,
-// ...), so that a type the gateway does not list cannot carry another
+// its patient. Outside outboundPatientFields, these are patient and
+// subject, the names R4 gives the patient element of most clinical and
+// financial resources, such as ExplanationOfBenefit.patient and
+// Observation.subject. So a type that no list names cannot carry another
 // member's data. A subject that names a Group, a device or a practitioner
-// is refused like an unknown patient: uncertainty means deny.
+// is rejected like an unknown patient, because uncertainty means deny.
 func patientFields(typ string) []string {
 	if f, ok := outboundPatientFields[typ]; ok {
 		return []string{f}
