@@ -213,7 +213,7 @@ func ClaimPatients(b *fhirreq.Bundle) []Identifier {
 
 // EligibilityPatients returns the identifiers of the patient a
 // CoverageEligibilityRequest/$submit body names: the request alone, or
-// the first entry of a Bundle, as CheckEligibility reads it. A patient
+// the first entry of a Bundle, as the built-in payer reads it. A patient
 // whose identifiers cannot be determined adds none.
 func EligibilityPatients(body []byte) []Identifier {
 	typ, _, err := fhirreq.ResourceHead(body)
@@ -227,21 +227,20 @@ func EligibilityPatients(body []byte) []Identifier {
 			return nil
 		}
 	}
-	ix := newIndex(b)
-	var out []Identifier
-	for i := range b.Entries {
-		if b.Entries[i].ResourceType != "CoverageEligibilityRequest" {
-			continue
-		}
-		var r outboundResourceJSON
-		if json.Unmarshal(b.Entries[i].Resource, &r) != nil || r.Patient == nil {
-			continue
-		}
-		if ids, m := patientIdentifiers(ix, i, r.Patient, &r, "", inBundle); m == nil {
-			out = appendNew(out, ids...)
-		}
+	// Only the first entry is read: the payer answers that request alone,
+	// so a later one could name any member id without an answer.
+	if len(b.Entries) == 0 || b.Entries[0].ResourceType != "CoverageEligibilityRequest" {
+		return nil
 	}
-	return out
+	var r outboundResourceJSON
+	if json.Unmarshal(b.Entries[0].Resource, &r) != nil || r.Patient == nil {
+		return nil
+	}
+	ids, m := patientIdentifiers(newIndex(b), 0, r.Patient, &r, "", inBundle)
+	if m != nil {
+		return nil
+	}
+	return ids
 }
 
 func appendNew(ids []Identifier, add ...Identifier) []Identifier {

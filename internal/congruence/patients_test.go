@@ -139,6 +139,12 @@ func TestEligibilityPatients(t *testing.T) {
 		{"Bundle entry", `{"resourceType":"Bundle","type":"collection","entry":[` +
 			entry("00000000-0000-4000-8000-000000000001", `{"resourceType":"CoverageEligibilityRequest","patient":{"reference":"urn:uuid:00000000-0000-4000-8000-000000000002"}}`) + `,` +
 			entry("00000000-0000-4000-8000-000000000002", patientResource("p", memberA)) + `]}`, []Identifier{memberA}},
+		// The payer answers only the first request, so a second one naming
+		// a guessed member id must not link that member.
+		{"second request in a Bundle", `{"resourceType":"Bundle","type":"collection","entry":[` +
+			entry("00000000-0000-4000-8000-000000000001", `{"resourceType":"CoverageEligibilityRequest","patient":`+memberRef(memberA)+`}`) + `,` +
+			entry("00000000-0000-4000-8000-000000000002", `{"resourceType":"CoverageEligibilityRequest","patient":`+memberRef(memberB)+`}`) + `]}`,
+			[]Identifier{memberA}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
