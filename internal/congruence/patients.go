@@ -227,8 +227,8 @@ func EligibilityPatients(body []byte) []Identifier {
 			return nil
 		}
 	}
-	// Only the first entry is read: the payer answers that request alone,
-	// so a later one could name any member id without an answer.
+	// Only the first entry is read: the payer processes that request alone,
+	// so a later one could name any member id and never be looked up.
 	if len(b.Entries) == 0 || b.Entries[0].ResourceType != "CoverageEligibilityRequest" {
 		return nil
 	}

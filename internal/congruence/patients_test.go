@@ -139,7 +139,7 @@ func TestEligibilityPatients(t *testing.T) {
 		{"Bundle entry", `{"resourceType":"Bundle","type":"collection","entry":[` +
 			entry("00000000-0000-4000-8000-000000000001", `{"resourceType":"CoverageEligibilityRequest","patient":{"reference":"urn:uuid:00000000-0000-4000-8000-000000000002"}}`) + `,` +
 			entry("00000000-0000-4000-8000-000000000002", patientResource("p", memberA)) + `]}`, []Identifier{memberA}},
-		// The payer answers only the first request, so a second one naming
+		// The payer processes only the first request, so a second one naming
 		// a guessed member id must not link that member.
 		{"second request in a Bundle", `{"resourceType":"Bundle","type":"collection","entry":[` +
 			entry("00000000-0000-4000-8000-000000000001", `{"resourceType":"CoverageEligibilityRequest","patient":`+memberRef(memberA)+`}`) + `,` +
