@@ -68,11 +68,12 @@ func (s *WitnessSink) Publish(ctx context.Context, cp *SignedCheckpoint, log Pro
 			s.oldSize = witnessSize
 			continue
 		}
-		if err := s.checkCosignatures(cp, sigs); err != nil {
+		own, err := s.checkCosignatures(cp, sigs)
+		if err != nil {
 			return err
 		}
 		s.oldSize = cp.Size
-		return log.AddCosignatures(ctx, cp.Checkpoint, sigs)
+		return log.AddCosignatures(ctx, cp.Checkpoint, own)
 	}
 	return fmt.Errorf("auditlog: witness %s: size conflict persists", s.key.Name())
 }
@@ -127,18 +128,26 @@ func addCheckpointBody(ctx context.Context, cp *SignedCheckpoint, log Prover, ol
 	return b.Bytes(), nil
 }
 
-// checkCosignatures verifies that sigs holds a valid cosignature from the
-// configured witness key over cp.
-func (s *WitnessSink) checkCosignatures(cp *SignedCheckpoint, sigs []byte) error {
-	msg := append([]byte(cp.Text()+"\n"), sigs...)
-	n, err := note.Open(msg, note.VerifierList(s.key))
-	if err != nil {
-		return fmt.Errorf("auditlog: witness %s: cosignature: %w", s.key.Name(), err)
+// checkCosignatures verifies that sigs contains a valid cosignature from
+// the configured witness key over cp, and returns only the lines that
+// are such a cosignature. Any other line a witness returns is dropped,
+// because a line stored under another key's name that does not verify
+// would make the stored checkpoint fail verification with that key.
+func (s *WitnessSink) checkCosignatures(cp *SignedCheckpoint, sigs []byte) ([]byte, error) {
+	var own []byte
+	for _, line := range strings.SplitAfter(string(sigs), "\n") {
+		if !strings.HasPrefix(line, "— ") || !strings.HasSuffix(line, "\n") {
+			continue
+		}
+		n, err := note.Open([]byte(cp.Text()+"\n"+line), note.VerifierList(s.key))
+		if err == nil && signedBy(n, s.key) {
+			own = append(own, line...)
+		}
 	}
-	if !signedBy(n, s.key) {
-		return fmt.Errorf("auditlog: witness %s returned no cosignature by its key", s.key.Name())
+	if len(own) == 0 {
+		return nil, fmt.Errorf("auditlog: witness %s returned no valid cosignature by its key", s.key.Name())
 	}
-	return nil
+	return own, nil
 }
 
 // AddCosignatures appends the signature lines in lines to the stored

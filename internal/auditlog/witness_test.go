@@ -231,3 +231,83 @@ func TestVerifyWitnessCosignatures(t *testing.T) {
 		t.Errorf("problems = %v, want an invalid cosignature", rep.Problems)
 	}
 }
+
+// injectingWitness is a witness that returns its valid cosignature
+// followed by a signature line it forged under another witness's name.
+type injectingWitness struct {
+	*testWitness
+	forged string
+}
+
+func (w *injectingWitness) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
+	rec := httptest.NewRecorder()
+	w.testWitness.ServeHTTP(rec, r)
+	for k, v := range rec.Header() {
+		rw.Header()[k] = v
+	}
+	rw.WriteHeader(rec.Code)
+	rw.Write(rec.Body.Bytes())
+	if rec.Code == http.StatusOK {
+		io.WriteString(rw, w.forged)
+	}
+}
+
+// A witness may return lines besides its cosignature. Only its own valid
+// cosignature is stored, so a line forged under a second witness's name
+// cannot make the stored checkpoint fail to verify with that witness's key.
+func TestWitnessExtraLinesNotStored(t *testing.T) {
+	keys := newTestKeys(t)
+	other := newTestWitness(t, keys.verifier)
+	ov, err := NewCosignatureVerifier(other.vkey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig := make([]byte, 4+8+ed25519.SignatureSize)
+	hash := ov.KeyHash()
+	sig[0], sig[1], sig[2], sig[3] = byte(hash>>24), byte(hash>>16), byte(hash>>8), byte(hash)
+	witness := &injectingWitness{testWitness: newTestWitness(t, keys.verifier),
+		forged: "— " + ov.Name() + " " + base64.StdEncoding.EncodeToString(sig) + "\n"}
+	srv := httptest.NewServer(witness)
+	defer srv.Close()
+
+	sink, err := NewWitnessSink(srv.URL, witness.vkey, srv.Client())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var publishErrs []error
+	opts := keys.options()
+	opts.CheckpointEvery = 5
+	opts.Sinks = []Sink{sink}
+	opts.OnPublishError = func(_ string, _ int64, err error) { publishErrs = append(publishErrs, err) }
+	l, err := Open(context.Background(), openTestDB(t, t.TempDir()+"/audit.db"), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendN(t, l, 5)
+	if err := l.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if len(publishErrs) != 0 {
+		t.Fatalf("publish errors: %v", publishErrs)
+	}
+
+	latest, err := l.LatestCheckpoint(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(latest.Note), witness.forged) {
+		t.Errorf("the stored checkpoint contains the forged line:\n%s", latest.Note)
+	}
+	wv, err := NewCosignatureVerifier(witness.vkey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := OpenCheckpoint(latest.Note, keys.verifier, wv); err != nil {
+		t.Errorf("the stored checkpoint lacks the witness's cosignature: %v", err)
+	}
+	// note.Open rejects a note with a line that names a known key and
+	// does not verify, as a verifier that knows both witnesses would.
+	if _, err := note.Open(latest.Note, note.VerifierList(keys.verifier, wv, ov)); err != nil {
+		t.Errorf("the stored checkpoint does not verify with both witnesses' keys: %v", err)
+	}
+}

@@ -35,8 +35,8 @@ import (
 // partner's server or a contained "#id", is a mismatch, because the
 // gateway cannot determine whose organisation it names.
 //
-// The patient of ClaimResponse, CoverageEligibilityResponse and Claim,
-// Task.for and Coverage.beneficiary must name a patient by identifiers
+// Every Patient, and the patient or subject element of every resource
+// (Task.for, Coverage.beneficiary), must name a patient by identifiers
 // that the gateway can read, as described in patients.go.
 // CheckOutboundPatients returns those identifiers, and the caller checks
 // that the destination partner named the patient in an inbound request.
@@ -84,6 +84,7 @@ type outboundResourceJSON struct {
 	Patient     *referenceJSON `json:"patient"`
 	For         *referenceJSON `json:"for"`
 	Beneficiary *referenceJSON `json:"beneficiary"`
+	Subject     *referenceJSON `json:"subject"`
 }
 
 func (r *outboundResourceJSON) field(name string) *referenceJSON {
@@ -298,18 +299,22 @@ func (c *Checker) checkOutboundParty(w *outboundWalk, ix *index, i int, f partyF
 
 // CheckOutboundPatch rejects a FHIRPath Patch (a Parameters body) of a
 // resource of type typ that touches a party or patient element that
-// CheckOutbound checks, or
-// the contained resources of any type. The gateway does not have the
+// CheckOutbound checks, any patch of a Patient, or the contained
+// resources of any type. The gateway does not have the
 // resource the patch applies to, so it cannot check the result, and the
 // engine must send such a change as an update. Any other patch passes.
 func CheckOutboundPatch(typ string, body []byte) *Mismatch {
+	if typ == "Patient" {
+		// Every element of a Patient is that member's data, and the
+		// gateway cannot tell which member the patched Patient is.
+		return &Mismatch{Rule: "congruence.outbound-patch", Path: "Parameters",
+			Reason: "a patch of a Patient names a patient the gateway cannot determine; send an update with the whole resource"}
+	}
 	names := []string{"contained"}
 	for _, f := range outboundParties[typ] {
 		names = append(names, f.name)
 	}
-	if f, ok := outboundPatientFields[typ]; ok {
-		names = append(names, f)
-	}
+	names = append(names, patientFields(typ)...)
 	var p struct {
 		Parameter []struct {
 			Part []struct {

@@ -84,7 +84,7 @@ func TestCheckOutbound(t *testing.T) {
 			"congruence.outbound-insurer", "CoverageEligibilityResponse.insurer"},
 		{"eligibility response for another requestor", `{"resourceType":"CoverageEligibilityResponse","status":"active",` + payer + `,"requestor":` + npiRef("1111111111") + `}`,
 			"congruence.outbound-requestor", "CoverageEligibilityResponse.requestor"},
-		{"Patient carries no parties", `{"resourceType":"Patient","id":"p"}`, "", ""},
+		{"Patient carries no parties", patientResource("p", memberA), "", ""},
 		{"ClaimResponse contained in a Task", `{"resourceType":"Task","status":"requested","intent":"order","requester":` + npiRef(demoPayer.Value) +
 			`,"contained":[` + claimResponse(`,"insurer":`+npiRef("9999999999")) + `]}`,
 			"congruence.outbound-insurer", "Task.contained[0].insurer"},
@@ -140,7 +140,8 @@ func TestCheckOutboundPatch(t *testing.T) {
 		{"owner added to a Task", "Task", patch("Task", "owner"), "congruence.outbound-patch"},
 		{"payor of a Coverage", "Coverage", patch("Coverage.payor[0]", ""), "congruence.outbound-patch"},
 		{"contained of a Patient", "Patient", patch("Patient", "contained"), "congruence.outbound-patch"},
-		{"name of a Patient", "Patient", patch("Patient.name[0].family", ""), ""},
+		{"name of a Patient", "Patient", patch("Patient.name[0].family", ""), "congruence.outbound-patch"},
+		{"status of a Task", "Task", patch("Task.status", ""), ""},
 		{"insurer-like element name", "ClaimResponse", patch("ClaimResponse.insurerNote", ""), ""},
 	}
 	for _, tt := range tests {

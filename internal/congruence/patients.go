@@ -37,14 +37,25 @@ type NamedPatient struct {
 	Identifiers []Identifier
 }
 
-// outboundPatientFields maps each resource type to the element that names
-// its patient.
+// outboundPatientFields maps the resource types whose patient element is
+// not called patient or subject to that element.
 var outboundPatientFields = map[string]string{
-	"ClaimResponse":               "patient",
-	"CoverageEligibilityResponse": "patient",
-	"Claim":                       "patient",
-	"Task":                        "for",
-	"Coverage":                    "beneficiary",
+	"Task":     "for",
+	"Coverage": "beneficiary",
+}
+
+// patientFields returns the elements of a resource of type typ that name
+// its patient. Outside outboundPatientFields, these are patient and
+// subject, the names R4 gives the patient element of most clinical and
+// financial resources, such as ExplanationOfBenefit.patient and
+// Observation.subject. So a type that no list names cannot carry another
+// member's data. A subject that names a Group, a device or a practitioner
+// is rejected like an unknown patient, because uncertainty means deny.
+func patientFields(typ string) []string {
+	if f, ok := outboundPatientFields[typ]; ok {
+		return []string{f}
+	}
+	return []string{"patient", "subject"}
 }
 
 // patientRule is the mismatch rule of an outbound patient field.
@@ -60,29 +71,47 @@ type containedHeadJSON struct {
 	Identifier   []identifierJSON `json:"identifier"`
 }
 
-// addPatient records the patient that entry i of ix names, if its type
-// names one. r is the entry decoded.
+// addPatient records the patients that entry i of ix names: the entry
+// itself when it is a Patient, and the patient elements of its type. r is
+// the entry decoded.
 func (w *outboundWalk) addPatient(ix *index, i int, typ string, r *outboundResourceJSON, at string, inBundle bool) *Mismatch {
-	field, ok := outboundPatientFields[typ]
-	if !ok {
+	if typ == "Patient" {
+		// A Patient is a member's data whatever references it, or none:
+		// an unreferenced Bundle entry or contained Patient reaches the
+		// partner as well.
+		var p patientJSON
+		if err := json.Unmarshal(ix.entries[i].Resource, &p); err != nil {
+			return unreadable(at)
+		}
+		ids := complete(p.Identifier)
+		if len(ids) == 0 {
+			return &Mismatch{Rule: patientRule, Path: at, Reason: at + " is a Patient without an identifier that has both system and value"}
+		}
+		w.patients = append(w.patients, NamedPatient{Path: at, Identifiers: ids})
 		return nil
 	}
-	ref := r.Patient
-	switch field {
-	case "for":
-		ref = r.For
-	case "beneficiary":
-		ref = r.Beneficiary
+	for _, field := range patientFields(typ) {
+		var ref *referenceJSON
+		switch field {
+		case "patient":
+			ref = r.Patient
+		case "subject":
+			ref = r.Subject
+		case "for":
+			ref = r.For
+		case "beneficiary":
+			ref = r.Beneficiary
+		}
+		if ref == nil {
+			continue
+		}
+		path := at + "." + field
+		ids, m := patientIdentifiers(ix, i, ref, r, path, inBundle)
+		if m != nil {
+			return m
+		}
+		w.patients = append(w.patients, NamedPatient{Path: path, Identifiers: ids})
 	}
-	if ref == nil {
-		return nil
-	}
-	path := at + "." + field
-	ids, m := patientIdentifiers(ix, i, ref, r, path, inBundle)
-	if m != nil {
-		return m
-	}
-	w.patients = append(w.patients, NamedPatient{Path: path, Identifiers: ids})
 	return nil
 }
 
@@ -184,7 +213,7 @@ func ClaimPatients(b *fhirreq.Bundle) []Identifier {
 
 // EligibilityPatients returns the identifiers of the patient a
 // CoverageEligibilityRequest/$submit body names: the request alone, or
-// the first entry of a Bundle, as CheckEligibility reads it. A patient
+// the first entry of a Bundle, as the built-in payer reads it. A patient
 // whose identifiers cannot be determined adds none.
 func EligibilityPatients(body []byte) []Identifier {
 	typ, _, err := fhirreq.ResourceHead(body)
@@ -198,21 +227,20 @@ func EligibilityPatients(body []byte) []Identifier {
 			return nil
 		}
 	}
-	ix := newIndex(b)
-	var out []Identifier
-	for i := range b.Entries {
-		if b.Entries[i].ResourceType != "CoverageEligibilityRequest" {
-			continue
-		}
-		var r outboundResourceJSON
-		if json.Unmarshal(b.Entries[i].Resource, &r) != nil || r.Patient == nil {
-			continue
-		}
-		if ids, m := patientIdentifiers(ix, i, r.Patient, &r, "", inBundle); m == nil {
-			out = appendNew(out, ids...)
-		}
+	// Only the first entry is read: the payer processes that request alone,
+	// so a later one could name any member id and never be looked up.
+	if len(b.Entries) == 0 || b.Entries[0].ResourceType != "CoverageEligibilityRequest" {
+		return nil
 	}
-	return out
+	var r outboundResourceJSON
+	if json.Unmarshal(b.Entries[0].Resource, &r) != nil || r.Patient == nil {
+		return nil
+	}
+	ids, m := patientIdentifiers(newIndex(b), 0, r.Patient, &r, "", inBundle)
+	if m != nil {
+		return nil
+	}
+	return ids
 }
 
 func appendNew(ids []Identifier, add ...Identifier) []Identifier {

@@ -46,13 +46,13 @@ func TestCheckOutboundPatients(t *testing.T) {
 		{"identifier without value", claimResponse(payer + `,"patient":{"identifier":{"system":"urn:s"}}`),
 			nil, patientRule, "ClaimResponse.patient"},
 		{"contained Patient", claimResponse(payer + `,"patient":{"reference":"#p"},"contained":[` + patientResource("p", memberA) + `]`),
-			[]NamedPatient{{"ClaimResponse.patient", []Identifier{memberA}}}, "", ""},
+			[]NamedPatient{{"ClaimResponse.patient", []Identifier{memberA}}, {"ClaimResponse.contained[0]", []Identifier{memberA}}}, "", ""},
 		{"contained non-Patient", claimResponse(payer + `,"patient":{"reference":"#p"},"contained":[{"resourceType":"Organization","id":"p"}]`),
 			nil, patientRule, "ClaimResponse.patient"},
 		{"notification resolved in the Bundle", notification(
 			entry(crURN, claimResponse(payer+`,"patient":{"reference":"urn:uuid:`+patURN+`"}`)),
 			entry(patURN, patientResource("p", memberA, memberB))),
-			[]NamedPatient{{"Bundle.entry[1].resource.patient", []Identifier{memberA, memberB}}}, "", ""},
+			[]NamedPatient{{"Bundle.entry[1].resource.patient", []Identifier{memberA, memberB}}, {"Bundle.entry[2].resource", []Identifier{memberA, memberB}}}, "", ""},
 		{"reference and another identifier", notification(
 			entry(crURN, claimResponse(payer+`,"patient":{"reference":"urn:uuid:`+patURN+`","identifier":{"system":"`+memberB.System+`","value":"`+memberB.Value+`"}}`)),
 			entry(patURN, patientResource("p", memberA))),
@@ -65,6 +65,21 @@ func TestCheckOutboundPatients(t *testing.T) {
 			[]NamedPatient{{"Task.for", []Identifier{memberB}}}, "", ""},
 		{"Coverage beneficiary", `{"resourceType":"Coverage","status":"active","payor":[` + npiRef(demoPayer.Value) + `],"beneficiary":{"reference":"Patient/1"}}`,
 			nil, patientRule, "Coverage.beneficiary"},
+		{"Patient alone", patientResource("p", memberA),
+			[]NamedPatient{{"Patient", []Identifier{memberA}}}, "", ""},
+		{"Patient without identifier", patientResource("p"), nil, patientRule, "Patient"},
+		{"unreferenced Patient entry", notification(
+			entry(crURN, claimResponse(payer+`,"patient":`+memberRef(memberB))),
+			entry(patURN, patientResource("p", memberA))),
+			[]NamedPatient{{"Bundle.entry[1].resource.patient", []Identifier{memberB}}, {"Bundle.entry[2].resource", []Identifier{memberA}}}, "", ""},
+		{"Patient in Parameters", `{"resourceType":"Parameters","parameter":[{"name":"p","resource":` + patientResource("p", memberA) + `}]}`,
+			[]NamedPatient{{"Parameters.parameter[0].resource", []Identifier{memberA}}}, "", ""},
+		{"ExplanationOfBenefit patient", `{"resourceType":"ExplanationOfBenefit","patient":` + memberRef(memberA) + `}`,
+			[]NamedPatient{{"ExplanationOfBenefit.patient", []Identifier{memberA}}}, "", ""},
+		{"Observation subject", `{"resourceType":"Observation","subject":` + memberRef(memberA) + `}`,
+			[]NamedPatient{{"Observation.subject", []Identifier{memberA}}}, "", ""},
+		{"Communication subject on the partner's server", `{"resourceType":"Communication","subject":{"reference":"Group/1"}}`,
+			nil, patientRule, "Communication.subject"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -82,6 +97,15 @@ func TestCheckOutboundPatients(t *testing.T) {
 func TestCheckOutboundPatchPatient(t *testing.T) {
 	body := `{"resourceType":"Parameters","parameter":[{"name":"operation","part":[{"name":"type","valueCode":"replace"},{"name":"path","valueString":"ClaimResponse.patient"}]}]}`
 	if m := CheckOutboundPatch("ClaimResponse", []byte(body)); m == nil || m.Rule != "congruence.outbound-patch" {
+		t.Fatalf("mismatch = %+v, want congruence.outbound-patch", m)
+	}
+}
+
+// A patch of a Patient is refused whatever it touches, because the
+// gateway cannot tell whose Patient it changes.
+func TestCheckOutboundPatchOfPatient(t *testing.T) {
+	body := `{"resourceType":"Parameters","parameter":[{"name":"operation","part":[{"name":"type","valueCode":"replace"},{"name":"path","valueString":"Patient.birthDate"}]}]}`
+	if m := CheckOutboundPatch("Patient", []byte(body)); m == nil || m.Rule != "congruence.outbound-patch" {
 		t.Fatalf("mismatch = %+v, want congruence.outbound-patch", m)
 	}
 }
@@ -115,6 +139,12 @@ func TestEligibilityPatients(t *testing.T) {
 		{"Bundle entry", `{"resourceType":"Bundle","type":"collection","entry":[` +
 			entry("00000000-0000-4000-8000-000000000001", `{"resourceType":"CoverageEligibilityRequest","patient":{"reference":"urn:uuid:00000000-0000-4000-8000-000000000002"}}`) + `,` +
 			entry("00000000-0000-4000-8000-000000000002", patientResource("p", memberA)) + `]}`, []Identifier{memberA}},
+		// The payer processes only the first request, so a second one naming
+		// a guessed member id must not link that member.
+		{"second request in a Bundle", `{"resourceType":"Bundle","type":"collection","entry":[` +
+			entry("00000000-0000-4000-8000-000000000001", `{"resourceType":"CoverageEligibilityRequest","patient":`+memberRef(memberA)+`}`) + `,` +
+			entry("00000000-0000-4000-8000-000000000002", `{"resourceType":"CoverageEligibilityRequest","patient":`+memberRef(memberB)+`}`) + `]}`,
+			[]Identifier{memberA}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,0 +1,99 @@
+package app_test
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/gatehouse-health/gatehouse/internal/congruence"
+	"github.com/gatehouse-health/gatehouse/internal/devmode"
+)
+
+// identifierJSON is member as a FHIR Identifier.
+func identifierJSON(member congruence.Identifier) string {
+	return `{"system":"` + member.System + `","value":"` + member.Value + `"}`
+}
+
+// requireOutboundPatientRejected posts body to path on the outbound
+// listener, with member B linked to the demo partner and member A only to
+// another partner. The gateway must reject it with 403
+// congruence.outbound-patient and send the partner nothing.
+func requireOutboundPatientRejected(t *testing.T, interaction, path, body string) {
+	t.Helper()
+	h, ehr, engine, base := startOutbound(t, nil, interaction)
+	linkPatients(t, h, "other-ehr", outboundMemberA)
+	linkPatients(t, h, devmode.PartnerID, outboundMemberB)
+
+	resp, err := engine.Post(base+path, "application/fhir+json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := readBody(t, resp)
+	if n := ehr.calls.Load(); n != 0 {
+		t.Errorf("the partner received %d calls, want 0", n)
+	}
+	if resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("status = %d, want 403: %s", resp.StatusCode, got)
+	}
+	if code := outcomeCode(t, got); code != "forbidden" {
+		t.Errorf("OperationOutcome code = %q, want forbidden", code)
+	}
+	entries := h.entries(resp)
+	if len(entries) != 1 || entries[0].Rule != "congruence.outbound-patient" {
+		t.Errorf("recorded entries = %+v, want one refusal by congruence.outbound-patient", entries)
+	}
+}
+
+// A compromised engine creates another member's Patient resource on the
+// demo partner's server. The Patient is the patient it names.
+func TestOutboundOtherPatientResourceRejected(t *testing.T) {
+	body := `{"resourceType":"Patient","identifier":[` + identifierJSON(outboundMemberA) + `],` +
+		`"name":[{"family":"Other","given":["Member"]}],"birthDate":"1970-01-01"}`
+	requireOutboundPatientRejected(t, "Patient.create", "/Patient", body)
+}
+
+// A compromised engine sends another member's ExplanationOfBenefit, which names
+// its patient in ExplanationOfBenefit.patient.
+func TestOutboundOtherPatientEOBRejected(t *testing.T) {
+	body := `{"resourceType":"ExplanationOfBenefit","status":"active",` +
+		`"type":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/claim-type","code":"professional"}]},` +
+		`"use":"claim","patient":{"identifier":` + identifierJSON(outboundMemberA) + `},` +
+		`"created":"2026-12-01T10:00:00Z","insurer":{"identifier":{"system":"http://hl7.org/fhir/sid/us-npi","value":"1234567893"}},` +
+		`"provider":{"identifier":{"system":"http://hl7.org/fhir/sid/us-npi","value":"` + devmode.PartnerNPI + `"}},` +
+		`"outcome":"complete","insurance":[{"focal":true,"coverage":{"identifier":{"system":"urn:example:coverage","value":"c1"}}}]}`
+	requireOutboundPatientRejected(t, "ExplanationOfBenefit.create", "/ExplanationOfBenefit", body)
+}
+
+// A compromised engine sends another member's Observation, named by
+// subject.
+func TestOutboundOtherPatientObservationRejected(t *testing.T) {
+	body := `{"resourceType":"Observation","status":"final","code":{"text":"weight"},` +
+		`"subject":{"identifier":` + identifierJSON(outboundMemberA) + `},"valueString":"80 kg"}`
+	requireOutboundPatientRejected(t, "Observation.create", "/Observation", body)
+}
+
+// A compromised engine sends a ClaimResponse about the partner's own
+// member B, and carries member A's Patient inside it as a contained
+// resource that only an extension references.
+func TestOutboundOtherContainedPatientRejected(t *testing.T) {
+	body := claimResponseFor(outboundMemberB)
+	body = strings.Replace(body, `"status":"active",`, `"status":"active","contained":[{"resourceType":"Patient","id":"p2",`+
+		`"identifier":[`+identifierJSON(outboundMemberA)+`],"name":[{"family":"Other"}]}],`+
+		`"extension":[{"url":"urn:example:other","valueReference":{"reference":"#p2"}}],`, 1)
+	requireOutboundPatientRejected(t, "ClaimResponse.create", "/ClaimResponse", body)
+}
+
+// A Patient of the partner's own member still reaches the partner.
+func TestOutboundOwnPatientResourceForwarded(t *testing.T) {
+	h, ehr, engine, base := startOutbound(t, nil, "Patient.create")
+	linkPatients(t, h, devmode.PartnerID, outboundMemberB)
+	body := `{"resourceType":"Patient","identifier":[` + identifierJSON(outboundMemberB) + `],"name":[{"family":"Own"}]}`
+	resp, err := engine.Post(base+"/Patient", "application/fhir+json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := readBody(t, resp)
+	if n := ehr.calls.Load(); n != 1 {
+		t.Fatalf("the partner received %d calls, want 1 (status %d: %s)", n, resp.StatusCode, got)
+	}
+}
