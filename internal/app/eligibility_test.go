@@ -9,6 +9,7 @@ import (
 
 	"github.com/gatehouse-health/gatehouse/internal/app"
 	"github.com/gatehouse-health/gatehouse/internal/config"
+	"github.com/gatehouse-health/gatehouse/internal/congruence"
 	"github.com/gatehouse-health/gatehouse/internal/devmode"
 	"github.com/gatehouse-health/gatehouse/internal/members"
 	"github.com/gatehouse-health/gatehouse/internal/payer"
@@ -143,5 +144,26 @@ func TestEligibilityThroughGateway(t *testing.T) {
 				t.Errorf("%d entries, want the refusal alone: the request reached the payer", len(entries))
 			}
 		})
+	}
+
+	// Only patients the payer accepted are linked to the partner for the
+	// outbound patient check: a guessed member id gets 422 and no link.
+	demographics["MGUESSED001"] = `"name":[{"family":"Guessed","given":["Gil"]}],"birthDate":"1990-01-01"`
+	resp := h.send(client.HTTPClient(), "POST", "/fhir/CoverageEligibilityRequest/$submit", header, []byte(contained("MGUESSED001")))
+	if body := readBody(t, resp); resp.StatusCode != http.StatusUnprocessableEntity {
+		t.Fatalf("guessed member: status %d, want 422: %s", resp.StatusCode, body)
+	}
+	links := linkPatients(t, h, "unused-partner")
+	for _, tt := range []struct {
+		member string
+		want   bool
+	}{{"MACTIVE0001", true}, {"MGUESSED001", false}} {
+		known, err := links.Known(ctx, devmode.PartnerID, []congruence.Identifier{{System: payer.DefaultMemberSystem, Value: tt.member}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if known != tt.want {
+			t.Errorf("member %s linked to the partner = %v, want %v", tt.member, known, tt.want)
+		}
 	}
 }

@@ -56,7 +56,7 @@ func TestTracingExchangeSpans(t *testing.T) {
 	}
 
 	want := []string{"receive", "identity", "killswitch", "token", "authorization", "killswitch",
-		"payload", "policy", "strict", "patient-links", "record", "forward", "record", "response-check"}
+		"payload", "policy", "strict", "record", "forward", "record", "response-check", "patient-links"}
 	if got := childNames(rec, server); !slices.Equal(got, want) {
 		t.Errorf("stage spans\n got %v\nwant %v", got, want)
 	}

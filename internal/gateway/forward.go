@@ -4,13 +4,15 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"github.com/gatehouse-health/gatehouse/internal/httpbody"
 	"io"
 	"net/http"
 	"net/url"
 	"strings"
 
+	"github.com/gatehouse-health/gatehouse/internal/httpbody"
+
 	"github.com/gatehouse-health/gatehouse/internal/fhirreq"
+	"github.com/gatehouse-health/gatehouse/internal/killswitch"
 	"github.com/gatehouse-health/gatehouse/internal/record"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
@@ -50,7 +52,12 @@ func (g *Gateway) forwardAndRespond(w http.ResponseWriter, ex *exchange) {
 		g.refuse(w, ex, ref)
 		return
 	}
-	g.rememberMatchedMember(ex, status, body)
+	if ex.direction != killswitch.Outbound {
+		g.runStage(ex, stage{stagePatientLinks, func(ex *exchange) *Refusal {
+			g.rememberPatients(ex, status, body)
+			return nil
+		}})
+	}
 	released, dropped := releasedHeaders(header, ex.target)
 	for k, vs := range released {
 		w.Header()[k] = vs

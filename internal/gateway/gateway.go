@@ -193,9 +193,9 @@ type Options struct {
 	// commit and upstream call, and the payer's upstream gets a
 	// traceparent header. Nil or a no-op provider turns tracing off.
 	TracerProvider trace.TracerProvider
-	// Patients, when set, links the patients of allowed PAS and
-	// eligibility requests to the partner that sent them, for
-	// OutboundOptions.Patients.
+	// Patients, when set, links the patients of PAS, eligibility and
+	// member-match requests the upstream accepted to the partner that sent
+	// them, for OutboundOptions.Patients.
 	Patients PatientLinks
 	Logger   *slog.Logger
 	Now      func() time.Time
@@ -338,7 +338,6 @@ func (g *Gateway) serveFHIR(w http.ResponseWriter, r *http.Request) {
 		stage{stagePayload, g.checkPayload},
 		stage{stagePolicy, g.decide},
 		stage{stageStrict, g.checkConformance},
-		stage{stagePatientLinks, g.rememberPatients},
 	) {
 		return
 	}

@@ -17,10 +17,12 @@ type PatientLinks interface {
 	Known(ctx context.Context, partner string, ids []congruence.Identifier) (bool, error)
 }
 
-// inboundPatients returns the identifiers of the patients an allowed
-// inbound request names: the Claims' patients of a PAS Bundle, which the
-// policy engine already parsed, and the patient of an eligibility request.
-func inboundPatients(ex *exchange) []congruence.Identifier {
+// inboundPatients returns the identifiers of the patients an inbound
+// request named and the upstream accepted with status: the Claims'
+// patients of a PAS Bundle, which the policy engine already parsed, the
+// patient of an eligibility request, and the member a 200 response to
+// Patient/$member-match returns.
+func inboundPatients(ex *exchange, status int, body []byte) []congruence.Identifier {
 	switch {
 	case ex.fhir == nil || ex.fhir.Kind != fhirreq.OperationType:
 		return nil
@@ -28,28 +30,30 @@ func inboundPatients(ex *exchange) []congruence.Identifier {
 		return congruence.ClaimPatients(ex.bundle)
 	case ex.fhir.Type == "CoverageEligibilityRequest" && ex.fhir.Operation == "submit":
 		return congruence.EligibilityPatients(ex.body)
+	case ex.fhir.Type == "Patient" && ex.fhir.Operation == "member-match" && status == http.StatusOK:
+		return congruence.MatchedMember(body)
 	}
 	return nil
 }
 
-// rememberPatients links the patients of an allowed inbound request to
-// its partner. It runs after every check, so a rejected request links
-// nothing. A failed write rejects the request with 503, because the
-// partner's later notifications about the patient would be rejected.
-func (g *Gateway) rememberPatients(ex *exchange) *Refusal {
-	if g.opts.Patients == nil {
-		return nil
+// rememberPatients links to the partner the patients of an inbound
+// request that the upstream accepted (2xx). Linking only accepted requests
+// keeps a partner from linking a member id it guessed: the built-in payer
+// rejects an unknown member's eligibility request with 422. The response
+// is already recorded, so a failed write is logged and the response still
+// released. The patient then stays unlinked, which can only reject later
+// outbound payloads about it.
+func (g *Gateway) rememberPatients(ex *exchange, status int, body []byte) {
+	if g.opts.Patients == nil || ex.direction == killswitch.Outbound || ex.partner == nil || status < 200 || status > 299 {
+		return
 	}
-	ids := inboundPatients(ex)
+	ids := inboundPatients(ex, status, body)
 	if len(ids) == 0 {
-		return nil
+		return
 	}
 	if err := g.opts.Patients.Remember(ex.r.Context(), ex.partner.ID, ids); err != nil {
 		g.log.Error("gateway: link patients to partner failed", "exchange", ex.entry.ExchangeID, "partner", ex.partner.ID, "error", err)
-		return &Refusal{Status: http.StatusServiceUnavailable, Code: "transient", Rule: "congruence.patient-links-unavailable",
-			Message: "the gateway could not record the request's patient; retry later"}
 	}
-	return nil
 }
 
 // checkOutboundPatients requires every patient that patients names to be
@@ -68,23 +72,4 @@ func (g *Gateway) checkOutboundPatients(ex *exchange, links PatientLinks, patien
 		}
 	}
 	return nil
-}
-
-// rememberMatchedMember links the member that a released 200 response to
-// an inbound Patient/$member-match returns to the partner that asked. The response
-// is already recorded and the match made, so a failed write is logged and
-// the response still released. The member then stays unlinked, which can
-// only reject later outbound payloads about it.
-func (g *Gateway) rememberMatchedMember(ex *exchange, status int, body []byte) {
-	if g.opts.Patients == nil || ex.direction == killswitch.Outbound || ex.partner == nil || ex.fhir == nil || status != http.StatusOK ||
-		ex.fhir.Kind != fhirreq.OperationType || ex.fhir.Type != "Patient" || ex.fhir.Operation != "member-match" {
-		return
-	}
-	ids := congruence.MatchedMember(body)
-	if len(ids) == 0 {
-		return
-	}
-	if err := g.opts.Patients.Remember(ex.r.Context(), ex.partner.ID, ids); err != nil {
-		g.log.Error("gateway: link matched member to partner failed", "exchange", ex.entry.ExchangeID, "partner", ex.partner.ID, "error", err)
-	}
 }
