@@ -70,8 +70,11 @@ func TestInboundMalformedForwardedHeaderRejected(t *testing.T) {
 			if len(entries) != 1 {
 				t.Fatalf("recorded %d entries, want 1: %+v", len(entries), entries)
 			}
-			if entries[0].Phase != record.PhaseRefusal || entries[0].Rule != "request.header-invalid" {
-				t.Errorf("recorded %s entry with rule %q, want a refusal with rule request.header-invalid", entries[0].Phase, entries[0].Rule)
+			if entries[0].Phase != record.PhaseRefusal {
+				t.Errorf("recorded phase = %q, want %s", entries[0].Phase, record.PhaseRefusal)
+			}
+			if entries[0].Rule != "request.header-invalid" {
+				t.Errorf("recorded rule = %q, want request.header-invalid", entries[0].Rule)
 			}
 		})
 	}

@@ -9,7 +9,7 @@ import (
 	"github.com/gatehouse-health/gatehouse/internal/devmode"
 )
 
-// identifierJSON is member as a FHIR Identifier.
+// identifierJSON returns member as the JSON of a FHIR Identifier.
 func identifierJSON(member congruence.Identifier) string {
 	return `{"system":"` + member.System + `","value":"` + member.Value + `"}`
 }

@@ -113,7 +113,7 @@ func TestInboundSubmissionLinksPatient(t *testing.T) {
 }
 
 // A Patient/$member-match that finds a member links the member identifier
-// it returns to the partner that asked.
+// it returns to the partner that sent the request.
 func TestMemberMatchLinksMember(t *testing.T) {
 	h, client := memberMatchHarness(t)
 	token, err := client.Token(context.Background())
