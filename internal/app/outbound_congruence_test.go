@@ -115,25 +115,7 @@ func TestOutboundPatchOnPartyRejected(t *testing.T) {
 	}
 	got := readBody(t, resp)
 
-	if resp.StatusCode != http.StatusForbidden {
-		t.Fatalf("status = %d, want 403: %s", resp.StatusCode, got)
-	}
-	if code := outcomeCode(t, got); code != "forbidden" {
-		t.Errorf("OperationOutcome code = %q, want forbidden", code)
-	}
-	if n := ehr.calls.Load(); n != 0 {
-		t.Errorf("the partner received %d calls, want 0", n)
-	}
-	entries := h.entries(resp)
-	if len(entries) != 1 {
-		t.Fatalf("recorded %d entries, want 1: %+v", len(entries), entries)
-	}
-	if entries[0].Rule != "congruence.outbound-patch" {
-		t.Errorf("recorded rule = %q, want congruence.outbound-patch", entries[0].Rule)
-	}
-	if entries[0].Direction != "outbound" {
-		t.Errorf("recorded direction = %q, want outbound", entries[0].Direction)
-	}
+	requireOutboundRefusal(t, h, ehr, 0, resp, got, outboundRefusal{http.StatusForbidden, "forbidden", "congruence.outbound-patch"})
 }
 
 // A patch on an element that names no party reaches the partner, so the

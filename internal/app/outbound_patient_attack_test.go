@@ -9,7 +9,7 @@ import (
 	"github.com/gatehouse-health/gatehouse/internal/devmode"
 )
 
-// identifierJSON is member as a FHIR Identifier.
+// identifierJSON returns member as the JSON of a FHIR Identifier.
 func identifierJSON(member congruence.Identifier) string {
 	return `{"system":"` + member.System + `","value":"` + member.Value + `"}`
 }
@@ -29,19 +29,8 @@ func requireOutboundPatientRejected(t *testing.T, interaction, path, body string
 		t.Fatal(err)
 	}
 	got := readBody(t, resp)
-	if n := ehr.calls.Load(); n != 0 {
-		t.Errorf("the partner received %d calls, want 0", n)
-	}
-	if resp.StatusCode != http.StatusForbidden {
-		t.Fatalf("status = %d, want 403: %s", resp.StatusCode, got)
-	}
-	if code := outcomeCode(t, got); code != "forbidden" {
-		t.Errorf("OperationOutcome code = %q, want forbidden", code)
-	}
-	entries := h.entries(resp)
-	if len(entries) != 1 || entries[0].Rule != "congruence.outbound-patient" {
-		t.Errorf("recorded entries = %+v, want one refusal by congruence.outbound-patient", entries)
-	}
+
+	requireOutboundRefusal(t, h, ehr, 0, resp, got, outboundRefusal{http.StatusForbidden, "forbidden", "congruence.outbound-patient"})
 }
 
 // A compromised engine creates another member's Patient resource on the

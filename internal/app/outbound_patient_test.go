@@ -58,25 +58,7 @@ func TestOutboundOtherPartnersPatientRejected(t *testing.T) {
 		}
 		got := readBody(t, resp)
 
-		if resp.StatusCode != http.StatusForbidden {
-			t.Fatalf("status = %d, want 403: %s", resp.StatusCode, got)
-		}
-		if code := outcomeCode(t, got); code != "forbidden" {
-			t.Errorf("OperationOutcome code = %q, want forbidden", code)
-		}
-		if n := ehr.calls.Load(); n != 0 {
-			t.Errorf("the partner received %d calls, want 0", n)
-		}
-		entries := h.entries(resp)
-		if len(entries) != 1 {
-			t.Fatalf("recorded %d entries, want 1: %+v", len(entries), entries)
-		}
-		if entries[0].Rule != "congruence.outbound-patient" {
-			t.Errorf("recorded rule = %q, want congruence.outbound-patient", entries[0].Rule)
-		}
-		if entries[0].Direction != "outbound" {
-			t.Errorf("recorded direction = %q, want outbound", entries[0].Direction)
-		}
+		requireOutboundRefusal(t, h, ehr, 0, resp, got, outboundRefusal{http.StatusForbidden, "forbidden", "congruence.outbound-patient"})
 	})
 }
 
@@ -131,7 +113,7 @@ func TestInboundSubmissionLinksPatient(t *testing.T) {
 }
 
 // A Patient/$member-match that finds a member links the member identifier
-// it returns to the partner that asked.
+// it returns to the partner that sent the request.
 func TestMemberMatchLinksMember(t *testing.T) {
 	h, client := memberMatchHarness(t)
 	token, err := client.Token(context.Background())

@@ -159,22 +159,7 @@ func TestOutboundSearchCountCapped(t *testing.T) {
 			}
 			body := readBody(t, resp)
 
-			if resp.StatusCode != http.StatusBadRequest {
-				t.Errorf("status = %d, want 400: %s", resp.StatusCode, body)
-			}
-			if code := outcomeCode(t, body); code != "too-costly" {
-				t.Errorf("OperationOutcome code = %q, want too-costly", code)
-			}
-			if n := ehr.calls.Load() - calls; n != 0 {
-				t.Errorf("the partner received %d requests, want 0", n)
-			}
-			entries := h.entries(resp)
-			if len(entries) != 1 {
-				t.Fatalf("recorded %d entries, want 1: %+v", len(entries), entries)
-			}
-			if entries[0].Rule != "policy.search.count" {
-				t.Errorf("recorded rule = %q, want policy.search.count", entries[0].Rule)
-			}
+			requireOutboundRefusal(t, h, ehr, calls, resp, body, outboundRefusal{http.StatusBadRequest, "too-costly", "policy.search.count"})
 		})
 	}
 

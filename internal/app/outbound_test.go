@@ -363,3 +363,42 @@ func TestOutboundEgressRefused(t *testing.T) {
 		t.Error("the refused egress attempt is not in the audit log")
 	}
 }
+
+// outboundRefusal is the expected result of an outbound request that the
+// gateway rejects.
+type outboundRefusal struct {
+	status int
+	code   string // OperationOutcome issue code
+	rule   string
+}
+
+// requireOutboundRefusal checks that resp rejects an outbound request with
+// the expected status and OperationOutcome code, that the partner received
+// no request after callsBefore, and that the gateway recorded one outbound
+// refusal under the expected rule.
+func requireOutboundRefusal(t *testing.T, h *harness, ehr *fakeEHR, callsBefore int64, resp *http.Response, body []byte, want outboundRefusal) {
+	t.Helper()
+	if resp.StatusCode != want.status {
+		t.Errorf("status = %d, want %d: %s", resp.StatusCode, want.status, body)
+	}
+	if code := outcomeCode(t, body); code != want.code {
+		t.Errorf("OperationOutcome code = %q, want %s", code, want.code)
+	}
+	if n := ehr.calls.Load() - callsBefore; n != 0 {
+		t.Errorf("the partner received %d requests, want 0", n)
+	}
+
+	entries := h.entries(resp)
+	if len(entries) != 1 {
+		t.Fatalf("recorded %d entries, want 1: %+v", len(entries), entries)
+	}
+	if entries[0].Direction != "outbound" {
+		t.Errorf("recorded direction = %q, want outbound", entries[0].Direction)
+	}
+	if entries[0].Phase != record.PhaseRefusal {
+		t.Errorf("recorded phase = %q, want %s", entries[0].Phase, record.PhaseRefusal)
+	}
+	if entries[0].Rule != want.rule {
+		t.Errorf("recorded rule = %q, want %s", entries[0].Rule, want.rule)
+	}
+}

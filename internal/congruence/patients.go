@@ -8,14 +8,13 @@ import (
 	"github.com/gatehouse-health/gatehouse/internal/fhirreq"
 )
 
-// Patients, in both directions. The gateway does not know which members
-// belong to which partner, so it learns it from the partner's own
-// requests: the patients that an allowed inbound request names
-// (ClaimPatients, EligibilityPatients) and the member a
+// Patients, in both directions. The gateway has no list of which members
+// belong to which partner, so it derives one from the partner's own
+// requests. The patients that an allowed inbound request names
+// (ClaimPatients, EligibilityPatients) and the member that a
 // Patient/$member-match response returns (MatchedMember) are linked to
-// that partner, and
-// every patient an outbound payload names (CheckOutboundPatients) must be
-// linked to the destination partner.
+// that partner. Every patient an outbound payload names
+// (CheckOutboundPatients) must be linked to the destination partner.
 //
 // A patient is named by its business identifiers: those of the Patient a
 // literal reference resolves to (a Bundle entry, or a contained resource

@@ -2,7 +2,7 @@
 // allowed inbound request, so that the outbound pipeline can require every
 // patient an outbound payload names to be one the destination partner
 // sent before. It keeps the links in the shared database, so that every
-// gateway replica using that database sees the same links.
+// gateway replica using that database reads the same links.
 //
 // A link is the partner id, an identifier system in clear and a SHA-256
 // of "system|value". The identifier value, a member id or MRN, is PHI, so

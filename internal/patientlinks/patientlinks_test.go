@@ -64,7 +64,7 @@ func TestRememberThenKnown(t *testing.T) {
 			t.Error("member A is not known to the partner that sent it")
 		}
 		if !mustKnown(t, s, "ehr-1", memberB, memberA) {
-			t.Error("a list holding member A is not known to the partner that sent it")
+			t.Error("a list containing member A is not known to the partner that sent it")
 		}
 		if mustKnown(t, s, "ehr-2", memberA) {
 			t.Error("member A is known to a partner that never sent it")
