@@ -9,19 +9,18 @@ import (
 	"github.com/gatehouse-health/gatehouse/internal/killswitch"
 )
 
-// PatientLinks stores which patients each partner has named in an allowed
-// inbound request; *patientlinks.Store implements it. The outbound
+// PatientLinks stores which patients each partner has named in inbound
+// requests the upstream accepted; *patientlinks.Store implements it. The outbound
 // pipeline sends a partner a payload only about patients linked to it.
 type PatientLinks interface {
 	Remember(ctx context.Context, partner string, ids []congruence.Identifier) error
 	Known(ctx context.Context, partner string, ids []congruence.Identifier) (bool, error)
 }
 
-// inboundPatients returns the identifiers of the patients an inbound
-// request named and the upstream accepted with status: the Claims'
-// patients of a PAS Bundle, which the policy engine already parsed, the
-// patient of an eligibility request, and the member a 200 response to
-// Patient/$member-match returns.
+// inboundPatients returns the identifiers of the patients an accepted
+// inbound request names. These are the Claims' patients of a PAS Bundle,
+// which the policy engine already parsed, the patient of an eligibility
+// request, and the member a 200 response to Patient/$member-match returns.
 func inboundPatients(ex *exchange, status int, body []byte) []congruence.Identifier {
 	switch {
 	case ex.fhir == nil || ex.fhir.Kind != fhirreq.OperationType:

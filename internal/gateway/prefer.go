@@ -53,8 +53,8 @@ func forwardedPrefer(lines []string, search bool) string {
 }
 
 // fhirPreference returns the canonical text of p when it is a preference
-// FHIR R4 defines for its HTTP API: return (minimal, representation or
-// OperationOutcome), respond-async and wait (RFC 7240) with whole seconds.
+// FHIR R4's HTTP API uses: return (minimal, representation or
+// OperationOutcome), respond-async, and wait (RFC 7240) in whole seconds.
 // Parameters are dropped. The record does not contain the Prefer field,
 // so any other name or value would carry data past it.
 func fhirPreference(p preference) (string, bool) {
@@ -80,7 +80,7 @@ func fhirPreference(p preference) (string, bool) {
 type preference struct {
 	name  string // lower case
 	value string // the value without "=", or ""
-	text  string // name, value and parameters as they are forwarded
+
 	// unsafe is set when a value cannot be written as a token.
 	unsafe bool
 }
@@ -132,24 +132,18 @@ func (p *preferParser) skipListSeparators() {
 	}
 }
 
-// preference reads a preference with its parameters. A parameter named
-// handling is left out of the text.
+// preference reads a preference and skips its parameters, which are not
+// forwarded. A parameter whose value is not a token marks the preference
+// unsafe.
 func (p *preferParser) preference() (preference, bool) {
 	name, value, unsafe, ok := p.nameValue()
 	if !ok {
 		return preference{}, false
 	}
 	pref := preference{name: name, value: strings.TrimPrefix(value, "="), unsafe: unsafe}
-	// A Builder keeps the work linear in the field's length. Appending
-	// each parameter to a string copies the text so far every time, and a
-	// 64 KiB field of short parameters then took close to a second.
-	var text strings.Builder
-	text.WriteString(name)
-	text.WriteString(value)
 	for {
 		p.skipSpace()
 		if p.done() || p.s[p.i] != ';' {
-			pref.text = text.String()
 			return pref, true
 		}
 		p.i++
@@ -158,16 +152,10 @@ func (p *preferParser) preference() (preference, bool) {
 			// An empty parameter, as in "respond-async;;".
 			continue
 		}
-		name, value, unsafe, ok := p.nameValue()
+		_, _, unsafe, ok := p.nameValue()
 		if !ok {
 			return preference{}, false
 		}
-		if name == "handling" {
-			continue
-		}
-		text.WriteString("; ")
-		text.WriteString(name)
-		text.WriteString(value)
 		pref.unsafe = pref.unsafe || unsafe
 	}
 }
