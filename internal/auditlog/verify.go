@@ -96,7 +96,7 @@ type Report struct {
 	Witnessed []Witnessed
 }
 
-// Witnessed is what one witness cosigned of the log.
+// Witnessed is the coverage of the log by one witness's cosignatures.
 type Witnessed struct {
 	Name        string // the witness key's name
 	Checkpoints int    // checkpoints with a valid cosignature by the witness

@@ -306,7 +306,7 @@ func TestWitnessExtraLinesNotStored(t *testing.T) {
 		t.Errorf("the stored checkpoint lacks the witness's cosignature: %v", err)
 	}
 	// note.Open rejects a note with a line that names a known key and
-	// does not verify, as a verifier that knows both witnesses would.
+	// does not verify, as a verifier with both witnesses' keys would.
 	if _, err := note.Open(latest.Note, note.VerifierList(keys.verifier, wv, ov)); err != nil {
 		t.Errorf("the stored checkpoint does not verify with both witnesses' keys: %v", err)
 	}

@@ -35,7 +35,7 @@ func TestKillswitchAdminURLRejected(t *testing.T) {
 	}
 
 	// A listener that counts connections replaces the admin listener, so
-	// that the test sees whether the command dialled.
+	// that the test detects whether the command connected.
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -310,7 +310,7 @@ type Audit struct {
 	Retention time.Duration `yaml:"retention"`
 	// Witnesses cosign each new checkpoint. A witness outside the payer's
 	// control rejects a checkpoint inconsistent with one it cosigned, so a
-	// rewrite of the log by whoever holds the signing key is caught.
+	// rewrite of the log by the holder of the signing key is caught.
 	Witnesses []Witness `yaml:"witnesses"`
 }
 

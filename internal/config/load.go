@@ -72,7 +72,7 @@ func Parse(data []byte, dir string) (*File, error) {
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
-		return nil, &FileError{Err: errors.New("the file holds more than one YAML document")}
+		return nil, &FileError{Err: errors.New("the file contains more than one YAML document: keep one configuration per file")}
 	}
 	f.applyDefaults()
 	if err := f.Validate(); err != nil {

@@ -1,5 +1,5 @@
-// Package patientlinks records which patients each partner has named in an
-// allowed inbound request, so that the outbound pipeline can require every
+// Package patientlinks records which patients each partner has named in
+// inbound requests the upstream accepted, so that the outbound pipeline can require every
 // patient an outbound payload names to be one the destination partner
 // sent before. It keeps the links in the shared database, so that every
 // gateway replica using that database reads the same links.
@@ -9,8 +9,8 @@
 // the table never contains it.
 //
 // Each link lives for the store's retention after the latest inbound
-// request that named it. Expired links are deleted at most once a minute
-// by Remember, and Known ignores them.
+// request that named it. Remember deletes expired links at most once a
+// minute per Store, and Known ignores them.
 package patientlinks
 
 import (
