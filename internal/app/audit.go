@@ -85,7 +85,7 @@ func openAuditLog(ctx context.Context, cfg *config.File, keys *auditKeys, db *st
 			return nil, fmt.Errorf("audit.checkpoint_file %s: %w", path, err)
 		}
 		if dir := filepath.Dir(target); !isDir(dir) {
-			return nil, fmt.Errorf("audit.checkpoint_file %s: directory %s does not exist: create it (install -d -m 0700 %s) for the account the gateway runs as: %w", path, dir, dir, fs.ErrNotExist)
+			return nil, fmt.Errorf("audit.checkpoint_file %s: %w", path, &storage.MissingDirError{Dir: dir})
 		}
 		sinks = append(sinks, &auditlog.FileSink{Path: path})
 		if published, err = lastPublished(path); err != nil {

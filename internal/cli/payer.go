@@ -246,6 +246,9 @@ func (e *env) withRecordedService(target string, cfg *config.File, cfgPath strin
 			if errors.Is(err, auditlog.ErrNotExtended) {
 				e.notExtendedHint(cfg, cfgPath)
 			}
+			if hint := missingDirHint(err, cfgPath); hint != "" {
+				e.hint("%s", hint)
+			}
 			return 1
 		}
 		defer l.Close(context.WithoutCancel(e.ctx))

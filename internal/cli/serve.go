@@ -200,6 +200,10 @@ func (e *env) startHint(err error, cfgPath, adminListen, databaseURL string) {
 		e.hint("the database user has no schema to create Gatehouse's tables in: create one it owns (CREATE SCHEMA gatehouse AUTHORIZATION the_user) and add search_path=gatehouse to the query of database.url, or grant the user CREATE on schema public")
 		return
 	}
+	if hint := missingDirHint(err, cfgPath); hint != "" {
+		e.hint("%s", hint)
+		return
+	}
 	if cfgPath != "" && errors.Is(err, os.ErrNotExist) {
 		e.hint("create the missing file or correct its key in %s; docs/operations.md, 'Set up a deployment', lists the files a configuration needs", cfgPath)
 		return
@@ -224,6 +228,18 @@ func (e *env) startHint(err error, cfgPath, adminListen, databaseURL string) {
 		option = "--admin-listen"
 	}
 	e.hint("another process listens on %s; pick another with %s or stop it", addr, option)
+}
+
+// missingDirHint returns a hint for an error that names a directory that
+// does not exist, or "" when err names none. cfgPath is the configuration
+// file, empty in development mode, which creates its own directories.
+func missingDirHint(err error, cfgPath string) string {
+	var dirErr *storage.MissingDirError
+	if cfgPath == "" || !errors.As(err, &dirErr) {
+		return ""
+	}
+	dir := shellWord(dirErr.Dir)
+	return fmt.Sprintf("create the directory for the account the gateway runs as (install -d -m 0700 %s), or correct the key named above in %s", dir, cfgPath)
 }
 
 // searchPath returns the search_path parameter of a PostgreSQL URL, or "".

@@ -41,7 +41,47 @@ func TestServeMissingDatabaseDirectory(t *testing.T) {
 	if !strings.Contains(stderr, "gatehouse: error: start: database.path:") {
 		t.Errorf("the error does not name database.path:\n%s", stderr)
 	}
-	if !strings.Contains(stderr, "gatehouse: hint: create the missing file") {
+	if !strings.Contains(stderr, "directory "+filepath.Dir(missing)+" does not exist") {
+		t.Errorf("the error does not name the missing directory:\n%s", stderr)
+	}
+	if !strings.Contains(stderr, "gatehouse: hint: create the directory for the account the gateway runs as (install -d -m 0700 "+filepath.Dir(missing)+")") {
+		t.Errorf("no hint to create the directory:\n%s", stderr)
+	}
+}
+
+// TestServeMissingCheckpointDirectory starts a configuration whose
+// audit.checkpoint_file directory does not exist. The error names the key
+// and the directory, and the hint gives the command that creates it.
+func TestServeMissingCheckpointDirectory(t *testing.T) {
+	path := hardenedExample(t)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Dir(path)
+	missing := filepath.Join(dir, "missing-witness")
+	edited := strings.NewReplacer(
+		"path: /var/lib/gatehouse/gatehouse.db", "path: "+filepath.Join(dir, "gatehouse.db"),
+		"checkpoint_file: /var/lib/gatehouse-witness/checkpoint.txt", "checkpoint_file: "+filepath.Join(missing, "checkpoint.txt"),
+	).Replace(string(data))
+	if !strings.Contains(edited, "missing-witness") {
+		t.Fatal("the example has no audit.checkpoint_file line to replace")
+	}
+	if err := os.WriteFile(path, []byte(edited), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	code, _, stderr := run(t, context.Background(), "serve", "--config", path)
+	if code != 1 {
+		t.Errorf("exit code %d, want 1", code)
+	}
+	if !strings.Contains(stderr, "gatehouse: error: start: audit.checkpoint_file ") {
+		t.Errorf("the error does not name audit.checkpoint_file:\n%s", stderr)
+	}
+	if !strings.Contains(stderr, "directory "+missing+" does not exist") {
+		t.Errorf("the error does not name the missing directory:\n%s", stderr)
+	}
+	if !strings.Contains(stderr, "gatehouse: hint: create the directory for the account the gateway runs as (install -d -m 0700 "+missing+"), or correct the key named above in "+path) {
 		t.Errorf("no hint to create the directory:\n%s", stderr)
 	}
 }

@@ -44,6 +44,17 @@ func (db *DB) DeferCommitSync(ctx context.Context) (*DB, error) {
 	return openSQLiteSync(ctx, db.Target, "NORMAL")
 }
 
+// MissingDirError reports that the directory a file must be created in
+// does not exist, such as the directory of a SQLite database. It matches
+// fs.ErrNotExist, so callers that only check for a missing file still do.
+type MissingDirError struct {
+	Dir string
+}
+
+func (e *MissingDirError) Error() string { return "directory " + e.Dir + " does not exist" }
+
+func (e *MissingDirError) Unwrap() error { return fs.ErrNotExist }
+
 // openSQLiteSync opens path with the given synchronous setting.
 func openSQLiteSync(ctx context.Context, path, synchronous string) (*DB, error) {
 	abs, err := filepath.Abs(path)
@@ -51,8 +62,7 @@ func openSQLiteSync(ctx context.Context, path, synchronous string) (*DB, error) 
 		return nil, fmt.Errorf("storage: %w", err)
 	}
 	if st, err := os.Stat(filepath.Dir(abs)); err != nil || !st.IsDir() {
-		// Wrapping fs.ErrNotExist lets callers treat it as a missing file.
-		return nil, fmt.Errorf("storage: directory of %s does not exist: %w", abs, fs.ErrNotExist)
+		return nil, fmt.Errorf("storage: %s: %w", abs, &MissingDirError{Dir: filepath.Dir(abs)})
 	}
 	if err := initSQLite(ctx, abs); err != nil {
 		return nil, err
