@@ -24,10 +24,17 @@ import (
 	"github.com/gatehouse-health/gatehouse/internal/storage"
 )
 
+// The synopsis of each payer subcommand, which its usage errors repeat.
+const (
+	payerLoadSynopsis   = "gatehouse payer load [--data DIR | --config FILE] [--database FILE|URL] FILE.tgz|DIR|FILE.json"
+	payerPendedSynopsis = "gatehouse payer pended [--data DIR | --config FILE] [--database FILE|URL]"
+	payerDecideSynopsis = "gatehouse payer decide [--data DIR | --config FILE] [--database FILE|URL] CLAIM ITEM approve|partial|deny|modify|contact|none"
+)
+
 const payerSynopsis = `gatehouse payer load|pended|decide [options]
-    gatehouse payer load [--data DIR | --config FILE] [--database FILE|URL] FILE.tgz|DIR|FILE.json
-    gatehouse payer pended [--data DIR | --config FILE] [--database FILE|URL]
-    gatehouse payer decide [--data DIR | --config FILE] [--database FILE|URL] CLAIM ITEM approve|partial|deny|modify|contact|none
+    ` + payerLoadSynopsis + `
+    ` + payerPendedSynopsis + `
+    ` + payerDecideSynopsis + `
 
 A decision is appended to the exchange record of the configuration (--config),
 or of the development data directory (--data) when there is none.`
@@ -98,7 +105,7 @@ func (e *env) payerLoadCommand(args []string) int {
 		return code
 	}
 	if len(positional) != 1 {
-		return e.payerUsage("payer load takes one FILE.tgz, DIR or FILE.json")
+		return e.payerUsage(payerLoadSynopsis, "payer load takes one FILE.tgz, DIR or FILE.json")
 	}
 	// A path that cannot be read is reported before the database opens,
 	// so no empty summary suggests that a load ran.
@@ -121,7 +128,7 @@ func (e *env) payerPendedCommand(args []string) int {
 		return code
 	}
 	if len(positional) != 0 {
-		return e.payerUsage("unexpected argument %q", positional[0])
+		return e.payerUsage(payerPendedSynopsis, "unexpected argument %q", positional[0])
 	}
 	database, ok := e.configDatabase(f)
 	if !ok {
@@ -140,7 +147,7 @@ func (e *env) payerDecideCommand(args []string) int {
 		// The record's signing key and recipients come from the
 		// configuration, and a development directory's keys must not sign
 		// another database's log.
-		return e.payerUsage("payer decide with --database needs --config FILE, whose audit settings record the decision")
+		return e.payerUsage(payerDecideSynopsis, "payer decide with --database needs --config FILE, whose audit settings record the decision")
 	}
 	decision, code, ok := e.parseDecideArgs(positional)
 	if !ok {
@@ -174,9 +181,11 @@ func (e *env) parseMany(fs *flag.FlagSet, args []string) ([]string, int, bool) {
 	}
 }
 
-func (e *env) payerUsage(format string, args ...any) int {
+// payerUsage prints a usage error with the synopsis of the subcommand that
+// failed, and returns exit code 2.
+func (e *env) payerUsage(synopsis, format string, args ...any) int {
 	e.errorf(format, args...)
-	e.hint("usage: %s", payerSynopsis)
+	e.hint("usage: %s", synopsis)
 	return 2
 }
 
@@ -280,7 +289,7 @@ func (e *env) serviceLogger() *slog.Logger {
 
 func (e *env) payerLoad(svc *payer.Service, positional []string) int {
 	if len(positional) != 1 {
-		return e.payerUsage("payer load takes one FILE.tgz, DIR or FILE.json")
+		return e.payerUsage(payerLoadSynopsis, "payer load takes one FILE.tgz, DIR or FILE.json")
 	}
 	start := time.Now()
 	progress := func(p members.Progress) {
@@ -360,15 +369,15 @@ type decideArgs struct {
 
 func (e *env) parseDecideArgs(positional []string) (decideArgs, int, bool) {
 	if len(positional) != 3 {
-		return decideArgs{}, e.payerUsage("payer decide takes CLAIM ITEM DECISION"), false
+		return decideArgs{}, e.payerUsage(payerDecideSynopsis, "payer decide takes CLAIM ITEM DECISION"), false
 	}
 	seq, err := strconv.Atoi(positional[1])
 	if err != nil || seq < 1 {
-		return decideArgs{}, e.payerUsage("invalid item sequence %q: use the Claim.item sequence, a positive integer", positional[1]), false
+		return decideArgs{}, e.payerUsage(payerDecideSynopsis, "invalid item sequence %q: use the Claim.item sequence, a positive integer", positional[1]), false
 	}
 	action, err := payer.ParseDecision(positional[2])
 	if err != nil {
-		return decideArgs{}, e.payerUsage("%v", err), false
+		return decideArgs{}, e.payerUsage(payerDecideSynopsis, "%v", err), false
 	}
 	return decideArgs{claim: positional[0], sequence: seq, action: action, word: positional[2]}, 0, true
 }

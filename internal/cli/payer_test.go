@@ -191,6 +191,35 @@ func TestPayerUsageErrors(t *testing.T) {
 	}
 }
 
+// TestPayerUsageHintNamesSubcommand requires a usage error to end with the
+// synopsis of the subcommand that failed, not with those of all three.
+func TestPayerUsageHintNamesSubcommand(t *testing.T) {
+	dir := t.TempDir()
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"payer", "decide", "--data", dir, "16139462398", "1", "maybe"}, payerDecideSynopsis},
+		{[]string{"payer", "load", "--data", dir}, payerLoadSynopsis},
+		{[]string{"payer", "pended", "--data", dir, "extra"}, payerPendedSynopsis},
+	}
+	for _, c := range cases {
+		t.Run(strings.Join(c.args[1:], " "), func(t *testing.T) {
+			code, _, stderr := run(t, context.Background(), c.args...)
+			if code != 2 {
+				t.Errorf("exit code %d, want 2", code)
+			}
+			hints := strings.Count(stderr, "gatehouse: hint: ")
+			if hints != 1 {
+				t.Errorf("%d hint lines, want 1:\n%s", hints, stderr)
+			}
+			if !strings.HasSuffix(stderr, "gatehouse: hint: usage: "+c.want+"\n") {
+				t.Errorf("stderr does not end with the subcommand's synopsis:\n%s", stderr)
+			}
+		})
+	}
+}
+
 func TestPayerLoad(t *testing.T) {
 	dir := t.TempDir()
 	bundle := `{"resourceType":"Bundle","type":"collection","entry":[{"resource":{"resourceType":"Patient","identifier":[{"system":"s","value":"1"}],"name":[{"family":"Roe","given":["Ann"]}],"gender":"female","birthDate":"1980-02-03"}},{"resource":{"resourceType":"Coverage","status":"active","type":{"text":"PPO"},"period":{"start":"2020-01-01"}}}]}`
