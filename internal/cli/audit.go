@@ -331,12 +331,27 @@ func (e *env) auditVerify(args []string) int {
 	if !e.reportWitnessed(rep, len(*witnessKeys) > 0) {
 		return 1
 	}
-	if *save != "" && rep.Latest != nil {
-		if err := safefile.WriteAtomic(*save, rep.Latest.Note, 0o644); err != nil {
-			e.errorf("%v", err)
-			return 2
-		}
+	if *save != "" {
+		return e.saveCheckpoint(*save, rep.Latest)
 	}
+	return 0
+}
+
+// saveCheckpoint writes the latest verified checkpoint for the next
+// --from-checkpoint run and prints where. With no checkpoint yet it writes
+// nothing and warns, so that a scheduled run does not keep an old file
+// unnoticed.
+func (e *env) saveCheckpoint(path string, latest *auditlog.SignedCheckpoint) int {
+	if latest == nil {
+		e.warnf("--write-checkpoint: %s not written, because the log has no signed checkpoint yet", path)
+		e.hint("a running gateway signs one every audit.checkpoint_interval and when it stops; run verify again after that")
+		return 0
+	}
+	if err := safefile.WriteAtomic(path, latest.Note, 0o644); err != nil {
+		e.errorf("%v", err)
+		return 2
+	}
+	fmt.Fprintf(e.stdout, "checkpoint of size %d written to %s\n", latest.Size, path)
 	return 0
 }
 

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -113,6 +114,9 @@ func TestAuditVerifyIntactAndTampered(t *testing.T) {
 	code, stdout, stderr := run(t, context.Background(), "audit", "verify", "--data", dir, "--write-checkpoint", saved)
 	if code != 0 || !strings.Contains(stdout, "intact: 10 entries") {
 		t.Fatalf("verify: code %d stdout %q stderr %q", code, stdout, stderr)
+	}
+	if !strings.Contains(stdout, "checkpoint of size 10 written to "+saved) {
+		t.Errorf("stdout = %q, want the written checkpoint named", stdout)
 	}
 
 	code, stdout, _ = run(t, context.Background(), "audit", "verify", "--data", dir, "--from-checkpoint", saved)
@@ -509,6 +513,18 @@ func TestAuditVerifyWarnsWithoutCheckpoints(t *testing.T) {
 	}
 	if !strings.Contains(stderr, "gatehouse: hint: pass --from-checkpoint") {
 		t.Errorf("stderr = %q, want a hint to pass --from-checkpoint", stderr)
+	}
+
+	saved := filepath.Join(t.TempDir(), "last.cp")
+	code, _, stderr = run(t, context.Background(), "audit", "verify", "--data", dir, "--write-checkpoint", saved)
+	if code != 0 {
+		t.Errorf("verify --write-checkpoint without checkpoints: exit code %d, want 0", code)
+	}
+	if !strings.Contains(stderr, "gatehouse: warning: --write-checkpoint: "+saved+" not written") {
+		t.Errorf("stderr = %q, want a warning that the file was not written", stderr)
+	}
+	if _, err := os.Stat(saved); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("stat %s: %v, want no file", saved, err)
 	}
 }
 

@@ -33,7 +33,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"serve", "--bogus"}, 2, "gatehouse: error: unknown option --bogus"},
 		{[]string{"demo", "extra"}, 2, `gatehouse: error: unexpected argument "extra"`},
 		{[]string{"serve", "--config", "/nonexistent/gatehouse.yaml"}, 2, "gatehouse: error: configuration file /nonexistent/gatehouse.yaml not found"},
-		{[]string{"token", "--data", "/nonexistent/data"}, 1, "is not a development data directory"},
+		{[]string{"token", "--data", "/nonexistent/data"}, 1, "is not a development data directory: the directory does not exist"},
 		{[]string{"demo", "--bundles", "/nonexistent/dir"}, 2, "gatehouse: error: --bundles /nonexistent/dir is not a readable directory"},
 	}
 	for _, tt := range tests {
@@ -328,6 +328,32 @@ func TestFhirpathCommand(t *testing.T) {
 			}
 			if tt.hint != "" && (!strings.Contains(stderr, "gatehouse: hint: ") || !strings.Contains(stderr, tt.hint)) {
 				t.Errorf("stderr = %q, want a hint with %q", stderr, tt.hint)
+			}
+		})
+	}
+}
+
+// TestFhirpathErrorCaret checks that a failing expression is printed with a
+// caret under the offset the error names, counted in characters.
+func TestFhirpathErrorCaret(t *testing.T) {
+	tests := []struct {
+		expr  string
+		code  int
+		caret string
+	}{
+		{"'a'.foo()", 2, "    'a'.foo()\n        ^\n"},
+		{"name.given.count() >", 2, "    name.given.count() >\n                        ^\n"},
+		{"1 + 'a'", 1, "    1 + 'a'\n      ^\n"},
+		{"'é' + 1", 1, "    'é' + 1\n        ^\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.expr, func(t *testing.T) {
+			code, _, stderr := run(t, context.Background(), "fhirpath", tt.expr)
+			if code != tt.code {
+				t.Errorf("exit %d, want %d", code, tt.code)
+			}
+			if !strings.Contains(stderr, "\n"+tt.caret) {
+				t.Errorf("stderr = %q, want the expression and caret %q", stderr, tt.caret)
 			}
 		})
 	}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/gatehouse-health/gatehouse/internal/fhirpath"
 )
@@ -34,6 +36,7 @@ func (e *env) fhirpath(args []string) int {
 	compiled, err := fhirpath.Compile(expr)
 	if err != nil {
 		e.errorf("%v", err)
+		e.pointAt(expr, err)
 		e.hint("the offset counts bytes of the expression from 0; string literals take single quotes, as in name.where(use = 'official')")
 		return 2
 	}
@@ -55,6 +58,7 @@ func (e *env) fhirpath(args []string) int {
 	result, err := compiled.Evaluate(fhirpath.EvalContext{Context: e.ctx}, inputs...)
 	if err != nil {
 		e.errorf("%v", err)
+		e.pointAt(expr, err)
 		if errors.Is(err, fhirpath.ErrLimit) {
 			e.hint("the limits are fixed; narrow the expression (where(), first(), a repeat() that stops) so that it visits or builds less")
 		}
@@ -66,6 +70,29 @@ func (e *env) fhirpath(args []string) int {
 		fmt.Fprint(e.stdout, fhirpath.FormatText(result))
 	}
 	return 0
+}
+
+// pointAt prints the expression and a caret under the byte offset that
+// err names, as compilers do, so the user need not count bytes. Errors
+// without an offset print nothing.
+func (e *env) pointAt(expr string, err error) {
+	offset := -1
+	var syntaxErr *fhirpath.SyntaxError
+	var typeErr *fhirpath.TypeError
+	var evalErr *fhirpath.EvalError
+	switch {
+	case errors.As(err, &syntaxErr):
+		offset = syntaxErr.Offset
+	case errors.As(err, &typeErr):
+		offset = typeErr.Offset
+	case errors.As(err, &evalErr):
+		offset = evalErr.Offset
+	}
+	if offset < 0 || offset > len(expr) || strings.ContainsAny(expr, "\n\r\t") {
+		return
+	}
+	column := utf8.RuneCountInString(expr[:offset])
+	fmt.Fprintf(e.stderr, "    %s\n    %s^\n", expr, strings.Repeat(" ", column))
 }
 
 func readResource(path string) (*fhirpath.Node, error) {

@@ -99,7 +99,10 @@ func readPublicURL(dir string) (string, error) {
 // it never creates one: a token for a CA nobody runs is of no use.
 func openDevData(dir string) (*devmode.Layout, error) {
 	if _, err := os.Stat(filepath.Join(dir, devMarkerFile)); err != nil {
-		return nil, fmt.Errorf("%s is not a development data directory", dir)
+		if _, statErr := os.Stat(dir); statErr != nil {
+			return nil, fmt.Errorf("%s is not a development data directory: the directory does not exist", dir)
+		}
+		return nil, fmt.Errorf("%s is not a development data directory: it has no %s, which 'gatehouse serve' without --config writes last", dir, devMarkerFile)
 	}
 	layout, _, err := devmode.Ensure(dir, devmode.Options{})
 	return layout, err
