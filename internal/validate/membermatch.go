@@ -1,0 +1,56 @@
+package validate
+
+import "github.com/gatehouse-health/gatehouse/internal/fhirmodel"
+
+// modelMatches is matchChild's result for every member name of one model
+// type, by the type's member index (fhirmodel.Type.MemberIndex). The
+// FHIRPath tree builder looks each member name of an object up in the
+// model and records the index in the validator's tree, so the walk reads
+// the child a member belongs to from this slice instead of looking the
+// name up a second time.
+type modelMatches struct {
+	typ     *fhirmodel.Type
+	matches []childMatch
+}
+
+// modelMatches returns the matches of c's children for the member names
+// of typ, built on first use. A definition keeps the matches of the first
+// type it is used with, which for nearly all definitions is the only
+// one. It returns nil for a nil typ and for any other type, and members
+// are then matched by name.
+func (c *elemDef) modelMatches(typ *fhirmodel.Type) *modelMatches {
+	if typ == nil {
+		return nil
+	}
+	m := c.modelIndex.Load()
+	if m == nil {
+		m = newModelMatches(c, typ)
+		if !c.modelIndex.CompareAndSwap(nil, m) {
+			m = c.modelIndex.Load()
+		}
+	}
+	if m.typ != typ {
+		return nil
+	}
+	return m
+}
+
+func newModelMatches(c *elemDef, typ *fhirmodel.Type) *modelMatches {
+	m := &modelMatches{typ: typ, matches: make([]childMatch, typ.MemberCount())}
+	for i := range m.matches {
+		index, childType := matchChild(c, typ.MemberName(i))
+		m.matches[i] = childMatch{index: index, typ: childType}
+	}
+	return m
+}
+
+// match returns matchChild(c, name) for member p of an object whose
+// recorded type m was made for. name is p's name without its "_". A
+// member the builder did not record is matched by name.
+func (m *modelMatches) match(c *elemDef, p jprop, name string) (int, string) {
+	if m == nil || p.member == 0 {
+		return matchChild(c, name)
+	}
+	found := m.matches[p.member-1]
+	return found.index, found.typ
+}
