@@ -4,10 +4,9 @@ import "github.com/gatehouse-health/gatehouse/internal/fhirmodel"
 
 // modelMatches is matchChild's result for every member name of one model
 // type, by the type's member index (fhirmodel.Type.MemberIndex). The
-// FHIRPath tree builder looks each member name of an object up in the
-// model and records the index in the validator's tree, so the walk reads
-// the child a member belongs to from this slice instead of looking the
-// name up a second time.
+// FHIRPath tree builder records that index for each member in the
+// validator's tree. The walk then reads a member's child from this slice
+// instead of looking the name up a second time.
 type modelMatches struct {
 	typ     *fhirmodel.Type
 	matches []childMatch
@@ -15,9 +14,8 @@ type modelMatches struct {
 
 // modelMatches returns the matches of c's children for the member names
 // of typ, built on first use. A definition keeps the matches of the first
-// type it is used with, which for nearly all definitions is the only
-// one. It returns nil for a nil typ and for any other type, and members
-// are then matched by name.
+// type it is used with, usually the type it defines. It returns nil for a
+// nil typ and for any other type, and members are then matched by name.
 func (c *elemDef) modelMatches(typ *fhirmodel.Type) *modelMatches {
 	if typ == nil {
 		return nil
@@ -44,9 +42,9 @@ func newModelMatches(c *elemDef, typ *fhirmodel.Type) *modelMatches {
 	return m
 }
 
-// match returns matchChild(c, name) for member p of an object whose
-// recorded type m was made for. name is p's name without its "_". A
-// member the builder did not record is matched by name.
+// match returns matchChild(c, name) for member p of an object recorded
+// under m's type. name is p's name without its "_". A member the builder
+// did not record is matched by name.
 func (m *modelMatches) match(c *elemDef, p jprop, name string) (int, string) {
 	if m == nil || p.member == 0 {
 		return matchChild(c, name)

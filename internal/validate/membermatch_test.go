@@ -169,3 +169,38 @@ func TestValidateUsesModelMatches(t *testing.T) {
 		t.Errorf("matches are for %s, want Patient", m.typ.Name)
 	}
 }
+
+// BenchmarkMemberMatch times matching the members of a Patient to the
+// children of its definition, by name (matchChild) and by the index the
+// FHIRPath tree builder records (modelMatches).
+func BenchmarkMemberMatch(b *testing.B) {
+	v, err := New(Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	s, err := v.typeStructure("Patient")
+	if err != nil || s == nil {
+		b.Fatalf("core definition of Patient: %v", err)
+	}
+	typ := fhirmodel.R4().Type("Patient")
+	var props []jprop
+	for _, name := range []string{"id", "meta", "text", "identifier", "active", "name", "telecom", "gender", "birthDate", "address"} {
+		_, _, index := typ.MemberIndex(name)
+		props = append(props, jprop{name: name, member: int32(index) + 1})
+	}
+	b.Run("name", func(b *testing.B) {
+		for b.Loop() {
+			for _, p := range props {
+				matchChild(s.root, p.name)
+			}
+		}
+	})
+	b.Run("index", func(b *testing.B) {
+		for b.Loop() {
+			m := s.root.modelMatches(typ)
+			for _, p := range props {
+				m.match(s.root, p, p.name)
+			}
+		}
+	})
+}
