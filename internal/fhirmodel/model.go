@@ -16,6 +16,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -73,16 +74,18 @@ type Type struct {
 	System   string     `json:"system,omitempty"` // primitives: the FHIRPath System type of the value
 	Elements []*Element `json:"elements,omitempty"`
 
-	base    *Type
-	byName  map[string]*Element
-	choice  map[string]choiceVariant
-	members map[string]member // see Member
+	base        *Type
+	byName      map[string]*Element
+	choice      map[string]choiceVariant
+	members     map[string]member // see Member
+	memberNames []string          // JSON names by member index, sorted
 }
 
 // member is the element and value type a JSON property name resolves to.
 type member struct {
-	name string // the element's name
-	typ  *Type  // nil when the model has no such type
+	name  string // the element's name
+	typ   *Type  // nil when the model has no such type
+	index int    // position of the JSON name in memberNames
 }
 
 type choiceVariant struct {
@@ -113,6 +116,24 @@ func (t *Type) Member(jsonName string) (name string, typ *Type, ok bool) {
 	m, ok := t.members[jsonName]
 	return m.name, m.typ, ok
 }
+
+// MemberIndex is Member that also returns the member's index, from 0 to
+// MemberCount()-1, or -1 when ok would be false. The index numbers the
+// JSON names of t, so that a caller can keep what it derives from a name
+// in a slice instead of looking the name up again.
+func (t *Type) MemberIndex(jsonName string) (name string, typ *Type, index int) {
+	m, ok := t.members[jsonName]
+	if !ok {
+		return "", nil, -1
+	}
+	return m.name, m.typ, m.index
+}
+
+// MemberCount returns the number of JSON names that Member resolves for t.
+func (t *Type) MemberCount() int { return len(t.memberNames) }
+
+// MemberName returns the JSON name of member index i of t.
+func (t *Type) MemberName(i int) string { return t.memberNames[i] }
 
 // IsA reports whether t is the type named name or derives from it.
 func (t *Type) IsA(name string) bool {
@@ -208,15 +229,16 @@ func Link(types []*Type) (*Model, error) {
 				t.choice[e.Name+upperFirst(typ)] = choiceVariant{elem: e, typ: typ}
 			}
 		}
-		t.members = m.memberIndex(t)
+		t.members, t.memberNames = m.memberIndex(t)
 	}
 	slices.Sort(m.names)
 	return m, nil
 }
 
-// memberIndex returns the index Member reads. An element's own name takes
-// precedence over a choice variant of the same spelling.
-func (m *Model) memberIndex(t *Type) map[string]member {
+// memberIndex returns the index Member reads and the JSON names it
+// numbers, sorted. An element's own name takes precedence over a choice
+// variant of the same spelling.
+func (m *Model) memberIndex(t *Type) (map[string]member, []string) {
 	out := make(map[string]member, len(t.Elements)+len(t.choice))
 	for jsonName, v := range t.choice {
 		out[jsonName] = member{name: v.elem.Name, typ: m.types[v.typ]}
@@ -226,7 +248,13 @@ func (m *Model) memberIndex(t *Type) map[string]member {
 			out[e.Name] = member{name: e.Name, typ: m.types[e.Types[0]]}
 		}
 	}
-	return out
+	names := slices.Sorted(maps.Keys(out))
+	for i, name := range names {
+		mem := out[name]
+		mem.index = i
+		out[name] = mem
+	}
+	return out, names
 }
 
 func upperFirst(s string) string {

@@ -121,3 +121,40 @@ func TestMemberAgreesWithElementLookups(t *testing.T) {
 		t.Fatal("no elements checked")
 	}
 }
+
+// TestMemberIndex checks that MemberIndex numbers every JSON name Member
+// resolves, with the same element and type, and that MemberName returns
+// the name back.
+func TestMemberIndex(t *testing.T) {
+	m := R4()
+	for _, typeName := range []string{"Patient", "Observation", "Extension", "Patient.contact", "string"} {
+		typ := m.Type(typeName)
+		if typ == nil {
+			t.Fatalf("type %s not found", typeName)
+		}
+		seen := make([]bool, typ.MemberCount())
+		for jsonName, want := range typ.members {
+			name, memberType, index := typ.MemberIndex(jsonName)
+			if name != want.name || memberType != want.typ {
+				t.Errorf("%s.%s: MemberIndex gives %q %v, Member %q %v", typeName, jsonName, name, memberType, want.name, want.typ)
+			}
+			if index < 0 || index >= len(seen) {
+				t.Errorf("%s.%s: index %d outside 0 to %d", typeName, jsonName, index, len(seen)-1)
+				continue
+			}
+			if seen[index] {
+				t.Errorf("%s.%s: index %d given twice", typeName, jsonName, index)
+			}
+			seen[index] = true
+			if got := typ.MemberName(index); got != jsonName {
+				t.Errorf("%s: MemberName(%d) is %q, want %q", typeName, index, got, jsonName)
+			}
+		}
+		if _, _, index := typ.MemberIndex("noSuchMember"); index != -1 {
+			t.Errorf("%s: unknown member has index %d, want -1", typeName, index)
+		}
+	}
+	if n := m.Type("Observation").MemberCount(); n < 20 {
+		t.Errorf("Observation has %d member names, want at least 20", n)
+	}
+}

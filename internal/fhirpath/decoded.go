@@ -24,6 +24,18 @@ type DecodedJSON interface {
 	JSONItem(i int) DecodedJSON
 }
 
+// MemberRecorder is implemented by a DecodedJSON object that stores how
+// its members resolve in the FHIR model. While ParseDecoded builds the
+// tree, it calls RecordMember for each member i of the object whose JSON
+// name, without a leading "_", the object's type parent knows:
+// index is that name's fhirmodel.Type.MemberIndex. The caller can then
+// reuse the resolution instead of looking the name up again. The builder
+// reads it nowhere, and an object whose build fails may have some of its
+// members recorded.
+type MemberRecorder interface {
+	RecordMember(i int, parent *fhirmodel.Type, index int)
+}
+
 // errNeedsParse stops a build at a fault that ParseJSON reports, because
 // only ParseJSON can word that error with its byte offset.
 var errNeedsParse = errors.New("fhirpath: decoded document needs the parser's error")
@@ -192,12 +204,13 @@ func (b *decodedBuilder) object(v DecodedJSON, n *Node) error {
 		n.children = b.childRoom(childCount(v, members))
 	}
 	mark := len(b.groups)
+	rec, _ := v.(MemberRecorder)
 	for i := range members {
 		name, val := v.JSONMember(i)
 		if name == "resourceType" && n.isResource() {
 			continue
 		}
-		if err := b.member(val, n, name, mark); err != nil {
+		if err := b.member(val, n, name, mark, memberSlot{rec, i}); err != nil {
 			return err
 		}
 	}
@@ -224,14 +237,22 @@ func childCount(v DecodedJSON, members int) int {
 	return count
 }
 
+// memberSlot is where the builder records a member's resolution: member
+// i of an object that implements MemberRecorder, or nowhere when rec is
+// nil.
+type memberSlot struct {
+	rec MemberRecorder
+	i   int
+}
+
 // member reads one property, as jsonBuilder.member does.
-func (b *decodedBuilder) member(v DecodedJSON, parent *Node, jsonName string, groups int) error {
+func (b *decodedBuilder) member(v DecodedJSON, parent *Node, jsonName string, groups int, slot memberSlot) error {
 	extra := len(jsonName) > 0 && jsonName[0] == '_'
 	baseName := jsonName
 	if extra {
 		baseName = jsonName[1:]
 	}
-	name, typ := (&jsonBuilder{model: b.model}).elementType(parent, baseName)
+	name, typ := b.elementType(parent, baseName, slot)
 	if typ != nil && typ.Kind == fhirmodel.KindPrimitive || extra {
 		return b.primitiveMember(v, parent, name, baseName, typ, extra, groups)
 	}
@@ -244,6 +265,22 @@ func (b *decodedBuilder) member(v DecodedJSON, parent *Node, jsonName string, gr
 		parent.children = append(parent.children, child)
 		return nil
 	})
+}
+
+// elementType resolves a property name to its element name and type, as
+// jsonBuilder.elementType does, and records the resolution in slot.
+func (b *decodedBuilder) elementType(parent *Node, jsonName string, slot memberSlot) (string, *fhirmodel.Type) {
+	if parent.typ == nil {
+		return jsonName, nil
+	}
+	name, typ, index := parent.typ.MemberIndex(jsonName)
+	if index < 0 {
+		return jsonName, nil
+	}
+	if slot.rec != nil {
+		slot.rec.RecordMember(slot.i, parent.typ, index)
+	}
+	return name, typ
 }
 
 // eachDecoded calls fn once for a single value or once per array item.

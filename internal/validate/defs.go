@@ -66,6 +66,7 @@ type elemDef struct {
 	owner       *structure
 	plan        atomic.Pointer[elemPlan]              // see planOf
 	memberIndex atomic.Pointer[map[string]childMatch] // see matchChild
+	modelIndex  atomic.Pointer[modelMatches]          // see modelMatches
 }
 
 // requiredSomewhere reports whether the element or one of its slices has

@@ -11,6 +11,7 @@ import (
 
 	"github.com/gatehouse-health/gatehouse/internal/chunks"
 	"github.com/gatehouse-health/gatehouse/internal/fhirjson"
+	"github.com/gatehouse-health/gatehouse/internal/fhirmodel"
 	"github.com/gatehouse-health/gatehouse/internal/fhirpath"
 )
 
@@ -74,11 +75,19 @@ type jnode struct {
 	text  string  // string value, or the text of a number
 	props []jprop // object members, in document order
 	items []*jnode
+
+	// modelType is the type the FHIRPath tree builder read an object as,
+	// and the member fields of props are indexes into its member names.
+	// It is nil until the builder records a member.
+	modelType *fhirmodel.Type
 }
 
 type jprop struct {
 	name string
 	val  *jnode
+	// member is 1 + the fhirmodel member index of name without its "_",
+	// in the parent object's modelType, or 0 when not recorded.
+	member int32
 }
 
 func (n *jnode) isScalar() bool {
@@ -125,6 +134,19 @@ func (n *jnode) JSONMember(i int) (string, fhirpath.DecodedJSON) {
 
 // JSONItem implements fhirpath.DecodedJSON.
 func (n *jnode) JSONItem(i int) fhirpath.DecodedJSON { return n.items[i] }
+
+// RecordMember implements fhirpath.MemberRecorder. Indexes recorded under
+// another type are cleared, so that every recorded member of n refers to
+// n.modelType.
+func (n *jnode) RecordMember(i int, parent *fhirmodel.Type, index int) {
+	if n.modelType != parent {
+		for j := range n.props {
+			n.props[j].member = 0
+		}
+		n.modelType = parent
+	}
+	n.props[i].member = int32(index) + 1
+}
 
 // parseTree checks doc with the rules of the strict intake (fhirjson) and
 // reads it into a tree, in one pass: the decoder rejects duplicate names

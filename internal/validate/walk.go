@@ -131,12 +131,13 @@ func (r *run) groupMembers(n *jnode, c *elemDef, at *location, fp *fhirpath.Node
 	if fp != nil {
 		kids.nodes = fp.Children()
 	}
+	recorded := c.modelMatches(n.modelType)
 	for _, p := range n.props {
 		name, isExt := strings.CutPrefix(p.name, "_")
 		if isResource && p.name == "resourceType" {
 			continue
 		}
-		i, typ := matchChild(c, name)
+		i, typ := recorded.match(c, p, name)
 		if i < 0 {
 			r.errorf(outcome.CodeStructure, at.child(p.name), "unknown element %q", p.name)
 			continue
