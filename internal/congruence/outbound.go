@@ -145,6 +145,21 @@ func (c *Checker) CheckOutboundPatients(partner Identifier, body []byte) ([]Name
 type outboundWalk struct {
 	partner  Identifier
 	patients []NamedPatient
+	// bundles are the Bundles that enclose the resource being checked,
+	// outermost first.
+	bundles []*index
+}
+
+// resolvesToEntry reports whether the literal reference ref is the
+// fullUrl of an entry of an enclosing Bundle. That entry is checked as
+// any other, so a reference to it names nothing unchecked.
+func (w *outboundWalk) resolvesToEntry(ref string) bool {
+	for _, ix := range w.bundles {
+		if _, ok := ix.byFullURL(ref); ok {
+			return true
+		}
+	}
+	return false
 }
 
 func (c *Checker) outboundBody(w *outboundWalk, body []byte) *Mismatch {
@@ -183,6 +198,8 @@ func (c *Checker) outboundBundle(w *outboundWalk, body []byte, at string, depth 
 		return unreadable(at)
 	}
 	ix := newIndex(b)
+	w.bundles = append(w.bundles, ix)
+	defer func() { w.bundles = w.bundles[:len(w.bundles)-1] }()
 	for i := range b.Entries {
 		e := &b.Entries[i]
 		path := at + ".entry[" + strconv.Itoa(i) + "].resource"
@@ -238,8 +255,10 @@ func (c *Checker) outboundParameterList(w *outboundWalk, params []outboundParame
 // has no fixed meaning, so the gateway cannot tell a member id from
 // another identifier there. Each such identifier therefore counts as a
 // patient, and a literal valueReference to a Patient, which cannot be
-// resolved, is a mismatch. A literal valueReference to another type, such
-// as a notification's focus, passes.
+// resolved, is a mismatch unless it is the fullUrl of an entry of an
+// enclosing Bundle, such as a notification's additional context. A
+// literal valueReference to another type, such as a notification's
+// focus, passes.
 func (w *outboundWalk) addParameterPatient(param outboundParameterJSON, path string) *Mismatch {
 	if param.ValueIdentifier != nil {
 		at := path + ".valueIdentifier"
@@ -264,7 +283,7 @@ func (w *outboundWalk) addParameterPatient(param outboundParameterJSON, path str
 			return &Mismatch{Rule: patientRule, Path: at + ".identifier", Reason: at + ".identifier is an identifier without both system and value"}
 		}
 		w.patients = append(w.patients, NamedPatient{Path: at, Identifiers: ids})
-	case namesPatientType(ref.Reference):
+	case namesPatientType(ref.Reference) && !w.resolvesToEntry(ref.Reference):
 		return &Mismatch{Rule: patientRule, Path: at,
 			Reason: at + " is a literal reference to a Patient the gateway cannot resolve; name the patient by identifier"}
 	}

@@ -25,9 +25,13 @@ import (
 // or a patient with no identifier that has both system and value, is a
 // mismatch: uncertainty means deny.
 //
-// NOTE: a patient counts as the partner's when at least one of its
-// identifiers is linked to the partner. A payload that puts a linked
-// identifier next to another member's on one Patient passes.
+// The caller decides from the links (gateway.checkOutboundPatients): at
+// least one identifier of each patient must be linked to the destination,
+// none may be linked only to other partners, and none may be an unlinked
+// member id of this payer.
+//
+// NOTE: an identifier with a value but no system is left out of
+// NamedPatient.Identifiers, so the mixing rule does not see it.
 
 // NamedPatient is a patient an outbound payload names.
 type NamedPatient struct {

@@ -104,6 +104,10 @@ func TestCheckOutboundPatients(t *testing.T) {
 			[]NamedPatient{{"Parameters.parameter[0].valueReference", []Identifier{memberB}}}, "", ""},
 		{"Parameters valueReference to a Patient", `{"resourceType":"Parameters","parameter":[{"name":"m","valueReference":{"reference":"https://ehr.example/fhir/Patient/1"}}]}`,
 			nil, patientRule, "Parameters.parameter[0].valueReference"},
+		{"notification context reference to a Patient entry", `{"resourceType":"Bundle","type":"history","entry":[` +
+			`{"fullUrl":"urn:uuid:00000000-0000-4000-8000-0000000000f0","resource":{"resourceType":"Parameters","parameter":[{"name":"additional-context","valueReference":{"reference":"https://payer.example/fhir/Patient/1"}}]}},` +
+			`{"fullUrl":"https://payer.example/fhir/Patient/1","resource":` + patientResource("1", memberA) + `}]}`,
+			[]NamedPatient{{"Bundle.entry[1].resource", []Identifier{memberA}}}, "", ""},
 		{"Parameters valueReference to a ClaimResponse", `{"resourceType":"Parameters","parameter":[{"name":"focus","valueReference":{"reference":"https://payer.example/fhir/ClaimResponse/1"}}]}`,
 			nil, "", ""},
 	}
