@@ -365,7 +365,7 @@ func (rt *Running) buildGateway(ctx context.Context, cfg *config.File, upstream 
 	if err != nil {
 		return nil, err
 	}
-	if rt.patientLinks, err = patientlinks.New(ctx, rt.DB, 0, now); err != nil {
+	if err := rt.openPatientLinks(ctx, cfg, log, now); err != nil {
 		return nil, err
 	}
 	return gateway.New(gateway.Options{

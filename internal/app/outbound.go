@@ -50,7 +50,8 @@ func (rt *Running) startOutbound(cfg *config.File, gw *gateway.Gateway, log *slo
 		return fmt.Errorf("payer_id: %w", err)
 	}
 	handler, err := gw.Outbound(gateway.OutboundOptions{Partners: partners, EngineOf: pki.EngineFromCertificate,
-		VerifyConnection: tlsConf.VerifyConnection, Congruence: checker, MaxCount: cfg.Policy.MaxCount, Patients: rt.patientLinks})
+		VerifyConnection: tlsConf.VerifyConnection, Congruence: checker, MaxCount: cfg.Policy.MaxCount, Patients: rt.patientLinks,
+		MemberSystems: memberIDSystems(cfg)})
 	if err != nil {
 		return err
 	}

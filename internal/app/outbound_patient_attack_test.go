@@ -86,3 +86,94 @@ func TestOutboundOwnPatientResourceForwarded(t *testing.T) {
 		t.Fatalf("the partner received %d calls, want 1 (status %d: %s)", n, resp.StatusCode, got)
 	}
 }
+
+// payerMemberID is an identifier of the built-in payer's member id system
+// that no partner has named.
+var payerMemberID = congruence.Identifier{System: "urn:gatehouse:payer:member-id", Value: "M-UNSENT"}
+
+// A compromised engine sends the demo partner a Group that lists member A
+// by identifier.
+func TestOutboundGroupMemberRejected(t *testing.T) {
+	body := `{"resourceType":"Group","type":"person","actual":true,"member":[` +
+		`{"entity":{"identifier":` + identifierJSON(outboundMemberB) + `}},{"entity":{"identifier":` + identifierJSON(outboundMemberA) + `}}]}`
+	requireOutboundPatientRejected(t, "Group.create", "/Group", body)
+}
+
+// coverageFor is a Coverage of this payer for member B, with extra
+// elements added.
+func coverageFor(extra string) string {
+	return `{"resourceType":"Coverage","status":"active","beneficiary":{"identifier":` + identifierJSON(outboundMemberB) + `},` +
+		`"payor":[{"identifier":{"system":"http://hl7.org/fhir/sid/us-npi","value":"1234567893"}}]` + extra + `}`
+}
+
+// A compromised engine sends member B's Coverage naming member A as the
+// subscriber.
+func TestOutboundCoverageSubscriberRejected(t *testing.T) {
+	requireOutboundPatientRejected(t, "Coverage.create", "/Coverage",
+		coverageFor(`,"subscriber":{"identifier":`+identifierJSON(outboundMemberA)+`}`))
+}
+
+// A policyHolder that is a literal reference the gateway cannot resolve
+// may name any member, so it is rejected.
+func TestOutboundCoveragePolicyHolderUnresolvedRejected(t *testing.T) {
+	requireOutboundPatientRejected(t, "Coverage.create", "/Coverage",
+		coverageFor(`,"policyHolder":{"reference":"Patient/other"}`))
+}
+
+// A compromised engine sends member A's id as a Parameters valueIdentifier.
+func TestOutboundParametersMemberIdentifierRejected(t *testing.T) {
+	body := `{"resourceType":"Parameters","parameter":[{"name":"MemberIdentifier","valueIdentifier":` + identifierJSON(outboundMemberA) + `}]}`
+	requireOutboundPatientRejected(t, "Patient/$member-match", "/Patient/$member-match", body)
+}
+
+// A Patient that pairs the partner's member B with member A, whom only
+// another partner named, is rejected although one identifier is linked.
+func TestOutboundPatientMixingMembersRejected(t *testing.T) {
+	body := `{"resourceType":"Patient","identifier":[` + identifierJSON(outboundMemberB) + `,` + identifierJSON(outboundMemberA) + `]}`
+	requireOutboundPatientRejected(t, "Patient.create", "/Patient", body)
+}
+
+// A Patient that carries a member id of this payer's member system that
+// the partner never named is rejected, even beside a linked identifier.
+func TestOutboundPatientUnsentMemberIDRejected(t *testing.T) {
+	body := `{"resourceType":"Patient","identifier":[` + identifierJSON(outboundMemberB) + `,` + identifierJSON(payerMemberID) + `]}`
+	requireOutboundPatientRejected(t, "Patient.create", "/Patient", body)
+}
+
+// A subscriber that resolves to a Patient entry pairing the partner's
+// member B with member A is rejected as well.
+func TestOutboundCoverageSubscriberMixedRejected(t *testing.T) {
+	body := `{"resourceType":"Bundle","type":"transaction","entry":[` +
+		`{"fullUrl":"urn:uuid:00000000-0000-4000-8000-000000000001","resource":` + coverageFor(`,"subscriber":{"reference":"urn:uuid:00000000-0000-4000-8000-000000000002"}`) +
+		`,"request":{"method":"POST","url":"Coverage"}},` +
+		`{"fullUrl":"urn:uuid:00000000-0000-4000-8000-000000000002","resource":{"resourceType":"Patient","identifier":[` +
+		identifierJSON(outboundMemberB) + `,` + identifierJSON(outboundMemberA) + `]},"request":{"method":"POST","url":"Patient"}}]}`
+	h, ehr, engine, base := startOutbound(t, nil, "batch-transaction", "Coverage.create", "Patient.create")
+	linkPatients(t, h, "other-ehr", outboundMemberA)
+	linkPatients(t, h, devmode.PartnerID, outboundMemberB)
+
+	resp, err := engine.Post(base, "application/fhir+json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := readBody(t, resp)
+
+	requireOutboundRefusal(t, h, ehr, 0, resp, got, outboundRefusal{http.StatusForbidden, "forbidden", "congruence.outbound-patient"})
+}
+
+// A Patient of the partner's own member that also carries an MRN the
+// partner never sent, of no member id system, still reaches the partner.
+func TestOutboundOwnPatientWithMRNForwarded(t *testing.T) {
+	h, ehr, engine, base := startOutbound(t, nil, "Patient.create")
+	linkPatients(t, h, devmode.PartnerID, outboundMemberB)
+	mrn := congruence.Identifier{System: "urn:example:payer-mrn", Value: "MRN-1"}
+	body := `{"resourceType":"Patient","identifier":[` + identifierJSON(outboundMemberB) + `,` + identifierJSON(mrn) + `],"name":[{"family":"Own"}]}`
+	resp, err := engine.Post(base+"/Patient", "application/fhir+json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := readBody(t, resp)
+	if n := ehr.calls.Load(); n != 1 {
+		t.Fatalf("the partner received %d calls, want 1 (status %d: %s)", n, resp.StatusCode, got)
+	}
+}

@@ -31,10 +31,7 @@ func claimResponseFor(member congruence.Identifier) string {
 // database, as an allowed inbound request from partner would.
 func linkPatients(t *testing.T, h *harness, partner string, members ...congruence.Identifier) *patientlinks.Store {
 	t.Helper()
-	links, err := patientlinks.New(context.Background(), h.rt.DB, 0, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	links := h.rt.PatientLinks()
 	if err := links.Remember(context.Background(), partner, members); err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"sort"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/gatehouse-health/gatehouse/internal/egress"
 	"github.com/gatehouse-health/gatehouse/internal/fhirreq"
 	"github.com/gatehouse-health/gatehouse/internal/gateway"
+	"github.com/gatehouse-health/gatehouse/internal/payer"
 	"github.com/gatehouse-health/gatehouse/internal/pki"
 	"github.com/gatehouse-health/gatehouse/internal/policy"
 	"github.com/gatehouse-health/gatehouse/internal/scope"
@@ -173,6 +175,16 @@ func payerIdentifiers(cfg *config.File) []congruence.Identifier {
 		ids = append(ids, congruence.Identifier{System: a.System, Value: a.Value})
 	}
 	return ids
+}
+
+// memberIDSystems returns member_id_systems and, with the built-in payer
+// as upstream, the system of its member ids.
+func memberIDSystems(cfg *config.File) []string {
+	systems := slices.Clone(cfg.MemberIDSystems)
+	if cfg.Upstream.URL == config.Builtin && !slices.Contains(systems, payer.DefaultMemberSystem) {
+		systems = append(systems, payer.DefaultMemberSystem)
+	}
+	return systems
 }
 
 // newPolicies builds the enforced policy engine and, when configured, the

@@ -47,6 +47,13 @@ type File struct {
 	// PayerIDAliases are other identifiers the payer is known by in
 	// payloads, accepted like PayerID.
 	PayerIDAliases []Identifier `yaml:"payer_id_aliases"`
+	// MemberIDSystems are the identifier systems of this payer's member
+	// ids, such as the subscriber id on a Coverage. An outbound Patient
+	// or patient reference may carry an identifier of one of these
+	// systems only when the destination partner named that identifier in
+	// an accepted request. With the built-in payer as upstream, its system
+	// urn:gatehouse:payer:member-id is always included.
+	MemberIDSystems []string `yaml:"member_id_systems"`
 	// Policy sets the limits of the policy engine and an optional shadow
 	// candidate.
 	Policy Policy `yaml:"policy"`
@@ -562,6 +569,11 @@ func (f *File) Validate() error {
 	var v validator
 	v.hostPort("listen", f.Listen)
 	v.httpsURL("public_url", f.PublicURL)
+	for i, system := range f.MemberIDSystems {
+		if system == "" || strings.TrimSpace(system) != system {
+			v.addf(fmt.Sprintf("member_id_systems[%d]", i), "%q is not an identifier system: use the exact URI of the member ids, such as urn:oid:2.16.840.1.113883.3.9999", system)
+		}
+	}
 
 	v.required("tls.cert_file", f.TLS.CertFile)
 	v.required("tls.key_file", f.TLS.KeyFile)

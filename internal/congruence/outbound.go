@@ -81,10 +81,15 @@ type outboundResourceJSON struct {
 	Payor     []*referenceJSON `json:"payor"`
 	Contained []jsontext.Value `json:"contained"`
 
-	Patient     *referenceJSON `json:"patient"`
-	For         *referenceJSON `json:"for"`
-	Beneficiary *referenceJSON `json:"beneficiary"`
-	Subject     *referenceJSON `json:"subject"`
+	Patient      *referenceJSON `json:"patient"`
+	For          *referenceJSON `json:"for"`
+	Beneficiary  *referenceJSON `json:"beneficiary"`
+	Subject      *referenceJSON `json:"subject"`
+	Subscriber   *referenceJSON `json:"subscriber"`
+	PolicyHolder *referenceJSON `json:"policyHolder"`
+	Member       []struct {
+		Entity *referenceJSON `json:"entity"`
+	} `json:"member"`
 }
 
 func (r *outboundResourceJSON) field(name string) *referenceJSON {
@@ -108,8 +113,10 @@ type outboundParametersJSON struct {
 }
 
 type outboundParameterJSON struct {
-	Resource jsontext.Value          `json:"resource"`
-	Part     []outboundParameterJSON `json:"part"`
+	Resource        jsontext.Value          `json:"resource"`
+	ValueIdentifier *identifierJSON         `json:"valueIdentifier"`
+	ValueReference  *referenceJSON          `json:"valueReference"`
+	Part            []outboundParameterJSON `json:"part"`
 }
 
 // CheckOutbound applies the outbound rules to body, a resource the payer
@@ -138,6 +145,21 @@ func (c *Checker) CheckOutboundPatients(partner Identifier, body []byte) ([]Name
 type outboundWalk struct {
 	partner  Identifier
 	patients []NamedPatient
+	// bundles are the Bundles that enclose the resource being checked,
+	// outermost first.
+	bundles []*index
+}
+
+// resolvesToEntry reports whether the literal reference ref is the
+// fullUrl of an entry of an enclosing Bundle. That entry is checked as
+// any other, so a reference to it names nothing unchecked.
+func (w *outboundWalk) resolvesToEntry(ref string) bool {
+	for _, ix := range w.bundles {
+		if _, ok := ix.byFullURL(ref); ok {
+			return true
+		}
+	}
+	return false
 }
 
 func (c *Checker) outboundBody(w *outboundWalk, body []byte) *Mismatch {
@@ -176,6 +198,8 @@ func (c *Checker) outboundBundle(w *outboundWalk, body []byte, at string, depth 
 		return unreadable(at)
 	}
 	ix := newIndex(b)
+	w.bundles = append(w.bundles, ix)
+	defer func() { w.bundles = w.bundles[:len(w.bundles)-1] }()
 	for i := range b.Entries {
 		e := &b.Entries[i]
 		path := at + ".entry[" + strconv.Itoa(i) + "].resource"
@@ -216,11 +240,71 @@ func (c *Checker) outboundParameterList(w *outboundWalk, params []outboundParame
 				return m
 			}
 		}
+		if m := w.addParameterPatient(param, path); m != nil {
+			return m
+		}
 		if m := c.outboundParameterList(w, param.Part, path+".part", depth+1); m != nil {
 			return m
 		}
 	}
 	return nil
+}
+
+// addParameterPatient records the patient that a parameter's
+// valueIdentifier or valueReference.identifier names. A Parameters type
+// has no fixed meaning, so the gateway cannot tell a member id from
+// another identifier there. Each such identifier therefore counts as a
+// patient, and a literal valueReference to a Patient, which cannot be
+// resolved, is a mismatch unless it is the fullUrl of an entry of an
+// enclosing Bundle, such as a notification's additional context. A
+// literal valueReference to another type, such as a notification's
+// focus, passes.
+func (w *outboundWalk) addParameterPatient(param outboundParameterJSON, path string) *Mismatch {
+	if param.ValueIdentifier != nil {
+		at := path + ".valueIdentifier"
+		ids := complete([]identifierJSON{*param.ValueIdentifier})
+		if len(ids) == 0 {
+			return &Mismatch{Rule: patientRule, Path: at, Reason: at + " is an identifier without both system and value"}
+		}
+		w.patients = append(w.patients, NamedPatient{Path: at, Identifiers: ids})
+	}
+	ref := param.ValueReference
+	if ref == nil {
+		return nil
+	}
+	at := path + ".valueReference"
+	switch {
+	case ref.Identifier != nil && ref.Reference != "":
+		return &Mismatch{Rule: patientRule, Path: at,
+			Reason: at + " has both a literal reference and an identifier, which the gateway cannot match in a Parameters; send one"}
+	case ref.Identifier != nil:
+		ids := complete([]identifierJSON{*ref.Identifier})
+		if len(ids) == 0 {
+			return &Mismatch{Rule: patientRule, Path: at + ".identifier", Reason: at + ".identifier is an identifier without both system and value"}
+		}
+		w.patients = append(w.patients, NamedPatient{Path: at, Identifiers: ids})
+	case namesPatientType(ref.Reference) && !w.resolvesToEntry(ref.Reference):
+		return &Mismatch{Rule: patientRule, Path: at,
+			Reason: at + " is a literal reference to a Patient the gateway cannot resolve; name the patient by identifier"}
+	}
+	return nil
+}
+
+// namesPatientType reports whether the literal reference ref may name a
+// Patient: it has a "Patient" path segment, as in "Patient/id" or an
+// absolute URL, or it is a contained "#id", whose type a parameter does
+// not show. A "urn:uuid:" reference to a Bundle entry passes, because the
+// entry itself is checked.
+func namesPatientType(ref string) bool {
+	if strings.HasPrefix(ref, "#") {
+		return true
+	}
+	for _, seg := range strings.Split(ref, "/") {
+		if seg == "Patient" {
+			return true
+		}
+	}
+	return false
 }
 
 // outboundEntry checks entry i of ix, located at at, and then its

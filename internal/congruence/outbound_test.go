@@ -142,6 +142,8 @@ func TestCheckOutboundPatch(t *testing.T) {
 		{"contained of a Patient", "Patient", patch("Patient", "contained"), "congruence.outbound-patch"},
 		{"name of a Patient", "Patient", patch("Patient.name[0].family", ""), "congruence.outbound-patch"},
 		{"status of a Task", "Task", patch("Task.status", ""), ""},
+		{"subscriber of a Coverage", "Coverage", patch("Coverage.subscriber", ""), "congruence.outbound-patch"},
+		{"member added to a Group", "Group", patch("Group", "member"), "congruence.outbound-patch"},
 		{"insurer-like element name", "ClaimResponse", patch("ClaimResponse.insurerNote", ""), ""},
 	}
 	for _, tt := range tests {

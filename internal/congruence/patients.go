@@ -1,6 +1,7 @@
 package congruence
 
 import (
+	"strconv"
 	"strings"
 
 	"github.com/go-json-experiment/json"
@@ -24,9 +25,13 @@ import (
 // or a patient with no identifier that has both system and value, is a
 // mismatch: uncertainty means deny.
 //
-// NOTE: a patient counts as the partner's when at least one of its
-// identifiers is linked to the partner. A payload that puts a linked
-// identifier next to another member's on one Patient passes.
+// The caller decides from the links (gateway.checkOutboundPatients): at
+// least one identifier of each patient must be linked to the destination,
+// none may be linked only to other partners, and none may be an unlinked
+// member id of this payer.
+//
+// NOTE: an identifier with a value but no system is left out of
+// NamedPatient.Identifiers, so the mixing rule does not see it.
 
 // NamedPatient is a patient an outbound payload names.
 type NamedPatient struct {
@@ -36,11 +41,16 @@ type NamedPatient struct {
 	Identifiers []Identifier
 }
 
-// outboundPatientFields maps the resource types whose patient element is
-// not called patient or subject to that element.
-var outboundPatientFields = map[string]string{
-	"Task":     "for",
-	"Coverage": "beneficiary",
+// outboundPatientFields maps the resource types whose patient elements
+// are not called patient or subject to those elements. Coverage.subscriber
+// and Coverage.policyHolder name a person whose member data the Coverage
+// carries, and Group.member.entity names each member of the Group, so they
+// are checked like a patient element. A policyHolder that resolves to an
+// Organization, an employer, names no patient.
+var outboundPatientFields = map[string][]string{
+	"Task":     {"for"},
+	"Coverage": {"beneficiary", "subscriber", "policyHolder"},
+	"Group":    {"member"},
 }
 
 // patientFields returns the elements of a resource of type typ that name
@@ -52,7 +62,7 @@ var outboundPatientFields = map[string]string{
 // is rejected like an unknown patient, because uncertainty means deny.
 func patientFields(typ string) []string {
 	if f, ok := outboundPatientFields[typ]; ok {
-		return []string{f}
+		return f
 	}
 	return []string{"patient", "subject"}
 }
@@ -90,28 +100,87 @@ func (w *outboundWalk) addPatient(ix *index, i int, typ string, r *outboundResou
 		return nil
 	}
 	for _, field := range patientFields(typ) {
-		var ref *referenceJSON
-		switch field {
-		case "patient":
-			ref = r.Patient
-		case "subject":
-			ref = r.Subject
-		case "for":
-			ref = r.For
-		case "beneficiary":
-			ref = r.Beneficiary
+		for k, ref := range r.patientRefs(field) {
+			path := at + "." + field
+			if field == "member" {
+				path = at + ".member[" + strconv.Itoa(k) + "].entity"
+			}
+			if ref == nil {
+				if field == "member" {
+					return &Mismatch{Rule: patientRule, Path: path, Reason: path + " is missing: a Group member must name a patient"}
+				}
+				continue
+			}
+			if field == "policyHolder" && namesOrganization(ix, i, ref, r, inBundle) {
+				continue
+			}
+			ids, m := patientIdentifiers(ix, i, ref, r, path, inBundle)
+			if m != nil {
+				return m
+			}
+			w.patients = append(w.patients, NamedPatient{Path: path, Identifiers: ids})
 		}
-		if ref == nil {
-			continue
-		}
-		path := at + "." + field
-		ids, m := patientIdentifiers(ix, i, ref, r, path, inBundle)
-		if m != nil {
-			return m
-		}
-		w.patients = append(w.patients, NamedPatient{Path: path, Identifiers: ids})
 	}
 	return nil
+}
+
+// patientRefs returns the references of the patient element field of r.
+// For Group.member it returns each member's entity, nil where one is
+// missing.
+func (r *outboundResourceJSON) patientRefs(field string) []*referenceJSON {
+	switch field {
+	case "patient":
+		return []*referenceJSON{r.Patient}
+	case "subject":
+		return []*referenceJSON{r.Subject}
+	case "for":
+		return []*referenceJSON{r.For}
+	case "beneficiary":
+		return []*referenceJSON{r.Beneficiary}
+	case "subscriber":
+		return []*referenceJSON{r.Subscriber}
+	case "policyHolder":
+		return []*referenceJSON{r.PolicyHolder}
+	case "member":
+		refs := make([]*referenceJSON, len(r.Member))
+		for k := range r.Member {
+			refs[k] = r.Member[k].Entity
+		}
+		return refs
+	}
+	return nil
+}
+
+// namesOrganization reports whether ref, without Reference.identifier,
+// resolves to an Organization: a contained one, or an entry of the Bundle.
+// Reference.type alone does not count, because the sender chooses it.
+func namesOrganization(ix *index, from int, ref *referenceJSON, r *outboundResourceJSON, inBundle bool) bool {
+	if ref.Identifier != nil || ref.Reference == "" {
+		return false
+	}
+	if id, ok := strings.CutPrefix(ref.Reference, "#"); ok {
+		return containedType(r, id) == "Organization"
+	}
+	if !inBundle {
+		return false
+	}
+	target, ok := ix.resolve(from, ref)
+	return ok && ix.entries[target].ResourceType == "Organization"
+}
+
+// containedType returns the resource type of the contained resource of r
+// whose id is id, or "" when there is none.
+func containedType(r *outboundResourceJSON, id string) string {
+	for _, raw := range r.Contained {
+		var h containedHeadJSON
+		if json.Unmarshal(raw, &h) != nil {
+			return ""
+		}
+		if id != "" && h.ID == id {
+			return h.ResourceType
+		}
+	}
+	return ""
 }
 
 // patientIdentifiers returns the identifiers of the patient ref names from

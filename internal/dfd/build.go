@@ -149,8 +149,8 @@ func (g *Graph) addPayerSide(cfg *config.File) {
 	g.Nodes = append(g.Nodes, db)
 	g.Edges = append(g.Edges,
 		upstreamEdge,
-		Edge{From: idGateway, To: idDatabase, Data: []string{"full request and response payloads"},
-			Controls: []string{"recorded before forward and release", "fail closed"}},
+		Edge{From: idGateway, To: idDatabase, Data: []string{"full request and response payloads", "partner-patient links"},
+			Controls: []string{"recorded before forward and release", "fail closed", "identifier values as HMAC only"}},
 		Edge{From: idToken, To: idDatabase, Data: []string{"assertion ids"}, Controls: []string{"replay check"}},
 	)
 	if cfg.Upstream.URL == config.Builtin {
@@ -187,7 +187,7 @@ func (g *Graph) addOutbound(cfg *config.File) {
 		}
 		g.Edges = append(g.Edges, Edge{From: idOutbound, To: partnerID(p.ID),
 			Data: classNames(ClassesOf(p.Outbound.Interactions)),
-			Controls: append([]string{"mTLS (payer cert)", "partner token", "interaction allowlist", "identity congruence"},
+			Controls: append([]string{"mTLS (payer cert)", "partner token", "interaction allowlist", "identity congruence", "patients linked to partner"},
 				append(payloadControls(cfg), "recorded")...)})
 	}
 }

@@ -62,6 +62,10 @@ type OutboundOptions struct {
 	// request. The inbound pipeline records those in Options.Patients, so
 	// both must be the same store.
 	Patients PatientLinks
+	// MemberSystems are the identifier systems of this payer's member
+	// ids. With Patients set, an outbound patient may carry an identifier
+	// of one of these systems only when it is linked to the destination.
+	MemberSystems []string
 }
 
 // Outbound returns the handler of the outbound listener, the payer
@@ -169,7 +173,7 @@ func (g *Gateway) checkOutboundParties(ex *exchange, opts OutboundOptions) *Refu
 		var patients []congruence.NamedPatient
 		patients, m = opts.Congruence.CheckOutboundPatients(opts.Partners[ex.partner.ID].Organization, ex.body)
 		if m == nil && opts.Patients != nil {
-			return g.checkOutboundPatients(ex, opts.Patients, patients)
+			return g.checkOutboundPatients(ex, opts, patients)
 		}
 	}
 	if m == nil {

@@ -3,10 +3,13 @@ package gateway
 import (
 	"context"
 	"net/http"
+	"slices"
+	"strconv"
 
 	"github.com/gatehouse-health/gatehouse/internal/congruence"
 	"github.com/gatehouse-health/gatehouse/internal/fhirreq"
 	"github.com/gatehouse-health/gatehouse/internal/killswitch"
+	"github.com/gatehouse-health/gatehouse/internal/patientlinks"
 )
 
 // PatientLinks stores which patients each partner has named in inbound
@@ -14,7 +17,10 @@ import (
 // pipeline sends a partner a payload only about patients linked to it.
 type PatientLinks interface {
 	Remember(ctx context.Context, partner string, ids []congruence.Identifier) error
-	Known(ctx context.Context, partner string, ids []congruence.Identifier) (bool, error)
+	// Lookup returns, for each identifier of ids, whether it is linked to
+	// partner and whether to another partner. It rejects more than
+	// patientlinks.MaxIdentifiers identifiers.
+	Lookup(ctx context.Context, partner string, ids []congruence.Identifier) ([]patientlinks.Link, error)
 }
 
 // inboundPatients returns the identifiers of the patients an accepted
@@ -56,18 +62,44 @@ func (g *Gateway) rememberPatients(ex *exchange, status int, body []byte) {
 }
 
 // checkOutboundPatients requires every patient that patients names to be
-// linked to the destination partner.
-func (g *Gateway) checkOutboundPatients(ex *exchange, links PatientLinks, patients []congruence.NamedPatient) *Refusal {
+// the destination partner's, under three rules:
+//
+//   - at least one of its identifiers is linked to the destination;
+//   - none is linked only to other partners, so that a Patient cannot
+//     pair the destination's member with another partner's;
+//   - none has a system of memberSystems, this payer's member ids, unless
+//     it is linked to the destination.
+//
+// Any other identifier, such as an MRN the partner never sent, passes.
+// A patient with more identifiers than the store reads is rejected,
+// because the gateway cannot check the rest.
+func (g *Gateway) checkOutboundPatients(ex *exchange, opts OutboundOptions, patients []congruence.NamedPatient) *Refusal {
+	deny := func(message string) *Refusal {
+		return &Refusal{Status: http.StatusForbidden, Code: "forbidden", Rule: "congruence.outbound-patient", Message: message}
+	}
 	for _, p := range patients {
-		known, err := links.Known(ex.r.Context(), ex.partner.ID, p.Identifiers)
+		if len(p.Identifiers) > patientlinks.MaxIdentifiers {
+			return deny(p.Path + " names a patient with more than " + strconv.Itoa(patientlinks.MaxIdentifiers) + " identifiers, more than the gateway checks")
+		}
+		links, err := opts.Patients.Lookup(ex.r.Context(), ex.partner.ID, p.Identifiers)
 		if err != nil {
 			g.log.Error("gateway: read patient links failed", "exchange", ex.entry.ExchangeID, "partner", ex.partner.ID, "error", err)
 			return &Refusal{Status: http.StatusServiceUnavailable, Code: "transient", Rule: "congruence.patient-links-unavailable",
 				Message: "the gateway could not read which patients the partner named; retry later"}
 		}
+		known := false
+		for k, link := range links {
+			switch {
+			case link.Partner:
+				known = true
+			case link.Others:
+				return deny(p.Path + " carries an identifier of another partner's patient")
+			case slices.Contains(opts.MemberSystems, p.Identifiers[k].System):
+				return deny(p.Path + " carries a member id of system " + p.Identifiers[k].System + " that the destination partner has not named in a request")
+			}
+		}
 		if !known {
-			return &Refusal{Status: http.StatusForbidden, Code: "forbidden", Rule: "congruence.outbound-patient",
-				Message: p.Path + " names a patient that the destination partner has not named in a request"}
+			return deny(p.Path + " names a patient that the destination partner has not named in a request")
 		}
 	}
 	return nil

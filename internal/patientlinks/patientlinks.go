@@ -4,9 +4,18 @@
 // sent before. It keeps the links in the shared database, so that every
 // gateway replica using that database reads the same links.
 //
-// A link is the partner id, an identifier system in clear and a SHA-256
-// of "system|value". The identifier value, a member id or MRN, is PHI, so
-// the table never contains it.
+// A link is the partner id, an identifier system in clear and an
+// HMAC-SHA-256 of "system|value" under a key that only the gateway hosts
+// have (Key). The identifier value, a member id or MRN, is PHI, so the
+// table never contains it. Member ids have little entropy, so an unkeyed
+// hash could be reversed by trying every id of a known format; the key
+// keeps a copy of the database alone from doing that.
+//
+// The table partner_patients_key stores a key id, an HMAC of a fixed
+// label under the same key, never the key. When New finds links written
+// under another key, or rows without a key id (the unkeyed SHA-256 of
+// earlier versions), it deletes them all, because their values cannot be
+// hashed again without the identifiers. DroppedAtStart returns how many.
 //
 // Each link lives for the store's retention after the latest inbound
 // request that named it. Remember deletes expired links at most once a
@@ -14,7 +23,9 @@
 package patientlinks
 
 import (
+	"bytes"
 	"context"
+	"crypto/hmac"
 	"crypto/sha256"
 	"database/sql"
 	"errors"
@@ -55,13 +66,28 @@ var schema = []string{
 	PRIMARY KEY (partner, system, value_hash)
 )`,
 	`CREATE INDEX IF NOT EXISTS partner_patients_expiry ON partner_patients (expires_ns)`,
+	// Lookup finds the partners of one identifier, across partners.
+	`CREATE INDEX IF NOT EXISTS partner_patients_value ON partner_patients (system, value_hash)`,
+	`CREATE TABLE IF NOT EXISTS partner_patients_key (
+	singleton INTEGER NOT NULL PRIMARY KEY,
+	key_id    BLOB    NOT NULL
+)`,
 }
+
+// KeySize is the length of the key New requires.
+const KeySize = 32
+
+// keyIDLabel is the message whose HMAC identifies the key in
+// partner_patients_key.
+const keyIDLabel = "gatehouse patient links key id"
 
 // Store keeps the links in a SQL table, on SQLite or PostgreSQL. It is
 // safe for concurrent use. A link is durable and visible to every replica
 // once Remember returns.
 type Store struct {
 	db        *storage.DB
+	key       []byte
+	dropped   int
 	now       func() time.Time
 	retention time.Duration
 	stmts     *storage.Statements
@@ -70,10 +96,15 @@ type Store struct {
 	lastPrune time.Time
 }
 
-// New creates the table if needed. retention is how long a link lives
-// after the latest request that named it, and 0 means DefaultRetention.
-// now returns the current time, and nil means time.Now.
-func New(ctx context.Context, db *storage.DB, retention time.Duration, now func() time.Time) (*Store, error) {
+// New creates the tables if needed and deletes the links that were not
+// written under key, a secret of KeySize bytes that every replica sharing
+// db must pass. retention is how long a link lives after the latest
+// request that named it, and 0 means DefaultRetention. now returns the
+// current time, and nil means time.Now.
+func New(ctx context.Context, db *storage.DB, key []byte, retention time.Duration, now func() time.Time) (*Store, error) {
+	if len(key) != KeySize {
+		return nil, fmt.Errorf("patientlinks: key of %d bytes, want %d", len(key), KeySize)
+	}
 	if retention < 0 {
 		return nil, errors.New("patientlinks: negative retention")
 	}
@@ -86,18 +117,67 @@ func New(ctx context.Context, db *storage.DB, retention time.Duration, now func(
 	if err := db.CreateSchema(ctx, schema); err != nil {
 		return nil, fmt.Errorf("patientlinks: create schema: %w", err)
 	}
-	return &Store{db: db, now: now, retention: retention, stmts: storage.NewStatements(db)}, nil
+	s := &Store{db: db, key: bytes.Clone(key), now: now, retention: retention, stmts: storage.NewStatements(db)}
+	dropped, err := s.adoptKey(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s.dropped = dropped
+	return s, nil
 }
 
-// hashValue returns the SHA-256 of "system|value". The system is stored in
-// clear next to it, so the separator need not be unambiguous.
-//
-// NOTE: member ids have little entropy, so an unkeyed hash can be reversed
-// by trying every id of a known format. A keyed hash would need a key that
-// every replica shares.
-func hashValue(id congruence.Identifier) []byte {
-	sum := sha256.Sum256([]byte(id.System + "|" + id.Value))
-	return sum[:]
+// DroppedAtStart returns how many links New deleted because they were
+// written under another key or without one.
+func (s *Store) DroppedAtStart() int { return s.dropped }
+
+// adoptKey makes s.key the key of the table: when the stored key id
+// differs or is missing, it deletes every link and stores the new key id,
+// in one transaction. It returns the number of links deleted.
+func (s *Store) adoptKey(ctx context.Context) (int, error) {
+	keyID := s.mac(keyIDLabel)
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, fmt.Errorf("patientlinks: begin: %w", err)
+	}
+	defer tx.Rollback()
+	var stored []byte
+	err = tx.QueryRowContext(ctx, `SELECT key_id FROM partner_patients_key WHERE singleton = 1`).Scan(&stored)
+	switch {
+	case err == nil && hmac.Equal(stored, keyID):
+		return 0, nil
+	case err != nil && !errors.Is(err, sql.ErrNoRows):
+		return 0, fmt.Errorf("patientlinks: read key id: %w", err)
+	}
+	res, err := tx.ExecContext(ctx, `DELETE FROM partner_patients`)
+	if err != nil {
+		return 0, fmt.Errorf("patientlinks: drop links of another key: %w", err)
+	}
+	dropped, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("patientlinks: drop links of another key: %w", err)
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO partner_patients_key (singleton, key_id) VALUES (1, $1)
+ON CONFLICT (singleton) DO UPDATE SET key_id = excluded.key_id`, keyID)
+	if err != nil {
+		return 0, fmt.Errorf("patientlinks: store key id: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, fmt.Errorf("patientlinks: commit key id: %w", err)
+	}
+	return int(dropped), nil
+}
+
+// mac returns the HMAC-SHA-256 of msg under the store's key.
+func (s *Store) mac(msg string) []byte {
+	m := hmac.New(sha256.New, s.key)
+	m.Write([]byte(msg))
+	return m.Sum(nil)
+}
+
+// hashValue returns the HMAC-SHA-256 of "system|value". The system is
+// stored in clear next to it, so the separator need not be unambiguous.
+func (s *Store) hashValue(id congruence.Identifier) []byte {
+	return s.mac(id.System + "|" + id.Value)
 }
 
 // usable returns the first MaxIdentifiers identifiers of ids with both
@@ -131,7 +211,7 @@ func (s *Store) Remember(ctx context.Context, partner string, ids []congruence.I
 			`INSERT INTO partner_patients (partner, system, value_hash, expires_ns) VALUES ($1, $2, $3, $4)
 ON CONFLICT (partner, system, value_hash) DO UPDATE SET expires_ns = excluded.expires_ns
 WHERE partner_patients.expires_ns < excluded.expires_ns`,
-			partner, id.System, hashValue(id), expires)
+			partner, id.System, s.hashValue(id), expires)
 		if err != nil {
 			return fmt.Errorf("patientlinks: record: %w", err)
 		}
@@ -168,7 +248,7 @@ func (s *Store) Known(ctx context.Context, partner string, ids []congruence.Iden
 		var found int
 		err := s.stmts.QueryRowContext(ctx,
 			`SELECT 1 FROM partner_patients WHERE partner = $1 AND system = $2 AND value_hash = $3 AND expires_ns > $4`,
-			partner, id.System, hashValue(id), now).Scan(&found)
+			partner, id.System, s.hashValue(id), now).Scan(&found)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
 			continue
@@ -178,6 +258,46 @@ func (s *Store) Known(ctx context.Context, partner string, ids []congruence.Iden
 		return true, nil
 	}
 	return false, nil
+}
+
+// Link is what the store has on one identifier: whether a link that has
+// not expired ties it to the partner asked about, and whether one ties it
+// to any other partner.
+type Link struct {
+	Partner bool
+	Others  bool
+}
+
+// ErrTooManyIdentifiers is returned by Lookup for more than
+// MaxIdentifiers identifiers.
+var ErrTooManyIdentifiers = errors.New("patientlinks: more identifiers than MaxIdentifiers")
+
+// Lookup returns the Link of each identifier of ids, in order, for
+// partner. An identifier without both system and value gets a zero Link.
+// Unlike Known, it reads every identifier, so that a caller can require
+// all of them to be the partner's; more than MaxIdentifiers is an error.
+func (s *Store) Lookup(ctx context.Context, partner string, ids []congruence.Identifier) ([]Link, error) {
+	if len(ids) > MaxIdentifiers {
+		return nil, ErrTooManyIdentifiers
+	}
+	now := s.now().UnixNano()
+	out := make([]Link, len(ids))
+	for i, id := range ids {
+		if id.System == "" || id.Value == "" {
+			continue
+		}
+		var mine, others int64
+		err := s.stmts.QueryRowContext(ctx,
+			`SELECT COALESCE(MAX(CASE WHEN partner = $1 THEN 1 ELSE 0 END), 0),
+	COALESCE(MAX(CASE WHEN partner <> $1 THEN 1 ELSE 0 END), 0)
+FROM partner_patients WHERE system = $2 AND value_hash = $3 AND expires_ns > $4`,
+			partner, id.System, s.hashValue(id), now).Scan(&mine, &others)
+		if err != nil {
+			return nil, fmt.Errorf("patientlinks: lookup: %w", err)
+		}
+		out[i] = Link{Partner: mine == 1, Others: others == 1}
+	}
+	return out, nil
 }
 
 // Len returns the number of links, expired or not, for tests and metrics.

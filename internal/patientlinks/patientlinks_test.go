@@ -3,6 +3,8 @@ package patientlinks
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -34,9 +36,12 @@ var (
 	memberB = congruence.Identifier{System: "urn:oid:2.16.840.1.113883.3.9999", Value: "member-b"}
 )
 
+// testKey is the link key of the tests' stores.
+var testKey = bytes.Repeat([]byte{7}, KeySize)
+
 func newStore(t *testing.T, db *storage.DB, retention time.Duration, c *clock) *Store {
 	t.Helper()
-	s, err := New(context.Background(), db, retention, c.Now)
+	s, err := New(context.Background(), db, testKey, retention, c.Now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,9 +134,124 @@ func TestValueNotStoredInClear(t *testing.T) {
 			t.Errorf("system = %q, want %q", system, memberA.System)
 		}
 		if bytes.Contains(hash, []byte(memberA.Value)) || len(hash) != 32 {
-			t.Errorf("value_hash = %x, want a 32-byte SHA-256 without the value", hash)
+			t.Errorf("value_hash = %x, want a 32-byte hash without the value", hash)
+		}
+		plain := sha256.Sum256([]byte(memberA.System + "|" + memberA.Value))
+		if bytes.Equal(hash, plain[:]) {
+			t.Error("value_hash is the unkeyed SHA-256 of system|value")
+		}
+		if !mustKnown(t, s, "ehr-1", memberA) {
+			t.Error("member A is not known through the keyed hash")
 		}
 	})
+}
+
+// A store opened with another key cannot read the links of the first one,
+// so New drops them and reports how many.
+func TestKeyChangeDropsLinks(t *testing.T) {
+	storagetest.Run(t, func(t *testing.T, b storagetest.Backend) {
+		ctx := context.Background()
+		db := b.New(t)
+		c := &clock{now: time.Unix(1_800_000_000, 0)}
+		s := newStore(t, db, 0, c)
+		if err := s.Remember(ctx, "ehr-1", []congruence.Identifier{memberA, memberB}); err != nil {
+			t.Fatal(err)
+		}
+
+		same := newStore(t, db, 0, c)
+		if n := same.DroppedAtStart(); n != 0 {
+			t.Errorf("reopening with the same key dropped %d links, want 0", n)
+		}
+		other, err := New(ctx, db, bytes.Repeat([]byte{8}, KeySize), 0, c.Now)
+		if err != nil {
+			t.Fatal(err)
+		}
+
+		if n := other.DroppedAtStart(); n != 2 {
+			t.Errorf("DroppedAtStart = %d, want 2", n)
+		}
+		if n, err := other.Len(ctx); err != nil || n != 0 {
+			t.Errorf("Len = %d, %v after a key change, want 0", n, err)
+		}
+	})
+}
+
+// Rows of the unkeyed SHA-256 that earlier versions wrote, without a key
+// id, are dropped at start.
+func TestUnkeyedLinksDropped(t *testing.T) {
+	storagetest.Run(t, func(t *testing.T, b storagetest.Backend) {
+		ctx := context.Background()
+		db := b.New(t)
+		c := &clock{now: time.Unix(1_800_000_000, 0)}
+		newStore(t, db, 0, c)
+		plain := sha256.Sum256([]byte(memberA.System + "|" + memberA.Value))
+		if _, err := db.ExecContext(ctx, `DELETE FROM partner_patients_key`); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.ExecContext(ctx, `INSERT INTO partner_patients (partner, system, value_hash, expires_ns) VALUES ($1, $2, $3, $4)`,
+			"ehr-1", memberA.System, plain[:], c.now.Add(time.Hour).UnixNano()); err != nil {
+			t.Fatal(err)
+		}
+
+		s := newStore(t, db, 0, c)
+
+		if n := s.DroppedAtStart(); n != 1 {
+			t.Errorf("DroppedAtStart = %d, want 1", n)
+		}
+		if mustKnown(t, s, "ehr-1", memberA) {
+			t.Error("an unkeyed link is known")
+		}
+	})
+}
+
+func TestNewRejectsShortKey(t *testing.T) {
+	_, err := New(context.Background(), storagetest.Backends()[0].New(t), make([]byte, 16), 0, nil)
+	if err == nil {
+		t.Fatal("New accepted a 16-byte key")
+	}
+}
+
+func TestLookup(t *testing.T) {
+	storagetest.Run(t, func(t *testing.T, b storagetest.Backend) {
+		ctx := context.Background()
+		c := &clock{now: time.Unix(1_800_000_000, 0)}
+		s := newStore(t, b.New(t), time.Hour, c)
+		mrn := congruence.Identifier{System: "urn:example:mrn", Value: "mrn-1"}
+		if err := s.Remember(ctx, "ehr-1", []congruence.Identifier{memberA}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Remember(ctx, "ehr-2", []congruence.Identifier{memberA, memberB}); err != nil {
+			t.Fatal(err)
+		}
+
+		got, err := s.Lookup(ctx, "ehr-1", []congruence.Identifier{memberA, memberB, mrn, {System: memberA.System}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []Link{{Partner: true, Others: true}, {Partner: false, Others: true}, {}, {}}
+		for i := range want {
+			if got[i] != want[i] {
+				t.Errorf("Lookup[%d] = %+v, want %+v", i, got[i], want[i])
+			}
+		}
+
+		c.Add(2 * time.Hour)
+		got, err = s.Lookup(ctx, "ehr-1", []congruence.Identifier{memberA})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got[0] != (Link{}) {
+			t.Errorf("Lookup after expiry = %+v, want no links", got[0])
+		}
+	})
+}
+
+func TestLookupRejectsTooMany(t *testing.T) {
+	s := newStore(t, storagetest.Backends()[0].New(t), 0, &clock{now: time.Unix(1_800_000_000, 0)})
+	ids := make([]congruence.Identifier, MaxIdentifiers+1)
+	if _, err := s.Lookup(context.Background(), "ehr-1", ids); !errors.Is(err, ErrTooManyIdentifiers) {
+		t.Fatalf("Lookup of %d identifiers: %v, want ErrTooManyIdentifiers", len(ids), err)
+	}
 }
 
 func TestIdentifierCap(t *testing.T) {

@@ -33,6 +33,30 @@ var identityChecks = []Check{
 		Remediation: "Set partners[].issuing_ca.cert_file or .sha256 for every partner once tls.client_ca_file holds more than one CA or any partner registers its own CA.",
 		config:      checkPartnerIssuingCAs,
 	},
+	{
+		ID: "GH-IDN-004", Control: "C8", Severity: Medium, Mode: ModeConfig,
+		Title:       "The outbound patient check knows this payer's member id systems",
+		Rationale:   "Every patient an outbound payload names must be linked to the destination partner, and an identifier of a member id system must itself be linked; without the system, a Patient can carry another member's id next to the partner's own member's and reach the partner.",
+		Remediation: "Set member_id_systems to the identifier systems of the member ids the payer's engine sends, such as the system of Coverage.identifier and Patient.identifier member numbers.",
+		config:      checkMemberIDSystems,
+	},
+}
+
+func checkMemberIDSystems(t *Target) []result {
+	cfg := t.Config
+	outbound := false
+	for _, p := range cfg.Partners {
+		outbound = outbound || p.Outbound != nil
+	}
+	switch {
+	case !outbound:
+		return []result{pass("member_id_systems", "no partner receives outbound payloads")}
+	case len(cfg.MemberIDSystems) > 0:
+		return []result{pass("member_id_systems", "outbound patients may carry only linked member ids of %d system(s)", len(cfg.MemberIDSystems))}
+	case cfg.Upstream.URL == config.Builtin:
+		return []result{pass("member_id_systems", "outbound patients may carry only linked member ids of the built-in payer's system")}
+	}
+	return []result{fail("member_id_systems", "member_id_systems is empty, so the outbound patient check cannot tell the engine's member ids from other identifiers")}
 }
 
 // identifierProblem describes what is wrong with id, or returns "".

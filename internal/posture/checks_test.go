@@ -265,6 +265,17 @@ var checkCases = []checkCase{
 		second.IssuingCA = &config.IssuingCA{CertFile: "pki/admin-ca.pem"}
 		cfgOf(tg).Partners = append(cfgOf(tg).Partners, second)
 	}, Pass, 0},
+	{"GH-IDN-004", "fixture", nil, Pass, 0},
+	{"GH-IDN-004", "outbound to an engine without member systems", func(t *testing.T, fx *fixture, tg *Target) {
+		cfgOf(tg).Upstream.URL = "https://engine.payer.internal/fhir"
+		cfgOf(tg).MemberIDSystems = nil
+		cfgOf(tg).Partners[0].Outbound = &config.PartnerOutbound{FHIRBase: "https://ehr.example/fhir"}
+	}, Fail, Medium},
+	{"GH-IDN-004", "outbound to an engine with member systems", func(t *testing.T, fx *fixture, tg *Target) {
+		cfgOf(tg).Upstream.URL = "https://engine.payer.internal/fhir"
+		cfgOf(tg).MemberIDSystems = []string{"urn:oid:2.16.840.1.113883.3.9999"}
+		cfgOf(tg).Partners[0].Outbound = &config.PartnerOutbound{FHIRBase: "https://ehr.example/fhir"}
+	}, Pass, 0},
 	{"GH-NET-001", "partner networks", nil, Pass, 0},
 	{"GH-NET-001", "not configurable", func(t *testing.T, fx *fixture, tg *Target) { tg.settings.sourceAllowlist = nil }, NotConfigured, Low},
 	{"GH-NET-001", "everyone", func(t *testing.T, fx *fixture, tg *Target) {

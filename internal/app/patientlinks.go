@@ -1,0 +1,63 @@
+package app
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/hkdf"
+	"crypto/sha256"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/gatehouse-health/gatehouse/internal/config"
+	"github.com/gatehouse-health/gatehouse/internal/patientlinks"
+)
+
+// patientLinkKeyInfo is the HKDF info string of the patient link key, so
+// that the key derived from the token signing key serves no other use.
+const patientLinkKeyInfo = "gatehouse patient links hmac key v1"
+
+// openPatientLinks opens the partner-patient link store under a key
+// derived from token.signing_key_file. Every replica sharing the database
+// must already share that key, because each one verifies the access tokens
+// the others issue, and it never leaves the gateway hosts, so a copy of
+// the database alone cannot reverse the stored hashes. Replacing the
+// token signing key therefore drops every link, which New reports and
+// this logs.
+func (rt *Running) openPatientLinks(ctx context.Context, cfg *config.File, log *slog.Logger, now func() time.Time) error {
+	key, err := patientLinkKey(cfg)
+	if err != nil {
+		return err
+	}
+	links, err := patientlinks.New(ctx, rt.DB, key, 0, now)
+	if err != nil {
+		return err
+	}
+	if n := links.DroppedAtStart(); n > 0 {
+		log.Warn("patient links dropped: they were written without a key or under another token signing key; partners must name those patients again before outbound payloads about them pass",
+			"count", n)
+	}
+	rt.patientLinks = links
+	return nil
+}
+
+// patientLinkKey derives the patient link key from the token signing key.
+func patientLinkKey(cfg *config.File) ([]byte, error) {
+	signer, err := loadTokenSigningKey(cfg.Resolve(cfg.Token.SigningKeyFile))
+	if err != nil {
+		return nil, err
+	}
+	priv, ok := signer.(*ecdsa.PrivateKey)
+	if !ok {
+		return nil, fmt.Errorf("token.signing_key_file: the patient link key needs an ECDSA key in a file, not %T", signer)
+	}
+	secret, err := priv.Bytes()
+	if err != nil {
+		return nil, fmt.Errorf("token.signing_key_file: %w", err)
+	}
+	return hkdf.Key(sha256.New, secret, nil, patientLinkKeyInfo, patientlinks.KeySize)
+}
+
+// PatientLinks returns the store of the partners' patient links, so that
+// tests can link patients as an accepted inbound request would.
+func (rt *Running) PatientLinks() *patientlinks.Store { return rt.patientLinks }
