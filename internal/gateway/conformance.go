@@ -34,6 +34,7 @@ func (g *Gateway) checkConformance(ex *exchange) *Refusal {
 		return &Refusal{Status: http.StatusUnprocessableEntity, Code: "invalid", Rule: "strict.request",
 			Message: msg, Outcome: outcome.FromIssues(issues)}
 	}
+	ex.conformed = true
 	return nil
 }
 

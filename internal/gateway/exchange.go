@@ -37,6 +37,11 @@ type exchange struct {
 	partner *Partner
 	claims  *token.AccessClaims
 	fhir    *fhirreq.Request
+	// jsonChecked is set once checkPayload's JSON intake accepted body
+	// under intakeLimits, and conformed once strict mode validated body
+	// and found no error. With both set, the body is forwarded with a
+	// fhirjson.WithCheckedObject mark (see upstreamRequest).
+	jsonChecked, conformed bool
 	// bundle is the request Bundle the policy engine parsed to allow a
 	// PAS operation, nil otherwise; it refers to body.
 	bundle *fhirreq.Bundle

@@ -11,6 +11,7 @@ import (
 
 	"github.com/gatehouse-health/gatehouse/internal/httpbody"
 
+	"github.com/gatehouse-health/gatehouse/internal/fhirjson"
 	"github.com/gatehouse-health/gatehouse/internal/fhirreq"
 	"github.com/gatehouse-health/gatehouse/internal/killswitch"
 	"github.com/gatehouse-health/gatehouse/internal/record"
@@ -160,6 +161,12 @@ func (g *Gateway) upstreamRequest(ctx context.Context, ex *exchange) (*http.Requ
 	var body io.Reader = http.NoBody
 	if len(content) > 0 {
 		body = bytes.NewReader(content)
+	}
+	if !searchForm && ex.jsonChecked && ex.conformed {
+		// The built-in payer service, when served in process, takes these
+		// bytes from ctx instead of copying and checking them again. A
+		// remote target never sees ctx.
+		ctx = fhirjson.WithCheckedObject(ctx, content, g.intakeLimits())
 	}
 	out, err := http.NewRequestWithContext(ctx, ex.r.Method, u.String(), body)
 	if err != nil {

@@ -386,12 +386,21 @@ func (g *Gateway) checkPayload(ex *exchange) *Refusal {
 		return &Refusal{Status: http.StatusUnsupportedMediaType, Code: "not-supported", Rule: "payload.media-type", Message: msg}
 	}
 	// One pass checks the JSON and reads the resource's type and id.
-	head, err := fhirjson.CheckObjectHead(ex.body, fhirjson.Limits{MaxBytes: g.opts.MaxBodyBytes, MaxDepth: 64, MaxStringLength: int(g.opts.MaxBodyBytes)})
+	head, err := fhirjson.CheckObjectHead(ex.body, g.intakeLimits())
 	var headErr *fhirjson.HeadError
 	if err != nil && !errors.As(err, &headErr) {
 		return &Refusal{Status: http.StatusBadRequest, Code: "structure", Rule: "payload.json", Message: err.Error()}
 	}
-	return g.checkResourceType(ex, head, err)
+	if ref := g.checkResourceType(ex, head, err); ref != nil {
+		return ref
+	}
+	ex.jsonChecked = true
+	return nil
+}
+
+// intakeLimits returns the limits of the JSON intake of request bodies.
+func (g *Gateway) intakeLimits() fhirjson.Limits {
+	return fhirjson.Limits{MaxBytes: g.opts.MaxBodyBytes, MaxDepth: 64, MaxStringLength: int(g.opts.MaxBodyBytes)}
 }
 
 // isFHIRJSON accepts application/fhir+json and application/json, with no

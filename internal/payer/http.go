@@ -16,6 +16,13 @@ import (
 // readBody applies the intake every POST shares: a FHIR JSON media type
 // (415 otherwise), the body cap (413) and the strict JSON rules of
 // fhirjson (400). On failure it has written the OperationOutcome.
+//
+// A request the gateway hands over in process, after its own JSON intake
+// and strict validation accepted the body, carries the body in its context
+// (fhirjson.WithCheckedObject). When the gateway's limits imply this
+// service's, readBody returns those bytes, and neither copies them nor
+// checks them again. Every other request, from a client on the listener
+// or from the gateway with strict mode off, is read and checked here.
 func (s *Service) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 	if !fhirJSON(r.Header.Get("Content-Type")) {
 		fail(w, http.StatusUnsupportedMediaType, outcome.CodeNotSupported,
@@ -25,6 +32,11 @@ func (s *Service) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool
 	if r.ContentLength > s.maxBody {
 		failTooLarge(w, s.maxBody)
 		return nil, false
+	}
+	limits := fhirjson.DefaultLimits
+	limits.MaxBytes = s.maxBody
+	if body, ok := fhirjson.CheckedObject(r.Context(), limits); ok && int64(len(body)) == r.ContentLength {
+		return body, true
 	}
 
 	// A presized read: io.ReadAll would copy the body as its buffer grows.
@@ -39,8 +51,6 @@ func (s *Service) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool
 		return nil, false
 	}
 
-	limits := fhirjson.DefaultLimits
-	limits.MaxBytes = s.maxBody
 	if err := fhirjson.CheckObject(body, limits); err != nil {
 		// fhirjson errors name an offset and a rule, never content.
 		fail(w, http.StatusBadRequest, outcome.CodeStructure, err.Error())
