@@ -39,6 +39,29 @@ const payerSynopsis = `gatehouse payer load|pended|decide [options]
 A decision is appended to the exchange record of the configuration (--config),
 or of the development data directory (--data) when there is none.`
 
+// The help text of each payer subcommand, printed by -h after its synopsis.
+const (
+	payerLoadHelp = `Loads members and their coverage into the built-in payer service from
+Synthea FHIR R4 patient Bundles: a Synthea output archive (FILE.tgz of
+JSON Bundles), a directory of Bundle files, or one Bundle (FILE.json).
+NDJSON bulk exports are not read. A member already loaded is skipped, so
+a load that stopped can be run again.`
+	payerPendedHelp = `Lists the pended items of the built-in payer service's work queue, one
+line each: the preAuthRef, the item sequence, the service code, when it
+was pended, and the decision the rule table will make later, if any.`
+	payerDecideHelp = `Decides one pended item. CLAIM is the preAuthRef that payer pended lists,
+or the Claim identifier value; ITEM is the Claim.item sequence. The
+decision is the X12 306 review action the ClaimResponse then carries:
+    approve  A1, certified in total
+    partial  A2, certified partially
+    deny     A3, not certified
+    modify   A6, modified
+    contact  CT, contact the payer
+    none     NA, no action required
+The decision is appended to the exchange record, and an event is queued
+for each Subscription it matches.`
+)
+
 // progressEvery is how many files pass between progress lines of a load.
 const progressEvery = 25
 
@@ -100,7 +123,7 @@ func (e *env) configDatabase(f payerFlags) (string, bool) {
 
 func (e *env) payerLoadCommand(args []string) int {
 	fs, f := e.payerFlags("load")
-	positional, code, ok := e.parseMany(fs, args)
+	positional, code, ok := e.parseMany(fs, payerLoadSynopsis, payerLoadHelp, args)
 	if !ok {
 		return code
 	}
@@ -123,7 +146,7 @@ func (e *env) payerLoadCommand(args []string) int {
 
 func (e *env) payerPendedCommand(args []string) int {
 	fs, f := e.payerFlags("pended")
-	positional, code, ok := e.parseMany(fs, args)
+	positional, code, ok := e.parseMany(fs, payerPendedSynopsis, payerPendedHelp, args)
 	if !ok {
 		return code
 	}
@@ -139,7 +162,7 @@ func (e *env) payerPendedCommand(args []string) int {
 
 func (e *env) payerDecideCommand(args []string) int {
 	fs, f := e.payerFlags("decide")
-	positional, code, ok := e.parseMany(fs, args)
+	positional, code, ok := e.parseMany(fs, payerDecideSynopsis, payerDecideHelp, args)
 	if !ok {
 		return code
 	}
@@ -166,11 +189,17 @@ func (e *env) payerDecideCommand(args []string) int {
 
 // parseMany parses options placed before, between or after positional
 // arguments and returns the positional ones.
-func (e *env) parseMany(fs *flag.FlagSet, args []string) ([]string, int, bool) {
+func (e *env) parseMany(fs *flag.FlagSet, synopsis, help string, args []string) ([]string, int, bool) {
 	var positional []string
 	for {
-		if err := fs.Parse(args); err != nil {
-			code, _ := e.parse(fs, payerSynopsis, args)
+		err := fs.Parse(args)
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintf(e.stdout, "Usage:\n    %s\n\n%s\n\nOptions:\n", synopsis, help)
+			printOptions(e.stdout, fs)
+			return nil, 0, false
+		}
+		if err != nil {
+			code, _ := e.parse(fs, synopsis, args)
 			return nil, code, false
 		}
 		if fs.NArg() == 0 {
@@ -308,7 +337,7 @@ func (e *env) payerLoad(svc *payer.Service, positional []string) int {
 		case errors.Is(err, members.ErrInvalidJSON):
 			e.hint("the file is not complete JSON: copy or export it again, and check it with 'gatehouse validate FILE'")
 		case errors.Is(err, members.ErrNotBundle) || errors.Is(err, members.ErrNoFiles):
-			e.hint("pass a FHIR Bundle file (\"resourceType\": \"Bundle\") such as a Synthea patient file, a directory of them or a Synthea .tgz archive")
+			e.hint("pass a FHIR Bundle file (\"resourceType\": \"Bundle\") such as a Synthea patient file, a directory of them or a Synthea .tgz archive; NDJSON bulk exports are not read")
 		case sum != nil && sum.Members > 0:
 			e.hint("the members loaded before the error are kept; running the load again skips them")
 		}

@@ -220,6 +220,35 @@ func TestPayerUsageHintNamesSubcommand(t *testing.T) {
 	}
 }
 
+// TestPayerSubcommandHelp checks that -h of each payer subcommand prints
+// that subcommand's synopsis and help, not the group's usage.
+func TestPayerSubcommandHelp(t *testing.T) {
+	cases := []struct {
+		sub, synopsis, help, other string
+	}{
+		{"load", payerLoadSynopsis, payerLoadHelp, payerDecideSynopsis},
+		{"pended", payerPendedSynopsis, payerPendedHelp, payerLoadSynopsis},
+		{"decide", payerDecideSynopsis, payerDecideHelp, payerPendedSynopsis},
+	}
+	for _, c := range cases {
+		t.Run(c.sub, func(t *testing.T) {
+			code, stdout, _ := run(t, context.Background(), "payer", c.sub, "-h")
+			if code != 0 {
+				t.Errorf("exit code %d, want 0", code)
+			}
+			if !strings.HasPrefix(stdout, "Usage:\n    "+c.synopsis+"\n\n"+c.help+"\n") {
+				t.Errorf("stdout does not start with the synopsis and help of payer %s:\n%s", c.sub, stdout)
+			}
+			if strings.Contains(stdout, c.other) {
+				t.Errorf("stdout shows another subcommand's synopsis %q", c.other)
+			}
+			if !strings.Contains(stdout, "--database FILE") {
+				t.Errorf("stdout lacks the options:\n%s", stdout)
+			}
+		})
+	}
+}
+
 func TestPayerLoad(t *testing.T) {
 	dir := t.TempDir()
 	bundle := `{"resourceType":"Bundle","type":"collection","entry":[{"resource":{"resourceType":"Patient","identifier":[{"system":"s","value":"1"}],"name":[{"family":"Roe","given":["Ann"]}],"gender":"female","birthDate":"1980-02-03"}},{"resource":{"resourceType":"Coverage","status":"active","type":{"text":"PPO"},"period":{"start":"2020-01-01"}}}]}`
