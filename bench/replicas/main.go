@@ -258,8 +258,8 @@ func runBalancer(ctx context.Context, args []string) error {
 	}
 }
 
-// splice copies between client and a new connection to backend until
-// either side closes.
+// splice copies both ways between client and a new connection to
+// backend, until both directions reach end of file.
 func splice(client net.Conn, backend string) {
 	defer client.Close()
 	server, err := net.DialTimeout("tcp", backend, 5*time.Second)
