@@ -120,7 +120,7 @@ func (st *storedTree) checkExtends(t *testing.T, what string, msg []byte, key no
 // both sign checkpoints every few entries. Every checkpoint either one
 // signed, stored or in its checkpoint file, must be a prefix of the final
 // tree. Without the append lock the replicas' commits collide on the
-// entry index and requests fail, or they sign two trees of one size.
+// entry index, and requests fail.
 func TestReplicasCheckpointsNoFork(t *testing.T) {
 	var checkpointFiles []string
 	rs := newReplicaSet(t, 2, func(cfg *config.File, _ *devmode.Layout) {
@@ -218,8 +218,10 @@ func TestReplicasCheckpointsNoFork(t *testing.T) {
 
 // TestReplicasAssertionRaceOneToken sends one client assertion to two
 // replicas at the same instant, several times over. Exactly one of each
-// pair may get a token; the shared replay table's primary key is what
-// decides between them.
+// pair may get a token, and the shared replay table's primary key decides
+// which.
+// NOTE: whether a check-then-insert race shows up in one attempt depends
+// on scheduling, so a broken guard fails this test in most runs, not all.
 func TestReplicasAssertionRaceOneToken(t *testing.T) {
 	rs := newReplicaSet(t, 2, nil)
 	key, err := rs.replicas[0].layout.PartnerAssertionKey()
@@ -245,9 +247,7 @@ func TestReplicasAssertionRaceOneToken(t *testing.T) {
 		start := make(chan struct{})
 		var wg sync.WaitGroup
 		for r := range 2 {
-			if status, _ := rs.do(t, r, "GET", "/.well-known/smart-configuration", nil, ""); status == 0 {
-				t.Fatal("no connection")
-			}
+			rs.do(t, r, "GET", "/.well-known/smart-configuration", nil, "")
 			wg.Go(func() {
 				req, _ := http.NewRequest("POST", rs.at(r, "/oauth/token"), strings.NewReader(form))
 				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
