@@ -12,17 +12,17 @@ import (
 	"github.com/gatehouse-health/gatehouse/internal/storage"
 )
 
-// FileProblem is a file or directory that the configuration names and
-// that start-up cannot use: a file that is missing, is not a regular
-// file or cannot be opened for reading, or the missing directory of a
-// file that the gateway creates.
+// FileProblem is a file that the configuration names and that start-up
+// cannot use. Such a file is missing, is not a regular file or cannot be
+// opened for reading, or it is a file the gateway creates and its
+// directory is missing.
 type FileProblem struct {
 	// Key is the configuration key, such as "tls.cert_file".
 	Key string
 	// Path is the file the key names, resolved against the directory of
 	// the configuration file.
 	Path string
-	// Err says what is wrong without repeating Path. A missing directory
+	// Err describes the problem without repeating Path. A missing directory
 	// is a *storage.MissingDirError, and every missing file or directory
 	// matches fs.ErrNotExist.
 	Err error
@@ -40,7 +40,7 @@ var (
 )
 
 // reason is a FileProblem error whose text is written for the operator
-// and which still matches the fs error it stands for.
+// and which still matches the fs error that it represents.
 type reason struct {
 	msg string
 	err error
