@@ -92,6 +92,7 @@ func (e *env) postureConfig(cfgPath, dataDir string) (*posture.Report, bool) {
 			e.hint("%s; 'gatehouse serve' would refuse it too", configFixHint(err, cfgPath))
 			return nil, false
 		}
+		e.warnConfigFiles(cfg, cfgPath)
 	} else {
 		if _, err := openDevData(dataDir); err != nil {
 			e.errorf("%v", err)

@@ -63,6 +63,12 @@ func (e *env) serve(args []string) int {
 		}
 		return 1
 	}
+	// Every file problem is reported in one run, before anything is
+	// opened or created. A missing file is a usage error, like a missing
+	// configuration file.
+	if *cfgPath != "" && !e.checkConfigFiles(cfg, *cfgPath) {
+		return 2
+	}
 
 	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	ctx := e.ctx

@@ -35,16 +35,13 @@ func TestServeMissingDatabaseDirectory(t *testing.T) {
 		t.Fatal(err)
 	}
 	code, _, stderr := run(t, context.Background(), "serve", "--config", path)
-	if code != 1 {
-		t.Errorf("exit code %d, want 1", code)
+	if code != 2 {
+		t.Errorf("exit code %d, want 2", code)
 	}
-	if !strings.Contains(stderr, "gatehouse: error: start: database.path:") {
-		t.Errorf("the error does not name database.path:\n%s", stderr)
+	if !strings.Contains(stderr, "gatehouse: error: database.path "+missing+": directory "+filepath.Dir(missing)+" does not exist\n") {
+		t.Errorf("the error does not name database.path and the missing directory:\n%s", stderr)
 	}
-	if !strings.Contains(stderr, "directory "+filepath.Dir(missing)+" does not exist") {
-		t.Errorf("the error does not name the missing directory:\n%s", stderr)
-	}
-	if !strings.Contains(stderr, "gatehouse: hint: create the directory for the account the gateway runs as (install -d -m 0700 "+filepath.Dir(missing)+")") {
+	if !strings.Contains(stderr, "create the directories for the account the gateway runs as (install -d -m 0700 "+filepath.Dir(missing)+" ") {
 		t.Errorf("no hint to create the directory:\n%s", stderr)
 	}
 }
@@ -72,16 +69,13 @@ func TestServeMissingCheckpointDirectory(t *testing.T) {
 	}
 
 	code, _, stderr := run(t, context.Background(), "serve", "--config", path)
-	if code != 1 {
-		t.Errorf("exit code %d, want 1", code)
+	if code != 2 {
+		t.Errorf("exit code %d, want 2", code)
 	}
-	if !strings.Contains(stderr, "gatehouse: error: start: audit.checkpoint_file ") {
-		t.Errorf("the error does not name audit.checkpoint_file:\n%s", stderr)
+	if !strings.Contains(stderr, "gatehouse: error: audit.checkpoint_file "+filepath.Join(missing, "checkpoint.txt")+": directory "+missing+" does not exist\n") {
+		t.Errorf("the error does not name audit.checkpoint_file and the missing directory:\n%s", stderr)
 	}
-	if !strings.Contains(stderr, "directory "+missing+" does not exist") {
-		t.Errorf("the error does not name the missing directory:\n%s", stderr)
-	}
-	if !strings.Contains(stderr, "gatehouse: hint: create the directory for the account the gateway runs as (install -d -m 0700 "+missing+"), or correct the key named above in "+path) {
+	if !strings.Contains(stderr, "gatehouse: hint: fix each file named above, or correct its key in "+path+": create the directories for the account the gateway runs as (install -d -m 0700 "+missing+")") {
 		t.Errorf("no hint to create the directory:\n%s", stderr)
 	}
 }

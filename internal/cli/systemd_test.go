@@ -26,7 +26,7 @@ func TestSystemdUnit(t *testing.T) {
 	for _, want := range []string{
 		"ExecStart=/usr/local/bin/gatehouse serve --config /etc/gatehouse/gatehouse.yaml",
 		"ReadWritePaths=/var/lib/gatehouse /var/lib/gatehouse-witness",
-		"RestartPreventExitStatus=1",
+		"RestartPreventExitStatus=1 2",
 	} {
 		if !strings.Contains(unit, want) {
 			t.Errorf("the unit lacks %q", want)

@@ -1,0 +1,225 @@
+package app
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/gatehouse-health/gatehouse/internal/auditlog"
+	"github.com/gatehouse-health/gatehouse/internal/config"
+	"github.com/gatehouse-health/gatehouse/internal/storage"
+)
+
+// FileProblem is a file that the configuration names and that start-up
+// cannot use. Such a file is missing, is not a regular file or cannot be
+// opened for reading, or it is a file the gateway creates and its
+// directory is missing.
+type FileProblem struct {
+	// Key is the configuration key, such as "tls.cert_file".
+	Key string
+	// Path is the file the key names, resolved against the directory of
+	// the configuration file.
+	Path string
+	// Err describes the problem without repeating Path. A missing directory
+	// is a *storage.MissingDirError, and every missing file or directory
+	// matches fs.ErrNotExist.
+	Err error
+}
+
+func (p *FileProblem) Error() string { return p.Key + " " + p.Path + ": " + p.Err.Error() }
+
+func (p *FileProblem) Unwrap() error { return p.Err }
+
+// The FileProblem errors that name no directory.
+var (
+	errNoFile     = &reason{msg: "no such file", err: fs.ErrNotExist}
+	errNotRegular = &reason{msg: "not a regular file: a directory, device or pipe is named where a file is expected"}
+	errNoAccess   = &reason{msg: "permission denied: the account the gateway runs as cannot open it for reading", err: fs.ErrPermission}
+)
+
+// reason is a FileProblem error whose text is written for the operator
+// and which still matches the fs error that it represents.
+type reason struct {
+	msg string
+	err error
+}
+
+func (r *reason) Error() string { return r.msg }
+
+func (r *reason) Unwrap() error { return r.err }
+
+// CheckFiles checks every file and directory that Start would read or
+// create files in, as cfg names them, and returns one problem for each
+// that Start would fail on, in the order of the configuration's
+// sections. It reads no file contents and creates nothing, so the
+// loaders in Start still validate what a file contains. Files that
+// Start does not read with cfg, such as the payer's rules file when the
+// upstream is not the built-in payer, are not checked. A path named by
+// several keys is checked, and reported, once.
+func CheckFiles(cfg *config.File) []*FileProblem {
+	c := preflight{cfg: cfg, seen: map[string]bool{}}
+	c.inputs(cfg)
+	c.database(cfg)
+	if cfg.Audit.CheckpointFile != "" {
+		c.checkpoint("audit.checkpoint_file", cfg.Resolve(cfg.Audit.CheckpointFile))
+	}
+	return c.problems
+}
+
+// preflight collects the problems of CheckFiles.
+type preflight struct {
+	cfg      *config.File
+	seen     map[string]bool // resolved paths already checked
+	problems []*FileProblem
+}
+
+// inputs checks the files that Start reads, under the conditions in
+// which it reads them.
+func (c *preflight) inputs(cfg *config.File) {
+	c.file("tls.cert_file", cfg.TLS.CertFile)
+	c.file("tls.key_file", cfg.TLS.KeyFile)
+	c.file("tls.client_ca_file", cfg.TLS.ClientCAFile)
+	c.file("tls.crl_file", cfg.TLS.CRLFile)
+	if cfg.Admin.Listen != "" {
+		c.file("admin.client_ca_file", cfg.Admin.ClientCAFile)
+	}
+	if cfg.Outbound.Listen != "" {
+		c.file("outbound.client_ca_file", cfg.Outbound.ClientCAFile)
+		c.file("outbound.cert_file", cfg.Outbound.CertFile)
+		c.file("outbound.key_file", cfg.Outbound.KeyFile)
+	}
+	// The public half of the assertion key is served even without an
+	// outbound listener.
+	c.file("outbound.assertion_key_file", cfg.Outbound.AssertionKeyFile)
+	c.file("token.signing_key_file", cfg.Token.SigningKeyFile)
+
+	c.file("audit.signing_key_file", cfg.Audit.SigningKeyFile)
+	c.file("audit.recipients_file", cfg.Audit.RecipientsFile)
+	c.file("audit.retired_verifier_keys_file", cfg.Audit.RetiredVerifierKeysFile)
+	for i, w := range cfg.Audit.Witnesses {
+		c.file(fmt.Sprintf("audit.witnesses[%d].ca_file", i), w.CAFile)
+	}
+
+	c.file("upstream.ca_file", cfg.Upstream.CAFile)
+	if cfg.Upstream.URL == config.Builtin {
+		c.file("payer.rules_file", cfg.Payer.RulesFile)
+		if n := cfg.Payer.Notifications; n.CertFile != "" {
+			c.file("payer.notifications.cert_file", n.CertFile)
+			c.file("payer.notifications.key_file", n.KeyFile)
+			c.file("payer.notifications.ca_file", n.CAFile)
+		}
+	}
+
+	for i, p := range cfg.Partners {
+		at := fmt.Sprintf("partners[%d]", i)
+		if p.IssuingCA != nil {
+			c.file(at+".issuing_ca.cert_file", p.IssuingCA.CertFile)
+		}
+		c.file(at+".jwks_file", p.JWKSFile)
+		c.file(at+".jwks_ca_file", p.JWKSCAFile)
+		if p.Outbound != nil && cfg.Outbound.Listen != "" {
+			c.file(at+".outbound.ca_file", p.Outbound.CAFile)
+		}
+	}
+}
+
+// database checks the directory of a SQLite database, which Start
+// creates the database file in on the first start. A PostgreSQL
+// database names no file.
+func (c *preflight) database(cfg *config.File) {
+	dialect, path, err := storage.ParseURL(cfg.DatabaseURL())
+	if err != nil || dialect != storage.SQLite {
+		return
+	}
+	c.created(databaseKey(cfg), path)
+}
+
+// checkpoint checks audit.checkpoint_file, which need not exist before
+// the first checkpoint, but whose directory must. A symbolic link at
+// path is followed as the checkpoint sink follows it, so a link into
+// storage that is not mounted has no directory either.
+func (c *preflight) checkpoint(key, path string) {
+	target, err := auditlog.FileSinkTarget(path)
+	if err != nil {
+		c.add(key, path, err)
+		return
+	}
+	c.created(key, target)
+}
+
+// file checks that a file Start reads exists, is a regular file and can
+// be opened for reading. An empty name is a key that is not set.
+func (c *preflight) file(key, name string) {
+	if name == "" {
+		return
+	}
+	path := c.cfg.Resolve(name)
+	if c.seen[path] {
+		return
+	}
+	c.seen[path] = true
+
+	info, err := os.Stat(path)
+	if err != nil {
+		c.add(key, path, statError(err))
+		return
+	}
+	if !info.Mode().IsRegular() {
+		c.add(key, path, errNotRegular)
+		return
+	}
+	// Opening the file is the only reliable test of read access: mode
+	// bits do not show ACLs or a mandatory access control policy.
+	f, err := os.Open(path)
+	if err != nil {
+		c.add(key, path, statError(err))
+		return
+	}
+	f.Close()
+}
+
+// created checks a file that Start creates when it does not exist: its
+// directory must exist, and the file, if it exists, must be a regular
+// file.
+func (c *preflight) created(key, path string) {
+	if c.seen[path] {
+		return
+	}
+	c.seen[path] = true
+
+	dir := filepath.Dir(path)
+	if info, err := os.Stat(dir); err != nil || !info.IsDir() {
+		c.add(key, path, &storage.MissingDirError{Dir: dir})
+		return
+	}
+	info, err := os.Stat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		c.add(key, path, statError(err))
+	case !info.Mode().IsRegular():
+		c.add(key, path, errNotRegular)
+	}
+}
+
+func (c *preflight) add(key, path string, err error) {
+	c.problems = append(c.problems, &FileProblem{Key: key, Path: path, Err: err})
+}
+
+// statError returns the reason of a failed os.Stat or os.Open without
+// the path, which the FileProblem names already.
+func statError(err error) error {
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return errNoFile
+	case errors.Is(err, fs.ErrPermission):
+		return errNoAccess
+	}
+	var pathErr *fs.PathError
+	if errors.As(err, &pathErr) {
+		return pathErr.Err
+	}
+	return err
+}
