@@ -67,25 +67,23 @@ func (g *Gateway) rememberPatients(ex *exchange, status int, body []byte) {
 //   - at least one of its identifiers is linked to the destination;
 //   - none is linked only to other partners, so that a Patient cannot
 //     pair the destination's member with another partner's;
-//   - none has a system of memberSystems, this payer's member ids, unless
-//     it is linked to the destination.
+//   - none has a system of opts.MemberSystems, this payer's member ids,
+//     unless it is linked to the destination. Systems are compared by
+//     congruence.SystemKey, so a variant in letter case, a trailing slash
+//     or a Unicode compatibility form counts as the member id system.
 //
 // Any other identifier, such as an MRN the partner never sent, passes.
 // A patient with more identifiers than the store reads is rejected,
-// because the gateway cannot check the rest.
+// because the gateway cannot check the rest. The last two rules then
+// apply to every identifier anywhere in body (checkPayloadIdentifiers).
 func (g *Gateway) checkOutboundPatients(ex *exchange, opts OutboundOptions, patients []congruence.NamedPatient) *Refusal {
-	deny := func(message string) *Refusal {
-		return &Refusal{Status: http.StatusForbidden, Code: "forbidden", Rule: "congruence.outbound-patient", Message: message}
-	}
 	for _, p := range patients {
 		if len(p.Identifiers) > patientlinks.MaxIdentifiers {
-			return deny(p.Path + " names a patient with more than " + strconv.Itoa(patientlinks.MaxIdentifiers) + " identifiers, more than the gateway checks")
+			return denyOutboundPatient(p.Path + " names a patient with more than " + strconv.Itoa(patientlinks.MaxIdentifiers) + " identifiers, more than the gateway checks")
 		}
-		links, err := opts.Patients.Lookup(ex.r.Context(), ex.partner.ID, p.Identifiers)
-		if err != nil {
-			g.log.Error("gateway: read patient links failed", "exchange", ex.entry.ExchangeID, "partner", ex.partner.ID, "error", err)
-			return &Refusal{Status: http.StatusServiceUnavailable, Code: "transient", Rule: "congruence.patient-links-unavailable",
-				Message: "the gateway could not read which patients the partner named; retry later"}
+		links, ref := g.lookupLinks(ex, opts.Patients, p.Identifiers)
+		if ref != nil {
+			return ref
 		}
 		known := false
 		for k, link := range links {
@@ -93,14 +91,89 @@ func (g *Gateway) checkOutboundPatients(ex *exchange, opts OutboundOptions, pati
 			case link.Partner:
 				known = true
 			case link.Others:
-				return deny(p.Path + " carries an identifier of another partner's patient")
-			case slices.Contains(opts.MemberSystems, p.Identifiers[k].System):
-				return deny(p.Path + " carries a member id of system " + p.Identifiers[k].System + " that the destination partner has not named in a request")
+				return denyOutboundPatient(p.Path + " carries an identifier of another partner's patient")
+			case isMemberSystem(opts.MemberSystems, p.Identifiers[k].System):
+				return denyOutboundPatient(p.Path + " carries a member id of system " + p.Identifiers[k].System + " that the destination partner has not named in a request")
 			}
 		}
 		if !known {
-			return deny(p.Path + " names a patient that the destination partner has not named in a request")
+			return denyOutboundPatient(p.Path + " names a patient that the destination partner has not named in a request")
+		}
+	}
+	return g.checkPayloadIdentifiers(ex, opts)
+}
+
+// maxPayloadIdentifiers caps the distinct identifiers
+// checkPayloadIdentifiers looks up in one outbound body, because each is
+// one read of the link table.
+//
+// NOTE: 1024 is an estimate of what no real outbound payload reaches: a
+// PAS response or a notification carries tens.
+const maxPayloadIdentifiers = 1024
+
+// checkPayloadIdentifiers applies the mixing and member id rules of
+// checkOutboundPatients to every identifier of the body, wherever it
+// sits: an extension's valueIdentifier, a Reference.identifier inside a
+// reference's extension, Patient.link, Coverage.identifier, a Person or
+// RelatedPerson, a contained resource or a nested Bundle. The patient walk
+// reads only the patient elements of known types, and a compromised
+// engine could put another member's id anywhere else.
+func (g *Gateway) checkPayloadIdentifiers(ex *exchange, opts OutboundOptions) *Refusal {
+	found, err := congruence.PayloadIdentifiers(ex.body)
+	if err != nil {
+		return &Refusal{Status: http.StatusForbidden, Code: "forbidden", Rule: "congruence.unreadable",
+			Message: "the request body could not be read as FHIR JSON"}
+	}
+	if len(found) > maxPayloadIdentifiers {
+		return denyOutboundPatient("the request body carries more than " + strconv.Itoa(maxPayloadIdentifiers) + " distinct identifiers, more than the gateway checks")
+	}
+	for chunk := range slices.Chunk(found, patientlinks.MaxIdentifiers) {
+		ids := make([]congruence.Identifier, len(chunk))
+		for i := range chunk {
+			ids[i] = chunk[i].Identifier
+		}
+		links, ref := g.lookupLinks(ex, opts.Patients, ids)
+		if ref != nil {
+			return ref
+		}
+		for i, link := range links {
+			at := chunk[i].Pointer
+			switch {
+			case link.Partner:
+			case link.Others:
+				return denyOutboundPatient("the identifier at " + at + " belongs to another partner's patient")
+			case isMemberSystem(opts.MemberSystems, ids[i].System):
+				return denyOutboundPatient("the identifier at " + at + " is a member id of system " + ids[i].System + " that the destination partner has not named in a request")
+			}
 		}
 	}
 	return nil
+}
+
+// lookupLinks reads the links of ids for the exchange's partner. A failed
+// read is a 503 refusal, because the gateway cannot check the payload.
+func (g *Gateway) lookupLinks(ex *exchange, links PatientLinks, ids []congruence.Identifier) ([]patientlinks.Link, *Refusal) {
+	found, err := links.Lookup(ex.r.Context(), ex.partner.ID, ids)
+	if err != nil {
+		g.log.Error("gateway: read patient links failed", "exchange", ex.entry.ExchangeID, "partner", ex.partner.ID, "error", err)
+		return nil, &Refusal{Status: http.StatusServiceUnavailable, Code: "transient", Rule: "congruence.patient-links-unavailable",
+			Message: "the gateway could not read which patients the partner named; retry later"}
+	}
+	return found, nil
+}
+
+// isMemberSystem reports whether system is one of systems, compared by
+// congruence.SystemKey.
+func isMemberSystem(systems []string, system string) bool {
+	key := congruence.SystemKey(system)
+	for _, s := range systems {
+		if congruence.SystemKey(s) == key {
+			return true
+		}
+	}
+	return false
+}
+
+func denyOutboundPatient(message string) *Refusal {
+	return &Refusal{Status: http.StatusForbidden, Code: "forbidden", Rule: "congruence.outbound-patient", Message: message}
 }

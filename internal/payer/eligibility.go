@@ -12,6 +12,7 @@ import (
 	"github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
 
+	"github.com/gatehouse-health/gatehouse/internal/congruence"
 	"github.com/gatehouse-health/gatehouse/internal/members"
 	"github.com/gatehouse-health/gatehouse/internal/outcome"
 )
@@ -63,6 +64,10 @@ var eligibilityPurposes = map[string]bool{"auth-requirements": true, "benefits":
 // stores.
 var errNoMember = errors.New("payer: no member matches the request")
 
+// errForeignMemberID means the patient of an eligibility request carries
+// a member id of another member than the one the request matched.
+var errForeignMemberID = errors.New("payer: the patient carries another member's id")
+
 // errTooManyIDs means an eligibility request carries more than
 // maxMatchIDs distinct member ids. An id with a family name and birth
 // date finds a member, so without a cap one request could test thousands
@@ -89,6 +94,9 @@ func (s *Service) handleEligibility(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, errTooManyIDs):
 		fail(w, http.StatusUnprocessableEntity, outcome.CodeBusinessRule,
 			"the patient and coverages carry more than "+strconv.Itoa(maxMatchIDs)+" member identifiers; send the member's own", "CoverageEligibilityRequest.patient")
+	case errors.Is(err, errForeignMemberID):
+		fail(w, http.StatusUnprocessableEntity, outcome.CodeBusinessRule,
+			"the patient carries a member id of this payer that is not the matched member's; send only the member's own member id", "CoverageEligibilityRequest.patient")
 	case errors.Is(err, errNoMember):
 		fail(w, http.StatusUnprocessableEntity, outcome.CodeBusinessRule, "no single member of this payer matches the patient and coverage of the request; send the Patient with its name and birth date, contained or in the Bundle", "CoverageEligibilityRequest.patient")
 	case err != nil:
@@ -275,11 +283,16 @@ func localReferences(raw jsontext.Value) []string {
 // reveals nothing about an id to a partner that does not know whose it is.
 func (s *Service) eligibilityMember(ctx context.Context, req *eligibilityRequestJSON, local localResources) (string, error) {
 	var q members.MatchQuery
-	if req.Patient.Identifier != nil && req.Patient.Identifier.System == s.memberSystem {
-		q.MemberIDs = append(q.MemberIDs, req.Patient.Identifier.Value)
+	var patientIDs []identifierJSON
+	if req.Patient.Identifier != nil {
+		patientIDs = append(patientIDs, *req.Patient.Identifier)
+		if req.Patient.Identifier.System == s.memberSystem {
+			q.MemberIDs = append(q.MemberIDs, req.Patient.Identifier.Value)
+		}
 	}
 	var p patientJSON
 	if raw := local.resolve(req.Patient.Reference); raw != nil && json.Unmarshal(raw, &p) == nil {
+		patientIDs = append(patientIDs, p.Identifier...)
 		q.MemberIDs = append(q.MemberIDs, memberIDs(p.Identifier, s.memberSystem)...)
 		q.Family, q.Given = p.officialName()
 		q.BirthDate, q.Gender = p.BirthDate, p.Gender
@@ -301,7 +314,26 @@ func (s *Service) eligibilityMember(ctx context.Context, req *eligibilityRequest
 	if result != members.MatchUnique {
 		return "", errNoMember
 	}
+	if s.foreignMemberID(patientIDs, id) {
+		return "", errForeignMemberID
+	}
 	return id, nil
+}
+
+// foreignMemberID reports whether ids, the patient's identifiers, include
+// a member id other than memberID, in the member id system or in a
+// variant of it that congruence.SystemKey folds to the same key. The
+// gateway links every identifier of an accepted request's patient to the
+// partner, so a request that matched one member by another id or by
+// demographics would otherwise link a second member's id.
+func (s *Service) foreignMemberID(ids []identifierJSON, memberID string) bool {
+	key := congruence.SystemKey(s.memberSystem)
+	for _, id := range ids {
+		if id.Value != "" && id.Value != memberID && congruence.SystemKey(id.System) == key {
+			return true
+		}
+	}
+	return false
 }
 
 func servicedDay(req *eligibilityRequestJSON, now time.Time) string {

@@ -40,9 +40,18 @@ func TestEligibilityCapsCandidateIDs(t *testing.T) {
 			t.Errorf("the refusal carries coverage: %s", r.body)
 		}
 
+		// Within the cap, the guessed ids are still other members' ids on
+		// the matched member's Patient, which the gateway would link to the
+		// partner, so the request is rejected for that, not for the cap.
 		r = ts.post(t, "/CoverageEligibilityRequest/$submit", fhirJSONType, request(maxMatchIDs), PartnerHeader, partnerA)
-		if r.status != http.StatusOK || !strings.Contains(string(r.body), "Coverage/") {
-			t.Errorf("status %d with %d candidate ids, expected the coverage: %.300s", r.status, maxMatchIDs, r.body)
+		if r.status != http.StatusUnprocessableEntity {
+			t.Errorf("status %d with %d candidate ids, expected 422: %.300s", r.status, maxMatchIDs, r.body)
+		}
+		if !strings.Contains(string(r.body), "not the matched member's") {
+			t.Errorf("the refusal with %d candidate ids does not name the foreign member id: %.300s", maxMatchIDs, r.body)
+		}
+		if strings.Contains(string(r.body), "Coverage/") {
+			t.Errorf("the refusal carries coverage: %s", r.body)
 		}
 	})
 }
