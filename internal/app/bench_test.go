@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"runtime"
 	"runtime/metrics"
+	"runtime/pprof"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -157,6 +159,27 @@ func reportGCWork(b *testing.B, cyclesBefore uint64) {
 	b.ReportMetric(float64(s[0].Value.Uint64())/1e6, "live-MB")
 	b.ReportMetric(float64(s[1].Value.Uint64())/1e6, "scan-heap-MB")
 	b.ReportMetric(float64(s[2].Value.Uint64())/1e6, "scan-globals-MB")
+	writeLiveHeapProfile(b)
+}
+
+// writeLiveHeapProfile writes a heap profile to the file named by
+// GATEHOUSE_BENCH_HEAPPROFILE while the harness is still running, so the
+// profile shows the gateway's live heap. The -memprofile flag of go test
+// writes its profile after the harness has been closed. Run with
+// -test.memprofilerate=1 to record every allocation.
+func writeLiveHeapProfile(b *testing.B) {
+	path := os.Getenv("GATEHOUSE_BENCH_HEAPPROFILE")
+	if path == "" {
+		return
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		b.Fatal(err)
+	}
 }
 
 // unlimitedRate lifts the partners' rate limits, which a benchmark run of

@@ -12,11 +12,16 @@ import (
 // Set is a group of packages whose canonical URLs resolve against each
 // other. It is immutable once built and safe for concurrent use.
 type Set struct {
-	pkgs  []*Package
-	byID  map[string]*Package
-	byURL map[string][]*Resource
-	deps  map[*Package][]Dependency
-	scope map[*Package][]*Package
+	pkgs []*Package
+	byID map[string]*Package
+	// byURL gives, for each canonical URL, the range of resources in
+	// resources that have it, in load order. A range instead of a slice
+	// per URL keeps the map's values free of pointers and saves one
+	// small allocation per URL.
+	byURL     map[string]urlRange
+	resources []*Resource
+	deps      map[*Package][]Dependency
+	scope     map[*Package][]*Package
 }
 
 // Dependency is one entry of a package's dependencies and the package of
@@ -36,7 +41,6 @@ type Dependency struct {
 func NewSet(pkgs ...*Package) (*Set, error) {
 	s := &Set{
 		byID:  map[string]*Package{},
-		byURL: map[string][]*Resource{},
 		deps:  map[*Package][]Dependency{},
 		scope: map[*Package][]*Package{},
 	}
@@ -46,12 +50,8 @@ func NewSet(pkgs ...*Package) (*Set, error) {
 		}
 		s.byID[p.ID()] = p
 		s.pkgs = append(s.pkgs, p)
-		for _, r := range p.Resources {
-			if r.URL != "" {
-				s.byURL[r.URL] = append(s.byURL[r.URL], r)
-			}
-		}
 	}
+	s.indexURLs()
 	for _, p := range s.pkgs {
 		s.deps[p] = s.resolveDependencies(p)
 	}
@@ -143,7 +143,7 @@ func (s *Set) closure(p *Package) []*Package {
 // that, the highest version wins. It returns nil when no resource matches.
 func (s *Set) Resolve(canonical string, from ...*Package) *Resource {
 	url, version, _ := strings.Cut(canonical, "|")
-	cands := s.byURL[url]
+	cands := s.withURL(url)
 	if version != "" {
 		cands = filterVersion(cands, version)
 	}
@@ -162,6 +162,41 @@ func (s *Set) Resolve(canonical string, from ...*Package) *Resource {
 		}
 	}
 	return best
+}
+
+// urlRange is a range of Set.resources: start inclusive, end exclusive.
+type urlRange struct{ start, end int32 }
+
+// indexURLs fills resources and byURL from the packages, keeping the load
+// order of the resources that share a URL.
+func (s *Set) indexURLs() {
+	for _, p := range s.pkgs {
+		for _, r := range p.Resources {
+			if r.URL != "" {
+				s.resources = append(s.resources, r)
+			}
+		}
+	}
+	slices.SortStableFunc(s.resources, func(a, b *Resource) int { return strings.Compare(a.URL, b.URL) })
+	s.byURL = make(map[string]urlRange)
+	for i, r := range s.resources {
+		span, ok := s.byURL[r.URL]
+		if !ok {
+			span.start = int32(i)
+		}
+		span.end = int32(i + 1)
+		s.byURL[r.URL] = span
+	}
+}
+
+// withURL returns the resources with a canonical URL, in load order. The
+// caller must not modify the slice.
+func (s *Set) withURL(url string) []*Resource {
+	span, ok := s.byURL[url]
+	if !ok {
+		return nil
+	}
+	return s.resources[span.start:span.end:span.end]
 }
 
 // inScope returns the first candidate from f or its dependencies, nearest

@@ -62,6 +62,33 @@ func TestSetResolvePrefersDependencies(t *testing.T) {
 	}
 }
 
+func TestSetResolveEqualVersions(t *testing.T) {
+	// Without context, the resource loaded last wins a tie of versions,
+	// whatever other URLs sort between the packages' resources.
+	a := testPackage("a", "1.0.0", nil, "http://x/b|1.0.0", "http://x/a|1.0.0", "http://x/c|1.0.0")
+	b := testPackage("b", "1.0.0", nil, "http://x/c|2.0.0", "http://x/a|1.0.0")
+	c := testPackage("c", "1.0.0", nil, "http://x/a|1.0.0", "http://x/aa|1.0.0")
+	s, err := NewSet(a, b, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := s.Resolve("http://x/a"); r == nil || r.Package() != c {
+		t.Errorf("Resolve(http://x/a) = %+v, want the resource of c", r)
+	}
+	if r := s.Resolve("http://x/a", b); r == nil || r.Package() != b {
+		t.Errorf("Resolve(http://x/a) from b = %+v, want the resource of b", r)
+	}
+	if r := s.Resolve("http://x/c|1.0.0"); r == nil || r.Package() != a {
+		t.Errorf("Resolve(http://x/c|1.0.0) = %+v, want the resource of a", r)
+	}
+	if r := s.Resolve("http://x/aa"); r == nil || r.Package() != c {
+		t.Errorf("Resolve(http://x/aa) = %+v, want the resource of c", r)
+	}
+	if r := s.Resolve("http://x/d"); r != nil {
+		t.Errorf("Resolve(http://x/d) = %+v, want nil", r)
+	}
+}
+
 func TestSetPatchSubstitute(t *testing.T) {
 	crd := testPackage("crd", "2.0.1", nil)
 	pas := testPackage("pas", "2.0.1", map[string]string{"crd": "2.0.0"})

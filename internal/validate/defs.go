@@ -412,6 +412,11 @@ type valueMembers struct {
 	minValue, maxValue *valueLimit
 }
 
+// definitionValueSlab is the number of nodes allocated at first for each
+// fixed[x], pattern[x], minValue[x] or maxValue[x] value of a definition.
+// A larger value takes further nodes 128 at a time.
+const definitionValueSlab = 8
+
 // readValueMembers finds the fixed[x], pattern[x], minValue[x] and
 // maxValue[x] members of an element definition in one pass.
 func readValueMembers(msg json.RawMessage) (valueMembers, error) {
@@ -442,7 +447,11 @@ func readValueMembers(msg json.RawMessage) (valueMembers, error) {
 		if isMin || isMax {
 			maxNodes = 1 << 10
 		}
-		p := &treeParser{dec: dec, lim: Limits{MaxNodes: maxNodes, MaxArrayItems: maxNodes}}
+		// The value lives as long as the definition, so its nodes come
+		// from a small slab. Most values are a code, a URI or a
+		// CodeableConcept of a few nodes, and the parser's default slab of
+		// 128 nodes would keep 10 KB per value in the scanned heap.
+		p := &treeParser{dec: dec, lim: Limits{MaxNodes: maxNodes, MaxArrayItems: maxNodes}, slab: make([]jnode, definitionValueSlab)}
 		v, err := p.value()
 		switch {
 		case err != nil && (isMin || isMax):
