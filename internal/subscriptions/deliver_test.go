@@ -291,9 +291,7 @@ func TestGapDetectedAndCaughtUp(t *testing.T) {
 		db := openDB(t, b.NewURL(t))
 		h := newTestHub(t, db, out)
 		id := subscribe(t, h)
-		ctx, cancel := context.WithCancel(context.Background())
-		defer cancel()
-		go h.Run(ctx)
+		startHub(t, h)
 		waitFor(t, "the handshake", func() bool { return outboxLen(t, db) == 0 })
 
 		publish(t, h, db, 1)
@@ -342,9 +340,7 @@ func TestHeartbeatOnlyWhenIdle(t *testing.T) {
 		if rec := call(t, h, http.MethodPost, "/Subscription", body); rec.Code != http.StatusCreated {
 			t.Fatalf("create: %d %s", rec.Code, rec.Body)
 		}
-		ctx, cancel := context.WithCancel(context.Background())
-		defer cancel()
-		go h.Run(ctx)
+		startHub(t, h)
 		waitFor(t, "a heartbeat", func() bool {
 			_, got := out.snapshot()
 			return slices.ContainsFunc(got, func(n notification) bool { return n.kind == kindHeartbeat })

@@ -64,14 +64,34 @@ func TestSlowPartnerDoesNotDelayOthers(t *testing.T) {
 		}
 		subscribeAs(t, h, "fast", "https://fast.example/fhir")
 
-		ctx, cancel := context.WithCancel(context.Background())
-		defer cancel()
-		go h.Run(ctx)
+		startHub(t, h)
 
 		waitFor(t, "the slow endpoint to hold a notification", func() bool { return slowHeld.Load() > 0 })
 		waitFor(t, "the other partner's handshake", func() bool { return fastReceived.Load() > 0 })
 		if n := slowHeld.Load(); n > 1 {
 			t.Errorf("the slow endpoint received %d notifications at once, want them one at a time", n)
+		}
+	})
+}
+
+// startHub runs h's delivery loop until the test ends. Its cleanup waits
+// for Run to return, and runs before the test database is dropped, since
+// cleanups run last-registered first: a delivery still writing would
+// otherwise deadlock with PostgreSQL's DROP SCHEMA.
+func startHub(t *testing.T, h *Hub) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		h.Run(ctx)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Error("the hub's Run did not return within 10 s of its cancellation")
 		}
 	})
 }
