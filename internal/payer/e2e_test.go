@@ -138,9 +138,22 @@ func startPayer(t *testing.T, dir string, rt *app.Running, ehr *ehrsim.Sim, kit 
 	if err := svc.Migrate(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+	// The cleanup waits for Run to return, so no delivery still writes
+	// when the test database is dropped after it.
 	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	go svc.Run(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		svc.Run(ctx)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Error("the payer service's Run did not return within 10 s of its cancellation")
+		}
+	})
 	return svc
 }
 
