@@ -43,11 +43,15 @@ func inboundPatients(ex *exchange, status int, body []byte) []congruence.Identif
 
 // rememberPatients links to the partner the patients of an inbound
 // request that the upstream accepted (2xx). Linking only accepted requests
-// keeps a partner from linking a member id it guessed: the built-in payer
-// rejects an unknown member's eligibility request with 422. The response
-// is already recorded, so a failed write is logged and the response still
-// released. The patient then stays unlinked, which can only reject later
-// outbound payloads about it.
+// keeps a partner from linking a member id it guessed in an eligibility
+// request: the built-in payer rejects an unknown member's eligibility
+// request with 422. The response is already recorded, so a failed write
+// is logged and the response still released. The patient then stays
+// unlinked, which can only reject later outbound payloads about it.
+//
+// NOTE: a Claim/$submit links its patients whenever the payer answers
+// 2xx, and the built-in payer answers a denial with 200 too, so a
+// partner that knows a member's identifiers can link that member.
 func (g *Gateway) rememberPatients(ex *exchange, status int, body []byte) {
 	if g.opts.Patients == nil || ex.direction == killswitch.Outbound || ex.partner == nil || status < 200 || status > 299 {
 		return
@@ -154,9 +158,9 @@ func (g *Gateway) lookupLinks(ex *exchange, links PatientLinks, ids []congruence
 }
 
 // foreignIdentifier returns why id, whose links are link, may not reach
-// the destination partner, or "" when it may: an identifier linked to
-// other partners but not to the destination, or a member id of one of
-// memberSystems that is not linked to the destination.
+// the destination partner, or "" when it may. It may not when it is
+// linked to other partners but not to the destination, or when it is a
+// member id of one of memberSystems and not linked to the destination.
 func foreignIdentifier(link patientlinks.Link, id congruence.Identifier, memberSystems []string) string {
 	switch {
 	case link.Partner:
