@@ -5,14 +5,11 @@ import (
 	"net/http"
 	"testing"
 
-	"github.com/gatehouse-health/gatehouse/internal/app"
-	"github.com/gatehouse-health/gatehouse/internal/config"
 	"github.com/gatehouse-health/gatehouse/internal/congruence"
 	"github.com/gatehouse-health/gatehouse/internal/devmode"
 	"github.com/gatehouse-health/gatehouse/internal/members"
 	"github.com/gatehouse-health/gatehouse/internal/payer"
 	"github.com/gatehouse-health/gatehouse/internal/record"
-	"github.com/gatehouse-health/gatehouse/internal/storage"
 )
 
 // A hostile partner that has its own member's id and demographics puts
@@ -22,36 +19,13 @@ import (
 // outbound patient check for that member. The payer must reject it with
 // 422 business-rule, and the other member must stay unlinked.
 func TestEligibilityForeignMemberIDNotLinked(t *testing.T) {
-	var databaseURL string
-	h := newHarness(t, harnessOptions{builtinUpstream: true, edit: func(cfg *config.File, _ *devmode.Layout) {
-		p := &cfg.Partners[0]
-		p.Interactions = append(p.Interactions, "CoverageEligibilityRequest/$submit")
-		p.Scopes = append(p.Scopes, eligibilityScope)
-		p.Roles["coverage"] = "read"
-		databaseURL = cfg.DatabaseURL()
-	}})
+	own := members.Member{ID: "MOWN000001", Family: "Own", Given: "Olga", BirthDate: "1980-01-01", Gender: "female"}
+	other := members.Member{ID: "MOTHER0001", Family: "Other", Given: "Otto", BirthDate: "1970-01-01", Gender: "male"}
+	h, client, header := startEligibility(t, []enrolledMember{
+		{own, members.Coverage{ID: own.ID + "-1", Plan: "private", Payor: "private", Start: "2020-01-01"}},
+		{other, members.Coverage{ID: other.ID + "-1", Plan: "private", Payor: "private", Start: "2020-01-01"}},
+	})
 	ctx := context.Background()
-	db, err := storage.Open(ctx, databaseURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	store := members.NewStore(db)
-	for _, m := range []members.Member{
-		{ID: "MOWN000001", Family: "Own", Given: "Olga", BirthDate: "1980-01-01", Gender: "female"},
-		{ID: "MOTHER0001", Family: "Other", Given: "Otto", BirthDate: "1970-01-01", Gender: "male"},
-	} {
-		if err := store.Add(ctx, m, []members.Coverage{{ID: m.ID + "-1", Plan: "private", Payor: "private", Start: "2020-01-01"}}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	db.Close()
-
-	client := h.partnerClient(app.DevScopes + " " + eligibilityScope)
-	token, err := client.Token(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	header := http.Header{"Content-Type": {"application/fhir+json"}, "Authorization": {"Bearer " + token.AccessToken}}
 	member := func(value string) string {
 		return `{"system":"` + payer.DefaultMemberSystem + `","value":"` + value + `"}`
 	}
@@ -81,24 +55,27 @@ func TestEligibilityForeignMemberIDNotLinked(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if n := len(entries); n == 0 || entries[n-1].Status != http.StatusUnprocessableEntity {
-				t.Errorf("recorded %+v, want the payer's 422 as the last entry", entries)
+			if len(entries) == 0 {
+				t.Fatal("the exchange has no recorded entries")
+			}
+			if last := entries[len(entries)-1]; last.Status != http.StatusUnprocessableEntity {
+				t.Errorf("last recorded entry has status %d, want the payer's 422", last.Status)
 			}
 		})
 	}
 
 	links := linkPatients(t, h, "unused-partner")
-	other := []congruence.Identifier{
-		{System: payer.DefaultMemberSystem, Value: "MOTHER0001"},
-		{System: "URN:gatehouse:payer:member-id", Value: "MOTHER0001"},
+	otherIDs := []congruence.Identifier{
+		{System: payer.DefaultMemberSystem, Value: other.ID},
+		{System: "URN:gatehouse:payer:member-id", Value: other.ID},
 	}
-	got, err := links.Lookup(ctx, devmode.PartnerID, other)
+	got, err := links.Lookup(ctx, devmode.PartnerID, otherIDs)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i, link := range got {
 		if link.Partner {
-			t.Errorf("%s|%s is linked to the partner", other[i].System, other[i].Value)
+			t.Errorf("%s|%s is linked to the partner", otherIDs[i].System, otherIDs[i].Value)
 		}
 	}
 

@@ -11,6 +11,7 @@ import (
 	"github.com/gatehouse-health/gatehouse/internal/config"
 	"github.com/gatehouse-health/gatehouse/internal/congruence"
 	"github.com/gatehouse-health/gatehouse/internal/devmode"
+	"github.com/gatehouse-health/gatehouse/internal/ehrclient"
 	"github.com/gatehouse-health/gatehouse/internal/members"
 	"github.com/gatehouse-health/gatehouse/internal/payer"
 	"github.com/gatehouse-health/gatehouse/internal/record"
@@ -23,40 +24,13 @@ const eligibilityScope = "system/CoverageEligibilityRequest.$submit"
 // service, with strict mode on both ways: active and lapsed coverage, the
 // patient contained in the request or in a Bundle beside it.
 func TestEligibilityThroughGateway(t *testing.T) {
-	var databaseURL string
-	h := newHarness(t, harnessOptions{builtinUpstream: true, edit: func(cfg *config.File, _ *devmode.Layout) {
-		p := &cfg.Partners[0]
-		p.Interactions = append(p.Interactions, "CoverageEligibilityRequest/$submit")
-		p.Scopes = append(p.Scopes, eligibilityScope)
-		p.Roles["coverage"] = "read"
-		databaseURL = cfg.DatabaseURL()
-	}})
+	h, client, header := startEligibility(t, []enrolledMember{
+		{members.Member{ID: "MACTIVE0001", Family: "Active", Given: "Ann", BirthDate: "1980-01-01", Gender: "female"},
+			members.Coverage{ID: "MACTIVE0001-1", Plan: "private", Payor: "private", Start: "2020-01-01"}},
+		{members.Member{ID: "MLAPSED0001", Family: "Lapsed", Given: "Len", BirthDate: "1970-01-01", Gender: "male"},
+			members.Coverage{ID: "MLAPSED0001-1", Plan: "private", Payor: "private", Start: "2015-01-01", End: "2019-12-31"}},
+	})
 	ctx := context.Background()
-	db, err := storage.Open(ctx, databaseURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	store := members.NewStore(db)
-	for _, m := range []struct {
-		member     members.Member
-		start, end string
-	}{
-		{members.Member{ID: "MACTIVE0001", Family: "Active", Given: "Ann", BirthDate: "1980-01-01", Gender: "female"}, "2020-01-01", ""},
-		{members.Member{ID: "MLAPSED0001", Family: "Lapsed", Given: "Len", BirthDate: "1970-01-01", Gender: "male"}, "2015-01-01", "2019-12-31"},
-	} {
-		c := members.Coverage{ID: m.member.ID + "-1", Plan: "private", Payor: "private", Start: m.start, End: m.end}
-		if err := store.Add(ctx, m.member, []members.Coverage{c}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	db.Close()
-
-	client := h.partnerClient(app.DevScopes + " " + eligibilityScope)
-	token, err := client.Token(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	header := http.Header{"Content-Type": {"application/fhir+json"}, "Authorization": {"Bearer " + token.AccessToken}}
 	// The payer matches the member id with the family name and birth date.
 	demographics := map[string]string{
 		"MACTIVE0001": `"name":[{"family":"Active","given":["Ann"]}],"birthDate":"1980-01-01"`,
@@ -166,4 +140,46 @@ func TestEligibilityThroughGateway(t *testing.T) {
 			t.Errorf("member %s linked to the partner = %v, want %v", tt.member, known, tt.want)
 		}
 	}
+}
+
+// enrolledMember is a member of the built-in payer with one coverage.
+type enrolledMember struct {
+	member   members.Member
+	coverage members.Coverage
+}
+
+// startEligibility starts a gateway in front of the built-in payer that
+// lets the partner send CoverageEligibilityRequest/$submit, adds enrolled
+// to the payer's members, and returns the harness, the partner's client
+// and the headers of an authorized FHIR JSON request.
+func startEligibility(t *testing.T, enrolled []enrolledMember) (*harness, *ehrclient.Client, http.Header) {
+	t.Helper()
+	var databaseURL string
+	h := newHarness(t, harnessOptions{builtinUpstream: true, edit: func(cfg *config.File, _ *devmode.Layout) {
+		p := &cfg.Partners[0]
+		p.Interactions = append(p.Interactions, "CoverageEligibilityRequest/$submit")
+		p.Scopes = append(p.Scopes, eligibilityScope)
+		p.Roles["coverage"] = "read"
+		databaseURL = cfg.DatabaseURL()
+	}})
+	ctx := context.Background()
+	db, err := storage.Open(ctx, databaseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	store := members.NewStore(db)
+	for _, e := range enrolled {
+		if err := store.Add(ctx, e.member, []members.Coverage{e.coverage}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	client := h.partnerClient(app.DevScopes + " " + eligibilityScope)
+	token, err := client.Token(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	header := http.Header{"Content-Type": {"application/fhir+json"}, "Authorization": {"Bearer " + token.AccessToken}}
+	return h, client, header
 }

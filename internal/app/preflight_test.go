@@ -203,7 +203,13 @@ func TestCheckFilesUnreadable(t *testing.T) {
 		t.Fatal(err)
 	}
 	problems := CheckFiles(cfg)
-	if len(problems) != 1 || problems[0].Key != "tls.key_file" || !errors.Is(problems[0], fs.ErrPermission) {
-		t.Errorf("problems %v, want tls.key_file with permission denied", problems)
+	if len(problems) != 1 {
+		t.Fatalf("problems %v, want tls.key_file alone", problems)
+	}
+	if problems[0].Key != "tls.key_file" {
+		t.Errorf("problem names key %s, want tls.key_file", problems[0].Key)
+	}
+	if !errors.Is(problems[0], fs.ErrPermission) {
+		t.Errorf("problem %v, want permission denied", problems[0])
 	}
 }

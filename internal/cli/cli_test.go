@@ -75,8 +75,11 @@ func TestServeConfigHints(t *testing.T) {
 	missing := filepath.Join(dir, "gatehouse.yaml")
 	os.WriteFile(missing, []byte(strings.Replace(payerConfigYAML, "127.0.0.1:8443", "127.0.0.1:0", 1)), 0o600)
 	code, _, stderr = run(t, context.Background(), "serve", "--config", missing)
-	if code != 2 || !strings.Contains(stderr, "gatehouse: error: tls.cert_file "+filepath.Join(dir, "server.pem")+": no such file\n") {
-		t.Errorf("missing file: code %d stderr %q, want the missing file", code, stderr)
+	if code != 2 {
+		t.Errorf("missing file: exit code %d, want 2", code)
+	}
+	if !strings.Contains(stderr, "gatehouse: error: tls.cert_file "+filepath.Join(dir, "server.pem")+": no such file\n") {
+		t.Errorf("missing file: stderr %q does not name the missing file", stderr)
 	}
 	if !strings.Contains(stderr, "gatehouse: hint: fix each file named above, or correct its key in "+missing) {
 		t.Errorf("missing file: stderr %q, want the hint", stderr)

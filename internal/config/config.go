@@ -48,11 +48,12 @@ type File struct {
 	// payloads, accepted like PayerID.
 	PayerIDAliases []Identifier `yaml:"payer_id_aliases"`
 	// MemberIDSystems are the identifier systems of this payer's member
-	// ids, such as the subscriber id on a Coverage. An outbound Patient
-	// or patient reference may carry an identifier of one of these
-	// systems only when the destination partner named that identifier in
-	// an accepted request. With the built-in payer as upstream, its system
-	// urn:gatehouse:payer:member-id is always included.
+	// ids, such as the subscriber id on a Coverage. An outbound payload
+	// may carry an identifier of one of these systems, on a patient or
+	// anywhere else in the body, only when the destination partner named
+	// that identifier in an accepted request. With the built-in payer as
+	// upstream, its system urn:gatehouse:payer:member-id is always
+	// included.
 	MemberIDSystems []string `yaml:"member_id_systems"`
 	// Policy sets the limits of the policy engine and an optional shadow
 	// candidate.

@@ -63,8 +63,9 @@ type OutboundOptions struct {
 	// both must be the same store.
 	Patients PatientLinks
 	// MemberSystems are the identifier systems of this payer's member
-	// ids. With Patients set, an outbound patient may carry an identifier
-	// of one of these systems only when it is linked to the destination.
+	// ids. With Patients set, an outbound payload may carry an identifier
+	// of one of these systems, on a patient or anywhere else in the body,
+	// only when it is linked to the destination.
 	MemberSystems []string
 }
 

@@ -43,11 +43,15 @@ func inboundPatients(ex *exchange, status int, body []byte) []congruence.Identif
 
 // rememberPatients links to the partner the patients of an inbound
 // request that the upstream accepted (2xx). Linking only accepted requests
-// keeps a partner from linking a member id it guessed: the built-in payer
-// rejects an unknown member's eligibility request with 422. The response
-// is already recorded, so a failed write is logged and the response still
-// released. The patient then stays unlinked, which can only reject later
-// outbound payloads about it.
+// keeps a partner from linking a member id it guessed in an eligibility
+// request: the built-in payer rejects an unknown member's eligibility
+// request with 422. The response is already recorded, so a failed write
+// is logged and the response still released. The patient then stays
+// unlinked, which can only reject later outbound payloads about it.
+//
+// NOTE: a Claim/$submit links its patients whenever the payer answers
+// 2xx, and the built-in payer answers a denial with 200 too, so a
+// partner that knows a member's identifiers can link that member.
 func (g *Gateway) rememberPatients(ex *exchange, status int, body []byte) {
 	if g.opts.Patients == nil || ex.direction == killswitch.Outbound || ex.partner == nil || status < 200 || status > 299 {
 		return
@@ -87,13 +91,9 @@ func (g *Gateway) checkOutboundPatients(ex *exchange, opts OutboundOptions, pati
 		}
 		known := false
 		for k, link := range links {
-			switch {
-			case link.Partner:
-				known = true
-			case link.Others:
-				return denyOutboundPatient(p.Path + " carries an identifier of another partner's patient")
-			case isMemberSystem(opts.MemberSystems, p.Identifiers[k].System):
-				return denyOutboundPatient(p.Path + " carries a member id of system " + p.Identifiers[k].System + " that the destination partner has not named in a request")
+			known = known || link.Partner
+			if reason := foreignIdentifier(link, p.Identifiers[k], opts.MemberSystems); reason != "" {
+				return denyOutboundPatient(p.Path + " carries " + reason)
 			}
 		}
 		if !known {
@@ -137,13 +137,8 @@ func (g *Gateway) checkPayloadIdentifiers(ex *exchange, opts OutboundOptions) *R
 			return ref
 		}
 		for i, link := range links {
-			at := chunk[i].Pointer
-			switch {
-			case link.Partner:
-			case link.Others:
-				return denyOutboundPatient("the identifier at " + at + " belongs to another partner's patient")
-			case isMemberSystem(opts.MemberSystems, ids[i].System):
-				return denyOutboundPatient("the identifier at " + at + " is a member id of system " + ids[i].System + " that the destination partner has not named in a request")
+			if reason := foreignIdentifier(link, ids[i], opts.MemberSystems); reason != "" {
+				return denyOutboundPatient("the object at " + chunk[i].Pointer + " carries " + reason)
 			}
 		}
 	}
@@ -160,6 +155,22 @@ func (g *Gateway) lookupLinks(ex *exchange, links PatientLinks, ids []congruence
 			Message: "the gateway could not read which patients the partner named; retry later"}
 	}
 	return found, nil
+}
+
+// foreignIdentifier returns why id, whose links are link, may not reach
+// the destination partner, or "" when it may. It may not when it is
+// linked to other partners but not to the destination, or when it is a
+// member id of one of memberSystems and not linked to the destination.
+func foreignIdentifier(link patientlinks.Link, id congruence.Identifier, memberSystems []string) string {
+	switch {
+	case link.Partner:
+		return ""
+	case link.Others:
+		return "an identifier of another partner's patient"
+	case isMemberSystem(memberSystems, id.System):
+		return "a member id of system " + id.System + " that the destination partner has not named in a request"
+	}
+	return ""
 }
 
 // isMemberSystem reports whether system is one of systems, compared by
