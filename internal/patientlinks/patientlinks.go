@@ -45,11 +45,13 @@ import (
 // authorization period with margin. It is an estimate, not a rule of PAS.
 const DefaultRetention = 400 * 24 * time.Hour
 
-// MaxIdentifiers caps the identifiers one call of Remember or Known
-// reads, so that a crafted body with thousands of identifiers cannot
-// turn one request into thousands of statements. Both read the first
+// MaxIdentifiers caps the identifiers one call reads, so that a crafted
+// body with thousands of identifiers cannot turn one request into
+// thousands of statements. Remember and Known read the first
 // MaxIdentifiers and ignore the rest, which can only leave a patient
-// unknown, never make one known.
+// unlinked, never link one. Lookup, which the outbound check uses,
+// returns ErrTooManyIdentifiers instead, so that no identifier of an
+// outbound patient goes unchecked.
 const MaxIdentifiers = 16
 
 // pruneInterval is the least time between two deletions of expired links.
