@@ -73,6 +73,8 @@ func TestCheckOutboundNamedClaims(t *testing.T) {
 		{"contained ClaimResponse without request", `{"resourceType":"Task","status":"requested","intent":"order","requester":` +
 			npiRef(demoPayer.Value) + `,"contained":[` + bareClaimResponse(payer) + `]}`, nil, claimRule, "Task.contained[0].request"},
 		{"Claim alone names no answer", claimResource("c", otherClaim), nil, "", ""},
+		{"id-only notification", notification(`{"fullUrl":"https://gatehouse.example/fhir/ClaimResponse/cr1",` +
+			`"request":{"method":"PUT","url":"ClaimResponse/cr1"},"response":{"status":"200"}}`), nil, "", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -14,7 +14,7 @@ import (
 // ClaimLinks stores the business identifiers of the Claims each partner
 // submitted or inquired about in requests the upstream accepted;
 // *patientlinks.Store implements it. The outbound pipeline sends a
-// partner a ClaimResponse only when it answers one of those claims.
+// partner a ClaimResponse only when it responds to one of those claims.
 type ClaimLinks interface {
 	RememberClaims(ctx context.Context, partner string, ids []congruence.Identifier) error
 	// LookupClaims returns, for each identifier of ids, whether it is
@@ -23,7 +23,7 @@ type ClaimLinks interface {
 	LookupClaims(ctx context.Context, partner string, ids []congruence.Identifier) ([]patientlinks.Link, error)
 }
 
-// claimRule is the rule of an outbound ClaimResponse that answers no
+// claimRule is the rule of an outbound ClaimResponse that responds to no
 // claim of the destination partner.
 const claimRule = "congruence.outbound-claim"
 
