@@ -9,7 +9,7 @@ import (
 )
 
 // Claims, in both directions. A partner may receive a patient's
-// ClaimResponse only when it answers a claim that partner sent, not any
+// ClaimResponse only when it responds to a claim that partner sent, not any
 // claim about a patient the partner named once. The business identifiers
 // of the Claims of an accepted Claim/$submit or Claim/$inquire
 // (ClaimIdentifiers) are linked to that partner, and every ClaimResponse
@@ -36,7 +36,7 @@ import (
 // claimRule is the mismatch rule of an outbound ClaimResponse.request.
 const claimRule = "congruence.outbound-claim"
 
-// NamedClaim is a Claim that an outbound ClaimResponse answers.
+// NamedClaim is the Claim that an outbound ClaimResponse responds to.
 type NamedClaim struct {
 	// Path is the FHIRPath-like location of ClaimResponse.request.
 	Path string
@@ -44,8 +44,8 @@ type NamedClaim struct {
 	Identifiers []Identifier
 }
 
-// Named is what an outbound payload names that the caller checks against
-// the partner's links.
+// Named lists the patients and claims of an outbound payload, which the
+// caller checks against the partner's links.
 type Named struct {
 	Patients []NamedPatient
 	Claims   []NamedClaim
@@ -64,7 +64,7 @@ func (c *Checker) CheckOutboundNamed(partner Identifier, body []byte) (Named, *M
 }
 
 // addClaimResponse records the Claim that the ClaimResponse r, entry i of
-// ix located at at, answers.
+// ix located at at, responds to.
 func (w *outboundWalk) addClaimResponse(ix *index, i int, r *outboundResourceJSON, at string, inBundle bool) *Mismatch {
 	path := at + ".request"
 	ref := r.Request
