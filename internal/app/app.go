@@ -393,6 +393,7 @@ func (rt *Running) buildGateway(ctx context.Context, cfg *config.File, upstream 
 		Strict:                   checker,
 		TracerProvider:           rt.tracerProvider,
 		Patients:                 rt.patientLinks,
+		Claims:                   rt.patientLinks,
 		Logger:                   log,
 		Now:                      now,
 	})

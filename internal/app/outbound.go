@@ -51,7 +51,7 @@ func (rt *Running) startOutbound(cfg *config.File, gw *gateway.Gateway, log *slo
 	}
 	handler, err := gw.Outbound(gateway.OutboundOptions{Partners: partners, EngineOf: pki.EngineFromCertificate,
 		VerifyConnection: tlsConf.VerifyConnection, Congruence: checker, MaxCount: cfg.Policy.MaxCount, Patients: rt.patientLinks,
-		MemberSystems: memberIDSystems(cfg)})
+		Claims: rt.patientLinks, MemberSystems: memberIDSystems(cfg)})
 	if err != nil {
 		return err
 	}

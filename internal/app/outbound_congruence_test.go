@@ -11,7 +11,8 @@ import (
 )
 
 // outboundClaimResponse is a FHIR R4 ClaimResponse from the development
-// payer (NPI 1234567893) with the given insurer and requestor NPIs.
+// payer (NPI 1234567893) with the given insurer and requestor NPIs,
+// answering the Claim whose identifier is outboundClaimB.
 func outboundClaimResponse(insurer, requestor string) string {
 	npi := func(v string) string {
 		return `{"identifier":{"system":"http://hl7.org/fhir/sid/us-npi","value":"` + v + `"}}`
@@ -19,7 +20,8 @@ func outboundClaimResponse(insurer, requestor string) string {
 	return `{"resourceType":"ClaimResponse","status":"active",` +
 		`"type":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/claim-type","code":"professional"}]},` +
 		`"use":"preauthorization","patient":{"identifier":{"system":"urn:oid:2.16.840.1.113883.3.9999","value":"m1"}},` +
-		`"created":"2026-12-01T10:00:00Z","insurer":` + npi(insurer) + `,"requestor":` + npi(requestor) + `,"outcome":"complete"}`
+		`"created":"2026-12-01T10:00:00Z","insurer":` + npi(insurer) + `,"requestor":` + npi(requestor) +
+		`,"request":{"identifier":` + identifierJSON(outboundClaimB) + `},"outcome":"complete"}`
 }
 
 // A compromised engine posts a ClaimResponse that names another insurer
@@ -72,6 +74,7 @@ func TestOutboundClaimResponseOtherPartiesRejected(t *testing.T) {
 func TestOutboundClaimResponseOwnPartiesForwarded(t *testing.T) {
 	h, ehr, engine, base := startOutbound(t, nil, "ClaimResponse.create")
 	linkPatients(t, h, devmode.PartnerID, congruence.Identifier{System: "urn:oid:2.16.840.1.113883.3.9999", Value: "m1"})
+	linkClaims(t, h, devmode.PartnerID, outboundClaimB)
 
 	body := outboundClaimResponse("1234567893", devmode.PartnerNPI)
 	resp, err := engine.Post(base+"/ClaimResponse", "application/fhir+json", bytes.NewReader([]byte(body)))

@@ -17,6 +17,8 @@ import (
 var (
 	outboundMemberA = congruence.Identifier{System: "urn:oid:2.16.840.1.113883.3.9999", Value: "member-a"}
 	outboundMemberB = congruence.Identifier{System: "urn:oid:2.16.840.1.113883.3.9999", Value: "member-b"}
+	// outboundClaimB is a Claim identifier of the demo partner's.
+	outboundClaimB = congruence.Identifier{System: "urn:example:ehr:claims", Value: "claim-b"}
 )
 
 // claimResponseFor is outboundClaimResponse from this payer to the demo
@@ -36,6 +38,15 @@ func linkPatients(t *testing.T, h *harness, partner string, members ...congruenc
 		t.Fatal(err)
 	}
 	return links
+}
+
+// linkClaims links Claim identifiers to partner in the running gateway's
+// database, as an allowed inbound Claim/$submit from partner would.
+func linkClaims(t *testing.T, h *harness, partner string, claims ...congruence.Identifier) {
+	t.Helper()
+	if err := h.rt.PatientLinks().RememberClaims(context.Background(), partner, claims); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // A compromised engine sends the demo partner a ClaimResponse about member
@@ -66,6 +77,7 @@ func TestOutboundOwnPatientForwarded(t *testing.T) {
 		url := b.NewURL(t)
 		h, ehr, engine, base := startOutbound(t, func(cfg *config.File) { cfg.Database = config.Database{URL: url} }, "ClaimResponse.create")
 		linkPatients(t, h, devmode.PartnerID, outboundMemberB)
+		linkClaims(t, h, devmode.PartnerID, outboundClaimB)
 
 		resp, err := engine.Post(base+"/ClaimResponse", "application/fhir+json", strings.NewReader(claimResponseFor(outboundMemberB)))
 		if err != nil {

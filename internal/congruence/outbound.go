@@ -37,9 +37,11 @@ import (
 //
 // Every Patient, and the patient or subject element of every resource
 // (Task.for, Coverage.beneficiary), must name a patient by identifiers
-// that the gateway can read, as described in patients.go.
-// CheckOutboundPatients returns those identifiers, and the caller checks
-// that the destination partner named the patient in an inbound request.
+// that the gateway can read, as described in patients.go. Every
+// ClaimResponse must name the Claim it answers by identifiers the gateway
+// can read, as described in claims.go. CheckOutboundNamed returns those
+// identifiers, and the caller checks that the destination partner named
+// the patient, and sent the claim, in an inbound request.
 
 // maxOutboundNesting caps how deep Bundles, Parameters and contained
 // resources may nest in an outbound body, so that the walk stays bounded
@@ -80,6 +82,7 @@ type outboundResourceJSON struct {
 	Owner     *referenceJSON   `json:"owner"`
 	Payor     []*referenceJSON `json:"payor"`
 	Contained []jsontext.Value `json:"contained"`
+	Request   *referenceJSON   `json:"request"`
 
 	Patient      *referenceJSON `json:"patient"`
 	For          *referenceJSON `json:"for"`
@@ -134,17 +137,15 @@ func (c *Checker) CheckOutbound(partner Identifier, body []byte) *Mismatch {
 // partner named inbound. A patient field whose identifiers cannot be
 // determined is a mismatch.
 func (c *Checker) CheckOutboundPatients(partner Identifier, body []byte) ([]NamedPatient, *Mismatch) {
-	w := &outboundWalk{partner: partner}
-	if m := c.outboundBody(w, body); m != nil {
-		return nil, m
-	}
-	return w.patients, nil
+	named, m := c.CheckOutboundNamed(partner, body)
+	return named.Patients, m
 }
 
 // outboundWalk is the state of one CheckOutboundPatients call.
 type outboundWalk struct {
 	partner  Identifier
 	patients []NamedPatient
+	claims   []NamedClaim
 	// bundles are the Bundles that enclose the resource being checked,
 	// outermost first.
 	bundles []*index
@@ -329,6 +330,11 @@ func (c *Checker) outboundEntry(w *outboundWalk, ix *index, i int, at string, in
 	}
 	if m := w.addPatient(ix, i, typ, &r, at, inBundle); m != nil {
 		return m
+	}
+	if typ == "ClaimResponse" {
+		if m := w.addClaimResponse(ix, i, &r, at, inBundle); m != nil {
+			return m
+		}
 	}
 	for k, res := range r.Contained {
 		path := at + ".contained[" + strconv.Itoa(k) + "]"

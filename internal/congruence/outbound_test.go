@@ -5,7 +5,14 @@ import (
 	"testing"
 )
 
+// claimResponse is a ClaimResponse with fields added, answering the
+// Claim whose identifier is ownClaim.
 func claimResponse(fields string) string {
+	return bareClaimResponse(`,"request":` + memberRef(ownClaim) + fields)
+}
+
+// bareClaimResponse is a ClaimResponse with fields added and no request.
+func bareClaimResponse(fields string) string {
 	return `{"resourceType":"ClaimResponse","status":"active","use":"preauthorization","outcome":"complete"` + fields + `}`
 }
 

@@ -149,7 +149,7 @@ func (g *Graph) addPayerSide(cfg *config.File) {
 	g.Nodes = append(g.Nodes, db)
 	g.Edges = append(g.Edges,
 		upstreamEdge,
-		Edge{From: idGateway, To: idDatabase, Data: []string{"full request and response payloads", "partner-patient links"},
+		Edge{From: idGateway, To: idDatabase, Data: []string{"full request and response payloads", "partner-patient links", "partner-claim links"},
 			Controls: []string{"recorded before forward and release", "fail closed", "identifier values as HMAC only"}},
 		Edge{From: idToken, To: idDatabase, Data: []string{"assertion ids"}, Controls: []string{"replay check"}},
 	)

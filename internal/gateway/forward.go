@@ -56,6 +56,7 @@ func (g *Gateway) forwardAndRespond(w http.ResponseWriter, ex *exchange) {
 	if ex.direction != killswitch.Outbound {
 		g.runStage(ex, stage{stagePatientLinks, func(ex *exchange) *Refusal {
 			g.rememberPatients(ex, status, body)
+			g.rememberClaims(ex, status)
 			return nil
 		}})
 	}

@@ -197,8 +197,12 @@ type Options struct {
 	// member-match requests the upstream accepted to the partner that sent
 	// them, for OutboundOptions.Patients.
 	Patients PatientLinks
-	Logger   *slog.Logger
-	Now      func() time.Time
+	// Claims, when set, links the Claim identifiers of Claim/$submit and
+	// Claim/$inquire requests the upstream accepted to the partner that
+	// sent them, for OutboundOptions.Claims.
+	Claims ClaimLinks
+	Logger *slog.Logger
+	Now    func() time.Time
 }
 
 // Observer receives what the gateway measures. Implementations must be

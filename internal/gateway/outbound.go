@@ -67,6 +67,11 @@ type OutboundOptions struct {
 	// of one of these systems, on a patient or anywhere else in the body,
 	// only when it is linked to the destination.
 	MemberSystems []string
+	// Claims, when set, requires every ClaimResponse an outbound payload
+	// carries to answer a Claim the destination partner sent in an
+	// allowed Claim/$submit or Claim/$inquire. The inbound pipeline
+	// records those in Options.Claims, so both must be the same store.
+	Claims ClaimLinks
 }
 
 // Outbound returns the handler of the outbound listener, the payer
@@ -171,16 +176,31 @@ func (g *Gateway) checkOutboundParties(ex *exchange, opts OutboundOptions) *Refu
 		m = congruence.CheckOutboundPatch(ex.fhir.Type, ex.body)
 	case fhirreq.Create, fhirreq.Update, fhirreq.BatchTransaction,
 		fhirreq.OperationSystem, fhirreq.OperationType, fhirreq.OperationInstance:
-		var patients []congruence.NamedPatient
-		patients, m = opts.Congruence.CheckOutboundPatients(opts.Partners[ex.partner.ID].Organization, ex.body)
-		if m == nil && opts.Patients != nil {
-			return g.checkOutboundPatients(ex, opts, patients)
+		var named congruence.Named
+		named, m = opts.Congruence.CheckOutboundNamed(opts.Partners[ex.partner.ID].Organization, ex.body)
+		if m == nil {
+			return g.checkOutboundLinks(ex, opts, named)
 		}
 	}
 	if m == nil {
 		return nil
 	}
 	return &Refusal{Status: http.StatusForbidden, Code: "forbidden", Rule: m.Rule, Message: m.Reason}
+}
+
+// checkOutboundLinks checks the patients and the claims that an outbound
+// payload names against what the destination partner sent inbound, each
+// when its store is set.
+func (g *Gateway) checkOutboundLinks(ex *exchange, opts OutboundOptions, named congruence.Named) *Refusal {
+	if opts.Patients != nil {
+		if ref := g.checkOutboundPatients(ex, opts, named.Patients); ref != nil {
+			return ref
+		}
+	}
+	if opts.Claims != nil {
+		return g.checkOutboundClaims(ex, opts, named.Claims)
+	}
+	return nil
 }
 
 // selectPartner reads the partner id from the path and picks its target.

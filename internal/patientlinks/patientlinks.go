@@ -20,6 +20,12 @@
 // Each link lives for the store's retention after the latest inbound
 // request that named it. Remember deletes expired links at most once a
 // minute per Store, and Known ignores them.
+//
+// The same store links partners to the business identifiers of the
+// Claims they submitted or inquired about (RememberClaims, LookupClaims),
+// in the table partner_claims, with the same columns, key and expiry. A
+// claim identifier is kept apart from the patient identifiers, so that a
+// Claim.identifier a partner chose can never count as a patient of it.
 package patientlinks
 
 import (
@@ -70,6 +76,17 @@ var schema = []string{
 	`CREATE INDEX IF NOT EXISTS partner_patients_expiry ON partner_patients (expires_ns)`,
 	// Lookup finds the partners of one identifier, across partners.
 	`CREATE INDEX IF NOT EXISTS partner_patients_value ON partner_patients (system, value_hash)`,
+	// partner_claims has the columns of partner_patients. Its rows are
+	// Claim business identifiers, read by LookupClaims.
+	`CREATE TABLE IF NOT EXISTS partner_claims (
+	partner    TEXT    NOT NULL,
+	system     TEXT    NOT NULL,
+	value_hash BLOB    NOT NULL,
+	expires_ns INTEGER NOT NULL,
+	PRIMARY KEY (partner, system, value_hash)
+)`,
+	`CREATE INDEX IF NOT EXISTS partner_claims_expiry ON partner_claims (expires_ns)`,
+	`CREATE INDEX IF NOT EXISTS partner_claims_value ON partner_claims (system, value_hash)`,
 	`CREATE TABLE IF NOT EXISTS partner_patients_key (
 	singleton INTEGER NOT NULL PRIMARY KEY,
 	key_id    BLOB    NOT NULL
@@ -150,13 +167,17 @@ func (s *Store) adoptKey(ctx context.Context) (int, error) {
 	case err != nil && !errors.Is(err, sql.ErrNoRows):
 		return 0, fmt.Errorf("patientlinks: read key id: %w", err)
 	}
-	res, err := tx.ExecContext(ctx, `DELETE FROM partner_patients`)
-	if err != nil {
-		return 0, fmt.Errorf("patientlinks: drop links of another key: %w", err)
-	}
-	dropped, err := res.RowsAffected()
-	if err != nil {
-		return 0, fmt.Errorf("patientlinks: drop links of another key: %w", err)
+	var dropped int64
+	for _, table := range linkTables {
+		res, err := tx.ExecContext(ctx, `DELETE FROM `+string(table))
+		if err != nil {
+			return 0, fmt.Errorf("patientlinks: drop links of another key: %w", err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return 0, fmt.Errorf("patientlinks: drop links of another key: %w", err)
+		}
+		dropped += n
 	}
 	_, err = tx.ExecContext(ctx, `INSERT INTO partner_patients_key (singleton, key_id) VALUES (1, $1)
 ON CONFLICT (singleton) DO UPDATE SET key_id = excluded.key_id`, keyID)
@@ -197,9 +218,32 @@ func usable(ids []congruence.Identifier) []congruence.Identifier {
 	return out
 }
 
-// Remember links each identifier of ids with both system and value to
-// partner until now plus the retention, extending a link that exists.
+// table names a link table. Its values are the constants below, never
+// input, so a query may include the name.
+type table string
+
+const (
+	patientTable table = "partner_patients"
+	claimTable   table = "partner_claims"
+)
+
+// linkTables are the tables whose rows are hashed under the store's key.
+var linkTables = []table{patientTable, claimTable}
+
+// Remember links each patient identifier of ids with both system and
+// value to partner until now plus the retention, extending a link that
+// exists.
 func (s *Store) Remember(ctx context.Context, partner string, ids []congruence.Identifier) error {
+	return s.remember(ctx, patientTable, partner, ids)
+}
+
+// RememberClaims links each Claim business identifier of ids with both
+// system and value to partner, as Remember does for patients.
+func (s *Store) RememberClaims(ctx context.Context, partner string, ids []congruence.Identifier) error {
+	return s.remember(ctx, claimTable, partner, ids)
+}
+
+func (s *Store) remember(ctx context.Context, t table, partner string, ids []congruence.Identifier) error {
 	if partner == "" {
 		return errors.New("patientlinks: empty partner id")
 	}
@@ -210,9 +254,9 @@ func (s *Store) Remember(ctx context.Context, partner string, ids []congruence.I
 	expires := s.now().Add(s.retention).UnixNano()
 	for _, id := range ids {
 		_, err := s.stmts.ExecContext(ctx,
-			`INSERT INTO partner_patients (partner, system, value_hash, expires_ns) VALUES ($1, $2, $3, $4)
+			`INSERT INTO `+string(t)+` (partner, system, value_hash, expires_ns) VALUES ($1, $2, $3, $4)
 ON CONFLICT (partner, system, value_hash) DO UPDATE SET expires_ns = excluded.expires_ns
-WHERE partner_patients.expires_ns < excluded.expires_ns`,
+WHERE `+string(t)+`.expires_ns < excluded.expires_ns`,
 			partner, id.System, s.hashValue(id), expires)
 		if err != nil {
 			return fmt.Errorf("patientlinks: record: %w", err)
@@ -221,8 +265,8 @@ WHERE partner_patients.expires_ns < excluded.expires_ns`,
 	return nil
 }
 
-// prune deletes the expired links, at most once per pruneInterval per
-// Store.
+// prune deletes the expired links of every table, at most once per
+// pruneInterval per Store.
 func (s *Store) prune(ctx context.Context) error {
 	now := s.now()
 	s.mu.Lock()
@@ -234,8 +278,10 @@ func (s *Store) prune(ctx context.Context) error {
 	if !due {
 		return nil
 	}
-	if _, err := s.db.ExecContext(ctx, `DELETE FROM partner_patients WHERE expires_ns <= $1`, now.UnixNano()); err != nil {
-		return fmt.Errorf("patientlinks: prune: %w", err)
+	for _, t := range linkTables {
+		if _, err := s.db.ExecContext(ctx, `DELETE FROM `+string(t)+` WHERE expires_ns <= $1`, now.UnixNano()); err != nil {
+			return fmt.Errorf("patientlinks: prune: %w", err)
+		}
 	}
 	return nil
 }
@@ -274,11 +320,22 @@ type Link struct {
 // MaxIdentifiers identifiers.
 var ErrTooManyIdentifiers = errors.New("patientlinks: more identifiers than MaxIdentifiers")
 
-// Lookup returns the Link of each identifier of ids, in order, for
-// partner. An identifier without both system and value gets a zero Link.
-// Unlike Known, it reads every identifier, so that a caller can require
-// all of them to be the partner's; more than MaxIdentifiers is an error.
+// Lookup returns the Link of each patient identifier of ids, in order,
+// for partner. An identifier without both system and value gets a zero
+// Link. Unlike Known, it reads every identifier, so that a caller can
+// require all of them to be the partner's; more than MaxIdentifiers is an
+// error.
 func (s *Store) Lookup(ctx context.Context, partner string, ids []congruence.Identifier) ([]Link, error) {
+	return s.lookup(ctx, patientTable, partner, ids)
+}
+
+// LookupClaims returns the Link of each Claim business identifier of ids,
+// as Lookup does for patients.
+func (s *Store) LookupClaims(ctx context.Context, partner string, ids []congruence.Identifier) ([]Link, error) {
+	return s.lookup(ctx, claimTable, partner, ids)
+}
+
+func (s *Store) lookup(ctx context.Context, t table, partner string, ids []congruence.Identifier) ([]Link, error) {
 	if len(ids) > MaxIdentifiers {
 		return nil, ErrTooManyIdentifiers
 	}
@@ -292,7 +349,7 @@ func (s *Store) Lookup(ctx context.Context, partner string, ids []congruence.Ide
 		err := s.stmts.QueryRowContext(ctx,
 			`SELECT COALESCE(MAX(CASE WHEN partner = $1 THEN 1 ELSE 0 END), 0),
 	COALESCE(MAX(CASE WHEN partner <> $1 THEN 1 ELSE 0 END), 0)
-FROM partner_patients WHERE system = $2 AND value_hash = $3 AND expires_ns > $4`,
+FROM `+string(t)+` WHERE system = $2 AND value_hash = $3 AND expires_ns > $4`,
 			partner, id.System, s.hashValue(id), now).Scan(&mine, &others)
 		if err != nil {
 			return nil, fmt.Errorf("patientlinks: lookup: %w", err)
@@ -302,11 +359,22 @@ FROM partner_patients WHERE system = $2 AND value_hash = $3 AND expires_ns > $4`
 	return out, nil
 }
 
-// Len returns the number of links, expired or not, for tests and metrics.
+// Len returns the number of patient links, expired or not, for tests and
+// metrics.
 func (s *Store) Len(ctx context.Context) (int, error) {
 	var n int
 	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM partner_patients`).Scan(&n); err != nil {
 		return 0, fmt.Errorf("patientlinks: count: %w", err)
+	}
+	return n, nil
+}
+
+// ClaimLen returns the number of claim links, expired or not, for tests
+// and metrics.
+func (s *Store) ClaimLen(ctx context.Context) (int, error) {
+	var n int
+	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM partner_claims`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("patientlinks: count claims: %w", err)
 	}
 	return n, nil
 }

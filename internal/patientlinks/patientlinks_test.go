@@ -297,3 +297,77 @@ func TestIncompleteIdentifierIgnored(t *testing.T) {
 		t.Error("an identifier without system or value is known")
 	}
 }
+
+var claimA = congruence.Identifier{System: "urn:example:ehr-1:claims", Value: "claim-a"}
+
+// A claim link is kept apart from the patient links: the same identifier
+// linked as a claim is no patient of the partner, and the reverse.
+func TestClaimLinksSeparateFromPatients(t *testing.T) {
+	storagetest.Run(t, func(t *testing.T, b storagetest.Backend) {
+		ctx := context.Background()
+		c := &clock{now: time.Unix(1_800_000_000, 0)}
+		s := newStore(t, b.New(t), time.Hour, c)
+		if err := s.RememberClaims(ctx, "ehr-1", []congruence.Identifier{claimA}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Remember(ctx, "ehr-1", []congruence.Identifier{memberA}); err != nil {
+			t.Fatal(err)
+		}
+
+		claims, err := s.LookupClaims(ctx, "ehr-1", []congruence.Identifier{claimA, memberA})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := (Link{Partner: true}); claims[0] != want {
+			t.Errorf("LookupClaims(claim) = %+v, want %+v", claims[0], want)
+		}
+		if claims[1] != (Link{}) {
+			t.Errorf("LookupClaims(patient identifier) = %+v, want no link", claims[1])
+		}
+		if mustKnown(t, s, "ehr-1", claimA) {
+			t.Error("a claim identifier is known as a patient")
+		}
+		others, err := s.LookupClaims(ctx, "ehr-2", []congruence.Identifier{claimA})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := (Link{Others: true}); others[0] != want {
+			t.Errorf("LookupClaims for another partner = %+v, want %+v", others[0], want)
+		}
+
+		c.Add(2 * time.Hour)
+		expired, err := s.LookupClaims(ctx, "ehr-1", []congruence.Identifier{claimA})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if expired[0] != (Link{}) {
+			t.Errorf("LookupClaims after expiry = %+v, want no link", expired[0])
+		}
+	})
+}
+
+// A key change drops the claim links with the patient links, because
+// neither can be hashed again without the values.
+func TestKeyChangeDropsClaimLinks(t *testing.T) {
+	storagetest.Run(t, func(t *testing.T, b storagetest.Backend) {
+		ctx := context.Background()
+		db := b.New(t)
+		c := &clock{now: time.Unix(1_800_000_000, 0)}
+		s := newStore(t, db, 0, c)
+		if err := s.RememberClaims(ctx, "ehr-1", []congruence.Identifier{claimA}); err != nil {
+			t.Fatal(err)
+		}
+
+		other, err := New(ctx, db, bytes.Repeat([]byte{8}, KeySize), 0, c.Now)
+		if err != nil {
+			t.Fatal(err)
+		}
+
+		if n := other.DroppedAtStart(); n != 1 {
+			t.Errorf("DroppedAtStart = %d, want 1", n)
+		}
+		if n, err := other.ClaimLen(ctx); err != nil || n != 0 {
+			t.Errorf("ClaimLen = %d, %v after a key change, want 0", n, err)
+		}
+	})
+}

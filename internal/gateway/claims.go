@@ -1,0 +1,88 @@
+package gateway
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+
+	"github.com/gatehouse-health/gatehouse/internal/congruence"
+	"github.com/gatehouse-health/gatehouse/internal/fhirreq"
+	"github.com/gatehouse-health/gatehouse/internal/killswitch"
+	"github.com/gatehouse-health/gatehouse/internal/patientlinks"
+)
+
+// ClaimLinks stores the business identifiers of the Claims each partner
+// submitted or inquired about in requests the upstream accepted;
+// *patientlinks.Store implements it. The outbound pipeline sends a
+// partner a ClaimResponse only when it responds to one of those claims.
+type ClaimLinks interface {
+	RememberClaims(ctx context.Context, partner string, ids []congruence.Identifier) error
+	// LookupClaims returns, for each identifier of ids, whether it is
+	// linked to partner and whether to another partner. It rejects more
+	// than patientlinks.MaxIdentifiers identifiers.
+	LookupClaims(ctx context.Context, partner string, ids []congruence.Identifier) ([]patientlinks.Link, error)
+}
+
+// claimRule is the rule of an outbound ClaimResponse that responds to no
+// claim of the destination partner.
+const claimRule = "congruence.outbound-claim"
+
+// rememberClaims links to the partner the Claim identifiers of an
+// accepted (2xx) Claim/$submit or Claim/$inquire, after the response is
+// recorded, as rememberPatients does for patients. A failed write is
+// logged and the response still released: the claim then stays unlinked,
+// which can only reject later outbound responses to it.
+func (g *Gateway) rememberClaims(ex *exchange, status int) {
+	if g.opts.Claims == nil || ex.direction == killswitch.Outbound || ex.partner == nil || status < 200 || status > 299 {
+		return
+	}
+	if ex.fhir == nil || ex.fhir.Kind != fhirreq.OperationType || ex.fhir.Type != "Claim" || ex.bundle == nil {
+		return
+	}
+	if op := ex.fhir.Operation; op != "submit" && op != "inquire" {
+		return
+	}
+	ids := congruence.ClaimIdentifiers(ex.bundle)
+	if len(ids) == 0 {
+		return
+	}
+	if err := g.opts.Claims.RememberClaims(ex.r.Context(), ex.partner.ID, ids); err != nil {
+		g.log.Error("gateway: link claims to partner failed", "exchange", ex.entry.ExchangeID, "partner", ex.partner.ID, "error", err)
+	}
+}
+
+// checkOutboundClaims requires every ClaimResponse of the payload to
+// answer a claim of the destination partner: at least one identifier of
+// the Claim its request names is linked to the destination, and none is
+// linked only to other partners. A Claim with more identifiers than the
+// store reads is rejected, because the gateway cannot check the rest.
+func (g *Gateway) checkOutboundClaims(ex *exchange, opts OutboundOptions, claims []congruence.NamedClaim) *Refusal {
+	for _, c := range claims {
+		if len(c.Identifiers) > patientlinks.MaxIdentifiers {
+			return denyOutboundClaim(c.Path + " names a Claim with more than " + strconv.Itoa(patientlinks.MaxIdentifiers) + " identifiers, more than the gateway checks")
+		}
+		links, err := opts.Claims.LookupClaims(ex.r.Context(), ex.partner.ID, c.Identifiers)
+		if err != nil {
+			g.log.Error("gateway: read claim links failed", "exchange", ex.entry.ExchangeID, "partner", ex.partner.ID, "error", err)
+			return &Refusal{Status: http.StatusServiceUnavailable, Code: "transient", Rule: "congruence.claim-links-unavailable",
+				Message: "the gateway could not read which claims the partner sent; retry later"}
+		}
+		known := false
+		for _, link := range links {
+			switch {
+			case link.Partner:
+				known = true
+			case link.Others:
+				return denyOutboundClaim(c.Path + " names a Claim that another partner sent")
+			}
+		}
+		if !known {
+			return denyOutboundClaim(c.Path + " names a Claim that the destination partner has not sent")
+		}
+	}
+	return nil
+}
+
+func denyOutboundClaim(message string) *Refusal {
+	return &Refusal{Status: http.StatusForbidden, Code: "forbidden", Rule: claimRule, Message: message}
+}
