@@ -72,14 +72,14 @@ func requireOutboundForwarded(t *testing.T, engine *http.Client, ehr *fakeEHR, u
 }
 
 // A compromised engine sends the demo partner a ClaimResponse about the
-// partner's own member B that answers another partner's claim. The patient
+// partner's own member B that responds to another partner's claim. The patient
 // passes, so only the claim rule stops it.
 func TestOutboundClaimResponseOtherPartnersClaimRejected(t *testing.T) {
 	requireOutboundClaimRejected(t, "ClaimResponse.create", "/ClaimResponse",
 		claimResponseAnswering(`{"identifier":`+identifierJSON(otherPartnersClaim)+`}`))
 }
 
-// A ClaimResponse answering a claim that no partner sent is rejected too:
+// A ClaimResponse to a claim that no partner sent is rejected too:
 // the destination must have sent the claim, not only no one else.
 func TestOutboundClaimResponseUnsentClaimRejected(t *testing.T) {
 	unsent := congruence.Identifier{System: "urn:example:ehr:claims", Value: "claim-never-sent"}
@@ -88,7 +88,7 @@ func TestOutboundClaimResponseUnsentClaimRejected(t *testing.T) {
 }
 
 // A ClaimResponse whose request names no identifier the gateway can read
-// may answer anyone's claim, so it is rejected.
+// may respond to anyone's claim, so it is rejected.
 func TestOutboundClaimResponseWithoutClaimIdentifierRejected(t *testing.T) {
 	tests := []struct {
 		name, request string
@@ -107,7 +107,7 @@ func TestOutboundClaimResponseWithoutClaimIdentifierRejected(t *testing.T) {
 
 // claimNotification is a history Bundle shaped like the built-in payer's
 // full-resource notifications: the SubscriptionStatus, a ClaimResponse
-// about member B answering the Claim whose identifier is claim, and member
+// about member B responding to the Claim whose identifier is claim, and member
 // B's Patient entry that the ClaimResponse references.
 func claimNotification(claim congruence.Identifier) string {
 	const patientURN = "urn:uuid:00000000-0000-4000-8000-000000000002"
@@ -145,7 +145,7 @@ func TestOutboundNotificationOwnClaimForwarded(t *testing.T) {
 
 // The demo partner submits a PAS request through the inbound listener,
 // which links its Claim identifier to that partner alone. A ClaimResponse
-// answering that claim then reaches the partner.
+// responding to that claim then reaches the partner.
 func TestOutboundAnswerToSubmittedClaimForwarded(t *testing.T) {
 	h, ehr, engine, base := startOutbound(t, nil, "ClaimResponse.create")
 	in, err := os.ReadFile("../demo/bundles/pas-2.0.1-HomecareAuthorizationBundleExample.json")

@@ -12,7 +12,7 @@ import (
 
 // outboundClaimResponse is a FHIR R4 ClaimResponse from the development
 // payer (NPI 1234567893) with the given insurer and requestor NPIs,
-// answering the Claim whose identifier is outboundClaimB.
+// responding to the Claim whose identifier is outboundClaimB.
 func outboundClaimResponse(insurer, requestor string) string {
 	npi := func(v string) string {
 		return `{"identifier":{"system":"http://hl7.org/fhir/sid/us-npi","value":"` + v + `"}}`

@@ -73,46 +73,49 @@ func (st *storedTree) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
 	return out, nil
 }
 
-// checkExtends fails t unless the signed checkpoint msg verifies under
-// key and the final tree, at the checkpoint's size, has the checkpoint's
-// root, which a consistency proof from the checkpoint to the final tree
-// then confirms.
-func (st *storedTree) checkExtends(t *testing.T, what string, msg []byte, key note.Verifier) {
+// checkExtends fails t, naming source, unless the signed checkpoint msg
+// verifies under key and the final tree has the checkpoint's root at the
+// checkpoint's size, as a consistency proof then confirms.
+func (st *storedTree) checkExtends(t *testing.T, source string, msg []byte, key note.Verifier) {
 	t.Helper()
+
 	n, err := note.Open(msg, note.VerifierList(key))
 	if err != nil {
-		t.Errorf("%s: %v", what, err)
+		t.Errorf("%s: %v", source, err)
 		return
 	}
 	cp, err := auditlog.ParseCheckpoint(n.Text)
 	if err != nil {
-		t.Errorf("%s: %v", what, err)
+		t.Errorf("%s: %v", source, err)
 		return
 	}
+
 	if cp.Size > st.size {
-		t.Errorf("%s: size %d beyond the final tree of %d entries", what, cp.Size, st.size)
+		t.Errorf("%s: size %d beyond the final tree of %d entries", source, cp.Size, st.size)
 		return
 	}
 	root, err := tlog.TreeHash(cp.Size, st)
 	if err != nil {
-		t.Errorf("%s: tree hash at %d: %v", what, cp.Size, err)
+		t.Errorf("%s: tree hash at %d: %v", source, cp.Size, err)
 		return
 	}
 	if root != cp.Hash {
-		t.Errorf("%s: signs a root for size %d that the final tree does not have: a fork", what, cp.Size)
+		t.Errorf("%s: signs a root for size %d that the final tree does not have: a fork", source, cp.Size)
 		return
 	}
+
+	// The checkpoint's tree must be a prefix of the final one.
 	final, err := tlog.TreeHash(st.size, st)
 	if err != nil {
 		t.Fatal(err)
 	}
 	proof, err := tlog.ProveTree(st.size, cp.Size, st)
 	if err != nil {
-		t.Errorf("%s: consistency proof: %v", what, err)
+		t.Errorf("%s: consistency proof: %v", source, err)
 		return
 	}
 	if err := tlog.CheckTree(proof, st.size, final, cp.Size, cp.Hash); err != nil {
-		t.Errorf("%s: consistency proof to the final tree fails: %v", what, err)
+		t.Errorf("%s: consistency proof to the final tree fails: %v", source, err)
 	}
 }
 
@@ -155,16 +158,7 @@ func TestReplicasCheckpointsNoFork(t *testing.T) {
 	if n := failed.Load(); n > 0 {
 		t.Errorf("%d requests failed", n)
 	}
-	for _, h := range rs.replicas {
-		if err := h.rt.Close(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-	}
-
-	key, err := auditlog.LoadVerifier(auditlog.DevKeyPaths(rs.replicas[0].layout.Dir).VerifierFile)
-	if err != nil {
-		t.Fatal(err)
-	}
+	key := rs.closeAll(t)
 	st := readStoredTree(t, rs.url)
 	if want := int64(2 + 2*4*20); st.size < want {
 		t.Fatalf("log has %d entries, want at least %d", st.size, want)

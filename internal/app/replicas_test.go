@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"context"
+	"golang.org/x/mod/sumdb/note"
 	"net/http"
 	"net/url"
 	"path/filepath"
@@ -100,6 +101,22 @@ func (rs *replicaSet) tokenAt(t testing.TB, r int, assertion string) (int, []byt
 
 // TestReplicasRejectReplayedAssertion uses one client assertion at the
 // first replica and replays it at the second.
+// closeAll stops every replica, so that each signs its last checkpoint,
+// and returns the verifier key of the log they share.
+func (rs *replicaSet) closeAll(t *testing.T) note.Verifier {
+	t.Helper()
+	for _, h := range rs.replicas {
+		if err := h.rt.Close(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	key, err := auditlog.LoadVerifier(auditlog.DevKeyPaths(rs.replicas[0].layout.Dir).VerifierFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return key
+}
+
 func TestReplicasRejectReplayedAssertion(t *testing.T) {
 	rs := newReplicaSet(t, 2, nil)
 	key, err := rs.replicas[0].layout.PartnerAssertionKey()
@@ -230,16 +247,7 @@ func TestReplicasAppendOneLog(t *testing.T) {
 		t.Errorf("%d requests failed", n)
 	}
 
-	for _, h := range rs.replicas {
-		if err := h.rt.Close(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-	}
-
-	key, err := auditlog.LoadVerifier(auditlog.DevKeyPaths(rs.replicas[0].layout.Dir).VerifierFile)
-	if err != nil {
-		t.Fatal(err)
-	}
+	key := rs.closeAll(t)
 	rep, err := auditlog.Verify(context.Background(), storagetest.Open(t, rs.url), auditlog.VerifyOptions{LogKey: key})
 	if err != nil {
 		t.Fatal(err)

@@ -19,11 +19,11 @@ import (
 // The request names the Claim by Reference.identifier, or by a literal
 // reference that resolves to a Claim in the same payload: a Bundle entry,
 // or a contained resource of the ClaimResponse for "#id". When it has
-// both, the identifier must be one of that Claim's. A missing request, a
-// literal reference that does not resolve (such as "Claim/123" on the
-// partner's server, which the PAS examples use) and a Claim without an
-// identifier that has both system and value are mismatches, because the
-// gateway cannot tell whose claim the response answers.
+// both, the identifier must be one of that Claim's. Three cases are
+// mismatches, because the gateway cannot tell whose claim the response is
+// for: a missing request, a literal reference that does not resolve (such
+// as "Claim/123" on the partner's server, which the PAS examples use), and
+// a Claim without an identifier that has both system and value.
 //
 // The caller decides from the links (gateway.checkOutboundClaims).
 //

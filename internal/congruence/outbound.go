@@ -38,7 +38,7 @@ import (
 // Every Patient, and the patient or subject element of every resource
 // (Task.for, Coverage.beneficiary), must name a patient by identifiers
 // that the gateway can read, as described in patients.go. Every
-// ClaimResponse must name the Claim it answers by identifiers the gateway
+// ClaimResponse must name the Claim it responds to by identifiers the gateway
 // can read, as described in claims.go. CheckOutboundNamed returns those
 // identifiers, and the caller checks that the destination partner named
 // the patient, and sent the claim, in an inbound request.

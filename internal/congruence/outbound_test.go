@@ -5,7 +5,7 @@ import (
 	"testing"
 )
 
-// claimResponse is a ClaimResponse with fields added, answering the
+// claimResponse is a ClaimResponse with fields added, responding to the
 // Claim whose identifier is ownClaim.
 func claimResponse(fields string) string {
 	return bareClaimResponse(`,"request":` + memberRef(ownClaim) + fields)

@@ -27,8 +27,8 @@ type DecodedJSON interface {
 // MemberRecorder is implemented by a DecodedJSON object that stores how
 // its members resolve in the FHIR model. While ParseDecoded builds the
 // tree, it calls RecordMember for each member i of the object whose JSON
-// name, without a leading "_", the object's type parent knows:
-// index is that name's fhirmodel.Type.MemberIndex. The caller can then
+// name, without a leading "_", is a member of the object's type parent.
+// The index is that name's fhirmodel.Type.MemberIndex. The caller can then
 // reuse the resolution instead of looking the name up again. The builder
 // reads it nowhere, and an object whose build fails may have some of its
 // members recorded.
@@ -237,9 +237,9 @@ func childCount(v DecodedJSON, members int) int {
 	return count
 }
 
-// memberSlot is where the builder records a member's resolution: member
-// i of an object that implements MemberRecorder, or nowhere when rec is
-// nil.
+// memberSlot is the place where the builder records a member's
+// resolution: member i of an object that implements MemberRecorder. A nil
+// rec records nothing.
 type memberSlot struct {
 	rec MemberRecorder
 	i   int

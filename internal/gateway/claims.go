@@ -52,7 +52,7 @@ func (g *Gateway) rememberClaims(ex *exchange, status int) {
 }
 
 // checkOutboundClaims requires every ClaimResponse of the payload to
-// answer a claim of the destination partner: at least one identifier of
+// respond to a claim of the destination partner: at least one identifier of
 // the Claim its request names is linked to the destination, and none is
 // linked only to other partners. A Claim with more identifiers than the
 // store reads is rejected, because the gateway cannot check the rest.

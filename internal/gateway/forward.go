@@ -166,7 +166,8 @@ func (g *Gateway) upstreamRequest(ctx context.Context, ex *exchange) (*http.Requ
 	if !searchForm && ex.jsonChecked && ex.conformed {
 		// The built-in payer service, when served in process, takes these
 		// bytes from ctx instead of copying and checking them again. A
-		// remote target never sees ctx.
+		// context value is not sent over a connection, so a remote target
+		// cannot receive the mark.
 		ctx = fhirjson.WithCheckedObject(ctx, content, g.intakeLimits())
 	}
 	out, err := http.NewRequestWithContext(ctx, ex.r.Method, u.String(), body)

@@ -68,7 +68,7 @@ type OutboundOptions struct {
 	// only when it is linked to the destination.
 	MemberSystems []string
 	// Claims, when set, requires every ClaimResponse an outbound payload
-	// carries to answer a Claim the destination partner sent in an
+	// carries to respond to a Claim the destination partner sent in an
 	// allowed Claim/$submit or Claim/$inquire. The inbound pipeline
 	// records those in Options.Claims, so both must be the same store.
 	Claims ClaimLinks

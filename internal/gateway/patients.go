@@ -49,8 +49,8 @@ func inboundPatients(ex *exchange, status int, body []byte) []congruence.Identif
 // is logged and the response still released. The patient then stays
 // unlinked, which can only reject later outbound payloads about it.
 //
-// NOTE: a Claim/$submit links its patients whenever the payer answers
-// 2xx, and the built-in payer answers a denial with 200 too, so a
+// NOTE: a Claim/$submit links its patients whenever the payer returns
+// 2xx, and the built-in payer returns 200 for a denial too, so a
 // partner that knows a member's identifiers can link that member.
 func (g *Gateway) rememberPatients(ex *exchange, status int, body []byte) {
 	if g.opts.Patients == nil || ex.direction == killswitch.Outbound || ex.partner == nil || status < 200 || status > 299 {

@@ -8,8 +8,8 @@
 // HMAC-SHA-256 of "system|value" under a key that only the gateway hosts
 // have (Key). The identifier value, a member id or MRN, is PHI, so the
 // table never contains it. Member ids have little entropy, so an unkeyed
-// hash could be reversed by trying every id of a known format; the key
-// keeps a copy of the database alone from doing that.
+// hash could be reversed by trying every id of a known format. The key
+// keeps anyone with only a copy of the database from doing that.
 //
 // The table partner_patients_key stores a key id, an HMAC of a fixed
 // label under the same key, never the key. When New finds links written
@@ -308,9 +308,9 @@ func (s *Store) Known(ctx context.Context, partner string, ids []congruence.Iden
 	return false, nil
 }
 
-// Link is what the store has on one identifier: whether a link that has
-// not expired ties it to the partner asked about, and whether one ties it
-// to any other partner.
+// Link is the state of one identifier in the store. Partner is true when
+// a link that has not expired ties it to the requested partner, and Others
+// when one ties it to any other partner.
 type Link struct {
 	Partner bool
 	Others  bool
