@@ -31,10 +31,11 @@ package main
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/gatehouse-health/gatehouse/bench/internal/loopback"
 )
 
 func main() {
@@ -64,15 +65,14 @@ func main() {
 	}
 }
 
-// printFreePort prints a port the kernel just assigned on 127.0.0.1. Another
+// printFreePort prints a port that is free on 127.0.0.1, for nginx. Another
 // process may take it before nginx binds it. run.sh then fails when nginx
 // starts and can be run again.
 func printFreePort(context.Context, []string) error {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := loopback.FreePort()
 	if err != nil {
 		return err
 	}
-	defer ln.Close()
-	fmt.Println(ln.Addr().(*net.TCPAddr).Port)
+	fmt.Println(port)
 	return nil
 }

@@ -2,16 +2,15 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"math"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 
+	"github.com/gatehouse-health/gatehouse/bench/internal/summaries"
 	"github.com/gatehouse-health/gatehouse/internal/loadgen"
 )
 
@@ -28,18 +27,6 @@ var targets = []struct{ file, label string }{
 	{"gatehouse", "(c) Gatehouse, every control on"},
 }
 
-func readSummary(path string) (*loadgen.Summary, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	var s loadgen.Summary
-	if err := json.Unmarshal(data, &s); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return &s, nil
-}
-
 // rounds holds the summaries of one target in one phase, one per round.
 type rounds []*loadgen.Summary
 
@@ -52,7 +39,7 @@ func readRounds(dir, file, phase string) (rounds, error) {
 		if _, err := os.Stat(name); errors.Is(err, os.ErrNotExist) {
 			break
 		}
-		s, err := readSummary(name)
+		s, err := summaries.Read(name)
 		if err != nil {
 			return nil, err
 		}
@@ -64,19 +51,9 @@ func readRounds(dir, file, phase string) (rounds, error) {
 	return out, nil
 }
 
-// median returns the median of field over the rounds, the mean of the two
-// middle values for an even count.
+// median returns the median of field over the rounds.
 func (rs rounds) median(field func(*loadgen.Summary) float64) float64 {
-	v := make([]float64, len(rs))
-	for i, s := range rs {
-		v[i] = field(s)
-	}
-	slices.Sort(v)
-	n := len(v)
-	if n%2 == 1 {
-		return v[n/2]
-	}
-	return (v[n/2-1] + v[n/2]) / 2
+	return summaries.Median(rs, field)
 }
 
 func (rs rounds) sum(field func(*loadgen.Summary) int64) int64 {
@@ -114,7 +91,7 @@ func printHalf(_ context.Context, args []string) error {
 	}
 	var rs rounds
 	for _, name := range args {
-		s, err := readSummary(name)
+		s, err := summaries.Read(name)
 		if err != nil {
 			return err
 		}

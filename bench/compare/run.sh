@@ -36,12 +36,8 @@ rounds=${ROUNDS:-3}
 warm=${WARMUP:-3s}
 profile=${PROFILE:-}
 
-log() { echo "run.sh: $*" >&2; }
-fail() {
-  echo "run.sh: error: $1" >&2
-  [ -n "${2:-}" ] && echo "run.sh: hint: $2" >&2
-  exit 1
-}
+# shellcheck source=../lib.sh
+. "$here/../lib.sh"
 
 [ -f "$synthea" ] || fail "Synthea sample not found at $synthea" "set GATEHOUSE_CORPUS to the shared/corpus folder"
 if ! command -v nginx >/dev/null 2>&1; then
@@ -91,14 +87,6 @@ log "building"
 (cd "$root" && go build -o "$work/gatehouse" ./cmd/gatehouse && go build -o "$work/compare" ./bench/compare)
 bin=$work/compare
 
-wait_for() {
-  for _ in $(seq 1 300); do
-    [ -s "$1" ] && return 0
-    sleep 0.1
-  done
-  fail "$1 did not appear: a server failed to start" "see the logs in $work"
-}
-
 log "starting the payer services, the gateway and nginx"
 gateway_args=(-data "$work/gh" -addr-file "$work/gh.url")
 if [ -n "$profile" ]; then
@@ -111,9 +99,9 @@ pids+=($!)
 pids+=($!)
 "${server_pin[@]}" "$bin" payer -db "$work/payer-b/payer.db" -addr-file "$work/payer-b.url" 2>"$work/payer-b.log" &
 pids+=($!)
-wait_for "$work/gh.url"
-wait_for "$work/payer-a.url"
-wait_for "$work/payer-b.url"
+wait_for "$work/gh.url" "$work"
+wait_for "$work/payer-a.url" "$work"
+wait_for "$work/payer-b.url" "$work"
 gatehouse_url=$(cat "$work/gh.url")
 payer_url=$(cat "$work/payer-a.url")
 payer_b=$(cat "$work/payer-b.url")
@@ -122,7 +110,7 @@ nginx_port=$("$bin" freeport)
 "$bin" nginx-conf -data "$work/gh" -listen "127.0.0.1:$nginx_port" -upstream "${payer_b#http://}" -dir "$work/nginx" >"$work/nginx/nginx.conf"
 nginx -q -t -c "$work/nginx/nginx.conf" -p "$work/nginx" 2>&1 | grep -v 'could not open error log file' >&2 || true
 "${server_pin[@]}" nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" 2>/dev/null
-wait_for "$work/nginx/nginx.pid"
+wait_for "$work/nginx/nginx.pid" "$work"
 nginx_url=https://localhost:$nginx_port
 
 # load TARGET RATE DURATION OUT sends the same load to one target. RATE 0

@@ -4,58 +4,20 @@ import (
 	"context"
 	"errors"
 	"flag"
-	"fmt"
-	"log/slog"
-	"net"
 	"net/http"
 	"net/http/pprof"
 	"os"
 	"text/template"
 	"time"
 
+	"github.com/gatehouse-health/gatehouse/bench/internal/devgateway"
+	"github.com/gatehouse-health/gatehouse/bench/internal/loopback"
 	"github.com/gatehouse-health/gatehouse/internal/app"
-	"github.com/gatehouse-health/gatehouse/internal/config"
 	"github.com/gatehouse-health/gatehouse/internal/devmode"
 	"github.com/gatehouse-health/gatehouse/internal/loadgen"
 	"github.com/gatehouse-health/gatehouse/internal/payer"
 	"github.com/gatehouse-health/gatehouse/internal/sqlitedb"
 )
-
-// warnLogger logs warnings and errors of the servers to stderr.
-func warnLogger() *slog.Logger {
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-}
-
-// checkLoopback returns an error unless addr is host:port with a
-// loopback IP address as host.
-func checkLoopback(addr string) error {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return fmt.Errorf("invalid address %q: %w", addr, err)
-	}
-	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
-		return fmt.Errorf("address %q is not a loopback IP address", addr)
-	}
-	return nil
-}
-
-// listenLoopback listens on addr, which must be a loopback address.
-func listenLoopback(addr string) (net.Listener, error) {
-	if err := checkLoopback(addr); err != nil {
-		return nil, err
-	}
-	return net.Listen("tcp", addr)
-}
-
-// writeAddr writes what a started server is reached at, for run.sh to
-// wait for. The file appears complete or not at all.
-func writeAddr(path, addr string) error {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(addr+"\n"), 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
-}
 
 // runPayer serves the built-in payer service on its own, over plain HTTP,
 // with a database of its own. No gateway is in front, so requests carry
@@ -75,7 +37,7 @@ func runPayer(ctx context.Context, args []string) error {
 		return err
 	}
 	defer db.Close()
-	svc, err := payer.New(db, payer.Options{Logger: warnLogger()})
+	svc, err := payer.New(db, payer.Options{Logger: devgateway.WarnLogger()})
 	if err != nil {
 		return err
 	}
@@ -84,13 +46,13 @@ func runPayer(ctx context.Context, args []string) error {
 	}
 	go svc.Run(ctx)
 
-	ln, err := listenLoopback(*listen)
+	ln, err := loopback.Listen(*listen)
 	if err != nil {
 		return err
 	}
 	srv := &http.Server{Handler: svc.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	go srv.Serve(ln)
-	if err := writeAddr(*addrFile, "http://"+ln.Addr().String()); err != nil {
+	if err := loopback.WriteAddrFile(*addrFile, "http://"+ln.Addr().String()); err != nil {
 		return err
 	}
 	<-ctx.Done()
@@ -114,18 +76,12 @@ func runGateway(ctx context.Context, args []string) error {
 	if *data == "" || *addrFile == "" {
 		return errors.New("gateway: -data and -addr-file are required")
 	}
-	if err := checkLoopback(*listen); err != nil {
-		return err
-	}
 
-	cfg, _, _, err := app.DevConfig(*data, *listen, "")
+	cfg, err := devgateway.Config(*data, *listen, *rateLimit)
 	if err != nil {
 		return err
 	}
-	for i := range cfg.Partners {
-		cfg.Partners[i].RateLimit = config.RateLimit{RequestsPerSecond: *rateLimit, Burst: int(2 * *rateLimit)}
-	}
-	rt, err := app.Start(ctx, cfg, app.Options{Logger: warnLogger()})
+	rt, err := app.Start(ctx, cfg, app.Options{Logger: devgateway.WarnLogger()})
 	if err != nil {
 		return err
 	}
@@ -139,7 +95,7 @@ func runGateway(ctx context.Context, args []string) error {
 			return err
 		}
 	}
-	if err := writeAddr(*addrFile, rt.PublicURL); err != nil {
+	if err := loopback.WriteAddrFile(*addrFile, rt.PublicURL); err != nil {
 		return err
 	}
 	<-ctx.Done()
@@ -147,7 +103,7 @@ func runGateway(ctx context.Context, args []string) error {
 }
 
 func servePprof(addr string) error {
-	ln, err := listenLoopback(addr)
+	ln, err := loopback.Listen(addr)
 	if err != nil {
 		return err
 	}
@@ -229,7 +185,7 @@ func printNginxConf(_ context.Context, args []string) error {
 		return errors.New("nginx-conf: -data, -listen, -upstream and -dir are required")
 	}
 	for _, addr := range []string{*listen, *upstream} {
-		if err := checkLoopback(addr); err != nil {
+		if err := loopback.Check(addr); err != nil {
 			return err
 		}
 	}

@@ -35,11 +35,9 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/url"
 	"os"
@@ -51,6 +49,8 @@ import (
 	"time"
 
 	"github.com/gatehouse-health/gatehouse/bench/internal/cmdmain"
+	"github.com/gatehouse-health/gatehouse/bench/internal/devgateway"
+	"github.com/gatehouse-health/gatehouse/bench/internal/loopback"
 	"github.com/gatehouse-health/gatehouse/internal/app"
 	"github.com/gatehouse-health/gatehouse/internal/config"
 	"github.com/gatehouse-health/gatehouse/internal/loadgen"
@@ -173,26 +173,19 @@ func runGateway(ctx context.Context, args []string) error {
 	if *data == "" || *database == "" || *checkpoint == "" || *listen == "" || *publicURL == "" || *addrFile == "" {
 		return fmt.Errorf("%w: gateway needs -data, -database, -checkpoint, -listen, -public-url and -addr-file", cmdmain.ErrUsage)
 	}
-	if err := checkLoopback(*listen); err != nil {
-		return err
-	}
 
-	cfg, _, _, err := app.DevConfig(*data, *listen, "")
+	cfg, err := devgateway.Config(*data, *listen, loadgen.MaxRate)
 	if err != nil {
 		return err
 	}
 	cfg.Database = config.Database{URL: *database}
 	cfg.Audit.CheckpointFile = *checkpoint
 	cfg.PublicURL = *publicURL
-	for i := range cfg.Partners {
-		cfg.Partners[i].RateLimit = config.RateLimit{RequestsPerSecond: loadgen.MaxRate, Burst: 2 * loadgen.MaxRate}
-	}
-	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	rt, err := app.Start(ctx, cfg, app.Options{Logger: logger})
+	rt, err := app.Start(ctx, cfg, app.Options{Logger: devgateway.WarnLogger()})
 	if err != nil {
 		return err
 	}
-	if err := writeAddr(*addrFile, rt.Addr.String()); err != nil {
+	if err := loopback.WriteAddrFile(*addrFile, rt.Addr.String()); err != nil {
 		rt.Close(context.Background())
 		return err
 	}
@@ -217,7 +210,7 @@ func runBalancer(ctx context.Context, args []string) error {
 		return fmt.Errorf("%w: balance needs -listen, -addr-file and at least one backend", cmdmain.ErrUsage)
 	}
 	for _, addr := range append([]string{*listen}, backends...) {
-		if err := checkLoopback(addr); err != nil {
+		if err := loopback.Check(addr); err != nil {
 			return err
 		}
 	}
@@ -229,7 +222,7 @@ func runBalancer(ctx context.Context, args []string) error {
 		<-ctx.Done()
 		ln.Close()
 	}()
-	if err := writeAddr(*addrFile, ln.Addr().String()); err != nil {
+	if err := loopback.WriteAddrFile(*addrFile, ln.Addr().String()); err != nil {
 		return err
 	}
 
@@ -347,41 +340,14 @@ func printVersion(ctx context.Context, args []string) error {
 	return nil
 }
 
-// printFreePort prints a port the kernel just assigned on 127.0.0.1.
-// Another process may take it before the balancer binds it; run.sh then
-// fails and can be run again.
+// printFreePort prints a port that is free on 127.0.0.1, for the
+// balancer. Another process may take it before the balancer binds it;
+// run.sh then fails and can be run again.
 func printFreePort(context.Context, []string) error {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := loopback.FreePort()
 	if err != nil {
 		return err
 	}
-	defer ln.Close()
-	fmt.Println(ln.Addr().(*net.TCPAddr).Port)
-	return nil
-}
-
-// checkLoopback returns an error unless addr is host:port with a loopback
-// IP address as host.
-func checkLoopback(addr string) error {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return fmt.Errorf("invalid address %q: %w", addr, err)
-	}
-	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
-		return fmt.Errorf("address %q is not a loopback IP address", addr)
-	}
-	return nil
-}
-
-// writeAddr writes addr to path for run.sh to wait for. The file appears
-// complete or not at all.
-func writeAddr(path, addr string) error {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(addr+"\n"), 0o600); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return errors.Join(err, os.Remove(tmp))
-	}
+	fmt.Println(port)
 	return nil
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"math"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -14,56 +13,21 @@ import (
 	"strconv"
 
 	"github.com/gatehouse-health/gatehouse/bench/internal/cmdmain"
+	"github.com/gatehouse-health/gatehouse/bench/internal/summaries"
 	"github.com/gatehouse-health/gatehouse/internal/loadgen"
 )
 
-func readSummary(name string) (*loadgen.Summary, error) {
-	b, err := os.ReadFile(name)
-	if err != nil {
-		return nil, err
-	}
-	var s loadgen.Summary
-	if err := json.Unmarshal(b, &s); err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
-	}
-	return &s, nil
-}
-
-func readSummaries(names []string) ([]*loadgen.Summary, error) {
-	var out []*loadgen.Summary
-	for _, name := range names {
-		s, err := readSummary(name)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, s)
-	}
-	return out, nil
-}
-
-// median returns the median of f over runs.
-func median(runs []*loadgen.Summary, f func(*loadgen.Summary) float64) float64 {
-	v := make([]float64, len(runs))
-	for i, s := range runs {
-		v[i] = f(s)
-	}
-	slices.Sort(v)
-	n := len(v)
-	if n%2 == 1 {
-		return v[n/2]
-	}
-	return (v[n/2-1] + v[n/2]) / 2
-}
-
+// printHalf prints the open-loop rate of the half phase: half the median
+// throughput of the closed-loop summaries, rounded down, and at least 1.
 func printHalf(_ context.Context, args []string) error {
 	if len(args) == 0 {
 		return fmt.Errorf("%w: half needs the summaries of the closed-loop rounds", cmdmain.ErrUsage)
 	}
-	runs, err := readSummaries(args)
+	runs, err := summaries.ReadAll(args)
 	if err != nil {
 		return err
 	}
-	fmt.Println(max(1, int(math.Floor(median(runs, throughput)/2))))
+	fmt.Println(summaries.HalfThroughput(runs))
 	return nil
 }
 
@@ -91,7 +55,7 @@ func printReport(_ context.Context, args []string) error {
 			continue
 		}
 		n, _ := strconv.Atoi(m[1])
-		s, err := readSummary(filepath.Join(*dir, e.Name()))
+		s, err := summaries.Read(filepath.Join(*dir, e.Name()))
 		if err != nil {
 			return err
 		}
@@ -135,11 +99,11 @@ func printTable(title string, byReplicas map[int][]*loadgen.Summary) {
 			missed += s.Missed
 		}
 		fmt.Printf("| %d | %s | %.1f | %s | %.2f | %.2f | %.2f | %.2f | %d | %d | %d |\n", n, rate,
-			median(r, throughput), perRound,
-			median(r, func(s *loadgen.Summary) float64 { return s.Latency.P50 }),
-			median(r, func(s *loadgen.Summary) float64 { return s.Latency.P90 }),
-			median(r, func(s *loadgen.Summary) float64 { return s.Latency.P99 }),
-			median(r, func(s *loadgen.Summary) float64 { return s.Latency.Max }),
+			summaries.Median(r, throughput), perRound,
+			summaries.Median(r, func(s *loadgen.Summary) float64 { return s.Latency.P50 }),
+			summaries.Median(r, func(s *loadgen.Summary) float64 { return s.Latency.P90 }),
+			summaries.Median(r, func(s *loadgen.Summary) float64 { return s.Latency.P99 }),
+			summaries.Median(r, func(s *loadgen.Summary) float64 { return s.Latency.Max }),
 			failures, errs, missed)
 	}
 }
@@ -161,7 +125,7 @@ func checkExpected(_ context.Context, args []string) error {
 	if err := fs.Parse(args); err != nil || *countsFile == "" || *verifyFile == "" || fs.NArg() == 0 {
 		return fmt.Errorf("%w: expect needs -counts, -verify and the summaries", cmdmain.ErrUsage)
 	}
-	runs, err := readSummaries(fs.Args())
+	runs, err := summaries.ReadAll(fs.Args())
 	if err != nil {
 		return err
 	}

@@ -34,12 +34,8 @@ half_dur=${HALF_DURATION:-5s}
 rounds=${ROUNDS:-2}
 results=$root/bench/results/replicas.txt
 
-log() { echo "run.sh: $*" >&2; }
-fail() {
-  echo "run.sh: error: $1" >&2
-  [ -n "${2:-}" ] && echo "run.sh: hint: $2" >&2
-  exit 1
-}
+# shellcheck source=../lib.sh
+. "$here/../lib.sh"
 
 pg=${GATEHOUSE_TEST_POSTGRES:-}
 [ -n "$pg" ] || fail "GATEHOUSE_TEST_POSTGRES is not set" \
@@ -76,14 +72,6 @@ log "building"
 gh=$work/gatehouse
 bin=$work/replicas
 
-wait_for() {
-  for _ in $(seq 1 300); do
-    [ -s "$1" ] && return 0
-    sleep 0.1
-  done
-  fail "$1 did not appear: a server failed to start" "see the logs in $work"
-}
-
 # stop PID stops one server this script started and waits for it, so that
 # a replica's shutdown commits and signs its last entries.
 stop() {
@@ -113,14 +101,14 @@ setup() {
       2>"$work/replica-$n-$r.log" &
     pids+=($!)
     replica_pids+=($!)
-    wait_for "$work/replica-$n-$r.addr"
+    wait_for "$work/replica-$n-$r.addr" "$work"
     backends+=("$(cat "$work/replica-$n-$r.addr")")
   done
   "$bin" balance -listen "127.0.0.1:$lb_port" -addr-file "$work/balancer-$n.addr" "${backends[@]}" \
     2>"$work/balancer-$n.log" &
   pids+=($!)
   balancer_pid=$!
-  wait_for "$work/balancer-$n.addr"
+  wait_for "$work/balancer-$n.addr" "$work"
 }
 
 # load RATE DURATION OUT sends one load through the balancer. RATE 0
