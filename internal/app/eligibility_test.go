@@ -132,11 +132,8 @@ func TestEligibilityThroughGateway(t *testing.T) {
 		member string
 		want   bool
 	}{{"MACTIVE0001", true}, {"MGUESSED001", false}} {
-		known, err := links.Known(ctx, devmode.PartnerID, []congruence.Identifier{{System: payer.DefaultMemberSystem, Value: tt.member}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if known != tt.want {
+		member := []congruence.Identifier{{System: payer.DefaultMemberSystem, Value: tt.member}}
+		if known := linkedTo(t, links, devmode.PartnerID, member); known != tt.want {
 			t.Errorf("member %s linked to the partner = %v, want %v", tt.member, known, tt.want)
 		}
 	}

@@ -19,7 +19,7 @@
 //
 // Each link lives for the store's retention after the latest inbound
 // request that named it. Remember deletes expired links at most once a
-// minute per Store, and Known ignores them.
+// minute per Store, and Lookup and LookupClaims ignore them.
 //
 // The same store links partners to the business identifiers of the
 // Claims they submitted or inquired about (RememberClaims, LookupClaims),
@@ -53,7 +53,7 @@ const DefaultRetention = 400 * 24 * time.Hour
 
 // MaxIdentifiers caps the identifiers one call reads, so that a crafted
 // body with thousands of identifiers cannot turn one request into
-// thousands of statements. Remember and Known read the first
+// thousands of statements. Remember and RememberClaims read the first
 // MaxIdentifiers and ignore the rest, which can only leave a patient
 // unlinked, never link one. Lookup, which the outbound check uses,
 // returns ErrTooManyIdentifiers instead, so that no identifier of an
@@ -286,28 +286,6 @@ func (s *Store) prune(ctx context.Context) error {
 	return nil
 }
 
-// Known reports whether at least one identifier of ids is linked to
-// partner by a link that has not expired. Identifiers without both system
-// and value never match.
-func (s *Store) Known(ctx context.Context, partner string, ids []congruence.Identifier) (bool, error) {
-	ids = usable(ids)
-	now := s.now().UnixNano()
-	for _, id := range ids {
-		var found int
-		err := s.stmts.QueryRowContext(ctx,
-			`SELECT 1 FROM partner_patients WHERE partner = $1 AND system = $2 AND value_hash = $3 AND expires_ns > $4`,
-			partner, id.System, s.hashValue(id), now).Scan(&found)
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-			continue
-		case err != nil:
-			return false, fmt.Errorf("patientlinks: lookup: %w", err)
-		}
-		return true, nil
-	}
-	return false, nil
-}
-
 // Link is the state of one identifier in the store. Partner is true when
 // a link that has not expired ties it to the requested partner, and Others
 // when one ties it to any other partner.
@@ -322,9 +300,8 @@ var ErrTooManyIdentifiers = errors.New("patientlinks: more identifiers than MaxI
 
 // Lookup returns the Link of each patient identifier of ids, in order,
 // for partner. An identifier without both system and value gets a zero
-// Link. Unlike Known, it reads every identifier, so that a caller can
-// require all of them to be the partner's; more than MaxIdentifiers is an
-// error.
+// Link. It reads every identifier, so that a caller can require all of
+// them to be the partner's, and more than MaxIdentifiers is an error.
 func (s *Store) Lookup(ctx context.Context, partner string, ids []congruence.Identifier) ([]Link, error) {
 	return s.lookup(ctx, patientTable, partner, ids)
 }
