@@ -333,10 +333,15 @@ func (ix *index) resolve(from int, ref *referenceJSON) (int, bool) {
 		return 0, false
 	}
 	r := ref.Reference
-	if _, ok := ix.byURL[fhirreq.FoldFullURL(r)]; ok {
+	if strings.Contains(r, ":") {
 		return ix.byFullURL(r)
 	}
-	if strings.Contains(r, ":") || strings.HasPrefix(r, "#") {
+	// A relative reference never matches a fullUrl as written. FHIR R4
+	// resolves it against the base of the referring entry's fullUrl, and
+	// requires an absolute fullUrl. So an entry with the relative fullUrl
+	// "Organization/1" is what a literal reader takes for "Organization/1",
+	// while a reader that follows FHIR takes the entry under the base.
+	if strings.HasPrefix(r, "#") {
 		return 0, false
 	}
 	typeID, ok := relativeTypeID(r)

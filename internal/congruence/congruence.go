@@ -45,10 +45,11 @@
 // PractitionerRole on the party this package checks, so the key it
 // stores is the identifier verified here.
 //
-// References resolve as in the PAS package: a reference equal to an entry's
-// fullUrl is that entry; a relative Type/id is appended to the RESTful base
-// of the referring entry's fullUrl; when that fullUrl is a URN, Type/id
-// must match exactly one entry. Contained references ("#id"), absolute URLs
+// References resolve as in the PAS package. An absolute reference equal to
+// an entry's fullUrl is that entry. A relative Type/id is appended to the
+// RESTful base of the referring entry's fullUrl, and never matches a
+// relative fullUrl as written. When that fullUrl is a URN, Type/id must
+// match exactly one entry. Contained references ("#id"), absolute URLs
 // that are no entry's fullUrl and identifier-only references do not
 // resolve. Neither do relative references from an http(s) fullUrl that is
 // not RESTful because its type segment is no resource type. A reference

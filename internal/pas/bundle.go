@@ -214,20 +214,22 @@ func (ix *bundleIndex) add(entry Entry) error {
 
 // resolve finds the entry that ref, written in entry from, points to:
 //
-//   - a reference equal to an entry's fullUrl is that entry;
-//   - any other absolute reference (with a scheme) does not resolve;
+//   - an absolute reference (with a scheme) equal to an entry's fullUrl
+//     is that entry, and any other absolute reference does not resolve;
 //   - a relative "Type/id" (optionally "/_history/v") is appended to the
 //     RESTful base of the referring entry's fullUrl and must then equal a
-//     fullUrl;
+//     fullUrl. It never matches a relative fullUrl as written, as FHIR
+//     readers do not, so the payer reads the entry the gateway checked;
 //   - when the referring fullUrl has no RESTful base (a urn:uuid), a
 //     relative reference resolves only if exactly one entry has that type
 //     and id.
 func (ix *bundleIndex) resolve(from int, ref string) (*Entry, bool) {
-	if i, ok := ix.byURL[ref]; ok {
-		return &ix.entries[i], true
-	}
 	if strings.Contains(ref, ":") {
-		return nil, false
+		i, ok := ix.byURL[ref]
+		if !ok {
+			return nil, false
+		}
+		return &ix.entries[i], true
 	}
 	typeID, ok := relativeTypeID(ref)
 	if !ok {

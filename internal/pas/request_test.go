@@ -193,7 +193,9 @@ func TestResolve(t *testing.T) {
 		{"fullUrl":"http://a/fhir/Patient/p1","resource":{"resourceType":"Patient","id":"p1"}},
 		{"fullUrl":"urn:uuid:00000000-0000-4000-8000-000000000001","resource":{"resourceType":"Claim","id":"u"}},
 		{"fullUrl":"urn:uuid:00000000-0000-4000-8000-000000000002","resource":{"resourceType":"Patient","id":"p2"}},
-		{"fullUrl":"http://b/fhir/Patient/p1","resource":{"resourceType":"Patient","id":"p1"}}]}`)
+		{"fullUrl":"http://b/fhir/Patient/p1","resource":{"resourceType":"Patient","id":"p1"}},
+		{"fullUrl":"Patient/p3","resource":{"resourceType":"Patient","id":"p3"}},
+		{"fullUrl":"http://a/fhir/Patient/p3","resource":{"resourceType":"Patient","id":"p3"}}]}`)
 	_, ix, err := decodeBundle(body)
 	if err != nil {
 		t.Fatal(err)
@@ -211,6 +213,7 @@ func TestResolve(t *testing.T) {
 		{"relative missing under base", 0, "Patient/p2", -1},
 		{"relative unique under urn", 2, "Patient/p2", 3},
 		{"relative ambiguous under urn", 2, "Patient/p1", -1},
+		{"relative under base, not the relative fullUrl", 0, "Patient/p3", 6},
 		{"absolute elsewhere", 0, "https://elsewhere/fhir/Patient/p1", -1},
 		{"type only", 0, "Patient", -1},
 		{"lower-case type", 0, "patient/p1", -1},
