@@ -258,8 +258,9 @@ func (c *Checker) outboundParameterList(w *outboundWalk, params []outboundParame
 // patient, and a literal valueReference to a Patient, which cannot be
 // resolved, is a mismatch unless it is the fullUrl of an entry of an
 // enclosing Bundle, such as a notification's additional context. A
-// literal valueReference to another type, such as a notification's
-// focus, passes.
+// conditional reference to a Patient names the patient by its identifier
+// parameters (addConditionalPatient). A literal valueReference to another
+// type, such as a notification's focus, passes.
 func (w *outboundWalk) addParameterPatient(param outboundParameterJSON, path string) *Mismatch {
 	if param.ValueIdentifier != nil {
 		at := path + ".valueIdentifier"

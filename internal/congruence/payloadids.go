@@ -16,11 +16,9 @@ type FoundIdentifier struct {
 	Pointer string
 	Identifier
 	// AnySystem marks a value that may be a member id of a system the
-	// payload does not state: an identifier without system, a
-	// Coverage.subscriberId, a Coverage.identifier of any system, or an
-	// identifier search parameter of a conditional reference without a
-	// system. The caller also looks its value up under every member id
-	// system.
+	// payload does not state, so the caller also looks it up under every
+	// member id system. Such values are identifiers without system,
+	// Coverage.subscriberId and Coverage.identifier of any system.
 	AnySystem bool
 	// Unreadable is set, with Identifier empty, for a conditional
 	// reference whose identifier parameter cannot be read.
