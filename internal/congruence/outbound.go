@@ -258,8 +258,9 @@ func (c *Checker) outboundParameterList(w *outboundWalk, params []outboundParame
 // patient, and a literal valueReference to a Patient, which cannot be
 // resolved, is a mismatch unless it is the fullUrl of an entry of an
 // enclosing Bundle, such as a notification's additional context. A
-// literal valueReference to another type, such as a notification's
-// focus, passes.
+// conditional reference to a Patient names the patient by its identifier
+// parameters (addConditionalPatient). A literal valueReference to another
+// type, such as a notification's focus, passes.
 func (w *outboundWalk) addParameterPatient(param outboundParameterJSON, path string) *Mismatch {
 	if param.ValueIdentifier != nil {
 		at := path + ".valueIdentifier"
@@ -284,10 +285,46 @@ func (w *outboundWalk) addParameterPatient(param outboundParameterJSON, path str
 			return &Mismatch{Rule: patientRule, Path: at + ".identifier", Reason: at + ".identifier is an identifier without both system and value"}
 		}
 		w.patients = append(w.patients, NamedPatient{Path: at, Identifiers: ids})
+	case isConditionalPatient(ref.Reference):
+		return w.addConditionalPatient(ref.Reference, at)
 	case namesPatientType(ref.Reference) && !w.resolvesToEntry(ref.Reference):
 		return &Mismatch{Rule: patientRule, Path: at,
 			Reason: at + " is a literal reference to a Patient the gateway cannot resolve; name the patient by identifier"}
 	}
+	return nil
+}
+
+// isConditionalPatient reports whether ref is a conditional reference to
+// a Patient, such as "Patient?identifier=SYSTEM|VALUE" or the same after a
+// base URL.
+func isConditionalPatient(ref string) bool {
+	path, _, ok := strings.Cut(ref, "?")
+	return ok && (path == "Patient" || strings.HasSuffix(path, "/Patient"))
+}
+
+// addConditionalPatient records the patient that the conditional
+// reference ref names by its identifier search parameters. A patient it
+// names otherwise, by name or birth date for one, cannot be checked and
+// is a mismatch.
+func (w *outboundWalk) addConditionalPatient(ref, at string) *Mismatch {
+	query, _ := conditionalQuery(ref)
+	ids, err := ConditionalIdentifiers(query)
+	if err != nil {
+		return &Mismatch{Rule: patientRule, Path: at, Reason: at + " is a conditional reference whose identifier parameter cannot be read"}
+	}
+	named := NamedPatient{Path: at}
+	for _, id := range ids {
+		if id.System == "" {
+			named.AnySystem = append(named.AnySystem, id.Value)
+		} else {
+			named.Identifiers = append(named.Identifiers, id)
+		}
+	}
+	if len(named.Identifiers) == 0 {
+		return &Mismatch{Rule: patientRule, Path: at,
+			Reason: at + " is a conditional reference to a Patient without an identifier parameter that has both system and value"}
+	}
+	w.patients = append(w.patients, named)
 	return nil
 }
 

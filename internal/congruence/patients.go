@@ -29,9 +29,9 @@ import (
 // least one identifier of each patient must be linked to the destination,
 // none may be linked only to other partners, and none may be an unlinked
 // member id of this payer.
-//
-// NOTE: an identifier with a value but no system is left out of
-// NamedPatient.Identifiers, so the mixing rule does not see it.
+// An identifier of the patient with a value but no system is kept apart
+// (NamedPatient.AnySystem): the caller looks it up under every member id
+// system, because it may be a member id written without its system.
 
 // NamedPatient is a patient an outbound payload names.
 type NamedPatient struct {
@@ -39,6 +39,9 @@ type NamedPatient struct {
 	Path string
 	// Identifiers are the patient's identifiers with both system and value.
 	Identifiers []Identifier
+	// AnySystem are the values of the patient's identifiers without a
+	// system, read from the Patient resource the field resolves to.
+	AnySystem []string
 }
 
 // outboundPatientFields maps the resource types whose patient elements
@@ -96,7 +99,7 @@ func (w *outboundWalk) addPatient(ix *index, i int, typ string, r *outboundResou
 		if len(ids) == 0 {
 			return &Mismatch{Rule: patientRule, Path: at, Reason: at + " is a Patient without an identifier that has both system and value"}
 		}
-		w.patients = append(w.patients, NamedPatient{Path: at, Identifiers: ids})
+		w.patients = append(w.patients, NamedPatient{Path: at, Identifiers: ids, AnySystem: withoutSystem(p.Identifier)})
 		return nil
 	}
 	for _, field := range patientFields(typ) {
@@ -114,11 +117,11 @@ func (w *outboundWalk) addPatient(ix *index, i int, typ string, r *outboundResou
 			if field == "policyHolder" && namesOrganization(ix, i, ref, r, inBundle) {
 				continue
 			}
-			ids, m := patientIdentifiers(ix, i, ref, r, path, inBundle)
+			named, m := namePatient(ix, i, ref, r, path, inBundle)
 			if m != nil {
 				return m
 			}
-			w.patients = append(w.patients, NamedPatient{Path: path, Identifiers: ids})
+			w.patients = append(w.patients, named)
 		}
 	}
 	return nil
@@ -183,49 +186,51 @@ func containedType(r *outboundResourceJSON, id string) string {
 	return ""
 }
 
-// patientIdentifiers returns the identifiers of the patient ref names from
-// entry from, whose contained resources are those of r.
-func patientIdentifiers(ix *index, from int, ref *referenceJSON, r *outboundResourceJSON, path string, inBundle bool) ([]Identifier, *Mismatch) {
-	var ids []Identifier
+// namePatient returns the patient ref names from entry from, whose
+// contained resources are those of r, with the identifiers of the Patient
+// it resolves to or of Reference.identifier.
+func namePatient(ix *index, from int, ref *referenceJSON, r *outboundResourceJSON, path string, inBundle bool) (NamedPatient, *Mismatch) {
+	var resolved []identifierJSON
 	switch {
 	case ref.Reference == "":
 	case strings.HasPrefix(ref.Reference, "#"):
 		found, ok := containedPatient(r, ref.Reference[1:])
 		if !ok {
-			return nil, &Mismatch{Rule: patientRule, Path: path, Reason: path + " does not resolve to a contained Patient"}
+			return NamedPatient{}, &Mismatch{Rule: patientRule, Path: path, Reason: path + " does not resolve to a contained Patient"}
 		}
-		ids = found
+		resolved = found
 	case inBundle:
 		target, ok := ix.resolve(from, ref)
 		if !ok || ix.entries[target].ResourceType != "Patient" {
-			return nil, &Mismatch{Rule: patientRule, Path: path, Reason: path + " does not resolve to a Patient entry of the Bundle"}
+			return NamedPatient{}, &Mismatch{Rule: patientRule, Path: path, Reason: path + " does not resolve to a Patient entry of the Bundle"}
 		}
 		var p patientJSON
 		if err := json.Unmarshal(ix.entries[target].Resource, &p); err != nil {
-			return nil, unreadable(resourcePath(target))
+			return NamedPatient{}, unreadable(resourcePath(target))
 		}
-		ids = complete(p.Identifier)
+		resolved = p.Identifier
 	default:
-		return nil, &Mismatch{Rule: patientRule, Path: path,
+		return NamedPatient{}, &Mismatch{Rule: patientRule, Path: path,
 			Reason: path + " is a literal reference the gateway cannot resolve; name the patient by Reference.identifier or include the Patient"}
 	}
+	named := NamedPatient{Path: path, Identifiers: complete(resolved), AnySystem: withoutSystem(resolved)}
 	switch {
 	case ref.Identifier == nil:
 	case ref.Reference == "":
-		ids = complete([]identifierJSON{*ref.Identifier})
-	case !contains(ids, ref.Identifier.id()):
-		return nil, &Mismatch{Rule: patientRule, Path: path + ".identifier",
+		named.Identifiers = complete([]identifierJSON{*ref.Identifier})
+	case !contains(named.Identifiers, ref.Identifier.id()):
+		return NamedPatient{}, &Mismatch{Rule: patientRule, Path: path + ".identifier",
 			Reason: path + ".identifier is not an identifier of the Patient that " + path + ".reference names"}
 	}
-	if len(ids) == 0 {
-		return nil, &Mismatch{Rule: patientRule, Path: path, Reason: path + " names a patient without an identifier that has both system and value"}
+	if len(named.Identifiers) == 0 {
+		return NamedPatient{}, &Mismatch{Rule: patientRule, Path: path, Reason: path + " names a patient without an identifier that has both system and value"}
 	}
-	return ids, nil
+	return named, nil
 }
 
 // containedPatient returns the identifiers of the contained Patient of r
 // whose id is id.
-func containedPatient(r *outboundResourceJSON, id string) ([]Identifier, bool) {
+func containedPatient(r *outboundResourceJSON, id string) ([]identifierJSON, bool) {
 	if id == "" {
 		return nil, false
 	}
@@ -235,10 +240,22 @@ func containedPatient(r *outboundResourceJSON, id string) ([]Identifier, bool) {
 			return nil, false
 		}
 		if h.ID == id {
-			return complete(h.Identifier), h.ResourceType == "Patient"
+			return h.Identifier, h.ResourceType == "Patient"
 		}
 	}
 	return nil, false
+}
+
+// withoutSystem returns the values of the identifiers of ids that have a
+// value but no system.
+func withoutSystem(ids []identifierJSON) []string {
+	var out []string
+	for i := range ids {
+		if ids[i].System == "" && ids[i].Value != "" {
+			out = append(out, ids[i].Value)
+		}
+	}
+	return out
 }
 
 // complete returns the identifiers of ids with both system and value.
@@ -304,11 +321,11 @@ func EligibilityPatients(body []byte) []Identifier {
 	if json.Unmarshal(b.Entries[0].Resource, &r) != nil || r.Patient == nil {
 		return nil
 	}
-	ids, m := patientIdentifiers(newIndex(b), 0, r.Patient, &r, "", inBundle)
+	named, m := namePatient(newIndex(b), 0, r.Patient, &r, "", inBundle)
 	if m != nil {
 		return nil
 	}
-	return ids
+	return named.Identifiers
 }
 
 func appendNew(ids []Identifier, add ...Identifier) []Identifier {

@@ -39,20 +39,20 @@ func TestCheckOutboundPatients(t *testing.T) {
 		path string
 	}{
 		{"ClaimResponse by identifier", claimResponse(payer + `,"patient":` + memberRef(memberA)),
-			[]NamedPatient{{"ClaimResponse.patient", []Identifier{memberA}}}, "", ""},
+			[]NamedPatient{{"ClaimResponse.patient", []Identifier{memberA}, nil}}, "", ""},
 		{"ClaimResponse without patient", claimResponse(payer), nil, "", ""},
 		{"ClaimResponse on the partner's server", claimResponse(payer + `,"patient":{"reference":"Patient/123"}`),
 			nil, patientRule, "ClaimResponse.patient"},
 		{"identifier without value", claimResponse(payer + `,"patient":{"identifier":{"system":"urn:s"}}`),
 			nil, patientRule, "ClaimResponse.patient"},
 		{"contained Patient", claimResponse(payer + `,"patient":{"reference":"#p"},"contained":[` + patientResource("p", memberA) + `]`),
-			[]NamedPatient{{"ClaimResponse.patient", []Identifier{memberA}}, {"ClaimResponse.contained[0]", []Identifier{memberA}}}, "", ""},
+			[]NamedPatient{{"ClaimResponse.patient", []Identifier{memberA}, nil}, {"ClaimResponse.contained[0]", []Identifier{memberA}, nil}}, "", ""},
 		{"contained non-Patient", claimResponse(payer + `,"patient":{"reference":"#p"},"contained":[{"resourceType":"Organization","id":"p"}]`),
 			nil, patientRule, "ClaimResponse.patient"},
 		{"notification resolved in the Bundle", notification(
 			entry(crURN, claimResponse(payer+`,"patient":{"reference":"urn:uuid:`+patURN+`"}`)),
 			entry(patURN, patientResource("p", memberA, memberB))),
-			[]NamedPatient{{"Bundle.entry[1].resource.patient", []Identifier{memberA, memberB}}, {"Bundle.entry[2].resource", []Identifier{memberA, memberB}}}, "", ""},
+			[]NamedPatient{{"Bundle.entry[1].resource.patient", []Identifier{memberA, memberB}, nil}, {"Bundle.entry[2].resource", []Identifier{memberA, memberB}, nil}}, "", ""},
 		{"reference and another identifier", notification(
 			entry(crURN, claimResponse(payer+`,"patient":{"reference":"urn:uuid:`+patURN+`","identifier":{"system":"`+memberB.System+`","value":"`+memberB.Value+`"}}`)),
 			entry(patURN, patientResource("p", memberA))),
@@ -62,52 +62,60 @@ func TestCheckOutboundPatients(t *testing.T) {
 			entry(patURN, patientResource("p"))),
 			nil, patientRule, "Bundle.entry[1].resource.patient"},
 		{"Task for a member", `{"resourceType":"Task","status":"requested","intent":"order","requester":` + npiRef(demoPayer.Value) + `,"for":` + memberRef(memberB) + `}`,
-			[]NamedPatient{{"Task.for", []Identifier{memberB}}}, "", ""},
+			[]NamedPatient{{"Task.for", []Identifier{memberB}, nil}}, "", ""},
 		{"Coverage beneficiary", `{"resourceType":"Coverage","status":"active","payor":[` + npiRef(demoPayer.Value) + `],"beneficiary":{"reference":"Patient/1"}}`,
 			nil, patientRule, "Coverage.beneficiary"},
 		{"Patient alone", patientResource("p", memberA),
-			[]NamedPatient{{"Patient", []Identifier{memberA}}}, "", ""},
+			[]NamedPatient{{"Patient", []Identifier{memberA}, nil}}, "", ""},
 		{"Patient without identifier", patientResource("p"), nil, patientRule, "Patient"},
 		{"unreferenced Patient entry", notification(
 			entry(crURN, claimResponse(payer+`,"patient":`+memberRef(memberB))),
 			entry(patURN, patientResource("p", memberA))),
-			[]NamedPatient{{"Bundle.entry[1].resource.patient", []Identifier{memberB}}, {"Bundle.entry[2].resource", []Identifier{memberA}}}, "", ""},
+			[]NamedPatient{{"Bundle.entry[1].resource.patient", []Identifier{memberB}, nil}, {"Bundle.entry[2].resource", []Identifier{memberA}, nil}}, "", ""},
 		{"Patient in Parameters", `{"resourceType":"Parameters","parameter":[{"name":"p","resource":` + patientResource("p", memberA) + `}]}`,
-			[]NamedPatient{{"Parameters.parameter[0].resource", []Identifier{memberA}}}, "", ""},
+			[]NamedPatient{{"Parameters.parameter[0].resource", []Identifier{memberA}, nil}}, "", ""},
 		{"ExplanationOfBenefit patient", `{"resourceType":"ExplanationOfBenefit","patient":` + memberRef(memberA) + `}`,
-			[]NamedPatient{{"ExplanationOfBenefit.patient", []Identifier{memberA}}}, "", ""},
+			[]NamedPatient{{"ExplanationOfBenefit.patient", []Identifier{memberA}, nil}}, "", ""},
 		{"Observation subject", `{"resourceType":"Observation","subject":` + memberRef(memberA) + `}`,
-			[]NamedPatient{{"Observation.subject", []Identifier{memberA}}}, "", ""},
+			[]NamedPatient{{"Observation.subject", []Identifier{memberA}, nil}}, "", ""},
 		{"Communication subject on the partner's server", `{"resourceType":"Communication","subject":{"reference":"Group/1"}}`,
 			nil, patientRule, "Communication.subject"},
 		{"Group member by identifier", `{"resourceType":"Group","type":"person","actual":true,"member":[{"entity":` + memberRef(memberA) + `},{"entity":` + memberRef(memberB) + `}]}`,
-			[]NamedPatient{{"Group.member[0].entity", []Identifier{memberA}}, {"Group.member[1].entity", []Identifier{memberB}}}, "", ""},
+			[]NamedPatient{{"Group.member[0].entity", []Identifier{memberA}, nil}, {"Group.member[1].entity", []Identifier{memberB}, nil}}, "", ""},
 		{"Group member on the partner's server", `{"resourceType":"Group","type":"person","actual":true,"member":[{"entity":{"reference":"Patient/1"}}]}`,
 			nil, patientRule, "Group.member[0].entity"},
 		{"Group member without entity", `{"resourceType":"Group","type":"person","actual":true,"member":[{}]}`,
 			nil, patientRule, "Group.member[0].entity"},
 		{"Coverage subscriber by identifier", `{"resourceType":"Coverage","status":"active","payor":[` + npiRef(demoPayer.Value) + `],"subscriber":` + memberRef(memberA) + `}`,
-			[]NamedPatient{{"Coverage.subscriber", []Identifier{memberA}}}, "", ""},
+			[]NamedPatient{{"Coverage.subscriber", []Identifier{memberA}, nil}}, "", ""},
 		{"Coverage subscriber on the partner's server", `{"resourceType":"Coverage","status":"active","payor":[` + npiRef(demoPayer.Value) + `],"subscriber":{"reference":"RelatedPerson/1"}}`,
 			nil, patientRule, "Coverage.subscriber"},
 		{"Coverage policyHolder by identifier", `{"resourceType":"Coverage","status":"active","payor":[` + npiRef(demoPayer.Value) + `],"policyHolder":` + memberRef(memberB) + `}`,
-			[]NamedPatient{{"Coverage.policyHolder", []Identifier{memberB}}}, "", ""},
+			[]NamedPatient{{"Coverage.policyHolder", []Identifier{memberB}, nil}}, "", ""},
 		{"Coverage policyHolder typed Organization", `{"resourceType":"Coverage","status":"active","payor":[` + npiRef(demoPayer.Value) + `],"policyHolder":{"type":"Organization","identifier":{"system":"` + memberA.System + `","value":"` + memberA.Value + `"}}}`,
-			[]NamedPatient{{"Coverage.policyHolder", []Identifier{memberA}}}, "", ""},
+			[]NamedPatient{{"Coverage.policyHolder", []Identifier{memberA}, nil}}, "", ""},
 		{"Coverage policyHolder contained Organization", `{"resourceType":"Coverage","status":"active","payor":[` + npiRef(demoPayer.Value) + `],"policyHolder":{"reference":"#employer"},"contained":[{"resourceType":"Organization","id":"employer","name":"Employer"}]}`,
 			nil, "", ""},
 		{"Parameters valueIdentifier", `{"resourceType":"Parameters","parameter":[{"name":"MemberIdentifier","valueIdentifier":{"system":"` + memberA.System + `","value":"` + memberA.Value + `"}}]}`,
-			[]NamedPatient{{"Parameters.parameter[0].valueIdentifier", []Identifier{memberA}}}, "", ""},
+			[]NamedPatient{{"Parameters.parameter[0].valueIdentifier", []Identifier{memberA}, nil}}, "", ""},
 		{"Parameters valueIdentifier without system", `{"resourceType":"Parameters","parameter":[{"name":"m","part":[{"name":"id","valueIdentifier":{"value":"member-a"}}]}]}`,
 			nil, patientRule, "Parameters.parameter[0].part[0].valueIdentifier"},
 		{"Parameters valueReference by identifier", `{"resourceType":"Parameters","parameter":[{"name":"m","valueReference":` + memberRef(memberB) + `}]}`,
-			[]NamedPatient{{"Parameters.parameter[0].valueReference", []Identifier{memberB}}}, "", ""},
+			[]NamedPatient{{"Parameters.parameter[0].valueReference", []Identifier{memberB}, nil}}, "", ""},
 		{"Parameters valueReference to a Patient", `{"resourceType":"Parameters","parameter":[{"name":"m","valueReference":{"reference":"https://ehr.example/fhir/Patient/1"}}]}`,
 			nil, patientRule, "Parameters.parameter[0].valueReference"},
 		{"notification context reference to a Patient entry", `{"resourceType":"Bundle","type":"history","entry":[` +
 			`{"fullUrl":"urn:uuid:00000000-0000-4000-8000-0000000000f0","resource":{"resourceType":"Parameters","parameter":[{"name":"additional-context","valueReference":{"reference":"https://payer.example/fhir/Patient/1"}}]}},` +
 			`{"fullUrl":"https://payer.example/fhir/Patient/1","resource":` + patientResource("1", memberA) + `}]}`,
-			[]NamedPatient{{"Bundle.entry[1].resource", []Identifier{memberA}}}, "", ""},
+			[]NamedPatient{{"Bundle.entry[1].resource", []Identifier{memberA}, nil}}, "", ""},
+		{"Patient with an identifier without system", `{"resourceType":"Patient","identifier":[` + identifierJSONOf(memberA) + `,{"value":"M-1"}]}`,
+			[]NamedPatient{{"Patient", []Identifier{memberA}, []string{"M-1"}}}, "", ""},
+		{"Parameters conditional valueReference", `{"resourceType":"Parameters","parameter":[{"name":"patient","valueReference":{"reference":"Patient?identifier=` + memberA.System + `|` + memberA.Value + `,M-2"}}]}`,
+			[]NamedPatient{{"Parameters.parameter[0].valueReference", []Identifier{memberA}, []string{"M-2"}}}, "", ""},
+		{"Parameters conditional valueReference by name", `{"resourceType":"Parameters","parameter":[{"name":"patient","valueReference":{"reference":"https://ehr.example/fhir/Patient?name=Other"}}]}`,
+			nil, patientRule, "Parameters.parameter[0].valueReference"},
+		{"Parameters conditional valueReference with modifier", `{"resourceType":"Parameters","parameter":[{"name":"patient","valueReference":{"reference":"Patient?identifier:of-type=s|MB|v"}}]}`,
+			nil, patientRule, "Parameters.parameter[0].valueReference"},
 		{"Parameters valueReference to a ClaimResponse", `{"resourceType":"Parameters","parameter":[{"name":"focus","valueReference":{"reference":"https://payer.example/fhir/ClaimResponse/1"}}]}`,
 			nil, "", ""},
 	}
@@ -116,7 +124,7 @@ func TestCheckOutboundPatients(t *testing.T) {
 			got, m := c.CheckOutboundPatients(demoOrg, []byte(tt.body))
 			wantMismatch(t, m, tt.rule, tt.path)
 			if !slices.EqualFunc(got, tt.want, func(a, b NamedPatient) bool {
-				return a.Path == b.Path && slices.Equal(a.Identifiers, b.Identifiers)
+				return a.Path == b.Path && slices.Equal(a.Identifiers, b.Identifiers) && slices.Equal(a.AnySystem, b.AnySystem)
 			}) {
 				t.Errorf("patients = %+v, want %+v", got, tt.want)
 			}
@@ -203,4 +211,9 @@ func TestMatchedMember(t *testing.T) {
 			}
 		})
 	}
+}
+
+// identifierJSONOf returns id as the JSON of a FHIR Identifier.
+func identifierJSONOf(id Identifier) string {
+	return `{"system":"` + id.System + `","value":"` + id.Value + `"}`
 }

@@ -15,33 +15,50 @@ import (
 type FoundIdentifier struct {
 	Pointer string
 	Identifier
+	// AnySystem marks a value that may be a member id of a system the
+	// payload does not state, so the caller also looks it up under every
+	// member id system. Such values are identifiers without system,
+	// Coverage.subscriberId and Coverage.identifier of any system.
+	AnySystem bool
+	// Unreadable is set, with Identifier empty, for a conditional
+	// reference whose identifier parameter cannot be read.
+	Unreadable bool
 }
 
-// PayloadIdentifiers returns every JSON object of body that has a string
-// member "system" and a string member "value", in document order, once
-// per distinct system and value. That is the shape of a FHIR Identifier
-// wherever it sits: on a resource of any type, in an extension's
-// valueIdentifier, in a Reference.identifier nested in another
-// reference's extension, in a contained resource or a nested Bundle. The
-// outbound patient walk reads only the patient elements of known types,
-// so the caller checks these as well. ContactPoint has the same shape, and a
-// phone number or e-mail address is returned like an identifier.
+// PayloadIdentifiers returns the identifiers of body, in document order,
+// once per distinct identifier:
+//
+//   - every JSON object that has a string member "value" and a string
+//     member "system", or a string "value" and no system (AnySystem);
+//   - every string member "subscriberId" (AnySystem), which only
+//     Coverage has in R4;
+//   - the identifiers of the Coverage.identifier list again, AnySystem;
+//   - the identifier search parameters of a string member "reference" or
+//     "url" that has a query, such as the conditional reference
+//     "Patient?identifier=SYSTEM|VALUE", and of "ifNoneExist".
+//
+// That is the shape of a FHIR Identifier wherever it sits: on a resource
+// of any type, in an extension's valueIdentifier, in a
+// Reference.identifier nested in another reference's extension, in a
+// contained resource or a nested Bundle. The outbound patient walk reads
+// only the patient elements of known types, so the caller checks these as
+// well. ContactPoint and Coverage.class have the same shape, and a phone
+// number or a group number is returned like an identifier.
 //
 // It returns an error for a body that is not valid JSON.
 func PayloadIdentifiers(body []byte) ([]FoundIdentifier, error) {
-	// frame is one open object or array.
-	type frame struct {
-		object   bool
-		pointer  string
-		name     string // member whose value comes next, in an object
-		wantName bool
-		system   *string
-		value    *string
-	}
 	dec := jsontext.NewDecoder(bytes.NewReader(body))
-	var stack []*frame
+	var stack []*payloadFrame
 	var out []FoundIdentifier
-	seen := map[Identifier]bool{}
+	seen := map[FoundIdentifier]bool{}
+	add := func(f FoundIdentifier) {
+		key := f
+		key.Pointer = ""
+		if !seen[key] {
+			seen[key] = true
+			out = append(out, f)
+		}
+	}
 	for {
 		tok, err := dec.ReadToken()
 		if errors.Is(err, io.EOF) {
@@ -50,7 +67,7 @@ func PayloadIdentifiers(body []byte) ([]FoundIdentifier, error) {
 		if err != nil {
 			return nil, err
 		}
-		var parent *frame
+		var parent *payloadFrame
 		if len(stack) > 0 {
 			parent = stack[len(stack)-1]
 		}
@@ -64,16 +81,28 @@ func PayloadIdentifiers(body []byte) ([]FoundIdentifier, error) {
 			if parent != nil && parent.object {
 				parent.wantName = true
 			}
-			stack = append(stack, &frame{object: kind == '{', wantName: kind == '{', pointer: string(dec.StackPointer())})
+			stack = append(stack, &payloadFrame{object: kind == '{', wantName: kind == '{', pointer: string(dec.StackPointer())})
 		case '}', ']':
 			f := stack[len(stack)-1]
 			stack = stack[:len(stack)-1]
-			if f.object && f.system != nil && f.value != nil {
-				id := Identifier{System: *f.system, Value: *f.value}
-				if !seen[id] {
-					seen[id] = true
-					out = append(out, FoundIdentifier{Pointer: f.pointer, Identifier: id})
+			if !f.object {
+				continue
+			}
+			for _, listed := range f.listed {
+				if f.resourceType == "Coverage" {
+					listed.AnySystem = true
+					add(listed)
 				}
+			}
+			found, ok := f.identifier()
+			if !ok {
+				continue
+			}
+			add(found)
+			// An object in the "identifier" list of its grandparent.
+			if len(stack) >= 2 && !stack[len(stack)-1].object && stack[len(stack)-2].name == "identifier" {
+				owner := stack[len(stack)-2]
+				owner.listed = append(owner.listed, found)
 			}
 		default:
 			if parent == nil || !parent.object {
@@ -83,13 +112,67 @@ func PayloadIdentifiers(body []byte) ([]FoundIdentifier, error) {
 			if kind != '"' {
 				continue
 			}
-			switch s := tok.String(); parent.name {
+			s := tok.String()
+			switch parent.name {
 			case "system":
 				parent.system = &s
 			case "value":
 				parent.value = &s
+			case "resourceType":
+				parent.resourceType = s
+			case "subscriberId":
+				add(FoundIdentifier{Pointer: parent.pointer + "/subscriberId", Identifier: Identifier{Value: s}, AnySystem: true})
+			case "reference", "url":
+				if query, ok := conditionalQuery(s); ok {
+					addConditional(add, parent.pointer+"/"+parent.name, query)
+				}
+			case "ifNoneExist":
+				addConditional(add, parent.pointer+"/ifNoneExist", s)
 			}
 		}
+	}
+}
+
+// payloadFrame is one open object or array of PayloadIdentifiers.
+type payloadFrame struct {
+	object       bool
+	pointer      string
+	name         string // member whose value comes next, in an object
+	wantName     bool
+	system       *string
+	value        *string
+	resourceType string
+	// listed are the identifiers of this object's "identifier" list,
+	// kept until the object closes and its resourceType is known.
+	listed []FoundIdentifier
+}
+
+// identifier returns the identifier an object frame carries: its string
+// value with its string system, or with no system (AnySystem). An empty
+// value carries none.
+func (f *payloadFrame) identifier() (FoundIdentifier, bool) {
+	if f.value == nil || *f.value == "" {
+		return FoundIdentifier{}, false
+	}
+	found := FoundIdentifier{Pointer: f.pointer, Identifier: Identifier{Value: *f.value}}
+	if f.system != nil {
+		found.System = *f.system
+	}
+	found.AnySystem = found.System == ""
+	return found, true
+}
+
+// addConditional adds the identifiers that the identifier search
+// parameters of query name, or one Unreadable entry when they cannot be
+// read.
+func addConditional(add func(FoundIdentifier), pointer, query string) {
+	ids, err := ConditionalIdentifiers(query)
+	if err != nil {
+		add(FoundIdentifier{Pointer: pointer, Unreadable: true})
+		return
+	}
+	for _, id := range ids {
+		add(FoundIdentifier{Pointer: pointer, Identifier: id, AnySystem: id.System == ""})
 	}
 }
 

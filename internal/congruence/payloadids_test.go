@@ -14,9 +14,10 @@ func TestPayloadIdentifiers(t *testing.T) {
 	}
 
 	want := []FoundIdentifier{
-		{"/identifier/0", Identifier{"s1", "v1"}},
-		{"/extension/0/valueReference/extension/0/valueIdentifier", Identifier{"s2", "v2"}},
-		{"/link/0/other/identifier", Identifier{"s3", "v3"}},
+		{Pointer: "/identifier/0", Identifier: Identifier{"s1", "v1"}},
+		{Pointer: "/identifier/1", Identifier: Identifier{"", "no-system"}, AnySystem: true},
+		{Pointer: "/extension/0/valueReference/extension/0/valueIdentifier", Identifier: Identifier{"s2", "v2"}},
+		{Pointer: "/link/0/other/identifier", Identifier: Identifier{"s3", "v3"}},
 	}
 	if len(got) != len(want) {
 		t.Fatalf("PayloadIdentifiers = %+v, want %+v", got, want)
@@ -24,6 +25,55 @@ func TestPayloadIdentifiers(t *testing.T) {
 	for i := range want {
 		if got[i] != want[i] {
 			t.Errorf("PayloadIdentifiers[%d] = %+v, want %+v", i, got[i], want[i])
+		}
+	}
+}
+
+// A Coverage carries member ids without a member id system in
+// subscriberId and identifier, and a conditional reference carries them
+// in its query.
+func TestPayloadIdentifiersMemberIDForms(t *testing.T) {
+	body := []byte(`{"resourceType":"Bundle","type":"transaction","entry":[{"resource":{"identifier":[{"system":"s1","value":"c1"}],` +
+		`"subscriberId":"sub-1","beneficiary":{"reference":"Patient?identifier=s2|v2,v3"},"resourceType":"Coverage"},` +
+		`"request":{"method":"POST","url":"Coverage","ifNoneExist":"identifier=s4%7Cv4"}},` +
+		`{"resource":{"resourceType":"Observation","identifier":[{"system":"s5","value":"v5"}],` +
+		`"subject":{"reference":"https://ehr.example/fhir/Patient?identifier=a\\|b|v\\,6"}}}]}`)
+
+	got, err := PayloadIdentifiers(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	want := []FoundIdentifier{
+		{Pointer: "/entry/0/resource/identifier/0", Identifier: Identifier{"s1", "c1"}},
+		{Pointer: "/entry/0/resource/subscriberId", Identifier: Identifier{"", "sub-1"}, AnySystem: true},
+		{Pointer: "/entry/0/resource/beneficiary/reference", Identifier: Identifier{"s2", "v2"}},
+		{Pointer: "/entry/0/resource/beneficiary/reference", Identifier: Identifier{"", "v3"}, AnySystem: true},
+		{Pointer: "/entry/0/resource/identifier/0", Identifier: Identifier{"s1", "c1"}, AnySystem: true},
+		{Pointer: "/entry/0/request/ifNoneExist", Identifier: Identifier{"s4", "v4"}},
+		{Pointer: "/entry/1/resource/identifier/0", Identifier: Identifier{"s5", "v5"}},
+		{Pointer: "/entry/1/resource/subject/reference", Identifier: Identifier{"a|b", "v,6"}},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("PayloadIdentifiers = %+v, want %+v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("PayloadIdentifiers[%d] = %+v, want %+v", i, got[i], want[i])
+		}
+	}
+}
+
+// A conditional reference whose identifier parameter cannot be read is
+// returned as unreadable, so that the caller rejects it.
+func TestPayloadIdentifiersUnreadableConditional(t *testing.T) {
+	for _, ref := range []string{"Patient?identifier=%zz", "Patient?identifier:of-type=s|MB|v", "Patient?identifier=a|b|c"} {
+		got, err := PayloadIdentifiers([]byte(`{"resourceType":"Observation","subject":{"reference":"` + ref + `"}}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 1 || !got[0].Unreadable {
+			t.Errorf("PayloadIdentifiers(%q) = %+v, want one unreadable entry", ref, got)
 		}
 	}
 }

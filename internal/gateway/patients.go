@@ -76,10 +76,13 @@ func (g *Gateway) rememberPatients(ex *exchange, status int, body []byte) {
 //     congruence.SystemKey, so a variant in letter case, a trailing slash
 //     or a Unicode compatibility form counts as the member id system.
 //
-// Any other identifier, such as an MRN the partner never sent, passes.
-// A patient with more identifiers than the store reads is rejected,
-// because the gateway cannot check the rest. The last two rules then
-// apply to every identifier anywhere in body (checkPayloadIdentifiers).
+// An identifier of the patient with a value but no system must be linked
+// to the destination under at least one member id system, and under none
+// only to other partners (checkAnySystemPatient). Any other identifier,
+// such as an MRN the partner never sent, passes. A patient with more
+// identifiers than the store reads is rejected, because the gateway
+// cannot check the rest. The last two rules then apply to every
+// identifier anywhere in body (checkPayloadIdentifiers).
 func (g *Gateway) checkOutboundPatients(ex *exchange, opts OutboundOptions, patients []congruence.NamedPatient) *Refusal {
 	for _, p := range patients {
 		if len(p.Identifiers) > patientlinks.MaxIdentifiers {
@@ -99,50 +102,147 @@ func (g *Gateway) checkOutboundPatients(ex *exchange, opts OutboundOptions, pati
 		if !known {
 			return denyOutboundPatient(p.Path + " names a patient that the destination partner has not named in a request")
 		}
+		if ref := g.checkAnySystemPatient(ex, opts, p); ref != nil {
+			return ref
+		}
 	}
 	return g.checkPayloadIdentifiers(ex, opts)
 }
 
-// maxPayloadIdentifiers caps the distinct identifiers
-// checkPayloadIdentifiers looks up in one outbound body, because each is
-// one read of the link table.
+// checkAnySystemPatient checks the identifiers of patient p that have a
+// value but no system. Each may be a member id written without its
+// system, so it passes only when its value is linked to the destination
+// under at least one member id system and under none is linked only to
+// other partners. US Core, which the PAS, PDex and CRD Patient profiles
+// build on, requires Identifier.system on a Patient, so a conformant
+// payload never carries such an identifier. Without member id systems the
+// value cannot be checked, and it is rejected.
+func (g *Gateway) checkAnySystemPatient(ex *exchange, opts OutboundOptions, p congruence.NamedPatient) *Refusal {
+	for _, value := range p.AnySystem {
+		ids := underMemberSystems(value, opts.MemberSystems)
+		links, ref := g.lookupChunked(ex, opts.Patients, ids)
+		if ref != nil {
+			return ref
+		}
+		linked := false
+		for k, link := range links {
+			if link.Others && !link.Partner {
+				return denyOutboundPatient(p.Path + " carries an identifier without system whose value is a member id of another partner's patient (system " + ids[k].System + ")")
+			}
+			linked = linked || link.Partner
+		}
+		if !linked {
+			return denyOutboundPatient(p.Path + " carries an identifier without system that is not a member id the destination partner has named; state its system")
+		}
+	}
+	return nil
+}
+
+// underMemberSystems returns value as an identifier of each member id
+// system.
+func underMemberSystems(value string, memberSystems []string) []congruence.Identifier {
+	ids := make([]congruence.Identifier, 0, len(memberSystems))
+	for _, system := range memberSystems {
+		ids = append(ids, congruence.Identifier{System: system, Value: value})
+	}
+	return ids
+}
+
+// maxPayloadLookups caps the link reads checkPayloadIdentifiers makes for
+// one outbound body: one per distinct identifier, and one per member id
+// system for each value that may be a member id of an unstated system.
 //
 // NOTE: 1024 is an estimate of what no real outbound payload reaches: a
 // PAS response or a notification carries tens.
-const maxPayloadIdentifiers = 1024
+const maxPayloadLookups = 1024
+
+// payloadLookup is one identifier checkPayloadIdentifiers looks up: found
+// as it is, or (anySystem) the value of found under a member id system.
+type payloadLookup struct {
+	found     *congruence.FoundIdentifier
+	id        congruence.Identifier
+	anySystem bool
+}
 
 // checkPayloadIdentifiers applies the mixing and member id rules of
 // checkOutboundPatients to every identifier of the body, wherever it
 // sits: an extension's valueIdentifier, a Reference.identifier inside a
 // reference's extension, Patient.link, Coverage.identifier, a Person or
-// RelatedPerson, a contained resource or a nested Bundle. The patient walk
-// reads only the patient elements of known types, and a compromised
-// engine could put another member's id anywhere else.
+// RelatedPerson, a contained resource, a nested Bundle or a conditional
+// reference's identifier parameter. The patient walk reads only the
+// patient elements of known types, and a compromised engine could put
+// another member's id anywhere else.
+//
+// A value that may be a member id of an unstated system
+// (FoundIdentifier.AnySystem: an identifier without system,
+// Coverage.subscriberId, Coverage.identifier) is also looked up under each
+// member id system, and rejected when it is linked there only to other
+// partners. It is not required to be linked to the destination, because
+// such a value need not be a member id: a subscriber id often differs
+// from the member id the partner sent.
 func (g *Gateway) checkPayloadIdentifiers(ex *exchange, opts OutboundOptions) *Refusal {
 	found, err := congruence.PayloadIdentifiers(ex.body)
 	if err != nil {
 		return &Refusal{Status: http.StatusForbidden, Code: "forbidden", Rule: "congruence.unreadable",
 			Message: "the request body could not be read as FHIR JSON"}
 	}
-	if len(found) > maxPayloadIdentifiers {
-		return denyOutboundPatient("the request body carries more than " + strconv.Itoa(maxPayloadIdentifiers) + " distinct identifiers, more than the gateway checks")
+	var lookups []payloadLookup
+	for i := range found {
+		f := &found[i]
+		if f.Unreadable {
+			return denyOutboundPatient("the object at " + f.Pointer + " has a conditional reference whose identifier parameter cannot be read")
+		}
+		if f.System != "" {
+			lookups = append(lookups, payloadLookup{found: f, id: f.Identifier})
+		}
+		if f.AnySystem {
+			for _, id := range underMemberSystems(f.Value, opts.MemberSystems) {
+				if id != f.Identifier {
+					lookups = append(lookups, payloadLookup{found: f, id: id, anySystem: true})
+				}
+			}
+		}
+		if len(lookups) > maxPayloadLookups {
+			return denyOutboundPatient("the request body carries more identifiers than the gateway checks (" + strconv.Itoa(maxPayloadLookups) + " link reads)")
+		}
 	}
-	for chunk := range slices.Chunk(found, patientlinks.MaxIdentifiers) {
+	for chunk := range slices.Chunk(lookups, patientlinks.MaxIdentifiers) {
 		ids := make([]congruence.Identifier, len(chunk))
 		for i := range chunk {
-			ids[i] = chunk[i].Identifier
+			ids[i] = chunk[i].id
 		}
 		links, ref := g.lookupLinks(ex, opts.Patients, ids)
 		if ref != nil {
 			return ref
 		}
 		for i, link := range links {
-			if reason := foreignIdentifier(link, ids[i], opts.MemberSystems); reason != "" {
-				return denyOutboundPatient("the object at " + chunk[i].Pointer + " carries " + reason)
+			at := "the object at " + chunk[i].found.Pointer
+			if !chunk[i].anySystem {
+				if reason := foreignIdentifier(link, ids[i], opts.MemberSystems); reason != "" {
+					return denyOutboundPatient(at + " carries " + reason)
+				}
+				continue
+			}
+			if link.Others && !link.Partner {
+				return denyOutboundPatient(at + " carries a value that is a member id of another partner's patient (system " + ids[i].System + ")")
 			}
 		}
 	}
 	return nil
+}
+
+// lookupChunked reads the links of ids, at most
+// patientlinks.MaxIdentifiers at a time.
+func (g *Gateway) lookupChunked(ex *exchange, links PatientLinks, ids []congruence.Identifier) ([]patientlinks.Link, *Refusal) {
+	var out []patientlinks.Link
+	for chunk := range slices.Chunk(ids, patientlinks.MaxIdentifiers) {
+		found, ref := g.lookupLinks(ex, links, chunk)
+		if ref != nil {
+			return nil, ref
+		}
+		out = append(out, found...)
+	}
+	return out, nil
 }
 
 // lookupLinks reads the links of ids for the exchange's partner. A failed
