@@ -251,9 +251,22 @@ func (s *Store) remember(ctx context.Context, t table, partner string, ids []con
 	if err := s.prune(ctx); err != nil {
 		return err
 	}
+	if len(ids) == 0 {
+		return nil
+	}
+	// One transaction for every identifier, because on SQLite each commit
+	// takes the file's write lock and fsyncs the write-ahead log. A commit
+	// per identifier held up the other writers of the file (the exchange
+	// record, the payer service) once per identifier of a request.
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("patientlinks: record: %w", err)
+	}
+	defer tx.Rollback()
+	ptx := s.stmts.In(tx)
 	expires := s.now().Add(s.retention).UnixNano()
 	for _, id := range ids {
-		_, err := s.stmts.ExecContext(ctx,
+		_, err := ptx.ExecContext(ctx,
 			`INSERT INTO `+string(t)+` (partner, system, value_hash, expires_ns) VALUES ($1, $2, $3, $4)
 ON CONFLICT (partner, system, value_hash) DO UPDATE SET expires_ns = excluded.expires_ns
 WHERE `+string(t)+`.expires_ns < excluded.expires_ns`,
@@ -261,6 +274,9 @@ WHERE `+string(t)+`.expires_ns < excluded.expires_ns`,
 		if err != nil {
 			return fmt.Errorf("patientlinks: record: %w", err)
 		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("patientlinks: record: %w", err)
 	}
 	return nil
 }

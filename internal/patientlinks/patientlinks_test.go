@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"slices"
 	"sync"
@@ -365,4 +366,25 @@ func TestKeyChangeDropsClaimLinks(t *testing.T) {
 			t.Errorf("ClaimLen = %d, %v after a key change, want 0", n, err)
 		}
 	})
+}
+
+// TestRememberAllOrNothing checks that one Remember call commits its
+// identifiers in one transaction: when the second insert fails, the first
+// is not linked either. A SQLite trigger makes the second insert fail.
+func TestRememberAllOrNothing(t *testing.T) {
+	db := storagetest.Backend{Dialect: storage.SQLite}.New(t)
+	s := newStore(t, db, time.Hour, &clock{now: time.Unix(1_800_000_000, 0)})
+	// A trigger takes no parameters, so the hash is a blob literal.
+	_, err := db.ExecContext(context.Background(), `CREATE TRIGGER fail_member_b BEFORE INSERT ON partner_patients
+WHEN NEW.value_hash = X'`+hex.EncodeToString(s.hashValue(memberB))+`' BEGIN SELECT RAISE(ABORT, 'test: insert refused'); END`)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	if err := s.Remember(context.Background(), "ehr-1", []congruence.Identifier{memberA, memberB}); err == nil {
+		t.Fatal("Remember succeeded although the insert of member B failed")
+	}
+	if mustKnown(t, s, "ehr-1", memberA) {
+		t.Error("member A is linked although the same call failed on member B")
+	}
 }
