@@ -305,7 +305,7 @@ func isFunctionCall(src string, i int) bool {
 // cached, or false when the result must be evaluated. fp must be a complex
 // node of a known type. A child is present under a name when its element
 // name or its JSON name is that name.
-func absentKeyFor(plan absentPlan, c *constraint, fp *fhirpath.Node) (absentKey, bool) {
+func absentKeyFor(plan *absentPlan, c *constraint, fp *fhirpath.Node) (absentKey, bool) {
 	if plan.mode == modeNone || fp.Type() == nil || fp.Value() != nil {
 		return absentKey{}, false
 	}
@@ -317,9 +317,11 @@ func absentKeyFor(plan absentPlan, c *constraint, fp *fhirpath.Node) (absentKey,
 				present |= 1 << i
 			}
 		}
-	}
-	if plan.mode != modePresence && present != 0 {
-		return absentKey{}, false
+		// Only a presence plan is cached with names present, so the
+		// other plans stop at the first.
+		if present != 0 && plan.mode != modePresence {
+			return absentKey{}, false
+		}
 	}
 	return absentKey{c: c, typ: fp.Type(), present: present}, true
 }

@@ -124,3 +124,33 @@ func compareShortcuts(t *testing.T, fast, slow *Validator, name string, body []b
 		t.Errorf("%s: issues differ with shortcuts:\n got %v\nwant %v", name, got.Issues, want.Issues)
 	}
 }
+
+// TestCachedInvariantAlternatingKeys validates Quantities that alternate
+// between failing and satisfying qty-3 ("code.empty() or
+// system.exists()"), so each lookup of the constraint's cached outcome
+// has another key than the one before it.
+func TestCachedInvariantAlternatingKeys(t *testing.T) {
+	v, err := New(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const withoutSystem = `{"resourceType":"Observation","status":"final","code":{"text":"weight"},` +
+		`"valueQuantity":{"value":70,"code":"kg"}}`
+	const withSystem = `{"resourceType":"Observation","status":"final","code":{"text":"weight"},` +
+		`"valueQuantity":{"value":70,"code":"kg","system":"http://unitsofmeasure.org"}}`
+	for round := range 3 {
+		for _, doc := range []struct {
+			body     string
+			wantQty3 bool
+		}{{withoutSystem, true}, {withSystem, false}} {
+			res, err := v.Validate([]byte(doc.body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := hasIssue(res, "error", "Observation.value.ofType(Quantity)", "qty-3")
+			if got != doc.wantQty3 {
+				t.Errorf("round %d, %s: qty-3 reported %v, want %v (issues %v)", round, doc.body, got, doc.wantQty3, res.Issues)
+			}
+		}
+	}
+}

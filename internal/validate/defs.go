@@ -143,6 +143,7 @@ type constraint struct {
 	skip                       bool                               // checked natively, or without an expression
 	absent                     atomic.Pointer[absentPlan]         // see absentPlan
 	compiledExpr               atomic.Pointer[compiledConstraint] // see compiled
+	lastAbsent                 atomic.Pointer[absentEntry]        // see run.invariant
 }
 
 type slicing struct {

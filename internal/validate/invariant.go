@@ -49,13 +49,33 @@ func (r *run) invariant(c *constraint, d *elemDef, at *location, fp *fhirpath.No
 		r.reportInvariant(c, d, at, r.evalInvariant(c, fp))
 		return
 	}
-	if got, ok := r.v.absentResults.load(key); ok {
-		r.reportInvariant(c, d, at, got)
+
+	// Most lookups of a constraint repeat its previous key, because an
+	// element has one type and usually the same children, so the entry
+	// found last is compared before the key is hashed.
+	if last := c.lastAbsent.Load(); last != nil && last.v == r.v && last.key == key {
+		r.reportInvariant(c, d, at, last.res)
 		return
 	}
-	res := r.evalInvariant(c, fp)
-	r.v.absentResults.store(key, res)
-	r.reportInvariant(c, d, at, res)
+	if got, ok := r.v.absentResults.load(key); ok {
+		c.lastAbsent.Store(got)
+		r.reportInvariant(c, d, at, got.res)
+		return
+	}
+	entry := &absentEntry{v: r.v, key: key, res: r.evalInvariant(c, fp)}
+	r.v.absentResults.store(key, entry)
+	c.lastAbsent.Store(entry)
+	r.reportInvariant(c, d, at, entry.res)
+}
+
+// absentEntry is a cached invariant outcome with its key and the validator
+// whose cache contains it. The results under one key are equal whichever
+// run computed them, so an entry that lost a race to store is as good as
+// the one kept.
+type absentEntry struct {
+	v   *Validator
+	key absentKey
+	res invariantResult
 }
 
 // satisfiedShortcuts maps invariant expressions to Go tests of cases in
@@ -224,14 +244,14 @@ func (c *constraint) compiled(v *Validator) (*fhirpath.Expression, error) {
 
 // absentPlan returns the analysis of c's expression (see absent.go),
 // made on first use.
-func (c *constraint) absentPlan() absentPlan {
+func (c *constraint) absentPlan() *absentPlan {
 	if p := c.absent.Load(); p != nil {
-		return *p
+		return p
 	}
 	p := analyzeAbsent(c.source())
 	p.satisfied = satisfiedShortcuts[c.expr]
 	c.absent.Store(&p)
-	return p
+	return &p
 }
 
 // constraintResult reads an invariant's result as a boolean. An empty

@@ -100,7 +100,7 @@ type Validator struct {
 	valueDefs readMap[string, *elemDef] // primitive type code -> its value element
 	// absentResults caches invariant outcomes on values without the
 	// elements the invariant names, by expression and type (absent.go).
-	absentResults readMap[absentKey, invariantResult]
+	absentResults readMap[absentKey, *absentEntry]
 	// noShortcuts makes every invariant evaluate through FHIRPath, for
 	// tests that compare the shortcuts with the evaluation.
 	noShortcuts bool
