@@ -3,7 +3,10 @@ package cli
 import (
 	"errors"
 	"io/fs"
+	"os"
+	"os/user"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/gatehouse-health/gatehouse/internal/app"
@@ -45,9 +48,10 @@ func (e *env) warnConfigFiles(cfg *config.File, cfgPath string) {
 
 // fileProblemsHint returns how to create what the preflight found
 // missing, with the runbook's commands, and how to fix a file the
-// gateway cannot read.
+// gateway cannot read or a directory it cannot write.
 func fileProblemsHint(problems []*app.FileProblem, cfg *config.File, cfgPath string) string {
-	var dirs, steps []string
+	var dirs, writable, steps []string
+	account := currentAccount()
 	seen := map[string]bool{}
 	add := func(list *[]string, s string) {
 		if !seen[s] {
@@ -57,14 +61,24 @@ func fileProblemsHint(problems []*app.FileProblem, cfg *config.File, cfgPath str
 	}
 	for _, p := range problems {
 		var dirErr *storage.MissingDirError
+		var unusable *app.DirError
 		switch {
 		case errors.As(p.Err, &dirErr):
 			add(&dirs, shellWord(dirErr.Dir))
+		case errors.As(p.Err, &unusable) && errors.Is(unusable, fs.ErrPermission):
+			add(&writable, shellWord(unusable.Dir))
+		case errors.As(p.Err, &unusable):
+			add(&steps, "name a directory, not a file, as the place of each file the gateway creates (move "+shellWord(unusable.Dir)+" aside, or correct the key)")
+		case errors.Is(p.Err, fs.ErrPermission) && (p.Key == "database.path" || p.Key == "database.url"):
+			add(&steps, "give "+account+", the account this command runs as, read and write access to the database file (chown "+account+" "+shellWord(p.Path)+"; chmod 0600 "+shellWord(p.Path)+")")
 		case errors.Is(p.Err, fs.ErrNotExist):
 			add(&steps, createStep(p, cfg))
 		default:
 			add(&steps, "make each file named above a regular file that the account the gateway runs as can read, with mode 0600 for private keys")
 		}
+	}
+	if len(writable) > 0 {
+		steps = append([]string{"give " + account + ", the account this command runs as, write access to the directories (chown " + account + " " + strings.Join(writable, " ") + "; chmod 0700 " + strings.Join(writable, " ") + "), or point the keys at directories it owns"}, steps...)
 	}
 	if len(dirs) > 0 {
 		steps = append([]string{"create the directories for the account the gateway runs as (install -d -m 0700 " + strings.Join(dirs, " ") + ")"}, steps...)
@@ -112,4 +126,14 @@ func ownPKIFile(key string) bool {
 		return true
 	}
 	return false
+}
+
+// currentAccount returns the name of the account this process runs as,
+// which the preflight checks access for, as a shell word. It is the uid
+// when the name cannot be looked up; chown accepts either.
+func currentAccount() string {
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		return shellWord(u.Username)
+	}
+	return strconv.Itoa(os.Getuid())
 }

@@ -202,3 +202,58 @@ func TestPostureWarnsMissingFiles(t *testing.T) {
 		t.Errorf("no hint:\n%s", stderr)
 	}
 }
+
+// TestServeReportsDirectoryProblems puts the database under a regular
+// file, where no account can create it, and, when the test runs as
+// another account than root, the checkpoint file in a read-only
+// directory. One run reports each as "KEY PATH: problem", gives one hint
+// with the fix, exits 2 and creates nothing.
+func TestServeReportsDirectoryProblems(t *testing.T) {
+	path, dir := hardenedLocal(t)
+	notDir := filepath.Join(dir, "hardened.yaml")
+	database := filepath.Join(notDir, "gatehouse.db")
+	checkpointDir := filepath.Join(dir, "witness")
+	if err := os.Mkdir(checkpointDir, 0o500); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Chmod(checkpointDir, 0o700) })
+	checkpoint := filepath.Join(checkpointDir, "checkpoint.txt")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	edited := strings.NewReplacer(
+		filepath.Join(dir, "gatehouse.db"), database,
+		filepath.Join(dir, "checkpoint.txt"), checkpoint,
+	).Replace(string(data))
+	if err := os.WriteFile(path, []byte(edited), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	before := listTree(t, dir)
+
+	code, _, stderr := run(t, context.Background(), "serve", "--config", path)
+	if code != 2 {
+		t.Errorf("exit code %d, want 2", code)
+	}
+	want := "gatehouse: error: database.path " + database + ": " + notDir + " is not a directory"
+	if !strings.Contains(stderr, want) {
+		t.Errorf("stderr lacks %q:\n%s", want, stderr)
+	}
+	if !strings.Contains(stderr, "gatehouse: hint: fix each file named above") || !strings.Contains(stderr, "move "+notDir+" aside") {
+		t.Errorf("the hint does not say to name a directory:\n%s", stderr)
+	}
+	if os.Geteuid() != 0 {
+		want := "gatehouse: error: audit.checkpoint_file " + checkpoint + ": directory " + checkpointDir + " is not writable"
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr)
+		}
+		if !strings.Contains(stderr, "chmod 0700 "+checkpointDir) {
+			t.Errorf("the hint does not say how to make the directory writable:\n%s", stderr)
+		}
+	} else {
+		t.Log("running as root, which writes into any directory: the read-only checkpoint directory is not checked")
+	}
+	if after := listTree(t, dir); !slices.Equal(before, after) {
+		t.Errorf("serve changed the directory:\nbefore %q\nafter  %q", before, after)
+	}
+}
