@@ -91,6 +91,45 @@ func CheckFiles(cfg *config.File) []*FileProblem {
 	return c.problems
 }
 
+// CheckFilesOf is CheckFiles for an operator command that uses some of a
+// deployment's files without starting it: it returns only the problems
+// of the named keys, where "database" names database.path or
+// database.url, whichever cfg sets. With databaseMustExist, a missing
+// SQLite database file is a problem too, for a command that creates none.
+//
+// NOTE: CheckFiles reports a path named by several keys under the first
+// of them, so a problem of a named key whose path an earlier key also
+// names is left out.
+func CheckFilesOf(cfg *config.File, databaseMustExist bool, keys ...string) []*FileProblem {
+	wanted := map[string]bool{}
+	for _, k := range keys {
+		if k == "database" {
+			k = databaseKey(cfg)
+		}
+		wanted[k] = true
+	}
+	var problems []*FileProblem
+	reported := false
+	for _, p := range CheckFiles(cfg) {
+		if wanted[p.Key] {
+			problems = append(problems, p)
+			reported = reported || p.Key == databaseKey(cfg)
+		}
+	}
+	if !databaseMustExist || !wanted[databaseKey(cfg)] || reported {
+		return problems
+	}
+	dialect, path, err := storage.ParseURL(cfg.DatabaseURL())
+	if err != nil || dialect != storage.SQLite {
+		return problems
+	}
+	if _, err := os.Stat(path); err != nil {
+		// The database comes first, because the command opens it first.
+		problems = append([]*FileProblem{{Key: databaseKey(cfg), Path: path, Err: statError(err)}}, problems...)
+	}
+	return problems
+}
+
 // preflight collects the problems of CheckFiles.
 type preflight struct {
 	cfg      *config.File
