@@ -6,6 +6,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/gatehouse-health/gatehouse/internal/auditlog"
 	"github.com/gatehouse-health/gatehouse/internal/config"
@@ -14,8 +17,8 @@ import (
 
 // FileProblem is a file that the configuration names and that start-up
 // cannot use. Such a file is missing, is not a regular file or cannot be
-// opened for reading, or it is a file the gateway creates and its
-// directory is missing.
+// opened for reading, or it is a file the gateway creates or rewrites and
+// its directory is missing, is not a directory or is not writable.
 type FileProblem struct {
 	// Key is the configuration key, such as "tls.cert_file".
 	Key string
@@ -24,7 +27,8 @@ type FileProblem struct {
 	Path string
 	// Err describes the problem without repeating Path. A missing directory
 	// is a *storage.MissingDirError, and every missing file or directory
-	// matches fs.ErrNotExist.
+	// matches fs.ErrNotExist. A directory that exists but cannot hold the
+	// file is a *DirError.
 	Err error
 }
 
@@ -37,7 +41,26 @@ var (
 	errNoFile     = &reason{msg: "no such file", err: fs.ErrNotExist}
 	errNotRegular = &reason{msg: "not a regular file: a directory, device or pipe is named where a file is expected"}
 	errNoAccess   = &reason{msg: "permission denied: the account the gateway runs as cannot open it for reading", err: fs.ErrPermission}
+	errReadOnly   = &reason{msg: "permission denied: the account the gateway runs as cannot open it for writing", err: fs.ErrPermission}
 )
+
+// DirError is a FileProblem error for the directory that the gateway
+// creates or rewrites a file in: the path is not a directory, or the
+// account the gateway runs as cannot create files in it. Err is
+// syscall.ENOTDIR or matches fs.ErrPermission.
+type DirError struct {
+	Dir string
+	Err error
+}
+
+func (e *DirError) Error() string {
+	if errors.Is(e.Err, fs.ErrPermission) {
+		return "directory " + e.Dir + " is not writable: the account the gateway runs as cannot create files in it"
+	}
+	return e.Dir + " is not a directory: the file must be created in a directory"
+}
+
+func (e *DirError) Unwrap() error { return e.Err }
 
 // reason is a FileProblem error whose text is written for the operator
 // and which still matches the fs error that it represents.
@@ -66,6 +89,45 @@ func CheckFiles(cfg *config.File) []*FileProblem {
 		c.checkpoint("audit.checkpoint_file", cfg.Resolve(cfg.Audit.CheckpointFile))
 	}
 	return c.problems
+}
+
+// CheckFilesOf is CheckFiles for an operator command that uses some of a
+// deployment's files without starting it: it returns only the problems
+// of the named keys, where "database" names database.path or
+// database.url, whichever cfg sets. With databaseMustExist, a missing
+// SQLite database file is a problem too, for a command that creates none.
+//
+// NOTE: CheckFiles reports a path named by several keys under the first
+// of them, so a problem of a named key whose path an earlier key also
+// names is left out.
+func CheckFilesOf(cfg *config.File, databaseMustExist bool, keys ...string) []*FileProblem {
+	wanted := map[string]bool{}
+	for _, k := range keys {
+		if k == "database" {
+			k = databaseKey(cfg)
+		}
+		wanted[k] = true
+	}
+	var problems []*FileProblem
+	reported := false
+	for _, p := range CheckFiles(cfg) {
+		if wanted[p.Key] {
+			problems = append(problems, p)
+			reported = reported || p.Key == databaseKey(cfg)
+		}
+	}
+	if !databaseMustExist || !wanted[databaseKey(cfg)] || reported {
+		return problems
+	}
+	dialect, path, err := storage.ParseURL(cfg.DatabaseURL())
+	if err != nil || dialect != storage.SQLite {
+		return problems
+	}
+	if _, err := os.Stat(path); err != nil {
+		// The database comes first, because the command opens it first.
+		problems = append([]*FileProblem{{Key: databaseKey(cfg), Path: path, Err: statError(err)}}, problems...)
+	}
+	return problems
 }
 
 // preflight collects the problems of CheckFiles.
@@ -133,7 +195,9 @@ func (c *preflight) database(cfg *config.File) {
 	if err != nil || dialect != storage.SQLite {
 		return
 	}
-	c.created(databaseKey(cfg), path)
+	// SQLite writes the database file, and its -wal and -shm files beside
+	// it, so both the file and the directory must be writable.
+	c.created(databaseKey(cfg), path, unix.R_OK|unix.W_OK)
 }
 
 // checkpoint checks audit.checkpoint_file, which need not exist before
@@ -146,7 +210,9 @@ func (c *preflight) checkpoint(key, path string) {
 		c.add(key, path, err)
 		return
 	}
-	c.created(key, target)
+	// The checkpoint is replaced by a rename from a new file in the same
+	// directory, and read back on start.
+	c.created(key, target, unix.R_OK)
 }
 
 // file checks that a file Start reads exists, is a regular file and can
@@ -180,18 +246,18 @@ func (c *preflight) file(key, name string) {
 	f.Close()
 }
 
-// created checks a file that Start creates when it does not exist: its
-// directory must exist, and the file, if it exists, must be a regular
-// file.
-func (c *preflight) created(key, path string) {
+// created checks a file that Start creates or rewrites: its directory
+// must exist and be writable, and the file, if it exists, must be a
+// regular file that allows the access mode, a mask of unix.R_OK and
+// unix.W_OK.
+func (c *preflight) created(key, path string, mode uint32) {
 	if c.seen[path] {
 		return
 	}
 	c.seen[path] = true
 
-	dir := filepath.Dir(path)
-	if info, err := os.Stat(dir); err != nil || !info.IsDir() {
-		c.add(key, path, &storage.MissingDirError{Dir: dir})
+	if err := checkDir(filepath.Dir(path)); err != nil {
+		c.add(key, path, err)
 		return
 	}
 	info, err := os.Stat(path)
@@ -201,7 +267,30 @@ func (c *preflight) created(key, path string) {
 		c.add(key, path, statError(err))
 	case !info.Mode().IsRegular():
 		c.add(key, path, errNotRegular)
+	case unix.Access(path, mode&unix.R_OK) != nil:
+		c.add(key, path, errNoAccess)
+	case unix.Access(path, mode&unix.W_OK) != nil:
+		c.add(key, path, errReadOnly)
 	}
+}
+
+// checkDir returns why no file can be created in dir, or nil. The
+// kernel checks the access with access(2), so ACLs, read-only mounts and
+// mandatory access control count, and nothing is created.
+func checkDir(dir string) error {
+	info, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return &storage.MissingDirError{Dir: dir}
+	case errors.Is(err, syscall.ENOTDIR), err == nil && !info.IsDir():
+		return &DirError{Dir: dir, Err: syscall.ENOTDIR}
+	case err != nil:
+		return statError(err)
+	}
+	if err := unix.Access(dir, unix.W_OK|unix.X_OK); err != nil {
+		return &DirError{Dir: dir, Err: fs.ErrPermission}
+	}
+	return nil
 }
 
 func (c *preflight) add(key, path string, err error) {

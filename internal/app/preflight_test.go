@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/gatehouse-health/gatehouse/internal/config"
@@ -212,4 +213,112 @@ func TestCheckFilesUnreadable(t *testing.T) {
 	if !errors.Is(problems[0], fs.ErrPermission) {
 		t.Errorf("problem %v, want permission denied", problems[0])
 	}
+}
+
+// TestCheckFilesDirectoryIsFile names a regular file as the directory of
+// the database and of the checkpoint file. The problem is real for root
+// too: nothing can be created under a regular file.
+func TestCheckFilesDirectoryIsFile(t *testing.T) {
+	cfg, dir := preflightConfig(t)
+	notDir := cfg.Payer.RulesFile
+	cfg.Database.Path = filepath.Join(notDir, "gatehouse.db")
+	cfg.Audit.CheckpointFile = filepath.Join(notDir, "checkpoint.txt")
+
+	problems := CheckFiles(cfg)
+	if len(problems) != 2 {
+		t.Fatalf("problems %v, want database.path and audit.checkpoint_file", problems)
+	}
+	for i, key := range []string{"database.path", "audit.checkpoint_file"} {
+		p := problems[i]
+		if p.Key != key {
+			t.Errorf("problem %d names key %s, want %s", i, p.Key, key)
+		}
+		var dirErr *DirError
+		if !errors.As(p, &dirErr) || dirErr.Dir != notDir {
+			t.Errorf("problem %q does not name %s as the directory", p, notDir)
+		}
+		if errors.Is(p, fs.ErrNotExist) {
+			t.Errorf("problem %q says the directory is missing; it exists as a file", p)
+		}
+		if want := notDir + " is not a directory"; !strings.Contains(p.Error(), want) {
+			t.Errorf("problem %q lacks %q", p, want)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "gatehouse.db")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("a database file was created: %v", err)
+	}
+}
+
+// TestCheckFilesUnwritable makes the database directory, the checkpoint
+// directory and an existing database file read-only. Root writes them
+// anyway, so the test needs another account; TestCheckFilesDirectoryIsFile
+// covers a directory problem that root meets too.
+func TestCheckFilesUnwritable(t *testing.T) {
+	if os.Geteuid() == 0 {
+		t.Skip("root writes into any directory whatever its mode")
+	}
+	tests := []struct {
+		name   string
+		change func(t *testing.T, cfg *config.File, dir string) string // returns the key
+		dir    bool                                                    // a *DirError, not the file
+	}{
+		{
+			name: "database directory",
+			change: func(t *testing.T, cfg *config.File, dir string) string {
+				cfg.Database.Path = filepath.Join(readOnlyDir(t, dir, "db"), "gatehouse.db")
+				return "database.path"
+			},
+			dir: true,
+		},
+		{
+			name: "checkpoint directory",
+			change: func(t *testing.T, cfg *config.File, dir string) string {
+				cfg.Audit.CheckpointFile = filepath.Join(readOnlyDir(t, dir, "witness"), "checkpoint.txt")
+				return "audit.checkpoint_file"
+			},
+			dir: true,
+		},
+		{
+			name: "database file",
+			change: func(t *testing.T, cfg *config.File, dir string) string {
+				if err := os.WriteFile(cfg.Database.Path, nil, 0o400); err != nil {
+					t.Fatal(err)
+				}
+				return "database.path"
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, dir := preflightConfig(t)
+			key := tt.change(t, cfg, dir)
+			problems := CheckFiles(cfg)
+			if len(problems) != 1 {
+				t.Fatalf("problems %v, want one for %s", problems, key)
+			}
+			p := problems[0]
+			if p.Key != key {
+				t.Errorf("problem names key %s, want %s", p.Key, key)
+			}
+			if !errors.Is(p, fs.ErrPermission) {
+				t.Errorf("problem %q, want permission denied", p)
+			}
+			var dirErr *DirError
+			if errors.As(p, &dirErr) != tt.dir {
+				t.Errorf("problem %q is a *DirError: %v, want %v", p, !tt.dir, tt.dir)
+			}
+		})
+	}
+}
+
+// readOnlyDir creates dir/name with mode 0500 and returns its path.
+func readOnlyDir(t *testing.T, dir, name string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.Mkdir(p, 0o500); err != nil {
+		t.Fatal(err)
+	}
+	// TempDir's cleanup needs to remove what is inside.
+	t.Cleanup(func() { os.Chmod(p, 0o700) })
+	return p
 }

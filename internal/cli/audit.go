@@ -182,6 +182,26 @@ func (e *env) openAudit(s *auditSource) (*storage.DB, *auditlog.Reader, bool) {
 	return db, r, true
 }
 
+// checkVerifyFiles lists, in one run, each file of --config that verify
+// reads and cannot use: the database, the retired verifier keys and,
+// without --key, the verifier key beside audit.signing_key_file.
+func (e *env) checkVerifyFiles(s *auditSource) bool {
+	if !e.loadAuditSource(s) {
+		return false
+	}
+	if s.cfg == nil {
+		return true
+	}
+	var extra []string
+	if len(*s.keys) == 0 {
+		signingKey := s.cfg.Resolve(s.cfg.Audit.SigningKeyFile)
+		if _, ok := verifierBeside(signingKey); !ok {
+			extra = append(extra, "no verifier key beside audit.signing_key_file "+signingKey+": pass --key with the checkpoint.vkey that 'gatehouse audit keygen' wrote with the signing key")
+		}
+	}
+	return e.checkOperatorFiles(s.cfg, *s.config, true, extra, "database", "audit.retired_verifier_keys_file")
+}
+
 // logKeys loads the checkpoint verifier keys, oldest first: the --key
 // files, or the keys of the configuration (audit.retired_verifier_keys_file,
 // then checkpoint.vkey beside audit.signing_key_file), or the development
@@ -279,6 +299,9 @@ func (e *env) auditVerify(args []string) int {
 	if *retention != 0 && *retention < auditlog.MinRetention {
 		e.errorf("invalid --retention %s: it must be at least %s", *retention, auditlog.MinRetention)
 		e.hint("give the audit.retention of the configuration, in hours, such as 2160h for 90 days")
+		return 2
+	}
+	if !e.checkVerifyFiles(src) {
 		return 2
 	}
 	keys, ok := e.logKeys(src)

@@ -24,7 +24,7 @@ and a record of every exchange.
 Usage:
     gatehouse demo [--bundles DIR] [--json] [--keep DIR]
     gatehouse ehr --gateway URL --org SYSTEM|VALUE --cert FILE --key FILE --ca FILE --server-cert FILE --server-key FILE --payer-jwks FILE [--subscribe] [--submit FILE]... [--inquire FILE]... [--for D] [--json]
-    gatehouse load [--synthea FILE.tgz | --bundles DIR] [--rate N/s] [--concurrency C] [--duration D] [--json] [--target URL --data DIR]
+    gatehouse load [--synthea FILE.tgz | --bundles DIR] [--rate N/s] [--concurrency C] [--duration D] [--json] [--target URL] [--data DIR]
     gatehouse serve [--config FILE] [--data DIR] [--listen ADDR] [--admin-listen ADDR]
     gatehouse token [--data DIR] [--partner NAME] [--url URL] [--scope SCOPES]
     gatehouse token keygen --name NAME [--alg ALG] [--out DIR]

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	iofs "io/fs"
 	"os"
 	"strings"
 	"unicode/utf8"
@@ -46,6 +47,14 @@ func (e *env) fhirpath(args []string) int {
 		if errors.Is(err, os.ErrNotExist) {
 			e.errorf("--input: file %s not found", *input)
 			e.hint("check the path, or pass - to read the resource from standard input")
+			return 2
+		}
+		// A file that cannot be read, such as a directory, has no element
+		// to fix.
+		var pathErr *iofs.PathError
+		if errors.As(err, &pathErr) {
+			e.errorf("--input: cannot read %s: %v", *input, pathErr.Err)
+			e.hint("--input takes a FHIR JSON resource file, or - to read the resource from standard input")
 			return 2
 		}
 		if err != nil {

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"math"
 	"os"
@@ -17,10 +18,10 @@ import (
 	"github.com/gatehouse-health/gatehouse/internal/loadgen"
 )
 
-const loadSynopsis = "gatehouse load [--synthea FILE.tgz | --bundles DIR] [--rate N/s] [--concurrency C] [--duration D] [--json] [--target URL --data DIR]"
+const loadSynopsis = "gatehouse load [--synthea FILE.tgz | --bundles DIR] [--rate N/s] [--concurrency C] [--duration D] [--json] [--target URL] [--data DIR]"
 
 // load replays PAS prior-authorization requests through a gateway and
-// reports throughput and latency. Without --target it starts a
+// reports throughput and latency. Without --target or --data it starts a
 // development-mode gateway of its own in a temporary directory.
 func (e *env) load(args []string) int {
 	fs := e.flags("load")
@@ -31,17 +32,23 @@ func (e *env) load(args []string) int {
 	duration := fs.Duration("duration", 10*time.Second, fmt.Sprintf("how long to send requests, `D` such as 30s, at most %s", loadgen.MaxDuration))
 	asJSON := fs.Bool("json", false, "print the summary as one JSON object")
 	targetURL := fs.String("target", "", "public `URL` of a running gateway on this machine; default: the one --data names, else a new one in a temporary directory")
-	dataDir := fs.String("data", "", "development-mode data `DIR` of the running gateway, for the partner's certificate and key")
+	dataDir := fs.String("data", "./gatehouse-data", "development-mode data `DIR` of the running gateway, for the partner's certificate and key; used with --target or when given")
 	if code, ok := e.parse(fs, loadSynopsis, args); !ok {
 		return code
+	}
+	// Without --data or --target the load goes to a gateway of its own, so
+	// that a run does not depend on what the working directory holds.
+	// --target alone finds the partner's credentials where 'gatehouse
+	// serve' and 'gatehouse token' do.
+	dataSet := false
+	fs.Visit(func(f *flag.Flag) { dataSet = dataSet || f.Name == "data" || f.Name == "target" })
+	if !dataSet {
+		*dataDir = ""
 	}
 
 	rate, err := parseRate(*rateText)
 	if err == nil && *synthea != "" && *bundles != "" {
 		err = errors.New("--synthea and --bundles cannot be used together")
-	}
-	if err == nil && *targetURL != "" && *dataDir == "" {
-		err = errors.New("--target needs --data with the gateway's data directory")
 	}
 	if err != nil {
 		e.errorf("%v", err)
@@ -62,6 +69,9 @@ func (e *env) load(args []string) int {
 	target, stop, err := e.loadTarget(*targetURL, *dataDir, rate)
 	if err != nil {
 		e.errorf("%v", err)
+		if errors.Is(err, errNoDevGateway) {
+			e.hint("start the gateway with 'gatehouse serve --data %s', or pass --data with its data directory; without --data and --target, load starts a gateway of its own", shellWord(*dataDir))
+		}
 		return 1
 	}
 	defer stop()
@@ -118,6 +128,10 @@ func (e *env) loadRequests(synthea, bundles string) ([]*loadgen.Template, error)
 	return loadgen.Builtin(0, 1, time.Now())
 }
 
+// errNoDevGateway marks a data directory that names no running
+// development gateway.
+var errNoDevGateway = errors.New("no development gateway to load")
+
 // loadTarget returns the gateway to load: the running one at targetURL,
 // the one dataDir's endpoint file names, or a new development-mode gateway
 // in a temporary directory, which stop closes.
@@ -127,11 +141,11 @@ func (e *env) loadTarget(targetURL, dataDir string, rate float64) (loadgen.Targe
 	}
 	layout, err := openDevData(dataDir)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("%w: %w", errNoDevGateway, err)
 	}
 	if targetURL == "" {
 		if targetURL, err = readPublicURL(layout.Dir); err != nil {
-			return nil, nil, err
+			return nil, nil, fmt.Errorf("%w: %w", errNoDevGateway, err)
 		}
 	}
 	if err := loadgen.CheckLoopbackURL(targetURL); err != nil {

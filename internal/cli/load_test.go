@@ -3,6 +3,8 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -99,7 +101,6 @@ func TestLoadUsageErrors(t *testing.T) {
 	}{
 		{[]string{"load", "--rate", "99999"}, "above the cap"},
 		{[]string{"load", "--rate", "fast"}, `invalid --rate "fast"`},
-		{[]string{"load", "--target", "https://localhost:8443"}, "--target needs --data"},
 		{[]string{"load", "--synthea", "a.tgz", "--bundles", "dir"}, "cannot be used together"},
 		{[]string{"load", "extra"}, `unexpected argument "extra"`},
 		{[]string{"load", "--concurrency", "1000"}, "concurrency 1000 is out of range"},
@@ -112,5 +113,50 @@ func TestLoadUsageErrors(t *testing.T) {
 				t.Errorf("exit %d, stderr %q; want 2 and %q", code, stderr, tt.want)
 			}
 		})
+	}
+}
+
+// TestLoadTargetDefaultsData loads a running development gateway with
+// --target alone: the partner's credentials come from ./gatehouse-data,
+// as for 'gatehouse token'.
+func TestLoadTargetDefaultsData(t *testing.T) {
+	data, _, serveErr := serveDev(t, "")
+	publicURL, err := readPublicURL(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	work := t.TempDir()
+	if err := os.Symlink(data, filepath.Join(work, "gatehouse-data")); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(work)
+
+	code, stdout, stderr := run(t, context.Background(), "load", "--target", publicURL,
+		"--duration", "1s", "--rate", "5", "--concurrency", "1", "--json")
+	if code != 0 {
+		t.Fatalf("exit code %d\nstderr: %s\nserve: %s", code, stderr, serveErr.String())
+	}
+	if s := parseLoadSummary(t, stdout); s.Successes == 0 || s.Errors != 0 || s.Failures != 0 {
+		t.Errorf("summary %+v, want successes only", s)
+	}
+	if strings.Contains(stderr, "started a development-mode gateway") {
+		t.Errorf("load started a gateway of its own:\n%s", stderr)
+	}
+}
+
+// TestLoadTargetWithoutData runs --target in a directory without
+// development data, and requires the error to name ./gatehouse-data and
+// the hint to say how to create it.
+func TestLoadTargetWithoutData(t *testing.T) {
+	t.Chdir(t.TempDir())
+	code, _, stderr := run(t, context.Background(), "load", "--target", "https://127.0.0.1:8443", "--duration", "1s")
+	if code != 1 {
+		t.Errorf("exit code %d, want 1", code)
+	}
+	if !strings.Contains(stderr, "gatehouse: error: no development gateway to load: ./gatehouse-data is not a development data directory") {
+		t.Errorf("the error does not name ./gatehouse-data:\n%s", stderr)
+	}
+	if !strings.Contains(stderr, "gatehouse: hint: start the gateway with 'gatehouse serve --data ./gatehouse-data'") {
+		t.Errorf("no hint to start the gateway:\n%s", stderr)
 	}
 }

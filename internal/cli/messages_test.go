@@ -256,3 +256,20 @@ func TestEHRHelpStatesForDuration(t *testing.T) {
 		t.Errorf("the help of --for does not say that the simulator keeps running:\n%s", stdout)
 	}
 }
+
+// TestFhirpathInputDirectory passes a directory as --input. The error
+// says that the file cannot be read, and the hint does not send the user
+// to fix an element that does not exist.
+func TestFhirpathInputDirectory(t *testing.T) {
+	dir := t.TempDir()
+	code, _, stderr := run(t, context.Background(), "fhirpath", "--input", dir, "Patient")
+	if code != 2 {
+		t.Errorf("exit code %d, want 2", code)
+	}
+	if want := "gatehouse: error: --input: cannot read " + dir + ": is a directory"; !strings.Contains(stderr, want) {
+		t.Errorf("stderr lacks %q:\n%s", want, stderr)
+	}
+	if strings.Contains(stderr, "fix the element") {
+		t.Errorf("the hint names an element:\n%s", stderr)
+	}
+}

@@ -118,6 +118,9 @@ func (e *env) configDatabase(f payerFlags) (string, bool) {
 		e.errorf("%v", err)
 		return "", false
 	}
+	if !e.checkOperatorFiles(cfg, *f.cfgPath, false, nil, "database") {
+		return "", false
+	}
 	return cfg.DatabaseURL(), true
 }
 
@@ -231,6 +234,10 @@ func (e *env) operatorConfig(cfgPath, dataDir string) (*config.File, bool) {
 		cfg, err := config.Load(cfgPath)
 		if err != nil {
 			e.errorf("%v", err)
+			return nil, false
+		}
+		// Every file that recording the decision needs is listed in one run.
+		if !e.checkOperatorFiles(cfg, cfgPath, false, nil, "database", "audit.signing_key_file", "audit.recipients_file", "audit.checkpoint_file") {
 			return nil, false
 		}
 		return cfg, true

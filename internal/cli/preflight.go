@@ -3,7 +3,10 @@ package cli
 import (
 	"errors"
 	"io/fs"
+	"os"
+	"os/user"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/gatehouse-health/gatehouse/internal/app"
@@ -28,6 +31,27 @@ func (e *env) checkConfigFiles(cfg *config.File, cfgPath string) bool {
 	return false
 }
 
+// checkOperatorFiles is checkConfigFiles for an operator command that
+// uses the files of the configuration's keys, with "database" for the
+// database, and starts no gateway. extra are more error lines of the same
+// run, printed after the problems.
+func (e *env) checkOperatorFiles(cfg *config.File, cfgPath string, databaseMustExist bool, extra []string, keys ...string) bool {
+	problems := app.CheckFilesOf(cfg, databaseMustExist, keys...)
+	if len(problems) == 0 && len(extra) == 0 {
+		return true
+	}
+	for _, p := range problems {
+		e.errorf("%v", p)
+	}
+	for _, line := range extra {
+		e.errorf("%s", line)
+	}
+	if len(problems) > 0 {
+		e.hint("%s", fileProblemsHint(problems, cfg, cfgPath))
+	}
+	return false
+}
+
 // warnConfigFiles prints each preflight problem of the configuration as
 // a warning and one hint. A posture audit goes on without the files: it
 // reports what it could not check as findings, and the audit may run on
@@ -45,9 +69,10 @@ func (e *env) warnConfigFiles(cfg *config.File, cfgPath string) {
 
 // fileProblemsHint returns how to create what the preflight found
 // missing, with the runbook's commands, and how to fix a file the
-// gateway cannot read.
+// gateway cannot read or a directory it cannot write.
 func fileProblemsHint(problems []*app.FileProblem, cfg *config.File, cfgPath string) string {
-	var dirs, steps []string
+	var dirs, writable, steps []string
+	account := currentAccount()
 	seen := map[string]bool{}
 	add := func(list *[]string, s string) {
 		if !seen[s] {
@@ -57,14 +82,24 @@ func fileProblemsHint(problems []*app.FileProblem, cfg *config.File, cfgPath str
 	}
 	for _, p := range problems {
 		var dirErr *storage.MissingDirError
+		var unusable *app.DirError
 		switch {
 		case errors.As(p.Err, &dirErr):
 			add(&dirs, shellWord(dirErr.Dir))
+		case errors.As(p.Err, &unusable) && errors.Is(unusable, fs.ErrPermission):
+			add(&writable, shellWord(unusable.Dir))
+		case errors.As(p.Err, &unusable):
+			add(&steps, "name a directory, not a file, as the place of each file the gateway creates (move "+shellWord(unusable.Dir)+" aside, or correct the key)")
+		case errors.Is(p.Err, fs.ErrPermission) && (p.Key == "database.path" || p.Key == "database.url"):
+			add(&steps, "give "+account+", the account this command runs as, read and write access to the database file (chown "+account+" "+shellWord(p.Path)+"; chmod 0600 "+shellWord(p.Path)+")")
 		case errors.Is(p.Err, fs.ErrNotExist):
-			add(&steps, createStep(p, cfg))
+			add(&steps, createStep(p, cfg, cfgPath))
 		default:
 			add(&steps, "make each file named above a regular file that the account the gateway runs as can read, with mode 0600 for private keys")
 		}
+	}
+	if len(writable) > 0 {
+		steps = append([]string{"give " + account + ", the account this command runs as, write access to the directories (chown " + account + " " + strings.Join(writable, " ") + "; chmod 0700 " + strings.Join(writable, " ") + "), or point the keys at directories it owns"}, steps...)
 	}
 	if len(dirs) > 0 {
 		steps = append([]string{"create the directories for the account the gateway runs as (install -d -m 0700 " + strings.Join(dirs, " ") + ")"}, steps...)
@@ -75,7 +110,7 @@ func fileProblemsHint(problems []*app.FileProblem, cfg *config.File, cfgPath str
 
 // createStep returns the command or source of a missing file, by the key
 // that names it.
-func createStep(p *app.FileProblem, cfg *config.File) string {
+func createStep(p *app.FileProblem, cfg *config.File, cfgPath string) string {
 	key := p.Key
 	dir := shellWord(filepath.Dir(p.Path))
 	switch {
@@ -89,6 +124,8 @@ func createStep(p *app.FileProblem, cfg *config.File) string {
 			name = shellWord(strings.TrimSuffix(base, ".jwk"))
 		}
 		return "'gatehouse token keygen --name " + name + " --out " + dir + "' writes the assertion key " + name + ".jwk"
+	case key == "database.path" || key == "database.url":
+		return "the gateway creates the database on its first start ('gatehouse serve --config " + shellWord(cfgPath) + "'), so point " + key + " at the database it uses"
 	case key == "audit.recipients_file":
 		return "the security team lists its age public keys in the recipients file, one a line (age-keygen -y identity.txt, on its own machine)"
 	case strings.HasSuffix(key, ".jwks_file"):
@@ -112,4 +149,14 @@ func ownPKIFile(key string) bool {
 		return true
 	}
 	return false
+}
+
+// currentAccount returns the name of the account this process runs as,
+// which the preflight checks access for, as a shell word. It is the uid
+// when the name cannot be looked up; chown accepts either.
+func currentAccount() string {
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		return shellWord(u.Username)
+	}
+	return strconv.Itoa(os.Getuid())
 }

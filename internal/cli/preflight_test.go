@@ -202,3 +202,140 @@ func TestPostureWarnsMissingFiles(t *testing.T) {
 		t.Errorf("no hint:\n%s", stderr)
 	}
 }
+
+// TestServeReportsDirectoryProblems puts the database under a regular
+// file, where no account can create it, and, when the test runs as
+// another account than root, the checkpoint file in a read-only
+// directory. One run reports each as "KEY PATH: problem", gives one hint
+// with the fix, exits 2 and creates nothing.
+func TestServeReportsDirectoryProblems(t *testing.T) {
+	path, dir := hardenedLocal(t)
+	notDir := filepath.Join(dir, "hardened.yaml")
+	database := filepath.Join(notDir, "gatehouse.db")
+	checkpointDir := filepath.Join(dir, "witness")
+	if err := os.Mkdir(checkpointDir, 0o500); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Chmod(checkpointDir, 0o700) })
+	checkpoint := filepath.Join(checkpointDir, "checkpoint.txt")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	edited := strings.NewReplacer(
+		filepath.Join(dir, "gatehouse.db"), database,
+		filepath.Join(dir, "checkpoint.txt"), checkpoint,
+	).Replace(string(data))
+	if err := os.WriteFile(path, []byte(edited), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	before := listTree(t, dir)
+
+	code, _, stderr := run(t, context.Background(), "serve", "--config", path)
+	if code != 2 {
+		t.Errorf("exit code %d, want 2", code)
+	}
+	want := "gatehouse: error: database.path " + database + ": " + notDir + " is not a directory"
+	if !strings.Contains(stderr, want) {
+		t.Errorf("stderr lacks %q:\n%s", want, stderr)
+	}
+	if !strings.Contains(stderr, "gatehouse: hint: fix each file named above") || !strings.Contains(stderr, "move "+notDir+" aside") {
+		t.Errorf("the hint does not say to name a directory:\n%s", stderr)
+	}
+	if os.Geteuid() != 0 {
+		want := "gatehouse: error: audit.checkpoint_file " + checkpoint + ": directory " + checkpointDir + " is not writable"
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr)
+		}
+		if !strings.Contains(stderr, "chmod 0700 "+checkpointDir) {
+			t.Errorf("the hint does not say how to make the directory writable:\n%s", stderr)
+		}
+	} else {
+		t.Log("running as root, which writes into any directory: the read-only checkpoint directory is not checked")
+	}
+	if after := listTree(t, dir); !slices.Equal(before, after) {
+		t.Errorf("serve changed the directory:\nbefore %q\nafter  %q", before, after)
+	}
+}
+
+// TestOperatorCommandsReportEveryFile runs audit verify and payer
+// commands with --config on a deployment whose database and files are
+// missing. Each run lists every problem at once in the preflight's form,
+// and creates no database.
+func TestOperatorCommandsReportEveryFile(t *testing.T) {
+	path, dir := hardenedLocal(t)
+	database := filepath.Join(dir, "gatehouse.db")
+	recipients := filepath.Join(dir, "pki", "audit-recipients.txt")
+	if err := os.Remove(recipients); err != nil {
+		t.Fatal(err)
+	}
+	// The payer commands create the database, but not its directory.
+	payerDatabase := filepath.Join(dir, "missing", "gatehouse.db")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	payerConfig := filepath.Join(dir, "payer.yaml")
+	if err := os.WriteFile(payerConfig, []byte(strings.ReplaceAll(string(data), database, payerDatabase)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		args []string
+		code int
+		want []string
+	}{
+		{
+			name: "audit verify",
+			args: []string{"audit", "verify", "--config", path},
+			code: 2,
+			want: []string{
+				"gatehouse: error: database.path " + database + ": no such file",
+				"gatehouse: error: no verifier key beside audit.signing_key_file " + filepath.Join(dir, "pki", "checkpoint.key"),
+				"gatehouse: hint: fix each file named above",
+			},
+		},
+		{
+			name: "payer pended",
+			args: []string{"payer", "pended", "--config", payerConfig},
+			code: 1,
+			want: []string{
+				"gatehouse: error: database.path " + payerDatabase + ": directory " + filepath.Dir(payerDatabase) + " does not exist",
+				"gatehouse: hint: fix each file named above, or correct its key in " + payerConfig + ": create the directories",
+			},
+		},
+		{
+			name: "payer decide",
+			args: []string{"payer", "decide", "--config", payerConfig, "claim-1", "1", "approve"},
+			code: 1,
+			want: []string{
+				"gatehouse: error: database.path " + payerDatabase + ": directory " + filepath.Dir(payerDatabase) + " does not exist",
+				"gatehouse: error: audit.recipients_file " + recipients + ": no such file",
+				"age-keygen -y",
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, _, stderr := run(t, context.Background(), tt.args...)
+			if code != tt.code {
+				t.Errorf("exit code %d, want %d", code, tt.code)
+			}
+			for _, want := range tt.want {
+				if !strings.Contains(stderr, want) {
+					t.Errorf("stderr lacks %q:\n%s", want, stderr)
+				}
+			}
+			for _, line := range strings.Split(strings.TrimSuffix(stderr, "\n"), "\n") {
+				if !strings.HasPrefix(line, "gatehouse: error: ") && !strings.HasPrefix(line, "gatehouse: hint: ") {
+					t.Errorf("unexpected line %q", line)
+				}
+			}
+			for _, p := range []string{database, payerDatabase} {
+				if _, err := os.Stat(p); !os.IsNotExist(err) {
+					t.Errorf("the database file %s was created: %v", p, err)
+				}
+			}
+		})
+	}
+}
