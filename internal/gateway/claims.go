@@ -28,8 +28,9 @@ type ClaimLinks interface {
 const claimRule = "congruence.outbound-claim"
 
 // rememberClaims links to the partner the Claim identifiers of an
-// accepted (2xx) Claim/$submit or Claim/$inquire, after the response is
-// recorded, as rememberPatients does for patients. A failed write is
+// accepted Claim/$submit or Claim/$inquire (2xx and not rejected, see
+// rejectedResponse), after the response is recorded, as rememberPatients
+// does for patients. A failed write is
 // logged and the response still released: the claim then stays unlinked,
 // which can only reject later outbound responses to it.
 func (g *Gateway) rememberClaims(ex *exchange, status int) {
