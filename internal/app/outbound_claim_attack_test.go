@@ -175,3 +175,34 @@ func TestOutboundAnswerToSubmittedClaimForwarded(t *testing.T) {
 	body := strings.Replace(claimResponseFor(patient), identifierJSON(outboundClaimB), identifierJSON(submitted), 1)
 	requireOutboundForwarded(t, engine, ehr, base+"/ClaimResponse", body)
 }
+
+// Another partner submits a Claim under the identifier the demo partner
+// already sent, so the identifier is linked to both. A response to it may
+// respond to either partner's claim, so the gateway sends it to neither. The
+// demo partner's own link must not let it through.
+func TestOutboundClaimResponseSharedClaimRejected(t *testing.T) {
+	tests := []struct {
+		name, interaction, path, body string
+	}{
+		{"ClaimResponse", "ClaimResponse.create", "/ClaimResponse",
+			claimResponseAnswering(`{"identifier":` + identifierJSON(outboundClaimB) + `}`)},
+		{"notification", "$subscription-hook", "/$subscription-hook", claimNotification(outboundClaimB)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h, ehr, engine, base := startClaimOutbound(t, tt.interaction)
+			linkClaims(t, h, "other-ehr", outboundClaimB)
+
+			resp, err := engine.Post(base+tt.path, "application/fhir+json", strings.NewReader(tt.body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := readBody(t, resp)
+
+			requireOutboundRefusal(t, h, ehr, 0, resp, got, outboundRefusal{http.StatusForbidden, "forbidden", "congruence.outbound-claim"})
+			if entries := h.entries(resp); len(entries) == 1 && !strings.Contains(entries[0].Reason, "both sent") {
+				t.Errorf("recorded reason = %q, want the shared-identifier reason", entries[0].Reason)
+			}
+		})
+	}
+}

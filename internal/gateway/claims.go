@@ -28,8 +28,9 @@ type ClaimLinks interface {
 const claimRule = "congruence.outbound-claim"
 
 // rememberClaims links to the partner the Claim identifiers of an
-// accepted (2xx) Claim/$submit or Claim/$inquire, after the response is
-// recorded, as rememberPatients does for patients. A failed write is
+// accepted Claim/$submit or Claim/$inquire (2xx and not rejected, see
+// rejectedResponse), after the response is recorded, as rememberPatients
+// does for patients. A failed write is
 // logged and the response still released: the claim then stays unlinked,
 // which can only reject later outbound responses to it.
 func (g *Gateway) rememberClaims(ex *exchange, status int) {
@@ -52,10 +53,14 @@ func (g *Gateway) rememberClaims(ex *exchange, status int) {
 }
 
 // checkOutboundClaims requires every ClaimResponse of the payload to
-// respond to a claim of the destination partner: at least one identifier of
-// the Claim its request names is linked to the destination, and none is
-// linked only to other partners. A Claim with more identifiers than the
-// store reads is rejected, because the gateway cannot check the rest.
+// respond to a claim of the destination partner alone: at least one
+// identifier of the Claim its request names is linked to the destination,
+// and none is linked to another partner. A partner chooses its Claim
+// identifiers, so one partner can submit under an identifier another
+// partner already sent. The gateway then cannot tell which partner's
+// claim a response belongs to, and rejects it for both partners. A Claim with more
+// identifiers than the store reads is rejected, because the gateway
+// cannot check the rest.
 func (g *Gateway) checkOutboundClaims(ex *exchange, opts OutboundOptions, claims []congruence.NamedClaim) *Refusal {
 	for _, c := range claims {
 		if len(c.Identifiers) > patientlinks.MaxIdentifiers {
@@ -70,10 +75,12 @@ func (g *Gateway) checkOutboundClaims(ex *exchange, opts OutboundOptions, claims
 		known := false
 		for _, link := range links {
 			switch {
-			case link.Partner:
-				known = true
+			case link.Others && link.Partner:
+				return denyOutboundClaim(c.Path + " names a Claim identifier that the destination partner and another partner both sent, so the gateway cannot tell whose claim it responds to")
 			case link.Others:
 				return denyOutboundClaim(c.Path + " names a Claim that another partner sent")
+			case link.Partner:
+				known = true
 			}
 		}
 		if !known {

@@ -55,6 +55,9 @@ func (g *Gateway) forwardAndRespond(w http.ResponseWriter, ex *exchange) {
 	}
 	if ex.direction != killswitch.Outbound {
 		g.runStage(ex, stage{stagePatientLinks, func(ex *exchange) *Refusal {
+			if rejectedResponse(body) {
+				return nil
+			}
 			g.rememberPatients(ex, status, body)
 			g.rememberClaims(ex, status)
 			return nil

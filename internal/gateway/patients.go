@@ -42,16 +42,19 @@ func inboundPatients(ex *exchange, status int, body []byte) []congruence.Identif
 }
 
 // rememberPatients links to the partner the patients of an inbound
-// request that the upstream accepted (2xx). Linking only accepted requests
-// keeps a partner from linking a member id it guessed in an eligibility
-// request: the built-in payer rejects an unknown member's eligibility
-// request with 422. The response is already recorded, so a failed write
-// is logged and the response still released. The patient then stays
-// unlinked, which can only reject later outbound payloads about it.
+// request that the upstream accepted: a 2xx status whose body
+// rejectedResponse does not find rejected, which the caller checks.
+// Linking only accepted requests keeps a partner from linking a member id
+// it guessed: the built-in payer rejects an unknown member's eligibility
+// request with 422, and a Claim/$submit for a patient who is not its
+// member with a ClaimResponse whose outcome is "error". The response is
+// already recorded, so a failed write is logged and the response still
+// released. The patient then stays unlinked, which can only reject later
+// outbound payloads about it.
 //
-// NOTE: a Claim/$submit links its patients whenever the payer returns
-// 2xx, and the built-in payer returns 200 for a denial too, so a
-// partner that knows a member's identifiers can link that member.
+// NOTE: a Claim/$submit for a member the payer covers links that member,
+// and the built-in payer returns 200 for a denial too, so a partner that
+// knows a member's identifiers and demographics can still link them.
 func (g *Gateway) rememberPatients(ex *exchange, status int, body []byte) {
 	if g.opts.Patients == nil || ex.direction == killswitch.Outbound || ex.partner == nil || status < 200 || status > 299 {
 		return

@@ -54,6 +54,8 @@ const (
 
 	sqlCountMembers = `SELECT COUNT(*) FROM payer_members`
 
+	sqlAnyMember = `SELECT EXISTS (SELECT 1 FROM payer_members)`
+
 	sqlMatchByID = `SELECT member_id, family_key, birth_date, gender FROM payer_members WHERE member_id = $1`
 
 	sqlMatchByDemographics = `SELECT member_id FROM payer_members

@@ -178,3 +178,11 @@ func (s *Store) Count(ctx context.Context) (int, error) {
 	err := s.db.QueryRowContext(ctx, sqlCountMembers).Scan(&n)
 	return n, err
 }
+
+// Any reports whether at least one member is stored, without counting
+// them all.
+func (s *Store) Any(ctx context.Context) (bool, error) {
+	var found bool
+	err := s.db.QueryRowContext(ctx, sqlAnyMember).Scan(&found)
+	return found, err
+}

@@ -97,21 +97,23 @@ type outEntry struct {
 // reads one back (BuildInquiryResponse), so every element written must
 // have a field here.
 type claimResponseJSON struct {
-	ResourceType string             `json:"resourceType"`
-	ID           string             `json:"id"`
-	Meta         outMeta            `json:"meta"`
-	Identifier   []jsontext.Value   `json:"identifier,omitzero"`
-	Status       string             `json:"status"`
-	Type         jsontext.Value     `json:"type"`
-	Use          string             `json:"use"`
-	Patient      jsontext.Value     `json:"patient"`
-	Created      string             `json:"created"`
-	Insurer      jsontext.Value     `json:"insurer"`
-	Requestor    jsontext.Value     `json:"requestor,omitzero"`
-	Request      requestRefJSON     `json:"request"`
-	Outcome      string             `json:"outcome"`
-	PreAuthRef   string             `json:"preAuthRef,omitzero"`
-	Item         []responseItemJSON `json:"item"`
+	ResourceType string              `json:"resourceType"`
+	ID           string              `json:"id"`
+	Meta         outMeta             `json:"meta"`
+	Identifier   []jsontext.Value    `json:"identifier,omitzero"`
+	Status       string              `json:"status"`
+	Type         jsontext.Value      `json:"type"`
+	Use          string              `json:"use"`
+	Patient      jsontext.Value      `json:"patient"`
+	Created      string              `json:"created"`
+	Insurer      jsontext.Value      `json:"insurer"`
+	Requestor    jsontext.Value      `json:"requestor,omitzero"`
+	Request      requestRefJSON      `json:"request"`
+	Outcome      string              `json:"outcome"`
+	Disposition  string              `json:"disposition,omitzero"`
+	PreAuthRef   string              `json:"preAuthRef,omitzero"`
+	Item         []responseItemJSON  `json:"item,omitzero"`
+	Error        []responseErrorJSON `json:"error,omitzero"`
 }
 
 type requestRefJSON struct {

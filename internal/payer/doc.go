@@ -8,7 +8,9 @@
 //
 //   - POST /Claim/$submit takes a PAS request Bundle (see internal/pas),
 //     decides every item, records the authorization and returns 200 with
-//     the PAS response Bundle.
+//     the PAS response Bundle. A request whose patient is not a member
+//     (see Membership below) gets 200 with a ClaimResponse whose outcome
+//     is "error", X12 reject reason 75, and nothing is recorded.
 //   - POST /Claim/$inquire takes a PAS inquiry Bundle and returns 200 with
 //     the inquiry response Bundle carrying the current decision, or 404
 //     (not-found) when no authorization matches. The 404 is the same
@@ -120,6 +122,18 @@
 // date (servicedDate, servicedPeriod.start, or today in UTC). A request
 // that matches no single member of this payer, or carries more than 10
 // distinct member ids, gets 422.
+//
+// # Membership
+//
+// A $submit's patient must be a member, matched as in eligibility: a
+// member id on the Patient entry, or the subscriberId or a member-system
+// identifier of a Claim's Coverage, with the Patient's family name and
+// birth date, or the Patient's full demographics. A patient that also
+// carries another member's id, or more than 10 distinct member ids, is
+// not a member. Any other patient gets the AAA 75 rejection, because the
+// gateway links the patient and Claim identifiers of every accepted
+// submission to the partner. While no member is stored at all, every
+// patient is accepted, so the demo works before members are loaded.
 //
 // # Rule table
 //

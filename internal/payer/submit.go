@@ -40,6 +40,17 @@ func (s *Service) handleSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	covered, err := s.coversPatient(r.Context(), req)
+	if err != nil {
+		s.log.Error("payer: $submit member lookup failed", "error", err)
+		fail(w, http.StatusInternalServerError, outcome.CodeException, "the request could not be checked; retry later")
+		return
+	}
+	if !covered {
+		s.rejectSubmission(w, req)
+		return
+	}
+
 	resp, err := s.submit(r.Context(), req, r.Header.Get(PartnerHeader))
 	switch {
 	case errors.Is(err, errIdentifierInUse):
@@ -58,6 +69,22 @@ func (s *Service) handleSubmit(w http.ResponseWriter, r *http.Request) {
 	default:
 		writeFHIR(w, resp)
 	}
+}
+
+// rejectSubmission answers a $submit whose patient is not a member as a
+// PAS payer answers a 278 request for an unknown subscriber: 200 with a
+// ClaimResponse whose outcome is "error" and whose error is AAA 75. The
+// service records no authorization, so $inquire finds none, and the
+// gateway links neither the patient nor the claim to the partner.
+func (s *Service) rejectSubmission(w http.ResponseWriter, req *pas.Request) {
+	resp, err := pas.BuildRejection(req, pas.SubscriberNotFound(s.newID(), s.now()))
+	if err != nil {
+		s.log.Error("payer: $submit rejection failed", "error", err)
+		fail(w, http.StatusInternalServerError, outcome.CodeException, "the request could not be answered; retry later")
+		return
+	}
+	s.log.Info("payer: $submit rejected", "status", http.StatusOK, "reason", "subscriber not found")
+	writeFHIR(w, resp)
 }
 
 // submit records req and returns the response Bundle, or the stored one

@@ -1,0 +1,64 @@
+package gateway
+
+import (
+	"github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
+)
+
+// adjudicatedResource contains the elements of a response resource that
+// rejectedResponse reads.
+type adjudicatedResource struct {
+	ResourceType string `json:"resourceType"`
+	Outcome      string `json:"outcome"`
+	Entry        []struct {
+		Resource jsontext.Value `json:"resource"`
+	} `json:"entry"`
+}
+
+// rejectedResponse reports whether a 2xx response body still rejects the
+// request, so that it links no patient and no claim. A PAS payer responds to
+// a Claim/$submit for a patient it does not cover with 200 and a
+// ClaimResponse whose outcome is "error" (an X12 278 AAA reject), and an
+// eligibility payer does the same with a CoverageEligibilityResponse. The
+// response rejects when the body itself, or a resource of a top-level
+// Bundle entry, is such a response with outcome "error". A body that is
+// not a JSON object counts as a rejection too, because the gateway cannot
+// tell what it says.
+func rejectedResponse(body []byte) bool {
+	if len(body) == 0 {
+		return false
+	}
+	var top adjudicatedResource
+	if err := json.Unmarshal(body, &top); err != nil {
+		return true
+	}
+	if isErrorOutcome(top.ResourceType, top.Outcome) {
+		return true
+	}
+	if top.ResourceType != "Bundle" {
+		return false
+	}
+	for _, e := range top.Entry {
+		var r adjudicatedResource
+		if len(e.Resource) == 0 {
+			continue
+		}
+		if err := json.Unmarshal(e.Resource, &r); err != nil {
+			return true
+		}
+		if isErrorOutcome(r.ResourceType, r.Outcome) {
+			return true
+		}
+	}
+	return false
+}
+
+// isErrorOutcome reports whether a resource is an adjudication response
+// whose outcome is "error".
+func isErrorOutcome(resourceType, outcome string) bool {
+	switch resourceType {
+	case "ClaimResponse", "CoverageEligibilityResponse":
+		return outcome == "error"
+	}
+	return false
+}
