@@ -231,3 +231,41 @@ func TestStrictModeRejectsRelativeFullURL(t *testing.T) {
 		t.Errorf("entries = %+v, want one strict.request refusal", e)
 	}
 }
+
+// TestStrictModeRejectsUnreferencedContained puts a contained Patient
+// without an id, carrying another member's identifier, in the Claim of a
+// PAS Bundle. Nothing can refer to it, so R4 (dom-3) does not allow it,
+// and a payer that scans contained resources would read another member.
+func TestStrictModeRejectsUnreferencedContained(t *testing.T) {
+	h := newHarness(t, harnessOptions{strict: true})
+	body := editBundle(t, func(entries []any) []any {
+		entryResource(entries[0])["contained"] = []any{map[string]any{
+			"resourceType": "Patient",
+			"identifier":   []any{map[string]any{"system": "http://example.org/MIN", "value": "99999999999"}},
+		}}
+		return entries
+	})
+
+	resp := h.send(h.ehr.HTTPClient(), "POST", "/fhir/Claim/$submit",
+		http.Header{"Content-Type": {"application/fhir+json"}, "Authorization": {"Bearer " + h.accessToken()}}, body)
+	got := readBody(t, resp)
+
+	if resp.StatusCode != http.StatusUnprocessableEntity {
+		t.Fatalf("status %d, want 422: %.300s", resp.StatusCode, got)
+	}
+	if outcomeCode(t, got) != "invalid" {
+		t.Errorf("OperationOutcome code is not invalid: %.300s", got)
+	}
+	if !strings.Contains(string(got), `"code":"invariant","diagnostics":"dom-3: `) {
+		t.Errorf("the OperationOutcome does not report dom-3: %.900s", got)
+	}
+	if !strings.Contains(string(got), `"expression":["Bundle.entry[0].resource"]`) {
+		t.Errorf("the OperationOutcome does not locate the Claim: %.900s", got)
+	}
+	if n := h.upstream.count.Load(); n != 0 {
+		t.Errorf("upstream received %d requests, want 0", n)
+	}
+	if e := h.entries(resp); len(e) != 1 || e[0].Rule != "strict.request" {
+		t.Errorf("entries = %+v, want one strict.request refusal", e)
+	}
+}
