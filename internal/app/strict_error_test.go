@@ -25,6 +25,8 @@ func TestStrictModeChecksErrorBodies(t *testing.T) {
 			`{"resourceType":"Bundle","type":"collection","entry":[{"resource":{"resourceType":"Patient","name":[{"family":"LEAKED-NAME"}]}}]}`},
 		"invalid outcome on 422": {http.StatusUnprocessableEntity,
 			`{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"LEAKED-NAME"}]}`},
+		"unreferenced contained patient on 400": {http.StatusBadRequest,
+			`{"resourceType":"OperationOutcome","contained":[{"resourceType":"Patient","name":[{"family":"LEAKED-NAME"}]}],"issue":[{"severity":"error","code":"invalid"}]}`},
 		"unknown element on 500": {http.StatusInternalServerError,
 			`{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"exception"}],"leak":"LEAKED-NAME"}`},
 	}

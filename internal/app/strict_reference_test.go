@@ -183,3 +183,89 @@ func TestStrictModeRefusesUndefinedModifier(t *testing.T) {
 		t.Errorf("entries = %+v, want one strict.request refusal", e)
 	}
 }
+
+// TestStrictModeRejectsRelativeFullURL moves the Practitioner of a PAS
+// Bundle to the relative fullUrl "Practitioner/ReferralPractitionerExample"
+// and puts a Practitioner with another NPI under the Bundle's base. A
+// reader that matches PractitionerRole.practitioner as written takes the
+// first, one that follows R4 takes the second. R4 defines fullUrl as an
+// absolute URL, so strict mode rejects the Bundle before the upstream.
+func TestStrictModeRejectsRelativeFullURL(t *testing.T) {
+	h := newHarness(t, harnessOptions{strict: true})
+	body := editBundle(t, func(entries []any) []any {
+		for _, e := range entries {
+			entry := e.(map[string]any)
+			if entryResource(e)["resourceType"] != "Practitioner" {
+				continue
+			}
+			base := entry["fullUrl"].(string)
+			entry["fullUrl"] = "Practitioner/ReferralPractitionerExample"
+			return append(entries, map[string]any{"fullUrl": base, "resource": map[string]any{
+				"resourceType": "Practitioner",
+				"id":           "ReferralPractitionerExample",
+				"identifier":   []any{map[string]any{"system": "http://hl7.org/fhir/sid/us-npi", "value": "1003000126"}},
+				"name":         []any{map[string]any{"family": "OTHER"}},
+			}})
+		}
+		t.Fatal("the shipped bundle has no Practitioner entry")
+		return nil
+	})
+
+	resp := h.send(h.ehr.HTTPClient(), "POST", "/fhir/Claim/$submit",
+		http.Header{"Content-Type": {"application/fhir+json"}, "Authorization": {"Bearer " + h.accessToken()}}, body)
+	got := readBody(t, resp)
+
+	if resp.StatusCode != http.StatusUnprocessableEntity {
+		t.Fatalf("status %d, want 422: %.300s", resp.StatusCode, got)
+	}
+	if outcomeCode(t, got) != "invalid" {
+		t.Errorf("OperationOutcome code is not invalid: %.300s", got)
+	}
+	if !strings.Contains(string(got), `"Bundle.entry[7].fullUrl"`) || !strings.Contains(string(got), "fullUrl must be an absolute URL") {
+		t.Errorf("the OperationOutcome does not report the relative fullUrl: %.900s", got)
+	}
+	if n := h.upstream.count.Load(); n != 0 {
+		t.Errorf("upstream received %d requests, want 0", n)
+	}
+	if e := h.entries(resp); len(e) != 1 || e[0].Rule != "strict.request" {
+		t.Errorf("entries = %+v, want one strict.request refusal", e)
+	}
+}
+
+// TestStrictModeRejectsUnreferencedContained puts a contained Patient
+// without an id, carrying another member's identifier, in the Claim of a
+// PAS Bundle. Nothing can refer to it, so R4 (dom-3) does not allow it,
+// and a payer that scans contained resources would read another member.
+func TestStrictModeRejectsUnreferencedContained(t *testing.T) {
+	h := newHarness(t, harnessOptions{strict: true})
+	body := editBundle(t, func(entries []any) []any {
+		entryResource(entries[0])["contained"] = []any{map[string]any{
+			"resourceType": "Patient",
+			"identifier":   []any{map[string]any{"system": "http://example.org/MIN", "value": "99999999999"}},
+		}}
+		return entries
+	})
+
+	resp := h.send(h.ehr.HTTPClient(), "POST", "/fhir/Claim/$submit",
+		http.Header{"Content-Type": {"application/fhir+json"}, "Authorization": {"Bearer " + h.accessToken()}}, body)
+	got := readBody(t, resp)
+
+	if resp.StatusCode != http.StatusUnprocessableEntity {
+		t.Fatalf("status %d, want 422: %.300s", resp.StatusCode, got)
+	}
+	if outcomeCode(t, got) != "invalid" {
+		t.Errorf("OperationOutcome code is not invalid: %.300s", got)
+	}
+	if !strings.Contains(string(got), `"code":"invariant","diagnostics":"dom-3: `) {
+		t.Errorf("the OperationOutcome does not report dom-3: %.900s", got)
+	}
+	if !strings.Contains(string(got), `"expression":["Bundle.entry[0].resource"]`) {
+		t.Errorf("the OperationOutcome does not locate the Claim: %.900s", got)
+	}
+	if n := h.upstream.count.Load(); n != 0 {
+		t.Errorf("upstream received %d requests, want 0", n)
+	}
+	if e := h.entries(resp); len(e) != 1 || e[0].Rule != "strict.request" {
+		t.Errorf("entries = %+v, want one strict.request refusal", e)
+	}
+}

@@ -23,6 +23,7 @@ func TestAnalyzeAbsentShapes(t *testing.T) {
 		{"dom-4 absent", "contained.meta.versionId.empty() and contained.meta.lastUpdated.empty()", modeAbsent,
 			[]string{"contained", "meta", "versionId", "contained", "meta", "lastUpdated"}},
 		{"dom-3 chain", "contained.where((('#'+id in %resource.descendants().reference) or descendants().where(reference = '#').exists()).not()).trace('unmatched', id).empty()", modeChain, []string{"contained"}},
+		{"corrected dom-3 chain", "contained.where(((id.exists() and ('#'+id in %resource.descendants().reference)) or descendants().where(reference = '#').exists()).not()).trace('unmatched', id).empty()", modeChain, []string{"contained"}},
 		{"chain needs an end", "contained.where(%resource.exists())", modeNone, nil},
 		{"chain from the type is not a chain", "Patient.where(%resource.exists()).empty()", modeNone, nil},
 		{"operator after chain", "contained.where(x).empty() or %resource.exists()", modeNone, nil},

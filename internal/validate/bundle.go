@@ -117,6 +117,15 @@ func (r *run) indexEntry(b *bundleIndex, e *jnode, bundlePath string, i int) {
 	if entry.fullURL == "" {
 		return
 	}
+	// R4 defines fullUrl as the absolute URL of the resource, but no bdl
+	// invariant tests it. A reader that matches references as written
+	// takes the entry at the relative fullUrl "Organization/1" for the
+	// reference "Organization/1". A reader that follows R4 resolves the
+	// reference against the referring entry's base and takes another one.
+	if !hasScheme(entry.fullURL) {
+		r.errorf(outcome.CodeInvalid, indexed(bundlePath+".entry", i)+".fullUrl",
+			"fullUrl must be an absolute URL with a scheme, such as http://server/fhir/Type/id or urn:uuid:..., not a relative URL")
+	}
 	// bdl-7: fullUrl is unique, except for versions of one resource.
 	versioned := entry.fullURL + "|" + entry.res.prop("meta").str("versionId")
 	if _, dup := b.versions[versioned]; dup && !b.allowsDuplicates() {
@@ -177,7 +186,9 @@ func lastTwoSegments(ref string) (typ, id string, ok bool) {
 // resolveInBundle finds the entry a reference points to, following the
 // FHIR rules. Absolute references match a fullUrl. A relative one is taken
 // against the base of the referring entry's fullUrl, or, when that fullUrl
-// is not RESTful, names the one entry with that type and id.
+// is not RESTful, names the one entry with that type and id. A relative
+// reference never matches a fullUrl as written, so it resolves to the
+// entry that congruence and the built-in payer resolve it to.
 //
 // ambiguous is set, and target is nil, when some other entry is a
 // reasonable reading of a relative reference too: its resource has that
@@ -194,13 +205,15 @@ func (r *run) resolveInBundle(ref string) (target *jnode, ambiguous, variant boo
 	if b == nil {
 		return nil, false, false
 	}
-	if i, ok := b.byFullURL[ref]; ok {
-		return b.entries[i].res, false, false
-	}
 	if isAbsolute(ref) {
+		if i, ok := b.byFullURL[ref]; ok {
+			return b.entries[i].res, false, false
+		}
 		_, variant = b.byFoldedURL[fhirreq.FoldFullURL(ref)]
 		return nil, false, variant
 	}
+	// An entry at the relative fullUrl "Patient/1" is not the target of
+	// "Patient/1", only another reading of it (see otherReading).
 	typ, id, ok := restfulTail(ref)
 	if !ok {
 		return nil, false, false
@@ -294,6 +307,26 @@ func lastIndexOfStep(url, typ, id string) int {
 		}
 		end = i + len(typ) - 1
 	}
+}
+
+// hasScheme reports whether url is an absolute URI: an RFC 3986 scheme
+// (ALPHA *( ALPHA / DIGIT / "+" / "-" / "." )), a colon and at least one
+// more character.
+func hasScheme(url string) bool {
+	colon := strings.IndexByte(url, ':')
+	if colon < 1 || colon == len(url)-1 {
+		return false
+	}
+	for i := range colon {
+		c := url[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z':
+		case i > 0 && ('0' <= c && c <= '9' || c == '+' || c == '-' || c == '.'):
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 func isAbsolute(ref string) bool {

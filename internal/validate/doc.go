@@ -27,9 +27,9 @@
 //   - profiles: meta.profile and the caller's profiles, fixed and pattern
 //     values, slicing (value, pattern, type, profile and exists
 //     discriminators), extensions against their definitions, reference
-//     target types and profiles, and Bundle rules (unique fullUrl, fullUrl
-//     matching the resource, references resolving inside self-contained
-//     Bundles).
+//     target types and profiles, and Bundle rules (unique and absolute
+//     fullUrl, fullUrl matching the resource, references resolving inside
+//     self-contained Bundles).
 //
 // Results are lists of outcome.Issue: severity, issue-type code, a
 // diagnostic and the FHIRPath location of the problem, such as

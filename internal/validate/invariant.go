@@ -24,7 +24,16 @@ import (
 // Questionnaire's que-12 tests "more than two" enableWhen although its
 // rule is about more than one. The reference validator applies the rule
 // as stated.
+//
+// R4's dom-3 lets through a contained resource without an id that does
+// not refer to its container, because "'#'+id in (...)" is then empty
+// and where() drops a resource whose criterion is empty. Nothing can
+// refer to such a resource, so it breaks the rule that dom-3 states in
+// words. The replacement is the form later HL7 tooling publishes (Da
+// Vinci PAS 2.2.1 carries it). It tests id.exists(), and accepts a uri
+// "#" where R4 repeats the canonical test.
 var corrections = map[string]string{
+	"contained.where((('#'+id in (%resource.descendants().reference | %resource.descendants().as(canonical) | %resource.descendants().as(uri) | %resource.descendants().as(url))) or descendants().where(reference = '#').exists() or descendants().where(as(canonical) = '#').exists() or descendants().where(as(canonical) = '#').exists()).not()).trace('unmatched', id).empty()": "contained.where(((id.exists() and ('#'+id in (%resource.descendants().reference | %resource.descendants().as(canonical) | %resource.descendants().as(uri) | %resource.descendants().as(url)))) or descendants().where(reference = '#').exists() or descendants().where(as(canonical) = '#').exists() or descendants().where(as(uri) = '#').exists()).not()).trace('unmatched', id).empty()",
 	"enableWhen.count() > 2 implies enableBehavior.exists()":                             "enableWhen.count() > 1 implies enableBehavior.exists()",
 	"operator = 'exists' implies (answer is Boolean)":                                    "operator = 'exists' implies (answer is boolean)",
 	"telecom or endpoint":                                                                "telecom.exists() or endpoint.exists()",
