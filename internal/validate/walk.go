@@ -58,7 +58,9 @@ func (r *run) memberElementsAt(n *jnode, c *elemDef, at *location, fp *fhirpath.
 	groupsMark, occsMark, refsMark := r.groups.Mark(), r.occs.Mark(), r.occRefs.Mark()
 	groups := r.groupMembers(n, c, at, fp, isResource)
 	r.elements(c, groups, at)
-	clear(groups)
+	// Nested objects may have moved the stack to a larger array, so the
+	// current one is cleared, not groups.
+	clear(r.groupStack[mark:])
 	r.groupStack = r.groupStack[:mark]
 
 	// Nothing uses the groups and occurrences of n's members any more.
