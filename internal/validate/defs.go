@@ -67,6 +67,7 @@ type elemDef struct {
 	plan        atomic.Pointer[elemPlan]              // see planOf
 	memberIndex atomic.Pointer[map[string]childMatch] // see matchChild
 	modelIndex  atomic.Pointer[modelMatches]          // see modelMatches
+	required    atomic.Pointer[[]int]                 // see requiredChildren
 }
 
 // requiredSomewhere reports whether the element or one of its slices has

@@ -28,6 +28,7 @@ type group struct {
 	def    *elemDef
 	parent *location
 	occs   []*occurrence
+	child  int // index of def in the parent definition's children
 }
 
 // members validates the members of object n against the children of the
@@ -44,19 +45,22 @@ func (r *run) members(n *jnode, c *elemDef, at *location, fp *fhirpath.Node, isR
 }
 
 // memberElements groups the members of n by the children of c and
-// validates the groups. The list of groups is taken from the run's stack
-// and given back afterwards, because every object of the instance needs
-// one. path is the location of n, already rendered.
+// validates the groups. path is the location of n, already rendered.
 func (r *run) memberElements(n *jnode, c *elemDef, path string, fp *fhirpath.Node, isResource bool) {
 	r.memberElementsAt(n, c, r.rootLocation(path), fp, isResource)
 }
 
+// memberElementsAt is memberElements at a location not yet rendered. The
+// groups are pushed on the run's group stack and popped afterwards,
+// because every object of the instance needs a list of them.
 func (r *run) memberElementsAt(n *jnode, c *elemDef, at *location, fp *fhirpath.Node, isResource bool) {
 	mark := len(r.groupStack)
 	groupsMark, occsMark, refsMark := r.groups.Mark(), r.occs.Mark(), r.occRefs.Mark()
 	groups := r.groupMembers(n, c, at, fp, isResource)
 	r.elements(c, groups, at)
-	clear(groups)
+	// Nested objects may have moved the stack to a larger array, so the
+	// current one is cleared, not groups.
+	clear(r.groupStack[mark:])
 	r.groupStack = r.groupStack[:mark]
 
 	// Nothing uses the groups and occurrences of n's members any more.
@@ -68,22 +72,33 @@ func (r *run) memberElementsAt(n *jnode, c *elemDef, at *location, fp *fhirpath.
 }
 
 // elements validates each child definition of c in definition order: the
-// groups of the members present, and the cardinality of the absent ones.
+// groups of the members present, and the cardinality of the absent ones
+// that have a minimum. groups is sorted by child index. Children without
+// a minimum anywhere can break no rule when absent, so only the children
+// in c's required list are visited besides the groups.
 func (r *run) elements(c *elemDef, groups []*group, at *location) {
-	for i, g := range groups {
-		if g == nil {
-			r.absent(c.children[i], at)
-			continue
+	required := c.requiredChildren()
+	next := 0
+	for _, g := range groups {
+		for next < len(required) && required[next] < g.child {
+			r.absent(c.children[required[next]], at)
+			next++
+		}
+		if next < len(required) && required[next] == g.child {
+			next++
 		}
 		r.element(g)
+	}
+	for _, i := range required[next:] {
+		r.absent(c.children[i], at)
 	}
 }
 
 // newGroup and newOccurrence allocate from chunks of the run, because
 // every object of the instance needs them.
-func (r *run) newGroup(d *elemDef, parent *location) *group {
+func (r *run) newGroup(d *elemDef, parent *location, child int) *group {
 	g := r.groups.One()
-	g.def, g.parent = d, parent
+	g.def, g.parent, g.child = d, parent, child
 	return g
 }
 
@@ -94,14 +109,11 @@ func (r *run) newOccurrence(typ string, parent *location, name, ofType string, i
 	return o
 }
 
-// absent checks a child definition that has no member in the instance:
-// only a minimum cardinality, of the element or of one of its slices, can
-// fail. It reports what element would for an empty group, building the
-// location only when there is an issue.
+// absent checks a child definition that has no member in the instance and
+// is required somewhere: only a minimum cardinality, of the element or of
+// one of its slices, can fail. It reports what element would for an empty
+// group, building the location only when there is an issue.
 func (r *run) absent(d *elemDef, parent *location) {
-	if !d.requiredSomewhere() {
-		return
-	}
 	g := &group{def: d, parent: parent}
 	r.element(g)
 }
@@ -119,19 +131,18 @@ func hasContent(n *jnode) bool {
 
 // groupMembers matches the members of n to the children of c, reporting
 // unknown members and JSON shapes that do not fit the definition. It
-// returns one entry per child definition, in definition order: the group
-// of the child's members, or nil for a child without members. The list
-// is pushed on the run's group stack, from which memberElements pops it.
+// returns the groups of the children that have members, sorted by child
+// index, so the work grows with the members present and not with the
+// children of c. The list is pushed on the run's group stack, from which
+// memberElementsAt pops it.
 func (r *run) groupMembers(n *jnode, c *elemDef, at *location, fp *fhirpath.Node, isResource bool) []*group {
 	mark := len(r.groupStack)
-	r.groupStack = slices.Grow(r.groupStack, len(c.children))[:mark+len(c.children)]
-	groups := r.groupStack[mark:]
-	clear(groups)
 	kids := fpChildren{}
 	if fp != nil {
 		kids.nodes = fp.Children()
 	}
 	recorded := c.modelMatches(n.modelType)
+	var seen uint64 // bit i: child i < 64 has a group
 	for _, p := range n.props {
 		name, isExt := strings.CutPrefix(p.name, "_")
 		if isResource && p.name == "resourceType" {
@@ -142,17 +153,70 @@ func (r *run) groupMembers(n *jnode, c *elemDef, at *location, fp *fhirpath.Node
 			r.errorf(outcome.CodeStructure, at.child(p.name), "unknown element %q", p.name)
 			continue
 		}
-		if groups[i] == nil {
-			groups[i] = r.newGroup(c.children[i], at)
+		var g *group
+		if i >= 64 || seen&(1<<i) != 0 {
+			g = findGroup(r.groupStack[mark:], i)
 		}
-		g := groups[i]
+		if g == nil {
+			g = r.newGroup(c.children[i], at, i)
+			r.groupStack = append(r.groupStack, g)
+			if i < 64 {
+				seen |= 1 << i
+			}
+		}
 		if isExt && !isPrimitiveType(typ) {
 			r.errorf(outcome.CodeStructure, at.child(p.name), "%q is not a primitive element, so it has no %q form", name, p.name)
 			continue
 		}
 		r.addOccurrences(g, p, name, typ, isExt, at, &kids)
 	}
+	groups := r.groupStack[mark:]
+	sortGroups(groups)
 	return groups
+}
+
+// findGroup returns the group of child index i, or nil. Both halves of a
+// primitive member usually follow each other, so the search starts at the
+// group added last.
+func findGroup(groups []*group, i int) *group {
+	for j := len(groups) - 1; j >= 0; j-- {
+		if groups[j].child == i {
+			return groups[j]
+		}
+	}
+	return nil
+}
+
+// sortGroups sorts groups by child index with an insertion sort, because
+// JSON members mostly come in definition order and the list is short.
+func sortGroups(groups []*group) {
+	for i := 1; i < len(groups); i++ {
+		g := groups[i]
+		j := i
+		for j > 0 && groups[j-1].child > g.child {
+			groups[j] = groups[j-1]
+			j--
+		}
+		groups[j] = g
+	}
+}
+
+// requiredChildren returns the indexes, ascending, of c's children that
+// have a minimum cardinality themselves or in a slice: the only absent
+// children that can fail. It is built on first use, because definitions
+// do not change once compiled.
+func (c *elemDef) requiredChildren() []int {
+	if p := c.required.Load(); p != nil {
+		return *p
+	}
+	var required []int
+	for i, d := range c.children {
+		if d.requiredSomewhere() {
+			required = append(required, i)
+		}
+	}
+	c.required.Store(&required)
+	return required
 }
 
 // matchChild finds the child of c that a JSON member name belongs to and

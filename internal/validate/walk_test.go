@@ -71,3 +71,40 @@ func TestMemberIndexMatchesScan(t *testing.T) {
 		t.Errorf("checked %d member names, want at least 1000", checked)
 	}
 }
+
+// TestIssuesInDefinitionOrder validates an Observation whose members come
+// in reverse definition order, with required elements missing between
+// them. The walk must report the errors of missing and present elements
+// in definition order, as for the same members in definition order.
+func TestIssuesInDefinitionOrder(t *testing.T) {
+	v, err := New(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const reversed = `{"resourceType":"Observation","component":[{"valueString":"x"}],` +
+		`"subject":{"reference":"Patient/1"},"identifier":[{"unknown":"a"}]}`
+	const ordered = `{"resourceType":"Observation","identifier":[{"unknown":"a"}],` +
+		`"subject":{"reference":"Patient/1"},"component":[{"valueString":"x"}]}`
+	want := []string{"Observation.identifier[0].unknown", "Observation.status", "Observation.code", "Observation.component[0].code"}
+
+	for _, doc := range []string{reversed, ordered} {
+		res, err := v.Validate([]byte(doc))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, is := range res.Issues {
+			if is.Severity == "error" {
+				got = append(got, is.Expression...)
+			}
+		}
+		if len(got) != len(want) {
+			t.Fatalf("%s: errors at %v, want %v (issues %v)", doc, got, want, res.Issues)
+		}
+		for i := range want {
+			if got[i] != want[i] {
+				t.Errorf("%s: error %d at %s, want %s", doc, i, got[i], want[i])
+			}
+		}
+	}
+}
