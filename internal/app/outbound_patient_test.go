@@ -132,12 +132,7 @@ func TestInboundSubmissionLinksPatient(t *testing.T) {
 // A Patient/$member-match that finds a member links the member identifier
 // it returns to the partner that sent the request.
 func TestMemberMatchLinksMember(t *testing.T) {
-	h, client := memberMatchHarness(t)
-	token, err := client.Token(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	header := http.Header{"Content-Type": {"application/fhir+json"}, "Authorization": {"Bearer " + token.AccessToken}}
+	h, client, header := memberMatchHarness(t)
 	resp := h.send(client.HTTPClient(), "POST", "/fhir/Patient/$member-match", header, memberMatchRequest(t, func(p []any) []any { return p }))
 	body := readBody(t, resp)
 	if resp.StatusCode != http.StatusOK {
