@@ -72,11 +72,7 @@ func TestOutboundOtherPartnersPatientRejected(t *testing.T) {
 		linkPatients(t, h, "other-ehr", outboundMemberA)
 		linkPatients(t, h, devmode.PartnerID, outboundMemberB)
 
-		resp, err := engine.Post(base+"/ClaimResponse", "application/fhir+json", strings.NewReader(claimResponseFor(outboundMemberA)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		got := readBody(t, resp)
+		resp, got := postOutbound(t, engine, base+"/ClaimResponse", claimResponseFor(outboundMemberA))
 
 		requireOutboundRefusal(t, h, ehr, 0, resp, got, outboundRefusal{http.StatusForbidden, "forbidden", "congruence.outbound-patient"})
 	})
@@ -91,15 +87,7 @@ func TestOutboundOwnPatientForwarded(t *testing.T) {
 		linkPatients(t, h, devmode.PartnerID, outboundMemberB)
 		linkClaims(t, h, devmode.PartnerID, outboundClaimB)
 
-		resp, err := engine.Post(base+"/ClaimResponse", "application/fhir+json", strings.NewReader(claimResponseFor(outboundMemberB)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		got := readBody(t, resp)
-
-		if n := ehr.calls.Load(); n != 1 {
-			t.Fatalf("the partner received %d calls, want 1 (status %d: %s)", n, resp.StatusCode, got)
-		}
+		requireOutboundForwarded(t, engine, ehr, base+"/ClaimResponse", claimResponseFor(outboundMemberB))
 	})
 }
 
