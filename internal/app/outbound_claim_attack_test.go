@@ -3,7 +3,6 @@ package app_test
 import (
 	"context"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 
@@ -141,16 +140,8 @@ func TestOutboundNotificationOwnClaimForwarded(t *testing.T) {
 // responding to that claim then reaches the partner.
 func TestOutboundAnswerToSubmittedClaimForwarded(t *testing.T) {
 	h, ehr, engine, base := startOutbound(t, nil, "ClaimResponse.create")
-	in, err := os.ReadFile("../demo/bundles/pas-2.0.1-HomecareAuthorizationBundleExample.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	header := http.Header{"Content-Type": {"application/fhir+json"}, "Authorization": {"Bearer " + h.accessToken()}}
-	resp := h.send(h.ehr.HTTPClient(), "POST", "/fhir/Claim/$submit", header, in)
-	if body := readBody(t, resp); resp.StatusCode != http.StatusOK {
-		t.Fatalf("submit: status %d: %s", resp.StatusCode, body)
-	}
-	submitted := congruence.Identifier{System: "http://example.org/PATIENT_EVENT_TRACE_NUMBER", Value: "111099"}
+	submitExample(t, h)
+	submitted := exampleClaim
 	for _, tt := range []struct {
 		partner string
 		want    bool
@@ -164,8 +155,7 @@ func TestOutboundAnswerToSubmittedClaimForwarded(t *testing.T) {
 		}
 	}
 
-	patient := congruence.Identifier{System: "http://example.org/MIN", Value: "12345678901"}
-	body := strings.Replace(claimResponseFor(patient), identifierJSON(outboundClaimB), identifierJSON(submitted), 1)
+	body := strings.Replace(claimResponseFor(examplePatient), identifierJSON(outboundClaimB), identifierJSON(submitted), 1)
 	requireOutboundForwarded(t, engine, ehr, base+"/ClaimResponse", body)
 }
 

@@ -3,7 +3,6 @@ package app_test
 import (
 	"context"
 	"net/http"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -91,22 +90,25 @@ func TestOutboundOwnPatientForwarded(t *testing.T) {
 	})
 }
 
+// submitExample sends the shipped PAS request from the demo partner to
+// Claim/$submit on the inbound listener and requires 200.
+func submitExample(t *testing.T, h *harness) {
+	t.Helper()
+	header := http.Header{"Content-Type": {"application/fhir+json"}, "Authorization": {"Bearer " + h.accessToken()}}
+	resp := h.send(h.ehr.HTTPClient(), "POST", "/fhir/Claim/$submit", header, exampleSubmission(t, ""))
+	if body := readBody(t, resp); resp.StatusCode != http.StatusOK {
+		t.Fatalf("submit: status %d: %s", resp.StatusCode, body)
+	}
+}
+
 // A PAS submission the gateway allows links the Bundle's patient to the
 // partner that sent it, and to no other partner.
 func TestInboundSubmissionLinksPatient(t *testing.T) {
 	h, _, _, _ := startOutbound(t, nil, "ClaimResponse.create")
-	in, err := os.ReadFile("../demo/bundles/pas-2.0.1-HomecareAuthorizationBundleExample.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	header := http.Header{"Content-Type": {"application/fhir+json"}, "Authorization": {"Bearer " + h.accessToken()}}
-	resp := h.send(h.ehr.HTTPClient(), "POST", "/fhir/Claim/$submit", header, in)
-	if body := readBody(t, resp); resp.StatusCode != http.StatusOK {
-		t.Fatalf("status %d: %s", resp.StatusCode, body)
-	}
+	submitExample(t, h)
 
 	links := linkPatients(t, h, "other-ehr")
-	patient := []congruence.Identifier{{System: "http://example.org/MIN", Value: "12345678901"}}
+	patient := []congruence.Identifier{examplePatient}
 	for _, tt := range []struct {
 		partner string
 		want    bool
