@@ -7,15 +7,12 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gatehouse-health/gatehouse/internal/app"
-	"github.com/gatehouse-health/gatehouse/internal/config"
 	"github.com/gatehouse-health/gatehouse/internal/congruence"
 	"github.com/gatehouse-health/gatehouse/internal/devmode"
 	"github.com/gatehouse-health/gatehouse/internal/ehrclient"
 	"github.com/gatehouse-health/gatehouse/internal/members"
 	"github.com/gatehouse-health/gatehouse/internal/payer"
 	"github.com/gatehouse-health/gatehouse/internal/record"
-	"github.com/gatehouse-health/gatehouse/internal/storage"
 )
 
 const eligibilityScope = "system/CoverageEligibilityRequest.$submit"
@@ -139,44 +136,12 @@ func TestEligibilityThroughGateway(t *testing.T) {
 	}
 }
 
-// enrolledMember is a member of the built-in payer with one coverage.
-type enrolledMember struct {
-	member   members.Member
-	coverage members.Coverage
-}
-
 // startEligibility starts a gateway in front of the built-in payer that
 // lets the partner send CoverageEligibilityRequest/$submit, adds enrolled
 // to the payer's members, and returns the harness, the partner's client
 // and the headers of an authorized FHIR JSON request.
 func startEligibility(t *testing.T, enrolled []enrolledMember) (*harness, *ehrclient.Client, http.Header) {
 	t.Helper()
-	var databaseURL string
-	h := newHarness(t, harnessOptions{builtinUpstream: true, edit: func(cfg *config.File, _ *devmode.Layout) {
-		p := &cfg.Partners[0]
-		p.Interactions = append(p.Interactions, "CoverageEligibilityRequest/$submit")
-		p.Scopes = append(p.Scopes, eligibilityScope)
-		p.Roles["coverage"] = "read"
-		databaseURL = cfg.DatabaseURL()
-	}})
-	ctx := context.Background()
-	db, err := storage.Open(ctx, databaseURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	store := members.NewStore(db)
-	for _, e := range enrolled {
-		if err := store.Add(ctx, e.member, []members.Coverage{e.coverage}); err != nil {
-			t.Fatal(err)
-		}
-	}
-
-	client := h.partnerClient(app.DevScopes + " " + eligibilityScope)
-	token, err := client.Token(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	header := http.Header{"Content-Type": {"application/fhir+json"}, "Authorization": {"Bearer " + token.AccessToken}}
-	return h, client, header
+	op := payerOperation{interaction: "CoverageEligibilityRequest/$submit", scope: eligibilityScope, role: "coverage"}
+	return startPayerOperation(t, op, nil, enrolled)
 }

@@ -109,16 +109,7 @@ func TestOutboundMalformedForwardedHeaderRejected(t *testing.T) {
 	for _, tc := range malformedForwardedHeaders {
 		t.Run(tc.name, func(t *testing.T) {
 			before := ehr.calls.Load()
-			req, err := http.NewRequest("GET", base+"/metadata", http.NoBody)
-			if err != nil {
-				t.Fatal(err)
-			}
-			req.Header[tc.header] = tc.values
-			resp, err := engine.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			body := readBody(t, resp)
+			resp, body := sendOutbound(t, engine, http.MethodGet, base+"/metadata", http.Header{tc.header: tc.values}, "")
 
 			requireOutboundRefusal(t, h, ehr, before, resp, body, outboundRefusal{http.StatusBadRequest, "invalid", "request.header-invalid"})
 			checkHeaderNotRepeated(t, body, tc.header, tc.secret)
@@ -131,16 +122,7 @@ func TestOutboundForwardedHeaderReencoded(t *testing.T) {
 	for _, tc := range validForwardedHeaders {
 		t.Run(tc.name, func(t *testing.T) {
 			before := ehr.calls.Load()
-			req, err := http.NewRequest("GET", base+"/metadata", http.NoBody)
-			if err != nil {
-				t.Fatal(err)
-			}
-			req.Header[tc.header] = tc.values
-			resp, err := engine.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			body := readBody(t, resp)
+			resp, body := sendOutbound(t, engine, http.MethodGet, base+"/metadata", http.Header{tc.header: tc.values}, "")
 			if n := ehr.calls.Load() - before; n != 1 {
 				t.Fatalf("the partner received %d requests, want 1 (status %d: %s)", n, resp.StatusCode, body)
 			}

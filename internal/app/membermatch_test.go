@@ -9,14 +9,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gatehouse-health/gatehouse/internal/app"
 	"github.com/gatehouse-health/gatehouse/internal/config"
 	"github.com/gatehouse-health/gatehouse/internal/corpustest"
 	"github.com/gatehouse-health/gatehouse/internal/devmode"
 	"github.com/gatehouse-health/gatehouse/internal/ehrclient"
 	"github.com/gatehouse-health/gatehouse/internal/members"
 	"github.com/gatehouse-health/gatehouse/internal/record"
-	"github.com/gatehouse-health/gatehouse/internal/storage"
 )
 
 const memberMatchScope = "system/Patient.$member-match"
@@ -24,39 +22,26 @@ const memberMatchScope = "system/Patient.$member-match"
 // memberMatchHarness starts the gateway with the built-in payer service
 // and strict mode, lets the demo partner call $member-match, and loads
 // three members: Patricia Person of the HRex example, and two members who
-// share every demographic. It returns a client granted the operation.
-func memberMatchHarness(t *testing.T) (*harness, *ehrclient.Client) {
+// share every demographic. It returns the harness, a client granted the
+// operation and the headers of an authorized FHIR JSON request.
+func memberMatchHarness(t *testing.T) (*harness, *ehrclient.Client, http.Header) {
 	t.Helper()
-	var databaseURL string
-	h := newHarness(t, harnessOptions{builtinUpstream: true, edit: func(cfg *config.File, _ *devmode.Layout) {
-		p := &cfg.Partners[0]
-		p.Interactions = append(p.Interactions, "Patient/$member-match")
-		p.Scopes = append(p.Scopes, memberMatchScope)
-		p.Roles["member"] = "read"
-		databaseURL = cfg.DatabaseURL()
-		if cfg.PayerID.Value != devPayerNPI || p.Organization.Value != devmode.PartnerNPI {
+	op := payerOperation{interaction: "Patient/$member-match", scope: memberMatchScope, role: "member"}
+	check := func(cfg *config.File) {
+		if p := cfg.Partners[0]; cfg.PayerID.Value != devPayerNPI || p.Organization.Value != devmode.PartnerNPI {
 			t.Fatalf("payer %v, partner %v: memberMatchRequest names other parties", cfg.PayerID, p.Organization)
 		}
-	}})
-
-	ctx := context.Background()
-	db, err := storage.Open(ctx, databaseURL)
-	if err != nil {
-		t.Fatal(err)
 	}
-	defer db.Close()
-	store := members.NewStore(db)
+	var enrolled []enrolledMember
 	for _, m := range []members.Member{
 		{ID: "MPERSON0001", Family: "Person", Given: "Patricia", BirthDate: "1974-12-25", Gender: "female"},
 		{ID: "MTWIN000001", Family: "Twin", Given: "Alex", BirthDate: "1990-05-01", Gender: "male"},
 		{ID: "MTWIN000002", Family: "Twin", Given: "Alex", BirthDate: "1990-05-01", Gender: "male"},
 	} {
 		c := members.Coverage{ID: m.ID + "-1", Plan: "private", Payor: "private", Start: "2011-05-23"}
-		if err := store.Add(ctx, m, []members.Coverage{c}); err != nil {
-			t.Fatal(err)
-		}
+		enrolled = append(enrolled, enrolledMember{m, c})
 	}
-	return h, h.partnerClient(app.DevScopes + " " + memberMatchScope)
+	return startPayerOperation(t, op, check, enrolled)
 }
 
 // devPayerNPI is the payer_id of the development configuration.
@@ -143,12 +128,7 @@ func consentProvision(params []any) map[string]any {
 // Consent that conforms but has ended or names another patient reaches the
 // payer, which rejects it without naming the member.
 func TestMemberMatchThroughGateway(t *testing.T) {
-	h, client := memberMatchHarness(t)
-	token, err := client.Token(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	header := http.Header{"Content-Type": {"application/fhir+json"}, "Authorization": {"Bearer " + token.AccessToken}}
+	h, client, header := memberMatchHarness(t)
 	asTwin := func(params []any) []any {
 		p := memberPatient(params)
 		p["name"] = []any{map[string]any{"family": "Twin", "given": []any{"Alex"}}}

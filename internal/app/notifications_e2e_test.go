@@ -192,18 +192,12 @@ func (g *hardenedGateway) decide(t *testing.T, preAuthRef string, item int) stri
 	return out.ClaimResponse
 }
 
-// A deployment binds outbound.listen to one internal address and serves a
-// certificate for public_url's host only. The built-in payer service's
-// notifications must still cross the outbound listener and reach the
-// partner's rest-hook endpoint, and the Subscription must stay active.
-func TestNotificationsLeaveHardenedDeployment(t *testing.T) {
-	g := startHardenedGateway(t)
-	if host, _, _ := net.SplitHostPort(g.rt.OutboundAddr.String()); host != hardenedOutboundHost {
-		t.Fatalf("outbound listener on %s, want host %s", g.rt.OutboundAddr, hardenedOutboundHost)
-	}
-	ctx := context.Background()
-
-	sub, subID, err := g.sim.Subscribe(ctx)
+// subscribe creates the simulator's Subscription and waits for its
+// handshake, which must be the first notification, name the Subscription
+// and be accepted. It returns the Subscription's id and the handshake.
+func (g *hardenedGateway) subscribe(t *testing.T) (string, ehrsim.Notification) {
+	t.Helper()
+	sub, subID, err := g.sim.Subscribe(context.Background())
 	if err != nil {
 		t.Fatalf("create Subscription: %v", err)
 	}
@@ -221,6 +215,21 @@ func TestNotificationsLeaveHardenedDeployment(t *testing.T) {
 	if handshake.Subscription != subID {
 		t.Errorf("handshake for Subscription %q, want %q", handshake.Subscription, subID)
 	}
+	return subID, handshake
+}
+
+// A deployment binds outbound.listen to one internal address and serves a
+// certificate for public_url's host only. The built-in payer service's
+// notifications must still cross the outbound listener and reach the
+// partner's rest-hook endpoint, and the Subscription must stay active.
+func TestNotificationsLeaveHardenedDeployment(t *testing.T) {
+	g := startHardenedGateway(t)
+	if host, _, _ := net.SplitHostPort(g.rt.OutboundAddr.String()); host != hardenedOutboundHost {
+		t.Fatalf("outbound listener on %s, want host %s", g.rt.OutboundAddr, hardenedOutboundHost)
+	}
+	ctx := context.Background()
+
+	subID, handshake := g.subscribe(t)
 	// The gateway sets the exchange id on the outbound path only.
 	if handshake.ExchangeID == "" {
 		t.Error("the handshake carries no X-Request-Id, so it did not cross the outbound listener")
@@ -248,7 +257,7 @@ func TestNotificationsLeaveHardenedDeployment(t *testing.T) {
 	}
 	claimResponse := g.decide(t, first.PreAuthRef, first.Items[pended].Sequence)
 
-	snap = g.wait(t, "the event notification", func(s *ehrsim.Snapshot) bool {
+	snap := g.wait(t, "the event notification", func(s *ehrsim.Snapshot) bool {
 		return slices.ContainsFunc(s.Notifications, func(n ehrsim.Notification) bool { return n.Type == ehrsim.TypeEvent })
 	})
 	i := slices.IndexFunc(snap.Notifications, func(n ehrsim.Notification) bool { return n.Type == ehrsim.TypeEvent })
@@ -334,33 +343,9 @@ func TestNotificationTrustOnReload(t *testing.T) {
 
 	// A tick between the two renames rejects a key that does not match the
 	// certificate, so wait for the rejection that names the trust setting.
-	var rejected string
-	deadline := time.Now().Add(15 * time.Second)
-	for !strings.Contains(rejected, "payer.notifications.ca_file") && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-		rejected = grep(g.logs.String(), "certificate reload rejected")
-	}
-	if rejected == "" {
-		t.Fatal("the reload of a certificate the notification sender cannot verify was not rejected")
-	}
-	if !strings.Contains(rejected, "payer.notifications.ca_file") {
-		t.Errorf("rejection %q does not name payer.notifications.ca_file", rejected)
-	}
+	g.waitLog(t, "certificate reload rejected", "payer.notifications.ca_file")
 
-	sub, subID, err := g.sim.Subscribe(context.Background())
-	if err != nil {
-		t.Fatalf("create Subscription: %v", err)
-	}
-	if sub.Status != http.StatusCreated {
-		t.Fatalf("create Subscription: status %d, want 201: %s", sub.Status, sub.Body)
-	}
-	snap := g.wait(t, "the handshake", func(s *ehrsim.Snapshot) bool { return len(s.Notifications) >= 1 })
-	if !snap.Notifications[0].Accepted {
-		t.Errorf("handshake not accepted: %+v", snap.Notifications[0])
-	}
-	if snap.Notifications[0].Subscription != subID {
-		t.Errorf("handshake for Subscription %q, want %q", snap.Notifications[0].Subscription, subID)
-	}
+	g.subscribe(t)
 }
 
 // TestNotificationsTrustIntermediateChain issues the server certificate
@@ -462,17 +447,7 @@ func TestNotificationCAFileReloads(t *testing.T) {
 	}
 
 	// The sender still trusts the previous bundle.
-	sub, _, err := g.sim.Subscribe(context.Background())
-	if err != nil {
-		t.Fatalf("create Subscription: %v", err)
-	}
-	if sub.Status != http.StatusCreated {
-		t.Fatalf("create Subscription: status %d, want 201: %s", sub.Status, sub.Body)
-	}
-	snap := g.wait(t, "the handshake", func(s *ehrsim.Snapshot) bool { return len(s.Notifications) >= 1 })
-	if !snap.Notifications[0].Accepted {
-		t.Errorf("handshake not accepted: %+v", snap.Notifications[0])
-	}
+	g.subscribe(t)
 
 	// Both roots verify the server certificate, so the change is installed.
 	both := filepath.Join(t.TempDir(), "both.pem")
@@ -492,19 +467,19 @@ func replaceFile(t *testing.T, src, dst string) {
 	}
 }
 
-// waitLog waits for a log line that contains both msg and file, and
-// returns it.
-func (g *hardenedGateway) waitLog(t *testing.T, msg, file string) string {
+// waitLog waits for a log line that contains both msg and detail, such
+// as a file name or a configuration key, and returns it.
+func (g *hardenedGateway) waitLog(t *testing.T, msg, detail string) string {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for time.Now().Before(deadline) {
 		for line := range strings.SplitSeq(g.logs.String(), "\n") {
-			if strings.Contains(line, msg) && strings.Contains(line, file) {
+			if strings.Contains(line, msg) && strings.Contains(line, detail) {
 				return line
 			}
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	t.Fatalf("no log line with %q naming %s:\n%s", msg, file, g.logs.String())
+	t.Fatalf("no log line with %q naming %s:\n%s", msg, detail, g.logs.String())
 	return ""
 }

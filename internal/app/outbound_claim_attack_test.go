@@ -3,7 +3,6 @@ package app_test
 import (
 	"context"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 
@@ -48,27 +47,20 @@ func requireOutboundClaimRejected(t *testing.T, interaction, path, body string) 
 	t.Helper()
 	h, ehr, engine, base := startClaimOutbound(t, interaction)
 
-	resp, err := engine.Post(base+path, "application/fhir+json", strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := readBody(t, resp)
+	resp, got := postOutbound(t, engine, base+path, body)
 
 	requireOutboundRefusal(t, h, ehr, 0, resp, got, outboundRefusal{http.StatusForbidden, "forbidden", "congruence.outbound-claim"})
 }
 
-// requireOutboundForwarded posts body to path on the outbound listener and
-// requires it to reach the partner.
-func requireOutboundForwarded(t *testing.T, engine *http.Client, ehr *fakeEHR, url, body string) {
+// requireOutboundForwarded posts body as FHIR JSON to url on the outbound
+// listener, requires it to reach the partner, and returns the response.
+func requireOutboundForwarded(t *testing.T, engine *http.Client, ehr *fakeEHR, url, body string) *http.Response {
 	t.Helper()
-	resp, err := engine.Post(url, "application/fhir+json", strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := readBody(t, resp)
+	resp, got := postOutbound(t, engine, url, body)
 	if n := ehr.calls.Load(); n != 1 {
 		t.Fatalf("the partner received %d calls, want 1 (status %d: %s)", n, resp.StatusCode, got)
 	}
+	return resp
 }
 
 // A compromised engine sends the demo partner a ClaimResponse about the
@@ -148,16 +140,8 @@ func TestOutboundNotificationOwnClaimForwarded(t *testing.T) {
 // responding to that claim then reaches the partner.
 func TestOutboundAnswerToSubmittedClaimForwarded(t *testing.T) {
 	h, ehr, engine, base := startOutbound(t, nil, "ClaimResponse.create")
-	in, err := os.ReadFile("../demo/bundles/pas-2.0.1-HomecareAuthorizationBundleExample.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	header := http.Header{"Content-Type": {"application/fhir+json"}, "Authorization": {"Bearer " + h.accessToken()}}
-	resp := h.send(h.ehr.HTTPClient(), "POST", "/fhir/Claim/$submit", header, in)
-	if body := readBody(t, resp); resp.StatusCode != http.StatusOK {
-		t.Fatalf("submit: status %d: %s", resp.StatusCode, body)
-	}
-	submitted := congruence.Identifier{System: "http://example.org/PATIENT_EVENT_TRACE_NUMBER", Value: "111099"}
+	submitExample(t, h)
+	submitted := exampleClaim
 	for _, tt := range []struct {
 		partner string
 		want    bool
@@ -171,8 +155,7 @@ func TestOutboundAnswerToSubmittedClaimForwarded(t *testing.T) {
 		}
 	}
 
-	patient := congruence.Identifier{System: "http://example.org/MIN", Value: "12345678901"}
-	body := strings.Replace(claimResponseFor(patient), identifierJSON(outboundClaimB), identifierJSON(submitted), 1)
+	body := strings.Replace(claimResponseFor(examplePatient), identifierJSON(outboundClaimB), identifierJSON(submitted), 1)
 	requireOutboundForwarded(t, engine, ehr, base+"/ClaimResponse", body)
 }
 
@@ -193,11 +176,7 @@ func TestOutboundClaimResponseSharedClaimRejected(t *testing.T) {
 			h, ehr, engine, base := startClaimOutbound(t, tt.interaction)
 			linkClaims(t, h, "other-ehr", outboundClaimB)
 
-			resp, err := engine.Post(base+tt.path, "application/fhir+json", strings.NewReader(tt.body))
-			if err != nil {
-				t.Fatal(err)
-			}
-			got := readBody(t, resp)
+			resp, got := postOutbound(t, engine, base+tt.path, tt.body)
 
 			requireOutboundRefusal(t, h, ehr, 0, resp, got, outboundRefusal{http.StatusForbidden, "forbidden", "congruence.outbound-claim"})
 			if entries := h.entries(resp); len(entries) == 1 && !strings.Contains(entries[0].Reason, "both sent") {

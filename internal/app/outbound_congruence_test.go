@@ -1,7 +1,6 @@
 package app_test
 
 import (
-	"bytes"
 	"net/http"
 	"strings"
 	"testing"
@@ -40,31 +39,9 @@ func TestOutboundClaimResponseOtherPartiesRejected(t *testing.T) {
 			h, ehr, engine, base := startOutbound(t, nil, "ClaimResponse.create")
 
 			body := outboundClaimResponse(tt.insurer, tt.requestor)
-			resp, err := engine.Post(base+"/ClaimResponse", "application/fhir+json", strings.NewReader(body))
-			if err != nil {
-				t.Fatal(err)
-			}
-			got := readBody(t, resp)
+			resp, got := postOutbound(t, engine, base+"/ClaimResponse", body)
 
-			if resp.StatusCode != http.StatusForbidden {
-				t.Fatalf("status = %d, want 403: %s", resp.StatusCode, got)
-			}
-			if code := outcomeCode(t, got); code != "forbidden" {
-				t.Errorf("OperationOutcome code = %q, want forbidden", code)
-			}
-			if n := ehr.calls.Load(); n != 0 {
-				t.Errorf("the partner received %d calls, want 0", n)
-			}
-			entries := h.entries(resp)
-			if len(entries) != 1 {
-				t.Fatalf("recorded %d entries, want 1: %+v", len(entries), entries)
-			}
-			if entries[0].Rule != tt.rule {
-				t.Errorf("recorded rule = %q, want %s", entries[0].Rule, tt.rule)
-			}
-			if entries[0].Direction != "outbound" {
-				t.Errorf("recorded direction = %q, want outbound", entries[0].Direction)
-			}
+			requireOutboundRefusal(t, h, ehr, 0, resp, got, outboundRefusal{http.StatusForbidden, "forbidden", tt.rule})
 		})
 	}
 }
@@ -77,20 +54,8 @@ func TestOutboundClaimResponseOwnPartiesForwarded(t *testing.T) {
 	linkClaims(t, h, devmode.PartnerID, outboundClaimB)
 
 	body := outboundClaimResponse("1234567893", devmode.PartnerNPI)
-	resp, err := engine.Post(base+"/ClaimResponse", "application/fhir+json", bytes.NewReader([]byte(body)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := readBody(t, resp)
-
-	if n := ehr.calls.Load(); n != 1 {
-		t.Fatalf("the partner received %d calls, want 1 (status %d: %s)", n, resp.StatusCode, got)
-	}
-	for _, e := range h.entries(resp) {
-		if strings.HasPrefix(e.Rule, "congruence.") {
-			t.Errorf("entry recorded under %s: %s", e.Rule, e.Reason)
-		}
-	}
+	resp := requireOutboundForwarded(t, engine, ehr, base+"/ClaimResponse", body)
+	requireNoCongruenceEntry(t, h, resp)
 }
 
 // outboundTaskPatch is a FHIRPath Patch that replaces the element at path
@@ -107,16 +72,7 @@ func outboundTaskPatch(path string) string {
 // records one refusal and sends the partner nothing.
 func TestOutboundPatchOnPartyRejected(t *testing.T) {
 	h, ehr, engine, base := startOutbound(t, nil, "Task.patch")
-	req, err := http.NewRequest(http.MethodPatch, base+"/Task/1", strings.NewReader(outboundTaskPatch("Task.owner")))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/fhir+json")
-	resp, err := engine.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := readBody(t, resp)
+	resp, got := sendOutbound(t, engine, http.MethodPatch, base+"/Task/1", http.Header{"Content-Type": {"application/fhir+json"}}, outboundTaskPatch("Task.owner"))
 
 	requireOutboundRefusal(t, h, ehr, 0, resp, got, outboundRefusal{http.StatusForbidden, "forbidden", "congruence.outbound-patch"})
 }
@@ -127,20 +83,17 @@ func TestOutboundPatchOnStatusForwarded(t *testing.T) {
 	h, ehr, engine, base := startOutbound(t, nil, "Task.patch")
 	body := `{"resourceType":"Parameters","parameter":[{"name":"operation","part":[` +
 		`{"name":"type","valueCode":"replace"},{"name":"path","valueString":"Task.status"},{"name":"value","valueCode":"completed"}]}]}`
-	req, err := http.NewRequest(http.MethodPatch, base+"/Task/1", strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/fhir+json")
-	resp, err := engine.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := readBody(t, resp)
-
+	resp, got := sendOutbound(t, engine, http.MethodPatch, base+"/Task/1", http.Header{"Content-Type": {"application/fhir+json"}}, body)
 	if n := ehr.calls.Load(); n != 1 {
 		t.Fatalf("the partner received %d calls, want 1 (status %d: %s)", n, resp.StatusCode, got)
 	}
+	requireNoCongruenceEntry(t, h, resp)
+}
+
+// requireNoCongruenceEntry requires that no entry of resp's exchange was
+// recorded under a congruence rule.
+func requireNoCongruenceEntry(t *testing.T, h *harness, resp *http.Response) {
+	t.Helper()
 	for _, e := range h.entries(resp) {
 		if strings.HasPrefix(e.Rule, "congruence.") {
 			t.Errorf("entry recorded under %s: %s", e.Rule, e.Reason)

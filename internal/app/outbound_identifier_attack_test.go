@@ -40,11 +40,7 @@ func TestOutboundMemberOIDWithoutPrefixRejected(t *testing.T) {
 	bare := congruence.Identifier{System: strings.TrimPrefix(outboundMemberA.System, "urn:oid:"), Value: "member-unsent"}
 	body := `{"resourceType":"Patient","identifier":[` + identifierJSON(outboundMemberB) + `,` + identifierJSON(bare) + `]}`
 
-	resp, err := engine.Post(base+"/Patient", "application/fhir+json", strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := readBody(t, resp)
+	resp, got := postOutbound(t, engine, base+"/Patient", body)
 
 	requireOutboundRefusal(t, h, ehr, 0, resp, got, outboundRefusal{http.StatusForbidden, "forbidden", "congruence.outbound-patient"})
 }
@@ -92,14 +88,7 @@ func TestOutboundOwnIdentifiersOutsidePatientForwarded(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			h, ehr, engine, base := startOutbound(t, nil, tc.interaction)
 			linkPatients(t, h, devmode.PartnerID, outboundMemberB, own)
-			resp, err := engine.Post(base+tc.path, "application/fhir+json", strings.NewReader(tc.body))
-			if err != nil {
-				t.Fatal(err)
-			}
-			got := readBody(t, resp)
-			if n := ehr.calls.Load(); n != 1 {
-				t.Fatalf("the partner received %d calls, want 1 (status %d: %s)", n, resp.StatusCode, got)
-			}
+			requireOutboundForwarded(t, engine, ehr, base+tc.path, tc.body)
 		})
 	}
 }

@@ -2,7 +2,6 @@ package app_test
 
 import (
 	"net/http"
-	"strings"
 	"testing"
 
 	"github.com/gatehouse-health/gatehouse/internal/congruence"
@@ -36,11 +35,7 @@ func requireMemberIDRejected(t *testing.T, interaction, path, body string) {
 	t.Helper()
 	h, ehr, engine, base := startMemberIDOutbound(t, interaction)
 
-	resp, err := engine.Post(base+path, "application/fhir+json", strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := readBody(t, resp)
+	resp, got := postOutbound(t, engine, base+path, body)
 
 	requireOutboundRefusal(t, h, ehr, 0, resp, got, outboundRefusal{http.StatusForbidden, "forbidden", "congruence.outbound-patient"})
 }

@@ -24,11 +24,7 @@ func requireOutboundPatientRejected(t *testing.T, interaction, path, body string
 	linkPatients(t, h, "other-ehr", outboundMemberA)
 	linkPatients(t, h, devmode.PartnerID, outboundMemberB)
 
-	resp, err := engine.Post(base+path, "application/fhir+json", strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := readBody(t, resp)
+	resp, got := postOutbound(t, engine, base+path, body)
 
 	requireOutboundRefusal(t, h, ehr, 0, resp, got, outboundRefusal{http.StatusForbidden, "forbidden", "congruence.outbound-patient"})
 }
@@ -77,14 +73,7 @@ func TestOutboundOwnPatientResourceForwarded(t *testing.T) {
 	h, ehr, engine, base := startOutbound(t, nil, "Patient.create")
 	linkPatients(t, h, devmode.PartnerID, outboundMemberB)
 	body := `{"resourceType":"Patient","identifier":[` + identifierJSON(outboundMemberB) + `],"name":[{"family":"Own"}]}`
-	resp, err := engine.Post(base+"/Patient", "application/fhir+json", strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := readBody(t, resp)
-	if n := ehr.calls.Load(); n != 1 {
-		t.Fatalf("the partner received %d calls, want 1 (status %d: %s)", n, resp.StatusCode, got)
-	}
+	requireOutboundForwarded(t, engine, ehr, base+"/Patient", body)
 }
 
 // payerMemberID is an identifier of the built-in payer's member id system
@@ -152,11 +141,7 @@ func TestOutboundCoverageSubscriberMixedRejected(t *testing.T) {
 	linkPatients(t, h, "other-ehr", outboundMemberA)
 	linkPatients(t, h, devmode.PartnerID, outboundMemberB)
 
-	resp, err := engine.Post(base, "application/fhir+json", strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := readBody(t, resp)
+	resp, got := postOutbound(t, engine, base, body)
 
 	requireOutboundRefusal(t, h, ehr, 0, resp, got, outboundRefusal{http.StatusForbidden, "forbidden", "congruence.outbound-patient"})
 }
@@ -168,12 +153,5 @@ func TestOutboundOwnPatientWithMRNForwarded(t *testing.T) {
 	linkPatients(t, h, devmode.PartnerID, outboundMemberB)
 	mrn := congruence.Identifier{System: "urn:example:payer-mrn", Value: "MRN-1"}
 	body := `{"resourceType":"Patient","identifier":[` + identifierJSON(outboundMemberB) + `,` + identifierJSON(mrn) + `],"name":[{"family":"Own"}]}`
-	resp, err := engine.Post(base+"/Patient", "application/fhir+json", strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := readBody(t, resp)
-	if n := ehr.calls.Load(); n != 1 {
-		t.Fatalf("the partner received %d calls, want 1 (status %d: %s)", n, resp.StatusCode, got)
-	}
+	requireOutboundForwarded(t, engine, ehr, base+"/Patient", body)
 }

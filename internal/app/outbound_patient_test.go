@@ -3,7 +3,6 @@ package app_test
 import (
 	"context"
 	"net/http"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -72,11 +71,7 @@ func TestOutboundOtherPartnersPatientRejected(t *testing.T) {
 		linkPatients(t, h, "other-ehr", outboundMemberA)
 		linkPatients(t, h, devmode.PartnerID, outboundMemberB)
 
-		resp, err := engine.Post(base+"/ClaimResponse", "application/fhir+json", strings.NewReader(claimResponseFor(outboundMemberA)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		got := readBody(t, resp)
+		resp, got := postOutbound(t, engine, base+"/ClaimResponse", claimResponseFor(outboundMemberA))
 
 		requireOutboundRefusal(t, h, ehr, 0, resp, got, outboundRefusal{http.StatusForbidden, "forbidden", "congruence.outbound-patient"})
 	})
@@ -91,34 +86,29 @@ func TestOutboundOwnPatientForwarded(t *testing.T) {
 		linkPatients(t, h, devmode.PartnerID, outboundMemberB)
 		linkClaims(t, h, devmode.PartnerID, outboundClaimB)
 
-		resp, err := engine.Post(base+"/ClaimResponse", "application/fhir+json", strings.NewReader(claimResponseFor(outboundMemberB)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		got := readBody(t, resp)
-
-		if n := ehr.calls.Load(); n != 1 {
-			t.Fatalf("the partner received %d calls, want 1 (status %d: %s)", n, resp.StatusCode, got)
-		}
+		requireOutboundForwarded(t, engine, ehr, base+"/ClaimResponse", claimResponseFor(outboundMemberB))
 	})
+}
+
+// submitExample sends the shipped PAS request from the demo partner to
+// Claim/$submit on the inbound listener and requires 200.
+func submitExample(t *testing.T, h *harness) {
+	t.Helper()
+	header := http.Header{"Content-Type": {"application/fhir+json"}, "Authorization": {"Bearer " + h.accessToken()}}
+	resp := h.send(h.ehr.HTTPClient(), "POST", "/fhir/Claim/$submit", header, exampleSubmission(t, ""))
+	if body := readBody(t, resp); resp.StatusCode != http.StatusOK {
+		t.Fatalf("submit: status %d: %s", resp.StatusCode, body)
+	}
 }
 
 // A PAS submission the gateway allows links the Bundle's patient to the
 // partner that sent it, and to no other partner.
 func TestInboundSubmissionLinksPatient(t *testing.T) {
 	h, _, _, _ := startOutbound(t, nil, "ClaimResponse.create")
-	in, err := os.ReadFile("../demo/bundles/pas-2.0.1-HomecareAuthorizationBundleExample.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	header := http.Header{"Content-Type": {"application/fhir+json"}, "Authorization": {"Bearer " + h.accessToken()}}
-	resp := h.send(h.ehr.HTTPClient(), "POST", "/fhir/Claim/$submit", header, in)
-	if body := readBody(t, resp); resp.StatusCode != http.StatusOK {
-		t.Fatalf("status %d: %s", resp.StatusCode, body)
-	}
+	submitExample(t, h)
 
 	links := linkPatients(t, h, "other-ehr")
-	patient := []congruence.Identifier{{System: "http://example.org/MIN", Value: "12345678901"}}
+	patient := []congruence.Identifier{examplePatient}
 	for _, tt := range []struct {
 		partner string
 		want    bool
@@ -132,12 +122,7 @@ func TestInboundSubmissionLinksPatient(t *testing.T) {
 // A Patient/$member-match that finds a member links the member identifier
 // it returns to the partner that sent the request.
 func TestMemberMatchLinksMember(t *testing.T) {
-	h, client := memberMatchHarness(t)
-	token, err := client.Token(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	header := http.Header{"Content-Type": {"application/fhir+json"}, "Authorization": {"Bearer " + token.AccessToken}}
+	h, client, header := memberMatchHarness(t)
 	resp := h.send(client.HTTPClient(), "POST", "/fhir/Patient/$member-match", header, memberMatchRequest(t, func(p []any) []any { return p }))
 	body := readBody(t, resp)
 	if resp.StatusCode != http.StatusOK {

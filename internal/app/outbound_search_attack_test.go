@@ -1,7 +1,6 @@
 package app_test
 
 import (
-	"bytes"
 	"net/http"
 	"testing"
 )
@@ -37,44 +36,16 @@ func TestOutboundSearchFeaturesRejected(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			calls := ehr.calls.Load()
-			req, err := http.NewRequest(c.method, base+c.path, bytes.NewReader([]byte(c.body)))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if c.body == "" {
-				req.Body = http.NoBody
-			}
+			header := http.Header{}
 			if c.contentType != "" {
-				req.Header.Set("Content-Type", c.contentType)
+				header.Set("Content-Type", c.contentType)
 			}
 			if c.ifNoneExist != "" {
-				req.Header.Set("If-None-Exist", c.ifNoneExist)
+				header.Set("If-None-Exist", c.ifNoneExist)
 			}
-			resp, err := engine.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			body := readBody(t, resp)
+			resp, body := sendOutbound(t, engine, c.method, base+c.path, header, c.body)
 
-			if resp.StatusCode != http.StatusForbidden {
-				t.Errorf("status = %d, want 403: %s", resp.StatusCode, body)
-			}
-			if code := outcomeCode(t, body); code != "forbidden" {
-				t.Errorf("OperationOutcome code = %q, want forbidden", code)
-			}
-			if n := ehr.calls.Load() - calls; n != 0 {
-				t.Errorf("the partner received %d requests, want 0", n)
-			}
-			entries := h.entries(resp)
-			if len(entries) != 1 {
-				t.Fatalf("recorded %d entries, want 1: %+v", len(entries), entries)
-			}
-			if entries[0].Direction != "outbound" {
-				t.Errorf("recorded direction = %q, want outbound", entries[0].Direction)
-			}
-			if entries[0].Rule != c.rule {
-				t.Errorf("recorded rule = %q, want %s", entries[0].Rule, c.rule)
-			}
+			requireOutboundRefusal(t, h, ehr, calls, resp, body, outboundRefusal{http.StatusForbidden, "forbidden", c.rule})
 		})
 	}
 }
@@ -113,17 +84,8 @@ func TestOutboundIfNoneExistReencoded(t *testing.T) {
 	// requires of a Task.
 	task := `{"resourceType":"Task","status":"requested","intent":"order",` +
 		`"requester":{"identifier":{"system":"http://hl7.org/fhir/sid/us-npi","value":"1234567893"}}}`
-	req, err := http.NewRequest("POST", base+"/Task", bytes.NewReader([]byte(task)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/fhir+json")
-	req.Header.Set("If-None-Exist", "?identifier=urn:example:task|42")
-	resp, err := engine.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	readBody(t, resp)
+	header := http.Header{"Content-Type": {"application/fhir+json"}, "If-None-Exist": {"?identifier=urn:example:task|42"}}
+	sendOutbound(t, engine, http.MethodPost, base+"/Task", header, task)
 	r := ehr.last.Load()
 	if r == nil {
 		t.Fatal("the partner received no request")
@@ -146,18 +108,11 @@ func TestOutboundSearchCountCapped(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			calls := ehr.calls.Load()
-			req, err := http.NewRequest(c.method, base+c.path, bytes.NewReader([]byte(c.body)))
-			if err != nil {
-				t.Fatal(err)
-			}
+			header := http.Header{}
 			if c.body != "" {
-				req.Header.Set("Content-Type", "application/fhir+json")
+				header.Set("Content-Type", "application/fhir+json")
 			}
-			resp, err := engine.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			body := readBody(t, resp)
+			resp, body := sendOutbound(t, engine, c.method, base+c.path, header, c.body)
 
 			requireOutboundRefusal(t, h, ehr, calls, resp, body, outboundRefusal{http.StatusBadRequest, "too-costly", "policy.search.count"})
 		})

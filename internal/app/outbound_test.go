@@ -402,3 +402,29 @@ func requireOutboundRefusal(t *testing.T, h *harness, ehr *fakeEHR, callsBefore 
 		t.Errorf("recorded rule = %q, want %s", entries[0].Rule, want.rule)
 	}
 }
+
+// sendOutbound sends the engine's request to url on the outbound listener,
+// with header copied as given and body, and returns the response and its
+// body. An empty body is sent as none, as http.NewRequest does.
+func sendOutbound(t *testing.T, engine *http.Client, method, url string, header http.Header, body string) (*http.Response, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, values := range header {
+		req.Header[name] = values
+	}
+	resp, err := engine.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, readBody(t, resp)
+}
+
+// postOutbound posts body as FHIR JSON to url on the outbound listener
+// and returns the response and its body.
+func postOutbound(t *testing.T, engine *http.Client, url, body string) (*http.Response, []byte) {
+	t.Helper()
+	return sendOutbound(t, engine, http.MethodPost, url, http.Header{"Content-Type": {"application/fhir+json"}}, body)
+}

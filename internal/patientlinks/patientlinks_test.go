@@ -7,31 +7,14 @@ import (
 	"encoding/hex"
 	"errors"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/gatehouse-health/gatehouse/internal/clocktest"
 	"github.com/gatehouse-health/gatehouse/internal/congruence"
 	"github.com/gatehouse-health/gatehouse/internal/storage"
 	"github.com/gatehouse-health/gatehouse/internal/storage/storagetest"
 )
-
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 var (
 	memberA = congruence.Identifier{System: "urn:oid:2.16.840.1.113883.3.9999", Value: "member-a"}
@@ -41,7 +24,7 @@ var (
 // testKey is the link key of the tests' stores.
 var testKey = bytes.Repeat([]byte{7}, KeySize)
 
-func newStore(t *testing.T, db *storage.DB, retention time.Duration, c *clock) *Store {
+func newStore(t *testing.T, db *storage.DB, retention time.Duration, c *clocktest.Clock) *Store {
 	t.Helper()
 	s, err := New(context.Background(), db, testKey, retention, c.Now)
 	if err != nil {
@@ -63,7 +46,7 @@ func mustKnown(t *testing.T, s *Store, partner string, ids ...congruence.Identif
 
 func TestRememberThenLookup(t *testing.T) {
 	storagetest.Run(t, func(t *testing.T, b storagetest.Backend) {
-		c := &clock{now: time.Unix(1_800_000_000, 0)}
+		c := clocktest.New(time.Unix(1_800_000_000, 0))
 		s := newStore(t, b.New(t), time.Hour, c)
 		if err := s.Remember(context.Background(), "ehr-1", []congruence.Identifier{memberA}); err != nil {
 			t.Fatal(err)
@@ -92,23 +75,23 @@ func TestRememberThenLookup(t *testing.T) {
 
 func TestLinkExpires(t *testing.T) {
 	storagetest.Run(t, func(t *testing.T, b storagetest.Backend) {
-		c := &clock{now: time.Unix(1_800_000_000, 0)}
+		c := clocktest.New(time.Unix(1_800_000_000, 0))
 		s := newStore(t, b.New(t), time.Hour, c)
 		ctx := context.Background()
 		if err := s.Remember(ctx, "ehr-1", []congruence.Identifier{memberA}); err != nil {
 			t.Fatal(err)
 		}
 
-		c.Add(30 * time.Minute)
+		c.Advance(30 * time.Minute)
 		if err := s.Remember(ctx, "ehr-1", []congruence.Identifier{memberA}); err != nil {
 			t.Fatal(err)
 		}
-		c.Add(45 * time.Minute)
+		c.Advance(45 * time.Minute)
 		if !mustKnown(t, s, "ehr-1", memberA) {
 			t.Error("a second request did not extend the link")
 		}
 
-		c.Add(time.Hour)
+		c.Advance(time.Hour)
 		if mustKnown(t, s, "ehr-1", memberA) {
 			t.Error("the link is known after its retention")
 		}
@@ -124,7 +107,7 @@ func TestLinkExpires(t *testing.T) {
 func TestValueNotStoredInClear(t *testing.T) {
 	storagetest.Run(t, func(t *testing.T, b storagetest.Backend) {
 		db := b.New(t)
-		s := newStore(t, db, 0, &clock{now: time.Unix(1_800_000_000, 0)})
+		s := newStore(t, db, 0, clocktest.New(time.Unix(1_800_000_000, 0)))
 		if err := s.Remember(context.Background(), "ehr-1", []congruence.Identifier{memberA}); err != nil {
 			t.Fatal(err)
 		}
@@ -156,7 +139,7 @@ func TestKeyChangeDropsLinks(t *testing.T) {
 	storagetest.Run(t, func(t *testing.T, b storagetest.Backend) {
 		ctx := context.Background()
 		db := b.New(t)
-		c := &clock{now: time.Unix(1_800_000_000, 0)}
+		c := clocktest.New(time.Unix(1_800_000_000, 0))
 		s := newStore(t, db, 0, c)
 		if err := s.Remember(ctx, "ehr-1", []congruence.Identifier{memberA, memberB}); err != nil {
 			t.Fatal(err)
@@ -186,14 +169,14 @@ func TestUnkeyedLinksDropped(t *testing.T) {
 	storagetest.Run(t, func(t *testing.T, b storagetest.Backend) {
 		ctx := context.Background()
 		db := b.New(t)
-		c := &clock{now: time.Unix(1_800_000_000, 0)}
+		c := clocktest.New(time.Unix(1_800_000_000, 0))
 		newStore(t, db, 0, c)
 		plain := sha256.Sum256([]byte(memberA.System + "|" + memberA.Value))
 		if _, err := db.ExecContext(ctx, `DELETE FROM partner_patients_key`); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := db.ExecContext(ctx, `INSERT INTO partner_patients (partner, system, value_hash, expires_ns) VALUES ($1, $2, $3, $4)`,
-			"ehr-1", memberA.System, plain[:], c.now.Add(time.Hour).UnixNano()); err != nil {
+			"ehr-1", memberA.System, plain[:], c.Now().Add(time.Hour).UnixNano()); err != nil {
 			t.Fatal(err)
 		}
 
@@ -218,7 +201,7 @@ func TestNewRejectsShortKey(t *testing.T) {
 func TestLookup(t *testing.T) {
 	storagetest.Run(t, func(t *testing.T, b storagetest.Backend) {
 		ctx := context.Background()
-		c := &clock{now: time.Unix(1_800_000_000, 0)}
+		c := clocktest.New(time.Unix(1_800_000_000, 0))
 		s := newStore(t, b.New(t), time.Hour, c)
 		mrn := congruence.Identifier{System: "urn:example:mrn", Value: "mrn-1"}
 		if err := s.Remember(ctx, "ehr-1", []congruence.Identifier{memberA}); err != nil {
@@ -239,7 +222,7 @@ func TestLookup(t *testing.T) {
 			}
 		}
 
-		c.Add(2 * time.Hour)
+		c.Advance(2 * time.Hour)
 		got, err = s.Lookup(ctx, "ehr-1", []congruence.Identifier{memberA})
 		if err != nil {
 			t.Fatal(err)
@@ -251,7 +234,7 @@ func TestLookup(t *testing.T) {
 }
 
 func TestLookupRejectsTooMany(t *testing.T) {
-	s := newStore(t, storagetest.Backends()[0].New(t), 0, &clock{now: time.Unix(1_800_000_000, 0)})
+	s := newStore(t, storagetest.Backends()[0].New(t), 0, clocktest.New(time.Unix(1_800_000_000, 0)))
 	ids := make([]congruence.Identifier, MaxIdentifiers+1)
 	if _, err := s.Lookup(context.Background(), "ehr-1", ids); !errors.Is(err, ErrTooManyIdentifiers) {
 		t.Fatalf("Lookup of %d identifiers: %v, want ErrTooManyIdentifiers", len(ids), err)
@@ -259,7 +242,7 @@ func TestLookupRejectsTooMany(t *testing.T) {
 }
 
 func TestIdentifierCap(t *testing.T) {
-	s := newStore(t, storagetest.Backends()[0].New(t), 0, &clock{now: time.Unix(1_800_000_000, 0)})
+	s := newStore(t, storagetest.Backends()[0].New(t), 0, clocktest.New(time.Unix(1_800_000_000, 0)))
 	ids := make([]congruence.Identifier, MaxIdentifiers+1)
 	for i := range ids {
 		ids[i] = congruence.Identifier{System: "urn:s", Value: string(rune('a' + i))}
@@ -280,7 +263,7 @@ func TestIdentifierCap(t *testing.T) {
 }
 
 func TestIncompleteIdentifierIgnored(t *testing.T) {
-	s := newStore(t, storagetest.Backends()[0].New(t), 0, &clock{now: time.Unix(1_800_000_000, 0)})
+	s := newStore(t, storagetest.Backends()[0].New(t), 0, clocktest.New(time.Unix(1_800_000_000, 0)))
 	partial := []congruence.Identifier{{System: memberA.System}, {Value: memberA.Value}}
 	if err := s.Remember(context.Background(), "ehr-1", partial); err != nil {
 		t.Fatal(err)
@@ -301,7 +284,7 @@ var claimA = congruence.Identifier{System: "urn:example:ehr-1:claims", Value: "c
 func TestClaimLinksSeparateFromPatients(t *testing.T) {
 	storagetest.Run(t, func(t *testing.T, b storagetest.Backend) {
 		ctx := context.Background()
-		c := &clock{now: time.Unix(1_800_000_000, 0)}
+		c := clocktest.New(time.Unix(1_800_000_000, 0))
 		s := newStore(t, b.New(t), time.Hour, c)
 		if err := s.RememberClaims(ctx, "ehr-1", []congruence.Identifier{claimA}); err != nil {
 			t.Fatal(err)
@@ -331,7 +314,7 @@ func TestClaimLinksSeparateFromPatients(t *testing.T) {
 			t.Errorf("LookupClaims for another partner = %+v, want %+v", others[0], want)
 		}
 
-		c.Add(2 * time.Hour)
+		c.Advance(2 * time.Hour)
 		expired, err := s.LookupClaims(ctx, "ehr-1", []congruence.Identifier{claimA})
 		if err != nil {
 			t.Fatal(err)
@@ -348,7 +331,7 @@ func TestKeyChangeDropsClaimLinks(t *testing.T) {
 	storagetest.Run(t, func(t *testing.T, b storagetest.Backend) {
 		ctx := context.Background()
 		db := b.New(t)
-		c := &clock{now: time.Unix(1_800_000_000, 0)}
+		c := clocktest.New(time.Unix(1_800_000_000, 0))
 		s := newStore(t, db, 0, c)
 		if err := s.RememberClaims(ctx, "ehr-1", []congruence.Identifier{claimA}); err != nil {
 			t.Fatal(err)
@@ -373,7 +356,7 @@ func TestKeyChangeDropsClaimLinks(t *testing.T) {
 // is not linked either. A SQLite trigger makes the second insert fail.
 func TestRememberAllOrNothing(t *testing.T) {
 	db := storagetest.Backend{Dialect: storage.SQLite}.New(t)
-	s := newStore(t, db, time.Hour, &clock{now: time.Unix(1_800_000_000, 0)})
+	s := newStore(t, db, time.Hour, clocktest.New(time.Unix(1_800_000_000, 0)))
 	// A trigger takes no parameters, so the hash is a blob literal.
 	_, err := db.ExecContext(context.Background(), `CREATE TRIGGER fail_member_b BEFORE INSERT ON partner_patients
 WHEN NEW.value_hash = X'`+hex.EncodeToString(s.hashValue(memberB))+`' BEGIN SELECT RAISE(ABORT, 'test: insert refused'); END`)

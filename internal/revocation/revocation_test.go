@@ -2,10 +2,10 @@ package revocation
 
 import (
 	"context"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/gatehouse-health/gatehouse/internal/clocktest"
 	"github.com/gatehouse-health/gatehouse/internal/storage"
 	"github.com/gatehouse-health/gatehouse/internal/storage/storagetest"
 	"github.com/gatehouse-health/gatehouse/internal/token"
@@ -14,25 +14,7 @@ import (
 // Store must satisfy the token service's contract.
 var _ token.Revocations = (*Store)(nil)
 
-// clock is an injected clock that moves only when set.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = t
-}
-
-func newStore(t *testing.T, db *storage.DB, c *clock) *Store {
+func newStore(t *testing.T, db *storage.DB, c *clocktest.Clock) *Store {
 	t.Helper()
 	s, err := New(context.Background(), db, c.Now)
 	if err != nil {
@@ -52,7 +34,7 @@ func mustRevoked(t *testing.T, s *Store, jti string) bool {
 
 func TestRevokeThenRevoked(t *testing.T) {
 	storagetest.Run(t, func(t *testing.T, b storagetest.Backend) {
-		c := &clock{now: time.Unix(1_800_000_000, 0)}
+		c := clocktest.New(time.Unix(1_800_000_000, 0))
 		s := newStore(t, b.New(t), c)
 		ctx := context.Background()
 
@@ -77,7 +59,7 @@ func TestRevokeThenRevoked(t *testing.T) {
 func TestRevocationExpires(t *testing.T) {
 	storagetest.Run(t, func(t *testing.T, b storagetest.Backend) {
 		start := time.Unix(1_800_000_000, 0)
-		c := &clock{now: start}
+		c := clocktest.New(start)
 		s := newStore(t, b.New(t), c)
 		ctx := context.Background()
 
@@ -117,7 +99,7 @@ func TestRevocationExpires(t *testing.T) {
 
 func TestRevokeAlreadyExpired(t *testing.T) {
 	storagetest.Run(t, func(t *testing.T, b storagetest.Backend) {
-		c := &clock{now: time.Unix(1_800_000_000, 0)}
+		c := clocktest.New(time.Unix(1_800_000_000, 0))
 		s := newStore(t, b.New(t), c)
 		ctx := context.Background()
 
@@ -136,7 +118,7 @@ func TestRevokeAlreadyExpired(t *testing.T) {
 
 func TestRevokeEmptyID(t *testing.T) {
 	storagetest.Run(t, func(t *testing.T, b storagetest.Backend) {
-		c := &clock{now: time.Unix(1_800_000_000, 0)}
+		c := clocktest.New(time.Unix(1_800_000_000, 0))
 		s := newStore(t, b.New(t), c)
 		if err := s.Revoke(context.Background(), "", c.Now().Add(time.Minute)); err == nil {
 			t.Error("Revoke accepted an empty token id")
@@ -149,7 +131,7 @@ func TestRevokeEmptyID(t *testing.T) {
 // revocations.
 func TestRevocationSharedAcrossStores(t *testing.T) {
 	storagetest.Run(t, func(t *testing.T, b storagetest.Backend) {
-		c := &clock{now: time.Unix(1_800_000_000, 0)}
+		c := clocktest.New(time.Unix(1_800_000_000, 0))
 		url := b.NewURL(t)
 		first, second := newStore(t, storagetest.Open(t, url), c), newStore(t, storagetest.Open(t, url), c)
 
@@ -164,7 +146,7 @@ func TestRevocationSharedAcrossStores(t *testing.T) {
 
 func TestRevokedFailsOnClosedDatabase(t *testing.T) {
 	storagetest.Run(t, func(t *testing.T, b storagetest.Backend) {
-		c := &clock{now: time.Unix(1_800_000_000, 0)}
+		c := clocktest.New(time.Unix(1_800_000_000, 0))
 		db := b.New(t)
 		s := newStore(t, db, c)
 		db.Close()
@@ -182,7 +164,7 @@ func TestRevokedFailsOnClosedDatabase(t *testing.T) {
 // replica whose clock lags, so its revocation is recorded.
 func TestRevokeJustExpired(t *testing.T) {
 	storagetest.Run(t, func(t *testing.T, b storagetest.Backend) {
-		c := &clock{now: time.Unix(1_800_000_000, 0)}
+		c := clocktest.New(time.Unix(1_800_000_000, 0))
 		s := newStore(t, b.New(t), c)
 		if err := s.Revoke(context.Background(), "recent", c.Now().Add(-time.Second)); err != nil {
 			t.Fatalf("Revoke: %v", err)
