@@ -19,6 +19,7 @@ import (
 	"github.com/gatehouse-health/gatehouse/internal/app"
 	"github.com/gatehouse-health/gatehouse/internal/auditlog"
 	"github.com/gatehouse-health/gatehouse/internal/config"
+	"github.com/gatehouse-health/gatehouse/internal/demo"
 	"github.com/gatehouse-health/gatehouse/internal/devmode"
 	"github.com/gatehouse-health/gatehouse/internal/ehrclient"
 	"github.com/gatehouse-health/gatehouse/internal/record"
@@ -116,7 +117,13 @@ func (h *harness) start(cfg *config.File) {
 	h.logs = &logBuffer{}
 	logger := slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 
-	opts := app.Options{WrapRecords: h.store.wrap, Logger: logger}
+	seed, err := demo.ShippedBundles()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// As in development mode, the payer's member is the shipped bundles'
+	// patient.
+	opts := app.Options{WrapRecords: h.store.wrap, Logger: logger, PayerMembers: seed}
 	if h.records != nil {
 		opts.WrapRecords = h.records
 	}

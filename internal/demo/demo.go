@@ -30,6 +30,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/gatehouse-health/gatehouse/internal/members"
 	"github.com/gatehouse-health/gatehouse/internal/record"
 )
 
@@ -41,6 +42,20 @@ var shipped embed.FS
 // pas-2.2.1-ReferralAuthorizationBundleExample.json.
 func ShippedBundle(name string) ([]byte, error) {
 	return shipped.ReadFile(path.Join("bundles", name))
+}
+
+// ShippedBundles returns the content of every request bundle shipped in
+// the binary, in file name order.
+func ShippedBundles() ([][]byte, error) {
+	bundles, err := loadBundles("")
+	if err != nil {
+		return nil, err
+	}
+	out := make([][]byte, len(bundles))
+	for i, b := range bundles {
+		out[i] = b.data
+	}
+	return out, nil
 }
 
 // maxBundleBytes caps one bundle file read from disk.
@@ -131,7 +146,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		return nil, fmt.Errorf("demo: --keep: %w", err)
 	}
 
-	w, err := startWorld(ctx, tmp, opts.Logger)
+	w, err := startWorld(ctx, tmp, opts.Logger, bundles)
 	if err != nil {
 		return nil, err
 	}
@@ -205,6 +220,12 @@ func loadBundles(dir string) ([]bundle, error) {
 	for _, n := range names {
 		data, err := readCapped(fsys, n)
 		if err != nil {
+			return nil, fmt.Errorf("demo: %s: %w", n, err)
+		}
+		// The built-in payer rejects a patient who is not its member, so
+		// the demo stores each bundle's patient as one, which needs an
+		// identifier, a family name and a birth date.
+		if _, _, err := members.RequestMember(data); err != nil {
 			return nil, fmt.Errorf("demo: %s: %w", n, err)
 		}
 		out = append(out, bundle{name: filepath.Base(n), data: data})
