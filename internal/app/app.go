@@ -57,7 +57,7 @@ type Options struct {
 	// payer stores as members before it serves
 	// (members.Store.AddRequestPatient). Development mode, the demo and
 	// the load generator's own gateway pass the bundles their partner
-	// sends; with a configuration file it is empty, and members come from
+	// sends. With a configuration file it is empty, so members come from
 	// `gatehouse payer load` only.
 	PayerMembers [][]byte
 }

@@ -105,7 +105,7 @@ func startHardenedGateway(t *testing.T, edit ...func(*config.File)) *hardenedGat
 	}
 	sim := startSim(t, cfg, kit)
 	g := &hardenedGateway{sim: sim, logs: &logBuffer{}}
-	// The shipped bundles' patient stands in for the members an operator
+	// The shipped bundles' patient replaces the members an operator
 	// would load with 'gatehouse payer load'.
 	seed, err := demo.ShippedBundles()
 	if err != nil {

@@ -30,7 +30,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/gatehouse-health/gatehouse/internal/members"
 	"github.com/gatehouse-health/gatehouse/internal/record"
 )
 
@@ -220,12 +219,6 @@ func loadBundles(dir string) ([]bundle, error) {
 	for _, n := range names {
 		data, err := readCapped(fsys, n)
 		if err != nil {
-			return nil, fmt.Errorf("demo: %s: %w", n, err)
-		}
-		// The built-in payer rejects a patient who is not its member, so
-		// the demo stores each bundle's patient as one, which needs an
-		// identifier, a family name and a birth date.
-		if _, _, err := members.RequestMember(data); err != nil {
 			return nil, fmt.Errorf("demo: %s: %w", n, err)
 		}
 		out = append(out, bundle{name: filepath.Base(n), data: data})

@@ -17,6 +17,7 @@ import (
 
 	"github.com/gatehouse-health/gatehouse/internal/app"
 	"github.com/gatehouse-health/gatehouse/internal/ehrsim"
+	"github.com/gatehouse-health/gatehouse/internal/members"
 	"github.com/gatehouse-health/gatehouse/internal/pki"
 	"github.com/gatehouse-health/gatehouse/internal/tlspolicy"
 )
@@ -66,9 +67,14 @@ func startWorld(ctx context.Context, dir string, log *slog.Logger, bundles []bun
 		w.close(ctx)
 		return nil, fmt.Errorf("demo: %w", err)
 	}
-	seed := make([][]byte, len(bundles))
-	for i, b := range bundles {
-		seed[i] = b.data
+	// A bundle whose patient cannot be a member (no identifier, family
+	// name or birth date, or not a request at all) is still submitted,
+	// and its row shows the refusal or the payer's rejection.
+	var seed [][]byte
+	for _, b := range bundles {
+		if _, _, err := members.RequestMember(b.data); err == nil {
+			seed = append(seed, b.data)
+		}
 	}
 	rt, err := app.Start(ctx, cfg, app.Options{Logger: log, NotificationPoll: notificationPoll, PayerMembers: seed})
 	if err != nil {
