@@ -53,6 +53,13 @@ type Options struct {
 	// notifications; zero means the default of one second. The demo
 	// shortens it so that a notification follows its decision at once.
 	NotificationPoll time.Duration
+	// PayerMembers are PAS request bundles whose patients the built-in
+	// payer stores as members before it serves
+	// (members.Store.AddRequestPatient). Development mode, the demo and
+	// the load generator's own gateway pass the bundles their partner
+	// sends. With a configuration file it is empty, so members come from
+	// `gatehouse payer load` only.
+	PayerMembers [][]byte
 }
 
 // Running is a started gateway.
@@ -181,7 +188,7 @@ func Start(ctx context.Context, cfg *config.File, opts Options) (_ *Running, err
 	}
 	rt.Addr = ln.Addr()
 	rt.setURLs(cfg, ln.Addr())
-	upstream, err := rt.startUpstream(ctx, cfg, now)
+	upstream, err := rt.startUpstream(ctx, cfg, now, opts.PayerMembers)
 	if err != nil {
 		ln.Close()
 		return nil, err

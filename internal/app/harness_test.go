@@ -19,6 +19,7 @@ import (
 	"github.com/gatehouse-health/gatehouse/internal/app"
 	"github.com/gatehouse-health/gatehouse/internal/auditlog"
 	"github.com/gatehouse-health/gatehouse/internal/config"
+	"github.com/gatehouse-health/gatehouse/internal/demo"
 	"github.com/gatehouse-health/gatehouse/internal/devmode"
 	"github.com/gatehouse-health/gatehouse/internal/ehrclient"
 	"github.com/gatehouse-health/gatehouse/internal/record"
@@ -44,6 +45,9 @@ type harness struct {
 	// records, when set before start, wraps the record store in place of
 	// store, which then stays unused.
 	records func(record.Store) record.Store
+	// noMembers, when set before start, leaves the built-in payer with no
+	// member.
+	noMembers bool
 }
 
 // logBuffer collects log output from concurrent writers.
@@ -81,6 +85,9 @@ type harnessOptions struct {
 	edit func(cfg *config.File, layout *devmode.Layout)
 	// records, when set, wraps the record store the gateway uses.
 	records func(record.Store) record.Store
+	// noMembers starts the built-in payer with no member, in place of the
+	// shipped bundles' patient.
+	noMembers bool
 }
 
 func newHarness(t testing.TB, ho harnessOptions) *harness {
@@ -89,7 +96,7 @@ func newHarness(t testing.TB, ho harnessOptions) *harness {
 	if err != nil {
 		t.Fatalf("DevConfig: %v", err)
 	}
-	h := &harness{t: t, layout: layout, spans: ho.spans, records: ho.records}
+	h := &harness{t: t, layout: layout, spans: ho.spans, records: ho.records, noMembers: ho.noMembers}
 	cfg.Tracing.Endpoint = ho.tracingEndpoint
 	switch {
 	case ho.upstreamURL != "":
@@ -116,7 +123,16 @@ func (h *harness) start(cfg *config.File) {
 	h.logs = &logBuffer{}
 	logger := slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 
+	// As in development mode, the payer's member is the shipped bundles'
+	// patient.
 	opts := app.Options{WrapRecords: h.store.wrap, Logger: logger}
+	if !h.noMembers {
+		seed, err := demo.ShippedBundles()
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts.PayerMembers = seed
+	}
 	if h.records != nil {
 		opts.WrapRecords = h.records
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/gatehouse-health/gatehouse/internal/app"
 	"github.com/gatehouse-health/gatehouse/internal/config"
+	"github.com/gatehouse-health/gatehouse/internal/demo"
 	"github.com/gatehouse-health/gatehouse/internal/devmode"
 	"github.com/gatehouse-health/gatehouse/internal/ehrsim"
 	"github.com/gatehouse-health/gatehouse/internal/pas"
@@ -104,8 +105,14 @@ func startHardenedGateway(t *testing.T, edit ...func(*config.File)) *hardenedGat
 	}
 	sim := startSim(t, cfg, kit)
 	g := &hardenedGateway{sim: sim, logs: &logBuffer{}}
-	var err error
-	g.rt, err = app.Start(context.Background(), cfg, app.Options{Logger: slog.New(slog.NewTextHandler(g.logs, nil)), NotificationPoll: 20 * time.Millisecond})
+	// The shipped bundles' patient replaces the members an operator
+	// would load with 'gatehouse payer load'.
+	seed, err := demo.ShippedBundles()
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.rt, err = app.Start(context.Background(), cfg, app.Options{Logger: slog.New(slog.NewTextHandler(g.logs, nil)),
+		NotificationPoll: 20 * time.Millisecond, PayerMembers: seed})
 	if err != nil {
 		sim.Close(context.Background())
 		t.Fatal(err)

@@ -21,22 +21,23 @@ var (
 )
 
 // exampleSubmission returns the shipped PAS request whose patient is
-// SMITH JOE, male, with birthDate added when it is not "". The shipped
-// Patient has no birth date.
+// SMITH JOE, male, with its birth date replaced by birthDate, or removed
+// when birthDate is "".
 func exampleSubmission(t *testing.T, birthDate string) []byte {
 	t.Helper()
 	in, err := os.ReadFile("../demo/bundles/pas-2.0.1-HomecareAuthorizationBundleExample.json")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if birthDate == "" {
-		return in
+	const shipped = `,"birthDate":"1965-04-12"`
+	if !strings.Contains(string(in), shipped) {
+		t.Fatal("the example Patient no longer has the birth date this test replaces")
 	}
-	const gender = `"gender":"male"`
-	if !strings.Contains(string(in), gender) {
-		t.Fatal("the example Patient no longer has the gender this test extends")
+	replacement := ""
+	if birthDate != "" {
+		replacement = `,"birthDate":"` + birthDate + `"`
 	}
-	return []byte(strings.Replace(string(in), gender, gender+`,"birthDate":"`+birthDate+`"`, 1))
+	return []byte(strings.Replace(string(in), shipped, replacement, 1))
 }
 
 // firstClaimResponse decodes the first entry of a PAS response Bundle.
@@ -131,6 +132,35 @@ func TestSubmitNonMemberNotLinked(t *testing.T) {
 			}
 			requireLinked(t, h, false)
 		})
+	}
+}
+
+// A gateway whose built-in payer has no member loaded, as a deployment
+// that never ran 'gatehouse payer load', must reject every patient, the
+// shipped example's included, and link nothing: an empty member table
+// does not mean that everyone is a member.
+func TestSubmitNoMembersNotLinked(t *testing.T) {
+	h := newHarness(t, harnessOptions{builtinUpstream: true, noMembers: true})
+	header := http.Header{"Content-Type": {"application/fhir+json"}, "Authorization": {"Bearer " + h.accessToken()}}
+
+	resp := h.send(h.ehr.HTTPClient(), "POST", "/fhir/Claim/$submit", header, exampleSubmission(t, "1965-04-12"))
+	body := readBody(t, resp)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d, want 200: %s", resp.StatusCode, body)
+	}
+	cr := firstClaimResponse(t, body)
+	if cr.Outcome != "error" {
+		t.Errorf("ClaimResponse.outcome = %q, want error", cr.Outcome)
+	}
+	if len(cr.ErrorCodes) != 1 || cr.ErrorCodes[0] != "https://codesystem.x12.org/005010/901#75" {
+		t.Errorf("ClaimResponse.error codes = %v, want X12 901 code 75", cr.ErrorCodes)
+	}
+	if cr.PreAuthRef != "" {
+		t.Errorf("ClaimResponse.preAuthRef = %q, want none for a rejection", cr.PreAuthRef)
+	}
+	requireLinked(t, h, false)
+	if !strings.Contains(h.logs.String(), "the built-in payer has no members") {
+		t.Error("start-up did not warn that the payer has no members")
 	}
 }
 

@@ -32,7 +32,7 @@ func (p *payerServer) close(ctx context.Context) error { return p.server.Shutdow
 // startUpstream returns the upstream FHIR base URL, binding the built-in
 // payer service first when it is the upstream. The payer service serves
 // once Start has passed every check.
-func (rt *Running) startUpstream(ctx context.Context, cfg *config.File, now func() time.Time) (*url.URL, error) {
+func (rt *Running) startUpstream(ctx context.Context, cfg *config.File, now func() time.Time, seed [][]byte) (*url.URL, error) {
 	if cfg.Upstream.URL != config.Builtin {
 		return url.Parse(cfg.Upstream.URL)
 	}
@@ -44,6 +44,9 @@ func (rt *Running) startUpstream(ctx context.Context, cfg *config.File, now func
 	}
 	svc, err := rt.newPayerService(ctx, cfg, now)
 	if err != nil {
+		return nil, err
+	}
+	if err := rt.seedMembers(ctx, svc, seed); err != nil {
 		return nil, err
 	}
 	ln, err := net.Listen("tcp", cfg.Payer.Listen)
@@ -95,6 +98,26 @@ func (rt *Running) newPayerService(ctx context.Context, cfg *config.File, now fu
 	// Decides pended items whose rule-table delay has passed.
 	go svc.Run(rt.bg)
 	return svc, nil
+}
+
+// seedMembers stores the patients of the seed bundles as members, then
+// warns when the payer has no member at all, because it then rejects
+// every Claim/$submit.
+func (rt *Running) seedMembers(ctx context.Context, svc *payer.Service, seed [][]byte) error {
+	store := svc.Members()
+	for i, bundle := range seed {
+		if err := store.AddRequestPatient(ctx, bundle); err != nil {
+			return fmt.Errorf("payer: member from request bundle %d: %w", i+1, err)
+		}
+	}
+	loaded, err := store.Any(ctx)
+	if err != nil {
+		return fmt.Errorf("payer: %w", err)
+	}
+	if !loaded {
+		rt.log.Warn("the built-in payer has no members, so it rejects every Claim/$submit with reject reason 75; load them with 'gatehouse payer load'")
+	}
+	return nil
 }
 
 // payerKeyHeader carries the per-process secret with which the gateway

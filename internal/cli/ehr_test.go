@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-health/gatehouse/internal/app"
+	"github.com/gatehouse-health/gatehouse/internal/demo"
 	"github.com/gatehouse-health/gatehouse/internal/devmode"
 	"github.com/gatehouse-health/gatehouse/internal/ehrsim"
 	"github.com/gatehouse-health/gatehouse/internal/pki"
@@ -86,7 +87,11 @@ func TestEhrCommandReceivesHandshake(t *testing.T) {
 	}()
 	waitForOutput(t, &stdout, "ehr: egress.allow")
 
-	rt, err := app.Start(context.Background(), cfg, app.Options{NotificationPoll: 20 * time.Millisecond})
+	seed, err := demo.ShippedBundles()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt, err := app.Start(context.Background(), cfg, app.Options{NotificationPoll: 20 * time.Millisecond, PayerMembers: seed})
 	if err != nil {
 		t.Fatal(err)
 	}

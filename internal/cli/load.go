@@ -16,6 +16,7 @@ import (
 	"github.com/gatehouse-health/gatehouse/internal/config"
 	"github.com/gatehouse-health/gatehouse/internal/devmode"
 	"github.com/gatehouse-health/gatehouse/internal/loadgen"
+	"github.com/gatehouse-health/gatehouse/internal/members"
 )
 
 const loadSynopsis = "gatehouse load [--synthea FILE.tgz | --bundles DIR] [--rate N/s] [--concurrency C] [--duration D] [--json] [--target URL] [--data DIR]"
@@ -66,7 +67,7 @@ func (e *env) load(args []string) int {
 		e.errorf("%v", err)
 		return 1
 	}
-	target, stop, err := e.loadTarget(*targetURL, *dataDir, rate)
+	target, stop, err := e.loadTarget(*targetURL, *dataDir, rate, reqs)
 	if err != nil {
 		e.errorf("%v", err)
 		if errors.Is(err, errNoDevGateway) {
@@ -135,9 +136,9 @@ var errNoDevGateway = errors.New("no development gateway to load")
 // loadTarget returns the gateway to load: the running one at targetURL,
 // the one dataDir's endpoint file names, or a new development-mode gateway
 // in a temporary directory, which stop closes.
-func (e *env) loadTarget(targetURL, dataDir string, rate float64) (loadgen.Target, func(), error) {
+func (e *env) loadTarget(targetURL, dataDir string, rate float64, reqs []*loadgen.Template) (loadgen.Target, func(), error) {
 	if dataDir == "" {
-		return e.startLoadGateway(rate)
+		return e.startLoadGateway(rate, reqs)
 	}
 	layout, err := openDevData(dataDir)
 	if err != nil {
@@ -159,7 +160,7 @@ func (e *env) loadTarget(targetURL, dataDir string, rate float64) (loadgen.Targe
 // payer service on loopback ports, as the demo does. The partner's rate
 // limit becomes twice the load's rate (at least the default, and MaxRate
 // for a closed loop), so that the limiter runs but does not reject the load.
-func (e *env) startLoadGateway(rate float64) (loadgen.Target, func(), error) {
+func (e *env) startLoadGateway(rate float64, reqs []*loadgen.Template) (loadgen.Target, func(), error) {
 	tmp, err := os.MkdirTemp("", "gatehouse-load-")
 	if err != nil {
 		return nil, nil, err
@@ -179,7 +180,7 @@ func (e *env) startLoadGateway(rate float64) (loadgen.Target, func(), error) {
 		cfg.Partners[i].RateLimit = config.RateLimit{RequestsPerSecond: limit, Burst: int(2 * limit)}
 	}
 
-	rt, err := app.Start(e.ctx, cfg, app.Options{})
+	rt, err := app.Start(e.ctx, cfg, app.Options{PayerMembers: e.loadMembers(reqs)})
 	if err != nil {
 		cleanup()
 		return nil, nil, fmt.Errorf("start gateway: %w", err)
@@ -246,4 +247,31 @@ func gatewayTarget(layout *devmode.Layout, publicURL string) (*loadgen.Gateway, 
 		PublicURL: publicURL, ClientID: app.DevPartner, AssertionKey: key,
 		Certificate: cert, Roots: roots, Scope: app.DevScopes,
 	}, nil
+}
+
+// loadMembers returns one request per distinct patient of reqs, for the
+// own gateway's payer to store as members, so that it adjudicates the
+// load instead of rejecting every patient as unknown. A patient that
+// cannot be a member is left out with a warning, and its requests get the
+// payer's rejection.
+func (e *env) loadMembers(reqs []*loadgen.Template) [][]byte {
+	var seed [][]byte
+	seen := map[string]bool{}
+	skipped := 0
+	for _, t := range reqs {
+		body := t.Fill(nil, "load-members-bundle", "load-members-claim")
+		m, _, err := members.RequestMember(body)
+		if err != nil {
+			skipped++
+			continue
+		}
+		if !seen[m.ID] {
+			seen[m.ID] = true
+			seed = append(seed, body)
+		}
+	}
+	if skipped > 0 {
+		e.warnf("%d of %d requests name a patient without identifier, family name or birth date; the payer rejects them as unknown members", skipped, len(reqs))
+	}
+	return seed
 }

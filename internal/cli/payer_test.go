@@ -43,6 +43,9 @@ func submitPended(t *testing.T) (dir, path string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := svc.Members().AddRequestPatient(context.Background(), body); err != nil {
+		t.Fatal(err)
+	}
 	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/Claim/$submit", bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/fhir+json")
 	req.Header.Set(payer.PartnerHeader, "demo-ehr")

@@ -72,7 +72,17 @@ func (e *env) serve(args []string) int {
 
 	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	ctx := e.ctx
-	rt, err := app.Start(ctx, cfg, app.Options{Logger: log, ConfigFile: *cfgPath})
+	opts := app.Options{Logger: log, ConfigFile: *cfgPath}
+	if layout != nil {
+		// Development mode's built-in payer takes the patient of the
+		// shipped bundles, which the try-it commands and 'gatehouse ehr'
+		// send, as its member.
+		if opts.PayerMembers, err = demo.ShippedBundles(); err != nil {
+			e.errorf("%v", err)
+			return 1
+		}
+	}
+	rt, err := app.Start(ctx, cfg, opts)
 	if err != nil {
 		e.errorf("start: %v", err)
 		if errors.Is(err, auditlog.ErrNotExtended) {

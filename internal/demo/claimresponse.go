@@ -48,6 +48,11 @@ func decisionsFrom(bundle []byte) (claimID string, items []ItemDecision, err err
 	if cr["resourceType"] != "ClaimResponse" {
 		return "", nil, fmt.Errorf("first entry is a %v, not a ClaimResponse", cr["resourceType"])
 	}
+	// A PAS payer rejects a request, such as one for an unknown
+	// subscriber, with outcome error and an X12 reject reason.
+	if cr["outcome"] == "error" {
+		return "", nil, fmt.Errorf("the payer rejected the request: %s", rejectReason(cr))
+	}
 	if ids, _ := cr["identifier"].([]any); len(ids) > 0 {
 		id, _ := ids[0].(node)
 		claimID, _ = id["value"].(string)
@@ -140,4 +145,23 @@ func formatDecisions(items []ItemDecision) string {
 		parts[i] = fmt.Sprintf("%d:%s", it.Sequence, name)
 	}
 	return strings.Join(parts, " ")
+}
+
+// rejectReason returns the code and display of a rejecting
+// ClaimResponse's first error, or "no reason given".
+func rejectReason(cr node) string {
+	errs, _ := cr["error"].([]any)
+	if len(errs) == 0 {
+		return "no reason given"
+	}
+	e, _ := errs[0].(node)
+	code, _ := e["code"].(node)
+	codings, _ := code["coding"].([]any)
+	if len(codings) == 0 {
+		return "no reason given"
+	}
+	c, _ := codings[0].(node)
+	value, _ := c["code"].(string)
+	display, _ := c["display"].(string)
+	return fmt.Sprintf("X12 reject reason %s (%s)", value, display)
 }

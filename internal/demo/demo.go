@@ -43,6 +43,20 @@ func ShippedBundle(name string) ([]byte, error) {
 	return shipped.ReadFile(path.Join("bundles", name))
 }
 
+// ShippedBundles returns the content of every request bundle shipped in
+// the binary, in file name order.
+func ShippedBundles() ([][]byte, error) {
+	bundles, err := loadBundles("")
+	if err != nil {
+		return nil, err
+	}
+	out := make([][]byte, len(bundles))
+	for i, b := range bundles {
+		out[i] = b.data
+	}
+	return out, nil
+}
+
 // maxBundleBytes caps one bundle file read from disk.
 const maxBundleBytes = 64 << 20
 
@@ -131,7 +145,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		return nil, fmt.Errorf("demo: --keep: %w", err)
 	}
 
-	w, err := startWorld(ctx, tmp, opts.Logger)
+	w, err := startWorld(ctx, tmp, opts.Logger, bundles)
 	if err != nil {
 		return nil, err
 	}

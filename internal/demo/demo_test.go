@@ -2,6 +2,8 @@ package demo
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -193,5 +195,47 @@ func TestRunNonconformantBundles(t *testing.T) {
 	}
 	if submits != 2 {
 		t.Errorf("%d submissions, want 2", submits)
+	}
+}
+
+// TestRunNonMemberBundleRejected replays a shipped bundle whose patient
+// has no birth date, so the demo cannot make it a member. The payer must
+// reject it as an unknown subscriber and the submit row must fail with
+// that reason, not count as an adjudication.
+func TestRunNonMemberBundleRejected(t *testing.T) {
+	shipped, err := ShippedBundle("pas-2.2.1-ReferralAuthorizationBundleExample.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const birthDate = `,"birthDate":"1965-04-12"`
+	if !strings.Contains(string(shipped), birthDate) {
+		t.Fatal("the shipped Patient no longer has the birth date this test removes")
+	}
+	dir := t.TempDir()
+	bundle := strings.Replace(string(shipped), birthDate, "", 1)
+	if err := os.WriteFile(filepath.Join(dir, "no-birth-date.json"), []byte(bundle), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	res, err := Run(context.Background(), Options{BundlesDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.OK() {
+		t.Fatal("the demo succeeded on a patient who is not a member")
+	}
+	i := slices.IndexFunc(res.Rows, func(r Row) bool { return r.Step == "submit" })
+	if i < 0 {
+		t.Fatal("no submit row")
+	}
+	row := res.Rows[i]
+	if row.OK || row.Status != 200 {
+		t.Errorf("submit row ok %v, status %d, want a failed row with status 200", row.OK, row.Status)
+	}
+	if !strings.Contains(row.Error, "X12 reject reason 75") {
+		t.Errorf("submit row error %q, want the payer's reject reason 75", row.Error)
+	}
+	if slices.ContainsFunc(res.Rows, func(r Row) bool { return r.Step == "inquire" }) {
+		t.Error("the demo inquired about a rejected request")
 	}
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/gatehouse-health/gatehouse/internal/app"
 	"github.com/gatehouse-health/gatehouse/internal/ehrsim"
+	"github.com/gatehouse-health/gatehouse/internal/members"
 	"github.com/gatehouse-health/gatehouse/internal/pki"
 	"github.com/gatehouse-health/gatehouse/internal/tlspolicy"
 )
@@ -43,8 +44,9 @@ type world struct {
 
 // startWorld starts the EHR simulator, then the development gateway
 // configured to fetch the EHR's keys from its JWKS URL and to deliver
-// notifications to it, with the admin listener on.
-func startWorld(ctx context.Context, dir string, log *slog.Logger) (*world, error) {
+// notifications to it, with the admin listener on. The payer stores the
+// patients of bundles as its members.
+func startWorld(ctx context.Context, dir string, log *slog.Logger, bundles []bundle) (*world, error) {
 	cfg, layout, _, err := app.DevConfig(filepath.Join(dir, "data"), "127.0.0.1:0", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("demo: %w", err)
@@ -65,7 +67,16 @@ func startWorld(ctx context.Context, dir string, log *slog.Logger) (*world, erro
 		w.close(ctx)
 		return nil, fmt.Errorf("demo: %w", err)
 	}
-	rt, err := app.Start(ctx, cfg, app.Options{Logger: log, NotificationPoll: notificationPoll})
+	// A bundle whose patient cannot be a member (no identifier, family
+	// name or birth date, or not a request at all) is still submitted,
+	// and its row shows the refusal or the payer's rejection.
+	var seed [][]byte
+	for _, b := range bundles {
+		if _, _, err := members.RequestMember(b.data); err == nil {
+			seed = append(seed, b.data)
+		}
+	}
+	rt, err := app.Start(ctx, cfg, app.Options{Logger: log, NotificationPoll: notificationPoll, PayerMembers: seed})
 	if err != nil {
 		w.close(ctx)
 		return nil, fmt.Errorf("demo: start gateway: %w", err)

@@ -132,8 +132,9 @@
 // carries another member's id, or more than 10 distinct member ids, is
 // not a member. Any other patient gets the AAA 75 rejection, because the
 // gateway links the patient and Claim identifiers of every accepted
-// submission to the partner. While no member is stored at all, every
-// patient is accepted, so the demo works before members are loaded.
+// submission to the partner. With no member stored, every $submit gets
+// that rejection; development mode and the demo store the patients of the
+// bundles they send (members.Store.AddRequestPatient).
 //
 // # Rule table
 //

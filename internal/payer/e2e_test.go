@@ -138,6 +138,13 @@ func startPayer(t *testing.T, dir string, rt *app.Running, ehr *ehrsim.Sim, kit 
 	if err := svc.Migrate(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+	member, err := os.ReadFile("../demo/bundles/pas-2.2.1-HomecareAuthorizationBundleExample.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Members().AddRequestPatient(context.Background(), member); err != nil {
+		t.Fatal(err)
+	}
 	// The cleanup waits for Run to return, so no delivery still writes
 	// when the test database is dropped after it.
 	ctx, cancel := context.WithCancel(context.Background())

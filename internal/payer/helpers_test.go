@@ -71,8 +71,21 @@ func fixedClock() func() time.Time {
 	return func() time.Time { return start.Add(time.Duration(n.Add(1)) * time.Second) }
 }
 
-// newTestService starts the service on a new database on b.
+// newTestService starts the service on a new database on b, with the
+// demo bundles' patient as its one member, as in development mode.
 func newTestService(t *testing.T, b storagetest.Backend, opts Options) *testService {
+	t.Helper()
+	ts := newBareTestService(t, b, opts)
+	bundle := demoBundle(t, "pas-2.2.1-ReferralAuthorizationBundleExample.json")
+	if err := ts.Members().AddRequestPatient(context.Background(), bundle); err != nil {
+		t.Fatal(err)
+	}
+	return ts
+}
+
+// newBareTestService starts the service on a new database on b, with no
+// member stored.
+func newBareTestService(t *testing.T, b storagetest.Backend, opts Options) *testService {
 	t.Helper()
 	logs := &syncBuffer{}
 	if opts.Now == nil {

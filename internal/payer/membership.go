@@ -17,18 +17,9 @@ import (
 // Options.MemberSystem. A patient that also carries another member's id
 // is not covered, because the gateway links every identifier of an
 // accepted request's patient to the partner. More than maxMatchIDs
-// distinct member ids is not covered either, as in eligibility.
-//
-// NOTE: while no member is stored, every patient is covered, so that the
-// demo and development mode, whose shipped PAS examples name a patient
-// without a birth date, work before `gatehouse payer load`. Once members
-// are loaded, only they are covered.
+// distinct member ids is not covered either, as in eligibility. With no
+// member stored, no patient is covered.
 func (s *Service) coversPatient(ctx context.Context, req *pas.Request) (bool, error) {
-	loaded, err := s.members.Any(ctx)
-	if err != nil || !loaded {
-		return !loaded, err
-	}
-
 	var q members.MatchQuery
 	var p patientJSON
 	if req.Patient.Entry != nil && json.Unmarshal(req.Patient.Entry.Resource, &p) != nil {
