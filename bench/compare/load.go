@@ -80,3 +80,19 @@ func requests(synthea string) ([]*loadgen.Template, error) {
 	reqs, _, err := loadgen.FromSynthea(synthea, loadgen.SyntheaOptions{})
 	return reqs, err
 }
+
+// memberSeeds returns one request per distinct patient of the load that
+// synthea names, for a built-in payer to store as members: a payer
+// without them rejects every submission as an unknown member, and the
+// benchmark would measure that rejection instead of an adjudication.
+func memberSeeds(synthea string) ([][]byte, error) {
+	reqs, err := requests(synthea)
+	if err != nil {
+		return nil, err
+	}
+	seed, skipped := loadgen.MemberSeeds(reqs)
+	if skipped > 0 {
+		return nil, fmt.Errorf("members: %d of %d requests name a patient that cannot be a member", skipped, len(reqs))
+	}
+	return seed, nil
+}

@@ -88,16 +88,16 @@ log "building"
 bin=$work/compare
 
 log "starting the payer services, the gateway and nginx"
-gateway_args=(-data "$work/gh" -addr-file "$work/gh.url")
+gateway_args=(-data "$work/gh" -addr-file "$work/gh.url" -synthea "$synthea")
 if [ -n "$profile" ]; then
   pprof_port=$("$bin" freeport)
   gateway_args+=(-pprof "127.0.0.1:$pprof_port")
 fi
 "${server_pin[@]}" "$bin" gateway "${gateway_args[@]}" 2>"$work/gateway.log" &
 pids+=($!)
-"${server_pin[@]}" "$bin" payer -db "$work/payer-a/payer.db" -addr-file "$work/payer-a.url" 2>"$work/payer-a.log" &
+"${server_pin[@]}" "$bin" payer -db "$work/payer-a/payer.db" -addr-file "$work/payer-a.url" -synthea "$synthea" 2>"$work/payer-a.log" &
 pids+=($!)
-"${server_pin[@]}" "$bin" payer -db "$work/payer-b/payer.db" -addr-file "$work/payer-b.url" 2>"$work/payer-b.log" &
+"${server_pin[@]}" "$bin" payer -db "$work/payer-b/payer.db" -addr-file "$work/payer-b.url" -synthea "$synthea" 2>"$work/payer-b.log" &
 pids+=($!)
 wait_for "$work/gh.url" "$work"
 wait_for "$work/payer-a.url" "$work"

@@ -27,9 +27,14 @@ func runPayer(ctx context.Context, args []string) error {
 	dbPath := fs.String("db", "", "SQLite database `FILE` (created if missing)")
 	listen := fs.String("listen", "127.0.0.1:0", "loopback `ADDR` to listen on")
 	addrFile := fs.String("addr-file", "", "`FILE` to write the service's base URL to once it listens")
+	synthea := fs.String("synthea", "", "Synthea `FILE` whose request patients become members (empty: the built-in requests')")
 	fs.Parse(args)
 	if *dbPath == "" || *addrFile == "" {
 		return errors.New("payer: -db and -addr-file are required")
+	}
+	seed, err := memberSeeds(*synthea)
+	if err != nil {
+		return err
 	}
 
 	db, err := sqlitedb.Open(ctx, *dbPath)
@@ -43,6 +48,11 @@ func runPayer(ctx context.Context, args []string) error {
 	}
 	if err := svc.Migrate(ctx); err != nil {
 		return err
+	}
+	for _, bundle := range seed {
+		if err := svc.Members().AddRequestPatient(ctx, bundle); err != nil {
+			return err
+		}
 	}
 	go svc.Run(ctx)
 
@@ -72,16 +82,21 @@ func runGateway(ctx context.Context, args []string) error {
 	addrFile := fs.String("addr-file", "", "`FILE` to write the public URL to once the gateway listens")
 	rateLimit := fs.Float64("rate-limit", loadgen.MaxRate, "the partner's rate limit, requests per second")
 	pprofAddr := fs.String("pprof", "", "loopback `ADDR` to serve net/http/pprof on; empty disables it")
+	synthea := fs.String("synthea", "", "Synthea `FILE` whose request patients become members (empty: the built-in requests')")
 	fs.Parse(args)
 	if *data == "" || *addrFile == "" {
 		return errors.New("gateway: -data and -addr-file are required")
+	}
+	seed, err := memberSeeds(*synthea)
+	if err != nil {
+		return err
 	}
 
 	cfg, err := devgateway.Config(*data, *listen, *rateLimit)
 	if err != nil {
 		return err
 	}
-	rt, err := app.Start(ctx, cfg, app.Options{Logger: devgateway.WarnLogger()})
+	rt, err := app.Start(ctx, cfg, app.Options{Logger: devgateway.WarnLogger(), PayerMembers: seed})
 	if err != nil {
 		return err
 	}

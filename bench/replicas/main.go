@@ -181,7 +181,15 @@ func runGateway(ctx context.Context, args []string) error {
 	cfg.Database = config.Database{URL: *database}
 	cfg.Audit.CheckpointFile = *checkpoint
 	cfg.PublicURL = *publicURL
-	rt, err := app.Start(ctx, cfg, app.Options{Logger: devgateway.WarnLogger()})
+	// The load is gatehouse load's built-in requests: their patients
+	// become the built-in payer's members, so that it adjudicates them
+	// instead of rejecting each as an unknown member.
+	reqs, err := loadgen.Builtin(0, 1, time.Now())
+	if err != nil {
+		return err
+	}
+	seed, _ := loadgen.MemberSeeds(reqs)
+	rt, err := app.Start(ctx, cfg, app.Options{Logger: devgateway.WarnLogger(), PayerMembers: seed})
 	if err != nil {
 		return err
 	}

@@ -16,7 +16,6 @@ import (
 	"github.com/gatehouse-health/gatehouse/internal/config"
 	"github.com/gatehouse-health/gatehouse/internal/devmode"
 	"github.com/gatehouse-health/gatehouse/internal/loadgen"
-	"github.com/gatehouse-health/gatehouse/internal/members"
 )
 
 const loadSynopsis = "gatehouse load [--synthea FILE.tgz | --bundles DIR] [--rate N/s] [--concurrency C] [--duration D] [--json] [--target URL] [--data DIR]"
@@ -255,21 +254,7 @@ func gatewayTarget(layout *devmode.Layout, publicURL string) (*loadgen.Gateway, 
 // cannot be a member is left out with a warning, and its requests get the
 // payer's rejection.
 func (e *env) loadMembers(reqs []*loadgen.Template) [][]byte {
-	var seed [][]byte
-	seen := map[string]bool{}
-	skipped := 0
-	for _, t := range reqs {
-		body := t.Fill(nil, "load-members-bundle", "load-members-claim")
-		m, _, err := members.RequestMember(body)
-		if err != nil {
-			skipped++
-			continue
-		}
-		if !seen[m.ID] {
-			seen[m.ID] = true
-			seed = append(seed, body)
-		}
-	}
+	seed, skipped := loadgen.MemberSeeds(reqs)
 	if skipped > 0 {
 		e.warnf("%d of %d requests name a patient without identifier, family name or birth date; the payer rejects them as unknown members", skipped, len(reqs))
 	}
