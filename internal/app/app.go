@@ -317,6 +317,9 @@ func (rt *Running) Close(ctx context.Context) error {
 	if rt.payerDB != nil && rt.payerDB != rt.DB {
 		errs = append(errs, rt.payerDB.Close())
 	}
+	if rt.patientLinks != nil {
+		errs = append(errs, rt.patientLinks.Close())
+	}
 	if rt.DB != nil {
 		errs = append(errs, rt.DB.Close())
 	}
@@ -399,8 +402,7 @@ func (rt *Running) buildGateway(ctx context.Context, cfg *config.File, upstream 
 		ShadowPolicy:             shadow,
 		Strict:                   checker,
 		TracerProvider:           rt.tracerProvider,
-		Patients:                 rt.patientLinks,
-		Claims:                   rt.patientLinks,
+		Links:                    rt.patientLinks,
 		Logger:                   log,
 		Now:                      now,
 	})

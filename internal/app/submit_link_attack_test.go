@@ -184,6 +184,28 @@ func TestSubmitMemberLinked(t *testing.T) {
 	requireLinked(t, h, true)
 }
 
+// An accepted submission whose claim link cannot be written links its
+// patient neither: the gateway writes both in one transaction, so a
+// failure cannot leave a patient linked without its claim. The response
+// is recorded already and is still released.
+func TestSubmitLinksBothOrNeither(t *testing.T) {
+	smith := members.Member{ID: "MSMITH0001", Family: "Smith", Given: "Joe", BirthDate: "1970-01-01", Gender: "male"}
+	h, client, header := startEligibility(t, []enrolledMember{
+		{smith, members.Coverage{ID: smith.ID + "-1", Plan: "private", Payor: "private", Start: "2020-01-01"}},
+	})
+	_, err := h.rt.DB.ExecContext(context.Background(), `CREATE TRIGGER test_refuse_claim BEFORE INSERT ON partner_claims
+WHEN NEW.system = '`+exampleClaim.System+`' BEGIN SELECT RAISE(ABORT, 'test: insert refused'); END`)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	resp := h.send(client.HTTPClient(), "POST", "/fhir/Claim/$submit", header, exampleSubmission(t, smith.BirthDate))
+	if body := readBody(t, resp); resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d, want 200: %s", resp.StatusCode, body)
+	}
+	requireLinked(t, h, false)
+}
+
 // A third-party payer engine responds to a Claim/$submit with 200 and a
 // ClaimResponse whose outcome is error. The gateway must link nothing,
 // whatever payer sends the rejection.

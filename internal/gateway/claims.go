@@ -7,16 +7,14 @@ import (
 
 	"github.com/gatehouse-health/gatehouse/internal/congruence"
 	"github.com/gatehouse-health/gatehouse/internal/fhirreq"
-	"github.com/gatehouse-health/gatehouse/internal/killswitch"
 	"github.com/gatehouse-health/gatehouse/internal/patientlinks"
 )
 
-// ClaimLinks stores the business identifiers of the Claims each partner
+// ClaimLinks contains the business identifiers of the Claims each partner
 // submitted or inquired about in requests the upstream accepted;
 // *patientlinks.Store implements it. The outbound pipeline sends a
 // partner a ClaimResponse only when it responds to one of those claims.
 type ClaimLinks interface {
-	RememberClaims(ctx context.Context, partner string, ids []congruence.Identifier) error
 	// LookupClaims returns, for each identifier of ids, whether it is
 	// linked to partner and whether to another partner. It rejects more
 	// than patientlinks.MaxIdentifiers identifiers.
@@ -27,29 +25,17 @@ type ClaimLinks interface {
 // claim of the destination partner.
 const claimRule = "congruence.outbound-claim"
 
-// rememberClaims links to the partner the Claim identifiers of an
-// accepted Claim/$submit or Claim/$inquire (2xx and not rejected, see
-// rejectedResponse), after the response is recorded, as rememberPatients
-// does for patients. A failed write is
-// logged and the response still released: the claim then stays unlinked,
-// which can only reject later outbound responses to it.
-func (g *Gateway) rememberClaims(ex *exchange, status int) {
-	if g.opts.Claims == nil || ex.direction == killswitch.Outbound || ex.partner == nil || status < 200 || status > 299 {
-		return
-	}
+// inboundClaims returns the Claim identifiers of an inbound Claim/$submit
+// or Claim/$inquire, which rememberLinks links to the partner when the
+// upstream accepted the request.
+func inboundClaims(ex *exchange) []congruence.Identifier {
 	if ex.fhir == nil || ex.fhir.Kind != fhirreq.OperationType || ex.fhir.Type != "Claim" || ex.bundle == nil {
-		return
+		return nil
 	}
 	if op := ex.fhir.Operation; op != "submit" && op != "inquire" {
-		return
+		return nil
 	}
-	ids := congruence.ClaimIdentifiers(ex.bundle)
-	if len(ids) == 0 {
-		return
-	}
-	if err := g.opts.Claims.RememberClaims(ex.r.Context(), ex.partner.ID, ids); err != nil {
-		g.log.Error("gateway: link claims to partner failed", "exchange", ex.entry.ExchangeID, "partner", ex.partner.ID, "error", err)
-	}
+	return congruence.ClaimIdentifiers(ex.bundle)
 }
 
 // checkOutboundClaims requires every ClaimResponse of the payload to

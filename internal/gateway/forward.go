@@ -58,8 +58,7 @@ func (g *Gateway) forwardAndRespond(w http.ResponseWriter, ex *exchange) {
 			if rejectedResponse(body) {
 				return nil
 			}
-			g.rememberPatients(ex, status, body)
-			g.rememberClaims(ex, status)
+			g.rememberLinks(ex, status, body)
 			return nil
 		}})
 	}

@@ -193,14 +193,13 @@ type Options struct {
 	// commit and upstream call, and the payer's upstream gets a
 	// traceparent header. Nil or a no-op provider turns tracing off.
 	TracerProvider trace.TracerProvider
-	// Patients, when set, links the patients of PAS, eligibility and
-	// member-match requests the upstream accepted to the partner that sent
-	// them, for OutboundOptions.Patients.
-	Patients PatientLinks
-	// Claims, when set, links the Claim identifiers of Claim/$submit and
-	// Claim/$inquire requests the upstream accepted to the partner that
-	// sent them, for OutboundOptions.Claims.
-	Claims ClaimLinks
+	// Links, when set, links to the partner that sent them the patients
+	// of PAS, eligibility and member-match requests the upstream accepted,
+	// for OutboundOptions.Patients, and the Claim identifiers of accepted
+	// Claim/$submit and Claim/$inquire requests, for
+	// OutboundOptions.Claims.
+	Links LinkRecorder
+
 	Logger *slog.Logger
 	Now    func() time.Time
 }

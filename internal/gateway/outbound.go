@@ -59,7 +59,7 @@ type OutboundOptions struct {
 	MaxCount int
 	// Patients, when set, requires every patient an outbound payload names
 	// to be one the destination partner named in an allowed inbound
-	// request. The inbound pipeline records those in Options.Patients, so
+	// request. The inbound pipeline records those in Options.Links, so
 	// both must be the same store.
 	Patients PatientLinks
 	// MemberSystems are the identifier systems of this payer's member
@@ -70,7 +70,7 @@ type OutboundOptions struct {
 	// Claims, when set, requires every ClaimResponse an outbound payload
 	// carries to respond to a Claim the destination partner sent in an
 	// allowed Claim/$submit or Claim/$inquire. The inbound pipeline
-	// records those in Options.Claims, so both must be the same store.
+	// records those in Options.Links, so both must be the same store.
 	Claims ClaimLinks
 }
 

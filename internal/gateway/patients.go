@@ -12,15 +12,25 @@ import (
 	"github.com/gatehouse-health/gatehouse/internal/patientlinks"
 )
 
-// PatientLinks stores which patients each partner has named in inbound
-// requests the upstream accepted; *patientlinks.Store implements it. The outbound
-// pipeline sends a partner a payload only about patients linked to it.
+// PatientLinks contains which patients each partner has named in inbound
+// requests the upstream accepted; *patientlinks.Store implements it. The
+// outbound pipeline sends a partner a payload only about patients linked
+// to it.
 type PatientLinks interface {
-	Remember(ctx context.Context, partner string, ids []congruence.Identifier) error
 	// Lookup returns, for each identifier of ids, whether it is linked to
 	// partner and whether to another partner. It rejects more than
 	// patientlinks.MaxIdentifiers identifiers.
 	Lookup(ctx context.Context, partner string, ids []congruence.Identifier) ([]patientlinks.Link, error)
+}
+
+// LinkRecorder links the patients and claims named by inbound requests
+// the upstream accepted to the partner that sent them, for PatientLinks
+// and ClaimLinks. *patientlinks.Store implements it.
+type LinkRecorder interface {
+	// RememberExchange links the patient identifiers patients and the
+	// Claim identifiers claims of one exchange to partner, all of them or,
+	// on error, none. They are durable when it returns without error.
+	RememberExchange(ctx context.Context, partner string, patients, claims []congruence.Identifier) error
 }
 
 // inboundPatients returns the identifiers of the patients an accepted
@@ -41,30 +51,35 @@ func inboundPatients(ex *exchange, status int, body []byte) []congruence.Identif
 	return nil
 }
 
-// rememberPatients links to the partner the patients of an inbound
-// request that the upstream accepted: a 2xx status whose body
-// rejectedResponse does not find rejected, which the caller checks.
-// Linking only accepted requests keeps a partner from linking a member id
-// it guessed: the built-in payer rejects an unknown member's eligibility
-// request with 422, and a Claim/$submit for a patient who is not its
-// member with a ClaimResponse whose outcome is "error". The response is
-// already recorded, so a failed write is logged and the response still
-// released. The patient then stays unlinked, which can only reject later
-// outbound payloads about it.
+// rememberLinks links to the partner the patients (inboundPatients) and
+// the claims (inboundClaims) of an inbound request that the upstream
+// accepted: a 2xx status whose body rejectedResponse does not find
+// rejected, which the caller checks. Linking only accepted requests keeps
+// a partner from linking a member id it guessed. The built-in payer
+// rejects an unknown member's eligibility request with 422. It answers a
+// Claim/$submit for a patient who is not its member with a ClaimResponse
+// whose outcome is "error". The response is already recorded, so a
+// failed write is logged and the response still released. The patients
+// and claims then stay unlinked, which can only reject later outbound
+// payloads about them.
+//
+// Both kinds go in one call, so that an exchange takes the database's
+// write lock once, and a failure links neither.
 //
 // NOTE: a Claim/$submit for a member the payer covers links that member,
 // and the built-in payer returns 200 for a denial too, so a partner that
 // knows a member's identifiers and demographics can still link them.
-func (g *Gateway) rememberPatients(ex *exchange, status int, body []byte) {
-	if g.opts.Patients == nil || ex.direction == killswitch.Outbound || ex.partner == nil || status < 200 || status > 299 {
+func (g *Gateway) rememberLinks(ex *exchange, status int, body []byte) {
+	if g.opts.Links == nil || ex.direction == killswitch.Outbound || ex.partner == nil || status < 200 || status > 299 {
 		return
 	}
-	ids := inboundPatients(ex, status, body)
-	if len(ids) == 0 {
+	patients := inboundPatients(ex, status, body)
+	claims := inboundClaims(ex)
+	if len(patients) == 0 && len(claims) == 0 {
 		return
 	}
-	if err := g.opts.Patients.Remember(ex.r.Context(), ex.partner.ID, ids); err != nil {
-		g.log.Error("gateway: link patients to partner failed", "exchange", ex.entry.ExchangeID, "partner", ex.partner.ID, "error", err)
+	if err := g.opts.Links.RememberExchange(ex.r.Context(), ex.partner.ID, patients, claims); err != nil {
+		g.log.Error("gateway: link patients and claims to partner failed", "exchange", ex.entry.ExchangeID, "partner", ex.partner.ID, "error", err)
 	}
 }
 

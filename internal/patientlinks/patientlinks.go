@@ -18,7 +18,7 @@
 // hashed again without the identifiers. DroppedAtStart returns how many.
 //
 // Each link lives for the store's retention after the latest inbound
-// request that named it. Remember deletes expired links at most once a
+// request that named it. Writes delete expired links at most once a
 // minute per Store, and Lookup and LookupClaims ignore them.
 //
 // The same store links partners to the business identifiers of the
@@ -26,6 +26,8 @@
 // in the table partner_claims, with the same columns, key and expiry. A
 // claim identifier is kept apart from the patient identifiers, so that a
 // Claim.identifier a partner chose can never count as a patient of it.
+// RememberExchange writes the patients and claims of one exchange in one
+// transaction.
 package patientlinks
 
 import (
@@ -53,9 +55,9 @@ const DefaultRetention = 400 * 24 * time.Hour
 
 // MaxIdentifiers caps the identifiers one call reads, so that a crafted
 // body with thousands of identifiers cannot turn one request into
-// thousands of statements. Remember and RememberClaims read the first
-// MaxIdentifiers and ignore the rest, which can only leave a patient
-// unlinked, never link one. Lookup, which the outbound check uses,
+// thousands of statements. Remember, RememberClaims and RememberExchange
+// read the first MaxIdentifiers of each list and ignore the rest, which
+// can only leave a patient unlinked, never link one. Lookup, which the outbound check uses,
 // returns ErrTooManyIdentifiers instead, so that no identifier of an
 // outbound patient goes unchecked.
 const MaxIdentifiers = 16
@@ -102,9 +104,15 @@ const keyIDLabel = "gatehouse patient links key id"
 
 // Store keeps the links in a SQL table, on SQLite or PostgreSQL. It is
 // safe for concurrent use. A link is durable and visible to every replica
-// once Remember returns.
+// once the call that wrote it returns without error.
 type Store struct {
-	db        *storage.DB
+	db *storage.DB
+	// wdb is the handle links are written on. On SQLite it is a
+	// storage.DB.DeferCommitSync handle: a write commits without an fsync
+	// and then calls SyncCommits, so that other writers of the file take
+	// the write lock during the fsync. On PostgreSQL it is db.
+	wdb       *storage.DB
+	wstmts    *storage.Statements
 	key       []byte
 	dropped   int
 	now       func() time.Time
@@ -119,7 +127,8 @@ type Store struct {
 // written under key, a secret of KeySize bytes that every replica sharing
 // db must pass. retention is how long a link lives after the latest
 // request that named it, and 0 means DefaultRetention. now returns the
-// current time, and nil means time.Now.
+// current time, and nil means time.Now. The caller closes the Store
+// before db.
 func New(ctx context.Context, db *storage.DB, key []byte, retention time.Duration, now func() time.Time) (*Store, error) {
 	if len(key) != KeySize {
 		return nil, fmt.Errorf("patientlinks: key of %d bytes, want %d", len(key), KeySize)
@@ -136,13 +145,29 @@ func New(ctx context.Context, db *storage.DB, key []byte, retention time.Duratio
 	if err := db.CreateSchema(ctx, schema); err != nil {
 		return nil, fmt.Errorf("patientlinks: create schema: %w", err)
 	}
-	s := &Store{db: db, key: bytes.Clone(key), now: now, retention: retention, stmts: storage.NewStatements(db)}
+	wdb, err := db.DeferCommitSync(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("patientlinks: %w", err)
+	}
+	s := &Store{db: db, wdb: wdb, wstmts: storage.NewStatements(wdb), key: bytes.Clone(key), now: now,
+		retention: retention, stmts: storage.NewStatements(db)}
 	dropped, err := s.adoptKey(ctx)
 	if err != nil {
+		s.Close()
 		return nil, err
 	}
 	s.dropped = dropped
 	return s, nil
+}
+
+// Close releases the Store's prepared statements and closes its write
+// handle. The handle New was given stays open.
+func (s *Store) Close() error {
+	err := errors.Join(s.wstmts.Close(), s.stmts.Close())
+	if s.wdb != s.db {
+		err = errors.Join(err, s.wdb.Close())
+	}
+	return err
 }
 
 // DroppedAtStart returns how many links New deleted because they were
@@ -234,68 +259,91 @@ var linkTables = []table{patientTable, claimTable}
 // value to partner until now plus the retention, extending a link that
 // exists.
 func (s *Store) Remember(ctx context.Context, partner string, ids []congruence.Identifier) error {
-	return s.remember(ctx, patientTable, partner, ids)
+	return s.RememberExchange(ctx, partner, ids, nil)
 }
 
 // RememberClaims links each Claim business identifier of ids with both
 // system and value to partner, as Remember does for patients.
 func (s *Store) RememberClaims(ctx context.Context, partner string, ids []congruence.Identifier) error {
-	return s.remember(ctx, claimTable, partner, ids)
+	return s.RememberExchange(ctx, partner, nil, ids)
 }
 
-func (s *Store) remember(ctx context.Context, t table, partner string, ids []congruence.Identifier) error {
+// RememberExchange links the patient identifiers patients and the Claim
+// identifiers claims of one inbound exchange to partner, as Remember and
+// RememberClaims do, in one transaction: on error neither table has
+// changed. Each list is capped at MaxIdentifiers on its own.
+func (s *Store) RememberExchange(ctx context.Context, partner string, patients, claims []congruence.Identifier) error {
 	if partner == "" {
 		return errors.New("patientlinks: empty partner id")
 	}
-	ids = usable(ids)
-	if err := s.prune(ctx); err != nil {
-		return err
-	}
-	if len(ids) == 0 {
+	rows := []tableRows{{patientTable, usable(patients)}, {claimTable, usable(claims)}}
+	pruneAt, due := s.pruneDue()
+	if !due && len(rows[0].ids) == 0 && len(rows[1].ids) == 0 {
 		return nil
 	}
-	// One transaction for every identifier, because on SQLite each commit
-	// takes the file's write lock and fsyncs the write-ahead log. A commit
-	// per identifier held up the other writers of the file (the exchange
-	// record, the payer service) once per identifier of a request.
-	tx, err := s.db.BeginTx(ctx, nil)
+	// One transaction for every identifier of both tables, because on
+	// SQLite each commit takes the file's write lock, which the other
+	// writers of the file (the exchange record, the payer service) wait
+	// for.
+	tx, err := s.wdb.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("patientlinks: record: %w", err)
 	}
 	defer tx.Rollback()
-	ptx := s.stmts.In(tx)
+	if due {
+		if err := prune(ctx, tx, pruneAt); err != nil {
+			return err
+		}
+	}
+	wtx := s.wstmts.In(tx)
 	expires := s.now().Add(s.retention).UnixNano()
-	for _, id := range ids {
-		_, err := ptx.ExecContext(ctx,
-			`INSERT INTO `+string(t)+` (partner, system, value_hash, expires_ns) VALUES ($1, $2, $3, $4)
+	for _, r := range rows {
+		for _, id := range r.ids {
+			_, err := wtx.ExecContext(ctx,
+				`INSERT INTO `+string(r.table)+` (partner, system, value_hash, expires_ns) VALUES ($1, $2, $3, $4)
 ON CONFLICT (partner, system, value_hash) DO UPDATE SET expires_ns = excluded.expires_ns
-WHERE `+string(t)+`.expires_ns < excluded.expires_ns`,
-			partner, id.System, s.hashValue(id), expires)
-		if err != nil {
-			return fmt.Errorf("patientlinks: record: %w", err)
+WHERE `+string(r.table)+`.expires_ns < excluded.expires_ns`,
+				partner, id.System, s.hashValue(id), expires)
+			if err != nil {
+				return fmt.Errorf("patientlinks: record: %w", err)
+			}
 		}
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("patientlinks: record: %w", err)
 	}
+	// The commit above did not wait for the disk on SQLite. The fsync runs
+	// after the write lock is released and before the call returns, so a
+	// link is durable before the caller releases the response.
+	if err := s.wdb.SyncCommits(); err != nil {
+		return fmt.Errorf("patientlinks: record: %w", err)
+	}
 	return nil
 }
 
-// prune deletes the expired links of every table, at most once per
-// pruneInterval per Store.
-func (s *Store) prune(ctx context.Context) error {
+// tableRows are the identifiers RememberExchange writes to one table.
+type tableRows struct {
+	table table
+	ids   []congruence.Identifier
+}
+
+// pruneDue reports whether expired links are due to be deleted, at most
+// once per pruneInterval per Store, and returns the current time.
+func (s *Store) pruneDue() (time.Time, bool) {
 	now := s.now()
 	s.mu.Lock()
-	due := now.Sub(s.lastPrune) >= pruneInterval
-	if due {
-		s.lastPrune = now
+	defer s.mu.Unlock()
+	if now.Sub(s.lastPrune) < pruneInterval {
+		return now, false
 	}
-	s.mu.Unlock()
-	if !due {
-		return nil
-	}
+	s.lastPrune = now
+	return now, true
+}
+
+// prune deletes the links of every table that expired by now.
+func prune(ctx context.Context, tx *sql.Tx, now time.Time) error {
 	for _, t := range linkTables {
-		if _, err := s.db.ExecContext(ctx, `DELETE FROM `+string(t)+` WHERE expires_ns <= $1`, now.UnixNano()); err != nil {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM `+string(t)+` WHERE expires_ns <= $1`, now.UnixNano()); err != nil {
 			return fmt.Errorf("patientlinks: prune: %w", err)
 		}
 	}

@@ -30,6 +30,7 @@ func newStore(t *testing.T, db *storage.DB, retention time.Duration, c *clocktes
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { s.Close() })
 	return s
 }
 
@@ -153,6 +154,7 @@ func TestKeyChangeDropsLinks(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		t.Cleanup(func() { other.Close() })
 
 		if n := other.DroppedAtStart(); n != 2 {
 			t.Errorf("DroppedAtStart = %d, want 2", n)
@@ -341,6 +343,7 @@ func TestKeyChangeDropsClaimLinks(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		t.Cleanup(func() { other.Close() })
 
 		if n := other.DroppedAtStart(); n != 1 {
 			t.Errorf("DroppedAtStart = %d, want 1", n)
@@ -369,5 +372,75 @@ WHEN NEW.value_hash = X'`+hex.EncodeToString(s.hashValue(memberB))+`' BEGIN SELE
 	}
 	if mustKnown(t, s, "ehr-1", memberA) {
 		t.Error("member A is linked although the same call failed on member B")
+	}
+}
+
+// refusedSystem is a Claim identifier system whose insert the database
+// rejects in TestRememberExchangeAllOrNothing.
+const refusedSystem = "urn:test:refused"
+
+// refuseClaimSystem makes every insert of a claim link of refusedSystem
+// fail: a trigger on SQLite, a CHECK constraint on PostgreSQL.
+func refuseClaimSystem(t *testing.T, db *storage.DB) {
+	t.Helper()
+	stmt := `ALTER TABLE partner_claims ADD CONSTRAINT test_refused CHECK (system <> '` + refusedSystem + `')`
+	if db.Dialect == storage.SQLite {
+		stmt = `CREATE TRIGGER test_refused BEFORE INSERT ON partner_claims
+WHEN NEW.system = '` + refusedSystem + `' BEGIN SELECT RAISE(ABORT, 'test: insert refused'); END`
+	}
+	if _, err := db.ExecContext(context.Background(), stmt); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestRememberExchangeAllOrNothing checks that the patients and claims of
+// one exchange commit in one transaction: when the claim insert fails,
+// the patient written before it in the same call is not linked either.
+func TestRememberExchangeAllOrNothing(t *testing.T) {
+	storagetest.Run(t, func(t *testing.T, b storagetest.Backend) {
+		ctx := context.Background()
+		db := b.New(t)
+		s := newStore(t, db, time.Hour, &clock{now: time.Unix(1_800_000_000, 0)})
+		refuseClaimSystem(t, db)
+		refused := congruence.Identifier{System: refusedSystem, Value: "claim-r"}
+
+		err := s.RememberExchange(ctx, "ehr-1", []congruence.Identifier{memberA}, []congruence.Identifier{refused})
+		if err == nil {
+			t.Fatal("RememberExchange succeeded although the claim insert failed")
+		}
+		if mustKnown(t, s, "ehr-1", memberA) {
+			t.Error("member A is linked although the claim of the same exchange failed")
+		}
+		if n, err := s.Len(ctx); err != nil || n != 0 {
+			t.Errorf("Len = %d, %v, want 0", n, err)
+		}
+
+		if err := s.RememberExchange(ctx, "ehr-1", []congruence.Identifier{memberA}, []congruence.Identifier{claimA}); err != nil {
+			t.Fatal(err)
+		}
+		if !mustKnown(t, s, "ehr-1", memberA) {
+			t.Error("member A is not linked by a call that succeeded")
+		}
+		claims, err := s.LookupClaims(ctx, "ehr-1", []congruence.Identifier{claimA})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !claims[0].Partner {
+			t.Error("claim A is not linked by a call that succeeded")
+		}
+	})
+}
+
+// TestRememberExchangeSyncsBeforeReturn checks that on SQLite a link is
+// on disk when RememberExchange returns: its commit skips the fsync, so
+// the call must sync the write-ahead log itself and fail when that fails.
+func TestRememberExchangeSyncsBeforeReturn(t *testing.T) {
+	s := newStore(t, storagetest.Backend{Dialect: storage.SQLite}.New(t), time.Hour, &clock{now: time.Unix(1_800_000_000, 0)})
+	restore := storage.FailLogSyncsForTest()
+	defer restore()
+
+	err := s.RememberExchange(context.Background(), "ehr-1", []congruence.Identifier{memberA}, []congruence.Identifier{claimA})
+	if err == nil {
+		t.Fatal("RememberExchange succeeded although the write-ahead log could not be synced")
 	}
 }
