@@ -95,7 +95,7 @@ func TestOutboundOwnPatientForwarded(t *testing.T) {
 func submitExample(t *testing.T, h *harness) {
 	t.Helper()
 	header := http.Header{"Content-Type": {"application/fhir+json"}, "Authorization": {"Bearer " + h.accessToken()}}
-	resp := h.send(h.ehr.HTTPClient(), "POST", "/fhir/Claim/$submit", header, exampleSubmission(t, ""))
+	resp := h.send(h.ehr.HTTPClient(), "POST", "/fhir/Claim/$submit", header, exampleSubmission(t, "1965-04-12"))
 	if body := readBody(t, resp); resp.StatusCode != http.StatusOK {
 		t.Fatalf("submit: status %d: %s", resp.StatusCode, body)
 	}

@@ -400,7 +400,7 @@ func TestRememberExchangeAllOrNothing(t *testing.T) {
 	storagetest.Run(t, func(t *testing.T, b storagetest.Backend) {
 		ctx := context.Background()
 		db := b.New(t)
-		s := newStore(t, db, time.Hour, &clock{now: time.Unix(1_800_000_000, 0)})
+		s := newStore(t, db, time.Hour, clocktest.New(time.Unix(1_800_000_000, 0)))
 		refuseClaimSystem(t, db)
 		refused := congruence.Identifier{System: refusedSystem, Value: "claim-r"}
 
@@ -435,7 +435,7 @@ func TestRememberExchangeAllOrNothing(t *testing.T) {
 // on disk when RememberExchange returns: its commit skips the fsync, so
 // the call must sync the write-ahead log itself and fail when that fails.
 func TestRememberExchangeSyncsBeforeReturn(t *testing.T) {
-	s := newStore(t, storagetest.Backend{Dialect: storage.SQLite}.New(t), time.Hour, &clock{now: time.Unix(1_800_000_000, 0)})
+	s := newStore(t, storagetest.Backend{Dialect: storage.SQLite}.New(t), time.Hour, clocktest.New(time.Unix(1_800_000_000, 0)))
 	restore := storage.FailLogSyncsForTest()
 	defer restore()
 
