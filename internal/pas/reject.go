@@ -2,10 +2,7 @@ package pas
 
 import (
 	"errors"
-	"fmt"
 	"time"
-
-	"github.com/go-json-experiment/json"
 )
 
 // X12 code systems of a PAS rejection. PAS 2.0.1 and 2.2.1 bind
@@ -78,23 +75,5 @@ func BuildRejection(req *Request, rej Rejection) ([]byte, error) {
 			Code:      codeableJSON{Coding: []Coding{rej.Reason}},
 		}},
 	}
-	resource, err := json.Marshal(cr)
-	if err != nil {
-		return nil, fmt.Errorf("pas: encode ClaimResponse: %w", err)
-	}
-
-	out := outBundle{
-		ResourceType: "Bundle",
-		Meta:         outMeta{Profile: []string{ProfileResponseBundle}},
-		Identifier:   req.BundleIdentifier,
-		Type:         "collection",
-		Timestamp:    formatInstant(rej.Created),
-		Entry:        []outEntry{{FullURL: fullURL, Resource: resource}},
-	}
-	copied, err := copyEntries(fullURL, req.index.closure(req.Patient.Entry, req.Insurer.Entry, req.Provider.Entry))
-	if err != nil {
-		return nil, err
-	}
-	out.Entry = append(out.Entry, copied...)
-	return json.Marshal(out)
+	return responseBundle(req, fullURL, cr, rej.Created)
 }

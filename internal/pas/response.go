@@ -173,25 +173,7 @@ func BuildResponse(req *Request, adj Adjudication) ([]byte, error) {
 	for i, d := range adj.Decisions {
 		cr.Item = append(cr.Item, responseItem(req.Items[i], d))
 	}
-	resource, err := json.Marshal(cr)
-	if err != nil {
-		return nil, fmt.Errorf("pas: encode ClaimResponse: %w", err)
-	}
-
-	out := outBundle{
-		ResourceType: "Bundle",
-		Meta:         outMeta{Profile: []string{ProfileResponseBundle}},
-		Identifier:   req.BundleIdentifier,
-		Type:         "collection",
-		Timestamp:    formatInstant(adj.Created),
-		Entry:        []outEntry{{FullURL: fullURL, Resource: resource}},
-	}
-	copied, err := copyEntries(fullURL, req.index.closure(req.Patient.Entry, req.Insurer.Entry, req.Provider.Entry))
-	if err != nil {
-		return nil, err
-	}
-	out.Entry = append(out.Entry, copied...)
-	return json.Marshal(out)
+	return responseBundle(req, fullURL, cr, adj.Created)
 }
 
 func checkAdjudication(req *Request, adj Adjudication) error {
@@ -305,4 +287,30 @@ func isUUID(s string) bool {
 		}
 	}
 	return true
+}
+
+// responseBundle wraps the ClaimResponse cr in a PAS response Bundle with
+// the request's Bundle identifier, followed by copies of the patient,
+// insurer and provider entries (and what they reference) that cr names
+// by fullUrl.
+func responseBundle(req *Request, fullURL string, cr any, created time.Time) ([]byte, error) {
+	resource, err := json.Marshal(cr)
+	if err != nil {
+		return nil, fmt.Errorf("pas: encode ClaimResponse: %w", err)
+	}
+
+	out := outBundle{
+		ResourceType: "Bundle",
+		Meta:         outMeta{Profile: []string{ProfileResponseBundle}},
+		Identifier:   req.BundleIdentifier,
+		Type:         "collection",
+		Timestamp:    formatInstant(created),
+		Entry:        []outEntry{{FullURL: fullURL, Resource: resource}},
+	}
+	copied, err := copyEntries(fullURL, req.index.closure(req.Patient.Entry, req.Insurer.Entry, req.Provider.Entry))
+	if err != nil {
+		return nil, err
+	}
+	out.Entry = append(out.Entry, copied...)
+	return json.Marshal(out)
 }
