@@ -17,34 +17,17 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/gatehouse-health/gatehouse/internal/clocktest"
 	"github.com/gatehouse-health/gatehouse/internal/fhirreq"
 	"github.com/gatehouse-health/gatehouse/internal/record"
 )
-
-// clock is a manual clock for the monitor.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 const canaryMember = "http://example.org/MIN|CANARY-0001"
 
 type fixture struct {
 	t       *testing.T
 	m       *Monitor
-	clock   *clock
+	clock   *clocktest.Clock
 	reg     *prometheus.Registry
 	logs    *bytes.Buffer
 	engaged []Alert
@@ -53,7 +36,7 @@ type fixture struct {
 
 func newFixture(t *testing.T, change func(*Options)) *fixture {
 	t.Helper()
-	f := &fixture{t: t, clock: &clock{t: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)}, reg: prometheus.NewRegistry(), logs: &bytes.Buffer{}}
+	f := &fixture{t: t, clock: clocktest.New(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)), reg: prometheus.NewRegistry(), logs: &bytes.Buffer{}}
 	opts := Options{
 		Window:        5 * time.Minute,
 		Baselines:     BaselineOptions{Enabled: true, Sigmas: 4, Alpha: 0.1, Warmup: 12, MinRequests: 20},

@@ -124,9 +124,6 @@ type Holder struct {
 	// mu serializes reloads and guards the fields below.
 	mu         sync.Mutex
 	lastFailed [32]byte
-	// check is an extra condition that a reloaded certificate must meet,
-	// such as verifying against another component's trust pool, or nil.
-	check func(*tls.Certificate) error
 	// trust is the trust bundle of SetTrustFile, or nil.
 	trust *trustFile
 	// installed is the file content of the current generation, to name
@@ -188,21 +185,6 @@ func New(opts Options) (*Holder, error) {
 	h.installed = files
 	h.warnExpiring()
 	return h, nil
-}
-
-// SetCertificateCheck runs check on the current certificate and, when it
-// passes, installs it for every later reload. A reload whose certificate
-// fails check is rejected like an invalid set, so the current generation
-// stays in use and the error is logged. When the current certificate fails
-// check, SetCertificateCheck returns that error and installs nothing.
-func (h *Holder) SetCertificateCheck(check func(*tls.Certificate) error) error {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if err := check(h.current.Load().cert); err != nil {
-		return err
-	}
-	h.check = check
-	return nil
 }
 
 // trustFile is a trust bundle that another component verifies the

@@ -109,11 +109,6 @@ func (h *Holder) build(fs fileSet, prev *material) (*material, error) {
 	if m.cert, err = h.parseKeyPair(fs, now); err != nil {
 		return nil, err
 	}
-	if h.check != nil {
-		if err := h.check(m.cert); err != nil {
-			return nil, fmt.Errorf("certreload: %s: %w", h.name(h.opts.CertFile), err)
-		}
-	}
 	if h.trust != nil {
 		if err := h.trust.check(m.cert, fs.trust); err != nil {
 			return nil, fmt.Errorf("certreload: %s: %w", h.name(h.trust.path), err)

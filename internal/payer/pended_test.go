@@ -9,10 +9,10 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/gatehouse-health/gatehouse/internal/clocktest"
 	"github.com/gatehouse-health/gatehouse/internal/pas"
 	"github.com/gatehouse-health/gatehouse/internal/storage/storagetest"
 	"github.com/gatehouse-health/gatehouse/internal/subscriptions"
@@ -34,26 +34,9 @@ func surgicalBundle(t *testing.T) []byte {
 	return readFile(t, "../demo/nonconformant/pas-2.2.1-SurgicalRequestBundleExample.json")
 }
 
-// testClock is a clock the test moves by hand.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newTestClock() *testClock {
-	return &testClock{t: time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)}
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
+// newTestClock returns a manual clock at the start time of the pended tests.
+func newTestClock() *clocktest.Clock {
+	return clocktest.New(time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC))
 }
 
 // rulesWithPendThen is the shipped rule table plus a later decision.

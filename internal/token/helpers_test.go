@@ -26,28 +26,12 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-json-experiment/json"
+
+	"github.com/gatehouse-health/gatehouse/internal/clocktest"
 )
 
 // testStart is the fixed start of the injected clock in most tests.
 var testStart = time.Date(2026, 3, 2, 9, 30, 0, 0, time.UTC)
-
-// fakeClock is an injected clock that moves only when Advance is called.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 // testCA is a private CA that issues the server and partner certificates.
 type testCA struct {
@@ -179,7 +163,7 @@ type partner struct {
 // Its handler records every outcome, as the gateway does.
 type testEnv struct {
 	t        testing.TB
-	clock    *fakeClock
+	clock    *clocktest.Clock
 	ca       *testCA
 	server   *Server
 	replay   *MemoryReplayCache
@@ -203,7 +187,7 @@ var testScopes = []string{"system/Claim.read", "system/Coverage.read", "system/C
 // two kids).
 func newTestEnv(t testing.TB, start time.Time) *testEnv {
 	t.Helper()
-	env := &testEnv{t: t, clock: &fakeClock{now: start}, ca: newTestCA(t, start), partners: map[string]*partner{}}
+	env := &testEnv{t: t, clock: clocktest.New(start), ca: newTestCA(t, start), partners: map[string]*partner{}}
 
 	ts := httptest.NewUnstartedServer(http.HandlerFunc(env.handle))
 	env.tokenURL = "https://" + ts.Listener.Addr().String() + "/token"

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-health/gatehouse/internal/clocktest"
 	"github.com/gatehouse-health/gatehouse/internal/egress"
 )
 
@@ -69,7 +70,7 @@ func (h *downJWKSHost) httpClient(t *testing.T) *http.Client {
 }
 
 // newDownHostKeys returns RemoteKeys for ehr-alpha, whose keys are at h.
-func newDownHostKeys(t *testing.T, h *downJWKSHost, clock *fakeClock, maxKeyAge time.Duration) (*RemoteKeys, *fetchLog) {
+func newDownHostKeys(t *testing.T, h *downJWKSHost, clock *clocktest.Clock, maxKeyAge time.Duration) (*RemoteKeys, *fetchLog) {
 	t.Helper()
 	fetches := &fetchLog{}
 	inner := StaticClients{"ehr-alpha": {ID: "ehr-alpha", Scopes: testScopes}}
@@ -86,7 +87,7 @@ func newDownHostKeys(t *testing.T, h *downJWKSHost, clock *fakeClock, maxKeyAge 
 // partner is trusted at the first retry after the host comes up, long
 // before the one-minute refresh interval.
 func TestRemoteKeysHostDownThenUp(t *testing.T) {
-	clock := &fakeClock{now: testStart}
+	clock := clocktest.New(testStart)
 	key := mustGenerateKey(t, "ES256")
 	host := newDownJWKSHost(t, marshalSet(t, key))
 	keys, fetches := newDownHostKeys(t, host, clock, 0)
@@ -137,7 +138,7 @@ func TestRetryDelayDoublesToRefreshInterval(t *testing.T) {
 // host is down only until it is MaxKeyAge old, and that the client is
 // trusted again once a fetch succeeds.
 func TestRemoteKeysMaxKeyAge(t *testing.T) {
-	clock := &fakeClock{now: testStart}
+	clock := clocktest.New(testStart)
 	key := mustGenerateKey(t, "ES256")
 	host := newDownJWKSHost(t, marshalSet(t, key))
 	host.up(t)

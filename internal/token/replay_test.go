@@ -7,11 +7,13 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/gatehouse-health/gatehouse/internal/clocktest"
 )
 
-func newTestReplayCache(t *testing.T, max int) (*MemoryReplayCache, *fakeClock) {
+func newTestReplayCache(t *testing.T, max int) (*MemoryReplayCache, *clocktest.Clock) {
 	t.Helper()
-	clock := &fakeClock{now: testStart}
+	clock := clocktest.New(testStart)
 	c, err := NewMemoryReplayCache(max, clock.Now)
 	if err != nil {
 		t.Fatal(err)
