@@ -5,11 +5,11 @@ import (
 	"io"
 )
 
-// Response is what a Sender reports of one $submit response.
+// Response is the outcome of one $submit request as a Sender reports it.
 type Response struct {
 	Status int
 	// Rejected is true for a 2xx response whose first ClaimResponse has
-	// outcome "error": the payer answered but adjudicated nothing, as the
+	// outcome "error": the payer responded but adjudicated nothing, as the
 	// built-in payer does for a patient that is not its member.
 	Rejected bool
 }
@@ -21,7 +21,7 @@ type claimResponseHead struct {
 	Outcome      string `json:"outcome"`
 }
 
-// rejectedClaimResponse reports whether r holds a ClaimResponse with
+// rejectedClaimResponse reports whether r contains a ClaimResponse with
 // outcome "error", either as the whole document or as the resource of a
 // Bundle's first entry. It decodes only up to the end of that first entry
 // and leaves the rest of r unread, so that the load generator's cost does
