@@ -201,12 +201,12 @@ func (e *env) startLoadGateway(rate float64, reqs []*loadgen.Template) (loadgen.
 }
 
 func (e *env) loadProgress(p loadgen.Progress) {
-	fmt.Fprintf(e.stderr, "gatehouse: load: %3.0fs: %d sent, %d ok, %d failed, %d errors, %d in flight, %d/s\n",
-		p.Elapsed.Seconds(), p.Sent, p.Succeeded, p.Failed, p.Errors, p.InFlight, p.LastSecond)
+	fmt.Fprintf(e.stderr, "gatehouse: load: %3.0fs: %d sent, %d ok, %d rejected, %d failed, %d errors, %d in flight, %d/s\n",
+		p.Elapsed.Seconds(), p.Sent, p.Succeeded, p.Rejected, p.Failed, p.Errors, p.InFlight, p.LastSecond)
 }
 
 // printLoadResult prints the summary. The exit code is 0 only when every
-// request sent got a 2xx response.
+// request sent got a 2xx response that is not a rejection.
 func (e *env) printLoadResult(sum *loadgen.Summary, asJSON bool) int {
 	var err error
 	if asJSON {
@@ -218,14 +218,20 @@ func (e *env) printLoadResult(sum *loadgen.Summary, asJSON bool) int {
 		e.errorf("writing the summary: %v", err)
 		return 1
 	}
-	if sum.Successes == 0 || sum.Failures > 0 || sum.Errors > 0 {
-		e.errorf("%d of %d requests did not succeed", sum.Sent-sum.Successes, sum.Sent)
-		if sum.Statuses["429"] > 0 {
-			e.hint("429 means the partner's rate limit (partners[].rate_limit) was reached: lower --rate or raise the limit")
-		}
-		return 1
+	if sum.Successes > 0 && sum.Rejected == 0 && sum.Failures == 0 && sum.Errors == 0 {
+		return 0
 	}
-	return 0
+	e.errorf("%d of %d requests did not succeed", sum.Sent-sum.Successes, sum.Sent)
+	if sum.Statuses["429"] > 0 {
+		e.hint("429 means the partner's rate limit (partners[].rate_limit) was reached: lower --rate or raise the limit")
+	}
+	if sum.Rejected > 0 {
+		// Last, so that it stays in view below the summary.
+		e.warnf("%d of %d requests were rejected with a ClaimResponse of outcome error, usually because their patients are not members of the payer: "+
+			"load the patients with 'gatehouse payer load', or run 'gatehouse load' without --target and --data so that it starts a gateway whose payer has them as members",
+			sum.Rejected, sum.Sent)
+	}
+	return 1
 }
 
 // gatewayTarget loads the development partner's credentials from layout.

@@ -17,6 +17,7 @@ type loadSummary struct {
 	Sent       int64
 	Missed     int64
 	Successes  int64
+	Rejected   int64
 	Failures   int64
 	Errors     int64
 	Throughput float64
@@ -42,8 +43,8 @@ func TestLoadDevGateway(t *testing.T) {
 		t.Fatalf("exit code %d\nstderr: %s", code, stderr)
 	}
 	s := parseLoadSummary(t, stdout)
-	if s.Successes == 0 || s.Errors != 0 || s.Failures != 0 {
-		t.Errorf("successes %d, failures %d, errors %d; want successes only", s.Successes, s.Failures, s.Errors)
+	if s.Successes == 0 || s.Rejected != 0 || s.Errors != 0 || s.Failures != 0 {
+		t.Errorf("successes %d, rejected %d, failures %d, errors %d; want successes only", s.Successes, s.Rejected, s.Failures, s.Errors)
 	}
 	if s.Statuses["200"] != s.Successes || len(s.Statuses) != 1 {
 		t.Errorf("statuses %v, want only 200", s.Statuses)
@@ -91,6 +92,38 @@ func TestLoadRunningGateway(t *testing.T) {
 	code, _, stderr = run(t, context.Background(), "load", "--data", data, "--target", "https://gatehouse.example.org", "--duration", "1s")
 	if code != 1 || !strings.Contains(stderr, "not a loopback address") {
 		t.Errorf("remote target: exit %d, stderr %q; want 1 and a loopback error", code, stderr)
+	}
+}
+
+// TestLoadRunningGatewayRejections loads a gateway started with serve,
+// whose payer has only the shipped example patient as a member, with the
+// built-in requests for other patients: the payer rejects them with 200,
+// and load counts them as rejected, fails and says why.
+func TestLoadRunningGatewayRejections(t *testing.T) {
+	data, _, serveErr := serveDev(t, "")
+
+	code, stdout, stderr := run(t, context.Background(), "load", "--data", data,
+		"--duration", "1s", "--rate", "10", "--concurrency", "2", "--json")
+	if code != 1 {
+		t.Errorf("exit code %d, want 1 for rejections\nstderr: %s\nserve: %s", code, stderr, serveErr.String())
+	}
+	s := parseLoadSummary(t, stdout)
+	if s.Sent == 0 || s.Rejected != s.Sent {
+		t.Errorf("sent %d, rejected %d; want every request rejected", s.Sent, s.Rejected)
+	}
+	if s.Successes != 0 || s.Failures != 0 || s.Errors != 0 {
+		t.Errorf("successes %d, failures %d, errors %d; want 0", s.Successes, s.Failures, s.Errors)
+	}
+	if s.Statuses["200"] != s.Sent {
+		t.Errorf("statuses %v, want every rejection a 200", s.Statuses)
+	}
+
+	lines := strings.Split(strings.TrimSpace(stderr), "\n")
+	last := lines[len(lines)-1]
+	for _, want := range []string{"gatehouse: warning: ", "not members of the payer", "gatehouse payer load", "without --target"} {
+		if !strings.Contains(last, want) {
+			t.Errorf("last stderr line %q lacks %q", last, want)
+		}
 	}
 }
 

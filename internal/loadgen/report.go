@@ -30,7 +30,7 @@ func (s *Summary) WriteText(w io.Writer) error {
 	}
 	fmt.Fprintf(tw, "requests:\t%d distinct, %d bytes mean (%d to %d), %.2f items mean\n",
 		s.Requests.Distinct, s.Requests.MeanBytes, s.Requests.MinBytes, s.Requests.MaxBytes, s.Requests.MeanItems)
-	fmt.Fprintf(tw, "sent:\t%d (successes %d, failures %d, errors %d, missed %d)\n", s.Sent, s.Successes, s.Failures, s.Errors, s.Missed)
+	fmt.Fprintf(tw, "sent:\t%d (successes %d, rejected %d, failures %d, errors %d, missed %d)\n", s.Sent, s.Successes, s.Rejected, s.Failures, s.Errors, s.Missed)
 	fmt.Fprintf(tw, "throughput:\t%.1f successes/s\n", s.Throughput)
 	l := s.Latency
 	fmt.Fprintf(tw, "latency (ms):\tp50 %.2f  p90 %.2f  p99 %.2f  max %.2f  mean %.2f\n", l.P50, l.P90, l.P99, l.Max, l.Mean)

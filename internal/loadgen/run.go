@@ -50,6 +50,7 @@ type Progress struct {
 	Elapsed   time.Duration
 	Sent      int64
 	Succeeded int64
+	Rejected  int64 // 2xx responses with a ClaimResponse of outcome "error"
 	Failed    int64 // responses with a status other than 2xx
 	Errors    int64 // no response: connection or timeout errors
 	InFlight  int64
@@ -111,6 +112,7 @@ type runner struct {
 	next      atomic.Int64 // index of the next request to claim
 	sent      atomic.Int64
 	succeeded atomic.Int64
+	rejected  atomic.Int64
 	failed    atomic.Int64
 	errored   atomic.Int64
 	inFlight  atomic.Int64
@@ -197,7 +199,7 @@ func (r *runner) work(ctx context.Context, s Sender) *workerStats {
 
 		r.sent.Add(1)
 		r.inFlight.Add(1)
-		status, err := s.Send(ctx, buf)
+		res, err := s.Send(ctx, buf)
 		elapsed := time.Since(start)
 		r.inFlight.Add(-1)
 		if err != nil && ctx.Err() != nil {
@@ -205,15 +207,22 @@ func (r *runner) work(ctx context.Context, s Sender) *workerStats {
 			r.sent.Add(-1)
 			return ws
 		}
-		r.record(ws, status, err, elapsed)
+		r.record(ws, res, err, elapsed)
 	}
 }
 
-func (r *runner) record(ws *workerStats, status int, err error, elapsed time.Duration) {
+// record counts one result. The latency percentiles cover successes only,
+// because a rejection skips the payer's adjudication and would make the
+// run look faster.
+func (r *runner) record(ws *workerStats, res Response, err error, elapsed time.Duration) {
+	status := res.Status
 	switch {
 	case err != nil:
 		r.errored.Add(1)
 		ws.addError(err)
+	case res.Rejected:
+		r.rejected.Add(1)
+		ws.statuses[status]++
 	case status >= 200 && status < 300:
 		r.succeeded.Add(1)
 		ws.latencies = append(ws.latencies, elapsed)
@@ -257,11 +266,12 @@ func (r *runner) reportProgress() (stop func()) {
 			case <-done:
 				return
 			case <-tick.C:
-				completed := r.succeeded.Load() + r.failed.Load() + r.errored.Load()
+				completed := r.succeeded.Load() + r.rejected.Load() + r.failed.Load() + r.errored.Load()
 				r.opts.Progress(Progress{
 					Elapsed:    time.Since(r.sched.start),
 					Sent:       r.sent.Load(),
 					Succeeded:  r.succeeded.Load(),
+					Rejected:   r.rejected.Load(),
 					Failed:     r.failed.Load(),
 					Errors:     r.errored.Load(),
 					InFlight:   r.inFlight.Load(),

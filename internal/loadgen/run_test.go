@@ -28,7 +28,7 @@ func (f *fakeTarget) NewSender(context.Context) (Sender, error) { return fakeSen
 
 type fakeSender struct{ f *fakeTarget }
 
-func (s fakeSender) Send(ctx context.Context, body []byte) (int, error) {
+func (s fakeSender) Send(ctx context.Context, body []byte) (Response, error) {
 	f := s.f
 	f.mu.Lock()
 	f.times = append(f.times, time.Now())
@@ -38,9 +38,9 @@ func (s fakeSender) Send(ctx context.Context, body []byte) (int, error) {
 		time.Sleep(f.delay)
 	}
 	if f.err != nil {
-		return 0, f.err
+		return Response{}, f.err
 	}
-	return f.status, nil
+	return Response{Status: f.status}, nil
 }
 
 func (fakeSender) Close() {}

@@ -48,9 +48,12 @@ type Summary struct {
 	Interrupted     bool    `json:"interrupted,omitempty"`
 
 	Sent      int64 `json:"sent"`
-	Successes int64 `json:"successes"` // 2xx responses
-	Failures  int64 `json:"failures"`  // responses with another status
-	Errors    int64 `json:"errors"`    // no response
+	Successes int64 `json:"successes"` // 2xx responses, rejections excepted
+	// Rejected counts 2xx responses whose first ClaimResponse has outcome
+	// "error": the payer rejected the request without adjudicating it.
+	Rejected int64 `json:"rejected"`
+	Failures int64 `json:"failures"` // responses with another status
+	Errors   int64 `json:"errors"`   // no response
 	// Missed counts open-loop requests that were due before the end but
 	// never started because every worker was busy.
 	Missed int64 `json:"missed"`
@@ -93,6 +96,7 @@ func (r *runner) summarize(ctx context.Context, results []*workerStats, elapsed 
 		Interrupted:     ctx.Err() != nil,
 		Sent:            r.sent.Load(),
 		Successes:       r.succeeded.Load(),
+		Rejected:        r.rejected.Load(),
 		Failures:        r.failed.Load(),
 		Errors:          r.errored.Load(),
 		Statuses:        map[string]int64{},

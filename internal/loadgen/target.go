@@ -38,10 +38,10 @@ type Target interface {
 }
 
 // Sender posts one request Bundle to $submit and returns the response's
-// HTTP status. It reads and discards the response body. An error means no
-// complete response arrived.
+// HTTP status and whether it is a rejection (see Response). It reads the
+// response body to its end. An error means no complete response arrived.
 type Sender interface {
-	Send(ctx context.Context, body []byte) (status int, err error)
+	Send(ctx context.Context, body []byte) (Response, error)
 	Close()
 }
 
@@ -101,11 +101,12 @@ func newHTTPClient(tlsConf *tls.Config) *http.Client {
 	}
 }
 
-// post sends body as FHIR JSON and discards the response body.
-func post(ctx context.Context, c *http.Client, url, bearer string, body []byte) (int, error) {
+// post sends body as FHIR JSON. It decodes the start of a 2xx response
+// body to find a rejection, and discards the rest.
+func post(ctx context.Context, c *http.Client, url, bearer string, body []byte) (Response, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
-		return 0, err
+		return Response{}, err
 	}
 	req.Header.Set("Content-Type", "application/fhir+json")
 	req.Header.Set("Accept", "application/fhir+json")
@@ -114,17 +115,23 @@ func post(ctx context.Context, c *http.Client, url, bearer string, body []byte) 
 	}
 	resp, err := c.Do(req)
 	if err != nil {
-		return 0, err
+		return Response{}, err
 	}
 	defer resp.Body.Close()
-	n, err := io.Copy(io.Discard, io.LimitReader(resp.Body, maxResponseBytes+1))
-	if err != nil {
-		return 0, fmt.Errorf("reading the response: %w", err)
+
+	respBody := &io.LimitedReader{R: resp.Body, N: maxResponseBytes + 1}
+	res := Response{Status: resp.StatusCode}
+	if res.Status >= 200 && res.Status < 300 {
+		res.Rejected = rejectedClaimResponse(respBody)
 	}
-	if n > maxResponseBytes {
-		return 0, fmt.Errorf("the response is larger than %d bytes", maxResponseBytes)
+	// Read to the end, so that the connection can carry the next request.
+	if _, err := io.Copy(io.Discard, respBody); err != nil {
+		return Response{}, fmt.Errorf("reading the response: %w", err)
 	}
-	return resp.StatusCode, nil
+	if respBody.N == 0 {
+		return Response{}, fmt.Errorf("the response is larger than %d bytes", maxResponseBytes)
+	}
+	return res, nil
 }
 
 // Gateway is a Gatehouse gateway reached as a partner: mutual TLS, then a
@@ -177,10 +184,10 @@ func (s *gatewaySender) refresh(ctx context.Context) error {
 
 // Send posts body to Claim/$submit. A token refresh, every few minutes,
 // falls within the latency of the request that triggers it.
-func (s *gatewaySender) Send(ctx context.Context, body []byte) (int, error) {
+func (s *gatewaySender) Send(ctx context.Context, body []byte) (Response, error) {
 	if time.Now().After(s.refreshAt) {
 		if err := s.refresh(ctx); err != nil {
-			return 0, err
+			return Response{}, err
 		}
 	}
 	return post(ctx, s.client, s.g.base()+"/fhir/Claim/$submit", s.token, body)
@@ -220,7 +227,7 @@ type httpSender struct {
 	client *http.Client
 }
 
-func (s *httpSender) Send(ctx context.Context, body []byte) (int, error) {
+func (s *httpSender) Send(ctx context.Context, body []byte) (Response, error) {
 	return post(ctx, s.client, s.url, "", body)
 }
 
