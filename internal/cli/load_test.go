@@ -158,18 +158,24 @@ func TestLoadTargetDefaultsData(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The shipped bundles' patient is the development payer's member, so
+	// the payer adjudicates them instead of rejecting an unknown member.
+	bundles, err := filepath.Abs("../demo/bundles")
+	if err != nil {
+		t.Fatal(err)
+	}
 	work := t.TempDir()
 	if err := os.Symlink(data, filepath.Join(work, "gatehouse-data")); err != nil {
 		t.Fatal(err)
 	}
 	t.Chdir(work)
 
-	code, stdout, stderr := run(t, context.Background(), "load", "--target", publicURL,
+	code, stdout, stderr := run(t, context.Background(), "load", "--target", publicURL, "--bundles", bundles,
 		"--duration", "1s", "--rate", "5", "--concurrency", "1", "--json")
 	if code != 0 {
 		t.Fatalf("exit code %d\nstderr: %s\nserve: %s", code, stderr, serveErr.String())
 	}
-	if s := parseLoadSummary(t, stdout); s.Successes == 0 || s.Errors != 0 || s.Failures != 0 {
+	if s := parseLoadSummary(t, stdout); s.Successes == 0 || s.Errors != 0 || s.Failures != 0 || s.Rejected != 0 {
 		t.Errorf("summary %+v, want successes only", s)
 	}
 	if strings.Contains(stderr, "started a development-mode gateway") {
