@@ -82,6 +82,7 @@ func maxLatency(s *loadgen.Summary) float64 { return s.Latency.Max }
 func missed(s *loadgen.Summary) int64       { return s.Missed }
 func failures(s *loadgen.Summary) int64     { return s.Failures }
 func errorCount(s *loadgen.Summary) int64   { return s.Errors }
+func rejected(s *loadgen.Summary) int64     { return s.Rejected }
 
 // printHalf prints half the median throughput of the summaries given,
 // rounded down, and at least 1.
@@ -115,6 +116,12 @@ func printReport(_ context.Context, args []string) error {
 		}
 		if halfRuns[t.file], err = readRounds(*dir, t.file, "half"); err != nil {
 			return err
+		}
+		// A rejection skips adjudication, so a target that rejected part
+		// of the load did less work than the others and the ratios would
+		// not compare like with like.
+		if n := maxRuns[t.file].sum(rejected) + halfRuns[t.file].sum(rejected); n > 0 {
+			return fmt.Errorf("report: %s: the payer rejected %d requests; every target must adjudicate the whole load (are the load's patients its members?)", t.label, n)
 		}
 	}
 	printMaxTable(maxRuns)
