@@ -44,9 +44,9 @@ func inboundClaims(ex *exchange) []congruence.Identifier {
 // and none is linked to another partner. A partner chooses its Claim
 // identifiers, so one partner can submit under an identifier another
 // partner already sent. The gateway then cannot tell which partner's
-// claim a response belongs to, and rejects it for both partners. A Claim with more
-// identifiers than the store reads is rejected, because the gateway
-// cannot check the rest.
+// claim a response belongs to, and rejects it for both partners. A Claim
+// with more identifiers than the store reads is rejected, because the
+// gateway cannot check the rest.
 func (g *Gateway) checkOutboundClaims(ex *exchange, opts OutboundOptions, claims []congruence.NamedClaim) *Refusal {
 	for _, c := range claims {
 		if len(c.Identifiers) > patientlinks.MaxIdentifiers {

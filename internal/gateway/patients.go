@@ -53,12 +53,13 @@ func inboundPatients(ex *exchange, status int, body []byte) []congruence.Identif
 
 // rememberLinks links to the partner the patients (inboundPatients) and
 // the claims (inboundClaims) of an inbound request that the upstream
-// accepted: a 2xx status whose body rejectedResponse does not find
-// rejected, which the caller checks. Linking only accepted requests keeps
-// a partner from linking a member id it guessed. The built-in payer
-// rejects an unknown member's eligibility request with 422. It answers a
-// Claim/$submit for a patient who is not its member with a ClaimResponse
-// whose outcome is "error". The response is already recorded, so a
+// accepted. Accepted means a 2xx status and a body that rejectedResponse
+// does not report as a rejection, which the caller checks. Linking only
+// accepted requests keeps a partner from linking a member id it guessed.
+// The built-in payer rejects an unknown member's eligibility request with
+// 422. It responds to a Claim/$submit for a patient who is not its member
+// with a ClaimResponse whose outcome is "error". The response is already
+// recorded, so a
 // failed write is logged and the response still released. The patients
 // and claims then stay unlinked, which can only reject later outbound
 // payloads about them.

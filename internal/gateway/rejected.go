@@ -23,7 +23,7 @@ type adjudicatedResource struct {
 // response rejects when the body itself, or a resource of a top-level
 // Bundle entry, is such a response with outcome "error". A body that is
 // not a JSON object counts as a rejection too, because the gateway cannot
-// tell what it says.
+// read its outcome.
 func rejectedResponse(body []byte) bool {
 	if len(body) == 0 {
 		return false

@@ -42,7 +42,7 @@ func RequestMember(bundle []byte) (Member, []Coverage, error) {
 		return Member{}, nil, err
 	}
 	if len(b.patients) != 1 {
-		return Member{}, nil, fmt.Errorf("members: the request has %d Patient entries, want 1", len(b.patients))
+		return Member{}, nil, fmt.Errorf("members: the request has %d Patient entries, expected exactly one", len(b.patients))
 	}
 	m, reason := memberOf(b.patients[0])
 	if reason != "" {

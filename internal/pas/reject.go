@@ -1,7 +1,7 @@
 package pas
 
 import (
-	"errors"
+	"fmt"
 	"time"
 )
 
@@ -49,7 +49,7 @@ type responseErrorJSON struct {
 // it with status 200, as a 278 response carrying an AAA segment.
 func BuildRejection(req *Request, rej Rejection) ([]byte, error) {
 	if !isFHIRID(rej.ID) {
-		return nil, errors.New("pas: ClaimResponse id is not a valid FHIR id")
+		return nil, fmt.Errorf("pas: ClaimResponse id %q is not a valid FHIR id", rej.ID)
 	}
 	fullURL, err := siblingURL(req.Claim.FullURL, "ClaimResponse", rej.ID)
 	if err != nil {

@@ -57,9 +57,9 @@ const DefaultRetention = 400 * 24 * time.Hour
 // body with thousands of identifiers cannot turn one request into
 // thousands of statements. Remember, RememberClaims and RememberExchange
 // read the first MaxIdentifiers of each list and ignore the rest, which
-// can only leave a patient unlinked, never link one. Lookup, which the outbound check uses,
-// returns ErrTooManyIdentifiers instead, so that no identifier of an
-// outbound patient goes unchecked.
+// can only leave a patient unlinked, never link one. Lookup, which the
+// outbound check uses, returns ErrTooManyIdentifiers instead, so that no
+// identifier of an outbound patient goes unchecked.
 const MaxIdentifiers = 16
 
 // pruneInterval is the least time between two deletions of expired links.

@@ -43,7 +43,7 @@ func (s *Service) handleSubmit(w http.ResponseWriter, r *http.Request) {
 	covered, err := s.coversPatient(r.Context(), req)
 	if err != nil {
 		s.log.Error("payer: $submit member lookup failed", "error", err)
-		fail(w, http.StatusInternalServerError, outcome.CodeException, "the request could not be checked; retry later")
+		fail(w, http.StatusInternalServerError, outcome.CodeException, "the member lookup failed; retry later")
 		return
 	}
 	if !covered {
@@ -71,16 +71,16 @@ func (s *Service) handleSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// rejectSubmission answers a $submit whose patient is not a member as a
-// PAS payer answers a 278 request for an unknown subscriber: 200 with a
-// ClaimResponse whose outcome is "error" and whose error is AAA 75. The
+// rejectSubmission responds to a $submit whose patient is not a member as
+// a PAS payer responds to a 278 request for an unknown subscriber: 200
+// with a ClaimResponse whose outcome is "error" and whose error is AAA 75. The
 // service records no authorization, so $inquire finds none, and the
 // gateway links neither the patient nor the claim to the partner.
 func (s *Service) rejectSubmission(w http.ResponseWriter, req *pas.Request) {
 	resp, err := pas.BuildRejection(req, pas.SubscriberNotFound(s.newID(), s.now()))
 	if err != nil {
 		s.log.Error("payer: $submit rejection failed", "error", err)
-		fail(w, http.StatusInternalServerError, outcome.CodeException, "the request could not be answered; retry later")
+		fail(w, http.StatusInternalServerError, outcome.CodeException, "the rejection response could not be built; retry later")
 		return
 	}
 	s.log.Info("payer: $submit rejected", "status", http.StatusOK, "reason", "subscriber not found")
