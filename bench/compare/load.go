@@ -82,8 +82,8 @@ func requests(synthea string) ([]*loadgen.Template, error) {
 }
 
 // memberSeeds returns one request per distinct patient of the load that
-// synthea names, for a built-in payer to store as members: a payer
-// without them rejects every submission as an unknown member, and the
+// synthea names, for a built-in payer to store as members. A payer
+// without them rejects every submission as an unknown member, so the
 // benchmark would measure that rejection instead of an adjudication.
 func memberSeeds(synthea string) ([][]byte, error) {
 	reqs, err := requests(synthea)

@@ -349,7 +349,7 @@ func printVersion(ctx context.Context, args []string) error {
 }
 
 // printFreePort prints a port that is free on 127.0.0.1, for the
-// balancer. Another process may take it before the balancer binds it;
+// balancer. Another process may take it before the balancer binds it.
 // run.sh then fails and can be run again.
 func printFreePort(context.Context, []string) error {
 	port, err := loopback.FreePort()

@@ -169,7 +169,7 @@ func checkExpected(_ context.Context, args []string) error {
 		problems = append(problems, fmt.Errorf("%d requests failed, so the expected count is not exact", failed))
 	}
 	if verified != want.Total || got.Total != want.Total {
-		problems = append(problems, fmt.Errorf("the log of %d replica(s) holds %d entries (verify: %d), want %d", *replicas, got.Total, verified, want.Total))
+		problems = append(problems, fmt.Errorf("the log of %d replica(s) contains %d entries (verify: %d), want %d", *replicas, got.Total, verified, want.Total))
 	}
 	for phase, n := range got.Phases {
 		if n != want.Phases[phase] {

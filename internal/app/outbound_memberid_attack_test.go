@@ -91,10 +91,10 @@ func TestOutboundCoverageIdentifierMemberIDRejected(t *testing.T) {
 	}
 }
 
-// A Coverage whose subscriberId is the partner's own member id, or a
-// value no partner named (a subscriber id often differs from the member
-// id the partner sent), and whose identifier is the partner's member id
-// under another system, still reaches the partner.
+// A Coverage still reaches the partner when its identifier is the
+// partner's member id under another system and its subscriberId is the
+// partner's own member id or a value that no partner named. A subscriber
+// id often differs from the member id that the partner sent.
 func TestOutboundCoverageOwnSubscriberIDForwarded(t *testing.T) {
 	cases := map[string]string{
 		"own member id": `,"subscriberId":"` + ownMemberID.Value + `","identifier":[{"system":"urn:example:unlisted","value":"` + ownMemberID.Value + `"}]`,

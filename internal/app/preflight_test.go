@@ -238,7 +238,7 @@ func TestCheckFilesDirectoryIsFile(t *testing.T) {
 			t.Errorf("problem %q does not name %s as the directory", p, notDir)
 		}
 		if errors.Is(p, fs.ErrNotExist) {
-			t.Errorf("problem %q says the directory is missing; it exists as a file", p)
+			t.Errorf("problem %q reports the directory as missing, but it exists as a file", p)
 		}
 		if want := notDir + " is not a directory"; !strings.Contains(p.Error(), want) {
 			t.Errorf("problem %q lacks %q", p, want)

@@ -99,8 +99,8 @@ func requireLinked(t *testing.T, h *harness, want bool) {
 
 // A partner that has a person's identifiers submits a prior
 // authorization for them, to link them and open the outbound patient
-// check for that person. The built-in payer holds members, and the
-// patient is not one of them, so it must answer 200 with a ClaimResponse
+// check for that person. The built-in payer contains members, and the
+// patient is not one of them, so it must respond 200 with a ClaimResponse
 // whose outcome is error and whose error is X12 AAA 75, and the gateway
 // must link neither the patient nor the Claim identifier.
 func TestSubmitNonMemberNotLinked(t *testing.T) {
@@ -135,10 +135,10 @@ func TestSubmitNonMemberNotLinked(t *testing.T) {
 	}
 }
 
-// A gateway whose built-in payer has no member loaded, as a deployment
-// that never ran 'gatehouse payer load', must reject every patient, the
-// shipped example's included, and link nothing: an empty member table
-// does not mean that everyone is a member.
+// A gateway whose built-in payer has no member loaded, as in a deployment
+// that never ran 'gatehouse payer load', must reject every patient,
+// including the shipped example's, and link nothing. An empty member
+// table does not mean that everyone is a member.
 func TestSubmitNoMembersNotLinked(t *testing.T) {
 	h := newHarness(t, harnessOptions{builtinUpstream: true, noMembers: true})
 	header := http.Header{"Content-Type": {"application/fhir+json"}, "Authorization": {"Bearer " + h.accessToken()}}

@@ -255,8 +255,8 @@ func gatewayTarget(layout *devmode.Layout, publicURL string) (*loadgen.Gateway, 
 }
 
 // loadMembers returns one request per distinct patient of reqs, for the
-// own gateway's payer to store as members, so that it adjudicates the
-// load instead of rejecting every patient as unknown. A patient that
+// payer of load's own gateway to store as members, so that it
+// adjudicates the load instead of rejecting every patient as unknown. A patient that
 // cannot be a member is left out with a warning, and its requests get the
 // payer's rejection.
 func (e *env) loadMembers(reqs []*loadgen.Template) [][]byte {

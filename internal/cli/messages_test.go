@@ -258,7 +258,7 @@ func TestEHRHelpStatesForDuration(t *testing.T) {
 }
 
 // TestFhirpathInputDirectory passes a directory as --input. The error
-// says that the file cannot be read, and the hint does not send the user
+// reports that the file cannot be read, and the hint does not send the user
 // to fix an element that does not exist.
 func TestFhirpathInputDirectory(t *testing.T) {
 	dir := t.TempDir()

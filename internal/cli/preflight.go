@@ -153,7 +153,7 @@ func ownPKIFile(key string) bool {
 
 // currentAccount returns the name of the account this process runs as,
 // which the preflight checks access for, as a shell word. It is the uid
-// when the name cannot be looked up; chown accepts either.
+// when the name cannot be looked up, because chown accepts either.
 func currentAccount() string {
 	if u, err := user.Current(); err == nil && u.Username != "" {
 		return shellWord(u.Username)

@@ -269,6 +269,7 @@ func TestOperatorCommandsReportEveryFile(t *testing.T) {
 	if err := os.Remove(recipients); err != nil {
 		t.Fatal(err)
 	}
+
 	// The payer commands create the database, but not its directory.
 	payerDatabase := filepath.Join(dir, "missing", "gatehouse.db")
 	data, err := os.ReadFile(path)
@@ -279,6 +280,7 @@ func TestOperatorCommandsReportEveryFile(t *testing.T) {
 	if err := os.WriteFile(payerConfig, []byte(strings.ReplaceAll(string(data), database, payerDatabase)), 0o600); err != nil {
 		t.Fatal(err)
 	}
+
 	tests := []struct {
 		name string
 		args []string
@@ -321,6 +323,7 @@ func TestOperatorCommandsReportEveryFile(t *testing.T) {
 			if code != tt.code {
 				t.Errorf("exit code %d, want %d", code, tt.code)
 			}
+
 			for _, want := range tt.want {
 				if !strings.Contains(stderr, want) {
 					t.Errorf("stderr lacks %q:\n%s", want, stderr)
@@ -331,6 +334,7 @@ func TestOperatorCommandsReportEveryFile(t *testing.T) {
 					t.Errorf("unexpected line %q", line)
 				}
 			}
+
 			for _, p := range []string{database, payerDatabase} {
 				if _, err := os.Stat(p); !os.IsNotExist(err) {
 					t.Errorf("the database file %s was created: %v", p, err)

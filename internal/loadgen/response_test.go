@@ -48,8 +48,8 @@ func TestRejectedClaimResponse(t *testing.T) {
 	}
 }
 
-// TestRunCountsRejections loads a stub payer that answers every request
-// with 200 and a rejection: the summary counts rejections, not successes.
+// TestRunCountsRejections loads a stub payer that responds to every
+// request with 200 and a rejection. The summary counts rejections, not successes.
 func TestRunCountsRejections(t *testing.T) {
 	var received atomic.Int64
 	stub := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -1,5 +1,5 @@
-// Package loopback holds the listener helpers the benchmark programs
-// share. Every benchmark server listens on a loopback address only, and
+// Package loopback provides the listener helpers that the benchmark
+// programs share. Every benchmark server listens on a loopback address only, and
 // run.sh scripts learn a started server's address from a file.
 package loopback
 
