@@ -398,6 +398,9 @@ func (e *env) auditProve(args []string) int {
 	if !ok {
 		return code
 	}
+	if arg == "" {
+		return e.usageError(proveSynopsis, "missing INDEX: the index of the entry to prove, as 'gatehouse audit show' lists it")
+	}
 	index, err := strconv.ParseInt(arg, 10, 64)
 	if err != nil || index < 0 {
 		return e.usageError(proveSynopsis, "invalid entry index %q", arg)

@@ -150,6 +150,7 @@ func TestAuditVerifyErrors(t *testing.T) {
 		{[]string{"audit", "export", "--format", "xml"}, `invalid --format "xml"`},
 		{[]string{"audit", "export", "--format", "cef", "--identity", "id.txt"}, "--identity is for --format ndjson only"},
 		{[]string{"audit", "prove", "minus-one"}, `invalid entry index "minus-one"`},
+		{[]string{"audit", "prove"}, "missing INDEX"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args[1:], " "), func(t *testing.T) {

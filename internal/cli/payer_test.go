@@ -270,6 +270,27 @@ func TestPayerLoad(t *testing.T) {
 	}
 }
 
+// TestPayerLoadUndatedCoverage loads a Bundle whose Coverage has no
+// period, as PAS request bundles send it. The skip reason must state that a
+// Coverage was read but had no start date.
+func TestPayerLoadUndatedCoverage(t *testing.T) {
+	dir := t.TempDir()
+	bundle := `{"resourceType":"Bundle","type":"collection","entry":[{"resource":{"resourceType":"Patient","identifier":[{"system":"s","value":"1"}],"name":[{"family":"Roe"}],"birthDate":"1980-02-03"}},{"resource":{"resourceType":"Coverage","status":"active"}}]}`
+	if err := os.WriteFile(filepath.Join(dir, "a.json"), []byte(bundle), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	db := filepath.Join(t.TempDir(), "gatehouse.db")
+
+	code, out, stderr := run(t, context.Background(), "payer", "load", "--database", db, dir)
+	if code != 0 {
+		t.Fatalf("load: code %d stderr %q", code, stderr)
+	}
+	want := "skipped:           1 (no Coverage with a period start, and no ExplanationOfBenefit to derive one from)"
+	if !strings.Contains(out, want) {
+		t.Errorf("summary lacks %q: %s", want, out)
+	}
+}
+
 // TestPayerLoadTruncatedFile loads a Bundle cut short, as an interrupted
 // copy leaves it. The error and the hint must name the broken JSON.
 func TestPayerLoadTruncatedFile(t *testing.T) {

@@ -154,6 +154,16 @@ func (e *env) pkiIssueServer(args []string) int {
 		return code
 	}
 	opts := pki.ServerOptions{DNSNames: splitList(*dns)}
+	// A TLS client checks an IP address in the URL against IP subject
+	// alternative names only, so an address given as a DNS name would
+	// yield a certificate that no client accepts for it.
+	for _, name := range opts.DNSNames {
+		if net.ParseIP(name) != nil {
+			e.errorf("--dns: %s is an IP address, which clients never match against a DNS name", name)
+			e.hint("give IP addresses with --ip, as in --dns localhost --ip %s", name)
+			return 2
+		}
+	}
 	for _, s := range splitList(*ips) {
 		ip := net.ParseIP(s)
 		if ip == nil {

@@ -179,6 +179,7 @@ func TestPKIErrors(t *testing.T) {
 		{"bad NPI", []string{"pki", "issue", "client", "--dir", ca, "--partner", "x", "--npi", "1234567890"}, 2, "invalid check digit", ""},
 		{"existing output", []string{"pki", "issue", "client", "--dir", ca, "--partner", "acme-ehr"}, 1, "already exists", "--out DIR"},
 		{"server without names", []string{"pki", "issue", "server", "--dir", ca}, 2, "needs --dns or --ip", ""},
+		{"server IP address as DNS name", []string{"pki", "issue", "server", "--dir", ca, "--dns", "localhost,127.0.0.1"}, 2, "--dns: 127.0.0.1 is an IP address", "--ip 127.0.0.1"},
 		{"too long validity", []string{"pki", "issue", "admin", "--dir", ca, "--name", "ops", "--days", "400"}, 2, "--days 400 is out of range: use 1 to 398", "limited to 398 days"},
 		{"revoke without serial", []string{"pki", "revoke", "--dir", ca}, 2, "missing argument", "usage:"},
 		{"revoke unknown serial", []string{"pki", "revoke", "--dir", ca, "abcdef"}, 1, "no certificate with serial abcdef", "pki list"},

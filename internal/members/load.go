@@ -26,7 +26,7 @@ const (
 	SkipManyPatients  = "more than one Patient in the Bundle"
 	SkipNoIdentifier  = "Patient without identifier"
 	SkipNoBirthDate   = "Patient without birth date or family name"
-	SkipNoCoverage    = "no insurance coverage"
+	SkipNoCoverage    = "no Coverage with a period start, and no ExplanationOfBenefit to derive one from"
 	SkipAlreadyLoaded = "member already loaded"
 	SkipProvidersOnly = "providers only, no member (such as the Synthea hospital file)"
 )

@@ -204,6 +204,9 @@ func validateDNSName(name string) error {
 	if host == "" || len(name) > 253 {
 		return fmt.Errorf("pki: invalid server DNS name %q", name)
 	}
+	if net.ParseIP(host) != nil {
+		return fmt.Errorf("pki: invalid server DNS name %q: an IP address belongs in IPAddresses", name)
+	}
 	for label := range strings.SplitSeq(host, ".") {
 		if err := validateDNSLabel(label); err != nil {
 			return fmt.Errorf("pki: invalid server DNS name %q: %w", name, err)

@@ -61,6 +61,16 @@ func TestIssueServer(t *testing.T) {
 	}
 }
 
+func TestIssueServerIPAsDNSName(t *testing.T) {
+	ca := newTestRoot(t, 0)
+	for _, name := range []string{"127.0.0.1", "*.10.0.0.1"} {
+		_, err := ca.IssueServer(ServerOptions{DNSNames: []string{name}})
+		if err == nil || !strings.Contains(err.Error(), "IPAddresses") {
+			t.Errorf("IssueServer(DNSNames: %q) error = %v, want one naming IPAddresses", name, err)
+		}
+	}
+}
+
 func TestIssueClient(t *testing.T) {
 	ca := newTestRoot(t, 0)
 	npiURI, err := NPIURI(testNPI)
