@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/gatehouse-health/gatehouse/internal/congruence"
@@ -162,4 +163,138 @@ func TestOutboundConditionalReferenceOwnMemberForwarded(t *testing.T) {
 			requireMemberIDForwarded(t, "Observation.create", "/Observation", observationWithReference(ref))
 		})
 	}
+}
+
+// claimResponsePatientReference is a ClaimResponse from this payer to the
+// demo partner whose patient element is the conditional reference ref.
+func claimResponsePatientReference(ref string) string {
+	body := claimResponseFor(outboundMemberB)
+	old := `"patient":{"identifier":` + identifierJSON(outboundMemberB) + `}`
+	if !strings.Contains(body, old) {
+		panic("claimResponseFor no longer names the patient by identifier")
+	}
+	return strings.Replace(body, old, `"patient":{"reference":"`+ref+`"}`, 1)
+}
+
+// startConditionalOutbound starts the gateway of startMemberIDOutbound
+// allowing ClaimResponse.create, with outboundClaimB sent by the demo
+// partner, so that only the patient rule decides.
+func startConditionalOutbound(t *testing.T) (*harness, *fakeEHR, *http.Client, string) {
+	t.Helper()
+	h, ehr, engine, base := startMemberIDOutbound(t, "ClaimResponse.create")
+	linkClaims(t, h, devmode.PartnerID, outboundClaimB)
+	return h, ehr, engine, base
+}
+
+// A ClaimResponse whose patient is a conditional reference to the demo
+// partner's own member passes strict mode and reaches the partner
+// unchanged. The fake partner answers with a CapabilityStatement, which
+// strict mode then rejects, so the status is not checked.
+func TestOutboundConditionalPatientOwnMemberForwarded(t *testing.T) {
+	cases := map[string]string{
+		"member id":           "Patient?identifier=" + ownMemberID.System + "|" + ownMemberID.Value,
+		"two own identifiers": "Patient?identifier=" + ownMemberID.System + "|" + ownMemberID.Value + "," + outboundMemberB.System + "|" + outboundMemberB.Value,
+		"base URL":            "https://ehr.example/fhir/Patient?identifier=" + outboundMemberB.System + "%7C" + outboundMemberB.Value,
+	}
+	for name, ref := range cases {
+		t.Run(name, func(t *testing.T) {
+			_, ehr, engine, base := startConditionalOutbound(t)
+			body := claimResponsePatientReference(ref)
+
+			requireOutboundForwarded(t, engine, ehr, base+"/ClaimResponse", body)
+
+			if got := ehr.lastBody(); !strings.Contains(got, ref) {
+				t.Errorf("the partner received %s, want the conditional reference %q", got, ref)
+			}
+		})
+	}
+}
+
+// A compromised engine names, in a ClaimResponse's patient element, a
+// patient the gateway cannot show to be the demo partner's by a
+// conditional reference.
+func TestOutboundConditionalPatientRejected(t *testing.T) {
+	cases := map[string]string{
+		"other partner's member":           "Patient?identifier=" + otherMemberID.System + "|" + otherMemberID.Value,
+		"unsent member id":                 "Patient?identifier=" + ownMemberID.System + "|M-UNSENT",
+		"unlinked next to own":             "Patient?identifier=" + ownMemberID.System + "|" + ownMemberID.Value + ",urn:example:mrn|12345",
+		"own value without system":         "Patient?identifier=" + ownMemberID.Value,
+		"value without system next to own": "Patient?identifier=" + ownMemberID.System + "|" + ownMemberID.Value + ",M-UNSENT",
+		"by demographics":                  "Patient?family=Other&birthdate=1970-01-01",
+		"by subscriber id only":            "Patient?_has:Coverage:beneficiary:subscriber-id=" + ownMemberID.Value,
+		"unreadable":                       "Patient?identifier:of-type=s|MB|v",
+	}
+	for name, ref := range cases {
+		t.Run(name, func(t *testing.T) {
+			h, ehr, engine, base := startConditionalOutbound(t)
+
+			resp, got := postOutbound(t, engine, base+"/ClaimResponse", claimResponsePatientReference(ref))
+
+			requireOutboundRefusal(t, h, ehr, 0, resp, got, outboundRefusal{http.StatusForbidden, "forbidden", "congruence.outbound-patient"})
+		})
+	}
+}
+
+// A compromised engine sends an Observation of member B whose focus names
+// another partner's member by a member identifier search parameter other
+// than Patient's identifier.
+func TestOutboundConditionalMemberParametersRejected(t *testing.T) {
+	cases := map[string]string{
+		"HRex subscriber-id":  "Coverage?subscriber-id=" + otherMemberID.Value,
+		"Coverage identifier": "Coverage?identifier=urn:example:unlisted|" + otherMemberID.Value,
+		"identifier modifier": "Coverage?beneficiary:identifier=" + outboundMemberA.System + "|" + outboundMemberA.Value,
+		"chain":               "ExplanationOfBenefit?patient.identifier=" + outboundMemberA.System + "|" + outboundMemberA.Value,
+		"reverse chain":       "Patient?_has:Coverage:beneficiary:subscriber-id=" + otherMemberID.Value,
+		"filter":              "Patient?_filter=identifier%20eq%20" + otherMemberID.Value,
+		"subscriber-id:not":   "Coverage?subscriber-id:not=" + ownMemberID.Value,
+	}
+	for name, ref := range cases {
+		t.Run(name, func(t *testing.T) {
+			requireMemberIDRejected(t, "Observation.create", "/Observation", observationWithReference(ref))
+		})
+	}
+}
+
+// The same parameters naming the demo partner's own member still pass.
+func TestOutboundConditionalMemberParametersOwnForwarded(t *testing.T) {
+	cases := map[string]string{
+		"HRex subscriber-id":  "Coverage?subscriber-id=" + ownMemberID.Value,
+		"identifier modifier": "Coverage?beneficiary:identifier=" + outboundMemberB.System + "|" + outboundMemberB.Value,
+		"reverse chain":       "Patient?_has:Coverage:beneficiary:subscriber-id=" + ownMemberID.Value,
+	}
+	for name, ref := range cases {
+		t.Run(name, func(t *testing.T) {
+			requireMemberIDForwarded(t, "Observation.create", "/Observation", observationWithReference(ref))
+		})
+	}
+}
+
+// patientNotification is a history Bundle shaped like a Subscription
+// notification whose SubscriptionStatus names its focus by the
+// conditional reference ref, a valueReference of a Parameters.
+func patientNotification(ref string) string {
+	return `{"resourceType":"Bundle","type":"history","entry":[{"fullUrl":"urn:uuid:00000000-0000-4000-8000-0000000000f0",` +
+		`"resource":{"resourceType":"Parameters","parameter":[{"name":"type","valueCode":"event-notification"},` +
+		`{"name":"notification-event","part":[{"name":"event-number","valueString":"1"},` +
+		`{"name":"focus","valueReference":{"reference":"` + ref + `"}}]}]},` +
+		`"request":{"method":"GET","url":"https://gatehouse.example/fhir/Subscription/s1/$status"},"response":{"status":"200"}}]}`
+}
+
+// A notification whose Parameters names the demo partner's own member by
+// a conditional reference passes strict mode and reaches the partner.
+func TestOutboundParametersConditionalReferenceOwnMemberForwarded(t *testing.T) {
+	own := "Patient?identifier=" + ownMemberID.System + "|" + ownMemberID.Value
+	_, ehr, engine, base := startMemberIDOutbound(t, "$subscription-hook")
+
+	requireOutboundForwarded(t, engine, ehr, base+"/$subscription-hook", patientNotification(own))
+
+	if got := ehr.lastBody(); !strings.Contains(got, own) {
+		t.Errorf("the partner received %s, want the conditional reference %q", got, own)
+	}
+}
+
+// The same notification naming another partner's member is rejected.
+func TestOutboundParametersConditionalReferenceNotificationRejected(t *testing.T) {
+	other := "Patient?identifier=" + otherMemberID.System + "|" + otherMemberID.Value
+	requireMemberIDRejected(t, "$subscription-hook", "/$subscription-hook", patientNotification(other))
 }

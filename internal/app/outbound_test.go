@@ -3,6 +3,7 @@ package app_test
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -34,6 +35,14 @@ type fakeEHR struct {
 	lastAuth atomic.Value
 	// last is a clone of the last request to the FHIR base.
 	last atomic.Pointer[http.Request]
+	// body is the body of the last request to the FHIR base.
+	body atomic.Value
+}
+
+// lastBody returns the body of the last request to the FHIR base.
+func (f *fakeEHR) lastBody() string {
+	body, _ := f.body.Load().(string)
+	return body
 }
 
 func newFakeEHR(t *testing.T, ca *pki.CA, payerKey *jose.JSONWebKey) *fakeEHR {
@@ -76,6 +85,12 @@ func newFakeEHR(t *testing.T, ca *pki.CA, payerKey *jose.JSONWebKey) *fakeEHR {
 		f.calls.Add(1)
 		f.lastAuth.Store(r.Header.Get("Authorization"))
 		f.last.Store(r.Clone(context.Background()))
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		f.body.Store(string(body))
 		raw, err := token.BearerToken(r)
 		if err == nil {
 			_, err = ts.Verify(raw, r.TLS.VerifiedChains[0][0])

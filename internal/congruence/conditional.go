@@ -6,54 +6,134 @@ import (
 	"strings"
 )
 
-// errConditionalIdentifier is returned for an identifier search parameter
-// that cannot be read, so that the caller rejects what it cannot check.
-var errConditionalIdentifier = errors.New("congruence: unreadable identifier parameter in a conditional reference")
+// errConditionalIdentifier is returned for search criteria the gateway
+// cannot read, so that the caller rejects what it cannot check.
+var errConditionalIdentifier = errors.New("congruence: unreadable member identifier parameter in search criteria")
 
-// ConditionalIdentifiers returns the identifiers that the identifier
-// search parameters of query name, such as "identifier=SYSTEM|VALUE" in
-// the conditional reference "Patient?identifier=SYSTEM|VALUE". query is
-// the part after "?". A token "SYSTEM|VALUE" gives that system, and
-// "|VALUE" or "VALUE" (any system, in FHIR search) an empty one.
-// Comma-separated values are each returned, and the FHIR escapes "\,",
-// "\|", "\$" and "\\" are read. Other parameters are ignored. A parameter
-// "identifier" with a modifier, or one that cannot be percent-decoded, is
-// an error, because the gateway cannot tell what it names.
-func ConditionalIdentifiers(query string) ([]Identifier, error) {
-	var out []Identifier
+// CriteriaIdentifier is an identifier that a member identifier search
+// parameter of conditional criteria names.
+type CriteriaIdentifier struct {
+	Identifier
+	// Own reports that the parameter is the searched type's own
+	// "identifier", so the identifier belongs to the resource the criteria
+	// select and not to a resource it references or that references it.
+	Own bool
+	// AnySystem marks a value that may be a member id of a system the
+	// criteria do not state: a token without a system, a subscriber-id
+	// (Coverage.subscriberId is a string), and the identifier of a Coverage.
+	AnySystem bool
+}
+
+// ConditionalIdentifiers returns the identifiers that the member
+// identifier search parameters of query name. typ is the searched resource
+// type ("" when unknown), and query the part after "?", as in the
+// conditional reference "Patient?identifier=SYSTEM|VALUE". These
+// parameters are read, because in FHIR R4 and Da Vinci HRex they match a
+// member id:
+//
+//   - "identifier", the token of every resource's business identifiers
+//     (Patient.identifier, Coverage.identifier);
+//   - "subscriber-id", HRex's token on Coverage.subscriberId;
+//   - any reference parameter with the ":identifier" modifier, which
+//     matches Reference.identifier ("beneficiary:identifier",
+//     "patient:identifier");
+//   - a chain ending in one of the above ("beneficiary.identifier",
+//     "subject:Patient.identifier", "coverage.subscriber-id");
+//   - a reverse chain ending in one of them
+//     ("_has:Coverage:beneficiary:subscriber-id").
+//
+// A token "SYSTEM|VALUE" gives that system, and "|VALUE" or "VALUE" (any
+// system, in FHIR search) an empty one. Comma-separated values are each
+// returned, and the FHIR escapes "\,", "\|", "\$" and "\\" are read. Other
+// parameters are ignored, because they can only narrow a search that
+// these parameters also constrain. It returns an error for criteria the
+// gateway cannot tell the meaning of: a member identifier parameter with
+// a modifier (":of-type", ":not", ":text"), a token with more than one
+// unescaped "|", a name or value that cannot be percent-decoded, and
+// "_filter" or "_query", whose expressions may name any member.
+func ConditionalIdentifiers(typ, query string) ([]CriteriaIdentifier, error) {
+	var out []CriteriaIdentifier
 	for _, param := range strings.Split(query, "&") {
-		name, value, _ := strings.Cut(param, "=")
-		name, err := url.QueryUnescape(name)
+		rawName, rawValue, _ := strings.Cut(param, "=")
+		name, err := url.QueryUnescape(rawName)
 		if err != nil {
 			return nil, errConditionalIdentifier
 		}
-		if strings.HasPrefix(name, "identifier:") {
-			return nil, errConditionalIdentifier
+		kind, own, err := memberParameter(name)
+		if err != nil {
+			return nil, err
 		}
-		if name != "identifier" {
+		if kind == "" {
 			continue
 		}
-		value, err = url.QueryUnescape(value)
+		value, err := url.QueryUnescape(rawValue)
 		if err != nil {
 			return nil, errConditionalIdentifier
 		}
 		for _, token := range splitEscaped(value, ',') {
-			parts := splitEscaped(token, '|')
-			var id Identifier
-			switch len(parts) {
-			case 1:
-				id.Value = unescapeSearch(parts[0])
-			case 2:
-				id = Identifier{System: unescapeSearch(parts[0]), Value: unescapeSearch(parts[1])}
-			default:
-				return nil, errConditionalIdentifier
+			id, err := parseToken(token)
+			if err != nil {
+				return nil, err
 			}
-			if id.Value != "" {
-				out = append(out, id)
+			if id.Value == "" {
+				continue
 			}
+			anySystem := id.System == "" || kind == "subscriber-id" || own && typ == "Coverage"
+			out = append(out, CriteriaIdentifier{Identifier: id, Own: own, AnySystem: anySystem})
 		}
 	}
 	return out, nil
+}
+
+// memberParameter returns "identifier" or "subscriber-id" when the search
+// parameter name matches a member identifier, and "" for any other
+// parameter. own reports the searched type's own "identifier" parameter,
+// without chain or modifier.
+func memberParameter(name string) (kind string, own bool, err error) {
+	if name == "_filter" || name == "_query" {
+		return "", false, errConditionalIdentifier
+	}
+	target := name
+	// A reverse chain "_has:Type:reference:parameter" ends in the
+	// parameter it matches, which may itself be a reverse chain.
+	for strings.HasPrefix(target, "_has:") {
+		parts := strings.SplitN(target, ":", 4)
+		if len(parts) < 4 {
+			return "", false, errConditionalIdentifier
+		}
+		target = parts[3]
+	}
+	// A chain "reference.parameter" matches the last parameter on the
+	// referenced resource.
+	if i := strings.LastIndexByte(target, '.'); i >= 0 {
+		target = target[i+1:]
+	}
+	base, modifier, hasModifier := strings.Cut(target, ":")
+	switch {
+	case base == "identifier" || base == "subscriber-id":
+		if hasModifier {
+			return "", false, errConditionalIdentifier
+		}
+		return base, target == name && base == "identifier", nil
+	case modifier == "identifier":
+		return "identifier", false, nil
+	case strings.HasPrefix(modifier, "identifier:"):
+		return "", false, errConditionalIdentifier
+	}
+	return "", false, nil
+}
+
+// parseToken reads one FHIR search token: "SYSTEM|VALUE", "|VALUE" or
+// "VALUE".
+func parseToken(token string) (Identifier, error) {
+	parts := splitEscaped(token, '|')
+	switch len(parts) {
+	case 1:
+		return Identifier{Value: unescapeSearch(parts[0])}, nil
+	case 2:
+		return Identifier{System: unescapeSearch(parts[0]), Value: unescapeSearch(parts[1])}, nil
+	}
+	return Identifier{}, errConditionalIdentifier
 }
 
 // splitEscaped splits s at every sep that no backslash escapes, leaving
@@ -88,9 +168,14 @@ func unescapeSearch(s string) string {
 	return b.String()
 }
 
-// conditionalQuery returns the query of the conditional reference ref,
-// the part after "?", and whether ref has one.
-func conditionalQuery(ref string) (string, bool) {
-	_, query, ok := strings.Cut(ref, "?")
-	return query, ok
+// conditionalQuery returns the resource type and the query of the
+// conditional reference ref, the parts before and after "?", and whether
+// ref has a query. The type is the last path segment, so a base URL
+// before it is ignored, and "" when the path does not end in one.
+func conditionalQuery(ref string) (typ, query string, ok bool) {
+	path, query, ok := strings.Cut(ref, "?")
+	if i := strings.LastIndexByte(path, '/'); i >= 0 {
+		path = path[i+1:]
+	}
+	return path, query, ok
 }

@@ -258,9 +258,9 @@ func (c *Checker) outboundParameterList(w *outboundWalk, params []outboundParame
 // patient, and a literal valueReference to a Patient, which cannot be
 // resolved, is a mismatch unless it is the fullUrl of an entry of an
 // enclosing Bundle, such as a notification's additional context. A
-// conditional reference to a Patient names the patient by its identifier
-// parameters (addConditionalPatient). A literal valueReference to another
-// type, such as a notification's focus, passes.
+// conditional reference to a Patient names the patient by its criteria
+// (conditionalPatient). A literal valueReference to another type, such as
+// a notification's focus, passes.
 func (w *outboundWalk) addParameterPatient(param outboundParameterJSON, path string) *Mismatch {
 	if param.ValueIdentifier != nil {
 		at := path + ".valueIdentifier"
@@ -286,7 +286,11 @@ func (w *outboundWalk) addParameterPatient(param outboundParameterJSON, path str
 		}
 		w.patients = append(w.patients, NamedPatient{Path: at, Identifiers: ids})
 	case isConditionalPatient(ref.Reference):
-		return w.addConditionalPatient(ref.Reference, at)
+		named, m := conditionalPatient(ref, at)
+		if m != nil {
+			return m
+		}
+		w.patients = append(w.patients, named)
 	case namesPatientType(ref.Reference) && !w.resolvesToEntry(ref.Reference):
 		return &Mismatch{Rule: patientRule, Path: at,
 			Reason: at + " is a literal reference to a Patient the gateway cannot resolve; name the patient by identifier"}
@@ -298,34 +302,53 @@ func (w *outboundWalk) addParameterPatient(param outboundParameterJSON, path str
 // a Patient, such as "Patient?identifier=SYSTEM|VALUE" or the same after a
 // base URL.
 func isConditionalPatient(ref string) bool {
-	path, _, ok := strings.Cut(ref, "?")
-	return ok && (path == "Patient" || strings.HasSuffix(path, "/Patient"))
+	typ, _, ok := conditionalQuery(ref)
+	return ok && typ == "Patient"
 }
 
-// addConditionalPatient records the patient that the conditional
-// reference ref names by its identifier search parameters. A patient it
-// names otherwise, by name or birth date for one, cannot be checked and
-// is a mismatch.
-func (w *outboundWalk) addConditionalPatient(ref, at string) *Mismatch {
-	query, _ := conditionalQuery(ref)
-	ids, err := ConditionalIdentifiers(query)
-	if err != nil {
-		return &Mismatch{Rule: patientRule, Path: at, Reason: at + " is a conditional reference whose identifier parameter cannot be read"}
+// conditionalPatient returns the patient that ref, a conditional
+// reference in a patient element at path, names: the identifiers of the
+// "identifier" parameters of its criteria, each with a system, marked
+// NamedPatient.Conditional. The searched type must be a Patient or a
+// RelatedPerson, whose "identifier" parameter matches the person's own
+// identifiers. A Reference.identifier beside it must be one of them.
+//
+// A patient named otherwise is a mismatch: by name or birth date, by
+// criteria the gateway cannot read, or by a value without a system, which
+// a server matches in every identifier system, MRNs of other patients
+// included. The other member identifier parameters of the criteria
+// ("_has:Coverage:beneficiary:subscriber-id") only narrow the search, and
+// the caller checks them as identifiers of the body.
+func conditionalPatient(ref *referenceJSON, path string) (NamedPatient, *Mismatch) {
+	typ, query, _ := conditionalQuery(ref.Reference)
+	if typ != "Patient" && typ != "RelatedPerson" {
+		return NamedPatient{}, &Mismatch{Rule: patientRule, Path: path,
+			Reason: path + " is a conditional reference to type " + strconv.Quote(typ) + ", which the gateway cannot match to a patient; search Patient or RelatedPerson by identifier"}
 	}
-	named := NamedPatient{Path: at}
-	for _, id := range ids {
-		if id.System == "" {
-			named.AnySystem = append(named.AnySystem, id.Value)
-		} else {
-			named.Identifiers = append(named.Identifiers, id)
+	criteria, err := ConditionalIdentifiers(typ, query)
+	if err != nil {
+		return NamedPatient{}, &Mismatch{Rule: patientRule, Path: path, Reason: path + " is a conditional reference whose search criteria cannot be read"}
+	}
+	named := NamedPatient{Path: path, Conditional: true}
+	for _, c := range criteria {
+		if !c.Own {
+			continue
 		}
+		if c.System == "" {
+			return NamedPatient{}, &Mismatch{Rule: patientRule, Path: path,
+				Reason: path + " is a conditional reference with an identifier parameter without a system, which matches identifiers of any system; state the system"}
+		}
+		named.Identifiers = appendNew(named.Identifiers, c.Identifier)
 	}
 	if len(named.Identifiers) == 0 {
-		return &Mismatch{Rule: patientRule, Path: at,
-			Reason: at + " is a conditional reference to a Patient without an identifier parameter that has both system and value"}
+		return NamedPatient{}, &Mismatch{Rule: patientRule, Path: path,
+			Reason: path + " is a conditional reference without an identifier parameter that has both system and value"}
 	}
-	w.patients = append(w.patients, named)
-	return nil
+	if ref.Identifier != nil && !contains(named.Identifiers, ref.Identifier.id()) {
+		return NamedPatient{}, &Mismatch{Rule: patientRule, Path: path + ".identifier",
+			Reason: path + ".identifier is not an identifier that the criteria of " + path + ".reference name"}
+	}
+	return named, nil
 }
 
 // namesPatientType reports whether the literal reference ref may name a

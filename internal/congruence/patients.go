@@ -42,6 +42,11 @@ type NamedPatient struct {
 	// AnySystem are the values of the patient's identifiers without a
 	// system, read from the Patient resource the field resolves to.
 	AnySystem []string
+	// Conditional marks a patient named by the criteria of a conditional
+	// reference. A comma-separated token matches a patient that has any
+	// one of its values, so each identifier must be linked to the
+	// destination.
+	Conditional bool
 }
 
 // outboundPatientFields maps the resource types whose patient elements
@@ -117,7 +122,13 @@ func (w *outboundWalk) addPatient(ix *index, i int, typ string, r *outboundResou
 			if field == "policyHolder" && namesOrganization(ix, i, ref, r, inBundle) {
 				continue
 			}
-			named, m := namePatient(ix, i, ref, r, path, inBundle)
+			var named NamedPatient
+			var m *Mismatch
+			if _, _, ok := conditionalQuery(ref.Reference); ok {
+				named, m = conditionalPatient(ref, path)
+			} else {
+				named, m = namePatient(ix, i, ref, r, path, inBundle)
+			}
 			if m != nil {
 				return m
 			}

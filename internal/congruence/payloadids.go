@@ -21,7 +21,7 @@ type FoundIdentifier struct {
 	// Coverage.subscriberId and Coverage.identifier of any system.
 	AnySystem bool
 	// Unreadable is set, with Identifier empty, for a conditional
-	// reference whose identifier parameter cannot be read.
+	// reference whose criteria cannot be read (ConditionalIdentifiers).
 	Unreadable bool
 }
 
@@ -33,9 +33,10 @@ type FoundIdentifier struct {
 //   - every string member "subscriberId" (AnySystem), which only
 //     Coverage has in R4;
 //   - the identifiers of the Coverage.identifier list again, AnySystem;
-//   - the identifier search parameters of a string member "reference" or
-//     "url" that has a query, such as the conditional reference
-//     "Patient?identifier=SYSTEM|VALUE", and of "ifNoneExist".
+//   - the member identifier search parameters (ConditionalIdentifiers) of
+//     a string member "reference" or "url" that has a query, such as the
+//     conditional references "Patient?identifier=SYSTEM|VALUE" and
+//     "Coverage?subscriber-id=VALUE", and of "ifNoneExist".
 //
 // That is the shape of a FHIR Identifier wherever it sits: on a resource
 // of any type, in an extension's valueIdentifier, in a
@@ -123,11 +124,11 @@ func PayloadIdentifiers(body []byte) ([]FoundIdentifier, error) {
 			case "subscriberId":
 				add(FoundIdentifier{Pointer: parent.pointer + "/subscriberId", Identifier: Identifier{Value: s}, AnySystem: true})
 			case "reference", "url":
-				if query, ok := conditionalQuery(s); ok {
-					addConditional(add, parent.pointer+"/"+parent.name, query)
+				if typ, query, ok := conditionalQuery(s); ok {
+					addConditional(add, parent.pointer+"/"+parent.name, typ, query)
 				}
 			case "ifNoneExist":
-				addConditional(add, parent.pointer+"/ifNoneExist", s)
+				addConditional(add, parent.pointer+"/ifNoneExist", "", s)
 			}
 		}
 	}
@@ -162,17 +163,18 @@ func (f *payloadFrame) identifier() (FoundIdentifier, bool) {
 	return found, true
 }
 
-// addConditional adds the identifiers that the identifier search
-// parameters of query name, or one Unreadable entry when they cannot be
-// read.
-func addConditional(add func(FoundIdentifier), pointer, query string) {
-	ids, err := ConditionalIdentifiers(query)
+// addConditional adds the identifiers that the member identifier search
+// parameters of query name (ConditionalIdentifiers), or one Unreadable
+// entry when they cannot be read. typ is the searched type, "" when the
+// criteria do not state it.
+func addConditional(add func(FoundIdentifier), pointer, typ, query string) {
+	ids, err := ConditionalIdentifiers(typ, query)
 	if err != nil {
 		add(FoundIdentifier{Pointer: pointer, Unreadable: true})
 		return
 	}
 	for _, id := range ids {
-		add(FoundIdentifier{Pointer: pointer, Identifier: id, AnySystem: id.System == ""})
+		add(FoundIdentifier{Pointer: pointer, Identifier: id.Identifier, AnySystem: id.AnySystem})
 	}
 }
 

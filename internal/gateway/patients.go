@@ -95,6 +95,9 @@ func (g *Gateway) rememberLinks(ex *exchange, status int, body []byte) {
 //     congruence.SystemKey, so a variant in letter case, a trailing slash
 //     or a Unicode compatibility form counts as the member id system.
 //
+// Every identifier of a patient named by a conditional reference must be
+// linked to the destination, because the server resolves it by a search
+// in which each comma-separated value matches on its own.
 // An identifier of the patient with a value but no system must be linked
 // to the destination under at least one member id system, and under none
 // only to other partners (checkAnySystemPatient). Any other identifier,
@@ -116,6 +119,9 @@ func (g *Gateway) checkOutboundPatients(ex *exchange, opts OutboundOptions, pati
 			known = known || link.Partner
 			if reason := foreignIdentifier(link, p.Identifiers[k], opts.MemberSystems); reason != "" {
 				return denyOutboundPatient(p.Path + " carries " + reason)
+			}
+			if p.Conditional && !link.Partner {
+				return denyOutboundPatient(p.Path + " is a conditional reference with an identifier that the destination partner has not named in a request")
 			}
 		}
 		if !known {
@@ -209,7 +215,7 @@ func (g *Gateway) checkPayloadIdentifiers(ex *exchange, opts OutboundOptions) *R
 	for i := range found {
 		f := &found[i]
 		if f.Unreadable {
-			return denyOutboundPatient("the object at " + f.Pointer + " has a conditional reference whose identifier parameter cannot be read")
+			return denyOutboundPatient("the object at " + f.Pointer + " has a conditional reference whose search criteria cannot be read")
 		}
 		if f.System != "" {
 			lookups = append(lookups, payloadLookup{found: f, id: f.Identifier})
