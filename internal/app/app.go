@@ -21,6 +21,7 @@ import (
 	"github.com/gatehouse-health/gatehouse/internal/config"
 	"github.com/gatehouse-health/gatehouse/internal/egress"
 	"github.com/gatehouse-health/gatehouse/internal/gateway"
+	"github.com/gatehouse-health/gatehouse/internal/httpbody"
 	"github.com/gatehouse-health/gatehouse/internal/killswitch"
 	"github.com/gatehouse-health/gatehouse/internal/metrics"
 	"github.com/gatehouse-health/gatehouse/internal/netguard"
@@ -394,6 +395,7 @@ func (rt *Running) buildGateway(ctx context.Context, cfg *config.File, upstream 
 		Upstream:                 upstream,
 		UpstreamClient:           upClient,
 		MaxBodyBytes:             cfg.Limits.MaxBodyBytes,
+		BodyBudget:               httpbody.NewBudget(cfg.Limits.MaxBufferedBodyBytes),
 		Observer:                 rt.observer(),
 		KillSwitch:               rt.KillSwitch,
 		Sources:                  rt.sources,

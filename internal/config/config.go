@@ -371,6 +371,11 @@ type Database struct {
 type Limits struct {
 	// MaxBodyBytes is the largest accepted request body; default 10 MiB.
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// MaxBufferedBodyBytes bounds the memory that request bodies hold at
+	// once, across every connection and HTTP/2 stream of the inbound and
+	// outbound listeners. A request past it gets 503. The default is
+	// DefaultBufferedBodies times MaxBodyBytes.
+	MaxBufferedBodyBytes int64 `yaml:"max_buffered_body_bytes"`
 }
 
 // Upstream is the payer's FHIR server requests are forwarded to.
@@ -487,6 +492,10 @@ const (
 	DefaultUpstreamTimout = 30 * time.Second
 	DefaultPartnerRate    = 200
 	Builtin               = "builtin"
+
+	// DefaultBufferedBodies is how many bodies of limits.max_body_bytes
+	// the default limits.max_buffered_body_bytes holds.
+	DefaultBufferedBodies = 32
 )
 
 // Dir returns the directory relative paths are resolved against.
@@ -532,6 +541,9 @@ func ApplyDefaults(f *File) { f.applyDefaults() }
 func (f *File) applyDefaults() {
 	if f.Limits.MaxBodyBytes == 0 {
 		f.Limits.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if f.Limits.MaxBufferedBodyBytes == 0 {
+		f.Limits.MaxBufferedBodyBytes = DefaultBufferedBodies * f.Limits.MaxBodyBytes
 	}
 	if f.Token.Lifetime == 0 {
 		f.Token.Lifetime = DefaultTokenLifetime
@@ -608,6 +620,12 @@ func (f *File) Validate() error {
 
 	if f.Limits.MaxBodyBytes < 1024 || f.Limits.MaxBodyBytes > 1<<30 {
 		v.addf("limits.max_body_bytes", "%d is out of range: use a size between 1024 and 1073741824 bytes", f.Limits.MaxBodyBytes)
+	}
+	// A body of the full limit takes max_body_bytes+1 bytes: one more shows
+	// that it does not go on.
+	if f.Limits.MaxBufferedBodyBytes <= f.Limits.MaxBodyBytes {
+		v.addf("limits.max_buffered_body_bytes", "%d is too small: use more than limits.max_body_bytes (%d)",
+			f.Limits.MaxBufferedBodyBytes, f.Limits.MaxBodyBytes)
 	}
 
 	f.validatePolicy(&v)

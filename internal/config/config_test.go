@@ -50,6 +50,9 @@ func TestParseValid(t *testing.T) {
 	if f.Limits.MaxBodyBytes != DefaultMaxBodyBytes {
 		t.Errorf("limits.max_body_bytes default = %d", f.Limits.MaxBodyBytes)
 	}
+	if want := DefaultBufferedBodies * f.Limits.MaxBodyBytes; f.Limits.MaxBufferedBodyBytes != want {
+		t.Errorf("limits.max_buffered_body_bytes default = %d, want %d", f.Limits.MaxBufferedBodyBytes, want)
+	}
 	if got := f.Resolve(f.Partners[0].JWKSFile); got != "/etc/gatehouse/partners/epic.jwks.json" {
 		t.Errorf("Resolve = %s", got)
 	}
@@ -94,6 +97,9 @@ func TestParseErrorsNameKeyPath(t *testing.T) {
 		{"verified cache too long", func(s string) string {
 			return strings.Replace(s, "lifetime: 2m", "lifetime: 2m\n  verified_cache_ttl: 10m", 1)
 		}, []string{`token.verified_cache_ttl`, "out of range"}},
+		{"buffered body bound below the body cap", func(s string) string {
+			return s + "limits:\n  max_body_bytes: 4096\n  max_buffered_body_bytes: 4096\n"
+		}, []string{`limits.max_buffered_body_bytes`, "4096 is too small"}},
 		{"listen port out of range", func(s string) string { return strings.Replace(s, "listen: 0.0.0.0:8443", "listen: 0.0.0.0:99999", 1) },
 			[]string{`listen: invalid port "99999" in "0.0.0.0:99999"`, "0 to 65535"}},
 		{"listen port not a number", func(s string) string { return strings.Replace(s, "listen: 0.0.0.0:8443", "listen: 0.0.0.0:https", 1) },

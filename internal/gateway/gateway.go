@@ -41,6 +41,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-health/gatehouse/internal/fhirreq"
+	"github.com/gatehouse-health/gatehouse/internal/httpbody"
 	"github.com/gatehouse-health/gatehouse/internal/killswitch"
 	"github.com/gatehouse-health/gatehouse/internal/outcome"
 	"github.com/gatehouse-health/gatehouse/internal/policy"
@@ -164,6 +165,11 @@ type Options struct {
 	// MaxBodyBytes caps request bodies (413 above it) and, times four,
 	// upstream response bodies.
 	MaxBodyBytes int64
+	// BodyBudget, when set, bounds the memory that request bodies hold at
+	// once across all exchanges, inbound and outbound. A request that would
+	// take it past the bound gets 503 (payload.busy) before its partner is
+	// identified. Nil leaves only MaxBodyBytes per request.
+	BodyBudget *httpbody.Budget
 	// Policy decides inbound requests on scopes, roles, refused features
 	// and identity congruence; nil leaves only the interaction allowlist.
 	Policy policy.Decider

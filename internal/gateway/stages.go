@@ -29,13 +29,21 @@ func (g *Gateway) receive(ex *exchange) *Refusal {
 		return nil
 	}
 	limit := g.opts.MaxBodyBytes
-	body, err := httpbody.Read(ex.r.Body, ex.r.ContentLength, limit)
+	hold, _ := ex.r.Context().Value(bodyHoldKey{}).(*httpbody.Hold)
+	body, err := httpbody.ReadHeld(ex.r.Body, ex.r.ContentLength, limit, hold)
+	if errors.Is(err, httpbody.ErrBudgetExhausted) {
+		return &Refusal{Status: http.StatusServiceUnavailable, Code: "transient", Rule: "payload.busy",
+			Message: "the gateway holds too many request bodies at once; retry later",
+			Header:  http.Header{"Retry-After": {"1"}}}
+	}
 	if err != nil {
 		return &Refusal{Status: http.StatusBadRequest, Code: "incomplete", Rule: "payload.unreadable",
 			Message: "the request body could not be read completely"}
 	}
 	if int64(len(body)) > limit {
 		ex.oversized = true
+		// The body is dropped, so its buffer no longer counts.
+		hold.Release()
 		// Read on, up to a bound, so the client finishes sending and can
 		// read the refusal; over HTTP/2 an unread body resets the stream.
 		_, _ = io.Copy(io.Discard, io.LimitReader(ex.r.Body, 4*limit))
@@ -44,6 +52,10 @@ func (g *Gateway) receive(ex *exchange) *Refusal {
 	ex.body = body
 	return nil
 }
+
+// bodyHoldKey is the request context key of the *httpbody.Hold that the
+// exchange's body takes from Options.BodyBudget.
+type bodyHoldKey struct{}
 
 // identify maps the verified client certificate to a registered partner.
 // Identity comes only from a verified chain, never from the presented

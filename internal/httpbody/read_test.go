@@ -55,3 +55,60 @@ func TestReadReportsErrors(t *testing.T) {
 		t.Errorf("error = %v, want %v", err, broken)
 	}
 }
+
+func TestReadHeldTakesBufferFromBudget(t *testing.T) {
+	body := bytes.Repeat([]byte("x"), 3000)
+	budget := NewBudget(1 << 20)
+	hold := budget.NewHold()
+
+	got, err := ReadHeld(iotest.OneByteReader(bytes.NewReader(body)), -1, 4096, hold)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, body) {
+		t.Fatalf("read %d bytes, want %d", len(got), len(body))
+	}
+	if used := budget.Used(); used != int64(cap(got)) {
+		t.Errorf("budget used = %d, want the buffer's capacity %d", used, cap(got))
+	}
+	hold.Release()
+	hold.Release()
+	if used := budget.Used(); used != 0 {
+		t.Errorf("budget used after release = %d, want 0", used)
+	}
+}
+
+func TestReadHeldStopsAtBudget(t *testing.T) {
+	budget := NewBudget(2048)
+	first := budget.NewHold()
+	if _, err := ReadHeld(bytes.NewReader(make([]byte, 1500)), 1500, 4096, first); err != nil {
+		t.Fatal(err)
+	}
+
+	cases := []struct {
+		name     string
+		declared int64
+	}{
+		{"declared length over the room left", 1000},
+		{"unknown length growing past the room left", -1},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			hold := budget.NewHold()
+			_, err := ReadHeld(bytes.NewReader(make([]byte, 1000)), c.declared, 4096, hold)
+			if !errors.Is(err, ErrBudgetExhausted) {
+				t.Errorf("error = %v, want ErrBudgetExhausted", err)
+			}
+			hold.Release()
+			if used := budget.Used(); used != 1501 {
+				t.Errorf("budget used = %d, want 1501 (the first body only)", used)
+			}
+		})
+	}
+
+	first.Release()
+	hold := budget.NewHold()
+	if _, err := ReadHeld(bytes.NewReader(make([]byte, 1000)), 1000, 4096, hold); err != nil {
+		t.Errorf("after release: %v, want the body read", err)
+	}
+}
