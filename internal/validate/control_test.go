@@ -50,9 +50,9 @@ func TestHasControlCharacterWordScan(t *testing.T) {
 	}
 }
 
-// TestUnescapedStringsMarked checks the mark that lets the primitive
-// check skip its control-character scan: set on strings without escapes
-// by the scanner and by the decoder, never on one with an escape.
+// TestUnescapedStringsMarked checks that the scanner and the decoder mark
+// strings without escapes, and never a string with one. The mark lets the
+// primitive check skip its control-character scan.
 func TestUnescapedStringsMarked(t *testing.T) {
 	const doc = `{"plain":"abc","escaped":"a\u0001b","quote":"a\"b"}`
 	want := map[string]bool{"plain": true, "escaped": false, "quote": false}
