@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/gatehouse-health/gatehouse/internal/corpustest"
+	"github.com/gatehouse-health/gatehouse/internal/fhirpath"
 )
 
 func TestAnalyzeAbsentShapes(t *testing.T) {
@@ -152,6 +153,35 @@ func TestCachedInvariantAlternatingKeys(t *testing.T) {
 			if got != doc.wantQty3 {
 				t.Errorf("round %d, %s: qty-3 reported %v, want %v (issues %v)", round, doc.body, got, doc.wantQty3, res.Issues)
 			}
+		}
+	}
+}
+
+// TestRef1ShortcutWithoutReference checks that ref-1's Go test accepts a
+// Reference with no reference child, which FHIRPath evaluates to empty
+// (satisfied), without evaluating it.
+func TestRef1ShortcutWithoutReference(t *testing.T) {
+	const ref1 = "reference.startsWith('#').not() or (reference.substring(1).trace('url') in %rootResource.contained.id.trace('ids'))"
+	satisfied := satisfiedShortcuts[ref1]
+	if satisfied == nil {
+		t.Fatal("ref-1 has no shortcut")
+	}
+	for _, tc := range []struct {
+		json string
+		want bool
+	}{
+		{`{"display":"Dr Adam Careful"}`, true},
+		{`{"identifier":{"value":"12345"}}`, true},
+		{`{"reference":"Practitioner/1"}`, true},
+		{`{"reference":"#p1"}`, false},
+		{`{"_reference":{"extension":[{"url":"http://x","valueString":"y"}]}}`, false},
+	} {
+		fp, err := fhirpath.ParseJSON([]byte(tc.json))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := satisfied(fp); got != tc.want {
+			t.Errorf("%s: shortcut = %v, want %v", tc.json, got, tc.want)
 		}
 	}
 }

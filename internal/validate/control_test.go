@@ -49,3 +49,26 @@ func TestHasControlCharacterWordScan(t *testing.T) {
 		}
 	}
 }
+
+// TestUnescapedStringsMarked checks that the scanner and the decoder mark
+// strings without escapes, and never a string with one. The mark lets the
+// primitive check skip its control-character scan.
+func TestUnescapedStringsMarked(t *testing.T) {
+	const doc = `{"plain":"abc","escaped":"a\u0001b","quote":"a\"b"}`
+	want := map[string]bool{"plain": true, "escaped": false, "quote": false}
+	scanned := scanTree(doc, DefaultLimits, nil)
+	if scanned == nil {
+		t.Fatal("scanner rejected the document")
+	}
+	decoded, err := decodeTree([]byte(doc), doc, DefaultLimits, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for reader, root := range map[string]*jnode{"scanner": scanned, "decoder": decoded} {
+		for name, unescaped := range want {
+			if got := root.prop(name).unescaped; got != unescaped {
+				t.Errorf("%s: %s.unescaped = %v, want %v", reader, name, got, unescaped)
+			}
+		}
+	}
+}

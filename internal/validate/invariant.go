@@ -93,6 +93,9 @@ type absentEntry struct {
 var satisfiedShortcuts = map[string]func(fp *fhirpath.Node) bool{
 	// ref-1 holds for a reference that does not start with "#": the left
 	// operand of "or" is true. Only local references need %rootResource.
+	// Without a reference child both operands of "or" are empty, and an
+	// empty result counts as satisfied (see constraintResult), as for a
+	// Reference that has only an identifier or a display.
 	"reference.startsWith('#').not() or (reference.substring(1).trace('url') in %rootResource.contained.id.trace('ids'))": func(fp *fhirpath.Node) bool {
 		var ref *fhirpath.Node
 		for _, c := range fp.Children() {
@@ -104,7 +107,7 @@ var satisfiedShortcuts = map[string]func(fp *fhirpath.Node) bool{
 			}
 		}
 		if ref == nil {
-			return false
+			return true
 		}
 		s, ok := ref.StringValue()
 		return ok && !strings.HasPrefix(s, "#")

@@ -124,12 +124,13 @@ func (s *treeScanner) value() *jnode {
 		}
 		return n
 	case '"':
-		text, ok := s.string()
+		text, unescaped, ok := s.string()
 		if !ok {
 			return nil
 		}
 		n := s.newNode(kindString)
 		n.text = text
+		n.unescaped = unescaped
 		return n
 	case 't':
 		return s.literal("true", kindTrue)
@@ -204,9 +205,10 @@ func (s *treeScanner) digits() bool {
 	return s.pos > start
 }
 
-// string reads the string at s.pos and returns its unescaped text. Text
-// without escapes is cut from src, as the decoder's path does.
-func (s *treeScanner) string() (string, bool) {
+// string reads the string at s.pos and returns its unescaped text, and
+// whether the source had no escapes. Text without escapes is cut from
+// src, as the decoder's path does.
+func (s *treeScanner) string() (text string, unescaped, ok bool) {
 	src, i := s.src, s.pos+1
 	start := s.pos
 	escaped := false
@@ -215,7 +217,7 @@ func (s *treeScanner) string() (string, bool) {
 			i++
 		}
 		if i >= len(src) {
-			return "", false
+			return "", false, false
 		}
 		c := src[i]
 		if c == '"' {
@@ -227,28 +229,28 @@ func (s *treeScanner) string() (string, bool) {
 			escaped = true
 			s.pos = i
 			if !s.escape() {
-				return "", false
+				return "", false, false
 			}
 			i = s.pos
 		case c < ' ':
-			return "", false
+			return "", false, false
 		default:
 			_, size := utf8.DecodeRuneInString(src[i:])
 			if size <= 1 {
-				return "", false
+				return "", false, false
 			}
 			i += size
 		}
 	}
 	s.pos = i
-	text := src[start+1 : i-1]
+	text = src[start+1 : i-1]
 	if escaped {
 		text = unescape(text)
 	}
 	if len(text) > s.lim.MaxStringLength {
-		return "", false
+		return "", false, false
 	}
-	return text, true
+	return text, !escaped, true
 }
 
 // plainStringByte marks the bytes a string may contain as they are:
@@ -383,7 +385,7 @@ func (s *treeScanner) object(n *jnode) bool {
 		if s.peek() != '"' {
 			return false
 		}
-		name, ok := s.string()
+		name, _, ok := s.string()
 		if !ok {
 			return false
 		}

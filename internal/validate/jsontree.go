@@ -71,10 +71,14 @@ const (
 // FHIRPath tree it keeps the JSON syntax: arrays, nulls, the JSON
 // kind of each primitive and the text of numbers.
 type jnode struct {
-	kind  byte
-	text  string  // string value, or the text of a number
-	props []jprop // object members, in document order
-	items []*jnode
+	kind byte
+	// unescaped marks a string that had no escapes in the source. Both
+	// readers reject raw control characters in a string, so such text has
+	// none, and the primitive check skips its scan for them.
+	unescaped bool
+	text      string  // string value, or the text of a number
+	props     []jprop // object members, in document order
+	items     []*jnode
 
 	// modelType is the type the FHIRPath tree builder read an object as,
 	// and the member fields of props are indexes into its member names.
@@ -337,6 +341,8 @@ func (p *treeParser) value() (*jnode, error) {
 		if n.text, err = p.stringValue(raw); err != nil {
 			return nil, err
 		}
+		// The decoder rejects raw control characters as the scanner does.
+		n.unescaped = bytes.IndexByte(raw, '\\') < 0
 	case kindNumber:
 		n.text = p.rawText(raw)
 	}

@@ -61,7 +61,7 @@ func (r *run) primitive(o *occurrence, d *elemDef) {
 		r.errorf(outcome.CodeInvalid, o.path(), "empty strings are not allowed; omit the element instead")
 		return
 	}
-	if o.val.kind == kindString && hasControlCharacter(o.val.text) {
+	if o.val.kind == kindString && !o.val.unescaped && hasControlCharacter(o.val.text) {
 		r.errorf(outcome.CodeInvalid, o.path(), "a %s may not contain control characters other than tab, carriage return and line feed", typ)
 		return
 	}
