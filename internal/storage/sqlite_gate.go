@@ -41,6 +41,9 @@ type writeGate struct {
 	// (noteIOError). From then on the keeper copies nothing (see
 	// walKeeper.checkpoint), and SyncCommits fails.
 	syncFailed atomic.Pointer[error]
+	// syncs runs the fsyncs of SyncCommits on the file, one for every
+	// caller waiting when it starts.
+	syncs *syncGroup
 }
 
 // writeIOErrors are the SQLite result codes of a failed write, sync,
@@ -49,6 +52,14 @@ type writeGate struct {
 // failures (IOERR_READ, IOERR_LOCK, IOERR_NOMEM, ...) leave the disk as it
 // was and are left out.
 var writeIOErrors = map[int]bool{10: true, 778: true, 1034: true, 1290: true, 1546: true, 4106: true}
+
+// failure returns the first failure recorded in syncFailed, or nil.
+func (g *writeGate) failure() error {
+	if failed := g.syncFailed.Load(); failed != nil {
+		return *failed
+	}
+	return nil
+}
 
 // noteIOError records err on the gate when it is an SQLite write I/O
 // error, and returns it. SQLite may meet a failed write-back of the file
@@ -81,7 +92,7 @@ func gateFor(abs string) *writeGate {
 	defer gates.Unlock()
 	g := gates.m[abs]
 	if g == nil {
-		g = &writeGate{ch: make(chan struct{}, 1)}
+		g = &writeGate{ch: make(chan struct{}, 1), syncs: newSyncGroup()}
 		gates.m[abs] = g
 	}
 	return g

@@ -309,8 +309,10 @@ func (db *DB) SyncFailure() error {
 // durable, whichever handle committed it. On a handle from
 // DeferCommitSync, it fsyncs the write-ahead log, which a commit there
 // only writes. The fsync flushes every page of the file written before it.
-// On other handles commits are durable when they return, and SyncCommits
-// does nothing.
+// Concurrent calls on the handles of one file share fsyncs: a call waits
+// for the first fsync that starts after it (see syncGroup). On other
+// handles commits are durable when they return, and SyncCommits does
+// nothing.
 //
 // A component commits on a deferred handle and calls SyncCommits after,
 // instead of committing on a full-sync handle, so that other writers of
@@ -338,12 +340,22 @@ type walLog struct {
 	f    *os.File
 }
 
-// sync fsyncs the log, opening it again if SQLite replaced the file. A
-// failure stops the file's background checkpoints for good. After an
-// earlier failure, or an SQLite I/O error on the file, it fails without
-// syncing: a sync that succeeds then proves nothing about the pages the
-// failure concerned.
+// sync makes every commit on the file before the call durable, with an
+// fsync of the log that it shares with the other callers on the file
+// (syncGroup). A failure stops the file's background checkpoints for good.
+// After an earlier failure, or an SQLite I/O error on the file, it fails
+// without syncing: a sync that succeeds then proves nothing about the
+// pages the failure concerned.
 func (w *walLog) sync() error {
+	if err := w.gate.failure(); err != nil {
+		return fmt.Errorf("an earlier write or sync of the file failed (%w)", err)
+	}
+	return w.gate.syncs.sync(w.fsync, w.gate.failure)
+}
+
+// fsync fsyncs the log, opening it again if SQLite replaced the file, and
+// records a failure on the file's gate.
+func (w *walLog) fsync() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if failed := w.gate.syncFailed.Load(); failed != nil {
