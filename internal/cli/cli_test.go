@@ -371,7 +371,7 @@ func TestTokenHintOutsideDevData(t *testing.T) {
 		name, dir, hint string
 	}{
 		{"missing directory", filepath.Join(t.TempDir(), "none"), "start the gateway once with 'gatehouse serve --data "},
-		{"deployment directory", deployment, "token works with development data only"},
+		{"deployment directory", deployment, "without --cert, token uses development data; against a gateway with a configuration file, pass --url, --partner, --cert"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
