@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/gatehouse-health/gatehouse/internal/app"
@@ -205,10 +206,13 @@ func partnerTokenHint(err error, publicURL string) string {
 		return "--ca does not verify the gateway's certificate: pass the root of the CA that issued the gateway's tls.cert_file"
 	case errors.As(err, &hostnameErr):
 		return "the gateway's certificate does not name the host of --url: pass the gateway's public_url"
-	case errors.As(err, &opErr) && opErr.Op == "remote error":
-		// The gateway sends a TLS alert when it rejects the client
-		// certificate during the handshake.
-		return "the gateway rejected the client certificate of --cert: it must be issued by the CA of tls.client_ca_file and not revoked, and --key must be its key"
+	case errors.As(err, &opErr) && opErr.Op == "remote error",
+		errors.Is(err, syscall.EPIPE), errors.Is(err, syscall.ECONNRESET):
+		// With TLS 1.3 the client finishes its handshake before the
+		// gateway checks the client certificate, so a rejection arrives
+		// as a TLS alert or, when the gateway closed first, as a broken
+		// connection.
+		return "the gateway closed the connection, as it does when it rejects the client certificate of --cert: the certificate must be issued by the CA of tls.client_ca_file and not revoked, and --key must be its key"
 	}
 	return ehrclient.TokenHint(err, publicURL)
 }

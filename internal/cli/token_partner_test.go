@@ -183,7 +183,7 @@ func TestTokenRegisteredPartnerWrongFiles(t *testing.T) {
 			"invalid_client", "--partner must be a partners[].id"},
 		{"certificate from another CA", map[string]string{
 			"cert": filepath.Join(other, "ca/certs/acme-ehr.pem"), "key": filepath.Join(other, "ca/certs/acme-ehr-key.pem")},
-			"tls: ", "the gateway rejected the client certificate of --cert"},
+			"token request failed", "it rejects the client certificate of --cert"},
 		{"CA that does not verify the gateway", map[string]string{"ca": filepath.Join(other, "ca/root.pem")},
 			"certificate signed by unknown authority", "--ca does not verify the gateway's certificate"},
 	}
