@@ -13,7 +13,7 @@ import (
 // configGateway is a gateway started with 'serve --config' from files the
 // CLI created, as the runbook creates them, with one registered partner.
 type configGateway struct {
-	dir       string // holds the configuration and every file it names
+	dir       string // contains the configuration and every file it names
 	publicURL string
 }
 
