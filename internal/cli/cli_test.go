@@ -336,6 +336,35 @@ func TestFhirpathCommand(t *testing.T) {
 	}
 }
 
+// TestFhirpathResourceTypeNote evaluates expressions that start with a
+// resource type on a Bundle. Only a type the Bundle is not gets a note on
+// stderr, and the result is unchanged.
+func TestFhirpathResourceTypeNote(t *testing.T) {
+	bundle := "../demo/bundles/pas-2.2.1-ReferralAuthorizationBundleExample.json"
+	tests := []struct {
+		expr, out, stderr string
+	}{
+		{"Patient.name", "", "gatehouse: note: the input is a Bundle; the expression starts with Patient, so it selects nothing from it\n"},
+		{"Bundle.type", "FHIR.code\tcollection\n", ""},
+		{"Resource.id", "FHIR.id\tReferralAuthorizationBundleExample\n", ""},
+		{"entry.count()", "System.Integer\t10\n", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.expr, func(t *testing.T) {
+			code, out, stderr := run(t, context.Background(), "fhirpath", "--input", bundle, tt.expr)
+			if code != 0 {
+				t.Errorf("exit code %d, want 0", code)
+			}
+			if out != tt.out {
+				t.Errorf("stdout = %q, want %q", out, tt.out)
+			}
+			if stderr != tt.stderr {
+				t.Errorf("stderr = %q, want %q", stderr, tt.stderr)
+			}
+		})
+	}
+}
+
 // TestFhirpathErrorCaret checks that a failing expression is printed with a
 // caret under the offset the error names, counted in characters.
 func TestFhirpathErrorCaret(t *testing.T) {
