@@ -32,7 +32,7 @@ Usage:
     gatehouse killswitch status|engage|release [options]
     gatehouse payer load|pended|decide [options]
     gatehouse pki init|issue|revoke|crl|list [options]
-    gatehouse posture [--config FILE] [--live URL [--data DIR | --cert FILE --key FILE --ca FILE --client-id ID --assertion-key FILE]] [--format table|json|sarif] [--fail-on high|medium|low]
+    gatehouse posture [--config FILE] [--live URL [--data DIR | --cert FILE --key FILE --ca FILE --client-id ID --assertion-key FILE] [--scope SCOPES]] [--format table|json|sarif] [--fail-on high|medium|low]
     gatehouse dfd [--config FILE | --data DIR] [--format mermaid|dot|svg]
     gatehouse audit verify|show|export|prove|check-proof|keygen|rotate-signing-key [options]
     gatehouse fhirpath [--input FILE] [--json] EXPRESSION
