@@ -195,6 +195,7 @@ func (g *Gateway) releaseBuffered(w http.ResponseWriter, ex *exchange, buf *buff
 	}
 	w.Header().Set("X-Request-Id", ex.entry.ExchangeID)
 	setRecordHeaders(w.Header(), ex)
+	setSecurityHeaders(w.Header())
 	w.WriteHeader(buf.status)
 	_, _ = w.Write(buf.body.Bytes())
 	g.logExchange(ex)
