@@ -113,8 +113,7 @@ func (g *Gateway) receiveControl(ex *exchange) *Refusal {
 		return ref
 	}
 	if ex.oversized {
-		return &Refusal{Status: http.StatusRequestEntityTooLarge, Code: "too-long", Rule: "payload.too-large",
-			Message: "the request body exceeds the size limit"}
+		return g.bodyTooLarge()
 	}
 	return nil
 }
