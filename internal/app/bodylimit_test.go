@@ -9,7 +9,7 @@ import (
 )
 
 // TestBodyTooLargeNamesLimit sends a body one byte over the default limit
-// of 10 MiB to a FHIR operation and to the token endpoint. Both answer 413
+// of 10 MiB to a FHIR operation and to the token endpoint. Both return 413
 // with a message that names the limit, and the upstream sees nothing.
 func TestBodyTooLargeNamesLimit(t *testing.T) {
 	h := newHarness(t, harnessOptions{})

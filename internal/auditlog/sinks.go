@@ -189,8 +189,8 @@ type SlogSink struct {
 }
 
 // rootHashPrefixLen is the number of base64 characters of the root hash
-// the log line shows: enough to match it against 'gatehouse audit verify'
-// output by eye.
+// that the log line shows: 72 bits, enough to match the line to the
+// checkpoint in the file or the database by eye.
 const rootHashPrefixLen = 12
 
 // Name implements Sink.

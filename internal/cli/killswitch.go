@@ -313,8 +313,8 @@ func (e *env) adminRefusal(status int, body []byte, subject string) {
 		ReleasedAt time.Time `json:"released_at"`
 	}
 	json.Unmarshal(body, &msg)
-	// The gateway's messages carry its package prefix, which tells an
-	// operator nothing.
+	// The gateway's messages carry its package prefix, which means
+	// nothing to an operator.
 	reason := strings.TrimPrefix(msg.Error, "killswitch: ")
 	switch {
 	case status == http.StatusConflict && subject != "" && msg.ReleasedBy != "":
