@@ -71,7 +71,8 @@ func openAuditLog(ctx context.Context, cfg *config.File, keys *auditKeys, db *st
 	if err != nil {
 		return nil, fmt.Errorf("audit.recipients_file: %w", err)
 	}
-	sinks := []auditlog.Sink{&auditlog.SlogSink{Logger: log}}
+	logSink := &auditlog.SlogSink{Logger: log}
+	sinks := []auditlog.Sink{logSink}
 	var published []byte
 	var publishedKey note.Verifier
 	if cfg.Audit.CheckpointFile != "" {
@@ -88,6 +89,7 @@ func openAuditLog(ctx context.Context, cfg *config.File, keys *auditKeys, db *st
 			return nil, fmt.Errorf("audit.checkpoint_file %s: %w", path, &storage.MissingDirError{Dir: dir})
 		}
 		sinks = append(sinks, &auditlog.FileSink{Path: path})
+		logSink.File = path
 		if published, err = lastPublished(path); err != nil {
 			return nil, fmt.Errorf("audit.checkpoint_file: %w", err)
 		}

@@ -177,22 +177,35 @@ func linkTarget(path string) (string, error) {
 	return "", fmt.Errorf("auditlog: %s: too many levels of symbolic links", path)
 }
 
-// SlogSink writes each checkpoint to a structured log stream, where a log
-// collector off the machine keeps a copy. The note carries no PHI: an
-// origin, a size and a hash.
+// SlogSink logs one line for each signed checkpoint: its origin, size, the
+// start of its root hash and the checkpoint file it goes to. The line
+// carries neither the note text nor its signature, which the database and
+// the checkpoint file keep.
 type SlogSink struct {
 	Logger *slog.Logger
+	// File is the checkpoint file another sink writes each checkpoint
+	// to, named in the line; empty when there is none.
+	File string
 }
+
+// rootHashPrefixLen is the number of base64 characters of the root hash
+// that the log line shows: 72 bits, enough to match the line to the
+// checkpoint in the file or the database by eye.
+const rootHashPrefixLen = 12
 
 // Name implements Sink.
 func (s *SlogSink) Name() string { return "slog" }
 
 // Publish implements Sink.
 func (s *SlogSink) Publish(ctx context.Context, cp *SignedCheckpoint, _ Prover) error {
-	s.Logger.LogAttrs(ctx, slog.LevelInfo, "audit checkpoint signed",
+	attrs := []slog.Attr{
 		slog.String("origin", cp.Origin),
 		slog.Int64("size", cp.Size),
-		slog.String("root_hash", cp.Hash.String()),
-		slog.String("checkpoint", string(cp.Note)))
+		slog.String("root_hash_prefix", cp.Hash.String()[:rootHashPrefixLen]),
+	}
+	if s.File != "" {
+		attrs = append(attrs, slog.String("checkpoint_file", s.File))
+	}
+	s.Logger.LogAttrs(ctx, slog.LevelInfo, "audit checkpoint signed", attrs...)
 	return nil
 }

@@ -1,9 +1,12 @@
 package auditlog
 
 import (
+	"bytes"
 	"context"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -159,4 +162,37 @@ func TestEvidenceNotReplacedBySmallerCheckpoint(t *testing.T) {
 			t.Errorf("sink received sizes %v, want the evidence of 5 entries last", sink.sizes)
 		}
 	})
+}
+
+// TestSlogSinkOneShortLine publishes a checkpoint to SlogSink and requires
+// one log line with the size, the start of the root hash and the file,
+// without the note text or its signature.
+func TestSlogSinkOneShortLine(t *testing.T) {
+	keys := newTestKeys(t)
+	cp := signedForTest(t, keys, 42)
+	var out bytes.Buffer
+	sink := &SlogSink{Logger: slog.New(slog.NewTextHandler(&out, nil)), File: "/var/lib/gatehouse-witness/checkpoint.txt"}
+	if err := sink.Publish(context.Background(), cp, nil); err != nil {
+		t.Fatal(err)
+	}
+	line := out.String()
+	if strings.Count(line, "\n") != 1 {
+		t.Errorf("want one log line, got %q", line)
+	}
+	for _, want := range []string{
+		`msg="audit checkpoint signed"`, "size=42",
+		"root_hash_prefix=" + cp.Hash.String()[:12] + " ",
+		"checkpoint_file=/var/lib/gatehouse-witness/checkpoint.txt",
+	} {
+		if !strings.Contains(line, want) {
+			t.Errorf("log line lacks %q: %s", want, line)
+		}
+	}
+	if strings.Contains(line, `\n`) || strings.Contains(line, cp.Hash.String()) {
+		t.Errorf("log line carries the note text or the whole root hash: %s", line)
+	}
+	sig := strings.TrimSpace(string(cp.Note[strings.LastIndex(string(cp.Note), " ")+1:]))
+	if strings.Contains(line, sig) {
+		t.Errorf("log line carries the signature: %s", line)
+	}
 }

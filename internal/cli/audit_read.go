@@ -94,13 +94,13 @@ func (f *auditFilter) identities() ([]age.Identity, error) {
 	return auditlog.LoadIdentities(*f.identity)
 }
 
-const showSynopsis = "gatehouse audit show [--data DIR | --config FILE | --database FILE|URL] [--exchange ID] [--partner P] [--since T] [--status N] [--decision D] [--interaction I] [--identity FILE [--write-bodies DIR]] [--limit N] [--newest]"
+const showSynopsis = "gatehouse audit show [--data DIR | --config FILE | --database FILE|URL] [--key FILE]... [--exchange ID] [--partner P] [--since T] [--status N] [--decision D] [--interaction I] [--identity FILE [--write-bodies DIR]] [--limit N] [--newest]"
 
 func (e *env) auditShow(args []string) int {
 	return e.auditList(args, "audit show", showSynopsis, "", 100)
 }
 
-const exportSynopsis = "gatehouse audit export [--format ndjson|auditevent|cef] [--data DIR | --config FILE | --database FILE|URL] [--exchange ID] [--partner P] [--since T] [--status N] [--decision D] [--interaction I] [--identity FILE] [--limit N] [--newest]"
+const exportSynopsis = "gatehouse audit export [--format ndjson|auditevent|cef] [--data DIR | --config FILE | --database FILE|URL] [--key FILE]... [--exchange ID] [--partner P] [--since T] [--status N] [--decision D] [--interaction I] [--identity FILE] [--limit N] [--newest]"
 
 func (e *env) auditExport(args []string) int {
 	return e.auditList(args, "audit export", exportSynopsis, "ndjson", 0)
@@ -305,7 +305,13 @@ func (e *env) showRow(row *auditlog.Row, dec *auditlog.Decrypter, bodyDir string
 	if x.Rule != "" {
 		fmt.Fprintf(e.stdout, " (%s)", x.Rule)
 	}
-	fmt.Fprintf(e.stdout, "\n    exchange %s, phase %s, interaction %s\n", x.ExchangeID, x.Phase, x.Interaction)
+	// A request refused before the gateway classified it, such as one
+	// without a valid token, records no interaction.
+	interaction := x.Interaction
+	if interaction == "" {
+		interaction = "not classified"
+	}
+	fmt.Fprintf(e.stdout, "\n    exchange %s, phase %s, interaction %s\n", x.ExchangeID, x.Phase, interaction)
 	if queryWithheld != "" {
 		fmt.Fprintf(e.stdout, "    %s\n", queryWithheld)
 	}
@@ -387,7 +393,7 @@ func (e *env) showBody(label string, body []byte, path string) error {
 	return nil
 }
 
-const proveSynopsis = "gatehouse audit prove INDEX [--data DIR | --config FILE | --database FILE|URL]"
+const proveSynopsis = "gatehouse audit prove INDEX [--data DIR | --config FILE | --database FILE|URL] [--key FILE]..."
 
 // auditProve prints the entry proof of one entry against the latest
 // checkpoint: the entry's encoding and its c2sp.org/tlog-proof.

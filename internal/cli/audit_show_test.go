@@ -291,3 +291,20 @@ func TestAuditShowInvalidExchange(t *testing.T) {
 		})
 	}
 }
+
+// TestAuditShowUnclassifiedRefusal lists a 401 recorded before the gateway
+// classified the request, so the entry has no interaction, and requires
+// show to say so instead of leaving the field blank.
+func TestAuditShowUnclassifiedRefusal(t *testing.T) {
+	dir := devLogDir(t, time.Now, []*record.Entry{
+		{ExchangeID: "ex-0", Phase: record.PhaseRefusal, Direction: "inbound", Source: "127.0.0.1:5000",
+			Method: "GET", Target: "/fhir/metadata", Rule: "token.missing", Status: 401, Decision: record.Deny},
+	})
+	code, stdout, stderr := run(t, context.Background(), "audit", "show", "--data", dir)
+	if code != 0 {
+		t.Fatalf("code %d; stderr %q", code, stderr)
+	}
+	if !strings.Contains(stdout, ", interaction not classified\n") {
+		t.Errorf("show does not say that the entry has no interaction:\n%s", stdout)
+	}
+}

@@ -26,13 +26,13 @@ Usage:
     gatehouse ehr --gateway URL --org SYSTEM|VALUE --cert FILE --key FILE --ca FILE --server-cert FILE --server-key FILE --payer-jwks FILE [--subscribe] [--submit FILE]... [--inquire FILE]... [--for D] [--json]
     gatehouse load [--synthea FILE.tgz | --bundles DIR] [--rate N/s] [--concurrency C] [--duration D] [--json] [--target URL] [--data DIR]
     gatehouse serve [--config FILE] [--data DIR] [--listen ADDR] [--admin-listen ADDR]
-    gatehouse token [--data DIR] [--partner NAME] [--url URL] [--scope SCOPES]
+    gatehouse token [--data DIR [--url URL] | --url URL --partner ID --cert FILE --key FILE --ca FILE --assertion-key FILE] [--scope SCOPES]
     gatehouse token keygen --name NAME [--alg ALG] [--out DIR]
     gatehouse validate [--package FILE.tgz]... [--profile URL]... [--format text|json] [--notes] PATH...
     gatehouse killswitch status|engage|release [options]
     gatehouse payer load|pended|decide [options]
     gatehouse pki init|issue|revoke|crl|list [options]
-    gatehouse posture [--config FILE] [--live URL [--data DIR | --cert FILE --key FILE --ca FILE --client-id ID --assertion-key FILE]] [--format table|json|sarif] [--fail-on high|medium|low]
+    gatehouse posture [--config FILE] [--live URL [--data DIR | --cert FILE --key FILE --ca FILE --client-id ID --assertion-key FILE] [--scope SCOPES]] [--format table|json|sarif] [--fail-on high|medium|low]
     gatehouse dfd [--config FILE | --data DIR] [--format mermaid|dot|svg]
     gatehouse audit verify|show|export|prove|check-proof|keygen|rotate-signing-key [options]
     gatehouse fhirpath [--input FILE] [--json] EXPRESSION
@@ -48,6 +48,10 @@ Examples:
 
     # Get an access token for the demo partner from a running gateway.
     $ gatehouse token --data ./gatehouse-data
+
+    # Get an access token for a registered partner of a configured gateway.
+    $ TOKEN=$(gatehouse token --url https://gatehouse.payer.example:8443 --partner acme-ehr \
+          --cert acme-ehr.pem --key acme-ehr-key.pem --ca partner-ca.pem --assertion-key acme-ehr.jwk)
 `
 
 // Main runs the command line with args (without the program name) and

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -247,14 +248,17 @@ func TestKillswitchCommand(t *testing.T) {
 		t.Errorf("release: exit %d\n%s%s", code, out, stderr)
 	}
 	code, _, stderr = run(t, context.Background(), "killswitch", "release", "1", "--data", data)
-	if code != 1 || !strings.Contains(stderr, "gatehouse: hint: run 'gatehouse killswitch status'") {
-		t.Errorf("release of a released cut: exit %d, %s", code, stderr)
+	if code != 1 {
+		t.Errorf("release of a released cut: exit %d, want 1", code)
 	}
-	if !strings.Contains(stderr, "gatehouse: error: cut 1 was not released by this command") {
-		t.Errorf("release of a released cut does not name cut 1: %s", stderr)
+	if !regexp.MustCompile(`(?m)^gatehouse: error: cut 1 is already released: dev-admin released it at \d{4}-\d\d-\d\dT[0-9:]+Z$`).MatchString(stderr) {
+		t.Errorf("release of a released cut does not say who released cut 1 and when: %s", stderr)
 	}
-	if !strings.Contains(stderr, "already released by dev-admin") {
-		t.Errorf("release of a released cut does not name who released it: %s", stderr)
+	if strings.Contains(stderr, "killswitch:") || strings.Contains(stderr, "409") {
+		t.Errorf("release of a released cut shows the admin listener's internals: %s", stderr)
+	}
+	if !strings.Contains(stderr, "gatehouse: hint: nothing to do: the cut no longer blocks traffic") {
+		t.Errorf("release of a released cut: no hint that nothing is left to do: %s", stderr)
 	}
 	code, out, _ = run(t, context.Background(), "killswitch", "status", "--data", data)
 	if code != 0 || !strings.Contains(out, "no cut engaged") {
@@ -271,7 +275,7 @@ func TestKillswitchUnknownPartnerHint(t *testing.T) {
 	if code != 1 {
 		t.Errorf("exit code %d, want 1", code)
 	}
-	if !strings.Contains(stderr, `gatehouse: error: admin listener responded 400: killswitch: unknown partner id: "demo-eh"; registered partners: demo-ehr`) {
+	if !strings.Contains(stderr, `gatehouse: error: the gateway rejected the request (HTTP 400): unknown partner id: "demo-eh"; registered partners: demo-ehr`) {
 		t.Errorf("the error does not name the id and the registered partners:\n%s", stderr)
 	}
 	if !strings.Contains(stderr, "gatehouse: hint: correct the value named above: --partner takes a partners[].id") {
@@ -336,6 +340,35 @@ func TestFhirpathCommand(t *testing.T) {
 	}
 }
 
+// TestFhirpathResourceTypeNote evaluates expressions that start with a
+// resource type on a Bundle. Only a type the Bundle is not gets a note on
+// stderr, and the result is unchanged.
+func TestFhirpathResourceTypeNote(t *testing.T) {
+	bundle := "../demo/bundles/pas-2.2.1-ReferralAuthorizationBundleExample.json"
+	tests := []struct {
+		expr, out, stderr string
+	}{
+		{"Patient.name", "", "gatehouse: note: the input is a Bundle; the expression starts with Patient, so it selects nothing from it\n"},
+		{"Bundle.type", "FHIR.code\tcollection\n", ""},
+		{"Resource.id", "FHIR.id\tReferralAuthorizationBundleExample\n", ""},
+		{"entry.count()", "System.Integer\t10\n", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.expr, func(t *testing.T) {
+			code, out, stderr := run(t, context.Background(), "fhirpath", "--input", bundle, tt.expr)
+			if code != 0 {
+				t.Errorf("exit code %d, want 0", code)
+			}
+			if out != tt.out {
+				t.Errorf("stdout = %q, want %q", out, tt.out)
+			}
+			if stderr != tt.stderr {
+				t.Errorf("stderr = %q, want %q", stderr, tt.stderr)
+			}
+		})
+	}
+}
+
 // TestFhirpathErrorCaret checks that a failing expression is printed with a
 // caret under the offset the error names, counted in characters.
 func TestFhirpathErrorCaret(t *testing.T) {
@@ -371,7 +404,7 @@ func TestTokenHintOutsideDevData(t *testing.T) {
 		name, dir, hint string
 	}{
 		{"missing directory", filepath.Join(t.TempDir(), "none"), "start the gateway once with 'gatehouse serve --data "},
-		{"deployment directory", deployment, "token works with development data only"},
+		{"deployment directory", deployment, "without --cert, token uses development data; against a gateway with a configuration file, pass --url, --partner, --cert"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/gatehouse-health/gatehouse/internal/fhirmodel"
 	"github.com/gatehouse-health/gatehouse/internal/fhirpath"
 )
 
@@ -63,6 +64,7 @@ func (e *env) fhirpath(args []string) int {
 			return 2
 		}
 		inputs = append(inputs, node)
+		e.noteOtherResourceType(expr, node)
 	}
 	result, err := compiled.Evaluate(fhirpath.EvalContext{Context: e.ctx}, inputs...)
 	if err != nil {
@@ -79,6 +81,42 @@ func (e *env) fhirpath(args []string) int {
 		fmt.Fprint(e.stdout, fhirpath.FormatText(result))
 	}
 	return 0
+}
+
+// noteOtherResourceType prints a note when the expression starts with the
+// name of a resource type that the input is not. FHIRPath then selects
+// nothing, without an error, so "Patient.name" on a Bundle prints nothing.
+func (e *env) noteOtherResourceType(expr string, input *fhirpath.Node) {
+	first := leadingIdentifier(expr)
+	named := fhirmodel.R4().Type(first)
+	inputType := input.Type()
+	if named == nil || named.Kind != fhirmodel.KindResource || inputType == nil {
+		return
+	}
+	// A base type such as DomainResource names every resource derived
+	// from it.
+	for t := inputType; t != nil; t = fhirmodel.R4().Type(t.Base) {
+		if t.Name == first {
+			return
+		}
+	}
+	fmt.Fprintf(e.stderr, "gatehouse: note: the input is a %s; the expression starts with %s, so it selects nothing from it\n", inputType.Name, first)
+}
+
+// leadingIdentifier returns the identifier the expression starts with, or
+// "" when it starts with something else.
+func leadingIdentifier(expr string) string {
+	expr = strings.TrimLeft(expr, " \t\r\n")
+	end := 0
+	for end < len(expr) {
+		c := expr[end]
+		if c == '_' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || end > 0 && '0' <= c && c <= '9' {
+			end++
+			continue
+		}
+		break
+	}
+	return expr[:end]
 }
 
 // pointAt prints the expression and a caret under the byte offset that

@@ -298,20 +298,39 @@ func (e *env) adminRequest(ctx context.Context, client *http.Client, method, url
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if resp.StatusCode >= 300 {
-		var msg struct{ Error string }
-		json.Unmarshal(body, &msg)
-		switch {
-		case resp.StatusCode == http.StatusNotFound && subject != "":
-			e.errorf("%s is not engaged: the admin listener responded 404: %s", subject, msg.Error)
-		case resp.StatusCode == http.StatusConflict && subject != "":
-			// The cut was released by someone else, or is being released.
-			e.errorf("%s was not released by this command: the admin listener responded 409: %s", subject, msg.Error)
-		default:
-			e.errorf("admin listener responded %d: %s", resp.StatusCode, msg.Error)
-		}
-		switch resp.StatusCode {
-		case http.StatusNotFound, http.StatusConflict:
-			e.hint("run 'gatehouse killswitch status' to list engaged cuts and their ids")
+		e.adminRefusal(resp.StatusCode, body, subject)
+		return nil, 1
+	}
+	return body, 0
+}
+
+// adminRefusal prints the error and hint for an admin listener response
+// with status, in the words of the operation on subject ("" for a listing).
+func (e *env) adminRefusal(status int, body []byte, subject string) {
+	var msg struct {
+		Error      string    `json:"error"`
+		ReleasedBy string    `json:"released_by"`
+		ReleasedAt time.Time `json:"released_at"`
+	}
+	json.Unmarshal(body, &msg)
+	// The gateway's messages carry its package prefix, which means
+	// nothing to an operator.
+	reason := strings.TrimPrefix(msg.Error, "killswitch: ")
+	switch {
+	case status == http.StatusConflict && subject != "" && msg.ReleasedBy != "":
+		e.errorf("%s is already released: %s released it at %s", subject, msg.ReleasedBy, msg.ReleasedAt.UTC().Format(time.RFC3339))
+		e.hint("nothing to do: the cut no longer blocks traffic; 'gatehouse audit show --interaction killswitch.release' shows the release")
+	case status == http.StatusConflict && subject != "":
+		// Another administrator's release has claimed the cut and not
+		// finished, so its outcome is not known yet.
+		e.errorf("%s was not released by this command: %s", subject, reason)
+		e.hint("run 'gatehouse killswitch status' in a moment to see whether the other release finished")
+	case status == http.StatusNotFound && subject != "":
+		e.errorf("%s is not engaged: %s", subject, reason)
+		e.hint("run 'gatehouse killswitch status' to list engaged cuts and their ids")
+	default:
+		e.errorf("the gateway rejected the request (HTTP %d): %s", status, reason)
+		switch status {
 		case http.StatusUnauthorized, http.StatusForbidden:
 			e.hint("use an administrator certificate ('gatehouse pki issue admin') chained to admin.client_ca_file")
 		case http.StatusBadRequest:
@@ -319,9 +338,7 @@ func (e *env) adminRequest(ctx context.Context, client *http.Client, method, url
 			// gateway rejects with 400 only what it alone can check: the partner id.
 			e.hint("correct the value named above: --partner takes a partners[].id of the gateway's configuration, as listed there")
 		}
-		return nil, 1
 	}
-	return body, 0
 }
 
 // isCertificateVerificationError reports whether the client rejected the

@@ -67,8 +67,30 @@ func checkHelp(t *testing.T, args []string) {
 		if m := typeNamePlaceholder.FindString(stdout); m != "" {
 			t.Errorf("option %q shows a Go type as its value; name the value in the flag's usage, such as `MODE`", strings.TrimSpace(m))
 		}
+		for _, name := range optionsMissingFromUsage(stdout) {
+			t.Errorf("the usage line leaves out --%s, which the options list", name)
+		}
 	})
 }
+
+// optionsMissingFromUsage returns the options that the Options section of
+// a command's help lists and its usage line does not name.
+func optionsMissingFromUsage(help string) []string {
+	usage, options, ok := strings.Cut(help, "\nOptions:\n")
+	if !ok || strings.Contains(usage, "[options]") {
+		return nil
+	}
+	var missing []string
+	for _, m := range helpOptionLine.FindAllStringSubmatch(options, -1) {
+		if !regexp.MustCompile(`--` + regexp.QuoteMeta(m[1]) + `\b`).MatchString(usage) {
+			missing = append(missing, m[1])
+		}
+	}
+	return missing
+}
+
+// helpOptionLine matches the option an Options line of the help describes.
+var helpOptionLine = regexp.MustCompile(`(?m)^  --([a-z0-9-]+)`)
 
 // typeNamePlaceholder matches an option line whose value placeholder is
 // the Go type that flag.PrintDefaults prints when the usage text has no

@@ -9,7 +9,7 @@ import (
 	"github.com/gatehouse-health/gatehouse/internal/posture"
 )
 
-const postureSynopsis = "gatehouse posture [--config FILE] [--live URL [--data DIR | --cert FILE --key FILE --ca FILE --client-id ID --assertion-key FILE]] [--format table|json|sarif] [--fail-on high|medium|low]"
+const postureSynopsis = "gatehouse posture [--config FILE] [--live URL [--data DIR | --cert FILE --key FILE --ca FILE --client-id ID --assertion-key FILE] [--scope SCOPES]] [--format table|json|sarif] [--fail-on high|medium|low]"
 
 // posture audits a configuration, or probes a running gateway, and exits 1
 // when a finding at or above the --fail-on severity did not pass.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-health/gatehouse/internal/app"
+	"github.com/gatehouse-health/gatehouse/internal/devmode"
 	"github.com/gatehouse-health/gatehouse/internal/ehrclient"
 	"github.com/gatehouse-health/gatehouse/internal/pki"
 	"github.com/gatehouse-health/gatehouse/internal/posture"
@@ -15,30 +16,70 @@ import (
 // liveProbeBudget bounds a whole live probe run.
 const liveProbeBudget = 2 * time.Minute
 
+// partnerFiles are the options that name a registered partner's
+// credential files: its client certificate and key, the CA that verifies
+// the gateway, and the private JWK that signs its client assertions.
+// 'posture --live' and 'token' share them.
+type partnerFiles struct {
+	certFile, keyFile, caFile, assertionKeyFile *string
+}
+
+func partnerFileFlags(fs *flag.FlagSet) partnerFiles {
+	return partnerFiles{
+		certFile:         fs.String("cert", "", "a registered partner's client certificate `FILE` (PEM); default the demo partner's in --data"),
+		keyFile:          fs.String("key", "", "the key `FILE` (PEM) of --cert"),
+		caFile:           fs.String("ca", "", "CA bundle `FILE` that verifies the gateway's server certificate, with --cert"),
+		assertionKeyFile: fs.String("assertion-key", "", "private JWK `FILE` that signs the partner's client assertions, with --cert"),
+	}
+}
+
+// named returns the options in the order the hints list them.
+func (f partnerFiles) named() []struct{ name, value string } {
+	return []struct{ name, value string }{
+		{"cert", *f.certFile}, {"key", *f.keyFile}, {"ca", *f.caFile},
+		{"assertion-key", *f.assertionKeyFile},
+	}
+}
+
+// clientOptions loads the files the options name, for the partner whose
+// OAuth client id is clientID at the gateway of url.
+func (f partnerFiles) clientOptions(url, clientID, scope string) (ehrclient.Options, error) {
+	cert, err := pki.LoadTLSCertificate(*f.certFile, *f.keyFile)
+	if err != nil {
+		return ehrclient.Options{}, fmt.Errorf("--cert/--key: %w", err)
+	}
+	roots, err := pki.LoadCertPool(*f.caFile)
+	if err != nil {
+		return ehrclient.Options{}, fmt.Errorf("--ca: %w", err)
+	}
+	key, err := loadPrivateKey(*f.assertionKeyFile)
+	if err != nil {
+		return ehrclient.Options{}, fmt.Errorf("--assertion-key: %w", err)
+	}
+	return ehrclient.Options{PublicURL: url, ClientID: clientID, AssertionKey: key,
+		Certificate: cert, Roots: roots, Scope: scope}, nil
+}
+
 // liveCredentials are the options that name a registered partner's
 // credentials for probing a production gateway. When all are empty, the
 // demo partner of the --data directory probes.
 type liveCredentials struct {
-	certFile, keyFile, caFile, clientID, assertionKeyFile, scope *string
+	files           partnerFiles
+	clientID, scope *string
 }
 
 func liveCredentialFlags(fs *flag.FlagSet) liveCredentials {
 	return liveCredentials{
-		certFile:         fs.String("cert", "", "a registered partner's client certificate `FILE` (PEM) for --live; default the demo partner's in --data"),
-		keyFile:          fs.String("key", "", "the key `FILE` (PEM) of --cert"),
-		caFile:           fs.String("ca", "", "CA bundle `FILE` that verifies the gateway's server certificate, with --cert"),
-		clientID:         fs.String("client-id", "", "the partner's OAuth client `ID` at the gateway, with --cert"),
-		assertionKeyFile: fs.String("assertion-key", "", "private JWK `FILE` that signs the partner's client assertions, with --cert"),
-		scope:            fs.String("scope", app.DevScopes, "`SCOPES` the probe's access token requests, space separated"),
+		files:    partnerFileFlags(fs),
+		clientID: fs.String("client-id", "", "the partner's OAuth client `ID` at the gateway, with --cert"),
+		scope:    fs.String("scope", app.DevScopes, "`SCOPES` the probe's access token requests, space separated"),
 	}
 }
 
 // named returns the credential options in the order the hint lists them.
 func (c liveCredentials) named() []struct{ name, value string } {
-	return []struct{ name, value string }{
-		{"cert", *c.certFile}, {"key", *c.keyFile}, {"ca", *c.caFile},
-		{"client-id", *c.clientID}, {"assertion-key", *c.assertionKeyFile},
-	}
+	named := c.files.named()
+	return append(named[:3:3], struct{ name, value string }{"client-id", *c.clientID}, named[3])
 }
 
 // given reports whether some credential option is set.
@@ -84,7 +125,7 @@ func (e *env) postureLive(url, dataDir string, c liveCredentials) (*posture.Repo
 		}
 		return e.probe(url, opts)
 	}
-	opts, err := c.clientOptions(url)
+	opts, err := c.files.clientOptions(url, *c.clientID, *c.scope)
 	if err != nil {
 		e.errorf("%v", err)
 		return nil, false
@@ -121,24 +162,6 @@ func (e *env) probe(url string, opts ehrclient.Options) (*posture.Report, bool) 
 	return report, true
 }
 
-// clientOptions loads the files the credential options name.
-func (c liveCredentials) clientOptions(url string) (ehrclient.Options, error) {
-	cert, err := pki.LoadTLSCertificate(*c.certFile, *c.keyFile)
-	if err != nil {
-		return ehrclient.Options{}, fmt.Errorf("--cert/--key: %w", err)
-	}
-	roots, err := pki.LoadCertPool(*c.caFile)
-	if err != nil {
-		return ehrclient.Options{}, fmt.Errorf("--ca: %w", err)
-	}
-	key, err := loadPrivateKey(*c.assertionKeyFile)
-	if err != nil {
-		return ehrclient.Options{}, fmt.Errorf("--assertion-key: %w", err)
-	}
-	return ehrclient.Options{PublicURL: url, ClientID: *c.clientID, AssertionKey: key,
-		Certificate: cert, Roots: roots, Scope: *c.scope}, nil
-}
-
 // devClientOptions returns the demo partner's credentials from a
 // development data directory.
 func devClientOptions(url, dataDir, scope string) (ehrclient.Options, error) {
@@ -146,6 +169,12 @@ func devClientOptions(url, dataDir, scope string) (ehrclient.Options, error) {
 	if err != nil {
 		return ehrclient.Options{}, err
 	}
+	return layoutClientOptions(layout, url, scope)
+}
+
+// layoutClientOptions returns the demo partner's credentials from an open
+// development data directory.
+func layoutClientOptions(layout *devmode.Layout, url, scope string) (ehrclient.Options, error) {
 	key, err := layout.PartnerAssertionKey()
 	if err != nil {
 		return ehrclient.Options{}, err

@@ -2,76 +2,154 @@ package cli
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/json"
+	"errors"
+	"flag"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/gatehouse-health/gatehouse/internal/app"
 	"github.com/gatehouse-health/gatehouse/internal/devmode"
 	"github.com/gatehouse-health/gatehouse/internal/ehrclient"
+	"github.com/gatehouse-health/gatehouse/internal/token"
 )
 
-const tokenSynopsis = "gatehouse token [--data DIR] [--partner NAME] [--url URL] [--scope SCOPES]"
+const tokenSynopsis = "gatehouse token [--data DIR [--url URL] | --url URL --partner ID --cert FILE --key FILE --ca FILE --assertion-key FILE] [--scope SCOPES]"
 
 // token plays the partner side of the SMART Backend Services flow and prints
-// the access token alone on stdout, so scripts can capture it.
+// the access token alone on stdout, so scripts can capture it. The granted
+// scopes go to stderr. Without credential options it uses the demo partner
+// of a development data directory; with them, a registered partner of any
+// gateway.
 func (e *env) token(args []string) int {
 	if len(args) > 0 && args[0] == "keygen" {
 		return e.tokenKeygen(args[1:])
 	}
 	fs := e.flags("token")
-	dataDir := fs.String("data", "./gatehouse-data", "development-mode data `DIR` holding the partner's certificate and key")
-	partner := fs.String("partner", "demo-ehr", "partner `NAME` whose credentials to use")
-	gatewayURL := fs.String("url", "", "gateway public `URL`; default: the one the running development gateway wrote into DIR")
+	dataDir := fs.String("data", "./gatehouse-data", "development-mode data `DIR` holding the demo partner's certificate and key")
+	partner := fs.String("partner", app.DevPartner, "the partner's OAuth client `ID` at the gateway (partners[].id); required with --cert")
+	gatewayURL := fs.String("url", "", "gateway public `URL`; required with --cert; default: the one the running development gateway wrote into DIR")
 	scope := fs.String("scope", app.DevScopes, "space-separated `SCOPES` to request")
+	files := partnerFileFlags(fs)
 	if code, ok := e.parse(fs, tokenSynopsis, args); !ok {
 		return code
 	}
 
-	// Development mode creates one partner, so any other name is a usage
-	// error, found before the data directory or the network is touched.
-	if *partner != "demo-ehr" {
-		e.errorf("unknown partner %q: development mode has only the partner demo-ehr", *partner)
-		e.hint("omit --partner, or pass --partner demo-ehr")
-		return 2
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	withFiles := set["cert"] || set["key"] || set["ca"] || set["assertion-key"]
+	var (
+		opts ehrclient.Options
+		code int
+	)
+	if withFiles {
+		opts, code = e.tokenPartnerOptions(files, set, *gatewayURL, *partner, *scope)
+	} else {
+		opts, code = e.tokenDevOptions(*dataDir, *gatewayURL, *partner, *scope)
 	}
-	layout, err := openDevData(*dataDir)
-	if err != nil {
-		e.errorf("%v", err)
-		// Suggesting development mode in a directory that already holds
-		// other files would mix generated keys into it.
-		if entries, _ := os.ReadDir(*dataDir); len(entries) > 0 {
-			e.hint("token works with development data only; against a gateway with a configuration file, play the partner with 'gatehouse ehr'")
-		} else {
-			e.hint("start the gateway once with 'gatehouse serve --data %s' to create it", *dataDir)
-		}
-		return 1
+	if code != 0 {
+		return code
 	}
-	publicURL := *gatewayURL
-	if publicURL == "" {
-		if publicURL, err = readPublicURL(layout.Dir); err != nil {
-			e.errorf("%v", err)
-			e.hint("start the gateway with 'gatehouse serve --data %s', or pass --url", *dataDir)
-			return 1
-		}
-	}
-	client, err := ehrclient.DevPartner(layout, publicURL, *scope)
+
+	client, err := ehrclient.New(opts)
 	if err != nil {
 		e.errorf("%v", err)
 		return 1
 	}
+	defer client.CloseIdle()
 	ctx, cancel := context.WithTimeout(e.ctx, 30*time.Second)
 	defer cancel()
 	resp, err := client.Token(ctx)
 	if err != nil {
 		e.errorf("%v", err)
-		e.hint("%s", ehrclient.TokenHint(err, publicURL))
+		if withFiles {
+			e.hint("%s", partnerTokenHint(err, opts.PublicURL))
+		} else {
+			e.hint("%s", ehrclient.TokenHint(err, opts.PublicURL))
+		}
 		return 1
 	}
 	fmt.Fprintln(e.stdout, resp.AccessToken)
+	fmt.Fprintf(e.stderr, "gatehouse: scopes granted: %s (the token expires in %d s)\n", resp.Scope, resp.ExpiresIn)
 	return 0
+}
+
+// tokenPartnerOptions checks the options that name a registered partner's
+// files and loads them. A non-zero code is the exit code to return.
+func (e *env) tokenPartnerOptions(files partnerFiles, set map[string]bool, url, partner, scope string) (ehrclient.Options, int) {
+	for _, o := range files.named() {
+		if o.value == "" {
+			e.errorf("missing --%s: a token for a registered partner needs --url, --partner, --cert, --key, --ca and --assertion-key", o.name)
+			e.hint("usage: %s", tokenSynopsis)
+			return ehrclient.Options{}, 2
+		}
+	}
+	switch {
+	case set["data"]:
+		e.errorf("--data cannot be combined with --cert: the partner's files come from the options")
+		e.hint("drop --data, or drop --cert, --key, --ca and --assertion-key to use the demo partner of DIR")
+		return ehrclient.Options{}, 2
+	case url == "":
+		e.errorf("missing --url: a token for a registered partner needs the gateway's public_url")
+		e.hint("pass --url https://HOST:PORT, the public_url of the gateway's configuration")
+		return ehrclient.Options{}, 2
+	case !set["partner"]:
+		// The default is the development partner, which a configured
+		// gateway rarely registers, so the id must be named.
+		e.errorf("missing --partner: a token for a registered partner needs its id")
+		e.hint("pass --partner ID, the partners[].id the gateway registers for this certificate")
+		return ehrclient.Options{}, 2
+	}
+	opts, err := files.clientOptions(url, partner, scope)
+	if err != nil {
+		e.errorf("%v", err)
+		e.hint("pass the partner's client certificate and key (PEM), the CA that signed the gateway's certificate (PEM) and the private JWK from 'gatehouse token keygen'")
+		return ehrclient.Options{}, 1
+	}
+	return opts, 0
+}
+
+// tokenDevOptions returns the demo partner's credentials from the
+// development data directory dataDir. A non-zero code is the exit code to
+// return.
+func (e *env) tokenDevOptions(dataDir, url, partner, scope string) (ehrclient.Options, int) {
+	// Development mode creates one partner, so any other name is a usage
+	// error, found before the data directory or the network is touched.
+	if partner != app.DevPartner {
+		e.errorf("unknown partner %q: development mode has only the partner demo-ehr", partner)
+		e.hint("omit --partner, or pass --partner demo-ehr; for a registered partner of a configured gateway, pass its files with --cert, --key, --ca and --assertion-key")
+		return ehrclient.Options{}, 2
+	}
+	layout, err := openDevData(dataDir)
+	if err != nil {
+		e.errorf("%v", err)
+		// Suggesting development mode in a directory that already holds
+		// other files would mix generated keys into it.
+		if entries, _ := os.ReadDir(dataDir); len(entries) > 0 {
+			e.hint("without --cert, token uses development data; against a gateway with a configuration file, pass --url, --partner, --cert, --key, --ca and --assertion-key")
+		} else {
+			e.hint("start the gateway once with 'gatehouse serve --data %s' to create it, or pass a registered partner's files with --cert, --key, --ca and --assertion-key", dataDir)
+		}
+		return ehrclient.Options{}, 1
+	}
+	if url == "" {
+		if url, err = readPublicURL(layout.Dir); err != nil {
+			e.errorf("%v", err)
+			e.hint("start the gateway with 'gatehouse serve --data %s', or pass --url", dataDir)
+			return ehrclient.Options{}, 1
+		}
+	}
+	opts, err := layoutClientOptions(layout, url, scope)
+	if err != nil {
+		e.errorf("%v", err)
+		return ehrclient.Options{}, 1
+	}
+	return opts, 0
 }
 
 // readEndpoint reads the endpoint file a running development gateway wrote.
@@ -111,3 +189,30 @@ func openDevData(dir string) (*devmode.Layout, error) {
 // devMarkerFile is the file devmode writes last into a complete data
 // directory.
 const devMarkerFile = "devmode.json"
+
+// partnerTokenHint returns the next step for a failed token request made
+// with a registered partner's files, naming the option to check.
+func partnerTokenHint(err error, publicURL string) string {
+	var (
+		responseErr  *token.ResponseError
+		authorityErr x509.UnknownAuthorityError
+		hostnameErr  x509.HostnameError
+		opErr        *net.OpError
+	)
+	switch {
+	case errors.As(err, &responseErr) && responseErr.Code == token.CodeInvalidClient:
+		return "the gateway does not accept this partner: --partner must be a partners[].id, --cert a certificate issued to that partner by the CA of tls.client_ca_file, and --assertion-key a private key whose public key is in the partner's JWK set"
+	case errors.As(err, &authorityErr):
+		return "--ca does not verify the gateway's certificate: pass the root of the CA that issued the gateway's tls.cert_file"
+	case errors.As(err, &hostnameErr):
+		return "the gateway's certificate does not name the host of --url: pass the gateway's public_url"
+	case errors.As(err, &opErr) && opErr.Op == "remote error",
+		errors.Is(err, syscall.EPIPE), errors.Is(err, syscall.ECONNRESET):
+		// With TLS 1.3 the client finishes its handshake before the
+		// gateway checks the client certificate, so a rejection arrives
+		// as a TLS alert or, when the gateway closed first, as a broken
+		// connection.
+		return "the gateway closed the connection, as it does when it rejects the client certificate of --cert: the certificate must be issued by the CA of tls.client_ca_file and not revoked, and --key must be its key"
+	}
+	return ehrclient.TokenHint(err, publicURL)
+}

@@ -222,7 +222,24 @@ func (r *validateRun) file(name string) {
 		r.xml(name, body)
 		return
 	}
+	if !looksLikeJSONObject(body) {
+		// A file given by name, such as a YAML configuration, would
+		// otherwise get the JSON parser's error at byte 0, which does
+		// not say that the file is of another kind.
+		r.report(name, &validate.Result{Issues: []outcome.Issue{{
+			Severity: outcome.Fatal, Code: outcome.CodeStructure,
+			Diagnostics: fmt.Sprintf("%s is not FHIR JSON, NDJSON or XML: a JSON resource starts with \"{\", and only files named .xml are read as XML", name),
+		}}})
+		return
+	}
 	r.resource(name, body)
+}
+
+// looksLikeJSONObject reports whether body, after white space and a
+// byte order mark, starts with "{", as every FHIR JSON resource does.
+func looksLikeJSONObject(body []byte) bool {
+	body = bytes.TrimLeft(bytes.TrimPrefix(body, []byte("\xef\xbb\xbf")), " \t\r\n")
+	return len(body) > 0 && body[0] == '{'
 }
 
 // xml validates an XML resource in its JSON form. The converter's

@@ -43,6 +43,7 @@ func TestValidateCommand(t *testing.T) {
 	writeFile(t, dir, "sub/lines.ndjson", `{"resourceType":"Patient","id":"c"}`+"\n\n"+`{"resourceType":"Patient","id":"d","foo":1}`+"\n")
 	writeFile(t, dir, "sub/notes.txt", "not FHIR")
 	truncated := writeFile(t, t.TempDir(), "truncated.json", `{"resourceType":"Patient",`)
+	yaml := writeFile(t, t.TempDir(), "gatehouse.yaml", "listen: 127.0.0.1:8443\n")
 	xmlDir := t.TempDir()
 	goodXML := writeFile(t, xmlDir, "good.xml", `<Patient xmlns="http://hl7.org/fhir"><id value="x"/><gender value="female"/></Patient>`)
 	writeFile(t, xmlDir, "bad.xml", `<Patient xmlns="http://hl7.org/fhir"><id value="y"/><gender value="tall"/></Patient>`)
@@ -60,6 +61,8 @@ func TestValidateCommand(t *testing.T) {
 		{"directory", []string{dir}, 1, []string{"good.json: Patient/a: valid", "lines.ndjson:1: Patient/c: valid", "lines.ndjson:3: Patient/d: invalid"}, ""},
 		{"options after paths", []string{good, "--format", "text"}, 0, []string{"Patient/a: valid"}, ""},
 		{"truncated file", []string{truncated}, 1, []string{"truncated.json: (no resource): invalid", "    fatal (file): "}, ""},
+		{"YAML file", []string{yaml}, 1, []string{"gatehouse.yaml: (no resource): invalid",
+			"    fatal (file): " + yaml + " is not FHIR JSON, NDJSON or XML"}, ""},
 		{"XML file", []string{goodXML}, 0, []string{"good.xml: Patient/x: valid"}, ""},
 		{"XML directory", []string{xmlDir}, 1, []string{"good.xml: Patient/x: valid", "bad.xml: Patient/y: invalid",
 			"error Patient.gender: code is not in value set", "broken.xml: Patient: invalid", "error Patient.colour: line 1: Patient has no element colour"}, ""},

@@ -109,7 +109,7 @@ func (g *Gateway) respondLocal(w http.ResponseWriter, ex *exchange, status int, 
 	}
 	h := w.Header()
 	h.Set("Content-Type", contentType)
-	h.Set("Cache-Control", "no-store")
+	setSecurityHeaders(h)
 	h.Set("X-Request-Id", ex.entry.ExchangeID)
 	setRecordHeaders(h, ex)
 	w.WriteHeader(status)

@@ -74,7 +74,7 @@ func (g *Gateway) forwardAndRespond(w http.ResponseWriter, ex *exchange) {
 	}
 	w.Header().Set("X-Request-Id", ex.entry.ExchangeID)
 	setRecordHeaders(w.Header(), ex)
-	w.Header().Set("Cache-Control", "no-store")
+	setSecurityHeaders(w.Header())
 	w.WriteHeader(status)
 	_, _ = w.Write(body)
 	g.logExchange(ex)

@@ -51,8 +51,7 @@ func oauthStatus(ref *Refusal) (int, string) {
 func (g *Gateway) writeOAuth(w http.ResponseWriter, ex *exchange, status int, body []byte) {
 	h := w.Header()
 	h.Set("Content-Type", "application/json;charset=UTF-8")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Cache-Control", "no-store")
+	setSecurityHeaders(h)
 	h.Set("Pragma", "no-cache")
 	h.Set("X-Request-Id", ex.entry.ExchangeID)
 	switch status {

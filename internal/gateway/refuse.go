@@ -149,8 +149,7 @@ func (g *Gateway) writeRefusal(w http.ResponseWriter, ex *exchange, status int, 
 func (g *Gateway) writeFHIR(w http.ResponseWriter, ex *exchange, status int, body []byte) {
 	h := w.Header()
 	h.Set("Content-Type", outcome.ContentType)
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Cache-Control", "no-store")
+	setSecurityHeaders(h)
 	h.Set("X-Request-Id", ex.entry.ExchangeID)
 	setRecordHeaders(h, ex)
 	w.WriteHeader(status)
@@ -192,6 +191,16 @@ func (g *Gateway) logExchange(ex *exchange) {
 // inclusion proof against a signed checkpoint) from /receipts/{index}.
 // An entry not yet on disk is never named: a power loss could erase it, and
 // the log would then give its index to another entry.
+// setSecurityHeaders sets the headers that every response the gateway
+// releases carries, on every listener, refusals and successes alike. A
+// browser must not sniff a FHIR or OAuth body as another type, and no
+// cache may keep one, because bodies contain PHI and tokens. Callers set
+// them after copying the upstream's headers, which cannot override them.
+func setSecurityHeaders(h http.Header) {
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Cache-Control", "no-store")
+}
+
 func setRecordHeaders(h http.Header, ex *exchange) {
 	if !ex.recordSynced {
 		return

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"net/http"
@@ -349,12 +350,30 @@ func uriStrings(leaf *x509.Certificate) []string {
 	return out
 }
 
+// bodyTooLarge returns the refusal of a request body over the limit,
+// which it names so that the client can split or shrink what it sends.
+func (g *Gateway) bodyTooLarge() *Refusal {
+	return &Refusal{Status: http.StatusRequestEntityTooLarge, Code: "too-long", Rule: "payload.too-large",
+		Message: "the request body exceeds the size limit of " + byteSize(g.opts.MaxBodyBytes)}
+}
+
+// byteSize formats n bytes for a message, in MiB or KiB as well when n is
+// a whole number of them.
+func byteSize(n int64) string {
+	switch {
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%d MiB (%d bytes)", n>>20, n)
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return fmt.Sprintf("%d KiB (%d bytes)", n>>10, n)
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
+
 // checkPayload enforces the media types and the body rules: size,
 // encoding, the Accept header, the body's media type and strict JSON.
 func (g *Gateway) checkPayload(ex *exchange) *Refusal {
 	if ex.oversized {
-		return &Refusal{Status: http.StatusRequestEntityTooLarge, Code: "too-long", Rule: "payload.too-large",
-			Message: "the request body exceeds the size limit"}
+		return g.bodyTooLarge()
 	}
 	hasBody := len(ex.body) > 0
 	if ref := checkContentEncoding(ex, hasBody); ref != nil {

@@ -113,8 +113,7 @@ func (g *Gateway) receiveControl(ex *exchange) *Refusal {
 		return ref
 	}
 	if ex.oversized {
-		return &Refusal{Status: http.StatusRequestEntityTooLarge, Code: "too-long", Rule: "payload.too-large",
-			Message: "the request body exceeds the size limit"}
+		return g.bodyTooLarge()
 	}
 	return nil
 }
@@ -195,6 +194,7 @@ func (g *Gateway) releaseBuffered(w http.ResponseWriter, ex *exchange, buf *buff
 	}
 	w.Header().Set("X-Request-Id", ex.entry.ExchangeID)
 	setRecordHeaders(w.Header(), ex)
+	setSecurityHeaders(w.Header())
 	w.WriteHeader(buf.status)
 	_, _ = w.Write(buf.body.Bytes())
 	g.logExchange(ex)

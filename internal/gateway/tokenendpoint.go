@@ -49,8 +49,7 @@ func (g *Gateway) serveToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if ex.oversized {
-		g.refuse(w, ex, &Refusal{Status: http.StatusRequestEntityTooLarge, Code: "too-long", Rule: "payload.too-large",
-			Message: "the request body exceeds the size limit"})
+		g.refuse(w, ex, g.bodyTooLarge())
 		return
 	}
 	// Only a certificate that names a registered partner may ask for a
