@@ -514,6 +514,11 @@ func (g *attackGateway) checkAllowed(t *testing.T, c *attackCase, resp *http.Res
 	if err != nil {
 		t.Fatalf("an allowed case does not parse: %v", err)
 	}
+	// A search without _count is forwarded with the maximum count.
+	searches := parsed.Kind == fhirreq.SearchType || parsed.Kind == fhirreq.SearchSystem
+	if searches && parsed.Query.Count < 0 {
+		parsed.Query.Count = g.file.MaxCount
+	}
 	wantQuery, wantBody := parsed.Query.Encode(), caseBody(t, c)
 	if c.Method == http.MethodPost && strings.HasSuffix(path, "/_search") {
 		// A POST _search reaches the upstream with its URL and form

@@ -84,7 +84,8 @@ type File struct {
 // Policy configures the policy engine.
 type Policy struct {
 	// MaxCount is the largest _count a search may ask for; larger is
-	// refused, never lowered. Default 100.
+	// refused, never lowered. A search without _count is forwarded with
+	// _count=MaxCount. Default 100.
 	MaxCount int `yaml:"max_count"`
 	// MaxBundleEntries caps the entries of a batch or transaction; default
 	// 100.

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/gatehouse-health/gatehouse/internal/httpbody"
@@ -14,6 +15,7 @@ import (
 	"github.com/gatehouse-health/gatehouse/internal/fhirjson"
 	"github.com/gatehouse-health/gatehouse/internal/fhirreq"
 	"github.com/gatehouse-health/gatehouse/internal/killswitch"
+	"github.com/gatehouse-health/gatehouse/internal/policy"
 	"github.com/gatehouse-health/gatehouse/internal/record"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
@@ -22,6 +24,7 @@ import (
 // forwardAndRespond records the allowed request, forwards it, records the
 // response and releases it. Each record is committed before the next step.
 func (g *Gateway) forwardAndRespond(w http.ResponseWriter, ex *exchange) {
+	addDefaultCount(ex)
 	ex.entry.Phase = record.PhaseRequest
 	ex.entry.Decision = record.Allow
 	ex.entry.RequestBody = ex.recordedBody()
@@ -124,6 +127,30 @@ func (g *Gateway) roundTrip(ctx context.Context, ex *exchange) (int, http.Header
 	}
 	ex.entry.UpstreamState = resp.StatusCode
 	return resp.StatusCode, resp.Header, body, nil
+}
+
+// addDefaultCount sets _count to the partner's MaxCount on a type or
+// system search that has none. Without it the target's default page size
+// applies, which may exceed the limit a partner or the engine may request.
+// The recorded request-target gets the same parameter, so that the request
+// entry parses to the query that was forwarded.
+//
+// NOTE: a search inside a batch or transaction is forwarded without an
+// added _count, because its Bundle is forwarded as recorded.
+func addDefaultCount(ex *exchange) {
+	if !isSearch(ex.fhir) || ex.fhir.Query == nil || ex.fhir.Query.Count >= 0 {
+		return
+	}
+	n := ex.partner.MaxCount
+	if n <= 0 {
+		n = policy.DefaultMaxCount
+	}
+	ex.fhir.Query.Count = n
+	sep := "?"
+	if strings.Contains(ex.entry.Target, "?") {
+		sep = "&"
+	}
+	ex.entry.Target += sep + "_count=" + strconv.Itoa(n)
 }
 
 // target is the destination of an allowed exchange: the payer's upstream

@@ -68,8 +68,11 @@ type Partner struct {
 	// Policy is the compiled registration inbound requests are decided on
 	// by Options.Policy; nil skips the policy engine (outbound partners).
 	Policy *policy.Partner
-	// MaxCount is the largest _count the engine's searches to an outbound
-	// partner may request. Inbound the policy engine applies its own.
+	// MaxCount is the largest _count a search may request. A type or
+	// system search without _count is forwarded with _count=MaxCount, zero
+	// meaning policy.DefaultMaxCount. Outbound the gateway rejects a larger
+	// _count itself. Inbound the policy engine rejects it, so MaxCount
+	// should equal the engine's limit.
 	MaxCount int
 	// Scopes is the maximum scope set of the current registration. A token
 	// keeps its scopes until it expires, even across a restart, so the

@@ -53,9 +53,11 @@ type Entry struct {
 	Source          string // remote address of the connection
 
 	Method string
-	// Target is the request-target as received (path and query). Queries
-	// carry PHI in FHIR searches, so it is kept here, in the record, and
-	// never in service logs. An access_token query parameter is redacted.
+	// Target is the request-target as received (path and query), with
+	// "_count=N" appended when the gateway forwarded a search without
+	// _count with the maximum count. Queries carry PHI in FHIR searches,
+	// so it is kept here, in the record, and never in service logs. An
+	// access_token query parameter is redacted.
 	// The audit log stores the query string encrypted like the bodies, and
 	// its Reader returns the path only.
 	Target      string

@@ -41,8 +41,13 @@
 //
 //   - a restriction is accepted only on the letters r and s (rs, r or s);
 //   - a restricted scope permits a search only when the search names each
-//     restricted parameter with no modifier, no chain and exactly the
-//     restricted value (no comma list);
+//     restricted parameter with no modifier, no chain and a value that
+//     returns only resources the restriction would return. On a token
+//     parameter of FHIR R4 core (fhirreq.IsTokenParam) values are compared
+//     as tokens: system|code is within a bare code, a bare code is not
+//     within system|code, and every alternative of a comma list must be
+//     within the restriction. Any other parameter needs exactly the
+//     restricted value, with no comma list;
 //   - a restricted scope permits no read by id and no resource reached by
 //     _include or _revinclude, because their content is not filtered.
 //

@@ -213,6 +213,49 @@ func TestPermits(t *testing.T) {
 	}
 }
 
+// TestPermitsToken checks that restrictions on token parameters are
+// compared as tokens: a search passes when every alternative it lists
+// matches only codings the restriction matches.
+func TestPermitsToken(t *testing.T) {
+	const oc = "http://terminology.hl7.org/CodeSystem/observation-category"
+	set := mustSet(t, "system/Observation.rs?category=laboratory system/Condition.rs?category="+oc+"|problem-list-item "+
+		"system/DiagnosticReport.rs?code=http://loinc.org| system/Patient.rs?family=smith system/*.s?_tag=|x")
+	tests := []struct {
+		name   string
+		typ    string
+		params []Param
+		want   bool
+	}{
+		{"bare restriction, system search", "Observation", []Param{{"category", oc + "|laboratory"}}, true},
+		{"bare restriction, no-system search", "Observation", []Param{{"category", "|laboratory"}}, true},
+		{"bare restriction, list within", "Observation", []Param{{"category", "laboratory," + oc + "|laboratory"}}, true},
+		{"bare restriction, list with other code", "Observation", []Param{{"category", oc + "|laboratory,vital-signs"}}, false},
+		{"bare restriction, any code of system", "Observation", []Param{{"category", oc + "|"}}, false},
+		{"bare restriction, empty alternative", "Observation", []Param{{"category", "laboratory,"}}, false},
+		{"bare restriction, escaped bar", "Observation", []Param{{"category", `x\|laboratory`}}, false},
+		{"bare restriction, escaped dollar", "Observation", []Param{{"category", `labora\$tory`}}, false},
+		{"system restriction, same", "Condition", []Param{{"category", oc + "|problem-list-item"}}, true},
+		{"system restriction, bare code", "Condition", []Param{{"category", "problem-list-item"}}, false},
+		{"system restriction, no system", "Condition", []Param{{"category", "|problem-list-item"}}, false},
+		{"system restriction, other system", "Condition", []Param{{"category", "http://example.org|problem-list-item"}}, false},
+		{"system restriction, second param satisfies", "Condition", []Param{{"category", "problem-list-item"}, {"category", oc + "|problem-list-item"}}, true},
+		{"any-code restriction, one code", "DiagnosticReport", []Param{{"code", "http://loinc.org|1234-5"}}, true},
+		{"any-code restriction, bare code", "DiagnosticReport", []Param{{"code", "1234-5"}}, false},
+		{"string restriction, exact", "Patient", []Param{{"family", "smith"}}, true},
+		{"string restriction, list of same", "Patient", []Param{{"family", "smith,smith"}}, false},
+		{"string restriction, bar", "Patient", []Param{{"family", "|smith"}}, false},
+		{"wildcard restriction, resource param", "Claim", []Param{{"_tag", "|x"}}, true},
+		{"wildcard restriction, bare code", "Claim", []Param{{"_tag", "x"}}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := set.Permits(Search, tt.typ, tt.params); got != tt.want {
+				t.Errorf("Permits(%s, %v) = %v, want %v", tt.typ, tt.params, got, tt.want)
+			}
+		})
+	}
+}
+
 func TestPermitsWildcard(t *testing.T) {
 	set := mustSet(t, "system/*.rs")
 	if !set.Permits(Read, "Patient", nil) || set.Permits(Create, "Patient", nil) || set.PermitsOperation("Claim", "submit") {

@@ -3,6 +3,8 @@ package scope
 import (
 	"fmt"
 	"strings"
+
+	"github.com/gatehouse-health/gatehouse/internal/fhirreq"
 )
 
 // MaxScopes caps the scopes of one Set.
@@ -88,10 +90,11 @@ func (s Set) String() string { return strings.Join(s.Strings(), " ") }
 
 // Permits reports whether some scope of s grants perm (one letter) on typ
 // for a request whose search parameters are params. A restricted scope
-// grants only Search, and only when params contains every restriction
-// exactly; callers pass only the plain parameters of a search (no modifier,
-// no chain, a single value), so a parameter such as category:not=x never
-// satisfies a restriction on category.
+// grants only Search, and only when each restriction is satisfied by some
+// parameter of the same name (see satisfies). Callers pass only the search
+// parameters without a modifier or a chain, with their values as sent, so
+// a parameter such as category:not=x never satisfies a restriction on
+// category.
 func (s Set) Permits(perm Perm, typ string, params []Param) bool {
 	for _, sc := range s.scopes {
 		if sc.Operation != "" || sc.Perms&perm == 0 {
@@ -103,24 +106,53 @@ func (s Set) Permits(perm Perm, typ string, params []Param) bool {
 		if len(sc.Params) == 0 {
 			return true
 		}
-		if perm == Search && restrictionMet(sc.Params, params) {
+		if perm == Search && restrictionMet(typ, sc.Params, params) {
 			return true
 		}
 	}
 	return false
 }
 
-// restrictionMet reports whether every restriction appears in params.
-func restrictionMet(restriction, params []Param) bool {
+// restrictionMet reports whether every restriction is satisfied by some
+// parameter. Several parameters of one name are ANDed by the server, so one
+// that satisfies the restriction is enough.
+func restrictionMet(typ string, restriction, params []Param) bool {
 	for _, want := range restriction {
 		found := false
 		for _, p := range params {
-			if p == want {
+			if p.Name == want.Name && satisfies(typ, want, p.Value) {
 				found = true
 				break
 			}
 		}
 		if !found {
+			return false
+		}
+	}
+	return true
+}
+
+// satisfies reports whether a search for value, as sent, returns only
+// resources that a search with the restriction would return. The value
+// equal to the restriction always does. On a token parameter of typ, each
+// alternative of a comma-separated list must parse as a token within the
+// restriction's token, so category=http://terminology.hl7.org/CodeSystem/observation-category|laboratory
+// satisfies category=laboratory, but not the reverse. Other parameter
+// types, and a restriction that is not a valid token, need the exact value.
+func satisfies(typ string, restriction Param, value string) bool {
+	if value == restriction.Value {
+		return true
+	}
+	if !fhirreq.IsTokenParam(typ, restriction.Name) {
+		return false
+	}
+	outer, ok := fhirreq.ParseToken(restriction.Value)
+	if !ok {
+		return false
+	}
+	for _, alt := range fhirreq.SplitValues(value) {
+		tok, ok := fhirreq.ParseToken(alt)
+		if !ok || !tok.Within(outer) {
 			return false
 		}
 	}
