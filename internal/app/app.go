@@ -378,6 +378,10 @@ func (rt *Running) buildGateway(ctx context.Context, cfg *config.File, upstream 
 	if err := rt.openPatientLinks(ctx, cfg, log, now); err != nil {
 		return nil, err
 	}
+	pages, err := newPageSealer(cfg)
+	if err != nil {
+		return nil, err
+	}
 	return gateway.New(gateway.Options{
 		Partners:           partners,
 		PartnerOf:          pki.PartnerFromCertificate,
@@ -403,6 +407,8 @@ func (rt *Running) buildGateway(ctx context.Context, cfg *config.File, upstream 
 		Strict:                   checker,
 		TracerProvider:           rt.tracerProvider,
 		Links:                    rt.patientLinks,
+		Pages:                    pages,
+		PublicFHIRBase:           cfg.FHIRBase(),
 		Logger:                   log,
 		Now:                      now,
 	})
