@@ -24,6 +24,7 @@ import (
 	"github.com/gatehouse-health/gatehouse/internal/killswitch"
 	"github.com/gatehouse-health/gatehouse/internal/metrics"
 	"github.com/gatehouse-health/gatehouse/internal/netguard"
+	"github.com/gatehouse-health/gatehouse/internal/pagelink"
 	"github.com/gatehouse-health/gatehouse/internal/patientlinks"
 	"github.com/gatehouse-health/gatehouse/internal/payer"
 	"github.com/gatehouse-health/gatehouse/internal/pki"
@@ -103,6 +104,7 @@ type Running struct {
 	// patientLinks contains the patients each partner named inbound, which
 	// the outbound pipeline requires of every patient it sends a partner.
 	patientLinks *patientlinks.Store
+	pages        *pagelink.Sealer // seals search links into page tokens
 	// payerDB is the built-in payer service's handle on DB's file, with
 	// commits that wait for the next exchange-record commit to be synced
 	// (storage.DeferCommitSync). It is DB itself on PostgreSQL.
@@ -378,8 +380,7 @@ func (rt *Running) buildGateway(ctx context.Context, cfg *config.File, upstream 
 	if err := rt.openPatientLinks(ctx, cfg, log, now); err != nil {
 		return nil, err
 	}
-	pages, err := newPageSealer(cfg)
-	if err != nil {
+	if rt.pages, err = newPageSealer(cfg); err != nil {
 		return nil, err
 	}
 	return gateway.New(gateway.Options{
@@ -407,7 +408,7 @@ func (rt *Running) buildGateway(ctx context.Context, cfg *config.File, upstream 
 		Strict:                   checker,
 		TracerProvider:           rt.tracerProvider,
 		Links:                    rt.patientLinks,
-		Pages:                    pages,
+		Pages:                    rt.pages,
 		PublicFHIRBase:           cfg.FHIRBase(),
 		Logger:                   log,
 		Now:                      now,

@@ -84,3 +84,7 @@ func signingKeyDerived(cfg *config.File, info string, size int) ([]byte, error) 
 // PatientLinks returns the store of the partners' patient links, so that
 // tests can link patients as an accepted inbound request would.
 func (rt *Running) PatientLinks() *patientlinks.Store { return rt.patientLinks }
+
+// PageSealer returns the sealer of page tokens, so that tests can seal a
+// token the gateway would not issue, such as an expired one.
+func (rt *Running) PageSealer() *pagelink.Sealer { return rt.pages }

@@ -183,7 +183,6 @@ func upstreamLink(ex *exchange, rawURL string) (string, bool) {
 	}
 	switch path {
 	case "", "/":
-		path = "/"
 	case "/" + ex.fhir.Type:
 		if ex.fhir.Type == "" {
 			return "", false
@@ -213,17 +212,19 @@ func rewriteMember(obj []byte, name string, rewrite func(jsontext.Value) (jsonte
 	}
 	count := 0
 	for dec.PeekKind() != '}' {
+		// A token and a value are valid until the next read only.
 		key, err := dec.ReadToken()
 		if err != nil {
 			return nil, 0, err
 		}
+		member := key.String()
 		val, err := dec.ReadValue()
 		if err != nil {
 			return nil, 0, err
 		}
-		if key.String() == name {
+		if member == name {
 			var n int
-			if val, n, err = rewrite(val); err != nil {
+			if val, n, err = rewrite(val.Clone()); err != nil {
 				return nil, 0, err
 			}
 			count += n
@@ -231,7 +232,7 @@ func rewriteMember(obj []byte, name string, rewrite func(jsontext.Value) (jsonte
 				continue
 			}
 		}
-		if err := enc.WriteToken(key); err != nil {
+		if err := enc.WriteToken(jsontext.String(member)); err != nil {
 			return nil, 0, err
 		}
 		if err := enc.WriteValue(val); err != nil {
