@@ -163,11 +163,10 @@ func (g *Gateway) sealLinks(ex *exchange, links jsontext.Value) (jsontext.Value,
 	return out, len(elems) - len(kept), err
 }
 
-// upstreamLink returns the part of rawURL below the target's base, path
-// and query, when rawURL is an absolute URL on the target's base at the
-// path of the exchange's search: the base itself for a system search or
-// a paging form at the base (HAPI FHIR's _getpages), [base]/Type for a
-// type search.
+// upstreamLink returns the path and query of rawURL below the target's
+// base, when rawURL is an absolute URL on that base at the path of the
+// exchange's search. That path is [base]/Type for a type search, or the
+// base itself, where system searches and HAPI FHIR's _getpages go.
 func upstreamLink(ex *exchange, rawURL string) (string, bool) {
 	u, err := url.Parse(rawURL)
 	base := ex.target.base

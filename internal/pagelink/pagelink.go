@@ -1,5 +1,5 @@
-// Package pagelink seals the continuation links of a search (Bundle.link
-// with relation next, previous, first or last) into opaque page tokens, so
+// Package pagelink seals the links of a search response (Bundle.link:
+// self, first, previous, next, last) into opaque page tokens, so
 // that a partner can follow the pages of a search the gateway allowed and
 // nothing else.
 //
@@ -37,14 +37,14 @@ const MaxTokenLength = 32 << 10
 
 const version = 1
 
-// Errors returned by Open. Neither says why a token is invalid, so that a
+// Errors returned by Open. Neither states why a token is invalid, so that a
 // partner learns nothing about another partner's tokens.
 var (
 	ErrInvalid = errors.New("pagelink: the page token is invalid")
 	ErrExpired = errors.New("pagelink: the page token has expired")
 )
 
-// Page is what a token seals: the search that was decided and the
+// Page is the content of a token: the search that was decided and the
 // upstream's link to one of its pages.
 type Page struct {
 	// Search is the path of the decided search below the FHIR base, the
