@@ -25,6 +25,7 @@ import (
 	"github.com/gatehouse-health/gatehouse/internal/killswitch"
 	"github.com/gatehouse-health/gatehouse/internal/metrics"
 	"github.com/gatehouse-health/gatehouse/internal/netguard"
+	"github.com/gatehouse-health/gatehouse/internal/pagelink"
 	"github.com/gatehouse-health/gatehouse/internal/patientlinks"
 	"github.com/gatehouse-health/gatehouse/internal/payer"
 	"github.com/gatehouse-health/gatehouse/internal/pki"
@@ -104,6 +105,7 @@ type Running struct {
 	// patientLinks contains the patients each partner named inbound, which
 	// the outbound pipeline requires of every patient it sends a partner.
 	patientLinks *patientlinks.Store
+	pages        *pagelink.Sealer // seals search links into page tokens
 	// payerDB is the built-in payer service's handle on DB's file, with
 	// commits that wait for the next exchange-record commit to be synced
 	// (storage.DeferCommitSync). It is DB itself on PostgreSQL.
@@ -379,6 +381,9 @@ func (rt *Running) buildGateway(ctx context.Context, cfg *config.File, upstream 
 	if err := rt.openPatientLinks(ctx, cfg, log, now); err != nil {
 		return nil, err
 	}
+	if rt.pages, err = newPageSealer(cfg); err != nil {
+		return nil, err
+	}
 	return gateway.New(gateway.Options{
 		Partners:           partners,
 		PartnerOf:          pki.PartnerFromCertificate,
@@ -405,6 +410,8 @@ func (rt *Running) buildGateway(ctx context.Context, cfg *config.File, upstream 
 		Strict:                   checker,
 		TracerProvider:           rt.tracerProvider,
 		Links:                    rt.patientLinks,
+		Pages:                    rt.pages,
+		PublicFHIRBase:           cfg.FHIRBase(),
 		Logger:                   log,
 		Now:                      now,
 	})

@@ -13,6 +13,7 @@ import (
 	"github.com/gatehouse-health/gatehouse/internal/fhirreq"
 	"github.com/gatehouse-health/gatehouse/internal/killswitch"
 	"github.com/gatehouse-health/gatehouse/internal/outcome"
+	"github.com/gatehouse-health/gatehouse/internal/pagelink"
 	"github.com/gatehouse-health/gatehouse/internal/record"
 	"github.com/gatehouse-health/gatehouse/internal/token"
 )
@@ -55,6 +56,9 @@ type exchange struct {
 	// them: the only form of them the target receives.
 	forwardHeaders http.Header
 	target         *target // destination of the exchange once allowed
+	// page is the opened token of a page request: the upstream's link
+	// is forwarded in place of the search's query. Nil otherwise.
+	page *pagelink.Page
 	// forwarded is set once the request has been handed to the target's
 	// client, after which the target may have acted on it.
 	forwarded bool

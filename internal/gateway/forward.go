@@ -51,7 +51,16 @@ func (g *Gateway) forwardAndRespond(w http.ResponseWriter, ex *exchange) {
 	}
 	// The record contains the upstream's response as received. A refusal below
 	// adds a refusal entry with what the partner gets instead.
-	check := stage{stageResponseCheck, func(ex *exchange) *Refusal { return g.checkResponse(ex, status, header, body) }}
+	check := stage{stageResponseCheck, func(ex *exchange) *Refusal {
+		if ref := g.checkResponse(ex, status, header, body); ref != nil {
+			return ref
+		}
+		// The record keeps the upstream's links; the client gets page
+		// tokens that seal them.
+		var ref *Refusal
+		body, ref = g.sealPageLinks(ex, status, body)
+		return ref
+	}}
 	if ref := g.runStage(ex, check); ref != nil {
 		g.refuse(w, ex, ref)
 		return
@@ -164,6 +173,9 @@ type target struct {
 	// identityHeaders sends the verified partner identity, which only the
 	// payer's own upstream may trust.
 	identityHeaders bool
+	// pageBase is the gateway's FHIR base as the client addresses it,
+	// under which page links are written.
+	pageBase string
 }
 
 // upstreamRequest builds the forwarded request: the target base joined
@@ -184,6 +196,14 @@ func (g *Gateway) upstreamRequest(ctx context.Context, ex *exchange) (*http.Requ
 		// merged, as its form alone: each parameter once, and none in the
 		// URL, which proxies and access logs may keep.
 		content = []byte(ex.fhir.Query.Encode())
+	case ex.page != nil:
+		// The upstream's own link, sealed when the search was released.
+		pu, err := pageURL(t, ex.page)
+		if err != nil {
+			return nil, &Refusal{Status: http.StatusBadGateway, Code: "exception", Rule: "upstream.request",
+				Message: "the request could not be prepared for the upstream"}
+		}
+		u = *pu
 	case ex.fhir != nil && ex.fhir.Query != nil:
 		u.RawQuery = ex.fhir.Query.Encode()
 	}

@@ -44,6 +44,7 @@ import (
 	"github.com/gatehouse-health/gatehouse/internal/httpbody"
 	"github.com/gatehouse-health/gatehouse/internal/killswitch"
 	"github.com/gatehouse-health/gatehouse/internal/outcome"
+	"github.com/gatehouse-health/gatehouse/internal/pagelink"
 	"github.com/gatehouse-health/gatehouse/internal/policy"
 	"github.com/gatehouse-health/gatehouse/internal/record"
 	"github.com/gatehouse-health/gatehouse/internal/scope"
@@ -208,6 +209,15 @@ type Options struct {
 	// Claim/$submit and Claim/$inquire requests, for
 	// OutboundOptions.Claims.
 	Links LinkRecorder
+	// Pages, when set, seals the links of every search response released,
+	// in both directions, into page tokens served at PagePath, so that a
+	// client can follow the pages of a search it was allowed. Nil releases
+	// the target's links unchanged, and a page request gets 404.
+	Pages *pagelink.Sealer
+	// PublicFHIRBase is the FHIR base URL partners use, such as
+	// https://gateway.example/fhir, under which inbound page links are
+	// written. Empty writes them as paths from FHIRBasePath.
+	PublicFHIRBase string
 
 	Logger *slog.Logger
 	Now    func() time.Time
@@ -272,7 +282,11 @@ func New(opts Options) (*Gateway, error) {
 	if g.now == nil {
 		g.now = time.Now
 	}
-	g.upstream = &target{base: opts.Upstream, prefix: FHIRBasePath, client: opts.UpstreamClient, identityHeaders: true}
+	g.upstream = &target{base: opts.Upstream, prefix: FHIRBasePath, client: opts.UpstreamClient, identityHeaders: true,
+		pageBase: strings.TrimRight(opts.PublicFHIRBase, "/")}
+	if g.upstream.pageBase == "" {
+		g.upstream.pageBase = FHIRBasePath
+	}
 	g.mux = http.NewServeMux()
 	g.mux.HandleFunc(TokenPath, g.serveToken)
 	if opts.TokenControl != nil {

@@ -93,7 +93,10 @@ func (g *Gateway) Outbound(opts OutboundOptions) (http.Handler, error) {
 		targets[id] = &target{
 			base:   p.Base,
 			prefix: OutboundPrefix + id + FHIRBasePath,
-			client: p.Client,
+			// The engine reaches the outbound listener at an address the
+			// gateway does not know, so its page links are paths.
+			pageBase: OutboundPrefix + id + FHIRBasePath,
+			client:   p.Client,
 			authorize: func(ctx context.Context, r *http.Request) error {
 				tok, err := p.Token(ctx)
 				if err != nil {

@@ -264,13 +264,9 @@ func checkEntryCuts(ks *killswitch.Switch, ex *exchange) *killswitch.Cut {
 // authorize parses the FHIR interaction and allows it only if the partner's
 // allowlist names it. Deny by default.
 func (g *Gateway) authorize(ex *exchange) *Refusal {
-	req, err := fhirreq.ParseWithBody(ex.r, ex.target.prefix, ex.body)
-	if err != nil {
-		var fe *fhirreq.Error
-		if errors.As(err, &fe) {
-			return &Refusal{Status: fe.Status, Code: codeForStatus(fe.Status), Rule: "request.noncanonical", Message: fe.Reason}
-		}
-		return &Refusal{Status: http.StatusNotFound, Code: "not-found", Rule: "request.unknown", Message: "no FHIR interaction at this path"}
+	req, ref := g.parseInteraction(ex)
+	if ref != nil {
+		return ref
 	}
 	ex.fhir = req
 	ex.entry.Interaction = req.Describe()
@@ -288,6 +284,23 @@ func (g *Gateway) authorize(ex *exchange) *Refusal {
 	ex.allowlisted = true
 	ex.entry.Rule = "allow:" + req.Describe()
 	return nil
+}
+
+// parseInteraction parses the FHIR interaction of the request or, for a
+// page request, of the search its token was sealed for.
+func (g *Gateway) parseInteraction(ex *exchange) (*fhirreq.Request, *Refusal) {
+	if isPageRequest(ex) {
+		return g.parsePageRequest(ex)
+	}
+	req, err := fhirreq.ParseWithBody(ex.r, ex.target.prefix, ex.body)
+	if err != nil {
+		var fe *fhirreq.Error
+		if errors.As(err, &fe) {
+			return nil, &Refusal{Status: fe.Status, Code: codeForStatus(fe.Status), Rule: "request.noncanonical", Message: fe.Reason}
+		}
+		return nil, &Refusal{Status: http.StatusNotFound, Code: "not-found", Rule: "request.unknown", Message: "no FHIR interaction at this path"}
+	}
+	return req, nil
 }
 
 // decide runs the policy engine: scopes, roles per data class, refused

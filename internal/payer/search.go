@@ -25,9 +25,13 @@ const (
 
 // searchQuery is a parsed ClaimResponse search, compiled to SQL.
 type searchQuery struct {
-	where []string
-	args  []any
-	count int
+	where  []string
+	args   []any
+	count  int
+	offset int
+	// params are the search parameters without _count and _offset, from
+	// which the paging links are built.
+	params url.Values
 }
 
 func (q *searchQuery) arg(v any) string {
@@ -43,25 +47,43 @@ func (q *searchQuery) arg(v any) string {
 //	patient=reference           ClaimResponse.patient.reference as submitted
 //	created=[prefix]date        eq, ne, lt, le, gt, ge, sa, eb; repeatable
 //	_count=n                    page size, at most 200 (default 50)
+//	_offset=n                   matches skipped, for the paging links
 //
-// Any other parameter gets 400. Results are newest first.
+// Any other parameter gets 400. Results are newest first. The Bundle's
+// links (self, first, previous, next, last) repeat the parameters with
+// _count and _offset, on the address the request was sent to.
+//
+// NOTE: offset paging reads the matches again for each page, so an
+// authorization decided between two page requests can move to another
+// page, be skipped or appear twice.
 func (s *Service) handleSearch(w http.ResponseWriter, r *http.Request) {
 	q, err := parseSearch(r.URL.Query(), r.Header.Get(PartnerHeader))
 	if err != nil {
 		fail(w, http.StatusBadRequest, outcome.CodeInvalid, err.Error())
 		return
 	}
-	found, err := s.search(r.Context(), q)
+	found, total, err := s.search(r.Context(), q)
 	if err != nil {
 		s.log.Error("payer: ClaimResponse search failed", "error", err)
 		fail(w, http.StatusInternalServerError, outcome.CodeException, "the search failed; retry later")
 		return
 	}
-	writeFHIR(w, s.searchset(found))
+	writeFHIR(w, s.searchset(found, total, q.links(searchBase(r), total)))
+}
+
+// searchBase returns the URL of the search endpoint as the request
+// addressed it. The gateway forwards a page request only to a link on
+// its upstream base, so the links name the service, not the public base.
+func searchBase(r *http.Request) string {
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host + r.URL.EscapedPath()
 }
 
 func parseSearch(params url.Values, partner string) (*searchQuery, error) {
-	q := &searchQuery{count: defaultSearchCount}
+	q := &searchQuery{count: defaultSearchCount, params: url.Values{}}
 	q.where = append(q.where, "a.partner = "+q.arg(partner))
 	for name, values := range params {
 		for _, v := range values {
@@ -105,10 +127,48 @@ func (q *searchQuery) add(name, v string) error {
 			return errors.New("payer: _count must be a non-negative integer")
 		}
 		q.count = min(n, maxSearchCount)
+		return nil
+	case "_offset":
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return errors.New("payer: _offset must be a non-negative integer")
+		}
+		q.offset = n
+		return nil
 	default:
 		return errors.New("payer: unsupported search parameter; use identifier, patient, created or _count")
 	}
+	q.params.Add(name, v)
 	return nil
+}
+
+// links returns the paging links of a search with total matches: self,
+// first, previous and next where they exist, and last.
+func (q *searchQuery) links(base string, total int) []searchLink {
+	at := func(relation string, offset int) searchLink {
+		v := url.Values{}
+		for name, values := range q.params {
+			v[name] = values
+		}
+		v.Set("_count", strconv.Itoa(q.count))
+		v.Set("_offset", strconv.Itoa(offset))
+		return searchLink{Relation: relation, URL: base + "?" + v.Encode()}
+	}
+	links := []searchLink{at("self", q.offset), at("first", 0)}
+	if q.count == 0 {
+		return links
+	}
+	if q.offset > 0 {
+		links = append(links, at("previous", max(q.offset-q.count, 0)))
+	}
+	if q.offset+q.count < total {
+		links = append(links, at("next", q.offset+q.count))
+	}
+	last := 0
+	if total > 0 {
+		last = (total - 1) / q.count * q.count
+	}
+	return append(links, at("last", last))
 }
 
 // createdCondition compiles one created=[prefix]value parameter. The
@@ -172,9 +232,22 @@ type foundResponse struct {
 	response []byte
 }
 
-func (s *Service) search(ctx context.Context, q *searchQuery) ([]foundResponse, error) {
-	query := sqlSearchCurrent + strings.Join(q.where, " AND ") + " ORDER BY r.created DESC, r.id LIMIT " + q.arg(q.count)
-	rows, err := s.store.db.QueryContext(ctx, query, q.args...)
+// search returns one page of matches and the number of all matches.
+func (s *Service) search(ctx context.Context, q *searchQuery) ([]foundResponse, int, error) {
+	where := strings.Join(q.where, " AND ")
+	var total int
+	if err := s.store.db.QueryRowContext(ctx, sqlCountCurrent+where, q.args...).Scan(&total); err != nil {
+		return nil, 0, fmt.Errorf("payer: search count: %w", err)
+	}
+	args := append([]any(nil), q.args...)
+	page := &searchQuery{args: args}
+	query := sqlSearchCurrent + where + " ORDER BY r.created DESC, r.id LIMIT " + page.arg(q.count) + " OFFSET " + page.arg(q.offset)
+	found, err := s.readFound(ctx, query, page.args)
+	return found, total, err
+}
+
+func (s *Service) readFound(ctx context.Context, query string, args []any) ([]foundResponse, error) {
+	rows, err := s.store.db.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("payer: search: %w", err)
 	}
@@ -196,7 +269,13 @@ type searchBundle struct {
 	ResourceType string        `json:"resourceType"`
 	Type         string        `json:"type"`
 	Total        int           `json:"total"`
+	Link         []searchLink  `json:"link,omitzero"`
 	Entry        []searchEntry `json:"entry,omitzero"`
+}
+
+type searchLink struct {
+	Relation string `json:"relation"`
+	URL      string `json:"url"`
 }
 
 type searchEntry struct {
@@ -207,12 +286,10 @@ type searchEntry struct {
 	} `json:"search"`
 }
 
-// searchset builds the result Bundle. total is the number of entries on
-// this page.
-// NOTE: there is no paging; a search that matches more than _count
-// authorizations returns the newest _count only.
-func (s *Service) searchset(found []foundResponse) []byte {
-	b := searchBundle{ResourceType: "Bundle", Type: "searchset"}
+// searchset builds the result Bundle of one page. total is the number of
+// matches on all pages.
+func (s *Service) searchset(found []foundResponse, total int, links []searchLink) []byte {
+	b := searchBundle{ResourceType: "Bundle", Type: "searchset", Total: total, Link: links}
 	for _, f := range found {
 		cr, err := claimResponseOf(f.response)
 		if err != nil {
@@ -223,7 +300,6 @@ func (s *Service) searchset(found []foundResponse) []byte {
 		e.Search.Mode = "match"
 		b.Entry = append(b.Entry, e)
 	}
-	b.Total = len(b.Entry)
 	out, err := json.Marshal(b)
 	if err != nil {
 		panic("payer: encode searchset: " + err.Error()) // raw JSON values already checked

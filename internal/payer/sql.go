@@ -200,6 +200,11 @@ const (
 		      UNION ALL SELECT id, response_json FROM payer_decisions) x ON x.id = r.id
 		WHERE `
 
+	// sqlCountCurrent counts the matches of sqlSearchCurrent's conditions.
+	sqlCountCurrent = `SELECT COUNT(*) FROM payer_authorizations a
+		JOIN payer_responses r ON r.id = a.current_id
+		WHERE `
+
 	sqlReadResponse = `SELECT x.response_json, a.partner FROM payer_responses r
 		JOIN payer_authorizations a ON a.pre_auth_ref = r.pre_auth_ref
 		JOIN (SELECT id, response_json FROM payer_submissions
