@@ -226,3 +226,35 @@ func TestStrictModeRefusesEmptyPrimitiveExtension(t *testing.T) {
 		})
 	}
 }
+
+// TestStrictModeNamesUndefinedExtension extends the patient's given name
+// with an extension no loaded package defines. Strict mode rejects it,
+// because an undefined extension cannot be checked, and the
+// OperationOutcome names the extension itself and the patient entry that
+// fails the beneficiary profile, not only the profile.
+func TestStrictModeNamesUndefinedExtension(t *testing.T) {
+	h := newHarness(t, harnessOptions{strict: true})
+	old := `"given":["JOE"]`
+	bundle := strings.Replace(string(shippedBundle(t)), old,
+		old+`,"_given":[{"extension":[{"url":"http://acme.example.org/fhir/StructureDefinition/nickname","valueString":"Joey"}]}]`, 1)
+	if !strings.Contains(bundle, "nickname") {
+		t.Fatal("the shipped bundle no longer contains the text the test replaces")
+	}
+
+	resp := h.send(h.ehr.HTTPClient(), "POST", "/fhir/Claim/$submit",
+		http.Header{"Content-Type": {"application/fhir+json"}, "Authorization": {"Bearer " + h.accessToken()}}, []byte(bundle))
+	body := readBody(t, resp)
+
+	if resp.StatusCode != http.StatusUnprocessableEntity {
+		t.Fatalf("status %d, want 422: %.300s", resp.StatusCode, body)
+	}
+	if !strings.Contains(string(body), `.name[0].given[0].extension[0]"`) {
+		t.Errorf("the OperationOutcome does not locate the undefined extension: %.600s", body)
+	}
+	if !strings.Contains(string(body), `the referenced Patient, Bundle.entry[`) {
+		t.Errorf("the OperationOutcome does not name the patient entry that fails the profile: %.600s", body)
+	}
+	if n := h.upstream.count.Load(); n != 0 {
+		t.Errorf("upstream received %d requests, want 0", n)
+	}
+}
