@@ -76,6 +76,9 @@ type Running struct {
 	DB       *storage.DB
 	Records  record.Store
 	Metrics  *metrics.Metrics
+	// listeners counts the connections and HTTP/2 errors the inbound and
+	// outbound listeners handle before any handler runs.
+	listeners *listenerMetrics
 	// AdminAddr is the admin listener's address, nil when it is disabled.
 	AdminAddr net.Addr
 	// OutboundAddr is the outbound listener's address, nil when it is
@@ -141,6 +144,7 @@ func Start(ctx context.Context, cfg *config.File, opts Options) (_ *Running, err
 		now = time.Now
 	}
 	rt := &Running{log: log, Metrics: metrics.New()}
+	rt.listeners = newListenerMetrics(rt.Metrics.Registry())
 	rt.bg, rt.cancelBG = context.WithCancel(context.WithoutCancel(ctx))
 	defer func() {
 		if err != nil {
@@ -237,6 +241,7 @@ func Start(ctx context.Context, cfg *config.File, opts Options) (_ *Running, err
 		WriteTimeout:      2 * time.Minute,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
+		HTTP2:             rt.listeners.http2Config("inbound", cfg.Limits),
 		ConnState:         rt.conns.track,
 		ErrorLog:          serverErrorLog(log, "inbound"),
 		// net/http responds to "OPTIONS *" with 200 itself, before the

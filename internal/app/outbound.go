@@ -60,12 +60,16 @@ func (rt *Running) startOutbound(cfg *config.File, gw *gateway.Gateway, log *slo
 		return fmt.Errorf("outbound.listen: %w", err)
 	}
 	rt.OutboundAddr = ln.Addr()
+	ln = rt.listeners.limitConns("outbound", ln, cfg.Limits, nil)
 	rt.outboundServer = &http.Server{
 		Handler:           handler,
 		TLSConfig:         tlsConf,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       2 * time.Minute,
 		WriteTimeout:      2 * time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		HTTP2:             rt.listeners.http2Config("outbound", cfg.Limits),
 		ErrorLog:          serverErrorLog(log, "outbound"),
 		// "OPTIONS *" goes to the handler, which refuses and records it,
 		// rather than getting net/http's own 200.

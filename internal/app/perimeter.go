@@ -148,7 +148,10 @@ func (rt *Running) listen(cfg *config.File, log *slog.Logger) (net.Listener, *tl
 	if err != nil {
 		return nil, nil, fmt.Errorf("listen: %w", err)
 	}
-	return rt.sources.Listen(ln), tlsConf, nil
+	// The caps apply below the source allowlist, which reads a PROXY
+	// protocol header only in the connection's own goroutine.
+	limited := rt.listeners.limitConns("inbound", ln, cfg.Limits, rt.sources.SendsProxyHeader)
+	return rt.sources.Listen(limited), tlsConf, nil
 }
 
 // internalServerConfig returns the TLS configuration of a listener that

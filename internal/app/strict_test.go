@@ -184,3 +184,77 @@ func TestStrictModeRefusesRelativeExtensionURL(t *testing.T) {
 		})
 	}
 }
+
+// TestStrictModeRefusesEmptyPrimitiveExtension sends a PAS bundle whose
+// patient carries a "_" half that holds no id and no extension: an empty
+// object, or an array of nulls. FHIR JSON allows neither, so the bundle
+// gets 422 at the primitive and is not forwarded.
+func TestStrictModeRefusesEmptyPrimitiveExtension(t *testing.T) {
+	h := newHarness(t, harnessOptions{strict: true})
+	cases := []struct{ name, old, new, location string }{
+		{"empty object", `"family":"SMITH"`, `"family":"SMITH","_family":{}`, ".name[0].family"},
+		{"array of nulls", `"given":["JOE"]`, `"given":["JOE"],"_given":[null]`, ".name[0]._given"},
+		{"empty array item", `"given":["JOE"]`, `"given":["JOE"],"_given":[{}]`, ".name[0].given[0]"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			bundle := strings.Replace(string(shippedBundle(t)), tc.old, tc.new, 1)
+			if !strings.Contains(bundle, tc.new) {
+				t.Fatal("the shipped bundle no longer contains the text the test replaces")
+			}
+			before := h.upstream.count.Load()
+
+			resp := h.send(h.ehr.HTTPClient(), "POST", "/fhir/Claim/$submit",
+				http.Header{"Content-Type": {"application/fhir+json"}, "Authorization": {"Bearer " + h.accessToken()}}, []byte(bundle))
+			body := readBody(t, resp)
+
+			if resp.StatusCode != http.StatusUnprocessableEntity {
+				t.Fatalf("status %d, want 422: %.300s", resp.StatusCode, body)
+			}
+			if got := outcomeCode(t, body); got != "invalid" {
+				t.Errorf("OperationOutcome code = %q, want invalid", got)
+			}
+			if !strings.Contains(string(body), tc.location+`"`) {
+				t.Errorf("the OperationOutcome does not locate %s: %.600s", tc.location, body)
+			}
+			if n := h.upstream.count.Load() - before; n != 0 {
+				t.Errorf("upstream received %d requests, want 0", n)
+			}
+			if e := h.entries(resp); len(e) != 1 || e[0].Rule != "strict.request" {
+				t.Errorf("entries = %+v, want one strict.request refusal", e)
+			}
+		})
+	}
+}
+
+// TestStrictModeNamesUndefinedExtension extends the patient's given name
+// with an extension no loaded package defines. Strict mode rejects it,
+// because an undefined extension cannot be checked, and the
+// OperationOutcome names the extension itself and the patient entry that
+// fails the beneficiary profile, not only the profile.
+func TestStrictModeNamesUndefinedExtension(t *testing.T) {
+	h := newHarness(t, harnessOptions{strict: true})
+	old := `"given":["JOE"]`
+	bundle := strings.Replace(string(shippedBundle(t)), old,
+		old+`,"_given":[{"extension":[{"url":"http://acme.example.org/fhir/StructureDefinition/nickname","valueString":"Joey"}]}]`, 1)
+	if !strings.Contains(bundle, "nickname") {
+		t.Fatal("the shipped bundle no longer contains the text the test replaces")
+	}
+
+	resp := h.send(h.ehr.HTTPClient(), "POST", "/fhir/Claim/$submit",
+		http.Header{"Content-Type": {"application/fhir+json"}, "Authorization": {"Bearer " + h.accessToken()}}, []byte(bundle))
+	body := readBody(t, resp)
+
+	if resp.StatusCode != http.StatusUnprocessableEntity {
+		t.Fatalf("status %d, want 422: %.300s", resp.StatusCode, body)
+	}
+	if !strings.Contains(string(body), `.name[0].given[0].extension[0]"`) {
+		t.Errorf("the OperationOutcome does not locate the undefined extension: %.600s", body)
+	}
+	if !strings.Contains(string(body), `the referenced Patient, Bundle.entry[`) {
+		t.Errorf("the OperationOutcome does not name the patient entry that fails the profile: %.600s", body)
+	}
+	if n := h.upstream.count.Load(); n != 0 {
+		t.Errorf("upstream received %d requests, want 0", n)
+	}
+}

@@ -377,6 +377,17 @@ type Limits struct {
 	// outbound listeners. A request past it gets 503. The default is
 	// DefaultBufferedBodies times MaxBodyBytes.
 	MaxBufferedBodyBytes int64 `yaml:"max_buffered_body_bytes"`
+	// MaxConnections caps the connections each of the inbound and
+	// outbound listeners holds open at once; one more is closed before
+	// its TLS handshake. Default DefaultMaxConnections.
+	MaxConnections int `yaml:"max_connections"`
+	// MaxConnectionsPerSource caps the connections one source address
+	// holds open on each of those listeners, except a trusted proxy that
+	// sends PROXY protocol headers. Default DefaultMaxConnectionsPerSource.
+	MaxConnectionsPerSource int `yaml:"max_connections_per_source"`
+	// HTTP2MaxConcurrentStreams caps the HTTP/2 streams a client may have
+	// open on one connection. Default DefaultHTTP2MaxConcurrentStreams.
+	HTTP2MaxConcurrentStreams int `yaml:"http2_max_concurrent_streams"`
 }
 
 // Upstream is the payer's FHIR server requests are forwarded to.
@@ -497,6 +508,19 @@ const (
 	// DefaultBufferedBodies is how many bodies of limits.max_body_bytes
 	// the default limits.max_buffered_body_bytes holds.
 	DefaultBufferedBodies = 32
+
+	// DefaultMaxConnections, DefaultMaxConnectionsPerSource and
+	// DefaultHTTP2MaxConcurrentStreams are the defaults of
+	// limits.max_connections, limits.max_connections_per_source and
+	// limits.http2_max_concurrent_streams. With HTTP/2, one partner
+	// connection carries many concurrent requests, so a few connections
+	// per source suffice.
+	DefaultMaxConnections            = 1024
+	DefaultMaxConnectionsPerSource   = 64
+	DefaultHTTP2MaxConcurrentStreams = 100
+	// MaxHTTP2ConcurrentStreams is the largest accepted
+	// limits.http2_max_concurrent_streams.
+	MaxHTTP2ConcurrentStreams = 1000
 )
 
 // Dir returns the directory relative paths are resolved against.
@@ -545,6 +569,15 @@ func (f *File) applyDefaults() {
 	}
 	if f.Limits.MaxBufferedBodyBytes == 0 {
 		f.Limits.MaxBufferedBodyBytes = DefaultBufferedBodies * f.Limits.MaxBodyBytes
+	}
+	if f.Limits.MaxConnections == 0 {
+		f.Limits.MaxConnections = DefaultMaxConnections
+	}
+	if f.Limits.MaxConnectionsPerSource == 0 {
+		f.Limits.MaxConnectionsPerSource = min(DefaultMaxConnectionsPerSource, f.Limits.MaxConnections)
+	}
+	if f.Limits.HTTP2MaxConcurrentStreams == 0 {
+		f.Limits.HTTP2MaxConcurrentStreams = DefaultHTTP2MaxConcurrentStreams
 	}
 	if f.Token.Lifetime == 0 {
 		f.Token.Lifetime = DefaultTokenLifetime
@@ -627,6 +660,17 @@ func (f *File) Validate() error {
 	if f.Limits.MaxBufferedBodyBytes <= f.Limits.MaxBodyBytes {
 		v.addf("limits.max_buffered_body_bytes", "%d is too small: use more than limits.max_body_bytes (%d)",
 			f.Limits.MaxBufferedBodyBytes, f.Limits.MaxBodyBytes)
+	}
+	if f.Limits.MaxConnections < 1 || f.Limits.MaxConnections > 1<<20 {
+		v.addf("limits.max_connections", "%d is out of range: use a count between 1 and 1048576", f.Limits.MaxConnections)
+	}
+	if f.Limits.MaxConnectionsPerSource < 1 || f.Limits.MaxConnectionsPerSource > f.Limits.MaxConnections {
+		v.addf("limits.max_connections_per_source", "%d is out of range: use a count between 1 and limits.max_connections (%d)",
+			f.Limits.MaxConnectionsPerSource, f.Limits.MaxConnections)
+	}
+	if f.Limits.HTTP2MaxConcurrentStreams < 1 || f.Limits.HTTP2MaxConcurrentStreams > MaxHTTP2ConcurrentStreams {
+		v.addf("limits.http2_max_concurrent_streams", "%d is out of range: use a count between 1 and %d",
+			f.Limits.HTTP2MaxConcurrentStreams, MaxHTTP2ConcurrentStreams)
 	}
 
 	f.validatePolicy(&v)

@@ -53,6 +53,15 @@ func TestParseValid(t *testing.T) {
 	if want := DefaultBufferedBodies * f.Limits.MaxBodyBytes; f.Limits.MaxBufferedBodyBytes != want {
 		t.Errorf("limits.max_buffered_body_bytes default = %d, want %d", f.Limits.MaxBufferedBodyBytes, want)
 	}
+	if f.Limits.MaxConnections != DefaultMaxConnections {
+		t.Errorf("limits.max_connections default = %d, want %d", f.Limits.MaxConnections, DefaultMaxConnections)
+	}
+	if f.Limits.MaxConnectionsPerSource != DefaultMaxConnectionsPerSource {
+		t.Errorf("limits.max_connections_per_source default = %d, want %d", f.Limits.MaxConnectionsPerSource, DefaultMaxConnectionsPerSource)
+	}
+	if f.Limits.HTTP2MaxConcurrentStreams != DefaultHTTP2MaxConcurrentStreams {
+		t.Errorf("limits.http2_max_concurrent_streams default = %d, want %d", f.Limits.HTTP2MaxConcurrentStreams, DefaultHTTP2MaxConcurrentStreams)
+	}
 	if got := f.Resolve(f.Partners[0].JWKSFile); got != "/etc/gatehouse/partners/epic.jwks.json" {
 		t.Errorf("Resolve = %s", got)
 	}
@@ -100,6 +109,15 @@ func TestParseErrorsNameKeyPath(t *testing.T) {
 		{"buffered body bound below the body cap", func(s string) string {
 			return s + "limits:\n  max_body_bytes: 4096\n  max_buffered_body_bytes: 4096\n"
 		}, []string{`limits.max_buffered_body_bytes`, "4096 is too small"}},
+		{"negative connection limit", func(s string) string {
+			return s + "limits:\n  max_connections: -1\n"
+		}, []string{`limits.max_connections`, "-1 is out of range"}},
+		{"per-source limit above the total", func(s string) string {
+			return s + "limits:\n  max_connections: 10\n  max_connections_per_source: 11\n"
+		}, []string{`limits.max_connections_per_source`, "11 is out of range", "(10)"}},
+		{"too many HTTP/2 streams", func(s string) string {
+			return s + "limits:\n  http2_max_concurrent_streams: 5000\n"
+		}, []string{`limits.http2_max_concurrent_streams`, "5000 is out of range"}},
 		{"listen port out of range", func(s string) string { return strings.Replace(s, "listen: 0.0.0.0:8443", "listen: 0.0.0.0:99999", 1) },
 			[]string{`listen: invalid port "99999" in "0.0.0.0:99999"`, "0 to 65535"}},
 		{"listen port not a number", func(s string) string { return strings.Replace(s, "listen: 0.0.0.0:8443", "listen: 0.0.0.0:https", 1) },

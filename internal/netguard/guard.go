@@ -217,3 +217,10 @@ func (g *Guard) deny(err *DeniedError) {
 	}
 	g.logs[err.Rule].log(err)
 }
+
+// SendsProxyHeader reports whether a connection from peer must start with
+// a PROXY protocol header, so that its client is known only after the
+// header has been read.
+func (g *Guard) SendsProxyHeader(peer netip.Addr) bool {
+	return g.proxyProtocol && g.proxies.Contains(peer.Unmap())
+}

@@ -342,6 +342,12 @@ func (r *run) primitiveExtras(o *occurrence) {
 		r.errorf(outcome.CodeStructure, o.path(), "the %q form of a primitive must be a JSON object", "_")
 		return
 	}
+	// FHIR JSON objects are never empty, and the "_" object exists only
+	// to carry the id or extensions of its primitive.
+	if len(o.ext.props) == 0 {
+		r.errorf(outcome.CodeStructure, o.path(), "the %q object of a primitive is empty; it must contain id or extension, or be left out", "_")
+		return
+	}
 	root, err := r.v.typeStructure("Element")
 	if err != nil || root == nil {
 		return

@@ -2,6 +2,7 @@ package validate
 
 import (
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/gatehouse-health/gatehouse/internal/outcome"
@@ -222,7 +223,30 @@ func (r *run) targetProfiles(target *jnode, typ string, o *occurrence, d *elemDe
 			return
 		}
 	}
+	// NOTE: the issue names the target but not the element that failed
+	// the target profile. The target's own check reports that element
+	// only when the failure breaks a rule of the target's declared
+	// profiles or of FHIR R4 too, such as an undefined extension.
+	if at := r.entryPath(target); at != "" {
+		r.errorf(outcome.CodeInvalid, o.path(), "the referenced %s, %s, does not conform to %s (from %s)",
+			typ, at, strings.Join(profiles, " or "), d.owner.label())
+		return
+	}
 	r.errorf(outcome.CodeInvalid, o.path(), "the referenced %s does not conform to %s (from %s)", typ, strings.Join(profiles, " or "), d.owner.label())
+}
+
+// entryPath returns the location of target when it is the resource of an
+// entry of the innermost Bundle, or "".
+func (r *run) entryPath(target *jnode) string {
+	b := r.innermostBundle()
+	if b == nil {
+		return ""
+	}
+	i, ok := b.byNode[target]
+	if !ok {
+		return ""
+	}
+	return b.path + ".entry[" + strconv.Itoa(b.entries[i].item) + "].resource"
 }
 
 func joinKeys(m map[string]bool) string {

@@ -64,3 +64,34 @@ func TestUnloadedTargetProfileQuotesNoInstanceType(t *testing.T) {
 		}
 	}
 }
+
+// TestTargetProfileIssueNamesEntry gives the demo bundle's patient an
+// extension no loaded package defines, which fails the PAS beneficiary
+// profile: the issue at each reference to the patient names the entry
+// that fails the profile, so the sender can find the resource, not only
+// the profile.
+func TestTargetProfileIssueNamesEntry(t *testing.T) {
+	body := string(readPASDemoBundle(t))
+	edited := strings.Replace(body, `"given":["JOE"]`,
+		`"given":["JOE"],"_given":[{"extension":[{"url":"http://acme.example.org/fhir/StructureDefinition/nickname","valueString":"Joey"}]}]`, 1)
+	if edited == body {
+		t.Fatal("the demo bundle no longer contains the given name the test extends")
+	}
+	v, _ := pasValidators(t, "2.2.1")
+	res, err := v.Validate([]byte(edited), pasRequestBundle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, is := range res.Issues {
+		if strings.Contains(is.Diagnostics, "the referenced Patient") && strings.Contains(is.Diagnostics, "does not conform") {
+			found = true
+			if !strings.Contains(is.Diagnostics, "Patient, Bundle.entry[") || !strings.Contains(is.Diagnostics, "].resource, does not conform to") {
+				t.Errorf("issue at %v does not name the entry: %s", is.Expression, is.Diagnostics)
+			}
+		}
+	}
+	if !found {
+		t.Fatalf("no issue about the referenced Patient; issues: %+v", res.Issues)
+	}
+}

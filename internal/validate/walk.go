@@ -356,6 +356,12 @@ func (r *run) addOccurrences(g *group, p jprop, name, typ string, isExt bool, at
 			return
 		}
 	}
+	// A "_" array aligns ids and extensions with the values by null
+	// items, so one that is all nulls carries nothing: it is an empty
+	// property, which FHIR JSON does not allow.
+	if isExt && repeats && allNull(items) {
+		r.errorf(outcome.CodeStructure, at.child(p.name), "every item of %q is null; an array of primitive extensions needs at least one item with id or extension, or must be left out", p.name)
+	}
 	// Primitive halves of the same member share occurrences.
 	existing := r.occurrencesOf(g, typ)
 	if len(existing) > 0 && len(existing) != len(items) && isPrimitiveType(typ) {
@@ -394,6 +400,15 @@ func (r *run) addOccurrences(g *group, p jprop, name, typ string, isExt bool, at
 			o.val = item
 		}
 	}
+}
+
+func allNull(items []*jnode) bool {
+	for _, item := range items {
+		if item.kind != kindNull {
+			return false
+		}
+	}
+	return true
 }
 
 // occurrencesOf returns the occurrences of g whose type is typ. They are
