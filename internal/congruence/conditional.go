@@ -50,8 +50,15 @@ type CriteriaIdentifier struct {
 // gateway cannot tell the meaning of: a member identifier parameter with
 // a modifier (":of-type", ":not", ":text"), a token with more than one
 // unescaped "|", a name or value that cannot be percent-decoded, and
-// "_filter" or "_query", whose expressions may name any member.
+// "_filter" or "_query", whose expressions may name any member. A raw "#"
+// is an error too, because a URL parser ends the query there.
 func ConditionalIdentifiers(typ, query string) ([]CriteriaIdentifier, error) {
+	// A reader that parses the reference as a URL ends the query at an
+	// unescaped "#" and drops the rest as a fragment, so
+	// "Patient?_id=1#&identifier=S|V" would select by "_id" alone.
+	if strings.ContainsRune(query, '#') {
+		return nil, errConditionalIdentifier
+	}
 	var out []CriteriaIdentifier
 	for _, param := range strings.Split(query, "&") {
 		rawName, rawValue, _ := strings.Cut(param, "=")

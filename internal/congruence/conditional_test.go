@@ -33,6 +33,8 @@ func TestConditionalIdentifiers(t *testing.T) {
 		{"percent-coded name", "Coverage", "subscriber%2Did=M-4",
 			[]CriteriaIdentifier{{Identifier{"", "M-4"}, false, true}}},
 		{"other parameters", "Patient", "family=Other&general-practitioner=Practitioner/1", nil},
+		{"percent-coded number sign", "Patient", "identifier=s|v%23",
+			[]CriteriaIdentifier{{Identifier{"s", "v#"}, true, false}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -63,6 +65,8 @@ func TestConditionalIdentifiersUnreadable(t *testing.T) {
 		"_filter=identifier eq M",
 		"_query=by-member&member=M",
 		"%zz=v",
+		"_id=victim#&identifier=s|v",
+		"identifier=s|v#",
 	} {
 		if got, err := ConditionalIdentifiers("Patient", query); err == nil {
 			t.Errorf("ConditionalIdentifiers(%q) = %+v, want an error", query, got)

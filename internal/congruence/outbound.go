@@ -1,6 +1,7 @@
 package congruence
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 
@@ -11,9 +12,9 @@ import (
 )
 
 // Outbound covers what the payer's engine and the built-in payer send to a
-// partner. The check reads the body, every entry of a Bundle, every
-// resource of a Parameters and every contained resource, down to
-// maxOutboundNesting levels. Where a resource's type names parties, they
+// partner. The check reads the body, every entry of a Bundle and its
+// response.outcome, every resource of a Parameters and every contained
+// resource, down to maxOutboundNesting levels. Where a resource's type names parties, they
 // must be this payer and the destination partner:
 //
 //   - ClaimResponse: insurer is this payer, and requestor, when present,
@@ -215,6 +216,43 @@ func (c *Checker) outboundBundle(w *outboundWalk, body []byte, at string, depth 
 			m = c.outboundEntry(w, ix, i, path, true, depth)
 		}
 		if m != nil {
+			return m
+		}
+	}
+	return c.outboundOutcomes(w, b, body, at, depth)
+}
+
+// bundleOutcomesJSON reads Bundle.entry.response.outcome. Its type in R4
+// is Resource, so any resource fits there, a Patient included.
+type bundleOutcomesJSON struct {
+	Entry []struct {
+		Response *struct {
+			Outcome jsontext.Value `json:"outcome"`
+		} `json:"response"`
+	} `json:"entry"`
+}
+
+// outboundOutcomes checks the resource in each entry.response.outcome of
+// the Bundle b, whose body is body, like an entry that is not in a
+// Bundle. fhirreq.ParseBundleContent does not return these resources.
+func (c *Checker) outboundOutcomes(w *outboundWalk, b *fhirreq.Bundle, body []byte, at string, depth int) *Mismatch {
+	if !slices.ContainsFunc(b.Entries, func(e fhirreq.Entry) bool { return e.HasResponse }) {
+		return nil
+	}
+	var outcomes bundleOutcomesJSON
+	if err := json.Unmarshal(body, &outcomes); err != nil {
+		return unreadable(at)
+	}
+	for i, e := range outcomes.Entry {
+		if e.Response == nil || len(e.Response.Outcome) == 0 || string(e.Response.Outcome) == "null" {
+			continue
+		}
+		path := at + ".entry[" + strconv.Itoa(i) + "].response.outcome"
+		typ, _, err := fhirreq.ResourceHead(e.Response.Outcome)
+		if err != nil {
+			return unreadable(path)
+		}
+		if m := c.outboundResource(w, typ, e.Response.Outcome, path, depth+1); m != nil {
 			return m
 		}
 	}
