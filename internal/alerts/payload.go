@@ -47,27 +47,27 @@ func patientParam(resourceType string, p fhirreq.Param) []string {
 	if p.Chained() {
 		// patient.identifier=system|value and subject:Patient.identifier=...
 		if (name == "patient" || name == "beneficiary" || name == "subject") && p.Links[1].Name == "identifier" {
-			return prefixed("identifier:", splitValues(p.Value))
+			return prefixed("identifier:", fhirreq.SplitValues(p.Value))
 		}
 		return nil
 	}
 	switch {
 	case name == "patient" || name == "beneficiary":
-		return references(splitValues(p.Value))
+		return references(fhirreq.SplitValues(p.Value))
 	case name == "subject" && mod == "Patient":
-		return references(splitValues(p.Value))
+		return references(fhirreq.SplitValues(p.Value))
 	case name == "subject":
 		var out []string
-		for _, v := range splitValues(p.Value) {
+		for _, v := range fhirreq.SplitValues(p.Value) {
 			if strings.HasPrefix(v, "Patient/") || strings.Contains(v, "/Patient/") {
 				out = append(out, references([]string{v})...)
 			}
 		}
 		return out
 	case resourceType == "Patient" && name == "_id":
-		return prefixed("id:", splitValues(p.Value))
+		return prefixed("id:", fhirreq.SplitValues(p.Value))
 	case resourceType == "Patient" && name == "identifier":
-		return prefixed("identifier:", splitValues(p.Value))
+		return prefixed("identifier:", fhirreq.SplitValues(p.Value))
 	}
 	return nil
 }
@@ -95,23 +95,6 @@ func prefixed(prefix string, values []string) []string {
 		}
 	}
 	return out
-}
-
-// splitValues splits a search parameter value at commas that FHIR's "\,"
-// escape does not protect.
-func splitValues(v string) []string {
-	var out []string
-	start := 0
-	for i := 0; i < len(v); i++ {
-		switch v[i] {
-		case '\\':
-			i++
-		case ',':
-			out = append(out, v[start:i])
-			start = i + 1
-		}
-	}
-	return append(out, v[start:])
 }
 
 // pasPatient returns the patient of a PAS Bundle: the first identifier of
@@ -243,13 +226,13 @@ func (c *canaries) matchQuery(e *record.Entry, req *fhirreq.Request) (int, bool)
 	var values []string
 	if req != nil && req.Query != nil {
 		for _, p := range req.Query.Params {
-			values = append(values, splitValues(p.Value)...)
+			values = append(values, fhirreq.SplitValues(p.Value)...)
 		}
 	} else if _, raw, ok := strings.Cut(e.Target, "?"); ok {
 		q, _ := url.ParseQuery(raw)
 		for _, vs := range q {
 			for _, v := range vs {
-				values = append(values, splitValues(v)...)
+				values = append(values, fhirreq.SplitValues(v)...)
 			}
 		}
 	}
