@@ -145,7 +145,10 @@ func (g *Gateway) roundTrip(ctx context.Context, ex *exchange) (int, http.Header
 // entry parses to the query that was forwarded.
 //
 // NOTE: a search inside a batch or transaction is forwarded without an
-// added _count, because its Bundle is forwarded as recorded.
+// added _count. Its Bundle is forwarded and recorded as received, and
+// editing entry.request.url would need a splice at the string's place in
+// the body, a fresh strict check and a size check, and would break a
+// Bundle.signature. docs/security.md, Known gaps, lists these.
 func addDefaultCount(ex *exchange) {
 	if !isSearch(ex.fhir) || ex.fhir.Query == nil || ex.fhir.Query.Count >= 0 {
 		return

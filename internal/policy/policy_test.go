@@ -3,6 +3,7 @@ package policy
 import (
 	"fmt"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -194,6 +195,35 @@ func TestTransaction50Allowed(t *testing.T) {
 	}
 	if in.Scopes.Len() == 0 || !in.Scopes.Permits(scope.Create, "Observation", nil) {
 		t.Error("writer scopes not granted")
+	}
+}
+
+// A search inside a batch gets no default _count from the gateway, so the
+// cap on a _count the entry names is what bounds its page.
+func TestBatchSearchCountCapped(t *testing.T) {
+	f := loadAttacks(t)
+	e := f.engine(t)
+	tests := []struct {
+		name, url, wantRule string
+		wantAllow           bool
+	}{
+		{"count within cap", "Claim?status=active&_count=10", "allow.batch", true},
+		{"count above cap", "Claim?status=active&_count=" + strconv.Itoa(DefaultMaxCount+1), "policy.search.count", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			body := `{"resourceType":"Bundle","type":"batch","entry":[{"request":{"method":"GET","url":"` + tt.url + `"}}]}`
+			in, _ := f.input(t, &attackCase{Partner: "writer", Scopes: strings.Join(f.Partners["writer"].Scopes, " "),
+				Method: "POST", Target: "/fhir", Body: []byte(body)})
+			in.Allowlist = fhirreq.Allowlist{{Kind: fhirreq.BatchTransaction}, {Kind: fhirreq.SearchType, Type: "Claim"}}
+			d := e.Decide(in)
+			if d.Allow != tt.wantAllow {
+				t.Errorf("allow = %v, want %v: %+v", d.Allow, tt.wantAllow, d)
+			}
+			if d.Rule != tt.wantRule {
+				t.Errorf("rule = %q, want %q", d.Rule, tt.wantRule)
+			}
+		})
 	}
 }
 

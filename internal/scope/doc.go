@@ -83,4 +83,12 @@
 // requested scopes with AllowWildcard only when the registration contains a
 // wildcard scope, so a client without one cannot even ask for "*". Between
 // two parsed sets, Intersect narrows a wildcard to the scopes it overlaps.
+//
+// # Comparing scopes
+//
+// Covers and Intersect compare restrictions by the rules Set.Permits
+// applies to a search, so a restriction to system|code is within one to
+// the bare code. When two scopes restrict one parameter, Intersect keeps
+// the value within the other, and grants nothing for the pair when neither
+// is within the other.
 package scope

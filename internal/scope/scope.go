@@ -314,7 +314,8 @@ func (sc Scope) Canonical() string {
 
 // Covers reports whether every request t permits is also permitted by sc:
 // the same operation, or a type sc names (or sc's wildcard), permissions
-// within sc's, and at least sc's restrictions.
+// within sc's, and for each of sc's restrictions one of t's within it (see
+// paramWithin).
 func (sc Scope) Covers(t Scope) bool {
 	if sc.Operation != "" || t.Operation != "" {
 		return sc.Operation == t.Operation && sc.Type == t.Type
@@ -325,22 +326,25 @@ func (sc Scope) Covers(t Scope) bool {
 	if t.Perms&^sc.Perms != 0 {
 		return false
 	}
-	return containsAll(t.Params, sc.Params)
+	return restrictionsWithin(t.Type, t.Params, sc.Params)
 }
 
-// containsAll reports whether every restriction in want is in have. Both
-// are sorted.
-func containsAll(have, want []Param) bool {
-	for _, w := range want {
-		if _, found := slices.BinarySearchFunc(have, w, compareParams); !found {
+// restrictionsWithin reports whether each restriction in outer has one of
+// the same name in inner that is within it. Scope restrictions name each
+// parameter once.
+func restrictionsWithin(typ string, inner, outer []Param) bool {
+	for _, o := range outer {
+		i := slices.IndexFunc(inner, func(p Param) bool { return p.Name == o.Name })
+		if i < 0 || !paramWithin(typ, inner[i], o) {
 			return false
 		}
 	}
 	return true
 }
 
-// intersect returns the scope that permits exactly what both a and b
-// permit, and false when that is nothing.
+// intersect returns a scope that permits only what both a and b permit,
+// and false when that is nothing or cannot be written as one scope (see
+// mergeParams).
 func intersect(a, b Scope) (Scope, bool) {
 	if a.Operation != "" || b.Operation != "" {
 		if a.Operation == b.Operation && a.Type == b.Type {
@@ -359,17 +363,31 @@ func intersect(a, b Scope) (Scope, bool) {
 	if perms == 0 {
 		return Scope{}, false
 	}
-	params, ok := mergeParams(a.Params, b.Params)
+	params, ok := mergeParams(typ, a.Params, b.Params)
 	if !ok {
 		return Scope{}, false
 	}
 	return Scope{Type: typ, Perms: perms, Params: params}, true
 }
 
-// mergeParams returns the restrictions of both scopes. Two different values
-// for one name are treated as matching nothing, which may be narrower than
-// the true intersection but never wider.
-func mergeParams(a, b []Param) ([]Param, bool) {
+// paramWithin reports whether every search that satisfies the restriction
+// inner also satisfies outer, on a search of typ ("*" for a wildcard
+// scope, where only the parameters of every type are tokens). It applies
+// the rule of Set.Permits to inner's value as if it were sent in a search.
+// That is exact because a restriction value has no comma, so it is one
+// token, and because fhirreq.Token.Within is transitive: a search value
+// within inner is within outer.
+func paramWithin(typ string, inner, outer Param) bool {
+	return inner.Name == outer.Name && satisfies(typ, outer, inner.Value)
+}
+
+// mergeParams returns the restrictions of both scopes on a search of typ.
+// When both restrict one parameter, the value within the other is kept,
+// because a search that satisfies it satisfies both. When neither value is
+// within the other, the scopes are treated as overlapping in nothing. That
+// may be narrower than the true intersection (<system>| and a bare code
+// share <system>|code) but never wider.
+func mergeParams(typ string, a, b []Param) ([]Param, bool) {
 	if len(b) == 0 {
 		return a, true
 	}
@@ -379,7 +397,11 @@ func mergeParams(a, b []Param) ([]Param, bool) {
 		switch {
 		case i < 0:
 			out = append(out, p)
-		case out[i].Value != p.Value:
+		case paramWithin(typ, p, out[i]):
+			out[i] = p
+		case paramWithin(typ, out[i], p):
+			// out[i] is already the narrower one.
+		default:
 			return nil, false
 		}
 	}

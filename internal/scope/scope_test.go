@@ -126,6 +126,9 @@ func TestParseWildcard(t *testing.T) {
 	}
 }
 
+// oc is the system of the FHIR R4 Observation category codes.
+const oc = "http://terminology.hl7.org/CodeSystem/observation-category"
+
 func TestCovers(t *testing.T) {
 	tests := []struct {
 		a, b string
@@ -144,6 +147,18 @@ func TestCovers(t *testing.T) {
 		{"system/Observation.rs?category=laboratory", "system/Observation.rs", false},
 		{"system/Observation.rs?category=laboratory", "system/Observation.rs?category=vital-signs", false},
 		{"system/Observation.rs?category=laboratory", "system/Observation.s?category=laboratory&status=final", true},
+		{"system/Observation.rs?category=laboratory", "system/Observation.rs?category=" + oc + "|laboratory", true},
+		{"system/Observation.rs?category=" + oc + "|laboratory", "system/Observation.rs?category=laboratory", false},
+		{"system/Observation.rs?category=laboratory", "system/Observation.rs?category=|laboratory", true},
+		{"system/Observation.rs?category=" + oc + "|", "system/Observation.rs?category=" + oc + "|laboratory", true},
+		{"system/Observation.rs?category=" + oc + "|laboratory", "system/Observation.rs?category=" + oc + "|", false},
+		{"system/Observation.rs?category=" + oc + "|", "system/Observation.rs?category=laboratory", false},
+		{"system/Observation.rs?category=laboratory", "system/Observation.rs?category=http://example.org|laboratory&status=final", true},
+		{"system/Patient.rs?family=smith", "system/Patient.rs?family=x|smith", false},
+		{"system/*.rs?_tag=x", "system/Claim.rs?_tag=http://example.org|x", true},
+		{"system/*.rs?_tag=x", "system/*.rs?_tag=http://example.org|x", true},
+		{"system/*.rs?category=laboratory", "system/Observation.rs?category=" + oc + "|laboratory", true},
+		{"system/*.rs?category=laboratory", "system/*.rs?category=" + oc + "|laboratory", false},
 		{"system/Claim.$submit", "system/Claim.$submit", true},
 		{"system/Claim.$submit", "system/Claim.$inquire", false},
 		{"system/Claim.cruds", "system/Claim.$submit", false},
@@ -217,7 +232,6 @@ func TestPermits(t *testing.T) {
 // compared as tokens: a search passes when every alternative it lists
 // matches only codings the restriction matches.
 func TestPermitsToken(t *testing.T) {
-	const oc = "http://terminology.hl7.org/CodeSystem/observation-category"
 	set := mustSet(t, "system/Observation.rs?category=laboratory system/Condition.rs?category="+oc+"|problem-list-item "+
 		"system/DiagnosticReport.rs?code=http://loinc.org| system/Patient.rs?family=smith system/*.s?_tag=|x")
 	tests := []struct {
@@ -282,6 +296,22 @@ func TestIntersect(t *testing.T) {
 		{"granular asked", "system/Observation.rs?category=laboratory", "system/Observation.read", "system/Observation.rs?category=laboratory"},
 		{"granular conflict", "system/Observation.rs?category=vital-signs", "system/Observation.rs?category=laboratory", ""},
 		{"granular merged", "system/Observation.rs?status=final", "system/Observation.rs?category=laboratory", "system/Observation.rs?category=laboratory&status=final"},
+		{"token asked within registered", "system/Observation.rs?category=" + oc + "|laboratory", "system/Observation.rs?category=laboratory",
+			"system/Observation.rs?category=" + oc + "|laboratory"},
+		{"token registered within asked", "system/Observation.rs?category=laboratory", "system/Observation.rs?category=" + oc + "|laboratory",
+			"system/Observation.rs?category=" + oc + "|laboratory"},
+		{"token narrower kept with merge", "system/Observation.s?category=laboratory&status=final", "system/Observation.rs?category=" + oc + "|laboratory",
+			"system/Observation.s?category=" + oc + "|laboratory&status=final"},
+		{"token registered within asked system", "system/Observation.rs?category=" + oc + "|&status=final", "system/Observation.rs?category=" + oc + "|laboratory",
+			"system/Observation.rs?category=" + oc + "|laboratory&status=final"},
+		{"token neither within", "system/Observation.rs?category=" + oc + "|", "system/Observation.rs?category=laboratory", ""},
+		{"token no system against system", "system/Observation.rs?category=|laboratory", "system/Observation.rs?category=" + oc + "|laboratory", ""},
+		{"token other code", "system/Observation.rs?category=" + oc + "|vital-signs", "system/Observation.rs?category=laboratory", ""},
+		{"string compared exactly", "system/Patient.rs?family=x|smith", "system/Patient.rs?family=smith", ""},
+		{"wildcard registered token", "system/Observation.rs?category=" + oc + "|laboratory", "system/*.rs?category=laboratory",
+			"system/Observation.rs?category=" + oc + "|laboratory"},
+		{"wildcard asked token narrowed", "system/*.rs?category=laboratory", "system/Observation.rs?category=" + oc + "|laboratory",
+			"system/Observation.rs?category=" + oc + "|laboratory"},
 		{"operation", "system/Claim.$submit system/Claim.$inquire", "system/Claim.$submit", "system/Claim.$submit"},
 		{"operation from permissions", "system/Claim.$submit", "system/Claim.cruds", ""},
 		{"duplicates removed", "system/Claim.read system/Claim.rs system/Claim.r", "system/Claim.rs", "system/Claim.read"},
@@ -307,6 +337,41 @@ func TestIntersectIsWithinBoth(t *testing.T) {
 	for _, g := range Intersect(requested, registered).Scopes() {
 		if !covered(requested, g) || !covered(registered, g) {
 			t.Errorf("granted %s is not within both sets", g.Canonical())
+		}
+	}
+}
+
+// TestIntersectTokenNeverWider pairs scopes built from a set of category
+// restrictions and tries a set of category searches on each pair. A search
+// the intersection permits must be permitted by both scopes. A scope that
+// Covers another must permit each search the other permits.
+func TestIntersectTokenNeverWider(t *testing.T) {
+	values := []string{"laboratory", "|laboratory", oc + "|laboratory", oc + "|", "http://example.org|laboratory",
+		"vital-signs", oc + "|vital-signs", "a|b|c"}
+	var scopes []string
+	for _, typ := range []string{"Observation", "*"} {
+		scopes = append(scopes, "system/"+typ+".rs")
+		for _, v := range values {
+			scopes = append(scopes, "system/"+typ+".rs?category="+v)
+		}
+	}
+	searches := slices.Clone(values)
+	searches = append(searches, "laboratory,"+oc+"|laboratory", oc+"|laboratory,vital-signs")
+	for _, req := range scopes {
+		for _, reg := range scopes {
+			requested, registered := mustSet(t, req), mustSet(t, reg)
+			granted := Intersect(requested, registered)
+			for _, v := range searches {
+				params := []Param{{"category", v}}
+				if granted.Permits(Search, "Observation", params) &&
+					(!requested.Permits(Search, "Observation", params) || !registered.Permits(Search, "Observation", params)) {
+					t.Errorf("Intersect(%s, %s) = %s permits category=%s, which one of them does not", req, reg, granted, v)
+				}
+				if mustParse(t, reg).Covers(mustParse(t, req)) &&
+					requested.Permits(Search, "Observation", params) && !registered.Permits(Search, "Observation", params) {
+					t.Errorf("%s covers %s, but only the latter permits category=%s", reg, req, v)
+				}
+			}
 		}
 	}
 }

@@ -6,6 +6,9 @@ import (
 	"testing"
 )
 
+// oc is the system of the FHIR R4 Observation category codes.
+const oc = "http://terminology.hl7.org/CodeSystem/observation-category"
+
 func TestGrantScopes(t *testing.T) {
 	tests := []struct {
 		name                  string
@@ -18,6 +21,11 @@ func TestGrantScopes(t *testing.T) {
 		{"wider request narrowed", "system/Claim.*", "system/Claim.rs", "system/Claim.rs"},
 		{"granular registration narrows", "system/Observation.rs", "system/Observation.rs?category=laboratory", "system/Observation.rs?category=laboratory"},
 		{"granular request within plain registration", "system/Observation.rs?category=laboratory", "system/Observation.rs", "system/Observation.rs?category=laboratory"},
+		{"token request within granular registration", "system/Observation.rs?category=" + oc + "|laboratory", "system/Observation.rs?category=laboratory",
+			"system/Observation.rs?category=" + oc + "|laboratory"},
+		{"granular registration within token request", "system/Observation.rs?category=laboratory", "system/Observation.rs?category=" + oc + "|laboratory",
+			"system/Observation.rs?category=" + oc + "|laboratory"},
+		{"token restrictions not nested", "system/Observation.rs?category=" + oc + "|", "system/Observation.rs?category=laboratory", ""},
 		{"operation grant", "system/Claim.$submit system/Claim.rs", "system/Claim.$submit system/Claim.rs", "system/Claim.$submit system/Claim.rs"},
 		{"operation not implied by cruds", "system/Claim.$submit", "system/Claim.cruds", ""},
 		{"wildcard without registration", "system/*.rs", "system/Claim.rs", ""},
