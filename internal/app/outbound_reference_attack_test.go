@@ -133,9 +133,9 @@ func TestOutboundParametersCriteriaOwnMemberForwarded(t *testing.T) {
 // A compromised engine names, in a Parameters valueReference, a Person or
 // a RelatedPerson by an identifier that the partner has not named. A
 // Person links a person's Patient records and carries the same MRNs and
-// member ids, so its criteria are checked like a Patient's: the MRN of a
-// patient that no partner named, which the payload identifier rules let
-// pass, is rejected here.
+// member ids, so its criteria are checked like a Patient's. The MRN of a
+// patient that no partner named passes the payload identifier rules but
+// is rejected here.
 func TestOutboundParametersPersonCriteriaRejected(t *testing.T) {
 	cases := map[string]string{
 		"Person unlinked MRN":        "Person?identifier=" + victimMRN,

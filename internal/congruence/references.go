@@ -9,10 +9,10 @@ import (
 )
 
 // References that may name a person. The outbound patient check cannot
-// resolve a server id, so a reference by server id to a person is
-// rejected wherever the check reads references: a literal valueReference
-// of a Parameters, and the criteria of a conditional reference there or
-// in a patient element. A reference counts as naming a person when any
+// resolve a server id, so it rejects a reference by server id to a person
+// wherever it reads references. These are a literal valueReference of a
+// Parameters, and the criteria of a conditional reference there or in a
+// patient element. A reference counts as naming a person when any
 // reading of it that a conformant or a lenient server may apply names
 // one, so that no spelling reaches a server that resolves it to a patient
 // the gateway never saw.
@@ -27,9 +27,11 @@ var personTypes = []string{"Patient", "RelatedPerson", "Person"}
 var resourceTypeName = regexp.MustCompile(`^[A-Z][A-Za-z]{1,63}$`)
 
 // maxPercentDecodings caps how many times a reference is percent-decoded
-// when looking for a reading that names a person. A lenient server
-// decodes at most once per layer it passes, and three layers cover a
-// proxy, a servlet container and the application.
+// when looking for a reading that names a person.
+//
+// NOTE: 3 is an estimate: a reference passes a proxy, a servlet container
+// and the FHIR server, and each may decode it once. A server that decodes
+// more often could read a reference encoded four times as a Patient.
 const maxPercentDecodings = 3
 
 // foldedPersonType returns the person type that name spells, ignoring
@@ -213,9 +215,9 @@ func parameterNamesPerson(name, value string) bool {
 }
 
 // namesOtherType reports whether the reference value names an instance
-// of a type that is not a person type: its second-to-last path segment is
-// a resource type name, and it is not a person type or a Group, whose
-// members are patients.
+// of a type that is not a person type. Its second-to-last path segment
+// must be a resource type name other than a person type or Group, because
+// a Group's members are patients.
 func namesOtherType(value string) bool {
 	segments := referenceSegments(value)
 	if len(segments) < 2 {
