@@ -293,11 +293,11 @@ func (c *Checker) outboundParameterList(w *outboundWalk, params []outboundParame
 // valueIdentifier or valueReference.identifier names. A Parameters type
 // has no fixed meaning, so the gateway cannot tell a member id from
 // another identifier there. Each such identifier therefore counts as a
-// patient, and a literal valueReference to a Patient, which cannot be
-// resolved, is a mismatch unless it is the fullUrl of an entry of an
-// enclosing Bundle, such as a notification's additional context. A
-// conditional reference to a Patient names the patient by its criteria
-// (conditionalPatient). A literal valueReference to another type, such as
+// patient. A literal valueReference that may name a person
+// (namesPersonType), which cannot be resolved, is a mismatch unless it is
+// the fullUrl of an entry of an enclosing Bundle, such as a
+// notification's additional context. A conditional reference is read by
+// parameterConditional. A literal valueReference to another type, such as
 // a notification's focus, passes.
 func (w *outboundWalk) addParameterPatient(param outboundParameterJSON, path string) *Mismatch {
 	if param.ValueIdentifier != nil {
@@ -323,49 +323,83 @@ func (w *outboundWalk) addParameterPatient(param outboundParameterJSON, path str
 			return &Mismatch{Rule: patientRule, Path: at + ".identifier", Reason: at + ".identifier is an identifier without both system and value"}
 		}
 		w.patients = append(w.patients, NamedPatient{Path: at, Identifiers: ids})
-	case isConditionalPatient(ref.Reference):
-		named, m := conditionalPatient(ref, at)
+	case strings.Contains(ref.Reference, "?"):
+		named, m := parameterConditional(ref, at)
 		if m != nil {
 			return m
 		}
-		w.patients = append(w.patients, named)
-	case namesPatientType(ref.Reference) && !w.resolvesToEntry(ref.Reference):
+		if named != nil {
+			w.patients = append(w.patients, *named)
+		}
+	case namesPersonType(ref.Reference) && !w.resolvesToEntry(ref.Reference):
 		return &Mismatch{Rule: patientRule, Path: at,
-			Reason: at + " is a literal reference to a Patient the gateway cannot resolve; name the patient by identifier"}
+			Reason: at + " is a literal reference that may name a patient or another person, which the gateway cannot resolve; name the patient by identifier"}
 	}
 	return nil
 }
 
-// isConditionalPatient reports whether ref is a conditional reference to
-// a Patient, such as "Patient?identifier=SYSTEM|VALUE" or the same after a
-// base URL.
-func isConditionalPatient(ref string) bool {
-	typ, _, ok := conditionalQuery(ref)
-	return ok && typ == "Patient"
+// parameterConditional returns the person that ref, a conditional
+// reference in a Parameters at path, names, or nil when it searches
+// another type. Criteria of a person type (personTypes) name the person
+// by their identifier parameters, as a patient element does
+// (conditionalPatient): a Person or a RelatedPerson carries a person's
+// member ids and MRNs just as a Patient does. Criteria of another type
+// must not name a person by server id (criteriaNamePersonByID). A type
+// that a server could read otherwise than the gateway, such as "patient"
+// or "PATIENT", is a mismatch.
+func parameterConditional(ref *referenceJSON, path string) (*NamedPatient, *Mismatch) {
+	typ, query, _ := conditionalQuery(ref.Reference)
+	person := foldedPersonType(typ)
+	switch {
+	case !resourceTypeName.MatchString(typ) || person != "" && person != typ:
+		return nil, &Mismatch{Rule: patientRule, Path: path,
+			Reason: path + " is a conditional reference whose resource type " + strconv.Quote(typ) + " is not written as FHIR spells it"}
+	case person != "":
+		named, m := conditionalPatient(ref, path, personTypes)
+		if m != nil {
+			return nil, m
+		}
+		return &named, nil
+	case criteriaNamePersonByID(query):
+		return nil, &Mismatch{Rule: patientRule, Path: path,
+			Reason: path + " is a conditional reference whose criteria name a patient or another person by server id or by something other than an identifier; name the patient by identifier"}
+	}
+	return nil, nil
 }
 
+// patientElementTypes are the types a conditional reference in a patient
+// element may search: the R4 patient elements this check reads refer to a
+// Patient, and Coverage.subscriber and Coverage.policyHolder to a
+// RelatedPerson as well.
+var patientElementTypes = []string{"Patient", "RelatedPerson"}
+
 // conditionalPatient returns the patient that ref, a conditional
-// reference in a patient element at path, names: the identifiers of the
-// "identifier" parameters of its criteria, each with a system, marked
-// NamedPatient.Conditional. The searched type must be a Patient or a
-// RelatedPerson, whose "identifier" parameter matches the person's own
-// identifiers. A Reference.identifier beside it must be one of them.
+// reference at path, names: the identifiers of the "identifier"
+// parameters of its criteria, each with a system, marked
+// NamedPatient.Conditional. The searched type must be one of types, whose
+// "identifier" parameter matches the person's own identifiers. A
+// Reference.identifier beside it must be one of them.
 //
 // A patient named otherwise is a mismatch: by name or birth date, by
-// criteria the gateway cannot read, or by a value without a system, which
-// a server matches in every identifier system, MRNs of other patients
-// included. The other member identifier parameters of the criteria
-// ("_has:Coverage:beneficiary:subscriber-id") only narrow the search, and
-// the caller checks them as identifiers of the body.
-func conditionalPatient(ref *referenceJSON, path string) (NamedPatient, *Mismatch) {
+// criteria the gateway cannot read, by criteria that also name a person by
+// server id (criteriaNamePersonByID), or by a value without a system,
+// which a server matches in every identifier system, MRNs of other
+// patients included. The other member identifier parameters of the
+// criteria ("_has:Coverage:beneficiary:subscriber-id") only narrow the
+// search, and the caller checks them as identifiers of the body.
+func conditionalPatient(ref *referenceJSON, path string, types []string) (NamedPatient, *Mismatch) {
 	typ, query, _ := conditionalQuery(ref.Reference)
-	if typ != "Patient" && typ != "RelatedPerson" {
+	if !slices.Contains(types, typ) {
 		return NamedPatient{}, &Mismatch{Rule: patientRule, Path: path,
-			Reason: path + " is a conditional reference to type " + strconv.Quote(typ) + ", which the gateway cannot match to a patient; search Patient or RelatedPerson by identifier"}
+			Reason: path + " is a conditional reference to type " + strconv.Quote(typ) + ", which the gateway cannot match to a patient; search " + strings.Join(types, ", ") + " by identifier"}
 	}
 	criteria, err := ConditionalIdentifiers(typ, query)
 	if err != nil {
 		return NamedPatient{}, &Mismatch{Rule: patientRule, Path: path, Reason: path + " is a conditional reference whose search criteria cannot be read"}
+	}
+	if criteriaNamePersonByID(query) {
+		return NamedPatient{}, &Mismatch{Rule: patientRule, Path: path,
+			Reason: path + " is a conditional reference whose criteria also name a patient or another person by server id or by something other than an identifier"}
 	}
 	named := NamedPatient{Path: path, Conditional: true}
 	for _, c := range criteria {
@@ -387,23 +421,6 @@ func conditionalPatient(ref *referenceJSON, path string) (NamedPatient, *Mismatc
 			Reason: path + ".identifier is not an identifier that the criteria of " + path + ".reference name"}
 	}
 	return named, nil
-}
-
-// namesPatientType reports whether the literal reference ref may name a
-// Patient: it has a "Patient" path segment, as in "Patient/id" or an
-// absolute URL, or it is a contained "#id", whose type a parameter does
-// not show. A "urn:uuid:" reference to a Bundle entry passes, because the
-// entry itself is checked.
-func namesPatientType(ref string) bool {
-	if strings.HasPrefix(ref, "#") {
-		return true
-	}
-	for _, seg := range strings.Split(ref, "/") {
-		if seg == "Patient" {
-			return true
-		}
-	}
-	return false
 }
 
 // outboundEntry checks entry i of ix, located at at, and then its

@@ -125,7 +125,7 @@ func (w *outboundWalk) addPatient(ix *index, i int, typ string, r *outboundResou
 			var named NamedPatient
 			var m *Mismatch
 			if _, _, ok := conditionalQuery(ref.Reference); ok {
-				named, m = conditionalPatient(ref, path)
+				named, m = conditionalPatient(ref, path, patientElementTypes)
 			} else {
 				named, m = namePatient(ix, i, ref, r, path, inBundle)
 			}

@@ -1,0 +1,167 @@
+package app_test
+
+import (
+	"net/http"
+	"testing"
+)
+
+// victimMRN is the MRN of a patient that no partner named, as a search
+// token. The payload identifier rules let it pass, because its system is
+// not a member id system, so only the patient check can reject it.
+const victimMRN = "urn:example:mrn|mrn-victim"
+
+// requireNotificationFocusRejected posts patientNotification with ref as
+// the focus, as requireMemberIDRejected does.
+func requireNotificationFocusRejected(t *testing.T, ref string) {
+	t.Helper()
+	requireMemberIDRejected(t, "$subscription-hook", "/$subscription-hook", patientNotification(ref))
+}
+
+// requireNotificationFocusForwarded requires the notification whose focus
+// is ref to reach the partner.
+func requireNotificationFocusForwarded(t *testing.T, ref string) {
+	t.Helper()
+	requireMemberIDForwarded(t, "$subscription-hook", "/$subscription-hook", patientNotification(ref))
+}
+
+// A compromised engine names another person's Patient by server id in a
+// Parameters valueReference, spelled so that a check matching "Patient"
+// between unencoded slashes misses it while a conformant or lenient server
+// still resolves it to that Patient.
+func TestOutboundParametersPatientReferenceSpellingRejected(t *testing.T) {
+	cases := map[string]string{
+		"encoded slash":        "Patient%2Fvictim",
+		"encoded twice":        "Patient%252Fvictim",
+		"encoded type letter":  "%50atient/victim",
+		"lower case":           "patient/victim",
+		"upper case":           "PATIENT/victim",
+		"lower case base URL":  "https://ehr.example/fhir/patient/victim",
+		"backslash":            `Patient\\victim`,
+		"path parameter":       "Patient;v=1/victim",
+		"encoded query":        "Patient%3F_id=victim",
+		"fullwidth type":       "Ｐａｔｉｅｎｔ/victim",
+		"lower case criteria":  "patient?identifier=" + victimMRN,
+		"upper case criteria":  "PATIENT?identifier=" + victimMRN,
+		"criteria type absent": "https://ehr.example/fhir/Patient/?identifier=" + victimMRN,
+	}
+	for name, ref := range cases {
+		t.Run(name, func(t *testing.T) {
+			requireNotificationFocusRejected(t, ref)
+		})
+	}
+}
+
+// Literal references to resources that are not people, the focus a real
+// notification carries, still reach the partner.
+func TestOutboundParametersOtherReferenceForwarded(t *testing.T) {
+	cases := map[string]string{
+		"relative":     "ClaimResponse/cr-1",
+		"absolute":     "https://payer.example/fhir/Task/t-1",
+		"patient-like": "Observation/patient-weight",
+	}
+	for name, ref := range cases {
+		t.Run(name, func(t *testing.T) {
+			requireNotificationFocusForwarded(t, ref)
+		})
+	}
+}
+
+// A compromised engine names another person's data by conditional
+// criteria of a type other than Patient whose reference parameters name
+// the Patient by server id. The partner's server resolves the criteria to
+// that person's Coverage or claim as it would resolve "Patient/victim".
+func TestOutboundParametersCriteriaPatientByIDRejected(t *testing.T) {
+	cases := map[string]string{
+		"beneficiary typed":      "Coverage?beneficiary=Patient/victim",
+		"beneficiary bare id":    "Coverage?beneficiary=victim",
+		"beneficiary base URL":   "Coverage?beneficiary=https://ehr.example/fhir/Patient/victim",
+		"beneficiary encoded":    "Coverage?beneficiary=Patient%2Fvictim",
+		"beneficiary upper case": "Coverage?BENEFICIARY=victim",
+		"type modifier":          "Coverage?beneficiary:Patient=victim",
+		"patient":                "ExplanationOfBenefit?patient=Patient/victim",
+		"subject":                "Observation?subject=victim",
+		"subscriber":             "Coverage?subscriber=victim",
+		"policy-holder":          "Coverage?policy-holder=Patient/victim",
+		"group member":           "Group?member=Patient/victim",
+		"other parameter":        "Coverage?payor=Patient/victim",
+		"chain to id":            "Coverage?beneficiary._id=victim",
+		"chain to name":          "Coverage?beneficiary.family=Victim&beneficiary.birthdate=1970-01-01",
+		"reverse chain":          "Coverage?_has:Claim:insurance:patient=Patient/victim",
+	}
+	for name, ref := range cases {
+		t.Run(name, func(t *testing.T) {
+			requireNotificationFocusRejected(t, ref)
+		})
+	}
+}
+
+// The same criteria in a ClaimResponse's patient element are rejected as
+// well, even beside an identifier of the partner's own member.
+func TestOutboundPatientElementCriteriaPatientByIDRejected(t *testing.T) {
+	own := "identifier=" + ownMemberID.System + "|" + ownMemberID.Value
+	cases := map[string]string{
+		"patient link":        "Patient?" + own + "&link=Patient/victim",
+		"related person":      "RelatedPerson?" + own + "&patient=victim",
+		"related person case": "RelatedPerson?" + own + "&Patient=Patient/victim",
+	}
+	for name, ref := range cases {
+		t.Run(name, func(t *testing.T) {
+			h, ehr, engine, base := startConditionalOutbound(t)
+
+			resp, got := postOutbound(t, engine, base+"/ClaimResponse", claimResponsePatientReference(ref))
+
+			requireOutboundRefusal(t, h, ehr, 0, resp, got, outboundRefusal{http.StatusForbidden, "forbidden", "congruence.outbound-patient"})
+		})
+	}
+}
+
+// Criteria that name the partner's own member by identifier, or a party
+// that is no person by server id, still reach the partner.
+func TestOutboundParametersCriteriaOwnMemberForwarded(t *testing.T) {
+	cases := map[string]string{
+		"beneficiary identifier": "Coverage?beneficiary:identifier=" + outboundMemberB.System + "|" + outboundMemberB.Value,
+		"policy holder employer": "Coverage?policy-holder=Organization/employer&subscriber-id=" + ownMemberID.Value,
+		"chain to identifier":    "ExplanationOfBenefit?patient.identifier=" + outboundMemberB.System + "|" + outboundMemberB.Value,
+	}
+	for name, ref := range cases {
+		t.Run(name, func(t *testing.T) {
+			requireNotificationFocusForwarded(t, ref)
+		})
+	}
+}
+
+// A compromised engine names, in a Parameters valueReference, a Person or
+// a RelatedPerson by an identifier that the partner has not named. A
+// Person links a person's Patient records and carries the same MRNs and
+// member ids, so its criteria are checked like a Patient's. The MRN of a
+// patient that no partner named passes the payload identifier rules but
+// is rejected here.
+func TestOutboundParametersPersonCriteriaRejected(t *testing.T) {
+	cases := map[string]string{
+		"Person unlinked MRN":        "Person?identifier=" + victimMRN,
+		"RelatedPerson unlinked MRN": "RelatedPerson?identifier=" + victimMRN,
+		"Person without system":      "Person?identifier=" + ownMemberID.Value,
+		"Person by name":             "Person?family=Victim&birthdate=1970-01-01",
+		"Person literal":             "Person/victim",
+		"RelatedPerson literal":      "RelatedPerson/victim",
+	}
+	for name, ref := range cases {
+		t.Run(name, func(t *testing.T) {
+			requireNotificationFocusRejected(t, ref)
+		})
+	}
+}
+
+// A Person or RelatedPerson named by the partner's own member id still
+// reaches the partner.
+func TestOutboundParametersPersonCriteriaOwnForwarded(t *testing.T) {
+	cases := map[string]string{
+		"Person":        "Person?identifier=" + ownMemberID.System + "|" + ownMemberID.Value,
+		"RelatedPerson": "RelatedPerson?identifier=" + outboundMemberB.System + "|" + outboundMemberB.Value,
+	}
+	for name, ref := range cases {
+		t.Run(name, func(t *testing.T) {
+			requireNotificationFocusForwarded(t, ref)
+		})
+	}
+}

@@ -1,0 +1,228 @@
+package congruence
+
+import (
+	"net/url"
+	"regexp"
+	"strings"
+
+	"golang.org/x/text/unicode/norm"
+)
+
+// References that may name a person. The outbound patient check cannot
+// resolve a server id, so it rejects a reference by server id to a person
+// wherever it reads references. These are a literal valueReference of a
+// Parameters, and the criteria of a conditional reference there or in a
+// patient element. A reference counts as naming a person when any
+// reading of it that a conformant or a lenient server may apply names
+// one, so that no spelling reaches a server that resolves it to a patient
+// the gateway never saw.
+
+// personTypes are the resource types whose instances are people whose
+// data a payload may carry: a Patient, a RelatedPerson (a subscriber or
+// policy holder) and a Person, which links a person's Patient records.
+var personTypes = []string{"Patient", "RelatedPerson", "Person"}
+
+// resourceTypeName matches the form of an R4 resource type name, which
+// conditional criteria must state exactly, as the server matches it.
+var resourceTypeName = regexp.MustCompile(`^[A-Z][A-Za-z]{1,63}$`)
+
+// maxPercentDecodings caps how many times a reference is percent-decoded
+// when looking for a reading that names a person.
+//
+// NOTE: 3 is an estimate: a reference passes a proxy, a servlet container
+// and the FHIR server, and each may decode it once. A server that decodes
+// more often could read a reference encoded four times as a Patient.
+const maxPercentDecodings = 3
+
+// foldedPersonType returns the person type that name spells, ignoring
+// letter case, Unicode compatibility forms and surrounding white space,
+// or "" when it spells none.
+func foldedPersonType(name string) string {
+	name = strings.TrimSpace(norm.NFKC.String(name))
+	for _, t := range personTypes {
+		if strings.EqualFold(name, t) {
+			return t
+		}
+	}
+	return ""
+}
+
+// referenceReadings returns ref as a lenient reader may read it: as
+// written, after each of up to maxPercentDecodings percent-decodings, and
+// each of those with backslashes read as slashes, as URL parsers do for
+// http URLs.
+func referenceReadings(ref string) []string {
+	readings := []string{ref}
+	current := ref
+	for range maxPercentDecodings {
+		decoded, err := url.PathUnescape(current)
+		if err != nil || decoded == current {
+			break
+		}
+		readings = append(readings, decoded)
+		current = decoded
+	}
+	for _, r := range readings {
+		if strings.Contains(r, `\`) {
+			readings = append(readings, strings.ReplaceAll(r, `\`, "/"))
+		}
+	}
+	return readings
+}
+
+// referenceSegments returns the path segments of one reading of a
+// reference, each cut at the first ";", "?" or "#": a servlet container
+// drops ";" path parameters, and the rest is a query or a fragment.
+func referenceSegments(reading string) []string {
+	segments := strings.Split(reading, "/")
+	for i, s := range segments {
+		if j := strings.IndexAny(s, ";?#"); j >= 0 {
+			segments[i] = s[:j]
+		}
+	}
+	return segments
+}
+
+// namesPersonType reports whether the literal reference ref may name a
+// person: a path segment of one of its readings spells a person type, as
+// in "Patient/id", "patient/id", "Patient%2Fid" or an absolute URL, or ref
+// is a contained "#id", whose type a parameter does not show. A
+// "urn:uuid:" reference to a Bundle entry passes, because the entry itself
+// is checked.
+func namesPersonType(ref string) bool {
+	if strings.HasPrefix(ref, "#") {
+		return true
+	}
+	for _, reading := range referenceReadings(ref) {
+		for _, seg := range referenceSegments(reading) {
+			if foldedPersonType(seg) != "" {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// namesPersonInstance reports whether the search value value, a reference
+// "Type/id" or an absolute URL, names an instance of a person type in one
+// of its readings: a person type segment followed by a non-empty id.
+func namesPersonInstance(value string) bool {
+	for _, reading := range referenceReadings(value) {
+		segments := referenceSegments(reading)
+		for i := 0; i+1 < len(segments); i++ {
+			if foldedPersonType(segments[i]) != "" && strings.TrimSpace(segments[i+1]) != "" {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// personReferenceParameters are the R4 reference search parameters whose
+// target is a patient or another person alone or among other types:
+// "patient" and "subject" on most clinical and financial resources,
+// Coverage's "beneficiary", "subscriber" and "policy-holder", Group's
+// "member" and Patient's "link". A bare id in one of them may name a
+// patient, because the server matches it against every target type.
+var personReferenceParameters = []string{"patient", "subject", "beneficiary", "subscriber", "policy-holder", "member", "link"}
+
+// isPersonReferenceParameter reports whether name, compared without
+// letter case, is one of personReferenceParameters. A lenient server may
+// match a parameter name in another case.
+func isPersonReferenceParameter(name string) bool {
+	for _, p := range personReferenceParameters {
+		if strings.EqualFold(strings.TrimSpace(name), p) {
+			return true
+		}
+	}
+	return false
+}
+
+// criteriaNamePersonByID reports whether the search criteria query, the
+// part of a conditional reference after "?", name a person by something
+// other than an identifier, which the gateway cannot match to the
+// patients a partner named. That is the case for:
+//
+//   - a value of any parameter that is a reference to a person instance
+//     ("Coverage?payor=Patient/victim", "...?x=https://ehr/fhir/Patient/1");
+//   - a value of a personReferenceParameters entry that does not name a
+//     non-person type, such as a bare id ("Coverage?beneficiary=victim");
+//   - a type modifier naming a person type ("Observation?subject:Patient=1");
+//   - a chain through a person reference parameter or a person type
+//     modifier that ends in anything but "identifier"
+//     ("Coverage?beneficiary._id=victim",
+//     "Coverage?beneficiary.family=Victim").
+//
+// Criteria whose names or values cannot be percent-decoded count as
+// naming a person, because the gateway cannot tell which they name. The
+// "identifier" parameters that remain are read by ConditionalIdentifiers.
+func criteriaNamePersonByID(query string) bool {
+	for _, param := range strings.Split(query, "&") {
+		rawName, rawValue, _ := strings.Cut(param, "=")
+		name, err := url.QueryUnescape(rawName)
+		if err != nil {
+			return true
+		}
+		value, err := url.QueryUnescape(rawValue)
+		if err != nil {
+			return true
+		}
+		if parameterNamesPerson(name, value) {
+			return true
+		}
+	}
+	return false
+}
+
+// parameterNamesPerson applies the rules of criteriaNamePersonByID to the
+// decoded parameter name and value.
+func parameterNamesPerson(name, value string) bool {
+	target := name
+	// The reference parameter of a reverse chain "_has:Type:reference:"
+	// points to the searched resource, so only what follows it counts.
+	for strings.HasPrefix(target, "_has:") {
+		parts := strings.SplitN(target, ":", 4)
+		if len(parts) < 4 {
+			return true
+		}
+		target = parts[3]
+	}
+	links := strings.Split(target, ".")
+	for _, link := range links[:len(links)-1] {
+		base, modifier, _ := strings.Cut(link, ":")
+		if isPersonReferenceParameter(base) || foldedPersonType(modifier) != "" {
+			last, lastModifier, _ := strings.Cut(links[len(links)-1], ":")
+			if last != "identifier" || lastModifier != "" {
+				return true
+			}
+		}
+	}
+	base, modifier, _ := strings.Cut(links[len(links)-1], ":")
+	if foldedPersonType(modifier) != "" {
+		return true
+	}
+	personParameter := len(links) == 1 && modifier == "" && isPersonReferenceParameter(base)
+	for _, token := range splitEscaped(value, ',') {
+		token = unescapeSearch(token)
+		if namesPersonInstance(token) {
+			return true
+		}
+		if personParameter && token != "" && !namesOtherType(token) {
+			return true
+		}
+	}
+	return false
+}
+
+// namesOtherType reports whether the reference value names an instance
+// of a type that is not a person type. Its second-to-last path segment
+// must be a resource type name other than a person type or Group, because
+// a Group's members are patients.
+func namesOtherType(value string) bool {
+	segments := referenceSegments(value)
+	if len(segments) < 2 {
+		return false
+	}
+	typ := segments[len(segments)-2]
+	return resourceTypeName.MatchString(typ) && foldedPersonType(typ) == "" && typ != "Group"
+}
