@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -207,11 +208,12 @@ func partnerTokenHint(err error, publicURL string) string {
 	case errors.As(err, &hostnameErr):
 		return "the gateway's certificate does not name the host of --url: pass the gateway's public_url"
 	case errors.As(err, &opErr) && opErr.Op == "remote error",
-		errors.Is(err, syscall.EPIPE), errors.Is(err, syscall.ECONNRESET):
+		errors.Is(err, syscall.EPIPE), errors.Is(err, syscall.ECONNRESET),
+		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		// With TLS 1.3 the client finishes its handshake before the
 		// gateway checks the client certificate, so a rejection arrives
 		// as a TLS alert or, when the gateway closed first, as a broken
-		// connection.
+		// connection or an end of stream before the response.
 		return "the gateway closed the connection, as it does when it rejects the client certificate of --cert: the certificate must be issued by the CA of tls.client_ca_file and not revoked, and --key must be its key"
 	}
 	return ehrclient.TokenHint(err, publicURL)
