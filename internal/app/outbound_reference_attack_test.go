@@ -165,3 +165,56 @@ func TestOutboundParametersPersonCriteriaOwnForwarded(t *testing.T) {
 		})
 	}
 }
+
+// observationWithExtensionReference is an Observation of member B whose
+// extension's valueReference is ref.
+func observationWithExtensionReference(ref string) string {
+	return `{"resourceType":"Observation","status":"final","code":{"text":"weight"},` +
+		`"extension":[{"url":"https://payer.example/fhir/StructureDefinition/related","valueReference":{"reference":"` + ref + `"}}],` +
+		`"subject":{"identifier":` + identifierJSON(outboundMemberB) + `},"valueString":"80 kg"}`
+}
+
+// provenanceWithTarget is a Provenance, a resource without a patient
+// element, whose target is ref.
+func provenanceWithTarget(ref string) string {
+	return `{"resourceType":"Provenance","target":[{"reference":"` + ref + `"}],"recorded":"2026-01-01T00:00:00Z",` +
+		`"agent":[{"who":{"identifier":{"system":"urn:example:payer","value":"engine"}}}]}`
+}
+
+// A compromised engine names another person by server id in a Reference
+// outside every patient element and outside a Parameters. The partner's
+// server resolves it as it would in ClaimResponse.patient, so it follows
+// the same rule and must resolve to a resource of the payload.
+func TestOutboundPersonReferenceOutsidePatientElementRejected(t *testing.T) {
+	type attack struct{ interaction, path, body string }
+	cases := map[string]attack{
+		"focus Patient":            {"Observation.create", "/Observation", observationWithReference("Patient/victim")},
+		"focus RelatedPerson":      {"Observation.create", "/Observation", observationWithReference("RelatedPerson/victim")},
+		"focus Person":             {"Observation.create", "/Observation", observationWithReference("Person/victim")},
+		"focus lower case":         {"Observation.create", "/Observation", observationWithReference("patient/victim")},
+		"focus encoded slash":      {"Observation.create", "/Observation", observationWithReference("Patient%2Fvictim")},
+		"focus base URL":           {"Observation.create", "/Observation", observationWithReference("https://ehr.example/fhir/Patient/victim")},
+		"focus unresolved #id":     {"Observation.create", "/Observation", observationWithReference("#victim")},
+		"focus criteria by id":     {"Observation.create", "/Observation", observationWithReference("Coverage?beneficiary=victim")},
+		"extension valueReference": {"Observation.create", "/Observation", observationWithExtensionReference("Patient/victim")},
+		"Provenance target":        {"Provenance.create", "/Provenance", provenanceWithTarget("Patient/victim")},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			requireMemberIDRejected(t, c.interaction, c.path, c.body)
+		})
+	}
+}
+
+// A person reference outside a patient element that resolves to a
+// contained Patient of the partner's own member, which the gateway checks
+// itself, still reaches the partner, and so does a Provenance whose
+// target is no person.
+func TestOutboundPersonReferenceResolvedForwarded(t *testing.T) {
+	contained := `{"resourceType":"Observation","status":"final","code":{"text":"weight"},` +
+		`"contained":[{"resourceType":"Patient","id":"p1","identifier":[` + identifierJSON(outboundMemberB) + `]}],` +
+		`"focus":[{"reference":"#p1"}],` +
+		`"subject":{"reference":"#p1"},"valueString":"80 kg"}`
+	requireMemberIDForwarded(t, "Observation.create", "/Observation", contained)
+	requireMemberIDForwarded(t, "Provenance.create", "/Provenance", provenanceWithTarget("ClaimResponse/cr-1"))
+}

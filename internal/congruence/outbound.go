@@ -150,6 +150,9 @@ type outboundWalk struct {
 	// bundles are the Bundles that enclose the resource being checked,
 	// outermost first.
 	bundles []*index
+	// containers are the contained lists of the resources that contain
+	// the resource being checked, outermost first.
+	containers [][]jsontext.Value
 }
 
 // resolvesToEntry reports whether the literal reference ref is the
@@ -219,7 +222,10 @@ func (c *Checker) outboundBundle(w *outboundWalk, body []byte, at string, depth 
 			return m
 		}
 	}
-	return c.outboundOutcomes(w, b, body, at, depth)
+	if m := c.outboundOutcomes(w, b, body, at, depth); m != nil {
+		return m
+	}
+	return checkPersonReferences("Bundle", body, at, w.resolvesToEntry)
 }
 
 // bundleOutcomesJSON reads Bundle.entry.response.outcome. Its type in R4
@@ -264,7 +270,10 @@ func (c *Checker) outboundParameters(w *outboundWalk, body []byte, at string, de
 	if err := json.Unmarshal(body, &p); err != nil {
 		return unreadable(at)
 	}
-	return c.outboundParameterList(w, p.Parameter, at+".parameter", depth)
+	if m := c.outboundParameterList(w, p.Parameter, at+".parameter", depth); m != nil {
+		return m
+	}
+	return checkPersonReferences("Parameters", body, at, w.resolvesToEntry)
 }
 
 func (c *Checker) outboundParameterList(w *outboundWalk, params []outboundParameterJSON, at string, depth int) *Mismatch {
@@ -451,6 +460,11 @@ func (c *Checker) outboundEntry(w *outboundWalk, ix *index, i int, at string, in
 			return m
 		}
 	}
+	if m := checkPersonReferences(typ, ix.entries[i].Resource, at, w.entryResolver(ix, i, &r, inBundle)); m != nil {
+		return m
+	}
+	w.containers = append(w.containers, r.Contained)
+	defer func() { w.containers = w.containers[:len(w.containers)-1] }()
 	for k, res := range r.Contained {
 		path := at + ".contained[" + strconv.Itoa(k) + "]"
 		ctyp, _, err := fhirreq.ResourceHead(res)
