@@ -42,7 +42,9 @@ import (
 // ClaimResponse must name the Claim it responds to by identifiers the gateway
 // can read, as described in claims.go. CheckOutboundNamed returns those
 // identifiers, and the caller checks that the destination partner named
-// the patient, and sent the claim, in an inbound request.
+// the patient, and sent the claim, in an inbound request. A reference to
+// a person in any other element must resolve to a resource of the body,
+// as described in personrefs.go.
 
 // maxOutboundNesting caps how deep Bundles, Parameters and contained
 // resources may nest in an outbound body, so that the walk stays bounded

@@ -27,9 +27,10 @@ import (
 // "Patient?identifier=...", is not counted as a named patient. Only the
 // payload identifier rules read its member identifiers.
 
-// nestedResourcePaths returns, for a resource of type typ, whether the
-// element at the object names names (array indices left out) holds a
-// resource that the walk checks on its own, so the scan skips it.
+// nestedResourcePaths returns the skip function of a scan of a resource
+// of type typ. It reports whether the element at names, the member names
+// from the root without array indices, holds a resource that the walk
+// checks on its own.
 func nestedResourcePaths(typ string) func(names []string) bool {
 	switch typ {
 	case "Bundle":

@@ -10,9 +10,10 @@ import (
 
 // References that may name a person. The outbound patient check cannot
 // resolve a server id, so it rejects a reference by server id to a person
-// wherever it reads references. These are a literal valueReference of a
-// Parameters, and the criteria of a conditional reference there or in a
-// patient element. A reference counts as naming a person when any
+// wherever it reads references. It reads every string "reference" of an
+// outbound body (personrefs.go), and the criteria of a conditional
+// reference in a Parameters valueReference or a patient element. A
+// reference counts as naming a person when any
 // reading of it that a conformant or a lenient server may apply names
 // one, so that no spelling reaches a server that resolves it to a patient
 // the gateway never saw.
