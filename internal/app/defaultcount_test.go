@@ -1,7 +1,6 @@
 package app_test
 
 import (
-	"context"
 	"net/http"
 	"net/url"
 	"strings"
@@ -55,15 +54,7 @@ func TestDefaultCountAdded(t *testing.T) {
 				header.Set("Content-Type", "application/x-www-form-urlencoded")
 				body = []byte(tc.form)
 			}
-			before := h.upstream.count.Load()
-			resp := h.send(h.ehr.HTTPClient(), tc.method, tc.path, header, body)
-			out := readBody(t, resp)
-			if resp.StatusCode != http.StatusOK {
-				t.Fatalf("status = %d, want 200; body %s", resp.StatusCode, out)
-			}
-			if n := h.upstream.count.Load() - before; n != 1 {
-				t.Fatalf("upstream received %d requests, want 1", n)
-			}
+			resp := h.sendForwarded(t, tc.method, tc.path, header, body)
 
 			h.upstream.mu.Lock()
 			forwarded := h.upstream.last.URL.RawQuery
@@ -86,7 +77,7 @@ func TestDefaultCountAdded(t *testing.T) {
 	}
 }
 
-// A _count above policy.max_count is still refused, not lowered.
+// A _count above policy.max_count is still rejected, not lowered.
 func TestDefaultCountNotLowered(t *testing.T) {
 	h := newHarness(t, harnessOptions{edit: func(cfg *config.File, _ *devmode.Layout) {
 		cfg.Policy.MaxCount = 25
@@ -122,27 +113,7 @@ func requestEntry(t *testing.T, entries []record.Entry) record.Entry {
 // reader returns its path only.
 func (h *harness) recordedTarget(e record.Entry) string {
 	h.t.Helper()
-	ctx := context.Background()
-	reader, err := auditlog.NewReader(ctx, h.rt.DB)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	row, err := reader.Row(ctx, e.Seq-1)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	ids, err := auditlog.LoadIdentities(auditlog.DevKeyPaths(h.layout.Dir).IdentityFile)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	d, err := reader.NewDecrypter(ctx, ids)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	b, err := d.Open(ctx, row)
-	if err != nil {
-		h.t.Fatal(err)
-	}
+	row, b := h.openRecord(e)
 	target, _ := auditlog.ExportTarget(row, b)
 	return target
 }

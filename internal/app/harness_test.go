@@ -218,6 +218,22 @@ func (h *harness) entries(resp *http.Response) []record.Entry {
 	return list
 }
 
+// sendForwarded sends a request from the EHR partner and fails the test
+// unless it gets 200 and the upstream received exactly one request.
+func (h *harness) sendForwarded(t testing.TB, method, path string, header http.Header, body []byte) *http.Response {
+	t.Helper()
+	before := h.upstream.count.Load()
+	resp := h.send(h.ehr.HTTPClient(), method, path, header, body)
+	out := readBody(t, resp)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status = %d, want 200; body %s", resp.StatusCode, out)
+	}
+	if n := h.upstream.count.Load() - before; n != 1 {
+		t.Fatalf("upstream received %d requests, want 1", n)
+	}
+	return resp
+}
+
 // outcomeCode decodes an OperationOutcome body and returns its first issue
 // code, failing the test if the body is not an OperationOutcome.
 func outcomeCode(t testing.TB, body []byte) string {
@@ -327,6 +343,14 @@ func (h *harness) http1Client() *http.Client {
 // commits to.
 func (h *harness) bodies(e record.Entry) (req, resp []byte) {
 	h.t.Helper()
+	_, b := h.openRecord(e)
+	return b.Request, b.Response
+}
+
+// openRecord reads the log row of entry e and decrypts its bodies with the
+// development audit identity.
+func (h *harness) openRecord(e record.Entry) (*auditlog.Row, *auditlog.Bodies) {
+	h.t.Helper()
 	ctx := context.Background()
 	reader, err := auditlog.NewReader(ctx, h.rt.DB)
 	if err != nil {
@@ -348,7 +372,7 @@ func (h *harness) bodies(e record.Entry) (req, resp []byte) {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	return b.Request, b.Response
+	return row, b
 }
 
 func (s *switchableStore) AppendCommitted(ctx context.Context, e *record.Entry) (auditlog.Appended, error) {

@@ -87,8 +87,11 @@ func TestSearchPagesEndToEnd(t *testing.T) {
 		if resp.StatusCode != http.StatusOK {
 			t.Fatalf("page %d: status %d: %s", pages, resp.StatusCode, body)
 		}
-		if strings.Contains(string(body), h.rt.PayerURL) || strings.Contains(string(body), "_offset") {
-			t.Errorf("page %d releases an upstream link: %s", pages, body)
+		if strings.Contains(string(body), h.rt.PayerURL) {
+			t.Errorf("page %d releases the payer's URL: %s", pages, body)
+		}
+		if strings.Contains(string(body), "_offset") {
+			t.Errorf("page %d releases an upstream _offset link: %s", pages, body)
 		}
 		page := decodePage(t, body)
 		if page.Total != 5 {
@@ -103,13 +106,23 @@ func TestSearchPagesEndToEnd(t *testing.T) {
 			}
 		}
 		entries := h.entries(resp)
-		if last := entries[len(entries)-1]; last.Phase != record.PhaseResponse || last.Interaction != "ClaimResponse.search" || last.Status != http.StatusOK {
-			t.Errorf("page %d recorded as %s %q status %d", pages, last.Phase, last.Interaction, last.Status)
+		last := entries[len(entries)-1]
+		if last.Phase != record.PhaseResponse {
+			t.Errorf("page %d recorded in phase %s, expected %s", pages, last.Phase, record.PhaseResponse)
+		}
+		if last.Interaction != "ClaimResponse.search" {
+			t.Errorf("page %d recorded as %q, expected ClaimResponse.search", pages, last.Interaction)
+		}
+		if last.Status != http.StatusOK {
+			t.Errorf("page %d recorded with status %d, expected 200", pages, last.Status)
 		}
 		next = strings.TrimPrefix(page.link("next"), h.rt.PublicURL)
 	}
-	if pages != 3 || len(seen) != 5 {
-		t.Errorf("read %d pages with %d distinct ClaimResponses, expected 3 pages and 5", pages, len(seen))
+	if pages != 3 {
+		t.Errorf("read %d pages, expected 3", pages)
+	}
+	if len(seen) != 5 {
+		t.Errorf("read %d distinct ClaimResponses, expected 5", len(seen))
 	}
 }
 
@@ -188,8 +201,11 @@ func TestPageTokenFollowsUpstreamLink(t *testing.T) {
 	if _, ok := links["last"]; ok {
 		t.Errorf("the link to another host was released: %v", links)
 	}
-	if links["self"] == "" || links["next"] == "" {
-		t.Fatalf("self or next link missing: %v", links)
+	if links["self"] == "" {
+		t.Errorf("self link missing: %v", links)
+	}
+	if links["next"] == "" {
+		t.Fatalf("next link missing: %v", links)
 	}
 	// The gateway adds the partner's page size to a search without one.
 	if got := up.last(); got != "/fhir-engine/ClaimResponse?identifier=A1&_count=100" {
@@ -208,12 +224,16 @@ func TestPageTokenFollowsUpstreamLink(t *testing.T) {
 		t.Errorf("the next page releases an upstream link: %s", body)
 	}
 	entries := h.entries(resp)
-	if e := entries[len(entries)-1]; e.Interaction != "ClaimResponse.search" || e.Decision != record.Allow {
-		t.Errorf("next page recorded as %q %s", e.Interaction, e.Decision)
+	e := entries[len(entries)-1]
+	if e.Interaction != "ClaimResponse.search" {
+		t.Errorf("next page recorded as %q, expected ClaimResponse.search", e.Interaction)
+	}
+	if e.Decision != record.Allow {
+		t.Errorf("next page recorded with decision %s, expected %s", e.Decision, record.Allow)
 	}
 }
 
-// TestPageTokenAttacks sends page requests that must be refused: each
+// TestPageTokenAttacks sends page requests that must be rejected: each
 // gets its status and OperationOutcome, is recorded as a refusal, and
 // reaches no upstream.
 func TestPageTokenAttacks(t *testing.T) {
@@ -276,8 +296,11 @@ func TestPageTokenAttacks(t *testing.T) {
 				t.Errorf("the upstream received %d requests", n)
 			}
 			entries := h.entries(resp)
-			if len(entries) != 1 || entries[0].Phase != record.PhaseRefusal {
-				t.Fatalf("record = %+v, expected one refusal", entries)
+			if len(entries) != 1 {
+				t.Fatalf("record = %+v, expected one entry", entries)
+			}
+			if entries[0].Phase != record.PhaseRefusal {
+				t.Errorf("recorded phase %s, expected %s", entries[0].Phase, record.PhaseRefusal)
 			}
 			if c.rule != "" && entries[0].Rule != c.rule {
 				t.Errorf("rule %q, expected %q", entries[0].Rule, c.rule)

@@ -59,15 +59,7 @@ func TestPreferHandlingForwarded(t *testing.T) {
 				header.Set("Content-Type", "application/x-www-form-urlencoded")
 				body = []byte(tc.body)
 			}
-			before := h.upstream.count.Load()
-			resp := h.send(h.ehr.HTTPClient(), tc.method, tc.path, header, body)
-			out := readBody(t, resp)
-			if resp.StatusCode != http.StatusOK {
-				t.Fatalf("status = %d, want 200; body %s", resp.StatusCode, out)
-			}
-			if n := h.upstream.count.Load() - before; n != 1 {
-				t.Fatalf("upstream received %d requests, want 1", n)
-			}
+			h.sendForwarded(t, tc.method, tc.path, header, body)
 
 			h.upstream.mu.Lock()
 			got := h.upstream.last.Header.Values("Prefer")

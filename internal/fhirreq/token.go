@@ -32,7 +32,7 @@ type Token struct {
 // commas: one alternative of a comma-separated list. The escapes "\|",
 // "\,", "\$" and "\\" stand for the character after the backslash. It
 // reports false for an unescaped comma, a second unescaped "|", any other
-// escape, and an empty system and code.
+// escape, and a value with neither a system nor a code.
 func ParseToken(v string) (Token, bool) {
 	var tok Token
 	var b strings.Builder
@@ -67,8 +67,8 @@ func ParseToken(v string) (Token, bool) {
 
 // Within reports whether every coding that t matches is also matched by
 // outer, so that a search for t returns no resource a search for outer
-// would not return. A bare code is within any token of that code, whatever
-// its system; a "system|code" is within the bare code and within "system|".
+// would not return. Every token with a given code, whatever its system, is
+// within the bare code. A "system|code" is also within "system|".
 func (t Token) Within(outer Token) bool {
 	if !outer.HasSystem {
 		return t.Code == outer.Code

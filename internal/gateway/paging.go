@@ -28,9 +28,9 @@ const PagePath = "/_page"
 // FHIR's _getpages cache; the partner then gets the upstream's error.
 const PageLifetime = 30 * time.Minute
 
-// maxPageLinkQuery caps the query of an upstream link, as fhirreq caps a
-// partner's query.
-const maxPageLinkQuery = 8 << 10
+// maxPageLinkQuery caps the query of an upstream link at the cap fhirreq
+// puts on a partner's query.
+const maxPageLinkQuery = fhirreq.MaxQueryBytes
 
 // isPageRequest reports whether ex addresses the page endpoint of its
 // target's FHIR base.
@@ -51,6 +51,7 @@ func (g *Gateway) parsePageRequest(ex *exchange) (*fhirreq.Request, *Refusal) {
 		return nil, &Refusal{Status: http.StatusMethodNotAllowed, Code: "not-supported", Rule: "request.noncanonical",
 			Message: "a page request uses GET", Header: http.Header{"Allow": {http.MethodGet}}}
 	}
+
 	tok, ok := strings.CutPrefix(ex.r.URL.RawQuery, "token=")
 	if !ok || tok == "" || strings.ContainsAny(tok, "&;=%+") {
 		return nil, &Refusal{Status: http.StatusBadRequest, Code: "invalid", Rule: "page.parameters",
@@ -64,6 +65,7 @@ func (g *Gateway) parsePageRequest(ex *exchange) (*fhirreq.Request, *Refusal) {
 	if err != nil {
 		return nil, invalidPageToken()
 	}
+
 	search := &url.URL{Path: ex.target.prefix, RawQuery: page.Query}
 	if page.Search != "" {
 		search.Path += "/" + page.Search
@@ -74,6 +76,7 @@ func (g *Gateway) parsePageRequest(ex *exchange) (*fhirreq.Request, *Refusal) {
 		// that parsed, so this is a token of another version.
 		return nil, invalidPageToken()
 	}
+
 	ex.page = &page
 	return req, nil
 }
@@ -104,7 +107,7 @@ func pageURL(t *target, page *pagelink.Page) (*url.URL, error) {
 // base. So no upstream URL reaches the client, and the client can follow
 // only the pages of the search that was decided. Other members of the
 // Bundle keep their bytes and order. A body whose links cannot be read is
-// refused, because releasing it could release a raw upstream link.
+// rejected, because releasing it could release a raw upstream link.
 func (g *Gateway) sealPageLinks(ex *exchange, status int, body []byte) ([]byte, *Refusal) {
 	if g.opts.Pages == nil || status < 200 || status > 299 || !isSearch(ex.fhir) || len(body) == 0 {
 		return body, nil
@@ -134,6 +137,8 @@ func (g *Gateway) sealLinks(ex *exchange, links jsontext.Value) (jsontext.Value,
 	if err := json.Unmarshal(links, &elems); err != nil {
 		return nil, 0, err
 	}
+	// Every link of the response seals the same search and lifetime.
+	page := pagelink.Page{Search: ex.fhir.Type, Query: ex.fhir.Query.Encode(), Expires: g.now().Add(PageLifetime).Unix()}
 	kept := make([]jsontext.Value, 0, len(elems))
 	for _, elem := range elems {
 		var l pageLink
@@ -144,7 +149,7 @@ func (g *Gateway) sealLinks(ex *exchange, links jsontext.Value) (jsontext.Value,
 		if !ok {
 			continue
 		}
-		page := pagelink.Page{Search: ex.fhir.Type, Query: ex.fhir.Query.Encode(), Link: rest, Expires: g.now().Add(PageLifetime).Unix()}
+		page.Link = rest
 		token := g.opts.Pages.Seal(string(ex.direction), ex.partner.ID, page)
 		newURL, err := json.Marshal(ex.target.pageBase + PagePath + "?token=" + token)
 		if err != nil {
@@ -183,9 +188,7 @@ func upstreamLink(ex *exchange, rawURL string) (string, bool) {
 	switch path {
 	case "", "/":
 	case "/" + ex.fhir.Type:
-		if ex.fhir.Type == "" {
-			return "", false
-		}
+		// A system search has Type "", which the case above takes.
 	default:
 		return "", false
 	}

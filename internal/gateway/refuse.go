@@ -185,12 +185,6 @@ func (g *Gateway) logExchange(ex *exchange) {
 	)
 }
 
-// setRecordHeaders sets the headers that locate the exchange's record: the
-// entry's sequence number and, for the tamper-evident log, its leaf index
-// and RFC 6962 leaf hash, with which the partner can fetch a receipt (an
-// inclusion proof against a signed checkpoint) from /receipts/{index}.
-// An entry not yet on disk is never named: a power loss could erase it, and
-// the log would then give its index to another entry.
 // setSecurityHeaders sets the headers that every response the gateway
 // releases carries, on every listener, refusals and successes alike. A
 // browser must not sniff a FHIR or OAuth body as another type, and no
@@ -201,6 +195,12 @@ func setSecurityHeaders(h http.Header) {
 	h.Set("Cache-Control", "no-store")
 }
 
+// setRecordHeaders sets the headers that locate the exchange's record: the
+// entry's sequence number and, for the tamper-evident log, its leaf index
+// and RFC 6962 leaf hash, with which the partner can fetch a receipt (an
+// inclusion proof against a signed checkpoint) from /receipts/{index}.
+// An entry not yet on disk is never named: a power loss could erase it, and
+// the log would then give its index to another entry.
 func setRecordHeaders(h http.Header, ex *exchange) {
 	if !ex.recordSynced {
 		return

@@ -31,8 +31,12 @@ import (
 const KeySize = 32
 
 // MaxTokenLength caps the token a page request may carry, in bytes. A
-// token holds the decided query and the upstream's link, each at most the
-// 8 KiB a query may have, in base64.
+// token contains the decided query and the upstream's link in base64, and
+// each is usually at most the 8 KiB a query may have.
+//
+// NOTE: this is an estimate. The canonical query can be longer than the
+// query as sent, and Seal does not check the cap, so a very long search may
+// get page links that Open rejects as invalid.
 const MaxTokenLength = 32 << 10
 
 const version = 1

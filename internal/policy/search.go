@@ -121,7 +121,7 @@ func (e *Engine) searchable(in Input, typ string, plain []scope.Param) (Decision
 // appendPlainParams appends to dst the parameters that can satisfy a
 // granular scope: those without a modifier or a chain. A comma-separated
 // list is passed on, because scope.Set.Permits decides each alternative of
-// a token parameter and refuses a list on any other parameter.
+// a token parameter and rejects a list on any other parameter.
 func appendPlainParams(dst []scope.Param, q *fhirreq.Query) []scope.Param {
 	for _, p := range q.Params {
 		if !p.Chained() && p.Modifier() == "" {

@@ -136,9 +136,9 @@ func restrictionMet(typ string, restriction, params []Param) bool {
 // resources that a search with the restriction would return. The value
 // equal to the restriction always does. On a token parameter of typ, each
 // alternative of a comma-separated list must parse as a token within the
-// restriction's token, so category=http://terminology.hl7.org/CodeSystem/observation-category|laboratory
-// satisfies category=laboratory, but not the reverse. Other parameter
-// types, and a restriction that is not a valid token, need the exact value.
+// restriction's token. So category=<system>|laboratory satisfies
+// category=laboratory, but not the reverse. Other parameter types, and a
+// restriction that is not a valid token, need the exact value.
 func satisfies(typ string, restriction Param, value string) bool {
 	if value == restriction.Value {
 		return true

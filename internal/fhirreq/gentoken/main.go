@@ -48,7 +48,8 @@ func run(core, out string) error {
 	return os.WriteFile(out, src, 0o644)
 }
 
-// searchParameter holds the fields of a SearchParameter the table needs.
+// searchParameter is the part of a SearchParameter resource that the table
+// needs.
 type searchParameter struct {
 	ResourceType string   `json:"resourceType"`
 	Code         string   `json:"code"`
@@ -64,10 +65,12 @@ func readTokenParams(tgz string) ([][2]string, error) {
 		return nil, err
 	}
 	defer f.Close()
+
 	zr, err := gzip.NewReader(f)
 	if err != nil {
 		return nil, err
 	}
+
 	tr := tar.NewReader(zr)
 	seen := map[[2]string]bool{}
 	for {
@@ -95,6 +98,7 @@ func readTokenParams(tgz string) ([][2]string, error) {
 			seen[[2]string{b, sp.Code}] = true
 		}
 	}
+
 	out := make([][2]string, 0, len(seen))
 	for k := range seen {
 		out = append(out, k)
