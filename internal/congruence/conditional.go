@@ -14,13 +14,14 @@ var errConditionalIdentifier = errors.New("congruence: unreadable member identif
 // parameter of conditional criteria names.
 type CriteriaIdentifier struct {
 	Identifier
-	// Own reports that the parameter is the searched type's own
-	// "identifier", so the identifier belongs to the resource the criteria
-	// select and not to a resource it references or that references it.
+	// Own marks the searched type's own "identifier" parameter. Its
+	// identifier belongs to the resource that the criteria select, not to
+	// a resource that it references or that references it.
 	Own bool
-	// AnySystem marks a value that may be a member id of a system the
-	// criteria do not state: a token without a system, a subscriber-id
-	// (Coverage.subscriberId is a string), and the identifier of a Coverage.
+	// AnySystem marks a value that may be a member id of a system that the
+	// criteria do not state. That is a token without a system, a
+	// subscriber-id (Coverage.subscriberId is a string), or the identifier
+	// of a Coverage.
 	AnySystem bool
 }
 
@@ -46,12 +47,14 @@ type CriteriaIdentifier struct {
 // system, in FHIR search) an empty one. Comma-separated values are each
 // returned, and the FHIR escapes "\,", "\|", "\$" and "\\" are read. Other
 // parameters are ignored, because they can only narrow a search that
-// these parameters also constrain. It returns an error for criteria the
-// gateway cannot tell the meaning of: a member identifier parameter with
-// a modifier (":of-type", ":not", ":text"), a token with more than one
-// unescaped "|", a name or value that cannot be percent-decoded, and
-// "_filter" or "_query", whose expressions may name any member. A raw "#"
-// is an error too, because a URL parser ends the query there.
+// these parameters also constrain.
+//
+// It returns an error for criteria whose meaning the gateway cannot
+// determine. These are a member identifier parameter with a modifier
+// (":of-type", ":not", ":text"), a token with more than one unescaped
+// "|", and a name or value that cannot be percent-decoded. "_filter" and
+// "_query" are errors too, because their expressions may name any member.
+// So is a raw "#", because a URL parser ends the query there.
 func ConditionalIdentifiers(typ, query string) ([]CriteriaIdentifier, error) {
 	// A reader that parses the reference as a URL ends the query at an
 	// unescaped "#" and drops the rest as a fragment, so
@@ -100,15 +103,9 @@ func memberParameter(name string) (kind string, own bool, err error) {
 	if name == "_filter" || name == "_query" {
 		return "", false, errConditionalIdentifier
 	}
-	target := name
-	// A reverse chain "_has:Type:reference:parameter" ends in the
-	// parameter it matches, which may itself be a reverse chain.
-	for strings.HasPrefix(target, "_has:") {
-		parts := strings.SplitN(target, ":", 4)
-		if len(parts) < 4 {
-			return "", false, errConditionalIdentifier
-		}
-		target = parts[3]
+	target, ok := reverseChainTarget(name)
+	if !ok {
+		return "", false, errConditionalIdentifier
 	}
 	// A chain "reference.parameter" matches the last parameter on the
 	// referenced resource.
@@ -128,6 +125,23 @@ func memberParameter(name string) (kind string, own bool, err error) {
 		return "", false, errConditionalIdentifier
 	}
 	return "", false, nil
+}
+
+// reverseChainTarget returns the parameter that the search parameter name
+// matches on the resource it reaches. A reverse chain
+// "_has:Type:reference:parameter" ends in that parameter, which may
+// itself be a reverse chain. ok is false for a reverse chain without all
+// four parts.
+func reverseChainTarget(name string) (target string, ok bool) {
+	target = name
+	for strings.HasPrefix(target, "_has:") {
+		parts := strings.SplitN(target, ":", 4)
+		if len(parts) < 4 {
+			return "", false
+		}
+		target = parts[3]
+	}
+	return target, true
 }
 
 // parseToken reads one FHIR search token: "SYSTEM|VALUE", "|VALUE" or

@@ -14,8 +14,8 @@ import (
 // Outbound covers what the payer's engine and the built-in payer send to a
 // partner. The check reads the body, every entry of a Bundle and its
 // response.outcome, every resource of a Parameters and every contained
-// resource, down to maxOutboundNesting levels. Where a resource's type names parties, they
-// must be this payer and the destination partner:
+// resource, down to maxOutboundNesting levels. Where a resource's type
+// names parties, they must be this payer and the destination partner:
 //
 //   - ClaimResponse: insurer is this payer, and requestor, when present,
 //     is the partner's organisation.
@@ -230,8 +230,9 @@ func (c *Checker) outboundBundle(w *outboundWalk, body []byte, at string, depth 
 	return checkPersonReferences("Bundle", body, at, w.resolvesToEntry)
 }
 
-// bundleOutcomesJSON reads Bundle.entry.response.outcome. Its type in R4
-// is Resource, so any resource fits there, a Patient included.
+// bundleOutcomesJSON is the part of a Bundle that contains each
+// entry.response.outcome. R4 types that element as Resource, so any
+// resource may be there, a Patient included.
 type bundleOutcomesJSON struct {
 	Entry []struct {
 		Response *struct {
@@ -241,7 +242,7 @@ type bundleOutcomesJSON struct {
 }
 
 // outboundOutcomes checks the resource in each entry.response.outcome of
-// the Bundle b, whose body is body, like an entry that is not in a
+// the Bundle b, whose JSON is body, as it checks a resource outside a
 // Bundle. fhirreq.ParseBundleContent does not return these resources.
 func (c *Checker) outboundOutcomes(w *outboundWalk, b *fhirreq.Bundle, body []byte, at string, depth int) *Mismatch {
 	if !slices.ContainsFunc(b.Entries, func(e fhirreq.Entry) bool { return e.HasResponse }) {
@@ -352,12 +353,12 @@ func (w *outboundWalk) addParameterPatient(param outboundParameterJSON, path str
 // parameterConditional returns the person that ref, a conditional
 // reference in a Parameters at path, names, or nil when it searches
 // another type. Criteria of a person type (personTypes) name the person
-// by their identifier parameters, as a patient element does
-// (conditionalPatient): a Person or a RelatedPerson carries a person's
-// member ids and MRNs just as a Patient does. Criteria of another type
-// must not name a person by server id (criteriaNamePersonByID). A type
-// that a server could read otherwise than the gateway, such as "patient"
-// or "PATIENT", is a mismatch.
+// by their identifier parameters, as in a patient element
+// (conditionalPatient), because a Person or a RelatedPerson carries the
+// same member ids and MRNs as a Patient. Criteria of another type must
+// not name a person by server id (criteriaNamePersonByID). A type that a
+// server may read differently from the gateway, such as "patient" or
+// "PATIENT", is a mismatch.
 func parameterConditional(ref *referenceJSON, path string) (*NamedPatient, *Mismatch) {
 	typ, query, _ := conditionalQuery(ref.Reference)
 	person := foldedPersonType(typ)
@@ -378,26 +379,27 @@ func parameterConditional(ref *referenceJSON, path string) (*NamedPatient, *Mism
 	return nil, nil
 }
 
-// patientElementTypes are the types a conditional reference in a patient
-// element may search: the R4 patient elements this check reads refer to a
-// Patient, and Coverage.subscriber and Coverage.policyHolder to a
-// RelatedPerson as well.
+// patientElementTypes are the types that a conditional reference in a
+// patient element may search. The R4 patient elements that this check
+// reads refer to a Patient, and Coverage.subscriber and
+// Coverage.policyHolder also to a RelatedPerson.
 var patientElementTypes = []string{"Patient", "RelatedPerson"}
 
 // conditionalPatient returns the patient that ref, a conditional
-// reference at path, names: the identifiers of the "identifier"
-// parameters of its criteria, each with a system, marked
+// reference at path, names by the "identifier" parameters of its
+// criteria. Each identifier must have a system, and the result is marked
 // NamedPatient.Conditional. The searched type must be one of types, whose
 // "identifier" parameter matches the person's own identifiers. A
-// Reference.identifier beside it must be one of them.
+// Reference.identifier beside the reference must be one of them.
 //
-// A patient named otherwise is a mismatch: by name or birth date, by
-// criteria the gateway cannot read, by criteria that also name a person by
-// server id (criteriaNamePersonByID), or by a value without a system,
-// which a server matches in every identifier system, MRNs of other
-// patients included. The other member identifier parameters of the
-// criteria ("_has:Coverage:beneficiary:subscriber-id") only narrow the
-// search, and the caller checks them as identifiers of the body.
+// A patient named in another way is a mismatch. That includes criteria
+// by name or birth date, criteria the gateway cannot read, and criteria
+// that also name a person by server id (criteriaNamePersonByID). It also
+// includes a value without a system, which a server matches in every
+// identifier system, so MRNs of other patients match too. The other
+// member identifier parameters of the criteria
+// ("_has:Coverage:beneficiary:subscriber-id") only narrow the search, and
+// the caller checks them as identifiers of the body.
 func conditionalPatient(ref *referenceJSON, path string, types []string) (NamedPatient, *Mismatch) {
 	typ, query, _ := conditionalQuery(ref.Reference)
 	if !slices.Contains(types, typ) {

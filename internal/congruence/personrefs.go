@@ -9,18 +9,20 @@ import (
 	"github.com/go-json-experiment/json/jsontext"
 )
 
-// Person references anywhere in an outbound body. The patient elements
-// and a Parameters valueReference are read where the walk reads them, but
-// a Reference may sit in any element: Observation.focus,
-// Provenance.target, an extension's valueReference, Bundle.signature.who.
-// A server resolves "Patient/{id}" there as it does in a patient element,
-// so every string "reference" of every JSON object of the body follows
-// the patient element rule. A literal reference that may name a person
-// (namesPersonType) must resolve to a resource that the walk checks
-// itself: an entry of an enclosing Bundle, or for "#id" a resource
-// contained in the referring resource or in its container. A conditional
-// reference must not name a person by server id: neither its path
-// (namesPersonInstance) nor its criteria (criteriaNamePersonByID).
+// This file checks person references anywhere in an outbound body. The
+// walk reads the patient elements and a Parameters valueReference itself,
+// but a Reference may be in any element, such as Observation.focus,
+// Provenance.target, an extension's valueReference or
+// Bundle.signature.who. A server resolves "Patient/{id}" there as it does
+// in a patient element, so every string "reference" of every JSON object
+// of the body follows the patient element rule.
+//
+// A literal reference that may name a person (namesPersonType) must
+// resolve to a resource that the walk checks itself. That is an entry of
+// an enclosing Bundle, or for "#id" a resource contained in the referring
+// resource or in its container. A conditional reference must not name a
+// person by server id, in its path (namesPersonInstance) or in its
+// criteria (criteriaNamePersonByID).
 //
 // NOTE: a conditional reference to a person type by identifier outside a
 // patient element and a Parameters, such as Observation.focus =
@@ -28,9 +30,9 @@ import (
 // payload identifier rules read its member identifiers.
 
 // nestedResourcePaths returns the skip function of a scan of a resource
-// of type typ. It reports whether the element at names, the member names
-// from the root without array indices, holds a resource that the walk
-// checks on its own.
+// of type typ. The function reports whether the element at names (the
+// member names from the root, without array indices) contains a resource
+// that the walk checks separately.
 func nestedResourcePaths(typ string) func(names []string) bool {
 	switch typ {
 	case "Bundle":
@@ -61,15 +63,19 @@ type personReferenceScan struct {
 	// resolves reports whether a literal reference names a resource that
 	// the walk checks itself.
 	resolves func(ref string) bool
-	names    []string
+	// names are the member names from the root to the current value.
+	names []string
+	// segments are the path segments of the current value, array indices
+	// included, for the Mismatch path.
 	segments []string
-	at       string
+	// at is the location of the scanned resource.
+	at string
 }
 
 // checkPersonReferences scans body, the resource of type typ at location
-// at, for references that may name a person the gateway cannot check, as
-// described above. resolves reports whether a literal reference resolves
-// to a resource the walk checks.
+// at, for references that may name a person the gateway cannot check.
+// resolves reports whether a literal reference resolves to a resource
+// that the walk checks.
 func checkPersonReferences(typ string, body []byte, at string, resolves func(ref string) bool) *Mismatch {
 	s := &personReferenceScan{
 		dec:      jsontext.NewDecoder(bytes.NewReader(body)),
@@ -146,8 +152,8 @@ func (s *personReferenceScan) member(name string) (*Mismatch, error) {
 	return s.checkReference(tok.String()), nil
 }
 
-// checkReference applies the rules above to ref, the value of the
-// "reference" member at the current location.
+// checkReference applies the rules in the file comment to ref, the value
+// of the "reference" member at the current location.
 func (s *personReferenceScan) checkReference(ref string) *Mismatch {
 	path := s.at + strings.Join(s.segments, "")
 	if before, query, ok := strings.Cut(ref, "?"); ok {
@@ -165,9 +171,10 @@ func (s *personReferenceScan) checkReference(ref string) *Mismatch {
 }
 
 // entryResolver returns the resolves function of a scan of entry i of
-// ix, decoded as r: "#id" resolves to a resource contained in r or in
-// its container, and another reference to an entry of ix, when ix is a
-// real Bundle, or of an enclosing Bundle. "#" alone names r itself.
+// ix, decoded as r. "#id" resolves to a resource contained in r or in its
+// container, and "#" alone names r itself. Another reference resolves to
+// an entry of ix when ix is a real Bundle, or to an entry of an enclosing
+// Bundle.
 func (w *outboundWalk) entryResolver(ix *index, i int, r *outboundResourceJSON, inBundle bool) func(ref string) bool {
 	return func(ref string) bool {
 		if id, ok := strings.CutPrefix(ref, "#"); ok {

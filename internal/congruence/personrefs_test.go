@@ -49,6 +49,9 @@ func TestCheckOutboundPersonReferences(t *testing.T) {
 		{"Parameters extension", `{"resourceType":"Parameters","parameter":[{"name":"p","valueString":"x",` +
 			`"extension":[{"url":"x","valueReference":{"reference":"Patient/victim"}}]}]}`,
 			rule, "Parameters.parameter[0].extension[0].valueReference.reference"},
+		{"Patient in response.outcome", `{"resourceType":"Bundle","type":"batch-response","entry":[` +
+			`{"response":{"status":"200 OK","outcome":{"resourceType":"Patient","link":[{"other":{"reference":"Patient/victim"},"type":"seealso"}],"identifier":[` + member + `]}}}]}`,
+			rule, "Bundle.entry[0].response.outcome.link[0].other.reference"},
 		{"conditional criteria by server id", observation(`,"focus":[{"reference":"Coverage?beneficiary=victim"}]`),
 			rule, "Observation.focus[0].reference"},
 		{"conditional to another type", observation(`,"focus":[{"reference":"Coverage?payor:identifier=urn:example:payer|p"}]`), "", ""},

@@ -8,19 +8,19 @@ import (
 	"golang.org/x/text/unicode/norm"
 )
 
-// References that may name a person. The outbound patient check cannot
-// resolve a server id, so it rejects a reference by server id to a person
-// wherever it reads references. It reads every string "reference" of an
-// outbound body (personrefs.go), and the criteria of a conditional
-// reference in a Parameters valueReference or a patient element. A
-// reference counts as naming a person when any
-// reading of it that a conformant or a lenient server may apply names
-// one, so that no spelling reaches a server that resolves it to a patient
-// the gateway never saw.
+// This file decides which references may name a person. The outbound
+// patient check cannot resolve a server id, so it rejects a reference by
+// server id to a person wherever it reads references. It reads every
+// string "reference" of an outbound body (personrefs.go), and the
+// criteria of a conditional reference in a Parameters valueReference or a
+// patient element. A reference counts as naming a person when any reading
+// of it that a conformant or a lenient server may apply names one. So no
+// spelling reaches a server that resolves it to a patient the gateway
+// never saw.
 
 // personTypes are the resource types whose instances are people whose
-// data a payload may carry: a Patient, a RelatedPerson (a subscriber or
-// policy holder) and a Person, which links a person's Patient records.
+// data a payload may carry. A RelatedPerson is a subscriber or policy
+// holder, and a Person links one person's Patient records.
 var personTypes = []string{"Patient", "RelatedPerson", "Person"}
 
 // resourceTypeName matches the form of an R4 resource type name, which
@@ -30,7 +30,7 @@ var resourceTypeName = regexp.MustCompile(`^[A-Z][A-Za-z]{1,63}$`)
 // maxPercentDecodings caps how many times a reference is percent-decoded
 // when looking for a reading that names a person.
 //
-// NOTE: 3 is an estimate: a reference passes a proxy, a servlet container
+// NOTE: 3 is an estimate. A reference passes a proxy, a servlet container
 // and the FHIR server, and each may decode it once. A server that decodes
 // more often could read a reference encoded four times as a Patient.
 const maxPercentDecodings = 3
@@ -72,7 +72,7 @@ func referenceReadings(ref string) []string {
 }
 
 // referenceSegments returns the path segments of one reading of a
-// reference, each cut at the first ";", "?" or "#": a servlet container
+// reference, each cut at the first ";", "?" or "#". A servlet container
 // drops ";" path parameters, and the rest is a query or a fragment.
 func referenceSegments(reading string) []string {
 	segments := strings.Split(reading, "/")
@@ -85,11 +85,11 @@ func referenceSegments(reading string) []string {
 }
 
 // namesPersonType reports whether the literal reference ref may name a
-// person: a path segment of one of its readings spells a person type, as
-// in "Patient/id", "patient/id", "Patient%2Fid" or an absolute URL, or ref
-// is a contained "#id", whose type a parameter does not show. A
-// "urn:uuid:" reference to a Bundle entry passes, because the entry itself
-// is checked.
+// person. That is the case when a path segment of one of its readings
+// spells a person type, as in "Patient/id", "patient/id", "Patient%2Fid"
+// or an absolute URL. It is also the case for a contained "#id", whose
+// type the reference does not show. A "urn:uuid:" reference to a Bundle
+// entry passes, because the entry itself is checked.
 func namesPersonType(ref string) bool {
 	if strings.HasPrefix(ref, "#") {
 		return true
@@ -120,19 +120,21 @@ func namesPersonInstance(value string) bool {
 }
 
 // personReferenceParameters are the R4 reference search parameters whose
-// target is a patient or another person alone or among other types:
-// "patient" and "subject" on most clinical and financial resources,
-// Coverage's "beneficiary", "subscriber" and "policy-holder", Group's
-// "member" and Patient's "link". A bare id in one of them may name a
-// patient, because the server matches it against every target type.
+// targets include a patient or another person. They are "patient" and
+// "subject" on most clinical and financial resources, Coverage's
+// "beneficiary", "subscriber" and "policy-holder", Group's "member" and
+// Patient's "link". A bare id in one of them may name a patient, because
+// the server matches it against every target type.
 var personReferenceParameters = []string{"patient", "subject", "beneficiary", "subscriber", "policy-holder", "member", "link"}
 
 // isPersonReferenceParameter reports whether name, compared without
-// letter case, is one of personReferenceParameters. A lenient server may
+// letter case and surrounding white space, is one of
+// personReferenceParameters. A lenient server may
 // match a parameter name in another case.
 func isPersonReferenceParameter(name string) bool {
+	name = strings.TrimSpace(name)
 	for _, p := range personReferenceParameters {
-		if strings.EqualFold(strings.TrimSpace(name), p) {
+		if strings.EqualFold(name, p) {
 			return true
 		}
 	}
@@ -146,8 +148,9 @@ func isPersonReferenceParameter(name string) bool {
 //
 //   - a value of any parameter that is a reference to a person instance
 //     ("Coverage?payor=Patient/victim", "...?x=https://ehr/fhir/Patient/1");
-//   - a value of a personReferenceParameters entry that does not name a
-//     non-person type, such as a bare id ("Coverage?beneficiary=victim");
+//   - a value of a personReferenceParameters entry that does not name an
+//     instance of a type other than a person type or Group, such as a bare
+//     id ("Coverage?beneficiary=victim");
 //   - a type modifier naming a person type ("Observation?subject:Patient=1");
 //   - a chain through a person reference parameter or a person type
 //     modifier that ends in anything but "identifier"
@@ -178,15 +181,11 @@ func criteriaNamePersonByID(query string) bool {
 // parameterNamesPerson applies the rules of criteriaNamePersonByID to the
 // decoded parameter name and value.
 func parameterNamesPerson(name, value string) bool {
-	target := name
 	// The reference parameter of a reverse chain "_has:Type:reference:"
 	// points to the searched resource, so only what follows it counts.
-	for strings.HasPrefix(target, "_has:") {
-		parts := strings.SplitN(target, ":", 4)
-		if len(parts) < 4 {
-			return true
-		}
-		target = parts[3]
+	target, ok := reverseChainTarget(name)
+	if !ok {
+		return true
 	}
 	links := strings.Split(target, ".")
 	for _, link := range links[:len(links)-1] {
