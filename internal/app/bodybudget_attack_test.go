@@ -36,15 +36,15 @@ func newHeldUpstream(t *testing.T) *heldUpstream {
 	return u
 }
 
-// TestBodyBudgetRefusesBodiesPastIt fills the gateway's buffered body
-// budget with two PAS submissions held open by the upstream, on one
-// HTTP/2 connection as a client multiplexing streams would. A third
-// submission, without a token, must get 503 with an OperationOutcome
-// before any byte reaches the upstream. The body is read before the
-// partner is identified and rate-limited. Without the budget, every
-// stream and connection could hold max_body_bytes. Once the held
-// exchanges end, their share returns.
-func TestBodyBudgetRefusesBodiesPastIt(t *testing.T) {
+// TestBodyBudgetRejectsExcess fills the gateway's buffered body budget
+// with two PAS submissions that the upstream keeps open, on one HTTP/2
+// connection as a client multiplexing streams would. A third submission,
+// without a token, must get 503 with an OperationOutcome before any byte
+// reaches the upstream, because the body is read before the partner is
+// identified and rate-limited. Without the budget, every stream and
+// connection could take max_body_bytes. Once the held exchanges end,
+// their share returns to the budget.
+func TestBodyBudgetRejectsExcess(t *testing.T) {
 	up := newHeldUpstream(t)
 	bundle := shippedBundle(t)
 	perBody := int64(len(bundle)) + 1 // ReadHeld's buffer for a declared length
@@ -86,7 +86,7 @@ func TestBodyBudgetRefusesBodiesPastIt(t *testing.T) {
 		t.Errorf("upstream received %d requests, want only the 2 held ones", n)
 	}
 	if entries := h.entries(resp); len(entries) != 1 || entries[0].Rule != "payload.busy" {
-		t.Errorf("entries = %+v, want one refusal with rule payload.busy", entries)
+		t.Errorf("entries = %+v, want one rejection with rule payload.busy", entries)
 	}
 
 	close(up.release)

@@ -32,8 +32,9 @@ func partnerTLS(t *testing.T, h *harness) *tls.Config {
 	return conf
 }
 
-// dialPartnerFrom opens a mutual-TLS connection to the inbound listener from the
-// loopback address from and returns the handshake's error.
+// dialPartnerFrom opens a mutual-TLS connection to the inbound listener
+// from the loopback address from. It returns the error of the handshake
+// or of the first read.
 func dialPartnerFrom(t *testing.T, h *harness, from string) (*tls.Conn, error) {
 	t.Helper()
 	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}, Timeout: 10 * time.Second}
@@ -42,7 +43,7 @@ func dialPartnerFrom(t *testing.T, h *harness, from string) (*tls.Conn, error) {
 		return nil, err
 	}
 	// TLS 1.3 ends the client's handshake before the server has read
-	// the client's certificate; a read shows whether the server kept
+	// the client's certificate, so a read shows whether the server kept
 	// the connection. An HTTP/2 server speaks first, with its SETTINGS.
 	c.SetReadDeadline(time.Now().Add(10 * time.Second))
 	if _, err := c.Read(make([]byte, 1)); err != nil {
@@ -54,8 +55,8 @@ func dialPartnerFrom(t *testing.T, h *harness, from string) (*tls.Conn, error) {
 	return c, nil
 }
 
-// counterValue returns the gateway's counter name with the given labels,
-// 0 when it has not been incremented.
+// counterValue returns the value of the gateway's counter name with the
+// given labels, or 0 when it has not been incremented.
 func counterValue(t *testing.T, h *harness, name string, labels map[string]string) float64 {
 	t.Helper()
 	families, err := h.rt.Metrics.Registry().Gather()
@@ -90,7 +91,7 @@ func labelsMatch(m *dto.Metric, want map[string]string) bool {
 
 // TestConnectionLimits opens connections from loopback sources until the
 // per-source cap and then the listener's cap are reached: each next
-// connection is closed before its handshake, counted by reason, and a
+// connection is closed before its handshake and counted by reason. A
 // slot freed by a closed connection can be used again.
 func TestConnectionLimits(t *testing.T) {
 	h := newHarness(t, harnessOptions{edit: func(cfg *config.File, _ *devmode.Layout) {
@@ -203,8 +204,8 @@ func TestHTTP2SettingsFromConfig(t *testing.T) {
 		t.Errorf("SETTINGS_MAX_HEADER_LIST_SIZE = %d, want a bound near MaxHeaderBytes", got)
 	}
 
-	// An eighth open stream is over the cap: Go refuses it itself, and
-	// the refusal is counted because nothing else records it.
+	// An eighth open stream is over the cap. Go rejects it itself, so the
+	// gateway counts the rejection because nothing else records it.
 	if err := c.framer.WriteSettingsAck(); err != nil {
 		t.Fatal(err)
 	}
@@ -279,8 +280,9 @@ func TestRapidResetGoroutinesReturn(t *testing.T) {
 			break
 		}
 	}
-	// The server may end the connection during the burst (Go counts
-	// rapid resets); either way the connection must leave nothing behind.
+	// The server may end the connection during the burst, because Go
+	// counts rapid resets. Either way the connection must leave nothing
+	// behind.
 	if sendErr != nil && !isClosedConn(sendErr) {
 		t.Fatalf("sending the burst: %v", sendErr)
 	}

@@ -185,11 +185,11 @@ func TestStrictModeRefusesRelativeExtensionURL(t *testing.T) {
 	}
 }
 
-// TestStrictModeRefusesEmptyPrimitiveExtension sends a PAS bundle whose
-// patient carries a "_" half that holds no id and no extension: an empty
-// object, or an array of nulls. FHIR JSON allows neither, so the bundle
-// gets 422 at the primitive and is not forwarded.
-func TestStrictModeRefusesEmptyPrimitiveExtension(t *testing.T) {
+// TestStrictModeRejectsEmptyPrimitiveExtension sends a PAS bundle whose
+// patient has a "_" half that contains no id and no extension: an empty
+// object, an array of nulls or an empty array item. FHIR JSON allows none
+// of them, so the bundle gets 422 at the primitive and is not forwarded.
+func TestStrictModeRejectsEmptyPrimitiveExtension(t *testing.T) {
 	h := newHarness(t, harnessOptions{strict: true})
 	cases := []struct{ name, old, new, location string }{
 		{"empty object", `"family":"SMITH"`, `"family":"SMITH","_family":{}`, ".name[0].family"},
@@ -221,7 +221,7 @@ func TestStrictModeRefusesEmptyPrimitiveExtension(t *testing.T) {
 				t.Errorf("upstream received %d requests, want 0", n)
 			}
 			if e := h.entries(resp); len(e) != 1 || e[0].Rule != "strict.request" {
-				t.Errorf("entries = %+v, want one strict.request refusal", e)
+				t.Errorf("entries = %+v, want one strict.request rejection", e)
 			}
 		})
 	}

@@ -372,21 +372,23 @@ type Database struct {
 type Limits struct {
 	// MaxBodyBytes is the largest accepted request body; default 10 MiB.
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
-	// MaxBufferedBodyBytes bounds the memory that request bodies hold at
-	// once, across every connection and HTTP/2 stream of the inbound and
+	// MaxBufferedBodyBytes is the maximum memory that request bodies take
+	// at once, across every connection and HTTP/2 stream of the inbound and
 	// outbound listeners. A request past it gets 503. The default is
 	// DefaultBufferedBodies times MaxBodyBytes.
 	MaxBufferedBodyBytes int64 `yaml:"max_buffered_body_bytes"`
-	// MaxConnections caps the connections each of the inbound and
-	// outbound listeners holds open at once; one more is closed before
-	// its TLS handshake. Default DefaultMaxConnections.
+	// MaxConnections is the maximum number of connections each of the
+	// inbound and outbound listeners keeps open at once. One more is
+	// closed before its TLS handshake. Default DefaultMaxConnections.
 	MaxConnections int `yaml:"max_connections"`
-	// MaxConnectionsPerSource caps the connections one source address
-	// holds open on each of those listeners, except a trusted proxy that
-	// sends PROXY protocol headers. Default DefaultMaxConnectionsPerSource.
+	// MaxConnectionsPerSource is the maximum number of connections one
+	// source address keeps open on each of those listeners. A trusted proxy
+	// that sends PROXY protocol headers is exempt. Default
+	// DefaultMaxConnectionsPerSource.
 	MaxConnectionsPerSource int `yaml:"max_connections_per_source"`
-	// HTTP2MaxConcurrentStreams caps the HTTP/2 streams a client may have
-	// open on one connection. Default DefaultHTTP2MaxConcurrentStreams.
+	// HTTP2MaxConcurrentStreams is the maximum number of HTTP/2 streams a
+	// client may have open on one connection. Default
+	// DefaultHTTP2MaxConcurrentStreams.
 	HTTP2MaxConcurrentStreams int `yaml:"http2_max_concurrent_streams"`
 }
 
@@ -505,8 +507,9 @@ const (
 	DefaultPartnerRate    = 200
 	Builtin               = "builtin"
 
-	// DefaultBufferedBodies is how many bodies of limits.max_body_bytes
-	// the default limits.max_buffered_body_bytes holds.
+	// DefaultBufferedBodies is the number of bodies of
+	// limits.max_body_bytes that fit in the default
+	// limits.max_buffered_body_bytes.
 	DefaultBufferedBodies = 32
 
 	// DefaultMaxConnections, DefaultMaxConnectionsPerSource and
@@ -655,8 +658,8 @@ func (f *File) Validate() error {
 	if f.Limits.MaxBodyBytes < 1024 || f.Limits.MaxBodyBytes > 1<<30 {
 		v.addf("limits.max_body_bytes", "%d is out of range: use a size between 1024 and 1073741824 bytes", f.Limits.MaxBodyBytes)
 	}
-	// A body of the full limit takes max_body_bytes+1 bytes: one more shows
-	// that it does not go on.
+	// A body at the full limit takes max_body_bytes+1 bytes of the budget,
+	// because the reader needs one more byte to see that the body ends.
 	if f.Limits.MaxBufferedBodyBytes <= f.Limits.MaxBodyBytes {
 		v.addf("limits.max_buffered_body_bytes", "%d is too small: use more than limits.max_body_bytes (%d)",
 			f.Limits.MaxBufferedBodyBytes, f.Limits.MaxBodyBytes)

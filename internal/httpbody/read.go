@@ -34,8 +34,8 @@ func NewBudget(max int64) *Budget { return &Budget{max: max} }
 // Used returns the bytes held now.
 func (b *Budget) Used() int64 { return b.used.Load() }
 
-// Hold is the part of a budget that one body holds. A nil *Hold, the zero
-// Hold and a Hold of a nil *Budget take nothing and never run out.
+// Hold is the share of a budget that one body has taken. A nil *Hold, the
+// zero Hold and a Hold of a nil *Budget take nothing and never run out.
 type Hold struct {
 	budget *Budget
 	n      int64
@@ -44,8 +44,8 @@ type Hold struct {
 // NewHold returns an empty hold on b.
 func (b *Budget) NewHold() *Hold { return &Hold{budget: b} }
 
-// take adds n bytes to the hold, or reports false and adds nothing if the
-// budget has no room for them.
+// take adds n bytes to the hold. It returns false and adds nothing when
+// the budget has no room for them.
 func (h *Hold) take(n int64) bool {
 	if h == nil || h.budget == nil {
 		return true
@@ -77,9 +77,9 @@ func Read(r io.Reader, declared, limit int64) ([]byte, error) {
 	return ReadHeld(r, declared, limit, nil)
 }
 
-// ReadHeld reads as Read does, and takes the capacity of its buffer from
-// hold before it allocates it, each time the buffer grows. When the budget
-// has no room it returns what it read so far and ErrBudgetExhausted. The
+// ReadHeld reads as Read does, but takes the buffer's capacity from hold
+// before each allocation, the first and every growth. When the budget has
+// no room, it returns the bytes read so far and ErrBudgetExhausted. The
 // caller releases hold once it no longer keeps the returned bytes.
 func ReadHeld(r io.Reader, declared, limit int64, hold *Hold) ([]byte, error) {
 	size := min(int64(minBuffer), limit+1)

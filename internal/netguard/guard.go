@@ -219,8 +219,8 @@ func (g *Guard) deny(err *DeniedError) {
 }
 
 // SendsProxyHeader reports whether a connection from peer must start with
-// a PROXY protocol header, so that its client is known only after the
-// header has been read.
+// a PROXY protocol header. The client of such a connection is known only
+// after the header has been read.
 func (g *Guard) SendsProxyHeader(peer netip.Addr) bool {
-	return g.proxyProtocol && g.proxies.Contains(peer.Unmap())
+	return g.proxyProtocol && g.proxies.Contains(peer)
 }

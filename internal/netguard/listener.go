@@ -48,7 +48,7 @@ func (g *Guard) admit(c net.Conn) net.Conn {
 		c.Close()
 		return nil
 	}
-	if g.proxyProtocol && g.proxies.Contains(peer.Addr()) {
+	if g.SendsProxyHeader(peer.Addr()) {
 		return &proxiedConn{Conn: c, g: g, peer: peer}
 	}
 	if err := g.checkGlobal(peer.Addr(), netip.Addr{}); err != nil {

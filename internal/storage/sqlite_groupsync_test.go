@@ -98,24 +98,35 @@ func awaitFollowerSync(t *testing.T, h *heldSyncs, results <-chan error) {
 	}
 }
 
-// Callers that arrive while an fsync runs may have committed after it
-// started, so they must wait for the next one, and that one fsync serves
-// all of them, whichever handle they call on.
-func TestSyncCommitsGroupsWaiters(t *testing.T) {
-	first, second := openSyncGroup(t)
-	h := holdSyncs(t)
+// holdFollowerSync starts a leader SyncCommits, starts followers callers
+// on both handles while the leader's fsync is held, and lets that fsync
+// succeed. It returns once the followers' fsync has started and is held,
+// with the channel of the followers' results and the two handles.
+func holdFollowerSync(t *testing.T, followers int) (h *heldSyncs, results <-chan error, first, second *DB) {
+	t.Helper()
+	first, second = openSyncGroup(t)
+	h = holdSyncs(t)
 
 	leader := make(chan error, 1)
 	go func() { leader <- first.SyncCommits() }()
 	awaitLeaderSync(t, h, leader)
-	const followers = 6
-	results := startFollowers(first, second, followers)
+	results = startFollowers(first, second, followers)
 
 	h.release <- nil
 	if err := <-leader; err != nil {
 		t.Fatalf("leader: SyncCommits = %v, want nil", err)
 	}
 	awaitFollowerSync(t, h, results)
+	return h, results, first, second
+}
+
+// Callers that arrive while an fsync runs may have committed after it
+// started, so they must wait for the next one, and that one fsync serves
+// all of them, whichever handle they call on.
+func TestSyncCommitsGroupsWaiters(t *testing.T) {
+	const followers = 6
+	h, results, _, _ := holdFollowerSync(t, followers)
+
 	h.release <- nil
 	for range followers {
 		if err := <-results; err != nil {
@@ -130,20 +141,9 @@ func TestSyncCommitsGroupsWaiters(t *testing.T) {
 // A failed fsync fails every caller it served, and every later one, even
 // when the disk would accept the next fsync.
 func TestSyncCommitsGroupFailureFailsWaiters(t *testing.T) {
-	first, second := openSyncGroup(t)
-	h := holdSyncs(t)
-
-	leader := make(chan error, 1)
-	go func() { leader <- first.SyncCommits() }()
-	awaitLeaderSync(t, h, leader)
 	const followers = 6
-	results := startFollowers(first, second, followers)
-	h.release <- nil
-	if err := <-leader; err != nil {
-		t.Fatalf("leader: SyncCommits = %v, want nil", err)
-	}
+	h, results, first, second := holdFollowerSync(t, followers)
 
-	awaitFollowerSync(t, h, results)
 	diskErr := errors.New("simulated write-back error")
 	h.release <- diskErr
 	for i := range followers {

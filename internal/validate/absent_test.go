@@ -157,9 +157,9 @@ func TestCachedInvariantAlternatingKeys(t *testing.T) {
 	}
 }
 
-// TestRef1ShortcutWithoutReference checks that ref-1's Go test accepts a
-// Reference with no reference child, which FHIRPath evaluates to empty
-// (satisfied), without evaluating it.
+// TestRef1ShortcutWithoutReference checks that ref-1's Go shortcut accepts
+// a Reference with no reference child without FHIRPath. FHIRPath evaluates
+// ref-1 to empty there, which counts as satisfied.
 func TestRef1ShortcutWithoutReference(t *testing.T) {
 	const ref1 = "reference.startsWith('#').not() or (reference.substring(1).trace('url') in %rootResource.contained.id.trace('ids'))"
 	satisfied := satisfiedShortcuts[ref1]

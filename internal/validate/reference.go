@@ -224,9 +224,9 @@ func (r *run) targetProfiles(target *jnode, typ string, o *occurrence, d *elemDe
 		}
 	}
 	// NOTE: the issue names the target but not the element that failed
-	// the target profile. The target's own check reports that element
-	// only when the failure breaks a rule of the target's declared
-	// profiles or of FHIR R4 too, such as an undefined extension.
+	// the target profile. The target's own check reports that element only
+	// when it also breaks a rule of FHIR R4 or of a profile the target
+	// declares, such as an undefined extension.
 	if at := r.entryPath(target); at != "" {
 		r.errorf(outcome.CodeInvalid, o.path(), "the referenced %s, %s, does not conform to %s (from %s)",
 			typ, at, strings.Join(profiles, " or "), d.owner.label())

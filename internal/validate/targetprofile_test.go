@@ -66,10 +66,9 @@ func TestUnloadedTargetProfileQuotesNoInstanceType(t *testing.T) {
 }
 
 // TestTargetProfileIssueNamesEntry gives the demo bundle's patient an
-// extension no loaded package defines, which fails the PAS beneficiary
-// profile: the issue at each reference to the patient names the entry
-// that fails the profile, so the sender can find the resource, not only
-// the profile.
+// extension that no loaded package defines, so the patient fails the PAS
+// beneficiary profile. The issue at each reference to the patient must
+// name the failing entry, so that the sender can find the resource.
 func TestTargetProfileIssueNamesEntry(t *testing.T) {
 	body := string(readPASDemoBundle(t))
 	edited := strings.Replace(body, `"given":["JOE"]`,
@@ -86,8 +85,11 @@ func TestTargetProfileIssueNamesEntry(t *testing.T) {
 	for _, is := range res.Issues {
 		if strings.Contains(is.Diagnostics, "the referenced Patient") && strings.Contains(is.Diagnostics, "does not conform") {
 			found = true
-			if !strings.Contains(is.Diagnostics, "Patient, Bundle.entry[") || !strings.Contains(is.Diagnostics, "].resource, does not conform to") {
+			if !strings.Contains(is.Diagnostics, "Patient, Bundle.entry[") {
 				t.Errorf("issue at %v does not name the entry: %s", is.Expression, is.Diagnostics)
+			}
+			if !strings.Contains(is.Diagnostics, "].resource, does not conform to") {
+				t.Errorf("issue at %v does not name the entry's resource: %s", is.Expression, is.Diagnostics)
 			}
 		}
 	}

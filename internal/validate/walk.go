@@ -356,9 +356,9 @@ func (r *run) addOccurrences(g *group, p jprop, name, typ string, isExt bool, at
 			return
 		}
 	}
-	// A "_" array aligns ids and extensions with the values by null
-	// items, so one that is all nulls carries nothing: it is an empty
-	// property, which FHIR JSON does not allow.
+	// A "_" array uses null items only to align ids and extensions with
+	// the values. An array of nulls therefore carries nothing, and FHIR
+	// JSON does not allow such an empty property.
 	if isExt && repeats && allNull(items) {
 		r.errorf(outcome.CodeStructure, at.child(p.name), "every item of %q is null; an array of primitive extensions needs at least one item with id or extension, or must be left out", p.name)
 	}
