@@ -163,7 +163,7 @@ func submitRejectedByStrictMode(t *testing.T, h *harness, bundle []byte) []byte 
 		t.Errorf("upstream received %d requests, want 0", n)
 	}
 	if e := h.entries(resp); len(e) != 1 || e[0].Rule != "strict.request" {
-		t.Errorf("entries = %+v, want one strict.request refusal", e)
+		t.Errorf("entries = %+v, want one strict.request rejection", e)
 	}
 	return body
 }
