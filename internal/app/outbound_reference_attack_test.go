@@ -1,9 +1,6 @@
 package app_test
 
-import (
-	"net/http"
-	"testing"
-)
+import "testing"
 
 // victimMRN is the MRN of a patient that no partner named, as a search
 // token. The payload identifier rules let it pass, because its system is
@@ -101,15 +98,7 @@ func TestOutboundPatientElementCriteriaPatientByIDRejected(t *testing.T) {
 		"related person":      "RelatedPerson?" + own + "&patient=victim",
 		"related person case": "RelatedPerson?" + own + "&Patient=Patient/victim",
 	}
-	for name, ref := range cases {
-		t.Run(name, func(t *testing.T) {
-			h, ehr, engine, base := startConditionalOutbound(t)
-
-			resp, got := postOutbound(t, engine, base+"/ClaimResponse", claimResponsePatientReference(ref))
-
-			requireOutboundRefusal(t, h, ehr, 0, resp, got, outboundRefusal{http.StatusForbidden, "forbidden", "congruence.outbound-patient"})
-		})
-	}
+	requirePatientElementRejected(t, cases)
 }
 
 // Criteria that name the partner's own member by identifier, or a party
