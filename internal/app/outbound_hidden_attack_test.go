@@ -1,7 +1,6 @@
 package app_test
 
 import (
-	"net/http"
 	"strings"
 	"testing"
 )
@@ -48,19 +47,12 @@ func TestOutboundConditionalPatientFragmentRejected(t *testing.T) {
 		"by demographics":  "Patient?family=Victim&birthdate=1970-01-01#&" + own,
 		"after the own id": "Patient?" + own + "#",
 	}
-	for name, ref := range cases {
-		t.Run(name, func(t *testing.T) {
-			h, ehr, engine, base := startConditionalOutbound(t)
-
-			resp, got := postOutbound(t, engine, base+"/ClaimResponse", claimResponsePatientReference(ref))
-
-			requireOutboundRefusal(t, h, ehr, 0, resp, got, outboundRefusal{http.StatusForbidden, "forbidden", "congruence.outbound-patient"})
-		})
-	}
+	requirePatientElementRejected(t, cases)
 }
 
-// A "#" percent-encoded in a value is part of the value, and a conditional
-// reference to the partner's own member that has none still passes.
+// A "#" percent-encoded as %23 is part of a value, not a fragment, so a
+// conditional reference to the partner's own member that contains one
+// still reaches the partner.
 func TestOutboundConditionalPatientEncodedNumberSignForwarded(t *testing.T) {
 	ref := "Patient?identifier=" + ownMemberID.System + "|" + ownMemberID.Value + "&family=O%23Brien"
 	_, ehr, engine, base := startConditionalOutbound(t)

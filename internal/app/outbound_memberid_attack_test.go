@@ -210,6 +210,22 @@ func TestOutboundConditionalPatientOwnMemberForwarded(t *testing.T) {
 	}
 }
 
+// requirePatientElementRejected posts, for each case, a ClaimResponse whose
+// patient element is the reference and requires the 403 of the
+// congruence.outbound-patient rule, with nothing sent to the partner.
+func requirePatientElementRejected(t *testing.T, cases map[string]string) {
+	t.Helper()
+	for name, ref := range cases {
+		t.Run(name, func(t *testing.T) {
+			h, ehr, engine, base := startConditionalOutbound(t)
+
+			resp, got := postOutbound(t, engine, base+"/ClaimResponse", claimResponsePatientReference(ref))
+
+			requireOutboundRefusal(t, h, ehr, 0, resp, got, outboundRefusal{http.StatusForbidden, "forbidden", "congruence.outbound-patient"})
+		})
+	}
+}
+
 // A compromised engine names, in a ClaimResponse's patient element, a
 // patient the gateway cannot show to be the demo partner's by a
 // conditional reference.
@@ -224,15 +240,7 @@ func TestOutboundConditionalPatientRejected(t *testing.T) {
 		"by subscriber id only":            "Patient?_has:Coverage:beneficiary:subscriber-id=" + ownMemberID.Value,
 		"unreadable":                       "Patient?identifier:of-type=s|MB|v",
 	}
-	for name, ref := range cases {
-		t.Run(name, func(t *testing.T) {
-			h, ehr, engine, base := startConditionalOutbound(t)
-
-			resp, got := postOutbound(t, engine, base+"/ClaimResponse", claimResponsePatientReference(ref))
-
-			requireOutboundRefusal(t, h, ehr, 0, resp, got, outboundRefusal{http.StatusForbidden, "forbidden", "congruence.outbound-patient"})
-		})
-	}
+	requirePatientElementRejected(t, cases)
 }
 
 // A compromised engine sends an Observation of member B whose focus names

@@ -1,27 +1,33 @@
 package app_test
 
-import (
-	"net/http"
-	"testing"
-)
+import "testing"
 
 // victimMRN is the MRN of a patient that no partner named, as a search
 // token. The payload identifier rules let it pass, because its system is
 // not a member id system, so only the patient check can reject it.
 const victimMRN = "urn:example:mrn|mrn-victim"
 
-// requireNotificationFocusRejected posts patientNotification with ref as
-// the focus, as requireMemberIDRejected does.
-func requireNotificationFocusRejected(t *testing.T, ref string) {
+// requireNotificationFocusRejected posts, for each case, patientNotification
+// with the reference as its focus and requires the rejection that
+// requireMemberIDRejected checks.
+func requireNotificationFocusRejected(t *testing.T, cases map[string]string) {
 	t.Helper()
-	requireMemberIDRejected(t, "$subscription-hook", "/$subscription-hook", patientNotification(ref))
+	for name, ref := range cases {
+		t.Run(name, func(t *testing.T) {
+			requireMemberIDRejected(t, "$subscription-hook", "/$subscription-hook", patientNotification(ref))
+		})
+	}
 }
 
-// requireNotificationFocusForwarded requires the notification whose focus
-// is ref to reach the partner.
-func requireNotificationFocusForwarded(t *testing.T, ref string) {
+// requireNotificationFocusForwarded requires, for each case, the
+// notification whose focus is the reference to reach the partner.
+func requireNotificationFocusForwarded(t *testing.T, cases map[string]string) {
 	t.Helper()
-	requireMemberIDForwarded(t, "$subscription-hook", "/$subscription-hook", patientNotification(ref))
+	for name, ref := range cases {
+		t.Run(name, func(t *testing.T) {
+			requireMemberIDForwarded(t, "$subscription-hook", "/$subscription-hook", patientNotification(ref))
+		})
+	}
 }
 
 // A compromised engine names another person's Patient by server id in a
@@ -44,11 +50,7 @@ func TestOutboundParametersPatientReferenceSpellingRejected(t *testing.T) {
 		"upper case criteria":  "PATIENT?identifier=" + victimMRN,
 		"criteria type absent": "https://ehr.example/fhir/Patient/?identifier=" + victimMRN,
 	}
-	for name, ref := range cases {
-		t.Run(name, func(t *testing.T) {
-			requireNotificationFocusRejected(t, ref)
-		})
-	}
+	requireNotificationFocusRejected(t, cases)
 }
 
 // Literal references to resources that are not people, the focus a real
@@ -59,11 +61,7 @@ func TestOutboundParametersOtherReferenceForwarded(t *testing.T) {
 		"absolute":     "https://payer.example/fhir/Task/t-1",
 		"patient-like": "Observation/patient-weight",
 	}
-	for name, ref := range cases {
-		t.Run(name, func(t *testing.T) {
-			requireNotificationFocusForwarded(t, ref)
-		})
-	}
+	requireNotificationFocusForwarded(t, cases)
 }
 
 // A compromised engine names another person's data by conditional
@@ -88,11 +86,7 @@ func TestOutboundParametersCriteriaPatientByIDRejected(t *testing.T) {
 		"chain to name":          "Coverage?beneficiary.family=Victim&beneficiary.birthdate=1970-01-01",
 		"reverse chain":          "Coverage?_has:Claim:insurance:patient=Patient/victim",
 	}
-	for name, ref := range cases {
-		t.Run(name, func(t *testing.T) {
-			requireNotificationFocusRejected(t, ref)
-		})
-	}
+	requireNotificationFocusRejected(t, cases)
 }
 
 // The same criteria in a ClaimResponse's patient element are rejected as
@@ -104,15 +98,7 @@ func TestOutboundPatientElementCriteriaPatientByIDRejected(t *testing.T) {
 		"related person":      "RelatedPerson?" + own + "&patient=victim",
 		"related person case": "RelatedPerson?" + own + "&Patient=Patient/victim",
 	}
-	for name, ref := range cases {
-		t.Run(name, func(t *testing.T) {
-			h, ehr, engine, base := startConditionalOutbound(t)
-
-			resp, got := postOutbound(t, engine, base+"/ClaimResponse", claimResponsePatientReference(ref))
-
-			requireOutboundRefusal(t, h, ehr, 0, resp, got, outboundRefusal{http.StatusForbidden, "forbidden", "congruence.outbound-patient"})
-		})
-	}
+	requirePatientElementRejected(t, cases)
 }
 
 // Criteria that name the partner's own member by identifier, or a party
@@ -123,11 +109,7 @@ func TestOutboundParametersCriteriaOwnMemberForwarded(t *testing.T) {
 		"policy holder employer": "Coverage?policy-holder=Organization/employer&subscriber-id=" + ownMemberID.Value,
 		"chain to identifier":    "ExplanationOfBenefit?patient.identifier=" + outboundMemberB.System + "|" + outboundMemberB.Value,
 	}
-	for name, ref := range cases {
-		t.Run(name, func(t *testing.T) {
-			requireNotificationFocusForwarded(t, ref)
-		})
-	}
+	requireNotificationFocusForwarded(t, cases)
 }
 
 // A compromised engine names, in a Parameters valueReference, a Person or
@@ -145,11 +127,7 @@ func TestOutboundParametersPersonCriteriaRejected(t *testing.T) {
 		"Person literal":             "Person/victim",
 		"RelatedPerson literal":      "RelatedPerson/victim",
 	}
-	for name, ref := range cases {
-		t.Run(name, func(t *testing.T) {
-			requireNotificationFocusRejected(t, ref)
-		})
-	}
+	requireNotificationFocusRejected(t, cases)
 }
 
 // A Person or RelatedPerson named by the partner's own member id still
@@ -159,11 +137,7 @@ func TestOutboundParametersPersonCriteriaOwnForwarded(t *testing.T) {
 		"Person":        "Person?identifier=" + ownMemberID.System + "|" + ownMemberID.Value,
 		"RelatedPerson": "RelatedPerson?identifier=" + outboundMemberB.System + "|" + outboundMemberB.Value,
 	}
-	for name, ref := range cases {
-		t.Run(name, func(t *testing.T) {
-			requireNotificationFocusForwarded(t, ref)
-		})
-	}
+	requireNotificationFocusForwarded(t, cases)
 }
 
 // observationWithExtensionReference is an Observation of member B whose

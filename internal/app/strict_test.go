@@ -142,6 +142,32 @@ func TestStrictModeRefusesEmptyOperationResponse(t *testing.T) {
 	}
 }
 
+// submitRejectedByStrictMode posts bundle to $submit and requires the
+// strict.request rejection: 422 with an invalid OperationOutcome, nothing
+// sent upstream and one audit entry. It returns the OperationOutcome.
+func submitRejectedByStrictMode(t *testing.T, h *harness, bundle []byte) []byte {
+	t.Helper()
+	before := h.upstream.count.Load()
+
+	resp := h.send(h.ehr.HTTPClient(), "POST", "/fhir/Claim/$submit",
+		http.Header{"Content-Type": {"application/fhir+json"}, "Authorization": {"Bearer " + h.accessToken()}}, bundle)
+	body := readBody(t, resp)
+
+	if resp.StatusCode != http.StatusUnprocessableEntity {
+		t.Fatalf("status %d, want 422: %.300s", resp.StatusCode, body)
+	}
+	if got := outcomeCode(t, body); got != "invalid" {
+		t.Errorf("OperationOutcome code = %q, want invalid", got)
+	}
+	if n := h.upstream.count.Load() - before; n != 0 {
+		t.Errorf("upstream received %d requests, want 0", n)
+	}
+	if e := h.entries(resp); len(e) != 1 || e[0].Rule != "strict.request" {
+		t.Errorf("entries = %+v, want one strict.request rejection", e)
+	}
+	return body
+}
+
 // An extension with a relative url matches no definition, so its content
 // would be forwarded unverified. In modifierExtension it also changes the
 // meaning of the Claim for a receiver that acts on it. Strict mode must
@@ -160,26 +186,11 @@ func TestStrictModeRefusesRelativeExtensionURL(t *testing.T) {
 			if !strings.Contains(bundle, tc.new) {
 				t.Fatal("the shipped bundle no longer contains the text the test replaces")
 			}
-			before := h.upstream.count.Load()
 
-			resp := h.send(h.ehr.HTTPClient(), "POST", "/fhir/Claim/$submit",
-				http.Header{"Content-Type": {"application/fhir+json"}, "Authorization": {"Bearer " + h.accessToken()}}, []byte(bundle))
-			body := readBody(t, resp)
+			body := submitRejectedByStrictMode(t, h, []byte(bundle))
 
-			if resp.StatusCode != http.StatusUnprocessableEntity {
-				t.Fatalf("status %d, want 422: %.300s", resp.StatusCode, body)
-			}
-			if got := outcomeCode(t, body); got != "invalid" {
-				t.Errorf("OperationOutcome code = %q, want invalid", got)
-			}
 			if !strings.Contains(string(body), "Extension.url must be an absolute URL") {
 				t.Errorf("the OperationOutcome does not name the relative url: %.600s", body)
-			}
-			if n := h.upstream.count.Load() - before; n != 0 {
-				t.Errorf("upstream received %d requests, want 0", n)
-			}
-			if e := h.entries(resp); len(e) != 1 || e[0].Rule != "strict.request" {
-				t.Errorf("entries = %+v, want one strict.request refusal", e)
 			}
 		})
 	}
@@ -202,26 +213,11 @@ func TestStrictModeRejectsEmptyPrimitiveExtension(t *testing.T) {
 			if !strings.Contains(bundle, tc.new) {
 				t.Fatal("the shipped bundle no longer contains the text the test replaces")
 			}
-			before := h.upstream.count.Load()
 
-			resp := h.send(h.ehr.HTTPClient(), "POST", "/fhir/Claim/$submit",
-				http.Header{"Content-Type": {"application/fhir+json"}, "Authorization": {"Bearer " + h.accessToken()}}, []byte(bundle))
-			body := readBody(t, resp)
+			body := submitRejectedByStrictMode(t, h, []byte(bundle))
 
-			if resp.StatusCode != http.StatusUnprocessableEntity {
-				t.Fatalf("status %d, want 422: %.300s", resp.StatusCode, body)
-			}
-			if got := outcomeCode(t, body); got != "invalid" {
-				t.Errorf("OperationOutcome code = %q, want invalid", got)
-			}
 			if !strings.Contains(string(body), tc.location+`"`) {
 				t.Errorf("the OperationOutcome does not locate %s: %.600s", tc.location, body)
-			}
-			if n := h.upstream.count.Load() - before; n != 0 {
-				t.Errorf("upstream received %d requests, want 0", n)
-			}
-			if e := h.entries(resp); len(e) != 1 || e[0].Rule != "strict.request" {
-				t.Errorf("entries = %+v, want one strict.request rejection", e)
 			}
 		})
 	}

@@ -177,14 +177,14 @@ func linkTarget(path string) (string, error) {
 	return "", fmt.Errorf("auditlog: %s: too many levels of symbolic links", path)
 }
 
-// SlogSink logs one line for each signed checkpoint: its origin, size, the
-// start of its root hash and the checkpoint file it goes to. The line
-// carries neither the note text nor its signature, which the database and
-// the checkpoint file keep.
+// SlogSink is a sink that logs one line for each signed checkpoint: its
+// origin, size, the start of its root hash and the checkpoint file it goes
+// to. The line contains neither the note text nor its signature, which the
+// database and the checkpoint file store.
 type SlogSink struct {
 	Logger *slog.Logger
-	// File is the checkpoint file another sink writes each checkpoint
-	// to, named in the line; empty when there is none.
+	// File is the checkpoint file that another sink writes each
+	// checkpoint to, named in the line. Empty means there is none.
 	File string
 }
 

@@ -348,7 +348,7 @@ func TestFhirpathResourceTypeNote(t *testing.T) {
 	tests := []struct {
 		expr, out, stderr string
 	}{
-		{"Patient.name", "", "gatehouse: note: the input is a Bundle; the expression starts with Patient, so it selects nothing from it\n"},
+		{"Patient.name", "", "gatehouse: note: the expression starts with Patient, but the input is a Bundle, so the expression selects nothing from it\n"},
 		{"Bundle.type", "FHIR.code\tcollection\n", ""},
 		{"Resource.id", "FHIR.id\tReferralAuthorizationBundleExample\n", ""},
 		{"entry.count()", "System.Integer\t10\n", ""},

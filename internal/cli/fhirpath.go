@@ -100,7 +100,7 @@ func (e *env) noteOtherResourceType(expr string, input *fhirpath.Node) {
 			return
 		}
 	}
-	fmt.Fprintf(e.stderr, "gatehouse: note: the input is a %s; the expression starts with %s, so it selects nothing from it\n", inputType.Name, first)
+	fmt.Fprintf(e.stderr, "gatehouse: note: the expression starts with %s, but the input is a %s, so the expression selects nothing from it\n", first, inputType.Name)
 }
 
 // leadingIdentifier returns the identifier the expression starts with, or

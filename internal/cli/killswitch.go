@@ -298,15 +298,16 @@ func (e *env) adminRequest(ctx context.Context, client *http.Client, method, url
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if resp.StatusCode >= 300 {
-		e.adminRefusal(resp.StatusCode, body, subject)
+		e.printAdminError(resp.StatusCode, body, subject)
 		return nil, 1
 	}
 	return body, 0
 }
 
-// adminRefusal prints the error and hint for an admin listener response
-// with status, in the words of the operation on subject ("" for a listing).
-func (e *env) adminRefusal(status int, body []byte, subject string) {
+// printAdminError prints the error and hint for an admin listener response
+// with an error status. subject names the cut that the request releases,
+// such as "cut 3", and is empty for an engage or a listing.
+func (e *env) printAdminError(status int, body []byte, subject string) {
 	var msg struct {
 		Error      string    `json:"error"`
 		ReleasedBy string    `json:"released_by"`

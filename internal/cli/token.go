@@ -25,8 +25,8 @@ const tokenSynopsis = "gatehouse token [--data DIR [--url URL] | --url URL --par
 // token plays the partner side of the SMART Backend Services flow and prints
 // the access token alone on stdout, so scripts can capture it. The granted
 // scopes go to stderr. Without credential options it uses the demo partner
-// of a development data directory; with them, a registered partner of any
-// gateway.
+// of a development data directory. With them, it uses a registered partner
+// of any gateway.
 func (e *env) token(args []string) int {
 	if len(args) > 0 && args[0] == "keygen" {
 		return e.tokenKeygen(args[1:])
@@ -211,9 +211,9 @@ func partnerTokenHint(err error, publicURL string) string {
 		errors.Is(err, syscall.EPIPE), errors.Is(err, syscall.ECONNRESET),
 		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		// With TLS 1.3 the client finishes its handshake before the
-		// gateway checks the client certificate, so a rejection arrives
-		// as a TLS alert or, when the gateway closed first, as a broken
-		// connection or an end of stream before the response.
+		// gateway checks the client certificate. A rejection then arrives
+		// as a TLS alert or, when the gateway closed the connection first,
+		// as a broken connection or an end of stream before the response.
 		return "the gateway closed the connection, as it does when it rejects the client certificate of --cert: the certificate must be issued by the CA of tls.client_ca_file and not revoked, and --key must be its key"
 	}
 	return ehrclient.TokenHint(err, publicURL)
