@@ -252,9 +252,9 @@ func (b *decodedBuilder) member(v DecodedJSON, parent *Node, jsonName string, gr
 	if extra {
 		baseName = jsonName[1:]
 	}
-	name, typ := b.elementType(parent, baseName, slot)
+	name, typ, index := b.elementType(parent, baseName, slot)
 	if typ != nil && typ.Kind == fhirmodel.KindPrimitive || extra {
-		return b.primitiveMember(v, parent, name, baseName, typ, extra, groups)
+		return b.primitiveMember(v, parent, name, baseName, typ, extra, groups, index)
 	}
 	return eachDecoded(v, func(item DecodedJSON) error {
 		child, err := b.complexValue(item, name, jsonName, typ)
@@ -262,25 +262,27 @@ func (b *decodedBuilder) member(v DecodedJSON, parent *Node, jsonName string, gr
 			return err
 		}
 		child.parent = parent
+		child.memberIndex = int32(index + 1)
 		parent.children = append(parent.children, child)
 		return nil
 	})
 }
 
 // elementType resolves a property name to its element name and type, as
-// jsonBuilder.elementType does, and records the resolution in slot.
-func (b *decodedBuilder) elementType(parent *Node, jsonName string, slot memberSlot) (string, *fhirmodel.Type) {
+// jsonBuilder.elementType does, and records the resolution in slot. The
+// index is the name's fhirmodel.Type.MemberIndex in parent's type, or -1.
+func (b *decodedBuilder) elementType(parent *Node, jsonName string, slot memberSlot) (string, *fhirmodel.Type, int) {
 	if parent.typ == nil {
-		return jsonName, nil
+		return jsonName, nil, -1
 	}
 	name, typ, index := parent.typ.MemberIndex(jsonName)
 	if index < 0 {
-		return jsonName, nil
+		return jsonName, nil, -1
 	}
 	if slot.rec != nil {
 		slot.rec.RecordMember(slot.i, parent.typ, index)
 	}
-	return name, typ
+	return name, typ, index
 }
 
 // eachDecoded calls fn once for a single value or once per array item.
@@ -331,7 +333,7 @@ func (b *decodedBuilder) complexValue(v DecodedJSON, name, jsonName string, typ 
 // primitiveMember reads "name" or "_name" of a primitive property and
 // merges it with the other half. The groups of the object being read
 // start at index groups of b.groups.
-func (b *decodedBuilder) primitiveMember(v DecodedJSON, parent *Node, name, jsonName string, typ *fhirmodel.Type, extra bool, groups int) error {
+func (b *decodedBuilder) primitiveMember(v DecodedJSON, parent *Node, name, jsonName string, typ *fhirmodel.Type, extra bool, groups int, index int) error {
 	gi := b.findGroup(groups, name)
 	items := 1
 	if v.JSONKind() == '[' {
@@ -348,6 +350,7 @@ func (b *decodedBuilder) primitiveMember(v DecodedJSON, parent *Node, name, json
 			}
 			n := b.node()
 			n.name, n.jsonName, n.typ, n.parent = name, jsonName, typ, parent
+			n.memberIndex = int32(index + 1)
 			g.add(b, n, items)
 			parent.children = append(parent.children, n)
 		}

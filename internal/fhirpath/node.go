@@ -27,6 +27,10 @@ type Node struct {
 	scalarKind byte
 	scalar     string
 
+	// memberIndex is one more than the node's fhirmodel.Type.MemberIndex in
+	// its parent's type, or 0 when it is unknown. Only ParseDecoded sets it.
+	memberIndex int32
+
 	// declaredType is the resourceType of a resource the model does not
 	// define, kept only when parsing leniently (see jsonBuilder.lenient).
 	declaredType string
@@ -50,6 +54,12 @@ func (n *Node) Name() string { return n.name }
 
 // JSONName returns the property name as written in the JSON document.
 func (n *Node) JSONName() string { return n.jsonName }
+
+// MemberIndex returns the fhirmodel.Type.MemberIndex of the node's JSON
+// name in its parent's type, or -1 when the tree builder did not record
+// it. ParseDecoded records it for every member the model defines, and
+// ParseJSON for none.
+func (n *Node) MemberIndex() int { return int(n.memberIndex) - 1 }
 
 // Type returns the node's type in the FHIR model, or nil.
 func (n *Node) Type() *fhirmodel.Type { return n.typ }

@@ -306,16 +306,17 @@ func isFunctionCall(src string, i int) bool {
 // node of a known type. A child is present under a name when its element
 // name or its JSON name is that name.
 func absentKeyFor(plan *absentPlan, c *constraint, fp *fhirpath.Node) (absentKey, bool) {
-	if plan.mode == modeNone || fp.Type() == nil || fp.Value() != nil {
+	typ := fp.Type()
+	if plan.mode == modeNone || typ == nil || fp.Value() != nil {
 		return absentKey{}, false
 	}
+	bits := c.memberBitsFor(plan, typ)
 	var present uint64
 	for _, child := range fp.Children() {
-		name, jsonName := child.Name(), child.JSONName()
-		for i, n := range plan.names {
-			if n == name || n == jsonName {
-				present |= 1 << i
-			}
+		if i := child.MemberIndex(); i >= 0 && i < len(bits.names) {
+			present |= bits.names[i]
+		} else {
+			present |= presentBits(plan, child.Name(), child.JSONName())
 		}
 		// Only a presence plan is cached with names present, so the
 		// other plans stop at the first.
@@ -323,5 +324,43 @@ func absentKeyFor(plan *absentPlan, c *constraint, fp *fhirpath.Node) (absentKey
 			return absentKey{}, false
 		}
 	}
-	return absentKey{c: c, typ: fp.Type(), present: present}, true
+	return absentKey{c: c, typ: typ, present: present}, true
+}
+
+// presentBits returns the bits of plan's names that a child with this
+// element name and JSON name is present under. A name past the 64th sets
+// no bit.
+func presentBits(plan *absentPlan, name, jsonName string) uint64 {
+	var bits uint64
+	for i, n := range plan.names {
+		if n == name || n == jsonName {
+			bits |= 1 << i
+		}
+	}
+	return bits
+}
+
+// memberBits maps each member index of one model type to the presentBits
+// of that member, so that absentKeyFor reads one slice item per child of a
+// tree from fhirpath.ParseDecoded instead of comparing names.
+type memberBits struct {
+	typ   *fhirmodel.Type
+	names []uint64 // by fhirmodel.Type.MemberIndex
+}
+
+// memberBitsFor returns the member bits of plan for typ. A constraint
+// keeps those of the last type it was applied to, because an element
+// definition's invariants mostly meet one type.
+func (c *constraint) memberBitsFor(plan *absentPlan, typ *fhirmodel.Type) *memberBits {
+	if b := c.memberBits.Load(); b != nil && b.typ == typ {
+		return b
+	}
+	b := &memberBits{typ: typ, names: make([]uint64, typ.MemberCount())}
+	for i := range b.names {
+		jsonName := typ.MemberName(i)
+		name, _, _ := typ.MemberIndex(jsonName)
+		b.names[i] = presentBits(plan, name, jsonName)
+	}
+	c.memberBits.Store(b)
+	return b
 }

@@ -145,6 +145,7 @@ type constraint struct {
 	absent                     atomic.Pointer[absentPlan]         // see absentPlan
 	compiledExpr               atomic.Pointer[compiledConstraint] // see compiled
 	lastAbsent                 atomic.Pointer[absentEntry]        // see run.invariant
+	memberBits                 atomic.Pointer[memberBits]         // see memberBitsFor
 }
 
 type slicing struct {
