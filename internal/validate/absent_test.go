@@ -185,3 +185,64 @@ func TestRef1ShortcutWithoutReference(t *testing.T) {
 		}
 	}
 }
+
+// TestAbsentKeyMemberBits checks that the present bits absentKeyFor reads
+// from member indexes equal those found by comparing names, for every
+// complex node of the PAS request Bundle and presence plans whose names
+// include element names of choice types ("value") and JSON names
+// ("valueQuantity").
+func TestAbsentKeyMemberBits(t *testing.T) {
+	body, err := os.ReadFile("../demo/bundles/pas-2.2.1-ReferralAuthorizationBundleExample.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tree, err := parseTree(body, DefaultLimits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, err := fhirpath.ParseDecoded(tree, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plans := []string{
+		"code.empty() or system.exists()",
+		"value.exists() or valueQuantity.empty() or extension.exists()",
+		"identifier.exists() or name.exists() or resource.exists() or status.exists()",
+	}
+	indexed, withBits := 0, 0
+	for _, src := range plans {
+		c := &constraint{key: "test", expr: src}
+		plan := c.absentPlan()
+		if plan.mode != modePresence {
+			t.Fatalf("%q: mode %d, want presence", src, plan.mode)
+		}
+		var walk func(n *fhirpath.Node)
+		walk = func(n *fhirpath.Node) {
+			if n.Type() != nil && n.Value() == nil {
+				var want uint64
+				for _, child := range n.Children() {
+					want |= presentBits(plan, child.Name(), child.JSONName())
+					if child.MemberIndex() >= 0 {
+						indexed++
+					}
+				}
+				key, ok := absentKeyFor(plan, c, n)
+				if !ok {
+					t.Errorf("%q on %s: not cacheable", src, n.Type().Name)
+				} else if key.present != want {
+					t.Errorf("%q on %s: present bits %b, want %b", src, n.Type().Name, key.present, want)
+				}
+				if want != 0 {
+					withBits++
+				}
+			}
+			for _, child := range n.Children() {
+				walk(child)
+			}
+		}
+		walk(root)
+	}
+	if indexed < 600 || withBits < 50 {
+		t.Errorf("%d children with a member index and %d nodes with a name present, want at least 600 and 50", indexed, withBits)
+	}
+}
