@@ -328,8 +328,10 @@ func absentKeyFor(plan *absentPlan, c *constraint, fp *fhirpath.Node) (absentKey
 }
 
 // presentBits returns the bits of plan's names that a child with this
-// element name and JSON name is present under. A name past the 64th sets
-// no bit.
+// element name and JSON name is present under.
+//
+// NOTE: a name past the 64th sets no bit, so an absent-shape plan with
+// more names could cache a result although such a name is present.
 func presentBits(plan *absentPlan, name, jsonName string) uint64 {
 	var bits uint64
 	for i, n := range plan.names {
