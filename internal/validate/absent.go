@@ -79,9 +79,22 @@ var pureFunctions = setOf(
 // fhirpathKeywords are the operators and literals spelled as identifiers.
 var fhirpathKeywords = setOf("and", "or", "xor", "implies", "is", "as", "in", "contains", "div", "mod", "true", "false")
 
+// maxPlanNames is the number of names a cache key can tell apart: one bit
+// of absentKey.present each.
+const maxPlanNames = 64
+
 // analyzeAbsent finds the shape of an expression, trying the most useful
-// first.
+// first. An expression naming more than maxPlanNames names is never
+// cached, because a name without a bit would go unseen in the key.
 func analyzeAbsent(src string) absentPlan {
+	plan := shapeOf(src)
+	if len(plan.names) > maxPlanNames {
+		return absentPlan{}
+	}
+	return plan
+}
+
+func shapeOf(src string) absentPlan {
 	if names, ok := presenceNames(src); ok {
 		return absentPlan{mode: modePresence, names: names}
 	}
@@ -328,10 +341,8 @@ func absentKeyFor(plan *absentPlan, c *constraint, fp *fhirpath.Node) (absentKey
 }
 
 // presentBits returns the bits of plan's names that a child with this
-// element name and JSON name is present under.
-//
-// NOTE: a name past the 64th sets no bit, so an absent-shape plan with
-// more names could cache a result although such a name is present.
+// element name and JSON name is present under. analyzeAbsent keeps plans
+// to maxPlanNames names, so every name has a bit.
 func presentBits(plan *absentPlan, name, jsonName string) uint64 {
 	var bits uint64
 	for i, n := range plan.names {

@@ -2,10 +2,12 @@ package validate
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/gatehouse-health/gatehouse/internal/corpustest"
@@ -45,6 +47,24 @@ func TestAnalyzeAbsentShapes(t *testing.T) {
 				t.Errorf("names = %q, want %q", got.names, tt.names)
 			}
 		})
+	}
+}
+
+// TestAnalyzeAbsentTooManyNames checks that an expression naming more
+// names than a cache key has bits is never cached: the 65th name would
+// otherwise be present without changing the key.
+func TestAnalyzeAbsentTooManyNames(t *testing.T) {
+	names := make([]string, maxPlanNames+1)
+	for i := range names {
+		names[i] = fmt.Sprintf("n%d.empty()", i)
+	}
+	expr := strings.Join(names, " and ")
+	if got := analyzeAbsent(expr); got.mode != modeNone {
+		t.Fatalf("mode = %d with %d names, want modeNone", got.mode, len(got.names))
+	}
+	fits := strings.Join(names[:maxPlanNames], " and ")
+	if got := analyzeAbsent(fits); got.mode == modeNone {
+		t.Fatalf("mode = modeNone with %d names, want a cached shape", maxPlanNames)
 	}
 }
 
