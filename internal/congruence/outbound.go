@@ -305,12 +305,12 @@ func (c *Checker) outboundParameterList(w *outboundWalk, params []outboundParame
 // valueIdentifier or valueReference.identifier names. A Parameters type
 // has no fixed meaning, so the gateway cannot tell a member id from
 // another identifier there. Each such identifier therefore counts as a
-// patient. A literal valueReference that may name a person
+// patient. A literal valueReference that may name a person or a Group
 // (namesPersonType), which cannot be resolved, is a mismatch unless it is
 // the fullUrl of an entry of an enclosing Bundle, such as a
 // notification's additional context. A conditional reference is read by
-// parameterConditional. A literal valueReference to another type, such as
-// a notification's focus, passes.
+// conditionalPerson. A literal valueReference to another type, such as a
+// notification's focus, passes.
 func (w *outboundWalk) addParameterPatient(param outboundParameterJSON, path string) *Mismatch {
 	if param.ValueIdentifier != nil {
 		at := path + ".valueIdentifier"
