@@ -11,15 +11,17 @@ import (
 // rule, which now reads these criteria, rejects it.
 func TestOutboundFocusConditionalPatientRejected(t *testing.T) {
 	cases := map[string]string{
-		"unlinked MRN":           "Patient?identifier=" + victimMRN,
-		"upper case parameter":   "Patient?IDENTIFIER=" + otherMemberID.System + "|" + otherMemberID.Value,
-		"RelatedPerson MRN":      "RelatedPerson?identifier=" + victimMRN,
-		"Group criteria":         "Group?identifier=urn:example:group|g1",
-		"upper case subscriber":  "Coverage?SUBSCRIBER-ID=" + otherMemberID.Value,
-		"payor bare id":          "Coverage?payor=victim",
-		"focus bare id":          "Observation?focus=victim",
-		"Provenance target":      "Provenance?target=victim",
-		"subject Group modifier": "Observation?subject:Group=g1",
+		"unlinked MRN":             "Patient?identifier=" + victimMRN,
+		"upper case parameter":     "Patient?IDENTIFIER=" + otherMemberID.System + "|" + otherMemberID.Value,
+		"RelatedPerson MRN":        "RelatedPerson?identifier=" + victimMRN,
+		"Group criteria":           "Group?identifier=urn:example:group|g1",
+		"upper case subscriber":    "Coverage?SUBSCRIBER-ID=" + otherMemberID.Value,
+		"payor bare id":            "Coverage?payor=victim",
+		"focus bare id":            "Observation?focus=victim",
+		"Provenance target":        "Provenance?target=victim",
+		"subject Group modifier":   "Observation?subject:Group=g1",
+		"own value without system": "Patient?identifier=" + ownMemberID.Value,
+		"own subscriber id only":   "Patient?_has:Coverage:beneficiary:subscriber-id=" + ownMemberID.Value,
 	}
 	for name, ref := range cases {
 		t.Run(name, func(t *testing.T) {
