@@ -151,12 +151,13 @@ func TestOutboundConditionalReferenceInExtensionRejected(t *testing.T) {
 	}
 }
 
-// A conditional reference to the partner's own member, with or without
-// the member id system, still passes.
+// A conditional reference to the partner's own member still passes. The
+// same value without its system is rejected, as in a patient element,
+// because it matches that value in every identifier system
+// (TestOutboundFocusConditionalPatientRejected).
 func TestOutboundConditionalReferenceOwnMemberForwarded(t *testing.T) {
 	cases := map[string]string{
-		"with system":    "Patient?identifier=" + ownMemberID.System + "|" + ownMemberID.Value,
-		"without system": "Patient?identifier=" + ownMemberID.Value,
+		"with system": "Patient?identifier=" + ownMemberID.System + "|" + ownMemberID.Value,
 	}
 	for name, ref := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -268,7 +269,7 @@ func TestOutboundConditionalMemberParametersOwnForwarded(t *testing.T) {
 	cases := map[string]string{
 		"HRex subscriber-id":  "Coverage?subscriber-id=" + ownMemberID.Value,
 		"identifier modifier": "Coverage?beneficiary:identifier=" + outboundMemberB.System + "|" + outboundMemberB.Value,
-		"reverse chain":       "Patient?_has:Coverage:beneficiary:subscriber-id=" + ownMemberID.Value,
+		"reverse chain":       "Patient?identifier=" + ownMemberID.System + "|" + ownMemberID.Value + "&_has:Coverage:beneficiary:subscriber-id=" + ownMemberID.Value,
 	}
 	for name, ref := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -49,6 +49,10 @@ type CriteriaIdentifier struct {
 // parameters are ignored, because they can only narrow a search that
 // these parameters also constrain.
 //
+// Parameter names and the "identifier" modifier are compared without
+// letter case, because a lenient server may match "IDENTIFIER" as
+// "identifier".
+//
 // It returns an error for criteria whose meaning the gateway cannot
 // determine. These are a member identifier parameter with a modifier
 // (":of-type", ":not", ":text"), a token with more than one unescaped
@@ -100,7 +104,7 @@ func ConditionalIdentifiers(typ, query string) ([]CriteriaIdentifier, error) {
 // parameter. own reports the searched type's own "identifier" parameter,
 // without chain or modifier.
 func memberParameter(name string) (kind string, own bool, err error) {
-	if name == "_filter" || name == "_query" {
+	if strings.EqualFold(name, "_filter") || strings.EqualFold(name, "_query") {
 		return "", false, errConditionalIdentifier
 	}
 	target, ok := reverseChainTarget(name)
@@ -112,13 +116,13 @@ func memberParameter(name string) (kind string, own bool, err error) {
 	if i := strings.LastIndexByte(target, '.'); i >= 0 {
 		target = target[i+1:]
 	}
-	base, modifier, hasModifier := strings.Cut(target, ":")
+	base, modifier, hasModifier := strings.Cut(strings.ToLower(target), ":")
 	switch {
 	case base == "identifier" || base == "subscriber-id":
 		if hasModifier {
 			return "", false, errConditionalIdentifier
 		}
-		return base, target == name && base == "identifier", nil
+		return base, len(target) == len(name) && base == "identifier", nil
 	case modifier == "identifier":
 		return "identifier", false, nil
 	case strings.HasPrefix(modifier, "identifier:"):
@@ -131,10 +135,11 @@ func memberParameter(name string) (kind string, own bool, err error) {
 // matches on the resource it reaches. A reverse chain
 // "_has:Type:reference:parameter" ends in that parameter, which may
 // itself be a reverse chain. ok is false for a reverse chain without all
-// four parts.
+// four parts. "_has" is compared without letter case, as a lenient
+// server may compare it.
 func reverseChainTarget(name string) (target string, ok bool) {
 	target = name
-	for strings.HasPrefix(target, "_has:") {
+	for len(target) >= 5 && strings.EqualFold(target[:5], "_has:") {
 		parts := strings.SplitN(target, ":", 4)
 		if len(parts) < 4 {
 			return "", false

@@ -35,6 +35,14 @@ func TestConditionalIdentifiers(t *testing.T) {
 		{"other parameters", "Patient", "family=Other&general-practitioner=Practitioner/1", nil},
 		{"percent-coded number sign", "Patient", "identifier=s|v%23",
 			[]CriteriaIdentifier{{Identifier{"s", "v#"}, true, false}}},
+		{"upper case identifier", "Patient", "IDENTIFIER=s|v",
+			[]CriteriaIdentifier{{Identifier{"s", "v"}, true, false}}},
+		{"mixed case subscriber-id", "Coverage", "Subscriber-ID=M-5",
+			[]CriteriaIdentifier{{Identifier{"", "M-5"}, false, true}}},
+		{"upper case modifier", "Coverage", "beneficiary:IDENTIFIER=s|m",
+			[]CriteriaIdentifier{{Identifier{"s", "m"}, false, false}}},
+		{"upper case reverse chain", "Patient", "_HAS:Coverage:beneficiary:subscriber-id=M-6",
+			[]CriteriaIdentifier{{Identifier{"", "M-6"}, false, true}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -63,6 +71,8 @@ func TestConditionalIdentifiersUnreadable(t *testing.T) {
 		"_has:Coverage:beneficiary:subscriber-id:not=M",
 		"_has:Coverage=M",
 		"_filter=identifier eq M",
+		"_FILTER=identifier eq M",
+		"IDENTIFIER:not=s|v",
 		"_query=by-member&member=M",
 		"%zz=v",
 		"_id=victim#&identifier=s|v",

@@ -227,7 +227,7 @@ func (c *Checker) outboundBundle(w *outboundWalk, body []byte, at string, depth 
 	if m := c.outboundOutcomes(w, b, body, at, depth); m != nil {
 		return m
 	}
-	return checkPersonReferences("Bundle", body, at, w.resolvesToEntry)
+	return checkPersonReferences(w, "Bundle", body, at, w.resolvesToEntry)
 }
 
 // bundleOutcomesJSON is the part of a Bundle that contains each
@@ -276,7 +276,7 @@ func (c *Checker) outboundParameters(w *outboundWalk, body []byte, at string, de
 	if m := c.outboundParameterList(w, p.Parameter, at+".parameter", depth); m != nil {
 		return m
 	}
-	return checkPersonReferences("Parameters", body, at, w.resolvesToEntry)
+	return checkPersonReferences(w, "Parameters", body, at, w.resolvesToEntry)
 }
 
 func (c *Checker) outboundParameterList(w *outboundWalk, params []outboundParameterJSON, at string, depth int) *Mismatch {
@@ -305,12 +305,12 @@ func (c *Checker) outboundParameterList(w *outboundWalk, params []outboundParame
 // valueIdentifier or valueReference.identifier names. A Parameters type
 // has no fixed meaning, so the gateway cannot tell a member id from
 // another identifier there. Each such identifier therefore counts as a
-// patient. A literal valueReference that may name a person
+// patient. A literal valueReference that may name a person or a Group
 // (namesPersonType), which cannot be resolved, is a mismatch unless it is
 // the fullUrl of an entry of an enclosing Bundle, such as a
 // notification's additional context. A conditional reference is read by
-// parameterConditional. A literal valueReference to another type, such as
-// a notification's focus, passes.
+// conditionalPerson. A literal valueReference to another type, such as a
+// notification's focus, passes.
 func (w *outboundWalk) addParameterPatient(param outboundParameterJSON, path string) *Mismatch {
 	if param.ValueIdentifier != nil {
 		at := path + ".valueIdentifier"
@@ -336,7 +336,7 @@ func (w *outboundWalk) addParameterPatient(param outboundParameterJSON, path str
 		}
 		w.patients = append(w.patients, NamedPatient{Path: at, Identifiers: ids})
 	case strings.Contains(ref.Reference, "?"):
-		named, m := parameterConditional(ref, at)
+		named, m := conditionalPerson(ref, at)
 		if m != nil {
 			return m
 		}
@@ -350,23 +350,27 @@ func (w *outboundWalk) addParameterPatient(param outboundParameterJSON, path str
 	return nil
 }
 
-// parameterConditional returns the person that ref, a conditional
-// reference in a Parameters at path, names, or nil when it searches
-// another type. Criteria of a person type (personTypes) name the person
-// by their identifier parameters, as in a patient element
-// (conditionalPatient), because a Person or a RelatedPerson carries the
-// same member ids and MRNs as a Patient. Criteria of another type must
-// not name a person by server id (criteriaNamePersonByID). A type that a
-// server may read differently from the gateway, such as "patient" or
-// "PATIENT", is a mismatch.
-func parameterConditional(ref *referenceJSON, path string) (*NamedPatient, *Mismatch) {
+// conditionalPerson returns the person that ref, a conditional reference
+// at path in a Parameters or in any element outside a patient element,
+// names, or nil when it searches another type. Criteria of a person type
+// (personTypes) name the person by their identifier parameters, as in a
+// patient element (conditionalPatient), because a Person or a
+// RelatedPerson carries the same member ids and MRNs as a Patient.
+// Criteria of a Group are a mismatch, because they select every member of
+// the Group. Criteria of another type must not name a person by server id
+// (criteriaNamePersonByID). A type that a server may read differently
+// from the gateway, such as "patient" or "PATIENT", is a mismatch.
+func conditionalPerson(ref *referenceJSON, path string) (*NamedPatient, *Mismatch) {
 	typ, query, _ := conditionalQuery(ref.Reference)
-	person := foldedPersonType(typ)
+	people := foldedPeopleType(typ)
 	switch {
-	case !resourceTypeName.MatchString(typ) || person != "" && person != typ:
+	case !resourceTypeName.MatchString(typ) || people != "" && people != typ:
 		return nil, &Mismatch{Rule: patientRule, Path: path,
 			Reason: path + " is a conditional reference whose resource type " + strconv.Quote(typ) + " is not written as FHIR spells it"}
-	case person != "":
+	case people == groupType:
+		return nil, &Mismatch{Rule: patientRule, Path: path,
+			Reason: path + " is a conditional reference to a Group, whose members the gateway cannot check; name each patient by identifier"}
+	case people != "":
 		named, m := conditionalPatient(ref, path, personTypes)
 		if m != nil {
 			return nil, m
@@ -464,7 +468,7 @@ func (c *Checker) outboundEntry(w *outboundWalk, ix *index, i int, at string, in
 			return m
 		}
 	}
-	if m := checkPersonReferences(typ, ix.entries[i].Resource, at, w.entryResolver(ix, i, &r, inBundle)); m != nil {
+	if m := checkPersonReferences(w, typ, ix.entries[i].Resource, at, w.entryResolver(ix, i, &r, inBundle)); m != nil {
 		return m
 	}
 	w.containers = append(w.containers, r.Contained)

@@ -34,9 +34,10 @@ type FoundIdentifier struct {
 //     Coverage has in R4;
 //   - the identifiers of the Coverage.identifier list again, AnySystem;
 //   - the member identifier search parameters (ConditionalIdentifiers) of
-//     a string member "reference" or "url" that has a query, such as the
-//     conditional references "Patient?identifier=SYSTEM|VALUE" and
-//     "Coverage?subscriber-id=VALUE", and of "ifNoneExist".
+//     a string member "reference", "url", "valueUri", "valueUrl" or
+//     "valueCanonical" that has a query, such as the conditional
+//     references "Patient?identifier=SYSTEM|VALUE" and
+//     "Patient?IDENTIFIER=SYSTEM|VALUE", and of "ifNoneExist".
 //
 // That is the shape of a FHIR Identifier wherever it sits: on a resource
 // of any type, in an extension's valueIdentifier, in a
@@ -123,7 +124,7 @@ func PayloadIdentifiers(body []byte) ([]FoundIdentifier, error) {
 				parent.resourceType = s
 			case "subscriberId":
 				add(FoundIdentifier{Pointer: parent.pointer + "/subscriberId", Identifier: Identifier{Value: s}, AnySystem: true})
-			case "reference", "url":
+			case "reference", "url", "valueUri", "valueUrl", "valueCanonical":
 				if typ, query, ok := conditionalQuery(s); ok {
 					addConditional(add, parent.pointer+"/"+parent.name, typ, query)
 				}

@@ -1,6 +1,9 @@
 package congruence
 
-import "testing"
+import (
+	"slices"
+	"testing"
+)
 
 func TestPayloadIdentifiers(t *testing.T) {
 	body := []byte(`{"resourceType":"Patient","identifier":[{"system":"s1","value":"v1"},{"value":"no-system"}],` +
@@ -93,5 +96,25 @@ func TestSystemKey(t *testing.T) {
 	}
 	if SystemKey("urn:oid:2.16.840.1.113883.3.9998") == base {
 		t.Error("SystemKey maps two different OIDs to one key")
+	}
+}
+
+// Criteria are read in every URL member, and with parameter names in any
+// letter case, as a lenient server reads them.
+func TestPayloadIdentifiersCriteriaVariants(t *testing.T) {
+	body := []byte(`{"resourceType":"Observation","focus":[{"reference":"Patient?IDENTIFIER=s1|v1"}],` +
+		`"extension":[{"url":"x","valueUri":"Coverage?Subscriber-Id=v2"}]}`)
+
+	got, err := PayloadIdentifiers(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	want := []FoundIdentifier{
+		{Pointer: "/focus/0/reference", Identifier: Identifier{"s1", "v1"}},
+		{Pointer: "/extension/0/valueUri", Identifier: Identifier{"", "v2"}, AnySystem: true},
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("PayloadIdentifiers = %+v, want %+v", got, want)
 	}
 }

@@ -15,19 +15,19 @@ import (
 // Provenance.target, an extension's valueReference or
 // Bundle.signature.who. A server resolves "Patient/{id}" there as it does
 // in a patient element, so every string "reference" of every JSON object
-// of the body follows the patient element rule.
+// of the body follows the patient element rule. A URL names a resource as
+// well: Attachment.url, an extension's valueUri, valueUrl or
+// valueCanonical, and any other "url" member, such as a Bundle.link, are
+// read as references too, except that a bare type such as an extension
+// url "patient" names no one.
 //
-// A literal reference that may name a person (namesPersonType) must
-// resolve to a resource that the walk checks itself. That is an entry of
-// an enclosing Bundle, or for "#id" a resource contained in the referring
-// resource or in its container. A conditional reference must not name a
-// person by server id, in its path (namesPersonInstance) or in its
-// criteria (criteriaNamePersonByID).
-//
-// NOTE: a conditional reference to a person type by identifier outside a
-// patient element and a Parameters, such as Observation.focus =
-// "Patient?identifier=...", is not counted as a named patient. Only the
-// payload identifier rules read its member identifiers.
+// A literal reference that may name a person or a Group
+// (namesPersonType) must resolve to a resource that the walk checks
+// itself. That is an entry of an enclosing Bundle, or for "#id" a
+// resource contained in the referring resource or in its container. A
+// conditional reference is read by conditionalPerson: criteria of a
+// person type name a patient that the caller checks like a patient
+// element's, and other criteria must not name a person by server id.
 
 // nestedResourcePaths returns the skip function of a scan of a resource
 // of type typ. The function reports whether the element at names (the
@@ -36,8 +36,12 @@ import (
 func nestedResourcePaths(typ string) func(names []string) bool {
 	switch typ {
 	case "Bundle":
+		// The entries' requests are left to the payload stage and the
+		// outbound allowlist, as in outboundBundle, so that a transaction
+		// may update "Patient/{id}".
 		return func(names []string) bool {
-			return slices.Equal(names, []string{"entry", "resource"}) || slices.Equal(names, []string{"entry", "response", "outcome"})
+			return slices.Equal(names, []string{"entry", "resource"}) || slices.Equal(names, []string{"entry", "response", "outcome"}) ||
+				slices.Equal(names, []string{"entry", "request"})
 		}
 	case "Parameters":
 		return func(names []string) bool {
@@ -63,6 +67,8 @@ type personReferenceScan struct {
 	// resolves reports whether a literal reference names a resource that
 	// the walk checks itself.
 	resolves func(ref string) bool
+	// named are the patients that conditional references name.
+	named []NamedPatient
 	// names are the member names from the root to the current value.
 	names []string
 	// segments are the path segments of the current value, array indices
@@ -73,10 +79,11 @@ type personReferenceScan struct {
 }
 
 // checkPersonReferences scans body, the resource of type typ at location
-// at, for references that may name a person the gateway cannot check.
-// resolves reports whether a literal reference resolves to a resource
-// that the walk checks.
-func checkPersonReferences(typ string, body []byte, at string, resolves func(ref string) bool) *Mismatch {
+// at, for references that may name a person the gateway cannot check, and
+// adds to w the patients that conditional references name. resolves
+// reports whether a literal reference resolves to a resource that the
+// walk checks.
+func checkPersonReferences(w *outboundWalk, typ string, body []byte, at string, resolves func(ref string) bool) *Mismatch {
 	s := &personReferenceScan{
 		dec:      jsontext.NewDecoder(bytes.NewReader(body)),
 		skip:     nestedResourcePaths(typ),
@@ -87,7 +94,18 @@ func checkPersonReferences(typ string, body []byte, at string, resolves func(ref
 	if err != nil {
 		return unreadable(at)
 	}
-	return m
+	if m != nil {
+		return m
+	}
+	for _, named := range s.named {
+		// A patient element or a Parameters valueReference was already
+		// read by the walk, at the path of the Reference.
+		element := strings.TrimSuffix(named.Path, ".reference")
+		if !slices.ContainsFunc(w.patients, func(p NamedPatient) bool { return p.Path == element }) {
+			w.patients = append(w.patients, named)
+		}
+	}
+	return nil
 }
 
 // value scans the next JSON value.
@@ -142,30 +160,77 @@ func (s *personReferenceScan) member(name string) (*Mismatch, error) {
 	if s.skip(s.names) {
 		return nil, s.dec.SkipValue()
 	}
-	if name != "reference" || s.dec.PeekKind() != '"' {
+	url := isURLMember(name)
+	if name != "reference" && !url || s.dec.PeekKind() != '"' {
 		return s.value()
 	}
 	tok, err := s.dec.ReadToken()
 	if err != nil {
 		return nil, err
 	}
-	return s.checkReference(tok.String()), nil
+	return s.checkReference(tok.String(), url), nil
+}
+
+// isURLMember reports whether the member name contains a URL that may
+// name a resource: "url" (Attachment.url, Bundle.link.url,
+// Extension.url) or an extension value of type uri, url or canonical.
+func isURLMember(name string) bool {
+	switch name {
+	case "url", "valueUri", "valueUrl", "valueCanonical":
+		return true
+	}
+	return false
 }
 
 // checkReference applies the rules in the file comment to ref, the value
-// of the "reference" member at the current location.
-func (s *personReferenceScan) checkReference(ref string) *Mismatch {
+// of the "reference" member, or of a URL member (url), at the current
+// location.
+func (s *personReferenceScan) checkReference(ref string, url bool) *Mismatch {
 	path := s.at + strings.Join(s.segments, "")
-	if before, query, ok := strings.Cut(ref, "?"); ok {
-		if namesPersonInstance(before) || criteriaNamePersonByID(query) {
+	if before, _, ok := strings.Cut(ref, "?"); ok {
+		if namesPersonInstance(before) {
 			return &Mismatch{Rule: patientRule, Path: path,
-				Reason: path + " is a conditional reference that names a patient or another person by server id or by something other than an identifier; name the patient by identifier"}
+				Reason: path + " is a conditional reference that names a patient or another person by server id; name the patient by identifier"}
+		}
+		typ, _, _ := conditionalQuery(ref)
+		if url && !namesPersonType(before) && !resourceTypeName.MatchString(typ) {
+			// A URL such as https://ehr.example/download?doc=1 is no
+			// search of a resource type, but its query may still name a
+			// person by id.
+			typ = ""
+		}
+		return s.checkConditional(ref, typ, path)
+	}
+	unresolved := !s.resolves(ref)
+	switch {
+	case url && namesPersonInstance(ref) && unresolved:
+		return &Mismatch{Rule: patientRule, Path: path,
+			Reason: path + " is a URL that may name a patient, another person or a Group, which the gateway cannot resolve; name the patient by identifier or include the resource"}
+	case !url && namesPersonType(ref) && unresolved:
+		return &Mismatch{Rule: patientRule, Path: path,
+			Reason: path + " is a literal reference that may name a patient, another person or a Group, which the gateway cannot resolve; name the patient by identifier or include the resource"}
+	}
+	return nil
+}
+
+// checkConditional reads the conditional reference ref at path with
+// conditionalPerson, or, when typ is "", only its criteria, and keeps the
+// person it names.
+func (s *personReferenceScan) checkConditional(ref, typ, path string) *Mismatch {
+	if typ == "" {
+		_, query, _ := strings.Cut(ref, "?")
+		if criteriaNamePersonByID(query) {
+			return &Mismatch{Rule: patientRule, Path: path,
+				Reason: path + " is a URL whose query names a patient or another person by server id or by something other than an identifier; name the patient by identifier"}
 		}
 		return nil
 	}
-	if namesPersonType(ref) && !s.resolves(ref) {
-		return &Mismatch{Rule: patientRule, Path: path,
-			Reason: path + " is a literal reference that may name a patient or another person, which the gateway cannot resolve; name the patient by identifier or include the resource"}
+	named, m := conditionalPerson(&referenceJSON{Reference: ref}, path)
+	if m != nil {
+		return m
+	}
+	if named != nil {
+		s.named = append(s.named, *named)
 	}
 	return nil
 }

@@ -1,6 +1,9 @@
 package congruence
 
-import "testing"
+import (
+	"slices"
+	"testing"
+)
 
 // Person references outside the patient elements and outside a
 // Parameters valueReference: each must resolve to a resource of the
@@ -55,6 +58,78 @@ func TestCheckOutboundPersonReferences(t *testing.T) {
 		{"conditional criteria by server id", observation(`,"focus":[{"reference":"Coverage?beneficiary=victim"}]`),
 			rule, "Observation.focus[0].reference"},
 		{"conditional to another type", observation(`,"focus":[{"reference":"Coverage?payor:identifier=urn:example:payer|p"}]`), "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			wantMismatch(t, c.CheckOutbound(demoOrg, []byte(tt.body)), tt.rule, tt.path)
+		})
+	}
+}
+
+// A conditional reference to a person type outside a patient element
+// names a patient by its identifier parameters, which the caller checks
+// against the links, as it checks a patient element.
+func TestCheckOutboundFocusConditionalNamesPatient(t *testing.T) {
+	c := mustChecker(t, demoPayer)
+	body := `{"resourceType":"Observation","status":"final","code":{"text":"weight"},` +
+		`"subject":{"identifier":{"system":"urn:example:member","value":"m-1"}},` +
+		`"focus":[{"reference":"Patient?identifier=urn:example:mrn|mrn-victim"}]}`
+
+	got, m := c.CheckOutboundPatients(demoOrg, []byte(body))
+
+	wantMismatch(t, m, "", "")
+	want := NamedPatient{Path: "Observation.focus[0].reference", Identifiers: []Identifier{{System: "urn:example:mrn", Value: "mrn-victim"}}, Conditional: true}
+	if !slices.ContainsFunc(got, func(p NamedPatient) bool {
+		return p.Path == want.Path && slices.Equal(p.Identifiers, want.Identifiers) && p.Conditional
+	}) {
+		t.Errorf("patients = %+v, want one %+v", got, want)
+	}
+}
+
+// URLs, Group references and conditional references outside the patient
+// elements follow the patient element rule.
+func TestCheckOutboundURLAndGroupReferences(t *testing.T) {
+	c := mustChecker(t, demoPayer)
+	member := `{"system":"urn:example:member","value":"m-1"}`
+	observation := func(fields string) string {
+		return `{"resourceType":"Observation","status":"final","code":{"text":"weight"},"subject":{"identifier":` + member + `}` + fields + `}`
+	}
+	document := func(url string) string {
+		return `{"resourceType":"DocumentReference","status":"current","subject":{"identifier":` + member + `},` +
+			`"content":[{"attachment":{"contentType":"application/pdf","url":"` + url + `"}}]}`
+	}
+	parameters := func(ref string) string {
+		return `{"resourceType":"Parameters","parameter":[{"name":"focus","valueReference":{"reference":"` + ref + `"}}]}`
+	}
+	const rule = "congruence.outbound-patient"
+	tests := []struct {
+		name string
+		body string
+		rule string // "" when the body passes
+		path string
+	}{
+		{"Attachment.url Patient", document("https://ehr.example/fhir/Patient/victim"), rule, "DocumentReference.content[0].attachment.url"},
+		{"Attachment.url relative", document("Patient/victim"), rule, "DocumentReference.content[0].attachment.url"},
+		{"Attachment.url Group", document("Group/g1"), rule, "DocumentReference.content[0].attachment.url"},
+		{"Attachment.url query by id", document("https://ehr.example/download?patient=victim"), rule, "DocumentReference.content[0].attachment.url"},
+		{"Attachment.url Binary", document("https://ehr.example/fhir/Binary/b1"), "", ""},
+		{"Attachment.url download", document("https://ehr.example/download?doc=5"), "", ""},
+		{"extension valueUri", observation(`,"extension":[{"url":"https://payer.example/x","valueUri":"Patient/victim"}]`), rule, "Observation.extension[0].valueUri"},
+		{"extension valueUrl", observation(`,"extension":[{"url":"https://payer.example/x","valueUrl":"https://ehr.example/fhir/RelatedPerson/victim"}]`), rule, "Observation.extension[0].valueUrl"},
+		{"extension valueCanonical", observation(`,"extension":[{"url":"https://payer.example/x","valueCanonical":"https://ehr.example/fhir/Person/victim"}]`), rule, "Observation.extension[0].valueCanonical"},
+		{"sub-extension url patient", observation(`,"extension":[{"url":"https://payer.example/x","extension":[{"url":"patient","valueString":"x"}]}]`), "", ""},
+		{"focus Group", observation(`,"focus":[{"reference":"Group/g1"}]`), rule, "Observation.focus[0].reference"},
+		{"focus Group criteria", observation(`,"focus":[{"reference":"Group?identifier=urn:example|g1"}]`), rule, "Observation.focus[0].reference"},
+		{"focus lower case criteria", observation(`,"focus":[{"reference":"patient?identifier=urn:example:mrn|1"}]`), rule, "Observation.focus[0].reference"},
+		{"focus criteria by name", observation(`,"focus":[{"reference":"Patient?family=Victim"}]`), rule, "Observation.focus[0].reference"},
+		{"focus criteria on focus by id", observation(`,"focus":[{"reference":"Observation?focus=victim"}]`), rule, "Observation.focus[0].reference"},
+		{"Parameters Group", parameters("Group/g1"), rule, "Parameters.parameter[0].valueReference"},
+		{"Parameters Group URL", parameters("https://ehr.example/fhir/group/g1"), rule, "Parameters.parameter[0].valueReference"},
+		{"Parameters Group criteria", parameters("Group?identifier=urn:example|g1"), rule, "Parameters.parameter[0].valueReference"},
+		{"Parameters criteria with Group modifier", parameters("Observation?subject:Group=g1"), rule, "Parameters.parameter[0].valueReference"},
+		{"Parameters criteria payor bare id", parameters("Coverage?payor=victim"), rule, "Parameters.parameter[0].valueReference"},
+		{"transaction request url", `{"resourceType":"Bundle","type":"transaction","entry":[{"fullUrl":"urn:uuid:00000000-0000-4000-8000-000000000001",` +
+			`"resource":{"resourceType":"Patient","id":"p1","identifier":[` + member + `]},"request":{"method":"PUT","url":"Patient/p1"}}]}`, "", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

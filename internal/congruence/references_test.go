@@ -1,6 +1,14 @@
 package congruence
 
-import "testing"
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/gatehouse-health/gatehouse/internal/corpustest"
+)
 
 func TestNamesPersonType(t *testing.T) {
 	cases := map[string]bool{
@@ -13,6 +21,8 @@ func TestNamesPersonType(t *testing.T) {
 		"https://ehr.example/fhir/Person/1": true,
 		"RelatedPerson/1":                   true,
 		"#p1":                               true,
+		"Group/1":                           true,
+		"group%2F1":                         true,
 		"ClaimResponse/1":                   false,
 		"Observation/patient-weight":        false,
 		"urn:uuid:00000000-0000-4000-8000-000000000001": false,
@@ -42,10 +52,54 @@ func TestCriteriaNamePersonByID(t *testing.T) {
 		"_has:Coverage:beneficiary:subscriber-id=1": false,
 		"identifier=urn:example|1&_type=Patient":    false,
 		"family=O%23Brien":                          false,
+		"focus=victim":                              true,
+		"payor=victim":                              true,
+		"target=victim":                             true,
+		"PERFORMER=victim":                          true,
+		"subject:Group=1":                           true,
+		"beneficiary.IDENTIFIER=urn:example|1":      false,
+		"focus=Observation/1":                       false,
+		"status=active":                             false,
 	}
 	for query, want := range cases {
 		if got := criteriaNamePersonByID(query); got != want {
 			t.Errorf("criteriaNamePersonByID(%q) = %v, want %v", query, got, want)
+		}
+	}
+}
+
+// Every R4 reference search parameter that may point to a Patient,
+// RelatedPerson, Person or Group, or to any type, is in
+// personReferenceParameters, so that a bare id in it is read as naming a
+// person.
+func TestPersonReferenceParametersCoverCore(t *testing.T) {
+	dir := corpustest.Unpack(t, "fhir-r4-core/hl7.fhir.r4.core-4.0.1.tgz")
+	files, err := filepath.Glob(filepath.Join(dir, "package", "SearchParameter-*.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) < 1000 {
+		t.Fatalf("found %d SearchParameter files, want the core package's 1385 or more", len(files))
+	}
+	for _, file := range files {
+		raw, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var sp struct {
+			Code   string   `json:"code"`
+			Type   string   `json:"type"`
+			Target []string `json:"target"`
+		}
+		if err := json.Unmarshal(raw, &sp); err != nil {
+			t.Fatalf("%s: %v", file, err)
+		}
+		if sp.Type != "reference" {
+			continue
+		}
+		people := len(sp.Target) == 0 || slices.ContainsFunc(sp.Target, func(typ string) bool { return foldedPeopleType(typ) != "" })
+		if people && !isPersonReferenceParameter(sp.Code) {
+			t.Errorf("%s: reference parameter %q may point to a person, but personReferenceParameters lacks it", filepath.Base(file), sp.Code)
 		}
 	}
 }

@@ -221,13 +221,14 @@ func tokenRefusal(err error, rule, msg string) *Refusal {
 // checkCut refuses the request if an engaged kill-switch cut covers it.
 // Before authorization only full cuts of the partner apply; afterwards the
 // parsed interaction is matched too, and so is each entry of a batch or
-// transaction.
+// transaction. Outbound, a partial cut also refuses a request with a body
+// (killswitch.Switch.CheckBody).
 func (g *Gateway) checkCut(ex *exchange) *Refusal {
 	ks := g.opts.KillSwitch
 	if ks == nil {
 		return nil
 	}
-	cut := ks.Check(ex.partner.ID, ex.direction, ex.fhir)
+	cut := ks.CheckBody(ex.partner.ID, ex.direction, ex.fhir, len(ex.body) > 0)
 	if cut == nil {
 		cut = checkEntryCuts(ks, ex)
 	}

@@ -13,6 +13,13 @@
 //	                 change data: create, update, patch, delete, batch or
 //	                 transaction, and write operations such as Claim/$submit
 //
+// Outbound, both partial modes also refuse every request that sends the
+// partner content: any method other than GET or HEAD, or a request with a
+// body. A POST _search, a $validate or $inquire body, or a GET that
+// carries a body would otherwise still take the payer's data to the
+// partner while the link is meant to be limited to lookups. A GET search
+// passes, so its criteria still reach the partner; a full cut stops those.
+//
 //	scope all                every partner and route
 //	scope partner:ID         one partner
 //	scope route:PATTERN      one interaction, in allowlist syntax (Claim/$submit),
@@ -28,6 +35,7 @@ package killswitch
 import (
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"time"
 	"unicode"
@@ -146,8 +154,9 @@ func (c *Cut) coversPartner(partner string) bool {
 
 func (c *Cut) coversDirection(d Direction) bool { return c.Direction == Both || c.Direction == d }
 
-// blocks reports whether the cut refuses req from partner.
-func (c *Cut) blocks(partner string, d Direction, req *fhirreq.Request) bool {
+// blocks reports whether the cut refuses req from partner. body reports
+// whether the request carries a body.
+func (c *Cut) blocks(partner string, d Direction, req *fhirreq.Request, body bool) bool {
 	if !c.coversDirection(d) {
 		return false
 	}
@@ -160,13 +169,14 @@ func (c *Cut) blocks(partner string, d Direction, req *fhirreq.Request) bool {
 	if !inScope {
 		return false
 	}
+	sendsContent := d == Outbound && (body || req != nil && req.Method != http.MethodGet && req.Method != http.MethodHead)
 	switch c.Mode {
 	case Full:
 		return true
 	case ReadOnly:
-		return req == nil || !isRead(req)
+		return req == nil || !isRead(req) || sendsContent
 	case WritesOff:
-		return req == nil || isWrite(req)
+		return req == nil || isWrite(req) || sendsContent
 	}
 	return true
 }

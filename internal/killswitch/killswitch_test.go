@@ -51,10 +51,70 @@ func TestCutModes(t *testing.T) {
 			if err := c.Validate(); err != nil {
 				t.Fatal(err)
 			}
-			if got := c.blocks(tt.partner, Inbound, tt.req(t)); got != tt.blocked {
+			if got := c.blocks(tt.partner, Inbound, tt.req(t), false); got != tt.blocked {
 				t.Errorf("blocks = %v, want %v", got, tt.blocked)
 			}
 		})
+	}
+}
+
+// Outbound, a partial cut refuses every request that sends the partner
+// content, and still passes a GET read or search.
+func TestCutModesOutboundContent(t *testing.T) {
+	search := func(t *testing.T) *fhirreq.Request { return parse(t, "GET", "/fhir/Patient?identifier=s|v") }
+	read := func(t *testing.T) *fhirreq.Request { return parse(t, "GET", "/fhir/Patient/1") }
+	validate := func(t *testing.T) *fhirreq.Request { return parse(t, "POST", "/fhir/Patient/$validate") }
+	tests := []struct {
+		name    string
+		mode    Mode
+		req     func(*testing.T) *fhirreq.Request
+		body    bool
+		blocked bool
+	}{
+		{"read-only passes a GET search", ReadOnly, search, false, false},
+		{"read-only passes a GET read", ReadOnly, read, false, false},
+		{"read-only blocks a GET with a body", ReadOnly, read, true, true},
+		{"writes-off passes a GET search", WritesOff, search, false, false},
+		{"writes-off blocks $validate", WritesOff, validate, true, true},
+		{"writes-off blocks $validate by method", WritesOff, validate, false, true},
+		{"writes-off blocks a GET with a body", WritesOff, search, true, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := Cut{Mode: tt.mode, Scope: "all", Reason: "test"}
+			if err := c.Validate(); err != nil {
+				t.Fatal(err)
+			}
+			if got := c.blocks("a", Outbound, tt.req(t), tt.body); got != tt.blocked {
+				t.Errorf("blocks = %v, want %v", got, tt.blocked)
+			}
+		})
+	}
+
+	inbound := Cut{Mode: WritesOff, Scope: "all", Reason: "test"}
+	if err := inbound.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if inbound.blocks("a", Inbound, validate(t), true) {
+		t.Error("writes-off blocks an inbound $validate, want it to pass: the body is the partner's")
+	}
+}
+
+// A POST _search sends its criteria as a form body, so an outbound
+// read-only cut refuses it while the same search by GET passes.
+func TestCutReadOnlyOutboundSearchPost(t *testing.T) {
+	form := httptest.NewRequest("POST", "https://gw/fhir/Patient/_search", strings.NewReader("identifier=s%7Cv"))
+	form.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req, err := fhirreq.ParseWithBody(form, "/fhir", []byte("identifier=s%7Cv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := Cut{Mode: ReadOnly, Scope: "all", Reason: "test"}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if !c.blocks("a", Outbound, req, true) {
+		t.Error("read-only passes an outbound POST _search, want it refused")
 	}
 }
 

@@ -297,11 +297,18 @@ func (s *Switch) Cuts() []*Cut { return s.state.Load().cuts }
 // direction d, or nil. req may be nil before the request is parsed; then
 // only cuts that refuse everything from the partner apply.
 func (s *Switch) Check(partner string, d Direction, req *fhirreq.Request) *Cut {
+	return s.CheckBody(partner, d, req, false)
+}
+
+// CheckBody is Check for a request that carries a body when body is
+// true, whatever its method. Outbound, a read-only or writes-off cut
+// refuses such a request, because the body is the payer's data.
+func (s *Switch) CheckBody(partner string, d Direction, req *fhirreq.Request, body bool) *Cut {
 	for _, c := range s.Cuts() {
 		if req == nil && (c.Mode != Full || !c.coversPartner(partner) || !c.coversDirection(d)) {
 			continue
 		}
-		if c.blocks(partner, d, req) {
+		if c.blocks(partner, d, req, body) {
 			return c
 		}
 	}
