@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/gatehouse-health/gatehouse/internal/auditlog"
 	"github.com/gatehouse-health/gatehouse/internal/config"
+	"github.com/gatehouse-health/gatehouse/internal/congruence"
 	"github.com/gatehouse-health/gatehouse/internal/devmode"
 	"github.com/gatehouse-health/gatehouse/internal/record"
 )
@@ -25,6 +27,21 @@ type appendSpy struct {
 	mu            sync.Mutex
 	synced        map[record.Phase][]bool
 	failResponses atomic.Bool
+	// syncs counts SyncCommitted calls, and submitSynced notes for each
+	// whether a Claim/$submit response entry was committed before it.
+	syncs        int
+	submitSynced []bool
+	lastSubmit   bool
+}
+
+// SyncCommitted notes the call and whether the latest entry was the
+// response entry of a Claim/$submit, then syncs.
+func (s *appendSpy) SyncCommitted() error {
+	s.mu.Lock()
+	s.syncs++
+	s.submitSynced = append(s.submitSynced, s.lastSubmit)
+	s.mu.Unlock()
+	return s.Log.SyncCommitted()
 }
 
 func (s *appendSpy) wrap(inner record.Store) record.Store {
@@ -33,14 +50,15 @@ func (s *appendSpy) wrap(inner record.Store) record.Store {
 	return s
 }
 
-func (s *appendSpy) note(p record.Phase, synced bool) {
+func (s *appendSpy) note(e *record.Entry, synced bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.synced[p] = append(s.synced[p], synced)
+	s.synced[e.Phase] = append(s.synced[e.Phase], synced)
+	s.lastSubmit = e.Phase == record.PhaseResponse && strings.HasSuffix(e.Target, "/Claim/$submit")
 }
 
 func (s *appendSpy) AppendEntry(ctx context.Context, e *record.Entry) (auditlog.Appended, error) {
-	s.note(e.Phase, true)
+	s.note(e, true)
 	if s.failResponses.Load() && e.Phase == record.PhaseResponse {
 		return auditlog.Appended{}, errors.Join(record.ErrUnavailable, errors.New("disk full (simulated)"))
 	}
@@ -48,7 +66,10 @@ func (s *appendSpy) AppendEntry(ctx context.Context, e *record.Entry) (auditlog.
 }
 
 func (s *appendSpy) AppendCommitted(ctx context.Context, e *record.Entry) (auditlog.Appended, error) {
-	s.note(e.Phase, false)
+	s.note(e, false)
+	if s.failResponses.Load() && e.Phase == record.PhaseResponse {
+		return auditlog.Appended{}, errors.Join(record.ErrUnavailable, errors.New("disk full (simulated)"))
+	}
 	return s.Log.AppendCommitted(ctx, e)
 }
 
@@ -82,16 +103,46 @@ func TestRequestEntrySyncDependsOnUpstream(t *testing.T) {
 			if got := spy.synced[record.PhaseRequest]; len(got) != 1 || got[0] != tc.requestSynced {
 				t.Errorf("request entries synced before forwarding: %v, want [%v]", got, tc.requestSynced)
 			}
-			// The token request's entry is a response entry too.
-			for i, synced := range spy.synced[record.PhaseResponse] {
-				if !synced {
-					t.Errorf("response entry %d released before its sync", i)
-				}
-			}
-			if len(spy.synced[record.PhaseResponse]) == 0 {
-				t.Error("no response entry appended")
+			// The token request's response entry comes first and waits for
+			// the disk. The submission's waits for the sync before the
+			// release when the payer service shares the file.
+			if got, want := spy.synced[record.PhaseResponse], []bool{true, tc.requestSynced}; !slices.Equal(got, want) {
+				t.Errorf("response entries synced when appended: %v, want %v", got, want)
 			}
 		})
+	}
+}
+
+// With the built-in payer service, an accepted submission's response
+// entry and its patient links commit without an fsync each, and one sync
+// of the record makes both durable before the response is released.
+func TestResponseEntrySyncedOnceBeforeRelease(t *testing.T) {
+	spy := &appendSpy{}
+	h := newHarness(t, harnessOptions{builtinUpstream: true, records: spy.wrap})
+	header := http.Header{"Content-Type": {"application/fhir+json"}, "Authorization": {"Bearer " + h.accessToken()}}
+	resp := h.send(h.ehr.HTTPClient(), "POST", "/fhir/Claim/$submit", header, shippedBundle(t))
+	body := readBody(t, resp)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d, want 200: %s", resp.StatusCode, body)
+	}
+	if resp.Header.Get("X-Gatehouse-Log-Index") == "" {
+		t.Error("no X-Gatehouse-Log-Index header on the released response")
+	}
+
+	spy.mu.Lock()
+	defer spy.mu.Unlock()
+	if spy.syncs != 1 {
+		t.Errorf("record synced %d times, want 1", spy.syncs)
+	}
+	if !slices.Equal(spy.submitSynced, []bool{true}) {
+		t.Errorf("syncs after the submission's response entry: %v, want [true]", spy.submitSynced)
+	}
+	patients, err := h.rt.PatientLinks().Lookup(context.Background(), devmode.PartnerID, []congruence.Identifier{examplePatient})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !patients[0].Partner {
+		t.Error("the submission's patient is not linked to the partner")
 	}
 }
 

@@ -374,7 +374,14 @@ type CommitAppender interface {
 	AppendCommitted(ctx context.Context, e *record.Entry) (Appended, error)
 }
 
+// CommitSyncer is implemented by stores whose committed entries a caller
+// can make durable on demand; see Log.SyncCommitted.
+type CommitSyncer interface {
+	SyncCommitted() error
+}
+
 var (
+	_ CommitSyncer   = (*Log)(nil)
 	_ record.Store   = (*Log)(nil)
 	_ record.Reader  = (*Log)(nil)
 	_ Receipter      = (*Log)(nil)

@@ -283,7 +283,21 @@ func (l *Log) syncLoop(done chan<- struct{}) {
 	}
 }
 
-// syncOnce syncs the writer's commits, unless an earlier sync failed.
+// SyncCommitted makes every entry committed before the call durable,
+// those of AppendCommitted included, together with every other commit
+// made before it on the log's SQLite file. It shares its fsync with the
+// writer's syncs and with other callers on the file. It returns the error
+// of the first failed sync, if any, as every later append does. On
+// PostgreSQL every commit is already durable, and it does nothing.
+func (l *Log) SyncCommitted() error {
+	if err := l.syncOnce(); err != nil {
+		return fmt.Errorf("auditlog: sync: %w (%w)", record.ErrUnavailable, err)
+	}
+	return nil
+}
+
+// syncOnce syncs the writer's commits, unless an earlier sync failed. The
+// writer's syncLoop and callers of SyncCommitted may run it at once.
 func (l *Log) syncOnce() error {
 	if f := l.syncErr.Load(); f != nil {
 		return f.err

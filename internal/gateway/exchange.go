@@ -71,6 +71,10 @@ type exchange struct {
 	// recordSynced is set when the last committed entry is on disk, so
 	// that its position may be given to the partner.
 	recordSynced bool
+	// syncBeforeRelease is set by forwardAndRespond when it syncs the
+	// record before it releases the response (syncRecord), so that the
+	// response entry may commit without waiting for the disk.
+	syncBeforeRelease bool
 }
 
 // begin starts an exchange for r, filling the record fields known before

@@ -45,6 +45,7 @@ func (g *Gateway) forwardAndRespond(w http.ResponseWriter, ex *exchange) {
 	ex.entry.Status = status
 	ex.entry.UpstreamState = status
 	ex.entry.ResponseBody = body
+	ex.syncBeforeRelease = g.syncsBeforeRelease()
 	if !g.commit(ex) {
 		g.writeUnrecorded(w, ex)
 		return
@@ -73,6 +74,10 @@ func (g *Gateway) forwardAndRespond(w http.ResponseWriter, ex *exchange) {
 			g.rememberLinks(ex, status, body)
 			return nil
 		}})
+	}
+	if !g.syncRecord(ex) {
+		g.writeUnrecorded(w, ex)
+		return
 	}
 	released, dropped := releasedHeaders(header, ex.target)
 	for k, vs := range released {

@@ -157,11 +157,22 @@ type Options struct {
 	// The gateway then forwards a request once its request entry has
 	// committed, without waiting for the disk (auditlog.CommitAppender).
 	// The upstream's writes follow the entry in the file's write-ahead
-	// log, so a crash that loses the entry loses them too. The response
-	// entry's sync makes both durable before anything is released. Leave it false for any other upstream, which must never
+	// log, so a crash that loses the entry loses them too. With a record
+	// store that implements auditlog.CommitSyncer, the response entry
+	// commits the same way, and the gateway syncs the record after the
+	// response checks and before it releases anything; otherwise the
+	// response entry's own sync makes both durable. Leave it false for
+	// any other upstream, which must never
 	// see a request whose record a crash could still erase. Outbound
 	// exchanges, bound for partners, always wait for the disk.
 	UpstreamSharesRecordFile bool
+	// LinksShareRecordFile is set when Links writes to the record store's
+	// SQLite file. With UpstreamSharesRecordFile, the response entry of an
+	// inbound exchange then commits without waiting for the disk, the
+	// links commit the same way (CommittedLinkRecorder), and one sync of
+	// the record (auditlog.CommitSyncer) makes both durable before the
+	// response is released: one fsync per exchange instead of two.
+	LinksShareRecordFile bool
 	// Upstream is the FHIR base URL requests are forwarded to.
 	Upstream *url.URL
 	// UpstreamClient sends forwarded requests; its Timeout bounds each one.

@@ -33,6 +33,15 @@ type LinkRecorder interface {
 	RememberExchange(ctx context.Context, partner string, patients, claims []congruence.Identifier) error
 }
 
+// CommittedLinkRecorder is a LinkRecorder that can also link without
+// waiting for the disk; *patientlinks.Store implements it.
+type CommittedLinkRecorder interface {
+	// RememberExchangeCommitted is RememberExchange, except that the links
+	// are committed but not yet durable when it returns. The caller syncs
+	// the file before it releases the response.
+	RememberExchangeCommitted(ctx context.Context, partner string, patients, claims []congruence.Identifier) error
+}
+
 // inboundPatients returns the identifiers of the patients an accepted
 // inbound request names. These are the Claims' patients of a PAS Bundle,
 // which the policy engine already parsed, the patient of an eligibility
@@ -79,7 +88,12 @@ func (g *Gateway) rememberLinks(ex *exchange, status int, body []byte) {
 	if len(patients) == 0 && len(claims) == 0 {
 		return
 	}
-	if err := g.opts.Links.RememberExchange(ex.r.Context(), ex.partner.ID, patients, claims); err != nil {
+	remember := g.opts.Links.RememberExchange
+	if c, ok := g.opts.Links.(CommittedLinkRecorder); ok && g.opts.LinksShareRecordFile && !ex.recordSynced {
+		// The record's sync before the release covers the links too.
+		remember = c.RememberExchangeCommitted
+	}
+	if err := remember(ex.r.Context(), ex.partner.ID, patients, claims); err != nil {
 		g.log.Error("gateway: link patients and claims to partner failed", "exchange", ex.entry.ExchangeID, "partner", ex.partner.ID, "error", err)
 	}
 }

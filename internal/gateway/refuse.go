@@ -91,7 +91,8 @@ func (g *Gateway) commit(ex *exchange) bool {
 // which never do.
 func (g *Gateway) append(ctx context.Context, ex *exchange) error {
 	if c, ok := g.opts.Records.(auditlog.CommitAppender); ok && g.opts.UpstreamSharesRecordFile &&
-		ex.entry.Phase == record.PhaseRequest && ex.target == g.upstream {
+		(ex.entry.Phase == record.PhaseRequest || ex.entry.Phase == record.PhaseResponse && ex.syncBeforeRelease) &&
+		ex.target == g.upstream {
 		a, err := c.AppendCommitted(ctx, &ex.entry)
 		return ex.setReceipt(a, false, err)
 	}
@@ -105,6 +106,34 @@ func (g *Gateway) append(ctx context.Context, ex *exchange) error {
 	}
 	ex.entry.Seq, ex.recordSynced = seq, true
 	return nil
+}
+
+// syncsBeforeRelease reports whether the response entry of an exchange
+// with the upstream may commit without waiting for the disk, because
+// forwardAndRespond syncs the record before it releases the response
+// (syncRecord). A refusal after it is appended with its own sync.
+func (g *Gateway) syncsBeforeRelease() bool {
+	_, ok := g.opts.Records.(auditlog.CommitSyncer)
+	return ok
+}
+
+// syncRecord makes the exchange's committed entries durable, and the
+// links written with them, unless the last entry already is. It reports
+// whether the record is durable.
+func (g *Gateway) syncRecord(ex *exchange) bool {
+	if ex.recordSynced {
+		return true
+	}
+	s, ok := g.opts.Records.(auditlog.CommitSyncer)
+	if !ok {
+		return false
+	}
+	if err := s.SyncCommitted(); err != nil {
+		g.log.Error("exchange record not synced", "exchange", ex.entry.ExchangeID, "phase", ex.entry.Phase, "error", err)
+		return false
+	}
+	ex.recordSynced = true
+	return true
 }
 
 // setReceipt keeps the log position of a committed entry, and whether the

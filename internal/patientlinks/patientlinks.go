@@ -273,13 +273,41 @@ func (s *Store) RememberClaims(ctx context.Context, partner string, ids []congru
 // RememberClaims do, in one transaction: on error neither table has
 // changed. Each list is capped at MaxIdentifiers on its own.
 func (s *Store) RememberExchange(ctx context.Context, partner string, patients, claims []congruence.Identifier) error {
+	wrote, err := s.remember(ctx, partner, patients, claims)
+	if err != nil || !wrote {
+		return err
+	}
+	// The commit did not wait for the disk on SQLite. The fsync runs
+	// after the write lock is released and before the call returns, so a
+	// link is durable before the caller releases the response.
+	if err := s.wdb.SyncCommits(); err != nil {
+		return fmt.Errorf("patientlinks: record: %w", err)
+	}
+	return nil
+}
+
+// RememberExchangeCommitted is RememberExchange without the wait for the
+// disk: it returns once the links are committed and visible, before the
+// SQLite write-ahead log is synced. The caller must make them durable
+// before it acts on them, with a sync of the same file, such as the
+// exchange record's (auditlog.Log.SyncCommitted on the same database).
+// That lets one fsync cover an exchange's record and its links. On
+// PostgreSQL the links are durable when it returns.
+func (s *Store) RememberExchangeCommitted(ctx context.Context, partner string, patients, claims []congruence.Identifier) error {
+	_, err := s.remember(ctx, partner, patients, claims)
+	return err
+}
+
+// remember writes the links of RememberExchange in one transaction and
+// reports whether it committed one.
+func (s *Store) remember(ctx context.Context, partner string, patients, claims []congruence.Identifier) (bool, error) {
 	if partner == "" {
-		return errors.New("patientlinks: empty partner id")
+		return false, errors.New("patientlinks: empty partner id")
 	}
 	rows := []tableRows{{patientTable, usable(patients)}, {claimTable, usable(claims)}}
 	pruneAt, due := s.pruneDue()
 	if !due && len(rows[0].ids) == 0 && len(rows[1].ids) == 0 {
-		return nil
+		return false, nil
 	}
 	// One transaction for every identifier of both tables, because on
 	// SQLite each commit takes the file's write lock, which the other
@@ -287,12 +315,12 @@ func (s *Store) RememberExchange(ctx context.Context, partner string, patients, 
 	// for.
 	tx, err := s.wdb.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("patientlinks: record: %w", err)
+		return false, fmt.Errorf("patientlinks: record: %w", err)
 	}
 	defer tx.Rollback()
 	if due {
 		if err := prune(ctx, tx, pruneAt); err != nil {
-			return err
+			return false, err
 		}
 	}
 	wtx := s.wstmts.In(tx)
@@ -305,20 +333,14 @@ ON CONFLICT (partner, system, value_hash) DO UPDATE SET expires_ns = excluded.ex
 WHERE `+string(r.table)+`.expires_ns < excluded.expires_ns`,
 				partner, id.System, s.hashValue(id), expires)
 			if err != nil {
-				return fmt.Errorf("patientlinks: record: %w", err)
+				return false, fmt.Errorf("patientlinks: record: %w", err)
 			}
 		}
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("patientlinks: record: %w", err)
+		return false, fmt.Errorf("patientlinks: record: %w", err)
 	}
-	// The commit above did not wait for the disk on SQLite. The fsync runs
-	// after the write lock is released and before the call returns, so a
-	// link is durable before the caller releases the response.
-	if err := s.wdb.SyncCommits(); err != nil {
-		return fmt.Errorf("patientlinks: record: %w", err)
-	}
-	return nil
+	return true, nil
 }
 
 // tableRows are the identifiers RememberExchange writes to one table.
