@@ -50,7 +50,7 @@ var (
 
 // ErrTooLong is returned by Seal for a page whose token would be longer
 // than MaxTokenLength.
-var ErrTooLong = errors.New("pagelink: the page token would be longer than MaxTokenLength")
+var ErrTooLong = fmt.Errorf("pagelink: the page token would be longer than %d bytes", MaxTokenLength)
 
 // Page is the content of a token: the search that was decided and the
 // upstream's link to one of its pages.
