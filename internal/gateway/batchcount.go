@@ -163,4 +163,3 @@ func readArray(dec *jsontext.Decoder, elem func(i int) error) error {
 	_, err := dec.ReadToken()
 	return err
 }
-
