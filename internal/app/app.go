@@ -418,6 +418,7 @@ func (rt *Running) buildGateway(ctx context.Context, cfg *config.File, upstream 
 		TracerProvider:       rt.tracerProvider,
 		Links:                rt.patientLinks,
 		Pages:                rt.pages,
+		PageLifetime:         cfg.Policy.PageTokenLifetime,
 		PublicFHIRBase:       cfg.FHIRBase(),
 		Logger:               log,
 		Now:                  now,

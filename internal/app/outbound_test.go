@@ -37,6 +37,10 @@ type fakeEHR struct {
 	last atomic.Pointer[http.Request]
 	// body is the body of the last request to the FHIR base.
 	body atomic.Value
+	// respond, when it holds an http.HandlerFunc, writes the response to
+	// an authorized request at the FHIR base in place of the
+	// CapabilityStatement.
+	respond atomic.Value
 }
 
 // lastBody returns the body of the last request to the FHIR base.
@@ -100,6 +104,10 @@ func newFakeEHR(t *testing.T, ca *pki.CA, payerKey *jose.JSONWebKey) *fakeEHR {
 			return
 		}
 		w.Header().Set("Content-Type", "application/fhir+json")
+		if respond, ok := f.respond.Load().(http.HandlerFunc); ok {
+			respond(w, r)
+			return
+		}
 		w.Write([]byte(`{"resourceType":"CapabilityStatement","status":"active","date":"2026-12-01","kind":"instance",` +
 			`"implementation":{"description":"Fake EHR payer platform"},"fhirVersion":"4.0.1","format":["json"],"rest":[{"mode":"server"}]}`))
 	})

@@ -250,8 +250,11 @@ func TestPageTokenAttacks(t *testing.T) {
 	}
 	otherNext := firstPageLinks(t, h, otherEHR.HTTPClient(), otherTok.AccessToken)["next"]
 
-	expired := h.rt.PageSealer().Seal("inbound", app.DevPartner, pagelink.Page{Search: "ClaimResponse",
+	expired, err := h.rt.PageSealer().Seal("inbound", app.DevPartner, pagelink.Page{Search: "ClaimResponse",
 		Query: "identifier=A1", Link: "/?_getpages=abc", Expires: time.Now().Add(-time.Minute).Unix()})
+	if err != nil {
+		t.Fatal(err)
+	}
 	forged := []byte(token)
 	forged[len(forged)/2] ^= 1
 

@@ -87,6 +87,12 @@ type Policy struct {
 	// refused, never lowered. A search without _count is forwarded with
 	// _count=MaxCount. Default 100.
 	MaxCount int `yaml:"max_count"`
+	// PageTokenLifetime is how long the page links of a search response
+	// stay valid; default DefaultPageTokenLifetime, between
+	// MinPageTokenLifetime and MaxPageTokenLifetime. Each page request is
+	// authorized again, so the lifetime bounds how long the gateway
+	// honours a sealed upstream link, not what the partner may read.
+	PageTokenLifetime time.Duration `yaml:"page_token_lifetime"`
 	// MaxBundleEntries caps the entries of a batch or transaction; default
 	// 100.
 	MaxBundleEntries int `yaml:"max_bundle_entries"`
@@ -500,12 +506,21 @@ type RateLimit struct {
 
 // Defaults.
 const (
-	DefaultMaxBodyBytes   = 10 << 20
-	DefaultTokenLifetime  = 5 * time.Minute
-	MaxTokenLifetime      = time.Hour
-	DefaultUpstreamTimout = 30 * time.Second
-	DefaultPartnerRate    = 200
-	Builtin               = "builtin"
+	DefaultMaxBodyBytes  = 10 << 20
+	DefaultTokenLifetime = 5 * time.Minute
+	MaxTokenLifetime     = time.Hour
+
+	// DefaultPageTokenLifetime, MinPageTokenLifetime and
+	// MaxPageTokenLifetime bound policy.page_token_lifetime. Below a
+	// minute a partner could not read a page before the next link
+	// expires. Past a day an upstream has usually dropped its own paging
+	// state, such as HAPI FHIR's search cache.
+	DefaultPageTokenLifetime = 30 * time.Minute
+	MinPageTokenLifetime     = time.Minute
+	MaxPageTokenLifetime     = 24 * time.Hour
+	DefaultUpstreamTimout    = 30 * time.Second
+	DefaultPartnerRate       = 200
+	Builtin                  = "builtin"
 
 	// DefaultBufferedBodies is the number of bodies of
 	// limits.max_body_bytes that fit in the default
@@ -585,6 +600,9 @@ func (f *File) applyDefaults() {
 	if f.Token.Lifetime == 0 {
 		f.Token.Lifetime = DefaultTokenLifetime
 	}
+	if f.Policy.PageTokenLifetime == 0 {
+		f.Policy.PageTokenLifetime = DefaultPageTokenLifetime
+	}
 	if f.Upstream.URL == "" {
 		f.Upstream.URL = Builtin
 	}
@@ -644,6 +662,10 @@ func (f *File) Validate() error {
 	}
 	if f.Token.Lifetime < 0 || f.Token.Lifetime > MaxTokenLifetime {
 		v.addf("token.lifetime", "%s is out of range: use a duration between 1s and %s", f.Token.Lifetime, MaxTokenLifetime)
+	}
+	if l := f.Policy.PageTokenLifetime; l != 0 && (l < MinPageTokenLifetime || l > MaxPageTokenLifetime) {
+		v.addf("policy.page_token_lifetime", "%s is out of range: use a duration between %s and %s, or leave it out for %s",
+			l, MinPageTokenLifetime, MaxPageTokenLifetime, DefaultPageTokenLifetime)
 	}
 
 	f.validateDatabase(&v)

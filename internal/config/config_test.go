@@ -50,6 +50,9 @@ func TestParseValid(t *testing.T) {
 	if f.Limits.MaxBodyBytes != DefaultMaxBodyBytes {
 		t.Errorf("limits.max_body_bytes default = %d", f.Limits.MaxBodyBytes)
 	}
+	if f.Policy.PageTokenLifetime != DefaultPageTokenLifetime {
+		t.Errorf("policy.page_token_lifetime default = %v, want %v", f.Policy.PageTokenLifetime, DefaultPageTokenLifetime)
+	}
 	if want := DefaultBufferedBodies * f.Limits.MaxBodyBytes; f.Limits.MaxBufferedBodyBytes != want {
 		t.Errorf("limits.max_buffered_body_bytes default = %d, want %d", f.Limits.MaxBufferedBodyBytes, want)
 	}
@@ -100,6 +103,12 @@ func TestParseErrorsNameKeyPath(t *testing.T) {
 		}, []string{`partners[1].id`, `already used by partners[0]`}},
 		{"token lifetime too long", func(s string) string { return strings.Replace(s, "lifetime: 2m", "lifetime: 2h", 1) },
 			[]string{`token.lifetime`, "out of range"}},
+		{"page token lifetime too short", func(s string) string { return s + "policy:\n  page_token_lifetime: 30s\n" },
+			[]string{`policy.page_token_lifetime`, "out of range", "between 1m0s and 24h0m0s"}},
+		{"page token lifetime too long", func(s string) string { return s + "policy:\n  page_token_lifetime: 25h\n" },
+			[]string{`policy.page_token_lifetime`, "out of range"}},
+		{"page token lifetime negative", func(s string) string { return s + "policy:\n  page_token_lifetime: -5m\n" },
+			[]string{`policy.page_token_lifetime`, "out of range"}},
 		{"jwks max key age too short", func(s string) string {
 			return strings.Replace(s, "lifetime: 2m", "lifetime: 2m\n  jwks_max_key_age: 30s", 1)
 		}, []string{`token.jwks_max_key_age`, "out of range"}},
@@ -409,5 +418,15 @@ func TestPolicySubscriptionTopicErrors(t *testing.T) {
 				t.Errorf("error %q does not say what a valid value is", err)
 			}
 		})
+	}
+}
+
+func TestPageTokenLifetimeSet(t *testing.T) {
+	f, err := Parse([]byte(validYAML+"policy:\n  page_token_lifetime: 2h\n"), "/etc/gatehouse")
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	if f.Policy.PageTokenLifetime != 2*time.Hour {
+		t.Errorf("policy.page_token_lifetime = %v, want 2h", f.Policy.PageTokenLifetime)
 	}
 }

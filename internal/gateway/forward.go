@@ -24,7 +24,10 @@ import (
 // forwardAndRespond records the allowed request, forwards it, records the
 // response and releases it. Each record is committed before the next step.
 func (g *Gateway) forwardAndRespond(w http.ResponseWriter, ex *exchange) {
-	addDefaultCount(ex)
+	if ref := g.addDefaultCount(ex); ref != nil {
+		g.refuse(w, ex, ref)
+		return
+	}
 	ex.entry.Phase = record.PhaseRequest
 	ex.entry.Decision = record.Allow
 	ex.entry.RequestBody = ex.recordedBody()
@@ -144,23 +147,31 @@ func (g *Gateway) roundTrip(ctx context.Context, ex *exchange) (int, http.Header
 }
 
 // addDefaultCount sets _count to the partner's MaxCount on a type or
-// system search that has none. Without it the target's default page size
-// applies, which may exceed the limit a partner or the engine may request.
-// The recorded request-target gets the same parameter, so that the request
-// entry parses to the query that was forwarded.
-//
-// NOTE: a search inside a batch or transaction is forwarded without an
-// added _count. Its Bundle is forwarded and recorded as received, and
-// editing entry.request.url would need a splice at the string's place in
-// the body, a fresh strict check and a size check, and would break a
-// Bundle.signature. docs/security.md, Known gaps, lists these.
-func addDefaultCount(ex *exchange) {
-	if !isSearch(ex.fhir) || ex.fhir.Query == nil || ex.fhir.Query.Count >= 0 {
-		return
-	}
+// system search that has none, and on each such search entry of a batch
+// or transaction. Without it the target's default page size applies,
+// which may exceed the limit a partner or the engine may request. The
+// recorded request-target, or the recorded Bundle, gets the same
+// parameter, so that the request entry parses to what was forwarded.
+func (g *Gateway) addDefaultCount(ex *exchange) *Refusal {
 	n := ex.partner.MaxCount
 	if n <= 0 {
 		n = policy.DefaultMaxCount
+	}
+	if ex.fhir != nil && ex.fhir.Kind == fhirreq.BatchTransaction {
+		body, ref := addEntryCounts(ex.body, n, g.opts.MaxBodyBytes)
+		if ref != nil {
+			return ref
+		}
+		if len(body) != len(ex.body) {
+			ex.body = body
+			// The JSON intake checked the old bytes, so the built-in payer
+			// service must check these itself.
+			ex.jsonChecked = false
+		}
+		return nil
+	}
+	if !isSearch(ex.fhir) || ex.fhir.Query == nil || ex.fhir.Query.Count >= 0 {
+		return nil
 	}
 	ex.fhir.Query.Count = n
 	sep := "?"
@@ -168,6 +179,7 @@ func addDefaultCount(ex *exchange) {
 		sep = "&"
 	}
 	ex.entry.Target += sep + "_count=" + strconv.Itoa(n)
+	return nil
 }
 
 // target is the destination of an allowed exchange: the payer's upstream

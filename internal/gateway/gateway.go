@@ -225,6 +225,9 @@ type Options struct {
 	// client can follow the pages of a search it was allowed. Nil releases
 	// the target's links unchanged, and a page request gets 404.
 	Pages *pagelink.Sealer
+	// PageLifetime is how long a page token stays valid after the response
+	// that carried it. Zero means DefaultPageLifetime.
+	PageLifetime time.Duration
 	// PublicFHIRBase is the FHIR base URL partners use, such as
 	// https://gateway.example/fhir, under which inbound page links are
 	// written. Empty writes them as paths from FHIRBasePath.

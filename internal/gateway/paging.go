@@ -21,12 +21,12 @@ import (
 // link of a search the gateway allowed (see package pagelink).
 const PagePath = "/_page"
 
-// PageLifetime is how long a page token stays valid after the response
-// that carried it.
+// DefaultPageLifetime is how long a page token stays valid after the
+// response that carried it when Options.PageLifetime is zero.
 //
 // NOTE: an upstream may expire its own paging state sooner, such as HAPI
 // FHIR's _getpages cache; the partner then gets the upstream's error.
-const PageLifetime = 30 * time.Minute
+const DefaultPageLifetime = 30 * time.Minute
 
 // maxPageLinkQuery caps the query of an upstream link at the cap fhirreq
 // puts on a partner's query.
@@ -115,6 +115,12 @@ func (g *Gateway) sealPageLinks(ex *exchange, status int, body []byte) ([]byte, 
 	out, dropped, err := rewriteMember(body, "link", func(links jsontext.Value) (jsontext.Value, int, error) {
 		return g.sealLinks(ex, links)
 	})
+	if errors.Is(err, pagelink.ErrTooLong) {
+		// Releasing the page without the link would end the search early
+		// with no sign that results are missing.
+		return nil, &Refusal{Status: http.StatusBadRequest, Code: "too-long", Rule: "page.token-too-long",
+			Message: "the search is too long for the gateway to write its page links; shorten its parameters or split it into several searches"}
+	}
 	if err != nil {
 		return nil, &Refusal{Status: http.StatusBadGateway, Code: "exception", Rule: "upstream.page-links",
 			Message: "the links of the upstream's search response could not be read, so nothing was released"}
@@ -125,20 +131,27 @@ func (g *Gateway) sealPageLinks(ex *exchange, status int, body []byte) ([]byte, 
 	return out, nil
 }
 
+func (g *Gateway) pageLifetime() time.Duration {
+	if g.opts.PageLifetime > 0 {
+		return g.opts.PageLifetime
+	}
+	return DefaultPageLifetime
+}
+
 // pageLink is one Bundle.link, with the members the gateway reads.
 type pageLink struct {
 	URL string `json:"url"`
 }
 
 // sealLinks rewrites the elements of a Bundle.link array and returns how
-// many it dropped.
+// many it dropped, or pagelink.ErrTooLong when a link cannot be sealed.
 func (g *Gateway) sealLinks(ex *exchange, links jsontext.Value) (jsontext.Value, int, error) {
 	var elems []jsontext.Value
 	if err := json.Unmarshal(links, &elems); err != nil {
 		return nil, 0, err
 	}
 	// Every link of the response seals the same search and lifetime.
-	page := pagelink.Page{Search: ex.fhir.Type, Query: ex.fhir.Query.Encode(), Expires: g.now().Add(PageLifetime).Unix()}
+	page := pagelink.Page{Search: ex.fhir.Type, Query: ex.fhir.Query.Encode(), Expires: g.now().Add(g.pageLifetime()).Unix()}
 	kept := make([]jsontext.Value, 0, len(elems))
 	for _, elem := range elems {
 		var l pageLink
@@ -150,7 +163,10 @@ func (g *Gateway) sealLinks(ex *exchange, links jsontext.Value) (jsontext.Value,
 			continue
 		}
 		page.Link = rest
-		token := g.opts.Pages.Seal(string(ex.direction), ex.partner.ID, page)
+		token, err := g.opts.Pages.Seal(string(ex.direction), ex.partner.ID, page)
+		if err != nil {
+			return nil, 0, err
+		}
 		newURL, err := json.Marshal(ex.target.pageBase + PagePath + "?token=" + token)
 		if err != nil {
 			return nil, 0, err

@@ -17,6 +17,7 @@
 package pagelink
 
 import (
+	"bytes"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
@@ -30,13 +31,12 @@ import (
 // KeySize is the size of the sealing key in bytes (AES-256).
 const KeySize = 32
 
-// MaxTokenLength caps the token a page request may carry, in bytes. A
-// token contains the decided query and the upstream's link in base64, and
-// each is usually at most the 8 KiB a query may have.
-//
-// NOTE: this is an estimate. The canonical query can be longer than the
-// query as sent, and Seal does not check the cap, so a very long search may
-// get page links that Open rejects as invalid.
+// MaxTokenLength caps a token, in bytes: Seal returns ErrTooLong for a
+// longer one and Open rejects it. A token contains the decided query and
+// the upstream's link, each usually at most the 8 KiB a query may have,
+// plus a third for base64. The canonical query can be longer than the
+// query as sent (a raw "?" becomes "%3F"), so a search near the query cap
+// can still pass this one.
 const MaxTokenLength = 32 << 10
 
 const version = 1
@@ -47,6 +47,10 @@ var (
 	ErrInvalid = errors.New("pagelink: the page token is invalid")
 	ErrExpired = errors.New("pagelink: the page token has expired")
 )
+
+// ErrTooLong is returned by Seal for a page whose token would be longer
+// than MaxTokenLength.
+var ErrTooLong = fmt.Errorf("pagelink: the page token would be longer than %d bytes", MaxTokenLength)
 
 // Page is the content of a token: the search that was decided and the
 // upstream's link to one of its pages.
@@ -84,17 +88,28 @@ func New(key []byte) (*Sealer, error) {
 	return &Sealer{aead: aead}, nil
 }
 
-// Seal returns the token of p for partner in direction.
-func (s *Sealer) Seal(direction, partner string, p Page) string {
-	plain, err := json.Marshal(p)
-	if err != nil {
+// Seal returns the token of p for partner in direction, or ErrTooLong
+// when that token would be longer than MaxTokenLength, which Open rejects.
+func (s *Sealer) Seal(direction, partner string, p Page) (string, error) {
+	// The HTML-safe escaping of encoding/json would write each "&" of a
+	// query as six bytes, and Open reads the plain form as well.
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(p); err != nil {
 		panic("pagelink: encode page: " + err.Error()) // strings and an integer always encode
 	}
-	out := make([]byte, 1+s.aead.NonceSize(), 1+s.aead.NonceSize()+len(plain)+s.aead.Overhead())
+	plain := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+
+	size := 1 + s.aead.NonceSize() + len(plain) + s.aead.Overhead()
+	if base64.RawURLEncoding.EncodedLen(size) > MaxTokenLength {
+		return "", ErrTooLong
+	}
+	out := make([]byte, 1+s.aead.NonceSize(), size)
 	out[0] = version
 	rand.Read(out[1:]) // never returns an error
 	out = s.aead.Seal(out, out[1:], plain, additionalData(direction, partner))
-	return base64.RawURLEncoding.EncodeToString(out)
+	return base64.RawURLEncoding.EncodeToString(out), nil
 }
 
 // Open returns the page that token seals for partner in direction. It
