@@ -32,6 +32,10 @@ func TestParseDecodedMatchesParseJSON(t *testing.T) {
 		"complex a scalar":      `{"resourceType":"Patient","name":["x"]}`,
 		"primitive an object":   `{"resourceType":"Patient","gender":{"x":1}}`,
 		"extra a scalar":        `{"resourceType":"Patient","_gender":"x"}`,
+		"two choice types":      `{"resourceType":"Observation","status":"final","code":{"text":"t"},"valueString":"a","valueBoolean":true}`,
+		"lone beside halves":    `{"resourceType":"Patient","gender":"male","birthDate":"2000","_birthDate":{"id":"b"}}`,
+		"lone nulls":            `{"resourceType":"Patient","gender":null,"name":[{"given":["a",null]}]}`,
+		"lone an object":        `{"resourceType":"Patient","name":[{"family":{"x":1}}]}`,
 	}
 	for name, doc := range docs {
 		t.Run(name, func(t *testing.T) { compareDecoded(t, []byte(doc), false) })
