@@ -200,8 +200,9 @@ func (b *decodedBuilder) object(v DecodedJSON, n *Node) error {
 		return errNeedsParse
 	}
 	members := v.JSONLen()
+	room, extras := childCount(v, members)
 	if n.children == nil {
-		n.children = b.childRoom(childCount(v, members))
+		n.children = b.childRoom(room)
 	}
 	mark := len(b.groups)
 	rec, _ := v.(MemberRecorder)
@@ -210,7 +211,7 @@ func (b *decodedBuilder) object(v DecodedJSON, n *Node) error {
 		if name == "resourceType" && n.isResource() {
 			continue
 		}
-		if err := b.member(val, n, name, mark, memberSlot{rec, i}); err != nil {
+		if err := b.member(val, n, name, mark, extras, memberSlot{rec, i}); err != nil {
 			return err
 		}
 	}
@@ -223,18 +224,19 @@ func (b *decodedBuilder) object(v DecodedJSON, n *Node) error {
 // childCount returns the maximum number of children the members of object
 // v can give, which is one per value, counting each array item. Both
 // halves of a primitive ("name" and "_name") are counted, although they
-// merge into one node.
-func childCount(v DecodedJSON, members int) int {
-	count := 0
+// merge into one node. extras reports whether a member name starts with
+// "_".
+func childCount(v DecodedJSON, members int) (count int, extras bool) {
 	for i := range members {
-		_, val := v.JSONMember(i)
+		name, val := v.JSONMember(i)
 		if val.JSONKind() == '[' {
 			count += val.JSONLen()
 		} else {
 			count++
 		}
+		extras = extras || len(name) > 0 && name[0] == '_'
 	}
-	return count
+	return count, extras
 }
 
 // memberSlot is the place where the builder records a member's
@@ -245,14 +247,22 @@ type memberSlot struct {
 	i   int
 }
 
-// member reads one property, as jsonBuilder.member does.
-func (b *decodedBuilder) member(v DecodedJSON, parent *Node, jsonName string, groups int, slot memberSlot) error {
+// member reads one property, as jsonBuilder.member does. extras reports
+// whether a member name of the parent object starts with "_".
+func (b *decodedBuilder) member(v DecodedJSON, parent *Node, jsonName string, groups int, extras bool, slot memberSlot) error {
 	extra := len(jsonName) > 0 && jsonName[0] == '_'
 	baseName := jsonName
 	if extra {
 		baseName = jsonName[1:]
 	}
 	name, typ, index := b.elementType(parent, baseName, slot)
+	// A primitive property shares its nodes with another member of the
+	// object only when that member is its "_" half or another choice
+	// type of the same element. Without either, no group is needed.
+	lone := !extras && name == jsonName
+	if typ != nil && typ.Kind == fhirmodel.KindPrimitive && lone {
+		return b.lonePrimitive(v, parent, name, typ, index)
+	}
 	if typ != nil && typ.Kind == fhirmodel.KindPrimitive || extra {
 		return b.primitiveMember(v, parent, name, baseName, typ, extra, groups, index)
 	}
@@ -365,6 +375,29 @@ func (b *decodedBuilder) primitiveMember(v DecodedJSON, parent *Node, name, json
 		case extra:
 			return b.object(item, n)
 		case kind == '{' || kind == '[':
+			return errNeedsParse
+		}
+		n.scalarKind, n.scalar = kind, item.JSONText()
+		return nil
+	})
+}
+
+// lonePrimitive reads a primitive property whose nodes no other member
+// of the object shares, as primitiveMember would without a group.
+func (b *decodedBuilder) lonePrimitive(v DecodedJSON, parent *Node, name string, typ *fhirmodel.Type, index int) error {
+	return eachDecoded(v, func(item DecodedJSON) error {
+		if err := b.newNode(); err != nil {
+			return err
+		}
+		n := b.node()
+		n.name, n.jsonName, n.typ, n.parent = name, name, typ, parent
+		n.memberIndex = int32(index + 1)
+		parent.children = append(parent.children, n)
+		kind := item.JSONKind()
+		switch kind {
+		case 'n':
+			return nil
+		case '{', '[':
 			return errNeedsParse
 		}
 		n.scalarKind, n.scalar = kind, item.JSONText()

@@ -32,6 +32,10 @@ func TestParseDecodedMatchesParseJSON(t *testing.T) {
 		"complex a scalar":      `{"resourceType":"Patient","name":["x"]}`,
 		"primitive an object":   `{"resourceType":"Patient","gender":{"x":1}}`,
 		"extra a scalar":        `{"resourceType":"Patient","_gender":"x"}`,
+		"two choice types":      `{"resourceType":"Observation","status":"final","code":{"text":"t"},"valueString":"a","valueBoolean":true}`,
+		"lone beside halves":    `{"resourceType":"Patient","gender":"male","birthDate":"2000","_birthDate":{"id":"b"}}`,
+		"lone nulls":            `{"resourceType":"Patient","gender":null,"name":[{"given":["a",null]}]}`,
+		"lone an object":        `{"resourceType":"Patient","name":[{"family":{"x":1}}]}`,
 	}
 	for name, doc := range docs {
 		t.Run(name, func(t *testing.T) { compareDecoded(t, []byte(doc), false) })
@@ -200,5 +204,30 @@ func TestParseDecodedArrayAllocs(t *testing.T) {
 	build() // the first build fills the arena's chunks
 	if n := testing.AllocsPerRun(100, build); n != 0 {
 		t.Errorf("ParseDecodedIn allocated %v times per build in a reused arena, want 0", n)
+	}
+}
+
+// BenchmarkParseDecodedSmall builds, in a reused arena, the FHIRPath trees
+// of the R4 instance examples of at most 2 KB; ns/op is per resource.
+func BenchmarkParseDecodedSmall(b *testing.B) {
+	var trees []*jnode
+	for _, f := range readR4Examples(b) {
+		if isConformanceFile(f.name) || len(f.body) > 2048 {
+			continue
+		}
+		// Each tree keeps its own arena, because a reset would free it.
+		tree, err := parseTreeIn(f.body, DefaultLimits, &treeArena{})
+		if err != nil {
+			continue
+		}
+		trees = append(trees, tree)
+	}
+	var arena fhirpath.DecodedArena
+	b.ResetTimer()
+	for i := range b.N {
+		arena.Reset()
+		if _, err := fhirpath.ParseDecodedIn(trees[i%len(trees)], nil, &arena); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
