@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -462,11 +463,18 @@ func TestAuditInputFilesBounded(t *testing.T) {
 	if err := os.WriteFile(huge, make([]byte, maxProofFile+1), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// A FIFO without a writer must not block verify in open(2).
+	fifo := filepath.Join(t.TempDir(), "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name string
 		args []string
 		want string
 	}{
+		{"trusted checkpoint is a FIFO", []string{"audit", "verify", "--data", dir, "--from-checkpoint", fifo},
+			"gatehouse: error: auditlog: trusted checkpoint: "},
 		{"huge trusted checkpoint", []string{"audit", "verify", "--data", dir, "--from-checkpoint", huge},
 			fmt.Sprintf("gatehouse: error: --from-checkpoint: %s is larger than %d bytes", huge, auditlog.MaxCheckpointBytes)},
 		{"huge proof", []string{"audit", "check-proof", huge, "--key", vkey},
