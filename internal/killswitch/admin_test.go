@@ -250,10 +250,10 @@ func TestChangeSurvivesClientDisconnect(t *testing.T) {
 		for pattern, h := range Handlers(sw, records) {
 			mux.Handle(pattern, h)
 		}
-		gone, cancel := context.WithCancel(context.Background())
+		disconnected, cancel := context.WithCancel(context.Background())
 		cancel()
 
-		req := httptest.NewRequestWithContext(gone, http.MethodPost, "/killswitch", strings.NewReader(`{"mode":"full","reason":"incident 12"}`))
+		req := httptest.NewRequestWithContext(disconnected, http.MethodPost, "/killswitch", strings.NewReader(`{"mode":"full","reason":"incident 12"}`))
 		rec := httptest.NewRecorder()
 		mux.ServeHTTP(rec, req)
 		if rec.Code != http.StatusCreated {
@@ -267,7 +267,7 @@ func TestChangeSurvivesClientDisconnect(t *testing.T) {
 			t.Errorf("recorded %+v, want one killswitch.engage entry", records.entries)
 		}
 
-		req = httptest.NewRequestWithContext(gone, http.MethodPost, fmt.Sprintf("/killswitch/%d/release", cuts[0].ID), nil)
+		req = httptest.NewRequestWithContext(disconnected, http.MethodPost, fmt.Sprintf("/killswitch/%d/release", cuts[0].ID), nil)
 		rec = httptest.NewRecorder()
 		mux.ServeHTTP(rec, req)
 		if rec.Code != http.StatusOK {
