@@ -780,3 +780,38 @@ func keyedHardenedExample(t *testing.T) (cfgPath string, signer note.Signer, ide
 	}
 	return cfgPath, signer, identity, dbPath
 }
+
+// prove of a row whose signed encoding is another entry's, as after an
+// insider swapped two rows, points to verify and does not claim that the
+// index lies beyond the log.
+func TestAuditProveMovedEntry(t *testing.T) {
+	dir := auditDataDir(t, 9)
+	db, err := storage.Open(context.Background(), filepath.Join(dir, "gatehouse.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, stmt := range []string{
+		"UPDATE audit_entries SET idx = 100 WHERE idx = 3",
+		"UPDATE audit_entries SET idx = 3 WHERE idx = 5",
+		"UPDATE audit_entries SET idx = 5 WHERE idx = 100",
+	} {
+		if _, err := db.Exec(stmt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+
+	code, stdout, stderr := run(t, context.Background(), "audit", "prove", "5", "--data", dir)
+	if code != 1 {
+		t.Errorf("prove of a moved entry: exit code %d, want 1", code)
+	}
+	if stdout != "" {
+		t.Errorf("prove of a moved entry printed a proof: %q", stdout)
+	}
+	if !strings.Contains(stderr, "no entry 5: the row at index 5 is missing or holds another entry's encoding, although the audit log has 9 entries") {
+		t.Errorf("stderr = %q, want the moved row named", stderr)
+	}
+	if !strings.Contains(stderr, "gatehouse: hint: run 'gatehouse audit verify'") {
+		t.Errorf("stderr = %q, want the hint to run verify", stderr)
+	}
+}
