@@ -19,6 +19,7 @@ import (
 	"github.com/gatehouse-health/gatehouse/internal/config"
 	"github.com/gatehouse-health/gatehouse/internal/egress"
 	"github.com/gatehouse-health/gatehouse/internal/pki"
+	"github.com/gatehouse-health/gatehouse/internal/safefile"
 	"github.com/gatehouse-health/gatehouse/internal/storage"
 )
 
@@ -156,7 +157,7 @@ func isDir(path string) bool {
 // lastPublished reads the checkpoint the log last wrote to its checkpoint
 // file, or returns nil before the first checkpoint.
 func lastPublished(path string) ([]byte, error) {
-	f, err := os.Open(path)
+	f, err := safefile.OpenRead(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}

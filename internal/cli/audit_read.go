@@ -432,7 +432,8 @@ func (e *env) auditProve(args []string) int {
 	return 0
 }
 
-// proveNotFound reports an index beyond the log, with the log's size.
+// proveNotFound reports an index beyond the log, with the log's size, or
+// a row inside it that is missing or was moved.
 func (e *env) proveNotFound(r *auditlog.Reader, index int64) int {
 	size, err := r.Size(e.ctx)
 	if err != nil {
@@ -442,6 +443,13 @@ func (e *env) proveNotFound(r *auditlog.Reader, index int64) int {
 	if size == 0 {
 		e.errorf("no entry %d: the audit log is empty", index)
 		e.hint("prove an entry once the gateway has recorded exchanges")
+		return 1
+	}
+	if index < size {
+		// The row exists but its signed encoding names another index, or
+		// the row was deleted: the log was changed outside the gateway.
+		e.errorf("no entry %d: the row at index %d is missing or holds another entry's encoding, although the audit log has %d entries", index, index, size)
+		e.hint("run 'gatehouse audit verify' to find where the log was tampered with")
 		return 1
 	}
 	e.errorf("no entry %d: the audit log has %d entries, indexes 0 to %d", index, size, size-1)

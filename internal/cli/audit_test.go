@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -462,11 +463,18 @@ func TestAuditInputFilesBounded(t *testing.T) {
 	if err := os.WriteFile(huge, make([]byte, maxProofFile+1), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// A FIFO without a writer must not block verify in open(2).
+	fifo := filepath.Join(t.TempDir(), "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name string
 		args []string
 		want string
 	}{
+		{"trusted checkpoint is a FIFO", []string{"audit", "verify", "--data", dir, "--from-checkpoint", fifo},
+			"gatehouse: error: auditlog: trusted checkpoint: "},
 		{"huge trusted checkpoint", []string{"audit", "verify", "--data", dir, "--from-checkpoint", huge},
 			fmt.Sprintf("gatehouse: error: --from-checkpoint: %s is larger than %d bytes", huge, auditlog.MaxCheckpointBytes)},
 		{"huge proof", []string{"audit", "check-proof", huge, "--key", vkey},
@@ -771,4 +779,39 @@ func keyedHardenedExample(t *testing.T) (cfgPath string, signer note.Signer, ide
 		t.Fatal(err)
 	}
 	return cfgPath, signer, identity, dbPath
+}
+
+// prove of a row whose signed encoding is another entry's, as after an
+// insider swapped two rows, points to verify and does not claim that the
+// index lies beyond the log.
+func TestAuditProveMovedEntry(t *testing.T) {
+	dir := auditDataDir(t, 9)
+	db, err := storage.Open(context.Background(), filepath.Join(dir, "gatehouse.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, stmt := range []string{
+		"UPDATE audit_entries SET idx = 100 WHERE idx = 3",
+		"UPDATE audit_entries SET idx = 3 WHERE idx = 5",
+		"UPDATE audit_entries SET idx = 5 WHERE idx = 100",
+	} {
+		if _, err := db.Exec(stmt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+
+	code, stdout, stderr := run(t, context.Background(), "audit", "prove", "5", "--data", dir)
+	if code != 1 {
+		t.Errorf("prove of a moved entry: exit code %d, want 1", code)
+	}
+	if stdout != "" {
+		t.Errorf("prove of a moved entry printed a proof: %q", stdout)
+	}
+	if !strings.Contains(stderr, "no entry 5: the row at index 5 is missing or holds another entry's encoding, although the audit log has 9 entries") {
+		t.Errorf("stderr = %q, want the moved row named", stderr)
+	}
+	if !strings.Contains(stderr, "gatehouse: hint: run 'gatehouse audit verify'") {
+		t.Errorf("stderr = %q, want the hint to run verify", stderr)
+	}
 }

@@ -40,7 +40,12 @@ func Handlers(sw *Switch, records record.Store) map[string]http.Handler {
 	}
 }
 
+// engage engages a cut and records it. It ignores the client closing the
+// connection, which cancels the request's context: an engage interrupted
+// between the database and the record would leave a cut in force that the
+// log never names.
 func engage(w http.ResponseWriter, r *http.Request, sw *Switch, records record.Store) {
+	ctx := context.WithoutCancel(r.Context())
 	var req EngageRequest
 	if err := admin.DecodeBody(r, &req); err != nil {
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid JSON body: " + err.Error()})
@@ -50,11 +55,11 @@ func engage(w http.ResponseWriter, r *http.Request, sw *Switch, records record.S
 	if c.Scope == "" {
 		c.Scope = "all"
 	}
-	if err := sw.Engage(r.Context(), c); err != nil {
+	if err := sw.Engage(ctx, c); err != nil {
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
 		return
 	}
-	if err := recordChange(r.Context(), records, "killswitch.engage", c, http.StatusCreated); err != nil {
+	if err := recordChange(ctx, records, "killswitch.engage", c, http.StatusCreated); err != nil {
 		// The cut is in force already; it stays, because failing open is
 		// worse than an unrecorded cut. The operator is told.
 		writeJSON(w, http.StatusInternalServerError, map[string]any{"error": "the cut is engaged but could not be recorded: " + err.Error(), "cut": c})
@@ -69,15 +74,18 @@ func engage(w http.ResponseWriter, r *http.Request, sw *Switch, records record.S
 // It claims the release in the database first, so that when callers on
 // any replicas release one cut at once, only one records and releases it.
 // The others get 409 Conflict, naming who released the cut and when or
-// reporting a release in progress, and record nothing.
+// reporting a release in progress, and record nothing. Like engage, it
+// ignores the client closing the connection, so that a recorded release
+// is also made.
 func release(w http.ResponseWriter, r *http.Request, sw *Switch, records record.Store) {
+	ctx := context.WithoutCancel(r.Context())
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
 	if err != nil {
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid cut id"})
 		return
 	}
 	log := sw.log.With("cut", id, "admin", admin.Name(r.Context()))
-	claim, c, err := sw.claimRelease(r.Context(), id)
+	claim, c, err := sw.claimRelease(ctx, id)
 	var released *ReleasedError
 	switch {
 	case errors.As(err, &released):
@@ -98,18 +106,18 @@ func release(w http.ResponseWriter, r *http.Request, sw *Switch, records record.
 		return
 	}
 
-	if err := recordChange(r.Context(), records, "killswitch.release", c, http.StatusOK); err != nil {
-		if abandonErr := sw.abandonRelease(r.Context(), id, claim); abandonErr != nil {
+	if err := recordChange(ctx, records, "killswitch.release", c, http.StatusOK); err != nil {
+		if abandonErr := sw.abandonRelease(ctx, id, claim); abandonErr != nil {
 			err = errors.Join(err, abandonErr)
 		}
 		log.Error("kill switch release not made: the release could not be recorded", "error", err)
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "the release could not be recorded, so the cut stays engaged; retry later: " + err.Error()})
 		return
 	}
-	// NOTE: the record now names a release. If finishRelease fails, the cut
-	// may stay engaged and the error reaches the operator, but the record
-	// is not corrected.
-	if err := sw.finishRelease(r.Context(), id, claim, admin.Name(r.Context())); err != nil {
+	// NOTE: the record now names a release. If finishRelease fails on a
+	// database error, the cut may stay engaged and the error reaches the
+	// operator, but the record is not corrected.
+	if err := sw.finishRelease(ctx, id, claim, admin.Name(ctx)); err != nil {
 		log.Error("kill switch release recorded but failed", "error", err)
 		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": err.Error()})
 		return

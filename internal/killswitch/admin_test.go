@@ -224,3 +224,60 @@ func TestReleaseUnrecordedFreesClaim(t *testing.T) {
 		}
 	})
 }
+
+// contextRecord stores entries like countingRecord but, like the audit
+// log, fails an append whose context is done.
+type contextRecord struct{ countingRecord }
+
+func (c *contextRecord) Append(ctx context.Context, e *record.Entry) (int64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.countingRecord.Append(ctx, e)
+}
+
+// A client that closes the connection cancels the request's context. The
+// engage and the release must still be made and recorded together, or the
+// log would miss a cut in force, or name a release never made.
+func TestChangeSurvivesClientDisconnect(t *testing.T) {
+	storagetest.Run(t, func(t *testing.T, b storagetest.Backend) {
+		sw, err := Open(context.Background(), storagetest.Open(t, b.NewURL(t)), nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		records := &contextRecord{}
+		mux := http.NewServeMux()
+		for pattern, h := range Handlers(sw, records) {
+			mux.Handle(pattern, h)
+		}
+		disconnected, cancel := context.WithCancel(context.Background())
+		cancel()
+
+		req := httptest.NewRequestWithContext(disconnected, http.MethodPost, "/killswitch", strings.NewReader(`{"mode":"full","reason":"incident 12"}`))
+		rec := httptest.NewRecorder()
+		mux.ServeHTTP(rec, req)
+		if rec.Code != http.StatusCreated {
+			t.Fatalf("engage: status %d, want 201: %s", rec.Code, rec.Body)
+		}
+		cuts := sw.Cuts()
+		if len(cuts) != 1 {
+			t.Fatalf("engaged cuts %+v, want one", cuts)
+		}
+		if len(records.entries) != 1 || records.entries[0].Interaction != "killswitch.engage" {
+			t.Errorf("recorded %+v, want one killswitch.engage entry", records.entries)
+		}
+
+		req = httptest.NewRequestWithContext(disconnected, http.MethodPost, fmt.Sprintf("/killswitch/%d/release", cuts[0].ID), nil)
+		rec = httptest.NewRecorder()
+		mux.ServeHTTP(rec, req)
+		if rec.Code != http.StatusOK {
+			t.Fatalf("release: status %d, want 200: %s", rec.Code, rec.Body)
+		}
+		if cuts := sw.Cuts(); len(cuts) != 0 {
+			t.Errorf("engaged cuts %+v after the release, want none", cuts)
+		}
+		if n := records.releases(cuts[0].ID); n != 1 {
+			t.Errorf("%d release entries, want 1", n)
+		}
+	})
+}

@@ -11,14 +11,26 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"syscall"
 )
+
+// OpenRead opens path for reading without blocking in open(2). A plain
+// open of a FIFO waits for a writer, and because the CLI and the gateway
+// catch SIGTERM, a FIFO planted at a key or checkpoint path would hang
+// them until SIGKILL. Opened non-blocking, a FIFO with no writer reads as
+// empty. Regular files and devices read as with os.Open, and Go's poller
+// still waits for a pipe that has a writer, such as a shell's <(...).
+func OpenRead(path string) (*os.File, error) {
+	return os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+}
 
 // ReadCapped reads path and fails once it exceeds limit bytes. Unlike a
 // check of the size os.Stat reports, this also bounds devices and pipes,
-// such as /dev/zero, which would otherwise exhaust memory. Every error
-// names path.
+// such as /dev/zero, which would otherwise exhaust memory. It opens path
+// with OpenRead, so a FIFO without a writer returns no data instead of
+// blocking. Every error names path.
 func ReadCapped(path string, limit int64) ([]byte, error) {
-	f, err := os.Open(path)
+	f, err := OpenRead(path)
 	if err != nil {
 		return nil, err
 	}
