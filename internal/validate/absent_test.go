@@ -212,18 +212,7 @@ func TestRef1ShortcutWithoutReference(t *testing.T) {
 // include element names of choice types ("value") and JSON names
 // ("valueQuantity").
 func TestAbsentKeyMemberBits(t *testing.T) {
-	body, err := os.ReadFile("../demo/bundles/pas-2.2.1-ReferralAuthorizationBundleExample.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tree, err := parseTree(body, DefaultLimits)
-	if err != nil {
-		t.Fatal(err)
-	}
-	root, err := fhirpath.ParseDecoded(tree, body)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, root := decodedPASBundle(t)
 	plans := []string{
 		"code.empty() or system.exists()",
 		"value.exists() or valueQuantity.empty() or extension.exists()",

@@ -82,17 +82,7 @@ func TestModelMatchesOtherType(t *testing.T) {
 // must name the member it is recorded for, and the objects of the Bundle,
 // its entries' resources and their nested data types must be recorded.
 func TestRecordedMembersName(t *testing.T) {
-	body, err := os.ReadFile("../demo/bundles/pas-2.2.1-ReferralAuthorizationBundleExample.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tree, err := parseTree(body, DefaultLimits)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := fhirpath.ParseDecoded(tree, body); err != nil {
-		t.Fatal(err)
-	}
+	tree, _ := decodedPASBundle(t)
 
 	recorded, objects := 0, 0
 	var walk func(n *jnode)
@@ -203,4 +193,24 @@ func BenchmarkMemberMatch(b *testing.B) {
 			}
 		}
 	})
+}
+
+// decodedPASBundle parses the shipped PAS request Bundle into the
+// validator's tree and builds the FHIRPath tree from it, which records
+// member indexes in the validator's tree.
+func decodedPASBundle(t *testing.T) (*jnode, *fhirpath.Node) {
+	t.Helper()
+	body, err := os.ReadFile("../demo/bundles/pas-2.2.1-ReferralAuthorizationBundleExample.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tree, err := parseTree(body, DefaultLimits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, err := fhirpath.ParseDecoded(tree, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tree, root
 }
