@@ -45,7 +45,7 @@ const taskFromPayer = `{"resourceType":"Task","status":"requested","intent":"ord
 // named: another partner's member A, a member no partner named, or anyone
 // by server id, demographics or criteria the gateway cannot read. Each
 // search would tell the partner who the member is. The gateway rejects it
-// with 403 congruence.outbound-search, and the partner sees nothing.
+// with 403 congruence.outbound-search, and the partner receives nothing.
 func TestOutboundSearchOtherMemberRejected(t *testing.T) {
 	unsent := congruence.Identifier{System: outboundMemberB.System, Value: "member-unsent"}
 	cases := []outboundSearchCase{

@@ -13,7 +13,8 @@ import (
 // has not named.
 const SearchRule = "congruence.outbound-search"
 
-// SearchNames are what the criteria of one outbound search name.
+// SearchNames is the result of CheckOutboundSearch: the people and the
+// other identifiers that the criteria of one outbound search name.
 type SearchNames struct {
 	// Patients are the people that the criteria name, one per search
 	// parameter. Each is Conditional, because the partner returns every
@@ -43,9 +44,10 @@ var searchResultParameters = []string{
 var safeParameterName = regexp.MustCompile(`^[A-Za-z0-9_:.-]{1,64}$`)
 
 // CheckOutboundSearch reads query, the criteria of a search of type typ
-// that the payer's engine sends to the partner whose registered
-// organisation is partner, and returns the people and other identifiers
-// it names, for the caller to check against the patient links. typ is ""
+// that the payer's engine sends to a partner. partner is that partner's
+// registered organisation. It returns the people and other identifiers
+// that the criteria name, for the caller to check against the patient
+// links. typ is ""
 // for a search of every type. at locates the criteria in the reasons:
 // "the search", "If-None-Exist" or a Bundle entry's request. The query
 // must be one that fhirreq.ParseQuery accepted, encoded again.
@@ -192,10 +194,10 @@ func searchesPeople(typ, query string) bool {
 
 // reachesPerson reports whether the member identifier parameter name,
 // which is not the searched type's own "identifier", matches the
-// identifier of a resource that may be a person: a reverse chain, or a
-// chain or ":identifier" modifier through a reference parameter whose
-// targets include a person type (personReferenceParameters) or a type
-// modifier naming one.
+// identifier of a resource that may be a person. That is a reverse chain,
+// or a chain or ":identifier" modifier through a reference parameter of
+// personReferenceParameters or through a type modifier naming a person
+// type.
 func reachesPerson(name string) bool {
 	if len(name) >= 5 && strings.EqualFold(name[:5], "_has:") {
 		return true
