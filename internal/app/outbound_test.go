@@ -85,7 +85,7 @@ func newFakeEHR(t *testing.T, ca *pki.CA, payerKey *jose.JSONWebKey) *fakeEHR {
 		f.calls.Add(1)
 		http.Redirect(w, r, "http://169.254.169.254/latest/meta-data/", http.StatusFound)
 	})
-	mux.HandleFunc("/fhir/", func(w http.ResponseWriter, r *http.Request) {
+	fhirBase := func(w http.ResponseWriter, r *http.Request) {
 		f.calls.Add(1)
 		f.lastAuth.Store(r.Header.Get("Authorization"))
 		f.last.Store(r.Clone(context.Background()))
@@ -110,7 +110,10 @@ func newFakeEHR(t *testing.T, ca *pki.CA, payerKey *jose.JSONWebKey) *fakeEHR {
 		}
 		w.Write([]byte(`{"resourceType":"CapabilityStatement","status":"active","date":"2026-12-01","kind":"instance",` +
 			`"implementation":{"description":"Fake EHR payer platform"},"fhirVersion":"4.0.1","format":["json"],"rest":[{"mode":"server"}]}`))
-	})
+	}
+	// The base itself receives batches and transactions.
+	mux.HandleFunc("/fhir", fhirBase)
+	mux.HandleFunc("/fhir/", fhirBase)
 	f.srv.Config.Handler = mux
 	return f
 }

@@ -138,6 +138,7 @@ func (g *Gateway) serveOutbound(w http.ResponseWriter, r *http.Request, opts Out
 		stage{stageKillSwitch, g.checkCut},
 		stage{stagePayload, g.checkPayload},
 		stage{stagePolicy, checkOutboundFormat},
+		stage{stagePolicy, func(ex *exchange) *Refusal { return g.checkOutboundSearch(ex, opts) }},
 		stage{stagePolicy, func(ex *exchange) *Refusal { return g.checkOutboundParties(ex, opts) }},
 		stage{stageStrict, g.checkConformance},
 	) {

@@ -141,7 +141,7 @@ func (g *Gateway) checkOutboundPatients(ex *exchange, opts OutboundOptions, pati
 		if !known {
 			return denyOutboundPatient(p.Path + " names a patient that the destination partner has not named in a request")
 		}
-		if ref := g.checkAnySystemPatient(ex, opts, p); ref != nil {
+		if ref := g.checkAnySystemPatient(ex, opts, p, denyOutboundPatient); ref != nil {
 			return ref
 		}
 	}
@@ -155,8 +155,8 @@ func (g *Gateway) checkOutboundPatients(ex *exchange, opts OutboundOptions, pati
 // other partners. US Core, which the PAS, PDex and CRD Patient profiles
 // build on, requires Identifier.system on a Patient, so a conformant
 // payload never carries such an identifier. Without member id systems the
-// value cannot be checked, and it is rejected.
-func (g *Gateway) checkAnySystemPatient(ex *exchange, opts OutboundOptions, p congruence.NamedPatient) *Refusal {
+// value cannot be checked, and it is rejected. deny builds the refusal.
+func (g *Gateway) checkAnySystemPatient(ex *exchange, opts OutboundOptions, p congruence.NamedPatient, deny func(message string) *Refusal) *Refusal {
 	for _, value := range p.AnySystem {
 		ids := underMemberSystems(value, opts.MemberSystems)
 		links, ref := g.lookupChunked(ex, opts.Patients, ids)
@@ -166,12 +166,12 @@ func (g *Gateway) checkAnySystemPatient(ex *exchange, opts OutboundOptions, p co
 		linked := false
 		for k, link := range links {
 			if link.Others && !link.Partner {
-				return denyOutboundPatient(p.Path + " carries an identifier without system whose value is a member id of another partner's patient (system " + ids[k].System + ")")
+				return deny(p.Path + " carries an identifier without system whose value is a member id of another partner's patient (system " + ids[k].System + ")")
 			}
 			linked = linked || link.Partner
 		}
 		if !linked {
-			return denyOutboundPatient(p.Path + " carries an identifier without system that is not a member id the destination partner has named; state its system")
+			return deny(p.Path + " carries an identifier without system that is not a member id the destination partner has named; state its system")
 		}
 	}
 	return nil

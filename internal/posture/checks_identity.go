@@ -36,7 +36,7 @@ var identityChecks = []Check{
 	{
 		ID: "GH-IDN-004", Control: "C8", Severity: Medium, Mode: ModeConfig,
 		Title:       "The outbound patient check knows this payer's member id systems",
-		Rationale:   "Every patient an outbound payload names must be linked to the destination partner, and an identifier of a member id system must itself be linked; without the system, a Patient can carry another member's id next to the partner's own member's and reach the partner.",
+		Rationale:   "Every patient an outbound payload or search names must be linked to the destination partner, and an identifier of a member id system must itself be linked; without the system, a Patient can carry another member's id next to the partner's own member's and reach the partner, and a search by subscriber-id cannot be matched to a member at all.",
 		Remediation: "Set member_id_systems to the identifier systems of the member ids the payer's engine sends, such as the system of Coverage.identifier and Patient.identifier member numbers.",
 		config:      checkMemberIDSystems,
 	},
