@@ -32,8 +32,9 @@ type VerifyOptions struct {
 	// size on are recomputed (incremental verification).
 	Trusted []byte
 	// Anchor, if set, is a signed checkpoint the log must extend, such as
-	// the gateway's audit.checkpoint_file. Unlike Trusted, every entry is
-	// still recomputed. At most one of Trusted and Anchor may be set.
+	// the gateway's audit.checkpoint_file. Unlike Trusted, it does not
+	// change where recomputation starts. Both may be set: the log must
+	// then extend each of them.
 	Anchor []byte
 	// Progress, if set, is called after each chunk of entries.
 	Progress func(done, total int64)
@@ -129,9 +130,6 @@ func Verify(ctx context.Context, db *storage.DB, opts VerifyOptions) (*Report, e
 	if opts.MaxProblems <= 0 {
 		opts.MaxProblems = 20
 	}
-	if opts.Trusted != nil && opts.Anchor != nil {
-		return nil, errors.New("auditlog: VerifyOptions.Trusted and Anchor are mutually exclusive")
-	}
 	if opts.Retention != 0 && opts.Retention < MinRetention {
 		return nil, fmt.Errorf("auditlog: retention %s is shorter than the %s minimum", opts.Retention, MinRetention)
 	}
@@ -178,7 +176,8 @@ type verifier struct {
 	replaced    map[int64]int       // position in Report.Problems of each replaced KEK's problem
 	tree        frontier            // the tree recomputed so far
 	lastGood    int64               // size of the last checkpoint whose root matched
-	trusted     Checkpoint          // the trusted checkpoint of an incremental run, or the anchor
+	trusted     Checkpoint          // the trusted checkpoint of an incremental run
+	anchor      Checkpoint          // the checkpoint of VerifyOptions.Anchor
 	keys        []note.Verifier     // RetiredKeys, then LogKey
 	epoch       int                 // position in keys of the key in force
 	now         time.Time           // when the run began, by VerifyOptions.Now
@@ -363,14 +362,20 @@ func (v *verifier) checkCheckpoint(c *SignedCheckpoint, bySize map[int64]*Signed
 }
 
 // start sets up the tree: empty, or at the trusted checkpoint's size after
-// checking that the stored hashes there produce its root. With an anchor
-// it makes the same check and leaves the tree empty, so that every entry
-// is recomputed and compared with the stored hashes that produced the
-// anchor's root.
+// checking that the stored hashes there produce its root. An anchor gets
+// the same check but leaves the tree as it is, so that the entries below
+// it are still recomputed and compared with the stored hashes that
+// produced the anchor's root.
 func (v *verifier) start() error {
-	switch {
-	case v.opts.Trusted != nil:
-		trusted, tree, err := v.checkExtends(v.opts.Trusted)
+	if v.opts.Anchor != nil {
+		anchor, _, err := v.checkExtends(v.opts.Anchor, anchorName)
+		if err != nil {
+			return err
+		}
+		v.anchor = anchor
+	}
+	if v.opts.Trusted != nil {
+		trusted, tree, err := v.checkExtends(v.opts.Trusted, trustedName)
 		if err != nil {
 			return err
 		}
@@ -379,21 +384,20 @@ func (v *verifier) start() error {
 		for v.nextCP < len(v.checkpoints) && v.checkpoints[v.nextCP].Size <= trusted.Size {
 			v.nextCP++
 		}
-	case v.opts.Anchor != nil:
-		anchor, _, err := v.checkExtends(v.opts.Anchor)
-		if err != nil {
-			return err
-		}
-		v.trusted = anchor
 	}
 	return nil
 }
 
+// Names of the checkpoints the log must extend, in messages.
+const (
+	trustedName = "trusted checkpoint"
+	anchorName  = "checkpoint file"
+)
+
 // checkExtends opens the signed checkpoint data and checks that the
 // stored tree reproduces it. It returns the checkpoint and the stored tree
-// at its size.
-func (v *verifier) checkExtends(data []byte) (Checkpoint, frontier, error) {
-	name := v.checkpointName()
+// at its size. name is the checkpoint's name in problems.
+func (v *verifier) checkExtends(data []byte, name string) (Checkpoint, frontier, error) {
 	c, _, err := OpenCheckpointByKeys(data, v.keyHistory())
 	if err != nil {
 		return Checkpoint{}, frontier{}, fmt.Errorf("auditlog: %s: %w", name, err)
@@ -431,14 +435,6 @@ func (v *verifier) checkHashCount() error {
 	return nil
 }
 
-// checkpointName names the checkpoint the log must extend in messages.
-func (v *verifier) checkpointName() string {
-	if v.opts.Anchor != nil {
-		return "checkpoint file"
-	}
-	return "trusted checkpoint"
-}
-
 // finish reports checkpoints beyond the log and entries not yet covered.
 func (v *verifier) finish() error {
 	var latest *SignedCheckpoint
@@ -454,9 +450,14 @@ func (v *verifier) finish() error {
 	// latest stored checkpoint below the trusted one means newer ones were
 	// deleted, and accepting it would let the caller save it as the next
 	// trusted checkpoint.
-	if v.trusted.Size > 0 && (latest == nil || latest.Size < v.trusted.Size) {
-		return v.problem(-1, 0, "the %s covers %d entries but no stored checkpoint covers as many: signed checkpoints were deleted",
-			v.checkpointName(), v.trusted.Size)
+	for _, outside := range []struct {
+		name string
+		size int64
+	}{{trustedName, v.trusted.Size}, {anchorName, v.anchor.Size}} {
+		if outside.size > 0 && (latest == nil || latest.Size < outside.size) {
+			return v.problem(-1, 0, "the %s covers %d entries but no stored checkpoint covers as many: signed checkpoints were deleted",
+				outside.name, outside.size)
+		}
 	}
 	if v.epoch < len(v.keyHistory())-1 {
 		keys := v.keyHistory()

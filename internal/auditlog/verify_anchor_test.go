@@ -41,10 +41,6 @@ func TestVerifyAnchorRecomputesAll(t *testing.T) {
 	} else if rep.Problems[0].Index != 1 {
 		t.Errorf("anchored verify of an edited entry: %+v, want a problem at entry 1", rep.Problems)
 	}
-
-	if _, err := Verify(context.Background(), db, VerifyOptions{LogKey: keys.verifier, Anchor: anchor, Trusted: anchor}); err == nil {
-		t.Error("Verify accepted both Trusted and Anchor")
-	}
 }
 
 // TestVerifyAnchorTruncated checks that a tail deleted with its
@@ -69,6 +65,50 @@ func TestVerifyAnchorTruncated(t *testing.T) {
 	}
 	if rep.Intact() {
 		t.Error("verify of a truncated log: intact, want the truncation against the checkpoint file")
+	} else if !strings.Contains(rep.Problems[0].What, "the checkpoint file covers 8: entries were truncated") {
+		t.Errorf("problems %+v, want the truncation against the checkpoint file", rep.Problems)
+	}
+}
+
+// TestVerifyAnchorBeyondTrusted checks that an incremental run also holds
+// the log to a newer anchor: a tail deleted with its checkpoints after
+// the trusted checkpoint, which the trusted checkpoint alone cannot show.
+func TestVerifyAnchorBeyondTrusted(t *testing.T) {
+	l, db, keys := newTestLog(t, func(o *Options) { o.CheckpointEvery = 4 })
+	appendN(t, l, 8)
+	rep := closeAndVerify(t, l, db, keys)
+	if len(rep.Handovers) != 0 || rep.Latest == nil || rep.Latest.Size != 8 {
+		t.Fatalf("verify: %+v, want a latest checkpoint of 8", rep)
+	}
+	anchor := rep.Latest.Note
+	var trusted []byte
+	if err := db.QueryRow("SELECT note FROM audit_checkpoints WHERE size = 4").Scan(&trusted); err != nil {
+		t.Fatal(err)
+	}
+
+	rep, err := Verify(context.Background(), db, VerifyOptions{LogKey: keys.verifier, Trusted: trusted, Anchor: anchor})
+	if err != nil || !rep.Intact() || rep.From != 4 {
+		t.Fatalf("verify with both: %+v, %v; want intact from entry 4", rep, err)
+	}
+
+	for _, stmt := range []string{"DELETE FROM audit_entries WHERE idx >= 6", "DELETE FROM audit_hashes WHERE id >= 10", "DELETE FROM audit_checkpoints WHERE size > 4"} {
+		if _, err := db.Exec(stmt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rep, err = Verify(context.Background(), db, VerifyOptions{LogKey: keys.verifier, Trusted: trusted})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.Intact() {
+		t.Fatalf("verify from the trusted checkpoint alone: %+v; this test expects it to miss the truncation", rep.Problems)
+	}
+	rep, err = Verify(context.Background(), db, VerifyOptions{LogKey: keys.verifier, Trusted: trusted, Anchor: anchor})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Intact() {
+		t.Error("verify of a truncated log with both: intact, want the truncation against the checkpoint file")
 	} else if !strings.Contains(rep.Problems[0].What, "the checkpoint file covers 8: entries were truncated") {
 		t.Errorf("problems %+v, want the truncation against the checkpoint file", rep.Problems)
 	}

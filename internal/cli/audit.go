@@ -33,10 +33,10 @@ configuration (postgres://user@host/database; give the password in
 PGPASSWORD, not on the command line). The checkpoint verifier key defaults to
 DIR/audit/checkpoint.vkey; with --database, pass --key. After a rotation
 of the signing key, give --key once per key, oldest first; with --config,
-the keys of audit.retired_verifier_keys_file come first. Without
---from-checkpoint, verify also checks that the log extends the checkpoint in
-audit.checkpoint_file of --config, or DIR/audit/checkpoint.txt of --data,
-when that file exists.
+the keys of audit.retired_verifier_keys_file come first. Verify also
+checks that the log extends the checkpoint in audit.checkpoint_file of
+--config, or DIR/audit/checkpoint.txt of --data, and exits 1 when that
+file is missing or empty but the log has entries.
 
 Examples:
     # Check the whole log; exit 0 intact, 1 tampered, 2 on errors.
@@ -289,7 +289,7 @@ func (e *env) auditVerify(args []string) int {
 	src := auditSourceFlags(fs)
 	from := fs.String("from-checkpoint", "", "trusted signed checkpoint `FILE`: check only entries after it, and that the log extends it")
 	save := fs.String("write-checkpoint", "", "write the latest verified checkpoint to `FILE`, for the next --from-checkpoint")
-	noFile := fs.Bool("no-checkpoint-file", false, "do not check the log against audit.checkpoint_file (DIR/audit/checkpoint.txt with --data), which verify otherwise reads when it exists and --from-checkpoint is not given")
+	noFile := fs.Bool("no-checkpoint-file", false, "do not check the log against audit.checkpoint_file (DIR/audit/checkpoint.txt with --data), which verify otherwise requires when the log has entries")
 	retention := fs.Duration("retention", 0, "the deployment's audit.retention `DURATION`: report entries shredded sooner after recording; default audit.retention of --config")
 	witnessKeys := new(fileList)
 	fs.Var(witnessKeys, "witness", "witness cosignature verifier key `VKEY` (name+hash+key): count the checkpoints it cosigned and exit 1 when it cosigned none. Repeatable. With --config and no --witness, the keys of audit.witnesses are counted and a witness without cosignatures is a warning")
@@ -336,18 +336,35 @@ func (e *env) auditVerify(args []string) int {
 			return 2
 		}
 		opts.Trusted = data
-	} else if !*noFile {
-		if opts.Anchor, ok = e.readCheckpointFile(src); !ok {
+	}
+	var file checkpointFile
+	if !*noFile {
+		if file, ok = e.readCheckpointFile(src); !ok {
 			return 2
 		}
+		opts.Anchor = file.data
 	}
 	rep, err := auditlog.Verify(e.ctx, db, opts)
+	// The gateway writes the file after it commits its first checkpoint,
+	// so a file that appeared after it was read may cover the snapshot:
+	// read it again and verify once more against it.
+	if err == nil && file.data == nil && file.path != "" && rep.Latest != nil && fileExists(file.path) {
+		if file, ok = e.readCheckpointFile(src); !ok {
+			return 2
+		}
+		opts.Anchor = file.data
+		rep, err = auditlog.Verify(e.ctx, db, opts)
+	}
 	if err != nil {
 		e.errorf("%v", err)
 		return 2
 	}
 	if !rep.Intact() {
 		e.reportTampered(rep)
+		return 1
+	}
+	if file.path != "" && file.data == nil && (rep.Size > 0 || opts.Trusted != nil) {
+		e.reportNoCheckpointFile(file, rep)
 		return 1
 	}
 	e.reportIntact(rep)
@@ -439,28 +456,66 @@ func (s *auditSource) checkpointFile() string {
 	return auditlog.DevKeyPaths(s.dataDir()).CheckpointFile
 }
 
+// checkpointFile is the gateway's checkpoint file as verify read it.
+type checkpointFile struct {
+	path  string // "" when the source names no checkpoint file
+	data  []byte // nil when the file is missing or empty
+	empty bool   // the file exists but has no bytes
+}
+
 // readCheckpointFile reads the source's checkpoint file, the gateway's
-// copy of its latest checkpoint, and prints its path on stdout. It returns
-// nil without a file, because the gateway also runs without one. It runs
+// copy of its latest checkpoint, and prints its path on stdout when it
+// has one. A missing or empty file is no error here: whether one is
+// acceptable depends on the log (see reportNoCheckpointFile). It runs
 // before Verify takes its snapshot, and the gateway commits a checkpoint
 // before it writes the file, so a running gateway's file is never ahead
 // of the snapshot.
-func (e *env) readCheckpointFile(s *auditSource) ([]byte, bool) {
-	path := s.checkpointFile()
-	if path == "" {
-		return nil, true
+func (e *env) readCheckpointFile(s *auditSource) (checkpointFile, bool) {
+	file := checkpointFile{path: s.checkpointFile()}
+	if file.path == "" {
+		return file, true
 	}
-	data, err := safefile.ReadCapped(path, auditlog.MaxCheckpointBytes)
+	data, err := safefile.ReadCapped(file.path, auditlog.MaxCheckpointBytes)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
-		return nil, true
+		return file, true
 	case err != nil:
 		e.errorf("audit.checkpoint_file: %v", err)
 		e.hint("fix the file's permissions, or pass --no-checkpoint-file to verify without it")
-		return nil, false
+		return file, false
+	case len(data) == 0:
+		file.empty = true
+		return file, true
 	}
-	fmt.Fprintf(e.stdout, "checking that the log extends the checkpoint in %s (audit.checkpoint_file); --no-checkpoint-file skips this\n", path)
-	return data, true
+	file.data = data
+	fmt.Fprintf(e.stdout, "checking that the log extends the checkpoint in %s (audit.checkpoint_file); --no-checkpoint-file skips this\n", file.path)
+	return file, true
+}
+
+// reportNoCheckpointFile reports a log with entries whose checkpoint file
+// is missing or empty. The gateway writes every checkpoint it signs to
+// that file, and a tail of entries deleted together with its stored
+// checkpoints leaves a log that verifies, so without the file nothing
+// on this machine shows such a truncation.
+func (e *env) reportNoCheckpointFile(file checkpointFile, rep *auditlog.Report) {
+	state := "is missing"
+	if file.empty {
+		state = "is empty"
+	}
+	if rep.Latest != nil {
+		e.errorf("audit.checkpoint_file %s %s, but the log has signed checkpoints up to size %d, each of which the gateway writes to that file: the file was deleted or emptied, so a tail of entries removed together with its checkpoints cannot be detected",
+			file.path, state, rep.Latest.Size)
+		e.hint("restore the file from a copy kept elsewhere, or pass --from-checkpoint with a checkpoint kept outside this machine (an earlier --write-checkpoint, a witness's latest cosigned checkpoint); if audit.checkpoint_file was set only after the gateway signed these checkpoints, its next checkpoint writes the file, and --no-checkpoint-file verifies without it until then")
+		return
+	}
+	e.errorf("audit.checkpoint_file %s %s and no signed checkpoint covers any of the %d entries: either no gateway has signed its first checkpoint yet, or the checkpoints and the file were deleted",
+		file.path, state, rep.Size)
+	e.hint("a running gateway signs a checkpoint every audit.checkpoint_interval and when it stops, and writes it to the file: run verify again after that, or pass --no-checkpoint-file to verify the log without the file")
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
 
 // verifyProgress prints progress on stderr for logs of 100,000 entries or

@@ -40,7 +40,7 @@ func TestAuditVerifyConfigRetention(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	code, stdout, stderr := run(t, ctx, "audit", "verify", "--config", cfgPath)
+	code, stdout, stderr := run(t, ctx, "audit", "verify", "--config", cfgPath, "--no-checkpoint-file")
 	if code != 1 {
 		t.Errorf("verify --config: exit code %d, want 1\nstdout %s\nstderr %s", code, stdout, stderr)
 	}
@@ -53,7 +53,7 @@ func TestAuditVerifyConfigRetention(t *testing.T) {
 
 	// An explicit --retention replaces the configured period, for example
 	// after the deployment shortened it.
-	code, stdout, stderr = run(t, ctx, "audit", "verify", "--config", cfgPath, "--retention", "24h")
+	code, stdout, stderr = run(t, ctx, "audit", "verify", "--config", cfgPath, "--no-checkpoint-file", "--retention", "24h")
 	if code != 0 || !strings.Contains(stdout, "retention destroyed the bodies of 1 entry") {
 		t.Errorf("verify --config --retention 24h: code %d stdout %q stderr %q, want intact with 1 shredded entry", code, stdout, stderr)
 	}

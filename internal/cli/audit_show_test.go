@@ -53,7 +53,8 @@ func devLogDir(t *testing.T, now func() time.Time, entries []*record.Entry) stri
 		t.Fatal(err)
 	}
 	defer db.Close()
-	l, err := auditlog.Open(ctx, db, auditlog.Options{Origin: auditTestOrigin, Signer: signer, Recipients: recipients, Now: now})
+	l, err := auditlog.Open(ctx, db, auditlog.Options{Origin: auditTestOrigin, Signer: signer, Recipients: recipients, Now: now,
+		Sinks: []auditlog.Sink{&auditlog.FileSink{Path: keys.CheckpointFile}}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -41,13 +41,14 @@ func auditDataDir(t *testing.T, n int) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	writeAuditLog(t, filepath.Join(dir, "gatehouse.db"), signer, recipients, n)
+	// The development gateway writes every checkpoint to this file.
+	writeAuditLog(t, filepath.Join(dir, "gatehouse.db"), signer, recipients, n, &auditlog.FileSink{Path: keys.CheckpointFile})
 	return dir
 }
 
 // writeAuditLog appends n entries to a new log in the database at url and
-// closes it.
-func writeAuditLog(t *testing.T, url string, signer note.Signer, recipients []age.Recipient, n int) {
+// closes it, which publishes the last checkpoint to sinks.
+func writeAuditLog(t *testing.T, url string, signer note.Signer, recipients []age.Recipient, n int, sinks ...auditlog.Sink) {
 	t.Helper()
 	ctx := context.Background()
 	db, err := storage.Open(ctx, url)
@@ -55,7 +56,7 @@ func writeAuditLog(t *testing.T, url string, signer note.Signer, recipients []ag
 		t.Fatal(err)
 	}
 	defer db.Close()
-	l, err := auditlog.Open(ctx, db, auditlog.Options{Origin: auditTestOrigin, Signer: signer, Recipients: recipients, CheckpointEvery: 4})
+	l, err := auditlog.Open(ctx, db, auditlog.Options{Origin: auditTestOrigin, Signer: signer, Recipients: recipients, CheckpointEvery: 4, Sinks: sinks})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -512,8 +513,9 @@ func TestAuditVerifyWarnsWithoutCheckpoints(t *testing.T) {
 		t.Fatal(err)
 	}
 	db.Close()
-
-	code, _, stderr = run(t, context.Background(), "audit", "verify", "--data", dir)
+	// The checkpoint file would show the deletion, which this test is not
+	// about.
+	code, _, stderr = run(t, context.Background(), "audit", "verify", "--data", dir, "--no-checkpoint-file")
 	if code != 0 {
 		t.Errorf("exit code = %d, want 0", code)
 	}
@@ -525,7 +527,7 @@ func TestAuditVerifyWarnsWithoutCheckpoints(t *testing.T) {
 	}
 
 	saved := filepath.Join(t.TempDir(), "last.cp")
-	code, _, stderr = run(t, context.Background(), "audit", "verify", "--data", dir, "--write-checkpoint", saved)
+	code, _, stderr = run(t, context.Background(), "audit", "verify", "--data", dir, "--no-checkpoint-file", "--write-checkpoint", saved)
 	if code != 0 {
 		t.Errorf("verify --write-checkpoint without checkpoints: exit code %d, want 0", code)
 	}
@@ -604,6 +606,23 @@ func TestAuditVerifyWithConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// writeAuditLog publishes to no checkpoint file, as if the file
+	// had been deleted.
+	checkpointFile := filepath.Join(dir, "witness", "checkpoint.txt")
+	code, _, stderr := run(t, context.Background(), "audit", "verify", "--config", cfgPath)
+	if code != 1 {
+		t.Errorf("verify --config without the checkpoint file: exit code %d, want 1\n%s", code, stderr)
+	}
+	if !strings.Contains(stderr, "audit.checkpoint_file "+checkpointFile+" is missing, but the log has signed checkpoints up to size 6") {
+		t.Errorf("verify --config without the checkpoint file: stderr %q, want the missing file named", stderr)
+	}
+
+	if err := os.MkdirAll(filepath.Dir(checkpointFile), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, stderr := run(t, context.Background(), "audit", "verify", "--config", cfgPath, "--no-checkpoint-file", "--write-checkpoint", checkpointFile); code != 0 {
+		t.Fatalf("verify --config --write-checkpoint: exit code %d\n%s", code, stderr)
+	}
 	code, stdout, stderr := run(t, context.Background(), "audit", "verify", "--config", cfgPath)
 	if code != 0 {
 		t.Errorf("verify --config: exit code %d, want 0\n%s", code, stderr)
@@ -615,14 +634,6 @@ func TestAuditVerifyWithConfig(t *testing.T) {
 	// cosigned nothing: a warning with --config, not a failure.
 	if !strings.Contains(stderr, "witness witness.audit-partner.example of audit.witnesses cosigned no checkpoint") {
 		t.Errorf("verify --config: stderr %q, want a warning about the configured witness", stderr)
-	}
-
-	checkpointFile := filepath.Join(dir, "witness", "checkpoint.txt")
-	if err := os.MkdirAll(filepath.Dir(checkpointFile), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if code, _, stderr := run(t, context.Background(), "audit", "verify", "--config", cfgPath, "--write-checkpoint", checkpointFile); code != 0 {
-		t.Fatalf("verify --config --write-checkpoint: exit code %d\n%s", code, stderr)
 	}
 
 	truncateAuditLog(t, dbPath, 3)
@@ -724,31 +735,134 @@ func TestAuditVerifyUsesCheckpointFile(t *testing.T) {
 	}
 }
 
-// An explicit --from-checkpoint takes the place of the checkpoint file.
-func TestAuditVerifyFromCheckpointOverridesFile(t *testing.T) {
+// --from-checkpoint does not replace the checkpoint file: the log must
+// extend both, because a tail appended after the trusted checkpoint and
+// deleted with its checkpoints shows only against the file.
+func TestAuditVerifyFromCheckpointAndFile(t *testing.T) {
 	dir := auditDataDir(t, 8)
 	file := auditlog.DevKeyPaths(dir).CheckpointFile
+	saved := filepath.Join(t.TempDir(), "last.cp")
+	if code, _, stderr := run(t, context.Background(), "audit", "verify", "--data", dir, "--write-checkpoint", saved); code != 0 {
+		t.Fatalf("verify --write-checkpoint: code %d stderr %q", code, stderr)
+	}
+	code, stdout, stderr := run(t, context.Background(), "audit", "verify", "--data", dir, "--from-checkpoint", saved)
+	if code != 0 {
+		t.Errorf("verify --from-checkpoint: code %d stderr %q, want 0", code, stderr)
+	}
+	if !strings.Contains(stdout, "checking that the log extends the checkpoint in "+file) {
+		t.Errorf("verify --from-checkpoint: stdout %q, want the checkpoint file read too", stdout)
+	}
+
+	// An earlier trusted checkpoint, then the tail after it deleted.
+	db, err := storage.Open(context.Background(), filepath.Join(dir, "gatehouse.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var earlier []byte
+	if err := db.QueryRow("SELECT note FROM audit_checkpoints WHERE size = 4").Scan(&earlier); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if err := os.WriteFile(saved, earlier, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	truncateAuditLog(t, filepath.Join(dir, "gatehouse.db"), 6)
+	if err := restoreCheckpoint(filepath.Join(dir, "gatehouse.db"), earlier); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr = run(t, context.Background(), "audit", "verify", "--data", dir, "--from-checkpoint", saved, "--no-checkpoint-file")
+	if code != 0 {
+		t.Fatalf("verify --from-checkpoint --no-checkpoint-file: code %d stderr %q; this test expects the trusted checkpoint alone to miss the truncation", code, stderr)
+	}
+	code, _, stderr = run(t, context.Background(), "audit", "verify", "--data", dir, "--from-checkpoint", saved)
+	if code != 1 {
+		t.Errorf("verify --from-checkpoint of a truncated log: code %d, want 1\nstderr %q", code, stderr)
+	}
+	if !strings.Contains(stderr, "the log has 6 entries but the checkpoint file covers 8: entries were truncated") {
+		t.Errorf("verify --from-checkpoint of a truncated log: stderr %q, want the truncation against the checkpoint file", stderr)
+	}
+
 	if err := os.WriteFile(file, []byte("not a checkpoint\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	code, _, stderr := run(t, context.Background(), "audit", "verify", "--data", dir)
+	code, _, stderr = run(t, context.Background(), "audit", "verify", "--data", dir, "--from-checkpoint", saved)
 	if code != 2 {
 		t.Errorf("verify with an invalid checkpoint file: code %d, want 2", code)
 	}
 	if !strings.Contains(stderr, "checkpoint file") {
 		t.Errorf("verify with an invalid checkpoint file: stderr %q, want the checkpoint file named", stderr)
 	}
+}
 
-	saved := filepath.Join(t.TempDir(), "last.cp")
-	if code, _, stderr := run(t, context.Background(), "audit", "verify", "--data", dir, "--no-checkpoint-file", "--write-checkpoint", saved); code != 0 {
-		t.Fatalf("verify --no-checkpoint-file: code %d stderr %q", code, stderr)
+// restoreCheckpoint stores the signed checkpoint note again, as an
+// insider who truncated the log keeps the checkpoints below the cut.
+func restoreCheckpoint(dbPath string, note []byte) error {
+	db, err := storage.Open(context.Background(), dbPath)
+	if err != nil {
+		return err
 	}
-	code, stdout, stderr := run(t, context.Background(), "audit", "verify", "--data", dir, "--from-checkpoint", saved)
-	if code != 0 {
-		t.Errorf("verify --from-checkpoint: code %d stderr %q, want 0", code, stderr)
+	defer db.Close()
+	_, err = db.Exec("INSERT INTO audit_checkpoints (size, note, created_ns) VALUES ($1, $2, 0)", 4, note)
+	return err
+}
+
+// A missing or emptied checkpoint file fails verify when the log has
+// entries, because deleting it together with a tail of entries and their
+// checkpoints would otherwise pass. An empty log needs no file.
+func TestAuditVerifyMissingCheckpointFile(t *testing.T) {
+	empty := auditDataDir(t, 0)
+	if err := os.Remove(auditlog.DevKeyPaths(empty).CheckpointFile); err != nil && !errors.Is(err, os.ErrNotExist) {
+		t.Fatal(err)
 	}
-	if strings.Contains(stdout, "checking that the log extends") {
-		t.Errorf("verify --from-checkpoint also read the checkpoint file: %q", stdout)
+	if code, _, stderr := run(t, context.Background(), "audit", "verify", "--data", empty); code != 0 {
+		t.Errorf("verify of an empty log without the file: code %d stderr %q, want 0", code, stderr)
+	}
+
+	tests := []struct {
+		name        string
+		empty       bool // empty the file instead of deleting it
+		checkpoints bool // keep the stored checkpoints
+		want        string
+	}{
+		{"deleted", false, true, "is missing, but the log has signed checkpoints up to size 6"},
+		{"emptied", true, true, "is empty, but the log has signed checkpoints up to size 6"},
+		{"deleted, checkpoints too", false, false, "is missing and no signed checkpoint covers any of the 6 entries"},
+		{"emptied, checkpoints too", true, false, "is empty and no signed checkpoint covers any of the 6 entries"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := auditDataDir(t, 6)
+			file := auditlog.DevKeyPaths(dir).CheckpointFile
+			if tt.empty {
+				if err := os.WriteFile(file, nil, 0o600); err != nil {
+					t.Fatal(err)
+				}
+			} else if err := os.Remove(file); err != nil {
+				t.Fatal(err)
+			}
+			if !tt.checkpoints {
+				truncateAuditLog(t, filepath.Join(dir, "gatehouse.db"), 6)
+			}
+
+			code, stdout, stderr := run(t, context.Background(), "audit", "verify", "--data", dir)
+			if code != 1 {
+				t.Errorf("exit code %d, want 1\nstdout %q", code, stdout)
+			}
+			if !strings.Contains(stderr, "gatehouse: error: audit.checkpoint_file "+file+" "+tt.want) {
+				t.Errorf("stderr %q, want the file named with %q", stderr, tt.want)
+			}
+			if strings.Contains(stderr, "malformed") {
+				t.Errorf("stderr %q calls the file malformed", stderr)
+			}
+			if strings.Contains(stdout, "intact") {
+				t.Errorf("stdout %q reports the log intact", stdout)
+			}
+
+			code, _, stderr = run(t, context.Background(), "audit", "verify", "--data", dir, "--no-checkpoint-file")
+			if code != 0 {
+				t.Errorf("verify --no-checkpoint-file: code %d stderr %q, want 0", code, stderr)
+			}
+		})
 	}
 }
 

@@ -49,6 +49,13 @@ var devChecks = []Check{
 		Remediation: "Turn off every debug or profiling switch before deploying.",
 		config:      checkDebugEndpoints,
 	},
+	{
+		ID: "GH-DEV-005", Control: "C3", Severity: High, Mode: ModeConfig,
+		Title:       "Private key files are readable and writable by their owner only",
+		Rationale:   "The server TLS key, the payer's client and assertion keys for partners, the token signing key and the checkpoint signing key each let their holder act as the gateway: pose as it to partners, mint access tokens, or sign a rewritten audit log. A key file that other users can read hands that power to every account on the host.",
+		Remediation: "chmod 600 each file named by tls.key_file, outbound.key_file, outbound.assertion_key_file, token.signing_key_file and audit.signing_key_file, owned by the account the gateway runs as.",
+		config:      checkKeyFileModes,
+	},
 }
 
 func checkCAKeyNearby(t *Target) []result {

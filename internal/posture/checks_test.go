@@ -129,6 +129,23 @@ var checkCases = []checkCase{
 	{"GH-DEV-003", "loopback ip", func(t *testing.T, fx *fixture, tg *Target) { cfgOf(tg).PublicURL = "https://127.0.0.1:8443" }, Fail, High},
 	{"GH-DEV-004", "none", nil, Pass, 0},
 	{"GH-DEV-004", "debug on", func(t *testing.T, fx *fixture, tg *Target) { tg.settings.debugEndpoints = true }, Fail, High},
+	{"GH-DEV-005", "owner only", nil, Pass, 0},
+	{"GH-DEV-005", "TLS key world-readable", keyMode("pki/server-key.pem", 0o644), Fail, High},
+	{"GH-DEV-005", "token key world-writable", keyMode("pki/token-signing-key.pem", 0o602), Fail, High},
+	{"GH-DEV-005", "checkpoint key group-readable", keyMode("pki/checkpoint.key", 0o640), Fail, Medium},
+	{"GH-DEV-005", "link to readable key", func(t *testing.T, fx *fixture, tg *Target) {
+		mustWrite(t, fx.file("pki/elsewhere-key.pem"), []byte("key"))
+		if err := os.Chmod(fx.file("pki/elsewhere-key.pem"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(fx.file("pki/elsewhere-key.pem"), fx.file("pki/linked-key.pem")); err != nil {
+			t.Fatal(err)
+		}
+		cfgOf(tg).Audit.SigningKeyFile = "pki/linked-key.pem"
+	}, Fail, High},
+	{"GH-DEV-005", "missing key left to others", func(t *testing.T, fx *fixture, tg *Target) {
+		cfgOf(tg).Token.SigningKeyFile = "pki/no-such-key.pem"
+	}, Pass, 0},
 	{"GH-TOK-001", "5m", nil, Pass, 0},
 	{"GH-TOK-001", "10m", func(t *testing.T, fx *fixture, tg *Target) { cfgOf(tg).Token.Lifetime = 10 * time.Minute }, Fail, Medium},
 	{"GH-TOK-001", "1h", func(t *testing.T, fx *fixture, tg *Target) { cfgOf(tg).Token.Lifetime = time.Hour }, Fail, High},
@@ -783,5 +800,14 @@ func TestWriteScopeNamesPolicyClass(t *testing.T) {
 				t.Errorf("results = %+v, want one naming %q", results, want)
 			}
 		})
+	}
+}
+
+// keyMode changes the mode of the fixture's file name.
+func keyMode(name string, mode os.FileMode) func(*testing.T, *fixture, *Target) {
+	return func(t *testing.T, fx *fixture, tg *Target) {
+		if err := os.Chmod(fx.file(name), mode); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
