@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -191,6 +192,11 @@ func openDevData(dir string) (*devmode.Layout, error) {
 // directory.
 const devMarkerFile = "devmode.json"
 
+// http2NotEstablished is the text of net/http's error for an HTTP/2
+// connection closed before the server's SETTINGS frame (Go 1.26); the
+// error wraps nothing that errors.Is could match.
+const http2NotEstablished = "http2: client conn could not be established"
+
 // partnerTokenHint returns the next step for a failed token request made
 // with a registered partner's files, naming the option to check.
 func partnerTokenHint(err error, publicURL string) string {
@@ -209,11 +215,14 @@ func partnerTokenHint(err error, publicURL string) string {
 		return "the gateway's certificate does not name the host of --url: pass the gateway's public_url"
 	case errors.As(err, &opErr) && opErr.Op == "remote error",
 		errors.Is(err, syscall.EPIPE), errors.Is(err, syscall.ECONNRESET),
-		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
+		strings.Contains(err.Error(), http2NotEstablished):
 		// With TLS 1.3 the client finishes its handshake before the
 		// gateway checks the client certificate. A rejection then arrives
 		// as a TLS alert or, when the gateway closed the connection first,
-		// as a broken connection or an end of stream before the response.
+		// as a broken connection, an end of stream before the response,
+		// or an HTTP/2 connection that never received the server's
+		// settings (net/http reports that one without the cause).
 		return "the gateway closed the connection, as it does when it rejects the client certificate of --cert: the certificate must be issued by the CA of tls.client_ca_file and not revoked, and --key must be its key"
 	}
 	return ehrclient.TokenHint(err, publicURL)
