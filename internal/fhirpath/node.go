@@ -57,8 +57,8 @@ func (n *Node) JSONName() string { return n.jsonName }
 
 // MemberIndex returns the fhirmodel.Type.MemberIndex of the node's JSON
 // name in its parent's type, or -1 when the tree builder did not record
-// it. ParseDecoded records it for every member the model defines, and
-// ParseJSON for none.
+// it. ParseDecoded records it for every member the model defines.
+// ParseJSON, and so ParseDecoded after a fault, records none.
 func (n *Node) MemberIndex() int { return int(n.memberIndex) - 1 }
 
 // Type returns the node's type in the FHIR model, or nil.

@@ -83,9 +83,9 @@ var fhirpathKeywords = setOf("and", "or", "xor", "implies", "is", "as", "in", "c
 // of absentKey.present each.
 const maxPlanNames = 64
 
-// analyzeAbsent finds the shape of an expression, trying the most useful
-// first. An expression naming more than maxPlanNames names is never
-// cached, because a name without a bit would go unseen in the key.
+// analyzeAbsent finds the shape of an expression. An expression naming
+// more than maxPlanNames names is never cached, because a name without a
+// bit would go unseen in the key.
 func analyzeAbsent(src string) absentPlan {
 	plan := shapeOf(src)
 	if len(plan.names) > maxPlanNames {
@@ -94,6 +94,7 @@ func analyzeAbsent(src string) absentPlan {
 	return plan
 }
 
+// shapeOf tries the shapes of an expression, the most useful first.
 func shapeOf(src string) absentPlan {
 	if names, ok := presenceNames(src); ok {
 		return absentPlan{mode: modePresence, names: names}
