@@ -346,9 +346,10 @@ func (e *env) auditVerify(args []string) int {
 	}
 	rep, err := auditlog.Verify(e.ctx, db, opts)
 	// The gateway writes the file after it commits its first checkpoint,
-	// so a file that appeared after it was read may cover the snapshot:
-	// read it again and verify once more against it.
-	if err == nil && file.data == nil && file.path != "" && rep.Latest != nil && fileExists(file.path) {
+	// so a file written since the first read may cover the snapshot. Read
+	// it again and verify once more against it. A file that is still
+	// missing or empty would only repeat the whole run.
+	if err == nil && file.data == nil && file.path != "" && rep.Latest != nil && fileHasData(file.path) {
 		if file, ok = e.readCheckpointFile(src); !ok {
 			return 2
 		}
@@ -513,9 +514,12 @@ func (e *env) reportNoCheckpointFile(file checkpointFile, rep *auditlog.Report) 
 	e.hint("a running gateway signs a checkpoint every audit.checkpoint_interval and when it stops, and writes it to the file: run verify again after that, or pass --no-checkpoint-file to verify the log without the file")
 }
 
-func fileExists(path string) bool {
-	_, err := os.Stat(path)
-	return err == nil
+// fileHasData reports whether path names a file with at least one byte.
+// The gateway replaces its checkpoint file by a rename, so the file is
+// never empty while the gateway writes it.
+func fileHasData(path string) bool {
+	info, err := os.Stat(path)
+	return err == nil && info.Size() > 0
 }
 
 // verifyProgress prints progress on stderr for logs of 100,000 entries or
