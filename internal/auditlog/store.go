@@ -375,7 +375,7 @@ type CommitAppender interface {
 }
 
 // CommitSyncer is implemented by stores whose committed entries a caller
-// can make durable on demand; see Log.SyncCommitted.
+// can make durable on demand, such as Log (Log.SyncCommitted).
 type CommitSyncer interface {
 	SyncCommitted() error
 }

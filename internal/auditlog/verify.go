@@ -449,7 +449,7 @@ func (v *verifier) finish() error {
 	// entries, before anyone outside can hold it, and never deletes one. A
 	// latest stored checkpoint below the trusted one means newer ones were
 	// deleted, and accepting it would let the caller save it as the next
-	// trusted checkpoint.
+	// trusted checkpoint. The same holds below the anchor.
 	for _, outside := range []struct {
 		name string
 		size int64

@@ -113,3 +113,30 @@ func TestVerifyAnchorBeyondTrusted(t *testing.T) {
 		t.Errorf("problems %+v, want the truncation against the checkpoint file", rep.Problems)
 	}
 }
+
+// TestVerifyAnchorCheckpointsDeleted checks that checkpoints deleted
+// above the anchor's size are reported against the anchor, with every
+// entry left in place.
+func TestVerifyAnchorCheckpointsDeleted(t *testing.T) {
+	l, db, keys := newTestLog(t, func(o *Options) { o.CheckpointEvery = 4 })
+	appendN(t, l, 8)
+	rep := closeAndVerify(t, l, db, keys)
+	if rep.Latest == nil || rep.Latest.Size != 8 {
+		t.Fatalf("verify: %+v, want a latest checkpoint of 8", rep)
+	}
+	anchor := rep.Latest.Note
+	if _, err := db.Exec("DELETE FROM audit_checkpoints WHERE size > 4"); err != nil {
+		t.Fatal(err)
+	}
+
+	rep, err := Verify(context.Background(), db, VerifyOptions{LogKey: keys.verifier, Anchor: anchor})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Intact() {
+		t.Fatal("verify without the checkpoints the anchor covers: intact, want the deletion reported")
+	}
+	if want := "the checkpoint file covers 8 entries but no stored checkpoint covers as many"; !strings.Contains(rep.Problems[0].What, want) {
+		t.Errorf("problems %+v, want %q", rep.Problems, want)
+	}
+}

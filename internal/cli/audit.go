@@ -346,9 +346,10 @@ func (e *env) auditVerify(args []string) int {
 	}
 	rep, err := auditlog.Verify(e.ctx, db, opts)
 	// The gateway writes the file after it commits its first checkpoint,
-	// so a file that appeared after it was read may cover the snapshot:
-	// read it again and verify once more against it.
-	if err == nil && file.data == nil && file.path != "" && rep.Latest != nil && fileExists(file.path) {
+	// so a file written since the first read may cover the snapshot. Read
+	// it again and verify once more against it. A file that is still
+	// missing or empty would only repeat the whole run.
+	if err == nil && file.data == nil && file.path != "" && rep.Latest != nil && fileHasData(file.path) {
 		if file, ok = e.readCheckpointFile(src); !ok {
 			return 2
 		}
@@ -460,13 +461,13 @@ func (s *auditSource) checkpointFile() string {
 type checkpointFile struct {
 	path  string // "" when the source names no checkpoint file
 	data  []byte // nil when the file is missing or empty
-	empty bool   // the file exists but has no bytes
+	empty bool   // true when the file exists but has no bytes
 }
 
 // readCheckpointFile reads the source's checkpoint file, the gateway's
 // copy of its latest checkpoint, and prints its path on stdout when it
-// has one. A missing or empty file is no error here: whether one is
-// acceptable depends on the log (see reportNoCheckpointFile). It runs
+// has one. A missing or empty file is no error here, because whether one
+// is acceptable depends on the log (reportNoCheckpointFile). It runs
 // before Verify takes its snapshot, and the gateway commits a checkpoint
 // before it writes the file, so a running gateway's file is never ahead
 // of the snapshot.
@@ -503,19 +504,23 @@ func (e *env) reportNoCheckpointFile(file checkpointFile, rep *auditlog.Report) 
 		state = "is empty"
 	}
 	if rep.Latest != nil {
-		e.errorf("audit.checkpoint_file %s %s, but the log has signed checkpoints up to size %d, each of which the gateway writes to that file: the file was deleted or emptied, so a tail of entries removed together with its checkpoints cannot be detected",
+		e.errorf("audit.checkpoint_file %s %s, but the log has signed checkpoints up to size %d. The gateway writes each of them to that file, so the file was deleted or emptied, and a tail of entries removed together with its checkpoints cannot be detected",
 			file.path, state, rep.Latest.Size)
-		e.hint("restore the file from a copy kept elsewhere, or pass --from-checkpoint with a checkpoint kept outside this machine (an earlier --write-checkpoint, a witness's latest cosigned checkpoint); if audit.checkpoint_file was set only after the gateway signed these checkpoints, its next checkpoint writes the file, and --no-checkpoint-file verifies without it until then")
+		e.hint("restore the file from a copy kept elsewhere, or pass --from-checkpoint with a checkpoint kept outside this machine, such as an earlier --write-checkpoint or a witness's latest cosigned checkpoint")
+		e.hint("if audit.checkpoint_file was set only after the gateway signed these checkpoints, its next checkpoint writes the file, and --no-checkpoint-file verifies without it until then")
 		return
 	}
-	e.errorf("audit.checkpoint_file %s %s and no signed checkpoint covers any of the %d entries: either no gateway has signed its first checkpoint yet, or the checkpoints and the file were deleted",
+	e.errorf("audit.checkpoint_file %s %s and no signed checkpoint covers any of the %d entries. Either no gateway has signed its first checkpoint yet, or the checkpoints and the file were deleted",
 		file.path, state, rep.Size)
-	e.hint("a running gateway signs a checkpoint every audit.checkpoint_interval and when it stops, and writes it to the file: run verify again after that, or pass --no-checkpoint-file to verify the log without the file")
+	e.hint("a running gateway signs a checkpoint every audit.checkpoint_interval and when it stops, and writes it to the file, so run verify again after that, or pass --no-checkpoint-file to verify the log without the file")
 }
 
-func fileExists(path string) bool {
-	_, err := os.Stat(path)
-	return err == nil
+// fileHasData reports whether path names a file with at least one byte.
+// The gateway replaces its checkpoint file by a rename, so the file is
+// never empty while the gateway writes it.
+func fileHasData(path string) bool {
+	info, err := os.Stat(path)
+	return err == nil && info.Size() > 0
 }
 
 // verifyProgress prints progress on stderr for logs of 100,000 entries or

@@ -446,8 +446,8 @@ func (e *env) proveNotFound(r *auditlog.Reader, index int64) int {
 		return 1
 	}
 	if index < size {
-		// The row exists but its signed encoding names another index, or
-		// the row was deleted: the log was changed outside the gateway.
+		// The row was deleted, or its signed encoding names another index.
+		// Either way the log was changed outside the gateway.
 		e.errorf("no entry %d: the row at index %d is missing or holds another entry's encoding, although the audit log has %d entries", index, index, size)
 		e.hint("run 'gatehouse audit verify' to find where the log was tampered with")
 		return 1

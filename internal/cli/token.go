@@ -193,8 +193,8 @@ func openDevData(dir string) (*devmode.Layout, error) {
 const devMarkerFile = "devmode.json"
 
 // http2NotEstablished is the text of net/http's error for an HTTP/2
-// connection closed before the server's SETTINGS frame (Go 1.26); the
-// error wraps nothing that errors.Is could match.
+// connection that closed before it carried its first request (Go 1.26).
+// net/http keeps that error unexported, so errors.Is cannot match it.
 const http2NotEstablished = "http2: client conn could not be established"
 
 // partnerTokenHint returns the next step for a failed token request made
@@ -219,10 +219,10 @@ func partnerTokenHint(err error, publicURL string) string {
 		strings.Contains(err.Error(), http2NotEstablished):
 		// With TLS 1.3 the client finishes its handshake before the
 		// gateway checks the client certificate. A rejection then arrives
-		// as a TLS alert or, when the gateway closed the connection first,
-		// as a broken connection, an end of stream before the response,
-		// or an HTTP/2 connection that never received the server's
-		// settings (net/http reports that one without the cause).
+		// as a TLS alert. When the gateway closed the connection first, it
+		// arrives as a broken connection, an end of stream before the
+		// response, or an HTTP/2 connection that closed before its first
+		// request, which net/http reports without the cause.
 		return "the gateway closed the connection, as it does when it rejects the client certificate of --cert: the certificate must be issued by the CA of tls.client_ca_file and not revoked, and --key must be its key"
 	}
 	return ehrclient.TokenHint(err, publicURL)

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -245,5 +246,16 @@ func TestTokenPartnerOptionsUsage(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, devMarkerFile)); err == nil {
 		t.Errorf("token created development data in %s", dir)
+	}
+}
+
+// TestPartnerTokenHintHTTP2 covers the rejection that reaches the client
+// as net/http's error for an HTTP/2 connection closed before its first
+// request. Which error a rejected client sees depends on timing, so the
+// gateway test above cannot be relied on to produce this one.
+func TestPartnerTokenHintHTTP2(t *testing.T) {
+	err := fmt.Errorf("token: request failed: Post \"https://gw/token\": %w", errors.New("http2: client conn could not be established"))
+	if hint := partnerTokenHint(err, "https://gw"); !strings.Contains(hint, "it rejects the client certificate of --cert") {
+		t.Errorf("hint = %q, want the client certificate named", hint)
 	}
 }

@@ -40,10 +40,10 @@ func Handlers(sw *Switch, records record.Store) map[string]http.Handler {
 	}
 }
 
-// engage engages a cut and records it. It ignores the client closing the
-// connection, which cancels the request's context: an engage interrupted
-// between the database and the record would leave a cut in force that the
-// log never names.
+// engage engages a cut and records it. It ignores the cancellation of the
+// request's context when the client closes the connection, because an
+// engage interrupted between the database and the record would leave a cut
+// in force that the log never names.
 func engage(w http.ResponseWriter, r *http.Request, sw *Switch, records record.Store) {
 	ctx := context.WithoutCancel(r.Context())
 	var req EngageRequest

@@ -18,7 +18,7 @@
 // body. A POST _search, a $validate or $inquire body, or a GET that
 // carries a body would otherwise still take the payer's data to the
 // partner while the link is meant to be limited to lookups. A GET search
-// passes, so its criteria still reach the partner; a full cut stops those.
+// passes, so its criteria still reach the partner. A full cut stops those.
 //
 //	scope all                every partner and route
 //	scope partner:ID         one partner

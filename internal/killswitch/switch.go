@@ -300,9 +300,10 @@ func (s *Switch) Check(partner string, d Direction, req *fhirreq.Request) *Cut {
 	return s.CheckBody(partner, d, req, false)
 }
 
-// CheckBody is Check for a request that carries a body when body is
-// true, whatever its method. Outbound, a read-only or writes-off cut
-// refuses such a request, because the body is the payer's data.
+// CheckBody returns the cut that Check returns, taking body as whether the
+// request carries a body, whatever its method. Outbound, a read-only or
+// writes-off cut refuses such a request, because the body is the payer's
+// data.
 func (s *Switch) CheckBody(partner string, d Direction, req *fhirreq.Request, body bool) *Cut {
 	for _, c := range s.Cuts() {
 		if req == nil && (c.Mode != Full || !c.coversPartner(partner) || !c.coversDirection(d)) {

@@ -1,25 +1,19 @@
 package posture
 
-import (
-	"os"
-)
+import "os"
 
 // checkKeyFileModes reports private key files that users other than the
-// owner can read or write. os.Stat follows a symbolic link, so a link is judged by
-// the file it points to. A key that is not set, or a file that is missing,
-// is left to the checks that load it.
+// owner can read or write. os.Stat follows a symbolic link, so a link is
+// judged by the file it points to. A key that is not set, or a file that
+// is missing, is left to the checks that load it.
 func checkKeyFileModes(t *Target) []result {
 	c := t.Config
 	refs := []fileRef{
 		t.ref("tls.key_file", c.TLS.KeyFile),
 		t.ref("token.signing_key_file", c.Token.SigningKeyFile),
 		t.ref("audit.signing_key_file", c.Audit.SigningKeyFile),
-	}
-	if c.Outbound.KeyFile != "" {
-		refs = append(refs, t.ref("outbound.key_file", c.Outbound.KeyFile))
-	}
-	if c.Outbound.AssertionKeyFile != "" {
-		refs = append(refs, t.ref("outbound.assertion_key_file", c.Outbound.AssertionKeyFile))
+		t.ref("outbound.key_file", c.Outbound.KeyFile),
+		t.ref("outbound.assertion_key_file", c.Outbound.AssertionKeyFile),
 	}
 	var out []result
 	for _, ref := range refs {

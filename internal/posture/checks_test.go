@@ -143,6 +143,13 @@ var checkCases = []checkCase{
 		}
 		cfgOf(tg).Audit.SigningKeyFile = "pki/linked-key.pem"
 	}, Fail, High},
+	{"GH-DEV-005", "link to owner-only key", func(t *testing.T, fx *fixture, tg *Target) {
+		mustWrite(t, fx.file("pki/elsewhere-key.pem"), []byte("key"))
+		if err := os.Symlink(fx.file("pki/elsewhere-key.pem"), fx.file("pki/linked-key.pem")); err != nil {
+			t.Fatal(err)
+		}
+		cfgOf(tg).Audit.SigningKeyFile = "pki/linked-key.pem"
+	}, Pass, 0},
 	{"GH-DEV-005", "missing key left to others", func(t *testing.T, fx *fixture, tg *Target) {
 		cfgOf(tg).Token.SigningKeyFile = "pki/no-such-key.pem"
 	}, Pass, 0},
