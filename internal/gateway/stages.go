@@ -511,8 +511,7 @@ func checkOutboundEntries(ex *exchange, req *fhirreq.Request) *Refusal {
 	}
 	b, err := fhirreq.ParseBundle(ex.body)
 	if err != nil {
-		return &Refusal{Status: http.StatusBadRequest, Code: "invalid", Rule: "policy.bundle.unreadable",
-			Message: "the batch or transaction Bundle could not be read, so its entries cannot be checked"}
+		return bundleUnreadable()
 	}
 	for i := range b.Entries {
 		e := &b.Entries[i]
