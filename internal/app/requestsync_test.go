@@ -17,6 +17,7 @@ import (
 	"github.com/gatehouse-health/gatehouse/internal/congruence"
 	"github.com/gatehouse-health/gatehouse/internal/devmode"
 	"github.com/gatehouse-health/gatehouse/internal/record"
+	"github.com/gatehouse-health/gatehouse/internal/storage"
 )
 
 // appendSpy is the audit log, noting for each entry whether the gateway
@@ -32,6 +33,9 @@ type appendSpy struct {
 	syncs        int
 	submitSynced []bool
 	lastSubmit   bool
+	// afterSubmit, when set, runs once a Claim/$submit response entry has
+	// been committed by AppendCommitted.
+	afterSubmit func()
 }
 
 // SyncCommitted notes the call and whether the latest entry was the
@@ -70,7 +74,17 @@ func (s *appendSpy) AppendCommitted(ctx context.Context, e *record.Entry) (audit
 	if s.failResponses.Load() && e.Phase == record.PhaseResponse {
 		return auditlog.Appended{}, errors.Join(record.ErrUnavailable, errors.New("disk full (simulated)"))
 	}
-	return s.Log.AppendCommitted(ctx, e)
+	a, err := s.Log.AppendCommitted(ctx, e)
+	s.mu.Lock()
+	after := s.afterSubmit
+	if !s.lastSubmit {
+		after = nil
+	}
+	s.mu.Unlock()
+	if err == nil && after != nil {
+		after()
+	}
+	return a, err
 }
 
 // The gateway forwards a request to the built-in payer service once its
@@ -143,6 +157,45 @@ func TestResponseEntrySyncedOnceBeforeRelease(t *testing.T) {
 	}
 	if !patients[0].Partner {
 		t.Error("the submission's patient is not linked to the partner")
+	}
+}
+
+// The patient links of an accepted submission commit without an fsync of
+// their own when they share the record's file. Every fsync of the file
+// fails from the submission's response entry on, so links that sync on
+// their own log a failure, while the record's sync before the release
+// fails the exchange with 503.
+func TestLinksCommitWithoutOwnSync(t *testing.T) {
+	spy := &appendSpy{}
+	var restore atomic.Pointer[func()]
+	t.Cleanup(func() {
+		if r := restore.Load(); r != nil {
+			(*r)()
+		}
+	})
+	spy.afterSubmit = func() {
+		r := storage.FailLogSyncsForTest()
+		restore.Store(&r)
+	}
+	h := newHarness(t, harnessOptions{builtinUpstream: true, records: spy.wrap})
+	header := http.Header{"Content-Type": {"application/fhir+json"}, "Authorization": {"Bearer " + h.accessToken()}}
+	resp := h.send(h.ehr.HTTPClient(), "POST", "/fhir/Claim/$submit", header, shippedBundle(t))
+	body := readBody(t, resp)
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("status %d, want 503 from the failed sync of the record: %s", resp.StatusCode, body)
+	}
+	if restore.Load() == nil {
+		t.Fatal("the submission's response entry was not committed without a sync")
+	}
+	if logs := h.logs.String(); strings.Contains(logs, "link patients and claims to partner failed") {
+		t.Errorf("the links were synced on their own: %s", logs)
+	}
+	patients, err := h.rt.PatientLinks().Lookup(context.Background(), devmode.PartnerID, []congruence.Identifier{examplePatient})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !patients[0].Partner {
+		t.Error("the submission's patient links were not committed")
 	}
 }
 

@@ -88,10 +88,10 @@ type Policy struct {
 	// _count=MaxCount. Default 100.
 	MaxCount int `yaml:"max_count"`
 	// PageTokenLifetime is how long the page links of a search response
-	// stay valid; default DefaultPageTokenLifetime, between
-	// MinPageTokenLifetime and MaxPageTokenLifetime. Each page request is
-	// authorized again, so the lifetime bounds how long the gateway
-	// honours a sealed upstream link, not what the partner may read.
+	// stay valid, between MinPageTokenLifetime and MaxPageTokenLifetime.
+	// Default DefaultPageTokenLifetime. Each page request is authorized
+	// again, so the lifetime bounds how long the gateway honours a sealed
+	// upstream link, not what the partner may read.
 	PageTokenLifetime time.Duration `yaml:"page_token_lifetime"`
 	// MaxBundleEntries caps the entries of a batch or transaction; default
 	// 100.
@@ -506,21 +506,22 @@ type RateLimit struct {
 
 // Defaults.
 const (
-	DefaultMaxBodyBytes  = 10 << 20
-	DefaultTokenLifetime = 5 * time.Minute
-	MaxTokenLifetime     = time.Hour
+	DefaultMaxBodyBytes   = 10 << 20
+	DefaultTokenLifetime  = 5 * time.Minute
+	MaxTokenLifetime      = time.Hour
+	DefaultUpstreamTimout = 30 * time.Second
+	DefaultPartnerRate    = 200
+	Builtin               = "builtin"
 
 	// DefaultPageTokenLifetime, MinPageTokenLifetime and
 	// MaxPageTokenLifetime bound policy.page_token_lifetime. Below a
-	// minute a partner could not read a page before the next link
-	// expires. Past a day an upstream has usually dropped its own paging
-	// state, such as HAPI FHIR's search cache.
+	// minute a partner may not fetch a page before its next link expires.
+	// Past a day the upstream's own paging state is likely gone: the HAPI
+	// FHIR JPA server drops a search's results after one hour by default
+	// (DaoConfig.setExpireSearchResultsAfterMillis).
 	DefaultPageTokenLifetime = 30 * time.Minute
 	MinPageTokenLifetime     = time.Minute
 	MaxPageTokenLifetime     = 24 * time.Hour
-	DefaultUpstreamTimout    = 30 * time.Second
-	DefaultPartnerRate       = 200
-	Builtin                  = "builtin"
 
 	// DefaultBufferedBodies is the number of bodies of
 	// limits.max_body_bytes that fit in the default

@@ -13,10 +13,10 @@ import (
 	"github.com/gatehouse-health/gatehouse/internal/fhirreq"
 )
 
-// addEntryCounts appends "_count=n" to entry.request.url of every type or
-// system search entry of the batch or transaction body that has no
-// _count, as addDefaultCount does for a plain search. It returns the new
-// body, or body itself when no entry needs the parameter. The bytes are
+// addEntryCounts appends "_count=n" to the entry.request.url of each type
+// or system search without _count in a batch or transaction body, as
+// addDefaultCount does for a plain search. It returns the new body, or
+// body itself when no entry needs the parameter. The bytes are
 // inserted before the closing quote of each URL string, so every other
 // byte and member order is kept, and the JSON stays valid whatever
 // escapes the URL uses.

@@ -1,8 +1,12 @@
 package gateway
 
 import (
+	"context"
 	"net/http"
 	"testing"
+
+	"github.com/gatehouse-health/gatehouse/internal/fhirjson"
+	"github.com/gatehouse-health/gatehouse/internal/fhirreq"
 )
 
 func TestAddEntryCountsSizeLimit(t *testing.T) {
@@ -23,5 +27,39 @@ func TestAddEntryCountsSizeLimit(t *testing.T) {
 	}
 	if ref.Status != http.StatusRequestEntityTooLarge || ref.Rule != "payload.too-large" {
 		t.Errorf("one byte past the limit: status %d rule %q, expected 413 payload.too-large", ref.Status, ref.Rule)
+	}
+}
+
+// A Bundle that gets _count added is no longer the bytes the JSON intake
+// checked, so it must reach the upstream without the checked-body mark.
+func TestAddEntryCountsDropsCheckedMark(t *testing.T) {
+	g := testGateway(t, stubVerifier{}, &memStore{})
+	g.opts.Strict = stubStrict{}
+	for _, p := range []string{"batch-transaction", "Claim.search"} {
+		allowed, _ := fhirreq.ParsePattern(p)
+		g.opts.Partners["ehr-a"].Allowed = append(g.opts.Partners["ehr-a"].Allowed, allowed...)
+	}
+	g.opts.Partners["ehr-a"].Strict = true
+	body := []byte(`{"resourceType":"Bundle","type":"batch","entry":[{"request":{"method":"GET","url":"Claim?status=active"}}]}`)
+
+	ex := newExchange(g, "POST", "/fhir", body, testLeaf)
+	ex.r.Header.Set("Content-Type", "application/fhir+json")
+	for _, stage := range []func(*exchange) *Refusal{g.receive, g.identify, g.authorize, g.checkPayload, g.checkConformance} {
+		if ref := stage(ex); ref != nil {
+			t.Fatalf("refused before forwarding: %+v", ref)
+		}
+	}
+	if ref := g.addDefaultCount(ex); ref != nil {
+		t.Fatalf("addDefaultCount refused: %+v", ref)
+	}
+	if string(ex.body) == string(body) {
+		t.Fatalf("body unchanged: %s", ex.body)
+	}
+	out, ref := g.upstreamRequest(context.Background(), ex)
+	if ref != nil {
+		t.Fatalf("upstreamRequest refused: %+v", ref)
+	}
+	if _, marked := fhirjson.CheckedObject(out.Context(), g.intakeLimits()); marked {
+		t.Error("the changed Bundle was forwarded with the checked-body mark")
 	}
 }

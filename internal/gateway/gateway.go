@@ -160,18 +160,18 @@ type Options struct {
 	// log, so a crash that loses the entry loses them too. With a record
 	// store that implements auditlog.CommitSyncer, the response entry
 	// commits the same way, and the gateway syncs the record after the
-	// response checks and before it releases anything; otherwise the
-	// response entry's own sync makes both durable. Leave it false for
-	// any other upstream, which must never
-	// see a request whose record a crash could still erase. Outbound
-	// exchanges, bound for partners, always wait for the disk.
+	// response checks and before it releases anything. With any other
+	// store, the response entry's own sync makes both durable. Leave it
+	// false for any other upstream, which must never see a request whose
+	// record a crash could still erase. Outbound exchanges, bound for
+	// partners, always wait for the disk.
 	UpstreamSharesRecordFile bool
 	// LinksShareRecordFile is set when Links writes to the record store's
-	// SQLite file. With UpstreamSharesRecordFile, the response entry of an
-	// inbound exchange then commits without waiting for the disk, the
-	// links commit the same way (CommittedLinkRecorder), and one sync of
-	// the record (auditlog.CommitSyncer) makes both durable before the
-	// response is released: one fsync per exchange instead of two.
+	// SQLite file. When the response entry of an inbound exchange commits
+	// without waiting for the disk (UpstreamSharesRecordFile), the links
+	// then commit the same way (CommittedLinkRecorder). The record's sync
+	// before the release makes both durable, with one fsync per exchange
+	// instead of two.
 	LinksShareRecordFile bool
 	// Upstream is the FHIR base URL requests are forwarded to.
 	Upstream *url.URL

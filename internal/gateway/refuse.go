@@ -108,10 +108,10 @@ func (g *Gateway) append(ctx context.Context, ex *exchange) error {
 	return nil
 }
 
-// syncsBeforeRelease reports whether the response entry of an exchange
-// with the upstream may commit without waiting for the disk, because
-// forwardAndRespond syncs the record before it releases the response
-// (syncRecord). A refusal after it is appended with its own sync.
+// syncsBeforeRelease reports whether forwardAndRespond can sync the record
+// before it releases a response (syncRecord). The response entry of an
+// exchange with the upstream may then commit without waiting for the
+// disk. A refusal after it is appended with its own sync.
 func (g *Gateway) syncsBeforeRelease() bool {
 	_, ok := g.opts.Records.(auditlog.CommitSyncer)
 	return ok
@@ -126,6 +126,9 @@ func (g *Gateway) syncRecord(ex *exchange) bool {
 	}
 	s, ok := g.opts.Records.(auditlog.CommitSyncer)
 	if !ok {
+		// The response entry skips its sync only with a CommitSyncer, so
+		// this is not expected.
+		g.log.Error("exchange record not synced: the record store cannot sync", "exchange", ex.entry.ExchangeID, "phase", ex.entry.Phase)
 		return false
 	}
 	if err := s.SyncCommitted(); err != nil {

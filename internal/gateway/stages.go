@@ -222,7 +222,7 @@ func tokenRefusal(err error, rule, msg string) *Refusal {
 // Before authorization only full cuts of the partner apply; afterwards the
 // parsed interaction is matched too, and so is each entry of a batch or
 // transaction. Outbound, a partial cut also refuses a request with a body
-// (killswitch.Switch.CheckBody).
+// or with a method other than GET or HEAD (killswitch.Switch.CheckBody).
 func (g *Gateway) checkCut(ex *exchange) *Refusal {
 	ks := g.opts.KillSwitch
 	if ks == nil {
@@ -511,8 +511,7 @@ func checkOutboundEntries(ex *exchange, req *fhirreq.Request) *Refusal {
 	}
 	b, err := fhirreq.ParseBundle(ex.body)
 	if err != nil {
-		return &Refusal{Status: http.StatusBadRequest, Code: "invalid", Rule: "policy.bundle.unreadable",
-			Message: "the batch or transaction Bundle could not be read, so its entries cannot be checked"}
+		return bundleUnreadable()
 	}
 	for i := range b.Entries {
 		e := &b.Entries[i]

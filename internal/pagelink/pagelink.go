@@ -31,12 +31,12 @@ import (
 // KeySize is the size of the sealing key in bytes (AES-256).
 const KeySize = 32
 
-// MaxTokenLength caps a token, in bytes: Seal returns ErrTooLong for a
-// longer one and Open rejects it. A token contains the decided query and
+// MaxTokenLength caps a token, in bytes. Seal returns ErrTooLong for a
+// longer one, and Open rejects it. A token contains the decided query and
 // the upstream's link, each usually at most the 8 KiB a query may have,
-// plus a third for base64. The canonical query can be longer than the
+// and base64 adds a third. The canonical query can be longer than the
 // query as sent (a raw "?" becomes "%3F"), so a search near the query cap
-// can still pass this one.
+// can still exceed this cap.
 const MaxTokenLength = 32 << 10
 
 const version = 1

@@ -287,12 +287,12 @@ func (s *Store) RememberExchange(ctx context.Context, partner string, patients, 
 }
 
 // RememberExchangeCommitted is RememberExchange without the wait for the
-// disk: it returns once the links are committed and visible, before the
+// disk. It returns once the links are committed and visible, before the
 // SQLite write-ahead log is synced. The caller must make them durable
-// before it acts on them, with a sync of the same file, such as the
-// exchange record's (auditlog.Log.SyncCommitted on the same database).
-// That lets one fsync cover an exchange's record and its links. On
-// PostgreSQL the links are durable when it returns.
+// with a sync of the same file before it acts on them, such as
+// auditlog.Log.SyncCommitted on the same database, so that one fsync
+// covers an exchange's record and its links. On PostgreSQL the links are
+// durable when it returns.
 func (s *Store) RememberExchangeCommitted(ctx context.Context, partner string, patients, claims []congruence.Identifier) error {
 	_, err := s.remember(ctx, partner, patients, claims)
 	return err
