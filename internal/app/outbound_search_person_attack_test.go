@@ -12,7 +12,7 @@ import (
 // so that only congruence decides.
 var searchInteractions = []string{
 	"capabilities", "Patient.search", "Observation.search", "Coverage.search",
-	"Practitioner.search", "Task.create", "Patient.delete", "batch-transaction",
+	"Practitioner.search", "Task.create", "Patient.delete", "batch-transaction", "search-system",
 }
 
 // searchToken returns id as a FHIR search token "SYSTEM|VALUE", percent-encoded
@@ -64,6 +64,8 @@ func TestOutboundSearchOtherMemberRejected(t *testing.T) {
 		{"coverage subscriber-id", "GET", "/Coverage?subscriber-id=" + otherMemberID.Value, nil, ""},
 		{"coverage beneficiary", "GET", "/Coverage?beneficiary:identifier=" + searchToken(outboundMemberA), nil, ""},
 		{"coverage own identifier", "GET", "/Coverage?identifier=" + searchToken(otherMemberID), nil, ""},
+		{"every type coverage unsent", "GET", "?_type=Coverage&identifier=" + unsent.Value, nil, ""},
+		{"every type coverage other system", "GET", "?_type=Coverage&identifier=" + url.QueryEscape("urn:example:coverage|c-1"), nil, ""},
 		{"identifier of-type", "GET", "/Patient?identifier:of-type=" + url.QueryEscape("urn:x|MB|"+outboundMemberA.Value), nil, ""},
 		{"post search form", "POST", "/Patient/_search", formHeader, "identifier=" + searchToken(outboundMemberA)},
 		{"batch entry", "POST", "", jsonHeader, batchSearching("Patient?identifier=" + searchToken(outboundMemberA))},
