@@ -208,7 +208,7 @@ func searchesType(typ, query string, types []string) bool {
 // personReferenceParameters or through a type modifier naming a person
 // type.
 func reachesPerson(name string) bool {
-	if len(name) >= 5 && strings.EqualFold(name[:5], "_has:") {
+	if isReverseChain(name) {
 		return true
 	}
 	links := strings.Split(name, ".")

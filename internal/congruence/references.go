@@ -3,6 +3,7 @@ package congruence
 import (
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 
 	"golang.org/x/text/unicode/norm"
@@ -48,13 +49,13 @@ func foldedPersonType(name string) string {
 	return foldedType(name, personTypes)
 }
 
+// peopleTypes are personTypes and groupType.
+var peopleTypes = append(slices.Clone(personTypes), groupType)
+
 // foldedPeopleType returns the person type or "Group" that name spells,
 // as foldedPersonType does, or "" when it spells none.
 func foldedPeopleType(name string) string {
-	if t := foldedPersonType(name); t != "" {
-		return t
-	}
-	return foldedType(name, []string{groupType})
+	return foldedType(name, peopleTypes)
 }
 
 func foldedType(name string, types []string) string {
