@@ -47,8 +47,7 @@ var safeParameterName = regexp.MustCompile(`^[A-Za-z0-9_:.-]{1,64}$`)
 // that the payer's engine sends to a partner. partner is that partner's
 // registered organisation. It returns the people and other identifiers
 // that the criteria name, for the caller to check against the patient
-// links. typ is ""
-// for a search of every type. at locates the criteria in the reasons:
+// links. typ is "" for a search of every type. at locates the criteria in the reasons:
 // "the search", "If-None-Exist" or a Bundle entry's request. The query
 // must be one that fhirreq.ParseQuery accepted, encoded again.
 //
@@ -206,7 +205,7 @@ func searchesType(typ, query string, types []string) bool {
 // identifier of a resource that may be a person. That is a reverse chain,
 // or a chain or ":identifier" modifier through a reference parameter of
 // personReferenceParameters or through a type modifier naming a person
-// type.
+// type or Group.
 func reachesPerson(name string) bool {
 	if isReverseChain(name) {
 		return true

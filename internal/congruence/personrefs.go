@@ -194,7 +194,7 @@ func (s *personReferenceScan) checkReference(ref string, url bool) *Mismatch {
 		}
 		typ, _, _ := conditionalQuery(ref)
 		if url && !namesPersonType(before) && !resourceTypeName.MatchString(typ) {
-			// A URL such as https://ehr.example/download?doc=1 is no
+			// A URL such as https://ehr.example/download?doc=1 is not a
 			// search of a resource type, but its query may still name a
 			// person by id.
 			typ = ""

@@ -33,8 +33,9 @@ type LinkRecorder interface {
 	RememberExchange(ctx context.Context, partner string, patients, claims []congruence.Identifier) error
 }
 
-// CommittedLinkRecorder is a LinkRecorder that can also link without
-// waiting for the disk; *patientlinks.Store implements it.
+// CommittedLinkRecorder is the optional interface of a LinkRecorder that
+// can also link without waiting for the disk. *patientlinks.Store
+// implements it.
 type CommittedLinkRecorder interface {
 	// RememberExchangeCommitted is RememberExchange, except that the links
 	// are committed but not yet durable when it returns. The caller syncs
