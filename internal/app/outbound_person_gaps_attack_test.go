@@ -8,7 +8,7 @@ import (
 // A compromised engine names a patient that the partner never named by
 // conditional criteria in Observation.focus, an element that is no
 // patient element. The MRN passes the member id rules, so only the patient
-// rule, which now reads these criteria, rejects it.
+// rule, which reads these criteria, rejects it.
 func TestOutboundFocusConditionalPatientRejected(t *testing.T) {
 	cases := map[string]string{
 		"unlinked MRN":             "Patient?identifier=" + victimMRN,

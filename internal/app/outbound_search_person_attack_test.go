@@ -11,8 +11,8 @@ import (
 // searchInteractions are the outbound interactions the search tests allow,
 // so that only congruence decides.
 var searchInteractions = []string{
-	"capabilities", "Patient.search", "Observation.search", "Coverage.search",
-	"Practitioner.search", "Task.create", "Patient.delete", "batch-transaction",
+	"capabilities", "Patient.search", "Observation.search", "Coverage.search", "Task.search",
+	"Practitioner.search", "Task.create", "Patient.delete", "batch-transaction", "search-system",
 }
 
 // searchToken returns id as a FHIR search token "SYSTEM|VALUE", percent-encoded
@@ -64,7 +64,12 @@ func TestOutboundSearchOtherMemberRejected(t *testing.T) {
 		{"coverage subscriber-id", "GET", "/Coverage?subscriber-id=" + otherMemberID.Value, nil, ""},
 		{"coverage beneficiary", "GET", "/Coverage?beneficiary:identifier=" + searchToken(outboundMemberA), nil, ""},
 		{"coverage own identifier", "GET", "/Coverage?identifier=" + searchToken(otherMemberID), nil, ""},
+		{"every type coverage unsent", "GET", "?_type=Coverage&identifier=" + unsent.Value, nil, ""},
+		{"every type coverage other system", "GET", "?_type=Coverage&identifier=" + url.QueryEscape("urn:example:coverage|c-1"), nil, ""},
 		{"identifier of-type", "GET", "/Patient?identifier:of-type=" + url.QueryEscape("urn:x|MB|"+outboundMemberA.Value), nil, ""},
+		{"task by other member", "GET", "/Task?identifier=" + searchToken(outboundMemberA), nil, ""},
+		{"task by other member id without system", "GET", "/Task?identifier=" + otherMemberID.Value, nil, ""},
+		{"task by unsent member id", "GET", "/Task?identifier=" + searchToken(congruence.Identifier{System: otherMemberID.System, Value: "M-UNSENT"}), nil, ""},
 		{"post search form", "POST", "/Patient/_search", formHeader, "identifier=" + searchToken(outboundMemberA)},
 		{"batch entry", "POST", "", jsonHeader, batchSearching("Patient?identifier=" + searchToken(outboundMemberA))},
 		{"batch entry by server id", "POST", "", jsonHeader, batchSearching("Observation?patient=Patient/123")},
@@ -118,6 +123,7 @@ func TestOutboundSearchOwnMemberForwarded(t *testing.T) {
 		{"batch entry", "POST", "", jsonHeader, batchSearching("Patient?identifier=" + searchToken(outboundMemberB))},
 		{"practitioner by name", "GET", "/Practitioner?name=Jones", nil, ""},
 		{"observation by code", "GET", "/Observation?code=29463-7", nil, ""},
+		{"task by own identifier", "GET", "/Task?identifier=" + url.QueryEscape("urn:example:task|42"), nil, ""},
 		{"capabilities", "GET", "/metadata", nil, ""},
 	}
 	for _, c := range cases {

@@ -122,7 +122,7 @@ func memberParameter(name string) (kind string, own bool, err error) {
 		if hasModifier {
 			return "", false, errConditionalIdentifier
 		}
-		return base, len(target) == len(name) && base == "identifier", nil
+		return base, target == name && base == "identifier", nil
 	case modifier == "identifier":
 		return "identifier", false, nil
 	case strings.HasPrefix(modifier, "identifier:"):
@@ -139,7 +139,7 @@ func memberParameter(name string) (kind string, own bool, err error) {
 // server may compare it.
 func reverseChainTarget(name string) (target string, ok bool) {
 	target = name
-	for len(target) >= 5 && strings.EqualFold(target[:5], "_has:") {
+	for isReverseChain(target) {
 		parts := strings.SplitN(target, ":", 4)
 		if len(parts) < 4 {
 			return "", false
@@ -147,6 +147,12 @@ func reverseChainTarget(name string) (target string, ok bool) {
 		target = parts[3]
 	}
 	return target, true
+}
+
+// isReverseChain reports whether the search parameter name starts with
+// "_has:", compared without letter case.
+func isReverseChain(name string) bool {
+	return len(name) >= 5 && strings.EqualFold(name[:5], "_has:")
 }
 
 // parseToken reads one FHIR search token: "SYSTEM|VALUE", "|VALUE" or

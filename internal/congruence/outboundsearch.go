@@ -47,8 +47,7 @@ var safeParameterName = regexp.MustCompile(`^[A-Za-z0-9_:.-]{1,64}$`)
 // that the payer's engine sends to a partner. partner is that partner's
 // registered organisation. It returns the people and other identifiers
 // that the criteria name, for the caller to check against the patient
-// links. typ is ""
-// for a search of every type. at locates the criteria in the reasons:
+// links. typ is "" for a search of every type. at locates the criteria in the reasons:
 // "the search", "If-None-Exist" or a Bundle entry's request. The query
 // must be one that fhirreq.ParseQuery accepted, encoded again.
 //
@@ -65,7 +64,8 @@ var safeParameterName = regexp.MustCompile(`^[A-Za-z0-9_:.-]{1,64}$`)
 //     reference that may name a person ("Observation?patient:identifier=",
 //     "patient.identifier", any "_has") names that person, and so do
 //     "subscriber-id" and a Coverage's own "identifier", because a
-//     Coverage is a member's record.
+//     Coverage is a member's record. A search of every type reaches
+//     Coverage unless _type names only other types.
 //   - criteria that name a person by server id or by something other than
 //     an identifier (criteriaNamePersonByID), such as
 //     "Observation?patient=Patient/123", are a mismatch.
@@ -85,7 +85,14 @@ func (c *Checker) CheckOutboundSearch(partner Identifier, typ, query, at string)
 	if criteriaNamePersonByID(query) {
 		return names, searchMismatch(at, at+" names a patient or another person by server id or by something other than an identifier; search by identifier")
 	}
-	people := searchesPeople(typ, query)
+	people := searchesType(typ, query, personTypes)
+	// A search of every type matches Coverage.identifier too, so its own
+	// "identifier" is read as a Coverage's.
+	criteriaType := typ
+	coverage := searchesType(typ, query, []string{"Coverage"})
+	if coverage {
+		criteriaType = "Coverage"
+	}
 	for i, param := range strings.Split(query, "&") {
 		if query == "" {
 			break
@@ -104,11 +111,11 @@ func (c *Checker) CheckOutboundSearch(partner Identifier, typ, query, at string)
 		if kind == "" {
 			continue
 		}
-		ids, err := ConditionalIdentifiers(typ, param)
+		ids, err := ConditionalIdentifiers(criteriaType, param)
 		if err != nil {
 			return names, searchMismatch(at, label+" cannot be read")
 		}
-		if m := c.addSearchParameter(&names, partner, ids, label, at, typ, name, kind, own, people); m != nil {
+		if m := c.addSearchParameter(&names, partner, ids, label, at, name, kind, own, people, coverage); m != nil {
 			return names, m
 		}
 	}
@@ -120,9 +127,10 @@ func (c *Checker) CheckOutboundSearch(partner Identifier, typ, query, at string)
 
 // addSearchParameter adds the identifiers ids of the member identifier
 // parameter name, of kind "identifier" or "subscriber-id", to names: as a
-// person when the parameter names one, else as others.
-func (c *Checker) addSearchParameter(names *SearchNames, partner Identifier, ids []CriteriaIdentifier, label, at, typ, name, kind string, own, people bool) *Mismatch {
-	person := own && (people || typ == "Coverage") || !own && (kind == "subscriber-id" || reachesPerson(name))
+// person when the parameter names one, else as others. people and
+// coverage report whether the search selects people or Coverages.
+func (c *Checker) addSearchParameter(names *SearchNames, partner Identifier, ids []CriteriaIdentifier, label, at, name, kind string, own, people, coverage bool) *Mismatch {
+	person := own && (people || coverage) || !own && (kind == "subscriber-id" || reachesPerson(name))
 	named := NamedPatient{Path: label, Conditional: true}
 	for _, id := range ids {
 		switch {
@@ -165,12 +173,12 @@ func checkPeopleParameter(name, label, at, typ string, own bool) *Mismatch {
 		" selects patients or other people, which the gateway matches only by identifier; search by identifier with a system")
 }
 
-// searchesPeople reports whether a search of typ with query selects
-// people: typ is a person type, or typ is "" (every type) and _type is
-// absent or lists a person type.
-func searchesPeople(typ, query string) bool {
+// searchesType reports whether a search of typ with query selects
+// resources of one of types: typ is one of them, or typ is "" (every
+// type) and _type is absent or lists one of them.
+func searchesType(typ, query string, types []string) bool {
 	if typ != "" {
-		return slices.Contains(personTypes, typ)
+		return slices.Contains(types, typ)
 	}
 	listed := false
 	for _, param := range strings.Split(query, "&") {
@@ -184,7 +192,7 @@ func searchesPeople(typ, query string) bool {
 			return true
 		}
 		for _, t := range strings.Split(decoded, ",") {
-			if foldedPersonType(t) != "" {
+			if foldedType(t, types) != "" {
 				return true
 			}
 		}
@@ -197,9 +205,9 @@ func searchesPeople(typ, query string) bool {
 // identifier of a resource that may be a person. That is a reverse chain,
 // or a chain or ":identifier" modifier through a reference parameter of
 // personReferenceParameters or through a type modifier naming a person
-// type.
+// type or Group.
 func reachesPerson(name string) bool {
-	if len(name) >= 5 && strings.EqualFold(name[:5], "_has:") {
+	if isReverseChain(name) {
 		return true
 	}
 	links := strings.Split(name, ".")

@@ -194,19 +194,20 @@ func (s *personReferenceScan) checkReference(ref string, url bool) *Mismatch {
 		}
 		typ, _, _ := conditionalQuery(ref)
 		if url && !namesPersonType(before) && !resourceTypeName.MatchString(typ) {
-			// A URL such as https://ehr.example/download?doc=1 is no
+			// A URL such as https://ehr.example/download?doc=1 is not a
 			// search of a resource type, but its query may still name a
 			// person by id.
 			typ = ""
 		}
 		return s.checkConditional(ref, typ, path)
 	}
-	unresolved := !s.resolves(ref)
+	// resolves may search the Bundle, so it runs only for a reference
+	// that may name a person.
 	switch {
-	case url && namesPersonInstance(ref) && unresolved:
+	case url && namesPersonInstance(ref) && !s.resolves(ref):
 		return &Mismatch{Rule: patientRule, Path: path,
 			Reason: path + " is a URL that may name a patient, another person or a Group, which the gateway cannot resolve; name the patient by identifier or include the resource"}
-	case !url && namesPersonType(ref) && unresolved:
+	case !url && namesPersonType(ref) && !s.resolves(ref):
 		return &Mismatch{Rule: patientRule, Path: path,
 			Reason: path + " is a literal reference that may name a patient, another person or a Group, which the gateway cannot resolve; name the patient by identifier or include the resource"}
 	}

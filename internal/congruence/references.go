@@ -3,6 +3,7 @@ package congruence
 import (
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 
 	"golang.org/x/text/unicode/norm"
@@ -11,9 +12,9 @@ import (
 // This file decides which references may name a person. The outbound
 // patient check cannot resolve a server id, so it rejects a reference by
 // server id to a person wherever it reads references. It reads every
-// string "reference" of an outbound body (personrefs.go), and the
-// criteria of a conditional reference in a Parameters valueReference or a
-// patient element. A reference counts as naming a person when any reading
+// string "reference" and URL member of an outbound body (personrefs.go),
+// and the criteria of every conditional reference there and of every
+// outbound search (outboundsearch.go). A reference counts as naming a person when any reading
 // of it that a conformant or a lenient server may apply names one. So no
 // spelling reaches a server that resolves it to a patient the gateway
 // never saw.
@@ -35,10 +36,11 @@ var resourceTypeName = regexp.MustCompile(`^[A-Z][A-Za-z]{1,63}$`)
 // more often could read a reference encoded four times as a Patient.
 const maxPercentDecodings = 3
 
-// groupType is the resource type whose members are patients. A reference
-// to a Group names every member, whom the gateway cannot list, so outbound
-// a literal Group reference must resolve to a Group of the body, whose
-// members the walk checks, and conditional criteria must not search one.
+// groupType is the resource type whose members may be patients. A
+// reference to a Group names every member, whom the gateway cannot list.
+// So outbound a literal Group reference must resolve to a Group of the
+// body, whose members the walk checks, and conditional criteria must not
+// search one.
 const groupType = "Group"
 
 // foldedPersonType returns the person type that name spells, ignoring
@@ -48,13 +50,13 @@ func foldedPersonType(name string) string {
 	return foldedType(name, personTypes)
 }
 
+// peopleTypes are personTypes and groupType.
+var peopleTypes = append(slices.Clone(personTypes), groupType)
+
 // foldedPeopleType returns the person type or "Group" that name spells,
 // as foldedPersonType does, or "" when it spells none.
 func foldedPeopleType(name string) string {
-	if t := foldedPersonType(name); t != "" {
-		return t
-	}
-	return foldedType(name, []string{groupType})
+	return foldedType(name, peopleTypes)
 }
 
 func foldedType(name string, types []string) string {
@@ -106,8 +108,8 @@ func referenceSegments(reading string) []string {
 // namesPersonType reports whether the literal reference ref may name a
 // person. That is the case when a path segment of one of its readings
 // spells a person type or Group, as in "Patient/id", "patient/id",
-// "Patient%2Fid", "Group/id" or an absolute URL. It is also the case for a contained "#id", whose
-// type the reference does not show. A "urn:uuid:" reference to a Bundle
+// "Patient%2Fid", "Group/id" or an absolute URL. It is also the case for
+// a contained "#id", whose type the reference does not show. A "urn:uuid:" reference to a Bundle
 // entry passes, because the entry itself is checked.
 func namesPersonType(ref string) bool {
 	if strings.HasPrefix(ref, "#") {
@@ -254,7 +256,7 @@ func parameterNamesPerson(name, value string) bool {
 // namesOtherType reports whether the reference value names an instance
 // of a type that is not a person type. Its second-to-last path segment
 // must be a resource type name other than a person type or Group, because
-// a Group's members are patients.
+// a Group's members may be patients.
 func namesOtherType(value string) bool {
 	segments := referenceSegments(value)
 	if len(segments) < 2 {

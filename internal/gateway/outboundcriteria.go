@@ -120,31 +120,11 @@ func (g *Gateway) checkSearchNames(ex *exchange, opts OutboundOptions, names con
 // checkSearchOthers applies the rules of checkPayloadIdentifiers to the
 // identifiers of a search that name no person.
 func (g *Gateway) checkSearchOthers(ex *exchange, opts OutboundOptions, others []congruence.FoundIdentifier) *Refusal {
-	for _, o := range others {
-		if o.System != "" {
-			links, ref := g.lookupLinks(ex, opts.Patients, []congruence.Identifier{o.Identifier})
-			if ref != nil {
-				return ref
-			}
-			if reason := foreignIdentifier(links[0], o.Identifier, opts.MemberSystems); reason != "" {
-				return denySearch(o.Pointer + " carries " + reason)
-			}
-		}
-		if !o.AnySystem {
-			continue
-		}
-		ids := underMemberSystems(o.Value, opts.MemberSystems)
-		links, ref := g.lookupChunked(ex, opts.Patients, ids)
-		if ref != nil {
-			return ref
-		}
-		for k, link := range links {
-			if link.Others && !link.Partner {
-				return denySearch(o.Pointer + " carries a value that is a member id of another partner's patient (system " + ids[k].System + ")")
-			}
-		}
+	var lookups []payloadLookup
+	for i := range others {
+		lookups = appendPayloadLookups(lookups, &others[i], opts.MemberSystems)
 	}
-	return nil
+	return g.checkPayloadLookups(ex, opts, lookups, "", denySearch)
 }
 
 func denySearch(message string) *Refusal {

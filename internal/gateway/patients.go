@@ -33,8 +33,9 @@ type LinkRecorder interface {
 	RememberExchange(ctx context.Context, partner string, patients, claims []congruence.Identifier) error
 }
 
-// CommittedLinkRecorder is a LinkRecorder that can also link without
-// waiting for the disk; *patientlinks.Store implements it.
+// CommittedLinkRecorder is the optional interface of a LinkRecorder that
+// can also link without waiting for the disk. *patientlinks.Store
+// implements it.
 type CommittedLinkRecorder interface {
 	// RememberExchangeCommitted is RememberExchange, except that the links
 	// are committed but not yet durable when it returns. The caller syncs
@@ -231,20 +232,36 @@ func (g *Gateway) checkPayloadIdentifiers(ex *exchange, opts OutboundOptions) *R
 		if f.Unreadable {
 			return denyOutboundPatient("the object at " + f.Pointer + " has a conditional reference whose search criteria cannot be read")
 		}
-		if f.System != "" {
-			lookups = append(lookups, payloadLookup{found: f, id: f.Identifier})
-		}
-		if f.AnySystem {
-			for _, id := range underMemberSystems(f.Value, opts.MemberSystems) {
-				if id != f.Identifier {
-					lookups = append(lookups, payloadLookup{found: f, id: id, anySystem: true})
-				}
-			}
-		}
+		lookups = appendPayloadLookups(lookups, f, opts.MemberSystems)
 		if len(lookups) > maxPayloadLookups {
 			return denyOutboundPatient("the request body carries more identifiers than the gateway checks (" + strconv.Itoa(maxPayloadLookups) + " link reads)")
 		}
 	}
+	return g.checkPayloadLookups(ex, opts, lookups, "the object at ", denyOutboundPatient)
+}
+
+// appendPayloadLookups appends to lookups the link reads of f: f itself
+// when it has a system, and its value under each member id system when
+// it may be a member id of an unstated system.
+func appendPayloadLookups(lookups []payloadLookup, f *congruence.FoundIdentifier, memberSystems []string) []payloadLookup {
+	if f.System != "" {
+		lookups = append(lookups, payloadLookup{found: f, id: f.Identifier})
+	}
+	if f.AnySystem {
+		for _, id := range underMemberSystems(f.Value, memberSystems) {
+			if id != f.Identifier {
+				lookups = append(lookups, payloadLookup{found: f, id: id, anySystem: true})
+			}
+		}
+	}
+	return lookups
+}
+
+// checkPayloadLookups reads the links of lookups, at most
+// patientlinks.MaxIdentifiers at a time, and applies the mixing and member
+// id rules to them. A refusal names the identifier by prefix and its
+// FoundIdentifier.Pointer, and deny builds it.
+func (g *Gateway) checkPayloadLookups(ex *exchange, opts OutboundOptions, lookups []payloadLookup, prefix string, deny func(message string) *Refusal) *Refusal {
 	for chunk := range slices.Chunk(lookups, patientlinks.MaxIdentifiers) {
 		ids := make([]congruence.Identifier, len(chunk))
 		for i := range chunk {
@@ -255,15 +272,15 @@ func (g *Gateway) checkPayloadIdentifiers(ex *exchange, opts OutboundOptions) *R
 			return ref
 		}
 		for i, link := range links {
-			at := "the object at " + chunk[i].found.Pointer
+			at := prefix + chunk[i].found.Pointer
 			if !chunk[i].anySystem {
 				if reason := foreignIdentifier(link, ids[i], opts.MemberSystems); reason != "" {
-					return denyOutboundPatient(at + " carries " + reason)
+					return deny(at + " carries " + reason)
 				}
 				continue
 			}
 			if link.Others && !link.Partner {
-				return denyOutboundPatient(at + " carries a value that is a member id of another partner's patient (system " + ids[i].System + ")")
+				return deny(at + " carries a value that is a member id of another partner's patient (system " + ids[i].System + ")")
 			}
 		}
 	}
