@@ -111,3 +111,33 @@ func TestOutboundSearchLinkReadCapPerRequest(t *testing.T) {
 		requireOutboundRefusal(t, h, ehr, 0, resp, got, outboundRefusal{http.StatusForbidden, "forbidden", congruence.SearchRule})
 	})
 }
+
+// Identifier values in search criteria are compared with the links
+// exactly, because FHIR R4 token search is case-sensitive unless the
+// context says otherwise. A server may still match Identifier.value, a
+// string, in any letter case, so a letter-case variant of a member's
+// value is not linked to the destination and is rejected, even for the
+// destination's own member.
+func TestOutboundSearchIdentifierCaseVariantRejected(t *testing.T) {
+	upper := func(id congruence.Identifier) congruence.Identifier {
+		return congruence.Identifier{System: id.System, Value: strings.ToUpper(id.Value)}
+	}
+	lower := func(id congruence.Identifier) congruence.Identifier {
+		return congruence.Identifier{System: id.System, Value: strings.ToLower(id.Value)}
+	}
+	cases := []outboundSearchCase{
+		{"other partner's member", "GET", "/Patient?identifier=" + searchToken(upper(outboundMemberA)), nil, ""},
+		{"own member", "GET", "/Patient?identifier=" + searchToken(upper(outboundMemberB)), nil, ""},
+		{"own member id", "GET", "/Patient?identifier=" + searchToken(lower(ownMemberID)), nil, ""},
+		{"other member id in task", "GET", "/Task?identifier=" + searchToken(lower(otherMemberID)), nil, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			h, ehr, engine, base := startMemberIDOutbound(t, searchInteractions...)
+
+			resp, got := sendOutbound(t, engine, c.method, base+c.path, c.header, c.body)
+
+			requireOutboundRefusal(t, h, ehr, 0, resp, got, outboundRefusal{http.StatusForbidden, "forbidden", congruence.SearchRule})
+		})
+	}
+}
