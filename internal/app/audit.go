@@ -5,7 +5,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -157,20 +156,12 @@ func isDir(path string) bool {
 // lastPublished reads the checkpoint the log last wrote to its checkpoint
 // file, or returns nil before the first checkpoint.
 func lastPublished(path string) ([]byte, error) {
-	f, err := safefile.OpenRead(path)
+	data, err := safefile.ReadCapped(path, auditlog.MaxCheckpointBytes)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, auditlog.MaxCheckpointBytes+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(data) > auditlog.MaxCheckpointBytes {
-		return nil, fmt.Errorf("%s is larger than a checkpoint (%d bytes); check the path", path, auditlog.MaxCheckpointBytes)
+		return nil, fmt.Errorf("%w; check the checkpoint path", err)
 	}
 	return data, nil
 }

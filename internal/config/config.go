@@ -26,6 +26,7 @@ import (
 	"github.com/gatehouse-health/gatehouse/internal/congruence"
 	"github.com/gatehouse-health/gatehouse/internal/egress"
 	"github.com/gatehouse-health/gatehouse/internal/fhirreq"
+	"github.com/gatehouse-health/gatehouse/internal/gateway"
 	"github.com/gatehouse-health/gatehouse/internal/netguard"
 	"github.com/gatehouse-health/gatehouse/internal/policy"
 	"github.com/gatehouse-health/gatehouse/internal/scope"
@@ -519,7 +520,7 @@ const (
 	// Past a day the upstream's own paging state is likely gone: the HAPI
 	// FHIR JPA server drops a search's results after one hour by default
 	// (DaoConfig.setExpireSearchResultsAfterMillis).
-	DefaultPageTokenLifetime = 30 * time.Minute
+	DefaultPageTokenLifetime = gateway.DefaultPageLifetime
 	MinPageTokenLifetime     = time.Minute
 	MaxPageTokenLifetime     = 24 * time.Hour
 

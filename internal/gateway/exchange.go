@@ -66,6 +66,10 @@ type exchange struct {
 	// or outbound from the payer's engine.
 	direction killswitch.Direction
 
+	// linkReads counts the patient link reads of the outbound checks, which
+	// lookupLinks caps at maxPayloadLookups for the whole request.
+	linkReads int
+
 	entry   record.Entry       // the record under construction
 	receipt *auditlog.Appended // log position of the last entry, if known
 	// recordSynced is set when the last committed entry is on disk, so

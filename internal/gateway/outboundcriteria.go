@@ -37,7 +37,8 @@ func criteriaOf(req *fhirreq.Request, prefix string) []outboundCriteria {
 
 // checkOutboundSearch applies identity congruence to every search the
 // engine's request makes the partner run (criteriaOf), in the request
-// itself and in each entry of a batch or transaction. The partner
+// itself and in each entry of a batch or transaction, and to the URL of
+// every operation (checkOutboundOperation). The partner
 // receives the criteria as fhirreq.Query.Encode writes them (a batch
 // entry's url as sent, which fhirreq.ParseBundle read with the same
 // strict parser), so that form is what congruence reads. Each person the
@@ -49,18 +50,25 @@ func (g *Gateway) checkOutboundSearch(ex *exchange, opts OutboundOptions) *Refus
 	if ex.fhir == nil {
 		return nil
 	}
+	if ref := checkOutboundOperation(ex.fhir, ""); ref != nil {
+		return ref
+	}
 	criteria := criteriaOf(ex.fhir, "")
 	if ex.fhir.Kind == fhirreq.BatchTransaction {
 		// checkOutboundEntries rejected a Bundle that does not parse.
 		b, err := fhirreq.ParseBundle(ex.body)
 		if err != nil {
-			return &Refusal{Status: http.StatusBadRequest, Code: "invalid", Rule: "policy.bundle.unreadable",
-				Message: "the batch or transaction Bundle could not be read, so its entries cannot be checked"}
+			return bundleUnreadable()
 		}
 		for i := range b.Entries {
-			if req := b.Entries[i].Request; req != nil {
-				criteria = append(criteria, criteriaOf(req, b.Entries[i].Path()+": ")...)
+			req := b.Entries[i].Request
+			if req == nil {
+				continue
 			}
+			if ref := checkOutboundOperation(req, b.Entries[i].Path()+": "); ref != nil {
+				return ref
+			}
+			criteria = append(criteria, criteriaOf(req, b.Entries[i].Path()+": ")...)
 		}
 	}
 	partner := opts.Partners[ex.partner.ID].Organization
@@ -83,15 +91,19 @@ func (g *Gateway) checkOutboundSearch(ex *exchange, opts OutboundOptions) *Refus
 // identifier with a system of a named person must be linked to the
 // destination, and every value without a system must pass
 // checkAnySystemPatient. The other identifiers may not be linked only to
-// other partners, nor be member ids that the destination has not named.
+// other partners, nor be member ids that the destination has not named,
+// under the rules of a body's identifiers (checkPayloadLookups).
 func (g *Gateway) checkSearchNames(ex *exchange, opts OutboundOptions, names congruence.SearchNames) *Refusal {
-	lookups := 0
+	var others []payloadLookup
+	for i := range names.Others {
+		others = appendPayloadLookups(others, &names.Others[i], opts.MemberSystems)
+	}
+	lookups := len(others)
 	for _, p := range names.Patients {
 		lookups += len(p.Identifiers) + len(p.AnySystem)*len(opts.MemberSystems)
 	}
-	lookups += len(names.Others) * (1 + len(opts.MemberSystems))
-	if lookups > maxPayloadLookups {
-		return denySearch("the search names more identifiers than the gateway checks (" + strconv.Itoa(maxPayloadLookups) + " link reads)")
+	if ex.linkReads+lookups > maxPayloadLookups {
+		return denySearch(tooManyLinkReads("the request's searches name"))
 	}
 	for _, p := range names.Patients {
 		if len(p.Identifiers) > patientlinks.MaxIdentifiers {
@@ -100,7 +112,7 @@ func (g *Gateway) checkSearchNames(ex *exchange, opts OutboundOptions, names con
 		var links []patientlinks.Link
 		if len(p.Identifiers) > 0 {
 			var ref *Refusal
-			links, ref = g.lookupLinks(ex, opts.Patients, p.Identifiers)
+			links, ref = g.lookupLinks(ex, opts.Patients, p.Identifiers, denySearch)
 			if ref != nil {
 				return ref
 			}
@@ -114,17 +126,7 @@ func (g *Gateway) checkSearchNames(ex *exchange, opts OutboundOptions, names con
 			return ref
 		}
 	}
-	return g.checkSearchOthers(ex, opts, names.Others)
-}
-
-// checkSearchOthers applies the rules of checkPayloadIdentifiers to the
-// identifiers of a search that name no person.
-func (g *Gateway) checkSearchOthers(ex *exchange, opts OutboundOptions, others []congruence.FoundIdentifier) *Refusal {
-	var lookups []payloadLookup
-	for i := range others {
-		lookups = appendPayloadLookups(lookups, &others[i], opts.MemberSystems)
-	}
-	return g.checkPayloadLookups(ex, opts, lookups, "", denySearch)
+	return g.checkPayloadLookups(ex, opts, others, "", denySearch)
 }
 
 func denySearch(message string) *Refusal {

@@ -125,7 +125,7 @@ func (g *Gateway) checkOutboundPatients(ex *exchange, opts OutboundOptions, pati
 		if len(p.Identifiers) > patientlinks.MaxIdentifiers {
 			return denyOutboundPatient(p.Path + " names a patient with more than " + strconv.Itoa(patientlinks.MaxIdentifiers) + " identifiers, more than the gateway checks")
 		}
-		links, ref := g.lookupLinks(ex, opts.Patients, p.Identifiers)
+		links, ref := g.lookupLinks(ex, opts.Patients, p.Identifiers, denyOutboundPatient)
 		if ref != nil {
 			return ref
 		}
@@ -160,7 +160,7 @@ func (g *Gateway) checkOutboundPatients(ex *exchange, opts OutboundOptions, pati
 func (g *Gateway) checkAnySystemPatient(ex *exchange, opts OutboundOptions, p congruence.NamedPatient, deny func(message string) *Refusal) *Refusal {
 	for _, value := range p.AnySystem {
 		ids := underMemberSystems(value, opts.MemberSystems)
-		links, ref := g.lookupChunked(ex, opts.Patients, ids)
+		links, ref := g.lookupChunked(ex, opts.Patients, ids, deny)
 		if ref != nil {
 			return ref
 		}
@@ -188,9 +188,12 @@ func underMemberSystems(value string, memberSystems []string) []congruence.Ident
 	return ids
 }
 
-// maxPayloadLookups caps the link reads checkPayloadIdentifiers makes for
-// one outbound body: one per distinct identifier, and one per member id
-// system for each value that may be a member id of an unstated system.
+// maxPayloadLookups caps the link reads of one outbound request, its body
+// and all the searches it makes the partner run together. The body costs
+// one read per distinct identifier, and each search one per identifier it
+// names. A value that may be a member id of an unstated system costs one
+// more per member id system. lookupLinks enforces the cap, and the checks
+// that know their total up front reject sooner.
 //
 // NOTE: 1024 is an estimate of what no real outbound payload reaches: a
 // PAS response or a notification carries tens.
@@ -233,8 +236,8 @@ func (g *Gateway) checkPayloadIdentifiers(ex *exchange, opts OutboundOptions) *R
 			return denyOutboundPatient("the object at " + f.Pointer + " has a conditional reference whose search criteria cannot be read")
 		}
 		lookups = appendPayloadLookups(lookups, f, opts.MemberSystems)
-		if len(lookups) > maxPayloadLookups {
-			return denyOutboundPatient("the request body carries more identifiers than the gateway checks (" + strconv.Itoa(maxPayloadLookups) + " link reads)")
+		if ex.linkReads+len(lookups) > maxPayloadLookups {
+			return denyOutboundPatient(tooManyLinkReads("the request body carries"))
 		}
 	}
 	return g.checkPayloadLookups(ex, opts, lookups, "the object at ", denyOutboundPatient)
@@ -267,7 +270,7 @@ func (g *Gateway) checkPayloadLookups(ex *exchange, opts OutboundOptions, lookup
 		for i := range chunk {
 			ids[i] = chunk[i].id
 		}
-		links, ref := g.lookupLinks(ex, opts.Patients, ids)
+		links, ref := g.lookupLinks(ex, opts.Patients, ids, deny)
 		if ref != nil {
 			return ref
 		}
@@ -289,10 +292,10 @@ func (g *Gateway) checkPayloadLookups(ex *exchange, opts OutboundOptions, lookup
 
 // lookupChunked reads the links of ids, at most
 // patientlinks.MaxIdentifiers at a time.
-func (g *Gateway) lookupChunked(ex *exchange, links PatientLinks, ids []congruence.Identifier) ([]patientlinks.Link, *Refusal) {
+func (g *Gateway) lookupChunked(ex *exchange, links PatientLinks, ids []congruence.Identifier, deny func(message string) *Refusal) ([]patientlinks.Link, *Refusal) {
 	var out []patientlinks.Link
 	for chunk := range slices.Chunk(ids, patientlinks.MaxIdentifiers) {
-		found, ref := g.lookupLinks(ex, links, chunk)
+		found, ref := g.lookupLinks(ex, links, chunk, deny)
 		if ref != nil {
 			return nil, ref
 		}
@@ -303,7 +306,13 @@ func (g *Gateway) lookupChunked(ex *exchange, links PatientLinks, ids []congruen
 
 // lookupLinks reads the links of ids for the exchange's partner. A failed
 // read is a 503 refusal, because the gateway cannot check the payload.
-func (g *Gateway) lookupLinks(ex *exchange, links PatientLinks, ids []congruence.Identifier) ([]patientlinks.Link, *Refusal) {
+// Once the exchange would exceed maxPayloadLookups, it reads nothing and
+// returns deny's refusal.
+func (g *Gateway) lookupLinks(ex *exchange, links PatientLinks, ids []congruence.Identifier, deny func(message string) *Refusal) ([]patientlinks.Link, *Refusal) {
+	if ex.linkReads+len(ids) > maxPayloadLookups {
+		return nil, deny(tooManyLinkReads("the request names"))
+	}
+	ex.linkReads += len(ids)
 	found, err := links.Lookup(ex.r.Context(), ex.partner.ID, ids)
 	if err != nil {
 		g.log.Error("gateway: read patient links failed", "exchange", ex.entry.ExchangeID, "partner", ex.partner.ID, "error", err)
@@ -339,6 +348,12 @@ func isMemberSystem(systems []string, system string) bool {
 		}
 	}
 	return false
+}
+
+// tooManyLinkReads returns the message of a request that needs more than
+// maxPayloadLookups link reads; subject starts it.
+func tooManyLinkReads(subject string) string {
+	return subject + " more identifiers than the gateway checks in one request (" + strconv.Itoa(maxPayloadLookups) + " link reads)"
 }
 
 func denyOutboundPatient(message string) *Refusal {
