@@ -26,6 +26,9 @@ import (
 // body is not an immediate refusal: the payload stage answers 413, so that an
 // unauthenticated caller learns nothing beyond 401.
 func (g *Gateway) receive(ex *exchange) *Refusal {
+	if ref := checkContentLength(ex.r); ref != nil {
+		return ref
+	}
 	if ex.r.Body == nil || ex.r.Body == http.NoBody {
 		return nil
 	}
@@ -51,6 +54,21 @@ func (g *Gateway) receive(ex *exchange) *Refusal {
 		return nil
 	}
 	ex.body = body
+	return nil
+}
+
+// checkContentLength rejects a request whose Content-Length field lines
+// disagree, which RFC 9110 section 8.6 makes invalid. Go's HTTP/1.1 server
+// (1.26) rejects such a request with 400 itself, but its HTTP/2 server
+// frames the body by the first value and ignores the others.
+func checkContentLength(r *http.Request) *Refusal {
+	values := r.Header.Values("Content-Length")
+	for _, v := range values[min(1, len(values)):] {
+		if strings.TrimSpace(v) != strings.TrimSpace(values[0]) {
+			return &Refusal{Status: http.StatusBadRequest, Code: "structure", Rule: "payload.framing",
+				Message: "the request has conflicting Content-Length values; send one Content-Length that matches the body"}
+		}
+	}
 	return nil
 }
 
