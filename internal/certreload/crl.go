@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
-	"os"
 	"sync"
 	"time"
 )
@@ -79,9 +78,11 @@ func parseCRLs(path string, data []byte) (*crlSet, error) {
 
 // LoadCRLs reads a CRL file as the gateway reads tls.crl_file: every PEM
 // block an "X509 CRL", at least one, and no two from the same issuer. The
-// signatures are not checked here, because the issuers are not known.
+// signatures are not checked here, because the issuers are not known. It
+// reads at most maxFileSize bytes, as the gateway does, and does not block
+// on a FIFO.
 func LoadCRLs(path string) ([]*x509.RevocationList, error) {
-	data, err := os.ReadFile(path)
+	data, err := readCapped(path)
 	if err != nil {
 		return nil, err
 	}

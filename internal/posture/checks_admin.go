@@ -9,6 +9,7 @@ import (
 
 	"github.com/gatehouse-health/gatehouse/internal/config"
 	"github.com/gatehouse-health/gatehouse/internal/pki"
+	"github.com/gatehouse-health/gatehouse/internal/safefile"
 	"github.com/gatehouse-health/gatehouse/internal/storage"
 )
 
@@ -193,14 +194,19 @@ func partnerCAInBundle(c *config.File, bundle string) (string, bool) {
 	return "", false
 }
 
+// maxCABundleBytes bounds the CA bundles sameFile compares; a bundle of a
+// few hundred certificates fits.
+const maxCABundleBytes = 4 << 20
+
 // sameFile reports whether a and b name the same file or files with the
-// same content.
+// same content. A file over maxCABundleBytes, a FIFO or a device compares
+// as different, and GH-TLS-005 reports it as an unreadable bundle.
 func sameFile(a, b string) bool {
 	if a == b {
 		return true
 	}
-	da, errA := os.ReadFile(a)
-	db, errB := os.ReadFile(b)
+	da, errA := safefile.ReadCapped(a, maxCABundleBytes)
+	db, errB := safefile.ReadCapped(b, maxCABundleBytes)
 	return errA == nil && errB == nil && bytes.Equal(da, db)
 }
 

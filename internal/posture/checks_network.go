@@ -28,7 +28,7 @@ var networkChecks = []Check{
 		ID: "GH-NET-002", Control: "C5", Severity: High, Mode: ModeConfig,
 		Title:       "Outbound connections only to an explicit, narrow allowlist",
 		Rationale:   "A compromised payer engine will try to send PHI or beacon out; an egress allowlist of partner endpoints, checked after DNS resolution, leaves it nowhere to go.",
-		Remediation: "List in egress.allow only the partner host names (or narrow networks) the gateway may reach; never a /0 network, a top-level wildcard or the cloud metadata range 169.254.0.0/16.",
+		Remediation: "List in egress.allow only the partner host names (or narrow networks) the gateway may reach; never a /0 network, a top-level wildcard, the link-local range 169.254.0.0/16 or a cloud metadata address (100.100.100.200, 192.0.0.192, fd00:ec2::254), directly or in a NAT64, 6to4 or IPv4-translated form.",
 		config:      checkEgressAllowlist,
 	},
 	{
@@ -158,21 +158,47 @@ func checkEgressAllowlist(t *Target) []result {
 
 var metadataRange = netip.MustParsePrefix("169.254.0.0/16")
 
+// metadataAddresses are the cloud instance metadata addresses outside
+// 169.254.0.0/16 that the egress guard rejects unless an entry names the
+// address itself: Alibaba 100.100.100.200, Oracle 192.0.0.192 and AWS
+// fd00:ec2::254 (AWS, GCP and Azure also use 169.254.169.254).
+var metadataAddresses = []netip.Addr{
+	netip.MustParseAddr("100.100.100.200"),
+	netip.MustParseAddr("192.0.0.192"),
+	netip.MustParseAddr("fd00:ec2::254"),
+}
+
+// localUseNAT64 is the local-use NAT64 prefix (RFC 8215). The egress guard
+// refuses it whole, because the operator's translator decides where the
+// IPv4 address sits, so an entry inside it admits IPv4 addresses that the
+// audit cannot determine.
+var localUseNAT64 = netip.MustParsePrefix("64:ff9b:1::/48")
+
 func egressProblem(key, entry string) *result {
 	host, _, err := net.SplitHostPort(entry)
 	if err != nil {
 		host = entry
 	}
-	if prefix, err := netip.ParsePrefix(host); err == nil && prefix.Overlaps(metadataRange) && prefix.Bits() > 0 {
-		r := fail(key, "%s reaches the link-local range 169.254.0.0/16, where cloud metadata services answer", entry)
-		return &r
-	}
-	if addr, err := netip.ParseAddr(host); err == nil && metadataRange.Contains(addr) {
-		r := fail(key, "%s is in the link-local range 169.254.0.0/16, where cloud metadata services answer", entry)
-		return &r
-	}
 	if suffix, ok := strings.CutPrefix(host, "*."); ok && !strings.Contains(suffix, ".") {
 		r := fail(key, "%s admits every name under a top-level domain", entry)
+		return &r
+	}
+	prefix, ok := entryPrefix(host)
+	if !ok {
+		return nil
+	}
+	if r := metadataProblem(key, entry, prefix, ""); r != nil {
+		return r
+	}
+	for _, tr := range ipv4Translations {
+		if embedded, ok := embeddedNetwork(prefix, tr.prefix, tr.offset); ok {
+			if r := metadataProblem(key, entry, embedded, fmt.Sprintf(" through the %s prefix %s", tr.name, tr.prefix)); r != nil {
+				return r
+			}
+		}
+	}
+	if prefix.Addr().Is6() && prefix.Overlaps(localUseNAT64) && prefix.Bits() > 0 {
+		r := failAt(Medium, key, "%s admits local-use NAT64 addresses (%s), which a translator maps to IPv4 addresses this audit cannot determine, the metadata service's included", entry, localUseNAT64)
 		return &r
 	}
 	if r := translatedProblem(key, entry, host); r != nil {
@@ -181,12 +207,61 @@ func egressProblem(key, entry string) *result {
 	return networkProblem(key, host)
 }
 
-// ipv4Translations are the IPv6 prefixes whose addresses the egress guard
-// checks by the IPv4 address they embed: NAT64 (RFC 6052) in the last 32
-// bits, 6to4 (RFC 3056) in bits 16 to 47. An entry that covers such
-// addresses admits the IPv4 network they embed, so "64:ff9b::/96", a /96
-// by its own length, reaches every public IPv4 address through a NAT64
-// gateway.
+// entryPrefix parses an allowlist entry's host as a CIDR prefix or a single
+// address; ok is false for a host name.
+func entryPrefix(host string) (netip.Prefix, bool) {
+	if prefix, err := netip.ParsePrefix(host); err == nil {
+		return prefix, true
+	}
+	addr, err := netip.ParseAddr(host)
+	if err != nil {
+		return netip.Prefix{}, false
+	}
+	return netip.PrefixFrom(addr, addr.BitLen()), true
+}
+
+// metadataProblem reports an entry (or the IPv4 network it embeds, named by
+// via) that reaches a cloud metadata service: one that overlaps the
+// link-local range, or one that is a metadata address outside it. A /0
+// entry is left to networkProblem, because the guard never lets it unlock
+// a forbidden address.
+func metadataProblem(key, entry string, prefix netip.Prefix, via string) *result {
+	if prefix.Bits() == 0 {
+		return nil
+	}
+	if prefix.Overlaps(metadataRange) {
+		r := fail(key, "%s reaches the link-local range 169.254.0.0/16%s, where cloud metadata services answer", entry, via)
+		return &r
+	}
+	for _, a := range metadataAddresses {
+		if prefix.Bits() == a.BitLen() && prefix.Addr() == a {
+			r := fail(key, "%s is the cloud metadata address %s%s", entry, a, via)
+			return &r
+		}
+	}
+	return nil
+}
+
+// embeddedNetwork returns the IPv4 network that the addresses of prefix
+// embed at bit offset of translation, when prefix lies inside translation
+// and is longer than offset.
+func embeddedNetwork(prefix, translation netip.Prefix, offset int) (netip.Prefix, bool) {
+	if !prefix.Addr().Is6() || prefix.Bits() <= offset || !translation.Contains(prefix.Addr()) {
+		return netip.Prefix{}, false
+	}
+	b := prefix.Addr().As16()
+	embedded := netip.AddrFrom4([4]byte(b[offset/8 : offset/8+4]))
+	return netip.PrefixFrom(embedded, min(prefix.Bits()-offset, 32)).Masked(), true
+}
+
+// ipv4Translations are the IPv6 prefixes whose addresses embed an IPv4
+// address: NAT64 (RFC 6052) and IPv4-translated (RFC 2765) addresses in
+// the last 32 bits, 6to4 (RFC 3056) in bits 16 to 47. The egress guard
+// checks NAT64 and 6to4 addresses by the address they embed and refuses
+// IPv4-translated ones whole, but a translator on the path maps each to
+// the embedded IPv4 address. An entry that covers such addresses admits
+// the IPv4 network they embed, so "64:ff9b::/96", a /96 by its own length,
+// reaches every public IPv4 address through a NAT64 gateway.
 var ipv4Translations = []struct {
 	name   string
 	prefix netip.Prefix
@@ -194,20 +269,14 @@ var ipv4Translations = []struct {
 }{
 	{"NAT64", netip.MustParsePrefix("64:ff9b::/96"), 96},
 	{"6to4", netip.MustParsePrefix("2002::/16"), 16},
+	{"IPv4-translated", netip.MustParsePrefix("::ffff:0:0:0/96"), 96},
 }
 
 // translatedProblem judges an IPv6 entry that overlaps a translation
 // prefix by the width of the IPv4 network it admits, or returns nil.
 func translatedProblem(key, entry, host string) *result {
-	prefix, err := netip.ParsePrefix(host)
-	if err != nil {
-		addr, aerr := netip.ParseAddr(host)
-		if aerr != nil {
-			return nil
-		}
-		prefix = netip.PrefixFrom(addr, addr.BitLen())
-	}
-	if !prefix.Addr().Is6() {
+	prefix, ok := entryPrefix(host)
+	if !ok || !prefix.Addr().Is6() {
 		return nil
 	}
 	for _, tr := range ipv4Translations {

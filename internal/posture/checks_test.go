@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -63,6 +64,9 @@ var checkCases = []checkCase{
 	{"GH-TLS-008", "no CRL file", func(t *testing.T, fx *fixture, tg *Target) { cfgOf(tg).TLS.CRLFile = "" }, Fail, Medium},
 	{"GH-TLS-008", "CRL past next update", func(t *testing.T, fx *fixture, tg *Target) { tg.Now = time.Now().Add(crlValidity + time.Hour) }, Fail, Medium},
 	{"GH-TLS-008", "certificate in CRL file", func(t *testing.T, fx *fixture, tg *Target) { cfgOf(tg).TLS.CRLFile = "pki/partner-ca.pem" }, Fail, Medium},
+	{"GH-TLS-008", "FIFO CRL file", func(t *testing.T, fx *fixture, tg *Target) {
+		cfgOf(tg).TLS.CRLFile = fifoAt(t, fx.file("pki/fifo-crl"))
+	}, Fail, Medium},
 	{"GH-TLS-008", "two CRLs from one issuer", func(t *testing.T, fx *fixture, tg *Target) {
 		writeCRLs(t, fx.file("pki/crl.pem"), time.Now().Add(crlValidity), fx.partnerCA, fx.adminCA, fx.partnerCA)
 	}, Fail, Medium},
@@ -172,6 +176,11 @@ var checkCases = []checkCase{
 	{"GH-TOK-003", "JWKS URL", func(t *testing.T, fx *fixture, tg *Target) {
 		cfgOf(tg).Partners[0].JWKSFile, cfgOf(tg).Partners[0].JWKSURL = "", "https://ehr.partner.example/jwks.json"
 	}, Pass, 0},
+	// A FIFO without a writer must not block the audit, which catches
+	// SIGTERM and would then hang until SIGKILL.
+	{"GH-TOK-003", "FIFO JWK set", func(t *testing.T, fx *fixture, tg *Target) {
+		cfgOf(tg).Partners[0].JWKSFile = fifoAt(t, fx.file("partners/fifo.json"))
+	}, Fail, High},
 	{"GH-TOK-004", "file", nil, Fail, Low},
 	{"GH-TOK-004", "hosted", func(t *testing.T, fx *fixture, tg *Target) {
 		tg.settings.jwksURLs = map[int]string{0: "https://ehr.partner.example/jwks.json"}
@@ -363,6 +372,21 @@ var checkCases = []checkCase{
 		cfgOf(tg).Egress.Allow = []string{"2002:c633:6400::/40"}
 		tg.settings = settingsFrom(tg.Config)
 	}, Pass, 0},
+	// The guard refuses these cloud metadata addresses unless an entry
+	// names the address itself, so such an entry unlocks the service.
+	{"GH-NET-002", "aws ipv6 metadata", egressEntry("fd00:ec2::254"), Fail, High},
+	{"GH-NET-002", "aws ipv6 metadata with port", egressEntry("[fd00:ec2::254]:80"), Fail, High},
+	{"GH-NET-002", "alibaba metadata", egressEntry("100.100.100.200"), Fail, High},
+	{"GH-NET-002", "oracle metadata", egressEntry("192.0.0.192:443"), Fail, High},
+	{"GH-NET-002", "metadata through nat64", egressEntry("64:ff9b::a9fe:a9fe"), Fail, High},
+	{"GH-NET-002", "link-local through nat64", egressEntry("64:ff9b::a9fe:0/112"), Fail, High},
+	{"GH-NET-002", "link-local through 6to4", egressEntry("2002:a9fe:a9fe::/48"), Fail, High},
+	{"GH-NET-002", "alibaba metadata through nat64", egressEntry("64:ff9b::6464:64c8"), Fail, High},
+	{"GH-NET-002", "ipv4-translated prefix", egressEntry("::ffff:0:0:0/96"), Fail, High},
+	{"GH-NET-002", "metadata ipv4-translated", egressEntry("::ffff:0:a9fe:a9fe"), Fail, High},
+	{"GH-NET-002", "local-use nat64", egressEntry("64:ff9b:1::/48"), Fail, Medium},
+	{"GH-NET-002", "public address", egressEntry("198.51.100.7"), Pass, 0},
+	{"GH-NET-002", "metadata-wide carrier-grade NAT", egressEntry("100.64.0.0/10"), Fail, Medium},
 	{"GH-NET-003", "https", nil, Pass, 0},
 	{"GH-NET-003", "plain http", func(t *testing.T, fx *fixture, tg *Target) {
 		cfgOf(tg).Upstream.URL = "http://engine.payer.internal/fhir"
@@ -420,6 +444,11 @@ var checkCases = []checkCase{
 	{"GH-ADM-003", "partner CA outside admin bundle", func(t *testing.T, fx *fixture, tg *Target) {
 		cfgOf(tg).Partners[0].IssuingCA = &config.IssuingCA{CertFile: fx.file("pki/partner-ca.pem")}
 	}, Pass, 0},
+	// GH-TLS-005 reports the unreadable bundle; this check must only not
+	// block on it.
+	{"GH-ADM-003", "FIFO admin bundle", func(t *testing.T, fx *fixture, tg *Target) {
+		cfgOf(tg).Admin.ClientCAFile = fifoAt(t, fx.file("pki/fifo-ca"))
+	}, Pass, 0},
 	{"GH-TLS-009", "outbound disabled", nil, Pass, 0},
 	{"GH-TLS-009", "own engine CA", func(t *testing.T, fx *fixture, tg *Target) {
 		cfgOf(tg).Outbound.Listen = "10.30.0.5:8444"
@@ -455,6 +484,10 @@ var checkCases = []checkCase{
 	{"GH-LOG-001", "not configurable", func(t *testing.T, fx *fixture, tg *Target) { tg.settings.logRecipients = nil }, NotConfigured, Low},
 	{"GH-LOG-001", "empty file", func(t *testing.T, fx *fixture, tg *Target) {
 		mustWrite(t, fx.file("pki/audit-recipients.txt"), []byte("# nobody\n"))
+		tg.settings = settingsFrom(tg.Config)
+	}, Fail, Medium},
+	{"GH-LOG-001", "FIFO recipients file", func(t *testing.T, fx *fixture, tg *Target) {
+		cfgOf(tg).Audit.RecipientsFile = fifoAt(t, fx.file("pki/fifo-recipients"))
 		tg.settings = settingsFrom(tg.Config)
 	}, Fail, Medium},
 	{"GH-LOG-002", "witness", nil, Pass, 0},
@@ -639,6 +672,23 @@ func serverNotAfter(t *testing.T, tg *Target) time.Time {
 		t.Fatal(err)
 	}
 	return certs[0].NotAfter
+}
+
+// egressEntry returns a mutation that adds entry to egress.allow.
+func egressEntry(entry string) func(*testing.T, *fixture, *Target) {
+	return func(t *testing.T, fx *fixture, tg *Target) {
+		cfgOf(tg).Egress.Allow = append(cfgOf(tg).Egress.Allow, entry)
+		tg.settings = settingsFrom(tg.Config)
+	}
+}
+
+// fifoAt creates a FIFO at path, with no writer, and returns path.
+func fifoAt(t *testing.T, path string) string {
+	t.Helper()
+	if err := syscall.Mkfifo(path, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 func addScope(tg *Target, s string) {

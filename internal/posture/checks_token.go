@@ -7,13 +7,13 @@ import (
 	"crypto/rsa"
 	"encoding/json"
 	"fmt"
-	"io"
-	"os"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+
+	"github.com/gatehouse-health/gatehouse/internal/safefile"
 )
 
 // Token lifetime bounds: up to goodTokenLifetime passes, above
@@ -117,17 +117,10 @@ func checkPartnerKeys(t *Target) []result {
 }
 
 func loadJWKS(path string) (*jose.JSONWebKeySet, error) {
-	fh, err := os.Open(path)
+	// ReadCapped neither blocks on a FIFO nor reads a device without end.
+	data, err := safefile.ReadCapped(path, maxJWKSBytes)
 	if err != nil {
 		return nil, fmt.Errorf("cannot read the JWK set: %w", err)
-	}
-	defer fh.Close()
-	data, err := io.ReadAll(io.LimitReader(fh, maxJWKSBytes+1))
-	if err != nil {
-		return nil, fmt.Errorf("cannot read the JWK set: %w", err)
-	}
-	if len(data) > maxJWKSBytes {
-		return nil, fmt.Errorf("the JWK set %s is larger than %d bytes", path, maxJWKSBytes)
 	}
 	set, err := parseJWKS(data)
 	if err != nil {

@@ -3,11 +3,11 @@ package posture
 import (
 	"bufio"
 	"fmt"
-	"os"
 	"strings"
 	"time"
 
 	"github.com/gatehouse-health/gatehouse/internal/config"
+	"github.com/gatehouse-health/gatehouse/internal/safefile"
 )
 
 // settings contains the values the network, logging and policy checks
@@ -179,7 +179,10 @@ func alertRules(a config.Alerts) (all, cutting []string) {
 // recipients file; an unreadable file gives an empty, non-nil list.
 func readRecipients(path string) []string {
 	out := []string{}
-	fh, err := os.Open(path)
+	// OpenRead does not block on a FIFO without a writer, and the
+	// scanner stops at its first line longer than 64 KiB, so a device
+	// such as /dev/zero ends the read too.
+	fh, err := safefile.OpenRead(path)
 	if err != nil {
 		return out
 	}
