@@ -14,9 +14,9 @@ import (
 )
 
 // addEntryCounts appends "_count=n" to the entry.request.url of each type
-// or system search without _count in a batch or transaction body, as
-// addDefaultCount does for a plain search. It returns the new body, or
-// body itself when no entry needs the parameter. The bytes are
+// or system search without _count in a batch or transaction body, whose
+// parsed form is b, as addDefaultCount does for a plain search. It returns
+// the new body, or body itself when no entry needs the parameter. The bytes are
 // inserted before the closing quote of each URL string, so every other
 // byte and member order is kept, and the JSON stays valid whatever
 // escapes the URL uses.
@@ -24,13 +24,7 @@ import (
 // A Bundle with a signature is rejected instead of changed, because the
 // change would break the signature. So is a body that would grow past
 // maxBody, the request body cap.
-func addEntryCounts(body []byte, n int, maxBody int64) ([]byte, *Refusal) {
-	b, err := fhirreq.ParseBundle(body)
-	if err != nil {
-		// The policy stage or checkOutboundEntries parsed this Bundle
-		// before, so this is not expected.
-		return nil, bundleUnreadable()
-	}
+func addEntryCounts(body []byte, b *fhirreq.Bundle, n int, maxBody int64) ([]byte, *Refusal) {
 	var entries []int
 	for i := range b.Entries {
 		e := &b.Entries[i]

@@ -46,6 +46,12 @@ type exchange struct {
 	// bundle is the request Bundle the policy engine parsed to allow a
 	// PAS operation, nil otherwise; it refers to body.
 	bundle *fhirreq.Bundle
+	// batch and batchErr are the result of parsing body as a batch or
+	// transaction Bundle, which parsedBatch does on first use, so that
+	// the kill switch, the outbound checks and the added _count share one
+	// parse. addDefaultCount resets both when it replaces body.
+	batch    *fhirreq.Bundle
+	batchErr error
 	// allowlisted is set once the partner's allowlist names fhir.
 	allowlisted bool
 	// accept is the q values of the request's Accept once checkAccept has
@@ -135,4 +141,13 @@ func (ex *exchange) recordedBody() []byte {
 		return ex.redact(ex.body)
 	}
 	return ex.body
+}
+
+// parsedBatch returns body parsed as a batch or transaction Bundle,
+// parsing it on the first call. The Bundle refers to body.
+func (ex *exchange) parsedBatch() (*fhirreq.Bundle, error) {
+	if ex.batch == nil && ex.batchErr == nil {
+		ex.batch, ex.batchErr = fhirreq.ParseBundle(ex.body)
+	}
+	return ex.batch, ex.batchErr
 }

@@ -158,12 +158,19 @@ func (g *Gateway) addDefaultCount(ex *exchange) *Refusal {
 		n = policy.DefaultMaxCount
 	}
 	if ex.fhir != nil && ex.fhir.Kind == fhirreq.BatchTransaction {
-		body, ref := addEntryCounts(ex.body, n, g.opts.MaxBodyBytes)
+		b, err := ex.parsedBatch()
+		if err != nil {
+			// The policy stage or checkOutboundEntries parsed this Bundle
+			// before, so this is not expected.
+			return bundleUnreadable()
+		}
+		body, ref := addEntryCounts(ex.body, b, n, g.opts.MaxBodyBytes)
 		if ref != nil {
 			return ref
 		}
 		if len(body) != len(ex.body) {
 			ex.body = body
+			ex.batch, ex.batchErr = nil, nil
 			// The JSON intake checked the old bytes, so the built-in payer
 			// service must check these itself.
 			ex.jsonChecked = false

@@ -56,7 +56,7 @@ func (g *Gateway) checkOutboundSearch(ex *exchange, opts OutboundOptions) *Refus
 	criteria := criteriaOf(ex.fhir, "")
 	if ex.fhir.Kind == fhirreq.BatchTransaction {
 		// checkOutboundEntries rejected a Bundle that does not parse.
-		b, err := fhirreq.ParseBundle(ex.body)
+		b, err := ex.parsedBatch()
 		if err != nil {
 			return bundleUnreadable()
 		}

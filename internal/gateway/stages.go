@@ -266,7 +266,7 @@ func checkEntryCuts(ks *killswitch.Switch, ex *exchange) *killswitch.Cut {
 	if ex.fhir == nil || ex.fhir.Kind != fhirreq.BatchTransaction || len(ks.Cuts()) == 0 {
 		return nil
 	}
-	b, err := fhirreq.ParseBundle(ex.body)
+	b, err := ex.parsedBatch()
 	if err != nil {
 		return nil
 	}
@@ -527,7 +527,7 @@ func checkOutboundEntries(ex *exchange, req *fhirreq.Request) *Refusal {
 	if ex.partner.Policy != nil || req.Kind != fhirreq.BatchTransaction {
 		return nil
 	}
-	b, err := fhirreq.ParseBundle(ex.body)
+	b, err := ex.parsedBatch()
 	if err != nil {
 		return bundleUnreadable()
 	}

@@ -59,7 +59,7 @@ func (stubIssuer) WriteResponse(w http.ResponseWriter, _ *token.Result, e *token
 	w.WriteHeader(e.Status)
 }
 
-func testGateway(t *testing.T, v TokenVerifier, store record.Store) *Gateway {
+func testGateway(t testing.TB, v TokenVerifier, store record.Store) *Gateway {
 	t.Helper()
 	allowed, _ := fhirreq.ParsePattern("Claim/$submit")
 	g, err := New(Options{

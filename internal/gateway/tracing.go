@@ -99,6 +99,7 @@ func (n stageName) String() string { return stageNames[n] }
 // always starts a new trace: a traceparent header from the client is
 // ignored, because the client controls it.
 func (g *Gateway) serveTraced(w http.ResponseWriter, r *http.Request, name string, serve func(http.ResponseWriter, *http.Request)) {
+	closeAfterChunkedBody(w, r)
 	// The request body stays in memory until the exchange ends (it is
 	// forwarded and recorded), so its share of the budget is returned
 	// only here.
