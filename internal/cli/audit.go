@@ -126,11 +126,11 @@ func (e *env) loadAuditSource(s *auditSource) bool {
 		return true
 	}
 	cfg, err := config.Load(*s.config)
+	if e.printConfigNotFound(err, *s.config, "pass --database FILE|URL and --key FILE") {
+		return false
+	}
 	if err != nil {
 		e.errorf("%v", err)
-		if errors.Is(err, os.ErrNotExist) {
-			e.hint("check the path, or pass --database FILE|URL and --key FILE")
-		}
 		return false
 	}
 	s.cfg = cfg

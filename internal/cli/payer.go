@@ -109,9 +109,7 @@ func (e *env) configDatabase(f payerFlags) (string, bool) {
 		return f.database(), true
 	}
 	cfg, err := config.Load(*f.cfgPath)
-	if errors.Is(err, os.ErrNotExist) {
-		e.errorf("configuration file %s not found", *f.cfgPath)
-		e.hint("check the path, or pass --database FILE|URL")
+	if e.printConfigNotFound(err, *f.cfgPath, "pass --database FILE|URL") {
 		return "", false
 	}
 	if err != nil {
