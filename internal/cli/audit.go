@@ -19,11 +19,11 @@ import (
 )
 
 const auditUsage = `Usage:
-    gatehouse audit verify [--data DIR | --config FILE | --database FILE|URL] [--key FILE]... [--from-checkpoint FILE] [--no-checkpoint-file] [--write-checkpoint FILE] [--retention DURATION]
+    gatehouse audit verify [--data DIR | --config FILE | --database FILE|URL] [--key FILE]... [--from-checkpoint FILE] [--no-checkpoint-file] [--write-checkpoint FILE] [--retention DURATION] [--witness VKEY]...
     gatehouse audit show [--exchange ID] [--partner P] [--since T] [--status N] [--decision D] [--interaction I] [--identity FILE [--write-bodies DIR]] [--limit N] [--newest]
     gatehouse audit export [--format ndjson|auditevent|cef] [filters of show]
     gatehouse audit prove INDEX
-    gatehouse audit check-proof FILE [--key FILE]... [--leaf HASH] [--request-body FILE] [--response-body FILE]
+    gatehouse audit check-proof FILE [--key FILE... | --data DIR] [--leaf HASH] [--witness VKEY] [--request-body FILE] [--response-body FILE]
     gatehouse audit keygen --origin NAME [--out DIR]
     gatehouse audit rotate-signing-key --config FILE --new-key FILE
 
