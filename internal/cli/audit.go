@@ -19,11 +19,11 @@ import (
 )
 
 const auditUsage = `Usage:
-    gatehouse audit verify [--data DIR | --config FILE | --database FILE|URL] [--key FILE]... [--from-checkpoint FILE] [--no-checkpoint-file] [--write-checkpoint FILE] [--retention DURATION]
+    gatehouse audit verify [--data DIR | --config FILE | --database FILE|URL] [--key FILE]... [--from-checkpoint FILE] [--no-checkpoint-file] [--write-checkpoint FILE] [--retention DURATION] [--witness VKEY]...
     gatehouse audit show [--exchange ID] [--partner P] [--since T] [--status N] [--decision D] [--interaction I] [--identity FILE [--write-bodies DIR]] [--limit N] [--newest]
     gatehouse audit export [--format ndjson|auditevent|cef] [filters of show]
     gatehouse audit prove INDEX
-    gatehouse audit check-proof FILE [--key FILE]... [--leaf HASH] [--request-body FILE] [--response-body FILE]
+    gatehouse audit check-proof FILE [--key FILE... | --data DIR] [--leaf HASH] [--witness VKEY] [--request-body FILE] [--response-body FILE]
     gatehouse audit keygen --origin NAME [--out DIR]
     gatehouse audit rotate-signing-key --config FILE --new-key FILE
 
@@ -126,11 +126,11 @@ func (e *env) loadAuditSource(s *auditSource) bool {
 		return true
 	}
 	cfg, err := config.Load(*s.config)
+	if e.printConfigNotFound(err, *s.config, "pass --database FILE|URL and --key FILE") {
+		return false
+	}
 	if err != nil {
 		e.errorf("%v", err)
-		if errors.Is(err, os.ErrNotExist) {
-			e.hint("check the path, or pass --database FILE|URL and --key FILE")
-		}
 		return false
 	}
 	s.cfg = cfg
@@ -162,9 +162,13 @@ func (e *env) openAudit(s *auditSource) (*storage.DB, *auditlog.Reader, bool) {
 		return nil, nil, false
 	}
 	if dialect == storage.SQLite {
-		if _, err := os.Stat(path); err != nil {
+		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+			e.errorf("audit log database %s not found", path)
+			e.hint("pass --config FILE of a deployment, --data DIR of a gateway that has run, or --database FILE|URL")
+			return nil, nil, false
+		} else if err != nil {
 			e.errorf("audit log database: %v", err)
-			e.hint("pass --data DIR of a gateway that has run, or --database FILE")
+			e.hint("pass --config FILE of a deployment, --data DIR of a gateway that has run, or --database FILE|URL")
 			return nil, nil, false
 		}
 	}
@@ -236,14 +240,16 @@ func (e *env) logKeys(s *auditSource) ([]note.Verifier, bool) {
 		e.hint("pass --key with the checkpoint.vkey that 'gatehouse audit keygen' wrote beside the gateway's audit.signing_key_file")
 		return nil, false
 	}
-	path := auditlog.DevKeyPaths(s.dataDir()).VerifierFile
+	dir := s.dataDir()
+	if _, err := os.Stat(dir); err != nil {
+		e.errorf("%s is not a development data directory: the directory does not exist", dir)
+		e.hint("no development data in %s: pass --config FILE of a deployment, --data DIR of a development gateway, or --database FILE|URL with --key FILE", dir)
+		return nil, false
+	}
+	path := auditlog.DevKeyPaths(dir).VerifierFile
 	v, err := auditlog.LoadVerifier(path)
 	if err != nil {
 		e.errorf("%v", err)
-		if *s.data == "" && errors.Is(err, os.ErrNotExist) {
-			e.hint("no development data in ./%s: pass --config FILE of a deployment, --data DIR of a development gateway, or --database FILE|URL with --key FILE", devmode.DefaultDir)
-			return nil, false
-		}
 		e.hint("keep the verifier key where the database's administrators cannot change it, and pass it with --key")
 		return nil, false
 	}

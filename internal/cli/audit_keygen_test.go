@@ -92,3 +92,13 @@ func TestAuditKeygenErrors(t *testing.T) {
 		t.Error("keygen replaced an existing signing key")
 	}
 }
+
+// TestAuditUsageMatchesSynopses checks that the group usage of 'gatehouse
+// audit' lists the same options as -h of the subcommands it shows in full.
+func TestAuditUsageMatchesSynopses(t *testing.T) {
+	for _, synopsis := range []string{verifySynopsis, checkProofSynopsis, auditKeygenSynopsis, rotateSynopsis} {
+		if !strings.Contains(auditUsage, "\n    "+synopsis+"\n") {
+			t.Errorf("audit usage lacks the synopsis %q:\n%s", synopsis, auditUsage)
+		}
+	}
+}

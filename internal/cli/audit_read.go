@@ -300,8 +300,16 @@ func (e *env) showRow(row *auditlog.Row, dec *auditlog.Decrypter, bodyDir string
 	}
 	x := &row.Leaf.Entry
 	target, queryWithheld := auditlog.ExportTarget(row, bodies)
-	fmt.Fprintf(e.stdout, "#%d %s %s %s %s %s -> %s %s", row.Leaf.Index, x.RecordedAt.UTC().Format(time.RFC3339Nano),
-		x.Direction, x.Partner, x.Method, target, statusText(x.Status), x.Decision)
+	if target == "" {
+		// Control entries, such as a kill-switch engage, record no FHIR
+		// path, and a blank between two spaces reads as a lost one.
+		target = "-"
+	}
+	fmt.Fprintf(e.stdout, "#%d %s %s %s %s %s -> %s", row.Leaf.Index, x.RecordedAt.UTC().Format(time.RFC3339Nano),
+		x.Direction, x.Partner, x.Method, target, statusText(x.Status))
+	if x.Decision != "" {
+		fmt.Fprintf(e.stdout, " %s", x.Decision)
+	}
 	if x.Rule != "" {
 		fmt.Fprintf(e.stdout, " (%s)", x.Rule)
 	}

@@ -264,6 +264,16 @@ func TestKillswitchCommand(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "no cut engaged") {
 		t.Errorf("status after release: exit %d\n%s", code, out)
 	}
+
+	// The engage entry records no FHIR path and no decision, and show
+	// prints a dash for the path, not a blank between two spaces.
+	code, out, stderr = run(t, context.Background(), "audit", "show", "--data", data, "--interaction", "killswitch.engage")
+	if code != 0 {
+		t.Errorf("audit show: exit %d\n%s", code, stderr)
+	}
+	if !regexp.MustCompile(`(?m)^#\d+ \S+ admin demo-ehr POST - -> 201 \(killswitch\.cut-1\)$`).MatchString(out) {
+		t.Errorf("audit show of the engage entry does not print a dash for its path:\n%s", out)
+	}
 }
 
 // TestKillswitchUnknownPartnerHint engages a cut on a mistyped partner id:

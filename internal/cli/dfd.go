@@ -31,6 +31,9 @@ func (e *env) dfd(args []string) int {
 	var err error
 	if *cfgPath != "" {
 		if cfg, err = config.Load(*cfgPath); err != nil {
+			if e.printConfigNotFound(err, *cfgPath, "run 'gatehouse dfd' without --config for the development configuration of --data") {
+				return 2
+			}
 			e.errorf("%v", err)
 			e.hint("%s", configFixHint(err, *cfgPath))
 			return 2

@@ -309,15 +309,21 @@ func (e *env) adminRequest(ctx context.Context, client *http.Client, method, url
 // such as "cut 3", and is empty for an engage or a listing.
 func (e *env) printAdminError(status int, body []byte, subject string) {
 	var msg struct {
-		Error      string    `json:"error"`
-		ReleasedBy string    `json:"released_by"`
-		ReleasedAt time.Time `json:"released_at"`
+		Error        string    `json:"error"`
+		ReleasedBy   string    `json:"released_by"`
+		ReleasedAt   time.Time `json:"released_at"`
+		ResourceType string    `json:"resourceType"`
 	}
 	json.Unmarshal(body, &msg)
 	// The gateway's messages carry its package prefix, which means
 	// nothing to an operator.
 	reason := strings.TrimPrefix(msg.Error, "killswitch: ")
 	switch {
+	case msg.ResourceType == "OperationOutcome":
+		// Only the FHIR listeners respond with an OperationOutcome, so
+		// --admin names the inbound (public_url) or outbound listener.
+		e.errorf("the gateway rejected the request (HTTP %d): --admin names a FHIR listener, not the admin listener", status)
+		e.hint("set --admin to the URL of the admin listener (admin.listen in the configuration), not public_url or outbound.listen")
 	case status == http.StatusConflict && subject != "" && msg.ReleasedBy != "":
 		e.errorf("%s is already released: %s released it at %s", subject, msg.ReleasedBy, msg.ReleasedAt.UTC().Format(time.RFC3339))
 		e.hint("nothing to do: the cut no longer blocks traffic; 'gatehouse audit show --interaction killswitch.release' shows the release")
@@ -330,6 +336,9 @@ func (e *env) printAdminError(status int, body []byte, subject string) {
 		e.errorf("%s is not engaged: %s", subject, reason)
 		e.hint("run 'gatehouse killswitch status' to list engaged cuts and their ids")
 	default:
+		if reason == "" {
+			reason = "no reason given"
+		}
 		e.errorf("the gateway rejected the request (HTTP %d): %s", status, reason)
 		switch status {
 		case http.StatusUnauthorized, http.StatusForbidden:

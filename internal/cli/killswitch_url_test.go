@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/gatehouse-health/gatehouse/internal/app"
 	"github.com/gatehouse-health/gatehouse/internal/pki"
 )
 
@@ -78,5 +79,29 @@ func TestKillswitchAdminURLRejected(t *testing.T) {
 				t.Errorf("%d connections to the admin address, want none", n)
 			}
 		})
+	}
+}
+
+// TestKillswitchPublicURLHint points --admin at the inbound FHIR listener
+// of a running development gateway. It responds to the admin path with a 404
+// OperationOutcome, and the hint names admin.listen as the URL to use.
+func TestKillswitchPublicURLHint(t *testing.T) {
+	data, _, _ := serveDev(t, "127.0.0.1:0")
+	ep, err := readEndpoint(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile := app.DevAdminFiles(data)
+
+	code, _, stderr := run(t, context.Background(), "killswitch", "status",
+		"--admin", ep.PublicURL, "--cert", certFile, "--key", keyFile, "--ca", filepath.Join(data, "ca", "ca.pem"))
+	if code != 1 {
+		t.Errorf("exit code %d, want 1", code)
+	}
+	if !strings.Contains(stderr, "gatehouse: error: the gateway rejected the request (HTTP 404): --admin names a FHIR listener, not the admin listener") {
+		t.Errorf("the error does not say that --admin names a FHIR listener:\n%s", stderr)
+	}
+	if !strings.Contains(stderr, "gatehouse: hint: set --admin to the URL of the admin listener (admin.listen in the configuration)") {
+		t.Errorf("the hint does not name admin.listen:\n%s", stderr)
 	}
 }

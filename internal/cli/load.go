@@ -5,9 +5,11 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -111,8 +113,8 @@ func (e *env) loadRequests(synthea, bundles string) ([]*loadgen.Template, error)
 		if err != nil {
 			return nil, err
 		}
-		fmt.Fprintf(e.stderr, "gatehouse: load: %d requests from %d Synthea patients in %s (%d claims skipped)\n",
-			len(reqs), st.Patients, filepath.Base(synthea), st.Claims-st.Requests)
+		fmt.Fprintf(e.stderr, "gatehouse: load: %d requests from %d Synthea patients in %s (%d claims skipped%s)\n",
+			len(reqs), st.Patients, filepath.Base(synthea), st.Claims-st.Requests, skipReasons(st.Skipped))
 		return reqs, nil
 	case bundles != "":
 		reqs, skipped, err := loadgen.FromDir(bundles)
@@ -265,4 +267,20 @@ func (e *env) loadMembers(reqs []*loadgen.Template) [][]byte {
 		e.warnf("%d of %d requests name a patient without identifier, family name or birth date; the payer rejects them as unknown members", skipped, len(reqs))
 	}
 	return seed
+}
+
+// skipReasons returns the counts of skipped claims by reason, such as
+// ": 40 no insurance, 6 no items with a code", or "" when there are none.
+func skipReasons(skipped map[string]int) string {
+	reasons := slices.Sorted(maps.Keys(skipped))
+	parts := make([]string, 0, len(reasons))
+	for _, reason := range reasons {
+		if skipped[reason] > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", skipped[reason], reason))
+		}
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return ": " + strings.Join(parts, ", ")
 }

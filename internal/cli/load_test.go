@@ -199,3 +199,19 @@ func TestLoadTargetWithoutData(t *testing.T) {
 		t.Errorf("no hint to start the gateway:\n%s", stderr)
 	}
 }
+
+func TestSkipReasons(t *testing.T) {
+	tests := []struct {
+		skipped map[string]int
+		want    string
+	}{
+		{nil, ""},
+		{map[string]int{"no insurance": 0}, ""},
+		{map[string]int{"no items with a code": 6, "no insurance": 40}, ": 40 no insurance, 6 no items with a code"},
+	}
+	for _, tt := range tests {
+		if got := skipReasons(tt.skipped); got != tt.want {
+			t.Errorf("skipReasons(%v) = %q, want %q", tt.skipped, got, tt.want)
+		}
+	}
+}

@@ -106,6 +106,7 @@ var singleDashOption = regexp.MustCompile(`(?m)^  -[a-z][a-z-]*`)
 // command that went on to connect would fail differently, with exit 1.
 func TestUsageErrorsBeforeNetwork(t *testing.T) {
 	none := filepath.Join(t.TempDir(), "none")
+	empty := t.TempDir()
 	cfg := filepath.Join(t.TempDir(), "gatehouse.yaml")
 	tests := []struct {
 		name       string
@@ -130,6 +131,11 @@ func TestUsageErrorsBeforeNetwork(t *testing.T) {
 		{"serve config and listen", []string{"serve", "--config", cfg, "--listen", "127.0.0.1:1"}, "--listen cannot be combined with --config", "set listen, admin.listen and the file paths in " + cfg, false},
 		{"serve config and data", []string{"serve", "--config", cfg, "--data", none}, "--data cannot be combined with --config", "drop --config", false},
 		{"serve missing config", []string{"serve", "--config", "/nonexistent/gatehouse.yaml"}, "configuration file /nonexistent/gatehouse.yaml not found", "without --config for development mode", false},
+		{"posture missing config", []string{"posture", "--config", "/nonexistent/gatehouse.yaml"}, "configuration file /nonexistent/gatehouse.yaml not found", "check the path, or run 'gatehouse posture' without --config", false},
+		{"dfd missing config", []string{"dfd", "--config", "/nonexistent/gatehouse.yaml"}, "configuration file /nonexistent/gatehouse.yaml not found", "check the path, or run 'gatehouse dfd' without --config", false},
+		{"audit verify missing data", []string{"audit", "verify", "--data", none}, none + " is not a development data directory: the directory does not exist", "no development data in " + none + ": pass --config FILE", false},
+		{"audit show missing database", []string{"audit", "show", "--data", empty}, "audit log database " + filepath.Join(empty, "gatehouse.db") + " not found", "pass --config FILE of a deployment, --data DIR of a gateway that has run", false},
+		{"audit verify missing config", []string{"audit", "verify", "--config", "/nonexistent/gatehouse.yaml"}, "configuration file /nonexistent/gatehouse.yaml not found", "check the path, or pass --database FILE|URL and --key FILE", false},
 		{"token unknown partner", []string{"token", "--data", none, "--partner", "nobody"}, `unknown partner "nobody": development mode has only the partner demo-ehr`, "--partner demo-ehr", false},
 		{"validate missing file", []string{"validate", "/nonexistent/claim.json"}, "cannot read /nonexistent/claim.json: no such file or directory", "pass FHIR JSON", false},
 		{"payer load missing path", []string{"payer", "load", "--data", t.TempDir(), "/nonexistent/members.tgz"}, "cannot read /nonexistent/members.tgz: no such file or directory", "Synthea FILE.tgz", false},

@@ -45,7 +45,8 @@ const (
 Synthea FHIR R4 patient Bundles: a Synthea output archive (FILE.tgz of
 JSON Bundles), a directory of Bundle files, or one Bundle (FILE.json).
 NDJSON bulk exports are not read. A member already loaded is skipped, so
-a load that stopped can be run again.`
+a load that stopped can be run again. The load exits 1 when it stores no
+member and finds none already loaded, as for a PAS request Bundle.`
 	payerPendedHelp = `Lists the pended items of the built-in payer service's work queue, one
 line each: the preAuthRef, the item sequence, the service code, when it
 was pended, and the decision the rule table will make later, if any.`
@@ -109,9 +110,7 @@ func (e *env) configDatabase(f payerFlags) (string, bool) {
 		return f.database(), true
 	}
 	cfg, err := config.Load(*f.cfgPath)
-	if errors.Is(err, os.ErrNotExist) {
-		e.errorf("configuration file %s not found", *f.cfgPath)
-		e.hint("check the path, or pass --database FILE|URL")
+	if e.printConfigNotFound(err, *f.cfgPath, "pass --database FILE|URL") {
 		return "", false
 	}
 	if err != nil {
@@ -348,6 +347,13 @@ func (e *env) payerLoad(svc *payer.Service, positional []string) int {
 		case sum != nil && sum.Members > 0:
 			e.hint("the members loaded before the error are kept; running the load again skips them")
 		}
+		return 1
+	}
+	// Every file skipped, none of them as already loaded, means the input
+	// holds no member file at all, which a script must not take for success.
+	if sum.Members == 0 && sum.Skipped[members.SkipAlreadyLoaded] == 0 {
+		e.errorf("no member loaded from %s: every file was skipped, for the reasons listed above", positional[0])
+		e.hint("payer load reads Synthea patient Bundles: one Patient with an identifier, a family name and a birth date, and a Coverage with period.start or an ExplanationOfBenefit")
 		return 1
 	}
 	return 0

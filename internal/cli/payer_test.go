@@ -272,7 +272,8 @@ func TestPayerLoad(t *testing.T) {
 
 // TestPayerLoadUndatedCoverage loads a Bundle whose Coverage has no
 // period, as PAS request bundles send it. The skip reason must state that a
-// Coverage was read but had no start date.
+// Coverage was read but had no start date, and a load that stored no
+// member fails.
 func TestPayerLoadUndatedCoverage(t *testing.T) {
 	dir := t.TempDir()
 	bundle := `{"resourceType":"Bundle","type":"collection","entry":[{"resource":{"resourceType":"Patient","identifier":[{"system":"s","value":"1"}],"name":[{"family":"Roe"}],"birthDate":"1980-02-03"}},{"resource":{"resourceType":"Coverage","status":"active"}}]}`
@@ -282,12 +283,31 @@ func TestPayerLoadUndatedCoverage(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "gatehouse.db")
 
 	code, out, stderr := run(t, context.Background(), "payer", "load", "--database", db, dir)
-	if code != 0 {
-		t.Fatalf("load: code %d stderr %q", code, stderr)
+	if code != 1 {
+		t.Errorf("load: code %d, want 1; stderr %q", code, stderr)
 	}
 	want := "skipped:           1 (no Coverage with a period start, and no ExplanationOfBenefit to derive one from)"
 	if !strings.Contains(out, want) {
 		t.Errorf("summary lacks %q: %s", want, out)
+	}
+	if !strings.Contains(stderr, "gatehouse: error: no member loaded from "+dir+": every file was skipped") {
+		t.Errorf("stderr does not say that no member was loaded: %q", stderr)
+	}
+	if !strings.Contains(stderr, "gatehouse: hint: payer load reads Synthea patient Bundles") {
+		t.Errorf("stderr has no hint on the expected input: %q", stderr)
+	}
+
+	// A load of a member file succeeds, and so does its repeat, which
+	// skips the member as already loaded.
+	good := t.TempDir()
+	member := `{"resourceType":"Bundle","type":"collection","entry":[{"resource":{"resourceType":"Patient","identifier":[{"system":"s","value":"2"}],"name":[{"family":"Doe"}],"birthDate":"1981-02-03"}},{"resource":{"resourceType":"Coverage","status":"active","period":{"start":"2020-01-01"}}}]}`
+	if err := os.WriteFile(filepath.Join(good, "b.json"), []byte(member), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		if code, _, stderr := run(t, context.Background(), "payer", "load", "--database", db, good); code != 0 {
+			t.Errorf("load %d of a member file: code %d, want 0; stderr %q", i+1, code, stderr)
+		}
 	}
 }
 

@@ -87,6 +87,9 @@ func (e *env) postureConfig(cfgPath, dataDir string) (*posture.Report, bool) {
 	)
 	if cfgPath != "" {
 		cfg, err = config.Load(cfgPath)
+		if e.printConfigNotFound(err, cfgPath, "run 'gatehouse posture' without --config for the development configuration of --data") {
+			return nil, false
+		}
 		if err != nil {
 			e.errorf("%v", err)
 			e.hint("%s; 'gatehouse serve' would refuse it too", configFixHint(err, cfgPath))

@@ -87,6 +87,10 @@ func hardenedExample(t *testing.T) string {
 
 func TestPostureExitCodes(t *testing.T) {
 	hardened := hardenedExample(t)
+	unknownKey := filepath.Join(t.TempDir(), "gatehouse.yaml")
+	if err := os.WriteFile(unknownKey, []byte("listen: 127.0.0.1:8443\nlisten_typo: x\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name string
 		args []string
@@ -100,7 +104,8 @@ func TestPostureExitCodes(t *testing.T) {
 		{"bad threshold", []string{"posture", "--fail-on", "severe"}, 2, `invalid --fail-on "severe"`},
 		{"both modes", []string{"posture", "--config", hardened, "--live", "https://127.0.0.1:1"}, 2, "cannot be combined"},
 		{"no data", []string{"posture", "--data", "/nonexistent/data"}, 2, "is not a development data directory"},
-		{"bad config", []string{"posture", "--config", "/nonexistent/gatehouse.yaml"}, 2, "gatehouse: error: config:"},
+		{"missing config", []string{"posture", "--config", "/nonexistent/gatehouse.yaml"}, 2, "gatehouse: error: configuration file /nonexistent/gatehouse.yaml not found"},
+		{"bad config", []string{"posture", "--config", unknownKey}, 2, "gatehouse: error: config:"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

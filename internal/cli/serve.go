@@ -44,9 +44,7 @@ func (e *env) serve(args []string) int {
 	}
 
 	cfg, layout, err := e.serveConfig(*cfgPath, *dataDir, *listen, *adminListen)
-	if errors.Is(err, os.ErrNotExist) && *cfgPath != "" {
-		e.errorf("configuration file %s not found", *cfgPath)
-		e.hint("check the path, or run 'gatehouse serve' without --config for development mode")
+	if *cfgPath != "" && e.printConfigNotFound(err, *cfgPath, "run 'gatehouse serve' without --config for development mode") {
 		return 2
 	}
 	if err != nil {
@@ -385,6 +383,19 @@ func selfCommand() string {
 	}
 	// An absolute path works from any directory, with or without PATH.
 	return exe
+}
+
+// printConfigNotFound prints the error and hint for a --config file that
+// does not exist, so that every command words it alike, and reports
+// whether err was that. alternative completes the hint "check the path,
+// or ...".
+func (e *env) printConfigNotFound(err error, cfgPath, alternative string) bool {
+	if !errors.Is(err, os.ErrNotExist) {
+		return false
+	}
+	e.errorf("configuration file %s not found", cfgPath)
+	e.hint("check the path, or %s", alternative)
+	return true
 }
 
 // configFixHint returns where to look after config.Load failed on cfgPath.

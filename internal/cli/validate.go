@@ -84,6 +84,13 @@ func (e *env) validate(args []string) int {
 	for _, f := range files {
 		run.file(f)
 	}
+	// One verdict per resource scrolls away over a directory, so the
+	// totals follow on stderr, which keeps --format json output one
+	// object per line.
+	if run.resources > 1 {
+		fmt.Fprintf(e.stderr, "gatehouse: validated %d resources in %d files: %d valid, %d invalid\n",
+			run.resources, len(files), run.resources-run.invalid, run.invalid)
+	}
 	switch {
 	case !ok || run.ioFailed:
 		return 2
@@ -178,15 +185,16 @@ func (e *env) collectFiles(paths []string) (files []string, ok bool) {
 
 // validateRun is the state of one validate command.
 type validateRun struct {
-	env      *env
-	v        *validate.Validator
-	profiles []string
-	json     bool
-	notes    bool // print information issues in text output
-	total    int
-	done     int
-	invalid  int
-	ioFailed bool
+	env       *env
+	v         *validate.Validator
+	profiles  []string
+	json      bool
+	notes     bool // print information issues in text output
+	total     int
+	done      int
+	resources int // resources reported, valid or not
+	invalid   int
+	ioFailed  bool
 }
 
 func (r *validateRun) file(name string) {
@@ -226,9 +234,13 @@ func (r *validateRun) file(name string) {
 		// A file given by name, such as a YAML configuration, would
 		// otherwise get the JSON parser's error at byte 0, which does
 		// not say that the file is of another kind.
+		diagnostics := fmt.Sprintf("%s is not FHIR JSON, NDJSON or XML: a JSON resource starts with \"{\", and only files named .xml are read as XML", name)
+		if strings.HasSuffix(name, ".tgz") || strings.HasSuffix(name, ".tar.gz") {
+			diagnostics += "; to validate the resources of a FHIR package, extract it (tar xzf FILE) and pass its package/ directory, and to validate against its profiles, pass it with --package"
+		}
 		r.report(name, &validate.Result{Issues: []outcome.Issue{{
 			Severity: outcome.Fatal, Code: outcome.CodeStructure,
-			Diagnostics: fmt.Sprintf("%s is not FHIR JSON, NDJSON or XML: a JSON resource starts with \"{\", and only files named .xml are read as XML", name),
+			Diagnostics: diagnostics,
 		}}})
 		return
 	}
@@ -335,6 +347,7 @@ func (r *validateRun) resource(name string, body []byte) {
 
 // report counts and prints the result of one resource.
 func (r *validateRun) report(name string, res *validate.Result) {
+	r.resources++
 	if !res.Valid() {
 		r.invalid++
 	}

@@ -44,6 +44,7 @@ func TestValidateCommand(t *testing.T) {
 	writeFile(t, dir, "sub/notes.txt", "not FHIR")
 	truncated := writeFile(t, t.TempDir(), "truncated.json", `{"resourceType":"Patient",`)
 	yaml := writeFile(t, t.TempDir(), "gatehouse.yaml", "listen: 127.0.0.1:8443\n")
+	archive := writeFile(t, t.TempDir(), "package.tgz", "\x1f\x8b\x08\x00")
 	xmlDir := t.TempDir()
 	goodXML := writeFile(t, xmlDir, "good.xml", `<Patient xmlns="http://hl7.org/fhir"><id value="x"/><gender value="female"/></Patient>`)
 	writeFile(t, xmlDir, "bad.xml", `<Patient xmlns="http://hl7.org/fhir"><id value="y"/><gender value="tall"/></Patient>`)
@@ -58,7 +59,10 @@ func TestValidateCommand(t *testing.T) {
 	}{
 		{"valid file", []string{good}, 0, []string{"good.json: Patient/a: valid"}, ""},
 		{"invalid file", []string{bad}, 1, []string{"Patient/b: invalid", "error Patient.gender: code is not in value set"}, ""},
-		{"directory", []string{dir}, 1, []string{"good.json: Patient/a: valid", "lines.ndjson:1: Patient/c: valid", "lines.ndjson:3: Patient/d: invalid"}, ""},
+		{"directory", []string{dir}, 1, []string{"good.json: Patient/a: valid", "lines.ndjson:1: Patient/c: valid", "lines.ndjson:3: Patient/d: invalid"},
+			"gatehouse: validated 4 resources in 3 files: 2 valid, 2 invalid\n"},
+		{"package archive", []string{archive}, 1, []string{"package.tgz: (no resource): invalid",
+			"extract it (tar xzf FILE) and pass its package/ directory", "pass it with --package"}, ""},
 		{"options after paths", []string{good, "--format", "text"}, 0, []string{"Patient/a: valid"}, ""},
 		{"truncated file", []string{truncated}, 1, []string{"truncated.json: (no resource): invalid", "    fatal (file): "}, ""},
 		{"YAML file", []string{yaml}, 1, []string{"gatehouse.yaml: (no resource): invalid",
@@ -90,6 +94,11 @@ func TestValidateCommand(t *testing.T) {
 				t.Errorf("stderr lacks %q:\n%s", tc.stderr, errOut)
 			}
 		})
+	}
+
+	// One resource needs no totals.
+	if _, _, errOut := runValidate(t, good); errOut != "" {
+		t.Errorf("stderr after one valid file = %q, want nothing", errOut)
 	}
 }
 
