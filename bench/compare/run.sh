@@ -47,9 +47,9 @@ if ! command -v nginx >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y nginx >&2
 fi
 
-# WORK_PARENT is the parent directory of the servers' data. On tmpfs every fsync returns at
-# once, so a run there shows how much of the latency the disk's fsyncs
-# explain.
+# WORK_PARENT is the parent directory of the servers' data. On tmpfs
+# every fsync returns at once, so a run there shows how much of the
+# latency the disk's fsyncs explain.
 work=$(mktemp -d "${WORK_PARENT:-/tmp}/gatehouse-compare.XXXXXX")
 pids=()
 cleanup() {
