@@ -16,6 +16,7 @@
 #   CONCURRENCY=32 MAX_DURATION=10s HALF_DURATION=10s ROUNDS=5 bench/compare/run.sh
 #   PROFILE=/tmp/gatehouse-cpu.pprof bench/compare/run.sh   # CPU profile of (c)
 #   SERVER_CPUS=0,1 bench/compare/run.sh   # servers on both CPUs
+#   WORK_PARENT=/dev/shm bench/compare/run.sh   # data on tmpfs: no disk fsync
 #
 # PROFILE needs MAX_DURATION in whole seconds, such as 10s.
 # Needs go, curl (for PROFILE only) and nginx. As root it installs nginx
@@ -46,7 +47,10 @@ if ! command -v nginx >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y nginx >&2
 fi
 
-work=$(mktemp -d /tmp/gatehouse-compare.XXXXXX)
+# WORK_PARENT is the parent directory of the servers' data. On tmpfs
+# every fsync returns at once, so a run there shows how much of the
+# latency the disk's fsyncs explain.
+work=$(mktemp -d "${WORK_PARENT:-/tmp}/gatehouse-compare.XXXXXX")
 pids=()
 cleanup() {
   if [ -f "$work/nginx/nginx.pid" ]; then
@@ -169,6 +173,7 @@ io_after=$(pressure)
   echo "command: SERVER_CPUS=$server_cpus CONCURRENCY=$conc MAX_DURATION=$max_dur HALF_DURATION=$half_dur ROUNDS=$rounds WARMUP=$warm bench/compare/run.sh"
   echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
   echo "commit: $(cd "$root" && git rev-parse --short HEAD 2>/dev/null || echo unknown) (working tree may hold uncommitted changes)"
+  echo "data: $(df --output=fstype "$work" | tail -1) under ${WORK_PARENT:-/tmp}"
   echo "load average (1, 5, 15 min): before $load_before, after $load_after"
   echo "I/O pressure (/proc/pressure/io): before: $io_before; after: $io_after"
   echo "go: $(go version)"

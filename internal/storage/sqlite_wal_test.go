@@ -125,7 +125,7 @@ func TestWALKeeperCopiesWithoutTheGate(t *testing.T) {
 		t.Fatal(err)
 	}
 	res := make(chan error, 1)
-	go func() { res <- k.checkpoint() }()
+	go func() { res <- k.checkpoint(true) }()
 	deadline := time.Now().Add(keeperWait)
 	for fileSize(t, path) < before+64*4096 {
 		if time.Now().After(deadline) {
@@ -504,5 +504,58 @@ func mustFailSync(t *testing.T, db *DB) {
 	t.Helper()
 	if err := db.SyncCommits(); err == nil {
 		t.Fatal("SyncCommits on a closed descriptor = nil, want an error")
+	}
+}
+
+// Below walRestartBytes of frames, a background checkpoint copies the
+// log without taking the gate, so no writer of the file waits for its
+// fsyncs. Past it, the checkpoint takes the gate so that the log restarts.
+func TestWALKeeperGatesOnlyLargeLogs(t *testing.T) {
+	cycles := checkpointOutcomes(t)
+	path := filepath.Join(t.TempDir(), "k.db")
+	db, err := Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	k := gateFor(db.file).keeper.Load()
+	if k == nil {
+		t.Fatal("no keeper for an open file")
+	}
+
+	writeBlobs(t, db, 8)
+	if err := waitForCheckpoint(t, cycles); err != nil {
+		t.Fatalf("background checkpoint: %v", err)
+	}
+	if n := k.gated.Load(); n != 0 {
+		t.Errorf("%d checkpoints of a log under %d bytes took the gate, want 0", n, walRestartBytes.Load())
+	}
+
+	restore := walRestartBytes.Load()
+	walRestartBytes.Store(1)
+	t.Cleanup(func() { walRestartBytes.Store(restore) })
+	// Outcomes of checkpoints that read the old limit may still be
+	// queued, so write and wait until one reads the new one.
+	for range 32 {
+		writeBlobs(t, db, 1)
+		if err := waitForCheckpoint(t, cycles); err != nil {
+			t.Fatalf("background checkpoint: %v", err)
+		}
+		if k.gated.Load() > 0 {
+			return
+		}
+	}
+	t.Error("no checkpoint took the gate once the log was past walRestartBytes")
+}
+
+// waitForCheckpoint returns the outcome of the next background checkpoint.
+func waitForCheckpoint(t *testing.T, cycles <-chan error) error {
+	t.Helper()
+	select {
+	case err := <-cycles:
+		return err
+	case <-time.After(keeperWait):
+		t.Fatal("no background checkpoint after a write")
+		return nil
 	}
 }
