@@ -141,7 +141,6 @@ type bindingExpanded struct {
 type constraint struct {
 	key, severity, human, expr string
 	id                         uint32                             // the same for copies of one constraint (constraintID)
-	skip                       bool                               // checked natively, or without an expression
 	absent                     atomic.Pointer[absentPlan]         // see absentPlan
 	compiledExpr               atomic.Pointer[compiledConstraint] // see compiled
 	lastAbsent                 atomic.Pointer[absentEntry]        // see run.invariant
@@ -362,9 +361,15 @@ func compileElement(msg json.RawMessage) (*elemDef, error) {
 		e.binding = &binding{strength: raw.Binding.Strength, valueSet: raw.Binding.ValueSet}
 	}
 	for _, c := range raw.Constraint {
+		// Every element carries ele-1, which the walk checks in Go. Keeping
+		// only the constraints FHIRPath evaluates spares the walk a load of
+		// each skipped one on every value.
+		if nativeConstraints[c.Key] || c.Expression == "" {
+			continue
+		}
 		e.constraints = append(e.constraints, &constraint{
 			key: c.Key, severity: c.Severity, human: c.Human, expr: c.Expression,
-			id: constraintID(c.Key, c.Expression), skip: nativeConstraints[c.Key] || c.Expression == "",
+			id: constraintID(c.Key, c.Expression),
 		})
 	}
 	if raw.Slicing != nil {

@@ -124,15 +124,12 @@ func describeValue(n *jnode) string {
 
 // constraints evaluates the FHIRPath invariants of d on the node at a location.
 // ele-1, ext-1, txt-1 and txt-2 are checked natively (see members,
-// extensionShape and xhtml).
+// extensionShape and xhtml), so compiled definitions leave them out.
 func (r *run) constraints(d *elemDef, at *location, fp *fhirpath.Node) {
 	if fp == nil || len(d.constraints) == 0 {
 		return
 	}
 	for _, c := range d.constraints {
-		if c.skip {
-			continue
-		}
 		if r.firstEvaluation(c.id, fp) {
 			r.uncounted++
 			r.invariant(c, d, at, fp)

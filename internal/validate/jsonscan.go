@@ -1,6 +1,8 @@
 package validate
 
 import (
+	"encoding/binary"
+	"math/bits"
 	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -83,14 +85,60 @@ func (s *treeScanner) document() *jnode {
 }
 
 func (s *treeScanner) skipSpace() {
-	for s.pos < len(s.src) {
-		switch s.src[s.pos] {
-		case ' ', '\t', '\n', '\r':
-			s.pos++
-		default:
-			return
-		}
+	if s.pos < len(s.src) && s.src[s.pos] > ' ' {
+		return
 	}
+	s.skipSpaceRun()
+}
+
+// skipSpaceRun is skipSpace past the first white space byte. Indented
+// documents put runs of spaces after each line break, and it skips those
+// eight bytes at a time. It is not inlined, so that skipSpace is, and the
+// common case of no white space costs one comparison.
+//
+//go:noinline
+func (s *treeScanner) skipSpaceRun() {
+	src, i := s.src, s.pos
+	for i < len(src) {
+		switch src[i] {
+		case ' ', '\t', '\n', '\r':
+			i++
+			for i+8 <= len(src) {
+				if other := word(src, i) ^ eightSpaces; other != 0 {
+					i += bits.TrailingZeros64(other) / 8
+					break
+				}
+				i += 8
+			}
+			continue
+		}
+		break
+	}
+	s.pos = i
+}
+
+const (
+	eightSpaces = 0x2020202020202020
+	lowBits     = 0x0101010101010101
+	highBits    = 0x8080808080808080
+)
+
+// word returns the eight bytes of src at i, the first in the low byte.
+// The caller checks that i+8 <= len(src).
+func word(src string, i int) uint64 {
+	return binary.LittleEndian.Uint64(unsafe.Slice(unsafe.StringData(src), len(src))[i : i+8])
+}
+
+// specialBytes marks the first byte of w that a string cannot contain as
+// it is: a control character, the quote, the backslash or a byte of a
+// multi-byte UTF-8 sequence. The lowest set bit of the result, if any, is
+// that byte's high bit. Higher bits may be wrong, because a borrow in the
+// subtractions carries into the next byte.
+func specialBytes(w uint64) uint64 {
+	control := (w - lowBits*0x20) &^ w
+	quote := w ^ (lowBits * '"')
+	backslash := w ^ (lowBits * '\\')
+	return (control | (quote-lowBits)&^quote | (backslash-lowBits)&^backslash | w) & highBits
 }
 
 func (s *treeScanner) newNode(kind byte) *jnode {
@@ -213,6 +261,15 @@ func (s *treeScanner) string() (text string, unescaped, ok bool) {
 	start := s.pos
 	escaped := false
 	for {
+		// Plain text is skipped a word at a time, and the byte loop below
+		// then stops at the byte the word scan found or near the end.
+		for i+8 <= len(src) {
+			if special := specialBytes(word(src, i)); special != 0 {
+				i += bits.TrailingZeros64(special) / 8
+				break
+			}
+			i += 8
+		}
 		for i < len(src) && plainStringByte[src[i]] {
 			i++
 		}
@@ -227,6 +284,10 @@ func (s *treeScanner) string() (text string, unescaped, ok bool) {
 		switch {
 		case c == '\\':
 			escaped = true
+			if i+1 < len(src) && shortEscape[src[i+1]] {
+				i += 2
+				continue
+			}
 			s.pos = i
 			if !s.escape() {
 				return "", false, false
@@ -258,6 +319,15 @@ func (s *treeScanner) string() (text string, unescaped, ok bool) {
 var plainStringByte = func() (t [256]bool) {
 	for c := ' '; c < utf8.RuneSelf; c++ {
 		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
+// shortEscape marks the bytes that follow a backslash in a two-byte
+// escape sequence. The \u escapes need escape's checks.
+var shortEscape = func() (t [256]bool) {
+	for _, c := range []byte(`"\/bfnrt`) {
+		t[c] = true
 	}
 	return t
 }()

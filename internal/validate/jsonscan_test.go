@@ -106,6 +106,51 @@ func TestScanTreeCases(t *testing.T) {
 	}
 }
 
+// TestScanTreeWordScan checks the scanner against the decoder where the
+// eight-byte words of skipSpaceRun and string end. Each kind of byte that
+// ends a plain run comes at every offset of a word, and white space runs
+// have every length up to three words.
+func TestScanTreeWordScan(t *testing.T) {
+	breaks := []string{
+		`"`, `\"`, `\\`, `\n`, `\u00e9`, "\t", "\n", "\x1f", "\x00", "\x7f", "é", "😀", "\xff", "\xc3",
+	}
+	for _, b := range breaks {
+		for before := range 20 {
+			for _, after := range []int{0, 1, 7, 8, 9, 16} {
+				text := strings.Repeat("a", before) + b + strings.Repeat("z", after)
+				doc := `{"name":"` + text + `","` + text + `":1}`
+				compareWordScan(t, doc)
+				compareWordScan(t, `{"`+text+`"}`)
+			}
+		}
+	}
+	for n := range 26 {
+		run := strings.Repeat(" ", n)
+		for _, layout := range []string{
+			"{\n" + run + `"a":` + run + "1\n" + run + "}",
+			"{\r\n" + run + "\t" + run + `"a"` + run + ":[\n" + run + "true,\n" + run + "null" + run + "]}" + run,
+			"{" + run + "\n\n" + run + `"a":1,` + run + "x}",
+		} {
+			compareWordScan(t, layout)
+		}
+	}
+	// The words read must stop at the end of the document.
+	for n := range 12 {
+		compareWordScan(t, `{"a":"`+strings.Repeat("b", n))
+		compareWordScan(t, `{"a":1}`+strings.Repeat(" ", n))
+	}
+}
+
+// compareWordScan runs compareScanner on doc and checks that the scanner
+// read every document the decoder accepts, because none of these has an
+// object or a name the scanner leaves to the decoder.
+func compareWordScan(t *testing.T, doc string) {
+	t.Helper()
+	if scanned, decoded := compareScanner(t, []byte(doc), DefaultLimits); decoded && !scanned {
+		t.Errorf("scanner gave up on %q, which the decoder reads", doc)
+	}
+}
+
 func TestScanTreeLimits(t *testing.T) {
 	lim := Limits{MaxBytes: 1 << 10, MaxDepth: 3, MaxStringLength: 5, MaxArrayItems: 2, MaxNodes: 6}
 	cases := []struct {
@@ -327,5 +372,24 @@ func BenchmarkReadTree(b *testing.B) {
 				arena.reset()
 			}
 		})
+	}
+}
+
+// BenchmarkReadTreeSmall reads the R4 instance examples of at most 2 KB
+// into trees in a reused arena with the scanner; ns/op is per resource.
+func BenchmarkReadTreeSmall(b *testing.B) {
+	var docs [][]byte
+	for _, f := range readR4Examples(b) {
+		if !isConformanceFile(f.name) && len(f.body) <= 2048 {
+			docs = append(docs, f.body)
+		}
+	}
+	var arena treeArena
+	b.ResetTimer()
+	for i := range b.N {
+		if _, err := readTree(docs[i%len(docs)], DefaultLimits, &arena); err != nil {
+			b.Fatal(err)
+		}
+		arena.reset()
 	}
 }

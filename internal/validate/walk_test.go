@@ -108,3 +108,35 @@ func TestIssuesInDefinitionOrder(t *testing.T) {
 		}
 	}
 }
+
+// TestNativeConstraintsNotCompiled checks that compiled core definitions
+// keep only the constraints FHIRPath evaluates. ele-1, ext-1, txt-1 and
+// txt-2 are checked in Go, and every element carries ele-1, so the walk
+// would otherwise load a constraint it skips on every value.
+func TestNativeConstraintsNotCompiled(t *testing.T) {
+	v, err := New(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	compiled := 0
+	for _, typ := range []string{"Patient", "Observation", "Extension", "Narrative", "HumanName"} {
+		s, err := v.typeStructure(typ)
+		if err != nil || s == nil {
+			t.Fatalf("core definition of %s: %v", typ, err)
+		}
+		for _, d := range s.byID {
+			for _, c := range d.constraints {
+				if nativeConstraints[c.key] {
+					t.Errorf("%s: constraint %s is checked in Go but was compiled", d.id, c.key)
+				}
+				if c.expr == "" {
+					t.Errorf("%s: constraint %s has no expression but was compiled", d.id, c.key)
+				}
+				compiled++
+			}
+		}
+	}
+	if compiled == 0 {
+		t.Error("no constraint compiled, want the FHIRPath invariants such as pat-1 and obs-6")
+	}
+}
