@@ -198,6 +198,9 @@ func TestLoadTargetWithoutData(t *testing.T) {
 	if !strings.Contains(stderr, "gatehouse: hint: start the gateway with 'gatehouse serve --data ./gatehouse-data'") {
 		t.Errorf("no hint to start the gateway:\n%s", stderr)
 	}
+	if !strings.Contains(stderr, "against a gateway with a configuration file, pass a registered partner's files with --partner, --cert, --key, --ca and --assertion-key") {
+		t.Errorf("no hint naming the registered partner's options:\n%s", stderr)
+	}
 }
 
 func TestSkipReasons(t *testing.T) {
