@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io/fs"
 	"maps"
 	"math"
 	"os"
@@ -21,7 +22,7 @@ import (
 	"github.com/gatehouse-health/gatehouse/internal/loadgen"
 )
 
-const loadSynopsis = "gatehouse load [--synthea FILE.tgz | --bundles DIR] [--rate N/s] [--concurrency C] [--duration D] [--json] [--target URL [--data DIR] | --target URL --partner ID --cert FILE --key FILE --ca FILE --assertion-key FILE]"
+const loadSynopsis = "gatehouse load [--synthea FILE.tgz | --bundles DIR] [--write-bundles DIR | [--rate N/s] [--concurrency C] [--duration D] [--json] [--target URL [--data DIR] | --target URL --partner ID --cert FILE --key FILE --ca FILE --assertion-key FILE]]"
 
 var loadPartnerUse = partnerUse{purpose: "a load as a registered partner", urlFlag: "target", synopsis: loadSynopsis}
 
@@ -40,6 +41,7 @@ func (e *env) load(args []string) int {
 	asJSON := fs.Bool("json", false, "print the summary as one JSON object")
 	targetURL := fs.String("target", "", "public `URL` of a running gateway on this machine; default: the one --data names, else a new one in a temporary directory")
 	dataDir := fs.String("data", "./gatehouse-data", "development-mode data `DIR` of the running gateway, for the partner's certificate and key; used with --target or when given")
+	writeDir := fs.String("write-bundles", "", "write the requests as PAS request Bundles (*.json) into `DIR`, created if missing, and exit without sending them")
 	partner := fs.String("partner", app.DevPartner, "the partner's OAuth client `ID` at the gateway (partners[].id); required with --cert")
 	files := partnerFileFlags(fs)
 	if code, ok := e.parse(fs, loadSynopsis, args); !ok {
@@ -58,6 +60,9 @@ func (e *env) load(args []string) int {
 	rate, err := parseRate(*rateText)
 	if err == nil && *synthea != "" && *bundles != "" {
 		err = errors.New("--synthea and --bundles cannot be used together")
+	}
+	if err == nil && *writeDir != "" && (set["target"] || set["data"] || files.given(set)) {
+		err = errors.New("--write-bundles cannot be combined with --target, --data or a partner's files: it writes the requests and sends none")
 	}
 	if err != nil {
 		e.errorf("%v", err)
@@ -92,6 +97,9 @@ func (e *env) load(args []string) int {
 		e.errorf("%v", err)
 		return 1
 	}
+	if *writeDir != "" {
+		return e.writeLoadBundles(*writeDir, reqs)
+	}
 	var target loadgen.Target = partnerTarget
 	if partnerTarget == nil {
 		var stop func()
@@ -122,6 +130,20 @@ func (e *env) load(args []string) int {
 		return 1
 	}
 	return e.printLoadResult(sum, *asJSON)
+}
+
+// writeLoadBundles writes reqs into dir for sending by hand.
+func (e *env) writeLoadBundles(dir string, reqs []*loadgen.Template) int {
+	n, err := loadgen.WriteBundles(dir, reqs)
+	if err != nil {
+		e.errorf("%v (%d of %d request bundles written)", err, n, len(reqs))
+		if errors.Is(err, fs.ErrExist) {
+			e.hint("pass a new or empty directory to --write-bundles; existing files are never overwritten")
+		}
+		return 1
+	}
+	fmt.Fprintf(e.stderr, "gatehouse: load: wrote %d request bundles to %s; none was sent\n", n, dir)
+	return 0
 }
 
 // noDevGatewayHint prints the next step when dataDir is not the data

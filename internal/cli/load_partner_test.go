@@ -2,6 +2,8 @@ package cli
 
 import (
 	"context"
+	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -111,5 +113,73 @@ func TestLoadPartnerOptionsUsage(t *testing.T) {
 				t.Errorf("no hint with %q:\n%s", tt.hint, stderr)
 			}
 		})
+	}
+}
+
+// TestLoadWriteBundles writes the requests built from Synthea patients as
+// files, then sends every file through a gateway started with 'serve
+// --config' whose payer stored the same patients with 'payer load': none
+// may be rejected as an unknown member.
+func TestLoadWriteBundles(t *testing.T) {
+	archive := corpustest.File(t, "synthea/synthea-r4-bundles-200.tgz")
+	g := writeConfigGateway(t)
+	if code, _, stderr := run(t, context.Background(), "payer", "load", "--config", g.path("gatehouse.yaml"), archive); code != 0 {
+		t.Fatalf("payer load: exit code %d: %s", code, stderr)
+	}
+	g.serve(t)
+	t.Chdir(t.TempDir())
+
+	dir := filepath.Join(t.TempDir(), "bundles")
+	code, stdout, stderr := run(t, context.Background(), "load", "--synthea", archive, "--write-bundles", dir)
+	if code != 0 {
+		t.Fatalf("write: exit code %d\nstderr: %s", code, stderr)
+	}
+	if stdout != "" {
+		t.Errorf("write: stdout %q, want nothing", stdout)
+	}
+	if strings.Contains(stderr, "started a development-mode gateway") {
+		t.Errorf("write: load started a gateway:\n%s", stderr)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := fmt.Sprintf("gatehouse: load: wrote %d request bundles to %s; none was sent", len(entries), dir); !strings.Contains(stderr, want) {
+		t.Errorf("write: stderr lacks %q:\n%s", want, stderr)
+	}
+	if len(entries) < 100 {
+		t.Fatalf("write: %d files, want one per request of the 199 patients", len(entries))
+	}
+	first := entries[0]
+	if info, err := first.Info(); err != nil || info.Mode().Perm() != 0o600 {
+		t.Errorf("write: %s mode %v (%v), want 0600", first.Name(), info.Mode(), err)
+	}
+	if !strings.HasPrefix(first.Name(), "0001-") || !strings.HasSuffix(first.Name(), ".json") || strings.Contains(first.Name(), "#") {
+		t.Errorf("write: first file %q, want 0001-SOURCE.json", first.Name())
+	}
+
+	// Every written Bundle is a request the payer decides.
+	code, stdout, stderr = run(t, context.Background(), g.partnerLoadArgs("--bundles", dir, "--json")...)
+	if code != 0 {
+		t.Fatalf("send: exit code %d\nstdout: %s\nstderr: %s", code, stdout, stderr)
+	}
+	s := parseLoadSummary(t, stdout)
+	if s.Requests.Distinct != len(entries) {
+		t.Errorf("send: %d distinct requests, want the %d files", s.Requests.Distinct, len(entries))
+	}
+	if s.Successes == 0 || s.Rejected != 0 || s.Failures != 0 || s.Errors != 0 {
+		t.Errorf("send: summary %+v, want successes only", s)
+	}
+
+	// A second write into the same directory overwrites nothing.
+	code, _, stderr = run(t, context.Background(), "load", "--synthea", archive, "--write-bundles", dir)
+	if code != 1 {
+		t.Errorf("rewrite: exit code %d, want 1", code)
+	}
+	if !strings.Contains(stderr, "gatehouse: error: loadgen: "+filepath.Join(dir, first.Name())+" already exists") {
+		t.Errorf("rewrite: no error naming the existing file:\n%s", stderr)
+	}
+	if !strings.Contains(stderr, "gatehouse: hint: pass a new or empty directory to --write-bundles") {
+		t.Errorf("rewrite: no hint:\n%s", stderr)
 	}
 }
