@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io/fs"
 	"maps"
 	"math"
 	"os"
@@ -17,14 +18,19 @@ import (
 	"github.com/gatehouse-health/gatehouse/internal/app"
 	"github.com/gatehouse-health/gatehouse/internal/config"
 	"github.com/gatehouse-health/gatehouse/internal/devmode"
+	"github.com/gatehouse-health/gatehouse/internal/ehrclient"
 	"github.com/gatehouse-health/gatehouse/internal/loadgen"
 )
 
-const loadSynopsis = "gatehouse load [--synthea FILE.tgz | --bundles DIR] [--rate N/s] [--concurrency C] [--duration D] [--json] [--target URL] [--data DIR]"
+const loadSynopsis = "gatehouse load [--synthea FILE.tgz | --bundles DIR] [--write-bundles DIR | [--rate N/s] [--concurrency C] [--duration D] [--json] [--target URL [--data DIR] | --target URL --partner ID --cert FILE --key FILE --ca FILE --assertion-key FILE]]"
+
+var loadPartnerUse = partnerUse{purpose: "a load as a registered partner", urlFlag: "target", synopsis: loadSynopsis}
 
 // load replays PAS prior-authorization requests through a gateway and
 // reports throughput and latency. Without --target or --data it starts a
-// development-mode gateway of its own in a temporary directory.
+// development-mode gateway of its own in a temporary directory. With a
+// registered partner's files it loads the gateway at --target, which may
+// run with a configuration file, as that partner.
 func (e *env) load(args []string) int {
 	fs := e.flags("load")
 	synthea := fs.String("synthea", "", "Synthea `FILE.tgz` of patient Bundles whose claims become the requests; default: built-in requests shaped like them")
@@ -35,22 +41,28 @@ func (e *env) load(args []string) int {
 	asJSON := fs.Bool("json", false, "print the summary as one JSON object")
 	targetURL := fs.String("target", "", "public `URL` of a running gateway on this machine; default: the one --data names, else a new one in a temporary directory")
 	dataDir := fs.String("data", "./gatehouse-data", "development-mode data `DIR` of the running gateway, for the partner's certificate and key; used with --target or when given")
+	writeDir := fs.String("write-bundles", "", "write the requests as PAS request Bundles (*.json) into `DIR`, created if missing, and exit without sending them")
+	partner := fs.String("partner", app.DevPartner, "the partner's OAuth client `ID` at the gateway (partners[].id); required with --cert")
+	files := partnerFileFlags(fs)
 	if code, ok := e.parse(fs, loadSynopsis, args); !ok {
 		return code
 	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	// Without --data or --target the load goes to a gateway of its own, so
 	// that a run does not depend on what the working directory holds.
 	// --target alone finds the partner's credentials where 'gatehouse
 	// serve' and 'gatehouse token' do.
-	dataSet := false
-	fs.Visit(func(f *flag.Flag) { dataSet = dataSet || f.Name == "data" || f.Name == "target" })
-	if !dataSet {
+	if !set["data"] && !set["target"] {
 		*dataDir = ""
 	}
 
 	rate, err := parseRate(*rateText)
 	if err == nil && *synthea != "" && *bundles != "" {
 		err = errors.New("--synthea and --bundles cannot be used together")
+	}
+	if err == nil && *writeDir != "" && (set["target"] || set["data"] || files.given(set)) {
+		err = errors.New("--write-bundles cannot be combined with --target, --data or a partner's files: it writes the requests and sends none")
 	}
 	if err != nil {
 		e.errorf("%v", err)
@@ -63,20 +75,44 @@ func (e *env) load(args []string) int {
 		return 2
 	}
 
+	// The options are checked before the requests are read, which can
+	// take seconds for a large Synthea archive.
+	var partnerTarget *loadgen.Gateway
+	if files.given(set) {
+		opts, code := e.registeredPartnerOptions(loadPartnerUse, files, set, *targetURL, *partner, app.DevScopes)
+		if code != 0 {
+			return code
+		}
+		if err := loadgen.CheckLoopbackURL(*targetURL); err != nil {
+			e.errorf("%v", err)
+			return 1
+		}
+		partnerTarget = gatewayFromOptions(opts)
+	} else if code := e.checkDevPartner(*partner); code != 0 {
+		return code
+	}
+
 	reqs, err := e.loadRequests(*synthea, *bundles)
 	if err != nil {
 		e.errorf("%v", err)
 		return 1
 	}
-	target, stop, err := e.loadTarget(*targetURL, *dataDir, rate, reqs)
-	if err != nil {
-		e.errorf("%v", err)
-		if errors.Is(err, errNoDevGateway) {
-			e.hint("start the gateway with 'gatehouse serve --data %s', or pass --data with its data directory; without --data and --target, load starts a gateway of its own", shellWord(*dataDir))
-		}
-		return 1
+	if *writeDir != "" {
+		return e.writeLoadBundles(*writeDir, reqs)
 	}
-	defer stop()
+	var target loadgen.Target = partnerTarget
+	if partnerTarget == nil {
+		var stop func()
+		target, stop, err = e.loadTarget(*targetURL, *dataDir, rate, reqs)
+		if err != nil {
+			e.errorf("%v", err)
+			if errors.Is(err, errNoDevGateway) {
+				e.noDevGatewayHint(*dataDir)
+			}
+			return 1
+		}
+		defer stop()
+	}
 
 	sum, err := loadgen.Run(e.ctx, loadgen.Options{
 		Requests:    reqs,
@@ -88,9 +124,39 @@ func (e *env) load(args []string) int {
 	})
 	if err != nil {
 		e.errorf("%v", err)
+		if partnerTarget != nil {
+			e.hint("%s", partnerTokenHint(err, partnerTarget.PublicURL))
+		}
 		return 1
 	}
 	return e.printLoadResult(sum, *asJSON)
+}
+
+// writeLoadBundles writes reqs into dir for sending by hand.
+func (e *env) writeLoadBundles(dir string, reqs []*loadgen.Template) int {
+	n, err := loadgen.WriteBundles(dir, reqs)
+	if err != nil {
+		e.errorf("%v (%d of %d request bundles written)", err, n, len(reqs))
+		if errors.Is(err, fs.ErrExist) {
+			e.hint("pass a new or empty directory to --write-bundles; existing files are never overwritten")
+		}
+		return 1
+	}
+	fmt.Fprintf(e.stderr, "gatehouse: load: wrote %d request bundles to %s; none was sent\n", n, dir)
+	return 0
+}
+
+// noDevGatewayHint prints the next step when dataDir is not the data
+// directory of a running development gateway.
+func (e *env) noDevGatewayHint(dataDir string) {
+	// Suggesting development mode in a directory that already holds other
+	// files would mix generated keys into it.
+	if entries, _ := os.ReadDir(dataDir); len(entries) > 0 {
+		e.hint("without --cert, load uses development data; against a gateway with a configuration file, pass --target, --partner, --cert, --key, --ca and --assertion-key")
+		return
+	}
+	e.hint("start the gateway with 'gatehouse serve --data %s', or pass --data with its data directory; without --data and --target, load starts a gateway of its own; "+
+		"against a gateway with a configuration file, pass a registered partner's files with --partner, --cert, --key, --ca and --assertion-key", shellWord(dataDir))
 }
 
 // parseRate reads "20", "20/s" or "0".
@@ -224,6 +290,9 @@ func (e *env) printLoadResult(sum *loadgen.Summary, asJSON bool) int {
 		return 0
 	}
 	e.errorf("%d of %d requests did not succeed", sum.Sent-sum.Successes, sum.Sent)
+	if sum.Statuses["403"] > 0 {
+		e.hint("403 means the gateway's policy denied the requests: the partner's interactions, scopes and roles must allow Claim/$submit, with roles {claims: read}; the gateway's log names the rule")
+	}
 	if sum.Statuses["429"] > 0 {
 		e.hint("429 means the partner's rate limit (partners[].rate_limit) was reached: lower --rate or raise the limit")
 	}
@@ -236,24 +305,22 @@ func (e *env) printLoadResult(sum *loadgen.Summary, asJSON bool) int {
 	return 1
 }
 
-// gatewayTarget loads the development partner's credentials from layout.
+// gatewayTarget returns the development partner of layout as the load's
+// client.
 func gatewayTarget(layout *devmode.Layout, publicURL string) (*loadgen.Gateway, error) {
-	key, err := layout.PartnerAssertionKey()
+	opts, err := layoutClientOptions(layout, publicURL, app.DevScopes)
 	if err != nil {
 		return nil, err
 	}
-	cert, err := layout.PartnerClientCertificate()
-	if err != nil {
-		return nil, err
-	}
-	roots, err := layout.CAPool()
-	if err != nil {
-		return nil, err
-	}
+	return gatewayFromOptions(opts), nil
+}
+
+// gatewayFromOptions returns the partner of opts as the load's client.
+func gatewayFromOptions(opts ehrclient.Options) *loadgen.Gateway {
 	return &loadgen.Gateway{
-		PublicURL: publicURL, ClientID: app.DevPartner, AssertionKey: key,
-		Certificate: cert, Roots: roots, Scope: app.DevScopes,
-	}, nil
+		PublicURL: opts.PublicURL, ClientID: opts.ClientID, AssertionKey: opts.AssertionKey,
+		Certificate: opts.Certificate, Roots: opts.Roots, Scope: opts.Scope,
+	}
 }
 
 // loadMembers returns one request per distinct patient of reqs, for the

@@ -136,6 +136,8 @@ func TestLoadUsageErrors(t *testing.T) {
 		{[]string{"load", "--rate", "fast"}, `invalid --rate "fast"`},
 		{[]string{"load", "--synthea", "a.tgz", "--bundles", "dir"}, "cannot be used together"},
 		{[]string{"load", "extra"}, `unexpected argument "extra"`},
+		{[]string{"load", "--write-bundles", "dir", "--target", "https://localhost:1"}, "--write-bundles cannot be combined with --target"},
+		{[]string{"load", "--write-bundles", "dir", "--cert", "c.pem"}, "--write-bundles cannot be combined with --target, --data or a partner's files"},
 		{[]string{"load", "--concurrency", "1000"}, "concurrency 1000 is out of range"},
 		{[]string{"load", "--duration", "11m"}, "duration 11m0s is out of range"},
 	}
@@ -197,6 +199,9 @@ func TestLoadTargetWithoutData(t *testing.T) {
 	}
 	if !strings.Contains(stderr, "gatehouse: hint: start the gateway with 'gatehouse serve --data ./gatehouse-data'") {
 		t.Errorf("no hint to start the gateway:\n%s", stderr)
+	}
+	if !strings.Contains(stderr, "against a gateway with a configuration file, pass a registered partner's files with --partner, --cert, --key, --ca and --assertion-key") {
+		t.Errorf("no hint naming the registered partner's options:\n%s", stderr)
 	}
 }
 

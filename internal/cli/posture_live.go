@@ -33,6 +33,12 @@ func partnerFileFlags(fs *flag.FlagSet) partnerFiles {
 	}
 }
 
+// given reports whether the command line, whose option names set
+// contains, names any of the partner's files.
+func (f partnerFiles) given(set map[string]bool) bool {
+	return set["cert"] || set["key"] || set["ca"] || set["assertion-key"]
+}
+
 // named returns the options in the order the hints list them.
 func (f partnerFiles) named() []struct{ name, value string } {
 	return []struct{ name, value string }{

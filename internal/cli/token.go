@@ -44,13 +44,13 @@ func (e *env) token(args []string) int {
 
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	withFiles := set["cert"] || set["key"] || set["ca"] || set["assertion-key"]
+	withFiles := files.given(set)
 	var (
 		opts ehrclient.Options
 		code int
 	)
 	if withFiles {
-		opts, code = e.tokenPartnerOptions(files, set, *gatewayURL, *partner, *scope)
+		opts, code = e.registeredPartnerOptions(tokenPartnerUse, files, set, *gatewayURL, *partner, *scope)
 	} else {
 		opts, code = e.tokenDevOptions(*dataDir, *gatewayURL, *partner, *scope)
 	}
@@ -81,51 +81,12 @@ func (e *env) token(args []string) int {
 	return 0
 }
 
-// tokenPartnerOptions checks the options that name a registered partner's
-// files and loads them. A non-zero code is the exit code to return.
-func (e *env) tokenPartnerOptions(files partnerFiles, set map[string]bool, url, partner, scope string) (ehrclient.Options, int) {
-	for _, o := range files.named() {
-		if o.value == "" {
-			e.errorf("missing --%s: a token for a registered partner needs --url, --partner, --cert, --key, --ca and --assertion-key", o.name)
-			e.hint("usage: %s", tokenSynopsis)
-			return ehrclient.Options{}, 2
-		}
-	}
-	switch {
-	case set["data"]:
-		e.errorf("--data cannot be combined with --cert: the partner's files come from the options")
-		e.hint("drop --data, or drop --cert, --key, --ca and --assertion-key to use the demo partner of DIR")
-		return ehrclient.Options{}, 2
-	case url == "":
-		e.errorf("missing --url: a token for a registered partner needs the gateway's public_url")
-		e.hint("pass --url https://HOST:PORT, the public_url of the gateway's configuration")
-		return ehrclient.Options{}, 2
-	case !set["partner"]:
-		// The default is the development partner, which a configured
-		// gateway rarely registers, so the id must be named.
-		e.errorf("missing --partner: a token for a registered partner needs its id")
-		e.hint("pass --partner ID, the partners[].id the gateway registers for this certificate")
-		return ehrclient.Options{}, 2
-	}
-	opts, err := files.clientOptions(url, partner, scope)
-	if err != nil {
-		e.errorf("%v", err)
-		e.hint("pass the partner's client certificate and key (PEM), the CA that signed the gateway's certificate (PEM) and the private JWK from 'gatehouse token keygen'")
-		return ehrclient.Options{}, 1
-	}
-	return opts, 0
-}
-
 // tokenDevOptions returns the demo partner's credentials from the
 // development data directory dataDir. A non-zero code is the exit code to
 // return.
 func (e *env) tokenDevOptions(dataDir, url, partner, scope string) (ehrclient.Options, int) {
-	// Development mode creates one partner, so any other name is a usage
-	// error, found before the data directory or the network is touched.
-	if partner != app.DevPartner {
-		e.errorf("unknown partner %q: development mode has only the partner demo-ehr", partner)
-		e.hint("omit --partner, or pass --partner demo-ehr; for a registered partner of a configured gateway, pass its files with --cert, --key, --ca and --assertion-key")
-		return ehrclient.Options{}, 2
+	if code := e.checkDevPartner(partner); code != 0 {
+		return ehrclient.Options{}, code
 	}
 	layout, err := openDevData(dataDir)
 	if err != nil {

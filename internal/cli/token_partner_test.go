@@ -21,11 +21,20 @@ type configGateway struct {
 // path returns the path of rel in the gateway's directory.
 func (g *configGateway) path(rel string) string { return filepath.Join(g.dir, rel) }
 
-// startConfigGateway creates a CA, the gateway's and the partner acme-ehr's
-// certificates, the partner's assertion key and the gateway's keys with
-// the CLI, writes a configuration that names them and runs 'serve
-// --config' until t ends.
+// startConfigGateway writes a gateway's files with writeConfigGateway and
+// runs 'serve --config' until t ends.
 func startConfigGateway(t *testing.T) *configGateway {
+	t.Helper()
+	g := writeConfigGateway(t)
+	g.serve(t)
+	return g
+}
+
+// writeConfigGateway creates a CA, the gateway's and the partner
+// acme-ehr's certificates, the partner's assertion key and the gateway's
+// keys with the CLI, and writes a configuration, gatehouse.yaml, that
+// names them.
+func writeConfigGateway(t *testing.T) *configGateway {
 	t.Helper()
 	g := &configGateway{dir: t.TempDir()}
 	steps := [][]string{
@@ -82,12 +91,20 @@ partners:
     scopes:
       - system/Claim.rs
       - system/Claim.$submit
+    roles:
+      claims: read
     interactions:
       - capabilities
       - Claim/$submit
 `, port, g.publicURL, adminPort)
 	writeTestFile(t, g.path("gatehouse.yaml"), []byte(config))
+	return g
+}
 
+// serve runs 'serve --config' with the gateway's configuration until t
+// ends.
+func (g *configGateway) serve(t *testing.T) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int)
 	var serveOut, serveErr syncBuffer
@@ -99,9 +116,11 @@ partners:
 		if code := <-done; code != 0 {
 			t.Errorf("serve exit code %d: %s", code, serveErr.String())
 		}
+		if t.Failed() {
+			t.Logf("serve: %s", serveErr.String())
+		}
 	})
 	waitForOutput(t, &serveErr, "gateway listening")
-	return g
 }
 
 // partnerTokenArgs returns the token command for acme-ehr with the files
