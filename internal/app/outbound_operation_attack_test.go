@@ -14,7 +14,7 @@ import (
 // allow, so that only congruence decides.
 var operationInteractions = []string{
 	"Patient/$everything", "Patient/[id]/$everything", "Patient/$export", "$export",
-	"Patient/$member-match", "Patient/$match", "Patient/[id]/$meta", "batch-transaction",
+	"Patient/$member-match", "Patient/$match", "Patient/[id]/$meta", "Group/[id]/$export", "Group/[id]/$everything", "batch-transaction",
 }
 
 // A compromised engine names a member in the URL of an operation, where
@@ -28,6 +28,9 @@ func TestOutboundOperationURLRejected(t *testing.T) {
 		{"type everything with count", "GET", "/Patient/$everything?_count=10", nil, ""},
 		{"type export", "GET", "/Patient/$export?_type=Observation", nil, ""},
 		{"system export", "GET", "/$export", nil, ""},
+		{"group export", "GET", "/Group/g1/$export", nil, ""},
+		{"group everything", "GET", "/Group/g1/$everything", nil, ""},
+		{"batch entry group export", "POST", "", jsonHeader, batchSearching("Group/g1/$export")},
 		{"member-match by GET", "GET", "/Patient/$member-match?memberId=" + other, nil, ""},
 		{"match by GET", "GET", "/Patient/$match?identifier=" + other, nil, ""},
 		{"instance everything identifier", "GET", "/Patient/123/$everything?identifier=" + other, nil, ""},

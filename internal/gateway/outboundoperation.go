@@ -8,7 +8,8 @@ import (
 
 // populationOperations select every patient, or every resource, of the
 // partner's server when invoked on a type or the whole system. On an
-// instance they are limited to that resource, as a read is.
+// instance they are limited to that resource, as a read is, except on a
+// Group, whose members the gateway cannot read.
 var populationOperations = []string{"everything", "export"}
 
 // everythingParameters are the parameters of $everything (FHIR R4
@@ -27,9 +28,10 @@ var everythingParameters = []string{"start", "end", "_since"}
 // operation with any query parameter is rejected, whatever the method.
 // The exception is instance-level $everything with the parameters of
 // everythingParameters. An operation of populationOperations on a type
-// or the whole system is rejected even without parameters. An instance
-// operation names its resource by the partner's server id, as a read
-// does, so the id passes as it does in a read and the allowlist decides.
+// or the whole system, or on a Group instance, is rejected even without
+// parameters. Any other instance operation names its resource by the
+// partner's server id, as a read does, so the id passes as it does in a
+// read and the allowlist decides.
 func checkOutboundOperation(req *fhirreq.Request, prefix string) *Refusal {
 	switch req.Kind {
 	case fhirreq.OperationSystem, fhirreq.OperationType, fhirreq.OperationInstance:
@@ -39,6 +41,9 @@ func checkOutboundOperation(req *fhirreq.Request, prefix string) *Refusal {
 	op := "$" + req.Operation
 	if req.Kind != fhirreq.OperationInstance && slices.Contains(populationOperations, req.Operation) {
 		return denySearch(prefix + op + " on a type or the whole system selects every patient without naming one by identifier; invoke it on one resource, such as Patient/[id]/" + op)
+	}
+	if req.Kind == fhirreq.OperationInstance && req.Type == "Group" && slices.Contains(populationOperations, req.Operation) {
+		return denySearch(prefix + op + " on a Group covers every member of a group the gateway cannot read; invoke it on one patient, such as Patient/[id]/" + op)
 	}
 	for _, p := range req.Query.Params {
 		plain := len(p.Links) == 1 && p.Modifier() == ""
