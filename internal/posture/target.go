@@ -131,7 +131,7 @@ func Audit(t *Target) *Report {
 // Catalogue returns every check, in ID order.
 func Catalogue() []Check {
 	var all []Check
-	for _, group := range [][]Check{tlsChecks, devChecks, tokenChecks, policyChecks, identityChecks, networkChecks, adminChecks, logChecks, liveChecks} {
+	for _, group := range [][]Check{tlsChecks, certificateChecks, devChecks, tokenChecks, policyChecks, identityChecks, networkChecks, adminChecks, logChecks, liveChecks} {
 		all = append(all, group...)
 	}
 	slices.SortFunc(all, func(a, b Check) int { return strings.Compare(a.ID, b.ID) })
