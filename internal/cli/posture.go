@@ -82,11 +82,12 @@ func reportWriter(format string, threshold posture.Severity) (func(io.Writer, *p
 func (e *env) postureConfig(cfgPath, dataDir string) (*posture.Report, bool) {
 	var (
 		cfg     *config.File
+		source  []byte
 		subject = cfgPath
 		err     error
 	)
 	if cfgPath != "" {
-		cfg, err = config.Load(cfgPath)
+		cfg, source, err = config.LoadWithData(cfgPath)
 		if e.printConfigNotFound(err, cfgPath, "run 'gatehouse posture' without --config for the development configuration of --data") {
 			return nil, false
 		}
@@ -110,7 +111,7 @@ func (e *env) postureConfig(cfgPath, dataDir string) (*posture.Report, bool) {
 		subject = fmt.Sprintf("the development configuration of %s", dataDir)
 		e.warnf("no --config given: auditing %s", subject)
 	}
-	target, err := posture.NewTarget(cfg, cfgPath, subject, posture.Options{})
+	target, err := posture.NewTarget(cfg, cfgPath, subject, posture.Options{Source: source})
 	if err != nil {
 		e.errorf("%v", err)
 		return nil, false

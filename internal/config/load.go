@@ -5,13 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/gatehouse-health/gatehouse/internal/safefile"
 )
 
 // MaxFileBytes caps the configuration file size.
@@ -33,19 +34,27 @@ func (e *FileError) Unwrap() error { return e.Err }
 
 // Load reads, strictly decodes and validates the configuration file at path.
 func Load(path string) (*File, error) {
+	f, _, err := LoadWithData(path)
+	return f, err
+}
+
+// LoadWithData is Load that also returns the bytes it read, for callers
+// that need the text again, such as to find the line of a key. Reading the
+// file a second time would find a pipe such as a shell's <(...) empty.
+func LoadWithData(path string) (*File, []byte, error) {
 	data, err := readCapped(path)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	abs, err := filepath.Abs(path)
 	if err != nil {
-		return nil, fmt.Errorf("config: %w", err)
+		return nil, nil, fmt.Errorf("config: %w", err)
 	}
 	f, err := Parse(data, filepath.Dir(abs))
 	if err != nil {
-		return nil, fmt.Errorf("config: %s: %w", path, err)
+		return nil, nil, fmt.Errorf("config: %s: %w", path, err)
 	}
-	return f, nil
+	return f, data, nil
 }
 
 // Parse decodes and validates a configuration document. dir is the
@@ -81,8 +90,11 @@ func Parse(data []byte, dir string) (*File, error) {
 	return f, nil
 }
 
+// readCapped reads path with a non-blocking open, so a FIFO without a
+// writer reads as an empty file instead of hanging the caller, which
+// catches SIGTERM.
 func readCapped(path string) ([]byte, error) {
-	fh, err := os.Open(path)
+	fh, err := safefile.OpenRead(path)
 	if err != nil {
 		return nil, &FileError{Err: fmt.Errorf("config: %w", err)}
 	}

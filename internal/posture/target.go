@@ -4,12 +4,12 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/gatehouse-health/gatehouse/internal/config"
+	"github.com/gatehouse-health/gatehouse/internal/safefile"
 	"github.com/gatehouse-health/gatehouse/internal/tlspolicy"
 )
 
@@ -51,6 +51,10 @@ type Options struct {
 	Now time.Time
 	// PublicRoots replaces the system roots, for tests.
 	PublicRoots *x509.CertPool
+	// Source is the content of the configuration file, as
+	// config.LoadWithData returned it. Nil makes NewTarget read the file
+	// again, which finds a pipe such as a shell's <(...) already drained.
+	Source []byte
 }
 
 // NewTarget prepares cfg for Audit. file is the configuration file cfg was
@@ -72,9 +76,12 @@ func NewTarget(cfg *config.File, file, subject string, opts Options) (*Target, e
 	t.Outbound = tlspolicy.Client(nil, nil)
 	t.settings = settingsFrom(cfg)
 	if file != "" {
-		data, err := os.ReadFile(file)
-		if err != nil {
-			return nil, fmt.Errorf("posture: %w", err)
+		data := opts.Source
+		var err error
+		if data == nil {
+			if data, err = safefile.ReadCapped(file, config.MaxFileBytes); err != nil {
+				return nil, fmt.Errorf("posture: %w", err)
+			}
 		}
 		if t.lines, err = keyLines(data); err != nil {
 			return nil, fmt.Errorf("posture: %s: %w", file, err)
@@ -131,7 +138,7 @@ func Audit(t *Target) *Report {
 // Catalogue returns every check, in ID order.
 func Catalogue() []Check {
 	var all []Check
-	for _, group := range [][]Check{tlsChecks, devChecks, tokenChecks, policyChecks, identityChecks, networkChecks, adminChecks, logChecks, liveChecks} {
+	for _, group := range [][]Check{tlsChecks, certificateChecks, devChecks, tokenChecks, policyChecks, identityChecks, networkChecks, adminChecks, logChecks, liveChecks} {
 		all = append(all, group...)
 	}
 	slices.SortFunc(all, func(a, b Check) int { return strings.Compare(a.ID, b.ID) })
