@@ -53,10 +53,12 @@ func (l *connLimiter) Accept() (net.Conn, error) {
 		}
 		source := peerAddr(c)
 		if reason := l.take(source); reason != "" {
-			c.Close()
+			// Counted before the close, so that whoever sees the
+			// connection end also sees the count.
 			if l.overLimit != nil {
 				l.overLimit(reason)
 			}
+			c.Close()
 			continue
 		}
 		return &limitedConn{Conn: c, release: func() { l.release(source) }}, nil
