@@ -55,22 +55,7 @@ func TestH2BodyOverCapRejected(t *testing.T) {
 			if resp.ProtoMajor != 2 {
 				t.Fatalf("protocol HTTP/%d, want HTTP/2", resp.ProtoMajor)
 			}
-			if resp.StatusCode != http.StatusRequestEntityTooLarge {
-				t.Fatalf("status = %d, want 413; body %s", resp.StatusCode, body)
-			}
-			if code := outcomeCode(t, body); code != "too-long" {
-				t.Errorf("OperationOutcome code = %q, want too-long", code)
-			}
-			if n := h.upstream.count.Load() - before; n != 0 {
-				t.Errorf("upstream received %d requests, want 0", n)
-			}
-			entries := h.entries(resp)
-			if len(entries) == 0 {
-				t.Fatal("no record of the refused exchange")
-			}
-			if entries[0].Rule != "payload.too-large" {
-				t.Errorf("rule = %q, want payload.too-large", entries[0].Rule)
-			}
+			requireInboundRefusal(t, h, before, resp.StatusCode, resp.Header, body, http.StatusRequestEntityTooLarge, "too-long", "payload.too-large")
 		})
 	}
 

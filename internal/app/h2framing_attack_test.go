@@ -116,22 +116,7 @@ func TestH2ConflictingContentLengthRefused(t *testing.T) {
 			before := h.upstream.count.Load()
 			resp := submitOverH2(t, h, token, tt.lengths, bundle)
 
-			if resp.status != http.StatusBadRequest {
-				t.Fatalf("status = %d, want 400; body %s", resp.status, resp.body)
-			}
-			if code := outcomeCode(t, resp.body); code != "structure" {
-				t.Errorf("OperationOutcome code = %q, want structure", code)
-			}
-			if n := h.upstream.count.Load() - before; n != 0 {
-				t.Errorf("upstream received %d requests, want 0", n)
-			}
-			entries := h.entries(&http.Response{Header: resp.header})
-			if len(entries) == 0 {
-				t.Fatal("no record of the refused exchange")
-			}
-			if entries[0].Rule != "payload.framing" {
-				t.Errorf("rule = %q, want payload.framing", entries[0].Rule)
-			}
+			requireInboundRefusal(t, h, before, resp.status, resp.header, resp.body, http.StatusBadRequest, "structure", "payload.framing")
 		})
 	}
 
@@ -145,4 +130,27 @@ func TestH2ConflictingContentLengthRefused(t *testing.T) {
 			t.Errorf("upstream received %d requests, want 1", n)
 		}
 	})
+}
+
+// requireInboundRefusal checks a refused inbound exchange: the status, the
+// OperationOutcome's code, a record carrying the rule, and no request at
+// the upstream since before.
+func requireInboundRefusal(t *testing.T, h *harness, before int64, status int, header http.Header, body []byte, wantStatus int, code, rule string) {
+	t.Helper()
+	if status != wantStatus {
+		t.Fatalf("status = %d, want %d; body %s", status, wantStatus, body)
+	}
+	if got := outcomeCode(t, body); got != code {
+		t.Errorf("OperationOutcome code = %q, want %s", got, code)
+	}
+	if n := h.upstream.count.Load() - before; n != 0 {
+		t.Errorf("upstream received %d requests, want 0", n)
+	}
+	entries := h.entries(&http.Response{Header: header})
+	if len(entries) == 0 {
+		t.Fatal("no record of the refused exchange")
+	}
+	if entries[0].Rule != rule {
+		t.Errorf("rule = %q, want %s", entries[0].Rule, rule)
+	}
 }
