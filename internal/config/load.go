@@ -90,21 +90,13 @@ func Parse(data []byte, dir string) (*File, error) {
 	return f, nil
 }
 
-// readCapped reads path with a non-blocking open, so a FIFO without a
+// readCapped reads path with safefile.ReadCapped, so a FIFO without a
 // writer reads as an empty file instead of hanging the caller, which
 // catches SIGTERM.
 func readCapped(path string) ([]byte, error) {
-	fh, err := safefile.OpenRead(path)
+	data, err := safefile.ReadCapped(path, MaxFileBytes)
 	if err != nil {
 		return nil, &FileError{Err: fmt.Errorf("config: %w", err)}
-	}
-	defer fh.Close()
-	data, err := io.ReadAll(io.LimitReader(fh, MaxFileBytes+1))
-	if err != nil {
-		return nil, &FileError{Err: fmt.Errorf("config: %s: %w", path, err)}
-	}
-	if len(data) > MaxFileBytes {
-		return nil, &FileError{Err: fmt.Errorf("config: %s: larger than %d bytes", path, MaxFileBytes)}
 	}
 	return data, nil
 }
