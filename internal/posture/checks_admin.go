@@ -194,7 +194,7 @@ func partnerCAInBundle(c *config.File, bundle string) (string, bool) {
 	return "", false
 }
 
-// maxCABundleBytes bounds the CA bundles sameFile compares; a bundle of a
+// maxCABundleBytes bounds the CA bundles sameFile compares. A bundle of a
 // few hundred certificates fits.
 const maxCABundleBytes = 4 << 20
 

@@ -27,7 +27,7 @@ var certificateChecks = []Check{
 }
 
 // Validity limits for the server certificate. maxServerValidity is the
-// CA/Browser Forum limit for public TLS certificates and the most that
+// CA/Browser Forum limit for public TLS certificates and the maximum that
 // gatehouse pki issues. The check adds pki.Backdate to it, because pki
 // sets NotBefore that much before the issuing time. maxPlatformValidity is
 // the limit that iOS 13 and macOS 10.15 and later enforce on server
@@ -203,7 +203,7 @@ func extKeyUsageProblem(cert *x509.Certificate, want x509.ExtKeyUsage, name stri
 	return certProblem{High, "lacks the " + name + " extended key usage, so peers that check it reject the certificate"}, true
 }
 
-// keyProblem judges the public key: RSA below 2048 bits, an elliptic curve
+// keyProblem reports a weak or unusable public key: RSA below 2048 bits, an elliptic curve
 // below P-256, DSA, or a key type Go's TLS stack cannot use.
 func keyProblem(cert *x509.Certificate) (certProblem, bool) {
 	switch k := cert.PublicKey.(type) {

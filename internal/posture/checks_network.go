@@ -169,7 +169,7 @@ var metadataAddresses = []netip.Addr{
 }
 
 // localUseNAT64 is the local-use NAT64 prefix (RFC 8215). The egress guard
-// refuses it whole, because the operator's translator decides where the
+// rejects it whole, because the operator's translator decides where the
 // IPv4 address sits, so an entry inside it admits IPv4 addresses that the
 // audit cannot determine.
 var localUseNAT64 = netip.MustParsePrefix("64:ff9b:1::/48")
@@ -230,7 +230,7 @@ func metadataProblem(key, entry string, prefix netip.Prefix, via string) *result
 		return nil
 	}
 	if prefix.Overlaps(metadataRange) {
-		r := fail(key, "%s reaches the link-local range 169.254.0.0/16%s, where cloud metadata services answer", entry, via)
+		r := fail(key, "%s reaches the link-local range 169.254.0.0/16%s, where cloud metadata services respond", entry, via)
 		return &r
 	}
 	for _, a := range metadataAddresses {
@@ -257,7 +257,7 @@ func embeddedNetwork(prefix, translation netip.Prefix, offset int) (netip.Prefix
 // ipv4Translations are the IPv6 prefixes whose addresses embed an IPv4
 // address: NAT64 (RFC 6052) and IPv4-translated (RFC 2765) addresses in
 // the last 32 bits, 6to4 (RFC 3056) in bits 16 to 47. The egress guard
-// checks NAT64 and 6to4 addresses by the address they embed and refuses
+// checks NAT64 and 6to4 addresses by the address they embed and rejects
 // IPv4-translated ones whole, but a translator on the path maps each to
 // the embedded IPv4 address. An entry that covers such addresses admits
 // the IPv4 network they embed, so "64:ff9b::/96", a /96 by its own length,

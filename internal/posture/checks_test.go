@@ -372,7 +372,7 @@ var checkCases = []checkCase{
 		cfgOf(tg).Egress.Allow = []string{"2002:c633:6400::/40"}
 		tg.settings = settingsFrom(tg.Config)
 	}, Pass, 0},
-	// The guard refuses these cloud metadata addresses unless an entry
+	// The guard rejects these cloud metadata addresses unless an entry
 	// names the address itself, so such an entry unlocks the service.
 	{"GH-NET-002", "aws ipv6 metadata", egressEntry("fd00:ec2::254"), Fail, High},
 	{"GH-NET-002", "aws ipv6 metadata with port", egressEntry("[fd00:ec2::254]:80"), Fail, High},
@@ -444,8 +444,8 @@ var checkCases = []checkCase{
 	{"GH-ADM-003", "partner CA outside admin bundle", func(t *testing.T, fx *fixture, tg *Target) {
 		cfgOf(tg).Partners[0].IssuingCA = &config.IssuingCA{CertFile: fx.file("pki/partner-ca.pem")}
 	}, Pass, 0},
-	// GH-TLS-005 reports the unreadable bundle; this check must only not
-	// block on it.
+	// GH-TLS-005 reports the unreadable bundle, so this check must only
+	// not block on it.
 	{"GH-ADM-003", "FIFO admin bundle", func(t *testing.T, fx *fixture, tg *Target) {
 		cfgOf(tg).Admin.ClientCAFile = fifoAt(t, fx.file("pki/fifo-ca"))
 	}, Pass, 0},
