@@ -149,7 +149,7 @@ func (e *env) writeLoadBundles(dir string, reqs []*loadgen.Template) int {
 // noDevGatewayHint prints the next step when dataDir is not the data
 // directory of a running development gateway.
 func (e *env) noDevGatewayHint(dataDir string) {
-	// Suggesting development mode in a directory that already holds other
+	// Suggesting development mode in a directory that already contains other
 	// files would mix generated keys into it.
 	if entries, _ := os.ReadDir(dataDir); len(entries) > 0 {
 		e.hint("without --cert, load uses development data; against a gateway with a configuration file, pass --target, --partner, --cert, --key, --ca and --assertion-key")

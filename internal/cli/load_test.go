@@ -97,7 +97,7 @@ func TestLoadRunningGateway(t *testing.T) {
 
 // TestLoadRunningGatewayRejections loads a gateway started with serve,
 // whose payer has only the shipped example patient as a member, with the
-// built-in requests for other patients: the payer rejects them with 200,
+// built-in requests for other patients. The payer rejects them with 200,
 // and load counts them as rejected, fails and prints why.
 func TestLoadRunningGatewayRejections(t *testing.T) {
 	data, _, serveErr := serveDev(t, "")

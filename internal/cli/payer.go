@@ -350,7 +350,7 @@ func (e *env) payerLoad(svc *payer.Service, positional []string) int {
 		return 1
 	}
 	// Every file skipped, none of them as already loaded, means the input
-	// holds no member file at all, which a script must not take for success.
+	// contains no member file at all, which a script must not take for success.
 	if sum.Members == 0 && sum.Skipped[members.SkipAlreadyLoaded] == 0 {
 		e.errorf("no member loaded from %s: every file was skipped, for the reasons listed above", positional[0])
 		e.hint("payer load reads Synthea patient Bundles: one Patient with an identifier, a family name and a birth date, and a Coverage with period.start or an ExplanationOfBenefit")

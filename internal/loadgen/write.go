@@ -8,13 +8,16 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/gatehouse-health/gatehouse/internal/safefile"
 )
 
 // WriteBundles writes each request of reqs to dir as one PAS request
 // Bundle, creating dir when it does not exist. The files are named
 // NNNN-SOURCE.json in the order of reqs, where SOURCE is the Template's
-// Name made safe by sourceFileName. Each Bundle gets its own Bundle.identifier and Claim
-// identifier, so that no two files name the same submission.
+// Name made safe by sourceFileName. Each Bundle gets its own
+// Bundle.identifier and Claim identifier, so that no two files name the
+// same submission.
 //
 // Files are created with mode 0600, because a request names a patient.
 // An existing file is never overwritten: WriteBundles stops with an error
@@ -38,20 +41,14 @@ func WriteBundles(dir string, reqs []*Template) (int, error) {
 	return len(reqs), nil
 }
 
-// writeNewFile writes data to path, which must not exist yet.
+// writeNewFile writes data to path, which must not exist yet, and removes
+// a partly written file on failure.
 func writeNewFile(path string, data []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	err := safefile.WriteNew(path, data, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("loadgen: %s already exists: %w", path, fs.ErrExist)
+	}
 	if err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			return fmt.Errorf("loadgen: %s already exists: %w", path, fs.ErrExist)
-		}
-		return fmt.Errorf("loadgen: %w", err)
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return fmt.Errorf("loadgen: %w", err)
-	}
-	if err := f.Close(); err != nil {
 		return fmt.Errorf("loadgen: %w", err)
 	}
 	return nil
