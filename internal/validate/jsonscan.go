@@ -1,7 +1,6 @@
 package validate
 
 import (
-	"encoding/binary"
 	"math/bits"
 	"strings"
 	"unicode/utf16"
@@ -104,7 +103,7 @@ func (s *treeScanner) skipSpaceRun() {
 		case ' ', '\t', '\n', '\r':
 			i++
 			for i+8 <= len(src) {
-				if other := word(src, i) ^ eightSpaces; other != 0 {
+				if other := loadWord(src[i:]) ^ eightSpaces; other != 0 {
 					i += bits.TrailingZeros64(other) / 8
 					break
 				}
@@ -122,12 +121,6 @@ const (
 	lowBits     = 0x0101010101010101
 	highBits    = 0x8080808080808080
 )
-
-// word returns the eight bytes of src at i, the first in the low byte.
-// The caller checks that i+8 <= len(src).
-func word(src string, i int) uint64 {
-	return binary.LittleEndian.Uint64(unsafe.Slice(unsafe.StringData(src), len(src))[i : i+8])
-}
 
 // specialBytes marks the first byte of w that a string cannot contain as
 // it is: a control character, the quote, the backslash or a byte of a
@@ -264,7 +257,7 @@ func (s *treeScanner) string() (text string, unescaped, ok bool) {
 		// Plain text is skipped a word at a time, and the byte loop below
 		// then stops at the byte the word scan found or near the end.
 		for i+8 <= len(src) {
-			if special := specialBytes(word(src, i)); special != 0 {
+			if special := specialBytes(loadWord(src[i:])); special != 0 {
 				i += bits.TrailingZeros64(special) / 8
 				break
 			}
