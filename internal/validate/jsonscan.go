@@ -90,9 +90,9 @@ func (s *treeScanner) skipSpace() {
 	s.skipSpaceRun()
 }
 
-// skipSpaceRun is skipSpace past the first white space byte. Indented
-// documents put runs of spaces after each line break, and it skips those
-// eight bytes at a time. It is not inlined, so that skipSpace is, and the
+// skipSpaceRun skips white space like skipSpace, which calls it once the
+// next byte may be white space. Indented documents put runs of spaces
+// after each line break, and it skips those eight bytes at a time. It is not inlined, so that skipSpace is, and the
 // common case of no white space costs one comparison.
 //
 //go:noinline
@@ -122,8 +122,8 @@ const (
 	highBits    = 0x8080808080808080
 )
 
-// specialBytes marks the first byte of w that a string cannot contain as
-// it is: a control character, the quote, the backslash or a byte of a
+// specialBytes marks the first byte of w that ends plain string text.
+// That is a control character, the quote, the backslash or a byte of a
 // multi-byte UTF-8 sequence. The lowest set bit of the result, if any, is
 // that byte's high bit. Higher bits may be wrong, because a borrow in the
 // subtractions carries into the next byte.
