@@ -35,9 +35,9 @@ import (
 // Step 2 holds the gate for a fraction of what an automatic checkpoint
 // did, though it still fsyncs when it copies. Both steps fsync the log
 // before they copy and the database file after, as SQLite's own
-// checkpoints do. So step 2 runs only once the log has grown past
-// walRestartBytes, and on close: every other writer of the file waits
-// while it holds the gate. No checkpoint is needed for durability,
+// checkpoints do. Every other writer of the file waits while step 2
+// holds the gate, so step 2 runs only once the log has grown past
+// walRestartBytes, and on close. No checkpoint is needed for durability,
 // because a commit is durable once the log is fsync'd (SyncCommits or a
 // full-sync handle).
 
@@ -279,8 +279,8 @@ func (k *walKeeper) run() {
 }
 
 // checkpoint runs the two steps described above. Step 2 runs when restart
-// is set or the log holds walRestartBytes of frames. It runs even when
-// step 1 copied every frame, because a writer may have been between its
+// is set or the log has reached walRestartBytes of frames. It runs even
+// when step 1 copied every frame, because a writer may have been between its
 // BEGIN and its COMMIT then, and its frames would keep the log from
 // restarting.
 //

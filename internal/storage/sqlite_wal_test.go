@@ -42,17 +42,7 @@ func writeBlobs(t *testing.T, db *DB, n int) {
 // checkpoint the next writer starts the log again from its beginning.
 // Without the keeper the log below grows past 20 MiB.
 func TestWALKeeperBoundsTheLog(t *testing.T) {
-	// Each round waits for one outcome while the keeper may run many
-	// checkpoints on a slow machine; a blocking send would stall the
-	// keeper and then db.Close, so outcomes past the buffer are dropped.
-	done := make(chan error, 64)
-	testHookCheckpointed = func(err error) {
-		select {
-		case done <- err:
-		default:
-		}
-	}
-	t.Cleanup(func() { testHookCheckpointed = nil })
+	done := checkpointOutcomes(t)
 
 	path := filepath.Join(t.TempDir(), "k.db")
 	db, err := Open(context.Background(), path)
@@ -414,11 +404,18 @@ func failSyncs(t *testing.T) <-chan error {
 }
 
 // checkpointOutcomes returns the outcomes of the background checkpoints
-// run during the test.
+// run during the test. A test may read fewer outcomes than the keeper
+// produces on a slow machine. A blocking send would then stall the keeper
+// and db.Close, so outcomes past the buffer are dropped.
 func checkpointOutcomes(t *testing.T) <-chan error {
 	t.Helper()
 	cycles := make(chan error, 64)
-	testHookCheckpointed = func(err error) { cycles <- err }
+	testHookCheckpointed = func(err error) {
+		select {
+		case cycles <- err:
+		default:
+		}
+	}
 	t.Cleanup(func() { testHookCheckpointed = nil })
 	return cycles
 }

@@ -72,9 +72,9 @@ func TestStatementsBounded(t *testing.T) {
 	}
 	defer tx.Rollback()
 	p := s.In(tx)
-	// Two passes: a background prepare may fail (its error is dropped by
-	// design, the text then runs directly), and the second pass tries the
-	// texts not cached by the first again.
+	// A background prepare may fail, and by design its error is dropped
+	// and the text runs directly. So a second pass prepares again the
+	// texts that the first pass left uncached.
 	for range 2 {
 		for i := range maxCachedStatements + 3 {
 			var got int

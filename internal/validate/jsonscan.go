@@ -1,7 +1,6 @@
 package validate
 
 import (
-	"encoding/binary"
 	"math/bits"
 	"strings"
 	"unicode/utf16"
@@ -91,9 +90,9 @@ func (s *treeScanner) skipSpace() {
 	s.skipSpaceRun()
 }
 
-// skipSpaceRun is skipSpace past the first white space byte. Indented
-// documents put runs of spaces after each line break, and it skips those
-// eight bytes at a time. It is not inlined, so that skipSpace is, and the
+// skipSpaceRun skips white space like skipSpace, which calls it once the
+// next byte may be white space. Indented documents put runs of spaces
+// after each line break, and it skips those eight bytes at a time. It is not inlined, so that skipSpace is, and the
 // common case of no white space costs one comparison.
 //
 //go:noinline
@@ -104,7 +103,7 @@ func (s *treeScanner) skipSpaceRun() {
 		case ' ', '\t', '\n', '\r':
 			i++
 			for i+8 <= len(src) {
-				if other := word(src, i) ^ eightSpaces; other != 0 {
+				if other := loadWord(src[i:]) ^ eightSpaces; other != 0 {
 					i += bits.TrailingZeros64(other) / 8
 					break
 				}
@@ -123,14 +122,8 @@ const (
 	highBits    = 0x8080808080808080
 )
 
-// word returns the eight bytes of src at i, the first in the low byte.
-// The caller checks that i+8 <= len(src).
-func word(src string, i int) uint64 {
-	return binary.LittleEndian.Uint64(unsafe.Slice(unsafe.StringData(src), len(src))[i : i+8])
-}
-
-// specialBytes marks the first byte of w that a string cannot contain as
-// it is: a control character, the quote, the backslash or a byte of a
+// specialBytes marks the first byte of w that ends plain string text.
+// That is a control character, the quote, the backslash or a byte of a
 // multi-byte UTF-8 sequence. The lowest set bit of the result, if any, is
 // that byte's high bit. Higher bits may be wrong, because a borrow in the
 // subtractions carries into the next byte.
@@ -264,7 +257,7 @@ func (s *treeScanner) string() (text string, unescaped, ok bool) {
 		// Plain text is skipped a word at a time, and the byte loop below
 		// then stops at the byte the word scan found or near the end.
 		for i+8 <= len(src) {
-			if special := specialBytes(word(src, i)); special != 0 {
+			if special := specialBytes(loadWord(src[i:])); special != 0 {
 				i += bits.TrailingZeros64(special) / 8
 				break
 			}
