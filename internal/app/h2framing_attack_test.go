@@ -91,14 +91,14 @@ func submitOverH2(t *testing.T, h *harness, token string, lengths []string, body
 	}
 }
 
-// TestH2ConflictingContentLengthRefused sends a submission over HTTP/2
+// TestH2ConflictingContentLengthRejected sends a submission over HTTP/2
 // with two content-length values, the first matching the body. Go's
 // HTTP/2 server frames the body by the first and ignores the second, so
 // the gateway must reject the request itself: 400 with an
 // OperationOutcome, a refusal record, and nothing at the upstream. The
 // same request with one content-length is forwarded, so the refusal is
 // caused by the second value alone.
-func TestH2ConflictingContentLengthRefused(t *testing.T) {
+func TestH2ConflictingContentLengthRejected(t *testing.T) {
 	h := newHarness(t, harnessOptions{})
 	token := h.accessToken()
 	bundle := shippedBundle(t)

@@ -39,15 +39,18 @@ func checkOutboundOperation(req *fhirreq.Request, prefix string) *Refusal {
 		return nil
 	}
 	op := "$" + req.Operation
-	if req.Kind != fhirreq.OperationInstance && slices.Contains(populationOperations, req.Operation) {
-		return denySearch(prefix + op + " on a type or the whole system selects every patient without naming one by identifier; invoke it on one resource, such as Patient/[id]/" + op)
-	}
-	if req.Kind == fhirreq.OperationInstance && req.Type == "Group" && slices.Contains(populationOperations, req.Operation) {
-		return denySearch(prefix + op + " on a Group covers every member of a group the gateway cannot read; invoke it on one patient, such as Patient/[id]/" + op)
+	instance := req.Kind == fhirreq.OperationInstance
+	if slices.Contains(populationOperations, req.Operation) {
+		if !instance {
+			return denySearch(prefix + op + " on a type or the whole system selects every patient without naming one by identifier; invoke it on one resource, such as Patient/[id]/" + op)
+		}
+		if req.Type == "Group" {
+			return denySearch(prefix + op + " on a Group covers every member of a group the gateway cannot read; invoke it on one patient, such as Patient/[id]/" + op)
+		}
 	}
 	for _, p := range req.Query.Params {
 		plain := len(p.Links) == 1 && p.Modifier() == ""
-		if plain && req.Kind == fhirreq.OperationInstance && req.Operation == "everything" && slices.Contains(everythingParameters, p.Name()) {
+		if plain && instance && req.Operation == "everything" && slices.Contains(everythingParameters, p.Name()) {
 			continue
 		}
 		return denySearch(prefix + "the gateway does not read the URL parameters of " + op + ", which may name a patient; send them in a Parameters body by POST")

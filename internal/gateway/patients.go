@@ -193,7 +193,7 @@ func underMemberSystems(value string, memberSystems []string) []congruence.Ident
 // one read per distinct identifier, and each search one per identifier it
 // names. A value that may be a member id of an unstated system costs one
 // more per member id system. lookupLinks enforces the cap, and the checks
-// that know their total up front reject sooner.
+// that count their total up front reject before their own first read.
 //
 // NOTE: 1024 is an estimate of what no real outbound payload reaches: a
 // PAS response or a notification carries tens.
@@ -351,7 +351,7 @@ func isMemberSystem(systems []string, system string) bool {
 }
 
 // tooManyLinkReads returns the message of a request that needs more than
-// maxPayloadLookups link reads; subject starts it.
+// maxPayloadLookups link reads. The message starts with subject.
 func tooManyLinkReads(subject string) string {
 	return subject + " more identifiers than the gateway checks in one request (" + strconv.Itoa(maxPayloadLookups) + " link reads)"
 }
