@@ -191,8 +191,8 @@ func TestLoadTargetDefaultsData(t *testing.T) {
 func TestLoadTargetWithoutData(t *testing.T) {
 	t.Chdir(t.TempDir())
 	code, _, stderr := run(t, context.Background(), "load", "--target", "https://127.0.0.1:8443", "--duration", "1s")
-	if code != 1 {
-		t.Errorf("exit code %d, want 1", code)
+	if code != 2 {
+		t.Errorf("exit code %d, want 2", code)
 	}
 	if !strings.Contains(stderr, "gatehouse: error: no development gateway to load: ./gatehouse-data is not a development data directory") {
 		t.Errorf("the error does not name ./gatehouse-data:\n%s", stderr)
