@@ -183,6 +183,9 @@ func (e *env) loadRequests(synthea, bundles string) ([]*loadgen.Template, error)
 		}
 		fmt.Fprintf(e.stderr, "gatehouse: load: %d requests from %d Synthea patients in %s (%d claims skipped%s)\n",
 			len(reqs), st.Patients, filepath.Base(synthea), st.Claims-st.Requests, skipReasons(st.Skipped))
+		if len(reqs) >= loadgen.DefaultMaxRequests {
+			e.warnf("reached the cap of %d distinct requests: the claims after that point in the archive were not read", loadgen.DefaultMaxRequests)
+		}
 		return reqs, nil
 	case bundles != "":
 		reqs, skipped, err := loadgen.FromDir(bundles)

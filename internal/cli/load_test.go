@@ -137,7 +137,8 @@ func TestLoadUsageErrors(t *testing.T) {
 		{[]string{"load", "--synthea", "a.tgz", "--bundles", "dir"}, "cannot be used together"},
 		{[]string{"load", "extra"}, `unexpected argument "extra"`},
 		{[]string{"load", "--write-bundles", "dir", "--target", "https://localhost:1"}, "--write-bundles cannot be combined with --target"},
-		{[]string{"load", "--write-bundles", "dir", "--cert", "c.pem"}, "--write-bundles cannot be combined with --target, --data or a partner's files"},
+		{[]string{"load", "--write-bundles", "dir", "--cert", "c.pem"}, "--write-bundles cannot be combined with --target, --data, --scope or a partner's files"},
+		{[]string{"load", "--write-bundles", "dir", "--scope", "system/Claim.rs"}, "--write-bundles cannot be combined with --target, --data, --scope or a partner's files"},
 		{[]string{"load", "--concurrency", "1000"}, "concurrency 1000 is out of range"},
 		{[]string{"load", "--duration", "11m"}, "duration 11m0s is out of range"},
 	}
