@@ -24,9 +24,9 @@ and a record of every exchange.
 Usage:
     gatehouse demo [--bundles DIR] [--json] [--keep DIR]
     gatehouse ehr --gateway URL --org SYSTEM|VALUE --cert FILE --key FILE --ca FILE --server-cert FILE --server-key FILE --payer-jwks FILE [--subscribe] [--submit FILE]... [--inquire FILE]... [--for D] [--json]
-    gatehouse load [--synthea FILE.tgz | --bundles DIR] [--rate N/s] [--concurrency C] [--duration D] [--json] [--target URL] [--data DIR]
+    gatehouse load [--synthea FILE.tgz | --bundles DIR] [--rate N/s] [--concurrency C] [--duration D] [--json] [--target URL] [--data DIR] [--scope SCOPES]... [--write-bundles DIR]
     gatehouse serve [--config FILE] [--data DIR] [--listen ADDR] [--admin-listen ADDR]
-    gatehouse token [--data DIR [--url URL] | --url URL --partner ID --cert FILE --key FILE --ca FILE --assertion-key FILE] [--scope SCOPES]
+    gatehouse token [--data DIR [--url URL] | --url URL --partner ID --cert FILE --key FILE --ca FILE --assertion-key FILE] [--scope SCOPES]...
     gatehouse token keygen --name NAME [--alg ALG] [--out DIR]
     gatehouse validate [--package FILE.tgz]... [--profile URL]... [--format text|json] [--notes] PATH...
     gatehouse killswitch status|engage|release [options]

@@ -34,7 +34,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"serve", "--bogus"}, 2, "gatehouse: error: unknown option --bogus"},
 		{[]string{"demo", "extra"}, 2, `gatehouse: error: unexpected argument "extra"`},
 		{[]string{"serve", "--config", "/nonexistent/gatehouse.yaml"}, 2, "gatehouse: error: configuration file /nonexistent/gatehouse.yaml not found"},
-		{[]string{"token", "--data", "/nonexistent/data"}, 1, "is not a development data directory: the directory does not exist"},
+		{[]string{"token", "--data", "/nonexistent/data"}, 2, "is not a development data directory: the directory does not exist"},
 		{[]string{"demo", "--bundles", "/nonexistent/dir"}, 2, "gatehouse: error: --bundles /nonexistent/dir is not a readable directory"},
 	}
 	for _, tt := range tests {
@@ -419,8 +419,8 @@ func TestTokenHintOutsideDevData(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			code, _, stderr := run(t, context.Background(), "token", "--data", tt.dir)
-			if code != 1 {
-				t.Errorf("exit %d, want 1; stderr %q", code, stderr)
+			if code != 2 {
+				t.Errorf("exit %d, want 2; stderr %q", code, stderr)
 			}
 			if !strings.Contains(stderr, "gatehouse: hint: "+tt.hint) {
 				t.Errorf("stderr = %q, want hint %q", stderr, tt.hint)

@@ -87,8 +87,9 @@ func (e *env) ehr(args []string) int {
 	}
 	opts, err := f.options()
 	if err != nil {
+		// Every error of options names a file that could not be used.
 		e.errorf("%v", err)
-		return 1
+		return exitUsage
 	}
 	return e.runEHR(&f, opts)
 }

@@ -34,7 +34,7 @@ func TestEhrFlagErrors(t *testing.T) {
 		{"negative duration", append(append([]string{}, full...), "--for", "-1s"), 2, "gatehouse: error: invalid --for -1s"},
 		{"bad duration", append(append([]string{}, full...), "--for", "soon"), 2, "gatehouse: error: invalid value"},
 		{"unknown option", append(append([]string{}, full...), "--bogus"), 2, "gatehouse: error: unknown option --bogus"},
-		{"missing files", full, 1, "gatehouse: error: --cert/--key:"},
+		{"missing files", full, 2, "gatehouse: error: --cert/--key:"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -68,8 +68,9 @@ func addAdminFlags(fs *flag.FlagSet) adminFlags {
 }
 
 // adminClientOf builds the administrator's client, printing the error on
-// failure. The exit code is 2 when the admin options are incomplete, 1
-// when a file or the data directory cannot be used.
+// failure. The exit code is 2 when the admin options are incomplete or a
+// file or the data directory cannot be used, and 1 when the data
+// directory names no running gateway with an admin listener.
 func (e *env) adminClientOf(f adminFlags) (*http.Client, string, int) {
 	if missing := missingAdminOptions(f); len(missing) > 0 {
 		e.errorf("missing %s: --admin, --cert, --key and --ca are required together", joinAnd(missing))
@@ -85,7 +86,7 @@ func (e *env) adminClientOf(f adminFlags) (*http.Client, string, int) {
 	if err != nil {
 		e.errorf("%v", err)
 		e.hint("pass --admin, --cert, --key and --ca, or --data for a development gateway")
-		return nil, "", 1
+		return nil, "", exitCode(err)
 	}
 	return client, base, 0
 }
@@ -389,11 +390,11 @@ func adminClient(dataDir, adminURL, certFile, keyFile, caFile string) (*http.Cli
 	}
 	cert, err := pki.LoadTLSCertificate(certFile, keyFile)
 	if err != nil {
-		return nil, "", err
+		return nil, "", unusableInput(err)
 	}
 	roots, err := pki.LoadCertPool(caFile)
 	if err != nil {
-		return nil, "", err
+		return nil, "", unusableInput(err)
 	}
 	tr := &http.Transport{TLSClientConfig: tlspolicy.Client(roots, &cert)}
 	return &http.Client{Transport: tr, Timeout: 30 * time.Second}, strings.TrimRight(adminURL, "/"), nil

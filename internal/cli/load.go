@@ -22,7 +22,7 @@ import (
 	"github.com/gatehouse-health/gatehouse/internal/loadgen"
 )
 
-const loadSynopsis = "gatehouse load [--synthea FILE.tgz | --bundles DIR] [--write-bundles DIR | [--rate N/s] [--concurrency C] [--duration D] [--json] [--target URL [--data DIR] | --target URL --partner ID --cert FILE --key FILE --ca FILE --assertion-key FILE]]"
+const loadSynopsis = "gatehouse load [--synthea FILE.tgz | --bundles DIR] [--write-bundles DIR | [--rate N/s] [--concurrency C] [--duration D] [--json] [--target URL [--data DIR] | --target URL --partner ID --cert FILE --key FILE --ca FILE --assertion-key FILE] [--scope SCOPES]...]"
 
 var loadPartnerUse = partnerUse{purpose: "a load as a registered partner", urlFlag: "target", synopsis: loadSynopsis}
 
@@ -43,6 +43,7 @@ func (e *env) load(args []string) int {
 	dataDir := fs.String("data", "./gatehouse-data", "development-mode data `DIR` of the running gateway, for the partner's certificate and key; used with --target or when given")
 	writeDir := fs.String("write-bundles", "", "write the requests as PAS request Bundles (*.json) into `DIR`, created if missing, and exit without sending them")
 	partner := fs.String("partner", app.DevPartner, "the partner's OAuth client `ID` at the gateway (partners[].id); required with --cert")
+	scope := scopeFlag(fs, app.DevScopes)
 	files := partnerFileFlags(fs)
 	if code, ok := e.parse(fs, loadSynopsis, args); !ok {
 		return code
@@ -61,8 +62,8 @@ func (e *env) load(args []string) int {
 	if err == nil && *synthea != "" && *bundles != "" {
 		err = errors.New("--synthea and --bundles cannot be used together")
 	}
-	if err == nil && *writeDir != "" && (set["target"] || set["data"] || files.given(set)) {
-		err = errors.New("--write-bundles cannot be combined with --target, --data or a partner's files: it writes the requests and sends none")
+	if err == nil && *writeDir != "" && (set["target"] || set["data"] || set["scope"] || files.given(set)) {
+		err = errors.New("--write-bundles cannot be combined with --target, --data, --scope or a partner's files: it writes the requests and sends none")
 	}
 	if err != nil {
 		e.errorf("%v", err)
@@ -79,7 +80,7 @@ func (e *env) load(args []string) int {
 	// take seconds for a large Synthea archive.
 	var partnerTarget *loadgen.Gateway
 	if files.given(set) {
-		opts, code := e.registeredPartnerOptions(loadPartnerUse, files, set, *targetURL, *partner, app.DevScopes)
+		opts, code := e.registeredPartnerOptions(loadPartnerUse, files, set, *targetURL, *partner, scope.String())
 		if code != 0 {
 			return code
 		}
@@ -95,7 +96,7 @@ func (e *env) load(args []string) int {
 	reqs, err := e.loadRequests(*synthea, *bundles)
 	if err != nil {
 		e.errorf("%v", err)
-		return 1
+		return exitCode(err)
 	}
 	if *writeDir != "" {
 		return e.writeLoadBundles(*writeDir, reqs)
@@ -103,13 +104,13 @@ func (e *env) load(args []string) int {
 	var target loadgen.Target = partnerTarget
 	if partnerTarget == nil {
 		var stop func()
-		target, stop, err = e.loadTarget(*targetURL, *dataDir, rate, reqs)
+		target, stop, err = e.loadTarget(*targetURL, *dataDir, scope.String(), rate, reqs)
 		if err != nil {
 			e.errorf("%v", err)
 			if errors.Is(err, errNoDevGateway) {
 				e.noDevGatewayHint(*dataDir)
 			}
-			return 1
+			return exitCode(err)
 		}
 		defer stop()
 	}
@@ -172,15 +173,19 @@ func parseRate(text string) (float64, error) {
 }
 
 // loadRequests prepares the requests and prints their source on stderr.
+// An error about --synthea or --bundles is an inputError.
 func (e *env) loadRequests(synthea, bundles string) ([]*loadgen.Template, error) {
 	switch {
 	case synthea != "":
 		reqs, st, err := loadgen.FromSynthea(synthea, loadgen.SyntheaOptions{})
 		if err != nil {
-			return nil, err
+			return nil, unusableInput(err)
 		}
 		fmt.Fprintf(e.stderr, "gatehouse: load: %d requests from %d Synthea patients in %s (%d claims skipped%s)\n",
 			len(reqs), st.Patients, filepath.Base(synthea), st.Claims-st.Requests, skipReasons(st.Skipped))
+		if len(reqs) >= loadgen.DefaultMaxRequests {
+			e.warnf("reached the cap of %d distinct requests: the claims after that point in the archive were not read", loadgen.DefaultMaxRequests)
+		}
 		return reqs, nil
 	case bundles != "":
 		reqs, skipped, err := loadgen.FromDir(bundles)
@@ -188,7 +193,7 @@ func (e *env) loadRequests(synthea, bundles string) ([]*loadgen.Template, error)
 			e.warnf("skipping %s: %s", s.File, s.Reason)
 		}
 		if err != nil {
-			return nil, err
+			return nil, unusableInput(err)
 		}
 		fmt.Fprintf(e.stderr, "gatehouse: load: %d request bundles from %s\n", len(reqs), bundles)
 		return reqs, nil
@@ -200,12 +205,13 @@ func (e *env) loadRequests(synthea, bundles string) ([]*loadgen.Template, error)
 // development gateway.
 var errNoDevGateway = errors.New("no development gateway to load")
 
-// loadTarget returns the gateway to load: the running one at targetURL,
-// the one dataDir's endpoint file names, or a new development-mode gateway
-// in a temporary directory, which stop closes.
-func (e *env) loadTarget(targetURL, dataDir string, rate float64, reqs []*loadgen.Template) (loadgen.Target, func(), error) {
+// loadTarget returns the gateway to load, with the demo partner asking
+// for scope: the running one at targetURL, the one dataDir's endpoint file
+// names, or a new development-mode gateway in a temporary directory, which
+// stop closes.
+func (e *env) loadTarget(targetURL, dataDir, scope string, rate float64, reqs []*loadgen.Template) (loadgen.Target, func(), error) {
 	if dataDir == "" {
-		return e.startLoadGateway(rate, reqs)
+		return e.startLoadGateway(scope, rate, reqs)
 	}
 	layout, err := openDevData(dataDir)
 	if err != nil {
@@ -219,7 +225,7 @@ func (e *env) loadTarget(targetURL, dataDir string, rate float64, reqs []*loadge
 	if err := loadgen.CheckLoopbackURL(targetURL); err != nil {
 		return nil, nil, err
 	}
-	target, err := gatewayTarget(layout, targetURL)
+	target, err := gatewayTarget(layout, targetURL, scope)
 	return target, func() {}, err
 }
 
@@ -227,7 +233,7 @@ func (e *env) loadTarget(targetURL, dataDir string, rate float64, reqs []*loadge
 // payer service on loopback ports, as the demo does. The partner's rate
 // limit becomes twice the load's rate (at least the default, and MaxRate
 // for a closed loop), so that the limiter runs but does not reject the load.
-func (e *env) startLoadGateway(rate float64, reqs []*loadgen.Template) (loadgen.Target, func(), error) {
+func (e *env) startLoadGateway(scope string, rate float64, reqs []*loadgen.Template) (loadgen.Target, func(), error) {
 	tmp, err := os.MkdirTemp("", "gatehouse-load-")
 	if err != nil {
 		return nil, nil, err
@@ -260,7 +266,7 @@ func (e *env) startLoadGateway(rate float64, reqs []*loadgen.Template) (loadgen.
 	}
 	fmt.Fprintf(e.stderr, "gatehouse: load: started a development-mode gateway at %s (partner rate limit %g/s)\n", rt.PublicURL, limit)
 
-	target, err := gatewayTarget(layout, rt.PublicURL)
+	target, err := gatewayTarget(layout, rt.PublicURL, scope)
 	if err != nil {
 		stop()
 		return nil, nil, err
@@ -305,10 +311,10 @@ func (e *env) printLoadResult(sum *loadgen.Summary, asJSON bool) int {
 	return 1
 }
 
-// gatewayTarget returns the development partner of layout as the load's
-// client.
-func gatewayTarget(layout *devmode.Layout, publicURL string) (*loadgen.Gateway, error) {
-	opts, err := layoutClientOptions(layout, publicURL, app.DevScopes)
+// gatewayTarget returns the development partner of layout, asking for
+// scope, as the load's client.
+func gatewayTarget(layout *devmode.Layout, publicURL, scope string) (*loadgen.Gateway, error) {
+	opts, err := layoutClientOptions(layout, publicURL, scope)
 	if err != nil {
 		return nil, err
 	}

@@ -50,6 +50,27 @@ func TestLoadRegisteredPartner(t *testing.T) {
 		t.Errorf("load started a gateway of its own:\n%s", stderr)
 	}
 
+	// --scope asks for the scopes the partner names. A scope the partner is
+	// not registered for gets no token, so no request is sent; the
+	// registered ones, given repeated, load as before.
+	code, stdout, stderr = run(t, context.Background(), g.partnerLoadArgs("--synthea", archive, "--json", "--scope", "system/Coverage.rs")...)
+	if code != 1 {
+		t.Errorf("unregistered scope: exit code %d, want 1", code)
+	}
+	if stdout != "" {
+		t.Errorf("unregistered scope: stdout %q, want nothing", stdout)
+	}
+	if !strings.Contains(stderr, "invalid_scope") {
+		t.Errorf("unregistered scope: no invalid_scope error:\n%s", stderr)
+	}
+	code, stdout, stderr = run(t, context.Background(), g.partnerLoadArgs("--synthea", archive, "--json", "--scope", "system/Claim.$submit", "--scope", "system/Claim.rs")...)
+	if code != 0 {
+		t.Fatalf("registered scopes: exit code %d\nstdout: %s\nstderr: %s", code, stdout, stderr)
+	}
+	if s := parseLoadSummary(t, stdout); s.Successes == 0 {
+		t.Errorf("registered scopes: successes %d, want some", s.Successes)
+	}
+
 	// A CA that does not verify the gateway fails before any request, with
 	// the hint that 'gatehouse token' gives for the same files.
 	other := filepath.Join(t.TempDir(), "ca")

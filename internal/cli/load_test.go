@@ -137,7 +137,8 @@ func TestLoadUsageErrors(t *testing.T) {
 		{[]string{"load", "--synthea", "a.tgz", "--bundles", "dir"}, "cannot be used together"},
 		{[]string{"load", "extra"}, `unexpected argument "extra"`},
 		{[]string{"load", "--write-bundles", "dir", "--target", "https://localhost:1"}, "--write-bundles cannot be combined with --target"},
-		{[]string{"load", "--write-bundles", "dir", "--cert", "c.pem"}, "--write-bundles cannot be combined with --target, --data or a partner's files"},
+		{[]string{"load", "--write-bundles", "dir", "--cert", "c.pem"}, "--write-bundles cannot be combined with --target, --data, --scope or a partner's files"},
+		{[]string{"load", "--write-bundles", "dir", "--scope", "system/Claim.rs"}, "--write-bundles cannot be combined with --target, --data, --scope or a partner's files"},
 		{[]string{"load", "--concurrency", "1000"}, "concurrency 1000 is out of range"},
 		{[]string{"load", "--duration", "11m"}, "duration 11m0s is out of range"},
 	}
@@ -191,8 +192,8 @@ func TestLoadTargetDefaultsData(t *testing.T) {
 func TestLoadTargetWithoutData(t *testing.T) {
 	t.Chdir(t.TempDir())
 	code, _, stderr := run(t, context.Background(), "load", "--target", "https://127.0.0.1:8443", "--duration", "1s")
-	if code != 1 {
-		t.Errorf("exit code %d, want 1", code)
+	if code != 2 {
+		t.Errorf("exit code %d, want 2", code)
 	}
 	if !strings.Contains(stderr, "gatehouse: error: no development gateway to load: ./gatehouse-data is not a development data directory") {
 		t.Errorf("the error does not name ./gatehouse-data:\n%s", stderr)

@@ -1,6 +1,12 @@
 package cli
 
 import (
+	"errors"
+	"flag"
+	"fmt"
+	"slices"
+	"strings"
+
 	"github.com/gatehouse-health/gatehouse/internal/app"
 	"github.com/gatehouse-health/gatehouse/internal/ehrclient"
 )
@@ -46,7 +52,7 @@ func (e *env) registeredPartnerOptions(use partnerUse, files partnerFiles, set m
 	if err != nil {
 		e.errorf("%v", err)
 		e.hint("pass the partner's client certificate and key (PEM), the CA that signed the gateway's certificate (PEM) and the private JWK from 'gatehouse token keygen'")
-		return ehrclient.Options{}, 1
+		return ehrclient.Options{}, exitCode(err)
 	}
 	return opts, 0
 }
@@ -61,4 +67,57 @@ func (e *env) checkDevPartner(partner string) int {
 	e.errorf("unknown partner %q: development mode has only the partner demo-ehr", partner)
 	e.hint("omit --partner, or pass --partner demo-ehr; for a registered partner of a configured gateway, pass its files with --cert, --key, --ca and --assertion-key")
 	return 2
+}
+
+// scopeList is the value of a --scope option: space-separated scopes,
+// given once or repeated, checked against the scope-token syntax of RFC
+// 6749 section 3.3 so that a typing error fails before any request. The
+// default applies when the option is not given at all.
+type scopeList struct {
+	scopes []string
+	given  bool
+}
+
+// scopeFlag defines --scope on fs with the default scopes def.
+func scopeFlag(fs *flag.FlagSet, def string) *scopeList {
+	s := &scopeList{scopes: strings.Fields(def)}
+	fs.Var(s, "scope", "space-separated `SCOPES` to request, such as \"system/Claim.rs system/Claim.$submit\"; may be repeated (default \""+def+"\")")
+	return s
+}
+
+// String returns the scope parameter of the token request.
+func (s *scopeList) String() string { return strings.Join(s.scopes, " ") }
+
+// Set adds the scopes of one --scope value. The first value replaces
+// the default.
+func (s *scopeList) Set(value string) error {
+	tokens := strings.Fields(value)
+	if len(tokens) == 0 {
+		return errors.New("missing scope: pass one or more space-separated scopes")
+	}
+	for _, tok := range tokens {
+		if !validScopeToken(tok) {
+			return fmt.Errorf("invalid scope %q: a scope contains no quotes, backslashes or control characters", tok)
+		}
+	}
+	if !s.given {
+		s.scopes, s.given = nil, true
+	}
+	for _, tok := range tokens {
+		if !slices.Contains(s.scopes, tok) {
+			s.scopes = append(s.scopes, tok)
+		}
+	}
+	return nil
+}
+
+// validScopeToken reports whether tok is a scope token of RFC 6749
+// section 3.3: printable ASCII without space, '"' and '\'.
+func validScopeToken(tok string) bool {
+	for i := 0; i < len(tok); i++ {
+		if c := tok[i]; c < 0x21 || c > 0x7e || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return tok != ""
 }

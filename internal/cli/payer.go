@@ -103,24 +103,26 @@ func (f payerFlags) database() string {
 }
 
 // configDatabase returns the database of the command: --database, else
-// that of --config, else DIR/gatehouse.db. ok is false, with the error
-// printed, when --config cannot be loaded.
-func (e *env) configDatabase(f payerFlags) (string, bool) {
+// that of --config, else DIR/gatehouse.db. A non-zero code, with the error
+// printed, is exitUsage: --config cannot be loaded or names a missing
+// database directory.
+func (e *env) configDatabase(f payerFlags) (string, int) {
 	if *f.dbFile != "" || *f.cfgPath == "" {
-		return f.database(), true
+		return f.database(), 0
 	}
 	cfg, err := config.Load(*f.cfgPath)
 	if e.printConfigNotFound(err, *f.cfgPath, "pass --database FILE|URL") {
-		return "", false
+		return "", exitUsage
 	}
 	if err != nil {
 		e.errorf("%v", err)
-		return "", false
+		e.hint("%s", configFixHint(err, *f.cfgPath))
+		return "", exitUsage
 	}
 	if !e.checkOperatorFiles(cfg, *f.cfgPath, false, nil, "database") {
-		return "", false
+		return "", exitUsage
 	}
-	return cfg.DatabaseURL(), true
+	return cfg.DatabaseURL(), 0
 }
 
 func (e *env) payerLoadCommand(args []string) int {
@@ -139,9 +141,9 @@ func (e *env) payerLoadCommand(args []string) int {
 		e.hint("pass a Synthea FILE.tgz, a directory of FHIR Bundle files, or one FILE.json")
 		return 2
 	}
-	database, ok := e.configDatabase(f)
-	if !ok {
-		return 1
+	database, code := e.configDatabase(f)
+	if code != 0 {
+		return code
 	}
 	return e.withService(database, func(svc *payer.Service) int { return e.payerLoad(svc, positional) })
 }
@@ -155,9 +157,9 @@ func (e *env) payerPendedCommand(args []string) int {
 	if len(positional) != 0 {
 		return e.payerUsage(payerPendedSynopsis, "unexpected argument %q", positional[0])
 	}
-	database, ok := e.configDatabase(f)
-	if !ok {
-		return 1
+	database, code := e.configDatabase(f)
+	if code != 0 {
+		return code
 	}
 	return e.withService(database, e.payerPended)
 }
@@ -178,9 +180,9 @@ func (e *env) payerDecideCommand(args []string) int {
 	if !ok {
 		return code
 	}
-	cfg, ok := e.operatorConfig(*f.cfgPath, *f.dataDir)
-	if !ok {
-		return 1
+	cfg, code := e.operatorConfig(*f.cfgPath, *f.dataDir)
+	if code != 0 {
+		return code
 	}
 	path, cfgPath := f.database(), ""
 	if *f.dbFile == "" && *f.cfgPath != "" {
@@ -227,33 +229,38 @@ func (e *env) withService(target string, fn func(*payer.Service) int) int {
 
 // operatorConfig loads the configuration whose exchange record receives
 // an operator decision: the file, or the development configuration of a
-// data directory a gateway has created.
-func (e *env) operatorConfig(cfgPath, dataDir string) (*config.File, bool) {
+// data directory a gateway has created. A non-zero code, with the error
+// printed, is the exit code to return.
+func (e *env) operatorConfig(cfgPath, dataDir string) (*config.File, int) {
 	if cfgPath != "" {
 		cfg, err := config.Load(cfgPath)
+		if e.printConfigNotFound(err, cfgPath, "pass --data DIR of a development gateway") {
+			return nil, exitUsage
+		}
 		if err != nil {
 			e.errorf("%v", err)
-			return nil, false
+			e.hint("%s", configFixHint(err, cfgPath))
+			return nil, exitUsage
 		}
 		// Every file that recording the decision needs is listed in one run.
 		if !e.checkOperatorFiles(cfg, cfgPath, false, nil, "database", "audit.signing_key_file", "audit.recipients_file", "audit.checkpoint_file") {
-			return nil, false
+			return nil, exitUsage
 		}
-		return cfg, true
+		return cfg, 0
 	}
 	if _, err := openDevData(dataDir); err != nil {
 		e.errorf("%v", err)
 		e.hint("pass --config FILE, or --data DIR of a development gateway: a decision must be added to the exchange record")
-		return nil, false
+		return nil, exitCode(err)
 	}
 	// The addresses are serve's development defaults, because only the
 	// audit settings are used.
 	cfg, _, _, err := app.DevConfig(dataDir, "127.0.0.1:8443", "127.0.0.1:9443")
 	if err != nil {
 		e.errorf("%v", err)
-		return nil, false
+		return nil, exitFailed
 	}
-	return cfg, true
+	return cfg, 0
 }
 
 // withRecordedService is withService with the exchange record of cfg open
@@ -273,7 +280,7 @@ func (e *env) withRecordedService(target string, cfg *config.File, cfgPath strin
 			} else {
 				e.hint("pass --config FILE of a deployment, --data DIR of a development gateway, or --database with the SQLite file")
 			}
-			return 1
+			return exitUsage
 		}
 	}
 	db, err := storage.Open(e.ctx, target)

@@ -155,7 +155,7 @@ func assertDecisionRecorded(t *testing.T, path string) {
 func TestPayerDecideNeedsRecord(t *testing.T) {
 	_, db := submitPended(t)
 	code, _, stderr := run(t, context.Background(), "payer", "decide", "--data", t.TempDir(), "16139462398", "1", "deny")
-	if code != 1 || !strings.Contains(stderr, "not a development data directory") {
+	if code != 2 || !strings.Contains(stderr, "not a development data directory") {
 		t.Errorf("decide without a development directory: code %d stderr %q", code, stderr)
 	}
 	code, _, stderr = run(t, context.Background(), "payer", "decide", "--database", db, "--data", t.TempDir(), "16139462398", "1", "deny")
@@ -182,7 +182,7 @@ func TestPayerUsageErrors(t *testing.T) {
 		{[]string{"payer", "decide", "--data", dir, "NOPE", "1", "approve"}, 1, `no prior authorization matches "NOPE"`},
 		{[]string{"payer", "load", "--database", db, "/nonexistent/members.tgz"}, 2, "cannot read /nonexistent/members.tgz: no such file"},
 		{[]string{"payer", "load", "--database", db}, 2, "payer load takes one"},
-		{[]string{"payer", "load", "--database", "/nonexistent/dir/g.db", db}, 1, "does not exist"},
+		{[]string{"payer", "load", "--database", "/nonexistent/dir/g.db", db}, 2, "does not exist"},
 	}
 	for _, c := range cases {
 		t.Run(strings.Join(c.args[1:], " "), func(t *testing.T) {
@@ -365,7 +365,7 @@ func TestPayerCommandsUseConfigDatabase(t *testing.T) {
 		t.Errorf("pended --config: code %d stdout %q stderr %q", code, out, stderr)
 	}
 	code, _, stderr = run(t, context.Background(), "payer", "pended", "--config", filepath.Join(dir, "missing.yaml"))
-	if code != 1 || !strings.Contains(stderr, "configuration file "+filepath.Join(dir, "missing.yaml")+" not found") {
+	if code != 2 || !strings.Contains(stderr, "configuration file "+filepath.Join(dir, "missing.yaml")+" not found") {
 		t.Errorf("pended with a missing --config: code %d stderr %q", code, stderr)
 	}
 }
@@ -397,8 +397,8 @@ func TestPayerLoadWithoutBundle(t *testing.T) {
 func TestPayerWithoutDataHint(t *testing.T) {
 	t.Chdir(t.TempDir())
 	code, _, stderr := run(t, context.Background(), "payer", "pended")
-	if code != 1 {
-		t.Errorf("code %d, want 1", code)
+	if code != 2 {
+		t.Errorf("code %d, want 2", code)
 	}
 	if !strings.Contains(stderr, "gatehouse: error: database directory gatehouse-data does not exist") {
 		t.Errorf("the error does not name the directory: %q", stderr)

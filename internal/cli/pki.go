@@ -320,7 +320,7 @@ func (e *env) openCA(dir string) (*cadir.Dir, func(), int) {
 	d, err := cadir.Open(dir)
 	if err != nil {
 		e.caOpenFailed(dir, err)
-		return nil, nil, 1
+		return nil, nil, exitUsage
 	}
 	unlock, err := d.Lock()
 	if err != nil {
@@ -436,7 +436,7 @@ func (e *env) pkiList(args []string) int {
 	d, err := cadir.Open(*dir)
 	if err != nil {
 		e.caOpenFailed(*dir, err)
-		return 1
+		return exitUsage
 	}
 	idx, err := d.LoadIndex()
 	if err != nil {

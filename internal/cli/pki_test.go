@@ -170,7 +170,7 @@ func TestPKIErrors(t *testing.T) {
 		{"unknown subcommand", []string{"pki", "frob"}, 2, `unknown pki subcommand "frob"`, "gatehouse pki help"},
 		{"init over a CA", []string{"pki", "init", "--dir", ca}, 1, "not empty", "never overwritten"},
 		{"bad key type", []string{"pki", "init", "--dir", ca + "2", "--key-type", "dsa"}, 2, `unknown key type "dsa"`, ""},
-		{"not a CA", []string{"pki", "list", "--dir", t.TempDir()}, 1, "not a CA directory", "gatehouse pki init --dir"},
+		{"not a CA", []string{"pki", "list", "--dir", t.TempDir()}, 2, "not a CA directory", "gatehouse pki init --dir"},
 		{"issue without kind", []string{"pki", "issue"}, 2, "missing pki issue subcommand", ""},
 		{"unknown kind", []string{"pki", "issue", "robot"}, 2, `unknown pki issue subcommand "robot"`, "gatehouse pki issue help"},
 		{"engine without name", []string{"pki", "issue", "engine", "--dir", ca}, 2, "an engine certificate needs --name", "usage:"},
@@ -184,9 +184,9 @@ func TestPKIErrors(t *testing.T) {
 		{"revoke without serial", []string{"pki", "revoke", "--dir", ca}, 2, "missing argument", "usage:"},
 		{"revoke unknown serial", []string{"pki", "revoke", "--dir", ca, "abcdef"}, 1, "no certificate with serial abcdef", "pki list"},
 		{"revoke bad reason", []string{"pki", "revoke", "--dir", ca, "--reason", "certificateHold", "abcdef"}, 2, `invalid --reason "certificateHold"`, "use one of affiliationChanged, cACompromise"},
-		{"missing CA for issue", []string{"pki", "issue", "admin", "--dir", filepath.Join(t.TempDir(), "none"), "--name", "ops"}, 1, "not a CA directory", "gatehouse pki init"},
-		{"development-mode CA", []string{"pki", "issue", "client", "--dir", filepath.Join(devData, "ca"), "--partner", "x"}, 1, "not a CA directory", "development-mode data directory, which gatehouse pki does not manage"},
-		{"development-mode CA with trailing slash", []string{"pki", "issue", "client", "--dir", filepath.Join(devData, "ca") + string(filepath.Separator), "--partner", "x"}, 1, "not a CA directory", "development-mode data directory, which gatehouse pki does not manage"},
+		{"missing CA for issue", []string{"pki", "issue", "admin", "--dir", filepath.Join(t.TempDir(), "none"), "--name", "ops"}, 2, "not a CA directory", "gatehouse pki init"},
+		{"development-mode CA", []string{"pki", "issue", "client", "--dir", filepath.Join(devData, "ca"), "--partner", "x"}, 2, "not a CA directory", "development-mode data directory, which gatehouse pki does not manage"},
+		{"development-mode CA with trailing slash", []string{"pki", "issue", "client", "--dir", filepath.Join(devData, "ca") + string(filepath.Separator), "--partner", "x"}, 2, "not a CA directory", "development-mode data directory, which gatehouse pki does not manage"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

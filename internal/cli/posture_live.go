@@ -52,15 +52,15 @@ func (f partnerFiles) named() []struct{ name, value string } {
 func (f partnerFiles) clientOptions(url, clientID, scope string) (ehrclient.Options, error) {
 	cert, err := pki.LoadTLSCertificate(*f.certFile, *f.keyFile)
 	if err != nil {
-		return ehrclient.Options{}, fmt.Errorf("--cert/--key: %w", err)
+		return ehrclient.Options{}, unusableInput(fmt.Errorf("--cert/--key: %w", err))
 	}
 	roots, err := pki.LoadCertPool(*f.caFile)
 	if err != nil {
-		return ehrclient.Options{}, fmt.Errorf("--ca: %w", err)
+		return ehrclient.Options{}, unusableInput(fmt.Errorf("--ca: %w", err))
 	}
 	key, err := loadPrivateKey(*f.assertionKeyFile)
 	if err != nil {
-		return ehrclient.Options{}, fmt.Errorf("--assertion-key: %w", err)
+		return ehrclient.Options{}, unusableInput(fmt.Errorf("--assertion-key: %w", err))
 	}
 	return ehrclient.Options{PublicURL: url, ClientID: clientID, AssertionKey: key,
 		Certificate: cert, Roots: roots, Scope: scope}, nil
@@ -183,15 +183,15 @@ func devClientOptions(url, dataDir, scope string) (ehrclient.Options, error) {
 func layoutClientOptions(layout *devmode.Layout, url, scope string) (ehrclient.Options, error) {
 	key, err := layout.PartnerAssertionKey()
 	if err != nil {
-		return ehrclient.Options{}, err
+		return ehrclient.Options{}, unusableInput(err)
 	}
 	cert, err := layout.PartnerClientCertificate()
 	if err != nil {
-		return ehrclient.Options{}, err
+		return ehrclient.Options{}, unusableInput(err)
 	}
 	roots, err := layout.CAPool()
 	if err != nil {
-		return ehrclient.Options{}, err
+		return ehrclient.Options{}, unusableInput(err)
 	}
 	return ehrclient.Options{PublicURL: url, ClientID: app.DevPartner, AssertionKey: key,
 		Certificate: cert, Roots: roots, Scope: scope}, nil

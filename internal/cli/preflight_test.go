@@ -300,7 +300,7 @@ func TestOperatorCommandsReportEveryFile(t *testing.T) {
 		{
 			name: "payer pended",
 			args: []string{"payer", "pended", "--config", payerConfig},
-			code: 1,
+			code: 2,
 			want: []string{
 				"gatehouse: error: database.path " + payerDatabase + ": directory " + filepath.Dir(payerDatabase) + " does not exist",
 				"gatehouse: hint: fix each file named above, or correct its key in " + payerConfig + ": create the directories",
@@ -309,7 +309,7 @@ func TestOperatorCommandsReportEveryFile(t *testing.T) {
 		{
 			name: "payer decide",
 			args: []string{"payer", "decide", "--config", payerConfig, "claim-1", "1", "approve"},
-			code: 1,
+			code: 2,
 			want: []string{
 				"gatehouse: error: database.path " + payerDatabase + ": directory " + filepath.Dir(payerDatabase) + " does not exist",
 				"gatehouse: error: audit.recipients_file " + recipients + ": no such file",

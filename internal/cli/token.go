@@ -36,7 +36,7 @@ func (e *env) token(args []string) int {
 	dataDir := fs.String("data", "./gatehouse-data", "development-mode data `DIR` holding the demo partner's certificate and key")
 	partner := fs.String("partner", app.DevPartner, "the partner's OAuth client `ID` at the gateway (partners[].id); required with --cert")
 	gatewayURL := fs.String("url", "", "gateway public `URL`; required with --cert; default: the one the running development gateway wrote into DIR")
-	scope := fs.String("scope", app.DevScopes, "space-separated `SCOPES` to request")
+	scope := scopeFlag(fs, app.DevScopes)
 	files := partnerFileFlags(fs)
 	if code, ok := e.parse(fs, tokenSynopsis, args); !ok {
 		return code
@@ -50,9 +50,9 @@ func (e *env) token(args []string) int {
 		code int
 	)
 	if withFiles {
-		opts, code = e.registeredPartnerOptions(tokenPartnerUse, files, set, *gatewayURL, *partner, *scope)
+		opts, code = e.registeredPartnerOptions(tokenPartnerUse, files, set, *gatewayURL, *partner, scope.String())
 	} else {
-		opts, code = e.tokenDevOptions(*dataDir, *gatewayURL, *partner, *scope)
+		opts, code = e.tokenDevOptions(*dataDir, *gatewayURL, *partner, scope.String())
 	}
 	if code != 0 {
 		return code
@@ -98,7 +98,7 @@ func (e *env) tokenDevOptions(dataDir, url, partner, scope string) (ehrclient.Op
 		} else {
 			e.hint("start the gateway once with 'gatehouse serve --data %s' to create it, or pass a registered partner's files with --cert, --key, --ca and --assertion-key", dataDir)
 		}
-		return ehrclient.Options{}, 1
+		return ehrclient.Options{}, exitCode(err)
 	}
 	if url == "" {
 		if url, err = readPublicURL(layout.Dir); err != nil {
@@ -110,7 +110,7 @@ func (e *env) tokenDevOptions(dataDir, url, partner, scope string) (ehrclient.Op
 	opts, err := layoutClientOptions(layout, url, scope)
 	if err != nil {
 		e.errorf("%v", err)
-		return ehrclient.Options{}, 1
+		return ehrclient.Options{}, exitCode(err)
 	}
 	return opts, 0
 }
@@ -137,16 +137,18 @@ func readPublicURL(dir string) (string, error) {
 }
 
 // openDevData opens an existing development data directory. Unlike serve,
-// it never creates one: a token for a CA nobody runs is of no use.
+// it never creates one: a token for a CA nobody runs is of no use. Every
+// error is an inputError, because the directory was named by --data or
+// its default.
 func openDevData(dir string) (*devmode.Layout, error) {
 	if _, err := os.Stat(filepath.Join(dir, devMarkerFile)); err != nil {
 		if _, statErr := os.Stat(dir); statErr != nil {
-			return nil, fmt.Errorf("%s is not a development data directory: the directory does not exist", dir)
+			return nil, unusableInput(fmt.Errorf("%s is not a development data directory: the directory does not exist", dir))
 		}
-		return nil, fmt.Errorf("%s is not a development data directory: it has no %s, which 'gatehouse serve' without --config writes last", dir, devMarkerFile)
+		return nil, unusableInput(fmt.Errorf("%s is not a development data directory: it has no %s, which 'gatehouse serve' without --config writes last", dir, devMarkerFile))
 	}
 	layout, _, err := devmode.Ensure(dir, devmode.Options{})
-	return layout, err
+	return layout, unusableInput(err)
 }
 
 // devMarkerFile is the file devmode writes last into a complete data
