@@ -108,3 +108,15 @@ func translate(prefix, v4 netip.Prefix) netip.Prefix {
 	copy(b[offset:], embedded[:])
 	return netip.PrefixFrom(netip.AddrFrom16(b), prefix.Bits()+v4.Bits()).Masked()
 }
+
+// MetadataAddresses returns the cloud instance metadata addresses the
+// guard refuses unless an entry names the address itself.
+func MetadataAddresses() []netip.Addr {
+	var out []netip.Addr
+	for _, r := range forbiddenRanges {
+		if r.name == "cloud-metadata" {
+			out = append(out, r.prefix.Addr())
+		}
+	}
+	return out
+}

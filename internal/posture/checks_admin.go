@@ -99,6 +99,13 @@ var logChecks = []Check{
 		config:      checkRetiredVerifierKeys,
 	},
 	{
+		ID: "GH-LOG-008", Control: "C4", Severity: Medium, Mode: ModeConfig,
+		Title:       "Every witness is independent of the gateway: its own key, an https URL off this host",
+		Rationale:   "A witness catches a rewritten log only if the payer cannot forge its cosignature. A witness key that is the log's own checkpoint key, one key shared by two witnesses, or a witness on the gateway host gives cosignatures whoever controls the gateway can make, and a witness outside egress.allow or over plain http cosigns nothing.",
+		Remediation: "List in audit.witnesses only witnesses run by another organisation, each with its own key, and never the verifier key of audit.signing_key_file; use https URLs whose hosts egress.allow permits.",
+		config:      checkWitnessIndependence,
+	},
+	{
 		ID: "GH-MON-001", Control: "C13", Severity: Medium, Mode: ModeConfig,
 		Title:       "Alerts on unusual volume, distinct patients and denial spikes",
 		Rationale:   "Bulk extraction with valid credentials looks like normal traffic, only more of it; volume and distinct-patient alerts are how it is noticed.",

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/gatehouse-health/gatehouse/internal/config"
+	"github.com/gatehouse-health/gatehouse/internal/egress"
 )
 
 // Prefix lengths below which an allowlist network counts as wide.
@@ -158,15 +159,17 @@ func checkEgressAllowlist(t *Target) []result {
 
 var metadataRange = netip.MustParsePrefix("169.254.0.0/16")
 
-// metadataAddresses are the cloud instance metadata addresses outside
-// 169.254.0.0/16 that the egress guard rejects unless an entry names the
-// address itself: Alibaba 100.100.100.200, Oracle 192.0.0.192 and AWS
-// fd00:ec2::254 (AWS, GCP and Azure also use 169.254.169.254).
-var metadataAddresses = []netip.Addr{
-	netip.MustParseAddr("100.100.100.200"),
-	netip.MustParseAddr("192.0.0.192"),
-	netip.MustParseAddr("fd00:ec2::254"),
-}
+// metadataAddresses are the cloud instance metadata addresses the egress
+// guard rejects that lie outside 169.254.0.0/16, which is checked whole.
+var metadataAddresses = func() []netip.Addr {
+	var out []netip.Addr
+	for _, a := range egress.MetadataAddresses() {
+		if !metadataRange.Contains(a) {
+			out = append(out, a)
+		}
+	}
+	return out
+}()
 
 // localUseNAT64 is the local-use NAT64 prefix (RFC 8215). The egress guard
 // rejects it whole, because the operator's translator decides where the

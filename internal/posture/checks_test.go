@@ -1,9 +1,11 @@
 package posture
 
 import (
+	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/pem"
 	"os"
 	"path/filepath"
@@ -562,6 +564,29 @@ var checkCases = []checkCase{
 		}
 		cfgOf(tg).Audit.CheckpointFile = fx.file("checkpoint.txt")
 	}, Pass, 0},
+	{"GH-LOG-008", "independent witness", nil, Pass, 0},
+	{"GH-LOG-008", "log key as witness", func(t *testing.T, fx *fixture, tg *Target) {
+		cfgOf(tg).Audit.Witnesses[0].Key = cosignatureKeyOf(t, fx.file("pki/checkpoint.key"), "witness.audit-partner.example")
+	}, Fail, High},
+	{"GH-LOG-008", "key of two witnesses", func(t *testing.T, fx *fixture, tg *Target) {
+		_, priv, _ := ed25519.GenerateKey(rand.Reader)
+		_, first := auditlog.NewCosigner("witness.audit-partner.example", priv, time.Now)
+		_, second := auditlog.NewCosigner("witness2.audit-partner.example", priv, time.Now)
+		cfgOf(tg).Audit.Witnesses = []config.Witness{
+			{URL: "https://witness.audit-partner.example", Key: first},
+			{URL: "https://witness.audit-partner.example", Key: second},
+		}
+	}, Fail, Medium},
+	{"GH-LOG-008", "plain http", func(t *testing.T, fx *fixture, tg *Target) {
+		cfgOf(tg).Audit.Witnesses[0].URL = "http://witness.audit-partner.example"
+	}, Fail, Medium},
+	{"GH-LOG-008", "outside egress.allow", func(t *testing.T, fx *fixture, tg *Target) {
+		cfgOf(tg).Audit.Witnesses[0].URL = "https://witness.elsewhere.example"
+	}, Fail, Medium},
+	{"GH-LOG-008", "loopback witness", func(t *testing.T, fx *fixture, tg *Target) {
+		cfgOf(tg).Egress.Allow = append(cfgOf(tg).Egress.Allow, "127.0.0.1:8444")
+		cfgOf(tg).Audit.Witnesses[0].URL = "https://127.0.0.1:8444"
+	}, Fail, Medium},
 	{"GH-LOG-007", "not set", nil, Pass, 0},
 	{"GH-LOG-007", "old key listed", retiredKeys(0o644, "# rotated 2026-01\n", oldVerifierKey), Pass, 0},
 	{"GH-LOG-007", "owner-only file", retiredKeys(0o600, oldVerifierKey), Pass, 0},
@@ -619,6 +644,27 @@ func postgresURL(raw string) func(*testing.T, *fixture, *Target) {
 		cfgOf(tg).Database.Path = ""
 		cfgOf(tg).Database.URL = raw
 	}
+}
+
+// cosignatureKeyOf returns the witness verifier key, named name, of the
+// Ed25519 key in the note signer key file at path.
+func cosignatureKeyOf(t *testing.T, path, name string) string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// PRIVATE+KEY+name+hash+base64(1 || seed); the base64 text can hold "+".
+	fields := strings.SplitN(strings.TrimSpace(string(data)), "+", 5)
+	if len(fields) != 5 {
+		t.Fatalf("%s is not a note signer key", path)
+	}
+	raw, err := base64.StdEncoding.DecodeString(fields[4])
+	if err != nil || len(raw) != 1+ed25519.SeedSize {
+		t.Fatalf("%s is not a note signer key", path)
+	}
+	_, vkey := auditlog.NewCosigner(name, ed25519.NewKeyFromSeed(raw[1:]), time.Now)
+	return vkey
 }
 
 // Keys for GH-LOG-007: a retired key of the fixture's origin

@@ -196,6 +196,9 @@ type probeResponse struct {
 	status    int
 	header    http.Header
 	isOutcome bool
+	// killSwitch is set when the response is the gateway's refusal for an
+	// engaged kill-switch cut.
+	killSwitch bool
 }
 
 // get sends a GET for the escaped path (with its query) on the partner's
@@ -224,5 +227,6 @@ func (p *prober) get(escapedPath, token string) (*probeResponse, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &probeResponse{status: resp.StatusCode, header: resp.Header, isOutcome: isOperationOutcome(body)}, nil
+	return &probeResponse{status: resp.StatusCode, header: resp.Header, isOutcome: isOperationOutcome(body),
+		killSwitch: namesKillSwitch(body)}, nil
 }

@@ -69,7 +69,17 @@ var liveChecks = []Check{
 		Remediation: "Make sure nothing in front of Gatehouse decodes or normalises paths, and report the finding: Gatehouse itself rejects non-canonical paths.",
 		live:        probePathTraversal,
 	},
+	{
+		ID: "GH-LIVE-009", Control: "C5", Severity: High, Mode: ModeLive,
+		Title:       "The admin routes are not served on the partner port",
+		Rationale:   "GET /killswitch lists the engaged cuts and POST /killswitch engages or releases them, and /metrics exposes traffic per partner; served where partners connect, they let a partner read the payer's incident response or undo a cut against itself.",
+		Remediation: "Remove the route that forwards /metrics or /killswitch from the partner port to the admin listener (on the load balancer or proxy in front of Gatehouse), and keep admin.listen on the management network.",
+		live:        probeAdminRoutes,
+	},
 }
+
+// adminProbePaths are routes that only the admin listener serves.
+var adminProbePaths = []string{"/killswitch", "/metrics"}
 
 // suitesWhere returns the TLS 1.0-1.2 cipher suites Go implements whose
 // names satisfy keep, the insecure ones included.
@@ -184,6 +194,9 @@ func probeNoToken(p *prober) []result {
 	if err != nil {
 		return []result{errorResult("", "the request could not be sent: %v", err)}
 	}
+	if r, ok := resp.unavailable("GET /fhir/Patient/1 without a token"); ok {
+		return []result{r}
+	}
 	switch {
 	case resp.status != http.StatusUnauthorized:
 		return []result{fail("", "GET /fhir/Patient/1 without a token got HTTP %d, not 401", resp.status)}
@@ -203,6 +216,9 @@ func probeEverything(p *prober) []result {
 	resp, err := p.get("/fhir/Patient/1/$everything", tok)
 	if err != nil {
 		return []result{errorResult("", "the request could not be sent: %v", err)}
+	}
+	if r, ok := resp.unavailable("GET /fhir/Patient/1/$everything"); ok {
+		return []result{r}
 	}
 	switch {
 	case resp.status == http.StatusForbidden:
@@ -225,6 +241,9 @@ func probePathTraversal(p *prober) []result {
 	if err != nil {
 		return []result{errorResult("", "the request could not be sent: %v", err)}
 	}
+	if r, ok := resp.unavailable("GET " + path); ok {
+		return []result{r}
+	}
 	switch {
 	case resp.status < 400:
 		return []result{fail("", "GET %s got HTTP %d", path, resp.status)}
@@ -236,10 +255,77 @@ func probePathTraversal(p *prober) []result {
 	return []result{pass("", "GET %s got HTTP %d with an OperationOutcome", path, resp.status)}
 }
 
+// probeAdminRoutes requests each admin route on the partner port with the
+// partner's certificate and token. Only 404 passes: any other answer means
+// something on the partner port serves the path.
+func probeAdminRoutes(p *prober) []result {
+	tok, err := p.accessToken()
+	if err != nil {
+		return []result{errorResult("", "no access token to probe with: %v", err)}
+	}
+	var out []result
+	for _, path := range adminProbePaths {
+		resp, err := p.get(path, tok)
+		if err != nil {
+			out = append(out, errorResult("", "GET %s could not be sent: %v", path, err))
+			continue
+		}
+		if r, ok := resp.unavailable("GET " + path); ok {
+			out = append(out, r)
+			continue
+		}
+		switch {
+		case resp.status == http.StatusNotFound:
+			out = append(out, pass("", "GET %s on the partner port got 404", path))
+		case resp.status < 400:
+			out = append(out, fail("", "GET %s on the partner port got HTTP %d: an admin route is reachable from the partner side", path, resp.status))
+		default:
+			out = append(out, failAt(Medium, "", "GET %s on the partner port got HTTP %d instead of 404: something on the partner port handles the path", path, resp.status))
+		}
+	}
+	return out
+}
+
+// unavailable returns an error result when the gateway answered 503. A
+// kill-switch cut (and an overloaded gateway) refuses every request of the
+// partner with 503 before the token and policy checks run, so the answer
+// shows nothing about the control the probe tests.
+func (r *probeResponse) unavailable(what string) (result, bool) {
+	if r.status != http.StatusServiceUnavailable {
+		return result{}, false
+	}
+	why := "the gateway is not serving the probing partner"
+	if r.killSwitch {
+		why = "a kill-switch cut covers the probing partner"
+	}
+	return errorResult("", "%s got HTTP 503 (%s), so the control was not tested: run 'gatehouse killswitch status' and probe again when no cut covers the partner", what, why), true
+}
+
 // isOperationOutcome reports whether body is a JSON OperationOutcome.
 func isOperationOutcome(body []byte) bool {
 	var r struct {
 		ResourceType string `json:"resourceType"`
 	}
 	return json.Unmarshal(body, &r) == nil && r.ResourceType == "OperationOutcome"
+}
+
+// namesKillSwitch reports whether body is an OperationOutcome whose
+// diagnostics name the kill switch, as the gateway's refusal for an
+// engaged cut does. The wording is the gateway's, not a stable field, so
+// it only refines a message and decides no status.
+func namesKillSwitch(body []byte) bool {
+	var r struct {
+		Issue []struct {
+			Diagnostics string `json:"diagnostics"`
+		} `json:"issue"`
+	}
+	if json.Unmarshal(body, &r) != nil {
+		return false
+	}
+	for _, i := range r.Issue {
+		if strings.Contains(i.Diagnostics, "kill switch") {
+			return true
+		}
+	}
+	return false
 }

@@ -15,13 +15,16 @@ import (
 
 	"github.com/gatehouse-health/gatehouse/internal/app"
 	"github.com/gatehouse-health/gatehouse/internal/ehrclient"
+	"github.com/gatehouse-health/gatehouse/internal/killswitch"
 	"github.com/gatehouse-health/gatehouse/internal/pki"
 	"github.com/gatehouse-health/gatehouse/internal/posture"
+	"github.com/gatehouse-health/gatehouse/internal/tlspolicy"
 )
 
-// TestProbeDevGateway probes a real development-mode gateway on loopback:
-// every probe must pass.
-func TestProbeDevGateway(t *testing.T) {
+// startDevGateway starts a development-mode gateway on loopback and
+// returns it with live options that probe it as the demo partner.
+func startDevGateway(t *testing.T) (*app.Running, posture.LiveOptions) {
+	t.Helper()
 	cfg, layout, _, err := app.DevConfig(filepath.Join(t.TempDir(), "data"), "127.0.0.1:0", "")
 	if err != nil {
 		t.Fatalf("DevConfig: %v", err)
@@ -51,7 +54,7 @@ func TestProbeDevGateway(t *testing.T) {
 	}
 	t.Cleanup(ehr.CloseIdle)
 
-	r, err := posture.Probe(context.Background(), posture.LiveOptions{
+	return rt, posture.LiveOptions{
 		URL: rt.PublicURL, Roots: roots, Certificate: cert,
 		Token: func(ctx context.Context) (string, error) {
 			resp, err := ehr.Token(ctx)
@@ -60,7 +63,14 @@ func TestProbeDevGateway(t *testing.T) {
 			}
 			return resp.AccessToken, nil
 		},
-	})
+	}
+}
+
+// TestProbeDevGateway probes a real development-mode gateway on loopback:
+// every probe must pass.
+func TestProbeDevGateway(t *testing.T) {
+	_, opts := startDevGateway(t)
+	r, err := posture.Probe(context.Background(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,9 +86,155 @@ func TestProbeDevGateway(t *testing.T) {
 			t.Errorf("%s produced no finding", c.ID)
 		}
 	}
-	if len(r.Checks) < 8 {
-		t.Errorf("%d live checks ran, want 8 or more", len(r.Checks))
+	if len(r.Checks) < 9 {
+		t.Errorf("%d live checks ran, want 9 or more", len(r.Checks))
 	}
+}
+
+// TestProbeKillSwitchEngaged probes a real gateway whose kill switch cuts
+// every partner. The 503 refusals show nothing about the token check or
+// the policy, so no probe may pass or fail on them; each must report an
+// error that names the kill switch.
+func TestProbeKillSwitchEngaged(t *testing.T) {
+	rt, opts := startDevGateway(t)
+	cut := &killswitch.Cut{Mode: killswitch.Full, Scope: "all", Direction: killswitch.Both,
+		Reason: "posture probe test", EngagedBy: "test"}
+	if err := rt.KillSwitch.Engage(context.Background(), cut); err != nil {
+		t.Fatalf("Engage: %v", err)
+	}
+
+	r, err := posture.Probe(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range r.Findings {
+		if f.Check == "GH-LIVE-006" && f.Status == posture.Fail {
+			t.Errorf("GH-LIVE-006 failed on the kill switch's 503: %s", f.Message)
+		}
+	}
+	for _, id := range []string{"GH-LIVE-006", "GH-LIVE-007", "GH-LIVE-008", "GH-LIVE-009"} {
+		f := findingOf(t, r, id)
+		if f.Status != posture.Error {
+			t.Errorf("%s: status %s, want error: %s", id, f.Status, f.Message)
+		}
+		if !strings.Contains(f.Message, "kill switch") && !strings.Contains(f.Message, "kill-switch") {
+			t.Errorf("%s: message does not name the kill switch: %s", id, f.Message)
+		}
+	}
+	if !r.FailsAt(posture.High) {
+		t.Error("a run whose probes could not complete passes at threshold high")
+	}
+}
+
+// TestProbeUnavailableServer probes a server that answers every request
+// with 503 and an OperationOutcome while TLS and the token work: the
+// request probes report errors, not failures.
+func TestProbeUnavailableServer(t *testing.T) {
+	opts := strictTLSServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/fhir+json")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		io.WriteString(w, `{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"transient","diagnostics":"overloaded"}]}`)
+	}))
+	r, err := posture.Probe(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"GH-LIVE-006", "GH-LIVE-007", "GH-LIVE-008", "GH-LIVE-009"} {
+		f := findingOf(t, r, id)
+		if f.Status != posture.Error {
+			t.Errorf("%s: status %s, want error: %s", id, f.Status, f.Message)
+		}
+		if !strings.Contains(f.Message, "HTTP 503") {
+			t.Errorf("%s: message does not name the 503: %s", id, f.Message)
+		}
+	}
+}
+
+// TestProbeAdminRoutesOnPartnerPort probes a server with Gatehouse's TLS
+// policy that forwards /killswitch and /metrics to an admin handler and
+// refuses everything else as the gateway would.
+func TestProbeAdminRoutesOnPartnerPort(t *testing.T) {
+	opts := strictTLSServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/killswitch":
+			io.WriteString(w, `{"cuts":[]}`)
+		case "/metrics":
+			w.WriteHeader(http.StatusForbidden)
+		default:
+			w.WriteHeader(http.StatusNotFound)
+		}
+	}))
+	r, err := posture.Probe(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bySeverity := map[posture.Severity]string{}
+	for _, f := range r.Findings {
+		if f.Check != "GH-LIVE-009" {
+			continue
+		}
+		if f.Status != posture.Fail {
+			t.Errorf("GH-LIVE-009: status %s, want fail: %s", f.Status, f.Message)
+		}
+		bySeverity[f.Severity] = f.Message
+	}
+	if !strings.Contains(bySeverity[posture.High], "/killswitch") {
+		t.Errorf("no high finding for /killswitch answered with 200: %v", bySeverity)
+	}
+	if !strings.Contains(bySeverity[posture.Medium], "/metrics") {
+		t.Errorf("no medium finding for /metrics answered with 403: %v", bySeverity)
+	}
+}
+
+// strictTLSServer serves h on loopback with Gatehouse's server TLS policy
+// and returns live options that reach it with a valid client certificate
+// and a token that the handler never checks.
+func strictTLSServer(t *testing.T, h http.Handler) posture.LiveOptions {
+	t.Helper()
+	ca, err := pki.NewRoot(pki.RootOptions{CommonName: "Probe Test CA"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	server, err := ca.IssueServer(pki.ServerOptions{DNSNames: []string{"localhost"}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := ca.IssueClient(pki.ClientOptions{PartnerID: "probe"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	serverCert, _ := server.TLSCertificate()
+	clientCert, _ := client.TLSCertificate()
+
+	conf, err := tlspolicy.Server(serverCert, ca.CertPool())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, ErrorLog: log.New(io.Discard, "", 0), Handler: h}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	return posture.LiveOptions{
+		URL: "https://localhost:" + port, Roots: ca.CertPool(), Certificate: clientCert,
+		Token: func(context.Context) (string, error) { return "not-a-real-token", nil },
+	}
+}
+
+// findingOf returns the first finding of check id.
+func findingOf(t *testing.T, r *posture.Report, id string) posture.Finding {
+	t.Helper()
+	for _, f := range r.Findings {
+		if f.Check == id {
+			return f
+		}
+	}
+	t.Fatalf("%s produced no finding", id)
+	return posture.Finding{}
 }
 
 // TestProbePermissiveServer probes a deliberately weak TLS server on
@@ -126,7 +282,7 @@ func TestProbePermissiveServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantFail := []string{"GH-LIVE-001", "GH-LIVE-002", "GH-LIVE-003", "GH-LIVE-005", "GH-LIVE-006", "GH-LIVE-007", "GH-LIVE-008"}
+	wantFail := []string{"GH-LIVE-001", "GH-LIVE-002", "GH-LIVE-003", "GH-LIVE-005", "GH-LIVE-006", "GH-LIVE-007", "GH-LIVE-008", "GH-LIVE-009"}
 	for _, id := range wantFail {
 		failed := false
 		for _, f := range r.Findings {
