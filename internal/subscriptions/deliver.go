@@ -258,12 +258,12 @@ func backoff(attempts int, minWait, maxWait time.Duration) time.Duration {
 // heartbeat period whose queue is empty and whose last delivery is at
 // least one period ago.
 func (h *Hub) queueHeartbeats(ctx context.Context) error {
-	rows, err := h.db.QueryContext(ctx, sqlHeartbeatCandidates)
+	now := h.now()
+	rows, err := h.db.QueryContext(ctx, sqlHeartbeatCandidates, now.UTC().Format(timeLayout))
 	if err != nil {
 		return err
 	}
 	var due []string
-	now := h.now()
 	for rows.Next() {
 		var id, lastSent string
 		var period int
@@ -311,14 +311,15 @@ func (h *Hub) queueHeartbeat(ctx context.Context, id string) error {
 	}
 	var period int
 	var lastSent string
-	err = tx.QueryRowContext(ctx, sqlHeartbeatCandidate, id).Scan(&period, &lastSent)
+	now := h.now()
+	err = tx.QueryRowContext(ctx, sqlHeartbeatCandidate, id, now.UTC().Format(timeLayout)).Scan(&period, &lastSent)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil
 	}
 	if err != nil {
 		return fmt.Errorf("subscriptions: queue heartbeat for Subscription %s: %w", id, err)
 	}
-	if !heartbeatDue(h.now(), period, lastSent) {
+	if !heartbeatDue(now, period, lastSent) {
 		return nil
 	}
 	if err := enqueueLocked(ctx, tx, id, kindHeartbeat, 0, h.stamp()); err != nil {

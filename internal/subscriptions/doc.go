@@ -27,6 +27,9 @@
 //   - channel.header is absent: the gateway sets the credentials;
 //   - the backport-heartbeat-period extension on channel, when given, is
 //     between 1 and 86400 seconds;
+//   - end, when given, is in the future. Once it passes, the Subscription
+//     gets no new events and no heartbeats, and no longer counts against
+//     the limit below;
 //   - the partner holds fewer than Options.MaxPerPartner live
 //     Subscriptions (status other than off, end not passed), because each
 //     one adds notifications and heartbeats to the outbound path and the

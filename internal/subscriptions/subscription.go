@@ -115,6 +115,12 @@ func (h *Hub) parseSubscription(body []byte, partner string) (*subscription, err
 			return nil, err
 		}
 	}
+	// An ended Subscription counts against no limit and gets no new events
+	// or heartbeats, so accepting one would only let a partner store rows
+	// without bound.
+	if sub.EndAt != "" && sub.EndAt <= h.stamp() {
+		return nil, reject("Subscription.end", "must be in the future")
+	}
 	return sub, nil
 }
 
