@@ -26,7 +26,8 @@
 //     when absent, empty when there is no payload);
 //   - channel.header is absent: the gateway sets the credentials;
 //   - the backport-heartbeat-period extension on channel, when given, is
-//     between 1 and 86400 seconds;
+//     between 60 and 86400 seconds, because each heartbeat is an
+//     outbound exchange with its own record entry;
 //   - end, when given, is in the future. Once it passes, the Subscription
 //     gets no new events and no heartbeats, and no longer counts against
 //     the limit below;

@@ -70,7 +70,7 @@ func TestCreateRejectsEndInPast(t *testing.T) {
 		h := newClockedHub(t, db, out, clock)
 		for _, end := range []string{"2026-03-01T11:59:59Z", "2026-03-01T12:00:00Z", "2020-01-01T00:00:00+05:00"} {
 			t.Run(end, func(t *testing.T) {
-				rec := call(t, h, http.MethodPost, "/Subscription", withEndAndHeartbeat(end, "1"))
+				rec := call(t, h, http.MethodPost, "/Subscription", withEndAndHeartbeat(end, "60"))
 				if rec.Code != http.StatusUnprocessableEntity {
 					t.Errorf("status %d, want 422: %s", rec.Code, rec.Body)
 				}
@@ -108,22 +108,22 @@ func TestEndedSubscriptionSendsNoHeartbeat(t *testing.T) {
 		out := newFakeOutbound(t)
 		clock := &testClock{now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
 		h := newClockedHub(t, db, out, clock)
-		rec := call(t, h, http.MethodPost, "/Subscription", withEndAndHeartbeat("2026-03-01T12:00:30Z", "10"))
+		rec := call(t, h, http.MethodPost, "/Subscription", withEndAndHeartbeat("2026-03-01T12:02:30Z", "60"))
 		if rec.Code != http.StatusCreated {
 			t.Fatalf("create: status %d: %s", rec.Code, rec.Body)
 		}
 		ctx := context.Background()
 		h.Tick(ctx) // the handshake
 
-		clock.Advance(10 * time.Second)
+		clock.Advance(time.Minute)
 		h.Tick(ctx)
 		if _, got := out.snapshot(); len(got) != 2 || got[1].kind != kindHeartbeat {
 			t.Fatalf("notifications %v before the end, want a handshake and a heartbeat", got)
 		}
 
-		clock.Advance(30 * time.Second)
+		clock.Advance(100 * time.Second) // past the end
 		h.Tick(ctx)
-		clock.Advance(30 * time.Second)
+		clock.Advance(time.Minute)
 		h.Tick(ctx)
 		attempts, got := out.snapshot()
 		if attempts != 2 {
@@ -131,6 +131,49 @@ func TestEndedSubscriptionSendsNoHeartbeat(t *testing.T) {
 		}
 		if n := outboxLen(t, db); n != 0 {
 			t.Errorf("outbox %d after the end, want 0", n)
+		}
+	})
+}
+
+// Every heartbeat is an outbound exchange with its own record entry, so a
+// partner with the maximum number of Subscriptions and a period of one
+// second would make the gateway write ten entries a second, without end.
+// A period under minHeartbeat gets 422 naming the channel extension, and
+// nothing is stored or queued.
+func TestCreateRejectsShortHeartbeat(t *testing.T) {
+	storagetest.Run(t, func(t *testing.T, b storagetest.Backend) {
+		db := openDB(t, b.NewURL(t))
+		out := newFakeOutbound(t)
+		clock := &testClock{now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+		h := newClockedHub(t, db, out, clock)
+		for _, period := range []string{"0", "1", "59", "86401"} {
+			t.Run(period, func(t *testing.T) {
+				rec := call(t, h, http.MethodPost, "/Subscription", withEndAndHeartbeat("2026-03-02T12:00:00Z", period))
+				if rec.Code != http.StatusUnprocessableEntity {
+					t.Errorf("status %d, want 422: %s", rec.Code, rec.Body)
+				}
+				for _, want := range []string{`"resourceType":"OperationOutcome"`, `"business-rule"`, "Subscription.channel.extension", "between 60 and 86400 seconds"} {
+					if !strings.Contains(rec.Body.String(), want) {
+						t.Errorf("body %s lacks %q", rec.Body, want)
+					}
+				}
+			})
+		}
+		var stored int
+		if err := db.QueryRow(`SELECT COUNT(*) FROM payer_subscriptions`).Scan(&stored); err != nil {
+			t.Fatal(err)
+		}
+		if stored != 0 {
+			t.Errorf("%d Subscriptions stored, want 0", stored)
+		}
+		h.Tick(context.Background())
+		if attempts, _ := out.snapshot(); attempts != 0 {
+			t.Errorf("the endpoint received %d notifications, want 0", attempts)
+		}
+
+		rec := call(t, h, http.MethodPost, "/Subscription", withEndAndHeartbeat("2026-03-02T12:00:00Z", "60"))
+		if rec.Code != http.StatusCreated {
+			t.Errorf("period 60: status %d, want 201: %s", rec.Code, rec.Body)
 		}
 	})
 }
