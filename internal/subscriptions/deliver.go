@@ -60,6 +60,9 @@ func (h *Hub) Tick(ctx context.Context) {
 // other partner's notifications, in every round, until its own attempts
 // time out.
 func (h *Hub) dispatch(ctx context.Context, senders *sync.WaitGroup) {
+	if err := h.turnOffEnded(ctx); err != nil {
+		h.log.Error("subscriptions: turning off ended Subscriptions failed", "error", err)
+	}
 	if err := h.queueHeartbeats(ctx); err != nil {
 		h.log.Error("subscriptions: heartbeat failed", "error", err)
 	}

@@ -177,3 +177,44 @@ func TestCreateRejectsShortHeartbeat(t *testing.T) {
 		}
 	})
 }
+
+// An ended Subscription no longer counts against the limit, so a partner
+// could let Subscriptions end while their notifications fail and create
+// new ones, each keeping a notification in the queue that is retried
+// forever and fills the rounds other partners' notifications wait in.
+// Once its end passes, the Subscription is turned off and its queue is
+// dropped, and the endpoint gets no further attempt.
+func TestEndedSubscriptionDropsQueue(t *testing.T) {
+	storagetest.Run(t, func(t *testing.T, b storagetest.Backend) {
+		db := openDB(t, b.NewURL(t))
+		out := newFakeOutbound(t)
+		out.set(true, false)
+		clock := &testClock{now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+		h := newClockedHub(t, db, out, clock)
+		rec := call(t, h, http.MethodPost, "/Subscription", withEndAndHeartbeat("2026-03-01T12:01:00Z", "60"))
+		if rec.Code != http.StatusCreated {
+			t.Fatalf("create: status %d: %s", rec.Code, rec.Body)
+		}
+		id := strings.TrimPrefix(rec.Header().Get("Location"), "Subscription/")
+		ctx := context.Background()
+		h.Tick(ctx)
+		before, _ := out.snapshot()
+		if before != 1 {
+			t.Fatalf("the endpoint received %d attempts at the handshake, want 1", before)
+		}
+
+		clock.Advance(2 * time.Minute) // past the end and the retry's due time
+		h.Tick(ctx)
+		clock.Advance(10 * time.Minute)
+		h.Tick(ctx)
+		if attempts, _ := out.snapshot(); attempts != before {
+			t.Errorf("the endpoint received %d attempts after the end, want none", attempts-before)
+		}
+		if n := outboxLen(t, db); n != 0 {
+			t.Errorf("outbox %d after the end, want 0", n)
+		}
+		if got := statusOf(t, h, id); got != "off" {
+			t.Errorf("status %q after the end, want off", got)
+		}
+	})
+}

@@ -136,6 +136,8 @@ const (
 	sqlHeartbeatCandidate = `SELECT s.heartbeat_seconds, s.last_sent_at FROM payer_subscriptions s
 		WHERE s.id = $1 AND (s.end_at = '' OR s.end_at > $2) AND ` + heartbeatCandidate
 
+	sqlEnded = `SELECT id FROM payer_subscriptions WHERE status <> 'off' AND end_at <> '' AND end_at <= $1`
+
 	sqlSetOff = `UPDATE payer_subscriptions SET status = 'off' WHERE id = $1`
 
 	sqlDropOutbox = `DELETE FROM payer_sub_outbox WHERE subscription_id = $1`
