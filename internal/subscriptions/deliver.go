@@ -261,12 +261,12 @@ func backoff(attempts int, minWait, maxWait time.Duration) time.Duration {
 // heartbeat period whose queue is empty and whose last delivery is at
 // least one period ago.
 func (h *Hub) queueHeartbeats(ctx context.Context) error {
-	now := h.now()
-	rows, err := h.db.QueryContext(ctx, sqlHeartbeatCandidates, now.UTC().Format(timeLayout))
+	rows, err := h.db.QueryContext(ctx, sqlHeartbeatCandidates)
 	if err != nil {
 		return err
 	}
 	var due []string
+	now := h.now()
 	for rows.Next() {
 		var id, lastSent string
 		var period int
@@ -314,15 +314,14 @@ func (h *Hub) queueHeartbeat(ctx context.Context, id string) error {
 	}
 	var period int
 	var lastSent string
-	now := h.now()
-	err = tx.QueryRowContext(ctx, sqlHeartbeatCandidate, id, now.UTC().Format(timeLayout)).Scan(&period, &lastSent)
+	err = tx.QueryRowContext(ctx, sqlHeartbeatCandidate, id).Scan(&period, &lastSent)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil
 	}
 	if err != nil {
 		return fmt.Errorf("subscriptions: queue heartbeat for Subscription %s: %w", id, err)
 	}
-	if !heartbeatDue(now, period, lastSent) {
+	if !heartbeatDue(h.now(), period, lastSent) {
 		return nil
 	}
 	if err := enqueueLocked(ctx, tx, id, kindHeartbeat, 0, h.stamp()); err != nil {

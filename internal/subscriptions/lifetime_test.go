@@ -99,7 +99,7 @@ func TestCreateRejectsEndInPast(t *testing.T) {
 }
 
 // Once a Subscription's end passes, it no longer counts against the
-// limit, so it must stop sending heartbeats too: otherwise a partner
+// limit, so it must stop sending heartbeats too. Otherwise a partner
 // could let Subscriptions end and create new ones, each heartbeating
 // forever.
 func TestEndedSubscriptionSendsNoHeartbeat(t *testing.T) {

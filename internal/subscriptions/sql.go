@@ -123,18 +123,17 @@ const (
 		WHERE id = $2`
 
 	// heartbeatCandidate is the condition on a Subscription s that may
-	// need a heartbeat: active or in error, with a period and an empty
-	// queue. The queries add that its end has not passed, because an ended
-	// Subscription no longer counts against Options.MaxPerPartner.
+	// need a heartbeat: active or in error, with a period and an empty queue.
+	// An ended one is turned off before each round (turnOffEnded).
 	heartbeatCandidate = `s.status IN ('active', 'error') AND s.heartbeat_seconds > 0
 		  AND NOT EXISTS (SELECT 1 FROM payer_sub_outbox o WHERE o.subscription_id = s.id)`
 
 	sqlHeartbeatCandidates = `SELECT s.id, s.heartbeat_seconds, s.last_sent_at FROM payer_subscriptions s
-		WHERE (s.end_at = '' OR s.end_at > $1) AND ` + heartbeatCandidate
+		WHERE ` + heartbeatCandidate
 
 	// sqlHeartbeatCandidate is sqlHeartbeatCandidates for one Subscription.
 	sqlHeartbeatCandidate = `SELECT s.heartbeat_seconds, s.last_sent_at FROM payer_subscriptions s
-		WHERE s.id = $1 AND (s.end_at = '' OR s.end_at > $2) AND ` + heartbeatCandidate
+		WHERE s.id = $1 AND ` + heartbeatCandidate
 
 	sqlEnded = `SELECT id FROM payer_subscriptions WHERE status <> 'off' AND end_at <> '' AND end_at <= $1`
 
