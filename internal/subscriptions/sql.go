@@ -98,6 +98,9 @@ const (
 
 	// sqlDueHeads selects, per Subscription, the first queued notification
 	// if it is due, with the Subscription's partner ("" if it is gone).
+	// NOTE: heads of a partner whose sender is still running count against
+	// the LIMIT too, so seven partners with ten stalled Subscriptions each
+	// could fill a round and delay the rest until their attempts end.
 	sqlDueHeads = `SELECT o.subscription_id, COALESCE(s.partner, ''), o.seq, o.kind, o.event_number, o.attempts, o.next_attempt_at
 		FROM payer_sub_outbox o LEFT JOIN payer_subscriptions s ON s.id = o.subscription_id
 		WHERE o.seq = (SELECT MIN(i.seq) FROM payer_sub_outbox i WHERE i.subscription_id = o.subscription_id)
