@@ -22,16 +22,18 @@ const errorAfter = 3
 const deliveryTimeout = 30 * time.Second
 
 // Run delivers notifications and queues heartbeats until ctx ends. It
-// returns nil when ctx is cancelled, and an error at once when the Hub
-// has no Delivery.
+// returns nil when ctx is cancelled, once its delivery attempts have
+// ended, and an error at once when the Hub has no Delivery.
 func (h *Hub) Run(ctx context.Context) error {
 	if !h.sending {
 		return errors.New("subscriptions: Run needs Options.Delivery")
 	}
+	var senders sync.WaitGroup
+	defer senders.Wait()
 	ticker := time.NewTicker(h.delivery.PollInterval)
 	defer ticker.Stop()
 	for {
-		h.Tick(ctx)
+		h.dispatch(ctx, &senders)
 		select {
 		case <-ctx.Done():
 			return nil
@@ -41,9 +43,26 @@ func (h *Hub) Run(ctx context.Context) error {
 }
 
 // Tick runs one round of Run: it queues due heartbeats and makes one
-// attempt at every due notification. It sends each partner's notifications
-// in turn and different partners' in parallel. Errors are logged.
+// attempt at every due notification of each partner that has no attempts
+// running, then waits for those attempts. It sends each partner's
+// notifications in turn and different partners' in parallel. Errors are
+// logged.
 func (h *Hub) Tick(ctx context.Context) {
+	var senders sync.WaitGroup
+	h.dispatch(ctx, &senders)
+	senders.Wait()
+}
+
+// dispatch queues due heartbeats and starts, on senders, one goroutine per
+// partner with due notifications, unless that partner's previous
+// goroutine is still running. An attempt can take deliveryTimeout, so a
+// partner whose endpoint keeps requests open would otherwise delay every
+// other partner's notifications, in every round, until its own attempts
+// time out.
+func (h *Hub) dispatch(ctx context.Context, senders *sync.WaitGroup) {
+	if err := h.turnOffEnded(ctx); err != nil {
+		h.log.Error("subscriptions: turning off ended Subscriptions failed", "error", err)
+	}
 	if err := h.queueHeartbeats(ctx); err != nil {
 		h.log.Error("subscriptions: heartbeat failed", "error", err)
 	}
@@ -55,15 +74,16 @@ func (h *Hub) Tick(ctx context.Context) {
 		h.log.Error("subscriptions: read queue failed", "error", err)
 		return
 	}
-	// An attempt can take deliveryTimeout, so one partner whose endpoint
-	// keeps requests open would otherwise delay every other partner.
 	byPartner := make(map[string][]outboxRow)
 	for _, o := range heads {
 		byPartner[o.partner] = append(byPartner[o.partner], o)
 	}
-	var wg sync.WaitGroup
-	for _, queue := range byPartner {
-		wg.Go(func() {
+	for partner, queue := range byPartner {
+		if !h.startSending(partner) {
+			continue
+		}
+		senders.Go(func() {
+			defer h.stopSending(partner)
 			for _, o := range queue {
 				if ctx.Err() != nil {
 					return
@@ -72,7 +92,24 @@ func (h *Hub) Tick(ctx context.Context) {
 			}
 		})
 	}
-	wg.Wait()
+}
+
+// startSending marks partner as having a sender goroutine and reports
+// whether it had none.
+func (h *Hub) startSending(partner string) bool {
+	h.sendingMu.Lock()
+	defer h.sendingMu.Unlock()
+	if h.sendingTo[partner] {
+		return false
+	}
+	h.sendingTo[partner] = true
+	return true
+}
+
+func (h *Hub) stopSending(partner string) {
+	h.sendingMu.Lock()
+	defer h.sendingMu.Unlock()
+	delete(h.sendingTo, partner)
 }
 
 // outboxRow is one queued notification.

@@ -334,23 +334,29 @@ func TestHeartbeatOnlyWhenIdle(t *testing.T) {
 	storagetest.Run(t, func(t *testing.T, b storagetest.Backend) {
 		out := newFakeOutbound(t)
 		db := openDB(t, b.NewURL(t))
-		h := newTestHub(t, db, out)
+		clock := &testClock{now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+		h := newClockedHub(t, db, out, clock)
 		body := strings.Replace(pasSubscription, `"type":"rest-hook",`,
-			`"extension":[{"url":"http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-heartbeat-period","valueUnsignedInt":1}],"type":"rest-hook",`, 1)
+			`"extension":[{"url":"http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-heartbeat-period","valueUnsignedInt":60}],"type":"rest-hook",`, 1)
 		if rec := call(t, h, http.MethodPost, "/Subscription", body); rec.Code != http.StatusCreated {
 			t.Fatalf("create: %d %s", rec.Code, rec.Body)
 		}
-		startHub(t, h)
-		waitFor(t, "a heartbeat", func() bool {
-			_, got := out.snapshot()
-			return slices.ContainsFunc(got, func(n notification) bool { return n.kind == kindHeartbeat })
-		})
+		ctx := context.Background()
+		h.Tick(ctx) // the handshake
+		clock.Advance(time.Minute)
+		h.Tick(ctx)
+		if _, got := out.snapshot(); !slices.ContainsFunc(got, func(n notification) bool { return n.kind == kindHeartbeat }) {
+			t.Fatalf("notifications %v one period after the handshake, want a heartbeat", got)
+		}
 
 		// While the endpoint is down, at most one heartbeat waits in the queue.
 		out.set(true, false)
-		time.Sleep(2500 * time.Millisecond)
-		if n := outboxLen(t, db); n > 1 {
-			t.Errorf("queue contains %d notifications while the endpoint is down, expected at most one heartbeat", n)
+		for range 5 {
+			clock.Advance(time.Minute)
+			h.Tick(ctx)
+			if n := outboxLen(t, db); n > 1 {
+				t.Fatalf("queue contains %d notifications while the endpoint is down, expected at most one heartbeat", n)
+			}
 		}
 	})
 }

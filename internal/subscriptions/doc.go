@@ -26,7 +26,11 @@
 //     when absent, empty when there is no payload);
 //   - channel.header is absent: the gateway sets the credentials;
 //   - the backport-heartbeat-period extension on channel, when given, is
-//     between 1 and 86400 seconds;
+//     between 60 and 86400 seconds, because each heartbeat is an
+//     outbound exchange with its own record entry;
+//   - end, when given, is in the future. Once it passes, the Subscription
+//     gets no new events or heartbeats and no longer counts against the
+//     limit below, and the sender turns it off;
 //   - the partner holds fewer than Options.MaxPerPartner live
 //     Subscriptions (status other than off, end not passed), because each
 //     one adds notifications and heartbeats to the outbound path and the
@@ -36,7 +40,7 @@
 // "requested" and queues a handshake. The first successful delivery makes
 // it "active". Three failed attempts in a row make it "error" until a
 // delivery succeeds again. DELETE sets "off" and drops undelivered
-// notifications. Every Subscription belongs to the partner that created
+// notifications, and so does the sender once end has passed. Every Subscription belongs to the partner that created
 // it (the X-Gatehouse-Partner header); another partner gets 404.
 //
 // # Events and notifications

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gatehouse-health/gatehouse/internal/fhirreq"
@@ -111,6 +112,11 @@ type Hub struct {
 	log      *slog.Logger
 	perQuery int64
 	maxLive  int
+
+	// sendingTo contains the partners whose notifications a goroutine of
+	// dispatch is sending, so that a new round skips them.
+	sendingMu sync.Mutex
+	sendingTo map[string]bool
 }
 
 // New returns a Hub over db. Call Migrate before use.
@@ -125,14 +131,15 @@ func New(db *storage.DB, opts Options) (*Hub, error) {
 		return nil, fmt.Errorf("subscriptions: invalid Options.MaxPerPartner %d: use 0 for the default or a positive number", opts.MaxPerPartner)
 	}
 	h := &Hub{
-		db:       db,
-		fhirBase: strings.TrimRight(opts.FHIRBase, "/"),
-		partners: opts.Partners,
-		now:      opts.Now,
-		newID:    opts.NewID,
-		log:      opts.Logger,
-		perQuery: int64(opts.EventsPerQuery),
-		maxLive:  opts.MaxPerPartner,
+		db:        db,
+		fhirBase:  strings.TrimRight(opts.FHIRBase, "/"),
+		partners:  opts.Partners,
+		now:       opts.Now,
+		newID:     opts.NewID,
+		log:       opts.Logger,
+		perQuery:  int64(opts.EventsPerQuery),
+		maxLive:   opts.MaxPerPartner,
+		sendingTo: map[string]bool{},
 	}
 	if opts.Delivery != nil {
 		if opts.Delivery.Client == nil || opts.Delivery.OutboundURL == "" {

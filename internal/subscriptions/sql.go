@@ -98,6 +98,9 @@ const (
 
 	// sqlDueHeads selects, per Subscription, the first queued notification
 	// if it is due, with the Subscription's partner ("" if it is gone).
+	// NOTE: heads of a partner whose sender is still running count against
+	// the LIMIT too, so seven partners with ten stalled Subscriptions each
+	// could fill a round and delay the rest until their attempts end.
 	sqlDueHeads = `SELECT o.subscription_id, COALESCE(s.partner, ''), o.seq, o.kind, o.event_number, o.attempts, o.next_attempt_at
 		FROM payer_sub_outbox o LEFT JOIN payer_subscriptions s ON s.id = o.subscription_id
 		WHERE o.seq = (SELECT MIN(i.seq) FROM payer_sub_outbox i WHERE i.subscription_id = o.subscription_id)
@@ -124,6 +127,7 @@ const (
 
 	// heartbeatCandidate is the condition on a Subscription s that may
 	// need a heartbeat: active or in error, with a period and an empty queue.
+	// An ended one is turned off before each round (turnOffEnded).
 	heartbeatCandidate = `s.status IN ('active', 'error') AND s.heartbeat_seconds > 0
 		  AND NOT EXISTS (SELECT 1 FROM payer_sub_outbox o WHERE o.subscription_id = s.id)`
 
@@ -133,6 +137,8 @@ const (
 	// sqlHeartbeatCandidate is sqlHeartbeatCandidates for one Subscription.
 	sqlHeartbeatCandidate = `SELECT s.heartbeat_seconds, s.last_sent_at FROM payer_subscriptions s
 		WHERE s.id = $1 AND ` + heartbeatCandidate
+
+	sqlEnded = `SELECT id FROM payer_subscriptions WHERE status <> 'off' AND end_at <> '' AND end_at <= $1`
 
 	sqlSetOff = `UPDATE payer_subscriptions SET status = 'off' WHERE id = $1`
 

@@ -238,6 +238,37 @@ func (h *Hub) turnOff(ctx context.Context, id string) error {
 	return tx.Commit()
 }
 
+// turnOffEnded turns off every Subscription whose end has passed, which
+// drops its undelivered notifications. An ended Subscription no longer
+// counts against Options.MaxPerPartner, so a queue kept for it would let a
+// partner whose endpoint fails pile up notifications without bound.
+func (h *Hub) turnOffEnded(ctx context.Context) error {
+	rows, err := h.db.QueryContext(ctx, sqlEnded, h.stamp())
+	if err != nil {
+		return fmt.Errorf("subscriptions: find ended subscriptions: %w", err)
+	}
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return fmt.Errorf("subscriptions: find ended subscriptions: %w", err)
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("subscriptions: find ended subscriptions: %w", err)
+	}
+	for _, id := range ids {
+		if err := h.turnOff(ctx, id); err != nil {
+			return err
+		}
+		h.log.Info("subscriptions: turned off at its end", "subscription", id)
+	}
+	return nil
+}
+
 // partnerLockKey returns the PostgreSQL advisory lock key of a partner's
 // Subscription creates: FNV-1a of the partner id. Two partners whose keys
 // collide only wait for each other.

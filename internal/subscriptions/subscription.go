@@ -19,8 +19,14 @@ const (
 	ContentFullResource = "full-resource"
 )
 
-// maxHeartbeat caps the heartbeat period, in seconds: one day.
-const maxHeartbeat = 86400
+// Heartbeat period bounds, in seconds. Each heartbeat is an outbound
+// exchange with its own record entry, so the minimum bounds how many
+// entries a partner's idle Subscriptions add: with DefaultMaxPerPartner,
+// at most ten a minute. The maximum is one day.
+const (
+	minHeartbeat = 60
+	maxHeartbeat = 86400
+)
 
 // subscription is one payer_subscriptions row.
 type subscription struct {
@@ -114,6 +120,12 @@ func (h *Hub) parseSubscription(body []byte, partner string) (*subscription, err
 		if err := step(sub, &in, p); err != nil {
 			return nil, err
 		}
+	}
+	// An ended Subscription counts against no limit and gets no new events
+	// or heartbeats, so accepting one would only let a partner store rows
+	// without bound.
+	if sub.EndAt != "" && sub.EndAt <= h.stamp() {
+		return nil, reject("Subscription.end", "must be in the future")
 	}
 	return sub, nil
 }
@@ -237,8 +249,8 @@ func checkChannelExtensions(sub *subscription, in *subscriptionJSON, _ Partner) 
 		if ext.URL != extHeartbeatPeriod {
 			continue
 		}
-		if ext.ValueUnsignedInt == nil || *ext.ValueUnsignedInt < 1 || *ext.ValueUnsignedInt > maxHeartbeat {
-			return reject("Subscription.channel.extension", "the heartbeat period must be between 1 and "+strconv.Itoa(maxHeartbeat)+" seconds")
+		if ext.ValueUnsignedInt == nil || *ext.ValueUnsignedInt < minHeartbeat || *ext.ValueUnsignedInt > maxHeartbeat {
+			return reject("Subscription.channel.extension", "the heartbeat period must be between "+strconv.Itoa(minHeartbeat)+" and "+strconv.Itoa(maxHeartbeat)+" seconds")
 		}
 		sub.Heartbeat = *ext.ValueUnsignedInt
 	}
