@@ -388,3 +388,14 @@ func (s *switchableStore) AppendEntry(ctx context.Context, e *record.Entry) (aud
 	}
 	return s.Store.(auditlog.Receipter).AppendEntry(ctx, e)
 }
+
+// SyncCommitted syncs the log's committed entries, as auditlog.Log does,
+// so that the gateway under test takes the production path: the response
+// entry and the links committed without waiting for the disk, then one
+// sync before the release. It fails while failing is set.
+func (s *switchableStore) SyncCommitted() error {
+	if s.failing.Load() {
+		return errors.Join(record.ErrUnavailable, errors.New("disk full (simulated)"))
+	}
+	return s.Store.(auditlog.CommitSyncer).SyncCommitted()
+}

@@ -18,8 +18,11 @@
 // hashed again without the identifiers. DroppedAtStart returns how many.
 //
 // Each link lives for the store's retention after the latest inbound
-// request that named it. Writes delete expired links at most once a
-// minute per Store, and Lookup and LookupClaims ignore them.
+// request that named it, less up to a 400th of the retention (a day with
+// DefaultRetention). A request extends a link only when that moves its
+// expiry by more, so a patient named in every request does not rewrite
+// its link each time. Writes delete expired links at most once a minute
+// per Store, and Lookup and LookupClaims ignore them.
 //
 // The same store links partners to the business identifiers of the
 // Claims they submitted or inquired about (RememberClaims, LookupClaims),
@@ -52,6 +55,11 @@ import (
 // after the request. The default of 400 days covers a yearly
 // authorization period with margin. It is an estimate, not a rule of PAS.
 const DefaultRetention = 400 * 24 * time.Hour
+
+// extensionSlackDivisor sets how far a link's expiry must move before a
+// request rewrites it. The move must exceed the retention divided by
+// this number.
+const extensionSlackDivisor = 400
 
 // MaxIdentifiers caps the identifiers one call reads, so that a crafted
 // body with thousands of identifiers cannot turn one request into
@@ -309,6 +317,17 @@ func (s *Store) remember(ctx context.Context, partner string, patients, claims [
 	if !due && len(rows[0].ids) == 0 && len(rows[1].ids) == 0 {
 		return false, nil
 	}
+	// The keyed hashes are computed before the transaction, which holds
+	// the write lock.
+	hashes := make([][][]byte, len(rows))
+	for i, r := range rows {
+		for _, id := range r.ids {
+			hashes[i] = append(hashes[i], s.hashValue(id))
+		}
+	}
+	expires := s.now().Add(s.retention).UnixNano()
+	slack := int64(s.retention / extensionSlackDivisor)
+
 	// One transaction for every identifier of both tables, because on
 	// SQLite each commit takes the file's write lock, which the other
 	// writers of the file (the exchange record, the payer service) wait
@@ -324,14 +343,16 @@ func (s *Store) remember(ctx context.Context, partner string, patients, claims [
 		}
 	}
 	wtx := s.wstmts.In(tx)
-	expires := s.now().Add(s.retention).UnixNano()
-	for _, r := range rows {
-		for _, id := range r.ids {
+	for i, r := range rows {
+		for k, id := range r.ids {
+			// An existing link is rewritten only when its expiry moves by
+			// more than slack. A row left as it is changes no page, so the
+			// commit writes less to the write-ahead log.
 			_, err := wtx.ExecContext(ctx,
 				`INSERT INTO `+string(r.table)+` (partner, system, value_hash, expires_ns) VALUES ($1, $2, $3, $4)
 ON CONFLICT (partner, system, value_hash) DO UPDATE SET expires_ns = excluded.expires_ns
-WHERE `+string(r.table)+`.expires_ns < excluded.expires_ns`,
-				partner, id.System, s.hashValue(id), expires)
+WHERE `+string(r.table)+`.expires_ns < excluded.expires_ns - $5`,
+				partner, id.System, hashes[i][k], expires, slack)
 			if err != nil {
 				return false, fmt.Errorf("patientlinks: record: %w", err)
 			}

@@ -180,6 +180,9 @@ type gatedConn struct {
 	// holding is set while the connection holds the gate for a write
 	// transaction or for the rows of a write statement.
 	holding bool
+	// hold is the observed start of the current hold, or nil
+	// (ObserveWriteGates).
+	hold *gateHoldStart
 }
 
 // beginWrite takes the gate unless this connection already holds it. It
@@ -193,6 +196,7 @@ func (c *gatedConn) beginWrite(ctx context.Context) (bool, error) {
 		return false, err
 	}
 	c.holding = true
+	c.hold = startHold()
 	return true, nil
 }
 
@@ -200,6 +204,8 @@ func (c *gatedConn) endWrite() {
 	if c.holding {
 		c.holding = false
 		c.gate.release()
+		endHold(c.hold)
+		c.hold = nil
 	}
 }
 
