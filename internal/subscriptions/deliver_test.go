@@ -16,6 +16,7 @@ import (
 
 	_ "modernc.org/sqlite"
 
+	"github.com/gatehouse-health/gatehouse/internal/clocktest"
 	"github.com/gatehouse-health/gatehouse/internal/storage"
 	"github.com/gatehouse-health/gatehouse/internal/storage/storagetest"
 )
@@ -334,7 +335,7 @@ func TestHeartbeatOnlyWhenIdle(t *testing.T) {
 	storagetest.Run(t, func(t *testing.T, b storagetest.Backend) {
 		out := newFakeOutbound(t)
 		db := openDB(t, b.NewURL(t))
-		clock := &testClock{now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+		clock := clocktest.New(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 		h := newClockedHub(t, db, out, clock)
 		body := strings.Replace(pasSubscription, `"type":"rest-hook",`,
 			`"extension":[{"url":"http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-heartbeat-period","valueUnsignedInt":60}],"type":"rest-hook",`, 1)

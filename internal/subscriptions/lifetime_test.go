@@ -5,33 +5,15 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/gatehouse-health/gatehouse/internal/clocktest"
 	"github.com/gatehouse-health/gatehouse/internal/storage"
 	"github.com/gatehouse-health/gatehouse/internal/storage/storagetest"
 )
 
-// testClock is a settable clock for Options.Now.
-type testClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
-func newClockedHub(t *testing.T, db *storage.DB, out *fakeOutbound, clock *testClock) *Hub {
+func newClockedHub(t *testing.T, db *storage.DB, out *fakeOutbound, clock *clocktest.Clock) *Hub {
 	t.Helper()
 	h, err := New(db, Options{
 		FHIRBase: "https://gateway.example/fhir",
@@ -66,7 +48,7 @@ func TestCreateRejectsEndInPast(t *testing.T) {
 	storagetest.Run(t, func(t *testing.T, b storagetest.Backend) {
 		db := openDB(t, b.NewURL(t))
 		out := newFakeOutbound(t)
-		clock := &testClock{now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+		clock := clocktest.New(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 		h := newClockedHub(t, db, out, clock)
 		for _, end := range []string{"2026-03-01T11:59:59Z", "2026-03-01T12:00:00Z", "2020-01-01T00:00:00+05:00"} {
 			t.Run(end, func(t *testing.T) {
@@ -106,7 +88,7 @@ func TestEndedSubscriptionSendsNoHeartbeat(t *testing.T) {
 	storagetest.Run(t, func(t *testing.T, b storagetest.Backend) {
 		db := openDB(t, b.NewURL(t))
 		out := newFakeOutbound(t)
-		clock := &testClock{now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+		clock := clocktest.New(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 		h := newClockedHub(t, db, out, clock)
 		rec := call(t, h, http.MethodPost, "/Subscription", withEndAndHeartbeat("2026-03-01T12:02:30Z", "60"))
 		if rec.Code != http.StatusCreated {
@@ -144,7 +126,7 @@ func TestCreateRejectsShortHeartbeat(t *testing.T) {
 	storagetest.Run(t, func(t *testing.T, b storagetest.Backend) {
 		db := openDB(t, b.NewURL(t))
 		out := newFakeOutbound(t)
-		clock := &testClock{now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+		clock := clocktest.New(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 		h := newClockedHub(t, db, out, clock)
 		for _, period := range []string{"0", "1", "59", "86401"} {
 			t.Run(period, func(t *testing.T) {
@@ -189,7 +171,7 @@ func TestEndedSubscriptionDropsQueue(t *testing.T) {
 		db := openDB(t, b.NewURL(t))
 		out := newFakeOutbound(t)
 		out.set(true, false)
-		clock := &testClock{now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+		clock := clocktest.New(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 		h := newClockedHub(t, db, out, clock)
 		rec := call(t, h, http.MethodPost, "/Subscription", withEndAndHeartbeat("2026-03-01T12:01:00Z", "60"))
 		if rec.Code != http.StatusCreated {
