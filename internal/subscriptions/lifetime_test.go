@@ -63,20 +63,7 @@ func TestCreateRejectsEndInPast(t *testing.T) {
 				}
 			})
 		}
-		var stored int
-		if err := db.QueryRow(`SELECT COUNT(*) FROM payer_subscriptions`).Scan(&stored); err != nil {
-			t.Fatal(err)
-		}
-		if stored != 0 {
-			t.Errorf("%d Subscriptions stored, want 0", stored)
-		}
-		if n := outboxLen(t, db); n != 0 {
-			t.Errorf("outbox %d, want 0", n)
-		}
-		h.Tick(context.Background())
-		if attempts, _ := out.snapshot(); attempts != 0 {
-			t.Errorf("the endpoint received %d notifications, want 0", attempts)
-		}
+		assertNothingKept(t, db, h, out)
 	})
 }
 
@@ -141,17 +128,7 @@ func TestCreateRejectsShortHeartbeat(t *testing.T) {
 				}
 			})
 		}
-		var stored int
-		if err := db.QueryRow(`SELECT COUNT(*) FROM payer_subscriptions`).Scan(&stored); err != nil {
-			t.Fatal(err)
-		}
-		if stored != 0 {
-			t.Errorf("%d Subscriptions stored, want 0", stored)
-		}
-		h.Tick(context.Background())
-		if attempts, _ := out.snapshot(); attempts != 0 {
-			t.Errorf("the endpoint received %d notifications, want 0", attempts)
-		}
+		assertNothingKept(t, db, h, out)
 
 		rec := call(t, h, http.MethodPost, "/Subscription", withEndAndHeartbeat("2026-03-02T12:00:00Z", "60"))
 		if rec.Code != http.StatusCreated {
@@ -199,4 +176,24 @@ func TestEndedSubscriptionDropsQueue(t *testing.T) {
 			t.Errorf("status %q after the end, want off", got)
 		}
 	})
+}
+
+// assertNothingKept checks that rejected creates left no Subscription and
+// no queued notification, and that a delivery round sends nothing.
+func assertNothingKept(t *testing.T, db *storage.DB, h *Hub, out *fakeOutbound) {
+	t.Helper()
+	var stored int
+	if err := db.QueryRow(`SELECT COUNT(*) FROM payer_subscriptions`).Scan(&stored); err != nil {
+		t.Fatal(err)
+	}
+	if stored != 0 {
+		t.Errorf("%d Subscriptions stored, want 0", stored)
+	}
+	if n := outboxLen(t, db); n != 0 {
+		t.Errorf("outbox %d, want 0", n)
+	}
+	h.Tick(context.Background())
+	if attempts, _ := out.snapshot(); attempts != 0 {
+		t.Errorf("the endpoint received %d notifications, want 0", attempts)
+	}
 }
