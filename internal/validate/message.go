@@ -27,17 +27,21 @@ func formatMessage(format string, args []any) string {
 	var b strings.Builder
 	b.Grow(messageSize(format, args))
 	next := 0
-	for i := 0; i < len(format); i++ {
-		c := format[i]
-		if c != '%' {
-			b.WriteByte(c)
-			continue
+	rest := format
+	for {
+		// Text up to the next verb is copied in one piece.
+		i := strings.IndexByte(rest, '%')
+		if i < 0 {
+			b.WriteString(rest)
+			break
 		}
-		if i+1 == len(format) {
+		b.WriteString(rest[:i])
+		if i+1 == len(rest) {
 			return sprintf(format, args...)
 		}
-		i++
-		switch verb := format[i]; {
+		verb := rest[i+1]
+		rest = rest[i+2:]
+		switch {
 		case verb == '%':
 			b.WriteByte('%')
 		case next == len(args):
