@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"unsafe"
 )
 
 func TestFormatMessageMatchesSprintf(t *testing.T) {
@@ -77,4 +78,30 @@ func TestStructureLabelCached(t *testing.T) {
 	if allocs := testing.AllocsPerRun(100, func() { _ = s.label() }); allocs != 0 {
 		t.Errorf("label() allocates %v times, want 0", allocs)
 	}
+}
+
+func TestClonePairCopies(t *testing.T) {
+	doc := []byte(`{"resourceType":"Patient","id":"p1"}`)
+	src := string(doc)
+	rt, id := src[17:24], src[32:34]
+	cases := []struct{ a, b string }{{rt, id}, {rt, ""}, {"", id}, {"", ""}}
+	for _, c := range cases {
+		gotA, gotB := clonePair(c.a, c.b)
+		if gotA != c.a || gotB != c.b {
+			t.Errorf("clonePair(%q, %q) = %q, %q", c.a, c.b, gotA, gotB)
+		}
+		if sharesMemory(gotA, src) || sharesMemory(gotB, src) {
+			t.Errorf("clonePair(%q, %q) returned a string inside the document", c.a, c.b)
+		}
+	}
+}
+
+// sharesMemory reports whether s points into doc.
+func sharesMemory(s, doc string) bool {
+	if s == "" || doc == "" {
+		return false
+	}
+	p := uintptr(unsafe.Pointer(unsafe.StringData(s)))
+	start := uintptr(unsafe.Pointer(unsafe.StringData(doc)))
+	return p >= start && p < start+uintptr(len(doc))
 }
