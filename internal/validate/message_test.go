@@ -3,6 +3,7 @@ package validate
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"unsafe"
 )
@@ -104,4 +105,30 @@ func sharesMemory(s, doc string) bool {
 	p := uintptr(unsafe.Pointer(unsafe.StringData(s)))
 	start := uintptr(unsafe.Pointer(unsafe.StringData(doc)))
 	return p >= start && p < start+uintptr(len(doc))
+}
+
+// A Patient without narrative gets one issue, dom-6. Its allocations are
+// the result, its strings, the document's copy and the issue: the issue
+// list, its message and its location.
+func TestInvariantIssueAllocations(t *testing.T) {
+	v, err := New(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := []byte(`{"resourceType":"Patient","id":"p1","active":true}`)
+	res, err := v.Validate(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Issues) != 1 || !strings.HasPrefix(res.Issues[0].Diagnostics, "dom-6: ") {
+		t.Fatalf("issues = %+v, want dom-6 alone", res.Issues)
+	}
+	allocs := testing.AllocsPerRun(200, func() {
+		if _, err := v.Validate(body); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs > 6 {
+		t.Errorf("Validate allocates %v times, want at most 6", allocs)
+	}
 }
