@@ -22,10 +22,10 @@ func (r *run) resource(n *jnode, path string, fp *fhirpath.Node, required []stri
 		r.errorf(outcome.CodeTooCostly, path, "resources nested deeper than %d levels are not validated", maxNesting)
 		return
 	}
-	// The clean-up below is not deferred: with this many returns the
-	// compiler cannot inline the defers, and running them cost more than
-	// the rest of this function for a small resource. A panic leaves the
-	// stacks unbalanced, but it ends the run, whose release resets them.
+	// The clean-up below is not deferred. With this many returns the
+	// compiler cannot open-code the defers, and running them cost more
+	// than the rest of this function for a small resource. A panic leaves
+	// the stacks unbalanced, but it ends the run, and release resets them.
 	r.nesting++
 	base := r.resourceBase(n, path)
 	if base == nil {
@@ -54,8 +54,8 @@ func (r *run) resource(n *jnode, path string, fp *fhirpath.Node, required []stri
 	r.nesting--
 }
 
-// checkResource validates resource n of type base, whose frame resource
-// has pushed.
+// checkResource validates resource n of type base, after resource has
+// pushed its frame.
 func (r *run) checkResource(n *jnode, base *structure, path string, fp *fhirpath.Node, required []string, from *fhirpkg.Package, frame *resourceFrame) {
 	issuesBefore := len(r.issues)
 	profiles := r.withGlobalProfiles(r.profilesOf(n, base, path, required, from), base, path)
