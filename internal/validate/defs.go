@@ -17,22 +17,33 @@ import (
 // as a tree of element definitions.
 type structure struct {
 	url, version, name string
-	typ                string // the type constrained or defined (StructureDefinition.type)
-	kind               string // primitive-type, complex-type, resource, logical
-	abstract           bool
-	derivation         string // specialization or constraint
-	base               string
-	pkg                *fhirpkg.Package
-	root               *elemDef
-	byID               map[string]*elemDef
+	// canonical is url, with "|version" when there is a version, built
+	// once because every issue that names the definition prints it.
+	canonical  string
+	typ        string // the type constrained or defined (StructureDefinition.type)
+	kind       string // primitive-type, complex-type, resource, logical
+	abstract   bool
+	derivation string // specialization or constraint
+	base       string
+	pkg        *fhirpkg.Package
+	root       *elemDef
+	byID       map[string]*elemDef
 }
 
 // label names the structure in messages: its canonical URL and version.
 func (s *structure) label() string {
-	if s.version == "" {
-		return s.url
+	if s.canonical != "" {
+		return s.canonical
 	}
-	return s.url + "|" + s.version
+	return canonicalOf(s.url, s.version)
+}
+
+// canonicalOf returns a canonical URL with its version, if it has one.
+func canonicalOf(url, version string) string {
+	if version == "" {
+		return url
+	}
+	return url + "|" + version
 }
 
 // isCore reports whether s is a base definition of the FHIR specification
@@ -237,7 +248,8 @@ func compileStructure(r *fhirpkg.Resource) (*structure, error) {
 // raw, which may have been generated rather than read from r.
 func buildStructure(raw *rawStructure, r *fhirpkg.Resource) (*structure, error) {
 	s := &structure{
-		url: raw.URL, version: raw.Version, name: raw.Name, typ: raw.Type, kind: raw.Kind,
+		url: raw.URL, version: raw.Version, canonical: canonicalOf(raw.URL, raw.Version),
+		name: raw.Name, typ: raw.Type, kind: raw.Kind,
 		abstract: raw.Abstract, derivation: raw.Derivation, base: raw.BaseDefinition,
 		pkg: r.Package(), byID: map[string]*elemDef{},
 	}

@@ -22,11 +22,14 @@ func (r *run) resource(n *jnode, path string, fp *fhirpath.Node, required []stri
 		r.errorf(outcome.CodeTooCostly, path, "resources nested deeper than %d levels are not validated", maxNesting)
 		return
 	}
+	// The clean-up below is not deferred. With this many returns the
+	// compiler cannot open-code the defers, and running them cost more
+	// than the rest of this function for a small resource. A panic leaves
+	// the stacks unbalanced, but it ends the run, and release resets them.
 	r.nesting++
-	defer func() { r.nesting-- }()
-
 	base := r.resourceBase(n, path)
 	if base == nil {
+		r.nesting--
 		return
 	}
 	if path == "" {
@@ -40,14 +43,20 @@ func (r *run) resource(n *jnode, path string, fp *fhirpath.Node, required []stri
 	parentMultiPass := len(r.resources) > 0 && r.resources[len(r.resources)-1].multiPass
 	*frame = resourceFrame{node: n, path: path, contained: r.inContained(path), multiPass: parentMultiPass}
 	r.resources = append(r.resources, frame)
-	defer func() {
-		r.resources[len(r.resources)-1] = nil
-		r.resources = r.resources[:len(r.resources)-1]
-		r.frames.Release(framesMark)
-	}()
-
 	profilesMark := r.profileLists.Mark()
-	defer r.profileLists.Release(profilesMark)
+
+	r.checkResource(n, base, path, fp, required, from, frame)
+
+	r.profileLists.Release(profilesMark)
+	r.resources[len(r.resources)-1] = nil
+	r.resources = r.resources[:len(r.resources)-1]
+	r.frames.Release(framesMark)
+	r.nesting--
+}
+
+// checkResource validates resource n of type base, after resource has
+// pushed its frame.
+func (r *run) checkResource(n *jnode, base *structure, path string, fp *fhirpath.Node, required []string, from *fhirpkg.Package, frame *resourceFrame) {
 	issuesBefore := len(r.issues)
 	profiles := r.withGlobalProfiles(r.profilesOf(n, base, path, required, from), base, path)
 	frame.multiPass = frame.multiPass || len(profiles) > 1

@@ -1,7 +1,6 @@
 package validate
 
 import (
-	"fmt"
 	"github.com/gatehouse-health/gatehouse/internal/chunks"
 	"slices"
 	"strings"
@@ -173,10 +172,7 @@ func (r *run) add(sev outcome.Severity, code outcome.Code, path, format string, 
 	if !r.keeps(sev) {
 		return
 	}
-	msg := format
-	if len(args) > 0 {
-		msg = fmt.Sprintf(format, args...)
-	}
+	msg := formatMessage(format, args)
 	if r.recorded(issueKey{sev, code, path, msg}) {
 		return
 	}

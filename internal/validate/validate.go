@@ -254,12 +254,24 @@ func (v *Validator) validate(body []byte, profiles []string, errorsOnly bool) (*
 	}
 	// The tree's strings share the document's memory, and the Result keeps
 	// copies, so that it does not hold the document alive.
-	res := &Result{ResourceType: strings.Clone(tree.str("resourceType")), ID: strings.Clone(tree.str("id"))}
+	rt, id := clonePair(tree.str("resourceType"), tree.str("id"))
+	res := &Result{ResourceType: rt, ID: id}
 	if err := r.document(tree, body, profiles); err != nil {
 		return nil, err
 	}
 	res.Issues = r.issues
 	return res, nil
+}
+
+// clonePair returns copies of a and b, cut from one allocation when both
+// are non-empty. A concatenation with an empty string returns the other
+// string itself, not a copy, so that case clones each.
+func clonePair(a, b string) (string, string) {
+	if a == "" || b == "" {
+		return strings.Clone(a), strings.Clone(b)
+	}
+	both := a + b
+	return both[:len(a)], both[len(a):]
 }
 
 // CheckProfile reports whether Validate can use url as one of its
