@@ -317,6 +317,41 @@ func TestKillswitchUntrustedListenerHint(t *testing.T) {
 	}
 }
 
+// TestKillswitchUntrustedAdminCertHint presents an admin certificate from
+// a CA the admin listener does not trust: the hint names --cert and
+// admin.client_ca_file, not a missing listener.
+func TestKillswitchUntrustedAdminCertHint(t *testing.T) {
+	data, _, _ := serveDev(t, "127.0.0.1:0")
+	ep, err := readEndpoint(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherCA := filepath.Join(t.TempDir(), "ca")
+	if code, _, stderr := run(t, context.Background(), "pki", "init", "--dir", otherCA); code != 0 {
+		t.Fatalf("pki init: exit %d\n%s", code, stderr)
+	}
+	if code, _, stderr := run(t, context.Background(), "pki", "issue", "admin", "--dir", otherCA, "--name", "mallory"); code != 0 {
+		t.Fatalf("pki issue admin: exit %d\n%s", code, stderr)
+	}
+	layout, err := openDevData(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	code, _, stderr := run(t, context.Background(), "killswitch", "status",
+		"--admin", ep.AdminURL, "--ca", layout.CACertFile,
+		"--cert", filepath.Join(otherCA, "certs", "mallory.pem"), "--key", filepath.Join(otherCA, "certs", "mallory-key.pem"))
+	if code != 1 {
+		t.Errorf("status with an untrusted admin certificate: exit %d, want 1", code)
+	}
+	if !strings.Contains(stderr, "gatehouse: hint: the admin listener rejected the administrator certificate: --cert must be") {
+		t.Errorf("status with an untrusted admin certificate: hint does not name --cert:\n%s", stderr)
+	}
+	if strings.Contains(stderr, "check that the gateway runs with an admin listener") {
+		t.Errorf("status with an untrusted admin certificate: hint blames the listener address:\n%s", stderr)
+	}
+}
+
 func TestFhirpathCommand(t *testing.T) {
 	bundle := "../demo/bundles/pas-2.2.1-ReferralAuthorizationBundleExample.json"
 	tests := []struct {

@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -291,6 +292,8 @@ func (e *env) adminRequest(ctx context.Context, client *http.Client, method, url
 		e.errorf("admin listener: %v", err)
 		if isCertificateVerificationError(err) {
 			e.hint("the admin listener presents the gateway's server certificate (tls.cert_file): --ca must be the CA that issued it, and the host of --admin must be one of its names ('gatehouse pki issue server --dns NAME,... --ip ADDR,...')")
+		} else if isTLSAlertFromServer(err) {
+			e.hint("the admin listener rejected the administrator certificate: --cert must be an admin certificate ('gatehouse pki issue admin') from a CA in admin.client_ca_file (default tls.client_ca_file), not revoked, and --key must be its key")
 		} else {
 			e.hint("check that the gateway runs with an admin listener and that --admin is its URL")
 		}
@@ -359,6 +362,15 @@ func (e *env) printAdminError(status int, body []byte, subject string) {
 func isCertificateVerificationError(err error) bool {
 	var verification *tls.CertificateVerificationError
 	return errors.As(err, &verification)
+}
+
+// isTLSAlertFromServer reports whether the server ended the handshake
+// with a TLS alert. The admin listener sends one when it rejects the client
+// certificate, or when the client sent none because no certificate of
+// --cert's CA was among the CAs the listener requested.
+func isTLSAlertFromServer(err error) bool {
+	var opErr *net.OpError
+	return errors.As(err, &opErr) && opErr.Op == "remote error"
 }
 
 // adminClient builds the administrator's mutual-TLS client, from explicit

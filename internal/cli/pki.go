@@ -377,7 +377,8 @@ func (e *env) pkiRevoke(args []string) int {
 	}
 	fmt.Fprintf(e.stdout, "gatehouse: revoked %s (%s, %s); the CRL %s is updated\n",
 		rec.Serial, rec.Subject, rec.RevocationReason, filepath.Join(d.Path, cadir.CRLFile))
-	fmt.Fprintf(e.stdout, "    gateways reading it as tls.crl_file refuse the certificate after their next reload\n")
+	e.printCRLCopyStep()
+	fmt.Fprintf(e.stdout, "    gateways reading the new CRL as tls.crl_file refuse the certificate after their next reload\n")
 	return 0
 }
 
@@ -422,7 +423,16 @@ func (e *env) pkiCRL(args []string) int {
 		return 1
 	}
 	fmt.Fprintf(e.stdout, "gatehouse: wrote CRL number %d to %s, next update in %d days\n", number, filepath.Join(d.Path, cadir.CRLFile), *days)
+	e.printCRLCopyStep()
 	return 0
+}
+
+// printCRLCopyStep prints the step that installs the CRL that revoke or
+// crl just wrote. The deployment runbook copies crl.pem to the gateway
+// host, so a gateway whose tls.crl_file is that copy keeps the old list,
+// and keeps accepting a revoked certificate, until the copy is replaced.
+func (e *env) printCRLCopyStep() {
+	fmt.Fprintf(e.stdout, "    copy it over the tls.crl_file of every gateway, unless tls.crl_file names this file\n")
 }
 
 func (e *env) pkiList(args []string) int {

@@ -65,11 +65,21 @@ func TestPKIScript(t *testing.T) {
 	if !strings.Contains(stdout, "tls.crl_file refuse the certificate") {
 		t.Errorf("revoking a partner certificate does not say that gateways refuse it:\n%s", stdout)
 	}
+	if !strings.Contains(stdout, "copy it over the tls.crl_file of every gateway") {
+		t.Errorf("revoking a partner certificate does not say to copy the CRL to the gateways:\n%s", stdout)
+	}
 
 	// The admin listener reads tls.crl_file too.
 	stdout, _ = pkiRun(t, 0, "pki", "revoke", "--dir", ca, adminSerial)
 	if !strings.Contains(stdout, "tls.crl_file refuse the certificate") {
 		t.Errorf("revoking an admin certificate does not say that gateways refuse it:\n%s", stdout)
+	}
+
+	// The runbook installs a copy of crl.pem on the gateway host, so a
+	// re-signed CRL changes nothing there until the operator copies it.
+	stdout, _ = pkiRun(t, 0, "pki", "crl", "--dir", ca)
+	if !strings.Contains(stdout, "copy it over the tls.crl_file of every gateway") {
+		t.Errorf("re-signing the CRL does not say to copy it to the gateways:\n%s", stdout)
 	}
 
 	stdout, _ = pkiRun(t, 0, "pki", "list", "--dir", ca)
