@@ -368,6 +368,9 @@ func (e *env) auditVerify(args []string) int {
 	}
 	if !rep.Intact() {
 		e.reportTampered(rep)
+		if len(*src.keys) == 1 {
+			e.hint("if the checkpoint signing key was rotated, give every verifier key the log used, oldest first: --key OLD.vkey --key NEW.vkey")
+		}
 		return 1
 	}
 	if file.path != "" && file.data == nil && (rep.Size > 0 || opts.Trusted != nil) {

@@ -160,6 +160,9 @@ func TestAuditRotateSigningKey(t *testing.T) {
 	if !strings.Contains(stderr, "no signature by the verifier key") {
 		t.Errorf("verify with the new key only: stderr %q, want the checkpoints of the old key named", stderr)
 	}
+	if !strings.Contains(stderr, "--key OLD.vkey --key NEW.vkey") {
+		t.Errorf("verify with the new key only: stderr %q, want the hint to give every key, oldest first", stderr)
+	}
 
 	code, _, stderr = run(t, ctx, "audit", "check-proof", s.path("entry-2.proof"), "--key", s.path("old.vkey"), "--key", s.path("pki/checkpoint.vkey"))
 	if code != 0 {

@@ -112,7 +112,11 @@ func checkCertificateProfiles(t *Target) []result {
 			}
 		}
 		if len(out) == before {
-			out = append(out, pass(f.key, "%d certificates with strong keys and signatures, each fit for its role", len(certs)))
+			if len(certs) == 1 {
+				out = append(out, pass(f.key, "1 certificate with a strong key and signature, fit for its role"))
+			} else {
+				out = append(out, pass(f.key, "%d certificates with strong keys and signatures, each fit for its role", len(certs)))
+			}
 		}
 	}
 	return out
