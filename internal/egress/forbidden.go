@@ -109,8 +109,8 @@ func translate(prefix, v4 netip.Prefix) netip.Prefix {
 	return netip.PrefixFrom(netip.AddrFrom16(b), prefix.Bits()+v4.Bits()).Masked()
 }
 
-// MetadataAddresses returns the cloud instance metadata addresses the
-// guard refuses unless an entry names the address itself.
+// MetadataAddresses returns the cloud instance metadata addresses that the
+// guard rejects unless an allow entry names the address itself.
 func MetadataAddresses() []netip.Addr {
 	var out []netip.Addr
 	for _, r := range forbiddenRanges {

@@ -17,8 +17,8 @@ import (
 // as a tree of element definitions.
 type structure struct {
 	url, version, name string
-	// canonical is url, with "|version" when there is a version, built
-	// once because every issue that names the definition prints it.
+	// canonical is the URL followed by "|version" when there is a version.
+	// It is built once because every issue that names the definition prints it.
 	canonical  string
 	typ        string // the type constrained or defined (StructureDefinition.type)
 	kind       string // primitive-type, complex-type, resource, logical
@@ -32,10 +32,7 @@ type structure struct {
 
 // label names the structure in messages: its canonical URL and version.
 func (s *structure) label() string {
-	if s.canonical != "" {
-		return s.canonical
-	}
-	return canonicalOf(s.url, s.version)
+	return s.canonical
 }
 
 // canonicalOf returns a canonical URL with its version, if it has one.

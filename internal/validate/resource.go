@@ -22,10 +22,10 @@ func (r *run) resource(n *jnode, path string, fp *fhirpath.Node, required []stri
 		r.errorf(outcome.CodeTooCostly, path, "resources nested deeper than %d levels are not validated", maxNesting)
 		return
 	}
-	// The clean-up below is not deferred. With this many returns the
-	// compiler cannot open-code the defers, and running them cost more
-	// than the rest of this function for a small resource. A panic leaves
-	// the stacks unbalanced, but it ends the run, and release resets them.
+	// The clean-up below runs without defers, which took about 650
+	// instructions per minimal Patient in a callgrind profile (an estimate).
+	// checkResource contains the early returns, so every path that does not
+	// panic reaches it. A panic ends the run, and release resets the stacks.
 	r.nesting++
 	base := r.resourceBase(n, path)
 	if base == nil {
