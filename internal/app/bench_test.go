@@ -114,14 +114,9 @@ func BenchmarkSubmitNewClaimParallel(b *testing.B) {
 }
 
 // benchSubmit sends the Bundle body(i) returns for each iteration i, and
-// reports CPU time and the collector's work.
+// reports CPU time and the collector's work. It calls body(i) inside the
+// timed loop, after the harness has started.
 func benchSubmit(b *testing.B, body func(i int) []byte) {
-	benchSubmitEach(b, body)
-}
-
-// benchSubmitEach is benchSubmit. It calls body(i) inside the timed loop,
-// after the harness has started.
-func benchSubmitEach(b *testing.B, body func(i int) []byte) {
 	h := newHarness(b, harnessOptions{builtinUpstream: true, edit: unlimitedRate})
 	header := http.Header{"Content-Type": {"application/fhir+json"}, "Authorization": {"Bearer " + h.accessToken()}}
 	client := h.ehr.HTTPClient()

@@ -34,7 +34,7 @@ func BenchmarkWriteGateHolders(b *testing.B) {
 	stop := func() {}
 	b.Cleanup(func() { stop() })
 
-	benchSubmitEach(b, func(i int) []byte {
+	benchSubmit(b, func(i int) []byte {
 		if !observing {
 			// Start after the harness, so its set-up writes are left out.
 			observing = true

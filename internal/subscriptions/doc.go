@@ -40,8 +40,9 @@
 // "requested" and queues a handshake. The first successful delivery makes
 // it "active". Three failed attempts in a row make it "error" until a
 // delivery succeeds again. DELETE sets "off" and drops undelivered
-// notifications, and so does the sender once end has passed. Every Subscription belongs to the partner that created
-// it (the X-Gatehouse-Partner header); another partner gets 404.
+// notifications, and so does the sender once end has passed. Every
+// Subscription belongs to the partner that created it (the
+// X-Gatehouse-Partner header); another partner gets 404.
 //
 // # Events and notifications
 //

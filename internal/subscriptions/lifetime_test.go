@@ -137,10 +137,10 @@ func TestCreateRejectsShortHeartbeat(t *testing.T) {
 	})
 }
 
-// An ended Subscription no longer counts against the limit, so a partner
+// An ended Subscription no longer counts against the limit. So a partner
 // could let Subscriptions end while their notifications fail and create
-// new ones, each keeping a notification in the queue that is retried
-// forever and fills the rounds other partners' notifications wait in.
+// new ones. Each would keep a notification in the queue, retried forever,
+// in the rounds that other partners' notifications wait in.
 // Once its end passes, the Subscription is turned off and its queue is
 // dropped, and the endpoint gets no further attempt.
 func TestEndedSubscriptionDropsQueue(t *testing.T) {
