@@ -7,11 +7,11 @@ import "errors"
 // check's finding, so that a script can tell a finding from a run that
 // could not check at all.
 const (
-	// exitFailed: the command ran and failed, found a problem or was
-	// refused, such as a gateway or payer that rejected the request or
-	// could not be reached, or an output file that already exists.
+	// exitFailed means the command ran and failed, found a problem or was
+	// rejected, such as by a gateway or payer that rejected the request or
+	// could not be reached, or because an output file already exists.
 	exitFailed = 1
-	// exitUsage: nothing was done, because of a usage error or an input
+	// exitUsage means nothing was done, because of a usage error or an input
 	// that cannot be used. Such an input is a file or directory, named by
 	// an option, an argument or a default such as ./gatehouse-data, that
 	// is missing, unreadable or not of the kind the option takes.

@@ -45,8 +45,11 @@ func TestMissingInputExitsTwo(t *testing.T) {
 			if stdout != "" {
 				t.Errorf("stdout %q, want nothing", stdout)
 			}
-			if !strings.Contains(stderr, "gatehouse: error: ") || !strings.Contains(stderr, missing) {
-				t.Errorf("stderr %q does not name %s in a gatehouse: error: line", stderr, missing)
+			if !strings.Contains(stderr, "gatehouse: error: ") {
+				t.Errorf("stderr %q has no gatehouse: error: line", stderr)
+			}
+			if !strings.Contains(stderr, missing) {
+				t.Errorf("stderr %q does not name %s", stderr, missing)
 			}
 		})
 	}
@@ -63,7 +66,10 @@ func TestScopeOptionSyntax(t *testing.T) {
 				if code != 2 {
 					t.Errorf("exit code %d, want 2\nstderr %q", code, stderr)
 				}
-				if !strings.Contains(stderr, "gatehouse: error: invalid value") || !strings.Contains(stderr, "for --scope") {
+				if !strings.Contains(stderr, "gatehouse: error: invalid value") {
+					t.Errorf("stderr %q has no invalid value error", stderr)
+				}
+				if !strings.Contains(stderr, "for --scope") {
 					t.Errorf("stderr %q does not name --scope", stderr)
 				}
 			})

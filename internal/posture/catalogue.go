@@ -53,7 +53,7 @@ func WriteCatalogue(w io.Writer) error {
 			b.WriteString("## Configuration checks\n\n")
 		} else {
 			b.WriteString("## Live probes\n\n")
-			b.WriteString("Live probes connect only to the host and port of `--live URL`, with the demo\npartner's certificate and key from `--data DIR`, or with a registered partner's\n`--cert`, `--key`, `--ca`, `--client-id` and `--assertion-key`. They start with\none TLS handshake; when it cannot connect or verify the gateway's certificate,\nevery probe reports error. A request answered with 503, as every request is\nwhile a kill-switch cut covers the probing partner, reports error too: the\nrefusal comes before the token and policy checks it would test.\n\n")
+			b.WriteString("Live probes connect only to the host and port of `--live URL`, with the demo\npartner's certificate and key from `--data DIR`, or with a registered partner's\n`--cert`, `--key`, `--ca`, `--client-id` and `--assertion-key`. They start with\none TLS handshake; when it cannot connect or verify the gateway's certificate,\nevery probe reports error. A request that gets 503, as every request does\nwhile a kill-switch cut covers the probing partner, reports error too, because\nthe rejection comes before the token and policy checks it would test.\n\n")
 		}
 		b.WriteString("| ID | Control | Severity | Check | Why | Fix |\n|---|---|---|---|---|---|\n")
 		for _, c := range Catalogue() {

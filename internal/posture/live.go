@@ -196,8 +196,8 @@ type probeResponse struct {
 	status    int
 	header    http.Header
 	isOutcome bool
-	// killSwitch is set when the response is the gateway's refusal for an
-	// engaged kill-switch cut.
+	// killSwitch is set when the response is a 503 with which the gateway
+	// rejects a request under an engaged kill-switch cut.
 	killSwitch bool
 }
 
@@ -227,6 +227,11 @@ func (p *prober) get(escapedPath, token string) (*probeResponse, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &probeResponse{status: resp.StatusCode, header: resp.Header, isOutcome: isOperationOutcome(body),
-		killSwitch: namesKillSwitch(body)}, nil
+	r := &probeResponse{status: resp.StatusCode, header: resp.Header, isOutcome: isOperationOutcome(body)}
+	// Only a 503 is read for the kill switch, because unavailable reads
+	// killSwitch for no other status.
+	if resp.StatusCode == http.StatusServiceUnavailable {
+		r.killSwitch = namesKillSwitch(body)
+	}
+	return r, nil
 }

@@ -256,8 +256,8 @@ func probePathTraversal(p *prober) []result {
 }
 
 // probeAdminRoutes requests each admin route on the partner port with the
-// partner's certificate and token. Only 404 passes: any other answer means
-// something on the partner port serves the path.
+// partner's certificate and token. Only 404 passes, because any other status
+// means something on the partner port serves the path.
 func probeAdminRoutes(p *prober) []result {
 	tok, err := p.accessToken()
 	if err != nil {
@@ -286,10 +286,10 @@ func probeAdminRoutes(p *prober) []result {
 	return out
 }
 
-// unavailable returns an error result when the gateway answered 503. A
-// kill-switch cut (and an overloaded gateway) refuses every request of the
-// partner with 503 before the token and policy checks run, so the answer
-// shows nothing about the control the probe tests.
+// unavailable returns an error result when the gateway responded with 503.
+// A kill-switch cut, like an overloaded gateway, rejects every request of
+// the partner with 503 before the token and policy checks run. So the
+// response shows nothing about the control the probe tests.
 func (r *probeResponse) unavailable(what string) (result, bool) {
 	if r.status != http.StatusServiceUnavailable {
 		return result{}, false
@@ -310,7 +310,7 @@ func isOperationOutcome(body []byte) bool {
 }
 
 // namesKillSwitch reports whether body is an OperationOutcome whose
-// diagnostics name the kill switch, as the gateway's refusal for an
+// diagnostics name the kill switch, as the gateway's rejection under an
 // engaged cut does. The wording is the gateway's, not a stable field, so
 // it only refines a message and decides no status.
 func namesKillSwitch(body []byte) bool {
