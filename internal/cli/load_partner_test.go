@@ -50,9 +50,9 @@ func TestLoadRegisteredPartner(t *testing.T) {
 		t.Errorf("load started a gateway of its own:\n%s", stderr)
 	}
 
-	// --scope asks for the scopes the partner names. A scope the partner is
-	// not registered for gets no token, so no request is sent; the
-	// registered ones, given repeated, load as before.
+	// --scope requests the scopes named. A scope the partner is not
+	// registered for gets no token, so no request is sent. The registered
+	// scopes, passed as repeated options, load as before.
 	code, stdout, stderr = run(t, context.Background(), g.partnerLoadArgs("--synthea", archive, "--json", "--scope", "system/Coverage.rs")...)
 	if code != 1 {
 		t.Errorf("unregistered scope: exit code %d, want 1", code)

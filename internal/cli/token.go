@@ -137,9 +137,9 @@ func readPublicURL(dir string) (string, error) {
 }
 
 // openDevData opens an existing development data directory. Unlike serve,
-// it never creates one: a token for a CA nobody runs is of no use. Every
-// error is an inputError, because the directory was named by --data or
-// its default.
+// it never creates one, because a token from a CA no gateway uses is of no
+// use. Every error is an inputError, since --data or its default named the
+// directory.
 func openDevData(dir string) (*devmode.Layout, error) {
 	if _, err := os.Stat(filepath.Join(dir, devMarkerFile)); err != nil {
 		if _, statErr := os.Stat(dir); statErr != nil {

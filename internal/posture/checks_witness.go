@@ -12,8 +12,8 @@ import (
 
 // checkWitnessIndependence checks that each witness can catch the payer
 // rewriting its own log. A witness cosigning with the log's own Ed25519 key,
-// two witnesses sharing one key, or a witness on this host is controlled by
-// whoever controls the gateway, so its cosignature proves nothing. Loading
+// two witnesses sharing one key, or a witness on this host is in the hands
+// of the gateway's operator, so its cosignature proves nothing. Loading
 // a configuration file rejects plain-http URLs, hosts outside egress.allow
 // and identical key lines; this check repeats those for configurations
 // built in code and also compares the keys' Ed25519 public keys, which

@@ -92,8 +92,8 @@ func TestProbeDevGateway(t *testing.T) {
 }
 
 // TestProbeKillSwitchEngaged probes a real gateway whose kill switch cuts
-// every partner. The 503 refusals show nothing about the token check or
-// the policy, so no probe may pass or fail on them; each must report an
+// every partner. The 503 rejections show nothing about the token check or
+// the policy, so no probe may pass or fail on them. Each must report an
 // error that names the kill switch.
 func TestProbeKillSwitchEngaged(t *testing.T) {
 	rt, opts := startDevGateway(t)
@@ -126,8 +126,8 @@ func TestProbeKillSwitchEngaged(t *testing.T) {
 	}
 }
 
-// TestProbeUnavailableServer probes a server that answers every request
-// with 503 and an OperationOutcome while TLS and the token work: the
+// TestProbeUnavailableServer probes a server that returns 503 and an
+// OperationOutcome for every request while TLS and the token work. The
 // request probes report errors, not failures.
 func TestProbeUnavailableServer(t *testing.T) {
 	opts := strictTLSServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -22,8 +22,8 @@ var gateObserver atomic.Pointer[func(GateHold)]
 
 // ObserveWriteGates calls observe after every hold of a write gate by a
 // connection, on every SQLite file of the process, until stop is called.
-// It is for benchmarks and tests that measure how long, and by whom, the
-// write lock is held: each hold then also costs a stack capture. observe
+// It is for benchmarks and tests that measure how long each caller keeps
+// the write lock. Each hold then also costs a stack capture. observe
 // runs on the releasing goroutine after the gate is free, and must be safe
 // for concurrent use. The background WAL checkpoints' holds are not
 // reported.
