@@ -17,6 +17,7 @@
 #   PROFILE=/tmp/gatehouse-cpu.pprof bench/compare/run.sh   # CPU profile of (c)
 #   SERVER_CPUS=0,1 bench/compare/run.sh   # servers on both CPUs
 #   WORK_PARENT=/dev/shm bench/compare/run.sh   # data on tmpfs: no disk fsync
+#   GATEWAY_GOGC=400 bench/compare/run.sh   # GOGC for Gatehouse's process only
 #
 # PROFILE needs MAX_DURATION in whole seconds, such as 10s.
 # Needs go, curl (for PROFILE only) and nginx. As root it installs nginx
@@ -97,7 +98,12 @@ if [ -n "$profile" ]; then
   pprof_port=$("$bin" freeport)
   gateway_args+=(-pprof "127.0.0.1:$pprof_port")
 fi
-"${server_pin[@]}" "$bin" gateway "${gateway_args[@]}" 2>"$work/gateway.log" &
+# GATEWAY_GOGC sets the collector's target for the gateway's process
+# alone, so that a run can compare settings without changing the payer
+# services or the load generator.
+gateway_env=()
+[ -n "${GATEWAY_GOGC:-}" ] && gateway_env=(env "GOGC=$GATEWAY_GOGC")
+"${server_pin[@]}" "${gateway_env[@]}" "$bin" gateway "${gateway_args[@]}" 2>"$work/gateway.log" &
 pids+=($!)
 "${server_pin[@]}" "$bin" payer -db "$work/payer-a/payer.db" -addr-file "$work/payer-a.url" -synthea "$synthea" 2>"$work/payer-a.log" &
 pids+=($!)
@@ -173,6 +179,7 @@ io_after=$(pressure)
   echo "command: SERVER_CPUS=$server_cpus CONCURRENCY=$conc MAX_DURATION=$max_dur HALF_DURATION=$half_dur ROUNDS=$rounds WARMUP=$warm bench/compare/run.sh"
   echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
   echo "commit: $(cd "$root" && git rev-parse --short HEAD 2>/dev/null || echo unknown) (working tree may hold uncommitted changes)"
+  echo "gateway GOGC: ${GATEWAY_GOGC:-not set (${GOGC:-100} from the environment)}"
   echo "data: $(df --output=fstype "$work" | tail -1) under ${WORK_PARENT:-/tmp}"
   echo "load average (1, 5, 15 min): before $load_before, after $load_after"
   echo "I/O pressure (/proc/pressure/io): before: $io_before; after: $io_after"
