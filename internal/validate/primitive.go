@@ -111,8 +111,7 @@ func loadWord(s string) uint64 {
 // byte is below 0x20 and had its top bit clear, so the result is exact
 // for "any byte", though not for which one.
 func hasByteBelow0x20(w uint64) bool {
-	const ones, highs = 0x0101010101010101, 0x8080808080808080
-	return (w-0x20*ones)&^w&highs != 0
+	return (w-0x20*lowBits)&^w&highBits != 0
 }
 
 // isResourceID reports whether d is the id of a resource, which the R4
