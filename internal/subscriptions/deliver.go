@@ -21,6 +21,10 @@ const errorAfter = 3
 // holds on a notification is this long plus a margin.
 const deliveryTimeout = 30 * time.Second
 
+// headsPerRound is the number of queued notifications one round reads
+// (sqlDueHeads), one per Subscription.
+const headsPerRound = 64
+
 // Run delivers notifications and queues heartbeats until ctx ends. It
 // returns nil when ctx is cancelled, once its delivery attempts have
 // ended, and an error at once when the Hub has no Delivery.
@@ -124,7 +128,7 @@ type outboxRow struct {
 }
 
 func (h *Hub) dueHeads(ctx context.Context) ([]outboxRow, error) {
-	rows, err := h.db.QueryContext(ctx, sqlDueHeads, h.stamp())
+	rows, err := h.db.QueryContext(ctx, sqlDueHeads, h.stamp(), headsPerRound)
 	if err != nil {
 		return nil, err
 	}
