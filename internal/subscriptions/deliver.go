@@ -57,7 +57,9 @@ func (h *Hub) Tick(ctx context.Context) {
 	senders.Wait()
 }
 
-// dispatch queues due heartbeats and starts, on senders, one goroutine per
+// dispatch turns off ended Subscriptions, purges those off for longer
+// than the retention (at most once per purgeInterval), queues due
+// heartbeats and starts, on senders, one goroutine per
 // partner with due notifications, unless that partner's previous
 // goroutine is still running. An attempt can take deliveryTimeout, so a
 // partner whose endpoint keeps requests open would otherwise delay every
@@ -66,6 +68,11 @@ func (h *Hub) Tick(ctx context.Context) {
 func (h *Hub) dispatch(ctx context.Context, senders *sync.WaitGroup) {
 	if err := h.turnOffEnded(ctx); err != nil {
 		h.log.Error("subscriptions: turning off ended Subscriptions failed", "error", err)
+	}
+	if h.purgeDue() {
+		if err := h.purge(ctx); err != nil {
+			h.log.Error("subscriptions: purging turned-off Subscriptions failed", "error", err)
+		}
 	}
 	if err := h.queueHeartbeats(ctx); err != nil {
 		h.log.Error("subscriptions: heartbeat failed", "error", err)

@@ -16,6 +16,8 @@ package subscriptions
 //   - payer_sub_outbox: notifications not yet delivered, in seq order per
 //     Subscription. next_attempt_at also serves as a lease: a sender
 //     claims a row by moving it forward.
+//   - payer_sub_off: when each Subscription was turned off (deleted or
+//     ended), so that purge can remove it once Options.Retention passes.
 
 var schema = []string{
 	`CREATE TABLE IF NOT EXISTS payer_subscriptions (
@@ -52,6 +54,10 @@ var schema = []string{
 		attempts        INTEGER     NOT NULL,
 		next_attempt_at VARCHAR(40) NOT NULL,
 		PRIMARY KEY (subscription_id, seq)
+	)`,
+	`CREATE TABLE IF NOT EXISTS payer_sub_off (
+		subscription_id VARCHAR(64) NOT NULL PRIMARY KEY REFERENCES payer_subscriptions (id),
+		off_at          VARCHAR(40) NOT NULL
 	)`,
 }
 
@@ -149,4 +155,22 @@ const (
 	sqlSetOff = `UPDATE payer_subscriptions SET status = 'off' WHERE id = $1`
 
 	sqlDropOutbox = `DELETE FROM payer_sub_outbox WHERE subscription_id = $1`
+
+	sqlOffRecorded = `SELECT COUNT(*) FROM payer_sub_off WHERE subscription_id = $1`
+
+	sqlRecordOff = `INSERT INTO payer_sub_off (subscription_id, off_at) VALUES ($1, $2)`
+
+	// sqlRecordOffUnstamped stamps $1 on off Subscriptions that have no
+	// payer_sub_off row, those turned off before the table existed.
+	sqlRecordOffUnstamped = `INSERT INTO payer_sub_off (subscription_id, off_at)
+		SELECT s.id, CAST($1 AS VARCHAR(40)) FROM payer_subscriptions s
+		WHERE s.status = 'off' AND NOT EXISTS (SELECT 1 FROM payer_sub_off f WHERE f.subscription_id = s.id)`
+
+	sqlPurgeable = `SELECT subscription_id FROM payer_sub_off WHERE off_at <= $1 ORDER BY off_at, subscription_id`
+
+	sqlDeleteEvents = `DELETE FROM payer_sub_events WHERE subscription_id = $1`
+
+	sqlDeleteOff = `DELETE FROM payer_sub_off WHERE subscription_id = $1`
+
+	sqlDeleteSubscription = `DELETE FROM payer_subscriptions WHERE id = $1 AND status = 'off'`
 )
