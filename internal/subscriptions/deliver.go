@@ -21,6 +21,10 @@ const errorAfter = 3
 // holds on a notification is this long plus a margin.
 const deliveryTimeout = 30 * time.Second
 
+// headsPerRound is the number of queued notifications one round reads
+// (sqlDueHeads), one per Subscription.
+const headsPerRound = 64
+
 // Run delivers notifications and queues heartbeats until ctx ends. It
 // returns nil when ctx is cancelled, once its delivery attempts have
 // ended, and an error at once when the Hub has no Delivery.
@@ -53,7 +57,9 @@ func (h *Hub) Tick(ctx context.Context) {
 	senders.Wait()
 }
 
-// dispatch queues due heartbeats and starts, on senders, one goroutine per
+// dispatch turns off ended Subscriptions, purges those off for longer
+// than the retention (at most once per purgeInterval), queues due
+// heartbeats and starts, on senders, one goroutine per
 // partner with due notifications, unless that partner's previous
 // goroutine is still running. An attempt can take deliveryTimeout, so a
 // partner whose endpoint keeps requests open would otherwise delay every
@@ -62,6 +68,11 @@ func (h *Hub) Tick(ctx context.Context) {
 func (h *Hub) dispatch(ctx context.Context, senders *sync.WaitGroup) {
 	if err := h.turnOffEnded(ctx); err != nil {
 		h.log.Error("subscriptions: turning off ended Subscriptions failed", "error", err)
+	}
+	if h.purgeDue() {
+		if err := h.purge(ctx); err != nil {
+			h.log.Error("subscriptions: purging turned-off Subscriptions failed", "error", err)
+		}
 	}
 	if err := h.queueHeartbeats(ctx); err != nil {
 		h.log.Error("subscriptions: heartbeat failed", "error", err)
@@ -124,7 +135,7 @@ type outboxRow struct {
 }
 
 func (h *Hub) dueHeads(ctx context.Context) ([]outboxRow, error) {
-	rows, err := h.db.QueryContext(ctx, sqlDueHeads, h.stamp())
+	rows, err := h.db.QueryContext(ctx, sqlDueHeads, h.stamp(), headsPerRound)
 	if err != nil {
 		return nil, err
 	}

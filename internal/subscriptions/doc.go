@@ -43,6 +43,9 @@
 // notifications, and so does the sender once end has passed. Every
 // Subscription belongs to the partner that created it (the
 // X-Gatehouse-Partner header); another partner gets 404.
+// A Subscription that is off stays readable for Options.Retention
+// (default 30 days) after it was turned off. Then the sender deletes it
+// with its stored events, and a read gets 404.
 //
 // # Events and notifications
 //
@@ -75,7 +78,10 @@
 // queue order, each retried until the endpoint returns 2xx, with the wait
 // doubling from Delivery.MinBackoff up to Delivery.MaxBackoff. The queue is
 // in the database, so a restart loses nothing, and the same event may
-// arrive twice (at least once). A partner detects duplicates and gaps by
+// arrive twice (at least once). A round reads at most headsPerRound due
+// notifications and takes every partner's first one before any partner's
+// second, so one partner's stalled Subscriptions cannot fill it. A partner
+// detects duplicates and gaps by
 // event-number and fetches missed events with
 // GET [base]/Subscription/<id>/$events?eventsSinceNumber=N&eventsUntilNumber=M
 // (at most Options.EventsPerQuery per call, then again from the next

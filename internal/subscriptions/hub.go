@@ -97,26 +97,35 @@ type Options struct {
 	// through the outbound path and the exchange record. Zero means
 	// DefaultMaxPerPartner.
 	MaxPerPartner int
+	// Retention is how long a deleted or ended Subscription is kept, with
+	// its stored events, before the sender purges it. Zero means
+	// DefaultRetention.
+	Retention time.Duration
 }
 
 // Hub stores Subscriptions and their events and delivers notifications.
 // Its methods are safe for concurrent use.
 type Hub struct {
-	db       *storage.DB
-	fhirBase string
-	partners map[string]Partner
-	delivery Delivery
-	sending  bool
-	now      func() time.Time
-	newID    func() string
-	log      *slog.Logger
-	perQuery int64
-	maxLive  int
+	db        *storage.DB
+	fhirBase  string
+	partners  map[string]Partner
+	delivery  Delivery
+	sending   bool
+	now       func() time.Time
+	newID     func() string
+	log       *slog.Logger
+	perQuery  int64
+	maxLive   int
+	retention time.Duration
 
 	// sendingTo contains the partners whose notifications a goroutine of
 	// dispatch is sending, so that a new round skips them.
 	sendingMu sync.Mutex
 	sendingTo map[string]bool
+
+	// lastPurge is when this Hub last ran purge.
+	purgeMu   sync.Mutex
+	lastPurge time.Time
 }
 
 // New returns a Hub over db. Call Migrate before use.
@@ -126,6 +135,9 @@ func New(db *storage.DB, opts Options) (*Hub, error) {
 	}
 	if opts.EventsPerQuery < 0 || opts.EventsPerQuery > MaxEventsPerQuery {
 		return nil, fmt.Errorf("subscriptions: invalid Options.EventsPerQuery %d: use 0 for the default or 1 to %d", opts.EventsPerQuery, MaxEventsPerQuery)
+	}
+	if opts.Retention < 0 {
+		return nil, fmt.Errorf("subscriptions: invalid Options.Retention %s: use 0 for the default or a positive duration", opts.Retention)
 	}
 	if opts.MaxPerPartner < 0 {
 		return nil, fmt.Errorf("subscriptions: invalid Options.MaxPerPartner %d: use 0 for the default or a positive number", opts.MaxPerPartner)
@@ -139,6 +151,7 @@ func New(db *storage.DB, opts Options) (*Hub, error) {
 		log:       opts.Logger,
 		perQuery:  int64(opts.EventsPerQuery),
 		maxLive:   opts.MaxPerPartner,
+		retention: opts.Retention,
 		sendingTo: map[string]bool{},
 	}
 	if opts.Delivery != nil {
@@ -167,6 +180,9 @@ func (h *Hub) applyDefaults() {
 	}
 	if h.maxLive == 0 {
 		h.maxLive = DefaultMaxPerPartner
+	}
+	if h.retention == 0 {
+		h.retention = DefaultRetention
 	}
 	d := &h.delivery
 	if d.MinBackoff <= 0 {

@@ -16,6 +16,8 @@ package subscriptions
 //   - payer_sub_outbox: notifications not yet delivered, in seq order per
 //     Subscription. next_attempt_at also serves as a lease: a sender
 //     claims a row by moving it forward.
+//   - payer_sub_off: when each Subscription was turned off (deleted or
+//     ended), so that purge can remove it once Options.Retention passes.
 
 var schema = []string{
 	`CREATE TABLE IF NOT EXISTS payer_subscriptions (
@@ -52,6 +54,10 @@ var schema = []string{
 		attempts        INTEGER     NOT NULL,
 		next_attempt_at VARCHAR(40) NOT NULL,
 		PRIMARY KEY (subscription_id, seq)
+	)`,
+	`CREATE TABLE IF NOT EXISTS payer_sub_off (
+		subscription_id VARCHAR(64) NOT NULL PRIMARY KEY REFERENCES payer_subscriptions (id),
+		off_at          VARCHAR(40) NOT NULL
 	)`,
 }
 
@@ -97,16 +103,22 @@ const (
 		VALUES ($1, $2, $3, $4, 0, $5)`
 
 	// sqlDueHeads selects, per Subscription, the first queued notification
-	// if it is due, with the Subscription's partner ("" if it is gone).
-	// NOTE: heads of a partner whose sender is still running count against
-	// the LIMIT too, so seven partners with ten stalled Subscriptions each
-	// could fill a round and delay the rest until their attempts end.
-	sqlDueHeads = `SELECT o.subscription_id, COALESCE(s.partner, ''), o.seq, o.kind, o.event_number, o.attempts, o.next_attempt_at
+	// if it is due, with the Subscription's partner ("" if it is gone), at
+	// most $2 rows. It ranks each partner's heads by due time and orders
+	// the round by that rank, so every partner's first head comes before
+	// any partner's second one. A partner with many stalled Subscriptions
+	// thus takes one place per rank and cannot fill the round alone.
+	// NOTE: heads of a partner whose sender is still running take places
+	// too, so only $2 such partners at once could delay the rest.
+	sqlDueHeads = `SELECT subscription_id, partner, seq, kind, event_number, attempts, next_attempt_at FROM (
+		SELECT o.subscription_id, COALESCE(s.partner, '') AS partner, o.seq, o.kind, o.event_number, o.attempts, o.next_attempt_at,
+		       ROW_NUMBER() OVER (PARTITION BY COALESCE(s.partner, '') ORDER BY o.next_attempt_at, o.subscription_id) AS partner_rank
 		FROM payer_sub_outbox o LEFT JOIN payer_subscriptions s ON s.id = o.subscription_id
 		WHERE o.seq = (SELECT MIN(i.seq) FROM payer_sub_outbox i WHERE i.subscription_id = o.subscription_id)
 		  AND o.next_attempt_at <= $1
-		ORDER BY o.next_attempt_at, o.subscription_id
-		LIMIT 64`
+	) heads
+	ORDER BY partner_rank, next_attempt_at, subscription_id
+	LIMIT $2`
 
 	sqlClaimOutbox = `UPDATE payer_sub_outbox SET next_attempt_at = $1
 		WHERE subscription_id = $2 AND seq = $3 AND next_attempt_at = $4`
@@ -143,4 +155,22 @@ const (
 	sqlSetOff = `UPDATE payer_subscriptions SET status = 'off' WHERE id = $1`
 
 	sqlDropOutbox = `DELETE FROM payer_sub_outbox WHERE subscription_id = $1`
+
+	sqlOffRecorded = `SELECT COUNT(*) FROM payer_sub_off WHERE subscription_id = $1`
+
+	sqlRecordOff = `INSERT INTO payer_sub_off (subscription_id, off_at) VALUES ($1, $2)`
+
+	// sqlRecordOffUnstamped stamps $1 on off Subscriptions that have no
+	// payer_sub_off row, those turned off before the table existed.
+	sqlRecordOffUnstamped = `INSERT INTO payer_sub_off (subscription_id, off_at)
+		SELECT s.id, CAST($1 AS VARCHAR(40)) FROM payer_subscriptions s
+		WHERE s.status = 'off' AND NOT EXISTS (SELECT 1 FROM payer_sub_off f WHERE f.subscription_id = s.id)`
+
+	sqlPurgeable = `SELECT subscription_id FROM payer_sub_off WHERE off_at <= $1 ORDER BY off_at, subscription_id`
+
+	sqlDeleteEvents = `DELETE FROM payer_sub_events WHERE subscription_id = $1`
+
+	sqlDeleteOff = `DELETE FROM payer_sub_off WHERE subscription_id = $1`
+
+	sqlDeleteSubscription = `DELETE FROM payer_subscriptions WHERE id = $1 AND status = 'off'`
 )

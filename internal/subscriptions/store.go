@@ -221,8 +221,8 @@ func (h *Hub) events(ctx context.Context, id string, from, to int64) ([]storedEv
 	return out, rows.Err()
 }
 
-// turnOff sets a Subscription's status to off and drops what it has not
-// delivered.
+// turnOff sets a Subscription's status to off, drops what it has not
+// delivered and records when, for purge.
 func (h *Hub) turnOff(ctx context.Context, id string) error {
 	tx, err := h.db.BeginTx(ctx, nil)
 	if err != nil {
@@ -234,6 +234,17 @@ func (h *Hub) turnOff(ctx context.Context, id string) error {
 	}
 	if _, err := tx.ExecContext(ctx, sqlDropOutbox, id); err != nil {
 		return fmt.Errorf("subscriptions: turn off: %w", err)
+	}
+	// The UPDATE above holds the row's lock, so a second turnOff of the
+	// same Subscription waits here and then finds the first one's record.
+	var recorded int
+	if err := tx.QueryRowContext(ctx, sqlOffRecorded, id).Scan(&recorded); err != nil {
+		return fmt.Errorf("subscriptions: turn off: %w", err)
+	}
+	if recorded == 0 {
+		if _, err := tx.ExecContext(ctx, sqlRecordOff, id, h.stamp()); err != nil {
+			return fmt.Errorf("subscriptions: turn off: %w", err)
+		}
 	}
 	return tx.Commit()
 }
