@@ -33,9 +33,6 @@ func (h *Hub) purgeDue() bool {
 // turned off. Afterwards a read, $status or $events of it gets 404.
 func (h *Hub) purge(ctx context.Context) error {
 	now := h.now()
-	// NOTE: two Hubs sharing a PostgreSQL database may stamp the same
-	// unstamped row at once. One of them then fails on the primary key,
-	// logs the error and stamps nothing this time.
 	if _, err := h.db.ExecContext(ctx, sqlRecordOffUnstamped, now.UTC().Format(timeLayout)); err != nil {
 		return fmt.Errorf("subscriptions: record turned-off Subscriptions: %w", err)
 	}

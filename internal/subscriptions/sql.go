@@ -158,13 +158,17 @@ const (
 
 	sqlOffRecorded = `SELECT COUNT(*) FROM payer_sub_off WHERE subscription_id = $1`
 
-	sqlRecordOff = `INSERT INTO payer_sub_off (subscription_id, off_at) VALUES ($1, $2)`
+	sqlRecordOff = `INSERT INTO payer_sub_off (subscription_id, off_at) VALUES ($1, $2)
+		ON CONFLICT (subscription_id) DO NOTHING`
 
 	// sqlRecordOffUnstamped stamps $1 on off Subscriptions that have no
-	// payer_sub_off row, those turned off before the table existed.
+	// payer_sub_off row, those turned off before the table existed. Two
+	// Hubs on one PostgreSQL database may run it at once: the conflict
+	// clause keeps the first stamp instead of failing the second.
 	sqlRecordOffUnstamped = `INSERT INTO payer_sub_off (subscription_id, off_at)
 		SELECT s.id, CAST($1 AS VARCHAR(40)) FROM payer_subscriptions s
-		WHERE s.status = 'off' AND NOT EXISTS (SELECT 1 FROM payer_sub_off f WHERE f.subscription_id = s.id)`
+		WHERE s.status = 'off' AND NOT EXISTS (SELECT 1 FROM payer_sub_off f WHERE f.subscription_id = s.id)
+		ON CONFLICT (subscription_id) DO NOTHING`
 
 	sqlPurgeable = `SELECT subscription_id FROM payer_sub_off WHERE off_at <= $1 ORDER BY off_at, subscription_id`
 
