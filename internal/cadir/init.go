@@ -19,15 +19,40 @@ type InitOptions struct {
 	// Organization is the subject O of both CA certificates. Empty means
 	// "Gatehouse".
 	Organization string
+	// Role is the kind of certificate the CA issues, which names it when
+	// Name is empty. Empty means RolePartner.
+	Role Role
 	// Name starts both common names: "Name Root CA" and "Name Issuing
-	// CA". Empty means Organization followed by " Partner", the CA's
-	// usual role; an administrators' or engine CA is named for its own.
+	// CA". Empty means Organization followed by the role's name, such as
+	// "Example Health Plan Administrators" for RoleAdmin.
 	Name string
 	// OfflineRoot writes the root key to OfflineRootKeyFile instead of
 	// RootKeyFile.
 	OfflineRoot bool
 	// Now returns the current time. Nil means time.Now.
 	Now func() time.Time
+}
+
+// Role is the kind of certificate a CA directory issues. It names the CA
+// and decides which gateway setting trusts its root.
+type Role string
+
+// The roles of a CA directory.
+const (
+	// RolePartner issues partner client certificates (tls.client_ca_file).
+	RolePartner Role = "partner"
+	// RoleAdmin issues administrator certificates (admin.client_ca_file).
+	RoleAdmin Role = "admin"
+	// RoleEngine issues the payer engine's certificates
+	// (outbound.client_ca_file).
+	RoleEngine Role = "engine"
+)
+
+// roleNames maps each role to the words that end its default CA name.
+var roleNames = map[Role]string{
+	RolePartner: "Partner",
+	RoleAdmin:   "Administrators",
+	RoleEngine:  "Engine",
 }
 
 // Init creates a CA directory at path, which must not exist or must be an
@@ -80,9 +105,17 @@ func create(dir string, opts InitOptions) (*Dir, error) {
 	if org == "" {
 		org = "Gatehouse"
 	}
+	role := opts.Role
+	if role == "" {
+		role = RolePartner
+	}
+	roleName, ok := roleNames[role]
+	if !ok {
+		return nil, fmt.Errorf("cadir: unknown CA role %q", role)
+	}
 	name := opts.Name
 	if name == "" {
-		name = org + " Partner"
+		name = org + " " + roleName
 	}
 	root, err := pki.NewRoot(pki.RootOptions{CommonName: name + " Root CA", Organization: org,
 		KeyType: opts.KeyType, PathLen: 1, Now: opts.Now})

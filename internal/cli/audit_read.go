@@ -177,9 +177,12 @@ func (e *env) auditList(args []string, name, synopsis, defaultFormat string, def
 		return err
 	})
 	if errors.Is(err, errBodyFile) {
+		// The listing ran and may have written some bodies already, so
+		// this is a failed run (1) and not an unusable input (2), like
+		// an existing output file for the other commands.
 		e.errorf("%v", err)
 		e.hint("pass --write-bodies an empty directory that you can write; it never replaces a body file of an earlier run")
-		return 2
+		return exitFailed
 	}
 	if err != nil {
 		e.errorf("%v", err)

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -55,14 +56,20 @@ func TestMissingInputExitsTwo(t *testing.T) {
 	}
 }
 
-// TestScopeOptionSyntax checks --scope of token and load before any file
-// or network is touched: a value that is not scope tokens is a usage
-// error naming the option.
+// TestScopeOptionSyntax checks --scope of token, load and posture --live
+// before any file or network is touched: a value that is not scope tokens
+// is a usage error naming the option.
 func TestScopeOptionSyntax(t *testing.T) {
-	for _, cmd := range []string{"token", "load"} {
+	commands := map[string][]string{
+		"token":   {"token"},
+		"load":    {"load"},
+		"posture": {"posture", "--live", "https://127.0.0.1:1"},
+	}
+	for name, cmd := range commands {
 		for _, value := range []string{"", "  ", `system/Claim.rs "quoted"`, "system/Claim.rs\x7f"} {
-			t.Run(cmd+" "+value, func(t *testing.T) {
-				code, _, stderr := run(t, context.Background(), cmd, "--data", t.TempDir(), "--scope", value)
+			t.Run(name+" "+value, func(t *testing.T) {
+				args := append(slices.Clone(cmd), "--data", t.TempDir(), "--scope", value)
+				code, _, stderr := run(t, context.Background(), args...)
 				if code != 2 {
 					t.Errorf("exit code %d, want 2\nstderr %q", code, stderr)
 				}

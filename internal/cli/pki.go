@@ -19,7 +19,7 @@ import (
 )
 
 const pkiUsage = `Usage:
-    gatehouse pki init [--dir DIR] [--key-type ecdsa-p256|ecdsa-p384|rsa-3072] [--offline-root] [--org NAME] [--name NAME]
+    gatehouse pki init [--dir DIR] [--key-type ecdsa-p256|ecdsa-p384|rsa-3072] [--offline-root] [--org NAME] [--role partner|admin|engine] [--name NAME]
     gatehouse pki issue server [--dir DIR] [--dns NAME[,NAME]] [--ip ADDR[,ADDR]] [--days N] [--key-type T] [--out DIR]
     gatehouse pki issue client [--dir DIR] --partner ID [--npi NPI] [--org NAME] [--days N] [--key-type T] [--out DIR]
     gatehouse pki issue admin [--dir DIR] --name NAME [--days N] [--key-type T] [--out DIR]
@@ -88,13 +88,14 @@ var pkiIssueGroup = &commandGroup{
 }
 
 func (e *env) pkiInit(args []string) int {
-	const synopsis = "gatehouse pki init [--dir DIR] [--key-type ecdsa-p256|ecdsa-p384|rsa-3072] [--offline-root] [--org NAME] [--name NAME]"
+	const synopsis = "gatehouse pki init [--dir DIR] [--key-type ecdsa-p256|ecdsa-p384|rsa-3072] [--offline-root] [--org NAME] [--role partner|admin|engine] [--name NAME]"
 	fs := e.flags("pki init")
 	dir := fs.String("dir", defaultCADir, "CA `DIR` to create; it must not exist or must be empty")
 	keyType := fs.String("key-type", string(pki.ECDSAP256), "key `TYPE` of the root and issuing CA: ecdsa-p256, ecdsa-p384 or rsa-3072")
 	offline := fs.Bool("offline-root", false, "write the root key to a separate file to move to offline storage")
 	org := fs.String("org", "", "organisation `NAME` in the CA certificates (default Gatehouse)")
-	name := fs.String("name", "", "the CA's `NAME`, which starts its certificates' common names (default ORG Partner), such as \"Example Health Plan Administrators\"")
+	role := fs.String("role", string(cadir.RolePartner), "`ROLE` of the certificates the CA issues: partner (tls.client_ca_file), admin (admin.client_ca_file) or engine (outbound.client_ca_file); it names the CA unless --name is given")
+	name := fs.String("name", "", "the CA's `NAME`, which starts its certificates' common names (default ORG and the role: ORG Partner, ORG Administrators or ORG Engine)")
 	if code, ok := e.parse(fs, synopsis, args); !ok {
 		return code
 	}
@@ -104,19 +105,18 @@ func (e *env) pkiInit(args []string) int {
 		return 2
 	}
 
-	d, err := cadir.Init(*dir, cadir.InitOptions{KeyType: kind, Organization: *org, Name: *name, OfflineRoot: *offline})
+	where, ok := caRootSettings[cadir.Role(*role)]
+	if !ok {
+		return e.usageError(synopsis, "invalid --role %q: want partner, admin or engine", *role)
+	}
+
+	d, err := cadir.Init(*dir, cadir.InitOptions{KeyType: kind, Organization: *org, Role: cadir.Role(*role), Name: *name, OfflineRoot: *offline})
 	if err != nil {
 		e.errorf("%v", err)
 		e.hint("choose a new directory; an existing CA is never overwritten")
 		return 1
 	}
 	fmt.Fprintf(e.stdout, "gatehouse: created CA in %s\n", d.Path)
-	// The setting a root goes into depends on the CA's role, which --name
-	// states only in words.
-	where := "tls.client_ca_file"
-	if *name != "" {
-		where = "tls.client_ca_file, admin.client_ca_file or outbound.client_ca_file, by the CA's role"
-	}
 	fmt.Fprintf(e.stdout, "    root         %s (%s)\n", filepath.Join(d.Path, cadir.RootCertFile), where)
 	fmt.Fprintf(e.stdout, "    issuing CA   %s\n", filepath.Join(d.Path, cadir.IssuingFile))
 	fmt.Fprintf(e.stdout, "    CRL          %s (tls.crl_file)\n", filepath.Join(d.Path, cadir.CRLFile))
@@ -127,6 +127,14 @@ func (e *env) pkiInit(args []string) int {
 		e.warnf("the root key is in %s; consider --offline-root for a production CA", filepath.Join(d.Path, cadir.RootKeyFile))
 	}
 	return 0
+}
+
+// caRootSettings maps each CA role to the gateway setting that trusts the
+// CA's root.
+var caRootSettings = map[cadir.Role]string{
+	cadir.RolePartner: "tls.client_ca_file",
+	cadir.RoleAdmin:   "admin.client_ca_file",
+	cadir.RoleEngine:  "outbound.client_ca_file",
 }
 
 // issueFlags are the options every kind of certificate takes.

@@ -2,7 +2,9 @@ package cli
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -180,6 +182,7 @@ func TestPKIErrors(t *testing.T) {
 		{"unknown subcommand", []string{"pki", "frob"}, 2, `unknown pki subcommand "frob"`, "gatehouse pki help"},
 		{"init over a CA", []string{"pki", "init", "--dir", ca}, 1, "not empty", "never overwritten"},
 		{"bad key type", []string{"pki", "init", "--dir", ca + "2", "--key-type", "dsa"}, 2, `unknown key type "dsa"`, ""},
+		{"unknown role", []string{"pki", "init", "--dir", ca + "3", "--role", "auditor"}, 2, `invalid --role "auditor": want partner, admin or engine`, "usage:"},
 		{"not a CA", []string{"pki", "list", "--dir", t.TempDir()}, 2, "not a CA directory", "gatehouse pki init --dir"},
 		{"issue without kind", []string{"pki", "issue"}, 2, "missing pki issue subcommand", ""},
 		{"unknown kind", []string{"pki", "issue", "robot"}, 2, `unknown pki issue subcommand "robot"`, "gatehouse pki issue help"},
@@ -221,4 +224,49 @@ func TestPKIErrors(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(ca, ".lock")); !os.IsNotExist(err) {
 		t.Error("a command left the lock file behind")
 	}
+}
+
+// TestPKIInitRoleNames checks that pki init names both CA certificates
+// after the role and points at the one setting that trusts the root.
+func TestPKIInitRoleNames(t *testing.T) {
+	tests := []struct {
+		role, setting, root, issuing string
+	}{
+		{"partner", "tls.client_ca_file", "Example Health Plan Partner Root CA", "Example Health Plan Partner Issuing CA"},
+		{"admin", "admin.client_ca_file", "Example Health Plan Administrators Root CA", "Example Health Plan Administrators Issuing CA"},
+		{"engine", "outbound.client_ca_file", "Example Health Plan Engine Root CA", "Example Health Plan Engine Issuing CA"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.role, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "ca")
+			stdout, _ := pkiRun(t, 0, "pki", "init", "--dir", dir, "--org", "Example Health Plan", "--role", tt.role)
+			if !strings.Contains(stdout, "("+tt.setting+")") {
+				t.Errorf("init stdout %q, want the root's setting %s", stdout, tt.setting)
+			}
+			if got := certCommonName(t, filepath.Join(dir, "root.pem")); got != tt.root {
+				t.Errorf("root CN %q, want %q", got, tt.root)
+			}
+			if got := certCommonName(t, filepath.Join(dir, "issuing.pem")); got != tt.issuing {
+				t.Errorf("issuing CA CN %q, want %q", got, tt.issuing)
+			}
+		})
+	}
+}
+
+// certCommonName returns the subject CN of the first certificate in path.
+func certCommonName(t *testing.T, path string) string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, _ := pem.Decode(data)
+	if block == nil {
+		t.Fatalf("%s contains no PEM block", path)
+	}
+	cert, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cert.Subject.CommonName
 }

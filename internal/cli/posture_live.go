@@ -70,15 +70,16 @@ func (f partnerFiles) clientOptions(url, clientID, scope string) (ehrclient.Opti
 // credentials for probing a production gateway. When all are empty, the
 // demo partner of the --data directory probes.
 type liveCredentials struct {
-	files           partnerFiles
-	clientID, scope *string
+	files    partnerFiles
+	clientID *string
+	scope    *scopeList
 }
 
 func liveCredentialFlags(fs *flag.FlagSet) liveCredentials {
 	return liveCredentials{
 		files:    partnerFileFlags(fs),
 		clientID: fs.String("client-id", "", "the partner's OAuth client `ID` at the gateway, with --cert"),
-		scope:    fs.String("scope", app.DevScopes, "`SCOPES` the probe's access token requests, space separated"),
+		scope:    scopeFlag(fs, app.DevScopes),
 	}
 }
 
@@ -123,7 +124,7 @@ func (e *env) checkLiveCredentials(c liveCredentials, live bool) bool {
 // options name, or with the demo partner's from dataDir.
 func (e *env) postureLive(url, dataDir string, c liveCredentials) (*posture.Report, bool) {
 	if !c.given() {
-		opts, err := devClientOptions(url, dataDir, *c.scope)
+		opts, err := devClientOptions(url, dataDir, c.scope.String())
 		if err != nil {
 			e.errorf("%v", err)
 			e.hint("live probes use the demo partner's certificate and key from a development data directory: pass --data DIR, or a partner's credentials with --cert, --key, --ca, --client-id and --assertion-key")
@@ -131,7 +132,7 @@ func (e *env) postureLive(url, dataDir string, c liveCredentials) (*posture.Repo
 		}
 		return e.probe(url, opts)
 	}
-	opts, err := c.files.clientOptions(url, *c.clientID, *c.scope)
+	opts, err := c.files.clientOptions(url, *c.clientID, c.scope.String())
 	if err != nil {
 		e.errorf("%v", err)
 		return nil, false
@@ -150,6 +151,11 @@ func (e *env) probe(url string, opts ehrclient.Options) (*posture.Report, bool) 
 
 	ctx, cancel := context.WithTimeout(e.ctx, liveProbeBudget)
 	defer cancel()
+	// A development gateway's public URL names localhost, so its token
+	// endpoint rejects an assertion made out to https://127.0.0.1:PORT.
+	// A failed read leaves the audience alone, and the probes report
+	// the token error themselves.
+	client.AdoptLoopbackAudience(ctx)
 	report, err := posture.Probe(ctx, posture.LiveOptions{
 		URL: url, Roots: opts.Roots, Certificate: opts.Certificate,
 		Token: func(ctx context.Context) (string, error) {

@@ -246,3 +246,28 @@ func TestPostureLiveWithCredentials(t *testing.T) {
 		t.Errorf("partial credentials: exit code %d, stderr %s", code, stderr)
 	}
 }
+
+// TestPostureLiveLoopbackAddress probes the development gateway, whose
+// public URL names localhost, at 127.0.0.1: the probe's token must still
+// be issued.
+func TestPostureLiveLoopbackAddress(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	cfg, _, _, err := app.DevConfig(data, "127.0.0.1:0", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt, err := app.Start(context.Background(), cfg, app.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rt.Close(context.Background()) })
+	if !strings.HasPrefix(rt.PublicURL, "https://localhost:") {
+		t.Fatalf("public URL %q, want https://localhost:PORT", rt.PublicURL)
+	}
+	byAddress := strings.Replace(rt.PublicURL, "localhost", "127.0.0.1", 1)
+
+	code, stdout, stderr := run(t, context.Background(), "posture", "--live", byAddress, "--data", data, "--fail-on", "low")
+	if code != 0 {
+		t.Errorf("live at %s: exit code %d\n%s%s", byAddress, code, stdout, stderr)
+	}
+}

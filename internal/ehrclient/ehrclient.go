@@ -43,6 +43,9 @@ type Client struct {
 	mu      sync.Mutex
 	token   string
 	expires time.Time
+	// audience is the aud of client assertions when it is not TokenURL(),
+	// set by AdoptLoopbackAudience.
+	audience string
 }
 
 // New returns a Client.
@@ -69,7 +72,13 @@ func (c *Client) HTTPClient() *http.Client { return c.http }
 
 // Token returns a valid access token, fetching a new one when needed.
 func (c *Client) Token(ctx context.Context) (*token.Response, error) {
-	resp, err := token.Fetch(ctx, c.http, c.TokenURL(), c.opts.ClientID, c.opts.AssertionKey, c.opts.Scope)
+	c.mu.Lock()
+	audience := c.audience
+	c.mu.Unlock()
+	if audience == "" {
+		audience = c.TokenURL()
+	}
+	resp, err := token.FetchForAudience(ctx, c.http, c.TokenURL(), audience, c.opts.ClientID, c.opts.AssertionKey, c.opts.Scope)
 	if err != nil {
 		return nil, err
 	}

@@ -353,16 +353,11 @@ func checkStrictMode(t *Target) []result {
 	if t.settings.strictMode == nil {
 		return []result{notConfigured("strict profile validation is not configured: this version checks strict JSON and resource types, and has no key to turn on profile validation")}
 	}
-	var off []string
-	for where, on := range t.settings.strictMode {
-		if !on {
-			off = append(off, where)
-		}
-	}
 	var out []result
-	if len(off) > 0 {
-		slices.Sort(off)
-		out = append(out, fail("", "strict mode is off for %s", strings.Join(off, ", ")))
+	for _, sw := range t.settings.strictMode {
+		if !sw.on {
+			out = append(out, fail(sw.key, "strict mode is off for %s", sw.where))
+		}
 	}
 	if t.Config != nil && t.Config.Strict.UnknownProfiles == "warn" {
 		out = append(out, failAt(Medium, "strict.unknown_profiles",

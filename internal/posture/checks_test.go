@@ -260,9 +260,11 @@ var checkCases = []checkCase{
 	{"GH-POL-004", "unknown profiles warned", func(t *testing.T, fx *fixture, tg *Target) {
 		cfgOf(tg).Strict.UnknownProfiles = "warn"
 	}, Fail, Medium},
-	{"GH-POL-004", "on", func(t *testing.T, fx *fixture, tg *Target) { tg.settings.strictMode = map[string]bool{"inbound": true} }, Pass, 0},
+	{"GH-POL-004", "on", func(t *testing.T, fx *fixture, tg *Target) {
+		tg.settings.strictMode = []strictSwitch{{key: "strict.mode", where: "every partner", on: true}}
+	}, Pass, 0},
 	{"GH-POL-004", "off", func(t *testing.T, fx *fixture, tg *Target) {
-		tg.settings.strictMode = map[string]bool{"inbound": false}
+		tg.settings.strictMode = []strictSwitch{{key: "strict.mode", where: "every partner"}}
 	}, Fail, High},
 	{"GH-POL-005", "claims role", nil, Pass, 0},
 	{"GH-POL-005", "no roles", func(t *testing.T, fx *fixture, tg *Target) { cfgOf(tg).Partners[0].Roles = nil }, Fail, Medium},
@@ -838,7 +840,7 @@ func TestExampleWeakFails(t *testing.T) {
 		"GH-TLS-007", "GH-DEV-001", "GH-DEV-003", "GH-IDN-001", "GH-IDN-002", "GH-ADM-001", "GH-ADM-003",
 		"GH-TOK-001", "GH-TOK-003", "GH-LOG-004", "GH-NET-003", "GH-SCO-001", "GH-SCO-002",
 		"GH-POL-001", "GH-POL-002", "GH-POL-003", "GH-NET-001", "GH-NET-002", "GH-LOG-001", "GH-LOG-003",
-		"GH-TLS-008",
+		"GH-TLS-008", "GH-POL-004",
 	}
 	for _, id := range want {
 		if got := worst(findingsOf(r, id)); got.Status != Fail {
@@ -862,6 +864,7 @@ func TestFindingLines(t *testing.T) {
 		{"GH-TOK-001", "token.lifetime", "lifetime: 30m"},
 		{"GH-SCO-001", "partners[0].scopes[0]", "system/*.read"},
 		{"GH-NET-003", "upstream.url", "url: http://"},
+		{"GH-POL-004", "partners[0].strict", "strict: false"},
 	} {
 		var f *Finding
 		for i := range r.Findings {
@@ -879,6 +882,46 @@ func TestFindingLines(t *testing.T) {
 	}
 	if got := filepath.Base(r.ConfigFile); got != "weak.yaml" {
 		t.Errorf("ConfigFile = %q", r.ConfigFile)
+	}
+}
+
+// Each key that turns strict mode off gets a finding of its own at that
+// key, so that the table and SARIF point at the line to change.
+func TestStrictModeFindingKeys(t *testing.T) {
+	off := false
+	cfg := &config.File{
+		Strict: config.Strict{Mode: "off", Skip: []string{"Claim/$submit"}},
+		Partners: []config.Partner{
+			{ID: "acme-ehr", Strict: &off},
+			{ID: "beta-ehr", StrictSkip: []string{"Claim/$inquire"}},
+		},
+	}
+	tg := &Target{Config: cfg, settings: settingsFrom(cfg)}
+	want := map[string]string{
+		"strict.mode":                "every partner and direction",
+		"strict.skip[0]":             "Claim/$submit for every partner",
+		"partners[0].strict":         `partner "acme-ehr"`,
+		"partners[1].strict_skip[0]": `Claim/$inquire of partner "beta-ehr"`,
+	}
+	got := map[string]string{}
+	for _, r := range checkStrictMode(tg) {
+		if r.status != Fail {
+			t.Errorf("%s: status %s, want fail", r.key, r.status)
+		}
+		got[r.key] = r.msg
+	}
+	for key, where := range want {
+		msg, ok := got[key]
+		if !ok {
+			t.Errorf("no finding at %s; findings %v", key, got)
+			continue
+		}
+		if !strings.Contains(msg, where) {
+			t.Errorf("%s: message %q, want it to name %s", key, msg, where)
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("%d findings %v, want %d", len(got), got, len(want))
 	}
 }
 

@@ -46,6 +46,8 @@ type prober struct {
 	client *http.Client
 	token  string // fetched once, on first use
 	tokErr error
+	// killSwitch is set when some probe got a kill-switch 503.
+	killSwitch bool
 }
 
 // Probe runs every live check of the catalogue against the gateway at
@@ -75,6 +77,7 @@ func Probe(ctx context.Context, opts LiveOptions) (*Report, error) {
 		r.Findings = append(r.Findings, complete(c, results, nil)...)
 	}
 	sortFindings(r.Findings)
+	r.KillSwitchEngaged = p.killSwitch
 	return r, nil
 }
 
@@ -232,6 +235,7 @@ func (p *prober) get(escapedPath, token string) (*probeResponse, error) {
 	// killSwitch for no other status.
 	if resp.StatusCode == http.StatusServiceUnavailable {
 		r.killSwitch = namesKillSwitch(body)
+		p.killSwitch = p.killSwitch || r.killSwitch
 	}
 	return r, nil
 }

@@ -298,7 +298,7 @@ func (r *probeResponse) unavailable(what string) (result, bool) {
 	if r.killSwitch {
 		why = "a kill-switch cut covers the probing partner"
 	}
-	return errorResult("", "%s got HTTP 503 (%s), so the control was not tested: run 'gatehouse killswitch status' and probe again when no cut covers the partner", what, why), true
+	return errorResult("", "%s got HTTP 503 (%s), so the control was not tested: find the cut with 'gatehouse killswitch status', release it with 'gatehouse killswitch release ID' for the audit, and probe again", what, why), true
 }
 
 // isOperationOutcome reports whether body is a JSON OperationOutcome.

@@ -124,6 +124,22 @@ func TestProbeKillSwitchEngaged(t *testing.T) {
 	if !r.FailsAt(posture.High) {
 		t.Error("a run whose probes could not complete passes at threshold high")
 	}
+	if !r.KillSwitchEngaged {
+		t.Error("KillSwitchEngaged = false after the kill switch's 503s")
+	}
+	var table strings.Builder
+	if err := posture.WriteTable(&table, r, posture.Medium); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(table.String(), "because a kill-switch cut covers the probing partner") {
+		t.Errorf("the table's advice does not name the kill switch:\n%s", table.String())
+	}
+	if !strings.Contains(table.String(), "'gatehouse killswitch release ID' for the audit") {
+		t.Errorf("the table's advice does not say how to release the cut:\n%s", table.String())
+	}
+	if strings.Contains(table.String(), "fix the errors above (the URL, --ca, --cert and --key)") {
+		t.Errorf("the table blames the URL and credentials for the kill switch's 503s:\n%s", table.String())
+	}
 }
 
 // TestProbeUnavailableServer probes a server that returns 503 and an
@@ -147,6 +163,9 @@ func TestProbeUnavailableServer(t *testing.T) {
 		if !strings.Contains(f.Message, "HTTP 503") {
 			t.Errorf("%s: message does not name the 503: %s", id, f.Message)
 		}
+	}
+	if r.KillSwitchEngaged {
+		t.Error("KillSwitchEngaged = true for a 503 that does not name the kill switch")
 	}
 }
 

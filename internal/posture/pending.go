@@ -34,10 +34,10 @@ type settings struct {
 	// forever. retentionSet reports whether the configuration can say.
 	retention    time.Duration
 	retentionSet bool
-	// strictMode maps each place strict profile validation can be switched
-	// (such as "inbound" or "partners[0]") to whether it is on; nil when
-	// strict mode cannot be configured.
-	strictMode map[string]bool
+	// strictMode lists each key that can switch strict profile validation
+	// off, with whether it is on there; nil when strict mode cannot be
+	// configured.
+	strictMode []strictSwitch
 	// killSwitchRules are the alert rules that engage the kill switch.
 	killSwitchRules []string
 	// alertRules are the volume and anomaly alert rules.
@@ -129,24 +129,35 @@ func searchGrants(partners []config.Partner) map[int][]string {
 	return out
 }
 
-// strictSwitches maps each key that turns strict mode off, for every
-// partner or for some partners or interactions, to whether strict mode
+// strictSwitch is one key that can turn strict mode off: strict.mode, a
+// strict.skip entry, or a partner's strict or strict_skip entry.
+type strictSwitch struct {
+	// key is the configuration key path, such as partners[0].strict.
+	key string
+	// where is the scope of the key as a finding names it, such as
+	// `partner "acme-ehr"` or `Claim/$inquire for every partner`.
+	where string
+	on    bool
+}
+
+// strictSwitches lists each key that turns strict mode off, for every
+// partner or for some partners or interactions, with whether strict mode
 // stays on there. An exempted interaction counts as off.
-func strictSwitches(f *config.File) map[string]bool {
-	on := map[string]bool{"strict.mode": f.Strict.Mode != "off"}
+func strictSwitches(f *config.File) []strictSwitch {
+	out := []strictSwitch{{key: "strict.mode", where: "every partner and direction", on: f.Strict.Mode != "off"}}
 	for i, pattern := range f.Strict.Skip {
-		on[fmt.Sprintf("strict.skip[%d] (%s)", i, pattern)] = false
+		out = append(out, strictSwitch{key: fmt.Sprintf("strict.skip[%d]", i), where: pattern + " for every partner"})
 	}
 	for i, p := range f.Partners {
 		at := fmt.Sprintf("partners[%d]", i)
 		if p.Strict != nil {
-			on[at+".strict"] = *p.Strict
+			out = append(out, strictSwitch{key: at + ".strict", where: fmt.Sprintf("partner %q", p.ID), on: *p.Strict})
 		}
 		for j, pattern := range p.StrictSkip {
-			on[fmt.Sprintf("%s.strict_skip[%d] (%s)", at, j, pattern)] = false
+			out = append(out, strictSwitch{key: fmt.Sprintf("%s.strict_skip[%d]", at, j), where: fmt.Sprintf("%s of partner %q", pattern, p.ID)})
 		}
 	}
-	return on
+	return out
 }
 
 // alertRules lists the alert rules the alerts section defines, and those

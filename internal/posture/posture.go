@@ -157,6 +157,9 @@ type Report struct {
 	// the development configuration and for live probes.
 	ConfigFile string    `json:"config_file,omitempty"`
 	Findings   []Finding `json:"findings"`
+	// KillSwitchEngaged is set when some live probe got the 503 with which
+	// the gateway rejects a request under an engaged kill-switch cut.
+	KillSwitchEngaged bool `json:"kill_switch_engaged,omitempty"`
 	// Checks are the catalogue entries that ran, in ID order.
 	Checks []Check `json:"-"`
 }

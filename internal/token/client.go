@@ -114,10 +114,18 @@ func NewAssertion(clientID, tokenURL string, key *jose.JSONWebKey, now time.Time
 // to it. An error response from the endpoint is returned as a
 // *ResponseError.
 func Fetch(ctx context.Context, client *http.Client, tokenURL, clientID string, key *jose.JSONWebKey, scope string) (*Response, error) {
+	return FetchForAudience(ctx, client, tokenURL, tokenURL, clientID, key, scope)
+}
+
+// FetchForAudience is Fetch with a client assertion for audience, the
+// token endpoint URL that the server checks the assertion's aud against,
+// while the request goes to tokenURL. The two differ when a client reaches
+// the endpoint by another name than the server's public URL.
+func FetchForAudience(ctx context.Context, client *http.Client, tokenURL, audience, clientID string, key *jose.JSONWebKey, scope string) (*Response, error) {
 	if client == nil {
 		return nil, errors.New("token: Fetch needs an http.Client that presents the partner's TLS client certificate")
 	}
-	assertion, err := NewAssertion(clientID, tokenURL, key, time.Now())
+	assertion, err := NewAssertion(clientID, audience, key, time.Now())
 	if err != nil {
 		return nil, err
 	}
