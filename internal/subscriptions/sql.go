@@ -156,8 +156,6 @@ const (
 
 	sqlDropOutbox = `DELETE FROM payer_sub_outbox WHERE subscription_id = $1`
 
-	sqlOffRecorded = `SELECT COUNT(*) FROM payer_sub_off WHERE subscription_id = $1`
-
 	sqlRecordOff = `INSERT INTO payer_sub_off (subscription_id, off_at) VALUES ($1, $2)
 		ON CONFLICT (subscription_id) DO NOTHING`
 

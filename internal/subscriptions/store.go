@@ -235,16 +235,10 @@ func (h *Hub) turnOff(ctx context.Context, id string) error {
 	if _, err := tx.ExecContext(ctx, sqlDropOutbox, id); err != nil {
 		return fmt.Errorf("subscriptions: turn off: %w", err)
 	}
-	// The UPDATE above holds the row's lock, so a second turnOff of the
-	// same Subscription waits here and then finds the first one's record.
-	var recorded int
-	if err := tx.QueryRowContext(ctx, sqlOffRecorded, id).Scan(&recorded); err != nil {
+	// A repeated turnOff (a second DELETE, or a DELETE after the end)
+	// keeps the first off time, so it does not restart the retention.
+	if _, err := tx.ExecContext(ctx, sqlRecordOff, id, h.stamp()); err != nil {
 		return fmt.Errorf("subscriptions: turn off: %w", err)
-	}
-	if recorded == 0 {
-		if _, err := tx.ExecContext(ctx, sqlRecordOff, id, h.stamp()); err != nil {
-			return fmt.Errorf("subscriptions: turn off: %w", err)
-		}
 	}
 	return tx.Commit()
 }
