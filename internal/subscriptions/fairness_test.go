@@ -15,8 +15,9 @@ import (
 )
 
 // partnerEndpoints replaces the outbound listener for the partners
-// "busy" and "other". It counts requests per partner path, responds 503
-// to "busy", and holds the first request to "hold" until release closes.
+// "busy", "other" and "hold". It counts requests per partner path,
+// responds 503 to "busy", and holds the first request to "hold" until
+// release closes.
 type partnerEndpoints struct {
 	srv     *httptest.Server
 	release chan struct{}

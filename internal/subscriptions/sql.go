@@ -109,7 +109,7 @@ const (
 	// any partner's second one. A partner with many stalled Subscriptions
 	// thus takes one place per rank and cannot fill the round alone.
 	// NOTE: heads of a partner whose sender is still running take places
-	// too, so only $2 such partners at once could delay the rest.
+	// too, so $2 or more such partners at once can still fill a round.
 	sqlDueHeads = `SELECT subscription_id, partner, seq, kind, event_number, attempts, next_attempt_at FROM (
 		SELECT o.subscription_id, COALESCE(s.partner, '') AS partner, o.seq, o.kind, o.event_number, o.attempts, o.next_attempt_at,
 		       ROW_NUMBER() OVER (PARTITION BY COALESCE(s.partner, '') ORDER BY o.next_attempt_at, o.subscription_id) AS partner_rank
