@@ -21,8 +21,8 @@ const errorAfter = 3
 // holds on a notification is this long plus a margin.
 const deliveryTimeout = 30 * time.Second
 
-// headsPerRound is the number of queued notifications one round reads
-// (sqlDueHeads), one per Subscription.
+// headsPerRound is the max number of due notifications one round reads
+// (sqlDueHeads), at most one per Subscription.
 const headsPerRound = 64
 
 // Run delivers notifications and queues heartbeats until ctx ends. It
@@ -58,10 +58,10 @@ func (h *Hub) Tick(ctx context.Context) {
 }
 
 // dispatch turns off ended Subscriptions, purges those off for longer
-// than the retention (at most once per purgeInterval), queues due
-// heartbeats and starts, on senders, one goroutine per
-// partner with due notifications, unless that partner's previous
-// goroutine is still running. An attempt can take deliveryTimeout, so a
+// than the retention (at most once per purgeInterval) and queues due
+// heartbeats. Then it starts, on senders, one goroutine per partner with
+// due notifications, unless that partner's previous goroutine is still
+// running. An attempt can take deliveryTimeout, so a
 // partner whose endpoint keeps requests open would otherwise delay every
 // other partner's notifications, in every round, until its own attempts
 // time out.
