@@ -109,7 +109,7 @@ func startTwoPartnerGateway(t *testing.T) (*hardenedGateway, *ehrsim.Sim) {
 // the second partner's endpoint receives only its own handshake. Reads
 // reach the payer service, which responds 404 as for an unknown id. The
 // development policy grants no Subscription update or delete, so those
-// get 403 from the gateway before the payer service sees them.
+// get 403 from the gateway before they reach the payer service.
 func TestSubscriptionsOfOtherPartnerHidden(t *testing.T) {
 	g, other := startTwoPartnerGateway(t)
 	ctx := context.Background()

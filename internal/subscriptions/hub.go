@@ -123,7 +123,7 @@ type Hub struct {
 	sendingMu sync.Mutex
 	sendingTo map[string]bool
 
-	// lastPurge is when this Hub last ran purge.
+	// lastPurge is when this Hub last started a purge.
 	purgeMu   sync.Mutex
 	lastPurge time.Time
 }

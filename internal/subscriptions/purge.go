@@ -12,7 +12,7 @@ import (
 // events with $events after the Subscription has stopped.
 const DefaultRetention = 30 * 24 * time.Hour
 
-// purgeInterval is the least time between two purges by one Hub, so that
+// purgeInterval is the minimum time between two purges by one Hub, so that
 // a round every PollInterval does not scan payer_sub_off each time.
 const purgeInterval = time.Hour
 

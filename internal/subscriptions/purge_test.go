@@ -12,7 +12,7 @@ import (
 	"github.com/gatehouse-health/gatehouse/internal/storage/storagetest"
 )
 
-// rowsOf counts the rows of table whose subscription column is id.
+// rowsOf counts the rows of table whose column equals id.
 func rowsOf(t *testing.T, db *storage.DB, table, column, id string) int {
 	t.Helper()
 	var n int
