@@ -55,6 +55,17 @@ var roleNames = map[Role]string{
 	RoleEngine:  "Engine",
 }
 
+// rootSettings maps each role to the gateway setting that trusts its root.
+var rootSettings = map[Role]string{
+	RolePartner: "tls.client_ca_file",
+	RoleAdmin:   "admin.client_ca_file",
+	RoleEngine:  "outbound.client_ca_file",
+}
+
+// RootSetting returns the gateway setting that trusts the root of a CA
+// of role r, or "" when r is not a known role.
+func (r Role) RootSetting() string { return rootSettings[r] }
+
 // Init creates a CA directory at path, which must not exist or must be an
 // empty directory. It builds everything in a temporary directory beside
 // path and renames it into place, so an interrupted Init leaves no

@@ -105,8 +105,8 @@ func (e *env) pkiInit(args []string) int {
 		return 2
 	}
 
-	where, ok := caRootSettings[cadir.Role(*role)]
-	if !ok {
+	where := cadir.Role(*role).RootSetting()
+	if where == "" {
 		return e.usageError(synopsis, "invalid --role %q: want partner, admin or engine", *role)
 	}
 
@@ -127,14 +127,6 @@ func (e *env) pkiInit(args []string) int {
 		e.warnf("the root key is in %s; consider --offline-root for a production CA", filepath.Join(d.Path, cadir.RootKeyFile))
 	}
 	return 0
-}
-
-// caRootSettings maps each CA role to the gateway setting that trusts the
-// CA's root.
-var caRootSettings = map[cadir.Role]string{
-	cadir.RolePartner: "tls.client_ca_file",
-	cadir.RoleAdmin:   "admin.client_ca_file",
-	cadir.RoleEngine:  "outbound.client_ca_file",
 }
 
 // issueFlags are the options every kind of certificate takes.

@@ -17,11 +17,11 @@ const maxDiscoveryBytes = 64 << 10
 
 // AdoptLoopbackAudience reads the token endpoint that the gateway
 // publishes at FHIRBase()/.well-known/smart-configuration and signs later
-// client assertions for it. It adopts the endpoint only when PublicURL
+// client assertions for it. It adopts an https endpoint only when PublicURL
 // and the endpoint both name a loopback host (localhost, 127.0.0.0/8 or
 // ::1) on the same port, so that a gateway whose public URL names
-// localhost can be reached at 127.0.0.1. Any other endpoint is left
-// alone and assertions keep naming TokenURL(): adopting it would let the
+// localhost can be reached at 127.0.0.1. Assertions keep naming
+// TokenURL() for any other endpoint, because adopting it would let the
 // server at PublicURL obtain an assertion that another server accepts.
 // It returns whether the audience changed.
 func (c *Client) AdoptLoopbackAudience(ctx context.Context) (bool, error) {

@@ -50,9 +50,11 @@ func WriteTable(w io.Writer, r *Report, threshold Severity) error {
 	fmt.Fprintf(&b, "Result: %s at threshold %s.\n", verdict, threshold)
 	switch n := r.Incomplete(); {
 	case n > 0 && r.KillSwitchEngaged:
-		// The advice on the URL and credentials does not fit here: the
-		// gateway responded, and its 503 names the kill switch.
-		fmt.Fprintf(&b, "%d live probe(s) could not complete because a kill-switch cut covers the probing partner, so this run does not show that the gateway passes: list the engaged cuts with 'gatehouse killswitch status', release the cut with 'gatehouse killswitch release ID' for the audit (or probe as a partner that no cut covers), run again, and engage the cut again afterwards if it is still needed.\n", n)
+		// The advice on the URL and credentials would mislead here, because
+		// the gateway responded and its 503 names the kill switch.
+		fmt.Fprintf(&b, "%d live probe(s) could not complete because a kill-switch cut covers the probing partner, so this run does not show that the gateway passes. "+
+			"List the engaged cuts with 'gatehouse killswitch status' and release the cut with 'gatehouse killswitch release ID' for the audit, or probe as a partner that no cut covers. "+
+			"Then run again, and engage the cut again afterwards if it is still needed.\n", n)
 	case n > 0:
 		fmt.Fprintf(&b, "%d live probe(s) could not complete, so this run does not show that the gateway passes: fix the errors above (the URL, --ca, --cert and --key) and run again.\n", n)
 	}

@@ -117,10 +117,11 @@ func Fetch(ctx context.Context, client *http.Client, tokenURL, clientID string, 
 	return FetchForAudience(ctx, client, tokenURL, tokenURL, clientID, key, scope)
 }
 
-// FetchForAudience is Fetch with a client assertion for audience, the
-// token endpoint URL that the server checks the assertion's aud against,
-// while the request goes to tokenURL. The two differ when a client reaches
-// the endpoint by another name than the server's public URL.
+// FetchForAudience is Fetch with the client assertion's aud set to
+// audience, while the request goes to tokenURL. The audience is the token
+// endpoint URL that the server checks aud against. It differs from
+// tokenURL when a client reaches the endpoint by another name than the
+// server's public URL.
 func FetchForAudience(ctx context.Context, client *http.Client, tokenURL, audience, clientID string, key *jose.JSONWebKey, scope string) (*Response, error) {
 	if client == nil {
 		return nil, errors.New("token: Fetch needs an http.Client that presents the partner's TLS client certificate")
