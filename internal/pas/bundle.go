@@ -53,7 +53,7 @@ func decodeBundle(body []byte) (*bundleJSON, *bundleIndex, error) {
 	// with a Bundle element of another type, so when decoding fails, read
 	// resourceType alone to report a resource that is not a Bundle as such.
 	var b bundleJSON
-	if err := json.Unmarshal(body, &b); err != nil {
+	if err := unmarshalAliasing(body, &b); err != nil {
 		var head struct {
 			ResourceType string `json:"resourceType"`
 		}
