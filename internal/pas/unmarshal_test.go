@@ -69,7 +69,9 @@ func TestUnmarshalAliasingReportsErrors(t *testing.T) {
 	var v struct {
 		A jsontext.Value `json:"a"`
 	}
-	for _, in := range []string{`{"a":`, `{"a":[1,}`, `{"a":1,"a":2}`} {
+	// A duplicate name inside an aliased value must fail as well, because
+	// references relies on decodeBundle to have rejected them.
+	for _, in := range []string{`{"a":`, `{"a":[1,}`, `{"a":1,"a":2}`, `{"a":{"x":1,"x":2}}`, `{"a":[{"x":1,"x":2}]}`} {
 		if err := unmarshalAliasing([]byte(in), &v); err == nil {
 			t.Errorf("unmarshalAliasing(%s) succeeded, want an error", in)
 		}
@@ -106,5 +108,20 @@ func TestParseRequestSharesBody(t *testing.T) {
 	_ = append(req.BundleIdentifier, "garbage"...)
 	if !bytes.Equal(body, original) {
 		t.Error("appending to a parsed value changed the body")
+	}
+}
+
+// references scans resources without checking member names again, which
+// is sound only because decoding the Bundle rejects duplicates inside
+// every entry's resource.
+func TestParseRequestRejectsDuplicateInResource(t *testing.T) {
+	body := readFile(t, homecare221)
+	claimType := []byte(`"resourceType":"Claim"`)
+	if bytes.Count(body, claimType) != 1 {
+		t.Fatal("the example Bundle no longer has one Claim this test can edit")
+	}
+	body = bytes.Replace(body, claimType, []byte(`"resourceType":"Claim","use":"claim"`), 1)
+	if _, err := ParseRequest(body); err == nil {
+		t.Error("ParseRequest accepted a Claim with a duplicate use member")
 	}
 }
