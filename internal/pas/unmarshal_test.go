@@ -79,7 +79,7 @@ func TestUnmarshalAliasingReportsErrors(t *testing.T) {
 }
 
 // ParseRequest keeps the raw elements it copies into responses as
-// subslices of the body, so a 24 KB Bundle is not held twice.
+// subslices of the body, so the Bundle's resources are not held twice.
 func TestParseRequestSharesBody(t *testing.T) {
 	body := readFile(t, homecare221)
 	original := bytes.Clone(body)
