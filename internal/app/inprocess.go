@@ -10,6 +10,8 @@ import (
 	"net/url"
 	"runtime/debug"
 	"strconv"
+
+	"github.com/gatehouse-health/gatehouse/internal/httpbody"
 )
 
 // inProcessTransport is an http.RoundTripper that serves requests for the
@@ -40,34 +42,38 @@ func (t inProcessTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	// The handler runs on its own goroutine so that the client's timeout
 	// (a cancelled request context) ends the wait as it would on a
 	// connection, even while the service still works on the request.
-	done := make(chan *http.Response, 1)
+	done := make(chan *bufferedResponse, 1)
 	go func() { done <- t.serve(r) }()
 	select {
-	case resp := <-done:
-		if resp == nil {
+	case w := <-done:
+		if w == nil {
 			return nil, errPayerPanic
 		}
+		resp := w.response(r)
+		// The handler has returned, so nothing writes to its buffer any
+		// more, and the client may take the bytes without a copy.
+		httpbody.OfferBuffered(r.Context(), resp, w.body.Bytes())
 		return resp, nil
 	case <-r.Context().Done():
 		return nil, r.Context().Err()
 	}
 }
 
-// serve runs the handler on the server-side form of r and returns the
-// buffered response, or nil when the handler panicked.
-func (t inProcessTransport) serve(r *http.Request) (resp *http.Response) {
+// serve runs the handler on the server-side form of r and returns what it
+// wrote, or nil when the handler panicked.
+func (t inProcessTransport) serve(r *http.Request) (w *bufferedResponse) {
 	defer func() {
 		if v := recover(); v != nil {
 			if v != http.ErrAbortHandler {
 				// As net/http's server does, keep the panic and its stack.
 				t.log.Error("payer service handler panicked", "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
 			}
-			resp = nil
+			w = nil
 		}
 	}()
-	w := &bufferedResponse{header: make(http.Header)}
+	w = &bufferedResponse{header: make(http.Header)}
 	t.handler.ServeHTTP(w, serverRequest(r))
-	return w.response(r)
+	return w
 }
 
 // serverRequest returns r as a server's handler receives it: a URL with

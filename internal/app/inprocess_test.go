@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gatehouse-health/gatehouse/internal/httpbody"
 )
 
 // roundTripperFunc adapts a function to http.RoundTripper.
@@ -143,5 +145,38 @@ func TestInProcessTransportTimeout(t *testing.T) {
 	}
 	if d := time.Since(start); d > time.Second {
 		t.Errorf("the request returned after %v, want about the 100 ms timeout", d)
+	}
+}
+
+// The in-process response's buffered bytes reach the client through the
+// request's httpbody slot, through keyTransport and a client with a
+// timeout, which wraps Response.Body, so the gateway need not copy them.
+func TestInProcessTransportOffersBufferedBody(t *testing.T) {
+	const want = `{"resourceType":"Bundle","type":"collection"}`
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, want[:10])
+		io.WriteString(w, want[10:])
+	})
+	ctx, slot := httpbody.WithBufferedSlot(context.Background())
+	req, err := http.NewRequestWithContext(ctx, "GET", "http://127.0.0.1:9/Bundle/1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := inProcessClient(t, h, failingNext(t)).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+
+	body, ok := slot.Body(resp, 1<<20)
+	if !ok {
+		t.Fatal("the slot holds no body for the response")
+	}
+	if string(body) != want {
+		t.Errorf("slot body = %q, want %q", body, want)
+	}
+	read, _ := io.ReadAll(resp.Body)
+	if string(read) != want {
+		t.Errorf("Response.Body = %q, want the same bytes as the slot", read)
 	}
 }

@@ -123,6 +123,8 @@ func (g *Gateway) forward(ex *exchange) (int, http.Header, []byte, *Refusal) {
 
 // roundTrip sends the forwarded request and reads the response.
 func (g *Gateway) roundTrip(ctx context.Context, ex *exchange) (int, http.Header, []byte, *Refusal) {
+	// A target served in process offers its buffered body in the slot.
+	ctx, buffered := httpbody.WithBufferedSlot(ctx)
 	out, ref := g.upstreamRequest(ctx, ex)
 	if ref != nil {
 		return 0, nil, nil, ref
@@ -134,9 +136,12 @@ func (g *Gateway) roundTrip(ctx context.Context, ex *exchange) (int, http.Header
 	}
 	defer resp.Body.Close()
 	limit := 4 * g.opts.MaxBodyBytes
-	body, err := httpbody.Read(resp.Body, resp.ContentLength, limit)
-	if err != nil {
-		return 0, nil, nil, upstreamFailure(err)
+	body, ok := buffered.Body(resp, limit)
+	if !ok {
+		body, err = httpbody.Read(resp.Body, resp.ContentLength, limit)
+		if err != nil {
+			return 0, nil, nil, upstreamFailure(err)
+		}
 	}
 	if int64(len(body)) > limit {
 		return 0, nil, nil, &Refusal{Status: http.StatusBadGateway, Code: "too-long", Rule: "upstream.too-large",

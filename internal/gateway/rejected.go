@@ -11,8 +11,30 @@ type adjudicatedResource struct {
 	ResourceType string `json:"resourceType"`
 	Outcome      string `json:"outcome"`
 	Entry        []struct {
-		Resource jsontext.Value `json:"resource"`
+		Resource entryResource `json:"resource"`
 	} `json:"entry"`
+}
+
+// entryResource is an entry's resource decoded as an adjudicatedResource
+// while the enclosing Bundle is decoded, so that the resource's JSON is not
+// copied to be decoded later. A resource that fails to decode does not
+// fail the Bundle's decoding, because rejectedResponse reads the error
+// only when the enclosing resource is a Bundle.
+type entryResource struct {
+	present  bool
+	resource adjudicatedResource
+	err      error
+}
+
+// UnmarshalJSONFrom implements json.UnmarshalerFrom.
+func (r *entryResource) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
+	raw, err := dec.ReadValue()
+	if err != nil {
+		return err
+	}
+	r.present = true
+	r.err = json.Unmarshal(raw, &r.resource)
+	return nil
 }
 
 // rejectedResponse reports whether a 2xx response body still rejects the
@@ -39,14 +61,13 @@ func rejectedResponse(body []byte) bool {
 		return false
 	}
 	for _, e := range top.Entry {
-		var r adjudicatedResource
-		if len(e.Resource) == 0 {
+		if !e.Resource.present {
 			continue
 		}
-		if err := json.Unmarshal(e.Resource, &r); err != nil {
+		if e.Resource.err != nil {
 			return true
 		}
-		if isErrorOutcome(r.ResourceType, r.Outcome) {
+		if isErrorOutcome(e.Resource.resource.ResourceType, e.Resource.resource.Outcome) {
 			return true
 		}
 	}

@@ -53,7 +53,7 @@ func decodeBundle(body []byte) (*bundleJSON, *bundleIndex, error) {
 	// with a Bundle element of another type, so when decoding fails, read
 	// resourceType alone to report a resource that is not a Bundle as such.
 	var b bundleJSON
-	if err := json.Unmarshal(body, &b); err != nil {
+	if err := unmarshalAliasing(body, &b); err != nil {
 		var head struct {
 			ResourceType string `json:"resourceType"`
 		}
@@ -283,9 +283,12 @@ func isResourceType(s string) bool {
 
 // references returns every Reference.reference string inside a resource
 // with the JSON Pointer of the Reference element that holds it, in
-// document order.
+// document order. The resource must come from a Bundle that decodeBundle
+// accepted, which rejects duplicate member names, so the scan skips the
+// per-object name sets that checking them again would allocate.
 func references(resource jsontext.Value) ([]reference, error) {
-	dec := jsontext.NewDecoder(bytes.NewBuffer(resource)) // read in place, not copied
+	// The buffer is read in place, not copied.
+	dec := jsontext.NewDecoder(bytes.NewBuffer(resource), jsontext.AllowDuplicateNames(true))
 	var refs []reference
 	// afterName is set while the token just read is the member name
 	// "reference", so that the pointer, which costs more than the rest of

@@ -82,7 +82,7 @@ func parseItem(raw itemJSON, path string) (Item, error) {
 // readExtension keeps the item extensions the payer acts on or echoes.
 func (item *Item) readExtension(raw jsontext.Value, path string) error {
 	var ext extensionJSON
-	if err := json.Unmarshal(raw, &ext); err != nil {
+	if err := unmarshalAliasing(raw, &ext); err != nil {
 		return decodeError(path, err)
 	}
 	switch ext.URL {

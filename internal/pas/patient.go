@@ -1,7 +1,6 @@
 package pas
 
 import (
-	"github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/gatehouse-health/gatehouse/internal/fhirreq"
@@ -43,7 +42,7 @@ func patientOf(ix *bundleIndex) (*Party, error) {
 	var c struct {
 		Patient jsontext.Value `json:"patient"`
 	}
-	if err := json.Unmarshal(claimEntry.Resource, &c); err != nil {
+	if err := unmarshalAliasing(claimEntry.Resource, &c); err != nil {
 		return nil, decodeError(at, err)
 	}
 	return resolveParty(ix, c.Patient, at+".patient", "Patient")

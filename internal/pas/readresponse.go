@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
 )
 
@@ -60,7 +59,9 @@ type extensionRead struct {
 // ParseResponse parses a PAS response Bundle or inquiry response Bundle:
 // a collection with a timestamp whose first entry is a ClaimResponse for a
 // preauthorization, whose patient and insurer (and requestor, when given)
-// resolve to entries of the Bundle. Errors are *BundleError values.
+// resolve to entries of the Bundle. Errors are *BundleError values. The
+// Response's raw JSON elements are subslices of body, so the caller must
+// not modify body while it uses the Response.
 func ParseResponse(body []byte) (*Response, error) {
 	b, ix, err := decodeBundle(body)
 	if err != nil {
@@ -75,7 +76,7 @@ func ParseResponse(body []byte) (*Response, error) {
 		return nil, invalid(at, "the first entry must be a ClaimResponse")
 	}
 	var cr readClaimResponseJSON
-	if err := json.Unmarshal(first.Resource, &cr); err != nil {
+	if err := unmarshalAliasing(first.Resource, &cr); err != nil {
 		return nil, decodeError(at, err)
 	}
 	if cr.Use != "preauthorization" {

@@ -44,13 +44,16 @@ type referenceJSON struct {
 // profile is accepted.
 //
 // Every error is a *BundleError wrapping ErrInvalid or ErrBusinessRule.
+// The Request's raw JSON elements are subslices of body, so the caller
+// must not modify body while it uses the Request.
 func ParseRequest(body []byte) (*Request, error) {
 	return parseClaimBundle(body, KindSubmit)
 }
 
 // ParseInquiry parses a PAS $inquire Bundle: like ParseRequest, but the
 // Claim may have no items and no insurance, and a Bundle that declares the
-// $submit profiles is rejected.
+// $submit profiles is rejected. As with ParseRequest, the Request refers
+// to body's bytes.
 func ParseInquiry(body []byte) (*Request, error) {
 	return parseClaimBundle(body, KindInquiry)
 }
@@ -77,7 +80,7 @@ func parseClaimBundle(body []byte, want Kind) (*Request, error) {
 		return nil, invalid(at, "the first entry must be a Claim")
 	}
 	var c claimJSON
-	if err := json.Unmarshal(claimEntry.Resource, &c); err != nil {
+	if err := unmarshalAliasing(claimEntry.Resource, &c); err != nil {
 		return nil, decodeError(at, err)
 	}
 	if err := checkKind(want, b.Meta.Profile, c.Meta.Profile, at); err != nil {
@@ -205,7 +208,7 @@ func parseParties(req *Request, c *claimJSON, at string) error {
 func parseCoverage(req *Request, c *claimJSON, at string) error {
 	for i, raw := range c.Insurance {
 		var ins insuranceJSON
-		if err := json.Unmarshal(raw, &ins); err != nil {
+		if err := unmarshalAliasing(raw, &ins); err != nil {
 			return decodeError(at+".insurance["+itoa(i)+"]", err)
 		}
 		cov, err := resolveParty(req.index, ins.Coverage, at+".insurance["+itoa(i)+"].coverage", "Coverage")
