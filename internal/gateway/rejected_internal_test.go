@@ -52,7 +52,7 @@ func TestRejectedResponseCopiesNoResource(t *testing.T) {
 	}
 
 	// Enough runs that a stray allocation of another goroutine during the
-	// loop cannot lift the average per call to the bound.
+	// loop is unlikely to lift the average per call to the bound.
 	const runs = 500
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
