@@ -37,6 +37,10 @@ func (rt *Running) startAdmin(cfg *config.File, extra map[string]http.Handler, l
 		return fmt.Errorf("admin.listen: %w", err)
 	}
 	rt.AdminAddr = ln.Addr()
+	// The admin listener has no source allowlist, so these caps are what
+	// bounds the connections, and the handshakes, that any client able to
+	// reach it may hold open.
+	ln = rt.listeners.limitConns("admin", ln, cfg.Admin.MaxConnections, cfg.Admin.MaxConnectionsPerSource, nil)
 	h := admin.Handler(admin.Options{
 		AdminOf:          pki.AdminFromCertificate,
 		VerifyConnection: tlsConf.VerifyConnection,
@@ -47,11 +51,17 @@ func (rt *Running) startAdmin(cfg *config.File, extra map[string]http.Handler, l
 		Logger:    log,
 	}, extra)
 	rt.adminServer = &http.Server{
-		Handler:           h,
-		TLSConfig:         tlsConf,
+		Handler:   h,
+		TLSConfig: tlsConf,
+		// net/http bounds the TLS handshake by the shortest of these
+		// timeouts, so a client that stalls its handshake holds a slot
+		// for at most 10 seconds.
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       30 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		HTTP2:             rt.listeners.http2Config("admin", adminHTTP2Limits(cfg)),
 		ErrorLog:          serverErrorLog(log, "admin"),
 		// Otherwise net/http itself replies 200 to "OPTIONS *" from any
 		// client certificate of the CA, before requireAdmin checks and logs it.
@@ -67,6 +77,16 @@ func (rt *Running) startAdmin(cfg *config.File, extra map[string]http.Handler, l
 		log.Info("admin listening", "addr", ln.Addr().String())
 	})
 	return nil
+}
+
+// adminHTTP2Limits returns the limits that size the admin listener's
+// HTTP/2 settings: the stream cap of limits.http2_max_concurrent_streams
+// and the admin API's own body cap.
+func adminHTTP2Limits(cfg *config.File) config.Limits {
+	return config.Limits{
+		MaxBodyBytes:              admin.MaxBodyBytes,
+		HTTP2MaxConcurrentStreams: cfg.Limits.HTTP2MaxConcurrentStreams,
+	}
 }
 
 // ready reports whether the database responds to a ping.

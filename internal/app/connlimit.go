@@ -119,8 +119,8 @@ func (c *limitedConn) Close() error {
 	return err
 }
 
-// listenerMetrics counts what the inbound and outbound listeners close or
-// reset before any handler runs, so nothing else records it.
+// listenerMetrics counts what the inbound, outbound and admin listeners
+// close or reset before any handler runs, so nothing else records it.
 type listenerMetrics struct {
 	overLimit   *prometheus.CounterVec
 	http2Errors *prometheus.CounterVec
@@ -141,10 +141,11 @@ func newListenerMetrics(reg prometheus.Registerer) *listenerMetrics {
 	return m
 }
 
-// limitConns wraps ln in the connection caps of limits. exempt names the
+// limitConns wraps the listener called name in caps of maxTotal
+// connections and maxPerSource from one source address. exempt names the
 // peers the per-source cap skips, or is nil.
-func (m *listenerMetrics) limitConns(name string, ln net.Listener, limits config.Limits, exempt func(netip.Addr) bool) net.Listener {
-	return newConnLimiter(ln, limits.MaxConnections, limits.MaxConnectionsPerSource, exempt, func(reason string) {
+func (m *listenerMetrics) limitConns(name string, ln net.Listener, maxTotal, maxPerSource int, exempt func(netip.Addr) bool) net.Listener {
+	return newConnLimiter(ln, maxTotal, maxPerSource, exempt, func(reason string) {
 		m.overLimit.WithLabelValues(name, reason).Inc()
 	})
 }

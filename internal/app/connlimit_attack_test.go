@@ -151,6 +151,12 @@ func openH2(t *testing.T, h *harness) *h2Conn {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
+	return newH2Conn(t, c)
+}
+
+// newH2Conn sends the client preface and SETTINGS on c.
+func newH2Conn(t *testing.T, c *tls.Conn) *h2Conn {
+	t.Helper()
 	if _, err := c.Write([]byte(http2.ClientPreface)); err != nil {
 		t.Fatal(err)
 	}

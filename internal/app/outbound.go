@@ -60,7 +60,7 @@ func (rt *Running) startOutbound(cfg *config.File, gw *gateway.Gateway, log *slo
 		return fmt.Errorf("outbound.listen: %w", err)
 	}
 	rt.OutboundAddr = ln.Addr()
-	ln = rt.listeners.limitConns("outbound", ln, cfg.Limits, nil)
+	ln = rt.listeners.limitConns("outbound", ln, cfg.Limits.MaxConnections, cfg.Limits.MaxConnectionsPerSource, nil)
 	rt.outboundServer = &http.Server{
 		Handler:           handler,
 		TLSConfig:         tlsConf,

@@ -150,7 +150,8 @@ func (rt *Running) listen(cfg *config.File, log *slog.Logger) (net.Listener, *tl
 	}
 	// The caps apply below the source allowlist, which reads a PROXY
 	// protocol header only in the connection's own goroutine.
-	limited := rt.listeners.limitConns("inbound", ln, cfg.Limits, rt.sources.SendsProxyHeader)
+	limited := rt.listeners.limitConns("inbound", ln, cfg.Limits.MaxConnections, cfg.Limits.MaxConnectionsPerSource,
+		rt.sources.SendsProxyHeader)
 	return rt.sources.Listen(limited), tlsConf, nil
 }
 

@@ -14,14 +14,17 @@ import (
 	"github.com/gatehouse-health/gatehouse/internal/safefile"
 )
 
-// Sink receives each newly signed checkpoint. Publish is called from one
-// goroutine, in signing order. A slow sink delays only later publications,
-// never appends. When sinks fall behind, intermediate checkpoints are
-// skipped and only the latest is published.
+// Sink receives each newly signed checkpoint. Each sink has its own
+// goroutine, which calls Publish in signing order, so a slow sink delays
+// only its own later publications, never appends or the other sinks.
+// When a sink falls behind, intermediate checkpoints are skipped and only
+// the latest is published to it.
 type Sink interface {
 	// Name identifies the sink in OnPublishError reports.
 	Name() string
-	// Publish delivers cp. log gives access to consistency proofs.
+	// Publish delivers cp. log gives access to consistency proofs. ctx
+	// ends after Options.PublishTimeout, or when Log.Close stops waiting,
+	// and Publish must return soon after that, because Close waits for it.
 	Publish(ctx context.Context, cp *SignedCheckpoint, log Prover) error
 }
 
@@ -33,77 +36,103 @@ type Prover interface {
 	AddCosignatures(ctx context.Context, cp Checkpoint, lines []byte) error
 }
 
-// publisher hands the latest checkpoint to the sinks from one goroutine.
+// publisher hands the latest checkpoint to each sink's worker.
 type publisher struct {
-	log  *Log
-	opts Options
-
-	mu      sync.Mutex
-	latest  *SignedCheckpoint
-	wake    chan struct{}
+	workers []*sinkWorker
+	// ctx is the parent of every Publish context. close cancels it when
+	// its own context ends, which abandons the publications in flight.
+	ctx     context.Context
+	cancel  context.CancelFunc
 	stop    chan struct{}
 	stopped chan struct{}
 }
 
+// sinkWorker publishes to one sink from its own goroutine.
+type sinkWorker struct {
+	sink Sink
+	log  *Log
+	opts Options
+
+	mu     sync.Mutex
+	latest *SignedCheckpoint
+	wake   chan struct{}
+}
+
 func newPublisher(l *Log, opts Options) *publisher {
-	p := &publisher{log: l, opts: opts, wake: make(chan struct{}, 1), stop: make(chan struct{}), stopped: make(chan struct{})}
-	go p.run()
+	ctx, cancel := context.WithCancel(context.Background())
+	p := &publisher{ctx: ctx, cancel: cancel, stop: make(chan struct{}), stopped: make(chan struct{})}
+	var running sync.WaitGroup
+	for _, s := range opts.Sinks {
+		w := &sinkWorker{sink: s, log: l, opts: opts, wake: make(chan struct{}, 1)}
+		p.workers = append(p.workers, w)
+		running.Go(func() { w.run(ctx, p.stop) })
+	}
+	go func() {
+		running.Wait()
+		close(p.stopped)
+	}()
 	return p
 }
 
-// offer replaces an unpublished checkpoint with cp, unless that one is
-// larger. Checkpoints are offered in signing order with one exception. A
-// checkpoint committed before entries vanished may finish its sync after
-// publishEvidence offered the writer's tree, and must not hide that tree
-// from the sinks.
+// offer replaces each sink's unpublished checkpoint with cp, unless that
+// one is larger. Checkpoints are offered in signing order with one
+// exception. A checkpoint committed before entries vanished may finish
+// its sync after publishEvidence offered the writer's tree, and must not
+// hide that tree from the sinks.
 func (p *publisher) offer(cp *SignedCheckpoint) {
-	if len(p.opts.Sinks) == 0 {
-		return
+	for _, w := range p.workers {
+		w.offer(cp)
 	}
-	p.mu.Lock()
-	if p.latest == nil || p.latest.Size <= cp.Size {
-		p.latest = cp
+}
+
+func (w *sinkWorker) offer(cp *SignedCheckpoint) {
+	w.mu.Lock()
+	if w.latest == nil || w.latest.Size <= cp.Size {
+		w.latest = cp
 	}
-	p.mu.Unlock()
+	w.mu.Unlock()
 	select {
-	case p.wake <- struct{}{}:
+	case w.wake <- struct{}{}:
 	default:
 	}
 }
 
-func (p *publisher) run() {
-	defer close(p.stopped)
+// run publishes until stop is closed, then publishes what is pending and
+// returns.
+func (w *sinkWorker) run(ctx context.Context, stop <-chan struct{}) {
 	for {
 		select {
-		case <-p.wake:
-			p.publishLatest()
-		case <-p.stop:
-			p.publishLatest()
+		case <-w.wake:
+			w.publishLatest(ctx)
+		case <-stop:
+			w.publishLatest(ctx)
 			return
 		}
 	}
 }
 
-func (p *publisher) publishLatest() {
-	p.mu.Lock()
-	cp := p.latest
-	p.latest = nil
-	p.mu.Unlock()
+func (w *sinkWorker) publishLatest(parent context.Context) {
+	w.mu.Lock()
+	cp := w.latest
+	w.latest = nil
+	w.mu.Unlock()
 	if cp == nil {
 		return
 	}
-	for _, s := range p.opts.Sinks {
-		ctx, cancel := context.WithTimeout(context.Background(), p.opts.PublishTimeout)
-		err := s.Publish(ctx, cp, p.log)
-		cancel()
-		if err != nil {
-			p.log.reportPublish(s.Name(), cp.Size, err)
-		}
+	ctx, cancel := context.WithTimeout(parent, w.opts.PublishTimeout)
+	err := w.sink.Publish(ctx, cp, w.log)
+	cancel()
+	if err != nil {
+		w.log.reportPublish(w.sink.Name(), cp.Size, err)
 	}
 }
 
-// close publishes what is pending and stops, or gives up when ctx ends.
+// close publishes what is pending to every sink and stops. When ctx ends
+// first, it cancels the publications still running, such as a request to
+// a witness that does not answer, and returns once their sinks return.
+// The checkpoints stay stored in the log either way.
 func (p *publisher) close(ctx context.Context) error {
+	defer p.cancel()
 	select {
 	case <-p.stop:
 	default:
@@ -113,8 +142,10 @@ func (p *publisher) close(ctx context.Context) error {
 	case <-p.stopped:
 		return nil
 	case <-ctx.Done():
-		return fmt.Errorf("auditlog: close: publishing checkpoints: %w", ctx.Err())
 	}
+	p.cancel()
+	<-p.stopped
+	return fmt.Errorf("auditlog: close: publishing checkpoints: %w", ctx.Err())
 }
 
 // FileSink writes the latest signed checkpoint to a file, replacing it

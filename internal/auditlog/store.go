@@ -323,6 +323,9 @@ func (l *Log) Close(ctx context.Context) error {
 	select {
 	case <-l.done:
 	case <-ctx.Done():
+		// The sinks still get what is pending, with their requests
+		// canceled, so that no publication outlives Close.
+		l.pub.close(ctx)
 		return fmt.Errorf("auditlog: close: %w", ctx.Err())
 	}
 	// The writer has exited, so nothing uses its statements any more.

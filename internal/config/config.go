@@ -253,6 +253,14 @@ type Admin struct {
 	// ClientCAFile is the CA bundle administrator certificates must chain
 	// to; default tls.client_ca_file.
 	ClientCAFile string `yaml:"client_ca_file"`
+	// MaxConnections is the maximum number of connections the admin
+	// listener keeps open at once. One more is closed before its TLS
+	// handshake. Default DefaultAdminMaxConnections.
+	MaxConnections int `yaml:"max_connections"`
+	// MaxConnectionsPerSource is the maximum number of connections one
+	// source address keeps open on the admin listener. Default
+	// DefaultAdminMaxConnectionsPerSource.
+	MaxConnectionsPerSource int `yaml:"max_connections_per_source"`
 }
 
 // Outbound configures the payer-to-partner path: a listener on the payer's
@@ -538,6 +546,14 @@ const (
 	DefaultMaxConnections            = 1024
 	DefaultMaxConnectionsPerSource   = 64
 	DefaultHTTP2MaxConcurrentStreams = 100
+	// DefaultAdminMaxConnections and DefaultAdminMaxConnectionsPerSource
+	// are the defaults of admin.max_connections and
+	// admin.max_connections_per_source. The admin listener serves a few
+	// operators, metric scrapers and the CLI. A browser opens up to six
+	// HTTP/1.1 connections to one host, so 16 per source leaves room for
+	// the console and a scraper on one machine.
+	DefaultAdminMaxConnections          = 64
+	DefaultAdminMaxConnectionsPerSource = 16
 	// MaxHTTP2ConcurrentStreams is the largest accepted
 	// limits.http2_max_concurrent_streams.
 	MaxHTTP2ConcurrentStreams = 1000
@@ -617,6 +633,12 @@ func (f *File) applyDefaults() {
 	if f.Admin.ClientCAFile == "" {
 		f.Admin.ClientCAFile = f.TLS.ClientCAFile
 	}
+	if f.Admin.MaxConnections == 0 {
+		f.Admin.MaxConnections = DefaultAdminMaxConnections
+	}
+	if f.Admin.MaxConnectionsPerSource == 0 {
+		f.Admin.MaxConnectionsPerSource = min(DefaultAdminMaxConnectionsPerSource, f.Admin.MaxConnections)
+	}
 	if f.Outbound.ClientCAFile == "" {
 		f.Outbound.ClientCAFile = f.TLS.ClientCAFile
 	}
@@ -688,13 +710,8 @@ func (f *File) Validate() error {
 		v.addf("limits.max_buffered_body_bytes", "%d is too small: use more than limits.max_body_bytes (%d)",
 			f.Limits.MaxBufferedBodyBytes, f.Limits.MaxBodyBytes)
 	}
-	if f.Limits.MaxConnections < 1 || f.Limits.MaxConnections > 1<<20 {
-		v.addf("limits.max_connections", "%d is out of range: use a count between 1 and 1048576", f.Limits.MaxConnections)
-	}
-	if f.Limits.MaxConnectionsPerSource < 1 || f.Limits.MaxConnectionsPerSource > f.Limits.MaxConnections {
-		v.addf("limits.max_connections_per_source", "%d is out of range: use a count between 1 and limits.max_connections (%d)",
-			f.Limits.MaxConnectionsPerSource, f.Limits.MaxConnections)
-	}
+	v.connectionCaps("limits", f.Limits.MaxConnections, f.Limits.MaxConnectionsPerSource)
+	v.connectionCaps("admin", f.Admin.MaxConnections, f.Admin.MaxConnectionsPerSource)
 	if f.Limits.HTTP2MaxConcurrentStreams < 1 || f.Limits.HTTP2MaxConcurrentStreams > MaxHTTP2ConcurrentStreams {
 		v.addf("limits.http2_max_concurrent_streams", "%d is out of range: use a count between 1 and %d",
 			f.Limits.HTTP2MaxConcurrentStreams, MaxHTTP2ConcurrentStreams)
@@ -713,6 +730,18 @@ func (f *File) Validate() error {
 
 // validatePolicy checks the keys of the policy section that the engine
 // would otherwise reject only at start-up, without naming the key.
+// connectionCaps checks the max_connections and max_connections_per_source
+// keys of section.
+func (v *validator) connectionCaps(section string, total, perSource int) {
+	if total < 1 || total > 1<<20 {
+		v.addf(section+".max_connections", "%d is out of range: use a count between 1 and 1048576", total)
+	}
+	if perSource < 1 || perSource > total {
+		v.addf(section+".max_connections_per_source", "%d is out of range: use a count between 1 and %s.max_connections (%d)",
+			perSource, section, total)
+	}
+}
+
 func (f *File) validatePolicy(v *validator) {
 	validateTopics(v, "policy.subscription_topics", f.Policy.SubscriptionTopics)
 	if f.Policy.Shadow != nil {

@@ -62,6 +62,12 @@ func TestParseValid(t *testing.T) {
 	if f.Limits.MaxConnectionsPerSource != DefaultMaxConnectionsPerSource {
 		t.Errorf("limits.max_connections_per_source default = %d, want %d", f.Limits.MaxConnectionsPerSource, DefaultMaxConnectionsPerSource)
 	}
+	if f.Admin.MaxConnections != DefaultAdminMaxConnections {
+		t.Errorf("admin.max_connections default = %d, want %d", f.Admin.MaxConnections, DefaultAdminMaxConnections)
+	}
+	if f.Admin.MaxConnectionsPerSource != DefaultAdminMaxConnectionsPerSource {
+		t.Errorf("admin.max_connections_per_source default = %d, want %d", f.Admin.MaxConnectionsPerSource, DefaultAdminMaxConnectionsPerSource)
+	}
 	if f.Limits.HTTP2MaxConcurrentStreams != DefaultHTTP2MaxConcurrentStreams {
 		t.Errorf("limits.http2_max_concurrent_streams default = %d, want %d", f.Limits.HTTP2MaxConcurrentStreams, DefaultHTTP2MaxConcurrentStreams)
 	}
@@ -124,6 +130,12 @@ func TestParseErrorsNameKeyPath(t *testing.T) {
 		{"per-source limit above the total", func(s string) string {
 			return s + "limits:\n  max_connections: 10\n  max_connections_per_source: 11\n"
 		}, []string{`limits.max_connections_per_source`, "11 is out of range", "(10)"}},
+		{"negative admin connection limit", func(s string) string {
+			return s + "admin:\n  max_connections: -1\n"
+		}, []string{`admin.max_connections`, "-1 is out of range"}},
+		{"admin per-source limit above the total", func(s string) string {
+			return s + "admin:\n  max_connections: 4\n  max_connections_per_source: 5\n"
+		}, []string{`admin.max_connections_per_source`, "5 is out of range", "admin.max_connections (4)"}},
 		{"too many HTTP/2 streams", func(s string) string {
 			return s + "limits:\n  http2_max_concurrent_streams: 5000\n"
 		}, []string{`limits.http2_max_concurrent_streams`, "5000 is out of range"}},
