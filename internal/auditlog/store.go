@@ -192,6 +192,10 @@ type Log struct {
 	queue  chan *pending
 	done   chan struct{} // closed when the writer has exited
 	pub    *publisher
+	// cosignMu serializes AddCosignatures, whose read and update of a
+	// stored note would otherwise lose the lines of a witness that
+	// answered at the same time as another.
+	cosignMu sync.Mutex
 
 	w     writerState         // owned by the writer goroutine
 	stmts *storage.Statements // the writer's prepared statements

@@ -154,6 +154,8 @@ func (s *WitnessSink) checkCosignatures(cp *SignedCheckpoint, sigs []byte) ([]by
 // checkpoint matching cp (same size and root). Lines must be complete
 // note signature lines. Duplicates of lines already stored are skipped.
 func (l *Log) AddCosignatures(ctx context.Context, cp Checkpoint, lines []byte) error {
+	l.cosignMu.Lock()
+	defer l.cosignMu.Unlock()
 	var stored *SignedCheckpoint
 	err := l.checkpoints(ctx, sqlCheckpointsBySize, []any{cp.Size}, func(c *SignedCheckpoint) error {
 		if stored == nil && c.Checkpoint == cp {
