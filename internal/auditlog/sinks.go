@@ -39,9 +39,8 @@ type Prover interface {
 // publisher hands the latest checkpoint to each sink's worker.
 type publisher struct {
 	workers []*sinkWorker
-	// ctx is the parent of every Publish context. close cancels it when
+	// cancel ends the parent of every Publish context. close calls it when
 	// its own context ends, which abandons the publications in flight.
-	ctx     context.Context
 	cancel  context.CancelFunc
 	stop    chan struct{}
 	stopped chan struct{}
@@ -60,7 +59,7 @@ type sinkWorker struct {
 
 func newPublisher(l *Log, opts Options) *publisher {
 	ctx, cancel := context.WithCancel(context.Background())
-	p := &publisher{ctx: ctx, cancel: cancel, stop: make(chan struct{}), stopped: make(chan struct{})}
+	p := &publisher{cancel: cancel, stop: make(chan struct{}), stopped: make(chan struct{})}
 	var running sync.WaitGroup
 	for _, s := range opts.Sinks {
 		w := &sinkWorker{sink: s, log: l, opts: opts, wake: make(chan struct{}, 1)}
