@@ -41,9 +41,10 @@ type publisher struct {
 	workers []*sinkWorker
 	// cancel ends the parent of every Publish context. close calls it when
 	// its own context ends, which abandons the publications in flight.
-	cancel  context.CancelFunc
-	stop    chan struct{}
-	stopped chan struct{}
+	cancel   context.CancelFunc
+	stop     chan struct{}
+	stopOnce sync.Once
+	stopped  chan struct{}
 }
 
 // sinkWorker publishes to one sink from its own goroutine.
@@ -132,11 +133,8 @@ func (w *sinkWorker) publishLatest(parent context.Context) {
 // The checkpoints stay stored in the log either way.
 func (p *publisher) close(ctx context.Context) error {
 	defer p.cancel()
-	select {
-	case <-p.stop:
-	default:
-		close(p.stop)
-	}
+	// Log.Close may run more than once, and concurrently.
+	p.stopOnce.Do(func() { close(p.stop) })
 	select {
 	case <-p.stopped:
 		return nil
