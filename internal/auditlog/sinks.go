@@ -129,7 +129,7 @@ func (w *sinkWorker) publishLatest(parent context.Context) {
 
 // close publishes what is pending to every sink and stops. When ctx ends
 // first, it cancels the publications still running, such as a request to
-// a witness that does not answer, and returns once their sinks return.
+// a witness that does not respond, and returns once their sinks return.
 // The checkpoints stay stored in the log either way.
 func (p *publisher) close(ctx context.Context) error {
 	defer p.cancel()
