@@ -134,7 +134,7 @@ func TestAdminConnectionLimits(t *testing.T) {
 		t.Fatalf("an administrator's request got status %d while the listener was full", status)
 	}
 	if got := overLimitCount("listener"); got != 2 {
-		t.Errorf("admin over-limit count for reason listener = %v after the refused request, want 2", got)
+		t.Errorf("admin over-limit count for reason listener = %v after the rejected request, want 2", got)
 	}
 
 	// The server releases a slot when it reads the close, on its own

@@ -39,12 +39,12 @@ type Prover interface {
 // publisher hands the latest checkpoint to each sink's worker.
 type publisher struct {
 	workers []*sinkWorker
-	// ctx is the parent of every Publish context. close cancels it when
+	// cancel ends the parent of every Publish context. close calls it when
 	// its own context ends, which abandons the publications in flight.
-	ctx     context.Context
-	cancel  context.CancelFunc
-	stop    chan struct{}
-	stopped chan struct{}
+	cancel   context.CancelFunc
+	stop     chan struct{}
+	stopOnce sync.Once
+	stopped  chan struct{}
 }
 
 // sinkWorker publishes to one sink from its own goroutine.
@@ -60,7 +60,7 @@ type sinkWorker struct {
 
 func newPublisher(l *Log, opts Options) *publisher {
 	ctx, cancel := context.WithCancel(context.Background())
-	p := &publisher{ctx: ctx, cancel: cancel, stop: make(chan struct{}), stopped: make(chan struct{})}
+	p := &publisher{cancel: cancel, stop: make(chan struct{}), stopped: make(chan struct{})}
 	var running sync.WaitGroup
 	for _, s := range opts.Sinks {
 		w := &sinkWorker{sink: s, log: l, opts: opts, wake: make(chan struct{}, 1)}
@@ -129,15 +129,12 @@ func (w *sinkWorker) publishLatest(parent context.Context) {
 
 // close publishes what is pending to every sink and stops. When ctx ends
 // first, it cancels the publications still running, such as a request to
-// a witness that does not answer, and returns once their sinks return.
+// a witness that does not respond, and returns once their sinks return.
 // The checkpoints stay stored in the log either way.
 func (p *publisher) close(ctx context.Context) error {
 	defer p.cancel()
-	select {
-	case <-p.stop:
-	default:
-		close(p.stop)
-	}
+	// Log.Close may run more than once, and concurrently.
+	p.stopOnce.Do(func() { close(p.stop) })
 	select {
 	case <-p.stopped:
 		return nil

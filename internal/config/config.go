@@ -728,8 +728,6 @@ func (f *File) Validate() error {
 	return v.err()
 }
 
-// validatePolicy checks the keys of the policy section that the engine
-// would otherwise reject only at start-up, without naming the key.
 // connectionCaps checks the max_connections and max_connections_per_source
 // keys of section.
 func (v *validator) connectionCaps(section string, total, perSource int) {
@@ -742,6 +740,8 @@ func (v *validator) connectionCaps(section string, total, perSource int) {
 	}
 }
 
+// validatePolicy checks the keys of the policy section that the engine
+// would otherwise reject only at start-up, without naming the key.
 func (f *File) validatePolicy(v *validator) {
 	validateTopics(v, "policy.subscription_topics", f.Policy.SubscriptionTopics)
 	if f.Policy.Shadow != nil {
