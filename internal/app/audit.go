@@ -189,8 +189,9 @@ func runRetention(ctx context.Context, l *auditlog.Log, retention time.Duration,
 	}
 }
 
-// witnessTimeout bounds one add-checkpoint call. The sinks run one after
-// another on the log's publishing goroutine, never on an exchange's path.
+// witnessTimeout bounds one add-checkpoint call at the HTTP client. Each
+// sink publishes from its own goroutine, never on an exchange's path, and
+// the log's shorter publish timeout usually ends a call first.
 const witnessTimeout = 15 * time.Second
 
 // witnessSinks returns a sink per audit.witnesses entry, each connecting
