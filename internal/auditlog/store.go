@@ -192,9 +192,9 @@ type Log struct {
 	queue  chan *pending
 	done   chan struct{} // closed when the writer has exited
 	pub    *publisher
-	// cosignMu serializes AddCosignatures, whose read and update of a
-	// stored note would otherwise lose the lines of a witness that
-	// answered at the same time as another.
+	// cosignMu serializes AddCosignatures. Without it, two witnesses
+	// that respond at once each read the stored note and write it back,
+	// so the lines of one are lost.
 	cosignMu sync.Mutex
 
 	w     writerState         // owned by the writer goroutine

@@ -29,6 +29,7 @@ func (c *Client) AdoptLoopbackAudience(ctx context.Context) (bool, error) {
 	if err != nil || !isLoopbackHost(base.Hostname()) {
 		return false, nil
 	}
+
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.FHIRBase()+"/.well-known/smart-configuration", nil)
 	if err != nil {
 		return false, fmt.Errorf("ehrclient: %w", err)
@@ -39,6 +40,7 @@ func (c *Client) AdoptLoopbackAudience(ctx context.Context) (bool, error) {
 		return false, fmt.Errorf("ehrclient: reading the SMART configuration: %w", err)
 	}
 	defer resp.Body.Close()
+
 	if resp.StatusCode != http.StatusOK {
 		return false, fmt.Errorf("ehrclient: reading the SMART configuration: HTTP %d", resp.StatusCode)
 	}
@@ -48,6 +50,7 @@ func (c *Client) AdoptLoopbackAudience(ctx context.Context) (bool, error) {
 	if err := json.NewDecoder(io.LimitReader(resp.Body, maxDiscoveryBytes)).Decode(&doc); err != nil {
 		return false, fmt.Errorf("ehrclient: invalid SMART configuration: %w", err)
 	}
+
 	endpoint, err := url.Parse(doc.TokenEndpoint)
 	if err != nil || endpoint.Scheme != "https" || !isLoopbackHost(endpoint.Hostname()) || endpoint.Port() != base.Port() {
 		return false, nil
@@ -55,6 +58,7 @@ func (c *Client) AdoptLoopbackAudience(ctx context.Context) (bool, error) {
 	if doc.TokenEndpoint == c.TokenURL() {
 		return false, nil
 	}
+
 	c.mu.Lock()
 	c.audience = doc.TokenEndpoint
 	c.mu.Unlock()

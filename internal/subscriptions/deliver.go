@@ -58,13 +58,12 @@ func (h *Hub) Tick(ctx context.Context) {
 }
 
 // dispatch turns off ended Subscriptions, purges those off for longer
-// than the retention (at most once per purgeInterval) and queues due
+// than the retention (once per purgeInterval at most) and queues due
 // heartbeats. Then it starts, on senders, one goroutine per partner with
 // due notifications, unless that partner's previous goroutine is still
-// running. An attempt can take deliveryTimeout, so a
-// partner whose endpoint keeps requests open would otherwise delay every
-// other partner's notifications, in every round, until its own attempts
-// time out.
+// running. The skip matters because an attempt can take deliveryTimeout.
+// Without it, a partner whose endpoint keeps requests open would delay
+// every other partner's notifications in every round.
 func (h *Hub) dispatch(ctx context.Context, senders *sync.WaitGroup) {
 	if err := h.turnOffEnded(ctx); err != nil {
 		h.log.Error("subscriptions: turning off ended Subscriptions failed", "error", err)

@@ -30,11 +30,8 @@ func rowsOf(t *testing.T, db *storage.DB, table, column, id string) int {
 // Subscription is kept.
 func TestPurgeAfterRetention(t *testing.T) {
 	storagetest.Run(t, func(t *testing.T, b storagetest.Backend) {
-		db := openDB(t, b.NewURL(t))
-		out := newFakeOutbound(t)
-		start := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-		clock := clocktest.New(start)
-		h := newClockedHub(t, db, out, clock)
+		db, clock, h := newPurgeHub(t, b)
+		start := purgeStart
 		ctx := context.Background()
 
 		deleted := subscribe(t, h)
@@ -98,11 +95,8 @@ func TestPurgeAfterRetention(t *testing.T) {
 // retention later instead of never.
 func TestPurgeStampsOldOffRows(t *testing.T) {
 	storagetest.Run(t, func(t *testing.T, b storagetest.Backend) {
-		db := openDB(t, b.NewURL(t))
-		out := newFakeOutbound(t)
-		start := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-		clock := clocktest.New(start)
-		h := newClockedHub(t, db, out, clock)
+		db, clock, h := newPurgeHub(t, b)
+		start := purgeStart
 		ctx := context.Background()
 
 		id := subscribe(t, h)
@@ -128,4 +122,16 @@ func TestPurgeStampsOldOffRows(t *testing.T) {
 			t.Errorf("the Subscription is still stored one retention after its stamping")
 		}
 	})
+}
+
+// purgeStart is the fake clock's time when a purge test begins.
+var purgeStart = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+// newPurgeHub returns a Hub on a new database of b whose clock starts at
+// purgeStart, with the database and the clock.
+func newPurgeHub(t *testing.T, b storagetest.Backend) (*storage.DB, *clocktest.Clock, *Hub) {
+	t.Helper()
+	db := openDB(t, b.NewURL(t))
+	clock := clocktest.New(purgeStart)
+	return db, clock, newClockedHub(t, db, newFakeOutbound(t), clock)
 }
