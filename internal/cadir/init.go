@@ -122,7 +122,7 @@ func create(dir string, opts InitOptions) (*Dir, error) {
 	}
 	roleName, ok := roleNames[role]
 	if !ok {
-		return nil, fmt.Errorf("cadir: unknown CA role %q", role)
+		return nil, fmt.Errorf("cadir: invalid CA role %q: use partner, admin or engine", role)
 	}
 	name := opts.Name
 	if name == "" {

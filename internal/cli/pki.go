@@ -107,7 +107,7 @@ func (e *env) pkiInit(args []string) int {
 
 	where := cadir.Role(*role).RootSetting()
 	if where == "" {
-		return e.usageError(synopsis, "invalid --role %q: want partner, admin or engine", *role)
+		return e.usageError(synopsis, "invalid --role %q: use partner, admin or engine", *role)
 	}
 
 	d, err := cadir.Init(*dir, cadir.InitOptions{KeyType: kind, Organization: *org, Role: cadir.Role(*role), Name: *name, OfflineRoot: *offline})

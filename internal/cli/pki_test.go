@@ -182,7 +182,7 @@ func TestPKIErrors(t *testing.T) {
 		{"unknown subcommand", []string{"pki", "frob"}, 2, `unknown pki subcommand "frob"`, "gatehouse pki help"},
 		{"init over a CA", []string{"pki", "init", "--dir", ca}, 1, "not empty", "never overwritten"},
 		{"bad key type", []string{"pki", "init", "--dir", ca + "2", "--key-type", "dsa"}, 2, `unknown key type "dsa"`, ""},
-		{"unknown role", []string{"pki", "init", "--dir", ca + "3", "--role", "auditor"}, 2, `invalid --role "auditor": want partner, admin or engine`, "usage:"},
+		{"unknown role", []string{"pki", "init", "--dir", ca + "3", "--role", "auditor"}, 2, `invalid --role "auditor": use partner, admin or engine`, "usage:"},
 		{"not a CA", []string{"pki", "list", "--dir", t.TempDir()}, 2, "not a CA directory", "gatehouse pki init --dir"},
 		{"issue without kind", []string{"pki", "issue"}, 2, "missing pki issue subcommand", ""},
 		{"unknown kind", []string{"pki", "issue", "robot"}, 2, `unknown pki issue subcommand "robot"`, "gatehouse pki issue help"},

@@ -152,9 +152,9 @@ func (e *env) probe(url string, opts ehrclient.Options) (*posture.Report, bool) 
 	ctx, cancel := context.WithTimeout(e.ctx, liveProbeBudget)
 	defer cancel()
 	// A development gateway's public URL names localhost, so its token
-	// endpoint rejects an assertion made out to https://127.0.0.1:PORT.
-	// A failed read leaves the audience alone, and the probes report
-	// the token error themselves.
+	// endpoint rejects an assertion whose audience is the probed
+	// https://127.0.0.1:PORT. A failed read leaves the audience unchanged,
+	// and the probes then report the token error themselves.
 	client.AdoptLoopbackAudience(ctx)
 	report, err := posture.Probe(ctx, posture.LiveOptions{
 		URL: url, Roots: opts.Roots, Certificate: opts.Certificate,
