@@ -538,9 +538,9 @@ const (
 	// DefaultAdminMaxConnections and DefaultAdminMaxConnectionsPerSource
 	// are the defaults of admin.max_connections and
 	// admin.max_connections_per_source. The admin listener serves a few
-	// operators, metric scrapers and the CLI. Chrome and Firefox open up to
-	// six HTTP/1.1 connections to one host by default, so 16 per source
-	// leaves room for the console and a scraper on one machine.
+	// operators, metric scrapers and the CLI. A browser opens several
+	// HTTP/1.1 connections to one host (about six, an estimate), so 16 per
+	// source leaves room for the console and a scraper on one machine.
 	DefaultAdminMaxConnections          = 64
 	DefaultAdminMaxConnectionsPerSource = 16
 	// MaxHTTP2ConcurrentStreams is the largest accepted
