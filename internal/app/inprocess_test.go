@@ -149,8 +149,8 @@ func TestInProcessTransportTimeout(t *testing.T) {
 }
 
 // The in-process response's buffered bytes reach the client through the
-// request's httpbody slot, through keyTransport and a client with a
-// timeout, which wraps Response.Body, so the gateway need not copy them.
+// request's httpbody slot, so the gateway need not copy them. The path
+// includes keyTransport and a client timeout, which wraps Response.Body.
 func TestInProcessTransportOffersBufferedBody(t *testing.T) {
 	const want = `{"resourceType":"Bundle","type":"collection"}`
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -170,7 +170,7 @@ func TestInProcessTransportOffersBufferedBody(t *testing.T) {
 
 	body, ok := slot.Body(resp, 1<<20)
 	if !ok {
-		t.Fatal("the slot holds no body for the response")
+		t.Fatal("the slot contains no body for the response")
 	}
 	if string(body) != want {
 		t.Errorf("slot body = %q, want %q", body, want)

@@ -51,8 +51,8 @@ func TestRejectedResponseCopiesNoResource(t *testing.T) {
 		t.Fatal("rejectedResponse = true, want false")
 	}
 
-	// Enough runs that a stray allocation of another goroutine during the
-	// loop is unlikely to lift the average per call to the bound.
+	// With this many runs, a stray allocation by another goroutine during
+	// the loop is unlikely to lift the average per call to the bound.
 	const runs = 500
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)

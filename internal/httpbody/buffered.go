@@ -5,11 +5,12 @@ import (
 	"net/http"
 )
 
-// BufferedSlot receives the body of a response that an http.RoundTripper
-// serving the request in the same process already holds complete in
-// memory. The client takes those bytes from the slot instead of reading a
-// copy of them from Response.Body. A context value does not cross a
-// network connection, so a response from a remote server never fills it.
+// BufferedSlot is a context value that receives the body of a response
+// that an http.RoundTripper serving the request in the same process
+// already has complete in memory. The client takes those bytes from the
+// slot instead of reading a copy of them from Response.Body. A context
+// value does not cross a network connection, so a response from a remote
+// server never fills it.
 type BufferedSlot struct {
 	resp *http.Response
 	body []byte

@@ -6,11 +6,18 @@ import (
 	"testing"
 )
 
-func TestBufferedSlotReturnsOfferedBody(t *testing.T) {
+// offeredSlot returns a new slot and the response that body was offered
+// with through the slot's context.
+func offeredSlot(body []byte) (*BufferedSlot, *http.Response) {
 	ctx, slot := WithBufferedSlot(context.Background())
 	resp := &http.Response{}
+	OfferBuffered(ctx, resp, body)
+	return slot, resp
+}
+
+func TestBufferedSlotReturnsOfferedBody(t *testing.T) {
 	offered := append(make([]byte, 0, 64), "0123456789"...) // spare capacity, as a grown buffer has
-	OfferBuffered(ctx, resp, offered)
+	slot, resp := offeredSlot(offered)
 
 	body, ok := slot.Body(resp, 100)
 	if !ok {
@@ -25,9 +32,7 @@ func TestBufferedSlotReturnsOfferedBody(t *testing.T) {
 }
 
 func TestBufferedSlotCapsAtLimit(t *testing.T) {
-	ctx, slot := WithBufferedSlot(context.Background())
-	resp := &http.Response{}
-	OfferBuffered(ctx, resp, []byte("0123456789"))
+	slot, resp := offeredSlot([]byte("0123456789"))
 
 	body, ok := slot.Body(resp, 4)
 	if !ok {
@@ -42,8 +47,7 @@ func TestBufferedSlotCapsAtLimit(t *testing.T) {
 }
 
 func TestBufferedSlotOtherResponse(t *testing.T) {
-	ctx, slot := WithBufferedSlot(context.Background())
-	OfferBuffered(ctx, &http.Response{}, []byte("offered"))
+	slot, _ := offeredSlot([]byte("offered"))
 	if _, ok := slot.Body(&http.Response{}, 100); ok {
 		t.Error("Body returned true for a response the body was not offered with")
 	}

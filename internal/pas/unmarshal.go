@@ -24,9 +24,11 @@ func unmarshalAliasing(in []byte, v any) error {
 }
 
 // aliasingUnmarshaler is the input of one unmarshalAliasing call and the
-// json options that slice it. The options are built once per pooled value,
-// because json caches its lookups of custom unmarshalers in them, and
-// building them for every call costs more than the copies they save.
+// json options that slice it. The options are built once per pooled value
+// because json caches its lookups of custom unmarshalers in them.
+// Building them per call added about 1 KB and 16 allocations to each
+// decode of the 13 KB PAS homecare example Bundle, against about 13 KB of
+// copies saved (an estimate from one benchmark on a shared 2-core machine).
 type aliasingUnmarshaler struct {
 	in      []byte
 	options json.Options
