@@ -35,34 +35,18 @@ func adminTLS(t *testing.T, h *harness) *tls.Config {
 }
 
 // dialAdminFrom opens a mutual-TLS connection to the admin listener from
-// the loopback address from, and reads the server's HTTP/2 preface. It
-// returns the error of the handshake or of that read.
+// the loopback address from, as dialTLSFrom does.
 func dialAdminFrom(t *testing.T, h *harness, from string) (*tls.Conn, error) {
 	t.Helper()
-	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}, Timeout: 10 * time.Second}
-	c, err := tls.DialWithDialer(d, "tcp", h.rt.AdminAddr.String(), adminTLS(t, h))
-	if err != nil {
-		return nil, err
-	}
-	// TLS 1.3 ends the client's handshake before the server has read the
-	// client's certificate, so only a read shows whether the server kept
-	// the connection.
-	c.SetReadDeadline(time.Now().Add(10 * time.Second))
-	if _, err := c.Read(make([]byte, 1)); err != nil {
-		c.Close()
-		return nil, err
-	}
-	c.SetReadDeadline(time.Time{})
-	t.Cleanup(func() { c.Close() })
-	return c, nil
+	return dialTLSFrom(t, h.rt.AdminAddr.String(), adminTLS(t, h), from)
 }
 
-// openTCPFrom opens a plain TCP connection to the admin listener from
-// from and sends nothing, as a client that stalls before its ClientHello.
+// openTCPFrom opens a plain TCP connection to the admin listener from the
+// loopback address from and sends nothing, as a client that stalls before
+// its ClientHello does.
 func openTCPFrom(t *testing.T, h *harness, from string) net.Conn {
 	t.Helper()
-	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}, Timeout: 10 * time.Second}
-	c, err := d.Dial("tcp", h.rt.AdminAddr.String())
+	c, err := dialerFrom(from).Dial("tcp", h.rt.AdminAddr.String())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,10 +58,9 @@ func openTCPFrom(t *testing.T, h *harness, from string) net.Conn {
 // loopback address from, on a new connection, and returns the status.
 func adminHealthFrom(t *testing.T, h *harness, from string) (int, error) {
 	t.Helper()
-	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}, Timeout: 10 * time.Second}
 	conf := adminTLS(t, h)
 	conf.NextProtos = []string{"h2", "http/1.1"}
-	tr := &http.Transport{TLSClientConfig: conf, DialContext: d.DialContext, ForceAttemptHTTP2: true}
+	tr := &http.Transport{TLSClientConfig: conf, DialContext: dialerFrom(from).DialContext, ForceAttemptHTTP2: true}
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
 	req, err := http.NewRequestWithContext(context.Background(), http.MethodGet,

@@ -37,9 +37,9 @@ func (rt *Running) startAdmin(cfg *config.File, extra map[string]http.Handler, l
 		return fmt.Errorf("admin.listen: %w", err)
 	}
 	rt.AdminAddr = ln.Addr()
-	// The admin listener has no source allowlist, so these caps are what
-	// bounds the connections, and the handshakes, that any client able to
-	// reach it may hold open.
+	// The admin listener has no source allowlist, so these caps alone bound
+	// the connections and handshakes that any client able to reach it can
+	// hold open.
 	ln = rt.listeners.limitConns("admin", ln, cfg.Admin.MaxConnections, cfg.Admin.MaxConnectionsPerSource, nil)
 	h := admin.Handler(admin.Options{
 		AdminOf:          pki.AdminFromCertificate,
@@ -53,9 +53,9 @@ func (rt *Running) startAdmin(cfg *config.File, extra map[string]http.Handler, l
 	rt.adminServer = &http.Server{
 		Handler:   h,
 		TLSConfig: tlsConf,
-		// net/http bounds the TLS handshake by the shortest of these
-		// timeouts, so a client that stalls its handshake holds a slot
-		// for at most 10 seconds.
+		// net/http bounds the TLS handshake by the shortest of
+		// ReadHeaderTimeout, ReadTimeout and WriteTimeout, so a client that
+		// stalls its handshake holds a slot for at most 10 seconds.
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,

@@ -53,7 +53,7 @@ func (l *connLimiter) Accept() (net.Conn, error) {
 		}
 		source := peerAddr(c)
 		if reason := l.take(source); reason != "" {
-			// Counted before the close, so that whoever sees the
+			// Counted before the close, so that anyone who sees the
 			// connection end also sees the count.
 			if l.overLimit != nil {
 				l.overLimit(reason)

@@ -32,13 +32,18 @@ func partnerTLS(t *testing.T, h *harness) *tls.Config {
 	return conf
 }
 
-// dialPartnerFrom opens a mutual-TLS connection to the inbound listener
-// from the loopback address from. It returns the error of the handshake
-// or of the first read.
-func dialPartnerFrom(t *testing.T, h *harness, from string) (*tls.Conn, error) {
+// dialerFrom returns a dialer whose connections leave from the loopback
+// address from, so that a test can act as several sources.
+func dialerFrom(from string) *net.Dialer {
+	return &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}, Timeout: 10 * time.Second}
+}
+
+// dialTLSFrom opens a mutual-TLS connection to addr from the loopback
+// address from, and reads the first byte the server sends. It returns the
+// error of the handshake or of that read.
+func dialTLSFrom(t *testing.T, addr string, conf *tls.Config, from string) (*tls.Conn, error) {
 	t.Helper()
-	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}, Timeout: 10 * time.Second}
-	c, err := tls.DialWithDialer(d, "tcp", h.rt.Addr.String(), partnerTLS(t, h))
+	c, err := tls.DialWithDialer(dialerFrom(from), "tcp", addr, conf)
 	if err != nil {
 		return nil, err
 	}
@@ -53,6 +58,13 @@ func dialPartnerFrom(t *testing.T, h *harness, from string) (*tls.Conn, error) {
 	c.SetReadDeadline(time.Time{})
 	t.Cleanup(func() { c.Close() })
 	return c, nil
+}
+
+// dialPartnerFrom opens a mutual-TLS connection to the inbound listener
+// from the loopback address from, as dialTLSFrom does.
+func dialPartnerFrom(t *testing.T, h *harness, from string) (*tls.Conn, error) {
+	t.Helper()
+	return dialTLSFrom(t, h.rt.Addr.String(), partnerTLS(t, h), from)
 }
 
 // counterValue returns the value of the gateway's counter name with the
