@@ -132,6 +132,9 @@ func (g *Gateway) roundTrip(ctx context.Context, ex *exchange) (int, http.Header
 	ex.forwarded = true
 	resp, err := ex.target.client.Do(out)
 	if err != nil {
+		if ref := cancelledRefusal(ex); ref != nil {
+			return 0, nil, nil, ref
+		}
 		return 0, nil, nil, upstreamFailure(err)
 	}
 	defer resp.Body.Close()
@@ -321,6 +324,26 @@ func upstreamFailure(err error) *Refusal {
 	}
 	return &Refusal{Status: http.StatusBadGateway, Code: "transient", Rule: "upstream.unavailable",
 		Message: "the upstream could not be reached"}
+}
+
+// statusClientClosedRequest is the status recorded for a request the
+// partner cancelled before the response: the 499 of nginx's logs, since
+// HTTP defines none. The partner never receives it.
+const statusClientClosedRequest = 499
+
+// cancelledRefusal returns the refusal for a request whose partner
+// cancelled it (an HTTP/2 RST_STREAM or a closed connection) while a
+// lookup or the upstream call was under way, or nil when the request is
+// still live. Without it the cancelled lookup reads as a revocation store
+// outage and the cancelled call as an unreachable upstream, in the record,
+// the logs and the metrics, and an HTTP/2 client that resets its streams
+// at once could fill them with those false failures.
+func cancelledRefusal(ex *exchange) *Refusal {
+	if !errors.Is(ex.r.Context().Err(), context.Canceled) {
+		return nil
+	}
+	return &Refusal{Status: statusClientClosedRequest, Code: "incomplete", Rule: "request.cancelled",
+		Message: "the client cancelled the request before the response"}
 }
 
 func isTimeout(err error) bool {

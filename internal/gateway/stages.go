@@ -198,6 +198,9 @@ func (g *Gateway) authenticate(ex *exchange) *Refusal {
 	}
 	claims, err := g.opts.Tokens.VerifyContext(ex.r.Context(), raw, ex.leaf)
 	if err != nil {
+		if ref := cancelledRefusal(ex); ref != nil {
+			return ref
+		}
 		return verifyRefusal(err)
 	}
 	ex.claims = claims

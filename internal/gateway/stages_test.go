@@ -5,12 +5,15 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/gatehouse-health/gatehouse/internal/fhirreq"
@@ -310,5 +313,57 @@ func TestRedactTarget(t *testing.T) {
 	u, _ := url.Parse("/fhir/Claim?patient=123")
 	if got := redactTarget(u); got != "/fhir/Claim?patient=123" {
 		t.Errorf("redactTarget kept %q, want the query unchanged", got)
+	}
+}
+
+// countingTransport counts the requests that reach the upstream.
+type countingTransport struct{ calls *atomic.Int32 }
+
+func (c countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	c.calls.Add(1)
+	return nil, r.Context().Err()
+}
+
+// TestCancelledRequestNotOutage sends a request whose client has gone
+// (an HTTP/2 RST_STREAM cancels the request context) while the revocation
+// lookup runs. The record must name the cancellation, not a revocation
+// store outage, and nothing may reach the upstream.
+func TestCancelledRequestNotOutage(t *testing.T) {
+	var calls atomic.Int32
+	store := &memStore{}
+	g := testGateway(t, stubVerifier{err: token.ErrRevocationUnavailable}, store)
+	g.opts.UpstreamClient = &http.Client{Transport: countingTransport{&calls}}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	r := httptest.NewRequest("GET", "https://gw/fhir/metadata", nil).WithContext(ctx)
+	r.TLS = &tls.ConnectionState{VerifiedChains: [][]*x509.Certificate{{testLeaf}}}
+	r.Header.Set("Authorization", "Bearer abc")
+	w := httptest.NewRecorder()
+	g.ServeHTTP(w, r)
+
+	if w.Code != statusClientClosedRequest {
+		t.Errorf("status = %d, want %d", w.Code, statusClientClosedRequest)
+	}
+	var oo struct {
+		ResourceType string                  `json:"resourceType"`
+		Issue        []struct{ Code string } `json:"issue"`
+	}
+	if err := json.Unmarshal(w.Body.Bytes(), &oo); err != nil || oo.ResourceType != "OperationOutcome" || len(oo.Issue) == 0 {
+		t.Fatalf("body is not an OperationOutcome: %s", w.Body.Bytes())
+	}
+	if oo.Issue[0].Code != "incomplete" {
+		t.Errorf("issue code = %q, want incomplete", oo.Issue[0].Code)
+	}
+	if n := calls.Load(); n != 0 {
+		t.Errorf("upstream received %d requests, want 0", n)
+	}
+	store.mu.Lock()
+	defer store.mu.Unlock()
+	var rules []string
+	for _, e := range store.entries {
+		rules = append(rules, e.Rule)
+	}
+	if !slices.Contains(rules, "request.cancelled") || slices.Contains(rules, "token.revocation-unavailable") {
+		t.Errorf("recorded rules = %q, want request.cancelled and no token.revocation-unavailable", rules)
 	}
 }
