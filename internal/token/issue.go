@@ -106,6 +106,9 @@ func readPostForm(r *http.Request, endpoint, credential string, limit int64) (ur
 	if e := checkContentType(r.Header.Values("Content-Type")); e != nil {
 		return nil, e
 	}
+	if e := checkContentEncoding(r.Header.Values("Content-Encoding")); e != nil {
+		return nil, e
+	}
 
 	body, e := readBody(r.Body, limit)
 	if e != nil {
@@ -138,6 +141,20 @@ func checkContentType(values []string) *Error {
 		}
 	}
 	return nil
+}
+
+// checkContentEncoding refuses an encoded form. The body is never
+// decoded, so a compressed form would otherwise be parsed as form text and
+// fail later with a misleading client error; FHIR requests on the same
+// listener are refused with 415 for the same header.
+func checkContentEncoding(values []string) *Error {
+	if len(values) == 0 {
+		return nil
+	}
+	if len(values) == 1 && strings.EqualFold(strings.TrimSpace(values[0]), "identity") {
+		return nil
+	}
+	return invalidRequest("Content-Encoding is not accepted: send the form uncompressed, without Content-Encoding")
 }
 
 func readBody(body io.Reader, limit int64) ([]byte, *Error) {

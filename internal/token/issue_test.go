@@ -174,6 +174,7 @@ func TestIssueAcceptsOptionalForms(t *testing.T) {
 type attackRequest struct {
 	method        string // POST when empty
 	contentType   string // form encoding when empty
+	encoding      string // Content-Encoding, none when empty
 	query         string // appended to the token URL
 	authorization string
 	body          string
@@ -580,6 +581,15 @@ func TestIssueRejectsAttacks(t *testing.T) {
 			status: 400, code: CodeInvalidRequest, desc: "charset",
 		},
 		{
+			name: "gzip content encoding",
+			build: func(t *testing.T) attackRequest {
+				r := formRequest(valid(t))
+				r.encoding = "gzip"
+				return r
+			},
+			status: 400, code: CodeInvalidRequest, desc: "Content-Encoding",
+		},
+		{
 			name: "scope repeated",
 			build: func(t *testing.T) attackRequest {
 				f := valid(t)
@@ -722,6 +732,9 @@ func (env *testEnv) sendAttack(t *testing.T, p *partner, a attackRequest) httpRe
 		contentType = "application/x-www-form-urlencoded"
 	}
 	req.Header.Set("Content-Type", contentType)
+	if a.encoding != "" {
+		req.Header.Set("Content-Encoding", a.encoding)
+	}
 	if a.authorization != "" {
 		req.Header.Set("Authorization", a.authorization)
 	}
