@@ -1,8 +1,10 @@
 package pas
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/go-json-experiment/json"
@@ -145,13 +147,15 @@ type extensionOut struct {
 // request follow, with every entry they reference, so the ClaimResponse's
 // references resolve inside the Bundle. The shape follows the PAS 2.2.1
 // response examples, such as ReferralAuthorizationResponseBundleExample.
-func BuildResponse(req *Request, adj Adjudication) ([]byte, error) {
+// The Bundle is a string so that a store can bind it as text without a
+// copy.
+func BuildResponse(req *Request, adj Adjudication) (string, error) {
 	if err := checkAdjudication(req, adj); err != nil {
-		return nil, err
+		return "", err
 	}
 	fullURL, err := siblingURL(req.Claim.FullURL, "ClaimResponse", adj.ID)
 	if err != nil {
-		return nil, err
+		return "", err
 	}
 
 	cr := claimResponseJSON{
@@ -293,10 +297,10 @@ func isUUID(s string) bool {
 // the request's Bundle identifier, followed by copies of the patient,
 // insurer and provider entries (and what they reference) that cr names
 // by fullUrl.
-func responseBundle(req *Request, fullURL string, cr any, created time.Time) ([]byte, error) {
+func responseBundle(req *Request, fullURL string, cr any, created time.Time) (string, error) {
 	resource, err := json.Marshal(cr)
 	if err != nil {
-		return nil, fmt.Errorf("pas: encode ClaimResponse: %w", err)
+		return "", fmt.Errorf("pas: encode ClaimResponse: %w", err)
 	}
 
 	out := outBundle{
@@ -309,8 +313,33 @@ func responseBundle(req *Request, fullURL string, cr any, created time.Time) ([]
 	}
 	copied, err := copyEntries(fullURL, req.index.closure(req.Patient.Entry, req.Insurer.Entry, req.Provider.Entry))
 	if err != nil {
-		return nil, err
+		return "", err
 	}
 	out.Entry = append(out.Entry, copied...)
-	return json.Marshal(out)
+	return marshalString(out)
+}
+
+// encodeBuffers holds the buffers marshalString encodes into. A buffer
+// returns to the pool only after its bytes have been copied into the
+// string, so no caller can see it reused.
+var encodeBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// maxPooledBuffer is the largest buffer marshalString keeps for reuse, so
+// that one large response does not stay pinned in the pool.
+const maxPooledBuffer = 1 << 20
+
+// marshalString encodes v as json.Marshal does, into a string that is its
+// only allocation of the output's size.
+func marshalString(v any) (string, error) {
+	buf := encodeBuffers.Get().(*bytes.Buffer)
+	defer func() {
+		if buf.Cap() <= maxPooledBuffer {
+			buf.Reset()
+			encodeBuffers.Put(buf)
+		}
+	}()
+	if err := json.MarshalWrite(buf, v); err != nil {
+		return "", err
+	}
+	return buf.String(), nil
 }
