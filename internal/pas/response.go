@@ -298,10 +298,14 @@ func isUUID(s string) bool {
 // insurer and provider entries (and what they reference) that cr names
 // by fullUrl.
 func responseBundle(req *Request, fullURL string, cr any, created time.Time) (string, error) {
-	resource, err := json.Marshal(cr)
-	if err != nil {
+	// resource aliases a pooled buffer, which returns to the pool only
+	// after marshalString has copied the whole Bundle into a string.
+	buf := getEncodeBuffer()
+	defer putEncodeBuffer(buf)
+	if err := json.MarshalWrite(buf, cr); err != nil {
 		return "", fmt.Errorf("pas: encode ClaimResponse: %w", err)
 	}
+	resource := jsontext.Value(buf.Bytes())
 
 	out := outBundle{
 		ResourceType: "Bundle",
@@ -319,25 +323,28 @@ func responseBundle(req *Request, fullURL string, cr any, created time.Time) (st
 	return marshalString(out)
 }
 
-// encodeBuffers holds the buffers marshalString encodes into. A buffer
-// returns to the pool only after its bytes have been copied into the
-// string, so no caller can see it reused.
+// encodeBuffers holds the buffers responseBundle encodes into. A buffer
+// returns to the pool only when nothing refers to its bytes any more.
 var encodeBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
-// maxPooledBuffer is the largest buffer marshalString keeps for reuse, so
-// that one large response does not stay pinned in the pool.
+// maxPooledBuffer is the largest buffer kept for reuse, so that one large
+// response does not stay pinned in the pool.
 const maxPooledBuffer = 1 << 20
+
+func getEncodeBuffer() *bytes.Buffer { return encodeBuffers.Get().(*bytes.Buffer) }
+
+func putEncodeBuffer(buf *bytes.Buffer) {
+	if buf.Cap() <= maxPooledBuffer {
+		buf.Reset()
+		encodeBuffers.Put(buf)
+	}
+}
 
 // marshalString encodes v as json.Marshal does, into a string that is its
 // only allocation of the output's size.
 func marshalString(v any) (string, error) {
-	buf := encodeBuffers.Get().(*bytes.Buffer)
-	defer func() {
-		if buf.Cap() <= maxPooledBuffer {
-			buf.Reset()
-			encodeBuffers.Put(buf)
-		}
-	}()
+	buf := getEncodeBuffer()
+	defer putEncodeBuffer(buf)
 	if err := json.MarshalWrite(buf, v); err != nil {
 		return "", err
 	}
