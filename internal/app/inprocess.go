@@ -122,12 +122,28 @@ func (b *bufferedResponse) WriteHeader(code int) {
 
 func (b *bufferedResponse) Write(p []byte) (int, error) {
 	if b.status == 0 {
-		if _, ok := b.header["Content-Type"]; !ok && len(p) > 0 {
-			b.header.Set("Content-Type", http.DetectContentType(p))
-		}
-		b.WriteHeader(http.StatusOK)
+		b.writeImplicitHeader(p)
 	}
 	return b.body.Write(p)
+}
+
+// WriteString is Write for a string, as net/http's response writers offer
+// it, so that io.WriteString does not copy s into a []byte first.
+func (b *bufferedResponse) WriteString(s string) (int, error) {
+	if b.status == 0 {
+		// DetectContentType reads no more than the first 512 bytes.
+		b.writeImplicitHeader([]byte(s[:min(len(s), 512)]))
+	}
+	return b.body.WriteString(s)
+}
+
+// writeImplicitHeader sends status 200 before the first body bytes, with
+// a Content-Type sniffed from them when the handler set none.
+func (b *bufferedResponse) writeImplicitHeader(first []byte) {
+	if _, ok := b.header["Content-Type"]; !ok && len(first) > 0 {
+		b.header.Set("Content-Type", http.DetectContentType(first))
+	}
+	b.WriteHeader(http.StatusOK)
 }
 
 // response returns the client's view of what the handler wrote.

@@ -180,3 +180,39 @@ func TestInProcessTransportOffersBufferedBody(t *testing.T) {
 		t.Errorf("Response.Body = %q, want the same bytes as the slot", read)
 	}
 }
+
+// A handler that writes a string with io.WriteString gets the same
+// implicit status and sniffed Content-Type as with Write.
+func TestBufferedResponseWriteStringSniffs(t *testing.T) {
+	w := &bufferedResponse{header: make(http.Header)}
+	if _, err := io.WriteString(w, "plain text"); err != nil {
+		t.Fatal(err)
+	}
+	resp := w.response(&http.Request{})
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("status = %d, want 200", resp.StatusCode)
+	}
+	if ct := resp.Header.Get("Content-Type"); ct != "text/plain; charset=utf-8" {
+		t.Errorf("Content-Type = %q, want the sniffed text/plain; charset=utf-8", ct)
+	}
+	if body := w.body.String(); body != "plain text" {
+		t.Errorf("body = %q, want plain text", body)
+	}
+}
+
+// io.WriteString copies a string into the buffer once, without first
+// converting it to a []byte, because the payer writes its response
+// Bundles (several KB each) that way.
+func TestBufferedResponseWriteStringCopiesOnce(t *testing.T) {
+	body := strings.Repeat("x", 8<<10)
+	allocs := testing.AllocsPerRun(20, func() {
+		// The status is already sent, as writeFHIRString sends it, so
+		// no header is read.
+		w := &bufferedResponse{status: http.StatusOK}
+		_, _ = io.WriteString(w, body)
+	})
+	// One allocation for the bufferedResponse and one for its buffer.
+	if allocs > 2 {
+		t.Errorf("io.WriteString of 8 KiB allocated %v times, want at most 2", allocs)
+	}
+}

@@ -80,7 +80,7 @@ func checkRoundTrip(t *testing.T, req *Request) {
 		// Only a fullUrl collision with the new ClaimResponse is allowed.
 		return
 	}
-	resp, err := ParseResponse(out)
+	resp, err := ParseResponse([]byte(out))
 	if err != nil {
 		t.Fatalf("response does not parse: %v", err)
 	}

@@ -67,7 +67,7 @@ func TestBuildInquiryResponse(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	out, err := BuildInquiryResponse(stored, inq, testTime.Add(3600e9))
+	out, err := BuildInquiryResponse([]byte(stored), inq, testTime.Add(3600e9))
 	if err != nil {
 		t.Fatal(err)
 	}

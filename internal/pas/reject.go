@@ -47,13 +47,13 @@ type responseErrorJSON struct {
 // preAuthRef, whose error carries the rejection's reason and follow-up
 // action, followed by the entries BuildResponse copies. A PAS payer sends
 // it with status 200, as a 278 response carrying an AAA segment.
-func BuildRejection(req *Request, rej Rejection) ([]byte, error) {
+func BuildRejection(req *Request, rej Rejection) (string, error) {
 	if !isFHIRID(rej.ID) {
-		return nil, fmt.Errorf("pas: ClaimResponse id %q is not a valid FHIR id", rej.ID)
+		return "", fmt.Errorf("pas: ClaimResponse id %q is not a valid FHIR id", rej.ID)
 	}
 	fullURL, err := siblingURL(req.Claim.FullURL, "ClaimResponse", rej.ID)
 	if err != nil {
-		return nil, err
+		return "", err
 	}
 	cr := claimResponseJSON{
 		ResourceType: "ClaimResponse",

@@ -1,8 +1,10 @@
 package pas
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/go-json-experiment/json"
@@ -145,13 +147,15 @@ type extensionOut struct {
 // request follow, with every entry they reference, so the ClaimResponse's
 // references resolve inside the Bundle. The shape follows the PAS 2.2.1
 // response examples, such as ReferralAuthorizationResponseBundleExample.
-func BuildResponse(req *Request, adj Adjudication) ([]byte, error) {
+// The Bundle is a string so that a store can bind it as text without a
+// copy.
+func BuildResponse(req *Request, adj Adjudication) (string, error) {
 	if err := checkAdjudication(req, adj); err != nil {
-		return nil, err
+		return "", err
 	}
 	fullURL, err := siblingURL(req.Claim.FullURL, "ClaimResponse", adj.ID)
 	if err != nil {
-		return nil, err
+		return "", err
 	}
 
 	cr := claimResponseJSON{
@@ -293,11 +297,15 @@ func isUUID(s string) bool {
 // the request's Bundle identifier, followed by copies of the patient,
 // insurer and provider entries (and what they reference) that cr names
 // by fullUrl.
-func responseBundle(req *Request, fullURL string, cr any, created time.Time) ([]byte, error) {
-	resource, err := json.Marshal(cr)
-	if err != nil {
-		return nil, fmt.Errorf("pas: encode ClaimResponse: %w", err)
+func responseBundle(req *Request, fullURL string, cr any, created time.Time) (string, error) {
+	// resource aliases a pooled buffer, which returns to the pool only
+	// after marshalString has copied the whole Bundle into a string.
+	buf := getEncodeBuffer()
+	defer putEncodeBuffer(buf)
+	if err := json.MarshalWrite(buf, cr); err != nil {
+		return "", fmt.Errorf("pas: encode ClaimResponse: %w", err)
 	}
+	resource := jsontext.Value(buf.Bytes())
 
 	out := outBundle{
 		ResourceType: "Bundle",
@@ -309,8 +317,36 @@ func responseBundle(req *Request, fullURL string, cr any, created time.Time) ([]
 	}
 	copied, err := copyEntries(fullURL, req.index.closure(req.Patient.Entry, req.Insurer.Entry, req.Provider.Entry))
 	if err != nil {
-		return nil, err
+		return "", err
 	}
 	out.Entry = append(out.Entry, copied...)
-	return json.Marshal(out)
+	return marshalString(out)
+}
+
+// encodeBuffers holds the buffers responseBundle encodes into. A buffer
+// returns to the pool only when nothing refers to its bytes any more.
+var encodeBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// maxPooledBuffer is the largest buffer kept for reuse, so that one large
+// response does not stay pinned in the pool.
+const maxPooledBuffer = 1 << 20
+
+func getEncodeBuffer() *bytes.Buffer { return encodeBuffers.Get().(*bytes.Buffer) }
+
+func putEncodeBuffer(buf *bytes.Buffer) {
+	if buf.Cap() <= maxPooledBuffer {
+		buf.Reset()
+		encodeBuffers.Put(buf)
+	}
+}
+
+// marshalString encodes v as json.Marshal does, into a string that is its
+// only allocation of the output's size.
+func marshalString(v any) (string, error) {
+	buf := getEncodeBuffer()
+	defer putEncodeBuffer(buf)
+	if err := json.MarshalWrite(buf, v); err != nil {
+		return "", err
+	}
+	return buf.String(), nil
 }

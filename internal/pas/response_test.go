@@ -68,7 +68,7 @@ func TestBuildResponseShape(t *testing.T) {
 		t.Fatal(err)
 	}
 	var doc any
-	if err := stdjson.Unmarshal(out, &doc); err != nil {
+	if err := stdjson.Unmarshal([]byte(out), &doc); err != nil {
 		t.Fatal(err)
 	}
 
@@ -167,7 +167,7 @@ func TestBuildResponseURNClaim(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, err := ParseResponse(out)
+	resp, err := ParseResponse([]byte(out))
 	if err != nil {
 		t.Fatalf("ParseResponse: %v", err)
 	}
@@ -214,7 +214,7 @@ func TestResponseRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			resp, err := ParseResponse(out)
+			resp, err := ParseResponse([]byte(out))
 			if err != nil {
 				t.Fatalf("ParseResponse: %v", err)
 			}
@@ -239,7 +239,7 @@ func TestCheckAgainstOtherRequest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, err := ParseResponse(out)
+	resp, err := ParseResponse([]byte(out))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package payer
 
 import (
 	"errors"
+	"io"
 	"mime"
 	"net/http"
 	"strconv"
@@ -106,11 +107,21 @@ func fail(w http.ResponseWriter, status int, code outcome.Code, diagnostics stri
 
 // writeFHIR sends a FHIR JSON resource with status 200.
 func writeFHIR(w http.ResponseWriter, body []byte) {
+	writeFHIRHeader(w, len(body))
+	_, _ = w.Write(body)
+}
+
+// writeFHIRString is writeFHIR for a resource held as a string.
+func writeFHIRString(w http.ResponseWriter, body string) {
+	writeFHIRHeader(w, len(body))
+	_, _ = io.WriteString(w, body)
+}
+
+func writeFHIRHeader(w http.ResponseWriter, length int) {
 	h := w.Header()
 	h.Set("Content-Type", outcome.ContentType)
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Cache-Control", "no-store")
-	h.Set("Content-Length", strconv.Itoa(len(body)))
+	h.Set("Content-Length", strconv.Itoa(length))
 	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(body)
 }

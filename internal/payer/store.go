@@ -45,17 +45,17 @@ type authorization struct {
 }
 
 // replay returns the response stored for the same Claim key and request
-// fingerprint, or nil.
-func (s *store) replay(ctx context.Context, key pas.Identifier, hash string) ([]byte, error) {
+// fingerprint, and whether there is one.
+func (s *store) replay(ctx context.Context, key pas.Identifier, hash string) (string, bool, error) {
 	var resp string
 	err := s.stmts.QueryRowContext(ctx, sqlSubmissionByHash, key.System, key.Value, hash).Scan(&resp)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil
+		return "", false, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("payer: look up submission: %w", err)
+		return "", false, fmt.Errorf("payer: look up submission: %w", err)
 	}
-	return []byte(resp), nil
+	return resp, true, nil
 }
 
 // authorizationFor returns the authorization the partner's Claim
@@ -92,7 +92,7 @@ type submission struct {
 	claimKeys  []pas.Identifier
 	hash       string
 	outcome    string
-	response   []byte
+	response   string
 	decisions  []itemDecision
 	receivedAt time.Time
 	patientRef string // ClaimResponse.patient.reference as written
@@ -131,7 +131,7 @@ func (s *store) save(ctx context.Context, sub *submission) (err error) {
 		return err
 	}
 	if _, err := tx.ExecContext(ctx, sqlInsertSubmission, sub.id, sub.auth.preAuthRef, sub.key.System, sub.key.Value,
-		sub.hash, sub.outcome, string(sub.response), now); err != nil {
+		sub.hash, sub.outcome, sub.response, now); err != nil {
 		return fmt.Errorf("%w: insert submission: %w", errRaceLost, err)
 	}
 	for _, d := range sub.decisions {

@@ -67,7 +67,7 @@ func (s *Service) handleSubmit(w http.ResponseWriter, r *http.Request) {
 		s.log.Error("payer: $submit failed", "error", err)
 		fail(w, http.StatusInternalServerError, outcome.CodeException, "the request could not be recorded; retry later")
 	default:
-		writeFHIR(w, resp)
+		writeFHIRString(w, resp)
 	}
 }
 
@@ -84,25 +84,25 @@ func (s *Service) rejectSubmission(w http.ResponseWriter, req *pas.Request) {
 		return
 	}
 	s.log.Info("payer: $submit rejected", "status", http.StatusOK, "reason", "subscriber not found")
-	writeFHIR(w, resp)
+	writeFHIRString(w, resp)
 }
 
 // submit records req and returns the response Bundle, or the stored one
 // when the same request was recorded before (see the package doc).
-func (s *Service) submit(ctx context.Context, req *pas.Request, partner string) ([]byte, error) {
+func (s *Service) submit(ctx context.Context, req *pas.Request, partner string) (string, error) {
 	hash := fingerprint(req, partner)
 	for attempt := 1; ; attempt++ {
-		stored, err := s.store.replay(ctx, req.Key(), hash)
-		if err != nil || stored != nil {
+		stored, found, err := s.store.replay(ctx, req.Key(), hash)
+		if err != nil || found {
 			return stored, err
 		}
 		auth, isNew, err := s.authorizationFor(ctx, req, partner)
 		if err != nil {
-			return nil, err
+			return "", err
 		}
 		sub, err := s.adjudicate(req, auth, isNew, hash)
 		if err != nil {
-			return nil, err
+			return "", err
 		}
 
 		err = s.store.save(ctx, sub)
@@ -110,7 +110,7 @@ func (s *Service) submit(ctx context.Context, req *pas.Request, partner string) 
 			return sub.response, nil
 		}
 		if attempt == maxSaveAttempts || ctx.Err() != nil {
-			return nil, err
+			return "", err
 		}
 	}
 }
