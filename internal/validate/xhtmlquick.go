@@ -1,7 +1,6 @@
 package validate
 
 import (
-	"math/bits"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -134,39 +133,12 @@ func (q *xhtmlScanner) text() bool {
 	return true
 }
 
-// textCandidates marks the bytes of w that may be of class textSpecial:
-// bytes below 0x20 (white space among them), bytes from 0x80, '<', '&'
-// and ']'. As in specialBytes, only the lowest set bit is exact.
-func textCandidates(w uint64) uint64 {
-	control := (w - lowBits*0x20) &^ w
-	lt := w ^ (lowBits * '<')
-	amp := w ^ (lowBits * '&')
-	bracket := w ^ (lowBits * ']')
-	return (control | (lt-lowBits)&^lt | (amp-lowBits)&^amp | (bracket-lowBits)&^bracket | w) & highBits
-}
-
 // skipOrdinary skips plain characters and white space, noting whether
 // any was plain. Once the narrative has content, that no longer needs
 // noting and the loop only looks for the next byte of class textSpecial.
 func (q *xhtmlScanner) skipOrdinary() {
 	src, i := q.src, q.pos
 	if q.content {
-		// Eight bytes at a time: a word without a candidate byte is all
-		// plain text or spaces. A candidate that turns out to be white
-		// space (tab, line feed, carriage return) is stepped over.
-		for i+8 <= len(src) {
-			candidates := textCandidates(loadWord(src[i:]))
-			if candidates == 0 {
-				i += 8
-				continue
-			}
-			i += bits.TrailingZeros64(candidates) / 8
-			if textClass[src[i]] == textSpecial {
-				q.pos = i
-				return
-			}
-			i++
-		}
 		for i < len(src) && textClass[src[i]] != textSpecial {
 			i++
 		}

@@ -220,25 +220,3 @@ func TestNarrativeReadDifferentlyByHTML(t *testing.T) {
 		}
 	}
 }
-
-// TestSkipOrdinaryWordScan puts each kind of byte at every offset of a
-// text with content and requires the word loop of skipOrdinary to stop
-// where a byte-by-byte scan for class textSpecial stops.
-func TestSkipOrdinaryWordScan(t *testing.T) {
-	kinds := []string{"\t", "\n", "\r", " ", "\x01", "\x1f", "<", "&", "]", "é", "\x7f", "a", ";", "="}
-	for _, kind := range kinds {
-		for at := range 20 {
-			text := strings.Repeat("x", at) + kind + strings.Repeat("y", 20)
-			want := 0
-			for want < len(text) && textClass[text[want]] != textSpecial {
-				want++
-			}
-
-			q := xhtmlScanner{src: text, content: true}
-			q.skipOrdinary()
-			if q.pos != want {
-				t.Errorf("skipOrdinary(%q) stopped at %d, want %d", text, q.pos, want)
-			}
-		}
-	}
-}
