@@ -139,3 +139,40 @@ func TestBindingExpansionPerPackage(t *testing.T) {
 		t.Errorf("from PAS 2.0.1 again = %p, want %p", got, wantOlder)
 	}
 }
+
+// TestExpansionSealedForBareCodes checks that cached expansions list
+// their code maps for codes without a system, and that a bare code is
+// found in every system of the value set through that list.
+func TestExpansionSealedForBareCodes(t *testing.T) {
+	v, err := New(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	valueSets := []string{
+		"http://hl7.org/fhir/ValueSet/administrative-gender|4.0.1",
+		"http://hl7.org/fhir/ValueSet/security-labels",
+		"http://hl7.org/fhir/ValueSet/observation-status",
+	}
+	for _, url := range valueSets {
+		t.Run(url, func(t *testing.T) {
+			x := v.expand(url, v.core)
+			if x == nil {
+				t.Fatal("value set not loaded")
+			}
+			if len(x.codeSets) != len(x.codes) {
+				t.Fatalf("sealed with %d code maps, want %d", len(x.codeSets), len(x.codes))
+			}
+			t.Logf("%d systems", len(x.codes))
+			for system, codes := range x.codes {
+				for code := range codes {
+					if in, known := x.contains("", code); !in || !known {
+						t.Errorf("contains(%q) of system %s = %v, %v; want true, true", code, system, in, known)
+					}
+				}
+			}
+			if in, _ := x.contains("", "no-such-code-anywhere"); in {
+				t.Error("an unknown bare code was found")
+			}
+		})
+	}
+}

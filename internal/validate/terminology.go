@@ -25,6 +25,20 @@ type expansion struct {
 	// openAll is set when part of the value set could not be expanded at
 	// all (an imported value set not loaded), so any system may be in it.
 	openAll bool
+	// codeSets lists the maps of codes, so that a code without a system
+	// is looked up without iterating over codes. seal sets it once the
+	// expansion is complete, and nil means that it is still being built.
+	codeSets []map[string]bool
+}
+
+// seal records the finished code maps for contains. An expansion is
+// sealed before it is cached and must not change afterwards.
+func (x *expansion) seal() *expansion {
+	x.codeSets = make([]map[string]bool, 0, len(x.codes))
+	for _, codes := range x.codes {
+		x.codeSets = append(x.codeSets, codes)
+	}
+	return x
 }
 
 // contains reports whether the code is in the value set, and whether
@@ -32,9 +46,17 @@ type expansion struct {
 // bare code element.
 func (x *expansion) contains(system, code string) (in, known bool) {
 	if system == "" {
-		for _, codes := range x.codes {
-			if codes[code] {
-				return true, true
+		if x.codeSets != nil {
+			for _, codes := range x.codeSets {
+				if codes[code] {
+					return true, true
+				}
+			}
+		} else {
+			for _, codes := range x.codes {
+				if codes[code] {
+					return true, true
+				}
 			}
 		}
 		return false, !x.openAll && len(x.open) == 0
@@ -146,14 +168,14 @@ func (v *Validator) expandDepth(url string, from *fhirpkg.Package, depth int) *e
 			x, _ := cached(&v.expansion, cs, func() (*expansion, error) {
 				x := newExpansion()
 				cs.addAll(x, cs.url)
-				return x, nil
+				return x.seal(), nil
 			})
 			return x
 		}
 		return nil
 	}
 	x, _ := cached(&v.expansion, res, func() (*expansion, error) {
-		return v.buildExpansion(res, depth), nil
+		return v.buildExpansion(res, depth).seal(), nil
 	})
 	return x
 }
