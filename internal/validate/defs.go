@@ -52,6 +52,7 @@ type elemDef struct {
 	id, path    string
 	name        string // last path segment, "value" for "value[x]"
 	choice      bool   // the path ends in "[x]"
+	systemType  bool   // typed with a FHIRPath system type: no "_" form in JSON
 	sliceName   string
 	min         int
 	max         int // unbounded is -1
@@ -353,6 +354,7 @@ func compileElement(msg json.RawMessage) (*elemDef, error) {
 		e.name, e.choice = n, true
 	}
 	for _, t := range raw.Type {
+		e.systemType = e.systemType || strings.HasPrefix(t.Code, "http://hl7.org/fhirpath/System.")
 		e.types = append(e.types, newTypeRef(fhirTypeCode(t.Code, t.Extension), t.Profile, t.TargetProfile, true))
 		for _, x := range t.Extension {
 			if x.URL == regexExtension {

@@ -164,7 +164,9 @@ func (r *run) groupMembers(n *jnode, c *elemDef, at *location, fp *fhirpath.Node
 				seen |= 1 << i
 			}
 		}
-		if isExt && !isPrimitiveType(typ) {
+		// Resource.id, Element.id and Extension.url are FHIRPath system
+		// strings, not FHIR primitives, so JSON gives them no "_" object.
+		if isExt && (!isPrimitiveType(typ) || c.children[i].systemType) {
 			r.errorf(outcome.CodeStructure, at.child(p.name), "%q is not a primitive element, so it has no %q form", name, p.name)
 			continue
 		}
