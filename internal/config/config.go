@@ -417,6 +417,12 @@ type Payer struct {
 	// Notifications lets the payer service send Subscription notifications
 	// to partners through the outbound listener, as an integration engine.
 	Notifications Notifications `yaml:"notifications"`
+	// SubscriptionRetention is how long a Subscription stays readable,
+	// with its stored events, after it was deleted or its end passed, so
+	// that the partner can read its final $status and fetch missed events.
+	// Zero means subscriptions.DefaultRetention (720h, 30 days); otherwise at
+	// least MinSubscriptionRetention.
+	SubscriptionRetention time.Duration `yaml:"subscription_retention"`
 }
 
 // Notifications contains the payer service's engine credentials toward the
@@ -543,6 +549,10 @@ const (
 	// source leaves room for the console and a scraper on one machine.
 	DefaultAdminMaxConnections          = 64
 	DefaultAdminMaxConnectionsPerSource = 16
+	// MinSubscriptionRetention is the smallest accepted
+	// payer.subscription_retention. A partner that polls once a day can
+	// still read a Subscription's final $status and its missed events.
+	MinSubscriptionRetention = 24 * time.Hour
 	// MaxHTTP2ConcurrentStreams is the largest accepted
 	// limits.http2_max_concurrent_streams.
 	MaxHTTP2ConcurrentStreams = 1000

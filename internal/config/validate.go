@@ -15,6 +15,7 @@ import (
 	"github.com/gatehouse-health/gatehouse/internal/policy"
 	"github.com/gatehouse-health/gatehouse/internal/scope"
 	"github.com/gatehouse-health/gatehouse/internal/storage"
+	"github.com/gatehouse-health/gatehouse/internal/subscriptions"
 	"github.com/gatehouse-health/gatehouse/internal/token"
 )
 
@@ -260,6 +261,10 @@ func (f *File) validateUpstream(v *validator) {
 		v.addf("upstream.timeout", "%s is negative", f.Upstream.Timeout)
 	}
 	v.hostPort("payer.listen", f.Payer.Listen)
+	if r := f.Payer.SubscriptionRetention; r != 0 && r < MinSubscriptionRetention {
+		v.addf("payer.subscription_retention", "%s is out of range: use at least %s, or leave it out for %s",
+			r, MinSubscriptionRetention, subscriptions.DefaultRetention)
+	}
 }
 
 func (f *File) validatePartners(v *validator) {
