@@ -194,7 +194,8 @@ type Strict struct {
 	// UnknownProfiles is the action strict mode takes on a body whose
 	// meta.profile names a profile Gatehouse has not loaded, "reject" (the
 	// default) or "warn". With "warn" the body is forwarded without being
-	// checked against that profile. It applies to every partner.
+	// checked against that profile. A partner's strict_unknown_profiles
+	// replaces it for that partner.
 	UnknownProfiles string `yaml:"unknown_profiles"`
 }
 
@@ -492,11 +493,26 @@ type Partner struct {
 	// StrictSkip lists interactions exempt from strict mode for this
 	// partner only.
 	StrictSkip []string `yaml:"strict_skip"`
+	// StrictUnknownProfiles replaces strict.unknown_profiles for this
+	// partner, in both directions: "reject" or "warn". Empty means
+	// strict.unknown_profiles.
+	StrictUnknownProfiles string `yaml:"strict_unknown_profiles"`
 }
 
 // StrictOn reports whether strict mode applies to the partner.
 func (f *File) StrictOn(p Partner) bool {
 	return f.Strict.Mode != "off" && (p.Strict == nil || *p.Strict)
+}
+
+// WarnUnknownProfiles reports whether strict mode forwards the partner's
+// bodies that declare a profile Gatehouse has not loaded, unchecked
+// against it, rather than rejecting them: the partner's
+// strict_unknown_profiles when set, otherwise strict.unknown_profiles.
+func (f *File) WarnUnknownProfiles(p Partner) bool {
+	if p.StrictUnknownProfiles != "" {
+		return p.StrictUnknownProfiles == "warn"
+	}
+	return f.Strict.UnknownProfiles == "warn"
 }
 
 // RateLimit is a token bucket: a sustained rate and a burst size.

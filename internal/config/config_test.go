@@ -158,6 +158,8 @@ func TestParseErrorsNameKeyPath(t *testing.T) {
 			[]string{`payer.subscription_retention`, "23h0m0s is out of range", "at least 24h0m0s", "leave it out for 720h0m0s"}},
 		{"subscription retention negative", func(s string) string { return s + "payer:\n  subscription_retention: -48h\n" },
 			[]string{`payer.subscription_retention`, "-48h0m0s is out of range"}},
+		{"partner strict unknown profiles", func(s string) string { return s + "    strict_unknown_profiles: allow\n" },
+			[]string{`partners[0].strict_unknown_profiles: invalid value`, `invalid value "allow": use reject or warn`}},
 		{"quoted kill switch", func(s string) string { return s + "alerts:\n  kill_switch: \"yes\"\n" },
 			[]string{`alerts.kill_switch`, `invalid value "yes"`}},
 		{"upstream with query", func(s string) string {
@@ -454,5 +456,28 @@ func TestSubscriptionRetentionSet(t *testing.T) {
 	}
 	if f.Payer.SubscriptionRetention != 72*time.Hour {
 		t.Errorf("payer.subscription_retention = %v, want 72h", f.Payer.SubscriptionRetention)
+	}
+}
+
+func TestWarnUnknownProfilesPerPartner(t *testing.T) {
+	tests := []struct {
+		name, global, partner string
+		want                  bool
+	}{
+		{"defaults", "", "", false},
+		{"global warn", "strict:\n  unknown_profiles: warn\n", "", true},
+		{"partner warn", "", "    strict_unknown_profiles: warn\n", true},
+		{"partner reject under global warn", "strict:\n  unknown_profiles: warn\n", "    strict_unknown_profiles: reject\n", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f, err := Parse([]byte(validYAML+tt.partner+tt.global), "/etc/gatehouse")
+			if err != nil {
+				t.Fatalf("Parse: %v", err)
+			}
+			if got := f.WarnUnknownProfiles(f.Partners[0]); got != tt.want {
+				t.Errorf("WarnUnknownProfiles = %v, want %v", got, tt.want)
+			}
+		})
 	}
 }

@@ -162,6 +162,12 @@ func (f *File) validateStrict(v *validator) {
 	for i, p := range f.Partners {
 		check(fmt.Sprintf("partners[%d].strict_skip", i), p.StrictSkip)
 		checkSkipAllowed(v, i, p)
+		switch p.StrictUnknownProfiles {
+		case "", "reject", "warn":
+		default:
+			v.addf(fmt.Sprintf("partners[%d].strict_unknown_profiles", i),
+				"invalid value %q: use reject or warn, or leave it out for strict.unknown_profiles", p.StrictUnknownProfiles)
+		}
 	}
 }
 
