@@ -97,9 +97,8 @@ func TestAdminConnectionLimits(t *testing.T) {
 	if err != nil {
 		t.Fatalf("second connection from 127.0.0.1: %v", err)
 	}
-	if _, err := dialAdminFrom(t, h, "127.0.0.1"); err == nil {
-		t.Fatal("a third connection from 127.0.0.1 was accepted past admin.max_connections_per_source 2")
-	}
+	requireClosedBeforeHandshake(t, h.rt.AdminAddr.String(), adminTLS(t, h), "127.0.0.1",
+		"a third connection from 127.0.0.1, past admin.max_connections_per_source 2,")
 	if got := overLimitCount("source"); got != 1 {
 		t.Errorf("admin over-limit count for reason source = %v, want 1", got)
 	}
@@ -107,9 +106,8 @@ func TestAdminConnectionLimits(t *testing.T) {
 	if _, err := dialAdminFrom(t, h, "127.0.0.2"); err != nil {
 		t.Fatalf("connection from 127.0.0.2: %v", err)
 	}
-	if _, err := dialAdminFrom(t, h, "127.0.0.3"); err == nil {
-		t.Fatal("a fourth connection was accepted past admin.max_connections 3")
-	}
+	requireClosedBeforeHandshake(t, h.rt.AdminAddr.String(), adminTLS(t, h), "127.0.0.3",
+		"a fourth connection, past admin.max_connections 3,")
 	if got := overLimitCount("listener"); got != 1 {
 		t.Errorf("admin over-limit count for reason listener = %v, want 1", got)
 	}

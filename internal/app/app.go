@@ -31,7 +31,6 @@ import (
 	"github.com/gatehouse-health/gatehouse/internal/pki"
 	"github.com/gatehouse-health/gatehouse/internal/record"
 	"github.com/gatehouse-health/gatehouse/internal/storage"
-	"github.com/gatehouse-health/gatehouse/internal/strict"
 	"github.com/gatehouse-health/gatehouse/internal/token"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
@@ -109,6 +108,8 @@ type Running struct {
 	// the outbound pipeline requires of every patient it sends a partner.
 	patientLinks *patientlinks.Store
 	pages        *pagelink.Sealer // seals search links into page tokens
+	// checkers builds the strict mode checkers; nil when strict.mode is off.
+	checkers *strictCheckers
 	// payerDB is the built-in payer service's handle on DB's file, with
 	// commits that wait for the next exchange-record commit to be synced
 	// (storage.DeferCommitSync). It is DB itself on PostgreSQL.
@@ -374,9 +375,16 @@ func (rt *Running) buildGateway(ctx context.Context, cfg *config.File, upstream 
 	}
 	var checker gateway.StrictChecker
 	if cfg.Strict.Mode != "off" {
-		opts := strict.Options{PASVersions: cfg.Strict.PASVersions, WarnUnknownProfiles: cfg.Strict.UnknownProfiles == "warn"}
-		if checker, err = strict.NewWithOptions(opts); err != nil {
+		rt.checkers = newStrictCheckers(cfg)
+		shared, err := rt.checkers.get(cfg.Strict.UnknownProfiles == "warn")
+		if err != nil {
 			return nil, err
+		}
+		checker = shared
+		for i, p := range cfg.Partners {
+			if partners[p.ID].StrictChecker, err = rt.checkers.forPartner(cfg, p); err != nil {
+				return nil, fmt.Errorf("partners[%d].strict_unknown_profiles: %w", i, err)
+			}
 		}
 	}
 	reader, err := auditlog.NewReader(ctx, rt.DB)

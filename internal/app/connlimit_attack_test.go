@@ -3,9 +3,12 @@ package app_test
 import (
 	"bytes"
 	"crypto/tls"
+	"errors"
+	"io"
 	"net"
 	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -58,6 +61,52 @@ func dialTLSFrom(t *testing.T, addr string, conf *tls.Config, from string) (*tls
 	c.SetReadDeadline(time.Time{})
 	t.Cleanup(func() { c.Close() })
 	return c, nil
+}
+
+// byteCountingConn counts the bytes read from the server.
+type byteCountingConn struct {
+	net.Conn
+	received int
+}
+
+func (c *byteCountingConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.received += n
+	return n, err
+}
+
+// requireClosedBeforeHandshake opens a TCP connection to addr from the
+// loopback address from and sends a ClientHello on it. The test fails
+// unless the server closes the connection without sending a single byte,
+// so without a ServerHello, as a listener over its connection limit must.
+// The description names the connection in failure messages.
+func requireClosedBeforeHandshake(t *testing.T, addr string, conf *tls.Config, from, description string) {
+	t.Helper()
+	raw, err := dialerFrom(from).Dial("tcp", addr)
+	if err != nil {
+		t.Fatalf("%s: TCP connect: %v", description, err)
+	}
+	defer raw.Close()
+	counted := &byteCountingConn{Conn: raw}
+	conf = conf.Clone()
+	if conf.ServerName == "" {
+		// tls.Dial takes the name from the address, tls.Client does not.
+		conf.ServerName, _, _ = net.SplitHostPort(addr)
+	}
+	// The deadline only bounds a server that neither responds nor closes.
+	raw.SetDeadline(time.Now().Add(10 * time.Second))
+	err = tls.Client(counted, conf).Handshake()
+	if err == nil {
+		t.Fatalf("%s completed its TLS handshake, want it closed before the handshake", description)
+	}
+	if counted.received != 0 {
+		t.Fatalf("%s: the server sent %d bytes before closing (%v), want none", description, counted.received, err)
+	}
+	// The server may close before or after the ClientHello arrives, so
+	// the client sees either the end of the stream or a reset.
+	if !errors.Is(err, io.EOF) && !errors.Is(err, syscall.ECONNRESET) && !errors.Is(err, syscall.EPIPE) {
+		t.Fatalf("%s: handshake error %v, want the server to close the connection", description, err)
+	}
 }
 
 // dialPartnerFrom opens a mutual-TLS connection to the inbound listener
@@ -118,9 +167,8 @@ func TestConnectionLimits(t *testing.T) {
 	if _, err := dialPartnerFrom(t, h, "127.0.0.1"); err != nil {
 		t.Fatalf("second connection: %v", err)
 	}
-	if _, err := dialPartnerFrom(t, h, "127.0.0.1"); err == nil {
-		t.Fatal("a third connection from 127.0.0.1 was accepted past limits.max_connections_per_source 2")
-	}
+	requireClosedBeforeHandshake(t, h.rt.Addr.String(), partnerTLS(t, h), "127.0.0.1",
+		"a third connection from 127.0.0.1, past limits.max_connections_per_source 2,")
 	if got := counterValue(t, h, "gatehouse_connections_over_limit_total", map[string]string{"listener": "inbound", "reason": "source"}); got != 1 {
 		t.Errorf("over-limit count for reason source = %v, want 1", got)
 	}
@@ -128,9 +176,8 @@ func TestConnectionLimits(t *testing.T) {
 	if _, err := dialPartnerFrom(t, h, "127.0.0.2"); err != nil {
 		t.Fatalf("connection from another source: %v", err)
 	}
-	if _, err := dialPartnerFrom(t, h, "127.0.0.3"); err == nil {
-		t.Fatal("a fourth connection was accepted past limits.max_connections 3")
-	}
+	requireClosedBeforeHandshake(t, h.rt.Addr.String(), partnerTLS(t, h), "127.0.0.3",
+		"a fourth connection, past limits.max_connections 3,")
 	if got := counterValue(t, h, "gatehouse_connections_over_limit_total", map[string]string{"listener": "inbound", "reason": "listener"}); got != 1 {
 		t.Errorf("over-limit count for reason listener = %v, want 1", got)
 	}

@@ -86,6 +86,9 @@ func (rt *Running) startNotifications(cfg *config.File, now func() time.Time, po
 		Delivery: &subscriptions.Delivery{Client: client, OutboundURL: outboundURL, PollInterval: poll},
 		Now:      now,
 		Logger:   log.With("component", "notifications"),
+		// The sender purges too, so it must keep Subscriptions as long
+		// as the payer service does.
+		Retention: cfg.Payer.SubscriptionRetention,
 	})
 	if err != nil {
 		return err

@@ -37,6 +37,15 @@ func (rt *Running) startOutbound(cfg *config.File, gw *gateway.Gateway, log *slo
 	if err != nil {
 		return err
 	}
+	if rt.checkers != nil {
+		for i, p := range cfg.Partners {
+			if op := partners[p.ID]; op != nil {
+				if op.StrictChecker, err = rt.checkers.forPartner(cfg, p); err != nil {
+					return fmt.Errorf("partners[%d].strict_unknown_profiles: %w", i, err)
+				}
+			}
+		}
+	}
 	pool, err := pki.LoadCertPool(cfg.Resolve(cfg.Outbound.ClientCAFile))
 	if err != nil {
 		return fmt.Errorf("outbound.client_ca_file: %w", err)

@@ -71,3 +71,42 @@ func TestStrictModeUnknownProfileWarn(t *testing.T) {
 		t.Errorf("upstream received %d requests, want 1 (status %d: %.300s)", n, resp.StatusCode, body)
 	}
 }
+
+// A partner's strict_unknown_profiles replaces strict.unknown_profiles for
+// that partner alone: with warn under a global reject the body is
+// forwarded (the test upstream's reply does not conform, so only the
+// forwarding is checked), and with reject under a global warn it is
+// rejected with 422 and never reaches the upstream.
+func TestStrictUnknownProfilesPerPartner(t *testing.T) {
+	tests := []struct {
+		name, global, partner string
+		// wantStatus is the status to check, 0 for none.
+		wantStatus    int
+		wantForwarded int64
+	}{
+		{"partner warn under global reject", "reject", "warn", 0, 1},
+		{"partner reject under global warn", "warn", "reject", http.StatusUnprocessableEntity, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, harnessOptions{strict: true, edit: func(cfg *config.File, _ *devmode.Layout) {
+				cfg.Strict.UnknownProfiles = tt.global
+				cfg.Partners[0].StrictUnknownProfiles = tt.partner
+			}})
+
+			resp := h.send(h.ehr.HTTPClient(), "POST", "/fhir/Claim/$submit",
+				http.Header{"Content-Type": {"application/fhir+json"}, "Authorization": {"Bearer " + h.accessToken()}}, claimWithUnknownProfile(t))
+			body := readBody(t, resp)
+
+			if tt.wantStatus != 0 && resp.StatusCode != tt.wantStatus {
+				t.Errorf("status %d, want %d: %.300s", resp.StatusCode, tt.wantStatus, body)
+			}
+			if n := h.upstream.count.Load(); n != tt.wantForwarded {
+				t.Errorf("upstream received %d requests, want %d", n, tt.wantForwarded)
+			}
+			if tt.wantStatus == http.StatusUnprocessableEntity && !strings.Contains(string(body), unknownProfile+" not found") {
+				t.Errorf("the OperationOutcome does not name the unknown profile: %.600s", body)
+			}
+		})
+	}
+}

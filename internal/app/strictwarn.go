@@ -9,8 +9,8 @@ import (
 
 // warnRelaxedStrict logs one warning at start-up for each setting that
 // lets bodies through without FHIR profile validation: strict.mode off,
-// strict.skip, strict.unknown_profiles warn, and a partner's strict: false
-// or strict_skip. The warnings name the key and the partner and count the
+// strict.skip, strict.unknown_profiles warn, and a partner's strict: false,
+// strict_skip or strict_unknown_profiles warn. The warnings name the key and the partner and count the
 // skipped interactions, but do not list them, so the log shows which
 // setting to review without repeating the configuration.
 func warnRelaxedStrict(cfg *config.File, log *slog.Logger) {
@@ -34,6 +34,10 @@ func warnRelaxedStrict(cfg *config.File, log *slog.Logger) {
 		if n := len(p.StrictSkip); n > 0 {
 			log.Warn("some interactions of a partner are exempt from strict mode; remove the strict_skip entries once its payloads conform",
 				"key", fmt.Sprintf("partners[%d].strict_skip", i), "partner", p.ID, "entries", n)
+		}
+		if p.StrictUnknownProfiles == "warn" {
+			log.Warn("a partner's bodies that declare a FHIR profile Gatehouse has not loaded are forwarded without being checked against it; set its strict_unknown_profiles to reject",
+				"key", fmt.Sprintf("partners[%d].strict_unknown_profiles", i), "partner", p.ID)
 		}
 	}
 }

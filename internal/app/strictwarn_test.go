@@ -20,6 +20,7 @@ func TestStartWarnsRelaxedStrict(t *testing.T) {
 		cfg.Strict.UnknownProfiles = "warn"
 		cfg.Partners[0].Strict = &off
 		cfg.Partners[0].StrictSkip = []string{"Claim/$submit"}
+		cfg.Partners[0].StrictUnknownProfiles = "warn"
 	}})
 	var warnings []string
 	for _, line := range strings.Split(h.logs.String(), "\n") {
@@ -34,6 +35,7 @@ func TestStartWarnsRelaxedStrict(t *testing.T) {
 		{"key=strict.unknown_profiles", ""},
 		{"key=partners[0].strict ", partner},
 		{"key=partners[0].strict_skip", partner},
+		{"key=partners[0].strict_unknown_profiles", partner},
 	} {
 		var found []string
 		for _, w := range warnings {

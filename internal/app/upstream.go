@@ -70,7 +70,8 @@ func (rt *Running) startUpstream(ctx context.Context, cfg *config.File, now func
 
 func (rt *Running) newPayerService(ctx context.Context, cfg *config.File, now func() time.Time) (*payer.Service, error) {
 	opts := payer.Options{Now: now, MaxBodyBytes: cfg.Limits.MaxBodyBytes, Logger: rt.log,
-		FHIRBase: cfg.FHIRBase(), Partners: notificationPartners(cfg), Records: rt.Records}
+		FHIRBase: cfg.FHIRBase(), Partners: notificationPartners(cfg), Records: rt.Records,
+		SubscriptionRetention: cfg.Payer.SubscriptionRetention}
 	if cfg.Payer.RulesFile != "" {
 		rules, err := payer.LoadRules(cfg.Resolve(cfg.Payer.RulesFile))
 		if err != nil {

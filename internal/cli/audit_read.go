@@ -138,7 +138,7 @@ func (e *env) auditList(args []string, name, synopsis, defaultFormat string, def
 	case !ok && *filter.identity != "" && (*format == "auditevent" || *format == "cef"):
 		return e.usageError(synopsis, "--identity is for --format ndjson only: --format %s never carries bodies, so leave --identity out", *format)
 	case !ok:
-		return e.usageError(synopsis, "invalid --format %q: want ndjson, auditevent or cef", *format)
+		return e.usageError(synopsis, "invalid --format %q: use ndjson, auditevent or cef", *format)
 	}
 	ids, err := filter.identities()
 	if err != nil {

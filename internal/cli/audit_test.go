@@ -149,7 +149,7 @@ func TestAuditVerifyErrors(t *testing.T) {
 		{[]string{"audit", "verify", "--database", "/nonexistent/x.db"}, "--key is required with --database"},
 		{[]string{"audit", "bogus"}, `unknown audit subcommand "bogus"`},
 		{[]string{"audit", "show", "--decision", "maybe"}, `invalid --decision "maybe"`},
-		{[]string{"audit", "export", "--format", "xml"}, `invalid --format "xml"`},
+		{[]string{"audit", "export", "--format", "xml"}, `gatehouse: error: invalid --format "xml": use ndjson, auditevent or cef`},
 		{[]string{"audit", "export", "--format", "cef", "--identity", "id.txt"}, "--identity is for --format ndjson only"},
 		{[]string{"audit", "prove", "minus-one"}, `invalid entry index "minus-one"`},
 		{[]string{"audit", "prove"}, "missing INDEX"},

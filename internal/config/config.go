@@ -194,7 +194,8 @@ type Strict struct {
 	// UnknownProfiles is the action strict mode takes on a body whose
 	// meta.profile names a profile Gatehouse has not loaded, "reject" (the
 	// default) or "warn". With "warn" the body is forwarded without being
-	// checked against that profile. It applies to every partner.
+	// checked against that profile. A partner's strict_unknown_profiles
+	// replaces it for that partner.
 	UnknownProfiles string `yaml:"unknown_profiles"`
 }
 
@@ -417,6 +418,12 @@ type Payer struct {
 	// Notifications lets the payer service send Subscription notifications
 	// to partners through the outbound listener, as an integration engine.
 	Notifications Notifications `yaml:"notifications"`
+	// SubscriptionRetention is how long a Subscription stays readable,
+	// with its stored events, after it was deleted or its end passed, so
+	// that the partner can read its final $status and fetch missed events.
+	// Zero means subscriptions.DefaultRetention (720h, 30 days); otherwise at
+	// least MinSubscriptionRetention.
+	SubscriptionRetention time.Duration `yaml:"subscription_retention"`
 }
 
 // Notifications contains the payer service's engine credentials toward the
@@ -486,11 +493,26 @@ type Partner struct {
 	// StrictSkip lists interactions exempt from strict mode for this
 	// partner only.
 	StrictSkip []string `yaml:"strict_skip"`
+	// StrictUnknownProfiles replaces strict.unknown_profiles for this
+	// partner, in both directions: "reject" or "warn". Empty means
+	// strict.unknown_profiles.
+	StrictUnknownProfiles string `yaml:"strict_unknown_profiles"`
 }
 
 // StrictOn reports whether strict mode applies to the partner.
 func (f *File) StrictOn(p Partner) bool {
 	return f.Strict.Mode != "off" && (p.Strict == nil || *p.Strict)
+}
+
+// WarnUnknownProfiles reports whether strict mode forwards the partner's
+// bodies that declare a profile Gatehouse has not loaded, unchecked
+// against it, rather than rejecting them: the partner's
+// strict_unknown_profiles when set, otherwise strict.unknown_profiles.
+func (f *File) WarnUnknownProfiles(p Partner) bool {
+	if p.StrictUnknownProfiles != "" {
+		return p.StrictUnknownProfiles == "warn"
+	}
+	return f.Strict.UnknownProfiles == "warn"
 }
 
 // RateLimit is a token bucket: a sustained rate and a burst size.
@@ -543,6 +565,10 @@ const (
 	// source leaves room for the console and a scraper on one machine.
 	DefaultAdminMaxConnections          = 64
 	DefaultAdminMaxConnectionsPerSource = 16
+	// MinSubscriptionRetention is the smallest accepted
+	// payer.subscription_retention. A partner that polls once a day can
+	// still read a Subscription's final $status and its missed events.
+	MinSubscriptionRetention = 24 * time.Hour
 	// MaxHTTP2ConcurrentStreams is the largest accepted
 	// limits.http2_max_concurrent_streams.
 	MaxHTTP2ConcurrentStreams = 1000

@@ -154,6 +154,12 @@ func TestParseErrorsNameKeyPath(t *testing.T) {
 			[]string{`partners[0].strict`, `invalid value "off"`}},
 		{"strict unknown profiles", func(s string) string { return s + "strict:\n  unknown_profiles: allow\n" },
 			[]string{`strict.unknown_profiles`, `invalid value "allow": use reject or warn`}},
+		{"subscription retention too short", func(s string) string { return s + "payer:\n  subscription_retention: 23h\n" },
+			[]string{`payer.subscription_retention`, "23h0m0s is out of range", "at least 24h0m0s", "leave it out for 720h0m0s"}},
+		{"subscription retention negative", func(s string) string { return s + "payer:\n  subscription_retention: -48h\n" },
+			[]string{`payer.subscription_retention`, "-48h0m0s is out of range"}},
+		{"partner strict unknown profiles", func(s string) string { return s + "    strict_unknown_profiles: allow\n" },
+			[]string{`partners[0].strict_unknown_profiles: invalid value`, `invalid value "allow": use reject or warn`}},
 		{"quoted kill switch", func(s string) string { return s + "alerts:\n  kill_switch: \"yes\"\n" },
 			[]string{`alerts.kill_switch`, `invalid value "yes"`}},
 		{"upstream with query", func(s string) string {
@@ -440,5 +446,38 @@ func TestPageTokenLifetimeSet(t *testing.T) {
 	}
 	if f.Policy.PageTokenLifetime != 2*time.Hour {
 		t.Errorf("policy.page_token_lifetime = %v, want 2h", f.Policy.PageTokenLifetime)
+	}
+}
+
+func TestSubscriptionRetentionSet(t *testing.T) {
+	f, err := Parse([]byte(validYAML+"payer:\n  subscription_retention: 72h\n"), "/etc/gatehouse")
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	if f.Payer.SubscriptionRetention != 72*time.Hour {
+		t.Errorf("payer.subscription_retention = %v, want 72h", f.Payer.SubscriptionRetention)
+	}
+}
+
+func TestWarnUnknownProfilesPerPartner(t *testing.T) {
+	tests := []struct {
+		name, global, partner string
+		want                  bool
+	}{
+		{"defaults", "", "", false},
+		{"global warn", "strict:\n  unknown_profiles: warn\n", "", true},
+		{"partner warn", "", "    strict_unknown_profiles: warn\n", true},
+		{"partner reject under global warn", "strict:\n  unknown_profiles: warn\n", "    strict_unknown_profiles: reject\n", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f, err := Parse([]byte(validYAML+tt.partner+tt.global), "/etc/gatehouse")
+			if err != nil {
+				t.Fatalf("Parse: %v", err)
+			}
+			if got := f.WarnUnknownProfiles(f.Partners[0]); got != tt.want {
+				t.Errorf("WarnUnknownProfiles = %v, want %v", got, tt.want)
+			}
+		})
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/gatehouse-health/gatehouse/internal/policy"
 	"github.com/gatehouse-health/gatehouse/internal/scope"
 	"github.com/gatehouse-health/gatehouse/internal/storage"
+	"github.com/gatehouse-health/gatehouse/internal/subscriptions"
 	"github.com/gatehouse-health/gatehouse/internal/token"
 )
 
@@ -161,6 +162,12 @@ func (f *File) validateStrict(v *validator) {
 	for i, p := range f.Partners {
 		check(fmt.Sprintf("partners[%d].strict_skip", i), p.StrictSkip)
 		checkSkipAllowed(v, i, p)
+		switch p.StrictUnknownProfiles {
+		case "", "reject", "warn":
+		default:
+			v.addf(fmt.Sprintf("partners[%d].strict_unknown_profiles", i),
+				"invalid value %q: use reject or warn, or leave it out for strict.unknown_profiles", p.StrictUnknownProfiles)
+		}
 	}
 }
 
@@ -260,6 +267,10 @@ func (f *File) validateUpstream(v *validator) {
 		v.addf("upstream.timeout", "%s is negative", f.Upstream.Timeout)
 	}
 	v.hostPort("payer.listen", f.Payer.Listen)
+	if r := f.Payer.SubscriptionRetention; r != 0 && r < MinSubscriptionRetention {
+		v.addf("payer.subscription_retention", "%s is out of range: use at least %s, or leave it out for %s",
+			r, MinSubscriptionRetention, subscriptions.DefaultRetention)
+	}
 }
 
 func (f *File) validatePartners(v *validator) {

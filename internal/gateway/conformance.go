@@ -16,13 +16,22 @@ func (g *Gateway) strictApplies(ex *exchange) bool {
 		!ex.partner.StrictSkip[ex.fhir.Describe()]
 }
 
+// strictChecker returns the checker for the exchange's partner: its own
+// when set, otherwise Options.Strict.
+func (g *Gateway) strictChecker(ex *exchange) StrictChecker {
+	if ex.partner != nil && ex.partner.StrictChecker != nil {
+		return ex.partner.StrictChecker
+	}
+	return g.opts.Strict
+}
+
 // checkConformance refuses a request body that does not conform to FHIR R4
 // and the interaction's profiles, with the validator's issues.
 func (g *Gateway) checkConformance(ex *exchange) *Refusal {
 	if !g.strictApplies(ex) || len(ex.body) == 0 || isSearch(ex.fhir) {
 		return nil
 	}
-	oo, err := g.opts.Strict.CheckRequest(ex.fhir.Describe(), ex.body)
+	oo, err := g.strictChecker(ex).CheckRequest(ex.fhir.Describe(), ex.body)
 	if err != nil {
 		g.log.Error("strict mode could not validate a request", "exchange", ex.entry.ExchangeID, "error", err)
 		return &Refusal{Status: http.StatusInternalServerError, Code: "exception", Rule: "strict.unavailable",
@@ -63,7 +72,7 @@ func (g *Gateway) checkResponse(ex *exchange, status int, header http.Header, bo
 		return nil
 	}
 	if len(body) == 0 {
-		if status >= 200 && status < 300 && g.opts.Strict.RequiresResponseBody(ex.fhir.Describe()) {
+		if status >= 200 && status < 300 && g.strictChecker(ex).RequiresResponseBody(ex.fhir.Describe()) {
 			msg := "the upstream responded to " + ex.fhir.Describe() + " with no body, but its profile requires one, so nothing was released"
 			return &Refusal{Status: http.StatusBadGateway, Code: "exception", Rule: "strict.response", Message: msg}
 		}
@@ -72,9 +81,9 @@ func (g *Gateway) checkResponse(ex *exchange, status int, header http.Header, bo
 	var oo *outcome.OperationOutcome
 	var err error
 	if status >= 200 && status < 300 {
-		oo, err = g.opts.Strict.CheckResponse(ex.fhir.Describe(), body)
+		oo, err = g.strictChecker(ex).CheckResponse(ex.fhir.Describe(), body)
 	} else {
-		oo, err = g.opts.Strict.CheckErrorResponse(body)
+		oo, err = g.strictChecker(ex).CheckErrorResponse(body)
 	}
 	if err != nil {
 		g.log.Error("strict mode could not validate a response", "exchange", ex.entry.ExchangeID, "error", err)

@@ -86,6 +86,10 @@ type Partner struct {
 	// StrictSkip lists interactions, in allowlist syntax, exempt from
 	// strict mode for this partner.
 	StrictSkip map[string]bool
+	// StrictChecker, when set, replaces Options.Strict for this partner's
+	// exchanges, as a checker with another unknown-profile action does.
+	// Strict mode still applies only when Options.Strict is set.
+	StrictChecker StrictChecker
 	// IssuingCAs, when not nil, returns the SHA-256 fingerprints of the CA
 	// certificates that may issue this partner's client certificates: a
 	// connection is refused unless one of its verified chains passes

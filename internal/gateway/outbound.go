@@ -35,6 +35,9 @@ type OutboundPartner struct {
 	Allowed fhirreq.Allowlist
 	// Strict validates what the engine sends and what the partner returns.
 	Strict bool
+	// StrictChecker, when set, replaces Options.Strict for this partner,
+	// as Partner.StrictChecker does inbound.
+	StrictChecker StrictChecker
 	// Organization is the partner's registered organisation identifier,
 	// which the parties on the partner's side of an outbound payload must
 	// name (see congruence.Checker.CheckOutbound).
@@ -217,7 +220,7 @@ func (g *Gateway) selectPartner(ex *exchange, opts OutboundOptions, targets map[
 		return &Refusal{Status: http.StatusNotFound, Code: "not-found", Rule: "outbound.unknown-partner",
 			Message: "no partner at this path; use /partners/{partner}/fhir/..."}
 	}
-	ex.partner = &Partner{ID: p.ID, Allowed: p.Allowed, Strict: p.Strict, MaxCount: opts.MaxCount}
+	ex.partner = &Partner{ID: p.ID, Allowed: p.Allowed, Strict: p.Strict, StrictChecker: p.StrictChecker, MaxCount: opts.MaxCount}
 	if ex.partner.MaxCount == 0 {
 		ex.partner.MaxCount = policy.DefaultMaxCount
 	}

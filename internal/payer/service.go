@@ -63,6 +63,10 @@ type Options struct {
 	// EventsPerQuery is the page size of Subscription $events. Zero means
 	// subscriptions.MaxEventsPerQuery.
 	EventsPerQuery int
+	// SubscriptionRetention is how long a deleted or ended Subscription
+	// stays readable before it is purged. Zero means
+	// subscriptions.DefaultRetention.
+	SubscriptionRetention time.Duration
 	// Records is the exchange record that receives a control entry for
 	// every operator decision (DecideAsOperator). Nil means operator
 	// decisions are rejected, but the rule table still decides.
@@ -138,6 +142,7 @@ func (s *Service) attach(db *storage.DB, opts Options) error {
 	hub, err := subscriptions.New(db, subscriptions.Options{
 		FHIRBase: opts.FHIRBase, Partners: opts.Partners, Delivery: opts.Delivery,
 		Now: s.now, NewID: s.newID, Logger: s.log, EventsPerQuery: opts.EventsPerQuery,
+		Retention: opts.SubscriptionRetention,
 	})
 	if err != nil {
 		return fmt.Errorf("payer: %w", err)

@@ -77,7 +77,7 @@ var policyChecks = []Check{
 		ID: "GH-POL-004", Control: "C9", Severity: High, Mode: ModeConfig,
 		Title:       "Strict profile validation on for every partner and direction",
 		Rationale:   "Without profile validation, malformed or forged resources (wrong identifiers, missing required elements, broken invariants) reach the payer's engine or the EHR.",
-		Remediation: "Keep strict.mode at enforce (the default), and remove partners[].strict: false and the strict.skip and partners[].strict_skip entries once the partner's payloads conform. Leave strict.unknown_profiles at reject and load the packages that partners declare.",
+		Remediation: "Keep strict.mode at enforce (the default), and remove partners[].strict: false and the strict.skip and partners[].strict_skip entries once the partner's payloads conform. Leave strict.unknown_profiles and partners[].strict_unknown_profiles at reject and load the packages that partners declare.",
 		config:      checkStrictMode,
 	},
 	{
@@ -362,6 +362,14 @@ func checkStrictMode(t *Target) []result {
 	if t.Config != nil && t.Config.Strict.UnknownProfiles == "warn" {
 		out = append(out, failAt(Medium, "strict.unknown_profiles",
 			"a resource declaring a profile no loaded package defines passes unchecked against that profile"))
+	}
+	if t.Config != nil {
+		for i, p := range t.Config.Partners {
+			if p.StrictUnknownProfiles == "warn" {
+				out = append(out, failAt(Medium, fmt.Sprintf("partners[%d].strict_unknown_profiles", i),
+					"a resource from or to partner %q declaring a profile no loaded package defines passes unchecked against that profile", p.ID))
+			}
+		}
 	}
 	if len(out) == 0 {
 		out = append(out, pass("", "strict mode is on everywhere"))

@@ -260,6 +260,9 @@ var checkCases = []checkCase{
 	{"GH-POL-004", "unknown profiles warned", func(t *testing.T, fx *fixture, tg *Target) {
 		cfgOf(tg).Strict.UnknownProfiles = "warn"
 	}, Fail, Medium},
+	{"GH-POL-004", "partner unknown profiles warned", func(t *testing.T, fx *fixture, tg *Target) {
+		cfgOf(tg).Partners[0].StrictUnknownProfiles = "warn"
+	}, Fail, Medium},
 	{"GH-POL-004", "on", func(t *testing.T, fx *fixture, tg *Target) {
 		tg.settings.strictMode = []strictSwitch{{key: "strict.mode", where: "every partner", on: true}}
 	}, Pass, 0},
