@@ -121,10 +121,10 @@ func TestEvidenceNotReplacedBySmallerCheckpoint(t *testing.T) {
 		var syncs atomic.Int64
 		real := l.syncCommits
 		// Set before the first append, whose queue send orders it before
-		// the writer's reads. The syncs are: entry 0; entry 1 before the
-		// checkpoint of 2 is stored; that checkpoint; entry 3 before the
-		// checkpoint of 4 is stored. The fifth, of the checkpoint of 4,
-		// waits for resume.
+		// the writer's reads. The first four syncs cover entry 0, entry 1
+		// before its checkpoint is stored, that checkpoint of 2, and entry
+		// 3 before its checkpoint is stored. The fifth, of the checkpoint
+		// of 4, waits for resume.
 		l.syncCommits = func() error {
 			if syncs.Add(1) == 5 {
 				close(syncing)

@@ -451,8 +451,8 @@ func (l *Log) storeCheckpoint(ctx context.Context, head Checkpoint) (*SignedChec
 		return fail(err)
 	}
 	now := l.opts.Now()
-	// refresh fails unless the stored tree extends the one this writer
-	// holds, which is the tree head names or one extending it.
+	// refresh fails unless the stored tree extends the tree this writer
+	// holds, which is the tree of head or a larger one.
 	if err := l.refresh(ctx, l.stmts.In(tx), now); err != nil {
 		return fail(err)
 	}
