@@ -118,8 +118,8 @@ func TestCrashDurability(t *testing.T) {
 // and checks that the checkpoint of the close covers every entry. A kill
 // after a batch commit and before its checkpoint is stored leaves entries
 // that no checkpoint covers, and the next writer must sign them.
-// NOTE: the check can fail only when the last kill left such entries,
-// which depends on when the kill lands; it did in one of two tries.
+// NOTE: the check can fail only when the last kill left such entries.
+// That depends on when the kill lands, and it did in one of two tries.
 func checkCoveredAfterReopen(t *testing.T, dir string, key note.Verifier) {
 	t.Helper()
 	signer, err := LoadSigner(filepath.Join(dir, "signing.key"))
