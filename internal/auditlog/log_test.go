@@ -599,26 +599,111 @@ func TestShredStopsWhenSyncFailsMidway(t *testing.T) {
 	}
 }
 
-// On SQLite a commit that signs a checkpoint runs on the full-sync handle,
-// so the checkpoint is on disk before any reader can see it. Other commits
-// run on the deferred-sync handle.
-func TestCheckpointCommitsWithFullSync(t *testing.T) {
-	l, _, _ := newTestLog(t, func(o *Options) { o.CheckpointEvery = 4 })
+// A checkpoint is stored only after an fsync of the write-ahead log has
+// made the entries it covers durable, so with every fsync failing no
+// reader ever sees one.
+func TestCheckpointStoredOnlyAfterSync(t *testing.T) {
+	var publishErrs []string
+	var mu sync.Mutex
+	l, db, _ := newTestLog(t, func(o *Options) {
+		o.CheckpointEvery = 1
+		o.OnPublishError = func(sink string, _ int64, err error) {
+			mu.Lock()
+			publishErrs = append(publishErrs, sink+": "+err.Error())
+			mu.Unlock()
+		}
+	})
 	if l.wdb == l.db {
 		t.Fatal("the writer has no deferred-sync handle on SQLite")
 	}
-	// Appends return after the writer has updated its state, and the
-	// writer then waits, so the test may read that state.
-	appendN(t, l, 2)
-	// Two entries are uncovered, and the checkpoint is due at four.
-	if h, _, signs := l.handleFor(1, false); h != l.wdb || signs {
-		t.Errorf("commit of a third entry: full-sync handle %v, signs %v; want the deferred handle, no checkpoint", h == l.db, signs)
+	restore := storage.FailLogSyncsForTest()
+	defer restore()
+
+	// AppendCommitted returns after the commit, before any fsync.
+	if _, err := l.AppendCommitted(context.Background(), testEntry(0, 64)); err != nil {
+		t.Fatalf("AppendCommitted = %v", err)
 	}
-	if h, _, signs := l.handleFor(2, false); h != l.db || !signs {
-		t.Errorf("commit reaching four entries: full-sync handle %v, signs %v; want the full-sync handle and a checkpoint", h == l.db, signs)
+	// Close waits for the writer, which has tried to store a checkpoint.
+	l.Close(context.Background())
+
+	var entries, checkpoints int
+	if err := db.QueryRowContext(context.Background(), "SELECT count(*) FROM audit_entries").Scan(&entries); err != nil {
+		t.Fatal(err)
 	}
-	if h, _, signs := l.handleFor(0, true); h != l.db || !signs {
-		t.Errorf("forced checkpoint: full-sync handle %v, signs %v; want the full-sync handle and a checkpoint", h == l.db, signs)
+	if err := db.QueryRowContext(context.Background(), "SELECT count(*) FROM audit_checkpoints").Scan(&checkpoints); err != nil {
+		t.Fatal(err)
+	}
+	if entries != 1 {
+		t.Errorf("stored entries = %d, want 1", entries)
+	}
+	if checkpoints != 0 {
+		t.Errorf("stored checkpoints with every fsync failing = %d, want 0", checkpoints)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(publishErrs) == 0 {
+		t.Error("OnPublishError was not called for the checkpoint that could not be stored")
+	}
+}
+
+// gateProbeSigner signs with a log key, after a write to the log's SQLite
+// file through another handle. That write needs the file's write gate, so
+// it fails when the log signs with the gate held.
+type gateProbeSigner struct {
+	note.Signer
+	db    *storage.DB
+	mu    sync.Mutex
+	calls int
+	err   error
+}
+
+func (s *gateProbeSigner) Sign(msg []byte) ([]byte, error) {
+	// The timeout only ends the wait of a writer that signs under the
+	// gate; a correct writer never waits for it.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := s.db.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS gate_probe (x INTEGER)")
+	s.mu.Lock()
+	s.calls++
+	if err != nil && s.err == nil {
+		s.err = err
+	}
+	s.mu.Unlock()
+	return s.Signer.Sign(msg)
+}
+
+// The writer signs a checkpoint without the SQLite write gate, so other
+// writers of the file can commit meanwhile.
+func TestCheckpointSignedWithoutWriteGate(t *testing.T) {
+	probe := &gateProbeSigner{}
+	l, db, keys := newTestLog(t, func(o *Options) {
+		o.CheckpointEvery = 2
+		probe.Signer = o.Signer
+		o.Signer = probe
+	})
+	probe.db = db
+	appendN(t, l, 4)
+	if err := l.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+
+	probe.mu.Lock()
+	defer probe.mu.Unlock()
+	if probe.calls == 0 {
+		t.Fatal("the writer signed no checkpoint")
+	}
+	if probe.err != nil {
+		t.Errorf("a write during signing failed, so the writer signed with the gate held: %v", probe.err)
+	}
+	rep, err := Verify(context.Background(), db, VerifyOptions{LogKey: keys.verifier})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Problems) != 0 {
+		t.Errorf("verify found problems: %v", rep.Problems)
+	}
+	if rep.Latest == nil || rep.Latest.Size != 4 {
+		t.Errorf("verify: latest checkpoint %v, want one of size 4", rep.Latest)
 	}
 }
 

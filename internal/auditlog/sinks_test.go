@@ -121,10 +121,12 @@ func TestEvidenceNotReplacedBySmallerCheckpoint(t *testing.T) {
 		var syncs atomic.Int64
 		real := l.syncCommits
 		// Set before the first append, whose queue send orders it before
-		// the writer's reads. The third sync, of the checkpoint of 4
-		// entries, waits for resume.
+		// the writer's reads. The first four syncs cover entry 0, entry 1
+		// before its checkpoint is stored, that checkpoint of 2, and entry
+		// 3 before its checkpoint is stored. The fifth, of the checkpoint
+		// of 4, waits for resume.
 		l.syncCommits = func() error {
-			if syncs.Add(1) == 3 {
+			if syncs.Add(1) == 5 {
 				close(syncing)
 				<-resume
 			}

@@ -174,9 +174,6 @@ type Log struct {
 	// the fsync (storage.SyncCommits). On PostgreSQL it is the Reader's
 	// handle.
 	wdb *storage.DB
-	// cpStmts are the writer's statements on the Reader's handle, for the
-	// transactions that sign a checkpoint; stmts when both handles are one.
-	cpStmts *storage.Statements
 	// syncCommits makes the writer's commits durable: wdb.SyncCommits,
 	// replaced by tests to make it fail.
 	syncCommits func() error
@@ -241,10 +238,6 @@ func Open(ctx context.Context, db *storage.DB, opts Options) (*Log, error) {
 		opts:        opts,
 		queue:       make(chan *pending, opts.QueueSize),
 		done:        make(chan struct{}),
-	}
-	l.cpStmts = l.stmts
-	if wdb != db {
-		l.cpStmts = storage.NewStatements(db)
 	}
 	if l.lockKey, err = appendLockKey(ctx, db); err != nil {
 		l.closeWriterDB()
@@ -334,9 +327,6 @@ func (l *Log) Close(ctx context.Context) error {
 	}
 	// The writer has exited, so nothing uses its statements any more.
 	l.stmts.Close()
-	if l.cpStmts != l.stmts {
-		l.cpStmts.Close()
-	}
 	err := l.pub.close(ctx)
 	if cerr := l.closeWriterDB(); err == nil {
 		err = cerr

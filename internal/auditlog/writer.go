@@ -54,9 +54,8 @@ type writerState struct {
 	cpSize  int64 // size of the latest checkpoint
 	signed  int64 // size of the latest checkpoint this writer signed
 	cpAt    time.Time
-	lastAt  time.Time // time of the latest commit
-	stale   bool      // a commit failed: reload the tree before the next
-	kek     *kek      // key-encryption key in use; nil before the first batch
+	stale   bool // a commit failed: reload the tree before the next
+	kek     *kek // key-encryption key in use; nil before the first batch
 	kekUses int64
 }
 
@@ -211,11 +210,13 @@ func appendReady[T any](batch []T, ch <-chan T, limit int) []T {
 // commit writes batch, and the entries queued while it waited for the
 // append lock, in one transaction, and reports to every caller: to those
 // of AppendCommitted at once, to the others after the sync. A commit that
-// no caller and no checkpoint waits on is left to the next sync.
+// no caller waits on is left to the next sync. When the commit makes a
+// checkpoint due, the writer syncs, reports the batch and stores the
+// checkpoint (storeCheckpoint) before it takes the next batch.
 func (l *Log) commit(batch []*pending) {
 	ctx, cancel := context.WithTimeout(context.Background(), l.opts.CommitTimeout)
 	defer cancel()
-	results, batch, cp, err := l.commitTx(ctx, batch, false)
+	results, batch, head, err := l.commitTx(ctx, batch, false)
 	if err != nil {
 		failBatch(batch, err)
 		return
@@ -229,10 +230,30 @@ func (l *Log) commit(batch []*pending) {
 		batch[waiting], results[waiting] = p, results[i]
 		waiting++
 	}
-	if waiting == 0 && cp == nil {
+	batch, results = batch[:waiting], results[:waiting]
+	if head == nil {
+		if waiting > 0 {
+			l.toSync <- committed{batch: batch, results: results}
+		}
 		return
 	}
-	l.toSync <- committed{batch: batch[:waiting], results: results[:waiting], cp: cp}
+	// storeCheckpoint syncs first, so the batch is durable once it
+	// returns, whether or not the checkpoint was stored.
+	cp, err := l.storeCheckpoint(ctx, *head)
+	if errors.Is(err, errCheckpointSync) {
+		failBatch(batch, err)
+	} else {
+		for i, p := range batch {
+			p.done <- results[i]
+		}
+	}
+	if err != nil {
+		l.reportPublish("checkpoint", head.Size, err)
+		return
+	}
+	if cp != nil {
+		l.toSync <- committed{cp: cp}
+	}
 }
 
 // failBatch reports err to every caller of batch.
@@ -323,31 +344,35 @@ func (l *Log) checkpointIfBehind(closing bool) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), l.opts.CommitTimeout)
 	defer cancel()
-	// The interval has passed or the log is closing, so the commit must
-	// sign whatever the tree holds.
-	_, _, cp, err := l.commitTx(ctx, nil, true)
+	// The interval has passed or the log is closing, so the checkpoint
+	// must cover whatever the tree holds. The transaction only reads the
+	// tree state, which another writer may have changed.
+	_, _, head, err := l.commitTx(ctx, nil, true)
+	if err == nil && head != nil {
+		var cp *SignedCheckpoint
+		if cp, err = l.storeCheckpoint(ctx, *head); cp != nil {
+			l.toSync <- committed{cp: cp}
+		}
+	}
 	if err != nil {
 		l.reportPublish("checkpoint", w.tree.size, err)
-		return
-	}
-	if cp != nil {
-		l.toSync <- committed{cp: cp}
 	}
 }
 
-// commitTx appends batch and, when due or forced, signs a checkpoint, in
-// one transaction that holds the append lock. A non-empty batch grows by
-// the entries queued while the writer waited for the lock, so one commit
-// and one fsync serve them all. The lock may be held by a replica or, on
-// SQLite, by another writer of this process such as the payer service.
-// It returns the batch it wrote, with one result per entry. On failure it
-// restores the in-memory state and marks it stale, because the database
-// may or may not hold the transaction. The batch returned with an error
-// lists every caller that must get it.
-func (l *Log) commitTx(ctx context.Context, batch []*pending, force bool) ([]appendResult, []*pending, *SignedCheckpoint, error) {
+// commitTx appends batch in one transaction that holds the append lock,
+// and returns the tree head a checkpoint must sign when one is due or
+// forced. A non-empty batch grows by the entries queued while the writer
+// waited for the lock, so one commit and one fsync serve them all. The
+// lock may be held by a replica or, on SQLite, by another writer of this
+// process such as the payer service. It returns the batch it wrote, with
+// one result per entry. On failure it restores the in-memory state and
+// marks it stale, because the database may or may not hold the
+// transaction. The batch returned with an error lists every caller that
+// must get it.
+func (l *Log) commitTx(ctx context.Context, batch []*pending, force bool) ([]appendResult, []*pending, *Checkpoint, error) {
 	w := &l.w
 	saved := *w
-	fail := func(err error) ([]appendResult, []*pending, *SignedCheckpoint, error) {
+	fail := func(err error) ([]appendResult, []*pending, *Checkpoint, error) {
 		*w = saved
 		w.stale = true
 		return nil, batch, nil, err
@@ -356,8 +381,7 @@ func (l *Log) commitTx(ctx context.Context, batch []*pending, force bool) ([]app
 	if f := l.syncErr.Load(); f != nil {
 		return fail(f.err)
 	}
-	h, st, signs := l.handleFor(int64(len(batch)), force)
-	tx, err := h.BeginTx(ctx, nil)
+	tx, err := l.wdb.BeginTx(ctx, nil)
 	if err != nil {
 		return fail(err)
 	}
@@ -369,53 +393,80 @@ func (l *Log) commitTx(ctx context.Context, batch []*pending, force bool) ([]app
 		batch = l.collect(batch)
 	}
 	now := l.opts.Now()
-	if err := l.refresh(ctx, st.In(tx), now); err != nil {
+	if err := l.refresh(ctx, l.stmts.In(tx), now); err != nil {
 		return fail(err)
 	}
-	w.lastAt = now
 	var results []appendResult
 	if len(batch) > 0 {
-		if results, err = l.writeEntries(ctx, tx, st, batch, now); err != nil {
+		if results, err = l.writeEntries(ctx, tx, l.stmts, batch, now); err != nil {
 			return fail(err)
 		}
 	}
-	var cp *SignedCheckpoint
-	size := w.tree.size
-	if signs && l.checkpointDueAt(size, now, force) {
-		if cp, err = l.writeCheckpoint(ctx, tx, now); err != nil {
-			return fail(err)
-		}
+	var head *Checkpoint
+	if l.checkpointDueAt(w.tree.size, now, force) {
+		head = &Checkpoint{Origin: l.opts.Origin, Size: w.tree.size, Hash: w.tree.root()}
 	}
 	if err := tx.Commit(); err != nil {
 		return fail(err)
 	}
-	return results, batch, cp, nil
+	return results, batch, head, nil
 }
 
-// handleFor returns the handle and statements for a commit of n entries,
-// and whether that commit may sign a checkpoint. A transaction that signs
-// one commits with a full sync, so that no reader sees the checkpoint
-// before it is on disk. A power loss would otherwise lose a checkpoint
-// that a receipt may already have quoted, and the log would sign another
-// tree of that size, which looks like a fork. The fsync also covers the
-// log's earlier commits.
-func (l *Log) handleFor(n int64, force bool) (*storage.DB, *storage.Statements, bool) {
-	if l.wdb == l.db {
-		return l.db, l.stmts, true
-	}
-	if l.checkpointDue(n, force) {
-		return l.db, l.cpStmts, true
-	}
-	return l.wdb, l.stmts, false
-}
+// errCheckpointSync marks a storeCheckpoint error from the sync of the
+// entries, which their callers must get too.
+var errCheckpointSync = errors.New("auditlog: sync before checkpoint")
 
-// checkpointDue reports whether a commit of n more entries would sign a
-// checkpoint. The writer decides before the transaction, with the tree
-// size and the time of its last commit: on SQLite no other writer appends,
-// and on PostgreSQL both handles are one. It reads no clock, so that each
-// commit reads the time once, after it holds the append lock.
-func (l *Log) checkpointDue(n int64, force bool) bool {
-	return l.checkpointDueAt(l.w.tree.size+n, l.w.lastAt, force)
+// storeCheckpoint signs head, a tree head this writer committed, and
+// stores it, with the append lock held only for the insert. It first
+// syncs the log's commits, so the entries head covers are on disk before
+// any reader can see the checkpoint. The checkpoint row itself is synced
+// by syncLoop before it is published. A power loss may lose that row
+// after a receipt quoted it, but not the entries under it, so the next
+// checkpoint of that size signs the same tree and the note comes out
+// identical, because Ed25519 signatures are deterministic. It returns nil
+// when another writer stored a checkpoint of head's size or larger
+// meanwhile.
+func (l *Log) storeCheckpoint(ctx context.Context, head Checkpoint) (*SignedCheckpoint, error) {
+	if err := l.syncOnce(); err != nil {
+		return nil, fmt.Errorf("%w: %w", errCheckpointSync, err)
+	}
+	msg, err := SignCheckpoint(head, l.opts.Signer)
+	if err != nil {
+		return nil, err
+	}
+
+	w := &l.w
+	saved := *w
+	fail := func(err error) (*SignedCheckpoint, error) {
+		*w = saved
+		w.stale = true
+		return nil, err
+	}
+	tx, err := l.wdb.BeginTx(ctx, nil)
+	if err != nil {
+		return fail(err)
+	}
+	defer tx.Rollback()
+	if err := l.lockAppends(ctx, tx); err != nil {
+		return fail(err)
+	}
+	now := l.opts.Now()
+	// refresh fails unless the stored tree extends the tree this writer
+	// holds, which is the tree of head or a larger one.
+	if err := l.refresh(ctx, l.stmts.In(tx), now); err != nil {
+		return fail(err)
+	}
+	if head.Size <= w.cpSize {
+		return nil, tx.Commit()
+	}
+	if _, err := tx.ExecContext(ctx, sqlInsertCheckpoint, head.Size, msg, now.UnixNano()); err != nil {
+		return fail(err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fail(err)
+	}
+	w.cpSize, w.cpAt, w.signed = head.Size, now, head.Size
+	return &SignedCheckpoint{Checkpoint: head, Note: msg}, nil
 }
 
 // checkpointDueAt reports whether a tree of size, at now, needs a new
@@ -679,21 +730,6 @@ func (l *Log) insertRows(ctx context.Context, tx storage.PreparedTx, prefix stri
 		args = args[n*cols:]
 	}
 	return nil
-}
-
-// writeCheckpoint signs the current tree head and inserts it.
-func (l *Log) writeCheckpoint(ctx context.Context, tx *sql.Tx, now time.Time) (*SignedCheckpoint, error) {
-	w := &l.w
-	c := Checkpoint{Origin: l.opts.Origin, Size: w.tree.size, Hash: w.tree.root()}
-	msg, err := SignCheckpoint(c, l.opts.Signer)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := tx.ExecContext(ctx, sqlInsertCheckpoint, c.Size, msg, now.UnixNano()); err != nil {
-		return nil, err
-	}
-	w.cpSize, w.cpAt, w.signed = c.Size, now, c.Size
-	return &SignedCheckpoint{Checkpoint: c, Note: msg}, nil
 }
 
 func (l *Log) reportPublish(sink string, size int64, err error) {
