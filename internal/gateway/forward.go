@@ -143,7 +143,7 @@ func (g *Gateway) roundTrip(ctx context.Context, ex *exchange) (int, http.Header
 	if !ok {
 		body, err = httpbody.Read(resp.Body, resp.ContentLength, limit)
 		if err != nil {
-			return 0, nil, nil, upstreamFailure(err)
+			return 0, nil, nil, unreadableResponse(err)
 		}
 	}
 	if int64(len(body)) > limit {
@@ -324,6 +324,19 @@ func upstreamFailure(err error) *Refusal {
 	}
 	return &Refusal{Status: http.StatusBadGateway, Code: "transient", Rule: "upstream.unavailable",
 		Message: "the upstream could not be reached"}
+}
+
+// unreadableResponse returns the refusal for a response whose headers
+// arrived but whose body could not be read: a malformed chunk, a body
+// shorter than its Content-Length, or a connection closed mid-body. The
+// upstream was reached, so upstream.unavailable would send an operator to
+// the network instead of to the engine's framing.
+func unreadableResponse(err error) *Refusal {
+	if errors.Is(err, context.DeadlineExceeded) || isTimeout(err) {
+		return upstreamFailure(err)
+	}
+	return &Refusal{Status: http.StatusBadGateway, Code: "exception", Rule: "upstream.unreadable",
+		Message: "the upstream response body could not be read"}
 }
 
 // statusClientClosedRequest is the status recorded for a request the
