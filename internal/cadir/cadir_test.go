@@ -193,6 +193,19 @@ func TestIndexStrict(t *testing.T) {
 
 // Init makes missing parent directories, so that CAs can sit side by side
 // under one new directory.
+func TestInitIntoEmptyDirectory(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ca")
+	if err := os.Mkdir(path, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Init(path, InitOptions{}); err != nil {
+		t.Fatalf("Init into an empty directory: %v", err)
+	}
+	if _, err := Open(path); err != nil {
+		t.Errorf("Open after Init: %v", err)
+	}
+}
+
 func TestInitMakesParents(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "ca", "partner")
 	if _, err := Init(path, InitOptions{}); err != nil {

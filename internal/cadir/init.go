@@ -90,6 +90,12 @@ func Init(path string, opts InitOptions) (*Dir, error) {
 	if err != nil {
 		return nil, err
 	}
+	// os.Rename does not replace a directory, not even an empty one, so
+	// the empty directory that checkFreePath accepted is removed first.
+	// os.Remove fails if a file appeared in it since the check.
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("cadir: cannot replace the empty directory %s: %w", path, err)
+	}
 	if err := os.Rename(tmp, path); err != nil {
 		return nil, fmt.Errorf("cadir: %w", err)
 	}

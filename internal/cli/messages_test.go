@@ -67,6 +67,11 @@ func checkHelp(t *testing.T, args []string) {
 		if m := typeNamePlaceholder.FindString(stdout); m != "" {
 			t.Errorf("option %q shows a Go type as its value; name the value in the flag's usage, such as `MODE`", strings.TrimSpace(m))
 		}
+		for _, line := range strings.Split(stdout, "\n") {
+			if strings.Count(line, "(default ") > 1 {
+				t.Errorf("an option states its default twice: %q", strings.TrimSpace(line))
+			}
+		}
 		for _, name := range optionsMissingFromUsage(stdout) {
 			t.Errorf("the usage line leaves out --%s, which the options list", name)
 		}

@@ -81,7 +81,8 @@ type scopeList struct {
 // scopeFlag defines --scope on fs with the default scopes def.
 func scopeFlag(fs *flag.FlagSet, def string) *scopeList {
 	s := &scopeList{scopes: strings.Fields(def)}
-	fs.Var(s, "scope", "space-separated `SCOPES` to request, such as \"system/Claim.rs system/Claim.$submit\"; may be repeated (default \""+def+"\")")
+	// The flag package appends the default itself, from s.String().
+	fs.Var(s, "scope", "space-separated `SCOPES` to request, such as \"system/Claim.rs system/Claim.$submit\"; may be repeated")
 	return s
 }
 

@@ -28,7 +28,12 @@ func (e *env) tokenKeygen(args []string) int {
 	if code, ok := e.parse(fs, tokenKeygenSynopsis, args); !ok {
 		return code
 	}
-	if *name == "" || *name != filepath.Base(*name) || *name == "." || *name == ".." {
+	if *name == "" {
+		e.errorf("missing --name: it names the two key files, such as the partner id")
+		e.hint("usage: %s", tokenKeygenSynopsis)
+		return 2
+	}
+	if *name != filepath.Base(*name) || *name == "." || *name == ".." {
 		e.errorf("invalid --name %q: it names the files and must be a plain file name", *name)
 		e.hint("usage: %s", tokenKeygenSynopsis)
 		return 2

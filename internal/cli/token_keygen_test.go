@@ -43,10 +43,16 @@ func TestTokenKeygen(t *testing.T) {
 	for _, args := range [][]string{
 		{"token", "keygen", "--name", "../escape", "--out", dir},
 		{"token", "keygen", "--name", "x", "--alg", "HS256", "--out", dir},
-		{"token", "keygen", "--out", dir},
 	} {
 		if code, _, stderr := run(t, context.Background(), args...); code != 2 || !strings.Contains(stderr, "gatehouse: error: invalid") {
 			t.Errorf("%v: exit code %d, stderr %q; want a usage error", args[1:], code, stderr)
 		}
+	}
+	code, _, stderr = run(t, context.Background(), "token", "keygen", "--out", dir)
+	if code != 2 {
+		t.Errorf("keygen without --name: exit code %d, want 2", code)
+	}
+	if !strings.Contains(stderr, "gatehouse: error: missing --name") {
+		t.Errorf("keygen without --name: stderr %q, want a missing --name error", stderr)
 	}
 }
