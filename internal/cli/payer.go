@@ -447,8 +447,10 @@ func (e *env) payerDecide(svc *payer.Service, a decideArgs) int {
 
 	res, err := svc.DecideAsOperator(e.ctx, payer.ItemDecision{PreAuthRef: ref, Sequence: seq, Action: action, By: "operator:" + operatorName()})
 	if errors.Is(err, payer.ErrNotPended) {
-		e.errorf("item %d of %s is not pended", seq, ref)
-		e.hint("run 'gatehouse payer pended' to list the pended items")
+		// Two administrators, or an administrator and pend_then, may
+		// decide the same item at once, and only the first decision counts.
+		e.errorf("item %d of %s is not pended: it was decided already, or the authorization has no item %d", seq, ref, seq)
+		e.hint("run 'gatehouse payer pended' to list the pended items; 'gatehouse audit show --interaction payer.decide' lists the decisions administrators made")
 		return 1
 	}
 	if res != nil && err != nil {
