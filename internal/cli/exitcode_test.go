@@ -106,3 +106,20 @@ func TestScopeListRepeats(t *testing.T) {
 		t.Errorf("default scope %q, want %q", got, want)
 	}
 }
+
+// TestScopeFlagHelpDefault requires the help of --scope to state its
+// default once.
+func TestScopeFlagHelpDefault(t *testing.T) {
+	fs := (&env{}).flags("test")
+	scopeFlag(fs, "system/Default.rs system/Other.rs")
+	var help strings.Builder
+	fs.SetOutput(&help)
+	fs.PrintDefaults()
+
+	if n := strings.Count(help.String(), "(default"); n != 1 {
+		t.Errorf("help names a default %d times, want once:\n%s", n, help.String())
+	}
+	if !strings.Contains(help.String(), "system/Default.rs system/Other.rs") {
+		t.Errorf("help does not name the default scopes:\n%s", help.String())
+	}
+}

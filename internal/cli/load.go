@@ -126,7 +126,7 @@ func (e *env) load(args []string) int {
 	if err != nil {
 		e.errorf("%v", err)
 		if partnerTarget != nil {
-			e.hint("%s", partnerTokenHint(err, partnerTarget.PublicURL))
+			e.hint("%s", partnerTokenHint(err, "--target", partnerTarget.PublicURL))
 		}
 		return 1
 	}

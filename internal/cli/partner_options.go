@@ -81,7 +81,8 @@ type scopeList struct {
 // scopeFlag defines --scope on fs with the default scopes def.
 func scopeFlag(fs *flag.FlagSet, def string) *scopeList {
 	s := &scopeList{scopes: strings.Fields(def)}
-	// The flag package appends the default itself, from s.String().
+	// flag appends "(default ...)" itself, because the value's String
+	// differs from that of a zero scopeList.
 	fs.Var(s, "scope", "space-separated `SCOPES` to request, such as \"system/Claim.rs system/Claim.$submit\"; may be repeated")
 	return s
 }

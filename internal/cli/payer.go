@@ -294,12 +294,7 @@ func (e *env) withRecordedService(target string, cfg *config.File, cfgPath strin
 		l, err := app.OpenRecord(e.ctx, cfg, db, slog.New(slog.DiscardHandler))
 		if err != nil {
 			e.errorf("exchange record: %v", err)
-			if errors.Is(err, auditlog.ErrNotExtended) {
-				e.notExtendedHint(cfg, cfgPath)
-			}
-			if hint := missingDirHint(err, cfgPath); hint != "" {
-				e.hint("%s", hint)
-			}
+			e.recordOpenHint(err, cfg, cfgPath)
 			return 1
 		}
 		defer l.Close(context.WithoutCancel(e.ctx))
@@ -447,8 +442,10 @@ func (e *env) payerDecide(svc *payer.Service, a decideArgs) int {
 
 	res, err := svc.DecideAsOperator(e.ctx, payer.ItemDecision{PreAuthRef: ref, Sequence: seq, Action: action, By: "operator:" + operatorName()})
 	if errors.Is(err, payer.ErrNotPended) {
-		e.errorf("item %d of %s is not pended", seq, ref)
-		e.hint("run 'gatehouse payer pended' to list the pended items")
+		// Two administrators, or an administrator and pend_then, may
+		// decide the same item at once, and only the first decision counts.
+		e.errorf("item %d of %s is not pended: it was decided already, or the authorization has no item %d", seq, ref, seq)
+		e.hint("run 'gatehouse payer pended' to list the pended items; 'gatehouse audit show --interaction payer.decide' lists the decisions administrators made")
 		return 1
 	}
 	if res != nil && err != nil {
@@ -472,4 +469,18 @@ func operatorName() string {
 		return u
 	}
 	return "cli"
+}
+
+// recordOpenHint explains why payer decide could not open the exchange
+// record of cfg, when the user can act on it.
+func (e *env) recordOpenHint(err error, cfg *config.File, cfgPath string) {
+	if errors.Is(err, auditlog.ErrNotExtended) {
+		e.notExtendedHint(cfg, cfgPath)
+	}
+	if hint := missingDirHint(err, cfgPath); hint != "" {
+		e.hint("%s", hint)
+	}
+	if storage.SQLState(err) == pgDeadlockDetected {
+		e.hint("PostgreSQL aborted opening the exchange record in a deadlock with the writes of another process on the same database, such as a replica serving traffic; no decision was made, so run the command again")
+	}
 }

@@ -79,6 +79,12 @@ func TestPayerPendedAndDecide(t *testing.T) {
 	if code != 1 || !strings.Contains(stderr, "is not pended") || !strings.Contains(stderr, "gatehouse: hint:") {
 		t.Errorf("second decide: code %d stderr %q", code, stderr)
 	}
+	if !strings.Contains(stderr, "it was decided already") {
+		t.Errorf("second decide does not say the item was decided already: %q", stderr)
+	}
+	if !strings.Contains(stderr, "audit show --interaction payer.decide") {
+		t.Errorf("second decide does not say where to find the earlier decision: %q", stderr)
+	}
 	code, out, _ = run(t, ctx, "payer", "pended", "--database", db)
 	if code != 0 || !strings.Contains(out, "no pended items") {
 		t.Errorf("pended after the decision: code %d stdout %q", code, out)

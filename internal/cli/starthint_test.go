@@ -125,6 +125,36 @@ func TestStartHintPostgresMissingSchema(t *testing.T) {
 	}
 }
 
+// TestStartHintPostgresDeadlock requires the hint for a start that
+// PostgreSQL aborted in a deadlock to say that starting again is safe.
+func TestStartHintPostgresDeadlock(t *testing.T) {
+	err := fmt.Errorf("audit: auditlog: create schema: %w", &pgconn.PgError{Code: "40P01", Message: "deadlock detected"})
+	hint := startHintOf(err, "postgres://gatehouse@db.payer.internal/gatehouse?search_path=gatehouse")
+	if !strings.Contains(hint, "gatehouse: hint: PostgreSQL aborted the start in a deadlock") {
+		t.Errorf("hint %q does not name the deadlock", hint)
+	}
+	if !strings.Contains(hint, "start the gateway again") {
+		t.Errorf("hint %q does not say to start again", hint)
+	}
+}
+
+// TestPayerDecideDeadlockHint requires payer decide, which opens the
+// exchange record while replicas may append, to say that running it again
+// is safe after a deadlock.
+func TestPayerDecideDeadlockHint(t *testing.T) {
+	err := fmt.Errorf("audit: auditlog: create schema: %w", &pgconn.PgError{Code: "40P01", Message: "deadlock detected"})
+	var out bytes.Buffer
+	e := &env{ctx: context.Background(), stdout: &out, stderr: &out}
+	e.recordOpenHint(err, nil, "gatehouse.yaml")
+
+	if !strings.Contains(out.String(), "gatehouse: hint: PostgreSQL aborted opening the exchange record in a deadlock") {
+		t.Errorf("hint %q does not name the deadlock", out.String())
+	}
+	if !strings.Contains(out.String(), "no decision was made, so run the command again") {
+		t.Errorf("hint %q does not say to run the command again", out.String())
+	}
+}
+
 func startHintOf(err error, databaseURL string) string {
 	var out bytes.Buffer
 	e := &env{ctx: context.Background(), stdout: &out, stderr: &out}

@@ -70,7 +70,7 @@ func (e *env) token(args []string) int {
 	if err != nil {
 		e.errorf("%v", err)
 		if withFiles {
-			e.hint("%s", partnerTokenHint(err, opts.PublicURL))
+			e.hint("%s", partnerTokenHint(err, "--url", opts.PublicURL))
 		} else {
 			e.hint("%s", ehrclient.TokenHint(err, opts.PublicURL))
 		}
@@ -162,7 +162,8 @@ const http2NotEstablished = "http2: client conn could not be established"
 
 // partnerTokenHint returns the next step for a failed token request made
 // with a registered partner's files, naming the option to check.
-func partnerTokenHint(err error, publicURL string) string {
+// urlOption is the option that gave publicURL: --url, or --target for load.
+func partnerTokenHint(err error, urlOption, publicURL string) string {
 	var (
 		responseErr  *token.ResponseError
 		authorityErr x509.UnknownAuthorityError
@@ -170,6 +171,11 @@ func partnerTokenHint(err error, publicURL string) string {
 		opErr        *net.OpError
 	)
 	switch {
+	case errors.As(err, &responseErr) && responseErr.Code == token.CodeInvalidClient &&
+		responseErr.Description == token.DescriptionWrongAudience:
+		// Every replica accepts only assertions whose aud is the token URL
+		// of the configured public_url, so a replica's own URL is rejected.
+		return fmt.Sprintf("the client assertion names %s/oauth/token, which is not the gateway's token endpoint: %s must be the gateway's public_url exactly as configured, which behind a load balancer is the balancer's URL and not a replica's own address", strings.TrimRight(publicURL, "/"), urlOption)
 	case errors.As(err, &responseErr) && responseErr.Code == token.CodeInvalidClient:
 		return "the gateway does not accept this partner: --partner must be a partners[].id, --cert a certificate issued to that partner by the CA of tls.client_ca_file, and --assertion-key a private key whose public key is in the partner's JWK set"
 	case errors.As(err, &authorityErr):

@@ -206,6 +206,11 @@ func TestTokenRegisteredPartnerWrongFiles(t *testing.T) {
 			"token request failed", "it rejects the client certificate of --cert"},
 		{"CA that does not verify the gateway", map[string]string{"ca": filepath.Join(other, "ca/root.pem")},
 			"certificate signed by unknown authority", "--ca does not verify the gateway's certificate"},
+		// The host in capitals reaches the same gateway and passes its
+		// certificate, as a replica's own address behind a load balancer
+		// does, but the assertion then names another token URL.
+		{"url that is not the public URL", map[string]string{"url": strings.Replace(g.publicURL, "localhost", "LOCALHOST", 1)},
+			"assertion aud must be the token endpoint URL", "--url must be the gateway's public_url exactly as configured"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -274,7 +279,7 @@ func TestTokenPartnerOptionsUsage(t *testing.T) {
 // gateway test above cannot be relied on to produce this one.
 func TestPartnerTokenHintHTTP2(t *testing.T) {
 	err := fmt.Errorf("token: request failed: Post \"https://gw/token\": %w", errors.New("http2: client conn could not be established"))
-	if hint := partnerTokenHint(err, "https://gw"); !strings.Contains(hint, "it rejects the client certificate of --cert") {
+	if hint := partnerTokenHint(err, "--url", "https://gw"); !strings.Contains(hint, "it rejects the client certificate of --cert") {
 		t.Errorf("hint = %q, want the client certificate named", hint)
 	}
 }

@@ -273,10 +273,15 @@ func verifySignature(jws *compactJWS, keys jose.JSONWebKeySet) *Error {
 	return invalidClient("assertion signature is invalid")
 }
 
+// DescriptionWrongAudience is the error_description of an invalid_client
+// response to an assertion whose aud is not this server's token URL.
+// Clients match it to tell a wrong gateway URL from an unknown client.
+const DescriptionWrongAudience = "assertion aud must be the token endpoint URL"
+
 // checkClaims checks aud, the time claims and jti, and returns exp.
 func checkClaims(c *assertionClaims, tokenURL string, now time.Time, skew time.Duration) (time.Time, *Error) {
 	if !audienceIs(c.Audience, tokenURL) {
-		return time.Time{}, invalidClient("assertion aud must be the token endpoint URL")
+		return time.Time{}, invalidClient(DescriptionWrongAudience)
 	}
 	if c.Expiry == nil {
 		return time.Time{}, invalidClient("assertion must carry exp")
