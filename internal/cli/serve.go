@@ -215,9 +215,8 @@ func (e *env) startHint(err error, cfgPath, adminListen, databaseURL string) {
 		e.hint("the database user has no schema to create Gatehouse's tables in: create one it owns (CREATE SCHEMA gatehouse AUTHORIZATION the_user) and add search_path=gatehouse to the query of database.url, or grant the user CREATE on schema public")
 		return
 	case pgDeadlockDetected:
-		// NOTE: the schema check at start locks the audit tables, which
-		// can deadlock with another replica's appends on the same
-		// database; PostgreSQL then aborts the start, not the appends.
+		// The schema check skips objects already in place, so only a first
+		// start on an empty schema locks tables other replicas write.
 		e.hint("PostgreSQL aborted the start in a deadlock with the writes of another process on the same database, such as another replica serving traffic; start the gateway again, because the schema check only creates what is missing")
 		return
 	}

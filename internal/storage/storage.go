@@ -468,7 +468,9 @@ func isIdentByte(c byte) bool {
 // Dialect.Schema, in one transaction. On PostgreSQL the transaction first
 // takes an advisory lock, because replicas starting together would
 // otherwise race in CREATE TABLE IF NOT EXISTS and one would fail on a
-// duplicate catalog entry.
+// duplicate catalog entry. Index and storage statements whose object is
+// already in place are skipped there, so a replica starting beside
+// others that are writing takes no table lock.
 func (db *DB) CreateSchema(ctx context.Context, stmts []string) error {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
@@ -481,6 +483,15 @@ func (db *DB) CreateSchema(ctx context.Context, stmts []string) error {
 		}
 	}
 	for _, stmt := range stmts {
+		if db.Dialect == PostgreSQL {
+			done, err := pgSchemaDone(ctx, tx, stmt)
+			if err != nil {
+				return err
+			}
+			if done {
+				continue
+			}
+		}
 		if _, err := tx.ExecContext(ctx, db.Dialect.Schema(stmt)); err != nil {
 			return err
 		}

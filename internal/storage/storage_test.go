@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gatehouse-health/gatehouse/internal/storage"
 	"github.com/gatehouse-health/gatehouse/internal/storage/storagetest"
@@ -426,5 +427,37 @@ func TestSQLiteKeepsIdleConnections(t *testing.T) {
 	}
 	if st.OpenConnections != readers {
 		t.Errorf("%d connections open after three bursts of %d readers, want %d", st.OpenConnections, readers, readers)
+	}
+}
+
+// TestSchemaRerunBesideWriters re-runs a schema on PostgreSQL while another
+// connection holds the lock an append takes. Index and storage statements
+// whose objects exist must not wait for it: a replica starting beside
+// writing replicas otherwise queued behind them while holding other
+// tables' locks, and PostgreSQL aborted it as a deadlock.
+func TestSchemaRerunBesideWriters(t *testing.T) {
+	storagetest.SkipWithoutPostgres(t)
+	db := storagetest.Backend{Dialect: storage.PostgreSQL}.New(t)
+	ctx := context.Background()
+	schema := append(append([]string(nil), testSchema...),
+		`ALTER TABLE things ALTER COLUMN data SET STORAGE EXTERNAL`)
+	if err := db.CreateSchema(ctx, schema); err != nil {
+		t.Fatal(err)
+	}
+
+	writer, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer writer.Rollback()
+	if _, err := writer.ExecContext(ctx, `INSERT INTO things (name, big) VALUES ('held', 1)`); err != nil {
+		t.Fatal(err)
+	}
+
+	// The deadline only ends a wait that would otherwise never end.
+	waitCtx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	if err := db.CreateSchema(waitCtx, schema); err != nil {
+		t.Fatalf("schema re-run beside an open write: %v", err)
 	}
 }
