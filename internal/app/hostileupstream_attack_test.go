@@ -160,6 +160,14 @@ func TestHostileUpstreamResponses(t *testing.T) {
 		{"redirect to another host", 502, "exception", "upstream.redirect", func(w *bufio.Writer) {
 			fmt.Fprintf(w, "HTTP/1.1 302 Found\r\nLocation: http://169.254.169.254/latest/meta-data/\r\nContent-Length: 0\r\n\r\n")
 		}},
+		{"gzip without Content-Encoding", 502, "exception", "upstream.json", func(w *bufio.Writer) {
+			small := gzipBomb(t, 1<<20)
+			fmt.Fprintf(w, "HTTP/1.1 200 OK\r\nContent-Type: application/fhir+json\r\nContent-Length: %d\r\n\r\n", len(small))
+			w.Write(small)
+		}},
+		{"Content-Length below the body", 502, "exception", "upstream.json", func(w *bufio.Writer) {
+			fmt.Fprintf(w, "HTTP/1.1 200 OK\r\nContent-Type: application/fhir+json\r\nContent-Length: %d\r\n\r\n%s", len(capabilityJSON)-10, capabilityJSON)
+		}},
 		{"Content-Length short", 502, "exception", "upstream.unreadable", func(w *bufio.Writer) {
 			fmt.Fprintf(w, "HTTP/1.1 200 OK\r\nContent-Type: application/fhir+json\r\nContent-Length: %d\r\n\r\n%s", len(capabilityJSON)+100, capabilityJSON)
 		}},

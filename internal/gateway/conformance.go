@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/gatehouse-health/gatehouse/internal/fhirjson"
 	"github.com/gatehouse-health/gatehouse/internal/fhirreq"
 	"github.com/gatehouse-health/gatehouse/internal/outcome"
 )
@@ -69,7 +70,7 @@ func (g *Gateway) checkResponse(ex *exchange, status int, header http.Header, bo
 			Message: "the upstream returned a body that is not FHIR JSON"}
 	}
 	if !g.strictApplies(ex) {
-		return nil
+		return checkResponseJSON(body)
 	}
 	if len(body) == 0 {
 		if status >= 200 && status < 300 && g.strictChecker(ex).RequiresResponseBody(ex.fhir.Describe()) {
@@ -98,6 +99,23 @@ func (g *Gateway) checkResponse(ex *exchange, status int, header http.Header, bo
 	}
 	if status >= 200 && status < 300 {
 		return checkResponseType(ex, body)
+	}
+	return nil
+}
+
+// checkResponseJSON applies the JSON intake to a body strict mode does
+// not check, so that the partner never receives bytes the upstream
+// labelled FHIR JSON without being one well-formed JSON object: a
+// compressed body sent without Content-Encoding, or one cut short by a
+// Content-Length below its size.
+func checkResponseJSON(body []byte) *Refusal {
+	if len(body) == 0 {
+		return nil
+	}
+	lim := fhirjson.Limits{MaxBytes: int64(len(body)), MaxDepth: fhirjson.DefaultLimits.MaxDepth, MaxStringLength: len(body)}
+	if err := fhirjson.CheckObject(body, lim); err != nil {
+		return &Refusal{Status: http.StatusBadGateway, Code: "exception", Rule: "upstream.json",
+			Message: "the upstream returned a body that is not well-formed JSON, so it was not released"}
 	}
 	return nil
 }
