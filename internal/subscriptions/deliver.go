@@ -223,7 +223,7 @@ func (h *Hub) send(ctx context.Context, o outboxRow) error {
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		return fmt.Errorf("%w: %w", &deliveryError{step: stepSend, hint: "the gateway's outbound listener could not be reached"}, err)
+		return fmt.Errorf("%w: %w", &deliveryError{step: stepSend}, err)
 	}
 	defer resp.Body.Close()
 	// The start of the body serves only to recognise the gateway's token

@@ -20,7 +20,7 @@ const failureRepeatLog = 5 * time.Minute
 const (
 	stepToken = "token request"
 	stepPOST  = "notification POST"
-	stepSend  = "outbound listener"
+	stepSend  = "POST to the outbound listener"
 )
 
 // deliveryError is a failed attempt. Its text names the step that failed
