@@ -73,8 +73,8 @@ func newCaptureHandler() captureHandler {
 }
 
 func (c captureHandler) Enabled(context.Context, slog.Level) bool { return true }
-func (c captureHandler) WithAttrs([]slog.Attr) slog.Handler        { return c }
-func (c captureHandler) WithGroup(string) slog.Handler             { return c }
+func (c captureHandler) WithAttrs([]slog.Attr) slog.Handler       { return c }
+func (c captureHandler) WithGroup(string) slog.Handler            { return c }
 
 func (c captureHandler) Handle(_ context.Context, r slog.Record) error {
 	rec := logRecord{level: r.Level, message: r.Message, attrs: map[string]string{}}
