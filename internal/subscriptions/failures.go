@@ -57,14 +57,14 @@ func classifyResponse(resp *http.Response, body []byte) *deliveryError {
 	switch {
 	case resp.StatusCode == http.StatusBadGateway && isTokenRefusal(body):
 		e.step = stepToken
-		e.hint = "the gateway could not obtain an access token from the partner's token endpoint; " +
-			"its log line \"outbound credential unavailable\" for this exchange has the token endpoint's status; " +
-			"check partners[].outbound.token_url, client_id and the assertion key"
+		e.hint = "the gateway could not obtain an access token from the partner's token endpoint. " +
+			"Its log line \"outbound credential unavailable\" for this exchange has the token endpoint's status. " +
+			"Check partners[].outbound.token_url, client_id and the assertion key"
 	case resp.StatusCode == http.StatusUnauthorized:
-		e.hint = "the partner's endpoint rejected the access token; " +
-			"check that partners[].outbound.token_url is the partner's token endpoint and that client_id and scopes are registered there"
+		e.hint = "the partner's endpoint rejected the access token. " +
+			"Check that partners[].outbound.token_url is the partner's token endpoint and that client_id and scopes are registered there"
 	case resp.StatusCode == http.StatusForbidden:
-		e.hint = "the gateway or the partner's endpoint refused the notification; the exchange record gives the rule"
+		e.hint = "the gateway or the partner's endpoint rejected the notification, and the exchange record names the rule"
 	default:
 		e.hint = "the partner's endpoint or the gateway returned a non-2xx status"
 	}
@@ -100,7 +100,8 @@ type failureState struct {
 
 // logFailure logs a failed attempt: the first of an outage at once, later
 // ones at most once per failureRepeatLog with the number left unlogged.
-// Only ids, the step, the status and counts are logged.
+// The line contains ids, the step, the status, counts and the error, whose
+// text send keeps free of URLs, bodies and tokens.
 func (h *Hub) logFailure(o outboxRow, partner string, cause error, wait time.Duration) {
 	now := h.now()
 	h.failMu.Lock()
@@ -142,7 +143,7 @@ func (h *Hub) logFailure(o outboxRow, partner string, cause error, wait time.Dur
 }
 
 // logRecovered logs the first delivery after failed attempts of a
-// Subscription and forgets its outage.
+// Subscription and drops its outage state.
 func (h *Hub) logRecovered(o outboxRow, partner string) {
 	h.failMu.Lock()
 	st, ok := h.failing[o.subscription]
