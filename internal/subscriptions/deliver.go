@@ -21,6 +21,10 @@ const errorAfter = 3
 // holds on a notification is this long plus a margin.
 const deliveryTimeout = 30 * time.Second
 
+// claimLease is how far a sender moves a notification's due time when it
+// claims it, so that other senders skip it during the attempt.
+const claimLease = deliveryTimeout + 10*time.Second
+
 // headsPerRound is the max number of due notifications one round reads
 // (sqlDueHeads), at most one per Subscription.
 const headsPerRound = 64
@@ -57,7 +61,8 @@ func (h *Hub) Tick(ctx context.Context) {
 	senders.Wait()
 }
 
-// dispatch turns off ended Subscriptions, purges those off for longer
+// dispatch, in a Hub's first round, makes retries due (retryAfterStart).
+// Then it turns off ended Subscriptions, purges those off for longer
 // than the retention (once per purgeInterval at most) and queues due
 // heartbeats. Then it starts, on senders, one goroutine per partner with
 // due notifications, unless that partner's previous goroutine is still
@@ -65,6 +70,9 @@ func (h *Hub) Tick(ctx context.Context) {
 // Without it, a partner whose endpoint keeps requests open would delay
 // every other partner's notifications in every round.
 func (h *Hub) dispatch(ctx context.Context, senders *sync.WaitGroup) {
+	if h.sending {
+		h.startOnce.Do(func() { h.retryAfterStart(ctx) })
+	}
 	if err := h.turnOffEnded(ctx); err != nil {
 		h.log.Error("subscriptions: turning off ended Subscriptions failed", "error", err)
 	}
@@ -154,7 +162,7 @@ func (h *Hub) dueHeads(ctx context.Context) ([]outboxRow, error) {
 // The claim moves the row's due time past the attempt, so that another
 // sender sharing the database skips it.
 func (h *Hub) attempt(ctx context.Context, o outboxRow) {
-	lease := h.now().Add(deliveryTimeout + 10*time.Second).UTC().Format(timeLayout)
+	lease := h.now().Add(claimLease).UTC().Format(timeLayout)
 	res, err := h.db.ExecContext(ctx, sqlClaimOutbox, lease, o.subscription, o.seq, o.due)
 	if err != nil {
 		h.log.Error("subscriptions: claim notification failed", "subscription", o.subscription, "seq", o.seq, "error", err)
@@ -164,7 +172,7 @@ func (h *Hub) attempt(ctx context.Context, o outboxRow) {
 		return // another sender has it
 	}
 
-	status, err := h.send(ctx, o)
+	err = h.send(ctx, o)
 	// The outcome is written even when ctx was cancelled mid-attempt (a
 	// shutdown), so the row leaves its lease at once instead of waiting for
 	// it to expire. NOTE: a sender killed outright still leaves the row
@@ -175,28 +183,28 @@ func (h *Hub) attempt(ctx context.Context, o outboxRow) {
 		h.delivered(rctx, o)
 		return
 	}
-	h.failed(rctx, o, status, err)
+	h.failed(rctx, o, err)
 }
 
 // send builds the notification and posts it through the outbound path.
-// It returns the HTTP status, 0 when there was none.
-func (h *Hub) send(ctx context.Context, o outboxRow) (int, error) {
+// A failed POST returns a *deliveryError, possibly wrapped.
+func (h *Hub) send(ctx context.Context, o outboxRow) error {
 	sub, err := h.get(ctx, o.subscription)
 	if err != nil {
-		return 0, err
+		return err
 	}
 	n := notice{sub: sub, kind: o.kind, content: sub.Content}
 	if o.kind == kindEvent {
 		if n.events, err = h.events(ctx, sub.ID, o.event, o.event); err != nil {
-			return 0, err
+			return err
 		}
 		if len(n.events) != 1 {
-			return 0, errors.New("subscriptions: queued event is missing")
+			return errors.New("subscriptions: queued event is missing")
 		}
 	}
 	body, err := h.bundle(n)
 	if err != nil {
-		return 0, err
+		return err
 	}
 
 	ctx, cancel := context.WithTimeout(ctx, deliveryTimeout)
@@ -204,19 +212,28 @@ func (h *Hub) send(ctx context.Context, o outboxRow) (int, error) {
 	target := h.delivery.OutboundURL + "/partners/" + url.PathEscape(sub.Partner) + "/fhir/" + sub.EndpointPath
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
 	if err != nil {
-		return 0, fmt.Errorf("subscriptions: build request: %w", err)
+		return fmt.Errorf("subscriptions: build request: %w", err)
 	}
 	req.Header.Set("Content-Type", "application/fhir+json")
 	resp, err := h.delivery.Client.Do(req)
 	if err != nil {
-		return 0, err
+		// A *url.Error quotes the request URL, which names the partner's
+		// endpoint path, so only the cause underneath is kept.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return fmt.Errorf("%w: %w", &deliveryError{step: stepSend}, err)
 	}
 	defer resp.Body.Close()
+	// The start of the body serves only to recognise the gateway's token
+	// refusal. The rest is drained so that the connection can be reused.
+	head, _ := io.ReadAll(io.LimitReader(resp.Body, 16<<10))
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return resp.StatusCode, errors.New("subscriptions: endpoint answered with a non-2xx status")
+		return classifyResponse(resp, head)
 	}
-	return resp.StatusCode, nil
+	return nil
 }
 
 func (h *Hub) delivered(ctx context.Context, o outboxRow) {
@@ -238,12 +255,13 @@ func (h *Hub) delivered(ctx context.Context, o outboxRow) {
 		h.log.Error("subscriptions: record delivery failed", "subscription", o.subscription, "seq", o.seq, "error", err)
 		return
 	}
+	h.logRecovered(o, o.partner)
 	h.log.Debug("subscriptions: delivered", "subscription", o.subscription, "kind", o.kind, "event", o.event, "attempts", o.attempts+1)
 }
 
-// failed schedules the next attempt after an exponential backoff. The
-// first failure of a notification and every tenth after it are logged.
-func (h *Hub) failed(ctx context.Context, o outboxRow, status int, cause error) {
+// failed schedules the next attempt after an exponential backoff and logs
+// the failure as logFailure allows.
+func (h *Hub) failed(ctx context.Context, o outboxRow, cause error) {
 	wait := backoff(o.attempts+1, h.delivery.MinBackoff, h.delivery.MaxBackoff)
 	next := h.now().Add(wait).UTC().Format(timeLayout)
 	if _, err := h.db.ExecContext(ctx, sqlRetryOutbox, next, o.subscription, o.seq); err != nil {
@@ -252,10 +270,7 @@ func (h *Hub) failed(ctx context.Context, o outboxRow, status int, cause error) 
 	if _, err := h.db.ExecContext(ctx, sqlDeliveryFailed, errorAfter, o.subscription); err != nil {
 		h.log.Error("subscriptions: recording the delivery failure failed", "subscription", o.subscription, "seq", o.seq, "error", err)
 	}
-	if o.attempts%10 == 0 {
-		h.log.Warn("subscriptions: delivery failed; will retry", "subscription", o.subscription, "kind", o.kind,
-			"event", o.event, "attempt", o.attempts+1, "status", status, "retry_in", wait.String(), "error", cause)
-	}
+	h.logFailure(o, o.partner, cause, wait)
 }
 
 // backoff returns min doubled attempts-1 times, capped at max.

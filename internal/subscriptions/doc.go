@@ -78,7 +78,9 @@
 // queue order, each retried until the endpoint returns 2xx, with the wait
 // doubling from Delivery.MinBackoff up to Delivery.MaxBackoff. The queue is
 // in the database, so a restart loses nothing, and the same event may
-// arrive twice (at least once). A round reads at most headsPerRound due
+// arrive twice (at least once). A start makes failed notifications that
+// wait past the claim lease due at once, because a restart is usually an
+// operator's fix, and keeps their attempt counts for the backoff. A round reads at most headsPerRound due
 // notifications and takes every partner's first one before any partner's
 // second, so one partner's stalled Subscriptions cannot fill it. A partner
 // detects duplicates and gaps by

@@ -123,6 +123,14 @@ type Hub struct {
 	sendingMu sync.Mutex
 	sendingTo map[string]bool
 
+	// failing contains the Subscriptions whose last attempt failed, for
+	// logFailure and logRecovered.
+	failMu  sync.Mutex
+	failing map[string]*failureState
+
+	// startOnce runs retryAfterStart before the first round.
+	startOnce sync.Once
+
 	// lastPurge is when this Hub last started a purge.
 	purgeMu   sync.Mutex
 	lastPurge time.Time
@@ -153,6 +161,7 @@ func New(db *storage.DB, opts Options) (*Hub, error) {
 		maxLive:   opts.MaxPerPartner,
 		retention: opts.Retention,
 		sendingTo: map[string]bool{},
+		failing:   map[string]*failureState{},
 	}
 	if opts.Delivery != nil {
 		if opts.Delivery.Client == nil || opts.Delivery.OutboundURL == "" {

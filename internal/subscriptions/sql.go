@@ -128,6 +128,10 @@ const (
 	sqlRetryOutbox = `UPDATE payer_sub_outbox SET attempts = attempts + 1, next_attempt_at = $1
 		WHERE subscription_id = $2 AND seq = $3`
 
+	// sqlRetryNow makes due at $1 every notification that has failed
+	// before and waits past $2.
+	sqlRetryNow = `UPDATE payer_sub_outbox SET next_attempt_at = $1 WHERE attempts > 0 AND next_attempt_at > $2`
+
 	sqlDelivered = `UPDATE payer_subscriptions
 		SET status = CASE WHEN status = 'off' THEN status ELSE 'active' END, failures = 0, last_sent_at = $1
 		WHERE id = $2`

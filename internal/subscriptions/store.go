@@ -240,7 +240,11 @@ func (h *Hub) turnOff(ctx context.Context, id string) error {
 	if _, err := tx.ExecContext(ctx, sqlRecordOff, id, h.stamp()); err != nil {
 		return fmt.Errorf("subscriptions: turn off: %w", err)
 	}
-	return tx.Commit()
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	h.forgetFailures(id)
+	return nil
 }
 
 // turnOffEnded turns off every Subscription whose end has passed, which
