@@ -302,11 +302,16 @@ func (g *Gateway) upstreamRequest(ctx context.Context, ex *exchange) (*http.Requ
 		if err := t.authorize(ctx, out); err != nil {
 			g.log.Warn("outbound credential unavailable", "exchange", ex.entry.ExchangeID, "partner", ex.partner.ID, "error", err)
 			return nil, &Refusal{Status: http.StatusBadGateway, Code: "transient", Rule: "outbound.token",
-				Message: "no access token could be obtained from the partner's authorization server"}
+				Message: OutboundTokenRefusal}
 		}
 	}
 	return out, nil
 }
+
+// OutboundTokenRefusal is the message of the 502 the outbound listener
+// sends when no access token could be obtained for the partner. The
+// payer's notification sender reads it to name the failed step.
+const OutboundTokenRefusal = "no access token could be obtained from the partner's authorization server"
 
 // runsSearch reports whether the upstream runs searches for req: a type or
 // system search, or a batch or transaction, whose entries may be searches.

@@ -43,11 +43,12 @@ func (e *deliveryError) Error() string {
 	return msg
 }
 
-// tokenRefusalText is the diagnostics of the refusal the gateway's
+// TokenRefusalText is the diagnostics of the refusal the gateway's
 // outbound listener sends (status 502, rule outbound.token) when it cannot
 // obtain an access token from the partner's token endpoint. The sender
-// matches it because the response has no other mark of that step.
-const tokenRefusalText = "no access token could be obtained from the partner's authorization server"
+// matches it because the response has no other mark of that step; a test
+// in internal/app keeps it equal to gateway.OutboundTokenRefusal.
+const TokenRefusalText = "no access token could be obtained from the partner's authorization server"
 
 // classifyResponse returns the error for a non-2xx response of the
 // outbound listener. body is read only to recognise the gateway's own
@@ -83,7 +84,7 @@ func isTokenRefusal(body []byte) bool {
 		return false
 	}
 	for _, is := range oo.Issue {
-		if is.Code == "transient" && strings.Contains(is.Diagnostics, tokenRefusalText) {
+		if is.Code == "transient" && strings.Contains(is.Diagnostics, TokenRefusalText) {
 			return true
 		}
 	}
