@@ -592,6 +592,9 @@ func plural(n int64, one, many string) string {
 	return fmt.Sprintf("%d %s", n, many)
 }
 
+// errInvalidSince marks a --since value that parseSince rejects.
+var errInvalidSince = errors.New("invalid --since")
+
 // parseSince accepts an RFC 3339 time or a duration before now ("24h").
 func parseSince(s string, now time.Time) (time.Time, error) {
 	if s == "" {
@@ -602,7 +605,7 @@ func parseSince(s string, now time.Time) (time.Time, error) {
 	}
 	t, err := time.Parse(time.RFC3339, s)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("invalid --since %q: want an RFC 3339 time or a duration such as 24h", s)
+		return time.Time{}, fmt.Errorf("%w %q: want an RFC 3339 time or a duration such as 24h", errInvalidSince, s)
 	}
 	return t, nil
 }

@@ -201,7 +201,7 @@ func TestCheckProofEditedEncoding(t *testing.T) {
 	if code != 1 {
 		t.Errorf("edited entry: code %d, want 1\nstderr %q", code, stderr)
 	}
-	if !strings.Contains(stderr, "gatehouse: error: invalid proof: auditlog: the entry's leaf hash is") {
+	if !strings.Contains(stderr, "gatehouse: error: invalid proof: the entry's leaf hash is") {
 		t.Errorf("edited entry: stderr %q, want a leaf hash mismatch", stderr)
 	}
 	if strings.Contains(stdout, "ok: response body") {
@@ -214,7 +214,7 @@ func TestCheckProofEditedEncoding(t *testing.T) {
 	if code != 1 {
 		t.Errorf("edited entry with its leaf hash: code %d, want 1\nstderr %q", code, stderr)
 	}
-	if !strings.Contains(stderr, "gatehouse: error: invalid proof: auditlog: inclusion proof of index 1") {
+	if !strings.Contains(stderr, "gatehouse: error: invalid proof: inclusion proof of index 1") {
 		t.Errorf("edited entry with its leaf hash: stderr %q, want the inclusion proof failing", stderr)
 	}
 }

@@ -121,6 +121,11 @@ func (e *env) auditList(args []string, name, synopsis, defaultFormat string, def
 		return code
 	}
 	q, err := filter.query()
+	if errors.Is(err, errInvalidSince) {
+		e.errorf("%v", err)
+		e.hint("pass a time such as --since 2026-01-31T09:00:00Z or --since 2026-01-31T09:00:00-05:00, or a duration before now such as --since 24h")
+		return 2
+	}
 	if err != nil {
 		return e.usageError(synopsis, "%v", err)
 	}

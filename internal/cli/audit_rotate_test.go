@@ -296,11 +296,11 @@ func TestRotateRejectsBadKeyHistory(t *testing.T) {
 		err     string
 	}{
 		{"new key used before", "newkey/checkpoint.vkey",
-			"auditlog: the new key " + newLabel + " was used before, so its old checkpoints would count as the new key's"},
+			"the new key " + newLabel + " was used before, so its old checkpoints would count as the new key's"},
 		{"key given twice", "pki/checkpoint.vkey",
-			"auditlog: verifier key " + oldLabel + " is given twice"},
+			"verifier key " + oldLabel + " is given twice"},
 		{"keys of different logs", "other/checkpoint.vkey",
-			"auditlog: verifier keys " + otherLabel + " and " + oldLabel + " name different logs"},
+			"verifier keys " + otherLabel + " and " + oldLabel + " name different logs"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -475,7 +475,7 @@ func TestAuditInputFilesBounded(t *testing.T) {
 		want string
 	}{
 		{"trusted checkpoint is a FIFO", []string{"audit", "verify", "--data", dir, "--from-checkpoint", fifo},
-			"gatehouse: error: auditlog: trusted checkpoint: "},
+			"gatehouse: error: trusted checkpoint: "},
 		{"huge trusted checkpoint", []string{"audit", "verify", "--data", dir, "--from-checkpoint", huge},
 			fmt.Sprintf("gatehouse: error: --from-checkpoint: %s is larger than %d bytes", huge, auditlog.MaxCheckpointBytes)},
 		{"huge proof", []string{"audit", "check-proof", huge, "--key", vkey},

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"regexp"
+	"sort"
 	"strings"
 	"syscall"
 )
@@ -104,6 +105,16 @@ var topLevel = &commandGroup{
 	},
 }
 
+// names returns the subcommand names of g in alphabetical order.
+func (g *commandGroup) names() []string {
+	names := make([]string, 0, len(g.commands))
+	for name := range g.commands {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	return names
+}
+
 // isHelp reports whether arg requests help in place of a subcommand.
 func isHelp(arg string) bool {
 	switch arg {
@@ -119,6 +130,7 @@ func (e *env) dispatch(g *commandGroup, args []string) int {
 	if len(args) == 0 {
 		if g.name != "" {
 			e.errorf("missing %s subcommand", g.name)
+			e.hint("name one of the %s subcommands %s, and run 'gatehouse %s SUBCOMMAND -h' for its options", g.name, joinOr(g.names()), g.name)
 		}
 		fmt.Fprint(e.stderr, g.usage)
 		return 2
@@ -153,7 +165,14 @@ type env struct {
 	stdout, stderr io.Writer
 }
 
+// errorf prints an error line. An error among args prints without the
+// package prefixes of its message.
 func (e *env) errorf(format string, args ...any) {
+	for i, arg := range args {
+		if err, ok := arg.(error); ok {
+			args[i] = errorText(err)
+		}
+	}
 	fmt.Fprintf(e.stderr, "gatehouse: error: "+format+"\n", args...)
 }
 
@@ -202,8 +221,11 @@ func (e *env) parseOne(fs *flag.FlagSet, synopsis string, args []string) (arg st
 func (e *env) parseArgs(fs *flag.FlagSet, synopsis string, args []string, max int) ([]string, int, bool) {
 	err := fs.Parse(args)
 	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprintf(e.stdout, "Usage:\n    %s\n\nOptions:\n", synopsis)
-		printOptions(e.stdout, fs)
+		fmt.Fprintf(e.stdout, "Usage:\n    %s\n", synopsis)
+		if hasOptions(fs) {
+			fmt.Fprint(e.stdout, "\nOptions:\n")
+			printOptions(e.stdout, fs)
+		}
 		return nil, 0, false
 	}
 	if err != nil {
@@ -217,6 +239,13 @@ func (e *env) parseArgs(fs *flag.FlagSet, synopsis string, args []string, max in
 		return nil, 2, false
 	}
 	return fs.Args(), 0, true
+}
+
+// hasOptions reports whether fs defines any option.
+func hasOptions(fs *flag.FlagSet) bool {
+	found := false
+	fs.VisitAll(func(*flag.Flag) { found = true })
+	return found
 }
 
 // printOptions prints the options of fs as flag.PrintDefaults does, but

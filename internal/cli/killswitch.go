@@ -119,10 +119,19 @@ func redactUserinfo(raw string, u *url.URL) string {
 
 // joinAnd joins words as a list in a sentence: "a", "a and b", "a, b and c".
 func joinAnd(words []string) string {
+	return joinList(words, "and")
+}
+
+// joinOr joins words as a choice in a sentence: "a", "a or b", "a, b or c".
+func joinOr(words []string) string {
+	return joinList(words, "or")
+}
+
+func joinList(words []string, conjunction string) string {
 	if len(words) < 2 {
 		return strings.Join(words, "")
 	}
-	return strings.Join(words[:len(words)-1], ", ") + " and " + words[len(words)-1]
+	return strings.Join(words[:len(words)-1], ", ") + " " + conjunction + " " + words[len(words)-1]
 }
 
 // missingAdminOptions returns the explicit admin options left out once
@@ -379,7 +388,9 @@ func adminClient(dataDir, adminURL, certFile, keyFile, caFile string) (*http.Cli
 	if certFile == "" {
 		layout, err := openDevData(dataDir)
 		if err != nil && adminURL != "" {
-			return nil, "", fmt.Errorf("--admin %s needs --cert, --key and --ca, because %w", adminURL, err)
+			// The data directory matters only as the source of the
+			// certificate, so the error names the remote URL alone.
+			return nil, "", unusableInput(fmt.Errorf("missing --cert, --key and --ca: a remote admin URL (--admin %s) needs the administrator's certificate, key and CA", adminURL))
 		}
 		if err != nil {
 			return nil, "", err

@@ -71,7 +71,12 @@ func (e *env) load(args []string) int {
 		return 2
 	}
 	if err := loadgen.CheckLimits(rate, *concurrency, *duration); err != nil {
-		e.errorf("%v", err)
+		var limit *loadgen.LimitError
+		if errors.As(err, &limit) {
+			e.errorf("invalid --%s %s: use %s", limit.Option, limit.Value, limit.Allowed)
+		} else {
+			e.errorf("%v", err)
+		}
 		e.hint("the limits are --rate 0 to %d/s, --concurrency 1 to %d and --duration up to %s", loadgen.MaxRate, loadgen.MaxConcurrency, loadgen.MaxDuration)
 		return 2
 	}
@@ -137,7 +142,7 @@ func (e *env) load(args []string) int {
 func (e *env) writeLoadBundles(dir string, reqs []*loadgen.Template) int {
 	n, err := loadgen.WriteBundles(dir, reqs)
 	if err != nil {
-		e.errorf("%v (%d of %d request bundles written)", err, n, len(reqs))
+		e.errorf("--write-bundles: %v (%d of %d request bundles written)", err, n, len(reqs))
 		if errors.Is(err, fs.ErrExist) {
 			e.hint("pass a new or empty directory to --write-bundles; existing files are never overwritten")
 		}
@@ -179,7 +184,7 @@ func (e *env) loadRequests(synthea, bundles string) ([]*loadgen.Template, error)
 	case synthea != "":
 		reqs, st, err := loadgen.FromSynthea(synthea, loadgen.SyntheaOptions{})
 		if err != nil {
-			return nil, unusableInput(err)
+			return nil, unusableInput(fmt.Errorf("--synthea: %w", err))
 		}
 		fmt.Fprintf(e.stderr, "gatehouse: load: %d requests from %d Synthea patients in %s (%d claims skipped%s)\n",
 			len(reqs), st.Patients, filepath.Base(synthea), st.Claims-st.Requests, skipReasons(st.Skipped))
@@ -193,7 +198,7 @@ func (e *env) loadRequests(synthea, bundles string) ([]*loadgen.Template, error)
 			e.warnf("skipping %s: %s", s.File, s.Reason)
 		}
 		if err != nil {
-			return nil, unusableInput(err)
+			return nil, unusableInput(fmt.Errorf("--bundles: %w", err))
 		}
 		fmt.Fprintf(e.stderr, "gatehouse: load: %d request bundles from %s\n", len(reqs), bundles)
 		return reqs, nil

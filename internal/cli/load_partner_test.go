@@ -197,7 +197,7 @@ func TestLoadWriteBundles(t *testing.T) {
 	if code != 1 {
 		t.Errorf("rewrite: exit code %d, want 1", code)
 	}
-	if !strings.Contains(stderr, "gatehouse: error: loadgen: "+filepath.Join(dir, first.Name())+" already exists") {
+	if !strings.Contains(stderr, "gatehouse: error: --write-bundles: "+filepath.Join(dir, first.Name())+" already exists") {
 		t.Errorf("rewrite: no error naming the existing file:\n%s", stderr)
 	}
 	if !strings.Contains(stderr, "gatehouse: hint: pass a new or empty directory to --write-bundles") {

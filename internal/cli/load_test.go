@@ -139,8 +139,8 @@ func TestLoadUsageErrors(t *testing.T) {
 		{[]string{"load", "--write-bundles", "dir", "--target", "https://localhost:1"}, "--write-bundles cannot be combined with --target"},
 		{[]string{"load", "--write-bundles", "dir", "--cert", "c.pem"}, "--write-bundles cannot be combined with --target, --data, --scope or a partner's files"},
 		{[]string{"load", "--write-bundles", "dir", "--scope", "system/Claim.rs"}, "--write-bundles cannot be combined with --target, --data, --scope or a partner's files"},
-		{[]string{"load", "--concurrency", "1000"}, "concurrency 1000 is out of range"},
-		{[]string{"load", "--duration", "11m"}, "duration 11m0s is out of range"},
+		{[]string{"load", "--concurrency", "1000"}, "invalid --concurrency 1000: use 1 to 256"},
+		{[]string{"load", "--duration", "11m"}, "invalid --duration 11m0s: use more than 0"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args[1:], " "), func(t *testing.T) {

@@ -270,7 +270,7 @@ func TestFhirpathInvalidDateInput(t *testing.T) {
 	if stdout != "" {
 		t.Errorf("stdout = %q, want nothing", stdout)
 	}
-	if !strings.Contains(stderr, "gatehouse: error: "+path+": fhirpath: Patient.birthDate is not a valid FHIR date") {
+	if !strings.Contains(stderr, "gatehouse: error: "+path+": Patient.birthDate is not a valid FHIR date") {
 		t.Errorf("stderr = %q, want the invalid date named", stderr)
 	}
 	if strings.Contains(stderr, "2020-13-45") {

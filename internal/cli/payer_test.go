@@ -329,7 +329,7 @@ func TestPayerLoadTruncatedFile(t *testing.T) {
 		t.Errorf("exit code %d, want 1", code)
 	}
 	for _, want := range []string{
-		"gatehouse: error: members: load: " + path + ": invalid JSON, such as a file cut short",
+		"gatehouse: error: load: " + path + ": invalid JSON, such as a file cut short",
 		"gatehouse: hint: the file is not complete JSON",
 	} {
 		if !strings.Contains(stderr, want) {

@@ -112,7 +112,7 @@ func (e *env) pkiInit(args []string) int {
 
 	d, err := cadir.Init(*dir, cadir.InitOptions{KeyType: kind, Organization: *org, Role: cadir.Role(*role), Name: *name, OfflineRoot: *offline})
 	if err != nil {
-		e.errorf("%v", err)
+		e.errorf("--dir %s: %v", *dir, err)
 		e.hint("choose a new directory; an existing CA is never overwritten")
 		return 1
 	}
@@ -334,7 +334,11 @@ func (e *env) openCA(dir string) (*cadir.Dir, func(), int) {
 // caOpenFailed prints the error of cadir.Open on dir and, when dir is not
 // a CA directory, the hint that names the directory to pass instead.
 func (e *env) caOpenFailed(dir string, err error) {
-	e.errorf("%v", err)
+	if errors.Is(err, cadir.ErrNotCADir) {
+		e.errorf("--dir %s is not a CA directory: it has no %s", dir, cadir.MetaFile)
+	} else {
+		e.errorf("--dir %s: %v", dir, err)
+	}
 	switch {
 	// Clean first, so that "gatehouse-data/ca/", as shells complete
 	// it, has gatehouse-data as its parent.

@@ -105,7 +105,7 @@ func TestPostureExitCodes(t *testing.T) {
 		{"both modes", []string{"posture", "--config", hardened, "--live", "https://127.0.0.1:1"}, 2, "cannot be combined"},
 		{"no data", []string{"posture", "--data", "/nonexistent/data"}, 2, "is not a development data directory"},
 		{"missing config", []string{"posture", "--config", "/nonexistent/gatehouse.yaml"}, 2, "gatehouse: error: configuration file /nonexistent/gatehouse.yaml not found"},
-		{"bad config", []string{"posture", "--config", unknownKey}, 2, "gatehouse: error: config:"},
+		{"bad config", []string{"posture", "--config", unknownKey}, 2, `unknown key "listen_typo"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

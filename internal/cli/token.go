@@ -21,7 +21,7 @@ import (
 	"github.com/gatehouse-health/gatehouse/internal/token"
 )
 
-const tokenSynopsis = "gatehouse token [--data DIR [--url URL] | --url URL --partner ID --cert FILE --key FILE --ca FILE --assertion-key FILE] [--scope SCOPES]"
+const tokenSynopsis = "gatehouse token [--data DIR [--url URL] | --url URL --partner ID --cert FILE --key FILE --ca FILE --assertion-key FILE] [--scope SCOPES]..."
 
 // token plays the partner side of the SMART Backend Services flow and prints
 // the access token alone on stdout, so scripts can capture it. The granted

@@ -5,12 +5,16 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/gatehouse-health/gatehouse/internal/safefile"
 	"github.com/gatehouse-health/gatehouse/internal/token"
 )
+
+// keygenAlgs are the signing algorithms that token.GenerateKey creates keys for.
+var keygenAlgs = []string{"ES256", "ES384", "RS384", "PS384"}
 
 const tokenKeygenSynopsis = "gatehouse token keygen --name NAME [--alg ES256|ES384|RS384|PS384] [--out DIR]"
 
@@ -39,10 +43,15 @@ func (e *env) tokenKeygen(args []string) int {
 		return 2
 	}
 
+	if !slices.Contains(keygenAlgs, *alg) {
+		e.errorf("invalid --alg %q: use %s", *alg, joinOr(keygenAlgs))
+		e.hint("usage: %s", tokenKeygenSynopsis)
+		return 2
+	}
 	key, err := token.GenerateKey(*alg)
 	if err != nil {
-		e.errorf("invalid --alg %q: %v", *alg, err)
-		return 2
+		e.errorf("cannot generate the %s key: %v", *alg, err)
+		return 1
 	}
 	if st, err := os.Stat(*out); err != nil || !st.IsDir() {
 		e.errorf("--out %s is not a directory", *out)

@@ -127,7 +127,7 @@ func (e *env) newValidator(files []string) (*validate.Validator, bool) {
 	for _, f := range files {
 		p, err := fhirpkg.LoadFile(f, fhirpkg.DefaultLimits)
 		if err != nil {
-			e.errorf("%v", err)
+			e.errorf("--package %s: %v", f, err)
 			e.hint("--package takes a FHIR package archive (.tgz) with package/package.json")
 			return nil, false
 		}

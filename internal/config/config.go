@@ -529,7 +529,7 @@ const (
 	DefaultMaxBodyBytes   = 10 << 20
 	DefaultTokenLifetime  = 5 * time.Minute
 	MaxTokenLifetime      = time.Hour
-	DefaultUpstreamTimout = 30 * time.Second
+	DefaultUpstreamTimeout = 30 * time.Second
 	DefaultPartnerRate    = 200
 	Builtin               = "builtin"
 

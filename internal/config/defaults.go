@@ -73,7 +73,7 @@ func (f *File) applyDefaults() {
 		f.Upstream.URL = Builtin
 	}
 	if f.Upstream.Timeout == 0 {
-		f.Upstream.Timeout = DefaultUpstreamTimout
+		f.Upstream.Timeout = DefaultUpstreamTimeout
 	}
 	if f.Payer.Listen == "" {
 		f.Payer.Listen = "127.0.0.1:0"

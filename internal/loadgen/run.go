@@ -69,17 +69,28 @@ func (o *Options) validate() error {
 	return CheckLimits(o.Rate, o.Concurrency, o.Duration)
 }
 
-// CheckLimits returns an error naming the first value outside the caps.
+// CheckLimits returns a *LimitError naming the first value outside the caps.
 func CheckLimits(rate float64, concurrency int, duration time.Duration) error {
 	switch {
 	case math.IsNaN(rate) || rate < 0 || rate > MaxRate:
-		return fmt.Errorf("loadgen: rate %g/s is out of range: use 0 (closed loop) up to %d/s", rate, MaxRate)
+		return &LimitError{Option: "rate", Value: fmt.Sprintf("%g/s", rate), Allowed: fmt.Sprintf("0 (closed loop) up to %d/s", MaxRate)}
 	case concurrency < 1 || concurrency > MaxConcurrency:
-		return fmt.Errorf("loadgen: concurrency %d is out of range: use 1 to %d", concurrency, MaxConcurrency)
+		return &LimitError{Option: "concurrency", Value: fmt.Sprint(concurrency), Allowed: fmt.Sprintf("1 to %d", MaxConcurrency)}
 	case duration <= 0 || duration > MaxDuration:
-		return fmt.Errorf("loadgen: duration %s is out of range: use more than 0 and at most %s", duration, MaxDuration)
+		return &LimitError{Option: "duration", Value: duration.String(), Allowed: fmt.Sprintf("more than 0 and at most %s", MaxDuration)}
 	}
 	return nil
+}
+
+// LimitError is an option of Options outside its cap.
+type LimitError struct {
+	Option  string // "rate", "concurrency" or "duration"
+	Value   string // the value given, such as "-1s"
+	Allowed string // the allowed range, such as "1 to 256"
+}
+
+func (e *LimitError) Error() string {
+	return fmt.Sprintf("loadgen: %s %s is out of range: use %s", e.Option, e.Value, e.Allowed)
 }
 
 // schedule gives the earliest start of each request: request i is due

@@ -1,0 +1,24 @@
+package cli
+
+import (
+	"regexp"
+	"strings"
+)
+
+// packagePrefix matches the "name: " prefix that a Gatehouse package puts
+// before its errors, at the start of the text or after another ": ". The
+// packages are listed by name because a YAML key of the configuration
+// (admin, alerts, audit, egress, payer, policy, token, tracing) looks the
+// same and must stay in the message, so those packages are left out.
+var packagePrefix = regexp.MustCompile(`(^|: )(` + strings.Join([]string{
+	"auditlog", "cadir", "certreload", "config", "demo", "devmode", "ehrclient", "ehrsim",
+	"fhirjson", "fhirpath", "fhirpkg", "fhirxml", "gateway", "killswitch", "loadgen",
+	"members", "netguard", "pas", "patientlinks", "pki", "posture", "replay",
+	"revocation", "safefile", "storage", "subscriptions", "validate",
+}, "|") + `): `)
+
+// errorText returns the message of err without the package prefixes, which
+// name Go packages that a user of the command line does not know.
+func errorText(err error) string {
+	return packagePrefix.ReplaceAllString(err.Error(), "$1")
+}
