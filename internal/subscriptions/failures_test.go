@@ -143,27 +143,47 @@ func failTwice(t *testing.T, h *Hub, out *scriptedOutbound, clock *clocktest.Clo
 	return id
 }
 
+// restarted is a second Hub on the database of a first Hub, as after a
+// gateway restart, with the Subscription whose handshake failed twice.
+type restarted struct {
+	hub   *Hub
+	db    *storage.DB
+	out   *scriptedOutbound
+	clock *clocktest.Clock
+	id    string
+}
+
+// restartAfterTwoFailures fails a new Subscription's handshake twice on one
+// Hub, then opens a second Hub on the same database without ticking it.
+// The outbound listener still responds 503.
+func restartAfterTwoFailures(t *testing.T, b storagetest.Backend) restarted {
+	t.Helper()
+	url := b.NewURL(t)
+	out := newScriptedOutbound(t)
+	clock := clocktest.New(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
+	first := newRetryHub(t, openDB(t, url), out, clock, newCaptureHandler())
+	id := failTwice(t, first, out, clock)
+
+	db := openDB(t, url)
+	hub := newRetryHub(t, db, out, clock, newCaptureHandler())
+	return restarted{hub: hub, db: db, out: out, clock: clock, id: id}
+}
+
 // A restart after an operator's fix retries a waiting notification in
 // the first round instead of after the rest of its backoff.
 func TestRestartRetriesWaitingNotification(t *testing.T) {
 	storagetest.Run(t, func(t *testing.T, b storagetest.Backend) {
-		url := b.NewURL(t)
-		out := newScriptedOutbound(t)
-		clock := clocktest.New(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
-		h := newRetryHub(t, openDB(t, url), out, clock, newCaptureHandler())
-		id := failTwice(t, h, out, clock)
+		r := restartAfterTwoFailures(t, b)
 
-		out.respond(http.StatusOK, "")
-		db2 := openDB(t, url)
-		h2 := newRetryHub(t, db2, out, clock, newCaptureHandler())
-		h2.Tick(context.Background())
-		if n := out.count(); n != 3 {
+		r.out.respond(http.StatusOK, "")
+		r.hub.Tick(context.Background())
+		if n := r.out.count(); n != 3 {
 			t.Errorf("%d attempts after the restart, want 3", n)
 		}
-		if n := outboxLen(t, db2); n != 0 {
+		if n := outboxLen(t, r.db); n != 0 {
 			t.Errorf("queue contains %d notifications after the restart, want 0", n)
 		}
-		if got := statusOf(t, h2, id); got != "active" {
+		if got := statusOf(t, r.hub, r.id); got != "active" {
 			t.Errorf("status %q after the restart, want active", got)
 		}
 	})
@@ -173,27 +193,21 @@ func TestRestartRetriesWaitingNotification(t *testing.T) {
 // backoff it had reached, not the first one again.
 func TestRestartKeepsBackoffWhileDown(t *testing.T) {
 	storagetest.Run(t, func(t *testing.T, b storagetest.Backend) {
-		url := b.NewURL(t)
-		out := newScriptedOutbound(t)
-		clock := clocktest.New(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
-		h := newRetryHub(t, openDB(t, url), out, clock, newCaptureHandler())
-		failTwice(t, h, out, clock)
+		r := restartAfterTwoFailures(t, b)
 
-		db2 := openDB(t, url)
-		h2 := newRetryHub(t, db2, out, clock, newCaptureHandler())
-		h2.Tick(context.Background())
-		if n := out.count(); n != 3 {
+		r.hub.Tick(context.Background())
+		if n := r.out.count(); n != 3 {
 			t.Fatalf("%d attempts in the first round after the restart, want 3", n)
 		}
 		// The third failure waits backoff(3) = 4 minutes.
-		clock.Advance(3 * time.Minute)
-		h2.Tick(context.Background())
-		if n := out.count(); n != 3 {
+		r.clock.Advance(3 * time.Minute)
+		r.hub.Tick(context.Background())
+		if n := r.out.count(); n != 3 {
 			t.Errorf("%d attempts 3 minutes later, want 3: the backoff restarted", n)
 		}
-		clock.Advance(time.Minute)
-		h2.Tick(context.Background())
-		if n := out.count(); n != 4 {
+		r.clock.Advance(time.Minute)
+		r.hub.Tick(context.Background())
+		if n := r.out.count(); n != 4 {
 			t.Errorf("%d attempts 4 minutes later, want 4", n)
 		}
 	})
