@@ -227,7 +227,7 @@ func (h *Hub) send(ctx context.Context, o outboxRow) error {
 	}
 	defer resp.Body.Close()
 	// The start of the body serves only to recognise the gateway's token
-	// refusal. The rest is drained so that the connection can be reused.
+	// rejection. The rest is drained so that the connection can be reused.
 	head, _ := io.ReadAll(io.LimitReader(resp.Body, 16<<10))
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {

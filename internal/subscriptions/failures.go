@@ -43,16 +43,16 @@ func (e *deliveryError) Error() string {
 	return msg
 }
 
-// TokenRefusalText is the diagnostics of the refusal the gateway's
+// TokenRefusalText is the diagnostics of the rejection the gateway's
 // outbound listener sends (status 502, rule outbound.token) when it cannot
 // obtain an access token from the partner's token endpoint. The sender
-// matches it because the response has no other mark of that step; a test
+// matches it because the response has no other mark of that step. A test
 // in internal/app keeps it equal to gateway.OutboundTokenRefusal.
 const TokenRefusalText = "no access token could be obtained from the partner's authorization server"
 
 // classifyResponse returns the error for a non-2xx response of the
 // outbound listener. body is read only to recognise the gateway's own
-// token refusal and is never logged.
+// token rejection and is never logged.
 func classifyResponse(resp *http.Response, body []byte) *deliveryError {
 	e := &deliveryError{step: stepPOST, status: resp.StatusCode, exchange: resp.Header.Get("X-Request-Id")}
 	switch {

@@ -236,7 +236,7 @@ func TestRestartLeavesClaimedNotification(t *testing.T) {
 	})
 }
 
-// tokenRefusal is the body of the gateway's outbound.token refusal.
+// tokenRefusal is the body of the gateway's outbound.token rejection.
 const tokenRefusal = `{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"transient",` +
 	`"diagnostics":"no access token could be obtained from the partner's authorization server"}]}`
 
