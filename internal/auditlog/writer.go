@@ -55,7 +55,7 @@ type writerState struct {
 	signed  int64 // size of the latest checkpoint this writer signed
 	cpAt    time.Time
 	stale   bool // a commit failed: reload the tree before the next
-	kek     *kek // key-encryption key in use; nil before the first batch
+	kek     *kek // key-encryption key in use, or nil before the first batch
 	kekUses int64
 }
 
