@@ -108,7 +108,8 @@ type Running struct {
 	// the outbound pipeline requires of every patient it sends a partner.
 	patientLinks *patientlinks.Store
 	pages        *pagelink.Sealer // seals search links into page tokens
-	// checkers builds the strict mode checkers; nil when strict.mode is off.
+	// checkers contains the strict mode checkers. It is nil when
+	// strict.mode is off.
 	checkers *strictCheckers
 	// payerDB is the built-in payer service's handle on DB's file, with
 	// commits that wait for the next exchange-record commit to be synced

@@ -36,7 +36,7 @@ func warnRelaxedStrict(cfg *config.File, log *slog.Logger) {
 				"key", fmt.Sprintf("partners[%d].strict_skip", i), "partner", p.ID, "entries", n)
 		}
 		if p.StrictUnknownProfiles == "warn" {
-			log.Warn("a partner's bodies that declare a FHIR profile Gatehouse has not loaded are forwarded without being checked against it; set its strict_unknown_profiles to reject",
+			log.Warn("a partner's bodies that declare a FHIR profile Gatehouse has not loaded are forwarded without being checked against it. Set its strict_unknown_profiles to reject to block them",
 				"key", fmt.Sprintf("partners[%d].strict_unknown_profiles", i), "partner", p.ID)
 		}
 	}

@@ -659,7 +659,7 @@ type gateProbeSigner struct {
 
 func (s *gateProbeSigner) Sign(msg []byte) ([]byte, error) {
 	// The timeout only ends the wait of a writer that signs under the
-	// gate; a correct writer never waits for it.
+	// gate. A correct writer never waits for it.
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	_, err := s.db.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS gate_probe (x INTEGER)")

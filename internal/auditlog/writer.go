@@ -55,7 +55,7 @@ type writerState struct {
 	signed  int64 // size of the latest checkpoint this writer signed
 	cpAt    time.Time
 	stale   bool // a commit failed: reload the tree before the next
-	kek     *kek // key-encryption key in use; nil before the first batch
+	kek     *kek // key-encryption key in use, or nil before the first batch
 	kekUses int64
 }
 
@@ -381,14 +381,11 @@ func (l *Log) commitTx(ctx context.Context, batch []*pending, force bool) ([]app
 	if f := l.syncErr.Load(); f != nil {
 		return fail(f.err)
 	}
-	tx, err := l.wdb.BeginTx(ctx, nil)
+	tx, err := l.beginLocked(ctx)
 	if err != nil {
 		return fail(err)
 	}
 	defer tx.Rollback()
-	if err := l.lockAppends(ctx, tx); err != nil {
-		return fail(err)
-	}
 	if len(batch) > 0 {
 		batch = l.collect(batch)
 	}
@@ -442,14 +439,11 @@ func (l *Log) storeCheckpoint(ctx context.Context, head Checkpoint) (*SignedChec
 		w.stale = true
 		return nil, err
 	}
-	tx, err := l.wdb.BeginTx(ctx, nil)
+	tx, err := l.beginLocked(ctx)
 	if err != nil {
 		return fail(err)
 	}
 	defer tx.Rollback()
-	if err := l.lockAppends(ctx, tx); err != nil {
-		return fail(err)
-	}
 	now := l.opts.Now()
 	// refresh fails unless the stored tree extends the tree this writer
 	// holds, which is the tree of head or a larger one.
@@ -474,6 +468,20 @@ func (l *Log) storeCheckpoint(ctx context.Context, head Checkpoint) (*SignedChec
 func (l *Log) checkpointDueAt(size int64, now time.Time, force bool) bool {
 	w := &l.w
 	return size > w.cpSize && (force || size-w.cpSize >= l.opts.CheckpointEvery || now.Sub(w.cpAt) >= l.opts.CheckpointInterval)
+}
+
+// beginLocked begins a writer transaction and takes the append lock in
+// it. On a lock failure it rolls the transaction back before it returns.
+func (l *Log) beginLocked(ctx context.Context) (*sql.Tx, error) {
+	tx, err := l.wdb.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	if err := l.lockAppends(ctx, tx); err != nil {
+		tx.Rollback()
+		return nil, err
+	}
+	return tx, nil
 }
 
 // lockAppends takes the append lock on PostgreSQL. On SQLite the

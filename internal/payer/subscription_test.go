@@ -53,7 +53,7 @@ func outcomeCode(body []byte) string {
 	return oo.Issue[0].Code
 }
 
-// The gateway's development policy refuses a Subscription update or
+// The gateway's development policy rejects a Subscription update or
 // delete with 403 before it reaches the payer service, so this test calls
 // the service directly with the partner id the gateway would pass. A
 // second partner's delete of the first partner's Subscription must get the

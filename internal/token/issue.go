@@ -143,10 +143,10 @@ func checkContentType(values []string) *Error {
 	return nil
 }
 
-// checkContentEncoding refuses an encoded form. The body is never
+// checkContentEncoding rejects an encoded form. The body is never
 // decoded, so a compressed form would otherwise be parsed as form text and
-// fail later with a misleading client error; FHIR requests on the same
-// listener are refused with 415 for the same header.
+// fail later with a misleading client error. FHIR requests on the same
+// listener are rejected with 415 for the same header.
 func checkContentEncoding(values []string) *Error {
 	if len(values) == 0 {
 		return nil
