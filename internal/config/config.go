@@ -526,12 +526,12 @@ type RateLimit struct {
 
 // Defaults.
 const (
-	DefaultMaxBodyBytes   = 10 << 20
-	DefaultTokenLifetime  = 5 * time.Minute
-	MaxTokenLifetime      = time.Hour
+	DefaultMaxBodyBytes    = 10 << 20
+	DefaultTokenLifetime   = 5 * time.Minute
+	MaxTokenLifetime       = time.Hour
 	DefaultUpstreamTimeout = 30 * time.Second
-	DefaultPartnerRate    = 200
-	Builtin               = "builtin"
+	DefaultPartnerRate     = 200
+	Builtin                = "builtin"
 
 	// DefaultPageTokenLifetime, MinPageTokenLifetime and
 	// MaxPageTokenLifetime bound policy.page_token_lifetime. Below a
