@@ -101,8 +101,10 @@ type failureState struct {
 
 // logFailure logs a failed attempt: the first of an outage at once, later
 // ones at most once per failureRepeatLog with the number left unlogged.
-// The line contains ids, the step, the status, counts and the error, whose
-// text send keeps free of URLs, bodies and tokens.
+// The line contains ids, the step, the status, counts and the error.
+// The error text contains no body or token, and send strips the request
+// URL from transport errors.
+// NOTE: a request that http.NewRequest cannot build still quotes its URL.
 func (h *Hub) logFailure(o outboxRow, partner string, cause error, wait time.Duration) {
 	now := h.now()
 	h.failMu.Lock()
