@@ -43,23 +43,7 @@ func TestSlowPartnerDoesNotDelayOthers(t *testing.T) {
 		t.Cleanup(srv.Close)
 		t.Cleanup(func() { close(release) })
 
-		db := openDB(t, b.NewURL(t))
-		org := Partner{OrganizationSystem: "http://hl7.org/fhir/sid/us-npi", OrganizationValue: "8189991234"}
-		slow, fast := org, org
-		slow.FHIRBase, fast.FHIRBase = "https://slow.example/fhir", "https://fast.example/fhir"
-		h, err := New(db, Options{
-			FHIRBase: "https://gateway.example/fhir",
-			Partners: map[string]Partner{"slow": slow, "fast": fast},
-			Logger:   slog.New(slog.DiscardHandler),
-			Delivery: &Delivery{Client: srv.Client(), OutboundURL: srv.URL,
-				MinBackoff: 10 * time.Millisecond, MaxBackoff: 40 * time.Millisecond, PollInterval: 5 * time.Millisecond},
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := h.Migrate(context.Background()); err != nil {
-			t.Fatal(err)
-		}
+		h, _ := newSlowFastHub(t, b, srv)
 		// The slow partner subscribes first, so its handshakes are due first.
 		for range 3 {
 			subscribeAs(t, h, "slow", "https://slow.example/fhir")
@@ -152,23 +136,7 @@ func TestSlowPartnerDoesNotDelayLaterRounds(t *testing.T) {
 		t.Cleanup(srv.Close)
 		t.Cleanup(func() { close(release) })
 
-		db := openDB(t, b.NewURL(t))
-		org := Partner{OrganizationSystem: "http://hl7.org/fhir/sid/us-npi", OrganizationValue: "8189991234"}
-		slow, fast := org, org
-		slow.FHIRBase, fast.FHIRBase = "https://slow.example/fhir", "https://fast.example/fhir"
-		h, err := New(db, Options{
-			FHIRBase: "https://gateway.example/fhir",
-			Partners: map[string]Partner{"slow": slow, "fast": fast},
-			Logger:   slog.New(slog.DiscardHandler),
-			Delivery: &Delivery{Client: srv.Client(), OutboundURL: srv.URL,
-				MinBackoff: 10 * time.Millisecond, MaxBackoff: 40 * time.Millisecond, PollInterval: 5 * time.Millisecond},
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := h.Migrate(context.Background()); err != nil {
-			t.Fatal(err)
-		}
+		h, db := newSlowFastHub(t, b, srv)
 		subscribeAs(t, h, "slow", "https://slow.example/fhir")
 		subscribeAs(t, h, "fast", "https://fast.example/fhir")
 
@@ -205,4 +173,28 @@ func publishFor(t *testing.T, h *Hub, db *storage.DB, partner string) {
 	if err := tx.Commit(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// newSlowFastHub returns a migrated Hub with the partners "slow" and
+// "fast" of one organization, delivering through srv with short backoffs.
+func newSlowFastHub(t *testing.T, b storagetest.Backend, srv *httptest.Server) (*Hub, *storage.DB) {
+	t.Helper()
+	db := openDB(t, b.NewURL(t))
+	org := Partner{OrganizationSystem: "http://hl7.org/fhir/sid/us-npi", OrganizationValue: "8189991234"}
+	slow, fast := org, org
+	slow.FHIRBase, fast.FHIRBase = "https://slow.example/fhir", "https://fast.example/fhir"
+	h, err := New(db, Options{
+		FHIRBase: "https://gateway.example/fhir",
+		Partners: map[string]Partner{"slow": slow, "fast": fast},
+		Logger:   slog.New(slog.DiscardHandler),
+		Delivery: &Delivery{Client: srv.Client(), OutboundURL: srv.URL,
+			MinBackoff: 10 * time.Millisecond, MaxBackoff: 40 * time.Millisecond, PollInterval: 5 * time.Millisecond},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return h, db
 }
