@@ -52,15 +52,7 @@ func TestCreateRejectsEndInPast(t *testing.T) {
 		h := newClockedHub(t, db, out, clock)
 		for _, end := range []string{"2026-03-01T11:59:59Z", "2026-03-01T12:00:00Z", "2020-01-01T00:00:00+05:00"} {
 			t.Run(end, func(t *testing.T) {
-				rec := call(t, h, http.MethodPost, "/Subscription", withEndAndHeartbeat(end, "60"))
-				if rec.Code != http.StatusUnprocessableEntity {
-					t.Errorf("status %d, want 422: %s", rec.Code, rec.Body)
-				}
-				for _, want := range []string{`"resourceType":"OperationOutcome"`, `"business-rule"`, "Subscription.end", "must be in the future"} {
-					if !strings.Contains(rec.Body.String(), want) {
-						t.Errorf("body %s lacks %q", rec.Body, want)
-					}
-				}
+				assertCreateRejected(t, h, withEndAndHeartbeat(end, "60"), "Subscription.end", "must be in the future")
 			})
 		}
 		assertNothingKept(t, db, h, out)
@@ -117,15 +109,8 @@ func TestCreateRejectsShortHeartbeat(t *testing.T) {
 		h := newClockedHub(t, db, out, clock)
 		for _, period := range []string{"0", "1", "59", "86401"} {
 			t.Run(period, func(t *testing.T) {
-				rec := call(t, h, http.MethodPost, "/Subscription", withEndAndHeartbeat("2026-03-02T12:00:00Z", period))
-				if rec.Code != http.StatusUnprocessableEntity {
-					t.Errorf("status %d, want 422: %s", rec.Code, rec.Body)
-				}
-				for _, want := range []string{`"resourceType":"OperationOutcome"`, `"business-rule"`, "Subscription.channel.extension", "between 60 and 86400 seconds"} {
-					if !strings.Contains(rec.Body.String(), want) {
-						t.Errorf("body %s lacks %q", rec.Body, want)
-					}
-				}
+				assertCreateRejected(t, h, withEndAndHeartbeat("2026-03-02T12:00:00Z", period),
+					"Subscription.channel.extension", "between 60 and 86400 seconds")
 			})
 		}
 		assertNothingKept(t, db, h, out)
@@ -195,5 +180,20 @@ func assertNothingKept(t *testing.T, db *storage.DB, h *Hub, out *fakeOutbound) 
 	h.Tick(context.Background())
 	if attempts, _ := out.snapshot(); attempts != 0 {
 		t.Errorf("the endpoint received %d notifications, want 0", attempts)
+	}
+}
+
+// assertCreateRejected posts body as a new Subscription and checks for a
+// 422 OperationOutcome of code business-rule that names field and reason.
+func assertCreateRejected(t *testing.T, h *Hub, body, field, reason string) {
+	t.Helper()
+	rec := call(t, h, http.MethodPost, "/Subscription", body)
+	if rec.Code != http.StatusUnprocessableEntity {
+		t.Errorf("status %d, want 422: %s", rec.Code, rec.Body)
+	}
+	for _, want := range []string{`"resourceType":"OperationOutcome"`, `"business-rule"`, field, reason} {
+		if !strings.Contains(rec.Body.String(), want) {
+			t.Errorf("body %s lacks %q", rec.Body, want)
+		}
 	}
 }
