@@ -54,7 +54,7 @@ type writerState struct {
 	cpSize  int64 // size of the latest checkpoint
 	signed  int64 // size of the latest checkpoint this writer signed
 	cpAt    time.Time
-	stale   bool // a commit failed: reload the tree before the next
+	stale   bool // set by a failed commit, so the next one reloads the tree
 	kek     *kek // key-encryption key in use, or nil before the first batch
 	kekUses int64
 }
