@@ -212,18 +212,12 @@ func (h *Hub) send(ctx context.Context, o outboxRow) error {
 	target := h.delivery.OutboundURL + "/partners/" + url.PathEscape(sub.Partner) + "/fhir/" + sub.EndpointPath
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
 	if err != nil {
-		return fmt.Errorf("subscriptions: build request: %w", err)
+		return fmt.Errorf("subscriptions: build request: %w", withoutURL(err))
 	}
 	req.Header.Set("Content-Type", "application/fhir+json")
 	resp, err := h.delivery.Client.Do(req)
 	if err != nil {
-		// A *url.Error quotes the request URL, which names the partner's
-		// endpoint path, so only the cause underneath is kept.
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		return fmt.Errorf("%w: %w", &deliveryError{step: stepSend}, err)
+		return fmt.Errorf("%w: %w", &deliveryError{step: stepSend}, withoutURL(err))
 	}
 	defer resp.Body.Close()
 	// The start of the body serves only to recognise the gateway's token
@@ -234,6 +228,16 @@ func (h *Hub) send(ctx context.Context, o outboxRow) error {
 		return classifyResponse(resp, head)
 	}
 	return nil
+}
+
+// withoutURL returns the cause under a *url.Error, which quotes the
+// request URL and so names the partner's endpoint path, or err itself.
+func withoutURL(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
 }
 
 func (h *Hub) delivered(ctx context.Context, o outboxRow) {

@@ -103,8 +103,7 @@ type failureState struct {
 // ones at most once per failureRepeatLog with the number left unlogged.
 // The line contains ids, the step, the status, counts and the error.
 // The error text contains no body or token, and send strips the request
-// URL from transport errors.
-// NOTE: a request that http.NewRequest cannot build still quotes its URL.
+// URL from its errors.
 func (h *Hub) logFailure(o outboxRow, partner string, cause error, wait time.Duration) {
 	now := h.now()
 	h.failMu.Lock()
