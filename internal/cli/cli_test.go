@@ -294,8 +294,8 @@ func TestKillswitchUnknownPartnerHint(t *testing.T) {
 }
 
 // serveDevWithOtherCA starts a dev gateway and creates a second CA that the
-// gateway does not trust. It returns the data directory, the gateway's
-// endpoint file and the other CA's directory.
+// gateway does not trust. It returns the data directory, the parsed
+// endpoint file of the gateway and the other CA's directory.
 func serveDevWithOtherCA(t *testing.T) (data string, ep *endpoint, otherCA string) {
 	t.Helper()
 	data, _, _ = serveDev(t, "127.0.0.1:0")
