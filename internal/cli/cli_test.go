@@ -293,18 +293,27 @@ func TestKillswitchUnknownPartnerHint(t *testing.T) {
 	}
 }
 
-// TestKillswitchUntrustedListenerHint points --ca at another CA: the hint
-// names the server certificate, not a missing listener.
-func TestKillswitchUntrustedListenerHint(t *testing.T) {
-	data, _, _ := serveDev(t, "127.0.0.1:0")
+// serveDevWithOtherCA starts a dev gateway and creates a second CA that the
+// gateway does not trust. It returns the data directory, the parsed
+// endpoint file of the gateway and the other CA's directory.
+func serveDevWithOtherCA(t *testing.T) (data string, ep *endpoint, otherCA string) {
+	t.Helper()
+	data, _, _ = serveDev(t, "127.0.0.1:0")
 	ep, err := readEndpoint(data)
 	if err != nil {
 		t.Fatal(err)
 	}
-	otherCA := filepath.Join(t.TempDir(), "ca")
+	otherCA = filepath.Join(t.TempDir(), "ca")
 	if code, _, stderr := run(t, context.Background(), "pki", "init", "--dir", otherCA); code != 0 {
 		t.Fatalf("pki init: exit %d\n%s", code, stderr)
 	}
+	return data, ep, otherCA
+}
+
+// TestKillswitchUntrustedListenerHint points --ca at another CA: the hint
+// names the server certificate, not a missing listener.
+func TestKillswitchUntrustedListenerHint(t *testing.T) {
+	data, ep, otherCA := serveDevWithOtherCA(t)
 	certFile, keyFile := app.DevAdminFiles(data)
 
 	code, _, stderr := run(t, context.Background(), "killswitch", "status",
@@ -321,15 +330,7 @@ func TestKillswitchUntrustedListenerHint(t *testing.T) {
 // a CA the admin listener does not trust: the hint names --cert and
 // admin.client_ca_file, not a missing listener.
 func TestKillswitchUntrustedAdminCertHint(t *testing.T) {
-	data, _, _ := serveDev(t, "127.0.0.1:0")
-	ep, err := readEndpoint(data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	otherCA := filepath.Join(t.TempDir(), "ca")
-	if code, _, stderr := run(t, context.Background(), "pki", "init", "--dir", otherCA); code != 0 {
-		t.Fatalf("pki init: exit %d\n%s", code, stderr)
-	}
+	data, ep, otherCA := serveDevWithOtherCA(t)
 	if code, _, stderr := run(t, context.Background(), "pki", "issue", "admin", "--dir", otherCA, "--name", "mallory"); code != 0 {
 		t.Fatalf("pki issue admin: exit %d\n%s", code, stderr)
 	}

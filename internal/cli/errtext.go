@@ -7,9 +7,9 @@ import (
 
 // packagePrefix matches the "name: " prefix that a Gatehouse package puts
 // before its errors, at the start of the text or after another ": ". The
-// packages are listed by name because a YAML key of the configuration
-// (admin, alerts, audit, egress, payer, policy, token, tracing) looks the
-// same and must stay in the message, so those packages are left out.
+// list names each package because some configuration keys (admin, alerts,
+// audit, egress, payer, policy, token, tracing) share a package's name and
+// must stay in the message. Those packages are left out of the list.
 var packagePrefix = regexp.MustCompile(`(^|: )(` + strings.Join([]string{
 	"auditlog", "cadir", "certreload", "config", "demo", "devmode", "ehrclient", "ehrsim",
 	"fhirjson", "fhirpath", "fhirpkg", "fhirxml", "gateway", "killswitch", "loadgen",

@@ -421,8 +421,8 @@ type Payer struct {
 	// SubscriptionRetention is how long a Subscription stays readable,
 	// with its stored events, after it was deleted or its end passed, so
 	// that the partner can read its final $status and fetch missed events.
-	// Zero means subscriptions.DefaultRetention (720h, 30 days); otherwise at
-	// least MinSubscriptionRetention.
+	// Zero means subscriptions.DefaultRetention (720h, 30 days). Any other
+	// value must be at least MinSubscriptionRetention.
 	SubscriptionRetention time.Duration `yaml:"subscription_retention"`
 }
 
@@ -506,8 +506,8 @@ func (f *File) StrictOn(p Partner) bool {
 
 // WarnUnknownProfiles reports whether strict mode forwards the partner's
 // bodies that declare a profile Gatehouse has not loaded, unchecked
-// against it, rather than rejecting them: the partner's
-// strict_unknown_profiles when set, otherwise strict.unknown_profiles.
+// against it, rather than rejecting them. The partner's
+// strict_unknown_profiles decides when set, otherwise strict.unknown_profiles.
 func (f *File) WarnUnknownProfiles(p Partner) bool {
 	if p.StrictUnknownProfiles != "" {
 		return p.StrictUnknownProfiles == "warn"

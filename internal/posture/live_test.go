@@ -205,16 +205,16 @@ func TestProbeAdminRoutesOnPartnerPort(t *testing.T) {
 	}
 }
 
-// strictTLSServer serves h on loopback with Gatehouse's server TLS policy
-// and returns live options that reach it with a valid client certificate
-// and a token that the handler never checks.
-func strictTLSServer(t *testing.T, h http.Handler) posture.LiveOptions {
+// issueProbeCerts creates a root named caName and issues a loopback server
+// certificate with serverKey (empty means the pki default) and a client
+// certificate for partner "probe".
+func issueProbeCerts(t *testing.T, caName string, serverKey pki.KeyType) (*pki.CA, tls.Certificate, tls.Certificate) {
 	t.Helper()
-	ca, err := pki.NewRoot(pki.RootOptions{CommonName: "Probe Test CA"})
+	ca, err := pki.NewRoot(pki.RootOptions{CommonName: caName})
 	if err != nil {
 		t.Fatal(err)
 	}
-	server, err := ca.IssueServer(pki.ServerOptions{DNSNames: []string{"localhost"}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}})
+	server, err := ca.IssueServer(pki.ServerOptions{DNSNames: []string{"localhost"}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, KeyType: serverKey})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -224,6 +224,15 @@ func strictTLSServer(t *testing.T, h http.Handler) posture.LiveOptions {
 	}
 	serverCert, _ := server.TLSCertificate()
 	clientCert, _ := client.TLSCertificate()
+	return ca, serverCert, clientCert
+}
+
+// strictTLSServer serves h on loopback with Gatehouse's server TLS policy
+// and returns live options that reach it with a valid client certificate
+// and a token that the handler never checks.
+func strictTLSServer(t *testing.T, h http.Handler) posture.LiveOptions {
+	t.Helper()
+	ca, serverCert, clientCert := issueProbeCerts(t, "Probe Test CA", "")
 
 	conf, err := tlspolicy.Server(serverCert, ca.CertPool())
 	if err != nil {
@@ -260,20 +269,7 @@ func findingOf(t *testing.T, r *posture.Report, id string) posture.Finding {
 // loopback: TLS 1.0, CBC and RSA key exchange allowed, client certificates
 // optional, and status 200 for every request. Every probe must fail.
 func TestProbePermissiveServer(t *testing.T) {
-	ca, err := pki.NewRoot(pki.RootOptions{CommonName: "Weak Test CA"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	server, err := ca.IssueServer(pki.ServerOptions{DNSNames: []string{"localhost"}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, KeyType: pki.RSA3072})
-	if err != nil {
-		t.Fatal(err)
-	}
-	client, err := ca.IssueClient(pki.ClientOptions{PartnerID: "probe"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	serverCert, _ := server.TLSCertificate()
-	clientCert, _ := client.TLSCertificate()
+	ca, serverCert, clientCert := issueProbeCerts(t, "Weak Test CA", pki.RSA3072)
 
 	var suites []uint16
 	for _, s := range append(tls.CipherSuites(), tls.InsecureCipherSuites()...) {
