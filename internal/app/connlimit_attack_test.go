@@ -379,7 +379,7 @@ func waitGoroutines(limit int) int {
 	return n
 }
 
-// retryUntilNil calls attempt up to 200 times, 50 ms apart (about 10
+// retryUntilNil calls attempt up to 200 times, 50 ms apart (at least 10
 // seconds), until it returns nil, and returns the last error. It serves
 // steps that wait for the server to release a connection slot, which it
 // does on its own goroutine after it reads the close.

@@ -31,7 +31,7 @@ type outboundSearchCase struct {
 
 // requireOutboundSearchRejected sends each case in its own subtest, to a
 // fresh gateway that allows interactions, and requires the congruence
-// search rule to reject it before the partner sees any request.
+// search rule to reject it before the partner receives any request.
 func requireOutboundSearchRejected(t *testing.T, interactions []string, cases []outboundSearchCase) {
 	t.Helper()
 	for _, c := range cases {

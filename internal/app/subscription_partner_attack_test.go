@@ -101,7 +101,7 @@ func startTwoPartnerGateway(t *testing.T) (*hardenedGateway, *ehrsim.Sim) {
 // Every Subscription belongs to the partner that created it. Through a
 // running gateway over mutual TLS, a second partner with its own
 // certificate and token must not read, update, delete or query the first
-// partner's Subscription, and must get no notification of it. Each
+// partner's Subscription. It must get no notification of it either. Each
 // request gets a 4xx OperationOutcome, the Subscription stays active, and
 // the second partner's endpoint receives only its own handshake. Reads
 // reach the payer service, which responds 404 as for an unknown id. The
