@@ -123,12 +123,11 @@ func TestAdminConnectionLimits(t *testing.T) {
 	stalled.Close()
 	idleAdmin.Close()
 	var status int
-	for range 200 {
-		if status, err = adminHealthFrom(t, h, "127.0.0.4"); err == nil {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	err = retryUntilNil(func() error {
+		var err error
+		status, err = adminHealthFrom(t, h, "127.0.0.4")
+		return err
+	})
 	if err != nil {
 		t.Fatalf("administrator's request after the hoarded connections closed: %v", err)
 	}

@@ -185,13 +185,10 @@ func TestConnectionLimits(t *testing.T) {
 	// The server releases the slot once it sees the close, which happens
 	// on its own goroutine, so a new connection may need a few attempts.
 	first.Close()
-	var again error
-	for range 200 {
-		if _, again = dialPartnerFrom(t, h, "127.0.0.3"); again == nil {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	again := retryUntilNil(func() error {
+		_, err := dialPartnerFrom(t, h, "127.0.0.3")
+		return err
+	})
 	if again != nil {
 		t.Fatalf("no connection accepted after one was closed: %v", again)
 	}
@@ -380,6 +377,21 @@ func waitGoroutines(limit int) int {
 		n = runtime.NumGoroutine()
 	}
 	return n
+}
+
+// retryUntilNil calls attempt up to 200 times, 50 ms apart (at least 10
+// seconds), until it returns nil, and returns the last error. It serves
+// steps that wait for the server to release a connection slot, which it
+// does on its own goroutine after it reads the close.
+func retryUntilNil(attempt func() error) error {
+	var err error
+	for range 200 {
+		if err = attempt(); err == nil {
+			return nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return err
 }
 
 func isClosedConn(err error) bool {

@@ -199,6 +199,46 @@ func (g *hardenedGateway) decide(t *testing.T, preAuthRef string, item int) stri
 	return out.ClaimResponse
 }
 
+// submitPended submits the Homecare request, which has one item approved
+// and one pended, and returns its pre-authorization reference and the
+// pended item's sequence number.
+func (g *hardenedGateway) submitPended(t *testing.T) (string, int) {
+	t.Helper()
+	bundle, err := os.ReadFile(filepath.Join("..", "demo", "bundles", "pas-2.2.1-HomecareAuthorizationBundleExample.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	submitted, err := g.sim.Do(context.Background(), http.MethodPost, "Claim/$submit", bundle)
+	if err != nil {
+		t.Fatalf("submit: %v", err)
+	}
+	if submitted.Status != http.StatusOK {
+		t.Fatalf("submit: status %d: %s", submitted.Status, submitted.Body)
+	}
+	first, err := pas.ParseResponse(submitted.Body)
+	if err != nil {
+		t.Fatalf("submit: %v", err)
+	}
+	pended := slices.IndexFunc(first.Items, func(it pas.ItemDecision) bool { return it.Action == pas.Pended })
+	if pended < 0 {
+		t.Fatalf("submit: no item pended in %+v", first.Items)
+	}
+	return first.PreAuthRef, first.Items[pended].Sequence
+}
+
+// requireActive requires $status of the Subscription subID to report
+// active. The label names the Subscription in the failure message.
+func (g *hardenedGateway) requireActive(t *testing.T, label, subID string) {
+	t.Helper()
+	_, code, resp, err := g.sim.Status(context.Background(), subID)
+	if err != nil {
+		t.Fatalf("$status: %v", err)
+	}
+	if code != "active" {
+		t.Errorf("%s status %q, want active: %s", label, code, resp.Body)
+	}
+}
+
 // subscribe creates the simulator's Subscription and waits for its
 // handshake, which must be the first notification, name the Subscription
 // and be accepted. It returns the Subscription's id and the handshake.
@@ -234,7 +274,6 @@ func TestNotificationsLeaveHardenedDeployment(t *testing.T) {
 	if host, _, _ := net.SplitHostPort(g.rt.OutboundAddr.String()); host != hardenedOutboundHost {
 		t.Fatalf("outbound listener on %s, want host %s", g.rt.OutboundAddr, hardenedOutboundHost)
 	}
-	ctx := context.Background()
 
 	subID, handshake := g.subscribe(t)
 	// The gateway sets the exchange id on the outbound path only.
@@ -242,27 +281,8 @@ func TestNotificationsLeaveHardenedDeployment(t *testing.T) {
 		t.Error("the handshake carries no X-Request-Id, so it did not cross the outbound listener")
 	}
 
-	// The Homecare request has one item approved and one pended.
-	bundle, err := os.ReadFile("../demo/bundles/pas-2.2.1-HomecareAuthorizationBundleExample.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	submitted, err := g.sim.Do(ctx, http.MethodPost, "Claim/$submit", bundle)
-	if err != nil {
-		t.Fatalf("submit: %v", err)
-	}
-	if submitted.Status != http.StatusOK {
-		t.Fatalf("submit: status %d: %s", submitted.Status, submitted.Body)
-	}
-	first, err := pas.ParseResponse(submitted.Body)
-	if err != nil {
-		t.Fatalf("submit: %v", err)
-	}
-	pended := slices.IndexFunc(first.Items, func(it pas.ItemDecision) bool { return it.Action == pas.Pended })
-	if pended < 0 {
-		t.Fatalf("submit: no item pended in %+v", first.Items)
-	}
-	claimResponse := g.decide(t, first.PreAuthRef, first.Items[pended].Sequence)
+	preAuthRef, item := g.submitPended(t)
+	claimResponse := g.decide(t, preAuthRef, item)
 
 	snap := g.wait(t, "the event notification", func(s *ehrsim.Snapshot) bool {
 		return slices.ContainsFunc(s.Notifications, func(n ehrsim.Notification) bool { return n.Type == ehrsim.TypeEvent })
@@ -284,13 +304,7 @@ func TestNotificationsLeaveHardenedDeployment(t *testing.T) {
 		t.Errorf("the EHR rejected %d calls (token or path)", snap.Rejected)
 	}
 
-	_, code, resp, err := g.sim.Status(ctx, subID)
-	if err != nil {
-		t.Fatalf("$status: %v", err)
-	}
-	if code != "active" {
-		t.Errorf("Subscription status %q, want active: %s", code, resp.Body)
-	}
+	g.requireActive(t, "Subscription", subID)
 }
 
 // A server certificate from a CA that payer.notifications.ca_file does not

@@ -40,15 +40,7 @@ func TestOutboundOperationURLRejected(t *testing.T) {
 		{"batch entry type everything", "POST", "", jsonHeader, batchSearching("Patient/$everything")},
 		{"batch entry match", "POST", "", jsonHeader, batchSearching("Patient/$match?identifier=" + other)},
 	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			h, ehr, engine, base := startMemberIDOutbound(t, operationInteractions...)
-
-			resp, got := sendOutbound(t, engine, c.method, base+c.path, c.header, c.body)
-
-			requireOutboundRefusal(t, h, ehr, 0, resp, got, outboundRefusal{http.StatusForbidden, "forbidden", congruence.SearchRule})
-		})
-	}
+	requireOutboundSearchRejected(t, operationInteractions, cases)
 }
 
 // An instance operation names its resource by the partner's own server
@@ -134,13 +126,5 @@ func TestOutboundSearchIdentifierCaseVariantRejected(t *testing.T) {
 		{"own member id", "GET", "/Patient?identifier=" + searchToken(lower(ownMemberID)), nil, ""},
 		{"other member id in task", "GET", "/Task?identifier=" + searchToken(lower(otherMemberID)), nil, ""},
 	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			h, ehr, engine, base := startMemberIDOutbound(t, searchInteractions...)
-
-			resp, got := sendOutbound(t, engine, c.method, base+c.path, c.header, c.body)
-
-			requireOutboundRefusal(t, h, ehr, 0, resp, got, outboundRefusal{http.StatusForbidden, "forbidden", congruence.SearchRule})
-		})
-	}
+	requireOutboundSearchRejected(t, searchInteractions, cases)
 }

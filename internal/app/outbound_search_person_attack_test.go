@@ -29,6 +29,22 @@ type outboundSearchCase struct {
 	body               string
 }
 
+// requireOutboundSearchRejected sends each case in its own subtest, to a
+// fresh gateway that allows interactions, and requires the congruence
+// search rule to reject it before the partner receives any request.
+func requireOutboundSearchRejected(t *testing.T, interactions []string, cases []outboundSearchCase) {
+	t.Helper()
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			h, ehr, engine, base := startMemberIDOutbound(t, interactions...)
+
+			resp, got := sendOutbound(t, engine, c.method, base+c.path, c.header, c.body)
+
+			requireOutboundRefusal(t, h, ehr, 0, resp, got, outboundRefusal{http.StatusForbidden, "forbidden", congruence.SearchRule})
+		})
+	}
+}
+
 var jsonHeader = http.Header{"Content-Type": {"application/fhir+json"}}
 
 // batchSearching is a batch Bundle whose one entry searches url.
@@ -77,15 +93,7 @@ func TestOutboundSearchOtherMemberRejected(t *testing.T) {
 		{"if-none-exist", "POST", "/Task", http.Header{"Content-Type": {"application/fhir+json"},
 			"If-None-Exist": {"patient:identifier=" + searchToken(outboundMemberA)}}, taskFromPayer},
 	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			h, ehr, engine, base := startMemberIDOutbound(t, searchInteractions...)
-
-			resp, got := sendOutbound(t, engine, c.method, base+c.path, c.header, c.body)
-
-			requireOutboundRefusal(t, h, ehr, 0, resp, got, outboundRefusal{http.StatusForbidden, "forbidden", congruence.SearchRule})
-		})
-	}
+	requireOutboundSearchRejected(t, searchInteractions, cases)
 }
 
 // The criteria that the gateway cannot read, or that reach another type,

@@ -73,10 +73,10 @@ func TestStrictModeUnknownProfileWarn(t *testing.T) {
 }
 
 // A partner's strict_unknown_profiles replaces strict.unknown_profiles for
-// that partner alone: with warn under a global reject the body is
-// forwarded (the test upstream's reply does not conform, so only the
-// forwarding is checked), and with reject under a global warn it is
-// rejected with 422 and never reaches the upstream.
+// that partner alone. With warn under a global reject the body is
+// forwarded, and only the forwarding is checked because the test
+// upstream's reply does not conform. With reject under a global warn the
+// body is rejected with 422 and never reaches the upstream.
 func TestStrictUnknownProfilesPerPartner(t *testing.T) {
 	tests := []struct {
 		name, global, partner string

@@ -10,9 +10,10 @@ import (
 // warnRelaxedStrict logs one warning at start-up for each setting that
 // lets bodies through without FHIR profile validation: strict.mode off,
 // strict.skip, strict.unknown_profiles warn, and a partner's strict: false,
-// strict_skip or strict_unknown_profiles warn. The warnings name the key and the partner and count the
-// skipped interactions, but do not list them, so the log shows which
-// setting to review without repeating the configuration.
+// strict_skip or strict_unknown_profiles warn. The warnings name the key
+// and the partner and count the skipped interactions. They do not list
+// them, so the log shows which setting to review without repeating the
+// configuration.
 func warnRelaxedStrict(cfg *config.File, log *slog.Logger) {
 	if cfg.Strict.Mode == "off" {
 		log.Warn("strict mode is off for every partner: request and response bodies are not validated against their FHIR profiles; set strict.mode to enforce",

@@ -5,8 +5,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -16,7 +14,6 @@ import (
 	"github.com/gatehouse-health/gatehouse/internal/demo"
 	"github.com/gatehouse-health/gatehouse/internal/devmode"
 	"github.com/gatehouse-health/gatehouse/internal/ehrsim"
-	"github.com/gatehouse-health/gatehouse/internal/pas"
 	"github.com/gatehouse-health/gatehouse/internal/pki"
 )
 
@@ -104,7 +101,7 @@ func startTwoPartnerGateway(t *testing.T) (*hardenedGateway, *ehrsim.Sim) {
 // Every Subscription belongs to the partner that created it. Through a
 // running gateway over mutual TLS, a second partner with its own
 // certificate and token must not read, update, delete or query the first
-// partner's Subscription, and must get no notification of it. Each
+// partner's Subscription. It must get no notification of it either. Each
 // request gets a 4xx OperationOutcome, the Subscription stays active, and
 // the second partner's endpoint receives only its own handshake. Reads
 // reach the payer service, which responds 404 as for an unknown id. The
@@ -160,33 +157,9 @@ func TestSubscriptionsOfOtherPartnerHidden(t *testing.T) {
 
 	// The first partner's Subscription is untouched and still gets its
 	// event, and the second partner's endpoint gets none of it.
-	_, code, statusResp, err := g.sim.Status(ctx, subID)
-	if err != nil {
-		t.Fatalf("$status: %v", err)
-	}
-	if code != "active" {
-		t.Errorf("the first partner's Subscription status %q, want active: %s", code, statusResp.Body)
-	}
-	bundle, err := os.ReadFile(filepath.Join("..", "demo", "bundles", "pas-2.2.1-HomecareAuthorizationBundleExample.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	submitted, err := g.sim.Do(ctx, http.MethodPost, "Claim/$submit", bundle)
-	if err != nil {
-		t.Fatalf("submit: %v", err)
-	}
-	if submitted.Status != http.StatusOK {
-		t.Fatalf("submit: status %d: %s", submitted.Status, submitted.Body)
-	}
-	first, err := pas.ParseResponse(submitted.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pended := slices.IndexFunc(first.Items, func(it pas.ItemDecision) bool { return it.Action == pas.Pended })
-	if pended < 0 {
-		t.Fatalf("submit: no item pended in %+v", first.Items)
-	}
-	g.decide(t, first.PreAuthRef, first.Items[pended].Sequence)
+	g.requireActive(t, "the first partner's Subscription", subID)
+	preAuthRef, item := g.submitPended(t)
+	g.decide(t, preAuthRef, item)
 	g.wait(t, "the first partner's event notification", func(s *ehrsim.Snapshot) bool {
 		return slices.ContainsFunc(s.Notifications, func(n ehrsim.Notification) bool { return n.Type == ehrsim.TypeEvent })
 	})

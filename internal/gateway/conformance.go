@@ -104,8 +104,8 @@ func (g *Gateway) checkResponse(ex *exchange, status int, header http.Header, bo
 }
 
 // checkResponseJSON applies the JSON intake to a body strict mode does
-// not check, so that the partner never receives bytes the upstream
-// labelled FHIR JSON without being one well-formed JSON object: a
+// not check. The partner then never receives bytes the upstream labelled
+// FHIR JSON that are not one well-formed JSON object, such as a
 // compressed body sent without Content-Encoding, or one cut short by a
 // Content-Length below its size.
 func checkResponseJSON(body []byte) *Refusal {

@@ -352,10 +352,10 @@ const statusClientClosedRequest = 499
 // cancelledRefusal returns the refusal for a request whose partner
 // cancelled it (an HTTP/2 RST_STREAM or a closed connection) while a
 // lookup or the upstream call was under way, or nil when the request is
-// still live. Without it the cancelled lookup reads as a revocation store
-// outage and the cancelled call as an unreachable upstream, in the record,
-// the logs and the metrics, and an HTTP/2 client that resets its streams
-// at once could fill them with those false failures.
+// still live. Without it the record, the logs and the metrics would show
+// the cancelled lookup as a revocation store outage and the cancelled call
+// as an unreachable upstream. An HTTP/2 client that resets its streams at
+// once could then fill them with those false failures.
 func cancelledRefusal(ex *exchange) *Refusal {
 	if !errors.Is(ex.r.Context().Err(), context.Canceled) {
 		return nil
